@@ -1,0 +1,205 @@
+//! `tasks/orchestrator.yaml`: limits, timeouts and the agent command. Every
+//! value defaults to the protocol's; an unknown key is an error, because a
+//! typo here would silently change scheduling.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use camino::Utf8Path;
+use serde::{Deserialize, Deserializer};
+
+use crate::problem::Problem;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub title: Option<String>,
+    pub agent: Agent,
+    pub max_concurrent_agents: usize,
+    pub max_cpu_per_agent: u32,
+    pub max_memory_gb: u32,
+    #[serde(deserialize_with = "duration")]
+    pub kill_grace: Duration,
+    pub phases: BTreeMap<String, PhaseConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Agent {
+    /// argv; `{task_id}`, `{task_file}`, `{output_dir}`, `{log_file}` are filled in.
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PhaseConfig {
+    pub max_parallel: Option<usize>,
+    #[serde(deserialize_with = "optional_duration")]
+    pub timeout: Option<Duration>,
+    #[serde(deserialize_with = "optional_duration")]
+    pub idle_timeout: Option<Duration>,
+    /// Artifacts under `workspace/outputs/` the phase's gate waits for.
+    pub requires: Vec<String>,
+}
+
+impl Default for Agent {
+    fn default() -> Agent {
+        Agent {
+            command: ["agent", "run", "{task_file}"].map(String::from).to_vec(),
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        let hours = |h: u64| Some(Duration::from_secs(h * 3600));
+        let phase = |max_parallel, timeout| PhaseConfig {
+            max_parallel: Some(max_parallel),
+            timeout,
+            ..PhaseConfig::default()
+        };
+        Config {
+            title: None,
+            agent: Agent::default(),
+            max_concurrent_agents: 10,
+            max_cpu_per_agent: 4,
+            max_memory_gb: 8,
+            kill_grace: Duration::from_secs(10),
+            phases: BTreeMap::from([
+                ("analysis".into(), phase(6, hours(8))),
+                ("planning".into(), phase(3, hours(6))),
+                ("implementation".into(), phase(10, hours(12))),
+                ("validation".into(), phase(2, hours(4))),
+                ("optimization".into(), phase(5, hours(20))),
+            ]),
+        }
+    }
+}
+
+impl Config {
+    /// The config at `path`, or the defaults when there is no such file.
+    pub fn load(path: &Utf8Path) -> Result<Config, Problem> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
+            Err(e) => return Err(Problem::in_file(path, None, format!("cannot read: {e}"))),
+        };
+        Config::parse(path, &text)
+    }
+
+    pub fn parse(path: &Utf8Path, text: &str) -> Result<Config, Problem> {
+        if text.trim().is_empty() {
+            return Ok(Config::default());
+        }
+        let mut config: Config = serde_yaml::from_str(text).map_err(|e| {
+            let line = e.location().map(|l| l.line());
+            Problem::in_file(path, line, e.to_string())
+        })?;
+        // A phase listed in the file keeps the protocol's values for the
+        // settings it does not mention.
+        for (key, default) in Config::default().phases {
+            let phase = config.phases.entry(key).or_default();
+            phase.max_parallel = phase.max_parallel.or(default.max_parallel);
+            phase.timeout = phase.timeout.or(default.timeout);
+        }
+        if config.max_concurrent_agents == 0 {
+            return Err(Problem::in_file(
+                path,
+                None,
+                "max_concurrent_agents must be at least 1",
+            ));
+        }
+        if config.agent.command.is_empty() {
+            return Err(Problem::in_file(
+                path,
+                None,
+                "agent.command must name a program",
+            ));
+        }
+        if let Some((key, _)) = config
+            .phases
+            .iter()
+            .find(|(_, p)| p.max_parallel == Some(0))
+        {
+            return Err(Problem::in_file(
+                path,
+                None,
+                format!("phases.{key}.max_parallel must be at least 1"),
+            ));
+        }
+        Ok(config)
+    }
+
+    /// The settings of a phase by its key (`analysis`); a phase not listed
+    /// gets `max_concurrent_agents` and no timeout.
+    pub fn phase(&self, key: &str) -> PhaseConfig {
+        self.phases.get(key).cloned().unwrap_or_default()
+    }
+
+    pub fn max_parallel(&self, key: &str) -> usize {
+        self.phases
+            .get(key)
+            .and_then(|p| p.max_parallel)
+            .unwrap_or(self.max_concurrent_agents)
+    }
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let value = serde_yaml::Value::deserialize(d)?;
+    crate::task::duration(&value).map_err(serde::de::Error::custom)
+}
+
+fn optional_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    duration(d).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(text: &str, expected: Result<(usize, usize), &str>) {
+        let got = Config::parse(Utf8Path::new("tasks/orchestrator.yaml"), text);
+        match (got, expected) {
+            (Ok(c), Ok((max, analysis))) => {
+                assert_eq!(
+                    (c.max_concurrent_agents, c.max_parallel("analysis")),
+                    (max, analysis)
+                )
+            }
+            (Err(p), Err(msg)) => {
+                let shown = p.to_string();
+                assert!(shown.contains(msg), "{shown:?} should contain {msg:?}")
+            }
+            (got, want) => panic!("{text:?}: got {got:?}, want {want:?}"),
+        }
+    }
+
+    #[test]
+    fn parsing() {
+        check("", Ok((10, 6)));
+        check("max_concurrent_agents: 3\n", Ok((3, 6)));
+        check("phases:\n  analysis: {max_parallel: 2}\n", Ok((10, 2)));
+        check("phases:\n  planning: {timeout: 1h}\n", Ok((10, 6)));
+        check(
+            "max_concurent_agents: 3\n",
+            Err("orchestrator.yaml:1: unknown field `max_concurent_agents`"),
+        );
+        check(
+            "phases:\n  analysis: {max_paralel: 2}\n",
+            Err("unknown field `max_paralel`"),
+        );
+        check("kill_grace: forever\n", Err("positive duration"));
+        check("max_concurrent_agents: 0\n", Err("at least 1"));
+    }
+
+    #[test]
+    fn unlisted_phase_gets_the_global_limit() {
+        let c = Config::parse(Utf8Path::new("x"), "max_concurrent_agents: 4").unwrap();
+        assert_eq!(c.max_parallel("research"), 4);
+        assert_eq!(c.phase("research").timeout, None);
+        assert_eq!(
+            c.phase("analysis").timeout,
+            Some(Duration::from_secs(8 * 3600))
+        );
+    }
+}

@@ -1,0 +1,113 @@
+//! Loading everything the orchestrator reads before it acts: the config,
+//! every task file, the checked graph, and the programs the tasks run. Every
+//! problem is collected, so a user sees them all at once.
+
+use std::collections::BTreeSet;
+use std::os::unix::fs::PermissionsExt;
+
+use camino::Utf8PathBuf;
+
+use crate::config::Config;
+use crate::graph::Graph;
+use crate::layout::Layout;
+use crate::problem::{find_line, Problem};
+use crate::task::{self, CommandSpec, Discovery};
+
+pub struct Definitions {
+    pub config: Config,
+    pub graph: Graph,
+    pub discovery: Discovery,
+}
+
+pub fn load(layout: &Layout) -> Result<Definitions, Vec<Problem>> {
+    let mut problems = Vec::new();
+    let config = Config::load(&layout.config_file()).unwrap_or_else(|p| {
+        problems.push(p);
+        Config::default()
+    });
+    let mut discovery = Discovery::scan(&layout.tasks);
+    problems.append(&mut discovery.problems);
+    let mut tasks = Vec::with_capacity(discovery.files.len());
+    for file in &discovery.files {
+        match task::load(&layout.tasks, file) {
+            Ok(task) => tasks.push(task),
+            Err(p) => problems.push(p),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let graph = Graph::build(tasks)?;
+    Ok(Definitions {
+        config,
+        graph,
+        discovery,
+    })
+}
+
+/// Programs the given tasks would run that cannot be found or executed.
+pub fn missing_programs(layout: &Layout, defs: &Definitions, tasks: &[usize]) -> Vec<Problem> {
+    let mut seen = BTreeSet::new();
+    let mut problems = Vec::new();
+    for &t in tasks {
+        let task = &defs.graph.tasks[t];
+        let argv = crate::executor::argv(layout, &defs.config, task);
+        let program = argv[0].clone();
+        if !seen.insert(program.clone()) {
+            continue;
+        }
+        let Some(why) = unusable(layout, &program) else {
+            continue;
+        };
+        let (file, hint) = match &task.command {
+            Some(CommandSpec::Argv(_) | CommandSpec::Shell(_)) => {
+                (task.file.clone(), "the task's `command`")
+            }
+            None => (layout.config_file(), "agent.command"),
+        };
+        let line = std::fs::read_to_string(&file)
+            .ok()
+            .and_then(|text| find_line(&text, &program, 1));
+        problems.push(Problem::in_file(
+            &file,
+            line,
+            format!("`{program}` ({hint}, used by {}) {why}", task.id),
+        ));
+    }
+    problems
+}
+
+/// Why `program` cannot be run from the root, if it cannot.
+fn unusable(layout: &Layout, program: &str) -> Option<String> {
+    if !program.contains('/') {
+        return match which::which(program) {
+            Ok(_) => None,
+            Err(_) => Some("is not on PATH: install it or fix the name".to_owned()),
+        };
+    }
+    let path = layout.root.join(program);
+    let shown = path
+        .strip_prefix(&layout.root)
+        .map(Utf8PathBuf::from)
+        .unwrap_or(path.clone());
+    match path.metadata() {
+        Err(e) => Some(format!("cannot be used: {shown}: {e}")),
+        Ok(meta) if meta.is_dir() => Some(format!("is a folder: {shown}")),
+        Ok(meta) if meta.permissions().mode() & 0o111 == 0 => Some(format!(
+            "is not executable: `chmod +x {shown}`, or run it through `sh {shown}`"
+        )),
+        Ok(_) => None,
+    }
+}
+
+/// Prints problems under a heading; returns the exit code for invalid definitions.
+pub fn report(problems: &[Problem]) -> i32 {
+    eprintln!(
+        "error: the task definitions have {} problem(s); nothing was launched:",
+        problems.len()
+    );
+    for problem in problems {
+        eprintln!("  {problem}");
+    }
+    crate::exit::INVALID
+}

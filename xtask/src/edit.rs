@@ -1,0 +1,118 @@
+//! `block` and `reset`: editing task states by hand, under the workspace
+//! lock so no orchestrator writes at the same time.
+
+use anyhow::{bail, Result};
+
+use crate::definitions::{self, Definitions};
+use crate::layout::Layout;
+use crate::orchestrate::resolve_task;
+use crate::status::{self, State, Status};
+
+/// Marks `id` failed with `reason` and every task that depends on it,
+/// directly or not, blocked by it (as the protocol's error handling does).
+pub fn block(layout: &Layout, id: &str, reason: &str) -> Result<i32> {
+    let defs = match definitions::load(layout) {
+        Ok(defs) => defs,
+        Err(problems) => return Ok(definitions::report(&problems)),
+    };
+    let t = resolve_task(&defs, id)?;
+    let _lock = crate::lock::acquire(layout)?;
+    refuse_if_running(layout, id)?;
+    let mut failed = Status::new(id, State::Failed);
+    failed.error = Some(reason.to_owned());
+    failed.completed_at = Some(status::timestamp(std::time::SystemTime::now()));
+    status::write(layout, &failed)?;
+    let blocked = block_dependents(layout, &defs, t)?;
+    println!("ALERT: Task {id} failed, blocking {} tasks", blocked.len());
+    for d in blocked {
+        println!("  blocked  {}", defs.graph.tasks[d].id);
+    }
+    Ok(crate::exit::SUCCESS)
+}
+
+/// Every task downstream of `t` that has not completed, marked blocked.
+fn block_dependents(layout: &Layout, defs: &Definitions, t: usize) -> Result<Vec<usize>> {
+    let graph = &defs.graph;
+    let mut seen = vec![false; graph.tasks.len()];
+    let mut queue = vec![t];
+    let mut blocked = Vec::new();
+    while let Some(current) = queue.pop() {
+        for d in graph.waiting_on(current) {
+            if std::mem::replace(&mut seen[d], true) {
+                continue;
+            }
+            let state = status::read(layout, &graph.tasks[d].id)
+                .ok()
+                .flatten()
+                .map(|s| s.status);
+            if matches!(state, Some(State::Completed | State::Running)) {
+                continue;
+            }
+            let mut status = Status::new(&graph.tasks[d].id, State::Blocked);
+            status.blocked_by = Some(graph.tasks[t].id.clone());
+            status::write(layout, &status)?;
+            blocked.push(d);
+            queue.push(d);
+        }
+    }
+    blocked.sort();
+    Ok(blocked)
+}
+
+/// Clears the status of `ids`, and of the tasks they blocked, so they run again.
+pub fn reset(layout: &Layout, ids: &[String]) -> Result<i32> {
+    let defs = match definitions::load(layout) {
+        Ok(defs) => defs,
+        Err(problems) => return Ok(definitions::report(&problems)),
+    };
+    for id in ids {
+        resolve_task(&defs, id)?;
+    }
+    let _lock = crate::lock::acquire(layout)?;
+    for id in ids {
+        refuse_if_running(layout, id)?;
+    }
+    for id in ids {
+        clear(layout, id)?;
+        println!("reset  {id}");
+    }
+    for task in &defs.graph.tasks {
+        let Ok(Some(status)) = status::read(layout, &task.id) else {
+            continue;
+        };
+        if status.status == State::Blocked
+            && status.blocked_by.as_ref().is_some_and(|b| ids.contains(b))
+        {
+            clear(layout, &task.id)?;
+            println!(
+                "reset  {} (was blocked by {})",
+                task.id,
+                status.blocked_by.unwrap_or_default()
+            );
+        }
+    }
+    Ok(crate::exit::SUCCESS)
+}
+
+fn clear(layout: &Layout, id: &str) -> Result<()> {
+    status::remove(layout, id)?;
+    for file in [layout.exit_file(id), layout.pid_file(id)] {
+        let _ = std::fs::remove_file(file);
+    }
+    Ok(())
+}
+
+fn refuse_if_running(layout: &Layout, id: &str) -> Result<()> {
+    if let Ok(Some(status)) = status::read(layout, id) {
+        let alive = status
+            .pid
+            .is_some_and(|pid| crate::process::is_same_process(pid, status.pid_start));
+        if status.status == State::Running && alive {
+            bail!(
+                "{id} is running (keeper pid {}): stop it first, or let `cargo xtask monitor` record its end",
+                status.pid.unwrap_or(0)
+            );
+        }
+    }
+    Ok(())
+}

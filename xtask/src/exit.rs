@@ -1,0 +1,8 @@
+//! Exit codes, in one place.
+
+/// Every selected task completed.
+pub const SUCCESS: i32 = 0;
+/// A task failed, is blocked or could not start.
+pub const TASK_FAILED: i32 = 1;
+/// Invalid definitions or usage; nothing was launched.
+pub const INVALID: i32 = 2;

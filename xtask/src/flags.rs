@@ -1,0 +1,85 @@
+//! The command line, as clap reads it. Commands live in their own modules;
+//! this file only says what can be typed.
+
+use camino::Utf8PathBuf;
+use clap::{Args, Parser, Subcommand};
+
+/// Runs the dependency graph of tasks/ (Markdown tasks with YAML
+/// frontmatter) with per-phase limits, timeouts, retries, status files under
+/// workspace/status/ and a log per task.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", version, max_term_width = 100)]
+pub struct Cli {
+    /// Repository root holding tasks/ and workspace/ [default: this repository]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub root: Option<Utf8PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run every task whose dependencies are completed, until nothing more can start
+    Orchestrate(Orchestrate),
+    /// Run one task in the foreground, if its dependencies and inputs are met
+    Launch {
+        /// Task id, e.g. 01-analysis/01-run-conformance-tests
+        task: String,
+    },
+    /// Wait for the tasks recorded as running (after a crash) and record their end
+    Monitor,
+    /// Check the definitions and the outputs of completed tasks
+    Validate {
+        /// Tasks whose outputs to check [default: every completed task]
+        tasks: Vec<String>,
+    },
+    /// Mark a task failed and block every task that depends on it
+    Block {
+        task: String,
+        /// Why, recorded as the task's error
+        #[arg(long, default_value = "blocked by hand")]
+        reason: String,
+    },
+    /// Clear tasks' status (and the blocks they caused) so they run again
+    Reset {
+        #[arg(required = true)]
+        tasks: Vec<String>,
+    },
+    /// Explain why a task is where it is: what it waits on, its error, its log
+    Why { task: String },
+    /// Show progress per phase
+    Progress {
+        /// Print one JSON document instead of the dashboard
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct Orchestrate {
+    /// Print the waves in which tasks would start; launch and write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Run only this phase (`01-analysis` or `analysis`)
+    #[arg(long, value_name = "PHASE")]
+    pub phase: Option<String>,
+    /// Run at most N tasks at once [default: max_concurrent_agents]
+    #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub jobs: Option<u32>,
+    /// Run only this task (repeatable)
+    #[arg(long = "task", value_name = "ID")]
+    pub tasks: Vec<String>,
+    /// Print only the summary
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn command_line_is_consistent() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

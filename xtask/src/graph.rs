@@ -1,0 +1,409 @@
+//! The checked task graph: every dependency resolved to a task or a phase,
+//! no cycles, no path that leaves its folder. The scheduler takes a `Graph`
+//! and never re-checks. No I/O here.
+
+use std::collections::HashMap;
+
+use crate::problem::{find_line, nearest, Problem};
+use crate::task::Task;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dep {
+    Task(usize),
+    /// Waits for the phase's gate and for every task of earlier phases,
+    /// since those may still generate tasks into it.
+    Phase(usize),
+}
+
+#[derive(Debug)]
+pub struct Phase {
+    /// The folder name: `01-analysis`.
+    pub name: String,
+    pub tasks: Vec<usize>,
+    /// Tasks that depend on this phase as a whole.
+    pub dependents: Vec<usize>,
+}
+
+#[derive(Debug, Default)]
+pub struct Graph {
+    pub tasks: Vec<Task>,
+    pub deps: Vec<Vec<Dep>>,
+    /// Tasks that name this one (or one of its outputs) directly.
+    pub dependents: Vec<Vec<usize>>,
+    pub phase_of: Vec<usize>,
+    pub phases: Vec<Phase>,
+    index: HashMap<String, usize>,
+    phase_index: HashMap<String, usize>,
+}
+
+impl Graph {
+    /// The graph of `tasks`, or every problem found in them.
+    pub fn build(tasks: Vec<Task>) -> Result<Graph, Vec<Problem>> {
+        let mut graph = Graph::default();
+        let problems = graph.add(tasks);
+        if problems.is_empty() {
+            Ok(graph)
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// Adds tasks found during a run; those with a problem are left out.
+    /// Returns the indices added and the problems.
+    pub fn extend(&mut self, tasks: Vec<Task>) -> (Vec<usize>, Vec<Problem>) {
+        let before = self.tasks.len();
+        let problems = self.add(tasks);
+        ((before..self.tasks.len()).collect(), problems)
+    }
+
+    pub fn get(&self, id: &str) -> Option<usize> {
+        self.index.get(id).copied()
+    }
+
+    pub fn phase(&self, name: &str) -> Option<usize> {
+        self.phase_index.get(name).copied()
+    }
+
+    /// Phases whose gate includes tasks of phase `p`: `p` and every later one.
+    pub fn gates_including(&self, p: usize) -> impl Iterator<Item = usize> + '_ {
+        let name = &self.phases[p].name;
+        (0..self.phases.len()).filter(move |&q| self.phases[q].name >= *name)
+    }
+
+    /// Tasks whose completion a dependency on phase `p` waits for.
+    pub fn gate_members(&self, p: usize) -> impl Iterator<Item = usize> + '_ {
+        let name = &self.phases[p].name;
+        (0..self.tasks.len()).filter(move |&t| self.phases[self.phase_of[t]].name <= *name)
+    }
+
+    /// Tasks that wait directly on `t`: its dependents, and the dependents
+    /// of every phase gate that includes it.
+    pub fn waiting_on(&self, t: usize) -> Vec<usize> {
+        let mut next = self.dependents[t].clone();
+        for p in self.gates_including(self.phase_of[t]) {
+            next.extend(self.phases[p].dependents.iter().copied());
+        }
+        next
+    }
+
+    fn add(&mut self, new: Vec<Task>) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        let valid: Vec<Task> = new
+            .into_iter()
+            .filter(|t| {
+                let found = path_problems(t);
+                let ok = found.is_empty();
+                problems.extend(found);
+                ok
+            })
+            .collect();
+        let first = self.tasks.len();
+        for task in valid {
+            let phase = self.intern_phase(&task.phase);
+            self.index.insert(task.id.clone(), self.tasks.len());
+            self.phases[phase].tasks.push(self.tasks.len());
+            self.phase_of.push(phase);
+            self.tasks.push(task);
+            self.deps.push(Vec::new());
+            self.dependents.push(Vec::new());
+        }
+        for t in first..self.tasks.len() {
+            match self.resolve(t) {
+                Ok(deps) => self.deps[t] = deps,
+                Err(found) => problems.extend(found),
+            }
+        }
+        if problems.is_empty() {
+            problems.extend(self.find_cycle().map(|cycle| self.cycle_problem(&cycle)));
+        }
+        if !problems.is_empty() {
+            self.truncate(first);
+            return problems;
+        }
+        for t in first..self.tasks.len() {
+            for dep in self.deps[t].clone() {
+                match dep {
+                    Dep::Task(d) => self.dependents[d].push(t),
+                    Dep::Phase(p) => self.phases[p].dependents.push(t),
+                }
+            }
+        }
+        problems
+    }
+
+    fn intern_phase(&mut self, name: &str) -> usize {
+        if let Some(&p) = self.phase_index.get(name) {
+            return p;
+        }
+        self.phases.push(Phase {
+            name: name.to_owned(),
+            tasks: Vec::new(),
+            dependents: Vec::new(),
+        });
+        self.phase_index
+            .insert(name.to_owned(), self.phases.len() - 1);
+        self.phases.len() - 1
+    }
+
+    fn truncate(&mut self, len: usize) {
+        for task in self.tasks.drain(len..) {
+            self.index.remove(&task.id);
+        }
+        self.deps.truncate(len);
+        self.dependents.truncate(len);
+        self.phase_of.truncate(len);
+        for phase in &mut self.phases {
+            phase.tasks.retain(|&t| t < len);
+        }
+        let empty: Vec<String> = self
+            .phases
+            .iter()
+            .filter(|p| p.tasks.is_empty() && p.dependents.is_empty())
+            .map(|p| p.name.clone())
+            .collect();
+        if !empty.is_empty() {
+            self.phases
+                .retain(|p| !p.tasks.is_empty() || !p.dependents.is_empty());
+            self.phase_index = self
+                .phases
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (p.name.clone(), i))
+                .collect();
+        }
+    }
+
+    /// The dependencies of task `t`: the ones it names, and the producers of
+    /// its inputs (an input `A/B/file` is produced by task `A/B`).
+    fn resolve(&self, t: usize) -> Result<Vec<Dep>, Vec<Problem>> {
+        let task = &self.tasks[t];
+        let mut deps = Vec::new();
+        let mut problems = Vec::new();
+        for name in &task.dependencies {
+            if let Some(d) = self.get(name) {
+                deps.push(Dep::Task(d));
+            } else if let Some(p) = self.phase(name) {
+                deps.push(Dep::Phase(p));
+            } else {
+                let hint = match nearest(name, self.index.keys().map(String::as_str)) {
+                    Some(near) => format!(": did you mean `{near}`?"),
+                    None => ": no task or phase has that name".to_owned(),
+                };
+                problems.push(self.problem_at(
+                    t,
+                    name,
+                    format!("unknown dependency `{name}`{hint}"),
+                ));
+            }
+        }
+        for input in &task.inputs {
+            if let Some(d) = self.producer(input).filter(|&d| d != t) {
+                deps.push(Dep::Task(d));
+            }
+        }
+        deps.sort_by_key(|d| match d {
+            Dep::Task(i) => (0, *i),
+            Dep::Phase(p) => (1, *p),
+        });
+        deps.dedup();
+        if problems.is_empty() {
+            Ok(deps)
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// The task whose output folder holds `path`.
+    pub fn producer(&self, path: &str) -> Option<usize> {
+        let mut prefix = path;
+        while let Some((head, _)) = prefix.rsplit_once('/') {
+            if let Some(t) = self.get(head) {
+                return Some(t);
+            }
+            prefix = head;
+        }
+        None
+    }
+
+    fn problem_at(&self, t: usize, needle: &str, message: String) -> Problem {
+        let file = &self.tasks[t].file;
+        let line = std::fs::read_to_string(file)
+            .ok()
+            .and_then(|text| find_line(&text, needle, 2));
+        Problem::in_file(file, line, message)
+    }
+
+    /// Edges of the graph as the cycle search sees it: tasks, then one node
+    /// per phase gate after them.
+    fn successors(&self, node: usize) -> Vec<usize> {
+        let n = self.tasks.len();
+        if node < n {
+            return self.deps[node]
+                .iter()
+                .map(|d| match d {
+                    Dep::Task(t) => *t,
+                    Dep::Phase(p) => n + p,
+                })
+                .collect();
+        }
+        self.gate_members(node - n).collect()
+    }
+
+    /// A cycle as the list of nodes around it, if there is one.
+    fn find_cycle(&self) -> Option<Vec<usize>> {
+        let total = self.tasks.len() + self.phases.len();
+        // 0 = unseen, 1 = on the current path, 2 = done.
+        let mut color = vec![0u8; total];
+        for start in 0..total {
+            if color[start] != 0 {
+                continue;
+            }
+            let mut stack: Vec<(usize, Vec<usize>)> = vec![(start, self.successors(start))];
+            color[start] = 1;
+            while let Some((node, next)) = stack.last_mut() {
+                let node = *node;
+                match next.pop() {
+                    None => {
+                        color[node] = 2;
+                        stack.pop();
+                    }
+                    Some(succ) if color[succ] == 1 => {
+                        let at = stack.iter().position(|(n, _)| *n == succ).unwrap_or(0);
+                        return Some(stack[at..].iter().map(|(n, _)| *n).collect());
+                    }
+                    Some(succ) if color[succ] == 0 => {
+                        color[succ] = 1;
+                        stack.push((succ, self.successors(succ)));
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        None
+    }
+
+    fn cycle_problem(&self, cycle: &[usize]) -> Problem {
+        let n = self.tasks.len();
+        let name = |node: usize| {
+            if node < n {
+                self.tasks[node].id.clone()
+            } else {
+                format!("phase {}", self.phases[node - n].name)
+            }
+        };
+        let mut names: Vec<String> = cycle.iter().map(|&node| name(node)).collect();
+        names.push(name(cycle[0]));
+        let first_task = cycle.iter().copied().find(|&node| node < n).unwrap_or(0);
+        Problem::in_file(
+            &self.tasks[first_task].file,
+            None,
+            format!(
+                "dependency cycle: {} (each waits for the next): remove one of these dependencies",
+                names.join(" -> ")
+            ),
+        )
+    }
+}
+
+/// Inputs and outputs must stay inside `workspace/outputs/` (and outputs
+/// inside the task's own folder there).
+fn path_problems(task: &Task) -> Vec<Problem> {
+    let lists = [("input", &task.inputs), ("output", &task.outputs)];
+    let bad: Vec<(&str, &String, &str)> = lists
+        .into_iter()
+        .flat_map(|(kind, paths)| paths.iter().map(move |path| (kind, path)))
+        .filter_map(|(kind, path)| {
+            let reason = if path.starts_with('/') {
+                "is absolute"
+            } else if path.split('/').any(|c| c == "..") {
+                "climbs out of its folder with `..`"
+            } else {
+                return None;
+            };
+            Some((kind, path, reason))
+        })
+        .collect();
+    if bad.is_empty() {
+        return Vec::new();
+    }
+    let text = std::fs::read_to_string(&task.file).unwrap_or_default();
+    bad.into_iter()
+        .map(|(kind, path, reason)| {
+            let base = if kind == "input" {
+                "workspace/outputs/ (e.g. 01-analysis/01-task/result.json)".to_owned()
+            } else {
+                format!("workspace/outputs/{}/", task.id)
+            };
+            Problem::in_file(
+                &task.file,
+                find_line(&text, path, 2),
+                format!("{kind} `{path}` {reason}: write it relative to {base}"),
+            )
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use camino::Utf8PathBuf;
+
+    fn task(id: &str, deps: &[&str]) -> Task {
+        Task {
+            id: id.into(),
+            phase: id.split('/').next().unwrap().into(),
+            file: Utf8PathBuf::from(format!("/nonexistent/{id}.md")),
+            dependencies: deps.iter().map(|d| d.to_string()).collect(),
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            command: None,
+            timeout: None,
+            idle_timeout: None,
+            retries: 0,
+        }
+    }
+
+    fn problems(tasks: Vec<Task>) -> String {
+        match Graph::build(tasks) {
+            Ok(_) => String::new(),
+            Err(p) => p
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join("\n"),
+        }
+    }
+
+    #[test]
+    fn checks() {
+        assert_eq!(problems(vec![task("a/x", &[]), task("a/y", &["a/x"])]), "");
+        assert!(
+            problems(vec![task("a/x", &["a/yy"]), task("a/y", &[])]).contains("did you mean `a/y`")
+        );
+        let cycle = problems(vec![task("a/x", &["a/y"]), task("a/y", &["a/x"])]);
+        assert!(
+            cycle.contains("cycle") && cycle.contains("a/x") && cycle.contains("a/y"),
+            "{cycle}"
+        );
+        // A phase dependency on the task's own phase waits for itself.
+        assert!(problems(vec![task("a/x", &["a"])]).contains("phase a"));
+        assert_eq!(problems(vec![task("a/x", &[]), task("b/y", &["a"])]), "");
+        let mut bad = task("a/x", &[]);
+        bad.outputs = vec!["../escape".into()];
+        bad.inputs = vec!["/etc/passwd".into()];
+        let found = problems(vec![bad]);
+        assert!(
+            found.contains("`..`") && found.contains("absolute"),
+            "{found}"
+        );
+    }
+
+    #[test]
+    fn inputs_name_their_producer() {
+        let mut consumer = task("b/y", &[]);
+        consumer.inputs = vec!["a/x/result.json".into()];
+        let graph = Graph::build(vec![task("a/x", &[]), consumer]).unwrap();
+        assert_eq!(graph.deps[1], vec![Dep::Task(0)]);
+        assert_eq!(graph.dependents[0], vec![1]);
+    }
+}

@@ -1,0 +1,61 @@
+//! Where things live: the repository root, `tasks/` and the run-time state
+//! under `workspace/`. Every path the orchestrator touches is built here.
+
+use camino::{Utf8Path, Utf8PathBuf};
+
+pub const CONFIG_FILE: &str = "orchestrator.yaml";
+
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub root: Utf8PathBuf,
+    pub tasks: Utf8PathBuf,
+    pub workspace: Utf8PathBuf,
+}
+
+impl Layout {
+    pub fn new(root: Utf8PathBuf) -> Layout {
+        Layout {
+            tasks: root.join("tasks"),
+            workspace: root.join("workspace"),
+            root,
+        }
+    }
+
+    pub fn config_file(&self) -> Utf8PathBuf {
+        self.tasks.join(CONFIG_FILE)
+    }
+    pub fn status_file(&self, id: &str) -> Utf8PathBuf {
+        self.workspace.join("status").join(format!("{id}.json"))
+    }
+    pub fn outputs_dir(&self) -> Utf8PathBuf {
+        self.workspace.join("outputs")
+    }
+    pub fn output_dir(&self, id: &str) -> Utf8PathBuf {
+        self.workspace.join("outputs").join(id)
+    }
+    /// The log of the latest attempt.
+    pub fn log_file(&self, id: &str) -> Utf8PathBuf {
+        self.workspace.join("logs").join(format!("{id}.log"))
+    }
+    /// The log of an earlier attempt, kept when a later one starts.
+    pub fn attempt_log_file(&self, id: &str, attempt: u32) -> Utf8PathBuf {
+        self.workspace
+            .join("logs")
+            .join(format!("{id}.attempt-{attempt}.log"))
+    }
+    pub fn pid_file(&self, id: &str) -> Utf8PathBuf {
+        self.workspace.join("pids").join(format!("{id}.pid"))
+    }
+    /// Written by the task's keeper process when the task ends, so the
+    /// result survives the orchestrator.
+    pub fn exit_file(&self, id: &str) -> Utf8PathBuf {
+        self.workspace.join("pids").join(format!("{id}.exit"))
+    }
+    pub fn lock_file(&self) -> Utf8PathBuf {
+        self.workspace.join(".lock")
+    }
+    /// `path` relative to the root when it is inside it, for messages.
+    pub fn display<'a>(&self, path: &'a Utf8Path) -> &'a Utf8Path {
+        path.strip_prefix(&self.root).unwrap_or(path)
+    }
+}

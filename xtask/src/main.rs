@@ -1,0 +1,84 @@
+//! `cargo xtask`: runs the dependency graph of long-running tasks (AI
+//! agents, analyses, builds) defined as Markdown files in `tasks/`, keeping
+//! each task's state in `workspace/status/`. See ARCHITECTURE.md for the map.
+
+mod atomic;
+mod config;
+mod definitions;
+mod edit;
+mod executor;
+mod exit;
+mod flags;
+mod graph;
+mod keeper;
+mod layout;
+mod lock;
+mod orchestrate;
+mod outputs;
+mod problem;
+mod process;
+mod progress;
+mod report;
+mod scheduler;
+mod signals;
+mod status;
+mod task;
+mod validate;
+mod why;
+
+use anyhow::{bail, Result};
+use camino::{Utf8Path, Utf8PathBuf};
+use clap::Parser;
+
+use crate::flags::{Cli, Command};
+use crate::layout::Layout;
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    // Keepers start once per task: skip clap and everything else.
+    if args.get(1).map(String::as_str) == Some(keeper::ARG) {
+        std::process::exit(keeper::main(&args[2..]));
+    }
+    let cli = Cli::parse();
+    let code = match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            exit::INVALID
+        }
+    };
+    std::process::exit(code);
+}
+
+fn run(cli: Cli) -> Result<i32> {
+    let layout = Layout::new(root(cli.root)?);
+    match cli.command {
+        Command::Orchestrate(args) => orchestrate::orchestrate(&layout, &args),
+        Command::Launch { task } => orchestrate::launch(&layout, &task),
+        Command::Monitor => orchestrate::monitor(&layout),
+        Command::Validate { tasks } => validate::run(&layout, &tasks),
+        Command::Block { task, reason } => edit::block(&layout, &task, &reason),
+        Command::Reset { tasks } => edit::reset(&layout, &tasks),
+        Command::Why { task } => why::run(&layout, &task),
+        Command::Progress { json } => progress::run(&layout, json),
+    }
+}
+
+/// The repository root: `--root`, or the workspace that holds this crate.
+fn root(flag: Option<Utf8PathBuf>) -> Result<Utf8PathBuf> {
+    let root = match flag {
+        Some(root) => root,
+        None => Utf8Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("the xtask crate lives in the repository")
+            .to_owned(),
+    };
+    let root = match root.canonicalize_utf8() {
+        Ok(root) => root,
+        Err(e) => bail!("cannot use {root} as the root: {e}"),
+    };
+    if !root.join("tasks").is_dir() {
+        bail!("{root} has no tasks/ folder: pass --root with the repository that holds tasks/");
+    }
+    Ok(root)
+}

@@ -1,0 +1,107 @@
+//! Checking a task's declared outputs: each must exist under
+//! `workspace/outputs/<task id>/` and have changed during the attempt.
+
+use std::os::unix::fs::MetadataExt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use camino::Utf8Path;
+
+use crate::layout::Layout;
+use crate::task::Task;
+
+/// One declared output that is not right, said so a user can act on it.
+pub fn problems(layout: &Layout, task: &Task, since_ns: Option<u64>) -> Vec<String> {
+    let dir = layout.output_dir(&task.id);
+    task.outputs
+        .iter()
+        .filter_map(|output| check_one(layout, &dir, output, since_ns))
+        .collect()
+}
+
+fn check_one(
+    layout: &Layout,
+    dir: &Utf8Path,
+    output: &str,
+    since_ns: Option<u64>,
+) -> Option<String> {
+    let path = dir.join(output);
+    let shown = layout.display(&path);
+    let matches = if is_glob(output) {
+        glob_matches(&path)
+    } else {
+        path.symlink_metadata().map(|m| vec![m]).unwrap_or_default()
+    };
+    if matches.is_empty() {
+        let what = if is_glob(output) {
+            "no file matches"
+        } else {
+            "missing"
+        };
+        return Some(format!("{what} {shown}"));
+    }
+    let since = since_ns?;
+    if matches.iter().any(|m| changed_ns(m) >= since) {
+        return None;
+    }
+    let last = matches.iter().map(changed_ns).max().unwrap_or(0);
+    Some(format!(
+        "{shown} was not written by this attempt (last changed {}, before the attempt started {})",
+        crate::status::timestamp(from_ns(last)),
+        crate::status::timestamp(from_ns(since)),
+    ))
+}
+
+fn is_glob(path: &str) -> bool {
+    path.contains(['*', '?', '['])
+}
+
+fn glob_matches(pattern: &Utf8Path) -> Vec<std::fs::Metadata> {
+    let Ok(paths) = glob::glob(pattern.as_str()) else {
+        return Vec::new();
+    };
+    paths
+        .flatten()
+        .filter_map(|p| p.symlink_metadata().ok())
+        .collect()
+}
+
+/// When a file last changed (its ctime: any write or rename touches it), in
+/// nanoseconds since the epoch.
+pub fn changed_ns(meta: &std::fs::Metadata) -> u64 {
+    let secs = u64::try_from(meta.ctime()).unwrap_or(0);
+    let nanos = u64::try_from(meta.ctime_nsec()).unwrap_or(0);
+    secs * 1_000_000_000 + nanos
+}
+
+fn from_ns(ns: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_nanos(ns)
+}
+
+/// Waits until every existing output of `task` is a little older than now.
+/// File timestamps can be as coarse as a clock tick: an output rewritten in
+/// the same tick as the previous attempt wrote it would look unchanged. Only
+/// outputs changed in the last few milliseconds (a fast retry) cause a wait.
+pub fn settle(layout: &Layout, task: &Task) {
+    const TICK: Duration = Duration::from_millis(20);
+    let dir = layout.output_dir(&task.id);
+    let newest = task
+        .outputs
+        .iter()
+        .flat_map(|o| {
+            let path = dir.join(o);
+            if is_glob(o) {
+                glob_matches(&path)
+            } else {
+                path.symlink_metadata().into_iter().collect()
+            }
+        })
+        .map(|m| changed_ns(&m))
+        .max();
+    let Some(newest) = newest else { return };
+    let age = SystemTime::now()
+        .duration_since(from_ns(newest))
+        .unwrap_or_default();
+    if age < TICK {
+        std::thread::sleep(TICK - age);
+    }
+}

@@ -1,0 +1,100 @@
+//! A problem found in the definitions: what is wrong, where (file and line),
+//! and how to fix it. Problems are collected and reported all at once.
+
+use std::fmt;
+
+use camino::{Utf8Path, Utf8PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct Problem {
+    pub file: Option<Utf8PathBuf>,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn in_file(file: &Utf8Path, line: Option<usize>, message: impl Into<String>) -> Problem {
+        Problem {
+            file: Some(file.to_owned()),
+            line,
+            message: message.into(),
+        }
+    }
+    pub fn general(message: impl Into<String>) -> Problem {
+        Problem {
+            file: None,
+            line: None,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.file, self.line) {
+            (Some(file), Some(line)) => write!(f, "{file}:{line}: {}", self.message),
+            (Some(file), None) => write!(f, "{file}: {}", self.message),
+            _ => write!(f, "{}", self.message),
+        }
+    }
+}
+
+/// The 1-based line of the first line of `text` that contains `needle`
+/// after `from_line`, to point an error at the offending entry.
+pub fn find_line(text: &str, needle: &str, from_line: usize) -> Option<usize> {
+    text.lines()
+        .enumerate()
+        .skip(from_line.saturating_sub(1))
+        .find(|(_, line)| line.contains(needle))
+        .map(|(i, _)| i + 1)
+}
+
+/// Edit distance, to suggest the nearest id or key for a typo.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
+}
+
+/// The candidate closest to `word`, if it is close enough to be a typo.
+pub fn nearest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .map(|c| (edit_distance(word, c), c))
+        .filter(|(d, c)| *d <= (c.len() / 3).max(2))
+        .min()
+        .map(|(_, c)| c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distances() {
+        let check = |a, b, expected| assert_eq!(edit_distance(a, b), expected, "{a} ~ {b}");
+        check("", "", 0);
+        check("abc", "abc", 0);
+        check("dependecies", "dependencies", 1);
+        check("kitten", "sitting", 3);
+        check("", "abc", 3);
+    }
+
+    #[test]
+    fn nearest_candidate() {
+        let ids = ["01-analysis/01-run", "01-analysis/02-categorize"];
+        assert_eq!(
+            nearest("01-analysis/01-rn", ids.into_iter()),
+            Some("01-analysis/01-run")
+        );
+        assert_eq!(nearest("zzz", ids.into_iter()), None);
+    }
+}

@@ -1,0 +1,77 @@
+//! Small wrappers over the OS for processes: signals to process groups,
+//! liveness checks that cannot be fooled by a reused pid, and the start time
+//! that makes that possible.
+
+/// The start time of a process in clock ticks since boot (field 22 of
+/// `/proc/<pid>/stat`), or `None` when there is no such live process.
+/// A zombie counts as gone: it has exited and only waits to be reaped.
+pub fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may contain spaces.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?;
+    if state == "Z" || state == "X" {
+        return None;
+    }
+    // `rest` starts at field 3 (state); field 22 is 19 further on.
+    fields.nth(18)?.parse().ok()
+}
+
+/// Whether `pid` is still the process that started at `start`.
+pub fn is_same_process(pid: u32, start: Option<u64>) -> bool {
+    match (start_time(pid), start) {
+        (Some(now), Some(then)) => now == then,
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
+}
+
+/// Sends `signal` to every process in the group `pgid`. Returns whether any
+/// process received it.
+pub fn signal_group(pgid: u32, signal: i32) -> bool {
+    let Ok(pgid) = libc::pid_t::try_from(pgid) else {
+        return false;
+    };
+    // SAFETY: killpg has no memory-safety preconditions.
+    pgid > 1 && unsafe { libc::killpg(pgid, signal) } == 0
+}
+
+pub fn signal(pid: u32, signal: i32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: kill has no memory-safety preconditions; pid > 1 never targets a group.
+    pid > 1 && unsafe { libc::kill(pid, signal) } == 0
+}
+
+/// A signal's conventional name, for messages.
+pub fn signal_name(signal: i32) -> String {
+    let name = match signal {
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGINT => "SIGINT",
+        libc::SIGQUIT => "SIGQUIT",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGBUS => "SIGBUS",
+        _ => return format!("signal {signal}"),
+    };
+    name.to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_start_time_is_stable() {
+        let me = std::process::id();
+        let start = start_time(me);
+        assert!(start.is_some());
+        assert!(is_same_process(me, start));
+        assert!(!is_same_process(me, start.map(|s| s + 1)));
+    }
+}

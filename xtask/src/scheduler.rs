@@ -1,0 +1,1076 @@
+//! The run loop: decides what starts when, under the global and per-phase
+//! limits, reacts to each task's end at once (no polling tick), validates
+//! outputs, retries, blocks dependents of failures, and picks up task files
+//! that appear during the run. Scheduling is O(tasks + edges) over a run: a
+//! task's end touches only its dependents and its phase gates.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fs::File;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{Context, Result};
+use camino::Utf8PathBuf;
+
+use crate::config::Config;
+use crate::executor::{self, local, Launch};
+use crate::graph::{Dep, Graph};
+use crate::keeper::{self, Ending, ExitRecord};
+use crate::layout::Layout;
+use crate::report::{self, Printer, Tone};
+use crate::status::{self, State, Status};
+use crate::task::{self, Discovery};
+use crate::{exit, outputs, process, signals};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Run,
+    /// Launch nothing and write nothing: print the waves.
+    DryRun,
+    /// Launch nothing: wait for the tasks recorded as running.
+    Monitor,
+}
+
+pub struct Options {
+    pub mode: Mode,
+    pub jobs: Option<usize>,
+    /// Only this phase (folder name); resolved by the caller.
+    pub phase: Option<String>,
+    /// Only these tasks, when not empty.
+    pub only: Vec<String>,
+    pub quiet: bool,
+}
+
+impl Options {
+    pub fn selects(&self, task: &crate::task::Task) -> bool {
+        if !self.only.is_empty() {
+            return self.only.contains(&task.id);
+        }
+        self.phase.as_ref().is_none_or(|p| *p == task.phase)
+    }
+}
+
+/// Runs the graph; returns the process exit code.
+pub fn run(
+    layout: &Layout,
+    config: &Config,
+    graph: Graph,
+    discovery: Discovery,
+    options: &Options,
+) -> Result<i32> {
+    let mut scheduler = Scheduler::new(layout, config, graph, discovery, options);
+    if options.mode != Mode::DryRun {
+        signals::forward_to(scheduler.tx.clone(), Event::Signal);
+    }
+    scheduler.start()?;
+    if options.mode == Mode::DryRun {
+        return Ok(scheduler.dry_run());
+    }
+    scheduler.main_loop()?;
+    Ok(scheduler.summary())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Node {
+    /// Selected, waiting for dependencies.
+    Waiting,
+    Ready,
+    /// Dependencies done; an input file is missing.
+    NeedsInputs,
+    Running,
+    Completed,
+    Failed,
+    Blocked,
+    /// Not selected by `--phase`/`--task`, and not completed.
+    Unselected,
+}
+
+pub enum Event {
+    Exited(usize),
+    Signal(i32),
+}
+
+struct Active {
+    keeper_pid: u32,
+    keeper_start: Option<u64>,
+    /// Adopted from an earlier orchestrator: not our child, so watched by pid.
+    adopted: bool,
+    agent: usize,
+    started: SystemTime,
+    since_ns: Option<u64>,
+    attempt: u32,
+}
+
+struct Scheduler<'a> {
+    layout: &'a Layout,
+    config: &'a Config,
+    options: &'a Options,
+    printer: Printer,
+    graph: Graph,
+    discovery: Discovery,
+    node: Vec<Node>,
+    /// Dependencies (tasks and phase gates) not satisfied yet.
+    unmet: Vec<u32>,
+    gate_unmet: Vec<u32>,
+    gate_open: Vec<bool>,
+    /// Ready tasks per phase, in id order.
+    ready: Vec<BTreeSet<usize>>,
+    needs_inputs: BTreeSet<usize>,
+    active: HashMap<usize, Active>,
+    running_in_phase: Vec<usize>,
+    free_agents: BTreeSet<usize>,
+    /// Attempts started in this run.
+    tries: Vec<u32>,
+    /// The latest attempt's number, counting across runs.
+    attempt: Vec<u32>,
+    /// The latest failed attempt's error and log, for a retry's environment.
+    previous: Vec<Option<(String, Utf8PathBuf)>>,
+    error: Vec<Option<String>>,
+    blocked_by: Vec<Option<usize>>,
+    invalid: Vec<String>,
+    tx: Sender<Event>,
+    rx: Receiver<Event>,
+    stop: Option<i32>,
+    jobs: usize,
+    begun: Instant,
+    /// Dry run: the tasks of the wave being planned.
+    wave: Vec<usize>,
+}
+
+impl<'a> Scheduler<'a> {
+    fn new(
+        layout: &'a Layout,
+        config: &'a Config,
+        graph: Graph,
+        discovery: Discovery,
+        options: &'a Options,
+    ) -> Self {
+        let (tx, rx) = mpsc::channel();
+        let jobs = options.jobs.unwrap_or(config.max_concurrent_agents).max(1);
+        Scheduler {
+            layout,
+            config,
+            options,
+            printer: Printer::new(options.quiet),
+            graph,
+            discovery,
+            node: Vec::new(),
+            unmet: Vec::new(),
+            gate_unmet: Vec::new(),
+            gate_open: Vec::new(),
+            ready: Vec::new(),
+            needs_inputs: BTreeSet::new(),
+            active: HashMap::new(),
+            running_in_phase: Vec::new(),
+            free_agents: (1..=jobs).collect(),
+            tries: Vec::new(),
+            attempt: Vec::new(),
+            previous: Vec::new(),
+            error: Vec::new(),
+            blocked_by: Vec::new(),
+            invalid: Vec::new(),
+            tx,
+            rx,
+            stop: None,
+            jobs,
+            begun: Instant::now(),
+            wave: Vec::new(),
+        }
+    }
+
+    fn selected(&self, t: usize) -> bool {
+        self.options.selects(&self.graph.tasks[t])
+    }
+
+    /// Loads every task's status, adopts tasks left running by an earlier
+    /// orchestrator, and computes what is ready.
+    fn start(&mut self) -> Result<()> {
+        let all: Vec<usize> = (0..self.graph.tasks.len()).collect();
+        let recovered = self.add_tasks(&all);
+        for (t, status) in recovered {
+            self.recover(t, status)?;
+        }
+        Ok(())
+    }
+
+    /// Sets up tasks just added to the graph; returns those recorded as
+    /// running, to recover once the counters are consistent.
+    fn add_tasks(&mut self, added: &[usize]) -> Vec<(usize, Status)> {
+        let n = self.graph.tasks.len();
+        let phases = self.graph.phases.len();
+        self.node.resize(n, Node::Unselected);
+        self.unmet.resize(n, 0);
+        self.tries.resize(n, 0);
+        self.attempt.resize(n, 0);
+        self.previous.resize(n, None);
+        self.error.resize(n, None);
+        self.blocked_by.resize(n, None);
+        let new_phases = self.gate_unmet.len()..phases;
+        self.gate_unmet.resize(phases, 0);
+        self.gate_open.resize(phases, false);
+        self.ready.resize(phases, BTreeSet::new());
+        self.running_in_phase.resize(phases, 0);
+
+        let mut running = Vec::new();
+        for &t in added {
+            let status = match status::read(self.layout, &self.graph.tasks[t].id) {
+                Ok(status) => status,
+                Err(problem) => {
+                    self.printer
+                        .line(Tone::Warn, &format!("warning: {problem}"));
+                    None
+                }
+            };
+            self.node[t] = if self.selected(t) {
+                Node::Waiting
+            } else {
+                Node::Unselected
+            };
+            if let Some(status) = status {
+                self.attempt[t] = status.attempt;
+                match status.status {
+                    State::Completed => self.node[t] = Node::Completed,
+                    State::Running => running.push((t, status)),
+                    State::Failed | State::Blocked => {
+                        if let (Some(error), Some(log)) = (&status.error, &status.log) {
+                            self.previous[t] =
+                                Some((error.clone(), self.attempt_log(t, status.attempt, log)));
+                        }
+                    }
+                }
+            }
+            if self.node[t] != Node::Completed && self.options.mode != Mode::DryRun {
+                if let Some((_, status)) = running.last().filter(|(r, _)| *r == t) {
+                    // Counted as running until recovered, so nothing waits on it wrongly.
+                    let _ = status;
+                    self.node[t] = Node::Running;
+                }
+            }
+        }
+        // Gates: the counts of new phases from scratch, the others updated.
+        for p in new_phases.clone() {
+            let members: Vec<usize> = self.graph.gate_members(p).collect();
+            self.gate_unmet[p] = members
+                .iter()
+                .filter(|&&t| self.node[t] != Node::Completed)
+                .count() as u32;
+        }
+        for &t in added {
+            if self.node[t] == Node::Completed {
+                continue;
+            }
+            let gates: Vec<usize> = self.graph.gates_including(self.graph.phase_of[t]).collect();
+            for p in gates.into_iter().filter(|p| !new_phases.contains(p)) {
+                if self.gate_open[p] {
+                    self.printer.line(
+                        Tone::Warn,
+                        &format!(
+                            "warning: {} appeared after phase {} was complete: tasks waiting on that phase have already started",
+                            self.graph.tasks[t].id, self.graph.phases[p].name
+                        ),
+                    );
+                } else {
+                    self.gate_unmet[p] += 1;
+                }
+            }
+        }
+        for &t in added {
+            self.unmet[t] = self.graph.deps[t]
+                .iter()
+                .filter(|dep| match **dep {
+                    Dep::Task(d) => self.node[d] != Node::Completed,
+                    Dep::Phase(p) => !self.gate_open[p],
+                })
+                .count() as u32;
+        }
+        for p in 0..phases {
+            self.try_open_gate(p);
+        }
+        for &t in added {
+            if self.node[t] == Node::Waiting && self.unmet[t] == 0 {
+                self.become_ready(t);
+            }
+        }
+        running
+    }
+
+    /// The log of attempt `attempt` of task `t`, given the path its status names.
+    fn attempt_log(&self, t: usize, attempt: u32, latest: &str) -> Utf8PathBuf {
+        let id = &self.graph.tasks[t].id;
+        let rotated = self.layout.attempt_log_file(id, attempt);
+        if rotated.exists() {
+            rotated
+        } else {
+            Utf8PathBuf::from(latest)
+        }
+    }
+
+    /// A task recorded as running: its keeper may still run it, may have
+    /// recorded its end while no orchestrator was alive, or may be gone.
+    fn recover(&mut self, t: usize, status: Status) -> Result<()> {
+        if self.options.mode == Mode::DryRun {
+            return Ok(());
+        }
+        let id = self.graph.tasks[t].id.clone();
+        let agent = status
+            .agent_id
+            .as_deref()
+            .and_then(|a| a.strip_prefix("agent-"))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        self.free_agents.remove(&agent);
+        let active = Active {
+            keeper_pid: status.pid.unwrap_or(0),
+            keeper_start: status.pid_start,
+            adopted: true,
+            agent,
+            started: status
+                .started_at
+                .as_deref()
+                .and_then(status::parse_timestamp)
+                .unwrap_or_else(SystemTime::now),
+            since_ns: status.attempt_since_ns,
+            attempt: status.attempt,
+        };
+        self.running_in_phase[self.graph.phase_of[t]] += 1;
+        let alive = active.keeper_pid != 0
+            && process::is_same_process(active.keeper_pid, active.keeper_start);
+        self.active.insert(t, active);
+        self.tries[t] += 1;
+        if alive {
+            self.printer.event(
+                Tone::Plain,
+                "adopt",
+                &id,
+                &format!("still running, pid {}", status.pid.unwrap_or(0)),
+            );
+            Ok(())
+        } else {
+            self.finish(t)
+        }
+    }
+
+    fn main_loop(&mut self) -> Result<()> {
+        loop {
+            if self.stop.is_none() && self.options.mode == Mode::Run {
+                self.launch_ready()?;
+            }
+            if self.active.is_empty() {
+                if self.stop.is_some() || !self.look_again() {
+                    return Ok(());
+                }
+                continue;
+            }
+            let event = if self.active.values().any(|a| a.adopted) {
+                match self.rx.recv_timeout(Duration::from_millis(200)) {
+                    Ok(event) => Some(event),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => {
+                        unreachable!("the scheduler holds a sender")
+                    }
+                }
+            } else {
+                Some(self.rx.recv().expect("the scheduler holds a sender"))
+            };
+            match event {
+                Some(Event::Exited(t)) => self.finish(t)?,
+                Some(Event::Signal(signal)) => self.on_signal(signal),
+                None => {}
+            }
+            self.check_adopted()?;
+        }
+    }
+
+    /// Nothing runs: look for what may still start (new task files, inputs
+    /// or gate artifacts that appeared). Returns whether anything became ready.
+    fn look_again(&mut self) -> bool {
+        self.discover();
+        self.recheck_waiting();
+        self.ready.iter().any(|r| !r.is_empty())
+    }
+
+    fn check_adopted(&mut self) -> Result<()> {
+        let gone: Vec<usize> = self
+            .active
+            .iter()
+            .filter(|(_, a)| a.adopted && !process::is_same_process(a.keeper_pid, a.keeper_start))
+            .map(|(&t, _)| t)
+            .collect();
+        for t in gone {
+            self.finish(t)?;
+        }
+        Ok(())
+    }
+
+    fn on_signal(&mut self, signal: i32) {
+        if self.stop.is_some() {
+            self.printer
+                .line(Tone::Bad, "Killing every running task now");
+            for (&t, active) in &self.active {
+                local::kill_now(self.layout, &self.graph.tasks[t].id);
+                process::signal(active.keeper_pid, libc::SIGKILL);
+            }
+            return;
+        }
+        self.stop = Some(signal);
+        self.printer.line(
+            Tone::Warn,
+            &format!(
+                "{} received: stopping {} running task(s) (SIGTERM, SIGKILL after {}); press Ctrl-C again to kill them at once",
+                process::signal_name(signal),
+                self.active.len(),
+                report::duration(self.config.kill_grace)
+            ),
+        );
+        for active in self.active.values() {
+            if process::is_same_process(active.keeper_pid, active.keeper_start) {
+                local::interrupt(active.keeper_pid);
+            }
+        }
+    }
+
+    /// Starts ready tasks while the global and phase limits allow.
+    fn launch_ready(&mut self) -> Result<()> {
+        while self.active.len() + self.wave.len() < self.jobs {
+            let Some(t) = self.pick() else { break };
+            let phase = self.graph.phase_of[t];
+            self.ready[phase].remove(&t);
+            if self.options.mode == Mode::DryRun {
+                self.node[t] = Node::Running;
+                self.running_in_phase[phase] += 1;
+                self.wave.push(t);
+            } else {
+                self.launch(t)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The first ready task, in id order, whose phase has a free slot.
+    fn pick(&self) -> Option<usize> {
+        (0..self.ready.len())
+            .filter(|&p| self.running_in_phase[p] < self.phase_limit(p))
+            .filter_map(|p| self.ready[p].first().copied())
+            .min()
+    }
+
+    fn phase_limit(&self, p: usize) -> usize {
+        self.config
+            .max_parallel(task::phase_key(&self.graph.phases[p].name))
+    }
+
+    fn launch(&mut self, t: usize) -> Result<()> {
+        let agent = self
+            .free_agents
+            .pop_first()
+            .unwrap_or(self.active.len() + 1);
+        let attempt = self.attempt[t] + 1;
+        self.attempt[t] = attempt;
+        self.tries[t] += 1;
+        self.node[t] = Node::Running;
+        self.running_in_phase[self.graph.phase_of[t]] += 1;
+        let started = SystemTime::now();
+        let mut active = Active {
+            keeper_pid: 0,
+            keeper_start: None,
+            adopted: false,
+            agent,
+            started,
+            since_ns: None,
+            attempt,
+        };
+        match self.spawn(t, agent, attempt) {
+            Ok((child, since_ns)) => {
+                active.keeper_pid = child.id();
+                active.keeper_start = process::start_time(child.id());
+                active.since_ns = Some(since_ns);
+                self.write_running(t, &active)?;
+                let tx = self.tx.clone();
+                std::thread::spawn(move || {
+                    let mut child = child;
+                    let _ = child.wait();
+                    let _ = tx.send(Event::Exited(t));
+                });
+                self.printer.event(
+                    Tone::Plain,
+                    "start",
+                    &self.graph.tasks[t].id,
+                    &self.start_details(&active),
+                );
+                self.active.insert(t, active);
+                Ok(())
+            }
+            Err(e) => {
+                // The task could not even start (log folder not writable,
+                // ...): a failed attempt like any other, with the reason.
+                self.active.insert(t, active);
+                let record = ExitRecord {
+                    ending: Ending::SpawnFailed,
+                    exit_code: None,
+                    signal: None,
+                    ended_at: status::timestamp(SystemTime::now()),
+                    message: Some(format!("{e:#}")),
+                };
+                self.complete_attempt(t, Some(record))
+            }
+        }
+    }
+
+    fn start_details(&self, active: &Active) -> String {
+        let mut details = format!("agent-{}", active.agent);
+        if active.attempt > 1 {
+            details += &format!("  attempt {}", active.attempt);
+        }
+        details
+    }
+
+    /// Prepares the attempt's files and starts its keeper. Returns the
+    /// keeper and the file-system time the attempt began.
+    fn spawn(
+        &mut self,
+        t: usize,
+        agent: usize,
+        attempt: u32,
+    ) -> Result<(std::process::Child, u64)> {
+        let layout = self.layout;
+        let task = &self.graph.tasks[t];
+        let id = &task.id;
+        for stale in [layout.exit_file(id), layout.pid_file(id)] {
+            remove_if_exists(&stale)?;
+        }
+        let log_path = layout.log_file(id);
+        if attempt > 1 && log_path.exists() {
+            let kept = layout.attempt_log_file(id, attempt - 1);
+            std::fs::rename(&log_path, &kept)
+                .with_context(|| format!("cannot keep the previous log as {kept}"))?;
+        }
+        let output_dir = layout.output_dir(id);
+        std::fs::create_dir_all(&output_dir)
+            .with_context(|| format!("cannot create {output_dir}"))?;
+        outputs::settle(layout, task);
+        let log_dir = log_path.parent().expect("a log file has a folder");
+        std::fs::create_dir_all(log_dir)
+            .with_context(|| format!("cannot create log folder {log_dir}"))?;
+        let log =
+            File::create(&log_path).with_context(|| format!("cannot create log {log_path}"))?;
+        let since_ns = outputs::changed_ns(
+            &log.metadata()
+                .with_context(|| format!("cannot stat {log_path}"))?,
+        );
+
+        let mut env = executor::environment(layout, task, agent, attempt);
+        if let Some((error, previous_log)) = &self.previous[t] {
+            env.push(("TASK_PREVIOUS_ERROR".into(), error.clone()));
+            env.push(("TASK_PREVIOUS_LOG".into(), previous_log.to_string()));
+        }
+        let launch = Launch {
+            task_id: id.clone(),
+            argv: executor::argv(layout, self.config, task),
+            env,
+            log_file: log_path,
+        };
+        let phase = self.config.phase(task::phase_key(&task.phase));
+        let limits = local::Limits {
+            timeout: task.timeout.or(phase.timeout),
+            idle_timeout: task.idle_timeout.or(phase.idle_timeout),
+            grace: self.config.kill_grace,
+        };
+        let child = local::spawn(layout, &launch, log, &limits)?;
+        Ok((child, since_ns))
+    }
+
+    fn write_running(&self, t: usize, active: &Active) -> Result<()> {
+        let id = &self.graph.tasks[t].id;
+        let mut status = Status::new(id, State::Running);
+        status.started_at = Some(status::timestamp(active.started));
+        status.agent_id = Some(format!("agent-{}", active.agent));
+        status.attempt = active.attempt;
+        status.pid = Some(active.keeper_pid);
+        status.pid_start = active.keeper_start;
+        status.log = Some(self.layout.log_file(id).to_string());
+        status.attempt_since_ns = active.since_ns;
+        status::write(self.layout, &status)
+    }
+
+    /// A task's keeper has ended (or vanished): record the result.
+    fn finish(&mut self, t: usize) -> Result<()> {
+        let record = keeper::read_record(&self.layout.exit_file(&self.graph.tasks[t].id));
+        self.complete_attempt(t, record)
+    }
+
+    fn complete_attempt(&mut self, t: usize, record: Option<ExitRecord>) -> Result<()> {
+        let active = self.active.remove(&t).expect("only running tasks finish");
+        self.free_agents.insert(active.agent);
+        self.running_in_phase[self.graph.phase_of[t]] -= 1;
+        let ended = record
+            .as_ref()
+            .and_then(|r| status::parse_timestamp(&r.ended_at))
+            .filter(|_| active.adopted)
+            .unwrap_or_else(SystemTime::now);
+        let duration = ended.duration_since(active.started).unwrap_or_default();
+        let task = &self.graph.tasks[t];
+        let id = task.id.clone();
+
+        let mut status = Status::new(&id, State::Failed);
+        status.started_at = Some(status::timestamp(active.started));
+        status.completed_at = Some(status::timestamp(ended));
+        status.agent_id = Some(format!("agent-{}", active.agent));
+        status.duration_seconds = Some(status::seconds(duration));
+        status.attempt = active.attempt;
+        status.log = Some(self.layout.log_file(&id).to_string());
+        status.attempt_since_ns = active.since_ns;
+        status.exit_code = record.as_ref().and_then(|r| r.exit_code);
+        status.signal = record.as_ref().and_then(|r| r.signal);
+        let error = match &record {
+            None if self.stop.is_some() => Some("interrupted".to_owned()),
+            None => Some(
+                "lost: the task's keeper ended without recording how the task ended".to_owned(),
+            ),
+            Some(r) => match r.ending {
+                Ending::Exited => match (r.exit_code, r.signal) {
+                    (Some(0), _) => {
+                        let missing = outputs::problems(self.layout, task, active.since_ns);
+                        if missing.is_empty() {
+                            None
+                        } else {
+                            Some(format!(
+                                "exited 0 but outputs are not right: {}",
+                                missing.join("; ")
+                            ))
+                        }
+                    }
+                    (Some(code), _) => Some(format!("exit code {code}")),
+                    (None, Some(sig)) => Some(format!("killed by {}", process::signal_name(sig))),
+                    (None, None) => Some("ended without an exit code".to_owned()),
+                },
+                Ending::Timeout => Some("Timeout".to_owned()),
+                Ending::IdleTimeout => Some("Idle timeout".to_owned()),
+                Ending::Interrupted => Some("interrupted".to_owned()),
+                Ending::SpawnFailed => Some(
+                    r.message
+                        .clone()
+                        .unwrap_or_else(|| "could not start".into()),
+                ),
+            },
+        };
+        if error.is_none() {
+            status.status = State::Completed;
+            status.outputs_validated = true;
+        }
+        status.error = error.clone();
+        status::write(self.layout, &status)?;
+        // The status now holds the result; the keeper's files are spent.
+        remove_if_exists(&self.layout.exit_file(&id))?;
+        remove_if_exists(&self.layout.pid_file(&id))?;
+
+        let agent = format!("agent-{}  {}", active.agent, report::duration(duration));
+        match error {
+            None => {
+                self.printer.event(Tone::Good, "done", &id, &agent);
+                self.on_completed(t);
+                self.discover();
+                self.recheck_waiting();
+            }
+            Some(error) => {
+                self.printer
+                    .event(Tone::Bad, "failed", &id, &format!("{agent}  {error}"));
+                self.on_failed(t, error);
+                self.recheck_waiting();
+            }
+        }
+        Ok(())
+    }
+
+    fn on_completed(&mut self, t: usize) {
+        self.node[t] = Node::Completed;
+        self.error[t] = None;
+        for d in self.graph.dependents[t].clone() {
+            self.satisfy(d);
+        }
+        let gates: Vec<usize> = self.graph.gates_including(self.graph.phase_of[t]).collect();
+        for p in gates {
+            if !self.gate_open[p] {
+                self.gate_unmet[p] -= 1;
+                self.try_open_gate(p);
+            }
+        }
+    }
+
+    fn on_failed(&mut self, t: usize, error: String) {
+        let log = self.layout.log_file(&self.graph.tasks[t].id);
+        self.previous[t] = Some((
+            error.clone(),
+            self.layout
+                .attempt_log_file(&self.graph.tasks[t].id, self.attempt[t]),
+        ));
+        let _ = log;
+        let retries = self.graph.tasks[t].retries;
+        if self.stop.is_none() && self.tries[t] <= retries {
+            self.printer.event(
+                Tone::Warn,
+                "retry",
+                &self.graph.tasks[t].id,
+                &format!("attempt {} of {}", self.tries[t] + 1, retries + 1),
+            );
+            self.node[t] = Node::Waiting;
+            self.become_ready(t);
+            return;
+        }
+        self.node[t] = Node::Failed;
+        self.error[t] = Some(error);
+        if self.stop.is_some() {
+            return;
+        }
+        let blocked = self.block_dependents(t);
+        if blocked > 0 {
+            self.printer.line(
+                Tone::Bad,
+                &format!(
+                    "ALERT: Task {} failed, blocking {blocked} tasks",
+                    self.graph.tasks[t].id
+                ),
+            );
+        }
+    }
+
+    /// Marks every task that depends on `failed`, directly or not, as
+    /// blocked by it. Returns how many.
+    fn block_dependents(&mut self, failed: usize) -> usize {
+        let mut queue = vec![failed];
+        let mut count = 0;
+        while let Some(t) = queue.pop() {
+            for d in self.graph.waiting_on(t) {
+                if !matches!(
+                    self.node[d],
+                    Node::Waiting | Node::Ready | Node::NeedsInputs | Node::Unselected
+                ) {
+                    continue;
+                }
+                let phase = self.graph.phase_of[d];
+                self.ready[phase].remove(&d);
+                self.needs_inputs.remove(&d);
+                self.node[d] = Node::Blocked;
+                self.blocked_by[d] = Some(failed);
+                count += 1;
+                queue.push(d);
+                if self.options.mode != Mode::DryRun {
+                    let mut status = Status::new(&self.graph.tasks[d].id, State::Blocked);
+                    status.blocked_by = Some(self.graph.tasks[failed].id.clone());
+                    status.attempt = self.attempt[d];
+                    if let Err(e) = status::write(self.layout, &status) {
+                        self.printer.line(Tone::Bad, &format!("error: {e:#}"));
+                    }
+                }
+            }
+        }
+        count
+    }
+
+    fn satisfy(&mut self, t: usize) {
+        self.unmet[t] -= 1;
+        if self.unmet[t] == 0 && self.node[t] == Node::Waiting {
+            self.become_ready(t);
+        }
+    }
+
+    fn become_ready(&mut self, t: usize) {
+        if self.missing_inputs(t).is_empty() {
+            self.node[t] = Node::Ready;
+            self.ready[self.graph.phase_of[t]].insert(t);
+        } else {
+            self.node[t] = Node::NeedsInputs;
+            self.needs_inputs.insert(t);
+        }
+    }
+
+    fn missing_inputs(&self, t: usize) -> Vec<String> {
+        self.graph.tasks[t]
+            .inputs
+            .iter()
+            .filter(|input| {
+                // A dry run assumes producers that would run write their outputs.
+                let assumed = self.options.mode == Mode::DryRun
+                    && self
+                        .graph
+                        .producer(input)
+                        .is_some_and(|p| self.node[p] == Node::Completed);
+                !assumed && !self.layout.outputs_dir().join(input).exists()
+            })
+            .cloned()
+            .collect()
+    }
+
+    fn try_open_gate(&mut self, p: usize) {
+        if self.gate_open[p] || self.gate_unmet[p] > 0 || !self.gate_artifacts_missing(p).is_empty()
+        {
+            return;
+        }
+        self.gate_open[p] = true;
+        for d in self.graph.phases[p].dependents.clone() {
+            self.satisfy(d);
+        }
+    }
+
+    fn gate_artifacts_missing(&self, p: usize) -> Vec<String> {
+        let key = task::phase_key(&self.graph.phases[p].name);
+        let Some(phase) = self.config.phases.get(key) else {
+            return Vec::new();
+        };
+        phase
+            .requires
+            .iter()
+            .filter(|path| !self.layout.outputs_dir().join(path).exists())
+            .cloned()
+            .collect()
+    }
+
+    /// Inputs and gate artifacts appear when tasks end; look at the few
+    /// tasks and phases waiting on them.
+    fn recheck_waiting(&mut self) {
+        let waiting: Vec<usize> = self.needs_inputs.iter().copied().collect();
+        for t in waiting {
+            if self.missing_inputs(t).is_empty() {
+                self.needs_inputs.remove(&t);
+                self.node[t] = Node::Ready;
+                self.ready[self.graph.phase_of[t]].insert(t);
+            }
+        }
+        for p in 0..self.graph.phases.len() {
+            self.try_open_gate(p);
+        }
+    }
+
+    /// Adds task files that appeared since the last look.
+    fn discover(&mut self) {
+        let files = self.discovery.rescan();
+        if files.is_empty() {
+            return;
+        }
+        let mut tasks = Vec::new();
+        for file in files {
+            match task::load(&self.layout.tasks, &file) {
+                Ok(task) => tasks.push(task),
+                Err(problem) => self.report_invalid(problem.to_string()),
+            }
+        }
+        let (added, problems) = self.graph.extend(tasks);
+        for problem in problems {
+            self.report_invalid(problem.to_string());
+        }
+        for &t in &added {
+            self.printer.event(
+                Tone::Plain,
+                "found",
+                &self.graph.tasks[t].id,
+                "new task file",
+            );
+        }
+        let running = self.add_tasks(&added);
+        for (t, status) in running {
+            // A new file cannot have a live keeper; recover records its fate.
+            let _ = self.recover(t, status);
+        }
+    }
+
+    fn report_invalid(&mut self, problem: String) {
+        self.printer.line(Tone::Bad, &format!("error: {problem}"));
+        self.invalid.push(problem);
+    }
+
+    /// Plans the run in waves, as if each wave ended before the next began.
+    fn dry_run(&mut self) -> i32 {
+        println!("Dry run: nothing is launched or written.");
+        let completed: Vec<&str> = (0..self.graph.tasks.len())
+            .filter(|&t| self.node[t] == Node::Completed && self.selected(t))
+            .map(|t| self.graph.tasks[t].id.as_str())
+            .collect();
+        if !completed.is_empty() {
+            println!(
+                "Already completed ({}): {}",
+                completed.len(),
+                completed.join(", ")
+            );
+        }
+        let mut number = 0;
+        loop {
+            let _ = self.launch_ready();
+            if self.wave.is_empty() {
+                break;
+            }
+            number += 1;
+            println!("Wave {number}:");
+            for (i, &t) in self.wave.iter().enumerate() {
+                let task = &self.graph.tasks[t];
+                let argv = executor::argv(self.layout, self.config, task);
+                println!("  {:<40} agent-{}  {}", task.id, i + 1, shell_words(&argv));
+            }
+            for t in std::mem::take(&mut self.wave) {
+                self.running_in_phase[self.graph.phase_of[t]] -= 1;
+                self.on_completed(t);
+            }
+        }
+        let stuck = self.not_started();
+        for line in &stuck {
+            println!("  would not start: {line}");
+        }
+        if stuck.is_empty() {
+            exit::SUCCESS
+        } else {
+            exit::TASK_FAILED
+        }
+    }
+
+    /// Selected tasks that never started, each with why.
+    fn not_started(&self) -> Vec<String> {
+        (0..self.graph.tasks.len())
+            .filter(|&t| {
+                matches!(
+                    self.node[t],
+                    Node::Waiting | Node::NeedsInputs | Node::Ready
+                )
+            })
+            .map(|t| format!("{}: {}", self.graph.tasks[t].id, self.waiting_reason(t)))
+            .collect()
+    }
+
+    fn waiting_reason(&self, t: usize) -> String {
+        if self.node[t] == Node::NeedsInputs {
+            let missing: Vec<String> = self
+                .missing_inputs(t)
+                .into_iter()
+                .map(|input| {
+                    let why = match self.graph.producer(&input) {
+                        Some(p) if self.node[p] == Node::Completed => {
+                            format!(
+                                "its producer {} completed without writing it",
+                                self.graph.tasks[p].id
+                            )
+                        }
+                        Some(p) => {
+                            format!("its producer {} did not complete", self.graph.tasks[p].id)
+                        }
+                        None => "no task produces it".to_owned(),
+                    };
+                    format!("workspace/outputs/{input} ({why})")
+                })
+                .collect();
+            return format!("missing input {}", missing.join(", "));
+        }
+        let waits: Vec<String> = self.graph.deps[t]
+            .iter()
+            .filter_map(|dep| match *dep {
+                Dep::Task(d) if self.node[d] != Node::Completed => {
+                    Some(format!("{} ({})", self.graph.tasks[d].id, self.describe(d)))
+                }
+                Dep::Phase(p) if !self.gate_open[p] => {
+                    let artifacts = self.gate_artifacts_missing(p);
+                    let detail = if self.gate_unmet[p] == 0 && !artifacts.is_empty() {
+                        format!("its gate needs {}", artifacts.join(", "))
+                    } else {
+                        format!(
+                            "{} task(s) of it or earlier phases not completed",
+                            self.gate_unmet[p]
+                        )
+                    };
+                    Some(format!("phase {} ({detail})", self.graph.phases[p].name))
+                }
+                _ => None,
+            })
+            .collect();
+        format!("waits on {}", waits.join(", "))
+    }
+
+    fn describe(&self, t: usize) -> &'static str {
+        match self.node[t] {
+            Node::Unselected => "not selected in this run",
+            Node::Failed => "failed",
+            Node::Blocked => "blocked",
+            Node::Running => "running",
+            Node::Completed => "completed",
+            Node::Waiting | Node::Ready | Node::NeedsInputs => "not started",
+        }
+    }
+
+    /// Prints the end-of-run summary; returns the exit code.
+    fn summary(&self) -> i32 {
+        let selected: Vec<usize> = (0..self.graph.tasks.len())
+            .filter(|&t| self.selected(t))
+            .collect();
+        let count = |node: Node| selected.iter().filter(|&&t| self.node[t] == node).count();
+        let (completed, failed, blocked) = (
+            count(Node::Completed),
+            count(Node::Failed),
+            count(Node::Blocked),
+        );
+        let not_started = self.not_started();
+        println!();
+        self.printer.line(
+            if failed + blocked + not_started.len() + self.invalid.len() == 0 { Tone::Good } else { Tone::Bad },
+            &format!(
+                "Summary: {completed} completed, {failed} failed, {blocked} blocked, {} not started{} ({})",
+                not_started.len(),
+                match self.invalid.len() {
+                    0 => String::new(),
+                    n => format!(", {n} invalid task file(s)"),
+                },
+                report::duration(self.begun.elapsed()),
+            ),
+        );
+        for &t in &selected {
+            let id = &self.graph.tasks[t].id;
+            match self.node[t] {
+                Node::Failed => println!(
+                    "  failed   {id}: {} (log: {})",
+                    self.error[t].as_deref().unwrap_or("failed"),
+                    self.layout.display(&self.layout.log_file(id))
+                ),
+                Node::Blocked => println!(
+                    "  blocked  {id}: blocked by {}",
+                    self.blocked_by[t].map_or("?", |b| self.graph.tasks[b].id.as_str())
+                ),
+                _ => {}
+            }
+        }
+        for line in &not_started {
+            println!("  waiting  {line}");
+        }
+        for problem in &self.invalid {
+            println!("  invalid  {problem}");
+        }
+        if let Some(signal) = self.stop {
+            return 128 + signal;
+        }
+        if completed == selected.len() && self.invalid.is_empty() {
+            exit::SUCCESS
+        } else {
+            exit::TASK_FAILED
+        }
+    }
+}
+
+fn remove_if_exists(path: &camino::Utf8Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(anyhow::Error::new(e).context(format!("cannot remove {path}")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// argv as a shell would need it typed, for display.
+pub fn shell_words(argv: &[String]) -> String {
+    argv.iter()
+        .map(|arg| {
+            let plain = !arg.is_empty()
+                && arg
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+{}%".contains(c));
+            if plain {
+                arg.clone()
+            } else {
+                format!("'{}'", arg.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -1,0 +1,146 @@
+//! Status files, `workspace/status/<task id>.json`: the state of each task on
+//! disk. The only code that writes them; every write is atomic.
+
+use std::time::{Duration, SystemTime};
+
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+
+use crate::layout::Layout;
+
+/// The version of the status file format this build writes and reads.
+pub const VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Running,
+    Completed,
+    Failed,
+    Blocked,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    /// Absent in files written by the protocol's scripts, which are version 1.
+    #[serde(default = "version_one")]
+    pub version: u32,
+    pub task_id: String,
+    pub status: State,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    #[serde(default)]
+    pub outputs_validated: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_seconds: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    /// The signal that ended the task, when one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked_by: Option<String>,
+    /// 1 for the first run of the task, counting across orchestrator runs.
+    #[serde(default)]
+    pub attempt: u32,
+    /// The pid of the task's keeper process, and its start time (to tell it
+    /// from a later process that reuses the pid).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid_start: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<String>,
+    /// When this attempt began, by the file system's clock in nanoseconds:
+    /// an output counts only if it changed after this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt_since_ns: Option<u64>,
+}
+
+fn version_one() -> u32 {
+    1
+}
+
+impl Status {
+    pub fn new(task_id: &str, status: State) -> Status {
+        Status {
+            version: VERSION,
+            task_id: task_id.to_owned(),
+            status,
+            started_at: None,
+            completed_at: None,
+            agent_id: None,
+            outputs_validated: false,
+            duration_seconds: None,
+            exit_code: None,
+            signal: None,
+            error: None,
+            blocked_by: None,
+            attempt: 0,
+            pid: None,
+            pid_start: None,
+            log: None,
+            attempt_since_ns: None,
+        }
+    }
+}
+
+/// Reads a task's status: `Ok(None)` when there is none (pending), `Err`
+/// with the reason when the file is unreadable, corrupt or of another version.
+pub fn read(layout: &Layout, id: &str) -> Result<Option<Status>, String> {
+    let path = layout.status_file(id);
+    let bytes = match std::fs::read(&path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{}: cannot read: {e}", layout.display(&path))),
+    };
+    let status: Status = serde_json::from_slice(&bytes).map_err(|e| {
+        format!(
+            "{}: corrupt status file ({e}): treated as pending; `cargo xtask reset {id}` removes it",
+            layout.display(&path)
+        )
+    })?;
+    if status.version != VERSION {
+        return Err(format!(
+            "{}: status file of version {} (this build reads {VERSION}): treated as pending",
+            layout.display(&path),
+            status.version
+        ));
+    }
+    Ok(Some(status))
+}
+
+pub fn write(layout: &Layout, status: &Status) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(status)?;
+    crate::atomic::write(&layout.status_file(&status.task_id), &bytes)
+}
+
+/// Removes a task's status, making it pending.
+pub fn remove(layout: &Layout, id: &str) -> Result<()> {
+    let path = layout.status_file(id);
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(anyhow::Error::new(e).context(format!("cannot remove {path}")))
+        }
+        _ => Ok(()),
+    }
+}
+
+pub fn timestamp(time: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(time).to_string()
+}
+
+pub fn parse_timestamp(text: &str) -> Option<SystemTime> {
+    humantime::parse_rfc3339_weak(text).ok()
+}
+
+/// Seconds rounded to milliseconds, as stored in `duration_seconds`.
+pub fn seconds(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1000.0).round() / 1000.0
+}

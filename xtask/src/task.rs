@@ -1,0 +1,436 @@
+//! Task files: finding them under `tasks/` and parsing their frontmatter
+//! into a `Task`. Nothing else reads task files.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, SystemTime};
+
+use camino::{Utf8Path, Utf8PathBuf};
+use serde_yaml::Value;
+
+use crate::problem::{find_line, nearest, Problem};
+
+/// Files in `tasks/` that are documentation, not tasks.
+const NOT_TASKS: [&str; 2] = ["README.md", "TEMPLATE.md"];
+const KNOWN_KEYS: [&str; 7] = [
+    "dependencies",
+    "inputs",
+    "outputs",
+    "command",
+    "timeout",
+    "idle_timeout",
+    "retries",
+];
+
+#[derive(Debug, Clone)]
+pub struct Task {
+    /// Path under `tasks/` without `.md`: `01-analysis/01-run-conformance-tests`.
+    pub id: String,
+    /// The first folder of the id: `01-analysis`.
+    pub phase: String,
+    pub file: Utf8PathBuf,
+    pub dependencies: Vec<String>,
+    pub inputs: Vec<String>,
+    pub outputs: Vec<String>,
+    pub command: Option<CommandSpec>,
+    pub timeout: Option<Duration>,
+    pub idle_timeout: Option<Duration>,
+    pub retries: u32,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CommandSpec {
+    /// Run with `sh -c`.
+    Shell(String),
+    Argv(Vec<String>),
+}
+
+/// The config key of a phase folder: `01-analysis` -> `analysis`.
+pub fn phase_key(phase: &str) -> &str {
+    let rest = phase.trim_start_matches(|c: char| c.is_ascii_digit());
+    if rest.len() == phase.len() {
+        return phase;
+    }
+    rest.trim_start_matches(['-', '_'])
+}
+
+/// Every task file under `tasks/`, with the folders seen (for noticing new
+/// files cheaply later) and the problems met on the way.
+#[derive(Debug, Default)]
+pub struct Discovery {
+    pub files: Vec<Utf8PathBuf>,
+    pub problems: Vec<Problem>,
+    known: HashSet<Utf8PathBuf>,
+    /// Folder -> its modification time when last read.
+    folders: HashMap<Utf8PathBuf, SystemTime>,
+}
+
+impl Discovery {
+    pub fn scan(tasks_dir: &Utf8Path) -> Discovery {
+        let mut discovery = Discovery::default();
+        discovery.walk(tasks_dir);
+        discovery.files.sort();
+        discovery
+    }
+
+    /// Task files that appeared since the last scan. Costs one `stat` per
+    /// folder unless a folder changed, so it is cheap after every task end.
+    pub fn rescan(&mut self) -> Vec<Utf8PathBuf> {
+        let changed: Vec<Utf8PathBuf> = self
+            .folders
+            .iter()
+            .filter(|(dir, seen)| modified(dir).is_none_or(|now| now != **seen))
+            .map(|(dir, _)| dir.clone())
+            .collect();
+        let before = self.files.len();
+        for dir in changed {
+            self.walk(&dir);
+        }
+        self.files[before..].sort();
+        self.files[before..].to_vec()
+    }
+
+    fn walk(&mut self, dir: &Utf8Path) {
+        for sub in self.read_folder(dir) {
+            self.walk(&sub);
+        }
+    }
+
+    /// Records the folder's task files not seen before; returns its sub-folders
+    /// that were not known yet.
+    fn read_folder(&mut self, dir: &Utf8Path) -> Vec<Utf8PathBuf> {
+        // Take the time before reading, so a file added during the read
+        // changes it again and is seen by the next rescan.
+        let Some(stamp) = modified(dir) else {
+            return Vec::new();
+        };
+        self.folders.insert(dir.to_owned(), stamp);
+        let entries = match dir.as_std_path().read_dir() {
+            Ok(entries) => entries,
+            Err(e) => {
+                self.problems.push(Problem::in_file(
+                    dir,
+                    None,
+                    format!("cannot read folder: {e}"),
+                ));
+                return Vec::new();
+            }
+        };
+        let mut new_folders = Vec::new();
+        for entry in entries.flatten() {
+            let path = match Utf8PathBuf::from_path_buf(entry.path()) {
+                Ok(path) => path,
+                Err(path) => {
+                    self.problems.push(Problem::general(format!(
+                        "{}: the path is not valid UTF-8: rename it (task ids are UTF-8 text)",
+                        path.display()
+                    )));
+                    continue;
+                }
+            };
+            let name = path.file_name().unwrap_or_default();
+            if name.starts_with('.') {
+                continue;
+            }
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                if !self.folders.contains_key(&path) {
+                    new_folders.push(path);
+                }
+            } else if name.ends_with(".md") && !NOT_TASKS.contains(&name) {
+                if self.known.insert(path.clone()) {
+                    self.files.push(path);
+                }
+            }
+        }
+        new_folders
+    }
+}
+
+fn modified(dir: &Utf8Path) -> Option<SystemTime> {
+    dir.metadata().and_then(|m| m.modified()).ok()
+}
+
+/// Reads and parses one task file.
+pub fn load(tasks_dir: &Utf8Path, file: &Utf8Path) -> Result<Task, Problem> {
+    let text = std::fs::read(file)
+        .map_err(|e| Problem::in_file(file, None, format!("cannot read task file: {e}")))?;
+    let text = String::from_utf8(text).map_err(|e| {
+        Problem::in_file(
+            file,
+            None,
+            format!(
+                "not valid UTF-8 (byte {}): save it as UTF-8",
+                e.utf8_error().valid_up_to()
+            ),
+        )
+    })?;
+    parse(tasks_dir, file, &text)
+}
+
+pub fn parse(tasks_dir: &Utf8Path, file: &Utf8Path, text: &str) -> Result<Task, Problem> {
+    let problem = |line: Option<usize>, msg: String| Problem::in_file(file, line, msg);
+    let id = task_id(tasks_dir, file).map_err(|msg| problem(None, msg))?;
+    let phase = match id.split_once('/') {
+        Some((phase, _)) => phase.to_owned(),
+        None => {
+            return Err(problem(
+                None,
+                "a task file must live in a phase folder: move it to tasks/<phase>/, e.g. tasks/01-analysis/".into(),
+            ))
+        }
+    };
+    let (yaml, first_line) = split_frontmatter(text).map_err(|(line, msg)| problem(line, msg))?;
+    let mut task = Task {
+        id,
+        phase,
+        file: file.to_owned(),
+        dependencies: Vec::new(),
+        inputs: Vec::new(),
+        outputs: Vec::new(),
+        command: None,
+        timeout: None,
+        idle_timeout: None,
+        retries: 0,
+    };
+    let value: Value = serde_yaml::from_str(yaml).map_err(|e| {
+        let line = e.location().map(|l| l.line() + first_line - 1);
+        problem(line, format!("frontmatter is not valid YAML: {e}"))
+    })?;
+    let map = match value {
+        Value::Null => return Ok(task),
+        Value::Mapping(map) => map,
+        _ => {
+            return Err(problem(
+                Some(first_line),
+                "frontmatter must be a mapping of keys such as `dependencies:` and `outputs:`"
+                    .into(),
+            ))
+        }
+    };
+    for (key, value) in map {
+        let Value::String(key) = key else {
+            return Err(problem(
+                Some(first_line),
+                format!("keys must be text, found {key:?}"),
+            ));
+        };
+        let line = find_line(text, &format!("{key}:"), first_line);
+        let field = |msg: String| problem(line, format!("`{key}`: {msg}"));
+        match key.as_str() {
+            "dependencies" => task.dependencies = string_list(value).map_err(field)?,
+            "inputs" => task.inputs = string_list(value).map_err(field)?,
+            "outputs" => task.outputs = string_list(value).map_err(field)?,
+            "command" => task.command = Some(command(value).map_err(field)?),
+            "timeout" => task.timeout = Some(duration(&value).map_err(field)?),
+            "idle_timeout" => task.idle_timeout = Some(duration(&value).map_err(field)?),
+            "retries" => task.retries = retries(&value).map_err(field)?,
+            other => {
+                if let Some(known) = nearest(other, KNOWN_KEYS.into_iter()) {
+                    return Err(problem(
+                        line,
+                        format!("unknown key `{other}`: did you mean `{known}`?"),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(task)
+}
+
+fn task_id(tasks_dir: &Utf8Path, file: &Utf8Path) -> Result<String, String> {
+    let relative = file
+        .strip_prefix(tasks_dir)
+        .map_err(|_| format!("not under {tasks_dir}"))?;
+    let id = relative
+        .as_str()
+        .strip_suffix(".md")
+        .unwrap_or(relative.as_str());
+    if id.chars().any(|c| c.is_control()) {
+        return Err("the path contains control characters: rename the file".into());
+    }
+    Ok(id.to_owned())
+}
+
+/// Splits `---\n<yaml>\n---` off the top; returns the YAML and the line it starts on.
+fn split_frontmatter(text: &str) -> Result<(&str, usize), (Option<usize>, String)> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if text.trim().is_empty() {
+        return Err((
+            None,
+            "the task file is empty: start it with a frontmatter block between `---` lines (see tasks/TEMPLATE.md)".into(),
+        ));
+    }
+    let mut lines = text.split_inclusive('\n');
+    let first = lines.next().unwrap_or_default();
+    if first.trim_end() != "---" {
+        return Err((
+            Some(1),
+            "no frontmatter: a task file starts with a line `---`, then YAML keys, then `---`"
+                .into(),
+        ));
+    }
+    let start = first.len();
+    let mut offset = start;
+    for line in lines {
+        if matches!(line.trim_end(), "---" | "...") {
+            return Ok((&text[start..offset], 2));
+        }
+        offset += line.len();
+    }
+    Err((
+        Some(1),
+        "the frontmatter opened on line 1 is never closed: add a line `---` after its last key"
+            .into(),
+    ))
+}
+
+fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Sequence(_) => "a list",
+        Value::Mapping(_) => "a mapping",
+        Value::Tagged(_) => "a tagged value",
+    }
+}
+
+fn string_list(value: Value) -> Result<Vec<String>, String> {
+    let items = match value {
+        Value::Null => return Ok(Vec::new()),
+        Value::Sequence(items) => items,
+        other => {
+            return Err(format!(
+                "must be a list such as `[a, b]`, found {}",
+                type_name(&other)
+            ))
+        }
+    };
+    items
+        .into_iter()
+        .map(|item| match item {
+            Value::String(s) if !s.trim().is_empty() => Ok(s),
+            other => Err(format!(
+                "list items must be non-empty text, found {}",
+                type_name(&other)
+            )),
+        })
+        .collect()
+}
+
+fn command(value: Value) -> Result<CommandSpec, String> {
+    match value {
+        Value::String(s) if !s.trim().is_empty() => Ok(CommandSpec::Shell(s)),
+        Value::Sequence(_) => {
+            let argv = string_list(value)?;
+            if argv.is_empty() {
+                return Err("the argv list is empty".into());
+            }
+            Ok(CommandSpec::Argv(argv))
+        }
+        other => Err(format!(
+            "must be a shell command string or an argv list, found {}",
+            type_name(&other)
+        )),
+    }
+}
+
+/// Seconds as a number, or text such as `90s`, `30m`, `8h`, `1h 30m`.
+pub fn duration(value: &Value) -> Result<Duration, String> {
+    let parsed = match value {
+        Value::Number(n) => n
+            .as_f64()
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .map(Duration::from_secs_f64),
+        Value::String(s) => humantime::parse_duration(s.trim()).ok(),
+        _ => None,
+    };
+    parsed.filter(|d| !d.is_zero()).ok_or_else(|| {
+        "must be a positive duration: seconds as a number, or `90s`, `30m`, `8h`".into()
+    })
+}
+
+fn retries(value: &Value) -> Result<u32, String> {
+    value
+        .as_u64()
+        .and_then(|n| u32::try_from(n).ok())
+        .ok_or_else(|| {
+            format!(
+                "must be a whole number of retries, found {}",
+                type_name(value)
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(text: &str, expected: Result<&str, &str>) {
+        let dir = Utf8Path::new("/r/tasks");
+        let file = Utf8Path::new("/r/tasks/01-a/t.md");
+        match (parse(dir, file, text), expected) {
+            (Ok(task), Ok(deps)) => assert_eq!(task.dependencies.join(","), deps),
+            (Err(p), Err(msg)) => {
+                let shown = p.to_string();
+                assert!(shown.contains(msg), "{shown:?} should contain {msg:?}")
+            }
+            (got, want) => panic!("{text:?}: got {got:?}, want {want:?}"),
+        }
+    }
+
+    #[test]
+    fn frontmatter() {
+        check(
+            "---\ndependencies: [01-a/x, 01-a/y]\n---\nbody",
+            Ok("01-a/x,01-a/y"),
+        );
+        check("---\n---\n", Ok(""));
+        check("---\ntitle: T\nowner: me\n---\n", Ok(""));
+        check("", Err("the task file is empty"));
+        check("hello", Err("t.md:1: no frontmatter"));
+        check("---\ndependencies: []\n", Err("never closed"));
+        check(
+            "---\ntitle: a\ndependencies: \"a\"\n---\n",
+            Err("t.md:3: `dependencies`: must be a list"),
+        );
+        check(
+            "---\ndependencies: []\ndependencies: []\n---\n",
+            Err("duplicate"),
+        );
+        check(
+            "---\ndependecies: [a]\n---\n",
+            Err("did you mean `dependencies`"),
+        );
+        check(
+            "---\ntimeout: soon\n---\n",
+            Err("`timeout`: must be a positive duration"),
+        );
+        check("---\nretries: -1\n---\n", Err("`retries`"));
+        check(
+            "---\n  bad: [\n---\n",
+            Err("t.md:2: frontmatter is not valid YAML"),
+        );
+    }
+
+    #[test]
+    fn phase_keys() {
+        assert_eq!(phase_key("01-analysis"), "analysis");
+        assert_eq!(phase_key("analysis"), "analysis");
+        assert_eq!(phase_key("3_impl"), "impl");
+    }
+
+    #[test]
+    fn durations() {
+        let d = |y: &str| duration(&serde_yaml::from_str(y).unwrap());
+        assert_eq!(d("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(d("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(d("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(d("8h"), Ok(Duration::from_secs(8 * 3600)));
+        assert!(d("0").is_err());
+        assert!(d("[1]").is_err());
+    }
+}

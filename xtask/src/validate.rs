@@ -1,0 +1,77 @@
+//! `validate`: checks the definitions (as `orchestrate` does before it
+//! launches anything) and the outputs of completed tasks, recording what it
+//! finds in their status.
+
+use anyhow::Result;
+
+use crate::definitions;
+use crate::layout::Layout;
+use crate::orchestrate::resolve_task;
+use crate::status::{self, State};
+
+pub fn run(layout: &Layout, ids: &[String]) -> Result<i32> {
+    let defs = match definitions::load(layout) {
+        Ok(defs) => defs,
+        Err(problems) => return Ok(definitions::report(&problems)),
+    };
+    let all: Vec<usize> = (0..defs.graph.tasks.len()).collect();
+    let problems = definitions::missing_programs(layout, &defs, &all);
+    if !problems.is_empty() {
+        return Ok(definitions::report(&problems));
+    }
+    let chosen: Vec<usize> = if ids.is_empty() {
+        all
+    } else {
+        ids.iter()
+            .map(|id| resolve_task(&defs, id))
+            .collect::<Result<_>>()?
+    };
+    let mut wrong = 0;
+    let mut checked = 0;
+    for t in chosen {
+        let task = &defs.graph.tasks[t];
+        let mut status = match status::read(layout, &task.id) {
+            Ok(Some(status)) if status.status == State::Completed => status,
+            Ok(Some(status)) if !ids.is_empty() => {
+                println!("skip   {}: {:?}, not completed", task.id, status.status);
+                continue;
+            }
+            Err(problem) => {
+                println!("warning: {problem}");
+                wrong += 1;
+                continue;
+            }
+            _ => continue,
+        };
+        checked += 1;
+        // Outputs of a completed task were fresh when it completed; now
+        // they only have to be there.
+        let missing = crate::outputs::problems(layout, task, None);
+        if missing.is_empty() {
+            if !status.outputs_validated {
+                status.outputs_validated = true;
+                status::write(layout, &status)?;
+            }
+            println!("ok     {}", task.id);
+            continue;
+        }
+        wrong += 1;
+        status.status = State::Failed;
+        status.outputs_validated = false;
+        status.error = Some(format!(
+            "outputs gone after completion: {}",
+            missing.join("; ")
+        ));
+        status::write(layout, &status)?;
+        println!("FAILED {}: {}", task.id, missing.join("; "));
+    }
+    println!(
+        "{} task definitions valid; {checked} completed task(s) checked, {wrong} with problems",
+        defs.graph.tasks.len()
+    );
+    Ok(if wrong == 0 {
+        crate::exit::SUCCESS
+    } else {
+        crate::exit::TASK_FAILED
+    })
+}
