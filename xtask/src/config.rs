@@ -93,7 +93,7 @@ impl Config {
         }
         let mut config: Config = serde_yaml::from_str(text).map_err(|e| {
             let line = e.location().map(|l| l.line());
-            Problem::in_file(path, line, e.to_string())
+            Problem::in_file(path, line, crate::task::without_location(&e.to_string()))
         })?;
         // A phase listed in the file keeps the protocol's values for the
         // settings it does not mention.

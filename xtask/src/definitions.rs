@@ -31,18 +31,24 @@ pub fn load(layout: &Layout) -> Result<Definitions, Vec<Problem>> {
     for file in &discovery.files {
         match task::load(&layout.tasks, file) {
             Ok(task) => tasks.push(task),
-            Err(p) => problems.push(p),
+            Err(p) => {
+                problems.push(p);
+                tasks.extend(task::placeholder(&layout.tasks, file));
+            }
         }
     }
-    if !problems.is_empty() {
-        return Err(problems);
+    match Graph::build(tasks) {
+        Ok(graph) if problems.is_empty() => Ok(Definitions {
+            config,
+            graph,
+            discovery,
+        }),
+        Ok(_) => Err(problems),
+        Err(found) => {
+            problems.extend(found);
+            Err(problems)
+        }
     }
-    let graph = Graph::build(tasks)?;
-    Ok(Definitions {
-        config,
-        graph,
-        discovery,
-    })
 }
 
 /// Programs the given tasks would run that cannot be found or executed.
@@ -101,13 +107,13 @@ fn unusable(layout: &Layout, program: &str) -> Option<String> {
 }
 
 /// Prints problems under a heading; returns the exit code for invalid definitions.
-pub fn report(problems: &[Problem]) -> i32 {
+pub fn report(layout: &Layout, problems: &[Problem]) -> i32 {
     eprintln!(
         "error: the task definitions have {} problem(s); nothing was launched:",
         problems.len()
     );
     for problem in problems {
-        eprintln!("  {problem}");
+        eprintln!("  {}", problem.clone().relative_to(&layout.root));
     }
     crate::exit::INVALID
 }

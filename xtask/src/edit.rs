@@ -13,7 +13,7 @@ use crate::status::{self, State, Status};
 pub fn block(layout: &Layout, id: &str, reason: &str) -> Result<i32> {
     let defs = match definitions::load(layout) {
         Ok(defs) => defs,
-        Err(problems) => return Ok(definitions::report(&problems)),
+        Err(problems) => return Ok(definitions::report(layout, &problems)),
     };
     let t = resolve_task(&defs, id)?;
     let _lock = crate::lock::acquire(layout)?;
@@ -63,7 +63,7 @@ fn block_dependents(layout: &Layout, defs: &Definitions, t: usize) -> Result<Vec
 pub fn reset(layout: &Layout, ids: &[String]) -> Result<i32> {
     let defs = match definitions::load(layout) {
         Ok(defs) => defs,
-        Err(problems) => return Ok(definitions::report(&problems)),
+        Err(problems) => return Ok(definitions::report(layout, &problems)),
     };
     for id in ids {
         resolve_task(&defs, id)?;

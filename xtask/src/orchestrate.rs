@@ -14,7 +14,7 @@ use crate::task::phase_key;
 pub fn orchestrate(layout: &Layout, args: &flags::Orchestrate) -> Result<i32> {
     let defs = match definitions::load(layout) {
         Ok(defs) => defs,
-        Err(problems) => return Ok(definitions::report(&problems)),
+        Err(problems) => return Ok(definitions::report(layout, &problems)),
     };
     let phase = args
         .phase
@@ -41,7 +41,7 @@ pub fn orchestrate(layout: &Layout, args: &flags::Orchestrate) -> Result<i32> {
 pub fn launch(layout: &Layout, id: &str) -> Result<i32> {
     let defs = match definitions::load(layout) {
         Ok(defs) => defs,
-        Err(problems) => return Ok(definitions::report(&problems)),
+        Err(problems) => return Ok(definitions::report(layout, &problems)),
     };
     resolve_task(&defs, id)?;
     if let Ok(Some(status)) = status::read(layout, id) {
@@ -62,7 +62,7 @@ pub fn launch(layout: &Layout, id: &str) -> Result<i32> {
 pub fn monitor(layout: &Layout) -> Result<i32> {
     let defs = match definitions::load(layout) {
         Ok(defs) => defs,
-        Err(problems) => return Ok(definitions::report(&problems)),
+        Err(problems) => return Ok(definitions::report(layout, &problems)),
     };
     let running: Vec<String> = defs
         .graph
@@ -93,7 +93,7 @@ fn run(layout: &Layout, defs: Definitions, options: &Options) -> Result<i32> {
         .collect();
     let problems = definitions::missing_programs(layout, &defs, &selected);
     if !problems.is_empty() {
-        return Ok(definitions::report(&problems));
+        return Ok(definitions::report(layout, &problems));
     }
     // A dry run writes nothing, so it needs no lock and may run beside a real run.
     let _lock = match options.mode {

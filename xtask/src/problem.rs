@@ -29,6 +29,18 @@ impl Problem {
     }
 }
 
+impl Problem {
+    /// With the file shown relative to `root` when it is inside it.
+    pub fn relative_to(mut self, root: &Utf8Path) -> Problem {
+        if let Some(file) = &self.file {
+            if let Ok(relative) = file.strip_prefix(root) {
+                self.file = Some(relative.to_owned());
+            }
+        }
+        self
+    }
+}
+
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (&self.file, self.line) {

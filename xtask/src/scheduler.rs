@@ -697,13 +697,11 @@ impl<'a> Scheduler<'a> {
     }
 
     fn on_failed(&mut self, t: usize, error: String) {
-        let log = self.layout.log_file(&self.graph.tasks[t].id);
         self.previous[t] = Some((
             error.clone(),
             self.layout
                 .attempt_log_file(&self.graph.tasks[t].id, self.attempt[t]),
         ));
-        let _ = log;
         let retries = self.graph.tasks[t].retries;
         if self.stop.is_none() && self.tries[t] <= retries {
             self.printer.event(
@@ -850,12 +848,14 @@ impl<'a> Scheduler<'a> {
         for file in files {
             match task::load(&self.layout.tasks, &file) {
                 Ok(task) => tasks.push(task),
-                Err(problem) => self.report_invalid(problem.to_string()),
+                Err(problem) => {
+                    self.report_invalid(problem.relative_to(&self.layout.root).to_string())
+                }
             }
         }
         let (added, problems) = self.graph.extend(tasks);
         for problem in problems {
-            self.report_invalid(problem.to_string());
+            self.report_invalid(problem.relative_to(&self.layout.root).to_string());
         }
         for &t in &added {
             self.printer.event(

@@ -138,10 +138,11 @@ impl Discovery {
                 if !self.folders.contains_key(&path) {
                     new_folders.push(path);
                 }
-            } else if name.ends_with(".md") && !NOT_TASKS.contains(&name) {
-                if self.known.insert(path.clone()) {
-                    self.files.push(path);
-                }
+            } else if name.ends_with(".md")
+                && !NOT_TASKS.contains(&name)
+                && self.known.insert(path.clone())
+            {
+                self.files.push(path);
             }
         }
         new_folders
@@ -167,6 +168,12 @@ pub fn load(tasks_dir: &Utf8Path, file: &Utf8Path) -> Result<Task, Problem> {
         )
     })?;
     parse(tasks_dir, file, &text)
+}
+
+/// A task with no settings standing for a file that did not parse, so the
+/// other files' references to it are not reported as unknown too.
+pub fn placeholder(tasks_dir: &Utf8Path, file: &Utf8Path) -> Option<Task> {
+    parse(tasks_dir, file, "---\n---\n").ok()
 }
 
 pub fn parse(tasks_dir: &Utf8Path, file: &Utf8Path, text: &str) -> Result<Task, Problem> {
@@ -196,7 +203,13 @@ pub fn parse(tasks_dir: &Utf8Path, file: &Utf8Path, text: &str) -> Result<Task, 
     };
     let value: Value = serde_yaml::from_str(yaml).map_err(|e| {
         let line = e.location().map(|l| l.line() + first_line - 1);
-        problem(line, format!("frontmatter is not valid YAML: {e}"))
+        problem(
+            line,
+            format!(
+                "frontmatter is not valid YAML: {}",
+                without_location(&e.to_string())
+            ),
+        )
     })?;
     let map = match value {
         Value::Null => return Ok(task),
@@ -284,6 +297,25 @@ fn split_frontmatter(text: &str) -> Result<(&str, usize), (Option<usize>, String
         "the frontmatter opened on line 1 is never closed: add a line `---` after its last key"
             .into(),
     ))
+}
+
+/// serde_yaml's message without its ` at line L column C`, which counts
+/// from the frontmatter's start, not the file's; the caller gives the real line.
+pub fn without_location(message: &str) -> String {
+    let Some(at) = message.find(" at line ") else {
+        return message.to_owned();
+    };
+    let rest = &message[at + " at line ".len()..];
+    let end = rest
+        .find(" column ")
+        .map(|c| c + " column ".len())
+        .map(|c| {
+            c + rest[c..]
+                .find(|ch: char| !ch.is_ascii_digit())
+                .unwrap_or(rest.len() - c)
+        })
+        .unwrap_or(0);
+    format!("{}{}", &message[..at], &rest[end..])
 }
 
 fn type_name(value: &Value) -> &'static str {
@@ -412,7 +444,7 @@ mod tests {
         check("---\nretries: -1\n---\n", Err("`retries`"));
         check(
             "---\n  bad: [\n---\n",
-            Err("t.md:2: frontmatter is not valid YAML"),
+            Err("t.md:3: frontmatter is not valid YAML: did not find expected node content, while"),
         );
     }
 

@@ -12,12 +12,12 @@ use crate::status::{self, State};
 pub fn run(layout: &Layout, ids: &[String]) -> Result<i32> {
     let defs = match definitions::load(layout) {
         Ok(defs) => defs,
-        Err(problems) => return Ok(definitions::report(&problems)),
+        Err(problems) => return Ok(definitions::report(layout, &problems)),
     };
     let all: Vec<usize> = (0..defs.graph.tasks.len()).collect();
     let problems = definitions::missing_programs(layout, &defs, &all);
     if !problems.is_empty() {
-        return Ok(definitions::report(&problems));
+        return Ok(definitions::report(layout, &problems));
     }
     let chosen: Vec<usize> = if ids.is_empty() {
         all

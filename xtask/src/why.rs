@@ -16,7 +16,7 @@ const LOG_LINES: usize = 10;
 pub fn run(layout: &Layout, id: &str) -> Result<i32> {
     let defs = match definitions::load(layout) {
         Ok(defs) => defs,
-        Err(problems) => return Ok(definitions::report(&problems)),
+        Err(problems) => return Ok(definitions::report(layout, &problems)),
     };
     let t = resolve_task(&defs, id)?;
     let status = match status::read(layout, id) {

@@ -1,0 +1,176 @@
+//! The commands besides `orchestrate`.
+
+use crate::tree::*;
+
+fn sh(script: &str) -> String {
+    format!("command: {}", serde_json::to_string(script).unwrap())
+}
+
+#[test]
+fn progress_counts_per_phase_and_never_divides_by_zero() {
+    let t = Tree::new();
+    t.task("01-a/ok", &sh("true"));
+    t.task("01-a/bad", &sh("exit 4"));
+    t.task(
+        "02-b/after",
+        &format!("dependencies: [01-a/bad]\n{}", sh("true")),
+    );
+    t.task("02-b/free", &sh("true"));
+    t.write("tasks/03-empty/README.md", "not a task");
+    t.run(&["orchestrate", "--task", "01-a/ok", "--task", "01-a/bad"])
+        .code(1);
+    let run = t.run(&["progress", "--json"]);
+    run.code(0);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let phase = |name: &str| {
+        json["phases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["phase"] == name)
+            .cloned()
+            .unwrap()
+    };
+    let a = phase("01-a");
+    assert_eq!(
+        (
+            a["total"].as_u64(),
+            a["completed"].as_u64(),
+            a["failed"].as_u64(),
+            a["percent"].as_u64()
+        ),
+        (Some(2), Some(1), Some(1), Some(50))
+    );
+    assert_eq!(a["failed_tasks"][0]["error"], "exit code 4");
+    let b = phase("02-b");
+    assert_eq!(
+        (b["blocked"].as_u64(), b["pending"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(json["total"]["total"], 4);
+    t.run(&["progress"])
+        .code(0)
+        .says("Phase: 01-a")
+        .says("Completed: 1 (50%)")
+        .says("exit code 4");
+
+    let empty = Tree::new();
+    empty
+        .run(&["progress"])
+        .code(0)
+        .says("Overall: 0/0 completed (0%)");
+}
+
+#[test]
+fn progress_survives_a_corrupt_status_file() {
+    let t = Tree::new();
+    t.task("p/a", &sh("true"));
+    t.task("p/b", &sh("true"));
+    t.task("p/c", &sh("true"));
+    t.write("workspace/status/p/a.json", "{\"task_id\": \"p/a\", \"sta");
+    t.write(
+        "workspace/status/p/b.json",
+        "{\"version\": 99, \"task_id\": \"p/b\", \"status\": \"completed\"}",
+    );
+    let run = t.run(&["progress"]);
+    run.code(0)
+        .says("p/a.json: corrupt status file")
+        .says("p/b.json: status file of version 99")
+        .says("Pending: 3");
+    // The orchestrator treats them as pending too, and runs them.
+    t.run(&["orchestrate"]).code(0).says("corrupt status file");
+    assert_eq!(t.state("p/a"), "completed");
+}
+
+#[test]
+fn launch_runs_one_task_or_says_what_is_unmet() {
+    let t = Tree::new();
+    t.task(
+        "p/a",
+        &format!("outputs: [x]\n{}", sh("echo > $TASK_OUTPUT_DIR/x")),
+    );
+    t.task("p/b", &format!("dependencies: [p/a]\n{}", sh("true")));
+    t.run(&["launch", "p/b"])
+        .code(1)
+        .says("p/b: waits on p/a (not selected in this run)");
+    assert_eq!(t.state("p/b"), "pending");
+    t.run(&["launch", "p/a"]).code(0);
+    t.run(&["launch", "p/b"]).code(0);
+    t.run(&["launch", "p/b"]).code(2).says("already completed");
+}
+
+#[test]
+fn block_and_reset() {
+    let t = Tree::new();
+    t.task("p/a", &sh("true"));
+    t.task("p/b", &format!("dependencies: [p/a]\n{}", sh("true")));
+    t.task("p/c", &format!("dependencies: [p/b]\n{}", sh("true")));
+    t.run(&["block", "p/a", "--reason", "waiting for the API key"])
+        .code(0)
+        .says("blocking 2 tasks");
+    assert_eq!(t.status("p/a")["error"], "waiting for the API key");
+    assert_eq!(t.status("p/c")["blocked_by"], "p/a");
+    t.run(&["why", "p/c"])
+        .code(0)
+        .says("p/c is blocked by p/a")
+        .says("waiting for the API key");
+    t.run(&["reset", "p/a"])
+        .code(0)
+        .says("reset  p/c (was blocked by p/a)");
+    assert_eq!(
+        (t.state("p/a"), t.state("p/b"), t.state("p/c")),
+        ("pending".into(), "pending".into(), "pending".into())
+    );
+    t.run(&["orchestrate"]).code(0);
+}
+
+#[test]
+fn why_explains_waiting_failed_and_missing_inputs() {
+    let t = Tree::new();
+    t.task("p/a", &sh("echo 'something broke here'; exit 7"));
+    t.task(
+        "p/b",
+        &format!(
+            "dependencies: [p/a]\ninputs: [elsewhere/in.txt]\n{}",
+            sh("true")
+        ),
+    );
+    t.run(&["why", "p/b"])
+        .code(0)
+        .says("waits on p/a has not run yet")
+        .says("needs input workspace/outputs/elsewhere/in.txt");
+    t.run(&["orchestrate"]).code(1);
+    t.run(&["why", "p/a"])
+        .code(0)
+        .says("p/a failed: exit code 7")
+        .says("something broke here");
+    t.run(&["why", "p/zz"]).code(2).says("no task `p/zz`");
+}
+
+#[test]
+fn validate_checks_definitions_and_outputs_of_completed_tasks() {
+    let t = Tree::new();
+    t.task(
+        "p/a",
+        &format!("outputs: [x]\n{}", sh("echo > $TASK_OUTPUT_DIR/x")),
+    );
+    t.run(&["orchestrate"]).code(0);
+    t.run(&["validate"]).code(0).says("ok     p/a");
+    std::fs::remove_file(t.path("workspace/outputs/p/a/x")).unwrap();
+    t.run(&["validate"])
+        .code(1)
+        .says("FAILED p/a: missing workspace/outputs/p/a/x");
+    assert_eq!(t.state("p/a"), "failed");
+    t.task("p/b", "dependencies: [p/q]");
+    t.run(&["validate"])
+        .code(2)
+        .says("unknown dependency `p/q`");
+}
+
+#[test]
+fn monitor_with_nothing_running() {
+    let t = Tree::new();
+    t.run(&["monitor"])
+        .code(0)
+        .says("No task is recorded as running");
+}

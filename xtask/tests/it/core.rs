@@ -1,0 +1,424 @@
+//! The rules of `orchestrate`, one test per rule.
+
+use crate::tree::*;
+
+fn sh(script: &str) -> String {
+    format!("command: {}", serde_json::to_string(script).unwrap())
+}
+
+#[test]
+fn diamond_with_a_failure_blocks_only_what_depends_on_it() {
+    let t = Tree::new();
+    t.task("p/a", &sh("true"));
+    t.task(
+        "p/b",
+        &format!("dependencies: [p/a]\n{}", sh("echo broken; exit 3")),
+    );
+    t.task("p/c", &format!("dependencies: [p/a]\n{}", sh("true")));
+    t.task("p/d", &format!("dependencies: [p/b, p/c]\n{}", sh("true")));
+    t.task("q/e", &format!("dependencies: [p/d]\n{}", sh("true")));
+    t.task("q/f", &format!("dependencies: [p/c]\n{}", sh("true")));
+    let run = t.run(&["orchestrate"]);
+    run.code(1).says("ALERT: Task p/b failed, blocking 2 tasks");
+    assert_eq!(t.state("p/b"), "failed");
+    assert_eq!(t.status("p/b")["exit_code"], 3);
+    assert_eq!(t.status("p/b")["error"], "exit code 3");
+    for id in ["p/d", "q/e"] {
+        assert_eq!(t.state(id), "blocked", "{id}");
+        assert_eq!(t.status(id)["blocked_by"], "p/b", "{id}");
+    }
+    for id in ["p/a", "p/c", "q/f"] {
+        assert_eq!(t.state(id), "completed", "{id}");
+    }
+    assert!(t.read("workspace/logs/p/b.log").contains("broken"));
+}
+
+#[test]
+fn status_files_have_the_protocol_fields() {
+    let t = Tree::new();
+    t.task(
+        "p/a",
+        &format!(
+            "outputs: [out.txt]\n{}",
+            sh("echo hi > $TASK_OUTPUT_DIR/out.txt")
+        ),
+    );
+    t.run(&["orchestrate"]).code(0).says("Summary: 1 completed");
+    let s = t.status("p/a");
+    assert_eq!(s["task_id"], "p/a");
+    assert_eq!(s["status"], "completed");
+    assert_eq!(s["agent_id"], "agent-1");
+    assert_eq!(s["outputs_validated"], true);
+    assert_eq!(s["exit_code"], 0);
+    assert!(s["duration_seconds"].as_f64().unwrap() >= 0.0);
+    for key in ["started_at", "completed_at"] {
+        let stamp = s[key].as_str().unwrap();
+        assert!(
+            stamp.len() == 20 && stamp.ends_with('Z') && stamp.as_bytes()[10] == b'T',
+            "{stamp}"
+        );
+    }
+    // No temporary files are left beside the status.
+    let leftovers: Vec<_> = std::fs::read_dir(t.path("workspace/status/p"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(leftovers.len(), 1);
+}
+
+#[test]
+fn exit_zero_with_an_output_missing_fails_naming_the_path() {
+    let t = Tree::new();
+    t.task(
+        "p/a",
+        &format!("outputs: [result.json, \"*.csv\"]\n{}", sh("true")),
+    );
+    t.task("p/b", &format!("dependencies: [p/a]\n{}", sh("true")));
+    t.run(&["orchestrate"]).code(1);
+    let error = t.status("p/a")["error"].as_str().unwrap().to_owned();
+    assert!(
+        error.contains("missing workspace/outputs/p/a/result.json"),
+        "{error}"
+    );
+    assert!(
+        error.contains("no file matches workspace/outputs/p/a/*.csv"),
+        "{error}"
+    );
+    assert_eq!(t.status("p/a")["outputs_validated"], false);
+    assert_eq!(t.state("p/b"), "blocked");
+}
+
+#[test]
+fn an_output_left_by_an_earlier_attempt_does_not_count() {
+    let t = Tree::new();
+    // The first run writes the output but fails; the second exits 0 without writing it.
+    t.task(
+        "p/a",
+        &format!(
+            "outputs: [out.txt]\n{}",
+            sh("if [ -f flag ]; then echo old > $TASK_OUTPUT_DIR/out.txt; exit 1; fi")
+        ),
+    );
+    t.write("flag", "");
+    t.run(&["orchestrate"]).code(1);
+    std::fs::remove_file(t.path("flag")).unwrap();
+    t.run(&["orchestrate"]).code(1);
+    let error = t.status("p/a")["error"].as_str().unwrap().to_owned();
+    assert!(
+        error.contains("out.txt was not written by this attempt"),
+        "{error}"
+    );
+}
+
+#[test]
+fn inputs_gate_the_launch_and_missing_ones_are_reported() {
+    let t = Tree::new();
+    t.task(
+        "p/make",
+        &format!(
+            "outputs: [data.txt]\n{}",
+            sh("sleep 0.2; echo 42 > $TASK_OUTPUT_DIR/data.txt")
+        ),
+    );
+    // No dependency listed: the input names its producer.
+    t.task(
+        "p/use",
+        &format!(
+            "inputs: [p/make/data.txt]\n{}",
+            sh("cp $WORKSPACE/outputs/p/make/data.txt $TASK_OUTPUT_DIR/")
+        ),
+    );
+    t.task(
+        "p/orphan",
+        &format!("inputs: [nowhere/file.txt]\n{}", sh("true")),
+    );
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("p/orphan: missing input workspace/outputs/nowhere/file.txt (no task produces it)");
+    assert_eq!(t.read("workspace/outputs/p/use/data.txt"), "42\n");
+    assert_eq!(t.state("p/orphan"), "pending");
+}
+
+#[test]
+fn an_input_its_producer_did_not_write_is_reported() {
+    let t = Tree::new();
+    t.task("p/make", &sh("true"));
+    t.task(
+        "p/use",
+        &format!("inputs: [p/make/data.txt]\n{}", sh("true")),
+    );
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("missing input workspace/outputs/p/make/data.txt (its producer p/make completed without writing it)");
+}
+
+#[test]
+fn a_timeout_kills_the_whole_process_group() {
+    let t = Tree::new();
+    t.task(
+        "p/slow",
+        &format!(
+            "timeout: 1s\n{}",
+            sh("sleep 600 & echo $! > $TASK_OUTPUT_DIR/grandchild.pid; wait")
+        ),
+    );
+    t.run(&["orchestrate"]).code(1).says("Timeout");
+    let s = t.status("p/slow");
+    assert_eq!(s["status"], "failed");
+    assert_eq!(s["error"], "Timeout");
+    let grandchild = read_pid(&t.path("workspace/outputs/p/slow/grandchild.pid"));
+    assert!(
+        !alive(grandchild),
+        "the grandchild {grandchild} survived the timeout"
+    );
+}
+
+#[test]
+fn a_task_that_ignores_sigterm_is_killed_after_the_grace_period() {
+    let t = Tree::new();
+    t.task(
+        "p/stubborn",
+        &format!(
+            "timeout: 1\n{}",
+            sh("trap '' TERM; sh -c 'trap \"\" TERM; sleep 600' & echo $! > $TASK_OUTPUT_DIR/child.pid; wait")
+        ),
+    );
+    t.run(&["orchestrate"]).code(1);
+    assert_eq!(t.status("p/stubborn")["error"], "Timeout");
+    assert!(!alive(read_pid(
+        &t.path("workspace/outputs/p/stubborn/child.pid")
+    )));
+}
+
+#[test]
+fn processes_a_task_leaves_behind_are_killed() {
+    let t = Tree::new();
+    t.task(
+        "p/daemon",
+        &sh("sleep 600 & echo $! > $TASK_OUTPUT_DIR/bg.pid"),
+    );
+    t.run(&["orchestrate"]).code(0);
+    assert!(!alive(read_pid(
+        &t.path("workspace/outputs/p/daemon/bg.pid")
+    )));
+    assert!(t
+        .read("workspace/logs/p/daemon.log")
+        .contains("killed processes that the task left running"));
+}
+
+/// The most tasks whose [start, end] intervals overlap at one moment.
+fn max_overlap(t: &Tree, ids: &[String]) -> usize {
+    let mut events = Vec::new();
+    for id in ids {
+        let text = t.read(&format!("workspace/outputs/{id}/times"));
+        let mut nums = text.split_whitespace().map(|n| n.parse::<u128>().unwrap());
+        events.push((nums.next().unwrap(), 1i32));
+        events.push((nums.next().unwrap(), -1i32));
+    }
+    events.sort();
+    let (mut now, mut max) = (0i32, 0i32);
+    for (_, delta) in events {
+        now += delta;
+        max = max.max(now);
+    }
+    max as usize
+}
+
+const TIMED: &str =
+    "date +%s%N > $TASK_OUTPUT_DIR/times; sleep 0.3; date +%s%N >> $TASK_OUTPUT_DIR/times";
+
+#[test]
+fn the_global_limit_holds() {
+    let t = Tree::new();
+    let ids: Vec<String> = (0..6).map(|i| format!("p/t{i}")).collect();
+    for id in &ids {
+        t.task(id, &sh(TIMED));
+    }
+    t.run(&["orchestrate", "-j", "2"]).code(0);
+    assert_eq!(max_overlap(&t, &ids), 2);
+    let agents: std::collections::BTreeSet<String> = ids
+        .iter()
+        .map(|id| t.status(id)["agent_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        agents.into_iter().collect::<Vec<_>>(),
+        ["agent-1", "agent-2"]
+    );
+}
+
+#[test]
+fn the_phase_limit_holds() {
+    let t = Tree::new();
+    t.config("kill_grace: 1s\nmax_concurrent_agents: 8\nphases:\n  analysis: {max_parallel: 2}\n");
+    let ids: Vec<String> = (0..5).map(|i| format!("01-analysis/t{i}")).collect();
+    let others: Vec<String> = (0..3).map(|i| format!("02-other/t{i}")).collect();
+    for id in ids.iter().chain(&others) {
+        t.task(id, &sh(TIMED));
+    }
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(max_overlap(&t, &ids), 2);
+    // Another phase is not held back by analysis's limit.
+    assert!(max_overlap(&t, &[ids.clone(), others].concat()) > 2);
+}
+
+#[test]
+fn a_task_file_added_during_the_run_runs_in_the_same_run() {
+    let t = Tree::new();
+    let generate = "printf -- '---\\ndependencies: [p/gen]\\ncommand: echo generated > $TASK_OUTPUT_DIR/x\\n---\\n' > tasks/p/.new.tmp && mv tasks/p/.new.tmp tasks/q/new.md";
+    t.task("p/gen", &sh(&format!("mkdir -p tasks/q && {generate}")));
+    t.run(&["orchestrate"])
+        .code(0)
+        .says("found   q/new")
+        .says("Summary: 2 completed");
+    assert_eq!(t.read("workspace/outputs/q/new/x"), "generated\n");
+}
+
+#[test]
+fn a_rerun_after_the_fix_runs_only_what_is_not_done() {
+    let t = Tree::new();
+    t.task("p/a", &sh(MARK));
+    t.task(
+        "p/b",
+        &format!(
+            "dependencies: [p/a]\n{}",
+            sh(&format!("{MARK}; test ! -f broken"))
+        ),
+    );
+    t.task("p/c", &format!("dependencies: [p/b]\n{}", sh(MARK)));
+    t.write("broken", "");
+    t.run(&["orchestrate"]).code(1);
+    assert_eq!(t.state("p/c"), "blocked");
+    std::fs::remove_file(t.path("broken")).unwrap();
+    t.run(&["orchestrate"]).code(0).says("Summary: 3 completed");
+    assert_eq!(
+        (t.launches("p/a"), t.launches("p/b"), t.launches("p/c")),
+        (1, 2, 1)
+    );
+    assert_eq!(t.status("p/b")["attempt"], 2);
+    // Each attempt's log is kept.
+    assert!(t.exists("workspace/logs/p/b.attempt-1.log"));
+    // Completed tasks are never rerun.
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.launches("p/a"), 1);
+}
+
+#[test]
+fn dry_run_writes_nothing_and_prints_the_waves() {
+    let t = Tree::new();
+    t.task("p/a", &sh("true"));
+    t.task("p/b", &sh("true"));
+    t.task(
+        "p/c",
+        &format!("dependencies: [p/a, p/b]\n{}", sh("echo c")),
+    );
+    let run = t.run(&["orchestrate", "--dry-run", "-j", "1"]);
+    run.code(0);
+    let waves: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("Wave"))
+        .collect();
+    assert_eq!(waves, ["Wave 1:", "Wave 2:", "Wave 3:"]);
+    assert!(run.stdout.contains("sh -c 'echo c'"), "{}", run.stdout);
+    assert!(!t.exists("workspace"), "a dry run created workspace/");
+}
+
+#[test]
+fn phase_selects_one_phase_and_reports_what_it_waits_on() {
+    let t = Tree::new();
+    t.task("01-analysis/a", &sh(MARK));
+    t.task("02-planning/b", &sh(MARK));
+    t.task(
+        "02-planning/c",
+        &format!("dependencies: [01-analysis/a]\n{}", sh(MARK)),
+    );
+    t.run(&["orchestrate", "--phase", "planning"])
+        .code(1)
+        .says("02-planning/c: waits on 01-analysis/a (not selected in this run)");
+    assert_eq!(
+        (t.launches("01-analysis/a"), t.launches("02-planning/b")),
+        (0, 1)
+    );
+    t.run(&["orchestrate", "--phase", "01-analysis"]).code(0);
+    t.run(&["orchestrate", "--phase", "02-planning"]).code(0);
+    assert_eq!(t.launches("02-planning/c"), 1);
+    t.run(&["orchestrate", "--phase", "nope"])
+        .code(2)
+        .says("no phase `nope`");
+}
+
+#[test]
+fn task_selects_only_those_tasks() {
+    let t = Tree::new();
+    t.task("p/a", &sh(MARK));
+    t.task("p/b", &sh(MARK));
+    t.run(&["orchestrate", "--task", "p/b"]).code(0);
+    assert_eq!((t.launches("p/a"), t.launches("p/b")), (0, 1));
+    t.run(&["orchestrate", "--task", "p/bb"])
+        .code(2)
+        .says("did you mean `p/b`?");
+}
+
+#[test]
+fn the_task_gets_its_environment_and_no_stdin() {
+    let t = Tree::new();
+    t.task(
+        "p/env",
+        &sh("env | grep -E '^(TASK_|AGENT_ID|WORKSPACE)' | sort > $TASK_OUTPUT_DIR/env; pwd > $TASK_OUTPUT_DIR/pwd; cat > $TASK_OUTPUT_DIR/stdin"),
+    );
+    t.run(&["orchestrate"]).code(0);
+    let root = t.root.canonicalize().unwrap().display().to_string();
+    let env = t.read("workspace/outputs/p/env/env");
+    for expected in [
+        "AGENT_ID=agent-1".to_owned(),
+        "TASK_ID=p/env".to_owned(),
+        "TASK_PHASE=p".to_owned(),
+        "TASK_ATTEMPT=1".to_owned(),
+        format!("TASK_FILE={root}/tasks/p/env.md"),
+        format!("TASK_OUTPUT_DIR={root}/workspace/outputs/p/env"),
+        format!("TASK_LOG={root}/workspace/logs/p/env.log"),
+        format!("WORKSPACE={root}/workspace"),
+    ] {
+        assert!(
+            env.lines().any(|l| l == expected),
+            "{expected} not in\n{env}"
+        );
+    }
+    assert_eq!(t.read("workspace/outputs/p/env/pwd").trim(), root);
+    assert_eq!(t.read("workspace/outputs/p/env/stdin"), "");
+}
+
+#[test]
+fn the_agent_command_gets_its_placeholders() {
+    let t = Tree::new();
+    t.config("kill_grace: 1s\nagent:\n  command: [sh, -c, 'echo \"$0 $1\" > \"$2/args\"', '{task_id}', '{task_file}', '{output_dir}']\n");
+    t.task("p/a", "title: uses the agent");
+    t.run(&["orchestrate"]).code(0);
+    let root = t.root.canonicalize().unwrap().display().to_string();
+    assert_eq!(
+        t.read("workspace/outputs/p/a/args"),
+        format!("p/a {root}/tasks/p/a.md\n")
+    );
+}
+
+#[test]
+fn retries_run_again_and_dependents_wait_for_the_success() {
+    let t = Tree::new();
+    // Fails on the first attempt, succeeds on the second.
+    t.task(
+        "p/flaky",
+        &format!(
+            "retries: 2\n{}",
+            sh(&format!("{MARK}; echo \"$TASK_ATTEMPT|$TASK_PREVIOUS_ERROR|$TASK_PREVIOUS_LOG\" > $TASK_OUTPUT_DIR/seen; test $TASK_ATTEMPT -ge 2"))
+        ),
+    );
+    t.task("p/after", &format!("dependencies: [p/flaky]\n{}", sh(MARK)));
+    t.run(&["orchestrate"]).code(0).says("retry");
+    assert_eq!((t.launches("p/flaky"), t.launches("p/after")), (2, 1));
+    let root = t.root.canonicalize().unwrap().display().to_string();
+    assert_eq!(
+        t.read("workspace/outputs/p/flaky/seen").trim(),
+        format!("2|exit code 1|{root}/workspace/logs/p/flaky.attempt-1.log")
+    );
+    assert_eq!(t.status("p/flaky")["attempt"], 2);
+}

@@ -1,0 +1,137 @@
+//! Invalid definitions: exit 2, nothing launched, every problem reported
+//! with its file and line.
+
+use crate::tree::*;
+
+/// Runs `orchestrate` on a tree and expects exit 2 with each of `messages`.
+#[track_caller]
+fn check(setup: impl FnOnce(&Tree), messages: &[&str]) {
+    let t = Tree::new();
+    t.task(
+        "p/ok",
+        &format!("command: {}", serde_json::to_string(MARK).unwrap()),
+    );
+    setup(&t);
+    let run = t.run(&["orchestrate"]);
+    run.code(2);
+    for message in messages {
+        run.says(message);
+    }
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+    assert_eq!(t.launches("p/ok"), 0, "something was launched");
+}
+
+#[test]
+fn unknown_dependency_names_the_nearest_id() {
+    check(
+        |t| t.task("p/b", "title: b\ndependencies:\n  - p/okk"),
+        &["tasks/p/b.md:4: unknown dependency `p/okk`: did you mean `p/ok`?"],
+    );
+}
+
+#[test]
+fn a_cycle_names_the_tasks_around_it() {
+    check(
+        |t| {
+            t.task("p/a", "dependencies: [p/c]");
+            t.task("p/b", "dependencies: [p/a]");
+            t.task("p/c", "dependencies: [p/b]");
+        },
+        &["dependency cycle: p/", "p/a", "p/b", "p/c"],
+    );
+}
+
+#[test]
+fn paths_that_leave_their_folder() {
+    check(
+        |t| {
+            t.task("p/abs", "outputs: [/etc/passwd]");
+            t.task("p/up", "inputs: [../../secret]");
+        },
+        &[
+            "tasks/p/abs.md:2: output `/etc/passwd` is absolute",
+            "tasks/p/up.md:2: input `../../secret` climbs out of its folder",
+        ],
+    );
+}
+
+#[test]
+fn a_program_not_on_path_or_not_executable() {
+    check(
+        |t| t.task("p/x", "command: [no-such-program-here, arg]"),
+        &["tasks/p/x.md:2: `no-such-program-here` (the task's `command`, used by p/x) is not on PATH"],
+    );
+    check(
+        |t| {
+            t.write("scripts/run.sh", "#!/bin/sh\n");
+            t.task("p/x", "command: [scripts/run.sh]");
+        },
+        &["is not executable: `chmod +x scripts/run.sh`"],
+    );
+    check(
+        |t| t.task("p/x", "title: uses the default agent"),
+        &["`agent` (agent.command, used by p/x) is not on PATH"],
+    );
+}
+
+#[test]
+fn frontmatter_problems_have_file_and_line() {
+    check(
+        |t| t.write("tasks/p/empty.md", ""),
+        &["tasks/p/empty.md: the task file is empty"],
+    );
+    check(
+        |t| t.write("tasks/p/open.md", "---\ndependencies: []\nbody\n"),
+        &["tasks/p/open.md:1: the frontmatter opened on line 1 is never closed"],
+    );
+    check(
+        |t| t.task("p/type", "title: x\ndependencies: \"p/ok\""),
+        &["tasks/p/type.md:3: `dependencies`: must be a list"],
+    );
+    check(
+        |t| t.task("p/dup", "outputs: [a]\noutputs: [b]"),
+        &["tasks/p/dup.md:2: frontmatter is not valid YAML: duplicate entry with key \"outputs\""],
+    );
+    check(
+        |t| t.task("p/yaml", "title: x\noutputs: [a\n"),
+        &["tasks/p/yaml.md", "frontmatter is not valid YAML"],
+    );
+    check(
+        |t| t.write("tasks/loose.md", "---\n---\n"),
+        &["tasks/loose.md: a task file must live in a phase folder"],
+    );
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    check(
+        |t| {
+            t.task("p/a", "dependencies: [p/nope]");
+            t.write("tasks/p/b.md", "");
+        },
+        &["2 problem(s)", "p/nope", "b.md: the task file is empty"],
+    );
+}
+
+#[test]
+fn an_unknown_config_key_names_the_key_and_file() {
+    check(
+        |t| t.config("max_concurent_agents: 3\n"),
+        &["tasks/orchestrator.yaml:1: unknown field `max_concurent_agents`"],
+    );
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let t = Tree::new();
+    t.run(&["orchestrate", "-j", "0"]).code(2);
+    t.run(&["no-such-command"]).code(2);
+    Tree::new().command(&[]).output().unwrap();
+    let missing = crate::tree::BIN;
+    let run: Run = std::process::Command::new(missing)
+        .args(["--root", "/nonexistent-root", "progress"])
+        .output()
+        .unwrap()
+        .into();
+    run.code(2).says("cannot use /nonexistent-root as the root");
+}

@@ -1,0 +1,8 @@
+//! Integration tests: the real binary on task trees in temporary folders,
+//! with real processes, signals and files.
+
+mod commands;
+mod core;
+mod invalid;
+mod reliability;
+mod tree;

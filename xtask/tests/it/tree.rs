@@ -1,0 +1,171 @@
+//! A task tree in a temporary folder, and ways to run the binary on it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_xtask");
+
+pub struct Tree {
+    pub root: PathBuf,
+}
+
+impl Tree {
+    /// An empty tree with a `tasks/` folder. Tests leave the kill grace short.
+    pub fn new() -> Tree {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let root = std::env::temp_dir().join(format!("xtask-it-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(root.join("tasks")).unwrap();
+        let tree = Tree { root };
+        tree.config("kill_grace: 1s\n");
+        tree
+    }
+
+    pub fn config(&self, yaml: &str) {
+        self.write("tasks/orchestrator.yaml", yaml);
+    }
+
+    /// Writes `tasks/<id>.md` with `frontmatter` between the `---` lines.
+    pub fn task(&self, id: &str, frontmatter: &str) {
+        self.write(
+            &format!("tasks/{id}.md"),
+            &format!("---\n{frontmatter}\n---\nDo the task.\n"),
+        );
+    }
+
+    pub fn write(&self, rel: &str, text: &str) {
+        let path = self.root.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.root.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+    }
+
+    pub fn exists(&self, rel: &str) -> bool {
+        self.root.join(rel).exists()
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--root")
+            .arg(&self.root)
+            .args(args)
+            .env_remove("NO_COLOR")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        let output = self.command(args).output().unwrap();
+        Run::from(output)
+    }
+
+    /// The status file of `id` as JSON (panics when there is none).
+    pub fn status(&self, id: &str) -> serde_json::Value {
+        serde_json::from_str(&self.read(&format!("workspace/status/{id}.json"))).unwrap()
+    }
+
+    pub fn state(&self, id: &str) -> String {
+        let path = format!("workspace/status/{id}.json");
+        if !self.exists(&path) {
+            return "pending".into();
+        }
+        self.status(id)["status"].as_str().unwrap().to_owned()
+    }
+
+    /// How many times the task wrote its launch marker (see `marker`).
+    pub fn launches(&self, id: &str) -> usize {
+        let rel = format!("markers/{}", id.replace('/', "_"));
+        std::fs::read_to_string(self.root.join(rel)).map_or(0, |s| s.lines().count())
+    }
+}
+
+/// Shell that appends a line to the task's launch marker.
+pub const MARK: &str = r#"mkdir -p markers && echo $$ >> "markers/$(echo $TASK_ID | tr / _)""#;
+
+impl Drop for Tree {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(output: Output) -> Run {
+        use std::os::unix::process::ExitStatusExt;
+        Run {
+            code: output
+                .status
+                .code()
+                .unwrap_or_else(|| 128 + output.status.signal().unwrap_or(0)),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    #[track_caller]
+    pub fn code(&self, expected: i32) -> &Run {
+        assert_eq!(
+            self.code, expected,
+            "exit code\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn says(&self, text: &str) -> &Run {
+        assert!(
+            self.stdout.contains(text) || self.stderr.contains(text),
+            "expected {text:?} in the output\nstdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+}
+
+/// Waits for `condition`, up to a generous bound; panics with `what` then.
+#[track_caller]
+pub fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Whether a process with this pid exists (and is not a zombie).
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat[stat.rfind(')').unwrap() + 2..].chars().next();
+            !matches!(state, Some('Z') | Some('X'))
+        }
+        Err(_) => false,
+    }
+}
+
+pub fn read_pid(path: &Path) -> u32 {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
