@@ -48,7 +48,12 @@ pub enum Command {
     },
     /// Explain why a task is where it is: what it waits on, its error, its log
     Why { task: String },
-    /// Show progress per phase
+    /// Create tasks/<phase>/<name>.md from tasks/TEMPLATE.md
+    New {
+        /// The new task's id, e.g. 01-analysis/07-audit-errors
+        task: String,
+    },
+    /// Show progress per phase and each phase's completion gate
     Progress {
         /// Print one JSON document instead of the dashboard
         #[arg(long)]

@@ -13,6 +13,7 @@ mod graph;
 mod keeper;
 mod layout;
 mod lock;
+mod new;
 mod orchestrate;
 mod outputs;
 mod problem;
@@ -61,6 +62,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Reset { tasks } => edit::reset(&layout, &tasks),
         Command::Why { task } => why::run(&layout, &task),
         Command::Progress { json } => progress::run(&layout, json),
+        Command::New { task } => new::run(&layout, &task),
     }
 }
 

@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::layout::Layout;
 use crate::report::{self, Printer, Tone};
 use crate::status::{self, State, Status};
-use crate::task::Discovery;
+use crate::task::{phase_key, Discovery};
 
 #[derive(Debug, Default, Serialize)]
 pub struct Progress {
@@ -39,8 +39,18 @@ pub struct PhaseProgress {
     pub phase: String,
     #[serde(flatten)]
     pub counts: Counts,
+    pub gate: Gate,
     pub running_tasks: Vec<RunningTask>,
     pub failed_tasks: Vec<FailedTask>,
+}
+
+/// The phase's completion gate: at least one task, every task completed with
+/// its outputs validated, and every artifact of `phases.<key>.requires`.
+#[derive(Debug, Default, Serialize)]
+pub struct Gate {
+    pub complete: bool,
+    /// What it still waits on: tasks (the first few) and missing artifacts.
+    pub waiting_on: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -105,6 +115,10 @@ pub fn collect(layout: &Layout) -> Progress {
         });
         add(phase, id, status, now);
     }
+    for phase in phases.values_mut() {
+        let requires = config.phase(phase_key(&phase.phase)).requires;
+        close_gate(layout, phase, &requires);
+    }
     for phase in phases.into_values() {
         progress.total = sum(progress.total, phase.counts);
         progress.phases.push(phase);
@@ -113,7 +127,16 @@ pub fn collect(layout: &Layout) -> Progress {
     progress
 }
 
+/// How many unfinished tasks a gate names before it says "and N more".
+const GATE_NAMES: usize = 5;
+
 fn add(phase: &mut PhaseProgress, id: &str, status: Option<Status>, now: SystemTime) {
+    let done = status
+        .as_ref()
+        .is_some_and(|s| s.status == State::Completed && s.outputs_validated);
+    if !done {
+        phase.gate.waiting_on.push(id.to_owned());
+    }
     let counts = &mut phase.counts;
     counts.total += 1;
     match status {
@@ -146,6 +169,23 @@ fn add(phase: &mut PhaseProgress, id: &str, status: Option<Status>, now: SystemT
         },
     }
     counts.percent = percent(counts.completed, counts.total);
+}
+
+fn close_gate(layout: &Layout, phase: &mut PhaseProgress, requires: &[String]) {
+    let gate = &mut phase.gate;
+    let unfinished = gate.waiting_on.len();
+    if unfinished > GATE_NAMES {
+        gate.waiting_on.truncate(GATE_NAMES);
+        gate.waiting_on
+            .push(format!("{} more task(s)", unfinished - GATE_NAMES));
+    }
+    for artifact in requires {
+        if !layout.outputs_dir().join(artifact).exists() {
+            gate.waiting_on
+                .push(format!("workspace/outputs/{artifact}"));
+        }
+    }
+    gate.complete = phase.counts.total > 0 && gate.waiting_on.is_empty();
 }
 
 fn sum(a: Counts, b: Counts) -> Counts {
@@ -189,6 +229,11 @@ fn print(progress: &Progress) {
         println!("  Blocked: {}", c.blocked);
         println!("  Failed: {}", c.failed);
         println!("  Pending: {}", c.pending);
+        if phase.gate.complete {
+            println!("  Gate: {}", printer.paint(Tone::Good, "complete"));
+        } else {
+            println!("  Gate: waiting on {}", phase.gate.waiting_on.join(", "));
+        }
         for task in &phase.running_tasks {
             let elapsed = report::duration(std::time::Duration::from_secs(task.elapsed_seconds));
             let note = if task.alive {

@@ -667,8 +667,10 @@ impl<'a> Scheduler<'a> {
         match error {
             None => {
                 self.printer.event(Tone::Good, "done", &id, &agent);
-                self.on_completed(t);
+                // Tasks the finished one generated join their phase gates
+                // before its own completion can open them.
                 self.discover();
+                self.on_completed(t);
                 self.recheck_waiting();
             }
             Some(error) => {

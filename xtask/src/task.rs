@@ -100,9 +100,16 @@ impl Discovery {
     fn read_folder(&mut self, dir: &Utf8Path) -> Vec<Utf8PathBuf> {
         // Take the time before reading, so a file added during the read
         // changes it again and is seen by the next rescan.
-        let Some(stamp) = modified(dir) else {
+        let Some(mut stamp) = modified(dir) else {
             return Vec::new();
         };
+        // On file systems with coarse timestamps a file added later in the
+        // same clock tick leaves the time unchanged: read a folder that
+        // changed moments ago once more on the next rescan.
+        let age = SystemTime::now().duration_since(stamp).unwrap_or_default();
+        if age < std::time::Duration::from_millis(50) {
+            stamp = SystemTime::UNIX_EPOCH;
+        }
         self.folders.insert(dir.to_owned(), stamp);
         let entries = match dir.as_std_path().read_dir() {
             Ok(entries) => entries,

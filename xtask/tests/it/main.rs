@@ -4,5 +4,6 @@
 mod commands;
 mod core;
 mod invalid;
+mod phases;
 mod reliability;
 mod tree;

@@ -1,0 +1,179 @@
+//! Phases as first-class: gates, depending on a phase, new tasks from the
+//! template, and the shipped example.
+
+use crate::tree::*;
+
+fn sh(script: &str) -> String {
+    format!("command: {}", serde_json::to_string(script).unwrap())
+}
+
+#[test]
+fn a_gate_waits_for_its_required_artifact_and_says_so() {
+    let t = Tree::new();
+    t.config(
+        "kill_grace: 1s\nphases:\n  planning:\n    requires: [02-planning/plan/features.json]\n",
+    );
+    t.task(
+        "02-planning/plan",
+        &sh("echo plan > $TASK_OUTPUT_DIR/plan.md"),
+    );
+    t.task(
+        "03-build/a",
+        &format!("dependencies: [02-planning]\n{}", sh(MARK)),
+    );
+    t.run(&["orchestrate"]).code(1).says(
+        "03-build/a: waits on phase 02-planning (its gate needs 02-planning/plan/features.json)",
+    );
+    assert_eq!(t.launches("03-build/a"), 0);
+    let progress = t.run(&["progress", "--json"]);
+    let json: serde_json::Value = serde_json::from_str(&progress.stdout).unwrap();
+    let gate = &json["phases"][0]["gate"];
+    assert_eq!(gate["complete"], false);
+    assert_eq!(
+        gate["waiting_on"][0],
+        "workspace/outputs/02-planning/plan/features.json"
+    );
+    t.run(&["progress"])
+        .says("Gate: waiting on workspace/outputs/02-planning/plan/features.json");
+
+    // The artifact appears: the gate opens and the dependent runs.
+    t.write("workspace/outputs/02-planning/plan/features.json", "[]");
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.launches("03-build/a"), 1);
+    t.run(&["progress"]).says("Gate: complete");
+}
+
+#[test]
+fn a_phase_dependency_waits_for_tasks_generated_during_the_run() {
+    let t = Tree::new();
+    // The generator writes two implementation tasks, slowly, one after the other.
+    let generate = r#"mkdir -p tasks/03-impl/gen
+for f in one two; do
+  printf -- '---\ncommand: sleep 0.3; date +%%s%%N > $TASK_OUTPUT_DIR/end\n---\n' > tasks/03-impl/gen/.$f.tmp
+  mv tasks/03-impl/gen/.$f.tmp tasks/03-impl/gen/$f.md
+  sleep 0.2
+done"#;
+    t.task("02-plan/generate", &sh(generate));
+    t.task("03-impl/static", &sh("true"));
+    t.task(
+        "04-validate/check",
+        &format!(
+            "dependencies: [03-impl]\n{}",
+            sh("date +%s%N > $TASK_OUTPUT_DIR/start")
+        ),
+    );
+    t.run(&["orchestrate"]).code(0).says("Summary: 5 completed");
+    let ns = |rel: &str| t.read(rel).trim().parse::<u128>().unwrap();
+    let start = ns("workspace/outputs/04-validate/check/start");
+    for generated in ["one", "two"] {
+        assert!(
+            ns(&format!("workspace/outputs/03-impl/gen/{generated}/end")) <= start,
+            "{generated} ended after validation started"
+        );
+    }
+}
+
+#[test]
+fn a_failure_in_a_phase_blocks_what_depends_on_the_phase() {
+    let t = Tree::new();
+    t.task("01-a/ok", &sh("true"));
+    t.task("01-a/bad", &sh("exit 5"));
+    t.task("02-b/after", &format!("dependencies: [01-a]\n{}", sh(MARK)));
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("ALERT: Task 01-a/bad failed, blocking 1 tasks");
+    assert_eq!(t.state("02-b/after"), "blocked");
+    assert_eq!(t.status("02-b/after")["blocked_by"], "01-a/bad");
+    assert_eq!(t.launches("02-b/after"), 0);
+}
+
+#[test]
+fn new_creates_a_task_from_the_template_and_never_overwrites() {
+    let t = Tree::new();
+    t.write(
+        "tasks/TEMPLATE.md",
+        "---\ntitle: \"{{title}}\"\ncommand: \"echo {{id}} > $TASK_OUTPUT_DIR/id\"\n---\nPrompt for {{id}}.\n",
+    );
+    t.run(&["new", "01-analysis/07-audit-errors"])
+        .code(0)
+        .says("created tasks/01-analysis/07-audit-errors.md");
+    let text = t.read("tasks/01-analysis/07-audit-errors.md");
+    assert!(text.contains("title: \"Audit errors\""), "{text}");
+    assert!(
+        text.contains("Prompt for 01-analysis/07-audit-errors."),
+        "{text}"
+    );
+    t.run(&["validate"]).code(0);
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(
+        t.read("workspace/outputs/01-analysis/07-audit-errors/id"),
+        "01-analysis/07-audit-errors\n"
+    );
+    t.write("tasks/01-analysis/07-audit-errors.md", "mine");
+    t.run(&["new", "01-analysis/07-audit-errors"])
+        .code(2)
+        .says("already exists");
+    assert_eq!(t.read("tasks/01-analysis/07-audit-errors.md"), "mine");
+    t.run(&["new", "no-phase"]).code(2).says("has no phase");
+}
+
+/// The repository's own example, run from a fresh clone, completes and
+/// leaves `git status` clean.
+#[test]
+fn the_example_runs_in_a_fresh_clone_and_leaves_git_status_clean() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap();
+    let t = Tree::new();
+    let clone = t.root.join("clone");
+    let git = |args: &[&str], dir: &std::path::Path| {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    git(
+        &[
+            "clone",
+            "-q",
+            repo.to_str().unwrap(),
+            clone.to_str().unwrap(),
+        ],
+        repo,
+    );
+    let run: Run = std::process::Command::new(BIN)
+        .arg("--root")
+        .arg(&clone)
+        .args(["orchestrate", "-q"])
+        .env("EXAMPLE_AGENT_SLEEP", "0")
+        .output()
+        .unwrap()
+        .into();
+    run.code(0);
+    let progress: Run = std::process::Command::new(BIN)
+        .arg("--root")
+        .arg(&clone)
+        .args(["progress", "--json"])
+        .output()
+        .unwrap()
+        .into();
+    let json: serde_json::Value = serde_json::from_str(&progress.stdout).unwrap();
+    assert_eq!(json["total"]["percent"], 100, "{}", progress.stdout);
+    assert!(
+        json["total"]["total"].as_u64().unwrap() > 16,
+        "generated tasks ran too"
+    );
+    assert!(json["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|p| p["gate"]["complete"] == true));
+    assert_eq!(git(&["status", "--porcelain"], &clone), "");
+}
