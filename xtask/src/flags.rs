@@ -48,6 +48,8 @@ pub enum Command {
     },
     /// Explain why a task is where it is: what it waits on, its error, its log
     Why { task: String },
+    /// Measure the orchestrator against GNU make, ninja and a spawn floor (see BENCHMARKS.md)
+    Bench(Bench),
     /// Create tasks/<phase>/<name>.md from tasks/TEMPLATE.md
     New {
         /// The new task's id, e.g. 01-analysis/07-audit-errors
@@ -78,6 +80,22 @@ pub struct Orchestrate {
     /// Print only the summary
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct Bench {
+    /// Graph sizes to measure
+    #[arg(long, value_delimiter = ',', default_values_t = [100, 1000, 10000])]
+    pub sizes: Vec<usize>,
+    /// Parallelism for every runner
+    #[arg(short = 'j', long = "jobs", default_value_t = 2)]
+    pub jobs: usize,
+    /// Repetitions per measurement (the median is reported)
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// Write the results as Markdown to this file as well
+    #[arg(long, value_name = "FILE")]
+    pub markdown: Option<Utf8PathBuf>,
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! each task's state in `workspace/status/`. See ARCHITECTURE.md for the map.
 
 mod atomic;
+mod bench;
 mod config;
 mod definitions;
 mod edit;
@@ -63,6 +64,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Why { task } => why::run(&layout, &task),
         Command::Progress { json } => progress::run(&layout, json),
         Command::New { task } => new::run(&layout, &task),
+        Command::Bench(args) => bench::run(&layout, &args),
     }
 }
 
