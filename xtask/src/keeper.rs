@@ -124,6 +124,7 @@ pub fn main(args: &[String]) -> i32 {
 
 fn run(args: &[String]) -> Result<i32> {
     let (spec, argv) = Spec::parse(args)?;
+    crate::signals::unblock();
     for sig in [libc::SIGTERM, libc::SIGINT, libc::SIGHUP] {
         // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
         unsafe { libc::signal(sig, request_stop as *const () as libc::sighandler_t) };

@@ -85,6 +85,13 @@ enum Node {
     Unselected,
 }
 
+/// Why the run stopped launching and stopped its running tasks.
+enum Stop {
+    Signal(i32),
+    /// The orchestrator cannot go on safely (a status it cannot write).
+    Fatal(String),
+}
+
 pub enum Event {
     Exited(usize),
     Signal(i32),
@@ -130,7 +137,7 @@ struct Scheduler<'a> {
     invalid: Vec<String>,
     tx: Sender<Event>,
     rx: Receiver<Event>,
-    stop: Option<i32>,
+    stop: Option<Stop>,
     jobs: usize,
     begun: Instant,
     /// Dry run: the tasks of the wave being planned.
@@ -353,7 +360,9 @@ impl<'a> Scheduler<'a> {
     fn main_loop(&mut self) -> Result<()> {
         loop {
             if self.stop.is_none() && self.options.mode == Mode::Run {
-                self.launch_ready()?;
+                if let Err(e) = self.launch_ready() {
+                    self.stop_for(Stop::Fatal(format!("{e:#}")));
+                }
             }
             if self.active.is_empty() {
                 if self.stop.is_some() || !self.look_again() {
@@ -372,12 +381,17 @@ impl<'a> Scheduler<'a> {
             } else {
                 Some(self.rx.recv().expect("the scheduler holds a sender"))
             };
-            match event {
-                Some(Event::Exited(t)) => self.finish(t)?,
-                Some(Event::Signal(signal)) => self.on_signal(signal),
-                None => {}
+            let handled = match event {
+                Some(Event::Exited(t)) => self.finish(t),
+                Some(Event::Signal(signal)) => {
+                    self.stop_for(Stop::Signal(signal));
+                    Ok(())
+                }
+                None => Ok(()),
+            };
+            if let Err(e) = handled.and_then(|()| self.check_adopted()) {
+                self.stop_for(Stop::Fatal(format!("{e:#}")));
             }
-            self.check_adopted()?;
         }
     }
 
@@ -402,26 +416,40 @@ impl<'a> Scheduler<'a> {
         Ok(())
     }
 
-    fn on_signal(&mut self, signal: i32) {
-        if self.stop.is_some() {
-            self.printer
-                .line(Tone::Bad, "Killing every running task now");
-            for (&t, active) in &self.active {
-                local::kill_now(self.layout, &self.graph.tasks[t].id);
-                process::signal(active.keeper_pid, libc::SIGKILL);
+    /// Stops launching and stops every running task: SIGTERM to its group,
+    /// SIGKILL after the grace period. A second signal kills them at once.
+    fn stop_for(&mut self, reason: Stop) {
+        match (&self.stop, &reason) {
+            (Some(_), Stop::Signal(_)) => {
+                self.printer
+                    .line(Tone::Bad, "Killing every running task now");
+                for (&t, active) in &self.active {
+                    local::kill_now(self.layout, &self.graph.tasks[t].id);
+                    process::signal(active.keeper_pid, libc::SIGKILL);
+                }
+                return;
             }
-            return;
+            // The first fatal error is the one worth reporting.
+            (Some(_), Stop::Fatal(_)) => return,
+            (None, _) => {}
         }
-        self.stop = Some(signal);
+        let why = match &reason {
+            Stop::Signal(signal) => format!("{} received", process::signal_name(*signal)),
+            Stop::Fatal(error) => format!("error: {error}"),
+        };
+        let hint = match reason {
+            Stop::Signal(_) => "; press Ctrl-C again to kill them at once",
+            Stop::Fatal(_) => "",
+        };
         self.printer.line(
-            Tone::Warn,
+            Tone::Bad,
             &format!(
-                "{} received: stopping {} running task(s) (SIGTERM, SIGKILL after {}); press Ctrl-C again to kill them at once",
-                process::signal_name(signal),
+                "{why}: stopping {} running task(s) (SIGTERM, SIGKILL after {}){hint}",
                 self.active.len(),
                 report::duration(self.config.kill_grace)
             ),
         );
+        self.stop = Some(reason);
         for active in self.active.values() {
             if process::is_same_process(active.keeper_pid, active.keeper_start) {
                 local::interrupt(active.keeper_pid);
@@ -484,20 +512,22 @@ impl<'a> Scheduler<'a> {
                 active.keeper_pid = child.id();
                 active.keeper_start = process::start_time(child.id());
                 active.since_ns = Some(since_ns);
-                self.write_running(t, &active)?;
                 let tx = self.tx.clone();
                 std::thread::spawn(move || {
                     let mut child = child;
                     let _ = child.wait();
                     let _ = tx.send(Event::Exited(t));
                 });
-                self.printer.event(
-                    Tone::Plain,
-                    "start",
-                    &self.graph.tasks[t].id,
-                    &self.start_details(&active),
-                );
+                let details = self.start_details(&active);
+                let written = self.write_running(t, &active);
+                // Tracked even when its status could not be written, so the
+                // stop that follows stops it too.
                 self.active.insert(t, active);
+                written.with_context(|| {
+                    format!("cannot record that {} started", self.graph.tasks[t].id)
+                })?;
+                self.printer
+                    .event(Tone::Plain, "start", &self.graph.tasks[t].id, &details);
                 Ok(())
             }
             Err(e) => {
@@ -1039,8 +1069,13 @@ impl<'a> Scheduler<'a> {
         for problem in &self.invalid {
             println!("  invalid  {problem}");
         }
-        if let Some(signal) = self.stop {
-            return 128 + signal;
+        match &self.stop {
+            Some(Stop::Signal(signal)) => return 128 + signal,
+            Some(Stop::Fatal(error)) => {
+                self.printer.line(Tone::Bad, &format!("error: {error}"));
+                return exit::TASK_FAILED;
+            }
+            None => {}
         }
         if completed == selected.len() && self.invalid.is_empty() {
             exit::SUCCESS

@@ -7,19 +7,12 @@ use std::sync::mpsc::Sender;
 const HANDLED: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 
 /// Sends `make(signal)` on `tx` for each of these signals received from now
-/// on. Call before starting other threads, which inherit the blocked mask
-/// (children do not: std resets the mask before exec).
+/// on. Call before starting other threads, which inherit the blocked mask.
+/// Child processes inherit it too: the keeper undoes it (`unblock`).
 pub fn forward_to<E: Send + 'static>(tx: Sender<E>, make: fn(i32) -> E) {
-    // SAFETY: sigset_t is plain data, initialised by sigemptyset before use.
-    let set = unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        for signal in HANDLED {
-            libc::sigaddset(&mut set, signal);
-        }
-        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
-        set
-    };
+    let set = handled_set();
+    // SAFETY: `set` is a valid signal set.
+    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
     std::thread::spawn(move || loop {
         let mut signal: libc::c_int = 0;
         // SAFETY: `set` is a valid signal set and `signal` a valid out-pointer.
@@ -27,4 +20,24 @@ pub fn forward_to<E: Send + 'static>(tx: Sender<E>, make: fn(i32) -> E) {
             return;
         }
     });
+}
+
+/// Receives these signals normally again; a process started by the
+/// orchestrator inherits its blocked mask.
+pub fn unblock() {
+    let set = handled_set();
+    // SAFETY: `set` is a valid signal set.
+    unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut()) };
+}
+
+fn handled_set() -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data, initialised by sigemptyset before use.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for signal in HANDLED {
+            libc::sigaddset(&mut set, signal);
+        }
+        set
+    }
 }

@@ -56,3 +56,313 @@ fn a_lock_left_by_a_killed_orchestrator_blocks_nobody() {
     // No --unlock: the next run takes over at once.
     t.run(&["orchestrate"]).code(0).says("Summary: 1 completed");
 }
+
+/// Spawns `orchestrate` with its output going to `out` (read while it runs).
+fn spawn_orchestrate(t: &Tree, out: &str) -> std::process::Child {
+    let file = std::fs::File::create(t.path(out)).unwrap();
+    t.command(&["orchestrate"])
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .spawn()
+        .unwrap()
+}
+
+fn signal(pid: u32, signal: i32) {
+    assert_eq!(unsafe { libc::kill(pid as i32, signal) }, 0);
+}
+
+/// A task that records its pid, then waits for the file `release-<name>`.
+fn waiting_task(name: &str, then: &str) -> String {
+    sh(&format!(
+        "{MARK}; echo $$ > $TASK_OUTPUT_DIR/pid; while [ ! -f release-{name} ]; do sleep 0.02; done; {then}"
+    ))
+}
+
+#[test]
+fn a_killed_orchestrator_loses_nothing_and_starts_nothing_twice() {
+    let t = Tree::new();
+    t.task("p/fails", &waiting_task("fails", "exit 3"));
+    t.task(
+        "p/works",
+        &format!(
+            "outputs: [out]\n{}",
+            waiting_task("works", "echo ok > $TASK_OUTPUT_DIR/out")
+        ),
+    );
+    t.task("p/after", &format!("dependencies: [p/works]\n{}", sh(MARK)));
+    let mut first = spawn_orchestrate(&t, "first.out");
+    wait_for("both tasks to start", || {
+        t.launches("p/fails") == 1 && t.launches("p/works") == 1
+    });
+    wait_for("both running statuses", || {
+        t.state("p/fails") == "running" && t.state("p/works") == "running"
+    });
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let pids =
+        ["fails", "works"].map(|n| read_pid(&t.path(&format!("workspace/outputs/p/{n}/pid"))));
+    assert!(
+        pids.iter().all(|&p| alive(p)),
+        "tasks died with the orchestrator"
+    );
+
+    // One task ends while no orchestrator is alive; its exit code must survive.
+    t.write("release-fails", "");
+    wait_for("the task to end", || !alive(pids[0]));
+    let mut second = spawn_orchestrate(&t, "second.out");
+    wait_for("the adoption", || {
+        t.read("second.out").contains("adopt   p/works")
+    });
+    t.write("release-works", "");
+    let code = second.wait().unwrap().code();
+    let out = t.read("second.out");
+    assert_eq!(code, Some(1), "{out}");
+    assert_eq!(t.status("p/fails")["exit_code"], 3, "{out}");
+    assert_eq!(t.status("p/fails")["error"], "exit code 3");
+    assert_eq!(t.state("p/works"), "completed", "{out}");
+    assert_eq!(t.status("p/works")["outputs_validated"], true);
+    assert_eq!(
+        (
+            t.launches("p/fails"),
+            t.launches("p/works"),
+            t.launches("p/after")
+        ),
+        (1, 1, 1)
+    );
+}
+
+/// A status that claims `running` for a process that is gone or is another.
+fn fake_running(t: &Tree, id: &str, pid: u32, pid_start: u64) {
+    let status = serde_json::json!({
+        "version": 1, "task_id": id, "status": "running", "started_at": "2025-01-01T00:00:00Z",
+        "agent_id": "agent-1", "attempt": 1, "pid": pid, "pid_start": pid_start,
+    });
+    t.write(&format!("workspace/status/{id}.json"), &status.to_string());
+}
+
+#[test]
+fn a_task_whose_process_is_gone_is_lost_then_retried() {
+    let t = Tree::new();
+    t.task("p/once", &sh(MARK));
+    t.task("p/retried", &format!("retries: 1\n{}", sh(MARK)));
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let dead_pid = gone.id();
+    gone.wait().unwrap();
+    fake_running(&t, "p/once", dead_pid, 1);
+    // A live process with another start time: a reused pid must not fool it.
+    fake_running(&t, "p/retried", std::process::id(), 1);
+    let run = t.run(&["orchestrate"]);
+    run.code(1);
+    assert!(
+        t.status("p/once")["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("lost"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(t.launches("p/once"), 0);
+    assert_eq!(t.state("p/retried"), "completed");
+    assert_eq!(t.status("p/retried")["attempt"], 2);
+    assert_eq!(t.launches("p/retried"), 1);
+}
+
+#[test]
+fn ctrl_c_stops_every_task_and_exits_130() {
+    for (sig, code) in [(libc::SIGINT, 130), (libc::SIGTERM, 143)] {
+        let t = Tree::new();
+        t.task("p/a", &waiting_task("never", "true"));
+        t.task("p/b", &waiting_task("never", "true"));
+        let mut orchestrator = spawn_orchestrate(&t, "out");
+        wait_for("the tasks to start", || {
+            t.state("p/a") == "running" && t.state("p/b") == "running"
+        });
+        signal(orchestrator.id(), sig);
+        assert_eq!(
+            orchestrator.wait().unwrap().code(),
+            Some(code),
+            "{}",
+            t.read("out")
+        );
+        for id in ["p/a", "p/b"] {
+            assert_eq!(t.status(id)["error"], "interrupted", "{}", t.read("out"));
+            assert!(!alive(read_pid(
+                &t.path(&format!("workspace/outputs/{id}/pid"))
+            )));
+        }
+    }
+}
+
+#[test]
+fn a_second_ctrl_c_kills_at_once() {
+    let t = Tree::new();
+    // A grace far longer than the wait below: only the second Ctrl-C ends this.
+    t.config("kill_grace: 1h\n");
+    t.task(
+        "p/stubborn",
+        &sh("trap '' TERM INT; echo $$ > $TASK_OUTPUT_DIR/pid; while true; do sleep 0.05; done"),
+    );
+    let mut orchestrator = spawn_orchestrate(&t, "out");
+    wait_for("the task to start", || {
+        t.exists("workspace/outputs/p/stubborn/pid")
+    });
+    signal(orchestrator.id(), libc::SIGINT);
+    wait_for("the first Ctrl-C to be handled", || {
+        t.read("out").contains("SIGINT received: stopping 1")
+    });
+    signal(orchestrator.id(), libc::SIGINT);
+    wait_for("the orchestrator to exit", || {
+        orchestrator.try_wait().unwrap().is_some()
+    });
+    assert_eq!(orchestrator.wait().unwrap().code(), Some(130));
+    assert!(!alive(read_pid(
+        &t.path("workspace/outputs/p/stubborn/pid")
+    )));
+    assert_eq!(t.status("p/stubborn")["error"], "interrupted");
+}
+
+#[test]
+fn an_idle_task_is_killed_and_a_talking_one_is_not() {
+    let t = Tree::new();
+    t.task(
+        "p/hung",
+        &format!(
+            "idle_timeout: 1s\n{}",
+            sh("echo waiting for input; sleep 600")
+        ),
+    );
+    t.task(
+        "p/talks",
+        &format!(
+            "idle_timeout: 1s\n{}",
+            sh("for i in 1 2 3 4 5 6 7 8 9 10; do echo $i; sleep 0.2; done")
+        ),
+    );
+    t.run(&["orchestrate"]).code(1);
+    assert_eq!(t.status("p/hung")["error"], "Idle timeout");
+    assert_eq!(t.state("p/talks"), "completed");
+}
+
+#[test]
+fn an_idle_timeout_can_be_a_phase_default() {
+    let t = Tree::new();
+    t.config("kill_grace: 1s\nphases:\n  agents: {idle_timeout: 1s}\n");
+    t.task("01-agents/hung", &sh("sleep 600"));
+    t.run(&["orchestrate"]).code(1);
+    assert_eq!(t.status("01-agents/hung")["error"], "Idle timeout");
+}
+
+#[test]
+fn task_paths_with_spaces_work() {
+    let t = Tree::new();
+    t.task(
+        "my phase/a task",
+        &format!(
+            "outputs: [out file]\n{}",
+            sh("echo x > \"$TASK_OUTPUT_DIR/out file\"")
+        ),
+    );
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.state("my phase/a task"), "completed");
+}
+
+#[test]
+fn bad_file_names_are_clear_errors() {
+    use std::os::unix::ffi::OsStrExt;
+    let t = Tree::new();
+    t.task("p/ok", &sh("true"));
+    let bad = t
+        .root
+        .join("tasks/p")
+        .join(std::ffi::OsStr::from_bytes(b"caf\xe9.md"));
+    std::fs::write(bad, "---\n---\n").unwrap();
+    std::os::unix::fs::symlink("loop.md", t.path("tasks/p/loop.md")).unwrap();
+    let run = t.run(&["orchestrate"]);
+    run.code(2)
+        .says("caf\u{fffd}.md: the path is not valid UTF-8")
+        .says("tasks/p/loop.md: cannot read task file");
+    assert!(!run.stderr.contains("panicked"));
+    t.run(&["progress"]).code(0);
+}
+
+#[test]
+fn a_log_folder_that_cannot_be_written_fails_the_task_clearly() {
+    let t = Tree::new();
+    t.task("p/a", &sh(MARK));
+    t.task("p/b", &format!("dependencies: [p/a]\n{}", sh(MARK)));
+    // A file where the log folder should be: not even root can write there.
+    t.write("workspace/logs", "");
+    let run = t.run(&["orchestrate"]);
+    run.code(1).says("cannot create log folder");
+    assert!(!run.stderr.contains("panicked"));
+    assert!(t.status("p/a")["error"]
+        .as_str()
+        .unwrap()
+        .contains("cannot create log folder"));
+    assert_eq!(t.state("p/b"), "blocked");
+    assert_eq!(t.launches("p/a"), 0);
+}
+
+/// Mounts a small tmpfs, unmounted on drop. `None` where mounting is not
+/// allowed (not root); in CI that is a failure.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(at: &std::path::Path) -> Option<SmallDisk> {
+        std::fs::create_dir_all(at).unwrap();
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+            .arg(at)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must be able to mount a tmpfs (run as root)"
+            );
+            eprintln!("skipped: cannot mount a tmpfs here (not root)");
+            return None;
+        }
+        Some(SmallDisk(at.to_owned()))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_keeps_the_old_status_and_stops_cleanly() {
+    let t = Tree::new();
+    t.task(
+        "p/a",
+        &sh(&format!(
+            "{MARK}; echo $$ > $TASK_OUTPUT_DIR/pid; sleep 600"
+        )),
+    );
+    let Some(_disk) = SmallDisk::mount(&t.path("workspace/status")) else {
+        return;
+    };
+    let old = r#"{"version": 1, "task_id": "p/a", "status": "failed", "error": "exit code 1", "attempt": 1}"#;
+    t.write("workspace/status/p/a.json", old);
+    // Fill the disk.
+    let mut filler = std::fs::File::create(t.path("workspace/status/filler")).unwrap();
+    while std::io::Write::write_all(&mut filler, &[0u8; 4096]).is_ok() {}
+    drop(filler);
+    let run = t.run(&["orchestrate"]);
+    run.code(1).says("No space left on device");
+    assert!(!run.stderr.contains("panicked"));
+    assert_eq!(t.read("workspace/status/p/a.json"), old);
+    wait_for("the task to be stopped", || {
+        !t.exists("workspace/outputs/p/a/pid")
+            || !alive(read_pid(&t.path("workspace/outputs/p/a/pid")))
+    });
+    let leftovers: Vec<_> = std::fs::read_dir(t.path("workspace/status/p"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(leftovers.len(), 1, "{leftovers:?}");
+}
