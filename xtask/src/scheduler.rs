@@ -62,13 +62,22 @@ pub fn run(
     if options.mode != Mode::DryRun {
         signals::forward_to(scheduler.tx.clone(), Event::Signal);
     }
-    scheduler.start()?;
     if options.mode == Mode::DryRun {
+        scheduler.start()?;
         return Ok(scheduler.dry_run());
     }
+    let run_id = status::begin_run(layout)?;
+    scheduler.run_id = Some(run_id.clone());
+    scheduler.start()?;
     scheduler.main_loop()?;
+    // Ended in order (also when stopped by a signal or an error): the next
+    // run starts afresh. Only a killed orchestrator leaves a run to resume.
+    status::end_run(layout, &run_id)?;
     Ok(scheduler.summary())
 }
+
+/// The error of a task stopped by Ctrl-C, SIGTERM or a fatal error.
+const INTERRUPTED: &str = "interrupted";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Node {
@@ -138,6 +147,8 @@ struct Scheduler<'a> {
     tx: Sender<Event>,
     rx: Receiver<Event>,
     stop: Option<Stop>,
+    /// Set for runs that launch (not dry runs).
+    run_id: Option<String>,
     jobs: usize,
     begun: Instant,
     /// Dry run: the tasks of the wave being planned.
@@ -179,6 +190,7 @@ impl<'a> Scheduler<'a> {
             tx,
             rx,
             stop: None,
+            run_id: None,
             jobs,
             begun: Instant::now(),
             wave: Vec::new(),
@@ -234,24 +246,7 @@ impl<'a> Scheduler<'a> {
                 Node::Unselected
             };
             if let Some(status) = status {
-                self.attempt[t] = status.attempt;
-                match status.status {
-                    State::Completed => self.node[t] = Node::Completed,
-                    State::Running => running.push((t, status)),
-                    State::Failed | State::Blocked => {
-                        if let (Some(error), Some(log)) = (&status.error, &status.log) {
-                            self.previous[t] =
-                                Some((error.clone(), self.attempt_log(t, status.attempt, log)));
-                        }
-                    }
-                }
-            }
-            if self.node[t] != Node::Completed && self.options.mode != Mode::DryRun {
-                if let Some((_, status)) = running.last().filter(|(r, _)| *r == t) {
-                    // Counted as running until recovered, so nothing waits on it wrongly.
-                    let _ = status;
-                    self.node[t] = Node::Running;
-                }
+                self.load_status(t, status, &mut running);
             }
         }
         // Gates: the counts of new phases from scratch, the others updated.
@@ -298,7 +293,49 @@ impl<'a> Scheduler<'a> {
                 self.become_ready(t);
             }
         }
+        // A crash may have come between a failure and the blocking of its dependents.
+        for &t in added {
+            if self.node[t] == Node::Failed {
+                self.block_dependents(t);
+            }
+        }
         running
+    }
+
+    /// Sets task `t`'s state from its status file. Failed and blocked tasks
+    /// are run again by a new run; a run resumed after a crash keeps the
+    /// final failures and blocks it had recorded.
+    fn load_status(&mut self, t: usize, status: Status, running: &mut Vec<(usize, Status)>) {
+        self.attempt[t] = status.attempt;
+        let resumed = status.run_id.is_some() && status.run_id == self.run_id;
+        if resumed {
+            self.tries[t] = status.tries;
+        }
+        if let (Some(error), Some(log)) = (&status.error, &status.log) {
+            self.previous[t] = Some((error.clone(), self.attempt_log(t, status.attempt, log)));
+        }
+        let selected = self.node[t] == Node::Waiting;
+        match status.status {
+            State::Completed => self.node[t] = Node::Completed,
+            State::Running if self.options.mode != Mode::DryRun => {
+                // Counted as running until recovered, so nothing starts it twice.
+                self.node[t] = Node::Running;
+                running.push((t, status));
+            }
+            State::Running => {}
+            State::Failed if resumed && selected => {
+                let interrupted = status.error.as_deref() == Some(INTERRUPTED);
+                if !interrupted && self.tries[t] > self.graph.tasks[t].retries {
+                    self.node[t] = Node::Failed;
+                    self.error[t] = status.error;
+                }
+            }
+            State::Blocked if resumed && selected => {
+                self.node[t] = Node::Blocked;
+                self.blocked_by[t] = status.blocked_by.and_then(|b| self.graph.get(&b));
+            }
+            State::Failed | State::Blocked => {}
+        }
     }
 
     /// The log of attempt `attempt` of task `t`, given the path its status names.
@@ -319,6 +356,28 @@ impl<'a> Scheduler<'a> {
             return Ok(());
         }
         let id = self.graph.tasks[t].id.clone();
+        let exit_file = self.layout.exit_file(&id);
+        // No pid: the orchestrator died between recording the launch and
+        // recording the keeper's pid. The keeper, if it started, is found by
+        // its command line.
+        let keeper = status.pid.map(|pid| (pid, status.pid_start)).or_else(|| {
+            process::find_keeper(exit_file.as_str()).map(|pid| (pid, process::start_time(pid)))
+        });
+        if keeper.is_none() && !exit_file.exists() {
+            // It never started: it is simply pending again.
+            self.node[t] = if self.selected(t) {
+                Node::Waiting
+            } else {
+                Node::Unselected
+            };
+            self.tries[t] = self.tries[t].saturating_sub(1);
+            self.attempt[t] = self.attempt[t].saturating_sub(1);
+            if self.node[t] == Node::Waiting && self.unmet[t] == 0 {
+                self.become_ready(t);
+            }
+            return Ok(());
+        }
+        let (keeper_pid, keeper_start) = keeper.unwrap_or((0, None));
         let agent = status
             .agent_id
             .as_deref()
@@ -327,8 +386,8 @@ impl<'a> Scheduler<'a> {
             .unwrap_or(0);
         self.free_agents.remove(&agent);
         let active = Active {
-            keeper_pid: status.pid.unwrap_or(0),
-            keeper_start: status.pid_start,
+            keeper_pid,
+            keeper_start,
             adopted: true,
             agent,
             started: status
@@ -340,16 +399,14 @@ impl<'a> Scheduler<'a> {
             attempt: status.attempt,
         };
         self.running_in_phase[self.graph.phase_of[t]] += 1;
-        let alive = active.keeper_pid != 0
-            && process::is_same_process(active.keeper_pid, active.keeper_start);
         self.active.insert(t, active);
-        self.tries[t] += 1;
-        if alive {
+        self.tries[t] = self.tries[t].max(1);
+        if keeper_pid != 0 && process::is_same_process(keeper_pid, keeper_start) {
             self.printer.event(
                 Tone::Plain,
                 "adopt",
                 &id,
-                &format!("still running, pid {}", status.pid.unwrap_or(0)),
+                &format!("still running, keeper pid {keeper_pid}"),
             );
             Ok(())
         } else {
@@ -507,11 +564,10 @@ impl<'a> Scheduler<'a> {
             since_ns: None,
             attempt,
         };
-        match self.spawn(t, agent, attempt) {
-            Ok((child, since_ns)) => {
+        match self.spawn(t, &mut active) {
+            Ok(child) => {
                 active.keeper_pid = child.id();
                 active.keeper_start = process::start_time(child.id());
-                active.since_ns = Some(since_ns);
                 let tx = self.tx.clone();
                 std::thread::spawn(move || {
                     let mut child = child;
@@ -554,14 +610,11 @@ impl<'a> Scheduler<'a> {
         details
     }
 
-    /// Prepares the attempt's files and starts its keeper. Returns the
-    /// keeper and the file-system time the attempt began.
-    fn spawn(
-        &mut self,
-        t: usize,
-        agent: usize,
-        attempt: u32,
-    ) -> Result<(std::process::Child, u64)> {
+    /// Prepares the attempt's files, records it as running, and starts its
+    /// keeper. The status is written before the keeper starts, so a crash
+    /// in between can never leave a task running that no status mentions.
+    fn spawn(&mut self, t: usize, active: &mut Active) -> Result<std::process::Child> {
+        let (agent, attempt) = (active.agent, active.attempt);
         let layout = self.layout;
         let task = &self.graph.tasks[t];
         let id = &task.id;
@@ -583,10 +636,11 @@ impl<'a> Scheduler<'a> {
             .with_context(|| format!("cannot create log folder {log_dir}"))?;
         let log =
             File::create(&log_path).with_context(|| format!("cannot create log {log_path}"))?;
-        let since_ns = outputs::changed_ns(
+        active.since_ns = Some(outputs::changed_ns(
             &log.metadata()
                 .with_context(|| format!("cannot stat {log_path}"))?,
-        );
+        ));
+        self.write_running(t, active)?;
 
         let mut env = executor::environment(layout, task, agent, attempt);
         if let Some((error, previous_log)) = &self.previous[t] {
@@ -605,8 +659,7 @@ impl<'a> Scheduler<'a> {
             idle_timeout: task.idle_timeout.or(phase.idle_timeout),
             grace: self.config.kill_grace,
         };
-        let child = local::spawn(layout, &launch, log, &limits)?;
-        Ok((child, since_ns))
+        local::spawn(layout, &launch, log, &limits)
     }
 
     fn write_running(&self, t: usize, active: &Active) -> Result<()> {
@@ -615,10 +668,12 @@ impl<'a> Scheduler<'a> {
         status.started_at = Some(status::timestamp(active.started));
         status.agent_id = Some(format!("agent-{}", active.agent));
         status.attempt = active.attempt;
-        status.pid = Some(active.keeper_pid);
+        status.pid = Some(active.keeper_pid).filter(|&pid| pid != 0);
         status.pid_start = active.keeper_start;
         status.log = Some(self.layout.log_file(id).to_string());
         status.attempt_since_ns = active.since_ns;
+        status.run_id = self.run_id.clone();
+        status.tries = self.tries[t];
         status::write(self.layout, &status)
     }
 
@@ -649,10 +704,12 @@ impl<'a> Scheduler<'a> {
         status.attempt = active.attempt;
         status.log = Some(self.layout.log_file(&id).to_string());
         status.attempt_since_ns = active.since_ns;
+        status.run_id = self.run_id.clone();
+        status.tries = self.tries[t];
         status.exit_code = record.as_ref().and_then(|r| r.exit_code);
         status.signal = record.as_ref().and_then(|r| r.signal);
         let error = match &record {
-            None if self.stop.is_some() => Some("interrupted".to_owned()),
+            None if self.stop.is_some() => Some(INTERRUPTED.to_owned()),
             None => Some(
                 "lost: the task's keeper ended without recording how the task ended".to_owned(),
             ),
@@ -675,7 +732,7 @@ impl<'a> Scheduler<'a> {
                 },
                 Ending::Timeout => Some("Timeout".to_owned()),
                 Ending::IdleTimeout => Some("Idle timeout".to_owned()),
-                Ending::Interrupted => Some("interrupted".to_owned()),
+                Ending::Interrupted => Some(INTERRUPTED.to_owned()),
                 Ending::SpawnFailed => Some(
                     r.message
                         .clone()
@@ -787,6 +844,7 @@ impl<'a> Scheduler<'a> {
                     let mut status = Status::new(&self.graph.tasks[d].id, State::Blocked);
                     status.blocked_by = Some(self.graph.tasks[failed].id.clone());
                     status.attempt = self.attempt[d];
+                    status.run_id = self.run_id.clone();
                     if let Err(e) = status::write(self.layout, &status) {
                         self.printer.line(Tone::Bad, &format!("error: {e:#}"));
                     }

@@ -57,6 +57,12 @@ pub struct Status {
     pub pid_start: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log: Option<String>,
+    /// The run that wrote this status, and how many attempts that run has
+    /// started of the task: a run resumed after a crash keeps counting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    #[serde(default)]
+    pub tries: u32,
     /// When this attempt began, by the file system's clock in nanoseconds:
     /// an output counts only if it changed after this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -86,6 +92,8 @@ impl Status {
             pid: None,
             pid_start: None,
             log: None,
+            run_id: None,
+            tries: 0,
             attempt_since_ns: None,
         }
     }
@@ -130,6 +138,44 @@ pub fn remove(layout: &Layout, id: &str) -> Result<()> {
         }
         _ => Ok(()),
     }
+}
+
+/// `workspace/run.json`: the current run, and whether it ended in order.
+#[derive(Debug, Serialize, Deserialize)]
+struct Run {
+    id: String,
+    finished: bool,
+}
+
+/// Starts a run, or resumes the last one when it did not end in order (its
+/// orchestrator was killed). Returns the run's id.
+pub fn begin_run(layout: &Layout) -> Result<String> {
+    let path = layout.workspace.join("run.json");
+    let last: Option<Run> = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    if let Some(run) = last.filter(|r| !r.finished) {
+        return Ok(run.id);
+    }
+    let id = format!("{}-{}", timestamp(SystemTime::now()), std::process::id());
+    let run = Run {
+        id: id.clone(),
+        finished: false,
+    };
+    crate::atomic::write(&path, &serde_json::to_vec(&run)?)?;
+    Ok(id)
+}
+
+/// Marks the run as ended in order: the next one starts afresh.
+pub fn end_run(layout: &Layout, id: &str) -> Result<()> {
+    let run = Run {
+        id: id.to_owned(),
+        finished: true,
+    };
+    crate::atomic::write(
+        &layout.workspace.join("run.json"),
+        &serde_json::to_vec(&run)?,
+    )
 }
 
 pub fn timestamp(time: SystemTime) -> String {

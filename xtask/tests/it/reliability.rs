@@ -366,3 +366,135 @@ fn a_full_disk_keeps_the_old_status_and_stops_cleanly() {
         .collect();
     assert_eq!(leftovers.len(), 1, "{leftovers:?}");
 }
+
+/// What a task of the fault-injection graph does, and so what it is owed.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Works,
+    /// Exits with this code.
+    Fails(i32),
+    /// Fails its first attempt, succeeds on its retry.
+    Flaky,
+}
+
+/// Pseudo-random numbers, reproducible from the seed the test prints.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+#[test]
+fn killing_the_orchestrator_at_random_moments_loses_nothing() {
+    let seed = match std::env::var("FAULT_SEED") {
+        Ok(seed) => seed.parse().unwrap(),
+        Err(_) => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64,
+    };
+    eprintln!("fault injection seed: {seed}");
+    let mut rng = Lcg(seed);
+    let t = Tree::new();
+    t.config("kill_grace: 1s\nmax_concurrent_agents: 4\n");
+    let mut kinds = Vec::new();
+    for i in 0..50 {
+        let kind = match i % 10 {
+            3 => Kind::Fails(2 + (i % 7) as i32),
+            6 => Kind::Flaky,
+            _ => Kind::Works,
+        };
+        let ms = if i % 5 == 0 { 600 } else { 100 + rng.below(200) };
+        let work = format!("{MARK}; echo $$ >> pids; sleep 0.{ms:03}");
+        let end = match kind {
+            Kind::Works => "true".to_owned(),
+            Kind::Fails(code) => format!("exit {code}"),
+            Kind::Flaky => r#"test "$TASK_ATTEMPT" -ge 2"#.to_owned(),
+        };
+        let deps: Vec<String> = if i < 5 {
+            Vec::new()
+        } else {
+            (0..1 + rng.below(2))
+                .map(|_| format!("g/t{:02}", rng.below(i)))
+                .collect()
+        };
+        let retries = if kind == Kind::Flaky { 1 } else { 0 };
+        t.task(
+            &format!("g/t{i:02}"),
+            &format!(
+                "dependencies: {deps:?}\nretries: {retries}\ncommand: {}",
+                serde_json::to_string(&format!("{work}; {end}")).unwrap()
+            ),
+        );
+        kinds.push((kind, deps));
+    }
+    // Kill it at random moments and restart it, until a run ends by itself
+    // (after that, a new run would rightly retry the failed tasks).
+    let mut kills = 0;
+    while kills < 5 {
+        let mut orchestrator = t
+            .command(&["orchestrate", "-q"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(100 + rng.below(400)));
+        if orchestrator.try_wait().unwrap().is_some() {
+            break;
+        }
+        orchestrator.kill().unwrap();
+        orchestrator.wait().unwrap();
+        kills += 1;
+    }
+    eprintln!("killed the orchestrator {kills} times");
+    if kills == 5 {
+        t.run(&["orchestrate"]);
+    }
+    let run = t.run(&["progress"]);
+
+    // What each task is owed: nothing if something it depends on failed.
+    let mut failed = vec![false; kinds.len()];
+    for (i, (kind, deps)) in kinds.iter().enumerate() {
+        let id = format!("g/t{i:02}");
+        let upstream_failed = deps
+            .iter()
+            .any(|d| failed[d[3..].parse::<usize>().unwrap()]);
+        let (state, launches) = match (upstream_failed, kind) {
+            (true, _) => ("blocked", 0),
+            (false, Kind::Works) => ("completed", 1),
+            (false, Kind::Fails(_)) => ("failed", 1),
+            (false, Kind::Flaky) => ("completed", 2),
+        };
+        failed[i] = state != "completed";
+        assert_eq!(t.state(&id), state, "{id} (seed {seed})\n{}", run.stdout);
+        let status = t.read(&format!("workspace/status/{id}.json"));
+        assert_eq!(
+            t.launches(&id),
+            launches,
+            "{id} launches (seed {seed}): {status}\n{}",
+            run.stdout
+        );
+        if let (false, Kind::Fails(code)) = (upstream_failed, kind) {
+            assert_eq!(t.status(&id)["exit_code"], *code, "{id} (seed {seed})");
+        }
+    }
+    // No process is left behind.
+    for pid in t.read("pids").lines().map(|p| p.parse::<u32>().unwrap()) {
+        assert!(
+            !alive(pid),
+            "task process {pid} is still alive (seed {seed})"
+        );
+    }
+    let root = t.root.to_str().unwrap().to_owned();
+    let leftover = std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+        std::fs::read(e.path().join("cmdline"))
+            .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&root))
+    });
+    assert!(!leftover, "a keeper is still alive (seed {seed})");
+}
