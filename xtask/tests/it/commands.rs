@@ -2,10 +2,6 @@
 
 use crate::tree::*;
 
-fn sh(script: &str) -> String {
-    format!("command: {}", serde_json::to_string(script).unwrap())
-}
-
 #[test]
 fn progress_counts_per_phase_and_never_divides_by_zero() {
     let t = Tree::new();

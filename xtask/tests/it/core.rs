@@ -2,10 +2,6 @@
 
 use crate::tree::*;
 
-fn sh(script: &str) -> String {
-    format!("command: {}", serde_json::to_string(script).unwrap())
-}
-
 #[test]
 fn diamond_with_a_failure_blocks_only_what_depends_on_it() {
     let t = Tree::new();

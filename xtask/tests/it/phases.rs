@@ -3,10 +3,6 @@
 
 use crate::tree::*;
 
-fn sh(script: &str) -> String {
-    format!("command: {}", serde_json::to_string(script).unwrap())
-}
-
 #[test]
 fn a_gate_waits_for_its_required_artifact_and_says_so() {
     let t = Tree::new();

@@ -4,18 +4,13 @@ use std::process::Stdio;
 
 use crate::tree::*;
 
-fn sh(script: &str) -> String {
-    format!("command: {}", serde_json::to_string(script).unwrap())
-}
-
-#[test]
-fn a_second_orchestrator_is_refused_naming_the_holder() {
-    let t = Tree::new();
+/// An orchestrator whose one task runs until the file `release` appears.
+fn orchestrator_holding_the_lock(t: &Tree) -> std::process::Child {
     t.task(
         "p/wait",
         &sh("touch started; while [ ! -f release ]; do sleep 0.05; done"),
     );
-    let mut first = t
+    let first = t
         .command(&["orchestrate"])
         .stdout(Stdio::null())
         .spawn()
@@ -23,6 +18,13 @@ fn a_second_orchestrator_is_refused_naming_the_holder() {
     wait_for("the first orchestrator's task to start", || {
         t.exists("started")
     });
+    first
+}
+
+#[test]
+fn a_second_orchestrator_is_refused_naming_the_holder() {
+    let t = Tree::new();
+    let mut first = orchestrator_holding_the_lock(&t);
     t.run(&["orchestrate"]).code(2).says(&format!(
         "another orchestrator (pid {}) is running",
         first.id()
@@ -40,16 +42,7 @@ fn a_second_orchestrator_is_refused_naming_the_holder() {
 #[test]
 fn a_lock_left_by_a_killed_orchestrator_blocks_nobody() {
     let t = Tree::new();
-    t.task(
-        "p/wait",
-        &sh("touch started; while [ ! -f release ]; do sleep 0.05; done"),
-    );
-    let mut first = t
-        .command(&["orchestrate"])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for("the task to start", || t.exists("started"));
+    let mut first = orchestrator_holding_the_lock(&t);
     first.kill().unwrap();
     first.wait().unwrap();
     t.write("release", "");
@@ -410,7 +403,11 @@ fn killing_the_orchestrator_at_random_moments_loses_nothing() {
             6 => Kind::Flaky,
             _ => Kind::Works,
         };
-        let ms = if i % 5 == 0 { 600 } else { 100 + rng.below(200) };
+        let ms = if i % 5 == 0 {
+            600
+        } else {
+            100 + rng.below(200)
+        };
         let work = format!("{MARK}; echo $$ >> pids; sleep 0.{ms:03}");
         let end = match kind {
             Kind::Works => "true".to_owned(),

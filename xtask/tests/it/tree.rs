@@ -169,3 +169,8 @@ pub fn read_pid(path: &Path) -> u32 {
         .parse()
         .unwrap()
 }
+
+/// A frontmatter line that runs `script` with `sh -c`.
+pub fn sh(script: &str) -> String {
+    format!("command: {}", serde_json::to_string(script).unwrap())
+}
