@@ -8,7 +8,12 @@ use clap::{Args, Parser, Subcommand};
 /// frontmatter) with per-phase limits, timeouts, retries, status files under
 /// workspace/status/ and a log per task.
 #[derive(Debug, Parser)]
-#[command(name = "cargo xtask", version, max_term_width = 100)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    version,
+    max_term_width = 100
+)]
 pub struct Cli {
     /// Repository root holding tasks/ and workspace/ [default: this repository]
     #[arg(long, global = true, value_name = "DIR")]

@@ -146,10 +146,12 @@ fn run(args: &[String]) -> Result<i32> {
     let pgid = child.id();
     crate::atomic::write(&spec.pid_file, format!("{pgid}\n").as_bytes())?;
     let (ending, status) = supervise(&spec, &mut child, pgid)?;
-    // Whatever the task started and left behind dies with it.
+    // Whatever the task started and left behind dies with it, before its
+    // end is recorded.
     if crate::process::signal_group(pgid, libc::SIGKILL) {
         eprintln!("xtask: killed processes that the task left running");
     }
+    crate::process::wait_group_gone(pgid, Duration::from_secs(2));
     write_record(&spec, ending, Some(status), None)?;
     Ok(status.code().unwrap_or_else(|| {
         128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0)
@@ -168,7 +170,14 @@ fn supervise(
     let mut last_growth = Instant::now();
     loop {
         if let Some(status) = child.wait_timeout(TICK).context("waiting for the task")? {
-            return Ok((Ending::Exited, status));
+            // A stop requested before this tick saw it still ended the task
+            // (a second Ctrl-C kills the group directly).
+            let ending = if STOP_REQUESTED.load(Ordering::SeqCst) {
+                Ending::Interrupted
+            } else {
+                Ending::Exited
+            };
+            return Ok((ending, status));
         }
         let ending = if STOP_REQUESTED.load(Ordering::SeqCst) {
             Ending::Interrupted

@@ -51,6 +51,15 @@ pub fn signal_group(pgid: u32, signal: i32) -> bool {
     pgid > 1 && unsafe { libc::killpg(pgid, signal) } == 0
 }
 
+/// Waits, up to `limit`, until no process is left in the group `pgid`
+/// (SIGKILL is delivered asynchronously).
+pub fn wait_group_gone(pgid: u32, limit: std::time::Duration) {
+    let deadline = std::time::Instant::now() + limit;
+    while signal_group(pgid, 0) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
 pub fn signal(pid: u32, signal: i32) -> bool {
     let Ok(pid) = libc::pid_t::try_from(pid) else {
         return false;

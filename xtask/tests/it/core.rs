@@ -163,10 +163,7 @@ fn a_timeout_kills_the_whole_process_group() {
     assert_eq!(s["status"], "failed");
     assert_eq!(s["error"], "Timeout");
     let grandchild = read_pid(&t.path("workspace/outputs/p/slow/grandchild.pid"));
-    assert!(
-        !alive(grandchild),
-        "the grandchild {grandchild} survived the timeout"
-    );
+    wait_for("the grandchild to die", || !alive(grandchild));
 }
 
 #[test]
@@ -181,9 +178,9 @@ fn a_task_that_ignores_sigterm_is_killed_after_the_grace_period() {
     );
     t.run(&["orchestrate"]).code(1);
     assert_eq!(t.status("p/stubborn")["error"], "Timeout");
-    assert!(!alive(read_pid(
-        &t.path("workspace/outputs/p/stubborn/child.pid")
-    )));
+    wait_for("the process to die", || {
+        !alive(read_pid(&t.path("workspace/outputs/p/stubborn/child.pid")))
+    });
 }
 
 #[test]
@@ -194,9 +191,9 @@ fn processes_a_task_leaves_behind_are_killed() {
         &sh("sleep 600 & echo $! > $TASK_OUTPUT_DIR/bg.pid"),
     );
     t.run(&["orchestrate"]).code(0);
-    assert!(!alive(read_pid(
-        &t.path("workspace/outputs/p/daemon/bg.pid")
-    )));
+    wait_for("the process to die", || {
+        !alive(read_pid(&t.path("workspace/outputs/p/daemon/bg.pid")))
+    });
     assert!(t
         .read("workspace/logs/p/daemon.log")
         .contains("killed processes that the task left running"));
