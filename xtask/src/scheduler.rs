@@ -455,6 +455,10 @@ impl<'a> Scheduler<'a> {
     /// Nothing runs: look for what may still start (new task files, inputs
     /// or gate artifacts that appeared). Returns whether anything became ready.
     fn look_again(&mut self) -> bool {
+        if self.options.mode != Mode::Run {
+            // `monitor` only waits: what became ready is for the next run.
+            return false;
+        }
         self.discover();
         self.recheck_waiting();
         self.ready.iter().any(|r| !r.is_empty())

@@ -495,3 +495,23 @@ fn killing_the_orchestrator_at_random_moments_loses_nothing() {
     });
     assert!(!leftover, "a keeper is still alive (seed {seed})");
 }
+
+#[test]
+fn monitor_records_the_end_of_an_adopted_task_and_launches_nothing() {
+    let t = Tree::new();
+    t.task("p/a", &waiting_task("a", "exit 0"));
+    t.task("p/b", &format!("dependencies: [p/a]\n{}", sh(MARK)));
+    let mut first = spawn_orchestrate(&t, "out");
+    wait_for("the task to start", || t.state("p/a") == "running");
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let mut monitor = t
+        .command(&["monitor"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    t.write("release-a", "");
+    wait_for("monitor to exit", || monitor.try_wait().unwrap().is_some());
+    assert_eq!(t.state("p/a"), "completed");
+    assert_eq!(t.launches("p/b"), 0);
+}
