@@ -11,7 +11,6 @@ mod executor;
 mod exit;
 mod flags;
 mod graph;
-mod keeper;
 mod layout;
 mod lock;
 mod new;
@@ -24,6 +23,7 @@ mod report;
 mod scheduler;
 mod signals;
 mod status;
+mod supervisor;
 mod task;
 mod validate;
 mod why;
@@ -37,9 +37,8 @@ use crate::layout::Layout;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    // Keepers start once per task: skip clap and everything else.
-    if args.get(1).map(String::as_str) == Some(keeper::ARG) {
-        std::process::exit(keeper::main(&args[2..]));
+    if args.get(1).map(String::as_str) == Some(supervisor::ARG) {
+        std::process::exit(supervisor::main());
     }
     let cli = Cli::parse();
     let code = match run(cli) {

@@ -27,20 +27,6 @@ pub fn is_same_process(pid: u32, start: Option<u64>) -> bool {
     }
 }
 
-/// The pid of the live keeper whose exit record goes to `exit_file`, found
-/// by its command line (`xtask __keep <exit_file> ...`).
-pub fn find_keeper(exit_file: &str) -> Option<u32> {
-    let entries = std::fs::read_dir("/proc").ok()?;
-    entries.flatten().find_map(|entry| {
-        let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-        let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
-        let mut args = cmdline.split(|&b| b == 0).skip(1);
-        let is_keeper = args.next() == Some(crate::keeper::ARG.as_bytes())
-            && args.next() == Some(exit_file.as_bytes());
-        (is_keeper && start_time(pid).is_some()).then_some(pid)
-    })
-}
-
 /// Sends `signal` to every process in the group `pgid`. Returns whether any
 /// process received it.
 pub fn signal_group(pgid: u32, signal: i32) -> bool {
@@ -58,14 +44,6 @@ pub fn wait_group_gone(pgid: u32, limit: std::time::Duration) {
     while signal_group(pgid, 0) && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
-}
-
-pub fn signal(pid: u32, signal: i32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return false;
-    };
-    // SAFETY: kill has no memory-safety preconditions; pid > 1 never targets a group.
-    pid > 1 && unsafe { libc::kill(pid, signal) } == 0
 }
 
 /// A signal's conventional name, for messages.

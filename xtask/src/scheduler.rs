@@ -15,10 +15,10 @@ use camino::Utf8PathBuf;
 use crate::config::Config;
 use crate::executor::{self, local, Launch};
 use crate::graph::{Dep, Graph};
-use crate::keeper::{self, Ending, ExitRecord};
 use crate::layout::Layout;
 use crate::report::{self, Printer, Tone};
 use crate::status::{self, State, Status};
+use crate::supervisor::{self, Ending, ExitRecord};
 use crate::task::{self, Discovery};
 use crate::{exit, outputs, process, signals};
 
@@ -68,8 +68,15 @@ pub fn run(
     }
     let run_id = status::begin_run(layout)?;
     scheduler.run_id = Some(run_id.clone());
+    if options.mode == Mode::Run {
+        let tx = scheduler.tx.clone();
+        scheduler.supervisor = Some(local::Supervisor::start(layout, tx, Event::Supervisor)?);
+    }
     scheduler.start()?;
     scheduler.main_loop()?;
+    if let Some(supervisor) = scheduler.supervisor.take() {
+        supervisor.close();
+    }
     // Ended in order (also when stopped by a signal or an error): the next
     // run starts afresh. Only a killed orchestrator leaves a run to resume.
     status::end_run(layout, &run_id)?;
@@ -102,19 +109,34 @@ enum Stop {
 }
 
 pub enum Event {
-    Exited(usize),
+    Supervisor(local::Event),
     Signal(i32),
 }
 
 struct Active {
-    keeper_pid: u32,
-    keeper_start: Option<u64>,
-    /// Adopted from an earlier orchestrator: not our child, so watched by pid.
-    adopted: bool,
+    /// The task's pid (its process group), once known; 0 before.
+    pid: u32,
+    pid_start: Option<u64>,
+    /// Adopted from an earlier orchestrator, whose supervisor (if still
+    /// alive) records the end: watched by pid, not told by our supervisor.
+    adopted: Option<Process>,
     agent: usize,
     started: SystemTime,
     since_ns: Option<u64>,
     attempt: u32,
+}
+
+/// A pid and its start time, to tell it from a later process with the same pid.
+#[derive(Clone, Copy)]
+struct Process {
+    pid: u32,
+    start: Option<u64>,
+}
+
+impl Process {
+    fn alive(&self) -> bool {
+        self.pid != 0 && process::is_same_process(self.pid, self.start)
+    }
 }
 
 struct Scheduler<'a> {
@@ -147,6 +169,9 @@ struct Scheduler<'a> {
     tx: Sender<Event>,
     rx: Receiver<Event>,
     stop: Option<Stop>,
+    /// When tasks still running after a stop get SIGKILL.
+    kill_at: Option<Instant>,
+    supervisor: Option<local::Supervisor>,
     /// Set for runs that launch (not dry runs).
     run_id: Option<String>,
     jobs: usize,
@@ -190,6 +215,8 @@ impl<'a> Scheduler<'a> {
             tx,
             rx,
             stop: None,
+            kill_at: None,
+            supervisor: None,
             run_id: None,
             jobs,
             begun: Instant::now(),
@@ -349,22 +376,28 @@ impl<'a> Scheduler<'a> {
         }
     }
 
-    /// A task recorded as running: its keeper may still run it, may have
-    /// recorded its end while no orchestrator was alive, or may be gone.
+    /// A task recorded as running: it may still run (under the supervisor
+    /// of an orchestrator that died), may have ended meanwhile (its exit
+    /// record tells how), may never have started, or may be lost.
     fn recover(&mut self, t: usize, status: Status) -> Result<()> {
         if self.options.mode == Mode::DryRun {
             return Ok(());
         }
         let id = self.graph.tasks[t].id.clone();
-        let exit_file = self.layout.exit_file(&id);
-        // No pid: the orchestrator died between recording the launch and
-        // recording the keeper's pid. The keeper, if it started, is found by
-        // its command line.
-        let keeper = status.pid.map(|pid| (pid, status.pid_start)).or_else(|| {
-            process::find_keeper(exit_file.as_str()).map(|pid| (pid, process::start_time(pid)))
-        });
-        if keeper.is_none() && !exit_file.exists() {
-            // It never started: it is simply pending again.
+        let task = Process {
+            pid: status
+                .pid
+                .or_else(|| read_pid(&self.layout.pid_file(&id)))
+                .unwrap_or(0),
+            start: status.pid_start,
+        };
+        let supervisor = Process {
+            pid: status.supervisor_pid.unwrap_or(0),
+            start: status.supervisor_start,
+        };
+        let recorded = self.layout.exit_file(&id).exists();
+        if task.pid == 0 && !recorded && !supervisor.alive() {
+            // The orchestrator died before the task started: pending again.
             self.node[t] = if self.selected(t) {
                 Node::Waiting
             } else {
@@ -377,7 +410,6 @@ impl<'a> Scheduler<'a> {
             }
             return Ok(());
         }
-        let (keeper_pid, keeper_start) = keeper.unwrap_or((0, None));
         let agent = status
             .agent_id
             .as_deref()
@@ -386,9 +418,9 @@ impl<'a> Scheduler<'a> {
             .unwrap_or(0);
         self.free_agents.remove(&agent);
         let active = Active {
-            keeper_pid,
-            keeper_start,
-            adopted: true,
+            pid: task.pid,
+            pid_start: task.start.or_else(|| process::start_time(task.pid)),
+            adopted: Some(supervisor),
             agent,
             started: status
                 .started_at
@@ -401,17 +433,15 @@ impl<'a> Scheduler<'a> {
         self.running_in_phase[self.graph.phase_of[t]] += 1;
         self.active.insert(t, active);
         self.tries[t] = self.tries[t].max(1);
-        if keeper_pid != 0 && process::is_same_process(keeper_pid, keeper_start) {
+        if task.alive() {
             self.printer.event(
                 Tone::Plain,
                 "adopt",
                 &id,
-                &format!("still running, keeper pid {keeper_pid}"),
+                &format!("still running, pid {}", task.pid),
             );
-            Ok(())
-        } else {
-            self.finish(t)
         }
+        self.check_adopted()
     }
 
     fn main_loop(&mut self) -> Result<()> {
@@ -427,25 +457,29 @@ impl<'a> Scheduler<'a> {
                 }
                 continue;
             }
-            let event = if self.active.values().any(|a| a.adopted) {
-                match self.rx.recv_timeout(Duration::from_millis(200)) {
-                    Ok(event) => Some(event),
-                    Err(RecvTimeoutError::Timeout) => None,
-                    Err(RecvTimeoutError::Disconnected) => {
-                        unreachable!("the scheduler holds a sender")
+            let event =
+                if self.kill_at.is_some() || self.active.values().any(|a| a.adopted.is_some()) {
+                    match self.rx.recv_timeout(Duration::from_millis(200)) {
+                        Ok(event) => Some(event),
+                        Err(RecvTimeoutError::Timeout) => None,
+                        Err(RecvTimeoutError::Disconnected) => {
+                            unreachable!("the scheduler holds a sender")
+                        }
                     }
-                }
-            } else {
-                Some(self.rx.recv().expect("the scheduler holds a sender"))
-            };
+                } else {
+                    Some(self.rx.recv().expect("the scheduler holds a sender"))
+                };
             let handled = match event {
-                Some(Event::Exited(t)) => self.finish(t),
+                Some(Event::Supervisor(event)) => self.on_supervisor(event),
                 Some(Event::Signal(signal)) => {
                     self.stop_for(Stop::Signal(signal));
                     Ok(())
                 }
                 None => Ok(()),
             };
+            if self.kill_at.is_some_and(|at| Instant::now() >= at) {
+                self.kill_all();
+            }
             if let Err(e) = handled.and_then(|()| self.check_adopted()) {
                 self.stop_for(Stop::Fatal(format!("{e:#}")));
             }
@@ -464,14 +498,66 @@ impl<'a> Scheduler<'a> {
         self.ready.iter().any(|r| !r.is_empty())
     }
 
+    fn on_supervisor(&mut self, event: local::Event) -> Result<()> {
+        match event {
+            local::Event::Started { task_id, pid } => {
+                let Some(t) = self.graph.get(&task_id) else {
+                    return Ok(());
+                };
+                let Some(active) = self.active.get_mut(&t) else {
+                    return Ok(());
+                };
+                active.pid = pid;
+                active.pid_start = process::start_time(pid);
+                let active = &self.active[&t];
+                self.write_running(t, active)
+                    .with_context(|| format!("cannot record that {task_id} started"))
+            }
+            local::Event::Ended { task_id } => match self.graph.get(&task_id) {
+                Some(t) if self.active.contains_key(&t) => self.finish(t),
+                _ => Ok(()),
+            },
+            local::Event::Gone => {
+                // Its tasks lose their recorder: watch them by pid, and stop.
+                let gone = Process {
+                    pid: 0,
+                    start: None,
+                };
+                for active in self.active.values_mut() {
+                    active.adopted.get_or_insert(gone);
+                }
+                self.supervisor = None;
+                self.stop_for(Stop::Fatal("the supervisor process died".into()));
+                Ok(())
+            }
+        }
+    }
+
+    /// Tasks adopted from an earlier orchestrator end when their exit record
+    /// appears; when neither the task nor its supervisor is alive and there
+    /// is no record, the task is lost.
     fn check_adopted(&mut self) -> Result<()> {
-        let gone: Vec<usize> = self
-            .active
-            .iter()
-            .filter(|(_, a)| a.adopted && !process::is_same_process(a.keeper_pid, a.keeper_start))
-            .map(|(&t, _)| t)
-            .collect();
-        for t in gone {
+        let mut ended = Vec::new();
+        for (&t, active) in self.active.iter_mut() {
+            let Some(supervisor) = active.adopted else {
+                continue;
+            };
+            let id = &self.graph.tasks[t].id;
+            if active.pid == 0 {
+                if let Some(pid) = read_pid(&self.layout.pid_file(id)) {
+                    active.pid = pid;
+                    active.pid_start = process::start_time(pid);
+                }
+            }
+            let task = Process {
+                pid: active.pid,
+                start: active.pid_start,
+            };
+            if self.layout.exit_file(id).exists() || (!task.alive() && !supervisor.alive()) {
+                ended.push(t);
+            }
+        }
+        for t in ended {
             self.finish(t)?;
         }
         Ok(())
@@ -484,10 +570,7 @@ impl<'a> Scheduler<'a> {
             (Some(_), Stop::Signal(_)) => {
                 self.printer
                     .line(Tone::Bad, "Killing every running task now");
-                for (&t, active) in &self.active {
-                    local::kill_now(self.layout, &self.graph.tasks[t].id);
-                    process::signal(active.keeper_pid, libc::SIGKILL);
-                }
+                self.kill_all();
                 return;
             }
             // The first fatal error is the one worth reporting.
@@ -511,11 +594,27 @@ impl<'a> Scheduler<'a> {
             ),
         );
         self.stop = Some(reason);
-        for active in self.active.values() {
-            if process::is_same_process(active.keeper_pid, active.keeper_start) {
-                local::interrupt(active.keeper_pid);
+        for (&t, active) in &self.active {
+            let asked = match (&mut self.supervisor, active.adopted) {
+                (Some(supervisor), None) => supervisor.stop(&self.graph.tasks[t].id).is_ok(),
+                _ => false,
+            };
+            // Adopted tasks have no supervisor of ours: signal them here.
+            if !asked && active.pid != 0 {
+                process::signal_group(active.pid, libc::SIGTERM);
             }
         }
+        self.kill_at = Some(Instant::now() + self.config.kill_grace);
+    }
+
+    /// SIGKILL to every running task's process group.
+    fn kill_all(&mut self) {
+        for active in self.active.values() {
+            if active.pid != 0 {
+                process::signal_group(active.pid, libc::SIGKILL);
+            }
+        }
+        self.kill_at = None;
     }
 
     /// Starts ready tasks while the global and phase limits allow.
@@ -560,32 +659,20 @@ impl<'a> Scheduler<'a> {
         self.running_in_phase[self.graph.phase_of[t]] += 1;
         let started = SystemTime::now();
         let mut active = Active {
-            keeper_pid: 0,
-            keeper_start: None,
-            adopted: false,
+            pid: 0,
+            pid_start: None,
+            adopted: None,
             agent,
             started,
             since_ns: None,
             attempt,
         };
-        match self.spawn(t, &mut active) {
-            Ok(child) => {
-                active.keeper_pid = child.id();
-                active.keeper_start = process::start_time(child.id());
-                let tx = self.tx.clone();
-                std::thread::spawn(move || {
-                    let mut child = child;
-                    let _ = child.wait();
-                    let _ = tx.send(Event::Exited(t));
-                });
-                let details = self.start_details(&active);
-                let written = self.write_running(t, &active);
-                // Tracked even when its status could not be written, so the
-                // stop that follows stops it too.
-                self.active.insert(t, active);
-                written.with_context(|| {
-                    format!("cannot record that {} started", self.graph.tasks[t].id)
-                })?;
+        let sent = self.start_attempt(t, &mut active);
+        let details = self.start_details(&active);
+        // Tracked from now on: its end comes as an event from the supervisor.
+        self.active.insert(t, active);
+        match sent {
+            Ok(()) => {
                 self.printer
                     .event(Tone::Plain, "start", &self.graph.tasks[t].id, &details);
                 Ok(())
@@ -593,7 +680,6 @@ impl<'a> Scheduler<'a> {
             Err(e) => {
                 // The task could not even start (log folder not writable,
                 // ...): a failed attempt like any other, with the reason.
-                self.active.insert(t, active);
                 let record = ExitRecord {
                     ending: Ending::SpawnFailed,
                     exit_code: None,
@@ -614,10 +700,10 @@ impl<'a> Scheduler<'a> {
         details
     }
 
-    /// Prepares the attempt's files, records it as running, and starts its
-    /// keeper. The status is written before the keeper starts, so a crash
-    /// in between can never leave a task running that no status mentions.
-    fn spawn(&mut self, t: usize, active: &mut Active) -> Result<std::process::Child> {
+    /// Prepares the attempt's files, records it as running, and asks the
+    /// supervisor to start it. The status is written first, so a crash in
+    /// between can never leave a task running that no status mentions.
+    fn start_attempt(&mut self, t: usize, active: &mut Active) -> Result<()> {
         let (agent, attempt) = (active.agent, active.attempt);
         let layout = self.layout;
         let task = &self.graph.tasks[t];
@@ -663,7 +749,12 @@ impl<'a> Scheduler<'a> {
             idle_timeout: task.idle_timeout.or(phase.idle_timeout),
             grace: self.config.kill_grace,
         };
-        local::spawn(layout, &launch, log, &limits)
+        drop(log);
+        let supervisor = self
+            .supervisor
+            .as_mut()
+            .context("no supervisor to start tasks")?;
+        supervisor.launch(layout, &launch, &limits)
     }
 
     fn write_running(&self, t: usize, active: &Active) -> Result<()> {
@@ -672,8 +763,13 @@ impl<'a> Scheduler<'a> {
         status.started_at = Some(status::timestamp(active.started));
         status.agent_id = Some(format!("agent-{}", active.agent));
         status.attempt = active.attempt;
-        status.pid = Some(active.keeper_pid).filter(|&pid| pid != 0);
-        status.pid_start = active.keeper_start;
+        status.pid = Some(active.pid).filter(|&pid| pid != 0);
+        status.pid_start = active.pid_start;
+        status.supervisor_pid = self.supervisor.as_ref().map(local::Supervisor::pid);
+        status.supervisor_start = self
+            .supervisor
+            .as_ref()
+            .and_then(local::Supervisor::start_time);
         status.log = Some(self.layout.log_file(id).to_string());
         status.attempt_since_ns = active.since_ns;
         status.run_id = self.run_id.clone();
@@ -683,7 +779,7 @@ impl<'a> Scheduler<'a> {
 
     /// A task's keeper has ended (or vanished): record the result.
     fn finish(&mut self, t: usize) -> Result<()> {
-        let record = keeper::read_record(&self.layout.exit_file(&self.graph.tasks[t].id));
+        let record = supervisor::read_record(&self.layout.exit_file(&self.graph.tasks[t].id));
         self.complete_attempt(t, record)
     }
 
@@ -694,7 +790,7 @@ impl<'a> Scheduler<'a> {
         let ended = record
             .as_ref()
             .and_then(|r| status::parse_timestamp(&r.ended_at))
-            .filter(|_| active.adopted)
+            .filter(|_| active.adopted.is_some())
             .unwrap_or_else(SystemTime::now);
         let duration = ended.duration_since(active.started).unwrap_or_default();
         let task = &self.graph.tasks[t];
@@ -1172,4 +1268,9 @@ pub fn shell_words(argv: &[String]) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// The pid in a pid file, if there is one.
+fn read_pid(path: &camino::Utf8Path) -> Option<u32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }

@@ -49,12 +49,17 @@ pub struct Status {
     /// 1 for the first run of the task, counting across orchestrator runs.
     #[serde(default)]
     pub attempt: u32,
-    /// The pid of the task's keeper process, and its start time (to tell it
+    /// The task's pid (its process group), and its start time (to tell it
     /// from a later process that reuses the pid).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid_start: Option<u64>,
+    /// The supervisor that records the task's end, and its start time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supervisor_pid: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supervisor_start: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log: Option<String>,
     /// The run that wrote this status, and how many attempts that run has
@@ -91,6 +96,8 @@ impl Status {
             attempt: 0,
             pid: None,
             pid_start: None,
+            supervisor_pid: None,
+            supervisor_start: None,
             log: None,
             run_id: None,
             tries: 0,

@@ -1,16 +1,18 @@
-//! Runs a task on this machine under a keeper (see `keeper.rs`): the
-//! orchestrator spawns `xtask __keep ...`, which spawns the task.
+//! Runs tasks on this machine through the run's supervisor (see
+//! `supervisor.rs`): the orchestrator starts one `xtask __supervise` per run
+//! and sends it a request per task.
 
-use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::Sender;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 
 use super::Launch;
-use crate::keeper;
 use crate::layout::Layout;
+use crate::supervisor::{self, Report, Request};
 
 pub struct Limits {
     pub timeout: Option<Duration>,
@@ -18,48 +20,119 @@ pub struct Limits {
     pub grace: Duration,
 }
 
-/// Starts the keeper for `launch`, its stdout and stderr going to the log
-/// the caller created. The keeper leads a process group of its own, so a
-/// Ctrl-C in the terminal reaches only the orchestrator, which then stops
-/// tasks deliberately.
-pub fn spawn(layout: &Layout, launch: &Launch, log: File, limits: &Limits) -> Result<Child> {
-    let spec = keeper::Spec {
-        exit_file: layout.exit_file(&launch.task_id),
-        pid_file: layout.pid_file(&launch.task_id),
-        log_file: launch.log_file.clone(),
-        timeout: limits.timeout,
-        idle_timeout: limits.idle_timeout,
-        grace: limits.grace,
-    };
-    let exe = std::env::current_exe().context("cannot find the xtask binary to start a keeper")?;
-    let stderr = log
-        .try_clone()
-        .context("cannot duplicate the log file handle")?;
-    Command::new(&exe)
-        .args(spec.to_args(&launch.argv))
-        .envs(launch.env.iter().map(|(k, v)| (k, v)))
-        .current_dir(&layout.root)
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(stderr)
-        .process_group(0)
-        .spawn()
-        .with_context(|| format!("cannot start {}", exe.display()))
+/// The orchestrator's handle on its supervisor.
+pub struct Supervisor {
+    child: Child,
+    /// Its start time, recorded in each running status.
+    start: Option<u64>,
+    requests: ChildStdin,
 }
 
-/// Asks a keeper to stop its task: SIGTERM to the task's group, SIGKILL
-/// after the grace period; the keeper records the task as interrupted.
-pub fn interrupt(keeper_pid: u32) {
-    crate::process::signal(keeper_pid, libc::SIGTERM);
+/// What the supervisor tells the run loop.
+pub enum Event {
+    Started {
+        task_id: String,
+        pid: u32,
+    },
+    Ended {
+        task_id: String,
+    },
+    /// Its stdout closed: it died (it never closes it while we live).
+    Gone,
 }
 
-/// Kills a task's process group at once (a second Ctrl-C).
-pub fn kill_now(layout: &Layout, task_id: &str) {
-    let pid_file = layout.pid_file(task_id);
-    if let Some(pgid) = std::fs::read_to_string(&pid_file)
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-    {
-        crate::process::signal_group(pgid, libc::SIGKILL);
+impl Supervisor {
+    /// Starts the supervisor, in a process group of its own so that a
+    /// Ctrl-C in the terminal reaches only the orchestrator, which then stops
+    /// tasks deliberately. Its reports go to `events`.
+    pub fn start<E: Send + 'static>(
+        layout: &Layout,
+        events: Sender<E>,
+        wrap: fn(Event) -> E,
+    ) -> Result<Supervisor> {
+        let exe = std::env::current_exe()
+            .context("cannot find the xtask binary to start the supervisor")?;
+        let mut child = Command::new(&exe)
+            .arg(supervisor::ARG)
+            .current_dir(&layout.root)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .with_context(|| format!("cannot start the supervisor {}", exe.display()))?;
+        let requests = child.stdin.take().expect("stdin is piped");
+        let reports = child.stdout.take().expect("stdout is piped");
+        std::thread::spawn(move || {
+            for line in BufReader::new(reports).lines() {
+                let Ok(line) = line else { break };
+                let event = match serde_json::from_str(&line) {
+                    Ok(Report::Started { task_id, pid }) => Event::Started { task_id, pid },
+                    Ok(Report::Ended { task_id }) => Event::Ended { task_id },
+                    Err(_) => continue,
+                };
+                if events.send(wrap(event)).is_err() {
+                    return;
+                }
+            }
+            let _ = events.send(wrap(Event::Gone));
+        });
+        let start = crate::process::start_time(child.id());
+        Ok(Supervisor {
+            child,
+            start,
+            requests,
+        })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn start_time(&self) -> Option<u64> {
+        self.start
+    }
+
+    pub fn launch(&mut self, layout: &Layout, launch: &Launch, limits: &Limits) -> Result<()> {
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let spec = supervisor::Spec {
+            task_id: launch.task_id.clone(),
+            argv: launch.argv.clone(),
+            env: launch.env.clone(),
+            log_file: launch.log_file.clone(),
+            exit_file: layout.exit_file(&launch.task_id),
+            pid_file: layout.pid_file(&launch.task_id),
+            timeout_ms: limits.timeout.map(ms),
+            idle_timeout_ms: limits.idle_timeout.map(ms),
+            grace_ms: ms(limits.grace),
+        };
+        self.send(&Request::Launch(spec))
+    }
+
+    /// Asks the supervisor to stop a task: SIGTERM to its group, SIGKILL
+    /// after the grace period; it records the task as interrupted.
+    pub fn stop(&mut self, task_id: &str) -> Result<()> {
+        self.send(&Request::Stop {
+            task_id: task_id.to_owned(),
+        })
+    }
+
+    fn send(&mut self, request: &Request) -> Result<()> {
+        let mut line = serde_json::to_vec(request)?;
+        line.push(b'\n');
+        self.requests
+            .write_all(&line)
+            .and_then(|()| self.requests.flush())
+            .context("the supervisor is gone")
+    }
+
+    /// Ends the conversation: the supervisor exits once its tasks have ended.
+    pub fn close(self) {
+        let Supervisor {
+            mut child,
+            requests,
+            ..
+        } = self;
+        drop(requests);
+        let _ = child.wait();
     }
 }

@@ -168,7 +168,7 @@ fn ctrl_c_stops_every_task_and_exits_130() {
         t.task("p/b", &waiting_task("never", "true"));
         let mut orchestrator = spawn_orchestrate(&t, "out");
         wait_for("the tasks to start", || {
-            t.state("p/a") == "running" && t.state("p/b") == "running"
+            t.exists("workspace/outputs/p/a/pid") && t.exists("workspace/outputs/p/b/pid")
         });
         signal(orchestrator.id(), sig);
         assert_eq!(
