@@ -1,4 +1,4 @@
-//! Writing a file so that no reader ever sees half of it, and a failed
+//! Writing (and removing) a file so that no reader ever sees half of it, and a failed
 //! write (a full disk) leaves the old content intact.
 
 use std::io::Write;
@@ -33,4 +33,14 @@ pub fn write(path: &Utf8Path, bytes: &[u8]) -> Result<()> {
         return Err(e).with_context(|| format!("cannot write {path}"));
     }
     Ok(())
+}
+
+/// Removes a file; one that is already gone is fine.
+pub fn remove(path: &Utf8Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("cannot remove {path}"))
+        }
+        _ => Ok(()),
+    }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use camino::Utf8Path;
 use serde::{Deserialize, Deserializer};
 
-use crate::problem::Problem;
+use crate::problem::{find_line, Problem};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -21,6 +21,10 @@ pub struct Config {
     #[serde(deserialize_with = "duration")]
     pub kill_grace: Duration,
     pub phases: BTreeMap<String, PhaseConfig>,
+    /// The phase keys the file itself lists, each with its line, to catch
+    /// a key that matches no phase folder (a typo).
+    #[serde(skip)]
+    pub listed_phases: Vec<(String, Option<usize>)>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -60,6 +64,7 @@ impl Default for Config {
         };
         Config {
             title: None,
+            listed_phases: Vec::new(),
             agent: Agent::default(),
             max_concurrent_agents: 10,
             max_cpu_per_agent: 4,
@@ -95,6 +100,24 @@ impl Config {
             let line = e.location().map(|l| l.line());
             Problem::in_file(path, line, crate::task::without_location(&e.to_string()))
         })?;
+        config.listed_phases = config
+            .phases
+            .keys()
+            .map(|key| (key.clone(), find_line(text, &format!("{key}:"), 1)))
+            .collect();
+        for (key, phase) in &config.phases {
+            if let Some(bad) = phase
+                .requires
+                .iter()
+                .find(|r| r.starts_with('/') || r.split('/').any(|c| c == ".."))
+            {
+                return Err(Problem::in_file(
+                    path,
+                    find_line(text, bad, 1),
+                    format!("phases.{key}.requires: `{bad}` must be a path under workspace/outputs/, without `..`"),
+                ));
+            }
+        }
         // A phase listed in the file keeps the protocol's values for the
         // settings it does not mention.
         for (key, default) in Config::default().phases {

@@ -38,17 +38,53 @@ pub fn load(layout: &Layout) -> Result<Definitions, Vec<Problem>> {
         }
     }
     match Graph::build(tasks) {
-        Ok(graph) if problems.is_empty() => Ok(Definitions {
-            config,
-            graph,
-            discovery,
-        }),
+        Ok(graph) if problems.is_empty() => {
+            let unknown = unknown_phase_keys(layout, &config, &graph);
+            if !unknown.is_empty() {
+                return Err(unknown);
+            }
+            Ok(Definitions {
+                config,
+                graph,
+                discovery,
+            })
+        }
         Ok(_) => Err(problems),
         Err(found) => {
             problems.extend(found);
             Err(problems)
         }
     }
+}
+
+/// A phase listed in the config that is close to, but not, the key of a
+/// phase folder is a typo that would silently change scheduling. One that
+/// resembles none may be for tasks generated later: only a warning.
+fn unknown_phase_keys(layout: &Layout, config: &Config, graph: &Graph) -> Vec<Problem> {
+    let keys: Vec<&str> = graph
+        .phases
+        .iter()
+        .map(|p| task::phase_key(&p.name))
+        .collect();
+    let mut problems = Vec::new();
+    for (key, line) in &config.listed_phases {
+        if keys.contains(&key.as_str()) {
+            continue;
+        }
+        match crate::problem::nearest(key, keys.iter().copied()) {
+            Some(near) => problems.push(Problem::in_file(
+                &layout.config_file(),
+                *line,
+                format!("phases.{key} matches no phase folder: did you mean `{near}`?"),
+            )),
+            None if !Config::default().phases.contains_key(key) => eprintln!(
+                "warning: {}: phases.{key} matches no phase folder under tasks/ yet",
+                layout.display(&layout.config_file())
+            ),
+            None => {}
+        }
+    }
+    problems
 }
 
 /// Programs the given tasks would run that cannot be found or executed.
@@ -104,6 +140,13 @@ fn unusable(layout: &Layout, program: &str) -> Option<String> {
         )),
         Ok(_) => None,
     }
+}
+
+/// The definitions, or `None` after printing every problem in them.
+pub fn load_or_report(layout: &Layout) -> Option<Definitions> {
+    load(layout)
+        .map_err(|problems| report(layout, &problems))
+        .ok()
 }
 
 /// Prints problems under a heading; returns the exit code for invalid definitions.

@@ -11,15 +11,15 @@ use crate::status::{self, State, Status};
 /// Marks `id` failed with `reason` and every task that depends on it,
 /// directly or not, blocked by it (as the protocol's error handling does).
 pub fn block(layout: &Layout, id: &str, reason: &str) -> Result<i32> {
-    let defs = match definitions::load(layout) {
-        Ok(defs) => defs,
-        Err(problems) => return Ok(definitions::report(layout, &problems)),
+    let Some(defs) = definitions::load_or_report(layout) else {
+        return Ok(crate::exit::INVALID);
     };
     let t = resolve_task(&defs, id)?;
     let _lock = crate::lock::acquire(layout)?;
     refuse_if_running(layout, id)?;
     let mut failed = Status::new(id, State::Failed);
     failed.error = Some(reason.to_owned());
+    failed.held = true;
     failed.completed_at = Some(status::timestamp(std::time::SystemTime::now()));
     status::write(layout, &failed)?;
     let blocked = block_dependents(layout, &defs, t)?;
@@ -61,9 +61,8 @@ fn block_dependents(layout: &Layout, defs: &Definitions, t: usize) -> Result<Vec
 
 /// Clears the status of `ids`, and of the tasks they blocked, so they run again.
 pub fn reset(layout: &Layout, ids: &[String]) -> Result<i32> {
-    let defs = match definitions::load(layout) {
-        Ok(defs) => defs,
-        Err(problems) => return Ok(definitions::report(layout, &problems)),
+    let Some(defs) = definitions::load_or_report(layout) else {
+        return Ok(crate::exit::INVALID);
     };
     for id in ids {
         resolve_task(&defs, id)?;

@@ -74,7 +74,7 @@ pub struct Orchestrate {
     #[arg(long)]
     pub dry_run: bool,
     /// Run only this phase (`01-analysis` or `analysis`)
-    #[arg(long, value_name = "PHASE")]
+    #[arg(long, value_name = "PHASE", conflicts_with = "tasks")]
     pub phase: Option<String>,
     /// Run at most N tasks at once [default: max_concurrent_agents]
     #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]

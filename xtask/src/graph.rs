@@ -50,10 +50,31 @@ impl Graph {
 
     /// Adds tasks found during a run; those with a problem are left out.
     /// Returns the indices added and the problems.
-    pub fn extend(&mut self, tasks: Vec<Task>) -> (Vec<usize>, Vec<Problem>) {
+    pub fn extend(&mut self, mut tasks: Vec<Task>) -> (Vec<usize>, Vec<Problem>) {
         let before = self.tasks.len();
-        let problems = self.add(tasks);
-        ((before..self.tasks.len()).collect(), problems)
+        let mut reported = Vec::new();
+        // A batch is added whole or not at all: leave out the files with a
+        // problem (and what needed them) until the rest adds cleanly.
+        loop {
+            let problems = self.add(tasks.clone());
+            if problems.is_empty() || tasks.is_empty() {
+                break;
+            }
+            let bad: Vec<&camino::Utf8PathBuf> =
+                problems.iter().filter_map(|p| p.file.as_ref()).collect();
+            let kept: Vec<Task> = tasks
+                .iter()
+                .filter(|t| !bad.contains(&&t.file))
+                .cloned()
+                .collect();
+            let stuck = kept.len() == tasks.len();
+            reported.extend(problems);
+            if stuck {
+                break;
+            }
+            tasks = kept;
+        }
+        ((before..self.tasks.len()).collect(), reported)
     }
 
     pub fn get(&self, id: &str) -> Option<usize> {
@@ -185,7 +206,12 @@ impl Graph {
             } else if let Some(p) = self.phase(name) {
                 deps.push(Dep::Phase(p));
             } else {
-                let hint = match nearest(name, self.index.keys().map(String::as_str)) {
+                let others = self
+                    .index
+                    .keys()
+                    .map(String::as_str)
+                    .filter(|id| *id != task.id);
+                let hint = match nearest(name, others) {
                     Some(near) => format!(": did you mean `{near}`?"),
                     None => ": no task or phase has that name".to_owned(),
                 };

@@ -33,13 +33,14 @@ pub fn acquire(layout: &Layout) -> Result<WorkspaceLock> {
         let mut holder = String::new();
         let _ = file.read_to_string(&mut holder);
         let holder = holder.trim();
-        let who = if holder.is_empty() {
-            "another process".to_owned()
-        } else {
-            format!("pid {holder}")
-        };
+        if holder.is_empty() {
+            bail!(
+                "another orchestrator is running on {}: wait for it to finish",
+                layout.workspace
+            );
+        }
         bail!(
-            "another orchestrator ({who}) is running on {}: wait for it to finish, or stop it (`kill {holder}`)",
+            "another orchestrator (pid {holder}) is running on {}: wait for it to finish, or stop it (`kill {holder}`)",
             layout.workspace
         );
     }

@@ -12,9 +12,8 @@ use crate::status::{self, State};
 use crate::task::phase_key;
 
 pub fn orchestrate(layout: &Layout, args: &flags::Orchestrate) -> Result<i32> {
-    let defs = match definitions::load(layout) {
-        Ok(defs) => defs,
-        Err(problems) => return Ok(definitions::report(layout, &problems)),
+    let Some(defs) = definitions::load_or_report(layout) else {
+        return Ok(crate::exit::INVALID);
     };
     let phase = args
         .phase
@@ -39,9 +38,8 @@ pub fn orchestrate(layout: &Layout, args: &flags::Orchestrate) -> Result<i32> {
 }
 
 pub fn launch(layout: &Layout, id: &str) -> Result<i32> {
-    let defs = match definitions::load(layout) {
-        Ok(defs) => defs,
-        Err(problems) => return Ok(definitions::report(layout, &problems)),
+    let Some(defs) = definitions::load_or_report(layout) else {
+        return Ok(crate::exit::INVALID);
     };
     resolve_task(&defs, id)?;
     if let Ok(Some(status)) = status::read(layout, id) {
@@ -60,9 +58,8 @@ pub fn launch(layout: &Layout, id: &str) -> Result<i32> {
 }
 
 pub fn monitor(layout: &Layout) -> Result<i32> {
-    let defs = match definitions::load(layout) {
-        Ok(defs) => defs,
-        Err(problems) => return Ok(definitions::report(layout, &problems)),
+    let Some(defs) = definitions::load_or_report(layout) else {
+        return Ok(crate::exit::INVALID);
     };
     let running: Vec<String> = defs
         .graph

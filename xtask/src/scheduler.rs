@@ -343,13 +343,22 @@ impl<'a> Scheduler<'a> {
         }
         let selected = self.node[t] == Node::Waiting;
         match status.status {
-            State::Completed => self.node[t] = Node::Completed,
-            State::Running if self.options.mode != Mode::DryRun => {
+            State::Completed if status.outputs_validated || self.outputs_still_there(t) => {
+                self.node[t] = Node::Completed
+            }
+            State::Completed => {}
+            // A dry run plans it as running now (see `dry_run`).
+            State::Running if self.options.mode == Mode::DryRun => self.node[t] = Node::Running,
+            State::Running => {
                 // Counted as running until recovered, so nothing starts it twice.
                 self.node[t] = Node::Running;
                 running.push((t, status));
             }
-            State::Running => {}
+            // Blocked by hand (`block`): stays failed until `reset`.
+            State::Failed if status.held && selected => {
+                self.node[t] = Node::Failed;
+                self.error[t] = status.error;
+            }
             State::Failed if resumed && selected => {
                 let interrupted = status.error.as_deref() == Some(INTERRUPTED);
                 if !interrupted && self.tries[t] > self.graph.tasks[t].retries {
@@ -363,6 +372,22 @@ impl<'a> Scheduler<'a> {
             }
             State::Failed | State::Blocked => {}
         }
+    }
+
+    /// For a task recorded completed without its outputs validated (a status
+    /// written by another tool): whether its outputs exist. It runs again
+    /// when they do not, as a phase gate counts only validated outputs.
+    fn outputs_still_there(&self, t: usize) -> bool {
+        let missing = outputs::problems(self.layout, &self.graph.tasks[t], None);
+        if !missing.is_empty() {
+            let id = &self.graph.tasks[t].id;
+            let warning = format!(
+                "warning: {id} is recorded completed but {}: it runs again",
+                missing.join("; ")
+            );
+            self.printer.line(Tone::Warn, &warning);
+        }
+        missing.is_empty()
     }
 
     /// The log of attempt `attempt` of task `t`, given the path its status names.
@@ -709,7 +734,7 @@ impl<'a> Scheduler<'a> {
         let task = &self.graph.tasks[t];
         let id = &task.id;
         for stale in [layout.exit_file(id), layout.pid_file(id)] {
-            remove_if_exists(&stale)?;
+            crate::atomic::remove(&stale)?;
         }
         let log_path = layout.log_file(id);
         if attempt > 1 && log_path.exists() {
@@ -847,8 +872,8 @@ impl<'a> Scheduler<'a> {
         status.error = error.clone();
         status::write(self.layout, &status)?;
         // The status now holds the result; the keeper's files are spent.
-        remove_if_exists(&self.layout.exit_file(&id))?;
-        remove_if_exists(&self.layout.pid_file(&id))?;
+        crate::atomic::remove(&self.layout.exit_file(&id))?;
+        crate::atomic::remove(&self.layout.pid_file(&id))?;
 
         let agent = format!("agent-{}  {}", active.agent, report::duration(duration));
         match error {
@@ -1015,13 +1040,8 @@ impl<'a> Scheduler<'a> {
     /// Inputs and gate artifacts appear when tasks end; look at the few
     /// tasks and phases waiting on them.
     fn recheck_waiting(&mut self) {
-        let waiting: Vec<usize> = self.needs_inputs.iter().copied().collect();
-        for t in waiting {
-            if self.missing_inputs(t).is_empty() {
-                self.needs_inputs.remove(&t);
-                self.node[t] = Node::Ready;
-                self.ready[self.graph.phase_of[t]].insert(t);
-            }
+        for t in std::mem::take(&mut self.needs_inputs) {
+            self.become_ready(t);
         }
         for p in 0..self.graph.phases.len() {
             self.try_open_gate(p);
@@ -1070,16 +1090,28 @@ impl<'a> Scheduler<'a> {
     /// Plans the run in waves, as if each wave ended before the next began.
     fn dry_run(&mut self) -> i32 {
         println!("Dry run: nothing is launched or written.");
-        let completed: Vec<&str> = (0..self.graph.tasks.len())
+        let ids = |nodes: &[usize]| -> String {
+            let ids: Vec<&str> = nodes
+                .iter()
+                .map(|&t| self.graph.tasks[t].id.as_str())
+                .collect();
+            format!("({}): {}", ids.len(), ids.join(", "))
+        };
+        let completed: Vec<usize> = (0..self.graph.tasks.len())
             .filter(|&t| self.node[t] == Node::Completed && self.selected(t))
-            .map(|t| self.graph.tasks[t].id.as_str())
             .collect();
         if !completed.is_empty() {
-            println!(
-                "Already completed ({}): {}",
-                completed.len(),
-                completed.join(", ")
-            );
+            println!("Already completed {}", ids(&completed));
+        }
+        let running: Vec<usize> = (0..self.graph.tasks.len())
+            .filter(|&t| self.node[t] == Node::Running)
+            .collect();
+        if !running.is_empty() {
+            println!("Running now {}", ids(&running));
+        }
+        // Planned as if they ended first.
+        for t in running {
+            self.on_completed(t);
         }
         let mut number = 0;
         loop {
@@ -1240,15 +1272,6 @@ impl<'a> Scheduler<'a> {
         } else {
             exit::TASK_FAILED
         }
-    }
-}
-
-fn remove_if_exists(path: &camino::Utf8Path) -> Result<()> {
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            Err(anyhow::Error::new(e).context(format!("cannot remove {path}")))
-        }
-        _ => Ok(()),
     }
 }
 

@@ -62,6 +62,10 @@ pub struct Status {
     pub supervisor_start: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log: Option<String>,
+    /// Set by `block`: the task stays failed, and its dependents blocked,
+    /// until `reset`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub held: bool,
     /// The run that wrote this status, and how many attempts that run has
     /// started of the task: a run resumed after a crash keeps counting.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -99,6 +103,7 @@ impl Status {
             supervisor_pid: None,
             supervisor_start: None,
             log: None,
+            held: false,
             run_id: None,
             tries: 0,
             attempt_since_ns: None,
@@ -138,13 +143,7 @@ pub fn write(layout: &Layout, status: &Status) -> Result<()> {
 
 /// Removes a task's status, making it pending.
 pub fn remove(layout: &Layout, id: &str) -> Result<()> {
-    let path = layout.status_file(id);
-    match std::fs::remove_file(&path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            Err(anyhow::Error::new(e).context(format!("cannot remove {path}")))
-        }
-        _ => Ok(()),
-    }
+    crate::atomic::remove(&layout.status_file(id))
 }
 
 /// `workspace/run.json`: the current run, and whether it ended in order.

@@ -247,7 +247,8 @@ pub fn parse(tasks_dir: &Utf8Path, file: &Utf8Path, text: &str) -> Result<Task, 
             "idle_timeout" => task.idle_timeout = Some(duration(&value).map_err(field)?),
             "retries" => task.retries = retries(&value).map_err(field)?,
             other => {
-                if let Some(known) = nearest(other, KNOWN_KEYS.into_iter()) {
+                if let Some(known) = alias(other).or_else(|| nearest(other, KNOWN_KEYS.into_iter()))
+                {
                     return Err(problem(
                         line,
                         format!("unknown key `{other}`: did you mean `{known}`?"),
@@ -257,6 +258,20 @@ pub fn parse(tasks_dir: &Utf8Path, file: &Utf8Path, text: &str) -> Result<Task, 
         }
     }
     Ok(task)
+}
+
+/// Keys other tools use for ours; too far by spelling to be caught as typos.
+fn alias(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "depends_on" | "depends" | "deps" | "needs" | "after" | "requires" => "dependencies",
+        "retry" | "max_retries" | "attempts" => "retries",
+        "input" => "inputs",
+        "output" | "produces" => "outputs",
+        "cmd" | "run" | "script" => "command",
+        "timeout_seconds" | "time_limit" => "timeout",
+        "idle" => "idle_timeout",
+        _ => return None,
+    })
 }
 
 fn task_id(tasks_dir: &Utf8Path, file: &Utf8Path) -> Result<String, String> {

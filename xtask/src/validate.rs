@@ -10,9 +10,8 @@ use crate::orchestrate::resolve_task;
 use crate::status::{self, State};
 
 pub fn run(layout: &Layout, ids: &[String]) -> Result<i32> {
-    let defs = match definitions::load(layout) {
-        Ok(defs) => defs,
-        Err(problems) => return Ok(definitions::report(layout, &problems)),
+    let Some(defs) = definitions::load_or_report(layout) else {
+        return Ok(crate::exit::INVALID);
     };
     let all: Vec<usize> = (0..defs.graph.tasks.len()).collect();
     let problems = definitions::missing_programs(layout, &defs, &all);

@@ -14,9 +14,8 @@ use crate::status::{self, State, Status};
 const LOG_LINES: usize = 10;
 
 pub fn run(layout: &Layout, id: &str) -> Result<i32> {
-    let defs = match definitions::load(layout) {
-        Ok(defs) => defs,
-        Err(problems) => return Ok(definitions::report(layout, &problems)),
+    let Some(defs) = definitions::load_or_report(layout) else {
+        return Ok(crate::exit::INVALID);
     };
     let t = resolve_task(&defs, id)?;
     let status = match status::read(layout, id) {
@@ -28,12 +27,12 @@ pub fn run(layout: &Layout, id: &str) -> Result<i32> {
     };
     match &status {
         None => explain_pending(layout, &defs, t),
-        Some(s) => explain(layout, &defs, s),
+        Some(s) => explain(layout, s),
     }
     Ok(crate::exit::SUCCESS)
 }
 
-fn explain(layout: &Layout, defs: &Definitions, s: &Status) {
+fn explain(layout: &Layout, s: &Status) {
     let agent = s.agent_id.as_deref().unwrap_or("-");
     match s.status {
         State::Completed => {
@@ -90,7 +89,6 @@ fn explain(layout: &Layout, defs: &Definitions, s: &Status) {
             println!("  it runs again once {by} completes (`cargo xtask why {by}`)");
         }
     }
-    let _ = defs;
     print_log_tail(layout, &s.task_id);
 }
 
@@ -131,6 +129,15 @@ fn explain_pending(layout: &Layout, defs: &Definitions, t: usize) {
                             ""
                         }
                     ));
+                }
+                let key = crate::task::phase_key(&graph.phases[p].name);
+                for artifact in defs.config.phase(key).requires {
+                    if !layout.outputs_dir().join(&artifact).exists() {
+                        unmet.push(format!(
+                            "phase {}: its gate needs workspace/outputs/{artifact}, which does not exist",
+                            graph.phases[p].name
+                        ));
+                    }
                 }
             }
         }

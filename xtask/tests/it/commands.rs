@@ -110,6 +110,10 @@ fn block_and_reset() {
         .code(0)
         .says("p/c is blocked by p/a")
         .says("waiting for the API key");
+    // A block holds across runs until it is reset.
+    t.run(&["orchestrate"]).code(1);
+    assert_eq!(t.state("p/a"), "failed");
+    assert_eq!(t.state("p/c"), "blocked");
     t.run(&["reset", "p/a"])
         .code(0)
         .says("reset  p/c (was blocked by p/a)");
@@ -169,4 +173,46 @@ fn monitor_with_nothing_running() {
     t.run(&["monitor"])
         .code(0)
         .says("No task is recorded as running");
+}
+
+#[test]
+fn dry_run_beside_a_run_shows_running_tasks_as_running() {
+    let t = Tree::new();
+    t.task(
+        "p/a",
+        &sh("touch started; while [ ! -f release ]; do sleep 0.02; done"),
+    );
+    t.task("p/b", &format!("dependencies: [p/a]\n{}", sh("true")));
+    let mut run = t
+        .command(&["orchestrate"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the task to start", || t.exists("started"));
+    let dry = t.run(&["orchestrate", "--dry-run"]);
+    dry.code(0).says("Running now (1): p/a");
+    assert!(!dry.stdout.contains("  p/a "), "{}", dry.stdout);
+    t.write("release", "");
+    run.wait().unwrap();
+}
+
+#[test]
+fn a_completed_status_without_its_outputs_runs_again() {
+    let t = Tree::new();
+    t.task(
+        "p/a",
+        &format!(
+            "outputs: [x]\n{}",
+            sh(&format!("{MARK}; echo > $TASK_OUTPUT_DIR/x"))
+        ),
+    );
+    // Written by another tool: completed, outputs never validated, and gone.
+    t.write(
+        "workspace/status/p/a.json",
+        r#"{"task_id": "p/a", "status": "completed"}"#,
+    );
+    t.run(&["orchestrate"])
+        .code(0)
+        .says("p/a is recorded completed but missing workspace/outputs/p/a/x");
+    assert_eq!(t.launches("p/a"), 1);
 }

@@ -135,3 +135,39 @@ fn usage_errors_exit_2() {
         .into();
     run.code(2).says("cannot use /nonexistent-root as the root");
 }
+
+#[test]
+fn keys_other_tools_use_are_caught() {
+    check(
+        |t| t.task("p/x", "retry: 2"),
+        &["unknown key `retry`: did you mean `retries`?"],
+    );
+    check(
+        |t| t.task("p/x", "depends_on: [p/ok]"),
+        &["unknown key `depends_on`: did you mean `dependencies`?"],
+    );
+}
+
+#[test]
+fn a_phase_key_with_a_typo_is_an_error() {
+    check(
+        |t| {
+            t.task("01-analysis/a", "title: a");
+            t.config("kill_grace: 1s\nagent: {command: [sh, -c, 'true']}\nphases:\n  analisys: {max_parallel: 1}\n");
+        },
+        &["tasks/orchestrator.yaml:4: phases.analisys matches no phase folder: did you mean `analysis`?"],
+    );
+    check(
+        |t| t.config("phases:\n  p: {requires: [../outside]}\n"),
+        &["phases.p.requires: `../outside` must be a path under workspace/outputs/"],
+    );
+}
+
+#[test]
+fn phase_and_task_cannot_be_combined() {
+    let t = Tree::new();
+    t.task("p/a", &sh("true"));
+    t.run(&["orchestrate", "--phase", "p", "--task", "p/a"])
+        .code(2)
+        .says("cannot be used with");
+}

@@ -173,3 +173,29 @@ fn the_example_runs_in_a_fresh_clone_and_leaves_git_status_clean() {
         .all(|p| p["gate"]["complete"] == true));
     assert_eq!(git(&["status", "--porcelain"], &clone), "");
 }
+
+#[test]
+fn a_bad_generated_file_does_not_hold_back_the_good_ones() {
+    let t = Tree::new();
+    let generate = r#"mkdir -p tasks/q
+printf -- '---\ncommand: echo ok > $TASK_OUTPUT_DIR/x\n---\n' > tasks/q/.good && mv tasks/q/.good tasks/q/good.md
+printf -- '---\ndependencies: [p/nope]\n---\n' > tasks/q/.bad && mv tasks/q/.bad tasks/q/bad.md"#;
+    t.task("p/gen", &sh(generate));
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("unknown dependency `p/nope`")
+        .says("1 invalid task file");
+    assert_eq!(t.state("q/good"), "completed");
+}
+
+#[test]
+fn why_names_a_missing_gate_artifact() {
+    let t = Tree::new();
+    t.config("kill_grace: 1s\nphases:\n  a: {requires: [01-a/x/list.json]}\n");
+    t.task("01-a/x", &sh("true"));
+    t.task("02-b/y", &format!("dependencies: [01-a]\n{}", sh("true")));
+    t.run(&["orchestrate", "--task", "01-a/x"]).code(0);
+    t.run(&["why", "02-b/y"])
+        .code(0)
+        .says("its gate needs workspace/outputs/01-a/x/list.json");
+}
