@@ -359,7 +359,7 @@ fn runners(scratch: &Utf8Path, notes: &mut Vec<String>) -> Result<Vec<Runner>> {
 
 /// A copy of this binary (the one `cargo xtask` built, with its profile) to
 /// measure: a `cargo build` elsewhere during the benchmark then cannot swap
-/// the orchestrator, or its keepers, halfway through.
+/// the orchestrator, or its supervisor, halfway through.
 fn pin_binary(scratch: &Utf8Path) -> Result<Utf8PathBuf> {
     let exe = std::env::current_exe().context("cannot find the running xtask binary")?;
     let pinned = scratch.join("xtask");

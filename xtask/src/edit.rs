@@ -108,7 +108,7 @@ fn refuse_if_running(layout: &Layout, id: &str) -> Result<()> {
             .is_some_and(|pid| crate::process::is_same_process(pid, status.pid_start));
         if status.status == State::Running && alive {
             bail!(
-                "{id} is running (keeper pid {}): stop it first, or let `cargo xtask monitor` record its end",
+                "{id} is running (pid {}): stop it first, or let `cargo xtask monitor` record its end",
                 status.pid.unwrap_or(0)
             );
         }

@@ -46,7 +46,7 @@ impl Layout {
     pub fn pid_file(&self, id: &str) -> Utf8PathBuf {
         self.workspace.join("pids").join(format!("{id}.pid"))
     }
-    /// Written by the task's keeper process when the task ends, so the
+    /// Written by the run's supervisor process when the task ends, so the
     /// result survives the orchestrator.
     pub fn exit_file(&self, id: &str) -> Utf8PathBuf {
         self.workspace.join("pids").join(format!("{id}.exit"))

@@ -802,7 +802,7 @@ impl<'a> Scheduler<'a> {
         status::write(self.layout, &status)
     }
 
-    /// A task's keeper has ended (or vanished): record the result.
+    /// A task has ended (or vanished): record the result.
     fn finish(&mut self, t: usize) -> Result<()> {
         let record = supervisor::read_record(&self.layout.exit_file(&self.graph.tasks[t].id));
         self.complete_attempt(t, record)
@@ -836,7 +836,8 @@ impl<'a> Scheduler<'a> {
         let error = match &record {
             None if self.stop.is_some() => Some(INTERRUPTED.to_owned()),
             None => Some(
-                "lost: the task's keeper ended without recording how the task ended".to_owned(),
+                "lost: the task and its supervisor are gone, and no exit code was recorded"
+                    .to_owned(),
             ),
             Some(r) => match r.ending {
                 Ending::Exited => match (r.exit_code, r.signal) {
@@ -871,7 +872,7 @@ impl<'a> Scheduler<'a> {
         }
         status.error = error.clone();
         status::write(self.layout, &status)?;
-        // The status now holds the result; the keeper's files are spent.
+        // The status now holds the result; the supervisor's files are spent.
         crate::atomic::remove(&self.layout.exit_file(&id))?;
         crate::atomic::remove(&self.layout.pid_file(&id))?;
 
@@ -1077,7 +1078,7 @@ impl<'a> Scheduler<'a> {
         }
         let running = self.add_tasks(&added);
         for (t, status) in running {
-            // A new file cannot have a live keeper; recover records its fate.
+            // A new file cannot be running yet; recover records its fate.
             let _ = self.recover(t, status);
         }
     }

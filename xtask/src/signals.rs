@@ -8,7 +8,7 @@ const HANDLED: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 
 /// Sends `make(signal)` on `tx` for each of these signals received from now
 /// on. Call before starting other threads, which inherit the blocked mask.
-/// Child processes inherit it too: the keeper undoes it (`unblock`).
+/// Child processes inherit it too: the supervisor undoes it (`unblock`).
 pub fn forward_to<E: Send + 'static>(tx: Sender<E>, make: fn(i32) -> E) {
     let set = handled_set();
     // SAFETY: `set` is a valid signal set.

@@ -1,5 +1,5 @@
 //! Executors start tasks; this is the only code that does. `local` runs each
-//! task under a keeper process on this machine.
+//! task through the run's supervisor process on this machine.
 
 pub mod local;
 
