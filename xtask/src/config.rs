@@ -21,6 +21,9 @@ pub struct Config {
     #[serde(deserialize_with = "duration")]
     pub kill_grace: Duration,
     pub phases: BTreeMap<String, PhaseConfig>,
+    /// Where tasks run: `local` (default) or `slurm`.
+    pub executor: ExecutorKind,
+    pub slurm: SlurmConfig,
     /// The phase keys the file itself lists, each with its line, to catch
     /// a key that matches no phase folder (a typo).
     #[serde(skip)]
@@ -46,6 +49,36 @@ pub struct PhaseConfig {
     pub requires: Vec<String>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecutorKind {
+    Local,
+    Slurm,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlurmConfig {
+    pub partition: Option<String>,
+    pub account: Option<String>,
+    /// More `sbatch` arguments, e.g. `["--qos=long"]`.
+    pub extra_args: Vec<String>,
+    /// How often one `scontrol` call checks every job in flight.
+    #[serde(deserialize_with = "duration")]
+    pub poll_interval: Duration,
+}
+
+impl Default for SlurmConfig {
+    fn default() -> SlurmConfig {
+        SlurmConfig {
+            partition: None,
+            account: None,
+            extra_args: Vec::new(),
+            poll_interval: Duration::from_secs(1),
+        }
+    }
+}
+
 impl Default for Agent {
     fn default() -> Agent {
         Agent {
@@ -65,6 +98,8 @@ impl Default for Config {
         Config {
             title: None,
             listed_phases: Vec::new(),
+            executor: ExecutorKind::Local,
+            slurm: SlurmConfig::default(),
             agent: Agent::default(),
             max_concurrent_agents: 10,
             max_cpu_per_agent: 4,

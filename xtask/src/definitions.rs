@@ -119,6 +119,19 @@ pub fn missing_programs(layout: &Layout, defs: &Definitions, tasks: &[usize]) ->
     problems
 }
 
+/// The Slurm commands the Slurm executor runs, when they are not on PATH.
+pub fn missing_slurm_commands() -> Vec<Problem> {
+    ["sbatch", "scontrol", "scancel"]
+        .into_iter()
+        .filter(|program| which::which(program).is_err())
+        .map(|program| {
+            Problem::general(format!(
+                "executor slurm: `{program}` is not on PATH (install Slurm's client commands)"
+            ))
+        })
+        .collect()
+}
+
 /// Why `program` cannot be run from the root, if it cannot.
 fn unusable(layout: &Layout, program: &str) -> Option<String> {
     if !program.contains('/') {

@@ -82,6 +82,9 @@ pub struct Orchestrate {
     /// Run only this task (repeatable)
     #[arg(long = "task", value_name = "ID")]
     pub tasks: Vec<String>,
+    /// Where tasks run [default: `executor` in tasks/orchestrator.yaml, else local]
+    #[arg(long, value_enum)]
+    pub executor: Option<crate::config::ExecutorKind>,
     /// Print only the summary
     #[arg(short, long)]
     pub quiet: bool,

@@ -33,6 +33,7 @@ pub fn orchestrate(layout: &Layout, args: &flags::Orchestrate) -> Result<i32> {
         phase,
         only: args.tasks.clone(),
         quiet: args.quiet,
+        executor: args.executor.unwrap_or(defs.config.executor),
     };
     run(layout, defs, &options)
 }
@@ -53,6 +54,7 @@ pub fn launch(layout: &Layout, id: &str) -> Result<i32> {
         phase: None,
         only: vec![id.to_owned()],
         quiet: false,
+        executor: defs.config.executor,
     };
     run(layout, defs, &options)
 }
@@ -80,6 +82,7 @@ pub fn monitor(layout: &Layout) -> Result<i32> {
         phase: None,
         only: running,
         quiet: false,
+        executor: defs.config.executor,
     };
     run(layout, defs, &options)
 }
@@ -88,7 +91,10 @@ fn run(layout: &Layout, defs: Definitions, options: &Options) -> Result<i32> {
     let selected: Vec<usize> = (0..defs.graph.tasks.len())
         .filter(|&t| options.selects(&defs.graph.tasks[t]))
         .collect();
-    let problems = definitions::missing_programs(layout, &defs, &selected);
+    let mut problems = definitions::missing_programs(layout, &defs, &selected);
+    if options.executor == crate::config::ExecutorKind::Slurm {
+        problems.extend(definitions::missing_slurm_commands());
+    }
     if !problems.is_empty() {
         return Ok(definitions::report(layout, &problems));
     }

@@ -61,6 +61,8 @@ pub struct RunningTask {
     /// False when the process recorded for it is gone: the next
     /// `orchestrate` or `monitor` records how it ended.
     pub alive: bool,
+    /// A Slurm job still waiting in the queue.
+    pub queued: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -161,9 +163,14 @@ fn add(phase: &mut PhaseProgress, id: &str, status: Option<Status>, now: SystemT
                     elapsed_seconds: started
                         .and_then(|t| now.duration_since(t).ok())
                         .map_or(0, |d| d.as_secs()),
-                    alive: s
-                        .pid
-                        .is_some_and(|pid| crate::process::is_same_process(pid, s.pid_start)),
+                    // A Slurm job runs elsewhere: its pid is not ours to check.
+                    alive: s.job_id.is_some()
+                        || [(s.pid, s.pid_start), (s.supervisor_pid, s.supervisor_start)]
+                            .into_iter()
+                            .any(|(pid, start)| {
+                                pid.is_some_and(|pid| crate::process::is_same_process(pid, start))
+                            }),
+                    queued: s.queued,
                 });
             }
         },
@@ -236,10 +243,10 @@ fn print(progress: &Progress) {
         }
         for task in &phase.running_tasks {
             let elapsed = report::duration(std::time::Duration::from_secs(task.elapsed_seconds));
-            let note = if task.alive {
-                ""
-            } else {
-                "  (its process is gone: the next run records how it ended)"
+            let note = match (task.queued, task.alive) {
+                (true, _) => "  (queued in Slurm)",
+                (false, true) => "",
+                (false, false) => "  (its process is gone: the next run records how it ended)",
             };
             println!(
                 "    running  {}  {}  {elapsed}{note}",

@@ -13,7 +13,9 @@ use anyhow::{Context, Result};
 use camino::Utf8PathBuf;
 
 use crate::config::Config;
-use crate::executor::{self, local, Launch};
+use crate::config::ExecutorKind;
+use crate::executor::slurm::Slurm;
+use crate::executor::{self, local, Executor, Launch, Limits};
 use crate::graph::{Dep, Graph};
 use crate::layout::Layout;
 use crate::report::{self, Printer, Tone};
@@ -39,6 +41,7 @@ pub struct Options {
     /// Only these tasks, when not empty.
     pub only: Vec<String>,
     pub quiet: bool,
+    pub executor: ExecutorKind,
 }
 
 impl Options {
@@ -68,14 +71,24 @@ pub fn run(
     }
     let run_id = status::begin_run(layout)?;
     scheduler.run_id = Some(run_id.clone());
-    if options.mode == Mode::Run {
-        let tx = scheduler.tx.clone();
-        scheduler.supervisor = Some(local::Supervisor::start(layout, tx, Event::Supervisor)?);
-    }
+    let tx = scheduler.tx.clone();
+    scheduler.executor = match (options.executor, options.mode) {
+        (ExecutorKind::Slurm, _) => Some(Executor::Slurm(Slurm::start(
+            &config.slurm,
+            tx,
+            Event::Executor,
+        ))),
+        (ExecutorKind::Local, Mode::Run) => Some(Executor::Local(local::Supervisor::start(
+            layout,
+            tx,
+            Event::Executor,
+        )?)),
+        (ExecutorKind::Local, _) => None,
+    };
     scheduler.start()?;
     scheduler.main_loop()?;
-    if let Some(supervisor) = scheduler.supervisor.take() {
-        supervisor.close();
+    if let Some(executor) = scheduler.executor.take() {
+        executor.close();
     }
     // Ended in order (also when stopped by a signal or an error): the next
     // run starts afresh. Only a killed orchestrator leaves a run to resume.
@@ -109,13 +122,16 @@ enum Stop {
 }
 
 pub enum Event {
-    Supervisor(local::Event),
+    Executor(executor::Event),
     Signal(i32),
 }
 
 struct Active {
     /// The task's pid (its process group), once known; 0 before.
     pid: u32,
+    /// Its Slurm job, when it runs on Slurm; queued until the job runs.
+    job_id: Option<String>,
+    queued: bool,
     pid_start: Option<u64>,
     /// Adopted from an earlier orchestrator, whose supervisor (if still
     /// alive) records the end: watched by pid, not told by our supervisor.
@@ -171,7 +187,7 @@ struct Scheduler<'a> {
     stop: Option<Stop>,
     /// When tasks still running after a stop get SIGKILL.
     kill_at: Option<Instant>,
-    supervisor: Option<local::Supervisor>,
+    executor: Option<Executor>,
     /// Set for runs that launch (not dry runs).
     run_id: Option<String>,
     jobs: usize,
@@ -216,7 +232,7 @@ impl<'a> Scheduler<'a> {
             rx,
             stop: None,
             kill_at: None,
-            supervisor: None,
+            executor: None,
             run_id: None,
             jobs,
             begun: Instant::now(),
@@ -390,6 +406,18 @@ impl<'a> Scheduler<'a> {
         missing.is_empty()
     }
 
+    /// Hands a job submitted by an earlier run to our Slurm poller. Returns
+    /// false when this run does not use Slurm (the job cannot be followed).
+    fn follow_job(&mut self, t: usize, status: &Status) -> bool {
+        let (Some(job_id), Some(Executor::Slurm(slurm))) = (&status.job_id, &mut self.executor)
+        else {
+            return false;
+        };
+        let timeout = self.graph.tasks[t].timeout;
+        slurm.follow(self.layout, &self.graph.tasks[t].id, job_id, timeout);
+        true
+    }
+
     /// The log of attempt `attempt` of task `t`, given the path its status names.
     fn attempt_log(&self, t: usize, attempt: u32, latest: &str) -> Utf8PathBuf {
         let id = &self.graph.tasks[t].id;
@@ -421,7 +449,8 @@ impl<'a> Scheduler<'a> {
             start: status.supervisor_start,
         };
         let recorded = self.layout.exit_file(&id).exists();
-        if task.pid == 0 && !recorded && !supervisor.alive() {
+        let submitted = status.job_id.is_some();
+        if task.pid == 0 && !recorded && !supervisor.alive() && !submitted {
             // The orchestrator died before the task started: pending again.
             self.node[t] = if self.selected(t) {
                 Node::Waiting
@@ -442,10 +471,22 @@ impl<'a> Scheduler<'a> {
             .and_then(|n| n.parse().ok())
             .unwrap_or(0);
         self.free_agents.remove(&agent);
+        // A Slurm job is followed by our poller, which records its end; with
+        // no poller (another executor), nothing can follow it: lost.
+        let job_id = status
+            .job_id
+            .clone()
+            .filter(|_| self.follow_job(t, &status));
         let active = Active {
             pid: task.pid,
             pid_start: task.start.or_else(|| process::start_time(task.pid)),
-            adopted: Some(supervisor),
+            adopted: if job_id.is_some() {
+                None
+            } else {
+                Some(supervisor)
+            },
+            queued: job_id.is_some() && status.queued,
+            job_id,
             agent,
             started: status
                 .started_at
@@ -495,7 +536,7 @@ impl<'a> Scheduler<'a> {
                     Some(self.rx.recv().expect("the scheduler holds a sender"))
                 };
             let handled = match event {
-                Some(Event::Supervisor(event)) => self.on_supervisor(event),
+                Some(Event::Executor(event)) => self.on_executor(event),
                 Some(Event::Signal(signal)) => {
                     self.stop_for(Stop::Signal(signal));
                     Ok(())
@@ -523,26 +564,29 @@ impl<'a> Scheduler<'a> {
         self.ready.iter().any(|r| !r.is_empty())
     }
 
-    fn on_supervisor(&mut self, event: local::Event) -> Result<()> {
+    fn on_executor(&mut self, event: executor::Event) -> Result<()> {
         match event {
-            local::Event::Started { task_id, pid } => {
+            executor::Event::Started { task_id, pid } => {
                 let Some(t) = self.graph.get(&task_id) else {
                     return Ok(());
                 };
                 let Some(active) = self.active.get_mut(&t) else {
                     return Ok(());
                 };
-                active.pid = pid;
-                active.pid_start = process::start_time(pid);
+                active.queued = false;
+                if let Some(pid) = pid {
+                    active.pid = pid;
+                    active.pid_start = process::start_time(pid);
+                }
                 let active = &self.active[&t];
                 self.write_running(t, active)
                     .with_context(|| format!("cannot record that {task_id} started"))
             }
-            local::Event::Ended { task_id } => match self.graph.get(&task_id) {
+            executor::Event::Ended { task_id } => match self.graph.get(&task_id) {
                 Some(t) if self.active.contains_key(&t) => self.finish(t),
                 _ => Ok(()),
             },
-            local::Event::Gone => {
+            executor::Event::Gone => {
                 // Its tasks lose their recorder: watch them by pid, and stop.
                 let gone = Process {
                     pid: 0,
@@ -551,7 +595,7 @@ impl<'a> Scheduler<'a> {
                 for active in self.active.values_mut() {
                     active.adopted.get_or_insert(gone);
                 }
-                self.supervisor = None;
+                self.executor = None;
                 self.stop_for(Stop::Fatal("the supervisor process died".into()));
                 Ok(())
             }
@@ -620,8 +664,8 @@ impl<'a> Scheduler<'a> {
         );
         self.stop = Some(reason);
         for (&t, active) in &self.active {
-            let asked = match (&mut self.supervisor, active.adopted) {
-                (Some(supervisor), None) => supervisor.stop(&self.graph.tasks[t].id).is_ok(),
+            let asked = match (&mut self.executor, active.adopted) {
+                (Some(executor), None) => executor.stop(&self.graph.tasks[t].id),
                 _ => false,
             };
             // Adopted tasks have no supervisor of ours: signal them here.
@@ -634,9 +678,12 @@ impl<'a> Scheduler<'a> {
 
     /// SIGKILL to every running task's process group.
     fn kill_all(&mut self) {
-        for active in self.active.values() {
+        for (&t, active) in &self.active {
             if active.pid != 0 {
                 process::signal_group(active.pid, libc::SIGKILL);
+            }
+            if let (Some(Executor::Slurm(slurm)), Some(_)) = (&mut self.executor, &active.job_id) {
+                slurm.stop(&self.graph.tasks[t].id, Some("KILL"));
             }
         }
         self.kill_at = None;
@@ -687,6 +734,8 @@ impl<'a> Scheduler<'a> {
             pid: 0,
             pid_start: None,
             adopted: None,
+            job_id: None,
+            queued: true,
             agent,
             started,
             since_ns: None,
@@ -757,29 +806,47 @@ impl<'a> Scheduler<'a> {
         ));
         self.write_running(t, active)?;
 
-        let mut env = executor::environment(layout, task, agent, attempt);
+        let launch = self.launch_spec(t, agent, attempt);
+        let limits = self.limits(t);
+        drop(log);
+        let executor = self
+            .executor
+            .as_mut()
+            .context("no executor to start tasks")?;
+        active.job_id = executor.launch(layout, &launch, &limits)?;
+        if active.job_id.is_some() {
+            // Submitted: record the job id at once, so a crash cannot lose it.
+            self.write_running(t, active)?;
+        }
+        Ok(())
+    }
+
+    /// What the executor needs to start attempt `attempt` of task `t`.
+    fn launch_spec(&self, t: usize, agent: usize, attempt: u32) -> Launch {
+        let task = &self.graph.tasks[t];
+        let mut env = executor::environment(self.layout, task, agent, attempt);
         if let Some((error, previous_log)) = &self.previous[t] {
             env.push(("TASK_PREVIOUS_ERROR".into(), error.clone()));
             env.push(("TASK_PREVIOUS_LOG".into(), previous_log.to_string()));
         }
-        let launch = Launch {
-            task_id: id.clone(),
-            argv: executor::argv(layout, self.config, task),
+        Launch {
+            task_id: task.id.clone(),
+            argv: executor::argv(self.layout, self.config, task),
             env,
-            log_file: log_path,
-        };
+            log_file: self.layout.log_file(&task.id),
+        }
+    }
+
+    fn limits(&self, t: usize) -> Limits {
+        let task = &self.graph.tasks[t];
         let phase = self.config.phase(task::phase_key(&task.phase));
-        let limits = local::Limits {
+        Limits {
             timeout: task.timeout.or(phase.timeout),
             idle_timeout: task.idle_timeout.or(phase.idle_timeout),
             grace: self.config.kill_grace,
-        };
-        drop(log);
-        let supervisor = self
-            .supervisor
-            .as_mut()
-            .context("no supervisor to start tasks")?;
-        supervisor.launch(layout, &launch, &limits)
+            cpus: self.config.max_cpu_per_agent,
+            memory_gb: self.config.max_memory_gb,
+        }
     }
 
     fn write_running(&self, t: usize, active: &Active) -> Result<()> {
@@ -790,11 +857,12 @@ impl<'a> Scheduler<'a> {
         status.attempt = active.attempt;
         status.pid = Some(active.pid).filter(|&pid| pid != 0);
         status.pid_start = active.pid_start;
-        status.supervisor_pid = self.supervisor.as_ref().map(local::Supervisor::pid);
-        status.supervisor_start = self
-            .supervisor
-            .as_ref()
-            .and_then(local::Supervisor::start_time);
+        if let Some(Executor::Local(supervisor)) = &self.executor {
+            status.supervisor_pid = Some(supervisor.pid());
+            status.supervisor_start = supervisor.start_time();
+        }
+        status.job_id = active.job_id.clone();
+        status.queued = active.job_id.is_some() && active.queued;
         status.log = Some(self.layout.log_file(id).to_string());
         status.attempt_since_ns = active.since_ns;
         status.run_id = self.run_id.clone();
@@ -831,6 +899,7 @@ impl<'a> Scheduler<'a> {
         status.attempt_since_ns = active.since_ns;
         status.run_id = self.run_id.clone();
         status.tries = self.tries[t];
+        status.job_id = active.job_id.clone();
         status.exit_code = record.as_ref().and_then(|r| r.exit_code);
         status.signal = record.as_ref().and_then(|r| r.signal);
         let error = match &record {
@@ -859,6 +928,14 @@ impl<'a> Scheduler<'a> {
                 Ending::Timeout => Some("Timeout".to_owned()),
                 Ending::IdleTimeout => Some("Idle timeout".to_owned()),
                 Ending::Interrupted => Some(INTERRUPTED.to_owned()),
+                Ending::OutOfMemory => Some(format!(
+                    "Out of memory (limit {} GiB)",
+                    self.config.max_memory_gb
+                )),
+                Ending::Lost => Some(format!(
+                    "lost: {}",
+                    r.message.as_deref().unwrap_or("the node failed")
+                )),
                 Ending::SpawnFailed => Some(
                     r.message
                         .clone()
@@ -1123,9 +1200,21 @@ impl<'a> Scheduler<'a> {
             number += 1;
             println!("Wave {number}:");
             for (i, &t) in self.wave.iter().enumerate() {
-                let task = &self.graph.tasks[t];
-                let argv = executor::argv(self.layout, self.config, task);
-                println!("  {:<40} agent-{}  {}", task.id, i + 1, shell_words(&argv));
+                let mut launch = self.launch_spec(t, i + 1, self.attempt[t] + 1);
+                if self.options.executor == ExecutorKind::Slurm {
+                    launch.argv = executor::slurm::sbatch_args(
+                        &self.config.slurm,
+                        &self.layout.root,
+                        &launch,
+                        &self.limits(t),
+                    );
+                }
+                println!(
+                    "  {:<40} agent-{}  {}",
+                    launch.task_id,
+                    i + 1,
+                    shell_words(&launch.argv)
+                );
             }
             for t in std::mem::take(&mut self.wave) {
                 self.running_in_phase[self.graph.phase_of[t]] -= 1;

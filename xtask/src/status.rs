@@ -60,6 +60,11 @@ pub struct Status {
     pub supervisor_pid: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub supervisor_start: Option<u64>,
+    /// The Slurm job of the attempt, and whether it still waits in the queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub queued: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log: Option<String>,
     /// Set by `block`: the task stays failed, and its dependents blocked,
@@ -102,6 +107,8 @@ impl Status {
             pid_start: None,
             supervisor_pid: None,
             supervisor_start: None,
+            job_id: None,
+            queued: false,
             log: None,
             held: false,
             run_id: None,

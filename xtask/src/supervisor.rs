@@ -89,6 +89,10 @@ pub enum Ending {
     IdleTimeout,
     Interrupted,
     SpawnFailed,
+    /// Set by an executor that knows (Slurm's OUT_OF_MEMORY).
+    OutOfMemory,
+    /// The node or the job was lost (Slurm's NODE_FAIL): retried like a failure.
+    Lost,
 }
 
 pub fn read_record(path: &Utf8Path) -> Option<ExitRecord> {

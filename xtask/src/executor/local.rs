@@ -10,15 +10,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use super::Launch;
+use super::{Event, Launch, Limits};
 use crate::layout::Layout;
 use crate::supervisor::{self, Report, Request};
-
-pub struct Limits {
-    pub timeout: Option<Duration>,
-    pub idle_timeout: Option<Duration>,
-    pub grace: Duration,
-}
 
 /// The orchestrator's handle on its supervisor.
 pub struct Supervisor {
@@ -26,19 +20,6 @@ pub struct Supervisor {
     /// Its start time, recorded in each running status.
     start: Option<u64>,
     requests: ChildStdin,
-}
-
-/// What the supervisor tells the run loop.
-pub enum Event {
-    Started {
-        task_id: String,
-        pid: u32,
-    },
-    Ended {
-        task_id: String,
-    },
-    /// Its stdout closed: it died (it never closes it while we live).
-    Gone,
 }
 
 impl Supervisor {
@@ -66,7 +47,10 @@ impl Supervisor {
             for line in BufReader::new(reports).lines() {
                 let Ok(line) = line else { break };
                 let event = match serde_json::from_str(&line) {
-                    Ok(Report::Started { task_id, pid }) => Event::Started { task_id, pid },
+                    Ok(Report::Started { task_id, pid }) => Event::Started {
+                        task_id,
+                        pid: Some(pid),
+                    },
                     Ok(Report::Ended { task_id }) => Event::Ended { task_id },
                     Err(_) => continue,
                 };

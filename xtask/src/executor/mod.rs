@@ -1,7 +1,12 @@
 //! Executors start tasks; this is the only code that does. `local` runs each
-//! task through the run's supervisor process on this machine.
+//! task through the run's supervisor process on this machine; `slurm` submits
+//! each to a Slurm cluster. Both report to the run loop the same way, and
+//! both leave an exit record in `workspace/pids/<id>.exit` when a task ends.
 
 pub mod local;
+pub mod slurm;
+
+use std::time::Duration;
 
 use camino::Utf8PathBuf;
 
@@ -16,6 +21,63 @@ pub struct Launch {
     pub argv: Vec<String>,
     pub env: Vec<(String, String)>,
     pub log_file: Utf8PathBuf,
+}
+
+/// What an attempt may use and how long.
+pub struct Limits {
+    pub timeout: Option<Duration>,
+    pub idle_timeout: Option<Duration>,
+    pub grace: Duration,
+    pub cpus: u32,
+    pub memory_gb: u32,
+}
+
+/// What an executor tells the run loop.
+pub enum Event {
+    /// The task runs (Slurm: the job left the queue); its pid when local.
+    Started { task_id: String, pid: Option<u32> },
+    /// Its exit record is written.
+    Ended { task_id: String },
+    /// The local supervisor died (it never closes its reports while we live).
+    Gone,
+}
+
+/// The executor of a run.
+pub enum Executor {
+    Local(local::Supervisor),
+    Slurm(slurm::Slurm),
+}
+
+impl Executor {
+    /// Starts the attempt; returns the Slurm job id, if it is one.
+    pub fn launch(
+        &mut self,
+        layout: &Layout,
+        launch: &Launch,
+        limits: &Limits,
+    ) -> anyhow::Result<Option<String>> {
+        match self {
+            Executor::Local(supervisor) => supervisor.launch(layout, launch, limits).map(|()| None),
+            Executor::Slurm(slurm) => slurm.launch(layout, launch, limits).map(Some),
+        }
+    }
+
+    /// SIGTERM, then SIGKILL after the grace period (Slurm: scancel).
+    pub fn stop(&mut self, task_id: &str) -> bool {
+        match self {
+            Executor::Local(supervisor) => supervisor.stop(task_id).is_ok(),
+            Executor::Slurm(slurm) => {
+                slurm.stop(task_id, None);
+                true
+            }
+        }
+    }
+
+    pub fn close(self) {
+        if let Executor::Local(supervisor) = self {
+            supervisor.close();
+        }
+    }
 }
 
 /// The argv a task runs: its own `command`, or the agent command, with the

@@ -6,4 +6,5 @@ mod core;
 mod invalid;
 mod phases;
 mod reliability;
+mod slurm;
 mod tree;

@@ -1,0 +1,359 @@
+//! Runs tasks on a Slurm cluster: each attempt is one `sbatch` job, and one
+//! `scontrol show job -o` per interval tells the state of every job in
+//! flight (never one process per job). When a job ends, its exit record is
+//! written like the local supervisor's, so the run loop treats both alike.
+//! `workspace/` must be on a file system shared with the compute nodes.
+
+use std::collections::HashMap;
+use std::process::Command;
+use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{bail, Context, Result};
+use camino::Utf8PathBuf;
+
+use super::{Event, Launch, Limits};
+use crate::config::SlurmConfig;
+use crate::layout::Layout;
+use crate::supervisor::{Ending, ExitRecord};
+
+/// Reasons for which a pending job will never start.
+const HOPELESS: [&str; 7] = [
+    "PartitionConfig",
+    "PartitionNodeLimit",
+    "PartitionTimeLimit",
+    "InvalidAccount",
+    "InvalidQOS",
+    "BadConstraints",
+    "ReqNodeNotAvail",
+];
+
+pub struct Slurm {
+    config: SlurmConfig,
+    jobs: Arc<Mutex<HashMap<String, Job>>>,
+}
+
+/// A job in flight.
+struct Job {
+    task_id: String,
+    exit_file: Utf8PathBuf,
+    timeout: Option<Duration>,
+    running_since: Option<Instant>,
+    /// Why we cancelled it, once we did.
+    stopping: Option<Ending>,
+}
+
+impl Slurm {
+    pub fn start<E: Send + 'static>(
+        config: &SlurmConfig,
+        events: Sender<E>,
+        wrap: fn(Event) -> E,
+    ) -> Slurm {
+        let jobs: Arc<Mutex<HashMap<String, Job>>> = Arc::default();
+        let watched = Arc::clone(&jobs);
+        let interval = config.poll_interval;
+        std::thread::spawn(move || loop {
+            std::thread::sleep(interval);
+            for event in poll(&watched) {
+                if events.send(wrap(event)).is_err() {
+                    return;
+                }
+            }
+        });
+        Slurm {
+            config: config.clone(),
+            jobs,
+        }
+    }
+
+    /// Submits the attempt; returns the job id. The task's environment is
+    /// the submitter's, which sbatch exports to the job.
+    pub fn launch(&mut self, layout: &Layout, launch: &Launch, limits: &Limits) -> Result<String> {
+        let args = sbatch_args(&self.config, &layout.root, launch, limits);
+        let output = Command::new(&args[0])
+            .args(&args[1..])
+            .envs(launch.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(&layout.root)
+            .output()
+            .context("cannot run sbatch")?;
+        if !output.status.success() {
+            bail!(
+                "sbatch rejected the job: {}",
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+        }
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let job_id = stdout
+            .trim()
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        if job_id.is_empty() {
+            bail!("sbatch printed no job id");
+        }
+        let job_file = layout.pid_file(&launch.task_id).with_extension("job");
+        crate::atomic::write(&job_file, format!("{job_id}\n").as_bytes())?;
+        self.follow(layout, &launch.task_id, &job_id, limits.timeout);
+        Ok(job_id)
+    }
+
+    /// Follows a job submitted earlier (by this run, or by one that died).
+    pub fn follow(
+        &mut self,
+        layout: &Layout,
+        task_id: &str,
+        job_id: &str,
+        timeout: Option<Duration>,
+    ) {
+        let job = Job {
+            task_id: task_id.to_owned(),
+            exit_file: layout.exit_file(task_id),
+            timeout,
+            running_since: None,
+            stopping: None,
+        };
+        self.jobs
+            .lock()
+            .expect("the poller never panics")
+            .insert(job_id.to_owned(), job);
+    }
+
+    /// Cancels the task's job (Slurm sends TERM, then KILL after KillWait).
+    pub fn stop(&mut self, task_id: &str, signal: Option<&str>) {
+        let mut jobs = self.jobs.lock().expect("the poller never panics");
+        for (id, job) in jobs.iter_mut().filter(|(_, j)| j.task_id == task_id) {
+            job.stopping.get_or_insert(Ending::Interrupted);
+            scancel(id, signal);
+        }
+    }
+}
+
+/// The `sbatch` command line for an attempt (also what a dry run prints).
+pub fn sbatch_args(
+    config: &SlurmConfig,
+    root: &camino::Utf8Path,
+    launch: &Launch,
+    limits: &Limits,
+) -> Vec<String> {
+    let mut args = vec![
+        "sbatch".to_owned(),
+        "--parsable".to_owned(),
+        format!("--job-name={}", launch.task_id),
+        format!("--output={}", launch.log_file),
+        format!("--chdir={root}"),
+        format!("--cpus-per-task={}", limits.cpus),
+        format!("--mem={}G", limits.memory_gb),
+    ];
+    if let Some(timeout) = limits.timeout {
+        // Slurm counts whole minutes; ours is enforced to the second by scancel.
+        args.push(format!("--time={}", timeout.as_secs().div_ceil(60).max(1)));
+    }
+    if let Some(partition) = &config.partition {
+        args.push(format!("--partition={partition}"));
+    }
+    if let Some(account) = &config.account {
+        args.push(format!("--account={account}"));
+    }
+    args.extend(config.extra_args.iter().cloned());
+    args.push(format!(
+        "--wrap={}",
+        crate::scheduler::shell_words(&launch.argv)
+    ));
+    args
+}
+
+fn scancel(job_id: &str, signal: Option<&str>) {
+    let mut cmd = Command::new("scancel");
+    if let Some(signal) = signal {
+        cmd.arg(format!("--signal={signal}")).arg("--full");
+    }
+    let _ = cmd.arg(job_id).output();
+}
+
+/// One `scontrol` call for all jobs in flight; writes the exit record of each
+/// job that ended and returns the events to send.
+fn poll(jobs: &Mutex<HashMap<String, Job>>) -> Vec<Event> {
+    if jobs.lock().expect("the poller never panics").is_empty() {
+        return Vec::new();
+    }
+    let Ok(output) = Command::new("scontrol")
+        .args(["show", "job", "-o"])
+        .output()
+    else {
+        return Vec::new();
+    };
+    if !output.status.success() {
+        return Vec::new();
+    }
+    let states = parse_jobs(&String::from_utf8_lossy(&output.stdout));
+    let mut jobs = jobs.lock().expect("the poller never panics");
+    let mut events = Vec::new();
+    let mut ended = Vec::new();
+    for (id, job) in jobs.iter_mut() {
+        let Some(fields) = states.get(id) else {
+            // Purged before we saw its end: nothing tells how it ended.
+            ended.push((id.clone(), lost_record("Slurm no longer knows the job")));
+            continue;
+        };
+        let state = fields.get("JobState").map(String::as_str).unwrap_or("");
+        let reason = fields.get("Reason").map(String::as_str).unwrap_or("None");
+        match state {
+            "PENDING" | "CONFIGURING" | "REQUEUED" | "SUSPENDED" => {
+                if HOPELESS.contains(&reason) {
+                    scancel(id, None);
+                    let mut record = record(Ending::SpawnFailed, None, None);
+                    record.message = Some(format!("Slurm cannot run the job: Reason={reason}"));
+                    ended.push((id.clone(), record));
+                }
+            }
+            "RUNNING" | "COMPLETING" => {
+                if job.running_since.is_none() {
+                    job.running_since = Some(Instant::now());
+                    events.push(Event::Started {
+                        task_id: job.task_id.clone(),
+                        pid: None,
+                    });
+                }
+                let started = job.running_since.unwrap_or_else(Instant::now);
+                if job.stopping.is_none() && job.timeout.is_some_and(|t| started.elapsed() >= t) {
+                    job.stopping = Some(Ending::Timeout);
+                    scancel(id, None);
+                }
+            }
+            _ => ended.push((id.clone(), final_record(state, fields, job.stopping))),
+        }
+    }
+    for (id, record) in ended {
+        let Some(job) = jobs.remove(&id) else {
+            continue;
+        };
+        let written = serde_json::to_vec(&record)
+            .map_err(anyhow::Error::from)
+            .and_then(|bytes| crate::atomic::write(&job.exit_file, &bytes));
+        if let Err(e) = written {
+            eprintln!("error: {e:#}");
+        }
+        events.push(Event::Ended {
+            task_id: job.task_id,
+        });
+    }
+    events
+}
+
+/// The exit record of a job in a final state.
+fn final_record(
+    state: &str,
+    fields: &HashMap<String, String>,
+    stopping: Option<Ending>,
+) -> ExitRecord {
+    // ExitCode=3:0 is exit code 3, no signal; 0:9 is killed by signal 9.
+    let (code, signal) = fields
+        .get("ExitCode")
+        .and_then(|e| e.split_once(':'))
+        .map(|(c, s)| {
+            (
+                c.parse::<i32>().ok(),
+                s.parse::<i32>().ok().filter(|&s| s != 0),
+            )
+        })
+        .unwrap_or((None, None));
+    let code = code.filter(|_| signal.is_none());
+    match state {
+        "COMPLETED" | "FAILED" => record(stopping.unwrap_or(Ending::Exited), code, signal),
+        "CANCELLED" => record(stopping.unwrap_or(Ending::Interrupted), code, signal),
+        "TIMEOUT" | "DEADLINE" => record(Ending::Timeout, code, signal),
+        "OUT_OF_MEMORY" => record(Ending::OutOfMemory, code, signal),
+        "NODE_FAIL" | "BOOT_FAIL" | "PREEMPTED" => lost_record(&format!("Slurm reports {state}")),
+        other => {
+            let mut record = record(Ending::Exited, code, signal);
+            record.message = Some(format!("Slurm job state {other}"));
+            record
+        }
+    }
+}
+
+fn record(ending: Ending, exit_code: Option<i32>, signal: Option<i32>) -> ExitRecord {
+    ExitRecord {
+        ending,
+        exit_code,
+        signal,
+        ended_at: crate::status::timestamp(SystemTime::now()),
+        message: None,
+    }
+}
+
+fn lost_record(why: &str) -> ExitRecord {
+    let mut record = record(Ending::Lost, None, None);
+    record.message = Some(why.to_owned());
+    record
+}
+
+/// `scontrol show job -o`: one line per job of `Key=Value` fields. A value
+/// may contain spaces: a word without `=` belongs to the previous value.
+fn parse_jobs(text: &str) -> HashMap<String, HashMap<String, String>> {
+    let mut jobs = HashMap::new();
+    for line in text.lines() {
+        let mut fields: HashMap<String, String> = HashMap::new();
+        let mut last: Option<String> = None;
+        for word in line.split_whitespace() {
+            match word.split_once('=') {
+                Some((key, value))
+                    if !key.is_empty()
+                        && key
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == ':' || c == '/') =>
+                {
+                    fields.insert(key.to_owned(), value.to_owned());
+                    last = Some(key.to_owned());
+                }
+                _ => {
+                    if let Some(value) = last.as_ref().and_then(|k| fields.get_mut(k)) {
+                        value.push(' ');
+                        value.push_str(word);
+                    }
+                }
+            }
+        }
+        if let Some(id) = fields.get("JobId").cloned() {
+            jobs.insert(id, fields);
+        }
+    }
+    jobs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scontrol_lines() {
+        let text = "JobId=7 JobName=p/a b UserId=root(0) JobState=COMPLETED Reason=None ExitCode=3:0 WorkDir=/tmp/x y\n\
+                    JobId=8 JobName=p/b JobState=PENDING Reason=PartitionConfig ExitCode=0:0\n";
+        let jobs = parse_jobs(text);
+        assert_eq!(jobs["7"]["JobName"], "p/a b");
+        assert_eq!(jobs["7"]["WorkDir"], "/tmp/x y");
+        assert_eq!(jobs["8"]["Reason"], "PartitionConfig");
+        let done = final_record("COMPLETED", &jobs["7"], None);
+        assert_eq!(
+            (done.ending, done.exit_code, done.signal),
+            (Ending::Exited, Some(3), None)
+        );
+        let mut killed = jobs["7"].clone();
+        killed.insert("ExitCode".into(), "0:9".into());
+        let r = final_record("CANCELLED", &killed, Some(Ending::Timeout));
+        assert_eq!(
+            (r.ending, r.exit_code, r.signal),
+            (Ending::Timeout, None, Some(9))
+        );
+        assert_eq!(
+            final_record("NODE_FAIL", &killed, None).ending,
+            Ending::Lost
+        );
+        assert_eq!(
+            final_record("OUT_OF_MEMORY", &killed, None).ending,
+            Ending::OutOfMemory
+        );
+    }
+}

@@ -1,0 +1,175 @@
+//! The Slurm executor against a real Slurm cluster (`scripts/slurm-start.sh`
+//! starts one on this machine; `.ci/run` does). Skipped where there is no
+//! Slurm, except in CI, where a missing Slurm is a failure.
+
+use std::process::Stdio;
+
+use crate::tree::*;
+
+const CONFIG: &str = "executor: slurm\nmax_cpu_per_agent: 1\nmax_memory_gb: 1\nkill_grace: 1s\nslurm: {poll_interval: 200ms}\n";
+
+/// A tree set up for the Slurm executor, or `None` (with a message) where
+/// no cluster answers.
+fn slurm_tree() -> Option<Tree> {
+    let up = std::process::Command::new("scontrol")
+        .arg("ping")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !up {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI needs a running Slurm: run scripts/slurm-start.sh first"
+        );
+        eprintln!("skipped: no Slurm cluster answers (scripts/slurm-start.sh starts one)");
+        return None;
+    }
+    let t = Tree::new();
+    t.config(CONFIG);
+    Some(t)
+}
+
+/// The state Slurm gives a job.
+fn job_state(job_id: &str) -> String {
+    let out = std::process::Command::new("scontrol")
+        .args(["show", "job", "-o", job_id])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.split_whitespace()
+        .find_map(|w| w.strip_prefix("JobState="))
+        .unwrap_or("")
+        .to_owned()
+}
+
+#[test]
+fn slurm_diamond_with_a_failure() {
+    let Some(t) = slurm_tree() else { return };
+    t.task("p/a", &sh("echo on $(hostname) as $TASK_ID"));
+    t.task("p/b", &format!("dependencies: [p/a]\n{}", sh("exit 3")));
+    t.task(
+        "p/c",
+        &format!(
+            "dependencies: [p/a]\noutputs: [o]\n{}",
+            sh("echo x > $TASK_OUTPUT_DIR/o")
+        ),
+    );
+    t.task("p/d", &format!("dependencies: [p/b, p/c]\n{}", sh("true")));
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("ALERT: Task p/b failed, blocking 1 tasks");
+    assert_eq!(t.status("p/b")["exit_code"], 3);
+    assert_eq!(t.state("p/c"), "completed");
+    assert_eq!(t.status("p/d")["blocked_by"], "p/b");
+    assert!(
+        t.read("workspace/logs/p/a.log").contains("as p/a"),
+        "the job's output goes to the task's log"
+    );
+    let job = t.status("p/b")["job_id"].as_str().unwrap().to_owned();
+    assert_eq!(t.read("workspace/pids/p/b.job").trim(), job);
+    assert_eq!(job_state(&job), "FAILED");
+}
+
+#[test]
+fn slurm_outputs_missing_and_rejected_jobs() {
+    let Some(t) = slurm_tree() else { return };
+    t.task("p/lazy", &format!("outputs: [report.md]\n{}", sh("true")));
+    t.run(&["orchestrate"]).code(1);
+    assert!(t.status("p/lazy")["error"]
+        .as_str()
+        .unwrap()
+        .contains("missing workspace/outputs/p/lazy/report.md"));
+
+    // A job the cluster can never run fails with Slurm's reason.
+    t.config(&CONFIG.replace("max_cpu_per_agent: 1", "max_cpu_per_agent: 64"));
+    t.task("p/huge", &sh("true"));
+    t.run(&["orchestrate", "--task", "p/huge"]).code(1);
+    let error = t.status("p/huge")["error"].as_str().unwrap().to_owned();
+    assert!(error.contains("sbatch rejected the job"), "{error}");
+}
+
+#[test]
+fn slurm_timeout_cancels_the_job() {
+    let Some(t) = slurm_tree() else { return };
+    t.task("p/slow", &format!("timeout: 2s\n{}", sh("sleep 600")));
+    t.run(&["orchestrate"]).code(1).says("Timeout");
+    assert_eq!(t.status("p/slow")["error"], "Timeout");
+    let job = t.status("p/slow")["job_id"].as_str().unwrap().to_owned();
+    assert_eq!(job_state(&job), "CANCELLED");
+}
+
+#[test]
+fn slurm_ctrl_c_cancels_jobs_and_exits_130() {
+    let Some(t) = slurm_tree() else { return };
+    t.task("p/wait", &sh("touch $WORKSPACE/started; sleep 600"));
+    let out = std::fs::File::create(t.path("out")).unwrap();
+    let mut orchestrator = t
+        .command(&["orchestrate"])
+        .stdout(out)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the job to run", || t.exists("workspace/started"));
+    unsafe { libc::kill(orchestrator.id() as i32, libc::SIGINT) };
+    assert_eq!(
+        orchestrator.wait().unwrap().code(),
+        Some(130),
+        "{}",
+        t.read("out")
+    );
+    assert_eq!(t.status("p/wait")["error"], "interrupted");
+    let job = t.status("p/wait")["job_id"].as_str().unwrap().to_owned();
+    assert_eq!(job_state(&job), "CANCELLED");
+}
+
+#[test]
+fn slurm_resume_readopts_jobs_without_resubmitting() {
+    let Some(t) = slurm_tree() else { return };
+    t.task(
+        "p/one",
+        &sh(&format!(
+            "{MARK}; touch $WORKSPACE/started; while [ ! -f release ]; do sleep 0.1; done"
+        )),
+    );
+    t.task("p/two", &format!("dependencies: [p/one]\n{}", sh(MARK)));
+    let mut first = t
+        .command(&["orchestrate"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the job to run", || t.exists("workspace/started"));
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let job = t.status("p/one")["job_id"].as_str().unwrap().to_owned();
+    t.write("release", "");
+    t.run(&["orchestrate"]).code(0).says("Summary: 2 completed");
+    assert_eq!(
+        t.status("p/one")["job_id"],
+        job.as_str(),
+        "the job was submitted again"
+    );
+    assert_eq!((t.launches("p/one"), t.launches("p/two")), (1, 1));
+}
+
+#[test]
+fn slurm_limit_counts_submitted_jobs() {
+    let Some(t) = slurm_tree() else { return };
+    let ids: Vec<String> = (0..3).map(|i| format!("p/t{i}")).collect();
+    for id in &ids {
+        t.task(id, &sh("date +%s%N > $TASK_OUTPUT_DIR/times; sleep 0.5; date +%s%N >> $TASK_OUTPUT_DIR/times"));
+    }
+    t.run(&["orchestrate", "-j", "1"]).code(0);
+    let mut spans: Vec<(u128, u128)> = ids
+        .iter()
+        .map(|id| {
+            let text = t.read(&format!("workspace/outputs/{id}/times"));
+            let mut n = text.split_whitespace().map(|x| x.parse::<u128>().unwrap());
+            (n.next().unwrap(), n.next().unwrap())
+        })
+        .collect();
+    spans.sort();
+    assert!(
+        spans.windows(2).all(|w| w[0].1 <= w[1].0),
+        "jobs overlapped: {spans:?}"
+    );
+}
