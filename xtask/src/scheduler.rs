@@ -185,6 +185,8 @@ struct Scheduler<'a> {
     tx: Sender<Event>,
     rx: Receiver<Event>,
     stop: Option<Stop>,
+    /// Log folders known to exist.
+    log_dirs: std::collections::HashSet<Utf8PathBuf>,
     /// When tasks still running after a stop get SIGKILL.
     kill_at: Option<Instant>,
     executor: Option<Executor>,
@@ -232,6 +234,7 @@ impl<'a> Scheduler<'a> {
             rx,
             stop: None,
             kill_at: None,
+            log_dirs: Default::default(),
             executor: None,
             run_id: None,
             jobs,
@@ -796,8 +799,12 @@ impl<'a> Scheduler<'a> {
             .with_context(|| format!("cannot create {output_dir}"))?;
         outputs::settle(layout, task);
         let log_dir = log_path.parent().expect("a log file has a folder");
-        std::fs::create_dir_all(log_dir)
-            .with_context(|| format!("cannot create log folder {log_dir}"))?;
+        // Thousands of tasks share a few log folders: create each once.
+        if !self.log_dirs.contains(log_dir) {
+            std::fs::create_dir_all(log_dir)
+                .with_context(|| format!("cannot create log folder {log_dir}"))?;
+            self.log_dirs.insert(log_dir.to_owned());
+        }
         let log =
             File::create(&log_path).with_context(|| format!("cannot create log {log_path}"))?;
         active.since_ns = Some(outputs::changed_ns(
