@@ -8,6 +8,9 @@ set -eu
 STATE_DIR=${XTASK_SLURM_STATE:-/tmp/xtask-slurm}
 mkdir -p "$STATE_DIR"
 PIDS=$STATE_DIR/pids
+# Only what this run starts is recorded (and later stopped): a cluster that
+# was already up is left alone.
+: > "$PIDS"
 
 log() { printf 'slurm-start: %s\n' "$*"; }
 # Whether the pid in file $1 is a live process (not a zombie).

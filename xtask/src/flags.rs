@@ -55,6 +55,28 @@ pub enum Command {
     Why { task: String },
     /// Measure the orchestrator against GNU make, ninja and a spawn floor (see BENCHMARKS.md)
     Bench(Bench),
+    /// List the tasks that would start now, and what the first waiting ones wait on
+    Next,
+    /// Print the dependency graph (Graphviz DOT or Mermaid), coloured by status
+    Graph {
+        #[arg(long, value_enum, default_value = "mermaid")]
+        format: crate::diagram::Format,
+        /// Only this phase (`01-analysis` or `analysis`)
+        #[arg(long)]
+        phase: Option<String>,
+    },
+    /// Write workspace/report.html: timeline, critical path, parallelism, tables
+    Report,
+    /// Print or follow a task's log
+    Logs {
+        task: String,
+        /// Keep printing while the task runs
+        #[arg(short, long)]
+        follow: bool,
+        /// An earlier attempt's log
+        #[arg(long, value_name = "N")]
+        attempt: Option<u32>,
+    },
     /// Create tasks/<phase>/<name>.md from tasks/TEMPLATE.md
     New {
         /// The new task's id, e.g. 01-analysis/07-audit-errors

@@ -6,6 +6,7 @@ mod atomic;
 mod bench;
 mod config;
 mod definitions;
+mod diagram;
 mod edit;
 mod executor;
 mod exit;
@@ -13,6 +14,7 @@ mod flags;
 mod graph;
 mod layout;
 mod lock;
+mod logs;
 mod new;
 mod orchestrate;
 mod outputs;
@@ -25,6 +27,7 @@ mod signals;
 mod status;
 mod supervisor;
 mod task;
+mod timeline;
 mod validate;
 mod why;
 
@@ -63,6 +66,14 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Why { task } => why::run(&layout, &task),
         Command::Progress { json } => progress::run(&layout, json),
         Command::New { task } => new::run(&layout, &task),
+        Command::Next => orchestrate::next(&layout),
+        Command::Report => timeline::run(&layout),
+        Command::Graph { format, phase } => diagram::run(&layout, format, phase.as_deref()),
+        Command::Logs {
+            task,
+            follow,
+            attempt,
+        } => logs::run(&layout, &task, follow, attempt),
         Command::Bench(args) => bench::run(&layout, &args),
     }
 }

@@ -100,14 +100,14 @@ fn run(layout: &Layout, defs: Definitions, options: &Options) -> Result<i32> {
     }
     // A dry run writes nothing, so it needs no lock and may run beside a real run.
     let _lock = match options.mode {
-        Mode::DryRun => None,
+        Mode::DryRun | Mode::Next => None,
         Mode::Run | Mode::Monitor => Some(crate::lock::acquire(layout)?),
     };
     scheduler::run(layout, &defs.config, defs.graph, defs.discovery, options)
 }
 
 /// The phase folder named by `name`, as a folder (`01-analysis`) or a key (`analysis`).
-fn resolve_phase(defs: &Definitions, name: &str) -> Result<String> {
+pub fn resolve_phase(defs: &Definitions, name: &str) -> Result<String> {
     let phases = &defs.graph.phases;
     if let Some(phase) = phases
         .iter()
@@ -129,4 +129,20 @@ pub fn resolve_task(defs: &Definitions, id: &str) -> Result<usize> {
             "no task `{id}` (ids are paths under tasks/ without .md, e.g. 01-analysis/01-setup)"
         ),
     }
+}
+
+/// `next`: what would start now, and what the first waiting tasks wait on.
+pub fn next(layout: &Layout) -> Result<i32> {
+    let Some(defs) = definitions::load_or_report(layout) else {
+        return Ok(crate::exit::INVALID);
+    };
+    let options = Options {
+        mode: Mode::Next,
+        jobs: None,
+        phase: None,
+        only: Vec::new(),
+        quiet: false,
+        executor: defs.config.executor,
+    };
+    run(layout, defs, &options)
 }

@@ -31,6 +31,15 @@ pub enum Mode {
     DryRun,
     /// Launch nothing: wait for the tasks recorded as running.
     Monitor,
+    /// Launch nothing and write nothing: say what would start now.
+    Next,
+}
+
+impl Mode {
+    /// Dry run and next: nothing is launched or written.
+    fn plans_only(self) -> bool {
+        matches!(self, Mode::DryRun | Mode::Next)
+    }
 }
 
 pub struct Options {
@@ -62,12 +71,16 @@ pub fn run(
     options: &Options,
 ) -> Result<i32> {
     let mut scheduler = Scheduler::new(layout, config, graph, discovery, options);
-    if options.mode != Mode::DryRun {
+    if !options.mode.plans_only() {
         signals::forward_to(scheduler.tx.clone(), Event::Signal);
     }
     if options.mode == Mode::DryRun {
         scheduler.start()?;
         return Ok(scheduler.dry_run());
+    }
+    if options.mode == Mode::Next {
+        scheduler.start()?;
+        return Ok(scheduler.next());
     }
     let run_id = status::begin_run(layout)?;
     scheduler.run_id = Some(run_id.clone());
@@ -367,7 +380,7 @@ impl<'a> Scheduler<'a> {
             }
             State::Completed => {}
             // A dry run plans it as running now (see `dry_run`).
-            State::Running if self.options.mode == Mode::DryRun => self.node[t] = Node::Running,
+            State::Running if self.options.mode.plans_only() => self.node[t] = Node::Running,
             State::Running => {
                 // Counted as running until recovered, so nothing starts it twice.
                 self.node[t] = Node::Running;
@@ -436,7 +449,7 @@ impl<'a> Scheduler<'a> {
     /// of an orchestrator that died), may have ended meanwhile (its exit
     /// record tells how), may never have started, or may be lost.
     fn recover(&mut self, t: usize, status: Status) -> Result<()> {
-        if self.options.mode == Mode::DryRun {
+        if self.options.mode.plans_only() {
             return Ok(());
         }
         let id = self.graph.tasks[t].id.clone();
@@ -698,7 +711,7 @@ impl<'a> Scheduler<'a> {
             let Some(t) = self.pick() else { break };
             let phase = self.graph.phase_of[t];
             self.ready[phase].remove(&t);
-            if self.options.mode == Mode::DryRun {
+            if self.options.mode.plans_only() {
                 self.node[t] = Node::Running;
                 self.running_in_phase[phase] += 1;
                 self.wave.push(t);
@@ -1050,7 +1063,7 @@ impl<'a> Scheduler<'a> {
                 self.blocked_by[d] = Some(failed);
                 count += 1;
                 queue.push(d);
-                if self.options.mode != Mode::DryRun {
+                if !self.options.mode.plans_only() {
                     let mut status = Status::new(&self.graph.tasks[d].id, State::Blocked);
                     status.blocked_by = Some(self.graph.tasks[failed].id.clone());
                     status.attempt = self.attempt[d];
@@ -1087,7 +1100,7 @@ impl<'a> Scheduler<'a> {
             .iter()
             .filter(|input| {
                 // A dry run assumes producers that would run write their outputs.
-                let assumed = self.options.mode == Mode::DryRun
+                let assumed = self.options.mode.plans_only()
                     && self
                         .graph
                         .producer(input)
@@ -1170,6 +1183,45 @@ impl<'a> Scheduler<'a> {
     fn report_invalid(&mut self, problem: String) {
         self.printer.line(Tone::Bad, &format!("error: {problem}"));
         self.invalid.push(problem);
+    }
+
+    /// What would start now, in order, and the first tasks that wait, with
+    /// what each waits on.
+    fn next(&mut self) -> i32 {
+        let _ = self.launch_ready();
+        if self.wave.is_empty() {
+            println!("Nothing would start now.");
+        } else {
+            println!("Would start now, in this order:");
+        }
+        for (i, &t) in self.wave.iter().enumerate() {
+            let launch = self.launch_spec(t, i + 1, self.attempt[t] + 1);
+            println!(
+                "  {:<40} agent-{}  {}",
+                launch.task_id,
+                i + 1,
+                shell_words(&launch.argv)
+            );
+        }
+        const SHOWN: usize = 10;
+        let waiting: Vec<usize> = (0..self.graph.tasks.len())
+            .filter(|&t| {
+                matches!(
+                    self.node[t],
+                    Node::Waiting | Node::NeedsInputs | Node::Ready
+                )
+            })
+            .collect();
+        if !waiting.is_empty() {
+            println!("Waiting ({}):", waiting.len());
+        }
+        for &t in waiting.iter().take(SHOWN) {
+            println!("  {}: {}", self.graph.tasks[t].id, self.waiting_reason(t));
+        }
+        if waiting.len() > SHOWN {
+            println!("  ... and {} more", waiting.len() - SHOWN);
+        }
+        exit::SUCCESS
     }
 
     /// Plans the run in waves, as if each wave ended before the next began.
@@ -1304,6 +1356,7 @@ impl<'a> Scheduler<'a> {
             Node::Unselected => "not selected in this run",
             Node::Failed => "failed",
             Node::Blocked => "blocked",
+            Node::Running if self.options.mode.plans_only() => "starts now",
             Node::Running => "running",
             Node::Completed => "completed",
             Node::Waiting | Node::Ready | Node::NeedsInputs => "not started",

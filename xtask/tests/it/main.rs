@@ -8,3 +8,4 @@ mod phases;
 mod reliability;
 mod slurm;
 mod tree;
+mod views;

@@ -1,0 +1,128 @@
+//! `graph`: the dependency graph as Graphviz DOT or Mermaid, grouped by
+//! phase, each task coloured by its status.
+
+use std::fmt::Write;
+
+use anyhow::Result;
+
+use crate::definitions::Definitions;
+use crate::graph::Dep;
+use crate::layout::Layout;
+use crate::status::{self, State};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Dot,
+    Mermaid,
+}
+
+/// Fill and stroke colour of each state (pending has no status file).
+const COLOURS: [(&str, &str, &str); 5] = [
+    ("completed", "#c8e6c9", "#2e7d32"),
+    ("running", "#bbdefb", "#1565c0"),
+    ("failed", "#ffcdd2", "#c62828"),
+    ("blocked", "#ffe0b2", "#ef6c00"),
+    ("pending", "#eeeeee", "#757575"),
+];
+
+pub fn run(layout: &Layout, format: Format, phase: Option<&str>) -> Result<i32> {
+    let Some(defs) = crate::definitions::load_or_report(layout) else {
+        return Ok(crate::exit::INVALID);
+    };
+    let phase = match phase {
+        Some(name) => Some(crate::orchestrate::resolve_phase(&defs, name)?),
+        None => None,
+    };
+    print!("{}", render(layout, &defs, format, phase.as_deref()));
+    Ok(crate::exit::SUCCESS)
+}
+
+/// The state of a task as the graph shows it.
+pub fn state_name(layout: &Layout, id: &str) -> &'static str {
+    match status::read(layout, id) {
+        Ok(Some(s)) => match s.status {
+            State::Completed => "completed",
+            State::Running => "running",
+            State::Failed => "failed",
+            State::Blocked => "blocked",
+        },
+        _ => "pending",
+    }
+}
+
+fn render(layout: &Layout, defs: &Definitions, format: Format, only: Option<&str>) -> String {
+    let graph = &defs.graph;
+    let shown = |t: usize| only.is_none_or(|p| graph.tasks[t].phase == p);
+    let mut out = String::new();
+    match format {
+        Format::Mermaid => out.push_str("flowchart LR\n"),
+        Format::Dot => out.push_str("digraph tasks {\n  rankdir=LR;\n  compound=true;\n  node [shape=box, style=\"rounded,filled\"];\n"),
+    }
+    for (p, phase) in graph.phases.iter().enumerate() {
+        if only.is_some_and(|name| name != phase.name) {
+            continue;
+        }
+        match format {
+            Format::Mermaid => writeln!(out, "  subgraph p{p}[\"{}\"]", phase.name),
+            Format::Dot => writeln!(
+                out,
+                "  subgraph cluster_{p} {{\n    label=\"{}\";",
+                phase.name
+            ),
+        }
+        .unwrap();
+        for &t in &phase.tasks {
+            let task = &graph.tasks[t];
+            let label = task
+                .id
+                .strip_prefix(&format!("{}/", phase.name))
+                .unwrap_or(&task.id);
+            let state = state_name(layout, &task.id);
+            match format {
+                Format::Mermaid => writeln!(out, "    n{t}[\"{label}\"]:::{state}"),
+                Format::Dot => {
+                    let (_, fill, stroke) = COLOURS
+                        .iter()
+                        .find(|c| c.0 == state)
+                        .expect("every state has colours");
+                    writeln!(
+                        out,
+                        "    n{t} [label=\"{label}\", fillcolor=\"{fill}\", color=\"{stroke}\"];"
+                    )
+                }
+            }
+            .unwrap();
+        }
+        match format {
+            Format::Mermaid => out.push_str("  end\n"),
+            Format::Dot => out.push_str("  }\n"),
+        }
+    }
+    for t in (0..graph.tasks.len()).filter(|&t| shown(t)) {
+        for dep in &graph.deps[t] {
+            let line = match (*dep, format) {
+                (Dep::Task(d), _) if !shown(d) => continue,
+                (Dep::Task(d), Format::Mermaid) => format!("  n{d} --> n{t}"),
+                (Dep::Task(d), Format::Dot) => format!("  n{d} -> n{t};"),
+                (Dep::Phase(p), Format::Mermaid) if only.is_none() => format!("  p{p} --> n{t}"),
+                (Dep::Phase(p), Format::Dot) if only.is_none() => {
+                    match graph.phases[p].tasks.first() {
+                        Some(first) => format!("  n{first} -> n{t} [ltail=cluster_{p}];"),
+                        None => continue,
+                    }
+                }
+                (Dep::Phase(_), _) => continue,
+            };
+            writeln!(out, "{line}").unwrap();
+        }
+    }
+    match format {
+        Format::Mermaid => {
+            for (state, fill, stroke) in COLOURS {
+                writeln!(out, "  classDef {state} fill:{fill},stroke:{stroke}").unwrap();
+            }
+        }
+        Format::Dot => out.push_str("}\n"),
+    }
+    out
+}

@@ -1,0 +1,353 @@
+//! `report`: `workspace/report.html`, one self-contained file (no script, no
+//! network): a Gantt chart of the run with one lane per agent slot, the
+//! critical path against the run's wall time, the parallelism reached per
+//! phase against its limit, and a table per phase. Read from the status
+//! files alone, like `progress`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::time::{Duration, UNIX_EPOCH};
+
+use anyhow::Result;
+
+use crate::definitions::Definitions;
+use crate::graph::Dep;
+use crate::layout::Layout;
+use crate::status::{self, State, Status};
+use crate::task::phase_key;
+
+/// A finished or running attempt, placed in time (seconds since the run began).
+struct Bar {
+    t: usize,
+    lane: usize,
+    start: f64,
+    end: f64,
+    status: Status,
+}
+
+pub fn run(layout: &Layout) -> Result<i32> {
+    let Some(defs) = crate::definitions::load_or_report(layout) else {
+        return Ok(crate::exit::INVALID);
+    };
+    let html = render(layout, &defs);
+    let path = layout.workspace.join("report.html");
+    crate::atomic::write(&path, html.as_bytes())?;
+    println!("wrote {}", layout.display(&path));
+    Ok(crate::exit::SUCCESS)
+}
+
+fn render(layout: &Layout, defs: &Definitions) -> String {
+    let graph = &defs.graph;
+    let statuses: Vec<Option<Status>> = graph
+        .tasks
+        .iter()
+        .map(|t| status::read(layout, &t.id).ok().flatten())
+        .collect();
+    let bars = place(&statuses);
+    let wall = bars.iter().map(|b| b.end).fold(0.0, f64::max);
+    let (critical, critical_len) = critical_path(defs, &statuses);
+    let title = defs
+        .config
+        .title
+        .clone()
+        .unwrap_or_else(|| layout.root.file_name().unwrap_or("tasks").to_owned());
+
+    let mut html = String::new();
+    write!(
+        html,
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title} report</title><style>{CSS}</style></head><body>\
+         <h1>{title}: run report</h1>\
+         <p>{} tasks, {} finished; wall time {}; critical path {} ({:.0} % of the wall time).</p>",
+        graph.tasks.len(),
+        bars.iter().filter(|b| b.status.status != State::Running).count(),
+        duration(wall),
+        duration(critical_len),
+        if wall > 0.0 { critical_len / wall * 100.0 } else { 0.0 },
+    )
+    .unwrap();
+    html.push_str(&gantt(defs, &bars, wall, &critical));
+    html.push_str("<h2>Critical path</h2><ol class=\"critical\">");
+    for &t in &critical {
+        let secs = statuses[t]
+            .as_ref()
+            .and_then(|s| s.duration_seconds)
+            .unwrap_or(0.0);
+        write!(
+            html,
+            "<li>{} <span>{}</span></li>",
+            esc(&graph.tasks[t].id),
+            duration(secs)
+        )
+        .unwrap();
+    }
+    html.push_str("</ol>");
+    html.push_str(&parallelism(defs, &bars));
+    html.push_str(&tables(defs, &statuses));
+    html.push_str("</body></html>\n");
+    html
+}
+
+/// Each attempt's bar; lanes are the agent slots.
+fn place(statuses: &[Option<Status>]) -> Vec<Bar> {
+    let start_of = |s: &Status| -> Option<f64> {
+        // The precise start (file-system clock) when known, else the stamp.
+        match s.attempt_since_ns {
+            Some(ns) => Some(ns as f64 / 1e9),
+            None => status::parse_timestamp(s.started_at.as_deref()?).map(|t| {
+                t.duration_since(UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_secs_f64()
+            }),
+        }
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64();
+    let mut bars: Vec<Bar> = statuses
+        .iter()
+        .enumerate()
+        .filter_map(|(t, s)| {
+            let s = s.as_ref()?;
+            let start = start_of(s)?;
+            let end = match s.status {
+                State::Running => now,
+                _ => start + s.duration_seconds?,
+            };
+            let lane = s
+                .agent_id
+                .as_deref()?
+                .strip_prefix("agent-")?
+                .parse()
+                .ok()?;
+            Some(Bar {
+                t,
+                lane,
+                start,
+                end,
+                status: s.clone(),
+            })
+        })
+        .collect();
+    let origin = bars.iter().map(|b| b.start).fold(f64::INFINITY, f64::min);
+    for bar in &mut bars {
+        bar.start -= origin;
+        bar.end -= origin;
+    }
+    bars
+}
+
+fn gantt(defs: &Definitions, bars: &[Bar], wall: f64, critical: &[usize]) -> String {
+    const WIDTH: f64 = 1000.0;
+    const LANE: f64 = 26.0;
+    const LEFT: f64 = 70.0;
+    let lanes = bars.iter().map(|b| b.lane).max().unwrap_or(0);
+    let height = lanes as f64 * LANE + 30.0;
+    let scale = if wall > 0.0 { WIDTH / wall } else { 0.0 };
+    let mut svg = format!(
+        "<h2>Timeline</h2><svg class=\"gantt\" viewBox=\"0 0 {} {height}\" width=\"{}\" height=\"{height}\">",
+        LEFT + WIDTH + 10.0,
+        LEFT + WIDTH + 10.0
+    );
+    for lane in 1..=lanes {
+        let y = (lane - 1) as f64 * LANE;
+        write!(
+            svg,
+            "<text x=\"4\" y=\"{}\" class=\"lane\">agent-{lane}</text>",
+            y + 17.0
+        )
+        .unwrap();
+    }
+    for bar in bars {
+        let id = &defs.graph.tasks[bar.t].id;
+        let class = match (&bar.status.status, bar.status.error.as_deref()) {
+            (State::Failed, Some("Timeout" | "Idle timeout")) => "timeout",
+            (State::Failed, _) => "failed",
+            (State::Running, _) => "running",
+            (State::Completed, _) => "completed",
+            (State::Blocked, _) => continue,
+        };
+        let critical = if critical.contains(&bar.t) {
+            " critical"
+        } else {
+            ""
+        };
+        let x = LEFT + bar.start * scale;
+        // A pixel of gap between one attempt and the next in its lane.
+        let w = ((bar.end - bar.start) * scale - 1.0).max(2.0);
+        let y = (bar.lane - 1) as f64 * LANE + 3.0;
+        let detail = match &bar.status.error {
+            Some(error) => format!("{id}: {}, {error}", duration(bar.end - bar.start)),
+            None => format!("{id}: {}", duration(bar.end - bar.start)),
+        };
+        write!(
+            svg,
+            "<rect class=\"bar {class}{critical}\" data-task=\"{}\" x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{}\"><title>{}</title></rect>",
+            esc(id),
+            LANE - 6.0,
+            esc(&detail)
+        )
+        .unwrap();
+        if class != "completed" && class != "running" {
+            write!(
+                svg,
+                "<text class=\"mark\" x=\"{:.1}\" y=\"{:.1}\">✕</text>",
+                x + 2.0,
+                y + 15.0
+            )
+            .unwrap();
+        }
+    }
+    write!(
+        svg,
+        "<text x=\"{LEFT}\" y=\"{}\" class=\"axis\">0</text>",
+        height - 4.0
+    )
+    .unwrap();
+    write!(
+        svg,
+        "<text x=\"{}\" y=\"{}\" class=\"axis\" text-anchor=\"end\">{}</text>",
+        LEFT + WIDTH,
+        height - 4.0,
+        duration(wall)
+    )
+    .unwrap();
+    svg.push_str("</svg><p class=\"legend\"><span class=\"completed\">completed</span> <span class=\"failed\">failed</span> <span class=\"timeout\">timed out</span> <span class=\"running\">running</span> <span class=\"critical\">on the critical path</span></p>");
+    svg
+}
+
+/// The longest chain of completed work through the graph, by duration.
+fn critical_path(defs: &Definitions, statuses: &[Option<Status>]) -> (Vec<usize>, f64) {
+    let graph = &defs.graph;
+    let n = graph.tasks.len();
+    let dur = |t: usize| {
+        statuses[t]
+            .as_ref()
+            .and_then(|s| s.duration_seconds)
+            .unwrap_or(0.0)
+    };
+    // Longest path ending at each task, computed in an order where
+    // dependencies come first (the graph is acyclic).
+    let mut best: Vec<Option<(f64, Option<usize>)>> = vec![None; n];
+    let preds = |t: usize| -> Vec<usize> {
+        graph.deps[t]
+            .iter()
+            .flat_map(|dep| match *dep {
+                Dep::Task(d) => vec![d],
+                Dep::Phase(p) => graph.gate_members(p).collect(),
+            })
+            .collect()
+    };
+    for start in 0..n {
+        let mut stack = vec![start];
+        while let Some(&t) = stack.last() {
+            if best[t].is_some() {
+                stack.pop();
+                continue;
+            }
+            let ps = preds(t);
+            let pending: Vec<usize> = ps.iter().copied().filter(|&p| best[p].is_none()).collect();
+            if !pending.is_empty() {
+                stack.extend(pending);
+                continue;
+            }
+            let from = ps
+                .iter()
+                .copied()
+                .max_by(|&a, &b| best[a].unwrap().0.total_cmp(&best[b].unwrap().0));
+            let before = from.map_or(0.0, |p| best[p].unwrap().0);
+            best[t] = Some((before + dur(t), from));
+            stack.pop();
+        }
+    }
+    let Some(end) = (0..n).max_by(|&a, &b| best[a].unwrap().0.total_cmp(&best[b].unwrap().0))
+    else {
+        return (Vec::new(), 0.0);
+    };
+    let length = best[end].unwrap().0;
+    let mut path = vec![end];
+    while let Some(prev) = best[*path.last().unwrap()].unwrap().1 {
+        path.push(prev);
+    }
+    path.reverse();
+    (path, length)
+}
+
+/// The most tasks of each phase that ran at once, against its limit.
+fn parallelism(defs: &Definitions, bars: &[Bar]) -> String {
+    let mut html = String::from("<h2>Parallelism per phase</h2><table><tr><th>phase</th><th>most at once</th><th>limit</th></tr>");
+    for (p, phase) in defs.graph.phases.iter().enumerate() {
+        let mut events: Vec<(f64, i32)> = bars
+            .iter()
+            .filter(|b| defs.graph.phase_of[b.t] == p)
+            .flat_map(|b| [(b.start, 1), (b.end, -1)])
+            .collect();
+        events.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let (mut now, mut most) = (0, 0);
+        for (_, delta) in events {
+            now += delta;
+            most = most.max(now);
+        }
+        let limit = defs.config.max_parallel(phase_key(&phase.name));
+        write!(
+            html,
+            "<tr><td>{}</td><td>{most}</td><td>{limit}</td></tr>",
+            esc(&phase.name)
+        )
+        .unwrap();
+    }
+    html.push_str("</table>");
+    html
+}
+
+fn tables(defs: &Definitions, statuses: &[Option<Status>]) -> String {
+    let mut by_phase: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (t, task) in defs.graph.tasks.iter().enumerate() {
+        by_phase.entry(task.phase.as_str()).or_default().push(t);
+    }
+    let mut html = String::from("<h2>Tasks</h2>");
+    for (phase, tasks) in by_phase {
+        write!(html, "<h3>{}</h3><table><tr><th>task</th><th>status</th><th>attempts</th><th>duration</th><th>exit code</th><th>error</th></tr>", esc(phase)).unwrap();
+        for t in tasks {
+            let s = statuses[t].as_ref();
+            let state = s.map_or("pending", |s| match s.status {
+                State::Completed => "completed",
+                State::Running => "running",
+                State::Failed => "failed",
+                State::Blocked => "blocked",
+            });
+            write!(
+                html,
+                "<tr class=\"{state}\"><td>{}</td><td>{state}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&defs.graph.tasks[t].id),
+                s.map_or(0, |s| s.attempt),
+                s.and_then(|s| s.duration_seconds).map(duration).unwrap_or_default(),
+                s.and_then(|s| s.exit_code).map(|c| c.to_string()).unwrap_or_default(),
+                esc(s.and_then(|s| s.error.as_deref().or(s.blocked_by.as_deref())).unwrap_or("")),
+            )
+            .unwrap();
+        }
+        html.push_str("</table>");
+    }
+    html
+}
+
+fn duration(secs: f64) -> String {
+    crate::report::duration(Duration::from_secs_f64(secs.max(0.0)))
+}
+
+fn esc(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+const CSS: &str = "body{font:14px system-ui,sans-serif;margin:24px;color:#222}h1{font-size:20px}\
+table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left}\
+.gantt .lane,.gantt .axis{font-size:11px;fill:#555}.bar.completed{fill:#81c784}.bar.failed{fill:#e57373}\
+.bar.timeout{fill:#ffb74d}.bar.running{fill:#64b5f6}.bar.critical{stroke:#212121;stroke-width:2}\
+.mark{font-size:12px;fill:#b71c1c}.legend span{padding:2px 6px;margin-right:6px;border-radius:3px}\
+.legend .completed{background:#81c784}.legend .failed{background:#e57373}.legend .timeout{background:#ffb74d}\
+.legend .running{background:#64b5f6}.legend .critical{border:2px solid #212121}\
+tr.failed td{background:#ffebee}tr.blocked td{background:#fff3e0}.critical span{color:#777}";

@@ -1,0 +1,182 @@
+//! The views: next, graph, report, logs; and that they agree with progress.
+
+use crate::tree::*;
+
+/// A small graph after a run: one completed, one failed, one blocked, one
+/// pending (not selected), across two phases.
+fn after_a_run() -> Tree {
+    let t = Tree::new();
+    t.task("01-a/ok", &sh("echo one; echo two"));
+    t.task(
+        "01-a/bad",
+        &format!("retries: 1\n{}", sh("echo attempt $TASK_ATTEMPT; exit 4")),
+    );
+    t.task(
+        "02-b/after",
+        &format!("dependencies: [01-a/bad]\n{}", sh("true")),
+    );
+    t.task("02-b/free", &sh("true"));
+    t.run(&["orchestrate", "--phase", "01-a"]).code(1);
+    t
+}
+
+fn progress_totals(t: &Tree) -> serde_json::Value {
+    let run = t.run(&["progress", "--json"]);
+    serde_json::from_str::<serde_json::Value>(&run.stdout).unwrap()["total"].clone()
+}
+
+#[test]
+fn next_lists_what_starts_now_and_what_waits() {
+    let t = Tree::new();
+    t.task("p/a", &sh("true"));
+    t.task("p/b", &format!("dependencies: [p/a]\n{}", sh("true")));
+    t.task("p/c", &format!("inputs: [nowhere/x]\n{}", sh("true")));
+    let run = t.run(&["next"]);
+    run.code(0)
+        .says("Would start now, in this order:\n  p/a")
+        .says("p/b: waits on p/a (starts now)");
+    run.says("p/c: missing input workspace/outputs/nowhere/x");
+    assert!(!t.exists("workspace/status"), "next wrote a status");
+}
+
+#[test]
+fn graph_is_grouped_by_phase_and_coloured_by_status() {
+    let t = after_a_run();
+    let mermaid = t.run(&["graph"]).stdout;
+    assert!(mermaid.starts_with("flowchart LR\n"), "{mermaid}");
+    assert!(
+        mermaid.contains("subgraph p0[\"01-a\"]") && mermaid.contains("subgraph p1[\"02-b\"]"),
+        "{mermaid}"
+    );
+    // Every view agrees with progress --json to the number.
+    let totals = progress_totals(&t);
+    for state in ["completed", "failed", "blocked", "pending"] {
+        let in_graph = mermaid.matches(&format!("]:::{state}")).count() as u64;
+        assert_eq!(
+            in_graph,
+            totals[state].as_u64().unwrap(),
+            "{state}\n{mermaid}"
+        );
+    }
+    let dot = t.run(&["graph", "--format", "dot", "--phase", "a"]).stdout;
+    assert!(
+        dot.starts_with("digraph tasks {") && dot.contains("label=\"01-a\""),
+        "{dot}"
+    );
+    assert!(
+        !dot.contains("02-b"),
+        "--phase shows only that phase\n{dot}"
+    );
+}
+
+#[test]
+fn logs_prints_each_attempt() {
+    let t = after_a_run();
+    t.run(&["logs", "01-a/ok"]).code(0).says("one\ntwo");
+    t.run(&["logs", "01-a/bad"]).code(0).says("attempt 2");
+    t.run(&["logs", "01-a/bad", "--attempt", "1"])
+        .code(0)
+        .says("attempt 1");
+    t.run(&["logs", "01-a/bad", "--attempt", "3"])
+        .code(2)
+        .says("has no attempt 3");
+    t.run(&["logs", "02-b/free"]).code(2).says("has no log yet");
+}
+
+#[test]
+fn logs_follow_prints_until_the_task_ends() {
+    let t = Tree::new();
+    t.task(
+        "p/slow",
+        &sh("echo first; while [ ! -f release ]; do sleep 0.02; done; echo last"),
+    );
+    let mut run = t
+        .command(&["orchestrate"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the task to run", || {
+        t.exists("workspace/logs/p/slow.log")
+            && t.read("workspace/logs/p/slow.log").contains("first")
+    });
+    let follow = t
+        .command(&["logs", "-f", "p/slow"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    t.write("release", "");
+    let out = follow.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "first\nlast\n");
+    run.wait().unwrap();
+}
+
+/// Chromium, where installed; CI installs it and must not skip.
+fn chromium() -> Option<&'static str> {
+    if std::path::Path::new("/usr/bin/chromium").exists() {
+        return Some("/usr/bin/chromium");
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI needs chromium for the report test (.ci/run installs it)"
+    );
+    eprintln!("skipped: no chromium to open the report in (apt-get install chromium)");
+    None
+}
+
+#[test]
+fn the_report_has_a_bar_for_every_finished_task_in_a_real_browser() {
+    let t = after_a_run();
+    t.run(&["report"])
+        .code(0)
+        .says("wrote workspace/report.html");
+    let html = t.read("workspace/report.html");
+    assert!(
+        !html.contains("http://") && !html.contains("https://") && !html.contains("<script"),
+        "not self-contained"
+    );
+    let Some(chromium) = chromium() else { return };
+    let profile = t.path("chromium-profile");
+    let out = std::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+        ])
+        .args([
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!(
+            "file://{}",
+            t.path("workspace/report.html").display()
+        ))
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout);
+    // The browser parsed it: the DOM it prints has the bars as elements.
+    assert!(
+        dom.contains("<svg"),
+        "chromium printed no DOM: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for id in ["01-a/ok", "01-a/bad"] {
+        assert!(
+            dom.contains(&format!("data-task=\"{id}\"")),
+            "no bar for {id}"
+        );
+    }
+    assert!(
+        dom.contains("class=\"bar failed"),
+        "the failed task is not marked"
+    );
+    // The tables agree with progress --json.
+    let totals = progress_totals(&t);
+    for state in ["completed", "failed", "blocked", "pending"] {
+        let rows = dom.matches(&format!("<tr class=\"{state}\">")).count() as u64;
+        assert_eq!(rows, totals[state].as_u64().unwrap(), "{state}");
+    }
+}
