@@ -85,8 +85,11 @@ pub enum Command {
     /// Show progress per phase and each phase's completion gate
     Progress {
         /// Print one JSON document instead of the dashboard
-        #[arg(long)]
+        #[arg(long, conflicts_with = "watch")]
         json: bool,
+        /// Keep a live view of a run started elsewhere, until Ctrl-C
+        #[arg(long)]
+        watch: bool,
     },
 }
 

@@ -13,6 +13,7 @@ mod exit;
 mod flags;
 mod graph;
 mod layout;
+mod live;
 mod lock;
 mod logs;
 mod new;
@@ -64,7 +65,11 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Block { task, reason } => edit::block(&layout, &task, &reason),
         Command::Reset { tasks } => edit::reset(&layout, &tasks),
         Command::Why { task } => why::run(&layout, &task),
-        Command::Progress { json } => progress::run(&layout, json),
+        Command::Progress {
+            json: _,
+            watch: true,
+        } => live::watch(&layout),
+        Command::Progress { json, watch: false } => progress::run(&layout, json),
         Command::New { task } => new::run(&layout, &task),
         Command::Next => orchestrate::next(&layout),
         Command::Report => timeline::run(&layout),

@@ -40,6 +40,8 @@ pub struct PhaseProgress {
     #[serde(flatten)]
     pub counts: Counts,
     pub gate: Gate,
+    /// Mean duration of the phase's completed tasks, for an ETA.
+    pub mean_seconds: Option<f64>,
     pub running_tasks: Vec<RunningTask>,
     pub failed_tasks: Vec<FailedTask>,
 }
@@ -144,7 +146,13 @@ fn add(phase: &mut PhaseProgress, id: &str, status: Option<Status>, now: SystemT
     match status {
         None => counts.pending += 1,
         Some(s) => match s.status {
-            State::Completed => counts.completed += 1,
+            State::Completed => {
+                counts.completed += 1;
+                if let Some(d) = s.duration_seconds {
+                    let n = counts.completed as f64;
+                    phase.mean_seconds = Some(phase.mean_seconds.map_or(d, |m| m + (d - m) / n));
+                }
+            }
             State::Blocked => counts.blocked += 1,
             State::Failed => {
                 counts.failed += 1;

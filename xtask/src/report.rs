@@ -7,6 +7,8 @@ use std::time::{Duration, SystemTime};
 pub struct Printer {
     color: bool,
     quiet: bool,
+    /// The live view, on a terminal: lines go above its frame.
+    live: Option<crate::live::Live>,
 }
 
 #[derive(Clone, Copy)]
@@ -21,7 +23,45 @@ impl Printer {
     pub fn new(quiet: bool) -> Printer {
         let color = std::io::stdout().is_terminal()
             && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-        Printer { color, quiet }
+        Printer {
+            color,
+            quiet,
+            live: None,
+        }
+    }
+
+    /// A printer that also draws the live view, where it is wanted.
+    pub fn with_live_view(layout: &crate::layout::Layout, quiet: bool) -> Printer {
+        let live = crate::live::Live::new(layout, quiet);
+        Printer {
+            live,
+            ..Printer::new(quiet)
+        }
+    }
+
+    pub fn is_live(&self) -> bool {
+        self.live.is_some()
+    }
+
+    /// Redraws the live view (it limits itself to a few times a second).
+    pub fn refresh(&mut self) {
+        if let Some(live) = &mut self.live {
+            live.refresh();
+        }
+    }
+
+    /// Removes the live view, before the summary.
+    pub fn finish(&mut self) {
+        if let Some(live) = self.live.take() {
+            live.finish();
+        }
+    }
+
+    fn emit(&self, text: &str) {
+        match &self.live {
+            Some(live) => live.println(text),
+            None => println!("{text}"),
+        }
     }
 
     /// One event line: time, what happened, the task, then details.
@@ -32,11 +72,11 @@ impl Printer {
         let clock = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
         let clock = clock.get(11..19).unwrap_or(&clock);
         let what = self.paint(tone, &format!("{what:<7}"));
-        println!("{clock} {what} {task:<44} {details}");
+        self.emit(&format!("{clock} {what} {task:<44} {details}"));
     }
 
     pub fn line(&self, tone: Tone, text: &str) {
-        println!("{}", self.paint(tone, text));
+        self.emit(&self.paint(tone, text));
     }
 
     pub fn paint(&self, tone: Tone, text: &str) -> String {

@@ -225,7 +225,10 @@ impl<'a> Scheduler<'a> {
             layout,
             config,
             options,
-            printer: Printer::new(options.quiet),
+            printer: match options.mode {
+                Mode::Run | Mode::Monitor => Printer::with_live_view(layout, options.quiet),
+                Mode::DryRun | Mode::Next => Printer::new(options.quiet),
+            },
             graph,
             discovery,
             node: Vec::new(),
@@ -539,18 +542,21 @@ impl<'a> Scheduler<'a> {
                 }
                 continue;
             }
-            let event =
-                if self.kill_at.is_some() || self.active.values().any(|a| a.adopted.is_some()) {
-                    match self.rx.recv_timeout(Duration::from_millis(200)) {
-                        Ok(event) => Some(event),
-                        Err(RecvTimeoutError::Timeout) => None,
-                        Err(RecvTimeoutError::Disconnected) => {
-                            unreachable!("the scheduler holds a sender")
-                        }
+            self.printer.refresh();
+            let event = if self.kill_at.is_some()
+                || self.printer.is_live()
+                || self.active.values().any(|a| a.adopted.is_some())
+            {
+                match self.rx.recv_timeout(Duration::from_millis(200)) {
+                    Ok(event) => Some(event),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => {
+                        unreachable!("the scheduler holds a sender")
                     }
-                } else {
-                    Some(self.rx.recv().expect("the scheduler holds a sender"))
-                };
+                }
+            } else {
+                Some(self.rx.recv().expect("the scheduler holds a sender"))
+            };
             let handled = match event {
                 Some(Event::Executor(event)) => self.on_executor(event),
                 Some(Event::Signal(signal)) => {
@@ -1364,7 +1370,8 @@ impl<'a> Scheduler<'a> {
     }
 
     /// Prints the end-of-run summary; returns the exit code.
-    fn summary(&self) -> i32 {
+    fn summary(&mut self) -> i32 {
+        self.printer.finish();
         let selected: Vec<usize> = (0..self.graph.tasks.len())
             .filter(|&t| self.selected(t))
             .collect();

@@ -180,3 +180,81 @@ fn the_report_has_a_bar_for_every_finished_task_in_a_real_browser() {
         assert_eq!(rows, totals[state].as_u64().unwrap(), "{state}");
     }
 }
+
+/// Runs the binary under a pseudo-terminal (util-linux `script`), as a
+/// person at a terminal would, and returns everything it drew.
+fn on_a_terminal(t: &Tree, args: &str, no_color: bool) -> String {
+    let command = format!("{BIN} --root {} {args}", t.root.display());
+    let mut cmd = std::process::Command::new("script");
+    cmd.args(["-qfec", &command, "/dev/null"])
+        .env("COLUMNS", "160")
+        .env("LINES", "40");
+    if no_color {
+        cmd.env("NO_COLOR", "1");
+    } else {
+        cmd.env_remove("NO_COLOR");
+    }
+    String::from_utf8_lossy(&cmd.output().unwrap().stdout).into_owned()
+}
+
+#[test]
+fn on_a_terminal_orchestrate_draws_a_live_view_and_plain_lines_otherwise() {
+    let t = Tree::new();
+    t.task("01-a/slow", &sh("echo still working; sleep 1.5"));
+    t.task("01-a/quick", &sh("true"));
+    let drawn = on_a_terminal(&t, "orchestrate", false);
+    assert!(
+        drawn.contains("01-a                   [#"),
+        "no phase bar:\n{drawn}"
+    );
+    assert!(
+        drawn.contains("01-a/slow") && drawn.contains("still working"),
+        "no running task line:\n{drawn}"
+    );
+    assert!(drawn.contains("Summary: 2 completed"), "{drawn}");
+
+    std::fs::remove_dir_all(t.path("workspace")).unwrap();
+    let plain = on_a_terminal(&t, "orchestrate", true);
+    assert!(
+        !plain.contains("[#"),
+        "NO_COLOR must give plain lines:\n{plain}"
+    );
+    assert!(plain.contains("done    01-a/slow"), "{plain}");
+}
+
+#[test]
+fn progress_watch_shows_the_live_view_of_another_run() {
+    let t = Tree::new();
+    t.task(
+        "01-a/wait",
+        &sh("echo waiting for release; while [ ! -f release ]; do sleep 0.02; done"),
+    );
+    let mut run = t
+        .command(&["orchestrate", "-q"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the task to run", || t.state("01-a/wait") == "running");
+    // Not on a terminal: plain frames; the first comes at once.
+    let mut watch = t
+        .command(&["progress", "--watch"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = watch.stdout.take().unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    while !seen.contains("waiting for release") {
+        let n = std::io::Read::read(&mut stdout, &mut buf).unwrap();
+        assert!(n > 0, "progress --watch ended: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(
+        seen.contains("0/1 completed") && seen.contains("01-a/wait"),
+        "{seen}"
+    );
+    watch.kill().unwrap();
+    watch.wait().unwrap();
+    t.write("release", "");
+    run.wait().unwrap();
+}

@@ -1,0 +1,178 @@
+//! The live view: one frame redrawn in place on a terminal, with a bar per
+//! phase, each running task with its agent slot, elapsed time and the last
+//! line of its log, and an ETA per phase. indicatif does the terminal work
+//! (redrawing in place, printing event lines above the frame, hiding itself
+//! when stdout is not a terminal). The frame is made from the status files,
+//! as `progress` makes its dashboard, so both always agree.
+
+use std::io::{IsTerminal, Read, Seek, SeekFrom};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::config::Config;
+use crate::layout::Layout;
+use crate::progress::{self, PhaseProgress, Progress};
+use crate::report;
+use crate::task::phase_key;
+
+/// How often the frame is redrawn.
+const REFRESH: Duration = Duration::from_millis(500);
+const BAR_WIDTH: usize = 24;
+
+pub struct Live {
+    bar: ProgressBar,
+    layout: Layout,
+    drawn: Option<Instant>,
+}
+
+impl Live {
+    /// The live view, when it is wanted: stdout is a terminal and neither
+    /// `--quiet` nor NO_COLOR asks for plain lines.
+    pub fn new(layout: &Layout, quiet: bool) -> Option<Live> {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        if quiet || no_color || !std::io::stdout().is_terminal() {
+            return None;
+        }
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stdout());
+        bar.set_style(ProgressStyle::with_template("{msg}").expect("a valid template"));
+        Some(Live {
+            bar,
+            layout: layout.clone(),
+            drawn: None,
+        })
+    }
+
+    /// Prints an event line above the frame.
+    pub fn println(&self, line: &str) {
+        self.bar.println(line);
+    }
+
+    /// Redraws the frame, at most every `REFRESH`.
+    pub fn refresh(&mut self) {
+        if self.drawn.is_some_and(|at| at.elapsed() < REFRESH) {
+            return;
+        }
+        self.drawn = Some(Instant::now());
+        self.bar
+            .set_message(frame(&self.layout, &progress::collect(&self.layout)));
+    }
+
+    pub fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+/// `progress --watch`: the live view of a run started elsewhere, until Ctrl-C.
+pub fn watch(layout: &Layout) -> ! {
+    let mut live = Live::new(layout, false);
+    loop {
+        match &mut live {
+            Some(live) => live.refresh(),
+            // Not a terminal: a plain frame now and then.
+            None => println!("{}\n", frame(layout, &progress::collect(layout))),
+        }
+        std::thread::sleep(if live.is_some() {
+            REFRESH
+        } else {
+            Duration::from_secs(5)
+        });
+    }
+}
+
+/// The frame: a heading, a line per phase, a line per running task.
+pub fn frame(layout: &Layout, progress: &Progress) -> String {
+    let config = Config::load(&layout.config_file()).unwrap_or_default();
+    let t = &progress.total;
+    let mut lines = vec![format!(
+        "{}: {}/{} completed ({}%), {} running, {} failed, {} blocked",
+        progress.title, t.completed, t.total, t.percent, t.running, t.failed, t.blocked
+    )];
+    for phase in &progress.phases {
+        lines.push(phase_line(
+            phase,
+            config.max_parallel(phase_key(&phase.phase)),
+        ));
+    }
+    for phase in &progress.phases {
+        for task in &phase.running_tasks {
+            let elapsed = report::duration(Duration::from_secs(task.elapsed_seconds));
+            let state = if task.queued {
+                "queued"
+            } else {
+                elapsed.as_str()
+            };
+            lines.push(format!(
+                "  {:<8} {:<44} {:>8}  {}",
+                task.agent_id.as_deref().unwrap_or("-"),
+                task.task_id,
+                state,
+                last_log_line(layout, &task.task_id)
+            ));
+        }
+    }
+    lines.join("\n")
+}
+
+/// `01-analysis  [####>>xx!!......]  3/6  ETA 2m 10s`: done, running,
+/// failed, blocked, pending, in that order.
+fn phase_line(phase: &PhaseProgress, parallel: usize) -> String {
+    let c = &phase.counts;
+    let width = |n: usize| {
+        if c.total == 0 {
+            0
+        } else {
+            (n * BAR_WIDTH).div_ceil(c.total)
+        }
+    };
+    let mut bar = String::new();
+    for (n, mark) in [
+        (c.completed, '#'),
+        (c.running, '>'),
+        (c.failed, 'x'),
+        (c.blocked, '!'),
+    ] {
+        bar.extend(std::iter::repeat_n(mark, width(n)));
+    }
+    bar.truncate(BAR_WIDTH);
+    while bar.len() < BAR_WIDTH {
+        bar.push('.');
+    }
+    let remaining = c.total - c.completed - c.failed - c.blocked;
+    let eta = match (remaining, phase.mean_seconds) {
+        (0, _) => "done".to_owned(),
+        (_, Some(mean)) => {
+            let rounds = remaining.div_ceil(parallel.max(1)) as f64;
+            format!(
+                "ETA {}",
+                report::duration(Duration::from_secs_f64(rounds * mean))
+            )
+        }
+        (_, None) => String::new(),
+    };
+    format!(
+        "{:<22} [{bar}] {:>5}/{:<5} {eta}",
+        phase.phase, c.completed, c.total
+    )
+}
+
+/// The last non-empty line of the task's log, shortened to fit a line.
+fn last_log_line(layout: &Layout, id: &str) -> String {
+    const TAIL: u64 = 2048;
+    const SHOWN: usize = 60;
+    let Ok(mut file) = std::fs::File::open(layout.log_file(id)) else {
+        return String::new();
+    };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = file.seek(SeekFrom::Start(len.saturating_sub(TAIL)));
+    let mut tail = Vec::new();
+    let _ = file.read_to_end(&mut tail);
+    let text = String::from_utf8_lossy(&tail);
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim();
+    line.chars().take(SHOWN).collect()
+}
