@@ -16,8 +16,11 @@ pub struct Config {
     pub title: Option<String>,
     pub agent: Agent,
     pub max_concurrent_agents: usize,
-    pub max_cpu_per_agent: u32,
-    pub max_memory_gb: u32,
+    /// Defaults and ceilings of each task's `resources`.
+    pub max_cpu_per_agent: f64,
+    pub max_memory_gb: f64,
+    /// Memory all running tasks may reserve together [default: the machine's].
+    pub max_total_memory_gb: Option<f64>,
     #[serde(deserialize_with = "duration")]
     pub kill_grace: Duration,
     pub phases: BTreeMap<String, PhaseConfig>,
@@ -102,8 +105,9 @@ impl Default for Config {
             slurm: SlurmConfig::default(),
             agent: Agent::default(),
             max_concurrent_agents: 10,
-            max_cpu_per_agent: 4,
-            max_memory_gb: 8,
+            max_cpu_per_agent: 4.0,
+            max_memory_gb: 8.0,
+            max_total_memory_gb: None,
             kill_grace: Duration::from_secs(10),
             phases: BTreeMap::from([
                 ("analysis".into(), phase(6, hours(8))),

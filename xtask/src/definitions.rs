@@ -39,9 +39,10 @@ pub fn load(layout: &Layout) -> Result<Definitions, Vec<Problem>> {
     }
     match Graph::build(tasks) {
         Ok(graph) if problems.is_empty() => {
-            let unknown = unknown_phase_keys(layout, &config, &graph);
-            if !unknown.is_empty() {
-                return Err(unknown);
+            let mut found = unknown_phase_keys(layout, &config, &graph);
+            found.extend(over_ceilings(&config, &graph));
+            if !found.is_empty() {
+                return Err(found);
             }
             Ok(Definitions {
                 config,
@@ -82,6 +83,43 @@ fn unknown_phase_keys(layout: &Layout, config: &Config, graph: &Graph) -> Vec<Pr
                 layout.display(&layout.config_file())
             ),
             None => {}
+        }
+    }
+    problems
+}
+
+/// Tasks asking for more than `max_cpu_per_agent` or `max_memory_gb`.
+fn over_ceilings(config: &Config, graph: &Graph) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    for task in &graph.tasks {
+        let asks = [
+            (
+                "cpus",
+                task.resources.cpus,
+                config.max_cpu_per_agent,
+                "max_cpu_per_agent",
+            ),
+            (
+                "memory_gb",
+                task.resources.memory_gb,
+                config.max_memory_gb,
+                "max_memory_gb",
+            ),
+        ];
+        for (key, asked, ceiling, setting) in asks {
+            if asked.is_some_and(|a| a > ceiling) {
+                let line = std::fs::read_to_string(&task.file)
+                    .ok()
+                    .and_then(|text| find_line(&text, key, 2));
+                problems.push(Problem::in_file(
+                    &task.file,
+                    line,
+                    format!(
+                        "resources.{key}: {} is more than {setting} ({ceiling}) in tasks/orchestrator.yaml: ask for less, or raise the ceiling",
+                        asked.unwrap_or_default()
+                    ),
+                ));
+            }
         }
     }
     problems

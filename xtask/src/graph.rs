@@ -386,6 +386,7 @@ mod tests {
             timeout: None,
             idle_timeout: None,
             retries: 0,
+            resources: Default::default(),
         }
     }
 

@@ -4,6 +4,7 @@
 
 mod atomic;
 mod bench;
+mod cgroups;
 mod config;
 mod definitions;
 mod diagram;

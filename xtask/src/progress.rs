@@ -42,6 +42,10 @@ pub struct PhaseProgress {
     pub gate: Gate,
     /// Mean duration of the phase's completed tasks, for an ETA.
     pub mean_seconds: Option<f64>,
+    /// CPU time of the phase's finished attempts, and the largest peak
+    /// memory among them (from their cgroups; none where not enforced).
+    pub cpu_seconds: f64,
+    pub peak_memory_mb: Option<f64>,
     pub running_tasks: Vec<RunningTask>,
     pub failed_tasks: Vec<FailedTask>,
 }
@@ -140,6 +144,13 @@ fn add(phase: &mut PhaseProgress, id: &str, status: Option<Status>, now: SystemT
         .is_some_and(|s| s.status == State::Completed && s.outputs_validated);
     if !done {
         phase.gate.waiting_on.push(id.to_owned());
+    }
+    if let Some(s) = &status {
+        phase.cpu_seconds += s.cpu_seconds.unwrap_or(0.0);
+        phase.peak_memory_mb = match (phase.peak_memory_mb, s.peak_memory_mb) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
     }
     let counts = &mut phase.counts;
     counts.total += 1;
@@ -244,6 +255,12 @@ fn print(progress: &Progress) {
         println!("  Blocked: {}", c.blocked);
         println!("  Failed: {}", c.failed);
         println!("  Pending: {}", c.pending);
+        if let Some(peak) = phase.peak_memory_mb {
+            println!(
+                "  CPU: {:.1} s, peak memory: {peak:.0} MiB",
+                phase.cpu_seconds
+            );
+        }
         if phase.gate.complete {
             println!("  Gate: {}", printer.paint(Tone::Good, "complete"));
         } else {

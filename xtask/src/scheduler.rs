@@ -84,6 +84,14 @@ pub fn run(
     }
     let run_id = status::begin_run(layout)?;
     scheduler.run_id = Some(run_id.clone());
+    if options.executor == ExecutorKind::Local && options.mode == Mode::Run {
+        if let Err(why) = crate::cgroups::detect() {
+            scheduler.printer.line(
+                Tone::Warn,
+                &format!("warning: {why}: tasks run without their CPU and memory limits (limits_enforced: false)"),
+            );
+        }
+    }
     let tx = scheduler.tx.clone();
     scheduler.executor = match (options.executor, options.mode) {
         (ExecutorKind::Slurm, _) => Some(Executor::Slurm(Slurm::start(
@@ -200,6 +208,8 @@ struct Scheduler<'a> {
     stop: Option<Stop>,
     /// Log folders known to exist.
     log_dirs: std::collections::HashSet<Utf8PathBuf>,
+    /// Memory the running tasks may reserve together, in GiB.
+    memory_capacity: f64,
     /// When tasks still running after a stop get SIGKILL.
     kill_at: Option<Instant>,
     executor: Option<Executor>,
@@ -250,6 +260,7 @@ impl<'a> Scheduler<'a> {
             rx,
             stop: None,
             kill_at: None,
+            memory_capacity: config.max_total_memory_gb.unwrap_or_else(machine_memory_gb),
             log_dirs: Default::default(),
             executor: None,
             run_id: None,
@@ -729,10 +740,25 @@ impl<'a> Scheduler<'a> {
     }
 
     /// The first ready task, in id order, whose phase has a free slot.
+    /// The first ready task, in id order, whose phase has a free slot and
+    /// whose memory fits beside what the running tasks reserve (one task
+    /// always may run alone, whatever it asks).
     fn pick(&self) -> Option<usize> {
+        let reserved: f64 = self
+            .active
+            .keys()
+            .chain(&self.wave)
+            .map(|&t| self.limits(t).memory_gb)
+            .sum();
+        let idle = self.active.is_empty() && self.wave.is_empty();
         (0..self.ready.len())
             .filter(|&p| self.running_in_phase[p] < self.phase_limit(p))
-            .filter_map(|p| self.ready[p].first().copied())
+            .filter_map(|p| {
+                self.ready[p]
+                    .iter()
+                    .copied()
+                    .find(|&t| idle || reserved + self.limits(t).memory_gb <= self.memory_capacity)
+            })
             .min()
     }
 
@@ -777,11 +803,8 @@ impl<'a> Scheduler<'a> {
                 // The task could not even start (log folder not writable,
                 // ...): a failed attempt like any other, with the reason.
                 let record = ExitRecord {
-                    ending: Ending::SpawnFailed,
-                    exit_code: None,
-                    signal: None,
-                    ended_at: status::timestamp(SystemTime::now()),
                     message: Some(format!("{e:#}")),
+                    ..ExitRecord::now(Ending::SpawnFailed)
                 };
                 self.complete_attempt(t, Some(record))
             }
@@ -870,8 +893,11 @@ impl<'a> Scheduler<'a> {
             timeout: task.timeout.or(phase.timeout),
             idle_timeout: task.idle_timeout.or(phase.idle_timeout),
             grace: self.config.kill_grace,
-            cpus: self.config.max_cpu_per_agent,
-            memory_gb: self.config.max_memory_gb,
+            cpus: task.resources.cpus.unwrap_or(self.config.max_cpu_per_agent),
+            memory_gb: task
+                .resources
+                .memory_gb
+                .unwrap_or(self.config.max_memory_gb),
         }
     }
 
@@ -926,6 +952,13 @@ impl<'a> Scheduler<'a> {
         status.run_id = self.run_id.clone();
         status.tries = self.tries[t];
         status.job_id = active.job_id.clone();
+        if let Some(r) = &record {
+            status.limits_enforced = Some(r.limits_enforced);
+            status.peak_memory_mb = r
+                .peak_memory_bytes
+                .map(|b| (b as f64 / 1048576.0 * 10.0).round() / 10.0);
+            status.cpu_seconds = r.cpu_seconds.map(status::seconds_f64);
+        }
         status.exit_code = record.as_ref().and_then(|r| r.exit_code);
         status.signal = record.as_ref().and_then(|r| r.signal);
         let error = match &record {
@@ -955,8 +988,8 @@ impl<'a> Scheduler<'a> {
                 Ending::IdleTimeout => Some("Idle timeout".to_owned()),
                 Ending::Interrupted => Some(INTERRUPTED.to_owned()),
                 Ending::OutOfMemory => Some(format!(
-                    "Out of memory (limit {} GiB)",
-                    self.config.max_memory_gb
+                    "Out of memory (limit {})",
+                    gib(self.limits(t).memory_gb)
                 )),
                 Ending::Lost => Some(format!(
                     "lost: {}",
@@ -1448,6 +1481,32 @@ pub fn shell_words(argv: &[String]) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// The machine's memory in GiB (`MemTotal`).
+fn machine_memory_gb() -> f64 {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let kib: f64 = meminfo
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("MemTotal:")?
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(f64::INFINITY);
+    kib / (1024.0 * 1024.0)
+}
+
+/// `8 GiB`, `100 MiB`.
+fn gib(amount: f64) -> String {
+    if amount >= 1.0 {
+        format!("{} GiB", (amount * 100.0).round() / 100.0)
+    } else {
+        format!("{} MiB", (amount * 1024.0).round())
+    }
 }
 
 /// The pid in a pid file, if there is one.

@@ -67,6 +67,14 @@ pub struct Status {
     pub queued: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log: Option<String>,
+    /// Whether the attempt ran under its CPU and memory limits (a cgroup),
+    /// and what it used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits_enforced: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_memory_mb: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_seconds: Option<f64>,
     /// Set by `block`: the task stays failed, and its dependents blocked,
     /// until `reset`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -111,6 +119,9 @@ impl Status {
             queued: false,
             log: None,
             held: false,
+            limits_enforced: None,
+            peak_memory_mb: None,
+            cpu_seconds: None,
             run_id: None,
             tries: 0,
             attempt_since_ns: None,
@@ -201,5 +212,9 @@ pub fn parse_timestamp(text: &str) -> Option<SystemTime> {
 
 /// Seconds rounded to milliseconds, as stored in `duration_seconds`.
 pub fn seconds(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1000.0).round() / 1000.0
+    seconds_f64(d.as_secs_f64())
+}
+
+pub fn seconds_f64(secs: f64) -> f64 {
+    (secs * 1000.0).round() / 1000.0
 }

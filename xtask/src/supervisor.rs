@@ -21,7 +21,7 @@ use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
 
-use crate::process;
+use crate::{cgroups, process};
 
 /// The first argument that makes the binary a supervisor.
 pub const ARG: &str = "__supervise";
@@ -52,6 +52,9 @@ pub struct Spec {
     pub timeout_ms: Option<u64>,
     pub idle_timeout_ms: Option<u64>,
     pub grace_ms: u64,
+    /// Enforced with a cgroup where cgroups can be written.
+    pub cpus: f64,
+    pub memory_bytes: u64,
 }
 
 /// What the supervisor reports.
@@ -79,6 +82,14 @@ pub struct ExitRecord {
     pub ended_at: String,
     #[serde(default)]
     pub message: Option<String>,
+    /// Whether the task ran in a cgroup with its CPU and memory limits, and
+    /// what it used (from the cgroup).
+    #[serde(default)]
+    pub limits_enforced: bool,
+    #[serde(default)]
+    pub peak_memory_bytes: Option<u64>,
+    #[serde(default)]
+    pub cpu_seconds: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,6 +106,22 @@ pub enum Ending {
     Lost,
 }
 
+impl ExitRecord {
+    /// A record of an ending at this moment, with nothing else known yet.
+    pub fn now(ending: Ending) -> ExitRecord {
+        ExitRecord {
+            ending,
+            exit_code: None,
+            signal: None,
+            ended_at: crate::status::timestamp(SystemTime::now()),
+            message: None,
+            limits_enforced: false,
+            peak_memory_bytes: None,
+            cpu_seconds: None,
+        }
+    }
+}
+
 pub fn read_record(path: &Utf8Path) -> Option<ExitRecord> {
     let bytes = std::fs::read(path).ok()?;
     serde_json::from_slice(&bytes).ok()
@@ -109,6 +136,7 @@ enum Message {
 
 struct Running {
     spec: Spec,
+    group: Option<cgroups::Group>,
     started: Instant,
     /// Why it is being stopped, once it is.
     stopping: Option<Ending>,
@@ -125,6 +153,11 @@ pub fn main() -> i32 {
     read_requests(tx.clone());
     let mut tasks: HashMap<u32, Running> = HashMap::new();
     let mut programs = Programs::default();
+    let hierarchy = cgroups::detect().ok();
+    if let Some(hierarchy) = &hierarchy {
+        hierarchy.clean_stale();
+    }
+    let mut groups = 0u64;
     let mut orchestrator_gone = false;
     loop {
         if orchestrator_gone && tasks.is_empty() {
@@ -132,7 +165,16 @@ pub fn main() -> i32 {
         }
         match rx.recv_timeout(TICK) {
             Ok(Message::Request(Request::Launch(spec))) => {
-                launch(spec, &mut programs, &tx, &mut tasks)
+                groups += 1;
+                let group = hierarchy.as_ref().and_then(|h| {
+                    let name = format!("{}-{groups}", std::process::id());
+                    h.create(&name, spec.cpus, spec.memory_bytes)
+                        .map_err(|e| {
+                            eprintln!("xtask supervisor: cannot create cgroup {name}: {e}")
+                        })
+                        .ok()
+                });
+                launch(spec, group, &mut programs, &tx, &mut tasks)
             }
             Ok(Message::Request(Request::Stop { task_id })) => {
                 if let Some(task) = tasks.values_mut().find(|t| t.spec.task_id == task_id) {
@@ -142,8 +184,27 @@ pub fn main() -> i32 {
             Ok(Message::Eof) => orchestrator_gone = true,
             Ok(Message::Reaped(pid, status)) => {
                 if let Some(task) = tasks.remove(&pid) {
-                    let ending = task.stopping.unwrap_or(Ending::Exited);
-                    record(&task.spec, ending, Some(status), None);
+                    let usage = task
+                        .group
+                        .as_ref()
+                        .map(cgroups::Group::usage)
+                        .unwrap_or_default();
+                    let ending = match task.stopping {
+                        Some(ending) => ending,
+                        None if usage.oom_killed => Ending::OutOfMemory,
+                        None => Ending::Exited,
+                    };
+                    let enforced = task.group.is_some();
+                    if let Some(group) = task.group {
+                        group.remove();
+                    }
+                    record(
+                        &task.spec,
+                        ending,
+                        Some(status),
+                        None,
+                        Some((enforced, usage)),
+                    );
                 }
             }
             Err(RecvTimeoutError::Timeout) => {}
@@ -197,11 +258,16 @@ impl Programs {
 
 fn launch(
     spec: Spec,
+    group: Option<cgroups::Group>,
     programs: &mut Programs,
     tx: &Sender<Message>,
     tasks: &mut HashMap<u32, Running>,
 ) {
-    match spawn(&spec, programs) {
+    let procs = group
+        .as_ref()
+        .map(cgroups::Group::procs_files)
+        .unwrap_or_default();
+    match spawn(&spec, programs, procs) {
         Ok(child) => {
             let pid = child.id();
             if let Err(e) = crate::atomic::write(&spec.pid_file, format!("{pid}\n").as_bytes()) {
@@ -217,6 +283,7 @@ fn launch(
                 pid,
                 Running {
                     spec,
+                    group,
                     started: now,
                     stopping: None,
                     kill_at: None,
@@ -228,12 +295,19 @@ fn launch(
         Err(e) => {
             let message = format!("{e:#}");
             append_to_log(&spec.log_file, &format!("xtask: {message}"));
-            record(&spec, Ending::SpawnFailed, None, Some(message));
+            if let Some(group) = group {
+                group.remove();
+            }
+            record(&spec, Ending::SpawnFailed, None, Some(message), None);
         }
     }
 }
 
-fn spawn(spec: &Spec, programs: &mut Programs) -> Result<std::process::Child> {
+fn spawn(
+    spec: &Spec,
+    programs: &mut Programs,
+    cgroup_procs: Vec<std::ffi::CString>,
+) -> Result<std::process::Child> {
     let log = File::options()
         .append(true)
         .open(&spec.log_file)
@@ -241,7 +315,13 @@ fn spawn(spec: &Spec, programs: &mut Programs) -> Result<std::process::Child> {
     let stderr = log
         .try_clone()
         .context("cannot duplicate the log file handle")?;
-    Command::new(programs.resolve(&spec.argv[0]))
+    let mut command = Command::new(programs.resolve(&spec.argv[0]));
+    if !cgroup_procs.is_empty() {
+        // SAFETY: `join` only makes async-signal-safe system calls, on
+        // strings prepared before the fork.
+        unsafe { command.pre_exec(move || cgroups::join(&cgroup_procs)) };
+    }
+    command
         .args(&spec.argv[1..])
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
@@ -306,13 +386,23 @@ fn enforce(pgid: u32, task: &mut Running) {
 }
 
 /// Writes the task's exit record, then tells the orchestrator.
-fn record(spec: &Spec, ending: Ending, status: Option<ExitStatus>, message: Option<String>) {
+fn record(
+    spec: &Spec,
+    ending: Ending,
+    status: Option<ExitStatus>,
+    message: Option<String>,
+    limits: Option<(bool, cgroups::Usage)>,
+) {
+    let (limits_enforced, usage) = limits.unwrap_or_default();
     let record = ExitRecord {
         ending,
         exit_code: status.and_then(|s| s.code()),
         signal: status.and_then(|s| s.signal()),
         ended_at: crate::status::timestamp(SystemTime::now()),
         message,
+        limits_enforced,
+        peak_memory_bytes: usage.peak_memory_bytes,
+        cpu_seconds: usage.cpu_seconds,
     };
     let written = serde_json::to_vec(&record)
         .map_err(anyhow::Error::from)

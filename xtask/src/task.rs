@@ -11,7 +11,8 @@ use crate::problem::{find_line, nearest, Problem};
 
 /// Files in `tasks/` that are documentation, not tasks.
 const NOT_TASKS: [&str; 2] = ["README.md", "TEMPLATE.md"];
-const KNOWN_KEYS: [&str; 7] = [
+const KNOWN_KEYS: [&str; 8] = [
+    "resources",
     "dependencies",
     "inputs",
     "outputs",
@@ -35,6 +36,15 @@ pub struct Task {
     pub timeout: Option<Duration>,
     pub idle_timeout: Option<Duration>,
     pub retries: u32,
+    pub resources: Resources,
+}
+
+/// What a task asks for; the config's `max_cpu_per_agent` and
+/// `max_memory_gb` are the defaults and the ceilings.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Resources {
+    pub cpus: Option<f64>,
+    pub memory_gb: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -207,6 +217,7 @@ pub fn parse(tasks_dir: &Utf8Path, file: &Utf8Path, text: &str) -> Result<Task, 
         timeout: None,
         idle_timeout: None,
         retries: 0,
+        resources: Resources::default(),
     };
     let value: Value = serde_yaml::from_str(yaml).map_err(|e| {
         let line = e.location().map(|l| l.line() + first_line - 1);
@@ -246,6 +257,7 @@ pub fn parse(tasks_dir: &Utf8Path, file: &Utf8Path, text: &str) -> Result<Task, 
             "timeout" => task.timeout = Some(duration(&value).map_err(field)?),
             "idle_timeout" => task.idle_timeout = Some(duration(&value).map_err(field)?),
             "retries" => task.retries = retries(&value).map_err(field)?,
+            "resources" => task.resources = resources(value).map_err(field)?,
             other => {
                 if let Some(known) = alias(other).or_else(|| nearest(other, KNOWN_KEYS.into_iter()))
                 {
@@ -405,6 +417,32 @@ pub fn duration(value: &Value) -> Result<Duration, String> {
     parsed.filter(|d| !d.is_zero()).ok_or_else(|| {
         "must be a positive duration: seconds as a number, or `90s`, `30m`, `8h`".into()
     })
+}
+
+fn resources(value: Value) -> Result<Resources, String> {
+    let Value::Mapping(map) = value else {
+        return Err(format!(
+            "must be a mapping such as `{{cpus: 2, memory_gb: 4}}`, found {}",
+            type_name(&value)
+        ));
+    };
+    let mut resources = Resources::default();
+    for (key, value) in map {
+        let amount = value.as_f64().filter(|v| *v > 0.0);
+        match (key.as_str(), amount) {
+            (Some("cpus"), Some(n)) => resources.cpus = Some(n),
+            (Some("memory_gb"), Some(n)) => resources.memory_gb = Some(n),
+            (Some("cpus" | "memory_gb"), None) => {
+                return Err("amounts must be positive numbers".into())
+            }
+            (other, _) => {
+                return Err(format!(
+                    "unknown key {other:?}: the keys are `cpus` and `memory_gb`"
+                ))
+            }
+        }
+    }
+    Ok(resources)
 }
 
 fn retries(value: &Value) -> Result<u32, String> {

@@ -307,7 +307,7 @@ fn tables(defs: &Definitions, statuses: &[Option<Status>]) -> String {
     }
     let mut html = String::from("<h2>Tasks</h2>");
     for (phase, tasks) in by_phase {
-        write!(html, "<h3>{}</h3><table><tr><th>task</th><th>status</th><th>attempts</th><th>duration</th><th>exit code</th><th>error</th></tr>", esc(phase)).unwrap();
+        write!(html, "<h3>{}</h3><table><tr><th>task</th><th>status</th><th>attempts</th><th>duration</th><th>exit code</th><th>CPU</th><th>peak memory</th><th>error</th></tr>", esc(phase)).unwrap();
         for t in tasks {
             let s = statuses[t].as_ref();
             let state = s.map_or("pending", |s| match s.status {
@@ -318,11 +318,13 @@ fn tables(defs: &Definitions, statuses: &[Option<Status>]) -> String {
             });
             write!(
                 html,
-                "<tr class=\"{state}\"><td>{}</td><td>{state}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr class=\"{state}\"><td>{}</td><td>{state}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&defs.graph.tasks[t].id),
                 s.map_or(0, |s| s.attempt),
                 s.and_then(|s| s.duration_seconds).map(duration).unwrap_or_default(),
                 s.and_then(|s| s.exit_code).map(|c| c.to_string()).unwrap_or_default(),
+                s.and_then(|s| s.cpu_seconds).map(|c| format!("{c:.1} s")).unwrap_or_default(),
+                s.and_then(|s| s.peak_memory_mb).map(|m| format!("{m:.0} MiB")).unwrap_or_default(),
                 esc(s.and_then(|s| s.error.as_deref().or(s.blocked_by.as_deref())).unwrap_or("")),
             )
             .unwrap();

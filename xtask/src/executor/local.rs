@@ -88,6 +88,8 @@ impl Supervisor {
             timeout_ms: limits.timeout.map(ms),
             idle_timeout_ms: limits.idle_timeout.map(ms),
             grace_ms: ms(limits.grace),
+            cpus: limits.cpus,
+            memory_bytes: (limits.memory_gb * (1u64 << 30) as f64) as u64,
         };
         self.send(&Request::Launch(spec))
     }

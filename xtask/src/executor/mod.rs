@@ -28,8 +28,8 @@ pub struct Limits {
     pub timeout: Option<Duration>,
     pub idle_timeout: Option<Duration>,
     pub grace: Duration,
-    pub cpus: u32,
-    pub memory_gb: u32,
+    pub cpus: f64,
+    pub memory_gb: f64,
 }
 
 /// What an executor tells the run loop.

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::process::Command;
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use camino::Utf8PathBuf;
@@ -143,8 +143,8 @@ pub fn sbatch_args(
         format!("--job-name={}", launch.task_id),
         format!("--output={}", launch.log_file),
         format!("--chdir={root}"),
-        format!("--cpus-per-task={}", limits.cpus),
-        format!("--mem={}G", limits.memory_gb),
+        format!("--cpus-per-task={}", limits.cpus.ceil().max(1.0)),
+        format!("--mem={}M", (limits.memory_gb * 1024.0).ceil()),
     ];
     if let Some(timeout) = limits.timeout {
         // Slurm counts whole minutes; ours is enforced to the second by scancel.
@@ -276,11 +276,9 @@ fn final_record(
 
 fn record(ending: Ending, exit_code: Option<i32>, signal: Option<i32>) -> ExitRecord {
     ExitRecord {
-        ending,
         exit_code,
         signal,
-        ended_at: crate::status::timestamp(SystemTime::now()),
-        message: None,
+        ..ExitRecord::now(ending)
     }
 }
 

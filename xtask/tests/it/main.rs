@@ -4,6 +4,7 @@
 mod commands;
 mod core;
 mod invalid;
+mod limits;
 mod phases;
 mod reliability;
 mod slurm;

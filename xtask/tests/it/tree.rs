@@ -24,8 +24,12 @@ impl Tree {
         tree
     }
 
+    /// Writes the config. Test tasks need little memory: unless the test
+    /// says otherwise, each reserves 256 MiB, so admission (by memory) does
+    /// not hold back tests about other limits.
     pub fn config(&self, yaml: &str) {
-        self.write("tasks/orchestrator.yaml", yaml);
+        let memory = if yaml.contains("max_memory_gb") { "" } else { "max_memory_gb: 0.25\n" };
+        self.write("tasks/orchestrator.yaml", &format!("{yaml}\n{memory}"));
     }
 
     /// Writes `tasks/<id>.md` with `frontmatter` between the `---` lines.

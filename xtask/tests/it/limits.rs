@@ -1,0 +1,149 @@
+//! CPU and memory limits per task, enforced with cgroups. Skipped (with a
+//! message) where cgroups cannot be written, except in CI, where they can and
+//! must run.
+
+use crate::tree::*;
+
+/// Whether this machine lets us write cgroups (v2, or v1 as on CI).
+fn cgroups_writable() -> bool {
+    let probe = |dir: &str| {
+        let path = std::path::Path::new(dir).join(format!("xtask-probe-{}", std::process::id()));
+        let ok = std::fs::create_dir(&path).is_ok();
+        let _ = std::fs::remove_dir(&path);
+        ok
+    };
+    let writable = probe("/sys/fs/cgroup/memory") || probe("/sys/fs/cgroup");
+    if !writable {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must be able to write cgroups (run as root)"
+        );
+        eprintln!("skipped: cgroups cannot be written here, so limits are not enforced");
+    }
+    writable
+}
+
+/// The cgroups our supervisors created that still exist.
+fn leftover_groups() -> Vec<String> {
+    [
+        "/sys/fs/cgroup/memory/xtask",
+        "/sys/fs/cgroup/cpu/xtask",
+        "/sys/fs/cgroup/xtask",
+    ]
+    .iter()
+    .flat_map(|dir| std::fs::read_dir(dir).into_iter().flatten().flatten())
+    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+    .map(|e| e.path().display().to_string())
+    .collect()
+}
+
+#[test]
+fn a_task_past_its_memory_limit_is_killed_and_reported_out_of_memory() {
+    if !cgroups_writable() {
+        return;
+    }
+    let t = Tree::new();
+    // A 300 MiB buffer against a 100 MiB limit.
+    t.task(
+        "p/hog",
+        &format!(
+            "resources: {{memory_gb: 0.09765625}}\n{}",
+            sh("dd if=/dev/zero of=/dev/null bs=300M count=1")
+        ),
+    );
+    t.task(
+        "p/small",
+        &format!("resources: {{memory_gb: 0.09765625}}\n{}", sh("echo fine")),
+    );
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("Out of memory (limit 100 MiB)");
+    let hog = t.status("p/hog");
+    assert_eq!(hog["error"], "Out of memory (limit 100 MiB)");
+    assert_eq!(hog["limits_enforced"], true);
+    assert!(hog["peak_memory_mb"].as_f64().unwrap() <= 101.0, "{hog}");
+    assert_eq!(t.state("p/small"), "completed");
+    assert_eq!(t.status("p/small")["limits_enforced"], true);
+    // progress and the report show what the tasks used.
+    t.run(&["progress"]).says("CPU: ").says("peak memory: ");
+    t.run(&["report"]).code(0);
+    assert!(t.read("workspace/report.html").contains(" MiB</td>"));
+}
+
+#[test]
+fn a_task_limited_to_one_cpu_gets_one_cpu() {
+    if !cgroups_writable() {
+        return;
+    }
+    let t = Tree::new();
+    let spin = "(while :; do :; done) & a=$!; (while :; do :; done) & b=$!; sleep 1; kill $a $b";
+    t.task("p/spin", &format!("resources: {{cpus: 1}}\n{}", sh(spin)));
+    t.run(&["orchestrate"]).code(0);
+    let s = t.status("p/spin");
+    let cpu = s["cpu_seconds"].as_f64().unwrap();
+    let wall = s["duration_seconds"].as_f64().unwrap();
+    // Two busy threads, one CPU: about one CPU-second per second, with margin.
+    assert!(cpu <= wall * 1.25 + 0.1, "cpu {cpu} s in {wall} s");
+    assert!(cpu >= 0.3, "the spinners did not run: {cpu} s");
+}
+
+#[test]
+fn admission_holds_back_a_task_whose_memory_does_not_fit() {
+    let t = Tree::new();
+    t.config("kill_grace: 1s\nmax_memory_gb: 1\nmax_total_memory_gb: 1\n");
+    let timed =
+        "date +%s%N > $TASK_OUTPUT_DIR/times; sleep 0.3; date +%s%N >> $TASK_OUTPUT_DIR/times";
+    for id in ["p/a", "p/b"] {
+        t.task(id, &format!("resources: {{memory_gb: 0.6}}\n{}", sh(timed)));
+    }
+    t.task(
+        "p/c",
+        &format!("resources: {{memory_gb: 0.3}}\n{}", sh(timed)),
+    );
+    t.run(&["orchestrate"]).code(0);
+    let span = |id: &str| {
+        let text = t.read(&format!("workspace/outputs/{id}/times"));
+        let n: Vec<u128> = text
+            .split_whitespace()
+            .map(|x| x.parse().unwrap())
+            .collect();
+        (n[0], n[1])
+    };
+    let (a, b) = (span("p/a"), span("p/b"));
+    assert!(
+        a.1 <= b.0 || b.1 <= a.0,
+        "two 0.6 GiB tasks ran together within 1 GiB: {a:?} {b:?}"
+    );
+}
+
+#[test]
+fn resources_over_the_ceiling_are_invalid() {
+    let t = Tree::new();
+    t.task("p/big", &format!("resources: {{cpus: 64}}\n{}", sh("true")));
+    t.run(&["orchestrate"])
+        .code(2)
+        .says("tasks/p/big.md:2: resources.cpus: 64 is more than max_cpu_per_agent (4)");
+}
+
+#[test]
+fn cgroups_are_gone_after_the_run() {
+    if !cgroups_writable() {
+        return;
+    }
+    let t = Tree::new();
+    t.task("p/a", &sh("true"));
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.status("p/a")["limits_enforced"], true);
+    // Groups are named after their supervisor; none may outlive it.
+    let orphaned: Vec<String> = leftover_groups()
+        .into_iter()
+        .filter(|g| {
+            let owner = g
+                .rsplit('/')
+                .next()
+                .and_then(|n| n.split('-').next()?.parse::<u32>().ok());
+            owner.is_some_and(|pid| !alive(pid))
+        })
+        .collect();
+    assert!(orphaned.is_empty(), "left behind: {orphaned:?}");
+}
