@@ -28,7 +28,11 @@ impl Tree {
     /// says otherwise, each reserves 256 MiB, so admission (by memory) does
     /// not hold back tests about other limits.
     pub fn config(&self, yaml: &str) {
-        let memory = if yaml.contains("max_memory_gb") { "" } else { "max_memory_gb: 0.25\n" };
+        let memory = if yaml.contains("max_memory_gb") {
+            ""
+        } else {
+            "max_memory_gb: 0.25\n"
+        };
         self.write("tasks/orchestrator.yaml", &format!("{yaml}\n{memory}"));
     }
 
