@@ -199,27 +199,6 @@ fn processes_a_task_leaves_behind_are_killed() {
         .contains("killed processes that the task left running"));
 }
 
-/// The most tasks whose [start, end] intervals overlap at one moment.
-fn max_overlap(t: &Tree, ids: &[String]) -> usize {
-    let mut events = Vec::new();
-    for id in ids {
-        let text = t.read(&format!("workspace/outputs/{id}/times"));
-        let mut nums = text.split_whitespace().map(|n| n.parse::<u128>().unwrap());
-        events.push((nums.next().unwrap(), 1i32));
-        events.push((nums.next().unwrap(), -1i32));
-    }
-    events.sort();
-    let (mut now, mut max) = (0i32, 0i32);
-    for (_, delta) in events {
-        now += delta;
-        max = max.max(now);
-    }
-    max as usize
-}
-
-const TIMED: &str =
-    "date +%s%N > $TASK_OUTPUT_DIR/times; sleep 0.3; date +%s%N >> $TASK_OUTPUT_DIR/times";
-
 #[test]
 fn the_global_limit_holds() {
     let t = Tree::new();

@@ -91,25 +91,15 @@ fn a_task_limited_to_one_cpu_gets_one_cpu() {
 fn admission_holds_back_a_task_whose_memory_does_not_fit() {
     let t = Tree::new();
     t.config("kill_grace: 1s\nmax_memory_gb: 1\nmax_total_memory_gb: 1\n");
-    let timed =
-        "date +%s%N > $TASK_OUTPUT_DIR/times; sleep 0.3; date +%s%N >> $TASK_OUTPUT_DIR/times";
     for id in ["p/a", "p/b"] {
-        t.task(id, &format!("resources: {{memory_gb: 0.6}}\n{}", sh(timed)));
+        t.task(id, &format!("resources: {{memory_gb: 0.6}}\n{}", sh(TIMED)));
     }
     t.task(
         "p/c",
-        &format!("resources: {{memory_gb: 0.3}}\n{}", sh(timed)),
+        &format!("resources: {{memory_gb: 0.3}}\n{}", sh(TIMED)),
     );
     t.run(&["orchestrate"]).code(0);
-    let span = |id: &str| {
-        let text = t.read(&format!("workspace/outputs/{id}/times"));
-        let n: Vec<u128> = text
-            .split_whitespace()
-            .map(|x| x.parse().unwrap())
-            .collect();
-        (n[0], n[1])
-    };
-    let (a, b) = (span("p/a"), span("p/b"));
+    let (a, b) = (span(&t, "p/a"), span(&t, "p/b"));
     assert!(
         a.1 <= b.0 || b.1 <= a.0,
         "two 0.6 GiB tasks ran together within 1 GiB: {a:?} {b:?}"

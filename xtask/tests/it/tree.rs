@@ -182,3 +182,35 @@ pub fn read_pid(path: &Path) -> u32 {
 pub fn sh(script: &str) -> String {
     format!("command: {}", serde_json::to_string(script).unwrap())
 }
+
+/// Shell that records when the task starts and ends, around `sleep 0.3`.
+pub const TIMED: &str =
+    "date +%s%N > $TASK_OUTPUT_DIR/times; sleep 0.3; date +%s%N >> $TASK_OUTPUT_DIR/times";
+
+/// When a task that ran `TIMED` (or wrote `times` the same way) started and ended.
+pub fn span(t: &Tree, id: &str) -> (u128, u128) {
+    let text = t.read(&format!("workspace/outputs/{id}/times"));
+    let n: Vec<u128> = text
+        .split_whitespace()
+        .map(|x| x.parse().unwrap())
+        .collect();
+    (n[0], n[1])
+}
+
+/// The most of these tasks that ran at one moment.
+pub fn max_overlap(t: &Tree, ids: &[String]) -> usize {
+    let mut events: Vec<(u128, i32)> = ids
+        .iter()
+        .flat_map(|id| {
+            let (start, end) = span(t, id);
+            [(start, 1), (end, -1)]
+        })
+        .collect();
+    events.sort();
+    let (mut now, mut max) = (0, 0);
+    for (_, delta) in events {
+        now += delta;
+        max = max.max(now);
+    }
+    max as usize
+}
