@@ -1,6 +1,7 @@
 //! `logs <task> [-f] [--attempt N]`: prints or follows a task's log.
 
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Write;
+use std::os::unix::fs::MetadataExt;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -9,6 +10,9 @@ use crate::layout::Layout;
 use crate::status::{self, State};
 
 pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Result<i32> {
+    if !layout.tasks.join(format!("{id}.md")).is_file() && !layout.log_file(id).exists() {
+        bail!("no task `{id}` (ids are paths under tasks/ without .md; `cargo xtask progress` lists the phases)");
+    }
     let latest = status::read(layout, id)
         .ok()
         .flatten()
@@ -36,18 +40,26 @@ pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Res
         return Ok(crate::exit::SUCCESS);
     }
     // Follow while the task runs, like `tail -f`, then print what is left.
+    // A retry renames the log to `<id>.attempt-N.log` and starts a new one:
+    // after the old file's rest, go on with the new one.
     loop {
         let running = matches!(status::read(layout, id), Ok(Some(s)) if s.status == State::Running);
-        let position = file.stream_position().unwrap_or(0);
-        let mut chunk = Vec::new();
-        file.seek(SeekFrom::Start(position))?;
-        file.read_to_end(&mut chunk)
-            .with_context(|| format!("cannot read {path}"))?;
-        out.write_all(&chunk)?;
+        std::io::copy(&mut file, &mut out).with_context(|| format!("cannot read {path}"))?;
         out.flush()?;
+        let rotated = attempt.is_none() && inode(&path) != file.metadata().ok().map(|m| m.ino());
+        if rotated {
+            if let Ok(next) = std::fs::File::open(&path) {
+                file = next;
+                continue;
+            }
+        }
         if !running {
             return Ok(crate::exit::SUCCESS);
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+fn inode(path: &camino::Utf8Path) -> Option<u64> {
+    path.metadata().ok().map(|m| m.ino())
 }

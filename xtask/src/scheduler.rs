@@ -260,7 +260,13 @@ impl<'a> Scheduler<'a> {
             rx,
             stop: None,
             kill_at: None,
-            memory_capacity: config.max_total_memory_gb.unwrap_or_else(machine_memory_gb),
+            // Slurm places jobs by its own accounting: only this machine's
+            // tasks reserve this machine's memory.
+            memory_capacity: match (config.max_total_memory_gb, options.executor) {
+                (Some(total), _) => total,
+                (None, ExecutorKind::Local) => machine_memory_gb(),
+                (None, ExecutorKind::Slurm) => f64::INFINITY,
+            },
             log_dirs: Default::default(),
             executor: None,
             run_id: None,
@@ -606,6 +612,13 @@ impl<'a> Scheduler<'a> {
                 let Some(active) = self.active.get_mut(&t) else {
                     return Ok(());
                 };
+                if active.queued && active.job_id.is_some() {
+                    // Left Slurm's queue: the attempt's time starts now.
+                    active.started = SystemTime::now();
+                    self.printer
+                        .event(Tone::Plain, "running", &task_id, "left the Slurm queue");
+                }
+                let active = self.active.get_mut(&t).expect("looked up above");
                 active.queued = false;
                 if let Some(pid) = pid {
                     active.pid = pid;
@@ -1227,20 +1240,27 @@ impl<'a> Scheduler<'a> {
     /// What would start now, in order, and the first tasks that wait, with
     /// what each waits on.
     fn next(&mut self) -> i32 {
+        // Tasks running now hold their slots and memory.
+        let running: Vec<usize> = (0..self.graph.tasks.len())
+            .filter(|&t| self.node[t] == Node::Running)
+            .collect();
+        for &t in &running {
+            self.running_in_phase[self.graph.phase_of[t]] += 1;
+            self.wave.push(t);
+        }
         let _ = self.launch_ready();
-        if self.wave.is_empty() {
-            println!("Nothing would start now.");
+        let starting = &self.wave[running.len()..];
+        if !running.is_empty() {
+            println!("Running now: {}", running.len());
+        }
+        if starting.is_empty() {
+            println!("Nothing more would start now.");
         } else {
             println!("Would start now, in this order:");
         }
-        for (i, &t) in self.wave.iter().enumerate() {
-            let launch = self.launch_spec(t, i + 1, self.attempt[t] + 1);
-            println!(
-                "  {:<40} agent-{}  {}",
-                launch.task_id,
-                i + 1,
-                shell_words(&launch.argv)
-            );
+        for &t in starting {
+            let launch = self.launch_spec(t, 0, self.attempt[t] + 1);
+            println!("  {:<40} {}", launch.task_id, shell_words(&launch.argv));
         }
         const SHOWN: usize = 10;
         let waiting: Vec<usize> = (0..self.graph.tasks.len())
@@ -1344,6 +1364,18 @@ impl<'a> Scheduler<'a> {
     }
 
     fn waiting_reason(&self, t: usize) -> String {
+        if self.node[t] == Node::Ready {
+            let phase = self.graph.phase_of[t];
+            return format!(
+                "ready, held back by the limits ({} of {} slots busy, {} of {} in phase {}, {} GiB of memory reserved)",
+                self.active.len() + self.wave.len(),
+                self.jobs,
+                self.running_in_phase[phase],
+                self.phase_limit(phase),
+                self.graph.phases[phase].name,
+                self.active.keys().chain(&self.wave).map(|&r| self.limits(r).memory_gb).sum::<f64>(),
+            );
+        }
         if self.node[t] == Node::NeedsInputs {
             let missing: Vec<String> = self
                 .missing_inputs(t)

@@ -190,6 +190,12 @@ pub fn begin_run(layout: &Layout) -> Result<String> {
     Ok(id)
 }
 
+/// The id of the last run started on this workspace.
+pub fn last_run_id(layout: &Layout) -> Option<String> {
+    let bytes = std::fs::read(layout.workspace.join("run.json")).ok()?;
+    serde_json::from_slice::<Run>(&bytes).ok().map(|run| run.id)
+}
+
 /// Marks the run as ended in order: the next one starts afresh.
 pub fn end_run(layout: &Layout, id: &str) -> Result<()> {
     let run = Run {

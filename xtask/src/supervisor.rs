@@ -191,7 +191,9 @@ pub fn main() -> i32 {
                         .unwrap_or_default();
                     let ending = match task.stopping {
                         Some(ending) => ending,
-                        None if usage.oom_killed => Ending::OutOfMemory,
+                        // A child killed for memory whose parent still
+                        // succeeded is not a failure of the task.
+                        None if usage.oom_killed && !status.success() => Ending::OutOfMemory,
                         None => Ending::Exited,
                     };
                     let enforced = task.group.is_some();

@@ -43,7 +43,16 @@ fn render(layout: &Layout, defs: &Definitions) -> String {
         .iter()
         .map(|t| status::read(layout, &t.id).ok().flatten())
         .collect();
-    let bars = place(&statuses);
+    // The timeline is of the last run; tasks done in earlier runs are in the tables.
+    let last_run = status::last_run_id(layout);
+    let in_last_run: Vec<Option<Status>> = statuses
+        .iter()
+        .map(|s| {
+            s.clone()
+                .filter(|s| last_run.is_none() || s.run_id == last_run)
+        })
+        .collect();
+    let bars = place(&in_last_run);
     let wall = bars.iter().map(|b| b.end).fold(0.0, f64::max);
     let (critical, critical_len) = critical_path(defs, &statuses);
     let title = defs

@@ -19,14 +19,13 @@ use crate::layout::Layout;
 use crate::supervisor::{Ending, ExitRecord};
 
 /// Reasons for which a pending job will never start.
-const HOPELESS: [&str; 7] = [
+const HOPELESS: [&str; 6] = [
     "PartitionConfig",
     "PartitionNodeLimit",
     "PartitionTimeLimit",
     "InvalidAccount",
     "InvalidQOS",
     "BadConstraints",
-    "ReqNodeNotAvail",
 ];
 
 pub struct Slurm {

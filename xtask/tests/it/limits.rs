@@ -137,3 +137,19 @@ fn cgroups_are_gone_after_the_run() {
         .collect();
     assert!(orphaned.is_empty(), "left behind: {orphaned:?}");
 }
+
+#[test]
+fn a_child_killed_for_memory_does_not_fail_a_task_that_succeeds() {
+    if !cgroups_writable() {
+        return;
+    }
+    let t = Tree::new();
+    let script = "dd if=/dev/zero of=/dev/null bs=300M count=1 || echo recovered; exit 0";
+    t.task(
+        "p/careful",
+        &format!("resources: {{memory_gb: 0.09765625}}\n{}", sh(script)),
+    );
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.state("p/careful"), "completed");
+    assert!(t.read("workspace/logs/p/careful.log").contains("recovered"));
+}

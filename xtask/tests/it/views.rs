@@ -258,3 +258,62 @@ fn progress_watch_shows_the_live_view_of_another_run() {
     t.write("release", "");
     run.wait().unwrap();
 }
+
+#[test]
+fn next_counts_running_tasks_against_the_limits() {
+    let t = Tree::new();
+    t.config("kill_grace: 1s\nmax_concurrent_agents: 2\n");
+    for id in ["p/a", "p/b", "p/c"] {
+        t.task(
+            id,
+            &sh("touch $TASK_OUTPUT_DIR/started; while [ ! -f release ]; do sleep 0.02; done"),
+        );
+    }
+    let mut run = t
+        .command(&["orchestrate", "-q"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("two tasks to run", || {
+        ["p/a", "p/b", "p/c"]
+            .iter()
+            .filter(|id| t.exists(&format!("workspace/outputs/{id}/started")))
+            .count()
+            == 2
+    });
+    t.run(&["next"])
+        .code(0)
+        .says("Running now: 2")
+        .says("Nothing more would start now.")
+        .says("ready, held back by the limits (2 of 2 slots busy");
+    t.write("release", "");
+    run.wait().unwrap();
+}
+
+#[test]
+fn logs_follow_goes_on_into_the_next_attempt() {
+    let t = Tree::new();
+    let script = "echo attempt $TASK_ATTEMPT; touch started-$TASK_ATTEMPT; \
+                  while [ ! -f release-$TASK_ATTEMPT ]; do sleep 0.02; done; test $TASK_ATTEMPT -ge 2";
+    t.task("p/flaky", &format!("retries: 1\n{}", sh(script)));
+    let mut run = t
+        .command(&["orchestrate", "-q"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the first attempt", || t.exists("started-1"));
+    let follow = t
+        .command(&["logs", "-f", "p/flaky"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    t.write("release-1", "");
+    wait_for("the second attempt", || t.exists("started-2"));
+    t.write("release-2", "");
+    let out = String::from_utf8_lossy(&follow.wait_with_output().unwrap().stdout).into_owned();
+    assert!(
+        out.contains("attempt 1") && out.contains("attempt 2"),
+        "{out}"
+    );
+    run.wait().unwrap();
+}
