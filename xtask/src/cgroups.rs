@@ -85,48 +85,28 @@ pub fn detect() -> Result<Hierarchy, String> {
 }
 
 impl Hierarchy {
-    /// Creates the groups of one task, with its limits.
-    pub fn create(&self, name: &str, cpus: f64, memory_bytes: u64) -> std::io::Result<Group> {
-        let quota = ((cpus * PERIOD_US as f64) as u64).max(1000);
-        let group = match self {
-            Hierarchy::V2(base) => {
-                let dir = base.join(name);
-                std::fs::create_dir_all(&dir)?;
-                std::fs::write(dir.join("cpu.max"), format!("{quota} {PERIOD_US}"))?;
-                std::fs::write(dir.join("memory.max"), memory_bytes.to_string())?;
-                // No swap: a task over its memory is killed, not slowed to a crawl.
-                let _ = std::fs::write(dir.join("memory.swap.max"), "0");
-                Group {
-                    hierarchy: self.clone(),
-                    dirs: vec![dir],
-                }
-            }
+    /// Creates the (empty) groups for one task; `Group::limit` sets its
+    /// limits. Created ahead of time, off the path from a request to a start.
+    pub fn create(&self, name: &str) -> std::io::Result<Group> {
+        let dirs = match self {
+            Hierarchy::V2(base) => vec![base.join(name)],
             Hierarchy::V1 {
                 memory,
                 cpu,
                 cpuacct,
-            } => {
-                let dirs = vec![memory.join(name), cpu.join(name), cpuacct.join(name)];
-                for dir in &dirs {
-                    std::fs::create_dir_all(dir)?;
-                }
-                std::fs::write(
-                    dirs[0].join("memory.limit_in_bytes"),
-                    memory_bytes.to_string(),
-                )?;
-                let _ = std::fs::write(
-                    dirs[0].join("memory.memsw.limit_in_bytes"),
-                    memory_bytes.to_string(),
-                );
-                std::fs::write(dirs[1].join("cpu.cfs_period_us"), PERIOD_US.to_string())?;
-                std::fs::write(dirs[1].join("cpu.cfs_quota_us"), quota.to_string())?;
-                Group {
-                    hierarchy: self.clone(),
-                    dirs,
-                }
-            }
+            } => vec![memory.join(name), cpu.join(name), cpuacct.join(name)],
         };
-        Ok(group)
+        for dir in &dirs {
+            std::fs::create_dir_all(dir)?;
+        }
+        if let Hierarchy::V2(_) = self {
+            // No swap: a task over its memory is killed, not slowed to a crawl.
+            let _ = std::fs::write(dirs[0].join("memory.swap.max"), "0");
+        }
+        Ok(Group {
+            hierarchy: self.clone(),
+            dirs,
+        })
     }
 
     /// Removes the groups a crashed run left behind: those whose supervisor
@@ -158,6 +138,34 @@ impl Hierarchy {
 }
 
 impl Group {
+    /// Sets the limits of a new group.
+    pub fn limit(&self, cpus: f64, memory_bytes: u64) -> std::io::Result<()> {
+        let quota = ((cpus * PERIOD_US as f64) as u64).max(1000);
+        match &self.hierarchy {
+            Hierarchy::V2(_) => {
+                std::fs::write(self.dirs[0].join("cpu.max"), format!("{quota} {PERIOD_US}"))?;
+                std::fs::write(self.dirs[0].join("memory.max"), memory_bytes.to_string())?;
+            }
+            Hierarchy::V1 { .. } => {
+                std::fs::write(
+                    self.dirs[0].join("memory.limit_in_bytes"),
+                    memory_bytes.to_string(),
+                )?;
+                // Where swap accounting exists, memory+swap gets the same limit.
+                let _ = std::fs::write(
+                    self.dirs[0].join("memory.memsw.limit_in_bytes"),
+                    memory_bytes.to_string(),
+                );
+                std::fs::write(
+                    self.dirs[1].join("cpu.cfs_period_us"),
+                    PERIOD_US.to_string(),
+                )?;
+                std::fs::write(self.dirs[1].join("cpu.cfs_quota_us"), quota.to_string())?;
+            }
+        }
+        Ok(())
+    }
+
     /// The files a new process writes `0` to, to join the groups.
     pub fn procs_files(&self) -> Vec<CString> {
         self.dirs

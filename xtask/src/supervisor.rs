@@ -158,23 +158,31 @@ pub fn main() -> i32 {
         hierarchy.clean_stale();
     }
     let mut groups = 0u64;
+    let mut spare = new_group(hierarchy.as_ref(), &mut groups);
     let mut orchestrator_gone = false;
     loop {
         if orchestrator_gone && tasks.is_empty() {
+            if let Some(group) = spare.take() {
+                group.remove();
+            }
             return 0;
         }
         match rx.recv_timeout(TICK) {
             Ok(Message::Request(Request::Launch(spec))) => {
-                groups += 1;
-                let group = hierarchy.as_ref().and_then(|h| {
-                    let name = format!("{}-{groups}", std::process::id());
-                    h.create(&name, spec.cpus, spec.memory_bytes)
-                        .map_err(|e| {
-                            eprintln!("xtask supervisor: cannot create cgroup {name}: {e}")
-                        })
-                        .ok()
-                });
-                launch(spec, group, &mut programs, &tx, &mut tasks)
+                let group = spare
+                    .take()
+                    .or_else(|| new_group(hierarchy.as_ref(), &mut groups))
+                    .and_then(|group| match group.limit(spec.cpus, spec.memory_bytes) {
+                        Ok(()) => Some(group),
+                        Err(e) => {
+                            eprintln!("xtask supervisor: cannot set the limits of a cgroup: {e}");
+                            group.remove();
+                            None
+                        }
+                    });
+                launch(spec, group, &mut programs, &tx, &mut tasks);
+                // The next task's groups, made while this one starts.
+                spare = new_group(hierarchy.as_ref(), &mut groups);
             }
             Ok(Message::Request(Request::Stop { task_id })) => {
                 if let Some(task) = tasks.values_mut().find(|t| t.spec.task_id == task_id) {
@@ -197,9 +205,6 @@ pub fn main() -> i32 {
                         None => Ending::Exited,
                     };
                     let enforced = task.group.is_some();
-                    if let Some(group) = task.group {
-                        group.remove();
-                    }
                     record(
                         &task.spec,
                         ending,
@@ -207,6 +212,10 @@ pub fn main() -> i32 {
                         None,
                         Some((enforced, usage)),
                     );
+                    // Removed once the orchestrator has heard of the end.
+                    if let Some(group) = task.group {
+                        group.remove();
+                    }
                 }
             }
             Err(RecvTimeoutError::Timeout) => {}
@@ -216,6 +225,17 @@ pub fn main() -> i32 {
             enforce(pid, task);
         }
     }
+}
+
+/// A new, empty group for a task to come, named after this supervisor.
+fn new_group(hierarchy: Option<&cgroups::Hierarchy>, count: &mut u64) -> Option<cgroups::Group> {
+    let hierarchy = hierarchy?;
+    *count += 1;
+    let name = format!("{}-{count}", std::process::id());
+    hierarchy
+        .create(&name)
+        .map_err(|e| eprintln!("xtask supervisor: cannot create cgroup {name}: {e}"))
+        .ok()
 }
 
 /// Forwards each request line to the loop; a line that does not parse is
