@@ -445,12 +445,12 @@ impl<'a> Scheduler<'a> {
     /// Hands a job submitted by an earlier run to our Slurm poller. Returns
     /// false when this run does not use Slurm (the job cannot be followed).
     fn follow_job(&mut self, t: usize, status: &Status) -> bool {
+        let limits = self.limits(t);
         let (Some(job_id), Some(Executor::Slurm(slurm))) = (&status.job_id, &mut self.executor)
         else {
             return false;
         };
-        let timeout = self.graph.tasks[t].timeout;
-        slurm.follow(self.layout, &self.graph.tasks[t].id, job_id, timeout);
+        slurm.follow(self.layout, &self.graph.tasks[t].id, job_id, &limits);
         true
     }
 

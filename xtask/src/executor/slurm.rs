@@ -39,6 +39,12 @@ struct Job {
     exit_file: Utf8PathBuf,
     timeout: Option<Duration>,
     running_since: Option<Instant>,
+    /// The idle timeout: the job is cancelled when its log (on the shared
+    /// file system) has not grown for this long.
+    idle_timeout: Option<Duration>,
+    log_file: Utf8PathBuf,
+    log_size: u64,
+    last_growth: Option<Instant>,
     /// Why we cancelled it, once we did.
     stopping: Option<Ending>,
 }
@@ -94,23 +100,21 @@ impl Slurm {
         }
         let job_file = layout.pid_file(&launch.task_id).with_extension("job");
         crate::atomic::write(&job_file, format!("{job_id}\n").as_bytes())?;
-        self.follow(layout, &launch.task_id, &job_id, limits.timeout);
+        self.follow(layout, &launch.task_id, &job_id, limits);
         Ok(job_id)
     }
 
     /// Follows a job submitted earlier (by this run, or by one that died).
-    pub fn follow(
-        &mut self,
-        layout: &Layout,
-        task_id: &str,
-        job_id: &str,
-        timeout: Option<Duration>,
-    ) {
+    pub fn follow(&mut self, layout: &Layout, task_id: &str, job_id: &str, limits: &Limits) {
         let job = Job {
             task_id: task_id.to_owned(),
             exit_file: layout.exit_file(task_id),
-            timeout,
+            timeout: limits.timeout,
             running_since: None,
+            idle_timeout: limits.idle_timeout,
+            log_file: layout.log_file(task_id),
+            log_size: 0,
+            last_growth: None,
             stopping: None,
         };
         self.jobs
@@ -215,10 +219,11 @@ fn poll(jobs: &Mutex<HashMap<String, Job>>) -> Vec<Event> {
                         pid: None,
                     });
                 }
-                let started = job.running_since.unwrap_or_else(Instant::now);
-                if job.stopping.is_none() && job.timeout.is_some_and(|t| started.elapsed() >= t) {
-                    job.stopping = Some(Ending::Timeout);
-                    scancel(id, None);
+                if job.stopping.is_none() {
+                    job.stopping = overdue(job);
+                    if job.stopping.is_some() {
+                        scancel(id, None);
+                    }
                 }
             }
             _ => ended.push((id.clone(), final_record(state, fields, job.stopping))),
@@ -239,6 +244,22 @@ fn poll(jobs: &Mutex<HashMap<String, Job>>) -> Vec<Event> {
         });
     }
     events
+}
+
+/// Why a running job must be cancelled now, if it must: its timeout, or
+/// its log that stopped growing.
+fn overdue(job: &mut Job) -> Option<Ending> {
+    let started = job.running_since?;
+    if job.timeout.is_some_and(|t| started.elapsed() >= t) {
+        return Some(Ending::Timeout);
+    }
+    let idle = job.idle_timeout?;
+    let size = job.log_file.metadata().map(|m| m.len()).unwrap_or(0);
+    if size != job.log_size || job.last_growth.is_none() {
+        job.log_size = size;
+        job.last_growth = Some(Instant::now());
+    }
+    (job.last_growth?.elapsed() >= idle).then_some(Ending::IdleTimeout)
 }
 
 /// The exit record of a job in a final state.

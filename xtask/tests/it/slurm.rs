@@ -161,3 +161,18 @@ fn slurm_limit_counts_submitted_jobs() {
     t.run(&["orchestrate", "-j", "1"]).code(0);
     assert_eq!(max_overlap(&t, &ids), 1, "jobs overlapped beyond -j 1");
 }
+
+#[test]
+fn slurm_idle_timeout_cancels_a_silent_job() {
+    let Some(t) = slurm_tree() else { return };
+    t.task(
+        "p/hung",
+        &format!(
+            "idle_timeout: 1s\n{}",
+            sh("echo waiting for a prompt; sleep 600")
+        ),
+    );
+    t.run(&["orchestrate"]).code(1).says("Idle timeout");
+    let job = t.status("p/hung")["job_id"].as_str().unwrap().to_owned();
+    assert_eq!(job_state(&job), "CANCELLED");
+}
