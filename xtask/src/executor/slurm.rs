@@ -282,7 +282,9 @@ fn final_record(
     let code = code.filter(|_| signal.is_none());
     match state {
         "COMPLETED" | "FAILED" => record(stopping.unwrap_or(Ending::Exited), code, signal),
-        "CANCELLED" => record(stopping.unwrap_or(Ending::Interrupted), code, signal),
+        // A cancelled job has no exit code of its own (Slurm says 0:0
+        // when it never ran, 0:15 when it was stopped).
+        "CANCELLED" => record(stopping.unwrap_or(Ending::Interrupted), None, signal),
         "TIMEOUT" | "DEADLINE" => record(Ending::Timeout, code, signal),
         "OUT_OF_MEMORY" => record(Ending::OutOfMemory, code, signal),
         "NODE_FAIL" | "BOOT_FAIL" | "PREEMPTED" => lost_record(&format!("Slurm reports {state}")),
