@@ -194,8 +194,14 @@ impl Config {
 
     /// The settings of a phase by its key (`analysis`); a phase not listed
     /// gets `max_concurrent_agents` and no timeout.
-    pub fn phase(&self, key: &str) -> PhaseConfig {
-        self.phases.get(key).cloned().unwrap_or_default()
+    pub fn phase(&self, key: &str) -> &PhaseConfig {
+        static UNLISTED: PhaseConfig = PhaseConfig {
+            max_parallel: None,
+            timeout: None,
+            idle_timeout: None,
+            requires: Vec::new(),
+        };
+        self.phases.get(key).unwrap_or(&UNLISTED)
     }
 
     pub fn max_parallel(&self, key: &str) -> usize {

@@ -23,6 +23,8 @@ const BAR_WIDTH: usize = 24;
 pub struct Live {
     bar: ProgressBar,
     layout: Layout,
+    /// For each phase's limit, read once.
+    config: Config,
     drawn: Option<Instant>,
 }
 
@@ -36,9 +38,11 @@ impl Live {
         }
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stdout());
         bar.set_style(ProgressStyle::with_template("{msg}").expect("a valid template"));
+        let config = Config::load(&layout.config_file()).unwrap_or_default();
         Some(Live {
             bar,
             layout: layout.clone(),
+            config,
             drawn: None,
         })
     }
@@ -54,8 +58,9 @@ impl Live {
             return;
         }
         self.drawn = Some(Instant::now());
+        let progress = progress::collect(&self.layout);
         self.bar
-            .set_message(frame(&self.layout, &progress::collect(&self.layout)));
+            .set_message(frame(&self.layout, &self.config, &progress));
     }
 
     pub fn finish(&self) {
@@ -66,11 +71,12 @@ impl Live {
 /// `progress --watch`: the live view of a run started elsewhere, until Ctrl-C.
 pub fn watch(layout: &Layout) -> ! {
     let mut live = Live::new(layout, false);
+    let config = Config::load(&layout.config_file()).unwrap_or_default();
     loop {
         match &mut live {
             Some(live) => live.refresh(),
             // Not a terminal: a plain frame now and then.
-            None => println!("{}\n", frame(layout, &progress::collect(layout))),
+            None => println!("{}\n", frame(layout, &config, &progress::collect(layout))),
         }
         std::thread::sleep(if live.is_some() {
             REFRESH
@@ -81,8 +87,7 @@ pub fn watch(layout: &Layout) -> ! {
 }
 
 /// The frame: a heading, a line per phase, a line per running task.
-pub fn frame(layout: &Layout, progress: &Progress) -> String {
-    let config = Config::load(&layout.config_file()).unwrap_or_default();
+pub fn frame(layout: &Layout, config: &Config, progress: &Progress) -> String {
     let t = &progress.total;
     let mut lines = vec![format!(
         "{}: {}/{} completed ({}%), {} running, {} failed, {} blocked",

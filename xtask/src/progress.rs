@@ -124,8 +124,11 @@ pub fn collect(layout: &Layout) -> Progress {
         add(phase, id, status, now);
     }
     for phase in phases.values_mut() {
-        let requires = config.phase(phase_key(&phase.phase)).requires;
-        close_gate(layout, phase, &requires);
+        close_gate(
+            layout,
+            phase,
+            &config.phase(phase_key(&phase.phase)).requires,
+        );
     }
     for phase in phases.into_values() {
         progress.total = sum(progress.total, phase.counts);
