@@ -132,7 +132,7 @@ fn explain_pending(layout: &Layout, defs: &Definitions, t: usize) {
                 }
                 let key = crate::task::phase_key(&graph.phases[p].name);
                 for artifact in &defs.config.phase(key).requires {
-                    if !layout.outputs_dir().join(&artifact).exists() {
+                    if !layout.outputs_dir().join(artifact).exists() {
                         unmet.push(format!(
                             "phase {}: its gate needs workspace/outputs/{artifact}, which does not exist",
                             graph.phases[p].name
