@@ -35,22 +35,22 @@ pub fn run(_layout: &Layout, args: &flags::Bench) -> Result<i32> {
     );
     let largest = *sizes.last().expect("checked above");
 
-    let scratch = Scratch::new()?;
-    eprintln!("Benchmarking in {}", scratch.0);
+    let scratch = Scratch::new(args.keep)?;
+    eprintln!("Benchmarking in {}", scratch.path);
     let mut notes = Vec::new();
-    let runners = runners(&scratch.0, &mut notes)?;
+    let runners = runners(&scratch.path, &mut notes)?;
     let orchestrator = &runners[0];
     let bench = Bench {
         jobs: args.jobs,
         runs: args.runs,
-        logs: scratch.0.join("run"),
+        logs: scratch.path.join("run"),
     };
 
     let mut graph_rows = Vec::new();
     let mut commands = Vec::new();
     let mut baseline = 0;
     for &n in &sizes {
-        let dir = scratch.0.join(format!("n{n}"));
+        let dir = scratch.path.join(format!("n{n}"));
         let graph = Graph::layered(n);
         for runner in &runners {
             runner.write(&dir, &graph, args.jobs)?;
@@ -87,10 +87,12 @@ pub fn run(_layout: &Layout, args: &flags::Bench) -> Result<i32> {
             // what progress and a resume should be measured on.
             commands = bench.commands(orchestrator, &dir, &graph)?;
         }
-        remove_dir(&dir)?;
+        if !args.keep {
+            remove_dir(&dir)?;
+        }
     }
 
-    let chain_dir = scratch.0.join("chain");
+    let chain_dir = scratch.path.join("chain");
     let chain = Graph::chain(CHAIN);
     let mut latencies = Vec::new();
     for runner in &runners {
@@ -146,10 +148,13 @@ pub fn run(_layout: &Layout, args: &flags::Bench) -> Result<i32> {
 
 /// The scratch folder; dropping it removes it, so an error on the way does
 /// not leave 10,000 task files behind.
-struct Scratch(Utf8PathBuf);
+struct Scratch {
+    path: Utf8PathBuf,
+    keep: bool,
+}
 
 impl Scratch {
-    fn new() -> Result<Scratch> {
+    fn new(keep: bool) -> Result<Scratch> {
         let tmp = Utf8PathBuf::try_from(std::env::temp_dir())
             .context("the temporary folder's path is not UTF-8")?;
         let path = tmp.join(format!("xtask-bench-{}", std::process::id()));
@@ -158,13 +163,17 @@ impl Scratch {
             remove_dir(&path)?;
         }
         fs::create_dir_all(&path).with_context(|| format!("cannot create {path}"))?;
-        Ok(Scratch(path))
+        Ok(Scratch { path, keep })
     }
 }
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
+        if self.keep {
+            eprintln!("Kept {}", self.path);
+            return;
+        }
+        let _ = fs::remove_dir_all(&self.path);
     }
 }
 

@@ -8,6 +8,7 @@ use std::ffi::CString;
 use std::path::{Path, PathBuf};
 
 const ROOT: &str = "/sys/fs/cgroup";
+/// The CPU period quotas are given in: the kernel's default, left as it is.
 const PERIOD_US: u64 = 100_000;
 
 #[derive(Debug, Clone)]
@@ -22,10 +23,30 @@ pub enum Hierarchy {
     },
 }
 
-/// One task's groups.
+/// The groups of one slot of the supervisor: each task of the slot runs in
+/// them, one after the other. Reusing them, rather than making groups per
+/// task, saves their creation and removal (six system calls of the kernel's
+/// slowest kind) and leaves no dying memory groups behind: the kernel keeps a
+/// removed memory group alive for as long as the page cache the task wrote is
+/// charged to it, and thousands of those slow down every later one.
 pub struct Group {
     hierarchy: Hierarchy,
     dirs: Vec<PathBuf>,
+    /// The limits last written, so that a slot writes them only when they change.
+    limits: Option<(u64, u64)>,
+    /// Whether the slot's thread is in the groups (v1), so that what it
+    /// spawns is born there; in v2 a thread cannot be, so the child joins.
+    thread_inside: bool,
+    /// v2: `memory.peak`, reset at each start; its peak is per open file.
+    peak: Option<std::fs::File>,
+}
+
+/// The counters at a task's start, which its usage is measured from.
+#[derive(Debug, Default)]
+pub struct Baseline {
+    memory_bytes: u64,
+    oom_kills: u64,
+    cpu_ns: u64,
 }
 
 /// What a task used, read from its group when it ended.
@@ -85,28 +106,48 @@ pub fn detect() -> Result<Hierarchy, String> {
 }
 
 impl Hierarchy {
-    /// Creates the (empty) groups for one task; `Group::limit` sets its
-    /// limits. Created ahead of time, off the path from a request to a start.
-    pub fn create(&self, name: &str) -> std::io::Result<Group> {
-        let dirs = match self {
-            Hierarchy::V2(base) => vec![base.join(name)],
+    /// The `xtask` folders of each hierarchy.
+    fn bases(&self) -> Vec<PathBuf> {
+        match self {
+            Hierarchy::V2(base) => vec![base.clone()],
             Hierarchy::V1 {
                 memory,
                 cpu,
                 cpuacct,
-            } => vec![memory.join(name), cpu.join(name), cpuacct.join(name)],
-        };
+            } => vec![memory.clone(), cpu.clone(), cpuacct.clone()],
+        }
+    }
+
+    /// Creates the (empty) groups of one slot. In v1 the calling thread, the
+    /// slot's own, moves into them: what it spawns is born inside, with no
+    /// move per task (the child of a thread starts in that thread's groups).
+    pub fn create(&self, name: &str) -> std::io::Result<Group> {
+        let dirs: Vec<PathBuf> = self.bases().iter().map(|b| b.join(name)).collect();
         for dir in &dirs {
             std::fs::create_dir_all(dir)?;
         }
-        if let Hierarchy::V2(_) = self {
-            // No swap: a task over its memory is killed, not slowed to a crawl.
-            let _ = std::fs::write(dirs[0].join("memory.swap.max"), "0");
-        }
-        Ok(Group {
+        let mut group = Group {
             hierarchy: self.clone(),
             dirs,
-        })
+            limits: None,
+            thread_inside: false,
+            peak: None,
+        };
+        match self {
+            // No swap: a task over its memory is killed, not slowed to a crawl.
+            Hierarchy::V2(_) => {
+                let _ = std::fs::write(group.dirs[0].join("memory.swap.max"), "0");
+            }
+            Hierarchy::V1 { .. } => {
+                let tid = gettid();
+                if let Err(e) = group.dirs.iter().try_for_each(|d| write(d, "tasks", tid)) {
+                    group.remove();
+                    return Err(e);
+                }
+                group.thread_inside = true;
+            }
+        }
+        Ok(group)
     }
 
     /// Removes the groups a crashed run left behind: those whose supervisor
@@ -114,15 +155,7 @@ impl Hierarchy {
     /// on this machine for another workspace, are left alone; and a group
     /// with a live task in it cannot be removed anyway.
     pub fn clean_stale(&self) {
-        let bases = match self {
-            Hierarchy::V2(base) => vec![base.clone()],
-            Hierarchy::V1 {
-                memory,
-                cpu,
-                cpuacct,
-            } => vec![memory.clone(), cpu.clone(), cpuacct.clone()],
-        };
-        for base in bases {
+        for base in self.bases() {
             for entry in std::fs::read_dir(base).into_iter().flatten().flatten() {
                 let name = entry.file_name();
                 let owner = name
@@ -138,36 +171,72 @@ impl Hierarchy {
 }
 
 impl Group {
-    /// Sets the limits of a new group.
-    pub fn limit(&self, cpus: f64, memory_bytes: u64) -> std::io::Result<()> {
+    /// Makes the groups ready for the next task: its limits, and the
+    /// counters its usage will be measured from.
+    pub fn prepare(&mut self, cpus: f64, memory_bytes: u64) -> std::io::Result<Baseline> {
         let quota = ((cpus * PERIOD_US as f64) as u64).max(1000);
-        match &self.hierarchy {
+        if self.limits != Some((quota, memory_bytes)) {
+            self.limits = None;
+            self.write_limits(quota, memory_bytes)?;
+            self.limits = Some((quota, memory_bytes));
+        }
+        let dirs = &self.dirs;
+        Ok(match &self.hierarchy {
             Hierarchy::V2(_) => {
-                std::fs::write(self.dirs[0].join("cpu.max"), format!("{quota} {PERIOD_US}"))?;
-                std::fs::write(self.dirs[0].join("memory.max"), memory_bytes.to_string())?;
+                // A write resets the peak seen through this open file (Linux 6.12).
+                self.peak = std::fs::File::options()
+                    .read(true)
+                    .write(true)
+                    .open(dirs[0].join("memory.peak"))
+                    .and_then(|mut f| std::io::Write::write_all(&mut f, b"reset").map(|()| f))
+                    .ok();
+                Baseline {
+                    memory_bytes: number(&read(&dirs[0], "memory.current")),
+                    oom_kills: counter(&read(&dirs[0], "memory.events"), "oom_kill "),
+                    cpu_ns: counter(&read(&dirs[0], "cpu.stat"), "usage_usec ") * 1000,
+                }
             }
             Hierarchy::V1 { .. } => {
-                std::fs::write(
-                    self.dirs[0].join("memory.limit_in_bytes"),
-                    memory_bytes.to_string(),
-                )?;
-                // Where swap accounting exists, memory+swap gets the same limit.
-                let _ = std::fs::write(
-                    self.dirs[0].join("memory.memsw.limit_in_bytes"),
-                    memory_bytes.to_string(),
-                );
-                std::fs::write(
-                    self.dirs[1].join("cpu.cfs_period_us"),
-                    PERIOD_US.to_string(),
-                )?;
-                std::fs::write(self.dirs[1].join("cpu.cfs_quota_us"), quota.to_string())?;
+                // Writing 0 sets the recorded maximum to the current usage.
+                write(&dirs[0], "memory.max_usage_in_bytes", 0)?;
+                Baseline {
+                    memory_bytes: number(&read(&dirs[0], "memory.usage_in_bytes")),
+                    oom_kills: counter(&read(&dirs[0], "memory.oom_control"), "oom_kill "),
+                    cpu_ns: number(&read(&dirs[2], "cpuacct.usage")),
+                }
             }
-        }
-        Ok(())
+        })
     }
 
-    /// The files a new process writes `0` to, to join the groups.
-    pub fn procs_files(&self) -> Vec<CString> {
+    fn write_limits(&self, quota: u64, memory_bytes: u64) -> std::io::Result<()> {
+        let dirs = &self.dirs;
+        match &self.hierarchy {
+            Hierarchy::V2(_) => {
+                let cpu_max = format!("{quota} {PERIOD_US}");
+                std::fs::write(dirs[0].join("cpu.max"), cpu_max)?;
+                write(&dirs[0], "memory.max", memory_bytes)
+            }
+            Hierarchy::V1 { .. } => {
+                // Where swap accounting exists, memory+swap gets the same
+                // limit. It may never be under memory's: written before and
+                // after, one of the two writes succeeds, whichever way it moves.
+                let memsw = || {
+                    let _ = write(&dirs[0], "memory.memsw.limit_in_bytes", memory_bytes);
+                };
+                memsw();
+                write(&dirs[0], "memory.limit_in_bytes", memory_bytes)?;
+                memsw();
+                write(&dirs[1], "cpu.cfs_quota_us", quota)
+            }
+        }
+    }
+
+    /// The files a new process writes `0` to, to join the groups, when the
+    /// slot's thread could not be inside them (v2).
+    pub fn procs_files_to_join(&self) -> Vec<CString> {
+        if self.thread_inside {
+            return Vec::new();
+        }
         self.dirs
             .iter()
             .filter_map(|dir| {
@@ -181,43 +250,70 @@ impl Group {
             .collect()
     }
 
-    /// What the task used; the kernel's OOM counter says whether it was
-    /// killed for memory (never guessed from the exit code).
-    pub fn usage(&self) -> Usage {
-        let read =
-            |dir: &Path, file: &str| std::fs::read_to_string(dir.join(file)).unwrap_or_default();
-        let counter = |text: &str, key: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(key)?.trim().parse::<u64>().ok())
-                .unwrap_or(0)
+    /// What the task used since `since`; the kernel's OOM counter says
+    /// whether it was killed for memory (never guessed from the exit code).
+    /// The peak is what the group's charge grew by: the page cache of earlier
+    /// tasks, still charged to the slot, is not the task's.
+    pub fn usage(&self, since: &Baseline) -> Usage {
+        let dirs = &self.dirs;
+        let (oom_kills, peak, cpu_ns) = match &self.hierarchy {
+            Hierarchy::V2(_) => (
+                counter(&read(&dirs[0], "memory.events"), "oom_kill "),
+                self.peak.as_ref().map(|mut f| {
+                    let mut text = String::new();
+                    let _ = std::io::Seek::rewind(&mut f)
+                        .and_then(|_| std::io::Read::read_to_string(&mut f, &mut text));
+                    number(&text)
+                }),
+                counter(&read(&dirs[0], "cpu.stat"), "usage_usec ") * 1000,
+            ),
+            Hierarchy::V1 { .. } => (
+                counter(&read(&dirs[0], "memory.oom_control"), "oom_kill "),
+                Some(number(&read(&dirs[0], "memory.max_usage_in_bytes"))),
+                number(&read(&dirs[2], "cpuacct.usage")),
+            ),
         };
-        match &self.hierarchy {
-            Hierarchy::V2(_) => {
-                let dir = &self.dirs[0];
-                Usage {
-                    oom_killed: counter(&read(dir, "memory.events"), "oom_kill ") > 0,
-                    peak_memory_bytes: read(dir, "memory.peak").trim().parse().ok(),
-                    cpu_seconds: Some(counter(&read(dir, "cpu.stat"), "usage_usec ") as f64 / 1e6),
-                }
-            }
-            Hierarchy::V1 { .. } => Usage {
-                oom_killed: counter(&read(&self.dirs[0], "memory.oom_control"), "oom_kill ") > 0,
-                peak_memory_bytes: read(&self.dirs[0], "memory.max_usage_in_bytes")
-                    .trim()
-                    .parse()
-                    .ok(),
-                cpu_seconds: read(&self.dirs[2], "cpuacct.usage")
-                    .trim()
-                    .parse::<u64>()
-                    .ok()
-                    .map(|ns| ns as f64 / 1e9),
-            },
+        Usage {
+            oom_killed: oom_kills > since.oom_kills,
+            peak_memory_bytes: peak.map(|p| p.saturating_sub(since.memory_bytes)),
+            cpu_seconds: Some(cpu_ns.saturating_sub(since.cpu_ns) as f64 / 1e9),
         }
     }
 
-    /// Removes the groups; their processes are gone by then (the
-    /// supervisor waits for the task's process group to be empty).
+    /// SIGKILL to every process left in the groups (a task's daemon that
+    /// left its process group still cannot leave its cgroup), until none
+    /// is left. Returns whether there was any.
+    pub fn kill_strays(&self) -> bool {
+        let me = std::process::id();
+        let mut found = false;
+        for _ in 0..200 {
+            let strays: Vec<u32> = read(&self.dirs[0], "cgroup.procs")
+                .lines()
+                .filter_map(|l| l.trim().parse().ok())
+                .filter(|&pid| pid != me)
+                .collect();
+            if strays.is_empty() {
+                break;
+            }
+            found = true;
+            for pid in strays {
+                // SAFETY: kill has no memory-safety preconditions.
+                unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        found
+    }
+
+    /// Removes the groups. Called by the slot's thread, which first moves
+    /// back to the `xtask` groups: a group with a member cannot be removed.
     pub fn remove(self) {
+        if self.thread_inside {
+            let tid = gettid();
+            for base in self.hierarchy.bases() {
+                let _ = write(&base, "tasks", tid);
+            }
+        }
         for dir in &self.dirs {
             for _ in 0..50 {
                 if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
@@ -227,6 +323,30 @@ impl Group {
             }
         }
     }
+}
+
+fn read(dir: &Path, file: &str) -> String {
+    std::fs::read_to_string(dir.join(file)).unwrap_or_default()
+}
+
+fn write(dir: &Path, file: &str, value: impl std::fmt::Display) -> std::io::Result<()> {
+    std::fs::write(dir.join(file), value.to_string())
+}
+
+fn number(text: &str) -> u64 {
+    text.trim().parse().unwrap_or(0)
+}
+
+/// The value of `key` in a file of `key value` lines.
+fn counter(text: &str, key: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(key)?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn gettid() -> i32 {
+    // SAFETY: gettid has no preconditions.
+    unsafe { libc::gettid() }
 }
 
 /// Joins the calling process to the groups: runs in the forked child, before

@@ -129,6 +129,9 @@ pub struct Bench {
     /// Write the results as Markdown to this file as well
     #[arg(long, value_name = "FILE")]
     pub markdown: Option<Utf8PathBuf>,
+    /// Keep the scratch folder (its graphs, ready to run again or to profile)
+    #[arg(long)]
+    pub keep: bool,
 }
 
 #[cfg(test)]

@@ -46,6 +46,39 @@ pub fn wait_group_gone(pgid: u32, limit: std::time::Duration) {
     }
 }
 
+/// What a reaped process and its reaped descendants used.
+pub struct Rusage {
+    /// The largest resident set of any one of them.
+    pub peak_bytes: u64,
+    pub cpu_seconds: f64,
+}
+
+/// Waits for the child `pid` to end and reaps it. An error (it cannot
+/// happen to a child of ours) reads as exit code 255.
+pub fn wait(pid: u32) -> (std::process::ExitStatus, Rusage) {
+    use std::os::unix::process::ExitStatusExt;
+    let mut status = 0;
+    // SAFETY: rusage is plain data; zero is a valid value.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: both pointers are to live, writable locals.
+        let reaped = unsafe { libc::wait4(pid as libc::pid_t, &mut status, 0, &mut usage) };
+        if reaped < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
+            continue;
+        }
+        if reaped != pid as libc::pid_t {
+            status = 0xff00;
+        }
+        break;
+    }
+    let seconds = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    let usage = Rusage {
+        peak_bytes: u64::try_from(usage.ru_maxrss).unwrap_or(0) * 1024,
+        cpu_seconds: seconds(usage.ru_utime) + seconds(usage.ru_stime),
+    };
+    (std::process::ExitStatus::from_raw(status), usage)
+}
+
 /// A signal's conventional name, for messages.
 pub fn signal_name(signal: i32) -> String {
     let name = match signal {

@@ -131,12 +131,32 @@ enum Message {
     Request(Request),
     /// The orchestrator closed our stdin: it ended, or died.
     Eof,
-    Reaped(u32, ExitStatus),
+    /// A slot's task started.
+    Started {
+        slot: usize,
+        pid: u32,
+    },
+    /// A slot's task ended, or could not start; the slot is free again.
+    Ended {
+        slot: usize,
+        outcome: Outcome,
+    },
+}
+
+/// How a task ended, as its slot saw it.
+enum Outcome {
+    Exited {
+        status: ExitStatus,
+        usage: cgroups::Usage,
+        enforced: bool,
+    },
+    SpawnFailed(String),
 }
 
 struct Running {
     spec: Spec,
-    group: Option<cgroups::Group>,
+    /// 0 until its slot reports the start.
+    pid: u32,
     started: Instant,
     /// Why it is being stopped, once it is.
     stopping: Option<Ending>,
@@ -145,97 +165,216 @@ struct Running {
     last_growth: Instant,
 }
 
+/// A thread that starts tasks one after the other and waits for each, in
+/// cgroups of its own that every task of the slot reuses. There are as many
+/// slots as tasks ever ran at once.
+struct Slot {
+    jobs: Sender<Spec>,
+    thread: std::thread::JoinHandle<()>,
+}
+
 /// Runs the supervisor; returns its exit code.
 pub fn main() -> i32 {
     // Tasks inherit the signal mask: undo the orchestrator's.
     crate::signals::unblock();
     let (tx, rx) = mpsc::channel();
     read_requests(tx.clone());
-    let mut tasks: HashMap<u32, Running> = HashMap::new();
-    let mut programs = Programs::default();
     let hierarchy = cgroups::detect().ok();
     if let Some(hierarchy) = &hierarchy {
         hierarchy.clean_stale();
     }
-    let mut groups = 0u64;
-    let mut spare = new_group(hierarchy.as_ref(), &mut groups);
+    let mut slots: Vec<Slot> = Vec::new();
+    let mut running: HashMap<usize, Running> = HashMap::new();
     let mut orchestrator_gone = false;
-    loop {
-        if orchestrator_gone && tasks.is_empty() {
-            if let Some(group) = spare.take() {
-                group.remove();
-            }
-            return 0;
-        }
+    while !(orchestrator_gone && running.is_empty()) {
         match rx.recv_timeout(TICK) {
             Ok(Message::Request(Request::Launch(spec))) => {
-                let group = spare
-                    .take()
-                    .or_else(|| new_group(hierarchy.as_ref(), &mut groups))
-                    .and_then(|group| match group.limit(spec.cpus, spec.memory_bytes) {
-                        Ok(()) => Some(group),
-                        Err(e) => {
-                            eprintln!("xtask supervisor: cannot set the limits of a cgroup: {e}");
-                            group.remove();
-                            None
-                        }
+                let slot = (0..slots.len())
+                    .find(|slot| !running.contains_key(slot))
+                    .unwrap_or_else(|| {
+                        slots.push(Slot::start(slots.len(), hierarchy.clone(), tx.clone()));
+                        slots.len() - 1
                     });
-                launch(spec, group, &mut programs, &tx, &mut tasks);
-                // The next task's groups, made while this one starts.
-                spare = new_group(hierarchy.as_ref(), &mut groups);
+                running.insert(slot, Running::new(spec.clone()));
+                if slots[slot].jobs.send(spec).is_err() {
+                    let message = "the supervisor's slot thread is gone".to_owned();
+                    let _ = tx.send(Message::Ended {
+                        slot,
+                        outcome: Outcome::SpawnFailed(message),
+                    });
+                }
             }
             Ok(Message::Request(Request::Stop { task_id })) => {
-                if let Some(task) = tasks.values_mut().find(|t| t.spec.task_id == task_id) {
+                if let Some(task) = running.values_mut().find(|t| t.spec.task_id == task_id) {
                     task.stopping.get_or_insert(Ending::Interrupted);
                 }
             }
             Ok(Message::Eof) => orchestrator_gone = true,
-            Ok(Message::Reaped(pid, status)) => {
-                if let Some(task) = tasks.remove(&pid) {
-                    let usage = task
-                        .group
-                        .as_ref()
-                        .map(cgroups::Group::usage)
-                        .unwrap_or_default();
-                    let ending = match task.stopping {
-                        Some(ending) => ending,
-                        // A child killed for memory whose parent still
-                        // succeeded is not a failure of the task.
-                        None if usage.oom_killed && !status.success() => Ending::OutOfMemory,
-                        None => Ending::Exited,
-                    };
-                    let enforced = task.group.is_some();
-                    record(
-                        &task.spec,
-                        ending,
-                        Some(status),
-                        None,
-                        Some((enforced, usage)),
-                    );
-                    // Removed once the orchestrator has heard of the end.
-                    if let Some(group) = task.group {
-                        group.remove();
+            Ok(Message::Started { slot, pid }) => {
+                if let Some(task) = running.get_mut(&slot) {
+                    task.pid = pid;
+                    if let Err(e) =
+                        crate::atomic::write(&task.spec.pid_file, format!("{pid}\n").as_bytes())
+                    {
+                        eprintln!("xtask supervisor: {e:#}");
                     }
+                    report(&Report::Started {
+                        task_id: task.spec.task_id.clone(),
+                        pid,
+                    });
+                }
+            }
+            Ok(Message::Ended { slot, outcome }) => {
+                if let Some(task) = running.remove(&slot) {
+                    ended(task, outcome);
                 }
             }
             Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return 0,
+            Err(RecvTimeoutError::Disconnected) => break,
         }
-        for (&pid, task) in tasks.iter_mut() {
-            enforce(pid, task);
+        for task in running.values_mut() {
+            enforce(task);
+        }
+    }
+    // Each slot's thread removes its groups once it has no more work.
+    for slot in slots {
+        drop(slot.jobs);
+        let _ = slot.thread.join();
+    }
+    0
+}
+
+impl Running {
+    fn new(spec: Spec) -> Running {
+        let now = Instant::now();
+        Running {
+            spec,
+            pid: 0,
+            started: now,
+            stopping: None,
+            kill_at: None,
+            log_size: 0,
+            last_growth: now,
         }
     }
 }
 
-/// A new, empty group for a task to come, named after this supervisor.
-fn new_group(hierarchy: Option<&cgroups::Hierarchy>, count: &mut u64) -> Option<cgroups::Group> {
-    let hierarchy = hierarchy?;
-    *count += 1;
-    let name = format!("{}-{count}", std::process::id());
-    hierarchy
-        .create(&name)
-        .map_err(|e| eprintln!("xtask supervisor: cannot create cgroup {name}: {e}"))
-        .ok()
+/// Records how a task ended, and why.
+fn ended(task: Running, outcome: Outcome) {
+    match outcome {
+        Outcome::Exited {
+            status,
+            usage,
+            enforced,
+        } => {
+            let ending = match task.stopping {
+                Some(ending) => ending,
+                // A child killed for memory whose parent still succeeded is
+                // not a failure of the task.
+                None if usage.oom_killed && !status.success() => Ending::OutOfMemory,
+                None => Ending::Exited,
+            };
+            record(
+                &task.spec,
+                ending,
+                Some(status),
+                None,
+                Some((enforced, usage)),
+            );
+        }
+        Outcome::SpawnFailed(message) => {
+            append_to_log(&task.spec.log_file, &format!("xtask: {message}"));
+            record(&task.spec, Ending::SpawnFailed, None, Some(message), None);
+        }
+    }
+}
+
+impl Slot {
+    fn start(index: usize, hierarchy: Option<cgroups::Hierarchy>, tx: Sender<Message>) -> Slot {
+        let (jobs, specs) = mpsc::channel::<Spec>();
+        let thread = std::thread::spawn(move || {
+            let name = format!("{}-{index}", std::process::id());
+            let mut group = hierarchy.and_then(|h| {
+                h.create(&name)
+                    .map_err(|e| eprintln!("xtask supervisor: cannot create cgroup {name}: {e}"))
+                    .ok()
+            });
+            let mut programs = Programs::default();
+            for spec in specs {
+                let outcome = run(&spec, group.as_mut(), &mut programs, |pid| {
+                    let _ = tx.send(Message::Started { slot: index, pid });
+                });
+                if tx
+                    .send(Message::Ended {
+                        slot: index,
+                        outcome,
+                    })
+                    .is_err()
+                {
+                    break;
+                }
+            }
+            if let Some(group) = group {
+                group.remove();
+            }
+        });
+        Slot { jobs, thread }
+    }
+}
+
+/// Starts one task in the slot's groups and waits for it; then kills
+/// whatever it left running and waits for that to be gone, so that nothing
+/// of the task is alive once its end is recorded.
+fn run(
+    spec: &Spec,
+    group: Option<&mut cgroups::Group>,
+    programs: &mut Programs,
+    started: impl FnOnce(u32),
+) -> Outcome {
+    let prepared = group.and_then(|group| match group.prepare(spec.cpus, spec.memory_bytes) {
+        Ok(baseline) => Some((&*group, baseline)),
+        Err(e) => {
+            eprintln!("xtask supervisor: cannot set the limits of a cgroup: {e}");
+            None
+        }
+    });
+    let join = prepared
+        .as_ref()
+        .map(|(group, _)| group.procs_files_to_join())
+        .unwrap_or_default();
+    let pid = match spawn(spec, programs, join) {
+        Ok(child) => child.id(),
+        Err(e) => return Outcome::SpawnFailed(format!("{e:#}")),
+    };
+    started(pid);
+    let (status, rusage) = process::wait(pid);
+    let mut leftovers = process::signal_group(pid, libc::SIGKILL);
+    process::wait_group_gone(pid, Duration::from_secs(2));
+    if let Some((group, _)) = &prepared {
+        leftovers |= group.kill_strays();
+    }
+    if leftovers {
+        append_to_log(
+            &spec.log_file,
+            "xtask: killed processes that the task left running",
+        );
+    }
+    // Without a group, what the kernel tells the parent: the largest
+    // process's peak (at least the supervisor's size, which a child shares
+    // until its exec) and the CPU time of the task and what it reaped.
+    let usage = match &prepared {
+        Some((group, baseline)) => group.usage(baseline),
+        None => cgroups::Usage {
+            oom_killed: false,
+            peak_memory_bytes: Some(rusage.peak_bytes),
+            cpu_seconds: Some(rusage.cpu_seconds),
+        },
+    };
+    Outcome::Exited {
+        status,
+        usage,
+        enforced: prepared.is_some(),
+    }
 }
 
 /// Forwards each request line to the loop; a line that does not parse is
@@ -278,53 +417,6 @@ impl Programs {
     }
 }
 
-fn launch(
-    spec: Spec,
-    group: Option<cgroups::Group>,
-    programs: &mut Programs,
-    tx: &Sender<Message>,
-    tasks: &mut HashMap<u32, Running>,
-) {
-    let procs = group
-        .as_ref()
-        .map(cgroups::Group::procs_files)
-        .unwrap_or_default();
-    match spawn(&spec, programs, procs) {
-        Ok(child) => {
-            let pid = child.id();
-            if let Err(e) = crate::atomic::write(&spec.pid_file, format!("{pid}\n").as_bytes()) {
-                eprintln!("xtask supervisor: {e:#}");
-            }
-            report(&Report::Started {
-                task_id: spec.task_id.clone(),
-                pid,
-            });
-            wait_in_background(child, spec.log_file.clone(), tx.clone());
-            let now = Instant::now();
-            tasks.insert(
-                pid,
-                Running {
-                    spec,
-                    group,
-                    started: now,
-                    stopping: None,
-                    kill_at: None,
-                    log_size: 0,
-                    last_growth: now,
-                },
-            );
-        }
-        Err(e) => {
-            let message = format!("{e:#}");
-            append_to_log(&spec.log_file, &format!("xtask: {message}"));
-            if let Some(group) = group {
-                group.remove();
-            }
-            record(&spec, Ending::SpawnFailed, None, Some(message), None);
-        }
-    }
-}
-
 fn spawn(
     spec: &Spec,
     programs: &mut Programs,
@@ -354,25 +446,8 @@ fn spawn(
         .with_context(|| format!("cannot start `{}`", spec.argv[0]))
 }
 
-/// Waits for the task on a thread of its own, then kills whatever it left
-/// running in its group and waits for the group to be gone, so that nothing
-/// of the task is alive once its end is recorded.
-fn wait_in_background(mut child: std::process::Child, log: Utf8PathBuf, tx: Sender<Message>) {
-    std::thread::spawn(move || {
-        let pid = child.id();
-        let status = child
-            .wait()
-            .unwrap_or_else(|_| ExitStatus::from_raw(0xff00));
-        if process::signal_group(pid, libc::SIGKILL) {
-            append_to_log(&log, "xtask: killed processes that the task left running");
-        }
-        process::wait_group_gone(pid, Duration::from_secs(2));
-        let _ = tx.send(Message::Reaped(pid, status));
-    });
-}
-
 /// Applies the timeout, the idle timeout and a requested stop to a task.
-fn enforce(pgid: u32, task: &mut Running) {
+fn enforce(task: &mut Running) {
     let now = Instant::now();
     if task.stopping.is_none() {
         let spec = &task.spec;
@@ -392,16 +467,17 @@ fn enforce(pgid: u32, task: &mut Running) {
             }
         }
     }
-    if task.stopping.is_none() {
+    // A task stopped before its start is reported is signalled once it is.
+    if task.stopping.is_none() || task.pid == 0 {
         return;
     }
     match task.kill_at {
         None => {
-            process::signal_group(pgid, libc::SIGTERM);
+            process::signal_group(task.pid, libc::SIGTERM);
             task.kill_at = Some(now + Duration::from_millis(task.spec.grace_ms));
         }
         Some(at) if now >= at => {
-            process::signal_group(pgid, libc::SIGKILL);
+            process::signal_group(task.pid, libc::SIGKILL);
         }
         Some(_) => {}
     }

@@ -153,3 +153,47 @@ fn a_child_killed_for_memory_does_not_fail_a_task_that_succeeds() {
     assert_eq!(t.state("p/careful"), "completed");
     assert!(t.read("workspace/logs/p/careful.log").contains("recovered"));
 }
+
+#[test]
+fn a_daemon_that_left_the_process_group_dies_with_its_task() {
+    if !cgroups_writable() {
+        return;
+    }
+    let t = Tree::new();
+    // setsid puts the sleeper in a session and process group of its own:
+    // only the cgroup still knows it belongs to the task.
+    let script = "setsid sh -c 'echo $$ > $TASK_OUTPUT_DIR/daemon.tmp; \
+                  mv $TASK_OUTPUT_DIR/daemon.tmp $TASK_OUTPUT_DIR/daemon; exec sleep 300' & \
+                  while [ ! -e $TASK_OUTPUT_DIR/daemon ]; do sleep 0.01; done";
+    t.task("p/spawner", &sh(script));
+    t.run(&["orchestrate"]).code(0);
+    let daemon = read_pid(&t.path("workspace/outputs/p/spawner/daemon"));
+    assert!(!alive(daemon), "the daemon {daemon} outlived its task");
+    assert!(t
+        .read("workspace/logs/p/spawner.log")
+        .contains("killed processes that the task left running"));
+}
+
+#[test]
+fn tasks_that_share_a_slot_are_measured_each_on_its_own() {
+    if !cgroups_writable() {
+        return;
+    }
+    let t = Tree::new();
+    // One slot: the second task runs in the groups the first one used.
+    t.task(
+        "p/a",
+        &format!(
+            "resources: {{memory_gb: 0.09765625}}\n{}",
+            sh("dd if=/dev/zero of=/dev/null bs=300M count=1")
+        ),
+    );
+    // Ready tasks start in id order: b after a, in a's slot.
+    t.task("p/b", &sh("exit 3"));
+    t.run(&["orchestrate", "-j", "1"]).code(1);
+    assert_eq!(t.status("p/a")["error"], "Out of memory (limit 100 MiB)");
+    let b = t.status("p/b");
+    // The kernel's OOM count of the slot went up for a, not for b.
+    assert!(b["error"].as_str().unwrap().contains("exit code 3"), "{b}");
+    assert!(b["peak_memory_mb"].as_f64().unwrap() < 50.0, "{b}");
+}
