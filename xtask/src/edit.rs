@@ -103,13 +103,14 @@ fn clear(layout: &Layout, id: &str) -> Result<()> {
 
 fn refuse_if_running(layout: &Layout, id: &str) -> Result<()> {
     if let Ok(Some(status)) = status::read(layout, id) {
-        let alive = status
-            .pid
-            .is_some_and(|pid| crate::process::is_same_process(pid, status.pid_start));
-        if status.status == State::Running && alive {
+        if status.status == State::Running && status.looked_after() {
+            let by = match (status.pid, status.supervisor_pid) {
+                (Some(pid), _) => format!("pid {pid}"),
+                (None, Some(pid)) => format!("under supervisor pid {pid}"),
+                (None, None) => "on Slurm".to_owned(),
+            };
             bail!(
-                "{id} is running (pid {}): stop it first, or let `cargo xtask monitor` record its end",
-                status.pid.unwrap_or(0)
+                "{id} is running ({by}): stop it first, or let `cargo xtask monitor` record its end"
             );
         }
     }

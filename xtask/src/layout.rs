@@ -46,8 +46,9 @@ impl Layout {
     pub fn pid_file(&self, id: &str) -> Utf8PathBuf {
         self.workspace.join("pids").join(format!("{id}.pid"))
     }
-    /// Written by the run's supervisor process when the task ends, so the
-    /// result survives the orchestrator.
+    /// How the task ended, written by the run's supervisor when its
+    /// orchestrator died (else the end comes over a pipe), and by the Slurm
+    /// poller: so that the result survives the orchestrator.
     pub fn exit_file(&self, id: &str) -> Utf8PathBuf {
         self.workspace.join("pids").join(format!("{id}.exit"))
     }

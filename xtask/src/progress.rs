@@ -179,19 +179,14 @@ fn add(phase: &mut PhaseProgress, id: &str, status: Option<Status>, now: SystemT
             State::Running => {
                 counts.running += 1;
                 let started = s.started_at.as_deref().and_then(status::parse_timestamp);
+                let alive = s.looked_after();
                 phase.running_tasks.push(RunningTask {
                     task_id: id.to_owned(),
                     agent_id: s.agent_id,
                     elapsed_seconds: started
                         .and_then(|t| now.duration_since(t).ok())
                         .map_or(0, |d| d.as_secs()),
-                    // A Slurm job runs elsewhere: its pid is not ours to check.
-                    alive: s.job_id.is_some()
-                        || [(s.pid, s.pid_start), (s.supervisor_pid, s.supervisor_start)]
-                            .into_iter()
-                            .any(|(pid, start)| {
-                                pid.is_some_and(|pid| crate::process::is_same_process(pid, start))
-                            }),
+                    alive,
                     queued: s.queued,
                 });
             }

@@ -120,6 +120,13 @@ pub fn run(
 /// The error of a task stopped by Ctrl-C, SIGTERM or a fatal error.
 const INTERRUPTED: &str = "interrupted";
 
+/// A local task's pid goes into its running status once it has run this
+/// long. Most short tasks end before, and skip a status write; the
+/// supervisor keeps the pid meanwhile, and writes it to disk if this process
+/// dies (see `supervisor.rs`). Until then the status names the supervisor,
+/// which is what tells whether the task is still looked after.
+const PID_AFTER: Duration = Duration::from_secs(1);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Node {
     /// Selected, waiting for dependencies.
@@ -161,6 +168,8 @@ struct Active {
     started: SystemTime,
     since_ns: Option<u64>,
     attempt: u32,
+    /// When to write the pid into the running status (see `PID_AFTER`).
+    pid_due: Option<Instant>,
 }
 
 /// A pid and its start time, to tell it from a later process with the same pid.
@@ -288,7 +297,45 @@ impl<'a> Scheduler<'a> {
         for (t, status) in recovered {
             self.recover(t, status)?;
         }
+        if !self.options.mode.plans_only() {
+            self.remove_stale_records();
+        }
         Ok(())
+    }
+
+    /// Removes the files under `workspace/pids/` of tasks that are not
+    /// running: a record written for a task whose final status was written
+    /// just before its orchestrator died, say. A later attempt of that task
+    /// must never be mistaken for the one they describe.
+    fn remove_stale_records(&self) {
+        let pids = self.layout.workspace.join("pids");
+        let mut folders = vec![pids.clone()];
+        while let Some(folder) = folders.pop() {
+            let Ok(entries) = folder.read_dir_utf8() else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    folders.push(path.to_owned());
+                    continue;
+                }
+                // A dot-file is an atomic write in progress, maybe by the
+                // supervisor of the orchestrator that died.
+                if entry.file_name().starts_with('.') {
+                    continue;
+                }
+                let running = path
+                    .strip_prefix(&pids)
+                    .ok()
+                    .and_then(|rel| rel.as_str().rsplit_once('.'))
+                    .and_then(|(id, _)| self.graph.get(id))
+                    .is_some_and(|t| self.active.contains_key(&t));
+                if !running {
+                    let _ = std::fs::remove_file(path);
+                }
+            }
+        }
     }
 
     /// Sets up tasks just added to the graph; returns those recorded as
@@ -531,6 +578,7 @@ impl<'a> Scheduler<'a> {
                 .unwrap_or_else(SystemTime::now),
             since_ns: status.attempt_since_ns,
             attempt: status.attempt,
+            pid_due: None,
         };
         self.running_in_phase[self.graph.phase_of[t]] += 1;
         self.active.insert(t, active);
@@ -560,19 +608,19 @@ impl<'a> Scheduler<'a> {
                 continue;
             }
             self.printer.refresh();
-            let event = if self.kill_at.is_some()
-                || self.printer.is_live()
-                || self.active.values().any(|a| a.adopted.is_some())
-            {
-                match self.rx.recv_timeout(Duration::from_millis(200)) {
+            if let Some(executor) = &mut self.executor {
+                // Fails only when the supervisor is gone, which it reports.
+                let _ = executor.flush();
+            }
+            let event = match self.wait_limit() {
+                Some(limit) => match self.rx.recv_timeout(limit) {
                     Ok(event) => Some(event),
                     Err(RecvTimeoutError::Timeout) => None,
                     Err(RecvTimeoutError::Disconnected) => {
                         unreachable!("the scheduler holds a sender")
                     }
-                }
-            } else {
-                Some(self.rx.recv().expect("the scheduler holds a sender"))
+                },
+                None => Some(self.rx.recv().expect("the scheduler holds a sender")),
             };
             let handled = match event {
                 Some(Event::Executor(event)) => self.on_executor(event),
@@ -585,10 +633,48 @@ impl<'a> Scheduler<'a> {
             if self.kill_at.is_some_and(|at| Instant::now() >= at) {
                 self.kill_all();
             }
-            if let Err(e) = handled.and_then(|()| self.check_adopted()) {
+            let checked = handled
+                .and_then(|()| self.check_adopted())
+                .and_then(|()| self.record_pids());
+            if let Err(e) = checked {
                 self.stop_for(Stop::Fatal(format!("{e:#}")));
             }
         }
+    }
+
+    /// How long the loop may wait for an event before it has something to
+    /// do (`None`: as long as it takes).
+    fn wait_limit(&self) -> Option<Duration> {
+        let polling = self.kill_at.is_some()
+            || self.printer.is_live()
+            || self.active.values().any(|a| a.adopted.is_some());
+        let poll = polling.then_some(Duration::from_millis(200));
+        let pid_due = self.active.values().filter_map(|a| a.pid_due).min();
+        let until_due = pid_due.map(|due| due.saturating_duration_since(Instant::now()));
+        match (poll, until_due) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Writes the pid of each task that has run for `PID_AFTER` into its
+    /// status.
+    fn record_pids(&mut self) -> Result<()> {
+        let now = Instant::now();
+        let due: Vec<usize> = self
+            .active
+            .iter()
+            .filter(|(_, a)| a.pid_due.is_some_and(|due| due <= now))
+            .map(|(&t, _)| t)
+            .collect();
+        for t in due {
+            let active = self.active.get_mut(&t).expect("collected above");
+            active.pid_due = None;
+            let active = &self.active[&t];
+            self.write_running(t, active)
+                .with_context(|| format!("cannot record the pid of {}", self.graph.tasks[t].id))?;
+        }
+        Ok(())
     }
 
     /// Nothing runs: look for what may still start (new task files, inputs
@@ -621,15 +707,18 @@ impl<'a> Scheduler<'a> {
                 let active = self.active.get_mut(&t).expect("looked up above");
                 active.queued = false;
                 if let Some(pid) = pid {
+                    // Nothing to write yet: see `PID_AFTER`.
                     active.pid = pid;
                     active.pid_start = process::start_time(pid);
+                    active.pid_due = Some(Instant::now() + PID_AFTER);
+                    return Ok(());
                 }
                 let active = &self.active[&t];
                 self.write_running(t, active)
                     .with_context(|| format!("cannot record that {task_id} started"))
             }
-            executor::Event::Ended { task_id } => match self.graph.get(&task_id) {
-                Some(t) if self.active.contains_key(&t) => self.finish(t),
+            executor::Event::Ended { task_id, record } => match self.graph.get(&task_id) {
+                Some(t) if self.active.contains_key(&t) => self.finish(t, record),
                 _ => Ok(()),
             },
             executor::Event::Gone => {
@@ -673,7 +762,7 @@ impl<'a> Scheduler<'a> {
             }
         }
         for t in ended {
-            self.finish(t)?;
+            self.finish(t, None)?;
         }
         Ok(())
     }
@@ -801,6 +890,7 @@ impl<'a> Scheduler<'a> {
             started,
             since_ns: None,
             attempt,
+            pid_due: None,
         };
         let sent = self.start_attempt(t, &mut active);
         let details = self.start_details(&active);
@@ -840,9 +930,6 @@ impl<'a> Scheduler<'a> {
         let layout = self.layout;
         let task = &self.graph.tasks[t];
         let id = &task.id;
-        for stale in [layout.exit_file(id), layout.pid_file(id)] {
-            crate::atomic::remove(&stale)?;
-        }
         let log_path = layout.log_file(id);
         if attempt > 1 && log_path.exists() {
             let kept = layout.attempt_log_file(id, attempt - 1);
@@ -935,10 +1022,27 @@ impl<'a> Scheduler<'a> {
         status::write(self.layout, &status)
     }
 
-    /// A task has ended (or vanished): record the result.
-    fn finish(&mut self, t: usize) -> Result<()> {
-        let record = supervisor::read_record(&self.layout.exit_file(&self.graph.tasks[t].id));
-        self.complete_attempt(t, record)
+    /// A task has ended (or vanished): record the result. Its exit record
+    /// comes from the executor, or (`None`) from the disk, where a
+    /// supervisor whose orchestrator died, or the Slurm poller, left it.
+    fn finish(&mut self, t: usize, record: Option<ExitRecord>) -> Result<()> {
+        let id = self.graph.tasks[t].id.clone();
+        match record {
+            Some(record) => {
+                self.complete_attempt(t, Some(record))?;
+                if let Some(executor) = &mut self.executor {
+                    executor.done(&id);
+                }
+            }
+            None => {
+                let record = supervisor::read_record(&self.layout.exit_file(&id));
+                self.complete_attempt(t, record)?;
+                // The status now holds the result; the files are spent.
+                crate::atomic::remove(&self.layout.exit_file(&id))?;
+                crate::atomic::remove(&self.layout.pid_file(&id))?;
+            }
+        }
+        Ok(())
     }
 
     fn complete_attempt(&mut self, t: usize, record: Option<ExitRecord>) -> Result<()> {
@@ -1021,9 +1125,6 @@ impl<'a> Scheduler<'a> {
         }
         status.error = error.clone();
         status::write(self.layout, &status)?;
-        // The status now holds the result; the supervisor's files are spent.
-        crate::atomic::remove(&self.layout.exit_file(&id))?;
-        crate::atomic::remove(&self.layout.pid_file(&id))?;
 
         let agent = format!("agent-{}  {}", active.agent, report::duration(duration));
         match error {

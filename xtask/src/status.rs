@@ -50,7 +50,8 @@ pub struct Status {
     #[serde(default)]
     pub attempt: u32,
     /// The task's pid (its process group), and its start time (to tell it
-    /// from a later process that reuses the pid).
+    /// from a later process that reuses the pid). Written once the task has
+    /// run for a second: a shorter task's status names only its supervisor.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -96,6 +97,17 @@ fn version_one() -> u32 {
 }
 
 impl Status {
+    /// Whether a running task is still looked after: its process or its
+    /// supervisor is alive (a Slurm job runs elsewhere: assumed so).
+    pub fn looked_after(&self) -> bool {
+        let alive = |pid: Option<u32>, start| {
+            pid.is_some_and(|pid| crate::process::is_same_process(pid, start))
+        };
+        self.job_id.is_some()
+            || alive(self.pid, self.pid_start)
+            || alive(self.supervisor_pid, self.supervisor_start)
+    }
+
     pub fn new(task_id: &str, status: State) -> Status {
         Status {
             version: VERSION,

@@ -5,6 +5,14 @@
 //! record. It outlives the orchestrator: when the orchestrator dies, it goes
 //! on until its tasks end, so a task's real exit code is never lost.
 //!
+//! While the orchestrator lives, nothing goes through the disk: the exit
+//! record travels in the report, and the supervisor keeps it until the
+//! orchestrator says (`done`) that the task's final status is written. When
+//! the orchestrator is gone (its end of the pipe closes), the supervisor
+//! writes what the next orchestrator needs to take over: a pid file for each
+//! running task, the records not yet acknowledged, and from then on the
+//! record of each task that ends (`workspace/pids/`).
+//!
 //! It costs one exec per run, not one per task: the orchestrator sends it
 //! requests as JSON lines on its stdin and reads reports on its stdout.
 //! Invoked as `xtask __supervise`.
@@ -38,6 +46,10 @@ pub enum Request {
     Stop {
         task_id: String,
     },
+    /// These tasks' final statuses are written: their records can go.
+    Done {
+        task_ids: Vec<String>,
+    },
 }
 
 /// One task to start.
@@ -61,14 +73,8 @@ pub struct Spec {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Report {
-    Started {
-        task_id: String,
-        pid: u32,
-    },
-    /// The task's exit record is written.
-    Ended {
-        task_id: String,
-    },
+    Started { task_id: String, pid: u32 },
+    Ended { task_id: String, record: ExitRecord },
 }
 
 /// How the task ended, as written to `workspace/pids/<id>.exit`.
@@ -173,6 +179,18 @@ struct Slot {
     thread: std::thread::JoinHandle<()>,
 }
 
+/// The supervisor's state, owned by its main loop.
+struct Supervisor {
+    tx: Sender<Message>,
+    hierarchy: Option<cgroups::Hierarchy>,
+    slots: Vec<Slot>,
+    /// The running tasks, by slot.
+    running: HashMap<usize, Running>,
+    /// Records reported but not yet acknowledged, by task id.
+    unacked: HashMap<String, (Utf8PathBuf, ExitRecord)>,
+    orchestrator_gone: bool,
+}
+
 /// Runs the supervisor; returns its exit code.
 pub fn main() -> i32 {
     // Tasks inherit the signal mask: undo the orchestrator's.
@@ -183,65 +201,134 @@ pub fn main() -> i32 {
     if let Some(hierarchy) = &hierarchy {
         hierarchy.clean_stale();
     }
-    let mut slots: Vec<Slot> = Vec::new();
-    let mut running: HashMap<usize, Running> = HashMap::new();
-    let mut orchestrator_gone = false;
-    while !(orchestrator_gone && running.is_empty()) {
+    let mut supervisor = Supervisor {
+        tx,
+        hierarchy,
+        slots: Vec::new(),
+        running: HashMap::new(),
+        unacked: HashMap::new(),
+        orchestrator_gone: false,
+    };
+    while !(supervisor.orchestrator_gone && supervisor.running.is_empty()) {
         match rx.recv_timeout(TICK) {
-            Ok(Message::Request(Request::Launch(spec))) => {
-                let slot = (0..slots.len())
-                    .find(|slot| !running.contains_key(slot))
-                    .unwrap_or_else(|| {
-                        slots.push(Slot::start(slots.len(), hierarchy.clone(), tx.clone()));
-                        slots.len() - 1
-                    });
-                running.insert(slot, Running::new(spec.clone()));
-                if slots[slot].jobs.send(spec).is_err() {
-                    let message = "the supervisor's slot thread is gone".to_owned();
-                    let _ = tx.send(Message::Ended {
-                        slot,
-                        outcome: Outcome::SpawnFailed(message),
-                    });
+            Ok(Message::Request(Request::Launch(spec))) => supervisor.launch(spec),
+            Ok(Message::Request(Request::Stop { task_id })) => supervisor.stop(&task_id),
+            Ok(Message::Request(Request::Done { task_ids })) => {
+                for id in task_ids {
+                    supervisor.unacked.remove(&id);
                 }
             }
-            Ok(Message::Request(Request::Stop { task_id })) => {
-                if let Some(task) = running.values_mut().find(|t| t.spec.task_id == task_id) {
-                    task.stopping.get_or_insert(Ending::Interrupted);
-                }
-            }
-            Ok(Message::Eof) => orchestrator_gone = true,
-            Ok(Message::Started { slot, pid }) => {
-                if let Some(task) = running.get_mut(&slot) {
-                    task.pid = pid;
-                    if let Err(e) =
-                        crate::atomic::write(&task.spec.pid_file, format!("{pid}\n").as_bytes())
-                    {
-                        eprintln!("xtask supervisor: {e:#}");
-                    }
-                    report(&Report::Started {
-                        task_id: task.spec.task_id.clone(),
-                        pid,
-                    });
-                }
-            }
+            Ok(Message::Eof) => supervisor.orchestrator_left(),
+            Ok(Message::Started { slot, pid }) => supervisor.started(slot, pid),
             Ok(Message::Ended { slot, outcome }) => {
-                if let Some(task) = running.remove(&slot) {
-                    ended(task, outcome);
+                if let Some(task) = supervisor.running.remove(&slot) {
+                    let record = ended(&task, outcome);
+                    supervisor.record(&task.spec, record);
                 }
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
-        for task in running.values_mut() {
+        for task in supervisor.running.values_mut() {
             enforce(task);
         }
     }
     // Each slot's thread removes its groups once it has no more work.
-    for slot in slots {
+    for slot in supervisor.slots {
         drop(slot.jobs);
         let _ = slot.thread.join();
     }
     0
+}
+
+impl Supervisor {
+    /// Hands the task to a free slot, or to a new one.
+    fn launch(&mut self, spec: Spec) {
+        let slot = (0..self.slots.len())
+            .find(|slot| !self.running.contains_key(slot))
+            .unwrap_or_else(|| {
+                let slot = Slot::start(self.slots.len(), self.hierarchy.clone(), self.tx.clone());
+                self.slots.push(slot);
+                self.slots.len() - 1
+            });
+        self.running.insert(slot, Running::new(spec.clone()));
+        if self.slots[slot].jobs.send(spec).is_err() {
+            let message = "the supervisor's slot thread is gone".to_owned();
+            let _ = self.tx.send(Message::Ended {
+                slot,
+                outcome: Outcome::SpawnFailed(message),
+            });
+        }
+    }
+
+    fn stop(&mut self, task_id: &str) {
+        if let Some(task) = self
+            .running
+            .values_mut()
+            .find(|t| t.spec.task_id == task_id)
+        {
+            task.stopping.get_or_insert(Ending::Interrupted);
+        }
+    }
+
+    fn started(&mut self, slot: usize, pid: u32) {
+        let Some(task) = self.running.get_mut(&slot) else {
+            return;
+        };
+        task.pid = pid;
+        if self.orchestrator_gone {
+            write_pid_file(task);
+        }
+        report(&Report::Started {
+            task_id: task.spec.task_id.clone(),
+            pid,
+        });
+    }
+
+    /// The orchestrator is gone: what only this process knows goes to disk.
+    fn orchestrator_left(&mut self) {
+        self.orchestrator_gone = true;
+        for task in self.running.values().filter(|t| t.pid != 0) {
+            write_pid_file(task);
+        }
+        for (exit_file, record) in self.unacked.values() {
+            write_record(exit_file, record);
+        }
+        self.unacked.clear();
+    }
+
+    /// Keeps the record until the orchestrator has used it (on disk once
+    /// nobody else will), then reports it.
+    fn record(&mut self, spec: &Spec, record: ExitRecord) {
+        if self.orchestrator_gone {
+            write_record(&spec.exit_file, &record);
+        } else {
+            self.unacked.insert(
+                spec.task_id.clone(),
+                (spec.exit_file.clone(), record.clone()),
+            );
+        }
+        report(&Report::Ended {
+            task_id: spec.task_id.clone(),
+            record,
+        });
+    }
+}
+
+fn write_pid_file(task: &Running) {
+    let pid = format!("{}\n", task.pid);
+    if let Err(e) = crate::atomic::write(&task.spec.pid_file, pid.as_bytes()) {
+        eprintln!("xtask supervisor: {e:#}");
+    }
+}
+
+fn write_record(exit_file: &Utf8Path, record: &ExitRecord) {
+    let written = serde_json::to_vec(record)
+        .map_err(anyhow::Error::from)
+        .and_then(|bytes| crate::atomic::write(exit_file, &bytes));
+    if let Err(e) = written {
+        eprintln!("xtask supervisor: {e:#}");
+    }
 }
 
 impl Running {
@@ -259,8 +346,8 @@ impl Running {
     }
 }
 
-/// Records how a task ended, and why.
-fn ended(task: Running, outcome: Outcome) {
+/// The exit record of a task, from how its slot saw it end.
+fn ended(task: &Running, outcome: Outcome) -> ExitRecord {
     match outcome {
         Outcome::Exited {
             status,
@@ -274,17 +361,21 @@ fn ended(task: Running, outcome: Outcome) {
                 None if usage.oom_killed && !status.success() => Ending::OutOfMemory,
                 None => Ending::Exited,
             };
-            record(
-                &task.spec,
-                ending,
-                Some(status),
-                None,
-                Some((enforced, usage)),
-            );
+            ExitRecord {
+                exit_code: status.code(),
+                signal: status.signal(),
+                limits_enforced: enforced,
+                peak_memory_bytes: usage.peak_memory_bytes,
+                cpu_seconds: usage.cpu_seconds,
+                ..ExitRecord::now(ending)
+            }
         }
         Outcome::SpawnFailed(message) => {
             append_to_log(&task.spec.log_file, &format!("xtask: {message}"));
-            record(&task.spec, Ending::SpawnFailed, None, Some(message), None);
+            ExitRecord {
+                message: Some(message),
+                ..ExitRecord::now(Ending::SpawnFailed)
+            }
         }
     }
 }
@@ -483,38 +574,8 @@ fn enforce(task: &mut Running) {
     }
 }
 
-/// Writes the task's exit record, then tells the orchestrator.
-fn record(
-    spec: &Spec,
-    ending: Ending,
-    status: Option<ExitStatus>,
-    message: Option<String>,
-    limits: Option<(bool, cgroups::Usage)>,
-) {
-    let (limits_enforced, usage) = limits.unwrap_or_default();
-    let record = ExitRecord {
-        ending,
-        exit_code: status.and_then(|s| s.code()),
-        signal: status.and_then(|s| s.signal()),
-        ended_at: crate::status::timestamp(SystemTime::now()),
-        message,
-        limits_enforced,
-        peak_memory_bytes: usage.peak_memory_bytes,
-        cpu_seconds: usage.cpu_seconds,
-    };
-    let written = serde_json::to_vec(&record)
-        .map_err(anyhow::Error::from)
-        .and_then(|bytes| crate::atomic::write(&spec.exit_file, &bytes));
-    if let Err(e) = written {
-        eprintln!("xtask supervisor: {e:#}");
-    }
-    report(&Report::Ended {
-        task_id: spec.task_id.clone(),
-    });
-}
-
 /// One report line on stdout. The orchestrator may be gone (a broken pipe):
-/// the exit record on disk is what counts then.
+/// the files written when its end of the pipe closes are what count then.
 fn report(report: &Report) {
     let Ok(line) = serde_json::to_string(report) else {
         return;

@@ -45,9 +45,7 @@ fn explain(layout: &Layout, s: &Status) {
             );
         }
         State::Running => {
-            let alive = s
-                .pid
-                .is_some_and(|pid| crate::process::is_same_process(pid, s.pid_start));
+            let alive = s.looked_after();
             let since = s.started_at.as_deref().and_then(status::parse_timestamp);
             let elapsed = since
                 .and_then(|t| SystemTime::now().duration_since(t).ok())

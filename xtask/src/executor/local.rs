@@ -20,6 +20,9 @@ pub struct Supervisor {
     /// Its start time, recorded in each running status.
     start: Option<u64>,
     requests: ChildStdin,
+    /// Tasks whose final status is written, to tell the supervisor with the
+    /// next request rather than in a write of their own.
+    done: Vec<String>,
 }
 
 impl Supervisor {
@@ -51,7 +54,10 @@ impl Supervisor {
                         task_id,
                         pid: Some(pid),
                     },
-                    Ok(Report::Ended { task_id }) => Event::Ended { task_id },
+                    Ok(Report::Ended { task_id, record }) => Event::Ended {
+                        task_id,
+                        record: Some(record),
+                    },
                     Err(_) => continue,
                 };
                 if events.send(wrap(event)).is_err() {
@@ -65,6 +71,7 @@ impl Supervisor {
             child,
             start,
             requests,
+            done: Vec::new(),
         })
     }
 
@@ -102,17 +109,45 @@ impl Supervisor {
         })
     }
 
+    /// The task's final status is written: the supervisor may forget its
+    /// exit record (it is told with the next request, or by `flush`).
+    pub fn done(&mut self, task_id: &str) {
+        self.done.push(task_id.to_owned());
+    }
+
+    /// Tells the supervisor of the tasks that are done, if any.
+    pub fn flush(&mut self) -> Result<()> {
+        if self.done.is_empty() {
+            return Ok(());
+        }
+        self.write(Vec::new())
+    }
+
     fn send(&mut self, request: &Request) -> Result<()> {
         let mut line = serde_json::to_vec(request)?;
         line.push(b'\n');
+        self.write(line)
+    }
+
+    /// Writes `lines` after the pending `done` request, in one write.
+    fn write(&mut self, lines: Vec<u8>) -> Result<()> {
+        let mut bytes = Vec::new();
+        if !self.done.is_empty() {
+            let task_ids = std::mem::take(&mut self.done);
+            serde_json::to_writer(&mut bytes, &Request::Done { task_ids })?;
+            bytes.push(b'\n');
+        }
+        bytes.extend(lines);
         self.requests
-            .write_all(&line)
+            .write_all(&bytes)
             .and_then(|()| self.requests.flush())
             .context("the supervisor is gone")
     }
 
     /// Ends the conversation: the supervisor exits once its tasks have ended.
-    pub fn close(self) {
+    pub fn close(mut self) {
+        // Unacknowledged records would be written to disk for nobody.
+        let _ = self.flush();
         let Supervisor {
             mut child,
             requests,

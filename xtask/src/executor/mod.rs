@@ -12,6 +12,7 @@ use camino::Utf8PathBuf;
 
 use crate::config::Config;
 use crate::layout::Layout;
+use crate::supervisor::ExitRecord;
 use crate::task::{CommandSpec, Task};
 
 /// Everything an executor needs to start one attempt of a task.
@@ -36,8 +37,12 @@ pub struct Limits {
 pub enum Event {
     /// The task runs (Slurm: the job left the queue); its pid when local.
     Started { task_id: String, pid: Option<u32> },
-    /// Its exit record is written.
-    Ended { task_id: String },
+    /// It ended: its exit record, or `None` when the record is on disk
+    /// (`workspace/pids/<id>.exit`).
+    Ended {
+        task_id: String,
+        record: Option<ExitRecord>,
+    },
     /// The local supervisor died (it never closes its reports while we live).
     Gone,
 }
@@ -70,6 +75,22 @@ impl Executor {
                 slurm.stop(task_id, None);
                 true
             }
+        }
+    }
+
+    /// The task's final status is written: what the executor kept of its
+    /// end can go.
+    pub fn done(&mut self, task_id: &str) {
+        if let Executor::Local(supervisor) = self {
+            supervisor.done(task_id);
+        }
+    }
+
+    /// Sends what is pending (before the scheduler waits for events).
+    pub fn flush(&mut self) -> anyhow::Result<()> {
+        match self {
+            Executor::Local(supervisor) => supervisor.flush(),
+            Executor::Slurm(_) => Ok(()),
         }
     }
 

@@ -239,8 +239,10 @@ fn poll(jobs: &Mutex<HashMap<String, Job>>) -> Vec<Event> {
         if let Err(e) = written {
             eprintln!("error: {e:#}");
         }
+        // On disk: a job outlives the orchestrator, and its record must too.
         events.push(Event::Ended {
             task_id: job.task_id,
+            record: None,
         });
     }
     events

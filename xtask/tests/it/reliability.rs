@@ -124,6 +124,52 @@ fn a_killed_orchestrator_loses_nothing_and_starts_nothing_twice() {
     );
 }
 
+#[test]
+fn an_end_reported_to_a_frozen_orchestrator_survives_its_death() {
+    let t = Tree::new();
+    t.task("p/ends", &waiting_task("ends", "exit 7"));
+    let mut first = spawn_orchestrate(&t, "first.out");
+    wait_for("the task to start", || {
+        std::fs::read_to_string(t.path("workspace/outputs/p/ends/pid"))
+            .is_ok_and(|p| p.ends_with('\n'))
+            && t.state("p/ends") == "running"
+    });
+    let pid = read_pid(&t.path("workspace/outputs/p/ends/pid"));
+    // Frozen, the orchestrator cannot write the final status: the end
+    // waits, reported, in the pipe and in the supervisor's memory.
+    signal(first.id(), libc::SIGSTOP);
+    t.write("release-ends", "");
+    wait_for("the task to end", || !alive(pid));
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let out = t.run(&["orchestrate"]);
+    out.code(1);
+    assert_eq!(
+        t.status("p/ends")["exit_code"],
+        7,
+        "{}",
+        t.read("first.out")
+    );
+    assert_eq!(t.status("p/ends")["error"], "exit code 7");
+    assert_eq!(t.launches("p/ends"), 1);
+}
+
+#[test]
+fn records_left_for_tasks_that_are_not_running_are_removed() {
+    let t = Tree::new();
+    t.task("p/a", &sh("true"));
+    // As if a supervisor wrote them for an attempt whose status was final.
+    t.write(
+        "workspace/pids/p/a.exit",
+        r#"{"ending":"exited","exit_code":9,"ended_at":"2026-01-01T00:00:00Z"}"#,
+    );
+    t.write("workspace/pids/p/a.pid", "1\n");
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.state("p/a"), "completed");
+    assert!(!t.exists("workspace/pids/p/a.exit"));
+    assert!(!t.exists("workspace/pids/p/a.pid"));
+}
+
 /// A status that claims `running` for a process that is gone or is another.
 fn fake_running(t: &Tree, id: &str, pid: u32, pid_start: u64) {
     let status = serde_json::json!({
