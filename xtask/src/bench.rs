@@ -93,7 +93,7 @@ pub fn run(_layout: &Layout, args: &flags::Bench) -> Result<i32> {
     }
 
     let chain_dir = scratch.path.join("chain");
-    let chain = Graph::chain(CHAIN);
+    let chain = Graph::chain(CHAIN, compile_stamp(&scratch.path, &mut notes));
     let mut latencies = Vec::new();
     for runner in &runners {
         runner.write(&chain_dir, &chain, args.jobs)?;
@@ -191,37 +191,42 @@ fn remove_dir(path: &Utf8Path) -> Result<()> {
 
 /// What every task of a graph does; the only thing the two kinds of graph
 /// differ in besides their edges.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, PartialEq)]
 enum Work {
     /// Writes one small file, `out`: the throughput graphs.
     Echo,
     /// Writes the time it starts to `start`, then as its very last act the
-    /// time it ends to `end`: the latency chain.
-    Stamps,
+    /// time it ends to `end`: the latency chain. With `stamp` (a small
+    /// static C program) when a C compiler is here, else with `date`, whose
+    /// own start costs more and shows in every runner's figure.
+    Stamps { stamp: Option<Utf8PathBuf> },
 }
 
 impl Work {
     /// The file that marks a task done: make's and ninja's target.
-    fn target(self) -> &'static str {
+    fn target(&self) -> &'static str {
         match self {
             Work::Echo => "out",
-            Work::Stamps => "end",
+            Work::Stamps { .. } => "end",
         }
     }
 
     /// The outputs the orchestrator is told to validate.
-    fn outputs(self) -> &'static str {
+    fn outputs(&self) -> &'static str {
         match self {
             Work::Echo => "[out]",
-            Work::Stamps => "[start, end]",
+            Work::Stamps { .. } => "[start, end]",
         }
     }
 
     /// The shell command of task `i`, writing its files at `prefix` + name.
-    fn command(self, i: usize, prefix: &str) -> String {
+    fn command(&self, i: usize, prefix: &str) -> String {
         match self {
             Work::Echo => format!("echo {i} > {prefix}out"),
-            Work::Stamps => format!("date +%s%N > {prefix}start; date +%s%N > {prefix}end"),
+            Work::Stamps { stamp: Some(stamp) } => format!("{stamp} {prefix}"),
+            Work::Stamps { stamp: None } => {
+                format!("date +%s%N > {prefix}start; date +%s%N > {prefix}end")
+            }
         }
     }
 }
@@ -275,7 +280,7 @@ impl Graph {
     }
 
     /// `n` tasks, each depending on the one before.
-    fn chain(n: usize) -> Graph {
+    fn chain(n: usize, stamp: Option<Utf8PathBuf>) -> Graph {
         let tasks = (0..n)
             .map(|i| Node {
                 folder: "chain".into(),
@@ -283,7 +288,7 @@ impl Graph {
             })
             .collect();
         Graph {
-            work: Work::Stamps,
+            work: Work::Stamps { stamp },
             tasks,
         }
     }
@@ -527,17 +532,66 @@ int main(int argc, char **argv) {
 }
 "#;
 
+/// The latency chain's task: the time as its first act, and as its last.
+/// Static, so that it starts with no dynamic loader.
+const STAMP_C: &str = r#"
+#include <fcntl.h>
+#include <stdio.h>
+#include <time.h>
+#include <unistd.h>
+
+static void put(const char *prefix, const char *name) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    char path[4096], text[32];
+    snprintf(path, sizeof path, "%s%s", prefix, name);
+    int n = snprintf(text, sizeof text, "%lld\n", (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0 || write(fd, text, n) != n) _exit(1);
+    close(fd);
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) return 2;
+    put(argv[1], "start");
+    put(argv[1], "end");
+    return 0;
+}
+"#;
+
 fn compile_floor(scratch: &Utf8Path) -> Result<Utf8PathBuf> {
-    let source = scratch.join("floor.c");
-    let program = scratch.join("floor");
-    fs::write(&source, FLOOR_C).with_context(|| format!("cannot write {source}"))?;
+    compile(scratch, "floor", FLOOR_C, &[])
+}
+
+/// The stamp program, static where the C library allows; `None` (and a
+/// note) without a C compiler, and the chain uses `date`.
+fn compile_stamp(scratch: &Utf8Path, notes: &mut Vec<String>) -> Option<Utf8PathBuf> {
+    match compile(scratch, "stamp", STAMP_C, &["-static"])
+        .or_else(|_| compile(scratch, "stamp", STAMP_C, &[]))
+    {
+        Ok(program) => Some(program),
+        Err(e) => {
+            let note = format!("the latency chain uses `date`, not `stamp`: {e:#}");
+            println!("{note}");
+            notes.push(note);
+            None
+        }
+    }
+}
+
+fn compile(scratch: &Utf8Path, name: &str, source: &str, flags: &[&str]) -> Result<Utf8PathBuf> {
+    let source_file = scratch.join(format!("{name}.c"));
+    let program = scratch.join(name);
+    fs::write(&source_file, source).with_context(|| format!("cannot write {source_file}"))?;
     let output = Command::new("cc")
-        .args(["-O2", "-o", program.as_str(), source.as_str()])
+        .args(["-O2", "-o", program.as_str(), source_file.as_str()])
+        .args(flags)
         .output()
         .context("cannot run cc")?;
     if !output.status.success() {
         bail!(
-            "cc -O2 failed: {}",
+            "cc -O2 {} failed: {}",
+            flags.join(" "),
             String::from_utf8_lossy(&output.stderr).trim()
         );
     }
@@ -574,7 +628,7 @@ impl Runner {
 
     /// Writes this runner's description of `graph` into `dir`.
     fn write(&self, dir: &Utf8Path, graph: &Graph, jobs: usize) -> Result<()> {
-        let work = graph.work;
+        let work = &graph.work;
         let command = |i| work.command(i, &self.prefix(i));
         // make's and ninja's targets, by task.
         let target = |i| format!("o/t{i}.{}", work.target());

@@ -171,15 +171,22 @@ impl Hierarchy {
 }
 
 impl Group {
-    /// Makes the groups ready for the next task: its limits, and the
-    /// counters its usage will be measured from.
-    pub fn prepare(&mut self, cpus: f64, memory_bytes: u64) -> std::io::Result<Baseline> {
+    /// Sets the next task's limits, where they differ from the last task's.
+    /// Returns whether they did.
+    pub fn limit(&mut self, cpus: f64, memory_bytes: u64) -> std::io::Result<bool> {
         let quota = ((cpus * PERIOD_US as f64) as u64).max(1000);
-        if self.limits != Some((quota, memory_bytes)) {
-            self.limits = None;
-            self.write_limits(quota, memory_bytes)?;
-            self.limits = Some((quota, memory_bytes));
+        if self.limits == Some((quota, memory_bytes)) {
+            return Ok(false);
         }
+        self.limits = None;
+        self.write_limits(quota, memory_bytes)?;
+        self.limits = Some((quota, memory_bytes));
+        Ok(true)
+    }
+
+    /// The counters the next task's usage will be measured from. Taken when
+    /// the slot's last task has ended, off the path to the next start.
+    pub fn baseline(&mut self) -> std::io::Result<Baseline> {
         let dirs = &self.dirs;
         Ok(match &self.hierarchy {
             Hierarchy::V2(_) => {

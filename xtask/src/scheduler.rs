@@ -154,6 +154,17 @@ pub enum Event {
     Signal(i32),
 }
 
+/// Where a task's exit record came from: what is left to do once its final
+/// status is written.
+enum RecordFrom {
+    /// The supervisor, which keeps it until told the status is written.
+    Executor,
+    /// `workspace/pids/`, whose files are then removed.
+    Disk,
+    /// Nowhere: the orchestrator made it (the task could not start).
+    Nowhere,
+}
+
 struct Active {
     /// The task's pid (its process group), once known; 0 before.
     pid: u32,
@@ -222,6 +233,8 @@ struct Scheduler<'a> {
     /// When tasks still running after a stop get SIGKILL.
     kill_at: Option<Instant>,
     executor: Option<Executor>,
+    /// Final statuses decided but not yet written (see `complete_attempt`).
+    unwritten: Vec<(usize, Status, RecordFrom)>,
     /// Set for runs that launch (not dry runs).
     run_id: Option<String>,
     jobs: usize,
@@ -278,6 +291,7 @@ impl<'a> Scheduler<'a> {
             },
             log_dirs: Default::default(),
             executor: None,
+            unwritten: Vec::new(),
             run_id: None,
             jobs,
             begun: Instant::now(),
@@ -601,6 +615,9 @@ impl<'a> Scheduler<'a> {
                     self.stop_for(Stop::Fatal(format!("{e:#}")));
                 }
             }
+            if let Err(e) = self.write_final_statuses() {
+                self.stop_for(Stop::Fatal(format!("{e:#}")));
+            }
             if self.active.is_empty() {
                 if self.stop.is_some() || !self.look_again() {
                     return Ok(());
@@ -909,7 +926,7 @@ impl<'a> Scheduler<'a> {
                     message: Some(format!("{e:#}")),
                     ..ExitRecord::now(Ending::SpawnFailed)
                 };
-                self.complete_attempt(t, Some(record))
+                self.complete_attempt(t, Some(record), RecordFrom::Nowhere)
             }
         }
     }
@@ -1026,26 +1043,51 @@ impl<'a> Scheduler<'a> {
     /// comes from the executor, or (`None`) from the disk, where a
     /// supervisor whose orchestrator died, or the Slurm poller, left it.
     fn finish(&mut self, t: usize, record: Option<ExitRecord>) -> Result<()> {
-        let id = self.graph.tasks[t].id.clone();
         match record {
-            Some(record) => {
-                self.complete_attempt(t, Some(record))?;
-                if let Some(executor) = &mut self.executor {
-                    executor.done(&id);
-                }
-            }
+            Some(record) => self.complete_attempt(t, Some(record), RecordFrom::Executor),
             None => {
-                let record = supervisor::read_record(&self.layout.exit_file(&id));
-                self.complete_attempt(t, record)?;
-                // The status now holds the result; the files are spent.
-                crate::atomic::remove(&self.layout.exit_file(&id))?;
-                crate::atomic::remove(&self.layout.pid_file(&id))?;
+                let exit_file = self.layout.exit_file(&self.graph.tasks[t].id);
+                let record = supervisor::read_record(&exit_file);
+                self.complete_attempt(t, record, RecordFrom::Disk)
+            }
+        }
+    }
+
+    /// Writes the final statuses of the tasks that ended, then lets go of
+    /// where their exit records came from (only now: until the status is on
+    /// disk, the record is what a crash would recover from).
+    fn write_final_statuses(&mut self) -> Result<()> {
+        for (t, status, from) in std::mem::take(&mut self.unwritten) {
+            // A retry that started meanwhile has written a newer status.
+            if !self.active.contains_key(&t) {
+                status::write(self.layout, &status)?;
+            }
+            let id = &status.task_id;
+            match from {
+                RecordFrom::Executor => {
+                    if let Some(executor) = &mut self.executor {
+                        executor.done(id);
+                    }
+                }
+                RecordFrom::Disk => {
+                    crate::atomic::remove(&self.layout.exit_file(id))?;
+                    crate::atomic::remove(&self.layout.pid_file(id))?;
+                }
+                RecordFrom::Nowhere => {}
             }
         }
         Ok(())
     }
 
-    fn complete_attempt(&mut self, t: usize, record: Option<ExitRecord>) -> Result<()> {
+    /// Records how the attempt ended, in memory: the final status is written
+    /// by `write_final_statuses`, after the tasks this end made ready are
+    /// started, so that their start does not wait for it.
+    fn complete_attempt(
+        &mut self,
+        t: usize,
+        record: Option<ExitRecord>,
+        from: RecordFrom,
+    ) -> Result<()> {
         let active = self.active.remove(&t).expect("only running tasks finish");
         self.free_agents.insert(active.agent);
         self.running_in_phase[self.graph.phase_of[t]] -= 1;
@@ -1124,7 +1166,7 @@ impl<'a> Scheduler<'a> {
             status.outputs_validated = true;
         }
         status.error = error.clone();
-        status::write(self.layout, &status)?;
+        self.unwritten.push((t, status, from));
 
         let agent = format!("agent-{}  {}", active.agent, report::duration(duration));
         match error {

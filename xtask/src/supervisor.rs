@@ -391,19 +391,22 @@ impl Slot {
                     .ok()
             });
             let mut programs = Programs::default();
+            let mut baseline = group.as_mut().and_then(|g| measured(g.baseline()));
             for spec in specs {
-                let outcome = run(&spec, group.as_mut(), &mut programs, |pid| {
+                let prepared = group
+                    .as_mut()
+                    .and_then(|group| prepare(group, &spec, baseline.take()));
+                let outcome = run(&spec, prepared, &mut programs, |pid| {
                     let _ = tx.send(Message::Started { slot: index, pid });
                 });
-                if tx
-                    .send(Message::Ended {
-                        slot: index,
-                        outcome,
-                    })
-                    .is_err()
-                {
+                let ended = Message::Ended {
+                    slot: index,
+                    outcome,
+                };
+                if tx.send(ended).is_err() {
                     break;
                 }
+                baseline = group.as_mut().and_then(|g| measured(g.baseline()));
             }
             if let Some(group) = group {
                 group.remove();
@@ -413,22 +416,41 @@ impl Slot {
     }
 }
 
+fn measured(baseline: std::io::Result<cgroups::Baseline>) -> Option<cgroups::Baseline> {
+    baseline
+        .map_err(|e| eprintln!("xtask supervisor: cannot read a cgroup's counters: {e}"))
+        .ok()
+}
+
+/// The slot's groups with the task's limits, and the counters to measure it
+/// from: `None` when either cannot be had (the task then reports its limits
+/// as not enforced).
+fn prepare<'g>(
+    group: &'g mut cgroups::Group,
+    spec: &Spec,
+    baseline: Option<cgroups::Baseline>,
+) -> Option<(&'g cgroups::Group, cgroups::Baseline)> {
+    let changed = group
+        .limit(spec.cpus, spec.memory_bytes)
+        .map_err(|e| eprintln!("xtask supervisor: cannot set the limits of a cgroup: {e}"))
+        .ok()?;
+    // New limits may make the kernel reclaim: count from after that.
+    let baseline = match baseline {
+        Some(baseline) if !changed => baseline,
+        _ => measured(group.baseline())?,
+    };
+    Some((&*group, baseline))
+}
+
 /// Starts one task in the slot's groups and waits for it; then kills
 /// whatever it left running and waits for that to be gone, so that nothing
 /// of the task is alive once its end is recorded.
 fn run(
     spec: &Spec,
-    group: Option<&mut cgroups::Group>,
+    prepared: Option<(&cgroups::Group, cgroups::Baseline)>,
     programs: &mut Programs,
     started: impl FnOnce(u32),
 ) -> Outcome {
-    let prepared = group.and_then(|group| match group.prepare(spec.cpus, spec.memory_bytes) {
-        Ok(baseline) => Some((&*group, baseline)),
-        Err(e) => {
-            eprintln!("xtask supervisor: cannot set the limits of a cgroup: {e}");
-            None
-        }
-    });
     let join = prepared
         .as_ref()
         .map(|(group, _)| group.procs_files_to_join())
