@@ -5,7 +5,7 @@ use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result};
-use camino::Utf8Path;
+use camino::{Utf8Path, Utf8PathBuf};
 
 /// Writes `bytes` to a temporary file beside `path`, then renames it over
 /// `path`. A rename within one folder is atomic: readers see the old file or
@@ -13,24 +13,69 @@ use camino::Utf8Path;
 /// see BENCHMARKS.md).
 pub fn write(path: &Utf8Path, bytes: &[u8]) -> Result<()> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let tmp = beside(path, &format!("{}.{n}.tmp", std::process::id()))?;
+    create_with(&tmp, bytes)?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        anyhow::Error::new(e).context(format!("cannot write {path}"))
+    })
+}
+
+/// Like `write`, for a file that one process at a time writes (a status,
+/// under the workspace lock). Its temporary file is its own, kept beside it
+/// as `.<name>.prev` with the previous version: the new version is swapped
+/// in (`RENAME_EXCHANGE`), so a write frees no inode. On ext4 without a
+/// journal (as on the benchmark machine), each inode freed makes every file
+/// creation nearby slower for minutes (ext4 steps over recently freed inodes
+/// one by one), and a rename over a status freed one per task.
+pub fn replace(path: &Utf8Path, bytes: &[u8]) -> Result<()> {
+    let shadow = beside(path, "prev")?;
+    create_with(&shadow, bytes)?;
+    let c = |p: &Utf8Path| std::ffi::CString::new(p.as_str()).context("a path holds a NUL byte");
+    let (from, to) = (c(&shadow)?, c(path)?);
+    // SAFETY: both are valid NUL-terminated paths.
+    let swapped = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    if swapped == 0 {
+        return Ok(());
+    }
+    // No file to swap with yet (its first write), or a file system without
+    // the exchange: a plain rename.
+    std::fs::rename(&shadow, path).with_context(|| format!("cannot write {path}"))
+}
+
+/// A temporary name beside `path`: starts with a dot and names the file, so
+/// that no scan mistakes it for the real one.
+fn beside(path: &Utf8Path, suffix: &str) -> Result<Utf8PathBuf> {
     let dir = path.parent().context("a file path has a folder")?;
     let name = path.file_name().unwrap_or_default();
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    // Starts with a dot and ends in .tmp, so no scan mistakes it for the real file.
-    let tmp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
-    let mut file = match std::fs::File::create(&tmp) {
-        Ok(file) => file,
+    Ok(dir.join(format!(".{name}.{suffix}")))
+}
+
+/// Creates (or truncates) `file` with `bytes`, and its folder if missing.
+/// A failed write (a full disk) removes what it left.
+fn create_with(file: &Utf8Path, bytes: &[u8]) -> Result<()> {
+    let dir = file.parent().context("a file path has a folder")?;
+    let mut handle = match std::fs::File::create(file) {
+        Ok(handle) => handle,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             std::fs::create_dir_all(dir).with_context(|| format!("cannot create folder {dir}"))?;
-            std::fs::File::create(&tmp).with_context(|| format!("cannot create {tmp}"))?
+            std::fs::File::create(file).with_context(|| format!("cannot create {file}"))?
         }
-        Err(e) => return Err(e).with_context(|| format!("cannot create {tmp}")),
+        Err(e) => return Err(e).with_context(|| format!("cannot create {file}")),
     };
-    let written = file.write_all(bytes).and_then(|()| file.flush());
-    drop(file);
-    if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, path)) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e).with_context(|| format!("cannot write {path}"));
+    if let Err(e) = handle.write_all(bytes).and_then(|()| handle.flush()) {
+        drop(handle);
+        let _ = std::fs::remove_file(file);
+        return Err(e).with_context(|| format!("cannot write {file}"));
     }
     Ok(())
 }

@@ -44,6 +44,7 @@ pub fn run(_layout: &Layout, args: &flags::Bench) -> Result<i32> {
         jobs: args.jobs,
         runs: args.runs,
         logs: scratch.path.join("run"),
+        trash: Trash::new(&scratch.path)?,
     };
 
     let mut graph_rows = Vec::new();
@@ -88,7 +89,7 @@ pub fn run(_layout: &Layout, args: &flags::Bench) -> Result<i32> {
             commands = bench.commands(orchestrator, &dir, &graph)?;
         }
         if !args.keep {
-            remove_dir(&dir)?;
+            bench.trash.take(&dir)?;
         }
     }
 
@@ -174,6 +175,41 @@ impl Drop for Scratch {
             return;
         }
         let _ = fs::remove_dir_all(&self.path);
+    }
+}
+
+/// Files of earlier runs, moved aside rather than deleted until the
+/// benchmark ends (with the scratch folder). On ext4 without a journal, as
+/// on the machine of BENCHMARKS.md, every file deleted makes each file
+/// created nearby in the next minutes slower (ext4 steps over recently freed
+/// inodes one by one): deleting a run's thousands of files just before the
+/// next run would charge that run, most of all the runner that creates the
+/// most files, for the benchmark's own cleaning.
+struct Trash {
+    dir: Utf8PathBuf,
+    count: std::cell::Cell<usize>,
+}
+
+impl Trash {
+    fn new(scratch: &Utf8Path) -> Result<Trash> {
+        let dir = scratch.join("trash");
+        fs::create_dir_all(&dir).with_context(|| format!("cannot create {dir}"))?;
+        Ok(Trash {
+            dir,
+            count: Default::default(),
+        })
+    }
+
+    /// Moves `path` (if it exists) into the trash.
+    fn take(&self, path: &Utf8Path) -> Result<()> {
+        let n = self.count.get();
+        self.count.set(n + 1);
+        match fs::rename(path, self.dir.join(n.to_string())) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                Err(e).with_context(|| format!("cannot move {path} to {}", self.dir))
+            }
+            _ => Ok(()),
+        }
     }
 }
 
@@ -695,13 +731,13 @@ impl Runner {
 
     /// Removes what a run of this runner left in `dir`, so that the next
     /// run starts from nothing done.
-    fn reset(&self, dir: &Utf8Path) -> Result<()> {
+    fn reset(&self, dir: &Utf8Path, trash: &Trash) -> Result<()> {
         if self.kind == Kind::Orchestrate {
-            return remove_dir(&dir.join("workspace"));
+            return trash.take(&dir.join("workspace"));
         }
         // make, ninja and the floor share o/; ninja also keeps a log of
         // what it built, which would not change its decisions but is state.
-        remove_dir(&dir.join("o"))?;
+        trash.take(&dir.join("o"))?;
         for file in [".ninja_log", ".ninja_deps"] {
             let path = dir.join(file);
             match fs::remove_file(&path) {
@@ -844,13 +880,15 @@ struct Bench {
     runs: usize,
     /// Where the measured processes' output goes (`.out`, `.err`).
     logs: Utf8PathBuf,
+    /// Where what earlier runs left is moved (see `Trash`).
+    trash: Trash,
 }
 
 impl Bench {
     /// Runs `graph` with `runner` from nothing done; checks it succeeded and
     /// that every task's file is there.
     fn run_graph(&self, runner: &Runner, dir: &Utf8Path, graph: &Graph) -> Result<Sample> {
-        runner.reset(dir)?;
+        runner.reset(dir, &self.trash)?;
         let run = measure(&mut runner.command(dir, self.jobs), &self.logs)?;
         if run.code != 0 {
             bail!(
@@ -918,7 +956,7 @@ impl Bench {
             if fresh {
                 // A dry run of a completed graph plans nothing: measure it
                 // on the same graph with nothing done.
-                remove_dir(&dir.join("workspace"))?;
+                self.trash.take(&dir.join("workspace"))?;
             }
             let mut samples = Vec::new();
             for _ in 0..self.runs {

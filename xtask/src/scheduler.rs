@@ -228,6 +228,8 @@ struct Scheduler<'a> {
     stop: Option<Stop>,
     /// Log folders known to exist.
     log_dirs: std::collections::HashSet<Utf8PathBuf>,
+    /// Whether the task's output folder was made by this run.
+    output_dir_made: Vec<bool>,
     /// Memory the running tasks may reserve together, in GiB.
     memory_capacity: f64,
     /// When tasks still running after a stop get SIGKILL.
@@ -290,6 +292,7 @@ impl<'a> Scheduler<'a> {
                 (None, ExecutorKind::Slurm) => f64::INFINITY,
             },
             log_dirs: Default::default(),
+            output_dir_made: Vec::new(),
             executor: None,
             unwritten: Vec::new(),
             run_id: None,
@@ -364,6 +367,7 @@ impl<'a> Scheduler<'a> {
         self.previous.resize(n, None);
         self.error.resize(n, None);
         self.blocked_by.resize(n, None);
+        self.output_dir_made.resize(n, false);
         let new_phases = self.gate_unmet.len()..phases;
         self.gate_unmet.resize(phases, 0);
         self.gate_open.resize(phases, false);
@@ -953,9 +957,8 @@ impl<'a> Scheduler<'a> {
             std::fs::rename(&log_path, &kept)
                 .with_context(|| format!("cannot keep the previous log as {kept}"))?;
         }
-        let output_dir = layout.output_dir(id);
-        std::fs::create_dir_all(&output_dir)
-            .with_context(|| format!("cannot create {output_dir}"))?;
+        self.make_output_dir(t)?;
+        let task = &self.graph.tasks[t];
         outputs::settle(layout, task);
         let log_dir = log_path.parent().expect("a log file has a folder");
         // Thousands of tasks share a few log folders: create each once.
@@ -983,6 +986,23 @@ impl<'a> Scheduler<'a> {
         if active.job_id.is_some() {
             // Submitted: record the job id at once, so a crash cannot lose it.
             self.write_running(t, active)?;
+        }
+        // While it runs, its dependents' output folders: one thing less to
+        // do between its end and their start. A failure here is reported
+        // when the dependent starts.
+        for d in self.graph.dependents[t].clone() {
+            let _ = self.make_output_dir(d);
+        }
+        Ok(())
+    }
+
+    /// Creates the task's output folder, once per run.
+    fn make_output_dir(&mut self, t: usize) -> Result<()> {
+        if !self.output_dir_made[t] {
+            let output_dir = self.layout.output_dir(&self.graph.tasks[t].id);
+            std::fs::create_dir_all(&output_dir)
+                .with_context(|| format!("cannot create {output_dir}"))?;
+            self.output_dir_made[t] = true;
         }
         Ok(())
     }

@@ -168,7 +168,7 @@ pub fn read(layout: &Layout, id: &str) -> Result<Option<Status>, String> {
 
 pub fn write(layout: &Layout, status: &Status) -> Result<()> {
     let bytes = serde_json::to_vec_pretty(status)?;
-    crate::atomic::write(&layout.status_file(&status.task_id), &bytes)
+    crate::atomic::replace(&layout.status_file(&status.task_id), &bytes)
 }
 
 /// Removes a task's status, making it pending.

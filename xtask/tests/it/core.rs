@@ -54,12 +54,20 @@ fn status_files_have_the_protocol_fields() {
             "{stamp}"
         );
     }
-    // No temporary files are left beside the status.
-    let leftovers: Vec<_> = std::fs::read_dir(t.path("workspace/status/p"))
+    // No temporary files are left beside the status: only its previous
+    // version, kept to write the next one in (see atomic::replace).
+    let mut files: Vec<String> = std::fs::read_dir(t.path("workspace/status/p"))
         .unwrap()
         .flatten()
+        .map(|e| e.file_name().into_string().unwrap())
         .collect();
-    assert_eq!(leftovers.len(), 1);
+    files.sort();
+    assert_eq!(files, [".a.json.prev", "a.json"]);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&t.read("workspace/status/p/.a.json.prev"))
+            .unwrap()["status"],
+        "running"
+    );
 }
 
 #[test]
