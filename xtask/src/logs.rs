@@ -17,6 +17,13 @@ pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Res
         .ok()
         .flatten()
         .map_or(0, |s| s.attempt);
+    let not_run = || {
+        let log = layout.log_file(id);
+        anyhow::anyhow!(
+            "{id} has no log yet ({}): it has not run",
+            layout.display(&log)
+        )
+    };
     let path = match attempt {
         Some(n) if n == 0 || (latest > 0 && n > latest) => {
             bail!("{id} has no attempt {n}: its attempts are 1 to {latest}")
@@ -26,14 +33,13 @@ pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Res
     };
     let mut file = match std::fs::File::open(&path) {
         Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            bail!(
-                "{id} has no log yet ({} does not exist): it has not run",
-                layout.display(&path)
-            )
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(not_run()),
         Err(e) => return Err(e).with_context(|| format!("cannot open {path}")),
     };
+    // A first attempt's log is made, empty, ahead of its start.
+    if latest == 0 && file.metadata().is_ok_and(|m| m.len() == 0) {
+        return Err(not_run());
+    }
     let mut out = std::io::stdout().lock();
     std::io::copy(&mut file, &mut out).with_context(|| format!("cannot read {path}"))?;
     if !follow {

@@ -10,7 +10,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
-use camino::Utf8PathBuf;
+use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::config::Config;
 use crate::config::ExecutorKind;
@@ -960,13 +960,9 @@ impl<'a> Scheduler<'a> {
         self.make_output_dir(t)?;
         let task = &self.graph.tasks[t];
         outputs::settle(layout, task);
-        let log_dir = log_path.parent().expect("a log file has a folder");
-        // Thousands of tasks share a few log folders: create each once.
-        if !self.log_dirs.contains(log_dir) {
-            std::fs::create_dir_all(log_dir)
-                .with_context(|| format!("cannot create log folder {log_dir}"))?;
-            self.log_dirs.insert(log_dir.to_owned());
-        }
+        self.make_log_dir(&log_path)?;
+        // Empties a log made ahead (see `prepare_dependents`), which sets its
+        // change time to now: the attempt's start on the file system's clock.
         let log =
             File::create(&log_path).with_context(|| format!("cannot create log {log_path}"))?;
         active.since_ns = Some(outputs::changed_ns(
@@ -987,11 +983,39 @@ impl<'a> Scheduler<'a> {
             // Submitted: record the job id at once, so a crash cannot lose it.
             self.write_running(t, active)?;
         }
-        // While it runs, its dependents' output folders: one thing less to
-        // do between its end and their start. A failure here is reported
-        // when the dependent starts.
+        self.prepare_dependents(t);
+        Ok(())
+    }
+
+    /// While `t` runs, makes the files of its dependents that only wait for
+    /// running tasks: their output folders, and the log of a first attempt
+    /// (empty; emptied again at its start). Fewer files to create between
+    /// `t`'s end and their start. A failure here is reported at their start.
+    fn prepare_dependents(&mut self, t: usize) {
         for d in self.graph.dependents[t].clone() {
             let _ = self.make_output_dir(d);
+            let running_deps = self.graph.deps[d]
+                .iter()
+                .filter(|dep| matches!(dep, Dep::Task(i) if *i == t || self.active.contains_key(i)))
+                .count();
+            let next_up = self.node[d] == Node::Waiting && self.unmet[d] as usize <= running_deps;
+            if next_up && self.attempt[d] == 0 {
+                let log = self.layout.log_file(&self.graph.tasks[d].id);
+                if self.make_log_dir(&log).is_ok() {
+                    // Never over an existing log: it may be an earlier attempt's.
+                    let _ = File::options().write(true).create_new(true).open(&log);
+                }
+            }
+        }
+    }
+
+    /// Creates a log's folder, once per run: thousands of tasks share a few.
+    fn make_log_dir(&mut self, log: &Utf8Path) -> Result<()> {
+        let dir = log.parent().expect("a log file has a folder");
+        if !self.log_dirs.contains(dir) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create log folder {dir}"))?;
+            self.log_dirs.insert(dir.to_owned());
         }
         Ok(())
     }

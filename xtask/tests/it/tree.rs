@@ -101,7 +101,20 @@ impl Tree {
 pub const MARK: &str = r#"mkdir -p markers && echo $$ >> "markers/$(echo $TASK_ID | tr / _)""#;
 
 impl Drop for Tree {
+    /// Kills whatever still runs for this tree (after a failed test: an
+    /// orchestrator, its supervisor, tasks), then removes it.
     fn drop(&mut self) {
+        let root = self.root.to_string_lossy().into_owned();
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let cwd = std::fs::read_link(entry.path().join("cwd")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmdline).contains(&root) || cwd.starts_with(&self.root) {
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
         let _ = std::fs::remove_dir_all(&self.root);
     }
 }

@@ -110,6 +110,32 @@ fn logs_follow_prints_until_the_task_ends() {
     run.wait().unwrap();
 }
 
+#[test]
+fn the_next_task_s_log_made_ahead_reads_as_not_run_until_it_runs() {
+    let t = Tree::new();
+    t.task("p/a", &sh("while [ ! -f release ]; do sleep 0.02; done"));
+    t.task(
+        "p/b",
+        &format!(
+            "dependencies: [p/a]\noutputs: [out]\n{}",
+            sh("echo b-ran; echo x > $TASK_OUTPUT_DIR/out")
+        ),
+    );
+    let mut run = t
+        .command(&["orchestrate"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // While a runs, b (waiting only for a) has its folders and empty log.
+    wait_for("b's log made ahead", || t.exists("workspace/logs/p/b.log"));
+    assert!(t.exists("workspace/outputs/p/b"));
+    t.run(&["logs", "p/b"]).code(2).says("has no log yet");
+    t.write("release", "");
+    assert!(run.wait().unwrap().success());
+    t.run(&["logs", "p/b"]).code(0).says("b-ran");
+    assert_eq!(t.status("p/b")["outputs_validated"], true);
+}
+
 /// Chromium, where installed; CI installs it and must not skip.
 fn chromium() -> Option<&'static str> {
     if std::path::Path::new("/usr/bin/chromium").exists() {
