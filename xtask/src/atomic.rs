@@ -30,7 +30,7 @@ pub fn write(path: &Utf8Path, bytes: &[u8]) -> Result<()> {
 /// creation nearby slower for minutes (ext4 steps over recently freed inodes
 /// one by one), and a rename over a status freed one per task.
 pub fn replace(path: &Utf8Path, bytes: &[u8]) -> Result<()> {
-    let shadow = beside(path, "prev")?;
+    let shadow = previous(path)?;
     create_with(&shadow, bytes)?;
     let c = |p: &Utf8Path| std::ffi::CString::new(p.as_str()).context("a path holds a NUL byte");
     let (from, to) = (c(&shadow)?, c(path)?);
@@ -50,6 +50,11 @@ pub fn replace(path: &Utf8Path, bytes: &[u8]) -> Result<()> {
     // No file to swap with yet (its first write), or a file system without
     // the exchange: a plain rename.
     std::fs::rename(&shadow, path).with_context(|| format!("cannot write {path}"))
+}
+
+/// Where `replace` keeps the previous version of `path`.
+pub fn previous(path: &Utf8Path) -> Result<Utf8PathBuf> {
+    beside(path, "prev")
 }
 
 /// A temporary name beside `path`: starts with a dot and names the file, so

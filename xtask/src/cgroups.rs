@@ -39,7 +39,16 @@ pub struct Group {
     thread_inside: bool,
     /// v2: `memory.peak`, reset at each start; its peak is per open file.
     peak: Option<std::fs::File>,
+    /// What earlier tasks left charged (page cache, files in tmpfs) when
+    /// the counters were last taken.
+    residual: u64,
 }
+
+/// The most a group may keep charged from earlier tasks and still be
+/// reused: a task's memory limit is set that much higher, so that it gets
+/// its own, and its peak may read low by as much when the kernel reclaims
+/// that charge during it.
+const RESIDUAL_MAX: u64 = 16 << 20;
 
 /// The counters at a task's start, which its usage is measured from.
 #[derive(Debug, Default)]
@@ -132,6 +141,7 @@ impl Hierarchy {
             limits: None,
             thread_inside: false,
             peak: None,
+            residual: 0,
         };
         match self {
             // No swap: a task over its memory is killed, not slowed to a crawl.
@@ -171,22 +181,35 @@ impl Hierarchy {
 }
 
 impl Group {
-    /// Sets the next task's limits, where they differ from the last task's.
-    /// Returns whether they did.
-    pub fn limit(&mut self, cpus: f64, memory_bytes: u64) -> std::io::Result<bool> {
+    /// Sets the next task's limits (its memory on top of what earlier tasks
+    /// left charged), where they differ from what is set.
+    pub fn limit(&mut self, cpus: f64, memory_bytes: u64) -> std::io::Result<()> {
         let quota = ((cpus * PERIOD_US as f64) as u64).max(1000);
-        if self.limits == Some((quota, memory_bytes)) {
-            return Ok(false);
+        let memory = memory_bytes.saturating_add(self.residual);
+        if self.limits != Some((quota, memory)) {
+            self.limits = None;
+            self.write_limits(quota, memory)?;
+            self.limits = Some((quota, memory));
         }
-        self.limits = None;
-        self.write_limits(quota, memory_bytes)?;
-        self.limits = Some((quota, memory_bytes));
-        Ok(true)
+        Ok(())
+    }
+
+    /// Whether the next task can be measured on its own in this group: not
+    /// too much left charged, and (v2) a peak that can be reset.
+    pub fn reusable(&self) -> bool {
+        let peak_resets = matches!(self.hierarchy, Hierarchy::V1 { .. }) || self.peak.is_some();
+        self.residual <= RESIDUAL_MAX && peak_resets
     }
 
     /// The counters the next task's usage will be measured from. Taken when
     /// the slot's last task has ended, off the path to the next start.
     pub fn baseline(&mut self) -> std::io::Result<Baseline> {
+        let baseline = self.counters()?;
+        self.residual = baseline.memory_bytes;
+        Ok(baseline)
+    }
+
+    fn counters(&mut self) -> std::io::Result<Baseline> {
         let dirs = &self.dirs;
         Ok(match &self.hierarchy {
             Hierarchy::V2(_) => {
@@ -266,12 +289,17 @@ impl Group {
         let (oom_kills, peak, cpu_ns) = match &self.hierarchy {
             Hierarchy::V2(_) => (
                 counter(&read(&dirs[0], "memory.events"), "oom_kill "),
-                self.peak.as_ref().map(|mut f| {
-                    let mut text = String::new();
-                    let _ = std::io::Seek::rewind(&mut f)
-                        .and_then(|_| std::io::Read::read_to_string(&mut f, &mut text));
-                    number(&text)
-                }),
+                // Without a peak that resets, the group is new for each task
+                // (`reusable`): its peak since creation is the task's.
+                Some(self.peak.as_ref().map_or_else(
+                    || number(&read(&dirs[0], "memory.peak")),
+                    |mut f| {
+                        let mut text = String::new();
+                        let _ = std::io::Seek::rewind(&mut f)
+                            .and_then(|_| std::io::Read::read_to_string(&mut f, &mut text));
+                        number(&text)
+                    },
+                )),
                 counter(&read(&dirs[0], "cpu.stat"), "usage_usec ") * 1000,
             ),
             Hierarchy::V1 { .. } => (

@@ -46,6 +46,36 @@ pub fn wait_group_gone(pgid: u32, limit: std::time::Duration) {
     }
 }
 
+/// The process group of a running task of `workspace` with id `id`, found
+/// by the environment every task gets (`WORKSPACE`, `TASK_ID`): for a task
+/// whose pid was never written down. Reads every process's environment,
+/// which only recovery after a double crash needs.
+pub fn find_task(workspace: &str, id: &str) -> Option<u32> {
+    let wanted = [format!("WORKSPACE={workspace}"), format!("TASK_ID={id}")];
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let environ = std::fs::read(entry.path().join("environ")).ok()?;
+            let vars = environ.split(|&b| b == 0);
+            let matches = wanted
+                .iter()
+                .all(|w| vars.clone().any(|v| v == w.as_bytes()));
+            (matches && start_time(pid).is_some()).then(|| process_group(pid))?
+        })
+}
+
+/// The process group of `pid` (field 5 of `/proc/<pid>/stat`).
+fn process_group(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat[stat.rfind(')')? + 1..]
+        .split_whitespace()
+        .nth(2)?
+        .parse()
+        .ok()
+}
+
 /// What a reaped process and its reaped descendants used.
 pub struct Rusage {
     /// The largest resident set of any one of them.

@@ -228,8 +228,6 @@ struct Scheduler<'a> {
     stop: Option<Stop>,
     /// Log folders known to exist.
     log_dirs: std::collections::HashSet<Utf8PathBuf>,
-    /// Whether the task's output folder was made by this run.
-    output_dir_made: Vec<bool>,
     /// Memory the running tasks may reserve together, in GiB.
     memory_capacity: f64,
     /// When tasks still running after a stop get SIGKILL.
@@ -292,7 +290,6 @@ impl<'a> Scheduler<'a> {
                 (None, ExecutorKind::Slurm) => f64::INFINITY,
             },
             log_dirs: Default::default(),
-            output_dir_made: Vec::new(),
             executor: None,
             unwritten: Vec::new(),
             run_id: None,
@@ -315,6 +312,9 @@ impl<'a> Scheduler<'a> {
             self.recover(t, status)?;
         }
         if !self.options.mode.plans_only() {
+            // The ends recovered from records are on disk before the
+            // records go.
+            self.write_final_statuses()?;
             self.remove_stale_records();
         }
         Ok(())
@@ -367,7 +367,6 @@ impl<'a> Scheduler<'a> {
         self.previous.resize(n, None);
         self.error.resize(n, None);
         self.blocked_by.resize(n, None);
-        self.output_dir_made.resize(n, false);
         let new_phases = self.gate_unmet.len()..phases;
         self.gate_unmet.resize(phases, 0);
         self.gate_open.resize(phases, false);
@@ -538,19 +537,25 @@ impl<'a> Scheduler<'a> {
             return Ok(());
         }
         let id = self.graph.tasks[t].id.clone();
-        let task = Process {
-            pid: status
-                .pid
-                .or_else(|| read_pid(&self.layout.pid_file(&id)))
-                .unwrap_or(0),
-            start: status.pid_start,
-        };
         let supervisor = Process {
             pid: status.supervisor_pid.unwrap_or(0),
             start: status.supervisor_start,
         };
-        let recorded = self.layout.exit_file(&id).exists();
+        let recorded = recorded_end(self.layout, &id, status.attempt).is_some();
         let submitted = status.job_id.is_some();
+        let pid = status
+            .pid
+            .or_else(|| read_pid(&self.layout.pid_file(&id)))
+            .or_else(|| {
+                // Its supervisor died too before anyone wrote its pid (its
+                // first second): a task still running says who it is.
+                let orphaned = !recorded && !submitted && !supervisor.alive();
+                orphaned.then(|| process::find_task(self.layout.workspace.as_str(), &id))?
+            });
+        let task = Process {
+            pid: pid.unwrap_or(0),
+            start: status.pid_start,
+        };
         if task.pid == 0 && !recorded && !supervisor.alive() && !submitted {
             // The orchestrator died before the task started: pending again.
             self.node[t] = if self.selected(t) {
@@ -778,7 +783,8 @@ impl<'a> Scheduler<'a> {
                 pid: active.pid,
                 start: active.pid_start,
             };
-            if self.layout.exit_file(id).exists() || (!task.alive() && !supervisor.alive()) {
+            let recorded = recorded_end(self.layout, id, active.attempt).is_some();
+            if recorded || (!task.alive() && !supervisor.alive()) {
                 ended.push(t);
             }
         }
@@ -990,15 +996,18 @@ impl<'a> Scheduler<'a> {
     /// While `t` runs, makes the files of its dependents that only wait for
     /// running tasks: their output folders, and the log of a first attempt
     /// (empty; emptied again at its start). Fewer files to create between
-    /// `t`'s end and their start. A failure here is reported at their start.
+    /// `t`'s end and their start. A failure here is reported at their start;
+    /// a dependent blocked in the end keeps an empty folder and log.
     fn prepare_dependents(&mut self, t: usize) {
         for d in self.graph.dependents[t].clone() {
-            let _ = self.make_output_dir(d);
             let running_deps = self.graph.deps[d]
                 .iter()
                 .filter(|dep| matches!(dep, Dep::Task(i) if *i == t || self.active.contains_key(i)))
                 .count();
             let next_up = self.node[d] == Node::Waiting && self.unmet[d] as usize <= running_deps;
+            if next_up {
+                let _ = self.make_output_dir(d);
+            }
             if next_up && self.attempt[d] == 0 {
                 let log = self.layout.log_file(&self.graph.tasks[d].id);
                 if self.make_log_dir(&log).is_ok() {
@@ -1020,15 +1029,10 @@ impl<'a> Scheduler<'a> {
         Ok(())
     }
 
-    /// Creates the task's output folder, once per run.
-    fn make_output_dir(&mut self, t: usize) -> Result<()> {
-        if !self.output_dir_made[t] {
-            let output_dir = self.layout.output_dir(&self.graph.tasks[t].id);
-            std::fs::create_dir_all(&output_dir)
-                .with_context(|| format!("cannot create {output_dir}"))?;
-            self.output_dir_made[t] = true;
-        }
-        Ok(())
+    /// Creates the task's output folder (a task may have removed it).
+    fn make_output_dir(&self, t: usize) -> Result<()> {
+        let output_dir = self.layout.output_dir(&self.graph.tasks[t].id);
+        std::fs::create_dir_all(&output_dir).with_context(|| format!("cannot create {output_dir}"))
     }
 
     /// What the executor needs to start attempt `attempt` of task `t`.
@@ -1041,6 +1045,7 @@ impl<'a> Scheduler<'a> {
         }
         Launch {
             task_id: task.id.clone(),
+            attempt,
             argv: executor::argv(self.layout, self.config, task),
             env,
             log_file: self.layout.log_file(&task.id),
@@ -1090,8 +1095,8 @@ impl<'a> Scheduler<'a> {
         match record {
             Some(record) => self.complete_attempt(t, Some(record), RecordFrom::Executor),
             None => {
-                let exit_file = self.layout.exit_file(&self.graph.tasks[t].id);
-                let record = supervisor::read_record(&exit_file);
+                let attempt = self.active.get(&t).map_or(0, |a| a.attempt);
+                let record = recorded_end(self.layout, &self.graph.tasks[t].id, attempt);
                 self.complete_attempt(t, record, RecordFrom::Disk)
             }
         }
@@ -1101,16 +1106,22 @@ impl<'a> Scheduler<'a> {
     /// where their exit records came from (only now: until the status is on
     /// disk, the record is what a crash would recover from).
     fn write_final_statuses(&mut self) -> Result<()> {
-        for (t, status, from) in std::mem::take(&mut self.unwritten) {
+        let mut pending = std::mem::take(&mut self.unwritten).into_iter();
+        while let Some((t, status, from)) = pending.next() {
             // A retry that started meanwhile has written a newer status.
             if !self.active.contains_key(&t) {
-                status::write(self.layout, &status)?;
+                if let Err(e) = status::write(self.layout, &status) {
+                    // Kept for the summary and a later try; the records too.
+                    self.unwritten.push((t, status, from));
+                    self.unwritten.extend(pending);
+                    return Err(e);
+                }
             }
             let id = &status.task_id;
             match from {
                 RecordFrom::Executor => {
                     if let Some(executor) = &mut self.executor {
-                        executor.done(id);
+                        executor.written(id, status.attempt);
                     }
                 }
                 RecordFrom::Disk => {
@@ -1728,7 +1739,14 @@ fn gib(amount: f64) -> String {
     }
 }
 
+/// The exit record of attempt `attempt` of task `id` on disk, if there is
+/// one: a record of another attempt is not this one's.
+fn recorded_end(layout: &Layout, id: &str, attempt: u32) -> Option<ExitRecord> {
+    supervisor::read_record(&layout.exit_file(id))
+        .filter(|r| r.attempt.is_none_or(|a| a == attempt))
+}
+
 /// The pid in a pid file, if there is one.
-fn read_pid(path: &camino::Utf8Path) -> Option<u32> {
+fn read_pid(path: &Utf8Path) -> Option<u32> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }

@@ -145,17 +145,27 @@ impl Status {
 /// with the reason when the file is unreadable, corrupt or of another version.
 pub fn read(layout: &Layout, id: &str) -> Result<Option<Status>, String> {
     let path = layout.status_file(id);
-    let bytes = match std::fs::read(&path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("{}: cannot read: {e}", layout.display(&path))),
+    let mut tries = 0;
+    let status: Status = loop {
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("{}: cannot read: {e}", layout.display(&path))),
+        };
+        match serde_json::from_slice(&bytes) {
+            Ok(status) => break status,
+            // A reader slow between its open and its read may see the file
+            // it opened rewritten as the next version's (`atomic::replace`):
+            // the file at the path is whole.
+            Err(_) if tries < 2 => tries += 1,
+            Err(e) => {
+                return Err(format!(
+                    "{}: corrupt status file ({e}): treated as pending; `cargo xtask reset {id}` removes it",
+                    layout.display(&path)
+                ))
+            }
+        }
     };
-    let status: Status = serde_json::from_slice(&bytes).map_err(|e| {
-        format!(
-            "{}: corrupt status file ({e}): treated as pending; `cargo xtask reset {id}` removes it",
-            layout.display(&path)
-        )
-    })?;
     if status.version != VERSION {
         return Err(format!(
             "{}: status file of version {} (this build reads {VERSION}): treated as pending",
@@ -166,14 +176,25 @@ pub fn read(layout: &Layout, id: &str) -> Result<Option<Status>, String> {
     Ok(Some(status))
 }
 
+/// Writes a status; for the holder of the workspace lock, the only writer.
 pub fn write(layout: &Layout, status: &Status) -> Result<()> {
     let bytes = serde_json::to_vec_pretty(status)?;
     crate::atomic::replace(&layout.status_file(&status.task_id), &bytes)
 }
 
-/// Removes a task's status, making it pending.
+/// Writes a status without holding the lock (`validate`): with a temporary
+/// file of its own, never the one `write` reuses.
+pub fn write_unlocked(layout: &Layout, status: &Status) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(status)?;
+    crate::atomic::write(&layout.status_file(&status.task_id), &bytes)
+}
+
+/// Removes a task's status, making it pending, and the previous version
+/// kept beside it.
 pub fn remove(layout: &Layout, id: &str) -> Result<()> {
-    crate::atomic::remove(&layout.status_file(id))
+    let path = layout.status_file(id);
+    crate::atomic::remove(&path)?;
+    crate::atomic::remove(&crate::atomic::previous(&path)?)
 }
 
 /// `workspace/run.json`: the current run, and whether it ended in order.

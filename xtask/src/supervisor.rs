@@ -46,9 +46,10 @@ pub enum Request {
     Stop {
         task_id: String,
     },
-    /// These tasks' final statuses are written: their records can go.
-    Done {
-        task_ids: Vec<String>,
+    /// The final statuses of these attempts (task id, attempt) are
+    /// written: their records can go.
+    Ack {
+        attempts: Vec<(String, u32)>,
     },
 }
 
@@ -56,6 +57,7 @@ pub enum Request {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Spec {
     pub task_id: String,
+    pub attempt: u32,
     pub argv: Vec<String>,
     pub env: Vec<(String, String)>,
     pub log_file: Utf8PathBuf,
@@ -96,6 +98,10 @@ pub struct ExitRecord {
     pub peak_memory_bytes: Option<u64>,
     #[serde(default)]
     pub cpu_seconds: Option<f64>,
+    /// The attempt it ended, so that a record left from an earlier attempt
+    /// is never taken for the current one (`None`: Slurm's, or unknown).
+    #[serde(default)]
+    pub attempt: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,6 +130,7 @@ impl ExitRecord {
             limits_enforced: false,
             peak_memory_bytes: None,
             cpu_seconds: None,
+            attempt: None,
         }
     }
 }
@@ -186,8 +193,8 @@ struct Supervisor {
     slots: Vec<Slot>,
     /// The running tasks, by slot.
     running: HashMap<usize, Running>,
-    /// Records reported but not yet acknowledged, by task id.
-    unacked: HashMap<String, (Utf8PathBuf, ExitRecord)>,
+    /// Records reported but not yet acknowledged, by task id and attempt.
+    unacked: HashMap<(String, u32), (Utf8PathBuf, ExitRecord)>,
     orchestrator_gone: bool,
 }
 
@@ -213,9 +220,9 @@ pub fn main() -> i32 {
         match rx.recv_timeout(TICK) {
             Ok(Message::Request(Request::Launch(spec))) => supervisor.launch(spec),
             Ok(Message::Request(Request::Stop { task_id })) => supervisor.stop(&task_id),
-            Ok(Message::Request(Request::Done { task_ids })) => {
-                for id in task_ids {
-                    supervisor.unacked.remove(&id);
+            Ok(Message::Request(Request::Ack { attempts })) => {
+                for attempt in attempts {
+                    supervisor.unacked.remove(&attempt);
                 }
             }
             Ok(Message::Eof) => supervisor.orchestrator_left(),
@@ -303,10 +310,9 @@ impl Supervisor {
         if self.orchestrator_gone {
             write_record(&spec.exit_file, &record);
         } else {
-            self.unacked.insert(
-                spec.task_id.clone(),
-                (spec.exit_file.clone(), record.clone()),
-            );
+            let attempt = (spec.task_id.clone(), spec.attempt);
+            let kept = (spec.exit_file.clone(), record.clone());
+            self.unacked.insert(attempt, kept);
         }
         report(&Report::Ended {
             task_id: spec.task_id.clone(),
@@ -348,7 +354,7 @@ impl Running {
 
 /// The exit record of a task, from how its slot saw it end.
 fn ended(task: &Running, outcome: Outcome) -> ExitRecord {
-    match outcome {
+    let record = match outcome {
         Outcome::Exited {
             status,
             usage,
@@ -377,6 +383,10 @@ fn ended(task: &Running, outcome: Outcome) -> ExitRecord {
                 ..ExitRecord::now(Ending::SpawnFailed)
             }
         }
+    };
+    ExitRecord {
+        attempt: Some(task.spec.attempt),
+        ..record
     }
 }
 
@@ -385,17 +395,10 @@ impl Slot {
         let (jobs, specs) = mpsc::channel::<Spec>();
         let thread = std::thread::spawn(move || {
             let name = format!("{}-{index}", std::process::id());
-            let mut group = hierarchy.and_then(|h| {
-                h.create(&name)
-                    .map_err(|e| eprintln!("xtask supervisor: cannot create cgroup {name}: {e}"))
-                    .ok()
-            });
+            let mut groups = SlotGroups::new(hierarchy, name);
             let mut programs = Programs::default();
-            let mut baseline = group.as_mut().and_then(|g| measured(g.baseline()));
             for spec in specs {
-                let prepared = group
-                    .as_mut()
-                    .and_then(|group| prepare(group, &spec, baseline.take()));
+                let prepared = groups.prepare(&spec);
                 let outcome = run(&spec, prepared, &mut programs, |pid| {
                     let _ = tx.send(Message::Started { slot: index, pid });
                 });
@@ -406,40 +409,102 @@ impl Slot {
                 if tx.send(ended).is_err() {
                     break;
                 }
-                baseline = group.as_mut().and_then(|g| measured(g.baseline()));
+                groups.after(&spec);
             }
-            if let Some(group) = group {
-                group.remove();
-            }
+            groups.remove();
         });
         Slot { jobs, thread }
     }
 }
 
-fn measured(baseline: std::io::Result<cgroups::Baseline>) -> Option<cgroups::Baseline> {
-    baseline
-        .map_err(|e| eprintln!("xtask supervisor: cannot read a cgroup's counters: {e}"))
-        .ok()
+/// A slot's cgroups, and the counters its next task is measured from. A
+/// task that leaves too much charged to them (page cache, files in tmpfs)
+/// gets them replaced, so that the next one is limited and measured on its
+/// own.
+struct SlotGroups {
+    /// `None` once groups cannot be made here.
+    hierarchy: Option<cgroups::Hierarchy>,
+    name: String,
+    made: u32,
+    group: Option<cgroups::Group>,
+    baseline: Option<cgroups::Baseline>,
 }
 
-/// The slot's groups with the task's limits, and the counters to measure it
-/// from: `None` when either cannot be had (the task then reports its limits
-/// as not enforced).
-fn prepare<'g>(
-    group: &'g mut cgroups::Group,
-    spec: &Spec,
-    baseline: Option<cgroups::Baseline>,
-) -> Option<(&'g cgroups::Group, cgroups::Baseline)> {
-    let changed = group
-        .limit(spec.cpus, spec.memory_bytes)
-        .map_err(|e| eprintln!("xtask supervisor: cannot set the limits of a cgroup: {e}"))
-        .ok()?;
-    // New limits may make the kernel reclaim: count from after that.
-    let baseline = match baseline {
-        Some(baseline) if !changed => baseline,
-        _ => measured(group.baseline())?,
-    };
-    Some((&*group, baseline))
+impl SlotGroups {
+    fn new(hierarchy: Option<cgroups::Hierarchy>, name: String) -> SlotGroups {
+        let mut groups = SlotGroups {
+            hierarchy,
+            name,
+            made: 0,
+            group: None,
+            baseline: None,
+        };
+        groups.renew();
+        groups
+    }
+
+    /// Replaces the groups with new ones (the slot's thread moves along).
+    fn renew(&mut self) {
+        self.remove();
+        let Some(hierarchy) = &self.hierarchy else {
+            return;
+        };
+        self.made += 1;
+        let name = format!("{}-{}", self.name, self.made);
+        match hierarchy.create(&name) {
+            Ok(group) => self.group = Some(group),
+            Err(e) => {
+                eprintln!("xtask supervisor: cannot create cgroup {name}: {e}");
+                self.hierarchy = None;
+            }
+        }
+    }
+
+    /// The groups with the task's limits, and the counters to measure it
+    /// from: `None` when they cannot be had, and the task runs outside any
+    /// group (its limits reported as not enforced).
+    fn prepare(&mut self, spec: &Spec) -> Option<(&cgroups::Group, cgroups::Baseline)> {
+        let group = self.group.as_mut()?;
+        let baseline = match self.baseline.take() {
+            Some(baseline) => Ok(baseline),
+            None => group.baseline(),
+        };
+        let ready = baseline.and_then(|b| group.limit(spec.cpus, spec.memory_bytes).map(|()| b));
+        match ready {
+            Ok(baseline) => Some((self.group.as_ref()?, baseline)),
+            Err(e) => {
+                eprintln!(
+                    "xtask supervisor: cannot set up a cgroup for {}: {e}",
+                    spec.task_id
+                );
+                // Out of the groups, or the task would run in them anyway.
+                self.remove();
+                None
+            }
+        }
+    }
+
+    /// After a task: the counters for the next one, and the same limits
+    /// (most likely the next task's), set now rather than at its start.
+    fn after(&mut self, last: &Spec) {
+        let Some(group) = &mut self.group else {
+            return self.renew();
+        };
+        match group.baseline() {
+            Ok(baseline) if group.reusable() => {
+                let _ = group.limit(last.cpus, last.memory_bytes);
+                self.baseline = Some(baseline);
+            }
+            _ => self.renew(),
+        }
+    }
+
+    fn remove(&mut self) {
+        self.baseline = None;
+        if let Some(group) = self.group.take() {
+            group.remove();
+        }
+    }
 }
 
 /// Starts one task in the slot's groups and waits for it; then kills

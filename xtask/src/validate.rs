@@ -49,7 +49,7 @@ pub fn run(layout: &Layout, ids: &[String]) -> Result<i32> {
         if missing.is_empty() {
             if !status.outputs_validated {
                 status.outputs_validated = true;
-                status::write(layout, &status)?;
+                status::write_unlocked(layout, &status)?;
             }
             println!("ok     {}", task.id);
             continue;
@@ -61,7 +61,7 @@ pub fn run(layout: &Layout, ids: &[String]) -> Result<i32> {
             "outputs gone after completion: {}",
             missing.join("; ")
         ));
-        status::write(layout, &status)?;
+        status::write_unlocked(layout, &status)?;
         println!("FAILED {}: {}", task.id, missing.join("; "));
     }
     println!(

@@ -20,9 +20,9 @@ pub struct Supervisor {
     /// Its start time, recorded in each running status.
     start: Option<u64>,
     requests: ChildStdin,
-    /// Tasks whose final status is written, to tell the supervisor with the
-    /// next request rather than in a write of their own.
-    done: Vec<String>,
+    /// Attempts whose final status is written, to tell the supervisor with
+    /// the next request rather than in a write of their own.
+    written: Vec<(String, u32)>,
 }
 
 impl Supervisor {
@@ -71,7 +71,7 @@ impl Supervisor {
             child,
             start,
             requests,
-            done: Vec::new(),
+            written: Vec::new(),
         })
     }
 
@@ -87,6 +87,7 @@ impl Supervisor {
         let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         let spec = supervisor::Spec {
             task_id: launch.task_id.clone(),
+            attempt: launch.attempt,
             argv: launch.argv.clone(),
             env: launch.env.clone(),
             log_file: launch.log_file.clone(),
@@ -109,15 +110,15 @@ impl Supervisor {
         })
     }
 
-    /// The task's final status is written: the supervisor may forget its
+    /// The attempt's final status is written: the supervisor may forget its
     /// exit record (it is told with the next request, or by `flush`).
-    pub fn done(&mut self, task_id: &str) {
-        self.done.push(task_id.to_owned());
+    pub fn written(&mut self, task_id: &str, attempt: u32) {
+        self.written.push((task_id.to_owned(), attempt));
     }
 
-    /// Tells the supervisor of the tasks that are done, if any.
+    /// Tells the supervisor of the statuses written, if any.
     pub fn flush(&mut self) -> Result<()> {
-        if self.done.is_empty() {
+        if self.written.is_empty() {
             return Ok(());
         }
         self.write(Vec::new())
@@ -129,12 +130,12 @@ impl Supervisor {
         self.write(line)
     }
 
-    /// Writes `lines` after the pending `done` request, in one write.
+    /// Writes `lines` after the pending `ack` request, in one write.
     fn write(&mut self, lines: Vec<u8>) -> Result<()> {
         let mut bytes = Vec::new();
-        if !self.done.is_empty() {
-            let task_ids = std::mem::take(&mut self.done);
-            serde_json::to_writer(&mut bytes, &Request::Done { task_ids })?;
+        if !self.written.is_empty() {
+            let attempts = std::mem::take(&mut self.written);
+            serde_json::to_writer(&mut bytes, &Request::Ack { attempts })?;
             bytes.push(b'\n');
         }
         bytes.extend(lines);

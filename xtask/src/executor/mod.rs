@@ -19,6 +19,7 @@ use crate::task::{CommandSpec, Task};
 #[derive(Debug, Clone)]
 pub struct Launch {
     pub task_id: String,
+    pub attempt: u32,
     pub argv: Vec<String>,
     pub env: Vec<(String, String)>,
     pub log_file: Utf8PathBuf,
@@ -78,11 +79,11 @@ impl Executor {
         }
     }
 
-    /// The task's final status is written: what the executor kept of its
-    /// end can go.
-    pub fn done(&mut self, task_id: &str) {
+    /// The attempt's final status is written: what the executor kept of
+    /// its end can go.
+    pub fn written(&mut self, task_id: &str, attempt: u32) {
         if let Executor::Local(supervisor) = self {
-            supervisor.done(task_id);
+            supervisor.written(task_id, attempt);
         }
     }
 

@@ -197,3 +197,27 @@ fn tasks_that_share_a_slot_are_measured_each_on_its_own() {
     assert!(b["error"].as_str().unwrap().contains("exit code 3"), "{b}");
     assert!(b["peak_memory_mb"].as_f64().unwrap() < 50.0, "{b}");
 }
+
+#[test]
+fn memory_a_task_leaves_charged_is_not_counted_against_the_next() {
+    if !cgroups_writable() {
+        return;
+    }
+    let t = Tree::new();
+    // A file in tmpfs stays charged to the group of the task that wrote it.
+    let shm = format!("/dev/shm/xtask-it-{}", std::process::id());
+    t.task("p/a", &sh(&format!("head -c 200M /dev/zero > {shm}")));
+    t.task(
+        "p/b",
+        &format!(
+            "resources: {{memory_gb: 0.25}}\n{}",
+            sh("dd if=/dev/zero of=/dev/null bs=150M count=1")
+        ),
+    );
+    // One slot: b runs where a ran.
+    let run = t.run(&["orchestrate", "-j", "1"]);
+    let _ = std::fs::remove_file(&shm);
+    run.code(0);
+    let peak = t.status("p/b")["peak_memory_mb"].as_f64().unwrap();
+    assert!((140.0..200.0).contains(&peak), "b's peak: {peak} MiB");
+}

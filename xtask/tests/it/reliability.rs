@@ -1,5 +1,6 @@
 //! Faults injected for real: a killed orchestrator, a second one, signals.
 
+use std::os::unix::process::CommandExt;
 use std::process::Stdio;
 
 use crate::tree::*;
@@ -177,6 +178,67 @@ fn fake_running(t: &Tree, id: &str, pid: u32, pid_start: u64) {
         "agent_id": "agent-1", "attempt": 1, "pid": pid, "pid_start": pid_start,
     });
     t.write(&format!("workspace/status/{id}.json"), &status.to_string());
+}
+
+#[test]
+fn a_task_whose_orchestrator_and_supervisor_died_in_its_first_second_is_not_started_twice() {
+    let t = Tree::new();
+    t.task("p/a", &sh(MARK));
+    // What a double crash leaves: a running status with no pid (it is
+    // written after a second), a dead supervisor, and the task still alive.
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let dead = gone.id();
+    gone.wait().unwrap();
+    let status = serde_json::json!({
+        "version": 1, "task_id": "p/a", "status": "running", "started_at": "2025-01-01T00:00:00Z",
+        "agent_id": "agent-1", "attempt": 1, "supervisor_pid": dead, "supervisor_start": 1,
+    });
+    t.write("workspace/status/p/a.json", &status.to_string());
+    let workspace = t.path("workspace");
+    let mut survivor = std::process::Command::new("sh")
+        .args(["-c", "while [ ! -f release ]; do sleep 0.02; done"])
+        .current_dir(&t.root)
+        .env("WORKSPACE", &workspace)
+        .env("TASK_ID", "p/a")
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let mut run = spawn_orchestrate(&t, "run.out");
+    wait_for("the adoption", || {
+        t.read("run.out")
+            .contains(&format!("still running, pid {}", survivor.id()))
+    });
+    t.write("release", "");
+    survivor.wait().unwrap();
+    assert_eq!(run.wait().unwrap().code(), Some(1), "{}", t.read("run.out"));
+    assert!(t.status("p/a")["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("lost"));
+    assert_eq!(t.launches("p/a"), 0, "started twice");
+}
+
+#[test]
+fn an_exit_record_of_an_earlier_attempt_is_not_taken_for_the_current_one() {
+    let t = Tree::new();
+    t.task("p/a", &sh(MARK));
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let dead = gone.id();
+    gone.wait().unwrap();
+    // Attempt 2 was about to start when everything died; attempt 1's
+    // record is still there.
+    let status = serde_json::json!({
+        "version": 1, "task_id": "p/a", "status": "running", "started_at": "2025-01-01T00:00:00Z",
+        "agent_id": "agent-1", "attempt": 2, "supervisor_pid": dead, "supervisor_start": 1,
+    });
+    t.write("workspace/status/p/a.json", &status.to_string());
+    t.write(
+        "workspace/pids/p/a.exit",
+        r#"{"ending":"exited","exit_code":9,"ended_at":"2025-01-01T00:00:00Z","attempt":1}"#,
+    );
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.state("p/a"), "completed");
+    assert_eq!(t.launches("p/a"), 1);
 }
 
 #[test]
