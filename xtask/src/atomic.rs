@@ -33,6 +33,11 @@ pub fn replace(path: &Utf8Path, bytes: &[u8]) -> Result<()> {
     let shadow = previous(path)?;
     create_with(&shadow, bytes)?;
     let c = |p: &Utf8Path| std::ffi::CString::new(p.as_str()).context("a path holds a NUL byte");
+    // The first write has nothing to swap with: a plain rename (a failed
+    // exchange costs as much as a rename).
+    if !path.exists() {
+        return std::fs::rename(&shadow, path).with_context(|| format!("cannot write {path}"));
+    }
     let (from, to) = (c(&shadow)?, c(path)?);
     // SAFETY: both are valid NUL-terminated paths.
     let swapped = unsafe {
@@ -47,8 +52,7 @@ pub fn replace(path: &Utf8Path, bytes: &[u8]) -> Result<()> {
     if swapped == 0 {
         return Ok(());
     }
-    // No file to swap with yet (its first write), or a file system without
-    // the exchange: a plain rename.
+    // A file system without the exchange: a plain rename.
     std::fs::rename(&shadow, path).with_context(|| format!("cannot write {path}"))
 }
 

@@ -994,8 +994,9 @@ impl<'a> Scheduler<'a> {
     }
 
     /// While `t` runs, makes the files of its dependents that only wait for
-    /// running tasks: their output folders, and the log of a first attempt
-    /// (empty; emptied again at its start). Fewer files to create between
+    /// running tasks: their output folders, and for a first attempt the log
+    /// (empty; emptied again at its start) and the file its status will be
+    /// written in (see `atomic::replace`). Fewer files to create between
     /// `t`'s end and their start. A failure here is reported at their start;
     /// a dependent blocked in the end keeps an empty folder and log.
     fn prepare_dependents(&mut self, t: usize) {
@@ -1009,11 +1010,13 @@ impl<'a> Scheduler<'a> {
                 let _ = self.make_output_dir(d);
             }
             if next_up && self.attempt[d] == 0 {
-                let log = self.layout.log_file(&self.graph.tasks[d].id);
+                let id = self.graph.tasks[d].id.clone();
+                let log = self.layout.log_file(&id);
                 if self.make_log_dir(&log).is_ok() {
                     // Never over an existing log: it may be an earlier attempt's.
                     let _ = File::options().write(true).create_new(true).open(&log);
                 }
+                status::prepare_write(self.layout, &id);
             }
         }
     }

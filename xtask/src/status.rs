@@ -182,6 +182,17 @@ pub fn write(layout: &Layout, status: &Status) -> Result<()> {
     crate::atomic::replace(&layout.status_file(&status.task_id), &bytes)
 }
 
+/// Makes, ahead, the file the task's next status will be written in, so
+/// that writing it creates no file. Best effort: `write` makes it anyway.
+pub fn prepare_write(layout: &Layout, id: &str) {
+    if let Ok(file) = crate::atomic::previous(&layout.status_file(id)) {
+        let _ = std::fs::File::options()
+            .write(true)
+            .create_new(true)
+            .open(file);
+    }
+}
+
 /// Writes a status without holding the lock (`validate`): with a temporary
 /// file of its own, never the one `write` reuses.
 pub fn write_unlocked(layout: &Layout, status: &Status) -> Result<()> {
