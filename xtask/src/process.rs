@@ -97,7 +97,7 @@ pub fn wait(pid: u32) -> (std::process::ExitStatus, Rusage) {
             continue;
         }
         if reaped != pid as libc::pid_t {
-            status = 0xff00;
+            status = 0xff00; // the wait status of exit code 255
         }
         break;
     }

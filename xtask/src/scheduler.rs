@@ -694,10 +694,8 @@ impl<'a> Scheduler<'a> {
             .map(|(&t, _)| t)
             .collect();
         for t in due {
-            let active = self.active.get_mut(&t).expect("collected above");
-            active.pid_due = None;
-            let active = &self.active[&t];
-            self.write_running(t, active)
+            self.active.get_mut(&t).expect("collected above").pid_due = None;
+            self.write_running(t, &self.active[&t])
                 .with_context(|| format!("cannot record the pid of {}", self.graph.tasks[t].id))?;
         }
         Ok(())

@@ -7,11 +7,11 @@
 //!
 //! While the orchestrator lives, nothing goes through the disk: the exit
 //! record travels in the report, and the supervisor keeps it until the
-//! orchestrator says (`done`) that the task's final status is written. When
-//! the orchestrator is gone (its end of the pipe closes), the supervisor
-//! writes what the next orchestrator needs to take over: a pid file for each
-//! running task, the records not yet acknowledged, and from then on the
-//! record of each task that ends (`workspace/pids/`).
+//! orchestrator acknowledges (`ack`) that the task's final status is
+//! written. When the orchestrator is gone (its end of the pipe closes), the
+//! supervisor writes what the next orchestrator needs to take over: a pid
+//! file for each running task, the records not yet acknowledged, and from
+//! then on the record of each task that ends (`workspace/pids/`).
 //!
 //! It costs one exec per run, not one per task: the orchestrator sends it
 //! requests as JSON lines on its stdin and reads reports on its stdout.
