@@ -180,20 +180,26 @@ fn fake_running(t: &Tree, id: &str, pid: u32, pid_start: u64) {
     t.write(&format!("workspace/status/{id}.json"), &status.to_string());
 }
 
+/// A status that claims attempt `attempt` of `id` runs under a supervisor
+/// that is gone, with no pid recorded.
+fn running_under_a_dead_supervisor(t: &Tree, id: &str, attempt: u32) {
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let dead = gone.id();
+    gone.wait().unwrap();
+    let status = serde_json::json!({
+        "version": 1, "task_id": id, "status": "running", "started_at": "2025-01-01T00:00:00Z",
+        "agent_id": "agent-1", "attempt": attempt, "supervisor_pid": dead, "supervisor_start": 1,
+    });
+    t.write(&format!("workspace/status/{id}.json"), &status.to_string());
+}
+
 #[test]
 fn a_task_whose_orchestrator_and_supervisor_died_in_its_first_second_is_not_started_twice() {
     let t = Tree::new();
     t.task("p/a", &sh(MARK));
     // What a double crash leaves: a running status with no pid (it is
     // written after a second), a dead supervisor, and the task still alive.
-    let mut gone = std::process::Command::new("true").spawn().unwrap();
-    let dead = gone.id();
-    gone.wait().unwrap();
-    let status = serde_json::json!({
-        "version": 1, "task_id": "p/a", "status": "running", "started_at": "2025-01-01T00:00:00Z",
-        "agent_id": "agent-1", "attempt": 1, "supervisor_pid": dead, "supervisor_start": 1,
-    });
-    t.write("workspace/status/p/a.json", &status.to_string());
+    running_under_a_dead_supervisor(&t, "p/a", 1);
     let workspace = t.path("workspace");
     let mut survivor = std::process::Command::new("sh")
         .args(["-c", "while [ ! -f release ]; do sleep 0.02; done"])
@@ -222,16 +228,9 @@ fn a_task_whose_orchestrator_and_supervisor_died_in_its_first_second_is_not_star
 fn an_exit_record_of_an_earlier_attempt_is_not_taken_for_the_current_one() {
     let t = Tree::new();
     t.task("p/a", &sh(MARK));
-    let mut gone = std::process::Command::new("true").spawn().unwrap();
-    let dead = gone.id();
-    gone.wait().unwrap();
     // Attempt 2 was about to start when everything died; attempt 1's
     // record is still there.
-    let status = serde_json::json!({
-        "version": 1, "task_id": "p/a", "status": "running", "started_at": "2025-01-01T00:00:00Z",
-        "agent_id": "agent-1", "attempt": 2, "supervisor_pid": dead, "supervisor_start": 1,
-    });
-    t.write("workspace/status/p/a.json", &status.to_string());
+    running_under_a_dead_supervisor(&t, "p/a", 2);
     t.write(
         "workspace/pids/p/a.exit",
         r#"{"ending":"exited","exit_code":9,"ended_at":"2025-01-01T00:00:00Z","attempt":1}"#,
