@@ -24,6 +24,11 @@ use crate::supervisor::{self, Ending, ExitRecord};
 use crate::task::{self, Discovery};
 use crate::{exit, outputs, process, signals};
 
+mod plan;
+mod recovery;
+
+use recovery::recorded_end;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     Run,
@@ -320,41 +325,6 @@ impl<'a> Scheduler<'a> {
         Ok(())
     }
 
-    /// Removes the files under `workspace/pids/` of tasks that are not
-    /// running: a record written for a task whose final status was written
-    /// just before its orchestrator died, say. A later attempt of that task
-    /// must never be mistaken for the one they describe.
-    fn remove_stale_records(&self) {
-        let pids = self.layout.workspace.join("pids");
-        let mut folders = vec![pids.clone()];
-        while let Some(folder) = folders.pop() {
-            let Ok(entries) = folder.read_dir_utf8() else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                let path = entry.path();
-                if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                    folders.push(path.to_owned());
-                    continue;
-                }
-                // A dot-file is an atomic write in progress, maybe by the
-                // supervisor of the orchestrator that died.
-                if entry.file_name().starts_with('.') {
-                    continue;
-                }
-                let running = path
-                    .strip_prefix(&pids)
-                    .ok()
-                    .and_then(|rel| rel.as_str().rsplit_once('.'))
-                    .and_then(|(id, _)| self.graph.get(id))
-                    .is_some_and(|t| self.active.contains_key(&t));
-                if !running {
-                    let _ = std::fs::remove_file(path);
-                }
-            }
-        }
-    }
-
     /// Sets up tasks just added to the graph; returns those recorded as
     /// running, to recover once the counters are consistent.
     fn add_tasks(&mut self, added: &[usize]) -> Vec<(usize, Status)> {
@@ -506,18 +476,6 @@ impl<'a> Scheduler<'a> {
         missing.is_empty()
     }
 
-    /// Hands a job submitted by an earlier run to our Slurm poller. Returns
-    /// false when this run does not use Slurm (the job cannot be followed).
-    fn follow_job(&mut self, t: usize, status: &Status) -> bool {
-        let limits = self.limits(t);
-        let (Some(job_id), Some(Executor::Slurm(slurm))) = (&status.job_id, &mut self.executor)
-        else {
-            return false;
-        };
-        slurm.follow(self.layout, &self.graph.tasks[t].id, job_id, &limits);
-        true
-    }
-
     /// The log of attempt `attempt` of task `t`, given the path its status names.
     fn attempt_log(&self, t: usize, attempt: u32, latest: &str) -> Utf8PathBuf {
         let id = &self.graph.tasks[t].id;
@@ -527,94 +485,6 @@ impl<'a> Scheduler<'a> {
         } else {
             Utf8PathBuf::from(latest)
         }
-    }
-
-    /// A task recorded as running: it may still run (under the supervisor
-    /// of an orchestrator that died), may have ended meanwhile (its exit
-    /// record tells how), may never have started, or may be lost.
-    fn recover(&mut self, t: usize, status: Status) -> Result<()> {
-        if self.options.mode.plans_only() {
-            return Ok(());
-        }
-        let id = self.graph.tasks[t].id.clone();
-        let supervisor = Process {
-            pid: status.supervisor_pid.unwrap_or(0),
-            start: status.supervisor_start,
-        };
-        let recorded = recorded_end(self.layout, &id, status.attempt).is_some();
-        let submitted = status.job_id.is_some();
-        let pid = status
-            .pid
-            .or_else(|| read_pid(&self.layout.pid_file(&id)))
-            .or_else(|| {
-                // Its supervisor died too before anyone wrote its pid (its
-                // first second): a task still running says who it is.
-                let orphaned = !recorded && !submitted && !supervisor.alive();
-                orphaned.then(|| process::find_task(self.layout.workspace.as_str(), &id))?
-            });
-        let task = Process {
-            pid: pid.unwrap_or(0),
-            start: status.pid_start,
-        };
-        if task.pid == 0 && !recorded && !supervisor.alive() && !submitted {
-            // The orchestrator died before the task started: pending again.
-            self.node[t] = if self.selected(t) {
-                Node::Waiting
-            } else {
-                Node::Unselected
-            };
-            self.tries[t] = self.tries[t].saturating_sub(1);
-            self.attempt[t] = self.attempt[t].saturating_sub(1);
-            if self.node[t] == Node::Waiting && self.unmet[t] == 0 {
-                self.become_ready(t);
-            }
-            return Ok(());
-        }
-        let agent = status
-            .agent_id
-            .as_deref()
-            .and_then(|a| a.strip_prefix("agent-"))
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0);
-        self.free_agents.remove(&agent);
-        // A Slurm job is followed by our poller, which records its end; with
-        // no poller (another executor), nothing can follow it: lost.
-        let job_id = status
-            .job_id
-            .clone()
-            .filter(|_| self.follow_job(t, &status));
-        let active = Active {
-            pid: task.pid,
-            pid_start: task.start.or_else(|| process::start_time(task.pid)),
-            adopted: if job_id.is_some() {
-                None
-            } else {
-                Some(supervisor)
-            },
-            queued: job_id.is_some() && status.queued,
-            job_id,
-            agent,
-            started: status
-                .started_at
-                .as_deref()
-                .and_then(status::parse_timestamp)
-                .unwrap_or_else(SystemTime::now),
-            since_ns: status.attempt_since_ns,
-            attempt: status.attempt,
-            pid_due: None,
-        };
-        self.running_in_phase[self.graph.phase_of[t]] += 1;
-        self.active.insert(t, active);
-        self.tries[t] = self.tries[t].max(1);
-        if task.alive() {
-            self.printer.event(
-                Tone::Plain,
-                "adopt",
-                &id,
-                &format!("still running, pid {}", task.pid),
-            );
-        }
-        self.check_adopted()
     }
 
     fn main_loop(&mut self) -> Result<()> {
@@ -759,37 +629,6 @@ impl<'a> Scheduler<'a> {
                 Ok(())
             }
         }
-    }
-
-    /// Tasks adopted from an earlier orchestrator end when their exit record
-    /// appears; when neither the task nor its supervisor is alive and there
-    /// is no record, the task is lost.
-    fn check_adopted(&mut self) -> Result<()> {
-        let mut ended = Vec::new();
-        for (&t, active) in self.active.iter_mut() {
-            let Some(supervisor) = active.adopted else {
-                continue;
-            };
-            let id = &self.graph.tasks[t].id;
-            if active.pid == 0 {
-                if let Some(pid) = read_pid(&self.layout.pid_file(id)) {
-                    active.pid = pid;
-                    active.pid_start = process::start_time(pid);
-                }
-            }
-            let task = Process {
-                pid: active.pid,
-                start: active.pid_start,
-            };
-            let recorded = recorded_end(self.layout, id, active.attempt).is_some();
-            if recorded || (!task.alive() && !supervisor.alive()) {
-                ended.push(t);
-            }
-        }
-        for t in ended {
-            self.finish(t, None)?;
-        }
-        Ok(())
     }
 
     /// Stops launching and stops every running task: SIGTERM to its group,
@@ -1435,265 +1274,6 @@ impl<'a> Scheduler<'a> {
         self.printer.line(Tone::Bad, &format!("error: {problem}"));
         self.invalid.push(problem);
     }
-
-    /// What would start now, in order, and the first tasks that wait, with
-    /// what each waits on.
-    fn next(&mut self) -> i32 {
-        // Tasks running now hold their slots and memory.
-        let running: Vec<usize> = (0..self.graph.tasks.len())
-            .filter(|&t| self.node[t] == Node::Running)
-            .collect();
-        for &t in &running {
-            self.running_in_phase[self.graph.phase_of[t]] += 1;
-            self.wave.push(t);
-        }
-        let _ = self.launch_ready();
-        let starting = &self.wave[running.len()..];
-        if !running.is_empty() {
-            println!("Running now: {}", running.len());
-        }
-        if starting.is_empty() {
-            println!("Nothing more would start now.");
-        } else {
-            println!("Would start now, in this order:");
-        }
-        for &t in starting {
-            let launch = self.launch_spec(t, 0, self.attempt[t] + 1);
-            println!("  {:<40} {}", launch.task_id, shell_words(&launch.argv));
-        }
-        const SHOWN: usize = 10;
-        let waiting: Vec<usize> = (0..self.graph.tasks.len())
-            .filter(|&t| {
-                matches!(
-                    self.node[t],
-                    Node::Waiting | Node::NeedsInputs | Node::Ready
-                )
-            })
-            .collect();
-        if !waiting.is_empty() {
-            println!("Waiting ({}):", waiting.len());
-        }
-        for &t in waiting.iter().take(SHOWN) {
-            println!("  {}: {}", self.graph.tasks[t].id, self.waiting_reason(t));
-        }
-        if waiting.len() > SHOWN {
-            println!("  ... and {} more", waiting.len() - SHOWN);
-        }
-        exit::SUCCESS
-    }
-
-    /// Plans the run in waves, as if each wave ended before the next began.
-    fn dry_run(&mut self) -> i32 {
-        println!("Dry run: nothing is launched or written.");
-        let ids = |nodes: &[usize]| -> String {
-            let ids: Vec<&str> = nodes
-                .iter()
-                .map(|&t| self.graph.tasks[t].id.as_str())
-                .collect();
-            format!("({}): {}", ids.len(), ids.join(", "))
-        };
-        let completed: Vec<usize> = (0..self.graph.tasks.len())
-            .filter(|&t| self.node[t] == Node::Completed && self.selected(t))
-            .collect();
-        if !completed.is_empty() {
-            println!("Already completed {}", ids(&completed));
-        }
-        let running: Vec<usize> = (0..self.graph.tasks.len())
-            .filter(|&t| self.node[t] == Node::Running)
-            .collect();
-        if !running.is_empty() {
-            println!("Running now {}", ids(&running));
-        }
-        // Planned as if they ended first.
-        for t in running {
-            self.on_completed(t);
-        }
-        let mut number = 0;
-        loop {
-            let _ = self.launch_ready();
-            if self.wave.is_empty() {
-                break;
-            }
-            number += 1;
-            println!("Wave {number}:");
-            for (i, &t) in self.wave.iter().enumerate() {
-                let mut launch = self.launch_spec(t, i + 1, self.attempt[t] + 1);
-                if self.options.executor == ExecutorKind::Slurm {
-                    launch.argv = executor::slurm::sbatch_args(
-                        &self.config.slurm,
-                        &self.layout.root,
-                        &launch,
-                        &self.limits(t),
-                    );
-                }
-                println!(
-                    "  {:<40} agent-{}  {}",
-                    launch.task_id,
-                    i + 1,
-                    shell_words(&launch.argv)
-                );
-            }
-            for t in std::mem::take(&mut self.wave) {
-                self.running_in_phase[self.graph.phase_of[t]] -= 1;
-                self.on_completed(t);
-            }
-        }
-        let stuck = self.not_started();
-        for line in &stuck {
-            println!("  would not start: {line}");
-        }
-        if stuck.is_empty() {
-            exit::SUCCESS
-        } else {
-            exit::TASK_FAILED
-        }
-    }
-
-    /// Selected tasks that never started, each with why.
-    fn not_started(&self) -> Vec<String> {
-        (0..self.graph.tasks.len())
-            .filter(|&t| {
-                matches!(
-                    self.node[t],
-                    Node::Waiting | Node::NeedsInputs | Node::Ready
-                )
-            })
-            .map(|t| format!("{}: {}", self.graph.tasks[t].id, self.waiting_reason(t)))
-            .collect()
-    }
-
-    fn waiting_reason(&self, t: usize) -> String {
-        if self.node[t] == Node::Ready {
-            let phase = self.graph.phase_of[t];
-            return format!(
-                "ready, held back by the limits ({} of {} slots busy, {} of {} in phase {}, {} GiB of memory reserved)",
-                self.active.len() + self.wave.len(),
-                self.jobs,
-                self.running_in_phase[phase],
-                self.phase_limit(phase),
-                self.graph.phases[phase].name,
-                self.active.keys().chain(&self.wave).map(|&r| self.limits(r).memory_gb).sum::<f64>(),
-            );
-        }
-        if self.node[t] == Node::NeedsInputs {
-            let missing: Vec<String> = self
-                .missing_inputs(t)
-                .into_iter()
-                .map(|input| {
-                    let why = match self.graph.producer(&input) {
-                        Some(p) if self.node[p] == Node::Completed => {
-                            format!(
-                                "its producer {} completed without writing it",
-                                self.graph.tasks[p].id
-                            )
-                        }
-                        Some(p) => {
-                            format!("its producer {} did not complete", self.graph.tasks[p].id)
-                        }
-                        None => "no task produces it".to_owned(),
-                    };
-                    format!("workspace/outputs/{input} ({why})")
-                })
-                .collect();
-            return format!("missing input {}", missing.join(", "));
-        }
-        let waits: Vec<String> = self.graph.deps[t]
-            .iter()
-            .filter_map(|dep| match *dep {
-                Dep::Task(d) if self.node[d] != Node::Completed => {
-                    Some(format!("{} ({})", self.graph.tasks[d].id, self.describe(d)))
-                }
-                Dep::Phase(p) if !self.gate_open[p] => {
-                    let artifacts = self.gate_artifacts_missing(p);
-                    let detail = if self.gate_unmet[p] == 0 && !artifacts.is_empty() {
-                        format!("its gate needs {}", artifacts.join(", "))
-                    } else {
-                        format!(
-                            "{} task(s) of it or earlier phases not completed",
-                            self.gate_unmet[p]
-                        )
-                    };
-                    Some(format!("phase {} ({detail})", self.graph.phases[p].name))
-                }
-                _ => None,
-            })
-            .collect();
-        format!("waits on {}", waits.join(", "))
-    }
-
-    fn describe(&self, t: usize) -> &'static str {
-        match self.node[t] {
-            Node::Unselected => "not selected in this run",
-            Node::Failed => "failed",
-            Node::Blocked => "blocked",
-            Node::Running if self.options.mode.plans_only() => "starts now",
-            Node::Running => "running",
-            Node::Completed => "completed",
-            Node::Waiting | Node::Ready | Node::NeedsInputs => "not started",
-        }
-    }
-
-    /// Prints the end-of-run summary; returns the exit code.
-    fn summary(&mut self) -> i32 {
-        self.printer.finish();
-        let selected: Vec<usize> = (0..self.graph.tasks.len())
-            .filter(|&t| self.selected(t))
-            .collect();
-        let count = |node: Node| selected.iter().filter(|&&t| self.node[t] == node).count();
-        let (completed, failed, blocked) = (
-            count(Node::Completed),
-            count(Node::Failed),
-            count(Node::Blocked),
-        );
-        let not_started = self.not_started();
-        println!();
-        self.printer.line(
-            if failed + blocked + not_started.len() + self.invalid.len() == 0 { Tone::Good } else { Tone::Bad },
-            &format!(
-                "Summary: {completed} completed, {failed} failed, {blocked} blocked, {} not started{} ({})",
-                not_started.len(),
-                match self.invalid.len() {
-                    0 => String::new(),
-                    n => format!(", {n} invalid task file(s)"),
-                },
-                report::duration(self.begun.elapsed()),
-            ),
-        );
-        for &t in &selected {
-            let id = &self.graph.tasks[t].id;
-            match self.node[t] {
-                Node::Failed => println!(
-                    "  failed   {id}: {} (log: {})",
-                    self.error[t].as_deref().unwrap_or("failed"),
-                    self.layout.display(&self.layout.log_file(id))
-                ),
-                Node::Blocked => println!(
-                    "  blocked  {id}: blocked by {}",
-                    self.blocked_by[t].map_or("?", |b| self.graph.tasks[b].id.as_str())
-                ),
-                _ => {}
-            }
-        }
-        for line in &not_started {
-            println!("  waiting  {line}");
-        }
-        for problem in &self.invalid {
-            println!("  invalid  {problem}");
-        }
-        match &self.stop {
-            Some(Stop::Signal(signal)) => return 128 + signal,
-            Some(Stop::Fatal(error)) => {
-                self.printer.line(Tone::Bad, &format!("error: {error}"));
-                return exit::TASK_FAILED;
-            }
-            None => {}
-        }
-        if completed == selected.len() && self.invalid.is_empty() {
-            exit::SUCCESS
-        } else {
-            exit::TASK_FAILED
-        }
-    }
 }
 
 /// argv as a shell would need it typed, for display.
@@ -1738,16 +1318,4 @@ fn gib(amount: f64) -> String {
     } else {
         format!("{} MiB", (amount * 1024.0).round())
     }
-}
-
-/// The exit record of attempt `attempt` of task `id` on disk, if there is
-/// one: a record of another attempt is not this one's.
-fn recorded_end(layout: &Layout, id: &str, attempt: u32) -> Option<ExitRecord> {
-    supervisor::read_record(&layout.exit_file(id))
-        .filter(|r| r.attempt.is_none_or(|a| a == attempt))
-}
-
-/// The pid in a pid file, if there is one.
-fn read_pid(path: &Utf8Path) -> Option<u32> {
-    std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
