@@ -132,8 +132,11 @@ impl Hierarchy {
     /// move per task (the child of a thread starts in that thread's groups).
     pub fn create(&self, name: &str) -> std::io::Result<Group> {
         let dirs: Vec<PathBuf> = self.bases().iter().map(|b| b.join(name)).collect();
-        for dir in &dirs {
-            std::fs::create_dir_all(dir)?;
+        if let Err(e) = dirs.iter().try_for_each(std::fs::create_dir_all) {
+            for dir in &dirs {
+                let _ = std::fs::remove_dir(dir);
+            }
+            return Err(e);
         }
         let mut group = Group {
             hierarchy: self.clone(),
@@ -194,11 +197,10 @@ impl Group {
         Ok(())
     }
 
-    /// Whether the next task can be measured on its own in this group: not
-    /// too much left charged, and (v2) a peak that can be reset.
+    /// Whether the next task can be limited and measured on its own in
+    /// this group: not too much left charged.
     pub fn reusable(&self) -> bool {
-        let peak_resets = matches!(self.hierarchy, Hierarchy::V1 { .. }) || self.peak.is_some();
-        self.residual <= RESIDUAL_MAX && peak_resets
+        self.residual <= RESIDUAL_MAX
     }
 
     /// The counters the next task's usage will be measured from. Taken when
@@ -289,17 +291,14 @@ impl Group {
         let (oom_kills, peak, cpu_ns) = match &self.hierarchy {
             Hierarchy::V2(_) => (
                 counter(&read(&dirs[0], "memory.events"), "oom_kill "),
-                // Without a peak that resets, the group is new for each task
-                // (`reusable`): its peak since creation is the task's.
-                Some(self.peak.as_ref().map_or_else(
-                    || number(&read(&dirs[0], "memory.peak")),
-                    |mut f| {
-                        let mut text = String::new();
-                        let _ = std::io::Seek::rewind(&mut f)
-                            .and_then(|_| std::io::Read::read_to_string(&mut f, &mut text));
-                        number(&text)
-                    },
-                )),
+                // `None` where the peak cannot be reset (before Linux 6.12):
+                // the supervisor then reports what `wait4` says.
+                self.peak.as_ref().map(|mut f| {
+                    let mut text = String::new();
+                    let _ = std::io::Seek::rewind(&mut f)
+                        .and_then(|_| std::io::Read::read_to_string(&mut f, &mut text));
+                    number(&text)
+                }),
                 counter(&read(&dirs[0], "cpu.stat"), "usage_usec ") * 1000,
             ),
             Hierarchy::V1 { .. } => (

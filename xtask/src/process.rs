@@ -50,8 +50,12 @@ pub fn wait_group_gone(pgid: u32, limit: std::time::Duration) {
 /// by the environment every task gets (`WORKSPACE`, `TASK_ID`): for a task
 /// whose pid was never written down. Reads every process's environment,
 /// which only recovery after a double crash needs.
-pub fn find_task(workspace: &str, id: &str) -> Option<u32> {
-    let wanted = [format!("WORKSPACE={workspace}"), format!("TASK_ID={id}")];
+pub fn find_task(workspace: &str, id: &str, attempt: u32) -> Option<u32> {
+    let wanted = [
+        format!("WORKSPACE={workspace}"),
+        format!("TASK_ID={id}"),
+        format!("TASK_ATTEMPT={attempt}"),
+    ];
     std::fs::read_dir("/proc")
         .ok()?
         .flatten()

@@ -196,8 +196,12 @@ struct Process {
 }
 
 impl Process {
+    /// The process is alive, or its group still has members (a task's
+    /// shell may have ended while what it started runs on).
     fn alive(&self) -> bool {
-        self.pid != 0 && process::is_same_process(self.pid, self.start)
+        self.pid != 0
+            && (process::is_same_process(self.pid, self.start)
+                || process::signal_group(self.pid, 0))
     }
 }
 
@@ -965,8 +969,12 @@ impl<'a> Scheduler<'a> {
                     }
                 }
                 RecordFrom::Disk => {
-                    crate::atomic::remove(&self.layout.exit_file(id))?;
-                    crate::atomic::remove(&self.layout.pid_file(id))?;
+                    let removed = crate::atomic::remove(&self.layout.exit_file(id))
+                        .and_then(|()| crate::atomic::remove(&self.layout.pid_file(id)));
+                    if let Err(e) = removed {
+                        self.unwritten.extend(pending);
+                        return Err(e);
+                    }
                 }
                 RecordFrom::Nowhere => {}
             }

@@ -298,10 +298,12 @@ impl Supervisor {
         for task in self.running.values().filter(|t| t.pid != 0) {
             write_pid_file(task);
         }
-        for (exit_file, record) in self.unacked.values() {
-            write_record(exit_file, record);
+        // Oldest attempt first: a task's latest record is the one left.
+        let mut unacked: Vec<_> = self.unacked.drain().collect();
+        unacked.sort_by_key(|((_, attempt), _)| *attempt);
+        for (_, (exit_file, record)) in unacked {
+            write_record(&exit_file, &record);
         }
-        self.unacked.clear();
     }
 
     /// Keeps the record until the orchestrator has used it (on disk once
@@ -426,6 +428,8 @@ struct SlotGroups {
     hierarchy: Option<cgroups::Hierarchy>,
     name: String,
     made: u32,
+    /// Creations that failed in a row.
+    failures: u32,
     group: Option<cgroups::Group>,
     baseline: Option<cgroups::Baseline>,
 }
@@ -436,6 +440,7 @@ impl SlotGroups {
             hierarchy,
             name,
             made: 0,
+            failures: 0,
             group: None,
             baseline: None,
         };
@@ -452,10 +457,17 @@ impl SlotGroups {
         self.made += 1;
         let name = format!("{}-{}", self.name, self.made);
         match hierarchy.create(&name) {
-            Ok(group) => self.group = Some(group),
+            Ok(group) => {
+                self.group = Some(group);
+                self.failures = 0;
+            }
             Err(e) => {
                 eprintln!("xtask supervisor: cannot create cgroup {name}: {e}");
-                self.hierarchy = None;
+                // Tried again after the next task; given up after a few.
+                self.failures += 1;
+                if self.failures >= 3 {
+                    self.hierarchy = None;
+                }
             }
         }
     }
@@ -537,17 +549,15 @@ fn run(
             "xtask: killed processes that the task left running",
         );
     }
-    // Without a group, what the kernel tells the parent: the largest
+    // Where the group cannot tell, what the kernel tells the parent: the largest
     // process's peak (at least the supervisor's size, which a child shares
     // until its exec) and the CPU time of the task and what it reaped.
-    let usage = match &prepared {
+    let mut usage = match &prepared {
         Some((group, baseline)) => group.usage(baseline),
-        None => cgroups::Usage {
-            oom_killed: false,
-            peak_memory_bytes: Some(rusage.peak_bytes),
-            cpu_seconds: Some(rusage.cpu_seconds),
-        },
+        None => cgroups::Usage::default(),
     };
+    usage.peak_memory_bytes.get_or_insert(rusage.peak_bytes);
+    usage.cpu_seconds.get_or_insert(rusage.cpu_seconds);
     Outcome::Exited {
         status,
         usage,

@@ -74,7 +74,9 @@ impl Scheduler<'_> {
                 // Its supervisor died too before anyone wrote its pid (its
                 // first second): a task still running says who it is.
                 let orphaned = !recorded && !submitted && !supervisor.alive();
-                orphaned.then(|| process::find_task(self.layout.workspace.as_str(), &id))?
+                orphaned.then(|| {
+                    process::find_task(self.layout.workspace.as_str(), &id, status.attempt)
+                })?
             });
         let task = Process {
             pid: pid.unwrap_or(0),

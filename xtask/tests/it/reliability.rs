@@ -206,6 +206,7 @@ fn a_task_whose_orchestrator_and_supervisor_died_in_its_first_second_is_not_star
         .current_dir(&t.root)
         .env("WORKSPACE", &workspace)
         .env("TASK_ID", "p/a")
+        .env("TASK_ATTEMPT", "1")
         .process_group(0)
         .spawn()
         .unwrap();
@@ -222,6 +223,38 @@ fn a_task_whose_orchestrator_and_supervisor_died_in_its_first_second_is_not_star
         .unwrap()
         .starts_with("lost"));
     assert_eq!(t.launches("p/a"), 0, "started twice");
+}
+
+#[test]
+fn an_orphaned_task_whose_shell_ended_is_waited_for_by_its_process_group() {
+    let t = Tree::new();
+    t.task("p/a", &format!("retries: 1\n{}", sh(MARK)));
+    running_under_a_dead_supervisor(&t, "p/a", 1);
+    // The task's shell has ended; what it started runs on in its group.
+    let mut shell = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "(while [ ! -f release ]; do sleep 0.02; done) & exit 0",
+        ])
+        .current_dir(&t.root)
+        .env("WORKSPACE", t.path("workspace"))
+        .env("TASK_ID", "p/a")
+        .env("TASK_ATTEMPT", "1")
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let group = shell.id();
+    shell.wait().unwrap();
+    let mut run = spawn_orchestrate(&t, "run.out");
+    wait_for("the adoption", || {
+        t.read("run.out")
+            .contains(&format!("still running, pid {group}"))
+    });
+    // Its retry waits for the group to be empty.
+    assert_eq!(t.launches("p/a"), 0);
+    t.write("release", "");
+    assert_eq!(run.wait().unwrap().code(), Some(0), "{}", t.read("run.out"));
+    assert_eq!(t.launches("p/a"), 1);
 }
 
 #[test]
