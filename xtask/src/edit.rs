@@ -33,27 +33,18 @@ pub fn block(layout: &Layout, id: &str, reason: &str) -> Result<i32> {
 /// Every task downstream of `t` that has not completed, marked blocked.
 fn block_dependents(layout: &Layout, defs: &Definitions, t: usize) -> Result<Vec<usize>> {
     let graph = &defs.graph;
-    let mut seen = vec![false; graph.tasks.len()];
-    let mut queue = vec![t];
-    let mut blocked = Vec::new();
-    while let Some(current) = queue.pop() {
-        for d in graph.waiting_on(current) {
-            if std::mem::replace(&mut seen[d], true) {
-                continue;
-            }
-            let state = status::read(layout, &graph.tasks[d].id)
-                .ok()
-                .flatten()
-                .map(|s| s.status);
-            if matches!(state, Some(State::Completed | State::Running)) {
-                continue;
-            }
-            let mut status = Status::new(&graph.tasks[d].id, State::Blocked);
-            status.blocked_by = Some(graph.tasks[t].id.clone());
-            status::write(layout, &status)?;
-            blocked.push(d);
-            queue.push(d);
-        }
+    let mut blocked = graph.downstream(t, |d| {
+        let state = status::read(layout, &graph.tasks[d].id)
+            .ok()
+            .flatten()
+            .map(|s| s.status);
+        !matches!(state, Some(State::Completed | State::Running))
+    });
+    for &d in &blocked {
+        status::write(
+            layout,
+            &Status::blocked(&graph.tasks[d].id, &graph.tasks[t].id),
+        )?;
     }
     blocked.sort();
     Ok(blocked)

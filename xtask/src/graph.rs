@@ -107,6 +107,24 @@ impl Graph {
         next
     }
 
+    /// The tasks downstream of `t`, each once, in the order found; the walk
+    /// goes only through the tasks `through` accepts (blocking a failure's
+    /// dependents stops at those already done, say).
+    pub fn downstream(&self, t: usize, mut through: impl FnMut(usize) -> bool) -> Vec<usize> {
+        let mut seen = std::collections::HashSet::new();
+        let mut queue = vec![t];
+        let mut found = Vec::new();
+        while let Some(current) = queue.pop() {
+            for d in self.waiting_on(current) {
+                if seen.insert(d) && through(d) {
+                    found.push(d);
+                    queue.push(d);
+                }
+            }
+        }
+        found
+    }
+
     fn add(&mut self, new: Vec<Task>) -> Vec<Problem> {
         let mut problems = Vec::new();
         let valid: Vec<Task> = new

@@ -4,18 +4,19 @@
 
 /// The start time of a process in clock ticks since boot (field 22 of
 /// `/proc/<pid>/stat`), or `None` when there is no such live process.
-/// A zombie counts as gone: it has exited and only waits to be reaped.
 pub fn start_time(pid: u32) -> Option<u64> {
+    live_stat(pid)?.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// `/proc/<pid>/stat` from field 3 (the state) on, or `None` when there is
+/// no such live process. A zombie counts as gone: it has exited and only
+/// waits to be reaped.
+fn live_stat(pid: u32) -> Option<String> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) is in parentheses and may contain spaces.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    let mut fields = rest.split_whitespace();
-    let state = fields.next()?;
-    if state == "Z" || state == "X" {
-        return None;
-    }
-    // `rest` starts at field 3 (state); field 22 is 19 further on.
-    fields.nth(18)?.parse().ok()
+    let rest = stat[stat.rfind(')')? + 1..].trim_start();
+    let state = rest.split_whitespace().next()?;
+    (state != "Z" && state != "X").then(|| rest.to_owned())
 }
 
 /// Whether `pid` is still the process that started at `start`.
@@ -46,10 +47,11 @@ pub fn wait_group_gone(pgid: u32, limit: std::time::Duration) {
     }
 }
 
-/// The process group of a running task of `workspace` with id `id`, found
-/// by the environment every task gets (`WORKSPACE`, `TASK_ID`): for a task
-/// whose pid was never written down. Reads every process's environment,
-/// which only recovery after a double crash needs.
+/// The process group of a running attempt of task `id` of `workspace`,
+/// found by the environment every task gets (`WORKSPACE`, `TASK_ID`,
+/// `TASK_ATTEMPT`): for a task whose pid was never written down. Reads
+/// every process's environment, which only recovery after a double crash
+/// needs.
 pub fn find_task(workspace: &str, id: &str, attempt: u32) -> Option<u32> {
     let wanted = [
         format!("WORKSPACE={workspace}"),
@@ -66,18 +68,9 @@ pub fn find_task(workspace: &str, id: &str, attempt: u32) -> Option<u32> {
             let matches = wanted
                 .iter()
                 .all(|w| vars.clone().any(|v| v == w.as_bytes()));
-            (matches && start_time(pid).is_some()).then(|| process_group(pid))?
+            // Field 5: the process group.
+            matches.then(|| live_stat(pid)?.split_whitespace().nth(2)?.parse().ok())?
         })
-}
-
-/// The process group of `pid` (field 5 of `/proc/<pid>/stat`).
-fn process_group(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat[stat.rfind(')')? + 1..]
-        .split_whitespace()
-        .nth(2)?
-        .parse()
-        .ok()
 }
 
 /// What a reaped process and its reaped descendants used.

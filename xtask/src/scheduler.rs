@@ -1144,35 +1144,29 @@ impl<'a> Scheduler<'a> {
     /// Marks every task that depends on `failed`, directly or not, as
     /// blocked by it. Returns how many.
     fn block_dependents(&mut self, failed: usize) -> usize {
-        let mut queue = vec![failed];
-        let mut count = 0;
-        while let Some(t) = queue.pop() {
-            for d in self.graph.waiting_on(t) {
-                if !matches!(
-                    self.node[d],
-                    Node::Waiting | Node::Ready | Node::NeedsInputs | Node::Unselected
-                ) {
-                    continue;
-                }
-                let phase = self.graph.phase_of[d];
-                self.ready[phase].remove(&d);
-                self.needs_inputs.remove(&d);
-                self.node[d] = Node::Blocked;
-                self.blocked_by[d] = Some(failed);
-                count += 1;
-                queue.push(d);
-                if !self.options.mode.plans_only() {
-                    let mut status = Status::new(&self.graph.tasks[d].id, State::Blocked);
-                    status.blocked_by = Some(self.graph.tasks[failed].id.clone());
-                    status.attempt = self.attempt[d];
-                    status.run_id = self.run_id.clone();
-                    if let Err(e) = status::write(self.layout, &status) {
-                        self.printer.line(Tone::Bad, &format!("error: {e:#}"));
-                    }
+        let blocked = self.graph.downstream(failed, |d| {
+            matches!(
+                self.node[d],
+                Node::Waiting | Node::Ready | Node::NeedsInputs | Node::Unselected
+            )
+        });
+        for &d in &blocked {
+            let phase = self.graph.phase_of[d];
+            self.ready[phase].remove(&d);
+            self.needs_inputs.remove(&d);
+            self.node[d] = Node::Blocked;
+            self.blocked_by[d] = Some(failed);
+            if !self.options.mode.plans_only() {
+                let mut status =
+                    Status::blocked(&self.graph.tasks[d].id, &self.graph.tasks[failed].id);
+                status.attempt = self.attempt[d];
+                status.run_id = self.run_id.clone();
+                if let Err(e) = status::write(self.layout, &status) {
+                    self.printer.line(Tone::Bad, &format!("error: {e:#}"));
                 }
             }
         }
-        count
+        blocked.len()
     }
 
     fn satisfy(&mut self, t: usize) {

@@ -97,6 +97,14 @@ fn version_one() -> u32 {
 }
 
 impl Status {
+    /// Blocked by the failure of `by`.
+    pub fn blocked(task_id: &str, by: &str) -> Status {
+        Status {
+            blocked_by: Some(by.to_owned()),
+            ..Status::new(task_id, State::Blocked)
+        }
+    }
+
     /// Whether a running task is still looked after: its process or its
     /// supervisor is alive (a Slurm job runs elsewhere: assumed so).
     pub fn looked_after(&self) -> bool {
