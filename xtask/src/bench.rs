@@ -15,15 +15,15 @@ use std::time::Instant;
 use anyhow::{bail, ensure, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
-use crate::flags;
-use crate::layout::Layout;
+use crate::cli;
+use crate::model::layout::Layout;
 
 /// Layers of the throughput graphs: the "5-layer graph".
 const LAYERS: usize = 5;
 /// Length of the chain that measures exit-to-dependent-launch latency.
 const CHAIN: usize = 200;
 
-pub fn run(_layout: &Layout, args: &flags::Bench) -> Result<i32> {
+pub fn run(_layout: &Layout, args: &cli::Bench) -> Result<i32> {
     ensure!(args.jobs >= 1, "-j must be at least 1");
     ensure!(args.runs >= 1, "--runs must be at least 1");
     let mut sizes = args.sizes.clone();

@@ -2,43 +2,24 @@
 //! agents, analyses, builds) defined as Markdown files in `tasks/`, keeping
 //! each task's state in `workspace/status/`. See ARCHITECTURE.md for the map.
 
-mod atomic;
 mod bench;
-mod cgroups;
-mod config;
-mod definitions;
-mod diagram;
-mod edit;
+mod cli;
+mod commands;
 mod executor;
 mod exit;
-mod flags;
-mod graph;
-mod layout;
-mod live;
-mod lock;
-mod logs;
-mod new;
-mod orchestrate;
-mod outputs;
-mod problem;
-mod process;
-mod progress;
-mod report;
-mod scheduler;
-mod signals;
-mod status;
+mod model;
+mod run;
+mod state;
 mod supervisor;
-mod task;
-mod timeline;
-mod validate;
-mod why;
+mod sys;
+mod ui;
 
 use anyhow::{bail, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use clap::Parser;
 
-use crate::flags::{Cli, Command};
-use crate::layout::Layout;
+use crate::cli::{Cli, Command};
+use crate::model::layout::Layout;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -59,27 +40,27 @@ fn main() {
 fn run(cli: Cli) -> Result<i32> {
     let layout = Layout::new(root(cli.root)?);
     match cli.command {
-        Command::Orchestrate(args) => orchestrate::orchestrate(&layout, &args),
-        Command::Launch { task } => orchestrate::launch(&layout, &task),
-        Command::Monitor => orchestrate::monitor(&layout),
-        Command::Validate { tasks } => validate::run(&layout, &tasks),
-        Command::Block { task, reason } => edit::block(&layout, &task, &reason),
-        Command::Reset { tasks } => edit::reset(&layout, &tasks),
-        Command::Why { task } => why::run(&layout, &task),
+        Command::Orchestrate(args) => commands::orchestrate::orchestrate(&layout, &args),
+        Command::Launch { task } => commands::orchestrate::launch(&layout, &task),
+        Command::Monitor => commands::orchestrate::monitor(&layout),
+        Command::Validate { tasks } => commands::validate::run(&layout, &tasks),
+        Command::Block { task, reason } => commands::block::block(&layout, &task, &reason),
+        Command::Reset { tasks } => commands::block::reset(&layout, &tasks),
+        Command::Why { task } => commands::why::run(&layout, &task),
         Command::Progress {
             json: _,
             watch: true,
-        } => live::watch(&layout),
-        Command::Progress { json, watch: false } => progress::run(&layout, json),
-        Command::New { task } => new::run(&layout, &task),
-        Command::Next => orchestrate::next(&layout),
-        Command::Report => timeline::run(&layout),
-        Command::Graph { format, phase } => diagram::run(&layout, format, phase.as_deref()),
+        } => ui::live::watch(&layout),
+        Command::Progress { json, watch: false } => commands::progress::run(&layout, json),
+        Command::New { task } => commands::new::run(&layout, &task),
+        Command::Next => commands::orchestrate::next(&layout),
+        Command::Report => commands::report::run(&layout),
+        Command::Graph { format, phase } => commands::graph::run(&layout, format, phase.as_deref()),
         Command::Logs {
             task,
             follow,
             attempt,
-        } => logs::run(&layout, &task, follow, attempt),
+        } => commands::logs::run(&layout, &task, follow, attempt),
         Command::Bench(args) => bench::run(&layout, &args),
     }
 }

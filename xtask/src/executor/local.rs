@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use super::{Event, Launch, Limits};
-use crate::layout::Layout;
+use crate::model::layout::Layout;
 use crate::supervisor::{self, Report, Request};
 
 /// The orchestrator's handle on its supervisor.
@@ -66,7 +66,7 @@ impl Supervisor {
             }
             let _ = events.send(wrap(Event::Gone));
         });
-        let start = crate::process::start_time(child.id());
+        let start = crate::sys::process::start_time(child.id());
         Ok(Supervisor {
             child,
             start,

@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use camino::Utf8PathBuf;
 
-use crate::config::Config;
-use crate::layout::Layout;
+use crate::model::config::Config;
+use crate::model::layout::Layout;
+use crate::model::task::{CommandSpec, Task};
 use crate::supervisor::ExitRecord;
-use crate::task::{CommandSpec, Task};
 
 /// Everything an executor needs to start one attempt of a task.
 #[derive(Debug, Clone)]

@@ -14,8 +14,8 @@ use anyhow::{bail, Context, Result};
 use camino::Utf8PathBuf;
 
 use super::{Event, Launch, Limits};
-use crate::config::SlurmConfig;
-use crate::layout::Layout;
+use crate::model::config::SlurmConfig;
+use crate::model::layout::Layout;
 use crate::supervisor::{Ending, ExitRecord};
 
 /// Reasons for which a pending job will never start.
@@ -99,7 +99,7 @@ impl Slurm {
             bail!("sbatch printed no job id");
         }
         let job_file = layout.pid_file(&launch.task_id).with_extension("job");
-        crate::atomic::write(&job_file, format!("{job_id}\n").as_bytes())?;
+        crate::state::atomic::write(&job_file, format!("{job_id}\n").as_bytes())?;
         self.follow(layout, &launch.task_id, &job_id, limits);
         Ok(job_id)
     }
@@ -162,7 +162,7 @@ pub fn sbatch_args(
     args.extend(config.extra_args.iter().cloned());
     args.push(format!(
         "--wrap={}",
-        crate::scheduler::shell_words(&launch.argv)
+        crate::ui::format::shell_words(&launch.argv)
     ));
     args
 }
@@ -235,7 +235,7 @@ fn poll(jobs: &Mutex<HashMap<String, Job>>) -> Vec<Event> {
         };
         let written = serde_json::to_vec(&record)
             .map_err(anyhow::Error::from)
-            .and_then(|bytes| crate::atomic::write(&job.exit_file, &bytes));
+            .and_then(|bytes| crate::state::atomic::write(&job.exit_file, &bytes));
         if let Err(e) = written {
             eprintln!("error: {e:#}");
         }

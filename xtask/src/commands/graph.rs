@@ -5,10 +5,10 @@ use std::fmt::Write;
 
 use anyhow::Result;
 
-use crate::definitions::Definitions;
-use crate::graph::Dep;
-use crate::layout::Layout;
-use crate::status::{self, State};
+use crate::model::definitions::Definitions;
+use crate::model::graph::Dep;
+use crate::model::layout::Layout;
+use crate::state::status::{self, State};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -26,11 +26,11 @@ const COLOURS: [(&str, &str, &str); 5] = [
 ];
 
 pub fn run(layout: &Layout, format: Format, phase: Option<&str>) -> Result<i32> {
-    let Some(defs) = crate::definitions::load_or_report(layout) else {
+    let Some(defs) = crate::model::definitions::load_or_report(layout) else {
         return Ok(crate::exit::INVALID);
     };
     let phase = match phase {
-        Some(name) => Some(crate::orchestrate::resolve_phase(&defs, name)?),
+        Some(name) => Some(crate::commands::orchestrate::resolve_phase(&defs, name)?),
         None => None,
     };
     print!("{}", render(layout, &defs, format, phase.as_deref()));

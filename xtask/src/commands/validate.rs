@@ -4,10 +4,10 @@
 
 use anyhow::Result;
 
-use crate::definitions;
-use crate::layout::Layout;
-use crate::orchestrate::resolve_task;
-use crate::status::{self, State};
+use crate::commands::orchestrate::resolve_task;
+use crate::model::definitions;
+use crate::model::layout::Layout;
+use crate::state::status::{self, State};
 
 pub fn run(layout: &Layout, ids: &[String]) -> Result<i32> {
     let Some(defs) = definitions::load_or_report(layout) else {
@@ -45,7 +45,7 @@ pub fn run(layout: &Layout, ids: &[String]) -> Result<i32> {
         checked += 1;
         // Outputs of a completed task were fresh when it completed; now
         // they only have to be there.
-        let missing = crate::outputs::problems(layout, task, None);
+        let missing = crate::state::outputs::problems(layout, task, None);
         if missing.is_empty() {
             if !status.outputs_validated {
                 status.outputs_validated = true;

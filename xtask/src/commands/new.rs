@@ -4,7 +4,7 @@ use std::io::Write;
 
 use anyhow::{bail, Context, Result};
 
-use crate::layout::Layout;
+use crate::model::layout::Layout;
 
 /// Used when the repository has no `tasks/TEMPLATE.md`.
 const FALLBACK: &str = "---\ntitle: \"{{title}}\"\ndependencies: []\ninputs: []\noutputs: []\n---\nTODO: the prompt for {{id}}.\n";
@@ -59,7 +59,7 @@ pub fn run(layout: &Layout, id: &str) -> Result<i32> {
 /// `04-parallel-parsing` -> `Parallel parsing`.
 fn title(name: &str) -> String {
     let last = name.rsplit('/').next().unwrap_or(name);
-    let words = crate::task::phase_key(last).replace(['-', '_'], " ");
+    let words = crate::model::task::phase_key(last).replace(['-', '_'], " ");
     let mut chars = words.chars();
     match chars.next() {
         Some(first) => first.to_uppercase().chain(chars).collect(),

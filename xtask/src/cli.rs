@@ -60,7 +60,7 @@ pub enum Command {
     /// Print the dependency graph (Graphviz DOT or Mermaid), coloured by status
     Graph {
         #[arg(long, value_enum, default_value = "mermaid")]
-        format: crate::diagram::Format,
+        format: crate::commands::graph::Format,
         /// Only this phase (`01-analysis` or `analysis`)
         #[arg(long)]
         phase: Option<String>,
@@ -109,7 +109,7 @@ pub struct Orchestrate {
     pub tasks: Vec<String>,
     /// Where tasks run [default: `executor` in tasks/orchestrator.yaml, else local]
     #[arg(long, value_enum)]
-    pub executor: Option<crate::config::ExecutorKind>,
+    pub executor: Option<crate::model::config::ExecutorKind>,
     /// Print only the summary
     #[arg(short, long)]
     pub quiet: bool,

@@ -6,15 +6,16 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use anyhow::Result;
 
-use crate::definitions::Definitions;
-use crate::graph::Dep;
-use crate::layout::Layout;
-use crate::status::{self, State, Status};
-use crate::task::phase_key;
+use crate::model::definitions::Definitions;
+use crate::model::graph::Dep;
+use crate::model::layout::Layout;
+use crate::model::task::phase_key;
+use crate::state::status::{self, State, Status};
+use crate::ui::format;
 
 /// A finished or running attempt, placed in time (seconds since the run began).
 struct Bar {
@@ -26,12 +27,12 @@ struct Bar {
 }
 
 pub fn run(layout: &Layout) -> Result<i32> {
-    let Some(defs) = crate::definitions::load_or_report(layout) else {
+    let Some(defs) = crate::model::definitions::load_or_report(layout) else {
         return Ok(crate::exit::INVALID);
     };
     let html = render(layout, &defs);
     let path = layout.workspace.join("report.html");
-    crate::atomic::write(&path, html.as_bytes())?;
+    crate::state::atomic::write(&path, html.as_bytes())?;
     println!("wrote {}", layout.display(&path));
     Ok(crate::exit::SUCCESS)
 }
@@ -69,8 +70,8 @@ fn render(layout: &Layout, defs: &Definitions) -> String {
          <p>{} tasks, {} finished; wall time {}; critical path {} ({:.0} % of the wall time).</p>",
         graph.tasks.len(),
         bars.iter().filter(|b| b.status.status != State::Running).count(),
-        duration(wall),
-        duration(critical_len),
+        format::seconds(wall),
+        format::seconds(critical_len),
         if wall > 0.0 { critical_len / wall * 100.0 } else { 0.0 },
     )
     .unwrap();
@@ -85,7 +86,7 @@ fn render(layout: &Layout, defs: &Definitions) -> String {
             html,
             "<li>{} <span>{}</span></li>",
             esc(&graph.tasks[t].id),
-            duration(secs)
+            format::seconds(secs)
         )
         .unwrap();
     }
@@ -186,8 +187,8 @@ fn gantt(defs: &Definitions, bars: &[Bar], wall: f64, critical: &[usize]) -> Str
         let w = ((bar.end - bar.start) * scale - 1.0).max(2.0);
         let y = (bar.lane - 1) as f64 * LANE + 3.0;
         let detail = match &bar.status.error {
-            Some(error) => format!("{id}: {}, {error}", duration(bar.end - bar.start)),
-            None => format!("{id}: {}", duration(bar.end - bar.start)),
+            Some(error) => format!("{id}: {}, {error}", format::seconds(bar.end - bar.start)),
+            None => format!("{id}: {}", format::seconds(bar.end - bar.start)),
         };
         write!(
             svg,
@@ -218,7 +219,7 @@ fn gantt(defs: &Definitions, bars: &[Bar], wall: f64, critical: &[usize]) -> Str
         "<text x=\"{}\" y=\"{}\" class=\"axis\" text-anchor=\"end\">{}</text>",
         LEFT + WIDTH,
         height - 4.0,
-        duration(wall)
+        format::seconds(wall)
     )
     .unwrap();
     svg.push_str("</svg><p class=\"legend\"><span class=\"completed\">completed</span> <span class=\"failed\">failed</span> <span class=\"timeout\">timed out</span> <span class=\"running\">running</span> <span class=\"critical\">on the critical path</span></p>");
@@ -330,7 +331,7 @@ fn tables(defs: &Definitions, statuses: &[Option<Status>]) -> String {
                 "<tr class=\"{state}\"><td>{}</td><td>{state}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&defs.graph.tasks[t].id),
                 s.map_or(0, |s| s.attempt),
-                s.and_then(|s| s.duration_seconds).map(duration).unwrap_or_default(),
+                s.and_then(|s| s.duration_seconds).map(format::seconds).unwrap_or_default(),
                 s.and_then(|s| s.exit_code).map(|c| c.to_string()).unwrap_or_default(),
                 s.and_then(|s| s.cpu_seconds).map(|c| format!("{c:.1} s")).unwrap_or_default(),
                 s.and_then(|s| s.peak_memory_mb).map(|m| format!("{m:.0} MiB")).unwrap_or_default(),
@@ -341,10 +342,6 @@ fn tables(defs: &Definitions, statuses: &[Option<Status>]) -> String {
         html.push_str("</table>");
     }
     html
-}
-
-fn duration(secs: f64) -> String {
-    crate::report::duration(Duration::from_secs_f64(secs.max(0.0)))
 }
 
 fn esc(text: &str) -> String {

@@ -3,10 +3,10 @@
 
 use anyhow::{bail, Result};
 
-use crate::definitions::{self, Definitions};
-use crate::layout::Layout;
-use crate::orchestrate::resolve_task;
-use crate::status::{self, State, Status};
+use crate::commands::orchestrate::resolve_task;
+use crate::model::definitions::{self, Definitions};
+use crate::model::layout::Layout;
+use crate::state::status::{self, State, Status};
 
 /// Marks `id` failed with `reason` and every task that depends on it,
 /// directly or not, blocked by it (as the protocol's error handling does).
@@ -15,7 +15,7 @@ pub fn block(layout: &Layout, id: &str, reason: &str) -> Result<i32> {
         return Ok(crate::exit::INVALID);
     };
     let t = resolve_task(&defs, id)?;
-    let _lock = crate::lock::acquire(layout)?;
+    let _lock = crate::state::lock::acquire(layout)?;
     refuse_if_running(layout, id)?;
     let mut failed = Status::new(id, State::Failed);
     failed.error = Some(reason.to_owned());
@@ -58,7 +58,7 @@ pub fn reset(layout: &Layout, ids: &[String]) -> Result<i32> {
     for id in ids {
         resolve_task(&defs, id)?;
     }
-    let _lock = crate::lock::acquire(layout)?;
+    let _lock = crate::state::lock::acquire(layout)?;
     for id in ids {
         refuse_if_running(layout, id)?;
     }

@@ -12,17 +12,20 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
-use crate::config::Config;
-use crate::config::ExecutorKind;
 use crate::executor::slurm::Slurm;
 use crate::executor::{self, local, Executor, Launch, Limits};
-use crate::graph::{Dep, Graph};
-use crate::layout::Layout;
-use crate::report::{self, Printer, Tone};
-use crate::status::{self, State, Status};
+use crate::exit;
+use crate::model::config::Config;
+use crate::model::config::ExecutorKind;
+use crate::model::graph::{Dep, Graph};
+use crate::model::layout::Layout;
+use crate::model::task::{self, Discovery};
+use crate::state::outputs;
+use crate::state::status::{self, State, Status};
 use crate::supervisor::{self, Ending, ExitRecord};
-use crate::task::{self, Discovery};
-use crate::{exit, outputs, process, signals};
+use crate::sys::{process, signals};
+use crate::ui::format;
+use crate::ui::printer::{Printer, Tone};
 
 mod plan;
 mod recovery;
@@ -59,7 +62,7 @@ pub struct Options {
 }
 
 impl Options {
-    pub fn selects(&self, task: &crate::task::Task) -> bool {
+    pub fn selects(&self, task: &crate::model::task::Task) -> bool {
         if !self.only.is_empty() {
             return self.only.contains(&task.id);
         }
@@ -90,7 +93,7 @@ pub fn run(
     let run_id = status::begin_run(layout)?;
     scheduler.run_id = Some(run_id.clone());
     if options.executor == ExecutorKind::Local && options.mode == Mode::Run {
-        if let Err(why) = crate::cgroups::detect() {
+        if let Err(why) = crate::supervisor::cgroups::detect() {
             scheduler.printer.line(
                 Tone::Warn,
                 &format!("warning: {why}: tasks run without their CPU and memory limits (limits_enforced: false)"),
@@ -662,7 +665,7 @@ impl<'a> Scheduler<'a> {
             &format!(
                 "{why}: stopping {} running task(s) (SIGTERM, SIGKILL after {}){hint}",
                 self.active.len(),
-                report::duration(self.config.kill_grace)
+                format::duration(self.config.kill_grace)
             ),
         );
         self.stop = Some(reason);
@@ -969,8 +972,8 @@ impl<'a> Scheduler<'a> {
                     }
                 }
                 RecordFrom::Disk => {
-                    let removed = crate::atomic::remove(&self.layout.exit_file(id))
-                        .and_then(|()| crate::atomic::remove(&self.layout.pid_file(id)));
+                    let removed = crate::state::atomic::remove(&self.layout.exit_file(id))
+                        .and_then(|()| crate::state::atomic::remove(&self.layout.pid_file(id)));
                     if let Err(e) = removed {
                         self.unwritten.extend(pending);
                         return Err(e);
@@ -1051,7 +1054,7 @@ impl<'a> Scheduler<'a> {
                 Ending::Interrupted => Some(INTERRUPTED.to_owned()),
                 Ending::OutOfMemory => Some(format!(
                     "Out of memory (limit {})",
-                    gib(self.limits(t).memory_gb)
+                    format::gib(self.limits(t).memory_gb)
                 )),
                 Ending::Lost => Some(format!(
                     "lost: {}",
@@ -1071,7 +1074,7 @@ impl<'a> Scheduler<'a> {
         status.error = error.clone();
         self.unwritten.push((t, status, from));
 
-        let agent = format!("agent-{}  {}", active.agent, report::duration(duration));
+        let agent = format!("agent-{}  {}", active.agent, format::duration(duration));
         match error {
             None => {
                 self.printer.event(Tone::Good, "done", &id, &agent);
@@ -1278,24 +1281,6 @@ impl<'a> Scheduler<'a> {
     }
 }
 
-/// argv as a shell would need it typed, for display.
-pub fn shell_words(argv: &[String]) -> String {
-    argv.iter()
-        .map(|arg| {
-            let plain = !arg.is_empty()
-                && arg
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+{}%".contains(c));
-            if plain {
-                arg.clone()
-            } else {
-                format!("'{}'", arg.replace('\'', "'\\''"))
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 /// The machine's memory in GiB (`MemTotal`).
 fn machine_memory_gb() -> f64 {
     let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
@@ -1311,13 +1296,4 @@ fn machine_memory_gb() -> f64 {
         })
         .unwrap_or(f64::INFINITY);
     kib / (1024.0 * 1024.0)
-}
-
-/// `8 GiB`, `100 MiB`.
-fn gib(amount: f64) -> String {
-    if amount >= 1.0 {
-        format!("{} GiB", (amount * 100.0).round() / 100.0)
-    } else {
-        format!("{} MiB", (amount * 1024.0).round())
-    }
 }

@@ -3,15 +3,15 @@
 
 use anyhow::{bail, Result};
 
-use crate::definitions::{self, Definitions};
-use crate::flags;
-use crate::layout::Layout;
-use crate::problem::nearest;
-use crate::scheduler::{self, Mode, Options};
-use crate::status::{self, State};
-use crate::task::phase_key;
+use crate::cli;
+use crate::model::definitions::{self, Definitions};
+use crate::model::layout::Layout;
+use crate::model::problem::nearest;
+use crate::model::task::phase_key;
+use crate::run::{self, Mode, Options};
+use crate::state::status::{self, State};
 
-pub fn orchestrate(layout: &Layout, args: &flags::Orchestrate) -> Result<i32> {
+pub fn orchestrate(layout: &Layout, args: &cli::Orchestrate) -> Result<i32> {
     let Some(defs) = definitions::load_or_report(layout) else {
         return Ok(crate::exit::INVALID);
     };
@@ -92,7 +92,7 @@ fn run(layout: &Layout, defs: Definitions, options: &Options) -> Result<i32> {
         .filter(|&t| options.selects(&defs.graph.tasks[t]))
         .collect();
     let mut problems = definitions::missing_programs(layout, &defs, &selected);
-    if options.executor == crate::config::ExecutorKind::Slurm {
+    if options.executor == crate::model::config::ExecutorKind::Slurm {
         problems.extend(definitions::missing_slurm_commands());
     }
     if !problems.is_empty() {
@@ -101,9 +101,9 @@ fn run(layout: &Layout, defs: Definitions, options: &Options) -> Result<i32> {
     // A dry run writes nothing, so it needs no lock and may run beside a real run.
     let _lock = match options.mode {
         Mode::DryRun | Mode::Next => None,
-        Mode::Run | Mode::Monitor => Some(crate::lock::acquire(layout)?),
+        Mode::Run | Mode::Monitor => Some(crate::state::lock::acquire(layout)?),
     };
-    scheduler::run(layout, &defs.config, defs.graph, defs.discovery, options)
+    run::run(layout, &defs.config, defs.graph, defs.discovery, options)
 }
 
 /// The phase folder named by `name`, as a folder (`01-analysis`) or a key (`analysis`).

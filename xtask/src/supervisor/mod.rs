@@ -29,7 +29,8 @@ use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
 
-use crate::{cgroups, process};
+use crate::sys::process;
+pub mod cgroups;
 
 /// The first argument that makes the binary a supervisor.
 pub const ARG: &str = "__supervise";
@@ -125,7 +126,7 @@ impl ExitRecord {
             ending,
             exit_code: None,
             signal: None,
-            ended_at: crate::status::timestamp(SystemTime::now()),
+            ended_at: crate::state::status::timestamp(SystemTime::now()),
             message: None,
             limits_enforced: false,
             peak_memory_bytes: None,
@@ -201,7 +202,7 @@ struct Supervisor {
 /// Runs the supervisor; returns its exit code.
 pub fn main() -> i32 {
     // Tasks inherit the signal mask: undo the orchestrator's.
-    crate::signals::unblock();
+    crate::sys::signals::unblock();
     let (tx, rx) = mpsc::channel();
     read_requests(tx.clone());
     let hierarchy = cgroups::detect().ok();
@@ -325,7 +326,7 @@ impl Supervisor {
 
 fn write_pid_file(task: &Running) {
     let pid = format!("{}\n", task.pid);
-    if let Err(e) = crate::atomic::write(&task.spec.pid_file, pid.as_bytes()) {
+    if let Err(e) = crate::state::atomic::write(&task.spec.pid_file, pid.as_bytes()) {
         eprintln!("xtask supervisor: {e:#}");
     }
 }
@@ -333,7 +334,7 @@ fn write_pid_file(task: &Running) {
 fn write_record(exit_file: &Utf8Path, record: &ExitRecord) {
     let written = serde_json::to_vec(record)
         .map_err(anyhow::Error::from)
-        .and_then(|bytes| crate::atomic::write(exit_file, &bytes));
+        .and_then(|bytes| crate::state::atomic::write(exit_file, &bytes));
     if let Err(e) = written {
         eprintln!("xtask supervisor: {e:#}");
     }

@@ -10,11 +10,11 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::config::Config;
-use crate::layout::Layout;
-use crate::progress::{self, PhaseProgress, Progress};
-use crate::report;
-use crate::task::phase_key;
+use crate::commands::progress::{self, PhaseProgress, Progress};
+use crate::model::config::Config;
+use crate::model::layout::Layout;
+use crate::model::task::phase_key;
+use crate::ui::format;
 
 /// How often the frame is redrawn.
 const REFRESH: Duration = Duration::from_millis(500);
@@ -101,7 +101,7 @@ pub fn frame(layout: &Layout, config: &Config, progress: &Progress) -> String {
     }
     for phase in &progress.phases {
         for task in &phase.running_tasks {
-            let elapsed = report::duration(Duration::from_secs(task.elapsed_seconds));
+            let elapsed = format::duration(Duration::from_secs(task.elapsed_seconds));
             let state = if task.queued {
                 "queued"
             } else {
@@ -150,7 +150,7 @@ fn phase_line(phase: &PhaseProgress, parallel: usize) -> String {
             let rounds = remaining.div_ceil(parallel.max(1)) as f64;
             format!(
                 "ETA {}",
-                report::duration(Duration::from_secs_f64(rounds * mean))
+                format::duration(Duration::from_secs_f64(rounds * mean))
             )
         }
         (_, None) => String::new(),

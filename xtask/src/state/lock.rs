@@ -8,7 +8,7 @@ use std::os::fd::AsRawFd;
 
 use anyhow::{bail, Context, Result};
 
-use crate::layout::Layout;
+use crate::model::layout::Layout;
 
 /// Held for as long as it lives.
 pub struct WorkspaceLock {

@@ -6,8 +6,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use camino::Utf8Path;
 
-use crate::layout::Layout;
-use crate::task::Task;
+use crate::model::layout::Layout;
+use crate::model::task::Task;
 
 /// One declared output that is not right, said so a user can act on it.
 pub fn problems(layout: &Layout, task: &Task, since_ns: Option<u64>) -> Vec<String> {
@@ -46,8 +46,8 @@ fn check_one(
     let last = matches.iter().map(changed_ns).max().unwrap_or(0);
     Some(format!(
         "{shown} was not written by this attempt (last changed {}, before the attempt started {})",
-        crate::status::timestamp(from_ns(last)),
-        crate::status::timestamp(from_ns(since)),
+        crate::state::status::timestamp(from_ns(last)),
+        crate::state::status::timestamp(from_ns(since)),
     ))
 }
 

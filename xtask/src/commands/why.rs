@@ -5,11 +5,11 @@ use std::time::SystemTime;
 
 use anyhow::Result;
 
-use crate::definitions::{self, Definitions};
-use crate::graph::Dep;
-use crate::layout::Layout;
-use crate::orchestrate::resolve_task;
-use crate::status::{self, State, Status};
+use crate::commands::orchestrate::resolve_task;
+use crate::model::definitions::{self, Definitions};
+use crate::model::graph::Dep;
+use crate::model::layout::Layout;
+use crate::state::status::{self, State, Status};
 
 const LOG_LINES: usize = 10;
 
@@ -54,7 +54,7 @@ fn explain(layout: &Layout, s: &Status) {
                 "{} is running on {agent} (attempt {}) for {}",
                 s.task_id,
                 s.attempt,
-                crate::report::duration(elapsed)
+                crate::ui::format::duration(elapsed)
             );
             if !alive {
                 println!("  but its process is gone: the next `cargo xtask orchestrate` or `monitor` records how it ended");
@@ -128,7 +128,7 @@ fn explain_pending(layout: &Layout, defs: &Definitions, t: usize) {
                         }
                     ));
                 }
-                let key = crate::task::phase_key(&graph.phases[p].name);
+                let key = crate::model::task::phase_key(&graph.phases[p].name);
                 for artifact in &defs.config.phase(key).requires {
                     if !layout.outputs_dir().join(artifact).exists() {
                         unmet.push(format!(

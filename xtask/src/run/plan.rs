@@ -27,7 +27,11 @@ impl Scheduler<'_> {
         }
         for &t in starting {
             let launch = self.launch_spec(t, 0, self.attempt[t] + 1);
-            println!("  {:<40} {}", launch.task_id, shell_words(&launch.argv));
+            println!(
+                "  {:<40} {}",
+                launch.task_id,
+                format::shell_words(&launch.argv)
+            );
         }
         const SHOWN: usize = 10;
         let waiting: Vec<usize> = (0..self.graph.tasks.len())
@@ -98,7 +102,7 @@ impl Scheduler<'_> {
                     "  {:<40} agent-{}  {}",
                     launch.task_id,
                     i + 1,
-                    shell_words(&launch.argv)
+                    format::shell_words(&launch.argv)
                 );
             }
             for t in std::mem::take(&mut self.wave) {
@@ -224,7 +228,7 @@ impl Scheduler<'_> {
                     0 => String::new(),
                     n => format!(", {n} invalid task file(s)"),
                 },
-                report::duration(self.begun.elapsed()),
+                format::duration(self.begun.elapsed()),
             ),
         );
         for &t in &selected {

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use crate::layout::Layout;
-use crate::status::{self, State};
+use crate::model::layout::Layout;
+use crate::state::status::{self, State};
 
 pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Result<i32> {
     if !layout.tasks.join(format!("{id}.md")).is_file() && !layout.log_file(id).exists() {

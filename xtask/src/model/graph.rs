@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 
-use crate::problem::{find_line, nearest, Problem};
-use crate::task::Task;
+use crate::model::problem::{find_line, nearest, Problem};
+use crate::model::task::Task;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dep {

@@ -2,13 +2,13 @@
 //! event, coloured only on a terminal and when NO_COLOR is unset.
 
 use std::io::IsTerminal;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 pub struct Printer {
     color: bool,
     quiet: bool,
     /// The live view, on a terminal: lines go above its frame.
-    live: Option<crate::live::Live>,
+    live: Option<crate::ui::live::Live>,
 }
 
 #[derive(Clone, Copy)]
@@ -31,8 +31,8 @@ impl Printer {
     }
 
     /// A printer that also draws the live view, where it is wanted.
-    pub fn with_live_view(layout: &crate::layout::Layout, quiet: bool) -> Printer {
-        let live = crate::live::Live::new(layout, quiet);
+    pub fn with_live_view(layout: &crate::model::layout::Layout, quiet: bool) -> Printer {
+        let live = crate::ui::live::Live::new(layout, quiet);
         Printer {
             live,
             ..Printer::new(quiet)
@@ -91,17 +91,5 @@ impl Printer {
         } else {
             text.to_owned()
         }
-    }
-}
-
-/// `1.2s`, `3m 04s`, `2h 05m`.
-pub fn duration(d: Duration) -> String {
-    let secs = d.as_secs();
-    if secs < 60 {
-        format!("{:.1}s", d.as_secs_f64())
-    } else if secs < 3600 {
-        format!("{}m {:02}s", secs / 60, secs % 60)
-    } else {
-        format!("{}h {:02}m", secs / 3600, secs % 3600 / 60)
     }
 }

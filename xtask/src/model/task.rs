@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use camino::{Utf8Path, Utf8PathBuf};
 use serde_yaml::Value;
 
-use crate::problem::{find_line, nearest, Problem};
+use crate::model::problem::{find_line, nearest, Problem};
 
 /// Files in `tasks/` that are documentation, not tasks.
 const NOT_TASKS: [&str; 2] = ["README.md", "TEMPLATE.md"];

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use crate::layout::Layout;
+use crate::model::layout::Layout;
 
 /// The version of the status file format this build writes and reads.
 pub const VERSION: u32 = 1;
@@ -109,7 +109,7 @@ impl Status {
     /// supervisor is alive (a Slurm job runs elsewhere: assumed so).
     pub fn looked_after(&self) -> bool {
         let alive = |pid: Option<u32>, start| {
-            pid.is_some_and(|pid| crate::process::is_same_process(pid, start))
+            pid.is_some_and(|pid| crate::sys::process::is_same_process(pid, start))
         };
         self.job_id.is_some()
             || alive(self.pid, self.pid_start)
@@ -187,13 +187,13 @@ pub fn read(layout: &Layout, id: &str) -> Result<Option<Status>, String> {
 /// Writes a status; for the holder of the workspace lock, the only writer.
 pub fn write(layout: &Layout, status: &Status) -> Result<()> {
     let bytes = serde_json::to_vec_pretty(status)?;
-    crate::atomic::replace(&layout.status_file(&status.task_id), &bytes)
+    crate::state::atomic::replace(&layout.status_file(&status.task_id), &bytes)
 }
 
 /// Makes, ahead, the file the task's next status will be written in, so
 /// that writing it creates no file. Best effort: `write` makes it anyway.
 pub fn prepare_write(layout: &Layout, id: &str) {
-    if let Ok(file) = crate::atomic::previous(&layout.status_file(id)) {
+    if let Ok(file) = crate::state::atomic::previous(&layout.status_file(id)) {
         let _ = std::fs::File::options()
             .write(true)
             .create_new(true)
@@ -205,15 +205,15 @@ pub fn prepare_write(layout: &Layout, id: &str) {
 /// file of its own, never the one `write` reuses.
 pub fn write_unlocked(layout: &Layout, status: &Status) -> Result<()> {
     let bytes = serde_json::to_vec_pretty(status)?;
-    crate::atomic::write(&layout.status_file(&status.task_id), &bytes)
+    crate::state::atomic::write(&layout.status_file(&status.task_id), &bytes)
 }
 
 /// Removes a task's status, making it pending, and the previous version
 /// kept beside it.
 pub fn remove(layout: &Layout, id: &str) -> Result<()> {
     let path = layout.status_file(id);
-    crate::atomic::remove(&path)?;
-    crate::atomic::remove(&crate::atomic::previous(&path)?)
+    crate::state::atomic::remove(&path)?;
+    crate::state::atomic::remove(&crate::state::atomic::previous(&path)?)
 }
 
 /// `workspace/run.json`: the current run, and whether it ended in order.
@@ -238,7 +238,7 @@ pub fn begin_run(layout: &Layout) -> Result<String> {
         id: id.clone(),
         finished: false,
     };
-    crate::atomic::write(&path, &serde_json::to_vec(&run)?)?;
+    crate::state::atomic::write(&path, &serde_json::to_vec(&run)?)?;
     Ok(id)
 }
 
@@ -254,7 +254,7 @@ pub fn end_run(layout: &Layout, id: &str) -> Result<()> {
         id: id.to_owned(),
         finished: true,
     };
-    crate::atomic::write(
+    crate::state::atomic::write(
         &layout.workspace.join("run.json"),
         &serde_json::to_vec(&run)?,
     )

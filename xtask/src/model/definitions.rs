@@ -7,11 +7,11 @@ use std::os::unix::fs::PermissionsExt;
 
 use camino::Utf8PathBuf;
 
-use crate::config::Config;
-use crate::graph::Graph;
-use crate::layout::Layout;
-use crate::problem::{find_line, Problem};
-use crate::task::{self, CommandSpec, Discovery};
+use crate::model::config::Config;
+use crate::model::graph::Graph;
+use crate::model::layout::Layout;
+use crate::model::problem::{find_line, Problem};
+use crate::model::task::{self, CommandSpec, Discovery};
 
 pub struct Definitions {
     pub config: Config,
@@ -72,7 +72,7 @@ fn unknown_phase_keys(layout: &Layout, config: &Config, graph: &Graph) -> Vec<Pr
         if keys.contains(&key.as_str()) {
             continue;
         }
-        match crate::problem::nearest(key, keys.iter().copied()) {
+        match crate::model::problem::nearest(key, keys.iter().copied()) {
             Some(near) => problems.push(Problem::in_file(
                 &layout.config_file(),
                 *line,

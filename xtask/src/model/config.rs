@@ -8,7 +8,7 @@ use std::time::Duration;
 use camino::Utf8Path;
 use serde::{Deserialize, Deserializer};
 
-use crate::problem::{find_line, Problem};
+use crate::model::problem::{find_line, Problem};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -137,7 +137,11 @@ impl Config {
         }
         let mut config: Config = serde_yaml::from_str(text).map_err(|e| {
             let line = e.location().map(|l| l.line());
-            Problem::in_file(path, line, crate::task::without_location(&e.to_string()))
+            Problem::in_file(
+                path,
+                line,
+                crate::model::task::without_location(&e.to_string()),
+            )
         })?;
         config.listed_phases = config
             .phases
@@ -214,7 +218,7 @@ impl Config {
 
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let value = serde_yaml::Value::deserialize(d)?;
-    crate::task::duration(&value).map_err(serde::de::Error::custom)
+    crate::model::task::duration(&value).map_err(serde::de::Error::custom)
 }
 
 fn optional_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {

@@ -7,11 +7,12 @@ use std::time::SystemTime;
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::config::Config;
-use crate::layout::Layout;
-use crate::report::{self, Printer, Tone};
-use crate::status::{self, State, Status};
-use crate::task::{phase_key, Discovery};
+use crate::model::config::Config;
+use crate::model::layout::Layout;
+use crate::model::task::{phase_key, Discovery};
+use crate::state::status::{self, State, Status};
+use crate::ui::format;
+use crate::ui::printer::{Printer, Tone};
 
 #[derive(Debug, Default, Serialize)]
 pub struct Progress {
@@ -265,7 +266,7 @@ fn print(progress: &Progress) {
             println!("  Gate: waiting on {}", phase.gate.waiting_on.join(", "));
         }
         for task in &phase.running_tasks {
-            let elapsed = report::duration(std::time::Duration::from_secs(task.elapsed_seconds));
+            let elapsed = format::duration(std::time::Duration::from_secs(task.elapsed_seconds));
             let note = match (task.queued, task.alive) {
                 (true, _) => "  (queued in Slurm)",
                 (false, true) => "",

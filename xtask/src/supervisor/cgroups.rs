@@ -174,7 +174,8 @@ impl Hierarchy {
                 let owner = name
                     .to_str()
                     .and_then(|n| n.split('-').next()?.parse::<u32>().ok());
-                let orphaned = owner.is_some_and(|pid| crate::process::start_time(pid).is_none());
+                let orphaned =
+                    owner.is_some_and(|pid| crate::sys::process::start_time(pid).is_none());
                 if orphaned && entry.file_type().is_ok_and(|t| t.is_dir()) {
                     let _ = std::fs::remove_dir(entry.path());
                 }

@@ -1,0 +1,9 @@
+//! What the user wrote, read and checked: where things live, the config,
+//! task files, the checked graph, and the problems found in them.
+
+pub mod config;
+pub mod definitions;
+pub mod graph;
+pub mod layout;
+pub mod problem;
+pub mod task;

@@ -1,0 +1,5 @@
+//! What the user sees: event lines, the live view, formatting.
+
+pub mod format;
+pub mod live;
+pub mod printer;
