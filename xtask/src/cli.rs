@@ -60,7 +60,7 @@ pub enum Command {
     /// Print the dependency graph (Graphviz DOT or Mermaid), coloured by status
     Graph {
         #[arg(long, value_enum, default_value = "mermaid")]
-        format: crate::commands::graph::Format,
+        format: Format,
         /// Only this phase (`01-analysis` or `analysis`)
         #[arg(long)]
         phase: Option<String>,
@@ -91,6 +91,13 @@ pub enum Command {
         #[arg(long)]
         watch: bool,
     },
+}
+
+/// The graph's output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Dot,
+    Mermaid,
 }
 
 #[derive(Debug, Args)]

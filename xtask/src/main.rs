@@ -23,7 +23,7 @@ use crate::model::layout::Layout;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some(supervisor::ARG) {
+    if args.get(1).map(String::as_str) == Some(executor::protocol::SUPERVISOR_ARG) {
         std::process::exit(supervisor::main());
     }
     let cli = Cli::parse();
@@ -40,20 +40,20 @@ fn main() {
 fn run(cli: Cli) -> Result<i32> {
     let layout = Layout::new(root(cli.root)?);
     match cli.command {
-        Command::Orchestrate(args) => commands::orchestrate::orchestrate(&layout, &args),
-        Command::Launch { task } => commands::orchestrate::launch(&layout, &task),
-        Command::Monitor => commands::orchestrate::monitor(&layout),
+        Command::Orchestrate(args) => commands::orchestrate::run(&layout, &args),
+        Command::Launch { task } => commands::launch::run(&layout, &task),
+        Command::Monitor => commands::monitor::run(&layout),
         Command::Validate { tasks } => commands::validate::run(&layout, &tasks),
-        Command::Block { task, reason } => commands::block::block(&layout, &task, &reason),
-        Command::Reset { tasks } => commands::block::reset(&layout, &tasks),
+        Command::Block { task, reason } => commands::block::run(&layout, &task, &reason),
+        Command::Reset { tasks } => commands::reset::run(&layout, &tasks),
         Command::Why { task } => commands::why::run(&layout, &task),
         Command::Progress {
             json: _,
             watch: true,
-        } => ui::live::watch(&layout),
+        } => commands::progress::watch(&layout),
         Command::Progress { json, watch: false } => commands::progress::run(&layout, json),
         Command::New { task } => commands::new::run(&layout, &task),
-        Command::Next => commands::orchestrate::next(&layout),
+        Command::Next => commands::next::run(&layout),
         Command::Report => commands::report::run(&layout),
         Command::Graph { format, phase } => commands::graph::run(&layout, format, phase.as_deref()),
         Command::Logs {

@@ -1,28 +1,33 @@
-//! `block` and `reset`: editing task states by hand, under the workspace
-//! lock so no orchestrator writes at the same time.
+//! `block <task>`: marks a task failed by hand and every task downstream of
+//! it blocked, as the run does when a task fails; it holds across runs until
+//! `reset`. Under the workspace lock, so no orchestrator writes meanwhile.
+
+use std::time::SystemTime;
 
 use anyhow::{bail, Result};
 
-use crate::commands::orchestrate::resolve_task;
-use crate::model::definitions::{self, Definitions};
+use crate::model::definitions;
 use crate::model::layout::Layout;
+use crate::run::plan::Plan;
+use crate::run::{write_blocked, Options};
+use crate::state::lock;
 use crate::state::status::{self, State, Status};
 
-/// Marks `id` failed with `reason` and every task that depends on it,
-/// directly or not, blocked by it (as the protocol's error handling does).
-pub fn block(layout: &Layout, id: &str, reason: &str) -> Result<i32> {
-    let Some(defs) = definitions::load_or_report(layout) else {
-        return Ok(crate::exit::INVALID);
-    };
-    let t = resolve_task(&defs, id)?;
-    let _lock = crate::state::lock::acquire(layout)?;
+pub fn run(layout: &Layout, id: &str, reason: &str) -> Result<i32> {
+    let defs = definitions::load(layout)?;
+    let t = defs.task(id)?;
+    let _lock = lock::acquire(layout)?;
     refuse_if_running(layout, id)?;
+    let options = Options::everything(defs.config.executor);
+    let mut plan = Plan::new(layout, &defs.config, &defs.graph, &options);
     let mut failed = Status::new(id, State::Failed);
     failed.error = Some(reason.to_owned());
     failed.held = true;
-    failed.completed_at = Some(status::timestamp(std::time::SystemTime::now()));
+    failed.attempt = plan.attempt(t);
+    failed.completed_at = Some(status::timestamp(SystemTime::now()));
     status::write(layout, &failed)?;
-    let blocked = block_dependents(layout, &defs, t)?;
+    let blocked = plan.hold(t);
+    write_blocked(layout, &defs.graph, t, &blocked, |d| plan.attempt(d), None)?;
     println!("ALERT: Task {id} failed, blocking {} tasks", blocked.len());
     for d in blocked {
         println!("  blocked  {}", defs.graph.tasks[d].id);
@@ -30,69 +35,8 @@ pub fn block(layout: &Layout, id: &str, reason: &str) -> Result<i32> {
     Ok(crate::exit::SUCCESS)
 }
 
-/// Every task downstream of `t` that has not completed, marked blocked.
-fn block_dependents(layout: &Layout, defs: &Definitions, t: usize) -> Result<Vec<usize>> {
-    let graph = &defs.graph;
-    let mut blocked = graph.downstream(t, |d| {
-        let state = status::read(layout, &graph.tasks[d].id)
-            .ok()
-            .flatten()
-            .map(|s| s.status);
-        !matches!(state, Some(State::Completed | State::Running))
-    });
-    for &d in &blocked {
-        status::write(
-            layout,
-            &Status::blocked(&graph.tasks[d].id, &graph.tasks[t].id),
-        )?;
-    }
-    blocked.sort();
-    Ok(blocked)
-}
-
-/// Clears the status of `ids`, and of the tasks they blocked, so they run again.
-pub fn reset(layout: &Layout, ids: &[String]) -> Result<i32> {
-    let Some(defs) = definitions::load_or_report(layout) else {
-        return Ok(crate::exit::INVALID);
-    };
-    for id in ids {
-        resolve_task(&defs, id)?;
-    }
-    let _lock = crate::state::lock::acquire(layout)?;
-    for id in ids {
-        refuse_if_running(layout, id)?;
-    }
-    for id in ids {
-        clear(layout, id)?;
-        println!("reset  {id}");
-    }
-    for task in &defs.graph.tasks {
-        let Ok(Some(status)) = status::read(layout, &task.id) else {
-            continue;
-        };
-        if status.status == State::Blocked
-            && status.blocked_by.as_ref().is_some_and(|b| ids.contains(b))
-        {
-            clear(layout, &task.id)?;
-            println!(
-                "reset  {} (was blocked by {})",
-                task.id,
-                status.blocked_by.unwrap_or_default()
-            );
-        }
-    }
-    Ok(crate::exit::SUCCESS)
-}
-
-fn clear(layout: &Layout, id: &str) -> Result<()> {
-    status::remove(layout, id)?;
-    for file in [layout.exit_file(id), layout.pid_file(id)] {
-        let _ = std::fs::remove_file(file);
-    }
-    Ok(())
-}
-
-fn refuse_if_running(layout: &Layout, id: &str) -> Result<()> {
+/// A task that runs cannot be edited by hand.
+pub fn refuse_if_running(layout: &Layout, id: &str) -> Result<()> {
     if let Ok(Some(status)) = status::read(layout, id) {
         if status.status == State::Running && status.looked_after() {
             let by = match (status.pid, status.supervisor_pid) {

@@ -8,13 +8,9 @@ use anyhow::Result;
 use crate::model::definitions::Definitions;
 use crate::model::graph::Dep;
 use crate::model::layout::Layout;
-use crate::state::status::{self, State};
+use crate::state::status;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Format {
-    Dot,
-    Mermaid,
-}
+use crate::cli::Format;
 
 /// Fill and stroke colour of each state (pending has no status file).
 const COLOURS: [(&str, &str, &str); 5] = [
@@ -26,33 +22,26 @@ const COLOURS: [(&str, &str, &str); 5] = [
 ];
 
 pub fn run(layout: &Layout, format: Format, phase: Option<&str>) -> Result<i32> {
-    let Some(defs) = crate::model::definitions::load_or_report(layout) else {
-        return Ok(crate::exit::INVALID);
-    };
-    let phase = match phase {
-        Some(name) => Some(crate::commands::orchestrate::resolve_phase(&defs, name)?),
-        None => None,
-    };
-    print!("{}", render(layout, &defs, format, phase.as_deref()));
+    let defs = crate::model::definitions::load(layout)?;
+    let phase = phase.map(|name| defs.phase(name)).transpose()?;
+    let (text, warnings) = render(layout, &defs, format, phase.as_deref());
+    for warning in warnings {
+        eprintln!("warning: {warning}");
+    }
+    print!("{text}");
     Ok(crate::exit::SUCCESS)
 }
 
-/// The state of a task as the graph shows it.
-pub fn state_name(layout: &Layout, id: &str) -> &'static str {
-    match status::read(layout, id) {
-        Ok(Some(s)) => match s.status {
-            State::Completed => "completed",
-            State::Running => "running",
-            State::Failed => "failed",
-            State::Blocked => "blocked",
-        },
-        _ => "pending",
-    }
-}
-
-fn render(layout: &Layout, defs: &Definitions, format: Format, only: Option<&str>) -> String {
+/// The graph's text, and the status files that could not be read.
+fn render(
+    layout: &Layout,
+    defs: &Definitions,
+    format: Format,
+    only: Option<&str>,
+) -> (String, Vec<String>) {
     let graph = &defs.graph;
     let shown = |t: usize| only.is_none_or(|p| graph.tasks[t].phase == p);
+    let mut warnings = Vec::new();
     let mut out = String::new();
     match format {
         Format::Mermaid => out.push_str("flowchart LR\n"),
@@ -77,7 +66,8 @@ fn render(layout: &Layout, defs: &Definitions, format: Format, only: Option<&str
                 .id
                 .strip_prefix(&format!("{}/", phase.name))
                 .unwrap_or(&task.id);
-            let state = state_name(layout, &task.id);
+            let state =
+                status::shown_state(status::read_or_warn(layout, &task.id, &mut warnings).as_ref());
             match format {
                 Format::Mermaid => writeln!(out, "    n{t}[\"{label}\"]:::{state}"),
                 Format::Dot => {
@@ -124,5 +114,5 @@ fn render(layout: &Layout, defs: &Definitions, format: Format, only: Option<&str
         }
         Format::Dot => out.push_str("}\n"),
     }
-    out
+    (out, warnings)
 }

@@ -10,7 +10,7 @@ use crate::model::layout::Layout;
 use crate::state::status::{self, State};
 
 pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Result<i32> {
-    if !layout.tasks.join(format!("{id}.md")).is_file() && !layout.log_file(id).exists() {
+    if !layout.task_file(id).is_file() && !layout.log_file(id).exists() {
         bail!("no task `{id}` (ids are paths under tasks/ without .md; `cargo xtask progress` lists the phases)");
     }
     let latest = status::read(layout, id)

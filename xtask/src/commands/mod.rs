@@ -2,10 +2,14 @@
 
 pub mod block;
 pub mod graph;
+pub mod launch;
 pub mod logs;
+pub mod monitor;
 pub mod new;
+pub mod next;
 pub mod orchestrate;
 pub mod progress;
 pub mod report;
+pub mod reset;
 pub mod validate;
 pub mod why;

@@ -22,7 +22,7 @@ pub fn run(layout: &Layout, id: &str) -> Result<i32> {
             "`{id}` is not a task id: write it as <phase>/<name>, e.g. 01-analysis/07-audit-errors"
         );
     }
-    let template_path = layout.tasks.join("TEMPLATE.md");
+    let template_path = layout.template_file();
     let template = match std::fs::read_to_string(&template_path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => FALLBACK.to_owned(),
@@ -31,7 +31,7 @@ pub fn run(layout: &Layout, id: &str) -> Result<i32> {
     let text = template
         .replace("{{id}}", id)
         .replace("{{title}}", &title(name));
-    let path = layout.tasks.join(format!("{id}.md"));
+    let path = layout.task_file(id);
     let dir = path.parent().expect("a task file has a folder");
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {dir}"))?;
     // create_new: never overwrite, even if the file appears meanwhile.

@@ -14,7 +14,8 @@ use crate::model::definitions::Definitions;
 use crate::model::graph::Dep;
 use crate::model::layout::Layout;
 use crate::model::task::phase_key;
-use crate::state::status::{self, State, Status};
+use crate::state::runs;
+use crate::state::status::{self, Ending, State, Status};
 use crate::ui::format;
 
 /// A finished or running attempt, placed in time (seconds since the run began).
@@ -27,25 +28,27 @@ struct Bar {
 }
 
 pub fn run(layout: &Layout) -> Result<i32> {
-    let Some(defs) = crate::model::definitions::load_or_report(layout) else {
-        return Ok(crate::exit::INVALID);
-    };
-    let html = render(layout, &defs);
-    let path = layout.workspace.join("report.html");
+    let defs = crate::model::definitions::load(layout)?;
+    let mut warnings = Vec::new();
+    let html = render(layout, &defs, &mut warnings);
+    for warning in warnings {
+        eprintln!("warning: {warning}");
+    }
+    let path = layout.report_file();
     crate::state::atomic::write(&path, html.as_bytes())?;
     println!("wrote {}", layout.display(&path));
     Ok(crate::exit::SUCCESS)
 }
 
-fn render(layout: &Layout, defs: &Definitions) -> String {
+fn render(layout: &Layout, defs: &Definitions, warnings: &mut Vec<String>) -> String {
     let graph = &defs.graph;
     let statuses: Vec<Option<Status>> = graph
         .tasks
         .iter()
-        .map(|t| status::read(layout, &t.id).ok().flatten())
+        .map(|t| status::read_or_warn(layout, &t.id, warnings))
         .collect();
     // The timeline is of the last run; tasks done in earlier runs are in the tables.
-    let last_run = status::last_run_id(layout);
+    let last_run = runs::last_id(layout);
     let in_last_run: Vec<Option<Status>> = statuses
         .iter()
         .map(|s| {
@@ -56,11 +59,7 @@ fn render(layout: &Layout, defs: &Definitions) -> String {
     let bars = place(&in_last_run);
     let wall = bars.iter().map(|b| b.end).fold(0.0, f64::max);
     let (critical, critical_len) = critical_path(defs, &statuses);
-    let title = defs
-        .config
-        .title
-        .clone()
-        .unwrap_or_else(|| layout.root.file_name().unwrap_or("tasks").to_owned());
+    let title = defs.config.title(layout);
 
     let mut html = String::new();
     write!(
@@ -124,12 +123,7 @@ fn place(statuses: &[Option<Status>]) -> Vec<Bar> {
                 State::Running => now,
                 _ => start + s.duration_seconds?,
             };
-            let lane = s
-                .agent_id
-                .as_deref()?
-                .strip_prefix("agent-")?
-                .parse()
-                .ok()?;
+            let lane = s.agent_id?.0;
             Some(Bar {
                 t,
                 lane,
@@ -170,8 +164,8 @@ fn gantt(defs: &Definitions, bars: &[Bar], wall: f64, critical: &[usize]) -> Str
     }
     for bar in bars {
         let id = &defs.graph.tasks[bar.t].id;
-        let class = match (&bar.status.status, bar.status.error.as_deref()) {
-            (State::Failed, Some("Timeout" | "Idle timeout")) => "timeout",
+        let class = match (&bar.status.status, bar.status.ending) {
+            (State::Failed, Some(Ending::Timeout | Ending::IdleTimeout)) => "timeout",
             (State::Failed, _) => "failed",
             (State::Running, _) => "running",
             (State::Completed, _) => "completed",
@@ -320,12 +314,7 @@ fn tables(defs: &Definitions, statuses: &[Option<Status>]) -> String {
         write!(html, "<h3>{}</h3><table><tr><th>task</th><th>status</th><th>attempts</th><th>duration</th><th>exit code</th><th>CPU</th><th>peak memory</th><th>error</th></tr>", esc(phase)).unwrap();
         for t in tasks {
             let s = statuses[t].as_ref();
-            let state = s.map_or("pending", |s| match s.status {
-                State::Completed => "completed",
-                State::Running => "running",
-                State::Failed => "failed",
-                State::Blocked => "blocked",
-            });
+            let state = status::shown_state(s);
             write!(
                 html,
                 "<tr class=\"{state}\"><td>{}</td><td>{state}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",

@@ -4,26 +4,18 @@
 
 use anyhow::Result;
 
-use crate::commands::orchestrate::resolve_task;
 use crate::model::definitions;
 use crate::model::layout::Layout;
 use crate::state::status::{self, State};
 
 pub fn run(layout: &Layout, ids: &[String]) -> Result<i32> {
-    let Some(defs) = definitions::load_or_report(layout) else {
-        return Ok(crate::exit::INVALID);
-    };
+    let defs = definitions::load(layout)?;
     let all: Vec<usize> = (0..defs.graph.tasks.len()).collect();
-    let problems = definitions::missing_programs(layout, &defs, &all);
-    if !problems.is_empty() {
-        return Ok(definitions::report(layout, &problems));
-    }
+    definitions::check_programs(layout, &defs, &all, defs.config.executor)?;
     let chosen: Vec<usize> = if ids.is_empty() {
         all
     } else {
-        ids.iter()
-            .map(|id| resolve_task(&defs, id))
-            .collect::<Result<_>>()?
+        ids.iter().map(|id| defs.task(id)).collect::<Result<_>>()?
     };
     let mut wrong = 0;
     let mut checked = 0;
@@ -32,7 +24,7 @@ pub fn run(layout: &Layout, ids: &[String]) -> Result<i32> {
         let mut status = match status::read(layout, &task.id) {
             Ok(Some(status)) if status.status == State::Completed => status,
             Ok(Some(status)) if !ids.is_empty() => {
-                println!("skip   {}: {:?}, not completed", task.id, status.status);
+                println!("skip   {}: {}, not completed", task.id, status.status);
                 continue;
             }
             Err(problem) => {

@@ -1,39 +1,38 @@
 //! `why <task>`: one screen that says why a task is where it is.
 
-use std::io::{Read, Seek, SeekFrom};
 use std::time::SystemTime;
 
 use anyhow::Result;
 
-use crate::commands::orchestrate::resolve_task;
 use crate::model::definitions::{self, Definitions};
 use crate::model::graph::Dep;
 use crate::model::layout::Layout;
+use crate::model::task::phase_key;
+use crate::run::plan::Plan;
+use crate::run::readiness::Node;
+use crate::run::Options;
 use crate::state::status::{self, State, Status};
+use crate::state::{logs, outputs};
+use crate::ui::format;
 
 const LOG_LINES: usize = 10;
 
 pub fn run(layout: &Layout, id: &str) -> Result<i32> {
-    let Some(defs) = definitions::load_or_report(layout) else {
-        return Ok(crate::exit::INVALID);
-    };
-    let t = resolve_task(&defs, id)?;
-    let status = match status::read(layout, id) {
-        Ok(status) => status,
-        Err(problem) => {
-            println!("warning: {problem}");
-            None
-        }
-    };
-    match &status {
-        None => explain_pending(layout, &defs, t),
-        Some(s) => explain(layout, s),
+    let defs = definitions::load(layout)?;
+    let t = defs.task(id)?;
+    let mut warnings = Vec::new();
+    match status::read_or_warn(layout, id, &mut warnings) {
+        None => explain_pending(layout, &defs, t, &mut warnings),
+        Some(s) => explain(layout, &s, &mut warnings),
+    }
+    for warning in warnings {
+        println!("warning: {warning}");
     }
     Ok(crate::exit::SUCCESS)
 }
 
-fn explain(layout: &Layout, s: &Status) {
-    let agent = s.agent_id.as_deref().unwrap_or("-");
+fn explain(layout: &Layout, s: &Status, warnings: &mut Vec<String>) {
+    let agent = s.agent_id.map_or("-".to_owned(), |a| a.to_string());
     match s.status {
         State::Completed => {
             println!(
@@ -45,7 +44,6 @@ fn explain(layout: &Layout, s: &Status) {
             );
         }
         State::Running => {
-            let alive = s.looked_after();
             let since = s.started_at.as_deref().and_then(status::parse_timestamp);
             let elapsed = since
                 .and_then(|t| SystemTime::now().duration_since(t).ok())
@@ -54,9 +52,9 @@ fn explain(layout: &Layout, s: &Status) {
                 "{} is running on {agent} (attempt {}) for {}",
                 s.task_id,
                 s.attempt,
-                crate::ui::format::duration(elapsed)
+                format::duration(elapsed)
             );
-            if !alive {
+            if !s.looked_after() {
                 println!("  but its process is gone: the next `cargo xtask orchestrate` or `monitor` records how it ended");
             }
         }
@@ -77,9 +75,9 @@ fn explain(layout: &Layout, s: &Status) {
         State::Blocked => {
             let by = s.blocked_by.as_deref().unwrap_or("?");
             println!("{} is blocked by {by}", s.task_id);
-            if let Ok(Some(cause)) = status::read(layout, by) {
+            if let Some(cause) = status::read_or_warn(layout, by, warnings) {
                 println!(
-                    "  {by} is {:?}: {}",
+                    "  {by} is {}: {}",
                     cause.status,
                     cause.error.as_deref().unwrap_or("-")
                 );
@@ -87,63 +85,68 @@ fn explain(layout: &Layout, s: &Status) {
             println!("  it runs again once {by} completes (`cargo xtask why {by}`)");
         }
     }
-    print_log_tail(layout, &s.task_id);
+    let log = layout.log_file(&s.task_id);
+    println!("  last lines of {}:", layout.display(&log));
+    for line in logs::tail(&log, LOG_LINES) {
+        println!("    {line}");
+    }
 }
 
-fn explain_pending(layout: &Layout, defs: &Definitions, t: usize) {
+/// What a task without a status waits on, as the next run would see it.
+fn explain_pending(layout: &Layout, defs: &Definitions, t: usize, warnings: &mut Vec<String>) {
     let graph = &defs.graph;
-    let task = &graph.tasks[t];
+    let options = Options::everything(defs.config.executor);
+    let plan = Plan::new(layout, &defs.config, graph, &options);
+    let readiness = plan.readiness();
     let mut unmet = Vec::new();
     for dep in &graph.deps[t] {
         match *dep {
-            Dep::Task(d) => {
+            Dep::Task(d) if readiness.node(d) != Node::Completed => {
                 let id = &graph.tasks[d].id;
-                match status::read(layout, id).ok().flatten() {
-                    Some(s) if s.status == State::Completed => {}
-                    Some(s) => unmet.push(format!(
-                        "{id} is {:?}{}",
+                unmet.push(match status::read_or_warn(layout, id, warnings) {
+                    Some(s) => format!(
+                        "{id} is {}{}",
                         s.status,
                         s.error.map(|e| format!(": {e}")).unwrap_or_default()
-                    )),
-                    None => unmet.push(format!("{id} has not run yet")),
-                }
+                    ),
+                    None => format!("{id} has not run yet"),
+                });
             }
+            Dep::Task(_) => {}
             Dep::Phase(p) => {
+                let name = &graph.phases[p].name;
                 let open: Vec<&str> = graph
                     .gate_members(p)
-                    .filter(|&m| !is_completed(layout, &graph.tasks[m].id))
+                    .filter(|&m| readiness.node(m) != Node::Completed)
                     .map(|m| graph.tasks[m].id.as_str())
                     .collect();
                 if !open.is_empty() {
                     let shown: Vec<&str> = open.iter().take(5).copied().collect();
+                    let more = if open.len() > shown.len() {
+                        ", ..."
+                    } else {
+                        ""
+                    };
                     unmet.push(format!(
-                        "phase {}: {} task(s) of it or earlier phases not completed ({}{})",
-                        graph.phases[p].name,
+                        "phase {name}: {} task(s) of it or earlier phases not completed ({}{more})",
                         open.len(),
                         shown.join(", "),
-                        if open.len() > shown.len() {
-                            ", ..."
-                        } else {
-                            ""
-                        }
                     ));
                 }
-                let key = crate::model::task::phase_key(&graph.phases[p].name);
-                for artifact in &defs.config.phase(key).requires {
-                    if !layout.outputs_dir().join(artifact).exists() {
-                        unmet.push(format!(
-                            "phase {}: its gate needs workspace/outputs/{artifact}, which does not exist",
-                            graph.phases[p].name
-                        ));
-                    }
+                let requires = &defs.config.phase(phase_key(name)).requires;
+                for artifact in outputs::missing_artifacts(layout, requires) {
+                    unmet.push(format!(
+                        "phase {name}: its gate needs workspace/outputs/{artifact}, which does not exist"
+                    ));
                 }
             }
         }
     }
+    let task = &graph.tasks[t];
     let missing: Vec<&String> = task
         .inputs
         .iter()
-        .filter(|input| !layout.outputs_dir().join(input).exists())
+        .filter(|input| !outputs::input_exists(layout, input))
         .collect();
     println!("{} is pending (it has not run yet, or was reset)", task.id);
     for line in &unmet {
@@ -154,27 +157,5 @@ fn explain_pending(layout: &Layout, defs: &Definitions, t: usize) {
     }
     if unmet.is_empty() && missing.is_empty() {
         println!("  nothing: it starts on the next `cargo xtask orchestrate`");
-    }
-}
-
-fn is_completed(layout: &Layout, id: &str) -> bool {
-    matches!(status::read(layout, id), Ok(Some(s)) if s.status == State::Completed)
-}
-
-fn print_log_tail(layout: &Layout, id: &str) {
-    let path = layout.log_file(id);
-    let Ok(mut file) = std::fs::File::open(&path) else {
-        return;
-    };
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let _ = file.seek(SeekFrom::Start(len.saturating_sub(8192)));
-    let mut tail = Vec::new();
-    let _ = file.read_to_end(&mut tail);
-    let text = String::from_utf8_lossy(&tail);
-    let lines: Vec<&str> = text.lines().collect();
-    let start = lines.len().saturating_sub(LOG_LINES);
-    println!("  last lines of {}:", layout.display(&path));
-    for line in &lines[start..] {
-        println!("    {line}");
     }
 }

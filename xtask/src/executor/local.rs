@@ -1,5 +1,5 @@
 //! Runs tasks on this machine through the run's supervisor (see
-//! `supervisor.rs`): the orchestrator starts one `xtask __supervise` per run
+//! `supervisor/`): the orchestrator starts one `xtask __supervise` per run
 //! and sends it a request per task.
 
 use std::io::{BufRead, BufReader, Write};
@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
+use super::protocol::{Report, Request, Spec, SUPERVISOR_ARG};
 use super::{Event, Launch, Limits};
 use crate::model::layout::Layout;
-use crate::supervisor::{self, Report, Request};
 
 /// The orchestrator's handle on its supervisor.
 pub struct Supervisor {
@@ -37,7 +37,7 @@ impl Supervisor {
         let exe = std::env::current_exe()
             .context("cannot find the xtask binary to start the supervisor")?;
         let mut child = Command::new(&exe)
-            .arg(supervisor::ARG)
+            .arg(SUPERVISOR_ARG)
             .current_dir(&layout.root)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -85,7 +85,7 @@ impl Supervisor {
 
     pub fn launch(&mut self, layout: &Layout, launch: &Launch, limits: &Limits) -> Result<()> {
         let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-        let spec = supervisor::Spec {
+        let spec = Spec {
             task_id: launch.task_id.clone(),
             attempt: launch.attempt,
             argv: launch.argv.clone(),

@@ -1,38 +1,25 @@
 //! Executors start tasks; this is the only code that does. `local` runs each
 //! task through the run's supervisor process on this machine; `slurm` submits
 //! each to a Slurm cluster. Both report to the run loop the same way, and
-//! both leave an exit record in `workspace/pids/<id>.exit` when a task ends.
+//! both leave an exit record in `workspace/pids/<id>.exit` when a task ends
+//! with no orchestrator to take it. The run loop calls `Executor`'s methods
+//! without knowing which one it has.
 
+pub mod launch;
 pub mod local;
+pub mod protocol;
 pub mod slurm;
+pub mod watchdog;
 
-use std::time::Duration;
+use std::sync::mpsc::Sender;
 
-use camino::Utf8PathBuf;
+use anyhow::Result;
 
-use crate::model::config::Config;
+pub use launch::{Launch, Limits};
+use protocol::ExitRecord;
+
+use crate::model::config::{Config, ExecutorKind};
 use crate::model::layout::Layout;
-use crate::model::task::{CommandSpec, Task};
-use crate::supervisor::ExitRecord;
-
-/// Everything an executor needs to start one attempt of a task.
-#[derive(Debug, Clone)]
-pub struct Launch {
-    pub task_id: String,
-    pub attempt: u32,
-    pub argv: Vec<String>,
-    pub env: Vec<(String, String)>,
-    pub log_file: Utf8PathBuf,
-}
-
-/// What an attempt may use and how long.
-pub struct Limits {
-    pub timeout: Option<Duration>,
-    pub idle_timeout: Option<Duration>,
-    pub grace: Duration,
-    pub cpus: f64,
-    pub memory_gb: f64,
-}
 
 /// What an executor tells the run loop.
 pub enum Event {
@@ -55,20 +42,55 @@ pub enum Executor {
 }
 
 impl Executor {
+    /// Starts the executor of `kind`; its events go to `events`, wrapped.
+    pub fn start<E: Send + 'static>(
+        kind: ExecutorKind,
+        layout: &Layout,
+        config: &Config,
+        events: Sender<E>,
+        wrap: fn(Event) -> E,
+    ) -> Result<Executor> {
+        Ok(match kind {
+            ExecutorKind::Local => Executor::Local(local::Supervisor::start(layout, events, wrap)?),
+            ExecutorKind::Slurm => {
+                Executor::Slurm(slurm::Slurm::start(&config.slurm, events, wrap))
+            }
+        })
+    }
+
     /// Starts the attempt; returns the Slurm job id, if it is one.
     pub fn launch(
         &mut self,
         layout: &Layout,
         launch: &Launch,
         limits: &Limits,
-    ) -> anyhow::Result<Option<String>> {
+    ) -> Result<Option<String>> {
         match self {
             Executor::Local(supervisor) => supervisor.launch(layout, launch, limits).map(|()| None),
             Executor::Slurm(slurm) => slurm.launch(layout, launch, limits).map(Some),
         }
     }
 
+    /// Follows a Slurm job submitted by an earlier orchestrator; false when
+    /// this executor cannot (it is not Slurm).
+    pub fn follow(
+        &mut self,
+        layout: &Layout,
+        task_id: &str,
+        job_id: &str,
+        limits: &Limits,
+    ) -> bool {
+        match self {
+            Executor::Slurm(slurm) => {
+                slurm.follow(layout, task_id, job_id, limits);
+                true
+            }
+            Executor::Local(_) => false,
+        }
+    }
+
     /// SIGTERM, then SIGKILL after the grace period (Slurm: scancel).
+    /// Returns whether the executor took the request.
     pub fn stop(&mut self, task_id: &str) -> bool {
         match self {
             Executor::Local(supervisor) => supervisor.stop(task_id).is_ok(),
@@ -76,6 +98,22 @@ impl Executor {
                 slurm.stop(task_id, None);
                 true
             }
+        }
+    }
+
+    /// Kills the task at once where only the executor can reach it (a
+    /// Slurm job); local tasks are killed by their process group.
+    pub fn kill(&mut self, task_id: &str) {
+        if let Executor::Slurm(slurm) = self {
+            slurm.stop(task_id, Some("KILL"));
+        }
+    }
+
+    /// Who records a local task's end: the supervisor's pid and start time.
+    pub fn recorder(&self) -> Option<(u32, Option<u64>)> {
+        match self {
+            Executor::Local(supervisor) => Some((supervisor.pid(), supervisor.start_time())),
+            Executor::Slurm(_) => None,
         }
     }
 
@@ -87,8 +125,8 @@ impl Executor {
         }
     }
 
-    /// Sends what is pending (before the scheduler waits for events).
-    pub fn flush(&mut self) -> anyhow::Result<()> {
+    /// Sends what is pending (before the run loop waits for events).
+    pub fn flush(&mut self) -> Result<()> {
         match self {
             Executor::Local(supervisor) => supervisor.flush(),
             Executor::Slurm(_) => Ok(()),
@@ -102,45 +140,17 @@ impl Executor {
     }
 }
 
-/// The argv a task runs: its own `command`, or the agent command, with the
-/// placeholders filled in.
-pub fn argv(layout: &Layout, config: &Config, task: &Task) -> Vec<String> {
-    let raw = match &task.command {
-        Some(CommandSpec::Shell(script)) => vec!["sh".into(), "-c".into(), script.clone()],
-        Some(CommandSpec::Argv(argv)) => argv.clone(),
-        None => config.agent.command.clone(),
-    };
-    let task_file = task.file.to_string();
-    let output_dir = layout.output_dir(&task.id).to_string();
-    let log_file = layout.log_file(&task.id).to_string();
-    raw.into_iter()
-        .map(|arg| {
-            arg.replace("{task_id}", &task.id)
-                .replace("{task_file}", &task_file)
-                .replace("{output_dir}", &output_dir)
-                .replace("{log_file}", &log_file)
-        })
-        .collect()
-}
-
-/// The environment every attempt gets, besides the orchestrator's own.
-pub fn environment(
+/// The command that starting `launch` with an executor of `kind` runs, as
+/// a dry run shows it.
+pub fn preview(
+    kind: ExecutorKind,
+    config: &Config,
     layout: &Layout,
-    task: &Task,
-    agent: usize,
-    attempt: u32,
-) -> Vec<(String, String)> {
-    [
-        ("TASK_ID", task.id.clone()),
-        ("TASK_FILE", task.file.to_string()),
-        ("TASK_PHASE", task.phase.clone()),
-        ("TASK_OUTPUT_DIR", layout.output_dir(&task.id).to_string()),
-        ("TASK_LOG", layout.log_file(&task.id).to_string()),
-        ("TASK_ATTEMPT", attempt.to_string()),
-        ("AGENT_ID", format!("agent-{agent}")),
-        ("WORKSPACE", layout.workspace.to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect()
+    launch: &Launch,
+    limits: &Limits,
+) -> Vec<String> {
+    match kind {
+        ExecutorKind::Local => launch.argv.clone(),
+        ExecutorKind::Slurm => slurm::sbatch_args(&config.slurm, &layout.root, launch, limits),
+    }
 }

@@ -13,10 +13,12 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use camino::Utf8PathBuf;
 
+use super::watchdog::Watchdog;
 use super::{Event, Launch, Limits};
 use crate::model::config::SlurmConfig;
 use crate::model::layout::Layout;
-use crate::supervisor::{Ending, ExitRecord};
+use crate::state::records::{write_record, ExitRecord};
+use crate::state::status::Ending;
 
 /// Reasons for which a pending job will never start.
 const HOPELESS: [&str; 6] = [
@@ -38,13 +40,12 @@ struct Job {
     task_id: String,
     exit_file: Utf8PathBuf,
     timeout: Option<Duration>,
-    running_since: Option<Instant>,
     /// The idle timeout: the job is cancelled when its log (on the shared
     /// file system) has not grown for this long.
     idle_timeout: Option<Duration>,
     log_file: Utf8PathBuf,
-    log_size: u64,
-    last_growth: Option<Instant>,
+    /// Set when the job leaves the queue: its time counts from then.
+    watchdog: Option<Watchdog>,
     /// Why we cancelled it, once we did.
     stopping: Option<Ending>,
 }
@@ -98,7 +99,7 @@ impl Slurm {
         if job_id.is_empty() {
             bail!("sbatch printed no job id");
         }
-        let job_file = layout.pid_file(&launch.task_id).with_extension("job");
+        let job_file = layout.job_file(&launch.task_id);
         crate::state::atomic::write(&job_file, format!("{job_id}\n").as_bytes())?;
         self.follow(layout, &launch.task_id, &job_id, limits);
         Ok(job_id)
@@ -110,11 +111,9 @@ impl Slurm {
             task_id: task_id.to_owned(),
             exit_file: layout.exit_file(task_id),
             timeout: limits.timeout,
-            running_since: None,
             idle_timeout: limits.idle_timeout,
             log_file: layout.log_file(task_id),
-            log_size: 0,
-            last_growth: None,
+            watchdog: None,
             stopping: None,
         };
         self.jobs
@@ -206,21 +205,24 @@ fn poll(jobs: &Mutex<HashMap<String, Job>>) -> Vec<Event> {
             "PENDING" | "CONFIGURING" | "REQUEUED" | "SUSPENDED" => {
                 if HOPELESS.contains(&reason) {
                     scancel(id, None);
-                    let mut record = record(Ending::SpawnFailed, None, None);
-                    record.message = Some(format!("Slurm cannot run the job: Reason={reason}"));
-                    ended.push((id.clone(), record));
+                    let why = format!("Slurm cannot run the job: Reason={reason}");
+                    ended.push((
+                        id.clone(),
+                        ExitRecord::with_message(Ending::SpawnFailed, why),
+                    ));
                 }
             }
             "RUNNING" | "COMPLETING" => {
-                if job.running_since.is_none() {
-                    job.running_since = Some(Instant::now());
+                let now = Instant::now();
+                let watchdog = job.watchdog.get_or_insert_with(|| {
                     events.push(Event::Started {
                         task_id: job.task_id.clone(),
                         pid: None,
                     });
-                }
+                    Watchdog::new(job.log_file.clone(), job.timeout, job.idle_timeout, now)
+                });
                 if job.stopping.is_none() {
-                    job.stopping = overdue(job);
+                    job.stopping = watchdog.check(now);
                     if job.stopping.is_some() {
                         scancel(id, None);
                     }
@@ -233,10 +235,7 @@ fn poll(jobs: &Mutex<HashMap<String, Job>>) -> Vec<Event> {
         let Some(job) = jobs.remove(&id) else {
             continue;
         };
-        let written = serde_json::to_vec(&record)
-            .map_err(anyhow::Error::from)
-            .and_then(|bytes| crate::state::atomic::write(&job.exit_file, &bytes));
-        if let Err(e) = written {
+        if let Err(e) = write_record(&job.exit_file, &record) {
             eprintln!("error: {e:#}");
         }
         // On disk: a job outlives the orchestrator, and its record must too.
@@ -246,22 +245,6 @@ fn poll(jobs: &Mutex<HashMap<String, Job>>) -> Vec<Event> {
         });
     }
     events
-}
-
-/// Why a running job must be cancelled now, if it must: its timeout, or
-/// its log that stopped growing.
-fn overdue(job: &mut Job) -> Option<Ending> {
-    let started = job.running_since?;
-    if job.timeout.is_some_and(|t| started.elapsed() >= t) {
-        return Some(Ending::Timeout);
-    }
-    let idle = job.idle_timeout?;
-    let size = job.log_file.metadata().map(|m| m.len()).unwrap_or(0);
-    if size != job.log_size || job.last_growth.is_none() {
-        job.log_size = size;
-        job.last_growth = Some(Instant::now());
-    }
-    (job.last_growth?.elapsed() >= idle).then_some(Ending::IdleTimeout)
 }
 
 /// The exit record of a job in a final state.
@@ -307,9 +290,7 @@ fn record(ending: Ending, exit_code: Option<i32>, signal: Option<i32>) -> ExitRe
 }
 
 fn lost_record(why: &str) -> ExitRecord {
-    let mut record = record(Ending::Lost, None, None);
-    record.message = Some(why.to_owned());
-    record
+    ExitRecord::with_message(Ending::Lost, why)
 }
 
 /// `scontrol show job -o`: one line per job of `Key=Value` fields. A value

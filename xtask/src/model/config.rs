@@ -8,6 +8,7 @@ use std::time::Duration;
 use camino::Utf8Path;
 use serde::{Deserialize, Deserializer};
 
+use crate::model::layout::Layout;
 use crate::model::problem::{find_line, Problem};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -206,6 +207,13 @@ impl Config {
             requires: Vec::new(),
         };
         self.phases.get(key).unwrap_or(&UNLISTED)
+    }
+
+    /// The dashboard's heading: `title`, else the root folder's name.
+    pub fn title(&self, layout: &Layout) -> String {
+        self.title
+            .clone()
+            .unwrap_or_else(|| layout.root.file_name().unwrap_or("tasks").to_owned())
     }
 
     pub fn max_parallel(&self, key: &str) -> usize {

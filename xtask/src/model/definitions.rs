@@ -7,10 +7,10 @@ use std::os::unix::fs::PermissionsExt;
 
 use camino::Utf8PathBuf;
 
-use crate::model::config::Config;
+use crate::model::config::{Config, ExecutorKind};
 use crate::model::graph::Graph;
 use crate::model::layout::Layout;
-use crate::model::problem::{find_line, Problem};
+use crate::model::problem::{find_line, nearest, Invalid, Problem};
 use crate::model::task::{self, CommandSpec, Discovery};
 
 pub struct Definitions {
@@ -19,7 +19,51 @@ pub struct Definitions {
     pub discovery: Discovery,
 }
 
-pub fn load(layout: &Layout) -> Result<Definitions, Vec<Problem>> {
+/// Every definition, or every problem found in them (as `Invalid`).
+pub fn load(layout: &Layout) -> Result<Definitions, Invalid> {
+    read(layout).map_err(|problems| invalid(layout, problems))
+}
+
+/// `Invalid` with the problems' files shown relative to the root.
+pub fn invalid(layout: &Layout, problems: Vec<Problem>) -> Invalid {
+    Invalid {
+        problems: problems
+            .into_iter()
+            .map(|p| p.relative_to(&layout.root))
+            .collect(),
+    }
+}
+
+impl Definitions {
+    /// The task named `id`, or an error suggesting the nearest id.
+    pub fn task(&self, id: &str) -> anyhow::Result<usize> {
+        if let Some(t) = self.graph.get(id) {
+            return Ok(t);
+        }
+        match nearest(id, self.graph.tasks.iter().map(|t| t.id.as_str())) {
+            Some(near) => anyhow::bail!("no task `{id}`: did you mean `{near}`?"),
+            None => anyhow::bail!(
+                "no task `{id}` (ids are paths under tasks/ without .md, e.g. 01-analysis/01-setup)"
+            ),
+        }
+    }
+
+    /// The phase folder named by `name`, as a folder (`01-analysis`) or a
+    /// key (`analysis`).
+    pub fn phase(&self, name: &str) -> anyhow::Result<String> {
+        let phases = &self.graph.phases;
+        if let Some(phase) = phases
+            .iter()
+            .find(|p| p.name == name || task::phase_key(&p.name) == name)
+        {
+            return Ok(phase.name.clone());
+        }
+        let known: Vec<&str> = phases.iter().map(|p| p.name.as_str()).collect();
+        anyhow::bail!("no phase `{name}`: the phases are {}", known.join(", "))
+    }
+}
+
+fn read(layout: &Layout) -> Result<Definitions, Vec<Problem>> {
     let mut problems = Vec::new();
     let config = Config::load(&layout.config_file()).unwrap_or_else(|p| {
         problems.push(p);
@@ -72,7 +116,7 @@ fn unknown_phase_keys(layout: &Layout, config: &Config, graph: &Graph) -> Vec<Pr
         if keys.contains(&key.as_str()) {
             continue;
         }
-        match crate::model::problem::nearest(key, keys.iter().copied()) {
+        match nearest(key, keys.iter().copied()) {
             Some(near) => problems.push(Problem::in_file(
                 &layout.config_file(),
                 *line,
@@ -125,13 +169,32 @@ fn over_ceilings(config: &Config, graph: &Graph) -> Vec<Problem> {
     problems
 }
 
+/// Checks that the programs the given tasks would run, and the executor's
+/// own commands, can be run.
+pub fn check_programs(
+    layout: &Layout,
+    defs: &Definitions,
+    tasks: &[usize],
+    executor: ExecutorKind,
+) -> Result<(), Invalid> {
+    let mut problems = missing_programs(layout, defs, tasks);
+    if executor == ExecutorKind::Slurm {
+        problems.extend(missing_slurm_commands());
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(invalid(layout, problems))
+    }
+}
+
 /// Programs the given tasks would run that cannot be found or executed.
-pub fn missing_programs(layout: &Layout, defs: &Definitions, tasks: &[usize]) -> Vec<Problem> {
+fn missing_programs(layout: &Layout, defs: &Definitions, tasks: &[usize]) -> Vec<Problem> {
     let mut seen = BTreeSet::new();
     let mut problems = Vec::new();
     for &t in tasks {
         let task = &defs.graph.tasks[t];
-        let argv = crate::executor::argv(layout, &defs.config, task);
+        let argv = crate::executor::launch::argv(layout, &defs.config, task);
         let program = argv[0].clone();
         if !seen.insert(program.clone()) {
             continue;
@@ -158,7 +221,7 @@ pub fn missing_programs(layout: &Layout, defs: &Definitions, tasks: &[usize]) ->
 }
 
 /// The Slurm commands the Slurm executor runs, when they are not on PATH.
-pub fn missing_slurm_commands() -> Vec<Problem> {
+fn missing_slurm_commands() -> Vec<Problem> {
     ["sbatch", "scontrol", "scancel"]
         .into_iter()
         .filter(|program| which::which(program).is_err())
@@ -191,23 +254,4 @@ fn unusable(layout: &Layout, program: &str) -> Option<String> {
         )),
         Ok(_) => None,
     }
-}
-
-/// The definitions, or `None` after printing every problem in them.
-pub fn load_or_report(layout: &Layout) -> Option<Definitions> {
-    load(layout)
-        .map_err(|problems| report(layout, &problems))
-        .ok()
-}
-
-/// Prints problems under a heading; returns the exit code for invalid definitions.
-pub fn report(layout: &Layout, problems: &[Problem]) -> i32 {
-    eprintln!(
-        "error: the task definitions have {} problem(s); nothing was launched:",
-        problems.len()
-    );
-    for problem in problems {
-        eprintln!("  {}", problem.clone().relative_to(&layout.root));
-    }
-    crate::exit::INVALID
 }

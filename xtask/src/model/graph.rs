@@ -393,19 +393,11 @@ mod tests {
     use camino::Utf8PathBuf;
 
     fn task(id: &str, deps: &[&str]) -> Task {
-        Task {
-            id: id.into(),
-            phase: id.split('/').next().unwrap().into(),
-            file: Utf8PathBuf::from(format!("/nonexistent/{id}.md")),
-            dependencies: deps.iter().map(|d| d.to_string()).collect(),
-            inputs: Vec::new(),
-            outputs: Vec::new(),
-            command: None,
-            timeout: None,
-            idle_timeout: None,
-            retries: 0,
-            resources: Default::default(),
-        }
+        Task::new(
+            id,
+            Utf8PathBuf::from(format!("/nonexistent/{id}.md")),
+            deps.iter().map(|d| d.to_string()).collect(),
+        )
     }
 
     fn problems(tasks: Vec<Task>) -> String {

@@ -24,6 +24,22 @@ impl Layout {
     pub fn config_file(&self) -> Utf8PathBuf {
         self.tasks.join(CONFIG_FILE)
     }
+    /// The id of the task in `file` (its path under `tasks/` without
+    /// `.md`), if it is under `tasks/`.
+    pub fn task_id<'a>(&self, file: &'a Utf8Path) -> Option<&'a str> {
+        file.strip_prefix(&self.tasks)
+            .ok()?
+            .as_str()
+            .strip_suffix(".md")
+    }
+    /// The file a task id names (it need not exist).
+    pub fn task_file(&self, id: &str) -> Utf8PathBuf {
+        self.tasks.join(format!("{id}.md"))
+    }
+    /// What `new` copies for a new task.
+    pub fn template_file(&self) -> Utf8PathBuf {
+        self.tasks.join("TEMPLATE.md")
+    }
     pub fn status_file(&self, id: &str) -> Utf8PathBuf {
         self.workspace.join("status").join(format!("{id}.json"))
     }
@@ -43,14 +59,30 @@ impl Layout {
             .join("logs")
             .join(format!("{id}.attempt-{attempt}.log"))
     }
+    /// Where the run's supervisor, when its orchestrator died, and the
+    /// Slurm poller leave what the next orchestrator needs.
+    pub fn pids_dir(&self) -> Utf8PathBuf {
+        self.workspace.join("pids")
+    }
     pub fn pid_file(&self, id: &str) -> Utf8PathBuf {
-        self.workspace.join("pids").join(format!("{id}.pid"))
+        self.pids_dir().join(format!("{id}.pid"))
+    }
+    /// The Slurm job of a task's attempt, written as soon as it is submitted.
+    pub fn job_file(&self, id: &str) -> Utf8PathBuf {
+        self.pids_dir().join(format!("{id}.job"))
     }
     /// How the task ended, written by the run's supervisor when its
     /// orchestrator died (else the end comes over a pipe), and by the Slurm
     /// poller: so that the result survives the orchestrator.
     pub fn exit_file(&self, id: &str) -> Utf8PathBuf {
-        self.workspace.join("pids").join(format!("{id}.exit"))
+        self.pids_dir().join(format!("{id}.exit"))
+    }
+    /// The current run's id and whether it ended in order.
+    pub fn run_file(&self) -> Utf8PathBuf {
+        self.workspace.join("run.json")
+    }
+    pub fn report_file(&self) -> Utf8PathBuf {
+        self.workspace.join("report.html")
     }
     pub fn lock_file(&self) -> Utf8PathBuf {
         self.workspace.join(".lock")

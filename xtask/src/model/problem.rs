@@ -51,6 +51,29 @@ impl fmt::Display for Problem {
     }
 }
 
+/// Definitions (or a command line) that cannot be used: every problem found,
+/// reported at once. `main` turns it into exit code 2.
+#[derive(Debug)]
+pub struct Invalid {
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for Invalid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the task definitions have {} problem(s); nothing was launched:",
+            self.problems.len()
+        )?;
+        for problem in &self.problems {
+            write!(f, "\n  {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Invalid {}
+
 /// The 1-based line of the first line of `text` that contains `needle`
 /// after `from_line`, to point an error at the offending entry.
 pub fn find_line(text: &str, needle: &str, from_line: usize) -> Option<usize> {

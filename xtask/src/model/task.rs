@@ -39,6 +39,26 @@ pub struct Task {
     pub resources: Resources,
 }
 
+impl Task {
+    /// A task with no settings but its dependencies, in the phase its id
+    /// names.
+    pub fn new(id: &str, file: Utf8PathBuf, dependencies: Vec<String>) -> Task {
+        Task {
+            id: id.to_owned(),
+            phase: id.split('/').next().unwrap_or(id).to_owned(),
+            file,
+            dependencies,
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            command: None,
+            timeout: None,
+            idle_timeout: None,
+            retries: 0,
+            resources: Resources::default(),
+        }
+    }
+}
+
 /// What a task asks for; the config's `max_cpu_per_agent` and
 /// `max_memory_gb` are the defaults and the ceilings.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -196,29 +216,14 @@ pub fn placeholder(tasks_dir: &Utf8Path, file: &Utf8Path) -> Option<Task> {
 pub fn parse(tasks_dir: &Utf8Path, file: &Utf8Path, text: &str) -> Result<Task, Problem> {
     let problem = |line: Option<usize>, msg: String| Problem::in_file(file, line, msg);
     let id = task_id(tasks_dir, file).map_err(|msg| problem(None, msg))?;
-    let phase = match id.split_once('/') {
-        Some((phase, _)) => phase.to_owned(),
-        None => {
-            return Err(problem(
-                None,
-                "a task file must live in a phase folder: move it to tasks/<phase>/, e.g. tasks/01-analysis/".into(),
-            ))
-        }
-    };
+    if !id.contains('/') {
+        return Err(problem(
+            None,
+            "a task file must live in a phase folder: move it to tasks/<phase>/, e.g. tasks/01-analysis/".into(),
+        ));
+    }
     let (yaml, first_line) = split_frontmatter(text).map_err(|(line, msg)| problem(line, msg))?;
-    let mut task = Task {
-        id,
-        phase,
-        file: file.to_owned(),
-        dependencies: Vec::new(),
-        inputs: Vec::new(),
-        outputs: Vec::new(),
-        command: None,
-        timeout: None,
-        idle_timeout: None,
-        retries: 0,
-        resources: Resources::default(),
-    };
+    let mut task = Task::new(&id, file.to_owned(), Vec::new());
     let value: Value = serde_yaml::from_str(yaml).map_err(|e| {
         let line = e.location().map(|l| l.line() + first_line - 1);
         problem(

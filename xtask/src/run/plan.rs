@@ -1,24 +1,101 @@
-//! What the scheduler tells without running anything (`next`, the waves of
-//! a dry run, why a task waits) and the summary at the end of a run.
+//! What the run would do, without running anything: `next` (what starts
+//! now, and what the first waiting tasks wait on), a dry run (the waves in
+//! which tasks would start, as if each wave ended before the next began),
+//! and why a task waits, which the run's summary and `why` also tell.
 
-use super::*;
+use crate::executor::{self, Limits};
+use crate::model::config::Config;
+use crate::model::graph::{Dep, Graph};
+use crate::model::layout::Layout;
+use crate::run::admission::Admission;
+use crate::run::attempt;
+use crate::run::history::Past;
+use crate::run::load::{Disk, Reader};
+use crate::run::readiness::{Node, Readiness};
+use crate::run::Options;
+use crate::state::outputs;
+use crate::state::status::AgentSlot;
+use crate::ui::format;
+use crate::ui::printer::{Printer, Tone};
+use crate::{exit, model::task::phase_key};
 
-impl Scheduler<'_> {
-    /// What would start now, in order, and the first tasks that wait, with
-    /// what each waits on.
-    pub(super) fn next(&mut self) -> i32 {
-        // Tasks running now hold their slots and memory.
-        let running: Vec<usize> = (0..self.graph.tasks.len())
-            .filter(|&t| self.node[t] == Node::Running)
-            .collect();
-        for &t in &running {
-            self.running_in_phase[self.graph.phase_of[t]] += 1;
-            self.wave.push(t);
+/// The run's state as a new run would start from it, to plan with.
+pub struct Plan<'a> {
+    layout: &'a Layout,
+    config: &'a Config,
+    options: &'a Options,
+    graph: &'a Graph,
+    readiness: Readiness,
+    history: Vec<Past>,
+    admission: Admission<'a>,
+    /// Tasks planned as running: the wave being planned, after the tasks
+    /// running now.
+    wave: Vec<usize>,
+    warnings: Vec<String>,
+}
+
+impl<'a> Plan<'a> {
+    /// Reads every status, as a new run would.
+    pub fn new(
+        layout: &'a Layout,
+        config: &'a Config,
+        graph: &'a Graph,
+        options: &'a Options,
+    ) -> Plan<'a> {
+        let mut readiness = Readiness::new(true);
+        let mut history = Vec::new();
+        let selected = |t: usize| options.selects(&graph.tasks[t]);
+        let reader = Reader {
+            layout,
+            selected: &selected,
+            run_id: None,
+        };
+        let files = Disk::new(layout, config, graph);
+        let all: Vec<usize> = (0..graph.tasks.len()).collect();
+        let loaded = reader.add_tasks(graph, &mut readiness, &mut history, &all, &files);
+        for t in loaded.failed {
+            readiness.block_downstream(graph, t);
         }
-        let _ = self.launch_ready();
-        let starting = &self.wave[running.len()..];
-        if !running.is_empty() {
-            println!("Running now: {}", running.len());
+        Plan {
+            layout,
+            config,
+            options,
+            graph,
+            readiness,
+            history,
+            admission: Admission::new(config, options.jobs, options.executor),
+            wave: Vec::new(),
+            warnings: loaded.warnings,
+        }
+    }
+
+    pub fn readiness(&self) -> &Readiness {
+        &self.readiness
+    }
+
+    /// The latest attempt's number of task `t`.
+    pub fn attempt(&self, t: usize) -> u32 {
+        self.history[t].attempt
+    }
+
+    /// Fails task `t` by hand and blocks what depends on it; returns the
+    /// tasks blocked.
+    pub fn hold(&mut self, t: usize) -> Vec<usize> {
+        self.readiness.hold(self.graph, t);
+        self.readiness.block_downstream(self.graph, t)
+    }
+
+    /// `next`: what would start now, in order, and the first tasks that
+    /// wait, with what each waits on.
+    pub fn next(mut self) -> i32 {
+        self.print_warnings();
+        // Tasks running now hold their slots and memory.
+        self.wave = self.readiness.tasks_in(Node::Running).collect();
+        let running = self.wave.len();
+        self.plan_wave();
+        let starting = &self.wave[running..];
+        if running > 0 {
+            println!("Running now: {running}");
         }
         if starting.is_empty() {
             println!("Nothing more would start now.");
@@ -26,7 +103,7 @@ impl Scheduler<'_> {
             println!("Would start now, in this order:");
         }
         for &t in starting {
-            let launch = self.launch_spec(t, 0, self.attempt[t] + 1);
+            let launch = self.launch(t, AgentSlot(0));
             println!(
                 "  {:<40} {}",
                 launch.task_id,
@@ -34,19 +111,12 @@ impl Scheduler<'_> {
             );
         }
         const SHOWN: usize = 10;
-        let waiting: Vec<usize> = (0..self.graph.tasks.len())
-            .filter(|&t| {
-                matches!(
-                    self.node[t],
-                    Node::Waiting | Node::NeedsInputs | Node::Ready
-                )
-            })
-            .collect();
+        let waiting = self.not_started();
         if !waiting.is_empty() {
             println!("Waiting ({}):", waiting.len());
         }
-        for &t in waiting.iter().take(SHOWN) {
-            println!("  {}: {}", self.graph.tasks[t].id, self.waiting_reason(t));
+        for line in waiting.iter().take(SHOWN) {
+            println!("  {line}");
         }
         if waiting.len() > SHOWN {
             println!("  ... and {} more", waiting.len() - SHOWN);
@@ -54,61 +124,59 @@ impl Scheduler<'_> {
         exit::SUCCESS
     }
 
-    /// Plans the run in waves, as if each wave ended before the next began.
-    pub(super) fn dry_run(&mut self) -> i32 {
+    /// A dry run: the waves in which tasks would start, each with the
+    /// command it would run.
+    pub fn dry_run(mut self) -> i32 {
+        self.print_warnings();
         println!("Dry run: nothing is launched or written.");
-        let ids = |nodes: &[usize]| -> String {
-            let ids: Vec<&str> = nodes
+        let ids = |tasks: &[usize]| -> String {
+            let ids: Vec<&str> = tasks
                 .iter()
                 .map(|&t| self.graph.tasks[t].id.as_str())
                 .collect();
             format!("({}): {}", ids.len(), ids.join(", "))
         };
-        let completed: Vec<usize> = (0..self.graph.tasks.len())
-            .filter(|&t| self.node[t] == Node::Completed && self.selected(t))
+        let completed: Vec<usize> = self
+            .readiness
+            .tasks_in(Node::Completed)
+            .filter(|&t| self.options.selects(&self.graph.tasks[t]))
             .collect();
         if !completed.is_empty() {
             println!("Already completed {}", ids(&completed));
         }
-        let running: Vec<usize> = (0..self.graph.tasks.len())
-            .filter(|&t| self.node[t] == Node::Running)
-            .collect();
+        let running: Vec<usize> = self.readiness.tasks_in(Node::Running).collect();
         if !running.is_empty() {
             println!("Running now {}", ids(&running));
         }
         // Planned as if they ended first.
-        for t in running {
-            self.on_completed(t);
-        }
+        self.wave = running;
+        self.end_wave();
         let mut number = 0;
         loop {
-            let _ = self.launch_ready();
+            self.plan_wave();
             if self.wave.is_empty() {
                 break;
             }
             number += 1;
             println!("Wave {number}:");
             for (i, &t) in self.wave.iter().enumerate() {
-                let mut launch = self.launch_spec(t, i + 1, self.attempt[t] + 1);
-                if self.options.executor == ExecutorKind::Slurm {
-                    launch.argv = executor::slurm::sbatch_args(
-                        &self.config.slurm,
-                        &self.layout.root,
-                        &launch,
-                        &self.limits(t),
-                    );
-                }
+                let agent = AgentSlot(i + 1);
+                let launch = self.launch(t, agent);
+                let limits = Limits::of(self.config, &self.graph.tasks[t]);
+                let argv = executor::preview(
+                    self.options.executor,
+                    self.config,
+                    self.layout,
+                    &launch,
+                    &limits,
+                );
                 println!(
-                    "  {:<40} agent-{}  {}",
+                    "  {:<40} {agent}  {}",
                     launch.task_id,
-                    i + 1,
-                    format::shell_words(&launch.argv)
+                    format::shell_words(&argv)
                 );
             }
-            for t in std::mem::take(&mut self.wave) {
-                self.running_in_phase[self.graph.phase_of[t]] -= 1;
-                self.on_completed(t);
-            }
+            self.end_wave();
         }
         let stuck = self.not_started();
         for line in &stuck {
@@ -121,71 +189,111 @@ impl Scheduler<'_> {
         }
     }
 
-    /// Selected tasks that never started, each with why.
-    fn not_started(&self) -> Vec<String> {
-        (0..self.graph.tasks.len())
-            .filter(|&t| {
-                matches!(
-                    self.node[t],
-                    Node::Waiting | Node::NeedsInputs | Node::Ready
-                )
-            })
-            .map(|t| format!("{}: {}", self.graph.tasks[t].id, self.waiting_reason(t)))
-            .collect()
+    /// Selected tasks that have not started, each with why.
+    pub fn not_started(&self) -> Vec<String> {
+        waiting_lines(&self.waits())
     }
 
-    fn waiting_reason(&self, t: usize) -> String {
-        if self.node[t] == Node::Ready {
-            let phase = self.graph.phase_of[t];
-            return format!(
-                "ready, held back by the limits ({} of {} slots busy, {} of {} in phase {}, {} GiB of memory reserved)",
-                self.active.len() + self.wave.len(),
-                self.jobs,
-                self.running_in_phase[phase],
-                self.phase_limit(phase),
-                self.graph.phases[phase].name,
-                self.active.keys().chain(&self.wave).map(|&r| self.limits(r).memory_gb).sum::<f64>(),
-            );
+    fn print_warnings(&self) {
+        let printer = Printer::new(false);
+        for warning in &self.warnings {
+            printer.line(Tone::Warn, &format!("warning: {warning}"));
         }
-        if self.node[t] == Node::NeedsInputs {
-            let missing: Vec<String> = self
-                .missing_inputs(t)
-                .into_iter()
-                .map(|input| {
-                    let why = match self.graph.producer(&input) {
-                        Some(p) if self.node[p] == Node::Completed => {
-                            format!(
-                                "its producer {} completed without writing it",
-                                self.graph.tasks[p].id
-                            )
-                        }
-                        Some(p) => {
-                            format!("its producer {} did not complete", self.graph.tasks[p].id)
-                        }
-                        None => "no task produces it".to_owned(),
-                    };
-                    format!("workspace/outputs/{input} ({why})")
-                })
-                .collect();
-            return format!("missing input {}", missing.join(", "));
+    }
+
+    fn waits(&self) -> Waits<'_> {
+        Waits {
+            layout: self.layout,
+            config: self.config,
+            graph: self.graph,
+            readiness: &self.readiness,
+            admission: &self.admission,
+            running: &self.wave,
+            planning: true,
         }
-        let waits: Vec<String> = self.graph.deps[t]
+    }
+
+    /// Adds to the wave every task the limits let start beside it.
+    fn plan_wave(&mut self) {
+        while let Some(t) = self.admission.pick(self.graph, &self.readiness, &self.wave) {
+            self.readiness.start(self.graph, t);
+            self.wave.push(t);
+        }
+    }
+
+    /// The wave's tasks end, completed.
+    fn end_wave(&mut self) {
+        let files = Disk::new(self.layout, self.config, self.graph);
+        for t in std::mem::take(&mut self.wave) {
+            self.readiness.complete(self.graph, t, &files);
+        }
+    }
+
+    fn launch(&self, t: usize, agent: AgentSlot) -> executor::Launch {
+        let past = &self.history[t];
+        attempt::launch(
+            self.layout,
+            self.config,
+            &self.graph.tasks[t],
+            agent,
+            past.attempt + 1,
+            past.previous.as_ref(),
+        )
+    }
+}
+
+/// Why tasks wait: for the run's summary, `next`, a dry run and `why`.
+pub struct Waits<'a> {
+    pub layout: &'a Layout,
+    pub config: &'a Config,
+    pub graph: &'a Graph,
+    pub readiness: &'a Readiness,
+    pub admission: &'a Admission<'a>,
+    /// The tasks running (or planned to run) now.
+    pub running: &'a [usize],
+    /// A plan, where running tasks are those that would start now.
+    pub planning: bool,
+}
+
+/// `id: why` for every task that waits, in id order.
+pub fn waiting_lines(waits: &Waits) -> Vec<String> {
+    (0..waits.graph.tasks.len())
+        .filter(|&t| waits.readiness.node(t).is_waiting())
+        .map(|t| format!("{}: {}", waits.graph.tasks[t].id, waits.reason(t)))
+        .collect()
+}
+
+impl Waits<'_> {
+    pub fn reason(&self, t: usize) -> String {
+        let (graph, readiness) = (self.graph, self.readiness);
+        match readiness.node(t) {
+            Node::Ready => {
+                return self
+                    .admission
+                    .held_reason(graph, readiness, self.running, t)
+            }
+            Node::NeedsInputs => return self.missing_inputs(t),
+            _ => {}
+        }
+        let waits: Vec<String> = graph.deps[t]
             .iter()
             .filter_map(|dep| match *dep {
-                Dep::Task(d) if self.node[d] != Node::Completed => {
-                    Some(format!("{} ({})", self.graph.tasks[d].id, self.describe(d)))
+                Dep::Task(d) if readiness.node(d) != Node::Completed => {
+                    Some(format!("{} ({})", graph.tasks[d].id, self.describe(d)))
                 }
-                Dep::Phase(p) if !self.gate_open[p] => {
-                    let artifacts = self.gate_artifacts_missing(p);
-                    let detail = if self.gate_unmet[p] == 0 && !artifacts.is_empty() {
+                Dep::Phase(p) if !readiness.gate_open(p) => {
+                    let key = phase_key(&graph.phases[p].name);
+                    let artifacts =
+                        outputs::missing_artifacts(self.layout, &self.config.phase(key).requires);
+                    let detail = if readiness.gate_unmet(p) == 0 && !artifacts.is_empty() {
                         format!("its gate needs {}", artifacts.join(", "))
                     } else {
                         format!(
                             "{} task(s) of it or earlier phases not completed",
-                            self.gate_unmet[p]
+                            readiness.gate_unmet(p)
                         )
                     };
-                    Some(format!("phase {} ({detail})", self.graph.phases[p].name))
+                    Some(format!("phase {} ({detail})", graph.phases[p].name))
                 }
                 _ => None,
             })
@@ -193,77 +301,36 @@ impl Scheduler<'_> {
         format!("waits on {}", waits.join(", "))
     }
 
+    fn missing_inputs(&self, t: usize) -> String {
+        let (graph, readiness) = (self.graph, self.readiness);
+        let files = Disk::new(self.layout, self.config, graph);
+        let missing: Vec<String> = readiness
+            .missing_inputs(graph, t, &files)
+            .into_iter()
+            .map(|input| {
+                let why = match graph.producer(&input) {
+                    Some(p) if readiness.node(p) == Node::Completed => format!(
+                        "its producer {} completed without writing it",
+                        graph.tasks[p].id
+                    ),
+                    Some(p) => format!("its producer {} did not complete", graph.tasks[p].id),
+                    None => "no task produces it".to_owned(),
+                };
+                format!("workspace/outputs/{input} ({why})")
+            })
+            .collect();
+        format!("missing input {}", missing.join(", "))
+    }
+
     fn describe(&self, t: usize) -> &'static str {
-        match self.node[t] {
+        match self.readiness.node(t) {
             Node::Unselected => "not selected in this run",
             Node::Failed => "failed",
             Node::Blocked => "blocked",
-            Node::Running if self.options.mode.plans_only() => "starts now",
+            Node::Running if self.planning => "starts now",
             Node::Running => "running",
             Node::Completed => "completed",
             Node::Waiting | Node::Ready | Node::NeedsInputs => "not started",
-        }
-    }
-
-    /// Prints the end-of-run summary; returns the exit code.
-    pub(super) fn summary(&mut self) -> i32 {
-        self.printer.finish();
-        let selected: Vec<usize> = (0..self.graph.tasks.len())
-            .filter(|&t| self.selected(t))
-            .collect();
-        let count = |node: Node| selected.iter().filter(|&&t| self.node[t] == node).count();
-        let (completed, failed, blocked) = (
-            count(Node::Completed),
-            count(Node::Failed),
-            count(Node::Blocked),
-        );
-        let not_started = self.not_started();
-        println!();
-        self.printer.line(
-            if failed + blocked + not_started.len() + self.invalid.len() == 0 { Tone::Good } else { Tone::Bad },
-            &format!(
-                "Summary: {completed} completed, {failed} failed, {blocked} blocked, {} not started{} ({})",
-                not_started.len(),
-                match self.invalid.len() {
-                    0 => String::new(),
-                    n => format!(", {n} invalid task file(s)"),
-                },
-                format::duration(self.begun.elapsed()),
-            ),
-        );
-        for &t in &selected {
-            let id = &self.graph.tasks[t].id;
-            match self.node[t] {
-                Node::Failed => println!(
-                    "  failed   {id}: {} (log: {})",
-                    self.error[t].as_deref().unwrap_or("failed"),
-                    self.layout.display(&self.layout.log_file(id))
-                ),
-                Node::Blocked => println!(
-                    "  blocked  {id}: blocked by {}",
-                    self.blocked_by[t].map_or("?", |b| self.graph.tasks[b].id.as_str())
-                ),
-                _ => {}
-            }
-        }
-        for line in &not_started {
-            println!("  waiting  {line}");
-        }
-        for problem in &self.invalid {
-            println!("  invalid  {problem}");
-        }
-        match &self.stop {
-            Some(Stop::Signal(signal)) => return 128 + signal,
-            Some(Stop::Fatal(error)) => {
-                self.printer.line(Tone::Bad, &format!("error: {error}"));
-                return exit::TASK_FAILED;
-            }
-            None => {}
-        }
-        if completed == selected.len() && self.invalid.is_empty() {
-            exit::SUCCESS
-        } else {
-            exit::TASK_FAILED
         }
     }
 }

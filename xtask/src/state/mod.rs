@@ -1,7 +1,11 @@
-//! What is on disk about the work: task statuses, written atomically, the
-//! outputs tasks leave, and the workspace lock.
+//! What is on disk about the work, under `workspace/`: task statuses
+//! (written atomically), logs, outputs, the records a supervisor leaves for
+//! the next orchestrator, the current run, and the workspace lock.
 
 pub mod atomic;
 pub mod lock;
+pub mod logs;
 pub mod outputs;
+pub mod records;
+pub mod runs;
 pub mod status;

@@ -9,6 +9,21 @@ use camino::Utf8Path;
 use crate::model::layout::Layout;
 use crate::model::task::Task;
 
+/// The artifacts of a phase gate's `requires` (paths under
+/// `workspace/outputs/`) that do not exist.
+pub fn missing_artifacts(layout: &Layout, requires: &[String]) -> Vec<String> {
+    requires
+        .iter()
+        .filter(|path| !layout.outputs_dir().join(path).exists())
+        .cloned()
+        .collect()
+}
+
+/// Whether the input `path` (under `workspace/outputs/`) exists.
+pub fn input_exists(layout: &Layout, path: &str) -> bool {
+    layout.outputs_dir().join(path).exists()
+}
+
 /// One declared output that is not right, said so a user can act on it.
 pub fn problems(layout: &Layout, task: &Task, since_ns: Option<u64>) -> Vec<String> {
     let dir = layout.output_dir(&task.id);

@@ -1,12 +1,15 @@
 //! Status files, `workspace/status/<task id>.json`: the state of each task on
-//! disk. The only code that writes them; every write is atomic.
+//! disk. The only code that reads or writes them; every write is atomic.
 
+use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
-use serde::{Deserialize, Serialize};
+use camino::Utf8PathBuf;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::model::layout::Layout;
+use crate::state::atomic;
 
 /// The version of the status file format this build writes and reads.
 pub const VERSION: u32 = 1;
@@ -20,6 +23,74 @@ pub enum State {
     Blocked,
 }
 
+impl State {
+    /// The state's name, as in the file: `completed`.
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Running => "running",
+            State::Completed => "completed",
+            State::Failed => "failed",
+            State::Blocked => "blocked",
+        }
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The state a view shows for a task: its status's, or pending without one.
+pub fn shown_state(status: Option<&Status>) -> &'static str {
+    status.map_or("pending", |s| s.status.name())
+}
+
+/// How an attempt ended, as data (the error text is for people).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ending {
+    /// The process exited, or was killed by a signal nobody here sent.
+    Exited,
+    Timeout,
+    IdleTimeout,
+    /// Stopped by Ctrl-C, SIGTERM or a fatal error of the orchestrator.
+    Interrupted,
+    SpawnFailed,
+    /// Killed by its memory limit (the kernel's OOM counter, or Slurm's
+    /// OUT_OF_MEMORY).
+    OutOfMemory,
+    /// The process and its record are gone (Slurm: the node failed).
+    Lost,
+}
+
+/// The agent slot an attempt ran in, written `agent-N`: slots are numbered
+/// from 1, and a slot runs one task at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AgentSlot(pub usize);
+
+impl fmt::Display for AgentSlot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "agent-{}", self.0)
+    }
+}
+
+impl Serialize for AgentSlot {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// An `agent_id` of another form (written by another tool) reads as none:
+/// it names no slot of ours.
+fn agent_slot<'de, D: Deserializer<'de>>(d: D) -> Result<Option<AgentSlot>, D::Error> {
+    let text = Option::<String>::deserialize(d)?;
+    Ok(text
+        .as_deref()
+        .and_then(|t| t.strip_prefix("agent-")?.parse().ok())
+        .map(AgentSlot))
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Status {
     /// Absent in files written by the protocol's scripts, which are version 1.
@@ -31,8 +102,12 @@ pub struct Status {
     pub started_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub agent_id: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "agent_slot",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub agent_id: Option<AgentSlot>,
     #[serde(default)]
     pub outputs_validated: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -44,6 +119,10 @@ pub struct Status {
     pub signal: Option<i32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// How the attempt ended (absent while it runs, and in statuses
+    /// written by other tools).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ending: Option<Ending>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blocked_by: Option<String>,
     /// 1 for the first run of the task, counting across orchestrator runs.
@@ -129,6 +208,7 @@ impl Status {
             exit_code: None,
             signal: None,
             error: None,
+            ending: None,
             blocked_by: None,
             attempt: 0,
             pid: None,
@@ -149,16 +229,58 @@ impl Status {
     }
 }
 
+/// Why a status file could not be used: it is then treated as pending.
+#[derive(Debug)]
+pub enum ReadError {
+    Unreadable {
+        path: Utf8PathBuf,
+        error: std::io::Error,
+    },
+    Corrupt {
+        path: Utf8PathBuf,
+        id: String,
+        error: serde_json::Error,
+    },
+    OtherVersion {
+        path: Utf8PathBuf,
+        version: u32,
+    },
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReadError::Unreadable { path, error } => write!(f, "{path}: cannot read: {error}"),
+            ReadError::Corrupt { path, id, error } => write!(
+                f,
+                "{path}: corrupt status file ({error}): treated as pending; `cargo xtask reset {id}` removes it"
+            ),
+            ReadError::OtherVersion { path, version } => write!(
+                f,
+                "{path}: status file of version {version} (this build reads {VERSION}): treated as pending"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ReadError {}
+
 /// Reads a task's status: `Ok(None)` when there is none (pending), `Err`
 /// with the reason when the file is unreadable, corrupt or of another version.
-pub fn read(layout: &Layout, id: &str) -> Result<Option<Status>, String> {
+pub fn read(layout: &Layout, id: &str) -> Result<Option<Status>, ReadError> {
     let path = layout.status_file(id);
+    let shown = || layout.display(&path).to_owned();
     let mut tries = 0;
     let status: Status = loop {
         let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(format!("{}: cannot read: {e}", layout.display(&path))),
+            Err(error) => {
+                return Err(ReadError::Unreadable {
+                    path: shown(),
+                    error,
+                })
+            }
         };
         match serde_json::from_slice(&bytes) {
             Ok(status) => break status,
@@ -166,34 +288,48 @@ pub fn read(layout: &Layout, id: &str) -> Result<Option<Status>, String> {
             // it opened rewritten as the next version's (`atomic::replace`):
             // the file at the path is whole.
             Err(_) if tries < 2 => tries += 1,
-            Err(e) => {
-                return Err(format!(
-                    "{}: corrupt status file ({e}): treated as pending; `cargo xtask reset {id}` removes it",
-                    layout.display(&path)
-                ))
+            Err(error) => {
+                return Err(ReadError::Corrupt {
+                    path: shown(),
+                    id: id.to_owned(),
+                    error,
+                })
             }
         }
     };
     if status.version != VERSION {
-        return Err(format!(
-            "{}: status file of version {} (this build reads {VERSION}): treated as pending",
-            layout.display(&path),
-            status.version
-        ));
+        return Err(ReadError::OtherVersion {
+            path: shown(),
+            version: status.version,
+        });
     }
     Ok(Some(status))
+}
+
+/// Reads a task's status for a view: a file that cannot be used is added to
+/// `warnings` and treated as pending, as everywhere.
+pub fn read_or_warn(layout: &Layout, id: &str, warnings: &mut Vec<String>) -> Option<Status> {
+    read(layout, id).unwrap_or_else(|e| {
+        warnings.push(e.to_string());
+        None
+    })
+}
+
+/// The task's state on disk, where it can be read.
+pub fn state_of(layout: &Layout, id: &str) -> Option<State> {
+    read(layout, id).ok().flatten().map(|s| s.status)
 }
 
 /// Writes a status; for the holder of the workspace lock, the only writer.
 pub fn write(layout: &Layout, status: &Status) -> Result<()> {
     let bytes = serde_json::to_vec_pretty(status)?;
-    crate::state::atomic::replace(&layout.status_file(&status.task_id), &bytes)
+    atomic::replace(&layout.status_file(&status.task_id), &bytes)
 }
 
 /// Makes, ahead, the file the task's next status will be written in, so
 /// that writing it creates no file. Best effort: `write` makes it anyway.
 pub fn prepare_write(layout: &Layout, id: &str) {
-    if let Ok(file) = crate::state::atomic::previous(&layout.status_file(id)) {
+    if let Ok(file) = atomic::previous(&layout.status_file(id)) {
         let _ = std::fs::File::options()
             .write(true)
             .create_new(true)
@@ -205,59 +341,15 @@ pub fn prepare_write(layout: &Layout, id: &str) {
 /// file of its own, never the one `write` reuses.
 pub fn write_unlocked(layout: &Layout, status: &Status) -> Result<()> {
     let bytes = serde_json::to_vec_pretty(status)?;
-    crate::state::atomic::write(&layout.status_file(&status.task_id), &bytes)
+    atomic::write(&layout.status_file(&status.task_id), &bytes)
 }
 
 /// Removes a task's status, making it pending, and the previous version
 /// kept beside it.
 pub fn remove(layout: &Layout, id: &str) -> Result<()> {
     let path = layout.status_file(id);
-    crate::state::atomic::remove(&path)?;
-    crate::state::atomic::remove(&crate::state::atomic::previous(&path)?)
-}
-
-/// `workspace/run.json`: the current run, and whether it ended in order.
-#[derive(Debug, Serialize, Deserialize)]
-struct Run {
-    id: String,
-    finished: bool,
-}
-
-/// Starts a run, or resumes the last one when it did not end in order (its
-/// orchestrator was killed). Returns the run's id.
-pub fn begin_run(layout: &Layout) -> Result<String> {
-    let path = layout.workspace.join("run.json");
-    let last: Option<Run> = std::fs::read(&path)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
-    if let Some(run) = last.filter(|r| !r.finished) {
-        return Ok(run.id);
-    }
-    let id = format!("{}-{}", timestamp(SystemTime::now()), std::process::id());
-    let run = Run {
-        id: id.clone(),
-        finished: false,
-    };
-    crate::state::atomic::write(&path, &serde_json::to_vec(&run)?)?;
-    Ok(id)
-}
-
-/// The id of the last run started on this workspace.
-pub fn last_run_id(layout: &Layout) -> Option<String> {
-    let bytes = std::fs::read(layout.workspace.join("run.json")).ok()?;
-    serde_json::from_slice::<Run>(&bytes).ok().map(|run| run.id)
-}
-
-/// Marks the run as ended in order: the next one starts afresh.
-pub fn end_run(layout: &Layout, id: &str) -> Result<()> {
-    let run = Run {
-        id: id.to_owned(),
-        finished: true,
-    };
-    crate::state::atomic::write(
-        &layout.workspace.join("run.json"),
-        &serde_json::to_vec(&run)?,
-    )
+    atomic::remove(&path)?;
+    atomic::remove(&atomic::previous(&path)?)
 }
 
 pub fn timestamp(time: SystemTime) -> String {

@@ -19,6 +19,21 @@ fn live_stat(pid: u32) -> Option<String> {
     (state != "Z" && state != "X").then(|| rest.to_owned())
 }
 
+/// A pid and its start time, to tell it from a later process with the same pid.
+#[derive(Debug, Clone, Copy)]
+pub struct Process {
+    pub pid: u32,
+    pub start: Option<u64>,
+}
+
+impl Process {
+    /// The process is alive, or its group still has members (a task's
+    /// shell may have ended while what it started runs on).
+    pub fn alive(&self) -> bool {
+        self.pid != 0 && (is_same_process(self.pid, self.start) || signal_group(self.pid, 0))
+    }
+}
+
 /// Whether `pid` is still the process that started at `start`.
 pub fn is_same_process(pid: u32, start: Option<u64>) -> bool {
     match (start_time(pid), start) {

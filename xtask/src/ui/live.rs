@@ -2,23 +2,27 @@
 //! phase, each running task with its agent slot, elapsed time and the last
 //! line of its log, and an ETA per phase. indicatif does the terminal work
 //! (redrawing in place, printing event lines above the frame, hiding itself
-//! when stdout is not a terminal). The frame is made from the status files,
-//! as `progress` makes its dashboard, so both always agree.
+//! when stdout is not a terminal). The frame is drawn from the dashboard
+//! model `progress` prints: a running orchestrator builds it from its own
+//! state, `progress --watch` from the status files.
 
-use std::io::{IsTerminal, Read, Seek, SeekFrom};
+use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::commands::progress::{self, PhaseProgress, Progress};
 use crate::model::config::Config;
 use crate::model::layout::Layout;
 use crate::model::task::phase_key;
+use crate::state::logs;
 use crate::ui::format;
+use crate::ui::progress::{PhaseProgress, Progress};
 
 /// How often the frame is redrawn.
 const REFRESH: Duration = Duration::from_millis(500);
 const BAR_WIDTH: usize = 24;
+/// How much of a running task's last log line the frame shows.
+const LOG_LINE: usize = 60;
 
 pub struct Live {
     bar: ProgressBar,
@@ -31,14 +35,14 @@ pub struct Live {
 impl Live {
     /// The live view, when it is wanted: stdout is a terminal and neither
     /// `--quiet` nor NO_COLOR asks for plain lines.
-    pub fn new(layout: &Layout, quiet: bool) -> Option<Live> {
+    pub fn new(layout: &Layout, config: &Config, quiet: bool) -> Option<Live> {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         if quiet || no_color || !std::io::stdout().is_terminal() {
             return None;
         }
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stdout());
         bar.set_style(ProgressStyle::with_template("{msg}").expect("a valid template"));
-        let config = Config::load(&layout.config_file()).unwrap_or_default();
+        let config = config.clone();
         Some(Live {
             bar,
             layout: layout.clone(),
@@ -52,15 +56,14 @@ impl Live {
         self.bar.println(line);
     }
 
-    /// Redraws the frame, at most every `REFRESH`.
-    pub fn refresh(&mut self) {
+    /// Redraws the frame from what `progress` makes, at most every `REFRESH`.
+    pub fn refresh(&mut self, progress: impl FnOnce() -> Progress) {
         if self.drawn.is_some_and(|at| at.elapsed() < REFRESH) {
             return;
         }
         self.drawn = Some(Instant::now());
-        let progress = progress::collect(&self.layout);
         self.bar
-            .set_message(frame(&self.layout, &self.config, &progress));
+            .set_message(frame(&self.layout, &self.config, &progress()));
     }
 
     pub fn finish(&self) {
@@ -68,15 +71,16 @@ impl Live {
     }
 }
 
-/// `progress --watch`: the live view of a run started elsewhere, until Ctrl-C.
-pub fn watch(layout: &Layout) -> ! {
-    let mut live = Live::new(layout, false);
+/// `progress --watch`: the live view of a run started elsewhere, from its
+/// status files, until Ctrl-C.
+pub fn watch(layout: &Layout, collect: impl Fn() -> Progress) -> ! {
     let config = Config::load(&layout.config_file()).unwrap_or_default();
+    let mut live = Live::new(layout, &config, false);
     loop {
         match &mut live {
-            Some(live) => live.refresh(),
+            Some(live) => live.refresh(&collect),
             // Not a terminal: a plain frame now and then.
-            None => println!("{}\n", frame(layout, &config, &progress::collect(layout))),
+            None => println!("{}\n", frame(layout, &config, &collect())),
         }
         std::thread::sleep(if live.is_some() {
             REFRESH
@@ -107,12 +111,14 @@ pub fn frame(layout: &Layout, config: &Config, progress: &Progress) -> String {
             } else {
                 elapsed.as_str()
             };
+            let agent = task.agent_id.map_or("-".to_owned(), |a| a.to_string());
+            let last: String = logs::last_line(&layout.log_file(&task.task_id))
+                .chars()
+                .take(LOG_LINE)
+                .collect();
             lines.push(format!(
-                "  {:<8} {:<44} {:>8}  {}",
-                task.agent_id.as_deref().unwrap_or("-"),
-                task.task_id,
-                state,
-                last_log_line(layout, &task.task_id)
+                "  {agent:<8} {:<44} {state:>8}  {last}",
+                task.task_id
             ));
         }
     }
@@ -159,25 +165,4 @@ fn phase_line(phase: &PhaseProgress, parallel: usize) -> String {
         "{:<22} [{bar}] {:>5}/{:<5} {eta}",
         phase.phase, c.completed, c.total
     )
-}
-
-/// The last non-empty line of the task's log, shortened to fit a line.
-fn last_log_line(layout: &Layout, id: &str) -> String {
-    const TAIL: u64 = 2048;
-    const SHOWN: usize = 60;
-    let Ok(mut file) = std::fs::File::open(layout.log_file(id)) else {
-        return String::new();
-    };
-    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let _ = file.seek(SeekFrom::Start(len.saturating_sub(TAIL)));
-    let mut tail = Vec::new();
-    let _ = file.read_to_end(&mut tail);
-    let text = String::from_utf8_lossy(&tail);
-    let line = text
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("")
-        .trim();
-    line.chars().take(SHOWN).collect()
 }

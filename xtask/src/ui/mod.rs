@@ -3,3 +3,4 @@
 pub mod format;
 pub mod live;
 pub mod printer;
+pub mod progress;

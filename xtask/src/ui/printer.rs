@@ -4,11 +4,16 @@
 use std::io::IsTerminal;
 use std::time::SystemTime;
 
+use crate::model::config::Config;
+use crate::model::layout::Layout;
+use crate::ui::live::Live;
+use crate::ui::progress::Progress;
+
 pub struct Printer {
     color: bool,
     quiet: bool,
     /// The live view, on a terminal: lines go above its frame.
-    live: Option<crate::ui::live::Live>,
+    live: Option<Live>,
 }
 
 #[derive(Clone, Copy)]
@@ -31,8 +36,8 @@ impl Printer {
     }
 
     /// A printer that also draws the live view, where it is wanted.
-    pub fn with_live_view(layout: &crate::model::layout::Layout, quiet: bool) -> Printer {
-        let live = crate::ui::live::Live::new(layout, quiet);
+    pub fn with_live_view(layout: &Layout, config: &Config, quiet: bool) -> Printer {
+        let live = Live::new(layout, config, quiet);
         Printer {
             live,
             ..Printer::new(quiet)
@@ -43,10 +48,11 @@ impl Printer {
         self.live.is_some()
     }
 
-    /// Redraws the live view (it limits itself to a few times a second).
-    pub fn refresh(&mut self) {
+    /// Redraws the live view (it limits itself to a few times a second)
+    /// with the dashboard `progress` makes.
+    pub fn refresh(&mut self, progress: impl FnOnce() -> Progress) {
         if let Some(live) = &mut self.live {
-            live.refresh();
+            live.refresh(progress);
         }
     }
 

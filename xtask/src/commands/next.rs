@@ -1,0 +1,17 @@
+//! `next`: the tasks that would start now, in order, and what the first
+//! waiting ones wait on. Reads only; takes no lock.
+
+use anyhow::Result;
+
+use crate::commands::orchestrate;
+use crate::model::definitions;
+use crate::model::layout::Layout;
+use crate::run::plan::Plan;
+use crate::run::Options;
+
+pub fn run(layout: &Layout) -> Result<i32> {
+    let defs = definitions::load(layout)?;
+    let options = Options::everything(defs.config.executor);
+    orchestrate::check(layout, &defs, &options)?;
+    Ok(Plan::new(layout, &defs.config, &defs.graph, &options).next())
+}

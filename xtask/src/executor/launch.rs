@@ -1,0 +1,88 @@
+//! What an executor is given to start one attempt of a task: its argv with
+//! the placeholders filled in, its environment, its log, and its limits.
+
+use std::time::Duration;
+
+use camino::Utf8PathBuf;
+
+use crate::model::config::Config;
+use crate::model::layout::Layout;
+use crate::model::task::{phase_key, CommandSpec, Task};
+use crate::state::status::AgentSlot;
+
+/// Everything an executor needs to start one attempt of a task.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    pub task_id: String,
+    pub attempt: u32,
+    pub argv: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub log_file: Utf8PathBuf,
+}
+
+/// What an attempt may use and how long.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub timeout: Option<Duration>,
+    pub idle_timeout: Option<Duration>,
+    pub grace: Duration,
+    pub cpus: f64,
+    pub memory_gb: f64,
+}
+
+impl Limits {
+    /// The task's own settings, else its phase's, else the config's.
+    pub fn of(config: &Config, task: &Task) -> Limits {
+        let phase = config.phase(phase_key(&task.phase));
+        Limits {
+            timeout: task.timeout.or(phase.timeout),
+            idle_timeout: task.idle_timeout.or(phase.idle_timeout),
+            grace: config.kill_grace,
+            cpus: task.resources.cpus.unwrap_or(config.max_cpu_per_agent),
+            memory_gb: task.resources.memory_gb.unwrap_or(config.max_memory_gb),
+        }
+    }
+}
+
+/// The argv a task runs: its own `command`, or the agent command, with the
+/// placeholders filled in.
+pub fn argv(layout: &Layout, config: &Config, task: &Task) -> Vec<String> {
+    let raw = match &task.command {
+        Some(CommandSpec::Shell(script)) => vec!["sh".into(), "-c".into(), script.clone()],
+        Some(CommandSpec::Argv(argv)) => argv.clone(),
+        None => config.agent.command.clone(),
+    };
+    let task_file = task.file.to_string();
+    let output_dir = layout.output_dir(&task.id).to_string();
+    let log_file = layout.log_file(&task.id).to_string();
+    raw.into_iter()
+        .map(|arg| {
+            arg.replace("{task_id}", &task.id)
+                .replace("{task_file}", &task_file)
+                .replace("{output_dir}", &output_dir)
+                .replace("{log_file}", &log_file)
+        })
+        .collect()
+}
+
+/// The environment every attempt gets, besides the orchestrator's own.
+pub fn environment(
+    layout: &Layout,
+    task: &Task,
+    agent: AgentSlot,
+    attempt: u32,
+) -> Vec<(String, String)> {
+    [
+        ("TASK_ID", task.id.clone()),
+        ("TASK_FILE", task.file.to_string()),
+        ("TASK_PHASE", task.phase.clone()),
+        ("TASK_OUTPUT_DIR", layout.output_dir(&task.id).to_string()),
+        ("TASK_LOG", layout.log_file(&task.id).to_string()),
+        ("TASK_ATTEMPT", attempt.to_string()),
+        ("AGENT_ID", agent.to_string()),
+        ("WORKSPACE", layout.workspace.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}

@@ -1,0 +1,53 @@
+//! What travels between the orchestrator and its supervisor: requests on
+//! the supervisor's stdin and reports on its stdout, one JSON line each. A
+//! task's end is reported with its exit record (`state::records`).
+
+use camino::Utf8PathBuf;
+use serde::{Deserialize, Serialize};
+
+pub use crate::state::records::ExitRecord;
+
+/// The first argument that makes the binary a supervisor.
+pub const SUPERVISOR_ARG: &str = "__supervise";
+
+/// What the orchestrator asks.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    Launch(Spec),
+    /// Stop the task: SIGTERM to its group, SIGKILL after the grace period.
+    Stop {
+        task_id: String,
+    },
+    /// The final statuses of these attempts (task id, attempt) are
+    /// written: their records can go.
+    Ack {
+        attempts: Vec<(String, u32)>,
+    },
+}
+
+/// One task to start.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Spec {
+    pub task_id: String,
+    pub attempt: u32,
+    pub argv: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub log_file: Utf8PathBuf,
+    pub exit_file: Utf8PathBuf,
+    pub pid_file: Utf8PathBuf,
+    pub timeout_ms: Option<u64>,
+    pub idle_timeout_ms: Option<u64>,
+    pub grace_ms: u64,
+    /// Enforced with a cgroup where cgroups can be written.
+    pub cpus: f64,
+    pub memory_bytes: u64,
+}
+
+/// What the supervisor reports.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Report {
+    Started { task_id: String, pid: u32 },
+    Ended { task_id: String, record: ExitRecord },
+}

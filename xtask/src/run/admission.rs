@@ -1,0 +1,103 @@
+//! The limits a ready task must fit to start: the global limit (`-j`,
+//! `max_concurrent_agents`), its phase's `max_parallel`, and the memory the
+//! running tasks reserve (`resources.memory_gb`) against what this machine
+//! has (`max_total_memory_gb`). One task may always run alone.
+
+use crate::executor::Limits;
+use crate::model::config::{Config, ExecutorKind};
+use crate::model::graph::Graph;
+use crate::model::task::phase_key;
+use crate::run::readiness::Readiness;
+use crate::ui::format;
+
+pub struct Admission<'a> {
+    config: &'a Config,
+    /// Tasks running at once.
+    pub jobs: usize,
+    /// Memory the running tasks may reserve together, in GiB.
+    memory_capacity: f64,
+}
+
+impl<'a> Admission<'a> {
+    pub fn new(config: &'a Config, jobs: Option<usize>, executor: ExecutorKind) -> Admission<'a> {
+        Admission {
+            config,
+            jobs: jobs.unwrap_or(config.max_concurrent_agents).max(1),
+            // Slurm places jobs by its own accounting: only this machine's
+            // tasks reserve this machine's memory.
+            memory_capacity: match (config.max_total_memory_gb, executor) {
+                (Some(total), _) => total,
+                (None, ExecutorKind::Local) => machine_memory_gb(),
+                (None, ExecutorKind::Slurm) => f64::INFINITY,
+            },
+        }
+    }
+
+    /// The task to start next beside the `running` ones, if one fits: the
+    /// first ready one, in order, whose phase has a free slot and whose
+    /// memory fits beside what the running tasks reserve.
+    pub fn pick(&self, graph: &Graph, readiness: &Readiness, running: &[usize]) -> Option<usize> {
+        if running.len() >= self.jobs {
+            return None;
+        }
+        let reserved = self.reserved(graph, running);
+        let idle = running.is_empty();
+        (0..graph.phases.len())
+            .filter(|&p| readiness.running_in_phase(p) < self.phase_limit(graph, p))
+            .filter_map(|p| {
+                readiness
+                    .ready_in_phase(p)
+                    .find(|&t| idle || reserved + self.memory_gb(graph, t) <= self.memory_capacity)
+            })
+            .min()
+    }
+
+    /// Why a ready task does not start beside the `running` ones.
+    pub fn held_reason(
+        &self,
+        graph: &Graph,
+        readiness: &Readiness,
+        running: &[usize],
+        t: usize,
+    ) -> String {
+        let phase = graph.phase_of[t];
+        format!(
+            "ready, held back by the limits ({} of {} slots busy, {} of {} in phase {}, {} of memory reserved)",
+            running.len(),
+            self.jobs,
+            readiness.running_in_phase(phase),
+            self.phase_limit(graph, phase),
+            graph.phases[phase].name,
+            format::gib(self.reserved(graph, running)),
+        )
+    }
+
+    pub fn phase_limit(&self, graph: &Graph, p: usize) -> usize {
+        self.config.max_parallel(phase_key(&graph.phases[p].name))
+    }
+
+    fn memory_gb(&self, graph: &Graph, t: usize) -> f64 {
+        Limits::of(self.config, &graph.tasks[t]).memory_gb
+    }
+
+    fn reserved(&self, graph: &Graph, running: &[usize]) -> f64 {
+        running.iter().map(|&t| self.memory_gb(graph, t)).sum()
+    }
+}
+
+/// The machine's memory in GiB (`MemTotal`).
+fn machine_memory_gb() -> f64 {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let kib: f64 = meminfo
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("MemTotal:")?
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(f64::INFINITY);
+    kib / (1024.0 * 1024.0)
+}

@@ -1,0 +1,268 @@
+//! One attempt of a task: the files it needs before it starts, what the
+//! executor is given, the statuses written while it runs and when it ends,
+//! and how its end is judged.
+
+use std::collections::HashSet;
+use std::fs::File;
+use std::time::{Instant, SystemTime};
+
+use anyhow::{Context, Result};
+use camino::{Utf8Path, Utf8PathBuf};
+
+use crate::executor::launch::{argv, environment};
+use crate::executor::{Launch, Limits};
+use crate::model::config::Config;
+use crate::model::layout::Layout;
+use crate::model::task::Task;
+use crate::run::history::Previous;
+use crate::run::load::INTERRUPTED;
+use crate::state::records::ExitRecord;
+use crate::state::status::{self, AgentSlot, Ending, State, Status};
+use crate::state::{logs, outputs};
+use crate::sys::process::{self, Process};
+use crate::ui::format;
+
+/// An attempt that runs now.
+pub struct Active {
+    pub agent: AgentSlot,
+    pub attempt: u32,
+    pub started: SystemTime,
+    /// The attempt's start on the file system's clock (see `prepare`).
+    pub since_ns: Option<u64>,
+    /// The task's pid (its process group), once known; 0 before.
+    pub pid: u32,
+    pub pid_start: Option<u64>,
+    /// Its Slurm job, when it runs on Slurm; queued until the job runs.
+    pub job_id: Option<String>,
+    pub queued: bool,
+    /// Adopted from an earlier orchestrator, whose supervisor (if still
+    /// alive) records the end: watched by pid, not told by our executor.
+    pub adopted: Option<Process>,
+    /// When to write the pid into the running status (see `run::PID_AFTER`).
+    pub pid_due: Option<Instant>,
+}
+
+impl Active {
+    /// A new attempt, not handed to the executor yet.
+    pub fn new(agent: AgentSlot, attempt: u32) -> Active {
+        Active {
+            agent,
+            attempt,
+            started: SystemTime::now(),
+            since_ns: None,
+            pid: 0,
+            pid_start: None,
+            job_id: None,
+            queued: true,
+            adopted: None,
+            pid_due: None,
+        }
+    }
+
+    /// The attempt's status in `state`, with what every status of it
+    /// carries (`Status::ended` adds how it ended).
+    pub fn status(&self, layout: &Layout, id: &str, state: State, run: &RunInfo) -> Status {
+        Status {
+            started_at: Some(status::timestamp(self.started)),
+            agent_id: Some(self.agent),
+            attempt: self.attempt,
+            log: Some(layout.log_file(id).to_string()),
+            attempt_since_ns: self.since_ns,
+            run_id: Some(run.id.clone()),
+            tries: run.tries,
+            job_id: self.job_id.clone(),
+            ..Status::new(id, state)
+        }
+    }
+
+    /// The running status: who looks after the attempt.
+    pub fn running_status(&self, layout: &Layout, id: &str, run: &RunInfo) -> Status {
+        let (supervisor_pid, supervisor_start) = run.recorder.unzip();
+        Status {
+            pid: Some(self.pid).filter(|&pid| pid != 0),
+            pid_start: self.pid_start,
+            supervisor_pid,
+            supervisor_start: supervisor_start.flatten(),
+            queued: self.job_id.is_some() && self.queued,
+            ..self.status(layout, id, State::Running, run)
+        }
+    }
+}
+
+/// What a status names of the run that writes it.
+pub struct RunInfo {
+    pub id: String,
+    /// Attempts of the task started in this run.
+    pub tries: u32,
+    /// The local supervisor that records the end: its pid and start time.
+    pub recorder: Option<(u32, Option<u64>)>,
+}
+
+/// Makes the files an attempt needs: the previous attempt's log kept, the
+/// output folder, the log (emptied if it was made ahead). Returns the
+/// attempt's start on the file system's clock (the log's change time),
+/// against which outputs are judged fresh.
+pub fn prepare(
+    layout: &Layout,
+    task: &Task,
+    attempt: u32,
+    log_dirs: &mut HashSet<Utf8PathBuf>,
+) -> Result<u64> {
+    logs::keep_previous(layout, &task.id, attempt)?;
+    make_output_dir(layout, &task.id)?;
+    outputs::settle(layout, task);
+    let log_path = layout.log_file(&task.id);
+    make_log_dir(&log_path, log_dirs)?;
+    let log = File::create(&log_path).with_context(|| format!("cannot create log {log_path}"))?;
+    let meta = log
+        .metadata()
+        .with_context(|| format!("cannot stat {log_path}"))?;
+    Ok(outputs::changed_ns(&meta))
+}
+
+/// Creates a log's folder, once per run: thousands of tasks share a few.
+pub fn make_log_dir(log: &Utf8Path, known: &mut HashSet<Utf8PathBuf>) -> Result<()> {
+    let dir = log.parent().expect("a log file has a folder");
+    if !known.contains(dir) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create log folder {dir}"))?;
+        known.insert(dir.to_owned());
+    }
+    Ok(())
+}
+
+/// Creates the task's output folder (a task may have removed it).
+pub fn make_output_dir(layout: &Layout, id: &str) -> Result<()> {
+    let dir = layout.output_dir(id);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {dir}"))
+}
+
+/// What the executor needs to start attempt `attempt` of `task`.
+pub fn launch(
+    layout: &Layout,
+    config: &Config,
+    task: &Task,
+    agent: AgentSlot,
+    attempt: u32,
+    previous: Option<&Previous>,
+) -> Launch {
+    let mut env = environment(layout, task, agent, attempt);
+    if let Some(previous) = previous {
+        env.push(("TASK_PREVIOUS_ERROR".into(), previous.error.clone()));
+        env.push(("TASK_PREVIOUS_LOG".into(), previous.log.to_string()));
+    }
+    Launch {
+        task_id: task.id.clone(),
+        attempt,
+        argv: argv(layout, config, task),
+        env,
+        log_file: layout.log_file(&task.id),
+    }
+}
+
+/// How an attempt ended, judged.
+pub struct Verdict {
+    pub ending: Ending,
+    /// `None`: completed.
+    pub error: Option<String>,
+}
+
+/// Judges an attempt's end from its exit record (`None`: there is none, as
+/// for a task stopped before it started, or lost with its supervisor).
+pub fn judge(
+    layout: &Layout,
+    task: &Task,
+    limits: &Limits,
+    record: Option<&ExitRecord>,
+    stopping: bool,
+    since_ns: Option<u64>,
+) -> Verdict {
+    let Some(r) = record else {
+        return if stopping {
+            failed(Ending::Interrupted, INTERRUPTED)
+        } else {
+            failed(
+                Ending::Lost,
+                "lost: the task and its supervisor are gone, and no exit code was recorded",
+            )
+        };
+    };
+    let error = match r.ending {
+        Ending::Exited => match (r.exit_code, r.signal) {
+            (Some(0), _) => {
+                let missing = outputs::problems(layout, task, since_ns);
+                if missing.is_empty() {
+                    None
+                } else {
+                    Some(format!(
+                        "exited 0 but outputs are not right: {}",
+                        missing.join("; ")
+                    ))
+                }
+            }
+            (Some(code), _) => Some(format!("exit code {code}")),
+            (None, Some(sig)) => Some(format!("killed by {}", process::signal_name(sig))),
+            (None, None) => Some("ended without an exit code".to_owned()),
+        },
+        Ending::Timeout => Some("Timeout".to_owned()),
+        Ending::IdleTimeout => Some("Idle timeout".to_owned()),
+        Ending::Interrupted => Some(INTERRUPTED.to_owned()),
+        Ending::OutOfMemory => Some(format!(
+            "Out of memory (limit {})",
+            format::gib(limits.memory_gb)
+        )),
+        Ending::Lost => Some(format!(
+            "lost: {}",
+            r.message.as_deref().unwrap_or("the node failed")
+        )),
+        Ending::SpawnFailed => Some(
+            r.message
+                .clone()
+                .unwrap_or_else(|| "could not start".into()),
+        ),
+    };
+    Verdict {
+        ending: r.ending,
+        error,
+    }
+}
+
+fn failed(ending: Ending, error: &str) -> Verdict {
+    Verdict {
+        ending,
+        error: Some(error.to_owned()),
+    }
+}
+
+impl Active {
+    /// The final status of this attempt, ended at `ended`.
+    pub fn ended_status(
+        &self,
+        layout: &Layout,
+        id: &str,
+        run: &RunInfo,
+        ended: SystemTime,
+        record: Option<&ExitRecord>,
+        verdict: &Verdict,
+    ) -> Status {
+        let duration = ended.duration_since(self.started).unwrap_or_default();
+        let mut status = self.status(layout, id, State::Failed, run);
+        status.completed_at = Some(status::timestamp(ended));
+        status.duration_seconds = Some(status::seconds(duration));
+        status.ending = Some(verdict.ending);
+        status.error = verdict.error.clone();
+        if verdict.error.is_none() {
+            status.status = State::Completed;
+            status.outputs_validated = true;
+        }
+        if let Some(r) = record {
+            status.exit_code = r.exit_code;
+            status.signal = r.signal;
+            status.limits_enforced = Some(r.limits_enforced);
+            status.peak_memory_mb = r
+                .peak_memory_bytes
+                .map(|b| (b as f64 / 1048576.0 * 10.0).round() / 10.0);
+            status.cpu_seconds = r.cpu_seconds.map(status::seconds_f64);
+        }
+        status
+    }
+}

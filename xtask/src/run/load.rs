@@ -1,0 +1,181 @@
+//! From the workspace to the run's state: each task's node and past, read
+//! from its status once at the start of a run (and for each task file that
+//! appears during it), and the files readiness asks about. A run that
+//! resumes one killed mid-way keeps the failures and blocks it had
+//! recorded; a new run tries failed and blocked tasks again.
+
+use crate::model::config::Config;
+use crate::model::graph::Graph;
+use crate::model::layout::Layout;
+use crate::model::task::phase_key;
+use crate::run::history::{Past, Previous};
+use crate::run::readiness::{Files, Node, Readiness};
+use crate::state::status::{self, State, Status};
+use crate::state::{logs, outputs};
+
+/// The workspace's files, as readiness asks about them.
+pub struct Disk<'a> {
+    pub layout: &'a Layout,
+    pub config: &'a Config,
+    pub graph: &'a Graph,
+}
+
+impl<'a> Disk<'a> {
+    pub fn new(layout: &'a Layout, config: &'a Config, graph: &'a Graph) -> Disk<'a> {
+        Disk {
+            layout,
+            config,
+            graph,
+        }
+    }
+}
+
+impl Files for Disk<'_> {
+    fn input_exists(&self, path: &str) -> bool {
+        outputs::input_exists(self.layout, path)
+    }
+
+    fn artifacts_exist(&self, p: usize) -> bool {
+        let key = phase_key(&self.graph.phases[p].name);
+        outputs::missing_artifacts(self.layout, &self.config.phase(key).requires).is_empty()
+    }
+}
+
+/// How statuses are read: which tasks are selected, and which run reads
+/// them (a status it wrote itself is of a run being resumed).
+pub struct Reader<'a> {
+    pub layout: &'a Layout,
+    pub selected: &'a dyn Fn(usize) -> bool,
+    pub run_id: Option<&'a str>,
+}
+
+/// The error of a task stopped by Ctrl-C, SIGTERM or a fatal error.
+pub const INTERRUPTED: &str = "interrupted";
+
+/// What loading found beside the states.
+#[derive(Default)]
+pub struct Loaded {
+    /// Tasks recorded as running, with their status, for recovery.
+    pub running: Vec<(usize, Status)>,
+    /// Failed tasks, whose dependents may not have been blocked yet (a crash
+    /// between a failure and the blocking).
+    pub failed: Vec<usize>,
+    /// Tasks that joined the gate of a phase already complete, each with it.
+    pub late: Vec<(usize, usize)>,
+    pub warnings: Vec<String>,
+}
+
+impl Reader<'_> {
+    /// Reads the statuses of the tasks `added` to the graph, sets their
+    /// nodes and pasts, and works out what is ready.
+    pub fn add_tasks(
+        &self,
+        graph: &Graph,
+        readiness: &mut Readiness,
+        history: &mut Vec<Past>,
+        added: &[usize],
+        files: &dyn Files,
+    ) -> Loaded {
+        let (layout, selected, run_id) = (self.layout, self.selected, self.run_id);
+        history.resize(graph.tasks.len(), Past::default());
+        let mut loaded = Loaded::default();
+        let mut nodes = Vec::with_capacity(added.len());
+        let mut blocked_by = Vec::new();
+        for &t in added {
+            let id = &graph.tasks[t].id;
+            let status = status::read_or_warn(layout, id, &mut loaded.warnings);
+            let mut node = if selected(t) {
+                Node::Waiting
+            } else {
+                Node::Unselected
+            };
+            if let Some(status) = status {
+                let past = &mut history[t];
+                let resumed = status.run_id.is_some() && status.run_id.as_deref() == run_id;
+                read_past(layout, id, &status, resumed, past);
+                node = initial(layout, graph, t, &status, resumed, node, past, &mut loaded);
+                if node == Node::Blocked {
+                    blocked_by.push((t, status.blocked_by.as_deref().and_then(|b| graph.get(b))));
+                }
+                if node == Node::Running {
+                    loaded.running.push((t, status));
+                }
+            }
+            nodes.push((t, node));
+        }
+        loaded.late = readiness.add(graph, &nodes, files);
+        for (t, by) in blocked_by {
+            readiness.set_blocked_by(t, by);
+        }
+        loaded.failed = nodes
+            .iter()
+            .filter(|(_, node)| *node == Node::Failed)
+            .map(|&(t, _)| t)
+            .collect();
+        loaded
+    }
+}
+
+fn read_past(layout: &Layout, id: &str, status: &Status, resumed: bool, past: &mut Past) {
+    past.attempt = status.attempt;
+    past.seconds = status.duration_seconds;
+    if resumed {
+        past.tries = status.tries;
+    }
+    if let (Some(error), Some(_)) = (&status.error, &status.log) {
+        past.previous = Some(Previous {
+            error: error.clone(),
+            log: logs::of_attempt(layout, id, status.attempt),
+        });
+    }
+}
+
+/// The node of a task with a status: failed and blocked tasks run again in
+/// a new run; a resumed run keeps its final failures and blocks, and a
+/// block by hand (`held`) holds until `reset`.
+#[allow(clippy::too_many_arguments)]
+fn initial(
+    layout: &Layout,
+    graph: &Graph,
+    t: usize,
+    status: &Status,
+    resumed: bool,
+    fresh: Node,
+    past: &mut Past,
+    loaded: &mut Loaded,
+) -> Node {
+    let selected = fresh == Node::Waiting;
+    match status.status {
+        State::Completed if status.outputs_validated => Node::Completed,
+        State::Completed => {
+            // Written by another tool: its outputs decide.
+            let missing = outputs::problems(layout, &graph.tasks[t], None);
+            if missing.is_empty() {
+                return Node::Completed;
+            }
+            loaded.warnings.push(format!(
+                "{} is recorded completed but {}: it runs again",
+                graph.tasks[t].id,
+                missing.join("; ")
+            ));
+            fresh
+        }
+        // Counted as running until recovered, so nothing starts it twice.
+        State::Running => Node::Running,
+        State::Failed if selected && status.held => {
+            past.error = status.error.clone();
+            Node::Failed
+        }
+        State::Failed if selected && resumed => {
+            let interrupted = status.error.as_deref() == Some(INTERRUPTED);
+            if !interrupted && past.tries > graph.tasks[t].retries {
+                past.error = status.error.clone();
+                Node::Failed
+            } else {
+                fresh
+            }
+        }
+        State::Blocked if selected && resumed => Node::Blocked,
+        State::Failed | State::Blocked => fresh,
+    }
+}

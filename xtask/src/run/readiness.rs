@@ -1,0 +1,512 @@
+//! Which tasks may start: each task's state in the run, a counter of the
+//! dependencies it still waits for, each phase gate's counter of unfinished
+//! member tasks, and the ready tasks of each phase. A task's end touches only
+//! its dependents and the gates that include it, never a scan of every task.
+//!
+//! No I/O here: whether an input or a gate's artifact exists is asked of a
+//! `Files` implementation. The run, the dry run, `next`, `why` and `block` all use this one
+//! type, so they cannot disagree on what waits for what.
+
+use std::collections::BTreeSet;
+
+use crate::model::graph::{Dep, Graph};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Node {
+    /// Not selected by `--phase`/`--task`, and not completed.
+    Unselected,
+    /// Selected, waiting for dependencies.
+    Waiting,
+    /// Dependencies done; an input file is missing.
+    NeedsInputs,
+    Ready,
+    Running,
+    Completed,
+    Failed,
+    Blocked,
+}
+
+impl Node {
+    /// Waiting for something before it can start.
+    pub fn is_waiting(self) -> bool {
+        matches!(self, Node::Waiting | Node::NeedsInputs | Node::Ready)
+    }
+}
+
+/// What readiness asks of the files (the workspace, or a test's stand-in).
+pub trait Files {
+    /// Whether the input at this path (under `workspace/outputs/`) exists.
+    fn input_exists(&self, path: &str) -> bool;
+    /// Whether every artifact that phase `p`'s gate requires exists.
+    fn artifacts_exist(&self, p: usize) -> bool;
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Readiness {
+    node: Vec<Node>,
+    /// Dependencies (tasks and phase gates) not satisfied yet.
+    unmet: Vec<u32>,
+    gate_unmet: Vec<u32>,
+    gate_open: Vec<bool>,
+    /// Ready tasks per phase, in id order.
+    ready: Vec<BTreeSet<usize>>,
+    needs_inputs: BTreeSet<usize>,
+    running_in_phase: Vec<usize>,
+    blocked_by: Vec<Option<usize>>,
+    /// Planning: an input counts as there once its producer completed (a
+    /// task that would run is assumed to write its outputs).
+    assume_produced: bool,
+}
+
+impl Readiness {
+    /// For a run; `planning` for a dry run or `next`, which assume that the
+    /// tasks they plan write their outputs.
+    pub fn new(planning: bool) -> Readiness {
+        Readiness {
+            assume_produced: planning,
+            ..Readiness::default()
+        }
+    }
+
+    pub fn node(&self, t: usize) -> Node {
+        self.node[t]
+    }
+
+    /// The failed task that `t` is blocked by, when it is blocked.
+    pub fn blocked_by(&self, t: usize) -> Option<usize> {
+        self.blocked_by[t]
+    }
+
+    /// Dependencies of `t` (tasks and phase gates) not satisfied yet.
+    pub fn unmet(&self, t: usize) -> u32 {
+        self.unmet[t]
+    }
+
+    pub fn gate_open(&self, p: usize) -> bool {
+        self.gate_open[p]
+    }
+
+    /// Tasks of phase `p` and earlier phases not completed yet.
+    pub fn gate_unmet(&self, p: usize) -> u32 {
+        self.gate_unmet[p]
+    }
+
+    pub fn running_in_phase(&self, p: usize) -> usize {
+        self.running_in_phase[p]
+    }
+
+    /// Phase `p`'s ready tasks, in the order they should start.
+    pub fn ready_in_phase(&self, p: usize) -> impl Iterator<Item = usize> + '_ {
+        self.ready[p].iter().copied()
+    }
+
+    pub fn any_ready(&self) -> bool {
+        self.ready.iter().any(|r| !r.is_empty())
+    }
+
+    /// Every task in state `node`, in id order (a scan: for views and the
+    /// end of a run, not for the run's hot path).
+    pub fn tasks_in(&self, node: Node) -> impl Iterator<Item = usize> + '_ {
+        (0..self.node.len()).filter(move |&t| self.node[t] == node)
+    }
+
+    /// Adds tasks just added to the graph, each with its state (`Waiting`,
+    /// `Unselected`, `Running`, `Completed`, `Failed` or `Blocked`), and
+    /// works out what became ready. Returns the tasks that joined the gate
+    /// of a phase that was already complete, each with that phase: tasks
+    /// waiting on the phase have started without them.
+    pub fn add(
+        &mut self,
+        graph: &Graph,
+        added: &[(usize, Node)],
+        files: &dyn Files,
+    ) -> Vec<(usize, usize)> {
+        let n = graph.tasks.len();
+        let phases = graph.phases.len();
+        self.node.resize(n, Node::Unselected);
+        self.unmet.resize(n, 0);
+        self.blocked_by.resize(n, None);
+        let new_phases = self.gate_unmet.len()..phases;
+        self.gate_unmet.resize(phases, 0);
+        self.gate_open.resize(phases, false);
+        self.ready.resize(phases, BTreeSet::new());
+        self.running_in_phase.resize(phases, 0);
+        for &(t, node) in added {
+            self.node[t] = node;
+            if node == Node::Running {
+                self.running_in_phase[graph.phase_of[t]] += 1;
+            }
+        }
+        // Gates: the counts of new phases from scratch, the others updated.
+        for p in new_phases.clone() {
+            self.gate_unmet[p] = graph
+                .gate_members(p)
+                .filter(|&t| self.node[t] != Node::Completed)
+                .count() as u32;
+        }
+        let mut late = Vec::new();
+        for &(t, node) in added {
+            if node == Node::Completed {
+                continue;
+            }
+            for p in graph.gates_including(graph.phase_of[t]) {
+                if new_phases.contains(&p) {
+                    continue;
+                }
+                if self.gate_open[p] {
+                    late.push((t, p));
+                } else {
+                    self.gate_unmet[p] += 1;
+                }
+            }
+        }
+        for &(t, _) in added {
+            self.unmet[t] = graph.deps[t]
+                .iter()
+                .filter(|dep| match **dep {
+                    Dep::Task(d) => self.node[d] != Node::Completed,
+                    Dep::Phase(p) => !self.gate_open[p],
+                })
+                .count() as u32;
+        }
+        for p in 0..phases {
+            self.try_open_gate(graph, p, files);
+        }
+        for &(t, _) in added {
+            if self.node[t] == Node::Waiting && self.unmet[t] == 0 {
+                self.become_ready(graph, t, files);
+            }
+        }
+        late
+    }
+
+    /// A ready task starts.
+    pub fn start(&mut self, graph: &Graph, t: usize) {
+        let phase = graph.phase_of[t];
+        self.ready[phase].remove(&t);
+        self.node[t] = Node::Running;
+        self.running_in_phase[phase] += 1;
+    }
+
+    /// A running task completed: its dependents and gates count it.
+    pub fn complete(&mut self, graph: &Graph, t: usize, files: &dyn Files) {
+        self.stop_running(graph, t);
+        self.node[t] = Node::Completed;
+        for &d in &graph.dependents[t] {
+            self.satisfy(graph, d, files);
+        }
+        for p in graph.gates_including(graph.phase_of[t]) {
+            if !self.gate_open[p] {
+                self.gate_unmet[p] -= 1;
+                self.try_open_gate(graph, p, files);
+            }
+        }
+    }
+
+    /// A running task failed for good (see `block_downstream`).
+    pub fn fail(&mut self, graph: &Graph, t: usize) {
+        self.stop_running(graph, t);
+        self.node[t] = Node::Failed;
+    }
+
+    /// A running task failed and is tried again.
+    pub fn retry(&mut self, graph: &Graph, t: usize, files: &dyn Files) {
+        self.stop_running(graph, t);
+        self.node[t] = Node::Waiting;
+        self.become_ready(graph, t, files);
+    }
+
+    /// A task recorded as running that never started: waiting again (or
+    /// unselected).
+    pub fn reopen(&mut self, graph: &Graph, t: usize, selected: bool, files: &dyn Files) {
+        self.stop_running(graph, t);
+        self.node[t] = if selected {
+            Node::Waiting
+        } else {
+            Node::Unselected
+        };
+        if selected && self.unmet[t] == 0 {
+            self.become_ready(graph, t, files);
+        }
+    }
+
+    /// A task that has not started is failed by hand (`block`).
+    pub fn hold(&mut self, graph: &Graph, t: usize) {
+        self.ready[graph.phase_of[t]].remove(&t);
+        self.needs_inputs.remove(&t);
+        self.node[t] = Node::Failed;
+    }
+
+    /// Marks every task that depends on the failed task `failed`, directly
+    /// or not, as blocked by it; the walk stops at tasks that are running,
+    /// done, or failed themselves. Returns them, in id order.
+    pub fn block_downstream(&mut self, graph: &Graph, failed: usize) -> Vec<usize> {
+        let mut blocked = graph.downstream(failed, |d| {
+            matches!(
+                self.node[d],
+                Node::Waiting | Node::Ready | Node::NeedsInputs | Node::Unselected
+            )
+        });
+        blocked.sort_unstable();
+        for &d in &blocked {
+            self.ready[graph.phase_of[d]].remove(&d);
+            self.needs_inputs.remove(&d);
+            self.node[d] = Node::Blocked;
+            self.blocked_by[d] = Some(failed);
+        }
+        blocked
+    }
+
+    /// A task read as blocked from its status, by `by`.
+    pub fn set_blocked_by(&mut self, t: usize, by: Option<usize>) {
+        self.blocked_by[t] = by;
+    }
+
+    /// Inputs and gate artifacts appear when tasks end: looks at the few
+    /// tasks and gates waiting on them.
+    pub fn recheck(&mut self, graph: &Graph, files: &dyn Files) {
+        for t in std::mem::take(&mut self.needs_inputs) {
+            self.become_ready(graph, t, files);
+        }
+        for p in 0..graph.phases.len() {
+            self.try_open_gate(graph, p, files);
+        }
+    }
+
+    /// The inputs of `t` that are missing (see `assume_produced`).
+    pub fn missing_inputs(&self, graph: &Graph, t: usize, files: &dyn Files) -> Vec<String> {
+        graph.tasks[t]
+            .inputs
+            .iter()
+            .filter(|input| {
+                let assumed = self.assume_produced
+                    && graph
+                        .producer(input)
+                        .is_some_and(|p| self.node[p] == Node::Completed);
+                !assumed && !files.input_exists(input)
+            })
+            .cloned()
+            .collect()
+    }
+
+    fn stop_running(&mut self, graph: &Graph, t: usize) {
+        if self.node[t] == Node::Running {
+            self.running_in_phase[graph.phase_of[t]] -= 1;
+        }
+    }
+
+    fn satisfy(&mut self, graph: &Graph, t: usize, files: &dyn Files) {
+        self.unmet[t] -= 1;
+        if self.unmet[t] == 0 && self.node[t] == Node::Waiting {
+            self.become_ready(graph, t, files);
+        }
+    }
+
+    fn become_ready(&mut self, graph: &Graph, t: usize, files: &dyn Files) {
+        if self.missing_inputs(graph, t, files).is_empty() {
+            self.node[t] = Node::Ready;
+            self.ready[graph.phase_of[t]].insert(t);
+        } else {
+            self.node[t] = Node::NeedsInputs;
+            self.needs_inputs.insert(t);
+        }
+    }
+
+    fn try_open_gate(&mut self, graph: &Graph, p: usize, files: &dyn Files) {
+        if self.gate_open[p] || self.gate_unmet[p] > 0 || !files.artifacts_exist(p) {
+            return;
+        }
+        self.gate_open[p] = true;
+        for &d in &graph.phases[p].dependents {
+            self.satisfy(graph, d, files);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::task::Task;
+    use camino::Utf8PathBuf;
+
+    fn graph(tasks: &[(&str, &[&str], &[&str])]) -> Graph {
+        let tasks = tasks
+            .iter()
+            .map(|(id, deps, inputs)| Task {
+                inputs: inputs.iter().map(|i| i.to_string()).collect(),
+                ..Task::new(
+                    id,
+                    Utf8PathBuf::from(format!("/nonexistent/{id}.md")),
+                    deps.iter().map(|d| d.to_string()).collect(),
+                )
+            })
+            .collect();
+        Graph::build(tasks).unwrap()
+    }
+
+    /// Files where every input, and every gate's artifacts, exist or not.
+    struct Stub {
+        inputs: bool,
+        artifacts: bool,
+    }
+
+    impl Files for Stub {
+        fn input_exists(&self, _: &str) -> bool {
+            self.inputs
+        }
+        fn artifacts_exist(&self, _: usize) -> bool {
+            self.artifacts
+        }
+    }
+
+    const ALL_THERE: Stub = Stub {
+        inputs: true,
+        artifacts: true,
+    };
+
+    fn waiting(graph: &Graph) -> Vec<(usize, Node)> {
+        (0..graph.tasks.len()).map(|t| (t, Node::Waiting)).collect()
+    }
+
+    fn ready(r: &Readiness, g: &Graph) -> Vec<String> {
+        (0..g.phases.len())
+            .flat_map(|p| r.ready_in_phase(p))
+            .map(|t| g.tasks[t].id.clone())
+            .collect()
+    }
+
+    #[test]
+    fn a_task_is_ready_once_every_dependency_completed() {
+        let g = graph(&[
+            ("p/a", &[], &[]),
+            ("p/b", &[], &[]),
+            ("p/c", &["p/a", "p/b"], &[]),
+        ]);
+        let files = &ALL_THERE;
+        let mut r = Readiness::new(false);
+        assert!(r.add(&g, &waiting(&g), files).is_empty());
+        assert_eq!(ready(&r, &g), ["p/a", "p/b"]);
+        r.start(&g, 0);
+        r.start(&g, 1);
+        assert_eq!(r.running_in_phase(0), 2);
+        r.complete(&g, 0, files);
+        assert_eq!(r.node(2), Node::Waiting);
+        r.complete(&g, 1, files);
+        assert_eq!(ready(&r, &g), ["p/c"]);
+        assert_eq!(r.running_in_phase(0), 0);
+    }
+
+    #[test]
+    fn a_phase_gate_waits_for_its_phase_and_every_earlier_one() {
+        let g = graph(&[
+            ("1-a/x", &[], &[]),
+            ("2-b/y", &[], &[]),
+            ("3-c/z", &["2-b"], &[]),
+        ]);
+        let files = &ALL_THERE;
+        let mut r = Readiness::new(false);
+        r.add(&g, &waiting(&g), files);
+        let gate = g.phase("2-b").unwrap();
+        assert_eq!(r.gate_unmet(gate), 2);
+        r.start(&g, 1);
+        r.complete(&g, 1, files);
+        assert!(!r.gate_open(gate), "1-a/x is not done");
+        r.start(&g, 0);
+        r.complete(&g, 0, files);
+        assert!(r.gate_open(gate));
+        assert_eq!(ready(&r, &g), ["3-c/z"]);
+    }
+
+    #[test]
+    fn a_gate_waits_for_its_artifacts() {
+        let g = graph(&[("1-a/x", &[], &[]), ("2-b/y", &["1-a"], &[])]);
+        let mut r = Readiness::new(false);
+        let missing = Stub {
+            inputs: true,
+            artifacts: false,
+        };
+        r.add(&g, &waiting(&g), &missing);
+        r.start(&g, 0);
+        r.complete(&g, 0, &missing);
+        assert!(!r.gate_open(0));
+        r.recheck(&g, &ALL_THERE);
+        assert!(r.gate_open(0));
+        assert_eq!(ready(&r, &g), ["2-b/y"]);
+    }
+
+    #[test]
+    fn a_missing_input_holds_a_task_until_it_appears() {
+        let g = graph(&[("p/a", &[], &[]), ("p/b", &[], &["p/a/out.json"])]);
+        let absent = Stub {
+            inputs: false,
+            artifacts: true,
+        };
+        let mut r = Readiness::new(false);
+        r.add(&g, &waiting(&g), &absent);
+        r.start(&g, 0);
+        r.complete(&g, 0, &absent);
+        assert_eq!(r.node(1), Node::NeedsInputs);
+        r.recheck(&g, &ALL_THERE);
+        assert_eq!(r.node(1), Node::Ready);
+        // A plan assumes the producer writes it.
+        let mut plan = Readiness::new(true);
+        plan.add(&g, &waiting(&g), &absent);
+        plan.start(&g, 0);
+        plan.complete(&g, 0, &absent);
+        assert_eq!(plan.node(1), Node::Ready);
+    }
+
+    #[test]
+    fn a_failure_blocks_everything_downstream_and_nothing_else() {
+        let g = graph(&[
+            ("p/a", &[], &[]),
+            ("p/b", &["p/a"], &[]),
+            ("p/c", &["p/b"], &[]),
+            ("p/d", &[], &[]),
+            ("q/e", &["p"], &[]),
+        ]);
+        let files = &ALL_THERE;
+        let mut r = Readiness::new(false);
+        r.add(&g, &waiting(&g), files);
+        r.start(&g, 0);
+        r.fail(&g, 0);
+        let blocked: Vec<&str> = r
+            .block_downstream(&g, 0)
+            .into_iter()
+            .map(|t| g.tasks[t].id.as_str())
+            .collect();
+        assert_eq!(blocked, ["p/b", "p/c", "q/e"]);
+        assert_eq!(r.blocked_by(4), Some(0));
+        assert_eq!(ready(&r, &g), ["p/d"]);
+    }
+
+    #[test]
+    fn a_retry_is_ready_again_and_a_reopened_task_waits() {
+        let g = graph(&[("p/a", &[], &[]), ("p/b", &["p/a"], &[])]);
+        let files = &ALL_THERE;
+        let mut r = Readiness::new(false);
+        r.add(&g, &[(0, Node::Running), (1, Node::Waiting)], files);
+        assert_eq!(r.running_in_phase(0), 1);
+        r.reopen(&g, 0, true, files);
+        assert_eq!((r.node(0), r.running_in_phase(0)), (Node::Ready, 0));
+        r.start(&g, 0);
+        r.retry(&g, 0, files);
+        assert_eq!(ready(&r, &g), ["p/a"]);
+    }
+
+    #[test]
+    fn a_task_added_after_its_gate_opened_is_reported() {
+        let mut g = graph(&[("1-a/x", &[], &[]), ("2-b/y", &["1-a"], &[])]);
+        let files = &ALL_THERE;
+        let mut r = Readiness::new(false);
+        r.add(&g, &waiting(&g), files);
+        r.start(&g, 0);
+        r.complete(&g, 0, files);
+        assert!(r.gate_open(0));
+        let task = Task::new("1-a/late", "/nonexistent/late.md".into(), Vec::new());
+        let (added, problems) = g.extend(vec![task]);
+        assert!(problems.is_empty());
+        let late = r.add(&g, &[(added[0], Node::Waiting)], files);
+        assert_eq!(late, [(added[0], 0)]);
+    }
+}

@@ -1,0 +1,95 @@
+//! The end of a run: a line of counts, every failed, blocked and waiting
+//! task with why, and the exit code.
+
+use std::time::Duration;
+
+use crate::exit;
+use crate::model::graph::Graph;
+use crate::model::layout::Layout;
+use crate::run::history::Past;
+use crate::run::readiness::{Node, Readiness};
+use crate::run::Stop;
+use crate::ui::format;
+use crate::ui::printer::{Printer, Tone};
+
+/// What the summary tells.
+pub struct Outcome<'a> {
+    pub layout: &'a Layout,
+    pub graph: &'a Graph,
+    pub readiness: &'a Readiness,
+    pub history: &'a [Past],
+    /// The tasks the run selected.
+    pub selected: Vec<usize>,
+    /// `id: why` of each selected task that never started.
+    pub not_started: Vec<String>,
+    /// Task files found invalid during the run.
+    pub invalid: &'a [String],
+    pub stop: Option<&'a Stop>,
+    pub elapsed: Duration,
+}
+
+/// Prints the summary; returns the run's exit code.
+pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
+    printer.finish();
+    let count = |node: Node| {
+        o.selected
+            .iter()
+            .filter(|&&t| o.readiness.node(t) == node)
+            .count()
+    };
+    let (completed, failed, blocked) = (
+        count(Node::Completed),
+        count(Node::Failed),
+        count(Node::Blocked),
+    );
+    let clean = failed + blocked + o.not_started.len() + o.invalid.len() == 0;
+    println!();
+    printer.line(
+        if clean { Tone::Good } else { Tone::Bad },
+        &format!(
+            "Summary: {completed} completed, {failed} failed, {blocked} blocked, {} not started{} ({})",
+            o.not_started.len(),
+            match o.invalid.len() {
+                0 => String::new(),
+                n => format!(", {n} invalid task file(s)"),
+            },
+            format::duration(o.elapsed),
+        ),
+    );
+    for &t in &o.selected {
+        let id = &o.graph.tasks[t].id;
+        match o.readiness.node(t) {
+            Node::Failed => println!(
+                "  failed   {id}: {} (log: {})",
+                o.history[t].error.as_deref().unwrap_or("failed"),
+                o.layout.display(&o.layout.log_file(id))
+            ),
+            Node::Blocked => println!(
+                "  blocked  {id}: blocked by {}",
+                o.readiness
+                    .blocked_by(t)
+                    .map_or("?", |b| o.graph.tasks[b].id.as_str())
+            ),
+            _ => {}
+        }
+    }
+    for line in &o.not_started {
+        println!("  waiting  {line}");
+    }
+    for problem in o.invalid {
+        println!("  invalid  {problem}");
+    }
+    match o.stop {
+        Some(Stop::Signal(signal)) => return 128 + signal,
+        Some(Stop::Fatal(error)) => {
+            printer.line(Tone::Bad, &format!("error: {error}"));
+            return exit::TASK_FAILED;
+        }
+        None => {}
+    }
+    if completed == o.selected.len() && o.invalid.is_empty() {
+        exit::SUCCESS
+    } else {
+        exit::TASK_FAILED
+    }
+}

@@ -1,0 +1,61 @@
+//! The run as its live view shows it: the dashboard built from the run's
+//! own state, with no file read but each running task's last log line.
+
+use crate::model::config::Config;
+use crate::model::graph::Graph;
+use crate::model::layout::Layout;
+use crate::model::task::phase_key;
+use crate::run::attempt::Active;
+use crate::run::history::Past;
+use crate::run::readiness::{Node, Readiness};
+use crate::state::outputs;
+use crate::ui::progress::{Builder, Progress, Seen, Usage};
+use std::collections::HashMap;
+
+/// What the run knows now, as the dashboard.
+pub struct Snapshot<'a> {
+    pub layout: &'a Layout,
+    pub config: &'a Config,
+    pub graph: &'a Graph,
+    pub readiness: &'a Readiness,
+    pub history: &'a [Past],
+    pub active: &'a HashMap<usize, Active>,
+}
+
+impl Snapshot<'_> {
+    pub fn progress(&self) -> Progress {
+        let mut builder = Builder::new();
+        for (t, task) in self.graph.tasks.iter().enumerate() {
+            builder.add(&task.phase, &task.id, self.seen(t), Usage::default());
+        }
+        let missing = |phase: &str| {
+            outputs::missing_artifacts(self.layout, &self.config.phase(phase_key(phase)).requires)
+        };
+        builder.finish(self.config.title(self.layout), missing, Vec::new())
+    }
+
+    fn seen(&self, t: usize) -> Seen {
+        let past = &self.history[t];
+        match self.readiness.node(t) {
+            Node::Completed => Seen::Completed {
+                validated: true,
+                seconds: past.seconds,
+            },
+            Node::Running => {
+                let active = self.active.get(&t);
+                Seen::Running {
+                    agent: active.map(|a| a.agent),
+                    started: active.map(|a| a.started),
+                    alive: true,
+                    queued: active.is_some_and(|a| a.job_id.is_some() && a.queued),
+                }
+            }
+            Node::Failed => Seen::Failed {
+                error: past.error.clone(),
+                exit_code: None,
+            },
+            Node::Blocked => Seen::Blocked,
+            Node::Unselected | Node::Waiting | Node::NeedsInputs | Node::Ready => Seen::Pending,
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! Task logs, `workspace/logs/<task id>.log`: reading their last lines for
+//! the views, and keeping an earlier attempt's log when a retry starts.
+
+use std::io::{Read, Seek, SeekFrom};
+
+use anyhow::{Context, Result};
+use camino::{Utf8Path, Utf8PathBuf};
+
+use crate::model::layout::Layout;
+
+/// The last `n` lines of a log (fewer if it has fewer; none if it is
+/// missing), read from its end, however long the log.
+pub fn tail(path: &Utf8Path, n: usize) -> Vec<String> {
+    // Enough for `n` ordinary lines; a longer line is cut at its start.
+    let bytes = (n as u64 * 200).max(2048);
+    let text = read_end(path, bytes);
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines.len().saturating_sub(n);
+    lines[start..].iter().map(|l| (*l).to_owned()).collect()
+}
+
+/// The last line of a log that is not blank, trimmed.
+pub fn last_line(path: &Utf8Path) -> String {
+    let text = read_end(path, 2048);
+    text.lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim()
+        .to_owned()
+}
+
+fn read_end(path: &Utf8Path, bytes: u64) -> String {
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return String::new();
+    };
+    let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = file.seek(SeekFrom::Start(len.saturating_sub(bytes)));
+    let mut tail = Vec::new();
+    let _ = file.read_to_end(&mut tail);
+    String::from_utf8_lossy(&tail).into_owned()
+}
+
+/// Before attempt `attempt` (a retry) starts: the previous attempt's log is
+/// kept as `<id>.attempt-N.log`.
+pub fn keep_previous(layout: &Layout, id: &str, attempt: u32) -> Result<()> {
+    let log = layout.log_file(id);
+    if attempt > 1 && log.exists() {
+        let kept = layout.attempt_log_file(id, attempt - 1);
+        std::fs::rename(&log, &kept)
+            .with_context(|| format!("cannot keep the previous log as {kept}"))?;
+    }
+    Ok(())
+}
+
+/// The log of attempt `attempt` of `id`: kept under its own name once a
+/// later attempt started, else the latest log.
+pub fn of_attempt(layout: &Layout, id: &str, attempt: u32) -> Utf8PathBuf {
+    let kept = layout.attempt_log_file(id, attempt);
+    if kept.exists() {
+        kept
+    } else {
+        layout.log_file(id)
+    }
+}

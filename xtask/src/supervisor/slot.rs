@@ -1,0 +1,251 @@
+//! A slot of the supervisor: a thread that starts tasks one after the
+//! other and waits for each, in cgroups of its own that every task of the
+//! slot reuses. There are as many slots as tasks ever ran at once.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::sync::mpsc::{self, Sender};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use super::{append_to_log, cgroups, Message, Outcome};
+use crate::executor::protocol::Spec;
+use crate::sys::process;
+
+/// A thread that starts tasks one after the other and waits for each, in
+/// cgroups of its own that every task of the slot reuses. There are as many
+/// slots as tasks ever ran at once.
+pub(super) struct Slot {
+    pub(super) jobs: Sender<Spec>,
+    pub(super) thread: std::thread::JoinHandle<()>,
+}
+
+impl Slot {
+    pub(super) fn start(
+        index: usize,
+        hierarchy: Option<cgroups::Hierarchy>,
+        tx: Sender<Message>,
+    ) -> Slot {
+        let (jobs, specs) = mpsc::channel::<Spec>();
+        let thread = std::thread::spawn(move || {
+            let name = format!("{}-{index}", std::process::id());
+            let mut groups = SlotGroups::new(hierarchy, name);
+            let mut programs = Programs::default();
+            for spec in specs {
+                let prepared = groups.prepare(&spec);
+                let outcome = run(&spec, prepared, &mut programs, |pid| {
+                    let _ = tx.send(Message::Started { slot: index, pid });
+                });
+                let ended = Message::Ended {
+                    slot: index,
+                    outcome,
+                };
+                if tx.send(ended).is_err() {
+                    break;
+                }
+                groups.after(&spec);
+            }
+            groups.remove();
+        });
+        Slot { jobs, thread }
+    }
+}
+
+/// A slot's cgroups, and the counters its next task is measured from. A
+/// task that leaves too much charged to them (page cache, files in tmpfs)
+/// gets them replaced, so that the next one is limited and measured on its
+/// own.
+struct SlotGroups {
+    /// `None` once groups cannot be made here.
+    hierarchy: Option<cgroups::Hierarchy>,
+    name: String,
+    made: u32,
+    /// Creations that failed in a row.
+    failures: u32,
+    group: Option<cgroups::Group>,
+    baseline: Option<cgroups::Baseline>,
+}
+
+impl SlotGroups {
+    fn new(hierarchy: Option<cgroups::Hierarchy>, name: String) -> SlotGroups {
+        let mut groups = SlotGroups {
+            hierarchy,
+            name,
+            made: 0,
+            failures: 0,
+            group: None,
+            baseline: None,
+        };
+        groups.renew();
+        groups
+    }
+
+    /// Replaces the groups with new ones (the slot's thread moves along).
+    fn renew(&mut self) {
+        self.remove();
+        let Some(hierarchy) = &self.hierarchy else {
+            return;
+        };
+        self.made += 1;
+        let name = format!("{}-{}", self.name, self.made);
+        match hierarchy.create(&name) {
+            Ok(group) => {
+                self.group = Some(group);
+                self.failures = 0;
+            }
+            Err(e) => {
+                eprintln!("xtask supervisor: cannot create cgroup {name}: {e}");
+                // Tried again after the next task; given up after a few.
+                self.failures += 1;
+                if self.failures >= 3 {
+                    self.hierarchy = None;
+                }
+            }
+        }
+    }
+
+    /// The groups with the task's limits, and the counters to measure it
+    /// from: `None` when they cannot be had, and the task runs outside any
+    /// group (its limits reported as not enforced).
+    fn prepare(&mut self, spec: &Spec) -> Option<(&cgroups::Group, cgroups::Baseline)> {
+        let group = self.group.as_mut()?;
+        let baseline = match self.baseline.take() {
+            Some(baseline) => Ok(baseline),
+            None => group.baseline(),
+        };
+        let ready = baseline.and_then(|b| group.limit(spec.cpus, spec.memory_bytes).map(|()| b));
+        match ready {
+            Ok(baseline) => Some((self.group.as_ref()?, baseline)),
+            Err(e) => {
+                eprintln!(
+                    "xtask supervisor: cannot set up a cgroup for {}: {e}",
+                    spec.task_id
+                );
+                // Out of the groups, or the task would run in them anyway.
+                self.remove();
+                None
+            }
+        }
+    }
+
+    /// After a task: the counters for the next one, and the same limits
+    /// (most likely the next task's), set now rather than at its start.
+    fn after(&mut self, last: &Spec) {
+        let Some(group) = &mut self.group else {
+            return self.renew();
+        };
+        match group.baseline() {
+            Ok(baseline) if group.reusable() => {
+                let _ = group.limit(last.cpus, last.memory_bytes);
+                self.baseline = Some(baseline);
+            }
+            _ => self.renew(),
+        }
+    }
+
+    fn remove(&mut self) {
+        self.baseline = None;
+        if let Some(group) = self.group.take() {
+            group.remove();
+        }
+    }
+}
+
+/// Starts one task in the slot's groups and waits for it; then kills
+/// whatever it left running and waits for that to be gone, so that nothing
+/// of the task is alive once its end is recorded.
+fn run(
+    spec: &Spec,
+    prepared: Option<(&cgroups::Group, cgroups::Baseline)>,
+    programs: &mut Programs,
+    started: impl FnOnce(u32),
+) -> Outcome {
+    let join = prepared
+        .as_ref()
+        .map(|(group, _)| group.procs_files_to_join())
+        .unwrap_or_default();
+    let pid = match spawn(spec, programs, join) {
+        Ok(child) => child.id(),
+        Err(e) => return Outcome::SpawnFailed(format!("{e:#}")),
+    };
+    started(pid);
+    let (status, rusage) = process::wait(pid);
+    let mut leftovers = process::signal_group(pid, libc::SIGKILL);
+    process::wait_group_gone(pid, Duration::from_secs(2));
+    if let Some((group, _)) = &prepared {
+        leftovers |= group.kill_strays();
+    }
+    if leftovers {
+        append_to_log(
+            &spec.log_file,
+            "xtask: killed processes that the task left running",
+        );
+    }
+    // Where the group cannot tell, what the kernel tells the parent: the largest
+    // process's peak (at least the supervisor's size, which a child shares
+    // until its exec) and the CPU time of the task and what it reaped.
+    let mut usage = match &prepared {
+        Some((group, baseline)) => group.usage(baseline),
+        None => cgroups::Usage::default(),
+    };
+    usage.peak_memory_bytes.get_or_insert(rusage.peak_bytes);
+    usage.cpu_seconds.get_or_insert(rusage.cpu_seconds);
+    Outcome::Exited {
+        status,
+        usage,
+        enforced: prepared.is_some(),
+    }
+}
+
+/// Programs found on PATH, by name. Without this every start would search
+/// PATH again, one failed exec per folder before the right one.
+#[derive(Default)]
+struct Programs(HashMap<String, std::path::PathBuf>);
+
+impl Programs {
+    fn resolve(&mut self, program: &str) -> std::path::PathBuf {
+        if program.contains('/') {
+            return program.into();
+        }
+        if let Some(path) = self.0.get(program) {
+            return path.clone();
+        }
+        let Ok(path) = which::which(program) else {
+            return program.into();
+        };
+        self.0.insert(program.to_owned(), path.clone());
+        path
+    }
+}
+
+fn spawn(
+    spec: &Spec,
+    programs: &mut Programs,
+    cgroup_procs: Vec<std::ffi::CString>,
+) -> Result<std::process::Child> {
+    let log = File::options()
+        .append(true)
+        .open(&spec.log_file)
+        .with_context(|| format!("cannot open log {}", spec.log_file))?;
+    let stderr = log
+        .try_clone()
+        .context("cannot duplicate the log file handle")?;
+    let mut command = Command::new(programs.resolve(&spec.argv[0]));
+    if !cgroup_procs.is_empty() {
+        // SAFETY: `join` only makes async-signal-safe system calls, on
+        // strings prepared before the fork.
+        unsafe { command.pre_exec(move || cgroups::join(&cgroup_procs)) };
+    }
+    command
+        .args(&spec.argv[1..])
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(stderr)
+        .process_group(0)
+        .spawn()
+        .with_context(|| format!("cannot start `{}`", spec.argv[0]))
+}

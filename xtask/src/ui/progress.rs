@@ -1,0 +1,341 @@
+//! The dashboard per phase: counts, each phase's gate, the running and
+//! failed tasks, usage. One model for `progress`, `progress --json` and the
+//! live view: built from the status files by `progress`, and from the run's
+//! own state by a running orchestrator.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+use crate::state::status::{self, AgentSlot, State, Status};
+use crate::ui::format;
+use crate::ui::printer::{Printer, Tone};
+
+#[derive(Debug, Default, Serialize)]
+pub struct Progress {
+    pub title: String,
+    pub phases: Vec<PhaseProgress>,
+    pub total: Counts,
+    /// Status files that could not be read, each treated as pending.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Default, Clone, Copy, Serialize)]
+pub struct Counts {
+    pub total: usize,
+    pub completed: usize,
+    pub running: usize,
+    pub blocked: usize,
+    pub failed: usize,
+    pub pending: usize,
+    /// Completed as a whole percentage of total (0 for an empty phase).
+    pub percent: u32,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct PhaseProgress {
+    pub phase: String,
+    #[serde(flatten)]
+    pub counts: Counts,
+    pub gate: Gate,
+    /// Mean duration of the phase's completed tasks, for an ETA.
+    pub mean_seconds: Option<f64>,
+    /// CPU time of the phase's finished attempts, and the largest peak
+    /// memory among them (from their cgroups; none where not enforced).
+    pub cpu_seconds: f64,
+    pub peak_memory_mb: Option<f64>,
+    pub running_tasks: Vec<RunningTask>,
+    pub failed_tasks: Vec<FailedTask>,
+}
+
+/// The phase's completion gate: at least one task, every task completed with
+/// its outputs validated, and every artifact of `phases.<key>.requires`.
+#[derive(Debug, Default, Serialize)]
+pub struct Gate {
+    pub complete: bool,
+    /// What it still waits on: tasks (the first few) and missing artifacts.
+    pub waiting_on: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RunningTask {
+    pub task_id: String,
+    pub agent_id: Option<AgentSlot>,
+    pub elapsed_seconds: u64,
+    /// False when the process recorded for it is gone: the next
+    /// `orchestrate` or `monitor` records how it ended.
+    pub alive: bool,
+    /// A Slurm job still waiting in the queue.
+    pub queued: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FailedTask {
+    pub task_id: String,
+    pub error: Option<String>,
+    pub exit_code: Option<i32>,
+}
+
+/// What a view knows of one task.
+pub enum Seen {
+    Pending,
+    Running {
+        agent: Option<AgentSlot>,
+        started: Option<SystemTime>,
+        alive: bool,
+        queued: bool,
+    },
+    Completed {
+        /// Its outputs were validated: it counts for its phase's gate.
+        validated: bool,
+        seconds: Option<f64>,
+    },
+    Failed {
+        error: Option<String>,
+        exit_code: Option<i32>,
+    },
+    Blocked,
+}
+
+impl Seen {
+    /// What a status file says.
+    pub fn of(status: Option<&Status>) -> Seen {
+        let Some(s) = status else {
+            return Seen::Pending;
+        };
+        match s.status {
+            State::Completed => Seen::Completed {
+                validated: s.outputs_validated,
+                seconds: s.duration_seconds,
+            },
+            State::Running => Seen::Running {
+                agent: s.agent_id,
+                started: s.started_at.as_deref().and_then(status::parse_timestamp),
+                alive: s.looked_after(),
+                queued: s.queued,
+            },
+            State::Failed => Seen::Failed {
+                error: s.error.clone(),
+                exit_code: s.exit_code,
+            },
+            State::Blocked => Seen::Blocked,
+        }
+    }
+}
+
+/// What an attempt used, from its status.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Usage {
+    pub cpu_seconds: Option<f64>,
+    pub peak_memory_mb: Option<f64>,
+}
+
+impl Usage {
+    pub fn of(status: Option<&Status>) -> Usage {
+        status.map_or(Usage::default(), |s| Usage {
+            cpu_seconds: s.cpu_seconds,
+            peak_memory_mb: s.peak_memory_mb,
+        })
+    }
+}
+
+/// Builds a `Progress` a task at a time.
+pub struct Builder {
+    phases: BTreeMap<String, PhaseProgress>,
+    now: SystemTime,
+}
+
+/// How many unfinished tasks a gate names before it says "and N more".
+const GATE_NAMES: usize = 5;
+
+impl Builder {
+    pub fn new() -> Builder {
+        Builder {
+            phases: BTreeMap::new(),
+            now: SystemTime::now(),
+        }
+    }
+
+    /// Adds task `id` of phase `phase`.
+    pub fn add(&mut self, phase: &str, id: &str, seen: Seen, usage: Usage) {
+        let phase = self
+            .phases
+            .entry(phase.to_owned())
+            .or_insert_with(|| PhaseProgress {
+                phase: phase.to_owned(),
+                ..PhaseProgress::default()
+            });
+        if !matches!(
+            seen,
+            Seen::Completed {
+                validated: true,
+                ..
+            }
+        ) {
+            phase.gate.waiting_on.push(id.to_owned());
+        }
+        phase.cpu_seconds += usage.cpu_seconds.unwrap_or(0.0);
+        phase.peak_memory_mb = match (phase.peak_memory_mb, usage.peak_memory_mb) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        let counts = &mut phase.counts;
+        counts.total += 1;
+        match seen {
+            Seen::Pending => counts.pending += 1,
+            Seen::Completed { seconds, .. } => {
+                counts.completed += 1;
+                if let Some(d) = seconds {
+                    let n = counts.completed as f64;
+                    phase.mean_seconds = Some(phase.mean_seconds.map_or(d, |m| m + (d - m) / n));
+                }
+            }
+            Seen::Blocked => counts.blocked += 1,
+            Seen::Failed { error, exit_code } => {
+                counts.failed += 1;
+                phase.failed_tasks.push(FailedTask {
+                    task_id: id.to_owned(),
+                    error,
+                    exit_code,
+                });
+            }
+            Seen::Running {
+                agent,
+                started,
+                alive,
+                queued,
+            } => {
+                counts.running += 1;
+                phase.running_tasks.push(RunningTask {
+                    task_id: id.to_owned(),
+                    agent_id: agent,
+                    elapsed_seconds: started
+                        .and_then(|t| self.now.duration_since(t).ok())
+                        .map_or(0, |d| d.as_secs()),
+                    alive,
+                    queued,
+                });
+            }
+        }
+        counts.percent = percent(counts.completed, counts.total);
+    }
+
+    /// The dashboard; `missing_artifacts(phase)` names what each phase's
+    /// gate requires and does not exist.
+    pub fn finish(
+        self,
+        title: String,
+        missing_artifacts: impl Fn(&str) -> Vec<String>,
+        warnings: Vec<String>,
+    ) -> Progress {
+        let mut progress = Progress {
+            title,
+            warnings,
+            ..Progress::default()
+        };
+        for mut phase in self.phases.into_values() {
+            let missing = missing_artifacts(&phase.phase);
+            close_gate(&mut phase, missing);
+            progress.total = sum(progress.total, phase.counts);
+            progress.phases.push(phase);
+        }
+        progress.total.percent = percent(progress.total.completed, progress.total.total);
+        progress
+    }
+}
+
+fn close_gate(phase: &mut PhaseProgress, missing_artifacts: Vec<String>) {
+    let gate = &mut phase.gate;
+    let unfinished = gate.waiting_on.len();
+    if unfinished > GATE_NAMES {
+        gate.waiting_on.truncate(GATE_NAMES);
+        gate.waiting_on
+            .push(format!("{} more task(s)", unfinished - GATE_NAMES));
+    }
+    for artifact in missing_artifacts {
+        gate.waiting_on
+            .push(format!("workspace/outputs/{artifact}"));
+    }
+    gate.complete = phase.counts.total > 0 && gate.waiting_on.is_empty();
+}
+
+fn sum(a: Counts, b: Counts) -> Counts {
+    Counts {
+        total: a.total + b.total,
+        completed: a.completed + b.completed,
+        running: a.running + b.running,
+        blocked: a.blocked + b.blocked,
+        failed: a.failed + b.failed,
+        pending: a.pending + b.pending,
+        percent: 0,
+    }
+}
+
+fn percent(part: usize, whole: usize) -> u32 {
+    if whole == 0 {
+        return 0;
+    }
+    (part * 100 / whole) as u32
+}
+
+fn bar(percent: u32) -> String {
+    const WIDTH: usize = 20;
+    let filled = (percent as usize * WIDTH / 100).min(WIDTH);
+    format!("[{}{}]", "#".repeat(filled), "-".repeat(WIDTH - filled))
+}
+
+/// The dashboard as text.
+pub fn print(progress: &Progress) {
+    let printer = Printer::new(false);
+    println!("=== {} Status ===", progress.title);
+    println!();
+    for warning in &progress.warnings {
+        printer.line(Tone::Warn, &format!("warning: {warning}"));
+    }
+    for phase in &progress.phases {
+        let c = &phase.counts;
+        println!("Phase: {}  {} {}%", phase.phase, bar(c.percent), c.percent);
+        println!("  Total: {}", c.total);
+        println!("  Completed: {} ({}%)", c.completed, c.percent);
+        println!("  Running: {}", c.running);
+        println!("  Blocked: {}", c.blocked);
+        println!("  Failed: {}", c.failed);
+        println!("  Pending: {}", c.pending);
+        if let Some(peak) = phase.peak_memory_mb {
+            println!(
+                "  CPU: {:.1} s, peak memory: {peak:.0} MiB",
+                phase.cpu_seconds
+            );
+        }
+        if phase.gate.complete {
+            println!("  Gate: {}", printer.paint(Tone::Good, "complete"));
+        } else {
+            println!("  Gate: waiting on {}", phase.gate.waiting_on.join(", "));
+        }
+        for task in &phase.running_tasks {
+            let elapsed = format::duration(Duration::from_secs(task.elapsed_seconds));
+            let note = match (task.queued, task.alive) {
+                (true, _) => "  (queued in Slurm)",
+                (false, true) => "",
+                (false, false) => "  (its process is gone: the next run records how it ended)",
+            };
+            let agent = task.agent_id.map_or("-".to_owned(), |a| a.to_string());
+            println!("    running  {}  {agent}  {elapsed}{note}", task.task_id);
+        }
+        for task in &phase.failed_tasks {
+            let error = task.error.as_deref().unwrap_or("failed");
+            println!(
+                "    {}  {}: {error}",
+                printer.paint(Tone::Bad, "failed"),
+                task.task_id
+            );
+        }
+        println!();
+    }
+    let t = &progress.total;
+    println!(
+        "Overall: {}/{} completed ({}%), {} running, {} failed, {} blocked, {} pending",
+        t.completed, t.total, t.percent, t.running, t.failed, t.blocked, t.pending
+    );
+}
