@@ -9,7 +9,7 @@ use anyhow::{bail, Result};
 use crate::model::definitions;
 use crate::model::layout::Layout;
 use crate::run::plan::Plan;
-use crate::run::{write_blocked, Options};
+use crate::run::Options;
 use crate::state::lock;
 use crate::state::status::{self, State, Status};
 
@@ -27,7 +27,10 @@ pub fn run(layout: &Layout, id: &str, reason: &str) -> Result<i32> {
     failed.completed_at = Some(status::timestamp(SystemTime::now()));
     status::write(layout, &failed)?;
     let blocked = plan.hold(t);
-    write_blocked(layout, &defs.graph, t, &blocked, |d| plan.attempt(d), None)?;
+    let ids = blocked
+        .iter()
+        .map(|&d| (defs.graph.tasks[d].id.as_str(), plan.attempt(d)));
+    status::write_blocked(layout, ids, id, None)?;
     println!("ALERT: Task {id} failed, blocking {} tasks", blocked.len());
     for d in blocked {
         println!("  blocked  {}", defs.graph.tasks[d].id);

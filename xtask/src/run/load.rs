@@ -7,11 +7,48 @@
 use crate::model::config::Config;
 use crate::model::graph::Graph;
 use crate::model::layout::Layout;
-use crate::model::task::phase_key;
+use crate::model::task::{self, phase_key, Discovery};
 use crate::run::history::{Past, Previous};
 use crate::run::readiness::{Files, Node, Readiness};
 use crate::state::status::{self, State, Status};
 use crate::state::{logs, outputs};
+
+/// Task files that appeared during the run.
+pub struct Discovered {
+    /// The tasks added to the graph.
+    pub added: Vec<usize>,
+    /// The new files that are not valid tasks, each said with its problem.
+    pub invalid: Vec<String>,
+}
+
+/// Adds to the graph the task files that appeared since the last look.
+pub fn discover(layout: &Layout, discovery: &mut Discovery, graph: &mut Graph) -> Discovered {
+    let files = discovery.rescan();
+    if files.is_empty() {
+        // The common case, after every task's end: nothing to check.
+        return Discovered {
+            added: Vec::new(),
+            invalid: Vec::new(),
+        };
+    }
+    let mut invalid = Vec::new();
+    let mut tasks = Vec::new();
+    for file in files {
+        match task::load(&layout.tasks, &file) {
+            Ok(task) => tasks.push(task),
+            Err(problem) => invalid.push(problem),
+        }
+    }
+    let (added, problems) = graph.extend(tasks);
+    invalid.extend(problems);
+    Discovered {
+        added,
+        invalid: invalid
+            .into_iter()
+            .map(|p| p.relative_to(&layout.root).to_string())
+            .collect(),
+    }
+}
 
 /// The workspace's files, as readiness asks about them.
 pub struct Disk<'a> {

@@ -11,15 +11,18 @@
 
 mod admission;
 mod attempt;
+mod finals;
 mod history;
 mod load;
+mod options;
 pub mod plan;
 pub mod readiness;
 mod recovery;
+mod running;
 mod summary;
 mod view;
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::HashSet;
 use std::fs::File;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant, SystemTime};
@@ -31,59 +34,23 @@ use crate::executor::{self, Executor, Limits};
 use crate::model::config::{Config, ExecutorKind};
 use crate::model::graph::{Dep, Graph};
 use crate::model::layout::Layout;
-use crate::model::task::{self, Discovery, Task};
+use crate::model::task::Discovery;
 use crate::state::records::{self, recorded_end, ExitRecord};
 use crate::state::runs;
-use crate::state::status::{self, AgentSlot, Ending, Status};
+use crate::state::status::{self, Ending, Status};
 use crate::sys::process::{self, Process};
 use crate::sys::signals;
 use crate::ui::format;
 use crate::ui::printer::{Printer, Tone};
 use admission::Admission;
 use attempt::{Active, RunInfo};
+use finals::{Finals, RecordFrom};
 use history::{Past, Previous};
 use load::{Disk, Reader};
+pub use options::{Mode, Options};
 use readiness::{Node, Readiness};
 use recovery::Found;
-
-/// What the run selects and how it shows itself.
-pub struct Options {
-    pub jobs: Option<usize>,
-    /// Only this phase (folder name); resolved by the caller.
-    pub phase: Option<String>,
-    /// Only these tasks, when not empty.
-    pub only: Vec<String>,
-    pub quiet: bool,
-    pub executor: ExecutorKind,
-}
-
-impl Options {
-    /// Every task, with the config's limits.
-    pub fn everything(executor: ExecutorKind) -> Options {
-        Options {
-            jobs: None,
-            phase: None,
-            only: Vec::new(),
-            quiet: false,
-            executor,
-        }
-    }
-
-    pub fn selects(&self, task: &Task) -> bool {
-        if !self.only.is_empty() {
-            return self.only.contains(&task.id);
-        }
-        self.phase.as_ref().is_none_or(|p| *p == task.phase)
-    }
-}
-
-/// Whether the run launches tasks, or only waits for those recorded as
-/// running (`monitor`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Launch,
-    Monitor,
-}
+use running::Running;
 
 /// Runs the graph; returns the process exit code.
 pub fn run(
@@ -123,15 +90,14 @@ pub fn run(
         options,
         mode,
         admission: Admission::new(config, options.jobs, options.executor),
-        free_agents: (1..=options.jobs.unwrap_or(config.max_concurrent_agents).max(1)).collect(),
+        running: Running::new(options.jobs.unwrap_or(config.max_concurrent_agents).max(1)),
         graph,
         discovery,
         readiness: Readiness::new(false),
         history: Vec::new(),
-        active: HashMap::new(),
         executor,
         printer,
-        unwritten: Vec::new(),
+        finals: Finals::default(),
         stop: None,
         kill_at: None,
         run_id: run_id.clone(),
@@ -171,17 +137,6 @@ pub enum Event {
     Signal(i32),
 }
 
-/// Where a task's exit record came from: what is left to do once its final
-/// status is written.
-enum RecordFrom {
-    /// The executor, which keeps it until told the status is written.
-    Executor,
-    /// `workspace/pids/`, whose files are then removed.
-    Disk,
-    /// Nowhere: the orchestrator made it (the task could not start).
-    Nowhere,
-}
-
 struct Run<'a> {
     layout: &'a Layout,
     config: &'a Config,
@@ -192,12 +147,11 @@ struct Run<'a> {
     readiness: Readiness,
     history: Vec<Past>,
     admission: Admission<'a>,
-    active: HashMap<usize, Active>,
-    free_agents: BTreeSet<usize>,
+    running: Running,
     executor: Option<Executor>,
     printer: Printer,
-    /// Final statuses decided but not yet written (see `finish`).
-    unwritten: Vec<(usize, Status, RecordFrom)>,
+    /// Final statuses decided but not yet written.
+    finals: Finals,
     stop: Option<Stop>,
     /// When tasks still running after a stop get SIGKILL.
     kill_at: Option<Instant>,
@@ -220,9 +174,9 @@ impl Run<'_> {
         self.add_tasks(&all)?;
         // The ends recovered from records are on disk before the records go.
         self.write_final_statuses()?;
-        let (graph, active) = (&self.graph, &self.active);
+        let (graph, running) = (&self.graph, &self.running);
         records::remove_stale(self.layout, |id| {
-            graph.get(id).is_some_and(|t| active.contains_key(&t))
+            graph.get(id).is_some_and(|t| running.contains(t))
         });
         Ok(())
     }
@@ -286,7 +240,6 @@ impl Run<'_> {
                 self.readiness.reopen(&self.graph, t, selected, &files);
             }
             Found::Adopt(active) => {
-                self.free_agents.remove(&active.agent.0);
                 if (Process {
                     pid: active.pid,
                     start: active.pid_start,
@@ -301,7 +254,7 @@ impl Run<'_> {
                     );
                 }
                 self.history[t].tries = self.history[t].tries.max(1);
-                self.active.insert(t, active);
+                self.running.insert(t, active);
             }
         }
         self.check_adopted()
@@ -317,7 +270,7 @@ impl Run<'_> {
             if let Err(e) = self.write_final_statuses() {
                 self.stop_for(Stop::Fatal(format!("{e:#}")));
             }
-            if self.active.is_empty() {
+            if self.running.is_empty() {
                 if self.stop.is_some() || !self.look_again() {
                     return Ok(());
                 }
@@ -329,7 +282,7 @@ impl Run<'_> {
                 graph: &self.graph,
                 readiness: &self.readiness,
                 history: &self.history,
-                active: &self.active,
+                running: &self.running,
             };
             self.printer.refresh(|| snapshot.progress());
             if let Some(executor) = &mut self.executor {
@@ -369,11 +322,10 @@ impl Run<'_> {
     /// How long the loop may wait for an event before it has something to
     /// do (`None`: as long as it takes).
     fn wait_limit(&self) -> Option<Duration> {
-        let polling = self.kill_at.is_some()
-            || self.printer.is_live()
-            || self.active.values().any(|a| a.adopted.is_some());
+        let polling =
+            self.kill_at.is_some() || self.printer.is_live() || self.running.any_adopted();
         let poll = polling.then_some(Duration::from_millis(200));
-        let pid_due = self.active.values().filter_map(|a| a.pid_due).min();
+        let pid_due = self.running.next_pid_due();
         let until_due = pid_due.map(|due| due.saturating_duration_since(Instant::now()));
         match (poll, until_due) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -400,7 +352,7 @@ impl Run<'_> {
                 let Some(t) = self.graph.get(&task_id) else {
                     return Ok(());
                 };
-                let Some(active) = self.active.get_mut(&t) else {
+                let Some(active) = self.running.get_mut(t) else {
                     return Ok(());
                 };
                 if active.queued && active.job_id.is_some() {
@@ -421,7 +373,7 @@ impl Run<'_> {
                     .with_context(|| format!("cannot record that {task_id} started"))
             }
             executor::Event::Ended { task_id, record } => match self.graph.get(&task_id) {
-                Some(t) if self.active.contains_key(&t) => self.finish(t, record),
+                Some(t) if self.running.contains(t) => self.finish(t, record),
                 _ => Ok(()),
             },
             executor::Event::Gone => {
@@ -430,8 +382,10 @@ impl Run<'_> {
                     pid: 0,
                     start: None,
                 };
-                for active in self.active.values_mut() {
-                    active.adopted.get_or_insert(gone);
+                for t in self.running.tasks() {
+                    if let Some(active) = self.running.get_mut(t) {
+                        active.adopted.get_or_insert(gone);
+                    }
                 }
                 self.executor = None;
                 self.stop_for(Stop::Fatal("the supervisor process died".into()));
@@ -466,41 +420,25 @@ impl Run<'_> {
             Tone::Bad,
             &format!(
                 "{why}: stopping {} running task(s) (SIGTERM, SIGKILL after {}){hint}",
-                self.active.len(),
+                self.running.len(),
                 format::duration(self.config.kill_grace)
             ),
         );
         self.stop = Some(reason);
-        for (&t, active) in &self.active {
-            let asked = match (&mut self.executor, active.adopted) {
-                (Some(executor), None) => executor.stop(&self.graph.tasks[t].id),
-                _ => false,
-            };
-            // Adopted tasks have no executor of ours: signal them here.
-            if !asked && active.pid != 0 {
-                process::signal_group(active.pid, libc::SIGTERM);
-            }
-        }
+        self.running.stop_all(self.executor.as_mut(), &self.graph);
         self.kill_at = Some(Instant::now() + self.config.kill_grace);
     }
 
     /// SIGKILL to every running task.
     fn kill_all(&mut self) {
-        for (&t, active) in &self.active {
-            if active.pid != 0 {
-                process::signal_group(active.pid, libc::SIGKILL);
-            }
-            if let Some(executor) = &mut self.executor {
-                executor.kill(&self.graph.tasks[t].id);
-            }
-        }
+        self.running.kill_all(self.executor.as_mut(), &self.graph);
         self.kill_at = None;
     }
 
     /// Starts ready tasks while the limits allow.
     fn launch_ready(&mut self) -> Result<()> {
         loop {
-            let running: Vec<usize> = self.active.keys().copied().collect();
+            let running = self.running.tasks();
             let Some(t) = self.admission.pick(&self.graph, &self.readiness, &running) else {
                 return Ok(());
             };
@@ -509,11 +447,7 @@ impl Run<'_> {
     }
 
     fn launch(&mut self, t: usize) -> Result<()> {
-        let agent = AgentSlot(
-            self.free_agents
-                .pop_first()
-                .unwrap_or(self.active.len() + 1),
-        );
+        let agent = self.running.next_slot();
         let attempt = self.history[t].begin();
         self.readiness.start(&self.graph, t);
         let mut active = Active::new(agent, attempt);
@@ -523,7 +457,7 @@ impl Run<'_> {
             details += &format!("  attempt {attempt}");
         }
         // Tracked from now on: its end comes as an event from the executor.
-        self.active.insert(t, active);
+        self.running.insert(t, active);
         match sent {
             Ok(()) => {
                 self.printer
@@ -585,7 +519,7 @@ impl Run<'_> {
         for &d in &self.graph.dependents[t] {
             let running_deps = self.graph.deps[d]
                 .iter()
-                .filter(|dep| matches!(dep, Dep::Task(i) if *i == t || self.active.contains_key(i)))
+                .filter(|dep| matches!(dep, Dep::Task(i) if *i == t || self.running.contains(*i)))
                 .count();
             let next_up = self.readiness.node(d) == Node::Waiting
                 && self.readiness.unmet(d) as usize <= running_deps;
@@ -615,22 +549,18 @@ impl Run<'_> {
 
     fn write_running(&self, t: usize) -> Result<()> {
         let id = &self.graph.tasks[t].id;
-        let status = self.active[&t].running_status(self.layout, id, &self.run_info(t));
+        let active = self
+            .running
+            .get(t)
+            .expect("only running tasks have a running status");
+        let status = active.running_status(self.layout, id, &self.run_info(t));
         status::write(self.layout, &status)
     }
 
     /// Writes the pid of each task that has run for `PID_AFTER` into its
     /// status.
     fn record_pids(&mut self) -> Result<()> {
-        let now = Instant::now();
-        let due: Vec<usize> = self
-            .active
-            .iter()
-            .filter(|(_, a)| a.pid_due.is_some_and(|due| due <= now))
-            .map(|(&t, _)| t)
-            .collect();
-        for t in due {
-            self.active.get_mut(&t).expect("collected above").pid_due = None;
+        for t in self.running.take_pids_due(Instant::now()) {
             self.write_running(t)
                 .with_context(|| format!("cannot record the pid of {}", self.graph.tasks[t].id))?;
         }
@@ -640,13 +570,7 @@ impl Run<'_> {
     /// Tasks adopted from an earlier orchestrator end when their exit record
     /// appears, or are lost when they and their supervisor are gone.
     fn check_adopted(&mut self) -> Result<()> {
-        let mut ended = Vec::new();
-        for (&t, active) in self.active.iter_mut() {
-            if recovery::adopted_ended(self.layout, &self.graph.tasks[t].id, active) {
-                ended.push(t);
-            }
-        }
-        for t in ended {
+        for t in self.running.adopted_ended(self.layout, &self.graph) {
             self.finish(t, None)?;
         }
         Ok(())
@@ -659,53 +583,24 @@ impl Run<'_> {
         match record {
             Some(record) => self.complete(t, Some(record), RecordFrom::Executor),
             None => {
-                let attempt = self.active.get(&t).map_or(0, |a| a.attempt);
+                let attempt = self.running.get(t).map_or(0, |a| a.attempt);
                 let record = recorded_end(self.layout, &self.graph.tasks[t].id, attempt);
                 self.complete(t, record, RecordFrom::Disk)
             }
         }
     }
 
-    /// Writes the final statuses of the tasks that ended, then lets go of
-    /// where their exit records came from (only now: until the status is on
-    /// disk, the record is what a crash would recover from).
+    /// Writes the final statuses of the tasks that ended (see `Finals`).
     fn write_final_statuses(&mut self) -> Result<()> {
-        let mut pending = std::mem::take(&mut self.unwritten).into_iter();
-        while let Some((t, status, from)) = pending.next() {
-            // A retry that started meanwhile has written a newer status.
-            if !self.active.contains_key(&t) {
-                if let Err(e) = status::write(self.layout, &status) {
-                    // Kept for the summary and a later try; the records too.
-                    self.unwritten.push((t, status, from));
-                    self.unwritten.extend(pending);
-                    return Err(e);
-                }
-            }
-            let id = &status.task_id;
-            match from {
-                RecordFrom::Executor => {
-                    if let Some(executor) = &mut self.executor {
-                        executor.written(id, status.attempt);
-                    }
-                }
-                RecordFrom::Disk => {
-                    if let Err(e) = records::remove(self.layout, id) {
-                        self.unwritten.extend(pending);
-                        return Err(e);
-                    }
-                }
-                RecordFrom::Nowhere => {}
-            }
-        }
-        Ok(())
+        self.finals
+            .write(self.layout, self.executor.as_mut(), &self.running)
     }
 
     /// Records how the attempt ended, in memory: the final status is written
     /// by `write_final_statuses`, after the tasks this end made ready are
     /// started, so that their start does not wait for it.
     fn complete(&mut self, t: usize, record: Option<ExitRecord>, from: RecordFrom) -> Result<()> {
-        let active = self.active.remove(&t).expect("only running tasks finish");
-        self.free_agents.insert(active.agent.0);
+        let active = self.running.remove(t).expect("only running tasks finish");
         let ended = record
             .as_ref()
             .and_then(|r| status::parse_timestamp(&r.ended_at))
@@ -735,7 +630,7 @@ impl Run<'_> {
             active.agent,
             format::seconds(seconds.unwrap_or(0.0))
         );
-        self.unwritten.push((t, status, from));
+        self.finals.push(t, status, from);
         match verdict.error {
             None => {
                 self.printer.event(Tone::Good, "done", &id, &took);
@@ -798,15 +693,11 @@ impl Run<'_> {
     /// disk too. Returns how many.
     fn block_dependents(&mut self, t: usize) -> usize {
         let blocked = self.readiness.block_downstream(&self.graph, t);
-        let attempts = |d: usize| self.history[d].attempt;
-        if let Err(e) = write_blocked(
-            self.layout,
-            &self.graph,
-            t,
-            &blocked,
-            attempts,
-            Some(&self.run_id),
-        ) {
+        let ids = blocked
+            .iter()
+            .map(|&d| (self.graph.tasks[d].id.as_str(), self.history[d].attempt));
+        let by = &self.graph.tasks[t].id;
+        if let Err(e) = status::write_blocked(self.layout, ids, by, Some(&self.run_id)) {
             self.printer.line(Tone::Bad, &format!("error: {e:#}"));
         }
         blocked.len()
@@ -814,40 +705,25 @@ impl Run<'_> {
 
     /// Adds task files that appeared since the last look.
     fn discover(&mut self) {
-        let files = self.discovery.rescan();
-        if files.is_empty() {
-            return;
+        let found = load::discover(self.layout, &mut self.discovery, &mut self.graph);
+        for problem in found.invalid {
+            self.printer.line(Tone::Bad, &format!("error: {problem}"));
+            self.invalid.push(problem);
         }
-        let mut tasks = Vec::new();
-        for file in files {
-            match task::load(&self.layout.tasks, &file) {
-                Ok(task) => tasks.push(task),
-                Err(problem) => {
-                    self.report_invalid(problem.relative_to(&self.layout.root).to_string())
-                }
-            }
-        }
-        let (added, problems) = self.graph.extend(tasks);
-        for problem in problems {
-            self.report_invalid(problem.relative_to(&self.layout.root).to_string());
-        }
-        for &t in &added {
-            self.printer.event(
-                Tone::Plain,
-                "found",
-                &self.graph.tasks[t].id,
-                "new task file",
-            );
+        for &t in &found.added {
+            let id = &self.graph.tasks[t].id;
+            self.printer
+                .event(Tone::Plain, "found", id, "new task file");
         }
         // A new file cannot be running yet; recovery records its fate.
-        if let Err(e) = self.add_tasks(&added) {
+        if let Err(e) = self.add_tasks(&found.added) {
             self.printer.line(Tone::Bad, &format!("error: {e:#}"));
         }
     }
 
     /// Prints the end-of-run summary; returns the exit code.
     fn summary(&mut self) -> i32 {
-        let running: Vec<usize> = self.active.keys().copied().collect();
+        let running = self.running.tasks();
         let waits = plan::Waits {
             layout: self.layout,
             config: self.config,
@@ -872,28 +748,4 @@ impl Run<'_> {
         };
         summary::print(&mut self.printer, &outcome)
     }
-
-    fn report_invalid(&mut self, problem: String) {
-        self.printer.line(Tone::Bad, &format!("error: {problem}"));
-        self.invalid.push(problem);
-    }
-}
-
-/// Writes the blocked status of each of `blocked`, blocked by the failure
-/// of `by`: the one way a block reaches the disk, for the run and `block`.
-pub fn write_blocked(
-    layout: &Layout,
-    graph: &Graph,
-    by: usize,
-    blocked: &[usize],
-    attempt: impl Fn(usize) -> u32,
-    run_id: Option<&str>,
-) -> Result<()> {
-    for &d in blocked {
-        let mut status = Status::blocked(&graph.tasks[d].id, &graph.tasks[by].id);
-        status.attempt = attempt(d);
-        status.run_id = run_id.map(str::to_owned);
-        status::write(layout, &status)?;
-    }
-    Ok(())
 }

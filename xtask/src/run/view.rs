@@ -5,12 +5,11 @@ use crate::model::config::Config;
 use crate::model::graph::Graph;
 use crate::model::layout::Layout;
 use crate::model::task::phase_key;
-use crate::run::attempt::Active;
 use crate::run::history::Past;
 use crate::run::readiness::{Node, Readiness};
+use crate::run::running::Running;
 use crate::state::outputs;
 use crate::ui::progress::{Builder, Progress, Seen, Usage};
-use std::collections::HashMap;
 
 /// What the run knows now, as the dashboard.
 pub struct Snapshot<'a> {
@@ -19,7 +18,7 @@ pub struct Snapshot<'a> {
     pub graph: &'a Graph,
     pub readiness: &'a Readiness,
     pub history: &'a [Past],
-    pub active: &'a HashMap<usize, Active>,
+    pub running: &'a Running,
 }
 
 impl Snapshot<'_> {
@@ -42,7 +41,7 @@ impl Snapshot<'_> {
                 seconds: past.seconds,
             },
             Node::Running => {
-                let active = self.active.get(&t);
+                let active = self.running.get(t);
                 Seen::Running {
                     agent: active.map(|a| a.agent),
                     started: active.map(|a| a.started),

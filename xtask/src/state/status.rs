@@ -326,6 +326,25 @@ pub fn write(layout: &Layout, status: &Status) -> Result<()> {
     atomic::replace(&layout.status_file(&status.task_id), &bytes)
 }
 
+/// Writes the blocked status of each task of `blocked` (its id and latest
+/// attempt), blocked by the failure of `by`: for the run and `block` alike.
+pub fn write_blocked<'a>(
+    layout: &Layout,
+    blocked: impl Iterator<Item = (&'a str, u32)>,
+    by: &str,
+    run_id: Option<&str>,
+) -> Result<()> {
+    for (id, attempt) in blocked {
+        let status = Status {
+            attempt,
+            run_id: run_id.map(str::to_owned),
+            ..Status::blocked(id, by)
+        };
+        write(layout, &status)?;
+    }
+    Ok(())
+}
+
 /// Makes, ahead, the file the task's next status will be written in, so
 /// that writing it creates no file. Best effort: `write` makes it anyway.
 pub fn prepare_write(layout: &Layout, id: &str) {

@@ -1,0 +1,72 @@
+//! Final statuses decided but not written yet. A task's end is decided in
+//! memory and its dependents are started first; its final status is written
+//! right after, and only then is its exit record let go (until the status is
+//! on disk, the record is what a crash would recover the end from).
+
+use anyhow::Result;
+
+use crate::executor::Executor;
+use crate::model::layout::Layout;
+use crate::run::running::Running;
+use crate::state::records;
+use crate::state::status::{self, Status};
+
+/// Where a task's exit record came from: what is left to do once its final
+/// status is written.
+pub enum RecordFrom {
+    /// The executor, which keeps it until told the status is written.
+    Executor,
+    /// `workspace/pids/`, whose files are then removed.
+    Disk,
+    /// Nowhere: the orchestrator made it (the task could not start).
+    Nowhere,
+}
+
+#[derive(Default)]
+pub struct Finals {
+    unwritten: Vec<(usize, Status, RecordFrom)>,
+}
+
+impl Finals {
+    /// Task `t` ended with `status`, its record from `from`.
+    pub fn push(&mut self, t: usize, status: Status, from: RecordFrom) {
+        self.unwritten.push((t, status, from));
+    }
+
+    /// Writes them, then lets go of their records. A status that cannot be
+    /// written is kept (with its record) for a later try.
+    pub fn write(
+        &mut self,
+        layout: &Layout,
+        mut executor: Option<&mut Executor>,
+        running: &Running,
+    ) -> Result<()> {
+        let mut pending = std::mem::take(&mut self.unwritten).into_iter();
+        while let Some((t, status, from)) = pending.next() {
+            // A retry that started meanwhile has written a newer status.
+            if !running.contains(t) {
+                if let Err(e) = status::write(layout, &status) {
+                    self.unwritten.push((t, status, from));
+                    self.unwritten.extend(pending);
+                    return Err(e);
+                }
+            }
+            let id = &status.task_id;
+            match from {
+                RecordFrom::Executor => {
+                    if let Some(executor) = &mut executor {
+                        executor.written(id, status.attempt);
+                    }
+                }
+                RecordFrom::Disk => {
+                    if let Err(e) = records::remove(layout, id) {
+                        self.unwritten.extend(pending);
+                        return Err(e);
+                    }
+                }
+                RecordFrom::Nowhere => {}
+            }
+        }
+        Ok(())
+    }
+}

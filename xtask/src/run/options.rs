@@ -1,0 +1,44 @@
+//! What a run selects (`--phase`, `--task`), how it shows itself, and
+//! whether it launches.
+
+use crate::model::config::ExecutorKind;
+use crate::model::task::Task;
+
+/// What the run selects and how it shows itself.
+pub struct Options {
+    pub jobs: Option<usize>,
+    /// Only this phase (folder name); resolved by the caller.
+    pub phase: Option<String>,
+    /// Only these tasks, when not empty.
+    pub only: Vec<String>,
+    pub quiet: bool,
+    pub executor: ExecutorKind,
+}
+
+impl Options {
+    /// Every task, with the config's limits.
+    pub fn everything(executor: ExecutorKind) -> Options {
+        Options {
+            jobs: None,
+            phase: None,
+            only: Vec::new(),
+            quiet: false,
+            executor,
+        }
+    }
+
+    pub fn selects(&self, task: &Task) -> bool {
+        if !self.only.is_empty() {
+            return self.only.contains(&task.id);
+        }
+        self.phase.as_ref().is_none_or(|p| *p == task.phase)
+    }
+}
+
+/// Whether the run launches tasks, or only waits for those recorded as
+/// running (`monitor`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Launch,
+    Monitor,
+}

@@ -1,0 +1,133 @@
+//! The attempts running now, each in an agent slot: slots are numbered from
+//! 1 and reused, lowest first, so the report's lanes stay few.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Instant;
+
+use crate::executor::Executor;
+use crate::model::graph::Graph;
+use crate::model::layout::Layout;
+use crate::run::attempt::Active;
+use crate::run::recovery;
+use crate::state::status::AgentSlot;
+use crate::sys::process;
+
+pub struct Running {
+    active: HashMap<usize, Active>,
+    /// Slots no attempt holds, below the highest one given out.
+    free: BTreeSet<usize>,
+}
+
+impl Running {
+    /// With `slots` slots ready (more are made when adopted tasks hold some).
+    pub fn new(slots: usize) -> Running {
+        Running {
+            active: HashMap::new(),
+            free: (1..=slots).collect(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.active.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.active.len()
+    }
+
+    pub fn contains(&self, t: usize) -> bool {
+        self.active.contains_key(&t)
+    }
+
+    pub fn get(&self, t: usize) -> Option<&Active> {
+        self.active.get(&t)
+    }
+
+    pub fn get_mut(&mut self, t: usize) -> Option<&mut Active> {
+        self.active.get_mut(&t)
+    }
+
+    /// The running tasks, in no particular order.
+    pub fn tasks(&self) -> Vec<usize> {
+        self.active.keys().copied().collect()
+    }
+
+    /// The slot for the next attempt.
+    pub fn next_slot(&mut self) -> AgentSlot {
+        AgentSlot(self.free.pop_first().unwrap_or(self.active.len() + 1))
+    }
+
+    /// Tracks task `t`'s attempt, in its slot.
+    pub fn insert(&mut self, t: usize, active: Active) {
+        self.free.remove(&active.agent.0);
+        self.active.insert(t, active);
+    }
+
+    /// Task `t`'s attempt ended: its slot is free again.
+    pub fn remove(&mut self, t: usize) -> Option<Active> {
+        let active = self.active.remove(&t)?;
+        self.free.insert(active.agent.0);
+        Some(active)
+    }
+
+    /// Whether some attempt was adopted from an earlier orchestrator (and
+    /// must be watched by polling).
+    pub fn any_adopted(&self) -> bool {
+        self.active.values().any(|a| a.adopted.is_some())
+    }
+
+    /// When the next pid is due to be written (see `run::PID_AFTER`).
+    pub fn next_pid_due(&self) -> Option<Instant> {
+        self.active.values().filter_map(|a| a.pid_due).min()
+    }
+
+    /// The tasks whose pid is due to be written by `now`; each is taken off
+    /// the schedule.
+    pub fn take_pids_due(&mut self, now: Instant) -> Vec<usize> {
+        let mut due = Vec::new();
+        for (&t, active) in self.active.iter_mut() {
+            if active.pid_due.is_some_and(|at| at <= now) {
+                active.pid_due = None;
+                due.push(t);
+            }
+        }
+        due
+    }
+
+    /// The adopted tasks that have ended (see `recovery::adopted_ended`).
+    pub fn adopted_ended(&mut self, layout: &Layout, graph: &Graph) -> Vec<usize> {
+        let mut ended = Vec::new();
+        for (&t, active) in self.active.iter_mut() {
+            if recovery::adopted_ended(layout, &graph.tasks[t].id, active) {
+                ended.push(t);
+            }
+        }
+        ended
+    }
+
+    /// Asks every attempt to stop: through the executor, or for adopted
+    /// ones (no executor of ours), SIGTERM to their group.
+    pub fn stop_all(&self, mut executor: Option<&mut Executor>, graph: &Graph) {
+        for (&t, active) in &self.active {
+            let asked = match (&mut executor, active.adopted) {
+                (Some(executor), None) => executor.stop(&graph.tasks[t].id),
+                _ => false,
+            };
+            if !asked && active.pid != 0 {
+                process::signal_group(active.pid, libc::SIGTERM);
+            }
+        }
+    }
+
+    /// SIGKILL to every attempt, now.
+    pub fn kill_all(&self, mut executor: Option<&mut Executor>, graph: &Graph) {
+        for (&t, active) in &self.active {
+            if active.pid != 0 {
+                process::signal_group(active.pid, libc::SIGKILL);
+            }
+            if let Some(executor) = &mut executor {
+                executor.kill(&graph.tasks[t].id);
+            }
+        }
+    }
+}
