@@ -40,7 +40,12 @@ pub fn run(layout: &Layout, id: &str, reason: &str) -> Result<i32> {
 
 /// A task that runs cannot be edited by hand.
 pub fn refuse_if_running(layout: &Layout, id: &str) -> Result<()> {
-    if let Ok(Some(status)) = status::read(layout, id) {
+    let mut warnings = Vec::new();
+    let status = status::read_or_warn(layout, id, &mut warnings);
+    for warning in warnings {
+        eprintln!("warning: {warning}");
+    }
+    if let Some(status) = status {
         if status.status == State::Running && status.looked_after() {
             let by = match (status.pid, status.supervisor_pid) {
                 (Some(pid), _) => format!("pid {pid}"),

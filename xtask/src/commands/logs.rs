@@ -13,10 +13,11 @@ pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Res
     if !layout.task_file(id).is_file() && !layout.log_file(id).exists() {
         bail!("no task `{id}` (ids are paths under tasks/ without .md; `cargo xtask progress` lists the phases)");
     }
-    let latest = status::read(layout, id)
-        .ok()
-        .flatten()
-        .map_or(0, |s| s.attempt);
+    let mut warnings = Vec::new();
+    let latest = status::read_or_warn(layout, id, &mut warnings).map_or(0, |s| s.attempt);
+    for warning in warnings {
+        eprintln!("warning: {warning}");
+    }
     let not_run = || {
         let log = layout.log_file(id);
         anyhow::anyhow!(
@@ -49,7 +50,7 @@ pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Res
     // A retry renames the log to `<id>.attempt-N.log` and starts a new one:
     // after the old file's rest, go on with the new one.
     loop {
-        let running = matches!(status::read(layout, id), Ok(Some(s)) if s.status == State::Running);
+        let running = status::state_of(layout, id) == Some(State::Running);
         std::io::copy(&mut file, &mut out).with_context(|| format!("cannot read {path}"))?;
         out.flush()?;
         let rotated = attempt.is_none() && inode(&path) != file.metadata().ok().map(|m| m.ino());

@@ -4,8 +4,9 @@
 use anyhow::Result;
 
 use crate::model::config::Config;
+use crate::model::discovery::Discovery;
 use crate::model::layout::Layout;
-use crate::model::task::{phase_key, Discovery};
+use crate::model::task::phase_key;
 use crate::state::{outputs, status};
 use crate::ui::live;
 use crate::ui::progress::{self, Builder, Progress, Seen, Usage};

@@ -15,7 +15,7 @@ use crate::model::graph::Dep;
 use crate::model::layout::Layout;
 use crate::model::task::phase_key;
 use crate::state::runs;
-use crate::state::status::{self, Ending, State, Status};
+use crate::state::status::{self, AgentSlot, Ending, State, Status};
 use crate::ui::format;
 
 /// A finished or running attempt, placed in time (seconds since the run began).
@@ -157,8 +157,9 @@ fn gantt(defs: &Definitions, bars: &[Bar], wall: f64, critical: &[usize]) -> Str
         let y = (lane - 1) as f64 * LANE;
         write!(
             svg,
-            "<text x=\"4\" y=\"{}\" class=\"lane\">agent-{lane}</text>",
-            y + 17.0
+            "<text x=\"4\" y=\"{}\" class=\"lane\">{}</text>",
+            y + 17.0,
+            AgentSlot(lane)
         )
         .unwrap();
     }

@@ -7,7 +7,7 @@ use camino::Utf8PathBuf;
 
 use crate::model::config::Config;
 use crate::model::layout::Layout;
-use crate::model::task::{phase_key, CommandSpec, Task};
+use crate::model::task::{phase_key, Task};
 use crate::state::status::AgentSlot;
 
 /// Everything an executor needs to start one attempt of a task.
@@ -42,27 +42,6 @@ impl Limits {
             memory_gb: task.resources.memory_gb.unwrap_or(config.max_memory_gb),
         }
     }
-}
-
-/// The argv a task runs: its own `command`, or the agent command, with the
-/// placeholders filled in.
-pub fn argv(layout: &Layout, config: &Config, task: &Task) -> Vec<String> {
-    let raw = match &task.command {
-        Some(CommandSpec::Shell(script)) => vec!["sh".into(), "-c".into(), script.clone()],
-        Some(CommandSpec::Argv(argv)) => argv.clone(),
-        None => config.agent.command.clone(),
-    };
-    let task_file = task.file.to_string();
-    let output_dir = layout.output_dir(&task.id).to_string();
-    let log_file = layout.log_file(&task.id).to_string();
-    raw.into_iter()
-        .map(|arg| {
-            arg.replace("{task_id}", &task.id)
-                .replace("{task_file}", &task_file)
-                .replace("{output_dir}", &output_dir)
-                .replace("{log_file}", &log_file)
-        })
-        .collect()
 }
 
 /// The environment every attempt gets, besides the orchestrator's own.

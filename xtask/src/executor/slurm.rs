@@ -161,7 +161,7 @@ pub fn sbatch_args(
     args.extend(config.extra_args.iter().cloned());
     args.push(format!(
         "--wrap={}",
-        crate::ui::format::shell_words(&launch.argv)
+        crate::sys::shell::shell_words(&launch.argv)
     ));
     args
 }

@@ -8,10 +8,11 @@ use std::os::unix::fs::PermissionsExt;
 use camino::Utf8PathBuf;
 
 use crate::model::config::{Config, ExecutorKind};
+use crate::model::discovery::Discovery;
 use crate::model::graph::Graph;
 use crate::model::layout::Layout;
 use crate::model::problem::{find_line, nearest, Invalid, Problem};
-use crate::model::task::{self, CommandSpec, Discovery};
+use crate::model::task::{self, CommandSpec};
 
 pub struct Definitions {
     pub config: Config,
@@ -194,7 +195,7 @@ fn missing_programs(layout: &Layout, defs: &Definitions, tasks: &[usize]) -> Vec
     let mut problems = Vec::new();
     for &t in tasks {
         let task = &defs.graph.tasks[t];
-        let argv = crate::executor::launch::argv(layout, &defs.config, task);
+        let argv = task::argv(layout, &defs.config, task);
         let program = argv[0].clone();
         if !seen.insert(program.clone()) {
             continue;

@@ -1,6 +1,7 @@
 //! The checked task graph: every dependency resolved to a task or a phase,
 //! no cycles, no path that leaves its folder. The scheduler takes a `Graph`
-//! and never re-checks. No I/O here.
+//! and never re-checks. No I/O, but reading a task file again to point a
+//! problem at its line.
 
 use std::collections::HashMap;
 

@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod definitions;
+pub mod discovery;
 pub mod graph;
 pub mod layout;
 pub mod problem;

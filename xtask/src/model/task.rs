@@ -1,16 +1,16 @@
-//! Task files: finding them under `tasks/` and parsing their frontmatter
-//! into a `Task`. Nothing else reads task files.
+//! Task files: parsing their frontmatter into a `Task` (its argv with the placeholders filled in, too). Nothing
+//! else parses task files; problems found later read them again only to
+//! point at a line.
 
-use std::collections::{HashMap, HashSet};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use camino::{Utf8Path, Utf8PathBuf};
 use serde_yaml::Value;
 
+use crate::model::config::Config;
+use crate::model::layout::Layout;
 use crate::model::problem::{find_line, nearest, Problem};
 
-/// Files in `tasks/` that are documentation, not tasks.
-const NOT_TASKS: [&str; 2] = ["README.md", "TEMPLATE.md"];
 const KNOWN_KEYS: [&str; 8] = [
     "resources",
     "dependencies",
@@ -74,6 +74,27 @@ pub enum CommandSpec {
     Argv(Vec<String>),
 }
 
+/// The argv a task runs: its own `command`, or the agent command, with the
+/// placeholders filled in.
+pub fn argv(layout: &Layout, config: &Config, task: &Task) -> Vec<String> {
+    let raw = match &task.command {
+        Some(CommandSpec::Shell(script)) => vec!["sh".into(), "-c".into(), script.clone()],
+        Some(CommandSpec::Argv(argv)) => argv.clone(),
+        None => config.agent.command.clone(),
+    };
+    let task_file = task.file.to_string();
+    let output_dir = layout.output_dir(&task.id).to_string();
+    let log_file = layout.log_file(&task.id).to_string();
+    raw.into_iter()
+        .map(|arg| {
+            arg.replace("{task_id}", &task.id)
+                .replace("{task_file}", &task_file)
+                .replace("{output_dir}", &output_dir)
+                .replace("{log_file}", &log_file)
+        })
+        .collect()
+}
+
 /// The config key of a phase folder: `01-analysis` -> `analysis`.
 pub fn phase_key(phase: &str) -> &str {
     let rest = phase.trim_start_matches(|c: char| c.is_ascii_digit());
@@ -81,113 +102,6 @@ pub fn phase_key(phase: &str) -> &str {
         return phase;
     }
     rest.trim_start_matches(['-', '_'])
-}
-
-/// Every task file under `tasks/`, with the folders seen (for noticing new
-/// files cheaply later) and the problems met on the way.
-#[derive(Debug, Default)]
-pub struct Discovery {
-    pub files: Vec<Utf8PathBuf>,
-    pub problems: Vec<Problem>,
-    known: HashSet<Utf8PathBuf>,
-    /// Folder -> its modification time when last read.
-    folders: HashMap<Utf8PathBuf, SystemTime>,
-}
-
-impl Discovery {
-    pub fn scan(tasks_dir: &Utf8Path) -> Discovery {
-        let mut discovery = Discovery::default();
-        discovery.walk(tasks_dir);
-        discovery.files.sort();
-        discovery
-    }
-
-    /// Task files that appeared since the last scan. Costs one `stat` per
-    /// folder unless a folder changed, so it is cheap after every task end.
-    pub fn rescan(&mut self) -> Vec<Utf8PathBuf> {
-        let changed: Vec<Utf8PathBuf> = self
-            .folders
-            .iter()
-            .filter(|(dir, seen)| modified(dir).is_none_or(|now| now != **seen))
-            .map(|(dir, _)| dir.clone())
-            .collect();
-        let before = self.files.len();
-        for dir in changed {
-            self.walk(&dir);
-        }
-        self.files[before..].sort();
-        self.files[before..].to_vec()
-    }
-
-    fn walk(&mut self, dir: &Utf8Path) {
-        for sub in self.read_folder(dir) {
-            self.walk(&sub);
-        }
-    }
-
-    /// Records the folder's task files not seen before; returns its sub-folders
-    /// that were not known yet.
-    fn read_folder(&mut self, dir: &Utf8Path) -> Vec<Utf8PathBuf> {
-        // Take the time before reading, so a file added during the read
-        // changes it again and is seen by the next rescan.
-        let Some(mut stamp) = modified(dir) else {
-            return Vec::new();
-        };
-        // On file systems with coarse timestamps a file added later in the
-        // same clock tick leaves the time unchanged: read a folder that
-        // changed moments ago once more on the next rescan.
-        let age = SystemTime::now().duration_since(stamp).unwrap_or_default();
-        if age < std::time::Duration::from_millis(50) {
-            stamp = SystemTime::UNIX_EPOCH;
-        }
-        self.folders.insert(dir.to_owned(), stamp);
-        let entries = match dir.as_std_path().read_dir() {
-            Ok(entries) => entries,
-            Err(e) => {
-                self.problems.push(Problem::in_file(
-                    dir,
-                    None,
-                    format!("cannot read folder: {e}"),
-                ));
-                return Vec::new();
-            }
-        };
-        let mut new_folders = Vec::new();
-        for entry in entries.flatten() {
-            let path = match Utf8PathBuf::from_path_buf(entry.path()) {
-                Ok(path) => path,
-                Err(path) => {
-                    self.problems.push(Problem::general(format!(
-                        "{}: the path is not valid UTF-8: rename it (task ids are UTF-8 text)",
-                        path.display()
-                    )));
-                    continue;
-                }
-            };
-            let name = path.file_name().unwrap_or_default();
-            if name.starts_with('.') {
-                continue;
-            }
-            let Ok(kind) = entry.file_type() else {
-                continue;
-            };
-            if kind.is_dir() {
-                if !self.folders.contains_key(&path) {
-                    new_folders.push(path);
-                }
-            } else if name.ends_with(".md")
-                && !NOT_TASKS.contains(&name)
-                && self.known.insert(path.clone())
-            {
-                self.files.push(path);
-            }
-        }
-        new_folders
-    }
-}
-
-fn modified(dir: &Utf8Path) -> Option<SystemTime> {
-    dir.metadata().and_then(|m| m.modified()).ok()
 }
 
 /// Reads and parses one task file.

@@ -9,11 +9,11 @@ use std::time::{Instant, SystemTime};
 use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
-use crate::executor::launch::{argv, environment};
+use crate::executor::launch::environment;
 use crate::executor::{Launch, Limits};
 use crate::model::config::Config;
 use crate::model::layout::Layout;
-use crate::model::task::Task;
+use crate::model::task::{argv, Task};
 use crate::run::history::Previous;
 use crate::run::load::INTERRUPTED;
 use crate::state::records::ExitRecord;

@@ -5,9 +5,10 @@
 //! recorded; a new run tries failed and blocked tasks again.
 
 use crate::model::config::Config;
+use crate::model::discovery::Discovery;
 use crate::model::graph::Graph;
 use crate::model::layout::Layout;
-use crate::model::task::{self, phase_key, Discovery};
+use crate::model::task::{self, phase_key};
 use crate::run::history::{Past, Previous};
 use crate::run::readiness::{Files, Node, Readiness};
 use crate::state::status::{self, State, Status};

@@ -32,9 +32,9 @@ use camino::Utf8PathBuf;
 
 use crate::executor::{self, Executor, Limits};
 use crate::model::config::{Config, ExecutorKind};
+use crate::model::discovery::Discovery;
 use crate::model::graph::{Dep, Graph};
 use crate::model::layout::Layout;
-use crate::model::task::Discovery;
 use crate::state::records::{self, recorded_end, ExitRecord};
 use crate::state::runs;
 use crate::state::status::{self, Ending, Status};
@@ -69,7 +69,7 @@ pub fn run(
         if let Err(why) = crate::supervisor::cgroups::detect() {
             printer.line(
                 Tone::Warn,
-                &format!("warning: {why}: tasks run without their CPU and memory limits (limits_enforced: false)"),
+                &format!("warning: {why:#}: tasks run without their CPU and memory limits (limits_enforced: false)"),
             );
         }
     }

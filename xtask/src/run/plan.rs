@@ -15,7 +15,7 @@ use crate::run::readiness::{Node, Readiness};
 use crate::run::Options;
 use crate::state::outputs;
 use crate::state::status::AgentSlot;
-use crate::ui::format;
+use crate::sys::shell;
 use crate::ui::printer::{Printer, Tone};
 use crate::{exit, model::task::phase_key};
 
@@ -107,7 +107,7 @@ impl<'a> Plan<'a> {
             println!(
                 "  {:<40} {}",
                 launch.task_id,
-                format::shell_words(&launch.argv)
+                shell::shell_words(&launch.argv)
             );
         }
         const SHOWN: usize = 10;
@@ -173,7 +173,7 @@ impl<'a> Plan<'a> {
                 println!(
                     "  {:<40} {agent}  {}",
                     launch.task_id,
-                    format::shell_words(&argv)
+                    shell::shell_words(&argv)
                 );
             }
             self.end_wave();

@@ -26,7 +26,7 @@ pub fn write(path: &Utf8Path, bytes: &[u8]) -> Result<()> {
 /// under the workspace lock). Its temporary file is its own, kept beside it
 /// as `.<name>.prev` with the previous version: the new version is swapped
 /// in (`RENAME_EXCHANGE`), so a write frees no inode. On ext4 without a
-/// journal (as on the benchmark machine), each inode freed makes every file
+/// journal, each inode freed makes every file
 /// creation nearby slower for minutes (ext4 steps over recently freed inodes
 /// one by one), and a rename over a status freed one per task.
 pub fn replace(path: &Utf8Path, bytes: &[u8]) -> Result<()> {

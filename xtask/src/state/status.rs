@@ -315,7 +315,8 @@ pub fn read_or_warn(layout: &Layout, id: &str, warnings: &mut Vec<String>) -> Op
     })
 }
 
-/// The task's state on disk, where it can be read.
+/// The task's state on disk; `None` for pending, and for a status that
+/// cannot be read (treated as pending everywhere; the views warn of it).
 pub fn state_of(layout: &Layout, id: &str) -> Option<State> {
     read(layout, id).ok().flatten().map(|s| s.status)
 }

@@ -1,10 +1,13 @@
 //! CPU and memory limits per task, with Linux control groups: cgroup v2
 //! (`cpu.max`, `memory.max`, `memory.swap.max`) where the unified hierarchy
 //! can be written and has those controllers, cgroup v1 (`cpu.cfs_quota_us`,
-//! `memory.limit_in_bytes`) where only that can (as on the CI machine). Every
+//! `memory.limit_in_bytes`) where only that can (a host that mounts only the
+//! v1 hierarchies, or a container given v1 ones). Every
 //! task's group lives under an `xtask` group of each hierarchy.
 
 use std::ffi::CString;
+
+use anyhow::{anyhow, bail, Context, Result};
 use std::path::{Path, PathBuf};
 
 const ROOT: &str = "/sys/fs/cgroup";
@@ -67,7 +70,7 @@ pub struct Usage {
 }
 
 /// The hierarchy that can be written here, or why none can.
-pub fn detect() -> Result<Hierarchy, String> {
+pub fn detect() -> Result<Hierarchy> {
     let unified = Path::new(ROOT);
     let v2 = if unified.join("cgroup.controllers").exists() {
         Some(unified.to_owned())
@@ -84,7 +87,7 @@ pub fn detect() -> Result<Hierarchy, String> {
                 .and_then(|()| std::fs::write(ours.join("cgroup.subtree_control"), "+cpu +memory"));
             return match ready {
                 Ok(()) => Ok(Hierarchy::V2(ours)),
-                Err(e) => Err(format!(
+                Err(e) => Err(anyhow!(
                     "cannot write the cgroup v2 hierarchy at {ROOT}: {e}"
                 )),
             };
@@ -104,14 +107,12 @@ pub fn detect() -> Result<Hierarchy, String> {
                     cpuacct,
                 })
             }
-            Err(e) => Err(format!(
+            Err(e) => Err(anyhow!(
                 "cannot write the cgroup v1 hierarchies under {ROOT}: {e}"
             )),
         };
     }
-    Err(format!(
-        "no cgroup hierarchy with the cpu and memory controllers under {ROOT}"
-    ))
+    bail!("no cgroup hierarchy with the cpu and memory controllers under {ROOT}")
 }
 
 impl Hierarchy {
@@ -130,9 +131,13 @@ impl Hierarchy {
     /// Creates the (empty) groups of one slot. In v1 the calling thread, the
     /// slot's own, moves into them: what it spawns is born inside, with no
     /// move per task (the child of a thread starts in that thread's groups).
-    pub fn create(&self, name: &str) -> std::io::Result<Group> {
+    pub fn create(&self, name: &str) -> Result<Group> {
         let dirs: Vec<PathBuf> = self.bases().iter().map(|b| b.join(name)).collect();
-        if let Err(e) = dirs.iter().try_for_each(std::fs::create_dir_all) {
+        let made = dirs.iter().try_for_each(|dir| {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create cgroup {}", dir.display()))
+        });
+        if let Err(e) = made {
             for dir in &dirs {
                 let _ = std::fs::remove_dir(dir);
             }
@@ -187,7 +192,7 @@ impl Hierarchy {
 impl Group {
     /// Sets the next task's limits (its memory on top of what earlier tasks
     /// left charged), where they differ from what is set.
-    pub fn limit(&mut self, cpus: f64, memory_bytes: u64) -> std::io::Result<()> {
+    pub fn limit(&mut self, cpus: f64, memory_bytes: u64) -> Result<()> {
         let quota = ((cpus * PERIOD_US as f64) as u64).max(1000);
         let memory = memory_bytes.saturating_add(self.residual);
         if self.limits != Some((quota, memory)) {
@@ -206,13 +211,13 @@ impl Group {
 
     /// The counters the next task's usage will be measured from. Taken when
     /// the slot's last task has ended, off the path to the next start.
-    pub fn baseline(&mut self) -> std::io::Result<Baseline> {
+    pub fn baseline(&mut self) -> Result<Baseline> {
         let baseline = self.counters()?;
         self.residual = baseline.memory_bytes;
         Ok(baseline)
     }
 
-    fn counters(&mut self) -> std::io::Result<Baseline> {
+    fn counters(&mut self) -> Result<Baseline> {
         let dirs = &self.dirs;
         Ok(match &self.hierarchy {
             Hierarchy::V2(_) => {
@@ -241,12 +246,11 @@ impl Group {
         })
     }
 
-    fn write_limits(&self, quota: u64, memory_bytes: u64) -> std::io::Result<()> {
+    fn write_limits(&self, quota: u64, memory_bytes: u64) -> Result<()> {
         let dirs = &self.dirs;
         match &self.hierarchy {
             Hierarchy::V2(_) => {
-                let cpu_max = format!("{quota} {PERIOD_US}");
-                std::fs::write(dirs[0].join("cpu.max"), cpu_max)?;
+                write(&dirs[0], "cpu.max", format!("{quota} {PERIOD_US}"))?;
                 write(&dirs[0], "memory.max", memory_bytes)
             }
             Hierarchy::V1 { .. } => {
@@ -364,8 +368,10 @@ fn read(dir: &Path, file: &str) -> String {
     std::fs::read_to_string(dir.join(file)).unwrap_or_default()
 }
 
-fn write(dir: &Path, file: &str, value: impl std::fmt::Display) -> std::io::Result<()> {
-    std::fs::write(dir.join(file), value.to_string())
+fn write(dir: &Path, file: &str, value: impl std::fmt::Display) -> Result<()> {
+    let path = dir.join(file);
+    std::fs::write(&path, value.to_string())
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 fn number(text: &str) -> u64 {

@@ -97,7 +97,7 @@ impl SlotGroups {
                 self.failures = 0;
             }
             Err(e) => {
-                eprintln!("xtask supervisor: cannot create cgroup {name}: {e}");
+                eprintln!("xtask supervisor: {e:#}");
                 // Tried again after the next task; given up after a few.
                 self.failures += 1;
                 if self.failures >= 3 {
@@ -121,7 +121,7 @@ impl SlotGroups {
             Ok(baseline) => Some((self.group.as_ref()?, baseline)),
             Err(e) => {
                 eprintln!(
-                    "xtask supervisor: cannot set up a cgroup for {}: {e}",
+                    "xtask supervisor: cannot set up a cgroup for {}: {e:#}",
                     spec.task_id
                 );
                 // Out of the groups, or the task would run in them anyway.

@@ -1,4 +1,6 @@
-//! Thin wrappers over the operating system: process groups and signals.
+//! Thin wrappers over the operating system: process groups, signals, and
+//! quoting for the shell.
 
 pub mod process;
+pub mod shell;
 pub mod signals;
