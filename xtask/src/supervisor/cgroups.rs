@@ -321,7 +321,8 @@ impl Group {
 
     /// SIGKILL to every process left in the groups (a task's daemon that
     /// left its process group still cannot leave its cgroup), until none
-    /// is left. Returns whether there was any.
+    /// is left, reaping those that were ours (see `become_subreaper`).
+    /// Returns whether there was any.
     pub fn kill_strays(&self) -> bool {
         let me = std::process::id();
         let mut found = false;
@@ -335,11 +336,14 @@ impl Group {
                 break;
             }
             found = true;
-            for pid in strays {
+            for &pid in &strays {
                 // SAFETY: kill has no memory-safety preconditions.
                 unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
             }
             std::thread::sleep(std::time::Duration::from_millis(5));
+            for pid in strays {
+                crate::sys::process::reap(pid as libc::pid_t);
+            }
         }
         found
     }

@@ -74,6 +74,8 @@ struct Running {
     /// Why it is being stopped, once it is.
     stopping: Option<Ending>,
     kill_at: Option<Instant>,
+    /// SIGKILL has been sent.
+    killed: bool,
 }
 
 /// The supervisor's state, owned by its main loop.
@@ -92,6 +94,7 @@ struct Supervisor {
 pub fn main() -> i32 {
     // Tasks inherit the signal mask: undo the orchestrator's.
     crate::sys::signals::unblock();
+    process::become_subreaper();
     let (tx, rx) = mpsc::channel();
     read_requests(tx.clone());
     let hierarchy = cgroups::detect().ok();
@@ -241,6 +244,7 @@ impl Running {
             watchdog,
             stopping: None,
             kill_at: None,
+            killed: false,
         }
     }
 }
@@ -257,7 +261,14 @@ fn ended(task: &Running, outcome: Outcome) -> ExitRecord {
                 Some(ending) => ending,
                 // A child killed for memory whose parent still succeeded is
                 // not a failure of the task.
-                None if usage.oom_killed && !status.success() => Ending::OutOfMemory,
+                None if usage.oom_killed && !status.success() => {
+                    let limit = task.spec.memory_bytes as f64 / (1u64 << 30) as f64;
+                    append_to_log(
+                        &task.spec.log_file,
+                        &format!("xtask: out of memory: killed by the kernel at its limit of {limit:.2} GiB"),
+                    );
+                    Ending::OutOfMemory
+                }
                 None => Ending::Exited,
             };
             ExitRecord {
@@ -312,15 +323,43 @@ fn enforce(task: &mut Running) {
     if task.stopping.is_none() || task.pid == 0 {
         return;
     }
+    let grace = Duration::from_millis(task.spec.grace_ms);
     match task.kill_at {
         None => {
+            let why = why_stopped(&task.spec, task.stopping);
+            append_to_log(
+                &task.spec.log_file,
+                &format!("xtask: {why}: SIGTERM sent to the task's processes"),
+            );
             process::signal_group(task.pid, libc::SIGTERM);
-            task.kill_at = Some(now + Duration::from_millis(task.spec.grace_ms));
+            task.kill_at = Some(now + grace);
         }
         Some(at) if now >= at => {
+            if !task.killed {
+                let grace = humantime::format_duration(grace);
+                append_to_log(
+                    &task.spec.log_file,
+                    &format!("xtask: still running {grace} after SIGTERM: SIGKILL sent"),
+                );
+                task.killed = true;
+            }
             process::signal_group(task.pid, libc::SIGKILL);
         }
         Some(_) => {}
+    }
+}
+
+/// Why a task is being stopped, said in its log.
+fn why_stopped(spec: &Spec, stopping: Option<Ending>) -> String {
+    let limit =
+        |ms: Option<u64>| humantime::format_duration(Duration::from_millis(ms.unwrap_or(0)));
+    match stopping {
+        Some(Ending::Timeout) => format!("timed out after {}", limit(spec.timeout_ms)),
+        Some(Ending::IdleTimeout) => format!(
+            "idle for {} (its log did not grow)",
+            limit(spec.idle_timeout_ms)
+        ),
+        _ => "interrupted".to_owned(),
     }
 }
 

@@ -173,6 +173,10 @@ fn run(
     };
     started(pid);
     let (status, rusage) = process::wait(pid);
+    // Members of the group that are dying already (a stop signals the whole
+    // group) get a moment to go, and are reaped, before what is left counts
+    // as left running.
+    process::wait_group_gone(pid, Duration::from_millis(100));
     let mut leftovers = process::signal_group(pid, libc::SIGKILL);
     process::wait_group_gone(pid, Duration::from_secs(2));
     if let Some((group, _)) = &prepared {

@@ -54,12 +54,32 @@ pub fn signal_group(pgid: u32, signal: i32) -> bool {
 }
 
 /// Waits, up to `limit`, until no process is left in the group `pgid`
-/// (SIGKILL is delivered asynchronously).
+/// (SIGKILL is delivered asynchronously), reaping those of them that are
+/// our children: a subreaper's orphaned descendants are, and a zombie still
+/// counts as a member of its group until it is reaped.
 pub fn wait_group_gone(pgid: u32, limit: std::time::Duration) {
     let deadline = std::time::Instant::now() + limit;
     while signal_group(pgid, 0) && std::time::Instant::now() < deadline {
+        reap(-(pgid as libc::pid_t));
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
+}
+
+/// Reaps, without waiting, the ended children that `pid` names (a pid, or
+/// minus a process group).
+pub fn reap(pid: libc::pid_t) {
+    let mut status = 0;
+    // SAFETY: status is a live, writable local.
+    while unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } > 0 {}
+}
+
+/// Makes this process the reaper of its orphaned descendants: a task's
+/// processes whose parent ended become its children, not init's, so that
+/// it can reap them (and they do not linger as zombies where init is slow
+/// to reap, as in some containers).
+pub fn become_subreaper() {
+    // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes an integer argument.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) };
 }
 
 /// The process group of a running attempt of task `id` of `workspace`,
