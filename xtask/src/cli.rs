@@ -53,8 +53,6 @@ pub enum Command {
     },
     /// Explain why a task is where it is: what it waits on, its error, its log
     Why { task: String },
-    /// Measure the orchestrator against GNU make, ninja and a spawn floor (see BENCHMARKS.md)
-    Bench(Bench),
     /// List the tasks that would start now, and what the first waiting ones wait on
     Next,
     /// Print the dependency graph (Graphviz DOT or Mermaid), coloured by status
@@ -120,25 +118,6 @@ pub struct Orchestrate {
     /// Print only the summary
     #[arg(short, long)]
     pub quiet: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct Bench {
-    /// Graph sizes to measure
-    #[arg(long, value_delimiter = ',', default_values_t = [100, 1000, 10000])]
-    pub sizes: Vec<usize>,
-    /// Parallelism for every runner
-    #[arg(short = 'j', long = "jobs", default_value_t = 2)]
-    pub jobs: usize,
-    /// Repetitions per measurement (the median is reported)
-    #[arg(long, default_value_t = 3)]
-    pub runs: usize,
-    /// Write the results as Markdown to this file as well
-    #[arg(long, value_name = "FILE")]
-    pub markdown: Option<Utf8PathBuf>,
-    /// Keep the scratch folder (its graphs, ready to run again or to profile)
-    #[arg(long)]
-    pub keep: bool,
 }
 
 #[cfg(test)]

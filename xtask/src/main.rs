@@ -2,7 +2,6 @@
 //! agents, analyses, builds) defined as Markdown files in `tasks/`, keeping
 //! each task's state in `workspace/status/`. See ARCHITECTURE.md for the map.
 
-mod bench;
 mod cli;
 mod commands;
 mod executor;
@@ -61,7 +60,6 @@ fn run(cli: Cli) -> Result<i32> {
             follow,
             attempt,
         } => commands::logs::run(&layout, &task, follow, attempt),
-        Command::Bench(args) => bench::run(&layout, &args),
     }
 }
 
