@@ -16,6 +16,7 @@ use crate::state::status::{self, State, Status};
 pub fn run(layout: &Layout, id: &str, reason: &str) -> Result<i32> {
     let defs = definitions::load(layout)?;
     let t = defs.task(id)?;
+    let id = &defs.graph.tasks[t].id;
     let _lock = lock::acquire(layout)?;
     refuse_if_running(layout, id)?;
     let options = Options::everything(defs.config.executor);

@@ -7,9 +7,11 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 
 use crate::model::layout::Layout;
+use crate::model::task;
 use crate::state::status::{self, State};
 
 pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Result<i32> {
+    let id = task::normalize_id(id);
     if !layout.task_file(id).is_file() && !layout.log_file(id).exists() {
         bail!("no task `{id}` (ids are paths under tasks/ without .md; `cargo xtask progress` lists the phases)");
     }

@@ -4,31 +4,28 @@
 use anyhow::Result;
 
 use crate::commands::orchestrate;
-use crate::model::definitions;
 use crate::model::layout::Layout;
+use crate::model::task::Task;
 use crate::run::{Mode, Options};
 use crate::state::status::{self, State};
 
 pub fn run(layout: &Layout) -> Result<i32> {
-    let defs = definitions::load(layout)?;
-    let running: Vec<String> = defs
+    let running = |task: &Task| status::state_of(layout, &task.id) == Some(State::Running);
+    let defs = orchestrate::load(layout, &running)?;
+    let only: Vec<String> = defs
         .graph
         .tasks
         .iter()
-        .filter(|t| status::state_of(layout, &t.id) == Some(State::Running))
+        .filter(|t| running(t))
         .map(|t| t.id.clone())
         .collect();
-    if running.is_empty() {
+    if only.is_empty() {
         println!("No task is recorded as running.");
         return Ok(crate::exit::SUCCESS);
     }
     let options = Options {
-        jobs: None,
-        phase: None,
-        only: running,
-        quiet: false,
-        executor: defs.config.executor,
+        only,
+        ..Options::everything(defs.config.executor)
     };
-    orchestrate::check(layout, &defs, &options)?;
     orchestrate::launch(layout, defs, &options, Mode::Monitor)
 }

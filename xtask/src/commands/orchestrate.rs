@@ -4,26 +4,36 @@
 use anyhow::Result;
 
 use crate::cli;
-use crate::model::definitions::{self, Definitions};
+use crate::model::definitions::{self, names_phase, Definitions, Runs};
 use crate::model::layout::Layout;
+use crate::model::task::{self, Task};
 use crate::run::plan::Plan;
 use crate::run::{self, Mode, Options};
 use crate::state::lock;
 
 pub fn run(layout: &Layout, args: &cli::Orchestrate) -> Result<i32> {
-    let defs = definitions::load(layout)?;
+    let ids: Vec<&str> = args.tasks.iter().map(|id| task::normalize_id(id)).collect();
+    let selects = |task: &Task| match &args.phase {
+        Some(phase) => names_phase(phase, &task.phase),
+        None => ids.is_empty() || ids.contains(&task.id.as_str()),
+    };
+    let runs = Runs {
+        tasks: &selects,
+        executor: args.executor,
+    };
+    let defs = definitions::load_to_run(layout, &runs)?;
     let phase = args.phase.as_deref().map(|p| defs.phase(p)).transpose()?;
+    let mut only = Vec::new();
     for id in &args.tasks {
-        defs.task(id)?;
+        only.push(defs.graph.tasks[defs.task(id)?].id.clone());
     }
     let options = Options {
         jobs: args.jobs.map(|j| j as usize),
         phase,
-        only: args.tasks.clone(),
+        only,
         quiet: args.quiet,
         executor: args.executor.unwrap_or(defs.config.executor),
     };
-    check(layout, &defs, &options)?;
     if args.dry_run {
         // A dry run writes nothing, so it needs no lock and may run beside a real run.
         return Ok(Plan::new(layout, &defs.config, &defs.graph, &options).dry_run());
@@ -31,13 +41,14 @@ pub fn run(layout: &Layout, args: &cli::Orchestrate) -> Result<i32> {
     launch(layout, defs, &options, Mode::Launch)
 }
 
-/// The programs the selected tasks run can be run.
-pub fn check(layout: &Layout, defs: &Definitions, options: &Options) -> Result<()> {
-    let selected: Vec<usize> = (0..defs.graph.tasks.len())
-        .filter(|&t| options.selects(&defs.graph.tasks[t]))
-        .collect();
-    definitions::check_programs(layout, defs, &selected, options.executor)?;
-    Ok(())
+/// The definitions, with the programs of the tasks `selects` accepts
+/// checked (on the config's executor).
+pub fn load(layout: &Layout, selects: &dyn Fn(&Task) -> bool) -> Result<Definitions> {
+    let runs = Runs {
+        tasks: selects,
+        executor: None,
+    };
+    Ok(definitions::load_to_run(layout, &runs)?)
 }
 
 /// Takes the workspace lock and runs.

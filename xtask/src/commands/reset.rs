@@ -11,9 +11,11 @@ use crate::state::{lock, records};
 
 pub fn run(layout: &Layout, ids: &[String]) -> Result<i32> {
     let defs = definitions::load(layout)?;
-    for id in ids {
-        defs.task(id)?;
-    }
+    let ids = ids
+        .iter()
+        .map(|id| Ok(defs.graph.tasks[defs.task(id)?].id.clone()))
+        .collect::<Result<Vec<String>>>()?;
+    let ids = ids.as_slice();
     let _lock = lock::acquire(layout)?;
     for id in ids {
         refuse_if_running(layout, id)?;

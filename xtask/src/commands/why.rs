@@ -20,6 +20,7 @@ const LOG_LINES: usize = 10;
 pub fn run(layout: &Layout, id: &str) -> Result<i32> {
     let defs = definitions::load(layout)?;
     let t = defs.task(id)?;
+    let id = &defs.graph.tasks[t].id;
     let mut warnings = Vec::new();
     match status::read_or_warn(layout, id, &mut warnings) {
         None => explain_pending(layout, &defs, t, &mut warnings),

@@ -6,13 +6,13 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use camino::Utf8Path;
-use serde::{Deserialize, Deserializer};
+use serde_yaml::Value;
 
 use crate::model::layout::Layout;
-use crate::model::problem::{find_line, Problem};
+use crate::model::problem::Problem;
+use crate::model::yaml::{self, Fields, Unknown};
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone)]
 pub struct Config {
     pub title: Option<String>,
     pub agent: Agent,
@@ -22,7 +22,6 @@ pub struct Config {
     pub max_memory_gb: f64,
     /// Memory all running tasks may reserve together [default: the machine's].
     pub max_total_memory_gb: Option<f64>,
-    #[serde(deserialize_with = "duration")]
     pub kill_grace: Duration,
     pub phases: BTreeMap<String, PhaseConfig>,
     /// Where tasks run: `local` (default) or `slurm`.
@@ -30,45 +29,37 @@ pub struct Config {
     pub slurm: SlurmConfig,
     /// The phase keys the file itself lists, each with its line, to catch
     /// a key that matches no phase folder (a typo).
-    #[serde(skip)]
     pub listed_phases: Vec<(String, Option<usize>)>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone)]
 pub struct Agent {
     /// argv; `{task_id}`, `{task_file}`, `{output_dir}`, `{log_file}` are filled in.
     pub command: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone, Default)]
 pub struct PhaseConfig {
     pub max_parallel: Option<usize>,
-    #[serde(deserialize_with = "optional_duration")]
     pub timeout: Option<Duration>,
-    #[serde(deserialize_with = "optional_duration")]
     pub idle_timeout: Option<Duration>,
     /// Artifacts under `workspace/outputs/` the phase's gate waits for.
     pub requires: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ExecutorKind {
     Local,
     Slurm,
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Debug, Clone)]
 pub struct SlurmConfig {
     pub partition: Option<String>,
     pub account: Option<String>,
     /// More `sbatch` arguments, e.g. `["--qos=long"]`.
     pub extra_args: Vec<String>,
     /// How often one `scontrol` call checks every job in flight.
-    #[serde(deserialize_with = "duration")]
     pub poll_interval: Duration,
 }
 
@@ -122,79 +113,118 @@ impl Default for Config {
 }
 
 impl Config {
-    /// The config at `path`, or the defaults when there is no such file.
-    pub fn load(path: &Utf8Path) -> Result<Config, Problem> {
+    /// The config at `path`, or the defaults when there is no such file;
+    /// else every problem in it.
+    pub fn load(path: &Utf8Path) -> Result<Config, Vec<Problem>> {
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
-            Err(e) => return Err(Problem::in_file(path, None, format!("cannot read: {e}"))),
+            Err(e) => {
+                return Err(vec![Problem::in_file(
+                    path,
+                    None,
+                    format!("cannot read: {e}"),
+                )])
+            }
         };
         Config::parse(path, &text)
     }
 
-    pub fn parse(path: &Utf8Path, text: &str) -> Result<Config, Problem> {
+    pub fn parse(path: &Utf8Path, text: &str) -> Result<Config, Vec<Problem>> {
         if text.trim().is_empty() {
             return Ok(Config::default());
         }
-        let mut config: Config = serde_yaml::from_str(text).map_err(|e| {
-            let line = e.location().map(|l| l.line());
-            Problem::in_file(
-                path,
-                line,
-                crate::model::task::without_location(&e.to_string()),
-            )
-        })?;
-        config.listed_phases = config
-            .phases
-            .keys()
-            .map(|key| (key.clone(), find_line(text, &format!("{key}:"), 1)))
-            .collect();
-        for (key, phase) in &config.phases {
-            if let Some(bad) = phase
-                .requires
-                .iter()
-                .find(|r| r.starts_with('/') || r.split('/').any(|c| c == ".."))
-            {
-                return Err(Problem::in_file(
-                    path,
-                    find_line(text, bad, 1),
-                    format!("phases.{key}.requires: `{bad}` must be a path under workspace/outputs/, without `..`"),
-                ));
+        let value: Value = serde_yaml::from_str(text)
+            .map_err(|e| vec![yaml::syntax_problem(path, &e, 1, "the config")])?;
+        let mut fields = Fields::new(path, text, value, "", 1).map_err(|p| vec![p])?;
+        let mut config = Config::default();
+        config.read(&mut fields);
+        let problems = fields.finish(Unknown::Refused, |_| None);
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// Reads every key it knows from `f`, each over its default.
+    fn read(&mut self, f: &mut Fields) {
+        let whole = |min| move |v: &Value| yaml::whole(v, min).map(|n| n as usize);
+        if let Some(title) = f.take("title", yaml::non_empty_text) {
+            self.title = Some(title);
+        }
+        if let Some(mut agent) = f.nested("agent") {
+            if let Some(command) = agent.take("command", argv) {
+                self.agent.command = command;
             }
+            let problems = agent.finish(Unknown::Refused, |_| None);
+            f.absorb(problems);
         }
-        // A phase listed in the file keeps the protocol's values for the
-        // settings it does not mention.
-        for (key, default) in Config::default().phases {
-            let phase = config.phases.entry(key).or_default();
-            phase.max_parallel = phase.max_parallel.or(default.max_parallel);
-            phase.timeout = phase.timeout.or(default.timeout);
+        set(
+            &mut self.max_concurrent_agents,
+            f.take("max_concurrent_agents", whole(1)),
+        );
+        set(
+            &mut self.max_cpu_per_agent,
+            f.take("max_cpu_per_agent", yaml::positive),
+        );
+        set(
+            &mut self.max_memory_gb,
+            f.take("max_memory_gb", yaml::positive),
+        );
+        self.max_total_memory_gb = f.take("max_total_memory_gb", yaml::positive);
+        set(&mut self.kill_grace, f.take("kill_grace", yaml::duration));
+        let executor = f.take("executor", |v| yaml::one_of(v, &["local", "slurm"]));
+        if let Some(kind) = executor {
+            self.executor = if kind == "slurm" {
+                ExecutorKind::Slurm
+            } else {
+                ExecutorKind::Local
+            };
         }
-        if config.max_concurrent_agents == 0 {
-            return Err(Problem::in_file(
-                path,
-                None,
-                "max_concurrent_agents must be at least 1",
-            ));
+        if let Some(mut slurm) = f.nested("slurm") {
+            self.slurm.partition = slurm.take("partition", yaml::non_empty_text);
+            self.slurm.account = slurm.take("account", yaml::non_empty_text);
+            set(
+                &mut self.slurm.extra_args,
+                slurm.take("extra_args", yaml::text_list),
+            );
+            set(
+                &mut self.slurm.poll_interval,
+                slurm.take("poll_interval", yaml::duration),
+            );
+            let problems = slurm.finish(Unknown::Refused, |_| None);
+            f.absorb(problems);
         }
-        if config.agent.command.is_empty() {
-            return Err(Problem::in_file(
-                path,
-                None,
-                "agent.command must name a program",
-            ));
+        if let Some(mut phases) = f.nested("phases") {
+            self.read_phases(&mut phases);
+            let problems = phases.finish(Unknown::Refused, |_| None);
+            f.absorb(problems);
         }
-        if let Some((key, _)) = config
-            .phases
-            .iter()
-            .find(|(_, p)| p.max_parallel == Some(0))
-        {
-            return Err(Problem::in_file(
-                path,
-                None,
-                format!("phases.{key}.max_parallel must be at least 1"),
-            ));
+    }
+
+    /// `phases:`, a mapping of phase keys; a phase listed keeps the
+    /// protocol's values for the settings it does not mention.
+    fn read_phases(&mut self, phases: &mut Fields) {
+        for entry in phases.rest() {
+            let key = entry.key.clone();
+            self.listed_phases.push((key.clone(), entry.line));
+            let Some(mut f) = phases.child(entry) else {
+                continue;
+            };
+            let phase = self.phases.entry(key).or_default();
+            if let Some(n) = f.take("max_parallel", |v| yaml::whole(v, 1)) {
+                phase.max_parallel = Some(n as usize);
+            }
+            set(
+                &mut phase.timeout,
+                f.take("timeout", yaml::duration).map(Some),
+            );
+            phase.idle_timeout = f.take("idle_timeout", yaml::duration);
+            set(&mut phase.requires, f.take("requires", requires));
+            let problems = f.finish(Unknown::Refused, |_| None);
+            phases.absorb(problems);
         }
-        Ok(config)
     }
 
     /// The settings of a phase by its key (`analysis`); a phase not listed
@@ -224,13 +254,34 @@ impl Config {
     }
 }
 
-fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let value = serde_yaml::Value::deserialize(d)?;
-    crate::model::task::duration(&value).map_err(serde::de::Error::custom)
+/// `value` over `slot`, when there is one.
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(value) = value {
+        *slot = value;
+    }
 }
 
-fn optional_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-    duration(d).map(Some)
+/// An argv: a list of texts naming a program first.
+fn argv(value: &Value) -> Result<Vec<String>, String> {
+    let argv = yaml::text_list(value)?;
+    if argv.is_empty() {
+        return Err("must name a program: a list such as `[claude, -p, \"{task_file}\"]`".into());
+    }
+    Ok(argv)
+}
+
+/// A phase gate's artifacts: paths under `workspace/outputs/`.
+fn requires(value: &Value) -> Result<Vec<String>, String> {
+    let paths = yaml::text_list(value)?;
+    if let Some(bad) = paths
+        .iter()
+        .find(|r| r.starts_with('/') || r.split('/').any(|c| c == ".."))
+    {
+        return Err(format!(
+            "`{bad}` must be a path under workspace/outputs/, without `..`"
+        ));
+    }
+    Ok(paths)
 }
 
 #[cfg(test)]
@@ -247,7 +298,8 @@ mod tests {
                 )
             }
             (Err(p), Err(msg)) => {
-                let shown = p.to_string();
+                let shown: Vec<String> = p.iter().map(|p| p.to_string()).collect();
+                let shown = shown.join("\n");
                 assert!(shown.contains(msg), "{shown:?} should contain {msg:?}")
             }
             (got, want) => panic!("{text:?}: got {got:?}, want {want:?}"),
@@ -262,14 +314,33 @@ mod tests {
         check("phases:\n  planning: {timeout: 1h}\n", Ok((10, 6)));
         check(
             "max_concurent_agents: 3\n",
-            Err("orchestrator.yaml:1: unknown field `max_concurent_agents`"),
+            Err("orchestrator.yaml:1: unknown key `max_concurent_agents`: did you mean `max_concurrent_agents`?"),
         );
         check(
             "phases:\n  analysis: {max_paralel: 2}\n",
-            Err("unknown field `max_paralel`"),
+            Err("orchestrator.yaml:2: unknown key `phases.analysis.max_paralel`: did you mean `phases.analysis.max_parallel`?"),
         );
-        check("kill_grace: forever\n", Err("positive duration"));
-        check("max_concurrent_agents: 0\n", Err("at least 1"));
+        check(
+            "kill_grace: forever\n",
+            Err("`kill_grace`: must be a positive duration"),
+        );
+        check("max_concurrent_agents: 0\n", Err("1 or more, found 0"));
+        check(
+            "max_memory_gb: 0\nmax_cpu_per_agent: -1\n",
+            Err("`max_memory_gb`: must be a number above 0, found 0"),
+        );
+        check(
+            "max_cpu_per_agent: x\n",
+            Err("`max_cpu_per_agent`: must be a number above 0, found text"),
+        );
+        check(
+            "agent: {command: []}\n",
+            Err("`agent.command`: must name a program"),
+        );
+        check(
+            "executor: slurmm\n",
+            Err("`executor`: must be `local` or `slurm`, found `slurmm`"),
+        );
     }
 
     #[test]

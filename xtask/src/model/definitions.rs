@@ -1,18 +1,17 @@
 //! Loading everything the orchestrator reads before it acts: the config,
 //! every task file, the checked graph, and the programs the tasks run. Every
-//! problem is collected, so a user sees them all at once.
+//! problem of every kind is collected, so that a user sees them all at once,
+//! not one stage after the other.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
-
-use camino::Utf8PathBuf;
 
 use crate::model::config::{Config, ExecutorKind};
 use crate::model::discovery::Discovery;
 use crate::model::graph::Graph;
 use crate::model::layout::Layout;
 use crate::model::problem::{find_line, nearest, Invalid, Problem};
-use crate::model::task::{self, CommandSpec};
+use crate::model::task::{self, Task};
 
 pub struct Definitions {
     pub config: Config,
@@ -20,9 +19,23 @@ pub struct Definitions {
     pub discovery: Discovery,
 }
 
+/// What a command will run, whose programs `load_to_run` checks.
+pub struct Runs<'a> {
+    /// The tasks it may start.
+    pub tasks: &'a dyn Fn(&Task) -> bool,
+    /// Where (`None`: the config's `executor`).
+    pub executor: Option<ExecutorKind>,
+}
+
 /// Every definition, or every problem found in them (as `Invalid`).
 pub fn load(layout: &Layout) -> Result<Definitions, Invalid> {
-    read(layout).map_err(|problems| invalid(layout, problems))
+    read(layout, None).map_err(|problems| invalid(layout, problems))
+}
+
+/// `load`, and the programs of the tasks `runs` names (and those of its
+/// executor) checked too, for a command that starts tasks.
+pub fn load_to_run(layout: &Layout, runs: &Runs) -> Result<Definitions, Invalid> {
+    read(layout, Some(runs)).map_err(|problems| invalid(layout, problems))
 }
 
 /// `Invalid` with the problems' files shown relative to the root.
@@ -36,16 +49,28 @@ pub fn invalid(layout: &Layout, problems: Vec<Problem>) -> Invalid {
 }
 
 impl Definitions {
-    /// The task named `id`, or an error suggesting the nearest id.
-    pub fn task(&self, id: &str) -> anyhow::Result<usize> {
+    /// The task named `typed` (its id, or its file's path), or an error
+    /// suggesting the nearest id.
+    pub fn task(&self, typed: &str) -> anyhow::Result<usize> {
+        let id = task::normalize_id(typed);
         if let Some(t) = self.graph.get(id) {
             return Ok(t);
         }
-        match nearest(id, self.graph.tasks.iter().map(|t| t.id.as_str())) {
-            Some(near) => anyhow::bail!("no task `{id}`: did you mean `{near}`?"),
-            None => anyhow::bail!(
-                "no task `{id}` (ids are paths under tasks/ without .md, e.g. 01-analysis/01-setup)"
-            ),
+        let ids = || self.graph.tasks.iter().map(|t| t.id.as_str());
+        // A task's name without its phase: `03-prioritize`.
+        let named: Vec<&str> = ids().filter(|i| i.rsplit('/').next() == Some(id)).collect();
+        let list = "`cargo xtask progress --tasks` lists them";
+        match (named.as_slice(), nearest(id, ids())) {
+            ([one], _) => anyhow::bail!("no task `{typed}`: did you mean `{one}`? (ids include the phase folder)"),
+            ([], Some(near)) => anyhow::bail!("no task `{typed}`: did you mean `{near}`?"),
+            ([], None) => match self.graph.tasks.first() {
+                Some(example) => anyhow::bail!(
+                    "no task `{typed}`: ids are paths under tasks/ without .md, such as `{}`; {list}",
+                    example.id
+                ),
+                None => anyhow::bail!("no task `{typed}`: tasks/ has no task yet (`cargo xtask new PHASE/NAME` adds one)"),
+            },
+            (many, _) => anyhow::bail!("no task `{typed}`: did you mean one of {}?", many.join(", ")),
         }
     }
 
@@ -53,10 +78,7 @@ impl Definitions {
     /// key (`analysis`).
     pub fn phase(&self, name: &str) -> anyhow::Result<String> {
         let phases = &self.graph.phases;
-        if let Some(phase) = phases
-            .iter()
-            .find(|p| p.name == name || task::phase_key(&p.name) == name)
-        {
+        if let Some(phase) = phases.iter().find(|p| names_phase(name, &p.name)) {
             return Ok(phase.name.clone());
         }
         let known: Vec<&str> = phases.iter().map(|p| p.name.as_str()).collect();
@@ -64,68 +86,94 @@ impl Definitions {
     }
 }
 
-fn read(layout: &Layout) -> Result<Definitions, Vec<Problem>> {
+/// Whether `name` names the phase folder `folder`: as the folder
+/// (`01-analysis`) or as its key (`analysis`).
+pub fn names_phase(name: &str, folder: &str) -> bool {
+    name == folder || name == task::phase_key(folder)
+}
+
+fn read(layout: &Layout, runs: Option<&Runs>) -> Result<Definitions, Vec<Problem>> {
     let mut problems = Vec::new();
-    let config = Config::load(&layout.config_file()).unwrap_or_else(|p| {
-        problems.push(p);
+    let mut config = Config::load(&layout.config_file()).unwrap_or_else(|found| {
+        problems.extend(found);
         Config::default()
     });
     let mut discovery = Discovery::scan(&layout.tasks);
     problems.append(&mut discovery.problems);
     let mut tasks = Vec::with_capacity(discovery.files.len());
     for file in &discovery.files {
-        match task::load(&layout.tasks, file) {
-            Ok(task) => tasks.push(task),
-            Err(p) => {
-                problems.push(p);
-                tasks.extend(task::placeholder(&layout.tasks, file));
-            }
+        let parsed = task::load(&layout.tasks, file);
+        problems.extend(parsed.problems);
+        match parsed.task {
+            Some(task) => tasks.push(task),
+            None => tasks.extend(task::placeholder(&layout.tasks, file)),
         }
     }
-    match Graph::build(tasks) {
-        Ok(graph) if problems.is_empty() => {
-            let mut found = unknown_phase_keys(layout, &config, &graph);
-            found.extend(over_ceilings(&config, &graph));
-            if !found.is_empty() {
-                return Err(found);
-            }
-            Ok(Definitions {
-                config,
-                graph,
-                discovery,
-            })
-        }
-        Ok(_) => Err(problems),
-        Err(found) => {
-            problems.extend(found);
-            Err(problems)
+    let folders: Vec<String> = {
+        let mut folders: Vec<String> = tasks.iter().map(|t| t.phase.clone()).collect();
+        folders.sort();
+        folders.dedup();
+        folders
+    };
+    problems.extend(phase_keys(layout, &mut config, &folders));
+    problems.extend(over_ceilings(layout, &config, &tasks));
+    if let Some(runs) = runs {
+        let run: Vec<&Task> = tasks.iter().filter(|t| (runs.tasks)(t)).collect();
+        problems.extend(missing_programs(layout, &config, &run));
+        if runs.executor.unwrap_or(config.executor) == ExecutorKind::Slurm {
+            problems.extend(missing_slurm_commands());
         }
     }
+    let graph = Graph::build(tasks).map_err(|found| {
+        let mut all = problems.clone();
+        all.extend(found);
+        all
+    })?;
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(Definitions {
+        config,
+        graph,
+        discovery,
+    })
 }
 
-/// A phase listed in the config that is close to, but not, the key of a
-/// phase folder is a typo that would silently change scheduling. One that
-/// resembles none may be for tasks generated later: only a warning.
-fn unknown_phase_keys(layout: &Layout, config: &Config, graph: &Graph) -> Vec<Problem> {
-    let keys: Vec<&str> = graph
-        .phases
-        .iter()
-        .map(|p| task::phase_key(&p.name))
-        .collect();
+/// The phases the config lists, checked against the phase folders. A phase
+/// may be listed by its key (`analysis`) or its folder (`01-analysis`),
+/// which is then read as its key. One close to, but not, a folder's key is
+/// a typo that would silently change scheduling; one that resembles none
+/// may be for tasks generated later: only a warning.
+fn phase_keys(layout: &Layout, config: &mut Config, folders: &[String]) -> Vec<Problem> {
+    let keys: Vec<&str> = folders.iter().map(|f| task::phase_key(f)).collect();
+    let file = layout.config_file();
     let mut problems = Vec::new();
-    for (key, line) in &config.listed_phases {
-        if keys.contains(&key.as_str()) {
+    for (listed, line) in config.listed_phases.clone() {
+        if keys.contains(&listed.as_str()) {
             continue;
         }
-        match nearest(key, keys.iter().copied()) {
+        if let Some(folder) = folders.iter().find(|f| **f == listed) {
+            let key = task::phase_key(folder).to_owned();
+            if config.listed_phases.iter().any(|(k, _)| *k == key) {
+                problems.push(Problem::in_file(
+                    &file,
+                    line,
+                    format!("phases.{listed} and phases.{key} are the same phase: keep one"),
+                ));
+            } else if let Some(settings) = config.phases.remove(&listed) {
+                config.phases.insert(key, settings);
+            }
+            continue;
+        }
+        match nearest(&listed, keys.iter().copied()) {
             Some(near) => problems.push(Problem::in_file(
-                &layout.config_file(),
-                *line,
-                format!("phases.{key} matches no phase folder: did you mean `{near}`?"),
+                &file,
+                line,
+                format!("phases.{listed} matches no phase folder: did you mean `{near}`?"),
             )),
-            None if !Config::default().phases.contains_key(key) => eprintln!(
-                "warning: {}: phases.{key} matches no phase folder under tasks/ yet",
-                layout.display(&layout.config_file())
+            None if !Config::default().phases.contains_key(&listed) => eprintln!(
+                "warning: {}: phases.{listed} matches no phase folder under tasks/ yet",
+                layout.display(&file)
             ),
             None => {}
         }
@@ -134,9 +182,9 @@ fn unknown_phase_keys(layout: &Layout, config: &Config, graph: &Graph) -> Vec<Pr
 }
 
 /// Tasks asking for more than `max_cpu_per_agent` or `max_memory_gb`.
-fn over_ceilings(config: &Config, graph: &Graph) -> Vec<Problem> {
+fn over_ceilings(layout: &Layout, config: &Config, tasks: &[Task]) -> Vec<Problem> {
     let mut problems = Vec::new();
-    for task in &graph.tasks {
+    for task in tasks {
         let asks = [
             (
                 "cpus",
@@ -160,8 +208,13 @@ fn over_ceilings(config: &Config, graph: &Graph) -> Vec<Problem> {
                     &task.file,
                     line,
                     format!(
-                        "resources.{key}: {} is more than {setting} ({ceiling}) in tasks/orchestrator.yaml: ask for less, or raise the ceiling",
-                        asked.unwrap_or_default()
+                        "resources.{key}: {} is more than {setting} ({ceiling}){}: ask for less, or raise the ceiling",
+                        asked.unwrap_or_default(),
+                        if layout.config_file().exists() {
+                            " in tasks/orchestrator.yaml"
+                        } else {
+                            ", the default (tasks/orchestrator.yaml sets it)"
+                        }
                     ),
                 ));
             }
@@ -170,55 +223,69 @@ fn over_ceilings(config: &Config, graph: &Graph) -> Vec<Problem> {
     problems
 }
 
-/// Checks that the programs the given tasks would run, and the executor's
-/// own commands, can be run.
-pub fn check_programs(
-    layout: &Layout,
-    defs: &Definitions,
-    tasks: &[usize],
-    executor: ExecutorKind,
-) -> Result<(), Invalid> {
-    let mut problems = missing_programs(layout, defs, tasks);
-    if executor == ExecutorKind::Slurm {
-        problems.extend(missing_slurm_commands());
+/// Programs the given tasks would run that cannot be found or executed:
+/// one problem per program, naming the tasks that use it.
+fn missing_programs(layout: &Layout, config: &Config, tasks: &[&Task]) -> Vec<Problem> {
+    // A task's own command is reported at its file; the agent command
+    // once for all the tasks that use it.
+    let mut users: BTreeMap<(String, Option<usize>), Vec<&str>> = BTreeMap::new();
+    for (i, task) in tasks.iter().enumerate() {
+        let program = task::argv(layout, config, task).swap_remove(0);
+        let owner = task.command.as_ref().map(|_| i);
+        users.entry((program, owner)).or_default().push(&task.id);
     }
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(invalid(layout, problems))
-    }
-}
-
-/// Programs the given tasks would run that cannot be found or executed.
-fn missing_programs(layout: &Layout, defs: &Definitions, tasks: &[usize]) -> Vec<Problem> {
-    let mut seen = BTreeSet::new();
     let mut problems = Vec::new();
-    for &t in tasks {
-        let task = &defs.graph.tasks[t];
-        let argv = task::argv(layout, &defs.config, task);
-        let program = argv[0].clone();
-        if !seen.insert(program.clone()) {
-            continue;
-        }
+    for ((program, owner), ids) in users {
+        let owner = owner.map(|i| tasks[i]);
         let Some(why) = unusable(layout, &program) else {
             continue;
         };
-        let (file, hint) = match &task.command {
-            Some(CommandSpec::Argv(_) | CommandSpec::Shell(_)) => {
-                (task.file.clone(), "the task's `command`")
+        let used_by = match ids.as_slice() {
+            [one] => format!("used by {one}"),
+            many => {
+                let shown: Vec<&str> = many.iter().take(3).copied().collect();
+                let more = many.len() - shown.len();
+                let more = if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                };
+                format!("used by {} tasks: {}{more}", many.len(), shown.join(", "))
             }
-            None => (layout.config_file(), "agent.command"),
         };
-        let line = std::fs::read_to_string(&file)
-            .ok()
-            .and_then(|text| find_line(&text, &program, 1));
-        problems.push(Problem::in_file(
-            &file,
-            line,
-            format!("`{program}` ({hint}, used by {}) {why}", task.id),
-        ));
+        problems.push(match owner {
+            Some(task) => located(&task.file, &program, |line| {
+                Problem::in_file(&task.file, line, format!("`{program}` (the task's `command`, {used_by}) {why}"))
+            }),
+            None if config_sets_agent(layout) => {
+                let file = layout.config_file();
+                located(&file, &program, |line| {
+                    Problem::in_file(&file, line, format!("`{program}` (agent.command, {used_by}) {why}"))
+                })
+            }
+            None => Problem::general(format!(
+                "`{program}` (agent.command, the default: set it in tasks/orchestrator.yaml, or give the tasks a `command`; {used_by}) {why}"
+            )),
+        });
     }
     problems
+}
+
+/// Whether tasks/orchestrator.yaml sets `agent.command`.
+fn config_sets_agent(layout: &Layout) -> bool {
+    std::fs::read_to_string(layout.config_file()).is_ok_and(|text| text.contains("command"))
+}
+
+/// The problem `make` builds, at the line of `file` that names `needle`.
+fn located(
+    file: &camino::Utf8Path,
+    needle: &str,
+    make: impl FnOnce(Option<usize>) -> Problem,
+) -> Problem {
+    let line = std::fs::read_to_string(file)
+        .ok()
+        .and_then(|text| find_line(&text, needle, 1));
+    make(line)
 }
 
 /// The Slurm commands the Slurm executor runs, when they are not on PATH.
@@ -243,10 +310,7 @@ fn unusable(layout: &Layout, program: &str) -> Option<String> {
         };
     }
     let path = layout.root.join(program);
-    let shown = path
-        .strip_prefix(&layout.root)
-        .map(Utf8PathBuf::from)
-        .unwrap_or(path.clone());
+    let shown = layout.display(&path);
     match path.metadata() {
         Err(e) => Some(format!("cannot be used: {shown}: {e}")),
         Ok(meta) if meta.is_dir() => Some(format!("is a folder: {shown}")),

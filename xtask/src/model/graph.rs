@@ -127,18 +127,9 @@ impl Graph {
     }
 
     fn add(&mut self, new: Vec<Task>) -> Vec<Problem> {
-        let mut problems = Vec::new();
-        let valid: Vec<Task> = new
-            .into_iter()
-            .filter(|t| {
-                let found = path_problems(t);
-                let ok = found.is_empty();
-                problems.extend(found);
-                ok
-            })
-            .collect();
+        let mut problems: Vec<Problem> = new.iter().flat_map(path_problems).collect();
         let first = self.tasks.len();
-        for task in valid {
+        for task in new {
             let phase = self.intern_phase(&task.phase);
             self.index.insert(task.id.clone(), self.tasks.len());
             self.phases[phase].tasks.push(self.tasks.len());
@@ -148,13 +139,12 @@ impl Graph {
             self.dependents.push(Vec::new());
         }
         for t in first..self.tasks.len() {
-            match self.resolve(t) {
-                Ok(deps) => self.deps[t] = deps,
-                Err(found) => problems.extend(found),
-            }
+            let (deps, found) = self.resolve(t);
+            self.deps[t] = deps;
+            problems.extend(found);
         }
-        if problems.is_empty() {
-            problems.extend(self.find_cycle().map(|cycle| self.cycle_problem(&cycle)));
+        for cycle in self.find_cycles() {
+            problems.push(self.cycle_problem(&cycle));
         }
         if !problems.is_empty() {
             self.truncate(first);
@@ -215,7 +205,7 @@ impl Graph {
 
     /// The dependencies of task `t`: the ones it names, and the producers of
     /// its inputs (an input `A/B/file` is produced by task `A/B`).
-    fn resolve(&self, t: usize) -> Result<Vec<Dep>, Vec<Problem>> {
+    fn resolve(&self, t: usize) -> (Vec<Dep>, Vec<Problem>) {
         let task = &self.tasks[t];
         let mut deps = Vec::new();
         let mut problems = Vec::new();
@@ -242,8 +232,12 @@ impl Graph {
             }
         }
         for input in &task.inputs {
-            if let Some(d) = self.producer(input).filter(|&d| d != t) {
-                deps.push(Dep::Task(d));
+            let Some(d) = self.producer(input).filter(|&d| d != t) else {
+                continue;
+            };
+            deps.push(Dep::Task(d));
+            if let Some(problem) = self.undeclared(t, d, input) {
+                problems.push(problem);
             }
         }
         deps.sort_by_key(|d| match d {
@@ -251,11 +245,33 @@ impl Graph {
             Dep::Phase(p) => (1, *p),
         });
         deps.dedup();
-        if problems.is_empty() {
-            Ok(deps)
-        } else {
-            Err(problems)
+        (deps, problems)
+    }
+
+    /// An input of task `t` produced by task `d` that `d` does not declare
+    /// among its outputs: it would be found missing only at run time.
+    fn undeclared(&self, t: usize, d: usize, input: &str) -> Option<Problem> {
+        let producer = &self.tasks[d];
+        let rest = &input[producer.id.len() + 1..];
+        let declared = producer.outputs.iter().any(|output| {
+            output == rest || glob::Pattern::new(output).is_ok_and(|p| p.matches(rest))
+        });
+        if declared {
+            return None;
         }
+        let outputs = if producer.outputs.is_empty() {
+            "it declares none".to_owned()
+        } else {
+            format!("it declares {}", producer.outputs.join(", "))
+        };
+        Some(self.problem_at(
+            t,
+            input,
+            format!(
+                "input `{input}` is not among the outputs of {} ({outputs}): add `{rest}` to its `outputs`, or fix the path",
+                producer.id
+            ),
+        ))
     }
 
     /// The task whose output folder holds `path`.
@@ -294,11 +310,15 @@ impl Graph {
         self.gate_members(node - n).collect()
     }
 
-    /// A cycle as the list of nodes around it, if there is one.
-    fn find_cycle(&self) -> Option<Vec<usize>> {
+    /// Cycles, each as the list of nodes around it: one for each knot of
+    /// tasks that wait for each other (cycles sharing a node with one found
+    /// already are not listed again).
+    fn find_cycles(&self) -> Vec<Vec<usize>> {
         let total = self.tasks.len() + self.phases.len();
         // 0 = unseen, 1 = on the current path, 2 = done.
         let mut color = vec![0u8; total];
+        let mut in_cycle = vec![false; total];
+        let mut cycles = Vec::new();
         for start in 0..total {
             if color[start] != 0 {
                 continue;
@@ -314,7 +334,13 @@ impl Graph {
                     }
                     Some(succ) if color[succ] == 1 => {
                         let at = stack.iter().position(|(n, _)| *n == succ).unwrap_or(0);
-                        return Some(stack[at..].iter().map(|(n, _)| *n).collect());
+                        let cycle: Vec<usize> = stack[at..].iter().map(|(n, _)| *n).collect();
+                        if cycle.iter().all(|&n| !in_cycle[n]) {
+                            for &n in &cycle {
+                                in_cycle[n] = true;
+                            }
+                            cycles.push(cycle);
+                        }
                     }
                     Some(succ) if color[succ] == 0 => {
                         color[succ] = 1;
@@ -324,7 +350,7 @@ impl Graph {
                 }
             }
         }
-        None
+        cycles
     }
 
     fn cycle_problem(&self, cycle: &[usize]) -> Problem {
@@ -440,8 +466,30 @@ mod tests {
     fn inputs_name_their_producer() {
         let mut consumer = task("b/y", &[]);
         consumer.inputs = vec!["a/x/result.json".into()];
-        let graph = Graph::build(vec![task("a/x", &[]), consumer]).unwrap();
+        let mut producer = task("a/x", &[]);
+        let undeclared = problems(vec![producer.clone(), consumer.clone()]);
+        assert!(
+            undeclared.contains(
+                "input `a/x/result.json` is not among the outputs of a/x (it declares none)"
+            ),
+            "{undeclared}"
+        );
+        producer.outputs = vec!["*.json".into()];
+        let graph = Graph::build(vec![producer, consumer]).unwrap();
         assert_eq!(graph.deps[1], vec![Dep::Task(0)]);
         assert_eq!(graph.dependents[0], vec![1]);
+    }
+
+    #[test]
+    fn every_cycle_is_reported() {
+        let found = problems(vec![
+            task("a/x", &["a/y"]),
+            task("a/y", &["a/x"]),
+            task("b/u", &["b/v"]),
+            task("b/v", &["b/u"]),
+            task("c/w", &["c/nope"]),
+        ]);
+        assert_eq!(found.matches("dependency cycle").count(), 2, "{found}");
+        assert!(found.contains("unknown dependency `c/nope`"), "{found}");
     }
 }

@@ -8,3 +8,4 @@ pub mod graph;
 pub mod layout;
 pub mod problem;
 pub mod task;
+pub mod yaml;

@@ -1,6 +1,6 @@
-//! Task files: parsing their frontmatter into a `Task` (its argv with the placeholders filled in, too). Nothing
-//! else parses task files; problems found later read them again only to
-//! point at a line.
+//! Task files: parsing their frontmatter into a `Task` (and a task's argv
+//! with the placeholders filled in). Nothing else parses task files;
+//! problems found later read them again only to point at a line.
 
 use std::time::Duration;
 
@@ -9,18 +9,8 @@ use serde_yaml::Value;
 
 use crate::model::config::Config;
 use crate::model::layout::Layout;
-use crate::model::problem::{find_line, nearest, Problem};
-
-const KNOWN_KEYS: [&str; 8] = [
-    "resources",
-    "dependencies",
-    "inputs",
-    "outputs",
-    "command",
-    "timeout",
-    "idle_timeout",
-    "retries",
-];
+use crate::model::problem::Problem;
+use crate::model::yaml::{self, Fields, Unknown};
 
 #[derive(Debug, Clone)]
 pub struct Task {
@@ -29,6 +19,7 @@ pub struct Task {
     /// The first folder of the id: `01-analysis`.
     pub phase: String,
     pub file: Utf8PathBuf,
+    pub title: Option<String>,
     pub dependencies: Vec<String>,
     pub inputs: Vec<String>,
     pub outputs: Vec<String>,
@@ -47,6 +38,7 @@ impl Task {
             id: id.to_owned(),
             phase: id.split('/').next().unwrap_or(id).to_owned(),
             file,
+            title: None,
             dependencies,
             inputs: Vec::new(),
             outputs: Vec::new(),
@@ -95,6 +87,14 @@ pub fn argv(layout: &Layout, config: &Config, task: &Task) -> Vec<String> {
         .collect()
 }
 
+/// A task id as a user may type it: also as the file's path, under
+/// `tasks/` or from the root (`tasks/01-build/01-fetch.md`).
+pub fn normalize_id(typed: &str) -> &str {
+    let id = typed.trim_start_matches("./");
+    let id = id.strip_prefix("tasks/").unwrap_or(id);
+    id.strip_suffix(".md").unwrap_or(id)
+}
+
 /// The config key of a phase folder: `01-analysis` -> `analysis`.
 pub fn phase_key(phase: &str) -> &str {
     let rest = phase.trim_start_matches(|c: char| c.is_ascii_digit());
@@ -104,91 +104,113 @@ pub fn phase_key(phase: &str) -> &str {
     rest.trim_start_matches(['-', '_'])
 }
 
+/// A task file, read: the task (`None` when the file cannot be read as
+/// one at all), and every problem found in it.
+pub struct Parsed {
+    pub task: Option<Task>,
+    pub problems: Vec<Problem>,
+}
+
+impl Parsed {
+    fn failed(problem: Problem) -> Parsed {
+        Parsed {
+            task: None,
+            problems: vec![problem],
+        }
+    }
+
+    /// The task, when it has no problem.
+    pub fn valid(self) -> Result<Task, Vec<Problem>> {
+        match self.task {
+            Some(task) if self.problems.is_empty() => Ok(task),
+            _ => Err(self.problems),
+        }
+    }
+}
+
 /// Reads and parses one task file.
-pub fn load(tasks_dir: &Utf8Path, file: &Utf8Path) -> Result<Task, Problem> {
-    let text = std::fs::read(file)
-        .map_err(|e| Problem::in_file(file, None, format!("cannot read task file: {e}")))?;
-    let text = String::from_utf8(text).map_err(|e| {
-        Problem::in_file(
+pub fn load(tasks_dir: &Utf8Path, file: &Utf8Path) -> Parsed {
+    let bytes = match std::fs::read(file) {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            return Parsed::failed(Problem::in_file(
+                file,
+                None,
+                format!("cannot read task file: {e}"),
+            ))
+        }
+    };
+    match String::from_utf8(bytes) {
+        Ok(text) => parse(tasks_dir, file, &text),
+        Err(e) => Parsed::failed(Problem::in_file(
             file,
             None,
             format!(
                 "not valid UTF-8 (byte {}): save it as UTF-8",
                 e.utf8_error().valid_up_to()
             ),
-        )
-    })?;
-    parse(tasks_dir, file, &text)
+        )),
+    }
 }
 
 /// A task with no settings standing for a file that did not parse, so the
 /// other files' references to it are not reported as unknown too.
 pub fn placeholder(tasks_dir: &Utf8Path, file: &Utf8Path) -> Option<Task> {
-    parse(tasks_dir, file, "---\n---\n").ok()
+    parse(tasks_dir, file, "---\n---\n").task
 }
 
-pub fn parse(tasks_dir: &Utf8Path, file: &Utf8Path, text: &str) -> Result<Task, Problem> {
-    let problem = |line: Option<usize>, msg: String| Problem::in_file(file, line, msg);
-    let id = task_id(tasks_dir, file).map_err(|msg| problem(None, msg))?;
+pub fn parse(tasks_dir: &Utf8Path, file: &Utf8Path, text: &str) -> Parsed {
+    let problem =
+        |line: Option<usize>, msg: String| Parsed::failed(Problem::in_file(file, line, msg));
+    let id = match task_id(tasks_dir, file) {
+        Ok(id) => id,
+        Err(msg) => return problem(None, msg),
+    };
     if !id.contains('/') {
-        return Err(problem(
+        return problem(
             None,
             "a task file must live in a phase folder: move it to tasks/<phase>/, e.g. tasks/01-analysis/".into(),
-        ));
+        );
     }
-    let (yaml, first_line) = split_frontmatter(text).map_err(|(line, msg)| problem(line, msg))?;
-    let mut task = Task::new(&id, file.to_owned(), Vec::new());
-    let value: Value = serde_yaml::from_str(yaml).map_err(|e| {
-        let line = e.location().map(|l| l.line() + first_line - 1);
-        problem(
-            line,
-            format!(
-                "frontmatter is not valid YAML: {}",
-                without_location(&e.to_string())
-            ),
-        )
-    })?;
-    let map = match value {
-        Value::Null => return Ok(task),
-        Value::Mapping(map) => map,
-        _ => {
-            return Err(problem(
-                Some(first_line),
-                "frontmatter must be a mapping of keys such as `dependencies:` and `outputs:`"
-                    .into(),
-            ))
-        }
+    let (frontmatter, first_line) = match split_frontmatter(text) {
+        Ok(split) => split,
+        Err((line, msg)) => return problem(line, msg),
     };
-    for (key, value) in map {
-        let Value::String(key) = key else {
-            return Err(problem(
-                Some(first_line),
-                format!("keys must be text, found {key:?}"),
-            ));
-        };
-        let line = find_line(text, &format!("{key}:"), first_line);
-        let field = |msg: String| problem(line, format!("`{key}`: {msg}"));
-        match key.as_str() {
-            "dependencies" => task.dependencies = string_list(value).map_err(field)?,
-            "inputs" => task.inputs = string_list(value).map_err(field)?,
-            "outputs" => task.outputs = string_list(value).map_err(field)?,
-            "command" => task.command = Some(command(value).map_err(field)?),
-            "timeout" => task.timeout = Some(duration(&value).map_err(field)?),
-            "idle_timeout" => task.idle_timeout = Some(duration(&value).map_err(field)?),
-            "retries" => task.retries = retries(&value).map_err(field)?,
-            "resources" => task.resources = resources(value).map_err(field)?,
-            other => {
-                if let Some(known) = alias(other).or_else(|| nearest(other, KNOWN_KEYS.into_iter()))
-                {
-                    return Err(problem(
-                        line,
-                        format!("unknown key `{other}`: did you mean `{known}`?"),
-                    ));
-                }
-            }
-        }
+    let value: Value = match serde_yaml::from_str(frontmatter) {
+        Ok(value) => value,
+        Err(e) => return Parsed::failed(yaml::syntax_problem(file, &e, first_line, "frontmatter")),
+    };
+    let mut fields = match Fields::new(file, text, value, "", first_line) {
+        Ok(fields) => fields,
+        Err(problem) => return Parsed::failed(problem),
+    };
+    let mut task = Task::new(&id, file.to_owned(), Vec::new());
+    read(&mut task, &mut fields);
+    Parsed {
+        task: Some(task),
+        problems: fields.finish(Unknown::NearMissesRefused, alias),
     }
-    Ok(task)
+}
+
+/// Reads every key of the frontmatter into `task`.
+fn read(task: &mut Task, f: &mut Fields) {
+    task.title = f.take("title", yaml::text);
+    let list = |f: &mut Fields, key| f.take(key, yaml::text_list).unwrap_or_default();
+    task.dependencies = list(f, "dependencies");
+    task.inputs = list(f, "inputs");
+    task.outputs = list(f, "outputs");
+    task.command = f.take("command", command);
+    task.timeout = f.take("timeout", yaml::duration);
+    task.idle_timeout = f.take("idle_timeout", yaml::duration);
+    task.retries = f
+        .take("retries", |v| yaml::whole(v, 0))
+        .map_or(0, |n| n as u32);
+    if let Some(mut resources) = f.nested("resources") {
+        task.resources.cpus = resources.take("cpus", yaml::positive);
+        task.resources.memory_gb = resources.take("memory_gb", yaml::positive);
+        let problems = resources.finish(Unknown::Refused, |_| None);
+        f.absorb(problems);
+    }
 }
 
 /// Keys other tools use for ours; too far by spelling to be caught as typos.
@@ -252,141 +274,40 @@ fn split_frontmatter(text: &str) -> Result<(&str, usize), (Option<usize>, String
     ))
 }
 
-/// serde_yaml's message without its ` at line L column C`, which counts
-/// from the frontmatter's start, not the file's; the caller gives the real line.
-pub fn without_location(message: &str) -> String {
-    let Some(at) = message.find(" at line ") else {
-        return message.to_owned();
-    };
-    let rest = &message[at + " at line ".len()..];
-    let end = rest
-        .find(" column ")
-        .map(|c| c + " column ".len())
-        .map(|c| {
-            c + rest[c..]
-                .find(|ch: char| !ch.is_ascii_digit())
-                .unwrap_or(rest.len() - c)
-        })
-        .unwrap_or(0);
-    format!("{}{}", &message[..at], &rest[end..])
-}
-
-fn type_name(value: &Value) -> &'static str {
+/// A shell command string, or an argv list.
+fn command(value: &Value) -> Result<CommandSpec, String> {
     match value {
-        Value::Null => "nothing",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Sequence(_) => "a list",
-        Value::Mapping(_) => "a mapping",
-        Value::Tagged(_) => "a tagged value",
-    }
-}
-
-fn string_list(value: Value) -> Result<Vec<String>, String> {
-    let items = match value {
-        Value::Null => return Ok(Vec::new()),
-        Value::Sequence(items) => items,
-        other => {
-            return Err(format!(
-                "must be a list such as `[a, b]`, found {}",
-                type_name(&other)
-            ))
+        Value::String(s) if s.trim().is_empty() => {
+            Err("is empty: give the command to run, or remove the key to run agent.command".into())
         }
-    };
-    items
-        .into_iter()
-        .map(|item| match item {
-            Value::String(s) if !s.trim().is_empty() => Ok(s),
-            other => Err(format!(
-                "list items must be non-empty text, found {}",
-                type_name(&other)
-            )),
-        })
-        .collect()
-}
-
-fn command(value: Value) -> Result<CommandSpec, String> {
-    match value {
-        Value::String(s) if !s.trim().is_empty() => Ok(CommandSpec::Shell(s)),
+        Value::String(s) => Ok(CommandSpec::Shell(s.clone())),
         Value::Sequence(_) => {
-            let argv = string_list(value)?;
+            let argv = yaml::text_list(value)?;
             if argv.is_empty() {
-                return Err("the argv list is empty".into());
+                return Err("the argv list is empty: name a program first".into());
             }
             Ok(CommandSpec::Argv(argv))
         }
         other => Err(format!(
-            "must be a shell command string or an argv list, found {}",
-            type_name(&other)
+            "must be a shell command as text, or an argv list, found {}",
+            yaml::type_name(other)
         )),
     }
-}
-
-/// Seconds as a number, or text such as `90s`, `30m`, `8h`, `1h 30m`.
-pub fn duration(value: &Value) -> Result<Duration, String> {
-    let parsed = match value {
-        Value::Number(n) => n
-            .as_f64()
-            .filter(|s| s.is_finite() && *s > 0.0)
-            .map(Duration::from_secs_f64),
-        Value::String(s) => humantime::parse_duration(s.trim()).ok(),
-        _ => None,
-    };
-    parsed.filter(|d| !d.is_zero()).ok_or_else(|| {
-        "must be a positive duration: seconds as a number, or `90s`, `30m`, `8h`".into()
-    })
-}
-
-fn resources(value: Value) -> Result<Resources, String> {
-    let Value::Mapping(map) = value else {
-        return Err(format!(
-            "must be a mapping such as `{{cpus: 2, memory_gb: 4}}`, found {}",
-            type_name(&value)
-        ));
-    };
-    let mut resources = Resources::default();
-    for (key, value) in map {
-        let amount = value.as_f64().filter(|v| *v > 0.0);
-        match (key.as_str(), amount) {
-            (Some("cpus"), Some(n)) => resources.cpus = Some(n),
-            (Some("memory_gb"), Some(n)) => resources.memory_gb = Some(n),
-            (Some("cpus" | "memory_gb"), None) => {
-                return Err("amounts must be positive numbers".into())
-            }
-            (other, _) => {
-                return Err(format!(
-                    "unknown key {other:?}: the keys are `cpus` and `memory_gb`"
-                ))
-            }
-        }
-    }
-    Ok(resources)
-}
-
-fn retries(value: &Value) -> Result<u32, String> {
-    value
-        .as_u64()
-        .and_then(|n| u32::try_from(n).ok())
-        .ok_or_else(|| {
-            format!(
-                "must be a whole number of retries, found {}",
-                type_name(value)
-            )
-        })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The dependencies read, or every problem, one per line.
     fn check(text: &str, expected: Result<&str, &str>) {
         let dir = Utf8Path::new("/r/tasks");
         let file = Utf8Path::new("/r/tasks/01-a/t.md");
-        match (parse(dir, file, text), expected) {
+        match (parse(dir, file, text).valid(), expected) {
             (Ok(task), Ok(deps)) => assert_eq!(task.dependencies.join(","), deps),
-            (Err(p), Err(msg)) => {
-                let shown = p.to_string();
+            (Err(problems), Err(msg)) => {
+                let shown: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+                let shown = shown.join("\n");
                 assert!(shown.contains(msg), "{shown:?} should contain {msg:?}")
             }
             (got, want) => panic!("{text:?}: got {got:?}, want {want:?}"),
@@ -420,10 +341,37 @@ mod tests {
             "---\ntimeout: soon\n---\n",
             Err("`timeout`: must be a positive duration"),
         );
-        check("---\nretries: -1\n---\n", Err("`retries`"));
+        check(
+            "---\nretries: -1\n---\n",
+            Err("`retries`: must be a whole number, 0 or more, found -1"),
+        );
+        check("---\ncommand: \"\"\n---\n", Err("`command`: is empty"));
         check(
             "---\n  bad: [\n---\n",
             Err("t.md:3: frontmatter is not valid YAML: did not find expected node content, while"),
+        );
+    }
+
+    #[test]
+    fn every_problem_of_a_file_at_once() {
+        let text =
+            "---\noutput: [a]\ntimout: 1h\nretry: 2\ndepends_on: [x]\nresources: {cpus: 0}\n---\n";
+        let problems = parse(
+            Utf8Path::new("/r/tasks"),
+            Utf8Path::new("/r/tasks/01-a/t.md"),
+            text,
+        )
+        .problems;
+        let shown: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        assert_eq!(
+            shown,
+            [
+                "/r/tasks/01-a/t.md:2: unknown key `output`: did you mean `outputs`?",
+                "/r/tasks/01-a/t.md:3: unknown key `timout`: did you mean `timeout`?",
+                "/r/tasks/01-a/t.md:4: unknown key `retry`: did you mean `retries`?",
+                "/r/tasks/01-a/t.md:5: unknown key `depends_on`: did you mean `dependencies`?",
+                "/r/tasks/01-a/t.md:6: `resources.cpus`: must be a number above 0, found 0",
+            ]
         );
     }
 
@@ -432,16 +380,5 @@ mod tests {
         assert_eq!(phase_key("01-analysis"), "analysis");
         assert_eq!(phase_key("analysis"), "analysis");
         assert_eq!(phase_key("3_impl"), "impl");
-    }
-
-    #[test]
-    fn durations() {
-        let d = |y: &str| duration(&serde_yaml::from_str(y).unwrap());
-        assert_eq!(d("90"), Ok(Duration::from_secs(90)));
-        assert_eq!(d("90s"), Ok(Duration::from_secs(90)));
-        assert_eq!(d("30m"), Ok(Duration::from_secs(1800)));
-        assert_eq!(d("8h"), Ok(Duration::from_secs(8 * 3600)));
-        assert!(d("0").is_err());
-        assert!(d("[1]").is_err());
     }
 }

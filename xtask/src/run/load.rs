@@ -35,9 +35,9 @@ pub fn discover(layout: &Layout, discovery: &mut Discovery, graph: &mut Graph) -
     let mut invalid = Vec::new();
     let mut tasks = Vec::new();
     for file in files {
-        match task::load(&layout.tasks, &file) {
+        match task::load(&layout.tasks, &file).valid() {
             Ok(task) => tasks.push(task),
-            Err(problem) => invalid.push(problem),
+            Err(problems) => invalid.extend(problems),
         }
     }
     let (added, problems) = graph.extend(tasks);

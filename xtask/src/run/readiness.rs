@@ -334,6 +334,7 @@ mod tests {
             .iter()
             .map(|(id, deps, inputs)| Task {
                 inputs: inputs.iter().map(|i| i.to_string()).collect(),
+                outputs: vec!["out.json".into()],
                 ..Task::new(
                     id,
                     Utf8PathBuf::from(format!("/nonexistent/{id}.md")),

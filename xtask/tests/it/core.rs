@@ -146,7 +146,14 @@ fn inputs_gate_the_launch_and_missing_ones_are_reported() {
 #[test]
 fn an_input_its_producer_did_not_write_is_reported() {
     let t = Tree::new();
-    t.task("p/make", &sh("true"));
+    // Its outputs are right (a glob matched), but not the one p/use needs.
+    t.task(
+        "p/make",
+        &format!(
+            "outputs: [\"*.txt\"]\n{}",
+            sh("touch $TASK_OUTPUT_DIR/other.txt")
+        ),
+    );
     t.task(
         "p/use",
         &format!("inputs: [p/make/data.txt]\n{}", sh("true")),

@@ -70,7 +70,7 @@ fn a_program_not_on_path_or_not_executable() {
     );
     check(
         |t| t.task("p/x", "title: uses the default agent"),
-        &["`agent` (agent.command, used by p/x) is not on PATH"],
+        &["`agent` (agent.command, the default: set it in tasks/orchestrator.yaml, or give the tasks a `command`; used by p/x) is not on PATH"],
     );
 }
 
@@ -109,7 +109,12 @@ fn every_problem_is_reported_at_once() {
             t.task("p/a", "dependencies: [p/nope]");
             t.write("tasks/p/b.md", "");
         },
-        &["2 problem(s)", "p/nope", "b.md: the task file is empty"],
+        &[
+            "3 problem(s)",
+            "p/nope",
+            "b.md: the task file is empty",
+            "`agent` (agent.command, the default",
+        ],
     );
 }
 
@@ -117,7 +122,7 @@ fn every_problem_is_reported_at_once() {
 fn an_unknown_config_key_names_the_key_and_file() {
     check(
         |t| t.config("max_concurent_agents: 3\n"),
-        &["tasks/orchestrator.yaml:1: unknown field `max_concurent_agents`"],
+        &["tasks/orchestrator.yaml:1: unknown key `max_concurent_agents`: did you mean `max_concurrent_agents`?"],
     );
 }
 
@@ -159,7 +164,7 @@ fn a_phase_key_with_a_typo_is_an_error() {
     );
     check(
         |t| t.config("phases:\n  p: {requires: [../outside]}\n"),
-        &["phases.p.requires: `../outside` must be a path under workspace/outputs/"],
+        &["`phases.p.requires`: `../outside` must be a path under workspace/outputs/"],
     );
 }
 

@@ -3,6 +3,7 @@
 
 mod commands;
 mod core;
+mod firsthour;
 mod invalid;
 mod limits;
 mod phases;

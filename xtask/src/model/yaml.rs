@@ -1,0 +1,421 @@
+//! Reading a YAML mapping key by key, for the config and task frontmatter:
+//! each value is parsed on its own and every problem is kept with its line,
+//! so that a file's problems are all reported at once; keys nobody asked
+//! for are reported as unknown, with the nearest known key. Messages name
+//! the key and say what is expected in words, never a Rust type.
+
+use std::time::Duration;
+
+use camino::Utf8Path;
+use serde_yaml::Value;
+
+use crate::model::problem::{find_line, nearest, Problem};
+
+/// A mapping being read.
+pub struct Fields<'a> {
+    file: &'a Utf8Path,
+    text: &'a str,
+    /// `phases.analysis.` in a nested mapping, to name its keys in full.
+    path: String,
+    /// Keys not read yet, each with its value and line.
+    entries: Vec<Entry>,
+    /// Keys asked for, for suggestions.
+    known: Vec<&'static str>,
+    problems: Vec<Problem>,
+}
+
+/// A key of a mapping, with its value and the line it is on.
+pub struct Entry {
+    pub key: String,
+    pub value: Value,
+    pub line: Option<usize>,
+}
+
+/// What to do with keys nobody asked for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Unknown {
+    /// Every one is a problem (the config: a typo would change scheduling).
+    Refused,
+    /// Only those close to a known key (task frontmatter may carry keys of
+    /// its own, such as `owner:`).
+    NearMissesRefused,
+}
+
+impl<'a> Fields<'a> {
+    /// The mapping `value` (nothing counts as empty) of `file`, whose text
+    /// is `text`; its keys are on or after line `from_line`.
+    pub fn new(
+        file: &'a Utf8Path,
+        text: &'a str,
+        value: Value,
+        path: &str,
+        from_line: usize,
+    ) -> Result<Fields<'a>, Problem> {
+        let map = match value {
+            Value::Null => Default::default(),
+            Value::Mapping(map) => map,
+            other => {
+                let what = if path.is_empty() {
+                    "the file".to_owned()
+                } else {
+                    format!("`{}`", path.trim_end_matches('.'))
+                };
+                return Err(Problem::in_file(
+                    file,
+                    Some(from_line),
+                    format!(
+                        "{what} must be a mapping of `key: value` lines, found {}",
+                        type_name(&other)
+                    ),
+                ));
+            }
+        };
+        let mut fields = Fields {
+            file,
+            text,
+            path: path.to_owned(),
+            entries: Vec::new(),
+            known: Vec::new(),
+            problems: Vec::new(),
+        };
+        for (key, value) in map {
+            let key = match key {
+                Value::String(key) => key,
+                other => {
+                    let line = Some(from_line);
+                    fields.problem(
+                        line,
+                        format!("keys must be text, found {}", type_name(&other)),
+                    );
+                    continue;
+                }
+            };
+            let line = find_line(text, &format!("{key}:"), from_line);
+            fields.entries.push(Entry { key, value, line });
+        }
+        Ok(fields)
+    }
+
+    /// The value of `key` parsed by `parse`, if the key is there and its
+    /// value is right; a wrong value is a problem at its line.
+    pub fn take<T>(
+        &mut self,
+        key: &'static str,
+        parse: impl FnOnce(&Value) -> Result<T, String>,
+    ) -> Option<T> {
+        let entry = self.remove(key)?;
+        match parse(&entry.value) {
+            Ok(value) => Some(value),
+            Err(message) => {
+                let full = format!("`{}{key}`: {message}", self.path);
+                self.problem(entry.line, full);
+                None
+            }
+        }
+    }
+
+    /// The mapping under `key`, to read in turn (see `absorb`).
+    pub fn nested(&mut self, key: &'static str) -> Option<Fields<'a>> {
+        let entry = self.remove(key)?;
+        self.child(entry)
+    }
+
+    /// The mapping of an entry from `rest`.
+    pub fn child(&mut self, entry: Entry) -> Option<Fields<'a>> {
+        let path = format!("{}{}.", self.path, entry.key);
+        let from = entry.line.unwrap_or(1);
+        match Fields::new(self.file, self.text, entry.value, &path, from) {
+            Ok(fields) => Some(fields),
+            Err(problem) => {
+                self.problems.push(problem);
+                None
+            }
+        }
+    }
+
+    /// Every key not read yet (for mappings whose keys are names, such as
+    /// `phases:`).
+    pub fn rest(&mut self) -> Vec<Entry> {
+        std::mem::take(&mut self.entries)
+    }
+
+    /// A problem with the value at `line`.
+    pub fn problem(&mut self, line: Option<usize>, message: String) {
+        self.problems
+            .push(Problem::in_file(self.file, line, message));
+    }
+
+    /// The full name of `key` here: `phases.analysis.max_parallel`.
+    pub fn name(&self, key: &str) -> String {
+        format!("{}{key}", self.path)
+    }
+
+    /// Takes the problems of a nested mapping read to its end.
+    pub fn absorb(&mut self, problems: Vec<Problem>) {
+        self.problems.extend(problems);
+    }
+
+    /// Every problem found, with the keys nobody asked for (`alias` names
+    /// our key for a key other tools use).
+    pub fn finish(
+        mut self,
+        unknown: Unknown,
+        alias: fn(&str) -> Option<&'static str>,
+    ) -> Vec<Problem> {
+        for entry in std::mem::take(&mut self.entries) {
+            let near =
+                alias(&entry.key).or_else(|| nearest(&entry.key, self.known.iter().copied()));
+            let message = match (near, unknown) {
+                (Some(known), _) => format!(
+                    "unknown key `{}`: did you mean `{}`?",
+                    self.name(&entry.key),
+                    self.name(known)
+                ),
+                (None, Unknown::Refused) => format!(
+                    "unknown key `{}`: the keys here are {}",
+                    self.name(&entry.key),
+                    self.known
+                        .iter()
+                        .map(|k| format!("`{k}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                (None, Unknown::NearMissesRefused) => continue,
+            };
+            self.problem(entry.line, message);
+        }
+        // In the order a reader meets them.
+        self.problems.sort_by_key(|p| p.line);
+        self.problems
+    }
+
+    /// Asks for `key`, known from now on.
+    fn remove(&mut self, key: &'static str) -> Option<Entry> {
+        self.known.push(key);
+        let at = self.entries.iter().position(|e| e.key == key)?;
+        Some(self.entries.remove(at))
+    }
+}
+
+/// A YAML syntax error in `file`, whose YAML starts on line `first_line`:
+/// the file's line, and the message without serde_yaml's own positions
+/// (which count from the YAML's start).
+pub fn syntax_problem(
+    file: &Utf8Path,
+    error: &serde_yaml::Error,
+    first_line: usize,
+    what: &str,
+) -> Problem {
+    let line = error.location().map(|l| l.line() + first_line - 1);
+    Problem::in_file(
+        file,
+        line,
+        format!(
+            "{what} is not valid YAML: {}",
+            without_locations(&error.to_string())
+        ),
+    )
+}
+
+/// `message` without any ` at line L column C`.
+pub fn without_locations(message: &str) -> String {
+    let mut out = String::new();
+    let mut rest = message;
+    while let Some(at) = rest.find(" at line ") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + " at line ".len()..];
+        let digits = |s: &str| s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let mut skip = digits(after);
+        if let Some(column) = after[skip..].strip_prefix(" column ") {
+            skip += " column ".len() + digits(column);
+        }
+        rest = &after[skip..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// What a value is, in words.
+pub fn type_name(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "nothing",
+        Value::Bool(_) => "true or false",
+        Value::Number(_) => "a number",
+        Value::String(_) => "text",
+        Value::Sequence(_) => "a list",
+        Value::Mapping(_) => "a mapping",
+        Value::Tagged(_) => "a tagged value",
+    }
+}
+
+/// Text.
+pub fn text(value: &Value) -> Result<String, String> {
+    match value {
+        Value::String(s) => Ok(s.clone()),
+        other => Err(format!("must be text, found {}", type_name(other))),
+    }
+}
+
+/// Text that is not blank.
+pub fn non_empty_text(value: &Value) -> Result<String, String> {
+    let s = text(value)?;
+    if s.trim().is_empty() {
+        return Err("is empty: give it a value, or remove the key".into());
+    }
+    Ok(s)
+}
+
+/// A list of non-empty texts (nothing counts as an empty list).
+pub fn text_list(value: &Value) -> Result<Vec<String>, String> {
+    let items = match value {
+        Value::Null => return Ok(Vec::new()),
+        Value::Sequence(items) => items,
+        other => {
+            return Err(format!(
+                "must be a list such as `[a, b]`, found {}",
+                type_name(other)
+            ))
+        }
+    };
+    items
+        .iter()
+        .map(|item| match item {
+            Value::String(s) if !s.trim().is_empty() => Ok(s.clone()),
+            Value::String(_) => Err("list items must not be empty".into()),
+            other => Err(format!(
+                "list items must be text, found {}",
+                type_name(other)
+            )),
+        })
+        .collect()
+}
+
+/// A whole number of at least `min`.
+pub fn whole(value: &Value, min: u64) -> Result<u64, String> {
+    let shown = || match value {
+        Value::Number(n) => n.to_string(),
+        other => type_name(other).to_owned(),
+    };
+    match value.as_u64() {
+        Some(n) if n >= min => Ok(n),
+        _ if min == 0 => Err(format!(
+            "must be a whole number, 0 or more, found {}",
+            shown()
+        )),
+        _ => Err(format!(
+            "must be a whole number, {min} or more, found {}",
+            shown()
+        )),
+    }
+}
+
+/// A number above 0.
+pub fn positive(value: &Value) -> Result<f64, String> {
+    match value.as_f64() {
+        Some(n) if n > 0.0 && n.is_finite() => Ok(n),
+        Some(n) => Err(format!("must be a number above 0, found {n}")),
+        None => Err(format!(
+            "must be a number above 0, found {}",
+            type_name(value)
+        )),
+    }
+}
+
+/// Seconds as a number, or text such as `90s`, `30m`, `8h`, `1h 30m`.
+pub fn duration(value: &Value) -> Result<Duration, String> {
+    let parsed = match value {
+        Value::Number(n) => n
+            .as_f64()
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .map(Duration::from_secs_f64),
+        Value::String(s) => humantime::parse_duration(s.trim()).ok(),
+        _ => None,
+    };
+    let shown = match value {
+        Value::String(s) => format!("`{s}`"),
+        Value::Number(n) => n.to_string(),
+        other => type_name(other).to_owned(),
+    };
+    parsed.filter(|d| !d.is_zero()).ok_or_else(|| {
+        format!("must be a positive duration: seconds as a number, or `90s`, `30m`, `8h`; found {shown}")
+    })
+}
+
+/// One of `choices`.
+pub fn one_of<'c>(value: &Value, choices: &[&'c str]) -> Result<&'c str, String> {
+    let listed = || {
+        choices
+            .iter()
+            .map(|c| format!("`{c}`"))
+            .collect::<Vec<_>>()
+            .join(" or ")
+    };
+    match value {
+        Value::String(s) => choices
+            .iter()
+            .find(|c| **c == s.as_str())
+            .copied()
+            .ok_or_else(|| format!("must be {}, found `{s}`", listed())),
+        other => Err(format!("must be {}, found {}", listed(), type_name(other))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &str) -> Vec<String> {
+        let file = Utf8Path::new("f.yaml");
+        let value: Value = serde_yaml::from_str(text).unwrap();
+        let mut f = Fields::new(file, text, value, "", 1).unwrap();
+        f.take("count", |v| whole(v, 1));
+        f.take("retries", |v| whole(v, 0));
+        f.take("grace", duration);
+        if let Some(mut inner) = f.nested("inner") {
+            inner.take("name", non_empty_text);
+            let problems = inner.finish(Unknown::Refused, |_| None);
+            f.absorb(problems);
+        }
+        f.finish(Unknown::Refused, |k| (k == "retry").then_some("retries"))
+            .iter()
+            .map(|p| p.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn every_problem_with_its_line_and_in_words() {
+        let found = read("count: x\nretries: -1\ngrace: forever\ncuont: 2\ninner:\n  name: \"\"\n  nme: a\nretry: 1\n");
+        assert_eq!(
+            found,
+            [
+                "f.yaml:1: `count`: must be a whole number, 1 or more, found text",
+                "f.yaml:2: `retries`: must be a whole number, 0 or more, found -1",
+                "f.yaml:3: `grace`: must be a positive duration: seconds as a number, or `90s`, `30m`, `8h`; found `forever`",
+                "f.yaml:4: unknown key `cuont`: did you mean `count`?",
+                "f.yaml:6: `inner.name`: is empty: give it a value, or remove the key",
+                "f.yaml:7: unknown key `inner.nme`: did you mean `inner.name`?",
+                "f.yaml:8: unknown key `retry`: did you mean `retries`?",
+            ]
+        );
+        assert!(read("count: 2\nzzz: 1\n")[0].contains("the keys here are `count`, `retries`"));
+    }
+
+    #[test]
+    fn durations() {
+        let d = |y: &str| duration(&serde_yaml::from_str(y).unwrap());
+        assert_eq!(d("90"), Ok(Duration::from_secs(90)));
+        assert_eq!(d("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(d("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(d("8h"), Ok(Duration::from_secs(8 * 3600)));
+        assert!(d("0").is_err());
+        assert!(d("[1]").is_err());
+    }
+
+    #[test]
+    fn locations_are_removed() {
+        assert_eq!(
+            without_locations("did not find expected key at line 3 column 5, while parsing a block mapping at line 2 column 1"),
+            "did not find expected key, while parsing a block mapping"
+        );
+    }
+}

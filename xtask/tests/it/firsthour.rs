@@ -1,0 +1,133 @@
+//! What a newcomer meets in the first hour: a graph of their own, every
+//! mistake they can make in it, and the messages they get.
+
+use crate::tree::*;
+
+#[test]
+fn a_phase_limit_keyed_by_its_folder_name_holds() {
+    let t = Tree::new();
+    t.config("kill_grace: 1s\nphases:\n  01-a: {max_parallel: 1}\n");
+    let ids: Vec<String> = (1..=4).map(|i| format!("01-a/t{i}")).collect();
+    for id in &ids {
+        t.task(id, &sh(TIMED));
+    }
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(max_overlap(&t, &ids), 1);
+    // Both names for one phase is a mistake, said so.
+    t.config("phases:\n  01-a: {max_parallel: 1}\n  a: {max_parallel: 2}\n");
+    t.run(&["validate"])
+        .code(2)
+        .says("phases.01-a and phases.a are the same phase: keep one");
+}
+
+#[test]
+fn zero_memory_or_cpu_is_invalid() {
+    let t = Tree::new();
+    t.task("p/a", &sh("true"));
+    t.config("max_memory_gb: 0\nmax_cpu_per_agent: 0\nmax_total_memory_gb: -2\n");
+    t.run(&["validate"])
+        .code(2)
+        .says("3 problem(s)")
+        .says("`max_memory_gb`: must be a number above 0, found 0")
+        .says("`max_cpu_per_agent`: must be a number above 0, found 0")
+        .says("`max_total_memory_gb`: must be a number above 0, found -2");
+}
+
+/// A tree with mistakes of every kind, as a newcomer writes one: all are
+/// reported by the first run, not one stage after the other.
+#[test]
+fn every_problem_of_every_stage_is_reported_at_once() {
+    let t = Tree::new();
+    t.config("max_concurent_agents: 2\nkill_grace: forever\n");
+    t.task(
+        "p/a",
+        "output: [a.txt]\ntimout: 1h\nretry: 2\ndepends_on: [p/b]\nretries: -1\ncommand: \"\"",
+    );
+    t.task(
+        "p/big",
+        "resources: {cpus: 64}\ncommand: [no-such-program-here]",
+    );
+    t.task("p/c1", "dependencies: [p/c2]\ncommand: [\"true\"]");
+    t.task("p/c2", "dependencies: [p/c1]\ncommand: [\"true\"]");
+    t.task("q/d1", "dependencies: [q/d2]\ncommand: [\"true\"]");
+    t.task("q/d2", "dependencies: [q/d1]\ncommand: [\"true\"]");
+    let run = t.run(&["orchestrate"]);
+    run.code(2)
+        .says("13 problem(s)")
+        .says("tasks/orchestrator.yaml:1: unknown key `max_concurent_agents`: did you mean `max_concurrent_agents`?")
+        .says("tasks/orchestrator.yaml:2: `kill_grace`: must be a positive duration")
+        .says("tasks/p/a.md:2: unknown key `output`: did you mean `outputs`?")
+        .says("tasks/p/a.md:3: unknown key `timout`: did you mean `timeout`?")
+        .says("tasks/p/a.md:4: unknown key `retry`: did you mean `retries`?")
+        .says("tasks/p/a.md:5: unknown key `depends_on`: did you mean `dependencies`?")
+        .says("tasks/p/a.md:6: `retries`: must be a whole number, 0 or more, found -1")
+        .says("tasks/p/a.md:7: `command`: is empty")
+        .says("resources.cpus: 64 is more than max_cpu_per_agent")
+        .says("`no-such-program-here` (the task's `command`, used by p/big) is not on PATH")
+        .says("`agent` (agent.command, the default");
+    assert_eq!(
+        run.stderr.matches("dependency cycle").count(),
+        2,
+        "{}",
+        run.stderr
+    );
+    // No Rust in the messages.
+    for rust in ["usize", "f64", "struct", "expected"] {
+        assert!(!run.stderr.contains(rust), "{rust} in: {}", run.stderr);
+    }
+}
+
+#[test]
+fn messages_speak_of_keys_not_types() {
+    let t = Tree::new();
+    t.task("p/a", &sh("true"));
+    t.config("max_concurrent_agents: many\nagent: 3\nmax_memory_gb: [1]\n");
+    let run = t.run(&["validate"]);
+    run.code(2)
+        .says("`max_concurrent_agents`: must be a whole number, 1 or more, found text")
+        .says("`agent` must be a mapping of `key: value` lines, found a number")
+        .says("`max_memory_gb`: must be a number above 0, found a list");
+    // A YAML error names the file's line once.
+    t.config("phases: [\n");
+    let run = t.run(&["validate"]);
+    run.code(2)
+        .says("tasks/orchestrator.yaml:")
+        .says("the config is not valid YAML");
+    assert!(!run.stderr.contains(" at line "), "{}", run.stderr);
+}
+
+#[test]
+fn an_input_its_producer_does_not_declare_is_found_before_the_run() {
+    let t = Tree::new();
+    t.task("p/make", &format!("outputs: [data.json]\n{}", sh(MARK)));
+    t.task("p/use", &format!("inputs: [p/make/data.txt]\n{}", sh(MARK)));
+    t.run(&["validate"]).code(2).says(
+        "tasks/p/use.md:2: input `p/make/data.txt` is not among the outputs of p/make (it declares data.json)",
+    );
+    t.run(&["orchestrate"]).code(2);
+    assert_eq!(t.launches("p/make"), 0);
+}
+
+#[test]
+fn task_ids_are_understood_as_users_type_them() {
+    let t = Tree::new();
+    t.task("01-build/01-fetch", &sh("false"));
+    t.task("02-plan/03-prioritize", &sh("true"));
+    t.run(&["orchestrate"]).code(1);
+    for typed in [
+        "01-build/01-fetch",
+        "01-build/01-fetch.md",
+        "tasks/01-build/01-fetch.md",
+    ] {
+        t.run(&["why", typed])
+            .code(0)
+            .says("01-build/01-fetch failed");
+    }
+    t.run(&["why", "03-prioritize"])
+        .code(2)
+        .says("did you mean `02-plan/03-prioritize`?");
+    t.run(&["why", "zzz/qqq"])
+        .code(2)
+        .says("such as `01-build/01-fetch`")
+        .says("`cargo xtask progress --tasks` lists them");
+}
