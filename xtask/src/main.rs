@@ -19,6 +19,7 @@ use clap::Parser;
 
 use crate::cli::{Cli, Command};
 use crate::model::layout::Layout;
+use crate::model::problem::Invalid;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -26,10 +27,17 @@ fn main() {
         std::process::exit(supervisor::main());
     }
     let cli = Cli::parse();
+    let launches = matches!(
+        cli.command,
+        Command::Orchestrate(_) | Command::Launch { .. } | Command::Monitor
+    );
     let code = match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            match e.downcast_ref::<Invalid>() {
+                Some(invalid) => eprintln!("error: {}", invalid.describe(launches)),
+                None => eprintln!("error: {e:#}"),
+            }
             exit::INVALID
         }
     };
@@ -37,7 +45,8 @@ fn main() {
 }
 
 fn run(cli: Cli) -> Result<i32> {
-    let layout = Layout::new(root(cli.root)?);
+    let root_arg = cli.root.as_ref().map(|r| r.to_string());
+    let layout = Layout::new(root(cli.root)?, root_arg);
     match cli.command {
         Command::Orchestrate(args) => commands::orchestrate::run(&layout, &args),
         Command::Launch { task } => commands::launch::run(&layout, &task),

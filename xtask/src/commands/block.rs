@@ -54,7 +54,8 @@ pub fn refuse_if_running(layout: &Layout, id: &str) -> Result<()> {
                 (None, None) => "on Slurm".to_owned(),
             };
             bail!(
-                "{id} is running ({by}): stop it first, or let `cargo xtask monitor` record its end"
+                "{id} is running ({by}): stop it first, or let `{}` record its end",
+                layout.cmd("monitor")
             );
         }
     }

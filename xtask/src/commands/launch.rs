@@ -14,7 +14,10 @@ pub fn run(layout: &Layout, id: &str) -> Result<i32> {
     let defs = orchestrate::load(layout, &|task: &Task| task.id == wanted)?;
     let id = defs.graph.tasks[defs.task(id)?].id.clone();
     if status::state_of(layout, &id) == Some(State::Completed) {
-        bail!("{id} is already completed: `cargo xtask reset {id}` to run it again");
+        bail!(
+            "{id} is already completed: `{}` to run it again",
+            layout.cmd(&format!("reset {id}"))
+        );
     }
     let options = Options {
         jobs: Some(1),

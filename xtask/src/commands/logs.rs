@@ -13,7 +13,10 @@ use crate::state::status::{self, State};
 pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Result<i32> {
     let id = task::normalize_id(id);
     if !layout.task_file(id).is_file() && !layout.log_file(id).exists() {
-        bail!("no task `{id}` (ids are paths under tasks/ without .md; `cargo xtask progress` lists the phases)");
+        bail!(
+            "no task `{id}` (ids are paths under tasks/ without .md; `{}` lists them)",
+            layout.cmd("progress --tasks")
+        );
     }
     let mut warnings = Vec::new();
     let latest = status::read_or_warn(layout, id, &mut warnings).map_or(0, |s| s.attempt);

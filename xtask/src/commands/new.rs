@@ -52,7 +52,10 @@ pub fn run(layout: &Layout, id: &str) -> Result<i32> {
     file.write_all(text.as_bytes())
         .with_context(|| format!("cannot write {path}"))?;
     println!("created {}", layout.display(&path));
-    println!("edit its frontmatter and prompt, then check the graph with `cargo xtask validate`");
+    println!(
+        "edit its frontmatter and prompt, then check the graph with `{}`",
+        layout.cmd("validate")
+    );
     Ok(crate::exit::SUCCESS)
 }
 

@@ -48,7 +48,7 @@ fn render(layout: &Layout, defs: &Definitions, warnings: &mut Vec<String>) -> St
         .map(|t| status::read_or_warn(layout, &t.id, warnings))
         .collect();
     // The timeline is of the last run; tasks done in earlier runs are in the tables.
-    let last_run = runs::last_id(layout);
+    let last_run = runs::last(layout).map(|run| run.id);
     let in_last_run: Vec<Option<Status>> = statuses
         .iter()
         .map(|s| {

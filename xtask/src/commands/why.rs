@@ -1,162 +1,294 @@
-//! `why <task>`: one screen that says why a task is where it is.
+//! `why <task|phase>`: one screen that says why a task is where it is, and
+//! what to do about it; for a phase, a line per task.
 
+use std::collections::HashMap;
 use std::time::SystemTime;
 
 use anyhow::Result;
 
 use crate::model::definitions::{self, Definitions};
-use crate::model::graph::Dep;
+use crate::model::graph::{Dep, Graph};
 use crate::model::layout::Layout;
-use crate::model::task::phase_key;
+use crate::model::task::{self, phase_key};
 use crate::run::plan::Plan;
 use crate::run::readiness::Node;
 use crate::run::Options;
 use crate::state::status::{self, State, Status};
-use crate::state::{logs, outputs};
+use crate::state::{logs, outputs, runs};
 use crate::ui::format;
 
 const LOG_LINES: usize = 10;
 
-pub fn run(layout: &Layout, id: &str) -> Result<i32> {
+pub fn run(layout: &Layout, name: &str) -> Result<i32> {
     let defs = definitions::load(layout)?;
-    let t = defs.task(id)?;
-    let id = &defs.graph.tasks[t].id;
-    let mut warnings = Vec::new();
-    match status::read_or_warn(layout, id, &mut warnings) {
-        None => explain_pending(layout, &defs, t, &mut warnings),
-        Some(s) => explain(layout, &s, &mut warnings),
+    let mut why = Why {
+        layout,
+        defs: &defs,
+        statuses: HashMap::new(),
+        warnings: Vec::new(),
+    };
+    let is_task = defs.graph.get(task::normalize_id(name)).is_some();
+    match defs.phase(name) {
+        Ok(phase) if !is_task => why.phase(&phase),
+        _ => {
+            let t = defs.task(name)?;
+            why.task(t);
+        }
     }
-    for warning in warnings {
+    for warning in &why.warnings {
         println!("warning: {warning}");
     }
     Ok(crate::exit::SUCCESS)
 }
 
-fn explain(layout: &Layout, s: &Status, warnings: &mut Vec<String>) {
-    let agent = s.agent_id.map_or("-".to_owned(), |a| a.to_string());
-    match s.status {
-        State::Completed => {
+struct Why<'a> {
+    layout: &'a Layout,
+    defs: &'a Definitions,
+    /// Statuses read so far, by task.
+    statuses: HashMap<usize, Option<Status>>,
+    warnings: Vec<String>,
+}
+
+impl Why<'_> {
+    fn status(&mut self, t: usize) -> Option<Status> {
+        if !self.statuses.contains_key(&t) {
+            let id = &self.defs.graph.tasks[t].id;
+            let status = status::read_or_warn(self.layout, id, &mut self.warnings);
+            self.statuses.insert(t, status);
+        }
+        self.statuses[&t].clone()
+    }
+
+    /// A line per task of the phase.
+    fn phase(&mut self, name: &str) {
+        let graph = &self.defs.graph;
+        let p = graph.phase(name).expect("a phase of the graph");
+        println!("phase {name}: {} task(s)", graph.phases[p].tasks.len());
+        for &t in &graph.phases[p].tasks {
+            let status = self.status(t);
+            let detail = status
+                .as_ref()
+                .and_then(|s| {
+                    s.error
+                        .clone()
+                        .or(s.blocked_by.as_ref().map(|b| format!("blocked by {b}")))
+                })
+                .unwrap_or_default();
             println!(
-                "{} is completed (attempt {}, {agent}, {}s, outputs validated: {})",
-                s.task_id,
+                "  {:<10} {}  {detail}",
+                status::shown_state(status.as_ref()),
+                graph.tasks[t].id
+            );
+        }
+        println!("`{}` explains one of them", self.layout.cmd("why TASK"));
+    }
+
+    fn task(&mut self, t: usize) {
+        match self.status(t) {
+            None => self.pending(t),
+            Some(s) => {
+                self.recorded(t, &s);
+                let log = self.layout.log_file(&s.task_id);
+                println!("  last lines of {}:", self.layout.display(&log));
+                for line in logs::tail(&log, LOG_LINES) {
+                    println!("    {line}");
+                }
+            }
+        }
+    }
+
+    fn recorded(&mut self, t: usize, s: &Status) {
+        let layout = self.layout;
+        let id = &s.task_id;
+        let agent = s.agent_id.map_or("-".to_owned(), |a| a.to_string());
+        let reset = layout.cmd(&format!("reset {id}"));
+        match s.status {
+            State::Completed => println!(
+                "{id} is completed (attempt {}, {agent}, {}s, outputs validated: {})",
                 s.attempt,
                 s.duration_seconds.unwrap_or(0.0),
                 s.outputs_validated
-            );
-        }
-        State::Running => {
-            let since = s.started_at.as_deref().and_then(status::parse_timestamp);
-            let elapsed = since
-                .and_then(|t| SystemTime::now().duration_since(t).ok())
-                .unwrap_or_default();
-            println!(
-                "{} is running on {agent} (attempt {}) for {}",
-                s.task_id,
-                s.attempt,
-                format::duration(elapsed)
-            );
-            if !s.looked_after() {
-                println!("  but its process is gone: the next `cargo xtask orchestrate` or `monitor` records how it ended");
-            }
-        }
-        State::Failed => {
-            println!(
-                "{} failed: {}",
-                s.task_id,
-                s.error.as_deref().unwrap_or("no error recorded")
-            );
-            if let Some(code) = s.exit_code {
-                println!("  exit code {code}, attempt {}, {agent}", s.attempt);
-            }
-            println!(
-                "  `cargo xtask reset {}` clears it; the next run retries it anyway",
-                s.task_id
-            );
-        }
-        State::Blocked => {
-            let by = s.blocked_by.as_deref().unwrap_or("?");
-            println!("{} is blocked by {by}", s.task_id);
-            if let Some(cause) = status::read_or_warn(layout, by, warnings) {
+            ),
+            State::Running => {
+                let since = s.started_at.as_deref().and_then(status::parse_timestamp);
+                let elapsed = since
+                    .and_then(|t| SystemTime::now().duration_since(t).ok())
+                    .unwrap_or_default();
                 println!(
-                    "  {by} is {}: {}",
-                    cause.status,
-                    cause.error.as_deref().unwrap_or("-")
+                    "{id} is running on {agent} (attempt {}) for {}",
+                    s.attempt,
+                    format::duration(elapsed)
+                );
+                if !s.looked_after() {
+                    println!(
+                        "  but its process is gone: the next `{}` or `{}` records how it ended",
+                        layout.cmd("orchestrate"),
+                        layout.cmd("monitor")
+                    );
+                }
+            }
+            State::Failed => {
+                println!(
+                    "{id} failed: {}",
+                    s.error.as_deref().unwrap_or("no error recorded")
+                );
+                if let Some(code) = s.exit_code {
+                    println!("  exit code {code}, attempt {}, {agent}", s.attempt);
+                }
+                println!("  {}", self.next_step(s, &reset));
+            }
+            State::Blocked => {
+                let causes = self.failed_upstream(t);
+                let graph = &self.defs.graph;
+                let names: Vec<&str> = causes.iter().map(|&c| graph.tasks[c].id.as_str()).collect();
+                let shown = if names.is_empty() {
+                    s.blocked_by.clone().unwrap_or_else(|| "?".into())
+                } else {
+                    names.join(", ")
+                };
+                println!("{id} is blocked by {shown}");
+                for c in causes.clone() {
+                    let error = self
+                        .status(c)
+                        .and_then(|s| s.error)
+                        .unwrap_or_else(|| "-".into());
+                    println!("  {} failed: {error}", graph.tasks[c].id);
+                }
+                let whys: Vec<String> = names
+                    .iter()
+                    .map(|n| format!("`{}`", layout.cmd(&format!("why {n}"))))
+                    .collect();
+                println!(
+                    "  it runs once {} completed ({})",
+                    if names.len() > 1 {
+                        "they have"
+                    } else {
+                        "that has"
+                    },
+                    whys.join(", ")
                 );
             }
-            println!("  it runs again once {by} completes (`cargo xtask why {by}`)");
         }
     }
-    let log = layout.log_file(&s.task_id);
-    println!("  last lines of {}:", layout.display(&log));
-    for line in logs::tail(&log, LOG_LINES) {
-        println!("    {line}");
-    }
-}
 
-/// What a task without a status waits on, as the next run would see it.
-fn explain_pending(layout: &Layout, defs: &Definitions, t: usize, warnings: &mut Vec<String>) {
-    let graph = &defs.graph;
-    let options = Options::everything(defs.config.executor);
-    let plan = Plan::new(layout, &defs.config, graph, &options);
-    let readiness = plan.readiness();
-    let mut unmet = Vec::new();
-    for dep in &graph.deps[t] {
-        match *dep {
-            Dep::Task(d) if readiness.node(d) != Node::Completed => {
-                let id = &graph.tasks[d].id;
-                unmet.push(match status::read_or_warn(layout, id, warnings) {
-                    Some(s) => format!(
-                        "{id} is {}{}",
-                        s.status,
-                        s.error.map(|e| format!(": {e}")).unwrap_or_default()
-                    ),
-                    None => format!("{id} has not run yet"),
-                });
-            }
-            Dep::Task(_) => {}
-            Dep::Phase(p) => {
-                let name = &graph.phases[p].name;
-                let open: Vec<&str> = graph
-                    .gate_members(p)
-                    .filter(|&m| readiness.node(m) != Node::Completed)
-                    .map(|m| graph.tasks[m].id.as_str())
-                    .collect();
-                if !open.is_empty() {
-                    let shown: Vec<&str> = open.iter().take(5).copied().collect();
-                    let more = if open.len() > shown.len() {
-                        ", ..."
-                    } else {
-                        ""
-                    };
-                    unmet.push(format!(
-                        "phase {name}: {} task(s) of it or earlier phases not completed ({}{more})",
-                        open.len(),
-                        shown.join(", "),
-                    ));
+    /// What the next run does with a failed task, and how to change it.
+    fn next_step(&self, s: &Status, reset: &str) -> String {
+        let orchestrate = self.layout.cmd("orchestrate");
+        if s.held {
+            return format!(
+                "it was blocked by hand: it stays failed, and what depends on it blocked, until `{reset}`"
+            );
+        }
+        let resumed = runs::last(self.layout)
+            .is_some_and(|run| !run.finished && s.run_id.as_deref() == Some(run.id.as_str()));
+        if resumed {
+            format!(
+                "its run was stopped before it ended: the next `{orchestrate}` resumes that run, which keeps it failed; `{reset}` runs it again"
+            )
+        } else {
+            format!("the next `{orchestrate}` retries it; `{reset}` clears it now")
+        }
+    }
+
+    /// The failed tasks that `t` waits on, directly or through tasks that
+    /// are blocked or pending themselves (and through phase gates).
+    fn failed_upstream(&mut self, t: usize) -> Vec<usize> {
+        let graph: &Graph = &self.defs.graph;
+        let mut found = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut queue = vec![t];
+        while let Some(current) = queue.pop() {
+            let upstream: Vec<usize> = graph.deps[current]
+                .iter()
+                .flat_map(|dep| match *dep {
+                    Dep::Task(d) => vec![d],
+                    Dep::Phase(p) => graph.gate_members(p).collect(),
+                })
+                .collect();
+            for d in upstream {
+                if !seen.insert(d) {
+                    continue;
                 }
-                let requires = &defs.config.phase(phase_key(name)).requires;
-                for artifact in outputs::missing_artifacts(layout, requires) {
-                    unmet.push(format!(
-                        "phase {name}: its gate needs workspace/outputs/{artifact}, which does not exist"
-                    ));
+                match self.status(d).map(|s| s.status) {
+                    Some(State::Failed) => found.push(d),
+                    Some(State::Completed | State::Running) => {}
+                    Some(State::Blocked) | None => queue.push(d),
                 }
             }
         }
+        found.sort_unstable();
+        found
     }
-    let task = &graph.tasks[t];
-    let missing: Vec<&String> = task
-        .inputs
-        .iter()
-        .filter(|input| !outputs::input_exists(layout, input))
-        .collect();
-    println!("{} is pending (it has not run yet, or was reset)", task.id);
-    for line in &unmet {
-        println!("  waits on {line}");
-    }
-    for input in &missing {
-        println!("  needs input workspace/outputs/{input}, which does not exist");
-    }
-    if unmet.is_empty() && missing.is_empty() {
-        println!("  nothing: it starts on the next `cargo xtask orchestrate`");
+
+    /// What a task without a status waits on, as the next run would see it.
+    fn pending(&mut self, t: usize) {
+        let (layout, defs) = (self.layout, self.defs);
+        let graph = &defs.graph;
+        let options = Options::everything(defs.config.executor);
+        let plan = Plan::new(layout, &defs.config, graph, &options);
+        let readiness = plan.readiness();
+        let mut unmet = Vec::new();
+        for dep in &graph.deps[t] {
+            match *dep {
+                Dep::Task(d) if readiness.node(d) != Node::Completed => {
+                    let id = &graph.tasks[d].id;
+                    unmet.push(match self.status(d) {
+                        Some(s) => format!(
+                            "{id} is {}{}",
+                            s.status,
+                            s.error.map(|e| format!(": {e}")).unwrap_or_default()
+                        ),
+                        None => format!("{id} has not run yet"),
+                    });
+                }
+                Dep::Task(_) => {}
+                Dep::Phase(p) => {
+                    let name = &graph.phases[p].name;
+                    let open: Vec<&str> = graph
+                        .gate_members(p)
+                        .filter(|&m| readiness.node(m) != Node::Completed)
+                        .map(|m| graph.tasks[m].id.as_str())
+                        .collect();
+                    if !open.is_empty() {
+                        let shown: Vec<&str> = open.iter().take(5).copied().collect();
+                        let more = if open.len() > shown.len() {
+                            ", ..."
+                        } else {
+                            ""
+                        };
+                        unmet.push(format!(
+                            "phase {name}: {} task(s) of it or earlier phases not completed ({}{more})",
+                            open.len(),
+                            shown.join(", "),
+                        ));
+                    }
+                    let requires = &defs.config.phase(phase_key(name)).requires;
+                    for artifact in outputs::missing_artifacts(layout, requires) {
+                        unmet.push(format!(
+                            "phase {name}: its gate needs workspace/outputs/{artifact}, which does not exist"
+                        ));
+                    }
+                }
+            }
+        }
+        let task = &graph.tasks[t];
+        let missing: Vec<&String> = task
+            .inputs
+            .iter()
+            .filter(|input| !outputs::input_exists(layout, input))
+            .collect();
+        println!("{} is pending (it has not run yet, or was reset)", task.id);
+        for line in &unmet {
+            println!("  waits on {line}");
+        }
+        for input in &missing {
+            println!("  needs input workspace/outputs/{input}, which does not exist");
+        }
+        if unmet.is_empty() && missing.is_empty() {
+            println!(
+                "  nothing: it starts on the next `{}`",
+                layout.cmd("orchestrate")
+            );
+        }
     }
 }

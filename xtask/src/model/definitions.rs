@@ -14,6 +14,7 @@ use crate::model::problem::{find_line, nearest, Invalid, Problem};
 use crate::model::task::{self, Task};
 
 pub struct Definitions {
+    pub layout: Layout,
     pub config: Config,
     pub graph: Graph,
     pub discovery: Discovery,
@@ -38,12 +39,12 @@ pub fn load_to_run(layout: &Layout, runs: &Runs) -> Result<Definitions, Invalid>
     read(layout, Some(runs)).map_err(|problems| invalid(layout, problems))
 }
 
-/// `Invalid` with the problems' files shown relative to the root.
+/// `Invalid` with the problems' files shown as `Layout::display` does.
 pub fn invalid(layout: &Layout, problems: Vec<Problem>) -> Invalid {
     Invalid {
         problems: problems
             .into_iter()
-            .map(|p| p.relative_to(&layout.root))
+            .map(|p| p.relative_to(layout.here()))
             .collect(),
     }
 }
@@ -59,7 +60,7 @@ impl Definitions {
         let ids = || self.graph.tasks.iter().map(|t| t.id.as_str());
         // A task's name without its phase: `03-prioritize`.
         let named: Vec<&str> = ids().filter(|i| i.rsplit('/').next() == Some(id)).collect();
-        let list = "`cargo xtask progress --tasks` lists them";
+        let list = format!("`{}` lists them", self.layout.cmd("progress --tasks"));
         match (named.as_slice(), nearest(id, ids())) {
             ([one], _) => anyhow::bail!("no task `{typed}`: did you mean `{one}`? (ids include the phase folder)"),
             ([], Some(near)) => anyhow::bail!("no task `{typed}`: did you mean `{near}`?"),
@@ -68,7 +69,10 @@ impl Definitions {
                     "no task `{typed}`: ids are paths under tasks/ without .md, such as `{}`; {list}",
                     example.id
                 ),
-                None => anyhow::bail!("no task `{typed}`: tasks/ has no task yet (`cargo xtask new PHASE/NAME` adds one)"),
+                None => anyhow::bail!(
+                    "no task `{typed}`: tasks/ has no task yet (`{}` adds one)",
+                    self.layout.cmd("new PHASE/NAME")
+                ),
             },
             (many, _) => anyhow::bail!("no task `{typed}`: did you mean one of {}?", many.join(", ")),
         }
@@ -133,6 +137,7 @@ fn read(layout: &Layout, runs: Option<&Runs>) -> Result<Definitions, Vec<Problem
         return Err(problems);
     }
     Ok(Definitions {
+        layout: layout.clone(),
         config,
         graph,
         discovery,

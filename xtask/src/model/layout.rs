@@ -10,14 +10,34 @@ pub struct Layout {
     pub root: Utf8PathBuf,
     pub tasks: Utf8PathBuf,
     pub workspace: Utf8PathBuf,
+    /// Where the user stands: paths in messages are shown from here.
+    here: Option<Utf8PathBuf>,
+    /// `--root` as the user gave it, for the commands hints suggest.
+    root_arg: Option<String>,
 }
 
 impl Layout {
-    pub fn new(root: Utf8PathBuf) -> Layout {
+    /// The layout of `root`, for a user who gave `--root` as `root_arg`.
+    pub fn new(root: Utf8PathBuf, root_arg: Option<String>) -> Layout {
+        let here = std::env::current_dir()
+            .ok()
+            .and_then(|d| Utf8PathBuf::from_path_buf(d).ok())
+            .and_then(|d| d.canonicalize_utf8().ok());
         Layout {
             tasks: root.join("tasks"),
             workspace: root.join("workspace"),
             root,
+            here,
+            root_arg,
+        }
+    }
+
+    /// A command to suggest, as the user would type it: `cargo xtask
+    /// --root DIR reset a/b` when they gave `--root`.
+    pub fn cmd(&self, args: &str) -> String {
+        match &self.root_arg {
+            Some(root) => format!("cargo xtask --root {root} {args}"),
+            None => format!("cargo xtask {args}"),
         }
     }
 
@@ -87,8 +107,18 @@ impl Layout {
     pub fn lock_file(&self) -> Utf8PathBuf {
         self.workspace.join(".lock")
     }
-    /// `path` relative to the root when it is inside it, for messages.
+    /// `path` as a message shows it: from where the user stands when it is
+    /// below there, else whole.
     pub fn display<'a>(&self, path: &'a Utf8Path) -> &'a Utf8Path {
-        path.strip_prefix(&self.root).unwrap_or(path)
+        self.here
+            .as_deref()
+            .and_then(|here| path.strip_prefix(here).ok())
+            .filter(|rel| !rel.as_str().is_empty())
+            .unwrap_or(path)
+    }
+
+    /// Where messages show paths from (see `display`).
+    pub fn here(&self) -> &Utf8Path {
+        self.here.as_deref().unwrap_or(&self.root)
     }
 }

@@ -30,10 +30,10 @@ impl Problem {
 }
 
 impl Problem {
-    /// With the file shown relative to `root` when it is inside it.
-    pub fn relative_to(mut self, root: &Utf8Path) -> Problem {
+    /// With the file shown relative to `dir` when it is inside it.
+    pub fn relative_to(mut self, dir: &Utf8Path) -> Problem {
         if let Some(file) = &self.file {
-            if let Ok(relative) = file.strip_prefix(root) {
+            if let Ok(relative) = file.strip_prefix(dir) {
                 self.file = Some(relative.to_owned());
             }
         }
@@ -58,17 +58,29 @@ pub struct Invalid {
     pub problems: Vec<Problem>,
 }
 
+impl Invalid {
+    /// The problems under a heading; `launches`: for a command that would
+    /// have started tasks, which says that none was.
+    pub fn describe(&self, launches: bool) -> String {
+        let mut text = format!(
+            "the task definitions have {} problem(s){}:",
+            self.problems.len(),
+            if launches {
+                "; nothing was launched"
+            } else {
+                ""
+            }
+        );
+        for problem in &self.problems {
+            text += &format!("\n  {problem}");
+        }
+        text
+    }
+}
+
 impl fmt::Display for Invalid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "the task definitions have {} problem(s); nothing was launched:",
-            self.problems.len()
-        )?;
-        for problem in &self.problems {
-            write!(f, "\n  {problem}")?;
-        }
-        Ok(())
+        f.write_str(&self.describe(false))
     }
 }
 

@@ -46,7 +46,7 @@ pub fn discover(layout: &Layout, discovery: &mut Discovery, graph: &mut Graph) -
         added,
         invalid: invalid
             .into_iter()
-            .map(|p| p.relative_to(&layout.root).to_string())
+            .map(|p| p.relative_to(layout.here()).to_string())
             .collect(),
     }
 }

@@ -13,19 +13,16 @@ use crate::state::status::timestamp;
 
 /// `workspace/run.json`: the current run, and whether it ended in order.
 #[derive(Debug, Serialize, Deserialize)]
-struct Run {
-    id: String,
-    finished: bool,
+pub struct Run {
+    pub id: String,
+    /// It ended in order; else it was killed, and the next run resumes it.
+    pub finished: bool,
 }
 
 /// Starts a run, or resumes the last one when it did not end in order (its
 /// orchestrator was killed). Returns the run's id.
 pub fn begin(layout: &Layout) -> Result<String> {
-    let path = layout.run_file();
-    let last: Option<Run> = std::fs::read(&path)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
-    if let Some(run) = last.filter(|r| !r.finished) {
+    if let Some(run) = last(layout).filter(|r| !r.finished) {
         return Ok(run.id);
     }
     let id = format!("{}-{}", timestamp(SystemTime::now()), std::process::id());
@@ -33,14 +30,14 @@ pub fn begin(layout: &Layout) -> Result<String> {
         id: id.clone(),
         finished: false,
     };
-    atomic::write(&path, &serde_json::to_vec(&run)?)?;
+    atomic::write(&layout.run_file(), &serde_json::to_vec(&run)?)?;
     Ok(id)
 }
 
-/// The id of the last run started on this workspace.
-pub fn last_id(layout: &Layout) -> Option<String> {
+/// The last run started on this workspace.
+pub fn last(layout: &Layout) -> Option<Run> {
     let bytes = std::fs::read(layout.run_file()).ok()?;
-    serde_json::from_slice::<Run>(&bytes).ok().map(|run| run.id)
+    serde_json::from_slice::<Run>(&bytes).ok()
 }
 
 /// Marks the run as ended in order: the next one starts afresh.

@@ -238,8 +238,9 @@ pub enum ReadError {
     },
     Corrupt {
         path: Utf8PathBuf,
-        id: String,
         error: serde_json::Error,
+        /// The command that removes it.
+        reset: String,
     },
     OtherVersion {
         path: Utf8PathBuf,
@@ -251,9 +252,13 @@ impl fmt::Display for ReadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ReadError::Unreadable { path, error } => write!(f, "{path}: cannot read: {error}"),
-            ReadError::Corrupt { path, id, error } => write!(
+            ReadError::Corrupt {
+                path,
+                error,
+                reset,
+            } => write!(
                 f,
-                "{path}: corrupt status file ({error}): treated as pending; `cargo xtask reset {id}` removes it"
+                "{path}: corrupt status file ({error}): treated as pending; `{reset}` removes it"
             ),
             ReadError::OtherVersion { path, version } => write!(
                 f,
@@ -291,8 +296,8 @@ pub fn read(layout: &Layout, id: &str) -> Result<Option<Status>, ReadError> {
             Err(error) => {
                 return Err(ReadError::Corrupt {
                     path: shown(),
-                    id: id.to_owned(),
                     error,
+                    reset: layout.cmd(&format!("reset {id}")),
                 })
             }
         }

@@ -129,5 +129,68 @@ fn task_ids_are_understood_as_users_type_them() {
     t.run(&["why", "zzz/qqq"])
         .code(2)
         .says("such as `01-build/01-fetch`")
-        .says("`cargo xtask progress --tasks` lists them");
+        .says("progress --tasks` lists them");
+}
+
+#[test]
+fn hints_carry_the_root_and_paths_are_shown_from_where_the_user_stands() {
+    let t = Tree::new();
+    t.task("01-build/05-fail", &sh("exit 3"));
+    t.run(&["orchestrate"]).code(1);
+    let root = t.root.to_str().unwrap();
+    // From elsewhere, with --root: the hint works as typed, paths are whole.
+    let run: Run = t
+        .command(&["why", "01-build/05-fail"])
+        .current_dir("/usr")
+        .output()
+        .unwrap()
+        .into();
+    run.code(0)
+        .says(&format!(
+            "`cargo xtask --root {root} reset 01-build/05-fail`"
+        ))
+        .says(&format!(
+            "last lines of {root}/workspace/logs/01-build/05-fail.log"
+        ));
+    let run: Run = t
+        .command(&["report"])
+        .current_dir("/usr")
+        .output()
+        .unwrap()
+        .into();
+    run.code(0)
+        .says(&format!("wrote {root}/workspace/report.html"));
+    // From the root: paths from there.
+    t.run(&["report"])
+        .code(0)
+        .says("wrote workspace/report.html");
+}
+
+#[test]
+fn why_says_what_the_next_run_does_and_names_every_failure_upstream() {
+    let t = Tree::new();
+    t.task("01-a/f1", &sh("exit 1"));
+    t.task("01-a/f2", &sh("exit 2"));
+    t.task("01-a/ok", &sh("true"));
+    t.task("02-b/x", &format!("dependencies: [01-a]\n{}", sh("true")));
+    t.run(&["orchestrate"]).code(1);
+    t.run(&["why", "02-b/x"])
+        .code(0)
+        .says("02-b/x is blocked by 01-a/f1, 01-a/f2")
+        .says("01-a/f1 failed: exit code 1")
+        .says("01-a/f2 failed: exit code 2")
+        .says("it runs once they have completed");
+    t.run(&["why", "01-a/f1"])
+        .code(0)
+        .says("orchestrate` retries it");
+    t.run(&["block", "01-a/f1", "--reason", "waiting for a key"])
+        .code(0);
+    let run = t.run(&["why", "01-a/f1"]);
+    run.code(0).says("it was blocked by hand: it stays failed");
+    assert!(!run.stdout.contains("retries it"), "{}", run.stdout);
+    // A phase: a line per task.
+    t.run(&["why", "01-a"])
+        .code(0)
+        .says("phase 01-a: 3 task(s)")
+        .says("failed     01-a/f2  exit code 2");
 }

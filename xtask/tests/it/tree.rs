@@ -62,11 +62,14 @@ impl Tree {
         self.root.join(rel)
     }
 
+    /// The binary run with `--root` on this tree, from its root (where a
+    /// user stands to run `cargo xtask`).
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(BIN);
         cmd.arg("--root")
             .arg(&self.root)
             .args(args)
+            .current_dir(&self.root)
             .env_remove("NO_COLOR")
             .stdin(Stdio::null());
         cmd
