@@ -39,8 +39,9 @@ pub enum Command {
         /// Tasks whose outputs to check [default: every completed task]
         tasks: Vec<String>,
     },
-    /// Mark a task failed and block every task that depends on it
+    /// Mark a task (or every task of a phase) failed, and block what depends on it, until `reset`
     Block {
+        /// Task id, or a phase (`01-analysis` or `analysis`)
         task: String,
         /// Why, recorded as the task's error
         #[arg(long, default_value = "blocked by hand")]
@@ -48,11 +49,18 @@ pub enum Command {
     },
     /// Clear tasks' status (and the blocks they caused) so they run again
     Reset {
+        /// Task ids, or phases (every task of the phase)
         #[arg(required = true)]
         tasks: Vec<String>,
+        /// Also reset every task downstream of them, completed ones too
+        #[arg(long)]
+        downstream: bool,
     },
-    /// Explain why a task is where it is: what it waits on, its error, its log
-    Why { task: String },
+    /// Explain why a task is where it is (what it waits on, its error, its log), or a phase's tasks
+    Why {
+        /// Task id, or a phase
+        task: String,
+    },
     /// List the tasks that would start now, and what the first waiting ones wait on
     Next,
     /// Print the dependency graph (Graphviz DOT or Mermaid), coloured by status

@@ -31,6 +31,11 @@ fn main() {
         cli.command,
         Command::Orchestrate(_) | Command::Launch { .. } | Command::Monitor
     );
+    if !launches {
+        // A view piped into `head` ends quietly when the pipe closes, as
+        // Unix tools do. A run ignores a closed pipe: it must not stop.
+        sys::signals::default_sigpipe();
+    }
     let code = match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -53,7 +58,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Monitor => commands::monitor::run(&layout),
         Command::Validate { tasks } => commands::validate::run(&layout, &tasks),
         Command::Block { task, reason } => commands::block::run(&layout, &task, &reason),
-        Command::Reset { tasks } => commands::reset::run(&layout, &tasks),
+        Command::Reset { tasks, downstream } => commands::reset::run(&layout, &tasks, downstream),
         Command::Why { task } => commands::why::run(&layout, &task),
         Command::Progress {
             json: _,

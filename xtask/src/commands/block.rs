@@ -1,6 +1,7 @@
-//! `block <task>`: marks a task failed by hand and every task downstream of
-//! it blocked, as the run does when a task fails; it holds across runs until
-//! `reset`. Under the workspace lock, so no orchestrator writes meanwhile.
+//! `block <task|phase>`: marks a task (or every task of a phase) failed by
+//! hand and every task downstream blocked, as the run does when a task
+//! fails; it holds across runs until `reset`. Under the workspace lock, so
+//! no orchestrator writes meanwhile.
 
 use std::time::SystemTime;
 
@@ -9,32 +10,50 @@ use anyhow::{bail, Result};
 use crate::model::definitions;
 use crate::model::layout::Layout;
 use crate::run::plan::Plan;
+use crate::run::readiness::Node;
 use crate::run::Options;
 use crate::state::lock;
 use crate::state::status::{self, State, Status};
 
-pub fn run(layout: &Layout, id: &str, reason: &str) -> Result<i32> {
+pub fn run(layout: &Layout, name: &str, reason: &str) -> Result<i32> {
     let defs = definitions::load(layout)?;
-    let t = defs.task(id)?;
-    let id = &defs.graph.tasks[t].id;
+    let named = defs.tasks_named(name)?;
+    let graph = &defs.graph;
     let _lock = lock::acquire(layout)?;
-    refuse_if_running(layout, id)?;
+    for &t in &named {
+        refuse_if_running(layout, &graph.tasks[t].id)?;
+    }
     let options = Options::everything(defs.config.executor);
-    let mut plan = Plan::new(layout, &defs.config, &defs.graph, &options);
-    let mut failed = Status::new(id, State::Failed);
-    failed.error = Some(reason.to_owned());
-    failed.held = true;
-    failed.attempt = plan.attempt(t);
-    failed.completed_at = Some(status::timestamp(SystemTime::now()));
-    status::write(layout, &failed)?;
-    let blocked = plan.hold(t);
-    let ids = blocked
-        .iter()
-        .map(|&d| (defs.graph.tasks[d].id.as_str(), plan.attempt(d)));
-    status::write_blocked(layout, ids, id, None)?;
-    println!("ALERT: Task {id} failed, blocking {} tasks", blocked.len());
-    for d in blocked {
-        println!("  blocked  {}", defs.graph.tasks[d].id);
+    let mut plan = Plan::new(layout, &defs.config, graph, &options);
+    for t in named {
+        let id = &graph.tasks[t].id;
+        if plan.readiness().node(t) == Node::Completed {
+            println!(
+                "skipped  {id}: completed (`{}` first)",
+                layout.cmd(&format!("reset {id}"))
+            );
+            continue;
+        }
+        let failed = Status {
+            error: Some(reason.to_owned()),
+            held: true,
+            attempt: plan.attempt(t),
+            completed_at: Some(status::timestamp(SystemTime::now())),
+            ..Status::new(id, State::Failed)
+        };
+        status::write(layout, &failed)?;
+        let blocked = plan.hold(t);
+        let ids = blocked
+            .iter()
+            .map(|&d| (graph.tasks[d].id.as_str(), plan.attempt(d)));
+        status::write_blocked(layout, ids, id, None)?;
+        println!(
+            "blocked  {id} by hand ({reason}): it stays failed until `{}`",
+            layout.cmd(&format!("reset {id}"))
+        );
+        for d in blocked {
+            println!("  blocked  {} (depends on it)", graph.tasks[d].id);
+        }
     }
     Ok(crate::exit::SUCCESS)
 }

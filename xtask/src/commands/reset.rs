@@ -1,5 +1,8 @@
-//! `reset <task>...`: clears tasks' statuses, and those of the tasks they
-//! blocked, so that they run again. Under the workspace lock.
+//! `reset <task|phase>... [--downstream]`: clears tasks' statuses, and those
+//! of the tasks they blocked (with `--downstream`, of every task downstream,
+//! completed ones too), so that they run again. Under the workspace lock.
+
+use std::collections::BTreeSet;
 
 use anyhow::Result;
 
@@ -9,28 +12,40 @@ use crate::model::layout::Layout;
 use crate::state::status::{self, State};
 use crate::state::{lock, records};
 
-pub fn run(layout: &Layout, ids: &[String]) -> Result<i32> {
+pub fn run(layout: &Layout, names: &[String], downstream: bool) -> Result<i32> {
     let defs = definitions::load(layout)?;
-    let ids = ids
-        .iter()
-        .map(|id| Ok(defs.graph.tasks[defs.task(id)?].id.clone()))
-        .collect::<Result<Vec<String>>>()?;
-    let ids = ids.as_slice();
+    let graph = &defs.graph;
+    let mut chosen = BTreeSet::new();
+    for name in names {
+        chosen.extend(defs.tasks_named(name)?);
+    }
+    if downstream {
+        for t in chosen.clone() {
+            chosen.extend(graph.downstream(t, |_| true));
+        }
+    }
     let _lock = lock::acquire(layout)?;
-    for id in ids {
-        refuse_if_running(layout, id)?;
+    for &t in &chosen {
+        refuse_if_running(layout, &graph.tasks[t].id)?;
     }
-    for id in ids {
-        clear(layout, id)?;
-        println!("reset  {id}");
+    for &t in &chosen {
+        let id = &graph.tasks[t].id;
+        if status::state_of(layout, id).is_some() || !downstream {
+            clear(layout, id)?;
+            println!("reset  {id}");
+        }
     }
+    let ids: Vec<&str> = chosen.iter().map(|&t| graph.tasks[t].id.as_str()).collect();
     let mut warnings = Vec::new();
-    for task in &defs.graph.tasks {
+    for (t, task) in graph.tasks.iter().enumerate() {
+        if chosen.contains(&t) {
+            continue;
+        }
         let Some(status) = status::read_or_warn(layout, &task.id, &mut warnings) else {
             continue;
         };
         let by = status.blocked_by.unwrap_or_default();
-        if status.status == State::Blocked && ids.contains(&by) {
+        if status.status == State::Blocked && ids.contains(&by.as_str()) {
             clear(layout, &task.id)?;
             println!("reset  {} (was blocked by {by})", task.id);
         }

@@ -78,6 +78,18 @@ impl Definitions {
         }
     }
 
+    /// The tasks `name` names: a task (as `task` reads it), or every task
+    /// of a phase (as `phase` reads it).
+    pub fn tasks_named(&self, name: &str) -> anyhow::Result<Vec<usize>> {
+        if self.graph.get(task::normalize_id(name)).is_none() {
+            if let Ok(phase) = self.phase(name) {
+                let p = self.graph.phase(&phase).expect("a phase of the graph");
+                return Ok(self.graph.phases[p].tasks.clone());
+            }
+        }
+        Ok(vec![self.task(name)?])
+    }
+
     /// The phase folder named by `name`, as a folder (`01-analysis`) or a
     /// key (`analysis`).
     pub fn phase(&self, name: &str) -> anyhow::Result<String> {

@@ -72,6 +72,45 @@ impl<'a> Admission<'a> {
         )
     }
 
+    /// A line saying that memory, before `-j` and the phase limits, caps
+    /// how many of `tasks` run at once; `None` when it does not.
+    pub fn memory_note(&self, graph: &Graph, tasks: &[usize]) -> Option<String> {
+        let memory: Vec<f64> = tasks.iter().map(|&t| self.memory_gb(graph, t)).collect();
+        let most = memory.iter().copied().fold(0.0, f64::max);
+        let least = memory.iter().copied().fold(f64::INFINITY, f64::min);
+        let phase_cap = tasks
+            .iter()
+            .map(|&t| self.phase_limit(graph, graph.phase_of[t]))
+            .max()?;
+        let cap = self.jobs.min(phase_cap);
+        let admitted = |each: f64| (self.memory_capacity / each).floor().max(1.0) as usize;
+        let (fewest, most_admitted) = (admitted(most), admitted(least));
+        if fewest >= cap {
+            return None;
+        }
+        let (tasks_at_once, each) = if fewest == most_admitted || most_admitted >= cap {
+            (fewest.to_string(), format::gib(most))
+        } else {
+            (
+                format!("{fewest} to {most_admitted}"),
+                format!("{} to {}", format::gib(least), format::gib(most)),
+            )
+        };
+        Some(format!(
+            "memory admits {tasks_at_once} tasks at a time, not {cap}: {each} each of {}; set resources.memory_gb in the tasks (or max_memory_gb), or max_total_memory_gb",
+            format::gib(self.memory_capacity)
+        ))
+    }
+
+    /// The limits, as `next` names them.
+    pub fn describe(&self) -> String {
+        format!(
+            "at most {} at once (-j or max_concurrent_agents), {} of memory for them all",
+            self.jobs,
+            format::gib(self.memory_capacity)
+        )
+    }
+
     pub fn phase_limit(&self, graph: &Graph, p: usize) -> usize {
         self.config.max_parallel(phase_key(&graph.phases[p].name))
     }

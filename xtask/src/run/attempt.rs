@@ -120,6 +120,43 @@ pub fn prepare(
     Ok(outputs::changed_ns(&meta))
 }
 
+/// While a dependency runs, makes the files of a task that only waits for
+/// running tasks: its output folder, and for a first attempt its log
+/// (empty; emptied again at its start) and the file its status will be
+/// written in (see `atomic::replace`). Fewer files to create between the
+/// dependency's end and its start. Best effort: a failure is reported at
+/// its start. Returns whether it made the log.
+pub fn make_ahead(
+    layout: &Layout,
+    id: &str,
+    first: bool,
+    log_dirs: &mut HashSet<Utf8PathBuf>,
+) -> bool {
+    let _ = make_output_dir(layout, id);
+    if !first {
+        return false;
+    }
+    status::prepare_write(layout, id);
+    let log = layout.log_file(id);
+    // Never over an existing log: it may be an earlier attempt's.
+    make_log_dir(&log, log_dirs).is_ok()
+        && File::options()
+            .write(true)
+            .create_new(true)
+            .open(&log)
+            .is_ok()
+}
+
+/// Removes what `make_ahead` made for a task that did not start: its log
+/// and output folder, if still empty.
+pub fn remove_made_ahead(layout: &Layout, id: &str) {
+    let log = layout.log_file(id);
+    if log.metadata().is_ok_and(|m| m.len() == 0) {
+        let _ = std::fs::remove_file(&log);
+    }
+    let _ = std::fs::remove_dir(layout.output_dir(id));
+}
+
 /// Creates a log's folder, once per run: thousands of tasks share a few.
 pub fn make_log_dir(log: &Utf8Path, known: &mut HashSet<Utf8PathBuf>) -> Result<()> {
     let dir = log.parent().expect("a log file has a folder");

@@ -23,7 +23,6 @@ mod summary;
 mod view;
 
 use std::collections::HashSet;
-use std::fs::File;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -105,10 +104,12 @@ pub fn run(
         rx,
         invalid: Vec::new(),
         log_dirs: HashSet::new(),
+        made_ahead: HashSet::new(),
         begun: Instant::now(),
     };
     run.start()?;
     run.main_loop()?;
+    run.remove_unused();
     if let Some(executor) = run.executor.take() {
         executor.close();
     }
@@ -163,6 +164,8 @@ struct Run<'a> {
     invalid: Vec<String>,
     /// Log folders known to exist.
     log_dirs: HashSet<Utf8PathBuf>,
+    /// Tasks whose log and output folder were made ahead of their start.
+    made_ahead: HashSet<usize>,
     begun: Instant,
 }
 
@@ -172,6 +175,13 @@ impl Run<'_> {
     fn start(&mut self) -> Result<()> {
         let all: Vec<usize> = (0..self.graph.tasks.len()).collect();
         self.add_tasks(&all)?;
+        let to_run: Vec<usize> = all
+            .into_iter()
+            .filter(|&t| self.readiness.node(t).is_waiting())
+            .collect();
+        if let Some(note) = self.admission.memory_note(&self.graph, &to_run) {
+            self.printer.note(Tone::Warn, &note);
+        }
         // The ends recovered from records are on disk before the records go.
         self.write_final_statuses()?;
         let (graph, running) = (&self.graph, &self.running);
@@ -450,6 +460,7 @@ impl Run<'_> {
         let agent = self.running.next_slot();
         let attempt = self.history[t].begin();
         self.readiness.start(&self.graph, t);
+        self.made_ahead.remove(&t);
         let mut active = Active::new(agent, attempt);
         let sent = self.start_attempt(t, &mut active);
         let mut details = agent.to_string();
@@ -509,12 +520,9 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// While `t` runs, makes the files of its dependents that only wait for
-    /// running tasks: their output folders, and for a first attempt the log
-    /// (empty; emptied again at its start) and the file its status will be
-    /// written in (see `atomic::replace`). Fewer files to create between
-    /// `t`'s end and their start. A failure here is reported at their start;
-    /// a dependent blocked in the end keeps an empty folder and log.
+    /// While `t` runs, makes ahead the files of its dependents that only
+    /// wait for running tasks (see `attempt::make_ahead`); those that do not
+    /// start after all lose them at the end of the run.
     fn prepare_dependents(&mut self, t: usize) {
         for &d in &self.graph.dependents[t] {
             let running_deps = self.graph.deps[d]
@@ -527,15 +535,18 @@ impl Run<'_> {
                 continue;
             }
             let id = &self.graph.tasks[d].id;
-            let _ = attempt::make_output_dir(self.layout, id);
-            if self.history[d].attempt == 0 {
-                let log = self.layout.log_file(id);
-                if attempt::make_log_dir(&log, &mut self.log_dirs).is_ok() {
-                    // Never over an existing log: it may be an earlier attempt's.
-                    let _ = File::options().write(true).create_new(true).open(&log);
-                }
-                status::prepare_write(self.layout, id);
+            let first = self.history[d].attempt == 0;
+            if attempt::make_ahead(self.layout, id, first, &mut self.log_dirs) {
+                self.made_ahead.insert(d);
             }
+        }
+    }
+
+    /// Removes what was made ahead for tasks that did not start after all
+    /// (blocked, or the run stopped): no empty log of a task that never ran.
+    fn remove_unused(&mut self) {
+        for t in std::mem::take(&mut self.made_ahead) {
+            attempt::remove_made_ahead(self.layout, &self.graph.tasks[t].id);
         }
     }
 
@@ -679,7 +690,7 @@ impl Run<'_> {
         }
         let blocked = self.block_dependents(t);
         if blocked > 0 {
-            self.printer.line(
+            self.printer.note(
                 Tone::Bad,
                 &format!(
                     "ALERT: Task {} failed, blocking {blocked} tasks",

@@ -89,6 +89,8 @@ impl<'a> Plan<'a> {
     /// wait, with what each waits on.
     pub fn next(mut self) -> i32 {
         self.print_warnings();
+        println!("Limits: {}", self.admission.describe());
+        self.print_memory_note();
         // Tasks running now hold their slots and memory.
         self.wave = self.readiness.tasks_in(Node::Running).collect();
         let running = self.wave.len();
@@ -129,6 +131,7 @@ impl<'a> Plan<'a> {
     pub fn dry_run(mut self) -> i32 {
         self.print_warnings();
         println!("Dry run: nothing is launched or written.");
+        self.print_memory_note();
         let ids = |tasks: &[usize]| -> String {
             let ids: Vec<&str> = tasks
                 .iter()
@@ -192,6 +195,16 @@ impl<'a> Plan<'a> {
     /// Selected tasks that have not started, each with why.
     pub fn not_started(&self) -> Vec<String> {
         waiting_lines(&self.waits())
+    }
+
+    /// Says so when memory caps how many tasks run at once.
+    fn print_memory_note(&self) {
+        let to_run: Vec<usize> = (0..self.graph.tasks.len())
+            .filter(|&t| self.readiness.node(t).is_waiting())
+            .collect();
+        if let Some(note) = self.admission.memory_note(self.graph, &to_run) {
+            println!("{note}");
+        }
     }
 
     fn print_warnings(&self) {
@@ -327,7 +340,7 @@ impl Waits<'_> {
             Node::Unselected => "not selected in this run",
             Node::Failed => "failed",
             Node::Blocked => "blocked",
-            Node::Running if self.planning => "starts now",
+            Node::Running if self.planning => "which would start now",
             Node::Running => "running",
             Node::Completed => "completed",
             Node::Waiting | Node::Ready | Node::NeedsInputs => "not started",

@@ -43,7 +43,7 @@ pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
         count(Node::Blocked),
     );
     let clean = failed + blocked + o.not_started.len() + o.invalid.len() == 0;
-    println!();
+    printer.note(Tone::Plain, "");
     printer.line(
         if clean { Tone::Good } else { Tone::Bad },
         &format!(
@@ -59,25 +59,25 @@ pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
     for &t in &o.selected {
         let id = &o.graph.tasks[t].id;
         match o.readiness.node(t) {
-            Node::Failed => println!(
+            Node::Failed => printer.plain(&format!(
                 "  failed   {id}: {} (log: {})",
                 o.history[t].error.as_deref().unwrap_or("failed"),
                 o.layout.display(&o.layout.log_file(id))
-            ),
-            Node::Blocked => println!(
+            )),
+            Node::Blocked => printer.plain(&format!(
                 "  blocked  {id}: blocked by {}",
                 o.readiness
                     .blocked_by(t)
                     .map_or("?", |b| o.graph.tasks[b].id.as_str())
-            ),
+            )),
             _ => {}
         }
     }
     for line in &o.not_started {
-        println!("  waiting  {line}");
+        printer.plain(&format!("  waiting  {line}"));
     }
     for problem in o.invalid {
-        println!("  invalid  {problem}");
+        printer.plain(&format!("  invalid  {problem}"));
     }
     match o.stop {
         Some(Stop::Signal(signal)) => return 128 + signal,

@@ -30,6 +30,13 @@ pub fn unblock() {
     unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut()) };
 }
 
+/// SIGPIPE ends the process again (Rust starts with it ignored, which
+/// makes a write to a closed pipe an error instead).
+pub fn default_sigpipe() {
+    // SAFETY: setting a signal's disposition to its default is always valid.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+}
+
 fn handled_set() -> libc::sigset_t {
     // SAFETY: sigset_t is plain data, initialised by sigemptyset before use.
     unsafe {

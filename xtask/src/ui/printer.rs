@@ -1,7 +1,7 @@
 //! Lines the orchestrator prints as tasks start and end: plain text, one per
 //! event, coloured only on a terminal and when NO_COLOR is unset.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::time::SystemTime;
 
 use crate::model::config::Config;
@@ -66,7 +66,11 @@ impl Printer {
     fn emit(&self, text: &str) {
         match &self.live {
             Some(live) => live.println(text),
-            None => println!("{text}"),
+            // Nobody reading (a closed pipe) must not stop a run.
+            None => {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{text}");
+            }
         }
     }
 
@@ -81,8 +85,22 @@ impl Printer {
         self.emit(&format!("{clock} {what} {task:<44} {details}"));
     }
 
+    /// A line that is always printed (warnings, errors, the summary).
     pub fn line(&self, tone: Tone, text: &str) {
         self.emit(&self.paint(tone, text));
+    }
+
+    /// A plain line, always printed.
+    pub fn plain(&self, text: &str) {
+        self.emit(text);
+    }
+
+    /// A line about the run's course (an alert, a blank line before the
+    /// summary): not printed with `--quiet`.
+    pub fn note(&self, tone: Tone, text: &str) {
+        if !self.quiet {
+            self.line(tone, text);
+        }
     }
 
     pub fn paint(&self, tone: Tone, text: &str) -> String {

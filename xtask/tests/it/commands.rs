@@ -101,9 +101,12 @@ fn block_and_reset() {
     t.task("p/a", &sh("true"));
     t.task("p/b", &format!("dependencies: [p/a]\n{}", sh("true")));
     t.task("p/c", &format!("dependencies: [p/b]\n{}", sh("true")));
-    t.run(&["block", "p/a", "--reason", "waiting for the API key"])
-        .code(0)
-        .says("blocking 2 tasks");
+    let run = t.run(&["block", "p/a", "--reason", "waiting for the API key"]);
+    run.code(0)
+        .says("blocked  p/a by hand (waiting for the API key): it stays failed until `cargo xtask")
+        .says("  blocked  p/b (depends on it)")
+        .says("  blocked  p/c (depends on it)");
+    assert!(!run.stdout.contains("ALERT"), "{}", run.stdout);
     assert_eq!(t.status("p/a")["error"], "waiting for the API key");
     assert_eq!(t.status("p/c")["blocked_by"], "p/a");
     t.run(&["why", "p/c"])
@@ -122,6 +125,25 @@ fn block_and_reset() {
         ("pending".into(), "pending".into(), "pending".into())
     );
     t.run(&["orchestrate"]).code(0);
+
+    // --downstream resets what completed after it too; a phase names its tasks.
+    t.run(&["reset", "p/b", "--downstream"])
+        .code(0)
+        .says("reset  p/b")
+        .says("reset  p/c");
+    assert_eq!(t.state("p/a"), "completed");
+    assert_eq!(
+        (t.state("p/b"), t.state("p/c")),
+        ("pending".into(), "pending".into())
+    );
+    t.run(&["orchestrate"]).code(0);
+    t.run(&["reset", "p"])
+        .code(0)
+        .says("reset  p/a")
+        .says("reset  p/c");
+    assert_eq!(t.state("p/a"), "pending");
+    t.run(&["block", "p"]).code(0).says("blocked  p/a by hand");
+    assert_eq!(t.state("p/c"), "failed");
 }
 
 #[test]

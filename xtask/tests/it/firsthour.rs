@@ -194,3 +194,66 @@ fn why_says_what_the_next_run_does_and_names_every_failure_upstream() {
         .says("phase 01-a: 3 task(s)")
         .says("failed     01-a/f2  exit code 2");
 }
+
+#[test]
+fn a_task_that_never_started_leaves_no_log() {
+    let t = Tree::new();
+    t.task("p/a", &sh("sleep 0.2; exit 1"));
+    t.task("p/b", &format!("dependencies: [p/a]\n{}", sh("true")));
+    t.run(&["orchestrate"]).code(1);
+    assert_eq!(t.state("p/b"), "blocked");
+    assert!(!t.exists("workspace/logs/p/b.log"), "an empty log was left");
+    assert!(
+        !t.exists("workspace/outputs/p/b"),
+        "an empty output folder was left"
+    );
+    t.run(&["logs", "p/b"]).code(2).says("p/b has no log yet");
+}
+
+#[test]
+fn a_stopped_task_ends_with_its_processes_and_its_log_says_why() {
+    let t = Tree::new();
+    // The shell waits for its child; both get SIGTERM. The child, orphaned
+    // for a moment, must be reaped, not left a zombie keeping the group.
+    t.task(
+        "p/slow",
+        &format!(
+            "timeout: 1s\n{}",
+            sh("sleep 30 & echo $! > $TASK_OUTPUT_DIR/child; wait")
+        ),
+    );
+    t.run(&["orchestrate"]).code(1);
+    assert_eq!(t.status("p/slow")["error"], "Timeout");
+    assert_eq!(t.status("p/slow")["ending"], "timeout");
+    let child = read_pid(&t.path("workspace/outputs/p/slow/child"));
+    assert!(
+        !std::path::Path::new(&format!("/proc/{child}")).exists(),
+        "the child is left, maybe as a zombie"
+    );
+    let log = t.read("workspace/logs/p/slow.log");
+    assert!(
+        log.contains("xtask: timed out after 1s: SIGTERM sent to the task's processes"),
+        "{log}"
+    );
+    assert!(!log.contains("left running"), "{log}");
+}
+
+#[test]
+fn a_run_whose_output_nobody_reads_goes_on() {
+    let t = Tree::new();
+    for i in 0..4 {
+        t.task(&format!("p/t{i}"), &sh("sleep 0.1"));
+    }
+    let mut child = t
+        .command(&["orchestrate"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    for i in 0..4 {
+        assert_eq!(t.state(&format!("p/t{i}")), "completed");
+    }
+}

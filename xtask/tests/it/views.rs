@@ -34,7 +34,7 @@ fn next_lists_what_starts_now_and_what_waits() {
     let run = t.run(&["next"]);
     run.code(0)
         .says("Would start now, in this order:\n  p/a")
-        .says("p/b: waits on p/a (starts now)");
+        .says("p/b: waits on p/a (which would start now)");
     run.says("p/c: missing input workspace/outputs/nowhere/x");
     assert!(!t.exists("workspace/status"), "next wrote a status");
 }
