@@ -83,6 +83,8 @@ pub enum Command {
         #[arg(long, value_name = "N")]
         attempt: Option<u32>,
     },
+    /// Set a repository up: tasks/, tasks/orchestrator.yaml (every setting, commented), tasks/TEMPLATE.md, workspace/ in .gitignore
+    Init,
     /// Create tasks/<phase>/<name>.md from tasks/TEMPLATE.md
     New {
         /// The new task's id, e.g. 01-analysis/07-audit-errors
@@ -90,9 +92,12 @@ pub enum Command {
     },
     /// Show progress per phase and each phase's completion gate
     Progress {
-        /// Print one JSON document instead of the dashboard
+        /// Print one JSON document instead of the dashboard (every task included)
         #[arg(long, conflicts_with = "watch")]
         json: bool,
+        /// List every task with its state instead of the dashboard
+        #[arg(long, conflicts_with_all = ["watch", "json"])]
+        tasks: bool,
         /// Keep a live view of a run started elsewhere, until Ctrl-C
         #[arg(long)]
         watch: bool,

@@ -51,7 +51,8 @@ fn main() {
 
 fn run(cli: Cli) -> Result<i32> {
     let root_arg = cli.root.as_ref().map(|r| r.to_string());
-    let layout = Layout::new(root(cli.root)?, root_arg);
+    let needs_tasks = !matches!(cli.command, Command::Init);
+    let layout = Layout::new(root(cli.root, needs_tasks)?, root_arg);
     match cli.command {
         Command::Orchestrate(args) => commands::orchestrate::run(&layout, &args),
         Command::Launch { task } => commands::launch::run(&layout, &task),
@@ -60,11 +61,9 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Block { task, reason } => commands::block::run(&layout, &task, &reason),
         Command::Reset { tasks, downstream } => commands::reset::run(&layout, &tasks, downstream),
         Command::Why { task } => commands::why::run(&layout, &task),
-        Command::Progress {
-            json: _,
-            watch: true,
-        } => commands::progress::watch(&layout),
-        Command::Progress { json, watch: false } => commands::progress::run(&layout, json),
+        Command::Progress { watch: true, .. } => commands::progress::watch(&layout),
+        Command::Progress { json, tasks, .. } => commands::progress::run(&layout, json, tasks),
+        Command::Init => commands::init::run(&layout),
         Command::New { task } => commands::new::run(&layout, &task),
         Command::Next => commands::next::run(&layout),
         Command::Report => commands::report::run(&layout),
@@ -77,8 +76,9 @@ fn run(cli: Cli) -> Result<i32> {
     }
 }
 
-/// The repository root: `--root`, or the workspace that holds this crate.
-fn root(flag: Option<Utf8PathBuf>) -> Result<Utf8PathBuf> {
+/// The repository root: `--root`, or the workspace that holds this crate;
+/// it must hold `tasks/` unless `init` is to make it.
+fn root(flag: Option<Utf8PathBuf>, needs_tasks: bool) -> Result<Utf8PathBuf> {
     let root = match flag {
         Some(root) => root,
         None => Utf8Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -90,8 +90,8 @@ fn root(flag: Option<Utf8PathBuf>) -> Result<Utf8PathBuf> {
         Ok(root) => root,
         Err(e) => bail!("cannot use {root} as the root: {e}"),
     };
-    if !root.join("tasks").is_dir() {
-        bail!("{root} has no tasks/ folder: pass --root with the repository that holds tasks/");
+    if needs_tasks && !root.join("tasks").is_dir() {
+        bail!("{root} has no tasks/ folder: pass --root with the repository that holds tasks/, or `cargo xtask init` to make one");
     }
     Ok(root)
 }

@@ -2,6 +2,7 @@
 
 pub mod block;
 pub mod graph;
+pub mod init;
 pub mod launch;
 pub mod logs;
 pub mod monitor;

@@ -4,10 +4,8 @@ use std::io::Write;
 
 use anyhow::{bail, Context, Result};
 
+use crate::commands::init;
 use crate::model::layout::Layout;
-
-/// Used when the repository has no `tasks/TEMPLATE.md`.
-const FALLBACK: &str = "---\ntitle: \"{{title}}\"\ndependencies: []\ninputs: []\noutputs: []\n---\nTODO: the prompt for {{id}}.\n";
 
 pub fn run(layout: &Layout, id: &str) -> Result<i32> {
     let id = id.trim_end_matches(".md").trim_matches('/');
@@ -25,7 +23,7 @@ pub fn run(layout: &Layout, id: &str) -> Result<i32> {
     let template_path = layout.template_file();
     let template = match std::fs::read_to_string(&template_path) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => FALLBACK.to_owned(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => init::TEMPLATE.to_owned(),
         Err(e) => return Err(e).with_context(|| format!("cannot read {template_path}")),
     };
     let text = template

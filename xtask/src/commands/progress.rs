@@ -4,21 +4,36 @@
 use anyhow::Result;
 
 use crate::model::config::Config;
+use crate::model::definitions;
 use crate::model::discovery::Discovery;
 use crate::model::layout::Layout;
 use crate::model::task::phase_key;
-use crate::state::{outputs, status};
+use crate::state::{logs, outputs, status};
 use crate::ui::live;
-use crate::ui::progress::{self, Builder, Progress, Seen, Usage};
+use crate::ui::progress::{self, Attempt, Builder, Progress, Seen, Usage};
 
-pub fn run(layout: &Layout, json: bool) -> Result<i32> {
-    let progress = collect(layout);
+pub fn run(layout: &Layout, json: bool, tasks: bool) -> Result<i32> {
+    let mut progress = collect(layout);
+    if let Err(invalid) = definitions::load(layout) {
+        progress.problems = invalid.problems.iter().map(|p| p.to_string()).collect();
+    }
+    for task in &mut progress.tasks {
+        if matches!(task.state, "running" | "failed") {
+            task.last_log_line = Some(logs::last_line(&layout.log_file(&task.task_id)));
+        }
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&progress)?);
+    } else if tasks {
+        progress::print_tasks(&progress);
     } else {
         progress::print(&progress);
     }
-    Ok(crate::exit::SUCCESS)
+    Ok(if progress.problems.is_empty() {
+        crate::exit::SUCCESS
+    } else {
+        crate::exit::INVALID
+    })
 }
 
 /// `progress --watch`: the live view of a run started elsewhere.
@@ -39,11 +54,13 @@ pub fn collect(layout: &Layout) -> Progress {
             continue;
         };
         let status = status::read_or_warn(layout, id, &mut warnings);
+        let status = status.as_ref();
         builder.add(
             phase,
             id,
-            Seen::of(status.as_ref()),
-            Usage::of(status.as_ref()),
+            Seen::of(status),
+            Attempt::of(status),
+            Usage::of(status),
         );
     }
     let missing =

@@ -116,6 +116,12 @@ fn read(layout: &Layout, runs: Option<&Runs>) -> Result<Definitions, Vec<Problem
     });
     let mut discovery = Discovery::scan(&layout.tasks);
     problems.append(&mut discovery.problems);
+    if discovery.files.is_empty() {
+        problems.push(Problem::general(format!(
+            "tasks/ has no task yet: `{}` adds one (from tasks/TEMPLATE.md)",
+            layout.cmd("new 01-plan/01-first-task")
+        )));
+    }
     let mut tasks = Vec::with_capacity(discovery.files.len());
     for file in &discovery.files {
         let parsed = task::load(&layout.tasks, file);

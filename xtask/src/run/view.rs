@@ -9,7 +9,7 @@ use crate::run::history::Past;
 use crate::run::readiness::{Node, Readiness};
 use crate::run::running::Running;
 use crate::state::outputs;
-use crate::ui::progress::{Builder, Progress, Seen, Usage};
+use crate::ui::progress::{Attempt, Builder, Progress, Seen, Usage};
 
 /// What the run knows now, as the dashboard.
 pub struct Snapshot<'a> {
@@ -25,7 +25,18 @@ impl Snapshot<'_> {
     pub fn progress(&self) -> Progress {
         let mut builder = Builder::new();
         for (t, task) in self.graph.tasks.iter().enumerate() {
-            builder.add(&task.phase, &task.id, self.seen(t), Usage::default());
+            let past = &self.history[t];
+            let attempt = Attempt {
+                number: past.attempt,
+                agent: self.running.get(t).map(|a| a.agent),
+            };
+            builder.add(
+                &task.phase,
+                &task.id,
+                self.seen(t),
+                attempt,
+                Usage::default(),
+            );
         }
         let missing = |phase: &str| {
             outputs::missing_artifacts(self.layout, &self.config.phase(phase_key(phase)).requires)
@@ -52,8 +63,14 @@ impl Snapshot<'_> {
             Node::Failed => Seen::Failed {
                 error: past.error.clone(),
                 exit_code: None,
+                seconds: None,
             },
-            Node::Blocked => Seen::Blocked,
+            Node::Blocked => Seen::Blocked {
+                by: self
+                    .readiness
+                    .blocked_by(t)
+                    .map(|b| self.graph.tasks[b].id.clone()),
+            },
             Node::Unselected | Node::Waiting | Node::NeedsInputs | Node::Ready => Seen::Pending,
         }
     }

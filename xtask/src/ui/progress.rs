@@ -17,8 +17,46 @@ pub struct Progress {
     pub title: String,
     pub phases: Vec<PhaseProgress>,
     pub total: Counts,
+    /// Every task, in id order.
+    pub tasks: Vec<TaskLine>,
     /// Status files that could not be read, each treated as pending.
     pub warnings: Vec<String>,
+    /// What is wrong in the definitions (a task file that does not parse,
+    /// ...): the dashboard shows the rest.
+    pub problems: Vec<String>,
+}
+
+/// One task, as `progress --tasks` and `progress --json` show it.
+#[derive(Debug, Serialize)]
+pub struct TaskLine {
+    pub task_id: String,
+    pub phase: String,
+    /// pending, running, completed, failed or blocked.
+    pub state: &'static str,
+    /// Its latest attempt (0: none yet).
+    pub attempt: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<AgentSlot>,
+    /// How long it has run (running tasks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub elapsed_seconds: Option<u64>,
+    /// How long its attempt took (finished tasks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_seconds: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blocked_by: Option<String>,
+    /// The last line of its log (running and failed tasks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_log_line: Option<String>,
+}
+
+/// A task's attempt, as the views name it.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Attempt {
+    pub number: u32,
+    pub agent: Option<AgentSlot>,
 }
 
 #[derive(Debug, Default, Clone, Copy, Serialize)]
@@ -94,8 +132,11 @@ pub enum Seen {
     Failed {
         error: Option<String>,
         exit_code: Option<i32>,
+        seconds: Option<f64>,
     },
-    Blocked,
+    Blocked {
+        by: Option<String>,
+    },
 }
 
 impl Seen {
@@ -118,9 +159,31 @@ impl Seen {
             State::Failed => Seen::Failed {
                 error: s.error.clone(),
                 exit_code: s.exit_code,
+                seconds: s.duration_seconds,
             },
-            State::Blocked => Seen::Blocked,
+            State::Blocked => Seen::Blocked {
+                by: s.blocked_by.clone(),
+            },
         }
+    }
+
+    fn state(&self) -> &'static str {
+        match self {
+            Seen::Pending => "pending",
+            Seen::Running { .. } => "running",
+            Seen::Completed { .. } => "completed",
+            Seen::Failed { .. } => "failed",
+            Seen::Blocked { .. } => "blocked",
+        }
+    }
+}
+
+impl Attempt {
+    pub fn of(status: Option<&Status>) -> Attempt {
+        status.map_or(Attempt::default(), |s| Attempt {
+            number: s.attempt,
+            agent: s.agent_id,
+        })
     }
 }
 
@@ -143,6 +206,7 @@ impl Usage {
 /// Builds a `Progress` a task at a time.
 pub struct Builder {
     phases: BTreeMap<String, PhaseProgress>,
+    tasks: Vec<TaskLine>,
     now: SystemTime,
 }
 
@@ -153,12 +217,14 @@ impl Builder {
     pub fn new() -> Builder {
         Builder {
             phases: BTreeMap::new(),
+            tasks: Vec::new(),
             now: SystemTime::now(),
         }
     }
 
     /// Adds task `id` of phase `phase`.
-    pub fn add(&mut self, phase: &str, id: &str, seen: Seen, usage: Usage) {
+    pub fn add(&mut self, phase: &str, id: &str, seen: Seen, attempt: Attempt, usage: Usage) {
+        self.tasks.push(self.line(phase, id, &seen, attempt));
         let phase = self
             .phases
             .entry(phase.to_owned())
@@ -191,8 +257,10 @@ impl Builder {
                     phase.mean_seconds = Some(phase.mean_seconds.map_or(d, |m| m + (d - m) / n));
                 }
             }
-            Seen::Blocked => counts.blocked += 1,
-            Seen::Failed { error, exit_code } => {
+            Seen::Blocked { .. } => counts.blocked += 1,
+            Seen::Failed {
+                error, exit_code, ..
+            } => {
                 counts.failed += 1;
                 phase.failed_tasks.push(FailedTask {
                     task_id: id.to_owned(),
@@ -221,6 +289,36 @@ impl Builder {
         counts.percent = percent(counts.completed, counts.total);
     }
 
+    fn line(&self, phase: &str, id: &str, seen: &Seen, attempt: Attempt) -> TaskLine {
+        let mut line = TaskLine {
+            task_id: id.to_owned(),
+            phase: phase.to_owned(),
+            state: seen.state(),
+            attempt: attempt.number,
+            agent_id: attempt.agent,
+            elapsed_seconds: None,
+            duration_seconds: None,
+            error: None,
+            blocked_by: None,
+            last_log_line: None,
+        };
+        match seen {
+            Seen::Running { started, .. } => {
+                line.elapsed_seconds = started
+                    .and_then(|t| self.now.duration_since(t).ok())
+                    .map(|d| d.as_secs());
+            }
+            Seen::Completed { seconds, .. } => line.duration_seconds = *seconds,
+            Seen::Failed { error, seconds, .. } => {
+                line.error = error.clone();
+                line.duration_seconds = *seconds;
+            }
+            Seen::Blocked { by } => line.blocked_by = by.clone(),
+            Seen::Pending => {}
+        }
+        line
+    }
+
     /// The dashboard; `missing_artifacts(phase)` names what each phase's
     /// gate requires and does not exist.
     pub fn finish(
@@ -229,8 +327,11 @@ impl Builder {
         missing_artifacts: impl Fn(&str) -> Vec<String>,
         warnings: Vec<String>,
     ) -> Progress {
+        let mut tasks = self.tasks;
+        tasks.sort_by(|a, b| a.task_id.cmp(&b.task_id));
         let mut progress = Progress {
             title,
+            tasks,
             warnings,
             ..Progress::default()
         };
@@ -285,11 +386,34 @@ fn bar(percent: u32) -> String {
     format!("[{}{}]", "#".repeat(filled), "-".repeat(WIDTH - filled))
 }
 
+/// Every task on a line: its state, id, attempt and what went wrong.
+pub fn print_tasks(progress: &Progress) {
+    for task in &progress.tasks {
+        let mut line = format!("{:<10} {}", task.state, task.task_id);
+        if task.attempt > 0 {
+            line += &format!("  attempt {}", task.attempt);
+        }
+        if let Some(agent) = task.agent_id {
+            line += &format!("  {agent}");
+        }
+        if let Some(error) = &task.error {
+            line += &format!("  {error}");
+        }
+        if let Some(by) = &task.blocked_by {
+            line += &format!("  blocked by {by}");
+        }
+        println!("{line}");
+    }
+}
+
 /// The dashboard as text.
 pub fn print(progress: &Progress) {
     let printer = Printer::new(false);
     println!("=== {} Status ===", progress.title);
     println!();
+    for problem in &progress.problems {
+        printer.line(Tone::Bad, &format!("error: {problem}"));
+    }
     for warning in &progress.warnings {
         printer.line(Tone::Warn, &format!("warning: {warning}"));
     }

@@ -50,11 +50,13 @@ fn progress_counts_per_phase_and_never_divides_by_zero() {
         .says("Completed: 1 (50%)")
         .says("exit code 4");
 
+    // An empty tree divides by zero nowhere, and says how to add a task.
     let empty = Tree::new();
     empty
         .run(&["progress"])
-        .code(0)
-        .says("Overall: 0/0 completed (0%)");
+        .code(2)
+        .says("Overall: 0/0 completed (0%)")
+        .says("tasks/ has no task yet");
 }
 
 #[test]
@@ -192,6 +194,7 @@ fn validate_checks_definitions_and_outputs_of_completed_tasks() {
 #[test]
 fn monitor_with_nothing_running() {
     let t = Tree::new();
+    t.task("p/a", &sh("true"));
     t.run(&["monitor"])
         .code(0)
         .says("No task is recorded as running");

@@ -257,3 +257,99 @@ fn a_run_whose_output_nobody_reads_goes_on() {
         assert_eq!(t.state(&format!("p/t{i}")), "completed");
     }
 }
+
+#[test]
+fn progress_shows_an_invalid_task_file_and_the_valid_rest() {
+    let t = Tree::new();
+    t.task("p/good", &sh("true"));
+    t.task("p/bad", "timeout: soon");
+    let run = t.run(&["progress"]);
+    run.code(2)
+        .says("error: tasks/p/bad.md:2: `timeout`: must be a positive duration")
+        .says("Phase: p");
+    let json = t.run(&["progress", "--json"]);
+    json.code(2);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert!(
+        doc["problems"][0].as_str().unwrap().contains("p/bad.md:2"),
+        "{doc}"
+    );
+    assert_eq!(doc["tasks"][1]["task_id"], "p/good");
+    assert_eq!(doc["tasks"][1]["state"], "pending");
+}
+
+#[test]
+fn progress_lists_every_task() {
+    let t = Tree::new();
+    t.task("p/a", &sh("true"));
+    t.task(
+        "p/b",
+        &format!("dependencies: [p/a]\n{}", sh("echo boom; exit 4")),
+    );
+    t.task("p/c", &format!("dependencies: [p/b]\n{}", sh("true")));
+    t.run(&["orchestrate"]).code(1);
+    t.run(&["progress", "--tasks"])
+        .code(0)
+        .says("completed  p/a  attempt 1  agent-1")
+        .says("failed     p/b  attempt 1  agent-1  exit code 4")
+        .says("blocked    p/c  blocked by p/b");
+    let json = t.run(&["progress", "--json"]);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(doc["tasks"][1]["last_log_line"], "boom");
+}
+
+#[test]
+fn init_sets_up_a_fresh_repository_and_an_empty_one_says_what_to_do() {
+    let dir = std::env::temp_dir().join(format!("xtask-init-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(".gitignore"), "/target").unwrap();
+    let run = |args: &[&str]| -> Run {
+        std::process::Command::new(BIN)
+            .arg("--root")
+            .arg(&dir)
+            .args(args)
+            .current_dir(&dir)
+            .output()
+            .unwrap()
+            .into()
+    };
+    run(&["init"])
+        .code(0)
+        .says("created tasks/orchestrator.yaml")
+        .says("created tasks/TEMPLATE.md")
+        .says("added   /workspace/ to .gitignore");
+    assert_eq!(
+        std::fs::read_to_string(dir.join(".gitignore")).unwrap(),
+        "/target\n# The orchestrator's run-time state (cargo xtask)\n/workspace/\n"
+    );
+    // Again: nothing overwritten, nothing added twice.
+    std::fs::write(
+        dir.join("tasks/orchestrator.yaml"),
+        "max_concurrent_agents: 3\n",
+    )
+    .unwrap();
+    run(&["init"])
+        .code(0)
+        .says("kept    tasks/orchestrator.yaml");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("tasks/orchestrator.yaml")).unwrap(),
+        "max_concurrent_agents: 3\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join(".gitignore"))
+            .unwrap()
+            .matches("/workspace/")
+            .count(),
+        1
+    );
+    // No task yet: said so, with the way to add one.
+    run(&["orchestrate"])
+        .code(2)
+        .says("tasks/ has no task yet: `cargo xtask --root");
+    run(&["new", "01-plan/01-first"]).code(0);
+    run(&["validate"])
+        .code(2)
+        .says("`agent` (agent.command, the default");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -415,7 +415,11 @@ fn bad_file_names_are_clear_errors() {
         .says("caf\u{fffd}.md: the path is not valid UTF-8")
         .says("tasks/p/loop.md: cannot read task file");
     assert!(!run.stderr.contains("panicked"));
-    t.run(&["progress"]).code(0);
+    // The dashboard still shows, with the problems.
+    t.run(&["progress"])
+        .code(2)
+        .says("Phase: p")
+        .says("the path is not valid UTF-8");
 }
 
 #[test]

@@ -1,0 +1,114 @@
+//! `init`: sets a repository up to run tasks: `tasks/`, a
+//! `tasks/orchestrator.yaml` with every setting shown commented out, a
+//! `tasks/TEMPLATE.md` for `new`, and `workspace/` ignored by git. Never
+//! overwrites a file; says what it made and what it left.
+
+use std::io::Write;
+
+use anyhow::{Context, Result};
+use camino::Utf8Path;
+
+use crate::model::layout::Layout;
+
+/// The config `init` writes: every key, commented out, with its default.
+pub const CONFIG: &str = include_str!("init/orchestrator.yaml");
+/// The task template `init` writes, and `new` uses where there is none.
+pub const TEMPLATE: &str = include_str!("init/TEMPLATE.md");
+
+pub fn run(layout: &Layout) -> Result<i32> {
+    std::fs::create_dir_all(&layout.tasks)
+        .with_context(|| format!("cannot create {}", layout.tasks))?;
+    for (path, text) in [
+        (layout.config_file(), CONFIG),
+        (layout.template_file(), TEMPLATE),
+    ] {
+        let shown = layout.display(&path);
+        if create_new(&path, text)? {
+            println!("created {shown}");
+        } else {
+            println!("kept    {shown} (it exists)");
+        }
+    }
+    ignore_workspace(layout)?;
+    println!(
+        "next: `{}` adds a task, `{}` runs them",
+        layout.cmd("new 01-plan/01-first-task"),
+        layout.cmd("orchestrate")
+    );
+    Ok(crate::exit::SUCCESS)
+}
+
+/// Writes `text` to `path` unless it exists; returns whether it wrote.
+pub fn create_new(path: &Utf8Path, text: &str) -> Result<bool> {
+    let dir = path.parent().expect("a file has a folder");
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {dir}"))?;
+    // create_new: never overwrite, even if the file appears meanwhile.
+    let mut file = match std::fs::File::options()
+        .write(true)
+        .create_new(true)
+        .open(path)
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(false),
+        Err(e) => return Err(e).with_context(|| format!("cannot create {path}")),
+    };
+    file.write_all(text.as_bytes())
+        .with_context(|| format!("cannot write {path}"))?;
+    Ok(true)
+}
+
+/// Adds `/workspace/` to the repository's `.gitignore` unless a line there
+/// names it already.
+fn ignore_workspace(layout: &Layout) -> Result<()> {
+    let path = layout.root.join(".gitignore");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {path}")),
+    };
+    let shown = layout.display(&path);
+    if text
+        .lines()
+        .any(|l| l.trim().trim_matches('/').starts_with("workspace"))
+    {
+        println!("kept    {shown} (it ignores workspace/ already)");
+        return Ok(());
+    }
+    let mut file = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {path}"))?;
+    let newline = if text.is_empty() || text.ends_with('\n') {
+        ""
+    } else {
+        "\n"
+    };
+    write!(
+        file,
+        "{newline}# The orchestrator's run-time state (cargo xtask)\n/workspace/\n"
+    )
+    .with_context(|| format!("cannot write {path}"))?;
+    println!("added   /workspace/ to {shown}");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::config::Config;
+
+    /// The commented config, every setting uncommented, is a valid config:
+    /// it cannot fall behind the keys the parser knows.
+    #[test]
+    fn the_commented_config_is_valid_when_uncommented() {
+        let uncommented: String = CONFIG
+            .lines()
+            .filter(|l| !l.starts_with("##"))
+            .map(|l| l.strip_prefix("# ").unwrap_or(l))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let parsed = Config::parse(Utf8Path::new("orchestrator.yaml"), &uncommented);
+        assert!(parsed.is_ok(), "{parsed:?}\n{uncommented}");
+    }
+}
