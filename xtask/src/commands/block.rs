@@ -12,6 +12,7 @@ use crate::model::layout::Layout;
 use crate::run::plan::Plan;
 use crate::run::readiness::Node;
 use crate::run::Options;
+use crate::state::events::{self, Event};
 use crate::state::lock;
 use crate::state::status::{self, State, Status};
 
@@ -25,6 +26,7 @@ pub fn run(layout: &Layout, name: &str, reason: &str) -> Result<i32> {
     }
     let options = Options::everything(defs.config.executor);
     let mut plan = Plan::new(layout, &defs.config, graph, &options);
+    let mut events = events::Log::open(layout, None)?;
     for t in named {
         let id = &graph.tasks[t].id;
         if plan.readiness().node(t) == Node::Completed {
@@ -34,6 +36,7 @@ pub fn run(layout: &Layout, name: &str, reason: &str) -> Result<i32> {
             );
             continue;
         }
+        let before = status::shown_state(status::read(layout, id).ok().flatten().as_ref());
         let failed = Status {
             error: Some(reason.to_owned()),
             held: true,
@@ -47,6 +50,16 @@ pub fn run(layout: &Layout, name: &str, reason: &str) -> Result<i32> {
             .iter()
             .map(|&d| (graph.tasks[d].id.as_str(), plan.attempt(d)));
         status::write_blocked(layout, ids, id, None)?;
+        events.append(Event {
+            error: Some(reason.to_owned()),
+            ..Event::change(id, before, "failed")
+        })?;
+        for &d in &blocked {
+            events.append(Event {
+                blocked_by: Some(id.clone()),
+                ..Event::change(&graph.tasks[d].id, "pending", "blocked")
+            })?;
+        }
         println!(
             "blocked  {id} by hand ({reason}): it stays failed until `{}`",
             layout.cmd(&format!("reset {id}"))

@@ -1,30 +1,37 @@
 //! `report`: `workspace/report.html`, one self-contained file (no script, no
-//! network): a Gantt chart of the run with one lane per agent slot, the
-//! critical path against the run's wall time, the parallelism reached per
-//! phase against its limit, and a table per phase. Read from the status
-//! files alone, like `progress`.
+//! network): a Gantt chart of the last run with one lane per agent slot and
+//! a bar per attempt (retries and timeouts too), the critical path against
+//! the run's wall time, the parallelism reached per phase against its
+//! limit, and a table per phase. The timeline comes from
+//! `workspace/events.jsonl` (each attempt's start and end on one clock), the
+//! tables from the status files.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::time::UNIX_EPOCH;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 
 use crate::model::definitions::Definitions;
-use crate::model::graph::Dep;
+use crate::model::graph::{Dep, Graph};
 use crate::model::layout::Layout;
 use crate::model::task::phase_key;
+use crate::state::events::{self, Event};
 use crate::state::runs;
 use crate::state::status::{self, AgentSlot, Ending, State, Status};
 use crate::ui::format;
 
-/// A finished or running attempt, placed in time (seconds since the run began).
+/// An attempt of the last run, placed in time (seconds since the run
+/// began).
 struct Bar {
     t: usize,
     lane: usize,
     start: f64,
     end: f64,
-    status: Status,
+    /// How it ended: `None` while it runs.
+    to: Option<String>,
+    ending: Option<Ending>,
+    error: Option<String>,
 }
 
 pub fn run(layout: &Layout) -> Result<i32> {
@@ -49,15 +56,13 @@ fn render(layout: &Layout, defs: &Definitions, warnings: &mut Vec<String>) -> St
         .collect();
     // The timeline is of the last run; tasks done in earlier runs are in the tables.
     let last_run = runs::last(layout).map(|run| run.id);
-    let in_last_run: Vec<Option<Status>> = statuses
-        .iter()
-        .map(|s| {
-            s.clone()
-                .filter(|s| last_run.is_none() || s.run_id == last_run)
-        })
-        .collect();
-    let bars = place(&in_last_run);
+    let bars = place(graph, &events::read(layout), last_run.as_deref());
     let wall = bars.iter().map(|b| b.end).fold(0.0, f64::max);
+    let ran: std::collections::BTreeSet<usize> = bars.iter().map(|b| b.t).collect();
+    let completed = statuses
+        .iter()
+        .filter(|s| s.as_ref().is_some_and(|s| s.status == State::Completed))
+        .count();
     let (critical, critical_len) = critical_path(defs, &statuses);
     let title = defs.config.title(layout);
 
@@ -66,10 +71,11 @@ fn render(layout: &Layout, defs: &Definitions, warnings: &mut Vec<String>) -> St
         html,
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title} report</title><style>{CSS}</style></head><body>\
          <h1>{title}: run report</h1>\
-         <p>{} tasks, {} finished; wall time {}; critical path {} ({:.0} % of the wall time).</p>",
-        graph.tasks.len(),
-        bars.iter().filter(|b| b.status.status != State::Running).count(),
+         <p>Last run: {} task(s) ran, {} attempt(s), {}; {completed} of {} completed in all; critical path {} ({:.0} % of the last run's wall time).</p>",
+        ran.len(),
+        bars.len(),
         format::seconds(wall),
+        graph.tasks.len(),
         format::seconds(critical_len),
         if wall > 0.0 { critical_len / wall * 100.0 } else { 0.0 },
     )
@@ -96,43 +102,49 @@ fn render(layout: &Layout, defs: &Definitions, warnings: &mut Vec<String>) -> St
     html
 }
 
-/// Each attempt's bar; lanes are the agent slots.
-fn place(statuses: &[Option<Status>]) -> Vec<Bar> {
-    let start_of = |s: &Status| -> Option<f64> {
-        // The precise start (file-system clock) when known, else the stamp.
-        match s.attempt_since_ns {
-            Some(ns) => Some(ns as f64 / 1e9),
-            None => status::parse_timestamp(s.started_at.as_deref()?).map(|t| {
-                t.duration_since(UNIX_EPOCH)
-                    .unwrap_or_default()
-                    .as_secs_f64()
-            }),
-        }
+/// Each attempt of run `run_id` (every run, when there is no run file),
+/// from its start event to its end event; lanes are the agent slots.
+fn place(graph: &Graph, events: &[Event], run_id: Option<&str>) -> Vec<Bar> {
+    let secs = |e: &Event| {
+        e.at()
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map(|d| d.as_secs_f64())
     };
-    let now = std::time::SystemTime::now()
+    let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs_f64();
-    let mut bars: Vec<Bar> = statuses
-        .iter()
-        .enumerate()
-        .filter_map(|(t, s)| {
-            let s = s.as_ref()?;
-            let start = start_of(s)?;
-            let end = match s.status {
-                State::Running => now,
-                _ => start + s.duration_seconds?,
-            };
-            let lane = s.agent_id?.0;
-            Some(Bar {
+    let mut bars: Vec<Bar> = Vec::new();
+    // Task -> its bar still open.
+    let mut open: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
+    let of_run = |e: &&Event| run_id.is_none() || e.run_id.as_deref() == run_id;
+    for event in events.iter().filter(of_run) {
+        let (Some(task), Some(from), Some(to)) = (&event.task, &event.from, &event.to) else {
+            continue;
+        };
+        let (Some(t), Some(at)) = (graph.get(task), secs(event)) else {
+            continue;
+        };
+        if to == "running" {
+            open.insert(t, bars.len());
+            bars.push(Bar {
                 t,
-                lane,
-                start,
-                end,
-                status: s.clone(),
-            })
-        })
-        .collect();
+                lane: event.agent.map_or(1, |a| a.0.max(1)),
+                start: at,
+                end: now,
+                to: None,
+                ending: None,
+                error: None,
+            });
+        } else if from == "running" {
+            if let Some(bar) = open.remove(&t).map(|b| &mut bars[b]) {
+                bar.end = at;
+                bar.to = Some(to.clone());
+                bar.ending = event.ending;
+                bar.error = event.error.clone();
+            }
+        }
+    }
     let origin = bars.iter().map(|b| b.start).fold(f64::INFINITY, f64::min);
     for bar in &mut bars {
         bar.start -= origin;
@@ -165,12 +177,11 @@ fn gantt(defs: &Definitions, bars: &[Bar], wall: f64, critical: &[usize]) -> Str
     }
     for bar in bars {
         let id = &defs.graph.tasks[bar.t].id;
-        let class = match (&bar.status.status, bar.status.ending) {
-            (State::Failed, Some(Ending::Timeout | Ending::IdleTimeout)) => "timeout",
-            (State::Failed, _) => "failed",
-            (State::Running, _) => "running",
-            (State::Completed, _) => "completed",
-            (State::Blocked, _) => continue,
+        let class = match (bar.to.as_deref(), bar.ending) {
+            (None, _) => "running",
+            (Some("completed"), _) => "completed",
+            (_, Some(Ending::Timeout | Ending::IdleTimeout)) => "timeout",
+            _ => "failed",
         };
         let critical = if critical.contains(&bar.t) {
             " critical"
@@ -181,7 +192,7 @@ fn gantt(defs: &Definitions, bars: &[Bar], wall: f64, critical: &[usize]) -> Str
         // A pixel of gap between one attempt and the next in its lane.
         let w = ((bar.end - bar.start) * scale - 1.0).max(2.0);
         let y = (bar.lane - 1) as f64 * LANE + 3.0;
-        let detail = match &bar.status.error {
+        let detail = match &bar.error {
             Some(error) => format!("{id}: {}, {error}", format::seconds(bar.end - bar.start)),
             None => format!("{id}: {}", format::seconds(bar.end - bar.start)),
         };

@@ -9,6 +9,7 @@ use anyhow::Result;
 use crate::commands::block::refuse_if_running;
 use crate::model::definitions;
 use crate::model::layout::Layout;
+use crate::state::events::{self, Event};
 use crate::state::status::{self, State};
 use crate::state::{lock, records};
 
@@ -25,13 +26,14 @@ pub fn run(layout: &Layout, names: &[String], downstream: bool) -> Result<i32> {
         }
     }
     let _lock = lock::acquire(layout)?;
+    let mut events = events::Log::open(layout, None)?;
     for &t in &chosen {
         refuse_if_running(layout, &graph.tasks[t].id)?;
     }
     for &t in &chosen {
         let id = &graph.tasks[t].id;
         if status::state_of(layout, id).is_some() || !downstream {
-            clear(layout, id)?;
+            clear(layout, &mut events, id)?;
             println!("reset  {id}");
         }
     }
@@ -46,7 +48,7 @@ pub fn run(layout: &Layout, names: &[String], downstream: bool) -> Result<i32> {
         };
         let by = status.blocked_by.unwrap_or_default();
         if status.status == State::Blocked && ids.contains(&by.as_str()) {
-            clear(layout, &task.id)?;
+            clear(layout, &mut events, &task.id)?;
             println!("reset  {} (was blocked by {by})", task.id);
         }
     }
@@ -56,7 +58,12 @@ pub fn run(layout: &Layout, names: &[String], downstream: bool) -> Result<i32> {
     Ok(crate::exit::SUCCESS)
 }
 
-fn clear(layout: &Layout, id: &str) -> Result<()> {
+fn clear(layout: &Layout, events: &mut events::Log, id: &str) -> Result<()> {
+    let before = status::read(layout, id).ok().flatten();
     status::remove(layout, id)?;
-    records::remove(layout, id)
+    records::remove(layout, id)?;
+    if let Some(before) = before {
+        events.append(Event::change(id, before.status.name(), "pending"))?;
+    }
+    Ok(())
 }

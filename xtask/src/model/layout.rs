@@ -101,6 +101,10 @@ impl Layout {
     pub fn run_file(&self) -> Utf8PathBuf {
         self.workspace.join("run.json")
     }
+    /// Every change of state, one JSON line each (see `state::events`).
+    pub fn events_file(&self) -> Utf8PathBuf {
+        self.workspace.join("events.jsonl")
+    }
     pub fn report_file(&self) -> Utf8PathBuf {
         self.workspace.join("report.html")
     }

@@ -34,6 +34,7 @@ use crate::model::config::{Config, ExecutorKind};
 use crate::model::discovery::Discovery;
 use crate::model::graph::{Dep, Graph};
 use crate::model::layout::Layout;
+use crate::state::events::{self, Event};
 use crate::state::records::{self, recorded_end, ExitRecord};
 use crate::state::runs;
 use crate::state::status::{self, Ending, Status};
@@ -61,7 +62,7 @@ pub fn run(
     mode: Mode,
 ) -> Result<i32> {
     let (tx, rx) = mpsc::channel();
-    signals::forward_to(tx.clone(), Event::Signal);
+    signals::forward_to(tx.clone(), Incoming::Signal);
     let run_id = runs::begin(layout)?;
     let printer = Printer::with_live_view(layout, config, options.quiet);
     if options.executor == ExecutorKind::Local && mode == Mode::Launch {
@@ -80,7 +81,7 @@ pub fn run(
             layout,
             config,
             tx.clone(),
-            Event::Executor,
+            Incoming::Executor,
         )?),
     };
     let mut run = Run {
@@ -105,8 +106,20 @@ pub fn run(
         invalid: Vec::new(),
         log_dirs: HashSet::new(),
         made_ahead: HashSet::new(),
+        events: None,
         begun: Instant::now(),
     };
+    run.events = match events::Log::open(layout, Some(&run_id)) {
+        Ok(log) => Some(log),
+        Err(e) => {
+            run.printer.line(
+                Tone::Warn,
+                &format!("warning: {e:#}: the run's events are not recorded"),
+            );
+            None
+        }
+    };
+    run.event(Event::run("run_started"));
     run.start()?;
     run.main_loop()?;
     run.remove_unused();
@@ -116,7 +129,12 @@ pub fn run(
     // Ended in order (also when stopped by a signal or an error): the next
     // run starts afresh. Only a killed orchestrator leaves a run to resume.
     runs::end(layout, &run_id)?;
-    Ok(run.summary())
+    let code = run.summary();
+    run.event(Event {
+        exit_code: Some(code),
+        ..Event::run("run_finished")
+    });
+    Ok(code)
 }
 
 /// A local task's pid goes into its running status once it has run this
@@ -133,7 +151,8 @@ pub enum Stop {
     Fatal(String),
 }
 
-pub enum Event {
+/// What wakes the loop up.
+pub enum Incoming {
     Executor(executor::Event),
     Signal(i32),
 }
@@ -158,14 +177,16 @@ struct Run<'a> {
     kill_at: Option<Instant>,
     run_id: String,
     /// Held so that the channel never closes: `rx` waits until an event.
-    _tx: Sender<Event>,
-    rx: Receiver<Event>,
+    _tx: Sender<Incoming>,
+    rx: Receiver<Incoming>,
     /// Task files found invalid during the run.
     invalid: Vec<String>,
     /// Log folders known to exist.
     log_dirs: HashSet<Utf8PathBuf>,
     /// Tasks whose log and output folder were made ahead of their start.
     made_ahead: HashSet<usize>,
+    /// `workspace/events.jsonl`, while it can be written.
+    events: Option<events::Log>,
     begun: Instant,
 }
 
@@ -244,6 +265,7 @@ impl Run<'_> {
         };
         match recovery::assess(self.layout, id, status, follows_job) {
             Found::NeverStarted => {
+                self.event(Event::change(id, "running", "pending"));
                 self.history[t].undo();
                 let selected = self.options.selects(&self.graph.tasks[t]);
                 let files = Disk::new(self.layout, self.config, &self.graph);
@@ -310,8 +332,8 @@ impl Run<'_> {
                 None => Some(self.rx.recv().expect("the run holds a sender")),
             };
             let handled = match event {
-                Some(Event::Executor(event)) => self.on_executor(event),
-                Some(Event::Signal(signal)) => {
+                Some(Incoming::Executor(event)) => self.on_executor(event),
+                Some(Incoming::Signal(signal)) => {
                     self.stop_for(Stop::Signal(signal));
                     Ok(())
                 }
@@ -469,6 +491,11 @@ impl Run<'_> {
         }
         // Tracked from now on: its end comes as an event from the executor.
         self.running.insert(t, active);
+        self.event(Event {
+            attempt: Some(attempt),
+            agent: Some(agent),
+            ..Event::change(&self.graph.tasks[t].id, "pending", "running")
+        });
         match sent {
             Ok(()) => {
                 self.printer
@@ -636,6 +663,13 @@ impl Run<'_> {
         );
         let id = task.id.clone();
         let seconds = status.duration_seconds;
+        self.event(Event {
+            attempt: Some(active.attempt),
+            agent: Some(active.agent),
+            error: verdict.error.clone(),
+            ending: Some(verdict.ending),
+            ..Event::change(&id, "running", status.status.name())
+        });
         let took = format!(
             "{}  {}",
             active.agent,
@@ -681,6 +715,8 @@ impl Run<'_> {
             );
             let files = Disk::new(self.layout, self.config, &self.graph);
             self.readiness.retry(&self.graph, t, &files);
+            let id = self.graph.tasks[t].id.clone();
+            self.event(Event::change(&id, "failed", "pending"));
             return;
         }
         self.readiness.fail(&self.graph, t);
@@ -711,6 +747,16 @@ impl Run<'_> {
         if let Err(e) = status::write_blocked(self.layout, ids, by, Some(&self.run_id)) {
             self.printer.line(Tone::Bad, &format!("error: {e:#}"));
         }
+        let changes: Vec<Event> = blocked
+            .iter()
+            .map(|&d| Event {
+                blocked_by: Some(by.clone()),
+                ..Event::change(&self.graph.tasks[d].id, "pending", "blocked")
+            })
+            .collect();
+        for change in changes {
+            self.event(change);
+        }
         blocked.len()
     }
 
@@ -729,6 +775,21 @@ impl Run<'_> {
         // A new file cannot be running yet; recovery records its fate.
         if let Err(e) = self.add_tasks(&found.added) {
             self.printer.line(Tone::Bad, &format!("error: {e:#}"));
+        }
+    }
+
+    /// Appends an event to `workspace/events.jsonl`; a failure is said once,
+    /// and the run goes on without the file.
+    fn event(&mut self, event: Event) {
+        let Some(log) = &mut self.events else {
+            return;
+        };
+        if let Err(e) = log.append(event) {
+            self.printer.line(
+                Tone::Warn,
+                &format!("warning: {e:#}: the run's events are no longer recorded"),
+            );
+            self.events = None;
         }
     }
 

@@ -3,6 +3,7 @@
 //! the next orchestrator, the current run, and the workspace lock.
 
 pub mod atomic;
+pub mod events;
 pub mod lock;
 pub mod logs;
 pub mod outputs;

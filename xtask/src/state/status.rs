@@ -81,6 +81,18 @@ impl Serialize for AgentSlot {
     }
 }
 
+impl<'de> Deserialize<'de> for AgentSlot {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<AgentSlot, D::Error> {
+        let text = String::deserialize(d)?;
+        text.strip_prefix("agent-")
+            .and_then(|n| n.parse().ok())
+            .map(AgentSlot)
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!("`{text}` is not an agent slot (agent-N)"))
+            })
+    }
+}
+
 /// An `agent_id` of another form (written by another tool) reads as none:
 /// it names no slot of ours.
 fn agent_slot<'de, D: Deserializer<'de>>(d: D) -> Result<Option<AgentSlot>, D::Error> {

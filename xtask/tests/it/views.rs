@@ -343,3 +343,75 @@ fn logs_follow_goes_on_into_the_next_attempt() {
     );
     run.wait().unwrap();
 }
+
+#[test]
+fn the_report_is_of_the_last_run_and_shows_every_attempt_of_it() {
+    let t = Tree::new();
+    t.task("p/done", &sh("true"));
+    t.run(&["orchestrate"]).code(0);
+    // The next run: a task that times out, then succeeds on its retry.
+    t.task(
+        "p/flaky",
+        &format!(
+            "timeout: 1s\nretries: 1\n{}",
+            sh("if [ $TASK_ATTEMPT = 1 ]; then sleep 30; fi")
+        ),
+    );
+    t.run(&["orchestrate"]).code(0);
+    t.run(&["report"]).code(0);
+    let html = t.read("workspace/report.html");
+    assert!(
+        html.contains("Last run: 1 task(s) ran, 2 attempt(s)"),
+        "{html}"
+    );
+    assert!(html.contains("2 of 2 completed in all"), "{html}");
+    assert_eq!(html.matches("data-task=\"p/flaky\"").count(), 2, "{html}");
+    assert!(html.contains("class=\"bar timeout"), "{html}");
+    assert!(
+        !html.contains("data-task=\"p/done\""),
+        "an earlier run's task in the timeline"
+    );
+    // Every change is in the events, in order, one JSON object per line.
+    let events: Vec<serde_json::Value> = t
+        .read("workspace/events.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let flaky: Vec<String> = events
+        .iter()
+        .filter(|e| e["task"] == "p/flaky")
+        .map(|e| {
+            format!(
+                "{}>{}",
+                e["from"].as_str().unwrap(),
+                e["to"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        flaky,
+        [
+            "pending>running",
+            "running>failed",
+            "failed>pending",
+            "pending>running",
+            "running>completed"
+        ]
+    );
+}
+
+#[test]
+fn the_report_counts_parallelism_on_one_clock() {
+    let t = Tree::new();
+    t.config("kill_grace: 1s\nphases:\n  p: {max_parallel: 1}\n");
+    for i in 0..6 {
+        t.task(&format!("p/t{i}"), &sh("true"));
+    }
+    t.run(&["orchestrate"]).code(0);
+    t.run(&["report"]).code(0);
+    let html = t.read("workspace/report.html");
+    assert!(
+        html.contains("<tr><td>p</td><td>1</td><td>1</td></tr>"),
+        "back-to-back tasks seen as overlapping: {html}"
+    );
+}

@@ -1,0 +1,128 @@
+//! `workspace/events.jsonl`: every change of a task's state, and the run's
+//! own events, one JSON object per line, appended. Each line is one
+//! `write` on a file opened with `O_APPEND`, so that writers in several
+//! processes (the run, `block`, `reset`) never interleave within a line and
+//! readers never see half of one. Times are the orchestrator's clock, to
+//! the millisecond: a start and an end are comparable.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::time::SystemTime;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::model::layout::Layout;
+use crate::state::status::{AgentSlot, Ending};
+
+/// One line of the file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Event {
+    pub time: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    /// A run-level event: `run_started`, `run_finished`; absent for a
+    /// task's change of state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
+    /// The states before and after (`pending`, `running`, `completed`,
+    /// `failed`, `blocked`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<AgentSlot>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ending: Option<Ending>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked_by: Option<String>,
+    /// `run_finished`: the run's exit code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+}
+
+impl Event {
+    /// Task `task` went from `from` to `to`, now.
+    pub fn change(task: &str, from: &str, to: &str) -> Event {
+        Event {
+            task: Some(task.to_owned()),
+            from: Some(from.to_owned()),
+            to: Some(to.to_owned()),
+            ..Event::now()
+        }
+    }
+
+    /// A run-level event, now.
+    pub fn run(event: &str) -> Event {
+        Event {
+            event: Some(event.to_owned()),
+            ..Event::now()
+        }
+    }
+
+    fn now() -> Event {
+        Event {
+            time: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+            ..Event::default()
+        }
+    }
+
+    /// When it happened.
+    pub fn at(&self) -> Option<SystemTime> {
+        humantime::parse_rfc3339_weak(&self.time).ok()
+    }
+}
+
+/// The file, open for appending.
+pub struct Log {
+    file: File,
+    run_id: Option<String>,
+}
+
+impl Log {
+    /// Opens `workspace/events.jsonl` for appending; events carry `run_id`.
+    pub fn open(layout: &Layout, run_id: Option<&str>) -> Result<Log> {
+        let path = layout.events_file();
+        std::fs::create_dir_all(&layout.workspace)
+            .with_context(|| format!("cannot create {}", layout.workspace))?;
+        let file = File::options()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .with_context(|| format!("cannot open {path}"))?;
+        Ok(Log {
+            file,
+            run_id: run_id.map(str::to_owned),
+        })
+    }
+
+    /// Appends `event`, as one write.
+    pub fn append(&mut self, mut event: Event) -> Result<()> {
+        event.run_id = event.run_id.or_else(|| self.run_id.clone());
+        let mut line = serde_json::to_vec(&event)?;
+        line.push(b'\n');
+        self.file
+            .write_all(&line)
+            .context("cannot append to workspace/events.jsonl")
+    }
+}
+
+/// Every event in the file, oldest first (a line that does not parse,
+/// such as one cut by a full disk, is skipped).
+pub fn read(layout: &Layout) -> Vec<Event> {
+    let Ok(file) = File::open(layout.events_file()) else {
+        return Vec::new();
+    };
+    BufReader::new(file)
+        .lines()
+        .map_while(Result::ok)
+        .filter_map(|line| serde_json::from_str(&line).ok())
+        .collect()
+}
