@@ -353,3 +353,46 @@ fn init_sets_up_a_fresh_repository_and_an_empty_one_says_what_to_do() {
         .says("`agent` (agent.command, the default");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_memory_that_caps_concurrency_is_said() {
+    let t = Tree::new();
+    t.config("kill_grace: 1s\nmax_memory_gb: 8\nmax_total_memory_gb: 17\n");
+    for i in 0..5 {
+        t.task(&format!("p/t{i}"), &sh("true"));
+    }
+    let note = "memory admits 2 tasks at a time, not 5: 8 GiB each of 17 GiB";
+    t.run(&["orchestrate", "-j", "5"]).code(0).says(note);
+    t.run(&["reset", "p"]).code(0);
+    t.run(&["next"])
+        .code(0)
+        .says("Limits: at most 10 at once")
+        .says("memory admits 2 tasks at a time, not 10");
+    t.run(&["orchestrate", "--dry-run", "-j", "5"]).code(0).says(note);
+    // Where memory does not bind, nothing is said.
+    t.config("kill_grace: 1s\nmax_memory_gb: 1\nmax_total_memory_gb: 17\n");
+    let run = t.run(&["orchestrate", "-j", "5"]);
+    assert!(!run.stdout.contains("memory admits"), "{}", run.stdout);
+}
+
+#[test]
+fn quiet_prints_only_the_summary_and_read_only_commands_launch_nothing() {
+    let t = Tree::new();
+    t.task("p/a", &sh("exit 1"));
+    t.task("p/b", &format!("dependencies: [p/a]\n{}", sh("true")));
+    let run = t.run(&["orchestrate", "-q"]);
+    run.code(1);
+    assert!(run.stdout.starts_with("Summary: 0 completed, 1 failed, 1 blocked"), "{}", run.stdout);
+    assert!(!run.stdout.contains("ALERT"), "{}", run.stdout);
+    t.task("p/c", &format!("dependencies: [p/nope]\n{}", sh("true")));
+    for command in ["validate", "graph", "report", "next", "why"] {
+        let mut args = vec![command];
+        if command == "why" {
+            args.push("p/a");
+        }
+        let run = t.run(&args);
+        run.code(2).says("the task definitions have 1 problem(s):");
+        assert!(!run.stderr.contains("launched"), "{command}: {}", run.stderr);
+    }
+    t.run(&["orchestrate"]).code(2).says("nothing was launched");
+}
