@@ -36,6 +36,9 @@ pub struct Config {
 pub struct Agent {
     /// argv; `{task_id}`, `{task_file}`, `{output_dir}`, `{log_file}` are filled in.
     pub command: Vec<String>,
+    /// Where the file sets `command` (its line), if it does: else the
+    /// default is used.
+    pub command_set: Option<Option<usize>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -78,6 +81,7 @@ impl Default for Agent {
     fn default() -> Agent {
         Agent {
             command: ["agent", "run", "{task_file}"].map(String::from).to_vec(),
+            command_set: None,
         }
     }
 }
@@ -154,8 +158,10 @@ impl Config {
             self.title = Some(title);
         }
         if let Some(mut agent) = f.nested("agent") {
+            let line = agent.line("command");
             if let Some(command) = agent.take("command", argv) {
                 self.agent.command = command;
+                self.agent.command_set = Some(line);
             }
             let problems = agent.finish(Unknown::Refused, |_| None);
             f.absorb(problems);

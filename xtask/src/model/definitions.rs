@@ -280,23 +280,17 @@ fn missing_programs(layout: &Layout, config: &Config, tasks: &[&Task]) -> Vec<Pr
             Some(task) => located(&task.file, &program, |line| {
                 Problem::in_file(&task.file, line, format!("`{program}` (the task's `command`, {used_by}) {why}"))
             }),
-            None if config_sets_agent(layout) => {
-                let file = layout.config_file();
-                located(&file, &program, |line| {
-                    Problem::in_file(&file, line, format!("`{program}` (agent.command, {used_by}) {why}"))
-                })
-            }
+            None if config.agent.command_set.is_some() => Problem::in_file(
+                &layout.config_file(),
+                config.agent.command_set.flatten(),
+                format!("`{program}` (agent.command, {used_by}) {why}"),
+            ),
             None => Problem::general(format!(
                 "`{program}` (agent.command, the default: set it in tasks/orchestrator.yaml, or give the tasks a `command`; {used_by}) {why}"
             )),
         });
     }
     problems
-}
-
-/// Whether tasks/orchestrator.yaml sets `agent.command`.
-fn config_sets_agent(layout: &Layout) -> bool {
-    std::fs::read_to_string(layout.config_file()).is_ok_and(|text| text.contains("command"))
 }
 
 /// The problem `make` builds, at the line of `file` that names `needle`.

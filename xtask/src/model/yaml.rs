@@ -145,6 +145,11 @@ impl<'a> Fields<'a> {
             .push(Problem::in_file(self.file, line, message));
     }
 
+    /// The line of `key`, if the mapping has it.
+    pub fn line(&self, key: &str) -> Option<usize> {
+        self.entries.iter().find(|e| e.key == key)?.line
+    }
+
     /// The full name of `key` here: `phases.analysis.max_parallel`.
     pub fn name(&self, key: &str) -> String {
         format!("{}{key}", self.path)

@@ -368,7 +368,9 @@ fn the_memory_that_caps_concurrency_is_said() {
         .code(0)
         .says("Limits: at most 10 at once")
         .says("memory admits 2 tasks at a time, not 10");
-    t.run(&["orchestrate", "--dry-run", "-j", "5"]).code(0).says(note);
+    t.run(&["orchestrate", "--dry-run", "-j", "5"])
+        .code(0)
+        .says(note);
     // Where memory does not bind, nothing is said.
     t.config("kill_grace: 1s\nmax_memory_gb: 1\nmax_total_memory_gb: 17\n");
     let run = t.run(&["orchestrate", "-j", "5"]);
@@ -382,7 +384,12 @@ fn quiet_prints_only_the_summary_and_read_only_commands_launch_nothing() {
     t.task("p/b", &format!("dependencies: [p/a]\n{}", sh("true")));
     let run = t.run(&["orchestrate", "-q"]);
     run.code(1);
-    assert!(run.stdout.starts_with("Summary: 0 completed, 1 failed, 1 blocked"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .starts_with("Summary: 0 completed, 1 failed, 1 blocked"),
+        "{}",
+        run.stdout
+    );
     assert!(!run.stdout.contains("ALERT"), "{}", run.stdout);
     t.task("p/c", &format!("dependencies: [p/nope]\n{}", sh("true")));
     for command in ["validate", "graph", "report", "next", "why"] {
@@ -392,7 +399,11 @@ fn quiet_prints_only_the_summary_and_read_only_commands_launch_nothing() {
         }
         let run = t.run(&args);
         run.code(2).says("the task definitions have 1 problem(s):");
-        assert!(!run.stderr.contains("launched"), "{command}: {}", run.stderr);
+        assert!(
+            !run.stderr.contains("launched"),
+            "{command}: {}",
+            run.stderr
+        );
     }
     t.run(&["orchestrate"]).code(2).says("nothing was launched");
 }
