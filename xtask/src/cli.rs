@@ -83,6 +83,12 @@ pub enum Command {
         #[arg(long, value_name = "N")]
         attempt: Option<u32>,
     },
+    /// Remove the worktrees and task/* branches whose work is merged; list the others, kept
+    Clean {
+        /// Say what would be removed; remove nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Set a repository up: tasks/, tasks/orchestrator.yaml (every setting, commented), tasks/TEMPLATE.md, workspace/ in .gitignore
     Init,
     /// Create tasks/<phase>/<name>.md from tasks/TEMPLATE.md

@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 mod executor;
 mod exit;
+mod git;
 mod model;
 mod run;
 mod state;
@@ -23,8 +24,10 @@ use crate::model::problem::Invalid;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some(executor::protocol::SUPERVISOR_ARG) {
-        std::process::exit(supervisor::main());
+    match args.get(1).map(String::as_str) {
+        Some(executor::protocol::SUPERVISOR_ARG) => std::process::exit(supervisor::main()),
+        Some(executor::setup::SETUP_ARG) => std::process::exit(executor::setup::main(&args[2..])),
+        _ => {}
     }
     let cli = Cli::parse();
     let launches = matches!(
@@ -64,6 +67,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Progress { watch: true, .. } => commands::progress::watch(&layout),
         Command::Progress { json, tasks, .. } => commands::progress::run(&layout, json, tasks),
         Command::Init => commands::init::run(&layout),
+        Command::Clean { dry_run } => commands::clean::run(&layout, dry_run),
         Command::New { task } => commands::new::run(&layout, &task),
         Command::Next => commands::next::run(&layout),
         Command::Report => commands::report::run(&layout),

@@ -1,6 +1,7 @@
 //! One file per command, named like it.
 
 pub mod block;
+pub mod clean;
 pub mod graph;
 pub mod init;
 pub mod launch;

@@ -323,19 +323,20 @@ fn tables(defs: &Definitions, statuses: &[Option<Status>]) -> String {
     }
     let mut html = String::from("<h2>Tasks</h2>");
     for (phase, tasks) in by_phase {
-        write!(html, "<h3>{}</h3><table><tr><th>task</th><th>status</th><th>attempts</th><th>duration</th><th>exit code</th><th>CPU</th><th>peak memory</th><th>error</th></tr>", esc(phase)).unwrap();
+        write!(html, "<h3>{}</h3><table><tr><th>task</th><th>status</th><th>attempts</th><th>duration</th><th>exit code</th><th>CPU</th><th>peak memory</th><th>branch</th><th>error</th></tr>", esc(phase)).unwrap();
         for t in tasks {
             let s = statuses[t].as_ref();
             let state = status::shown_state(s);
             write!(
                 html,
-                "<tr class=\"{state}\"><td>{}</td><td>{state}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr class=\"{state}\"><td>{}</td><td>{state}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&defs.graph.tasks[t].id),
                 s.map_or(0, |s| s.attempt),
                 s.and_then(|s| s.duration_seconds).map(format::seconds).unwrap_or_default(),
                 s.and_then(|s| s.exit_code).map(|c| c.to_string()).unwrap_or_default(),
                 s.and_then(|s| s.cpu_seconds).map(|c| format!("{c:.1} s")).unwrap_or_default(),
                 s.and_then(|s| s.peak_memory_mb).map(|m| format!("{m:.0} MiB")).unwrap_or_default(),
+                esc(&branch_cell(s)),
                 esc(s.and_then(|s| s.error.as_deref().or(s.blocked_by.as_deref())).unwrap_or("")),
             )
             .unwrap();
@@ -343,6 +344,20 @@ fn tables(defs: &Definitions, statuses: &[Option<Status>]) -> String {
         html.push_str("</table>");
     }
     html
+}
+
+/// A worktree task's branch, and the commit its work was merged as.
+fn branch_cell(status: Option<&Status>) -> String {
+    let Some(s) = status else {
+        return String::new();
+    };
+    match (&s.branch, &s.merged_commit) {
+        (Some(branch), Some(commit)) => {
+            format!("{branch} (merged as {})", &commit[..commit.len().min(12)])
+        }
+        (Some(branch), None) => branch.clone(),
+        _ => String::new(),
+    }
 }
 
 fn esc(text: &str) -> String {

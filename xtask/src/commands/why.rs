@@ -88,6 +88,13 @@ impl Why<'_> {
             None => self.pending(t),
             Some(s) => {
                 self.recorded(t, &s);
+                if let Some(branch) = &s.branch {
+                    let base = s.base_commit.as_deref().unwrap_or("?");
+                    println!("  branch {branch}, from {}", &base[..base.len().min(12)]);
+                }
+                if let Some(commit) = &s.merged_commit {
+                    println!("  merged into the integration branch as {commit}");
+                }
                 let log = self.layout.log_file(&s.task_id);
                 println!("  last lines of {}:", self.layout.display(&log));
                 for line in logs::tail(&log, LOG_LINES) {
@@ -100,6 +107,9 @@ impl Why<'_> {
     fn recorded(&mut self, t: usize, s: &Status) {
         let layout = self.layout;
         let id = &s.task_id;
+        if s.merging {
+            println!("{id} has ended; its work waits in the merge queue");
+        }
         let agent = s.agent_id.map_or("-".to_owned(), |a| a.to_string());
         let reset = layout.cmd(&format!("reset {id}"));
         match s.status {

@@ -18,6 +18,8 @@ pub struct Launch {
     pub argv: Vec<String>,
     pub env: Vec<(String, String)>,
     pub log_file: Utf8PathBuf,
+    /// Where it runs: its worktree, or the repository root.
+    pub cwd: Utf8PathBuf,
 }
 
 /// What an attempt may use and how long.

@@ -91,6 +91,7 @@ impl Supervisor {
             argv: launch.argv.clone(),
             env: launch.env.clone(),
             log_file: launch.log_file.clone(),
+            cwd: launch.cwd.clone(),
             exit_file: layout.exit_file(&launch.task_id),
             pid_file: layout.pid_file(&launch.task_id),
             timeout_ms: limits.timeout.map(ms),
@@ -99,7 +100,7 @@ impl Supervisor {
             cpus: limits.cpus,
             memory_bytes: (limits.memory_gb * (1u64 << 30) as f64) as u64,
         };
-        self.send(&Request::Launch(spec))
+        self.send(&Request::Launch(Box::new(spec)))
     }
 
     /// Asks the supervisor to stop a task: SIGTERM to its group, SIGKILL

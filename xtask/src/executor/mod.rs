@@ -8,6 +8,7 @@
 pub mod launch;
 pub mod local;
 pub mod protocol;
+pub mod setup;
 pub mod slurm;
 pub mod watchdog;
 
@@ -145,12 +146,11 @@ impl Executor {
 pub fn preview(
     kind: ExecutorKind,
     config: &Config,
-    layout: &Layout,
     launch: &Launch,
     limits: &Limits,
 ) -> Vec<String> {
     match kind {
         ExecutorKind::Local => launch.argv.clone(),
-        ExecutorKind::Slurm => slurm::sbatch_args(&config.slurm, &layout.root, launch, limits),
+        ExecutorKind::Slurm => slurm::sbatch_args(&config.slurm, launch, limits),
     }
 }

@@ -14,7 +14,7 @@ pub const SUPERVISOR_ARG: &str = "__supervise";
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Request {
-    Launch(Spec),
+    Launch(Box<Spec>),
     /// Stop the task: SIGTERM to its group, SIGKILL after the grace period.
     Stop {
         task_id: String,
@@ -34,6 +34,8 @@ pub struct Spec {
     pub argv: Vec<String>,
     pub env: Vec<(String, String)>,
     pub log_file: Utf8PathBuf,
+    /// The folder it runs in.
+    pub cwd: Utf8PathBuf,
     pub exit_file: Utf8PathBuf,
     pub pid_file: Utf8PathBuf,
     pub timeout_ms: Option<u64>,

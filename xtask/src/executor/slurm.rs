@@ -76,7 +76,7 @@ impl Slurm {
     /// Submits the attempt; returns the job id. The task's environment is
     /// the submitter's, which sbatch exports to the job.
     pub fn launch(&mut self, layout: &Layout, launch: &Launch, limits: &Limits) -> Result<String> {
-        let args = sbatch_args(&self.config, &layout.root, launch, limits);
+        let args = sbatch_args(&self.config, launch, limits);
         let output = Command::new(&args[0])
             .args(&args[1..])
             .envs(launch.env.iter().map(|(k, v)| (k, v)))
@@ -133,18 +133,13 @@ impl Slurm {
 }
 
 /// The `sbatch` command line for an attempt (also what a dry run prints).
-pub fn sbatch_args(
-    config: &SlurmConfig,
-    root: &camino::Utf8Path,
-    launch: &Launch,
-    limits: &Limits,
-) -> Vec<String> {
+pub fn sbatch_args(config: &SlurmConfig, launch: &Launch, limits: &Limits) -> Vec<String> {
     let mut args = vec![
         "sbatch".to_owned(),
         "--parsable".to_owned(),
         format!("--job-name={}", launch.task_id),
         format!("--output={}", launch.log_file),
-        format!("--chdir={root}"),
+        format!("--chdir={}", launch.cwd),
         format!("--cpus-per-task={}", limits.cpus.ceil().max(1.0)),
         format!("--mem={}M", (limits.memory_gb * 1024.0).ceil()),
     ];

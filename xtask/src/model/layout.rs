@@ -97,6 +97,21 @@ impl Layout {
     pub fn exit_file(&self, id: &str) -> Utf8PathBuf {
         self.pids_dir().join(format!("{id}.exit"))
     }
+    /// Task `id`'s git worktree, when it runs in one.
+    pub fn worktree_dir(&self, id: &str) -> Utf8PathBuf {
+        self.workspace.join("worktrees").join(id)
+    }
+    /// The orchestrator's own worktree of the integration branch.
+    pub fn integration_worktree(&self) -> Utf8PathBuf {
+        self.workspace.join("worktrees").join(".integration")
+    }
+    /// Made when the setup of the worktree of `branch` has succeeded.
+    pub fn setup_done_file(&self, branch: &str) -> Utf8PathBuf {
+        self.workspace
+            .join("worktrees")
+            .join(".setup")
+            .join(format!("{branch}.done"))
+    }
     /// The current run's id and whether it ended in order.
     pub fn run_file(&self) -> Utf8PathBuf {
         self.workspace.join("run.json")

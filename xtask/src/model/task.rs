@@ -7,7 +7,7 @@ use std::time::Duration;
 use camino::{Utf8Path, Utf8PathBuf};
 use serde_yaml::Value;
 
-use crate::model::config::Config;
+use crate::model::config::{workdir, Config, Workdir};
 use crate::model::layout::Layout;
 use crate::model::problem::Problem;
 use crate::model::yaml::{self, Fields, Unknown};
@@ -28,6 +28,11 @@ pub struct Task {
     pub idle_timeout: Option<Duration>,
     pub retries: u32,
     pub resources: Resources,
+    /// Where it runs, when it says (else its phase's, else the config's).
+    pub workdir: Option<Workdir>,
+    /// Globs of the files it writes, relative to its working folder: tasks
+    /// whose scopes may overlap never run at once.
+    pub writes: Vec<String>,
 }
 
 impl Task {
@@ -47,6 +52,8 @@ impl Task {
             idle_timeout: None,
             retries: 0,
             resources: Resources::default(),
+            workdir: None,
+            writes: Vec::new(),
         }
     }
 }
@@ -85,6 +92,39 @@ pub fn argv(layout: &Layout, config: &Config, task: &Task) -> Vec<String> {
                 .replace("{log_file}", &log_file)
         })
         .collect()
+}
+
+impl Task {
+    /// Whether it runs in a git worktree: its own `workdir`, else its
+    /// phase's, else `worktrees.default`.
+    pub fn in_worktree(&self, config: &Config) -> bool {
+        let workdir = self
+            .workdir
+            .or(config.phase(phase_key(&self.phase)).workdir);
+        match workdir {
+            Some(w) => w == Workdir::Worktree,
+            None => config.worktrees.default,
+        }
+    }
+
+    /// Whether its `writes` may overlap `other`'s (see `scopes_overlap`).
+    pub fn writes_overlap(&self, other: &Task) -> bool {
+        self.writes
+            .iter()
+            .any(|a| other.writes.iter().any(|b| scopes_overlap(a, b)))
+    }
+}
+
+/// Whether two write scopes (globs) may name a file in common: the literal
+/// part of one, before its first wildcard, starts the other's. `src/*`
+/// and `src/lib.rs` overlap; `src/*` and `docs/*` do not.
+pub fn scopes_overlap(a: &str, b: &str) -> bool {
+    let literal = |glob: &str| {
+        let end = glob.find(['*', '?', '[', '{']).unwrap_or(glob.len());
+        glob[..end].trim_start_matches("./").to_owned()
+    };
+    let (a, b) = (literal(a), literal(b));
+    a.starts_with(&b) || b.starts_with(&a)
 }
 
 /// A task id as a user may type it: also as the file's path, under
@@ -205,6 +245,8 @@ fn read(task: &mut Task, f: &mut Fields) {
     task.retries = f
         .take("retries", |v| yaml::whole(v, 0))
         .map_or(0, |n| n as u32);
+    task.workdir = f.take("workdir", workdir);
+    task.writes = list(f, "writes");
     if let Some(mut resources) = f.nested("resources") {
         task.resources.cpus = resources.take("cpus", yaml::positive);
         task.resources.memory_gb = resources.take("memory_gb", yaml::positive);
@@ -373,6 +415,17 @@ mod tests {
                 "/r/tasks/01-a/t.md:6: `resources.cpus`: must be a number above 0, found 0",
             ]
         );
+    }
+
+    #[test]
+    fn write_scopes() {
+        let check = |a, b, expected| assert_eq!(scopes_overlap(a, b), expected, "{a} ~ {b}");
+        check("src/*", "src/lib.rs", true);
+        check("src/lib.rs", "src/*", true);
+        check("src/**", "docs/*", false);
+        check("src/a.rs", "src/b.rs", false);
+        check("*", "anything", true);
+        check("./web/**", "web/app.js", true);
     }
 
     #[test]

@@ -202,6 +202,13 @@ impl<'a> Fields<'a> {
     }
 }
 
+/// `value` over `slot`, when there is one (a setting read over its default).
+pub fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(value) = value {
+        *slot = value;
+    }
+}
+
 /// A YAML syntax error in `file`, whose YAML starts on line `first_line`:
 /// the file's line, and the message without serde_yaml's own positions
 /// (which count from the YAML's start).
@@ -344,6 +351,13 @@ pub fn duration(value: &Value) -> Result<Duration, String> {
     parsed.filter(|d| !d.is_zero()).ok_or_else(|| {
         format!("must be a positive duration: seconds as a number, or `90s`, `30m`, `8h`; found {shown}")
     })
+}
+
+/// `true` or `false`.
+pub fn boolean(value: &Value) -> Result<bool, String> {
+    value
+        .as_bool()
+        .ok_or_else(|| format!("must be true or false, found {}", type_name(value)))
 }
 
 /// One of `choices`.

@@ -42,13 +42,13 @@ impl<'a> Admission<'a> {
         }
         let reserved = self.reserved(graph, running);
         let idle = running.is_empty();
+        let fits = |t: usize| {
+            (idle || reserved + self.memory_gb(graph, t) <= self.memory_capacity)
+                && writing_the_same(graph, running, t).is_none()
+        };
         (0..graph.phases.len())
             .filter(|&p| readiness.running_in_phase(p) < self.phase_limit(graph, p))
-            .filter_map(|p| {
-                readiness
-                    .ready_in_phase(p)
-                    .find(|&t| idle || reserved + self.memory_gb(graph, t) <= self.memory_capacity)
-            })
+            .filter_map(|p| readiness.ready_in_phase(p).find(|&t| fits(t)))
             .min()
     }
 
@@ -122,6 +122,18 @@ impl<'a> Admission<'a> {
     fn reserved(&self, graph: &Graph, running: &[usize]) -> f64 {
         running.iter().map(|&t| self.memory_gb(graph, t)).sum()
     }
+}
+
+/// A running task whose `writes` may overlap those of task `t`.
+fn writing_the_same(graph: &Graph, running: &[usize], t: usize) -> Option<usize> {
+    let task = &graph.tasks[t];
+    if task.writes.is_empty() {
+        return None;
+    }
+    running
+        .iter()
+        .copied()
+        .find(|&r| r != t && task.writes_overlap(&graph.tasks[r]))
 }
 
 /// The machine's memory in GiB (`MemTotal`).

@@ -10,7 +10,9 @@ use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::executor::launch::environment;
+use crate::executor::setup;
 use crate::executor::{Launch, Limits};
+use crate::git::worktrees::Prepared;
 use crate::model::config::Config;
 use crate::model::layout::Layout;
 use crate::model::task::{argv, Task};
@@ -40,6 +42,10 @@ pub struct Active {
     pub adopted: Option<Process>,
     /// When to write the pid into the running status (see `run::PID_AFTER`).
     pub pid_due: Option<Instant>,
+    /// Its git worktree, when it runs in one.
+    pub worktree: Option<Prepared>,
+    /// Its worktree's setup runs first, in this attempt.
+    pub setup: bool,
 }
 
 impl Active {
@@ -56,6 +62,8 @@ impl Active {
             queued: true,
             adopted: None,
             pid_due: None,
+            worktree: None,
+            setup: false,
         }
     }
 
@@ -71,6 +79,8 @@ impl Active {
             run_id: Some(run.id.clone()),
             tries: run.tries,
             job_id: self.job_id.clone(),
+            branch: self.worktree.as_ref().map(|w| w.branch.clone()),
+            base_commit: self.worktree.as_ref().map(|w| w.base.clone()),
             ..Status::new(id, state)
         }
     }
@@ -173,27 +183,70 @@ pub fn make_output_dir(layout: &Layout, id: &str) -> Result<()> {
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {dir}"))
 }
 
-/// What the executor needs to start attempt `attempt` of `task`.
-pub fn launch(
-    layout: &Layout,
-    config: &Config,
-    task: &Task,
-    agent: AgentSlot,
-    attempt: u32,
-    previous: Option<&Previous>,
-) -> Launch {
-    let mut env = environment(layout, task, agent, attempt);
-    if let Some(previous) = previous {
+/// What an attempt starts with.
+pub struct Start<'a> {
+    pub agent: AgentSlot,
+    pub attempt: u32,
+    /// The latest failed attempt, which a retry is told of.
+    pub previous: Option<&'a Previous>,
+    /// Its worktree, when it runs in one.
+    pub worktree: Option<&'a Prepared>,
+}
+
+/// What the executor needs to start an attempt of `task`.
+pub fn launch(layout: &Layout, config: &Config, task: &Task, start: &Start) -> Launch {
+    let mut env = environment(layout, task, start.agent, start.attempt);
+    if let Some(previous) = start.previous {
         env.push(("TASK_PREVIOUS_ERROR".into(), previous.error.clone()));
         env.push(("TASK_PREVIOUS_LOG".into(), previous.log.to_string()));
     }
+    let mut argv = argv(layout, config, task);
+    // A program named by a relative path is the root's, wherever it runs.
+    if argv[0].contains('/') && !argv[0].starts_with('/') {
+        argv[0] = layout.root.join(&argv[0]).to_string();
+    }
+    let mut cwd = layout.root.clone();
+    if let Some(worktree) = start.worktree {
+        let settings = &config.worktrees;
+        let slot = u16::try_from(start.agent.0.saturating_sub(1)).unwrap_or(u16::MAX);
+        let port = settings
+            .port_base
+            .saturating_add(slot.saturating_mul(settings.port_stride));
+        env.extend(
+            [
+                ("TASK_WORKTREE", worktree.path.to_string()),
+                ("TASK_BRANCH", worktree.branch.clone()),
+                ("TASK_BASE_COMMIT", worktree.base.clone()),
+                ("TASK_INTEGRATION_BRANCH", settings.integration.clone()),
+                ("TASK_PORT", port.to_string()),
+            ]
+            .map(|(k, v)| (k.to_owned(), v)),
+        );
+        cwd = worktree.path.clone();
+        if let Some(command) = setup_needed(layout, config, &worktree.branch) {
+            let exe = std::env::current_exe()
+                .ok()
+                .and_then(|p| camino::Utf8PathBuf::from_path_buf(p).ok())
+                .unwrap_or_else(|| "xtask".into());
+            let done = layout.setup_done_file(&worktree.branch);
+            argv = setup::wrap(&exe, command, settings.setup_timeout, &done, &argv);
+        }
+    }
     Launch {
         task_id: task.id.clone(),
-        attempt,
-        argv: argv(layout, config, task),
+        attempt: start.attempt,
+        argv,
         env,
         log_file: layout.log_file(&task.id),
+        cwd,
     }
+}
+
+/// The setup command a worktree task's attempt runs first: the config's,
+/// until it has succeeded once in the worktree of `branch`.
+pub fn setup_needed<'a>(layout: &Layout, config: &'a Config, branch: &str) -> Option<&'a str> {
+    let command = config.worktrees.setup.as_deref()?;
+    (!layout.setup_done_file(branch).exists()).then_some(command)
 }
 
 /// How an attempt ended, judged.
@@ -211,8 +264,9 @@ pub fn judge(
     limits: &Limits,
     record: Option<&ExitRecord>,
     stopping: bool,
-    since_ns: Option<u64>,
+    active: &Active,
 ) -> Verdict {
+    let since_ns = active.since_ns;
     let Some(r) = record else {
         return if stopping {
             failed(Ending::Interrupted, INTERRUPTED)
@@ -223,7 +277,17 @@ pub fn judge(
             )
         };
     };
+    let setup_failed = active.setup
+        && active
+            .worktree
+            .as_ref()
+            .is_some_and(|w| !layout.setup_done_file(&w.branch).exists());
     let error = match r.ending {
+        Ending::Exited if setup_failed => Some(match r.exit_code {
+            Some(setup::TIMED_OUT) => "worktree setup timed out".to_owned(),
+            Some(code) => format!("worktree setup failed (exit {code})"),
+            None => "worktree setup failed".to_owned(),
+        }),
         Ending::Exited => match (r.exit_code, r.signal) {
             (Some(0), _) => {
                 let missing = outputs::problems(layout, task, since_ns);

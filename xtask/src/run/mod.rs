@@ -11,14 +11,17 @@
 
 mod admission;
 mod attempt;
+mod ends;
 mod finals;
 mod history;
 mod load;
+mod merging;
 mod options;
 pub mod plan;
 pub mod readiness;
 mod recovery;
 mod running;
+mod starts;
 mod summary;
 mod view;
 
@@ -30,25 +33,26 @@ use anyhow::{Context, Result};
 use camino::Utf8PathBuf;
 
 use crate::executor::{self, Executor, Limits};
+use crate::git::merge::Merged;
 use crate::model::config::{Config, ExecutorKind};
 use crate::model::discovery::Discovery;
-use crate::model::graph::{Dep, Graph};
+use crate::model::graph::Graph;
 use crate::model::layout::Layout;
 use crate::state::events::{self, Event};
-use crate::state::records::{self, recorded_end, ExitRecord};
+use crate::state::records::{self};
 use crate::state::runs;
-use crate::state::status::{self, Ending, Status};
+use crate::state::status::{self, Status};
 use crate::sys::process::{self, Process};
 use crate::sys::signals;
 use crate::ui::format;
 use crate::ui::printer::{Printer, Tone};
 use admission::Admission;
-use attempt::{Active, RunInfo};
-use finals::{Finals, RecordFrom};
-use history::{Past, Previous};
+use attempt::RunInfo;
+use finals::Finals;
+use history::Past;
 use load::{Disk, Reader};
 pub use options::{Mode, Options};
-use readiness::{Node, Readiness};
+use readiness::Readiness;
 use recovery::Found;
 use running::Running;
 
@@ -63,6 +67,13 @@ pub fn run(
 ) -> Result<i32> {
     let (tx, rx) = mpsc::channel();
     signals::forward_to(tx.clone(), Incoming::Signal);
+    // Before anything is recorded: a repository that cannot take worktree
+    // tasks stops the run here.
+    let uses_worktrees = graph
+        .tasks
+        .iter()
+        .any(|t| options.selects(t) && t.in_worktree(config));
+    let git = merging::Git::open(layout, config, uses_worktrees, tx.clone(), Incoming::Merged)?;
     let run_id = runs::begin(layout)?;
     let printer = Printer::with_live_view(layout, config, options.quiet);
     if options.executor == ExecutorKind::Local && mode == Mode::Launch {
@@ -107,6 +118,7 @@ pub fn run(
         log_dirs: HashSet::new(),
         made_ahead: HashSet::new(),
         events: None,
+        git,
         begun: Instant::now(),
     };
     run.events = match events::Log::open(layout, Some(&run_id)) {
@@ -155,6 +167,8 @@ pub enum Stop {
 pub enum Incoming {
     Executor(executor::Event),
     Signal(i32),
+    /// The merge queue merged (or could not merge) a task's work.
+    Merged(usize, Merged),
 }
 
 struct Run<'a> {
@@ -187,6 +201,8 @@ struct Run<'a> {
     made_ahead: HashSet<usize>,
     /// `workspace/events.jsonl`, while it can be written.
     events: Option<events::Log>,
+    /// Git worktrees and the merge queue, when a selected task uses one.
+    git: Option<merging::Git>,
     begun: Instant,
 }
 
@@ -271,7 +287,12 @@ impl Run<'_> {
                 let files = Disk::new(self.layout, self.config, &self.graph);
                 self.readiness.reopen(&self.graph, t, selected, &files);
             }
-            Found::Adopt(active) => {
+            Found::Adopt(mut active) => {
+                // A setup not marked done ran in this attempt, and did not
+                // succeed (or has not ended).
+                active.setup = active.worktree.as_ref().is_some_and(|w| {
+                    attempt::setup_needed(self.layout, self.config, &w.branch).is_some()
+                });
                 if (Process {
                     pid: active.pid,
                     start: active.pid_start,
@@ -286,7 +307,7 @@ impl Run<'_> {
                     );
                 }
                 self.history[t].tries = self.history[t].tries.max(1);
-                self.running.insert(t, active);
+                self.running.insert(t, *active);
             }
         }
         self.check_adopted()
@@ -302,7 +323,8 @@ impl Run<'_> {
             if let Err(e) = self.write_final_statuses() {
                 self.stop_for(Stop::Fatal(format!("{e:#}")));
             }
-            if self.running.is_empty() {
+            let merging = self.git.as_ref().is_some_and(|git| !git.idle());
+            if self.running.is_empty() && !merging {
                 if self.stop.is_some() || !self.look_again() {
                     return Ok(());
                 }
@@ -335,6 +357,10 @@ impl Run<'_> {
                 Some(Incoming::Executor(event)) => self.on_executor(event),
                 Some(Incoming::Signal(signal)) => {
                     self.stop_for(Stop::Signal(signal));
+                    Ok(())
+                }
+                Some(Incoming::Merged(t, merged)) => {
+                    self.on_merged(t, merged);
                     Ok(())
                 }
                 None => Ok(()),
@@ -467,116 +493,6 @@ impl Run<'_> {
         self.kill_at = None;
     }
 
-    /// Starts ready tasks while the limits allow.
-    fn launch_ready(&mut self) -> Result<()> {
-        loop {
-            let running = self.running.tasks();
-            let Some(t) = self.admission.pick(&self.graph, &self.readiness, &running) else {
-                return Ok(());
-            };
-            self.launch(t)?;
-        }
-    }
-
-    fn launch(&mut self, t: usize) -> Result<()> {
-        let agent = self.running.next_slot();
-        let attempt = self.history[t].begin();
-        self.readiness.start(&self.graph, t);
-        self.made_ahead.remove(&t);
-        let mut active = Active::new(agent, attempt);
-        let sent = self.start_attempt(t, &mut active);
-        let mut details = agent.to_string();
-        if attempt > 1 {
-            details += &format!("  attempt {attempt}");
-        }
-        // Tracked from now on: its end comes as an event from the executor.
-        self.running.insert(t, active);
-        self.event(Event {
-            attempt: Some(attempt),
-            agent: Some(agent),
-            ..Event::change(&self.graph.tasks[t].id, "pending", "running")
-        });
-        match sent {
-            Ok(()) => {
-                self.printer
-                    .event(Tone::Plain, "start", &self.graph.tasks[t].id, &details);
-                Ok(())
-            }
-            Err(e) => {
-                // The task could not even start (log folder not writable,
-                // ...): a failed attempt like any other, with the reason.
-                let record = ExitRecord::with_message(Ending::SpawnFailed, format!("{e:#}"));
-                self.complete(t, Some(record), RecordFrom::Nowhere)
-            }
-        }
-    }
-
-    /// Prepares the attempt's files, records it as running, and asks the
-    /// executor to start it. The status is written first, so a crash in
-    /// between can never leave a task running that no status mentions.
-    fn start_attempt(&mut self, t: usize, active: &mut Active) -> Result<()> {
-        let task = &self.graph.tasks[t];
-        active.since_ns = Some(attempt::prepare(
-            self.layout,
-            task,
-            active.attempt,
-            &mut self.log_dirs,
-        )?);
-        let status = active.running_status(self.layout, &task.id, &self.run_info(t));
-        status::write(self.layout, &status)?;
-        let launch = attempt::launch(
-            self.layout,
-            self.config,
-            task,
-            active.agent,
-            active.attempt,
-            self.history[t].previous.as_ref(),
-        );
-        let limits = Limits::of(self.config, task);
-        let executor = self
-            .executor
-            .as_mut()
-            .context("no executor to start tasks")?;
-        active.job_id = executor.launch(self.layout, &launch, &limits)?;
-        if active.job_id.is_some() {
-            // Submitted: record the job id at once, so a crash cannot lose it.
-            let status = active.running_status(self.layout, &task.id, &self.run_info(t));
-            status::write(self.layout, &status)?;
-        }
-        self.prepare_dependents(t);
-        Ok(())
-    }
-
-    /// While `t` runs, makes ahead the files of its dependents that only
-    /// wait for running tasks (see `attempt::make_ahead`); those that do not
-    /// start after all lose them at the end of the run.
-    fn prepare_dependents(&mut self, t: usize) {
-        for &d in &self.graph.dependents[t] {
-            let running_deps = self.graph.deps[d]
-                .iter()
-                .filter(|dep| matches!(dep, Dep::Task(i) if *i == t || self.running.contains(*i)))
-                .count();
-            let next_up = self.readiness.node(d) == Node::Waiting
-                && self.readiness.unmet(d) as usize <= running_deps;
-            if !next_up {
-                continue;
-            }
-            let id = &self.graph.tasks[d].id;
-            let first = self.history[d].attempt == 0;
-            if attempt::make_ahead(self.layout, id, first, &mut self.log_dirs) {
-                self.made_ahead.insert(d);
-            }
-        }
-    }
-
-    /// Removes what was made ahead for tasks that did not start after all
-    /// (blocked, or the run stopped): no empty log of a task that never ran.
-    fn remove_unused(&mut self) {
-        for t in std::mem::take(&mut self.made_ahead) {
-            attempt::remove_made_ahead(self.layout, &self.graph.tasks[t].id);
-        }
-    }
-
     fn run_info(&self, t: usize) -> RunInfo {
         RunInfo {
             id: self.run_id.clone(),
@@ -612,152 +528,6 @@ impl Run<'_> {
             self.finish(t, None)?;
         }
         Ok(())
-    }
-
-    /// A task has ended (or vanished): record the result. Its exit record
-    /// comes from the executor, or (`None`) from the disk, where a
-    /// supervisor whose orchestrator died, or the Slurm poller, left it.
-    fn finish(&mut self, t: usize, record: Option<ExitRecord>) -> Result<()> {
-        match record {
-            Some(record) => self.complete(t, Some(record), RecordFrom::Executor),
-            None => {
-                let attempt = self.running.get(t).map_or(0, |a| a.attempt);
-                let record = recorded_end(self.layout, &self.graph.tasks[t].id, attempt);
-                self.complete(t, record, RecordFrom::Disk)
-            }
-        }
-    }
-
-    /// Writes the final statuses of the tasks that ended (see `Finals`).
-    fn write_final_statuses(&mut self) -> Result<()> {
-        self.finals
-            .write(self.layout, self.executor.as_mut(), &self.running)
-    }
-
-    /// Records how the attempt ended, in memory: the final status is written
-    /// by `write_final_statuses`, after the tasks this end made ready are
-    /// started, so that their start does not wait for it.
-    fn complete(&mut self, t: usize, record: Option<ExitRecord>, from: RecordFrom) -> Result<()> {
-        let active = self.running.remove(t).expect("only running tasks finish");
-        let ended = record
-            .as_ref()
-            .and_then(|r| status::parse_timestamp(&r.ended_at))
-            .filter(|_| active.adopted.is_some())
-            .unwrap_or_else(SystemTime::now);
-        let task = &self.graph.tasks[t];
-        let verdict = attempt::judge(
-            self.layout,
-            task,
-            &Limits::of(self.config, task),
-            record.as_ref(),
-            self.stop.is_some(),
-            active.since_ns,
-        );
-        let status = active.ended_status(
-            self.layout,
-            &task.id,
-            &self.run_info(t),
-            ended,
-            record.as_ref(),
-            &verdict,
-        );
-        let id = task.id.clone();
-        let seconds = status.duration_seconds;
-        self.event(Event {
-            attempt: Some(active.attempt),
-            agent: Some(active.agent),
-            error: verdict.error.clone(),
-            ending: Some(verdict.ending),
-            ..Event::change(&id, "running", status.status.name())
-        });
-        let took = format!(
-            "{}  {}",
-            active.agent,
-            format::seconds(seconds.unwrap_or(0.0))
-        );
-        self.finals.push(t, status, from);
-        match verdict.error {
-            None => {
-                self.printer.event(Tone::Good, "done", &id, &took);
-                // Tasks the finished one generated join their phase gates
-                // before its own completion can open them.
-                self.discover();
-                let files = Disk::new(self.layout, self.config, &self.graph);
-                self.readiness.complete(&self.graph, t, &files);
-                self.history[t].error = None;
-                self.history[t].seconds = seconds;
-            }
-            Some(error) => {
-                self.printer
-                    .event(Tone::Bad, "failed", &id, &format!("{took}  {error}"));
-                self.on_failed(t, active.attempt, error);
-            }
-        }
-        let files = Disk::new(self.layout, self.config, &self.graph);
-        self.readiness.recheck(&self.graph, &files);
-        Ok(())
-    }
-
-    fn on_failed(&mut self, t: usize, attempt: u32, error: String) {
-        let id = &self.graph.tasks[t].id;
-        self.history[t].previous = Some(Previous {
-            error: error.clone(),
-            log: self.layout.attempt_log_file(id, attempt),
-        });
-        let retries = self.graph.tasks[t].retries;
-        let tries = self.history[t].tries;
-        if self.stop.is_none() && tries <= retries {
-            self.printer.event(
-                Tone::Warn,
-                "retry",
-                id,
-                &format!("attempt {} of {}", tries + 1, retries + 1),
-            );
-            let files = Disk::new(self.layout, self.config, &self.graph);
-            self.readiness.retry(&self.graph, t, &files);
-            let id = self.graph.tasks[t].id.clone();
-            self.event(Event::change(&id, "failed", "pending"));
-            return;
-        }
-        self.readiness.fail(&self.graph, t);
-        self.history[t].error = Some(error);
-        if self.stop.is_some() {
-            return;
-        }
-        let blocked = self.block_dependents(t);
-        if blocked > 0 {
-            self.printer.note(
-                Tone::Bad,
-                &format!(
-                    "ALERT: Task {} failed, blocking {blocked} tasks",
-                    self.graph.tasks[t].id
-                ),
-            );
-        }
-    }
-
-    /// Marks every task downstream of the failed task `t` blocked by it, on
-    /// disk too. Returns how many.
-    fn block_dependents(&mut self, t: usize) -> usize {
-        let blocked = self.readiness.block_downstream(&self.graph, t);
-        let ids = blocked
-            .iter()
-            .map(|&d| (self.graph.tasks[d].id.as_str(), self.history[d].attempt));
-        let by = &self.graph.tasks[t].id;
-        if let Err(e) = status::write_blocked(self.layout, ids, by, Some(&self.run_id)) {
-            self.printer.line(Tone::Bad, &format!("error: {e:#}"));
-        }
-        let changes: Vec<Event> = blocked
-            .iter()
-            .map(|&d| Event {
-                blocked_by: Some(by.clone()),
-                ..Event::change(&self.graph.tasks[d].id, "pending", "blocked")
-            })
-            .collect();
-        for change in changes {
-            self.event(change);
-        }
-        blocked.len()
     }
 
     /// Adds task files that appeared since the last look.

@@ -166,13 +166,7 @@ impl<'a> Plan<'a> {
                 let agent = AgentSlot(i + 1);
                 let launch = self.launch(t, agent);
                 let limits = Limits::of(self.config, &self.graph.tasks[t]);
-                let argv = executor::preview(
-                    self.options.executor,
-                    self.config,
-                    self.layout,
-                    &launch,
-                    &limits,
-                );
+                let argv = executor::preview(self.options.executor, self.config, &launch, &limits);
                 println!(
                     "  {:<40} {agent}  {}",
                     launch.task_id,
@@ -244,14 +238,13 @@ impl<'a> Plan<'a> {
 
     fn launch(&self, t: usize, agent: AgentSlot) -> executor::Launch {
         let past = &self.history[t];
-        attempt::launch(
-            self.layout,
-            self.config,
-            &self.graph.tasks[t],
+        let start = attempt::Start {
             agent,
-            past.attempt + 1,
-            past.previous.as_ref(),
-        )
+            attempt: past.attempt + 1,
+            previous: past.previous.as_ref(),
+            worktree: None,
+        };
+        attempt::launch(self.layout, self.config, &self.graph.tasks[t], &start)
     }
 }
 
@@ -342,6 +335,7 @@ impl Waits<'_> {
             Node::Blocked => "blocked",
             Node::Running if self.planning => "which would start now",
             Node::Running => "running",
+            Node::Merging => "its work waits in the merge queue",
             Node::Completed => "completed",
             Node::Waiting | Node::Ready | Node::NeedsInputs => "not started",
         }

@@ -21,6 +21,8 @@ pub enum Node {
     NeedsInputs,
     Ready,
     Running,
+    /// Its process ended well; its work waits in the merge queue.
+    Merging,
     Completed,
     Failed,
     Blocked,
@@ -201,6 +203,14 @@ impl Readiness {
                 self.try_open_gate(graph, p, files);
             }
         }
+    }
+
+    /// A running task's process ended well, and its work goes into the
+    /// merge queue: it no longer holds a place among its phase's running
+    /// tasks, and what depends on it still waits.
+    pub fn merging(&mut self, graph: &Graph, t: usize) {
+        self.stop_running(graph, t);
+        self.node[t] = Node::Merging;
     }
 
     /// A running task failed for good (see `block_downstream`).

@@ -5,6 +5,7 @@
 
 use std::time::SystemTime;
 
+use crate::git::worktrees::Prepared;
 use crate::model::layout::Layout;
 use crate::run::attempt::Active;
 use crate::state::records::{recorded_end, recorded_pid};
@@ -16,7 +17,7 @@ pub enum Found {
     /// The orchestrator died before the task started: it is pending again.
     NeverStarted,
     /// It runs, or has ended with a record: followed until its end is known.
-    Adopt(Active),
+    Adopt(Box<Active>),
 }
 
 /// What became of the task `id` that `status` says is running. `follows_job`
@@ -44,7 +45,7 @@ pub fn assess(layout: &Layout, id: &str, status: &Status, follows_job: bool) -> 
     // A Slurm job is followed by our poller, which records its end; with
     // no poller (another executor), nothing can follow it: lost.
     let job_id = status.job_id.clone().filter(|_| follows_job);
-    Found::Adopt(Active {
+    Found::Adopt(Box::new(Active {
         agent: status.agent_id.unwrap_or(AgentSlot(0)),
         attempt: status.attempt,
         started: status
@@ -59,7 +60,15 @@ pub fn assess(layout: &Layout, id: &str, status: &Status, follows_job: bool) -> 
         queued: job_id.is_some() && status.queued,
         job_id,
         pid_due: None,
-    })
+        worktree: status.branch.clone().map(|branch| Prepared {
+            path: layout.worktree_dir(id),
+            branch,
+            base: status.base_commit.clone().unwrap_or_default(),
+            new: false,
+        }),
+        // Set by the run, which knows the config (see `Run::recover`).
+        setup: false,
+    }))
 }
 
 /// Whether an adopted task has ended: its exit record is there, or

@@ -26,9 +26,14 @@ impl Snapshot<'_> {
         let mut builder = Builder::new();
         for (t, task) in self.graph.tasks.iter().enumerate() {
             let past = &self.history[t];
+            let active = self.running.get(t);
             let attempt = Attempt {
                 number: past.attempt,
-                agent: self.running.get(t).map(|a| a.agent),
+                agent: active.map(|a| a.agent),
+                branch: active
+                    .and_then(|a| a.worktree.as_ref())
+                    .map(|w| w.branch.clone()),
+                merged_commit: None,
             };
             builder.add(
                 &task.phase,
@@ -51,13 +56,14 @@ impl Snapshot<'_> {
                 validated: true,
                 seconds: past.seconds,
             },
-            Node::Running => {
+            Node::Running | Node::Merging => {
                 let active = self.running.get(t);
                 Seen::Running {
                     agent: active.map(|a| a.agent),
                     started: active.map(|a| a.started),
                     alive: true,
                     queued: active.is_some_and(|a| a.job_id.is_some() && a.queued),
+                    merging: self.readiness.node(t) == Node::Merging,
                 }
             }
             Node::Failed => Seen::Failed {

@@ -41,9 +41,14 @@ impl fmt::Display for State {
     }
 }
 
-/// The state a view shows for a task: its status's, or pending without one.
+/// The state a view shows for a task: its status's, `merging` for a
+/// running task whose work waits in the merge queue, or pending without one.
 pub fn shown_state(status: Option<&Status>) -> &'static str {
-    status.map_or("pending", |s| s.status.name())
+    match status {
+        None => "pending",
+        Some(s) if s.merging => "merging",
+        Some(s) => s.status.name(),
+    }
 }
 
 /// How an attempt ended, as data (the error text is for people).
@@ -177,6 +182,18 @@ pub struct Status {
     pub run_id: Option<String>,
     #[serde(default)]
     pub tries: u32,
+    /// The git branch of a task that runs in a worktree, the commit it
+    /// started from, and the integration commit its work was merged as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_commit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merged_commit: Option<String>,
+    /// A running task whose process has ended and whose work waits in the
+    /// merge queue.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub merging: bool,
     /// When this attempt began, by the file system's clock in nanoseconds:
     /// an output counts only if it changed after this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -236,6 +253,10 @@ impl Status {
             cpu_seconds: None,
             run_id: None,
             tries: 0,
+            branch: None,
+            base_commit: None,
+            merged_commit: None,
+            merging: false,
             attempt_since_ns: None,
         }
     }

@@ -111,7 +111,7 @@ pub fn main() -> i32 {
     };
     while !(supervisor.orchestrator_gone && supervisor.running.is_empty()) {
         match rx.recv_timeout(TICK) {
-            Ok(Message::Request(Request::Launch(spec))) => supervisor.launch(spec),
+            Ok(Message::Request(Request::Launch(spec))) => supervisor.launch(*spec),
             Ok(Message::Request(Request::Stop { task_id })) => supervisor.stop(&task_id),
             Ok(Message::Request(Request::Ack { attempts })) => {
                 for attempt in attempts {

@@ -246,6 +246,7 @@ fn spawn(
     command
         .args(&spec.argv[1..])
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .current_dir(&spec.cwd)
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(stderr)

@@ -50,13 +50,21 @@ pub struct TaskLine {
     /// The last line of its log (running and failed tasks).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_log_line: Option<String>,
+    /// Its git branch, when it runs in a worktree, and the integration
+    /// commit its work was merged as.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merged_commit: Option<String>,
 }
 
 /// A task's attempt, as the views name it.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct Attempt {
     pub number: u32,
     pub agent: Option<AgentSlot>,
+    pub branch: Option<String>,
+    pub merged_commit: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Copy, Serialize)]
@@ -123,6 +131,8 @@ pub enum Seen {
         started: Option<SystemTime>,
         alive: bool,
         queued: bool,
+        /// Its process ended; its work waits in the merge queue.
+        merging: bool,
     },
     Completed {
         /// Its outputs were validated: it counts for its phase's gate.
@@ -155,6 +165,7 @@ impl Seen {
                 started: s.started_at.as_deref().and_then(status::parse_timestamp),
                 alive: s.looked_after(),
                 queued: s.queued,
+                merging: s.merging,
             },
             State::Failed => Seen::Failed {
                 error: s.error.clone(),
@@ -170,6 +181,7 @@ impl Seen {
     fn state(&self) -> &'static str {
         match self {
             Seen::Pending => "pending",
+            Seen::Running { merging: true, .. } => "merging",
             Seen::Running { .. } => "running",
             Seen::Completed { .. } => "completed",
             Seen::Failed { .. } => "failed",
@@ -183,6 +195,8 @@ impl Attempt {
         status.map_or(Attempt::default(), |s| Attempt {
             number: s.attempt,
             agent: s.agent_id,
+            branch: s.branch.clone(),
+            merged_commit: s.merged_commit.clone(),
         })
     }
 }
@@ -273,6 +287,7 @@ impl Builder {
                 started,
                 alive,
                 queued,
+                ..
             } => {
                 counts.running += 1;
                 phase.running_tasks.push(RunningTask {
@@ -301,6 +316,8 @@ impl Builder {
             error: None,
             blocked_by: None,
             last_log_line: None,
+            branch: attempt.branch,
+            merged_commit: attempt.merged_commit,
         };
         match seen {
             Seen::Running { started, .. } => {
@@ -401,6 +418,12 @@ pub fn print_tasks(progress: &Progress) {
         }
         if let Some(by) = &task.blocked_by {
             line += &format!("  blocked by {by}");
+        }
+        if let Some(branch) = &task.branch {
+            line += &format!("  {branch}");
+        }
+        if let Some(commit) = &task.merged_commit {
+            line += &format!("  merged as {}", &commit[..commit.len().min(12)]);
         }
         println!("{line}");
     }

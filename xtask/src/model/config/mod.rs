@@ -8,9 +8,13 @@ use std::time::Duration;
 use camino::Utf8Path;
 use serde_yaml::Value;
 
+mod worktrees;
+
+pub use worktrees::{workdir, Workdir, Worktrees};
+
 use crate::model::layout::Layout;
 use crate::model::problem::Problem;
-use crate::model::yaml::{self, Fields, Unknown};
+use crate::model::yaml::{self, set, Fields, Unknown};
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -27,6 +31,7 @@ pub struct Config {
     /// Where tasks run: `local` (default) or `slurm`.
     pub executor: ExecutorKind,
     pub slurm: SlurmConfig,
+    pub worktrees: Worktrees,
     /// The phase keys the file itself lists, each with its line, to catch
     /// a key that matches no phase folder (a typo).
     pub listed_phases: Vec<(String, Option<usize>)>,
@@ -44,6 +49,8 @@ pub struct Agent {
 #[derive(Debug, Clone, Default)]
 pub struct PhaseConfig {
     pub max_parallel: Option<usize>,
+    /// Where the phase's tasks run, unless they say.
+    pub workdir: Option<Workdir>,
     pub timeout: Option<Duration>,
     pub idle_timeout: Option<Duration>,
     /// Artifacts under `workspace/outputs/` the phase's gate waits for.
@@ -99,6 +106,7 @@ impl Default for Config {
             listed_phases: Vec::new(),
             executor: ExecutorKind::Local,
             slurm: SlurmConfig::default(),
+            worktrees: Worktrees::default(),
             agent: Agent::default(),
             max_concurrent_agents: 10,
             max_cpu_per_agent: 4.0,
@@ -202,6 +210,7 @@ impl Config {
             let problems = slurm.finish(Unknown::Refused, |_| None);
             f.absorb(problems);
         }
+        self.worktrees.read(f);
         if let Some(mut phases) = f.nested("phases") {
             self.read_phases(&mut phases);
             let problems = phases.finish(Unknown::Refused, |_| None);
@@ -227,6 +236,7 @@ impl Config {
                 f.take("timeout", yaml::duration).map(Some),
             );
             phase.idle_timeout = f.take("idle_timeout", yaml::duration);
+            phase.workdir = f.take("workdir", workdir);
             set(&mut phase.requires, f.take("requires", requires));
             let problems = f.finish(Unknown::Refused, |_| None);
             phases.absorb(problems);
@@ -238,6 +248,7 @@ impl Config {
     pub fn phase(&self, key: &str) -> &PhaseConfig {
         static UNLISTED: PhaseConfig = PhaseConfig {
             max_parallel: None,
+            workdir: None,
             timeout: None,
             idle_timeout: None,
             requires: Vec::new(),
@@ -257,13 +268,6 @@ impl Config {
             .get(key)
             .and_then(|p| p.max_parallel)
             .unwrap_or(self.max_concurrent_agents)
-    }
-}
-
-/// `value` over `slot`, when there is one.
-fn set<T>(slot: &mut T, value: Option<T>) {
-    if let Some(value) = value {
-        *slot = value;
     }
 }
 

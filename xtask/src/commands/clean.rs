@@ -1,0 +1,91 @@
+//! `clean [--dry-run]`: removes the worktrees and `task/*` branches whose
+//! work is in the integration branch (or that have no commit beyond their
+//! base), prunes git's records of worktrees, and lists every other one with
+//! its number of unmerged commits, keeping it. It touches only branches and
+//! folders this orchestrator made (marked in git config), and forces
+//! nothing: a worktree with changes is kept, a branch moved meanwhile too.
+
+use anyhow::Result;
+
+use crate::git::repo::Repo;
+use crate::git::worktrees::mark;
+use crate::model::config::Config;
+use crate::model::definitions::invalid;
+use crate::model::layout::Layout;
+
+pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
+    let config = Config::load(&layout.config_file()).map_err(|p| invalid(layout, p))?;
+    let repo = Repo::open(&layout.root)?;
+    let integration = &config.worktrees.integration;
+    let listed = repo.worktrees()?;
+    let (mut removed, mut kept) = (0, 0);
+    for branch in ours(&repo)? {
+        let Some(tip) = repo.branch_commit(&branch)? else {
+            continue;
+        };
+        let base = repo.config_get(&mark(&branch))?.unwrap_or_default();
+        let unmerged = match repo.branch_commit(integration)? {
+            Some(_) => repo.count(integration, &branch)?,
+            None => repo.count(&base, &branch)?,
+        };
+        let folder = listed
+            .iter()
+            .find(|(_, b)| b.as_deref() == Some(branch.as_str()))
+            .map(|(path, _)| path.clone());
+        if unmerged > 0 && tip != base {
+            kept += 1;
+            let at = folder
+                .map(|f| format!(" (worktree {})", layout.display(&f)))
+                .unwrap_or_default();
+            println!("kept     {branch}: {unmerged} commit(s) not in {integration}{at}");
+            continue;
+        }
+        if dry_run {
+            println!(
+                "would remove {branch}{}",
+                folder
+                    .map(|f| format!(" and {}", layout.display(&f)))
+                    .unwrap_or_default()
+            );
+            removed += 1;
+            continue;
+        }
+        if let Some(folder) = &folder {
+            if let Err(e) = repo.remove_worktree(folder) {
+                kept += 1;
+                println!("kept     {branch}: its worktree cannot be removed: {e:#}");
+                continue;
+            }
+        }
+        repo.delete_branch(&branch, &tip)?;
+        repo.config_unset(&mark(&branch))?;
+        let _ = std::fs::remove_file(layout.setup_done_file(&branch));
+        removed += 1;
+        println!(
+            "removed  {branch}{}",
+            folder
+                .map(|f| format!(" and {}", layout.display(&f)))
+                .unwrap_or_default()
+        );
+    }
+    if !dry_run {
+        repo.prune_worktrees()?;
+    }
+    let verb = if dry_run { "would remove" } else { "removed" };
+    println!("{verb} {removed}, kept {kept} with unmerged work");
+    Ok(crate::exit::SUCCESS)
+}
+
+/// The branches this orchestrator made: those with its mark in git config.
+fn ours(repo: &Repo) -> Result<Vec<String>> {
+    Ok(repo
+        .config_regexp(r"^branch\.task/.*\.xtaskbase$")?
+        .into_iter()
+        .filter_map(|key| {
+            key.strip_prefix("branch.")?
+                .strip_suffix(".xtaskbase")
+                .map(str::to_owned)
+        })
+        .filter(|branch| branch.starts_with("task/"))
+        .collect())
+}

@@ -1,0 +1,119 @@
+//! The merge queue: the work of finished worktree tasks brought into the
+//! integration branch one at a time, in the order they finished, on a
+//! thread of its own so that the run goes on meanwhile. Each task's branch
+//! is rebased onto the integration tip (in the task's own worktree, without
+//! an editor or a prompt) and the integration branch fast-forwarded to it
+//! (in the orchestrator's worktree of it). A conflict aborts the rebase,
+//! leaving the branch as it was.
+//!
+//! Every step can be done again: an orchestrator killed during a merge
+//! leaves a rebase in progress, which the next one aborts and redoes, or a
+//! merge done but not recorded, which the next one finds done.
+
+use std::sync::mpsc::{self, Sender};
+
+use anyhow::Result;
+use camino::Utf8PathBuf;
+
+use crate::git::repo::{Rebased, Repo};
+
+/// A finished task's work to merge.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub t: usize,
+    pub id: String,
+    pub worktree: Utf8PathBuf,
+    pub branch: String,
+    /// The commit its branch started from.
+    pub base: String,
+}
+
+/// How it went.
+#[derive(Debug, Clone)]
+pub enum Merged {
+    /// In the integration branch: at this commit, or `None` when the task
+    /// made no commit of its own.
+    Done(Option<String>),
+    /// Not merged, with why (`merge conflict: a.txt`): the branch keeps its
+    /// commits.
+    Failed(String),
+}
+
+pub struct Queue {
+    requests: Sender<Request>,
+}
+
+/// What the queue's thread needs.
+pub struct Target {
+    /// The repository's top folder.
+    pub repo: Utf8PathBuf,
+    pub integration: String,
+    /// The orchestrator's worktree of the integration branch.
+    pub integration_dir: Utf8PathBuf,
+    pub commit_leftovers: bool,
+}
+
+impl Queue {
+    /// Starts the queue's thread; each request's result goes to `events`,
+    /// wrapped.
+    pub fn start<E: Send + 'static>(
+        target: Target,
+        events: Sender<E>,
+        wrap: fn(usize, Merged) -> E,
+    ) -> Result<Queue> {
+        let repo = Repo::open(&target.repo)?;
+        let (requests, queued) = mpsc::channel::<Request>();
+        std::thread::spawn(move || {
+            for request in queued {
+                let merged = merge(&repo, &target, &request)
+                    .unwrap_or_else(|e| Merged::Failed(format!("merge failed: {e:#}")));
+                if events.send(wrap(request.t, merged)).is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Queue { requests })
+    }
+
+    pub fn push(&self, request: Request) {
+        // The thread outlives every request: it ends with the run.
+        let _ = self.requests.send(request);
+    }
+}
+
+fn merge(repo: &Repo, target: &Target, request: &Request) -> Result<Merged> {
+    let worktree = &request.worktree;
+    // Left by an orchestrator killed during a merge: undone, then redone.
+    for dir in [worktree, &target.integration_dir] {
+        if repo.rebase_in_progress(dir)? {
+            repo.abort_rebase(dir)?;
+        }
+    }
+    let leftovers = repo.uncommitted(worktree)?;
+    if !leftovers.is_empty() {
+        if !target.commit_leftovers {
+            return Ok(Merged::Failed(format!(
+                "uncommitted changes left by the agent (worktrees.commit_leftovers is false): {}",
+                leftovers.join(", ")
+            )));
+        }
+        let message = format!("{}: uncommitted changes left by the agent", request.id);
+        repo.commit_all(worktree, &message)?;
+    }
+    let integration = &target.integration;
+    let tip = repo.head(worktree)?;
+    if repo.count(integration, &request.branch)? == 0 {
+        // Nothing the integration branch lacks: no commit of its own, or
+        // merged already (by an orchestrator killed before recording it).
+        let merged = (tip != request.base).then_some(tip);
+        return Ok(Merged::Done(merged));
+    }
+    if let Rebased::Conflict(files) = repo.rebase(worktree, integration)? {
+        return Ok(Merged::Failed(format!(
+            "merge conflict: {}",
+            files.join(", ")
+        )));
+    }
+    repo.fast_forward(&target.integration_dir, &request.branch)?;
+    Ok(Merged::Done(Some(repo.head(&target.integration_dir)?)))
+}

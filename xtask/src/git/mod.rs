@@ -1,0 +1,7 @@
+//! Git: tasks in worktrees of their own and the merge queue that brings
+//! their commits into the integration branch. `repo.rs` is the only code
+//! that runs git.
+
+pub mod merge;
+pub mod repo;
+pub mod worktrees;

@@ -1,0 +1,234 @@
+//! Task worktrees: each task that asks for one runs in
+//! `workspace/worktrees/<task id>`, on the branch `task/<task id>`, made
+//! from the integration branch's tip when the worktree is made. What this
+//! orchestrator makes it marks (`branch.<name>.xtaskbase` in the
+//! repository's git config, holding the commit the branch started from);
+//! a branch or folder it did not make is never used, moved or removed.
+
+use anyhow::{bail, Context, Result};
+use camino::{Utf8Path, Utf8PathBuf};
+
+use crate::git::repo::Repo;
+use crate::model::config::Worktrees as Settings;
+use crate::model::layout::Layout;
+
+/// A task's worktree, ready for an attempt.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub path: Utf8PathBuf,
+    pub branch: String,
+    /// The commit its branch started from.
+    pub base: String,
+    /// Made now: its setup has not run.
+    pub new: bool,
+}
+
+/// The branch of task `id`: `task/<id>`, with what git does not take in a
+/// branch name (spaces, `~^:?*[\`) made `-`.
+pub fn branch_name(id: &str) -> String {
+    let cleaned: String = id
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_./".contains(c) {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("task/{}", cleaned.replace("..", "-"))
+}
+
+/// The git config key that marks a branch as made by this orchestrator.
+pub fn mark(branch: &str) -> String {
+    format!("branch.{branch}.xtaskbase")
+}
+
+/// The repository's worktrees, as the run uses them.
+pub struct Worktrees {
+    pub repo: Repo,
+    pub settings: Settings,
+    layout: Layout,
+}
+
+impl Worktrees {
+    /// Opens the repository of the root and makes the integration branch
+    /// (from `worktrees.base`, once) and the orchestrator's own worktree of
+    /// it, where merges happen. Fails, before anything runs, when the
+    /// branch is checked out anywhere else.
+    pub fn open(layout: &Layout, settings: &Settings) -> Result<Worktrees> {
+        let repo = Repo::open(&layout.root)?;
+        let worktrees = Worktrees {
+            repo,
+            settings: settings.clone(),
+            layout: layout.clone(),
+        };
+        worktrees.make_integration()?;
+        Ok(worktrees)
+    }
+
+    /// The orchestrator's worktree of the integration branch.
+    pub fn integration_dir(&self) -> Utf8PathBuf {
+        self.layout.integration_worktree()
+    }
+
+    fn make_integration(&self) -> Result<()> {
+        let repo = &self.repo;
+        let branch = &self.settings.integration;
+        if repo.branch_commit(branch)?.is_none() {
+            let base = &self.settings.base;
+            let Some(start) = repo.commit_of(base)? else {
+                bail!("worktrees.base `{base}` names no commit of {}: make a first commit, or set worktrees.base", repo.top);
+            };
+            repo.create_branch(branch, &start)?;
+        }
+        let dir = self.integration_dir();
+        let listed = repo.worktrees()?;
+        if let Some((elsewhere, _)) = listed
+            .iter()
+            .find(|(path, b)| b.as_deref() == Some(branch.as_str()) && *path != dir)
+        {
+            bail!(
+                "the integration branch `{branch}` is checked out at {elsewhere}: merges go into it in {dir}; check out another branch there, or set worktrees.integration"
+            );
+        }
+        if listed.iter().any(|(path, _)| *path == dir) {
+            return Ok(());
+        }
+        if dir.exists() {
+            bail!("{dir} exists and is not the integration worktree git knows: move it away");
+        }
+        // A worktree whose folder was removed with workspace/ is still
+        // registered: forget it first.
+        repo.prune_worktrees()?;
+        repo.add_worktree(&dir, branch)
+    }
+
+    /// Task `id`'s worktree: reused when this orchestrator made it, made
+    /// from the integration tip when there is none. A branch or folder of
+    /// the same name that it did not make is an error naming it.
+    pub fn prepare(&self, id: &str) -> Result<Prepared> {
+        let repo = &self.repo;
+        let branch = branch_name(id);
+        let path = self.layout.worktree_dir(id);
+        if !repo.valid_branch_name(&branch) {
+            bail!("`{branch}` is not a branch name git takes: rename the task");
+        }
+        let tip = repo.branch_commit(&branch)?;
+        let base = repo.config_get(&mark(&branch))?;
+        let base = match (tip, base) {
+            (Some(_), None) => bail!(
+                "branch `{branch}` exists and was not made by cargo xtask: rename or remove it, or rename the task"
+            ),
+            (Some(_), Some(base)) => Some(base),
+            // A mark left after the branch was removed by hand.
+            (None, Some(_)) => {
+                repo.config_unset(&mark(&branch))?;
+                None
+            }
+            (None, None) => None,
+        };
+        let listed = repo.worktrees()?;
+        let here = listed.iter().find(|(p, _)| *p == path);
+        let elsewhere = listed
+            .iter()
+            .find(|(p, b)| b.as_deref() == Some(branch.as_str()) && *p != path);
+        if let Some((other, _)) = elsewhere {
+            bail!("branch `{branch}` is checked out at {other}: a task's branch is only checked out in its own worktree, {path}");
+        }
+        match (here, &base) {
+            (Some((_, Some(b))), Some(base)) if *b == branch => {
+                let base = base.clone();
+                return self.checked(Prepared {
+                    path,
+                    branch,
+                    base,
+                    new: false,
+                });
+            }
+            (Some((_, other)), _) => bail!(
+                "{path} is a worktree of {}, not of `{branch}`: move it away",
+                other.as_deref().unwrap_or("a detached commit")
+            ),
+            (None, _) if path.exists() => {
+                bail!("{path} exists and is not a worktree made by cargo xtask: move it away")
+            }
+            (None, _) => {}
+        }
+        let base = match base {
+            Some(base) => base,
+            None => {
+                let integration = &self.settings.integration;
+                let start = repo
+                    .branch_commit(integration)?
+                    .with_context(|| format!("the integration branch `{integration}` is gone"))?;
+                repo.create_branch(&branch, &start)?;
+                repo.config_set(&mark(&branch), &start)?;
+                start
+            }
+        };
+        repo.prune_worktrees()?;
+        repo.add_worktree(&path, &branch)?;
+        self.bring_files(&path)?;
+        self.checked(Prepared {
+            path,
+            branch,
+            base,
+            new: true,
+        })
+    }
+
+    /// The worktree is what it claims: its own top folder, with its branch
+    /// checked out (an agent never runs in another checkout by mistake).
+    fn checked(&self, prepared: Prepared) -> Result<Prepared> {
+        let head = self.repo.head(&prepared.path)?;
+        let tip = self.repo.branch_commit(&prepared.branch)?;
+        if tip.as_deref() != Some(head.as_str()) {
+            bail!(
+                "{} does not have `{}` checked out: move it away",
+                prepared.path,
+                prepared.branch
+            );
+        }
+        Ok(prepared)
+    }
+
+    /// Copies `worktrees.copy` and links `worktrees.link` from the root
+    /// into a new worktree, each that exists in the root.
+    fn bring_files(&self, worktree: &Utf8Path) -> Result<()> {
+        let root = &self.layout.root;
+        for name in &self.settings.copy {
+            let from = root.join(name);
+            let to = worktree.join(name);
+            if from.is_file() {
+                make_parent(&to)?;
+                std::fs::copy(&from, &to).with_context(|| format!("cannot copy {from} to {to}"))?;
+            }
+        }
+        for name in &self.settings.link {
+            let from = root.join(name);
+            let to = worktree.join(name);
+            if from.exists() && !to.exists() {
+                make_parent(&to)?;
+                std::os::unix::fs::symlink(&from, &to)
+                    .with_context(|| format!("cannot link {to} to {from}"))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn make_parent(path: &Utf8Path) -> Result<()> {
+    let dir = path.parent().expect("a file has a folder");
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {dir}"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn branch_names() {
+        assert_eq!(super::branch_name("01-a/b"), "task/01-a/b");
+        assert_eq!(super::branch_name("01 a/my task"), "task/01-a/my-task");
+        assert_eq!(super::branch_name("p/a..b~1"), "task/p/a-b-1");
+    }
+}

@@ -1,0 +1,113 @@
+//! `worktrees:` in the config: tasks in git worktrees of their own, and the
+//! integration branch their work is merged into.
+
+use std::time::Duration;
+
+use serde_yaml::Value;
+
+use crate::model::yaml::{self, set, Fields, Unknown};
+
+#[derive(Debug, Clone)]
+pub struct Worktrees {
+    /// Every task runs in a worktree unless it (or its phase) says `root`.
+    pub default: bool,
+    /// The branch merges go into, made from `base` on the first run.
+    pub integration: String,
+    pub base: String,
+    /// A command run once in a new worktree, before its first attempt.
+    pub setup: Option<String>,
+    pub setup_timeout: Duration,
+    /// Files copied, and files or folders linked, from the root into a new
+    /// worktree (each only if it exists in the root).
+    pub copy: Vec<String>,
+    pub link: Vec<String>,
+    /// What an agent left uncommitted is committed on its branch; when
+    /// false, leftovers fail the task.
+    pub commit_leftovers: bool,
+    /// `TASK_PORT` = port_base + slot index × port_stride.
+    pub port_base: u16,
+    pub port_stride: u16,
+}
+
+impl Default for Worktrees {
+    fn default() -> Worktrees {
+        Worktrees {
+            default: false,
+            integration: "integration".into(),
+            base: "HEAD".into(),
+            setup: None,
+            setup_timeout: Duration::from_secs(600),
+            copy: Vec::new(),
+            link: Vec::new(),
+            commit_leftovers: true,
+            port_base: 4000,
+            port_stride: 10,
+        }
+    }
+}
+
+/// Where a task runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workdir {
+    /// The repository root, as everything else.
+    Root,
+    /// A git worktree of its own.
+    Worktree,
+}
+
+/// `workdir: worktree | root`.
+pub fn workdir(value: &Value) -> Result<Workdir, String> {
+    match yaml::one_of(value, &["worktree", "root"])? {
+        "worktree" => Ok(Workdir::Worktree),
+        _ => Ok(Workdir::Root),
+    }
+}
+
+impl Worktrees {
+    /// Reads `worktrees:` over the defaults.
+    pub fn read(&mut self, f: &mut Fields) {
+        let Some(mut w) = f.nested("worktrees") else {
+            return;
+        };
+        set(&mut self.default, w.take("default", yaml::boolean));
+        set(
+            &mut self.integration,
+            w.take("integration", yaml::non_empty_text),
+        );
+        set(&mut self.base, w.take("base", yaml::non_empty_text));
+        self.setup = w.take("setup", yaml::non_empty_text);
+        set(
+            &mut self.setup_timeout,
+            w.take("setup_timeout", yaml::duration),
+        );
+        set(&mut self.copy, w.take("copy", relative_paths));
+        set(&mut self.link, w.take("link", relative_paths));
+        set(
+            &mut self.commit_leftovers,
+            w.take("commit_leftovers", yaml::boolean),
+        );
+        set(&mut self.port_base, w.take("port_base", port));
+        set(&mut self.port_stride, w.take("port_stride", port));
+        let problems = w.finish(Unknown::Refused, |_| None);
+        f.absorb(problems);
+    }
+}
+
+fn port(value: &Value) -> Result<u16, String> {
+    let n = yaml::whole(value, 1)?;
+    u16::try_from(n).map_err(|_| format!("must be a port number, 65535 or less, found {n}"))
+}
+
+/// Paths relative to the root, inside it.
+fn relative_paths(value: &Value) -> Result<Vec<String>, String> {
+    let paths = yaml::text_list(value)?;
+    match paths
+        .iter()
+        .find(|p| p.starts_with('/') || p.split('/').any(|c| c == ".."))
+    {
+        Some(bad) => Err(format!(
+            "`{bad}` must be a path under the repository root, without `..`"
+        )),
+        None => Ok(paths),
+    }
+}

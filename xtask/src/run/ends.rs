@@ -1,0 +1,219 @@
+//! The run's side of an attempt's end: its verdict, the merge queue for a
+//! worktree task's work, its final status, and what the end means for the
+//! graph (dependents satisfied, a retry, or a block downstream).
+
+use std::time::SystemTime;
+
+use anyhow::Result;
+
+use super::attempt;
+use super::finals::RecordFrom;
+use super::load::Disk;
+use super::merging::Waiting;
+use super::Run;
+use crate::executor::Limits;
+use crate::git::merge::Merged;
+use crate::run::history::Previous;
+use crate::state::events::Event;
+use crate::state::records::{recorded_end, ExitRecord};
+use crate::state::status::{self, Status};
+use crate::ui::format;
+use crate::ui::printer::Tone;
+
+impl Run<'_> {
+    /// A task has ended (or vanished): record the result. Its exit record
+    /// comes from the executor, or (`None`) from the disk, where a
+    /// supervisor whose orchestrator died, or the Slurm poller, left it.
+    pub(super) fn finish(&mut self, t: usize, record: Option<ExitRecord>) -> Result<()> {
+        match record {
+            Some(record) => self.complete(t, Some(record), RecordFrom::Executor),
+            None => {
+                let attempt = self.running.get(t).map_or(0, |a| a.attempt);
+                let record = recorded_end(self.layout, &self.graph.tasks[t].id, attempt);
+                self.complete(t, record, RecordFrom::Disk)
+            }
+        }
+    }
+
+    /// Writes the final statuses of the tasks that ended (see `Finals`).
+    pub(super) fn write_final_statuses(&mut self) -> Result<()> {
+        self.finals
+            .write(self.layout, self.executor.as_mut(), &self.running)
+    }
+
+    /// Records how the attempt ended, in memory: the final status is written
+    /// by `write_final_statuses`, after the tasks this end made ready are
+    /// started, so that their start does not wait for it.
+    pub(super) fn complete(
+        &mut self,
+        t: usize,
+        record: Option<ExitRecord>,
+        from: RecordFrom,
+    ) -> Result<()> {
+        let active = self.running.remove(t).expect("only running tasks finish");
+        let ended = record
+            .as_ref()
+            .and_then(|r| status::parse_timestamp(&r.ended_at))
+            .filter(|_| active.adopted.is_some())
+            .unwrap_or_else(SystemTime::now);
+        let task = &self.graph.tasks[t];
+        let verdict = attempt::judge(
+            self.layout,
+            task,
+            &Limits::of(self.config, task),
+            record.as_ref(),
+            self.stop.is_some(),
+            &active,
+        );
+        let run = self.run_info(t);
+        let status = active.ended_status(
+            self.layout,
+            &task.id,
+            &run,
+            ended,
+            record.as_ref(),
+            &verdict,
+        );
+        match (&active.worktree, &mut self.git) {
+            (Some(worktree), Some(git)) if verdict.error.is_none() => {
+                // Its work goes into the integration branch first: the task
+                // is completed once it is there.
+                let id = task.id.clone();
+                let mut merging = active.running_status(self.layout, &id, &run);
+                merging.merging = true;
+                status::write(self.layout, &merging)?;
+                git.enqueue(t, &id, worktree, Waiting { status, from });
+                self.readiness.merging(&self.graph, t);
+                let into = &self.config.worktrees.integration;
+                let line = format!("{}  {} into {into}", active.agent, worktree.branch);
+                self.printer.event(Tone::Plain, "merging", &id, &line);
+                self.event(Event::change(&id, "running", "merging"));
+            }
+            _ => self.conclude(t, status, from, "running"),
+        }
+        Ok(())
+    }
+
+    /// The merge queue is done with task `t`'s work.
+    pub(super) fn on_merged(&mut self, t: usize, merged: Merged) {
+        let Some(waiting) = self.git.as_mut().and_then(|git| git.take(t)) else {
+            return;
+        };
+        let mut status = waiting.status;
+        match merged {
+            Merged::Done(commit) => status.merged_commit = commit,
+            Merged::Failed(error) => {
+                status.status = status::State::Failed;
+                status.outputs_validated = false;
+                status.error = Some(error);
+            }
+        }
+        self.conclude(t, status, waiting.from, "merging");
+    }
+
+    /// Task `t`'s attempt has its final status: written soon (see
+    /// `Finals`), and what it means for the graph done now.
+    fn conclude(&mut self, t: usize, status: Status, from: RecordFrom, was: &str) {
+        let id = self.graph.tasks[t].id.clone();
+        let seconds = status.duration_seconds;
+        let error = status.error.clone();
+        let attempt = status.attempt;
+        self.event(Event {
+            attempt: Some(attempt),
+            agent: status.agent_id,
+            error: error.clone(),
+            ending: status.ending,
+            ..Event::change(&id, was, status.status.name())
+        });
+        let mut details = format!(
+            "{}  {}",
+            status.agent_id.map_or("-".into(), |a| a.to_string()),
+            format::seconds(seconds.unwrap_or(0.0))
+        );
+        if let Some(commit) = &status.merged_commit {
+            details += &format!("  merged as {}", &commit[..commit.len().min(12)]);
+        }
+        self.finals.push(t, status, from);
+        match error {
+            None => {
+                self.printer.event(Tone::Good, "done", &id, &details);
+                // Tasks the finished one generated join their phase gates
+                // before its own completion can open them.
+                self.discover();
+                let files = Disk::new(self.layout, self.config, &self.graph);
+                self.readiness.complete(&self.graph, t, &files);
+                self.history[t].error = None;
+                self.history[t].seconds = seconds;
+            }
+            Some(error) => {
+                self.printer
+                    .event(Tone::Bad, "failed", &id, &format!("{details}  {error}"));
+                self.on_failed(t, attempt, error);
+            }
+        }
+        let files = Disk::new(self.layout, self.config, &self.graph);
+        self.readiness.recheck(&self.graph, &files);
+    }
+
+    fn on_failed(&mut self, t: usize, attempt: u32, error: String) {
+        let id = &self.graph.tasks[t].id;
+        self.history[t].previous = Some(Previous {
+            error: error.clone(),
+            log: self.layout.attempt_log_file(id, attempt),
+        });
+        let retries = self.graph.tasks[t].retries;
+        let tries = self.history[t].tries;
+        if self.stop.is_none() && tries <= retries {
+            self.printer.event(
+                Tone::Warn,
+                "retry",
+                id,
+                &format!("attempt {} of {}", tries + 1, retries + 1),
+            );
+            let files = Disk::new(self.layout, self.config, &self.graph);
+            self.readiness.retry(&self.graph, t, &files);
+            let id = self.graph.tasks[t].id.clone();
+            self.event(Event::change(&id, "failed", "pending"));
+            return;
+        }
+        self.readiness.fail(&self.graph, t);
+        self.history[t].error = Some(error);
+        if self.stop.is_some() {
+            return;
+        }
+        let blocked = self.block_dependents(t);
+        if blocked > 0 {
+            self.printer.note(
+                Tone::Bad,
+                &format!(
+                    "ALERT: Task {} failed, blocking {blocked} tasks",
+                    self.graph.tasks[t].id
+                ),
+            );
+        }
+    }
+
+    /// Marks every task downstream of the failed task `t` blocked by it, on
+    /// disk too. Returns how many.
+    pub(super) fn block_dependents(&mut self, t: usize) -> usize {
+        let blocked = self.readiness.block_downstream(&self.graph, t);
+        let ids = blocked
+            .iter()
+            .map(|&d| (self.graph.tasks[d].id.as_str(), self.history[d].attempt));
+        let by = &self.graph.tasks[t].id;
+        if let Err(e) = status::write_blocked(self.layout, ids, by, Some(&self.run_id)) {
+            self.printer.line(Tone::Bad, &format!("error: {e:#}"));
+        }
+        let changes: Vec<Event> = blocked
+            .iter()
+            .map(|&d| Event {
+                blocked_by: Some(by.clone()),
+                ..Event::change(&self.graph.tasks[d].id, "pending", "blocked")
+            })
+            .collect();
+        for change in changes {
+            self.event(change);
+        }
+        blocked.len()
+    }
+}

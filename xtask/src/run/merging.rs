@@ -1,0 +1,83 @@
+//! Worktree tasks in the run: each one's worktree made (or found) before it
+//! starts, and its work sent through the merge queue after its process
+//! ends well. Until its work is merged, its final status waits here, and
+//! its exit record stays with the executor: a crash before the merge is
+//! recorded leaves the task to be ended, and merged, again.
+
+use std::collections::HashMap;
+use std::sync::mpsc::Sender;
+
+use anyhow::Result;
+
+use crate::git::merge::{self, Merged, Queue};
+use crate::git::worktrees::{Prepared, Worktrees};
+use crate::model::config::Config;
+use crate::model::layout::Layout;
+use crate::run::finals::RecordFrom;
+use crate::state::status::Status;
+
+pub struct Git {
+    pub worktrees: Worktrees,
+    queue: Queue,
+    /// Tasks whose work is in the queue, each with its final status.
+    waiting: HashMap<usize, Waiting>,
+}
+
+/// A task whose work waits in the merge queue.
+pub struct Waiting {
+    /// Its final status, completed once the work is merged.
+    pub status: Status,
+    pub from: RecordFrom,
+}
+
+impl Git {
+    /// The repository's worktrees and a merge queue, when `needed` (a task
+    /// of the run uses a worktree); an error stops the run before anything
+    /// starts.
+    pub fn open<E: Send + 'static>(
+        layout: &Layout,
+        config: &Config,
+        needed: bool,
+        events: Sender<E>,
+        wrap: fn(usize, Merged) -> E,
+    ) -> Result<Option<Git>> {
+        if !needed {
+            return Ok(None);
+        }
+        let worktrees = Worktrees::open(layout, &config.worktrees)?;
+        let target = merge::Target {
+            repo: worktrees.repo.top.clone(),
+            integration: config.worktrees.integration.clone(),
+            integration_dir: worktrees.integration_dir(),
+            commit_leftovers: config.worktrees.commit_leftovers,
+        };
+        Ok(Some(Git {
+            queue: Queue::start(target, events, wrap)?,
+            worktrees,
+            waiting: HashMap::new(),
+        }))
+    }
+
+    /// Sends task `t`'s work to the queue; `waiting` is written once it is
+    /// merged.
+    pub fn enqueue(&mut self, t: usize, id: &str, worktree: &Prepared, waiting: Waiting) {
+        self.queue.push(merge::Request {
+            t,
+            id: id.to_owned(),
+            worktree: worktree.path.clone(),
+            branch: worktree.branch.clone(),
+            base: worktree.base.clone(),
+        });
+        self.waiting.insert(t, waiting);
+    }
+
+    /// The waiting task `t`, now that the queue is done with it.
+    pub fn take(&mut self, t: usize) -> Option<Waiting> {
+        self.waiting.remove(&t)
+    }
+
+    /// No work waits in the queue.
+    pub fn idle(&self) -> bool {
+        self.waiting.is_empty()
+    }
+}

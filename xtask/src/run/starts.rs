@@ -1,0 +1,141 @@
+//! The run's side of starting an attempt: picking what fits the limits,
+//! its worktree, its files and running status, the executor's request, and
+//! the files made ahead for what it unblocks.
+
+use anyhow::{Context, Result};
+
+use super::attempt::{self, Active};
+use super::finals::RecordFrom;
+use super::readiness::Node;
+use super::Run;
+use crate::executor::Limits;
+use crate::model::graph::Dep;
+use crate::state::events::Event;
+use crate::state::records::ExitRecord;
+use crate::state::status::{self, Ending};
+use crate::ui::printer::Tone;
+
+impl Run<'_> {
+    /// Starts ready tasks while the limits allow.
+    pub(super) fn launch_ready(&mut self) -> Result<()> {
+        loop {
+            let running = self.running.tasks();
+            let Some(t) = self.admission.pick(&self.graph, &self.readiness, &running) else {
+                return Ok(());
+            };
+            self.launch(t)?;
+        }
+    }
+
+    pub(super) fn launch(&mut self, t: usize) -> Result<()> {
+        let agent = self.running.next_slot();
+        let attempt = self.history[t].begin();
+        self.readiness.start(&self.graph, t);
+        self.made_ahead.remove(&t);
+        let mut active = Active::new(agent, attempt);
+        let sent = self.start_attempt(t, &mut active);
+        let mut details = agent.to_string();
+        if attempt > 1 {
+            details += &format!("  attempt {attempt}");
+        }
+        // Tracked from now on: its end comes as an event from the executor.
+        self.running.insert(t, active);
+        self.event(Event {
+            attempt: Some(attempt),
+            agent: Some(agent),
+            ..Event::change(&self.graph.tasks[t].id, "pending", "running")
+        });
+        match sent {
+            Ok(()) => {
+                self.printer
+                    .event(Tone::Plain, "start", &self.graph.tasks[t].id, &details);
+                Ok(())
+            }
+            Err(e) => {
+                // The task could not even start (log folder not writable,
+                // ...): a failed attempt like any other, with the reason.
+                let record = ExitRecord::with_message(Ending::SpawnFailed, format!("{e:#}"));
+                self.complete(t, Some(record), RecordFrom::Nowhere)
+            }
+        }
+    }
+
+    /// Prepares the attempt's files, records it as running, and asks the
+    /// executor to start it. The status is written first, so a crash in
+    /// between can never leave a task running that no status mentions.
+    fn start_attempt(&mut self, t: usize, active: &mut Active) -> Result<()> {
+        let task = &self.graph.tasks[t];
+        if task.in_worktree(self.config) {
+            let git = self
+                .git
+                .as_ref()
+                .context("no git repository for worktree tasks")?;
+            let worktree = git.worktrees.prepare(&task.id)?;
+            if worktree.new {
+                // A new worktree's setup runs again.
+                let _ = std::fs::remove_file(self.layout.setup_done_file(&worktree.branch));
+            }
+            active.setup =
+                attempt::setup_needed(self.layout, self.config, &worktree.branch).is_some();
+            active.worktree = Some(worktree);
+        }
+        active.since_ns = Some(attempt::prepare(
+            self.layout,
+            task,
+            active.attempt,
+            &mut self.log_dirs,
+        )?);
+        let status = active.running_status(self.layout, &task.id, &self.run_info(t));
+        status::write(self.layout, &status)?;
+        let start = attempt::Start {
+            agent: active.agent,
+            attempt: active.attempt,
+            previous: self.history[t].previous.as_ref(),
+            worktree: active.worktree.as_ref(),
+        };
+        let launch = attempt::launch(self.layout, self.config, task, &start);
+        let limits = Limits::of(self.config, task);
+        let executor = self
+            .executor
+            .as_mut()
+            .context("no executor to start tasks")?;
+        active.job_id = executor.launch(self.layout, &launch, &limits)?;
+        if active.job_id.is_some() {
+            // Submitted: record the job id at once, so a crash cannot lose it.
+            let status = active.running_status(self.layout, &task.id, &self.run_info(t));
+            status::write(self.layout, &status)?;
+        }
+        self.prepare_dependents(t);
+        Ok(())
+    }
+
+    /// While `t` runs, makes ahead the files of its dependents that only
+    /// wait for running tasks (see `attempt::make_ahead`); those that do not
+    /// start after all lose them at the end of the run.
+    fn prepare_dependents(&mut self, t: usize) {
+        for &d in &self.graph.dependents[t] {
+            let running_deps = self.graph.deps[d]
+                .iter()
+                .filter(|dep| matches!(dep, Dep::Task(i) if *i == t || self.running.contains(*i)))
+                .count();
+            let next_up = self.readiness.node(d) == Node::Waiting
+                && self.readiness.unmet(d) as usize <= running_deps;
+            if !next_up {
+                continue;
+            }
+            let id = &self.graph.tasks[d].id;
+            let first = self.history[d].attempt == 0;
+            if attempt::make_ahead(self.layout, id, first, &mut self.log_dirs) {
+                self.made_ahead.insert(d);
+            }
+        }
+    }
+
+    /// Removes what was made ahead for tasks that did not start after all
+    /// (blocked, or the run stopped): no empty log of a task that never ran.
+    pub(super) fn remove_unused(&mut self) {
+        for t in std::mem::take(&mut self.made_ahead) {
+            attempt::remove_made_ahead(self.layout, &self.graph.tasks[t].id);
+        }
+    }
+}
