@@ -287,6 +287,20 @@ impl Why<'_> {
             .iter()
             .filter(|input| !outputs::input_exists(layout, input))
             .collect();
+        // A running task whose `writes` may overlap: this one waits for it.
+        for (other, o) in graph.tasks.iter().enumerate() {
+            if other != t
+                && task.writes_overlap(o)
+                && self
+                    .status(other)
+                    .is_some_and(|s| s.status == State::Running)
+            {
+                unmet.push(format!(
+                    "{} to end (running): their `writes` may overlap",
+                    o.id
+                ));
+            }
+        }
         println!("{} is pending (it has not run yet, or was reset)", task.id);
         for line in &unmet {
             println!("  waits on {line}");

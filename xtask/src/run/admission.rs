@@ -60,6 +60,12 @@ impl<'a> Admission<'a> {
         running: &[usize],
         t: usize,
     ) -> String {
+        if let Some(other) = writing_the_same(graph, running, t) {
+            return format!(
+                "ready, waits for {} to end: their `writes` may overlap",
+                graph.tasks[other].id
+            );
+        }
         let phase = graph.phase_of[t];
         format!(
             "ready, held back by the limits ({} of {} slots busy, {} of {} in phase {}, {} of memory reserved)",

@@ -11,3 +11,4 @@ mod reliability;
 mod slurm;
 mod tree;
 mod views;
+mod worktrees;

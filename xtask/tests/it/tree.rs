@@ -93,6 +93,26 @@ impl Tree {
         self.status(id)["status"].as_str().unwrap().to_owned()
     }
 
+    /// Runs git in the tree's root; its stdout, trimmed (panics when git
+    /// fails).
+    pub fn git(&self, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .args(args)
+            .current_dir(&self.root)
+            .env("GIT_AUTHOR_NAME", "test")
+            .env("GIT_AUTHOR_EMAIL", "test@localhost")
+            .env("GIT_COMMITTER_NAME", "test")
+            .env("GIT_COMMITTER_EMAIL", "test@localhost")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
     /// How many times the task wrote its launch marker (see `marker`).
     pub fn launches(&self, id: &str) -> usize {
         let rel = format!("markers/{}", id.replace('/', "_"));

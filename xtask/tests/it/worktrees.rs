@@ -1,0 +1,307 @@
+//! Tasks in git worktrees and the merge queue, on real git repositories in
+//! temporary folders, with stand-in agents that edit, commit, or leave
+//! their changes uncommitted.
+
+use crate::tree::*;
+
+/// A tree that is a git repository with a first commit, whose tasks run in
+/// worktrees; the config has `extra` too.
+fn repo(extra: &str) -> Tree {
+    let t = Tree::new();
+    t.config(&format!(
+        "kill_grace: 1s\nworktrees: {{default: true}}\n{extra}"
+    ));
+    t.write(".gitignore", "workspace/\nmarkers/\ntasks/\n");
+    t.write("README.md", "the project\n");
+    t.git(&["init", "-q", "-b", "main"]);
+    t.git(&["add", "."]);
+    t.git(&["commit", "-q", "-m", "first"]);
+    t
+}
+
+/// Shell that writes `text` into `file` and commits it.
+fn commit(file: &str, text: &str) -> String {
+    sh(&format!(
+        "echo {text} > {file} && git add {file} && git commit -q -m 'write {file}'"
+    ))
+}
+
+/// The subjects of the integration branch's commits, newest first.
+fn integration_log(t: &Tree) -> Vec<String> {
+    t.git(&["log", "--format=%s", "integration"])
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn parallel_tasks_on_disjoint_files_are_all_merged_in_a_line() {
+    let t = repo("");
+    for name in ["a", "b", "c"] {
+        t.task(&format!("p/{name}"), &commit(&format!("{name}.txt"), name));
+    }
+    t.task(
+        "p/use",
+        &format!(
+            "dependencies: [p/a, p/b, p/c]\n{}",
+            sh("cat a.txt b.txt c.txt > $TASK_OUTPUT_DIR/all; git log --format=%s > $TASK_OUTPUT_DIR/log")
+        ),
+    );
+    t.run(&["orchestrate"]).code(0);
+    // Linear: no merge commit; each task's commit on the integration branch.
+    assert_eq!(
+        t.git(&["log", "--merges", "--format=%H", "integration"]),
+        ""
+    );
+    let log = integration_log(&t);
+    assert_eq!(log.len(), 4, "{log:?}");
+    for name in ["a", "b", "c"] {
+        let id = format!("p/{name}");
+        let status = t.status(&id);
+        assert_eq!(status["branch"], format!("task/{id}"));
+        let merged = status["merged_commit"].as_str().unwrap();
+        t.git(&["merge-base", "--is-ancestor", merged, "integration"]);
+        assert_eq!(
+            t.git(&["log", "-1", "--format=%s", merged]),
+            format!("write {name}.txt")
+        );
+    }
+    // The dependent started from the merged work.
+    assert_eq!(t.read("workspace/outputs/p/use/all"), "a\nb\nc\n");
+    // The user's checkout and branch are untouched.
+    assert_eq!(t.git(&["rev-parse", "--abbrev-ref", "HEAD"]), "main");
+    assert_eq!(t.git(&["log", "--format=%s", "main"]), "first");
+    assert!(!t.exists("a.txt"));
+}
+
+#[test]
+fn a_conflict_fails_the_task_keeps_its_commits_blocks_its_dependents_and_the_retry_resolves_it() {
+    let t = repo("");
+    t.task("p/first", &commit("shared.txt", "first"));
+    // Started beside the first, from the same commit; it writes the same
+    // file once the first is merged, so its own merge conflicts. Its retry
+    // is told why, and rebases onto the integration branch keeping its
+    // own version.
+    t.task(
+        "p/second",
+        &sh("if [ $TASK_ATTEMPT = 1 ]; then \
+                 until git log --format=%s $TASK_INTEGRATION_BRANCH | grep -q 'write shared.txt'; do sleep 0.05; done; \
+                 echo second > shared.txt && git add shared.txt && git commit -q -m 'write shared.txt again'; \
+             else \
+                 echo \"$TASK_PREVIOUS_ERROR\" > $TASK_OUTPUT_DIR/told; \
+                 git rebase -q -X theirs $TASK_INTEGRATION_BRANCH; \
+             fi"),
+    );
+    t.task("p/other", &commit("other.txt", "other"));
+    t.task(
+        "q/after",
+        &format!("workdir: root\ndependencies: [p/second]\n{}", sh(MARK)),
+    );
+    let run = t.run(&["orchestrate"]);
+    run.code(1).says("merge conflict: shared.txt");
+    assert_eq!(t.state("p/second"), "failed");
+    assert_eq!(t.status("p/second")["error"], "merge conflict: shared.txt");
+    assert_eq!(t.state("q/after"), "blocked");
+    assert_eq!(t.launches("q/after"), 0);
+    // The other merges were done; the conflicted branch keeps its commit.
+    assert_eq!(t.git(&["show", "integration:shared.txt"]), "first");
+    assert!(integration_log(&t).contains(&"write other.txt".to_owned()));
+    assert_eq!(
+        t.git(&["log", "-1", "--format=%s", "task/p/second"]),
+        "write shared.txt again"
+    );
+    // The next run retries it in the same worktree; it resolves the conflict.
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(
+        t.read("workspace/outputs/p/second/told").trim(),
+        "merge conflict: shared.txt"
+    );
+    assert_eq!(t.git(&["show", "integration:shared.txt"]), "second");
+    assert_eq!(t.launches("q/after"), 1);
+    assert_eq!(
+        t.git(&["log", "--merges", "--format=%H", "integration"]),
+        ""
+    );
+}
+
+#[test]
+fn what_an_agent_leaves_uncommitted_is_committed_or_refused() {
+    let t = repo("");
+    t.task(
+        "p/sloppy",
+        &sh("echo draft > notes.txt; mkdir -p d && echo x > d/y"),
+    );
+    t.run(&["orchestrate"]).code(0);
+    let merged = t.status("p/sloppy")["merged_commit"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        t.git(&["log", "-1", "--format=%s", &merged]),
+        "p/sloppy: uncommitted changes left by the agent"
+    );
+    assert_eq!(t.git(&["show", "integration:notes.txt"]), "draft");
+
+    let strict = repo("worktrees: {default: true, commit_leftovers: false}\n");
+    strict.config("kill_grace: 1s\nworktrees: {default: true, commit_leftovers: false}\n");
+    strict.task("p/sloppy", &sh("echo draft > notes.txt"));
+    strict.run(&["orchestrate"]).code(1).says(
+        "uncommitted changes left by the agent (worktrees.commit_leftovers is false): notes.txt",
+    );
+}
+
+#[test]
+fn tasks_whose_writes_overlap_never_run_together() {
+    let t = repo("");
+    // Root tasks (no git needed for the rule), each timed.
+    let timed = |writes: &str| format!("workdir: root\nwrites: [{writes}]\n{}", sh(TIMED));
+    t.task("p/a", &timed("\"src/*\""));
+    t.task("p/b", &timed("src/lib.rs"));
+    t.task("p/c", &timed("\"docs/*\""));
+    t.run(&["orchestrate"]).code(0);
+    let overlapping = ["p/a".to_owned(), "p/b".to_owned()];
+    assert_eq!(max_overlap(&t, &overlapping), 1);
+    assert_eq!(max_overlap(&t, &["p/a".to_owned(), "p/c".to_owned()]), 2);
+    t.run(&["reset", "p"]).code(0);
+    t.run(&["next"])
+        .code(0)
+        .says("p/b: ready, waits for p/a to end: their `writes` may overlap");
+}
+
+#[test]
+fn a_branch_or_folder_it_did_not_make_is_refused_before_launch() {
+    let t = repo("");
+    t.task("p/mine", &sh(MARK));
+    t.task("p/theirs", &sh(MARK));
+    t.task("p/folder", &sh(MARK));
+    // Someone's own branch, and a folder in the way.
+    t.git(&["branch", "task/p/theirs"]);
+    t.write("workspace/worktrees/p/folder/notes", "mine\n");
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("branch `task/p/theirs` exists and was not made by cargo xtask")
+        .says("exists and is not a worktree made by cargo xtask");
+    // Nothing ran in the main checkout, and nothing of theirs changed.
+    assert!(!t.exists("markers"), "an agent ran in the main checkout");
+    assert_eq!(t.read("workspace/worktrees/p/folder/notes"), "mine\n");
+    assert_eq!(
+        t.git(&["rev-parse", "task/p/theirs"]),
+        t.git(&["rev-parse", "main"])
+    );
+    assert_eq!(t.state("p/mine"), "completed");
+}
+
+#[test]
+fn a_failing_setup_starts_no_agent_and_a_good_one_runs_once() {
+    let t = repo("");
+    t.config("kill_grace: 1s\nworktrees:\n  default: true\n  setup: \"echo setting up; exit 3\"\n");
+    t.task("p/a", &sh("echo agent > $TASK_OUTPUT_DIR/ran"));
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("worktree setup failed (exit 3)");
+    assert!(!t.exists("workspace/outputs/p/a/ran"), "the agent started");
+    assert!(t.read("workspace/logs/p/a.log").contains("setting up"));
+
+    let t = repo("");
+    t.write(".env", "SECRET=1\n");
+    std::fs::create_dir_all(t.path("node_modules/lib")).unwrap();
+    t.config(
+        "kill_grace: 1s\nworktrees:\n  default: true\n  setup: \"echo setup >> $WORKSPACE/setups; test -f .env\"\n  copy: [.env, missing.txt]\n  link: [node_modules]\n",
+    );
+    // A first attempt that fails after the setup: its retry runs no setup.
+    t.task(
+        "p/a",
+        &format!(
+            "retries: 1\n{}",
+            sh("test -L node_modules && test -d node_modules/lib && [ $TASK_ATTEMPT = 2 ]")
+        ),
+    );
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.read("workspace/setups"), "setup\n");
+}
+
+#[test]
+fn each_task_knows_its_worktree_branch_and_port() {
+    let t = repo("");
+    let show = sh("echo \"$PWD $TASK_WORKTREE $TASK_BRANCH $TASK_BASE_COMMIT $TASK_INTEGRATION_BRANCH $TASK_PORT\" > $TASK_OUTPUT_DIR/env");
+    t.task("p/a", &format!("{show}\nwrites: [a]"));
+    t.task("p/b", &format!("{show}\nwrites: [b]"));
+    t.task(
+        "p/c",
+        "workdir: root\ncommand: [\"sh\", \"-c\", \"echo {worktree} > $TASK_OUTPUT_DIR/env\"]",
+    );
+    t.run(&["orchestrate"]).code(0);
+    let first = t.git(&["rev-parse", "main"]);
+    let mut ports = Vec::new();
+    for id in ["p/a", "p/b"] {
+        let env = t.read(&format!("workspace/outputs/{id}/env"));
+        let parts: Vec<&str> = env.split_whitespace().collect();
+        let dir = t
+            .path(&format!("workspace/worktrees/{id}"))
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            parts[..5],
+            [
+                dir.as_str(),
+                &dir,
+                &format!("task/{id}"),
+                &first,
+                "integration"
+            ],
+            "{env}"
+        );
+        ports.push(parts[5].to_owned());
+    }
+    ports.sort();
+    assert_eq!(ports, ["4000", "4010"]);
+}
+
+#[test]
+fn clean_removes_merged_work_and_keeps_the_rest() {
+    let t = repo("");
+    t.task("p/merged", &commit("a.txt", "a"));
+    t.task("p/empty", &sh("true"));
+    t.task(
+        "p/unmerged",
+        &sh("echo b > b.txt && git add b.txt && git commit -q -m b && exit 1"),
+    );
+    t.run(&["orchestrate"]).code(1);
+    // Someone's own branch under task/: never touched.
+    t.git(&["branch", "task/someone"]);
+    t.run(&["clean", "--dry-run"])
+        .code(0)
+        .says("would remove task/p/merged")
+        .says("kept     task/p/unmerged: 1 commit(s) not in integration");
+    assert!(t.exists("workspace/worktrees/p/merged"));
+    t.run(&["clean"])
+        .code(0)
+        .says("removed  task/p/merged")
+        .says("removed  task/p/empty")
+        .says("kept     task/p/unmerged: 1 commit(s) not in integration");
+    assert!(!t.exists("workspace/worktrees/p/merged"));
+    assert!(t.exists("workspace/worktrees/p/unmerged/b.txt"));
+    let branches = t.git(&["branch", "--format=%(refname:short)"]);
+    assert!(!branches.contains("task/p/merged"), "{branches}");
+    assert!(branches.contains("task/p/unmerged"), "{branches}");
+    assert!(branches.contains("task/someone"), "{branches}");
+    assert_eq!(
+        t.git(&["worktree", "list"]).lines().count(),
+        3,
+        "main, .integration, unmerged"
+    );
+}
+
+#[test]
+fn the_integration_branch_checked_out_elsewhere_stops_everything() {
+    let t = repo("");
+    t.task("p/a", &sh(MARK));
+    t.git(&["branch", "integration"]);
+    t.git(&["checkout", "-q", "integration"]);
+    t.run(&["orchestrate"])
+        .code(2)
+        .says("the integration branch `integration` is checked out at");
+    assert!(!t.exists("markers"));
+    assert!(!t.exists("workspace/status/p/a.json"));
+}
