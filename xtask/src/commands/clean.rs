@@ -15,7 +15,7 @@ use crate::model::layout::Layout;
 
 pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
     let config = Config::load(&layout.config_file()).map_err(|p| invalid(layout, p))?;
-    let repo = Repo::open(&layout.root)?;
+    let repo = Repo::open(layout)?;
     let integration = &config.worktrees.integration;
     let listed = repo.worktrees()?;
     let (mut removed, mut kept) = (0, 0);

@@ -16,6 +16,7 @@ use anyhow::Result;
 use camino::Utf8PathBuf;
 
 use crate::git::repo::{Rebased, Repo};
+use crate::model::layout::Layout;
 
 /// A finished task's work to merge.
 #[derive(Debug, Clone)]
@@ -45,8 +46,7 @@ pub struct Queue {
 
 /// What the queue's thread needs.
 pub struct Target {
-    /// The repository's top folder.
-    pub repo: Utf8PathBuf,
+    pub layout: Layout,
     pub integration: String,
     /// The orchestrator's worktree of the integration branch.
     pub integration_dir: Utf8PathBuf,
@@ -61,7 +61,7 @@ impl Queue {
         events: Sender<E>,
         wrap: fn(usize, Merged) -> E,
     ) -> Result<Queue> {
-        let repo = Repo::open(&target.repo)?;
+        let repo = Repo::open(&target.layout)?;
         let (requests, queued) = mpsc::channel::<Request>();
         std::thread::spawn(move || {
             for request in queued {
@@ -84,11 +84,18 @@ impl Queue {
 fn merge(repo: &Repo, target: &Target, request: &Request) -> Result<Merged> {
     let worktree = &request.worktree;
     // Left by an orchestrator killed during a merge: undone, then redone.
-    for dir in [worktree, &target.integration_dir] {
+    repo.remove_stale_ref_locks(&[&request.branch, &target.integration])?;
+    for (dir, branch) in [
+        (worktree, &request.branch),
+        (&target.integration_dir, &target.integration),
+    ] {
+        repo.remove_stale_worktree_locks(dir)?;
         if repo.rebase_in_progress(dir)? {
-            repo.abort_rebase(dir)?;
+            repo.undo_rebase(dir, branch)?;
         }
+        repo.back_on(dir, branch)?;
     }
+    repo.restore_clean(&target.integration_dir)?;
     let leftovers = repo.uncommitted(worktree)?;
     if !leftovers.is_empty() {
         if !target.commit_leftovers {

@@ -5,7 +5,12 @@
 
 use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Output, Stdio};
+
 use xshell::{cmd, Cmd, Shell};
+
+use crate::model::layout::Layout;
 
 /// Who commits when git has no identity configured (a fresh CI machine):
 /// leftovers and rebased commits still need an author and a committer.
@@ -16,6 +21,8 @@ pub struct Repo {
     sh: Shell,
     /// The repository's top folder (the main worktree).
     pub top: Utf8PathBuf,
+    /// Where this orchestrator's worktrees are (`workspace/worktrees`).
+    ours: Utf8PathBuf,
 }
 
 /// How a rebase went.
@@ -27,8 +34,9 @@ pub enum Rebased {
 }
 
 impl Repo {
-    /// The repository that holds `dir`.
-    pub fn open(dir: &Utf8Path) -> Result<Repo> {
+    /// The repository that holds the root of `layout`.
+    pub fn open(layout: &Layout) -> Result<Repo> {
+        let dir = &layout.root;
         let sh = Shell::new().context("cannot start a shell for git")?;
         sh.change_dir(dir);
         for (var, value) in [
@@ -45,6 +53,7 @@ impl Repo {
         let repo = Repo {
             sh,
             top: Utf8PathBuf::from(top),
+            ours: layout.workspace.join("worktrees"),
         };
         repo.sh.change_dir(&repo.top);
         if repo.config_get("user.email")?.is_none() {
@@ -64,9 +73,7 @@ impl Repo {
     pub fn commit_of(&self, rev: &str) -> Result<Option<String>> {
         let sh = &self.sh;
         let spec = format!("{rev}^{{commit}}");
-        let out = prep(cmd!(sh, "git rev-parse --verify --quiet {spec}"))
-            .ignore_status()
-            .output()?;
+        let out = output(prep(cmd!(sh, "git rev-parse --verify --quiet {spec}")))?;
         Ok(out
             .status
             .success()
@@ -81,18 +88,13 @@ impl Repo {
     /// Whether `name` is a valid branch name.
     pub fn valid_branch_name(&self, name: &str) -> bool {
         let sh = &self.sh;
-        prep(cmd!(sh, "git check-ref-format --branch {name}"))
-            .ignore_stdout()
-            .ignore_stderr()
-            .run()
-            .is_ok()
+        output(prep(cmd!(sh, "git check-ref-format --branch {name}")))
+            .is_ok_and(|out| out.status.success())
     }
 
     pub fn config_get(&self, key: &str) -> Result<Option<String>> {
         let sh = &self.sh;
-        let out = prep(cmd!(sh, "git config --get {key}"))
-            .ignore_status()
-            .output()?;
+        let out = output(prep(cmd!(sh, "git config --get {key}")))?;
         // Exit 1: the key is not set.
         Ok(out
             .status
@@ -103,9 +105,10 @@ impl Repo {
     /// The names of the config keys that match `pattern` (a regex).
     pub fn config_regexp(&self, pattern: &str) -> Result<Vec<String>> {
         let sh = &self.sh;
-        let out = prep(cmd!(sh, "git config --get-regexp --name-only {pattern}"))
-            .ignore_status()
-            .output()?;
+        let out = output(prep(cmd!(
+            sh,
+            "git config --get-regexp --name-only {pattern}"
+        )))?;
         // Exit 1: no key matches.
         Ok(String::from_utf8_lossy(&out.stdout)
             .lines()
@@ -141,7 +144,15 @@ impl Repo {
     /// out there (none when detached).
     pub fn worktrees(&self) -> Result<Vec<(Utf8PathBuf, Option<String>)>> {
         let sh = &self.sh;
-        let text = run(prep(cmd!(sh, "git worktree list --porcelain")))?;
+        let text = match run(prep(cmd!(sh, "git worktree list --porcelain"))) {
+            Ok(text) => text,
+            // A record half written by an `add` killed with an earlier
+            // orchestrator makes git refuse to list any.
+            Err(e) if self.drop_unfinished_adds()? => {
+                run(prep(cmd!(sh, "git worktree list --porcelain"))).context(e)?
+            }
+            Err(e) => return Err(e),
+        };
         let mut found = Vec::new();
         for block in text.split("\n\n") {
             let mut path = None;
@@ -160,10 +171,47 @@ impl Repo {
         Ok(found)
     }
 
+    /// Removes the records of worktrees whose `add` was cut short before it
+    /// had written them whole: locked as "initializing", without the file
+    /// that names the repository, and either for a folder of ours or not
+    /// touched for a while (an `add` of someone else's, in progress, writes
+    /// its records in microseconds). Returns whether it removed any.
+    fn drop_unfinished_adds(&self) -> Result<bool> {
+        let sh = &self.sh;
+        let common = run(prep(cmd!(sh, "git rev-parse --git-common-dir")))?;
+        let records = self.top.join(common).join("worktrees");
+        let mut dropped = false;
+        for entry in records.read_dir_utf8().into_iter().flatten().flatten() {
+            let dir = entry.path();
+            let locked = std::fs::read_to_string(dir.join("locked")).unwrap_or_default();
+            let unfinished = locked.trim() == "initializing" && !dir.join("commondir").exists();
+            let quiet = dir
+                .join("locked")
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() >= 2));
+            let gitdir = std::fs::read_to_string(dir.join("gitdir")).unwrap_or_default();
+            let mine = gitdir.trim().starts_with(self.ours.as_str());
+            if unfinished && (mine || quiet) {
+                std::fs::remove_dir_all(dir).with_context(|| {
+                    format!("cannot remove the unfinished worktree record {dir}")
+                })?;
+                dropped = true;
+            }
+        }
+        Ok(dropped)
+    }
+
     /// Adds a worktree at `path` with `branch` checked out.
     pub fn add_worktree(&self, path: &Utf8Path, branch: &str) -> Result<()> {
         let sh = &self.sh;
         run(prep(cmd!(sh, "git worktree add {path} {branch}"))).map(drop)
+    }
+
+    /// Moves the worktree at `from` to `to`.
+    pub fn move_worktree(&self, from: &Utf8Path, to: &Utf8Path) -> Result<()> {
+        let sh = &self.sh;
+        run(prep(cmd!(sh, "git worktree move {from} {to}"))).map(drop)
     }
 
     /// Removes the worktree at `path`; git refuses when it has changes,
@@ -171,6 +219,21 @@ impl Repo {
     pub fn remove_worktree(&self, path: &Utf8Path) -> Result<()> {
         let sh = &self.sh;
         run(prep(cmd!(sh, "git worktree remove {path}"))).map(drop)
+    }
+
+    /// Points git's record of the worktree at `path` back to it (after a
+    /// move cut short).
+    pub fn repair_worktree(&self, path: &Utf8Path) -> Result<()> {
+        let sh = &self.sh;
+        run(prep(cmd!(sh, "git worktree repair {path}"))).map(drop)
+    }
+
+    /// Unlocks the record of the worktree at `path` (locked while `add`
+    /// makes it); one not locked is fine.
+    pub fn unlock_worktree(&self, path: &Utf8Path) -> Result<()> {
+        let sh = &self.sh;
+        let _ = output(prep(cmd!(sh, "git worktree unlock {path}")))?;
+        Ok(())
     }
 
     /// Forgets worktrees whose folders are gone.
@@ -218,9 +281,7 @@ impl Repo {
     /// editor; on conflicts, aborts and names the conflicted files.
     pub fn rebase(&self, dir: &Utf8Path, onto: &str) -> Result<Rebased> {
         let sh = &self.sh;
-        let out = prep(cmd!(sh, "git -C {dir} rebase --no-autostash {onto}"))
-            .ignore_status()
-            .output()?;
+        let out = output(prep(cmd!(sh, "git -C {dir} rebase --no-autostash {onto}")))?;
         if out.status.success() {
             return Ok(Rebased::Done);
         }
@@ -230,7 +291,7 @@ impl Repo {
         )))?;
         let files: Vec<String> = conflicted.lines().map(str::to_owned).collect();
         if self.rebase_in_progress(dir)? {
-            self.abort_rebase(dir)?;
+            run(prep(cmd!(sh, "git -C {dir} rebase --abort")))?;
         }
         if files.is_empty() {
             bail!(
@@ -254,9 +315,62 @@ impl Repo {
         Ok(false)
     }
 
-    pub fn abort_rebase(&self, dir: &Utf8Path) -> Result<()> {
+    /// Removes the lock files a git killed with an earlier orchestrator left
+    /// in the worktree at `dir`: every `*.lock` of its own git folder (its
+    /// index, HEAD, merge message...). Nothing but this orchestrator runs
+    /// git there while it holds the workspace.
+    pub fn remove_stale_worktree_locks(&self, dir: &Utf8Path) -> Result<()> {
         let sh = &self.sh;
-        run(prep(cmd!(sh, "git -C {dir} rebase --abort"))).map(drop)
+        let own = run(prep(cmd!(sh, "git -C {dir} rev-parse --absolute-git-dir")))?;
+        let mut folders = vec![Utf8PathBuf::from(own)];
+        while let Some(folder) = folders.pop() {
+            let Ok(entries) = folder.read_dir_utf8() else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path().to_owned();
+                if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    folders.push(path);
+                } else if path.as_str().ends_with(".lock") {
+                    remove_lock(&path)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the lock files a git killed with an earlier orchestrator left
+    /// on `branches`, which only this orchestrator writes.
+    pub fn remove_stale_ref_locks(&self, branches: &[&str]) -> Result<()> {
+        let sh = &self.sh;
+        for branch in branches {
+            let lock = format!("refs/heads/{branch}.lock");
+            let path = run(prep(cmd!(sh, "git rev-parse --git-path {lock}")))?;
+            let path = Utf8PathBuf::from(path);
+            remove_lock(&if path.is_absolute() {
+                path
+            } else {
+                self.top.join(path)
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Undoes a rebase of ours in progress in the worktree at `dir`, back
+    /// to `branch` as it was. A rebase killed before it had written where
+    /// it started from cannot be aborted: its state is dropped, and what it
+    /// had checked out is set back to the branch's commit. That discards
+    /// only the rebase's own work: the merge queue commits everything in a
+    /// worktree before it rebases, and a rebase moves the branch only once
+    /// it is done.
+    pub fn undo_rebase(&self, dir: &Utf8Path, branch: &str) -> Result<()> {
+        let sh = &self.sh;
+        if run(prep(cmd!(sh, "git -C {dir} rebase --abort"))).is_err() {
+            run(prep(cmd!(sh, "git -C {dir} rebase --quit")))?;
+            let tip = format!("refs/heads/{branch}");
+            run(prep(cmd!(sh, "git -C {dir} reset --quiet --hard {tip}")))?;
+        }
+        self.back_on(dir, branch)
     }
 
     /// Fast-forwards the branch checked out at `dir` to `to`; refuses
@@ -266,10 +380,45 @@ impl Repo {
         run(prep(cmd!(sh, "git -C {dir} merge --ff-only --quiet {to}"))).map(drop)
     }
 
+    /// Puts the worktree at `dir` back on `branch` when something (a rebase
+    /// cut short) left it elsewhere; refuses, as git does, when that would
+    /// lose changes.
+    pub fn back_on(&self, dir: &Utf8Path, branch: &str) -> Result<()> {
+        let sh = &self.sh;
+        let head = output(prep(cmd!(sh, "git -C {dir} symbolic-ref -q HEAD")))?;
+        let on = String::from_utf8_lossy(&head.stdout).trim() == format!("refs/heads/{branch}");
+        if on {
+            return Ok(());
+        }
+        run(prep(cmd!(sh, "git -C {dir} checkout --quiet {branch}"))).map(drop)
+    }
+
+    /// Brings the orchestrator's own worktree at `dir` back to its commit,
+    /// without the files a fast-forward cut short left: nothing but this
+    /// orchestrator's merges writes there, so nothing of anyone's is lost
+    /// (the commit stays, no branch moves).
+    pub fn restore_clean(&self, dir: &Utf8Path) -> Result<()> {
+        if self.uncommitted(dir)?.is_empty() {
+            return Ok(());
+        }
+        let sh = &self.sh;
+        run(prep(cmd!(sh, "git -C {dir} reset --quiet --hard HEAD")))?;
+        run(prep(cmd!(sh, "git -C {dir} clean --quiet -d --force"))).map(drop)
+    }
+
     /// The commit checked out at `dir`.
     pub fn head(&self, dir: &Utf8Path) -> Result<String> {
         let sh = &self.sh;
         run(prep(cmd!(sh, "git -C {dir} rev-parse HEAD")))
+    }
+}
+
+fn remove_lock(path: &Utf8Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("cannot remove the stale lock {path}"))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -287,14 +436,32 @@ fn prep(cmd: Cmd<'_>) -> Cmd<'_> {
     .fold(cmd.quiet(), |cmd, var| cmd.env_remove(var))
 }
 
+/// Runs a git command to its end, whatever its exit status. xshell builds
+/// it (each value one argument); it runs as a `Command` so that it dies
+/// with the orchestrator's thread that started it: a git killed with the
+/// orchestrator leaves at most a lock file (see `remove_stale_locks`),
+/// never a git that goes on beside the next orchestrator.
+fn output(cmd: Cmd<'_>) -> Result<Output> {
+    let shown = cmd.to_string();
+    let mut command: Command = cmd.into();
+    command.stdin(Stdio::null());
+    // SAFETY: prctl is async-signal-safe and takes integer arguments.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        })
+    };
+    command
+        .output()
+        .with_context(|| format!("cannot run `{shown}`"))
+}
+
 /// Runs a git command; its stdout, trimmed, or an error with the command
 /// and its stderr.
 fn run(cmd: Cmd<'_>) -> Result<String> {
     let shown = cmd.to_string();
-    let out = cmd
-        .ignore_status()
-        .output()
-        .with_context(|| format!("cannot run `{shown}`"))?;
+    let out = output(cmd)?;
     if !out.status.success() {
         bail!(
             "`{shown}` failed ({}): {}",

@@ -57,7 +57,7 @@ impl Worktrees {
     /// it, where merges happen. Fails, before anything runs, when the
     /// branch is checked out anywhere else.
     pub fn open(layout: &Layout, settings: &Settings) -> Result<Worktrees> {
-        let repo = Repo::open(&layout.root)?;
+        let repo = Repo::open(layout)?;
         let worktrees = Worktrees {
             repo,
             settings: settings.clone(),
@@ -128,6 +128,33 @@ impl Worktrees {
             }
             (None, None) => None,
         };
+        // A worktree is made aside, then moved in place (see below): a
+        // making cut short (a killed orchestrator) leaves only the aside
+        // folder, which no task ever used, removed here.
+        // A move cut short leaves the folder in place with git's record of
+        // it still aside: repaired. Records of folders gone are forgotten.
+        let aside = self.layout.new_worktree_dir(id);
+        if path.join(".git").is_file() {
+            repo.repair_worktree(&path)?;
+        }
+        if aside.exists() {
+            std::fs::remove_dir_all(&aside).with_context(|| format!("cannot remove {aside}"))?;
+        }
+        // An `add` cut short leaves its record locked ("initializing"),
+        // which pruning skips.
+        if repo.worktrees()?.iter().any(|(p, _)| *p == aside) {
+            repo.unlock_worktree(&aside)?;
+        }
+        repo.prune_worktrees()?;
+        // A merge of ours cut short in it: undone (the queue redoes it).
+        repo.remove_stale_ref_locks(&[&branch])?;
+        if base.is_some() && path.join(".git").is_file() {
+            repo.remove_stale_worktree_locks(&path)?;
+            if repo.rebase_in_progress(&path)? {
+                repo.undo_rebase(&path, &branch)?;
+            }
+            repo.back_on(&path, &branch)?;
+        }
         let listed = repo.worktrees()?;
         let here = listed.iter().find(|(p, _)| *p == path);
         let elsewhere = listed
@@ -162,14 +189,18 @@ impl Worktrees {
                 let start = repo
                     .branch_commit(integration)?
                     .with_context(|| format!("the integration branch `{integration}` is gone"))?;
-                repo.create_branch(&branch, &start)?;
+                // Marked first: a making cut short between the two leaves a
+                // mark without a branch (dropped next time), never a
+                // branch of ours that looks like someone else's.
                 repo.config_set(&mark(&branch), &start)?;
+                repo.create_branch(&branch, &start)?;
                 start
             }
         };
-        repo.prune_worktrees()?;
-        repo.add_worktree(&path, &branch)?;
-        self.bring_files(&path)?;
+        repo.add_worktree(&aside, &branch)?;
+        self.bring_files(&aside)?;
+        make_parent(&path)?;
+        repo.move_worktree(&aside, &path)?;
         self.checked(Prepared {
             path,
             branch,

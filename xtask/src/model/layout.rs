@@ -101,6 +101,11 @@ impl Layout {
     pub fn worktree_dir(&self, id: &str) -> Utf8PathBuf {
         self.workspace.join("worktrees").join(id)
     }
+    /// Where task `id`'s worktree is made, before it is moved in place: a
+    /// worktree whose making was cut short never sits where tasks run.
+    pub fn new_worktree_dir(&self, id: &str) -> Utf8PathBuf {
+        self.workspace.join("worktrees").join(".new").join(id)
+    }
     /// The orchestrator's own worktree of the integration branch.
     pub fn integration_worktree(&self) -> Utf8PathBuf {
         self.workspace.join("worktrees").join(".integration")

@@ -46,7 +46,7 @@ impl Git {
         }
         let worktrees = Worktrees::open(layout, &config.worktrees)?;
         let target = merge::Target {
-            repo: worktrees.repo.top.clone(),
+            layout: layout.clone(),
             integration: config.worktrees.integration.clone(),
             integration_dir: worktrees.integration_dir(),
             commit_leftovers: config.worktrees.commit_leftovers,
@@ -74,6 +74,11 @@ impl Git {
     /// The waiting task `t`, now that the queue is done with it.
     pub fn take(&mut self, t: usize) -> Option<Waiting> {
         self.waiting.remove(&t)
+    }
+
+    /// Whether task `t`'s work waits in the queue.
+    pub fn holds(&self, t: usize) -> bool {
+        self.waiting.contains_key(&t)
     }
 
     /// No work waits in the queue.

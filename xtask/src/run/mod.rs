@@ -221,9 +221,12 @@ impl Run<'_> {
         }
         // The ends recovered from records are on disk before the records go.
         self.write_final_statuses()?;
-        let (graph, running) = (&self.graph, &self.running);
+        // A task whose work waits in the merge queue still needs its record.
+        let (graph, running, git) = (&self.graph, &self.running, &self.git);
         records::remove_stale(self.layout, |id| {
-            graph.get(id).is_some_and(|t| running.contains(t))
+            graph
+                .get(id)
+                .is_some_and(|t| running.contains(t) || git.as_ref().is_some_and(|g| g.holds(t)))
         });
         Ok(())
     }

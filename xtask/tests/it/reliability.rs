@@ -515,18 +515,6 @@ enum Kind {
 }
 
 /// Pseudo-random numbers, reproducible from the seed the test prints.
-struct Lcg(u64);
-
-impl Lcg {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (self.0 >> 33) % n
-    }
-}
-
 #[test]
 fn killing_the_orchestrator_at_random_moments_loses_nothing() {
     let seed = match std::env::var("FAULT_SEED") {

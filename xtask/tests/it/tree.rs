@@ -250,3 +250,17 @@ pub fn max_overlap(t: &Tree, ids: &[String]) -> usize {
     }
     max as usize
 }
+
+/// A small seeded random number generator, for the fault-injection tests
+/// (a failing seed can be replayed with FAULT_SEED).
+pub struct Lcg(pub u64);
+
+impl Lcg {
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}

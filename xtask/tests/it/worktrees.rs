@@ -305,3 +305,119 @@ fn the_integration_branch_checked_out_elsewhere_stops_everything() {
     assert!(!t.exists("markers"));
     assert!(!t.exists("workspace/status/p/a.json"));
 }
+
+/// The fault-injection test of `reliability.rs`, for merges: the
+/// orchestrator is killed (SIGKILL) at random moments while worktree tasks
+/// finish and their work is merged, and restarted. In the end every task's
+/// commit is on the integration branch exactly once, in a line, and no
+/// rebase is left half done.
+#[test]
+fn killing_the_orchestrator_during_merges_loses_no_commit_and_merges_nothing_twice() {
+    let seed = match std::env::var("FAULT_SEED") {
+        Ok(seed) => seed.parse().unwrap(),
+        Err(_) => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64,
+    };
+    eprintln!("fault injection seed: {seed}");
+    let mut rng = Lcg(seed);
+    let t = repo("max_concurrent_agents: 4\n");
+    // Slow checkouts (made during a rebase and a fast-forward) widen the
+    // moments a kill lands in the middle of a merge.
+    t.write(".git/hooks/post-checkout", "#!/bin/sh\nsleep 0.05\n");
+    std::fs::set_permissions(
+        t.path(".git/hooks/post-checkout"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let n: usize = 16;
+    for i in 0..n {
+        let deps = if i >= 4 && i % 3 == 0 {
+            format!("dependencies: [p/t{:02}]\n", rng.below(i as u64))
+        } else {
+            String::new()
+        };
+        let ms = 50 + rng.below(200);
+        // Half commit their work, half leave it for the leftovers commit.
+        let work = if i % 2 == 0 {
+            format!("sleep 0.{ms:03}; echo {i} > t{i}.txt && git add t{i}.txt && git commit -q -m 'write t{i}.txt'")
+        } else {
+            format!("sleep 0.{ms:03}; echo {i} > t{i}.txt")
+        };
+        t.task(&format!("p/t{i:02}"), &format!("{deps}{}", sh(&work)));
+    }
+    let mut kills = 0;
+    while kills < 8 {
+        let mut orchestrator = t
+            .command(&["orchestrate", "-q"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(150 + rng.below(300)));
+        if orchestrator.try_wait().unwrap().is_some() {
+            break;
+        }
+        orchestrator.kill().unwrap();
+        orchestrator.wait().unwrap();
+        kills += 1;
+    }
+    eprintln!("killed the orchestrator {kills} times");
+    if std::env::var_os("KEEP").is_some() {
+        let keep = std::path::Path::new("/tmp/kept");
+        let _ = std::fs::remove_dir_all(keep);
+        std::process::Command::new("cp")
+            .args(["-a"])
+            .arg(&t.root)
+            .arg(keep)
+            .status()
+            .unwrap();
+    }
+    let last = t.run(&["orchestrate"]);
+    if std::env::var_os("KEEP").is_some() {
+        let keep = std::path::Path::new("/tmp/kept2");
+        let _ = std::fs::remove_dir_all(keep);
+        std::process::Command::new("cp")
+            .args(["-a"])
+            .arg(&t.root)
+            .arg(keep)
+            .status()
+            .unwrap();
+    }
+    last.code(0);
+    let log = t.git(&["log", "--format=%s", "integration"]);
+    assert_eq!(
+        t.git(&["log", "--merges", "--format=%H", "integration"]),
+        ""
+    );
+    for i in 0..n {
+        let id = format!("p/t{i:02}");
+        assert_eq!(t.state(&id), "completed", "{id}");
+        // Its work, once: its own commit or the leftovers commit.
+        let subject = if i % 2 == 0 {
+            format!("write t{i}.txt")
+        } else {
+            format!("{id}: uncommitted changes left by the agent")
+        };
+        assert_eq!(
+            log.lines().filter(|l| **l == subject).count(),
+            1,
+            "{subject} in:\n{log}"
+        );
+        assert_eq!(
+            t.git(&["show", &format!("integration:t{i}.txt")]),
+            i.to_string()
+        );
+        let merged = t.status(&id)["merged_commit"].as_str().unwrap().to_owned();
+        t.git(&["merge-base", "--is-ancestor", &merged, "integration"]);
+        let worktree = t.path(&format!("workspace/worktrees/{id}"));
+        let state = t.git(&["-C", worktree.to_str().unwrap(), "status", "--porcelain"]);
+        assert_eq!(state, "", "{id}'s worktree is not clean");
+    }
+    assert_eq!(
+        t.git(&["status", "--porcelain"]),
+        "",
+        "the user's checkout changed"
+    );
+}
