@@ -89,6 +89,11 @@ pub enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Run coding agents side by side on a demo repository: worktrees, merges, a conflict
+    Demo {
+        /// An empty folder for the demo repository [default: a new temporary folder]
+        dir: Option<Utf8PathBuf>,
+    },
     /// Set a repository up: tasks/, tasks/orchestrator.yaml (every setting, commented), tasks/TEMPLATE.md, workspace/ in .gitignore
     Init,
     /// Create tasks/<phase>/<name>.md from tasks/TEMPLATE.md

@@ -54,7 +54,7 @@ fn main() {
 
 fn run(cli: Cli) -> Result<i32> {
     let root_arg = cli.root.as_ref().map(|r| r.to_string());
-    let needs_tasks = !matches!(cli.command, Command::Init);
+    let needs_tasks = !matches!(cli.command, Command::Init | Command::Demo { .. });
     let layout = Layout::new(root(cli.root, needs_tasks)?, root_arg);
     match cli.command {
         Command::Orchestrate(args) => commands::orchestrate::run(&layout, &args),
@@ -67,6 +67,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Progress { watch: true, .. } => commands::progress::watch(&layout),
         Command::Progress { json, tasks, .. } => commands::progress::run(&layout, json, tasks),
         Command::Init => commands::init::run(&layout),
+        Command::Demo { dir } => commands::demo::run(dir.as_deref()),
         Command::Clean { dry_run } => commands::clean::run(&layout, dry_run),
         Command::New { task } => commands::new::run(&layout, &task),
         Command::Next => commands::next::run(&layout),

@@ -2,6 +2,7 @@
 
 pub mod block;
 pub mod clean;
+pub mod demo;
 pub mod graph;
 pub mod init;
 pub mod launch;

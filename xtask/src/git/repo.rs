@@ -80,6 +80,19 @@ impl Repo {
             .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned()))
     }
 
+    /// Makes `dir` a new repository on branch `main`.
+    pub fn init(dir: &Utf8Path) -> Result<()> {
+        let sh = Shell::new().context("cannot start a shell for git")?;
+        sh.change_dir(dir);
+        run(prep(cmd!(sh, "git init --quiet --initial-branch=main"))).map(drop)
+    }
+
+    /// `git log --graph` of `branch`, one line a commit.
+    pub fn graph(&self, branch: &str) -> Result<String> {
+        let sh = &self.sh;
+        run(prep(cmd!(sh, "git log --graph --format=%h%x20%s {branch}")))
+    }
+
     /// The commit a branch points to, if the branch exists.
     pub fn branch_commit(&self, branch: &str) -> Result<Option<String>> {
         self.commit_of(&format!("refs/heads/{branch}"))

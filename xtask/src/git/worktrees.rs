@@ -11,6 +11,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use crate::git::repo::Repo;
 use crate::model::config::Worktrees as Settings;
 use crate::model::layout::Layout;
+use crate::model::task::branch_name;
 
 /// A task's worktree, ready for an attempt.
 #[derive(Debug, Clone)]
@@ -21,22 +22,6 @@ pub struct Prepared {
     pub base: String,
     /// Made now: its setup has not run.
     pub new: bool,
-}
-
-/// The branch of task `id`: `task/<id>`, with what git does not take in a
-/// branch name (spaces, `~^:?*[\`) made `-`.
-pub fn branch_name(id: &str) -> String {
-    let cleaned: String = id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_./".contains(c) {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    format!("task/{}", cleaned.replace("..", "-"))
 }
 
 /// The git config key that marks a branch as made by this orchestrator.
@@ -252,14 +237,4 @@ impl Worktrees {
 fn make_parent(path: &Utf8Path) -> Result<()> {
     let dir = path.parent().expect("a file has a folder");
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {dir}"))
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn branch_names() {
-        assert_eq!(super::branch_name("01-a/b"), "task/01-a/b");
-        assert_eq!(super::branch_name("01 a/my task"), "task/01-a/my-task");
-        assert_eq!(super::branch_name("p/a..b~1"), "task/p/a-b-1");
-    }
 }

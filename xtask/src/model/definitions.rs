@@ -138,6 +138,7 @@ fn read(layout: &Layout, runs: Option<&Runs>) -> Result<Definitions, Vec<Problem
         folders
     };
     problems.extend(phase_keys(layout, &mut config, &folders));
+    problems.extend(branch_clashes(&config, &tasks));
     problems.extend(over_ceilings(layout, &config, &tasks));
     if let Some(runs) = runs {
         let run: Vec<&Task> = tasks.iter().filter(|t| (runs.tasks)(t)).collect();
@@ -199,6 +200,26 @@ fn phase_keys(layout: &Layout, config: &mut Config, folders: &[String]) -> Vec<P
                 layout.display(&file)
             ),
             None => {}
+        }
+    }
+    problems
+}
+
+/// Worktree tasks whose ids give the same branch name (`a b` and `a-b`).
+fn branch_clashes(config: &Config, tasks: &[Task]) -> Vec<Problem> {
+    let mut by_branch: BTreeMap<String, &Task> = BTreeMap::new();
+    let mut problems = Vec::new();
+    for task in tasks.iter().filter(|t| t.in_worktree(config)) {
+        let branch = task::branch_name(&task.id);
+        if let Some(first) = by_branch.insert(branch.clone(), task) {
+            problems.push(Problem::in_file(
+                &task.file,
+                None,
+                format!(
+                    "its branch would be `{branch}`, as {}'s: rename one of the two files",
+                    first.id
+                ),
+            ));
         }
     }
     problems

@@ -421,3 +421,37 @@ fn killing_the_orchestrator_during_merges_loses_no_commit_and_merges_nothing_twi
         "the user's checkout changed"
     );
 }
+
+#[test]
+fn the_demo_runs_agents_side_by_side_and_reports_the_conflict() {
+    let dir = std::env::temp_dir().join(format!("xtask-demo-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let run: Run = std::process::Command::new(BIN)
+        .arg("demo")
+        .arg(&dir)
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap()
+        .into();
+    run.code(0)
+        .says("merge conflict: src/lexer.rs")
+        .says("The integration branch")
+        .says("01-build/01-lexer: // lexer: tokens in one pass")
+        .says("01-build/03-docs: uncommitted changes left by the agent");
+    let status = |id: &str| -> serde_json::Value {
+        let text =
+            std::fs::read_to_string(dir.join(format!("workspace/status/{id}.json"))).unwrap();
+        serde_json::from_str(&text).unwrap()
+    };
+    assert_eq!(
+        status("01-build/04-rename")["error"],
+        "merge conflict: src/lexer.rs"
+    );
+    assert_eq!(status("02-check/02-names")["status"], "blocked");
+    let check = std::fs::read_to_string(dir.join("workspace/logs/02-check/01-build.log")).unwrap();
+    assert!(
+        check.contains("Guide: errors now name their line."),
+        "{check}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
