@@ -176,3 +176,25 @@ fn slurm_idle_timeout_cancels_a_silent_job() {
     let job = t.status("p/hung")["job_id"].as_str().unwrap().to_owned();
     assert_eq!(job_state(&job), "CANCELLED");
 }
+
+#[test]
+fn slurm_runs_worktree_tasks_and_merges_their_work() {
+    let Some(t) = slurm_tree() else { return };
+    t.config(&format!(
+        "{CONFIG}worktrees:\n  default: true\n  setup: \"echo set up > .setup-ran\"\n"
+    ));
+    t.write(".gitignore", "workspace/\ntasks/\n.setup-ran\n");
+    t.write("README.md", "project\n");
+    t.git(&["init", "-q", "-b", "main"]);
+    t.git(&["add", "."]);
+    t.git(&["commit", "-q", "-m", "first"]);
+    t.task(
+        "p/a",
+        &sh("test -f .setup-ran && echo a > a.txt && git add a.txt && git -c user.name=a -c user.email=a@x commit -q -m 'write a'"),
+    );
+    t.task("p/b", &format!("dependencies: [p/a]\n{}", sh("cat a.txt > $TASK_OUTPUT_DIR/seen")));
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.git(&["log", "-1", "--format=%s", "integration"]), "write a");
+    assert_eq!(t.read("workspace/outputs/p/b/seen"), "a\n");
+    assert!(t.status("p/a")["job_id"].is_string());
+}
