@@ -6,7 +6,9 @@
 # It reads the task file, logs what a real agent would be doing, sleeps a
 # moment, then writes a small placeholder file for every entry of the task's
 # `outputs:` frontmatter list into $TASK_OUTPUT_DIR. A glob output such as
-# `*.json` gets one example file matching it (`result.json`).
+# `*.json` gets one example file matching it (`result.json`). Its last line on
+# stdout is a result shaped like `claude -p --output-format json`'s, with
+# stand-in figures (a cost no one paid).
 #
 # Environment (set by the orchestrator):
 #   TASK_ID, TASK_FILE, TASK_PHASE, TASK_OUTPUT_DIR, TASK_LOG, AGENT_ID, WORKSPACE
@@ -200,4 +202,20 @@ $outputs
 EOF
 
 log "done"
+
+# --- result -------------------------------------------------------------------
+
+# The last line on stdout is the result object `claude -p --output-format json`
+# prints (see xtask/tests/fixtures/agents/claude/success.json), so that the
+# orchestrator, with `agent.result: claude-json`, reads a verdict, a session and
+# a cost from it as from the real CLI. The figures are stand-ins, made up from
+# the task id's length: no model was called and nothing was spent.
+n=${#TASK_ID}
+input_tokens=$(( 1000 + n * 37 ))
+output_tokens=$(( 200 + n * 11 ))
+# $3 per million tokens in, $15 out, as for Sonnet.
+cost=$(awk -v i="$input_tokens" -v o="$output_tokens" 'BEGIN { printf "%.6f", (i * 3 + o * 15) / 1000000 }')
+session=$(printf '%08x-0000-4000-8000-%012x' "$n" "$(( n * 7919 ))")
+printf '{"type":"result","subtype":"success","is_error":false,"duration_ms":%d,"num_turns":%d,"result":"stand-in result for %s: no model was called","session_id":"%s","total_cost_usd":%s,"usage":{"input_tokens":%d,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":%d}}\n' \
+    "$(( seconds * 1000 ))" "$(( 1 + n % 5 ))" "$(json_str "$TASK_ID")" "$session" "$cost" "$input_tokens" "$output_tokens"
 exit 0

@@ -6,3 +6,5 @@ pub const SUCCESS: i32 = 0;
 pub const TASK_FAILED: i32 = 1;
 /// Invalid definitions or usage; nothing was launched.
 pub const INVALID: i32 = 2;
+/// The budget is spent: nothing more starts until it is raised.
+pub const BUDGET: i32 = 3;

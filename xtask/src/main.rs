@@ -2,6 +2,7 @@
 //! agents, analyses, builds) defined as Markdown files in `tasks/`, keeping
 //! each task's state in `workspace/status/`. See ARCHITECTURE.md for the map.
 
+mod agent;
 mod cli;
 mod commands;
 mod executor;

@@ -13,10 +13,11 @@ use crate::state::status;
 use crate::cli::Format;
 
 /// Fill and stroke colour of each state (pending has no status file).
-const COLOURS: [(&str, &str, &str); 6] = [
+const COLOURS: [(&str, &str, &str); 7] = [
     ("completed", "#c8e6c9", "#2e7d32"),
     ("running", "#bbdefb", "#1565c0"),
     ("merging", "#e1bee7", "#6a1b9a"),
+    ("paused", "#fff9c4", "#f9a825"),
     ("failed", "#ffcdd2", "#c62828"),
     ("blocked", "#ffe0b2", "#ef6c00"),
     ("pending", "#eeeeee", "#757575"),

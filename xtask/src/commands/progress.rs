@@ -8,9 +8,10 @@ use crate::model::definitions;
 use crate::model::discovery::Discovery;
 use crate::model::layout::Layout;
 use crate::model::task::phase_key;
+use crate::run::budget::Budget;
 use crate::state::{logs, outputs, status};
 use crate::ui::live;
-use crate::ui::progress::{self, Attempt, Builder, Progress, Seen, Usage};
+use crate::ui::progress::{self, Attempt, BudgetLine, Builder, Progress, Seen, Usage};
 
 pub fn run(layout: &Layout, json: bool, tasks: bool) -> Result<i32> {
     let mut progress = collect(layout);
@@ -65,5 +66,14 @@ pub fn collect(layout: &Layout) -> Progress {
     }
     let missing =
         |phase: &str| outputs::missing_artifacts(layout, &config.phase(phase_key(phase)).requires);
-    builder.finish(config.title(layout), missing, warnings)
+    let mut progress = builder.finish(config.title(layout), missing, warnings);
+    let budget = Budget::load(layout, config.agents.budget_usd);
+    if let (Some(usd), Some(left_usd)) = (budget.usd, budget.left()) {
+        progress.budget = Some(BudgetLine {
+            usd,
+            spent_usd: budget.spent,
+            left_usd,
+        });
+    }
+    progress
 }

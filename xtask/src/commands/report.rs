@@ -56,7 +56,13 @@ fn render(layout: &Layout, defs: &Definitions, warnings: &mut Vec<String>) -> St
         .collect();
     // The timeline is of the last run; tasks done in earlier runs are in the tables.
     let last_run = runs::last(layout).map(|run| run.id);
-    let bars = place(graph, &events::read(layout), last_run.as_deref());
+    let events = events::read(layout);
+    let bars = place(graph, &events, last_run.as_deref());
+    let run_cost: Option<f64> = events
+        .iter()
+        .filter(|e| last_run.is_none() || e.run_id == last_run)
+        .filter_map(|e| e.cost_usd)
+        .fold(None, |sum, c| Some(sum.unwrap_or(0.0) + c));
     let wall = bars.iter().map(|b| b.end).fold(0.0, f64::max);
     let ran: std::collections::BTreeSet<usize> = bars.iter().map(|b| b.t).collect();
     let completed = statuses
@@ -80,6 +86,15 @@ fn render(layout: &Layout, defs: &Definitions, warnings: &mut Vec<String>) -> St
         if wall > 0.0 { critical_len / wall * 100.0 } else { 0.0 },
     )
     .unwrap();
+    if let Some(cost) = run_cost {
+        write!(
+            html,
+            "<p>The last run's attempts cost {}, as the agents reported; {} over every attempt of every run (<code>workspace/ledger.jsonl</code>).</p>",
+            format::usd(cost),
+            format::usd(crate::state::ledger::spent(layout))
+        )
+        .unwrap();
+    }
     html.push_str(&gantt(defs, &bars, wall, &critical));
     html.push_str("<h2>Critical path</h2><ol class=\"critical\">");
     for &t in &critical {
@@ -323,25 +338,50 @@ fn tables(defs: &Definitions, statuses: &[Option<Status>]) -> String {
     }
     let mut html = String::from("<h2>Tasks</h2>");
     for (phase, tasks) in by_phase {
-        write!(html, "<h3>{}</h3><table><tr><th>task</th><th>status</th><th>attempts</th><th>duration</th><th>exit code</th><th>CPU</th><th>peak memory</th><th>branch</th><th>error</th></tr>", esc(phase)).unwrap();
+        write!(html, "<h3>{}</h3><table><tr><th>task</th><th>status</th><th>attempts</th><th>duration</th><th>exit code</th><th>CPU</th><th>peak memory</th><th>cost</th><th>tokens in/out</th><th>branch</th><th>error</th></tr>", esc(phase)).unwrap();
+        let mut phase_cost = None;
         for t in tasks {
             let s = statuses[t].as_ref();
             let state = status::shown_state(s);
+            let agent = s.and_then(|s| s.agent.as_ref());
+            let cost = agent.and_then(|a| a.cost_usd);
+            if let Some(cost) = cost {
+                phase_cost = Some(phase_cost.unwrap_or(0.0) + cost);
+            }
+            let tokens = agent
+                .filter(|a| a.input_tokens.is_some() || a.output_tokens.is_some())
+                .map(|a| {
+                    format!(
+                        "{} / {}",
+                        a.input_tokens.unwrap_or(0),
+                        a.output_tokens.unwrap_or(0)
+                    )
+                });
             write!(
                 html,
-                "<tr class=\"{state}\"><td>{}</td><td>{state}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr class=\"{state}\"><td>{}</td><td>{state}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&defs.graph.tasks[t].id),
                 s.map_or(0, |s| s.attempt),
                 s.and_then(|s| s.duration_seconds).map(format::seconds).unwrap_or_default(),
                 s.and_then(|s| s.exit_code).map(|c| c.to_string()).unwrap_or_default(),
                 s.and_then(|s| s.cpu_seconds).map(|c| format!("{c:.1} s")).unwrap_or_default(),
                 s.and_then(|s| s.peak_memory_mb).map(|m| format!("{m:.0} MiB")).unwrap_or_default(),
+                cost.map(format::usd).unwrap_or_default(),
+                tokens.unwrap_or_default(),
                 esc(&branch_cell(s)),
                 esc(s.and_then(|s| s.error.as_deref().or(s.blocked_by.as_deref())).unwrap_or("")),
             )
             .unwrap();
         }
         html.push_str("</table>");
+        if let Some(cost) = phase_cost {
+            write!(
+                html,
+                "<p>Phase cost (latest attempts): {}</p>",
+                format::usd(cost)
+            )
+            .unwrap();
+        }
     }
     html
 }

@@ -6,6 +6,8 @@ use std::time::SystemTime;
 
 use anyhow::Result;
 
+use crate::agent::result::Report;
+use crate::model::config::UNNAMED_POOL;
 use crate::model::definitions::{self, Definitions};
 use crate::model::graph::{Dep, Graph};
 use crate::model::layout::Layout;
@@ -95,6 +97,9 @@ impl Why<'_> {
                 if let Some(commit) = &s.merged_commit {
                     println!("  merged into the integration branch as {commit}");
                 }
+                if let Some(agent) = &s.agent {
+                    println!("  agent reported: {}", describe_report(agent));
+                }
                 let log = self.layout.log_file(&s.task_id);
                 println!("  last lines of {}:", self.layout.display(&log));
                 for line in logs::tail(&log, LOG_LINES) {
@@ -136,6 +141,19 @@ impl Why<'_> {
                         layout.cmd("monitor")
                     );
                 }
+            }
+            State::Failed if s.paused_until().is_some_and(|u| u > SystemTime::now()) => {
+                let until = s.paused_until().map_or("?".to_owned(), format::clock);
+                let pool = s.pool.as_deref().unwrap_or(UNNAMED_POOL);
+                println!("{id} is paused: rate limited until {until} (pool {pool})");
+                println!(
+                    "  its attempt {} hit the limit: {}",
+                    s.attempt,
+                    s.error.as_deref().unwrap_or("-")
+                );
+                println!(
+                    "  not counted against its retries; no task of pool {pool} starts before then"
+                );
             }
             State::Failed => {
                 println!(
@@ -315,4 +333,28 @@ impl Why<'_> {
             );
         }
     }
+}
+
+/// `session 1f0c…, 12 turns, $0.37, 12000 tokens in, 800 out`.
+fn describe_report(r: &Report) -> String {
+    let mut parts = Vec::new();
+    if let Some(session) = &r.session_id {
+        parts.push(format!("session {session}"));
+    }
+    if let Some(subtype) = &r.subtype {
+        parts.push(subtype.clone());
+    }
+    if let Some(turns) = r.turns {
+        parts.push(format!("{turns} turns"));
+    }
+    if let Some(cost) = r.cost_usd {
+        parts.push(format::usd(cost));
+    }
+    if let Some(input) = r.input_tokens {
+        parts.push(format!("{input} tokens in"));
+    }
+    if let Some(output) = r.output_tokens {
+        parts.push(format!("{output} out"));
+    }
+    parts.join(", ")
 }

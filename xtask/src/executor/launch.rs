@@ -1,6 +1,7 @@
 //! What an executor is given to start one attempt of a task: its argv with
 //! the placeholders filled in, its environment, its log, and its limits.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use camino::Utf8PathBuf;
@@ -18,6 +19,8 @@ pub struct Launch {
     pub argv: Vec<String>,
     pub env: Vec<(String, String)>,
     pub log_file: Utf8PathBuf,
+    /// Where its stdout is kept apart too, when its result is read from it.
+    pub stdout_file: Option<Utf8PathBuf>,
     /// Where it runs: its worktree, or the repository root.
     pub cwd: Utf8PathBuf,
 }
@@ -27,6 +30,10 @@ pub struct Launch {
 pub struct Limits {
     pub timeout: Option<Duration>,
     pub idle_timeout: Option<Duration>,
+    /// A log still this long whose last line matches one of the patterns
+    /// is a question nobody will answer (see `agent::prompts`).
+    pub prompt_idle: Duration,
+    pub prompt_patterns: Arc<[String]>,
     pub grace: Duration,
     pub cpus: f64,
     pub memory_gb: f64,
@@ -39,6 +46,8 @@ impl Limits {
         Limits {
             timeout: task.timeout.or(phase.timeout),
             idle_timeout: task.idle_timeout.or(phase.idle_timeout),
+            prompt_idle: task.prompt_idle(config),
+            prompt_patterns: config.agents.prompt_patterns.clone(),
             grace: config.kill_grace,
             cpus: task.resources.cpus.unwrap_or(config.max_cpu_per_agent),
             memory_gb: task.resources.memory_gb.unwrap_or(config.max_memory_gb),

@@ -34,8 +34,15 @@ pub struct Spec {
     pub argv: Vec<String>,
     pub env: Vec<(String, String)>,
     pub log_file: Utf8PathBuf,
+    /// Where its stdout is kept apart too, when its result is read from it.
+    pub stdout_file: Option<Utf8PathBuf>,
     /// The folder it runs in.
     pub cwd: Utf8PathBuf,
+    /// A log that has not grown for this long and ends with one of these
+    /// (case-insensitive) is a question nobody will answer: it stops the
+    /// task.
+    pub prompt_patterns: Vec<String>,
+    pub prompt_idle_ms: Option<u64>,
     pub exit_file: Utf8PathBuf,
     pub pid_file: Utf8PathBuf,
     pub timeout_ms: Option<u64>,

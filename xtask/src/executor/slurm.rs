@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use camino::Utf8PathBuf;
 
-use super::watchdog::Watchdog;
+use super::watchdog::{Alarm, Watchdog};
 use super::{Event, Launch, Limits};
 use crate::model::config::SlurmConfig;
 use crate::model::layout::Layout;
@@ -46,8 +46,10 @@ struct Job {
     log_file: Utf8PathBuf,
     /// Set when the job leaves the queue: its time counts from then.
     watchdog: Option<Watchdog>,
+    /// A still log ending with one of these is a question: see `Watchdog`.
+    prompt: (Duration, Vec<String>),
     /// Why we cancelled it, once we did.
-    stopping: Option<Ending>,
+    stopping: Option<Alarm>,
 }
 
 impl Slurm {
@@ -113,6 +115,7 @@ impl Slurm {
             timeout: limits.timeout,
             idle_timeout: limits.idle_timeout,
             log_file: layout.log_file(task_id),
+            prompt: (limits.prompt_idle, limits.prompt_patterns.to_vec()),
             watchdog: None,
             stopping: None,
         };
@@ -126,7 +129,10 @@ impl Slurm {
     pub fn stop(&mut self, task_id: &str, signal: Option<&str>) {
         let mut jobs = self.jobs.lock().expect("the poller never panics");
         for (id, job) in jobs.iter_mut().filter(|(_, j)| j.task_id == task_id) {
-            job.stopping.get_or_insert(Ending::Interrupted);
+            job.stopping.get_or_insert(Alarm {
+                ending: Ending::Interrupted,
+                detail: None,
+            });
             scancel(id, signal);
         }
     }
@@ -138,7 +144,11 @@ pub fn sbatch_args(config: &SlurmConfig, launch: &Launch, limits: &Limits) -> Ve
         "sbatch".to_owned(),
         "--parsable".to_owned(),
         format!("--job-name={}", launch.task_id),
-        format!("--output={}", launch.log_file),
+        format!(
+            "--output={}",
+            launch.stdout_file.as_ref().unwrap_or(&launch.log_file)
+        ),
+        format!("--error={}", launch.log_file),
         format!("--chdir={}", launch.cwd),
         format!("--cpus-per-task={}", limits.cpus.ceil().max(1.0)),
         format!("--mem={}M", (limits.memory_gb * 1024.0).ceil()),
@@ -215,6 +225,7 @@ fn poll(jobs: &Mutex<HashMap<String, Job>>) -> Vec<Event> {
                         pid: None,
                     });
                     Watchdog::new(job.log_file.clone(), job.timeout, job.idle_timeout, now)
+                        .with_prompts(job.prompt.0, job.prompt.1.clone())
                 });
                 if job.stopping.is_none() {
                     job.stopping = watchdog.check(now);
@@ -223,7 +234,14 @@ fn poll(jobs: &Mutex<HashMap<String, Job>>) -> Vec<Event> {
                     }
                 }
             }
-            _ => ended.push((id.clone(), final_record(state, fields, job.stopping))),
+            _ => {
+                let mut record =
+                    final_record(state, fields, job.stopping.as_ref().map(|a| a.ending));
+                if let Some(detail) = job.stopping.as_ref().and_then(|a| a.detail.clone()) {
+                    record.message = Some(detail);
+                }
+                ended.push((id.clone(), record));
+            }
         }
     }
     for (id, record) in ended {

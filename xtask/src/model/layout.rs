@@ -73,6 +73,11 @@ impl Layout {
     pub fn log_file(&self, id: &str) -> Utf8PathBuf {
         self.workspace.join("logs").join(format!("{id}.log"))
     }
+    /// What the latest attempt wrote to stdout, kept apart from its log
+    /// when its result is read from it.
+    pub fn stdout_file(&self, id: &str) -> Utf8PathBuf {
+        self.workspace.join("logs").join(format!("{id}.stdout"))
+    }
     /// The log of an earlier attempt, kept when a later one starts.
     pub fn attempt_log_file(&self, id: &str, attempt: u32) -> Utf8PathBuf {
         self.workspace
@@ -124,6 +129,10 @@ impl Layout {
     /// Every change of state, one JSON line each (see `state::events`).
     pub fn events_file(&self) -> Utf8PathBuf {
         self.workspace.join("events.jsonl")
+    }
+    /// What every finished attempt cost (see `state::ledger`).
+    pub fn ledger_file(&self) -> Utf8PathBuf {
+        self.workspace.join("ledger.jsonl")
     }
     pub fn report_file(&self) -> Utf8PathBuf {
         self.workspace.join("report.html")

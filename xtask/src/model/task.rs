@@ -7,7 +7,7 @@ use std::time::Duration;
 use camino::{Utf8Path, Utf8PathBuf};
 use serde_yaml::Value;
 
-use crate::model::config::{workdir, Config, Workdir};
+use crate::model::config::{result_format, workdir, Config, ResultFormat, Workdir};
 use crate::model::layout::Layout;
 use crate::model::problem::Problem;
 use crate::model::yaml::{self, Fields, Unknown};
@@ -33,6 +33,12 @@ pub struct Task {
     /// Globs of the files it writes, relative to its working folder: tasks
     /// whose scopes may overlap never run at once.
     pub writes: Vec<String>,
+    /// How its result is read, when it says (else the config's
+    /// `agent.result`, when it runs the agent command).
+    pub result: Option<ResultFormat>,
+    /// Its pool, when it says (else its phase's, else `agent.pool` when it
+    /// runs the agent command).
+    pub pool: Option<String>,
 }
 
 impl Task {
@@ -54,6 +60,8 @@ impl Task {
             resources: Resources::default(),
             workdir: None,
             writes: Vec::new(),
+            result: None,
+            pool: None,
         }
     }
 }
@@ -105,6 +113,49 @@ impl Task {
             Some(w) => w == Workdir::Worktree,
             None => config.worktrees.default,
         }
+    }
+
+    /// How its result is read: as it says, else `agent.result` for a task
+    /// that runs the agent command; a task with its own `command:` says so
+    /// itself.
+    pub fn result_format(&self, config: &Config) -> ResultFormat {
+        match (self.result, &self.command) {
+            (Some(format), _) => format,
+            (None, None) => config.agents.result,
+            (None, Some(_)) => ResultFormat::None,
+        }
+    }
+
+    /// Whether it runs an agent: the agent command, or a task whose result
+    /// is read or that names a pool. A rate limit found in a failed
+    /// attempt's error or log is taken as one only for these.
+    pub fn is_agent(&self, config: &Config) -> bool {
+        self.command.is_none()
+            || self.result_format(config) != ResultFormat::None
+            || self.pool(config).is_some()
+    }
+
+    /// Its pool: its own, else its phase's, else `agent.pool` for a task
+    /// that runs the agent command.
+    pub fn pool<'a>(&'a self, config: &'a Config) -> Option<&'a str> {
+        let agent = config
+            .agents
+            .pool
+            .as_deref()
+            .filter(|_| self.command.is_none());
+        self.pool
+            .as_deref()
+            .or(config.phase(phase_key(&self.phase)).pool.as_deref())
+            .or(agent)
+    }
+
+    /// How long its log must be still before its last line is taken for a
+    /// question: its phase's, else the config's.
+    pub fn prompt_idle(&self, config: &Config) -> std::time::Duration {
+        config
+            .phase(phase_key(&self.phase))
+            .prompt_idle
+            .unwrap_or(config.agents.prompt_idle)
     }
 
     /// Whether its `writes` may overlap `other`'s (see `scopes_overlap`).
@@ -263,6 +314,8 @@ fn read(task: &mut Task, f: &mut Fields) {
         .map_or(0, |n| n as u32);
     task.workdir = f.take("workdir", workdir);
     task.writes = list(f, "writes");
+    task.result = f.take("result", result_format);
+    task.pool = f.take("pool", yaml::non_empty_text);
     if let Some(mut resources) = f.nested("resources") {
         task.resources.cpus = resources.take("cpus", yaml::positive);
         task.resources.memory_gb = resources.take("memory_gb", yaml::positive);

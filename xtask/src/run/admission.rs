@@ -1,12 +1,18 @@
 //! The limits a ready task must fit to start: the global limit (`-j`,
-//! `max_concurrent_agents`), its phase's `max_parallel`, and the memory the
-//! running tasks reserve (`resources.memory_gb`) against what this machine
-//! has (`max_total_memory_gb`). One task may always run alone.
+//! `max_concurrent_agents`), its phase's `max_parallel`, its pool's (see
+//! `pools`), and the memory the running tasks reserve
+//! (`resources.memory_gb`) against what this machine has
+//! (`max_total_memory_gb`). One task may always run alone, unless its
+//! pool is paused by a rate limit.
+
+use std::time::SystemTime;
 
 use crate::executor::Limits;
+use crate::model::config::UNNAMED_POOL;
 use crate::model::config::{Config, ExecutorKind};
 use crate::model::graph::Graph;
 use crate::model::task::phase_key;
+use crate::run::pools::{Held, Pools};
 use crate::run::readiness::Readiness;
 use crate::ui::format;
 
@@ -16,6 +22,7 @@ pub struct Admission<'a> {
     pub jobs: usize,
     /// Memory the running tasks may reserve together, in GiB.
     memory_capacity: f64,
+    pub pools: Pools,
 }
 
 impl<'a> Admission<'a> {
@@ -30,6 +37,7 @@ impl<'a> Admission<'a> {
                 (None, ExecutorKind::Local) => machine_memory_gb(),
                 (None, ExecutorKind::Slurm) => f64::INFINITY,
             },
+            pools: Pools::new(&config.agents.pools),
         }
     }
 
@@ -42,9 +50,11 @@ impl<'a> Admission<'a> {
         }
         let reserved = self.reserved(graph, running);
         let idle = running.is_empty();
+        let now = SystemTime::now();
         let fits = |t: usize| {
             (idle || reserved + self.memory_gb(graph, t) <= self.memory_capacity)
                 && writing_the_same(graph, running, t).is_none()
+                && self.pool_holds(graph, running, t, now).is_none()
         };
         (0..graph.phases.len())
             .filter(|&p| readiness.running_in_phase(p) < self.phase_limit(graph, p))
@@ -60,6 +70,19 @@ impl<'a> Admission<'a> {
         running: &[usize],
         t: usize,
     ) -> String {
+        if let Some(held) = self.pool_holds(graph, running, t, SystemTime::now()) {
+            return match held {
+                Held::Paused { pool, until } => format!(
+                    "paused: rate limited until {} (pool {pool})",
+                    format::clock(until)
+                ),
+                Held::Full { pool, limit } => {
+                    format!(
+                        "ready, waits for a free slot in pool {pool} ({limit} of {limit} running)"
+                    )
+                }
+            };
+        }
         if let Some(other) = writing_the_same(graph, running, t) {
             return format!(
                 "ready, waits for {} to end: their `writes` may overlap",
@@ -115,6 +138,47 @@ impl<'a> Admission<'a> {
             self.jobs,
             format::gib(self.memory_capacity)
         )
+    }
+
+    /// The pool of task `t`: an agent task's own, else the unnamed one; a
+    /// task that runs no agent has none.
+    pub fn pool_of<'g>(&'g self, graph: &'g Graph, t: usize) -> Option<&'g str> {
+        let task = &graph.tasks[t];
+        task.is_agent(self.config)
+            .then(|| task.pool(self.config).unwrap_or(UNNAMED_POOL))
+    }
+
+    /// Pauses the pools of tasks a rate limit paused in an earlier run,
+    /// each until when its status says.
+    pub fn pause(&mut self, graph: &Graph, paused: &[(usize, SystemTime)]) {
+        for &(t, until) in paused {
+            let pool = self.pool_of(graph, t).unwrap_or(UNNAMED_POOL).to_owned();
+            self.pools.pause_until(&pool, until);
+        }
+    }
+
+    /// How many of the `running` tasks are in `pool`.
+    pub fn running_in_pool(&self, graph: &Graph, running: &[usize], pool: &str) -> usize {
+        running
+            .iter()
+            .filter(|&&r| self.pool_of(graph, r) == Some(pool))
+            .count()
+    }
+
+    /// Why task `t`'s pool does not take it now, if it does not.
+    fn pool_holds(
+        &self,
+        graph: &Graph,
+        running: &[usize],
+        t: usize,
+        now: SystemTime,
+    ) -> Option<Held> {
+        if self.pools.unused() {
+            return None;
+        }
+        let pool = self.pool_of(graph, t)?;
+        let busy = self.running_in_pool(graph, running, pool);
+        self.pools.admits(pool, busy, now).err()
     }
 
     pub fn phase_limit(&self, graph: &Graph, p: usize) -> usize {

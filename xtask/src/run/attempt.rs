@@ -1,6 +1,6 @@
 //! One attempt of a task: the files it needs before it starts, what the
 //! executor is given, the statuses written while it runs and when it ends,
-//! and how its end is judged.
+//! (how its end is judged is `verdict`'s).
 
 use std::collections::HashSet;
 use std::fs::File;
@@ -11,18 +11,17 @@ use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::executor::launch::environment;
 use crate::executor::setup;
-use crate::executor::{Launch, Limits};
+use crate::executor::Launch;
 use crate::git::worktrees::Prepared;
-use crate::model::config::Config;
+use crate::model::config::{Config, ResultFormat};
 use crate::model::layout::Layout;
 use crate::model::task::{argv, Task};
 use crate::run::history::Previous;
-use crate::run::load::INTERRUPTED;
+use crate::run::verdict::Verdict;
 use crate::state::records::ExitRecord;
-use crate::state::status::{self, AgentSlot, Ending, State, Status};
+use crate::state::status::{self, AgentSlot, State, Status};
 use crate::state::{logs, outputs};
-use crate::sys::process::{self, Process};
-use crate::ui::format;
+use crate::sys::process::Process;
 
 /// An attempt that runs now.
 pub struct Active {
@@ -46,6 +45,8 @@ pub struct Active {
     pub worktree: Option<Prepared>,
     /// Its worktree's setup runs first, in this attempt.
     pub setup: bool,
+    /// The pool it names, if any.
+    pub pool: Option<String>,
 }
 
 impl Active {
@@ -64,6 +65,7 @@ impl Active {
             pid_due: None,
             worktree: None,
             setup: false,
+            pool: None,
         }
     }
 
@@ -81,6 +83,7 @@ impl Active {
             job_id: self.job_id.clone(),
             branch: self.worktree.as_ref().map(|w| w.branch.clone()),
             base_commit: self.worktree.as_ref().map(|w| w.base.clone()),
+            pool: self.pool.clone(),
             ..Status::new(id, state)
         }
     }
@@ -191,6 +194,8 @@ pub struct Start<'a> {
     pub previous: Option<&'a Previous>,
     /// Its worktree, when it runs in one.
     pub worktree: Option<&'a Prepared>,
+    /// What the budget leaves, when there is one.
+    pub budget_left: Option<f64>,
 }
 
 /// What the executor needs to start an attempt of `task`.
@@ -199,6 +204,12 @@ pub fn launch(layout: &Layout, config: &Config, task: &Task, start: &Start) -> L
     if let Some(previous) = start.previous {
         env.push(("TASK_PREVIOUS_ERROR".into(), previous.error.clone()));
         env.push(("TASK_PREVIOUS_LOG".into(), previous.log.to_string()));
+        if let Some(session) = &previous.session_id {
+            env.push(("TASK_PREVIOUS_SESSION_ID".into(), session.clone()));
+        }
+    }
+    if let Some(left) = start.budget_left {
+        env.push(("TASK_BUDGET_LEFT_USD".into(), format!("{left:.2}")));
     }
     let mut argv = argv(layout, config, task);
     // A program named by a relative path is the root's, wherever it runs.
@@ -238,6 +249,8 @@ pub fn launch(layout: &Layout, config: &Config, task: &Task, start: &Start) -> L
         argv,
         env,
         log_file: layout.log_file(&task.id),
+        stdout_file: (task.result_format(config) != ResultFormat::None)
+            .then(|| layout.stdout_file(&task.id)),
         cwd,
     }
 }
@@ -247,91 +260,6 @@ pub fn launch(layout: &Layout, config: &Config, task: &Task, start: &Start) -> L
 pub fn setup_needed<'a>(layout: &Layout, config: &'a Config, branch: &str) -> Option<&'a str> {
     let command = config.worktrees.setup.as_deref()?;
     (!layout.setup_done_file(branch).exists()).then_some(command)
-}
-
-/// How an attempt ended, judged.
-pub struct Verdict {
-    pub ending: Ending,
-    /// `None`: completed.
-    pub error: Option<String>,
-}
-
-/// Judges an attempt's end from its exit record (`None`: there is none, as
-/// for a task stopped before it started, or lost with its supervisor).
-pub fn judge(
-    layout: &Layout,
-    task: &Task,
-    limits: &Limits,
-    record: Option<&ExitRecord>,
-    stopping: bool,
-    active: &Active,
-) -> Verdict {
-    let since_ns = active.since_ns;
-    let Some(r) = record else {
-        return if stopping {
-            failed(Ending::Interrupted, INTERRUPTED)
-        } else {
-            failed(
-                Ending::Lost,
-                "lost: the task and its supervisor are gone, and no exit code was recorded",
-            )
-        };
-    };
-    let setup_failed = active.setup
-        && active
-            .worktree
-            .as_ref()
-            .is_some_and(|w| !layout.setup_done_file(&w.branch).exists());
-    let error = match r.ending {
-        Ending::Exited if setup_failed => Some(match r.exit_code {
-            Some(setup::TIMED_OUT) => "worktree setup timed out".to_owned(),
-            Some(code) => format!("worktree setup failed (exit {code})"),
-            None => "worktree setup failed".to_owned(),
-        }),
-        Ending::Exited => match (r.exit_code, r.signal) {
-            (Some(0), _) => {
-                let missing = outputs::problems(layout, task, since_ns);
-                if missing.is_empty() {
-                    None
-                } else {
-                    Some(format!(
-                        "exited 0 but outputs are not right: {}",
-                        missing.join("; ")
-                    ))
-                }
-            }
-            (Some(code), _) => Some(format!("exit code {code}")),
-            (None, Some(sig)) => Some(format!("killed by {}", process::signal_name(sig))),
-            (None, None) => Some("ended without an exit code".to_owned()),
-        },
-        Ending::Timeout => Some("Timeout".to_owned()),
-        Ending::IdleTimeout => Some("Idle timeout".to_owned()),
-        Ending::Interrupted => Some(INTERRUPTED.to_owned()),
-        Ending::OutOfMemory => Some(format!(
-            "Out of memory (limit {})",
-            format::gib(limits.memory_gb)
-        )),
-        Ending::Lost => Some(format!(
-            "lost: {}",
-            r.message.as_deref().unwrap_or("the node failed")
-        )),
-        Ending::SpawnFailed => Some(
-            r.message
-                .clone()
-                .unwrap_or_else(|| "could not start".into()),
-        ),
-    };
-    Verdict {
-        ending: r.ending,
-        error,
-    }
-}
-
-fn failed(ending: Ending, error: &str) -> Verdict {
-    Verdict {
-        ending,
-        error: Some(error.to_owned()),
-    }
 }
 
 impl Active {
@@ -351,6 +279,7 @@ impl Active {
         status.duration_seconds = Some(status::seconds(duration));
         status.ending = Some(verdict.ending);
         status.error = verdict.error.clone();
+        status.agent = verdict.agent.clone();
         if verdict.error.is_none() {
             status.status = State::Completed;
             status.outputs_validated = true;

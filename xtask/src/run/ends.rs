@@ -6,12 +6,11 @@ use std::time::SystemTime;
 
 use anyhow::Result;
 
-use super::attempt;
 use super::finals::RecordFrom;
 use super::load::Disk;
 use super::merging::Waiting;
+use super::verdict;
 use super::Run;
-use crate::executor::Limits;
 use crate::git::merge::Merged;
 use crate::run::history::Previous;
 use crate::state::events::Event;
@@ -57,16 +56,16 @@ impl Run<'_> {
             .filter(|_| active.adopted.is_some())
             .unwrap_or_else(SystemTime::now);
         let task = &self.graph.tasks[t];
-        let verdict = attempt::judge(
+        let verdict = verdict::judge(
             self.layout,
+            self.config,
             task,
-            &Limits::of(self.config, task),
             record.as_ref(),
             self.stop.is_some(),
             &active,
         );
         let run = self.run_info(t);
-        let status = active.ended_status(
+        let mut status = active.ended_status(
             self.layout,
             &task.id,
             &run,
@@ -74,11 +73,16 @@ impl Run<'_> {
             record.as_ref(),
             &verdict,
         );
+        let id = task.id.clone();
+        self.count_cost(t, &status);
+        match &verdict.rate_limit {
+            Some(limit) if self.stop.is_none() => self.rate_limited(t, &mut status, limit),
+            _ => self.history[t].limited_since = None,
+        }
         match (&active.worktree, &mut self.git) {
             (Some(worktree), Some(git)) if verdict.error.is_none() => {
                 // Its work goes into the integration branch first: the task
                 // is completed once it is there.
-                let id = task.id.clone();
                 let mut merging = active.running_status(self.layout, &id, &run);
                 merging.merging = true;
                 status::write(self.layout, &merging)?;
@@ -118,23 +122,49 @@ impl Run<'_> {
         let seconds = status.duration_seconds;
         let error = status.error.clone();
         let attempt = status.attempt;
+        let cost = status.agent.as_ref().and_then(|a| a.cost_usd);
+        let session = status.agent.as_ref().and_then(|a| a.session_id.clone());
+        self.history[t].report = status.agent.clone();
+        let paused = status.rate_limited_until.clone().zip(status.pool.clone());
         self.event(Event {
             attempt: Some(attempt),
             agent: status.agent_id,
             error: error.clone(),
             ending: status.ending,
-            ..Event::change(&id, was, status.status.name())
+            cost_usd: cost,
+            until: paused.as_ref().map(|(until, _)| until.clone()),
+            pool: paused.as_ref().map(|(_, pool)| pool.clone()),
+            ..Event::change(&id, was, status::shown_state(Some(&status)))
         });
         let mut details = format!(
             "{}  {}",
             status.agent_id.map_or("-".into(), |a| a.to_string()),
             format::seconds(seconds.unwrap_or(0.0))
         );
+        if let Some(cost) = cost {
+            details += &format!("  {}", format::usd(cost));
+        }
         if let Some(commit) = &status.merged_commit {
             details += &format!("  merged as {}", &commit[..commit.len().min(12)]);
         }
         self.finals.push(t, status, from);
+        let previous = |error: &str| Previous {
+            error: error.to_owned(),
+            log: self.layout.attempt_log_file(&id, attempt),
+            session_id: session.clone(),
+        };
         match error {
+            Some(error) if paused.is_some() => {
+                self.history[t].previous = Some(previous(&error));
+                let (until, pool) = paused.expect("paused");
+                self.on_paused(t, &until, &pool, &error);
+            }
+            Some(error) => {
+                self.printer
+                    .event(Tone::Bad, "failed", &id, &format!("{details}  {error}"));
+                self.history[t].previous = Some(previous(&error));
+                self.on_failed(t, error);
+            }
             None => {
                 self.printer.event(Tone::Good, "done", &id, &details);
                 // Tasks the finished one generated join their phase gates
@@ -144,23 +174,17 @@ impl Run<'_> {
                 self.readiness.complete(&self.graph, t, &files);
                 self.history[t].error = None;
                 self.history[t].seconds = seconds;
-            }
-            Some(error) => {
-                self.printer
-                    .event(Tone::Bad, "failed", &id, &format!("{details}  {error}"));
-                self.on_failed(t, attempt, error);
+                if let Some(pool) = self.admission.pool_of(&self.graph, t).map(str::to_owned) {
+                    self.admission.pools.succeeded(&pool);
+                }
             }
         }
         let files = Disk::new(self.layout, self.config, &self.graph);
         self.readiness.recheck(&self.graph, &files);
     }
 
-    fn on_failed(&mut self, t: usize, attempt: u32, error: String) {
+    fn on_failed(&mut self, t: usize, error: String) {
         let id = &self.graph.tasks[t].id;
-        self.history[t].previous = Some(Previous {
-            error: error.clone(),
-            log: self.layout.attempt_log_file(id, attempt),
-        });
         let retries = self.graph.tasks[t].retries;
         let tries = self.history[t].tries;
         if self.stop.is_none() && tries <= retries {

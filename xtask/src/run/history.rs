@@ -2,7 +2,11 @@
 //! in this run (retries count against them), the latest attempt's number
 //! across runs, and the latest failure, which a retry is told of.
 
+use std::time::SystemTime;
+
 use camino::Utf8PathBuf;
+
+use crate::agent::result::Report;
 
 /// One task's past.
 #[derive(Debug, Default, Clone)]
@@ -17,6 +21,13 @@ pub struct Past {
     pub error: Option<String>,
     /// How long its completed attempt took, for the live view's ETA.
     pub seconds: Option<f64>,
+    /// Since when it has been failing on rate limits, attempt after attempt.
+    pub limited_since: Option<SystemTime>,
+    /// While it waits for its pool, paused by a rate limit: until when,
+    /// and the pool.
+    pub paused: Option<(SystemTime, String)>,
+    /// What the agent reported of its latest ended attempt.
+    pub report: Option<Report>,
 }
 
 #[derive(Debug, Clone)]
@@ -24,14 +35,23 @@ pub struct Previous {
     pub error: String,
     /// That attempt's log.
     pub log: Utf8PathBuf,
+    /// The agent's session, which a retry may resume.
+    pub session_id: Option<String>,
 }
 
 impl Past {
     /// A new attempt begins; returns its number.
     pub fn begin(&mut self) -> u32 {
+        self.paused = None;
         self.attempt += 1;
         self.tries += 1;
         self.attempt
+    }
+
+    /// The latest attempt does not count against the retries (it hit a
+    /// rate limit); its number stays taken.
+    pub fn forgive(&mut self) {
+        self.tries = self.tries.saturating_sub(1);
     }
 
     /// The attempt recorded as begun never started.

@@ -4,7 +4,9 @@
 //! resumes one killed mid-way keeps the failures and blocks it had
 //! recorded; a new run tries failed and blocked tasks again.
 
-use crate::model::config::Config;
+use std::time::SystemTime;
+
+use crate::model::config::{Config, UNNAMED_POOL};
 use crate::model::discovery::Discovery;
 use crate::model::graph::Graph;
 use crate::model::layout::Layout;
@@ -100,6 +102,8 @@ pub struct Loaded {
     pub failed: Vec<usize>,
     /// Tasks that joined the gate of a phase already complete, each with it.
     pub late: Vec<(usize, usize)>,
+    /// Tasks paused by a rate limit, each with when the pause ends.
+    pub paused: Vec<(usize, SystemTime)>,
     pub warnings: Vec<String>,
 }
 
@@ -131,6 +135,9 @@ impl Reader<'_> {
                 let past = &mut history[t];
                 let resumed = status.run_id.is_some() && status.run_id.as_deref() == run_id;
                 read_past(layout, id, &status, resumed, past);
+                if let Some(until) = status.paused_until() {
+                    loaded.paused.push((t, until));
+                }
                 node = initial(layout, graph, t, &status, resumed, node, past, &mut loaded);
                 if node == Node::Blocked {
                     blocked_by.push((t, status.blocked_by.as_deref().and_then(|b| graph.get(b))));
@@ -164,7 +171,17 @@ fn read_past(layout: &Layout, id: &str, status: &Status, resumed: bool, past: &m
         past.previous = Some(Previous {
             error: error.clone(),
             log: logs::of_attempt(layout, id, status.attempt),
+            session_id: status.agent.as_ref().and_then(|a| a.session_id.clone()),
         });
+    }
+    past.report = status.agent.clone();
+    if let Some(until) = status.paused_until() {
+        past.limited_since = status
+            .rate_limited_since
+            .as_deref()
+            .and_then(status::parse_timestamp);
+        let pool = status.pool.as_deref().unwrap_or(UNNAMED_POOL);
+        past.paused = Some((until, pool.to_owned()));
     }
 }
 
@@ -205,7 +222,9 @@ fn initial(
             Node::Failed
         }
         State::Failed if selected && resumed => {
-            let interrupted = status.error.as_deref() == Some(INTERRUPTED);
+            // A rate limit is not a failure: the task waits for its pool.
+            let interrupted =
+                status.error.as_deref() == Some(INTERRUPTED) || status.rate_limited_until.is_some();
             if !interrupted && past.tries > graph.tasks[t].retries {
                 past.error = status.error.clone();
                 Node::Failed

@@ -11,18 +11,22 @@
 
 mod admission;
 mod attempt;
+pub mod budget;
 mod ends;
 mod finals;
 mod history;
+mod limited;
 mod load;
 mod merging;
 mod options;
 pub mod plan;
+mod pools;
 pub mod readiness;
 mod recovery;
 mod running;
 mod starts;
 mod summary;
+mod verdict;
 mod view;
 
 use std::collections::HashSet;
@@ -119,6 +123,7 @@ pub fn run(
         made_ahead: HashSet::new(),
         events: None,
         git,
+        budget: budget::Budget::load(layout, config.agents.budget_usd),
         begun: Instant::now(),
     };
     run.events = match events::Log::open(layout, Some(&run_id)) {
@@ -133,6 +138,11 @@ pub fn run(
     };
     run.event(Event::run("run_started"));
     run.start()?;
+    if run.budget.reached() && mode == Mode::Launch {
+        let budget = run.budget.reached_message();
+        run.printer
+            .note(Tone::Bad, &format!("{budget}: nothing new starts"));
+    }
     run.main_loop()?;
     run.remove_unused();
     if let Some(executor) = run.executor.take() {
@@ -203,6 +213,8 @@ struct Run<'a> {
     events: Option<events::Log>,
     /// Git worktrees and the merge queue, when a selected task uses one.
     git: Option<merging::Git>,
+    /// What the work may still cost.
+    budget: budget::Budget,
     begun: Instant,
 }
 
@@ -265,6 +277,7 @@ impl Run<'_> {
         for t in loaded.failed {
             self.block_dependents(t);
         }
+        self.admission.pause(&self.graph, &loaded.paused);
         for (t, status) in loaded.running {
             self.recover(t, &status)?;
         }
@@ -318,7 +331,7 @@ impl Run<'_> {
 
     fn main_loop(&mut self) -> Result<()> {
         loop {
-            if self.stop.is_none() && self.mode == Mode::Launch {
+            if self.launching() {
                 if let Err(e) = self.launch_ready() {
                     self.stop_for(Stop::Fatal(format!("{e:#}")));
                 }
@@ -328,10 +341,15 @@ impl Run<'_> {
             }
             let merging = self.git.as_ref().is_some_and(|git| !git.idle());
             if self.running.is_empty() && !merging {
-                if self.stop.is_some() || !self.look_again() {
+                if !self.launching() || !self.look_again() {
                     return Ok(());
                 }
-                continue;
+                let startable = self.admission.pick(&self.graph, &self.readiness, &[]);
+                if startable.is_some() {
+                    continue;
+                }
+                // What is ready waits for a pool a rate limit paused: the
+                // loop sleeps until the pause ends.
             }
             let snapshot = view::Snapshot {
                 layout: self.layout,
@@ -380,18 +398,28 @@ impl Run<'_> {
         }
     }
 
+    /// Whether the run starts tasks now: not a `monitor`, not stopping,
+    /// and the budget not reached.
+    fn launching(&self) -> bool {
+        self.mode == Mode::Launch && self.stop.is_none() && !self.budget.reached()
+    }
+
     /// How long the loop may wait for an event before it has something to
-    /// do (`None`: as long as it takes).
+    /// do (`None`: as long as it takes): the next poll, pid to record, or
+    /// end of a pool's pause.
     fn wait_limit(&self) -> Option<Duration> {
         let polling =
             self.kill_at.is_some() || self.printer.is_live() || self.running.any_adopted();
         let poll = polling.then_some(Duration::from_millis(200));
+        let now = SystemTime::now();
+        let pause_end = self
+            .admission
+            .pools
+            .next_wake(now)
+            .map(|end| end.duration_since(now).unwrap_or_default());
         let pid_due = self.running.next_pid_due();
         let until_due = pid_due.map(|due| due.saturating_duration_since(Instant::now()));
-        match (poll, until_due) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [poll, pause_end, until_due].into_iter().flatten().min()
     }
 
     /// Nothing runs: look for what may still start (new task files, inputs
@@ -577,6 +605,7 @@ impl Run<'_> {
             admission: &self.admission,
             running: &running,
             planning: false,
+            budget_reached: self.budget.reached().then(|| self.budget.reached_message()),
         };
         let outcome = summary::Outcome {
             layout: self.layout,
@@ -590,6 +619,8 @@ impl Run<'_> {
             invalid: &self.invalid,
             stop: self.stop.as_ref(),
             elapsed: self.begun.elapsed(),
+            cost: self.budget.this_run,
+            budget_reached: self.budget.reached().then(|| self.budget.reached_message()),
         };
         summary::print(&mut self.printer, &outcome)
     }

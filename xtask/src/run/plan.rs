@@ -9,6 +9,7 @@ use crate::model::graph::{Dep, Graph};
 use crate::model::layout::Layout;
 use crate::run::admission::Admission;
 use crate::run::attempt;
+use crate::run::budget::Budget;
 use crate::run::history::Past;
 use crate::run::load::{Disk, Reader};
 use crate::run::readiness::{Node, Readiness};
@@ -16,6 +17,7 @@ use crate::run::Options;
 use crate::state::outputs;
 use crate::state::status::AgentSlot;
 use crate::sys::shell;
+use crate::ui::format;
 use crate::ui::printer::{Printer, Tone};
 use crate::{exit, model::task::phase_key};
 
@@ -32,6 +34,7 @@ pub struct Plan<'a> {
     /// running now.
     wave: Vec<usize>,
     warnings: Vec<String>,
+    budget: Budget,
 }
 
 impl<'a> Plan<'a> {
@@ -56,6 +59,8 @@ impl<'a> Plan<'a> {
         for t in loaded.failed {
             readiness.block_downstream(graph, t);
         }
+        let mut admission = Admission::new(config, options.jobs, options.executor);
+        admission.pause(graph, &loaded.paused);
         Plan {
             layout,
             config,
@@ -63,9 +68,10 @@ impl<'a> Plan<'a> {
             graph,
             readiness,
             history,
-            admission: Admission::new(config, options.jobs, options.executor),
+            admission,
             wave: Vec::new(),
             warnings: loaded.warnings,
+            budget: Budget::load(layout, config.agents.budget_usd),
         }
     }
 
@@ -91,6 +97,7 @@ impl<'a> Plan<'a> {
         self.print_warnings();
         println!("Limits: {}", self.admission.describe());
         self.print_memory_note();
+        self.print_budget();
         // Tasks running now hold their slots and memory.
         self.wave = self.readiness.tasks_in(Node::Running).collect();
         let running = self.wave.len();
@@ -132,6 +139,7 @@ impl<'a> Plan<'a> {
         self.print_warnings();
         println!("Dry run: nothing is launched or written.");
         self.print_memory_note();
+        self.print_budget();
         let ids = |tasks: &[usize]| -> String {
             let ids: Vec<&str> = tasks
                 .iter()
@@ -201,6 +209,18 @@ impl<'a> Plan<'a> {
         }
     }
 
+    /// Says what the budget leaves, when there is one.
+    fn print_budget(&self) {
+        if let (Some(usd), Some(left)) = (self.budget.usd, self.budget.left()) {
+            println!(
+                "Budget: {} of {} spent, {} left",
+                format::usd(self.budget.spent),
+                format::usd(usd),
+                format::usd(left)
+            );
+        }
+    }
+
     fn print_warnings(&self) {
         let printer = Printer::new(false);
         for warning in &self.warnings {
@@ -217,11 +237,15 @@ impl<'a> Plan<'a> {
             admission: &self.admission,
             running: &self.wave,
             planning: true,
+            budget_reached: self.budget.reached().then(|| self.budget.reached_message()),
         }
     }
 
     /// Adds to the wave every task the limits let start beside it.
     fn plan_wave(&mut self) {
+        if self.budget.reached() {
+            return;
+        }
         while let Some(t) = self.admission.pick(self.graph, &self.readiness, &self.wave) {
             self.readiness.start(self.graph, t);
             self.wave.push(t);
@@ -243,6 +267,7 @@ impl<'a> Plan<'a> {
             attempt: past.attempt + 1,
             previous: past.previous.as_ref(),
             worktree: None,
+            budget_left: None,
         };
         attempt::launch(self.layout, self.config, &self.graph.tasks[t], &start)
     }
@@ -259,6 +284,8 @@ pub struct Waits<'a> {
     pub running: &'a [usize],
     /// A plan, where running tasks are those that would start now.
     pub planning: bool,
+    /// The budget, when it is reached: nothing ready starts.
+    pub budget_reached: Option<String>,
 }
 
 /// `id: why` for every task that waits, in id order.
@@ -274,9 +301,12 @@ impl Waits<'_> {
         let (graph, readiness) = (self.graph, self.readiness);
         match readiness.node(t) {
             Node::Ready => {
-                return self
-                    .admission
-                    .held_reason(graph, readiness, self.running, t)
+                return match &self.budget_reached {
+                    Some(budget) => format!("ready, not started: {budget}"),
+                    None => self
+                        .admission
+                        .held_reason(graph, readiness, self.running, t),
+                }
             }
             Node::NeedsInputs => return self.missing_inputs(t),
             _ => {}

@@ -68,6 +68,7 @@ pub fn assess(layout: &Layout, id: &str, status: &Status, follows_job: bool) -> 
         }),
         // Set by the run, which knows the config (see `Run::recover`).
         setup: false,
+        pool: status.pool.clone(),
     }))
 }
 

@@ -33,6 +33,7 @@ impl Run<'_> {
         self.readiness.start(&self.graph, t);
         self.made_ahead.remove(&t);
         let mut active = Active::new(agent, attempt);
+        active.pool = self.graph.tasks[t].pool(self.config).map(str::to_owned);
         let sent = self.start_attempt(t, &mut active);
         let mut details = agent.to_string();
         if attempt > 1 {
@@ -92,6 +93,7 @@ impl Run<'_> {
             attempt: active.attempt,
             previous: self.history[t].previous.as_ref(),
             worktree: active.worktree.as_ref(),
+            budget_left: self.budget.left(),
         };
         let launch = attempt::launch(self.layout, self.config, task, &start);
         let limits = Limits::of(self.config, task);

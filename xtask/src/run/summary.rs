@@ -26,6 +26,10 @@ pub struct Outcome<'a> {
     pub invalid: &'a [String],
     pub stop: Option<&'a Stop>,
     pub elapsed: Duration,
+    /// What the run's attempts cost, when any reported a cost.
+    pub cost: Option<f64>,
+    /// The budget, when it is reached.
+    pub budget_reached: Option<String>,
 }
 
 /// Prints the summary; returns the run's exit code.
@@ -47,13 +51,14 @@ pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
     printer.line(
         if clean { Tone::Good } else { Tone::Bad },
         &format!(
-            "Summary: {completed} completed, {failed} failed, {blocked} blocked, {} not started{} ({})",
+            "Summary: {completed} completed, {failed} failed, {blocked} blocked, {} not started{} ({}{})",
             o.not_started.len(),
             match o.invalid.len() {
                 0 => String::new(),
                 n => format!(", {n} invalid task file(s)"),
             },
             format::duration(o.elapsed),
+            o.cost.map_or(String::new(), |c| format!(", {} spent", format::usd(c))),
         ),
     );
     for &t in &o.selected {
@@ -87,7 +92,18 @@ pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
         }
         None => {}
     }
-    if completed == o.selected.len() && o.invalid.is_empty() {
+    let done = completed == o.selected.len();
+    if let Some(budget) = o.budget_reached.as_ref().filter(|_| !done) {
+        printer.line(
+            Tone::Bad,
+            &format!(
+                "{budget}: nothing more starts until budget.usd in {} is raised",
+                o.layout.display(&o.layout.config_file())
+            ),
+        );
+        return exit::BUDGET;
+    }
+    if done && o.invalid.is_empty() {
         exit::SUCCESS
     } else {
         exit::TASK_FAILED

@@ -1,6 +1,8 @@
 //! The run as its live view shows it: the dashboard built from the run's
 //! own state, with no file read but each running task's last log line.
 
+use std::time::SystemTime;
+
 use crate::model::config::Config;
 use crate::model::graph::Graph;
 use crate::model::layout::Layout;
@@ -34,13 +36,14 @@ impl Snapshot<'_> {
                     .and_then(|a| a.worktree.as_ref())
                     .map(|w| w.branch.clone()),
                 merged_commit: None,
+                pool: past.paused.as_ref().map(|(_, pool)| pool.clone()),
             };
             builder.add(
                 &task.phase,
                 &task.id,
                 self.seen(t),
                 attempt,
-                Usage::default(),
+                Usage::reported(past.report.as_ref()),
             );
         }
         let missing = |phase: &str| {
@@ -51,7 +54,16 @@ impl Snapshot<'_> {
 
     fn seen(&self, t: usize) -> Seen {
         let past = &self.history[t];
-        match self.readiness.node(t) {
+        let node = self.readiness.node(t);
+        if let (Node::Ready | Node::Waiting, Some((until, _))) = (node, &past.paused) {
+            if *until > SystemTime::now() {
+                return Seen::Paused {
+                    until: *until,
+                    error: past.previous.as_ref().map(|p| p.error.clone()),
+                };
+            }
+        }
+        match node {
             Node::Completed => Seen::Completed {
                 validated: true,
                 seconds: past.seconds,

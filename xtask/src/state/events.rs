@@ -21,14 +21,15 @@ pub struct Event {
     pub time: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
-    /// A run-level event: `run_started`, `run_finished`; absent for a
-    /// task's change of state.
+    /// A run-level event: `run_started`, `run_finished`, `rate_limited`
+    /// (with the task), `budget_reached`; absent for a task's change of
+    /// state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task: Option<String>,
-    /// The states before and after (`pending`, `running`, `completed`,
-    /// `failed`, `blocked`).
+    /// The states before and after (`pending`, `running`, `merging`,
+    /// `completed`, `failed`, `paused`, `blocked`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -43,6 +44,19 @@ pub struct Event {
     pub ending: Option<Ending>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blocked_by: Option<String>,
+    /// What the attempt that ended cost, as its agent reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
+    /// `rate_limited`: until when the task's pool waits, and the pool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<String>,
+    /// `budget_reached`: the budget and what was spent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget_usd: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spent_usd: Option<f64>,
     /// `run_finished`: the run's exit code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,

@@ -4,6 +4,7 @@
 
 pub mod atomic;
 pub mod events;
+pub mod ledger;
 pub mod lock;
 pub mod logs;
 pub mod outputs;

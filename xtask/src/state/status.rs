@@ -8,6 +8,7 @@ use anyhow::Result;
 use camino::Utf8PathBuf;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::agent::result::Report;
 use crate::model::layout::Layout;
 use crate::state::atomic;
 
@@ -47,7 +48,12 @@ pub fn shown_state(status: Option<&Status>) -> &'static str {
     match status {
         None => "pending",
         Some(s) if s.merging => "merging",
-        Some(s) => s.status.name(),
+        Some(s) => match s.paused_until() {
+            Some(until) if until > SystemTime::now() => "paused",
+            // Its pause is over: it starts again with the next run.
+            Some(_) => "pending",
+            None => s.status.name(),
+        },
     }
 }
 
@@ -67,6 +73,8 @@ pub enum Ending {
     OutOfMemory,
     /// The process and its record are gone (Slurm: the node failed).
     Lost,
+    /// Its log was still and ended with a question nobody will answer.
+    WaitingForInput,
 }
 
 /// The agent slot an attempt ran in, written `agent-N`: slots are numbered
@@ -190,6 +198,18 @@ pub struct Status {
     pub base_commit: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub merged_commit: Option<String>,
+    /// What the agent reported of the attempt (see `agent::result`), when
+    /// its result is read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<Report>,
+    /// The pool of an agent task, and, after it hit a rate limit, until
+    /// when its pool waits and since when it has been waiting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limited_until: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limited_since: Option<String>,
     /// A running task whose process has ended and whose work waits in the
     /// merge queue.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -211,6 +231,15 @@ impl Status {
             blocked_by: Some(by.to_owned()),
             ..Status::new(task_id, State::Blocked)
         }
+    }
+
+    /// Until when a rate limit pauses the task, if one did: it waits for
+    /// its pool, and has not failed.
+    pub fn paused_until(&self) -> Option<SystemTime> {
+        if self.status != State::Failed {
+            return None;
+        }
+        self.rate_limited_until.as_deref().and_then(parse_timestamp)
     }
 
     /// Whether a running task is still looked after: its process or its
@@ -256,6 +285,10 @@ impl Status {
             branch: None,
             base_commit: None,
             merged_commit: None,
+            pool: None,
+            agent: None,
+            rate_limited_until: None,
+            rate_limited_since: None,
             merging: false,
             attempt_since_ns: None,
         }

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::executor::protocol::{ExitRecord, Report, Request, Spec};
-use crate::executor::watchdog::Watchdog;
+use crate::executor::watchdog::{Alarm, Watchdog};
 use crate::state::records::write_record;
 use crate::state::status::Ending;
 use crate::sys::process;
@@ -72,7 +72,7 @@ struct Running {
     pid: u32,
     watchdog: Watchdog,
     /// Why it is being stopped, once it is.
-    stopping: Option<Ending>,
+    stopping: Option<Alarm>,
     kill_at: Option<Instant>,
     /// SIGKILL has been sent.
     killed: bool,
@@ -167,7 +167,10 @@ impl Supervisor {
             .values_mut()
             .find(|t| t.spec.task_id == task_id)
         {
-            task.stopping.get_or_insert(Ending::Interrupted);
+            task.stopping.get_or_insert(Alarm {
+                ending: Ending::Interrupted,
+                detail: None,
+            });
         }
     }
 
@@ -238,6 +241,10 @@ impl Running {
             spec.idle_timeout_ms.map(ms),
             Instant::now(),
         );
+        let watchdog = match spec.prompt_idle_ms {
+            Some(idle) => watchdog.with_prompts(ms(idle), spec.prompt_patterns.clone()),
+            None => watchdog,
+        };
         Running {
             spec,
             pid: 0,
@@ -257,8 +264,8 @@ fn ended(task: &Running, outcome: Outcome) -> ExitRecord {
             usage,
             enforced,
         } => {
-            let ending = match task.stopping {
-                Some(ending) => ending,
+            let ending = match &task.stopping {
+                Some(alarm) => alarm.ending,
                 // A child killed for memory whose parent still succeeded is
                 // not a failure of the task.
                 None if usage.oom_killed && !status.success() => {
@@ -277,6 +284,7 @@ fn ended(task: &Running, outcome: Outcome) -> ExitRecord {
                 limits_enforced: enforced,
                 peak_memory_bytes: usage.peak_memory_bytes,
                 cpu_seconds: usage.cpu_seconds,
+                message: task.stopping.as_ref().and_then(|a| a.detail.clone()),
                 ..ExitRecord::now(ending)
             }
         }
@@ -326,7 +334,7 @@ fn enforce(task: &mut Running) {
     let grace = Duration::from_millis(task.spec.grace_ms);
     match task.kill_at {
         None => {
-            let why = why_stopped(&task.spec, task.stopping);
+            let why = why_stopped(&task.spec, task.stopping.as_ref());
             append_to_log(
                 &task.spec.log_file,
                 &format!("xtask: {why}: SIGTERM sent to the task's processes"),
@@ -350,14 +358,18 @@ fn enforce(task: &mut Running) {
 }
 
 /// Why a task is being stopped, said in its log.
-fn why_stopped(spec: &Spec, stopping: Option<Ending>) -> String {
+fn why_stopped(spec: &Spec, stopping: Option<&Alarm>) -> String {
     let limit =
         |ms: Option<u64>| humantime::format_duration(Duration::from_millis(ms.unwrap_or(0)));
-    match stopping {
+    match stopping.map(|a| a.ending) {
         Some(Ending::Timeout) => format!("timed out after {}", limit(spec.timeout_ms)),
         Some(Ending::IdleTimeout) => format!(
             "idle for {} (its log did not grow)",
             limit(spec.idle_timeout_ms)
+        ),
+        Some(Ending::WaitingForInput) => format!(
+            "waiting for input: its log has been still for {} and ends with a question",
+            limit(spec.prompt_idle_ms)
         ),
         _ => "interrupted".to_owned(),
     }

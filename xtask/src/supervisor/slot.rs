@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
+use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::sync::mpsc::{self, Sender};
@@ -167,8 +168,8 @@ fn run(
         .as_ref()
         .map(|(group, _)| group.procs_files_to_join())
         .unwrap_or_default();
-    let pid = match spawn(spec, programs, join) {
-        Ok(child) => child.id(),
+    let (pid, copier) = match spawn(spec, programs, join) {
+        Ok((child, copier)) => (child.id(), copier),
         Err(e) => return Outcome::SpawnFailed(format!("{e:#}")),
     };
     started(pid);
@@ -181,6 +182,17 @@ fn run(
     process::wait_group_gone(pid, Duration::from_secs(2));
     if let Some((group, _)) = &prepared {
         leftovers |= group.kill_strays();
+    }
+    // Every writer of the task's stdout is gone, so its copy is whole; a
+    // process that escaped the group may hold it open still, and is not
+    // waited for.
+    if let Some(copied) = copier {
+        if copied.recv_timeout(Duration::from_secs(2)).is_err() {
+            append_to_log(
+                &spec.log_file,
+                "xtask: a process the task left holds its stdout open: what it writes now is not kept",
+            );
+        }
     }
     if leftovers {
         append_to_log(
@@ -225,11 +237,13 @@ impl Programs {
     }
 }
 
+/// Starts the task; when its stdout is kept apart too (`Spec::stdout_file`),
+/// also the thread that copies it to both files, which says when it is done.
 fn spawn(
     spec: &Spec,
     programs: &mut Programs,
     cgroup_procs: Vec<std::ffi::CString>,
-) -> Result<std::process::Child> {
+) -> Result<(std::process::Child, Option<mpsc::Receiver<()>>)> {
     let log = File::options()
         .append(true)
         .open(&spec.log_file)
@@ -237,6 +251,10 @@ fn spawn(
     let stderr = log
         .try_clone()
         .context("cannot duplicate the log file handle")?;
+    let kept = match &spec.stdout_file {
+        Some(path) => Some(File::create(path).with_context(|| format!("cannot create {path}"))?),
+        None => None,
+    };
     let mut command = Command::new(programs.resolve(&spec.argv[0]));
     if !cgroup_procs.is_empty() {
         // SAFETY: `join` only makes async-signal-safe system calls, on
@@ -248,9 +266,47 @@ fn spawn(
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .current_dir(&spec.cwd)
         .stdin(Stdio::null())
-        .stdout(log)
         .stderr(stderr)
-        .process_group(0)
+        .process_group(0);
+    if kept.is_some() {
+        command.stdout(Stdio::piped());
+    } else {
+        command.stdout(
+            log.try_clone()
+                .context("cannot duplicate the log file handle")?,
+        );
+    }
+    let mut child = command
         .spawn()
-        .with_context(|| format!("cannot start `{}`", spec.argv[0]))
+        .with_context(|| format!("cannot start `{}`", spec.argv[0]))?;
+    let copier = match (kept, child.stdout.take()) {
+        (Some(kept), Some(pipe)) => {
+            let (done, copied) = mpsc::channel();
+            std::thread::spawn(move || {
+                tee(pipe, log, kept);
+                let _ = done.send(());
+            });
+            Some(copied)
+        }
+        _ => None,
+    };
+    Ok((child, copier))
+}
+
+/// Copies what a task writes to stdout into its log and into the file
+/// that keeps its stdout apart (where its result is read from, away from
+/// what it writes to stderr), until every writer has closed the pipe.
+fn tee(mut pipe: std::process::ChildStdout, mut log: File, mut kept: File) {
+    let mut buffer = [0u8; 64 * 1024];
+    loop {
+        let n = match pipe.read(&mut buffer) {
+            Ok(0) => return,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => return,
+        };
+        // A full disk loses output, never the task: the pipe keeps draining.
+        let _ = log.write_all(&buffer[..n]);
+        let _ = kept.write_all(&buffer[..n]);
+    }
 }

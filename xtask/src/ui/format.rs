@@ -1,7 +1,7 @@
 //! How durations, amounts of memory and command lines are written for a
 //! person: one way each, used by every view.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// `1.2s`, `3m 04s`, `2h 05m`.
 pub fn duration(d: Duration) -> String {
@@ -26,5 +26,35 @@ pub fn gib(amount: f64) -> String {
         format!("{} GiB", (amount * 100.0).round() / 100.0)
     } else {
         format!("{} MiB", (amount * 1024.0).round())
+    }
+}
+
+/// A time of day on this machine's clock, `15:00`, with its date when it
+/// is not today: `2026-12-02 15:00`.
+pub fn clock(time: SystemTime) -> String {
+    let offset = crate::agent::limits::local_offset();
+    let local = |t: SystemTime| {
+        let shifted = if offset >= 0 {
+            t + Duration::from_secs(offset.unsigned_abs())
+        } else {
+            t - Duration::from_secs(offset.unsigned_abs())
+        };
+        // `2026-12-02T15:00:00Z`, on the local clock.
+        humantime::format_rfc3339_seconds(shifted).to_string()
+    };
+    let (then, today) = (local(time), local(SystemTime::now()));
+    if then[..10] == today[..10] {
+        then[11..16].to_owned()
+    } else {
+        format!("{} {}", &then[..10], &then[11..16])
+    }
+}
+
+/// `$1.23`; amounts under a cent keep four decimals, `$0.0042`.
+pub fn usd(amount: f64) -> String {
+    if amount != 0.0 && amount.abs() < 0.01 {
+        format!("${amount:.4}")
+    } else {
+        format!("${amount:.2}")
     }
 }

@@ -16,7 +16,7 @@ use crate::model::layout::Layout;
 use crate::model::task::phase_key;
 use crate::state::logs;
 use crate::ui::format;
-use crate::ui::progress::{PhaseProgress, Progress};
+use crate::ui::progress::{self, PhaseProgress, Progress};
 
 /// How often the frame is redrawn.
 const REFRESH: Duration = Duration::from_millis(500);
@@ -93,10 +93,17 @@ pub fn watch(layout: &Layout, collect: impl Fn() -> Progress) -> ! {
 /// The frame: a heading, a line per phase, a line per running task.
 pub fn frame(layout: &Layout, config: &Config, progress: &Progress) -> String {
     let t = &progress.total;
-    let mut lines = vec![format!(
+    let mut heading = format!(
         "{}: {}/{} completed ({}%), {} running, {} failed, {} blocked",
         progress.title, t.completed, t.total, t.percent, t.running, t.failed, t.blocked
-    )];
+    );
+    if t.paused > 0 {
+        heading += &format!(", {} paused", t.paused);
+    }
+    if let Some(cost) = progress.cost_usd {
+        heading += &format!(", {} spent", format::usd(cost));
+    }
+    let mut lines = vec![heading];
     for phase in &progress.phases {
         lines.push(phase_line(
             phase,
@@ -119,6 +126,14 @@ pub fn frame(layout: &Layout, config: &Config, progress: &Progress) -> String {
             lines.push(format!(
                 "  {agent:<8} {:<44} {state:>8}  {last}",
                 task.task_id
+            ));
+        }
+        for task in &phase.paused_tasks {
+            lines.push(format!(
+                "  {:<8} {:<44} {}",
+                "paused",
+                task.task_id,
+                progress::paused_reason(task)
             ));
         }
     }

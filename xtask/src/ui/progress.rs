@@ -8,6 +8,8 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
+use crate::agent::result::Report;
+use crate::model::config::UNNAMED_POOL;
 use crate::state::status::{self, AgentSlot, State, Status};
 use crate::ui::format;
 use crate::ui::printer::{Printer, Tone};
@@ -17,6 +19,14 @@ pub struct Progress {
     pub title: String,
     pub phases: Vec<PhaseProgress>,
     pub total: Counts,
+    /// What the tasks' latest attempts cost, as their agents reported
+    /// (null when none did), and their tokens.
+    pub cost_usd: Option<f64>,
+    pub input_tokens: Option<u64>,
+    pub output_tokens: Option<u64>,
+    /// The budget, when there is one: it counts every attempt of every run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub budget: Option<BudgetLine>,
     /// Every task, in id order.
     pub tasks: Vec<TaskLine>,
     /// Status files that could not be read, each treated as pending.
@@ -26,12 +36,19 @@ pub struct Progress {
     pub problems: Vec<String>,
 }
 
+#[derive(Debug, Serialize)]
+pub struct BudgetLine {
+    pub usd: f64,
+    pub spent_usd: f64,
+    pub left_usd: f64,
+}
+
 /// One task, as `progress --tasks` and `progress --json` show it.
 #[derive(Debug, Serialize)]
 pub struct TaskLine {
     pub task_id: String,
     pub phase: String,
-    /// pending, running, completed, failed or blocked.
+    /// pending, running, merging, completed, failed, paused or blocked.
     pub state: &'static str,
     /// Its latest attempt (0: none yet).
     pub attempt: u32,
@@ -56,6 +73,18 @@ pub struct TaskLine {
     pub branch: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub merged_commit: Option<String>,
+    /// Its pool, and until when a rate limit pauses it (paused tasks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pool: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_limited_until: Option<String>,
+    /// What its latest attempt cost, as its agent reported, and its tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_tokens: Option<u64>,
 }
 
 /// A task's attempt, as the views name it.
@@ -65,6 +94,7 @@ pub struct Attempt {
     pub agent: Option<AgentSlot>,
     pub branch: Option<String>,
     pub merged_commit: Option<String>,
+    pub pool: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Copy, Serialize)]
@@ -75,6 +105,8 @@ pub struct Counts {
     pub blocked: usize,
     pub failed: usize,
     pub pending: usize,
+    /// Waiting for a pool a rate limit paused.
+    pub paused: usize,
     /// Completed as a whole percentage of total (0 for an empty phase).
     pub percent: u32,
 }
@@ -91,8 +123,14 @@ pub struct PhaseProgress {
     /// memory among them (from their cgroups; none where not enforced).
     pub cpu_seconds: f64,
     pub peak_memory_mb: Option<f64>,
+    /// What the phase's tasks' latest attempts cost, and their tokens
+    /// (null when none reported any).
+    pub cost_usd: Option<f64>,
+    pub input_tokens: Option<u64>,
+    pub output_tokens: Option<u64>,
     pub running_tasks: Vec<RunningTask>,
     pub failed_tasks: Vec<FailedTask>,
+    pub paused_tasks: Vec<PausedTask>,
 }
 
 /// The phase's completion gate: at least one task, every task completed with
@@ -114,6 +152,13 @@ pub struct RunningTask {
     pub alive: bool,
     /// A Slurm job still waiting in the queue.
     pub queued: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PausedTask {
+    pub task_id: String,
+    pub pool: Option<String>,
+    pub rate_limited_until: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -147,6 +192,11 @@ pub enum Seen {
     Blocked {
         by: Option<String>,
     },
+    /// Waits for its pool, paused by a rate limit until `until`.
+    Paused {
+        until: SystemTime,
+        error: Option<String>,
+    },
 }
 
 impl Seen {
@@ -167,6 +217,14 @@ impl Seen {
                 queued: s.queued,
                 merging: s.merging,
             },
+            State::Failed if s.paused_until().is_some() => match s.paused_until() {
+                Some(until) if until > SystemTime::now() => Seen::Paused {
+                    until,
+                    error: s.error.clone(),
+                },
+                // Its pause is over: it starts again with the next run.
+                _ => Seen::Pending,
+            },
             State::Failed => Seen::Failed {
                 error: s.error.clone(),
                 exit_code: s.exit_code,
@@ -186,6 +244,7 @@ impl Seen {
             Seen::Completed { .. } => "completed",
             Seen::Failed { .. } => "failed",
             Seen::Blocked { .. } => "blocked",
+            Seen::Paused { .. } => "paused",
         }
     }
 }
@@ -197,15 +256,20 @@ impl Attempt {
             agent: s.agent_id,
             branch: s.branch.clone(),
             merged_commit: s.merged_commit.clone(),
+            pool: s.pool.clone(),
         })
     }
 }
 
-/// What an attempt used, from its status.
+/// What an attempt used, from its status: CPU and memory, and what its
+/// agent reported.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Usage {
     pub cpu_seconds: Option<f64>,
     pub peak_memory_mb: Option<f64>,
+    pub cost_usd: Option<f64>,
+    pub input_tokens: Option<u64>,
+    pub output_tokens: Option<u64>,
 }
 
 impl Usage {
@@ -213,7 +277,26 @@ impl Usage {
         status.map_or(Usage::default(), |s| Usage {
             cpu_seconds: s.cpu_seconds,
             peak_memory_mb: s.peak_memory_mb,
+            ..Usage::reported(s.agent.as_ref())
         })
+    }
+
+    /// What an agent reported.
+    pub fn reported(report: Option<&Report>) -> Usage {
+        report.map_or(Usage::default(), |r| Usage {
+            cost_usd: r.cost_usd,
+            input_tokens: r.input_tokens,
+            output_tokens: r.output_tokens,
+            ..Usage::default()
+        })
+    }
+}
+
+/// `a + b`, where an absent amount is none, not zero.
+fn add<T: std::ops::Add<Output = T>>(a: Option<T>, b: Option<T>) -> Option<T> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a + b),
+        (a, b) => a.or(b),
     }
 }
 
@@ -238,7 +321,8 @@ impl Builder {
 
     /// Adds task `id` of phase `phase`.
     pub fn add(&mut self, phase: &str, id: &str, seen: Seen, attempt: Attempt, usage: Usage) {
-        self.tasks.push(self.line(phase, id, &seen, attempt));
+        let pool = attempt.pool.clone();
+        self.tasks.push(self.line(phase, id, &seen, attempt, usage));
         let phase = self
             .phases
             .entry(phase.to_owned())
@@ -256,6 +340,9 @@ impl Builder {
             phase.gate.waiting_on.push(id.to_owned());
         }
         phase.cpu_seconds += usage.cpu_seconds.unwrap_or(0.0);
+        phase.cost_usd = add(phase.cost_usd, usage.cost_usd);
+        phase.input_tokens = add(phase.input_tokens, usage.input_tokens);
+        phase.output_tokens = add(phase.output_tokens, usage.output_tokens);
         phase.peak_memory_mb = match (phase.peak_memory_mb, usage.peak_memory_mb) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
@@ -272,6 +359,14 @@ impl Builder {
                 }
             }
             Seen::Blocked { .. } => counts.blocked += 1,
+            Seen::Paused { until, .. } => {
+                counts.paused += 1;
+                phase.paused_tasks.push(PausedTask {
+                    task_id: id.to_owned(),
+                    pool,
+                    rate_limited_until: Some(status::timestamp(until)),
+                });
+            }
             Seen::Failed {
                 error, exit_code, ..
             } => {
@@ -304,7 +399,7 @@ impl Builder {
         counts.percent = percent(counts.completed, counts.total);
     }
 
-    fn line(&self, phase: &str, id: &str, seen: &Seen, attempt: Attempt) -> TaskLine {
+    fn line(&self, phase: &str, id: &str, seen: &Seen, attempt: Attempt, usage: Usage) -> TaskLine {
         let mut line = TaskLine {
             task_id: id.to_owned(),
             phase: phase.to_owned(),
@@ -318,6 +413,11 @@ impl Builder {
             last_log_line: None,
             branch: attempt.branch,
             merged_commit: attempt.merged_commit,
+            pool: attempt.pool,
+            rate_limited_until: None,
+            cost_usd: usage.cost_usd,
+            input_tokens: usage.input_tokens,
+            output_tokens: usage.output_tokens,
         };
         match seen {
             Seen::Running { started, .. } => {
@@ -331,6 +431,10 @@ impl Builder {
                 line.duration_seconds = *seconds;
             }
             Seen::Blocked { by } => line.blocked_by = by.clone(),
+            Seen::Paused { until, error } => {
+                line.rate_limited_until = Some(status::timestamp(*until));
+                line.error = error.clone();
+            }
             Seen::Pending => {}
         }
         line
@@ -356,6 +460,9 @@ impl Builder {
             let missing = missing_artifacts(&phase.phase);
             close_gate(&mut phase, missing);
             progress.total = sum(progress.total, phase.counts);
+            progress.cost_usd = add(progress.cost_usd, phase.cost_usd);
+            progress.input_tokens = add(progress.input_tokens, phase.input_tokens);
+            progress.output_tokens = add(progress.output_tokens, phase.output_tokens);
             progress.phases.push(phase);
         }
         progress.total.percent = percent(progress.total.completed, progress.total.total);
@@ -386,6 +493,7 @@ fn sum(a: Counts, b: Counts) -> Counts {
         blocked: a.blocked + b.blocked,
         failed: a.failed + b.failed,
         pending: a.pending + b.pending,
+        paused: a.paused + b.paused,
         percent: 0,
     }
 }
@@ -415,6 +523,9 @@ pub fn print_tasks(progress: &Progress) {
         }
         if let Some(error) = &task.error {
             line += &format!("  {error}");
+        }
+        if let Some(cost) = task.cost_usd {
+            line += &format!("  {}", format::usd(cost));
         }
         if let Some(by) = &task.blocked_by {
             line += &format!("  blocked by {by}");
@@ -449,6 +560,16 @@ pub fn print(progress: &Progress) {
         println!("  Blocked: {}", c.blocked);
         println!("  Failed: {}", c.failed);
         println!("  Pending: {}", c.pending);
+        if c.paused > 0 {
+            println!("  Paused: {}", c.paused);
+        }
+        if let Some(cost) = phase.cost_usd {
+            println!(
+                "  Cost: {}{}",
+                format::usd(cost),
+                tokens(phase.input_tokens, phase.output_tokens)
+            );
+        }
         if let Some(peak) = phase.peak_memory_mb {
             println!(
                 "  CPU: {:.1} s, peak memory: {peak:.0} MiB",
@@ -470,6 +591,9 @@ pub fn print(progress: &Progress) {
             let agent = task.agent_id.map_or("-".to_owned(), |a| a.to_string());
             println!("    running  {}  {agent}  {elapsed}{note}", task.task_id);
         }
+        for task in &phase.paused_tasks {
+            println!("    paused   {}: {}", task.task_id, paused_reason(task));
+        }
         for task in &phase.failed_tasks {
             let error = task.error.as_deref().unwrap_or("failed");
             println!(
@@ -482,7 +606,59 @@ pub fn print(progress: &Progress) {
     }
     let t = &progress.total;
     println!(
-        "Overall: {}/{} completed ({}%), {} running, {} failed, {} blocked, {} pending",
-        t.completed, t.total, t.percent, t.running, t.failed, t.blocked, t.pending
+        "Overall: {}/{} completed ({}%), {} running, {} failed, {} blocked, {} pending{}",
+        t.completed,
+        t.total,
+        t.percent,
+        t.running,
+        t.failed,
+        t.blocked,
+        t.pending,
+        if t.paused > 0 {
+            format!(", {} paused", t.paused)
+        } else {
+            String::new()
+        }
     );
+    if let Some(cost) = progress.cost_usd {
+        println!(
+            "Cost of the latest attempts: {}{}",
+            format::usd(cost),
+            tokens(progress.input_tokens, progress.output_tokens)
+        );
+    }
+    if let Some(budget) = &progress.budget {
+        println!("Budget: {}", budget_text(budget));
+    }
+}
+
+/// `$12.40 of $50.00 spent, $37.60 left`.
+pub fn budget_text(budget: &BudgetLine) -> String {
+    format!(
+        "{} of {} spent, {} left",
+        format::usd(budget.spent_usd),
+        format::usd(budget.usd),
+        format::usd(budget.left_usd)
+    )
+}
+
+/// `rate limited until 15:00 (pool anthropic)`.
+pub fn paused_reason(task: &PausedTask) -> String {
+    let until = task
+        .rate_limited_until
+        .as_deref()
+        .and_then(status::parse_timestamp)
+        .map_or("?".to_owned(), format::clock);
+    format!(
+        "rate limited until {until} (pool {})",
+        task.pool.as_deref().unwrap_or(UNNAMED_POOL)
+    )
+}
+
+/// ` (120000 tokens in, 3400 out)`, when known.
+fn tokens(input: Option<u64>, output: Option<u64>) -> String {
+    match (input, output) {
+        (None, None) => String::new(),
+        (i, o) => format!(" ({} tokens in, {} out)", i.unwrap_or(0), o.unwrap_or(0)),
+    }
 }

@@ -192,9 +192,18 @@ fn slurm_runs_worktree_tasks_and_merges_their_work() {
         "p/a",
         &sh("test -f .setup-ran && echo a > a.txt && git add a.txt && git -c user.name=a -c user.email=a@x commit -q -m 'write a'"),
     );
-    t.task("p/b", &format!("dependencies: [p/a]\n{}", sh("cat a.txt > $TASK_OUTPUT_DIR/seen")));
+    t.task(
+        "p/b",
+        &format!(
+            "dependencies: [p/a]\n{}",
+            sh("cat a.txt > $TASK_OUTPUT_DIR/seen")
+        ),
+    );
     t.run(&["orchestrate"]).code(0);
-    assert_eq!(t.git(&["log", "-1", "--format=%s", "integration"]), "write a");
+    assert_eq!(
+        t.git(&["log", "-1", "--format=%s", "integration"]),
+        "write a"
+    );
     assert_eq!(t.read("workspace/outputs/p/b/seen"), "a\n");
     assert!(t.status("p/a")["job_id"].is_string());
 }

@@ -8,8 +8,10 @@ use std::time::Duration;
 use camino::Utf8Path;
 use serde_yaml::Value;
 
+mod agents;
 mod worktrees;
 
+pub use agents::{result_format, Agents, RateLimits, ResultFormat, UNNAMED_POOL};
 pub use worktrees::{workdir, Workdir, Worktrees};
 
 use crate::model::layout::Layout;
@@ -32,6 +34,8 @@ pub struct Config {
     pub executor: ExecutorKind,
     pub slurm: SlurmConfig,
     pub worktrees: Worktrees,
+    /// Results, pools, rate limits, the budget, prompts.
+    pub agents: Agents,
     /// The phase keys the file itself lists, each with its line, to catch
     /// a key that matches no phase folder (a typo).
     pub listed_phases: Vec<(String, Option<usize>)>,
@@ -51,6 +55,9 @@ pub struct PhaseConfig {
     pub max_parallel: Option<usize>,
     /// Where the phase's tasks run, unless they say.
     pub workdir: Option<Workdir>,
+    /// The pool of the phase's tasks, unless they say.
+    pub pool: Option<String>,
+    pub prompt_idle: Option<Duration>,
     pub timeout: Option<Duration>,
     pub idle_timeout: Option<Duration>,
     /// Artifacts under `workspace/outputs/` the phase's gate waits for.
@@ -107,6 +114,7 @@ impl Default for Config {
             executor: ExecutorKind::Local,
             slurm: SlurmConfig::default(),
             worktrees: Worktrees::default(),
+            agents: Agents::default(),
             agent: Agent::default(),
             max_concurrent_agents: 10,
             max_cpu_per_agent: 4.0,
@@ -171,6 +179,7 @@ impl Config {
                 self.agent.command = command;
                 self.agent.command_set = Some(line);
             }
+            self.agents.read_agent(&mut agent);
             let problems = agent.finish(Unknown::Refused, |_| None);
             f.absorb(problems);
         }
@@ -211,6 +220,7 @@ impl Config {
             f.absorb(problems);
         }
         self.worktrees.read(f);
+        self.agents.read(f);
         if let Some(mut phases) = f.nested("phases") {
             self.read_phases(&mut phases);
             let problems = phases.finish(Unknown::Refused, |_| None);
@@ -237,6 +247,8 @@ impl Config {
             );
             phase.idle_timeout = f.take("idle_timeout", yaml::duration);
             phase.workdir = f.take("workdir", workdir);
+            phase.pool = f.take("pool", yaml::non_empty_text);
+            phase.prompt_idle = f.take("prompt_idle", yaml::duration);
             set(&mut phase.requires, f.take("requires", requires));
             let problems = f.finish(Unknown::Refused, |_| None);
             phases.absorb(problems);
@@ -249,6 +261,8 @@ impl Config {
         static UNLISTED: PhaseConfig = PhaseConfig {
             max_parallel: None,
             workdir: None,
+            pool: None,
+            prompt_idle: None,
             timeout: None,
             idle_timeout: None,
             requires: Vec::new(),

@@ -1,0 +1,578 @@
+//! Rate and usage limits in what agent CLIs print: which lines say a limit
+//! was hit (or the service is overloaded, which calls for the same wait),
+//! and when the limit resets, read from the many wordings Claude Code and
+//! Codex have used (listed with their sources in
+//! `tests/fixtures/agents/README.md`).
+//!
+//! Times are read without a time-zone database: a clock time is taken in
+//! UTC when it says so ("(UTC)", "GMT") and otherwise in the machine's own
+//! zone, whatever zone it names. Both CLIs print the user's own zone, so
+//! this is right where the agent runs on the machine that reads it, and
+//! off by the zones' difference elsewhere (a Slurm node in UTC reading
+//! "resets 9am (Europe/Berlin)" waits two hours too few or too many).
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Defaults for `rate_limits.patterns`: case-insensitive substrings that
+/// mark a rate or usage limit, or an overload to wait out, in what Claude
+/// Code and Codex print. Each wording of the fixtures' `rate_limit_messages.txt`
+/// is matched by one of them. They are kept narrow on purpose: a lone
+/// "limit" would take "Context limit reached" or a max-turns failure for
+/// a quota, a lone "overloaded" would take GCC's "call of overloaded
+/// 'f(int)' is ambiguous", and "Internal Server Error" is what a web app
+/// under test prints.
+pub const DEFAULT_PATTERNS: &[&str] = &[
+    // Subscription windows (Claude Code) and plan limits (Codex).
+    "usage limit",
+    "hit your limit",
+    "session limit",
+    "weekly limit",
+    "5-hour limit",
+    // "You've hit your <any> limit · resets ...", with U+00B7 and U+2219.
+    "limit · resets",
+    "limit ∙ resets",
+    "your limit will reset",
+    // HTTP 429: API rate limits.
+    "rate limit",
+    "rate_limit_error",
+    "too many requests",
+    "rejected (429)",
+    "api error: 429",
+    "api error (429",
+    // What result.rs makes of Claude's `api_error_status`.
+    "http 429",
+    "\"api_error_status\":429",
+    // Quotas and credits (Codex, the OpenAI API).
+    "exceeded your current quota",
+    "quota exceeded",
+    "insufficient_quota",
+    "out of credits",
+    "spend cap",
+    // Overload and server errors: not quotas, but retried after a wait.
+    "529 overloaded",
+    "overloaded_error",
+    "api error: 529",
+    "api error (529",
+    "http 529",
+    "api error: 500",
+    "api error: 502",
+    "api error: 503",
+    "api error: 504",
+    "model is at capacity",
+    "experiencing high demand",
+    "stream disconnected before completion",
+    "reconnecting...",
+    "try again in",
+];
+
+/// The first of `lines` (oldest first) that one of `patterns` matches,
+/// case-insensitively; returned trimmed. Empty patterns match nothing.
+pub fn find<'a>(patterns: &[String], lines: &'a [String]) -> Option<&'a str> {
+    let patterns: Vec<String> = patterns
+        .iter()
+        .filter(|p| !p.is_empty())
+        .map(|p| p.to_lowercase())
+        .collect();
+    lines
+        .iter()
+        .find(|line| {
+            let line = line.to_lowercase();
+            patterns.iter().any(|p| line.contains(p.as_str()))
+        })
+        .map(|line| line.trim())
+}
+
+/// When the limit resets, if `text` says so: an epoch after `|` ("usage
+/// limit reached|1750708800"), "resets 3pm", "resets 4:50am (Europe/Rome)",
+/// "resets Jul 31, 2am (UTC)", "resets Sep 15 at 7pm", "Your limit will
+/// reset at 3pm (America/Bogota)", "try again at Sep 22nd, 2026 3:14 PM",
+/// "try again in 5 days 22 hours 11 minutes", "Please try again in 1.5s"
+/// (or "663ms"), "Retry-After: 120" (seconds), the `resetsAt` epoch of a
+/// `rate_limit_event` line (the last one in `text`), or
+/// "anthropic-ratelimit-unified-reset: <epoch>".
+///
+/// A clock time without a date is the next such time after `now`; a date
+/// without a year is the one nearest `now` (so a stale "Jul 31" read on
+/// Aug 1 is not taken for next year). "(UTC)" is UTC; any other zone, and
+/// none, is read in the machine's, `local_offset` seconds east of UTC (no
+/// time-zone database: see the module's doc). `None` when nothing is
+/// readable; never a time before `now` (a reset already past is `now`).
+pub fn reset_time(text: &str, now: SystemTime, local_offset: i64) -> Option<SystemTime> {
+    // ASCII lowercase keeps every byte offset, and every char boundary.
+    let text = text.to_ascii_lowercase();
+    let offset = local_offset.clamp(-MAX_OFFSET, MAX_OFFSET);
+    let at = epoch_after_bar(&text)
+        .or_else(|| epoch_after(&text, "\"resetsat\"", true))
+        .or_else(|| epoch_after(&text, "anthropic-ratelimit-unified-reset", false))
+        .or_else(|| after_reset(&text, now, offset))
+        .or_else(|| after_each(&text, "try again at", |c| clock_at(c, now, offset)))
+        .or_else(|| after_each(&text, "try again in", |c| wait(c, now)))
+        .or_else(|| retry_after(&text, now))?;
+    Some(at.max(now))
+}
+
+/// The machine's UTC offset in seconds, now (libc localtime_r's
+/// `tm_gmtoff`); 0 if the C library cannot say.
+// `c_long` is i64 here, but i32 on 32-bit targets.
+#[allow(clippy::useless_conversion)]
+pub fn local_offset() -> i64 {
+    // SAFETY: `time` accepts a null pointer; `localtime_r` writes only to
+    // `tm`, a live local, and is thread-safe (unlike `localtime`).
+    unsafe {
+        let now = libc::time(std::ptr::null_mut());
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&now, &mut tm).is_null() {
+            return 0;
+        }
+        i64::from(tm.tm_gmtoff)
+    }
+}
+
+/// The widest UTC offset taken as given (real ones are within -12h..+14h).
+const MAX_OFFSET: i64 = 24 * 3600;
+
+/// The last second of year 9999: clock times are not read past it, which
+/// keeps the date arithmetic far from overflowing.
+const MAX_SECS: i64 = 253_402_300_799;
+
+const DAY: i64 = 86_400;
+
+// ------------------------------------------------------------- epochs
+
+/// "Claude AI usage limit reached|1750708800": epoch seconds (or
+/// milliseconds, 13 digits) right after a `|`.
+fn epoch_after_bar(text: &str) -> Option<SystemTime> {
+    text.match_indices('|').find_map(|(i, _)| {
+        let digits = Cursor::new(&text[i + 1..]).digits();
+        (10..=13).contains(&digits.len()).then(|| epoch(digits))?
+    })
+}
+
+/// The epoch after `key` and its separators (`"resetsAt":1790060400`,
+/// `anthropic-ratelimit-unified-reset: 1750708800`), at its first or
+/// `last` occurrence.
+fn epoch_after(text: &str, key: &str, last: bool) -> Option<SystemTime> {
+    let i = if last {
+        text.rfind(key)
+    } else {
+        text.find(key)
+    }?;
+    epoch(value_after(&text[i + key.len()..]))
+}
+
+/// Seconds since the epoch, or milliseconds when 12 digits or more. Fewer
+/// than 9 digits is no epoch (1973 or before) but some other number.
+fn epoch(digits: &str) -> Option<SystemTime> {
+    if !(9..=13).contains(&digits.len()) {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    let since = if digits.len() >= 12 {
+        Duration::from_millis(n)
+    } else {
+        Duration::from_secs(n)
+    };
+    UNIX_EPOCH.checked_add(since)
+}
+
+/// The digits after a key's separators.
+fn value_after(rest: &str) -> &str {
+    Cursor::new(separators(rest)).digits()
+}
+
+/// `rest` past the separators between a key and its value: quotes,
+/// spaces, `:` or `=`.
+fn separators(rest: &str) -> &str {
+    rest.trim_start_matches(|c: char| matches!(c, '"' | '\'' | ':' | '=') || c.is_whitespace())
+}
+
+// ------------------------------------------------------- waits, headers
+
+/// "Retry-After: 120" (seconds) or "retry-after-ms: 1500", as an HTTP
+/// header or a field.
+fn retry_after(text: &str, now: SystemTime) -> Option<SystemTime> {
+    let find = |key: &str, unit: f64| {
+        text.match_indices(key).find_map(|(i, _)| {
+            let secs = Cursor::new(separators(&text[i + key.len()..])).decimal()? * unit;
+            now.checked_add(Duration::try_from_secs_f64(secs).ok()?)
+        })
+    };
+    find("retry-after-ms", 0.001).or_else(|| find("retry-after", 1.0))
+}
+
+/// "in 5 days 22 hours 11 minutes", "in 1.5s", "in 663ms", "6m0s": `now`
+/// plus the wait at `c`.
+fn wait(c: Cursor, now: SystemTime) -> Option<SystemTime> {
+    now.checked_add(duration(c)?)
+}
+
+/// A duration as numbers with units, spaced or not ("5 days 22 hours",
+/// "6m0s", "1.5s"); at least one.
+fn duration(mut c: Cursor) -> Option<Duration> {
+    let mut secs = 0.0;
+    let mut read = false;
+    loop {
+        let mut part = c;
+        part.skip(|b| b == b' ' || b == b',');
+        if read && part.eat("and ") {
+            part.spaces();
+        }
+        let Some(n) = part.decimal() else { break };
+        part.spaces();
+        let Some(unit) = unit_secs(part.word()) else {
+            break;
+        };
+        secs += n * unit;
+        read = true;
+        c = part;
+    }
+    if !read {
+        return None;
+    }
+    Duration::try_from_secs_f64(secs).ok()
+}
+
+fn unit_secs(unit: &str) -> Option<f64> {
+    Some(match unit {
+        "ms" | "msec" | "millisecond" | "milliseconds" => 0.001,
+        "s" | "sec" | "secs" | "second" | "seconds" => 1.0,
+        "m" | "min" | "mins" | "minute" | "minutes" => 60.0,
+        "h" | "hr" | "hrs" | "hour" | "hours" => 3600.0,
+        "d" | "day" | "days" => 86_400.0,
+        _ => return None,
+    })
+}
+
+// --------------------------------------------------------- clock times
+
+/// "resets 9am", "resets at 15:00", "Your limit will reset at 3pm",
+/// "resets in 3h" (not seen, but cheap): the first readable one.
+fn after_reset(text: &str, now: SystemTime, offset: i64) -> Option<SystemTime> {
+    after_each(text, "reset", |mut c| {
+        c.eat("s");
+        if !c.spaces() {
+            return None;
+        }
+        let mut relative = c;
+        if relative.eat_word("in") || relative.eat_word("after") {
+            return wait(relative, now);
+        }
+        clock_at(c, now, offset)
+    })
+}
+
+/// `read` at the text after each occurrence of `key`, until one gives a
+/// time.
+fn after_each(
+    text: &str,
+    key: &str,
+    read: impl Fn(Cursor) -> Option<SystemTime>,
+) -> Option<SystemTime> {
+    text.match_indices(key)
+        .find_map(|(i, _)| read(Cursor::new(&text[i + key.len()..])))
+}
+
+/// The instant of the clock time at `c`.
+fn clock_at(c: Cursor, now: SystemTime, offset: i64) -> Option<SystemTime> {
+    let clock = clock(c)?;
+    let now = i64::try_from(now.duration_since(UNIX_EPOCH).ok()?.as_secs()).ok()?;
+    if now > MAX_SECS {
+        return None;
+    }
+    let secs = resolve(&clock, now, if clock.utc { 0 } else { offset })?;
+    UNIX_EPOCH.checked_add(Duration::from_secs(u64::try_from(secs).ok()?))
+}
+
+/// A wall-clock time read from a message.
+#[derive(Debug)]
+struct Clock {
+    /// Year (if given), month, day.
+    date: Option<(Option<i64>, u32, u32)>,
+    /// 0-23, 0-59.
+    hour: u32,
+    minute: u32,
+    /// It says UTC; otherwise it is the machine's time.
+    utc: bool,
+}
+
+/// `[at] [Mon d[st|nd|rd|th][,] [yyyy][,] [at]] h[:mm][ ]am|pm [(Zone)]`,
+/// or a 24-hour `hh:mm`.
+fn clock(mut c: Cursor) -> Option<Clock> {
+    c.spaces();
+    if c.eat_word("at") {
+        c.spaces();
+    }
+    let date = date(&mut c);
+    let hour = c.number(1, 2)?;
+    let minute = if c.eat(":") {
+        Some(c.number(2, 2)?)
+    } else {
+        None
+    };
+    let mut meridiem = c;
+    meridiem.spaces();
+    let pm = match meridiem.word() {
+        "am" => Some(false),
+        "pm" => Some(true),
+        _ => None,
+    };
+    if pm.is_some() {
+        c = meridiem;
+    }
+    let hour = match pm {
+        Some(pm) if (1..=12).contains(&hour) => hour % 12 + if pm { 12 } else { 0 },
+        // "resets 5" is no time; "resets at 15:00" is.
+        None if minute.is_some() && hour <= 23 => hour,
+        _ => return None,
+    };
+    let minute = minute.unwrap_or(0);
+    if minute > 59 {
+        return None;
+    }
+    Some(Clock {
+        date,
+        hour,
+        minute,
+        utc: zone_is_utc(c),
+    })
+}
+
+/// `Jul 31, `, `Sep 15 at `, `Sep 22nd, 2026 `: the date before a time,
+/// if there is one (the cursor is left as it was when there is not).
+fn date(c: &mut Cursor) -> Option<(Option<i64>, u32, u32)> {
+    let mut t = *c;
+    let month = month(t.word())?;
+    t.eat(".");
+    if !t.spaces() {
+        return None;
+    }
+    let day = t.number(1, 2)?;
+    for ordinal in ["st", "nd", "rd", "th"] {
+        if t.eat(ordinal) {
+            break;
+        }
+    }
+    t.eat(",");
+    t.spaces();
+    let mut y = t;
+    let year = y.digits();
+    let year = if year.len() == 4 && !y.rest.starts_with(':') {
+        y.eat(",");
+        y.spaces();
+        t = y;
+        year.parse().ok()
+    } else {
+        None
+    };
+    if t.eat_word("at") {
+        t.spaces();
+    }
+    *c = t;
+    Some((year, month, day))
+}
+
+/// 1-12 for a month's name or its abbreviation ("sep", "sept", "september").
+fn month(word: &str) -> Option<u32> {
+    const MONTHS: [&str; 12] = [
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+    ];
+    if word.len() < 3 {
+        return None;
+    }
+    let i = MONTHS.iter().position(|m| m.starts_with(word))?;
+    u32::try_from(i + 1).ok()
+}
+
+/// Whether the zone after a time, "(UTC)" or " UTC", is UTC.
+fn zone_is_utc(mut c: Cursor) -> bool {
+    c.spaces();
+    let zone = if c.eat("(") {
+        c.rest.split(')').next().unwrap_or("").trim()
+    } else {
+        c.word()
+    };
+    matches!(
+        zone,
+        "utc"
+            | "gmt"
+            | "z"
+            | "zulu"
+            | "uct"
+            | "universal"
+            | "etc/utc"
+            | "etc/gmt"
+            | "etc/uct"
+            | "etc/universal"
+            | "etc/zulu"
+    )
+}
+
+/// Epoch seconds of `clock`, read at UTC offset `offset`, for `now` (epoch
+/// seconds within years 1970-9999): the next such time for a time alone,
+/// the nearest one for a date without a year.
+fn resolve(clock: &Clock, now: i64, offset: i64) -> Option<i64> {
+    let local_now = now + offset;
+    let time = i64::from(clock.hour) * 3600 + i64::from(clock.minute) * 60;
+    let Some((year, month, day)) = clock.date else {
+        let mut at = local_now.div_euclid(DAY) * DAY + time;
+        if at < local_now {
+            at += DAY;
+        }
+        return Some(at - offset);
+    };
+    let this_year = civil_year(local_now.div_euclid(DAY));
+    let years = match year {
+        Some(year) => year..=year,
+        None => this_year - 1..=this_year + 1,
+    };
+    years
+        .filter(|&y| (1..=days_in_month(y, month)).contains(&day))
+        .map(|y| days_from_civil(y, month, day) * DAY + time - offset)
+        .min_by_key(|at| at.abs_diff(now))
+}
+
+fn days_in_month(year: i64, month: u32) -> u32 {
+    match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        _ => 0,
+    }
+}
+
+/// Days since 1970-01-01 of a date of the proleptic Gregorian calendar
+/// (Howard Hinnant's `days_from_civil`).
+fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let (month, day) = (i64::from(month), i64::from(day));
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let day_of_year = (153 * ((month + 9) % 12) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
+}
+
+/// The year of a day counted from 1970-01-01 (Hinnant's `civil_from_days`).
+fn civil_year(days: i64) -> i64 {
+    let days = days + 719_468;
+    let era = days.div_euclid(146_097);
+    let day_of_era = days - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let march_based_month = (5 * day_of_year + 2) / 153;
+    // January and February count in the March-based year before.
+    let year = year_of_era + era * 400;
+    if march_based_month >= 10 {
+        year + 1
+    } else {
+        year
+    }
+}
+
+// --------------------------------------------------------------- cursor
+
+/// A reader of lowercased text. It only steps over ASCII bytes, so every
+/// cut it makes is on a char boundary.
+#[derive(Debug, Clone, Copy)]
+struct Cursor<'a> {
+    rest: &'a str,
+}
+
+impl<'a> Cursor<'a> {
+    fn new(rest: &'a str) -> Cursor<'a> {
+        Cursor { rest }
+    }
+
+    /// Skips whitespace; whether there was any.
+    fn spaces(&mut self) -> bool {
+        let before = self.rest.len();
+        self.rest = self.rest.trim_start();
+        self.rest.len() < before
+    }
+
+    fn skip(&mut self, ascii: impl Fn(u8) -> bool) -> &'a str {
+        let n = self
+            .rest
+            .bytes()
+            .take_while(|&b| b.is_ascii() && ascii(b))
+            .count();
+        let (skipped, rest) = self.rest.split_at(n);
+        self.rest = rest;
+        skipped
+    }
+
+    fn eat(&mut self, prefix: &str) -> bool {
+        match self.rest.strip_prefix(prefix) {
+            Some(rest) => {
+                self.rest = rest;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// `word` when a whole word (not "at" of "attack").
+    fn eat_word(&mut self, word: &str) -> bool {
+        let mut t = *self;
+        if t.word() == word {
+            *self = t;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn word(&mut self) -> &'a str {
+        self.skip(|b| b.is_ascii_alphabetic())
+    }
+
+    fn digits(&mut self) -> &'a str {
+        self.skip(|b| b.is_ascii_digit())
+    }
+
+    /// A whole number of `min` to `max` digits.
+    fn number(&mut self, min: usize, max: usize) -> Option<u32> {
+        let mut t = *self;
+        let digits = t.digits();
+        if !(min..=max).contains(&digits.len()) {
+            return None;
+        }
+        *self = t;
+        digits.parse().ok()
+    }
+
+    /// `12`, `1.5`: a number of at most 12 digits, then 9 decimals.
+    fn decimal(&mut self) -> Option<f64> {
+        let mut t = *self;
+        let whole = t.digits();
+        if whole.is_empty() || whole.len() > 12 {
+            return None;
+        }
+        let mut fraction = t;
+        if fraction.eat(".") {
+            let decimals = fraction.digits();
+            if (1..=9).contains(&decimals.len()) {
+                t = fraction;
+            }
+        }
+        let read = &self.rest[..self.rest.len() - t.rest.len()];
+        *self = t;
+        read.parse().ok()
+    }
+}
+
+#[cfg(test)]
+mod tests;

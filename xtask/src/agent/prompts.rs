@@ -1,0 +1,244 @@
+//! Questions that a headless agent, or a command it runs, asks and that
+//! nobody will answer: a trust dialog, a tool approval, `(y/n)`, a git or
+//! ssh password. The watchdog reads a still log's last line with
+//! [`waiting_for_input`] and stops a task that waits on one. The wordings
+//! and their sources are in `tests/fixtures/agents/prompts.txt`.
+
+/// Defaults for `prompt_patterns`: case-insensitive substrings of a last
+/// log line that asks a question nobody will answer. Every line of the
+/// fixtures' `prompts.txt` is matched but one: Claude Code's "Warning: no
+/// stdin data received in 3s, proceeding without it" is a notice, not a
+/// question. It goes on, and in `-p --output-format json` mode it can stay
+/// the log's last line for the whole run, so matching it would stop
+/// healthy runs.
+pub const DEFAULT_PATTERNS: &[&str] = &[
+    // Claude Code: the workspace trust dialog, old and new wordings.
+    "do you trust the files in this folder",
+    "may read, write, or execute files",
+    "only use files from trusted sources",
+    "is this a project you created or one you trust",
+    "be able to read, edit, and execute files",
+    "accessing workspace:",
+    "security guide",
+    "yes, i trust this folder",
+    "yes, proceed",
+    "no, exit",
+    "enter to confirm",
+    // Claude Code: API key, bypass-permissions, login and setup dialogs.
+    "detected a custom api key",
+    "do you want to use this api key",
+    "no (recommended)",
+    "running in bypass permissions mode",
+    "will not ask for your approval",
+    "yes, i accept",
+    "select login method",
+    "claude account with subscription",
+    "anthropic console account",
+    "paste code here if prompted",
+    "security notes:",
+    "use claude code's terminal setup",
+    "allow external claude.md file imports",
+    // Claude Code: tool permissions, plan mode, the session survey.
+    "do you want to proceed?",
+    "do you want to make this edit",
+    "yes, allow all edits",
+    "yes, and don't ask again",
+    "what to do differently",
+    "would you like to proceed",
+    "how is claude doing this session",
+    "0: dismiss",
+    // Claude Code: misuse errors. The CLI exits on these rather than
+    // waits, so matching them can stop nothing that runs.
+    "requires --verbose",
+    "cannot be used with root/sudo privileges",
+    // Codex: directory trust and the approval overlay.
+    "do you trust the contents of this directory",
+    "allow codex to work in this folder",
+    "ask me to approve edits and commands",
+    "yes, continue",
+    "no, quit",
+    "would you like to run the following command",
+    "would you like to make the following edits",
+    "would you like to grant these permissions",
+    "needs your approval",
+    "press enter to confirm",
+    "mcp server to run tool",
+    // Codex exec reading its prompt from a stdin that never ends.
+    "reading prompt from stdin",
+    "no prompt provided via stdin",
+    // npm, npx.
+    "need to install the following packages",
+    "ok to proceed?",
+    "is this ok? (yes)",
+    // git, ssh, sudo: credentials, host keys, an editor, a pager.
+    "username for '",
+    "password for '",
+    "personal access token for '",
+    "waiting for your editor to close the file",
+    "(end)",
+    "are you sure you want to continue connecting",
+    "enter passphrase for key",
+    "[sudo] password for",
+    "password:",
+    // Package managers, installers, generic confirmations.
+    "do you want to continue?",
+    "press enter to continue",
+    "press return/enter to continue",
+    "press any key to continue",
+    "(y/n)",
+    "[y/n]",
+    "([y]/n)",
+    "(yes/no",
+    "[yes/no]",
+];
+
+/// The pattern `line` matches, if it asks for input: the first of
+/// `patterns` found in it, case-insensitively, once its ANSI escapes are
+/// removed. Empty patterns match nothing. A line that is a JSON object is
+/// an event printed by an agent CLI (which may quote any text, a prompt
+/// included, in a tool's input), never a question, and matches nothing.
+pub fn waiting_for_input<'a>(patterns: &'a [String], line: &str) -> Option<&'a str> {
+    let line = strip_ansi(line).to_lowercase();
+    let trimmed = line.trim();
+    if trimmed.starts_with('{') && trimmed.ends_with('}') {
+        return None;
+    }
+    patterns
+        .iter()
+        .find(|p| !p.is_empty() && line.contains(&p.to_lowercase()))
+        .map(String::as_str)
+}
+
+/// `line` without its terminal escapes: CSI (`ESC [ ... final`), OSC
+/// (`ESC ] ... BEL` or `ESC \`) and two-character ones (`ESC x`).
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\u{1b}' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('[') => {
+                // Parameters and intermediates, up to a final byte @ to ~.
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            Some(']') => {
+                while let Some(c) = chars.next() {
+                    if c == '\u{7}' {
+                        break;
+                    }
+                    if c == '\u{1b}' && chars.peek() == Some(&'\\') {
+                        chars.next();
+                        break;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PROMPTS: &str = include_str!("../../tests/fixtures/agents/prompts.txt");
+
+    /// Lines of prompts.txt that are not questions (see DEFAULT_PATTERNS).
+    const NOT_QUESTIONS: &[&str] = &["Warning: no stdin data received in 3s"];
+
+    fn defaults() -> Vec<String> {
+        DEFAULT_PATTERNS.iter().map(|p| (*p).to_owned()).collect()
+    }
+
+    #[test]
+    fn every_prompt_is_found() {
+        let patterns = defaults();
+        let lines: Vec<&str> = PROMPTS
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+            .collect();
+        assert!(lines.len() > 80, "{}", lines.len());
+        for line in lines {
+            let expected = !NOT_QUESTIONS.iter().any(|n| line.starts_with(n));
+            assert_eq!(
+                waiting_for_input(&patterns, line).is_some(),
+                expected,
+                "{line}"
+            );
+        }
+    }
+
+    #[test]
+    fn ordinary_output_asks_nothing() {
+        let patterns = defaults();
+        let lines = [
+            "   Compiling foo v0.1.0 (/work/main/foo)",
+            "running 3 tests",
+            "error: build failed",
+            "test result: ok. 13 passed; 0 failed; 0 ignored",
+            "    Finished `test` profile [unoptimized + debuginfo] target(s) in 4.02s",
+            "warning: unused variable: `x`",
+            "⚠ claude.ai connectors are disabled because ANTHROPIC_API_KEY or another auth source is set",
+            "Warning: no stdin data received in 3s, proceeding without it. If piping from a slow \
+             command, redirect stdin explicitly: < /dev/null to skip, or wait longer.",
+            "Downloading crates ...",
+            "npm warn deprecated glob@7.2.3",
+            "Cloning into 'repo'...",
+            "",
+            // An agent's event quoting a prompt is not a prompt.
+            r#"{"type":"assistant","message":{"content":[{"type":"tool_use","input":{"command":"echo 'Continue? (y/n)'"}}]}}"#,
+        ];
+        for line in lines {
+            assert_eq!(waiting_for_input(&patterns, line), None, "{line}");
+        }
+    }
+
+    #[test]
+    fn the_pattern_matched_is_returned() {
+        let patterns = defaults();
+        assert_eq!(
+            waiting_for_input(&patterns, "Overwrite config? (Y/N)"),
+            Some("(y/n)")
+        );
+        assert_eq!(
+            waiting_for_input(&patterns, "Username for 'https://github.com': "),
+            Some("username for '")
+        );
+        let custom = vec![String::new(), "Écraser ?".to_owned()];
+        assert_eq!(
+            waiting_for_input(&custom, "ÉCRASER ? [o/n]"),
+            Some("Écraser ?")
+        );
+        assert_eq!(
+            waiting_for_input(&custom, "anything"),
+            None,
+            "an empty pattern matches nothing"
+        );
+        assert_eq!(waiting_for_input(&[], "(y/n)"), None);
+    }
+
+    #[test]
+    fn escapes_are_removed_before_matching() {
+        let patterns = defaults();
+        let line =
+            "\u{1b}[1m\u{1b}[36mDo you want to\u{1b}[0m proceed?\u{1b}]0;claude\u{7} \u{1b}(B";
+        assert_eq!(
+            waiting_for_input(&patterns, line),
+            Some("do you want to proceed?")
+        );
+        assert_eq!(
+            strip_ansi("a\u{1b}]8;;http://x\u{1b}\\link\u{1b}]8;;\u{1b}\\b"),
+            "alinkb"
+        );
+        assert_eq!(strip_ansi("cut \u{1b}[3"), "cut ");
+        assert_eq!(strip_ansi("\u{1b}"), "");
+    }
+}

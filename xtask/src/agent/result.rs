@@ -1,0 +1,412 @@
+//! The result an agent CLI prints when it ends: whether it says it failed,
+//! its session (to resume it), turns, tokens and cost. Reads what Claude
+//! Code (`claude -p --output-format json`, or `stream-json --verbose`) and
+//! Codex (`codex exec --json`) write to stdout; the field meanings and the
+//! sources behind them are in `tests/fixtures/agents/README.md`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Which CLI's output to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `claude -p --output-format json` (or `stream-json --verbose`).
+    ClaudeJson,
+    /// `codex exec --json`.
+    CodexJsonl,
+}
+
+/// What the agent reported, as recorded in a task's status (field `agent`).
+/// Absent fields are left out, never invented (e.g. codex prints no cost:
+/// cost_usd is None unless prices are given).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// Claude's `session_id`, Codex's `thread_id`: what resumes the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    /// Claude's `num_turns` (model round trips); for Codex, the turns that
+    /// ended (`turn.completed` and `turn.failed`), one per prompt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub turns: Option<u32>,
+    /// Claude's `is_error`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_error: Option<bool>,
+    /// Claude's `subtype` (`success`, `error_max_turns`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subtype: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
+    /// Input tokens. Claude's exclude the cached ones; Codex's include them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_read_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_tokens: Option<u64>,
+}
+
+/// USD per million tokens, to cost a run whose CLI prints no cost (codex).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Prices {
+    pub input: f64,
+    pub cached_input: f64,
+    pub output: f64,
+}
+
+/// The result read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub report: Report,
+    /// The agent says it failed, even if it exited 0.
+    pub failure: Option<Failure>,
+}
+
+/// How the agent says it failed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    /// Claude's subtype when it is not `success` (`error_max_turns`...);
+    /// for `success` with `is_error`, its `terminal_reason` (`api_error`)
+    /// and HTTP status, as `api_error (HTTP 429)`. Codex's event type
+    /// (`turn.failed`, `error`).
+    pub kind: String,
+    /// What it said: Claude's `result`, or its `errors` joined with `; `;
+    /// Codex's `error.message` or `message` (when that is itself a JSON
+    /// error body, the message inside it).
+    pub message: String,
+}
+
+impl Failure {
+    /// `agent error: <kind>: <first line of the message>`, used as the
+    /// task's error.
+    pub fn summary(&self) -> String {
+        let first = self
+            .message
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("");
+        format!("agent error: {}: {first}", self.kind)
+    }
+}
+
+/// Reads the result from what the task wrote to stdout. `Err(why)` when
+/// there is no readable result, `why` in plain words, to be shown as
+/// `agent output unreadable: <why>`. `prices` cost a Codex run; Claude's
+/// own `total_cost_usd` is always used for Claude (it knows the cache-write
+/// rate, which `Prices` cannot say).
+pub fn read(format: Format, stdout: &str, prices: Option<&Prices>) -> Result<Outcome, String> {
+    if stdout.trim().is_empty() {
+        return Err("its output is empty".to_owned());
+    }
+    match format {
+        Format::ClaudeJson => read_claude(stdout),
+        Format::CodexJsonl => read_codex(stdout, prices),
+    }
+}
+
+// ---------------------------------------------------------------- Claude
+
+fn read_claude(stdout: &str) -> Result<Outcome, String> {
+    let lines = json_lines(stdout);
+    let whole: Option<Value>;
+    let result = match lines.values.iter().rev().find_map(claude_result) {
+        Some(result) => result,
+        None => {
+            // A result pretty-printed over several lines: not what the CLI
+            // prints, but cheap to accept.
+            whole = serde_json::from_str(stdout.trim()).ok();
+            let found = whole.as_ref().and_then(claude_result);
+            found.ok_or_else(|| {
+                lines.why(
+                    "no JSON object of type `result` in its output",
+                    "--output-format json",
+                )
+            })?
+        }
+    };
+    let report = claude_report(result);
+    let failure = claude_failure(result, &report);
+    Ok(Outcome { report, failure })
+}
+
+/// The object of type `result` in `value`: the value itself, or the last
+/// one of an array (what `--verbose --output-format json` prints).
+fn claude_result(value: &Value) -> Option<&Map<String, Value>> {
+    let is_result = |v: &&Value| v.get("type").and_then(Value::as_str) == Some("result");
+    match value {
+        Value::Array(items) => items.iter().rev().find(is_result)?.as_object(),
+        _ => Some(value).filter(is_result)?.as_object(),
+    }
+}
+
+fn claude_report(result: &Map<String, Value>) -> Report {
+    let usage = result.get("usage");
+    let tokens = |key| usage.and_then(|u| u.get(key)).and_then(Value::as_u64);
+    Report {
+        session_id: text(result.get("session_id")),
+        turns: count(result.get("num_turns")),
+        is_error: result.get("is_error").and_then(Value::as_bool),
+        subtype: text(result.get("subtype")),
+        // Only `total_cost_usd`: very old releases called it `cost_usd`,
+        // and some also printed a per-call `cost_usd` beside the total, so
+        // reading it could report the wrong figure.
+        cost_usd: cost(result.get("total_cost_usd")),
+        input_tokens: tokens("input_tokens"),
+        output_tokens: tokens("output_tokens"),
+        cache_read_tokens: tokens("cache_read_input_tokens"),
+        cache_write_tokens: tokens("cache_creation_input_tokens"),
+    }
+}
+
+/// A failure when `is_error` is true or the subtype is not `success`.
+/// A result with neither field says nothing: the exit code decides.
+fn claude_failure(result: &Map<String, Value>, report: &Report) -> Option<Failure> {
+    let subtype = report.subtype.as_deref();
+    let failed_subtype = subtype.filter(|s| *s != "success");
+    if report.is_error != Some(true) && failed_subtype.is_none() {
+        return None;
+    }
+    let kind = match failed_subtype {
+        Some(subtype) => subtype.to_owned(),
+        // An API failure arrives as `success` with is_error: say why.
+        None => api_error_kind(result),
+    };
+    Some(Failure {
+        kind,
+        message: claude_message(result),
+    })
+}
+
+/// `api_error (HTTP 429)`: the `terminal_reason` (when it tells more than
+/// `completed`) and the `api_error_status`, whichever are there. The
+/// status is kept because 429 is the surest sign of a rate limit.
+fn api_error_kind(result: &Map<String, Value>) -> String {
+    let reason = text(result.get("terminal_reason")).filter(|r| !r.is_empty() && r != "completed");
+    let status = result.get("api_error_status").and_then(Value::as_u64);
+    match (reason, status) {
+        (Some(reason), Some(status)) => format!("{reason} (HTTP {status})"),
+        (Some(reason), None) => reason,
+        (None, Some(status)) => format!("api_error (HTTP {status})"),
+        (None, None) => "is_error".to_owned(),
+    }
+}
+
+/// The `result` text, else the `errors` (which replace it on `error_*`
+/// subtypes).
+fn claude_message(result: &Map<String, Value>) -> String {
+    if let Some(text) = text(result.get("result")).filter(|t| !t.trim().is_empty()) {
+        return text;
+    }
+    let errors: Vec<&str> = match result.get("errors") {
+        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+        Some(Value::String(one)) => vec![one.as_str()],
+        _ => Vec::new(),
+    };
+    if errors.is_empty() {
+        NO_MESSAGE.to_owned()
+    } else {
+        errors.join("; ")
+    }
+}
+
+const NO_MESSAGE: &str = "it gave no message";
+
+// ----------------------------------------------------------------- Codex
+
+/// How a Codex turn ended.
+enum Ending {
+    Completed,
+    Failed(String),
+}
+
+fn read_codex(stdout: &str, prices: Option<&Prices>) -> Result<Outcome, String> {
+    let lines = json_lines(stdout);
+    let mut report = Report::default();
+    let mut ending = None;
+    let mut turns: u32 = 0;
+    let mut last_error: Option<String> = None;
+    // Whether the last event so far is an `error` event.
+    let mut error_last = false;
+    let mut events = 0;
+    let mut legacy = false;
+    for value in &lines.values {
+        let Some(kind) = value.get("type").and_then(Value::as_str) else {
+            // `{"id":"0","msg":{"type":...}}`: the format before 0.44.
+            legacy |= value.get("msg").is_some_and(Value::is_object);
+            continue;
+        };
+        events += 1;
+        error_last = false;
+        match kind {
+            "thread.started" => {
+                report.session_id = text(value.get("thread_id")).or(report.session_id);
+            }
+            "turn.completed" => {
+                turns = turns.saturating_add(1);
+                ending = Some(Ending::Completed);
+                // The usage is the thread's running total, not the turn's
+                // (codex-rs/exec event_processor_with_jsonl_output.rs sends
+                // `usage.total`; openai/codex#17539): the last one is the
+                // run's, and summing would count earlier turns again. (A
+                // resumed thread's total may hold the earlier runs' too.)
+                if let Some(usage) = value.get("usage") {
+                    read_codex_usage(usage, &mut report);
+                }
+            }
+            "turn.failed" => {
+                turns = turns.saturating_add(1);
+                let message = value.get("error").and_then(|e| text(e.get("message")));
+                let message = message.or_else(|| last_error.clone());
+                ending = Some(Ending::Failed(
+                    message.unwrap_or_else(|| NO_MESSAGE.to_owned()),
+                ));
+            }
+            "error" => {
+                last_error =
+                    Some(text(value.get("message")).unwrap_or_else(|| NO_MESSAGE.to_owned()));
+                error_last = true;
+            }
+            _ => {}
+        }
+    }
+    if events == 0 && legacy {
+        return Err("the old codex event format (before 0.44): upgrade codex".to_owned());
+    }
+    if events == 0 {
+        return Err(lines.why("no codex JSON events in its output", "--json"));
+    }
+    // An `error` followed by more events is retry chatter (`Reconnecting...
+    // 2/5`); one that is the last event is what ended the run, even without
+    // a `turn.failed` after it.
+    let failure = match (ending, last_error) {
+        (_, Some(message)) if error_last => Some(codex_failure("error", &message)),
+        (Some(Ending::Failed(message)), _) => Some(codex_failure("turn.failed", &message)),
+        (Some(Ending::Completed), _) => None,
+        (None, _) => {
+            let what = "no `turn.completed` event: the run ended without finishing a turn";
+            return Err(lines.why(what, "--json"));
+        }
+    };
+    report.turns = Some(turns);
+    if let Some(prices) = prices {
+        report.cost_usd = codex_cost(&report, prices);
+    }
+    Ok(Outcome { report, failure })
+}
+
+fn read_codex_usage(usage: &Value, report: &mut Report) {
+    let tokens = |key| usage.get(key).and_then(Value::as_u64);
+    report.input_tokens = tokens("input_tokens");
+    report.cache_read_tokens = tokens("cached_input_tokens");
+    report.output_tokens = tokens("output_tokens");
+    // Printed since codex-cli 0.147; absent before.
+    report.cache_write_tokens = tokens("cache_write_input_tokens");
+}
+
+/// The cost at `prices`. Codex's `input_tokens` include the cached ones
+/// (OpenAI's usage semantics: `cached_tokens` is a detail of the input),
+/// so only the rest is paid at the full input price. `output_tokens`
+/// already include the reasoning tokens. Cache writes are not priced apart.
+fn codex_cost(report: &Report, prices: &Prices) -> Option<f64> {
+    let input = report.input_tokens?;
+    let cached = report.cache_read_tokens.unwrap_or(0).min(input);
+    let output = report.output_tokens.unwrap_or(0);
+    let cost = ((input - cached) as f64 * prices.input
+        + cached as f64 * prices.cached_input
+        + output as f64 * prices.output)
+        / 1e6;
+    cost.is_finite().then_some(cost)
+}
+
+fn codex_failure(kind: &str, message: &str) -> Failure {
+    Failure {
+        kind: kind.to_owned(),
+        message: inner_message(message),
+    }
+}
+
+/// The message inside an error that is itself a JSON error body (as a
+/// non-retryable 400 is: `{"type":"error","error":{"message":...}}`), so
+/// that its first line says something; otherwise `message` as it is.
+fn inner_message(message: &str) -> String {
+    let inner = serde_json::from_str::<Value>(message.trim())
+        .ok()
+        .and_then(|body| {
+            let error = body.get("error");
+            text(error.and_then(|e| e.get("message")))
+                .or_else(|| text(body.get("detail")))
+                .or_else(|| text(body.get("message")))
+                .or_else(|| text(error))
+        });
+    inner
+        .filter(|m| !m.trim().is_empty())
+        .unwrap_or_else(|| message.to_owned())
+}
+
+// --------------------------------------------------------------- helpers
+
+/// The JSON values of the lines that parse, and what to say when none of
+/// them holds a result.
+struct JsonLines {
+    values: Vec<Value>,
+    /// The last line that starts like a JSON object (or any JSON cut
+    /// short) but does not parse: a hint at why there is no result.
+    broken: Option<(usize, serde_json::Error)>,
+}
+
+impl JsonLines {
+    /// `what`, with a hint: a line cut short, or no JSON at all (the CLI
+    /// run without `flag`?).
+    fn why(&self, what: &str, flag: &str) -> String {
+        match &self.broken {
+            Some((line, e)) if e.is_eof() => format!("{what} (line {line} is cut short)"),
+            Some((line, e)) => format!("{what} (line {line} is not valid JSON: {e})"),
+            None if self.values.is_empty() => {
+                format!("{what}: it printed no JSON (was it run with {flag}?)")
+            }
+            None => what.to_owned(),
+        }
+    }
+}
+
+/// Every line that parses as a JSON object or array; the others (warnings
+/// printed before the JSON, tracing lines) are skipped.
+fn json_lines(stdout: &str) -> JsonLines {
+    let mut lines = JsonLines {
+        values: Vec::new(),
+        broken: None,
+    };
+    for (n, line) in stdout.lines().enumerate() {
+        let line = line.trim();
+        if !line.starts_with('{') && !line.starts_with('[') {
+            continue;
+        }
+        match serde_json::from_str::<Value>(line) {
+            Ok(value) => lines.values.push(value),
+            // Not "[INFO] ..." and the like: only what is surely JSON.
+            Err(e) if e.is_eof() || line.starts_with('{') => lines.broken = Some((n + 1, e)),
+            Err(_) => {}
+        }
+    }
+    lines
+}
+
+fn text(value: Option<&Value>) -> Option<String> {
+    value.and_then(Value::as_str).map(str::to_owned)
+}
+
+fn count(value: Option<&Value>) -> Option<u32> {
+    u32::try_from(value.and_then(Value::as_u64)?).ok()
+}
+
+/// A cost: a number, 0 or more.
+fn cost(value: Option<&Value>) -> Option<f64> {
+    value
+        .and_then(Value::as_f64)
+        .filter(|c| c.is_finite() && *c >= 0.0)
+}
+
+#[cfg(test)]
+mod tests;

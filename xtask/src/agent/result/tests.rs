@@ -1,0 +1,615 @@
+//! Tests of `agent::result`, against the recorded outputs.
+
+use super::*;
+
+macro_rules! claude {
+    ($name:literal) => {
+        include_str!(concat!("../../../tests/fixtures/agents/claude/", $name))
+    };
+}
+macro_rules! codex {
+    ($name:literal) => {
+        include_str!(concat!("../../../tests/fixtures/agents/codex/", $name))
+    };
+}
+
+fn claude(stdout: &str) -> Outcome {
+    read(Format::ClaudeJson, stdout, None).unwrap()
+}
+
+fn codex(stdout: &str) -> Outcome {
+    read(Format::CodexJsonl, stdout, None).unwrap()
+}
+
+fn summary(outcome: &Outcome) -> String {
+    outcome.failure.as_ref().expect("a failure").summary()
+}
+
+#[test]
+fn claude_success_is_read_exactly() {
+    let outcome = claude(claude!("success.json"));
+    assert_eq!(
+        outcome.report,
+        Report {
+            session_id: Some("4b8e2f61-9c3a-4d17-b5e2-7a1f0c9d3e58".into()),
+            turns: Some(7),
+            is_error: Some(false),
+            subtype: Some("success".into()),
+            cost_usd: Some(0.1629377),
+            input_tokens: Some(38),
+            output_tokens: Some(1893),
+            cache_read_tokens: Some(201554),
+            cache_write_tokens: Some(18342),
+        }
+    );
+    assert_eq!(outcome.failure, None);
+}
+
+#[test]
+fn claude_prices_are_not_used() {
+    let prices = Prices {
+        input: 100.0,
+        cached_input: 100.0,
+        output: 100.0,
+    };
+    let outcome = read(Format::ClaudeJson, claude!("success.json"), Some(&prices)).unwrap();
+    assert_eq!(outcome.report.cost_usd, Some(0.1629377));
+}
+
+#[test]
+fn claude_is_error_with_success_subtype_is_a_failure() {
+    let outcome = claude(claude!("is_error.json"));
+    assert_eq!(outcome.report.is_error, Some(true));
+    assert_eq!(outcome.report.subtype.as_deref(), Some("success"));
+    assert_eq!(
+        outcome.report.session_id.as_deref(),
+        Some("e5c1a8f2-6d3b-4e97-a0c4-2b9f7e1d6a83")
+    );
+    assert_eq!(outcome.report.cost_usd, Some(0.0));
+    let failure = outcome.failure.as_ref().unwrap();
+    assert_eq!(failure.kind, "api_error (HTTP 500)");
+    assert_eq!(
+        summary(&outcome),
+        "agent error: api_error (HTTP 500): API Error: 500 Internal server error. \
+         This is a server-side issue, usually temporary — try again in a moment. \
+         If it persists, check status.claude.com."
+    );
+}
+
+#[test]
+fn claude_max_turns_reads_errors() {
+    let outcome = claude(claude!("error_max_turns.json"));
+    assert_eq!(outcome.report.turns, Some(26));
+    assert_eq!(outcome.report.cost_usd, Some(0.64498635));
+    assert_eq!(outcome.report.cache_read_tokens, Some(1189402));
+    assert_eq!(
+        outcome.report.session_id.as_deref(),
+        Some("9a3f6c1e-2b8d-4e74-a5c9-0d1e7b4f8a62")
+    );
+    assert_eq!(
+        outcome.failure,
+        Some(Failure {
+            kind: "error_max_turns".into(),
+            message: "Reached maximum number of turns (25)".into(),
+        })
+    );
+    assert_eq!(
+        summary(&outcome),
+        "agent error: error_max_turns: Reached maximum number of turns (25)"
+    );
+}
+
+#[test]
+fn claude_error_during_execution_has_no_tokens() {
+    let outcome = claude(claude!("error_during_execution.json"));
+    assert_eq!(
+        outcome.report,
+        Report {
+            session_id: Some("2f7c0e9b-4a6d-4c1e-8b35-d9a0f6e2c714".into()),
+            turns: Some(0),
+            is_error: Some(true),
+            subtype: Some("error_during_execution".into()),
+            cost_usd: Some(0.0),
+            ..Report::default()
+        }
+    );
+    assert_eq!(
+        summary(&outcome),
+        "agent error: error_during_execution: No conversation found with session ID: \
+         6a1e4c9f-3b7d-4f20-a8c5-b2d9e0f7c316"
+    );
+}
+
+#[test]
+fn claude_rate_limits_keep_the_status() {
+    let cases = [
+        (
+            claude!("rate_limited.json"),
+            "agent error: api_error (HTTP 429): You've hit your session limit · resets 9am (Europe/Berlin)",
+        ),
+        (
+            claude!("rate_limited_api_429.json"),
+            "agent error: api_error (HTTP 429): API Error: Request rejected (429) · This request \
+             would exceed your organization rate limit. Please try again later.",
+        ),
+        (
+            claude!("rate_limited_legacy.json"),
+            "agent error: is_error: Claude AI usage limit reached|1755806400",
+        ),
+        (
+            claude!("stream_rate_limited.jsonl"),
+            "agent error: api_error (HTTP 429): You've hit your session limit · resets 9am (Europe/Berlin)",
+        ),
+    ];
+    for (stdout, expected) in cases {
+        assert_eq!(summary(&claude(stdout)), expected);
+    }
+}
+
+#[test]
+fn claude_stream_reads_the_result_line() {
+    let outcome = claude(claude!("stream.jsonl"));
+    assert_eq!(
+        outcome.report,
+        Report {
+            session_id: Some("1e9b5c3a-7d2f-4a68-b0e4-c5f8a1d7e293".into()),
+            turns: Some(4),
+            is_error: Some(false),
+            subtype: Some("success".into()),
+            cost_usd: Some(0.05772385),
+            input_tokens: Some(6),
+            output_tokens: Some(598),
+            cache_read_tokens: Some(75637),
+            cache_write_tokens: Some(6805),
+        }
+    );
+    assert_eq!(outcome.failure, None);
+}
+
+#[test]
+fn claude_stream_error() {
+    let outcome = claude(claude!("stream_error.jsonl"));
+    assert_eq!(outcome.report.turns, Some(2));
+    assert_eq!(outcome.report.cost_usd, Some(0.0211839));
+    assert_eq!(outcome.report.output_tokens, Some(118));
+    assert_eq!(
+        summary(&outcome),
+        "agent error: api_error (HTTP 529): API Error: 529 Overloaded. This is a server-side \
+         issue, usually temporary — try again in a moment. If it persists, check \
+         https://status.claude.com."
+    );
+}
+
+#[test]
+fn claude_verbose_array_reads_its_last_result() {
+    let outcome = claude(claude!("success_verbose_array.json"));
+    assert_eq!(
+        outcome.report,
+        Report {
+            session_id: Some("0c6d9a2e-5b71-4f3e-8d24-91e7a3b6c5f0".into()),
+            turns: Some(1),
+            is_error: Some(false),
+            subtype: Some("success".into()),
+            cost_usd: Some(0.0045903),
+            input_tokens: Some(3),
+            output_tokens: Some(5),
+            cache_read_tokens: Some(15021),
+            cache_write_tokens: Some(0),
+        }
+    );
+}
+
+#[test]
+fn claude_skips_warning_lines_around_the_json() {
+    let stdout = format!(
+        "⚠ claude.ai connectors are disabled because ANTHROPIC_API_KEY is set · Unset it\n\
+         Warning: no stdin data received in 3s, proceeding without it.\n{}\n{{not json\n",
+        claude!("success.json").trim()
+    );
+    assert_eq!(claude(&stdout), claude(claude!("success.json")));
+}
+
+#[test]
+fn claude_result_over_several_lines() {
+    let stdout =
+        "{\n  \"type\": \"result\",\n  \"subtype\": \"success\",\n  \"is_error\": false\n}\n";
+    let outcome = claude(stdout);
+    assert_eq!(outcome.report.subtype.as_deref(), Some("success"));
+    assert_eq!(outcome.failure, None);
+}
+
+#[test]
+fn claude_unreadable_outputs_say_why() {
+    let success = claude!("success.json");
+    let cut = &success[..success.len() / 2];
+    let cases = [
+        ("", "its output is empty"),
+        (" \n\n", "its output is empty"),
+        (
+            cut,
+            "no JSON object of type `result` in its output (line 1 is cut short)",
+        ),
+        (
+            "Error: Invalid API key\n",
+            "no JSON object of type `result` in its output: it printed no JSON \
+             (was it run with --output-format json?)",
+        ),
+        (
+            "{\"type\":\"system\",\"subtype\":\"init\"}\n{\"type\":\"assistant\"}\n",
+            "no JSON object of type `result` in its output",
+        ),
+        (
+            "{\"type\":\"result\",}\n",
+            "no JSON object of type `result` in its output \
+             (line 1 is not valid JSON: trailing comma at line 1 column 18)",
+        ),
+        (
+            codex!("success.jsonl"),
+            "no JSON object of type `result` in its output",
+        ),
+    ];
+    for (stdout, why) in cases {
+        assert_eq!(
+            read(Format::ClaudeJson, stdout, None),
+            Err(why.to_owned()),
+            "{stdout:?}"
+        );
+    }
+}
+
+#[test]
+fn claude_odd_fields_are_left_out() {
+    let stdout = r#"{"type":"result","subtype":5,"is_error":"yes","num_turns":99999999999,
+        "total_cost_usd":-1,"cost_usd":0.5,"session_id":null,
+        "usage":{"input_tokens":-3,"output_tokens":1.5,"cache_read_input_tokens":1e300,
+        "cache_creation_input_tokens":18446744073709551615}}"#
+        .replace('\n', "");
+    let outcome = claude(&stdout);
+    assert_eq!(
+        outcome.report,
+        Report {
+            cache_write_tokens: Some(u64::MAX),
+            ..Report::default()
+        }
+    );
+    assert_eq!(
+        outcome.failure, None,
+        "no verdict in it: the exit code decides"
+    );
+    // A number too large for a float is not JSON serde accepts.
+    assert!(read(
+        Format::ClaudeJson,
+        r#"{"type":"result","num_turns":1e400}"#,
+        None
+    )
+    .is_err());
+}
+
+#[test]
+fn claude_failure_kinds() {
+    let kind = |json: &str| claude(json).failure.map(|f| (f.kind, f.message));
+    let pair = |k: &str, m: &str| Some((k.to_owned(), m.to_owned()));
+    assert_eq!(
+        kind(r#"{"type":"result","subtype":"error","result":"x"}"#),
+        pair("error", "x")
+    );
+    assert_eq!(
+        kind(r#"{"type":"result","subtype":"success","is_error":true,"api_error_status":401}"#),
+        pair("api_error (HTTP 401)", NO_MESSAGE)
+    );
+    assert_eq!(
+        kind(r#"{"type":"result","is_error":true,"terminal_reason":"completed","result":""}"#),
+        pair("is_error", NO_MESSAGE)
+    );
+    assert_eq!(
+        kind(
+            r#"{"type":"result","subtype":"error_max_budget_usd","is_error":true,"errors":["a","b"]}"#
+        ),
+        pair("error_max_budget_usd", "a; b")
+    );
+    assert_eq!(
+        kind(
+            r#"{"type":"result","is_error":true,"terminal_reason":"prompt_too_long","result":"Prompt is too long"}"#
+        ),
+        pair("prompt_too_long", "Prompt is too long")
+    );
+    assert_eq!(
+        kind(r#"{"type":"result","subtype":"success","is_error":false}"#),
+        None
+    );
+}
+
+#[test]
+fn claude_last_result_wins() {
+    let stdout = format!(
+        "{}\n{}",
+        claude!("is_error.json").trim(),
+        claude!("success.json").trim()
+    );
+    assert_eq!(claude(&stdout).failure, None);
+}
+
+#[test]
+fn codex_success_reads_the_last_total() {
+    let outcome = codex(codex!("success.jsonl"));
+    assert_eq!(
+        outcome.report,
+        Report {
+            session_id: Some("019ff9a2-4c1e-7d30-9b8e-3f6a1c2d5e47".into()),
+            turns: Some(1),
+            input_tokens: Some(84213),
+            output_tokens: Some(2318),
+            cache_read_tokens: Some(71424),
+            cache_write_tokens: Some(0),
+            ..Report::default()
+        }
+    );
+    assert_eq!(outcome.failure, None);
+    let old = codex(codex!("success_usage_v0_4x.jsonl"));
+    assert_eq!(
+        old.report.session_id.as_deref(),
+        Some("0199a7c3-5e2f-7b41-9c06-d4a8e1f3b725")
+    );
+    assert_eq!(
+        (
+            old.report.input_tokens,
+            old.report.cache_read_tokens,
+            old.report.output_tokens
+        ),
+        (Some(24763), Some(24448), Some(122))
+    );
+    assert_eq!(old.report.cache_write_tokens, None);
+}
+
+#[test]
+fn codex_usage_is_a_running_total_not_summed() {
+    // Two turns of one thread (a resumed run prints the same way): the
+    // second total already holds the first.
+    let stdout = "{\"type\":\"thread.started\",\"thread_id\":\"t\"}\n\
+        {\"type\":\"turn.completed\",\"usage\":{\"input_tokens\":100,\"cached_input_tokens\":10,\"output_tokens\":5}}\n\
+        {\"type\":\"turn.completed\",\"usage\":{\"input_tokens\":250,\"cached_input_tokens\":90,\"output_tokens\":12}}\n";
+    let report = codex(stdout).report;
+    assert_eq!(report.turns, Some(2));
+    assert_eq!(
+        (
+            report.input_tokens,
+            report.cache_read_tokens,
+            report.output_tokens
+        ),
+        (Some(250), Some(90), Some(12))
+    );
+}
+
+#[test]
+fn codex_prices_give_a_cost() {
+    let prices = Prices {
+        input: 1.25,
+        cached_input: 0.125,
+        output: 10.0,
+    };
+    let outcome = read(Format::CodexJsonl, codex!("success.jsonl"), Some(&prices)).unwrap();
+    // (84213 - 71424) × 1.25 + 71424 × 0.125 + 2318 × 10, per million.
+    let cost = outcome.report.cost_usd.unwrap();
+    assert!((cost - 0.04809425).abs() < 1e-12, "{cost}");
+    assert_eq!(
+        codex(codex!("success.jsonl")).report.cost_usd,
+        None,
+        "no prices, no cost"
+    );
+    // No usage, no cost.
+    let failed = read(
+        Format::CodexJsonl,
+        codex!("turn_failed.jsonl"),
+        Some(&prices),
+    )
+    .unwrap();
+    assert_eq!(failed.report.cost_usd, None);
+    // More cached than input (nonsense) costs the cached tokens only.
+    let odd = "{\"type\":\"turn.completed\",\"usage\":{\"input_tokens\":10,\"cached_input_tokens\":1000000,\"output_tokens\":0}}";
+    let odd = read(Format::CodexJsonl, odd, Some(&prices)).unwrap().report;
+    assert_eq!(odd.cost_usd, Some(10.0 * 0.125 / 1e6));
+}
+
+#[test]
+fn codex_turn_failed() {
+    let outcome = codex(codex!("turn_failed.jsonl"));
+    assert_eq!(
+        outcome.report.session_id.as_deref(),
+        Some("019ff9c4-8e2d-7a16-b3f9-0c5d7e1a4b28")
+    );
+    assert_eq!(outcome.report.turns, Some(1));
+    assert_eq!(outcome.report.input_tokens, None);
+    assert_eq!(
+        summary(&outcome),
+        "agent error: turn.failed: stream disconnected before completion: error sending \
+         request for url (https://chatgpt.com/backend-api/codex/responses)"
+    );
+    let limited = codex(codex!("rate_limited.jsonl"));
+    assert_eq!(
+        summary(&limited),
+        "agent error: turn.failed: You've hit your usage limit. Upgrade to Pro \
+         (https://chatgpt.com/explore/pro), visit https://chatgpt.com/codex/settings/usage \
+         to purchase more credits or try again at Sep 22nd, 2026 3:14 PM."
+    );
+    let api_key = codex(codex!("rate_limited_api_key.jsonl"));
+    assert_eq!(
+        summary(&api_key),
+        "agent error: turn.failed: exceeded retry limit, last status: 429 Too Many Requests, \
+         request id: req_6f1a9c3e7b2d48a5c0e9f4b1d7a3c582"
+    );
+}
+
+#[test]
+fn codex_json_error_bodies_give_their_message() {
+    let outcome = codex(codex!("turn_failed_invalid_request.jsonl"));
+    assert_eq!(
+        summary(&outcome),
+        "agent error: turn.failed: Invalid schema for response_format 'codex_output_schema': \
+         In context=('properties', 'changedPaths'), 'uniqueItems' is not permitted."
+    );
+    assert_eq!(
+        inner_message("{\"detail\":\"Unauthorized\"}"),
+        "Unauthorized"
+    );
+    assert_eq!(inner_message("{\"error\":\"quota\"}"), "quota");
+    assert_eq!(inner_message("{\"other\":1}"), "{\"other\":1}");
+    assert_eq!(inner_message("[1,2]"), "[1,2]");
+    assert_eq!(inner_message("{cut"), "{cut");
+}
+
+#[test]
+fn codex_errors_then_success_is_a_success() {
+    let outcome = codex(codex!("error.jsonl"));
+    assert_eq!(outcome.failure, None);
+    assert_eq!(
+        outcome.report.session_id.as_deref(),
+        Some("019ff9b7-1a3c-7e52-a4d8-6b0f2c9e1d73")
+    );
+    assert_eq!(
+        (
+            outcome.report.input_tokens,
+            outcome.report.cache_read_tokens,
+            outcome.report.output_tokens
+        ),
+        (Some(17207), Some(6912), Some(41))
+    );
+}
+
+#[test]
+fn codex_a_last_error_event_is_a_failure() {
+    let cut = "{\"type\":\"thread.started\",\"thread_id\":\"t\"}\n\
+        {\"type\":\"turn.started\"}\n\
+        {\"type\":\"error\",\"message\":\"You've hit your usage limit. Try again later.\"}\n";
+    let outcome = codex(cut);
+    assert_eq!(outcome.report.turns, Some(0));
+    assert_eq!(
+        summary(&outcome),
+        "agent error: error: You've hit your usage limit. Try again later."
+    );
+    let after = format!(
+        "{}\n{{\"type\":\"error\",\"message\":\"late\"}}",
+        codex!("success.jsonl").trim()
+    );
+    assert_eq!(summary(&codex(&after)), "agent error: error: late");
+    // turn.failed without a message takes the error before it.
+    let bare = "{\"type\":\"error\",\"message\":\"boom\"}\n{\"type\":\"turn.failed\"}\n";
+    assert_eq!(summary(&codex(bare)), "agent error: turn.failed: boom");
+}
+
+#[test]
+fn codex_unreadable_outputs_say_why() {
+    let success = codex!("success.jsonl");
+    let no_turn_end: String = success.lines().take(5).map(|l| format!("{l}\n")).collect();
+    let cases = [
+        (codex!("empty.jsonl"), "its output is empty".to_owned()),
+        (
+            no_turn_end.as_str(),
+            "no `turn.completed` event: the run ended without finishing a turn".to_owned(),
+        ),
+        (
+            codex!("legacy_msg_format.jsonl"),
+            "the old codex event format (before 0.44): upgrade codex".to_owned(),
+        ),
+        (
+            "Reading prompt from stdin...\nNo prompt provided via stdin.\n",
+            "no codex JSON events in its output: it printed no JSON (was it run with --json?)"
+                .to_owned(),
+        ),
+        (
+            &success[..success.len() - 40],
+            "no `turn.completed` event: the run ended without finishing a turn \
+             (line 16 is cut short)"
+                .to_owned(),
+        ),
+        (
+            claude!("success.json"),
+            "no `turn.completed` event: the run ended without finishing a turn".to_owned(),
+        ),
+    ];
+    for (stdout, why) in cases {
+        assert_eq!(
+            read(Format::CodexJsonl, stdout, None),
+            Err(why),
+            "{stdout:?}"
+        );
+    }
+}
+
+#[test]
+fn codex_skips_tracing_lines() {
+    let stdout = format!(
+        "Reading prompt from stdin...\n2026-09-01T10:00:00Z ERROR codex_models_manager::cache: stale\n{}",
+        codex!("success.jsonl")
+    );
+    assert_eq!(codex(&stdout), codex(codex!("success.jsonl")));
+}
+
+#[test]
+fn codex_odd_fields_are_left_out() {
+    let stdout = "{\"type\":\"thread.started\",\"thread_id\":7}\n\
+        {\"type\":\"turn.completed\",\"usage\":{\"input_tokens\":\"5\",\"cached_input_tokens\":-1,\"output_tokens\":1e30}}\n";
+    let outcome = codex(stdout);
+    assert_eq!(
+        outcome.report,
+        Report {
+            turns: Some(1),
+            ..Report::default()
+        }
+    );
+    let no_usage = codex("{\"type\":\"turn.completed\",\"usage\":[]}");
+    assert_eq!(no_usage.report.input_tokens, None);
+}
+
+#[test]
+fn no_input_panics() {
+    let fixtures = [
+        claude!("success.json"),
+        claude!("stream_error.jsonl"),
+        claude!("success_verbose_array.json"),
+        codex!("success.jsonl"),
+        codex!("turn_failed_invalid_request.jsonl"),
+        codex!("legacy_msg_format.jsonl"),
+    ];
+    for fixture in fixtures {
+        let ends = (0..=fixture.len()).filter(|&i| fixture.is_char_boundary(i));
+        for end in ends.step_by(7) {
+            for format in [Format::ClaudeJson, Format::CodexJsonl] {
+                let prices = Prices {
+                    input: f64::MAX,
+                    cached_input: f64::MAX,
+                    output: f64::MAX,
+                };
+                let _ = read(format, &fixture[..end], Some(&prices));
+                let _ = read(format, &fixture[end..], None);
+            }
+        }
+    }
+    let deep = "[".repeat(100_000);
+    assert!(read(Format::ClaudeJson, &deep, None).is_err());
+    assert!(read(Format::CodexJsonl, &"{\"a\":".repeat(100_000), None).is_err());
+}
+
+#[test]
+fn report_serializes_only_what_is_there() {
+    let report = Report {
+        session_id: Some("s".into()),
+        cost_usd: Some(0.5),
+        ..Report::default()
+    };
+    let json = serde_json::to_string(&report).unwrap();
+    assert_eq!(json, r#"{"session_id":"s","cost_usd":0.5}"#);
+    assert_eq!(serde_json::from_str::<Report>(&json).unwrap(), report);
+    assert_eq!(
+        serde_json::from_str::<Report>("{}").unwrap(),
+        Report::default()
+    );
+}
+
+#[test]
+fn summary_takes_the_first_line_that_says_something() {
+    let failure = Failure {
+        kind: "error".into(),
+        message: "\n  first  \nsecond".into(),
+    };
+    assert_eq!(failure.summary(), "agent error: error: first");
+}

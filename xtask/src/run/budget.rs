@@ -1,0 +1,92 @@
+//! The budget (`budget.usd`): what the work in this workspace may cost,
+//! counted in `workspace/ledger.jsonl` over every attempt of every run.
+//! Once what finished attempts cost reaches it, nothing new starts; the
+//! tasks running finish, and the run ends with exit code 3.
+
+use super::Run;
+use crate::model::layout::Layout;
+use crate::state::events::Event;
+use crate::state::ledger;
+use crate::state::status::Status;
+use crate::ui::format;
+use crate::ui::printer::Tone;
+
+pub struct Budget {
+    /// `None`: no budget.
+    pub usd: Option<f64>,
+    /// What the ledger holds.
+    pub spent: f64,
+    /// What this run's attempts cost, once one reported a cost.
+    pub this_run: Option<f64>,
+    /// Whether an attempt that reported no cost was warned about.
+    warned: bool,
+}
+
+impl Budget {
+    pub fn load(layout: &Layout, usd: Option<f64>) -> Budget {
+        Budget {
+            usd,
+            spent: ledger::spent(layout),
+            this_run: None,
+            warned: false,
+        }
+    }
+
+    pub fn reached(&self) -> bool {
+        self.usd.is_some_and(|usd| self.spent >= usd)
+    }
+
+    /// What is left of it, when there is one.
+    pub fn left(&self) -> Option<f64> {
+        self.usd.map(|usd| (usd - self.spent).max(0.0))
+    }
+
+    /// `budget of $50.00 reached ($51.20 spent)`.
+    pub fn reached_message(&self) -> String {
+        format!(
+            "budget of {} reached ({} spent)",
+            format::usd(self.usd.unwrap_or(0.0)),
+            format::usd(self.spent)
+        )
+    }
+}
+
+impl Run<'_> {
+    /// Counts what task `t`'s attempt cost, as its final `status` says.
+    pub(super) fn count_cost(&mut self, t: usize, status: &Status) {
+        let cost = status.agent.as_ref().and_then(|a| a.cost_usd);
+        let id = &self.graph.tasks[t].id;
+        let Some(cost) = cost else {
+            if self.budget.usd.is_some() && !self.budget.warned {
+                self.budget.warned = true;
+                self.printer.line(
+                    Tone::Warn,
+                    &format!(
+                        "warning: budget.usd is set, but {id} reported no cost (agent.result none, unreadable, or codex-jsonl without agent.prices): the budget does not count it"
+                    ),
+                );
+            }
+            return;
+        };
+        if let Err(e) = ledger::record(self.layout, id, status.attempt, cost) {
+            self.printer.line(Tone::Bad, &format!("error: {e:#}"));
+        }
+        let was_reached = self.budget.reached();
+        self.budget.spent += cost;
+        *self.budget.this_run.get_or_insert(0.0) += cost;
+        if self.budget.reached() && !was_reached {
+            self.printer.note(
+                Tone::Bad,
+                &format!(
+                    "{}: nothing new starts; the running tasks finish",
+                    self.budget.reached_message()
+                ),
+            );
+            self.event(Event {
+                budget_usd: self.budget.usd,
+                spent_usd: Some(self.budget.spent),
+                ..Event::run("budget_reached")
+            });
+        }
+    }
+}

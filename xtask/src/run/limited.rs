@@ -1,0 +1,83 @@
+//! The run's side of a rate limit an agent hit (found by `verdict`): the
+//! attempt does not count against the task's retries, the task's pool
+//! pauses until the limit resets (or for a backoff) and its concurrency
+//! halves (see `pools`), and the task waits for its pool. After waiting
+//! `rate_limits.give_up_after` in all, it fails as any failure.
+
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::time::SystemTime;
+
+use super::verdict::RateLimit;
+use super::Run;
+use crate::model::config::UNNAMED_POOL;
+use crate::state::events::Event;
+use crate::state::status::{self, Status};
+use crate::ui::format;
+use crate::ui::printer::Tone;
+
+impl Run<'_> {
+    /// Task `t`'s attempt, whose final status is `status`, hit `limit`:
+    /// the status says until when the task waits, or, when it has waited
+    /// long enough, that it failed.
+    pub(super) fn rate_limited(&mut self, t: usize, status: &mut Status, limit: &RateLimit) {
+        let now = SystemTime::now();
+        let settings = &self.config.agents.rate_limits;
+        let since = *self.history[t].limited_since.get_or_insert(now);
+        let pool = self
+            .admission
+            .pool_of(&self.graph, t)
+            .unwrap_or(UNNAMED_POOL)
+            .to_owned();
+        status.rate_limited_since = Some(status::timestamp(since));
+        status.pool = Some(pool.clone());
+        if now.duration_since(since).unwrap_or_default() >= settings.give_up_after {
+            status.error = Some(format!(
+                "rate limited since {}: {}",
+                status::timestamp(since),
+                limit.line
+            ));
+            return;
+        }
+        let running = self.running.tasks();
+        // The limited task ran beside these.
+        let busy = self.admission.running_in_pool(&self.graph, &running, &pool) + 1;
+        let until =
+            self.admission
+                .pools
+                .rate_limited(&pool, busy, limit.reset, now, settings, jitter());
+        self.history[t].forgive();
+        status.tries = self.history[t].tries;
+        status.error = Some(format!("rate limited: {}", limit.line));
+        status.rate_limited_until = Some(status::timestamp(until));
+    }
+
+    /// Task `t` waits for its pool, paused until `until` by a rate limit.
+    pub(super) fn on_paused(&mut self, t: usize, until: &str, pool: &str, error: &str) {
+        let id = self.graph.tasks[t].id.clone();
+        let end = status::parse_timestamp(until).unwrap_or_else(SystemTime::now);
+        self.history[t].paused = Some((end, pool.to_owned()));
+        let when = format::clock(end);
+        self.printer.event(
+            Tone::Warn,
+            "paused",
+            &id,
+            &format!("rate limited until {when} (pool {pool}); not counted as an attempt: {error}"),
+        );
+        let files = super::load::Disk::new(self.layout, self.config, &self.graph);
+        self.readiness.retry(&self.graph, t, &files);
+        self.event(Event {
+            task: Some(id),
+            until: Some(until.to_owned()),
+            pool: Some(pool.to_owned()),
+            ..Event::run("rate_limited")
+        });
+    }
+}
+
+/// A number in [-1, 1], different each time: the backoff's jitter, so that
+/// tasks limited together do not all come back at once.
+fn jitter() -> f64 {
+    let random = RandomState::new().hash_one(SystemTime::now());
+    (random % 2001) as f64 / 1000.0 - 1.0
+}

@@ -1,0 +1,214 @@
+//! Pools: tasks that share a provider (`pools: {anthropic: 4}`, a task's
+//! `pool:`). A pool caps its running tasks across phases, and a rate limit
+//! hit by one of its tasks pauses it: no task of it starts before the
+//! limit resets, and its concurrency halves (at least 1), growing back by
+//! one with each task of it that succeeds.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, SystemTime};
+
+use crate::model::config::RateLimits;
+
+pub struct Pools {
+    /// The configured caps.
+    caps: BTreeMap<String, usize>,
+    state: HashMap<String, PoolState>,
+}
+
+#[derive(Default)]
+struct PoolState {
+    /// The cap after rate limits (below the configured one, if any).
+    limit: Option<usize>,
+    paused_until: Option<SystemTime>,
+    /// The next wait when a limit names no reset time.
+    backoff: Option<Duration>,
+}
+
+/// Why a pool does not take another task now.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Held {
+    Full { pool: String, limit: usize },
+    Paused { pool: String, until: SystemTime },
+}
+
+impl Pools {
+    pub fn new(caps: &BTreeMap<String, usize>) -> Pools {
+        Pools {
+            caps: caps.clone(),
+            state: HashMap::new(),
+        }
+    }
+
+    /// Whether no pool has a cap or has been rate limited: nothing to check.
+    pub fn unused(&self) -> bool {
+        self.caps.is_empty() && self.state.is_empty()
+    }
+
+    /// Whether pool `pool` takes one more task beside `running` of its own.
+    pub fn admits(&self, pool: &str, running: usize, now: SystemTime) -> Result<(), Held> {
+        let state = self.state.get(pool);
+        if let Some(until) = state.and_then(|s| s.paused_until).filter(|u| *u > now) {
+            return Err(Held::Paused {
+                pool: pool.to_owned(),
+                until,
+            });
+        }
+        match self.limit(pool) {
+            Some(limit) if running >= limit => Err(Held::Full {
+                pool: pool.to_owned(),
+                limit,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// A task of `pool` hit a rate limit while `running` of its tasks ran
+    /// (itself included): the pool pauses until `reset` (when the message
+    /// said), else for its backoff (doubling, up to the maximum, ±10 %
+    /// `jitter`, a number in [-1, 1]); its concurrency halves. Returns when
+    /// the pause ends.
+    pub fn rate_limited(
+        &mut self,
+        pool: &str,
+        running: usize,
+        reset: Option<SystemTime>,
+        now: SystemTime,
+        settings: &RateLimits,
+        jitter: f64,
+    ) -> SystemTime {
+        let cap = self.limit(pool).unwrap_or(running.max(1));
+        let state = self.state.entry(pool.to_owned()).or_default();
+        state.limit = Some((cap / 2).max(1));
+        let until = match reset {
+            Some(reset) if reset > now => reset,
+            _ => {
+                let wait = state.backoff.unwrap_or(settings.backoff);
+                state.backoff = Some((wait * 2).min(settings.max_backoff));
+                now + wait.mul_f64(1.0 + 0.1 * jitter.clamp(-1.0, 1.0))
+            }
+        };
+        // A later pause never shortens an earlier one.
+        let until = state.paused_until.map_or(until, |u| u.max(until));
+        state.paused_until = Some(until);
+        until
+    }
+
+    /// A pause read from a status (a run that resumes an earlier one's).
+    pub fn pause_until(&mut self, pool: &str, until: SystemTime) {
+        let state = self.state.entry(pool.to_owned()).or_default();
+        state.paused_until = Some(state.paused_until.map_or(until, |u| u.max(until)));
+    }
+
+    /// A task of `pool` succeeded: its concurrency grows back by one, and
+    /// its backoff starts over.
+    pub fn succeeded(&mut self, pool: &str) {
+        let cap = self.caps.get(pool).copied();
+        if let Some(state) = self.state.get_mut(pool) {
+            state.backoff = None;
+            state.limit = match (state.limit, cap) {
+                (Some(limit), Some(cap)) if limit + 1 >= cap => None,
+                (Some(limit), _) => Some(limit + 1),
+                (None, _) => None,
+            };
+        }
+    }
+
+    /// The earliest end of a pause after `now`, to wake up then.
+    pub fn next_wake(&self, now: SystemTime) -> Option<SystemTime> {
+        self.state
+            .values()
+            .filter_map(|s| s.paused_until)
+            .filter(|until| *until > now)
+            .min()
+    }
+
+    /// The pool's cap now: the configured one, lowered by rate limits.
+    fn limit(&self, pool: &str) -> Option<usize> {
+        let cap = self.caps.get(pool).copied();
+        match (self.state.get(pool).and_then(|s| s.limit), cap) {
+            (Some(lowered), Some(cap)) => Some(lowered.min(cap)),
+            (lowered, cap) => lowered.or(cap),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pools() -> Pools {
+        Pools::new(&BTreeMap::from([("anthropic".to_owned(), 4)]))
+    }
+
+    #[test]
+    fn a_pool_caps_its_running_tasks() {
+        let p = pools();
+        let now = SystemTime::now();
+        assert_eq!(p.admits("anthropic", 3, now), Ok(()));
+        assert!(matches!(
+            p.admits("anthropic", 4, now),
+            Err(Held::Full { limit: 4, .. })
+        ));
+        assert_eq!(
+            p.admits("other", 100, now),
+            Ok(()),
+            "an unlisted pool has no cap"
+        );
+    }
+
+    #[test]
+    fn a_rate_limit_pauses_the_pool_and_halves_it_until_successes() {
+        let mut p = pools();
+        let now = SystemTime::now();
+        let settings = RateLimits::default();
+        let reset = now + Duration::from_secs(600);
+        let until = p.rate_limited("anthropic", 4, Some(reset), now, &settings, 0.0);
+        assert_eq!(until, reset);
+        assert!(matches!(
+            p.admits("anthropic", 0, now),
+            Err(Held::Paused { .. })
+        ));
+        let later = reset + Duration::from_secs(1);
+        assert_eq!(p.admits("anthropic", 1, later), Ok(()));
+        assert!(matches!(
+            p.admits("anthropic", 2, later),
+            Err(Held::Full { limit: 2, .. })
+        ));
+        p.succeeded("anthropic");
+        assert!(matches!(
+            p.admits("anthropic", 3, later),
+            Err(Held::Full { limit: 3, .. })
+        ));
+        p.succeeded("anthropic");
+        assert_eq!(
+            p.admits("anthropic", 3, later),
+            Ok(()),
+            "back to its cap of 4"
+        );
+        assert!(matches!(
+            p.admits("anthropic", 4, later),
+            Err(Held::Full { limit: 4, .. })
+        ));
+    }
+
+    #[test]
+    fn without_a_reset_time_the_backoff_doubles_with_jitter() {
+        let mut p = pools();
+        let now = SystemTime::now();
+        let settings = RateLimits {
+            backoff: Duration::from_secs(60),
+            max_backoff: Duration::from_secs(150),
+            ..RateLimits::default()
+        };
+        let mut at = now;
+        let mut waits = Vec::new();
+        for _ in 0..3 {
+            let until = p.rate_limited("anthropic", 1, None, at, &settings, 1.0);
+            waits.push(until.duration_since(at).unwrap().as_secs());
+            at = until;
+        }
+        assert_eq!(waits, [66, 132, 165], "60, 120, then capped at 150; +10 %");
+        assert_eq!(p.next_wake(at), None);
+        assert!(p.next_wake(now).is_some());
+    }
+}

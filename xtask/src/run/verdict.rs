@@ -1,0 +1,187 @@
+//! How an attempt's end is judged: its exit, its outputs, and for a task
+//! whose result is read (`agent.result`), what the agent itself reported,
+//! which overrides an exit code of 0. A failed agent attempt whose error or
+//! log says it hit a rate limit is marked so: it is not held against the
+//! task (see `run::limited`).
+
+use std::time::SystemTime;
+
+use crate::agent::limits;
+use crate::agent::result::{self, Outcome, Report};
+use crate::executor::{setup, Limits};
+use crate::model::config::Config;
+use crate::model::layout::Layout;
+use crate::model::task::Task;
+use crate::run::attempt::Active;
+use crate::run::load::INTERRUPTED;
+use crate::state::records::ExitRecord;
+use crate::state::status::Ending;
+use crate::state::{logs, outputs};
+use crate::sys::process;
+use crate::ui::format;
+
+/// How an attempt ended, judged.
+pub struct Verdict {
+    pub ending: Ending,
+    /// `None`: completed.
+    pub error: Option<String>,
+    /// What the agent reported, when its result is read and could be.
+    pub agent: Option<Report>,
+    /// The attempt failed on a rate limit.
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// A rate limit an attempt hit.
+#[derive(Debug, Clone)]
+pub struct RateLimit {
+    /// The line that says so.
+    pub line: String,
+    /// When the limit resets, when the message says.
+    pub reset: Option<SystemTime>,
+}
+
+/// How many of a log's last lines are searched for a rate limit.
+const LOG_LINES: usize = 50;
+
+/// Judges an attempt's end from its exit record (`None`: there is none, as
+/// for a task stopped before it started, or lost with its supervisor).
+pub fn judge(
+    layout: &Layout,
+    config: &Config,
+    task: &Task,
+    record: Option<&ExitRecord>,
+    stopping: bool,
+    active: &Active,
+) -> Verdict {
+    let Some(r) = record else {
+        let (ending, error) = if stopping {
+            (Ending::Interrupted, INTERRUPTED)
+        } else {
+            (
+                Ending::Lost,
+                "lost: the task and its supervisor are gone, and no exit code was recorded",
+            )
+        };
+        return Verdict {
+            ending,
+            error: Some(error.to_owned()),
+            agent: None,
+            rate_limit: None,
+        };
+    };
+    let outcome = read_result(layout, config, task);
+    let error = exit_error(layout, config, task, r, active, outcome.as_ref());
+    let failure = outcome
+        .as_ref()
+        .and_then(|o| o.as_ref().ok()?.failure.as_ref());
+    let rate_limit = match &error {
+        Some(_) if r.ending == Ending::Exited && task.is_agent(config) => {
+            let texts = match failure {
+                // What the agent says failed is the reason: an earlier
+                // retried hiccup in its log is not.
+                Some(failure) => vec![failure.message.clone(), failure.kind.clone()],
+                None => logs::tail(&layout.log_file(&task.id), LOG_LINES),
+            };
+            rate_limit(config, &texts)
+        }
+        _ => None,
+    };
+    Verdict {
+        ending: r.ending,
+        error,
+        agent: outcome.and_then(Result::ok).map(|o| o.report),
+        rate_limit,
+    }
+}
+
+/// The error of an attempt that ended with exit record `r`.
+fn exit_error(
+    layout: &Layout,
+    config: &Config,
+    task: &Task,
+    r: &ExitRecord,
+    active: &Active,
+    outcome: Option<&Result<Outcome, String>>,
+) -> Option<String> {
+    let setup_failed = active.setup
+        && active
+            .worktree
+            .as_ref()
+            .is_some_and(|w| !layout.setup_done_file(&w.branch).exists());
+    let said = outcome.and_then(|o| o.as_ref().ok()?.failure.as_ref().map(|f| f.summary()));
+    match r.ending {
+        Ending::Exited if setup_failed => Some(match r.exit_code {
+            Some(setup::TIMED_OUT) => "worktree setup timed out".to_owned(),
+            Some(code) => format!("worktree setup failed (exit {code})"),
+            None => "worktree setup failed".to_owned(),
+        }),
+        Ending::Exited => match (r.exit_code, r.signal) {
+            (Some(0), _) => match outcome {
+                Some(Err(why)) => Some(format!("agent output unreadable: {why}")),
+                _ if said.is_some() => said,
+                _ => {
+                    let missing = outputs::problems(layout, task, active.since_ns);
+                    (!missing.is_empty()).then(|| {
+                        format!("exited 0 but outputs are not right: {}", missing.join("; "))
+                    })
+                }
+            },
+            // The exit code stays the error; what the agent said, the why.
+            (Some(code), _) => Some(match said {
+                Some(said) => format!("exit code {code} ({said})"),
+                None => format!("exit code {code}"),
+            }),
+            (None, Some(sig)) => Some(format!("killed by {}", process::signal_name(sig))),
+            (None, None) => Some("ended without an exit code".to_owned()),
+        },
+        Ending::Timeout => Some("Timeout".to_owned()),
+        Ending::IdleTimeout => Some("Idle timeout".to_owned()),
+        Ending::Interrupted => Some(INTERRUPTED.to_owned()),
+        Ending::OutOfMemory => Some(format!(
+            "Out of memory (limit {})",
+            format::gib(Limits::of(config, task).memory_gb)
+        )),
+        Ending::Lost => Some(format!(
+            "lost: {}",
+            r.message.as_deref().unwrap_or("the node failed")
+        )),
+        Ending::WaitingForInput => Some(format!(
+            "waiting for input: {}",
+            r.message
+                .as_deref()
+                .unwrap_or("its log ends with a question")
+        )),
+        Ending::SpawnFailed => Some(
+            r.message
+                .clone()
+                .unwrap_or_else(|| "could not start".into()),
+        ),
+    }
+}
+
+/// The agent's result, read from the attempt's stdout, when the task's
+/// result is read: `Err(why)` when it cannot be.
+fn read_result(layout: &Layout, config: &Config, task: &Task) -> Option<Result<Outcome, String>> {
+    let format = task.result_format(config).reader()?;
+    let path = layout.stdout_file(&task.id);
+    Some(match std::fs::read(&path) {
+        Ok(bytes) => result::read(
+            format,
+            &String::from_utf8_lossy(&bytes),
+            config.agents.prices.as_ref(),
+        ),
+        Err(e) => Err(format!("cannot read {path}: {e}")),
+    })
+}
+
+/// The rate limit `texts` name, if one of the patterns matches them.
+fn rate_limit(config: &Config, texts: &[String]) -> Option<RateLimit> {
+    let lines: Vec<String> = texts
+        .iter()
+        .flat_map(|t| t.lines())
+        .map(str::to_owned)
+        .collect();
+    let line = limits::find(&config.agents.rate_limits.patterns, &lines)?.to_owned();
+    let reset = limits::reset_time(&lines.join("\n"), SystemTime::now(), limits::local_offset());
+    Some(RateLimit { line, reset })
+}
