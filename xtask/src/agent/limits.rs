@@ -48,21 +48,15 @@ pub const DEFAULT_PATTERNS: &[&str] = &[
     "insufficient_quota",
     "out of credits",
     "spend cap",
-    // Overload and server errors: not quotas, but retried after a wait.
+    // Overload: not a quota, but waited out the same way. (Server errors
+    // and dropped connections are ordinary failures, for the retries.)
     "529 overloaded",
     "overloaded_error",
     "api error: 529",
     "api error (529",
     "http 529",
-    "api error: 500",
-    "api error: 502",
-    "api error: 503",
-    "api error: 504",
     "model is at capacity",
     "experiencing high demand",
-    "stream disconnected before completion",
-    "reconnecting...",
-    "try again in",
 ];
 
 /// The first of `lines` (oldest first) that one of `patterns` matches,

@@ -19,7 +19,8 @@ pub struct Launch {
     pub argv: Vec<String>,
     pub env: Vec<(String, String)>,
     pub log_file: Utf8PathBuf,
-    /// Where its stdout is kept apart too, when its result is read from it.
+    /// Where its stdout is kept apart too, when its result is read from it
+    /// (by the local executor; a Slurm job's stdout shares its log).
     pub stdout_file: Option<Utf8PathBuf>,
     /// Where it runs: its worktree, or the repository root.
     pub cwd: Utf8PathBuf,

@@ -144,10 +144,9 @@ pub fn sbatch_args(config: &SlurmConfig, launch: &Launch, limits: &Limits) -> Ve
         "sbatch".to_owned(),
         "--parsable".to_owned(),
         format!("--job-name={}", launch.task_id),
-        format!(
-            "--output={}",
-            launch.stdout_file.as_ref().unwrap_or(&launch.log_file)
-        ),
+        // stdout and stderr both into the log: the result is read from it
+        // (`run::verdict`), the watchdog sees it grow, `why` shows it whole.
+        format!("--output={}", launch.log_file),
         format!("--error={}", launch.log_file),
         format!("--chdir={}", launch.cwd),
         format!("--cpus-per-task={}", limits.cpus.ceil().max(1.0)),

@@ -127,6 +127,14 @@ pub fn prepare(
     let log_path = layout.log_file(&task.id);
     make_log_dir(&log_path, log_dirs)?;
     let log = File::create(&log_path).with_context(|| format!("cannot create log {log_path}"))?;
+    // The previous attempt's stdout must not pass for this one's.
+    let stdout = layout.stdout_file(&task.id);
+    match std::fs::remove_file(&stdout) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| format!("cannot remove {stdout}"));
+        }
+        _ => {}
+    }
     let meta = log
         .metadata()
         .with_context(|| format!("cannot stat {log_path}"))?;

@@ -126,6 +126,10 @@ impl Run<'_> {
         let session = status.agent.as_ref().and_then(|a| a.session_id.clone());
         self.history[t].report = status.agent.clone();
         let paused = status.rate_limited_until.clone().zip(status.pool.clone());
+        let started = status
+            .started_at
+            .as_deref()
+            .and_then(status::parse_timestamp);
         self.event(Event {
             attempt: Some(attempt),
             agent: status.agent_id,
@@ -174,8 +178,9 @@ impl Run<'_> {
                 self.readiness.complete(&self.graph, t, &files);
                 self.history[t].error = None;
                 self.history[t].seconds = seconds;
-                if let Some(pool) = self.admission.pool_of(&self.graph, t).map(str::to_owned) {
-                    self.admission.pools.succeeded(&pool);
+                let pool = self.admission.pool_of(&self.graph, t).map(str::to_owned);
+                if let (Some(pool), Some(started)) = (pool, started) {
+                    self.admission.pools.succeeded(&pool, started);
                 }
             }
         }

@@ -22,6 +22,9 @@ struct PoolState {
     paused_until: Option<SystemTime>,
     /// The next wait when a limit names no reset time.
     backoff: Option<Duration>,
+    /// When the latest limit was hit: only tasks started after it show
+    /// that the pool is fine again.
+    limited_at: Option<SystemTime>,
 }
 
 /// Why a pool does not take another task now.
@@ -79,6 +82,7 @@ impl Pools {
         let cap = self.limit(pool).unwrap_or(running.max(1));
         let state = self.state.entry(pool.to_owned()).or_default();
         state.limit = Some((cap / 2).max(1));
+        state.limited_at = Some(now);
         let until = match reset {
             Some(reset) if reset > now => reset,
             _ => {
@@ -99,11 +103,12 @@ impl Pools {
         state.paused_until = Some(state.paused_until.map_or(until, |u| u.max(until)));
     }
 
-    /// A task of `pool` succeeded: its concurrency grows back by one, and
-    /// its backoff starts over.
-    pub fn succeeded(&mut self, pool: &str) {
+    /// A task of `pool` that `started` after the latest limit succeeded:
+    /// its concurrency grows back by one, and its backoff starts over.
+    pub fn succeeded(&mut self, pool: &str, started: SystemTime) {
         let cap = self.caps.get(pool).copied();
-        if let Some(state) = self.state.get_mut(pool) {
+        let state = self.state.get_mut(pool);
+        if let Some(state) = state.filter(|s| s.limited_at.is_none_or(|at| started >= at)) {
             state.backoff = None;
             state.limit = match (state.limit, cap) {
                 (Some(limit), Some(cap)) if limit + 1 >= cap => None,
@@ -174,12 +179,20 @@ mod tests {
             p.admits("anthropic", 2, later),
             Err(Held::Full { limit: 2, .. })
         ));
-        p.succeeded("anthropic");
+        p.succeeded("anthropic", now - Duration::from_secs(1));
+        assert!(
+            matches!(
+                p.admits("anthropic", 2, later),
+                Err(Held::Full { limit: 2, .. })
+            ),
+            "a task started before the limit tells nothing"
+        );
+        p.succeeded("anthropic", later);
         assert!(matches!(
             p.admits("anthropic", 3, later),
             Err(Held::Full { limit: 3, .. })
         ));
-        p.succeeded("anthropic");
+        p.succeeded("anthropic", later);
         assert_eq!(
             p.admits("anthropic", 3, later),
             Ok(()),

@@ -160,10 +160,17 @@ fn exit_error(
 }
 
 /// The agent's result, read from the attempt's stdout, when the task's
-/// result is read: `Err(why)` when it cannot be.
+/// result is read: `Err(why)` when it cannot be. A local task's stdout is
+/// kept apart by its supervisor; a Slurm job's shares its log with stderr
+/// (the reader skips the lines that are not JSON).
 fn read_result(layout: &Layout, config: &Config, task: &Task) -> Option<Result<Outcome, String>> {
     let format = task.result_format(config).reader()?;
-    let path = layout.stdout_file(&task.id);
+    let kept = layout.stdout_file(&task.id);
+    let path = if kept.exists() {
+        kept
+    } else {
+        layout.log_file(&task.id)
+    };
     Some(match std::fs::read(&path) {
         Ok(bytes) => result::read(
             format,

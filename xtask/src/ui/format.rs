@@ -29,8 +29,8 @@ pub fn gib(amount: f64) -> String {
     }
 }
 
-/// A time of day on this machine's clock, `15:00`, with its date when it
-/// is not today: `2026-12-02 15:00`.
+/// A time of day on this machine's clock, `15:00` (`15:00:20` when not on
+/// the minute), with its date when it is not today: `2026-12-02 15:00`.
 pub fn clock(time: SystemTime) -> String {
     let offset = crate::agent::limits::local_offset();
     let local = |t: SystemTime| {
@@ -43,10 +43,15 @@ pub fn clock(time: SystemTime) -> String {
         humantime::format_rfc3339_seconds(shifted).to_string()
     };
     let (then, today) = (local(time), local(SystemTime::now()));
-    if then[..10] == today[..10] {
-        then[11..16].to_owned()
+    let clock = if &then[17..19] == "00" {
+        &then[11..16]
     } else {
-        format!("{} {}", &then[..10], &then[11..16])
+        &then[11..19]
+    };
+    if then[..10] == today[..10] {
+        clock.to_owned()
+    } else {
+        format!("{} {clock}", &then[..10])
     }
 }
 

@@ -1,6 +1,7 @@
 //! Integration tests: the real binary on task trees in temporary folders,
 //! with real processes, signals and files.
 
+mod agents;
 mod commands;
 mod core;
 mod firsthour;

@@ -207,3 +207,27 @@ fn slurm_runs_worktree_tasks_and_merges_their_work() {
     assert_eq!(t.read("workspace/outputs/p/b/seen"), "a\n");
     assert!(t.status("p/a")["job_id"].is_string());
 }
+
+#[test]
+fn slurm_jobs_results_are_read_from_their_stdout() {
+    let Some(t) = slurm_tree() else { return };
+    t.config(&format!(
+        "{CONFIG}{}",
+        crate::agents::agent("claude", "claude-json")
+    ));
+    t.task("p/ok", "");
+    crate::agents::scenario(&t, "p/ok", &["success.json"]);
+    t.task("p/said-no", "");
+    crate::agents::scenario(&t, "p/said-no", &["error_max_turns.json 0"]);
+    t.run(&["orchestrate"]).code(1);
+    assert_eq!(t.state("p/ok"), "completed");
+    assert!(t.status("p/ok")["agent"]["cost_usd"].as_f64().unwrap() > 0.0);
+    assert!(t.status("p/said-no")["error"]
+        .as_str()
+        .unwrap()
+        .starts_with("agent error: error_max_turns: "));
+    // stderr went to the log, apart from the result.
+    assert!(t
+        .read("workspace/logs/p/ok.log")
+        .contains("stand-in claude: working"));
+}

@@ -27,6 +27,13 @@ fn messages(file: &str) -> Vec<&str> {
     messages_of(file, true)
 }
 
+/// Every message of the file, limits or not, in order.
+fn every_message(file: &str) -> Vec<&str> {
+    file.lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .collect()
+}
+
 fn defaults() -> Vec<String> {
     DEFAULT_PATTERNS.iter().map(|p| (*p).to_owned()).collect()
 }
@@ -157,7 +164,7 @@ fn every_claude_reset_time() {
         None,
         None,
     ];
-    let lines = messages(CLAUDE);
+    let lines = every_message(CLAUDE);
     assert_eq!(lines.len(), expected.len());
     for (line, expected) in lines.into_iter().zip(expected) {
         assert_eq!(reset(line).as_deref(), expected, "{line}");
@@ -177,7 +184,8 @@ fn every_codex_reset_time() {
         Some("2026-07-30T13:45:00.000Z"), // 3:45 PM
         None,
         Some("2026-07-30T14:10:00.000Z"), // 4:10 PM
-        None,                             // credits, spend caps, quota
+        None,                             // credits, spend caps, quota, plan
+        None,
         None,
         None,
         None,
@@ -198,7 +206,7 @@ fn every_codex_reset_time() {
         Some("2026-07-30T12:00:00.663Z"), // Please try again in 663ms
         None,
     ];
-    let lines = messages(CODEX);
+    let lines = every_message(CODEX);
     assert_eq!(lines.len(), expected.len());
     for (line, expected) in lines.into_iter().zip(expected) {
         assert_eq!(reset(line).as_deref(), expected, "{line}");

@@ -1,0 +1,447 @@
+//! Agents tell the truth: their results, rate limits, pools, costs and the
+//! budget, read from stand-in `claude` and `codex` scripts that print the
+//! recorded outputs of `tests/fixtures/agents/` (see `standin/claude`).
+
+use std::collections::BTreeMap;
+
+use crate::tree::*;
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/agents");
+
+/// The config's `agent:` for the stand-in `cli`, whose result is read.
+pub fn agent(cli: &str, result: &str) -> String {
+    format!("agent:\n  command: [\"sh\", \"{FIXTURES}/standin/{cli}\"]\n  result: {result}\n")
+}
+
+/// What the stand-in does in each attempt of `id` (see `standin/claude`).
+pub fn scenario(t: &Tree, id: &str, attempts: &[&str]) {
+    let key = id.replace('/', "_");
+    t.write(&format!("scenarios/{key}"), &(attempts.join("\n") + "\n"));
+}
+
+/// A fixture's JSON (its last line that is one).
+fn fixture(rel: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(format!("{FIXTURES}/{rel}")).unwrap();
+    text.lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap()
+}
+
+/// The attempts of `id` the stand-in ran, as (start, end) in ns.
+fn runs(t: &Tree, id: &str) -> Vec<(u128, u128)> {
+    let key = id.replace('/', "_");
+    let text = std::fs::read_to_string(t.path(&format!("runs/{key}"))).unwrap_or_default();
+    text.lines()
+        .map(|l| {
+            let (a, b) = l.split_once(' ').unwrap();
+            (a.parse().unwrap(), b.parse().unwrap())
+        })
+        .collect()
+}
+
+/// What attempt `attempt` of `id` was given in its environment.
+fn env_of(t: &Tree, id: &str, attempt: u32) -> BTreeMap<String, String> {
+    let key = id.replace('/', "_");
+    t.read(&format!("env/{key}.{attempt}"))
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+fn error(t: &Tree, id: &str) -> String {
+    t.status(id)["error"].as_str().unwrap_or("").to_owned()
+}
+
+/// `workspace/events.jsonl`, parsed.
+fn events(t: &Tree) -> Vec<serde_json::Value> {
+    t.read("workspace/events.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn ns(rfc3339: &str) -> u128 {
+    let time = humantime::parse_rfc3339(rfc3339).unwrap();
+    time.duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+#[test]
+fn claude_results_decide_the_verdict_and_are_recorded() {
+    let t = Tree::new();
+    t.config(&agent("claude", "claude-json"));
+    for (id, attempts) in [
+        ("p/ok", &["success.json"][..]),
+        ("p/verbose", &["success_verbose_array.json"]),
+        ("p/stream", &["stream.jsonl"]),
+        ("p/api-error-exit-0", &["is_error.json 0"]),
+        ("p/max-turns", &["error_max_turns.json 0"]),
+        ("p/unreadable", &["unreadable 0"]),
+        ("p/exit-1", &["error_max_turns.json 1"]),
+    ] {
+        t.task(id, "");
+        scenario(&t, id, attempts);
+    }
+    t.run(&["orchestrate"]).code(1);
+
+    let success = fixture("claude/success.json");
+    let ok = t.status("p/ok");
+    assert_eq!(ok["status"], "completed");
+    let agent = &ok["agent"];
+    assert_eq!(agent["session_id"], success["session_id"]);
+    assert_eq!(agent["turns"], success["num_turns"]);
+    assert_eq!(agent["is_error"], false);
+    assert_eq!(agent["subtype"], "success");
+    assert_eq!(agent["cost_usd"], success["total_cost_usd"]);
+    assert_eq!(agent["input_tokens"], success["usage"]["input_tokens"]);
+    assert_eq!(agent["output_tokens"], success["usage"]["output_tokens"]);
+    assert_eq!(
+        agent["cache_read_tokens"],
+        success["usage"]["cache_read_input_tokens"]
+    );
+    assert_eq!(
+        agent["cache_write_tokens"],
+        success["usage"]["cache_creation_input_tokens"]
+    );
+    assert_eq!(t.state("p/verbose"), "completed");
+    assert_eq!(t.state("p/stream"), "completed");
+    assert!(t.status("p/stream")["agent"]["cost_usd"].is_number());
+
+    // Exit 0 is not success when the agent says it failed.
+    assert_eq!(t.state("p/api-error-exit-0"), "failed");
+    assert!(
+        error(&t, "p/api-error-exit-0")
+            .starts_with("agent error: api_error (HTTP 500): API Error: 500"),
+        "{}",
+        error(&t, "p/api-error-exit-0")
+    );
+    assert!(
+        error(&t, "p/max-turns").starts_with("agent error: error_max_turns: "),
+        "{}",
+        error(&t, "p/max-turns")
+    );
+    assert!(error(&t, "p/unreadable").starts_with("agent output unreadable: "));
+    // A non-zero exit keeps its error, and still records what it cost.
+    let exit_1 = t.status("p/exit-1");
+    assert!(
+        error(&t, "p/exit-1").starts_with("exit code 1"),
+        "{}",
+        error(&t, "p/exit-1")
+    );
+    assert_eq!(
+        exit_1["agent"]["cost_usd"],
+        fixture("claude/error_max_turns.json")["total_cost_usd"]
+    );
+    assert_eq!(exit_1["exit_code"], 1);
+}
+
+#[test]
+fn a_retry_is_told_the_agent_error_and_the_session_to_resume() {
+    let t = Tree::new();
+    t.config(&agent("claude", "claude-json"));
+    t.task("p/a", "retries: 1");
+    scenario(&t, "p/a", &["error_max_turns.json 0", "success.json"]);
+    t.run(&["orchestrate"]).code(0);
+    let second = env_of(&t, "p/a", 2);
+    assert!(
+        second["previous_error"].starts_with("agent error: error_max_turns: "),
+        "{second:?}"
+    );
+    assert_eq!(
+        second["previous_session"],
+        fixture("claude/error_max_turns.json")["session_id"]
+            .as_str()
+            .unwrap()
+    );
+    assert_eq!(env_of(&t, "p/a", 1)["previous_session"], "");
+}
+
+#[test]
+fn codex_results_are_read_and_priced() {
+    let t = Tree::new();
+    // Codex prints no cost: the prices turn its tokens into one.
+    t.config(&format!(
+        "{}  prices: {{input: 1.25, cached_input: 0.125, output: 10}}\n",
+        agent("codex", "none")
+    ));
+    // A task's `result:` overrides the config's.
+    for (id, attempts) in [
+        ("p/ok", &["success.jsonl"][..]),
+        ("p/turn-failed", &["turn_failed_invalid_request.jsonl 0"]),
+        ("p/empty", &["empty.jsonl 0"]),
+    ] {
+        t.task(id, "result: codex-jsonl");
+        scenario(&t, id, attempts);
+    }
+    t.run(&["orchestrate"]).code(1);
+
+    let lines: Vec<serde_json::Value> =
+        std::fs::read_to_string(format!("{FIXTURES}/codex/success.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+    let usage = &lines
+        .iter()
+        .rev()
+        .find(|l| l["type"] == "turn.completed")
+        .unwrap()["usage"];
+    let (input, cached, output) = (
+        usage["input_tokens"].as_f64().unwrap(),
+        usage["cached_input_tokens"].as_f64().unwrap(),
+        usage["output_tokens"].as_f64().unwrap(),
+    );
+    let ok = t.status("p/ok");
+    assert_eq!(ok["status"], "completed");
+    assert_eq!(ok["agent"]["session_id"], lines[0]["thread_id"]);
+    assert_eq!(ok["agent"]["input_tokens"], usage["input_tokens"]);
+    assert_eq!(ok["agent"]["output_tokens"], usage["output_tokens"]);
+    let cost = ((input - cached) * 1.25 + cached * 0.125 + output * 10.0) / 1e6;
+    let recorded = ok["agent"]["cost_usd"].as_f64().unwrap();
+    assert!((recorded - cost).abs() < 1e-9, "{recorded} != {cost}");
+    // Codex says nothing of is_error or a subtype: left out, not invented.
+    assert!(ok["agent"].get("is_error").is_none());
+    assert!(ok["agent"].get("subtype").is_none());
+
+    assert!(
+        error(&t, "p/turn-failed").starts_with("agent error: turn.failed: Invalid schema"),
+        "{}",
+        error(&t, "p/turn-failed")
+    );
+    assert!(error(&t, "p/empty").starts_with("agent output unreadable: "));
+}
+
+#[test]
+fn progress_totals_are_the_sum_of_the_statuses() {
+    let t = Tree::new();
+    t.config(&agent("claude", "claude-json"));
+    for (id, attempts) in [
+        ("a/one", &["success.json"][..]),
+        ("a/two", &["stream.jsonl"]),
+        ("b/three", &["error_max_turns.json 1"]),
+        ("b/four", &["unreadable 0"]),
+    ] {
+        t.task(id, "");
+        scenario(&t, id, attempts);
+    }
+    t.run(&["orchestrate"]).code(1).says("spent)");
+    let progress = t.run(&["progress", "--json"]);
+    let json: serde_json::Value = serde_json::from_str(&progress.stdout).unwrap();
+    let ids = ["a/one", "a/two", "b/three", "b/four"];
+    let sum = |field: &str| -> f64 {
+        ids.iter()
+            .filter_map(|id| t.status(id)["agent"][field].as_f64())
+            .sum()
+    };
+    let close = |a: &serde_json::Value, b: f64| (a.as_f64().unwrap() - b).abs() < 1e-9;
+    assert!(
+        close(&json["cost_usd"], sum("cost_usd")),
+        "{}",
+        json["cost_usd"]
+    );
+    assert!(close(&json["input_tokens"], sum("input_tokens")));
+    assert!(close(&json["output_tokens"], sum("output_tokens")));
+    let phase_a = &json["phases"][0];
+    let a_sum: f64 = ["a/one", "a/two"]
+        .iter()
+        .map(|id| t.status(id)["agent"]["cost_usd"].as_f64().unwrap())
+        .sum();
+    assert!(close(&phase_a["cost_usd"], a_sum));
+    let task = json["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|task| task["task_id"] == "a/one")
+        .unwrap();
+    assert_eq!(task["cost_usd"], t.status("a/one")["agent"]["cost_usd"]);
+    t.run(&["progress"])
+        .code(0)
+        .says("Cost of the latest attempts: $");
+}
+
+#[test]
+fn a_rate_limit_with_a_reset_time_pauses_the_pool_and_halves_it_without_burning_an_attempt() {
+    let t = Tree::new();
+    t.config(&format!(
+        "{}  pool: anthropic\npools: {{anthropic: 2}}\n",
+        agent("claude", "claude-json")
+    ));
+    // `0-limited` and `a` start together (tasks start in id order);
+    // `0-limited` hits the limit at once, which resets 3 s later, and then
+    // succeeds.
+    t.task("p/0-limited", "retries: 0");
+    scenario(&t, "p/0-limited", &["limit-in:3 1", "success.json 0 0.3"]);
+    for id in ["p/a", "p/b", "p/c", "p/d"] {
+        t.task(id, "");
+        scenario(&t, id, &["success.json 0 0.5"]);
+    }
+    let mut child = t.command(&["orchestrate"]).spawn().unwrap();
+    wait_for("the rate limit", || {
+        t.exists("workspace/status/p/0-limited.json")
+            && t.status("p/0-limited")["rate_limited_until"].is_string()
+    });
+    let paused = t.status("p/0-limited");
+    assert_eq!(paused["pool"], "anthropic");
+    assert!(error(&t, "p/0-limited").starts_with("rate limited: Claude AI usage limit reached|"));
+    t.run(&["why", "p/0-limited"])
+        .says("is paused: rate limited until")
+        .says("(pool anthropic)");
+    t.run(&["progress"])
+        .says("paused   p/0-limited: rate limited until");
+    assert!(child.wait().unwrap().success());
+
+    let done = t.status("p/0-limited");
+    assert_eq!(done["status"], "completed");
+    assert_eq!(done["attempt"], 2, "the limited attempt is not a failure");
+    let limited = events(&t)
+        .into_iter()
+        .find(|e| e["event"] == "rate_limited")
+        .expect("a rate_limited event");
+    let until = ns(limited["until"].as_str().unwrap());
+    // Nothing of the pool starts before the reset.
+    let mut starts: Vec<(u128, u128, &str)> = Vec::new();
+    for id in ["p/0-limited", "p/a", "p/b", "p/c", "p/d"] {
+        let runs = runs(&t, id);
+        for &(start, end) in &runs {
+            starts.push((start, end, id));
+        }
+    }
+    starts.sort();
+    let limited_at = runs(&t, "p/0-limited")[0].1;
+    for &(start, _, id) in &starts {
+        assert!(
+            start < limited_at || start >= until,
+            "{id} started during the pause"
+        );
+    }
+    // After the pause the pool runs one task (half of 2) until one succeeds,
+    // then two again.
+    let after: Vec<&(u128, u128, &str)> = starts.iter().filter(|s| s.0 >= until).collect();
+    assert_eq!(after.len(), 4, "{after:?}");
+    let first = after[0];
+    assert!(
+        after[1].0 >= first.1,
+        "the second task after the pause started before the first ended: {after:?}"
+    );
+    let overlap = after.windows(2).any(|w| w[1].0 < w[0].1);
+    assert!(overlap, "the pool never grew back: {after:?}");
+}
+
+#[test]
+fn a_rate_limit_without_a_reset_time_backs_off_and_gives_up_in_time() {
+    let t = Tree::new();
+    t.config(&format!(
+        "{}rate_limits: {{backoff: 1s, max_backoff: 2s, give_up_after: 1m}}\n",
+        agent("claude", "claude-json")
+    ));
+    t.task("p/a", "");
+    scenario(&t, "p/a", &["rate_limited_api_429.json 1", "success.json"]);
+    t.run(&["orchestrate"]).code(0).says("paused");
+    let runs = runs(&t, "p/a");
+    assert_eq!(runs.len(), 2);
+    let waited = (runs[1].0 - runs[0].1) as f64 / 1e9;
+    assert!(
+        waited >= 0.9,
+        "waited {waited}s, less than the 1 s backoff less 10 %"
+    );
+    assert_eq!(t.status("p/a")["attempt"], 2);
+
+    // Always limited: after `give_up_after` it fails, saying since when.
+    let t = Tree::new();
+    t.config(&format!(
+        "{}rate_limits: {{backoff: 1s, give_up_after: 1s}}\n",
+        agent("claude", "claude-json")
+    ));
+    t.task("p/a", "");
+    scenario(&t, "p/a", &["rate_limited_api_429.json 1"]);
+    t.run(&["orchestrate"]).code(1).says("rate limited since ");
+    assert_eq!(t.state("p/a"), "failed");
+    assert!(t.status("p/a")["rate_limited_until"].is_null());
+}
+
+#[test]
+fn the_budget_stops_new_launches_with_exit_3_and_holds_on_the_next_run() {
+    let t = Tree::new();
+    // Each success costs $0.16: two of them reach $0.30.
+    t.config(&format!(
+        "{}budget: {{usd: 0.30}}\nmax_concurrent_agents: 1\n",
+        agent("claude", "claude-json")
+    ));
+    let ids = ["p/1", "p/2", "p/3", "p/4"];
+    for id in ids {
+        t.task(id, "");
+        scenario(&t, id, &["success.json"]);
+    }
+    t.run(&["orchestrate"])
+        .code(3)
+        .says("budget of $0.30 reached ($0.33 spent)");
+    let ran: Vec<&str> = ids
+        .iter()
+        .copied()
+        .filter(|id| !runs(&t, id).is_empty())
+        .collect();
+    assert_eq!(ran, ["p/1", "p/2"]);
+    assert_eq!(env_of(&t, "p/1", 1)["budget_left"], "0.30");
+    assert_eq!(env_of(&t, "p/2", 1)["budget_left"], "0.14");
+    assert!(events(&t).iter().any(|e| e["event"] == "budget_reached"));
+
+    // `reset` does not clear what was spent: the next run starts nothing.
+    t.run(&["reset", "p/1"]).code(0);
+    t.run(&["orchestrate"])
+        .code(3)
+        .says("budget of $0.30 reached ($0.33 spent)");
+    assert_eq!(runs(&t, "p/1").len(), 1);
+    t.run(&["next"]).says("Budget: $0.33 of $0.30 spent");
+
+    // Raised, it goes on.
+    t.config(&format!(
+        "{}budget: {{usd: 5}}\nmax_concurrent_agents: 1\n",
+        agent("claude", "claude-json")
+    ));
+    t.run(&["orchestrate"]).code(0);
+}
+
+#[test]
+fn a_budget_with_no_cost_reported_is_a_warning_once() {
+    let t = Tree::new();
+    t.config("budget: {usd: 1}\n");
+    t.task("p/a", &sh("true"));
+    t.task("p/b", &sh("true"));
+    let run = t.run(&["orchestrate"]);
+    run.code(0);
+    let warnings = run.stdout.matches("budget.usd is set, but").count()
+        + run.stderr.matches("budget.usd is set, but").count();
+    assert_eq!(warnings, 1, "{}", run.stdout);
+}
+
+#[test]
+fn a_pool_caps_its_tasks_across_phases_and_next_names_it() {
+    let t = Tree::new();
+    t.config("pools: {gpu: 1}\n");
+    let ids: Vec<String> = ["a/1", "a/2", "b/1"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    for id in &ids {
+        t.task(id, &format!("pool: gpu\n{}", sh(TIMED)));
+    }
+    t.run(&["next"])
+        .says("ready, waits for a free slot in pool gpu (1 of 1 running)");
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(max_overlap(&t, &ids), 1);
+}
+
+#[test]
+fn an_agent_waiting_for_an_answer_fails_fast() {
+    let t = Tree::new();
+    t.config(&format!("{}prompt_idle: 1s\n", agent("claude", "none")));
+    t.task("p/a", "timeout: 10m");
+    scenario(&t, "p/a", &["ask"]);
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("waiting for input: Do you trust the files in this folder? (y/n)");
+    assert_eq!(t.status("p/a")["ending"], "waiting_for_input");
+}
