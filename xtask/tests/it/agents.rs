@@ -260,6 +260,10 @@ fn progress_totals_are_the_sum_of_the_statuses() {
     t.run(&["progress"])
         .code(0)
         .says("Cost of the latest attempts: $");
+    t.run(&["report"]).code(0);
+    let report = t.read("workspace/report.html");
+    assert!(report.contains("<th>cost</th>"));
+    assert!(report.contains(&format!("Phase cost (latest attempts): ${a_sum:.2}")));
 }
 
 #[test]
