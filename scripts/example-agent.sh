@@ -11,7 +11,8 @@
 # stand-in figures (a cost no one paid).
 #
 # Environment (set by the orchestrator):
-#   TASK_ID, TASK_FILE, TASK_PHASE, TASK_OUTPUT_DIR, TASK_LOG, AGENT_ID, WORKSPACE
+#   TASK_ID, TASK_FILE, TASK_PHASE, TASK_OUTPUT_DIR, TASK_LOG, AGENT_ID, WORKSPACE,
+#   TASK_PROMPT_FILE (the rendered prompt, when the config has a template)
 # Knobs for trying the orchestrator out:
 #   EXAMPLE_AGENT_SLEEP=N     sleep N seconds instead of 1 or 2 (0 = no sleep)
 #   EXAMPLE_AGENT_FAIL=PAT    exit 1 without writing outputs when TASK_ID
@@ -110,7 +111,11 @@ outputs=$(list_outputs)
 
 log "agent ${AGENT_ID:-?} picked up task $TASK_ID (phase ${TASK_PHASE:-?})"
 log "title: $title"
-log "reading prompt: $(prompt_first_line)"
+if [ -n "${TASK_PROMPT_FILE:-}" ] && [ -f "$TASK_PROMPT_FILE" ]; then
+    log "reading prompt $TASK_PROMPT_FILE ($(wc -l < "$TASK_PROMPT_FILE") lines): $(sed -n '/[^ \t]/{s/^[# \t]*//;p;q;}' "$TASK_PROMPT_FILE")"
+else
+    log "reading prompt: $(prompt_first_line)"
+fi
 
 # --- "work" -------------------------------------------------------------------
 

@@ -63,6 +63,11 @@ pub enum Command {
     },
     /// List the tasks that would start now, and what the first waiting ones wait on
     Next,
+    /// Print the prompt a task's next attempt would get, rendered from its template
+    Prompt {
+        /// Task id
+        task: String,
+    },
     /// Print the dependency graph (Graphviz DOT or Mermaid), coloured by status
     Graph {
         #[arg(long, value_enum, default_value = "mermaid")]

@@ -72,6 +72,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Clean { dry_run } => commands::clean::run(&layout, dry_run),
         Command::New { task } => commands::new::run(&layout, &task),
         Command::Next => commands::next::run(&layout),
+        Command::Prompt { task } => commands::prompt::run(&layout, &task),
         Command::Report => commands::report::run(&layout),
         Command::Graph { format, phase } => commands::graph::run(&layout, format, phase.as_deref()),
         Command::Logs {

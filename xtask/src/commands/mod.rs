@@ -12,6 +12,7 @@ pub mod new;
 pub mod next;
 pub mod orchestrate;
 pub mod progress;
+pub mod prompt;
 pub mod report;
 pub mod reset;
 pub mod validate;

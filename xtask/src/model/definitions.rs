@@ -11,6 +11,7 @@ use crate::model::discovery::Discovery;
 use crate::model::graph::Graph;
 use crate::model::layout::Layout;
 use crate::model::problem::{find_line, nearest, Invalid, Problem};
+use crate::model::prompt::{Context, Template};
 use crate::model::task::{self, Task};
 
 pub struct Definitions {
@@ -140,6 +141,7 @@ fn read(layout: &Layout, runs: Option<&Runs>) -> Result<Definitions, Vec<Problem
     problems.extend(phase_keys(layout, &mut config, &folders));
     problems.extend(branch_clashes(&config, &tasks));
     problems.extend(over_ceilings(layout, &config, &tasks));
+    problems.extend(prompt_problems(layout, &config, &tasks));
     if let Some(runs) = runs {
         let run: Vec<&Task> = tasks.iter().filter(|t| (runs.tasks)(t)).collect();
         problems.extend(missing_programs(layout, &config, &run));
@@ -201,6 +203,30 @@ fn phase_keys(layout: &Layout, config: &mut Config, folders: &[String]) -> Vec<P
             ),
             None => {}
         }
+    }
+    problems
+}
+
+/// Every problem of the prompt templates, each template checked once
+/// (with the first task that uses it).
+fn prompt_problems(layout: &Layout, config: &Config, tasks: &[Task]) -> Vec<Problem> {
+    let mut checked: Vec<Template> = Vec::new();
+    let mut problems = Vec::new();
+    for task in tasks {
+        let Some(template) = task.prompt_template(config) else {
+            continue;
+        };
+        if checked.contains(&template) {
+            continue;
+        }
+        let sample = Context::sample(
+            task,
+            &layout.output_dir(&task.id),
+            task.in_worktree(config),
+            config.agents.budget_usd,
+        );
+        problems.extend(template.check(&sample));
+        checked.push(template);
     }
     problems
 }

@@ -78,6 +78,12 @@ impl Layout {
     pub fn stdout_file(&self, id: &str) -> Utf8PathBuf {
         self.workspace.join("logs").join(format!("{id}.stdout"))
     }
+    /// The prompt attempt `attempt` of `id` was given.
+    pub fn prompt_file(&self, id: &str, attempt: u32) -> Utf8PathBuf {
+        self.workspace
+            .join("prompts")
+            .join(format!("{id}.attempt-{attempt}.md"))
+    }
     /// The log of an earlier attempt, kept when a later one starts.
     pub fn attempt_log_file(&self, id: &str, attempt: u32) -> Utf8PathBuf {
         self.workspace

@@ -1,5 +1,6 @@
 //! What the user wrote, read and checked: where things live, the config,
-//! task files, the checked graph, and the problems found in them.
+//! task files, prompt templates, the checked graph, and the problems found
+//! in them.
 
 pub mod config;
 pub mod definitions;
@@ -7,5 +8,6 @@ pub mod discovery;
 pub mod graph;
 pub mod layout;
 pub mod problem;
+pub mod prompt;
 pub mod task;
 pub mod yaml;

@@ -10,6 +10,7 @@ use serde_yaml::Value;
 use crate::model::config::{result_format, workdir, Config, ResultFormat, Workdir};
 use crate::model::layout::Layout;
 use crate::model::problem::Problem;
+use crate::model::prompt::{self, Template};
 use crate::model::yaml::{self, Fields, Unknown};
 
 #[derive(Debug, Clone)]
@@ -39,6 +40,9 @@ pub struct Task {
     /// Its pool, when it says (else its phase's, else `agent.pool` when it
     /// runs the agent command).
     pub pool: Option<String>,
+    /// Its own prompt template (else `agent.prompt` when it runs the agent
+    /// command).
+    pub prompt: Option<Template>,
 }
 
 impl Task {
@@ -62,6 +66,7 @@ impl Task {
             writes: Vec::new(),
             result: None,
             pool: None,
+            prompt: None,
         }
     }
 }
@@ -124,6 +129,27 @@ impl Task {
             (None, None) => config.agents.result,
             (None, Some(_)) => ResultFormat::None,
         }
+    }
+
+    /// Its prompt template: its own, else `agent.prompt` when it runs the
+    /// agent command, else (when its command asks for `{prompt}` or
+    /// `{prompt_file}`) its body as it is.
+    pub fn prompt_template(&self, config: &Config) -> Option<Template> {
+        if let Some(own) = &self.prompt {
+            return Some(own.clone());
+        }
+        if self.command.is_none() {
+            if let Some(shared) = &config.agents.prompt {
+                return Some(shared.clone());
+            }
+        }
+        let asks = |arg: &String| arg.contains("{prompt}") || arg.contains("{prompt_file}");
+        let asked = match &self.command {
+            Some(CommandSpec::Shell(script)) => asks(script),
+            Some(CommandSpec::Argv(argv)) => argv.iter().any(asks),
+            None => config.agent.command.iter().any(asks),
+        };
+        asked.then(|| prompt::body_only(&self.file))
     }
 
     /// Whether it runs an agent: the agent command, or a task whose result
@@ -293,6 +319,7 @@ pub fn parse(tasks_dir: &Utf8Path, file: &Utf8Path, text: &str) -> Parsed {
     };
     let mut task = Task::new(&id, file.to_owned(), Vec::new());
     read(&mut task, &mut fields);
+    task.prompt = prompt::read(&mut fields, file, tasks_dir, "");
     Parsed {
         task: Some(task),
         problems: fields.finish(Unknown::NearMissesRefused, alias),
@@ -350,6 +377,19 @@ fn task_id(tasks_dir: &Utf8Path, file: &Utf8Path) -> Result<String, String> {
         return Err("the path contains control characters: rename the file".into());
     }
     Ok(id.to_owned())
+}
+
+/// The Markdown under a task file's frontmatter.
+pub fn body(text: &str) -> &str {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut offset = 0;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        offset += line.len();
+        if i > 0 && matches!(line.trim_end(), "---" | "...") {
+            return text[offset..].trim_start_matches('\n');
+        }
+    }
+    text
 }
 
 /// Splits `---\n<yaml>\n---` off the top; returns the YAML and the line it starts on.

@@ -17,6 +17,7 @@ use crate::model::config::{Config, ResultFormat};
 use crate::model::layout::Layout;
 use crate::model::task::{argv, Task};
 use crate::run::history::Previous;
+use crate::run::prompt::Rendered;
 use crate::run::verdict::Verdict;
 use crate::state::records::ExitRecord;
 use crate::state::status::{self, AgentSlot, State, Status};
@@ -204,6 +205,8 @@ pub struct Start<'a> {
     pub worktree: Option<&'a Prepared>,
     /// What the budget leaves, when there is one.
     pub budget_left: Option<f64>,
+    /// Its prompt, rendered, when it has a template.
+    pub prompt: Option<&'a Rendered>,
 }
 
 /// What the executor needs to start an attempt of `task`.
@@ -219,7 +222,18 @@ pub fn launch(layout: &Layout, config: &Config, task: &Task, start: &Start) -> L
     if let Some(left) = start.budget_left {
         env.push(("TASK_BUDGET_LEFT_USD".into(), format!("{left:.2}")));
     }
-    let mut argv = argv(layout, config, task);
+    let prompt_file = start.prompt.map_or_else(
+        || layout.prompt_file(&task.id, start.attempt),
+        |p| p.path.clone(),
+    );
+    if start.prompt.is_some() {
+        env.push(("TASK_PROMPT_FILE".into(), prompt_file.to_string()));
+    }
+    let cwd = start.worktree.map_or(&layout.root, |w| &w.path);
+    let mut argv: Vec<String> = argv(layout, config, task)
+        .into_iter()
+        .map(|arg| fill(arg, cwd, &prompt_file, start.prompt))
+        .collect();
     // A program named by a relative path is the root's, wherever it runs.
     if argv[0].contains('/') && !argv[0].starts_with('/') {
         argv[0] = layout.root.join(&argv[0]).to_string();
@@ -261,6 +275,19 @@ pub fn launch(layout: &Layout, config: &Config, task: &Task, start: &Start) -> L
             .then(|| layout.stdout_file(&task.id)),
         cwd,
     }
+}
+
+/// `arg` with the placeholders only an attempt knows filled in:
+/// `{worktree}` (where it runs), `{prompt_file}` and, last so that nothing
+/// in the prompt's text is taken for a placeholder, `{prompt}`.
+fn fill(arg: String, cwd: &Utf8Path, prompt_file: &Utf8Path, prompt: Option<&Rendered>) -> String {
+    if !arg.contains('{') {
+        return arg;
+    }
+    let arg = arg
+        .replace("{worktree}", cwd.as_str())
+        .replace("{prompt_file}", prompt_file.as_str());
+    arg.replace("{prompt}", prompt.map_or("", |p| p.text.as_str()))
 }
 
 /// The setup command a worktree task's attempt runs first: the config's,

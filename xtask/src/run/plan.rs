@@ -268,6 +268,7 @@ impl<'a> Plan<'a> {
             previous: past.previous.as_ref(),
             worktree: None,
             budget_left: None,
+            prompt: None,
         };
         attempt::launch(self.layout, self.config, &self.graph.tasks[t], &start)
     }

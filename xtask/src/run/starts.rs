@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 
 use super::attempt::{self, Active};
 use super::finals::RecordFrom;
+use super::prompt;
 use super::readiness::Node;
 use super::Run;
 use crate::executor::Limits;
@@ -88,12 +89,26 @@ impl Run<'_> {
         )?);
         let status = active.running_status(self.layout, &task.id, &self.run_info(t));
         status::write(self.layout, &status)?;
+        let previous = self.history[t].previous.as_ref();
+        let rendered = prompt::prepare(
+            self.layout,
+            self.config,
+            &self.graph,
+            t,
+            &prompt::Attempt {
+                number: active.attempt,
+                previous,
+                worktree: active.worktree.as_ref().map(|w| w.path.as_path()),
+                budget_left: self.budget.left(),
+            },
+        )?;
         let start = attempt::Start {
             agent: active.agent,
             attempt: active.attempt,
-            previous: self.history[t].previous.as_ref(),
+            previous,
             worktree: active.worktree.as_ref(),
             budget_left: self.budget.left(),
+            prompt: rendered.as_ref(),
         };
         let launch = attempt::launch(self.layout, self.config, task, &start);
         let limits = Limits::of(self.config, task);

@@ -4,7 +4,7 @@
 use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use camino::Utf8Path;
+use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::model::layout::Layout;
 use crate::model::task::Task;
@@ -64,6 +64,30 @@ fn check_one(
         crate::state::status::timestamp(from_ns(last)),
         crate::state::status::timestamp(from_ns(since)),
     ))
+}
+
+/// The files `task`'s outputs name that exist, globs expanded, in the
+/// order declared.
+pub fn existing(layout: &Layout, task: &Task) -> Vec<Utf8PathBuf> {
+    let dir = layout.output_dir(&task.id);
+    let mut files = Vec::new();
+    for output in &task.outputs {
+        let path = dir.join(output);
+        if is_glob(output) {
+            let Ok(paths) = glob::glob(path.as_str()) else {
+                continue;
+            };
+            files.extend(
+                paths
+                    .flatten()
+                    .filter_map(|p| Utf8PathBuf::from_path_buf(p).ok())
+                    .filter(|p| p.is_file()),
+            );
+        } else if path.is_file() {
+            files.push(path);
+        }
+    }
+    files
 }
 
 fn is_glob(path: &str) -> bool {

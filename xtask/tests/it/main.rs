@@ -8,6 +8,7 @@ mod firsthour;
 mod invalid;
 mod limits;
 mod phases;
+mod prompts;
 mod reliability;
 mod slurm;
 mod tree;

@@ -226,11 +226,19 @@ fn each_task_knows_its_worktree_branch_and_port() {
     let show = sh("echo \"$PWD $TASK_WORKTREE $TASK_BRANCH $TASK_BASE_COMMIT $TASK_INTEGRATION_BRANCH $TASK_PORT\" > $TASK_OUTPUT_DIR/env");
     t.task("p/a", &format!("{show}\nwrites: [a]"));
     t.task("p/b", &format!("{show}\nwrites: [b]"));
-    t.task(
-        "p/c",
-        "workdir: root\ncommand: [\"sh\", \"-c\", \"echo {worktree} > $TASK_OUTPUT_DIR/env\"]",
-    );
+    // `{worktree}` in a command: where the task runs.
+    let placeholder = "command: [\"sh\", \"-c\", \"echo {worktree} > $TASK_OUTPUT_DIR/env\"]";
+    t.task("p/c", &format!("workdir: root\n{placeholder}"));
+    t.task("p/d", &format!("writes: [d]\n{placeholder}"));
     t.run(&["orchestrate"]).code(0);
+    assert_eq!(
+        t.read("workspace/outputs/p/c/env").trim(),
+        t.root.to_str().unwrap()
+    );
+    assert_eq!(
+        t.read("workspace/outputs/p/d/env").trim(),
+        t.path("workspace/worktrees/p/d").to_str().unwrap()
+    );
     let first = t.git(&["rev-parse", "main"]);
     let mut ports = Vec::new();
     for id in ["p/a", "p/b"] {

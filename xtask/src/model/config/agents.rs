@@ -8,10 +8,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use camino::Utf8Path;
 use serde_yaml::Value;
 
 use crate::agent::result::{Format, Prices};
 use crate::agent::{limits, prompts};
+use crate::model::prompt::{self, Template};
 use crate::model::yaml::{self, set, Fields, Unknown};
 
 /// How a task's result is read from its stdout.
@@ -84,6 +86,9 @@ pub struct Agents {
     pub rate_limits: RateLimits,
     /// What the work in this workspace may cost, in USD.
     pub budget_usd: Option<f64>,
+    /// The prompt template of tasks that run the agent command
+    /// (`agent.prompt`, `agent.prompt_file`).
+    pub prompt: Option<Template>,
     /// Case-insensitive texts of a last log line that waits for an answer
     /// (by default `agent::prompts::DEFAULT_PATTERNS`). Shared: every
     /// attempt's limits name them.
@@ -100,6 +105,7 @@ impl Default for Agents {
             pools: BTreeMap::new(),
             rate_limits: RateLimits::default(),
             budget_usd: None,
+            prompt: None,
             prompt_patterns: owned(prompts::DEFAULT_PATTERNS).into(),
             prompt_idle: PROMPT_IDLE,
         }
@@ -119,8 +125,10 @@ pub const PROMPT_IDLE: Duration = Duration::from_secs(30);
 
 impl Agents {
     /// Reads the keys of `agent:` it knows (`agent` is read by the caller
-    /// too, for `command`).
-    pub fn read_agent(&mut self, agent: &mut Fields) {
+    /// too, for `command`) from the config at `path`.
+    pub fn read_agent(&mut self, agent: &mut Fields, path: &Utf8Path) {
+        let tasks_dir = path.parent().unwrap_or(Utf8Path::new("."));
+        self.prompt = prompt::read(agent, path, tasks_dir, "agent.");
         set(&mut self.result, agent.take("result", result_format));
         self.pool = agent.take("pool", yaml::non_empty_text);
         if let Some(mut prices) = agent.nested("prices") {

@@ -158,7 +158,7 @@ impl Config {
             .map_err(|e| vec![yaml::syntax_problem(path, &e, 1, "the config")])?;
         let mut fields = Fields::new(path, text, value, "", 1).map_err(|p| vec![p])?;
         let mut config = Config::default();
-        config.read(&mut fields);
+        config.read(&mut fields, path);
         let problems = fields.finish(Unknown::Refused, |_| None);
         if problems.is_empty() {
             Ok(config)
@@ -168,7 +168,7 @@ impl Config {
     }
 
     /// Reads every key it knows from `f`, each over its default.
-    fn read(&mut self, f: &mut Fields) {
+    fn read(&mut self, f: &mut Fields, path: &Utf8Path) {
         let whole = |min| move |v: &Value| yaml::whole(v, min).map(|n| n as usize);
         if let Some(title) = f.take("title", yaml::non_empty_text) {
             self.title = Some(title);
@@ -179,7 +179,7 @@ impl Config {
                 self.agent.command = command;
                 self.agent.command_set = Some(line);
             }
-            self.agents.read_agent(&mut agent);
+            self.agents.read_agent(&mut agent, path);
             let problems = agent.finish(Unknown::Refused, |_| None);
             f.absorb(problems);
         }

@@ -1,0 +1,58 @@
+//! `prompt TASK`: the prompt the task's next attempt would get, rendered
+//! from its template with what is on disk now.
+
+use anyhow::Result;
+
+use crate::model::definitions;
+use crate::run::budget::Budget;
+use crate::run::history::Previous;
+use crate::run::prompt::{self, Attempt};
+use crate::state::{logs, status};
+
+pub fn run(layout: &crate::model::layout::Layout, name: &str) -> Result<i32> {
+    let defs = definitions::load(layout)?;
+    let t = defs.task(name)?;
+    let task = &defs.graph.tasks[t];
+    let recorded = status::read_or_warn(layout, &task.id, &mut Vec::new());
+    let number = recorded.as_ref().map_or(0, |s| s.attempt) + 1;
+    let previous = recorded
+        .as_ref()
+        .filter(|s| s.status == status::State::Failed)
+        .and_then(|s| {
+            Some(Previous {
+                error: s.error.clone()?,
+                log: logs::of_attempt(layout, &task.id, s.attempt),
+                session_id: s.agent.as_ref().and_then(|a| a.session_id.clone()),
+            })
+        });
+    let worktree = task
+        .in_worktree(&defs.config)
+        .then(|| layout.worktree_dir(&task.id));
+    let attempt = Attempt {
+        number,
+        previous: previous.as_ref(),
+        worktree: worktree.as_deref(),
+        budget_left: Budget::load(layout, defs.config.agents.budget_usd).left(),
+    };
+    match prompt::render(layout, &defs.config, &defs.graph, t, &attempt) {
+        None => {
+            eprintln!(
+                "{} has no prompt template (agent.prompt, or its own prompt:): it is given its task file, {}",
+                task.id,
+                layout.display(&task.file)
+            );
+            Ok(crate::exit::SUCCESS)
+        }
+        Some(Ok(text)) => {
+            print!("{text}");
+            if !text.ends_with('\n') {
+                println!();
+            }
+            Ok(crate::exit::SUCCESS)
+        }
+        Some(Err(e)) => {
+            eprintln!("error: {e:#}");
+            Ok(crate::exit::INVALID)
+        }
+    }
+}

@@ -1,0 +1,327 @@
+//! Prompt templates: `agent.prompt` / `agent.prompt_file` in the config, a
+//! task's own `prompt:` / `prompt_file:`. Rendered for every attempt with
+//! minijinja, strictly: a variable that does not exist is an error, found
+//! when the definitions are checked (unknown names, syntax, and a trial
+//! render as a first attempt), never by an agent reading an empty prompt.
+//! What the variables hold is built by `run::prompt`.
+
+use camino::{Utf8Path, Utf8PathBuf};
+use minijinja::value::Serde;
+use minijinja::{Environment, UndefinedBehavior, Value};
+use serde::Serialize;
+
+use crate::model::problem::Problem;
+use crate::model::task::Task;
+use crate::model::yaml::{self, Fields};
+
+/// A template and where it was written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Template {
+    /// The file it is in: its own file, or the config or task file that
+    /// holds it inline.
+    pub file: Utf8PathBuf,
+    /// The line of `file` its first line is on.
+    pub first_line: usize,
+    /// What names it in messages: `agent.prompt_file`, `prompt`, ...
+    pub key: String,
+    pub source: String,
+}
+
+/// What a template sees.
+#[derive(Debug, Clone, Serialize)]
+pub struct Context {
+    pub task: TaskVars,
+    /// The task's dependencies (tasks, not phases), in the order written.
+    pub deps: Vec<DepVars>,
+    pub attempt: u32,
+    /// The latest failed attempt; none on a first attempt.
+    pub previous: Option<PreviousVars>,
+    /// The worktree it runs in, when it runs in one.
+    pub worktree: Option<String>,
+    /// What the budget leaves, when there is one.
+    pub budget_left_usd: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TaskVars {
+    pub id: String,
+    /// Its `title:`, else its id.
+    pub title: String,
+    pub phase: String,
+    /// The Markdown under the frontmatter.
+    pub body: String,
+    pub outputs: Vec<String>,
+    pub output_dir: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DepVars {
+    pub id: String,
+    pub title: String,
+    pub outputs: Vec<OutputVars>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OutputVars {
+    pub path: String,
+    /// The file's text, cut beyond `OUTPUT_TEXT` bytes with a marker.
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PreviousVars {
+    pub error: String,
+    /// The last `LOG_TAIL` lines of its log.
+    pub log_tail: String,
+    pub session_id: Option<String>,
+}
+
+/// How much of a dependency's output file a prompt gets.
+pub const OUTPUT_TEXT: usize = 8 * 1024;
+/// How many lines of the previous attempt's log.
+pub const LOG_TAIL: usize = 50;
+
+/// The variables a template may name, and the fields of those that have.
+const VARIABLES: &[(&str, &[&str])] = &[
+    (
+        "task",
+        &["id", "title", "phase", "body", "outputs", "output_dir"],
+    ),
+    ("deps", &[]),
+    ("attempt", &[]),
+    ("previous", &["error", "log_tail", "session_id"]),
+    ("worktree", &[]),
+    ("budget_left_usd", &[]),
+];
+/// minijinja's own functions, which its variable listing includes.
+const FUNCTIONS: &[&str] = &["range", "dict", "namespace", "debug"];
+
+/// Reads `prompt` / `prompt_file` (one of the two) from `f`, the fields of
+/// `file`; a prompt file is a path under `tasks_dir`.
+pub fn read(
+    f: &mut Fields,
+    file: &Utf8Path,
+    tasks_dir: &Utf8Path,
+    prefix: &str,
+) -> Option<Template> {
+    let inline_line = f.line("prompt");
+    let file_line = f.line("prompt_file");
+    let inline = f.take("prompt", yaml::text);
+    let path = f.take("prompt_file", yaml::non_empty_text);
+    match (inline, path) {
+        (Some(_), Some(_)) => {
+            f.problem(
+                file_line,
+                format!("`{prefix}prompt` and `{prefix}prompt_file` are both set: keep one"),
+            );
+            None
+        }
+        (Some(source), None) => Some(Template {
+            file: file.to_owned(),
+            // A block scalar (`prompt: |`), which ends with a newline,
+            // starts on the line after its key.
+            first_line: inline_line.map_or(1, |l| l + usize::from(source.ends_with('\n'))),
+            key: format!("{prefix}prompt"),
+            source,
+        }),
+        (None, Some(path)) => {
+            let full = tasks_dir.join(&path);
+            if path.ends_with(".md") {
+                f.problem(
+                    file_line,
+                    format!("`{prefix}prompt_file: {path}`: a .md file under tasks/ is a task; name the template {}.jinja", path.trim_end_matches(".md")),
+                );
+                return None;
+            }
+            match std::fs::read_to_string(&full) {
+                Ok(source) => Some(Template {
+                    file: full,
+                    first_line: 1,
+                    key: format!("{prefix}prompt_file"),
+                    source,
+                }),
+                Err(e) => {
+                    f.problem(
+                        file_line,
+                        format!("`{prefix}prompt_file`: cannot read {full}: {e} (the path is relative to tasks/)"),
+                    );
+                    None
+                }
+            }
+        }
+        (None, None) => None,
+    }
+}
+
+/// The template that renders a task's body as it is: the prompt of a task
+/// whose command asks for `{prompt}` or `{prompt_file}` without a template.
+pub fn body_only(task_file: &Utf8Path) -> Template {
+    Template {
+        file: task_file.to_owned(),
+        first_line: 1,
+        key: "prompt".into(),
+        source: "{{ task.body }}".into(),
+    }
+}
+
+impl Context {
+    /// What a first attempt of `task` would see, with its dependencies'
+    /// outputs empty: what `Template::check` renders.
+    pub fn sample(
+        task: &Task,
+        output_dir: &Utf8Path,
+        in_worktree: bool,
+        budget: Option<f64>,
+    ) -> Context {
+        Context {
+            task: TaskVars {
+                id: task.id.clone(),
+                title: task.title.clone().unwrap_or_else(|| task.id.clone()),
+                phase: task.phase.clone(),
+                body: String::new(),
+                outputs: task.outputs.clone(),
+                output_dir: output_dir.to_string(),
+            },
+            deps: task
+                .dependencies
+                .iter()
+                .map(|id| DepVars {
+                    id: id.clone(),
+                    title: id.clone(),
+                    outputs: Vec::new(),
+                })
+                .collect(),
+            attempt: 1,
+            previous: None,
+            worktree: in_worktree.then(|| "/worktree".to_owned()),
+            budget_left_usd: budget,
+        }
+    }
+}
+
+impl Template {
+    /// The prompt for `context`, or why it cannot be rendered (with the
+    /// template and the line).
+    pub fn render(&self, context: &Context) -> Result<String, String> {
+        let env = environment();
+        let template = env
+            .template_from_named_str(self.file.as_str(), &self.source)
+            .map_err(|e| self.describe(&e))?;
+        template
+            .render(Value::from(Serde(context)))
+            .map_err(|e| self.describe(&e))
+    }
+
+    /// Every problem of the template: its syntax, the variables it names
+    /// that do not exist, and what fails when it renders `sample` (a first
+    /// attempt, where `previous` is none).
+    pub fn check(&self, sample: &Context) -> Vec<Problem> {
+        let env = environment();
+        let template = match env.template_from_named_str(self.file.as_str(), &self.source) {
+            Ok(template) => template,
+            Err(e) => {
+                return vec![
+                    self.problem(e.line(), format!("template syntax error: {}", detail(&e)))
+                ]
+            }
+        };
+        let mut unknown: Vec<String> = template
+            .undeclared_variables(true)
+            .into_iter()
+            .filter(|name| !known(name))
+            .collect();
+        unknown.sort();
+        if !unknown.is_empty() {
+            return unknown
+                .iter()
+                .map(|name| self.problem(self.line_of(name), unknown_message(name)))
+                .collect();
+        }
+        match template.render(Value::from(Serde(sample))) {
+            Ok(_) => Vec::new(),
+            Err(e) => vec![self.problem(
+                e.line(),
+                format!(
+                    "the template fails on a first attempt: {} (`previous` and `worktree` may be none: guard them with {{% if previous %}})",
+                    detail(&e)
+                ),
+            )],
+        }
+    }
+
+    /// `tasks/prompt.jinja line 3: undefined value` (for a render error).
+    fn describe(&self, e: &minijinja::Error) -> String {
+        let line = e.line().map_or(String::new(), |l| {
+            format!(" line {}", self.first_line + l - 1)
+        });
+        format!(
+            "prompt template {} ({}){line}: {}",
+            self.file,
+            self.key,
+            detail(e)
+        )
+    }
+
+    fn problem(&self, line: Option<usize>, message: String) -> Problem {
+        let line = line.map(|l| self.first_line + l - 1);
+        Problem::in_file(&self.file, line, format!("{}: {message}", self.key))
+    }
+
+    /// The template's line (from 1) where `name` first appears.
+    fn line_of(&self, name: &str) -> Option<usize> {
+        let first = name.split('.').next().unwrap_or(name);
+        let find = |text: &str| self.source.lines().position(|l| l.contains(text));
+        find(name).or_else(|| find(first)).map(|i| i + 1)
+    }
+}
+
+/// Whether a name the template uses (`task.id`, `deps`) is one it may.
+fn known(name: &str) -> bool {
+    let mut parts = name.split('.');
+    let top = parts.next().unwrap_or("");
+    if FUNCTIONS.contains(&top) {
+        return true;
+    }
+    let Some((_, fields)) = VARIABLES.iter().find(|(n, _)| *n == top) else {
+        return false;
+    };
+    match parts.next() {
+        None => true,
+        // A list's item by its index; no other variable has fields.
+        Some(field) => fields.contains(&field) || field.parse::<usize>().is_ok(),
+    }
+}
+
+/// What is wrong with the name `name`, and what there is instead.
+fn unknown_message(name: &str) -> String {
+    let (top, field) = name.split_once('.').unwrap_or((name, ""));
+    match VARIABLES.iter().find(|(n, _)| *n == top) {
+        Some((_, fields)) => format!(
+            "unknown variable `{name}` in the template: `{top}` has no `{field}`; it has {}",
+            fields.join(", ")
+        ),
+        None => {
+            let names: Vec<&str> = VARIABLES.iter().map(|(n, _)| *n).collect();
+            format!(
+                "unknown variable `{name}` in the template: the variables are {}",
+                names.join(", ")
+            )
+        }
+    }
+}
+
+fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    // Prompts are Markdown, never HTML: nothing is escaped.
+    env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    env
+}
+
+/// The error's own words, without minijinja's pointer into the source.
+fn detail(e: &minijinja::Error) -> String {
+    match e.detail() {
+        Some(detail) => format!("{}: {detail}", e.kind()),
+        None => e.kind().to_string(),
+    }
+}

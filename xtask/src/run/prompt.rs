@@ -1,0 +1,132 @@
+//! The prompt of an attempt: its template (`model::prompt`) rendered with
+//! what the task's dependencies produced and what its previous attempt
+//! left, written to `workspace/prompts/<id>.attempt-<n>.md`.
+
+use anyhow::{Context as _, Result};
+use camino::{Utf8Path, Utf8PathBuf};
+
+use crate::model::config::Config;
+use crate::model::graph::{Dep, Graph};
+use crate::model::layout::Layout;
+use crate::model::prompt::{
+    Context, DepVars, OutputVars, PreviousVars, TaskVars, LOG_TAIL, OUTPUT_TEXT,
+};
+use crate::model::task;
+use crate::run::history::Previous;
+use crate::state::{atomic, logs, outputs};
+
+/// A rendered prompt, and the file it was written to.
+pub struct Rendered {
+    pub path: Utf8PathBuf,
+    pub text: String,
+}
+
+/// What an attempt knows besides the task and its dependencies.
+pub struct Attempt<'a> {
+    pub number: u32,
+    pub previous: Option<&'a Previous>,
+    pub worktree: Option<&'a Utf8Path>,
+    pub budget_left: Option<f64>,
+}
+
+/// The prompt of task `t`'s attempt, when it has a template; `Err` says
+/// why it cannot be rendered.
+pub fn render(
+    layout: &Layout,
+    config: &Config,
+    graph: &Graph,
+    t: usize,
+    attempt: &Attempt,
+) -> Option<Result<String>> {
+    let template = graph.tasks[t].prompt_template(config)?;
+    let rendered = context(layout, graph, t, attempt)
+        .and_then(|context| template.render(&context).map_err(anyhow::Error::msg));
+    Some(rendered)
+}
+
+/// Renders and writes the prompt of task `t`'s attempt, when it has one.
+pub fn prepare(
+    layout: &Layout,
+    config: &Config,
+    graph: &Graph,
+    t: usize,
+    attempt: &Attempt,
+) -> Result<Option<Rendered>> {
+    let Some(text) = render(layout, config, graph, t, attempt) else {
+        return Ok(None);
+    };
+    let text = text?;
+    let path = layout.prompt_file(&graph.tasks[t].id, attempt.number);
+    let dir = path.parent().expect("a prompt file has a folder");
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {dir}"))?;
+    atomic::write(&path, text.as_bytes())?;
+    Ok(Some(Rendered { path, text }))
+}
+
+fn context(layout: &Layout, graph: &Graph, t: usize, attempt: &Attempt) -> Result<Context> {
+    let task = &graph.tasks[t];
+    let text = std::fs::read_to_string(&task.file)
+        .with_context(|| format!("cannot read {}", task.file))?;
+    let deps = graph.deps[t]
+        .iter()
+        .filter_map(|dep| match dep {
+            Dep::Task(d) => Some(*d),
+            Dep::Phase(_) => None,
+        })
+        .map(|d| {
+            let dep = &graph.tasks[d];
+            DepVars {
+                id: dep.id.clone(),
+                title: dep.title.clone().unwrap_or_else(|| dep.id.clone()),
+                outputs: outputs::existing(layout, dep)
+                    .into_iter()
+                    .map(|path| OutputVars {
+                        text: text_of(&path),
+                        path: path.to_string(),
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    Ok(Context {
+        task: TaskVars {
+            id: task.id.clone(),
+            title: task.title.clone().unwrap_or_else(|| task.id.clone()),
+            phase: task.phase.clone(),
+            body: task::body(&text).to_owned(),
+            outputs: task.outputs.clone(),
+            output_dir: layout.output_dir(&task.id).to_string(),
+        },
+        deps,
+        attempt: attempt.number,
+        previous: attempt.previous.map(|p| PreviousVars {
+            error: p.error.clone(),
+            log_tail: logs::tail(&p.log, LOG_TAIL).join("\n"),
+            session_id: p.session_id.clone(),
+        }),
+        worktree: attempt.worktree.map(|w| w.to_string()),
+        budget_left_usd: attempt.budget_left,
+    })
+}
+
+/// A file's text for a prompt: the first `OUTPUT_TEXT` bytes, cut at a
+/// character, with a marker saying what was left out.
+fn text_of(path: &Utf8Path) -> String {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) => return format!("[cannot read {path}: {e}]"),
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    if text.len() <= OUTPUT_TEXT {
+        return text.into_owned();
+    }
+    let mut end = OUTPUT_TEXT;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!(
+        "{}\n[... cut: {} more bytes; the whole file is {path}]",
+        &text[..end],
+        text.len() - end
+    )
+}

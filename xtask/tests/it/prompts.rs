@@ -1,0 +1,165 @@
+//! Prompt templates: what an attempt is given, rendered from the config's
+//! or the task's template, and the template's mistakes caught before any
+//! launch.
+
+use crate::tree::*;
+
+/// A template that prints every variable.
+const EVERY_VARIABLE: &str = r#"id={{ task.id }}
+title={{ task.title }}
+phase={{ task.phase }}
+outputs={{ task.outputs | join(",") }}
+output_dir={{ task.output_dir }}
+attempt={{ attempt }}
+budget={{ budget_left_usd }}
+worktree={{ worktree }}
+body={{ task.body }}
+{% for dep in deps %}dep={{ dep.id }} ({{ dep.title }})
+{% for o in dep.outputs %}file={{ o.path }}
+{{ o.text }}
+{% endfor %}{% endfor %}
+{% if previous %}previous.error={{ previous.error }}
+previous.session_id={{ previous.session_id }}
+previous.log_tail:
+{{ previous.log_tail }}
+{% endif %}"#;
+
+#[test]
+fn each_attempt_gets_its_prompt_with_dependency_outputs_and_the_previous_failure() {
+    let t = Tree::new();
+    t.write("tasks/prompt.jinja", EVERY_VARIABLE);
+    t.config(
+        "agent:\n  command: [\"sh\", \"-c\", \"printf '%s' \\\"$1\\\" > $TASK_OUTPUT_DIR/argv.txt; cp {prompt_file} $TASK_OUTPUT_DIR/file.txt; test -e again || { touch again; echo boom at the end; exit 3; }\", \"sh\", \"{prompt}\"]\n  prompt_file: prompt.jinja\nbudget: {usd: 10}\n",
+    );
+    // `a` writes a short file and one past the 8 KiB a prompt takes.
+    t.task(
+        "p/a",
+        &format!(
+            "title: Produce\noutputs: [short.txt, big.txt]\n{}",
+            sh("echo hello from a > $TASK_OUTPUT_DIR/short.txt; head -c 9000 /dev/zero | tr '\\0' x > $TASK_OUTPUT_DIR/big.txt")
+        ),
+    );
+    t.write(
+        "tasks/p/b.md",
+        "---\ntitle: Consume\ndependencies: [p/a]\noutputs: [argv.txt]\nretries: 1\n---\nUse what a made.\n",
+    );
+    t.run(&["orchestrate"]).code(0);
+
+    let first = t.read("workspace/prompts/p/b.attempt-1.md");
+    let second = t.read("workspace/prompts/p/b.attempt-2.md");
+    let out = t.root.join("workspace/outputs");
+    for line in [
+        "id=p/b".to_owned(),
+        "title=Consume".into(),
+        "phase=p".into(),
+        "outputs=argv.txt".into(),
+        format!("output_dir={}", out.join("p/b").display()),
+        "budget=10.0".into(),
+        "worktree=None".into(),
+        "body=Use what a made.".into(),
+        "dep=p/a (Produce)".into(),
+        format!("file={}", out.join("p/a/short.txt").display()),
+        "hello from a".into(),
+    ] {
+        assert!(first.contains(&line), "{line:?} not in\n{first}");
+    }
+    assert!(first.contains("attempt=1"));
+    assert!(!first.contains("previous.error"));
+    // The big file: 8 KiB of it, and a marker that says what was cut.
+    assert!(first.contains(&"x".repeat(8192)));
+    assert!(!first.contains(&"x".repeat(8193)));
+    assert!(first.contains("[... cut: 808 more bytes; the whole file is"));
+    // The retry is told why the first attempt failed, and how its log ended.
+    assert!(second.contains("attempt=2"));
+    assert!(second.contains("previous.error=exit code 3"), "{second}");
+    assert!(second.contains("boom at the end"));
+    // The same prompt as {prompt} and in {prompt_file} / TASK_PROMPT_FILE.
+    assert_eq!(t.read("workspace/outputs/p/b/argv.txt"), second);
+    assert_eq!(t.read("workspace/outputs/p/b/file.txt"), second);
+}
+
+#[test]
+fn a_task_s_own_template_wins_and_prompt_shows_the_next_attempt() {
+    let t = Tree::new();
+    t.config("agent:\n  command: [\"true\"]\n  prompt: \"shared {{ task.id }}\"\n");
+    t.task("p/shared", "");
+    t.task(
+        "p/own",
+        "prompt: \"own {{ task.id }}, attempt {{ attempt }}\"",
+    );
+    t.run(&["prompt", "p/shared"])
+        .code(0)
+        .says("shared p/shared");
+    t.run(&["prompt", "p/own"])
+        .code(0)
+        .says("own p/own, attempt 1");
+    t.run(&["orchestrate"]).code(0);
+    t.run(&["prompt", "p/own"])
+        .code(0)
+        .says("own p/own, attempt 2");
+    assert_eq!(
+        t.read("workspace/prompts/p/own.attempt-1.md"),
+        "own p/own, attempt 1"
+    );
+}
+
+#[test]
+fn template_mistakes_are_invalid_definitions_and_nothing_launches() {
+    for (template, line, says) in [
+        (
+            "Do {{ task.id }}.\\nThen {{ task.nme }}.",
+            4,
+            "agent.prompt: unknown variable `task.nme` in the template: `task` has no `nme`",
+        ),
+        (
+            "Do {{ taks }}.",
+            3,
+            "agent.prompt: unknown variable `taks` in the template: the variables are task, deps",
+        ),
+        ("Do {{ task.id }.", 3, "agent.prompt: template syntax error"),
+        (
+            "Retry: {{ previous.error }}",
+            3,
+            "agent.prompt: the template fails on a first attempt: undefined value",
+        ),
+    ] {
+        let t = Tree::new();
+        t.write("mark.sh", MARK);
+        t.config(&format!(
+            "# a comment\nagent:\n  prompt: \"{template}\"\n  command: [\"sh\", \"mark.sh\"]\n"
+        ));
+        t.task("p/a", "");
+        let config = t.root.join("tasks/orchestrator.yaml");
+        let at = format!(
+            "{}:{line}: {says}",
+            config.strip_prefix(&t.root).unwrap().display()
+        );
+        t.run(&["validate"]).code(2).says(&at);
+        t.run(&["orchestrate"])
+            .code(2)
+            .says(&at)
+            .says("nothing was launched");
+        assert_eq!(t.launches("p/a"), 0);
+    }
+}
+
+#[test]
+fn a_prompt_file_names_its_file_and_line() {
+    let t = Tree::new();
+    t.write(
+        "tasks/prompts/plan.jinja",
+        "line one\n{% if deps %}\n{{ deps.nme }}\n{% endif %}\n",
+    );
+    t.task("p/a", "prompt_file: prompts/plan.jinja\ncommand: \"true\"");
+    t.run(&["validate"])
+        .code(2)
+        .says("tasks/prompts/plan.jinja:3: prompt_file: unknown variable `deps.nme`");
+    t.task(
+        "p/a",
+        "prompt_file: prompts/missing.jinja\ncommand: \"true\"",
+    );
+    t.run(&["validate"])
+        .code(2)
+        .says("`prompt_file`: cannot read")
+        .says("(the path is relative to tasks/)");
+}
