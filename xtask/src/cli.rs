@@ -78,6 +78,18 @@ pub enum Command {
     },
     /// Write workspace/report.html: timeline, critical path, parallelism, tables
     Report,
+    /// Print the run's events (workspace/events.jsonl): every change of state, run starts and ends
+    Events {
+        /// Keep printing events as they come, until Ctrl-C
+        #[arg(short, long)]
+        follow: bool,
+        /// Only this task's events
+        #[arg(long, value_name = "ID")]
+        task: Option<String>,
+        /// The JSON lines as they are in the file
+        #[arg(long)]
+        json: bool,
+    },
     /// Print or follow a task's log
     Logs {
         task: String,

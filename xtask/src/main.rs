@@ -74,6 +74,9 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Next => commands::next::run(&layout),
         Command::Prompt { task } => commands::prompt::run(&layout, &task),
         Command::Report => commands::report::run(&layout),
+        Command::Events { follow, task, json } => {
+            commands::events::run(&layout, follow, task.as_deref(), json)
+        }
         Command::Graph { format, phase } => commands::graph::run(&layout, format, phase.as_deref()),
         Command::Logs {
             task,

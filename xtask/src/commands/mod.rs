@@ -3,6 +3,7 @@
 pub mod block;
 pub mod clean;
 pub mod demo;
+pub mod events;
 pub mod graph;
 pub mod init;
 pub mod launch;

@@ -136,6 +136,10 @@ impl Layout {
     pub fn events_file(&self) -> Utf8PathBuf {
         self.workspace.join("events.jsonl")
     }
+    /// What the notifiers printed, and how each ended (see `run::notify`).
+    pub fn notify_log_file(&self) -> Utf8PathBuf {
+        self.workspace.join("logs").join("notify.log")
+    }
     /// What every finished attempt cost (see `state::ledger`).
     pub fn ledger_file(&self) -> Utf8PathBuf {
         self.workspace.join("ledger.jsonl")

@@ -18,6 +18,7 @@ pub mod history;
 mod limited;
 mod load;
 mod merging;
+mod notify;
 mod options;
 pub mod plan;
 mod pools;
@@ -125,6 +126,7 @@ pub fn run(
         events: None,
         git,
         budget: budget::Budget::load(layout, config.agents.budget_usd),
+        notifiers: notify::Notifiers::start(layout, &config.notify),
         begun: Instant::now(),
     };
     run.events = match events::Log::open(layout, Some(&run_id)) {
@@ -157,6 +159,9 @@ pub fn run(
         exit_code: Some(code),
         ..Event::run("run_finished")
     });
+    if let Some(notifiers) = run.notifiers.take() {
+        notifiers.finish();
+    }
     Ok(code)
 }
 
@@ -216,6 +221,8 @@ struct Run<'a> {
     git: Option<merging::Git>,
     /// What the work may still cost.
     budget: budget::Budget,
+    /// The config's `notify:` commands, at work.
+    notifiers: Option<notify::Notifiers>,
     begun: Instant,
 }
 
@@ -586,12 +593,20 @@ impl Run<'_> {
         let Some(log) = &mut self.events else {
             return;
         };
-        if let Err(e) = log.append(event) {
-            self.printer.line(
-                Tone::Warn,
-                &format!("warning: {e:#}: the run's events are no longer recorded"),
-            );
-            self.events = None;
+        let kind = event.kind().to_owned();
+        match log.append(event) {
+            Ok(line) => {
+                if let Some(notifiers) = &self.notifiers {
+                    notifiers.send(&kind, &line);
+                }
+            }
+            Err(e) => {
+                self.printer.line(
+                    Tone::Warn,
+                    &format!("warning: {e:#}: the run's events are no longer recorded"),
+                );
+                self.events = None;
+            }
         }
     }
 

@@ -88,6 +88,12 @@ impl Event {
         }
     }
 
+    /// Its kind, as notifiers name it: the run-level event, else the state
+    /// the task went to.
+    pub fn kind(&self) -> &str {
+        self.event.as_deref().or(self.to.as_deref()).unwrap_or("")
+    }
+
     /// When it happened.
     pub fn at(&self) -> Option<SystemTime> {
         humantime::parse_rfc3339_weak(&self.time).ok()
@@ -117,14 +123,17 @@ impl Log {
         })
     }
 
-    /// Appends `event`, as one write.
-    pub fn append(&mut self, mut event: Event) -> Result<()> {
+    /// Appends `event`, as one write; returns its line (without the
+    /// newline).
+    pub fn append(&mut self, mut event: Event) -> Result<String> {
         event.run_id = event.run_id.or_else(|| self.run_id.clone());
-        let mut line = serde_json::to_vec(&event)?;
-        line.push(b'\n');
+        let mut line = serde_json::to_string(&event)?;
+        line.push('\n');
         self.file
-            .write_all(&line)
-            .context("cannot append to workspace/events.jsonl")
+            .write_all(line.as_bytes())
+            .context("cannot append to workspace/events.jsonl")?;
+        line.pop();
+        Ok(line)
     }
 }
 

@@ -4,6 +4,7 @@
 mod agents;
 mod commands;
 mod core;
+mod events;
 mod firsthour;
 mod invalid;
 mod limits;

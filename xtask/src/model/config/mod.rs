@@ -9,9 +9,11 @@ use camino::Utf8Path;
 use serde_yaml::Value;
 
 mod agents;
+mod notify;
 mod worktrees;
 
 pub use agents::{result_format, Agents, RateLimits, ResultFormat, UNNAMED_POOL};
+pub use notify::Notifier;
 pub use worktrees::{workdir, Workdir, Worktrees};
 
 use crate::model::layout::Layout;
@@ -36,6 +38,8 @@ pub struct Config {
     pub worktrees: Worktrees,
     /// Results, pools, rate limits, the budget, prompts.
     pub agents: Agents,
+    /// Commands run on the run's events (`notify:`).
+    pub notify: Vec<Notifier>,
     /// The phase keys the file itself lists, each with its line, to catch
     /// a key that matches no phase folder (a typo).
     pub listed_phases: Vec<(String, Option<usize>)>,
@@ -115,6 +119,7 @@ impl Default for Config {
             slurm: SlurmConfig::default(),
             worktrees: Worktrees::default(),
             agents: Agents::default(),
+            notify: Vec::new(),
             agent: Agent::default(),
             max_concurrent_agents: 10,
             max_cpu_per_agent: 4.0,
@@ -221,6 +226,7 @@ impl Config {
         }
         self.worktrees.read(f);
         self.agents.read(f);
+        set(&mut self.notify, f.take("notify", notify::notifiers));
         if let Some(mut phases) = f.nested("phases") {
             self.read_phases(&mut phases);
             let problems = phases.finish(Unknown::Refused, |_| None);

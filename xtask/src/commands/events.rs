@@ -1,0 +1,122 @@
+//! `events [-f] [--task ID] [--json]`: the lines of
+//! `workspace/events.jsonl`, as text or as they are, and with `-f` those
+//! that come after, until Ctrl-C.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use crate::model::layout::Layout;
+use crate::model::task;
+use crate::state::events::Event;
+
+pub fn run(layout: &Layout, follow: bool, task: Option<&str>, json: bool) -> Result<i32> {
+    let task = task.map(task::normalize_id);
+    let path = layout.events_file();
+    let mut file = match File::open(&path) {
+        Ok(file) => Some(file),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && follow => None,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!(
+                "no events yet: {} is written by a run",
+                layout.display(&path)
+            );
+            return Ok(crate::exit::SUCCESS);
+        }
+        Err(e) => return Err(e).with_context(|| format!("cannot open {path}")),
+    };
+    let mut out = std::io::stdout().lock();
+    // A line still being written stays here until its newline comes.
+    let mut pending = Vec::new();
+    loop {
+        if file.is_none() {
+            file = File::open(&path).ok();
+        }
+        if let Some(file) = &mut file {
+            // From where the last read stopped: the file only grows.
+            file.read_to_end(&mut pending)
+                .with_context(|| format!("cannot read {path}"))?;
+            while let Some(end) = pending.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=end).collect();
+                print_line(
+                    &mut out,
+                    String::from_utf8_lossy(&line).trim_end(),
+                    task,
+                    json,
+                )?;
+            }
+            out.flush()?;
+        }
+        if !follow {
+            return Ok(crate::exit::SUCCESS);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn print_line(out: &mut impl Write, line: &str, task: Option<&str>, json: bool) -> Result<()> {
+    let Ok(event) = serde_json::from_str::<Event>(line) else {
+        return Ok(());
+    };
+    if task.is_some_and(|id| event.task.as_deref() != Some(id)) {
+        return Ok(());
+    }
+    if json {
+        writeln!(out, "{line}")?;
+    } else {
+        writeln!(out, "{}", describe(&event))?;
+    }
+    Ok(())
+}
+
+/// `2026-12-01T00:42:00.347Z  p/t1  running -> failed  attempt 1, agent-1: exit code 3`.
+fn describe(e: &Event) -> String {
+    let mut text = format!("{}  ", e.time);
+    match (&e.event, &e.task) {
+        (Some(kind), Some(task)) => text += &format!("{kind}  {task}"),
+        (Some(kind), None) => text += kind,
+        (None, Some(task)) => {
+            text += &format!(
+                "{task}  {} -> {}",
+                e.from.as_deref().unwrap_or("?"),
+                e.to.as_deref().unwrap_or("?")
+            )
+        }
+        (None, None) => {}
+    }
+    let mut details = Vec::new();
+    if let Some(attempt) = e.attempt {
+        details.push(format!("attempt {attempt}"));
+    }
+    if let Some(agent) = e.agent {
+        details.push(agent.to_string());
+    }
+    if let Some(cost) = e.cost_usd {
+        details.push(crate::ui::format::usd(cost));
+    }
+    if let (Some(until), Some(pool)) = (&e.until, &e.pool) {
+        details.push(format!("pool {pool} until {until}"));
+    }
+    if let (Some(budget), Some(spent)) = (e.budget_usd, e.spent_usd) {
+        details.push(format!(
+            "{} of {} spent",
+            crate::ui::format::usd(spent),
+            crate::ui::format::usd(budget)
+        ));
+    }
+    if let Some(code) = e.exit_code {
+        details.push(format!("exit code {code}"));
+    }
+    if let Some(by) = &e.blocked_by {
+        details.push(format!("blocked by {by}"));
+    }
+    if !details.is_empty() {
+        text += &format!("  {}", details.join(", "));
+    }
+    if let Some(error) = &e.error {
+        text += &format!(": {error}");
+    }
+    text
+}

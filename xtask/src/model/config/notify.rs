@@ -1,0 +1,106 @@
+//! `notify:`: commands run with an event's JSON on stdin when the run
+//! records an event of a kind they listen for.
+
+use std::time::Duration;
+
+use serde_yaml::Value;
+
+use crate::model::problem::nearest;
+use crate::model::yaml;
+
+/// One notifier: a shell command and the kinds of event it is run for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notifier {
+    /// Event kinds: the state a task went to (`failed`, `blocked`, ...), or
+    /// a run-level event (`run_finished`, `budget_reached`, ...).
+    pub on: Vec<String>,
+    /// Run with `sh -c`, from the repository root.
+    pub command: String,
+    /// How long the command may run before it is killed.
+    pub timeout: Duration,
+}
+
+/// A notifier's default `timeout`.
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The kinds of event a notifier may listen for.
+pub const KINDS: &[&str] = &[
+    "running",
+    "merging",
+    "completed",
+    "failed",
+    "paused",
+    "blocked",
+    "pending",
+    "awaiting_approval",
+    "run_started",
+    "run_finished",
+    "rate_limited",
+    "budget_reached",
+];
+
+/// `notify: [{on: [failed, run_finished], command: "..."}]`.
+pub fn notifiers(value: &Value) -> Result<Vec<Notifier>, String> {
+    let Value::Sequence(items) = value else {
+        return Err(format!(
+            "must be a list of {{on: [...], command: \"...\"}}, found {}",
+            yaml::type_name(value)
+        ));
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| notifier(item).map_err(|e| format!("item {}: {e}", i + 1)))
+        .collect()
+}
+
+fn notifier(item: &Value) -> Result<Notifier, String> {
+    let Value::Mapping(map) = item else {
+        return Err(format!(
+            "must be {{on: [...], command: \"...\"}}, found {}",
+            yaml::type_name(item)
+        ));
+    };
+    let mut on = None;
+    let mut command = None;
+    let mut timeout = TIMEOUT;
+    for (key, value) in map {
+        match key.as_str() {
+            Some("on") => on = Some(kinds(value)?),
+            Some("command") => {
+                command = Some(yaml::non_empty_text(value).map_err(|e| format!("`command`: {e}"))?)
+            }
+            Some("timeout") => {
+                timeout = yaml::duration(value).map_err(|e| format!("`timeout`: {e}"))?
+            }
+            other => {
+                return Err(format!(
+                    "unknown key `{}`: the keys are `on`, `command` and `timeout`",
+                    other.unwrap_or("?")
+                ))
+            }
+        }
+    }
+    match (on, command) {
+        (Some(on), Some(command)) => Ok(Notifier {
+            on,
+            command,
+            timeout,
+        }),
+        _ => Err("needs both `on` (the events) and `command`".into()),
+    }
+}
+
+fn kinds(value: &Value) -> Result<Vec<String>, String> {
+    let kinds = yaml::text_list(value).map_err(|e| format!("`on`: {e}"))?;
+    for kind in &kinds {
+        if !KINDS.contains(&kind.as_str()) {
+            let hint = match nearest(kind, KINDS.iter().copied()) {
+                Some(near) => format!("did you mean `{near}`?"),
+                None => format!("the events are {}", KINDS.join(", ")),
+            };
+            return Err(format!("`on`: no event `{kind}`: {hint}"));
+        }
+    }
+    Ok(kinds)
+}

@@ -1,0 +1,142 @@
+//! `workspace/events.jsonl`, `events`, and notifiers.
+
+use crate::tree::*;
+
+fn events(t: &Tree) -> Vec<serde_json::Value> {
+    t.read("workspace/events.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+        .collect()
+}
+
+/// `task: from -> to` of each change, in order.
+fn changes(events: &[serde_json::Value], task: &str) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e["task"] == task && e["event"].is_null())
+        .map(|e| {
+            format!(
+                "{} -> {}",
+                e["from"].as_str().unwrap(),
+                e["to"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn every_transition_of_a_run_is_an_event_in_order() {
+    let t = Tree::new();
+    t.task(
+        "p/retried",
+        &format!(
+            "retries: 1\n{}",
+            sh("test -e again || { touch again; exit 3; }")
+        ),
+    );
+    t.task("p/fails", &sh("exit 4"));
+    t.task(
+        "p/blocked",
+        &format!("dependencies: [p/fails]\n{}", sh("true")),
+    );
+    t.run(&["orchestrate"]).code(1);
+    let all = events(&t);
+    assert_eq!(all.first().unwrap()["event"], "run_started");
+    assert_eq!(all.last().unwrap()["event"], "run_finished");
+    assert_eq!(all.last().unwrap()["exit_code"], 1);
+    assert_eq!(
+        changes(&all, "p/retried"),
+        [
+            "pending -> running",
+            "running -> failed",
+            "failed -> pending",
+            "pending -> running",
+            "running -> completed"
+        ]
+    );
+    assert_eq!(
+        changes(&all, "p/fails"),
+        ["pending -> running", "running -> failed"]
+    );
+    assert_eq!(changes(&all, "p/blocked"), ["pending -> blocked"]);
+    let failed = all
+        .iter()
+        .find(|e| e["task"] == "p/fails" && e["to"] == "failed")
+        .unwrap();
+    assert_eq!(failed["error"], "exit code 4");
+    assert_eq!(failed["attempt"], 1);
+    let run_id = all[0]["run_id"].clone();
+    assert!(all.iter().all(|e| e["run_id"] == run_id));
+    // In time order.
+    let times: Vec<&str> = all.iter().map(|e| e["time"].as_str().unwrap()).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "{times:?}");
+
+    // `events` prints them, for one task too.
+    t.run(&["events", "--task", "p/fails"])
+        .code(0)
+        .says("p/fails  running -> failed  attempt 1, agent-1: exit code 4");
+    let json = t.run(&["events", "--json"]);
+    assert_eq!(json.stdout.lines().count(), all.len());
+}
+
+#[test]
+fn failing_and_hanging_notifiers_change_nothing_in_the_run() {
+    let config = "notify:\n  - on: [failed, blocked, run_finished]\n    command: \"cat >> notified.jsonl\"\n  - on: [failed]\n    command: \"echo failing notifier; exit 1\"\n  - on: [run_finished, failed]\n    command: \"sleep 1000\"\n    timeout: 1s\n";
+    let t = Tree::new();
+    t.config(config);
+    t.task("p/ok", &sh("true"));
+    t.task("p/fails", &sh("exit 4"));
+    t.task(
+        "p/blocked",
+        &format!("dependencies: [p/fails]\n{}", sh("true")),
+    );
+    let run = t.run(&["orchestrate"]);
+    run.code(1).says("1 completed, 1 failed, 1 blocked");
+    assert_eq!(t.state("p/ok"), "completed");
+    assert_eq!(t.state("p/fails"), "failed");
+    assert_eq!(t.state("p/blocked"), "blocked");
+
+    // The listening notifier got exactly its events, as JSON lines.
+    let notified: Vec<serde_json::Value> = t
+        .read("notified.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<String> = notified
+        .iter()
+        .map(|e| e["event"].as_str().or(e["to"].as_str()).unwrap().to_owned())
+        .collect();
+    assert_eq!(kinds, ["failed", "blocked", "run_finished"]);
+    assert_eq!(notified[0]["task"], "p/fails");
+    assert_eq!(notified[2]["exit_code"], 1);
+
+    let log = t.read("workspace/logs/notify.log");
+    assert!(log.contains("failing notifier"), "{log}");
+    assert!(log.contains("failed: exit status: 1"), "{log}");
+    assert!(log.contains("killed after 1s: it took too long"), "{log}");
+    // No notifier outlives the run.
+    assert!(!sh_running("sleep 1000", &t));
+}
+
+/// Whether a process whose command line is `cmd` runs in the tree.
+fn sh_running(cmd: &str, t: &Tree) -> bool {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let cwd = std::fs::read_link(e.path().join("cwd")).ok()?;
+            let line = std::fs::read(e.path().join("cmdline")).ok()?;
+            Some((cwd, String::from_utf8_lossy(&line).replace('\0', " ")))
+        })
+        .any(|(cwd, line)| cwd.starts_with(&t.root) && line.contains(cmd))
+}
+
+#[test]
+fn a_notifier_that_names_no_event_is_an_invalid_config() {
+    let t = Tree::new();
+    t.config("notify:\n  - on: [faild]\n    command: \"true\"\n");
+    t.task("p/a", &sh("true"));
+    t.run(&["validate"])
+        .code(2)
+        .says("`notify`: item 1: `on`: no event `faild`: did you mean `failed`?");
+}
