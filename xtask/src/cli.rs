@@ -47,6 +47,28 @@ pub enum Command {
         #[arg(long, default_value = "blocked by hand")]
         reason: String,
     },
+    /// Approve a task (or a phase's tasks) that awaits approval: to start, or its result
+    Approve {
+        /// Task id, or a phase (`01-analysis` or `analysis`)
+        task: String,
+        /// Who approves [default: $USER]
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
+        /// Recorded with the approval
+        #[arg(long, value_name = "TEXT")]
+        note: Option<String>,
+    },
+    /// Reject a task that awaits approval: it fails with the reason, and what depends on it is blocked
+    Reject {
+        /// Task id
+        task: String,
+        /// Why, recorded as the task's error
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+        /// Who rejects [default: $USER]
+        #[arg(long, value_name = "NAME")]
+        by: Option<String>,
+    },
     /// Clear tasks' status (and the blocks they caused) so they run again
     Reset {
         /// Task ids, or phases (every task of the phase)
@@ -156,6 +178,9 @@ pub struct Orchestrate {
     /// Where tasks run [default: `executor` in tasks/orchestrator.yaml, else local]
     #[arg(long, value_enum)]
     pub executor: Option<crate::model::config::ExecutorKind>,
+    /// Run again the completed tasks whose task file or inputs changed since, and everything downstream of them
+    #[arg(long)]
+    pub rerun_stale: bool,
     /// Print only the summary
     #[arg(short, long)]
     pub quiet: bool,

@@ -8,3 +8,5 @@ pub const TASK_FAILED: i32 = 1;
 pub const INVALID: i32 = 2;
 /// The budget is spent: nothing more starts until it is raised.
 pub const BUDGET: i32 = 3;
+/// Nothing more could start but tasks awaiting a person's approval.
+pub const AWAITING_APPROVAL: i32 = 4;

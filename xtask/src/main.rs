@@ -54,6 +54,8 @@ fn main() {
 }
 
 fn run(cli: Cli) -> Result<i32> {
+    use commands::approve::Decided;
+    use state::approvals::Decision;
     let root_arg = cli.root.as_ref().map(|r| r.to_string());
     let needs_tasks = !matches!(cli.command, Command::Init | Command::Demo { .. });
     let layout = Layout::new(root(cli.root, needs_tasks)?, root_arg);
@@ -65,6 +67,24 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Block { task, reason } => commands::block::run(&layout, &task, &reason),
         Command::Reset { tasks, downstream } => commands::reset::run(&layout, &tasks, downstream),
         Command::Why { task } => commands::why::run(&layout, &task),
+        Command::Approve { task, by, note } => commands::approve::run(
+            &layout,
+            &task,
+            &Decided {
+                decision: Decision::Approved,
+                by: by.as_deref(),
+                note: note.as_deref(),
+            },
+        ),
+        Command::Reject { task, reason, by } => commands::approve::run(
+            &layout,
+            &task,
+            &Decided {
+                decision: Decision::Rejected,
+                by: by.as_deref(),
+                note: Some(&reason),
+            },
+        ),
         Command::Progress { watch: true, .. } => commands::progress::watch(&layout),
         Command::Progress { json, tasks, .. } => commands::progress::run(&layout, json, tasks),
         Command::Init => commands::init::run(&layout),

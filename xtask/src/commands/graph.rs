@@ -13,11 +13,13 @@ use crate::state::status;
 use crate::cli::Format;
 
 /// Fill and stroke colour of each state (pending has no status file).
-const COLOURS: [(&str, &str, &str); 7] = [
+const COLOURS: [(&str, &str, &str); 9] = [
     ("completed", "#c8e6c9", "#2e7d32"),
     ("running", "#bbdefb", "#1565c0"),
     ("merging", "#e1bee7", "#6a1b9a"),
     ("paused", "#fff9c4", "#f9a825"),
+    ("awaiting_approval", "#e1f5fe", "#0277bd"),
+    ("stale", "#f1f8e9", "#9e9d24"),
     ("failed", "#ffcdd2", "#c62828"),
     ("blocked", "#ffe0b2", "#ef6c00"),
     ("pending", "#eeeeee", "#757575"),
@@ -68,8 +70,10 @@ fn render(
                 .id
                 .strip_prefix(&format!("{}/", phase.name))
                 .unwrap_or(&task.id);
-            let state =
-                status::shown_state(status::read_or_warn(layout, &task.id, &mut warnings).as_ref());
+            let state = status::shown_state_now(
+                layout,
+                status::read_or_warn(layout, &task.id, &mut warnings).as_ref(),
+            );
             match format {
                 Format::Mermaid => writeln!(out, "    n{t}[\"{label}\"]:::{state}"),
                 Format::Dot => {

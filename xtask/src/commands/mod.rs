@@ -1,5 +1,6 @@
 //! One file per command, named like it.
 
+pub mod approve;
 pub mod block;
 pub mod clean;
 pub mod demo;

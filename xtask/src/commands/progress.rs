@@ -59,7 +59,7 @@ pub fn collect(layout: &Layout) -> Progress {
         builder.add(
             phase,
             id,
-            Seen::of(status),
+            Seen::now(layout, status),
             Attempt::of(status),
             Usage::of(status),
         );

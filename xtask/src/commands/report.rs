@@ -112,7 +112,7 @@ fn render(layout: &Layout, defs: &Definitions, warnings: &mut Vec<String>) -> St
     }
     html.push_str("</ol>");
     html.push_str(&parallelism(defs, &bars));
-    html.push_str(&tables(defs, &statuses));
+    html.push_str(&tables(layout, defs, &statuses));
     html.push_str("</body></html>\n");
     html
 }
@@ -331,7 +331,7 @@ fn parallelism(defs: &Definitions, bars: &[Bar]) -> String {
     html
 }
 
-fn tables(defs: &Definitions, statuses: &[Option<Status>]) -> String {
+fn tables(layout: &Layout, defs: &Definitions, statuses: &[Option<Status>]) -> String {
     let mut by_phase: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (t, task) in defs.graph.tasks.iter().enumerate() {
         by_phase.entry(task.phase.as_str()).or_default().push(t);
@@ -342,7 +342,7 @@ fn tables(defs: &Definitions, statuses: &[Option<Status>]) -> String {
         let mut phase_cost = None;
         for t in tasks {
             let s = statuses[t].as_ref();
-            let state = status::shown_state(s);
+            let state = status::shown_state_now(layout, s);
             let agent = s.and_then(|s| s.agent.as_ref());
             let cost = agent.and_then(|a| a.cost_usd);
             if let Some(cost) = cost {

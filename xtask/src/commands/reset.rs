@@ -1,6 +1,7 @@
 //! `reset <task|phase>... [--downstream]`: clears tasks' statuses, and those
 //! of the tasks they blocked (with `--downstream`, of every task downstream,
-//! completed ones too), so that they run again. Under the workspace lock.
+//! completed ones too), so that they run again; an approval or rejection
+//! given them is forgotten. Under the workspace lock.
 
 use std::collections::BTreeSet;
 
@@ -11,7 +12,7 @@ use crate::model::definitions;
 use crate::model::layout::Layout;
 use crate::state::events::{self, Event};
 use crate::state::status::{self, State};
-use crate::state::{lock, records};
+use crate::state::{approvals, lock, records};
 
 pub fn run(layout: &Layout, names: &[String], downstream: bool) -> Result<i32> {
     let defs = definitions::load(layout)?;
@@ -62,6 +63,8 @@ fn clear(layout: &Layout, events: &mut events::Log, id: &str) -> Result<()> {
     let before = status::read(layout, id).ok().flatten();
     status::remove(layout, id)?;
     records::remove(layout, id)?;
+    // A decision was on what ran before: the task is decided on afresh.
+    approvals::remove(layout, id);
     if let Some(before) = before {
         events.append(Event::change(id, before.status.name(), "pending"))?;
     }

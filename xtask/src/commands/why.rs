@@ -78,7 +78,7 @@ impl Why<'_> {
                 .unwrap_or_default();
             println!(
                 "  {:<10} {}  {detail}",
-                status::shown_state(status.as_ref()),
+                status::shown_state_now(self.layout, status.as_ref()),
                 graph.tasks[t].id
             );
         }
@@ -118,12 +118,30 @@ impl Why<'_> {
         let agent = s.agent_id.map_or("-".to_owned(), |a| a.to_string());
         let reset = layout.cmd(&format!("reset {id}"));
         match s.status {
-            State::Completed => println!(
-                "{id} is completed (attempt {}, {agent}, {}s, outputs validated: {})",
-                s.attempt,
-                s.duration_seconds.unwrap_or(0.0),
-                s.outputs_validated
-            ),
+            State::Completed => {
+                println!(
+                    "{id} is completed (attempt {}, {agent}, {}s, outputs validated: {})",
+                    s.attempt,
+                    s.duration_seconds.unwrap_or(0.0),
+                    s.outputs_validated
+                );
+                if let Some(by) = &s.approved_by {
+                    let note = s
+                        .approval_note
+                        .as_deref()
+                        .map_or(String::new(), |n| format!(": {n}"));
+                    println!(
+                        "  approved by {by} at {}{note}",
+                        s.approved_at.as_deref().unwrap_or("?")
+                    );
+                }
+                if let Some(changed) = status::stale_because(layout, s) {
+                    println!(
+                        "  but it is stale: {changed} changed since it completed; `{}` runs it again, and what depends on it",
+                        layout.cmd("orchestrate --rerun-stale")
+                    );
+                }
+            }
             State::Running => {
                 let since = s.started_at.as_deref().and_then(status::parse_timestamp);
                 let elapsed = since
@@ -164,6 +182,19 @@ impl Why<'_> {
                     println!("  exit code {code}, attempt {}, {agent}", s.attempt);
                 }
                 println!("  {}", self.next_step(s, &reset));
+            }
+            State::AwaitingApproval => {
+                let approve = layout.cmd(&format!("approve {id}"));
+                let reject = layout.cmd(&format!("reject {id} --reason TEXT"));
+                if s.completed_at.is_some() {
+                    println!(
+                        "{id} completed (attempt {}, {agent}) and awaits approval of its result: what depends on it waits",
+                        s.attempt
+                    );
+                } else {
+                    println!("{id} awaits approval before it starts");
+                }
+                println!("  `{approve}` lets it go on (`--by NAME --note TEXT` are recorded); `{reject}` fails it and blocks what depends on it");
             }
             State::Blocked => {
                 let causes = self.failed_upstream(t);
@@ -239,7 +270,7 @@ impl Why<'_> {
                 }
                 match self.status(d).map(|s| s.status) {
                     Some(State::Failed) => found.push(d),
-                    Some(State::Completed | State::Running) => {}
+                    Some(State::Completed | State::Running | State::AwaitingApproval) => {}
                     Some(State::Blocked) | None => queue.push(d),
                 }
             }

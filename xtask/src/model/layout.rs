@@ -140,6 +140,11 @@ impl Layout {
     pub fn notify_log_file(&self) -> Utf8PathBuf {
         self.workspace.join("logs").join("notify.log")
     }
+    /// A person's decision on a task that waits for one (see
+    /// `state::approvals`).
+    pub fn approval_file(&self, id: &str) -> Utf8PathBuf {
+        self.workspace.join("approvals").join(format!("{id}.json"))
+    }
     /// What every finished attempt cost (see `state::ledger`).
     pub fn ledger_file(&self) -> Utf8PathBuf {
         self.workspace.join("ledger.jsonl")

@@ -7,7 +7,9 @@ use std::time::Duration;
 use camino::{Utf8Path, Utf8PathBuf};
 use serde_yaml::Value;
 
-use crate::model::config::{result_format, workdir, Config, ResultFormat, Workdir};
+use crate::model::config::{
+    approve, result_format, workdir, Approve, Config, ResultFormat, Workdir,
+};
 use crate::model::layout::Layout;
 use crate::model::problem::Problem;
 use crate::model::prompt::{self, Template};
@@ -43,6 +45,9 @@ pub struct Task {
     /// Its own prompt template (else `agent.prompt` when it runs the agent
     /// command).
     pub prompt: Option<Template>,
+    /// Whether it waits for a person's approval, when it says (else its
+    /// phase's).
+    pub approve: Option<Approve>,
 }
 
 impl Task {
@@ -67,6 +72,7 @@ impl Task {
             result: None,
             pool: None,
             prompt: None,
+            approve: None,
         }
     }
 }
@@ -150,6 +156,13 @@ impl Task {
             None => config.agent.command.iter().any(asks),
         };
         asked.then(|| prompt::body_only(&self.file))
+    }
+
+    /// When it waits for a person's approval: as it says, else as its
+    /// phase says.
+    pub fn approval(&self, config: &Config) -> Option<Approve> {
+        self.approve
+            .or(config.phase(phase_key(&self.phase)).approve)
     }
 
     /// Whether it runs an agent: the agent command, or a task whose result
@@ -343,6 +356,7 @@ fn read(task: &mut Task, f: &mut Fields) {
     task.writes = list(f, "writes");
     task.result = f.take("result", result_format);
     task.pool = f.take("pool", yaml::non_empty_text);
+    task.approve = f.take("approve", approve);
     if let Some(mut resources) = f.nested("resources") {
         task.resources.cpus = resources.take("cpus", yaml::positive);
         task.resources.memory_gb = resources.take("memory_gb", yaml::positive);

@@ -19,6 +19,7 @@ use crate::model::task::{argv, Task};
 use crate::run::history::Previous;
 use crate::run::prompt::Rendered;
 use crate::run::verdict::Verdict;
+use crate::state::approvals::Approval;
 use crate::state::records::ExitRecord;
 use crate::state::status::{self, AgentSlot, State, Status};
 use crate::state::{logs, outputs};
@@ -85,6 +86,9 @@ impl Active {
             branch: self.worktree.as_ref().map(|w| w.branch.clone()),
             base_commit: self.worktree.as_ref().map(|w| w.base.clone()),
             pool: self.pool.clone(),
+            approved_by: run.approval.as_ref().map(|a| a.by.clone()),
+            approved_at: run.approval.as_ref().map(|a| a.at.clone()),
+            approval_note: run.approval.as_ref().and_then(|a| a.note.clone()),
             ..Status::new(id, state)
         }
     }
@@ -110,6 +114,8 @@ pub struct RunInfo {
     pub tries: u32,
     /// The local supervisor that records the end: its pid and start time.
     pub recorder: Option<(u32, Option<u64>)>,
+    /// The approval the task started with, recorded in its statuses.
+    pub approval: Option<Approval>,
 }
 
 /// Makes the files an attempt needs: the previous attempt's log kept, the

@@ -36,8 +36,12 @@ impl Run<'_> {
 
     /// Writes the final statuses of the tasks that ended (see `Finals`).
     pub(super) fn write_final_statuses(&mut self) -> Result<()> {
-        self.finals
-            .write(self.layout, self.executor.as_mut(), &self.running)
+        self.finals.write(
+            self.layout,
+            self.executor.as_mut(),
+            &self.running,
+            &self.graph,
+        )
     }
 
     /// Records how the attempt ended, in memory: the final status is written
@@ -117,8 +121,9 @@ impl Run<'_> {
 
     /// Task `t`'s attempt has its final status: written soon (see
     /// `Finals`), and what it means for the graph done now.
-    fn conclude(&mut self, t: usize, status: Status, from: RecordFrom, was: &str) {
+    fn conclude(&mut self, t: usize, mut status: Status, from: RecordFrom, was: &str) {
         let id = self.graph.tasks[t].id.clone();
+        let held = status.error.is_none() && self.result_held_for_approval(t, &mut status);
         let seconds = status.duration_seconds;
         let error = status.error.clone();
         let attempt = status.attempt;
@@ -175,7 +180,12 @@ impl Run<'_> {
                 // before its own completion can open them.
                 self.discover();
                 let files = Disk::new(self.layout, self.config, &self.graph);
-                self.readiness.complete(&self.graph, t, &files);
+                if held {
+                    self.readiness.await_approval_of_result(&self.graph, t);
+                    self.awaits(t, true);
+                } else {
+                    self.readiness.complete(&self.graph, t, &files);
+                }
                 self.history[t].error = None;
                 self.history[t].seconds = seconds;
                 let pool = self.admission.pool_of(&self.graph, t).map(str::to_owned);

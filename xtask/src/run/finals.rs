@@ -6,10 +6,11 @@
 use anyhow::Result;
 
 use crate::executor::Executor;
+use crate::model::graph::Graph;
 use crate::model::layout::Layout;
 use crate::run::running::Running;
-use crate::state::records;
-use crate::state::status::{self, Status};
+use crate::state::status::{self, State, Status};
+use crate::state::{approvals, fingerprint, records};
 
 /// Where a task's exit record came from: what is left to do once its final
 /// status is written.
@@ -40,9 +41,17 @@ impl Finals {
         layout: &Layout,
         mut executor: Option<&mut Executor>,
         running: &Running,
+        graph: &Graph,
     ) -> Result<()> {
         let mut pending = std::mem::take(&mut self.unwritten).into_iter();
-        while let Some((t, status, from)) = pending.next() {
+        while let Some((t, mut status, from)) = pending.next() {
+            // What the result was built from, to tell later when it is
+            // stale: off the path between an end and the next start.
+            let built = matches!(status.status, State::Completed | State::AwaitingApproval);
+            if built && status.fingerprint.is_none() {
+                let files = approvals::inputs_and_definition(layout, &graph.tasks[t]);
+                status.fingerprint = Some(fingerprint::of(layout, &files));
+            }
             // A retry that started meanwhile has written a newer status.
             if !running.contains(t) {
                 if let Err(e) = status::write(layout, &status) {

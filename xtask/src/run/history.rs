@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use camino::Utf8PathBuf;
 
 use crate::agent::result::Report;
+use crate::state::approvals::Approval;
 
 /// One task's past.
 #[derive(Debug, Default, Clone)]
@@ -28,6 +29,8 @@ pub struct Past {
     pub paused: Option<(SystemTime, String)>,
     /// What the agent reported of its latest ended attempt.
     pub report: Option<Report>,
+    /// A person's approval, once given.
+    pub approval: Option<Approval>,
 }
 
 #[derive(Debug, Clone)]

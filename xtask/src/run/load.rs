@@ -104,6 +104,8 @@ pub struct Loaded {
     pub late: Vec<(usize, usize)>,
     /// Tasks paused by a rate limit, each with when the pause ends.
     pub paused: Vec<(usize, SystemTime)>,
+    /// Completed tasks whose result waits for a person's approval.
+    pub awaiting: Vec<usize>,
     pub warnings: Vec<String>,
 }
 
@@ -234,5 +236,12 @@ fn initial(
         }
         State::Blocked if selected && resumed => Node::Blocked,
         State::Failed | State::Blocked => fresh,
+        // Its result waits for a person: what depends on it waits too.
+        State::AwaitingApproval if status.completed_at.is_some() => {
+            loaded.awaiting.push(t);
+            Node::AwaitingApproval
+        }
+        // Waits to start: held again once ready, unless approved by then.
+        State::AwaitingApproval => fresh,
     }
 }

@@ -10,6 +10,7 @@
 //! running), `plan` (a dry run, `next`, why a task waits), `summary`.
 
 mod admission;
+pub mod approvals;
 mod attempt;
 pub mod budget;
 mod ends;
@@ -31,7 +32,7 @@ mod summary;
 mod verdict;
 mod view;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -127,6 +128,7 @@ pub fn run(
         git,
         budget: budget::Budget::load(layout, config.agents.budget_usd),
         notifiers: notify::Notifiers::start(layout, &config.notify),
+        awaiting: BTreeMap::new(),
         begun: Instant::now(),
     };
     run.events = match events::Log::open(layout, Some(&run_id)) {
@@ -223,6 +225,9 @@ struct Run<'a> {
     budget: budget::Budget,
     /// The config's `notify:` commands, at work.
     notifiers: Option<notify::Notifiers>,
+    /// Tasks that wait for a person's approval, each with whether it ran
+    /// (its result awaits the approval) or waits to start.
+    awaiting: BTreeMap<usize, bool>,
     begun: Instant,
 }
 
@@ -285,6 +290,7 @@ impl Run<'_> {
         for t in loaded.failed {
             self.block_dependents(t);
         }
+        self.awaiting_from_before(&loaded.awaiting);
         self.admission.pause(&self.graph, &loaded.paused);
         for (t, status) in loaded.running {
             self.recover(t, &status)?;
@@ -399,7 +405,8 @@ impl Run<'_> {
             }
             let checked = handled
                 .and_then(|()| self.check_adopted())
-                .and_then(|()| self.record_pids());
+                .and_then(|()| self.record_pids())
+                .and_then(|()| self.check_approvals());
             if let Err(e) = checked {
                 self.stop_for(Stop::Fatal(format!("{e:#}")));
             }
@@ -419,6 +426,8 @@ impl Run<'_> {
         let polling =
             self.kill_at.is_some() || self.printer.is_live() || self.running.any_adopted();
         let poll = polling.then_some(Duration::from_millis(200));
+        // A decision may come from another terminal.
+        let approvals = (!self.awaiting.is_empty()).then_some(Duration::from_millis(500));
         let now = SystemTime::now();
         let pause_end = self
             .admission
@@ -427,7 +436,10 @@ impl Run<'_> {
             .map(|end| end.duration_since(now).unwrap_or_default());
         let pid_due = self.running.next_pid_due();
         let until_due = pid_due.map(|due| due.saturating_duration_since(Instant::now()));
-        [poll, pause_end, until_due].into_iter().flatten().min()
+        [poll, approvals, pause_end, until_due]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Nothing runs: look for what may still start (new task files, inputs
@@ -537,6 +549,7 @@ impl Run<'_> {
             id: self.run_id.clone(),
             tries: self.history[t].tries,
             recorder: self.executor.as_ref().and_then(Executor::recorder),
+            approval: self.history[t].approval.clone(),
         }
     }
 
@@ -636,6 +649,14 @@ impl Run<'_> {
             stop: self.stop.as_ref(),
             elapsed: self.begun.elapsed(),
             cost: self.budget.this_run,
+            awaiting: self
+                .awaiting
+                .iter()
+                .map(|(&t, &ran)| {
+                    let approve = format!("approve {}", self.graph.tasks[t].id);
+                    (t, ran, self.layout.cmd(&approve))
+                })
+                .collect(),
             budget_reached: self.budget.reached().then(|| self.budget.reached_message()),
         };
         summary::print(&mut self.printer, &outcome)

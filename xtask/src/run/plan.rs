@@ -8,6 +8,7 @@ use crate::model::config::Config;
 use crate::model::graph::{Dep, Graph};
 use crate::model::layout::Layout;
 use crate::run::admission::Admission;
+use crate::run::approvals;
 use crate::run::attempt;
 use crate::run::budget::Budget;
 use crate::run::history::Past;
@@ -119,6 +120,13 @@ impl<'a> Plan<'a> {
                 shell::shell_words(&launch.argv)
             );
         }
+        for t in self.readiness.tasks_in(Node::AwaitingApproval) {
+            let id = &self.graph.tasks[t].id;
+            println!(
+                "Awaits approval: {id} (`{}`)",
+                self.layout.cmd(&format!("approve {id}"))
+            );
+        }
         const SHOWN: usize = 10;
         let waiting = self.not_started();
         if !waiting.is_empty() {
@@ -182,6 +190,9 @@ impl<'a> Plan<'a> {
                 );
             }
             self.end_wave();
+        }
+        for t in self.readiness.tasks_in(Node::AwaitingApproval) {
+            println!("  would await approval: {}", self.graph.tasks[t].id);
         }
         let stuck = self.not_started();
         for line in &stuck {
@@ -247,6 +258,10 @@ impl<'a> Plan<'a> {
             return;
         }
         while let Some(t) = self.admission.pick(self.graph, &self.readiness, &self.wave) {
+            if approvals::waits_to_start(self.layout, self.config, &self.graph.tasks[t]) {
+                self.readiness.await_approval(self.graph, t);
+                continue;
+            }
             self.readiness.start(self.graph, t);
             self.wave.push(t);
         }
@@ -368,6 +383,7 @@ impl Waits<'_> {
             Node::Running => "running",
             Node::Merging => "its work waits in the merge queue",
             Node::Completed => "completed",
+            Node::AwaitingApproval => "awaiting approval",
             Node::Waiting | Node::Ready | Node::NeedsInputs => "not started",
         }
     }

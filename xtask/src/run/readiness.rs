@@ -26,6 +26,9 @@ pub enum Node {
     Completed,
     Failed,
     Blocked,
+    /// Waits for a person's approval: to start (its dependencies are
+    /// done), or, completed, before its dependents may count it.
+    AwaitingApproval,
 }
 
 impl Node {
@@ -193,6 +196,43 @@ impl Readiness {
     /// A running task completed: its dependents and gates count it.
     pub fn complete(&mut self, graph: &Graph, t: usize, files: &dyn Files) {
         self.stop_running(graph, t);
+        self.release(graph, t, files);
+    }
+
+    /// A ready task waits for a person's approval before it starts.
+    pub fn await_approval(&mut self, graph: &Graph, t: usize) {
+        self.ready[graph.phase_of[t]].remove(&t);
+        self.node[t] = Node::AwaitingApproval;
+    }
+
+    /// A running task completed, but what depends on it waits until a
+    /// person approves its result.
+    pub fn await_approval_of_result(&mut self, graph: &Graph, t: usize) {
+        self.stop_running(graph, t);
+        self.node[t] = Node::AwaitingApproval;
+    }
+
+    /// A task approved to start: ready.
+    pub fn approved_to_start(&mut self, graph: &Graph, t: usize, files: &dyn Files) {
+        self.node[t] = Node::Waiting;
+        if self.unmet[t] == 0 {
+            self.become_ready(graph, t, files);
+        }
+    }
+
+    /// A completed task whose result is approved: what depends on it
+    /// counts it.
+    pub fn approved_result(&mut self, graph: &Graph, t: usize, files: &dyn Files) {
+        self.release(graph, t, files);
+    }
+
+    /// A task awaiting approval is rejected (see `block_downstream`).
+    pub fn reject(&mut self, t: usize) {
+        self.node[t] = Node::Failed;
+    }
+
+    /// Task `t` is completed: its dependents and gates count it.
+    fn release(&mut self, graph: &Graph, t: usize, files: &dyn Files) {
         self.node[t] = Node::Completed;
         for &d in &graph.dependents[t] {
             self.satisfy(graph, d, files);

@@ -24,7 +24,9 @@ impl Run<'_> {
             let Some(t) = self.admission.pick(&self.graph, &self.readiness, &running) else {
                 return Ok(());
             };
-            self.launch(t)?;
+            if !self.held_for_approval(t)? {
+                self.launch(t)?;
+            }
         }
     }
 

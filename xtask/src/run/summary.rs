@@ -30,6 +30,9 @@ pub struct Outcome<'a> {
     pub cost: Option<f64>,
     /// The budget, when it is reached.
     pub budget_reached: Option<String>,
+    /// Tasks awaiting approval: each with whether it ran (its result
+    /// awaits it) and the command that gives it.
+    pub awaiting: Vec<(usize, bool, String)>,
 }
 
 /// Prints the summary; returns the run's exit code.
@@ -46,12 +49,16 @@ pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
         count(Node::Failed),
         count(Node::Blocked),
     );
-    let clean = failed + blocked + o.not_started.len() + o.invalid.len() == 0;
+    let clean = failed + blocked + o.not_started.len() + o.invalid.len() + o.awaiting.len() == 0;
     printer.note(Tone::Plain, "");
     printer.line(
         if clean { Tone::Good } else { Tone::Bad },
         &format!(
-            "Summary: {completed} completed, {failed} failed, {blocked} blocked, {} not started{} ({}{})",
+            "Summary: {completed} completed, {failed} failed, {blocked} blocked, {}{} not started{} ({}{})",
+            match o.awaiting.len() {
+                0 => String::new(),
+                n => format!("{n} awaiting approval, "),
+            },
             o.not_started.len(),
             match o.invalid.len() {
                 0 => String::new(),
@@ -78,6 +85,17 @@ pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
             _ => {}
         }
     }
+    for (t, ran, approve) in &o.awaiting {
+        let what = if *ran {
+            "its result awaits approval"
+        } else {
+            "awaits approval to start"
+        };
+        printer.plain(&format!(
+            "  awaiting {}: {what}: `{approve}`",
+            o.graph.tasks[*t].id
+        ));
+    }
     for line in &o.not_started {
         printer.plain(&format!("  waiting  {line}"));
     }
@@ -102,6 +120,9 @@ pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
             ),
         );
         return exit::BUDGET;
+    }
+    if !o.awaiting.is_empty() && failed + blocked == 0 && o.invalid.is_empty() {
+        return exit::AWAITING_APPROVAL;
     }
     if done && o.invalid.is_empty() {
         exit::SUCCESS

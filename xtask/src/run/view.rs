@@ -67,6 +67,10 @@ impl Snapshot<'_> {
             Node::Completed => Seen::Completed {
                 validated: true,
                 seconds: past.seconds,
+                stale: None,
+            },
+            Node::AwaitingApproval => Seen::AwaitingApproval {
+                ran: past.seconds.is_some(),
             },
             Node::Running | Node::Merging => {
                 let active = self.running.get(t);

@@ -22,7 +22,8 @@ pub struct Event {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
     /// A run-level event: `run_started`, `run_finished`, `rate_limited`
-    /// (with the task), `budget_reached`; absent for a task's change of
+    /// (with the task), `budget_reached`; `approved` and `rejected` (with
+    /// the task, written by those commands); absent for a task's change of
     /// state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event: Option<String>,
@@ -57,6 +58,11 @@ pub struct Event {
     pub budget_usd: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spent_usd: Option<f64>,
+    /// `approved`, `rejected`: who decided, and their note or reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
     /// `run_finished`: the run's exit code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,

@@ -5,17 +5,51 @@
 use std::fs::File;
 use std::io::{Read, Seek, Write};
 use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
 use crate::model::layout::Layout;
+
+/// How long `acquire` waits for a lock held by another process.
+const PATIENCE: Duration = Duration::from_secs(2);
 
 /// Held for as long as it lives.
 pub struct WorkspaceLock {
     _file: File,
 }
 
+/// The lock; a command that holds it for a moment (`approve`, `reset`) is
+/// waited for, up to `PATIENCE`.
 pub fn acquire(layout: &Layout) -> Result<WorkspaceLock> {
+    let deadline = Instant::now() + PATIENCE;
+    let mut held = try_acquire(layout)?;
+    while matches!(held, Held::By(_)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        held = try_acquire(layout)?;
+    }
+    match held {
+        Held::Ours(lock) => Ok(lock),
+        Held::By(holder) if holder.is_empty() => bail!(
+            "another orchestrator is running on {}: wait for it to finish",
+            layout.workspace
+        ),
+        Held::By(holder) => bail!(
+            "another orchestrator (pid {holder}) is running on {}: wait for it to finish, or stop it (`kill {holder}`)",
+            layout.workspace
+        ),
+    }
+}
+
+/// Who holds the lock after trying for it.
+pub enum Held {
+    Ours(WorkspaceLock),
+    /// Another process, by its pid as it wrote it (empty if it did not).
+    By(String),
+}
+
+/// The lock, or who holds it.
+pub fn try_acquire(layout: &Layout) -> Result<Held> {
     let path = layout.lock_file();
     std::fs::create_dir_all(&layout.workspace)
         .with_context(|| format!("cannot create {}", layout.workspace))?;
@@ -32,21 +66,11 @@ pub fn acquire(layout: &Layout) -> Result<WorkspaceLock> {
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
         let mut holder = String::new();
         let _ = file.read_to_string(&mut holder);
-        let holder = holder.trim();
-        if holder.is_empty() {
-            bail!(
-                "another orchestrator is running on {}: wait for it to finish",
-                layout.workspace
-            );
-        }
-        bail!(
-            "another orchestrator (pid {holder}) is running on {}: wait for it to finish, or stop it (`kill {holder}`)",
-            layout.workspace
-        );
+        return Ok(Held::By(holder.trim().to_owned()));
     }
     file.set_len(0)
         .and_then(|()| file.rewind())
         .with_context(|| format!("cannot write {path}"))?;
     writeln!(file, "{}", std::process::id()).with_context(|| format!("cannot write {path}"))?;
-    Ok(WorkspaceLock { _file: file })
+    Ok(Held::Ours(WorkspaceLock { _file: file }))
 }

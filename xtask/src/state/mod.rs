@@ -1,9 +1,12 @@
 //! What is on disk about the work, under `workspace/`: task statuses
 //! (written atomically), logs, outputs, the records a supervisor leaves for
-//! the next orchestrator, the current run, and the workspace lock.
+//! the next orchestrator, the current run, the workspace lock, events, the
+//! cost ledger, approvals and the fingerprints that tell a stale result.
 
+pub mod approvals;
 pub mod atomic;
 pub mod events;
+pub mod fingerprint;
 pub mod ledger;
 pub mod lock;
 pub mod logs;

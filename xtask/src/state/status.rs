@@ -11,6 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::agent::result::Report;
 use crate::model::layout::Layout;
 use crate::state::atomic;
+use crate::state::fingerprint::Fingerprint;
 
 /// The version of the status file format this build writes and reads.
 pub const VERSION: u32 = 1;
@@ -22,6 +23,10 @@ pub enum State {
     Completed,
     Failed,
     Blocked,
+    /// Waits for a person's approval: before it starts (`approve: before`),
+    /// or, completed, before what depends on it may start (`after`).
+    #[serde(rename = "awaiting_approval")]
+    AwaitingApproval,
 }
 
 impl State {
@@ -32,6 +37,7 @@ impl State {
             State::Completed => "completed",
             State::Failed => "failed",
             State::Blocked => "blocked",
+            State::AwaitingApproval => "awaiting_approval",
         }
     }
 }
@@ -55,6 +61,25 @@ pub fn shown_state(status: Option<&Status>) -> &'static str {
             None => s.status.name(),
         },
     }
+}
+
+/// `shown_state`, and `stale` for a completed task built from a task file
+/// or inputs that changed since (see `stale_because`).
+pub fn shown_state_now(layout: &Layout, status: Option<&Status>) -> &'static str {
+    match status {
+        Some(s) if stale_because(layout, s).is_some() => "stale",
+        _ => shown_state(status),
+    }
+}
+
+/// The file that changed since the completed task `status` was built from
+/// it, if one did.
+pub fn stale_because(layout: &Layout, status: &Status) -> Option<String> {
+    let fingerprint = status.fingerprint.as_ref()?;
+    if status.status != State::Completed {
+        return None;
+    }
+    crate::state::fingerprint::changed(layout, fingerprint)
 }
 
 /// How an attempt ended, as data (the error text is for people).
@@ -210,6 +235,17 @@ pub struct Status {
     pub rate_limited_until: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limited_since: Option<String>,
+    /// Who approved the task (`approve`), when, and their note.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_note: Option<String>,
+    /// What a completed task was built from: its task file and inputs (see
+    /// `state::fingerprint`); a change makes it stale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<Fingerprint>,
     /// A running task whose process has ended and whose work waits in the
     /// merge queue.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -287,6 +323,10 @@ impl Status {
             merged_commit: None,
             pool: None,
             agent: None,
+            approved_by: None,
+            approved_at: None,
+            approval_note: None,
+            fingerprint: None,
             rate_limited_until: None,
             rate_limited_since: None,
             merging: false,

@@ -97,8 +97,13 @@ pub fn frame(layout: &Layout, config: &Config, progress: &Progress) -> String {
         "{}: {}/{} completed ({}%), {} running, {} failed, {} blocked",
         progress.title, t.completed, t.total, t.percent, t.running, t.failed, t.blocked
     );
-    if t.paused > 0 {
-        heading += &format!(", {} paused", t.paused);
+    for (n, what) in [
+        (t.paused, "paused"),
+        (t.awaiting_approval, "awaiting approval"),
+    ] {
+        if n > 0 {
+            heading += &format!(", {n} {what}");
+        }
     }
     if let Some(cost) = progress.cost_usd {
         heading += &format!(", {} spent", format::usd(cost));

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::agent::result::Report;
 use crate::model::config::UNNAMED_POOL;
+use crate::model::layout::Layout;
 use crate::state::status::{self, AgentSlot, State, Status};
 use crate::ui::format;
 use crate::ui::printer::{Printer, Tone};
@@ -78,6 +79,9 @@ pub struct TaskLine {
     pub pool: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rate_limited_until: Option<String>,
+    /// The file that changed since a stale task was built from it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stale_because: Option<String>,
     /// What its latest attempt cost, as its agent reported, and its tokens.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cost_usd: Option<f64>,
@@ -107,6 +111,12 @@ pub struct Counts {
     pub pending: usize,
     /// Waiting for a pool a rate limit paused.
     pub paused: usize,
+    /// Waiting for a person's approval (before they start, or of their
+    /// result).
+    pub awaiting_approval: usize,
+    /// Completed, but built from a task file or inputs that changed since
+    /// (counted among the completed too).
+    pub stale: usize,
     /// Completed as a whole percentage of total (0 for an empty phase).
     pub percent: u32,
 }
@@ -131,6 +141,23 @@ pub struct PhaseProgress {
     pub running_tasks: Vec<RunningTask>,
     pub failed_tasks: Vec<FailedTask>,
     pub paused_tasks: Vec<PausedTask>,
+    pub awaiting_approval_tasks: Vec<AwaitingTask>,
+    /// Completed tasks whose task file or inputs changed since.
+    pub stale_tasks: Vec<StaleTask>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AwaitingTask {
+    pub task_id: String,
+    /// It ran: its result awaits the approval (else it waits to start).
+    pub result: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct StaleTask {
+    pub task_id: String,
+    /// The file that changed.
+    pub changed: String,
 }
 
 /// The phase's completion gate: at least one task, every task completed with
@@ -183,6 +210,12 @@ pub enum Seen {
         /// Its outputs were validated: it counts for its phase's gate.
         validated: bool,
         seconds: Option<f64>,
+        /// The file that changed since it was built from it, if one did.
+        stale: Option<String>,
+    },
+    /// Waits for a person's approval: to start, or (`ran`) of its result.
+    AwaitingApproval {
+        ran: bool,
     },
     Failed {
         error: Option<String>,
@@ -209,6 +242,10 @@ impl Seen {
             State::Completed => Seen::Completed {
                 validated: s.outputs_validated,
                 seconds: s.duration_seconds,
+                stale: None,
+            },
+            State::AwaitingApproval => Seen::AwaitingApproval {
+                ran: s.completed_at.is_some(),
             },
             State::Running => Seen::Running {
                 agent: s.agent_id,
@@ -241,11 +278,25 @@ impl Seen {
             Seen::Pending => "pending",
             Seen::Running { merging: true, .. } => "merging",
             Seen::Running { .. } => "running",
+            Seen::Completed { stale: Some(_), .. } => "stale",
             Seen::Completed { .. } => "completed",
+            Seen::AwaitingApproval { .. } => "awaiting_approval",
             Seen::Failed { .. } => "failed",
             Seen::Blocked { .. } => "blocked",
             Seen::Paused { .. } => "paused",
         }
+    }
+}
+
+impl Seen {
+    /// What a status file says, and whether the files a completed task was
+    /// built from changed since.
+    pub fn now(layout: &Layout, status: Option<&Status>) -> Seen {
+        let mut seen = Seen::of(status);
+        if let (Seen::Completed { stale, .. }, Some(s)) = (&mut seen, status) {
+            *stale = status::stale_because(layout, s);
+        }
+        seen
     }
 }
 
@@ -351,8 +402,22 @@ impl Builder {
         counts.total += 1;
         match seen {
             Seen::Pending => counts.pending += 1,
-            Seen::Completed { seconds, .. } => {
+            Seen::AwaitingApproval { ran } => {
+                counts.awaiting_approval += 1;
+                phase.awaiting_approval_tasks.push(AwaitingTask {
+                    task_id: id.to_owned(),
+                    result: ran,
+                });
+            }
+            Seen::Completed { seconds, stale, .. } => {
                 counts.completed += 1;
+                if let Some(changed) = stale {
+                    counts.stale += 1;
+                    phase.stale_tasks.push(StaleTask {
+                        task_id: id.to_owned(),
+                        changed,
+                    });
+                }
                 if let Some(d) = seconds {
                     let n = counts.completed as f64;
                     phase.mean_seconds = Some(phase.mean_seconds.map_or(d, |m| m + (d - m) / n));
@@ -415,6 +480,7 @@ impl Builder {
             merged_commit: attempt.merged_commit,
             pool: attempt.pool,
             rate_limited_until: None,
+            stale_because: None,
             cost_usd: usage.cost_usd,
             input_tokens: usage.input_tokens,
             output_tokens: usage.output_tokens,
@@ -425,7 +491,11 @@ impl Builder {
                     .and_then(|t| self.now.duration_since(t).ok())
                     .map(|d| d.as_secs());
             }
-            Seen::Completed { seconds, .. } => line.duration_seconds = *seconds,
+            Seen::Completed { seconds, stale, .. } => {
+                line.duration_seconds = *seconds;
+                line.stale_because = stale.clone();
+            }
+            Seen::AwaitingApproval { .. } => {}
             Seen::Failed { error, seconds, .. } => {
                 line.error = error.clone();
                 line.duration_seconds = *seconds;
@@ -494,6 +564,8 @@ fn sum(a: Counts, b: Counts) -> Counts {
         failed: a.failed + b.failed,
         pending: a.pending + b.pending,
         paused: a.paused + b.paused,
+        awaiting_approval: a.awaiting_approval + b.awaiting_approval,
+        stale: a.stale + b.stale,
         percent: 0,
     }
 }
@@ -563,6 +635,15 @@ pub fn print(progress: &Progress) {
         if c.paused > 0 {
             println!("  Paused: {}", c.paused);
         }
+        if c.awaiting_approval > 0 {
+            println!("  Awaiting approval: {}", c.awaiting_approval);
+        }
+        if c.stale > 0 {
+            println!(
+                "  Stale: {} (completed, but built from files that changed)",
+                c.stale
+            );
+        }
         if let Some(cost) = phase.cost_usd {
             println!(
                 "  Cost: {}{}",
@@ -594,6 +675,20 @@ pub fn print(progress: &Progress) {
         for task in &phase.paused_tasks {
             println!("    paused   {}: {}", task.task_id, paused_reason(task));
         }
+        for task in &phase.awaiting_approval_tasks {
+            let what = if task.result {
+                "its result awaits approval"
+            } else {
+                "awaits approval to start"
+            };
+            println!("    awaiting {}: {what}", task.task_id);
+        }
+        for task in &phase.stale_tasks {
+            println!(
+                "    stale    {}: {} changed since it completed",
+                task.task_id, task.changed
+            );
+        }
         for task in &phase.failed_tasks {
             let error = task.error.as_deref().unwrap_or("failed");
             println!(
@@ -614,11 +709,15 @@ pub fn print(progress: &Progress) {
         t.failed,
         t.blocked,
         t.pending,
-        if t.paused > 0 {
-            format!(", {} paused", t.paused)
-        } else {
-            String::new()
-        }
+        [
+            (t.paused, "paused"),
+            (t.awaiting_approval, "awaiting approval"),
+            (t.stale, "stale")
+        ]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!(", {n} {what}"))
+        .collect::<String>()
     );
     if let Some(cost) = progress.cost_usd {
         println!(

@@ -2,6 +2,7 @@
 //! with real processes, signals and files.
 
 mod agents;
+mod approvals;
 mod commands;
 mod core;
 mod events;

@@ -62,10 +62,30 @@ pub struct PhaseConfig {
     /// The pool of the phase's tasks, unless they say.
     pub pool: Option<String>,
     pub prompt_idle: Option<Duration>,
+    /// Whether the phase's tasks wait for a person's approval, unless they say.
+    pub approve: Option<Approve>,
     pub timeout: Option<Duration>,
     pub idle_timeout: Option<Duration>,
     /// Artifacts under `workspace/outputs/` the phase's gate waits for.
     pub requires: Vec<String>,
+}
+
+/// When a task waits for a person's approval (`approve:`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Approve {
+    /// Before it starts.
+    Before,
+    /// After it completed: what depends on it waits until its result is
+    /// approved.
+    After,
+}
+
+/// `approve: before | after`.
+pub fn approve(value: &Value) -> Result<Approve, String> {
+    match yaml::one_of(value, &["before", "after"])? {
+        "before" => Ok(Approve::Before),
+        _ => Ok(Approve::After),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -255,6 +275,7 @@ impl Config {
             phase.workdir = f.take("workdir", workdir);
             phase.pool = f.take("pool", yaml::non_empty_text);
             phase.prompt_idle = f.take("prompt_idle", yaml::duration);
+            phase.approve = f.take("approve", approve);
             set(&mut phase.requires, f.take("requires", requires));
             let problems = f.finish(Unknown::Refused, |_| None);
             phases.absorb(problems);
@@ -269,6 +290,7 @@ impl Config {
             workdir: None,
             pool: None,
             prompt_idle: None,
+            approve: None,
             timeout: None,
             idle_timeout: None,
             requires: Vec::new(),

@@ -1,0 +1,181 @@
+//! `approve <task|phase> [--by NAME] [--note TEXT]` and `reject <task>
+//! --reason TEXT`: a person's decision on tasks that wait for one
+//! (`approve: before | after`). The decision goes to
+//! `workspace/approvals/`, where a running orchestrator picks it up; with
+//! no orchestrator running, the statuses are updated here, under the
+//! workspace lock.
+
+use std::time::SystemTime;
+
+use anyhow::{bail, Result};
+
+use crate::model::config::Approve;
+use crate::model::definitions::{self, Definitions};
+use crate::model::layout::Layout;
+use crate::run::plan::Plan;
+use crate::run::Options;
+use crate::state::approvals::{self, Approval, Decision};
+use crate::state::events::{self, Event};
+use crate::state::fingerprint;
+use crate::state::lock::{self, Held};
+use crate::state::status::{self, State, Status};
+
+/// What a person decided, and who.
+pub struct Decided<'a> {
+    pub decision: Decision,
+    pub by: Option<&'a str>,
+    /// The note of an approval, the reason of a rejection.
+    pub note: Option<&'a str>,
+}
+
+pub fn run(layout: &Layout, name: &str, decided: &Decided) -> Result<i32> {
+    let defs = definitions::load(layout)?;
+    let named = defs.tasks_named(name)?;
+    let single = named.len() == 1;
+    let mut chosen = Vec::new();
+    for t in named {
+        match decidable(layout, &defs, t, decided.decision) {
+            Ok(()) => chosen.push(t),
+            Err(why) if single => bail!("{why}"),
+            Err(why) => println!("skipped  {why}"),
+        }
+    }
+    let by = decided
+        .by
+        .map(str::to_owned)
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "someone".into());
+    let held = lock::try_acquire(layout)?;
+    for &t in &chosen {
+        let task = &defs.graph.tasks[t];
+        let after = task.approval(&defs.config) == Some(Approve::After);
+        let seen = fingerprint::of(layout, &approvals::covered(layout, task, after));
+        let approval = Approval {
+            decision: decided.decision,
+            by: by.clone(),
+            at: status::timestamp(SystemTime::now()),
+            note: decided.note.map(str::to_owned),
+            seen,
+        };
+        approvals::write(layout, &task.id, &approval)?;
+        let verb = match decided.decision {
+            Decision::Approved => "approved",
+            Decision::Rejected => "rejected",
+        };
+        // Beside a run's own lines, from this process: each is one write.
+        events::Log::open(layout, None)?.append(Event {
+            task: Some(task.id.clone()),
+            by: Some(by.clone()),
+            note: decided.note.map(str::to_owned),
+            ..Event::run(verb)
+        })?;
+        match &held {
+            Held::By(pid) => {
+                let who = if pid.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (pid {pid})")
+                };
+                println!(
+                    "{verb} {}: the running orchestrator{who} acts on it",
+                    task.id
+                );
+            }
+            Held::Ours(_) => {
+                apply(layout, &defs, t, &approval)?;
+                println!("{verb} {}", task.id);
+            }
+        }
+    }
+    Ok(crate::exit::SUCCESS)
+}
+
+/// Whether task `t` can take `decision` now; else why not.
+fn decidable(
+    layout: &Layout,
+    defs: &Definitions,
+    t: usize,
+    decision: Decision,
+) -> Result<(), String> {
+    let task = &defs.graph.tasks[t];
+    let id = &task.id;
+    let Some(kind) = task.approval(&defs.config) else {
+        return Err(format!(
+            "{id} does not wait for approval (`approve: before` or `after` in its frontmatter or its phase's settings)"
+        ));
+    };
+    let recorded = status::read(layout, id).ok().flatten();
+    let state = recorded.as_ref().map(|s| s.status);
+    let ran = recorded.as_ref().is_some_and(|s| s.completed_at.is_some());
+    match (kind, state, decision) {
+        (_, Some(State::AwaitingApproval), _) => Ok(()),
+        // A task may be approved to start before it is ready.
+        (Approve::Before, None, Decision::Approved) => Ok(()),
+        (Approve::After, None | Some(State::Running), _) => Err(format!(
+            "{id} has not completed: its result can be approved once it has"
+        )),
+        (_, Some(state), _) if state == State::Completed && !ran => {
+            Err(format!("{id} is completed"))
+        }
+        (_, _, _) => Err(format!(
+            "{id} does not await approval: it is {}",
+            status::shown_state(recorded.as_ref())
+        )),
+    }
+}
+
+/// With no orchestrator running: the decision on task `t` recorded in its
+/// status (and, for a rejection, its dependents blocked), as a run would.
+fn apply(layout: &Layout, defs: &Definitions, t: usize, approval: &Approval) -> Result<()> {
+    let graph = &defs.graph;
+    let id = &graph.tasks[t].id;
+    let mut recorded = status::read(layout, id)
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| Status::new(id, State::AwaitingApproval));
+    let before = status::shown_state(Some(&recorded));
+    let mut log = events::Log::open(layout, None)?;
+    match approval.decision {
+        Decision::Approved => {
+            approvals::record(&mut recorded, approval);
+            let to = if recorded.completed_at.is_some() {
+                recorded.status = State::Completed;
+                "completed"
+            } else {
+                "pending"
+            };
+            status::write(layout, &recorded)?;
+            if before != "pending" {
+                log.append(Event::change(id, before, to))?;
+            }
+        }
+        Decision::Rejected => {
+            let reason = approval.note.as_deref().unwrap_or("no reason given");
+            let error = format!("rejected by {}: {reason}", approval.by);
+            recorded.status = State::Failed;
+            recorded.error = Some(error.clone());
+            recorded.held = true;
+            recorded.completed_at = Some(status::timestamp(SystemTime::now()));
+            status::write(layout, &recorded)?;
+            log.append(Event {
+                error: Some(error),
+                ..Event::change(id, before, "failed")
+            })?;
+            let options = Options::everything(defs.config.executor);
+            let mut plan = Plan::new(layout, &defs.config, graph, &options);
+            let blocked = plan.hold(t);
+            let ids = blocked
+                .iter()
+                .map(|&d| (graph.tasks[d].id.as_str(), plan.attempt(d)));
+            status::write_blocked(layout, ids, id, None)?;
+            for d in blocked {
+                log.append(Event {
+                    blocked_by: Some(id.clone()),
+                    ..Event::change(&graph.tasks[d].id, "pending", "blocked")
+                })?;
+                println!("  blocked  {} (depends on it)", graph.tasks[d].id);
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,172 @@
+//! The run's side of approvals (`approve: before | after`): a ready task
+//! that waits for a person before it starts, a completed one whose
+//! dependents wait until its result is approved, and the decisions that
+//! `approve` and `reject` leave in `workspace/approvals/`, picked up while
+//! the run goes on and recorded in the tasks' statuses.
+
+use std::time::SystemTime;
+
+use anyhow::Result;
+
+use super::load::Disk;
+use super::Run;
+use crate::model::config::{Approve, Config};
+use crate::model::layout::Layout;
+use crate::model::task::Task;
+use crate::state::approvals::{self, Approval, Decision};
+use crate::state::events::Event;
+use crate::state::status::{self, State, Status};
+use crate::ui::printer::Tone;
+
+/// Whether `task` waits for a person's approval before it starts, and has
+/// none (that still holds) yet.
+pub fn waits_to_start(layout: &Layout, config: &Config, task: &Task) -> bool {
+    task.approval(config) == Some(Approve::Before)
+        && approvals::read(layout, &task.id).is_none_or(|a| a.decision != Decision::Approved)
+}
+
+impl Run<'_> {
+    /// Whether the ready task `t` waits for a person's approval before it
+    /// starts: when it does, it is set aside until the decision comes.
+    pub(super) fn held_for_approval(&mut self, t: usize) -> Result<bool> {
+        let task = &self.graph.tasks[t];
+        if task.approval(self.config) != Some(Approve::Before) {
+            return Ok(false);
+        }
+        match approvals::read(self.layout, &task.id) {
+            Some(approval) if approval.decision == Decision::Approved => {
+                self.history[t].approval = Some(approval);
+                Ok(false)
+            }
+            Some(rejection) => {
+                self.readiness.await_approval(&self.graph, t);
+                self.on_rejected(t, &rejection)?;
+                Ok(true)
+            }
+            None => {
+                self.readiness.await_approval(&self.graph, t);
+                let id = &self.graph.tasks[t].id;
+                let recorded = status::read(self.layout, id).ok().flatten();
+                if recorded.as_ref().map(|s| s.status) != Some(State::AwaitingApproval) {
+                    let waiting = Status {
+                        attempt: self.history[t].attempt,
+                        run_id: Some(self.run_id.clone()),
+                        ..Status::new(id, State::AwaitingApproval)
+                    };
+                    status::write(self.layout, &waiting)?;
+                }
+                self.event(Event {
+                    attempt: Some(self.history[t].attempt),
+                    ..Event::change(id, "pending", "awaiting_approval")
+                });
+                self.awaits(t, false);
+                Ok(true)
+            }
+        }
+    }
+
+    /// Whether the completed task `t` (its final status `status`) waits
+    /// for a person to approve its result; when it does, its status says
+    /// so, and what depends on it waits.
+    pub(super) fn result_held_for_approval(&mut self, t: usize, status: &mut Status) -> bool {
+        let task = &self.graph.tasks[t];
+        if task.approval(self.config) != Some(Approve::After) {
+            return false;
+        }
+        // An approval given before this result existed saw other outputs:
+        // reading it revokes it.
+        if let Some(approval) =
+            approvals::read(self.layout, &task.id).filter(|a| a.decision == Decision::Approved)
+        {
+            approvals::record(status, &approval);
+            self.history[t].approval = Some(approval);
+            return false;
+        }
+        status.status = State::AwaitingApproval;
+        true
+    }
+
+    /// Task `t` now waits for a decision: said, and looked for from now on.
+    pub(super) fn awaits(&mut self, t: usize, ran: bool) {
+        let id = self.graph.tasks[t].id.clone();
+        let what = if ran {
+            "its result awaits approval"
+        } else {
+            "awaits approval to start"
+        };
+        let approve = self.layout.cmd(&format!("approve {id}"));
+        self.printer
+            .event(Tone::Warn, "approval", &id, &format!("{what}: `{approve}`"));
+        self.awaiting.insert(t, ran);
+    }
+
+    /// Completed tasks whose result awaited approval when the run began.
+    pub(super) fn awaiting_from_before(&mut self, tasks: &[usize]) {
+        for &t in tasks {
+            self.awaiting.insert(t, true);
+        }
+    }
+
+    /// Acts on the decisions made since the last look, from this terminal
+    /// or another.
+    pub(super) fn check_approvals(&mut self) -> Result<()> {
+        let waiting: Vec<(usize, bool)> = self.awaiting.iter().map(|(&t, &r)| (t, r)).collect();
+        for (t, ran) in waiting {
+            let id = self.graph.tasks[t].id.clone();
+            let Some(decision) = approvals::read(self.layout, &id) else {
+                continue;
+            };
+            self.awaiting.remove(&t);
+            if decision.decision == Decision::Rejected {
+                self.on_rejected(t, &decision)?;
+                continue;
+            }
+            let by = format!("approved by {}", decision.by);
+            self.history[t].approval = Some(decision.clone());
+            let files = Disk::new(self.layout, self.config, &self.graph);
+            if ran {
+                self.readiness.approved_result(&self.graph, t, &files);
+                if let Some(mut recorded) = status::read(self.layout, &id).ok().flatten() {
+                    recorded.status = State::Completed;
+                    approvals::record(&mut recorded, &decision);
+                    status::write(self.layout, &recorded)?;
+                }
+                self.event(Event::change(&id, "awaiting_approval", "completed"));
+                self.printer.event(Tone::Good, "approved", &id, &by);
+            } else {
+                self.readiness.approved_to_start(&self.graph, t, &files);
+                self.event(Event::change(&id, "awaiting_approval", "pending"));
+                self.printer.event(Tone::Good, "approved", &id, &by);
+            }
+            let files = Disk::new(self.layout, self.config, &self.graph);
+            self.readiness.recheck(&self.graph, &files);
+        }
+        Ok(())
+    }
+
+    /// Task `t`, awaiting approval, is rejected: failed (held until
+    /// `reset`), and what depends on it blocked.
+    fn on_rejected(&mut self, t: usize, rejection: &Approval) -> Result<()> {
+        let id = self.graph.tasks[t].id.clone();
+        let reason = rejection.note.as_deref().unwrap_or("no reason given");
+        let error = format!("rejected by {}: {reason}", rejection.by);
+        self.readiness.reject(t);
+        self.history[t].error = Some(error.clone());
+        let mut failed = status::read(self.layout, &id)
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| Status::new(&id, State::Failed));
+        failed.status = State::Failed;
+        failed.error = Some(error.clone());
+        failed.held = true;
+        failed.completed_at = Some(status::timestamp(SystemTime::now()));
+        status::write(self.layout, &failed)?;
+        self.printer.event(Tone::Bad, "rejected", &id, &error);
+        self.event(Event {
+            error: Some(error),
+            ..Event::change(&id, "awaiting_approval", "failed")
+        });
+        self.block_dependents(t);
+        Ok(())
+    }
+}

@@ -1,0 +1,88 @@
+//! Approvals, `workspace/approvals/<task id>.json`: a person's decision on
+//! a task that waits for one (`approve: before | after`), written by
+//! `approve` and `reject` (from any terminal, while a run goes on) and read
+//! by the run, which then records it in the task's status. The run never
+//! writes these files, so a decision cannot be lost to a status the run
+//! writes at the same moment.
+
+use camino::Utf8PathBuf;
+use serde::{Deserialize, Serialize};
+
+use anyhow::{Context, Result};
+
+use crate::model::layout::Layout;
+use crate::model::task::Task;
+use crate::state::fingerprint::{self, Fingerprint};
+use crate::state::status::Status;
+use crate::state::{atomic, outputs};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Decision {
+    Approved,
+    Rejected,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Approval {
+    pub decision: Decision,
+    pub by: String,
+    pub at: String,
+    /// The note of an approval, the reason of a rejection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// What was approved: the task file and inputs (and the outputs of a
+    /// task approved after it ran). When one changes, the approval is
+    /// revoked.
+    pub seen: Fingerprint,
+}
+
+/// The files an approval of `task` covers.
+pub fn covered(layout: &Layout, task: &Task, with_outputs: bool) -> Vec<Utf8PathBuf> {
+    let mut files = inputs_and_definition(layout, task);
+    if with_outputs {
+        files.extend(outputs::existing(layout, task));
+    }
+    files
+}
+
+/// A task's file and its input files: what its result is built from.
+pub fn inputs_and_definition(layout: &Layout, task: &Task) -> Vec<Utf8PathBuf> {
+    let mut files = vec![task.file.clone()];
+    files.extend(
+        task.inputs
+            .iter()
+            .map(|i| layout.workspace.join("outputs").join(i)),
+    );
+    files
+}
+
+/// The decision on task `id`, if one was made and still holds: an approval
+/// whose files changed since is revoked (`None`; a new approval replaces
+/// its file).
+pub fn read(layout: &Layout, id: &str) -> Option<Approval> {
+    let text = std::fs::read_to_string(layout.approval_file(id)).ok()?;
+    let approval: Approval = serde_json::from_str(&text).ok()?;
+    let revoked = approval.decision == Decision::Approved
+        && fingerprint::changed(layout, &approval.seen).is_some();
+    (!revoked).then_some(approval)
+}
+
+pub fn write(layout: &Layout, id: &str, approval: &Approval) -> Result<()> {
+    let path = layout.approval_file(id);
+    let dir = path.parent().expect("an approval file has a folder");
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {dir}"))?;
+    atomic::write(&path, &serde_json::to_vec_pretty(approval)?)
+}
+
+/// Forgets the decision on `id` (`reset`).
+pub fn remove(layout: &Layout, id: &str) {
+    let _ = std::fs::remove_file(layout.approval_file(id));
+}
+
+/// Records `approval` in `status`.
+pub fn record(status: &mut Status, approval: &Approval) {
+    status.approved_by = Some(approval.by.clone());
+    status.approved_at = Some(approval.at.clone());
+    status.approval_note = approval.note.clone();
+}

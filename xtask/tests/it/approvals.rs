@@ -1,0 +1,231 @@
+//! Approvals (`approve: before | after`, `approve`, `reject`) and stale
+//! results (`--rerun-stale`).
+
+use std::process::Stdio;
+
+use crate::tree::*;
+
+/// Shell that waits until the file `go` exists in the tree's root.
+const WAIT_FOR_GO: &str =
+    "i=0; while [ ! -e go ] && [ $i -lt 3000 ]; do sleep 0.01; i=$((i+1)); done";
+
+fn events(t: &Tree, task: &str) -> Vec<String> {
+    t.read("workspace/events.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["task"] == task && e["event"].is_null())
+        .map(|e| {
+            format!(
+                "{} -> {}",
+                e["from"].as_str().unwrap(),
+                e["to"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn tasks_awaiting_approval_end_the_run_with_exit_4_and_approve_lets_them_go_on() {
+    let t = Tree::new();
+    t.task(
+        "p/plan",
+        &format!(
+            "approve: after\noutputs: [plan.md]\n{}",
+            sh("echo plan > $TASK_OUTPUT_DIR/plan.md")
+        ),
+    );
+    t.task("p/build", &format!("dependencies: [p/plan]\n{}", sh(MARK)));
+    t.task("p/deploy", &format!("approve: before\n{}", sh(MARK)));
+    t.run(&["orchestrate"])
+        .code(4)
+        .says("2 awaiting approval")
+        .says("awaiting p/plan: its result awaits approval: `cargo xtask --root")
+        .says("awaiting p/deploy: awaits approval to start")
+        .says("waiting  p/build: waits on p/plan (awaiting approval)");
+    assert_eq!(t.state("p/plan"), "awaiting_approval");
+    assert_eq!(t.state("p/deploy"), "awaiting_approval");
+    assert_eq!(t.launches("p/deploy"), 0);
+    t.run(&["progress"]).says("Awaiting approval: 2");
+    t.run(&["why", "p/plan"])
+        .says("awaits approval of its result");
+    t.run(&["next"]).says("Awaits approval: p/deploy");
+    t.run(&["graph"]).says(":::awaiting_approval");
+    // A task that waits for no approval cannot be approved.
+    t.run(&["approve", "p/build"])
+        .code(2)
+        .says("does not wait for approval");
+
+    t.run(&["approve", "p/plan", "--by", "alice", "--note", "fine"])
+        .code(0);
+    let plan = t.status("p/plan");
+    assert_eq!(plan["status"], "completed");
+    assert_eq!(plan["approved_by"], "alice");
+    assert_eq!(plan["approval_note"], "fine");
+    assert!(plan["approved_at"].is_string());
+    t.run(&["approve", "p"]).code(0).says("approved p/deploy");
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.launches("p/build"), 1);
+    assert_eq!(t.launches("p/deploy"), 1);
+    assert!(t.status("p/deploy")["approved_by"].is_string());
+    assert!(t.status("p/deploy")["approved_at"].is_string());
+}
+
+#[test]
+fn a_running_orchestrator_picks_up_decisions_from_another_terminal() {
+    let t = Tree::new();
+    t.task("p/slow", &sh(WAIT_FOR_GO));
+    t.task("p/gated", &format!("approve: before\n{}", sh(MARK)));
+    t.task("p/plan", &format!("approve: after\n{}", sh("true")));
+    t.task("p/build", &format!("dependencies: [p/plan]\n{}", sh(MARK)));
+    t.task("p/doomed", &format!("approve: after\n{}", sh("true")));
+    t.task(
+        "p/after-doomed",
+        &format!("dependencies: [p/doomed]\n{}", sh(MARK)),
+    );
+    let mut run = t
+        .command(&["orchestrate"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    for id in ["p/gated", "p/plan", "p/doomed"] {
+        wait_for(&format!("{id} to await approval"), || {
+            t.state(id) == "awaiting_approval"
+        });
+    }
+    t.run(&["approve", "p/gated", "--by", "bob"])
+        .code(0)
+        .says("the running orchestrator");
+    t.run(&["approve", "p/plan"]).code(0);
+    t.run(&["reject", "p/doomed", "--reason", "wrong approach"])
+        .code(0);
+    wait_for("the approved tasks to run", || {
+        t.state("p/gated") == "completed" && t.state("p/build") == "completed"
+    });
+    wait_for("the rejection", || t.state("p/after-doomed") == "blocked");
+    // All while `slow` still runs, in the same run.
+    assert_eq!(t.state("p/slow"), "running");
+    t.write("go", "");
+    assert_eq!(run.wait().unwrap().code(), Some(1));
+    assert_eq!(t.status("p/gated")["approved_by"], "bob");
+    assert_eq!(
+        events(&t, "p/gated"),
+        [
+            "pending -> awaiting_approval",
+            "awaiting_approval -> pending",
+            "pending -> running",
+            "running -> completed"
+        ]
+    );
+    let error = t.status("p/doomed")["error"].as_str().unwrap().to_owned();
+    assert!(
+        error.starts_with("rejected by ") && error.ends_with(": wrong approach"),
+        "{error}"
+    );
+    assert_eq!(t.state("p/doomed"), "failed");
+    assert_eq!(t.status("p/after-doomed")["blocked_by"], "p/doomed");
+    assert_eq!(t.launches("p/after-doomed"), 0);
+    // A rejection holds, as `block` does, until `reset`.
+    t.write("go", "");
+    t.run(&["orchestrate"]).code(1).says("rejected by");
+}
+
+#[test]
+fn a_changed_input_makes_a_task_and_its_approval_stale_and_rerun_stale_reruns_exactly_it_and_downstream(
+) {
+    let t = Tree::new();
+    t.write("workspace/outputs/src/data.txt", "one\n");
+    t.task(
+        "p/a",
+        &format!("inputs: [src/data.txt]\napprove: after\n{}", sh(MARK)),
+    );
+    t.task("p/b", &format!("dependencies: [p/a]\n{}", sh(MARK)));
+    t.task("p/other", &sh(MARK));
+    t.run(&["orchestrate"]).code(4);
+    t.run(&["approve", "p/a"]).code(0);
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.state("p/b"), "completed");
+
+    t.write("workspace/outputs/src/data.txt", "two\n");
+    t.run(&["progress"])
+        .says("stale    p/a: workspace/outputs/src/data.txt changed since it completed");
+    t.run(&["why", "p/a"])
+        .says("but it is stale: workspace/outputs/src/data.txt changed");
+    t.run(&["graph"]).says(":::stale");
+    // Without the flag, completed stays completed: nothing runs.
+    t.run(&["orchestrate"])
+        .code(0)
+        .says("1 completed task(s) are stale");
+    assert_eq!((t.launches("p/a"), t.launches("p/b")), (1, 1));
+
+    // Its approval saw other inputs: it is revoked, and asked for again.
+    t.run(&["orchestrate", "--rerun-stale"])
+        .code(4)
+        .says("stale  p/a: workspace/outputs/src/data.txt changed since it completed");
+    assert_eq!((t.launches("p/a"), t.launches("p/other")), (2, 1));
+    assert_eq!(
+        t.launches("p/b"),
+        1,
+        "b waits for a's new result to be approved"
+    );
+    t.run(&["approve", "p/a"]).code(0);
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(
+        (t.launches("p/a"), t.launches("p/b"), t.launches("p/other")),
+        (2, 2, 1)
+    );
+
+    // A changed task file makes it stale too.
+    t.task("p/other", &format!("{}\ntitle: renamed", sh(MARK)));
+    t.run(&["progress", "--json"])
+        .says("\"stale_because\": \"tasks/p/other.md\"");
+}
+
+#[test]
+fn event_lines_stay_whole_under_concurrent_writers() {
+    let t = Tree::new();
+    t.config("max_concurrent_agents: 4\n");
+    for i in 0..150 {
+        t.task(&format!("p/t{i:03}"), &sh("true"));
+    }
+    for i in 0..40 {
+        t.task(
+            &format!("q/g{i:02}"),
+            &format!("approve: before\n{}", sh("true")),
+        );
+    }
+    let mut run = t
+        .command(&["orchestrate", "--phase", "p"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Meanwhile, from other processes, decisions that append events too.
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let root = t.root.clone();
+            std::thread::spawn(move || {
+                for i in (w..40).step_by(4) {
+                    let status = std::process::Command::new(BIN)
+                        .arg("--root")
+                        .arg(&root)
+                        .args(["approve", &format!("q/g{i:02}")])
+                        .stdout(Stdio::null())
+                        .status()
+                        .unwrap();
+                    assert!(status.success());
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.join().unwrap();
+    }
+    assert!(run.wait().unwrap().success());
+    let lines: Vec<serde_json::Value> = t
+        .read("workspace/events.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("a broken line {l:?}: {e}")))
+        .collect();
+    let approved = lines.iter().filter(|e| e["event"] == "approved").count();
+    let completed = lines.iter().filter(|e| e["to"] == "completed").count();
+    assert_eq!((approved, completed), (40, 150));
+}
