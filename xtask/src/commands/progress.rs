@@ -18,8 +18,9 @@ pub fn run(layout: &Layout, json: bool, tasks: bool) -> Result<i32> {
     if let Err(invalid) = definitions::load(layout) {
         progress.problems = invalid.problems.iter().map(|p| p.to_string()).collect();
     }
-    for task in &mut progress.tasks {
-        if matches!(task.state, "running" | "failed") {
+    // Every task that has run has a log (a few views read one each).
+    if json || tasks {
+        for task in progress.tasks.iter_mut().filter(|t| t.attempt > 0) {
             task.last_log_line = Some(logs::last_line(&layout.log_file(&task.task_id)));
         }
     }

@@ -414,4 +414,5 @@ table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:
 .mark{font-size:12px;fill:#b71c1c}.legend span{padding:2px 6px;margin-right:6px;border-radius:3px}\
 .legend .completed{background:#81c784}.legend .failed{background:#e57373}.legend .timeout{background:#ffb74d}\
 .legend .running{background:#64b5f6}.legend .critical{border:2px solid #212121}\
-tr.failed td{background:#ffebee}tr.blocked td{background:#fff3e0}.critical span{color:#777}";
+tr.failed td{background:#ffebee}tr.blocked td{background:#fff3e0}tr.awaiting_approval td{background:#e1f5fe}\
+tr.stale td{background:#f9fbe7}tr.paused td{background:#fffde7}.critical span{color:#777}";

@@ -65,7 +65,8 @@ pub struct TaskLine {
     pub error: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub blocked_by: Option<String>,
-    /// The last line of its log (running and failed tasks).
+    /// The last line of its log (in `--json` and `--tasks`, for every task
+    /// that has run).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_log_line: Option<String>,
     /// Its git branch, when it runs in a worktree, and the integration
