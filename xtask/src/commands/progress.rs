@@ -4,19 +4,26 @@
 use anyhow::Result;
 
 use crate::model::config::Config;
-use crate::model::definitions;
+use std::collections::HashMap;
+
+use crate::model::definitions::{self, Definitions};
 use crate::model::discovery::Discovery;
 use crate::model::layout::Layout;
 use crate::model::task::phase_key;
 use crate::run::budget::Budget;
+use crate::run::order::{self, Left, Order};
+use crate::state::durations::Durations;
 use crate::state::{logs, outputs, status};
 use crate::ui::live;
-use crate::ui::progress::{self, Attempt, BudgetLine, Builder, Progress, Seen, Usage};
+use crate::ui::progress::{self, Attempt, BudgetLine, Builder, Progress, Seen, TaskLine, Usage};
 
 pub fn run(layout: &Layout, json: bool, tasks: bool) -> Result<i32> {
     let mut progress = collect(layout);
-    if let Err(invalid) = definitions::load(layout) {
-        progress.problems = invalid.problems.iter().map(|p| p.to_string()).collect();
+    match definitions::load(layout) {
+        Ok(defs) => set_eta(layout, &defs, &mut progress),
+        Err(invalid) => {
+            progress.problems = invalid.problems.iter().map(|p| p.to_string()).collect();
+        }
     }
     // Every task that has run has a log (a few views read one each).
     if json || tasks {
@@ -77,4 +84,31 @@ pub fn collect(layout: &Layout) -> Progress {
         });
     }
     progress
+}
+
+/// The expected end of the work left, from what each task is expected to
+/// take and how far the running ones are (see `run::order`).
+fn set_eta(layout: &Layout, defs: &Definitions, progress: &mut Progress) {
+    let graph = &defs.graph;
+    let order = Order::new(graph, &Durations::load(layout));
+    let lines: HashMap<&str, &TaskLine> = progress
+        .tasks
+        .iter()
+        .map(|line| (line.task_id.as_str(), line))
+        .collect();
+    let left: Vec<Left> = graph
+        .tasks
+        .iter()
+        .map(|task| match lines.get(task.id.as_str()) {
+            Some(line) => match line.state {
+                "running" | "merging" => Left::Running(line.elapsed_seconds.unwrap_or(0) as f64),
+                "pending" | "paused" => Left::All,
+                "awaiting_approval" if line.duration_seconds.is_none() => Left::All,
+                _ => Left::Nothing,
+            },
+            None => Left::All,
+        })
+        .collect();
+    let parallel = defs.config.max_concurrent_agents;
+    progress.set_eta(order::remaining(graph, &order.expected, &left, parallel));
 }

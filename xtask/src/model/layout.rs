@@ -145,6 +145,10 @@ impl Layout {
     pub fn approval_file(&self, id: &str) -> Utf8PathBuf {
         self.workspace.join("approvals").join(format!("{id}.json"))
     }
+    /// How long each task last took (see `state::durations`).
+    pub fn durations_file(&self) -> Utf8PathBuf {
+        self.workspace.join("history.json")
+    }
     /// What every finished attempt cost (see `state::ledger`).
     pub fn ledger_file(&self) -> Utf8PathBuf {
         self.workspace.join("ledger.jsonl")

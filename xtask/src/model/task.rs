@@ -48,6 +48,8 @@ pub struct Task {
     /// Whether it waits for a person's approval, when it says (else its
     /// phase's).
     pub approve: Option<Approve>,
+    /// Ready tasks of a higher priority start first (default 0).
+    pub priority: i64,
 }
 
 impl Task {
@@ -73,6 +75,7 @@ impl Task {
             pool: None,
             prompt: None,
             approve: None,
+            priority: 0,
         }
     }
 }
@@ -357,12 +360,20 @@ fn read(task: &mut Task, f: &mut Fields) {
     task.result = f.take("result", result_format);
     task.pool = f.take("pool", yaml::non_empty_text);
     task.approve = f.take("approve", approve);
+    task.priority = f.take("priority", integer).unwrap_or(0);
     if let Some(mut resources) = f.nested("resources") {
         task.resources.cpus = resources.take("cpus", yaml::positive);
         task.resources.memory_gb = resources.take("memory_gb", yaml::positive);
         let problems = resources.finish(Unknown::Refused, |_| None);
         f.absorb(problems);
     }
+}
+
+/// A whole number, negative too.
+fn integer(value: &Value) -> Result<i64, String> {
+    value
+        .as_i64()
+        .ok_or_else(|| format!("must be a whole number, found {}", yaml::type_name(value)))
 }
 
 /// Keys other tools use for ours; too far by spelling to be caught as typos.

@@ -42,8 +42,8 @@ impl<'a> Admission<'a> {
     }
 
     /// The task to start next beside the `running` ones, if one fits: the
-    /// first ready one, in order, whose phase has a free slot and whose
-    /// memory fits beside what the running tasks reserve.
+    /// first ready one in the order of `run::order`, whose phase has a free
+    /// slot and whose memory fits beside what the running tasks reserve.
     pub fn pick(&self, graph: &Graph, readiness: &Readiness, running: &[usize]) -> Option<usize> {
         if running.len() >= self.jobs {
             return None;
@@ -56,10 +56,11 @@ impl<'a> Admission<'a> {
                 && writing_the_same(graph, running, t).is_none()
                 && self.pool_holds(graph, running, t, now).is_none()
         };
+        // Each phase's first task that fits; of those, the first in order.
         (0..graph.phases.len())
             .filter(|&p| readiness.running_in_phase(p) < self.phase_limit(graph, p))
             .filter_map(|p| readiness.ready_in_phase(p).find(|&t| fits(t)))
-            .min()
+            .min_by_key(|&t| (readiness.rank_of(t), t))
     }
 
     /// Why a ready task does not start beside the `running` ones.

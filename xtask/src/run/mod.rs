@@ -21,6 +21,7 @@ mod load;
 mod merging;
 mod notify;
 mod options;
+pub mod order;
 pub mod plan;
 mod pools;
 pub mod prompt;
@@ -45,6 +46,7 @@ use crate::model::config::{Config, ExecutorKind};
 use crate::model::discovery::Discovery;
 use crate::model::graph::Graph;
 use crate::model::layout::Layout;
+use crate::state::durations::Durations;
 use crate::state::events::{self, Event};
 use crate::state::records::{self};
 use crate::state::runs;
@@ -59,6 +61,7 @@ use finals::Finals;
 use history::Past;
 use load::{Disk, Reader};
 pub use options::{Mode, Options};
+use order::Order;
 use readiness::Readiness;
 use recovery::Found;
 use running::Running;
@@ -82,7 +85,7 @@ pub fn run(
         .any(|t| options.selects(t) && t.in_worktree(config));
     let git = merging::Git::open(layout, config, uses_worktrees, tx.clone(), Incoming::Merged)?;
     let run_id = runs::begin(layout)?;
-    let printer = Printer::with_live_view(layout, config, options.quiet);
+    let printer = Printer::with_live_view(layout, options.quiet);
     if options.executor == ExecutorKind::Local && mode == Mode::Launch {
         if let Err(why) = crate::supervisor::cgroups::detect() {
             printer.line(
@@ -129,6 +132,8 @@ pub fn run(
         budget: budget::Budget::load(layout, config.agents.budget_usd),
         notifiers: notify::Notifiers::start(layout, &config.notify),
         awaiting: BTreeMap::new(),
+        durations: Durations::load(layout),
+        order: Order::empty(),
         begun: Instant::now(),
     };
     run.events = match events::Log::open(layout, Some(&run_id)) {
@@ -150,6 +155,7 @@ pub fn run(
     }
     run.main_loop()?;
     run.remove_unused();
+    run.remember_durations();
     if let Some(executor) = run.executor.take() {
         executor.close();
     }
@@ -228,6 +234,10 @@ struct Run<'a> {
     /// Tasks that wait for a person's approval, each with whether it ran
     /// (its result awaits the approval) or waits to start.
     awaiting: BTreeMap<usize, bool>,
+    /// How long tasks took in earlier runs, and the order and expected
+    /// durations made of them.
+    durations: Durations,
+    order: Order,
     begun: Instant,
 }
 
@@ -277,6 +287,11 @@ impl Run<'_> {
         for warning in &loaded.warnings {
             self.printer
                 .line(Tone::Warn, &format!("warning: {warning}"));
+        }
+        if !added.is_empty() {
+            // The graph grew: the order is made again, with the new tasks.
+            self.order = Order::new(&self.graph, &self.durations);
+            self.readiness.set_order(self.order.rank.clone());
         }
         for (t, p) in loaded.late {
             self.printer.line(
@@ -372,6 +387,8 @@ impl Run<'_> {
                 readiness: &self.readiness,
                 history: &self.history,
                 running: &self.running,
+                expected: &self.order.expected,
+                parallel: self.admission.jobs,
             };
             self.printer.refresh(|| snapshot.progress());
             if let Some(executor) = &mut self.executor {
@@ -620,6 +637,23 @@ impl Run<'_> {
                 );
                 self.events = None;
             }
+        }
+    }
+
+    /// Keeps how long each task that completed took, for the order and the
+    /// ETA of later runs.
+    fn remember_durations(&mut self) {
+        for t in self.readiness.tasks_in(readiness::Node::Completed) {
+            if let Some(seconds) = self.history[t].seconds {
+                let id = self.graph.tasks[t].id.clone();
+                self.durations.tasks.insert(id, seconds);
+            }
+        }
+        if let Err(e) = self.durations.save(self.layout) {
+            self.printer.line(
+                Tone::Warn,
+                &format!("warning: {e:#}: the next run does not know how long these tasks took"),
+            );
         }
     }
 

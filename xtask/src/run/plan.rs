@@ -13,14 +13,20 @@ use crate::run::attempt;
 use crate::run::budget::Budget;
 use crate::run::history::Past;
 use crate::run::load::{Disk, Reader};
+use crate::run::order::Order;
 use crate::run::readiness::{Node, Readiness};
 use crate::run::Options;
+use crate::state::durations::Durations;
 use crate::state::outputs;
 use crate::state::status::AgentSlot;
 use crate::sys::shell;
 use crate::ui::format;
 use crate::ui::printer::{Printer, Tone};
 use crate::{exit, model::task::phase_key};
+
+/// How the order is said, before the tasks with their expected duration
+/// and remaining path.
+const ORDER: &str = "Order: priority, then the longest remaining path to the end (~expected duration, path: it and what waits on it), then id";
 
 /// The run's state as a new run would start from it, to plan with.
 pub struct Plan<'a> {
@@ -36,6 +42,8 @@ pub struct Plan<'a> {
     wave: Vec<usize>,
     warnings: Vec<String>,
     budget: Budget,
+    /// The order ready tasks start in, and what each is expected to take.
+    order: Order,
 }
 
 impl<'a> Plan<'a> {
@@ -62,6 +70,8 @@ impl<'a> Plan<'a> {
         }
         let mut admission = Admission::new(config, options.jobs, options.executor);
         admission.pause(graph, &loaded.paused);
+        let order = Order::new(graph, &Durations::load(layout));
+        readiness.set_order(order.rank.clone());
         Plan {
             layout,
             config,
@@ -73,6 +83,7 @@ impl<'a> Plan<'a> {
             wave: Vec::new(),
             warnings: loaded.warnings,
             budget: Budget::load(layout, config.agents.budget_usd),
+            order,
         }
     }
 
@@ -110,13 +121,15 @@ impl<'a> Plan<'a> {
         if starting.is_empty() {
             println!("Nothing more would start now.");
         } else {
+            println!("{ORDER}");
             println!("Would start now, in this order:");
         }
         for &t in starting {
             let launch = self.launch(t, AgentSlot(0));
             println!(
-                "  {:<40} {}",
+                "  {:<40} {}  {}",
                 launch.task_id,
+                self.expectation(t),
                 shell::shell_words(&launch.argv)
             );
         }
@@ -177,6 +190,9 @@ impl<'a> Plan<'a> {
                 break;
             }
             number += 1;
+            if number == 1 {
+                println!("{ORDER}");
+            }
             println!("Wave {number}:");
             for (i, &t) in self.wave.iter().enumerate() {
                 let agent = AgentSlot(i + 1);
@@ -184,8 +200,9 @@ impl<'a> Plan<'a> {
                 let limits = Limits::of(self.config, &self.graph.tasks[t]);
                 let argv = executor::preview(self.options.executor, self.config, &launch, &limits);
                 println!(
-                    "  {:<40} {agent}  {}",
+                    "  {:<40} {agent}  {}  {}",
                     launch.task_id,
+                    self.expectation(t),
                     shell::shell_words(&argv)
                 );
             }
@@ -273,6 +290,16 @@ impl<'a> Plan<'a> {
         for t in std::mem::take(&mut self.wave) {
             self.readiness.complete(self.graph, t, &files);
         }
+    }
+
+    /// `~2m 10s, path 1h 05m`: what task `t` is expected to take, and its
+    /// remaining path.
+    fn expectation(&self, t: usize) -> String {
+        format!(
+            "~{}, path {}",
+            format::seconds(self.order.expected[t]),
+            format::seconds(self.order.path[t])
+        )
     }
 
     fn launch(&self, t: usize, agent: AgentSlot) -> executor::Launch {

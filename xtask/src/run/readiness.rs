@@ -53,8 +53,11 @@ pub struct Readiness {
     unmet: Vec<u32>,
     gate_unmet: Vec<u32>,
     gate_open: Vec<bool>,
-    /// Ready tasks per phase, in id order.
-    ready: Vec<BTreeSet<usize>>,
+    /// Ready tasks per phase, in the order they should start (by `rank`).
+    ready: Vec<BTreeSet<(u32, usize)>>,
+    /// Each task's place in the order tasks start in (see `run::order`);
+    /// tasks without one (just found) come last, in id order.
+    rank: Vec<u32>,
     needs_inputs: BTreeSet<usize>,
     running_in_phase: Vec<usize>,
     blocked_by: Vec<Option<usize>>,
@@ -102,11 +105,28 @@ impl Readiness {
 
     /// Phase `p`'s ready tasks, in the order they should start.
     pub fn ready_in_phase(&self, p: usize) -> impl Iterator<Item = usize> + '_ {
-        self.ready[p].iter().copied()
+        self.ready[p].iter().map(|&(_, t)| t)
     }
 
     pub fn any_ready(&self) -> bool {
         self.ready.iter().any(|r| !r.is_empty())
+    }
+
+    /// Sets the order ready tasks start in: `rank[t]` is task `t`'s place.
+    pub fn set_order(&mut self, rank: Vec<u32>) {
+        for ready in &mut self.ready {
+            let tasks: Vec<usize> = ready.iter().map(|&(_, t)| t).collect();
+            *ready = tasks
+                .into_iter()
+                .map(|t| (rank.get(t).copied().unwrap_or(u32::MAX), t))
+                .collect();
+        }
+        self.rank = rank;
+    }
+
+    /// Task `t`'s place in the order tasks start in.
+    pub fn rank_of(&self, t: usize) -> u32 {
+        self.rank.get(t).copied().unwrap_or(u32::MAX)
     }
 
     /// Every task in state `node`, in id order (a scan: for views and the
@@ -188,7 +208,8 @@ impl Readiness {
     /// A ready task starts.
     pub fn start(&mut self, graph: &Graph, t: usize) {
         let phase = graph.phase_of[t];
-        self.ready[phase].remove(&t);
+        let key = (self.rank_of(t), t);
+        self.ready[phase].remove(&key);
         self.node[t] = Node::Running;
         self.running_in_phase[phase] += 1;
     }
@@ -201,7 +222,8 @@ impl Readiness {
 
     /// A ready task waits for a person's approval before it starts.
     pub fn await_approval(&mut self, graph: &Graph, t: usize) {
-        self.ready[graph.phase_of[t]].remove(&t);
+        let key = (self.rank_of(t), t);
+        self.ready[graph.phase_of[t]].remove(&key);
         self.node[t] = Node::AwaitingApproval;
     }
 
@@ -282,7 +304,8 @@ impl Readiness {
 
     /// A task that has not started is failed by hand (`block`).
     pub fn hold(&mut self, graph: &Graph, t: usize) {
-        self.ready[graph.phase_of[t]].remove(&t);
+        let key = (self.rank_of(t), t);
+        self.ready[graph.phase_of[t]].remove(&key);
         self.needs_inputs.remove(&t);
         self.node[t] = Node::Failed;
     }
@@ -299,7 +322,8 @@ impl Readiness {
         });
         blocked.sort_unstable();
         for &d in &blocked {
-            self.ready[graph.phase_of[d]].remove(&d);
+            let key = (self.rank_of(d), d);
+            self.ready[graph.phase_of[d]].remove(&key);
             self.needs_inputs.remove(&d);
             self.node[d] = Node::Blocked;
             self.blocked_by[d] = Some(failed);
@@ -355,7 +379,8 @@ impl Readiness {
     fn become_ready(&mut self, graph: &Graph, t: usize, files: &dyn Files) {
         if self.missing_inputs(graph, t, files).is_empty() {
             self.node[t] = Node::Ready;
-            self.ready[graph.phase_of[t]].insert(t);
+            let key = (self.rank_of(t), t);
+            self.ready[graph.phase_of[t]].insert(key);
         } else {
             self.node[t] = Node::NeedsInputs;
             self.needs_inputs.insert(t);

@@ -8,6 +8,7 @@ use crate::model::graph::Graph;
 use crate::model::layout::Layout;
 use crate::model::task::phase_key;
 use crate::run::history::Past;
+use crate::run::order::{self, Left};
 use crate::run::readiness::{Node, Readiness};
 use crate::run::running::Running;
 use crate::state::outputs;
@@ -21,6 +22,10 @@ pub struct Snapshot<'a> {
     pub readiness: &'a Readiness,
     pub history: &'a [Past],
     pub running: &'a Running,
+    /// What each task is expected to take (see `order`).
+    pub expected: &'a [f64],
+    /// How many tasks the limits let run at once.
+    pub parallel: usize,
 }
 
 impl Snapshot<'_> {
@@ -49,7 +54,31 @@ impl Snapshot<'_> {
         let missing = |phase: &str| {
             outputs::missing_artifacts(self.layout, &self.config.phase(phase_key(phase)).requires)
         };
-        builder.finish(self.config.title(self.layout), missing, Vec::new())
+        let mut progress = builder.finish(self.config.title(self.layout), missing, Vec::new());
+        let left: Vec<Left> = (0..self.graph.tasks.len()).map(|t| self.left(t)).collect();
+        progress.set_eta(order::remaining(
+            self.graph,
+            self.expected,
+            &left,
+            self.parallel,
+        ));
+        progress
+    }
+
+    /// What is left of task `t` in this run.
+    fn left(&self, t: usize) -> Left {
+        match self.readiness.node(t) {
+            Node::Running | Node::Merging => {
+                let started = self.running.get(t).map(|a| a.started);
+                let ran = started
+                    .and_then(|s| SystemTime::now().duration_since(s).ok())
+                    .map_or(0.0, |d| d.as_secs_f64());
+                Left::Running(ran)
+            }
+            Node::Waiting | Node::NeedsInputs | Node::Ready => Left::All,
+            Node::AwaitingApproval if self.history[t].seconds.is_none() => Left::All,
+            _ => Left::Nothing,
+        }
     }
 
     fn seen(&self, t: usize) -> Seen {

@@ -5,6 +5,7 @@
 
 pub mod approvals;
 pub mod atomic;
+pub mod durations;
 pub mod events;
 pub mod fingerprint;
 pub mod ledger;

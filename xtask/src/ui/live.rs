@@ -1,6 +1,6 @@
 //! The live view: one frame redrawn in place on a terminal, with a bar per
 //! phase, each running task with its agent slot, elapsed time and the last
-//! line of its log, and an ETA per phase. indicatif does the terminal work
+//! line of its log, and the run's ETA. indicatif does the terminal work
 //! (redrawing in place, printing event lines above the frame, hiding itself
 //! when stdout is not a terminal). The frame is drawn from the dashboard
 //! model `progress` prints: a running orchestrator builds it from its own
@@ -11,9 +11,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::model::config::Config;
 use crate::model::layout::Layout;
-use crate::model::task::phase_key;
 use crate::state::logs;
 use crate::ui::format;
 use crate::ui::progress::{self, PhaseProgress, Progress};
@@ -27,26 +25,22 @@ const LOG_LINE: usize = 60;
 pub struct Live {
     bar: ProgressBar,
     layout: Layout,
-    /// For each phase's limit, read once.
-    config: Config,
     drawn: Option<Instant>,
 }
 
 impl Live {
     /// The live view, when it is wanted: stdout is a terminal and neither
     /// `--quiet` nor NO_COLOR asks for plain lines.
-    pub fn new(layout: &Layout, config: &Config, quiet: bool) -> Option<Live> {
+    pub fn new(layout: &Layout, quiet: bool) -> Option<Live> {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
         if quiet || no_color || !std::io::stdout().is_terminal() {
             return None;
         }
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stdout());
         bar.set_style(ProgressStyle::with_template("{msg}").expect("a valid template"));
-        let config = config.clone();
         Some(Live {
             bar,
             layout: layout.clone(),
-            config,
             drawn: None,
         })
     }
@@ -62,8 +56,7 @@ impl Live {
             return;
         }
         self.drawn = Some(Instant::now());
-        self.bar
-            .set_message(frame(&self.layout, &self.config, &progress()));
+        self.bar.set_message(frame(&self.layout, &progress()));
     }
 
     pub fn finish(&self) {
@@ -74,13 +67,12 @@ impl Live {
 /// `progress --watch`: the live view of a run started elsewhere, from its
 /// status files, until Ctrl-C.
 pub fn watch(layout: &Layout, collect: impl Fn() -> Progress) -> ! {
-    let config = Config::load(&layout.config_file()).unwrap_or_default();
-    let mut live = Live::new(layout, &config, false);
+    let mut live = Live::new(layout, false);
     loop {
         match &mut live {
             Some(live) => live.refresh(&collect),
             // Not a terminal: a plain frame now and then.
-            None => println!("{}\n", frame(layout, &config, &collect())),
+            None => println!("{}\n", frame(layout, &collect())),
         }
         std::thread::sleep(if live.is_some() {
             REFRESH
@@ -91,7 +83,7 @@ pub fn watch(layout: &Layout, collect: impl Fn() -> Progress) -> ! {
 }
 
 /// The frame: a heading, a line per phase, a line per running task.
-pub fn frame(layout: &Layout, config: &Config, progress: &Progress) -> String {
+pub fn frame(layout: &Layout, progress: &Progress) -> String {
     let t = &progress.total;
     let mut heading = format!(
         "{}: {}/{} completed ({}%), {} running, {} failed, {} blocked",
@@ -108,12 +100,12 @@ pub fn frame(layout: &Layout, config: &Config, progress: &Progress) -> String {
     if let Some(cost) = progress.cost_usd {
         heading += &format!(", {} spent", format::usd(cost));
     }
+    if let Some(eta) = progress.eta_seconds {
+        heading += &format!(", ETA {}", format::seconds(eta));
+    }
     let mut lines = vec![heading];
     for phase in &progress.phases {
-        lines.push(phase_line(
-            phase,
-            config.max_parallel(phase_key(&phase.phase)),
-        ));
+        lines.push(phase_line(phase));
     }
     for phase in &progress.phases {
         for task in &phase.running_tasks {
@@ -145,9 +137,9 @@ pub fn frame(layout: &Layout, config: &Config, progress: &Progress) -> String {
     lines.join("\n")
 }
 
-/// `01-analysis  [####>>xx!!......]  3/6  ETA 2m 10s`: done, running,
-/// failed, blocked, pending, in that order.
-fn phase_line(phase: &PhaseProgress, parallel: usize) -> String {
+/// `01-analysis  [####>>xx!!......]  3/6`: done, running, failed,
+/// blocked, pending, in that order (the run's ETA is in the heading).
+fn phase_line(phase: &PhaseProgress) -> String {
     let c = &phase.counts;
     let width = |n: usize| {
         if c.total == 0 {
@@ -169,20 +161,13 @@ fn phase_line(phase: &PhaseProgress, parallel: usize) -> String {
     while bar.len() < BAR_WIDTH {
         bar.push('.');
     }
-    let remaining = c.total - c.completed - c.failed - c.blocked;
-    let eta = match (remaining, phase.mean_seconds) {
-        (0, _) => "done".to_owned(),
-        (_, Some(mean)) => {
-            let rounds = remaining.div_ceil(parallel.max(1)) as f64;
-            format!(
-                "ETA {}",
-                format::duration(Duration::from_secs_f64(rounds * mean))
-            )
-        }
-        (_, None) => String::new(),
+    let done = if c.total == c.completed + c.failed + c.blocked {
+        "done"
+    } else {
+        ""
     };
     format!(
-        "{:<22} [{bar}] {:>5}/{:<5} {eta}",
+        "{:<22} [{bar}] {:>5}/{:<5} {done}",
         phase.phase, c.completed, c.total
     )
 }

@@ -4,7 +4,6 @@
 use std::io::{IsTerminal, Write};
 use std::time::SystemTime;
 
-use crate::model::config::Config;
 use crate::model::layout::Layout;
 use crate::ui::live::Live;
 use crate::ui::progress::Progress;
@@ -36,8 +35,8 @@ impl Printer {
     }
 
     /// A printer that also draws the live view, where it is wanted.
-    pub fn with_live_view(layout: &Layout, config: &Config, quiet: bool) -> Printer {
-        let live = Live::new(layout, config, quiet);
+    pub fn with_live_view(layout: &Layout, quiet: bool) -> Printer {
+        let live = Live::new(layout, quiet);
         Printer {
             live,
             ..Printer::new(quiet)

@@ -28,6 +28,12 @@ pub struct Progress {
     /// The budget, when there is one: it counts every attempt of every run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub budget: Option<BudgetLine>,
+    /// When the work left is expected to end (see `run::order`), when some
+    /// is left: seconds from now, and the time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eta_seconds: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_end: Option<String>,
     /// Every task, in id order.
     pub tasks: Vec<TaskLine>,
     /// Status files that could not be read, each treated as pending.
@@ -729,6 +735,30 @@ pub fn print(progress: &Progress) {
     }
     if let Some(budget) = &progress.budget {
         println!("Budget: {}", budget_text(budget));
+    }
+    if let Some(eta) = progress.eta_seconds {
+        println!(
+            "Expected end: {} ({} from now, at the limits, from how long tasks took before)",
+            progress
+                .expected_end
+                .as_deref()
+                .and_then(status::parse_timestamp)
+                .map_or("?".into(), format::clock),
+            format::seconds(eta)
+        );
+    }
+}
+
+impl Progress {
+    /// Sets the expected end, `seconds` from now (nothing when no work is
+    /// left).
+    pub fn set_eta(&mut self, seconds: f64) {
+        if seconds <= 0.0 {
+            return;
+        }
+        let end = SystemTime::now() + Duration::from_secs_f64(seconds);
+        self.eta_seconds = Some((seconds * 10.0).round() / 10.0);
+        self.expected_end = Some(status::timestamp(end));
     }
 }
 

@@ -9,6 +9,7 @@ mod events;
 mod firsthour;
 mod invalid;
 mod limits;
+mod order;
 mod phases;
 mod prompts;
 mod reliability;

@@ -1,0 +1,276 @@
+//! The order ready tasks start in, and the run's expected end. Each task
+//! has an expected duration: what it took when it last completed
+//! (`state::durations`), else the median of its phase's tasks that did,
+//! else one second. A task's remaining path is its expected duration plus
+//! the longest remaining path of what waits on it (its dependents, and
+//! through its phase's gate, what depends on that phase): ready tasks start
+//! by `priority:` (higher first), then by the longest remaining path, then
+//! by id. With agents that run for hours under a limit of a few at a time,
+//! this order, not the id order, decides when the last one ends.
+//!
+//! Pure: the graph and the durations in, numbers out (unit-tested).
+
+use crate::model::graph::Graph;
+use crate::state::durations::Durations;
+
+/// The duration of a task nothing is known of.
+const UNKNOWN: f64 = 1.0;
+
+pub struct Order {
+    /// Each task's expected duration, in seconds.
+    pub expected: Vec<f64>,
+    /// Each task's remaining path: it and the longest chain after it.
+    pub path: Vec<f64>,
+    /// Each task's place in the order tasks start in.
+    pub rank: Vec<u32>,
+}
+
+impl Order {
+    /// Before the graph is read.
+    pub fn empty() -> Order {
+        Order {
+            expected: Vec::new(),
+            path: Vec::new(),
+            rank: Vec::new(),
+        }
+    }
+
+    pub fn new(graph: &Graph, durations: &Durations) -> Order {
+        let expected = expected(graph, durations);
+        let path = longest_paths(graph, &expected, |_| true);
+        let mut sorted: Vec<usize> = (0..graph.tasks.len()).collect();
+        let priority = |t: usize| graph.tasks[t].priority;
+        sorted.sort_by(|&a, &b| {
+            (priority(b).cmp(&priority(a)))
+                .then(path[b].total_cmp(&path[a]))
+                .then(a.cmp(&b))
+        });
+        let mut rank = vec![0; graph.tasks.len()];
+        for (place, &t) in sorted.iter().enumerate() {
+            rank[t] = place as u32;
+        }
+        Order {
+            expected,
+            path,
+            rank,
+        }
+    }
+}
+
+/// What each task is expected to take.
+fn expected(graph: &Graph, durations: &Durations) -> Vec<f64> {
+    let known: Vec<Option<f64>> = graph
+        .tasks
+        .iter()
+        .map(|t| durations.tasks.get(&t.id).copied())
+        .collect();
+    let medians: Vec<Option<f64>> = graph
+        .phases
+        .iter()
+        .map(|phase| {
+            let mut seen: Vec<f64> = phase.tasks.iter().filter_map(|&t| known[t]).collect();
+            seen.sort_by(f64::total_cmp);
+            seen.get(seen.len() / 2).copied()
+        })
+        .collect();
+    (0..graph.tasks.len())
+        .map(|t| known[t].or(medians[graph.phase_of[t]]).unwrap_or(UNKNOWN))
+        .collect()
+}
+
+/// The longest weighted path from each task to the end of the graph,
+/// through the tasks `counts` accepts (a task it refuses adds nothing, and
+/// what lies after it still counts). Phase gates are nodes of their own:
+/// a task leads to its phase's gate, a gate to the next phase's gate (which
+/// waits for it) and to the tasks that depend on its phase.
+pub fn longest_paths(graph: &Graph, weight: &[f64], counts: impl Fn(usize) -> bool) -> Vec<f64> {
+    let n = graph.tasks.len();
+    let mut by_name: Vec<usize> = (0..graph.phases.len()).collect();
+    by_name.sort_by(|&a, &b| graph.phases[a].name.cmp(&graph.phases[b].name));
+    let mut next_gate = vec![None; graph.phases.len()];
+    for pair in by_name.windows(2) {
+        next_gate[pair[0]] = Some(pair[1]);
+    }
+    let successors = |node: usize| -> Vec<usize> {
+        if node < n {
+            let mut next = graph.dependents[node].clone();
+            next.push(n + graph.phase_of[node]);
+            next
+        } else {
+            let p = node - n;
+            let mut next = graph.phases[p].dependents.clone();
+            next.extend(next_gate[p].map(|q| n + q));
+            next
+        }
+    };
+    // Kahn's order of the nodes; then the paths, from the last node back.
+    let total = n + graph.phases.len();
+    let mut incoming = vec![0u32; total];
+    for node in 0..total {
+        for s in successors(node) {
+            incoming[s] += 1;
+        }
+    }
+    let mut order: Vec<usize> = (0..total).filter(|&v| incoming[v] == 0).collect();
+    let mut i = 0;
+    while i < order.len() {
+        for s in successors(order[i]) {
+            incoming[s] -= 1;
+            if incoming[s] == 0 {
+                order.push(s);
+            }
+        }
+        i += 1;
+    }
+    let mut path = vec![0.0; total];
+    for &node in order.iter().rev() {
+        let after = successors(node)
+            .into_iter()
+            .map(|s| path[s])
+            .fold(0.0, f64::max);
+        let own = if node < n && counts(node) {
+            weight[node]
+        } else {
+            0.0
+        };
+        path[node] = own + after;
+    }
+    path.truncate(n);
+    path
+}
+
+/// What is left of a task, for the expected end of the run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Left {
+    /// Done, or never to run (failed, blocked): nothing.
+    Nothing,
+    /// Running for this many seconds.
+    Running(f64),
+    /// Still to run.
+    All,
+}
+
+/// Seconds until the run is expected to end: the longer of the remaining
+/// critical path and the remaining work spread over `parallel` slots. A
+/// running task has its expected duration less what it has run, never
+/// less than nothing: one that runs longer than expected pushes the end
+/// out as the clock goes on.
+pub fn remaining(graph: &Graph, expected: &[f64], left: &[Left], parallel: usize) -> f64 {
+    let own: Vec<f64> = left
+        .iter()
+        .zip(expected)
+        .map(|(left, &e)| match *left {
+            Left::Nothing => 0.0,
+            Left::Running(ran) => (e - ran).max(0.0),
+            Left::All => e,
+        })
+        .collect();
+    let critical = longest_paths(graph, &own, |t| left[t] != Left::Nothing)
+        .into_iter()
+        .fold(0.0, f64::max);
+    let work: f64 = own.iter().sum();
+    critical.max(work / parallel.max(1) as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::task::Task;
+    use camino::Utf8PathBuf;
+
+    fn graph(tasks: &[(&str, &[&str])]) -> Graph {
+        let tasks = tasks
+            .iter()
+            .map(|(id, deps)| {
+                Task::new(
+                    id,
+                    Utf8PathBuf::from(format!("/nonexistent/{id}.md")),
+                    deps.iter().map(|d| d.to_string()).collect(),
+                )
+            })
+            .collect();
+        Graph::build(tasks).unwrap()
+    }
+
+    fn durations(known: &[(&str, f64)]) -> Durations {
+        Durations {
+            tasks: known.iter().map(|(id, s)| (id.to_string(), *s)).collect(),
+        }
+    }
+
+    #[test]
+    fn the_longest_remaining_path_starts_first_whatever_the_ids() {
+        // `a` is short and alone; `y` leads a chain of three.
+        let g = graph(&[
+            ("p/a", &[]),
+            ("p/b", &[]),
+            ("p/y", &[]),
+            ("p/z1", &["p/y"]),
+            ("p/z2", &["p/z1"]),
+        ]);
+        let order = Order::new(&g, &durations(&[]));
+        let first = (0..5).min_by_key(|&t| order.rank[t]).unwrap();
+        assert_eq!(g.tasks[first].id, "p/y");
+        assert_eq!(order.path[first], 3.0);
+        // Ties (both alone, one unit each) by id.
+        assert!(order.rank[g.get("p/a").unwrap()] < order.rank[g.get("p/b").unwrap()]);
+    }
+
+    #[test]
+    fn known_durations_and_phase_medians_weigh_the_paths() {
+        let g = graph(&[("p/a", &[]), ("p/b", &[]), ("p/c", &[]), ("q/x", &[])]);
+        let order = Order::new(
+            &g,
+            &durations(&[("p/a", 10.0), ("p/b", 30.0), ("p/c", 20.0)]),
+        );
+        assert_eq!(order.expected, [10.0, 30.0, 20.0, 1.0]);
+        let g = graph(&[("p/a", &[]), ("p/b", &[]), ("p/new", &[])]);
+        let order = Order::new(&g, &durations(&[("p/a", 10.0), ("p/b", 30.0)]));
+        assert_eq!(
+            order.expected[2], 30.0,
+            "the median of the phase's known ones"
+        );
+    }
+
+    #[test]
+    fn a_priority_comes_before_the_path() {
+        let mut tasks: Vec<Task> = ["p/long", "p/next", "p/urgent"]
+            .iter()
+            .map(|id| Task::new(id, Utf8PathBuf::from("/x.md"), Vec::new()))
+            .collect();
+        tasks[1].dependencies = vec!["p/long".into()];
+        tasks[2].priority = 5;
+        let g = Graph::build(tasks).unwrap();
+        let order = Order::new(&g, &durations(&[]));
+        assert_eq!(order.rank[g.get("p/urgent").unwrap()], 0);
+    }
+
+    #[test]
+    fn phase_gates_count_in_the_path() {
+        // `q/after` depends on the whole phase p: `p/a` leads to it.
+        let g = graph(&[("p/a", &[]), ("q/after", &["p"]), ("q/b", &[])]);
+        let order = Order::new(&g, &durations(&[("q/after", 5.0)]));
+        assert_eq!(order.path[g.get("p/a").unwrap()], 6.0);
+    }
+
+    #[test]
+    fn the_expected_end_is_the_critical_path_or_the_work_over_the_slots() {
+        let g = graph(&[("p/a", &[]), ("p/b", &["p/a"]), ("p/c", &[]), ("p/d", &[])]);
+        let expected = [10.0, 10.0, 10.0, 10.0];
+        let all = [Left::All; 4];
+        assert_eq!(
+            remaining(&g, &expected, &all, 1),
+            40.0,
+            "the work, one at a time"
+        );
+        assert_eq!(remaining(&g, &expected, &all, 4), 20.0, "the chain a, b");
+        let later = [Left::Running(4.0), Left::All, Left::Nothing, Left::Nothing];
+        assert_eq!(remaining(&g, &expected, &later, 4), 16.0);
+        let overdue = [Left::Running(15.0), Left::All, Left::Nothing, Left::Nothing];
+        assert_eq!(
+            remaining(&g, &expected, &overdue, 4),
+            10.0,
+            "never less than nothing"
+        );
+    }
+}

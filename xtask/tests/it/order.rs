@@ -1,0 +1,81 @@
+//! The order ready tasks start in: the longest remaining path first,
+//! weighted by how long tasks took before; a `priority:` first of all.
+
+use crate::tree::*;
+
+/// The tasks in the order they started, from the run's events.
+fn start_order(t: &Tree) -> Vec<String> {
+    t.read("workspace/events.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["to"] == "running")
+        .map(|e| e["task"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn the_critical_chain_starts_first_though_its_ids_come_last() {
+    let t = Tree::new();
+    for id in ["p/a1", "p/a2", "p/a3"] {
+        t.task(id, &sh("true"));
+    }
+    t.task("p/z1", &sh("true"));
+    t.task("p/z2", &format!("dependencies: [p/z1]\n{}", sh("true")));
+    t.task("p/z3", &format!("dependencies: [p/z2]\n{}", sh("true")));
+    t.run(&["next"])
+        .says("Would start now, in this order:\n  p/z1");
+    t.run(&["orchestrate", "-j", "1"]).code(0);
+    // z1 and z2 lead longer paths than any `a`; z3 leads one as long as
+    // theirs, and ties go by id.
+    assert_eq!(
+        start_order(&t),
+        ["p/z1", "p/z2", "p/a1", "p/a2", "p/a3", "p/z3"]
+    );
+}
+
+#[test]
+fn durations_from_earlier_runs_and_priorities_decide() {
+    let t = Tree::new();
+    // Known from an earlier run: `long` took 60 s, the chain 1 s a task.
+    t.write(
+        "workspace/history.json",
+        r#"{"tasks": {"p/c1": 1.0, "p/c2": 1.0, "p/long": 60.0}}"#,
+    );
+    t.task("p/c1", &sh("true"));
+    t.task("p/c2", &format!("dependencies: [p/c1]\n{}", sh("true")));
+    t.task("p/long", &sh("true"));
+    t.task("p/urgent", &format!("priority: 10\n{}", sh("true")));
+    t.run(&["orchestrate", "--dry-run", "-j", "1"])
+        .says("p/long")
+        .says("~1m 00s, path 1m 00s");
+    t.run(&["orchestrate", "-j", "1"]).code(0);
+    assert_eq!(start_order(&t), ["p/urgent", "p/long", "p/c1", "p/c2"]);
+    // This run's durations are kept for the next one, beside the others.
+    let history: serde_json::Value =
+        serde_json::from_str(&t.read("workspace/history.json")).unwrap();
+    assert!(history["tasks"]["p/urgent"].as_f64().unwrap() < 60.0);
+    assert_eq!(history["tasks"].as_object().unwrap().len(), 4);
+    // Kept when the statuses go.
+    std::fs::remove_dir_all(t.path("workspace/status")).unwrap();
+    assert!(t.exists("workspace/history.json"));
+}
+
+#[test]
+fn progress_gives_the_expected_end_of_what_is_left() {
+    let t = Tree::new();
+    t.write(
+        "workspace/history.json",
+        r#"{"tasks": {"p/a": 100.0, "p/b": 50.0}}"#,
+    );
+    t.task("p/a", &sh("true"));
+    t.task("p/b", &format!("dependencies: [p/a]\n{}", sh("true")));
+    let json: serde_json::Value =
+        serde_json::from_str(&t.run(&["progress", "--json"]).stdout).unwrap();
+    assert_eq!(json["eta_seconds"], 150.0, "the chain a, b");
+    assert!(json["expected_end"].is_string());
+    t.run(&["progress"]).says("Expected end: ");
+    t.run(&["orchestrate"]).code(0);
+    let json: serde_json::Value =
+        serde_json::from_str(&t.run(&["progress", "--json"]).stdout).unwrap();
+    assert!(json["eta_seconds"].is_null(), "nothing is left");
+}
