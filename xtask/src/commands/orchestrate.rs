@@ -9,7 +9,7 @@ use crate::model::layout::Layout;
 use crate::model::task::{self, Task};
 use crate::run::plan::Plan;
 use crate::run::{self, Mode, Options};
-use crate::state::{lock, status};
+use crate::state::lock;
 
 pub fn run(layout: &Layout, args: &cli::Orchestrate) -> Result<i32> {
     let ids: Vec<&str> = args.tasks.iter().map(|id| task::normalize_id(id)).collect();
@@ -33,29 +33,8 @@ pub fn run(layout: &Layout, args: &cli::Orchestrate) -> Result<i32> {
         only,
         quiet: args.quiet,
         executor: args.executor.unwrap_or(defs.config.executor),
+        rerun_stale: args.rerun_stale,
     };
-    let stale = stale_tasks(layout, &defs);
-    if !stale.is_empty() && !args.dry_run {
-        if args.rerun_stale {
-            let ids: Vec<String> = stale.iter().map(|(id, _)| id.clone()).collect();
-            for (id, changed) in &stale {
-                println!("stale  {id}: {changed} changed since it completed");
-            }
-            crate::commands::reset::run(layout, &ids, true)?;
-        } else {
-            println!(
-                "note: {} completed task(s) are stale, built from files that changed since ({}): `{}` runs them again, and what depends on them",
-                stale.len(),
-                stale
-                    .iter()
-                    .take(3)
-                    .map(|(id, changed)| format!("{id}: {changed}"))
-                    .collect::<Vec<_>>()
-                    .join("; "),
-                layout.cmd("orchestrate --rerun-stale")
-            );
-        }
-    }
     if args.dry_run {
         // A dry run writes nothing, so it needs no lock and may run beside a real run.
         return Ok(Plan::new(layout, &defs.config, &defs.graph, &options).dry_run());
@@ -84,18 +63,4 @@ pub fn launch(layout: &Layout, defs: Definitions, options: &Options, mode: Mode)
         options,
         mode,
     )
-}
-
-/// The completed tasks built from a task file or inputs that changed
-/// since, each with the first file that did.
-fn stale_tasks(layout: &Layout, defs: &Definitions) -> Vec<(String, String)> {
-    defs.graph
-        .tasks
-        .iter()
-        .filter_map(|task| {
-            let recorded = status::read(layout, &task.id).ok().flatten()?;
-            let changed = status::stale_because(layout, &recorded)?;
-            Some((task.id.clone(), changed))
-        })
-        .collect()
 }

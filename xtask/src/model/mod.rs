@@ -7,6 +7,7 @@ pub mod definitions;
 pub mod discovery;
 pub mod graph;
 pub mod layout;
+pub mod mark;
 pub mod problem;
 pub mod prompt;
 pub mod task;

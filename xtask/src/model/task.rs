@@ -11,6 +11,7 @@ use crate::model::config::{
     approve, result_format, workdir, Approve, Config, ResultFormat, Workdir,
 };
 use crate::model::layout::Layout;
+use crate::model::mark::Mark;
 use crate::model::problem::Problem;
 use crate::model::prompt::{self, Template};
 use crate::model::yaml::{self, Fields, Unknown};
@@ -50,6 +51,9 @@ pub struct Task {
     pub approve: Option<Approve>,
     /// Ready tasks of a higher priority start first (default 0).
     pub priority: i64,
+    /// Its file's mark when it was read (what a completed task was built
+    /// from; see `state::fingerprint`).
+    pub mark: Option<Mark>,
 }
 
 impl Task {
@@ -76,6 +80,7 @@ impl Task {
             prompt: None,
             approve: None,
             priority: 0,
+            mark: None,
         }
     }
 }
@@ -279,8 +284,8 @@ impl Parsed {
 
 /// Reads and parses one task file.
 pub fn load(tasks_dir: &Utf8Path, file: &Utf8Path) -> Parsed {
-    let bytes = match std::fs::read(file) {
-        Ok(bytes) => bytes,
+    let (bytes, meta) = match read_with_metadata(file) {
+        Ok(read) => read,
         Err(e) => {
             return Parsed::failed(Problem::in_file(
                 file,
@@ -289,8 +294,15 @@ pub fn load(tasks_dir: &Utf8Path, file: &Utf8Path) -> Parsed {
             ))
         }
     };
+    let mark = Mark::of(&bytes, &meta);
     match String::from_utf8(bytes) {
-        Ok(text) => parse(tasks_dir, file, &text),
+        Ok(text) => {
+            let mut parsed = parse(tasks_dir, file, &text);
+            if let Some(task) = &mut parsed.task {
+                task.mark = Some(mark);
+            }
+            parsed
+        }
         Err(e) => Parsed::failed(Problem::in_file(
             file,
             None,
@@ -300,6 +312,16 @@ pub fn load(tasks_dir: &Utf8Path, file: &Utf8Path) -> Parsed {
             ),
         )),
     }
+}
+
+/// A file's content and metadata, from one open.
+fn read_with_metadata(file: &Utf8Path) -> std::io::Result<(Vec<u8>, std::fs::Metadata)> {
+    use std::io::Read;
+    let mut handle = std::fs::File::open(file)?;
+    let meta = handle.metadata()?;
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    handle.read_to_end(&mut bytes)?;
+    Ok((bytes, meta))
 }
 
 /// A task with no settings standing for a file that did not parse, so the

@@ -119,13 +119,15 @@ pub struct RunInfo {
 }
 
 /// Makes the files an attempt needs: the previous attempt's log kept, the
-/// output folder, the log (emptied if it was made ahead). Returns the
+/// output folder, the log (emptied if it was made ahead), and when its
+/// result is read, no stdout file of an earlier attempt. Returns the
 /// attempt's start on the file system's clock (the log's change time),
 /// against which outputs are judged fresh.
 pub fn prepare(
     layout: &Layout,
     task: &Task,
     attempt: u32,
+    reads_result: bool,
     log_dirs: &mut HashSet<Utf8PathBuf>,
 ) -> Result<u64> {
     logs::keep_previous(layout, &task.id, attempt)?;
@@ -134,13 +136,15 @@ pub fn prepare(
     let log_path = layout.log_file(&task.id);
     make_log_dir(&log_path, log_dirs)?;
     let log = File::create(&log_path).with_context(|| format!("cannot create log {log_path}"))?;
-    // The previous attempt's stdout must not pass for this one's.
-    let stdout = layout.stdout_file(&task.id);
-    match std::fs::remove_file(&stdout) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(e).with_context(|| format!("cannot remove {stdout}"));
+    if reads_result {
+        // The previous attempt's stdout must not pass for this one's.
+        let stdout = layout.stdout_file(&task.id);
+        match std::fs::remove_file(&stdout) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("cannot remove {stdout}"));
+            }
+            _ => {}
         }
-        _ => {}
     }
     let meta = log
         .metadata()

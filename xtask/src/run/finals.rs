@@ -10,7 +10,7 @@ use crate::model::graph::Graph;
 use crate::model::layout::Layout;
 use crate::run::running::Running;
 use crate::state::status::{self, State, Status};
-use crate::state::{approvals, fingerprint, records};
+use crate::state::{fingerprint, records};
 
 /// Where a task's exit record came from: what is left to do once its final
 /// status is written.
@@ -49,8 +49,7 @@ impl Finals {
             // stale: off the path between an end and the next start.
             let built = matches!(status.status, State::Completed | State::AwaitingApproval);
             if built && status.fingerprint.is_none() {
-                let files = approvals::inputs_and_definition(layout, &graph.tasks[t]);
-                status.fingerprint = Some(fingerprint::of(layout, &files));
+                status.fingerprint = Some(fingerprint::of_task(layout, &graph.tasks[t]));
             }
             // A retry that started meanwhile has written a newer status.
             if !running.contains(t) {

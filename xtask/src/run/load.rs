@@ -87,6 +87,8 @@ pub struct Reader<'a> {
     pub layout: &'a Layout,
     pub selected: &'a dyn Fn(usize) -> bool,
     pub run_id: Option<&'a str>,
+    /// Completed tasks that are stale run again, with what is downstream.
+    pub rerun_stale: bool,
 }
 
 /// The error of a task stopped by Ctrl-C, SIGTERM or a fatal error.
@@ -106,6 +108,12 @@ pub struct Loaded {
     pub paused: Vec<(usize, SystemTime)>,
     /// Completed tasks whose result waits for a person's approval.
     pub awaiting: Vec<usize>,
+    /// Completed tasks built from files that changed since, each with the
+    /// first such file (run again when the reader says so).
+    pub stale: Vec<(usize, String)>,
+    /// Completed tasks that run again (`rerun_stale`): their statuses are
+    /// to be cleared.
+    pub rerun: Vec<usize>,
     pub warnings: Vec<String>,
 }
 
@@ -144,11 +152,19 @@ impl Reader<'_> {
                 if node == Node::Blocked {
                     blocked_by.push((t, status.blocked_by.as_deref().and_then(|b| graph.get(b))));
                 }
+                if node == Node::Completed {
+                    if let Some(changed) = status::stale_because(layout, &status) {
+                        loaded.stale.push((t, changed));
+                    }
+                }
                 if node == Node::Running {
                     loaded.running.push((t, status));
                 }
             }
             nodes.push((t, node));
+        }
+        if self.rerun_stale && !loaded.stale.is_empty() {
+            loaded.rerun = rerun(graph, &loaded.stale, &mut nodes, selected);
         }
         loaded.late = readiness.add(graph, &nodes, files);
         for (t, by) in blocked_by {
@@ -185,6 +201,28 @@ fn read_past(layout: &Layout, id: &str, status: &Status, resumed: bool, past: &m
         let pool = status.pool.as_deref().unwrap_or(UNNAMED_POOL);
         past.paused = Some((until, pool.to_owned()));
     }
+}
+
+/// The stale tasks, and every completed task downstream of them, wait to
+/// run again (those selected). Returns them.
+fn rerun(
+    graph: &Graph,
+    stale: &[(usize, String)],
+    nodes: &mut [(usize, Node)],
+    selected: &dyn Fn(usize) -> bool,
+) -> Vec<usize> {
+    let mut again: std::collections::HashSet<usize> = stale.iter().map(|(t, _)| *t).collect();
+    for &(t, _) in stale {
+        again.extend(graph.downstream(t, |_| true));
+    }
+    let mut rerun = Vec::new();
+    for (t, node) in nodes.iter_mut() {
+        if *node == Node::Completed && again.contains(t) && selected(*t) {
+            *node = Node::Waiting;
+            rerun.push(*t);
+        }
+    }
+    rerun
 }
 
 /// The node of a task with a status: failed and blocked tasks run again in

@@ -46,6 +46,7 @@ use crate::model::config::{Config, ExecutorKind};
 use crate::model::discovery::Discovery;
 use crate::model::graph::Graph;
 use crate::model::layout::Layout;
+use crate::state::approvals as decisions;
 use crate::state::durations::Durations;
 use crate::state::events::{self, Event};
 use crate::state::records::{self};
@@ -275,6 +276,7 @@ impl Run<'_> {
             layout: self.layout,
             selected: &selected,
             run_id: Some(&self.run_id),
+            rerun_stale: self.options.rerun_stale,
         };
         let files = Disk::new(self.layout, self.config, &self.graph);
         let loaded = reader.add_tasks(
@@ -306,6 +308,14 @@ impl Run<'_> {
             self.block_dependents(t);
         }
         self.awaiting_from_before(&loaded.awaiting);
+        self.say_stale(&loaded.stale);
+        for t in loaded.rerun {
+            // As `reset` would: what a person decided was on what ran before.
+            let id = self.graph.tasks[t].id.clone();
+            status::remove(self.layout, &id)?;
+            decisions::remove(self.layout, &id);
+            self.event(Event::change(&id, "completed", "pending"));
+        }
         self.admission.pause(&self.graph, &loaded.paused);
         for (t, status) in loaded.running {
             self.recover(t, &status)?;
@@ -638,6 +648,38 @@ impl Run<'_> {
                 self.events = None;
             }
         }
+    }
+
+    /// Says which completed tasks are stale: run again with
+    /// `--rerun-stale`, else only counted.
+    fn say_stale(&self, stale: &[(usize, String)]) {
+        if stale.is_empty() {
+            return;
+        }
+        if self.options.rerun_stale {
+            for (t, changed) in stale {
+                let id = &self.graph.tasks[*t].id;
+                self.printer.line(
+                    Tone::Warn,
+                    &format!("stale  {id}: {changed} changed since it completed: it runs again, with what is downstream"),
+                );
+            }
+            return;
+        }
+        let first: Vec<String> = stale
+            .iter()
+            .take(3)
+            .map(|(t, changed)| format!("{}: {changed}", self.graph.tasks[*t].id))
+            .collect();
+        self.printer.note(
+            Tone::Warn,
+            &format!(
+                "note: {} completed task(s) are stale, built from files that changed since ({}): `{}` runs them again, and what depends on them",
+                stale.len(),
+                first.join("; "),
+                self.layout.cmd("orchestrate --rerun-stale")
+            ),
+        );
     }
 
     /// Keeps how long each task that completed took, for the order and the

@@ -13,6 +13,9 @@ pub struct Options {
     pub only: Vec<String>,
     pub quiet: bool,
     pub executor: ExecutorKind,
+    /// Run again the completed tasks built from files that changed since,
+    /// and what is downstream of them (`--rerun-stale`).
+    pub rerun_stale: bool,
 }
 
 impl Options {
@@ -24,6 +27,7 @@ impl Options {
             only: Vec::new(),
             quiet: false,
             executor,
+            rerun_stale: false,
         }
     }
 

@@ -61,6 +61,7 @@ impl<'a> Plan<'a> {
             layout,
             selected: &selected,
             run_id: None,
+            rerun_stale: options.rerun_stale,
         };
         let files = Disk::new(layout, config, graph);
         let all: Vec<usize> = (0..graph.tasks.len()).collect();

@@ -10,6 +10,7 @@ use super::prompt;
 use super::readiness::Node;
 use super::Run;
 use crate::executor::Limits;
+use crate::model::config::ResultFormat;
 use crate::model::graph::Dep;
 use crate::state::events::Event;
 use crate::state::records::ExitRecord;
@@ -87,6 +88,7 @@ impl Run<'_> {
             self.layout,
             task,
             active.attempt,
+            task.result_format(self.config) != ResultFormat::None,
             &mut self.log_dirs,
         )?);
         let status = active.running_status(self.layout, &task.id, &self.run_info(t));

@@ -1,28 +1,18 @@
 //! Fingerprints of files: what a completed task was built from (its task
 //! file and its inputs) and what an approval saw, to tell when a result is
-//! stale. A file's mark is a hash of its content (FNV-1a, 64 bits: a change
-//! detector, not a defence against tampering), with its size and change
-//! time, so that an unchanged file is recognised with one `stat`.
+//! stale: each file's `Mark`, by its path from the root.
 
 use std::collections::BTreeMap;
 
 use camino::{Utf8Path, Utf8PathBuf};
-use serde::{Deserialize, Serialize};
 
 use crate::model::layout::Layout;
-use crate::state::outputs::changed_ns;
+use crate::model::mark::changed_ns;
+pub use crate::model::mark::Mark;
+use crate::model::task::Task;
 
 /// Each file's mark, by its path from the root (`tasks/p/a.md`).
 pub type Fingerprint = BTreeMap<String, Mark>;
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Mark {
-    /// FNV-1a of the content, in hex.
-    pub hash: String,
-    pub size: u64,
-    /// When it last changed (ctime), in nanoseconds.
-    pub changed_ns: u64,
-}
 
 /// The marks of `files` (those that exist).
 pub fn of(layout: &Layout, files: &[Utf8PathBuf]) -> Fingerprint {
@@ -30,6 +20,24 @@ pub fn of(layout: &Layout, files: &[Utf8PathBuf]) -> Fingerprint {
         .iter()
         .filter_map(|path| Some((relative(layout, path), mark(path)?)))
         .collect()
+}
+
+/// What completed `task` was built from: its task file as it was read, and
+/// its input files as they are now.
+pub fn of_task(layout: &Layout, task: &Task) -> Fingerprint {
+    let inputs: Vec<Utf8PathBuf> = task
+        .inputs
+        .iter()
+        .map(|i| layout.workspace.join("outputs").join(i))
+        .collect();
+    let mut fingerprint = of(layout, &inputs);
+    match &task.mark {
+        Some(mark) => {
+            fingerprint.insert(relative(layout, &task.file), mark.clone());
+        }
+        None => fingerprint.extend(of(layout, std::slice::from_ref(&task.file))),
+    }
+    fingerprint
 }
 
 /// The first file of `fingerprint` whose content is not what it was (or
@@ -52,31 +60,9 @@ pub fn changed(layout: &Layout, fingerprint: &Fingerprint) -> Option<String> {
 fn mark(path: &Utf8Path) -> Option<Mark> {
     let bytes = std::fs::read(path).ok()?;
     let meta = path.metadata().ok()?;
-    Some(Mark {
-        hash: format!("{:016x}", fnv1a(&bytes)),
-        size: bytes.len() as u64,
-        changed_ns: changed_ns(&meta),
-    })
+    Some(Mark::of(&bytes, &meta))
 }
 
 fn relative(layout: &Layout, path: &Utf8Path) -> String {
     path.strip_prefix(&layout.root).unwrap_or(path).to_string()
-}
-
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
-        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn fnv1a_matches_its_reference_values() {
-        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
-        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
-        assert_eq!(fnv1a(b"foobar"), 0x8594_4171_f739_67e8);
-    }
 }

@@ -1,7 +1,6 @@
 //! Checking a task's declared outputs: each must exist under
 //! `workspace/outputs/<task id>/` and have changed during the attempt.
 
-use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use camino::{Utf8Path, Utf8PathBuf};
@@ -104,13 +103,7 @@ fn glob_matches(pattern: &Utf8Path) -> Vec<std::fs::Metadata> {
         .collect()
 }
 
-/// When a file last changed (its ctime: any write or rename touches it), in
-/// nanoseconds since the epoch.
-pub fn changed_ns(meta: &std::fs::Metadata) -> u64 {
-    let secs = u64::try_from(meta.ctime()).unwrap_or(0);
-    let nanos = u64::try_from(meta.ctime_nsec()).unwrap_or(0);
-    secs * 1_000_000_000 + nanos
-}
+pub use crate::model::mark::changed_ns;
 
 fn from_ns(ns: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_nanos(ns)
