@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use super::protocol::{Report, Request, Spec, SUPERVISOR_ARG};
+use super::protocol::{Report, Request, Spec, PROMPTS_ENV, SUPERVISOR_ARG};
 use super::{Event, Launch, Limits};
 use crate::model::layout::Layout;
 
@@ -31,6 +31,7 @@ impl Supervisor {
     /// tasks deliberately. Its reports go to `events`.
     pub fn start<E: Send + 'static>(
         layout: &Layout,
+        prompt_patterns: &[String],
         events: Sender<E>,
         wrap: fn(Event) -> E,
     ) -> Result<Supervisor> {
@@ -38,6 +39,7 @@ impl Supervisor {
             .context("cannot find the xtask binary to start the supervisor")?;
         let mut child = Command::new(&exe)
             .arg(SUPERVISOR_ARG)
+            .env(PROMPTS_ENV, serde_json::to_string(prompt_patterns)?)
             .current_dir(&layout.root)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -93,7 +95,6 @@ impl Supervisor {
             log_file: launch.log_file.clone(),
             stdout_file: launch.stdout_file.clone(),
             cwd: launch.cwd.clone(),
-            prompt_patterns: limits.prompt_patterns.to_vec(),
             prompt_idle_ms: Some(ms(limits.prompt_idle)),
             exit_file: layout.exit_file(&launch.task_id),
             pid_file: layout.pid_file(&launch.task_id),

@@ -52,7 +52,12 @@ impl Executor {
         wrap: fn(Event) -> E,
     ) -> Result<Executor> {
         Ok(match kind {
-            ExecutorKind::Local => Executor::Local(local::Supervisor::start(layout, events, wrap)?),
+            ExecutorKind::Local => Executor::Local(local::Supervisor::start(
+                layout,
+                &config.agents.prompt_patterns,
+                events,
+                wrap,
+            )?),
             ExecutorKind::Slurm => {
                 Executor::Slurm(slurm::Slurm::start(&config.slurm, events, wrap))
             }

@@ -10,6 +10,10 @@ pub use crate::state::records::ExitRecord;
 /// The first argument that makes the binary a supervisor.
 pub const SUPERVISOR_ARG: &str = "__supervise";
 
+/// The supervisor's environment variable that holds the prompt patterns
+/// (`prompt_patterns`, the same for every task), as a JSON list.
+pub const PROMPTS_ENV: &str = "XTASK_PROMPT_PATTERNS";
+
 /// What the orchestrator asks.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
@@ -38,10 +42,9 @@ pub struct Spec {
     pub stdout_file: Option<Utf8PathBuf>,
     /// The folder it runs in.
     pub cwd: Utf8PathBuf,
-    /// A log that has not grown for this long and ends with one of these
-    /// (case-insensitive) is a question nobody will answer: it stops the
-    /// task.
-    pub prompt_patterns: Vec<String>,
+    /// A log that has not grown for this long and ends with one of the
+    /// prompt patterns (given to the supervisor once, in `PROMPTS_ENV`) is
+    /// a question nobody will answer: it stops the task.
     pub prompt_idle_ms: Option<u64>,
     pub exit_file: Utf8PathBuf,
     pub pid_file: Utf8PathBuf,

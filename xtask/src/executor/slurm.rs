@@ -47,7 +47,7 @@ struct Job {
     /// Set when the job leaves the queue: its time counts from then.
     watchdog: Option<Watchdog>,
     /// A still log ending with one of these is a question: see `Watchdog`.
-    prompt: (Duration, Vec<String>),
+    prompt: (Duration, std::sync::Arc<[String]>),
     /// Why we cancelled it, once we did.
     stopping: Option<Alarm>,
 }
@@ -115,7 +115,7 @@ impl Slurm {
             timeout: limits.timeout,
             idle_timeout: limits.idle_timeout,
             log_file: layout.log_file(task_id),
-            prompt: (limits.prompt_idle, limits.prompt_patterns.to_vec()),
+            prompt: (limits.prompt_idle, limits.prompt_patterns.clone()),
             watchdog: None,
             stopping: None,
         };

@@ -5,7 +5,8 @@
 //! supervisor (local tasks) and the Slurm poller (jobs, whose logs are on
 //! the shared file system).
 
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
 
 use camino::Utf8PathBuf;
 
@@ -18,13 +19,15 @@ pub struct Watchdog {
     idle_timeout: Option<Duration>,
     /// How long the log must be still before its last line is read for a
     /// question, and the texts of a question.
-    prompt: Option<(Duration, Vec<String>)>,
+    prompt: Option<(Duration, Arc<[String]>)>,
     log: Utf8PathBuf,
     started: Instant,
     log_size: u64,
     last_growth: Instant,
     /// The log size at which its last line was last read for a question.
     asked_at: Option<u64>,
+    /// Whether the log has been looked at yet.
+    watched: bool,
 }
 
 /// Why a task must be stopped.
@@ -52,34 +55,54 @@ impl Watchdog {
             log_size: 0,
             last_growth: started,
             asked_at: None,
+            watched: false,
         }
     }
 
     /// Also stops the task when its log has been still for `idle` and its
     /// last line matches one of `patterns`.
-    pub fn with_prompts(mut self, idle: Duration, patterns: Vec<String>) -> Watchdog {
+    pub fn with_prompts(mut self, idle: Duration, patterns: Arc<[String]>) -> Watchdog {
         if !patterns.is_empty() {
             self.prompt = Some((idle, patterns));
         }
         self
     }
 
-    /// Why the task must be stopped at `now`, if it must. Reads the log's
-    /// size only when there is an idle timeout or prompts to look for, and
-    /// its last line only once it has been still for the prompts' while.
+    /// Why the task must be stopped at `now`, if it must. Looks at the log
+    /// only once the task has run as long as the shorter of its idle
+    /// timeout and the prompts' while (before that, neither can be due: a
+    /// short task's log is never looked at), and reads its last line only
+    /// once it has been still for the prompts' while.
     pub fn check(&mut self, now: Instant) -> Option<Alarm> {
         let alarm = |ending| Alarm {
             ending,
             detail: None,
         };
-        if self.timeout.is_some_and(|t| now - self.started >= t) {
+        let ran = now.saturating_duration_since(self.started);
+        if self.timeout.is_some_and(|t| ran >= t) {
             return Some(alarm(Ending::Timeout));
         }
-        if self.idle_timeout.is_none() && self.prompt.is_none() {
+        let earliest = match (self.idle_timeout, &self.prompt) {
+            (Some(idle), Some((asked, _))) => idle.min(*asked),
+            (Some(idle), None) => idle,
+            (None, Some((asked, _))) => *asked,
+            (None, None) => return None,
+        };
+        if ran < earliest {
             return None;
         }
-        let size = self.log.metadata().map(|m| m.len()).unwrap_or(0);
-        if size != self.log_size {
+        let meta = self.log.metadata().ok();
+        let size = meta.as_ref().map_or(0, |m| m.len());
+        if !self.watched {
+            // The first look: the log last grew when it was last written.
+            self.watched = true;
+            self.log_size = size;
+            let age = meta
+                .and_then(|m| m.modified().ok())
+                .and_then(|at| SystemTime::now().duration_since(at).ok())
+                .unwrap_or(ran);
+            self.last_growth = now - age.min(ran);
+        } else if size != self.log_size {
             self.log_size = size;
             self.last_growth = now;
         }
@@ -122,18 +145,52 @@ mod tests {
         assert_eq!(dog.check(start + secs(3)).unwrap().ending, Ending::Timeout);
     }
 
+    /// Sets the log's modification time to `ago` before now.
+    fn written_ago(path: &Utf8PathBuf, ago: Duration) {
+        let file = std::fs::File::options().write(true).open(path).unwrap();
+        file.set_modified(SystemTime::now() - ago).unwrap();
+    }
+
     #[test]
     fn idle_timeout_counts_from_the_last_growth() {
         let path = log("idle");
         let start = Instant::now();
         let secs = Duration::from_secs;
         let mut dog = Watchdog::new(path.clone(), None, Some(secs(10)), start);
-        assert_eq!(dog.check(start + secs(9)), None);
+        assert_eq!(dog.check(start + secs(9)), None, "too early to look");
+        // At the first look (12 s in), the log was written 3 s before.
         std::fs::write(&path, "still working\n").unwrap();
-        assert_eq!(dog.check(start + secs(12)), None, "the log grew");
-        assert_eq!(dog.check(start + secs(21)), None);
+        written_ago(&path, secs(3));
+        assert_eq!(dog.check(start + secs(12)), None, "the log grew at 9 s");
+        assert_eq!(dog.check(start + secs(18)), None);
         assert_eq!(
-            dog.check(start + secs(22)).unwrap().ending,
+            dog.check(start + secs(19)).unwrap().ending,
+            Ending::IdleTimeout
+        );
+        std::fs::remove_file(path).unwrap();
+    }
+
+    #[test]
+    fn growth_seen_after_the_first_look_counts_from_then() {
+        let path = log("grows");
+        let start = Instant::now();
+        let secs = Duration::from_secs;
+        let mut dog = Watchdog::new(path.clone(), None, Some(secs(10)), start);
+        // The log made at the start, never written since.
+        written_ago(&path, secs(10));
+        assert_eq!(
+            dog.check(start + secs(10)).unwrap().ending,
+            Ending::IdleTimeout,
+            "silent from the start"
+        );
+        let mut dog = Watchdog::new(path.clone(), None, Some(secs(10)), start);
+        std::fs::write(&path, "a\n").unwrap();
+        assert_eq!(dog.check(start + secs(10)), None);
+        std::fs::write(&path, "a\nb\n").unwrap();
+        assert_eq!(dog.check(start + secs(15)), None, "it grew since");
+        assert_eq!(dog.check(start + secs(24)), None);
+        assert_eq!(
+            dog.check(start + secs(25)).unwrap().ending,
             Ending::IdleTimeout
         );
         std::fs::remove_file(path).unwrap();
@@ -144,11 +201,13 @@ mod tests {
         let path = log("prompt");
         let start = Instant::now();
         let secs = Duration::from_secs;
-        let patterns = vec!["(y/n)".to_owned()];
+        let patterns: Arc<[String]> = vec!["(y/n)".to_owned()].into();
         let mut dog =
             Watchdog::new(path.clone(), None, None, start).with_prompts(secs(30), patterns);
         std::fs::write(&path, "Overwrite config? (y/n)\n").unwrap();
-        assert_eq!(dog.check(start + secs(1)), None, "it just wrote it");
+        assert_eq!(dog.check(start + secs(1)), None, "too early to look");
+        // Written 1 s after the start: at 30 s, still for 29 s only.
+        written_ago(&path, secs(29));
         assert_eq!(dog.check(start + secs(30)), None, "still for 29s only");
         let alarm = dog.check(start + secs(31)).unwrap();
         assert_eq!(alarm.ending, Ending::WaitingForInput);

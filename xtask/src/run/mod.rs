@@ -499,9 +499,10 @@ impl Run<'_> {
                 }
                 active.queued = false;
                 if let Some(pid) = pid {
-                    // Nothing to write yet: see `PID_AFTER`.
+                    // Nothing to write yet: see `PID_AFTER`. Its start time
+                    // is read then too: its end is not reported yet, so
+                    // its pid cannot have been reused.
                     active.pid = pid;
-                    active.pid_start = process::start_time(pid);
                     active.pid_due = Some(Instant::now() + PID_AFTER);
                     return Ok(());
                 }
@@ -594,6 +595,9 @@ impl Run<'_> {
     /// status.
     fn record_pids(&mut self) -> Result<()> {
         for t in self.running.take_pids_due(Instant::now()) {
+            if let Some(active) = self.running.get_mut(t) {
+                active.pid_start = process::start_time(active.pid);
+            }
             self.write_running(t)
                 .with_context(|| format!("cannot record the pid of {}", self.graph.tasks[t].id))?;
         }

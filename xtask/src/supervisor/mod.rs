@@ -26,11 +26,12 @@ use std::io::{BufRead, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use camino::{Utf8Path, Utf8PathBuf};
 
-use crate::executor::protocol::{ExitRecord, Report, Request, Spec};
+use crate::executor::protocol::{ExitRecord, Report, Request, Spec, PROMPTS_ENV};
 use crate::executor::watchdog::{Alarm, Watchdog};
 use crate::state::records::write_record;
 use crate::state::status::Ending;
@@ -88,6 +89,8 @@ struct Supervisor {
     /// Records reported but not yet acknowledged, by task id and attempt.
     unacked: HashMap<(String, u32), (Utf8PathBuf, ExitRecord)>,
     orchestrator_gone: bool,
+    /// The prompt patterns, the same for every task (see `PROMPTS_ENV`).
+    prompts: Arc<[String]>,
 }
 
 /// Runs the supervisor; returns its exit code.
@@ -108,6 +111,11 @@ pub fn main() -> i32 {
         running: HashMap::new(),
         unacked: HashMap::new(),
         orchestrator_gone: false,
+        prompts: std::env::var(PROMPTS_ENV)
+            .ok()
+            .and_then(|json| serde_json::from_str::<Vec<String>>(&json).ok())
+            .unwrap_or_default()
+            .into(),
     };
     while !(supervisor.orchestrator_gone && supervisor.running.is_empty()) {
         match rx.recv_timeout(TICK) {
@@ -151,7 +159,8 @@ impl Supervisor {
                 self.slots.push(slot);
                 self.slots.len() - 1
             });
-        self.running.insert(slot, Running::new(spec.clone()));
+        self.running
+            .insert(slot, Running::new(spec.clone(), &self.prompts));
         if self.slots[slot].jobs.send(spec).is_err() {
             let message = "the supervisor's slot thread is gone".to_owned();
             let _ = self.tx.send(Message::Ended {
@@ -233,7 +242,7 @@ fn keep_record(exit_file: &Utf8Path, record: &ExitRecord) {
 }
 
 impl Running {
-    fn new(spec: Spec) -> Running {
+    fn new(spec: Spec, prompts: &Arc<[String]>) -> Running {
         let ms = |ms: u64| Duration::from_millis(ms);
         let watchdog = Watchdog::new(
             spec.log_file.clone(),
@@ -242,7 +251,7 @@ impl Running {
             Instant::now(),
         );
         let watchdog = match spec.prompt_idle_ms {
-            Some(idle) => watchdog.with_prompts(ms(idle), spec.prompt_patterns.clone()),
+            Some(idle) => watchdog.with_prompts(ms(idle), prompts.clone()),
             None => watchdog,
         };
         Running {

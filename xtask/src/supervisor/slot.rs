@@ -268,19 +268,23 @@ fn spawn(
         .stdin(Stdio::null())
         .stderr(stderr)
         .process_group(0);
-    if kept.is_some() {
-        command.stdout(Stdio::piped());
-    } else {
-        command.stdout(
-            log.try_clone()
-                .context("cannot duplicate the log file handle")?,
-        );
-    }
+    // Straight into the log, unless it is kept apart too: then through a
+    // pipe, copied to both.
+    let copied_log = match kept {
+        Some(_) => {
+            command.stdout(Stdio::piped());
+            Some(log)
+        }
+        None => {
+            command.stdout(log);
+            None
+        }
+    };
     let mut child = command
         .spawn()
         .with_context(|| format!("cannot start `{}`", spec.argv[0]))?;
-    let copier = match (kept, child.stdout.take()) {
-        (Some(kept), Some(pipe)) => {
+    let copier = match (kept, copied_log, child.stdout.take()) {
+        (Some(kept), Some(log), Some(pipe)) => {
             let (done, copied) = mpsc::channel();
             std::thread::spawn(move || {
                 tee(pipe, log, kept);
