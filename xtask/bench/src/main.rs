@@ -12,6 +12,7 @@
 mod graphs;
 mod measure;
 mod runners;
+mod schedule;
 mod scratch;
 mod tables;
 
@@ -174,6 +175,10 @@ fn run(args: &Cli) -> Result<()> {
         });
     }
 
+    let schedule_dir = scratch.path.join("schedule");
+    let schedule = schedule::measure(&built, &schedule_dir, &bench.trash)?;
+    eprintln!("  scheduling   done");
+
     notes.push(format!(
         "every peak RSS includes at least {}, the size of this benchmark process, which \
          Linux charges to each process it spawns (measured by spawning `true`): a figure \
@@ -197,6 +202,7 @@ fn run(args: &Cli) -> Result<()> {
             tables::graph_table(&graph_rows, args.jobs),
             tables::latency_table(&latencies),
             tables::commands_table(&commands),
+            tables::schedule_table(&schedule),
             tables::targets_table(&graph_rows, &latencies, &commands),
         ],
     };

@@ -8,6 +8,7 @@ use std::process::Command;
 
 use crate::graphs::{CHAIN, LAYERS};
 use crate::measure::Sample;
+use crate::schedule::Schedule;
 
 pub struct GraphRow {
     pub runner: &'static str,
@@ -108,6 +109,44 @@ pub fn commands_table(rows: &[CommandRow]) -> Table {
             format!("{:.1} ms", row.sample.wall * 1e3),
             format!("{:.1} ms", row.sample.cpu * 1e3),
             mib(row.sample.rss_kib),
+        ]);
+    }
+    table
+}
+
+/// The scheduling benchmark: makespans against the lower bound, and the
+/// ETA's error.
+pub fn schedule_table(s: &Schedule) -> Table {
+    let mut table = Table::new(
+        "Scheduling: 10 chained tasks of 0.5 s (late ids) beside 30 of 0.2 s, -j 4",
+        &["run", "makespan", "over the lower bound"],
+    );
+    let over = |wall: f64| format!("{:+.1} %", (wall / s.lower_bound - 1.0) * 100.0);
+    table.row(vec![
+        "lower bound: max(critical path, work / 4)".into(),
+        format!("{:.2} s", s.lower_bound),
+        "-".into(),
+    ]);
+    table.row(vec![
+        "first run (no durations known)".into(),
+        format!("{:.2} s", s.first),
+        over(s.first),
+    ]);
+    table.row(vec![
+        "second run (durations known)".into(),
+        format!("{:.2} s", s.second),
+        over(s.second),
+    ]);
+    table.row(vec![
+        "id order (forced by priorities)".into(),
+        format!("{:.2} s", s.id_order),
+        over(s.id_order),
+    ]);
+    for (percent, error) in &s.eta_errors {
+        table.row(vec![
+            format!("ETA at {percent} % of the second run"),
+            format!("{:+.1} % of the run", error * 100.0),
+            "-".into(),
         ]);
     }
     table
