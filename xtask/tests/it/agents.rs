@@ -54,14 +54,6 @@ fn error(t: &Tree, id: &str) -> String {
     t.status(id)["error"].as_str().unwrap_or("").to_owned()
 }
 
-/// `workspace/events.jsonl`, parsed.
-fn events(t: &Tree) -> Vec<serde_json::Value> {
-    t.read("workspace/events.jsonl")
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 fn ns(rfc3339: &str) -> u128 {
     let time = humantime::parse_rfc3339(rfc3339).unwrap();
     time.duration_since(std::time::UNIX_EPOCH)

@@ -9,21 +9,6 @@ use crate::tree::*;
 const WAIT_FOR_GO: &str =
     "i=0; while [ ! -e go ] && [ $i -lt 3000 ]; do sleep 0.01; i=$((i+1)); done";
 
-fn events(t: &Tree, task: &str) -> Vec<String> {
-    t.read("workspace/events.jsonl")
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|e| e["task"] == task && e["event"].is_null())
-        .map(|e| {
-            format!(
-                "{} -> {}",
-                e["from"].as_str().unwrap(),
-                e["to"].as_str().unwrap()
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn tasks_awaiting_approval_end_the_run_with_exit_4_and_approve_lets_them_go_on() {
     let t = Tree::new();
@@ -108,7 +93,7 @@ fn a_running_orchestrator_picks_up_decisions_from_another_terminal() {
     assert_eq!(run.wait().unwrap().code(), Some(1));
     assert_eq!(t.status("p/gated")["approved_by"], "bob");
     assert_eq!(
-        events(&t, "p/gated"),
+        changes(&t, "p/gated"),
         [
             "pending -> awaiting_approval",
             "awaiting_approval -> pending",

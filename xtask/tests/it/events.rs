@@ -2,28 +2,6 @@
 
 use crate::tree::*;
 
-fn events(t: &Tree) -> Vec<serde_json::Value> {
-    t.read("workspace/events.jsonl")
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
-        .collect()
-}
-
-/// `task: from -> to` of each change, in order.
-fn changes(events: &[serde_json::Value], task: &str) -> Vec<String> {
-    events
-        .iter()
-        .filter(|e| e["task"] == task && e["event"].is_null())
-        .map(|e| {
-            format!(
-                "{} -> {}",
-                e["from"].as_str().unwrap(),
-                e["to"].as_str().unwrap()
-            )
-        })
-        .collect()
-}
-
 #[test]
 fn every_transition_of_a_run_is_an_event_in_order() {
     let t = Tree::new();
@@ -45,7 +23,7 @@ fn every_transition_of_a_run_is_an_event_in_order() {
     assert_eq!(all.last().unwrap()["event"], "run_finished");
     assert_eq!(all.last().unwrap()["exit_code"], 1);
     assert_eq!(
-        changes(&all, "p/retried"),
+        changes(&t, "p/retried"),
         [
             "pending -> running",
             "running -> failed",
@@ -55,10 +33,10 @@ fn every_transition_of_a_run_is_an_event_in_order() {
         ]
     );
     assert_eq!(
-        changes(&all, "p/fails"),
+        changes(&t, "p/fails"),
         ["pending -> running", "running -> failed"]
     );
-    assert_eq!(changes(&all, "p/blocked"), ["pending -> blocked"]);
+    assert_eq!(changes(&t, "p/blocked"), ["pending -> blocked"]);
     let failed = all
         .iter()
         .find(|e| e["task"] == "p/fails" && e["to"] == "failed")

@@ -5,9 +5,8 @@ use crate::tree::*;
 
 /// The tasks in the order they started, from the run's events.
 fn start_order(t: &Tree) -> Vec<String> {
-    t.read("workspace/events.jsonl")
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+    events(t)
+        .into_iter()
         .filter(|e| e["to"] == "running")
         .map(|e| e["task"].as_str().unwrap().to_owned())
         .collect()

@@ -264,3 +264,27 @@ impl Lcg {
         (self.0 >> 33) % n
     }
 }
+
+/// `workspace/events.jsonl`, each line parsed (a line that does not parse
+/// fails the test).
+pub fn events(t: &Tree) -> Vec<serde_json::Value> {
+    t.read("workspace/events.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+        .collect()
+}
+
+/// `from -> to` of each change of `task`'s state, in order.
+pub fn changes(t: &Tree, task: &str) -> Vec<String> {
+    events(t)
+        .iter()
+        .filter(|e| e["task"] == task && e["event"].is_null())
+        .map(|e| {
+            format!(
+                "{} -> {}",
+                e["from"].as_str().unwrap(),
+                e["to"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
