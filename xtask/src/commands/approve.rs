@@ -129,24 +129,28 @@ fn decidable(
 fn apply(layout: &Layout, defs: &Definitions, t: usize, approval: &Approval) -> Result<()> {
     let graph = &defs.graph;
     let id = &graph.tasks[t].id;
-    let mut recorded = status::read(layout, id)
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| Status::new(id, State::AwaitingApproval));
-    let before = status::shown_state(Some(&recorded));
+    let recorded = status::read(layout, id).ok().flatten();
+    let before = status::shown_state(recorded.as_ref());
+    // Planned before the status changes, so that what the rejection blocks
+    // is still waiting in the plan.
+    let options = Options::everything(defs.config.executor);
+    let mut plan = Plan::new(layout, &defs.config, graph, &options);
+    let mut recorded = recorded.unwrap_or_else(|| Status::new(id, State::Failed));
     let mut log = events::Log::open(layout, None)?;
     match approval.decision {
-        Decision::Approved => {
+        // Its result approved: completed, with who approved it.
+        Decision::Approved if recorded.completed_at.is_some() => {
             approvals::record(&mut recorded, approval);
-            let to = if recorded.completed_at.is_some() {
-                recorded.status = State::Completed;
-                "completed"
-            } else {
-                "pending"
-            };
+            recorded.status = State::Completed;
             status::write(layout, &recorded)?;
-            if before != "pending" {
-                log.append(Event::change(id, before, to))?;
+            log.append(Event::change(id, before, "completed"))?;
+        }
+        // Approved to start: pending again (or still), the approval in
+        // `workspace/approvals/` for the run that starts it.
+        Decision::Approved => {
+            if before == "awaiting_approval" {
+                status::remove(layout, id)?;
+                log.append(Event::change(id, before, "pending"))?;
             }
         }
         Decision::Rejected => {
@@ -161,8 +165,6 @@ fn apply(layout: &Layout, defs: &Definitions, t: usize, approval: &Approval) -> 
                 error: Some(error),
                 ..Event::change(id, before, "failed")
             })?;
-            let options = Options::everything(defs.config.executor);
-            let mut plan = Plan::new(layout, &defs.config, graph, &options);
             let blocked = plan.hold(t);
             let ids = blocked
                 .iter()

@@ -30,6 +30,7 @@ pub fn run(layout: &Layout, follow: bool, task: Option<&str>, json: bool) -> Res
     let mut out = std::io::stdout().lock();
     // A line still being written stays here until its newline comes.
     let mut pending = Vec::new();
+    let mut printed = 0;
     loop {
         if file.is_none() {
             file = File::open(&path).ok();
@@ -40,35 +41,36 @@ pub fn run(layout: &Layout, follow: bool, task: Option<&str>, json: bool) -> Res
                 .with_context(|| format!("cannot read {path}"))?;
             while let Some(end) = pending.iter().position(|&b| b == b'\n') {
                 let line: Vec<u8> = pending.drain(..=end).collect();
-                print_line(
-                    &mut out,
-                    String::from_utf8_lossy(&line).trim_end(),
-                    task,
-                    json,
-                )?;
+                let text = String::from_utf8_lossy(&line);
+                printed += usize::from(print_line(&mut out, text.trim_end(), task, json)?);
             }
             out.flush()?;
         }
         if !follow {
+            if let (Some(id), 0) = (task, printed) {
+                eprintln!("no events of task `{id}` (task ids include the phase folder: `01-analysis/01-survey`)");
+            }
             return Ok(crate::exit::SUCCESS);
         }
         std::thread::sleep(Duration::from_millis(200));
     }
 }
 
-fn print_line(out: &mut impl Write, line: &str, task: Option<&str>, json: bool) -> Result<()> {
+/// Prints the event on `line` if it is one of `task`'s (or any, without
+/// a task); returns whether it printed it.
+fn print_line(out: &mut impl Write, line: &str, task: Option<&str>, json: bool) -> Result<bool> {
     let Ok(event) = serde_json::from_str::<Event>(line) else {
-        return Ok(());
+        return Ok(false);
     };
     if task.is_some_and(|id| event.task.as_deref() != Some(id)) {
-        return Ok(());
+        return Ok(false);
     }
     if json {
         writeln!(out, "{line}")?;
     } else {
         writeln!(out, "{}", describe(&event))?;
     }
-    Ok(())
+    Ok(true)
 }
 
 /// `2026-12-01T00:42:00.347Z  p/t1  running -> failed  attempt 1, agent-1: exit code 3`.
@@ -115,7 +117,10 @@ fn describe(e: &Event) -> String {
     if !details.is_empty() {
         text += &format!("  {}", details.join(", "));
     }
-    if let Some(error) = &e.error {
+    if let Some(by) = &e.by {
+        text += &format!("  by {by}");
+    }
+    if let Some(error) = e.error.as_ref().or(e.note.as_ref()) {
         text += &format!(": {error}");
     }
     text

@@ -34,7 +34,8 @@ pub struct Context {
     /// The task's dependencies (tasks, not phases), in the order written.
     pub deps: Vec<DepVars>,
     pub attempt: u32,
-    /// The latest failed attempt; none on a first attempt.
+    /// The latest failed attempt: none when there is none (a first attempt,
+    /// or one after a success, such as a stale task run again).
     pub previous: Option<PreviousVars>,
     /// The worktree it runs in, when it runs in one.
     pub worktree: Option<String>,
@@ -200,16 +201,18 @@ impl Context {
 }
 
 impl Template {
-    /// The prompt for `context`, or why it cannot be rendered (with the
-    /// template and the line).
-    pub fn render(&self, context: &Context) -> Result<String, String> {
+    /// The prompt for `context`, or why it cannot be rendered (at the
+    /// template's file and line).
+    pub fn render(&self, context: &Context) -> Result<String, Problem> {
         let env = environment();
         let template = env
             .template_from_named_str(self.file.as_str(), &self.source)
-            .map_err(|e| self.describe(&e))?;
+            .map_err(|e| {
+                self.problem(e.line(), format!("template syntax error: {}", detail(&e)))
+            })?;
         template
             .render(Value::from(Serde(context)))
-            .map_err(|e| self.describe(&e))
+            .map_err(|e| self.problem(e.line(), format!("the template fails: {}", detail(&e))))
     }
 
     /// Every problem of the template: its syntax, the variables it names
@@ -247,19 +250,6 @@ impl Template {
                 ),
             )],
         }
-    }
-
-    /// `tasks/prompt.jinja line 3: undefined value` (for a render error).
-    fn describe(&self, e: &minijinja::Error) -> String {
-        let line = e.line().map_or(String::new(), |l| {
-            format!(" line {}", self.first_line + l - 1)
-        });
-        format!(
-            "prompt template {} ({}){line}: {}",
-            self.file,
-            self.key,
-            detail(e)
-        )
     }
 
     fn problem(&self, line: Option<usize>, message: String) -> Problem {

@@ -47,6 +47,7 @@ impl Run<'_> {
                 self.readiness.await_approval(&self.graph, t);
                 let id = &self.graph.tasks[t].id;
                 let recorded = status::read(self.layout, id).ok().flatten();
+                // Said once: a later run finds it awaiting already.
                 if recorded.as_ref().map(|s| s.status) != Some(State::AwaitingApproval) {
                     let waiting = Status {
                         attempt: self.history[t].attempt,
@@ -54,11 +55,11 @@ impl Run<'_> {
                         ..Status::new(id, State::AwaitingApproval)
                     };
                     status::write(self.layout, &waiting)?;
+                    self.event(Event {
+                        attempt: Some(self.history[t].attempt),
+                        ..Event::change(id, "pending", "awaiting_approval")
+                    });
                 }
-                self.event(Event {
-                    attempt: Some(self.history[t].attempt),
-                    ..Event::change(id, "pending", "awaiting_approval")
-                });
                 self.awaits(t, false);
                 Ok(true)
             }

@@ -207,7 +207,7 @@ impl Run<'_> {
                 Tone::Warn,
                 "retry",
                 id,
-                &format!("attempt {} of {}", tries + 1, retries + 1),
+                &format!("try {} of {} in this run", tries + 1, retries + 1),
             );
             let files = Disk::new(self.layout, self.config, &self.graph);
             self.readiness.retry(&self.graph, t, &files);

@@ -715,6 +715,7 @@ impl Run<'_> {
             running: &running,
             planning: false,
             budget_reached: self.budget.reached().then(|| self.budget.reached_message()),
+            stopped: self.stop.is_some(),
         };
         let outcome = summary::Outcome {
             layout: self.layout,

@@ -137,21 +137,21 @@ impl Job {
             self.command
         ));
         let summary = if limit.is_zero() {
-            "  dropped: the run had ended, and its notifiers' time with it".to_owned()
+            "dropped: the run had ended, and its notifiers' time with it".to_owned()
         } else {
             self.run_command(event, limit)
         };
-        self.log(&format!("{summary}\n"));
+        self.log(&format!("  notifier {}: {summary}\n", self.number));
     }
 
     fn run_command(&self, event: &str, limit: Duration) -> String {
         let output = match open_log(&self.log) {
             Some(file) => file,
-            None => return "  cannot open the log".into(),
+            None => return "cannot open the log".into(),
         };
         let errors = match output.try_clone() {
             Ok(file) => file,
-            Err(e) => return format!("  cannot start: {e}"),
+            Err(e) => return format!("cannot start: {e}"),
         };
         let spawned = Command::new("sh")
             .arg("-c")
@@ -164,25 +164,25 @@ impl Job {
             .spawn();
         let mut child = match spawned {
             Ok(child) => child,
-            Err(e) => return format!("  cannot start: {e}"),
+            Err(e) => return format!("cannot start: {e}"),
         };
         if let Some(mut stdin) = child.stdin.take() {
             // A command that does not read its input may close it first.
             let _ = stdin.write_all(format!("{event}\n").as_bytes());
         }
         match child.wait_timeout(limit) {
-            Ok(Some(status)) if status.success() => "  exit 0".into(),
-            Ok(Some(status)) => format!("  failed: {status}"),
+            Ok(Some(status)) if status.success() => "exit 0".into(),
+            Ok(Some(status)) => format!("failed: {status}"),
             Ok(None) => {
                 // SAFETY: signals the process group the command leads.
                 unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
                 let _ = child.wait();
                 format!(
-                    "  killed after {}: it took too long",
+                    "killed after {}: it took too long",
                     humantime::format_duration(limit)
                 )
             }
-            Err(e) => format!("  cannot wait for it: {e}"),
+            Err(e) => format!("cannot wait for it: {e}"),
         }
     }
 

@@ -267,6 +267,7 @@ impl<'a> Plan<'a> {
             running: &self.wave,
             planning: true,
             budget_reached: self.budget.reached().then(|| self.budget.reached_message()),
+            stopped: false,
         }
     }
 
@@ -330,6 +331,8 @@ pub struct Waits<'a> {
     pub planning: bool,
     /// The budget, when it is reached: nothing ready starts.
     pub budget_reached: Option<String>,
+    /// The run was stopped (a signal, a fatal error): nothing ready starts.
+    pub stopped: bool,
 }
 
 /// `id: why` for every task that waits, in id order.
@@ -345,9 +348,10 @@ impl Waits<'_> {
         let (graph, readiness) = (self.graph, self.readiness);
         match readiness.node(t) {
             Node::Ready => {
-                return match &self.budget_reached {
-                    Some(budget) => format!("ready, not started: {budget}"),
-                    None => self
+                return match (&self.budget_reached, self.stopped) {
+                    (Some(budget), _) => format!("ready, not started: {budget}"),
+                    (None, true) => "ready, not started: the run was stopped".into(),
+                    (None, false) => self
                         .admission
                         .held_reason(graph, readiness, self.running, t),
                 }

@@ -39,8 +39,11 @@ pub fn render(
     attempt: &Attempt,
 ) -> Option<Result<String>> {
     let template = graph.tasks[t].prompt_template(config)?;
-    let rendered = context(layout, graph, t, attempt)
-        .and_then(|context| template.render(&context).map_err(anyhow::Error::msg));
+    let rendered = context(layout, graph, t, attempt).and_then(|context| {
+        template
+            .render(&context)
+            .map_err(|p| anyhow::anyhow!("{}", p.relative_to(layout.here())))
+    });
     Some(rendered)
 }
 

@@ -71,11 +71,18 @@ pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
     for &t in &o.selected {
         let id = &o.graph.tasks[t].id;
         match o.readiness.node(t) {
-            Node::Failed => printer.plain(&format!(
-                "  failed   {id}: {} (log: {})",
-                o.history[t].error.as_deref().unwrap_or("failed"),
-                o.layout.display(&o.layout.log_file(id))
-            )),
+            Node::Failed => {
+                let log = o.layout.log_file(id);
+                let shown = if log.exists() {
+                    format!(" (log: {})", o.layout.display(&log))
+                } else {
+                    String::new()
+                };
+                printer.plain(&format!(
+                    "  failed   {id}: {}{shown}",
+                    o.history[t].error.as_deref().unwrap_or("failed")
+                ))
+            }
             Node::Blocked => printer.plain(&format!(
                 "  blocked  {id}: blocked by {}",
                 o.readiness

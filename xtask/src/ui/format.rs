@@ -22,6 +22,7 @@ pub fn seconds(secs: f64) -> String {
 
 /// `8 GiB`, `100 MiB`.
 pub fn gib(amount: f64) -> String {
+    let amount = amount.max(0.0);
     if amount >= 1.0 {
         format!("{} GiB", (amount * 100.0).round() / 100.0)
     } else {

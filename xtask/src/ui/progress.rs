@@ -28,11 +28,9 @@ pub struct Progress {
     /// The budget, when there is one: it counts every attempt of every run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub budget: Option<BudgetLine>,
-    /// When the work left is expected to end (see `run::order`), when some
-    /// is left: seconds from now, and the time.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// When the work left is expected to end (see `run::order`): seconds
+    /// from now, and the time; null when nothing is left to run.
     pub eta_seconds: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub expected_end: Option<String>,
     /// Every task, in id order.
     pub tasks: Vec<TaskLine>,

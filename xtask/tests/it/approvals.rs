@@ -214,3 +214,33 @@ fn event_lines_stay_whole_under_concurrent_writers() {
     let completed = lines.iter().filter(|e| e["to"] == "completed").count();
     assert_eq!((approved, completed), (40, 150));
 }
+
+#[test]
+fn decisions_without_a_run_leave_consistent_statuses() {
+    let t = Tree::new();
+    t.task("p/gate", &format!("approve: before\n{}", sh(MARK)));
+    t.task("p/plan", &format!("approve: after\n{}", sh("true")));
+    t.task(
+        "p/after-plan",
+        &format!("dependencies: [p/plan]\n{}", sh(MARK)),
+    );
+    t.task("p/waits", &format!("approve: before\n{}", sh(MARK)));
+    // Approved ahead of time: no status of a state it is not in.
+    t.run(&["approve", "p/gate", "--by", "ann"]).code(0);
+    assert_eq!(t.state("p/gate"), "pending");
+    t.run(&["orchestrate"]).code(4);
+    t.run(&["orchestrate"]).code(4);
+    assert_eq!(t.launches("p/gate"), 1);
+    assert_eq!(t.status("p/gate")["approved_by"], "ann");
+    // Awaiting is one change, however many runs find it so.
+    assert_eq!(
+        changes(&t, "p/plan"),
+        ["pending -> running", "running -> awaiting_approval"]
+    );
+    assert_eq!(changes(&t, "p/waits"), ["pending -> awaiting_approval"]);
+    // A rejection with no run blocks what depends on it at once.
+    t.run(&["reject", "p/plan", "--reason", "no"]).code(0);
+    assert_eq!(t.state("p/plan"), "failed");
+    assert_eq!(t.state("p/after-plan"), "blocked");
+    assert_eq!(t.launches("p/after-plan"), 0);
+}
