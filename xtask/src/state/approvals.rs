@@ -39,21 +39,11 @@ pub struct Approval {
 
 /// The files an approval of `task` covers.
 pub fn covered(layout: &Layout, task: &Task, with_outputs: bool) -> Vec<Utf8PathBuf> {
-    let mut files = inputs_and_definition(layout, task);
+    let mut files = vec![task.file.clone()];
+    files.extend(fingerprint::inputs(layout, task));
     if with_outputs {
         files.extend(outputs::existing(layout, task));
     }
-    files
-}
-
-/// A task's file and its input files: what its result is built from.
-pub fn inputs_and_definition(layout: &Layout, task: &Task) -> Vec<Utf8PathBuf> {
-    let mut files = vec![task.file.clone()];
-    files.extend(
-        task.inputs
-            .iter()
-            .map(|i| layout.workspace.join("outputs").join(i)),
-    );
     files
 }
 

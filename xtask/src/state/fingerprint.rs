@@ -25,12 +25,7 @@ pub fn of(layout: &Layout, files: &[Utf8PathBuf]) -> Fingerprint {
 /// What completed `task` was built from: its task file as it was read, and
 /// its input files as they are now.
 pub fn of_task(layout: &Layout, task: &Task) -> Fingerprint {
-    let inputs: Vec<Utf8PathBuf> = task
-        .inputs
-        .iter()
-        .map(|i| layout.workspace.join("outputs").join(i))
-        .collect();
-    let mut fingerprint = of(layout, &inputs);
+    let mut fingerprint = of(layout, &inputs(layout, task));
     match &task.mark {
         Some(mark) => {
             fingerprint.insert(relative(layout, &task.file), mark.clone());
@@ -38,6 +33,14 @@ pub fn of_task(layout: &Layout, task: &Task) -> Fingerprint {
         None => fingerprint.extend(of(layout, std::slice::from_ref(&task.file))),
     }
     fingerprint
+}
+
+/// `task`'s input files (under `workspace/outputs/`).
+pub fn inputs(layout: &Layout, task: &Task) -> Vec<Utf8PathBuf> {
+    task.inputs
+        .iter()
+        .map(|i| layout.workspace.join("outputs").join(i))
+        .collect()
 }
 
 /// The first file of `fingerprint` whose content is not what it was (or

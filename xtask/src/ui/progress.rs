@@ -259,14 +259,16 @@ impl Seen {
                 queued: s.queued,
                 merging: s.merging,
             },
-            State::Failed if s.paused_until().is_some() => match s.paused_until() {
-                Some(until) if until > SystemTime::now() => Seen::Paused {
-                    until,
-                    error: s.error.clone(),
-                },
-                // Its pause is over: it starts again with the next run.
-                _ => Seen::Pending,
-            },
+            State::Failed if s.paused_until().is_some() => {
+                match s.paused_until().filter(|until| *until > SystemTime::now()) {
+                    Some(until) => Seen::Paused {
+                        until,
+                        error: s.error.clone(),
+                    },
+                    // Its pause is over: it starts again with the next run.
+                    None => Seen::Pending,
+                }
+            }
             State::Failed => Seen::Failed {
                 error: s.error.clone(),
                 exit_code: s.exit_code,
