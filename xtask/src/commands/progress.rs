@@ -2,6 +2,7 @@
 //! (no lock, no task parsing), as text or as one JSON document.
 
 use anyhow::Result;
+use camino::Utf8PathBuf;
 
 use crate::model::config::Config;
 use std::collections::HashMap;
@@ -14,12 +15,14 @@ use crate::run::budget::Budget;
 use crate::run::order::{self, Left, Order};
 use crate::state::durations::Durations;
 use crate::state::{logs, outputs, status};
+use crate::sys::parallel;
 use crate::ui::live;
 use crate::ui::progress::{self, Attempt, BudgetLine, Builder, Progress, Seen, TaskLine, Usage};
 
 pub fn run(layout: &Layout, json: bool, tasks: bool) -> Result<i32> {
-    let mut progress = collect(layout);
-    match definitions::load(layout) {
+    let found = Discovery::scan(&layout.tasks);
+    let mut progress = collect_from(layout, &found.files);
+    match definitions::load_found(layout, found) {
         Ok(defs) => set_eta(layout, &defs, &mut progress),
         Err(invalid) => {
             progress.problems = invalid.problems.iter().map(|p| p.to_string()).collect();
@@ -27,8 +30,11 @@ pub fn run(layout: &Layout, json: bool, tasks: bool) -> Result<i32> {
     }
     // Every task that has run has a log (a few views read one each).
     if json || tasks {
-        for task in progress.tasks.iter_mut().filter(|t| t.attempt > 0) {
-            task.last_log_line = Some(logs::last_line(&layout.log_file(&task.task_id)));
+        let lines = parallel::map(&progress.tasks, |task| {
+            (task.attempt > 0).then(|| logs::last_line(&layout.log_file(&task.task_id)))
+        });
+        for (task, line) in progress.tasks.iter_mut().zip(lines) {
+            task.last_log_line = line;
         }
     }
     if json {
@@ -52,25 +58,33 @@ pub fn watch(layout: &Layout) -> ! {
 
 /// The dashboard, from the task files' names and the status files.
 pub fn collect(layout: &Layout) -> Progress {
+    collect_from(layout, &Discovery::scan(&layout.tasks).files)
+}
+
+/// `collect`, of the task files `files`.
+fn collect_from(layout: &Layout, files: &[Utf8PathBuf]) -> Progress {
     let config = Config::load(&layout.config_file()).unwrap_or_default();
     let mut builder = Builder::new();
     let mut warnings = Vec::new();
-    for file in Discovery::scan(&layout.tasks).files {
-        let Some(id) = layout.task_id(&file) else {
-            continue;
-        };
-        let Some((phase, _)) = id.split_once('/') else {
-            continue;
-        };
-        let status = status::read_or_warn(layout, id, &mut warnings);
-        let status = status.as_ref();
-        builder.add(
-            phase,
-            id,
-            Seen::now(layout, status),
-            Attempt::of(status),
-            Usage::of(status),
+    let ids: Vec<&str> = files
+        .iter()
+        .filter_map(|file| layout.task_id(file))
+        .filter(|id| id.contains('/'))
+        .collect();
+    let read = parallel::map(&ids, |id| {
+        let status = status::read(layout, id);
+        let found = status.as_ref().ok().and_then(Option::as_ref);
+        let seen = (
+            Seen::now(layout, found),
+            Attempt::of(found),
+            Usage::of(found),
         );
+        (seen, status.err())
+    });
+    for (id, ((seen, attempt, usage), error)) in ids.iter().zip(read) {
+        warnings.extend(error.map(|e| e.to_string()));
+        let phase = id.split('/').next().unwrap_or(id);
+        builder.add(phase, id, seen, attempt, usage);
     }
     let missing =
         |phase: &str| outputs::missing_artifacts(layout, &config.phase(phase_key(phase)).requires);
@@ -90,7 +104,6 @@ pub fn collect(layout: &Layout) -> Progress {
 /// take and how far the running ones are (see `run::order`).
 fn set_eta(layout: &Layout, defs: &Definitions, progress: &mut Progress) {
     let graph = &defs.graph;
-    let order = Order::new(graph, &Durations::load(layout));
     let lines: HashMap<&str, &TaskLine> = progress
         .tasks
         .iter()
@@ -109,6 +122,11 @@ fn set_eta(layout: &Layout, defs: &Definitions, progress: &mut Progress) {
             None => Left::All,
         })
         .collect();
+    // A finished run: no order to work out.
+    if left.iter().all(|l| *l == Left::Nothing) {
+        return;
+    }
+    let order = Order::new(graph, &Durations::load(layout));
     let parallel = defs.config.max_concurrent_agents;
     progress.set_eta(order::remaining(graph, &order.expected, &left, parallel));
 }

@@ -3,9 +3,10 @@
 //! problem of every kind is collected, so that a user sees them all at once,
 //! not one stage after the other.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::os::unix::fs::PermissionsExt;
 
+use crate::model::cache::Cache;
 use crate::model::config::{Config, ExecutorKind};
 use crate::model::discovery::Discovery;
 use crate::model::graph::Graph;
@@ -31,13 +32,19 @@ pub struct Runs<'a> {
 
 /// Every definition, or every problem found in them (as `Invalid`).
 pub fn load(layout: &Layout) -> Result<Definitions, Invalid> {
-    read(layout, None).map_err(|problems| invalid(layout, problems))
+    load_found(layout, Discovery::scan(&layout.tasks))
+}
+
+/// `load`, of the task files `discovery` found.
+pub fn load_found(layout: &Layout, discovery: Discovery) -> Result<Definitions, Invalid> {
+    read(layout, None, discovery).map_err(|problems| invalid(layout, problems))
 }
 
 /// `load`, and the programs of the tasks `runs` names (and those of its
 /// executor) checked too, for a command that starts tasks.
 pub fn load_to_run(layout: &Layout, runs: &Runs) -> Result<Definitions, Invalid> {
-    read(layout, Some(runs)).map_err(|problems| invalid(layout, problems))
+    let discovery = Discovery::scan(&layout.tasks);
+    read(layout, Some(runs), discovery).map_err(|problems| invalid(layout, problems))
 }
 
 /// `Invalid` with the problems' files shown as `Layout::display` does.
@@ -109,13 +116,16 @@ pub fn names_phase(name: &str, folder: &str) -> bool {
     name == folder || name == task::phase_key(folder)
 }
 
-fn read(layout: &Layout, runs: Option<&Runs>) -> Result<Definitions, Vec<Problem>> {
+fn read(
+    layout: &Layout,
+    runs: Option<&Runs>,
+    mut discovery: Discovery,
+) -> Result<Definitions, Vec<Problem>> {
     let mut problems = Vec::new();
     let mut config = Config::load(&layout.config_file()).unwrap_or_else(|found| {
         problems.extend(found);
         Config::default()
     });
-    let mut discovery = Discovery::scan(&layout.tasks);
     problems.append(&mut discovery.problems);
     if discovery.files.is_empty() {
         problems.push(Problem::general(format!(
@@ -123,15 +133,21 @@ fn read(layout: &Layout, runs: Option<&Runs>) -> Result<Definitions, Vec<Problem
             layout.cmd("new 01-plan/01-first-task")
         )));
     }
-    let mut tasks = Vec::with_capacity(discovery.files.len());
-    for file in &discovery.files {
-        let parsed = task::load(&layout.tasks, file);
-        problems.extend(parsed.problems);
-        match parsed.task {
-            Some(task) => tasks.push(task),
-            None => tasks.extend(task::placeholder(&layout.tasks, file)),
-        }
-    }
+    let mut cache = Cache::open(layout);
+    // Collected in the place of what was read: with 100,000 tasks, two
+    // vectors of them at once would weigh tens of MB.
+    let tasks: Vec<Task> = cache
+        .load_all(&discovery.files)
+        .into_iter()
+        .zip(&discovery.files)
+        .filter_map(|(parsed, file)| {
+            problems.extend(parsed.problems);
+            parsed
+                .task
+                .or_else(|| task::placeholder(&layout.tasks, file))
+        })
+        .collect();
+    cache.save(&tasks);
     let folders: Vec<String> = {
         let mut folders: Vec<String> = tasks.iter().map(|t| t.phase.clone()).collect();
         folders.sort();
@@ -300,14 +316,19 @@ fn missing_programs(layout: &Layout, config: &Config, tasks: &[&Task]) -> Vec<Pr
     // once for all the tasks that use it.
     let mut users: BTreeMap<(String, Option<usize>), Vec<&str>> = BTreeMap::new();
     for (i, task) in tasks.iter().enumerate() {
-        let program = task::argv(layout, config, task).swap_remove(0);
+        let program = task::program(layout, config, task);
         let owner = task.command.as_ref().map(|_| i);
         users.entry((program, owner)).or_default().push(&task.id);
     }
     let mut problems = Vec::new();
+    // Each task with its own command is an entry: look each program up once.
+    let mut looked_up: HashMap<String, Option<String>> = HashMap::new();
     for ((program, owner), ids) in users {
         let owner = owner.map(|i| tasks[i]);
-        let Some(why) = unusable(layout, &program) else {
+        let why = looked_up
+            .entry(program.clone())
+            .or_insert_with(|| unusable(layout, &program));
+        let Some(why) = why.clone() else {
             continue;
         };
         let used_by = match ids.as_slice() {

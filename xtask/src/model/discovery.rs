@@ -26,7 +26,6 @@ impl Discovery {
     pub fn scan(tasks_dir: &Utf8Path) -> Discovery {
         let mut discovery = Discovery::default();
         discovery.walk(tasks_dir);
-        discovery.files.sort();
         discovery
     }
 
@@ -47,15 +46,22 @@ impl Discovery {
         self.files[before..].to_vec()
     }
 
+    /// Adds the task files under `dir` not seen before, in the order of
+    /// their paths (each folder's entries by name, a sub-folder's files in
+    /// its place).
     fn walk(&mut self, dir: &Utf8Path) {
-        for sub in self.read_folder(dir) {
-            self.walk(&sub);
+        for (path, is_dir) in self.read_folder(dir) {
+            if is_dir {
+                self.walk(&path);
+            } else {
+                self.files.push(path);
+            }
         }
     }
 
-    /// Records the folder's task files not seen before; returns its sub-folders
-    /// that were not known yet.
-    fn read_folder(&mut self, dir: &Utf8Path) -> Vec<Utf8PathBuf> {
+    /// The folder's task files not seen before and its sub-folders not
+    /// known yet (`true`), by name.
+    fn read_folder(&mut self, dir: &Utf8Path) -> Vec<(Utf8PathBuf, bool)> {
         // Take the time before reading, so a file added during the read
         // changes it again and is seen by the next rescan.
         let Some(mut stamp) = modified(dir) else {
@@ -80,7 +86,7 @@ impl Discovery {
                 return Vec::new();
             }
         };
-        let mut new_folders = Vec::new();
+        let mut found = Vec::new();
         for entry in entries.flatten() {
             let path = match Utf8PathBuf::from_path_buf(entry.path()) {
                 Ok(path) => path,
@@ -101,16 +107,19 @@ impl Discovery {
             };
             if kind.is_dir() {
                 if !self.folders.contains_key(&path) {
-                    new_folders.push(path);
+                    found.push((path, true));
                 }
             } else if name.ends_with(".md")
                 && !NOT_TASKS.contains(&name)
                 && self.known.insert(path.clone())
             {
-                self.files.push(path);
+                found.push((path, false));
             }
         }
-        new_folders
+        // Within one folder, the paths' order as strings is `Path`'s
+        // (component by component), which is slower to compare.
+        found.sort_unstable_by(|(a, _), (b, _)| a.as_str().cmp(b.as_str()));
+        found
     }
 }
 

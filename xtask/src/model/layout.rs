@@ -153,6 +153,10 @@ impl Layout {
     pub fn ledger_file(&self) -> Utf8PathBuf {
         self.workspace.join("ledger.jsonl")
     }
+    /// The parsed task files (see `model::cache`).
+    pub fn cache_file(&self) -> Utf8PathBuf {
+        self.workspace.join("cache").join("tasks.json")
+    }
     pub fn report_file(&self) -> Utf8PathBuf {
         self.workspace.join("report.html")
     }

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use camino::{Utf8Path, Utf8PathBuf};
+use serde::{Deserialize, Serialize};
 use serde_yaml::Value;
 
 use crate::model::config::{
@@ -16,43 +17,64 @@ use crate::model::problem::Problem;
 use crate::model::prompt::{self, Template};
 use crate::model::yaml::{self, Fields, Unknown};
 
-#[derive(Debug, Clone)]
+/// Serialised only for the cache of parsed task files (`model::cache`),
+/// which fills in `phase` and `file` from the id.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Task {
     /// Path under `tasks/` without `.md`: `01-analysis/01-run-conformance-tests`.
     pub id: String,
     /// The first folder of the id: `01-analysis`.
+    #[serde(skip)]
     pub phase: String,
+    #[serde(skip)]
     pub file: Utf8PathBuf,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dependencies: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inputs: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outputs: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<CommandSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Duration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idle_timeout: Option<Duration>,
+    #[serde(default, skip_serializing_if = "is_default")]
     pub retries: u32,
+    #[serde(default, skip_serializing_if = "is_default")]
     pub resources: Resources,
     /// Where it runs, when it says (else its phase's, else the config's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workdir: Option<Workdir>,
     /// Globs of the files it writes, relative to its working folder: tasks
     /// whose scopes may overlap never run at once.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub writes: Vec<String>,
     /// How its result is read, when it says (else the config's
     /// `agent.result`, when it runs the agent command).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<ResultFormat>,
     /// Its pool, when it says (else its phase's, else `agent.pool` when it
     /// runs the agent command).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pool: Option<String>,
     /// Its own prompt template (else `agent.prompt` when it runs the agent
-    /// command).
+    /// command). Not in the cache: a task with one is never kept there.
+    #[serde(skip)]
     pub prompt: Option<Template>,
     /// Whether it waits for a person's approval, when it says (else its
     /// phase's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub approve: Option<Approve>,
     /// Ready tasks of a higher priority start first (default 0).
+    #[serde(default, skip_serializing_if = "is_default")]
     pub priority: i64,
     /// Its file's mark when it was read (what a completed task was built
     /// from; see `state::fingerprint`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mark: Option<Mark>,
 }
 
@@ -85,15 +107,19 @@ impl Task {
     }
 }
 
+fn is_default<N: Default + PartialEq>(n: &N) -> bool {
+    *n == N::default()
+}
+
 /// What a task asks for; the config's `max_cpu_per_agent` and
 /// `max_memory_gb` are the defaults and the ceilings.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Resources {
     pub cpus: Option<f64>,
     pub memory_gb: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum CommandSpec {
     /// Run with `sh -c`.
     Shell(String),
@@ -108,17 +134,28 @@ pub fn argv(layout: &Layout, config: &Config, task: &Task) -> Vec<String> {
         Some(CommandSpec::Argv(argv)) => argv.clone(),
         None => config.agent.command.clone(),
     };
-    let task_file = task.file.to_string();
-    let output_dir = layout.output_dir(&task.id).to_string();
-    let log_file = layout.log_file(&task.id).to_string();
-    raw.into_iter()
-        .map(|arg| {
-            arg.replace("{task_id}", &task.id)
-                .replace("{task_file}", &task_file)
-                .replace("{output_dir}", &output_dir)
-                .replace("{log_file}", &log_file)
-        })
-        .collect()
+    raw.iter().map(|arg| fill_in(layout, task, arg)).collect()
+}
+
+/// The program a task runs: `argv`'s first word, without the rest.
+pub fn program(layout: &Layout, config: &Config, task: &Task) -> String {
+    let first = match &task.command {
+        Some(CommandSpec::Shell(_)) => Some("sh"),
+        Some(CommandSpec::Argv(argv)) => argv.first().map(String::as_str),
+        None => config.agent.command.first().map(String::as_str),
+    };
+    fill_in(layout, task, first.unwrap_or_default())
+}
+
+/// `arg` with the task's placeholders filled in.
+fn fill_in(layout: &Layout, task: &Task, arg: &str) -> String {
+    if !arg.contains('{') {
+        return arg.to_owned();
+    }
+    arg.replace("{task_id}", &task.id)
+        .replace("{task_file}", task.file.as_str())
+        .replace("{output_dir}", layout.output_dir(&task.id).as_str())
+        .replace("{log_file}", layout.log_file(&task.id).as_str())
 }
 
 impl Task {

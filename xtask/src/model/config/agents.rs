@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use camino::Utf8Path;
+use serde::{Deserialize, Serialize};
 use serde_yaml::Value;
 
 use crate::agent::result::{Format, Prices};
@@ -17,7 +18,7 @@ use crate::model::prompt::{self, Template};
 use crate::model::yaml::{self, set, Fields, Unknown};
 
 /// How a task's result is read from its stdout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum ResultFormat {
     /// Not read: the exit code and the outputs decide.
     #[default]

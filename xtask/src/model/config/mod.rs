@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use camino::Utf8Path;
+use serde::{Deserialize, Serialize};
 use serde_yaml::Value;
 
 mod agents;
@@ -71,7 +72,7 @@ pub struct PhaseConfig {
 }
 
 /// When a task waits for a person's approval (`approve:`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Approve {
     /// Before it starts.
     Before,

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
 use serde_yaml::Value;
 
 use crate::model::yaml::{self, set, Fields, Unknown};
@@ -47,7 +48,7 @@ impl Default for Worktrees {
 }
 
 /// Where a task runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Workdir {
     /// The repository root, as everything else.
     Root,

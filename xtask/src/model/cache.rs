@@ -1,0 +1,226 @@
+//! Parsed task files kept between commands (`workspace/cache/tasks.json`),
+//! so that a command on 100,000 tasks takes one `stat` per unchanged task
+//! file instead of reading and parsing it.
+//!
+//! An entry is used only when the file's size, modification and change
+//! times and inode are those it had when parsed, the tasks folder is the
+//! same, and so is the program (a rebuilt `xtask` may parse differently).
+//! Only files without problems are kept, and none whose task has a prompt
+//! template (it may come from a file of its own, which can change apart).
+//! A file changed within the last seconds is not kept either: a second
+//! change in the same tick of the file system's clock, to the same size,
+//! would leave its stamp unchanged (git's "racily clean" entries).
+//!
+//! The cache is only ever a shortcut: unreadable, stale or from another
+//! version, it is ignored and written again.
+
+use std::collections::{BTreeMap, HashMap};
+use std::os::unix::fs::MetadataExt;
+use std::time::{Duration, SystemTime};
+
+use camino::{Utf8Path, Utf8PathBuf};
+use serde::{Deserialize, Serialize};
+
+use crate::model::layout::Layout;
+use crate::model::mark;
+use crate::model::task::{self, Parsed, Task};
+use crate::state::atomic;
+use crate::sys::parallel;
+
+/// How recently a file may have changed and still be kept.
+const RACY: Duration = Duration::from_secs(2);
+
+/// What identifies a file's version without reading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Stamp {
+    size: u64,
+    modified_ns: i64,
+    changed_ns: u64,
+    inode: u64,
+}
+
+impl Stamp {
+    fn of(meta: &std::fs::Metadata) -> Stamp {
+        Stamp {
+            size: meta.size(),
+            modified_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+            changed_ns: mark::changed_ns(meta),
+            inode: meta.ino(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Stored {
+    program: String,
+    tasks_dir: Utf8PathBuf,
+    /// By task id; boxed, so that the table holds no task (a task is
+    /// large, and the table has room for more than it holds).
+    entries: HashMap<String, Box<Entry>>,
+}
+
+#[derive(Deserialize)]
+struct Entry {
+    stamp: Stamp,
+    task: Task,
+}
+
+#[derive(Serialize)]
+struct StoredRef<'a> {
+    program: &'a str,
+    tasks_dir: &'a Utf8Path,
+    entries: BTreeMap<&'a str, EntryRef<'a>>,
+}
+
+#[derive(Serialize)]
+struct EntryRef<'a> {
+    stamp: Stamp,
+    task: &'a Task,
+}
+
+/// The cache of one command: what was stored, and the stamps of the files
+/// it may store this time.
+pub struct Cache {
+    layout: Layout,
+    /// This build of the program; `None` (unknown) turns the cache off.
+    program: Option<String>,
+    /// Whether the workspace exists: a command that only reads does not
+    /// create one to store its cache.
+    workspace: bool,
+    /// Entries not used yet, by task id (those left at the end are of
+    /// files gone).
+    stored: HashMap<String, Box<Entry>>,
+    /// Stamps of the files that may be stored, by task id.
+    keep: HashMap<String, Stamp>,
+    /// Whether any file was parsed (not found, or changed).
+    missed: bool,
+    /// Files changed after this are not kept (see `RACY`).
+    racy_after_ns: u64,
+}
+
+impl Cache {
+    /// The cache of `layout`'s task files (empty when there is none, or it
+    /// is of another program or folder).
+    pub fn open(layout: &Layout) -> Cache {
+        let program = program();
+        let stored = std::fs::read(layout.cache_file())
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<Stored>(&bytes).ok())
+            .filter(|s| Some(&s.program) == program.as_ref() && s.tasks_dir == layout.tasks)
+            .map(|s| s.entries)
+            .unwrap_or_default();
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        Cache {
+            layout: layout.clone(),
+            program,
+            workspace: layout.workspace.is_dir(),
+            stored,
+            keep: HashMap::new(),
+            missed: false,
+            racy_after_ns: now.saturating_sub(RACY).as_nanos() as u64,
+        }
+    }
+
+    /// Task files `files`, each from the cache when it is unchanged, else
+    /// read and parsed (`task::load`); in order, on every CPU.
+    pub fn load_all(&mut self, files: &[Utf8PathBuf]) -> Vec<Parsed> {
+        let stamps = parallel::map(files, |file| file.metadata().ok().map(|m| Stamp::of(&m)));
+        let mut found: Vec<Parsed> = Vec::with_capacity(files.len());
+        let mut misses = Vec::new();
+        for (i, (file, stamp)) in files.iter().zip(&stamps).enumerate() {
+            let hit = self.take(file, *stamp);
+            if hit.is_none() {
+                misses.push(i);
+            }
+            found.push(Parsed {
+                // A miss's place, filled in below.
+                task: hit,
+                problems: Vec::new(),
+            });
+        }
+        self.missed = !misses.is_empty();
+        let tasks_dir = &self.layout.tasks;
+        let parsed = parallel::map(&misses, |&i| task::load(tasks_dir, &files[i]));
+        for (i, parsed) in misses.into_iter().zip(parsed) {
+            found[i] = parsed;
+        }
+        for (stamp, parsed) in stamps.into_iter().zip(&found) {
+            if let (Some(stamp), Some(task)) = (stamp, &parsed.task) {
+                if self.keepable(&stamp, parsed) {
+                    self.keep.insert(task.id.clone(), stamp);
+                }
+            }
+        }
+        found
+    }
+
+    /// The stored task of `file`, when it was stored with `stamp`.
+    fn take(&mut self, file: &Utf8Path, stamp: Option<Stamp>) -> Option<Task> {
+        let id = self.layout.task_id(file)?;
+        let entry = self.stored.remove(id)?;
+        if Some(entry.stamp) != stamp {
+            return None;
+        }
+        // What is not stored: both follow from the id.
+        let mut task = entry.task;
+        task.phase = Task::new(id, Utf8PathBuf::new(), Vec::new()).phase;
+        task.file = file.to_owned();
+        Some(task)
+    }
+
+    /// Whether a file read with `stamp` as `parsed` may be stored.
+    fn keepable(&self, stamp: &Stamp, parsed: &Parsed) -> bool {
+        parsed.problems.is_empty()
+            && parsed.task.as_ref().is_some_and(|t| t.prompt.is_none())
+            && stamp.changed_ns < self.racy_after_ns
+    }
+
+    /// Stores `tasks` (those whose files may be kept) when a file was
+    /// parsed or is gone since the cache was written. A failure to write
+    /// is ignored: the next command parses again.
+    pub fn save(self, tasks: &[Task]) {
+        let changed = self.missed || !self.stored.is_empty();
+        let Some(program) = self
+            .program
+            .as_deref()
+            .filter(|_| changed && self.workspace)
+        else {
+            return;
+        };
+        let entries = tasks
+            .iter()
+            .filter_map(|task| {
+                let stamp = *self.keep.get(&task.id)?;
+                Some((task.id.as_str(), EntryRef { stamp, task }))
+            })
+            .collect();
+        let stored = StoredRef {
+            program,
+            tasks_dir: &self.layout.tasks,
+            entries,
+        };
+        let file = self.layout.cache_file();
+        let Ok(bytes) = serde_json::to_vec(&stored) else {
+            return;
+        };
+        if let Some(dir) = file.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let _ = atomic::write(&file, &bytes);
+    }
+}
+
+/// What identifies this build of the program: its size and modification
+/// time (a rebuild changes both, or at least the time).
+fn program() -> Option<String> {
+    let meta = std::env::current_exe().and_then(std::fs::metadata).ok()?;
+    Some(format!(
+        "{} {} {}.{}",
+        env!("CARGO_PKG_VERSION"),
+        meta.size(),
+        meta.mtime(),
+        meta.mtime_nsec()
+    ))
+}
