@@ -28,7 +28,7 @@ use crate::state::atomic;
 use crate::sys::parallel;
 
 /// How recently a file may have changed and still be kept.
-const RACY: Duration = Duration::from_secs(2);
+const RACY: Duration = Duration::from_secs(1);
 
 /// What identifies a file's version without reading it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

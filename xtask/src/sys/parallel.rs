@@ -32,3 +32,15 @@ pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> 
         all
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn keeps_the_order_of_the_items_however_many_threads() {
+        for n in [0, 1, 511, 512, 1025, 10_001] {
+            let items: Vec<usize> = (0..n).collect();
+            let doubled = super::map(&items, |i| i * 2);
+            assert_eq!(doubled, (0..n).map(|i| i * 2).collect::<Vec<_>>(), "n = {n}");
+        }
+    }
+}

@@ -3,6 +3,7 @@
 
 mod agents;
 mod approvals;
+mod cache;
 mod commands;
 mod core;
 mod events;

@@ -1,0 +1,130 @@
+//! The cache of parsed task files (`workspace/cache/tasks.json`): used for
+//! a file that has not changed, never for one that has, and never trusted
+//! when it is of another build or unreadable.
+
+use std::os::unix::fs::MetadataExt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::tree::{wait_for, Tree, BIN};
+
+const CACHE: &str = "workspace/cache/tasks.json";
+
+/// A tree of two tasks, with a workspace (a command stores its cache
+/// only in one that exists).
+fn two_tasks() -> Tree {
+    let t = Tree::new();
+    t.task("p/a", "command: echo a");
+    t.task("p/b", "command: echo b");
+    std::fs::create_dir_all(t.path("workspace")).unwrap();
+    t
+}
+
+/// Waits until every task file last changed more than a second ago: the
+/// cache keeps no file changed more recently (a second change within the
+/// same tick of the file system's clock would go unseen).
+fn settle(t: &Tree, ids: &[&str]) {
+    for id in ids {
+        let meta = std::fs::metadata(t.path(&format!("tasks/{id}.md"))).unwrap();
+        let changed = UNIX_EPOCH + Duration::new(meta.ctime() as u64, meta.ctime_nsec() as u32);
+        wait_for("the task files to age", || {
+            SystemTime::now()
+                .duration_since(changed)
+                .unwrap_or_default()
+                > Duration::from_millis(1100)
+        });
+    }
+}
+
+fn cached(t: &Tree) -> serde_json::Value {
+    serde_json::from_str(&t.read(CACHE)).unwrap()
+}
+
+/// Makes the cache say that task `id` runs `echo planted`: a command
+/// that shows it is the one `next` prints came from the cache.
+fn plant(t: &Tree, id: &str) {
+    let mut cache = cached(t);
+    cache["entries"][id]["task"]["command"] = serde_json::json!({ "Shell": "echo planted" });
+    t.write(CACHE, &cache.to_string());
+}
+
+#[test]
+fn an_unchanged_task_file_comes_from_the_cache_and_a_changed_one_is_read_again() {
+    let t = two_tasks();
+    settle(&t, &["p/a", "p/b"]);
+    t.run(&["validate"]).code(0);
+    let entries = cached(&t)["entries"].clone();
+    assert!(
+        entries.get("p/a").is_some() && entries.get("p/b").is_some(),
+        "{entries}"
+    );
+
+    plant(&t, "p/a");
+    t.run(&["next"]).code(0).says("echo planted");
+
+    // The same size, and the modification time put back: only the change
+    // time (which no program can set) tells.
+    let file = t.path("tasks/p/a.md");
+    let modified = std::fs::metadata(&file).unwrap().modified().unwrap();
+    t.task("p/a", "command: echo A");
+    let handle = std::fs::File::options().write(true).open(&file).unwrap();
+    handle.set_modified(modified).unwrap();
+    let next = t.run(&["next"]);
+    next.code(0).says("echo A");
+    assert!(!next.stdout.contains("planted"), "{}", next.stdout);
+}
+
+#[test]
+fn a_cache_of_another_build_or_one_unreadable_is_ignored_and_written_again() {
+    let t = two_tasks();
+    settle(&t, &["p/a", "p/b"]);
+    t.run(&["validate"]).code(0);
+    plant(&t, "p/a");
+
+    // A rebuilt program may parse differently: a copy of the binary has a
+    // new modification time.
+    let rebuilt = t.path("xtask-rebuilt");
+    std::fs::copy(BIN, &rebuilt).unwrap();
+    let out = std::process::Command::new(&rebuilt)
+        .arg("--root")
+        .arg(&t.root)
+        .arg("next")
+        .output()
+        .unwrap();
+    let rebuilt_run = crate::tree::Run::from(out);
+    rebuilt_run.code(0).says("echo a");
+    assert!(
+        !rebuilt_run.stdout.contains("planted"),
+        "{}",
+        rebuilt_run.stdout
+    );
+
+    t.write(CACHE, "{\"program\": \"cut short");
+    t.run(&["next"]).code(0).says("echo a").says("echo b");
+    let entries = cached(&t)["entries"].clone();
+    assert!(entries.get("p/a").is_some(), "written again: {entries}");
+}
+
+#[test]
+fn files_changed_a_moment_ago_and_tasks_with_a_prompt_are_not_kept() {
+    let t = two_tasks();
+    t.task(
+        "p/c",
+        "command: cat {prompt_file}\nprompt: Do {{ task.id }}.",
+    );
+    settle(&t, &["p/a", "p/b", "p/c"]);
+    t.task("p/b", "command: echo B");
+    t.run(&["validate"]).code(0);
+    let entries = cached(&t)["entries"].clone();
+    assert!(entries.get("p/a").is_some(), "{entries}");
+    // Just written: it could change again within the same clock tick.
+    assert!(entries.get("p/b").is_none(), "{entries}");
+    // A template may be a file of its own, which may change apart from the
+    // task's: no task with one is kept.
+    assert!(entries.get("p/c").is_none(), "{entries}");
+
+    // A command in a tree without a workspace makes none for its cache.
+    let bare = Tree::new();
+    bare.task("p/a", "command: echo a");
+    bare.run(&["validate"]).code(0);
+    assert!(!bare.exists("workspace"));
+}
