@@ -44,7 +44,7 @@ fn render(
     only: Option<&str>,
 ) -> (String, Vec<String>) {
     let graph = &defs.graph;
-    let shown = |t: usize| only.is_none_or(|p| graph.tasks[t].phase == p);
+    let shown = |t: usize| only.is_none_or(|p| graph.tasks[t].phase() == p);
     let mut warnings = Vec::new();
     let mut out = String::new();
     match format {

@@ -14,7 +14,7 @@ use crate::state::lock;
 pub fn run(layout: &Layout, args: &cli::Orchestrate) -> Result<i32> {
     let ids: Vec<&str> = args.tasks.iter().map(|id| task::normalize_id(id)).collect();
     let selects = |task: &Task| match &args.phase {
-        Some(phase) => names_phase(phase, &task.phase),
+        Some(phase) => names_phase(phase, task.phase()),
         None => ids.is_empty() || ids.contains(&task.id.as_str()),
     };
     let runs = Runs {

@@ -334,7 +334,7 @@ fn parallelism(defs: &Definitions, bars: &[Bar]) -> String {
 fn tables(layout: &Layout, defs: &Definitions, statuses: &[Option<Status>]) -> String {
     let mut by_phase: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (t, task) in defs.graph.tasks.iter().enumerate() {
-        by_phase.entry(task.phase.as_str()).or_default().push(t);
+        by_phase.entry(task.phase()).or_default().push(t);
     }
     let mut html = String::from("<h2>Tasks</h2>");
     for (phase, tasks) in by_phase {

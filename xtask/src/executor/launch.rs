@@ -43,7 +43,7 @@ pub struct Limits {
 impl Limits {
     /// The task's own settings, else its phase's, else the config's.
     pub fn of(config: &Config, task: &Task) -> Limits {
-        let phase = config.phase(phase_key(&task.phase));
+        let phase = config.phase(phase_key(task.phase()));
         Limits {
             timeout: task.timeout.or(phase.timeout),
             idle_timeout: task.idle_timeout.or(phase.idle_timeout),
@@ -66,7 +66,7 @@ pub fn environment(
     [
         ("TASK_ID", task.id.clone()),
         ("TASK_FILE", task.file.to_string()),
-        ("TASK_PHASE", task.phase.clone()),
+        ("TASK_PHASE", task.phase().to_owned()),
         ("TASK_OUTPUT_DIR", layout.output_dir(&task.id).to_string()),
         ("TASK_LOG", layout.log_file(&task.id).to_string()),
         ("TASK_ATTEMPT", attempt.to_string()),

@@ -65,6 +65,16 @@ struct Entry {
     task: Task,
 }
 
+impl Entry {
+    /// Its task, read from `file`, with what is not stored (the file,
+    /// which the id names) filled in.
+    fn task_of(self, file: &Utf8Path) -> Task {
+        let mut task = self.task;
+        task.file = file.to_owned();
+        task
+    }
+}
+
 #[derive(Serialize)]
 struct StoredRef<'a> {
     program: &'a str,
@@ -127,25 +137,20 @@ impl Cache {
     /// read and parsed (`task::load`); in order, on every CPU.
     pub fn load_all(&mut self, files: &[Utf8PathBuf]) -> Vec<Parsed> {
         let stamps = parallel::map(files, |file| file.metadata().ok().map(|m| Stamp::of(&m)));
-        let mut found: Vec<Parsed> = Vec::with_capacity(files.len());
-        let mut misses = Vec::new();
-        for (i, (file, stamp)) in files.iter().zip(&stamps).enumerate() {
-            let hit = self.take(file, *stamp);
-            if hit.is_none() {
-                misses.push(i);
-            }
-            found.push(Parsed {
-                // A miss's place, filled in below.
-                task: hit,
-                problems: Vec::new(),
-            });
-        }
-        self.missed = !misses.is_empty();
+        let mut lookups: Vec<(&Utf8PathBuf, Option<Box<Entry>>)> = files
+            .iter()
+            .zip(&stamps)
+            .map(|(file, stamp)| (file, self.take(file, *stamp)))
+            .collect();
+        self.missed = lookups.iter().any(|(_, hit)| hit.is_none());
         let tasks_dir = &self.layout.tasks;
-        let parsed = parallel::map(&misses, |&i| task::load(tasks_dir, &files[i]));
-        for (i, parsed) in misses.into_iter().zip(parsed) {
-            found[i] = parsed;
-        }
+        let found = parallel::map_mut(&mut lookups, |(file, hit)| match hit.take() {
+            Some(entry) => Parsed {
+                task: Some(entry.task_of(file)),
+                problems: Vec::new(),
+            },
+            None => task::load(tasks_dir, file),
+        });
         for (stamp, parsed) in stamps.into_iter().zip(&found) {
             if let (Some(stamp), Some(task)) = (stamp, &parsed.task) {
                 if self.keepable(&stamp, parsed) {
@@ -156,18 +161,10 @@ impl Cache {
         found
     }
 
-    /// The stored task of `file`, when it was stored with `stamp`.
-    fn take(&mut self, file: &Utf8Path, stamp: Option<Stamp>) -> Option<Task> {
-        let id = self.layout.task_id(file)?;
-        let entry = self.stored.remove(id)?;
-        if Some(entry.stamp) != stamp {
-            return None;
-        }
-        // What is not stored: both follow from the id.
-        let mut task = entry.task;
-        task.phase = Task::new(id, Utf8PathBuf::new(), Vec::new()).phase;
-        task.file = file.to_owned();
-        Some(task)
+    /// The stored entry of `file`, when it was stored with `stamp`.
+    fn take(&mut self, file: &Utf8Path, stamp: Option<Stamp>) -> Option<Box<Entry>> {
+        let entry = self.stored.remove(self.layout.task_id(file)?)?;
+        (Some(entry.stamp) == stamp).then_some(entry)
     }
 
     /// Whether a file read with `stamp` as `parsed` may be stored.

@@ -127,7 +127,8 @@ fn read(
         Config::default()
     });
     problems.append(&mut discovery.problems);
-    if discovery.files.is_empty() {
+    let files = std::mem::take(&mut discovery.files);
+    if files.is_empty() {
         problems.push(Problem::general(format!(
             "tasks/ has no task yet: `{}` adds one (from tasks/TEMPLATE.md)",
             layout.cmd("new 01-plan/01-first-task")
@@ -137,9 +138,9 @@ fn read(
     // Collected in the place of what was read: with 100,000 tasks, two
     // vectors of them at once would weigh tens of MB.
     let tasks: Vec<Task> = cache
-        .load_all(&discovery.files)
+        .load_all(&files)
         .into_iter()
-        .zip(&discovery.files)
+        .zip(&files)
         .filter_map(|(parsed, file)| {
             problems.extend(parsed.problems);
             parsed
@@ -148,8 +149,9 @@ fn read(
         })
         .collect();
     cache.save(&tasks);
+    drop(files);
     let folders: Vec<String> = {
-        let mut folders: Vec<String> = tasks.iter().map(|t| t.phase.clone()).collect();
+        let mut folders: Vec<String> = tasks.iter().map(|t| t.phase().to_owned()).collect();
         folders.sort();
         folders.dedup();
         folders

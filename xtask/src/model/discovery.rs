@@ -15,6 +15,8 @@ const NOT_TASKS: [&str; 2] = ["README.md", "TEMPLATE.md"];
 /// files cheaply later) and the problems met on the way.
 #[derive(Debug, Default)]
 pub struct Discovery {
+    /// What `scan` found, for its caller to take (`std::mem::take`): a
+    /// run keeps its `Discovery` for `rescan`, not 100,000 paths twice.
     pub files: Vec<Utf8PathBuf>,
     pub problems: Vec<Problem>,
     known: HashSet<Utf8PathBuf>,
@@ -25,7 +27,9 @@ pub struct Discovery {
 impl Discovery {
     pub fn scan(tasks_dir: &Utf8Path) -> Discovery {
         let mut discovery = Discovery::default();
-        discovery.walk(tasks_dir);
+        let mut files = Vec::new();
+        discovery.walk(tasks_dir, &mut files);
+        discovery.files = files;
         discovery
     }
 
@@ -38,23 +42,23 @@ impl Discovery {
             .filter(|(dir, seen)| modified(dir).is_none_or(|now| now != **seen))
             .map(|(dir, _)| dir.clone())
             .collect();
-        let before = self.files.len();
+        let mut files = Vec::new();
         for dir in changed {
-            self.walk(&dir);
+            self.walk(&dir, &mut files);
         }
-        self.files[before..].sort();
-        self.files[before..].to_vec()
+        files.sort();
+        files
     }
 
-    /// Adds the task files under `dir` not seen before, in the order of
-    /// their paths (each folder's entries by name, a sub-folder's files in
-    /// its place).
-    fn walk(&mut self, dir: &Utf8Path) {
+    /// Adds to `files` the task files under `dir` not seen before, in the
+    /// order of their paths (each folder's entries by name, a sub-folder's
+    /// files in its place).
+    fn walk(&mut self, dir: &Utf8Path, files: &mut Vec<Utf8PathBuf>) {
         for (path, is_dir) in self.read_folder(dir) {
             if is_dir {
-                self.walk(&path);
+                self.walk(&path, files);
             } else {
-                self.files.push(path);
+                files.push(path);
             }
         }
     }

@@ -129,14 +129,27 @@ impl Graph {
     fn add(&mut self, new: Vec<Task>) -> Vec<Problem> {
         let mut problems: Vec<Problem> = new.iter().flat_map(path_problems).collect();
         let first = self.tasks.len();
-        for task in new {
-            let phase = self.intern_phase(&task.phase);
-            self.index.insert(task.id.clone(), self.tasks.len());
-            self.phases[phase].tasks.push(self.tasks.len());
+        // The first batch becomes the graph's tasks as it is: pushed one by
+        // one, 100,000 tasks would be copied as the vector grows, and weigh
+        // twice what they do for a moment.
+        if first == 0 {
+            self.tasks = new;
+        } else {
+            self.tasks.extend(new);
+        }
+        let added = self.tasks.len() - first;
+        self.index.reserve(added);
+        self.phase_of.reserve(added);
+        self.deps.resize_with(self.tasks.len(), Vec::new);
+        self.dependents.resize_with(self.tasks.len(), Vec::new);
+        for t in first..self.tasks.len() {
+            let phase = match self.phase_index.get(self.tasks[t].phase()) {
+                Some(&p) => p,
+                None => self.new_phase(self.tasks[t].phase().to_owned()),
+            };
+            self.index.insert(self.tasks[t].id.clone(), t);
+            self.phases[phase].tasks.push(t);
             self.phase_of.push(phase);
-            self.tasks.push(task);
-            self.deps.push(Vec::new());
-            self.dependents.push(Vec::new());
         }
         for t in first..self.tasks.len() {
             let (deps, found) = self.resolve(t);
@@ -161,17 +174,13 @@ impl Graph {
         problems
     }
 
-    fn intern_phase(&mut self, name: &str) -> usize {
-        if let Some(&p) = self.phase_index.get(name) {
-            return p;
-        }
+    fn new_phase(&mut self, name: String) -> usize {
         self.phases.push(Phase {
-            name: name.to_owned(),
+            name: name.clone(),
             tasks: Vec::new(),
             dependents: Vec::new(),
         });
-        self.phase_index
-            .insert(name.to_owned(), self.phases.len() - 1);
+        self.phase_index.insert(name, self.phases.len() - 1);
         self.phases.len() - 1
     }
 

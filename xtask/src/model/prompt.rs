@@ -178,7 +178,7 @@ impl Context {
             task: TaskVars {
                 id: task.id.clone(),
                 title: task.title.clone().unwrap_or_else(|| task.id.clone()),
-                phase: task.phase.clone(),
+                phase: task.phase().to_owned(),
                 body: String::new(),
                 outputs: task.outputs.clone(),
                 output_dir: output_dir.to_string(),

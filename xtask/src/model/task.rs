@@ -18,14 +18,11 @@ use crate::model::prompt::{self, Template};
 use crate::model::yaml::{self, Fields, Unknown};
 
 /// Serialised only for the cache of parsed task files (`model::cache`),
-/// which fills in `phase` and `file` from the id.
+/// which fills in `file` from the id.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Task {
     /// Path under `tasks/` without `.md`: `01-analysis/01-run-conformance-tests`.
     pub id: String,
-    /// The first folder of the id: `01-analysis`.
-    #[serde(skip)]
-    pub phase: String,
     #[serde(skip)]
     pub file: Utf8PathBuf,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -63,8 +60,9 @@ pub struct Task {
     pub pool: Option<String>,
     /// Its own prompt template (else `agent.prompt` when it runs the agent
     /// command). Not in the cache: a task with one is never kept there.
+    /// Boxed: few tasks have one, and a graph holds many tasks.
     #[serde(skip)]
-    pub prompt: Option<Template>,
+    pub prompt: Option<Box<Template>>,
     /// Whether it waits for a person's approval, when it says (else its
     /// phase's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -84,7 +82,6 @@ impl Task {
     pub fn new(id: &str, file: Utf8PathBuf, dependencies: Vec<String>) -> Task {
         Task {
             id: id.to_owned(),
-            phase: id.split('/').next().unwrap_or(id).to_owned(),
             file,
             title: None,
             dependencies,
@@ -159,12 +156,18 @@ fn fill_in(layout: &Layout, task: &Task, arg: &str) -> String {
 }
 
 impl Task {
+    /// The first folder of its id: `01-analysis` (a method, not a field:
+    /// a graph holds many tasks).
+    pub fn phase(&self) -> &str {
+        self.id.split('/').next().unwrap_or(&self.id)
+    }
+
     /// Whether it runs in a git worktree: its own `workdir`, else its
     /// phase's, else `worktrees.default`.
     pub fn in_worktree(&self, config: &Config) -> bool {
         let workdir = self
             .workdir
-            .or(config.phase(phase_key(&self.phase)).workdir);
+            .or(config.phase(phase_key(self.phase())).workdir);
         match workdir {
             Some(w) => w == Workdir::Worktree,
             None => config.worktrees.default,
@@ -187,7 +190,7 @@ impl Task {
     /// `{prompt_file}`) its body as it is.
     pub fn prompt_template(&self, config: &Config) -> Option<Template> {
         if let Some(own) = &self.prompt {
-            return Some(own.clone());
+            return Some(Template::clone(own));
         }
         if self.command.is_none() {
             if let Some(shared) = &config.agents.prompt {
@@ -207,7 +210,7 @@ impl Task {
     /// phase says.
     pub fn approval(&self, config: &Config) -> Option<Approve> {
         self.approve
-            .or(config.phase(phase_key(&self.phase)).approve)
+            .or(config.phase(phase_key(self.phase())).approve)
     }
 
     /// Whether it runs an agent: the agent command, or a task whose result
@@ -229,7 +232,7 @@ impl Task {
             .filter(|_| self.command.is_none());
         self.pool
             .as_deref()
-            .or(config.phase(phase_key(&self.phase)).pool.as_deref())
+            .or(config.phase(phase_key(self.phase())).pool.as_deref())
             .or(agent)
     }
 
@@ -237,7 +240,7 @@ impl Task {
     /// question: its phase's, else the config's.
     pub fn prompt_idle(&self, config: &Config) -> std::time::Duration {
         config
-            .phase(phase_key(&self.phase))
+            .phase(phase_key(self.phase()))
             .prompt_idle
             .unwrap_or(config.agents.prompt_idle)
     }
@@ -394,7 +397,7 @@ pub fn parse(tasks_dir: &Utf8Path, file: &Utf8Path, text: &str) -> Parsed {
     };
     let mut task = Task::new(&id, file.to_owned(), Vec::new());
     read(&mut task, &mut fields);
-    task.prompt = prompt::read(&mut fields, file, tasks_dir, "");
+    task.prompt = prompt::read(&mut fields, file, tasks_dir, "").map(Box::new);
     Parsed {
         task: Some(task),
         problems: fields.finish(Unknown::NearMissesRefused, alias),

@@ -35,7 +35,7 @@ impl Run<'_> {
         }
         match approvals::read(self.layout, &task.id) {
             Some(approval) if approval.decision == Decision::Approved => {
-                self.history[t].approval = Some(approval);
+                self.history[t].approval = Some(Box::new(approval));
                 Ok(false)
             }
             Some(rejection) => {
@@ -80,7 +80,7 @@ impl Run<'_> {
             approvals::read(self.layout, &task.id).filter(|a| a.decision == Decision::Approved)
         {
             approvals::record(status, &approval);
-            self.history[t].approval = Some(approval);
+            self.history[t].approval = Some(Box::new(approval));
             return false;
         }
         status.status = State::AwaitingApproval;
@@ -123,7 +123,7 @@ impl Run<'_> {
                 continue;
             }
             let by = format!("approved by {}", decision.by);
-            self.history[t].approval = Some(decision.clone());
+            self.history[t].approval = Some(Box::new(decision.clone()));
             let files = Disk::new(self.layout, self.config, &self.graph);
             if ran {
                 self.readiness.approved_result(&self.graph, t, &files);

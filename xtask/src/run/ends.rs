@@ -129,7 +129,7 @@ impl Run<'_> {
         let attempt = status.attempt;
         let cost = status.agent.as_ref().and_then(|a| a.cost_usd);
         let session = status.agent.as_ref().and_then(|a| a.session_id.clone());
-        self.history[t].report = status.agent.clone();
+        self.history[t].report = status.agent.clone().map(Box::new);
         let paused = status.rate_limited_until.clone().zip(status.pool.clone());
         let started = status
             .started_at
@@ -164,14 +164,14 @@ impl Run<'_> {
         };
         match error {
             Some(error) if paused.is_some() => {
-                self.history[t].previous = Some(previous(&error));
+                self.history[t].previous = Some(Box::new(previous(&error)));
                 let (until, pool) = paused.expect("paused");
                 self.on_paused(t, &until, &pool, &error);
             }
             Some(error) => {
                 self.printer
                     .event(Tone::Bad, "failed", &id, &format!("{details}  {error}"));
-                self.history[t].previous = Some(previous(&error));
+                self.history[t].previous = Some(Box::new(previous(&error)));
                 self.on_failed(t, error);
             }
             None => {

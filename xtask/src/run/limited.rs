@@ -56,7 +56,7 @@ impl Run<'_> {
     pub(super) fn on_paused(&mut self, t: usize, until: &str, pool: &str, error: &str) {
         let id = self.graph.tasks[t].id.clone();
         let end = status::parse_timestamp(until).unwrap_or_else(SystemTime::now);
-        self.history[t].paused = Some((end, pool.to_owned()));
+        self.history[t].paused = Some(Box::new((end, pool.to_owned())));
         let when = format::clock(end);
         self.printer.event(
             Tone::Warn,

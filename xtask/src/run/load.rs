@@ -201,20 +201,20 @@ fn read_past(layout: &Layout, id: &str, status: &Status, resumed: bool, past: &m
         past.tries = status.tries;
     }
     if let (Some(error), Some(_)) = (&status.error, &status.log) {
-        past.previous = Some(Previous {
+        past.previous = Some(Box::new(Previous {
             error: error.clone(),
             log: logs::of_attempt(layout, id, status.attempt),
             session_id: status.agent.as_ref().and_then(|a| a.session_id.clone()),
-        });
+        }));
     }
-    past.report = status.agent.clone();
+    past.report = status.agent.clone().map(Box::new);
     if let Some(until) = status.paused_until() {
         past.limited_since = status
             .rate_limited_since
             .as_deref()
             .and_then(status::parse_timestamp);
         let pool = status.pool.as_deref().unwrap_or(UNNAMED_POOL);
-        past.paused = Some((until, pool.to_owned()));
+        past.paused = Some(Box::new((until, pool.to_owned())));
     }
 }
 

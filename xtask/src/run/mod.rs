@@ -577,7 +577,7 @@ impl Run<'_> {
             id: self.run_id.clone(),
             tries: self.history[t].tries,
             recorder: self.executor.as_ref().and_then(Executor::recorder),
-            approval: self.history[t].approval.clone(),
+            approval: self.history[t].approval.as_deref().cloned(),
         }
     }
 

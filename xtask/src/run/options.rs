@@ -35,7 +35,7 @@ impl Options {
         if !self.only.is_empty() {
             return self.only.contains(&task.id);
         }
-        self.phase.as_ref().is_none_or(|p| *p == task.phase)
+        self.phase.as_ref().is_none_or(|p| *p == task.phase())
     }
 }
 

@@ -309,7 +309,7 @@ impl<'a> Plan<'a> {
         let start = attempt::Start {
             agent,
             attempt: past.attempt + 1,
-            previous: past.previous.as_ref(),
+            previous: past.previous.as_deref(),
             worktree: None,
             budget_left: None,
             prompt: None,

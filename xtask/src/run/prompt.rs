@@ -95,7 +95,7 @@ fn context(layout: &Layout, graph: &Graph, t: usize, attempt: &Attempt) -> Resul
         task: TaskVars {
             id: task.id.clone(),
             title: task.title.clone().unwrap_or_else(|| task.id.clone()),
-            phase: task.phase.clone(),
+            phase: task.phase().to_owned(),
             body: task::body(&text).to_owned(),
             outputs: task.outputs.clone(),
             output_dir: layout.output_dir(&task.id).to_string(),

@@ -93,7 +93,7 @@ impl Run<'_> {
         )?);
         let status = active.running_status(self.layout, &task.id, &self.run_info(t));
         status::write(self.layout, &status)?;
-        let previous = self.history[t].previous.as_ref();
+        let previous = self.history[t].previous.as_deref();
         let rendered = prompt::prepare(
             self.layout,
             self.config,

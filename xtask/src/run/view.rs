@@ -41,14 +41,14 @@ impl Snapshot<'_> {
                     .and_then(|a| a.worktree.as_ref())
                     .map(|w| w.branch.clone()),
                 merged_commit: None,
-                pool: past.paused.as_ref().map(|(_, pool)| pool.clone()),
+                pool: past.paused.as_ref().map(|paused| paused.1.clone()),
             };
             builder.add(
-                &task.phase,
+                task.phase(),
                 &task.id,
                 self.seen(t),
                 attempt,
-                Usage::reported(past.report.as_ref()),
+                Usage::reported(past.report.as_deref()),
             );
         }
         let missing = |phase: &str| {
@@ -84,7 +84,7 @@ impl Snapshot<'_> {
     fn seen(&self, t: usize) -> Seen {
         let past = &self.history[t];
         let node = self.readiness.node(t);
-        if let (Node::Ready | Node::Waiting, Some((until, _))) = (node, &past.paused) {
+        if let (Node::Ready | Node::Waiting, Some((until, _))) = (node, past.paused.as_deref()) {
             if *until > SystemTime::now() {
                 return Seen::Paused {
                     until: *until,

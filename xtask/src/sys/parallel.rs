@@ -4,33 +4,37 @@
 
 /// `f` of every item, in order; on as many threads as there are CPUs
 /// (`available_parallelism`, which counts a cgroup's quota), each over a
-/// contiguous share. A few items are mapped here, where a thread would
-/// cost more than it saves.
+/// contiguous share.
 pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let mut refs: Vec<&T> = items.iter().collect();
+    map_mut(&mut refs, |item| f(item))
+}
+
+/// `map`, where `f` may take what it needs out of an item.
+pub fn map_mut<T: Send, R: Send>(items: &mut [T], f: impl Fn(&mut T) -> R + Sync) -> Vec<R> {
+    // Fewer items are mapped here: a thread would cost more than it saves.
     const WORTH_A_THREAD: usize = 512;
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = cpus.min(items.len() / WORTH_A_THREAD).max(1);
     if threads == 1 {
-        return items.iter().map(&f).collect();
+        return items.iter_mut().map(f).collect();
     }
     let share = items.len().div_ceil(threads);
+    // Each thread fills its share of one vector: with 100,000 tasks, a
+    // vector per thread and their concatenation would weigh twice as much.
+    let mut out: Vec<Option<R>> = std::iter::repeat_with(|| None).take(items.len()).collect();
     let f = &f;
     std::thread::scope(|scope| {
-        let workers: Vec<_> = items
-            .chunks(share)
-            .map(|part| scope.spawn(move || part.iter().map(f).collect::<Vec<R>>()))
-            .collect();
-        let mut all = Vec::with_capacity(items.len());
-        for worker in workers {
-            // A panic in `f` is the caller's bug: passed on as it was.
-            all.extend(
-                worker
-                    .join()
-                    .unwrap_or_else(|e| std::panic::resume_unwind(e)),
-            );
+        for (part, slots) in items.chunks_mut(share).zip(out.chunks_mut(share)) {
+            scope.spawn(move || {
+                for (item, slot) in part.iter_mut().zip(slots) {
+                    *slot = Some(f(item));
+                }
+            });
         }
-        all
-    })
+    });
+    // Every slot is filled; collected in the same allocation.
+    out.into_iter().map_while(|r| r).collect()
 }
 
 #[cfg(test)]
@@ -40,7 +44,11 @@ mod tests {
         for n in [0, 1, 511, 512, 1025, 10_001] {
             let items: Vec<usize> = (0..n).collect();
             let doubled = super::map(&items, |i| i * 2);
-            assert_eq!(doubled, (0..n).map(|i| i * 2).collect::<Vec<_>>(), "n = {n}");
+            assert_eq!(
+                doubled,
+                (0..n).map(|i| i * 2).collect::<Vec<_>>(),
+                "n = {n}"
+            );
         }
     }
 }
