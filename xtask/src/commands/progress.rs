@@ -2,7 +2,6 @@
 //! (no lock, no task parsing), as text or as one JSON document.
 
 use anyhow::Result;
-use camino::Utf8PathBuf;
 
 use crate::model::config::Config;
 use std::collections::HashMap;
@@ -20,21 +19,29 @@ use crate::ui::live;
 use crate::ui::progress::{self, Attempt, BudgetLine, Builder, Progress, Seen, TaskLine, Usage};
 
 pub fn run(layout: &Layout, json: bool, tasks: bool) -> Result<i32> {
-    let found = Discovery::scan(&layout.tasks);
-    let mut progress = collect_from(layout, &found.files);
-    match definitions::load_found(layout, found) {
-        Ok(defs) => set_eta(layout, &defs, &mut progress),
+    // The statuses (and logs) are read while the definitions load: neither
+    // needs the other, and with 100,000 tasks each takes most of a second.
+    let (mut progress, defs) = std::thread::scope(|scope| {
+        let statuses = scope.spawn(|| {
+            let mut progress = collect(layout);
+            if json || tasks {
+                add_last_log_lines(layout, &mut progress);
+            }
+            progress
+        });
+        let defs = definitions::load(layout);
+        let progress = statuses.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+        (progress, defs)
+    });
+    match defs {
+        Ok(defs) => {
+            set_eta(layout, &defs, &mut progress);
+            // Freed with the process: taking 100,000 tasks apart one by one
+            // would only make the command end later.
+            std::mem::forget(defs);
+        }
         Err(invalid) => {
             progress.problems = invalid.problems.iter().map(|p| p.to_string()).collect();
-        }
-    }
-    // Every task that has run has a log (a few views read one each).
-    if json || tasks {
-        let lines = parallel::map(&progress.tasks, |task| {
-            (task.attempt > 0).then(|| logs::last_line(&layout.log_file(&task.task_id)))
-        });
-        for (task, line) in progress.tasks.iter_mut().zip(lines) {
-            task.last_log_line = line;
         }
     }
     if json {
@@ -51,6 +58,17 @@ pub fn run(layout: &Layout, json: bool, tasks: bool) -> Result<i32> {
     })
 }
 
+/// The last line of the log of every task that has run (every such task
+/// has a log).
+fn add_last_log_lines(layout: &Layout, progress: &mut Progress) {
+    let lines = parallel::map(&progress.tasks, |task| {
+        (task.attempt > 0).then(|| logs::last_line(&layout.log_file(&task.task_id)))
+    });
+    for (task, line) in progress.tasks.iter_mut().zip(lines) {
+        task.last_log_line = line;
+    }
+}
+
 /// `progress --watch`: the live view of a run started elsewhere.
 pub fn watch(layout: &Layout) -> ! {
     live::watch(layout, || collect(layout))
@@ -58,11 +76,7 @@ pub fn watch(layout: &Layout) -> ! {
 
 /// The dashboard, from the task files' names and the status files.
 pub fn collect(layout: &Layout) -> Progress {
-    collect_from(layout, &Discovery::scan(&layout.tasks).files)
-}
-
-/// `collect`, of the task files `files`.
-fn collect_from(layout: &Layout, files: &[Utf8PathBuf]) -> Progress {
+    let files = Discovery::scan(&layout.tasks).files;
     let config = Config::load(&layout.config_file()).unwrap_or_default();
     let mut builder = Builder::new();
     let mut warnings = Vec::new();

@@ -32,11 +32,7 @@ pub struct Runs<'a> {
 
 /// Every definition, or every problem found in them (as `Invalid`).
 pub fn load(layout: &Layout) -> Result<Definitions, Invalid> {
-    load_found(layout, Discovery::scan(&layout.tasks))
-}
-
-/// `load`, of the task files `discovery` found.
-pub fn load_found(layout: &Layout, discovery: Discovery) -> Result<Definitions, Invalid> {
+    let discovery = Discovery::scan(&layout.tasks);
     read(layout, None, discovery).map_err(|problems| invalid(layout, problems))
 }
 
