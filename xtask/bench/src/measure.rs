@@ -150,8 +150,9 @@ impl Bench {
     }
 
     /// The orchestrator's own commands on `graph` in `dir`, which its last
-    /// run left completed: progress, a resume, then (on a cleared
-    /// workspace) a dry run.
+    /// run left completed: progress, a resume, then a dry run with the
+    /// statuses cleared (the parsed task files still cached), and one with
+    /// no workspace at all (the first command on a graph: nothing cached).
     pub fn commands(
         &self,
         orchestrator: &Runner,
@@ -173,27 +174,34 @@ impl Bench {
         let jobs = self.jobs.to_string();
         type Check<'a> = &'a dyn Fn(&Measured) -> bool;
         let mut rows = Vec::new();
-        let cases: [(&str, &[&str], Check, bool); 4] = [
-            ("progress", &["progress"], &any, false),
-            ("progress --json", &["progress", "--json"], &any, false),
+        let dry_run: &[&str] = &["orchestrate", "--dry-run", "-j", &jobs];
+        // The last two clear what is named first: a dry run of a completed
+        // graph plans nothing.
+        let cases: [(&str, &[&str], Check, Option<&str>); 5] = [
+            ("progress", &["progress"], &any, None),
+            ("progress --json", &["progress", "--json"], &any, None),
             (
                 "orchestrate (resume)",
                 &["orchestrate", "-j", &jobs],
                 &resumed,
-                false,
+                None,
             ),
             (
-                "orchestrate --dry-run",
-                &["orchestrate", "--dry-run", "-j", &jobs],
+                "--dry-run (statuses cleared)",
+                dry_run,
                 &planned,
-                true,
+                Some("workspace/status"),
+            ),
+            (
+                "--dry-run (no workspace)",
+                dry_run,
+                &planned,
+                Some("workspace"),
             ),
         ];
-        for (name, args, check, fresh) in cases {
-            if fresh {
-                // A dry run of a completed graph plans nothing: measure it
-                // on the same graph with nothing done.
-                self.trash.take(&dir.join("workspace"))?;
+        for (name, args, check, cleared) in cases {
+            if let Some(cleared) = cleared {
+                self.trash.take(&dir.join(cleared))?;
             }
             let mut samples = Vec::new();
             for _ in 0..self.runs {

@@ -20,6 +20,7 @@ pub fn run(layout: &Layout, args: &cli::Orchestrate) -> Result<i32> {
     let runs = Runs {
         tasks: &selects,
         executor: args.executor,
+        makes_workspace: !args.dry_run,
     };
     let defs = definitions::load_to_run(layout, &runs)?;
     let phase = args.phase.as_deref().map(|p| defs.phase(p)).transpose()?;
@@ -48,6 +49,7 @@ pub fn load(layout: &Layout, selects: &dyn Fn(&Task) -> bool) -> Result<Definiti
     let runs = Runs {
         tasks: selects,
         executor: None,
+        makes_workspace: false,
     };
     Ok(definitions::load_to_run(layout, &runs)?)
 }

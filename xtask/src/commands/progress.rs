@@ -30,7 +30,9 @@ pub fn run(layout: &Layout, json: bool, tasks: bool) -> Result<i32> {
             progress
         });
         let defs = definitions::load(layout);
-        let progress = statuses.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+        let progress = statuses
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
         (progress, defs)
     });
     match defs {

@@ -15,6 +15,7 @@
 //! version, it is ignored and written again.
 
 use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, SystemTime};
 
@@ -94,8 +95,8 @@ pub struct Cache {
     layout: Layout,
     /// This build of the program; `None` (unknown) turns the cache off.
     program: Option<String>,
-    /// Whether the workspace exists: a command that only reads does not
-    /// create one to store its cache.
+    /// Whether the workspace existed: a command that only reads makes
+    /// none to store its cache.
     workspace: bool,
     /// Entries not used yet, by task id (those left at the end are of
     /// files gone).
@@ -175,15 +176,13 @@ impl Cache {
     }
 
     /// Stores `tasks` (those whose files may be kept) when a file was
-    /// parsed or is gone since the cache was written. A failure to write
-    /// is ignored: the next command parses again.
-    pub fn save(self, tasks: &[Task]) {
+    /// parsed or is gone since the cache was written: into the workspace,
+    /// made for it only with `make_workspace`. A failure to write is
+    /// ignored: the next command parses again.
+    pub fn save(self, tasks: &[Task], make_workspace: bool) {
         let changed = self.missed || !self.stored.is_empty();
-        let Some(program) = self
-            .program
-            .as_deref()
-            .filter(|_| changed && self.workspace)
-        else {
+        let may_write = self.workspace || make_workspace;
+        let Some(program) = self.program.as_deref().filter(|_| changed && may_write) else {
             return;
         };
         let entries = tasks
@@ -198,14 +197,12 @@ impl Cache {
             tasks_dir: &self.layout.tasks,
             entries,
         };
-        let file = self.layout.cache_file();
-        let Ok(bytes) = serde_json::to_vec(&stored) else {
-            return;
-        };
-        if let Some(dir) = file.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        let _ = atomic::write(&file, &bytes);
+        // Written as it is serialised: 100,000 tasks make tens of MB.
+        let _ = atomic::write_with(&self.layout.cache_file(), |file| {
+            let mut out = std::io::BufWriter::new(file);
+            serde_json::to_writer(&mut out, &stored)?;
+            out.flush()
+        });
     }
 }
 

@@ -28,6 +28,9 @@ pub struct Runs<'a> {
     pub tasks: &'a dyn Fn(&Task) -> bool,
     /// Where (`None`: the config's `executor`).
     pub executor: Option<ExecutorKind>,
+    /// Whether it makes the workspace anyway (a run, not a plan): then so
+    /// may the cache of parsed task files, when the definitions are valid.
+    pub makes_workspace: bool,
 }
 
 /// Every definition, or every problem found in them (as `Invalid`).
@@ -144,7 +147,6 @@ fn read(
                 .or_else(|| task::placeholder(&layout.tasks, file))
         })
         .collect();
-    cache.save(&tasks);
     drop(files);
     let folders: Vec<String> = {
         let mut folders: Vec<String> = tasks.iter().map(|t| t.phase().to_owned()).collect();
@@ -168,7 +170,12 @@ fn read(
         all.extend(found);
         all
     })?;
-    if !problems.is_empty() {
+    let valid = problems.is_empty();
+    cache.save(
+        &graph.tasks,
+        valid && runs.is_some_and(|r| r.makes_workspace),
+    );
+    if !valid {
         return Err(problems);
     }
     Ok(Definitions {

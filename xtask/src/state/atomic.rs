@@ -12,10 +12,19 @@ use camino::{Utf8Path, Utf8PathBuf};
 /// the new one. Survives a crash of this process; not a power loss (no fsync,
 /// see BENCHMARKS.md).
 pub fn write(path: &Utf8Path, bytes: &[u8]) -> Result<()> {
+    write_with(path, |file| file.write_all(bytes))
+}
+
+/// `write`, with the content written by `fill` as it is made: a large
+/// file (the cache of 100,000 parsed tasks) is never held whole in memory.
+pub fn write_with(
+    path: &Utf8Path,
+    fill: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> Result<()> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let tmp = beside(path, &format!("{}.{n}.tmp", std::process::id()))?;
-    create_with(&tmp, bytes)?;
+    create_with(&tmp, fill)?;
     std::fs::rename(&tmp, path).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         anyhow::Error::new(e).context(format!("cannot write {path}"))
@@ -31,7 +40,7 @@ pub fn write(path: &Utf8Path, bytes: &[u8]) -> Result<()> {
 /// one by one), and a rename over a status freed one per task.
 pub fn replace(path: &Utf8Path, bytes: &[u8]) -> Result<()> {
     let shadow = previous(path)?;
-    create_with(&shadow, bytes)?;
+    create_with(&shadow, |file| file.write_all(bytes))?;
     let c = |p: &Utf8Path| std::ffi::CString::new(p.as_str()).context("a path holds a NUL byte");
     // The first write has nothing to swap with: a plain rename (a failed
     // exchange costs as much as a rename).
@@ -69,9 +78,12 @@ fn beside(path: &Utf8Path, suffix: &str) -> Result<Utf8PathBuf> {
     Ok(dir.join(format!(".{name}.{suffix}")))
 }
 
-/// Creates (or truncates) `file` with `bytes`, and its folder if missing.
-/// A failed write (a full disk) removes what it left.
-fn create_with(file: &Utf8Path, bytes: &[u8]) -> Result<()> {
+/// Creates (or truncates) `file`, and its folder if missing, and has
+/// `fill` write it. A failed write (a full disk) removes what it left.
+fn create_with(
+    file: &Utf8Path,
+    fill: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> Result<()> {
     let dir = file.parent().context("a file path has a folder")?;
     let mut handle = match std::fs::File::create(file) {
         Ok(handle) => handle,
@@ -81,7 +93,7 @@ fn create_with(file: &Utf8Path, bytes: &[u8]) -> Result<()> {
         }
         Err(e) => return Err(e).with_context(|| format!("cannot create {file}")),
     };
-    if let Err(e) = handle.write_all(bytes).and_then(|()| handle.flush()) {
+    if let Err(e) = fill(&mut handle).and_then(|()| handle.flush()) {
         drop(handle);
         let _ = std::fs::remove_file(file);
         return Err(e).with_context(|| format!("cannot write {file}"));

@@ -105,7 +105,7 @@ fn a_cache_of_another_build_or_one_unreadable_is_ignored_and_written_again() {
 }
 
 #[test]
-fn files_changed_a_moment_ago_and_tasks_with_a_prompt_are_not_kept() {
+fn recent_files_and_tasks_with_a_prompt_are_not_kept_and_only_a_run_makes_a_workspace() {
     let t = two_tasks();
     t.task(
         "p/c",
@@ -122,9 +122,15 @@ fn files_changed_a_moment_ago_and_tasks_with_a_prompt_are_not_kept() {
     // task's: no task with one is kept.
     assert!(entries.get("p/c").is_none(), "{entries}");
 
-    // A command in a tree without a workspace makes none for its cache.
+    // A command that only reads makes no workspace for its cache; a run,
+    // which makes one anyway, stores its cache from the start.
     let bare = Tree::new();
     bare.task("p/a", "command: echo a");
+    settle(&bare, &["p/a"]);
     bare.run(&["validate"]).code(0);
+    bare.run(&["orchestrate", "--dry-run"]).code(0);
     assert!(!bare.exists("workspace"));
+    bare.run(&["orchestrate"]).code(0);
+    let entries = cached(&bare)["entries"].clone();
+    assert!(entries.get("p/a").is_some(), "{entries}");
 }
