@@ -20,7 +20,6 @@ pub fn run(layout: &Layout, args: &cli::Orchestrate) -> Result<i32> {
     let runs = Runs {
         tasks: &selects,
         executor: args.executor,
-        makes_workspace: !args.dry_run,
     };
     let defs = definitions::load_to_run(layout, &runs)?;
     let phase = args.phase.as_deref().map(|p| defs.phase(p)).transpose()?;
@@ -49,14 +48,19 @@ pub fn load(layout: &Layout, selects: &dyn Fn(&Task) -> bool) -> Result<Definiti
     let runs = Runs {
         tasks: selects,
         executor: None,
-        makes_workspace: false,
     };
     Ok(definitions::load_to_run(layout, &runs)?)
 }
 
 /// Takes the workspace lock and runs.
-pub fn launch(layout: &Layout, defs: Definitions, options: &Options, mode: Mode) -> Result<i32> {
+pub fn launch(
+    layout: &Layout,
+    mut defs: Definitions,
+    options: &Options,
+    mode: Mode,
+) -> Result<i32> {
     let _lock = lock::acquire(layout)?;
+    defs.save_cache();
     run::run(
         layout,
         &defs.config,

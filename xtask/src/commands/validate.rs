@@ -14,7 +14,6 @@ pub fn run(layout: &Layout, ids: &[String]) -> Result<i32> {
     let runs = Runs {
         tasks: &every,
         executor: None,
-        makes_workspace: false,
     };
     let defs = definitions::load_to_run(layout, &runs)?;
     let chosen: Vec<usize> = if ids.is_empty() {

@@ -28,15 +28,19 @@ use crate::model::task::{self, Parsed, Task};
 use crate::state::atomic;
 use crate::sys::parallel;
 
-/// How recently a file may have changed and still be kept.
-const RACY: Duration = Duration::from_secs(1);
+/// How recently a file may have changed and still be kept: the coarsest
+/// clock of a file system Linux mounts (FAT's, 2 s).
+const RACY: Duration = Duration::from_secs(2);
 
 /// What identifies a file's version without reading it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 struct Stamp {
     size: u64,
-    modified_ns: i64,
+    /// Modification time: seconds and nanoseconds (any time a user can
+    /// set, which in nanoseconds may not fit 64 bits).
+    modified: (i64, i64),
     changed_ns: u64,
+    device: u64,
     inode: u64,
 }
 
@@ -44,8 +48,9 @@ impl Stamp {
     fn of(meta: &std::fs::Metadata) -> Stamp {
         Stamp {
             size: meta.size(),
-            modified_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+            modified: (meta.mtime(), meta.mtime_nsec()),
             changed_ns: mark::changed_ns(meta),
+            device: meta.dev(),
             inode: meta.ino(),
         }
     }
@@ -95,16 +100,14 @@ pub struct Cache {
     layout: Layout,
     /// This build of the program; `None` (unknown) turns the cache off.
     program: Option<String>,
-    /// Whether the workspace existed: a command that only reads makes
-    /// none to store its cache.
-    workspace: bool,
     /// Entries not used yet, by task id (those left at the end are of
     /// files gone).
     stored: HashMap<String, Box<Entry>>,
     /// Stamps of the files that may be stored, by task id.
     keep: HashMap<String, Stamp>,
-    /// Whether any file was parsed (not found, or changed).
-    missed: bool,
+    /// How many files came from the cache: when all that may be stored
+    /// did, and none is gone, the file on disk is already right.
+    hits: usize,
     /// Files changed after this are not kept (see `RACY`).
     racy_after_ns: u64,
 }
@@ -126,10 +129,9 @@ impl Cache {
         Cache {
             layout: layout.clone(),
             program,
-            workspace: layout.workspace.is_dir(),
             stored,
             keep: HashMap::new(),
-            missed: false,
+            hits: 0,
             racy_after_ns: now.saturating_sub(RACY).as_nanos() as u64,
         }
     }
@@ -143,7 +145,7 @@ impl Cache {
             .zip(&stamps)
             .map(|(file, stamp)| (file, self.take(file, *stamp)))
             .collect();
-        self.missed = lookups.iter().any(|(_, hit)| hit.is_none());
+        self.hits = lookups.iter().filter(|(_, hit)| hit.is_some()).count();
         let tasks_dir = &self.layout.tasks;
         let found = parallel::map_mut(&mut lookups, |(file, hit)| match hit.take() {
             Some(entry) => Parsed {
@@ -175,16 +177,17 @@ impl Cache {
             && stamp.changed_ns < self.racy_after_ns
     }
 
-    /// Stores `tasks` (those whose files may be kept) when a file was
-    /// parsed or is gone since the cache was written: into the workspace,
-    /// made for it only with `make_workspace`. A failure to write is
-    /// ignored: the next command parses again.
-    pub fn save(self, tasks: &[Task], make_workspace: bool) {
-        let changed = self.missed || !self.stored.is_empty();
-        let may_write = self.workspace || make_workspace;
-        let Some(program) = self.program.as_deref().filter(|_| changed && may_write) else {
-            return;
-        };
+    /// Stores `tasks` (those whose files may be kept) when that changes
+    /// what is stored. Only into an existing workspace: without one, the
+    /// cache is given back, for a command that makes one to save once it
+    /// has (`Definitions::save_cache`); a command that only reads makes
+    /// none. A failure to write is ignored: the next command parses again.
+    pub fn save(self, tasks: &[Task]) -> Option<Cache> {
+        let changed = self.keep.len() != self.hits || !self.stored.is_empty();
+        let program = self.program.as_deref().filter(|_| changed)?;
+        if !self.layout.workspace.is_dir() {
+            return Some(self);
+        }
         let entries = tasks
             .iter()
             .filter_map(|task| {
@@ -203,6 +206,7 @@ impl Cache {
             serde_json::to_writer(&mut out, &stored)?;
             out.flush()
         });
+        None
     }
 }
 

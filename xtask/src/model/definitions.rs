@@ -20,6 +20,9 @@ pub struct Definitions {
     pub config: Config,
     pub graph: Graph,
     pub discovery: Discovery,
+    /// The parsed task files, when there was no workspace to store them in
+    /// (see `save_cache`).
+    unsaved_cache: Option<Cache>,
 }
 
 /// What a command will run, whose programs `load_to_run` checks.
@@ -28,9 +31,6 @@ pub struct Runs<'a> {
     pub tasks: &'a dyn Fn(&Task) -> bool,
     /// Where (`None`: the config's `executor`).
     pub executor: Option<ExecutorKind>,
-    /// Whether it makes the workspace anyway (a run, not a plan): then so
-    /// may the cache of parsed task files, when the definitions are valid.
-    pub makes_workspace: bool,
 }
 
 /// Every definition, or every problem found in them (as `Invalid`).
@@ -57,6 +57,14 @@ pub fn invalid(layout: &Layout, problems: Vec<Problem>) -> Invalid {
 }
 
 impl Definitions {
+    /// Stores the parsed task files that found no workspace when they were
+    /// read: for a run, once it has made it (a command that fails before
+    /// then leaves none behind).
+    pub fn save_cache(&mut self) {
+        if let Some(cache) = self.unsaved_cache.take() {
+            cache.save(&self.graph.tasks);
+        }
+    }
     /// The task named `typed` (its id, or its file's path), or an error
     /// suggesting the nearest id.
     pub fn task(&self, typed: &str) -> anyhow::Result<usize> {
@@ -148,6 +156,7 @@ fn read(
         })
         .collect();
     drop(files);
+    let unsaved_cache = cache.save(&tasks);
     let folders: Vec<String> = {
         let mut folders: Vec<String> = tasks.iter().map(|t| t.phase().to_owned()).collect();
         folders.sort();
@@ -170,12 +179,7 @@ fn read(
         all.extend(found);
         all
     })?;
-    let valid = problems.is_empty();
-    cache.save(
-        &graph.tasks,
-        valid && runs.is_some_and(|r| r.makes_workspace),
-    );
-    if !valid {
+    if !problems.is_empty() {
         return Err(problems);
     }
     Ok(Definitions {
@@ -183,6 +187,7 @@ fn read(
         config,
         graph,
         discovery,
+        unsaved_cache,
     })
 }
 

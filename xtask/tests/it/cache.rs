@@ -19,7 +19,7 @@ fn two_tasks() -> Tree {
     t
 }
 
-/// Waits until every task file last changed more than a second ago: the
+/// Waits until every task file last changed more than two seconds ago: the
 /// cache keeps no file changed more recently (a second change within the
 /// same tick of the file system's clock would go unseen).
 fn settle(t: &Tree, ids: &[&str]) {
@@ -30,7 +30,7 @@ fn settle(t: &Tree, ids: &[&str]) {
             SystemTime::now()
                 .duration_since(changed)
                 .unwrap_or_default()
-                > Duration::from_millis(1100)
+                > Duration::from_millis(2100)
         });
     }
 }
@@ -121,6 +121,12 @@ fn recent_files_and_tasks_with_a_prompt_are_not_kept_and_only_a_run_makes_a_work
     // A template may be a file of its own, which may change apart from the
     // task's: no task with one is kept.
     assert!(entries.get("p/c").is_none(), "{entries}");
+    // Nothing it would hold changed: not written again (a new file each
+    // time, so a new inode).
+    let inode = || std::fs::metadata(t.path(CACHE)).unwrap().ino();
+    let before = inode();
+    t.run(&["validate"]).code(0);
+    assert_eq!(inode(), before, "rewritten with nothing changed");
 
     // A command that only reads makes no workspace for its cache; a run,
     // which makes one anyway, stores its cache from the start.
@@ -129,6 +135,8 @@ fn recent_files_and_tasks_with_a_prompt_are_not_kept_and_only_a_run_makes_a_work
     settle(&bare, &["p/a"]);
     bare.run(&["validate"]).code(0);
     bare.run(&["orchestrate", "--dry-run"]).code(0);
+    let typo = bare.run(&["orchestrate", "--phase", "nope"]);
+    assert_ne!(typo.code, 0, "{}", typo.stderr);
     assert!(!bare.exists("workspace"));
     bare.run(&["orchestrate"]).code(0);
     let entries = cached(&bare)["entries"].clone();
