@@ -3,13 +3,14 @@
 //! file instead of reading and parsing it.
 //!
 //! An entry is used only when the file's size, modification and change
-//! times and inode are those it had when parsed, the tasks folder is the
-//! same, and so is the program (a rebuilt `xtask` may parse differently).
-//! Only files without problems are kept, and none whose task has a prompt
-//! template (it may come from a file of its own, which can change apart).
-//! A file changed within the last seconds is not kept either: a second
-//! change in the same tick of the file system's clock, to the same size,
-//! would leave its stamp unchanged (git's "racily clean" entries).
+//! times, device and inode are those it had when parsed, the tasks folder
+//! is the same, and so is the program (a rebuilt `xtask` may parse
+//! differently). Only files without problems are kept, and none whose task
+//! has a prompt template (it may come from a file of its own, which can
+//! change apart). A file changed within the last two seconds is not kept
+//! either: a second change in the same tick of the file system's clock, to
+//! the same size, would leave its stamp unchanged (git's "racily clean"
+//! entries).
 //!
 //! The cache is only ever a shortcut: unreadable, stale or from another
 //! version, it is ignored and written again.
