@@ -122,27 +122,14 @@ fn the_example_runs_in_a_fresh_clone_and_leaves_git_status_clean() {
         .unwrap();
     let t = Tree::new();
     let clone = t.root.join("clone");
-    let git = |args: &[&str], dir: &std::path::Path| {
-        let out = std::process::Command::new("git")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
-    git(
+    git_in(
+        repo,
         &[
             "clone",
             "-q",
             repo.to_str().unwrap(),
             clone.to_str().unwrap(),
         ],
-        repo,
     );
     let run: Run = std::process::Command::new(BIN)
         .arg("--root")
@@ -171,7 +158,7 @@ fn the_example_runs_in_a_fresh_clone_and_leaves_git_status_clean() {
         .unwrap()
         .iter()
         .all(|p| p["gate"]["complete"] == true));
-    assert_eq!(git(&["status", "--porcelain"], &clone), "");
+    assert_eq!(git_in(&clone, &["status", "--porcelain"]), "");
 }
 
 #[test]

@@ -96,21 +96,7 @@ impl Tree {
     /// Runs git in the tree's root; its stdout, trimmed (panics when git
     /// fails).
     pub fn git(&self, args: &[&str]) -> String {
-        let out = Command::new("git")
-            .args(args)
-            .current_dir(&self.root)
-            .env("GIT_AUTHOR_NAME", "test")
-            .env("GIT_AUTHOR_EMAIL", "test@localhost")
-            .env("GIT_COMMITTER_NAME", "test")
-            .env("GIT_COMMITTER_EMAIL", "test@localhost")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        git_in(&self.root, args)
     }
 
     /// How many times the task wrote its launch marker (see `marker`).
@@ -118,6 +104,26 @@ impl Tree {
         let rel = format!("markers/{}", id.replace('/', "_"));
         std::fs::read_to_string(self.root.join(rel)).map_or(0, |s| s.lines().count())
     }
+}
+
+/// Runs git in `dir`, as a test identity; its stdout, trimmed (panics when
+/// git fails).
+pub fn git_in(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "test")
+        .env("GIT_AUTHOR_EMAIL", "test@localhost")
+        .env("GIT_COMMITTER_NAME", "test")
+        .env("GIT_COMMITTER_EMAIL", "test@localhost")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 /// Shell that appends a line to the task's launch marker.
