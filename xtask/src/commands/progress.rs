@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use crate::model::definitions::{self, Definitions};
 use crate::model::discovery::Discovery;
 use crate::model::layout::Layout;
-use crate::model::task::phase_key;
+use crate::model::task::{self, phase_key};
 use crate::run::budget::Budget;
 use crate::run::order::{self, Left, Order};
 use crate::state::durations::Durations;
@@ -99,8 +99,7 @@ pub fn collect(layout: &Layout) -> Progress {
     });
     for (id, ((seen, attempt, usage), error)) in ids.iter().zip(read) {
         warnings.extend(error.map(|e| e.to_string()));
-        let phase = id.split('/').next().unwrap_or(id);
-        builder.add(phase, id, seen, attempt, usage);
+        builder.add(task::phase_of(id), id, seen, attempt, usage);
     }
     let missing =
         |phase: &str| outputs::missing_artifacts(layout, &config.phase(phase_key(phase)).requires);

@@ -35,15 +35,13 @@ pub struct Runs<'a> {
 
 /// Every definition, or every problem found in them (as `Invalid`).
 pub fn load(layout: &Layout) -> Result<Definitions, Invalid> {
-    let discovery = Discovery::scan(&layout.tasks);
-    read(layout, None, discovery).map_err(|problems| invalid(layout, problems))
+    read(layout, None).map_err(|problems| invalid(layout, problems))
 }
 
 /// `load`, and the programs of the tasks `runs` names (and those of its
 /// executor) checked too, for a command that starts tasks.
 pub fn load_to_run(layout: &Layout, runs: &Runs) -> Result<Definitions, Invalid> {
-    let discovery = Discovery::scan(&layout.tasks);
-    read(layout, Some(runs), discovery).map_err(|problems| invalid(layout, problems))
+    read(layout, Some(runs)).map_err(|problems| invalid(layout, problems))
 }
 
 /// `Invalid` with the problems' files shown as `Layout::display` does.
@@ -65,6 +63,7 @@ impl Definitions {
             cache.save(&self.graph.tasks);
         }
     }
+
     /// The task named `typed` (its id, or its file's path), or an error
     /// suggesting the nearest id.
     pub fn task(&self, typed: &str) -> anyhow::Result<usize> {
@@ -123,16 +122,13 @@ pub fn names_phase(name: &str, folder: &str) -> bool {
     name == folder || name == task::phase_key(folder)
 }
 
-fn read(
-    layout: &Layout,
-    runs: Option<&Runs>,
-    mut discovery: Discovery,
-) -> Result<Definitions, Vec<Problem>> {
+fn read(layout: &Layout, runs: Option<&Runs>) -> Result<Definitions, Vec<Problem>> {
     let mut problems = Vec::new();
     let mut config = Config::load(&layout.config_file()).unwrap_or_else(|found| {
         problems.extend(found);
         Config::default()
     });
+    let mut discovery = Discovery::scan(&layout.tasks);
     problems.append(&mut discovery.problems);
     let files = std::mem::take(&mut discovery.files);
     if files.is_empty() {

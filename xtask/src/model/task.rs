@@ -126,22 +126,25 @@ pub enum CommandSpec {
 /// The argv a task runs: its own `command`, or the agent command, with the
 /// placeholders filled in.
 pub fn argv(layout: &Layout, config: &Config, task: &Task) -> Vec<String> {
-    let raw = match &task.command {
-        Some(CommandSpec::Shell(script)) => vec!["sh".into(), "-c".into(), script.clone()],
-        Some(CommandSpec::Argv(argv)) => argv.clone(),
-        None => config.agent.command.clone(),
-    };
-    raw.iter().map(|arg| fill_in(layout, task, arg)).collect()
+    raw_argv(config, task)
+        .into_iter()
+        .map(|arg| fill_in(layout, task, arg))
+        .collect()
 }
 
-/// The program a task runs: `argv`'s first word, without the rest.
+/// The program a task runs: `argv`'s first word, without the rest filled in.
 pub fn program(layout: &Layout, config: &Config, task: &Task) -> String {
-    let first = match &task.command {
-        Some(CommandSpec::Shell(_)) => Some("sh"),
-        Some(CommandSpec::Argv(argv)) => argv.first().map(String::as_str),
-        None => config.agent.command.first().map(String::as_str),
-    };
-    fill_in(layout, task, first.unwrap_or_default())
+    let raw = raw_argv(config, task);
+    fill_in(layout, task, raw.first().copied().unwrap_or_default())
+}
+
+/// The argv a task runs, with its placeholders as written.
+fn raw_argv<'a>(config: &'a Config, task: &'a Task) -> Vec<&'a str> {
+    match &task.command {
+        Some(CommandSpec::Shell(script)) => vec!["sh", "-c", script],
+        Some(CommandSpec::Argv(argv)) => argv.iter().map(String::as_str).collect(),
+        None => config.agent.command.iter().map(String::as_str).collect(),
+    }
 }
 
 /// `arg` with the task's placeholders filled in.
@@ -159,7 +162,7 @@ impl Task {
     /// The first folder of its id: `01-analysis` (a method, not a field:
     /// a graph holds many tasks).
     pub fn phase(&self) -> &str {
-        self.id.split('/').next().unwrap_or(&self.id)
+        phase_of(&self.id)
     }
 
     /// Whether it runs in a git worktree: its own `workdir`, else its
@@ -287,6 +290,11 @@ pub fn normalize_id(typed: &str) -> &str {
     let id = typed.trim_start_matches("./");
     let id = id.strip_prefix("tasks/").unwrap_or(id);
     id.strip_suffix(".md").unwrap_or(id)
+}
+
+/// The phase folder of task `id`: its first folder.
+pub fn phase_of(id: &str) -> &str {
+    id.split('/').next().unwrap_or(id)
 }
 
 /// The config key of a phase folder: `01-analysis` -> `analysis`.
