@@ -6,6 +6,7 @@
 //! task's group lives under an `xtask` group of each hierarchy.
 
 use std::ffi::CString;
+use std::os::unix::fs::FileExt;
 
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -40,11 +41,81 @@ pub struct Group {
     /// Whether the slot's thread is in the groups (v1), so that what it
     /// spawns is born there; in v2 a thread cannot be, so the child joins.
     thread_inside: bool,
-    /// v2: `memory.peak`, reset at each start; its peak is per open file.
-    peak: Option<std::fs::File>,
+    /// The files read at every task's start and end, open while the group lives.
+    counters: Counters,
+    /// v2: whether the peak was reset at the last baseline (Linux 6.12).
+    peak_reset: bool,
     /// What earlier tasks left charged (page cache, files in tmpfs) when
     /// the counters were last taken.
     residual: u64,
+}
+
+/// The files of a group read (and, for the peak, reset) around each task,
+/// opened once: a read is then one system call where opening the file each
+/// time took five, twice per task, on the path from a task's end to the next
+/// start.
+struct Counters {
+    /// v2 `memory.current`, v1 `memory.usage_in_bytes`.
+    memory: Option<Control>,
+    /// v2 `memory.events`, v1 `memory.oom_control`: the OOM kills.
+    events: Option<Control>,
+    /// v2 `cpu.stat`, v1 `cpuacct.usage`.
+    cpu: Option<Control>,
+    /// v2 `memory.peak` (its reset holds for this open file), v1
+    /// `memory.max_usage_in_bytes`.
+    peak: Option<Control>,
+    /// `cgroup.procs` of the memory group: who is left in it.
+    procs: Option<Control>,
+}
+
+/// One open control file of a group.
+struct Control(std::fs::File);
+
+impl Control {
+    fn open(dir: &Path, name: &str) -> Option<Control> {
+        let file = std::fs::File::options()
+            .read(true)
+            .write(true)
+            .open(dir.join(name))
+            .or_else(|_| std::fs::File::open(dir.join(name)))
+            .ok()?;
+        Some(Control(file))
+    }
+
+    /// The file's whole text, read from its start ("" if it cannot be). The
+    /// kernel writes a control file's text afresh for a read at offset 0,
+    /// and a read shorter than asked for is its end.
+    fn text(&self) -> String {
+        let mut text = Vec::new();
+        let mut buffer = [0u8; 512];
+        loop {
+            match self.0.read_at(&mut buffer, text.len() as u64) {
+                Ok(n) => {
+                    text.extend_from_slice(&buffer[..n]);
+                    if n < buffer.len() {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return String::new(),
+            }
+        }
+        String::from_utf8(text).unwrap_or_default()
+    }
+
+    fn set(&self, value: &str) -> std::io::Result<()> {
+        let written = self.0.write_at(value.as_bytes(), 0)?;
+        if written == value.len() {
+            Ok(())
+        } else {
+            Err(std::io::Error::other("short write to a control file"))
+        }
+    }
+}
+
+/// The text of an optional control file ("" when it could not be opened).
+fn text(control: &Option<Control>) -> String {
+    control.as_ref().map(Control::text).unwrap_or_default()
 }
 
 /// The most a group may keep charged from earlier tasks and still be
@@ -52,6 +123,12 @@ pub struct Group {
 /// its own, and its peak may read low by as much when the kernel reclaims
 /// that charge during it.
 const RESIDUAL_MAX: u64 = 16 << 20;
+
+/// What is left charged is added to the memory limit rounded up to a
+/// multiple of this, so that the limit is written again only when the
+/// charge crosses one, not after every task (it moves by a few pages each
+/// time). A task may so use up to this much over its limit.
+const RESIDUAL_STEP: u64 = 1 << 20;
 
 /// The counters at a task's start, which its usage is measured from.
 #[derive(Debug, Default)]
@@ -143,12 +220,14 @@ impl Hierarchy {
             }
             return Err(e);
         }
+        let counters = Counters::open(self, &dirs);
         let mut group = Group {
             hierarchy: self.clone(),
             dirs,
             limits: None,
             thread_inside: false,
-            peak: None,
+            counters,
+            peak_reset: false,
             residual: 0,
         };
         match self {
@@ -194,7 +273,7 @@ impl Group {
     /// left charged), where they differ from what is set.
     pub fn limit(&mut self, cpus: f64, memory_bytes: u64) -> Result<()> {
         let quota = ((cpus * PERIOD_US as f64) as u64).max(1000);
-        let memory = memory_bytes.saturating_add(self.residual);
+        let memory = memory_bytes.saturating_add(self.residual.next_multiple_of(RESIDUAL_STEP));
         if self.limits != Some((quota, memory)) {
             self.limits = None;
             self.write_limits(quota, memory)?;
@@ -218,29 +297,32 @@ impl Group {
     }
 
     fn counters(&mut self) -> Result<Baseline> {
-        let dirs = &self.dirs;
+        let counters = &self.counters;
         Ok(match &self.hierarchy {
             Hierarchy::V2(_) => {
                 // A write resets the peak seen through this open file (Linux 6.12).
-                self.peak = std::fs::File::options()
-                    .read(true)
-                    .write(true)
-                    .open(dirs[0].join("memory.peak"))
-                    .and_then(|mut f| std::io::Write::write_all(&mut f, b"reset").map(|()| f))
-                    .ok();
+                self.peak_reset = counters
+                    .peak
+                    .as_ref()
+                    .is_some_and(|peak| peak.set("reset").is_ok());
                 Baseline {
-                    memory_bytes: number(&read(&dirs[0], "memory.current")),
-                    oom_kills: counter(&read(&dirs[0], "memory.events"), "oom_kill "),
-                    cpu_ns: counter(&read(&dirs[0], "cpu.stat"), "usage_usec ") * 1000,
+                    memory_bytes: number(&text(&counters.memory)),
+                    oom_kills: counter(&text(&counters.events), "oom_kill "),
+                    cpu_ns: counter(&text(&counters.cpu), "usage_usec ") * 1000,
                 }
             }
             Hierarchy::V1 { .. } => {
                 // Writing 0 sets the recorded maximum to the current usage.
-                write(&dirs[0], "memory.max_usage_in_bytes", 0)?;
+                let path = self.dirs[0].join("memory.max_usage_in_bytes");
+                let reset = match &counters.peak {
+                    Some(peak) => peak.set("0"),
+                    None => Err(std::io::ErrorKind::NotFound.into()),
+                };
+                reset.with_context(|| format!("cannot write {}", path.display()))?;
                 Baseline {
-                    memory_bytes: number(&read(&dirs[0], "memory.usage_in_bytes")),
-                    oom_kills: counter(&read(&dirs[0], "memory.oom_control"), "oom_kill "),
-                    cpu_ns: number(&read(&dirs[2], "cpuacct.usage")),
+                    memory_bytes: number(&text(&counters.memory)),
+                    oom_kills: counter(&text(&counters.events), "oom_kill "),
+                    cpu_ns: number(&text(&counters.cpu)),
                 }
             }
         })
@@ -292,24 +374,19 @@ impl Group {
     /// The peak is what the group's charge grew by: the page cache of earlier
     /// tasks, still charged to the slot, is not the task's.
     pub fn usage(&self, since: &Baseline) -> Usage {
-        let dirs = &self.dirs;
+        let counters = &self.counters;
         let (oom_kills, peak, cpu_ns) = match &self.hierarchy {
             Hierarchy::V2(_) => (
-                counter(&read(&dirs[0], "memory.events"), "oom_kill "),
+                counter(&text(&counters.events), "oom_kill "),
                 // `None` where the peak cannot be reset (before Linux 6.12):
                 // the supervisor then reports what `wait4` says.
-                self.peak.as_ref().map(|mut f| {
-                    let mut text = String::new();
-                    let _ = std::io::Seek::rewind(&mut f)
-                        .and_then(|_| std::io::Read::read_to_string(&mut f, &mut text));
-                    number(&text)
-                }),
-                counter(&read(&dirs[0], "cpu.stat"), "usage_usec ") * 1000,
+                self.peak_reset.then(|| number(&text(&counters.peak))),
+                counter(&text(&counters.cpu), "usage_usec ") * 1000,
             ),
             Hierarchy::V1 { .. } => (
-                counter(&read(&dirs[0], "memory.oom_control"), "oom_kill "),
-                Some(number(&read(&dirs[0], "memory.max_usage_in_bytes"))),
-                number(&read(&dirs[2], "cpuacct.usage")),
+                counter(&text(&counters.events), "oom_kill "),
+                Some(number(&text(&counters.peak))),
+                number(&text(&counters.cpu)),
             ),
         };
         Usage {
@@ -327,7 +404,7 @@ impl Group {
         let me = std::process::id();
         let mut found = false;
         for _ in 0..200 {
-            let strays: Vec<u32> = read(&self.dirs[0], "cgroup.procs")
+            let strays: Vec<u32> = text(&self.counters.procs)
                 .lines()
                 .filter_map(|l| l.trim().parse().ok())
                 .filter(|&pid| pid != me)
@@ -351,6 +428,7 @@ impl Group {
     /// Removes the groups. Called by the slot's thread, which first moves
     /// back to the `xtask` groups: a group with a member cannot be removed.
     pub fn remove(self) {
+        drop(self.counters);
         if self.thread_inside {
             let tid = gettid();
             for base in self.hierarchy.bases() {
@@ -368,8 +446,26 @@ impl Group {
     }
 }
 
-fn read(dir: &Path, file: &str) -> String {
-    std::fs::read_to_string(dir.join(file)).unwrap_or_default()
+impl Counters {
+    fn open(hierarchy: &Hierarchy, dirs: &[PathBuf]) -> Counters {
+        let procs = Control::open(&dirs[0], "cgroup.procs");
+        match hierarchy {
+            Hierarchy::V2(_) => Counters {
+                memory: Control::open(&dirs[0], "memory.current"),
+                events: Control::open(&dirs[0], "memory.events"),
+                cpu: Control::open(&dirs[0], "cpu.stat"),
+                peak: Control::open(&dirs[0], "memory.peak"),
+                procs,
+            },
+            Hierarchy::V1 { .. } => Counters {
+                memory: Control::open(&dirs[0], "memory.usage_in_bytes"),
+                events: Control::open(&dirs[0], "memory.oom_control"),
+                cpu: Control::open(&dirs[2], "cpuacct.usage"),
+                peak: Control::open(&dirs[0], "memory.max_usage_in_bytes"),
+                procs,
+            },
+        }
+    }
 }
 
 fn write(dir: &Path, file: &str, value: impl std::fmt::Display) -> Result<()> {
