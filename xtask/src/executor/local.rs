@@ -115,6 +115,14 @@ impl Supervisor {
         })
     }
 
+    /// Asks the supervisor to kill a task now, whether or not it has
+    /// reported its pid yet.
+    pub fn kill(&mut self, task_id: &str) -> Result<()> {
+        self.send(&Request::Kill {
+            task_id: task_id.to_owned(),
+        })
+    }
+
     /// The attempt's final status is written: the supervisor may forget its
     /// exit record (it is told with the next request, or by `flush`).
     pub fn written(&mut self, task_id: &str, attempt: u32) {

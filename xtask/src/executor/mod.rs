@@ -107,11 +107,15 @@ impl Executor {
         }
     }
 
-    /// Kills the task at once where only the executor can reach it (a
-    /// Slurm job); local tasks are killed by their process group.
+    /// Kills the task at once: a local one through the supervisor (which
+    /// knows its pid before the run does), a Slurm job with `scancel`.
     pub fn kill(&mut self, task_id: &str) {
-        if let Executor::Slurm(slurm) = self {
-            slurm.stop(task_id, Some("KILL"));
+        match self {
+            // Fails only when the supervisor is gone, which it reports.
+            Executor::Local(supervisor) => {
+                let _ = supervisor.kill(task_id);
+            }
+            Executor::Slurm(slurm) => slurm.stop(task_id, Some("KILL")),
         }
     }
 

@@ -23,6 +23,10 @@ pub enum Request {
     Stop {
         task_id: String,
     },
+    /// Kill the task now: SIGKILL to its group (a second Ctrl-C).
+    Kill {
+        task_id: String,
+    },
     /// The final statuses of these attempts (task id, attempt) are
     /// written: their records can go.
     Ack {
@@ -56,7 +60,8 @@ pub struct Spec {
     pub memory_bytes: u64,
 }
 
-/// What the supervisor reports.
+/// What the supervisor reports: every task's end, and the start of a task
+/// still running after a tick (a shorter one's end comes first and says all).
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Report {

@@ -16,6 +16,13 @@
 //! It costs one exec per run, not one per task: the orchestrator sends it
 //! requests as JSON lines on its stdin and reads reports on its stdout.
 //! Invoked as `xtask __supervise`.
+//!
+//! Its threads share its state under one lock, so that a task's start and
+//! end each cross as few threads as they can (every hand-over costs a
+//! wake-up): the thread that reads requests hands a task to its slot, the
+//! slot's thread reports its end, and the main thread only enforces
+//! timeouts and reports, every tick, the starts of the tasks still running
+//! (a short task's start is never reported: its end says all).
 
 pub mod cgroups;
 mod slot;
@@ -26,7 +33,7 @@ use std::io::{BufRead, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use camino::{Utf8Path, Utf8PathBuf};
@@ -41,21 +48,10 @@ use slot::Slot;
 /// How often idle timeouts are checked.
 const TICK: Duration = Duration::from_millis(100);
 
-enum Message {
-    Request(Request),
-    /// The orchestrator closed our stdin: it ended, or died.
-    Eof,
-    /// A slot's task started.
-    Started {
-        slot: usize,
-        pid: u32,
-    },
-    /// A slot's task ended, or could not start; the slot is free again.
-    Ended {
-        slot: usize,
-        outcome: Outcome,
-    },
-}
+/// How long a task runs before its start (and pid) is reported. The
+/// orchestrator writes a pid only after a second (`run::PID_AFTER`), and
+/// until then the supervisor, which keeps it, is who answers for the task.
+const REPORT_START_AFTER: Duration = TICK;
 
 /// How a task ended, as its slot saw it.
 enum Outcome {
@@ -71,6 +67,8 @@ struct Running {
     spec: Spec,
     /// 0 until its slot reports the start.
     pid: u32,
+    /// When its slot reported the start, until the start is reported on.
+    start_unreported: Option<Instant>,
     watchdog: Watchdog,
     /// Why it is being stopped, once it is.
     stopping: Option<Alarm>,
@@ -79,9 +77,12 @@ struct Running {
     killed: bool,
 }
 
-/// The supervisor's state, owned by its main loop.
+/// The supervisor's state, shared by its threads (see the module's
+/// comment).
 struct Supervisor {
-    tx: Sender<Message>,
+    /// Wakes the main thread: its loop ends when the orchestrator is gone
+    /// and no task runs.
+    wake: Sender<()>,
     hierarchy: Option<cgroups::Hierarchy>,
     slots: Vec<Slot>,
     /// The running tasks, by slot.
@@ -93,19 +94,28 @@ struct Supervisor {
     prompts: Arc<[String]>,
 }
 
+type Shared = Arc<Mutex<Supervisor>>;
+
+/// The state, even if a thread panicked while it held the lock: what it
+/// holds stays worth reporting.
+fn lock(shared: &Shared) -> MutexGuard<'_, Supervisor> {
+    shared
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// Runs the supervisor; returns its exit code.
 pub fn main() -> i32 {
     // Tasks inherit the signal mask: undo the orchestrator's.
     crate::sys::signals::unblock();
     process::become_subreaper();
-    let (tx, rx) = mpsc::channel();
-    read_requests(tx.clone());
+    let (wake, woken) = mpsc::channel();
     let hierarchy = cgroups::detect().ok();
     if let Some(hierarchy) = &hierarchy {
         hierarchy.clean_stale();
     }
-    let mut supervisor = Supervisor {
-        tx,
+    let shared = Arc::new(Mutex::new(Supervisor {
+        wake,
         hierarchy,
         slots: Vec::new(),
         running: HashMap::new(),
@@ -116,33 +126,25 @@ pub fn main() -> i32 {
             .and_then(|json| serde_json::from_str::<Vec<String>>(&json).ok())
             .unwrap_or_default()
             .into(),
-    };
-    while !(supervisor.orchestrator_gone && supervisor.running.is_empty()) {
-        match rx.recv_timeout(TICK) {
-            Ok(Message::Request(Request::Launch(spec))) => supervisor.launch(*spec),
-            Ok(Message::Request(Request::Stop { task_id })) => supervisor.stop(&task_id),
-            Ok(Message::Request(Request::Ack { attempts })) => {
-                for attempt in attempts {
-                    supervisor.unacked.remove(&attempt);
-                }
+    }));
+    read_requests(shared.clone());
+    loop {
+        {
+            let mut supervisor = lock(&shared);
+            if supervisor.orchestrator_gone && supervisor.running.is_empty() {
+                break;
             }
-            Ok(Message::Eof) => supervisor.orchestrator_left(),
-            Ok(Message::Started { slot, pid }) => supervisor.started(slot, pid),
-            Ok(Message::Ended { slot, outcome }) => {
-                if let Some(task) = supervisor.running.remove(&slot) {
-                    let record = ended(&task, outcome);
-                    supervisor.record(&task.spec, record);
-                }
-            }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => break,
+            // Reported under the lock: a task's end, reported once its slot
+            // has the lock, always comes after its start.
+            supervisor.tick().iter().for_each(report);
         }
-        for task in supervisor.running.values_mut() {
-            enforce(task);
+        if let Err(RecvTimeoutError::Disconnected) = woken.recv_timeout(TICK) {
+            break;
         }
     }
     // Each slot's thread removes its groups once it has no more work.
-    for slot in supervisor.slots {
+    let slots = std::mem::take(&mut lock(&shared).slots);
+    for slot in slots {
         drop(slot.jobs);
         let _ = slot.thread.join();
     }
@@ -150,12 +152,13 @@ pub fn main() -> i32 {
 }
 
 impl Supervisor {
-    /// Hands the task to a free slot, or to a new one.
-    fn launch(&mut self, spec: Spec) {
+    /// Hands the task to a free slot, or to a new one. What it returns is
+    /// to report (a task its slot could not take).
+    fn launch(&mut self, spec: Spec, shared: &Shared) -> Option<Report> {
         let slot = (0..self.slots.len())
             .find(|slot| !self.running.contains_key(slot))
             .unwrap_or_else(|| {
-                let slot = Slot::start(self.slots.len(), self.hierarchy.clone(), self.tx.clone());
+                let slot = Slot::start(self.slots.len(), self.hierarchy.clone(), shared.clone());
                 self.slots.push(slot);
                 self.slots.len() - 1
             });
@@ -163,24 +166,47 @@ impl Supervisor {
             .insert(slot, Running::new(spec.clone(), &self.prompts));
         if self.slots[slot].jobs.send(spec).is_err() {
             let message = "the supervisor's slot thread is gone".to_owned();
-            let _ = self.tx.send(Message::Ended {
-                slot,
-                outcome: Outcome::SpawnFailed(message),
-            });
+            return self.ended(slot, Outcome::SpawnFailed(message));
+        }
+        None
+    }
+
+    /// SIGTERM to the task's group now (or as soon as it has a pid),
+    /// SIGKILL after the grace period.
+    fn stop(&mut self, task_id: &str) {
+        if let Some(task) = self.interrupt(task_id) {
+            enforce(task);
         }
     }
 
-    fn stop(&mut self, task_id: &str) {
-        if let Some(task) = self
+    /// SIGKILL to the task's group now, or as soon as it has a pid.
+    fn kill(&mut self, task_id: &str) {
+        let Some(task) = self.interrupt(task_id) else {
+            return;
+        };
+        if !task.killed {
+            append_to_log(
+                &task.spec.log_file,
+                "xtask: interrupted again: SIGKILL sent to the task's processes",
+            );
+            task.killed = true;
+        }
+        task.kill_at = Some(Instant::now());
+        enforce(task);
+    }
+
+    /// The running task, marked as being stopped (interrupted, unless a
+    /// timeout stops it already).
+    fn interrupt(&mut self, task_id: &str) -> Option<&mut Running> {
+        let task = self
             .running
             .values_mut()
-            .find(|t| t.spec.task_id == task_id)
-        {
-            task.stopping.get_or_insert(Alarm {
-                ending: Ending::Interrupted,
-                detail: None,
-            });
-        }
+            .find(|t| t.spec.task_id == task_id)?;
+        task.stopping.get_or_insert(Alarm {
+            ending: Ending::Interrupted,
+            detail: None,
+        });
+        Some(task)
     }
 
     fn started(&mut self, slot: usize, pid: u32) {
@@ -188,13 +214,41 @@ impl Supervisor {
             return;
         };
         task.pid = pid;
+        task.start_unreported = Some(Instant::now());
         if self.orchestrator_gone {
             write_pid_file(task);
         }
-        report(&Report::Started {
-            task_id: task.spec.task_id.clone(),
-            pid,
-        });
+        // A stop that came before the pid is carried out now.
+        enforce(task);
+    }
+
+    /// A slot's task ended, or could not start: its record, to report.
+    fn ended(&mut self, slot: usize, outcome: Outcome) -> Option<Report> {
+        let task = self.running.remove(&slot)?;
+        let record = ended(&task, outcome);
+        if self.orchestrator_gone {
+            // The main thread's loop may end now.
+            let _ = self.wake.send(());
+        }
+        Some(self.record(&task.spec, record))
+    }
+
+    /// Timeouts and stops enforced; the starts that are due, to report.
+    fn tick(&mut self) -> Vec<Report> {
+        let now = Instant::now();
+        let mut due = Vec::new();
+        for task in self.running.values_mut() {
+            enforce(task);
+            let started = task.start_unreported;
+            if started.is_some_and(|at| now.duration_since(at) >= REPORT_START_AFTER) {
+                task.start_unreported = None;
+                due.push(Report::Started {
+                    task_id: task.spec.task_id.clone(),
+                    pid: task.pid,
+                });
+            }
+        }
+        due
     }
 
     /// The orchestrator is gone: what only this process knows goes to disk.
@@ -212,8 +266,8 @@ impl Supervisor {
     }
 
     /// Keeps the record until the orchestrator has used it (on disk once
-    /// nobody else will), then reports it.
-    fn record(&mut self, spec: &Spec, record: ExitRecord) {
+    /// nobody else will); the report that carries it.
+    fn record(&mut self, spec: &Spec, record: ExitRecord) -> Report {
         if self.orchestrator_gone {
             keep_record(&spec.exit_file, &record);
         } else {
@@ -221,10 +275,10 @@ impl Supervisor {
             let kept = (spec.exit_file.clone(), record.clone());
             self.unacked.insert(attempt, kept);
         }
-        report(&Report::Ended {
+        Report::Ended {
             task_id: spec.task_id.clone(),
             record,
-        });
+        }
     }
 }
 
@@ -257,6 +311,7 @@ impl Running {
         Running {
             spec,
             pid: 0,
+            start_unreported: None,
             watchdog,
             stopping: None,
             kill_at: None,
@@ -311,22 +366,39 @@ fn ended(task: &Running, outcome: Outcome) -> ExitRecord {
     }
 }
 
-/// Forwards each request line to the loop; a line that does not parse is
-/// reported on stderr and skipped.
-fn read_requests(tx: Sender<Message>) {
+/// Carries out each request line as it comes; a line that does not parse
+/// is reported on stderr and skipped. The end of stdin is the
+/// orchestrator's.
+fn read_requests(shared: Shared) {
     std::thread::spawn(move || {
         for line in std::io::stdin().lock().lines() {
             let Ok(line) = line else { break };
-            match serde_json::from_str(&line) {
-                Ok(request) => {
-                    if tx.send(Message::Request(request)).is_err() {
-                        return;
+            let request = match serde_json::from_str(&line) {
+                Ok(request) => request,
+                Err(e) => {
+                    eprintln!("xtask supervisor: bad request ({e}): {line}");
+                    continue;
+                }
+            };
+            let mut supervisor = lock(&shared);
+            match request {
+                Request::Launch(spec) => {
+                    let failed = supervisor.launch(*spec, &shared);
+                    drop(supervisor);
+                    failed.iter().for_each(report);
+                }
+                Request::Stop { task_id } => supervisor.stop(&task_id),
+                Request::Kill { task_id } => supervisor.kill(&task_id),
+                Request::Ack { attempts } => {
+                    for attempt in attempts {
+                        supervisor.unacked.remove(&attempt);
                     }
                 }
-                Err(e) => eprintln!("xtask supervisor: bad request ({e}): {line}"),
             }
         }
-        let _ = tx.send(Message::Eof);
+        let mut supervisor = lock(&shared);
+        supervisor.orchestrator_left();
+        let _ = supervisor.wake.send(());
     });
 }
 

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use super::{append_to_log, cgroups, Message, Outcome};
+use super::{append_to_log, cgroups, lock, report, Outcome, Shared};
 use crate::executor::protocol::Spec;
 use crate::sys::process;
 
@@ -28,7 +28,7 @@ impl Slot {
     pub(super) fn start(
         index: usize,
         hierarchy: Option<cgroups::Hierarchy>,
-        tx: Sender<Message>,
+        shared: Shared,
     ) -> Slot {
         let (jobs, specs) = mpsc::channel::<Spec>();
         let thread = std::thread::spawn(move || {
@@ -38,15 +38,12 @@ impl Slot {
             for spec in specs {
                 let prepared = groups.prepare(&spec);
                 let outcome = run(&spec, prepared, &mut programs, |pid| {
-                    let _ = tx.send(Message::Started { slot: index, pid });
+                    lock(&shared).started(index, pid);
                 });
-                let ended = Message::Ended {
-                    slot: index,
-                    outcome,
-                };
-                if tx.send(ended).is_err() {
-                    break;
-                }
+                // Reported from here, the lock released: the end reaches
+                // the orchestrator with no other thread woken on the way.
+                let ended = lock(&shared).ended(index, outcome);
+                ended.iter().for_each(report);
                 groups.after(&spec);
             }
             groups.remove();

@@ -327,6 +327,28 @@ fn ctrl_c_stops_every_task_and_exits_130() {
 }
 
 #[test]
+fn a_long_task_gets_its_pid_in_its_running_status() {
+    let t = Tree::new();
+    t.task("p/long", &waiting_task("long", "true"));
+    let mut orchestrator = spawn_orchestrate(&t, "out");
+    // The supervisor reports a start after a tick, the run writes the pid
+    // after a second: what a later orchestrator adopts the task by.
+    wait_for("the pid in the running status", || {
+        t.exists("workspace/outputs/p/long/pid")
+            && t.status("p/long")["pid"] == read_pid(&t.path("workspace/outputs/p/long/pid"))
+    });
+    assert_eq!(t.state("p/long"), "running");
+    assert!(t.status("p/long")["pid_start"].is_u64());
+    t.write("release-long", "");
+    assert_eq!(
+        orchestrator.wait().unwrap().code(),
+        Some(0),
+        "{}",
+        t.read("out")
+    );
+}
+
+#[test]
 fn a_second_ctrl_c_kills_at_once() {
     let t = Tree::new();
     // A grace far longer than the wait below: only the second Ctrl-C ends this.
