@@ -126,6 +126,9 @@ impl Run<'_> {
             let status = active.running_status(self.layout, &task.id, &self.run_info(t));
             status::write(self.layout, &status)?;
         }
+        // While it runs: the file its final status will be written in, which
+        // its first status was renamed from. Made now, its end makes none.
+        status::prepare_write(self.layout, &task.id);
         self.prepare_dependents(t);
         Ok(())
     }
