@@ -339,8 +339,11 @@ impl Group {
                 // Where swap accounting exists, memory+swap gets the same
                 // limit. It may never be under memory's: written before and
                 // after, one of the two writes succeeds, whichever way it moves.
+                // (A failure is expected, and not made an error: with
+                // RUST_BACKTRACE set, each would capture a backtrace.)
                 let memsw = || {
-                    let _ = write(&dirs[0], "memory.memsw.limit_in_bytes", memory_bytes);
+                    let path = dirs[0].join("memory.memsw.limit_in_bytes");
+                    let _ = std::fs::write(path, memory_bytes.to_string());
                 };
                 memsw();
                 write(&dirs[0], "memory.limit_in_bytes", memory_bytes)?;
