@@ -1,6 +1,8 @@
-//! Parsed task files kept between commands (`workspace/cache/tasks.json`),
+//! Parsed task files kept between commands (`workspace/cache/tasks.jsonl`),
 //! so that a command on 100,000 tasks takes one `stat` per unchanged task
-//! file instead of reading and parsing it.
+//! file instead of reading and parsing it. JSON lines: a header (the
+//! program, the tasks folder), then a line per task, so that the lines
+//! are parsed on every CPU.
 //!
 //! An entry is used only when the file's size, modification and change
 //! times, device and inode are those it had when parsed, the tasks folder
@@ -15,7 +17,7 @@
 //! The cache is only ever a shortcut: unreadable, stale or from another
 //! version, it is ignored and written again.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::io::Write;
 use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, SystemTime};
@@ -57,13 +59,11 @@ impl Stamp {
     }
 }
 
-#[derive(Deserialize)]
-struct Stored {
-    program: String,
-    tasks_dir: Utf8PathBuf,
-    /// By task id; boxed, so that the table holds no task (a task is
-    /// large, and the table has room for more than it holds).
-    entries: HashMap<String, Box<Entry>>,
+/// The cache's first line: what its entries were parsed by, and from.
+#[derive(Serialize, Deserialize)]
+struct Header<'a> {
+    program: &'a str,
+    tasks_dir: &'a str,
 }
 
 #[derive(Deserialize)]
@@ -83,13 +83,6 @@ impl Entry {
 }
 
 #[derive(Serialize)]
-struct StoredRef<'a> {
-    program: &'a str,
-    tasks_dir: &'a Utf8Path,
-    entries: BTreeMap<&'a str, EntryRef<'a>>,
-}
-
-#[derive(Serialize)]
 struct EntryRef<'a> {
     stamp: Stamp,
     task: &'a Task,
@@ -102,7 +95,8 @@ pub struct Cache {
     /// This build of the program; `None` (unknown) turns the cache off.
     program: Option<String>,
     /// Entries not used yet, by task id (those left at the end are of
-    /// files gone).
+    /// files gone); boxed, so that the table holds no task (a task is
+    /// large, and the table has room for more than it holds).
     stored: HashMap<String, Box<Entry>>,
     /// Stamps of the files that may be stored, by task id.
     keep: HashMap<String, Stamp>,
@@ -120,9 +114,7 @@ impl Cache {
         let program = program();
         let stored = std::fs::read(layout.cache_file())
             .ok()
-            .and_then(|bytes| serde_json::from_slice::<Stored>(&bytes).ok())
-            .filter(|s| Some(&s.program) == program.as_ref() && s.tasks_dir == layout.tasks)
-            .map(|s| s.entries)
+            .and_then(|bytes| entries(&bytes, program.as_deref()?, layout.tasks.as_str()))
             .unwrap_or_default();
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -189,26 +181,43 @@ impl Cache {
         if !self.layout.workspace.is_dir() {
             return Some(self);
         }
-        let entries = tasks
-            .iter()
-            .filter_map(|task| {
-                let stamp = *self.keep.get(&task.id)?;
-                Some((task.id.as_str(), EntryRef { stamp, task }))
-            })
-            .collect();
-        let stored = StoredRef {
+        let header = Header {
             program,
-            tasks_dir: &self.layout.tasks,
-            entries,
+            tasks_dir: self.layout.tasks.as_str(),
         };
         // Written as it is serialised: 100,000 tasks make tens of MB.
         let _ = atomic::write_with(&self.layout.cache_file(), |file| {
             let mut out = std::io::BufWriter::new(file);
-            serde_json::to_writer(&mut out, &stored)?;
+            serde_json::to_writer(&mut out, &header)?;
+            for task in tasks {
+                if let Some(&stamp) = self.keep.get(&task.id) {
+                    out.write_all(b"\n")?;
+                    serde_json::to_writer(&mut out, &(&task.id, EntryRef { stamp, task }))?;
+                }
+            }
             out.flush()
         });
+        // The single JSON document earlier builds wrote, dead weight now.
+        let _ = std::fs::remove_file(self.layout.cache_file().with_extension("json"));
         None
     }
+}
+
+/// The entries of a cache file, by task id, if it is of this `program`
+/// and `tasks_dir`. A line that does not parse is left out (its file is
+/// parsed again).
+fn entries(bytes: &[u8], program: &str, tasks_dir: &str) -> Option<HashMap<String, Box<Entry>>> {
+    // JSON escapes the line breaks in strings: each line is one value.
+    let mut lines = bytes.split(|&b| b == b'\n');
+    let header: Header = serde_json::from_slice(lines.next()?).ok()?;
+    if header.program != program || header.tasks_dir != tasks_dir {
+        return None;
+    }
+    let lines: Vec<&[u8]> = lines.collect();
+    let parsed = parallel::map(&lines, |line| {
+        serde_json::from_slice::<(String, Box<Entry>)>(line).ok()
+    });
+    Some(parsed.into_iter().flatten().collect())
 }
 
 /// What identifies this build of the program: its size and modification

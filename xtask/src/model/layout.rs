@@ -155,7 +155,7 @@ impl Layout {
     }
     /// The parsed task files (see `model::cache`).
     pub fn cache_file(&self) -> Utf8PathBuf {
-        self.workspace.join("cache").join("tasks.json")
+        self.workspace.join("cache").join("tasks.jsonl")
     }
     pub fn report_file(&self) -> Utf8PathBuf {
         self.workspace.join("report.html")

@@ -1,4 +1,4 @@
-//! The cache of parsed task files (`workspace/cache/tasks.json`): used for
+//! The cache of parsed task files (`workspace/cache/tasks.jsonl`): used for
 //! a file that has not changed, never for one that has, and never trusted
 //! when it is of another build or unreadable.
 
@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::tree::{wait_for, Tree, BIN};
 
-const CACHE: &str = "workspace/cache/tasks.json";
+const CACHE: &str = "workspace/cache/tasks.jsonl";
 
 /// A tree of two tasks, with a workspace (a command stores its cache
 /// only in one that exists).
@@ -35,16 +35,36 @@ fn settle(t: &Tree, ids: &[&str]) {
     }
 }
 
-fn cached(t: &Tree) -> serde_json::Value {
-    serde_json::from_str(&t.read(CACHE)).unwrap()
+/// The cache file, as its header line and its entries by task id (one
+/// line each).
+fn cached(t: &Tree) -> (serde_json::Value, serde_json::Value) {
+    let text = t.read(CACHE);
+    let mut lines = text.lines();
+    let header = serde_json::from_str(lines.next().unwrap()).unwrap();
+    let entries = lines
+        .map(|line| {
+            let (id, entry): (String, serde_json::Value) = serde_json::from_str(line).unwrap();
+            (id, entry)
+        })
+        .collect();
+    (header, serde_json::Value::Object(entries))
 }
 
 /// Makes the cache say that task `id` runs `echo planted`: a command
 /// that shows it is the one `next` prints came from the cache.
 fn plant(t: &Tree, id: &str) {
-    let mut cache = cached(t);
-    cache["entries"][id]["task"]["command"] = serde_json::json!({ "Shell": "echo planted" });
-    t.write(CACHE, &cache.to_string());
+    let (header, mut entries) = cached(t);
+    entries[id]["task"]["command"] = serde_json::json!({ "Shell": "echo planted" });
+    let lines: Vec<String> = std::iter::once(header.to_string())
+        .chain(
+            entries
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|entry| serde_json::json!(entry).to_string()),
+        )
+        .collect();
+    t.write(CACHE, &lines.join("\n"));
 }
 
 #[test]
@@ -52,7 +72,7 @@ fn an_unchanged_task_file_comes_from_the_cache_and_a_changed_one_is_read_again()
     let t = two_tasks();
     settle(&t, &["p/a", "p/b"]);
     t.run(&["validate"]).code(0);
-    let entries = cached(&t)["entries"].clone();
+    let entries = cached(&t).1;
     assert!(
         entries.get("p/a").is_some() && entries.get("p/b").is_some(),
         "{entries}"
@@ -100,7 +120,7 @@ fn a_cache_of_another_build_or_one_unreadable_is_ignored_and_written_again() {
 
     t.write(CACHE, "{\"program\": \"cut short");
     t.run(&["next"]).code(0).says("echo a").says("echo b");
-    let entries = cached(&t)["entries"].clone();
+    let entries = cached(&t).1;
     assert!(entries.get("p/a").is_some(), "written again: {entries}");
 }
 
@@ -114,7 +134,7 @@ fn recent_files_and_tasks_with_a_prompt_are_not_kept_and_only_a_run_makes_a_work
     settle(&t, &["p/a", "p/b", "p/c"]);
     t.task("p/b", "command: echo B");
     t.run(&["validate"]).code(0);
-    let entries = cached(&t)["entries"].clone();
+    let entries = cached(&t).1;
     assert!(entries.get("p/a").is_some(), "{entries}");
     // Just written: it could change again within the same clock tick.
     assert!(entries.get("p/b").is_none(), "{entries}");
@@ -139,6 +159,6 @@ fn recent_files_and_tasks_with_a_prompt_are_not_kept_and_only_a_run_makes_a_work
     assert_ne!(typo.code, 0, "{}", typo.stderr);
     assert!(!bare.exists("workspace"));
     bare.run(&["orchestrate"]).code(0);
-    let entries = cached(&bare)["entries"].clone();
+    let entries = cached(&bare).1;
     assert!(entries.get("p/a").is_some(), "{entries}");
 }
