@@ -1,7 +1,7 @@
 //! Task logs, `workspace/logs/<task id>.log`: reading their last lines for
 //! the views, and keeping an earlier attempt's log when a retry starts.
 
-use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
 
 use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
@@ -30,14 +30,25 @@ pub fn last_line(path: &Utf8Path) -> String {
         .to_owned()
 }
 
+/// The last `bytes` of the file, up to its length when looked at.
+/// Read in place (`pread`): `progress --json` reads 100,000 logs' ends.
 fn read_end(path: &Utf8Path, bytes: u64) -> String {
-    let Ok(mut file) = std::fs::File::open(path) else {
+    let Ok(file) = std::fs::File::open(path) else {
         return String::new();
     };
     let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let _ = file.seek(SeekFrom::Start(len.saturating_sub(bytes)));
-    let mut tail = Vec::new();
-    let _ = file.read_to_end(&mut tail);
+    let start = len.saturating_sub(bytes);
+    let mut tail = vec![0; (len - start) as usize];
+    let mut filled = 0;
+    while filled < tail.len() {
+        match file.read_at(&mut tail[filled..], start + filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    tail.truncate(filled);
     String::from_utf8_lossy(&tail).into_owned()
 }
 
