@@ -1,11 +1,13 @@
 //! Runs tasks on this machine through the run's supervisor (see
 //! `supervisor/`): the orchestrator starts one `xtask __supervise` per run
-//! and sends it a request per task.
+//! and sends it a request per task. Its reports are read by the run's own
+//! thread, when the pipe is readable (`reports_fd`): a task's end reaches
+//! the run with no other thread woken on the way.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::process::CommandExt;
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::Sender;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -20,6 +22,10 @@ pub struct Supervisor {
     /// Its start time, recorded in each running status.
     start: Option<u64>,
     requests: ChildStdin,
+    /// Its reports, read without blocking; `None` once it closed them.
+    reports: Option<ChildStdout>,
+    /// What was read of a report line not whole yet.
+    partial: Vec<u8>,
     /// Attempts whose final status is written, to tell the supervisor with
     /// the next request rather than in a write of their own.
     written: Vec<(String, u32)>,
@@ -28,13 +34,8 @@ pub struct Supervisor {
 impl Supervisor {
     /// Starts the supervisor, in a process group of its own so that a
     /// Ctrl-C in the terminal reaches only the orchestrator, which then stops
-    /// tasks deliberately. Its reports go to `events`.
-    pub fn start<E: Send + 'static>(
-        layout: &Layout,
-        prompt_patterns: &[String],
-        events: Sender<E>,
-        wrap: fn(Event) -> E,
-    ) -> Result<Supervisor> {
+    /// tasks deliberately.
+    pub fn start(layout: &Layout, prompt_patterns: &[String]) -> Result<Supervisor> {
         let exe = std::env::current_exe()
             .context("cannot find the xtask binary to start the supervisor")?;
         let mut child = Command::new(&exe)
@@ -48,33 +49,70 @@ impl Supervisor {
             .with_context(|| format!("cannot start the supervisor {}", exe.display()))?;
         let requests = child.stdin.take().expect("stdin is piped");
         let reports = child.stdout.take().expect("stdout is piped");
-        std::thread::spawn(move || {
-            for line in BufReader::new(reports).lines() {
-                let Ok(line) = line else { break };
-                let event = match serde_json::from_str(&line) {
-                    Ok(Report::Started { task_id, pid }) => Event::Started {
-                        task_id,
-                        pid: Some(pid),
-                    },
-                    Ok(Report::Ended { task_id, record }) => Event::Ended {
-                        task_id,
-                        record: Some(record),
-                    },
-                    Err(_) => continue,
-                };
-                if events.send(wrap(event)).is_err() {
-                    return;
-                }
-            }
-            let _ = events.send(wrap(Event::Gone));
-        });
+        crate::sys::poll::set_nonblocking(reports.as_raw_fd())
+            .context("cannot set up the supervisor's reports")?;
         let start = crate::sys::process::start_time(child.id());
         Ok(Supervisor {
             child,
             start,
             requests,
+            reports: Some(reports),
+            partial: Vec::new(),
             written: Vec::new(),
         })
+    }
+
+    /// The pipe of its reports, to wait on until `read_events` has
+    /// something; `None` once it is closed.
+    pub fn reports_fd(&self) -> Option<RawFd> {
+        self.reports.as_ref().map(AsRawFd::as_raw_fd)
+    }
+
+    /// The reports that have come, without waiting; `Gone` when the
+    /// supervisor closed its end (it never does while we live).
+    pub fn read_events(&mut self) -> Vec<Event> {
+        let mut events = Vec::new();
+        let Some(reports) = &mut self.reports else {
+            return events;
+        };
+        let mut buffer = [0u8; 16 * 1024];
+        let gone = loop {
+            match reports.read(&mut buffer) {
+                Ok(0) => break true,
+                Ok(n) => self.partial.extend_from_slice(&buffer[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break false,
+                Err(_) => break true,
+            }
+        };
+        let whole = self
+            .partial
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        for line in self
+            .partial
+            .drain(..whole)
+            .as_slice()
+            .split(|&b| b == b'\n')
+        {
+            match serde_json::from_slice(line) {
+                Ok(Report::Started { task_id, pid }) => events.push(Event::Started {
+                    task_id,
+                    pid: Some(pid),
+                }),
+                Ok(Report::Ended { task_id, record }) => events.push(Event::Ended {
+                    task_id,
+                    record: Some(record),
+                }),
+                Err(_) => {}
+            }
+        }
+        if gone {
+            self.reports = None;
+            events.push(Event::Gone);
+        }
+        events
     }
 
     pub fn pid(&self) -> u32 {

@@ -43,7 +43,8 @@ pub enum Executor {
 }
 
 impl Executor {
-    /// Starts the executor of `kind`; its events go to `events`, wrapped.
+    /// Starts the executor of `kind`. Slurm's events go to `events`,
+    /// wrapped; the local supervisor's are read with `read_events`.
     pub fn start<E: Send + 'static>(
         kind: ExecutorKind,
         layout: &Layout,
@@ -55,13 +56,28 @@ impl Executor {
             ExecutorKind::Local => Executor::Local(local::Supervisor::start(
                 layout,
                 &config.agents.prompt_patterns,
-                events,
-                wrap,
             )?),
             ExecutorKind::Slurm => {
                 Executor::Slurm(slurm::Slurm::start(&config.slurm, events, wrap))
             }
         })
+    }
+
+    /// What to wait on for `read_events` (the local supervisor's reports).
+    pub fn reports_fd(&self) -> Option<std::os::fd::RawFd> {
+        match self {
+            Executor::Local(supervisor) => supervisor.reports_fd(),
+            Executor::Slurm(_) => None,
+        }
+    }
+
+    /// The local supervisor's reports that have come, without waiting
+    /// (Slurm's come on the channel given to `start`).
+    pub fn read_events(&mut self) -> Vec<Event> {
+        match self {
+            Executor::Local(supervisor) => supervisor.read_events(),
+            Executor::Slurm(_) => Vec::new(),
+        }
     }
 
     /// Starts the attempt; returns the Slurm job id, if it is one.

@@ -16,6 +16,7 @@ pub mod budget;
 mod ends;
 mod finals;
 pub mod history;
+mod inbox;
 mod limited;
 mod load;
 mod merging;
@@ -34,7 +35,7 @@ mod verdict;
 mod view;
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Sender};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result};
@@ -60,6 +61,7 @@ use admission::Admission;
 use attempt::RunInfo;
 use finals::Finals;
 use history::Past;
+use inbox::Inbox;
 use load::{Disk, Reader};
 pub use options::{Mode, Options};
 use order::Order;
@@ -77,7 +79,9 @@ pub fn run(
     mode: Mode,
 ) -> Result<i32> {
     let (tx, rx) = mpsc::channel();
+    // First: the threads started after it inherit the signals blocked.
     signals::forward_to(tx.clone(), Incoming::Signal);
+    let inbox = Inbox::new(rx)?;
     // Before anything is recorded: a repository that cannot take worktree
     // tasks stops the run here.
     let uses_worktrees = graph
@@ -124,7 +128,7 @@ pub fn run(
         kill_at: None,
         run_id: run_id.clone(),
         _tx: tx,
-        rx,
+        inbox,
         invalid: Vec::new(),
         log_dirs: HashSet::new(),
         made_ahead: HashSet::new(),
@@ -215,9 +219,9 @@ struct Run<'a> {
     /// When tasks still running after a stop get SIGKILL.
     kill_at: Option<Instant>,
     run_id: String,
-    /// Held so that the channel never closes: `rx` waits until an event.
+    /// Held so that the channel of other threads' events never closes.
     _tx: Sender<Incoming>,
-    rx: Receiver<Incoming>,
+    inbox: Inbox,
     /// Task files found invalid during the run.
     invalid: Vec<String>,
     /// Log folders known to exist.
@@ -405,17 +409,8 @@ impl Run<'_> {
                 // Fails only when the supervisor is gone, which it reports.
                 let _ = executor.flush();
             }
-            let event = match self.wait_limit() {
-                Some(limit) => match self.rx.recv_timeout(limit) {
-                    Ok(event) => Some(event),
-                    Err(RecvTimeoutError::Timeout) => None,
-                    Err(RecvTimeoutError::Disconnected) => {
-                        unreachable!("the run holds a sender")
-                    }
-                },
-                None => Some(self.rx.recv().expect("the run holds a sender")),
-            };
-            let handled = match event {
+            let limit = self.wait_limit();
+            let handled = match self.inbox.next(self.executor.as_mut(), limit) {
                 Some(Incoming::Executor(event)) => self.on_executor(event),
                 Some(Incoming::Signal(signal)) => {
                     self.stop_for(Stop::Signal(signal));

@@ -1,7 +1,9 @@
 //! Thin wrappers over the operating system: process groups, signals,
-//! quoting for the shell, and work spread over the CPUs.
+//! waiting on file descriptors, quoting for the shell, and work spread over
+//! the CPUs.
 
 pub mod parallel;
+pub mod poll;
 pub mod process;
 pub mod shell;
 pub mod signals;

@@ -349,6 +349,26 @@ fn a_long_task_gets_its_pid_in_its_running_status() {
 }
 
 #[test]
+fn a_supervisor_that_dies_stops_the_run_and_its_tasks() {
+    let t = Tree::new();
+    t.task("p/a", &waiting_task("a", "true"));
+    let mut orchestrator = spawn_orchestrate(&t, "out");
+    let task_pid = || read_pid(&t.path("workspace/outputs/p/a/pid"));
+    wait_for("the task's pid in its status", || {
+        t.exists("workspace/outputs/p/a/pid") && t.status("p/a")["pid"] == task_pid()
+    });
+    let supervisor = t.status("p/a")["supervisor_pid"].as_u64().unwrap() as u32;
+    signal(supervisor, libc::SIGKILL);
+    wait_for("the orchestrator to exit", || {
+        orchestrator.try_wait().unwrap().is_some()
+    });
+    let out = t.read("out");
+    assert!(out.contains("the supervisor process died"), "{out}");
+    assert_ne!(orchestrator.wait().unwrap().code(), Some(0), "{out}");
+    wait_for("the task to be gone", || !alive(task_pid()));
+}
+
+#[test]
 fn a_second_ctrl_c_kills_at_once() {
     let t = Tree::new();
     // A grace far longer than the wait below: only the second Ctrl-C ends this.
