@@ -1,7 +1,7 @@
 //! Writing (and removing) a file so that no reader ever sees half of it, and a failed
 //! write (a full disk) leaves the old content intact.
 
-use std::io::Write;
+use std::io::{Seek, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::{Context, Result};
@@ -78,22 +78,45 @@ fn beside(path: &Utf8Path, suffix: &str) -> Result<Utf8PathBuf> {
     Ok(dir.join(format!(".{name}.{suffix}")))
 }
 
-/// Creates (or truncates) `file`, and its folder if missing, and has
+/// Creates (or rewrites) `file`, and its folder if missing, and has
 /// `fill` write it. A failed write (a full disk) removes what it left.
+///
+/// An existing file is not opened with `O_TRUNC` but written over and cut
+/// to its new length: ext4 takes a file truncated to nothing and written
+/// again for a file being replaced, and starts writing it to disk when it
+/// is closed (`auto_da_alloc`), which cost the run's thread more than the
+/// rest of a status write (the statuses' `.prev` files are rewritten so).
 fn create_with(
     file: &Utf8Path,
     fill: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
 ) -> Result<()> {
     let dir = file.parent().context("a file path has a folder")?;
-    let mut handle = match std::fs::File::create(file) {
+    let open = || {
+        std::fs::File::options()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(file)
+    };
+    let mut handle = match open() {
         Ok(handle) => handle,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             std::fs::create_dir_all(dir).with_context(|| format!("cannot create folder {dir}"))?;
-            std::fs::File::create(file).with_context(|| format!("cannot create {file}"))?
+            open().with_context(|| format!("cannot create {file}"))?
         }
         Err(e) => return Err(e).with_context(|| format!("cannot create {file}")),
     };
-    if let Err(e) = fill(&mut handle).and_then(|()| handle.flush()) {
+    let written = handle.metadata().and_then(|old| {
+        fill(&mut handle)?;
+        handle.flush()?;
+        if old.len() > 0 {
+            // What is left of the old content, if it was longer, goes.
+            let end = handle.stream_position()?;
+            handle.set_len(end)?;
+        }
+        Ok(())
+    });
+    if let Err(e) = written {
         drop(handle);
         let _ = std::fs::remove_file(file);
         return Err(e).with_context(|| format!("cannot write {file}"));
@@ -108,5 +131,21 @@ pub fn remove(path: &Utf8Path) -> Result<()> {
             Err(e).with_context(|| format!("cannot remove {path}"))
         }
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replaced_file_holds_exactly_its_last_content_whatever_the_lengths() {
+        let dir = std::env::temp_dir().join(format!("xtask-atomic-{}", std::process::id()));
+        let path = Utf8PathBuf::from_path_buf(dir.join("status.json")).unwrap();
+        for content in ["a long first version", "short", "", "a longer third version", "x"] {
+            replace(&path, content.as_bytes()).unwrap();
+            assert_eq!(std::fs::read_to_string(&path).unwrap(), content);
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
