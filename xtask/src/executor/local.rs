@@ -26,6 +26,8 @@ pub struct Supervisor {
     reports: Option<ChildStdout>,
     /// What was read of a report line not whole yet.
     partial: Vec<u8>,
+    /// Reports read while a request waited to be written, for `read_events`.
+    early: Vec<Event>,
     /// Attempts whose final status is written, to tell the supervisor with
     /// the next request rather than in a write of their own.
     written: Vec<(String, u32)>,
@@ -49,8 +51,12 @@ impl Supervisor {
             .with_context(|| format!("cannot start the supervisor {}", exe.display()))?;
         let requests = child.stdin.take().expect("stdin is piped");
         let reports = child.stdout.take().expect("stdout is piped");
-        crate::sys::poll::set_nonblocking(reports.as_raw_fd())
-            .context("cannot set up the supervisor's reports")?;
+        // Neither side ever waits for the other with its own pipe full:
+        // the supervisor may be writing a report when a request comes.
+        [reports.as_raw_fd(), requests.as_raw_fd()]
+            .into_iter()
+            .try_for_each(crate::sys::poll::set_nonblocking)
+            .context("cannot set up the pipes to the supervisor")?;
         let start = crate::sys::process::start_time(child.id());
         Ok(Supervisor {
             child,
@@ -58,6 +64,7 @@ impl Supervisor {
             requests,
             reports: Some(reports),
             partial: Vec::new(),
+            early: Vec::new(),
             written: Vec::new(),
         })
     }
@@ -71,7 +78,7 @@ impl Supervisor {
     /// The reports that have come, without waiting; `Gone` when the
     /// supervisor closed its end (it never does while we live).
     pub fn read_events(&mut self) -> Vec<Event> {
-        let mut events = Vec::new();
+        let mut events = std::mem::take(&mut self.early);
         let Some(reports) = &mut self.reports else {
             return events;
         };
@@ -190,10 +197,26 @@ impl Supervisor {
             bytes.push(b'\n');
         }
         bytes.extend(lines);
-        self.requests
-            .write_all(&bytes)
-            .and_then(|()| self.requests.flush())
-            .context("the supervisor is gone")
+        let mut sent = 0;
+        while sent < bytes.len() {
+            match self.requests.write(&bytes[sent..]) {
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => self.wait_to_write(),
+                Err(e) => return Err(e).context("the supervisor is gone"),
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until its requests pipe has room, reading its reports
+    /// meanwhile: it may be waiting for room in its own pipe to go on.
+    fn wait_to_write(&mut self) {
+        let mut fds = vec![(self.requests.as_raw_fd(), libc::POLLOUT)];
+        fds.extend(self.reports_fd().map(|fd| (fd, libc::POLLIN)));
+        crate::sys::poll::wait(&fds, None);
+        let read = self.read_events();
+        self.early.extend(read);
     }
 
     /// Ends the conversation: the supervisor exits once its tasks have ended.

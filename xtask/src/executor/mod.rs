@@ -1,9 +1,11 @@
 //! Executors start tasks; this is the only code that does. `local` runs each
 //! task through the run's supervisor process on this machine; `slurm` submits
-//! each to a Slurm cluster. Both report to the run loop the same way, and
-//! both leave an exit record in `workspace/pids/<id>.exit` when a task ends
-//! with no orchestrator to take it. The run loop calls `Executor`'s methods
-//! without knowing which one it has.
+//! each to a Slurm cluster. Both report the same `Event`s (the supervisor's
+//! read by the run loop from its pipe, `read_events`; Slurm's sent on the
+//! run's channel), and both leave an exit record in
+//! `workspace/pids/<id>.exit` when a task ends with no orchestrator to take
+//! it. The run loop calls `Executor`'s methods without knowing which one it
+//! has.
 
 pub mod launch;
 pub mod local;
@@ -123,15 +125,23 @@ impl Executor {
         }
     }
 
-    /// Kills the task at once: a local one through the supervisor (which
-    /// knows its pid before the run does), a Slurm job with `scancel`.
+    /// Kills the task at once where only the executor can reach it (a
+    /// Slurm job); local tasks are killed by their process group.
     pub fn kill(&mut self, task_id: &str) {
+        if let Executor::Slurm(slurm) = self {
+            slurm.stop(task_id, Some("KILL"));
+        }
+    }
+
+    /// `kill`, asked for by a second interrupt: a local task through the
+    /// supervisor too, which knows its pid before the run does.
+    pub fn kill_now(&mut self, task_id: &str) {
         match self {
             // Fails only when the supervisor is gone, which it reports.
             Executor::Local(supervisor) => {
                 let _ = supervisor.kill(task_id);
             }
-            Executor::Slurm(slurm) => slurm.stop(task_id, Some("KILL")),
+            Executor::Slurm(_) => self.kill(task_id),
         }
     }
 

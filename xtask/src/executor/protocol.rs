@@ -23,7 +23,7 @@ pub enum Request {
     Stop {
         task_id: String,
     },
-    /// Kill the task now: SIGKILL to its group (a second Ctrl-C).
+    /// Kill the task now: SIGKILL to its group (asked by a second Ctrl-C).
     Kill {
         task_id: String,
     },

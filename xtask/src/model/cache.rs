@@ -61,9 +61,9 @@ impl Stamp {
 
 /// The cache's first line: what its entries were parsed by, and from.
 #[derive(Serialize, Deserialize)]
-struct Header<'a> {
-    program: &'a str,
-    tasks_dir: &'a str,
+struct Header {
+    program: String,
+    tasks_dir: String,
 }
 
 #[derive(Deserialize)]
@@ -182,8 +182,8 @@ impl Cache {
             return Some(self);
         }
         let header = Header {
-            program,
-            tasks_dir: self.layout.tasks.as_str(),
+            program: program.to_owned(),
+            tasks_dir: self.layout.tasks.to_string(),
         };
         // Written as it is serialised: 100,000 tasks make tens of MB.
         let _ = atomic::write_with(&self.layout.cache_file(), |file| {
@@ -197,7 +197,8 @@ impl Cache {
             }
             out.flush()
         });
-        // The single JSON document earlier builds wrote, dead weight now.
+        // The single JSON document builds before 2026-12 wrote, dead weight
+        // now (this line can go once no workspace has one).
         let _ = std::fs::remove_file(self.layout.cache_file().with_extension("json"));
         None
     }

@@ -48,7 +48,7 @@ impl Discovery {
         let changed: Vec<Utf8PathBuf> = self
             .folders
             .iter()
-            .filter(|(dir, seen)| modified(dir).is_none_or(|now| now != seen.modified))
+            .filter(|(dir, folder)| modified(dir).is_none_or(|now| now != folder.modified))
             .map(|(dir, _)| dir.clone())
             .collect();
         let mut files = Vec::new();

@@ -423,7 +423,7 @@ impl Run<'_> {
                 None => Ok(()),
             };
             if self.kill_at.is_some_and(|at| Instant::now() >= at) {
-                self.kill_all();
+                self.kill_all(false);
             }
             let checked = handled
                 .and_then(|()| self.check_adopted())
@@ -533,7 +533,7 @@ impl Run<'_> {
             (Some(_), Stop::Signal(_)) => {
                 self.printer
                     .line(Tone::Bad, "Killing every running task now");
-                self.kill_all();
+                self.kill_all(true);
                 return;
             }
             // The first fatal error is the one worth reporting.
@@ -561,9 +561,11 @@ impl Run<'_> {
         self.kill_at = Some(Instant::now() + self.config.kill_grace);
     }
 
-    /// SIGKILL to every running task.
-    fn kill_all(&mut self) {
-        self.running.kill_all(self.executor.as_mut(), &self.graph);
+    /// SIGKILL to every running task: once the grace period is over, or
+    /// `asked` by a second interrupt (then the supervisor is asked too).
+    fn kill_all(&mut self, asked: bool) {
+        self.running
+            .kill_all(self.executor.as_mut(), &self.graph, asked);
         self.kill_at = None;
     }
 

@@ -119,14 +119,18 @@ impl Running {
         }
     }
 
-    /// SIGKILL to every attempt, now.
-    pub fn kill_all(&self, mut executor: Option<&mut Executor>, graph: &Graph) {
+    /// SIGKILL to every attempt, now; `asked` (a second interrupt): also
+    /// through the executor for local tasks, whose pid the run may not know.
+    pub fn kill_all(&self, mut executor: Option<&mut Executor>, graph: &Graph, asked: bool) {
         for (&t, active) in &self.active {
             if active.pid != 0 {
                 process::signal_group(active.pid, libc::SIGKILL);
             }
-            if let Some(executor) = &mut executor {
-                executor.kill(&graph.tasks[t].id);
+            let id = &graph.tasks[t].id;
+            match &mut executor {
+                Some(executor) if asked => executor.kill_now(id),
+                Some(executor) => executor.kill(id),
+                None => {}
             }
         }
     }

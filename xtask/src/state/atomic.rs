@@ -142,7 +142,13 @@ mod tests {
     fn a_replaced_file_holds_exactly_its_last_content_whatever_the_lengths() {
         let dir = std::env::temp_dir().join(format!("xtask-atomic-{}", std::process::id()));
         let path = Utf8PathBuf::from_path_buf(dir.join("status.json")).unwrap();
-        for content in ["a long first version", "short", "", "a longer third version", "x"] {
+        for content in [
+            "a long first version",
+            "short",
+            "",
+            "a longer third version",
+            "x",
+        ] {
             replace(&path, content.as_bytes()).unwrap();
             assert_eq!(std::fs::read_to_string(&path).unwrap(), content);
         }

@@ -68,28 +68,45 @@ struct Counters {
     procs: Option<Control>,
 }
 
-/// One open control file of a group.
-struct Control(std::fs::File);
+/// The slots whose control files stay open: the supervisor may have
+/// only 1,024 files open (the usual soft limit), and each such slot keeps
+/// five. Later slots open them at each use.
+pub const KEPT_OPEN_SLOTS: usize = 64;
+
+/// A control file of a group: open, or opened at each use.
+enum Control {
+    Open(std::fs::File),
+    Path(PathBuf),
+}
 
 impl Control {
-    fn open(dir: &Path, name: &str) -> Option<Control> {
+    /// `keep`: opened now and kept (`None` if it cannot be).
+    fn open(dir: &Path, name: &str, keep: bool) -> Option<Control> {
+        let path = dir.join(name);
+        if !keep {
+            return Some(Control::Path(path));
+        }
         let file = std::fs::File::options()
             .read(true)
             .write(true)
-            .open(dir.join(name))
-            .or_else(|_| std::fs::File::open(dir.join(name)))
+            .open(&path)
+            .or_else(|_| std::fs::File::open(&path))
             .ok()?;
-        Some(Control(file))
+        Some(Control::Open(file))
     }
 
-    /// The file's whole text, read from its start ("" if it cannot be). The
-    /// kernel writes a control file's text afresh for a read at offset 0,
-    /// and a read shorter than asked for is its end.
+    /// The file's whole text ("" if it cannot be read). An open file is
+    /// read from its start: the kernel writes a control file's text afresh
+    /// for a read at offset 0, and a read shorter than asked for is its end.
     fn text(&self) -> String {
+        let file = match self {
+            Control::Open(file) => file,
+            Control::Path(path) => return std::fs::read_to_string(path).unwrap_or_default(),
+        };
         let mut text = Vec::new();
         let mut buffer = [0u8; 512];
         loop {
-            match self.0.read_at(&mut buffer, text.len() as u64) {
+            match file.read_at(&mut buffer, text.len() as u64) {
                 Ok(n) => {
                     text.extend_from_slice(&buffer[..n]);
                     if n < buffer.len() {
@@ -104,7 +121,11 @@ impl Control {
     }
 
     fn set(&self, value: &str) -> std::io::Result<()> {
-        let written = self.0.write_at(value.as_bytes(), 0)?;
+        let file = match self {
+            Control::Open(file) => file,
+            Control::Path(path) => return std::fs::write(path, value),
+        };
+        let written = file.write_at(value.as_bytes(), 0)?;
         if written == value.len() {
             Ok(())
         } else {
@@ -208,7 +229,8 @@ impl Hierarchy {
     /// Creates the (empty) groups of one slot. In v1 the calling thread, the
     /// slot's own, moves into them: what it spawns is born inside, with no
     /// move per task (the child of a thread starts in that thread's groups).
-    pub fn create(&self, name: &str) -> Result<Group> {
+    /// `keep_open`: its control files stay open (see `KEPT_OPEN_SLOTS`).
+    pub fn create(&self, name: &str, keep_open: bool) -> Result<Group> {
         let dirs: Vec<PathBuf> = self.bases().iter().map(|b| b.join(name)).collect();
         let made = dirs.iter().try_for_each(|dir| {
             std::fs::create_dir_all(dir)
@@ -220,7 +242,7 @@ impl Hierarchy {
             }
             return Err(e);
         }
-        let counters = Counters::open(self, &dirs);
+        let counters = Counters::open(self, &dirs, keep_open);
         let mut group = Group {
             hierarchy: self.clone(),
             dirs,
@@ -450,21 +472,23 @@ impl Group {
 }
 
 impl Counters {
-    fn open(hierarchy: &Hierarchy, dirs: &[PathBuf]) -> Counters {
-        let procs = Control::open(&dirs[0], "cgroup.procs");
+    fn open(hierarchy: &Hierarchy, dirs: &[PathBuf], keep: bool) -> Counters {
+        let control = |dir: &Path, name| Control::open(dir, name, keep);
+        let procs = control(&dirs[0], "cgroup.procs");
         match hierarchy {
             Hierarchy::V2(_) => Counters {
-                memory: Control::open(&dirs[0], "memory.current"),
-                events: Control::open(&dirs[0], "memory.events"),
-                cpu: Control::open(&dirs[0], "cpu.stat"),
-                peak: Control::open(&dirs[0], "memory.peak"),
+                memory: control(&dirs[0], "memory.current"),
+                events: control(&dirs[0], "memory.events"),
+                cpu: control(&dirs[0], "cpu.stat"),
+                // Always open: its reset holds only for the file it was made through.
+                peak: Control::open(&dirs[0], "memory.peak", true),
                 procs,
             },
             Hierarchy::V1 { .. } => Counters {
-                memory: Control::open(&dirs[0], "memory.usage_in_bytes"),
-                events: Control::open(&dirs[0], "memory.oom_control"),
-                cpu: Control::open(&dirs[2], "cpuacct.usage"),
-                peak: Control::open(&dirs[0], "memory.max_usage_in_bytes"),
+                memory: control(&dirs[0], "memory.usage_in_bytes"),
+                events: control(&dirs[0], "memory.oom_control"),
+                cpu: control(&dirs[2], "cpuacct.usage"),
+                peak: control(&dirs[0], "memory.max_usage_in_bytes"),
                 procs,
             },
         }

@@ -32,7 +32,7 @@ use std::fs::File;
 use std::io::{BufRead, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
-use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -138,9 +138,8 @@ pub fn main() -> i32 {
             // has the lock, always comes after its start.
             supervisor.tick().iter().for_each(report);
         }
-        if let Err(RecvTimeoutError::Disconnected) = woken.recv_timeout(TICK) {
-            break;
-        }
+        // Woken early when the loop may end; `wake` lives in the state.
+        let _ = woken.recv_timeout(TICK);
     }
     // Each slot's thread removes its groups once it has no more work.
     let slots = std::mem::take(&mut lock(&shared).slots);
@@ -222,10 +221,18 @@ impl Supervisor {
         enforce(task);
     }
 
+    /// A slot's task has exited (what it left may still run): its start,
+    /// if not reported yet, never will be; its pid is no longer its own.
+    fn exited(&mut self, slot: usize) {
+        if let Some(task) = self.running.get_mut(&slot) {
+            task.start_unreported = None;
+        }
+    }
+
     /// A slot's task ended, or could not start: its record, to report.
     fn ended(&mut self, slot: usize, outcome: Outcome) -> Option<Report> {
         let task = self.running.remove(&slot)?;
-        let record = ended(&task, outcome);
+        let record = exit_record(&task, outcome);
         if self.orchestrator_gone {
             // The main thread's loop may end now.
             let _ = self.wake.send(());
@@ -321,7 +328,7 @@ impl Running {
 }
 
 /// The exit record of a task, from how its slot saw it end.
-fn ended(task: &Running, outcome: Outcome) -> ExitRecord {
+fn exit_record(task: &Running, outcome: Outcome) -> ExitRecord {
     let record = match outcome {
         Outcome::Exited {
             status,

@@ -33,13 +33,18 @@ impl Slot {
         let (jobs, specs) = mpsc::channel::<Spec>();
         let thread = std::thread::spawn(move || {
             let name = format!("{}-{index}", std::process::id());
-            let mut groups = SlotGroups::new(hierarchy, name);
+            let keep_open = index < cgroups::KEPT_OPEN_SLOTS;
+            let mut groups = SlotGroups::new(hierarchy, name, keep_open);
             let mut programs = Programs::default();
             for spec in specs {
                 let prepared = groups.prepare(&spec);
-                let outcome = run(&spec, prepared, &mut programs, |pid| {
-                    lock(&shared).started(index, pid);
-                });
+                let outcome = run(
+                    &spec,
+                    prepared,
+                    &mut programs,
+                    |pid| lock(&shared).started(index, pid),
+                    || lock(&shared).exited(index),
+                );
                 // Reported from here, the lock released: the end reaches
                 // the orchestrator with no other thread woken on the way.
                 let ended = lock(&shared).ended(index, outcome);
@@ -60,6 +65,8 @@ struct SlotGroups {
     /// `None` once groups cannot be made here.
     hierarchy: Option<cgroups::Hierarchy>,
     name: String,
+    /// Whether its groups' control files stay open.
+    keep_open: bool,
     made: u32,
     /// Creations that failed in a row.
     failures: u32,
@@ -68,10 +75,11 @@ struct SlotGroups {
 }
 
 impl SlotGroups {
-    fn new(hierarchy: Option<cgroups::Hierarchy>, name: String) -> SlotGroups {
+    fn new(hierarchy: Option<cgroups::Hierarchy>, name: String, keep_open: bool) -> SlotGroups {
         let mut groups = SlotGroups {
             hierarchy,
             name,
+            keep_open,
             made: 0,
             failures: 0,
             group: None,
@@ -89,7 +97,7 @@ impl SlotGroups {
         };
         self.made += 1;
         let name = format!("{}-{}", self.name, self.made);
-        match hierarchy.create(&name) {
+        match hierarchy.create(&name, self.keep_open) {
             Ok(group) => {
                 self.group = Some(group);
                 self.failures = 0;
@@ -160,6 +168,7 @@ fn run(
     prepared: Option<(&cgroups::Group, cgroups::Baseline)>,
     programs: &mut Programs,
     started: impl FnOnce(u32),
+    exited: impl FnOnce(),
 ) -> Outcome {
     let join = prepared
         .as_ref()
@@ -171,6 +180,7 @@ fn run(
     };
     started(pid);
     let (status, rusage) = process::wait(pid);
+    exited();
     // Members of the group that are dying already (a stop signals the whole
     // group) get a moment to go, and are reaped, before what is left counts
     // as left running.

@@ -17,11 +17,18 @@ pub fn set_nonblocking(fd: RawFd) -> std::io::Result<()> {
 /// Waits until one of `fds` can be read (or is closed), for at most
 /// `limit` (`None`: as long as it takes).
 pub fn wait_readable(fds: &[RawFd], limit: Option<Duration>) {
+    let fds: Vec<_> = fds.iter().map(|&fd| (fd, libc::POLLIN)).collect();
+    wait(&fds, limit);
+}
+
+/// Waits until one of `fds` is ready for its events (`POLLIN`,
+/// `POLLOUT`), or closed, for at most `limit` (`None`: as long as it takes).
+pub fn wait(fds: &[(RawFd, libc::c_short)], limit: Option<Duration>) {
     let mut polled: Vec<libc::pollfd> = fds
         .iter()
-        .map(|&fd| libc::pollfd {
+        .map(|&(fd, events)| libc::pollfd {
             fd,
-            events: libc::POLLIN,
+            events,
             revents: 0,
         })
         .collect();

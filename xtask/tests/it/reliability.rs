@@ -369,6 +369,33 @@ fn a_supervisor_that_dies_stops_the_run_and_its_tasks() {
 }
 
 #[test]
+fn one_ctrl_c_gives_a_stubborn_task_its_grace_then_sigkill() {
+    let t = Tree::new();
+    t.config("kill_grace: 1s\n");
+    t.task(
+        "p/stubborn",
+        &sh("trap '' TERM INT; echo $$ > $TASK_OUTPUT_DIR/pid; while true; do sleep 0.05; done"),
+    );
+    let mut orchestrator = spawn_orchestrate(&t, "out");
+    wait_for("the task to start", || {
+        t.exists("workspace/outputs/p/stubborn/pid")
+    });
+    signal(orchestrator.id(), libc::SIGINT);
+    wait_for("the orchestrator to exit", || {
+        orchestrator.try_wait().unwrap().is_some()
+    });
+    assert_eq!(orchestrator.wait().unwrap().code(), Some(130));
+    assert!(!alive(read_pid(
+        &t.path("workspace/outputs/p/stubborn/pid")
+    )));
+    let log = t.read("workspace/logs/p/stubborn.log");
+    assert!(log.contains("SIGTERM sent"), "{log}");
+    // Killed when its grace ran out (by whichever of the run and the
+    // supervisor saw it first), not as if interrupted twice.
+    assert!(!log.contains("interrupted again"), "{log}");
+}
+
+#[test]
 fn a_second_ctrl_c_kills_at_once() {
     let t = Tree::new();
     // A grace far longer than the wait below: only the second Ctrl-C ends this.
@@ -394,6 +421,9 @@ fn a_second_ctrl_c_kills_at_once() {
         &t.path("workspace/outputs/p/stubborn/pid")
     )));
     assert_eq!(t.status("p/stubborn")["error"], "interrupted");
+    assert!(t
+        .read("workspace/logs/p/stubborn.log")
+        .contains("xtask: interrupted again: SIGKILL sent"));
 }
 
 #[test]
