@@ -14,9 +14,12 @@ pub const SUPERVISOR_ARG: &str = "__supervise";
 /// (`prompt_patterns`, the same for every task), as a JSON list.
 pub const PROMPTS_ENV: &str = "XTASK_PROMPT_PATTERNS";
 
-/// What the orchestrator asks.
+/// What the orchestrator asks. Both enums here are tagged by their one
+/// key (`{"launch": {...}}`), which serde reads in one pass: a tag inside
+/// the object makes it buffer the whole line first, twice the work for
+/// each of the two lines of every task.
 #[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Request {
     Launch(Box<Spec>),
     /// Stop the task: SIGTERM to its group, SIGKILL after the grace period.
@@ -63,7 +66,7 @@ pub struct Spec {
 /// What the supervisor reports: every task's end, and the start of a task
 /// still running after a tick (a shorter one's end comes first and says all).
 #[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Report {
     Started { task_id: String, pid: u32 },
     Ended { task_id: String, record: ExitRecord },
