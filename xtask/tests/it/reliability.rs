@@ -368,19 +368,23 @@ fn a_supervisor_that_dies_stops_the_run_and_its_tasks() {
     wait_for("the task to be gone", || !alive(task_pid()));
 }
 
-#[test]
-fn one_ctrl_c_gives_a_stubborn_task_its_grace_then_sigkill() {
-    let t = Tree::new();
-    t.config("kill_grace: 1s\n");
+/// A run of one task that ignores SIGTERM and SIGINT, with `grace` before
+/// SIGKILL; returned once the task has started.
+fn stubborn_run(t: &Tree, grace: &str) -> std::process::Child {
+    t.config(&format!("kill_grace: {grace}\n"));
     t.task(
         "p/stubborn",
         &sh("trap '' TERM INT; echo $$ > $TASK_OUTPUT_DIR/pid; while true; do sleep 0.05; done"),
     );
-    let mut orchestrator = spawn_orchestrate(&t, "out");
+    let orchestrator = spawn_orchestrate(t, "out");
     wait_for("the task to start", || {
         t.exists("workspace/outputs/p/stubborn/pid")
     });
-    signal(orchestrator.id(), libc::SIGINT);
+    orchestrator
+}
+
+/// Checks that the run exits 130 with its stubborn task gone; its log.
+fn interrupted_log(t: &Tree, mut orchestrator: std::process::Child) -> String {
     wait_for("the orchestrator to exit", || {
         orchestrator.try_wait().unwrap().is_some()
     });
@@ -388,7 +392,16 @@ fn one_ctrl_c_gives_a_stubborn_task_its_grace_then_sigkill() {
     assert!(!alive(read_pid(
         &t.path("workspace/outputs/p/stubborn/pid")
     )));
-    let log = t.read("workspace/logs/p/stubborn.log");
+    assert_eq!(t.status("p/stubborn")["error"], "interrupted");
+    t.read("workspace/logs/p/stubborn.log")
+}
+
+#[test]
+fn one_ctrl_c_gives_a_stubborn_task_its_grace_then_sigkill() {
+    let t = Tree::new();
+    let orchestrator = stubborn_run(&t, "1s");
+    signal(orchestrator.id(), libc::SIGINT);
+    let log = interrupted_log(&t, orchestrator);
     assert!(log.contains("SIGTERM sent"), "{log}");
     // Killed when its grace ran out (by whichever of the run and the
     // supervisor saw it first), not as if interrupted twice.
@@ -399,31 +412,17 @@ fn one_ctrl_c_gives_a_stubborn_task_its_grace_then_sigkill() {
 fn a_second_ctrl_c_kills_at_once() {
     let t = Tree::new();
     // A grace far longer than the wait below: only the second Ctrl-C ends this.
-    t.config("kill_grace: 1h\n");
-    t.task(
-        "p/stubborn",
-        &sh("trap '' TERM INT; echo $$ > $TASK_OUTPUT_DIR/pid; while true; do sleep 0.05; done"),
-    );
-    let mut orchestrator = spawn_orchestrate(&t, "out");
-    wait_for("the task to start", || {
-        t.exists("workspace/outputs/p/stubborn/pid")
-    });
+    let orchestrator = stubborn_run(&t, "1h");
     signal(orchestrator.id(), libc::SIGINT);
     wait_for("the first Ctrl-C to be handled", || {
         t.read("out").contains("SIGINT received: stopping 1")
     });
     signal(orchestrator.id(), libc::SIGINT);
-    wait_for("the orchestrator to exit", || {
-        orchestrator.try_wait().unwrap().is_some()
-    });
-    assert_eq!(orchestrator.wait().unwrap().code(), Some(130));
-    assert!(!alive(read_pid(
-        &t.path("workspace/outputs/p/stubborn/pid")
-    )));
-    assert_eq!(t.status("p/stubborn")["error"], "interrupted");
-    assert!(t
-        .read("workspace/logs/p/stubborn.log")
-        .contains("xtask: interrupted again: SIGKILL sent"));
+    let log = interrupted_log(&t, orchestrator);
+    assert!(
+        log.contains("xtask: interrupted again: SIGKILL sent"),
+        "{log}"
+    );
 }
 
 #[test]
