@@ -14,6 +14,7 @@ use anyhow::{Context, Result};
 
 use super::Incoming;
 use crate::executor::Executor;
+use crate::sys::lock;
 use crate::sys::poll::{self, Bell};
 
 pub struct Inbox {
@@ -80,10 +81,4 @@ impl Inbox {
             poll::wait_readable(&fds, left);
         }
     }
-}
-
-fn lock(queue: &Mutex<VecDeque<Incoming>>) -> std::sync::MutexGuard<'_, VecDeque<Incoming>> {
-    queue
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

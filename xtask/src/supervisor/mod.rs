@@ -33,7 +33,7 @@ use std::io::{BufRead, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::sync::mpsc::{self, Sender};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use camino::{Utf8Path, Utf8PathBuf};
@@ -42,7 +42,7 @@ use crate::executor::protocol::{ExitRecord, Report, Request, Spec, PROMPTS_ENV};
 use crate::executor::watchdog::{Alarm, Watchdog};
 use crate::state::records::write_record;
 use crate::state::status::Ending;
-use crate::sys::process;
+use crate::sys::{lock, process};
 use slot::Slot;
 
 /// How often idle timeouts are checked.
@@ -95,14 +95,6 @@ struct Supervisor {
 }
 
 type Shared = Arc<Mutex<Supervisor>>;
-
-/// The state, even if a thread panicked while it held the lock: what it
-/// holds stays worth reporting.
-fn lock(shared: &Shared) -> MutexGuard<'_, Supervisor> {
-    shared
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// Runs the supervisor; returns its exit code.
 pub fn main() -> i32 {

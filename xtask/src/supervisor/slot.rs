@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use super::{append_to_log, cgroups, lock, report, Outcome, Shared};
+use super::{append_to_log, cgroups, report, Outcome, Shared};
 use crate::executor::protocol::Spec;
-use crate::sys::process;
+use crate::sys::{lock, process};
 
 /// A thread that starts tasks one after the other and waits for each, in
 /// cgroups of its own that every task of the slot reuses. There are as many

@@ -1,9 +1,19 @@
 //! Thin wrappers over the operating system: process groups, signals,
-//! waiting on file descriptors, quoting for the shell, and work spread over
-//! the CPUs.
+//! waiting on file descriptors, quoting for the shell, work spread over
+//! the CPUs, and a lock that outlives a panic.
+
+use std::sync::{Mutex, MutexGuard};
 
 pub mod parallel;
 pub mod poll;
 pub mod process;
 pub mod shell;
 pub mod signals;
+
+/// What `mutex` guards, even if a thread panicked while it held it: the
+/// data (tasks running, events to handle) stays worth going on with.
+pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
