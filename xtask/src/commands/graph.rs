@@ -72,6 +72,7 @@ fn render(
                 .unwrap_or(&task.id);
             let state = status::shown_state_now(
                 layout,
+                Some(task),
                 status::read_or_warn(layout, &task.id, &mut warnings).as_ref(),
             );
             match format {

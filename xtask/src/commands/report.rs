@@ -342,7 +342,7 @@ fn tables(layout: &Layout, defs: &Definitions, statuses: &[Option<Status>]) -> S
         let mut phase_cost = None;
         for t in tasks {
             let s = statuses[t].as_ref();
-            let state = status::shown_state_now(layout, s);
+            let state = status::shown_state_now(layout, Some(&defs.graph.tasks[t]), s);
             let agent = s.and_then(|s| s.agent.as_ref());
             let cost = agent.and_then(|a| a.cost_usd);
             if let Some(cost) = cost {

@@ -78,7 +78,7 @@ impl Why<'_> {
                 .unwrap_or_default();
             println!(
                 "  {:<10} {}  {detail}",
-                status::shown_state_now(self.layout, status.as_ref()),
+                status::shown_state_now(self.layout, Some(&graph.tasks[t]), status.as_ref()),
                 graph.tasks[t].id
             );
         }
@@ -135,7 +135,9 @@ impl Why<'_> {
                         s.approved_at.as_deref().unwrap_or("?")
                     );
                 }
-                if let Some(changed) = status::stale_because(layout, s) {
+                if let Some(changed) =
+                    status::stale_because(layout, Some(&self.defs.graph.tasks[t]), s)
+                {
                     println!(
                         "  but it is stale: {changed} changed since it completed; `{}` runs it again, and what depends on it",
                         layout.cmd("orchestrate --rerun-stale")

@@ -141,7 +141,8 @@ impl Reader<'_> {
             let status = status::read(layout, &graph.tasks[t].id);
             let completed = status.as_ref().ok().and_then(Option::as_ref);
             let completed = completed.filter(|s| s.status == State::Completed);
-            let stale = completed.and_then(|s| status::stale_because(layout, s));
+            let stale =
+                completed.and_then(|s| status::stale_because(layout, Some(&graph.tasks[t]), s));
             (status, stale)
         };
         let read = added

@@ -54,7 +54,7 @@ pub fn read(layout: &Layout, id: &str) -> Option<Approval> {
     let text = std::fs::read_to_string(layout.approval_file(id)).ok()?;
     let approval: Approval = serde_json::from_str(&text).ok()?;
     let revoked = approval.decision == Decision::Approved
-        && fingerprint::changed(layout, &approval.seen).is_some();
+        && fingerprint::changed(layout, &approval.seen, None).is_some();
     (!revoked).then_some(approval)
 }
 

@@ -301,7 +301,7 @@ impl Seen {
     pub fn now(layout: &Layout, status: Option<&Status>) -> Seen {
         let mut seen = Seen::of(status);
         if let (Seen::Completed { stale, .. }, Some(s)) = (&mut seen, status) {
-            *stale = status::stale_because(layout, s);
+            *stale = status::stale_because(layout, None, s);
         }
         seen
     }

@@ -163,6 +163,12 @@ fn a_changed_input_makes_a_task_and_its_approval_stale_and_rerun_stale_reruns_ex
     t.task("p/other", &format!("{}\ntitle: renamed", sh(MARK)));
     t.run(&["progress", "--json"])
         .says("\"stale_because\": \"tasks/p/other.md\"");
+    // The commands that parse the task files judge it as they read it.
+    t.run(&["why", "p/other"])
+        .says("but it is stale: tasks/p/other.md changed");
+    t.run(&["orchestrate"])
+        .code(0)
+        .says("1 completed task(s) are stale");
 }
 
 #[test]

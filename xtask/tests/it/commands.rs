@@ -81,6 +81,26 @@ fn progress_survives_a_corrupt_status_file() {
 }
 
 #[test]
+fn a_status_longer_than_one_read_is_read_whole() {
+    let t = Tree::new();
+    t.task("p/a", &sh("true"));
+    t.run(&["orchestrate"]).code(0);
+    // Statuses are read with one `read` of 8 KiB, and the rest only when
+    // that does not parse: 20 KB of blanks where JSON allows them.
+    let status = t.read("workspace/status/p/a.json");
+    let padded = status.replacen('{', &format!("{{{}", " ".repeat(20_000)), 1);
+    t.write("workspace/status/p/a.json", &padded);
+    let progress = t.run(&["progress"]);
+    progress.code(0).says("Overall: 1/1 completed");
+    assert!(!progress.stdout.contains("corrupt"), "{}", progress.stdout);
+    // Completed already: not run again, so its status stays as written.
+    let resumed = t.run(&["orchestrate"]);
+    resumed.code(0);
+    assert!(!resumed.stdout.contains("corrupt"), "{}", resumed.stdout);
+    assert_eq!(t.read("workspace/status/p/a.json"), padded);
+}
+
+#[test]
 fn launch_runs_one_task_or_says_what_is_unmet() {
     let t = Tree::new();
     t.task(
