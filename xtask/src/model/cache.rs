@@ -19,10 +19,12 @@
 
 use std::collections::HashMap;
 use std::io::Write;
+use std::ops::Range;
 use std::os::unix::fs::MetadataExt;
 use std::time::{Duration, SystemTime};
 
 use camino::{Utf8Path, Utf8PathBuf};
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 
 use crate::model::layout::Layout;
@@ -94,17 +96,26 @@ pub struct Cache {
     layout: Layout,
     /// This build of the program; `None` (unknown) turns the cache off.
     program: Option<String>,
-    /// Entries not used yet, by task id (those left at the end are of
-    /// files gone); boxed, so that the table holds no task (a task is
-    /// large, and the table has room for more than it holds).
-    stored: HashMap<String, Box<Entry>>,
-    /// Stamps of the files that may be stored, by task id.
-    keep: HashMap<String, Stamp>,
-    /// How many files came from the cache: when all that may be stored
-    /// did, and none is gone, the file on disk is already right.
-    hits: usize,
+    /// The stored file, until the task files are loaded, and its entries'
+    /// lines in it: in the order of the task files when they were stored,
+    /// which is still theirs unless files came or went.
+    stored: Vec<u8>,
+    lines: Vec<Range<usize>>,
+    /// Stamps of the files that may be stored, by task id; `None` when the
+    /// file on disk is already right (every file that may be stored came
+    /// from it, and none of its entries is of a file gone).
+    keep: Option<HashMap<String, Stamp>>,
     /// Files changed after this are not kept (see `RACY`).
     racy_after_ns: u64,
+}
+
+/// A task file as `load_all` found it: its stamp, and the entry stored
+/// for it, if any; `placed` when that was on the line of the file's place.
+struct Found<'a> {
+    file: &'a Utf8PathBuf,
+    stamp: Option<Stamp>,
+    entry: Option<Box<Entry>>,
+    placed: bool,
 }
 
 impl Cache {
@@ -112,9 +123,10 @@ impl Cache {
     /// is of another program or folder).
     pub fn open(layout: &Layout) -> Cache {
         let program = program();
-        let stored = std::fs::read(layout.cache_file())
-            .ok()
-            .and_then(|bytes| entries(&bytes, program.as_deref()?, layout.tasks.as_str()))
+        let stored = std::fs::read(layout.cache_file()).unwrap_or_default();
+        let lines = program
+            .as_deref()
+            .and_then(|program| lines(&stored, program, layout.tasks.as_str()))
             .unwrap_or_default();
         let now = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -123,44 +135,96 @@ impl Cache {
             layout: layout.clone(),
             program,
             stored,
-            keep: HashMap::new(),
-            hits: 0,
+            lines,
+            keep: None,
             racy_after_ns: now.saturating_sub(RACY).as_nanos() as u64,
         }
     }
 
     /// Task files `files`, each from the cache when it is unchanged, else
-    /// read and parsed (`task::load`); in order, on every CPU.
+    /// read and parsed (`task::load`); in order, on every CPU. The entry of
+    /// the n-th file is looked for on the n-th line: with no file come or
+    /// gone, it is there, and no table of ids is needed.
     pub fn load_all(&mut self, files: &[Utf8PathBuf]) -> Vec<Parsed> {
-        let stamps = parallel::map(files, |file| file.metadata().ok().map(|m| Stamp::of(&m)));
-        let mut lookups: Vec<(&Utf8PathBuf, Option<Box<Entry>>)> = files
-            .iter()
-            .zip(&stamps)
-            .map(|(file, stamp)| (file, self.take(file, *stamp)))
-            .collect();
-        self.hits = lookups.iter().filter(|(_, hit)| hit.is_some()).count();
+        let places: Vec<usize> = (0..files.len()).collect();
+        let mut found = parallel::map(&places, |&n| {
+            let id = self.layout.task_id(&files[n]);
+            let entry = self.lines.get(n).and_then(|line| self.entry(line.clone()));
+            let entry = entry
+                .filter(|(stored_id, _)| Some(stored_id.as_str()) == id)
+                .map(|(_, entry)| entry);
+            Found {
+                file: &files[n],
+                stamp: files[n].metadata().ok().map(|m| Stamp::of(&m)),
+                placed: entry.is_some(),
+                entry,
+            }
+        });
+        let gone = self.find_moved(&mut found);
+        for found in &mut found {
+            let stamp = found.stamp;
+            found.entry = found.entry.take().filter(|e| Some(e.stamp) == stamp);
+        }
+        let hits = found.iter().filter(|f| f.entry.is_some()).count();
         let tasks_dir = &self.layout.tasks;
-        let found = parallel::map_mut(&mut lookups, |(file, hit)| match hit.take() {
+        let parsed = parallel::map_mut(&mut found, |found| match found.entry.take() {
             Some(entry) => Parsed {
-                task: Some(entry.task_of(file)),
+                task: Some(entry.task_of(found.file)),
                 problems: Vec::new(),
             },
-            None => task::load(tasks_dir, file),
+            None => task::load(tasks_dir, found.file),
         });
-        for (stamp, parsed) in stamps.into_iter().zip(&found) {
-            if let (Some(stamp), Some(task)) = (stamp, &parsed.task) {
-                if self.keepable(&stamp, parsed) {
-                    self.keep.insert(task.id.clone(), stamp);
-                }
-            }
+        let keep: Vec<Option<Stamp>> = found
+            .iter()
+            .zip(&parsed)
+            .map(|(found, parsed)| found.stamp.filter(|stamp| self.keepable(stamp, parsed)))
+            .collect();
+        if keep.iter().flatten().count() != hits || gone > 0 {
+            let ids = parsed.iter().map(|p| p.task.as_ref().map(|t| t.id.clone()));
+            let keep = ids.zip(keep).filter_map(|(id, stamp)| Some((id?, stamp?)));
+            self.keep = Some(keep.collect());
         }
-        found
+        self.stored = Vec::new();
+        self.lines = Vec::new();
+        parsed
     }
 
-    /// The stored entry of `file`, when it was stored with `stamp`.
-    fn take(&mut self, file: &Utf8Path, stamp: Option<Stamp>) -> Option<Box<Entry>> {
-        let entry = self.stored.remove(self.layout.task_id(file)?)?;
-        (Some(entry.stamp) == stamp).then_some(entry)
+    /// The stored entry on `line`, with the id it is stored under.
+    fn entry(&self, line: Range<usize>) -> Option<(String, Box<Entry>)> {
+        serde_json::from_slice(&self.stored[line]).ok()
+    }
+
+    /// Looks anywhere else for the entries of the files that `load_all`
+    /// did not find on their own line (files came or went since they were
+    /// stored); returns how many stored entries are of no file.
+    fn find_moved(&self, found: &mut [Found]) -> usize {
+        let placed = found.iter().filter(|f| f.placed).count();
+        if placed == found.len() {
+            return self.lines.len() - placed;
+        }
+        let free: Vec<usize> = (0..self.lines.len())
+            .filter(|&n| !found.get(n).is_some_and(|f| f.placed))
+            .collect();
+        let ids = parallel::map(&free, |&n| {
+            serde_json::from_slice::<(String, IgnoredAny)>(&self.stored[self.lines[n].clone()]).ok()
+        });
+        let mut by_id: HashMap<String, usize> = free
+            .into_iter()
+            .zip(ids)
+            .filter_map(|(n, id)| Some((id?.0, n)))
+            .collect();
+        let mut used = placed;
+        for found in found.iter_mut().filter(|f| !f.placed) {
+            let line = self
+                .layout
+                .task_id(found.file)
+                .and_then(|id| by_id.remove(id));
+            if let Some(line) = line {
+                found.entry = self.entry(self.lines[line].clone()).map(|(_, entry)| entry);
+                used += 1;
+            }
+        }
+        self.lines.len() - used
     }
 
     /// Whether a file read with `stamp` as `parsed` may be stored.
@@ -176,8 +240,9 @@ impl Cache {
     /// has (`Definitions::save_cache`); a command that only reads makes
     /// none. A failure to write is ignored: the next command parses again.
     pub fn save(self, tasks: &[Task]) -> Option<Cache> {
-        let changed = self.keep.len() != self.hits || !self.stored.is_empty();
-        let program = self.program.as_deref().filter(|_| changed)?;
+        let (Some(program), Some(keep)) = (self.program.as_deref(), &self.keep) else {
+            return None;
+        };
         if !self.layout.workspace.is_dir() {
             return Some(self);
         }
@@ -190,7 +255,7 @@ impl Cache {
             let mut out = std::io::BufWriter::new(file);
             serde_json::to_writer(&mut out, &header)?;
             for task in tasks {
-                if let Some(&stamp) = self.keep.get(&task.id) {
+                if let Some(&stamp) = keep.get(&task.id) {
                     out.write_all(b"\n")?;
                     serde_json::to_writer(&mut out, &(&task.id, EntryRef { stamp, task }))?;
                 }
@@ -204,21 +269,29 @@ impl Cache {
     }
 }
 
-/// The entries of a cache file, by task id, if it is of this `program`
-/// and `tasks_dir`. A line that does not parse is left out (its file is
-/// parsed again).
-fn entries(bytes: &[u8], program: &str, tasks_dir: &str) -> Option<HashMap<String, Box<Entry>>> {
+/// The entries' lines of a cache file, if it is of this `program` and
+/// `tasks_dir`.
+fn lines(bytes: &[u8], program: &str, tasks_dir: &str) -> Option<Vec<Range<usize>>> {
     // JSON escapes the line breaks in strings: each line is one value.
-    let mut lines = bytes.split(|&b| b == b'\n');
-    let header: Header = serde_json::from_slice(lines.next()?).ok()?;
+    let header_end = bytes
+        .iter()
+        .position(|&b| b == b'\n')
+        .unwrap_or(bytes.len());
+    let header: Header = serde_json::from_slice(&bytes[..header_end]).ok()?;
     if header.program != program || header.tasks_dir != tasks_dir {
         return None;
     }
-    let lines: Vec<&[u8]> = lines.collect();
-    let parsed = parallel::map(&lines, |line| {
-        serde_json::from_slice::<(String, Box<Entry>)>(line).ok()
-    });
-    Some(parsed.into_iter().flatten().collect())
+    let mut lines = Vec::new();
+    let mut start = header_end + 1;
+    while start < bytes.len() {
+        let end = bytes[start..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(bytes.len(), |n| start + n);
+        lines.push(start..end);
+        start = end + 1;
+    }
+    Some(lines)
 }
 
 /// What identifies this build of the program: its size and modification

@@ -162,3 +162,27 @@ fn recent_files_and_tasks_with_a_prompt_are_not_kept_and_only_a_run_makes_a_work
     let entries = cached(&bare).1;
     assert!(entries.get("p/a").is_some(), "{entries}");
 }
+
+#[test]
+fn files_that_come_or_go_leave_the_others_to_the_cache_and_the_gone_are_dropped() {
+    let t = Tree::new();
+    t.task("p/b", "command: echo b");
+    t.task("p/c", "command: echo c");
+    std::fs::create_dir_all(t.path("workspace")).unwrap();
+    settle(&t, &["p/b", "p/c"]);
+    t.run(&["validate"]).code(0);
+    plant(&t, "p/b");
+
+    // p/b's entry is no longer on the line of its file's place.
+    t.task("p/a", "command: echo a");
+    t.run(&["next"]).code(0).says("echo a").says("echo planted");
+
+    std::fs::remove_file(t.path("tasks/p/c.md")).unwrap();
+    t.run(&["next"]).code(0).says("echo planted");
+    let entries = cached(&t).1;
+    assert!(entries.get("p/b").is_some(), "{entries}");
+    assert!(
+        entries.get("p/c").is_none(),
+        "the entry of a file gone stays: {entries}"
+    );
+}
