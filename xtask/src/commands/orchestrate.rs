@@ -37,7 +37,10 @@ pub fn run(layout: &Layout, args: &cli::Orchestrate) -> Result<i32> {
     };
     if args.dry_run {
         // A dry run writes nothing, so it needs no lock and may run beside a real run.
-        return Ok(Plan::new(layout, &defs.config, &defs.graph, &options).dry_run());
+        let code = Plan::new(layout, &defs.config, &defs.graph, &options).dry_run()?;
+        // Freed with the process, as `progress` does.
+        std::mem::forget(defs);
+        return Ok(code);
     }
     launch(layout, defs, &options, Mode::Launch)
 }

@@ -51,9 +51,15 @@ impl Limits {
             prompt_patterns: config.agents.prompt_patterns.clone(),
             grace: config.kill_grace,
             cpus: task.resources.cpus.unwrap_or(config.max_cpu_per_agent),
-            memory_gb: task.resources.memory_gb.unwrap_or(config.max_memory_gb),
+            memory_gb: memory_gb(config, task),
         }
     }
+}
+
+/// The memory `task` reserves for admission: its own `resources`, else
+/// the config's `max_memory_gb`.
+pub fn memory_gb(config: &Config, task: &Task) -> f64 {
+    task.resources.memory_gb.unwrap_or(config.max_memory_gb)
 }
 
 /// The environment every attempt gets, besides the orchestrator's own.

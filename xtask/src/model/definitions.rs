@@ -153,9 +153,11 @@ fn read(layout: &Layout, runs: Option<&Runs>) -> Result<Definitions, Vec<Problem
         .collect();
     drop(files);
     let unsaved_cache = cache.save(&tasks);
-    let folders: Vec<String> = {
-        let mut folders: Vec<String> = tasks.iter().map(|t| t.phase().to_owned()).collect();
-        folders.sort();
+    let folders: Vec<&str> = {
+        let mut folders: Vec<&str> = tasks.iter().map(Task::phase).collect();
+        // The files come folder by folder: most neighbours are alike.
+        folders.dedup();
+        folders.sort_unstable();
         folders.dedup();
         folders
     };
@@ -192,7 +194,7 @@ fn read(layout: &Layout, runs: Option<&Runs>) -> Result<Definitions, Vec<Problem
 /// which is then read as its key. One close to, but not, a folder's key is
 /// a typo that would silently change scheduling; one that resembles none
 /// may be for tasks generated later: only a warning.
-fn phase_keys(layout: &Layout, config: &mut Config, folders: &[String]) -> Vec<Problem> {
+fn phase_keys(layout: &Layout, config: &mut Config, folders: &[&str]) -> Vec<Problem> {
     let keys: Vec<&str> = folders.iter().map(|f| task::phase_key(f)).collect();
     let file = layout.config_file();
     let mut problems = Vec::new();
@@ -320,21 +322,28 @@ fn over_ceilings(layout: &Layout, config: &Config, tasks: &[Task]) -> Vec<Proble
 fn missing_programs(layout: &Layout, config: &Config, tasks: &[&Task]) -> Vec<Problem> {
     // A task's own command is reported at its file; the agent command
     // once for all the tasks that use it.
-    let mut users: BTreeMap<(String, Option<usize>), Vec<&str>> = BTreeMap::new();
-    for (i, task) in tasks.iter().enumerate() {
-        let program = task::program(layout, config, task);
-        let owner = task.command.as_ref().map(|_| i);
-        users.entry((program, owner)).or_default().push(&task.id);
+    let programs: Vec<String> = tasks
+        .iter()
+        .map(|task| task::program(layout, config, task))
+        .collect();
+    // Each program looked up once: 100,000 tasks may all run `sh`.
+    let mut looked_up: HashMap<&str, Option<String>> = HashMap::new();
+    for program in &programs {
+        looked_up
+            .entry(program)
+            .or_insert_with(|| unusable(layout, program));
+    }
+    let mut users: BTreeMap<(&str, Option<usize>), Vec<&str>> = BTreeMap::new();
+    for (i, (task, program)) in tasks.iter().zip(&programs).enumerate() {
+        if looked_up[program.as_str()].is_some() {
+            let owner = task.command.as_ref().map(|_| i);
+            users.entry((program, owner)).or_default().push(&task.id);
+        }
     }
     let mut problems = Vec::new();
-    // Each task with its own command is an entry: look each program up once.
-    let mut looked_up: HashMap<String, Option<String>> = HashMap::new();
     for ((program, owner), ids) in users {
         let owner = owner.map(|i| tasks[i]);
-        let why = looked_up
-            .entry(program.clone())
-            .or_insert_with(|| unusable(layout, &program));
-        let Some(why) = why.clone() else {
+        let Some(why) = looked_up[program].clone() else {
             continue;
         };
         let used_by = match ids.as_slice() {
@@ -351,7 +360,7 @@ fn missing_programs(layout: &Layout, config: &Config, tasks: &[&Task]) -> Vec<Pr
             }
         };
         problems.push(match owner {
-            Some(task) => located(&task.file, &program, |line| {
+            Some(task) => located(&task.file, program, |line| {
                 Problem::in_file(&task.file, line, format!("`{program}` (the task's `command`, {used_by}) {why}"))
             }),
             None if config.agent.command_set.is_some() => Problem::in_file(

@@ -7,7 +7,7 @@
 
 use std::time::SystemTime;
 
-use crate::executor::Limits;
+use crate::executor::launch;
 use crate::model::config::UNNAMED_POOL;
 use crate::model::config::{Config, ExecutorKind};
 use crate::model::graph::Graph;
@@ -187,7 +187,7 @@ impl<'a> Admission<'a> {
     }
 
     fn memory_gb(&self, graph: &Graph, t: usize) -> f64 {
-        Limits::of(self.config, &graph.tasks[t]).memory_gb
+        launch::memory_gb(self.config, &graph.tasks[t])
     }
 
     fn reserved(&self, graph: &Graph, running: &[usize]) -> f64 {

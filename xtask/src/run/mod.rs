@@ -175,6 +175,9 @@ pub fn run(
     if let Some(notifiers) = run.notifiers.take() {
         notifiers.finish();
     }
+    // Freed with the process: taking 100,000 tasks apart one by one would
+    // only make the command end later.
+    std::mem::forget(std::mem::take(&mut run.graph));
     Ok(code)
 }
 
@@ -686,11 +689,20 @@ impl Run<'_> {
     /// Keeps how long each task that completed took, for the order and the
     /// ETA of later runs.
     fn remember_durations(&mut self) {
+        let mut learned = false;
         for t in self.readiness.tasks_in(readiness::Node::Completed) {
+            let id = &self.graph.tasks[t].id;
             if let Some(seconds) = self.history[t].seconds {
-                let id = self.graph.tasks[t].id.clone();
-                self.durations.tasks.insert(id, seconds);
+                if self.durations.tasks.get(id) != Some(&seconds) {
+                    self.durations.tasks.insert(id.clone(), seconds);
+                    learned = true;
+                }
             }
+        }
+        if !learned {
+            // The file already says it all (a resume of a finished run of
+            // 100,000 tasks would write megabytes for nothing).
+            return;
         }
         if let Err(e) = self.durations.save(self.layout) {
             self.printer.line(

@@ -40,7 +40,8 @@ impl Order {
         let path = longest_paths(graph, &expected, |_| true);
         let mut sorted: Vec<usize> = (0..graph.tasks.len()).collect();
         let priority = |t: usize| graph.tasks[t].priority;
-        sorted.sort_by(|&a, &b| {
+        // Ties end with the index: a total order, stable or not.
+        sorted.sort_unstable_by(|&a, &b| {
             (priority(b).cmp(&priority(a)))
                 .then(path[b].total_cmp(&path[a]))
                 .then(a.cmp(&b))
@@ -96,17 +97,14 @@ pub fn longest_paths(graph: &Graph, weight: &[f64], counts: impl Fn(usize) -> bo
     for pair in by_name.windows(2) {
         next_gate[pair[0]] = Some(pair[1]);
     }
-    let successors = |node: usize| -> Vec<usize> {
-        if node < n {
-            let mut next = graph.dependents[node].clone();
-            next.push(n + graph.phase_of[node]);
-            next
+    let successors = |node: usize| {
+        let (dependents, gate) = if node < n {
+            (&graph.dependents[node], Some(n + graph.phase_of[node]))
         } else {
             let p = node - n;
-            let mut next = graph.phases[p].dependents.clone();
-            next.extend(next_gate[p].map(|q| n + q));
-            next
-        }
+            (&graph.phases[p].dependents, next_gate[p].map(|q| n + q))
+        };
+        dependents.iter().copied().chain(gate)
     };
     // Kahn's order of the nodes; then the paths, from the last node back.
     let total = n + graph.phases.len();
@@ -129,10 +127,7 @@ pub fn longest_paths(graph: &Graph, weight: &[f64], counts: impl Fn(usize) -> bo
     }
     let mut path = vec![0.0; total];
     for &node in order.iter().rev() {
-        let after = successors(node)
-            .into_iter()
-            .map(|s| path[s])
-            .fold(0.0, f64::max);
+        let after = successors(node).map(|s| path[s]).fold(0.0, f64::max);
         let own = if node < n && counts(node) {
             weight[node]
         } else {

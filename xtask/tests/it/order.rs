@@ -1,6 +1,8 @@
 //! The order ready tasks start in: the longest remaining path first,
 //! weighted by how long tasks took before; a `priority:` first of all.
 
+use std::os::unix::fs::MetadataExt;
+
 use crate::tree::*;
 
 /// The tasks in the order they started, from the run's events.
@@ -54,6 +56,16 @@ fn durations_from_earlier_runs_and_priorities_decide() {
         serde_json::from_str(&t.read("workspace/history.json")).unwrap();
     assert!(history["tasks"]["p/urgent"].as_f64().unwrap() < 60.0);
     assert_eq!(history["tasks"].as_object().unwrap().len(), 4);
+    // A resume that learns nothing leaves the file as it is (a write would
+    // make a new one, with a new inode).
+    let inode = || {
+        std::fs::metadata(t.path("workspace/history.json"))
+            .unwrap()
+            .ino()
+    };
+    let before = inode();
+    t.run(&["orchestrate", "-j", "1"]).code(0);
+    assert_eq!(inode(), before, "written again with nothing learned");
     // Kept when the statuses go.
     std::fs::remove_dir_all(t.path("workspace/status")).unwrap();
     assert!(t.exists("workspace/history.json"));
