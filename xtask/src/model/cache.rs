@@ -1,8 +1,9 @@
 //! Parsed task files kept between commands (`workspace/cache/tasks.jsonl`),
 //! so that a command on 100,000 tasks takes one `stat` per unchanged task
 //! file instead of reading and parsing it. JSON lines: a header (the
-//! program, the tasks folder), then a line per task, so that the lines
-//! are parsed on every CPU.
+//! program, the tasks folder), then a line per task file, in their order
+//! (its entry, or `null` for a file not kept): the lines are parsed on
+//! every CPU, each file's in its own place.
 //!
 //! An entry is used only when the file's size, modification and change
 //! times, device and inode are those it had when parsed, the tasks folder
@@ -96,21 +97,22 @@ pub struct Cache {
     layout: Layout,
     /// This build of the program; `None` (unknown) turns the cache off.
     program: Option<String>,
-    /// The stored file, until the task files are loaded, and its entries'
-    /// lines in it: in the order of the task files when they were stored,
-    /// which is still theirs unless files came or went.
+    /// The stored file, until the task files are loaded, and its lines in
+    /// it: one per task file, in their order when they were stored (which
+    /// is still theirs unless files came or went), holding its entry or,
+    /// for a file not kept, `null`.
     stored: Vec<u8>,
     lines: Vec<Range<usize>>,
     /// Stamps of the files that may be stored, by task id; `None` when the
-    /// file on disk is already right (every file that may be stored came
-    /// from it, and none of its entries is of a file gone).
+    /// file on disk is already right (a line for each file, in its place,
+    /// and every file that may be stored came from it).
     keep: Option<HashMap<String, Stamp>>,
     /// Files changed after this are not kept (see `RACY`).
     racy_after_ns: u64,
 }
 
 /// A task file as `load_all` found it: its stamp, and the entry stored
-/// for it, if any; `placed` when that was on the line of the file's place.
+/// for it, if any; `placed` when its line was the one of the file's place.
 struct Found<'a> {
     file: &'a Utf8PathBuf,
     stamp: Option<Stamp>,
@@ -142,25 +144,26 @@ impl Cache {
     }
 
     /// Task files `files`, each from the cache when it is unchanged, else
-    /// read and parsed (`task::load`); in order, on every CPU. The entry of
-    /// the n-th file is looked for on the n-th line: with no file come or
+    /// read and parsed (`task::load`); in order, on every CPU. The n-th
+    /// file's line is looked for in the n-th place: with no file come or
     /// gone, it is there, and no table of ids is needed.
     pub fn load_all(&mut self, files: &[Utf8PathBuf]) -> Vec<Parsed> {
         let places: Vec<usize> = (0..files.len()).collect();
         let mut found = parallel::map(&places, |&n| {
             let id = self.layout.task_id(&files[n]);
             let entry = self.lines.get(n).and_then(|line| self.entry(line.clone()));
-            let entry = entry
-                .filter(|(stored_id, _)| Some(stored_id.as_str()) == id)
-                .map(|(_, entry)| entry);
+            let entry = entry.filter(|(stored_id, _)| Some(stored_id.as_str()) == id);
             Found {
                 file: &files[n],
                 stamp: files[n].metadata().ok().map(|m| Stamp::of(&m)),
                 placed: entry.is_some(),
-                entry,
+                entry: entry.and_then(|(_, entry)| entry),
             }
         });
-        let gone = self.find_moved(&mut found);
+        let aligned = self.lines.len() == files.len() && found.iter().all(|f| f.placed);
+        if !aligned {
+            self.find_moved(&mut found);
+        }
         for found in &mut found {
             let stamp = found.stamp;
             found.entry = found.entry.take().filter(|e| Some(e.stamp) == stamp);
@@ -179,7 +182,7 @@ impl Cache {
             .zip(&parsed)
             .map(|(found, parsed)| found.stamp.filter(|stamp| self.keepable(stamp, parsed)))
             .collect();
-        if keep.iter().flatten().count() != hits || gone > 0 {
+        if keep.iter().flatten().count() != hits || !aligned {
             let ids = parsed.iter().map(|p| p.task.as_ref().map(|t| t.id.clone()));
             let keep = ids.zip(keep).filter_map(|(id, stamp)| Some((id?, stamp?)));
             self.keep = Some(keep.collect());
@@ -189,19 +192,16 @@ impl Cache {
         parsed
     }
 
-    /// The stored entry on `line`, with the id it is stored under.
-    fn entry(&self, line: Range<usize>) -> Option<(String, Box<Entry>)> {
+    /// The stored entry on `line` (`None` for a file not kept), with the
+    /// id it is stored under.
+    fn entry(&self, line: Range<usize>) -> Option<(String, Option<Box<Entry>>)> {
         serde_json::from_slice(&self.stored[line]).ok()
     }
 
-    /// Looks anywhere else for the entries of the files that `load_all`
-    /// did not find on their own line (files came or went since they were
-    /// stored); returns how many stored entries are of no file.
-    fn find_moved(&self, found: &mut [Found]) -> usize {
-        let placed = found.iter().filter(|f| f.placed).count();
-        if placed == found.len() {
-            return self.lines.len() - placed;
-        }
+    /// Looks anywhere else for the lines of the files that `load_all` did
+    /// not find in their own place (files came or went since they were
+    /// stored).
+    fn find_moved(&self, found: &mut [Found]) {
         let free: Vec<usize> = (0..self.lines.len())
             .filter(|&n| !found.get(n).is_some_and(|f| f.placed))
             .collect();
@@ -213,18 +213,17 @@ impl Cache {
             .zip(ids)
             .filter_map(|(n, id)| Some((id?.0, n)))
             .collect();
-        let mut used = placed;
         for found in found.iter_mut().filter(|f| !f.placed) {
             let line = self
                 .layout
                 .task_id(found.file)
                 .and_then(|id| by_id.remove(id));
             if let Some(line) = line {
-                found.entry = self.entry(self.lines[line].clone()).map(|(_, entry)| entry);
-                used += 1;
+                found.entry = self
+                    .entry(self.lines[line].clone())
+                    .and_then(|(_, entry)| entry);
             }
         }
-        self.lines.len() - used
     }
 
     /// Whether a file read with `stamp` as `parsed` may be stored.
@@ -254,11 +253,12 @@ impl Cache {
         let _ = atomic::write_with(&self.layout.cache_file(), |file| {
             let mut out = std::io::BufWriter::new(file);
             serde_json::to_writer(&mut out, &header)?;
+            // A line for every file, kept or not, so that the next command
+            // finds each in its place.
             for task in tasks {
-                if let Some(&stamp) = keep.get(&task.id) {
-                    out.write_all(b"\n")?;
-                    serde_json::to_writer(&mut out, &(&task.id, EntryRef { stamp, task }))?;
-                }
+                out.write_all(b"\n")?;
+                let entry = keep.get(&task.id).map(|&stamp| EntryRef { stamp, task });
+                serde_json::to_writer(&mut out, &(&task.id, entry))?;
             }
             out.flush()
         });

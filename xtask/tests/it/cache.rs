@@ -36,33 +36,38 @@ fn settle(t: &Tree, ids: &[&str]) {
 }
 
 /// The cache file, as its header line and its entries by task id (one
-/// line each).
+/// line each; a file not kept has a line of `null`, left out here).
 fn cached(t: &Tree) -> (serde_json::Value, serde_json::Value) {
+    let (header, lines) = cache_lines(t);
+    let entries = lines
+        .into_iter()
+        .filter(|(_, entry)| !entry.is_null())
+        .collect();
+    (header, serde_json::Value::Object(entries))
+}
+
+/// The cache file's header and its lines, in order.
+fn cache_lines(t: &Tree) -> (serde_json::Value, Vec<(String, serde_json::Value)>) {
     let text = t.read(CACHE);
     let mut lines = text.lines();
     let header = serde_json::from_str(lines.next().unwrap()).unwrap();
-    let entries = lines
-        .map(|line| {
-            let (id, entry): (String, serde_json::Value) = serde_json::from_str(line).unwrap();
-            (id, entry)
-        })
+    let lines = lines
+        .map(|line| serde_json::from_str(line).unwrap())
         .collect();
-    (header, serde_json::Value::Object(entries))
+    (header, lines)
 }
 
 /// Makes the cache say that task `id` runs `echo planted`: a command
 /// that shows it is the one `next` prints came from the cache.
 fn plant(t: &Tree, id: &str) {
-    let (header, mut entries) = cached(t);
-    entries[id]["task"]["command"] = serde_json::json!({ "Shell": "echo planted" });
+    let (header, mut lines) = cache_lines(t);
+    for (line_id, entry) in &mut lines {
+        if line_id == id {
+            entry["task"]["command"] = serde_json::json!({ "Shell": "echo planted" });
+        }
+    }
     let lines: Vec<String> = std::iter::once(header.to_string())
-        .chain(
-            entries
-                .as_object()
-                .unwrap()
-                .iter()
-                .map(|entry| serde_json::json!(entry).to_string()),
-        )
+        .chain(lines.iter().map(|line| serde_json::json!(line).to_string()))
         .collect();
     t.write(CACHE, &lines.join("\n"));
 }
@@ -141,6 +146,10 @@ fn recent_files_and_tasks_with_a_prompt_are_not_kept_and_only_a_run_makes_a_work
     // A template may be a file of its own, which may change apart from the
     // task's: no task with one is kept.
     assert!(entries.get("p/c").is_none(), "{entries}");
+    // Still a line each, in the files' order: the next command finds every
+    // file's line in its place, none shifted by those not kept.
+    let ids: Vec<String> = cache_lines(&t).1.into_iter().map(|(id, _)| id).collect();
+    assert_eq!(ids, ["p/a", "p/b", "p/c"]);
     // Nothing it would hold changed: not written again (a new file each
     // time, so a new inode).
     let inode = || std::fs::metadata(t.path(CACHE)).unwrap().ino();
