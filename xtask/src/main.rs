@@ -31,10 +31,12 @@ fn main() {
         _ => {}
     }
     let cli = Cli::parse();
-    let launches = matches!(
-        cli.command,
-        Command::Orchestrate(_) | Command::Launch { .. } | Command::Monitor
-    );
+    // A dry run launches nothing: a view.
+    let launches = match &cli.command {
+        Command::Orchestrate(args) => !args.dry_run,
+        Command::Launch { .. } | Command::Monitor => true,
+        _ => false,
+    };
     if !launches {
         // A view piped into `head` ends quietly when the pipe closes, as
         // Unix tools do. A run ignores a closed pipe: it must not stop.
