@@ -12,8 +12,10 @@ pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> 
 
 /// `map`, where `f` may take what it needs out of an item.
 pub fn map_mut<T: Send, R: Send>(items: &mut [T], f: impl Fn(&mut T) -> R + Sync) -> Vec<R> {
-    // Fewer items are mapped here: a thread would cost more than it saves.
-    const WORTH_A_THREAD: usize = 512;
+    // Fewer items are mapped here: a thread (tens of µs to start and join)
+    // would cost more than it saves. Every item is at least a system call
+    // or two; a task file to parse is about 25 µs.
+    const WORTH_A_THREAD: usize = 64;
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = cpus.min(items.len() / WORTH_A_THREAD).max(1);
     if threads == 1 {
@@ -41,7 +43,7 @@ pub fn map_mut<T: Send, R: Send>(items: &mut [T], f: impl Fn(&mut T) -> R + Sync
 mod tests {
     #[test]
     fn keeps_the_order_of_the_items_however_many_threads() {
-        for n in [0, 1, 511, 512, 1025, 10_001] {
+        for n in [0, 1, 63, 64, 129, 1025, 10_001] {
             let items: Vec<usize> = (0..n).collect();
             let doubled = super::map(&items, |i| i * 2);
             assert_eq!(
