@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use crate::model::problem::{find_line, nearest, Problem};
 use crate::model::task::Task;
+use crate::sys::parallel;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dep {
@@ -127,7 +128,12 @@ impl Graph {
     }
 
     fn add(&mut self, new: Vec<Task>) -> Vec<Problem> {
-        let mut problems: Vec<Problem> = new.iter().flat_map(path_problems).collect();
+        // Each task's checks on every CPU: 100,000 tasks make a tenth of a
+        // second's work for one.
+        let mut problems: Vec<Problem> = parallel::map(&new, path_problems)
+            .into_iter()
+            .flatten()
+            .collect();
         let first = self.tasks.len();
         // The first batch becomes the graph's tasks as it is: pushed one by
         // one, 100,000 tasks would be copied as the vector grows, and weigh
@@ -143,16 +149,18 @@ impl Graph {
         self.deps.resize_with(self.tasks.len(), Vec::new);
         self.dependents.resize_with(self.tasks.len(), Vec::new);
         for t in first..self.tasks.len() {
-            let phase = match self.phase_index.get(self.tasks[t].phase()) {
+            let phase = self.tasks[t].phase();
+            let phase = match self.phase_index.get(phase) {
                 Some(&p) => p,
-                None => self.new_phase(self.tasks[t].phase().to_owned()),
+                None => self.new_phase(phase.to_owned()),
             };
             self.index.insert(self.tasks[t].id.clone(), t);
             self.phases[phase].tasks.push(t);
             self.phase_of.push(phase);
         }
-        for t in first..self.tasks.len() {
-            let (deps, found) = self.resolve(t);
+        let added: Vec<usize> = (first..self.tasks.len()).collect();
+        let resolved = parallel::map(&added, |&t| self.resolve(t));
+        for (t, (deps, found)) in added.into_iter().zip(resolved) {
             self.deps[t] = deps;
             problems.extend(found);
         }

@@ -38,16 +38,19 @@ impl Order {
     pub fn new(graph: &Graph, durations: &Durations) -> Order {
         let expected = expected(graph, durations);
         let path = longest_paths(graph, &expected, |_| true);
-        let mut sorted: Vec<usize> = (0..graph.tasks.len()).collect();
-        let priority = |t: usize| graph.tasks[t].priority;
-        // Ties end with the index: a total order, stable or not.
-        sorted.sort_unstable_by(|&a, &b| {
-            (priority(b).cmp(&priority(a)))
-                .then(path[b].total_cmp(&path[a]))
-                .then(a.cmp(&b))
+        // The keys side by side, not read from 100,000 tasks scattered in
+        // memory at each comparison; ties end with the index: a total
+        // order, stable or not.
+        let mut sorted: Vec<(i64, f64, usize)> = (0..graph.tasks.len())
+            .map(|t| (graph.tasks[t].priority, path[t], t))
+            .collect();
+        sorted.sort_unstable_by(|a, b| {
+            (b.0.cmp(&a.0))
+                .then(b.1.total_cmp(&a.1))
+                .then(a.2.cmp(&b.2))
         });
         let mut rank = vec![0; graph.tasks.len()];
-        for (place, &t) in sorted.iter().enumerate() {
+        for (place, &(_, _, t)) in sorted.iter().enumerate() {
             rank[t] = place as u32;
         }
         Order {
