@@ -12,7 +12,6 @@ use crate::model::layout::Layout;
 use crate::model::task::{self, phase_key};
 use crate::run::budget::Budget;
 use crate::run::order::{self, Left, Order};
-use crate::state::durations::Durations;
 use crate::state::{logs, outputs, status};
 use crate::sys::parallel;
 use crate::ui::live;
@@ -37,7 +36,7 @@ pub fn run(layout: &Layout, json: bool, tasks: bool) -> Result<i32> {
     });
     match defs {
         Ok(defs) => {
-            set_eta(layout, &defs, &mut progress);
+            set_eta(&defs, &mut progress);
             // Freed with the process: taking 100,000 tasks apart one by one
             // would only make the command end later.
             std::mem::forget(defs);
@@ -117,7 +116,7 @@ pub fn collect(layout: &Layout) -> Progress {
 
 /// The expected end of the work left, from what each task is expected to
 /// take and how far the running ones are (see `run::order`).
-fn set_eta(layout: &Layout, defs: &Definitions, progress: &mut Progress) {
+fn set_eta(defs: &Definitions, progress: &mut Progress) {
     let graph = &defs.graph;
     let lines: HashMap<&str, &TaskLine> = progress
         .tasks
@@ -141,7 +140,7 @@ fn set_eta(layout: &Layout, defs: &Definitions, progress: &mut Progress) {
     if left.iter().all(|l| *l == Left::Nothing) {
         return;
     }
-    let order = Order::new(graph, &Durations::load(layout));
+    let order = Order::new(graph, &defs.durations);
     let parallel = defs.config.max_concurrent_agents;
     progress.set_eta(order::remaining(graph, &order.expected, &left, parallel));
 }

@@ -14,12 +14,16 @@ use crate::model::layout::Layout;
 use crate::model::problem::{find_line, nearest, Invalid, Problem};
 use crate::model::prompt::{Context, Template};
 use crate::model::task::{self, Task};
+use crate::state::durations::Durations;
 
 pub struct Definitions {
     pub layout: Layout,
     pub config: Config,
     pub graph: Graph,
     pub discovery: Discovery,
+    /// How long tasks took in earlier runs (`workspace/history.json`), for
+    /// the order: read beside the task files, on a thread of its own.
+    pub durations: Durations,
     /// The parsed task files, when there was no workspace to store them in
     /// (see `save_cache`).
     unsaved_cache: Option<Cache>,
@@ -123,6 +127,19 @@ pub fn names_phase(name: &str, folder: &str) -> bool {
 }
 
 fn read(layout: &Layout, runs: Option<&Runs>) -> Result<Definitions, Vec<Problem>> {
+    // 100,000 durations take tens of ms to read, while the checks below
+    // leave a CPU idle.
+    std::thread::scope(|scope| {
+        let durations = scope.spawn(|| Durations::load(layout));
+        let read = read_definitions(layout, runs);
+        let durations = durations
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e));
+        read.map(|defs| Definitions { durations, ..defs })
+    })
+}
+
+fn read_definitions(layout: &Layout, runs: Option<&Runs>) -> Result<Definitions, Vec<Problem>> {
     let mut problems = Vec::new();
     let mut config = Config::load(&layout.config_file()).unwrap_or_else(|found| {
         problems.extend(found);
@@ -185,6 +202,7 @@ fn read(layout: &Layout, runs: Option<&Runs>) -> Result<Definitions, Vec<Problem
         config,
         graph,
         discovery,
+        durations: Durations::default(),
         unsaved_cache,
     })
 }

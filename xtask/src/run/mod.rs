@@ -75,6 +75,7 @@ pub fn run(
     config: &Config,
     graph: Graph,
     discovery: Discovery,
+    durations: Durations,
     options: &Options,
     mode: Mode,
 ) -> Result<i32> {
@@ -137,7 +138,7 @@ pub fn run(
         budget: budget::Budget::load(layout, config.agents.budget_usd),
         notifiers: notify::Notifiers::start(layout, &config.notify),
         awaiting: BTreeMap::new(),
-        durations: Durations::load(layout),
+        durations,
         order: Order::empty(),
         begun: Instant::now(),
     };

@@ -9,6 +9,7 @@ use anyhow::Result;
 
 use crate::executor::{self, Limits};
 use crate::model::config::Config;
+use crate::model::definitions::Definitions;
 use crate::model::graph::{Dep, Graph};
 use crate::model::layout::Layout;
 use crate::run::admission::Admission;
@@ -20,7 +21,6 @@ use crate::run::load::{Disk, Reader};
 use crate::run::order::Order;
 use crate::run::readiness::{Node, Readiness};
 use crate::run::Options;
-use crate::state::durations::Durations;
 use crate::state::outputs;
 use crate::state::status::AgentSlot;
 use crate::sys::shell;
@@ -52,12 +52,8 @@ pub struct Plan<'a> {
 
 impl<'a> Plan<'a> {
     /// Reads every status, as a new run would.
-    pub fn new(
-        layout: &'a Layout,
-        config: &'a Config,
-        graph: &'a Graph,
-        options: &'a Options,
-    ) -> Plan<'a> {
+    pub fn new(layout: &'a Layout, defs: &'a Definitions, options: &'a Options) -> Plan<'a> {
+        let (config, graph) = (&defs.config, &defs.graph);
         let mut readiness = Readiness::new(true);
         let mut history = Vec::new();
         let selected = |t: usize| options.selects(&graph.tasks[t]);
@@ -75,7 +71,7 @@ impl<'a> Plan<'a> {
         }
         let mut admission = Admission::new(config, options.jobs, options.executor);
         admission.pause(graph, &loaded.paused);
-        let order = Order::new(graph, &Durations::load(layout));
+        let order = Order::new(graph, &defs.durations);
         readiness.set_order(order.rank.clone());
         Plan {
             layout,

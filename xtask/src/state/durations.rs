@@ -3,7 +3,7 @@
 //! (`reset`, or `rm -rf workspace/status`). What the run's order and its
 //! ETA expect of a task (see `run::order`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
@@ -11,10 +11,11 @@ use serde::{Deserialize, Serialize};
 use crate::model::layout::Layout;
 use crate::state::atomic;
 
-#[derive(Debug, Default, Serialize, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub struct Durations {
-    /// Seconds, by task id.
-    pub tasks: BTreeMap<String, f64>,
+    /// Seconds, by task id. Hashed: read for 100,000 tasks on every run,
+    /// where a sorted map compared strings some seventeen times per entry.
+    pub tasks: HashMap<String, f64>,
 }
 
 impl Durations {
@@ -29,6 +30,16 @@ impl Durations {
 
     /// Writes the file, atomically.
     pub fn save(&self, layout: &Layout) -> Result<()> {
-        atomic::write(&layout.durations_file(), &serde_json::to_vec(self)?)
+        // In the order of the ids, as a person reading it expects.
+        let file = Sorted {
+            tasks: self.tasks.iter().map(|(id, &s)| (id.as_str(), s)).collect(),
+        };
+        atomic::write(&layout.durations_file(), &serde_json::to_vec(&file)?)
     }
+}
+
+/// The file as written: `Durations` by id.
+#[derive(Serialize)]
+struct Sorted<'a> {
+    tasks: BTreeMap<&'a str, f64>,
 }

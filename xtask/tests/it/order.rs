@@ -56,6 +56,10 @@ fn durations_from_earlier_runs_and_priorities_decide() {
         serde_json::from_str(&t.read("workspace/history.json")).unwrap();
     assert!(history["tasks"]["p/urgent"].as_f64().unwrap() < 60.0);
     assert_eq!(history["tasks"].as_object().unwrap().len(), 4);
+    // Written in the order of the ids, for a person reading it.
+    let text = t.read("workspace/history.json");
+    let at = |id: &str| text.find(&format!("\"{id}\"")).unwrap();
+    assert!(at("p/c1") < at("p/c2") && at("p/c2") < at("p/long") && at("p/long") < at("p/urgent"));
     // A resume that learns nothing leaves the file as it is (a write would
     // make a new one, with a new inode).
     let inode = || {
