@@ -41,6 +41,16 @@ impl Layout {
         }
     }
 
+    /// `workspace/<folder>/<id><suffix>`, made in one allocation: these
+    /// paths are made for each task, many times (a view of 100,000 tasks
+    /// makes 100,000 status paths), where `join` and `format!` made three.
+    fn of_task(&self, folder: &str, id: &str, suffix: &str) -> Utf8PathBuf {
+        let parts = [self.workspace.as_str(), "/", folder, "/", id, suffix];
+        let mut path = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+        parts.iter().for_each(|part| path.push_str(part));
+        path.into()
+    }
+
     pub fn config_file(&self) -> Utf8PathBuf {
         self.tasks.join(CONFIG_FILE)
     }
@@ -61,34 +71,30 @@ impl Layout {
         self.tasks.join("TEMPLATE.md")
     }
     pub fn status_file(&self, id: &str) -> Utf8PathBuf {
-        self.workspace.join("status").join(format!("{id}.json"))
+        self.of_task("status", id, ".json")
     }
     pub fn outputs_dir(&self) -> Utf8PathBuf {
         self.workspace.join("outputs")
     }
     pub fn output_dir(&self, id: &str) -> Utf8PathBuf {
-        self.workspace.join("outputs").join(id)
+        self.of_task("outputs", id, "")
     }
     /// The log of the latest attempt.
     pub fn log_file(&self, id: &str) -> Utf8PathBuf {
-        self.workspace.join("logs").join(format!("{id}.log"))
+        self.of_task("logs", id, ".log")
     }
     /// What the latest attempt wrote to stdout, kept apart from its log
     /// when its result is read from it.
     pub fn stdout_file(&self, id: &str) -> Utf8PathBuf {
-        self.workspace.join("logs").join(format!("{id}.stdout"))
+        self.of_task("logs", id, ".stdout")
     }
     /// The prompt attempt `attempt` of `id` was given.
     pub fn prompt_file(&self, id: &str, attempt: u32) -> Utf8PathBuf {
-        self.workspace
-            .join("prompts")
-            .join(format!("{id}.attempt-{attempt}.md"))
+        self.of_task("prompts", id, &format!(".attempt-{attempt}.md"))
     }
     /// The log of an earlier attempt, kept when a later one starts.
     pub fn attempt_log_file(&self, id: &str, attempt: u32) -> Utf8PathBuf {
-        self.workspace
-            .join("logs")
-            .join(format!("{id}.attempt-{attempt}.log"))
+        self.of_task("logs", id, &format!(".attempt-{attempt}.log"))
     }
     /// Where the run's supervisor, when its orchestrator died, and the
     /// Slurm poller leave what the next orchestrator needs.
@@ -96,17 +102,17 @@ impl Layout {
         self.workspace.join("pids")
     }
     pub fn pid_file(&self, id: &str) -> Utf8PathBuf {
-        self.pids_dir().join(format!("{id}.pid"))
+        self.of_task("pids", id, ".pid")
     }
     /// The Slurm job of a task's attempt, written as soon as it is submitted.
     pub fn job_file(&self, id: &str) -> Utf8PathBuf {
-        self.pids_dir().join(format!("{id}.job"))
+        self.of_task("pids", id, ".job")
     }
     /// How the task ended, written by the run's supervisor when its
     /// orchestrator died (else the end comes over a pipe), and by the Slurm
     /// poller: so that the result survives the orchestrator.
     pub fn exit_file(&self, id: &str) -> Utf8PathBuf {
-        self.pids_dir().join(format!("{id}.exit"))
+        self.of_task("pids", id, ".exit")
     }
     /// Task `id`'s git worktree, when it runs in one.
     pub fn worktree_dir(&self, id: &str) -> Utf8PathBuf {
@@ -176,5 +182,23 @@ impl Layout {
     /// Where messages show paths from (see `display`).
     pub fn here(&self) -> &Utf8Path {
         self.here.as_deref().unwrap_or(&self.root)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_task_s_paths_are_under_their_folders_of_the_workspace() {
+        let layout = Layout::new("/repo".into(), None);
+        assert_eq!(layout.status_file("p/a"), "/repo/workspace/status/p/a.json");
+        assert_eq!(layout.output_dir("p/a"), "/repo/workspace/outputs/p/a");
+        assert_eq!(layout.log_file("p/a"), "/repo/workspace/logs/p/a.log");
+        assert_eq!(
+            layout.prompt_file("p/a", 2),
+            "/repo/workspace/prompts/p/a.attempt-2.md"
+        );
+        assert_eq!(layout.exit_file("p/a"), layout.pids_dir().join("p/a.exit"));
     }
 }

@@ -305,11 +305,14 @@ pub fn phase_of(id: &str) -> &str {
 
 /// The config key of a phase folder: `01-analysis` -> `analysis`.
 pub fn phase_key(phase: &str) -> &str {
-    let rest = phase.trim_start_matches(|c: char| c.is_ascii_digit());
-    if rest.len() == phase.len() {
+    // Bytes, as in `phase_of`: looked up for each task, many times.
+    let digits = phase.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 {
         return phase;
     }
-    rest.trim_start_matches(['-', '_'])
+    let rest = &phase[digits..];
+    let dashes = rest.bytes().take_while(|&b| b == b'-' || b == b'_').count();
+    &rest[dashes..]
 }
 
 /// A task file, read: the task (`None` when the file cannot be read as
@@ -550,6 +553,21 @@ fn command(value: &Value) -> Result<CommandSpec, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_phase_and_its_key_come_from_the_id() {
+        assert_eq!(phase_of("01-analysis/a/b"), "01-analysis");
+        assert_eq!(phase_of("lone"), "lone");
+        for (folder, key) in [
+            ("01-analysis", "analysis"),
+            ("02_build", "build"),
+            ("analysis", "analysis"),
+            ("L0", "L0"),
+            ("007", ""),
+        ] {
+            assert_eq!(phase_key(folder), key, "{folder}");
+        }
+    }
 
     /// The dependencies read, or every problem, one per line.
     fn check(text: &str, expected: Result<&str, &str>) {

@@ -6,9 +6,23 @@ pub fn shell_words(argv: &[String]) -> String {
     argv.iter()
         .map(|arg| {
             let plain = !arg.is_empty()
-                && arg
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@+{}%".contains(c));
+                && arg.bytes().all(|b| {
+                    b.is_ascii_alphanumeric()
+                        || matches!(
+                            b,
+                            b'-' | b'_'
+                                | b'.'
+                                | b'/'
+                                | b'='
+                                | b':'
+                                | b','
+                                | b'@'
+                                | b'+'
+                                | b'{'
+                                | b'}'
+                                | b'%'
+                        )
+                });
             if plain {
                 arg.clone()
             } else {
