@@ -175,17 +175,3 @@ impl Executor {
         }
     }
 }
-
-/// The command that starting `launch` with an executor of `kind` runs, as
-/// a dry run shows it.
-pub fn preview(
-    kind: ExecutorKind,
-    config: &Config,
-    launch: &Launch,
-    limits: &Limits,
-) -> Vec<String> {
-    match kind {
-        ExecutorKind::Local => launch.argv.clone(),
-        ExecutorKind::Slurm => slurm::sbatch_args(&config.slurm, launch, limits),
-    }
-}

@@ -232,23 +232,9 @@ pub fn launch(layout: &Layout, config: &Config, task: &Task, start: &Start) -> L
     if let Some(left) = start.budget_left {
         env.push(("TASK_BUDGET_LEFT_USD".into(), format!("{left:.2}")));
     }
-    let prompt_file = start.prompt.map_or_else(
-        || layout.prompt_file(&task.id, start.attempt),
-        |p| p.path.clone(),
-    );
-    if start.prompt.is_some() {
-        env.push(("TASK_PROMPT_FILE".into(), prompt_file.to_string()));
+    if let Some(prompt) = start.prompt {
+        env.push(("TASK_PROMPT_FILE".into(), prompt.path.to_string()));
     }
-    let cwd = start.worktree.map_or(&layout.root, |w| &w.path);
-    let mut argv: Vec<String> = argv(layout, config, task)
-        .into_iter()
-        .map(|arg| fill(arg, cwd, &prompt_file, start.prompt))
-        .collect();
-    // A program named by a relative path is the root's, wherever it runs.
-    if argv[0].contains('/') && !argv[0].starts_with('/') {
-        argv[0] = layout.root.join(&argv[0]).to_string();
-    }
-    let mut cwd = layout.root.clone();
     if let Some(worktree) = start.worktree {
         let settings = &config.worktrees;
         let slot = u16::try_from(start.agent.0.saturating_sub(1)).unwrap_or(u16::MAX);
@@ -265,25 +251,49 @@ pub fn launch(layout: &Layout, config: &Config, task: &Task, start: &Start) -> L
             ]
             .map(|(k, v)| (k.to_owned(), v)),
         );
-        cwd = worktree.path.clone();
-        if let Some(command) = setup_needed(layout, config, &worktree.branch) {
+    }
+    Launch {
+        task_id: task.id.clone(),
+        attempt: start.attempt,
+        argv: command(layout, config, task, start),
+        env,
+        log_file: layout.log_file(&task.id),
+        stdout_file: (task.result_format(config) != ResultFormat::None)
+            .then(|| layout.stdout_file(&task.id)),
+        cwd: start.worktree.map_or(&layout.root, |w| &w.path).clone(),
+    }
+}
+
+/// What an attempt of `task` runs: its argv with the placeholders filled
+/// in, a program named by a relative path taken from the root, and the
+/// whole wrapped in its worktree's setup while that has not succeeded.
+pub fn command(layout: &Layout, config: &Config, task: &Task, start: &Start) -> Vec<String> {
+    let prompt_file = start.prompt.map_or_else(
+        || layout.prompt_file(&task.id, start.attempt),
+        |p| p.path.clone(),
+    );
+    let cwd = start.worktree.map_or(&layout.root, |w| &w.path);
+    let mut argv: Vec<String> = argv(layout, config, task)
+        .into_iter()
+        .map(|arg| fill(arg, cwd, &prompt_file, start.prompt))
+        .collect();
+    // A program named by a relative path is the root's, wherever it runs.
+    if argv[0].contains('/') && !argv[0].starts_with('/') {
+        argv[0] = layout.root.join(&argv[0]).to_string();
+    }
+    let Some(worktree) = start.worktree else {
+        return argv;
+    };
+    match setup_needed(layout, config, &worktree.branch) {
+        Some(setup) => {
             let exe = std::env::current_exe()
                 .ok()
                 .and_then(|p| camino::Utf8PathBuf::from_path_buf(p).ok())
                 .unwrap_or_else(|| "xtask".into());
             let done = layout.setup_done_file(&worktree.branch);
-            argv = setup::wrap(&exe, command, settings.setup_timeout, &done, &argv);
+            setup::wrap(&exe, setup, config.worktrees.setup_timeout, &done, &argv)
         }
-    }
-    Launch {
-        task_id: task.id.clone(),
-        attempt: start.attempt,
-        argv,
-        env,
-        log_file: layout.log_file(&task.id),
-        stdout_file: (task.result_format(config) != ResultFormat::None)
-            .then(|| layout.stdout_file(&task.id)),
-        cwd,
+        None => argv,
     }
 }
 

@@ -7,8 +7,8 @@ use std::io::{BufWriter, Write};
 
 use anyhow::Result;
 
-use crate::executor::{self, Limits};
-use crate::model::config::Config;
+use crate::executor::{slurm, Limits};
+use crate::model::config::{Config, ExecutorKind};
 use crate::model::definitions::Definitions;
 use crate::model::graph::{Dep, Graph};
 use crate::model::layout::Layout;
@@ -126,12 +126,11 @@ impl<'a> Plan<'a> {
             println!("Would start now, in this order:");
         }
         for &t in starting {
-            let launch = self.launch(t, AgentSlot(0));
             println!(
                 "  {:<40} {}  {}",
-                launch.task_id,
+                self.graph.tasks[t].id,
                 self.expectation(t),
-                shell::shell_words(&launch.argv)
+                shell::shell_words(&self.command(t, AgentSlot(0)))
             );
         }
         for t in self.readiness.tasks_in(Node::AwaitingApproval) {
@@ -200,15 +199,12 @@ impl<'a> Plan<'a> {
             writeln!(out, "Wave {number}:")?;
             for (i, &t) in self.wave.iter().enumerate() {
                 let agent = AgentSlot(i + 1);
-                let launch = self.launch(t, agent);
-                let limits = Limits::of(self.config, &self.graph.tasks[t]);
-                let argv = executor::preview(self.options.executor, self.config, &launch, &limits);
                 writeln!(
                     out,
                     "  {:<40} {agent}  {}  {}",
-                    launch.task_id,
+                    self.graph.tasks[t].id,
                     self.expectation(t),
-                    shell::shell_words(&argv)
+                    shell::shell_words(&self.started(t, agent))
                 )?;
             }
             self.end_wave();
@@ -309,17 +305,37 @@ impl<'a> Plan<'a> {
         )
     }
 
-    fn launch(&self, t: usize, agent: AgentSlot) -> executor::Launch {
+    /// How the next attempt of task `t` would start.
+    fn start(&self, t: usize, agent: AgentSlot) -> attempt::Start<'_> {
         let past = &self.history[t];
-        let start = attempt::Start {
+        attempt::Start {
             agent,
             attempt: past.attempt + 1,
             previous: past.previous.as_deref(),
             worktree: None,
             budget_left: None,
             prompt: None,
-        };
-        attempt::launch(self.layout, self.config, &self.graph.tasks[t], &start)
+        }
+    }
+
+    /// The command the next attempt of task `t` would run.
+    fn command(&self, t: usize, agent: AgentSlot) -> Vec<String> {
+        let start = self.start(t, agent);
+        attempt::command(self.layout, self.config, &self.graph.tasks[t], &start)
+    }
+
+    /// What starting the next attempt of task `t` would run: its command
+    /// locally (no environment made for it: a dry run shows 100,000),
+    /// `sbatch` wrapping it on Slurm.
+    fn started(&self, t: usize, agent: AgentSlot) -> Vec<String> {
+        let (config, task) = (self.config, &self.graph.tasks[t]);
+        match self.options.executor {
+            ExecutorKind::Local => self.command(t, agent),
+            ExecutorKind::Slurm => {
+                let launch = attempt::launch(self.layout, config, task, &self.start(t, agent));
+                slurm::sbatch_args(&config.slurm, &launch, &Limits::of(config, task))
+            }
+        }
     }
 }
 

@@ -42,6 +42,21 @@ fn job_state(job_id: &str) -> String {
 }
 
 #[test]
+fn a_dry_run_shows_the_sbatch_that_would_submit_each_task() {
+    let Some(t) = slurm_tree() else { return };
+    t.task("p/a", &sh("echo a"));
+    t.run(&["orchestrate", "--dry-run"])
+        .code(0)
+        .says("sbatch")
+        .says("--job-name=p/a")
+        .says("echo a");
+    // Locally, the task's own command.
+    let local = t.run(&["orchestrate", "--dry-run", "--executor", "local"]);
+    local.code(0).says("sh -c 'echo a'");
+    assert!(!local.stdout.contains("sbatch"), "{}", local.stdout);
+}
+
+#[test]
 fn slurm_diamond_with_a_failure() {
     let Some(t) = slurm_tree() else { return };
     t.task("p/a", &sh("echo on $(hostname) as $TASK_ID"));
