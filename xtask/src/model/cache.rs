@@ -103,12 +103,19 @@ pub struct Cache {
     /// for a file not kept, `null`.
     stored: Vec<u8>,
     lines: Vec<Range<usize>>,
-    /// Stamps of the files that may be stored, by task id; `None` when the
-    /// file on disk is already right (a line for each file, in its place,
-    /// and every file that may be stored came from it).
-    keep: Option<HashMap<String, Stamp>>,
+    /// What to write the file again with; `None` when the file on disk is
+    /// already right (a line for each file, in its place, and every file
+    /// that may be stored came from it).
+    rewrite: Option<Rewrite>,
     /// Files changed after this are not kept (see `RACY`).
     racy_after_ns: u64,
+}
+
+/// What the cache file is written again with: the line id of each task
+/// file, in order, and the stamps of those that may be stored, by id.
+struct Rewrite {
+    ids: Vec<String>,
+    stamps: HashMap<String, Stamp>,
 }
 
 /// A task file as `load_all` found it: its stamp, and the entry stored
@@ -138,7 +145,7 @@ impl Cache {
             program,
             stored,
             lines,
-            keep: None,
+            rewrite: None,
             racy_after_ns: now.saturating_sub(RACY).as_nanos() as u64,
         }
     }
@@ -150,9 +157,9 @@ impl Cache {
     pub fn load_all(&mut self, files: &[Utf8PathBuf]) -> Vec<Parsed> {
         let places: Vec<usize> = (0..files.len()).collect();
         let mut found = parallel::map(&places, |&n| {
-            let id = self.layout.task_id(&files[n]);
+            let id = self.line_id(&files[n]);
             let entry = self.lines.get(n).and_then(|line| self.entry(line.clone()));
-            let entry = entry.filter(|(stored_id, _)| Some(stored_id.as_str()) == id);
+            let entry = entry.filter(|(stored_id, _)| stored_id == id);
             Found {
                 file: &files[n],
                 stamp: files[n].metadata().ok().map(|m| Stamp::of(&m)),
@@ -184,12 +191,21 @@ impl Cache {
             .collect();
         if keep.iter().flatten().count() != hits || !aligned {
             let ids = parsed.iter().map(|p| p.task.as_ref().map(|t| t.id.clone()));
-            let keep = ids.zip(keep).filter_map(|(id, stamp)| Some((id?, stamp?)));
-            self.keep = Some(keep.collect());
+            let stamps = ids.zip(keep).filter_map(|(id, stamp)| Some((id?, stamp?)));
+            self.rewrite = Some(Rewrite {
+                ids: files.iter().map(|f| self.line_id(f).to_owned()).collect(),
+                stamps: stamps.collect(),
+            });
         }
         self.stored = Vec::new();
         self.lines = Vec::new();
         parsed
+    }
+
+    /// The id of `file`'s line: its task id (its path for a file outside
+    /// `tasks/`, which discovery never gives).
+    fn line_id<'a>(&self, file: &'a Utf8Path) -> &'a str {
+        self.layout.task_id(file).unwrap_or(file.as_str())
     }
 
     /// The stored entry on `line` (`None` for a file not kept), with the
@@ -214,10 +230,7 @@ impl Cache {
             .filter_map(|(n, id)| Some((id?.0, n)))
             .collect();
         for found in found.iter_mut().filter(|f| !f.placed) {
-            let line = self
-                .layout
-                .task_id(found.file)
-                .and_then(|id| by_id.remove(id));
+            let line = by_id.remove(self.line_id(found.file));
             if let Some(line) = line {
                 found.entry = self
                     .entry(self.lines[line].clone())
@@ -239,7 +252,7 @@ impl Cache {
     /// has (`Definitions::save_cache`); a command that only reads makes
     /// none. A failure to write is ignored: the next command parses again.
     pub fn save(self, tasks: &[Task]) -> Option<Cache> {
-        let (Some(program), Some(keep)) = (self.program.as_deref(), &self.keep) else {
+        let (Some(program), Some(rewrite)) = (self.program.as_deref(), &self.rewrite) else {
             return None;
         };
         if !self.layout.workspace.is_dir() {
@@ -254,11 +267,18 @@ impl Cache {
             let mut out = std::io::BufWriter::new(file);
             serde_json::to_writer(&mut out, &header)?;
             // A line for every file, kept or not, so that the next command
-            // finds each in its place.
-            for task in tasks {
+            // finds each in its place; the tasks come in the files' order,
+            // and a file with no task at all (one outside a phase folder)
+            // has its line too.
+            let mut tasks = tasks.iter().peekable();
+            for id in &rewrite.ids {
+                let task = tasks.next_if(|task| task.id == *id);
+                let stamp = rewrite.stamps.get(id);
+                let entry = task
+                    .zip(stamp)
+                    .map(|(task, &stamp)| EntryRef { stamp, task });
                 out.write_all(b"\n")?;
-                let entry = keep.get(&task.id).map(|&stamp| EntryRef { stamp, task });
-                serde_json::to_writer(&mut out, &(&task.id, entry))?;
+                serde_json::to_writer(&mut out, &(id, entry))?;
             }
             out.flush()
         });

@@ -156,6 +156,14 @@ fn recent_files_and_tasks_with_a_prompt_are_not_kept_and_only_a_run_makes_a_work
     let before = inode();
     t.run(&["validate"]).code(0);
     assert_eq!(inode(), before, "rewritten with nothing changed");
+    // Nor while a file gives no task at all (one outside a phase folder,
+    // sorted before the others): it has its line too.
+    t.write("tasks/a.md", "---\n---\n");
+    t.run(&["validate"]).code(2).says("phase folder");
+    let before = inode();
+    t.run(&["validate"]).code(2);
+    assert_eq!(inode(), before, "rewritten for a file with no task");
+    std::fs::remove_file(t.path("tasks/a.md")).unwrap();
 
     // A command that only reads makes no workspace for its cache; a run,
     // which makes one anyway, stores its cache from the start.
