@@ -690,22 +690,27 @@ impl Run<'_> {
     /// Keeps how long each task that completed took, for the order and the
     /// ETA of later runs.
     fn remember_durations(&mut self) {
-        let mut learned = false;
-        for t in self.readiness.tasks_in(readiness::Node::Completed) {
-            let id = &self.graph.tasks[t].id;
-            if let Some(seconds) = self.history[t].seconds {
-                if self.durations.tasks.get(id) != Some(&seconds) {
-                    self.durations.tasks.insert(id.clone(), seconds);
-                    learned = true;
-                }
-            }
-        }
-        if !learned {
+        let learned: Vec<(&String, f64)> = self
+            .readiness
+            .tasks_in(readiness::Node::Completed)
+            .filter_map(|t| Some((&self.graph.tasks[t].id, self.history[t].seconds?)))
+            .filter(|(id, seconds)| self.durations.tasks.get(*id) != Some(seconds))
+            .collect();
+        if learned.is_empty() {
             // The file already says it all (a resume of a finished run of
             // 100,000 tasks would write megabytes for nothing).
             return;
         }
-        if let Err(e) = self.durations.save(self.layout) {
+        // Into the file as it is now, under the workspace lock: the
+        // durations were read before it was taken, while another run may
+        // have been saving its own.
+        let mut durations = Durations::load(self.layout);
+        durations.tasks.extend(
+            learned
+                .into_iter()
+                .map(|(id, seconds)| (id.clone(), seconds)),
+        );
+        if let Err(e) = durations.save(self.layout) {
             self.printer.line(
                 Tone::Warn,
                 &format!("warning: {e:#}: the next run does not know how long these tasks took"),

@@ -94,3 +94,19 @@ fn progress_gives_the_expected_end_of_what_is_left() {
         serde_json::from_str(&t.run(&["progress", "--json"]).stdout).unwrap();
     assert!(json["eta_seconds"].is_null(), "nothing is left");
 }
+
+#[test]
+fn durations_saved_by_another_run_meanwhile_are_kept() {
+    let t = Tree::new();
+    // Written while this run goes on, after it read the file: as another
+    // run saving its durations would.
+    t.task(
+        "p/a",
+        &sh(r#"printf '{"tasks": {"p/elsewhere": 42.0}}' > $WORKSPACE/history.json"#),
+    );
+    t.run(&["orchestrate"]).code(0);
+    let history: serde_json::Value =
+        serde_json::from_str(&t.read("workspace/history.json")).unwrap();
+    assert_eq!(history["tasks"]["p/elsewhere"], 42.0, "{history}");
+    assert!(history["tasks"]["p/a"].is_number(), "{history}");
+}
