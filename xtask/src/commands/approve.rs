@@ -134,7 +134,7 @@ fn apply(layout: &Layout, defs: &Definitions, t: usize, approval: &Approval) -> 
     // Planned before the status changes, so that what the rejection blocks
     // is still waiting in the plan.
     let options = Options::everything(defs.config.executor);
-    let mut plan = Plan::new(layout, defs, &options);
+    let mut plan = Plan::new(defs, &options);
     let mut recorded = recorded.unwrap_or_else(|| Status::new(id, State::Failed));
     let mut log = events::Log::open(layout, None)?;
     match approval.decision {

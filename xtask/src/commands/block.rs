@@ -25,7 +25,7 @@ pub fn run(layout: &Layout, name: &str, reason: &str) -> Result<i32> {
         refuse_if_running(layout, &graph.tasks[t].id)?;
     }
     let options = Options::everything(defs.config.executor);
-    let mut plan = Plan::new(layout, &defs, &options);
+    let mut plan = Plan::new(&defs, &options);
     let mut events = events::Log::open(layout, None)?;
     for t in named {
         let id = &graph.tasks[t].id;

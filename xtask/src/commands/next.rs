@@ -11,5 +11,5 @@ use crate::run::Options;
 pub fn run(layout: &Layout) -> Result<i32> {
     let defs = orchestrate::load(layout, &|_| true)?;
     let options = Options::everything(defs.config.executor);
-    Ok(Plan::new(layout, &defs, &options).next())
+    Ok(Plan::new(&defs, &options).next())
 }

@@ -37,7 +37,7 @@ pub fn run(layout: &Layout, args: &cli::Orchestrate) -> Result<i32> {
     };
     if args.dry_run {
         // A dry run writes nothing, so it needs no lock and may run beside a real run.
-        let code = Plan::new(layout, &defs, &options).dry_run()?;
+        let code = Plan::new(&defs, &options).dry_run()?;
         // Freed with the process, as `progress` does.
         std::mem::forget(defs);
         return Ok(code);

@@ -286,7 +286,7 @@ impl Why<'_> {
         let (layout, defs) = (self.layout, self.defs);
         let graph = &defs.graph;
         let options = Options::everything(defs.config.executor);
-        let plan = Plan::new(layout, defs, &options);
+        let plan = Plan::new(defs, &options);
         let readiness = plan.readiness();
         let mut unmet = Vec::new();
         for dep in &graph.deps[t] {

@@ -52,8 +52,8 @@ pub struct Plan<'a> {
 
 impl<'a> Plan<'a> {
     /// Reads every status, as a new run would.
-    pub fn new(layout: &'a Layout, defs: &'a Definitions, options: &'a Options) -> Plan<'a> {
-        let (config, graph) = (&defs.config, &defs.graph);
+    pub fn new(defs: &'a Definitions, options: &'a Options) -> Plan<'a> {
+        let (layout, config, graph) = (&defs.layout, &defs.config, &defs.graph);
         let mut readiness = Readiness::new(true);
         let mut history = Vec::new();
         let selected = |t: usize| options.selects(&graph.tasks[t]);

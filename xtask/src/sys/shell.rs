@@ -6,23 +6,9 @@ pub fn shell_words(argv: &[String]) -> String {
     argv.iter()
         .map(|arg| {
             let plain = !arg.is_empty()
-                && arg.bytes().all(|b| {
-                    b.is_ascii_alphanumeric()
-                        || matches!(
-                            b,
-                            b'-' | b'_'
-                                | b'.'
-                                | b'/'
-                                | b'='
-                                | b':'
-                                | b','
-                                | b'@'
-                                | b'+'
-                                | b'{'
-                                | b'}'
-                                | b'%'
-                        )
-                });
+                && arg
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,@+{}%".contains(&b));
             if plain {
                 arg.clone()
             } else {
