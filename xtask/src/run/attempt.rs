@@ -119,20 +119,23 @@ pub struct RunInfo {
 }
 
 /// Makes the files an attempt needs: the previous attempt's log kept, the
-/// output folder, the log (emptied if it was made ahead), and when its
-/// result is read, no stdout file of an earlier attempt. Returns the
-/// attempt's start on the file system's clock (the log's change time),
-/// against which outputs are judged fresh.
+/// output folder (unless `make_ahead` made it new, empty), the log (emptied
+/// if it was made ahead), and when its result is read, no stdout file of an
+/// earlier attempt. Returns the attempt's start on the file system's clock
+/// (the log's change time), against which outputs are judged fresh.
 pub fn prepare(
     layout: &Layout,
     task: &Task,
     attempt: u32,
+    made: Ahead,
     reads_result: bool,
     log_dirs: &mut HashSet<Utf8PathBuf>,
 ) -> Result<u64> {
     logs::keep_previous(layout, &task.id, attempt)?;
-    make_output_dir(layout, &task.id)?;
-    outputs::settle(layout, task);
+    if made != Ahead::LogAndNewOutputFolder {
+        make_output_dir(layout, &task.id)?;
+        outputs::settle(layout, task);
+    }
     let log_path = layout.log_file(&task.id);
     make_log_dir(&log_path, log_dirs)?;
     let log = File::create(&log_path).with_context(|| format!("cannot create log {log_path}"))?;
@@ -152,31 +155,48 @@ pub fn prepare(
     Ok(outputs::changed_ns(&meta))
 }
 
+/// What `make_ahead` made for a task.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Ahead {
+    Nothing,
+    /// Its log (empty), and the file its status will be written in.
+    Log,
+    /// Those, and its output folder, which did not exist: no output of an
+    /// earlier attempt can be in it, so its start neither makes it again
+    /// nor waits for outputs to settle.
+    LogAndNewOutputFolder,
+}
+
 /// While a dependency runs, makes the files of a task that only waits for
 /// running tasks: its output folder, and for a first attempt its log
 /// (empty; emptied again at its start) and the file its status will be
 /// written in (see `atomic::replace`). Fewer files to create between the
 /// dependency's end and its start. Best effort: a failure is reported at
-/// its start. Returns whether it made the log.
+/// its start.
 pub fn make_ahead(
     layout: &Layout,
     id: &str,
     first: bool,
     log_dirs: &mut HashSet<Utf8PathBuf>,
-) -> bool {
-    let _ = make_output_dir(layout, id);
+) -> Ahead {
+    let new_output_folder = make_new_output_dir(layout, id);
     if !first {
-        return false;
+        return Ahead::Nothing;
     }
-    status::prepare_write(layout, id);
+    status::prepare_write(layout, id, None);
     let log = layout.log_file(id);
     // Never over an existing log: it may be an earlier attempt's.
-    make_log_dir(&log, log_dirs).is_ok()
+    let made_log = make_log_dir(&log, log_dirs).is_ok()
         && File::options()
             .write(true)
             .create_new(true)
             .open(&log)
-            .is_ok()
+            .is_ok();
+    match (made_log, new_output_folder) {
+        (false, _) => Ahead::Nothing,
+        (true, false) => Ahead::Log,
+        (true, true) => Ahead::LogAndNewOutputFolder,
+    }
 }
 
 /// Removes what `make_ahead` made for a task that did not start: its log
@@ -203,6 +223,20 @@ pub fn make_log_dir(log: &Utf8Path, known: &mut HashSet<Utf8PathBuf>) -> Result<
 pub fn make_output_dir(layout: &Layout, id: &str) -> Result<()> {
     let dir = layout.output_dir(id);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {dir}"))
+}
+
+/// Makes the task's output folder; returns whether it did not exist.
+fn make_new_output_dir(layout: &Layout, id: &str) -> bool {
+    let dir = layout.output_dir(id);
+    match std::fs::create_dir(&dir) {
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            dir.parent()
+                .is_some_and(|up| std::fs::create_dir_all(up).is_ok())
+                && std::fs::create_dir(&dir).is_ok()
+        }
+        Err(_) => false,
+    }
 }
 
 /// What an attempt starts with.

@@ -4,6 +4,7 @@
 //! on disk, the record is what a crash would recover the end from).
 
 use anyhow::Result;
+use camino::Utf8PathBuf;
 
 use crate::executor::Executor;
 use crate::model::graph::Graph;
@@ -26,6 +27,9 @@ pub enum RecordFrom {
 #[derive(Default)]
 pub struct Finals {
     unwritten: Vec<(usize, Status, RecordFrom)>,
+    /// The files that held the running statuses the final ones replaced:
+    /// each can be the file another task's final status is written in.
+    spares: Vec<Utf8PathBuf>,
 }
 
 impl Finals {
@@ -53,10 +57,13 @@ impl Finals {
             }
             // A retry that started meanwhile has written a newer status.
             if !running.contains(t) {
-                if let Err(e) = status::write(layout, &status) {
-                    self.unwritten.push((t, status, from));
-                    self.unwritten.extend(pending);
-                    return Err(e);
+                match status::write_replacing(layout, &status) {
+                    Ok(replaced) => self.spares.extend(replaced),
+                    Err(e) => {
+                        self.unwritten.push((t, status, from));
+                        self.unwritten.extend(pending);
+                        return Err(e);
+                    }
                 }
             }
             let id = &status.task_id;
@@ -76,5 +83,10 @@ impl Finals {
             }
         }
         Ok(())
+    }
+
+    /// A file that held a replaced status, to write another in.
+    pub fn spare(&mut self) -> Option<Utf8PathBuf> {
+        self.spares.pop()
     }
 }

@@ -34,7 +34,7 @@ mod summary;
 mod verdict;
 mod view;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::mpsc::{self, Sender};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -132,7 +132,7 @@ pub fn run(
         inbox,
         invalid: Vec::new(),
         log_dirs: HashSet::new(),
-        made_ahead: HashSet::new(),
+        made_ahead: HashMap::new(),
         events: None,
         git,
         budget: budget::Budget::load(layout, config.agents.budget_usd),
@@ -230,8 +230,8 @@ struct Run<'a> {
     invalid: Vec<String>,
     /// Log folders known to exist.
     log_dirs: HashSet<Utf8PathBuf>,
-    /// Tasks whose log and output folder were made ahead of their start.
-    made_ahead: HashSet<usize>,
+    /// Tasks whose files were made ahead of their start, and which.
+    made_ahead: HashMap<usize, attempt::Ahead>,
     /// `workspace/events.jsonl`, while it can be written.
     events: Option<events::Log>,
     /// Git worktrees and the merge queue, when a selected task uses one.

@@ -4,7 +4,7 @@
 
 use anyhow::{Context, Result};
 
-use super::attempt::{self, Active};
+use super::attempt::{self, Active, Ahead};
 use super::finals::RecordFrom;
 use super::prompt;
 use super::readiness::Node;
@@ -35,10 +35,10 @@ impl Run<'_> {
         let agent = self.running.next_slot();
         let attempt = self.history[t].begin();
         self.readiness.start(&self.graph, t);
-        self.made_ahead.remove(&t);
+        let made = self.made_ahead.remove(&t).unwrap_or(Ahead::Nothing);
         let mut active = Active::new(agent, attempt);
         active.pool = self.graph.tasks[t].pool(self.config).map(str::to_owned);
-        let sent = self.start_attempt(t, &mut active);
+        let sent = self.start_attempt(t, &mut active, made);
         let mut details = agent.to_string();
         if attempt > 1 {
             details += &format!("  attempt {attempt}");
@@ -68,7 +68,7 @@ impl Run<'_> {
     /// Prepares the attempt's files, records it as running, and asks the
     /// executor to start it. The status is written first, so a crash in
     /// between can never leave a task running that no status mentions.
-    fn start_attempt(&mut self, t: usize, active: &mut Active) -> Result<()> {
+    fn start_attempt(&mut self, t: usize, active: &mut Active, made: Ahead) -> Result<()> {
         let task = &self.graph.tasks[t];
         if task.in_worktree(self.config) {
             let git = self
@@ -88,6 +88,7 @@ impl Run<'_> {
             self.layout,
             task,
             active.attempt,
+            made,
             task.result_format(self.config) != ResultFormat::None,
             &mut self.log_dirs,
         )?);
@@ -127,8 +128,10 @@ impl Run<'_> {
             status::write(self.layout, &status)?;
         }
         // While it runs: the file its final status will be written in, which
-        // its first status was renamed from. Made now, its end makes none.
-        status::prepare_write(self.layout, &task.id);
+        // its first status was renamed from. Made now, its end makes none;
+        // from a finished task's replaced status, no file is made at all.
+        let spare = self.finals.spare();
+        status::prepare_write(self.layout, &task.id, spare.as_deref());
         self.prepare_dependents(t);
         Ok(())
     }
@@ -149,8 +152,9 @@ impl Run<'_> {
             }
             let id = &self.graph.tasks[d].id;
             let first = self.history[d].attempt == 0;
-            if attempt::make_ahead(self.layout, id, first, &mut self.log_dirs) {
-                self.made_ahead.insert(d);
+            let made = attempt::make_ahead(self.layout, id, first, &mut self.log_dirs);
+            if made != Ahead::Nothing {
+                self.made_ahead.insert(d, made);
             }
         }
     }
@@ -158,7 +162,7 @@ impl Run<'_> {
     /// Removes what was made ahead for tasks that did not start after all
     /// (blocked, or the run stopped): no empty log of a task that never ran.
     pub(super) fn remove_unused(&mut self) {
-        for t in std::mem::take(&mut self.made_ahead) {
+        for t in std::mem::take(&mut self.made_ahead).into_keys() {
             attempt::remove_made_ahead(self.layout, &self.graph.tasks[t].id);
         }
     }

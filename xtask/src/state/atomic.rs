@@ -37,32 +37,50 @@ pub fn write_with(
 /// in (`RENAME_EXCHANGE`), so a write frees no inode. On ext4 without a
 /// journal, each inode freed makes every file
 /// creation nearby slower for minutes (ext4 steps over recently freed inodes
-/// one by one), and a rename over a status freed one per task.
-pub fn replace(path: &Utf8Path, bytes: &[u8]) -> Result<()> {
+/// one by one), and a rename over a status freed one per task. Returns
+/// whether an older version was swapped out (it is then in the `.prev`).
+pub fn replace(path: &Utf8Path, bytes: &[u8]) -> Result<bool> {
     let shadow = previous(path)?;
     create_with(&shadow, |file| file.write_all(bytes))?;
-    let c = |p: &Utf8Path| std::ffi::CString::new(p.as_str()).context("a path holds a NUL byte");
-    // The first write has nothing to swap with: a plain rename (a failed
-    // exchange costs as much as a rename).
-    if !path.exists() {
-        return std::fs::rename(&shadow, path).with_context(|| format!("cannot write {path}"));
+    // Swapped first: most writes have an older version. Where there is
+    // none (or no exchange on this file system), the exchange fails as
+    // cheaply as the `stat` that would have told, and a plain rename follows.
+    if rename_flags(&shadow, path, libc::RENAME_EXCHANGE).is_ok() {
+        return Ok(true);
     }
-    let (from, to) = (c(&shadow)?, c(path)?);
+    std::fs::rename(&shadow, path).with_context(|| format!("cannot write {path}"))?;
+    Ok(false)
+}
+
+/// Moves `spare` (a `.prev` whose content is no longer wanted) to be the
+/// file `replace` writes `path`'s next version in: a rename instead of a
+/// new file, never over one that exists. Returns whether it did.
+pub fn reuse(spare: &Utf8Path, path: &Utf8Path) -> bool {
+    previous(path).is_ok_and(|shadow| rename_flags(spare, &shadow, libc::RENAME_NOREPLACE).is_ok())
+}
+
+/// `renameat2` with `flags`.
+fn rename_flags(from: &Utf8Path, to: &Utf8Path, flags: libc::c_uint) -> std::io::Result<()> {
+    let c = |p: &Utf8Path| {
+        std::ffi::CString::new(p.as_str())
+            .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))
+    };
+    let (from, to) = (c(from)?, c(to)?);
     // SAFETY: both are valid NUL-terminated paths.
-    let swapped = unsafe {
+    let done = unsafe {
         libc::renameat2(
             libc::AT_FDCWD,
             from.as_ptr(),
             libc::AT_FDCWD,
             to.as_ptr(),
-            libc::RENAME_EXCHANGE,
+            flags,
         )
     };
-    if swapped == 0 {
-        return Ok(());
+    if done == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
-    // A file system without the exchange: a plain rename.
-    std::fs::rename(&shadow, path).with_context(|| format!("cannot write {path}"))
 }
 
 /// Where `replace` keeps the previous version of `path`.
@@ -152,6 +170,33 @@ mod tests {
             replace(&path, content.as_bytes()).unwrap();
             assert_eq!(std::fs::read_to_string(&path).unwrap(), content);
         }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_spare_is_reused_never_over_a_file_and_written_over_whole() {
+        let dir = std::env::temp_dir().join(format!("xtask-spare-{}", std::process::id()));
+        let dir = Utf8PathBuf::from_path_buf(dir).unwrap();
+        let (a, b) = (dir.join("a.json"), dir.join("b.json"));
+        assert!(
+            !replace(&a, b"a, first and long").unwrap(),
+            "nothing to swap"
+        );
+        assert!(replace(&a, b"a, second").unwrap(), "the first swapped out");
+        let spare = previous(&a).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&spare).unwrap(),
+            "a, first and long"
+        );
+        // b's own file to write in exists: the spare does not replace it.
+        std::fs::write(previous(&b).unwrap(), "b's").unwrap();
+        assert!(!reuse(&spare, &b));
+        std::fs::remove_file(previous(&b).unwrap()).unwrap();
+        assert!(reuse(&spare, &b));
+        assert!(!spare.exists());
+        assert!(!replace(&b, b"b").unwrap());
+        assert_eq!(std::fs::read_to_string(&b).unwrap(), "b");
+        assert_eq!(std::fs::read_to_string(&a).unwrap(), "a, second");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -6,7 +6,7 @@ use std::io::Read;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
-use camino::Utf8PathBuf;
+use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::agent::result::Report;
@@ -458,8 +458,19 @@ pub fn state_of(layout: &Layout, id: &str) -> Option<State> {
 
 /// Writes a status; for the holder of the workspace lock, the only writer.
 pub fn write(layout: &Layout, status: &Status) -> Result<()> {
+    write_replacing(layout, status).map(|_| ())
+}
+
+/// `write`, which returns the file that now holds the version it replaced
+/// (if there was one): no longer wanted, it can become the file another
+/// task's next status is written in (`prepare_write`).
+pub fn write_replacing(layout: &Layout, status: &Status) -> Result<Option<Utf8PathBuf>> {
     let bytes = serde_json::to_vec_pretty(status)?;
-    atomic::replace(&layout.status_file(&status.task_id), &bytes)
+    let path = layout.status_file(&status.task_id);
+    if atomic::replace(&path, &bytes)? {
+        return Ok(Some(atomic::previous(&path)?));
+    }
+    Ok(None)
 }
 
 /// Writes the blocked status of each task of `blocked` (its id and latest
@@ -482,9 +493,15 @@ pub fn write_blocked<'a>(
 }
 
 /// Makes, ahead, the file the task's next status will be written in, so
-/// that writing it creates no file. Best effort: `write` makes it anyway.
-pub fn prepare_write(layout: &Layout, id: &str) {
-    if let Ok(file) = atomic::previous(&layout.status_file(id)) {
+/// that writing it creates no file: from `spare` if given (see
+/// `write_replacing`), which saves creating one. Best effort: `write` makes
+/// it anyway.
+pub fn prepare_write(layout: &Layout, id: &str, spare: Option<&Utf8Path>) {
+    let path = layout.status_file(id);
+    if spare.is_some_and(|spare| atomic::reuse(spare, &path)) {
+        return;
+    }
+    if let Ok(file) = atomic::previous(&path) {
         let _ = std::fs::File::options()
             .write(true)
             .create_new(true)

@@ -71,6 +71,47 @@ fn status_files_have_the_protocol_fields() {
 }
 
 #[test]
+fn final_statuses_reuse_the_files_of_replaced_ones() {
+    // A final status is written in the file of a finished task's replaced
+    // running status (see `status::write_replacing`), not in a new file: a
+    // chain leaves beside its statuses at most two files to write in, not
+    // one per task.
+    let t = Tree::new();
+    let ids = ["p/a", "p/b", "p/c", "p/d", "p/e"];
+    t.task(
+        "p/a",
+        &format!("outputs: [o]\n{}", sh("echo a > $TASK_OUTPUT_DIR/o")),
+    );
+    for pair in ids.windows(2) {
+        t.task(
+            pair[1],
+            &format!(
+                "dependencies: [{}]\noutputs: [o]\n{}",
+                pair[0],
+                sh("cat $TASK_OUTPUT_DIR/../*/o > $TASK_OUTPUT_DIR/o")
+            ),
+        );
+    }
+    t.run(&["orchestrate", "-j", "1"])
+        .code(0)
+        .says("Summary: 5 completed");
+    let names: Vec<String> = std::fs::read_dir(t.path("workspace/status/p"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().into_string().unwrap())
+        .collect();
+    let spares = names.iter().filter(|n| n.ends_with(".prev")).count();
+    assert!(spares <= 2, "{names:?}");
+    assert_eq!(names.len() - spares, ids.len(), "{names:?}");
+    for id in ids {
+        let s = t.status(id);
+        assert_eq!(s["task_id"], id);
+        assert_eq!(s["status"], "completed");
+        assert_eq!(s["outputs_validated"], true);
+    }
+}
+
+#[test]
 fn exit_zero_with_an_output_missing_fails_naming_the_path() {
     let t = Tree::new();
     t.task(
