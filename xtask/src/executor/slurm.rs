@@ -101,8 +101,7 @@ impl Slurm {
         if job_id.is_empty() {
             bail!("sbatch printed no job id");
         }
-        let job_file = layout.job_file(&launch.task_id);
-        crate::state::atomic::write(&job_file, format!("{job_id}\n").as_bytes())?;
+        crate::state::records::write_job(layout, &launch.task_id, &job_id)?;
         self.follow(layout, &launch.task_id, &job_id, limits);
         Ok(job_id)
     }

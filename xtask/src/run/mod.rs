@@ -335,14 +335,15 @@ impl Run<'_> {
     /// started.
     fn recover(&mut self, t: usize, status: &Status) -> Result<()> {
         let id = &self.graph.tasks[t].id;
-        let follows_job = match (&mut self.executor, &status.job_id) {
+        let job = recovery::submitted_job(self.layout, id, status);
+        let follows_job = match (&mut self.executor, &job) {
             (Some(executor), Some(job)) => {
                 let limits = Limits::of(self.config, &self.graph.tasks[t]);
                 executor.follow(self.layout, id, job, &limits)
             }
             _ => false,
         };
-        match recovery::assess(self.layout, id, status, follows_job) {
+        match recovery::assess(self.layout, id, status, job, follows_job) {
             Found::NeverStarted => {
                 self.event(Event::change(id, "running", "pending"));
                 self.history[t].undo();

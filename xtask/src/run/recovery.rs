@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use crate::git::worktrees::Prepared;
 use crate::model::layout::Layout;
 use crate::run::attempt::Active;
-use crate::state::records::{recorded_end, recorded_pid};
+use crate::state::records::{self, recorded_end, recorded_pid};
 use crate::state::status::{self, AgentSlot, Status};
 use crate::sys::process::{self, Process};
 
@@ -20,15 +20,32 @@ pub enum Found {
     Adopt(Box<Active>),
 }
 
-/// What became of the task `id` that `status` says is running. `follows_job`
-/// says whether this run can follow the Slurm job the status names.
-pub fn assess(layout: &Layout, id: &str, status: &Status, follows_job: bool) -> Found {
+/// The Slurm job of the attempt that `status` says is running: the one it
+/// names, or, when the orchestrator died between the job's submission and
+/// that status, the one its job record names, if written after the status.
+pub fn submitted_job(layout: &Layout, id: &str, status: &Status) -> Option<String> {
+    status.job_id.clone().or_else(|| {
+        let written = layout.status_file(id).metadata().and_then(|m| m.modified());
+        records::submitted_job(layout, id, written.ok()?)
+    })
+}
+
+/// What became of the task `id` that `status` says is running, submitted
+/// as Slurm job `job` (see `submitted_job`) if any. `follows_job` says
+/// whether this run can follow that job.
+pub fn assess(
+    layout: &Layout,
+    id: &str,
+    status: &Status,
+    job: Option<String>,
+    follows_job: bool,
+) -> Found {
     let supervisor = Process {
         pid: status.supervisor_pid.unwrap_or(0),
         start: status.supervisor_start,
     };
     let recorded = recorded_end(layout, id, status.attempt).is_some();
-    let submitted = status.job_id.is_some();
+    let submitted = job.is_some();
     let pid = status
         .pid
         .or_else(|| recorded_pid(layout, id))
@@ -44,7 +61,7 @@ pub fn assess(layout: &Layout, id: &str, status: &Status, follows_job: bool) -> 
     }
     // A Slurm job is followed by our poller, which records its end; with
     // no poller (another executor), nothing can follow it: lost.
-    let job_id = status.job_id.clone().filter(|_| follows_job);
+    let job_id = job.filter(|_| follows_job);
     Found::Adopt(Box::new(Active {
         agent: status.agent_id.unwrap_or(AgentSlot(0)),
         attempt: status.attempt,

@@ -89,6 +89,27 @@ fn read_pid(path: &Utf8Path) -> Option<u32> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
+/// Records that task `id` was submitted as Slurm job `job_id`, in
+/// `workspace/pids/<id>.job`: as soon as sbatch answers, since the running
+/// status names the job only a moment later, and a crash in between must
+/// not lose a job that runs on regardless.
+pub fn write_job(layout: &Layout, id: &str, job_id: &str) -> Result<()> {
+    atomic::write(&layout.job_file(id), format!("{job_id}\n").as_bytes())
+}
+
+/// The Slurm job task `id` was submitted as, if its record was written at
+/// `since` or later: a record older than the attempt's running status
+/// (written before its submission) is an earlier attempt's.
+pub fn submitted_job(layout: &Layout, id: &str, since: SystemTime) -> Option<String> {
+    let path = layout.job_file(id);
+    let written = path.metadata().and_then(|m| m.modified()).ok()?;
+    if written < since {
+        return None;
+    }
+    let job = std::fs::read_to_string(&path).ok()?;
+    Some(job.trim().to_owned()).filter(|job| !job.is_empty())
+}
+
 /// Removes the exit record and pid file of task `id` (its Slurm job file
 /// stays, naming the job of its latest attempt).
 pub fn remove(layout: &Layout, id: &str) -> Result<()> {
@@ -127,5 +148,30 @@ pub fn remove_stale(layout: &Layout, running: impl Fn(&str) -> bool) {
                 let _ = std::fs::remove_file(path);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_record_older_than_the_attempt_is_not_its() {
+        let dir = std::env::temp_dir().join(format!("xtask-job-{}", std::process::id()));
+        let layout = Layout::new(
+            camino::Utf8PathBuf::from_path_buf(dir.clone()).unwrap(),
+            None,
+        );
+        let before = SystemTime::now() - std::time::Duration::from_secs(1);
+        assert_eq!(submitted_job(&layout, "p/a", before), None);
+        write_job(&layout, "p/a", "4242").unwrap();
+        assert_eq!(
+            submitted_job(&layout, "p/a", before).as_deref(),
+            Some("4242")
+        );
+        // An attempt that started after the record was written.
+        let after = SystemTime::now() + std::time::Duration::from_secs(1);
+        assert_eq!(submitted_job(&layout, "p/a", after), None);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

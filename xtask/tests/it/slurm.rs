@@ -167,6 +167,51 @@ fn slurm_resume_readopts_jobs_without_resubmitting() {
 }
 
 #[test]
+fn slurm_a_job_submitted_just_before_a_crash_is_adopted_from_its_record() {
+    // The orchestrator died after sbatch answered and before the running
+    // status named the job: only the job record (`workspace/pids/<id>.job`)
+    // knows it. The next run follows that job and submits no other.
+    let Some(t) = slurm_tree() else { return };
+    t.task(
+        "p/one",
+        &sh(&format!(
+            "{MARK}; touch $WORKSPACE/started; while [ ! -f release ]; do sleep 0.1; done"
+        )),
+    );
+    t.task("p/two", &format!("dependencies: [p/one]\n{}", sh(MARK)));
+    let mut first = t
+        .command(&["orchestrate"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the job to run", || t.exists("workspace/started"));
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let mut status = t.status("p/one");
+    let job = status["job_id"].as_str().unwrap().to_owned();
+    // The status as it was before it named the job.
+    for key in ["job_id", "queued"] {
+        status.as_object_mut().unwrap().remove(key);
+    }
+    t.write("workspace/status/p/one.json", &status.to_string());
+    let submitted = std::fs::metadata(t.path("workspace/pids/p/one.job"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(t.path("workspace/status/p/one.json"))
+        .unwrap()
+        .set_modified(submitted - std::time::Duration::from_secs(1))
+        .unwrap();
+    t.write("release", "");
+    t.run(&["orchestrate"]).code(0).says("Summary: 2 completed");
+    assert_eq!(t.status("p/one")["job_id"], job.as_str(), "another job");
+    assert_eq!((t.launches("p/one"), t.launches("p/two")), (1, 1));
+}
+
+#[test]
 fn slurm_limit_counts_submitted_jobs() {
     let Some(t) = slurm_tree() else { return };
     let ids: Vec<String> = (0..3).map(|i| format!("p/t{i}")).collect();
