@@ -119,10 +119,10 @@ pub struct RunInfo {
 }
 
 /// Makes the files an attempt needs: the previous attempt's log kept, the
-/// output folder (unless `make_ahead` made it new, empty), the log (emptied
-/// if it was made ahead), and when its result is read, no stdout file of an
-/// earlier attempt. Returns the attempt's start on the file system's clock
-/// (the log's change time), against which outputs are judged fresh.
+/// output folder, the log (emptied if it was made ahead), and when its
+/// result is read, no stdout file of an earlier attempt. Returns the
+/// attempt's start on the file system's clock (the log's change time),
+/// against which outputs are judged fresh.
 pub fn prepare(
     layout: &Layout,
     task: &Task,
@@ -132,7 +132,11 @@ pub fn prepare(
     log_dirs: &mut HashSet<Utf8PathBuf>,
 ) -> Result<u64> {
     logs::keep_previous(layout, &task.id, attempt)?;
-    if made != Ahead::LogAndNewOutputFolder {
+    if made == Ahead::LogAndNewOutputFolder && layout.output_dir(&task.id).is_dir() {
+        // Made new while its dependency ran: no output of an earlier
+        // attempt is in it to settle, and one `stat` says it is still
+        // there (a `mkdir` would lock its folder to say so).
+    } else {
         make_output_dir(layout, &task.id)?;
         outputs::settle(layout, task);
     }
@@ -162,8 +166,8 @@ pub enum Ahead {
     /// Its log (empty), and the file its status will be written in.
     Log,
     /// Those, and its output folder, which did not exist: no output of an
-    /// earlier attempt can be in it, so its start neither makes it again
-    /// nor waits for outputs to settle.
+    /// earlier attempt can be in it, so its start does not wait for
+    /// outputs to settle.
     LogAndNewOutputFolder,
 }
 

@@ -89,4 +89,9 @@ impl Finals {
     pub fn spare(&mut self) -> Option<Utf8PathBuf> {
         self.spares.pop()
     }
+
+    /// Takes back a spare that was not used.
+    pub fn keep_spare(&mut self, spare: Option<Utf8PathBuf>) {
+        self.spares.extend(spare);
+    }
 }

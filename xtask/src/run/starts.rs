@@ -131,7 +131,8 @@ impl Run<'_> {
         // its first status was renamed from. Made now, its end makes none;
         // from a finished task's replaced status, no file is made at all.
         let spare = self.finals.spare();
-        status::prepare_write(self.layout, &task.id, spare.as_deref());
+        let unused = status::prepare_write(self.layout, &task.id, spare);
+        self.finals.keep_spare(unused);
         self.prepare_dependents(t);
         Ok(())
     }

@@ -37,26 +37,30 @@ pub fn write_with(
 /// in (`RENAME_EXCHANGE`), so a write frees no inode. On ext4 without a
 /// journal, each inode freed makes every file
 /// creation nearby slower for minutes (ext4 steps over recently freed inodes
-/// one by one), and a rename over a status freed one per task. Returns
-/// whether an older version was swapped out (it is then in the `.prev`).
-pub fn replace(path: &Utf8Path, bytes: &[u8]) -> Result<bool> {
+/// one by one), and a rename over a status freed one per task. Returns the
+/// `.prev` when it holds the version this write replaced (none on a first
+/// write).
+pub fn replace(path: &Utf8Path, bytes: &[u8]) -> Result<Option<Utf8PathBuf>> {
     let shadow = previous(path)?;
     create_with(&shadow, |file| file.write_all(bytes))?;
     // Swapped first: most writes have an older version. Where there is
     // none (or no exchange on this file system), the exchange fails as
     // cheaply as the `stat` that would have told, and a plain rename follows.
     if rename_flags(&shadow, path, libc::RENAME_EXCHANGE).is_ok() {
-        return Ok(true);
+        return Ok(Some(shadow));
     }
     std::fs::rename(&shadow, path).with_context(|| format!("cannot write {path}"))?;
-    Ok(false)
+    Ok(None)
 }
 
 /// Moves `spare` (a `.prev` whose content is no longer wanted) to be the
 /// file `replace` writes `path`'s next version in: a rename instead of a
-/// new file, never over one that exists. Returns whether it did.
-pub fn reuse(spare: &Utf8Path, path: &Utf8Path) -> bool {
-    previous(path).is_ok_and(|shadow| rename_flags(spare, &shadow, libc::RENAME_NOREPLACE).is_ok())
+/// new file, never over one that exists (`AlreadyExists`, and the spare is
+/// still there).
+pub fn reuse(spare: &Utf8Path, path: &Utf8Path) -> std::io::Result<()> {
+    let shadow =
+        previous(path).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    rename_flags(spare, &shadow, libc::RENAME_NOREPLACE)
 }
 
 /// `renameat2` with `flags`.
@@ -178,23 +182,28 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("xtask-spare-{}", std::process::id()));
         let dir = Utf8PathBuf::from_path_buf(dir).unwrap();
         let (a, b) = (dir.join("a.json"), dir.join("b.json"));
-        assert!(
-            !replace(&a, b"a, first and long").unwrap(),
-            "nothing to swap"
-        );
-        assert!(replace(&a, b"a, second").unwrap(), "the first swapped out");
-        let spare = previous(&a).unwrap();
+        let first = replace(&a, b"a, first and long").unwrap();
+        assert_eq!(first, None, "nothing to swap");
+        let spare = replace(&a, b"a, second")
+            .unwrap()
+            .expect("the first swapped out");
+        assert_eq!(spare, previous(&a).unwrap());
         assert_eq!(
             std::fs::read_to_string(&spare).unwrap(),
             "a, first and long"
         );
         // b's own file to write in exists: the spare does not replace it.
         std::fs::write(previous(&b).unwrap(), "b's").unwrap();
-        assert!(!reuse(&spare, &b));
+        let refused = reuse(&spare, &b).unwrap_err();
+        assert_eq!(refused.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(
+            std::fs::read_to_string(previous(&b).unwrap()).unwrap(),
+            "b's"
+        );
         std::fs::remove_file(previous(&b).unwrap()).unwrap();
-        assert!(reuse(&spare, &b));
+        reuse(&spare, &b).unwrap();
         assert!(!spare.exists());
-        assert!(!replace(&b, b"b").unwrap());
+        assert_eq!(replace(&b, b"b").unwrap(), None);
         assert_eq!(std::fs::read_to_string(&b).unwrap(), "b");
         assert_eq!(std::fs::read_to_string(&a).unwrap(), "a, second");
         let _ = std::fs::remove_dir_all(&dir);

@@ -6,7 +6,7 @@ use std::io::Read;
 use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
-use camino::{Utf8Path, Utf8PathBuf};
+use camino::Utf8PathBuf;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::agent::result::Report;
@@ -359,6 +359,13 @@ pub enum ReadError {
         path: Utf8PathBuf,
         version: u32,
     },
+    /// It is another task's (copied or moved by hand).
+    OtherTask {
+        path: Utf8PathBuf,
+        task_id: String,
+        /// The command that removes it.
+        reset: String,
+    },
 }
 
 impl fmt::Display for ReadError {
@@ -372,6 +379,14 @@ impl fmt::Display for ReadError {
             } => write!(
                 f,
                 "{path}: corrupt status file ({error}): treated as pending; `{reset}` removes it"
+            ),
+            ReadError::OtherTask {
+                path,
+                task_id,
+                reset,
+            } => write!(
+                f,
+                "{path}: holds the status of task {task_id}: treated as pending; `{reset}` removes it"
             ),
             ReadError::OtherVersion { path, version } => write!(
                 f,
@@ -401,11 +416,20 @@ pub fn read(layout: &Layout, id: &str) -> Result<Option<Status>, ReadError> {
             }
         };
         match parsed {
-            Ok(status) => break status,
+            Ok(status) if status.task_id == id => break status,
             // A reader slow between its open and its read may see the file
-            // it opened rewritten as the next version's (`atomic::replace`):
-            // the file at the path is whole.
-            Err(_) if tries < 2 => tries += 1,
+            // it opened rewritten (`atomic::replace`): as its task's next
+            // version, or, once a run made it the spare another task's
+            // status is written in (`write_replacing`), as that task's. The
+            // file at the path is whole: read again.
+            Ok(_) | Err(_) if tries < 2 => tries += 1,
+            Ok(status) => {
+                return Err(ReadError::OtherTask {
+                    path: shown(),
+                    task_id: status.task_id,
+                    reset: layout.cmd(&format!("reset {id}")),
+                })
+            }
             Err(error) => {
                 return Err(ReadError::Corrupt {
                     path: shown(),
@@ -466,11 +490,7 @@ pub fn write(layout: &Layout, status: &Status) -> Result<()> {
 /// task's next status is written in (`prepare_write`).
 pub fn write_replacing(layout: &Layout, status: &Status) -> Result<Option<Utf8PathBuf>> {
     let bytes = serde_json::to_vec_pretty(status)?;
-    let path = layout.status_file(&status.task_id);
-    if atomic::replace(&path, &bytes)? {
-        return Ok(Some(atomic::previous(&path)?));
-    }
-    Ok(None)
+    atomic::replace(&layout.status_file(&status.task_id), &bytes)
 }
 
 /// Writes the blocked status of each task of `blocked` (its id and latest
@@ -495,11 +515,17 @@ pub fn write_blocked<'a>(
 /// Makes, ahead, the file the task's next status will be written in, so
 /// that writing it creates no file: from `spare` if given (see
 /// `write_replacing`), which saves creating one. Best effort: `write` makes
-/// it anyway.
-pub fn prepare_write(layout: &Layout, id: &str, spare: Option<&Utf8Path>) {
+/// it anyway. Returns the spare when the task has such a file already (a
+/// retry's, say), to be used for another.
+pub fn prepare_write(layout: &Layout, id: &str, spare: Option<Utf8PathBuf>) -> Option<Utf8PathBuf> {
     let path = layout.status_file(id);
-    if spare.is_some_and(|spare| atomic::reuse(spare, &path)) {
-        return;
+    if let Some(spare) = spare {
+        match atomic::reuse(&spare, &path) {
+            Ok(()) => return None,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Some(spare),
+            // Gone, or another file system: a new file, as without one.
+            Err(_) => {}
+        }
     }
     if let Ok(file) = atomic::previous(&path) {
         let _ = std::fs::File::options()
@@ -507,6 +533,7 @@ pub fn prepare_write(layout: &Layout, id: &str, spare: Option<&Utf8Path>) {
             .create_new(true)
             .open(file);
     }
+    None
 }
 
 /// Writes a status without holding the lock (`validate`): with a temporary

@@ -70,10 +70,17 @@ fn progress_survives_a_corrupt_status_file() {
         "workspace/status/p/b.json",
         "{\"version\": 99, \"task_id\": \"p/b\", \"status\": \"completed\"}",
     );
+    // Another task's status, copied by hand: never taken for c's.
+    t.write(
+        "workspace/status/p/c.json",
+        "{\"version\": 1, \"task_id\": \"p/x\", \"status\": \"completed\"}",
+    );
     let run = t.run(&["progress"]);
     run.code(0)
         .says("p/a.json: corrupt status file")
         .says("p/b.json: status file of version 99")
+        .says("p/c.json: holds the status of task p/x: treated as pending;")
+        .says("reset p/c` removes it")
         .says("Pending: 3");
     // The orchestrator treats them as pending too, and runs them.
     t.run(&["orchestrate"]).code(0).says("corrupt status file");
