@@ -101,8 +101,14 @@ impl Slurm {
         if job_id.is_empty() {
             bail!("sbatch printed no job id");
         }
-        crate::state::records::write_job(layout, &launch.task_id, &job_id)?;
+        // Followed whatever happens next: the job runs.
         self.follow(layout, &launch.task_id, &job_id, limits);
+        let recorded =
+            crate::state::records::write_job(layout, &launch.task_id, &job_id, launch.attempt);
+        if let Err(e) = recorded {
+            // The running status names the job a moment later.
+            eprintln!("warning: {e:#}");
+        }
         Ok(job_id)
     }
 

@@ -22,12 +22,12 @@ pub enum Found {
 
 /// The Slurm job of the attempt that `status` says is running: the one it
 /// names, or, when the orchestrator died between the job's submission and
-/// that status, the one its job record names, if written after the status.
+/// that status, the one the attempt's job record names.
 pub fn submitted_job(layout: &Layout, id: &str, status: &Status) -> Option<String> {
-    status.job_id.clone().or_else(|| {
-        let written = layout.status_file(id).metadata().and_then(|m| m.modified());
-        records::submitted_job(layout, id, written.ok()?)
-    })
+    status
+        .job_id
+        .clone()
+        .or_else(|| records::submitted_job(layout, id, status.attempt))
 }
 
 /// What became of the task `id` that `status` says is running, submitted

@@ -89,29 +89,37 @@ fn read_pid(path: &Utf8Path) -> Option<u32> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
 
-/// Records that task `id` was submitted as Slurm job `job_id`, in
-/// `workspace/pids/<id>.job`: as soon as sbatch answers, since the running
-/// status names the job only a moment later, and a crash in between must
-/// not lose a job that runs on regardless.
-pub fn write_job(layout: &Layout, id: &str, job_id: &str) -> Result<()> {
-    atomic::write(&layout.job_file(id), format!("{job_id}\n").as_bytes())
+/// The Slurm job an attempt was submitted as, in `workspace/pids/<id>.job`:
+/// written as soon as sbatch answers, since the running status names the
+/// job only a moment later, and a crash in between must not lose a job
+/// that runs on regardless.
+#[derive(Serialize, Deserialize)]
+struct JobRecord {
+    job_id: String,
+    attempt: u32,
 }
 
-/// The Slurm job task `id` was submitted as, if its record was written at
-/// `since` or later: a record older than the attempt's running status
-/// (written before its submission) is an earlier attempt's.
-pub fn submitted_job(layout: &Layout, id: &str, since: SystemTime) -> Option<String> {
-    let path = layout.job_file(id);
-    let written = path.metadata().and_then(|m| m.modified()).ok()?;
-    if written < since {
-        return None;
-    }
-    let job = std::fs::read_to_string(&path).ok()?;
-    Some(job.trim().to_owned()).filter(|job| !job.is_empty())
+/// Records that attempt `attempt` of task `id` was submitted as `job_id`.
+pub fn write_job(layout: &Layout, id: &str, job_id: &str, attempt: u32) -> Result<()> {
+    let record = JobRecord {
+        job_id: job_id.to_owned(),
+        attempt,
+    };
+    atomic::write(&layout.job_file(id), &serde_json::to_vec(&record)?)
 }
 
-/// Removes the exit record and pid file of task `id` (its Slurm job file
-/// stays, naming the job of its latest attempt).
+/// The Slurm job attempt `attempt` of task `id` was submitted as, if its
+/// record says so: another attempt's job is not this one's. (A run removes
+/// the records of tasks not running at its start: `remove_stale`.)
+pub fn submitted_job(layout: &Layout, id: &str, attempt: u32) -> Option<String> {
+    let bytes = std::fs::read(layout.job_file(id)).ok()?;
+    let record: JobRecord = serde_json::from_slice(&bytes).ok()?;
+    (record.attempt == attempt).then_some(record.job_id)
+}
+
+/// Removes the exit record and pid file of task `id` (its Slurm job record
+/// stays, naming the job of its latest attempt, until the next run starts
+/// with the task not running).
 pub fn remove(layout: &Layout, id: &str) -> Result<()> {
     atomic::remove(&layout.exit_file(id))?;
     atomic::remove(&layout.pid_file(id))
@@ -156,22 +164,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_job_record_older_than_the_attempt_is_not_its() {
+    fn a_job_record_names_the_job_of_its_attempt_only() {
         let dir = std::env::temp_dir().join(format!("xtask-job-{}", std::process::id()));
         let layout = Layout::new(
             camino::Utf8PathBuf::from_path_buf(dir.clone()).unwrap(),
             None,
         );
-        let before = SystemTime::now() - std::time::Duration::from_secs(1);
-        assert_eq!(submitted_job(&layout, "p/a", before), None);
-        write_job(&layout, "p/a", "4242").unwrap();
-        assert_eq!(
-            submitted_job(&layout, "p/a", before).as_deref(),
-            Some("4242")
-        );
-        // An attempt that started after the record was written.
-        let after = SystemTime::now() + std::time::Duration::from_secs(1);
-        assert_eq!(submitted_job(&layout, "p/a", after), None);
+        assert_eq!(submitted_job(&layout, "p/a", 1), None);
+        write_job(&layout, "p/a", "4242", 1).unwrap();
+        assert_eq!(submitted_job(&layout, "p/a", 1).as_deref(), Some("4242"));
+        // Attempt 2 written as running, and a crash before its submission:
+        // attempt 1's job is not its own.
+        assert_eq!(submitted_job(&layout, "p/a", 2), None);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
