@@ -141,9 +141,11 @@ fn slurm_ctrl_c_cancels_jobs_and_exits_130() {
     assert_eq!(job_state(&job), "CANCELLED");
 }
 
-#[test]
-fn slurm_resume_readopts_jobs_without_resubmitting() {
-    let Some(t) = slurm_tree() else { return };
+/// A tree whose orchestrator was killed (SIGKILL) while the job of `p/one`
+/// runs; `p/one` ends once the file `release` exists, and `p/two` waits
+/// for it. Both count their launches (`MARK`).
+fn killed_while_a_job_runs() -> Option<Tree> {
+    let t = slurm_tree()?;
     t.task(
         "p/one",
         &sh(&format!(
@@ -160,6 +162,14 @@ fn slurm_resume_readopts_jobs_without_resubmitting() {
     wait_for("the job to run", || t.exists("workspace/started"));
     first.kill().unwrap();
     first.wait().unwrap();
+    Some(t)
+}
+
+#[test]
+fn slurm_resume_readopts_jobs_without_resubmitting() {
+    let Some(t) = killed_while_a_job_runs() else {
+        return;
+    };
     let job = t.status("p/one")["job_id"].as_str().unwrap().to_owned();
     t.write("release", "");
     t.run(&["orchestrate"]).code(0).says("Summary: 2 completed");
@@ -176,23 +186,9 @@ fn slurm_a_job_submitted_just_before_a_crash_is_adopted_from_its_record() {
     // The orchestrator died after sbatch answered and before the running
     // status named the job: only the job record (`workspace/pids/<id>.job`)
     // knows it. The next run follows that job and submits no other.
-    let Some(t) = slurm_tree() else { return };
-    t.task(
-        "p/one",
-        &sh(&format!(
-            "{MARK}; touch $WORKSPACE/started; while [ ! -f release ]; do sleep 0.1; done"
-        )),
-    );
-    t.task("p/two", &format!("dependencies: [p/one]\n{}", sh(MARK)));
-    let mut first = t
-        .command(&["orchestrate"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for("the job to run", || t.exists("workspace/started"));
-    first.kill().unwrap();
-    first.wait().unwrap();
+    let Some(t) = killed_while_a_job_runs() else {
+        return;
+    };
     let mut status = t.status("p/one");
     let job = status["job_id"].as_str().unwrap().to_owned();
     // The status as it was before it named the job.
