@@ -4,12 +4,12 @@
 //! Codex have used (listed with their sources in
 //! `tests/fixtures/agents/README.md`).
 //!
-//! Times are read without a time-zone database: a clock time is taken in
-//! UTC when it says so ("(UTC)", "GMT") and otherwise in the machine's own
-//! zone, whatever zone it names. Both CLIs print the user's own zone, so
-//! this is right where the agent runs on the machine that reads it, and
-//! off by the zones' difference elsewhere (a Slurm node in UTC reading
-//! "resets 9am (Europe/Berlin)" waits two hours too few or too many).
+//! A clock time is read in the zone it names: UTC when it says so ("(UTC)",
+//! "GMT"), an IANA zone ("(Europe/Berlin)", which both CLIs print) from the
+//! system's time-zone database (`$TZDIR` or `/usr/share/zoneinfo`), and
+//! otherwise, or where the database lacks the zone, in the machine's own.
+//! So an agent on a Slurm node in UTC that prints "resets 9am
+//! (Europe/Berlin)" is waited for until 9am in Berlin.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -87,19 +87,23 @@ pub fn find<'a>(patterns: &[String], lines: &'a [String]) -> Option<&'a str> {
 ///
 /// A clock time without a date is the next such time after `now`; a date
 /// without a year is the one nearest `now` (so a stale "Jul 31" read on
-/// Aug 1 is not taken for next year). "(UTC)" is UTC; any other zone, and
-/// none, is read in the machine's, `local_offset` seconds east of UTC (no
-/// time-zone database: see the module's doc). `None` when nothing is
-/// readable; never a time before `now` (a reset already past is `now`).
-pub fn reset_time(text: &str, now: SystemTime, local_offset: i64) -> Option<SystemTime> {
+/// Aug 1 is not taken for next year). "(UTC)" is UTC; another zone is read
+/// `offset_of(Some(zone))` seconds east of UTC (the zone's name in lower
+/// case), no zone `offset_of(None)` (the machine's: `offset_of` below).
+/// `None` when nothing is readable; never a time before `now` (a reset
+/// already past is `now`).
+pub fn reset_time(
+    text: &str,
+    now: SystemTime,
+    offset_of: &dyn Fn(Option<&str>) -> i64,
+) -> Option<SystemTime> {
     // ASCII lowercase keeps every byte offset, and every char boundary.
     let text = text.to_ascii_lowercase();
-    let offset = local_offset.clamp(-MAX_OFFSET, MAX_OFFSET);
     let at = epoch_after_bar(&text)
         .or_else(|| epoch_after(&text, "\"resetsat\"", true))
         .or_else(|| epoch_after(&text, "anthropic-ratelimit-unified-reset", false))
-        .or_else(|| after_reset(&text, now, offset))
-        .or_else(|| after_each(&text, "try again at", |c| clock_at(c, now, offset)))
+        .or_else(|| after_reset(&text, now, offset_of))
+        .or_else(|| after_each(&text, "try again at", |c| clock_at(c, now, offset_of)))
         .or_else(|| after_each(&text, "try again in", |c| wait(c, now)))
         .or_else(|| retry_after(&text, now))?;
     Some(at.max(now))
@@ -120,6 +124,65 @@ pub fn local_offset() -> i64 {
         }
         i64::from(tm.tm_gmtoff)
     }
+}
+
+/// The UTC offset of `zone` (an IANA name, in any case) now, from the
+/// time-zone database; without a zone, or one the database lacks, the
+/// machine's.
+pub fn offset_of(zone: Option<&str>) -> i64 {
+    zone.and_then(zone_offset).unwrap_or_else(local_offset)
+}
+
+/// The UTC offset now, in seconds, of the IANA zone `name` ("europe/berlin"
+/// will do), as `date` reads it from the zone's file: `None` where the
+/// time-zone database has no such zone (`date` would take it for UTC).
+fn zone_offset(name: &str) -> Option<i64> {
+    let file = zone_file(name)?;
+    let sh = xshell::Shell::new().ok()?;
+    let out = xshell::cmd!(sh, "date +%z")
+        .env("TZ", format!(":{file}"))
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .ok()?;
+    parse_utc_offset(out.trim())
+}
+
+/// The file of zone `name` in `$TZDIR` (or `/usr/share/zoneinfo`), each
+/// part of the name matched without regard to case, as messages are read.
+fn zone_file(name: &str) -> Option<camino::Utf8PathBuf> {
+    let base = std::env::var("TZDIR").unwrap_or_else(|_| "/usr/share/zoneinfo".to_owned());
+    let mut path = camino::Utf8PathBuf::from(base);
+    for part in name.split('/') {
+        let plain = part
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_+-".contains(&b));
+        if part.is_empty() || !plain {
+            return None;
+        }
+        let entry = path
+            .read_dir_utf8()
+            .ok()?
+            .flatten()
+            .find(|e| e.file_name().eq_ignore_ascii_case(part))?;
+        path = entry.into_path();
+    }
+    path.is_file().then_some(path)
+}
+
+/// `+0530` or `-0300`: seconds east of UTC.
+fn parse_utc_offset(text: &str) -> Option<i64> {
+    let (sign, digits) = match text.as_bytes().first()? {
+        b'+' => (1, &text[1..]),
+        b'-' => (-1, &text[1..]),
+        _ => return None,
+    };
+    if digits.len() != 4 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let hours: i64 = digits[..2].parse().ok()?;
+    let minutes: i64 = digits[2..].parse().ok()?;
+    Some(sign * (hours * 3600 + minutes * 60))
 }
 
 /// The widest UTC offset taken as given (real ones are within -12h..+14h).
@@ -241,7 +304,11 @@ fn unit_secs(unit: &str) -> Option<f64> {
 
 /// "resets 9am", "resets at 15:00", "Your limit will reset at 3pm",
 /// "resets in 3h" (not seen, but cheap): the first readable one.
-fn after_reset(text: &str, now: SystemTime, offset: i64) -> Option<SystemTime> {
+fn after_reset(
+    text: &str,
+    now: SystemTime,
+    offset_of: &dyn Fn(Option<&str>) -> i64,
+) -> Option<SystemTime> {
     after_each(text, "reset", |mut c| {
         c.eat("s");
         if !c.spaces() {
@@ -251,7 +318,7 @@ fn after_reset(text: &str, now: SystemTime, offset: i64) -> Option<SystemTime> {
         if relative.eat_word("in") || relative.eat_word("after") {
             return wait(relative, now);
         }
-        clock_at(c, now, offset)
+        clock_at(c, now, offset_of)
     })
 }
 
@@ -267,13 +334,22 @@ fn after_each(
 }
 
 /// The instant of the clock time at `c`.
-fn clock_at(c: Cursor, now: SystemTime, offset: i64) -> Option<SystemTime> {
+fn clock_at(
+    c: Cursor,
+    now: SystemTime,
+    offset_of: &dyn Fn(Option<&str>) -> i64,
+) -> Option<SystemTime> {
     let clock = clock(c)?;
     let now = i64::try_from(now.duration_since(UNIX_EPOCH).ok()?.as_secs()).ok()?;
     if now > MAX_SECS {
         return None;
     }
-    let secs = resolve(&clock, now, if clock.utc { 0 } else { offset })?;
+    let offset = match &clock.zone {
+        Zone::Utc => 0,
+        Zone::Named(name) => offset_of(Some(name)),
+        Zone::Unnamed => offset_of(None),
+    };
+    let secs = resolve(&clock, now, offset.clamp(-MAX_OFFSET, MAX_OFFSET))?;
     UNIX_EPOCH.checked_add(Duration::from_secs(u64::try_from(secs).ok()?))
 }
 
@@ -285,8 +361,16 @@ struct Clock {
     /// 0-23, 0-59.
     hour: u32,
     minute: u32,
-    /// It says UTC; otherwise it is the machine's time.
-    utc: bool,
+    zone: Zone,
+}
+
+/// The zone a clock time names.
+#[derive(Debug)]
+enum Zone {
+    Utc,
+    /// In parentheses, in lower case: "europe/berlin".
+    Named(String),
+    Unnamed,
 }
 
 /// `[at] [Mon d[st|nd|rd|th][,] [yyyy][,] [at]] h[:mm][ ]am|pm [(Zone)]`,
@@ -327,7 +411,7 @@ fn clock(mut c: Cursor) -> Option<Clock> {
         date,
         hour,
         minute,
-        utc: zone_is_utc(c),
+        zone: zone(c),
     })
 }
 
@@ -388,15 +472,15 @@ fn month(word: &str) -> Option<u32> {
     u32::try_from(i + 1).ok()
 }
 
-/// Whether the zone after a time, "(UTC)" or " UTC", is UTC.
-fn zone_is_utc(mut c: Cursor) -> bool {
+/// The zone after a time: "(UTC)" or " UTC", or a name in parentheses.
+fn zone(mut c: Cursor) -> Zone {
     c.spaces();
-    let zone = if c.eat("(") {
-        c.rest.split(')').next().unwrap_or("").trim()
+    let (zone, named) = if c.eat("(") {
+        (c.rest.split(')').next().unwrap_or("").trim(), true)
     } else {
-        c.word()
+        (c.word(), false)
     };
-    matches!(
+    let utc = matches!(
         zone,
         "utc"
             | "gmt"
@@ -409,7 +493,12 @@ fn zone_is_utc(mut c: Cursor) -> bool {
             | "etc/uct"
             | "etc/universal"
             | "etc/zulu"
-    )
+    );
+    match (utc, named && !zone.is_empty()) {
+        (true, _) => Zone::Utc,
+        (false, true) => Zone::Named(zone.to_owned()),
+        (false, false) => Zone::Unnamed,
+    }
 }
 
 /// Epoch seconds of `clock`, read at UTC offset `offset`, for `now` (epoch

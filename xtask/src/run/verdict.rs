@@ -189,6 +189,6 @@ fn rate_limit(config: &Config, texts: &[String]) -> Option<RateLimit> {
         .map(str::to_owned)
         .collect();
     let line = limits::find(&config.agents.rate_limits.patterns, &lines)?.to_owned();
-    let reset = limits::reset_time(&lines.join("\n"), SystemTime::now(), limits::local_offset());
+    let reset = limits::reset_time(&lines.join("\n"), SystemTime::now(), &limits::offset_of);
     Some(RateLimit { line, reset })
 }

@@ -52,8 +52,14 @@ fn now() -> SystemTime {
 }
 const OFFSET: i64 = 2 * 3600;
 
+/// Every zone read as the machine's, `offset` seconds east of UTC.
+fn machine(offset: i64) -> impl Fn(Option<&str>) -> i64 {
+    move |_| offset
+}
+
 fn reset(text: &str) -> Option<String> {
-    reset_time(text, now(), OFFSET).map(|t| humantime::format_rfc3339_millis(t).to_string())
+    reset_time(text, now(), &machine(OFFSET))
+        .map(|t| humantime::format_rfc3339_millis(t).to_string())
 }
 
 #[test]
@@ -216,7 +222,7 @@ fn every_codex_reset_time() {
 #[test]
 fn epochs() {
     let june = at("2025-06-01T00:00:00Z");
-    let read = |text: &str| reset_time(text, june, OFFSET);
+    let read = |text: &str| reset_time(text, june, &machine(OFFSET));
     assert_eq!(
         read("Claude AI usage limit reached|1750708800"),
         Some(at("2025-06-23T20:00:00Z"))
@@ -279,7 +285,7 @@ fn waits() {
     assert_eq!(reset("try again in a moment"), None);
     assert_eq!(reset("try again in 5 apples"), None);
     assert_eq!(reset("try again in 99999999999999 days"), None);
-    let far = reset_time("try again in 999999999999 days", now(), OFFSET);
+    let far = reset_time("try again in 999999999999 days", now(), &machine(OFFSET));
     assert!(far.is_some_and(|t| t > now()));
 }
 
@@ -333,23 +339,23 @@ fn clock_forms() {
 fn dates_near_the_new_year_and_leap_days() {
     let dec30 = at("2026-12-30T10:00:00Z");
     assert_eq!(
-        reset_time("resets Jan 2, 3am (UTC)", dec30, 0),
+        reset_time("resets Jan 2, 3am (UTC)", dec30, &machine(0)),
         Some(at("2027-01-02T03:00:00Z"))
     );
     assert_eq!(
-        reset_time("resets Dec 29, 3am (UTC)", dec30, 0),
+        reset_time("resets Dec 29, 3am (UTC)", dec30, &machine(0)),
         Some(dec30),
         "yesterday, not next year"
     );
     let feb = at("2028-02-27T00:00:00Z");
     assert_eq!(
-        reset_time("resets Feb 29, 3am (UTC)", feb, 0),
+        reset_time("resets Feb 29, 3am (UTC)", feb, &machine(0)),
         Some(at("2028-02-29T03:00:00Z"))
     );
     // Late at night west of UTC, the local day is still the 29th.
     let late = at("2028-03-01T02:00:00Z");
     assert_eq!(
-        reset_time("resets 11pm", late, -5 * 3600),
+        reset_time("resets 11pm", late, &machine(-5 * 3600)),
         Some(at("2028-03-01T04:00:00Z"))
     );
 }
@@ -357,13 +363,13 @@ fn dates_near_the_new_year_and_leap_days() {
 #[test]
 fn odd_clocks_and_offsets_do_not_panic() {
     let far = UNIX_EPOCH + Duration::from_secs(400_000_000_000);
-    assert_eq!(reset_time("resets 3pm", far, 0), None);
-    assert!(reset_time("try again in 1s", far, 0).is_some());
+    assert_eq!(reset_time("resets 3pm", far, &machine(0)), None);
+    assert!(reset_time("try again in 1s", far, &machine(0)).is_some());
     let before_1970 = UNIX_EPOCH - Duration::from_secs(10);
-    assert_eq!(reset_time("resets 3pm", before_1970, 0), None);
+    assert_eq!(reset_time("resets 3pm", before_1970, &machine(0)), None);
     for offset in [i64::MIN, i64::MAX, -90_000, 90_000] {
-        assert!(reset_time("resets Jan 1, 12am", now(), offset).is_some());
-        assert!(reset_time("resets 3pm", UNIX_EPOCH, offset).is_some());
+        assert!(reset_time("resets Jan 1, 12am", now(), &machine(offset)).is_some());
+        assert!(reset_time("resets 3pm", UNIX_EPOCH, &machine(offset)).is_some());
     }
 }
 
@@ -373,12 +379,12 @@ fn no_text_panics() {
     let mut i = 0;
     while i < all.len() {
         if all.is_char_boundary(i) {
-            let _ = reset_time(&all[i..], now(), OFFSET);
-            let _ = reset_time(&all[..i], now(), OFFSET);
+            let _ = reset_time(&all[i..], now(), &machine(OFFSET));
+            let _ = reset_time(&all[..i], now(), &machine(OFFSET));
         }
         i += 3;
     }
-    let _ = reset_time("resets İ9am ǅ (", now(), OFFSET);
+    let _ = reset_time("resets İ9am ǅ (", now(), &machine(OFFSET));
 }
 
 #[test]
@@ -395,4 +401,63 @@ fn civil_dates() {
 #[test]
 fn local_offset_is_a_real_offset() {
     assert!(local_offset().abs() <= 18 * 3600);
+}
+
+#[test]
+fn a_named_zone_is_read_at_its_own_offset() {
+    // The machine at UTC+2; Berlin at UTC+1, Bogota at UTC-5.
+    let zones = |zone: Option<&str>| match zone {
+        Some("europe/berlin") => 3600,
+        Some("america/bogota") => -5 * 3600,
+        _ => OFFSET,
+    };
+    let read = |text: &str| {
+        reset_time(text, now(), &zones).map(|t| humantime::format_rfc3339(t).to_string())
+    };
+    // 2026-07-30 12:00 UTC: 9am in Berlin is 08:00 UTC, tomorrow.
+    assert_eq!(
+        read("You've hit your session limit · resets 9am (Europe/Berlin)").as_deref(),
+        Some("2026-07-31T08:00:00Z")
+    );
+    assert_eq!(
+        read("Your limit will reset at 3pm (America/Bogota).").as_deref(),
+        Some("2026-07-30T20:00:00Z")
+    );
+    // A zone the database lacks, and no zone: the machine's.
+    assert_eq!(
+        read("resets 3pm (Mars/Olympus)").as_deref(),
+        Some("2026-07-30T13:00:00Z")
+    );
+    assert_eq!(read("resets 3pm").as_deref(), Some("2026-07-30T13:00:00Z"));
+    assert_eq!(
+        read("resets 3pm (UTC)").as_deref(),
+        Some("2026-07-30T15:00:00Z")
+    );
+}
+
+#[test]
+fn zone_offsets_come_from_the_time_zone_database() {
+    let database = std::env::var("TZDIR").unwrap_or_else(|_| "/usr/share/zoneinfo".to_owned());
+    if !std::path::Path::new(&database)
+        .join("Asia/Kolkata")
+        .is_file()
+    {
+        eprintln!("skipped: no time-zone database at {database}");
+        return;
+    }
+    // India has kept UTC+5:30 all year since 1945; any case will do.
+    assert_eq!(zone_offset("asia/kolkata"), Some(5 * 3600 + 1800));
+    assert_eq!(zone_offset("Asia/Kolkata"), Some(5 * 3600 + 1800));
+    assert_eq!(zone_offset("etc/gmt+3"), Some(-3 * 3600));
+    for unknown in [
+        "mars/olympus",
+        "",
+        "asia/",
+        "../etc/passwd",
+        "asia/../asia/kolkata",
+    ] {
+        assert_eq!(zone_offset(unknown), None, "{unknown}");
+    }
+    assert_eq!(parse_utc_offset("-0330"), Some(-(3 * 3600 + 1800)));
+    assert_eq!(parse_utc_offset("0530"), None);
 }
