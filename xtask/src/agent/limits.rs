@@ -88,15 +88,11 @@ pub fn find<'a>(patterns: &[String], lines: &'a [String]) -> Option<&'a str> {
 /// A clock time without a date is the next such time after `now`; a date
 /// without a year is the one nearest `now` (so a stale "Jul 31" read on
 /// Aug 1 is not taken for next year). "(UTC)" is UTC; another zone is read
-/// `offset_of(Some(zone))` seconds east of UTC (the zone's name in lower
-/// case), no zone `offset_of(None)` (the machine's: `offset_of` below).
-/// `None` when nothing is readable; never a time before `now` (a reset
-/// already past is `now`).
-pub fn reset_time(
-    text: &str,
-    now: SystemTime,
-    offset_of: &dyn Fn(Option<&str>) -> i64,
-) -> Option<SystemTime> {
+/// `offset_of(Some(zone), at)` seconds east of UTC at epoch second `at`
+/// (the zone's name in lower case), no zone `offset_of(None, at)` (the
+/// machine's: `offset_of` below). `None` when nothing is readable; never a
+/// time before `now` (a reset already past is `now`).
+pub fn reset_time(text: &str, now: SystemTime, offset_of: OffsetOf) -> Option<SystemTime> {
     // ASCII lowercase keeps every byte offset, and every char boundary.
     let text = text.to_ascii_lowercase();
     let at = epoch_after_bar(&text)
@@ -109,37 +105,53 @@ pub fn reset_time(
     Some(at.max(now))
 }
 
-/// The machine's UTC offset in seconds, now (libc localtime_r's
-/// `tm_gmtoff`); 0 if the C library cannot say.
+/// The machine's UTC offset in seconds, now.
+pub fn local_offset() -> i64 {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    local_offset_at(i64::try_from(now.as_secs()).unwrap_or(0))
+}
+
+/// The machine's UTC offset in seconds at epoch second `at` (libc
+/// localtime_r's `tm_gmtoff`); 0 if the C library cannot say.
 // `c_long` is i64 here, but i32 on 32-bit targets.
 #[allow(clippy::useless_conversion)]
-pub fn local_offset() -> i64 {
-    // SAFETY: `time` accepts a null pointer; `localtime_r` writes only to
-    // `tm`, a live local, and is thread-safe (unlike `localtime`).
+fn local_offset_at(at: i64) -> i64 {
+    // 64 bits on 64-bit Linux; a 32-bit `time_t` wraps after 2038, and a
+    // time past it is then read at some other date's offset.
+    let at = at as libc::time_t;
+    // SAFETY: `localtime_r` reads `at` and writes only to `tm`, a live
+    // local, and is thread-safe (unlike `localtime`).
     unsafe {
-        let now = libc::time(std::ptr::null_mut());
         let mut tm: libc::tm = std::mem::zeroed();
-        if libc::localtime_r(&now, &mut tm).is_null() {
+        if libc::localtime_r(&at, &mut tm).is_null() {
             return 0;
         }
         i64::from(tm.tm_gmtoff)
     }
 }
 
-/// The UTC offset of `zone` (an IANA name, in any case) now, from the
-/// time-zone database; without a zone, or one the database lacks, the
-/// machine's.
-pub fn offset_of(zone: Option<&str>) -> i64 {
-    zone.and_then(zone_offset).unwrap_or_else(local_offset)
+/// Seconds east of UTC of a zone (`None`: the machine's) at an epoch second.
+pub type OffsetOf<'a> = &'a dyn Fn(Option<&str>, i64) -> i64;
+
+/// The UTC offset of `zone` (an IANA name, in any case) at epoch second
+/// `at`, from the time-zone database; without a zone, or one the database
+/// lacks, the machine's.
+pub fn offset_of(zone: Option<&str>, at: i64) -> i64 {
+    zone.and_then(|zone| zone_offset(zone, at))
+        .unwrap_or_else(|| local_offset_at(at))
 }
 
-/// The UTC offset now, in seconds, of the IANA zone `name` ("europe/berlin"
-/// will do), as `date` reads it from the zone's file: `None` where the
-/// time-zone database has no such zone (`date` would take it for UTC).
-fn zone_offset(name: &str) -> Option<i64> {
+/// The UTC offset, in seconds, of the IANA zone `name` ("europe/berlin"
+/// will do) at epoch second `at`, as `date` reads it from the zone's file:
+/// `None` where the time-zone database has no such zone (`date` would take
+/// it for UTC).
+fn zone_offset(name: &str, at: i64) -> Option<i64> {
     let file = zone_file(name)?;
     let sh = xshell::Shell::new().ok()?;
-    let out = xshell::cmd!(sh, "date +%z")
+    let at = format!("@{at}");
+    let out = xshell::cmd!(sh, "date -d {at} +%z")
         .env("TZ", format!(":{file}"))
         .quiet()
         .ignore_stderr()
@@ -304,11 +316,7 @@ fn unit_secs(unit: &str) -> Option<f64> {
 
 /// "resets 9am", "resets at 15:00", "Your limit will reset at 3pm",
 /// "resets in 3h" (not seen, but cheap): the first readable one.
-fn after_reset(
-    text: &str,
-    now: SystemTime,
-    offset_of: &dyn Fn(Option<&str>) -> i64,
-) -> Option<SystemTime> {
+fn after_reset(text: &str, now: SystemTime, offset_of: OffsetOf) -> Option<SystemTime> {
     after_each(text, "reset", |mut c| {
         c.eat("s");
         if !c.spaces() {
@@ -334,22 +342,30 @@ fn after_each(
 }
 
 /// The instant of the clock time at `c`.
-fn clock_at(
-    c: Cursor,
-    now: SystemTime,
-    offset_of: &dyn Fn(Option<&str>) -> i64,
-) -> Option<SystemTime> {
+fn clock_at(c: Cursor, now: SystemTime, offset_of: OffsetOf) -> Option<SystemTime> {
     let clock = clock(c)?;
     let now = i64::try_from(now.duration_since(UNIX_EPOCH).ok()?.as_secs()).ok()?;
     if now > MAX_SECS {
         return None;
     }
-    let offset = match &clock.zone {
-        Zone::Utc => 0,
-        Zone::Named(name) => offset_of(Some(name)),
-        Zone::Unnamed => offset_of(None),
+    let offset_at = |at: i64| {
+        let offset = match &clock.zone {
+            Zone::Utc => 0,
+            Zone::Named(name) => offset_of(Some(name), at),
+            Zone::Unnamed => offset_of(None, at),
+        };
+        offset.clamp(-MAX_OFFSET, MAX_OFFSET)
     };
-    let secs = resolve(&clock, now, offset.clamp(-MAX_OFFSET, MAX_OFFSET))?;
+    // Placed with the zone's offset now, then again with its offset then,
+    // should a daylight-saving change fall in between.
+    let offset_now = offset_at(now);
+    let first = resolve(&clock, now, offset_now)?;
+    let offset_then = offset_at(first);
+    let secs = if offset_then == offset_now {
+        first
+    } else {
+        resolve(&clock, now, offset_then)?
+    };
     UNIX_EPOCH.checked_add(Duration::from_secs(u64::try_from(secs).ok()?))
 }
 

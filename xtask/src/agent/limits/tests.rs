@@ -53,8 +53,8 @@ fn now() -> SystemTime {
 const OFFSET: i64 = 2 * 3600;
 
 /// Every zone read as the machine's, `offset` seconds east of UTC.
-fn machine(offset: i64) -> impl Fn(Option<&str>) -> i64 {
-    move |_| offset
+fn machine(offset: i64) -> impl Fn(Option<&str>, i64) -> i64 {
+    move |_, _| offset
 }
 
 fn reset(text: &str) -> Option<String> {
@@ -406,7 +406,7 @@ fn local_offset_is_a_real_offset() {
 #[test]
 fn a_named_zone_is_read_at_its_own_offset() {
     // The machine at UTC+2; Berlin at UTC+1, Bogota at UTC-5.
-    let zones = |zone: Option<&str>| match zone {
+    let zones = |zone: Option<&str>, _| match zone {
         Some("europe/berlin") => 3600,
         Some("america/bogota") => -5 * 3600,
         _ => OFFSET,
@@ -445,10 +445,11 @@ fn zone_offsets_come_from_the_time_zone_database() {
         eprintln!("skipped: no time-zone database at {database}");
         return;
     }
-    // India has kept UTC+5:30 all year since 1945; any case will do.
-    assert_eq!(zone_offset("asia/kolkata"), Some(5 * 3600 + 1800));
-    assert_eq!(zone_offset("Asia/Kolkata"), Some(5 * 3600 + 1800));
-    assert_eq!(zone_offset("etc/gmt+3"), Some(-3 * 3600));
+    let july = 1_785_412_800; // 2026-07-30 12:00 UTC
+                              // India has kept UTC+5:30 all year since 1945; any case will do.
+    assert_eq!(zone_offset("asia/kolkata", july), Some(5 * 3600 + 1800));
+    assert_eq!(zone_offset("Asia/Kolkata", july), Some(5 * 3600 + 1800));
+    assert_eq!(zone_offset("etc/gmt+3", july), Some(-3 * 3600));
     for unknown in [
         "mars/olympus",
         "",
@@ -456,8 +457,20 @@ fn zone_offsets_come_from_the_time_zone_database() {
         "../etc/passwd",
         "asia/../asia/kolkata",
     ] {
-        assert_eq!(zone_offset(unknown), None, "{unknown}");
+        assert_eq!(zone_offset(unknown, july), None, "{unknown}");
     }
+    // New York leaves daylight saving time on 2026-11-01: a reset after it
+    // is read at UTC-5, not at the UTC-4 of the moment it is read.
+    let halloween = at("2026-10-31T12:00:00Z");
+    let reset = reset_time(
+        "resets Nov 2, 9am (America/New_York)",
+        halloween,
+        &offset_of,
+    );
+    assert_eq!(reset, Some(at("2026-11-02T14:00:00Z")));
+    let reset = reset_time("resets 9am (America/New_York)", halloween, &offset_of);
+    // 8am there: the next 9am is within the hour, still at UTC-4.
+    assert_eq!(reset, Some(at("2026-10-31T13:00:00Z")));
     assert_eq!(parse_utc_offset("-0330"), Some(-(3 * 3600 + 1800)));
     assert_eq!(parse_utc_offset("0530"), None);
 }
