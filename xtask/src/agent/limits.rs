@@ -161,7 +161,9 @@ fn zone_offset(name: &str, at: i64) -> Option<i64> {
 }
 
 /// The file of zone `name` in `$TZDIR` (or `/usr/share/zoneinfo`), each
-/// part of the name matched without regard to case, as messages are read.
+/// part of the name matched without regard to case, as messages are read;
+/// absolute (`date` would look for a relative one under `$TZDIR` again),
+/// and a zone file (`TZif`): `date` reads any other file as UTC.
 fn zone_file(name: &str) -> Option<camino::Utf8PathBuf> {
     let base = std::env::var("TZDIR").unwrap_or_else(|_| "/usr/share/zoneinfo".to_owned());
     let mut path = camino::Utf8PathBuf::from(base);
@@ -179,7 +181,9 @@ fn zone_file(name: &str) -> Option<camino::Utf8PathBuf> {
             .find(|e| e.file_name().eq_ignore_ascii_case(part))?;
         path = entry.into_path();
     }
-    path.is_file().then_some(path)
+    let mut magic = [0u8; 4];
+    std::io::Read::read_exact(&mut std::fs::File::open(&path).ok()?, &mut magic).ok()?;
+    (&magic == b"TZif").then(|| path.canonicalize_utf8().ok())?
 }
 
 /// `+0530` or `-0300`: seconds east of UTC.
@@ -356,16 +360,11 @@ fn clock_at(c: Cursor, now: SystemTime, offset_of: OffsetOf) -> Option<SystemTim
         };
         offset.clamp(-MAX_OFFSET, MAX_OFFSET)
     };
-    // Placed with the zone's offset now, then again with its offset then,
-    // should a daylight-saving change fall in between.
+    // The day is chosen on the clock in force now; should a daylight-saving
+    // change fall in between, the time is then moved by the change.
     let offset_now = offset_at(now);
     let first = resolve(&clock, now, offset_now)?;
-    let offset_then = offset_at(first);
-    let secs = if offset_then == offset_now {
-        first
-    } else {
-        resolve(&clock, now, offset_then)?
-    };
+    let secs = first + offset_now - offset_at(first);
     UNIX_EPOCH.checked_add(Duration::from_secs(u64::try_from(secs).ok()?))
 }
 

@@ -445,8 +445,9 @@ fn zone_offsets_come_from_the_time_zone_database() {
         eprintln!("skipped: no time-zone database at {database}");
         return;
     }
-    let july = 1_785_412_800; // 2026-07-30 12:00 UTC
-                              // India has kept UTC+5:30 all year since 1945; any case will do.
+    // 2026-07-30 12:00 UTC.
+    let july = 1_785_412_800;
+    // India has kept UTC+5:30 all year since 1945; any case will do.
     assert_eq!(zone_offset("asia/kolkata", july), Some(5 * 3600 + 1800));
     assert_eq!(zone_offset("Asia/Kolkata", july), Some(5 * 3600 + 1800));
     assert_eq!(zone_offset("etc/gmt+3", july), Some(-3 * 3600));
@@ -471,6 +472,16 @@ fn zone_offsets_come_from_the_time_zone_database() {
     let reset = reset_time("resets 9am (America/New_York)", halloween, &offset_of);
     // 8am there: the next 9am is within the hour, still at UTC-4.
     assert_eq!(reset, Some(at("2026-10-31T13:00:00Z")));
+    // Read at 9:00:30, the next 9am is the next day's, at UTC-5.
+    let later = at("2026-10-31T13:00:30Z");
+    let reset = reset_time("resets 9am (America/New_York)", later, &offset_of);
+    assert_eq!(reset, Some(at("2026-11-01T14:00:00Z")));
+    // Read at 00:30 on the day of the change, 11:45pm is that evening's.
+    let night = at("2026-11-01T04:30:00Z");
+    let reset = reset_time("resets 11:45pm (America/New_York)", night, &offset_of);
+    assert_eq!(reset, Some(at("2026-11-02T04:45:00Z")));
+    // Not a zone's file: read in the machine's zone.
+    assert_eq!(zone_offset("leapseconds", july), None);
     assert_eq!(parse_utc_offset("-0330"), Some(-(3 * 3600 + 1800)));
     assert_eq!(parse_utc_offset("0530"), None);
 }
