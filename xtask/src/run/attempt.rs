@@ -132,11 +132,11 @@ pub fn prepare(
     log_dirs: &mut HashSet<Utf8PathBuf>,
 ) -> Result<u64> {
     logs::keep_previous(layout, &task.id, attempt)?;
-    if made == Ahead::LogAndNewOutputFolder && layout.output_dir(&task.id).is_dir() {
-        // Made new while its dependency ran: no output of an earlier
-        // attempt is in it to settle, and one `stat` says it is still
-        // there (a `mkdir` would lock its folder to say so).
-    } else {
+    // Made new while its dependency ran: no output of an earlier attempt
+    // is in it to settle, and one `stat` says it is still there (a `mkdir`
+    // would lock its folder to say so).
+    let made_new = made == Ahead::LogAndNewOutputFolder && layout.output_dir(&task.id).is_dir();
+    if !made_new {
         make_output_dir(layout, &task.id)?;
         outputs::settle(layout, task);
     }
