@@ -7,6 +7,7 @@ use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use xshell::{cmd, Cmd, Shell};
 
@@ -131,12 +132,12 @@ impl Repo {
 
     pub fn config_set(&self, key: &str, value: &str) -> Result<()> {
         let sh = &self.sh;
-        run(prep(cmd!(sh, "git config {key} {value}"))).map(drop)
+        write_config(|| prep(cmd!(sh, "git config {key} {value}")))
     }
 
     pub fn config_unset(&self, key: &str) -> Result<()> {
         let sh = &self.sh;
-        run(prep(cmd!(sh, "git config --unset {key}"))).map(drop)
+        write_config(|| prep(cmd!(sh, "git config --unset {key}")))
     }
 
     /// Creates branch `name` at `start`.
@@ -449,19 +450,55 @@ fn prep(cmd: Cmd<'_>) -> Cmd<'_> {
     .fold(cmd.quiet(), |cmd, var| cmd.env_remove(var))
 }
 
+/// How long a write of the repository's config waits for another git's
+/// lock on it. The config is shared by every worktree: an agent or the
+/// user may run `git config` at any moment, and git itself never waits for
+/// that lock. A live git holds it for milliseconds.
+const CONFIG_LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// Runs the config write `cmd` makes, again while another git holds the
+/// config's lock, for up to `CONFIG_LOCK_WAIT`.
+fn write_config<'a>(cmd: impl Fn() -> Cmd<'a>) -> Result<()> {
+    let deadline = Instant::now() + CONFIG_LOCK_WAIT;
+    let mut pause = Duration::from_millis(5);
+    loop {
+        match run(cmd()) {
+            Err(e) if e.to_string().contains("could not lock config file") => {
+                if Instant::now() >= deadline {
+                    return Err(e.context(format!(
+                        "the repository's config stayed locked for {}s: another git is writing it, or one was killed while it did; when no git runs, remove the `config.lock` beside it",
+                        CONFIG_LOCK_WAIT.as_secs()
+                    )));
+                }
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(200));
+            }
+            done => return done.map(drop),
+        }
+    }
+}
+
 /// Runs a git command to its end, whatever its exit status. xshell builds
 /// it (each value one argument); it runs as a `Command` so that it dies
-/// with the orchestrator's thread that started it: a git killed with the
-/// orchestrator leaves at most a lock file (see `remove_stale_locks`),
-/// never a git that goes on beside the next orchestrator.
+/// with the orchestrator's thread that started it, never going on beside
+/// the next orchestrator. It is sent SIGTERM, not SIGKILL: git then
+/// removes the lock files it holds (its index's, a ref's, the shared
+/// config's or packed-refs') before it dies. So git gets the signals the
+/// orchestrator blocks back, and a process group of its own, which a
+/// Ctrl-C in the terminal does not reach: the orchestrator, told, lets
+/// its git commands end. A git killed otherwise leaves its locks: those in
+/// places only this orchestrator writes are removed on recovery
+/// (`remove_stale_worktree_locks`, `remove_stale_ref_locks`).
 fn output(cmd: Cmd<'_>) -> Result<Output> {
     let shown = cmd.to_string();
     let mut command: Command = cmd.into();
-    command.stdin(Stdio::null());
-    // SAFETY: prctl is async-signal-safe and takes integer arguments.
+    command.stdin(Stdio::null()).process_group(0);
+    // SAFETY: pthread_sigmask and prctl are async-signal-safe; they take
+    // a valid signal set and integer arguments.
     unsafe {
         command.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            crate::sys::signals::unblock();
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
             Ok(())
         })
     };

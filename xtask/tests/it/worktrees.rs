@@ -409,6 +409,114 @@ fn killing_the_orchestrator_during_merges_loses_no_commit_and_merges_nothing_twi
     );
 }
 
+/// A git on PATH that records its arguments in `markers/git-calls`, then
+/// runs the real git; returns the PATH that finds it first.
+fn recording_git(t: &Tree) -> String {
+    let real = std::process::Command::new("sh")
+        .args(["-c", "command -v git"])
+        .output()
+        .unwrap();
+    let real = String::from_utf8(real.stdout).unwrap();
+    let calls = t.path("markers/git-calls");
+    t.write(
+        "markers/bin/git",
+        &format!(
+            "#!/bin/sh\necho \"$*\" >> {}\nexec {} \"$@\"\n",
+            calls.display(),
+            real.trim()
+        ),
+    );
+    std::fs::set_permissions(
+        t.path("markers/bin/git"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    format!(
+        "{}:{}",
+        t.path("markers/bin").display(),
+        std::env::var("PATH").unwrap()
+    )
+}
+
+/// The repository's config is shared by every worktree: an agent or the
+/// user running `git config` holds its lock for a moment, and git never
+/// waits for it. The run waits, where it marks a branch as its own.
+#[test]
+fn a_config_locked_by_another_git_for_a_moment_is_waited_for() {
+    let t = repo("");
+    t.task("p/a", &commit("a.txt", "a"));
+    let path = recording_git(&t);
+    t.write(".git/config.lock", "");
+    let mut orchestrator = t
+        .command(&["orchestrate", "-q"])
+        .env("PATH", path)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the run to try to mark the task's branch", || {
+        std::fs::read_to_string(t.path("markers/git-calls"))
+            .is_ok_and(|calls| calls.contains("config branch.task/p/a.xtaskbase"))
+    });
+    std::fs::remove_file(t.path(".git/config.lock")).unwrap();
+    assert!(orchestrator.wait().unwrap().success());
+    assert_eq!(t.state("p/a"), "completed");
+    assert_eq!(t.git(&["show", "integration:a.txt"]), "a");
+}
+
+#[test]
+fn a_config_lock_that_stays_fails_the_task_and_names_the_fix() {
+    let t = repo("");
+    t.task("p/a", &commit("a.txt", "a"));
+    t.write(".git/config.lock", "");
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("could not lock config file")
+        .says("the repository's config stayed locked for 10s: another git is writing it, or one was killed while it did; when no git runs, remove the `config.lock` beside it");
+    // Nothing of the task was made: no branch, no worktree.
+    assert_eq!(t.git(&["branch", "--list", "task/*"]), "");
+    assert!(!t.exists("workspace/worktrees/p/a"));
+}
+
+/// A git the orchestrator runs dies with it, and removes its lock files as
+/// it does: here the making of a task's branch, killed while a slow
+/// `reference-transaction` hook runs with the branch's ref locked.
+#[test]
+fn a_git_killed_with_the_orchestrator_leaves_no_lock_behind() {
+    let t = repo("");
+    t.task("p/a", &sh(MARK));
+    let markers = t.path("markers");
+    std::fs::create_dir_all(&markers).unwrap();
+    t.write(
+        ".git/hooks/reference-transaction",
+        &format!(
+            "#!/bin/sh\n[ \"$1\" = prepared ] || exit 0\ngrep -q ' refs/heads/task/p/a$' || exit 0\ncd {m} || exit 1\n[ -e hooked ] && exit 0\necho $$ > hooked\nexec sleep 30\n",
+            m = markers.display()
+        ),
+    );
+    std::fs::set_permissions(
+        t.path(".git/hooks/reference-transaction"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let mut orchestrator = t
+        .command(&["orchestrate", "-q"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the hook of the branch's making", || {
+        t.exists("markers/hooked")
+    });
+    let lock = t.path(".git/refs/heads/task/p/a.lock");
+    assert!(lock.exists());
+    orchestrator.kill().unwrap();
+    orchestrator.wait().unwrap();
+    wait_for("the killed git to remove its lock", || !lock.exists());
+    let hook = read_pid(&t.path("markers/hooked"));
+    unsafe { libc::kill(hook as i32, libc::SIGKILL) };
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.state("p/a"), "completed");
+}
+
 #[test]
 fn the_demo_runs_agents_side_by_side_and_reports_the_conflict() {
     let dir = std::env::temp_dir().join(format!("xtask-demo-test-{}", std::process::id()));
