@@ -493,11 +493,10 @@ fn output(cmd: Cmd<'_>) -> Result<Output> {
     let shown = cmd.to_string();
     let mut command: Command = cmd.into();
     command.stdin(Stdio::null()).process_group(0);
-    // SAFETY: pthread_sigmask and prctl are async-signal-safe; they take
-    // a valid signal set and integer arguments.
+    crate::sys::signals::unblocked_in(&mut command);
+    // SAFETY: prctl is async-signal-safe and takes integer arguments.
     unsafe {
         command.pre_exec(|| {
-            crate::sys::signals::unblock();
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
             Ok(())
         })

@@ -153,7 +153,7 @@ impl Job {
             Ok(file) => file,
             Err(e) => return format!("cannot start: {e}"),
         };
-        let spawned = Command::new("sh")
+        let spawned = crate::sys::signals::unblocked_in(&mut Command::new("sh"))
             .arg("-c")
             .arg(&self.command)
             .current_dir(&self.root)

@@ -2,6 +2,8 @@
 //! killing the orchestrator mid-write: they are blocked in every thread and
 //! received by one thread with `sigwait`.
 
+use std::os::unix::process::CommandExt;
+use std::process::Command;
 use std::sync::mpsc::Sender;
 
 const HANDLED: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
@@ -20,6 +22,20 @@ pub fn forward_to<E: Send + 'static>(tx: Sender<E>, make: fn(i32) -> E) {
             return;
         }
     });
+}
+
+/// Gives a program the orchestrator starts these signals back: a child
+/// inherits the blocked mask, and std's spawn keeps it, so a notifier's
+/// `timeout` could not stop its command, nor git clean up when told to.
+pub fn unblocked_in(command: &mut Command) -> &mut Command {
+    // SAFETY: pthread_sigmask, sigemptyset and sigaddset are
+    // async-signal-safe; `unblock` allocates nothing.
+    unsafe {
+        command.pre_exec(|| {
+            unblock();
+            Ok(())
+        })
+    }
 }
 
 /// Receives these signals normally again; a process started by the

@@ -96,6 +96,18 @@ fn failing_and_hanging_notifiers_change_nothing_in_the_run() {
     assert!(!sh_running("sleep 1000", &t));
 }
 
+/// The orchestrator blocks SIGTERM for itself (it takes signals as
+/// events); what a notifier runs gets it back, so that the notifier can
+/// stop its own commands.
+#[test]
+fn a_notifier_can_stop_what_it_runs_with_sigterm() {
+    let t = Tree::new();
+    t.config("notify:\n  - on: [run_finished]\n    command: \"sleep 30 & kill $!; wait $!; echo $? > code.txt\"\n    timeout: 5s\n");
+    t.task("p/ok", &sh("true"));
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.read("code.txt").trim(), "143");
+}
+
 /// Whether a process whose command line is `cmd` runs in the tree.
 fn sh_running(cmd: &str, t: &Tree) -> bool {
     std::fs::read_dir("/proc")
