@@ -39,13 +39,17 @@ pub fn write_with(
 /// creation nearby slower for minutes (ext4 steps over recently freed inodes
 /// one by one), and a rename over a status freed one per task. Returns the
 /// `.prev` when it holds the version this write replaced (none on a first
-/// write).
-pub fn replace(path: &Utf8Path, bytes: &[u8]) -> Result<Option<Utf8PathBuf>> {
+/// write). `first`: the caller expects `path` not to exist yet.
+pub fn replace(path: &Utf8Path, bytes: &[u8], first: bool) -> Result<Option<Utf8PathBuf>> {
     let shadow = previous(path)?;
     create_with(&shadow, |file| file.write_all(bytes))?;
-    // Swapped first: most writes have an older version. Where there is
-    // none (or no exchange on this file system), the exchange fails as
-    // cheaply as the `stat` that would have told, and a plain rename follows.
+    // The likelier case is tried first: a move that never replaces a file
+    // for a first write, else the swap. Where it does not apply, it fails
+    // as cheaply as the `stat` that would have told; a plain rename is
+    // left for file systems without either.
+    if first && rename_flags(&shadow, path, libc::RENAME_NOREPLACE).is_ok() {
+        return Ok(None);
+    }
     if rename_flags(&shadow, path, libc::RENAME_EXCHANGE).is_ok() {
         return Ok(Some(shadow));
     }
@@ -134,7 +138,9 @@ fn create_with(
         if old.len() > 0 {
             // What is left of the old content, if it was longer, goes.
             let end = handle.stream_position()?;
-            handle.set_len(end)?;
+            if end < old.len() {
+                handle.set_len(end)?;
+            }
         }
         Ok(())
     });
@@ -171,7 +177,7 @@ mod tests {
             "a longer third version",
             "x",
         ] {
-            replace(&path, content.as_bytes()).unwrap();
+            replace(&path, content.as_bytes(), false).unwrap();
             assert_eq!(std::fs::read_to_string(&path).unwrap(), content);
         }
         let _ = std::fs::remove_dir_all(&dir);
@@ -182,9 +188,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("xtask-spare-{}", std::process::id()));
         let dir = Utf8PathBuf::from_path_buf(dir).unwrap();
         let (a, b) = (dir.join("a.json"), dir.join("b.json"));
-        let first = replace(&a, b"a, first and long").unwrap();
+        let first = replace(&a, b"a, first and long", true).unwrap();
         assert_eq!(first, None, "nothing to swap");
-        let spare = replace(&a, b"a, second")
+        // Expected first, wrongly: swapped all the same.
+        let spare = replace(&a, b"a, second", true)
             .unwrap()
             .expect("the first swapped out");
         assert_eq!(spare, previous(&a).unwrap());
@@ -203,7 +210,7 @@ mod tests {
         std::fs::remove_file(previous(&b).unwrap()).unwrap();
         reuse(&spare, &b).unwrap();
         assert!(!spare.exists());
-        assert_eq!(replace(&b, b"b").unwrap(), None);
+        assert_eq!(replace(&b, b"b", false).unwrap(), None);
         assert_eq!(std::fs::read_to_string(&b).unwrap(), "b");
         assert_eq!(std::fs::read_to_string(&a).unwrap(), "a, second");
         let _ = std::fs::remove_dir_all(&dir);

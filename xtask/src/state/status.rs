@@ -490,7 +490,9 @@ pub fn write(layout: &Layout, status: &Status) -> Result<()> {
 /// task's next status is written in (`prepare_write`).
 pub fn write_replacing(layout: &Layout, status: &Status) -> Result<Option<Utf8PathBuf>> {
     let bytes = serde_json::to_vec_pretty(status)?;
-    atomic::replace(&layout.status_file(&status.task_id), &bytes)
+    // A first attempt starting is most often its task's first status.
+    let first = status.status == State::Running && status.attempt == 1;
+    atomic::replace(&layout.status_file(&status.task_id), &bytes, first)
 }
 
 /// Writes the blocked status of each task of `blocked` (its id and latest

@@ -155,6 +155,45 @@ fn an_output_left_by_an_earlier_attempt_does_not_count() {
     );
 }
 
+/// A task next up has its log made while its dependency runs; its
+/// attempt begins then for its outputs. An output of an earlier run still
+/// does not count, and a log removed before the start is made again.
+#[test]
+fn a_task_whose_files_were_made_ahead_is_judged_and_logged_as_any() {
+    let t = Tree::new();
+    t.task("p/a", &sh("while [ ! -f release ]; do sleep 0.02; done"));
+    t.task(
+        "p/b",
+        &format!(
+            "dependencies: [p/a]\noutputs: [out.txt]\n{}",
+            sh("echo b-ran; if [ -f flag ]; then echo old > $TASK_OUTPUT_DIR/out.txt; fi")
+        ),
+    );
+    t.write("flag", "");
+    t.write("release", "");
+    t.run(&["orchestrate"]).code(0);
+    // Run again from scratch but for b's output.
+    std::fs::remove_file(t.path("flag")).unwrap();
+    std::fs::remove_file(t.path("release")).unwrap();
+    t.run(&["reset", "p/a", "--downstream"]).code(0);
+    std::fs::remove_dir_all(t.path("workspace/logs")).unwrap();
+    let mut run = t
+        .command(&["orchestrate"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("b's log made ahead", || t.exists("workspace/logs/p/b.log"));
+    std::fs::remove_file(t.path("workspace/logs/p/b.log")).unwrap();
+    t.write("release", "");
+    assert!(!run.wait().unwrap().success());
+    let error = t.status("p/b")["error"].as_str().unwrap().to_owned();
+    assert!(
+        error.contains("out.txt was not written by this attempt"),
+        "{error}"
+    );
+    assert!(t.read("workspace/logs/p/b.log").contains("b-ran"));
+}
+
 #[test]
 fn inputs_gate_the_launch_and_missing_ones_are_reported() {
     let t = Tree::new();
