@@ -86,6 +86,12 @@ impl Supervisor {
         let gone = loop {
             match reports.read(&mut buffer) {
                 Ok(0) => break true,
+                // A read short of the buffer emptied the pipe: what comes
+                // next makes it readable again for the run's `poll`.
+                Ok(n) if n < buffer.len() => {
+                    self.partial.extend_from_slice(&buffer[..n]);
+                    break false;
+                }
                 Ok(n) => self.partial.extend_from_slice(&buffer[..n]),
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break false,
