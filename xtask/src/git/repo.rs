@@ -7,6 +7,7 @@ use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use xshell::{cmd, Cmd, Shell};
@@ -24,6 +25,9 @@ pub struct Repo {
     pub top: Utf8PathBuf,
     /// Where this orchestrator's worktrees are (`workspace/worktrees`).
     ours: Utf8PathBuf,
+    /// The config's lock stayed longer than `CONFIG_LOCK_WAIT`: later
+    /// writes try once, until one gets through.
+    config_lock_stale: AtomicBool,
 }
 
 /// How a rebase went.
@@ -55,6 +59,7 @@ impl Repo {
             sh,
             top: Utf8PathBuf::from(top),
             ours: layout.workspace.join("worktrees"),
+            config_lock_stale: AtomicBool::new(false),
         };
         repo.sh.change_dir(&repo.top);
         if repo.config_get("user.email")?.is_none() {
@@ -132,12 +137,12 @@ impl Repo {
 
     pub fn config_set(&self, key: &str, value: &str) -> Result<()> {
         let sh = &self.sh;
-        write_config(|| prep(cmd!(sh, "git config {key} {value}")))
+        self.write_config(|| prep(cmd!(sh, "git config {key} {value}")))
     }
 
     pub fn config_unset(&self, key: &str) -> Result<()> {
         let sh = &self.sh;
-        write_config(|| prep(cmd!(sh, "git config --unset {key}")))
+        self.write_config(|| prep(cmd!(sh, "git config --unset {key}")))
     }
 
     /// Creates branch `name` at `start`.
@@ -454,26 +459,41 @@ fn prep(cmd: Cmd<'_>) -> Cmd<'_> {
 /// lock on it. The config is shared by every worktree: an agent or the
 /// user may run `git config` at any moment, and git itself never waits for
 /// that lock. A live git holds it for milliseconds.
-const CONFIG_LOCK_WAIT: Duration = Duration::from_secs(10);
+const CONFIG_LOCK_WAIT: Duration = Duration::from_secs(2);
 
-/// Runs the config write `cmd` makes, again while another git holds the
-/// config's lock, for up to `CONFIG_LOCK_WAIT`.
-fn write_config<'a>(cmd: impl Fn() -> Cmd<'a>) -> Result<()> {
-    let deadline = Instant::now() + CONFIG_LOCK_WAIT;
-    let mut pause = Duration::from_millis(5);
-    loop {
-        match run(cmd()) {
-            Err(e) if e.to_string().contains("could not lock config file") => {
-                if Instant::now() >= deadline {
-                    return Err(e.context(format!(
-                        "the repository's config stayed locked for {}s: another git is writing it, or one was killed while it did; when no git runs, remove the `config.lock` beside it",
-                        CONFIG_LOCK_WAIT.as_secs()
-                    )));
-                }
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_millis(200));
+impl Repo {
+    /// Runs the config write `cmd` makes (in the C locale, so that git's
+    /// message is known), again while another git holds the config's lock,
+    /// for up to `CONFIG_LOCK_WAIT`. A lock that stayed that long is taken
+    /// for stale: later writes try once, so that the run's loop, where
+    /// worktrees are made, does not stall at every start.
+    fn write_config<'a>(&self, cmd: impl Fn() -> Cmd<'a>) -> Result<()> {
+        let wait = if self.config_lock_stale.load(Ordering::Relaxed) {
+            Duration::ZERO
+        } else {
+            CONFIG_LOCK_WAIT
+        };
+        let deadline = Instant::now() + wait;
+        let mut pause = Duration::from_millis(5);
+        loop {
+            let done = run(cmd().env("LC_ALL", "C"));
+            let locked = done.as_ref().is_err_and(|e| {
+                let said = e.to_string();
+                said.contains("could not lock config file") && said.contains("File exists")
+            });
+            if !locked {
+                self.config_lock_stale.store(false, Ordering::Relaxed);
+                return done.map(drop);
             }
-            done => return done.map(drop),
+            if Instant::now() >= deadline {
+                self.config_lock_stale.store(true, Ordering::Relaxed);
+                return done.map(drop).context(format!(
+                    "the repository's config is locked, and stayed so for {}s: another git is writing it, or one was killed while it did; when no git runs, remove the `config.lock` beside it",
+                    CONFIG_LOCK_WAIT.as_secs()
+                ));
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(200));
         }
     }
 }
@@ -484,19 +504,23 @@ fn write_config<'a>(cmd: impl Fn() -> Cmd<'a>) -> Result<()> {
 /// the next orchestrator. It is sent SIGTERM, not SIGKILL: git then
 /// removes the lock files it holds (its index's, a ref's, the shared
 /// config's or packed-refs') before it dies. So git gets the signals the
-/// orchestrator blocks back, and a process group of its own, which a
-/// Ctrl-C in the terminal does not reach: the orchestrator, told, lets
-/// its git commands end. A git killed otherwise leaves its locks: those in
-/// places only this orchestrator writes are removed on recovery
+/// orchestrator blocks back, and a session of its own, without a
+/// terminal: a Ctrl-C in the terminal does not reach it (the orchestrator,
+/// told, lets its git commands end), and nothing git runs can stop
+/// waiting on the terminal (a prompt fails: git is never interactive
+/// here). A git killed otherwise leaves its locks: those in places only
+/// this orchestrator writes are removed on recovery
 /// (`remove_stale_worktree_locks`, `remove_stale_ref_locks`).
 fn output(cmd: Cmd<'_>) -> Result<Output> {
     let shown = cmd.to_string();
     let mut command: Command = cmd.into();
-    command.stdin(Stdio::null()).process_group(0);
+    command.stdin(Stdio::null());
     crate::sys::signals::unblocked_in(&mut command);
-    // SAFETY: prctl is async-signal-safe and takes integer arguments.
+    // SAFETY: setsid and prctl are async-signal-safe and take integer
+    // arguments.
     unsafe {
         command.pre_exec(|| {
+            libc::setsid();
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
             Ok(())
         })

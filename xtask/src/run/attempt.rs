@@ -119,10 +119,10 @@ pub struct RunInfo {
 }
 
 /// Makes the files an attempt needs: the previous attempt's log kept, the
-/// output folder, the log (unless it was made ahead), and when its result
-/// is read, no stdout file of an earlier attempt. Returns the attempt's
-/// start on the file system's clock (the log's change time), against which
-/// outputs are judged fresh.
+/// output folder, the log (emptied if it was made ahead), and when its
+/// result is read, no stdout file of an earlier attempt. Returns the
+/// attempt's start on the file system's clock (the log's change time),
+/// against which outputs are judged fresh.
 pub fn prepare(
     layout: &Layout,
     task: &Task,
@@ -135,17 +135,14 @@ pub fn prepare(
     // Made new while its dependency ran: no output of an earlier attempt
     // is in it to settle, and one `stat` says it is still there (a `mkdir`
     // would lock its folder to say so).
-    let made_new = matches!(
-        made,
-        Ahead::Log {
-            new_output_folder: true,
-            ..
-        }
-    ) && layout.output_dir(&task.id).is_dir();
+    let made_new = made == Ahead::LogAndNewOutputFolder && layout.output_dir(&task.id).is_dir();
     if !made_new {
         make_output_dir(layout, &task.id)?;
         outputs::settle(layout, task);
     }
+    let log_path = layout.log_file(&task.id);
+    make_log_dir(&log_path, log_dirs)?;
+    let log = File::create(&log_path).with_context(|| format!("cannot create log {log_path}"))?;
     if reads_result {
         // The previous attempt's stdout must not pass for this one's.
         let stdout = layout.stdout_file(&task.id);
@@ -156,46 +153,30 @@ pub fn prepare(
             _ => {}
         }
     }
-    match made {
-        // Made empty for this attempt, which alone writes it (the
-        // supervisor makes it again if it was removed meanwhile).
-        Ahead::Log { log_ns, .. } => Ok(log_ns),
-        Ahead::Nothing => {
-            let log_path = layout.log_file(&task.id);
-            make_log_dir(&log_path, log_dirs)?;
-            let log =
-                File::create(&log_path).with_context(|| format!("cannot create log {log_path}"))?;
-            let meta = log
-                .metadata()
-                .with_context(|| format!("cannot stat {log_path}"))?;
-            Ok(outputs::changed_ns(&meta))
-        }
-    }
+    let meta = log
+        .metadata()
+        .with_context(|| format!("cannot stat {log_path}"))?;
+    Ok(outputs::changed_ns(&meta))
 }
 
 /// What `make_ahead` made for a task.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Ahead {
     Nothing,
-    /// Its log (empty), changed at `log_ns` by the file system's clock, and
-    /// the file its status will be written in. The attempt begins at
-    /// `log_ns` for its outputs: a file changed in its output folder after
-    /// that is taken as this attempt's (the task was next up: nothing of an
-    /// earlier attempt is written there meanwhile).
-    Log {
-        log_ns: u64,
-        /// Its output folder, too, which did not exist: no output of an
-        /// earlier attempt can be in it, so its start does not wait for
-        /// outputs to settle.
-        new_output_folder: bool,
-    },
+    /// Its log (empty), and the file its status will be written in.
+    Log,
+    /// Those, and its output folder, which did not exist: no output of an
+    /// earlier attempt can be in it, so its start does not wait for
+    /// outputs to settle.
+    LogAndNewOutputFolder,
 }
 
 /// While a dependency runs, makes the files of a task that only waits for
 /// running tasks: its output folder, and for a first attempt its log
-/// (empty) and the file its status will be written in (see
-/// `atomic::replace`). Fewer files to create between the dependency's end
-/// and its start. Best effort: a failure is reported at its start.
+/// (empty; emptied again at its start) and the file its status will be
+/// written in (see `atomic::replace`). Fewer files to create between the
+/// dependency's end and its start. Best effort: a failure is reported at
+/// its start.
 pub fn make_ahead(
     layout: &Layout,
     id: &str,
@@ -208,21 +189,17 @@ pub fn make_ahead(
     }
     status::prepare_write(layout, id, None);
     let log = layout.log_file(id);
-    if make_log_dir(&log, log_dirs).is_err() {
-        return Ahead::Nothing;
-    }
     // Never over an existing log: it may be an earlier attempt's.
-    let made = File::options()
-        .write(true)
-        .create_new(true)
-        .open(&log)
-        .and_then(|file| file.metadata());
-    match made {
-        Ok(meta) => Ahead::Log {
-            log_ns: outputs::changed_ns(&meta),
-            new_output_folder,
-        },
-        Err(_) => Ahead::Nothing,
+    let made_log = make_log_dir(&log, log_dirs).is_ok()
+        && File::options()
+            .write(true)
+            .create_new(true)
+            .open(&log)
+            .is_ok();
+    match (made_log, new_output_folder) {
+        (false, _) => Ahead::Nothing,
+        (true, false) => Ahead::Log,
+        (true, true) => Ahead::LogAndNewOutputFolder,
     }
 }
 

@@ -253,7 +253,6 @@ fn spawn(
 ) -> Result<(std::process::Child, Option<mpsc::Receiver<()>>)> {
     let log = File::options()
         .append(true)
-        .create(true)
         .open(&spec.log_file)
         .with_context(|| format!("cannot open log {}", spec.log_file))?;
     let stderr = log

@@ -2,7 +2,6 @@
 //! block, and a bell (a pipe) that another thread rings to end a wait.
 
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Makes reads of `fd` return at once (`WouldBlock`) when nothing is there.
@@ -46,9 +45,6 @@ pub fn wait(fds: &[(RawFd, libc::c_short)], limit: Option<Duration>) {
 pub struct Bell {
     read: OwnedFd,
     write: OwnedFd,
-    /// Set after each ring: a silent bell is cleared without a `read`
-    /// (the run clears it before every look at its events).
-    rung: AtomicBool,
 }
 
 impl Bell {
@@ -60,11 +56,7 @@ impl Bell {
         }
         // SAFETY: both descriptors were just made, and nothing else owns them.
         let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-        Ok(Bell {
-            read,
-            write,
-            rung: AtomicBool::new(false),
-        })
+        Ok(Bell { read, write })
     }
 
     /// What to wait on.
@@ -76,17 +68,10 @@ impl Bell {
     pub fn ring(&self) {
         // SAFETY: writes one byte from a valid buffer to a descriptor we own.
         unsafe { libc::write(self.write.as_raw_fd(), [1u8].as_ptr().cast(), 1) };
-        // After the byte: a `clear` that sees the flag finds the byte, and
-        // one that runs between the two leaves the byte for the next, which
-        // sees the flag.
-        self.rung.store(true, Ordering::SeqCst);
     }
 
     /// Silences it, before looking at what it rang for.
     pub fn clear(&self) {
-        if !self.rung.swap(false, Ordering::SeqCst) {
-            return;
-        }
         let mut buffer = [0u8; 64];
         // SAFETY: reads into a valid buffer of its length; the read end does not block.
         while unsafe {
@@ -97,38 +82,5 @@ impl Bell {
             )
         } > 0
         {}
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::Arc;
-
-    /// Whether the bell's pipe holds a ring (a wait on it would end now).
-    fn ringing(bell: &Bell) -> bool {
-        let mut polled = libc::pollfd {
-            fd: bell.fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd; a zero timeout does not block.
-        unsafe { libc::poll(&mut polled, 1, 0) == 1 }
-    }
-
-    #[test]
-    fn a_bell_rings_until_cleared_from_any_thread() {
-        let bell = Arc::new(Bell::new().unwrap());
-        bell.clear();
-        assert!(!ringing(&bell));
-        for _ in 0..3 {
-            let ringer = bell.clone();
-            std::thread::spawn(move || ringer.ring()).join().unwrap();
-        }
-        assert!(ringing(&bell));
-        bell.clear();
-        assert!(!ringing(&bell));
-        bell.ring();
-        assert!(ringing(&bell));
     }
 }

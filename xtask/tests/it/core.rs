@@ -155,35 +155,38 @@ fn an_output_left_by_an_earlier_attempt_does_not_count() {
     );
 }
 
-/// A task next up has its log made while its dependency runs; its
-/// attempt begins then for its outputs. An output of an earlier run still
-/// does not count, and a log removed before the start is made again.
+/// A task next up has its log and folders made while its dependency
+/// runs; its attempt still begins at its start. A file its dependency
+/// wrote in its output folder meanwhile is not its output.
 #[test]
-fn a_task_whose_files_were_made_ahead_is_judged_and_logged_as_any() {
+fn an_output_written_by_another_task_before_the_start_does_not_count() {
     let t = Tree::new();
-    t.task("p/a", &sh("while [ ! -f release ]; do sleep 0.02; done"));
+    t.task(
+        "p/a",
+        &sh("mkdir -p $TASK_OUTPUT_DIR/../b && echo foreign > $TASK_OUTPUT_DIR/../b/out.txt; while [ ! -f release ]; do sleep 0.02; done"),
+    );
     t.task(
         "p/b",
         &format!(
             "dependencies: [p/a]\noutputs: [out.txt]\n{}",
-            sh("echo b-ran; if [ -f flag ]; then echo old > $TASK_OUTPUT_DIR/out.txt; fi")
+            sh("echo b-ran")
         ),
     );
-    t.write("flag", "");
-    t.write("release", "");
-    t.run(&["orchestrate"]).code(0);
-    // Run again from scratch but for b's output.
-    std::fs::remove_file(t.path("flag")).unwrap();
-    std::fs::remove_file(t.path("release")).unwrap();
-    t.run(&["reset", "p/a", "--downstream"]).code(0);
-    std::fs::remove_dir_all(t.path("workspace/logs")).unwrap();
     let mut run = t
         .command(&["orchestrate"])
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
     wait_for("b's log made ahead", || t.exists("workspace/logs/p/b.log"));
-    std::fs::remove_file(t.path("workspace/logs/p/b.log")).unwrap();
+    wait_for("a's write in b's folder", || {
+        t.exists("workspace/outputs/p/b/out.txt")
+    });
+    // The file system's clock is coarse: b starts on a later tick.
+    let foreign = changed_ns(&t.path("workspace/outputs/p/b/out.txt"));
+    wait_for("the file system's clock to move on", || {
+        t.write("tick", "");
+        changed_ns(&t.path("tick")) > foreign
+    });
     t.write("release", "");
     assert!(!run.wait().unwrap().success());
     let error = t.status("p/b")["error"].as_str().unwrap().to_owned();
@@ -192,6 +195,13 @@ fn a_task_whose_files_were_made_ahead_is_judged_and_logged_as_any() {
         "{error}"
     );
     assert!(t.read("workspace/logs/p/b.log").contains("b-ran"));
+}
+
+/// A file's change time, in nanoseconds.
+fn changed_ns(path: &std::path::Path) -> i128 {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).unwrap();
+    meta.ctime() as i128 * 1_000_000_000 + meta.ctime_nsec() as i128
 }
 
 #[test]

@@ -471,7 +471,7 @@ fn a_config_lock_that_stays_fails_the_task_and_names_the_fix() {
     t.run(&["orchestrate"])
         .code(1)
         .says("could not lock config file")
-        .says("the repository's config stayed locked for 10s: another git is writing it, or one was killed while it did; when no git runs, remove the `config.lock` beside it");
+        .says("the repository's config is locked, and stayed so for 2s: another git is writing it, or one was killed while it did; when no git runs, remove the `config.lock` beside it");
     // Nothing of the task was made: no branch, no worktree.
     assert_eq!(t.git(&["branch", "--list", "task/*"]), "");
     assert!(!t.exists("workspace/worktrees/p/a"));
