@@ -67,11 +67,7 @@ fn a_running_orchestrator_picks_up_decisions_from_another_terminal() {
         "p/after-doomed",
         &format!("dependencies: [p/doomed]\n{}", sh(MARK)),
     );
-    let mut run = t
-        .command(&["orchestrate"])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut run = t.start(&["orchestrate"]);
     for id in ["p/gated", "p/plan", "p/doomed"] {
         wait_for(&format!("{id} to await approval"), || {
             t.state(id) == "awaiting_approval"
@@ -184,11 +180,7 @@ fn event_lines_stay_whole_under_concurrent_writers() {
             &format!("approve: before\n{}", sh("true")),
         );
     }
-    let mut run = t
-        .command(&["orchestrate", "--phase", "p"])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut run = t.start(&["orchestrate", "--phase", "p"]);
     // Meanwhile, from other processes, decisions that append events too.
     let writers: Vec<_> = (0..4)
         .map(|w| {

@@ -235,11 +235,7 @@ fn dry_run_beside_a_run_shows_running_tasks_as_running() {
         &sh("touch started; while [ ! -f release ]; do sleep 0.02; done"),
     );
     t.task("p/b", &format!("dependencies: [p/a]\n{}", sh("true")));
-    let mut run = t
-        .command(&["orchestrate"])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut run = t.start(&["orchestrate"]);
     wait_for("the task to start", || t.exists("started"));
     let dry = t.run(&["orchestrate", "--dry-run"]);
     dry.code(0).says("Running now (1): p/a");

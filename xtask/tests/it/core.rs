@@ -172,11 +172,7 @@ fn an_output_written_by_another_task_before_the_start_does_not_count() {
             sh("echo b-ran")
         ),
     );
-    let mut run = t
-        .command(&["orchestrate"])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut run = t.start(&["orchestrate"]);
     wait_for("b's log made ahead", || t.exists("workspace/logs/p/b.log"));
     wait_for("a's write in b's folder", || {
         t.exists("workspace/outputs/p/b/out.txt")

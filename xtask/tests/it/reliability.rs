@@ -11,11 +11,7 @@ fn orchestrator_holding_the_lock(t: &Tree) -> std::process::Child {
         "p/wait",
         &sh("touch started; while [ ! -f release ]; do sleep 0.05; done"),
     );
-    let first = t
-        .command(&["orchestrate"])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let first = t.start(&["orchestrate"]);
     wait_for("the first orchestrator's task to start", || {
         t.exists("started")
     });
@@ -708,11 +704,7 @@ fn monitor_records_the_end_of_an_adopted_task_and_launches_nothing() {
     wait_for("the task to start", || t.state("p/a") == "running");
     first.kill().unwrap();
     first.wait().unwrap();
-    let mut monitor = t
-        .command(&["monitor"])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut monitor = t.start(&["monitor"]);
     t.write("release-a", "");
     wait_for("monitor to exit", || monitor.try_wait().unwrap().is_some());
     assert_eq!(t.state("p/a"), "completed");

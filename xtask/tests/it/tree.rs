@@ -50,6 +50,16 @@ impl Tree {
         std::fs::write(path, text).unwrap();
     }
 
+    /// `write`, made executable (a script, a git hook).
+    pub fn write_executable(&self, rel: &str, text: &str) {
+        self.write(rel, text);
+        std::fs::set_permissions(
+            self.root.join(rel),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+    }
+
     pub fn read(&self, rel: &str) -> String {
         std::fs::read_to_string(self.root.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
     }
@@ -73,6 +83,11 @@ impl Tree {
             .env_remove("NO_COLOR")
             .stdin(Stdio::null());
         cmd
+    }
+
+    /// The binary started in the background, its stdout discarded.
+    pub fn start(&self, args: &[&str]) -> std::process::Child {
+        self.command(args).stdout(Stdio::null()).spawn().unwrap()
     }
 
     pub fn run(&self, args: &[&str]) -> Run {

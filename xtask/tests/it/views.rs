@@ -90,11 +90,7 @@ fn logs_follow_prints_until_the_task_ends() {
         "p/slow",
         &sh("echo first; while [ ! -f release ]; do sleep 0.02; done; echo last"),
     );
-    let mut run = t
-        .command(&["orchestrate"])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut run = t.start(&["orchestrate"]);
     wait_for("the task to run", || {
         t.exists("workspace/logs/p/slow.log")
             && t.read("workspace/logs/p/slow.log").contains("first")
@@ -121,11 +117,7 @@ fn the_next_task_s_log_made_ahead_reads_as_not_run_until_it_runs() {
             sh("echo b-ran; echo x > $TASK_OUTPUT_DIR/out")
         ),
     );
-    let mut run = t
-        .command(&["orchestrate"])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut run = t.start(&["orchestrate"]);
     // While a runs, b (waiting only for a) has its folders and empty log.
     wait_for("b's log made ahead", || t.exists("workspace/logs/p/b.log"));
     assert!(t.exists("workspace/outputs/p/b"));
@@ -255,11 +247,7 @@ fn progress_watch_shows_the_live_view_of_another_run() {
         "01-a/wait",
         &sh("echo waiting for release; while [ ! -f release ]; do sleep 0.02; done"),
     );
-    let mut run = t
-        .command(&["orchestrate", "-q"])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut run = t.start(&["orchestrate", "-q"]);
     wait_for("the task to run", || t.state("01-a/wait") == "running");
     // Not on a terminal: plain frames; the first comes at once.
     let mut watch = t
@@ -295,11 +283,7 @@ fn next_counts_running_tasks_against_the_limits() {
             &sh("touch $TASK_OUTPUT_DIR/started; while [ ! -f release ]; do sleep 0.02; done"),
         );
     }
-    let mut run = t
-        .command(&["orchestrate", "-q"])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut run = t.start(&["orchestrate", "-q"]);
     wait_for("two tasks to run", || {
         ["p/a", "p/b", "p/c"]
             .iter()
@@ -322,11 +306,7 @@ fn logs_follow_goes_on_into_the_next_attempt() {
     let script = "echo attempt $TASK_ATTEMPT; touch started-$TASK_ATTEMPT; \
                   while [ ! -f release-$TASK_ATTEMPT ]; do sleep 0.02; done; test $TASK_ATTEMPT -ge 2";
     t.task("p/flaky", &format!("retries: 1\n{}", sh(script)));
-    let mut run = t
-        .command(&["orchestrate", "-q"])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut run = t.start(&["orchestrate", "-q"]);
     wait_for("the first attempt", || t.exists("started-1"));
     let follow = t
         .command(&["logs", "-f", "p/flaky"])

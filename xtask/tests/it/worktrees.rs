@@ -333,12 +333,7 @@ fn killing_the_orchestrator_during_merges_loses_no_commit_and_merges_nothing_twi
     let t = repo("max_concurrent_agents: 4\n");
     // Slow checkouts (made during a rebase and a fast-forward) widen the
     // moments a kill lands in the middle of a merge.
-    t.write(".git/hooks/post-checkout", "#!/bin/sh\nsleep 0.05\n");
-    std::fs::set_permissions(
-        t.path(".git/hooks/post-checkout"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    t.write_executable(".git/hooks/post-checkout", "#!/bin/sh\nsleep 0.05\n");
     let n: usize = 16;
     for i in 0..n {
         let deps = if i >= 4 && i % 3 == 0 {
@@ -418,7 +413,7 @@ fn recording_git(t: &Tree) -> String {
         .unwrap();
     let real = String::from_utf8(real.stdout).unwrap();
     let calls = t.path("markers/git-calls");
-    t.write(
+    t.write_executable(
         "markers/bin/git",
         &format!(
             "#!/bin/sh\necho \"$*\" >> {}\nexec {} \"$@\"\n",
@@ -426,11 +421,6 @@ fn recording_git(t: &Tree) -> String {
             real.trim()
         ),
     );
-    std::fs::set_permissions(
-        t.path("markers/bin/git"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
     format!(
         "{}:{}",
         t.path("markers/bin").display(),
@@ -486,23 +476,13 @@ fn a_git_killed_with_the_orchestrator_leaves_no_lock_behind() {
     t.task("p/a", &sh(MARK));
     let markers = t.path("markers");
     std::fs::create_dir_all(&markers).unwrap();
-    t.write(
-        ".git/hooks/reference-transaction",
+    t.write_executable(".git/hooks/reference-transaction",
         &format!(
             "#!/bin/sh\n[ \"$1\" = prepared ] || exit 0\ngrep -q ' refs/heads/task/p/a$' || exit 0\ncd {m} || exit 1\n[ -e hooked ] && exit 0\necho $$ > hooked\nexec sleep 30\n",
             m = markers.display()
         ),
     );
-    std::fs::set_permissions(
-        t.path(".git/hooks/reference-transaction"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
-    let mut orchestrator = t
-        .command(&["orchestrate", "-q"])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut orchestrator = t.start(&["orchestrate", "-q"]);
     wait_for("the hook of the branch's making", || {
         t.exists("markers/hooked")
     });
