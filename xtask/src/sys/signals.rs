@@ -25,8 +25,10 @@ pub fn forward_to<E: Send + 'static>(tx: Sender<E>, make: fn(i32) -> E) {
 }
 
 /// Gives a program the orchestrator starts these signals back: a child
-/// inherits the blocked mask, and std's spawn keeps it, so a notifier's
-/// `timeout` could not stop its command, nor git clean up when told to.
+/// can inherit the blocked mask (std's spawn clears it only on its
+/// `posix_spawn` path, which a `pre_exec` such as git's rules out), and
+/// then git could not clean up when told to stop, nor a notifier's command
+/// stop what it started (tested).
 pub fn unblocked_in(command: &mut Command) -> &mut Command {
     // SAFETY: pthread_sigmask, sigemptyset and sigaddset are
     // async-signal-safe; `unblock` allocates nothing.
