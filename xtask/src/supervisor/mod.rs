@@ -470,3 +470,83 @@ fn append_to_log(log: &Utf8Path, line: &str) {
         let _ = writeln!(file, "{line}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::CommandExt;
+
+    /// A supervisor with task `p/a` handed to slot 0, its process not
+    /// started yet, and the task's log in `dir`.
+    fn handed_over(dir: &Utf8Path) -> Supervisor {
+        let (wake, _) = mpsc::channel();
+        let log_file = dir.join("a.log");
+        std::fs::write(&log_file, "").unwrap();
+        let spec = Spec {
+            task_id: "p/a".into(),
+            attempt: 1,
+            argv: vec!["sleep".into(), "30".into()],
+            env: Vec::new(),
+            log_file,
+            stdout_file: None,
+            cwd: dir.to_owned(),
+            prompt_idle_ms: None,
+            exit_file: dir.join("a.exit"),
+            pid_file: dir.join("a.pid"),
+            timeout_ms: None,
+            idle_timeout_ms: None,
+            grace_ms: 30_000,
+            cpus: 1.0,
+            memory_bytes: 1 << 30,
+        };
+        let prompts: Arc<[String]> = Vec::new().into();
+        let running = HashMap::from([(0, Running::new(spec, &prompts))]);
+        Supervisor {
+            wake,
+            hierarchy: None,
+            slots: Vec::new(),
+            running,
+            unacked: HashMap::new(),
+            orchestrator_gone: false,
+            prompts,
+        }
+    }
+
+    fn temp_dir(name: &str) -> Utf8PathBuf {
+        let dir = std::env::temp_dir().join(format!("xtask-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        Utf8PathBuf::from_path_buf(dir).unwrap()
+    }
+
+    /// A stop or a kill that comes while the slot is still starting the
+    /// task (no pid yet) is carried out as soon as the slot reports it.
+    #[test]
+    fn a_stop_or_kill_before_the_task_has_a_pid_reaches_it_once_it_has() {
+        let dir = temp_dir("early-stop");
+        for (how, signal, said) in [
+            ("stop", libc::SIGTERM, "interrupted: SIGTERM sent"),
+            ("kill", libc::SIGKILL, "SIGKILL sent"),
+        ] {
+            let mut supervisor = handed_over(&dir);
+            match how {
+                "stop" => supervisor.stop("p/a"),
+                _ => supervisor.kill("p/a"),
+            }
+            let mut task = std::process::Command::new("sleep")
+                .arg("30")
+                .process_group(0)
+                .spawn()
+                .unwrap();
+            supervisor.started(0, task.id());
+            let status = task.wait().unwrap();
+            assert_eq!(
+                std::os::unix::process::ExitStatusExt::signal(&status),
+                Some(signal),
+                "{how}"
+            );
+            let log = std::fs::read_to_string(dir.join("a.log")).unwrap();
+            assert!(log.contains(said), "{how}: {log}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
