@@ -19,6 +19,12 @@ use crate::model::layout::Layout;
 const NAME: &str = "cargo xtask";
 const EMAIL: &str = "xtask@localhost";
 
+/// How long a write of the repository's config waits for another git's
+/// lock on it. The config is shared by every worktree: an agent or the
+/// user may run `git config` at any moment, and git itself never waits for
+/// that lock. A live git holds it for milliseconds.
+const CONFIG_LOCK_WAIT: Duration = Duration::from_secs(2);
+
 pub struct Repo {
     sh: Shell,
     /// The repository's top folder (the main worktree).
@@ -143,6 +149,41 @@ impl Repo {
     pub fn config_unset(&self, key: &str) -> Result<()> {
         let sh = &self.sh;
         self.write_config(|| prep(cmd!(sh, "git config --unset {key}")))
+    }
+
+    /// Runs the config write `cmd` makes (in the C locale, so that git's
+    /// message is known), again while another git holds the config's lock,
+    /// for up to `CONFIG_LOCK_WAIT`. A lock that stayed that long is taken
+    /// for stale: later writes try once, so that the run's loop, where
+    /// worktrees are made, does not stall at every start.
+    fn write_config<'a>(&self, cmd: impl Fn() -> Cmd<'a>) -> Result<()> {
+        let wait = if self.config_lock_stale.load(Ordering::Relaxed) {
+            Duration::ZERO
+        } else {
+            CONFIG_LOCK_WAIT
+        };
+        let deadline = Instant::now() + wait;
+        let mut pause = Duration::from_millis(5);
+        loop {
+            let done = run(cmd().env("LC_ALL", "C"));
+            let locked = done.as_ref().is_err_and(|e| {
+                let said = e.to_string();
+                said.contains("could not lock config file") && said.contains("File exists")
+            });
+            if !locked {
+                self.config_lock_stale.store(false, Ordering::Relaxed);
+                return done.map(drop);
+            }
+            if Instant::now() >= deadline {
+                self.config_lock_stale.store(true, Ordering::Relaxed);
+                return done.map(drop).context(format!(
+                    "the repository's config is locked, and stayed so for {}s: another git is writing it, or one was killed while it did; when no git runs, remove the `config.lock` beside it",
+                    CONFIG_LOCK_WAIT.as_secs()
+                ));
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(200));
+        }
     }
 
     /// Creates branch `name` at `start`.
@@ -453,49 +494,6 @@ fn prep(cmd: Cmd<'_>) -> Cmd<'_> {
     ]
     .into_iter()
     .fold(cmd.quiet(), |cmd, var| cmd.env_remove(var))
-}
-
-/// How long a write of the repository's config waits for another git's
-/// lock on it. The config is shared by every worktree: an agent or the
-/// user may run `git config` at any moment, and git itself never waits for
-/// that lock. A live git holds it for milliseconds.
-const CONFIG_LOCK_WAIT: Duration = Duration::from_secs(2);
-
-impl Repo {
-    /// Runs the config write `cmd` makes (in the C locale, so that git's
-    /// message is known), again while another git holds the config's lock,
-    /// for up to `CONFIG_LOCK_WAIT`. A lock that stayed that long is taken
-    /// for stale: later writes try once, so that the run's loop, where
-    /// worktrees are made, does not stall at every start.
-    fn write_config<'a>(&self, cmd: impl Fn() -> Cmd<'a>) -> Result<()> {
-        let wait = if self.config_lock_stale.load(Ordering::Relaxed) {
-            Duration::ZERO
-        } else {
-            CONFIG_LOCK_WAIT
-        };
-        let deadline = Instant::now() + wait;
-        let mut pause = Duration::from_millis(5);
-        loop {
-            let done = run(cmd().env("LC_ALL", "C"));
-            let locked = done.as_ref().is_err_and(|e| {
-                let said = e.to_string();
-                said.contains("could not lock config file") && said.contains("File exists")
-            });
-            if !locked {
-                self.config_lock_stale.store(false, Ordering::Relaxed);
-                return done.map(drop);
-            }
-            if Instant::now() >= deadline {
-                self.config_lock_stale.store(true, Ordering::Relaxed);
-                return done.map(drop).context(format!(
-                    "the repository's config is locked, and stayed so for {}s: another git is writing it, or one was killed while it did; when no git runs, remove the `config.lock` beside it",
-                    CONFIG_LOCK_WAIT.as_secs()
-                ));
-            }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(200));
-        }
-    }
 }
 
 /// Runs a git command to its end, whatever its exit status. xshell builds
