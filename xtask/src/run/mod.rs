@@ -141,6 +141,8 @@ pub fn run(
         durations,
         order: Order::empty(),
         begun: Instant::now(),
+        discovered_at: Instant::now(),
+        discovery_due: None,
     };
     run.events = match events::Log::open(layout, Some(&run_id)) {
         Ok(log) => Some(log),
@@ -248,6 +250,10 @@ struct Run<'a> {
     durations: Durations,
     order: Order,
     begun: Instant,
+    /// When the task folders were last scanned, and when they are to be
+    /// again, at the latest (see `ends::RESCAN_AFTER`).
+    discovered_at: Instant,
+    discovery_due: Option<Instant>,
 }
 
 impl Run<'_> {
@@ -430,6 +436,9 @@ impl Run<'_> {
             if self.kill_at.is_some_and(|at| Instant::now() >= at) {
                 self.kill_all(false);
             }
+            if self.discovery_due.is_some_and(|at| Instant::now() >= at) {
+                self.rescan();
+            }
             let checked = handled
                 .and_then(|()| self.check_adopted())
                 .and_then(|()| self.record_pids())
@@ -462,7 +471,11 @@ impl Run<'_> {
             .next_wake(now)
             .map(|end| end.duration_since(now).unwrap_or_default());
         let pid_due = self.running.next_pid_due();
-        let until_due = pid_due.map(|due| due.saturating_duration_since(Instant::now()));
+        let until_due = [pid_due, self.discovery_due]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|due| due.saturating_duration_since(Instant::now()));
         [poll, approvals, pause_end, until_due]
             .into_iter()
             .flatten()
@@ -476,10 +489,16 @@ impl Run<'_> {
             // `monitor` only waits: what became ready is for the next run.
             return false;
         }
+        self.rescan();
+        self.readiness.any_ready()
+    }
+
+    /// Looks for task files, inputs or gate artifacts that appeared, and
+    /// what they make ready.
+    fn rescan(&mut self) {
         self.discover();
         let files = Disk::new(self.layout, self.config, &self.graph);
         self.readiness.recheck(&self.graph, &files);
-        self.readiness.any_ready()
     }
 
     fn on_executor(&mut self, event: executor::Event) -> Result<()> {
@@ -617,6 +636,8 @@ impl Run<'_> {
 
     /// Adds task files that appeared since the last look.
     fn discover(&mut self) {
+        self.discovered_at = Instant::now();
+        self.discovery_due = None;
         let found = load::discover(self.layout, &mut self.discovery, &mut self.graph);
         for problem in found.invalid {
             self.printer.line(Tone::Bad, &format!("error: {problem}"));

@@ -94,6 +94,17 @@ impl Readiness {
         self.gate_open[p]
     }
 
+    /// Whether `t`'s completion, or a file it left, may open a phase gate:
+    /// it is the last unfinished member of one, or a gate waits only for
+    /// its artifacts.
+    pub fn may_open_a_gate(&self, graph: &Graph, t: usize) -> bool {
+        let closed = |p: usize| !self.gate_open[p];
+        graph
+            .gates_including(graph.phase_of[t])
+            .any(|p| closed(p) && self.gate_unmet[p] == 1)
+            || (0..self.gate_open.len()).any(|p| closed(p) && self.gate_unmet[p] == 0)
+    }
+
     /// Tasks of phase `p` and earlier phases not completed yet.
     pub fn gate_unmet(&self, p: usize) -> u32 {
         self.gate_unmet[p]

@@ -161,6 +161,26 @@ fn the_example_runs_in_a_fresh_clone_and_leaves_git_status_clean() {
     assert_eq!(git_in(&clone, &["status", "--porcelain"]), "");
 }
 
+/// A burst of short tasks scans the task folders once, not at every end;
+/// a task file written while its phase still runs is found all the same,
+/// and runs without waiting for the phase's other tasks.
+#[test]
+fn a_task_generated_while_its_phase_runs_starts_before_the_phase_ends() {
+    let t = Tree::new();
+    t.config("max_concurrent_agents: 3\nmax_memory_gb: 1\n");
+    t.task("p/long", &sh("while [ ! -f release ]; do sleep 0.02; done"));
+    let generate = r#"printf -- '---\ncommand: touch new-ran\n---\n' > tasks/p/.new && mv tasks/p/.new tasks/p/new.md"#;
+    t.task("p/gen", &sh(generate));
+    let mut run = t.start(&["orchestrate"]);
+    wait_for("the generated task to run while p/long runs", || {
+        t.exists("new-ran")
+    });
+    assert_eq!(t.state("p/long"), "running");
+    t.write("release", "");
+    assert!(run.wait().unwrap().success());
+    assert_eq!(t.state("p/new"), "completed");
+}
+
 #[test]
 fn a_bad_generated_file_does_not_hold_back_the_good_ones() {
     let t = Tree::new();
