@@ -124,8 +124,13 @@ impl Run<'_> {
             }
             let by = format!("approved by {}", decision.by);
             self.history[t].approval = Some(Box::new(decision.clone()));
-            let files = Disk::new(self.layout, self.config, &self.graph);
             if ran {
+                // Its completion may open a phase gate: task files written
+                // meanwhile join first (see `discover_before_completing`).
+                if self.discovery_due.is_some() {
+                    self.discover();
+                }
+                let files = Disk::new(self.layout, self.config, &self.graph);
                 self.readiness.approved_result(&self.graph, t, &files);
                 if let Some(mut recorded) = status::read(self.layout, &id).ok().flatten() {
                     recorded.status = State::Completed;
@@ -135,6 +140,7 @@ impl Run<'_> {
                 self.event(Event::change(&id, "awaiting_approval", "completed"));
                 self.printer.event(Tone::Good, "approved", &id, &by);
             } else {
+                let files = Disk::new(self.layout, self.config, &self.graph);
                 self.readiness.approved_to_start(&self.graph, t, &files);
                 self.event(Event::change(&id, "awaiting_approval", "pending"));
                 self.printer.event(Tone::Good, "approved", &id, &by);

@@ -395,7 +395,15 @@ impl Run<'_> {
             }
             let merging = self.git.as_ref().is_some_and(|git| !git.idle());
             if self.running.is_empty() && !merging {
-                if !self.launching() || !self.look_again() {
+                if !self.launching() {
+                    // A scan the last end put off: what it finds counts in
+                    // the summary.
+                    if self.discovery_due.is_some() {
+                        self.discover();
+                    }
+                    return Ok(());
+                }
+                if !self.look_again() {
                     return Ok(());
                 }
                 let startable = self.admission.pick(&self.graph, &self.readiness, &[]);

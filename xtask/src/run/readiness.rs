@@ -505,6 +505,37 @@ mod tests {
     }
 
     #[test]
+    fn only_the_last_member_of_a_gate_or_a_gate_short_of_artifacts_may_open_one() {
+        let g = graph(&[
+            ("1-a/x", &[], &[]),
+            ("2-b/y", &[], &[]),
+            ("2-b/v", &[], &[]),
+        ]);
+        let mut r = Readiness::new(false);
+        let missing = Stub {
+            inputs: true,
+            artifacts: false,
+        };
+        r.add(&g, &waiting(&g), &missing);
+        for t in 0..3 {
+            r.start(&g, t);
+        }
+        assert!(r.may_open_a_gate(&g, 0), "the last member of gate 1-a");
+        assert!(!r.may_open_a_gate(&g, 1), "one of three members of 2-b's");
+        r.complete(&g, 0, &missing);
+        assert!(!r.gate_open(g.phase("1-a").unwrap()));
+        assert!(
+            r.may_open_a_gate(&g, 1),
+            "gate 1-a waits only for artifacts"
+        );
+        r.recheck(&g, &ALL_THERE);
+        assert!(r.gate_open(g.phase("1-a").unwrap()));
+        assert!(!r.may_open_a_gate(&g, 1), "one of two members of 2-b's");
+        r.complete(&g, 1, &ALL_THERE);
+        assert!(r.may_open_a_gate(&g, 2), "the last member of 2-b's");
+    }
+
+    #[test]
     fn a_gate_waits_for_its_artifacts() {
         let g = graph(&[("1-a/x", &[], &[]), ("2-b/y", &["1-a"], &[])]);
         let mut r = Readiness::new(false);

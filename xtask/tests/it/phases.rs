@@ -181,6 +181,31 @@ fn a_task_generated_while_its_phase_runs_starts_before_the_phase_ends() {
     assert_eq!(t.state("p/new"), "completed");
 }
 
+/// The scan a task's end puts off is made at once by the end that may
+/// open the phase's gate: here the phase's last task ends right after the
+/// generator, and the next phase still waits for the generated task.
+#[test]
+fn the_end_that_opens_a_gate_finds_the_tasks_generated_just_before() {
+    let t = Tree::new();
+    t.config("max_concurrent_agents: 3\nmax_memory_gb: 1\n");
+    let generate = r#"printf -- '---\ncommand: sleep 0.2; date +%%s%%N > $TASK_OUTPUT_DIR/end\n---\n' > tasks/1-p/.new && mv tasks/1-p/.new tasks/1-p/new.md && touch go"#;
+    t.task("1-p/gen", &sh(generate));
+    t.task("1-p/last", &sh("while [ ! -f go ]; do sleep 0.005; done"));
+    t.task(
+        "2-q/after",
+        &format!(
+            "dependencies: [1-p]\n{}",
+            sh("date +%s%N > $TASK_OUTPUT_DIR/start")
+        ),
+    );
+    t.run(&["orchestrate"]).code(0).says("Summary: 4 completed");
+    let ns = |rel: &str| t.read(rel).trim().parse::<u128>().unwrap();
+    assert!(
+        ns("workspace/outputs/1-p/new/end") <= ns("workspace/outputs/2-q/after/start"),
+        "2-q/after started before the generated 1-p/new ended"
+    );
+}
+
 #[test]
 fn a_bad_generated_file_does_not_hold_back_the_good_ones() {
     let t = Tree::new();
