@@ -127,9 +127,7 @@ impl Run<'_> {
             if ran {
                 // Its completion may open a phase gate: task files written
                 // meanwhile join first (see `discover_before_completing`).
-                if self.discovery_due.is_some() {
-                    self.discover();
-                }
+                self.discover_if_due();
                 let files = Disk::new(self.layout, self.config, &self.graph);
                 self.readiness.approved_result(&self.graph, t, &files);
                 if let Some(mut recorded) = status::read(self.layout, &id).ok().flatten() {

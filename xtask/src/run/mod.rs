@@ -396,11 +396,9 @@ impl Run<'_> {
             let merging = self.git.as_ref().is_some_and(|git| !git.idle());
             if self.running.is_empty() && !merging {
                 if !self.launching() {
-                    // A scan the last end put off: what it finds counts in
-                    // the summary.
-                    if self.discovery_due.is_some() {
-                        self.discover();
-                    }
+                    // What a scan the last end put off finds counts in the
+                    // summary.
+                    self.discover_if_due();
                     return Ok(());
                 }
                 if !self.look_again() {
@@ -640,6 +638,14 @@ impl Run<'_> {
             self.finish(t, None)?;
         }
         Ok(())
+    }
+
+    /// Makes the scan a task's end put off (see `ends::RESCAN_AFTER`), if
+    /// one is due, before it is too late for it.
+    fn discover_if_due(&mut self) {
+        if self.discovery_due.is_some() {
+            self.discover();
+        }
     }
 
     /// Adds task files that appeared since the last look.
