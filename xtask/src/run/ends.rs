@@ -2,7 +2,7 @@
 //! worktree task's work, its final status, and what the end means for the
 //! graph (dependents satisfied, a retry, or a block downstream).
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use anyhow::Result;
 
@@ -18,11 +18,6 @@ use crate::state::records::{recorded_end, ExitRecord};
 use crate::state::status::{self, Status};
 use crate::ui::format;
 use crate::ui::printer::Tone;
-
-/// How long after the last scan of the task folders a task's end may leave
-/// them unscanned: a task file a task wrote is found this long after it
-/// ended at most, unless its end may open a phase gate (scanned at once).
-const RESCAN_AFTER: Duration = Duration::from_millis(20);
 
 impl Run<'_> {
     /// A task has ended (or vanished): record the result. Its exit record
@@ -199,22 +194,6 @@ impl Run<'_> {
         }
         let files = Disk::new(self.layout, self.config, &self.graph);
         self.readiness.recheck(&self.graph, &files);
-    }
-
-    /// Tasks the finished one generated join their phase gates before its
-    /// own completion can open them: the task folders are scanned now when
-    /// it may open one (or waits for approval), else within `RESCAN_AFTER`
-    /// of the last scan, so that a burst of short tasks pays for one scan.
-    fn discover_before_completing(&mut self, t: usize, held: bool) {
-        if held
-            || self.readiness.may_open_a_gate(&self.graph, t)
-            || self.discovered_at.elapsed() >= RESCAN_AFTER
-        {
-            self.discover();
-        } else {
-            self.discovery_due
-                .get_or_insert(self.discovered_at + RESCAN_AFTER);
-        }
     }
 
     fn on_failed(&mut self, t: usize, error: String) {

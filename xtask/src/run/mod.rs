@@ -13,6 +13,7 @@ mod admission;
 pub mod approvals;
 mod attempt;
 pub mod budget;
+mod discovery;
 mod ends;
 mod finals;
 pub mod history;
@@ -47,7 +48,6 @@ use crate::model::config::{Config, ExecutorKind};
 use crate::model::discovery::Discovery;
 use crate::model::graph::Graph;
 use crate::model::layout::Layout;
-use crate::state::approvals as decisions;
 use crate::state::durations::Durations;
 use crate::state::events::{self, Event};
 use crate::state::records::{self};
@@ -62,7 +62,7 @@ use attempt::RunInfo;
 use finals::Finals;
 use history::Past;
 use inbox::Inbox;
-use load::{Disk, Reader};
+use load::Disk;
 pub use options::{Mode, Options};
 use order::Order;
 use readiness::Readiness;
@@ -251,7 +251,7 @@ struct Run<'a> {
     order: Order,
     begun: Instant,
     /// When the task folders were last scanned, and when they are to be
-    /// again, at the latest (see `ends::RESCAN_AFTER`).
+    /// again, at the latest (see `discovery::RESCAN_AFTER`).
     discovered_at: Instant,
     discovery_due: Option<Instant>,
 }
@@ -278,62 +278,6 @@ impl Run<'_> {
                 .get(id)
                 .is_some_and(|t| running.contains(t) || git.as_ref().is_some_and(|g| g.holds(t)))
         });
-        Ok(())
-    }
-
-    /// Reads the statuses of tasks just added to the graph, recovers those
-    /// recorded as running, and blocks what depends on recorded failures (a
-    /// crash may have come between a failure and the blocking).
-    fn add_tasks(&mut self, added: &[usize]) -> Result<()> {
-        let selected = |t: usize| self.options.selects(&self.graph.tasks[t]);
-        let reader = Reader {
-            layout: self.layout,
-            selected: &selected,
-            run_id: Some(&self.run_id),
-            rerun_stale: self.options.rerun_stale,
-        };
-        let files = Disk::new(self.layout, self.config, &self.graph);
-        let loaded = reader.add_tasks(
-            &self.graph,
-            &mut self.readiness,
-            &mut self.history,
-            added,
-            &files,
-        );
-        for warning in &loaded.warnings {
-            self.printer
-                .line(Tone::Warn, &format!("warning: {warning}"));
-        }
-        if !added.is_empty() {
-            // The graph grew: the order is made again, with the new tasks.
-            self.order = Order::new(&self.graph, &self.durations);
-            self.readiness.set_order(self.order.rank.clone());
-        }
-        for (t, p) in loaded.late {
-            self.printer.line(
-                Tone::Warn,
-                &format!(
-                    "warning: {} appeared after phase {} was complete: tasks waiting on that phase have already started",
-                    self.graph.tasks[t].id, self.graph.phases[p].name
-                ),
-            );
-        }
-        for t in loaded.failed {
-            self.block_dependents(t);
-        }
-        self.awaiting_from_before(&loaded.awaiting);
-        self.say_stale(&loaded.stale);
-        for t in loaded.rerun {
-            // As `reset` would: what a person decided was on what ran before.
-            let id = self.graph.tasks[t].id.clone();
-            status::remove(self.layout, &id)?;
-            decisions::remove(self.layout, &id);
-            self.event(Event::change(&id, "completed", "pending"));
-        }
-        self.admission.pause(&self.graph, &loaded.paused);
-        for (t, status) in loaded.running {
-            self.recover(t, &status)?;
-        }
         Ok(())
     }
 
@@ -499,14 +443,6 @@ impl Run<'_> {
         self.readiness.any_ready()
     }
 
-    /// Looks for task files, inputs or gate artifacts that appeared, and
-    /// what they make ready.
-    fn rescan(&mut self) {
-        self.discover();
-        let files = Disk::new(self.layout, self.config, &self.graph);
-        self.readiness.recheck(&self.graph, &files);
-    }
-
     fn on_executor(&mut self, event: executor::Event) -> Result<()> {
         match event {
             executor::Event::Started { task_id, pid } => {
@@ -640,34 +576,6 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Makes the scan a task's end put off (see `ends::RESCAN_AFTER`), if
-    /// one is due, before it is too late for it.
-    fn discover_if_due(&mut self) {
-        if self.discovery_due.is_some() {
-            self.discover();
-        }
-    }
-
-    /// Adds task files that appeared since the last look.
-    fn discover(&mut self) {
-        self.discovered_at = Instant::now();
-        self.discovery_due = None;
-        let found = load::discover(self.layout, &mut self.discovery, &mut self.graph);
-        for problem in found.invalid {
-            self.printer.line(Tone::Bad, &format!("error: {problem}"));
-            self.invalid.push(problem);
-        }
-        for &t in &found.added {
-            let id = &self.graph.tasks[t].id;
-            self.printer
-                .event(Tone::Plain, "found", id, "new task file");
-        }
-        // A new file cannot be running yet; recovery records its fate.
-        if let Err(e) = self.add_tasks(&found.added) {
-            self.printer.line(Tone::Bad, &format!("error: {e:#}"));
-        }
-    }
-
     /// Appends an event to `workspace/events.jsonl`; a failure is said once,
     /// and the run goes on without the file.
     fn event(&mut self, event: Event) {
@@ -689,38 +597,6 @@ impl Run<'_> {
                 self.events = None;
             }
         }
-    }
-
-    /// Says which completed tasks are stale: run again with
-    /// `--rerun-stale`, else only counted.
-    fn say_stale(&self, stale: &[(usize, String)]) {
-        if stale.is_empty() {
-            return;
-        }
-        if self.options.rerun_stale {
-            for (t, changed) in stale {
-                let id = &self.graph.tasks[*t].id;
-                self.printer.line(
-                    Tone::Warn,
-                    &format!("stale  {id}: {changed} changed since it completed: it runs again, with what is downstream"),
-                );
-            }
-            return;
-        }
-        let first: Vec<String> = stale
-            .iter()
-            .take(3)
-            .map(|(t, changed)| format!("{}: {changed}", self.graph.tasks[*t].id))
-            .collect();
-        self.printer.note(
-            Tone::Warn,
-            &format!(
-                "note: {} completed task(s) are stale, built from files that changed since ({}): `{}` runs them again, and what depends on them",
-                stale.len(),
-                first.join("; "),
-                self.layout.cmd("orchestrate --rerun-stale")
-            ),
-        );
     }
 
     /// Keeps how long each task that completed took, for the order and the

@@ -1,0 +1,164 @@
+//! The run's side of task files found while it goes on: the scans of the
+//! task folders (at once before an end that may open a phase gate, else
+//! within `RESCAN_AFTER`), and what tasks added to the graph bring with
+//! them (their statuses, recoveries, blocks, stale results), at the start
+//! and later alike.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+
+use super::load::{self, Disk, Reader};
+use super::order::Order;
+use super::Run;
+use crate::state::approvals as decisions;
+use crate::state::events::Event;
+use crate::state::status;
+use crate::ui::printer::Tone;
+
+/// How long after the last scan of the task folders a task's end may leave
+/// them unscanned: a task file a task wrote is found this long after it
+/// ended at most, unless its end may open a phase gate (scanned at once).
+const RESCAN_AFTER: Duration = Duration::from_millis(20);
+
+impl Run<'_> {
+    /// Tasks the finished one generated join their phase gates before its
+    /// own completion can open them: the task folders are scanned now when
+    /// it may open one (or waits for approval), else within `RESCAN_AFTER`
+    /// of the last scan, so that a burst of short tasks pays for one scan.
+    pub(super) fn discover_before_completing(&mut self, t: usize, held: bool) {
+        if held
+            || self.readiness.may_open_a_gate(&self.graph, t)
+            || self.discovered_at.elapsed() >= RESCAN_AFTER
+        {
+            self.discover();
+        } else {
+            self.discovery_due
+                .get_or_insert(self.discovered_at + RESCAN_AFTER);
+        }
+    }
+
+    /// Makes the scan a task's end put off (see `RESCAN_AFTER`), if
+    /// one is due, before it is too late for it.
+    pub(super) fn discover_if_due(&mut self) {
+        if self.discovery_due.is_some() {
+            self.discover();
+        }
+    }
+
+    /// Adds task files that appeared since the last look.
+    pub(super) fn discover(&mut self) {
+        self.discovered_at = Instant::now();
+        self.discovery_due = None;
+        let found = load::discover(self.layout, &mut self.discovery, &mut self.graph);
+        for problem in found.invalid {
+            self.printer.line(Tone::Bad, &format!("error: {problem}"));
+            self.invalid.push(problem);
+        }
+        for &t in &found.added {
+            let id = &self.graph.tasks[t].id;
+            self.printer
+                .event(Tone::Plain, "found", id, "new task file");
+        }
+        // A new file cannot be running yet; recovery records its fate.
+        if let Err(e) = self.add_tasks(&found.added) {
+            self.printer.line(Tone::Bad, &format!("error: {e:#}"));
+        }
+    }
+
+    /// Looks for task files, inputs or gate artifacts that appeared, and
+    /// what they make ready.
+    pub(super) fn rescan(&mut self) {
+        self.discover();
+        let files = Disk::new(self.layout, self.config, &self.graph);
+        self.readiness.recheck(&self.graph, &files);
+    }
+
+    /// Reads the statuses of tasks just added to the graph, recovers those
+    /// recorded as running, and blocks what depends on recorded failures (a
+    /// crash may have come between a failure and the blocking).
+    pub(super) fn add_tasks(&mut self, added: &[usize]) -> Result<()> {
+        let selected = |t: usize| self.options.selects(&self.graph.tasks[t]);
+        let reader = Reader {
+            layout: self.layout,
+            selected: &selected,
+            run_id: Some(&self.run_id),
+            rerun_stale: self.options.rerun_stale,
+        };
+        let files = Disk::new(self.layout, self.config, &self.graph);
+        let loaded = reader.add_tasks(
+            &self.graph,
+            &mut self.readiness,
+            &mut self.history,
+            added,
+            &files,
+        );
+        for warning in &loaded.warnings {
+            self.printer
+                .line(Tone::Warn, &format!("warning: {warning}"));
+        }
+        if !added.is_empty() {
+            // The graph grew: the order is made again, with the new tasks.
+            self.order = Order::new(&self.graph, &self.durations);
+            self.readiness.set_order(self.order.rank.clone());
+        }
+        for (t, p) in loaded.late {
+            self.printer.line(
+                Tone::Warn,
+                &format!(
+                    "warning: {} appeared after phase {} was complete: tasks waiting on that phase have already started",
+                    self.graph.tasks[t].id, self.graph.phases[p].name
+                ),
+            );
+        }
+        for t in loaded.failed {
+            self.block_dependents(t);
+        }
+        self.awaiting_from_before(&loaded.awaiting);
+        self.say_stale(&loaded.stale);
+        for t in loaded.rerun {
+            // As `reset` would: what a person decided was on what ran before.
+            let id = self.graph.tasks[t].id.clone();
+            status::remove(self.layout, &id)?;
+            decisions::remove(self.layout, &id);
+            self.event(Event::change(&id, "completed", "pending"));
+        }
+        self.admission.pause(&self.graph, &loaded.paused);
+        for (t, status) in loaded.running {
+            self.recover(t, &status)?;
+        }
+        Ok(())
+    }
+
+    /// Says which completed tasks are stale: run again with
+    /// `--rerun-stale`, else only counted.
+    fn say_stale(&self, stale: &[(usize, String)]) {
+        if stale.is_empty() {
+            return;
+        }
+        if self.options.rerun_stale {
+            for (t, changed) in stale {
+                let id = &self.graph.tasks[*t].id;
+                self.printer.line(
+                    Tone::Warn,
+                    &format!("stale  {id}: {changed} changed since it completed: it runs again, with what is downstream"),
+                );
+            }
+            return;
+        }
+        let first: Vec<String> = stale
+            .iter()
+            .take(3)
+            .map(|(t, changed)| format!("{}: {changed}", self.graph.tasks[*t].id))
+            .collect();
+        self.printer.note(
+            Tone::Warn,
+            &format!(
+                "note: {} completed task(s) are stale, built from files that changed since ({}): `{}` runs them again, and what depends on them",
+                stale.len(),
+                first.join("; "),
+                self.layout.cmd("orchestrate --rerun-stale")
+            ),
+        );
+    }
+}
