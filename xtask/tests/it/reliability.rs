@@ -710,3 +710,45 @@ fn monitor_records_the_end_of_an_adopted_task_and_launches_nothing() {
     assert_eq!(t.state("p/a"), "completed");
     assert_eq!(t.launches("p/b"), 0);
 }
+
+/// Hundreds of tasks started in one turn of the run: its requests
+/// (hundreds of kilobytes) overflow the pipe to the supervisor, whose
+/// reports of the tasks that already ended come back on the other pipe
+/// meanwhile. All run at once, and every one ends completed.
+#[test]
+fn hundreds_of_tasks_started_at_once_all_run_to_their_end() {
+    let t = Tree::new();
+    let n = 400;
+    t.config(&format!(
+        "max_concurrent_agents: {n}\nmax_memory_gb: 0.01\nphases:\n  p: {{ max_parallel: {n} }}\n"
+    ));
+    for i in 0..n {
+        t.task(&format!("p/t{i:03}"), "command: \"true\"");
+    }
+    let mut orchestrator = t.start(&["orchestrate", "-q"]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let code = loop {
+        if let Some(status) = orchestrator.try_wait().unwrap() {
+            break status.code();
+        }
+        if std::time::Instant::now() > deadline {
+            orchestrator.kill().unwrap();
+            panic!("the run of {n} tasks did not end in 120 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(code, Some(0));
+    for i in 0..n {
+        assert_eq!(t.state(&format!("p/t{i:03}")), "completed");
+    }
+    let (mut running, mut most) = (0, 0);
+    for event in events(&t) {
+        if event["to"] == "running" {
+            running += 1;
+            most = most.max(running);
+        } else if event["from"] == "running" {
+            running -= 1;
+        }
+    }
+    assert_eq!(most, n, "all started before the first end was recorded");
+}

@@ -467,6 +467,41 @@ fn a_config_lock_that_stays_fails_the_task_and_names_the_fix() {
     assert!(!t.exists("workspace/worktrees/p/a"));
 }
 
+/// Once the config's lock has outlasted the wait, the run takes it for
+/// stale: the next task's write tries once, so that every start does not
+/// stall for the wait again.
+#[test]
+fn after_a_lock_outlasted_the_wait_the_next_write_tries_once() {
+    let t = repo("");
+    t.task("p/a", &commit("a.txt", "a"));
+    t.task("p/b", &commit("b.txt", "b"));
+    let path = recording_git(&t);
+    t.write(".git/config.lock", "");
+    let run: Run = t
+        .command(&["orchestrate"])
+        .env("PATH", path)
+        .output()
+        .unwrap()
+        .into();
+    run.code(1).says("stayed so for 2s");
+    let calls = std::fs::read_to_string(t.path("markers/git-calls")).unwrap();
+    let mut tries: Vec<usize> = ["p/a", "p/b"]
+        .iter()
+        .map(|id| {
+            let write = format!("config branch.task/{id}.xtaskbase");
+            calls
+                .lines()
+                .filter(|line| line.starts_with(&write))
+                .count()
+        })
+        .collect();
+    tries.sort();
+    // The first task to start waited, trying again and again; the other
+    // tried once.
+    assert_eq!(tries[0], 1, "git calls:\n{calls}");
+    assert!(tries[1] > 1, "git calls:\n{calls}");
+}
+
 /// A git the orchestrator runs dies with it, and removes its lock files as
 /// it does: here the making of a task's branch, killed while a slow
 /// `reference-transaction` hook runs with the branch's ref locked.
