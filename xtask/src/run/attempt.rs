@@ -15,7 +15,7 @@ use crate::executor::Launch;
 use crate::git::worktrees::Prepared;
 use crate::model::config::{Config, ResultFormat};
 use crate::model::layout::Layout;
-use crate::model::task::{argv, Task};
+use crate::model::task::{argv, script_asks_for_prompt, Task};
 use crate::run::history::Previous;
 use crate::run::prompt::Rendered;
 use crate::run::verdict::Verdict;
@@ -272,7 +272,12 @@ pub fn launch(layout: &Layout, config: &Config, task: &Task, start: &Start) -> L
     }
     if let Some(prompt) = start.prompt {
         env.push(("TASK_PROMPT_FILE".into(), prompt.path.to_string()));
+        if script_asks_for_prompt(config, task) {
+            env.push(("TASK_PROMPT".into(), prompt.text.clone()));
+        }
     }
+    let cwd = start.worktree.map_or(&layout.root, |w| &w.path);
+    env.push(("TASK_WORKDIR".into(), cwd.to_string()));
     if let Some(worktree) = start.worktree {
         let settings = &config.worktrees;
         let slot = u16::try_from(start.agent.0.saturating_sub(1)).unwrap_or(u16::MAX);
@@ -298,7 +303,7 @@ pub fn launch(layout: &Layout, config: &Config, task: &Task, start: &Start) -> L
         log_file: layout.log_file(&task.id),
         stdout_file: (task.result_format(config) != ResultFormat::None)
             .then(|| layout.stdout_file(&task.id)),
-        cwd: start.worktree.map_or(&layout.root, |w| &w.path).clone(),
+        cwd: cwd.clone(),
     }
 }
 

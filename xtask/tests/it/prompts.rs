@@ -163,3 +163,36 @@ fn a_prompt_file_names_its_file_and_line() {
         .says("`prompt_file`: cannot read")
         .says("(the path is relative to tasks/)");
 }
+
+/// A string `command:` runs with `sh -c`: a placeholder there refers to the
+/// variable that holds its value, so a prompt (which may quote what an
+/// upstream agent wrote) is one word and never shell code, and a path with
+/// spaces stays one path, whatever quotes stand around it.
+#[test]
+fn placeholders_in_a_shell_command_are_one_word_and_never_run() {
+    let t = Tree::new();
+    let text = "hello $(touch pwned) `touch pwned`; touch pwned 'it''s' \"quoted\" \\ end";
+    t.task(
+        "my phase/a task",
+        &format!(
+            "prompt: {}\ncommand: {}",
+            serde_json::to_string(text).unwrap(),
+            serde_json::to_string(
+                "printf %s {prompt} > $TASK_OUTPUT_DIR/bare; printf %s \"<{prompt}>\" > \"{output_dir}/double\"; printf %s '<{task_file}>' > {output_dir}/single; cat {task_file} > {output_dir}/copy"
+            )
+            .unwrap()
+        ),
+    );
+    // The dry run shows what runs: the references, not the text.
+    t.run(&["orchestrate", "--dry-run"])
+        .code(0)
+        .says("printf %s \"${TASK_PROMPT}\"");
+    t.run(&["orchestrate"]).code(0);
+    let out = |name: &str| t.read(&format!("workspace/outputs/my phase/a task/{name}"));
+    assert_eq!(out("bare"), text);
+    assert_eq!(out("double"), format!("<{text}>"));
+    let file = t.path("tasks/my phase/a task.md");
+    assert_eq!(out("single"), format!("<{}>", file.display()));
+    assert_eq!(out("copy"), t.read("tasks/my phase/a task.md"));
+    assert!(!t.exists("pwned"));
+}
