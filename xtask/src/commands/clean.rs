@@ -3,9 +3,10 @@
 //! base), prunes git's records of worktrees, and lists every other one with
 //! its number of unmerged commits, keeping it. It touches only branches and
 //! folders this orchestrator made (marked in git config), and forces
-//! nothing: a worktree with changes is kept, a branch moved meanwhile too.
+//! nothing: a worktree with changes is kept, a branch moved meanwhile too;
+//! only what `worktrees.copy` and `link` brought in is removed first.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::git::repo::Repo;
 use crate::git::worktrees::mark;
@@ -17,6 +18,7 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
     let config = Config::load(&layout.config_file()).map_err(|p| invalid(layout, p))?;
     let repo = Repo::open(layout)?;
     let integration = &config.worktrees.integration;
+    let brought = config.worktrees.brought();
     let listed = repo.worktrees()?;
     let (mut removed, mut kept) = (0, 0);
     for branch in ours(&repo)? {
@@ -40,6 +42,19 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
             println!("kept     {branch}: {unmerged} commit(s) not in {integration}{at}");
             continue;
         }
+        // A folder gone already is for `prune`.
+        if let Some(folder) = folder.as_ref().filter(|f| f.exists()) {
+            let changed = repo.uncommitted(folder, &brought)?;
+            if !changed.is_empty() {
+                kept += 1;
+                println!(
+                    "kept     {branch}: uncommitted changes in {}: {}",
+                    layout.display(folder),
+                    changed.join(", ")
+                );
+                continue;
+            }
+        }
         if dry_run {
             println!(
                 "would remove {branch}{}",
@@ -51,6 +66,17 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
             continue;
         }
         if let Some(folder) = &folder {
+            // What `copy` and `link` brought in is ours to remove (a link,
+            // not what it points to); git keeps a worktree with untracked
+            // files.
+            let brought = match folder.exists() {
+                true => repo.untracked(folder, &brought)?,
+                false => Vec::new(),
+            };
+            for path in brought {
+                let path = folder.join(&path);
+                std::fs::remove_file(&path).with_context(|| format!("cannot remove {path}"))?;
+            }
             if let Err(e) = repo.remove_worktree(folder) {
                 kept += 1;
                 println!("kept     {branch}: its worktree cannot be removed: {e:#}");

@@ -111,5 +111,5 @@ fn make_repository(dir: &Utf8Path) -> Result<()> {
     let repo = Repo::open(&demo)?;
     repo.config_set("user.name", "demo")?;
     repo.config_set("user.email", "demo@localhost")?;
-    repo.commit_all(dir, "the demo project")
+    repo.commit_all(dir, "the demo project", &[])
 }

@@ -51,6 +51,9 @@ pub struct Target {
     /// The orchestrator's worktree of the integration branch.
     pub integration_dir: Utf8PathBuf,
     pub commit_leftovers: bool,
+    /// What `worktrees.copy` and `link` bring into each worktree: never
+    /// committed.
+    pub brought: Vec<String>,
 }
 
 impl Queue {
@@ -96,7 +99,7 @@ fn merge(repo: &Repo, target: &Target, request: &Request) -> Result<Merged> {
         repo.back_on(dir, branch)?;
     }
     repo.restore_clean(&target.integration_dir)?;
-    let leftovers = repo.uncommitted(worktree)?;
+    let leftovers = repo.uncommitted(worktree, &target.brought)?;
     if !leftovers.is_empty() {
         if !target.commit_leftovers {
             return Ok(Merged::Failed(format!(
@@ -105,7 +108,7 @@ fn merge(repo: &Repo, target: &Target, request: &Request) -> Result<Merged> {
             )));
         }
         let message = format!("{}: uncommitted changes left by the agent", request.id);
-        repo.commit_all(worktree, &message)?;
+        repo.commit_all(worktree, &message, &target.brought)?;
     }
     let integration = &target.integration;
     let tip = repo.head(worktree)?;

@@ -303,12 +303,14 @@ impl Repo {
     }
 
     /// The files with changes not committed in the worktree at `dir`
-    /// (untracked ones too, not ignored ones).
-    pub fn uncommitted(&self, dir: &Utf8Path) -> Result<Vec<String>> {
+    /// (untracked ones too, not ignored ones), but those at the paths of
+    /// `except`.
+    pub fn uncommitted(&self, dir: &Utf8Path, except: &[String]) -> Result<Vec<String>> {
         let sh = &self.sh;
+        let paths = all_but(except);
         let text = run(prep(cmd!(
             sh,
-            "git -C {dir} status --porcelain --untracked-files=all"
+            "git -C {dir} status --porcelain --untracked-files=all -- {paths...}"
         )))?;
         Ok(text
             .lines()
@@ -317,10 +319,31 @@ impl Repo {
             .collect())
     }
 
-    /// Commits everything in the worktree at `dir`.
-    pub fn commit_all(&self, dir: &Utf8Path, message: &str) -> Result<()> {
+    /// Those of `paths` (as written, no wildcards) that are untracked files
+    /// in the worktree at `dir`.
+    pub fn untracked(&self, dir: &Utf8Path, paths: &[String]) -> Result<Vec<String>> {
+        if paths.is_empty() {
+            return Ok(Vec::new());
+        }
         let sh = &self.sh;
-        run(prep(cmd!(sh, "git -C {dir} add --all")))?;
+        let specs: Vec<String> = paths.iter().map(|p| format!(":(literal){p}")).collect();
+        let text = run(prep(cmd!(
+            sh,
+            "git -C {dir} status --porcelain -z --untracked-files=all -- {specs...}"
+        )))?;
+        Ok(text
+            .split('\0')
+            .filter_map(|entry| entry.strip_prefix("?? "))
+            .map(str::to_owned)
+            .collect())
+    }
+
+    /// Commits everything in the worktree at `dir` but the paths of
+    /// `except`.
+    pub fn commit_all(&self, dir: &Utf8Path, message: &str, except: &[String]) -> Result<()> {
+        let sh = &self.sh;
+        let paths = all_but(except);
+        run(prep(cmd!(sh, "git -C {dir} add --all -- {paths...}")))?;
         run(prep(cmd!(
             sh,
             "git -C {dir} commit --quiet --no-verify -m {message}"
@@ -458,7 +481,7 @@ impl Repo {
     /// orchestrator's merges writes there, so nothing of anyone's is lost
     /// (the commit stays, no branch moves).
     pub fn restore_clean(&self, dir: &Utf8Path) -> Result<()> {
-        if self.uncommitted(dir)?.is_empty() {
+        if self.uncommitted(dir, &[])?.is_empty() {
             return Ok(());
         }
         let sh = &self.sh;
@@ -471,6 +494,18 @@ impl Repo {
         let sh = &self.sh;
         run(prep(cmd!(sh, "git -C {dir} rev-parse HEAD")))
     }
+}
+
+/// Pathspecs of everything but the paths of `except`, each taken as it
+/// is written (no wildcards).
+fn all_but(except: &[String]) -> Vec<String> {
+    std::iter::once(".".to_owned())
+        .chain(
+            except
+                .iter()
+                .map(|path| format!(":(exclude,literal){path}")),
+        )
+        .collect()
 }
 
 fn remove_lock(path: &Utf8Path) -> Result<()> {

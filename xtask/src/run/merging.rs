@@ -50,6 +50,7 @@ impl Git {
             integration: config.worktrees.integration.clone(),
             integration_dir: worktrees.integration_dir(),
             commit_leftovers: config.worktrees.commit_leftovers,
+            brought: config.worktrees.brought(),
         };
         Ok(Some(Git {
             queue: Queue::start(target, events, wrap)?,

@@ -301,6 +301,48 @@ fn clean_removes_merged_work_and_keeps_the_rest() {
     );
 }
 
+/// What `copy` and `link` bring into a worktree is the user's (a secret in
+/// `.env`, a large `node_modules`): never committed from a worktree, and
+/// removed with it by `clean`, which keeps a worktree with changes of
+/// anyone's and says so, in a dry run too.
+#[test]
+fn files_brought_into_a_worktree_are_never_committed_and_go_with_it() {
+    let t = repo("");
+    t.write(".env", "SECRET=hunter2\n");
+    t.write("conf/local.env", "LOCAL=1\n");
+    std::fs::create_dir_all(t.path("node_modules/lib")).unwrap();
+    t.config(
+        "kill_grace: 1s\nworktrees:\n  default: true\n  copy: [.env, conf/local.env]\n  link: [node_modules]\n",
+    );
+    // Their leftovers are committed; the brought files stay out of it.
+    t.task(
+        "p/a",
+        &sh("test -f .env && test -L node_modules && echo a > a.txt"),
+    );
+    t.task("p/b", &sh("echo b > b.txt; echo changed >> .env"));
+    t.run(&["orchestrate"]).code(0);
+    let files = t.git(&["ls-tree", "-r", "--name-only", "integration"]);
+    let files: Vec<&str> = files.lines().collect();
+    assert_eq!(files, [".gitignore", "README.md", "a.txt", "b.txt"]);
+    // Someone's file in p/b's worktree after its merge.
+    t.write("workspace/worktrees/p/b/notes.txt", "mine\n");
+    let kept = "kept     task/p/b: uncommitted changes in workspace/worktrees/p/b: notes.txt";
+    t.run(&["clean", "--dry-run"])
+        .code(0)
+        .says("would remove task/p/a and workspace/worktrees/p/a")
+        .says(kept);
+    t.run(&["clean"])
+        .code(0)
+        .says("removed  task/p/a and workspace/worktrees/p/a")
+        .says(kept);
+    assert!(!t.exists("workspace/worktrees/p/a"));
+    assert_eq!(t.read("workspace/worktrees/p/b/notes.txt"), "mine\n");
+    // The originals, and what the link pointed to, are untouched.
+    assert_eq!(t.read(".env"), "SECRET=hunter2\n");
+    assert_eq!(t.read("conf/local.env"), "LOCAL=1\n");
+    assert!(t.path("node_modules/lib").is_dir());
+}
+
 #[test]
 fn the_integration_branch_checked_out_elsewhere_stops_everything() {
     let t = repo("");
