@@ -13,6 +13,7 @@ use crate::executor::Limits;
 use crate::model::config::ResultFormat;
 use crate::model::graph::Dep;
 use crate::state::events::Event;
+use crate::state::logs;
 use crate::state::records::ExitRecord;
 use crate::state::status::{self, Ending};
 use crate::ui::printer::Tone;
@@ -33,9 +34,15 @@ impl Run<'_> {
 
     pub(super) fn launch(&mut self, t: usize) -> Result<()> {
         let agent = self.running.next_slot();
+        let made = self.made_ahead.remove(&t).unwrap_or(Ahead::Nothing);
+        if self.history[t].attempt == 0 && made == Ahead::Nothing {
+            // No status says it ran (a log made ahead says nothing ran
+            // since): after a `reset`, attempts number on from its logs.
+            let id = &self.graph.tasks[t].id;
+            self.history[t].attempt = logs::latest_attempt_on_disk(self.layout, id);
+        }
         let attempt = self.history[t].begin();
         self.readiness.start(&self.graph, t);
-        let made = self.made_ahead.remove(&t).unwrap_or(Ahead::Nothing);
         let mut active = Active::new(agent, attempt);
         active.pool = self.graph.tasks[t].pool(self.config).map(str::to_owned);
         let sent = self.start_attempt(t, &mut active, made);

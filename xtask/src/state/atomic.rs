@@ -67,6 +67,12 @@ pub fn reuse(spare: &Utf8Path, path: &Utf8Path) -> std::io::Result<()> {
     rename_flags(spare, &shadow, libc::RENAME_NOREPLACE)
 }
 
+/// Renames `from` to `to`, never over a file that exists there
+/// (`AlreadyExists`).
+pub fn rename_new(from: &Utf8Path, to: &Utf8Path) -> std::io::Result<()> {
+    rename_flags(from, to, libc::RENAME_NOREPLACE)
+}
+
 /// `renameat2` with `flags`.
 fn rename_flags(from: &Utf8Path, to: &Utf8Path, flags: libc::c_uint) -> std::io::Result<()> {
     let c = |p: &Utf8Path| {

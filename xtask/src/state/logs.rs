@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::model::layout::Layout;
+use crate::state::atomic;
 
 /// The last `n` lines of a log (fewer if it has fewer; none if it is
 /// missing), read from its end, however long the log.
@@ -58,15 +59,38 @@ fn read_end(path: &Utf8Path, bytes: u64) -> String {
 }
 
 /// Before attempt `attempt` (a retry) starts: the previous attempt's log is
-/// kept as `<id>.attempt-N.log`.
+/// kept as `<id>.attempt-N.log`, never over a kept log (one whose attempt
+/// number a person's removal of statuses and logs made free again takes
+/// the next free number).
 pub fn keep_previous(layout: &Layout, id: &str, attempt: u32) -> Result<()> {
     let log = layout.log_file(id);
-    if attempt > 1 && log.exists() {
-        let kept = layout.attempt_log_file(id, attempt - 1);
-        std::fs::rename(&log, &kept)
-            .with_context(|| format!("cannot keep the previous log as {kept}"))?;
+    if attempt <= 1 || !log.exists() {
+        return Ok(());
     }
-    Ok(())
+    let mut n = attempt - 1;
+    loop {
+        let kept = layout.attempt_log_file(id, n);
+        match atomic::rename_new(&log, &kept) {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
+            done => return done.with_context(|| format!("cannot keep the previous log as {kept}")),
+        }
+    }
+}
+
+/// The number of the latest attempt of `id` whose log is on disk (0 for
+/// none): those kept as `<id>.attempt-N.log`, and the one after them when
+/// its log holds something. An empty log is not counted: an orchestrator
+/// killed between making a log and writing the running status leaves one
+/// for an attempt that never ran, and nothing is lost when it is written
+/// over. A task with no status (`reset`, or statuses removed) numbers its
+/// attempts on from this, so that no earlier log is written over.
+pub fn latest_attempt_on_disk(layout: &Layout, id: &str) -> u32 {
+    let current = layout.log_file(id).metadata().is_ok_and(|m| m.len() > 0);
+    let mut kept = 0;
+    while layout.attempt_log_file(id, kept + 1).exists() {
+        kept += 1;
+    }
+    kept + u32::from(current)
 }
 
 /// The log of attempt `attempt` of `id`: kept under its own name once a

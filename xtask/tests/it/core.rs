@@ -375,6 +375,39 @@ fn a_rerun_after_the_fix_runs_only_what_is_not_done() {
     assert_eq!(t.launches("p/a"), 1);
 }
 
+/// A task run again after `reset` (or with its statuses removed) numbers
+/// its attempts on from the logs on disk: every earlier attempt's log is
+/// kept, none written over.
+#[test]
+fn a_reset_task_numbers_its_attempts_on_and_keeps_every_log() {
+    let t = Tree::new();
+    t.task(
+        "p/a",
+        &format!(
+            "retries: 1\n{}",
+            sh("echo \"run $(cat round) attempt $TASK_ATTEMPT\"; exit 1")
+        ),
+    );
+    t.write("round", "1");
+    t.run(&["orchestrate"]).code(1);
+    t.run(&["reset", "p/a"]).code(0);
+    t.write("round", "2");
+    t.run(&["orchestrate"]).code(1);
+    std::fs::remove_dir_all(t.path("workspace/status")).unwrap();
+    t.write("round", "3");
+    t.run(&["orchestrate"]).code(1);
+    let log = |name: &str| t.read(&format!("workspace/logs/p/{name}"));
+    for n in 1..=5 {
+        let round = (n + 1) / 2;
+        assert!(
+            log(&format!("a.attempt-{n}.log")).contains(&format!("run {round} attempt {n}")),
+            "attempt {n}"
+        );
+    }
+    assert!(log("a.log").contains("run 3 attempt 6"));
+    assert_eq!(t.status("p/a")["attempt"], 6);
+}
+
 #[test]
 fn dry_run_writes_nothing_and_prints_the_waves() {
     let t = Tree::new();
