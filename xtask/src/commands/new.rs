@@ -20,6 +20,10 @@ pub fn run(layout: &Layout, id: &str) -> Result<i32> {
             "`{id}` is not a task id: write it as <phase>/<name>, e.g. 01-analysis/07-audit-errors"
         );
     }
+    let file_name = format!("{}.md", id.rsplit('/').next().unwrap_or(id));
+    if crate::model::discovery::NOT_TASKS.contains(&file_name.as_str()) {
+        bail!("a file named {file_name} is documentation, never read as a task: pick another name");
+    }
     let template_path = layout.template_file();
     let template = match std::fs::read_to_string(&template_path) {
         Ok(text) => text,

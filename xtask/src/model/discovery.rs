@@ -9,7 +9,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use crate::model::problem::Problem;
 
 /// Files in `tasks/` that are documentation, not tasks.
-const NOT_TASKS: [&str; 2] = ["README.md", "TEMPLATE.md"];
+pub const NOT_TASKS: [&str; 2] = ["README.md", "TEMPLATE.md"];
 
 /// Every task file under `tasks/`, with the folders seen (for noticing new
 /// files cheaply later) and the problems met on the way.

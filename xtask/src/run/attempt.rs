@@ -342,7 +342,9 @@ pub fn command(layout: &Layout, config: &Config, task: &Task, start: &Start) -> 
 
 /// `arg` with the placeholders only an attempt knows filled in:
 /// `{worktree}` (where it runs), `{prompt_file}` and, last so that nothing
-/// in the prompt's text is taken for a placeholder, `{prompt}`.
+/// in the prompt's text is taken for a placeholder, `{prompt}`, which
+/// stays as it is where no prompt is rendered (a dry run, `next`: `prompt`
+/// shows it).
 fn fill(arg: String, cwd: &Utf8Path, prompt_file: &Utf8Path, prompt: Option<&Rendered>) -> String {
     if !arg.contains('{') {
         return arg;
@@ -350,7 +352,10 @@ fn fill(arg: String, cwd: &Utf8Path, prompt_file: &Utf8Path, prompt: Option<&Ren
     let arg = arg
         .replace("{worktree}", cwd.as_str())
         .replace("{prompt_file}", prompt_file.as_str());
-    arg.replace("{prompt}", prompt.map_or("", |p| p.text.as_str()))
+    match prompt {
+        Some(prompt) => arg.replace("{prompt}", &prompt.text),
+        None => arg,
+    }
 }
 
 /// The setup command a worktree task's attempt runs first: the config's,

@@ -111,6 +111,19 @@ fn new_creates_a_task_from_the_template_and_never_overwrites() {
         .says("already exists");
     assert_eq!(t.read("tasks/01-analysis/07-audit-errors.md"), "mine");
     t.run(&["new", "no-phase"]).code(2).says("has no phase");
+    t.run(&["new", "01-analysis/README"])
+        .code(2)
+        .says("a file named README.md is documentation, never read as a task");
+    // The built-in template: its own explanation is not filled in.
+    std::fs::remove_file(t.path("tasks/TEMPLATE.md")).unwrap();
+    t.run(&["new", "02-b/c"]).code(0);
+    let text = t.read("tasks/02-b/c.md");
+    let comment: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.starts_with("title"))
+        .collect();
+    assert!(!comment.join("\n").contains("02-b/c"), "{text}");
+    assert!(text.contains("title: \"C\""), "{text}");
 }
 
 /// The repository's own example, run from a fresh clone, completes and

@@ -183,10 +183,17 @@ fn placeholders_in_a_shell_command_are_one_word_and_never_run() {
             .unwrap()
         ),
     );
-    // The dry run shows what runs: the references, not the text.
+    // Elsewhere in an argv the text itself is the argument.
+    t.task(
+        "my phase/argv",
+        "prompt: some text\ncommand: [printf, \"%s\", \"{prompt}\"]",
+    );
+    // The dry run shows what runs: the references, not the text, and
+    // where a prompt goes that only a launch renders.
     t.run(&["orchestrate", "--dry-run"])
         .code(0)
-        .says("printf %s \"${TASK_PROMPT}\"");
+        .says("printf %s \"${TASK_PROMPT}\"")
+        .says("printf %s {prompt}");
     t.run(&["orchestrate"]).code(0);
     let out = |name: &str| t.read(&format!("workspace/outputs/my phase/a task/{name}"));
     assert_eq!(out("bare"), text);
@@ -195,4 +202,5 @@ fn placeholders_in_a_shell_command_are_one_word_and_never_run() {
     assert_eq!(out("single"), format!("<{}>", file.display()));
     assert_eq!(out("copy"), t.read("tasks/my phase/a task.md"));
     assert!(!t.exists("pwned"));
+    assert_eq!(t.read("workspace/logs/my phase/argv.log"), "some text");
 }
