@@ -273,7 +273,9 @@ fn prompt_problems(layout: &Layout, config: &Config, tasks: &[Task]) -> Vec<Prob
     problems
 }
 
-/// Worktree tasks whose ids give the same branch name (`a b` and `a-b`).
+/// Worktree tasks whose ids give the same branch name (`a b` and `a-b`),
+/// or a branch inside another's (`a` and `a/b`: git cannot have both, and
+/// their worktrees would nest).
 fn branch_clashes(config: &Config, tasks: &[Task]) -> Vec<Problem> {
     let mut by_branch: BTreeMap<String, &Task> = BTreeMap::new();
     let mut problems = Vec::new();
@@ -286,6 +288,22 @@ fn branch_clashes(config: &Config, tasks: &[Task]) -> Vec<Problem> {
                 format!(
                     "its branch would be `{branch}`, as {}'s: rename one of the two files",
                     first.id
+                ),
+            ));
+        }
+    }
+    for (branch, task) in &by_branch {
+        let outer = branch
+            .match_indices('/')
+            .map(|(i, _)| &branch[..i])
+            .find_map(|up| by_branch.get_key_value(up));
+        if let Some((up, outer)) = outer {
+            problems.push(Problem::in_file(
+                &task.file,
+                None,
+                format!(
+                    "its branch would be `{branch}`, inside {}'s `{up}`: git cannot have both, and their worktrees would nest; rename one of the two",
+                    outer.id
                 ),
             ));
         }

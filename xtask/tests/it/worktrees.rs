@@ -168,6 +168,25 @@ fn tasks_whose_writes_overlap_never_run_together() {
         .says("p/b: ready, waits for p/a to end: their `writes` may overlap");
 }
 
+/// Two worktree tasks whose branches git cannot both have are invalid
+/// definitions, found before anything runs: the same name (`a b` and
+/// `a-b`), or one inside the other (`x` and `x/y`, whose worktrees would
+/// nest too).
+#[test]
+fn branches_that_clash_are_invalid_before_anything_runs() {
+    let t = repo("");
+    for id in ["p/a b", "p/a-b", "p/x", "p/x/y"] {
+        t.task(id, &sh(MARK));
+    }
+    for command in [&["validate"][..], &["orchestrate"]] {
+        t.run(command)
+            .code(2)
+            .says("its branch would be `task/p/a-b`, as p/a b's: rename one of the two files")
+            .says("its branch would be `task/p/x/y`, inside p/x's `task/p/x`: git cannot have both, and their worktrees would nest; rename one of the two");
+    }
+    assert!(!t.exists("markers"));
+}
+
 #[test]
 fn a_branch_or_folder_it_did_not_make_is_refused_before_launch() {
     let t = repo("");
