@@ -64,6 +64,14 @@ impl Run<'_> {
         if let Err(e) = self.add_tasks(&found.added) {
             self.printer.line(Tone::Bad, &format!("error: {e:#}"));
         }
+        // After the adding, which makes the gates of new phases. It cannot
+        // have opened the gate of an invalid file's phase: the task whose
+        // end this scan precedes has not completed (see
+        // `discover_before_completing`), unless the gate waited only for
+        // artifacts that appeared just now.
+        for &p in &found.invalid_in {
+            self.readiness.hold_gates(&self.graph, p);
+        }
     }
 
     /// Looks for task files, inputs or gate artifacts that appeared, and

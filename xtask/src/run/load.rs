@@ -23,6 +23,9 @@ pub struct Discovered {
     pub added: Vec<usize>,
     /// The new files that are not valid tasks, each said with its problem.
     pub invalid: Vec<String>,
+    /// The phase of each such file, where the graph has it: its gates stay
+    /// closed (`Readiness::hold_gates`).
+    pub invalid_in: Vec<usize>,
 }
 
 /// Adds to the graph the task files that appeared since the last look.
@@ -33,6 +36,7 @@ pub fn discover(layout: &Layout, discovery: &mut Discovery, graph: &mut Graph) -
         return Discovered {
             added: Vec::new(),
             invalid: Vec::new(),
+            invalid_in: Vec::new(),
         };
     }
     let mut invalid = Vec::new();
@@ -45,12 +49,24 @@ pub fn discover(layout: &Layout, discovery: &mut Discovery, graph: &mut Graph) -
     }
     let (added, problems) = graph.extend(tasks);
     invalid.extend(problems);
+    let mut files: Vec<&camino::Utf8Path> =
+        invalid.iter().filter_map(|p| p.file.as_deref()).collect();
+    files.sort_unstable();
+    files.dedup();
+    let phases = files
+        .into_iter()
+        .filter_map(|file| {
+            let phase = file.strip_prefix(&layout.tasks).ok()?.components().next()?;
+            graph.phase(phase.as_str())
+        })
+        .collect();
     Discovered {
         added,
         invalid: invalid
             .into_iter()
             .map(|p| p.relative_to(layout.here()).to_string())
             .collect(),
+        invalid_in: phases,
     }
 }
 

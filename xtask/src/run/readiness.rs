@@ -217,6 +217,17 @@ impl Readiness {
     }
 
     /// A ready task starts.
+    /// A task file of phase `p` found invalid during the run: a task of
+    /// the phase that cannot run, so the gates that include it stay closed
+    /// for the run (those already open are past holding).
+    pub fn hold_gates(&mut self, graph: &Graph, p: usize) {
+        for q in graph.gates_including(p) {
+            if !self.gate_open[q] {
+                self.gate_unmet[q] += 1;
+            }
+        }
+    }
+
     pub fn start(&mut self, graph: &Graph, t: usize) {
         let phase = graph.phase_of[t];
         let key = (self.rank_of(t), t);
@@ -502,6 +513,31 @@ mod tests {
         r.complete(&g, 0, files);
         assert!(r.gate_open(gate));
         assert_eq!(ready(&r, &g), ["3-c/z"]);
+    }
+
+    #[test]
+    fn a_gate_held_for_an_invalid_task_file_stays_closed() {
+        let g = graph(&[
+            ("1-a/x", &[], &[]),
+            ("2-b/y", &[], &[]),
+            ("3-c/z", &["2-b"], &[]),
+        ]);
+        let files = &ALL_THERE;
+        let mut r = Readiness::new(false);
+        r.add(&g, &waiting(&g), files);
+        let (a, b, c) = (0, g.phase("2-b").unwrap(), g.phase("3-c").unwrap());
+        r.start(&g, 0);
+        r.complete(&g, 0, files);
+        assert!(r.gate_open(a));
+        // An invalid file in 1-a, too late for its gate, and one in 2-b.
+        r.hold_gates(&g, a);
+        r.hold_gates(&g, b);
+        assert!(r.gate_open(a));
+        assert_eq!((r.gate_unmet(b), r.gate_unmet(c)), (3, 4));
+        r.start(&g, 1);
+        r.complete(&g, 1, files);
+        assert!(!r.gate_open(b));
+        assert_eq!(ready(&r, &g), Vec::<String>::new());
     }
 
     #[test]

@@ -194,6 +194,28 @@ fn a_task_generated_while_its_phase_runs_starts_before_the_phase_ends() {
     assert_eq!(t.state("p/new"), "completed");
 }
 
+/// A task file generated during the run that is not a valid task is a task
+/// of its phase that cannot run: what waits on the phase does not start
+/// (as `progress` says after), and the run says why and exits 1.
+#[test]
+fn an_invalid_generated_task_keeps_its_phase_gate_closed() {
+    let t = Tree::new();
+    let generate = r#"mkdir -p tasks/2-impl && printf -- '---\ncommand: exit 0\n---\n' > tasks/2-impl/good.md && printf -- '---\ncommand: [unclosed\n---\n' > tasks/2-impl/bad.md"#;
+    t.task("1-plan/gen", &sh(generate));
+    t.task("2-impl/seed", &sh("true"));
+    t.task(
+        "3-final/merge",
+        &format!("dependencies: [2-impl]\n{}", sh(MARK)),
+    );
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("invalid  tasks/2-impl/bad.md:3: frontmatter is not valid YAML")
+        .says("1 invalid task file(s)")
+        .says("waiting  3-final/merge: waits on phase 2-impl (1 task(s) of it or earlier phases not completed)");
+    assert_eq!(t.state("2-impl/good"), "completed");
+    assert!(!t.exists("markers"), "3-final/merge ran");
+}
+
 /// The scan a task's end puts off is made at once by the end that may
 /// open the phase's gate: here the phase's last task ends right after the
 /// generator, and the next phase still waits for the generated task.
