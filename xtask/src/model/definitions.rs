@@ -189,7 +189,8 @@ fn read_definitions(layout: &Layout, runs: Option<&Runs>) -> Result<Definitions,
             problems.extend(missing_slurm_commands());
         }
     }
-    let graph = Graph::build(tasks).map_err(|found| {
+    let phase_folders = discovery.phase_folders(&layout.tasks);
+    let graph = Graph::build_in(phase_folders, tasks).map_err(|found| {
         let mut all = problems.clone();
         all.extend(found);
         all

@@ -34,6 +34,16 @@ struct Folder {
 }
 
 impl Discovery {
+    /// The phase folders found (the folders right under `tasks_dir`), with
+    /// task files or not.
+    pub fn phase_folders(&self, tasks_dir: &Utf8Path) -> Vec<String> {
+        self.folders
+            .keys()
+            .filter(|dir| dir.parent() == Some(tasks_dir))
+            .filter_map(|dir| dir.file_name().map(str::to_owned))
+            .collect()
+    }
+
     pub fn scan(tasks_dir: &Utf8Path) -> Discovery {
         let mut discovery = Discovery::default();
         let mut files = Vec::new();

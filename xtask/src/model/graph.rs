@@ -36,12 +36,25 @@ pub struct Graph {
     pub phases: Vec<Phase>,
     index: HashMap<String, usize>,
     phase_index: HashMap<String, usize>,
+    /// Phase folders with no task yet, which a task may depend on: its
+    /// tasks are generated during the run.
+    empty_phases: Vec<String>,
 }
 
 impl Graph {
     /// The graph of `tasks`, or every problem found in them.
+    #[cfg(test)]
     pub fn build(tasks: Vec<Task>) -> Result<Graph, Vec<Problem>> {
-        let mut graph = Graph::default();
+        Graph::build_in(Vec::new(), tasks)
+    }
+
+    /// The graph of `tasks` found in the phase folders `folders`: a task may
+    /// depend on one with no task yet.
+    pub fn build_in(folders: Vec<String>, tasks: Vec<Task>) -> Result<Graph, Vec<Problem>> {
+        let mut graph = Graph {
+            empty_phases: folders,
+            ..Graph::default()
+        };
         let problems = graph.add(tasks);
         if problems.is_empty() {
             Ok(graph)
@@ -158,6 +171,7 @@ impl Graph {
             self.phases[phase].tasks.push(t);
             self.phase_of.push(phase);
         }
+        self.add_depended_on_empty_phases(first);
         let added: Vec<usize> = (first..self.tasks.len()).collect();
         let resolved = parallel::map(&added, |&t| self.resolve(t));
         for (t, (deps, found)) in added.into_iter().zip(resolved) {
@@ -180,6 +194,26 @@ impl Graph {
             }
         }
         problems
+    }
+
+    /// Makes a phase of each empty phase folder that the tasks from `first`
+    /// on depend on: its gate waits for the earlier phases, and then for
+    /// the tasks generated into it.
+    fn add_depended_on_empty_phases(&mut self, first: usize) {
+        if self.empty_phases.is_empty() {
+            return;
+        }
+        let named: Vec<String> = self.tasks[first..]
+            .iter()
+            .flat_map(|task| &task.dependencies)
+            .filter(|name| self.phase(name).is_none() && self.empty_phases.contains(name))
+            .cloned()
+            .collect();
+        for name in named {
+            if self.phase(&name).is_none() {
+                self.new_phase(name);
+            }
+        }
     }
 
     fn new_phase(&mut self, name: String) -> usize {
@@ -235,6 +269,7 @@ impl Graph {
                 let others = self
                     .index
                     .keys()
+                    .chain(self.phase_index.keys())
                     .map(String::as_str)
                     .filter(|id| *id != task.id);
                 let hint = match nearest(name, others) {

@@ -194,6 +194,27 @@ fn a_task_generated_while_its_phase_runs_starts_before_the_phase_ends() {
     assert_eq!(t.state("p/new"), "completed");
 }
 
+/// A phase folder may start empty: its tasks are all generated during the
+/// run, and a task that depends on the phase waits for them. A typo of a
+/// phase's name gets the name suggested.
+#[test]
+fn a_phase_of_generated_tasks_only_can_be_depended_on() {
+    let t = Tree::new();
+    std::fs::create_dir_all(t.path("tasks/2-impl")).unwrap();
+    let generate = r#"printf -- '---\ncommand: sleep 0.2; touch $WORKSPACE/made\n---\n' > tasks/2-impl/.g && mv tasks/2-impl/.g tasks/2-impl/g.md"#;
+    t.task("1-plan/gen", &sh(generate));
+    t.task(
+        "3-final/use",
+        &format!("dependencies: [2-impl]\n{}", sh("test -f $WORKSPACE/made")),
+    );
+    t.task("3-final/typo", "dependencies: [2-imp]\ncommand: \"true\"");
+    t.run(&["validate"])
+        .code(2)
+        .says("unknown dependency `2-imp`: did you mean `2-impl`?");
+    std::fs::remove_file(t.path("tasks/3-final/typo.md")).unwrap();
+    t.run(&["orchestrate"]).code(0).says("Summary: 3 completed");
+}
+
 /// A task file generated during the run that is not a valid task is a task
 /// of its phase that cannot run: what waits on the phase does not start
 /// (as `progress` says after), and the run says why and exits 1.
