@@ -36,9 +36,9 @@ pub struct Graph {
     pub phases: Vec<Phase>,
     index: HashMap<String, usize>,
     phase_index: HashMap<String, usize>,
-    /// Phase folders with no task yet, which a task may depend on: its
-    /// tasks are generated during the run.
-    empty_phases: Vec<String>,
+    /// The phase folders found: one with no task yet may be depended on
+    /// (its tasks are generated during the run).
+    phase_folders: Vec<String>,
 }
 
 impl Graph {
@@ -52,7 +52,7 @@ impl Graph {
     /// depend on one with no task yet.
     pub fn build_in(folders: Vec<String>, tasks: Vec<Task>) -> Result<Graph, Vec<Problem>> {
         let mut graph = Graph {
-            empty_phases: folders,
+            phase_folders: folders,
             ..Graph::default()
         };
         let problems = graph.add(tasks);
@@ -200,13 +200,13 @@ impl Graph {
     /// on depend on: its gate waits for the earlier phases, and then for
     /// the tasks generated into it.
     fn add_depended_on_empty_phases(&mut self, first: usize) {
-        if self.empty_phases.is_empty() {
+        if self.phase_folders.is_empty() {
             return;
         }
         let named: Vec<String> = self.tasks[first..]
             .iter()
             .flat_map(|task| &task.dependencies)
-            .filter(|name| self.phase(name).is_none() && self.empty_phases.contains(name))
+            .filter(|name| self.phase(name).is_none() && self.phase_folders.contains(name))
             .cloned()
             .collect();
         for name in named {
