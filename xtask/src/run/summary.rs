@@ -126,7 +126,11 @@ pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
                 o.layout.display(&o.layout.config_file())
             ),
         );
-        return exit::BUDGET;
+        // Exit 3 says the budget left work undone; when everything ran
+        // (and some failed), the failures are the news.
+        if !o.not_started.is_empty() {
+            return exit::BUDGET;
+        }
     }
     if !o.awaiting.is_empty() && failed + blocked == 0 && o.invalid.is_empty() {
         return exit::AWAITING_APPROVAL;

@@ -400,6 +400,27 @@ fn the_budget_stops_new_launches_with_exit_3_and_holds_on_the_next_run() {
     t.run(&["orchestrate"]).code(0);
 }
 
+/// The budget reached by the last tasks, which failed: nothing was left
+/// unstarted, so the run exits 1 for the failures, saying the budget too;
+/// the next run, which would retry them, exits 3.
+#[test]
+fn a_budget_reached_when_nothing_is_left_to_start_exits_for_the_failures() {
+    let t = Tree::new();
+    t.config(&format!(
+        "{}budget: {{usd: 0.20}}\nmax_concurrent_agents: 2\nmax_memory_gb: 1\n",
+        agent("claude", "claude-json")
+    ));
+    for id in ["p/1", "p/2"] {
+        t.task(id, "");
+        scenario(&t, id, &["error_max_turns.json"]);
+    }
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("Summary: 0 completed, 2 failed, 0 blocked, 0 not started")
+        .says("budget of $0.20 reached ($1.29 spent)");
+    t.run(&["orchestrate"]).code(3).says("2 not started");
+}
+
 #[test]
 fn a_budget_with_no_cost_reported_is_a_warning_once() {
     let t = Tree::new();
