@@ -3,7 +3,7 @@
 //! Slurm), may have ended (its exit record says how), may never have
 //! started, or may be lost.
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::git::worktrees::Prepared;
 use crate::model::layout::Layout;
@@ -65,10 +65,18 @@ pub fn assess(
     Found::Adopt(Box::new(Active {
         agent: status.agent_id.unwrap_or(AgentSlot(0)),
         attempt: status.attempt,
+        // Its start to the nanosecond where recorded (the file system's
+        // clock), not `started_at`'s whole seconds: the duration goes into
+        // the history that orders later runs.
         started: status
-            .started_at
-            .as_deref()
-            .and_then(status::parse_timestamp)
+            .attempt_since_ns
+            .map(|ns| UNIX_EPOCH + Duration::from_nanos(ns))
+            .or_else(|| {
+                status
+                    .started_at
+                    .as_deref()
+                    .and_then(status::parse_timestamp)
+            })
             .unwrap_or_else(SystemTime::now),
         since_ns: status.attempt_since_ns,
         pid,

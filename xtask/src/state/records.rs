@@ -21,6 +21,7 @@ pub struct ExitRecord {
     pub exit_code: Option<i32>,
     #[serde(default)]
     pub signal: Option<i32>,
+    /// To the millisecond: an adopted task's duration is taken from it.
     pub ended_at: String,
     #[serde(default)]
     pub message: Option<String>,
@@ -45,7 +46,7 @@ impl ExitRecord {
             ending,
             exit_code: None,
             signal: None,
-            ended_at: status::timestamp(SystemTime::now()),
+            ended_at: status::timestamp_millis(SystemTime::now()),
             message: None,
             limits_enforced: false,
             peak_memory_bytes: None,

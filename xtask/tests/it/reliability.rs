@@ -121,6 +121,39 @@ fn a_killed_orchestrator_loses_nothing_and_starts_nothing_twice() {
     );
 }
 
+/// A task that ended while no orchestrator was alive gets its duration to
+/// the millisecond, as one seen ending does (not in whole seconds): it goes
+/// into the history that orders later runs.
+#[test]
+fn an_adopted_task_s_duration_is_to_the_millisecond() {
+    let t = Tree::new();
+    t.task(
+        "p/a",
+        &sh("date +%s%N > $TASK_OUTPUT_DIR/start; while [ ! -f release ]; do sleep 0.01; done; sleep 0.35; date +%s%N > $TASK_OUTPUT_DIR/end"),
+    );
+    let mut first = t.start(&["orchestrate"]);
+    wait_for("the running status", || {
+        t.exists("workspace/status/p/a.json") && t.state("p/a") == "running"
+    });
+    first.kill().unwrap();
+    first.wait().unwrap();
+    t.write("release", "");
+    wait_for("the end's record", || t.exists("workspace/pids/p/a.exit"));
+    t.run(&["orchestrate"]).code(0);
+    let ns = |name: &str| {
+        t.read(&format!("workspace/outputs/p/a/{name}"))
+            .trim()
+            .parse::<u64>()
+            .unwrap()
+    };
+    let own = (ns("end") - ns("start")) as f64 / 1e9;
+    let recorded = t.status("p/a")["duration_seconds"].as_f64().unwrap();
+    assert!(
+        recorded >= own - 0.002 && recorded < own + 0.2,
+        "recorded {recorded} s, the task measured {own} s"
+    );
+}
+
 #[test]
 fn an_end_reported_to_a_frozen_orchestrator_survives_its_death() {
     let t = Tree::new();
