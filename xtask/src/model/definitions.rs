@@ -3,7 +3,7 @@
 //! problem of every kind is collected, so that a user sees them all at once,
 //! not one stage after the other.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::os::unix::fs::PermissionsExt;
 
 use crate::model::cache::Cache;
@@ -157,15 +157,19 @@ fn read_definitions(layout: &Layout, runs: Option<&Runs>) -> Result<Definitions,
     let mut cache = Cache::open(layout);
     // Collected in the place of what was read: with 100,000 tasks, two
     // vectors of them at once would weigh tens of MB.
+    // Files that did not parse stand as placeholders, whose (lack of a)
+    // command is not checked: their own problems say what is wrong.
+    let mut placeholders = HashSet::new();
     let tasks: Vec<Task> = cache
         .load_all(&files)
         .into_iter()
         .zip(&files)
         .filter_map(|(parsed, file)| {
             problems.extend(parsed.problems);
-            parsed
-                .task
-                .or_else(|| task::placeholder(&layout.tasks, file))
+            parsed.task.or_else(|| {
+                placeholders.insert(file.clone());
+                task::placeholder(&layout.tasks, file)
+            })
         })
         .collect();
     drop(files);
@@ -183,7 +187,10 @@ fn read_definitions(layout: &Layout, runs: Option<&Runs>) -> Result<Definitions,
     problems.extend(over_ceilings(layout, &config, &tasks));
     problems.extend(prompt_problems(layout, &config, &tasks));
     if let Some(runs) = runs {
-        let run: Vec<&Task> = tasks.iter().filter(|t| (runs.tasks)(t)).collect();
+        let run: Vec<&Task> = tasks
+            .iter()
+            .filter(|t| (runs.tasks)(t) && !placeholders.contains(&t.file))
+            .collect();
         problems.extend(missing_programs(layout, &config, &run));
         if runs.executor.unwrap_or(config.executor) == ExecutorKind::Slurm {
             problems.extend(missing_slurm_commands());

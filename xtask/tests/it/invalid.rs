@@ -176,3 +176,15 @@ fn phase_and_task_cannot_be_combined() {
         .code(2)
         .says("cannot be used with");
 }
+
+/// A file that does not parse is reported for what is wrong with it, and
+/// not also as a user of the agent command it never asked for.
+#[test]
+fn a_file_that_does_not_parse_is_not_said_to_use_the_agent_command() {
+    let t = Tree::new();
+    t.task("p/ok", &sh("true"));
+    t.task("p/bad", "command: [unclosed");
+    let run = t.run(&["orchestrate"]);
+    run.code(2).says("tasks/p/bad.md");
+    assert!(!run.stderr.contains("is not on PATH"), "{}", run.stderr);
+}
