@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
+use crate::model::definitions;
 use crate::model::layout::Layout;
 use crate::model::task;
 use crate::state::status::{self, State};
@@ -13,6 +14,11 @@ use crate::state::status::{self, State};
 pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Result<i32> {
     let id = task::normalize_id(id);
     if !layout.task_file(id).is_file() && !layout.log_file(id).exists() {
+        // Read the definitions only now, for the nearest id to suggest (a
+        // log is shown even while they have problems).
+        if let Ok(defs) = definitions::load(layout) {
+            defs.task(id)?;
+        }
         bail!(
             "no task `{id}` (ids are paths under tasks/ without .md; `{}` lists them)",
             layout.cmd("progress --tasks")

@@ -15,7 +15,8 @@ use crate::run::order::{self, Left, Order};
 use crate::state::{logs, outputs, status};
 use crate::sys::parallel;
 use crate::ui::live;
-use crate::ui::progress::{self, Attempt, BudgetLine, Builder, Progress, Seen, TaskLine, Usage};
+use crate::ui::progress::{Attempt, BudgetLine, Builder, Progress, Seen, TaskLine, Usage};
+use crate::ui::progress_text;
 
 pub fn run(layout: &Layout, json: bool, tasks: bool) -> Result<i32> {
     // The statuses (and logs) are read while the definitions load: neither
@@ -48,9 +49,9 @@ pub fn run(layout: &Layout, json: bool, tasks: bool) -> Result<i32> {
     if json {
         println!("{}", serde_json::to_string_pretty(&progress)?);
     } else if tasks {
-        progress::print_tasks(&progress);
+        progress_text::print_tasks(&progress);
     } else {
-        progress::print(&progress);
+        progress_text::print(&progress);
     }
     Ok(if progress.problems.is_empty() {
         crate::exit::SUCCESS

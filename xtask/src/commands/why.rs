@@ -15,6 +15,7 @@ use crate::model::task::{self, phase_key};
 use crate::run::plan::Plan;
 use crate::run::readiness::Node;
 use crate::run::Options;
+use crate::state::approvals::{self, Decision};
 use crate::state::status::{self, State, Status};
 use crate::state::{logs, outputs, runs};
 use crate::ui::format;
@@ -101,9 +102,15 @@ impl Why<'_> {
                     println!("  agent reported: {}", describe_report(agent));
                 }
                 let log = self.layout.log_file(&s.task_id);
-                println!("  last lines of {}:", self.layout.display(&log));
-                for line in logs::tail(&log, LOG_LINES) {
-                    println!("    {line}");
+                if log.exists() {
+                    println!("  last lines of {}:", self.layout.display(&log));
+                    let lines = logs::tail(&log, LOG_LINES);
+                    if lines.is_empty() {
+                        println!("    (empty)");
+                    }
+                    for line in lines {
+                        println!("    {line}");
+                    }
                 }
             }
         }
@@ -236,8 +243,15 @@ impl Why<'_> {
     fn next_step(&self, s: &Status, reset: &str) -> String {
         let orchestrate = self.layout.cmd("orchestrate");
         if s.held {
+            let rejected = approvals::read(self.layout, &s.task_id)
+                .is_some_and(|a| a.decision == Decision::Rejected);
+            let how = if rejected {
+                "rejected"
+            } else {
+                "blocked by hand"
+            };
             return format!(
-                "it was blocked by hand: it stays failed, and what depends on it blocked, until `{reset}`"
+                "it was {how}: it stays failed, and what depends on it blocked, until `{reset}`"
             );
         }
         let resumed = runs::last(self.layout)

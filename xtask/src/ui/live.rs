@@ -14,7 +14,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::model::layout::Layout;
 use crate::state::logs;
 use crate::ui::format;
-use crate::ui::progress::{self, PhaseProgress, Progress};
+use crate::ui::progress::{PhaseProgress, Progress};
+use crate::ui::progress_text;
 
 /// How often the frame is redrawn.
 const REFRESH: Duration = Duration::from_millis(500);
@@ -130,7 +131,7 @@ pub fn frame(layout: &Layout, progress: &Progress) -> String {
                 "  {:<8} {:<44} {}",
                 "paused",
                 task.task_id,
-                progress::paused_reason(task)
+                progress_text::paused_reason(task)
             ));
         }
     }

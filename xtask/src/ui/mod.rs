@@ -4,3 +4,4 @@ pub mod format;
 pub mod live;
 pub mod printer;
 pub mod progress;
+pub mod progress_text;

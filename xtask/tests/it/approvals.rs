@@ -108,6 +108,8 @@ fn a_running_orchestrator_picks_up_decisions_from_another_terminal() {
     // A rejection holds, as `block` does, until `reset`.
     t.write("go", "");
     t.run(&["orchestrate"]).code(1).says("rejected by");
+    t.run(&["why", "p/doomed"])
+        .says("it was rejected: it stays failed");
 }
 
 #[test]

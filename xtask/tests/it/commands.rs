@@ -82,6 +82,13 @@ fn progress_survives_a_corrupt_status_file() {
         .says("p/c.json: holds the status of task p/x: treated as pending;")
         .says("reset p/c` removes it")
         .says("Pending: 3");
+    // The task list warns too, on stderr.
+    let tasks = t.run(&["progress", "--tasks"]);
+    assert!(
+        tasks.stderr.contains("p/a.json: corrupt status file"),
+        "{}",
+        tasks.stderr
+    );
     // The orchestrator treats them as pending too, and runs them.
     t.run(&["orchestrate"]).code(0).says("corrupt status file");
     assert_eq!(t.state("p/a"), "completed");
@@ -138,10 +145,13 @@ fn block_and_reset() {
     assert!(!run.stdout.contains("ALERT"), "{}", run.stdout);
     assert_eq!(t.status("p/a")["error"], "waiting for the API key");
     assert_eq!(t.status("p/c")["blocked_by"], "p/a");
-    t.run(&["why", "p/c"])
-        .code(0)
+    let why = t.run(&["why", "p/c"]);
+    why.code(0)
         .says("p/c is blocked by p/a")
         .says("waiting for the API key");
+    // Never run: no log, and no heading of one.
+    assert!(!why.stdout.contains("last lines of"), "{}", why.stdout);
+    t.run(&["why", "p/a"]).says("it was blocked by hand:");
     // A block holds across runs until it is reset.
     t.run(&["orchestrate"]).code(1);
     assert_eq!(t.state("p/a"), "failed");

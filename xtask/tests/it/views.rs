@@ -81,6 +81,9 @@ fn logs_prints_each_attempt() {
         .code(2)
         .says("has no attempt 3");
     t.run(&["logs", "02-b/free"]).code(2).says("has no log yet");
+    t.run(&["logs", "01-a/okk"])
+        .code(2)
+        .says("no task `01-a/okk`: did you mean `01-a/ok`?");
 }
 
 #[test]

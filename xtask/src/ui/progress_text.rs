@@ -1,0 +1,213 @@
+//! The dashboard as text: `progress`, `progress --tasks`, and the lines
+//! the live view shares with them.
+
+use std::time::Duration;
+
+use crate::model::config::UNNAMED_POOL;
+use crate::state::status;
+use crate::ui::format;
+use crate::ui::printer::{Printer, Tone};
+use crate::ui::progress::{BudgetLine, PausedTask, Progress};
+
+fn bar(percent: u32) -> String {
+    const WIDTH: usize = 20;
+    let filled = (percent as usize * WIDTH / 100).min(WIDTH);
+    format!("[{}{}]", "#".repeat(filled), "-".repeat(WIDTH - filled))
+}
+
+/// Every task on a line: its state, id, attempt and what went wrong.
+pub fn print_tasks(progress: &Progress) {
+    for task in &progress.tasks {
+        let mut line = format!("{:<10} {}", task.state, task.task_id);
+        if task.attempt > 0 {
+            line += &format!("  attempt {}", task.attempt);
+        }
+        if let Some(agent) = task.agent_id {
+            line += &format!("  {agent}");
+        }
+        if let Some(error) = &task.error {
+            line += &format!("  {error}");
+        }
+        if let Some(cost) = task.cost_usd {
+            line += &format!("  {}", format::usd(cost));
+        }
+        if let Some(by) = &task.blocked_by {
+            line += &format!("  blocked by {by}");
+        }
+        if let Some(branch) = &task.branch {
+            line += &format!("  {branch}");
+        }
+        if let Some(commit) = &task.merged_commit {
+            line += &format!("  merged as {}", &commit[..commit.len().min(12)]);
+        }
+        println!("{line}");
+    }
+    // On stderr: the list stays one line per task for scripts.
+    for problem in &progress.problems {
+        eprintln!("error: {problem}");
+    }
+    for warning in &progress.warnings {
+        eprintln!("warning: {warning}");
+    }
+}
+
+/// The dashboard as text.
+pub fn print(progress: &Progress) {
+    let printer = Printer::new(false);
+    println!("=== {} Status ===", progress.title);
+    println!();
+    for problem in &progress.problems {
+        printer.line(Tone::Bad, &format!("error: {problem}"));
+    }
+    for warning in &progress.warnings {
+        printer.line(Tone::Warn, &format!("warning: {warning}"));
+    }
+    for phase in &progress.phases {
+        let c = &phase.counts;
+        println!("Phase: {}  {} {}%", phase.phase, bar(c.percent), c.percent);
+        println!("  Total: {}", c.total);
+        println!("  Completed: {} ({}%)", c.completed, c.percent);
+        println!("  Running: {}", c.running);
+        println!("  Blocked: {}", c.blocked);
+        println!("  Failed: {}", c.failed);
+        println!("  Pending: {}", c.pending);
+        if c.paused > 0 {
+            println!("  Paused: {}", c.paused);
+        }
+        if c.awaiting_approval > 0 {
+            println!("  Awaiting approval: {}", c.awaiting_approval);
+        }
+        if c.stale > 0 {
+            println!(
+                "  Stale: {} (completed, but built from files that changed)",
+                c.stale
+            );
+        }
+        if let Some(cost) = phase.cost_usd {
+            println!(
+                "  Cost: {}{}",
+                format::usd(cost),
+                tokens(phase.input_tokens, phase.output_tokens)
+            );
+        }
+        if let Some(peak) = phase.peak_memory_mb {
+            println!(
+                "  CPU: {:.1} s, peak memory: {peak:.0} MiB",
+                phase.cpu_seconds
+            );
+        }
+        if phase.gate.complete {
+            println!("  Gate: {}", printer.paint(Tone::Good, "complete"));
+        } else {
+            println!("  Gate: waiting on {}", phase.gate.waiting_on.join(", "));
+        }
+        for task in &phase.running_tasks {
+            let elapsed = format::duration(Duration::from_secs(task.elapsed_seconds));
+            let note = match (task.queued, task.alive) {
+                (true, _) => "  (queued in Slurm)",
+                (false, true) => "",
+                (false, false) => "  (its process is gone: the next run records how it ended)",
+            };
+            let agent = task.agent_id.map_or("-".to_owned(), |a| a.to_string());
+            println!("    running  {}  {agent}  {elapsed}{note}", task.task_id);
+        }
+        for task in &phase.paused_tasks {
+            println!("    paused   {}: {}", task.task_id, paused_reason(task));
+        }
+        for task in &phase.awaiting_approval_tasks {
+            let what = if task.result {
+                "its result awaits approval"
+            } else {
+                "awaits approval to start"
+            };
+            println!("    awaiting {}: {what}", task.task_id);
+        }
+        for task in &phase.stale_tasks {
+            println!(
+                "    stale    {}: {} changed since it completed",
+                task.task_id, task.changed
+            );
+        }
+        for task in &phase.failed_tasks {
+            let error = task.error.as_deref().unwrap_or("failed");
+            println!(
+                "    {}  {}: {error}",
+                printer.paint(Tone::Bad, "failed"),
+                task.task_id
+            );
+        }
+        println!();
+    }
+    let t = &progress.total;
+    println!(
+        "Overall: {}/{} completed ({}%), {} running, {} failed, {} blocked, {} pending{}",
+        t.completed,
+        t.total,
+        t.percent,
+        t.running,
+        t.failed,
+        t.blocked,
+        t.pending,
+        [
+            (t.paused, "paused"),
+            (t.awaiting_approval, "awaiting approval"),
+            (t.stale, "stale")
+        ]
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!(", {n} {what}"))
+        .collect::<String>()
+    );
+    if let Some(cost) = progress.cost_usd {
+        println!(
+            "Cost of the latest attempts: {}{}",
+            format::usd(cost),
+            tokens(progress.input_tokens, progress.output_tokens)
+        );
+    }
+    if let Some(budget) = &progress.budget {
+        println!("Budget: {}", budget_text(budget));
+    }
+    if let Some(eta) = progress.eta_seconds {
+        println!(
+            "Expected end: {} ({} from now, at the limits, from how long tasks took before)",
+            progress
+                .expected_end
+                .as_deref()
+                .and_then(status::parse_timestamp)
+                .map_or("?".into(), format::clock),
+            format::seconds(eta)
+        );
+    }
+}
+
+/// `$12.40 of $50.00 spent, $37.60 left`.
+pub fn budget_text(budget: &BudgetLine) -> String {
+    format!(
+        "{} of {} spent, {} left",
+        format::usd(budget.spent_usd),
+        format::usd(budget.usd),
+        format::usd(budget.left_usd)
+    )
+}
+
+/// `rate limited until 15:00 (pool anthropic)`.
+pub fn paused_reason(task: &PausedTask) -> String {
+    let until = task
+        .rate_limited_until
+        .as_deref()
+        .and_then(status::parse_timestamp)
+        .map_or("?".to_owned(), format::clock);
+    format!(
+        "rate limited until {until} (pool {})",
+        task.pool.as_deref().unwrap_or(UNNAMED_POOL)
+    )
+}
+
+/// ` (120000 tokens in, 3400 out)`, when known.
+fn tokens(input: Option<u64>, output: Option<u64>) -> String {
+    match (input, output) {
+        (None, None) => String::new(),
+        (i, o) => format!(" ({} tokens in, {} out)", i.unwrap_or(0), o.unwrap_or(0)),
+    }
+}
