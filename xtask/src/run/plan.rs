@@ -414,10 +414,26 @@ impl Waits<'_> {
             .into_iter()
             .map(|input| {
                 let why = match graph.producer(&input) {
-                    Some(p) if readiness.node(p) == Node::Completed => format!(
-                        "its producer {} completed without writing it",
-                        graph.tasks[p].id
-                    ),
+                    // Its outputs were checked when it completed: the file
+                    // went since.
+                    Some(p) if readiness.node(p) == Node::Completed => {
+                        let producer = &graph.tasks[p];
+                        let id = &producer.id;
+                        let reset = self.layout.cmd(&format!("reset {id}"));
+                        // A declared output was checked when it completed:
+                        // it went since. One a glob stood for may never have
+                        // been written.
+                        let declared = input
+                            .strip_prefix(id.as_str())
+                            .and_then(|rest| rest.strip_prefix('/'))
+                            .is_some_and(|rel| producer.outputs.iter().any(|o| o == rel));
+                        let what = if declared {
+                            "completed with it, and it is gone since"
+                        } else {
+                            "completed without writing it"
+                        };
+                        format!("its producer {id} {what}: `{reset}` runs that again")
+                    }
                     Some(p) => format!("its producer {} did not complete", graph.tasks[p].id),
                     None => "no task produces it".to_owned(),
                 };

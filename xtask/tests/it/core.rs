@@ -246,7 +246,30 @@ fn an_input_its_producer_did_not_write_is_reported() {
     );
     t.run(&["orchestrate"])
         .code(1)
-        .says("missing input workspace/outputs/p/make/data.txt (its producer p/make completed without writing it)");
+        .says("missing input workspace/outputs/p/make/data.txt (its producer p/make completed without writing it: `cargo xtask");
+}
+
+/// A declared output was there when its producer completed: when it is
+/// missing later, it was removed since, and the message says so.
+#[test]
+fn an_input_removed_after_its_producer_completed_is_said_gone() {
+    let t = Tree::new();
+    t.task(
+        "p/make",
+        &format!(
+            "outputs: [data.txt]\n{}",
+            sh("touch $TASK_OUTPUT_DIR/data.txt")
+        ),
+    );
+    t.run(&["orchestrate", "--task", "p/make"]).code(0);
+    std::fs::remove_file(t.path("workspace/outputs/p/make/data.txt")).unwrap();
+    t.task(
+        "p/use",
+        &format!("inputs: [p/make/data.txt]\n{}", sh("true")),
+    );
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("missing input workspace/outputs/p/make/data.txt (its producer p/make completed with it, and it is gone since: `cargo xtask");
 }
 
 #[test]
