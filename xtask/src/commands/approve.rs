@@ -40,6 +40,9 @@ pub fn run(layout: &Layout, name: &str, decided: &Decided) -> Result<i32> {
             Err(why) => println!("skipped  {why}"),
         }
     }
+    if chosen.is_empty() {
+        bail!("nothing in {name} awaits this decision: every task was skipped (above)");
+    }
     let by = decided
         .by
         .map(str::to_owned)

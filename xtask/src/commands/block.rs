@@ -9,6 +9,7 @@ use anyhow::{bail, Result};
 
 use crate::model::definitions;
 use crate::model::layout::Layout;
+use crate::model::task;
 use crate::run::plan::Plan;
 use crate::run::readiness::Node;
 use crate::run::Options;
@@ -27,6 +28,17 @@ pub fn run(layout: &Layout, name: &str, reason: &str) -> Result<i32> {
     let options = Options::everything(defs.config.executor);
     let mut plan = Plan::new(&defs, &options);
     let mut events = events::Log::open(layout, None)?;
+    let completed = |t: usize| plan.readiness().node(t) == Node::Completed;
+    if named.iter().all(|&t| completed(t)) {
+        let what = match graph.get(task::normalize_id(name)) {
+            Some(_) => format!("{name} is"),
+            None => format!("every task of {name} is"),
+        };
+        bail!(
+            "nothing to block: {what} completed (`{}` first)",
+            layout.cmd(&format!("reset {name}"))
+        );
+    }
     for t in named {
         let id = &graph.tasks[t].id;
         if plan.readiness().node(t) == Node::Completed {

@@ -53,6 +53,10 @@ fn tasks_awaiting_approval_end_the_run_with_exit_4_and_approve_lets_them_go_on()
     assert_eq!(t.launches("p/deploy"), 1);
     assert!(t.status("p/deploy")["approved_by"].is_string());
     assert!(t.status("p/deploy")["approved_at"].is_string());
+    // Nothing of the phase waits any more: an error, not a success.
+    t.run(&["approve", "p"])
+        .code(2)
+        .says("nothing in p awaits this decision");
 }
 
 #[test]

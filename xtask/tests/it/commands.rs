@@ -176,6 +176,13 @@ fn block_and_reset() {
         ("pending".into(), "pending".into())
     );
     t.run(&["orchestrate"]).code(0);
+    // Nothing to block where everything completed: an error, not a success.
+    t.run(&["block", "p/a"])
+        .code(2)
+        .says("nothing to block: p/a is completed (`cargo xtask");
+    t.run(&["block", "p"])
+        .code(2)
+        .says("nothing to block: every task of p is completed");
     t.run(&["reset", "p"])
         .code(0)
         .says("reset  p/a")
