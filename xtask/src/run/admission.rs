@@ -112,7 +112,9 @@ impl<'a> Admission<'a> {
             .iter()
             .map(|&t| self.phase_limit(graph, graph.phase_of[t]))
             .max()?;
-        let cap = self.jobs.min(phase_cap);
+        // Never more than there are tasks to run: memory for two does
+        // not cap a run of one.
+        let cap = self.jobs.min(phase_cap).min(tasks.len());
         let admitted = |each: f64| (self.memory_capacity / each).floor().max(1.0) as usize;
         let (fewest, most_admitted) = (admitted(most), admitted(least));
         if fewest >= cap {

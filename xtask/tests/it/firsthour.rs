@@ -367,7 +367,12 @@ fn the_memory_that_caps_concurrency_is_said() {
     t.run(&["next"])
         .code(0)
         .says("Limits: at most 10 at once")
-        .says("memory admits 2 tasks at a time, not 10");
+        .says("memory admits 2 tasks at a time, not 5");
+    // A run of fewer than memory admits is not capped by it.
+    let one = t.run(&["orchestrate", "--task", "p/t0", "-j", "5"]);
+    one.code(0);
+    assert!(!one.stdout.contains("memory admits"), "{}", one.stdout);
+    t.run(&["reset", "p"]).code(0);
     t.run(&["orchestrate", "--dry-run", "-j", "5"])
         .code(0)
         .says(note);
