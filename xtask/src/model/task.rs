@@ -496,7 +496,15 @@ pub fn parse(tasks_dir: &Utf8Path, file: &Utf8Path, text: &str) -> Parsed {
     };
     let value: Value = match serde_yaml::from_str(frontmatter) {
         Ok(value) => value,
-        Err(e) => return Parsed::failed(yaml::syntax_problem(file, &e, first_line, "frontmatter")),
+        Err(e) => {
+            return Parsed::failed(yaml::syntax_problem(
+                file,
+                frontmatter,
+                &e,
+                first_line,
+                "frontmatter",
+            ))
+        }
     };
     let mut fields = match Fields::new(file, text, value, "", first_line) {
         Ok(fields) => fields,

@@ -107,8 +107,17 @@ impl<'a> Fields<'a> {
         match parse(&entry.value) {
             Ok(value) => Some(value),
             Err(message) => {
+                // An unknown key inside the value (a list of mappings such
+                // as `notify:`) is on its own line, below this one.
+                let inner = message
+                    .split("unknown key `")
+                    .nth(1)
+                    .and_then(|rest| rest.split('`').next())
+                    .and_then(|inner| {
+                        find_line(self.text, &format!("{inner}:"), entry.line.unwrap_or(1))
+                    });
                 let full = format!("`{}{key}`: {message}", self.path);
-                self.problem(entry.line, full);
+                self.problem(inner.or(entry.line), full);
                 None
             }
         }
@@ -209,16 +218,22 @@ pub fn set<T>(slot: &mut T, value: Option<T>) {
     }
 }
 
-/// A YAML syntax error in `file`, whose YAML starts on line `first_line`:
-/// the file's line, and the message without serde_yaml's own positions
-/// (which count from the YAML's start).
+/// A YAML syntax error in `file`, whose YAML `yaml` starts on line
+/// `first_line`: the file's line, and the message without serde_yaml's own
+/// positions (which count from the YAML's start). A key given twice is
+/// reported where it comes again (serde_yaml says where the first is).
 pub fn syntax_problem(
     file: &Utf8Path,
+    yaml: &str,
     error: &serde_yaml::Error,
     first_line: usize,
     what: &str,
 ) -> Problem {
-    let line = error.location().map(|l| l.line() + first_line - 1);
+    let line = error.location().map(|l| {
+        let again = duplicate_key(&error.to_string())
+            .and_then(|key| second_line_of_key(yaml, l.line(), key));
+        again.unwrap_or(l.line()) + first_line - 1
+    });
     Problem::in_file(
         file,
         line,
@@ -227,6 +242,34 @@ pub fn syntax_problem(
             without_locations(&error.to_string())
         ),
     )
+}
+
+/// The key of serde_yaml's `duplicate entry with key "K"`.
+fn duplicate_key(message: &str) -> Option<&str> {
+    let rest = message.split("duplicate entry with key \"").nth(1)?;
+    rest.split('"').next()
+}
+
+/// The line (from 1) where `key` comes a second time at the indentation
+/// of its first, from line `from` on.
+fn second_line_of_key(yaml: &str, from: usize, key: &str) -> Option<usize> {
+    let mut seen = None;
+    for (i, line) in yaml.lines().enumerate().skip(from.saturating_sub(1)) {
+        let trimmed = line.trim_start();
+        let Some(after) = trimmed.strip_prefix(key) else {
+            continue;
+        };
+        if !after.trim_start().starts_with(':') {
+            continue;
+        }
+        let indent = line.len() - trimmed.len();
+        match seen {
+            None => seen = Some(indent),
+            Some(first) if first == indent => return Some(i + 1),
+            Some(_) => {}
+        }
+    }
+    None
 }
 
 /// `message` without any ` at line L column C`.
@@ -417,6 +460,42 @@ mod tests {
             ]
         );
         assert!(read("count: 2\nzzz: 1\n")[0].contains("the keys here are `count`, `retries`"));
+    }
+
+    #[test]
+    fn a_key_given_twice_is_reported_where_it_comes_again() {
+        let problem = |yaml: &str, first_line: usize| {
+            let error = serde_yaml::from_str::<Value>(yaml).unwrap_err();
+            syntax_problem(
+                Utf8Path::new("t.md"),
+                yaml,
+                &error,
+                first_line,
+                "frontmatter",
+            )
+            .to_string()
+        };
+        assert_eq!(
+            problem("title: a\ncommand: x\ncommand: y\n", 2),
+            "t.md:4: frontmatter is not valid YAML: duplicate entry with key \"command\""
+        );
+        // Nested: at the indentation of the first, not a deeper `cpus:`.
+        assert!(problem("r:\n  cpus: 1\n  x:\n    cpus: 3\n  cpus: 2\n", 1).starts_with("t.md:5:"));
+    }
+
+    #[test]
+    fn an_unknown_key_inside_a_value_is_reported_at_its_line() {
+        let text = "notify:\n  - on: [failed]\n    cmd: x\n";
+        let value: Value = serde_yaml::from_str(text).unwrap();
+        let mut f = Fields::new(Utf8Path::new("c.yaml"), text, value, "", 1).unwrap();
+        f.take("notify", |_| {
+            Err::<(), _>("item 1: unknown key `cmd`: the keys are `on`".into())
+        });
+        let found = f.finish(Unknown::Refused, |_| None);
+        assert_eq!(
+            found[0].to_string(),
+            "c.yaml:3: `notify`: item 1: unknown key `cmd`: the keys are `on`"
+        );
     }
 
     #[test]

@@ -90,7 +90,7 @@ fn frontmatter_problems_have_file_and_line() {
     );
     check(
         |t| t.task("p/dup", "outputs: [a]\noutputs: [b]"),
-        &["tasks/p/dup.md:2: frontmatter is not valid YAML: duplicate entry with key \"outputs\""],
+        &["tasks/p/dup.md:3: frontmatter is not valid YAML: duplicate entry with key \"outputs\""],
     );
     check(
         |t| t.task("p/yaml", "title: x\noutputs: [a\n"),

@@ -181,7 +181,7 @@ impl Config {
             return Ok(Config::default());
         }
         let value: Value = serde_yaml::from_str(text)
-            .map_err(|e| vec![yaml::syntax_problem(path, &e, 1, "the config")])?;
+            .map_err(|e| vec![yaml::syntax_problem(path, text, &e, 1, "the config")])?;
         let mut fields = Fields::new(path, text, value, "", 1).map_err(|p| vec![p])?;
         let mut config = Config::default();
         config.read(&mut fields, path);
