@@ -141,10 +141,8 @@ fn read(layout: &Layout, runs: Option<&Runs>) -> Result<Definitions, Vec<Problem
 
 fn read_definitions(layout: &Layout, runs: Option<&Runs>) -> Result<Definitions, Vec<Problem>> {
     let mut problems = Vec::new();
-    let mut config = Config::load(&layout.config_file()).unwrap_or_else(|found| {
-        problems.extend(found);
-        Config::default()
-    });
+    let (mut config, found) = Config::load_as_far_as_it_reads(&layout.config_file());
+    problems.extend(found);
     let mut discovery = Discovery::scan(&layout.tasks);
     problems.append(&mut discovery.problems);
     let files = std::mem::take(&mut discovery.files);
@@ -241,7 +239,8 @@ fn phase_keys(layout: &Layout, config: &mut Config, folders: &[&str]) -> Vec<Pro
             }
             continue;
         }
-        match nearest(&listed, keys.iter().copied()) {
+        // `01-biuld` is near the folder `01-build`, `biuld` near its key.
+        match nearest(&listed, keys.iter().chain(folders).copied()) {
             Some(near) => problems.push(Problem::in_file(
                 &file,
                 line,

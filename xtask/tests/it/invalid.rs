@@ -162,6 +162,18 @@ fn a_phase_key_with_a_typo_is_an_error() {
         },
         &["tasks/orchestrator.yaml:4: phases.analisys matches no phase folder: did you mean `analysis`?"],
     );
+    // In the folder's own form too, and beside another problem of the
+    // config: every problem at once.
+    check(
+        |t| {
+            t.task("01-analysis/a", "title: a");
+            t.config("kill_grace: 1s\nmax_concurent_agents: 3\nagent: {command: [sh, -c, 'true']}\nphases:\n  01-analisys: {max_parallel: 1}\n");
+        },
+        &[
+            "tasks/orchestrator.yaml:2: unknown key `max_concurent_agents`: did you mean `max_concurrent_agents`?",
+            "tasks/orchestrator.yaml:5: phases.01-analisys matches no phase folder: did you mean `01-analysis`?",
+        ],
+    );
     check(
         |t| t.config("phases:\n  p: {requires: [../outside]}\n"),
         &["`phases.p.requires`: `../outside` must be a path under workspace/outputs/"],

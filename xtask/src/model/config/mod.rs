@@ -162,35 +162,60 @@ impl Config {
     /// The config at `path`, or the defaults when there is no such file;
     /// else every problem in it.
     pub fn load(path: &Utf8Path) -> Result<Config, Vec<Problem>> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Config::default()),
-            Err(e) => {
-                return Err(vec![Problem::in_file(
-                    path,
-                    None,
-                    format!("cannot read: {e}"),
-                )])
-            }
-        };
-        Config::parse(path, &text)
-    }
-
-    pub fn parse(path: &Utf8Path, text: &str) -> Result<Config, Vec<Problem>> {
-        if text.trim().is_empty() {
-            return Ok(Config::default());
-        }
-        let value: Value = serde_yaml::from_str(text)
-            .map_err(|e| vec![yaml::syntax_problem(path, text, &e, 1, "the config")])?;
-        let mut fields = Fields::new(path, text, value, "", 1).map_err(|p| vec![p])?;
-        let mut config = Config::default();
-        config.read(&mut fields, path);
-        let problems = fields.finish(Unknown::Refused, |_| None);
+        let (config, problems) = Config::load_as_far_as_it_reads(path);
         if problems.is_empty() {
             Ok(config)
         } else {
             Err(problems)
         }
+    }
+
+    /// The config at `path` with every setting that reads (the others at
+    /// their defaults), and every problem in it: the checks that need the
+    /// config (its phase keys) go on with it, so that all problems are
+    /// reported at once.
+    pub fn load_as_far_as_it_reads(path: &Utf8Path) -> (Config, Vec<Problem>) {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Config::parse_as_far_as_it_reads(path, &text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Config::default(), Vec::new()),
+            Err(e) => (
+                Config::default(),
+                vec![Problem::in_file(path, None, format!("cannot read: {e}"))],
+            ),
+        }
+    }
+
+    #[cfg(test)]
+    pub fn parse(path: &Utf8Path, text: &str) -> Result<Config, Vec<Problem>> {
+        let (config, problems) = Config::parse_as_far_as_it_reads(path, text);
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(problems)
+        }
+    }
+
+    fn parse_as_far_as_it_reads(path: &Utf8Path, text: &str) -> (Config, Vec<Problem>) {
+        let mut config = Config::default();
+        if text.trim().is_empty() {
+            return (config, Vec::new());
+        }
+        let value: Value = match serde_yaml::from_str(text) {
+            Ok(value) => value,
+            Err(e) => {
+                return (
+                    config,
+                    vec![yaml::syntax_problem(path, text, &e, 1, "the config")],
+                )
+            }
+        };
+        let mut fields = match Fields::new(path, text, value, "", 1) {
+            Ok(fields) => fields,
+            Err(problem) => return (config, vec![problem]),
+        };
+        config.read(&mut fields, path);
+        let problems = fields.finish(Unknown::Refused, |_| None);
+        (config, problems)
     }
 
     /// Reads every key it knows from `f`, each over its default.
