@@ -77,15 +77,35 @@ impl Graph {
             }
             let bad: Vec<&camino::Utf8PathBuf> =
                 problems.iter().filter_map(|p| p.file.as_ref()).collect();
-            let kept: Vec<Task> = tasks
-                .iter()
-                .filter(|t| !bad.contains(&&t.file))
-                .cloned()
-                .collect();
-            let stuck = kept.len() == tasks.len();
+            let (mut kept, mut left_out): (Vec<Task>, Vec<Task>) =
+                tasks.iter().cloned().partition(|t| !bad.contains(&&t.file));
+            let stuck = left_out.is_empty();
             reported.extend(problems);
             if stuck {
                 break;
+            }
+            // What needs a task left out is left out with it, said so (the
+            // next try would call its dependency unknown).
+            while let Some(needs) = kept.iter().position(|t| {
+                t.dependencies
+                    .iter()
+                    .any(|d| left_out.iter().any(|out| out.id == *d))
+            }) {
+                let task = kept.remove(needs);
+                let dependency = task
+                    .dependencies
+                    .iter()
+                    .find(|d| left_out.iter().any(|out| out.id == **d))
+                    .expect("found above");
+                let line = std::fs::read_to_string(&task.file)
+                    .ok()
+                    .and_then(|text| find_line(&text, dependency, 2));
+                reported.push(Problem::in_file(
+                    &task.file,
+                    line,
+                    format!("left out: it depends on {dependency}, whose file has a problem"),
+                ));
+                left_out.push(task);
             }
             tasks = kept;
         }
@@ -488,6 +508,34 @@ mod tests {
                 .collect::<Vec<_>>()
                 .join("\n"),
         }
+    }
+
+    #[test]
+    fn a_batch_leaves_out_what_has_a_problem_and_what_needs_it() {
+        let mut g = Graph::build(vec![task("a/seed", &[])]).unwrap();
+        let (added, problems) = g.extend(vec![
+            task("b/c1", &["b/c2"]),
+            task("b/c2", &["b/c1"]),
+            task("b/after", &["b/c1"]),
+            task("b/ok", &["a/seed"]),
+        ]);
+        let ids: Vec<&str> = added.iter().map(|&t| g.tasks[t].id.as_str()).collect();
+        assert_eq!(ids, ["b/ok"]);
+        let said: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        assert!(
+            said.iter().any(|p| p.contains("dependency cycle")),
+            "{said:?}"
+        );
+        // Not an unknown dependency with a wrong suggestion.
+        assert!(
+            said.iter().all(|p| !p.contains("unknown dependency")),
+            "{said:?}"
+        );
+        assert!(
+            said.iter().any(|p| p
+                .contains("b/after.md: left out: it depends on b/c1, whose file has a problem")),
+            "{said:?}"
+        );
     }
 
     #[test]
