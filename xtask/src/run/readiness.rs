@@ -494,16 +494,23 @@ mod tests {
         assert_eq!(r.running_in_phase(0), 0);
     }
 
-    #[test]
-    fn a_phase_gate_waits_for_its_phase_and_every_earlier_one() {
+    /// Three phases of a task each, the last one's depending on the second
+    /// phase, all waiting.
+    fn three_phases() -> (Graph, Readiness) {
         let g = graph(&[
             ("1-a/x", &[], &[]),
             ("2-b/y", &[], &[]),
             ("3-c/z", &["2-b"], &[]),
         ]);
-        let files = &ALL_THERE;
         let mut r = Readiness::new(false);
-        r.add(&g, &waiting(&g), files);
+        r.add(&g, &waiting(&g), &ALL_THERE);
+        (g, r)
+    }
+
+    #[test]
+    fn a_phase_gate_waits_for_its_phase_and_every_earlier_one() {
+        let (g, mut r) = three_phases();
+        let files = &ALL_THERE;
         let gate = g.phase("2-b").unwrap();
         assert_eq!(r.gate_unmet(gate), 2);
         r.start(&g, 1);
@@ -517,14 +524,8 @@ mod tests {
 
     #[test]
     fn a_gate_held_for_an_invalid_task_file_stays_closed() {
-        let g = graph(&[
-            ("1-a/x", &[], &[]),
-            ("2-b/y", &[], &[]),
-            ("3-c/z", &["2-b"], &[]),
-        ]);
+        let (g, mut r) = three_phases();
         let files = &ALL_THERE;
-        let mut r = Readiness::new(false);
-        r.add(&g, &waiting(&g), files);
         let (a, b, c) = (0, g.phase("2-b").unwrap(), g.phase("3-c").unwrap());
         r.start(&g, 0);
         r.complete(&g, 0, files);
