@@ -13,9 +13,16 @@ use crate::git::worktrees::mark;
 use crate::model::config::Config;
 use crate::model::definitions::invalid;
 use crate::model::layout::Layout;
+use crate::state::lock;
 
 pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
     let config = Config::load(&layout.config_file()).map_err(|p| invalid(layout, p))?;
+    // Never beside a run: a running task's worktree may look merged (no
+    // commit of its own yet). No workspace, no run, and none made here.
+    let _lock = match layout.workspace.exists() {
+        true => Some(lock::acquire(layout)?),
+        false => None,
+    };
     let repo = Repo::open(layout)?;
     let integration = &config.worktrees.integration;
     let brought = config.worktrees.brought();

@@ -320,6 +320,24 @@ fn clean_removes_merged_work_and_keeps_the_rest() {
     );
 }
 
+/// `clean` never runs beside a run: a running task's worktree, with no
+/// commit of its own yet, would look merged.
+#[test]
+fn clean_is_refused_while_a_run_goes_on() {
+    let t = repo("");
+    t.task("p/a", &sh("touch $WORKSPACE/started; while [ ! -f $WORKSPACE/go ]; do sleep 0.02; done; echo a > a.txt"));
+    let mut run = t.start(&["orchestrate"]);
+    wait_for("the task to start", || t.exists("workspace/started"));
+    t.run(&["clean"])
+        .code(2)
+        .says("another orchestrator (pid ")
+        .says("is running on");
+    assert!(t.exists("workspace/worktrees/p/a"));
+    t.write("workspace/go", "");
+    assert!(run.wait().unwrap().success());
+    assert_eq!(t.git(&["show", "integration:a.txt"]), "a");
+}
+
 /// What `copy` and `link` bring into a worktree is the user's (a secret in
 /// `.env`, a large `node_modules`): never committed from a worktree, and
 /// removed with it by `clean`, which keeps a worktree with changes of
