@@ -13,8 +13,8 @@ use crate::model::layout::Layout;
 use crate::model::task::{self, phase_key};
 use crate::run::history::{Past, Previous};
 use crate::run::readiness::{Files, Node, Readiness};
+use crate::state::outputs;
 use crate::state::status::{self, State, Status};
-use crate::state::{logs, outputs};
 use crate::sys::parallel;
 
 /// Task files that appeared during the run.
@@ -220,7 +220,9 @@ fn read_past(layout: &Layout, id: &str, status: &Status, resumed: bool, past: &m
     if let (Some(error), Some(_)) = (&status.error, &status.log) {
         past.previous = Some(Box::new(Previous {
             error: error.clone(),
-            log: logs::of_attempt(layout, id, status.attempt),
+            // Where its log is once the next attempt has started (which
+            // keeps it under its number), as a retry in the same run has it.
+            log: layout.attempt_log_file(id, status.attempt),
             session_id: status.agent.as_ref().and_then(|a| a.session_id.clone()),
         }));
     }

@@ -530,6 +530,20 @@ fn the_agent_command_gets_its_placeholders() {
     );
 }
 
+/// A retry in the next run is told the failed attempt's log as a retry in
+/// the same run is: the kept one, not its own new log.
+#[test]
+fn a_retry_in_the_next_run_is_told_the_failed_attempt_s_log() {
+    let t = Tree::new();
+    t.task(
+        "p/flaky",
+        &sh("echo \"attempt $TASK_ATTEMPT\"; cp \"${TASK_PREVIOUS_LOG:-/dev/null}\" $TASK_OUTPUT_DIR/previous; test $TASK_ATTEMPT -ge 2"),
+    );
+    t.run(&["orchestrate"]).code(1);
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.read("workspace/outputs/p/flaky/previous"), "attempt 1\n");
+}
+
 #[test]
 fn retries_run_again_and_dependents_wait_for_the_success() {
     let t = Tree::new();
