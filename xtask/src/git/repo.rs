@@ -476,6 +476,30 @@ impl Repo {
         run(prep(cmd!(sh, "git -C {dir} checkout --quiet {branch}"))).map(drop)
     }
 
+    /// Where the worktree at `dir` stands when it is not on `branch` and
+    /// has commits `branch` lacks (an agent that made a branch of its own,
+    /// or committed on a detached HEAD): `back_on` would leave them behind.
+    pub fn commits_off(&self, dir: &Utf8Path, branch: &str) -> Result<Option<String>> {
+        let sh = &self.sh;
+        let head = output(prep(cmd!(sh, "git -C {dir} symbolic-ref -q --short HEAD")))?;
+        let on = String::from_utf8_lossy(&head.stdout).trim().to_owned();
+        if on == branch {
+            return Ok(None);
+        }
+        let range = format!("{branch}..HEAD");
+        let n = run(prep(cmd!(sh, "git -C {dir} rev-list --count {range}")))?;
+        if n == "0" {
+            return Ok(None);
+        }
+        let place = match on.as_str() {
+            "" => "a detached HEAD".to_owned(),
+            other => format!("branch `{other}`"),
+        };
+        Ok(Some(format!(
+            "{place}, with {n} commit(s) `{branch}` lacks"
+        )))
+    }
+
     /// Brings the orchestrator's own worktree at `dir` back to its commit,
     /// without the files a fast-forward cut short left: nothing but this
     /// orchestrator's merges writes there, so nothing of anyone's is lost

@@ -320,6 +320,30 @@ fn clean_removes_merged_work_and_keeps_the_rest() {
     );
 }
 
+/// An agent that commits on a branch of its own (or a detached HEAD) does
+/// not have that work left behind while the task completes: the task fails
+/// saying where the commits are, and they stay there.
+#[test]
+fn commits_an_agent_left_off_its_branch_fail_the_task_and_stay() {
+    let t = repo("");
+    t.task(
+        "p/a",
+        &sh("git checkout -q -b agent-feature && echo work > w.txt && git add w.txt && git commit -qm 'agent work'"),
+    );
+    t.task("p/b", &sh("git checkout -q --detach && echo b > b.txt && git add b.txt && git commit -qm 'detached work'"));
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("the agent left its worktree on branch `agent-feature`, with 1 commit(s) `task/p/a` lacks")
+        .says("the agent left its worktree on a detached HEAD, with 1 commit(s) `task/p/b` lacks");
+    assert_eq!(t.state("p/a"), "failed");
+    assert_eq!(t.git(&["show", "agent-feature:w.txt"]), "work");
+    let merged = t.git(&["ls-tree", "-r", "--name-only", "integration"]);
+    assert!(
+        !merged.contains("w.txt") && !merged.contains("b.txt"),
+        "{merged}"
+    );
+}
+
 /// `clean` never runs beside a run: a running task's worktree, with no
 /// commit of its own yet, would look merged.
 #[test]
