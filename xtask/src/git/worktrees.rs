@@ -60,15 +60,33 @@ impl Worktrees {
     fn make_integration(&self) -> Result<()> {
         let repo = &self.repo;
         let branch = &self.settings.integration;
-        if repo.branch_commit(branch)?.is_none() {
-            let base = &self.settings.base;
-            let Some(start) = repo.commit_of(base)? else {
-                bail!("worktrees.base `{base}` names no commit of {}: make a first commit, or set worktrees.base", repo.top);
-            };
-            repo.create_branch(branch, &start)?;
-        }
         let dir = self.integration_dir();
         let listed = repo.worktrees()?;
+        match repo.branch_commit(branch)? {
+            None => {
+                let base = &self.settings.base;
+                let Some(start) = repo.commit_of(base)? else {
+                    bail!("worktrees.base `{base}` names no commit of {}: make a first commit, or set worktrees.base", repo.top);
+                };
+                repo.create_branch(branch, &start)?;
+                repo.config_set(&mark(branch), &start)?;
+            }
+            // Ours when marked, or when our worktree of it is registered
+            // (made before branches were marked: marked now); else the
+            // user's, never moved.
+            Some(tip) if repo.config_get(&mark(branch))?.is_none() => {
+                let ours = listed
+                    .iter()
+                    .any(|(path, b)| *path == dir && b.as_deref() == Some(branch.as_str()));
+                if !ours {
+                    bail!(
+                        "a branch `{branch}` exists and was not made by cargo xtask: merges would move it; set worktrees.integration to a new name, or rename that branch"
+                    );
+                }
+                repo.config_set(&mark(branch), &tip)?;
+            }
+            Some(_) => {}
+        }
         if let Some((elsewhere, _)) = listed
             .iter()
             .find(|(path, b)| b.as_deref() == Some(branch.as_str()) && *path != dir)
@@ -77,7 +95,9 @@ impl Worktrees {
                 "the integration branch `{branch}` is checked out at {elsewhere}: merges go into it in {dir}; check out another branch there, or set worktrees.integration"
             );
         }
-        if listed.iter().any(|(path, _)| *path == dir) {
+        // Registered, and still there: a `workspace/` removed since leaves
+        // it registered without its folder (pruned below).
+        if listed.iter().any(|(path, _)| *path == dir) && dir.exists() {
             return Ok(());
         }
         if dir.exists() {

@@ -19,6 +19,14 @@ fn repo(extra: &str) -> Tree {
     t
 }
 
+/// The integration branch as an earlier run made it: marked as this
+/// orchestrator's (the config's lock tests need it made before they lock).
+fn integration_made_before(t: &Tree) {
+    t.git(&["branch", "integration"]);
+    let tip = t.git(&["rev-parse", "integration"]);
+    t.git(&["config", "branch.integration.xtaskbase", &tip]);
+}
+
 /// Shell that writes `text` into `file` and commits it.
 fn commit(file: &str, text: &str) -> String {
     sh(&format!(
@@ -408,13 +416,48 @@ fn files_brought_into_a_worktree_are_never_committed_and_go_with_it() {
 fn the_integration_branch_checked_out_elsewhere_stops_everything() {
     let t = repo("");
     t.task("p/a", &sh(MARK));
-    t.git(&["branch", "integration"]);
+    integration_made_before(&t);
     t.git(&["checkout", "-q", "integration"]);
     t.run(&["orchestrate"])
         .code(2)
         .says("the integration branch `integration` is checked out at");
     assert!(!t.exists("markers"));
     assert!(!t.exists("workspace/status/p/a.json"));
+}
+
+/// A branch of the user's with the integration branch's name is never
+/// taken over and moved: the run stops before anything starts.
+#[test]
+fn a_branch_of_the_user_s_named_like_the_integration_branch_is_refused() {
+    let t = repo("");
+    t.task("p/a", &commit("a.txt", "a"));
+    t.git(&["branch", "integration"]);
+    let before = t.git(&["rev-parse", "integration"]);
+    t.run(&["orchestrate"])
+        .code(2)
+        .says("a branch `integration` exists and was not made by cargo xtask: merges would move it; set worktrees.integration to a new name, or rename that branch");
+    assert_eq!(t.git(&["rev-parse", "integration"]), before);
+    assert!(!t.exists("workspace/status/p/a.json"));
+    // Another name: the run makes its own.
+    t.config("kill_grace: 1s\nworktrees: {default: true, integration: merged}\n");
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.git(&["show", "merged:a.txt"]), "a");
+    assert_eq!(t.git(&["rev-parse", "integration"]), before);
+}
+
+/// `rm -rf workspace` (to start the budget over, say) leaves the
+/// integration worktree registered without its folder: the next run makes
+/// it again and merges.
+#[test]
+fn a_run_after_the_workspace_was_removed_merges() {
+    let t = repo("");
+    // Run again (its status went with the workspace): it changes nothing.
+    t.task("p/a", &sh("echo a > a.txt"));
+    t.run(&["orchestrate"]).code(0);
+    std::fs::remove_dir_all(t.path("workspace")).unwrap();
+    t.task("p/b", &commit("b.txt", "b"));
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.git(&["show", "integration:b.txt"]), "b");
 }
 
 /// The fault-injection test of `reliability.rs`, for merges: the
@@ -539,6 +582,7 @@ fn a_config_locked_by_another_git_for_a_moment_is_waited_for() {
     let t = repo("");
     t.task("p/a", &commit("a.txt", "a"));
     let path = recording_git(&t);
+    integration_made_before(&t);
     t.write(".git/config.lock", "");
     let mut orchestrator = t
         .command(&["orchestrate", "-q"])
@@ -560,6 +604,7 @@ fn a_config_locked_by_another_git_for_a_moment_is_waited_for() {
 fn a_config_lock_that_stays_fails_the_task_and_names_the_fix() {
     let t = repo("");
     t.task("p/a", &commit("a.txt", "a"));
+    integration_made_before(&t);
     t.write(".git/config.lock", "");
     t.run(&["orchestrate"])
         .code(1)
@@ -579,6 +624,7 @@ fn after_a_lock_outlasted_the_wait_the_next_write_tries_once() {
     t.task("p/a", &commit("a.txt", "a"));
     t.task("p/b", &commit("b.txt", "b"));
     let path = recording_git(&t);
+    integration_made_before(&t);
     t.write(".git/config.lock", "");
     let run: Run = t
         .command(&["orchestrate"])
