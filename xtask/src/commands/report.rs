@@ -151,13 +151,23 @@ fn place(graph: &Graph, events: &[Event], run_id: Option<&str>) -> Vec<Bar> {
                 ending: None,
                 error: None,
             });
-        } else if from == "running" {
-            if let Some(bar) = open.remove(&t).map(|b| &mut bars[b]) {
+        } else if from == "running" || from == "merging" {
+            let Some(&b) = open.get(&t) else {
+                continue;
+            };
+            let bar = &mut bars[b];
+            // The agent's slot is free once it exits; a worktree task's
+            // outcome comes with its merge's end.
+            if from == "running" {
                 bar.end = at;
-                bar.to = Some(to.clone());
                 bar.ending = event.ending;
-                bar.error = event.error.clone();
             }
+            if to == "merging" {
+                continue;
+            }
+            open.remove(&t);
+            bar.to = Some(to.clone());
+            bar.error = event.error.clone();
         }
     }
     let origin = bars.iter().map(|b| b.start).fold(f64::INFINITY, f64::min);

@@ -445,6 +445,20 @@ fn a_branch_of_the_user_s_named_like_the_integration_branch_is_refused() {
     assert_eq!(t.git(&["rev-parse", "integration"]), before);
 }
 
+/// The report's timeline shows a worktree task as its merge ended it
+/// (completed here), not as the agent's exit to the merge queue left it.
+#[test]
+fn the_report_shows_merged_worktree_tasks_completed() {
+    let t = repo("");
+    t.task("p/a", &commit("a.txt", "a"));
+    t.task("p/b", &sh("echo b > b.txt"));
+    t.run(&["orchestrate"]).code(0);
+    t.run(&["report"]).code(0);
+    let html = t.read("workspace/report.html");
+    assert_eq!(html.matches("class=\"bar completed").count(), 2, "{html}");
+    assert!(!html.contains("class=\"bar failed"), "{html}");
+}
+
 /// `rm -rf workspace` (to start the budget over, say) leaves the
 /// integration worktree registered without its folder: the next run makes
 /// it again and merges.
