@@ -151,6 +151,8 @@ impl Why<'_> {
                     );
                 }
             }
+            // Said above: its agent has ended.
+            State::Running if s.merging => {}
             State::Running => {
                 let since = s.started_at.as_deref().and_then(status::parse_timestamp);
                 let elapsed = since

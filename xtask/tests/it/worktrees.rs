@@ -445,6 +445,37 @@ fn a_branch_of_the_user_s_named_like_the_integration_branch_is_refused() {
     assert_eq!(t.git(&["rev-parse", "integration"]), before);
 }
 
+/// While a task's work waits in the merge queue, `why` says so, and not
+/// that it is running.
+#[test]
+fn why_tells_a_task_waiting_for_its_merge() {
+    let t = repo("");
+    let markers = t.path("markers");
+    std::fs::create_dir_all(&markers).unwrap();
+    let m = markers.display();
+    t.task(
+        "p/a",
+        &sh(&format!(
+            "echo a > a.txt && git add a.txt && git commit -qm a && touch {m}/ran"
+        )),
+    );
+    // Holds the integration branch's move by the merge (not its making).
+    t.write_executable(
+        ".git/hooks/reference-transaction",
+        &format!(
+            "#!/bin/sh\n[ \"$1\" = prepared ] || exit 0\ngrep -q ' refs/heads/integration$' || exit 0\ncd {m} || exit 1\n[ -f ran ] || exit 0\ntouch held\nwhile [ ! -f go ]; do sleep 0.02; done\n"
+        ),
+    );
+    let mut run = t.start(&["orchestrate", "-q"]);
+    wait_for("the merge to be held", || t.exists("markers/held"));
+    let why = t.run(&["why", "p/a"]);
+    why.code(0)
+        .says("p/a has ended; its work waits in the merge queue");
+    assert!(!why.stdout.contains("is running on"), "{}", why.stdout);
+    t.write("markers/go", "");
+    assert!(run.wait().unwrap().success());
+}
+
 /// The report's timeline shows a worktree task as its merge ended it
 /// (completed here), not as the agent's exit to the merge queue left it.
 #[test]
