@@ -125,9 +125,12 @@ fn merge(repo: &Repo, target: &Target, request: &Request) -> Result<Merged> {
         return Ok(Merged::Done(merged));
     }
     if let Rebased::Conflict(files) = repo.rebase(worktree, integration)? {
+        // The queue rebases: a merge commit resolving the conflict would
+        // be dropped by it, and the conflict replayed.
         return Ok(Merged::Failed(format!(
-            "merge conflict: {}",
-            files.join(", ")
+            "merge conflict: {}: rebase `{}` onto `{integration}` to resolve it (the queue rebases: a merge commit is not kept)",
+            files.join(", "),
+            request.branch
         )));
     }
     repo.fast_forward(&target.integration_dir, &request.branch)?;

@@ -108,7 +108,10 @@ fn a_conflict_fails_the_task_keeps_its_commits_blocks_its_dependents_and_the_ret
     let run = t.run(&["orchestrate"]);
     run.code(1).says("merge conflict: shared.txt");
     assert_eq!(t.state("p/second"), "failed");
-    assert_eq!(t.status("p/second")["error"], "merge conflict: shared.txt");
+    assert_eq!(
+        t.status("p/second")["error"],
+        "merge conflict: shared.txt: rebase `task/p/second` onto `integration` to resolve it (the queue rebases: a merge commit is not kept)"
+    );
     assert_eq!(t.state("q/after"), "blocked");
     assert_eq!(t.launches("q/after"), 0);
     // The other merges were done; the conflicted branch keeps its commit.
@@ -120,10 +123,9 @@ fn a_conflict_fails_the_task_keeps_its_commits_blocks_its_dependents_and_the_ret
     );
     // The next run retries it in the same worktree; it resolves the conflict.
     t.run(&["orchestrate"]).code(0);
-    assert_eq!(
-        t.read("workspace/outputs/p/second/told").trim(),
-        "merge conflict: shared.txt"
-    );
+    assert!(t
+        .read("workspace/outputs/p/second/told")
+        .starts_with("merge conflict: shared.txt: rebase `task/p/second` onto `integration`"));
     assert_eq!(t.git(&["show", "integration:shared.txt"]), "second");
     assert_eq!(t.launches("q/after"), 1);
     assert_eq!(
@@ -747,10 +749,12 @@ fn the_demo_runs_agents_side_by_side_and_reports_the_conflict() {
             std::fs::read_to_string(dir.join(format!("workspace/status/{id}.json"))).unwrap();
         serde_json::from_str(&text).unwrap()
     };
-    assert_eq!(
-        status("01-build/04-rename")["error"],
-        "merge conflict: src/lexer.rs"
-    );
+    assert!(status("01-build/04-rename")["error"]
+        .as_str()
+        .unwrap()
+        .starts_with(
+            "merge conflict: src/lexer.rs: rebase `task/01-build/04-rename` onto `integration`"
+        ));
     assert_eq!(status("02-check/02-names")["status"], "blocked");
     let check = std::fs::read_to_string(dir.join("workspace/logs/02-check/01-build.log")).unwrap();
     assert!(
