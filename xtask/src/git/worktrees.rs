@@ -170,7 +170,7 @@ impl Worktrees {
         }
         match (here, &base) {
             (Some((_, Some(b))), Some(base)) if *b == branch => {
-                let base = base.clone();
+                let base = self.catch_up(&path, &branch, base)?;
                 return self.checked(Prepared {
                     path,
                     branch,
@@ -212,6 +212,27 @@ impl Worktrees {
             base,
             new: true,
         })
+    }
+
+    /// A reused worktree whose work is all in the integration branch
+    /// (none of its own yet, or merged) and that holds no change is brought
+    /// to the integration tip, so that a task run again starts from what
+    /// its dependencies merged since; returns its base. One with work of
+    /// its own not merged (a conflict to resolve) or changes is left as
+    /// its last attempt left it.
+    fn catch_up(&self, path: &Utf8Path, branch: &str, base: &str) -> Result<String> {
+        let repo = &self.repo;
+        let integration = &self.settings.integration;
+        let Some(tip) = repo.branch_commit(integration)? else {
+            return Ok(base.to_owned());
+        };
+        let merged = repo.count(integration, branch)? == 0;
+        if tip == base || !merged || !repo.uncommitted(path, &self.settings.brought())?.is_empty() {
+            return Ok(base.to_owned());
+        }
+        repo.fast_forward(path, integration)?;
+        repo.config_set(&mark(branch), &tip)?;
+        Ok(tip)
     }
 
     /// The worktree is what it claims: its own top folder, with its branch

@@ -447,6 +447,34 @@ fn a_branch_of_the_user_s_named_like_the_integration_branch_is_refused() {
     assert_eq!(t.git(&["rev-parse", "integration"]), before);
 }
 
+/// A task run again (reset with what it depends on) starts from what its
+/// dependencies merged since: its reused worktree, with nothing of its own
+/// unmerged, is brought to the integration tip.
+#[test]
+fn a_dependent_run_again_starts_from_its_dependency_s_new_work() {
+    let t = repo("");
+    t.task(
+        "p/a",
+        &sh("date +%s%N > a.txt && git add a.txt && git commit -qm 'a run'"),
+    );
+    t.task(
+        "p/d",
+        &format!(
+            "dependencies: [p/a]\n{}",
+            sh("cp a.txt $TASK_OUTPUT_DIR/seen")
+        ),
+    );
+    t.run(&["orchestrate", "-q"]).code(0);
+    t.run(&["reset", "p/a", "--downstream"]).code(0);
+    t.run(&["orchestrate", "-q"]).code(0);
+    let merged = t.git(&["show", "integration:a.txt"]);
+    assert_eq!(t.read("workspace/outputs/p/d/seen").trim(), merged);
+    assert_eq!(
+        t.status("p/d")["base_commit"],
+        t.git(&["rev-parse", "integration"])
+    );
+}
+
 /// While a task's work waits in the merge queue, `why` says so, and not
 /// that it is running.
 #[test]
