@@ -113,23 +113,28 @@ fn context(layout: &Layout, graph: &Graph, t: usize, attempt: &Attempt) -> Resul
 }
 
 /// A file's text for a prompt: the first `OUTPUT_TEXT` bytes, cut at a
-/// character, with a marker saying what was left out.
+/// character, with a marker saying what was left out; a binary file (a NUL
+/// byte in that part, as git and grep judge) only named.
 fn text_of(path: &Utf8Path) -> String {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) => return format!("[cannot read {path}: {e}]"),
     };
-    let text = String::from_utf8_lossy(&bytes);
-    if text.len() <= OUTPUT_TEXT {
-        return text.into_owned();
+    let mut end = bytes.len().min(OUTPUT_TEXT);
+    if bytes[..end].contains(&0) {
+        return format!("[binary, {} bytes: {path}]", bytes.len());
     }
-    let mut end = OUTPUT_TEXT;
-    while !text.is_char_boundary(end) {
+    // Back to the start of a UTF-8 character (continuation bytes are
+    // 10xxxxxx).
+    while end < bytes.len() && end > 0 && bytes[end] & 0xC0 == 0x80 {
         end -= 1;
     }
+    let text = String::from_utf8_lossy(&bytes[..end]);
+    if end == bytes.len() {
+        return text.into_owned();
+    }
     format!(
-        "{}\n[... cut: {} more bytes; the whole file is {path}]",
-        &text[..end],
-        text.len() - end
+        "{text}\n[... cut: {} more bytes; the whole file is {path}]",
+        bytes.len() - end
     )
 }

@@ -35,8 +35,8 @@ fn each_attempt_gets_its_prompt_with_dependency_outputs_and_the_previous_failure
     t.task(
         "p/a",
         &format!(
-            "title: Produce\noutputs: [short.txt, big.txt]\n{}",
-            sh("echo hello from a > $TASK_OUTPUT_DIR/short.txt; head -c 9000 /dev/zero | tr '\\0' x > $TASK_OUTPUT_DIR/big.txt")
+            "title: Produce\noutputs: [short.txt, big.txt, bin.dat]\n{}",
+            sh("echo hello from a > $TASK_OUTPUT_DIR/short.txt; head -c 9000 /dev/zero | tr '\\0' x > $TASK_OUTPUT_DIR/big.txt; head -c 20000 /dev/zero > $TASK_OUTPUT_DIR/bin.dat")
         ),
     );
     t.write(
@@ -69,6 +69,8 @@ fn each_attempt_gets_its_prompt_with_dependency_outputs_and_the_previous_failure
     assert!(first.contains(&"x".repeat(8192)));
     assert!(!first.contains(&"x".repeat(8193)));
     assert!(first.contains("[... cut: 808 more bytes; the whole file is"));
+    // A binary file is named, with its true size, not pasted.
+    assert!(first.contains("[binary, 20000 bytes: "), "{first}");
     // The retry is told why the first attempt failed, and how its log ended.
     assert!(second.contains("attempt=2"));
     assert!(second.contains("previous.error=exit code 3"), "{second}");
