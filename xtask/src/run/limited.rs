@@ -1,8 +1,9 @@
 //! The run's side of a rate limit an agent hit (found by `verdict`): the
 //! attempt does not count against the task's retries, the task's pool
 //! pauses until the limit resets (or for a backoff) and its concurrency
-//! halves (see `pools`), and the task waits for its pool. After waiting
-//! `rate_limits.give_up_after` in all, it fails as any failure.
+//! halves (see `pools`), and the task waits for its pool. When its wait
+//! would pass `rate_limits.give_up_after` in all, it fails at once, with no
+//! retry.
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
@@ -31,21 +32,29 @@ impl Run<'_> {
             .to_owned();
         status.rate_limited_since = Some(status::timestamp(since));
         status.pool = Some(pool.clone());
-        if now.duration_since(since).unwrap_or_default() >= settings.give_up_after {
-            status.error = Some(format!(
-                "rate limited since {}: {}",
-                status::timestamp(since),
-                limit.line
-            ));
-            return;
-        }
         let running = self.running.tasks();
         // The limited task ran beside these.
         let busy = self.admission.running_in_pool(&self.graph, &running, &pool) + 1;
+        // The pool pauses either way: the limit holds for its other tasks.
         let until =
             self.admission
                 .pools
                 .rate_limited(&pool, busy, limit.reset, now, settings, jitter());
+        if until.duration_since(since).unwrap_or_default() > settings.give_up_after {
+            // Its wait would pass `give_up_after`: it fails now, for good.
+            // Its retries are not spent on a limit that has not lifted
+            // (each would hit it again at once).
+            self.history[t].tries = self.graph.tasks[t].retries + 1;
+            status.tries = self.history[t].tries;
+            status.error = Some(format!(
+                "rate limited since {}: {} (it lifts at {}, past rate_limits.give_up_after, {})",
+                status::timestamp(since),
+                limit.line,
+                format::clock(until),
+                format::duration(settings.give_up_after)
+            ));
+            return;
+        }
         self.history[t].forgive();
         status.tries = self.history[t].tries;
         status.error = Some(format!("rate limited: {}", limit.line));

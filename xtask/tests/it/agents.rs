@@ -358,6 +358,38 @@ fn a_rate_limit_without_a_reset_time_backs_off_and_gives_up_in_time() {
     assert!(t.status("p/a")["rate_limited_until"].is_null());
 }
 
+/// `give_up_after` bounds the whole wait: a limit that lifts later fails
+/// the task at once, and its retries are not spent on it (each would hit
+/// the limit again at once).
+#[test]
+fn a_limit_that_lifts_past_give_up_after_fails_at_once_without_retries() {
+    let t = Tree::new();
+    t.config(&format!(
+        "{}rate_limits: {{give_up_after: 20s}}\n",
+        agent("claude", "claude-json")
+    ));
+    // Its message names a reset hours away ("resets 9am (Europe/Berlin)").
+    t.task("p/a", "retries: 2");
+    scenario(&t, "p/a", &["rate_limited.json 1"]);
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("past rate_limits.give_up_after, 20.0s)");
+    assert_eq!(runs(&t, "p/a").len(), 1);
+    assert_eq!(t.state("p/a"), "failed");
+
+    // Limited again and again: it waits once at most, then gives up, and
+    // does not run its two retries into the limit.
+    let t = Tree::new();
+    t.config(&format!(
+        "{}rate_limits: {{backoff: 1s, give_up_after: 1s}}\n",
+        agent("claude", "claude-json")
+    ));
+    t.task("p/a", "retries: 2");
+    scenario(&t, "p/a", &["rate_limited_api_429.json 1"]);
+    t.run(&["orchestrate"]).code(1).says("rate limited since ");
+    assert!(runs(&t, "p/a").len() <= 2, "{:?}", runs(&t, "p/a"));
+}
+
 #[test]
 fn the_budget_stops_new_launches_with_exit_3_and_holds_on_the_next_run() {
     let t = Tree::new();
