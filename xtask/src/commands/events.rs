@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
+use crate::model::definitions;
 use crate::model::layout::Layout;
 use crate::model::task;
 use crate::state::events::Event;
@@ -48,7 +49,14 @@ pub fn run(layout: &Layout, follow: bool, task: Option<&str>, json: bool) -> Res
         }
         if !follow {
             if let (Some(id), 0) = (task, printed) {
-                eprintln!("no events of task `{id}` (task ids include the phase folder: `01-analysis/01-survey`)");
+                // A task that does not exist gets the nearest id (a task
+                // removed since still has its events).
+                if !layout.task_file(id).is_file() {
+                    if let Ok(defs) = definitions::load(layout) {
+                        defs.task(id)?;
+                    }
+                }
+                eprintln!("no events of task `{id}` yet");
             }
             return Ok(crate::exit::SUCCESS);
         }

@@ -53,6 +53,9 @@ fn every_transition_of_a_run_is_an_event_in_order() {
     t.run(&["events", "--task", "p/fails"])
         .code(0)
         .says("p/fails  running -> failed  attempt 1, agent-1: exit code 4");
+    t.run(&["events", "--task", "p/fail"])
+        .code(2)
+        .says("no task `p/fail`: did you mean `p/fails`?");
     let json = t.run(&["events", "--json"]);
     assert_eq!(json.stdout.lines().count(), all.len());
 }
