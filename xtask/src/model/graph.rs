@@ -226,7 +226,8 @@ impl Graph {
         let named: Vec<String> = self.tasks[first..]
             .iter()
             .flat_map(|task| &task.dependencies)
-            .filter(|name| self.phase(name).is_none() && self.phase_folders.contains(name))
+            // The few folders first: most names are task ids, a hash each.
+            .filter(|name| self.phase_folders.contains(name) && self.phase(name).is_none())
             .cloned()
             .collect();
         for name in named {
