@@ -185,6 +185,10 @@ pub fn refer_in_script(script: &str) -> String {
         Single,
         Double,
     }
+    if !script.contains('{') {
+        // Most scripts: nothing to look at character by character.
+        return script.to_owned();
+    }
     let mut out = String::with_capacity(script.len());
     let mut quote = Quote::None;
     let mut rest = script;
