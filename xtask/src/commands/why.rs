@@ -205,6 +205,9 @@ impl Why<'_> {
                 } else {
                     println!("{id} awaits approval before it starts");
                 }
+                if let Some((approval, changed)) = approvals::revoked(layout, id) {
+                    println!("  {}", approvals::revoked_text(&approval, &changed));
+                }
                 println!("  `{approve}` lets it go on (`--by NAME --note TEXT` are recorded); `{reject}` fails it and blocks what depends on it");
             }
             State::Blocked => {

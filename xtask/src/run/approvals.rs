@@ -49,6 +49,10 @@ impl Run<'_> {
                 let recorded = status::read(self.layout, id).ok().flatten();
                 // Said once: a later run finds it awaiting already.
                 if recorded.as_ref().map(|s| s.status) != Some(State::AwaitingApproval) {
+                    if let Some((approval, changed)) = approvals::revoked(self.layout, id) {
+                        let text = approvals::revoked_text(&approval, &changed);
+                        self.printer.event(Tone::Warn, "revoked", id, &text);
+                    }
                     let waiting = Status {
                         attempt: self.history[t].attempt,
                         run_id: Some(self.run_id.clone()),

@@ -58,6 +58,26 @@ pub fn read(layout: &Layout, id: &str) -> Option<Approval> {
     (!revoked).then_some(approval)
 }
 
+/// An approval of task `id` that no longer holds, with the first file that
+/// changed since it was given (`read` takes it for none).
+pub fn revoked(layout: &Layout, id: &str) -> Option<(Approval, String)> {
+    let text = std::fs::read_to_string(layout.approval_file(id)).ok()?;
+    let approval: Approval = serde_json::from_str(&text).ok()?;
+    if approval.decision != Decision::Approved {
+        return None;
+    }
+    let changed = fingerprint::changed(layout, &approval.seen, None)?;
+    Some((approval, changed))
+}
+
+/// `the approval by alice no longer holds: tasks/p/a.md changed since`.
+pub fn revoked_text(approval: &Approval, changed: &str) -> String {
+    format!(
+        "the approval by {} no longer holds: {changed} changed since",
+        approval.by
+    )
+}
+
 pub fn write(layout: &Layout, id: &str, approval: &Approval) -> Result<()> {
     let path = layout.approval_file(id);
     let dir = path.parent().expect("an approval file has a folder");

@@ -248,3 +248,20 @@ fn decisions_without_a_run_leave_consistent_statuses() {
     assert_eq!(t.state("p/after-plan"), "blocked");
     assert_eq!(t.launches("p/after-plan"), 0);
 }
+
+/// An approval given ahead of time that no longer holds (the task file
+/// changed since) is said to be revoked, by the run and by `why`.
+#[test]
+fn a_revoked_approval_is_said() {
+    let t = Tree::new();
+    t.task("p/deploy", &format!("approve: before\n{}", sh(MARK)));
+    t.run(&["approve", "p/deploy", "--by", "alice"]).code(0);
+    t.task(
+        "p/deploy",
+        &format!("approve: before\ntitle: changed\n{}", sh(MARK)),
+    );
+    let said = "the approval by alice no longer holds: tasks/p/deploy.md changed since";
+    t.run(&["orchestrate"]).code(4).says(said);
+    assert_eq!(t.launches("p/deploy"), 0);
+    t.run(&["why", "p/deploy"]).says(said);
+}
