@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::os::unix::fs::PermissionsExt;
 
+use crate::model::argv;
 use crate::model::cache::Cache;
 use crate::model::config::{Config, ExecutorKind};
 use crate::model::discovery::Discovery;
@@ -367,7 +368,7 @@ fn missing_programs(layout: &Layout, config: &Config, tasks: &[&Task]) -> Vec<Pr
     // once for all the tasks that use it.
     let programs: Vec<String> = tasks
         .iter()
-        .map(|task| task::program(layout, config, task))
+        .map(|task| argv::program(layout, config, task))
         .collect();
     // Each program looked up once: 100,000 tasks may all run `sh`.
     let mut looked_up: HashMap<&str, Option<String>> = HashMap::new();

@@ -2,6 +2,7 @@
 //! task files, prompt templates, the checked graph, and the problems found
 //! in them.
 
+pub mod argv;
 pub mod cache;
 pub mod config;
 pub mod definitions;
