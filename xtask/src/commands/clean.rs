@@ -50,7 +50,8 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
             continue;
         }
         // A folder gone already is for `prune`.
-        if let Some(folder) = folder.as_ref().filter(|f| f.exists()) {
+        let present = folder.as_ref().filter(|f| f.exists());
+        if let Some(folder) = present {
             let changed = repo.uncommitted(folder, &brought)?;
             if !changed.is_empty() {
                 kept += 1;
@@ -72,18 +73,15 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
             removed += 1;
             continue;
         }
-        if let Some(folder) = &folder {
-            // What `copy` and `link` brought in is ours to remove (a link,
-            // not what it points to); git keeps a worktree with untracked
-            // files.
-            let brought = match folder.exists() {
-                true => repo.untracked(folder, &brought)?,
-                false => Vec::new(),
-            };
-            for path in brought {
+        // What `copy` and `link` brought in is ours to remove (a link, not
+        // what it points to); git keeps a worktree with untracked files.
+        if let Some(folder) = present {
+            for path in repo.untracked(folder, &brought)? {
                 let path = folder.join(&path);
                 std::fs::remove_file(&path).with_context(|| format!("cannot remove {path}"))?;
             }
+        }
+        if let Some(folder) = &folder {
             if let Err(e) = repo.remove_worktree(folder) {
                 kept += 1;
                 println!("kept     {branch}: its worktree cannot be removed: {e:#}");

@@ -52,9 +52,7 @@ pub fn run(layout: &Layout, follow: bool, task: Option<&str>, json: bool) -> Res
                 // A task that does not exist gets the nearest id (a task
                 // removed since still has its events).
                 if !layout.task_file(id).is_file() {
-                    if let Ok(defs) = definitions::load(layout) {
-                        defs.task(id)?;
-                    }
+                    definitions::suggest_task(layout, id)?;
                 }
                 eprintln!("no events of task `{id}` yet");
             }

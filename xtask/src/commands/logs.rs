@@ -14,11 +14,9 @@ use crate::state::status::{self, State};
 pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Result<i32> {
     let id = task::normalize_id(id);
     if !layout.task_file(id).is_file() && !layout.log_file(id).exists() {
-        // Read the definitions only now, for the nearest id to suggest (a
-        // log is shown even while they have problems).
-        if let Ok(defs) = definitions::load(layout) {
-            defs.task(id)?;
-        }
+        // Read the definitions only now: a log is shown even while they
+        // have problems.
+        definitions::suggest_task(layout, id)?;
         bail!(
             "no task `{id}` (ids are paths under tasks/ without .md; `{}` lists them)",
             layout.cmd("progress --tasks")

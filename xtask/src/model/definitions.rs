@@ -43,6 +43,17 @@ pub fn load(layout: &Layout) -> Result<Definitions, Invalid> {
     read(layout, None).map_err(|problems| invalid(layout, problems))
 }
 
+/// For a command that reads a task's files without the definitions (its
+/// log, its events), which found none of `id`: the nearest id, as every
+/// other command suggests it. Nothing when `id` is a task, or when the
+/// definitions cannot be read (the caller's own message stands).
+pub fn suggest_task(layout: &Layout, id: &str) -> anyhow::Result<()> {
+    if let Ok(defs) = load(layout) {
+        defs.task(id)?;
+    }
+    Ok(())
+}
+
 /// `load`, and the programs of the tasks `runs` names (and those of its
 /// executor) checked too, for a command that starts tasks.
 pub fn load_to_run(layout: &Layout, runs: &Runs) -> Result<Definitions, Invalid> {

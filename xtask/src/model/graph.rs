@@ -86,17 +86,19 @@ impl Graph {
             }
             // What needs a task left out is left out with it, said so (the
             // next try would call its dependency unknown).
-            while let Some(needs) = kept.iter().position(|t| {
-                t.dependencies
+            let needs_one_of = |task: &Task, out: &[Task]| {
+                task.dependencies
                     .iter()
-                    .any(|d| left_out.iter().any(|out| out.id == *d))
-            }) {
-                let task = kept.remove(needs);
-                let dependency = task
-                    .dependencies
-                    .iter()
-                    .find(|d| left_out.iter().any(|out| out.id == **d))
-                    .expect("found above");
+                    .find(|d| out.iter().any(|o| o.id == **d))
+                    .cloned()
+            };
+            while let Some((i, dependency)) = kept
+                .iter()
+                .enumerate()
+                .find_map(|(i, t)| Some((i, needs_one_of(t, &left_out)?)))
+            {
+                let task = kept.remove(i);
+                let dependency = dependency.as_str();
                 let line = std::fs::read_to_string(&task.file)
                     .ok()
                     .and_then(|text| find_line(&text, dependency, 2));

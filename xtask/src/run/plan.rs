@@ -414,8 +414,6 @@ impl Waits<'_> {
             .into_iter()
             .map(|input| {
                 let why = match graph.producer(&input) {
-                    // Its outputs were checked when it completed: the file
-                    // went since.
                     Some(p) if readiness.node(p) == Node::Completed => {
                         let producer = &graph.tasks[p];
                         let id = &producer.id;

@@ -51,23 +51,27 @@ pub fn covered(layout: &Layout, task: &Task, with_outputs: bool) -> Vec<Utf8Path
 /// whose files changed since is revoked (`None`; a new approval replaces
 /// its file).
 pub fn read(layout: &Layout, id: &str) -> Option<Approval> {
-    let text = std::fs::read_to_string(layout.approval_file(id)).ok()?;
-    let approval: Approval = serde_json::from_str(&text).ok()?;
-    let revoked = approval.decision == Decision::Approved
-        && fingerprint::changed(layout, &approval.seen, None).is_some();
-    (!revoked).then_some(approval)
+    let (decision, changed) = read_as_it_stands(layout, id)?;
+    changed.is_none().then_some(decision)
 }
 
 /// An approval of task `id` that no longer holds, with the first file that
 /// changed since it was given (`read` takes it for none).
 pub fn revoked(layout: &Layout, id: &str) -> Option<(Approval, String)> {
+    let (approval, changed) = read_as_it_stands(layout, id)?;
+    Some((approval, changed?))
+}
+
+/// The decision on task `id`, and for an approval the first file that
+/// changed since it was given.
+fn read_as_it_stands(layout: &Layout, id: &str) -> Option<(Approval, Option<String>)> {
     let text = std::fs::read_to_string(layout.approval_file(id)).ok()?;
-    let approval: Approval = serde_json::from_str(&text).ok()?;
-    if approval.decision != Decision::Approved {
-        return None;
-    }
-    let changed = fingerprint::changed(layout, &approval.seen, None)?;
-    Some((approval, changed))
+    let decision: Approval = serde_json::from_str(&text).ok()?;
+    let changed = match decision.decision {
+        Decision::Approved => fingerprint::changed(layout, &decision.seen, None),
+        Decision::Rejected => None,
+    };
+    Some((decision, changed))
 }
 
 /// `the approval by alice no longer holds: tasks/p/a.md changed since`.
