@@ -96,12 +96,6 @@ fn merge(repo: &Repo, target: &Target, request: &Request) -> Result<Merged> {
         if repo.rebase_in_progress(dir)? {
             repo.undo_rebase(dir, branch)?;
         }
-        // The agent's commits elsewhere are its work: never left behind.
-        if let Some(place) = repo.commits_off(dir, branch)? {
-            return Ok(Merged::Failed(format!(
-                "the agent left its worktree on {place}: they are not merged; put them on `{branch}` (for example `git checkout {branch} && git merge --ff-only <its commit>`, or a rebase), then run it again"
-            )));
-        }
         repo.back_on(dir, branch)?;
     }
     repo.restore_clean(&target.integration_dir)?;

@@ -465,39 +465,28 @@ impl Repo {
 
     /// Puts the worktree at `dir` back on `branch` when something (a rebase
     /// cut short) left it elsewhere; refuses, as git does, when that would
-    /// lose changes.
+    /// lose changes, and when it stands where commits `branch` lacks were
+    /// made (an agent that made a branch of its own, or committed on a
+    /// detached HEAD): those are its work, never left behind.
     pub fn back_on(&self, dir: &Utf8Path, branch: &str) -> Result<()> {
-        let sh = &self.sh;
-        let head = output(prep(cmd!(sh, "git -C {dir} symbolic-ref -q HEAD")))?;
-        let on = String::from_utf8_lossy(&head.stdout).trim() == format!("refs/heads/{branch}");
-        if on {
-            return Ok(());
-        }
-        run(prep(cmd!(sh, "git -C {dir} checkout --quiet {branch}"))).map(drop)
-    }
-
-    /// Where the worktree at `dir` stands when it is not on `branch` and
-    /// has commits `branch` lacks (an agent that made a branch of its own,
-    /// or committed on a detached HEAD): `back_on` would leave them behind.
-    pub fn commits_off(&self, dir: &Utf8Path, branch: &str) -> Result<Option<String>> {
         let sh = &self.sh;
         let head = output(prep(cmd!(sh, "git -C {dir} symbolic-ref -q --short HEAD")))?;
         let on = String::from_utf8_lossy(&head.stdout).trim().to_owned();
         if on == branch {
-            return Ok(None);
+            return Ok(());
         }
         let range = format!("{branch}..HEAD");
         let n = run(prep(cmd!(sh, "git -C {dir} rev-list --count {range}")))?;
-        if n == "0" {
-            return Ok(None);
+        if n != "0" {
+            let place = match on.as_str() {
+                "" => "a detached HEAD".to_owned(),
+                other => format!("branch `{other}`"),
+            };
+            bail!(
+                "the agent left its worktree on {place}, with {n} commit(s) `{branch}` lacks: they are not merged; put them on `{branch}` (for example `git checkout {branch} && git merge --ff-only <its commit>`, or a rebase), then run it again"
+            );
         }
-        let place = match on.as_str() {
-            "" => "a detached HEAD".to_owned(),
-            other => format!("branch `{other}`"),
-        };
-        Ok(Some(format!(
-            "{place}, with {n} commit(s) `{branch}` lacks"
-        )))
+        run(prep(cmd!(sh, "git -C {dir} checkout --quiet {branch}"))).map(drop)
     }
 
     /// Brings the orchestrator's own worktree at `dir` back to its commit,

@@ -354,6 +354,26 @@ fn commits_an_agent_left_off_its_branch_fail_the_task_and_stay() {
     );
 }
 
+/// The same at a retry's start: an attempt that failed on a branch of its
+/// own leaves its commits there, and the next attempt does not start over
+/// them on the task branch.
+#[test]
+fn a_retry_does_not_start_over_commits_left_off_the_branch() {
+    let t = repo("");
+    t.task(
+        "p/a",
+        &format!(
+            "retries: 1\n{}",
+            sh("[ $TASK_ATTEMPT = 1 ] || exit 0; git checkout -q -b mine && echo w > w.txt && git add w.txt && git commit -qm mine && exit 1")
+        ),
+    );
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("the agent left its worktree on branch `mine`, with 1 commit(s) `task/p/a` lacks");
+    assert_eq!(t.git(&["show", "mine:w.txt"]), "w");
+    assert_eq!(t.state("p/a"), "failed");
+}
+
 /// `clean` never runs beside a run: a running task's worktree, with no
 /// commit of its own yet, would look merged.
 #[test]
