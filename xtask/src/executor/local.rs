@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use super::protocol::{Report, Request, Spec, PROMPTS_ENV, SUPERVISOR_ARG};
+use super::protocol::{Report, Request, Spec, PROMPTS_ENV, SLOTS_ENV, SUPERVISOR_ARG};
 use super::{Event, Launch, Limits};
 use crate::model::layout::Layout;
 
@@ -36,13 +36,14 @@ pub struct Supervisor {
 impl Supervisor {
     /// Starts the supervisor, in a process group of its own so that a
     /// Ctrl-C in the terminal reaches only the orchestrator, which then stops
-    /// tasks deliberately.
-    pub fn start(layout: &Layout, prompt_patterns: &[String]) -> Result<Supervisor> {
+    /// tasks deliberately. It makes `slots` slots as it starts.
+    pub fn start(layout: &Layout, prompt_patterns: &[String], slots: usize) -> Result<Supervisor> {
         let exe = std::env::current_exe()
             .context("cannot find the xtask binary to start the supervisor")?;
         let mut child = Command::new(&exe)
             .arg(SUPERVISOR_ARG)
             .env(PROMPTS_ENV, serde_json::to_string(prompt_patterns)?)
+            .env(SLOTS_ENV, slots.to_string())
             .current_dir(&layout.root)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

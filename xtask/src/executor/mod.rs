@@ -45,12 +45,14 @@ pub enum Executor {
 }
 
 impl Executor {
-    /// Starts the executor of `kind`. Slurm's events go to `events`,
-    /// wrapped; the local supervisor's are read with `read_events`.
+    /// Starts the executor of `kind`, for a run of at most `parallel` tasks
+    /// at once. Slurm's events go to `events`, wrapped; the local
+    /// supervisor's are read with `read_events`.
     pub fn start<E: Send + 'static>(
         kind: ExecutorKind,
         layout: &Layout,
         config: &Config,
+        parallel: usize,
         events: Sender<E>,
         wrap: fn(Event) -> E,
     ) -> Result<Executor> {
@@ -58,6 +60,7 @@ impl Executor {
             ExecutorKind::Local => Executor::Local(local::Supervisor::start(
                 layout,
                 &config.agents.prompt_patterns,
+                parallel,
             )?),
             ExecutorKind::Slurm => {
                 Executor::Slurm(slurm::Slurm::start(&config.slurm, events, wrap))

@@ -14,6 +14,12 @@ pub const SUPERVISOR_ARG: &str = "__supervise";
 /// (`prompt_patterns`, the same for every task), as a JSON list.
 pub const PROMPTS_ENV: &str = "XTASK_PROMPT_PATTERNS";
 
+/// The supervisor's environment variable that holds how many slots to make
+/// as it starts (the run's parallelism, at most its task count): a slot's
+/// groups take the kernel a grace period to join (about 10 ms here), better
+/// spent while the orchestrator reads statuses than before the first task.
+pub const SLOTS_ENV: &str = "XTASK_SLOTS";
+
 /// What the orchestrator asks. Both enums here are tagged by their one
 /// key (`{"launch": {...}}`), which serde reads in one pass: a tag inside
 /// the object makes it buffer the whole line first, twice the work for

@@ -100,6 +100,7 @@ pub fn run(
             );
         }
     }
+    let parallel = options.jobs.unwrap_or(config.max_concurrent_agents).max(1);
     // `monitor` starts no supervisor: adopted tasks have theirs.
     let executor = match (options.executor, mode) {
         (ExecutorKind::Local, Mode::Monitor) => None,
@@ -107,6 +108,7 @@ pub fn run(
             kind,
             layout,
             config,
+            parallel.min(graph.tasks.iter().filter(|t| options.selects(t)).count()),
             tx.clone(),
             Incoming::Executor,
         )?),
@@ -117,7 +119,7 @@ pub fn run(
         options,
         mode,
         admission: Admission::new(config, options.jobs, options.executor),
-        running: Running::new(options.jobs.unwrap_or(config.max_concurrent_agents).max(1)),
+        running: Running::new(parallel),
         graph,
         discovery,
         readiness: Readiness::new(false),

@@ -453,19 +453,28 @@ impl Group {
     /// Removes the groups. Called by the slot's thread, which first moves
     /// back to the `xtask` groups: a group with a member cannot be removed.
     pub fn remove(self) {
-        drop(self.counters);
         if self.thread_inside {
             let tid = gettid();
             for base in self.hierarchy.bases() {
                 let _ = write(&base, "tasks", tid);
             }
         }
+        self.remove_emptied();
+    }
+
+    /// Removes the groups once the slot's thread has ended: no move out.
+    /// A thread just joined may count as a member for a few more
+    /// microseconds (the kernel wakes its joiner before it leaves its
+    /// groups), and a task's last process for longer: tried again, for up
+    /// to half a second.
+    pub fn remove_emptied(self) {
+        drop(self.counters);
         for dir in &self.dirs {
-            for _ in 0..50 {
+            for _ in 0..500 {
                 if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
                     break;
                 }
-                std::thread::sleep(std::time::Duration::from_millis(10));
+                std::thread::sleep(std::time::Duration::from_millis(1));
             }
         }
     }

@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 
 use camino::{Utf8Path, Utf8PathBuf};
 
-use crate::executor::protocol::{ExitRecord, Report, Request, Spec, PROMPTS_ENV};
+use crate::executor::protocol::{ExitRecord, Report, Request, Spec, PROMPTS_ENV, SLOTS_ENV};
 use crate::executor::watchdog::{Alarm, Watchdog};
 use crate::state::records::write_record;
 use crate::state::status::Ending;
@@ -101,6 +101,7 @@ pub fn main() -> i32 {
     // Tasks inherit the signal mask: undo the orchestrator's.
     crate::sys::signals::unblock();
     process::become_subreaper();
+    let (prompts, slots) = take_settings();
     let (wake, woken) = mpsc::channel();
     let hierarchy = cgroups::detect().ok();
     if let Some(hierarchy) = &hierarchy {
@@ -113,12 +114,9 @@ pub fn main() -> i32 {
         running: HashMap::new(),
         unacked: HashMap::new(),
         orchestrator_gone: false,
-        prompts: std::env::var(PROMPTS_ENV)
-            .ok()
-            .and_then(|json| serde_json::from_str::<Vec<String>>(&json).ok())
-            .unwrap_or_default()
-            .into(),
+        prompts: prompts.into(),
     }));
+    lock(&shared).make_slots(slots, &shared);
     read_requests(shared.clone());
     loop {
         {
@@ -133,26 +131,54 @@ pub fn main() -> i32 {
         // Woken early when the loop may end; `wake` lives in the state.
         let _ = woken.recv_timeout(TICK);
     }
-    // Each slot's thread removes its groups once it has no more work.
+    // Each slot's thread ends once it has no more work; its groups are
+    // removed once it has left them by ending, which costs the kernel
+    // nothing, where moving out of them took a grace period (10 to 20 ms)
+    // that the orchestrator waited for.
     let slots = std::mem::take(&mut lock(&shared).slots);
-    for slot in slots {
-        drop(slot.jobs);
-        let _ = slot.thread.join();
-    }
+    let groups: Vec<_> = slots
+        .into_iter()
+        .filter_map(|slot| {
+            drop(slot.jobs);
+            slot.thread.join().ok().flatten()
+        })
+        .collect();
+    groups.into_iter().for_each(cgroups::Group::remove_emptied);
     0
 }
 
+/// What the orchestrator set in the environment for the supervisor (the
+/// prompt patterns, the slots to make at once), taken out of it so that no
+/// task inherits them. Called before any thread is started: changing the
+/// environment while another thread may read it is unsound.
+fn take_settings() -> (Vec<String>, usize) {
+    let take = |name| {
+        let value = std::env::var(name).ok();
+        std::env::remove_var(name);
+        value
+    };
+    let prompts = take(PROMPTS_ENV).and_then(|json| serde_json::from_str(&json).ok());
+    let slots = take(SLOTS_ENV).and_then(|n| n.parse().ok());
+    (prompts.unwrap_or_default(), slots.unwrap_or(0))
+}
+
 impl Supervisor {
+    /// Makes slots up to `count`, each setting up its groups on its own thread.
+    fn make_slots(&mut self, count: usize, shared: &Shared) {
+        while self.slots.len() < count {
+            let slot = Slot::start(self.slots.len(), self.hierarchy.clone(), shared.clone());
+            self.slots.push(slot);
+        }
+    }
+
     /// Hands the task to a free slot, or to a new one. What it returns is
     /// to report (a task its slot could not take).
     fn launch(&mut self, spec: Spec, shared: &Shared) -> Option<Report> {
-        let slot = (0..self.slots.len())
-            .find(|slot| !self.running.contains_key(slot))
-            .unwrap_or_else(|| {
-                let slot = Slot::start(self.slots.len(), self.hierarchy.clone(), shared.clone());
-                self.slots.push(slot);
-                self.slots.len() - 1
-            });
+        let free = (0..self.slots.len()).find(|slot| !self.running.contains_key(slot));
+        let slot = free.unwrap_or_else(|| {
+            self.make_slots(self.slots.len() + 1, shared);
+            self.slots.len() - 1
+        });
         self.running
             .insert(slot, Running::new(spec.clone(), &self.prompts));
         if self.slots[slot].jobs.send(spec).is_err() {

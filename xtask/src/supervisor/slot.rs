@@ -21,7 +21,8 @@ use crate::sys::{lock, process};
 /// slots as tasks ever ran at once.
 pub(super) struct Slot {
     pub(super) jobs: Sender<Spec>,
-    pub(super) thread: std::thread::JoinHandle<()>,
+    /// Ends with the slot's groups, to remove once it has ended.
+    pub(super) thread: std::thread::JoinHandle<Option<cgroups::Group>>,
 }
 
 impl Slot {
@@ -51,7 +52,7 @@ impl Slot {
                 ended.iter().for_each(report);
                 groups.after(&spec);
             }
-            groups.remove();
+            groups.group.take()
         });
         Slot { jobs, thread }
     }

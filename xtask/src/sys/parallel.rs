@@ -16,8 +16,7 @@ pub fn map_mut<T: Send, R: Send>(items: &mut [T], f: impl Fn(&mut T) -> R + Sync
     // would cost more than it saves. Every item is at least a system call
     // or two; a task file to parse is about 25 µs.
     const WORTH_A_THREAD: usize = 64;
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let threads = cpus.min(items.len() / WORTH_A_THREAD).max(1);
+    let threads = cpus().min(items.len() / WORTH_A_THREAD).max(1);
     if threads == 1 {
         return items.iter_mut().map(f).collect();
     }
@@ -37,6 +36,14 @@ pub fn map_mut<T: Send, R: Send>(items: &mut [T], f: impl Fn(&mut T) -> R + Sync
     });
     // Every slot is filled; collected in the same allocation.
     out.into_iter().map_while(|r| r).collect()
+}
+
+/// The CPUs this process may use, asked once: `available_parallelism`
+/// reads the cgroup's quota files at every call (five calls before a run's
+/// first task).
+fn cpus() -> usize {
+    static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 #[cfg(test)]

@@ -493,7 +493,7 @@ fn the_task_gets_its_environment_and_no_stdin() {
     let t = Tree::new();
     t.task(
         "p/env",
-        &sh("env | grep -E '^(TASK_|AGENT_ID|WORKSPACE)' | sort > $TASK_OUTPUT_DIR/env; pwd > $TASK_OUTPUT_DIR/pwd; cat > $TASK_OUTPUT_DIR/stdin"),
+        &sh("env | grep -E '^(TASK_|AGENT_ID|WORKSPACE|XTASK_)' | sort > $TASK_OUTPUT_DIR/env; pwd > $TASK_OUTPUT_DIR/pwd; cat > $TASK_OUTPUT_DIR/stdin"),
     );
     t.run(&["orchestrate"]).code(0);
     let root = t.root.canonicalize().unwrap().display().to_string();
@@ -513,6 +513,8 @@ fn the_task_gets_its_environment_and_no_stdin() {
             "{expected} not in\n{env}"
         );
     }
+    // What the orchestrator tells its supervisor is not the task's.
+    assert!(!env.contains("XTASK_"), "{env}");
     assert_eq!(t.read("workspace/outputs/p/env/pwd").trim(), root);
     assert_eq!(t.read("workspace/outputs/p/env/stdin"), "");
 }
