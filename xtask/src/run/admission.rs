@@ -134,6 +134,14 @@ impl<'a> Admission<'a> {
         ))
     }
 
+    /// How many of `tasks` (their count) may run at once, were each of the
+    /// default size: the global limit, as many as the memory holds (one at
+    /// least). The supervisor makes that many slots as it starts.
+    pub fn likely_at_once(&self, tasks: usize) -> usize {
+        let by_memory = (self.memory_capacity / self.config.max_memory_gb).floor();
+        self.jobs.min(tasks).min(by_memory.max(1.0) as usize)
+    }
+
     /// The limits, as `next` names them.
     pub fn describe(&self) -> String {
         format!(
@@ -224,4 +232,27 @@ fn machine_memory_gb() -> f64 {
         })
         .unwrap_or(f64::INFINITY);
     kib / (1024.0 * 1024.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_slots_made_ahead_are_as_many_as_the_limits_and_the_memory_let_run() {
+        let mut config = Config {
+            max_memory_gb: 8.0,
+            max_total_memory_gb: Some(24.0),
+            ..Config::default()
+        };
+        let at_once = |config: &Config, jobs| {
+            let admission = Admission::new(config, Some(jobs), ExecutorKind::Local);
+            [100, 2, 0].map(|tasks| admission.likely_at_once(tasks))
+        };
+        assert_eq!(at_once(&config, 10), [3, 2, 0]);
+        assert_eq!(at_once(&config, 2), [2, 2, 0]);
+        // A task may always run alone.
+        config.max_total_memory_gb = Some(4.0);
+        assert_eq!(at_once(&config, 2), [1, 1, 0]);
+    }
 }

@@ -100,7 +100,8 @@ pub fn run(
             );
         }
     }
-    let parallel = options.jobs.unwrap_or(config.max_concurrent_agents).max(1);
+    let admission = Admission::new(config, options.jobs, options.executor);
+    let selected = graph.tasks.iter().filter(|t| options.selects(t)).count();
     // `monitor` starts no supervisor: adopted tasks have theirs.
     let executor = match (options.executor, mode) {
         (ExecutorKind::Local, Mode::Monitor) => None,
@@ -108,7 +109,7 @@ pub fn run(
             kind,
             layout,
             config,
-            parallel.min(graph.tasks.iter().filter(|t| options.selects(t)).count()),
+            admission.likely_at_once(selected),
             tx.clone(),
             Incoming::Executor,
         )?),
@@ -118,8 +119,8 @@ pub fn run(
         config,
         options,
         mode,
-        admission: Admission::new(config, options.jobs, options.executor),
-        running: Running::new(parallel),
+        running: Running::new(admission.jobs),
+        admission,
         graph,
         discovery,
         readiness: Readiness::new(false),
