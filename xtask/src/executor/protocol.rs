@@ -15,7 +15,7 @@ pub const SUPERVISOR_ARG: &str = "__supervise";
 pub const PROMPTS_ENV: &str = "XTASK_PROMPT_PATTERNS";
 
 /// The supervisor's environment variable that holds how many slots to make
-/// as it starts (the run's parallelism, at most its task count): a slot's
+/// as it starts (`Admission::likely_at_once`): a slot's
 /// groups take the kernel a grace period to join (about 10 ms here), better
 /// spent while the orchestrator reads statuses than before the first task.
 pub const SLOTS_ENV: &str = "XTASK_SLOTS";

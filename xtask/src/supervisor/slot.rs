@@ -1,6 +1,7 @@
 //! A slot of the supervisor: a thread that starts tasks one after the
 //! other and waits for each, in cgroups of its own that every task of the
-//! slot reuses. There are as many slots as tasks ever ran at once.
+//! slot reuses. There are as many slots as the run may run tasks at once
+//! (made as the supervisor starts), more if more ever ran at once.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -17,8 +18,7 @@ use crate::executor::protocol::Spec;
 use crate::sys::{lock, process};
 
 /// A thread that starts tasks one after the other and waits for each, in
-/// cgroups of its own that every task of the slot reuses. There are as many
-/// slots as tasks ever ran at once.
+/// cgroups of its own that every task of the slot reuses.
 pub(super) struct Slot {
     pub(super) jobs: Sender<Spec>,
     /// Ends with the slot's groups, to remove once it has ended.
