@@ -350,12 +350,9 @@ fn over_ceilings(layout: &Layout, config: &Config, tasks: &[Task]) -> Vec<Proble
         ];
         for (key, asked, ceiling, setting) in asks {
             if asked.is_some_and(|a| a > ceiling) {
-                let line = std::fs::read_to_string(&task.file)
-                    .ok()
-                    .and_then(|text| find_line(&text, key, 2));
-                problems.push(Problem::in_file(
+                problems.push(Problem::in_file_where(
                     &task.file,
-                    line,
+                    key,
                     format!(
                         "resources.{key}: {} is more than {setting} ({ceiling}){}: ask for less, or raise the ceiling",
                         asked.unwrap_or_default(),

@@ -98,13 +98,9 @@ impl Graph {
                 .find_map(|(i, t)| Some((i, needs_one_of(t, &left_out)?)))
             {
                 let task = kept.remove(i);
-                let dependency = dependency.as_str();
-                let line = std::fs::read_to_string(&task.file)
-                    .ok()
-                    .and_then(|text| find_line(&text, dependency, 2));
-                reported.push(Problem::in_file(
+                reported.push(Problem::in_file_where(
                     &task.file,
-                    line,
+                    &dependency,
                     format!("left out: it depends on {dependency}, whose file has a problem"),
                 ));
                 left_out.push(task);
@@ -362,11 +358,7 @@ impl Graph {
     }
 
     fn problem_at(&self, t: usize, needle: &str, message: String) -> Problem {
-        let file = &self.tasks[t].file;
-        let line = std::fs::read_to_string(file)
-            .ok()
-            .and_then(|text| find_line(&text, needle, 2));
-        Problem::in_file(file, line, message)
+        Problem::in_file_where(&self.tasks[t].file, needle, message)
     }
 
     /// Edges of the graph as the cycle search sees it: tasks, then one node

@@ -20,6 +20,15 @@ impl Problem {
             message: message.into(),
         }
     }
+    /// A problem of task file `file`, at the first line of its frontmatter
+    /// that names `needle` (none if the file cannot be read again).
+    pub fn in_file_where(file: &Utf8Path, needle: &str, message: impl Into<String>) -> Problem {
+        let line = std::fs::read_to_string(file)
+            .ok()
+            .and_then(|text| find_line(&text, needle, 2));
+        Problem::in_file(file, line, message)
+    }
+
     pub fn general(message: impl Into<String>) -> Problem {
         Problem {
             file: None,

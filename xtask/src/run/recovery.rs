@@ -3,11 +3,12 @@
 //! Slurm), may have ended (its exit record says how), may never have
 //! started, or may be lost.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use crate::git::worktrees::Prepared;
 use crate::model::layout::Layout;
 use crate::run::attempt::Active;
+use crate::state::outputs;
 use crate::state::records::{self, recorded_end, recorded_pid};
 use crate::state::status::{self, AgentSlot, Status};
 use crate::sys::process::{self, Process};
@@ -70,7 +71,7 @@ pub fn assess(
         // the history that orders later runs.
         started: status
             .attempt_since_ns
-            .map(|ns| UNIX_EPOCH + Duration::from_nanos(ns))
+            .map(outputs::from_ns)
             .or_else(|| {
                 status
                     .started_at

@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::model::layout::Layout;
-use crate::state::status::{AgentSlot, Ending};
+use crate::state::status::{self, AgentSlot, Ending};
 
 /// One line of the file.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -89,7 +89,7 @@ impl Event {
 
     fn now() -> Event {
         Event {
-            time: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+            time: status::timestamp_millis(SystemTime::now()),
             ..Event::default()
         }
     }

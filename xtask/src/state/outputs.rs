@@ -105,7 +105,8 @@ fn glob_matches(pattern: &Utf8Path) -> Vec<std::fs::Metadata> {
 
 pub use crate::model::mark::changed_ns;
 
-fn from_ns(ns: u64) -> SystemTime {
+/// A time on the file system's clock, in nanoseconds since the epoch.
+pub fn from_ns(ns: u64) -> SystemTime {
     UNIX_EPOCH + Duration::from_nanos(ns)
 }
 

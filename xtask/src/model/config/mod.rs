@@ -158,16 +158,20 @@ impl Default for Config {
     }
 }
 
+/// The config, if it came with no problem.
+fn valid((config, problems): (Config, Vec<Problem>)) -> Result<Config, Vec<Problem>> {
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(problems)
+    }
+}
+
 impl Config {
     /// The config at `path`, or the defaults when there is no such file;
     /// else every problem in it.
     pub fn load(path: &Utf8Path) -> Result<Config, Vec<Problem>> {
-        let (config, problems) = Config::load_as_far_as_it_reads(path);
-        if problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(problems)
-        }
+        valid(Config::load_as_far_as_it_reads(path))
     }
 
     /// The config at `path` with every setting that reads (the others at
@@ -187,12 +191,7 @@ impl Config {
 
     #[cfg(test)]
     pub fn parse(path: &Utf8Path, text: &str) -> Result<Config, Vec<Problem>> {
-        let (config, problems) = Config::parse_as_far_as_it_reads(path, text);
-        if problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(problems)
-        }
+        valid(Config::parse_as_far_as_it_reads(path, text))
     }
 
     fn parse_as_far_as_it_reads(path: &Utf8Path, text: &str) -> (Config, Vec<Problem>) {
