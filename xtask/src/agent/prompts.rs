@@ -4,6 +4,8 @@
 //! [`waiting_for_input`] and stops a task that waits on one. The wordings
 //! and their sources are in `tests/fixtures/agents/prompts.txt`.
 
+use crate::state::logs;
+
 /// Defaults for `prompt_patterns`: case-insensitive substrings of a last
 /// log line that asks a question nobody will answer. Every line of the
 /// fixtures' `prompts.txt` is matched but one: Claude Code's "Warning: no
@@ -93,12 +95,12 @@ pub const DEFAULT_PATTERNS: &[&str] = &[
 ];
 
 /// The pattern `line` matches, if it asks for input: the first of
-/// `patterns` found in it, case-insensitively, once its ANSI escapes are
-/// removed. Empty patterns match nothing. A line that is a JSON object is
+/// `patterns` found in it, case-insensitively, as a terminal shows it
+/// (`logs::plain`: no ANSI escapes). Empty patterns match nothing. A line that is a JSON object is
 /// an event printed by an agent CLI (which may quote any text, a prompt
 /// included, in a tool's input), never a question, and matches nothing.
 pub fn waiting_for_input<'a>(patterns: &'a [String], line: &str) -> Option<&'a str> {
-    let line = strip_ansi(line).to_lowercase();
+    let line = logs::plain(line).to_lowercase();
     let trimmed = line.trim();
     if trimmed.starts_with('{') && trimmed.ends_with('}') {
         return None;
@@ -107,42 +109,6 @@ pub fn waiting_for_input<'a>(patterns: &'a [String], line: &str) -> Option<&'a s
         .iter()
         .find(|p| !p.is_empty() && line.contains(&p.to_lowercase()))
         .map(String::as_str)
-}
-
-/// `line` without its terminal escapes: CSI (`ESC [ ... final`), OSC
-/// (`ESC ] ... BEL` or `ESC \`) and two-character ones (`ESC x`).
-fn strip_ansi(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '\u{1b}' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('[') => {
-                // Parameters and intermediates, up to a final byte @ to ~.
-                for c in chars.by_ref() {
-                    if ('@'..='~').contains(&c) {
-                        break;
-                    }
-                }
-            }
-            Some(']') => {
-                while let Some(c) = chars.next() {
-                    if c == '\u{7}' {
-                        break;
-                    }
-                    if c == '\u{1b}' && chars.peek() == Some(&'\\') {
-                        chars.next();
-                        break;
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -234,11 +200,5 @@ mod tests {
             waiting_for_input(&patterns, line),
             Some("do you want to proceed?")
         );
-        assert_eq!(
-            strip_ansi("a\u{1b}]8;;http://x\u{1b}\\link\u{1b}]8;;\u{1b}\\b"),
-            "alinkb"
-        );
-        assert_eq!(strip_ansi("cut \u{1b}[3"), "cut ");
-        assert_eq!(strip_ansi("\u{1b}"), "");
     }
 }

@@ -484,6 +484,20 @@ fn a_pool_caps_its_tasks_across_phases_and_next_names_it() {
 }
 
 #[test]
+fn a_question_in_colour_is_caught_and_reported_as_the_terminal_shows_it() {
+    let t = Tree::new();
+    t.config("prompt_idle: 1s\n");
+    let ask = r"printf '\033[1mOverwrite config?\033[0m \033[2m(y/n)\033[0m '; sleep 60";
+    t.task("p/a", &format!("timeout: 10m\n{}", sh(ask)));
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("waiting for input: Overwrite config? (y/n)");
+    let status = t.status("p/a");
+    assert_eq!(status["ending"], "waiting_for_input");
+    assert!(!status.to_string().contains("\\u001b"), "{status}");
+}
+
+#[test]
 fn an_agent_waiting_for_an_answer_fails_fast() {
     let t = Tree::new();
     t.config(&format!("{}prompt_idle: 1s\n", agent("claude", "none")));

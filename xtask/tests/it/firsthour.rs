@@ -299,6 +299,19 @@ fn progress_lists_every_task() {
 }
 
 #[test]
+fn a_log_s_last_line_is_shown_without_colours_or_redrawn_parts() {
+    let t = Tree::new();
+    t.task(
+        "p/a",
+        &sh(r"printf 'start\n\033[32mok\033[0m 10%%\r\033[32mok\033[0m\t100%%\n'; exit 3"),
+    );
+    t.run(&["orchestrate"]).code(1);
+    let json = t.run(&["progress", "--json"]);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(doc["tasks"][0]["last_log_line"], "ok 100%");
+}
+
+#[test]
 fn init_sets_up_a_fresh_repository_and_an_empty_one_says_what_to_do() {
     let dir = std::env::temp_dir().join(format!("xtask-init-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
