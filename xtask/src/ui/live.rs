@@ -111,10 +111,10 @@ pub fn frame(layout: &Layout, progress: &Progress) -> String {
     for phase in &progress.phases {
         for task in &phase.running_tasks {
             let elapsed = format::duration(Duration::from_secs(task.elapsed_seconds));
-            let state = if task.queued {
-                "queued"
-            } else {
-                elapsed.as_str()
+            let state = match (task.queued, task.merging) {
+                (true, _) => "queued",
+                (false, true) => "merging",
+                (false, false) => elapsed.as_str(),
             };
             let agent = task.agent_id.map_or("-".to_owned(), |a| a.to_string());
             let last: String = logs::last_line(&layout.log_file(&task.task_id))

@@ -108,6 +108,9 @@ pub struct Counts {
     pub total: usize,
     pub completed: usize,
     pub running: usize,
+    /// Of the running, those whose process has ended and whose work waits
+    /// in the merge queue (counted among the running too).
+    pub merging: usize,
     pub blocked: usize,
     pub failed: usize,
     pub pending: usize,
@@ -181,6 +184,8 @@ pub struct RunningTask {
     pub alive: bool,
     /// A Slurm job still waiting in the queue.
     pub queued: bool,
+    /// Its process ended; its work waits in the merge queue.
+    pub merging: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -451,9 +456,10 @@ impl Builder {
                 started,
                 alive,
                 queued,
-                ..
+                merging,
             } => {
                 counts.running += 1;
+                counts.merging += usize::from(merging);
                 phase.running_tasks.push(RunningTask {
                     task_id: id.to_owned(),
                     agent_id: agent,
@@ -462,6 +468,7 @@ impl Builder {
                         .map_or(0, |d| d.as_secs()),
                     alive,
                     queued,
+                    merging,
                 });
             }
         }
@@ -564,6 +571,7 @@ fn sum(a: Counts, b: Counts) -> Counts {
         total: a.total + b.total,
         completed: a.completed + b.completed,
         running: a.running + b.running,
+        merging: a.merging + b.merging,
         blocked: a.blocked + b.blocked,
         failed: a.failed + b.failed,
         pending: a.pending + b.pending,

@@ -7,7 +7,7 @@ use crate::model::config::UNNAMED_POOL;
 use crate::state::status;
 use crate::ui::format;
 use crate::ui::printer::{Printer, Tone};
-use crate::ui::progress::{BudgetLine, PausedTask, Progress};
+use crate::ui::progress::{BudgetLine, Counts, PausedTask, Progress};
 
 fn bar(percent: u32) -> String {
     const WIDTH: usize = 20;
@@ -67,7 +67,7 @@ pub fn print(progress: &Progress) {
         println!("Phase: {}  {} {}%", phase.phase, bar(c.percent), c.percent);
         println!("  Total: {}", c.total);
         println!("  Completed: {} ({}%)", c.completed, c.percent);
-        println!("  Running: {}", c.running);
+        println!("  Running: {}{}", c.running, merging(c));
         println!("  Blocked: {}", c.blocked);
         println!("  Failed: {}", c.failed);
         println!("  Pending: {}", c.pending);
@@ -109,7 +109,8 @@ pub fn print(progress: &Progress) {
                 (false, false) => "  (its process is gone: the next run records how it ended)",
             };
             let agent = task.agent_id.map_or("-".to_owned(), |a| a.to_string());
-            println!("    running  {}  {agent}  {elapsed}{note}", task.task_id);
+            let state = if task.merging { "merging" } else { "running" };
+            println!("    {state}  {}  {agent}  {elapsed}{note}", task.task_id);
         }
         for task in &phase.paused_tasks {
             println!("    paused   {}: {}", task.task_id, paused_reason(task));
@@ -140,11 +141,12 @@ pub fn print(progress: &Progress) {
     }
     let t = &progress.total;
     println!(
-        "Overall: {}/{} completed ({}%), {} running, {} failed, {} blocked, {} pending{}",
+        "Overall: {}/{} completed ({}%), {} running{}, {} failed, {} blocked, {} pending{}",
         t.completed,
         t.total,
         t.percent,
         t.running,
+        merging(t),
         t.failed,
         t.blocked,
         t.pending,
@@ -209,5 +211,13 @@ fn tokens(input: Option<u64>, output: Option<u64>) -> String {
     match (input, output) {
         (None, None) => String::new(),
         (i, o) => format!(" ({} tokens in, {} out)", i.unwrap_or(0), o.unwrap_or(0)),
+    }
+}
+
+/// How many of the running tasks wait in the merge queue, said after them.
+fn merging(counts: &Counts) -> String {
+    match counts.merging {
+        0 => String::new(),
+        merging => format!(" ({merging} merging)"),
     }
 }

@@ -498,7 +498,7 @@ fn a_dependent_run_again_starts_from_its_dependency_s_new_work() {
 /// While a task's work waits in the merge queue, `why` says so, and not
 /// that it is running.
 #[test]
-fn why_tells_a_task_waiting_for_its_merge() {
+fn why_and_progress_tell_a_task_waiting_for_its_merge() {
     let t = repo("");
     let markers = t.path("markers");
     std::fs::create_dir_all(&markers).unwrap();
@@ -522,6 +522,17 @@ fn why_tells_a_task_waiting_for_its_merge() {
     why.code(0)
         .says("p/a has ended; its work waits in the merge queue");
     assert!(!why.stdout.contains("is running on"), "{}", why.stdout);
+    let json = t.run(&["progress", "--json"]);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(doc["total"]["running"], 1, "{doc}");
+    assert_eq!(doc["total"]["merging"], 1, "{doc}");
+    assert_eq!(doc["phases"][0]["running_tasks"][0]["merging"], true);
+    assert_eq!(doc["tasks"][0]["state"], "merging");
+    t.run(&["progress"])
+        .code(0)
+        .says("Running: 1 (1 merging)")
+        .says("    merging  p/a  agent-1")
+        .says("1 running (1 merging), 0 failed");
     t.write("markers/go", "");
     assert!(run.wait().unwrap().success());
 }
