@@ -384,6 +384,29 @@ fn the_report_is_of_the_last_run_and_shows_every_attempt_of_it() {
 }
 
 #[test]
+fn the_report_compares_a_critical_path_with_one_run_only_if_it_ran_in_it() {
+    let t = Tree::new();
+    t.task("p/slow", &sh("sleep 0.5"));
+    t.run(&["orchestrate"]).code(0);
+    t.run(&["report"]).code(0);
+    let html = t.read("workspace/report.html");
+    assert!(html.contains("% of the last run's wall time)"), "{html}");
+    // The next run adds a quick task after it: the path is mostly the first run's.
+    t.task(
+        "p/quick",
+        &format!("dependencies: [p/slow]\n{}", sh("true")),
+    );
+    t.run(&["orchestrate"]).code(0);
+    t.run(&["report"]).code(0);
+    let html = t.read("workspace/report.html");
+    assert!(
+        html.contains("(its tasks' latest attempts, some in earlier runs)"),
+        "{html}"
+    );
+    assert!(!html.contains("% of the last run's wall time"), "{html}");
+}
+
+#[test]
 fn the_report_counts_parallelism_on_one_clock() {
     let t = Tree::new();
     t.config("kill_grace: 1s\nphases:\n  p: {max_parallel: 1}\n");
