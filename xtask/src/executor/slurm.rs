@@ -5,13 +5,13 @@
 //! `workspace/` must be on a file system shared with the compute nodes.
 
 use std::collections::HashMap;
-use std::process::Command;
+use std::process::{Command, Output};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use camino::Utf8PathBuf;
+use camino::{Utf8Path, Utf8PathBuf};
 
 use super::watchdog::{Alarm, Watchdog};
 use super::{Event, Launch, Limits};
@@ -79,12 +79,7 @@ impl Slurm {
     /// the submitter's, which sbatch exports to the job.
     pub fn launch(&mut self, layout: &Layout, launch: &Launch, limits: &Limits) -> Result<String> {
         let args = sbatch_args(&self.config, launch, limits);
-        let output = Command::new(&args[0])
-            .args(&args[1..])
-            .envs(launch.env.iter().map(|(k, v)| (k, v)))
-            .current_dir(&layout.root)
-            .output()
-            .context("cannot run sbatch")?;
+        let output = slurm(&args, &launch.env, Some(&layout.root))?;
         if !output.status.success() {
             bail!(
                 "sbatch rejected the job: {}",
@@ -176,11 +171,34 @@ pub fn sbatch_args(config: &SlurmConfig, launch: &Launch, limits: &Limits) -> Ve
 }
 
 fn scancel(job_id: &str, signal: Option<&str>) {
-    let mut cmd = Command::new("scancel");
+    let mut args = vec!["scancel".to_owned()];
     if let Some(signal) = signal {
-        cmd.arg(format!("--signal={signal}")).arg("--full");
+        args.extend([format!("--signal={signal}"), "--full".to_owned()]);
     }
-    let _ = cmd.arg(job_id).output();
+    args.push(job_id.to_owned());
+    let _ = slurm(&args, &[], None);
+}
+
+/// Runs a Slurm command (`argv`, its program first) to its end, built by
+/// xshell (each value one argument), with `env` added, in `dir` (else
+/// here). It gets the signals the orchestrator blocks (a thread of its own
+/// receives them) unblocked: a child inherits the blocked mask, and an
+/// `sbatch` stuck on a controller that does not answer would not end on
+/// Ctrl-C.
+fn slurm(argv: &[String], env: &[(String, String)], dir: Option<&Utf8Path>) -> Result<Output> {
+    let sh = xshell::Shell::new()?;
+    if let Some(dir) = dir {
+        sh.change_dir(dir);
+    }
+    let (program, args) = argv
+        .split_first()
+        .context("a Slurm command names its program")?;
+    let cmd = xshell::cmd!(sh, "{program} {args...}")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .quiet();
+    let mut command: Command = cmd.into();
+    let output = crate::sys::signals::unblocked_in(&mut command).output();
+    output.with_context(|| format!("cannot run {program}"))
 }
 
 /// One `scontrol` call for all jobs in flight; writes the exit record of each
@@ -189,10 +207,8 @@ fn poll(jobs: &Mutex<HashMap<String, Job>>) -> Vec<Event> {
     if jobs.lock().expect("the poller never panics").is_empty() {
         return Vec::new();
     }
-    let Ok(output) = Command::new("scontrol")
-        .args(["show", "job", "-o"])
-        .output()
-    else {
+    let scontrol = ["scontrol", "show", "job", "-o"].map(str::to_owned);
+    let Ok(output) = slurm(&scontrol, &[], None) else {
         return Vec::new();
     };
     if !output.status.success() {
