@@ -95,13 +95,33 @@ impl fmt::Display for Invalid {
 
 impl std::error::Error for Invalid {}
 
-/// The 1-based line of the first line of `text` that contains `needle`
-/// after `from_line`, to point an error at the offending entry.
+/// The 1-based line of the first line of `text` that contains `needle`,
+/// from line `from_line` on, to point an error at the offending entry.
+/// Comment lines are passed over: the templates list every setting
+/// commented out, above the one that is set.
 pub fn find_line(text: &str, needle: &str, from_line: usize) -> Option<usize> {
+    first_line(text, from_line, |line| line.contains(needle))
+}
+
+/// The 1-based line, from `from_line` on, where mapping key `key` is
+/// written: `key:` first on its line, after a list's `-`, or in a flow
+/// mapping after `{` or `,`. Not `idle_timeout:` for `timeout`, nor a
+/// comment.
+pub fn find_key_line(text: &str, key: &str, from_line: usize) -> Option<usize> {
+    first_line(text, from_line, |line| {
+        line.match_indices(key).any(|(at, _)| {
+            let before = line[..at].trim_end();
+            let after = line[at + key.len()..].trim_start();
+            after.starts_with(':') && (before.is_empty() || before.ends_with(['-', '{', ',']))
+        })
+    })
+}
+
+fn first_line(text: &str, from_line: usize, wanted: impl Fn(&str) -> bool) -> Option<usize> {
     text.lines()
         .enumerate()
         .skip(from_line.saturating_sub(1))
-        .find(|(_, line)| line.contains(needle))
+        .find(|(_, line)| !line.trim_start().starts_with('#') && wanted(line))
         .map(|(i, _)| i + 1)
 }
 
@@ -152,5 +172,17 @@ mod tests {
             Some("01-analysis/01-run")
         );
         assert_eq!(nearest("zzz", ids.into_iter()), None);
+    }
+
+    #[test]
+    fn a_key_is_found_where_it_is_set_not_in_a_comment_or_a_longer_key() {
+        let text = "# timeout: 8h\nidle_timeout: 5m\n  # retries: 1\ntimeout: soon\nresources: {cpus: 2, memory_gb: x}\nnotify:\n  - command: y\nretries: many\n";
+        assert_eq!(find_key_line(text, "timeout", 1), Some(4));
+        assert_eq!(find_key_line(text, "memory_gb", 1), Some(5));
+        assert_eq!(find_key_line(text, "cpus", 1), Some(5));
+        assert_eq!(find_key_line(text, "command", 6), Some(7));
+        assert_eq!(find_key_line(text, "retries", 1), Some(8));
+        assert_eq!(find_key_line(text, "missing", 1), None);
+        assert_eq!(find_line(text, "retries", 1), Some(8));
     }
 }

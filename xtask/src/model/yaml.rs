@@ -9,7 +9,7 @@ use std::time::Duration;
 use camino::Utf8Path;
 use serde_yaml::Value;
 
-use crate::model::problem::{find_line, nearest, Problem};
+use crate::model::problem::{find_key_line, nearest, Problem};
 
 /// A mapping being read.
 pub struct Fields<'a> {
@@ -90,7 +90,7 @@ impl<'a> Fields<'a> {
                     continue;
                 }
             };
-            let line = find_line(text, &format!("{key}:"), from_line);
+            let line = find_key_line(text, &key, from_line);
             fields.entries.push(Entry { key, value, line });
         }
         Ok(fields)
@@ -113,9 +113,7 @@ impl<'a> Fields<'a> {
                     .split("unknown key `")
                     .nth(1)
                     .and_then(|rest| rest.split('`').next())
-                    .and_then(|inner| {
-                        find_line(self.text, &format!("{inner}:"), entry.line.unwrap_or(1))
-                    });
+                    .and_then(|inner| find_key_line(self.text, inner, entry.line.unwrap_or(1)));
                 let full = format!("`{}{key}`: {message}", self.path);
                 self.problem(inner.or(entry.line), full);
                 None
@@ -379,10 +377,7 @@ pub fn positive(value: &Value) -> Result<f64, String> {
 /// Seconds as a number, or text such as `90s`, `30m`, `8h`, `1h 30m`.
 pub fn duration(value: &Value) -> Result<Duration, String> {
     let parsed = match value {
-        Value::Number(n) => n
-            .as_f64()
-            .filter(|s| s.is_finite() && *s > 0.0)
-            .map(Duration::from_secs_f64),
+        Value::Number(n) => n.as_f64().and_then(|s| Duration::try_from_secs_f64(s).ok()),
         Value::String(s) => humantime::parse_duration(s.trim()).ok(),
         _ => None,
     };
@@ -391,10 +386,17 @@ pub fn duration(value: &Value) -> Result<Duration, String> {
         Value::Number(n) => n.to_string(),
         other => type_name(other).to_owned(),
     };
-    parsed.filter(|d| !d.is_zero()).ok_or_else(|| {
-        format!("must be a positive duration: seconds as a number, or `90s`, `30m`, `8h`; found {shown}")
-    })
+    parsed
+        .filter(|d| !d.is_zero() && *d <= LONGEST)
+        .ok_or_else(|| {
+            format!("must be a positive duration of at most 100 years: seconds as a number, or `90s`, `30m`, `8h`; found {shown}")
+        })
 }
+
+/// The longest duration a setting takes. Any longer is a mistake (a
+/// timeout meant to be none is left out), and would overflow the clocks
+/// it is added to.
+const LONGEST: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// `true` or `false`.
 pub fn boolean(value: &Value) -> Result<bool, String> {
@@ -452,7 +454,7 @@ mod tests {
             [
                 "f.yaml:1: `count`: must be a whole number, 1 or more, found text",
                 "f.yaml:2: `retries`: must be a whole number, 0 or more, found -1",
-                "f.yaml:3: `grace`: must be a positive duration: seconds as a number, or `90s`, `30m`, `8h`; found `forever`",
+                "f.yaml:3: `grace`: must be a positive duration of at most 100 years: seconds as a number, or `90s`, `30m`, `8h`; found `forever`",
                 "f.yaml:4: unknown key `cuont`: did you mean `count`?",
                 "f.yaml:6: `inner.name`: is empty: give it a value, or remove the key",
                 "f.yaml:7: unknown key `inner.nme`: did you mean `inner.name`?",
@@ -460,6 +462,22 @@ mod tests {
             ]
         );
         assert!(read("count: 2\nzzz: 1\n")[0].contains("the keys here are `count`, `retries`"));
+    }
+
+    #[test]
+    fn a_duration_too_long_for_the_clocks_is_a_problem_not_a_crash() {
+        for grace in [
+            "1e20",
+            "18446744073709551615",
+            "1e300",
+            "200 years",
+            "9999999999999h",
+        ] {
+            let found = read(&format!("grace: {grace}\n"));
+            assert_eq!(found.len(), 1, "{grace}: {found:?}");
+            assert!(found[0].contains("at most 100 years"), "{found:?}");
+        }
+        assert!(read("grace: 99 years\n").is_empty());
     }
 
     #[test]

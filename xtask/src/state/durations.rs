@@ -11,6 +11,9 @@ use serde::{Deserialize, Serialize};
 use crate::model::layout::Layout;
 use crate::state::atomic;
 
+/// A hundred years, in seconds: longer than any task takes.
+const CENTURY: f64 = 100.0 * 365.0 * 24.0 * 3600.0;
+
 #[derive(Debug, Default, Deserialize)]
 pub struct Durations {
     /// Seconds, by task id. Hashed: read for 100,000 tasks on every run,
@@ -21,11 +24,17 @@ pub struct Durations {
 impl Durations {
     /// What the file holds (nothing when there is none, or it is not
     /// readable: the order then knows less, nothing breaks).
+    /// A duration that no task can have taken (negative, or over a
+    /// century: the file was edited by hand) is left out the same way.
     pub fn load(layout: &Layout) -> Durations {
-        std::fs::read(layout.durations_file())
+        let mut durations: Durations = std::fs::read(layout.durations_file())
             .ok()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .unwrap_or_default()
+            .unwrap_or_default();
+        durations
+            .tasks
+            .retain(|_, seconds| (0.0..=CENTURY).contains(seconds));
+        durations
     }
 
     /// Writes the file, atomically.

@@ -15,9 +15,10 @@ pub fn duration(d: Duration) -> String {
     }
 }
 
-/// `duration` of a number of seconds (negative counts as zero).
+/// `duration` of a number of seconds (negative counts as zero, one too
+/// long for a `Duration` as the longest).
 pub fn seconds(secs: f64) -> String {
-    duration(Duration::from_secs_f64(secs.max(0.0)))
+    duration(Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or(Duration::MAX))
 }
 
 /// `8 GiB`, `100 MiB`.

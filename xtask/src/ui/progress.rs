@@ -593,10 +593,13 @@ impl Progress {
     /// Sets the expected end, `seconds` from now (nothing when no work is
     /// left).
     pub fn set_eta(&mut self, seconds: f64) {
-        if seconds <= 0.0 {
+        let Some(end) = Duration::try_from_secs_f64(seconds)
+            .ok()
+            .filter(|d| !d.is_zero())
+            .and_then(|d| SystemTime::now().checked_add(d))
+        else {
             return;
-        }
-        let end = SystemTime::now() + Duration::from_secs_f64(seconds);
+        };
         self.eta_seconds = Some((seconds * 10.0).round() / 10.0);
         self.expected_end = Some(status::timestamp(end));
     }

@@ -103,6 +103,40 @@ fn frontmatter_problems_have_file_and_line() {
 }
 
 #[test]
+fn a_value_is_reported_where_it_is_set_not_where_a_comment_names_it() {
+    check(
+        |t| {
+            t.config("# max_concurrent_agents: 10\n# kill_grace: 10s\n\nkill_grace: soon\nmax_concurrent_agents: 0\n");
+            t.task(
+                "p/t",
+                "# retries: 1\n# timeout: 8h\nidle_timeout: 5m\ntimeout: later\nretries: many",
+            );
+        },
+        &[
+            "tasks/orchestrator.yaml:4: `kill_grace`",
+            "tasks/orchestrator.yaml:5: `max_concurrent_agents`",
+            "tasks/p/t.md:5: `timeout`",
+            "tasks/p/t.md:6: `retries`",
+        ],
+    );
+}
+
+#[test]
+fn a_duration_beyond_the_clocks_is_refused_not_a_crash() {
+    check(
+        |t| {
+            t.config("kill_grace: 1e30\n");
+            t.task("p/t", "timeout: 1e20\nidle_timeout: 18446744073709551615");
+        },
+        &[
+            "tasks/orchestrator.yaml:1: `kill_grace`: must be a positive duration of at most 100 years",
+            "tasks/p/t.md:2: `timeout`: must be a positive duration of at most 100 years",
+            "tasks/p/t.md:3: `idle_timeout`",
+        ],
+    );
+}
+
+#[test]
 fn every_problem_is_reported_at_once() {
     check(
         |t| {

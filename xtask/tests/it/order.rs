@@ -76,6 +76,31 @@ fn durations_from_earlier_runs_and_priorities_decide() {
 }
 
 #[test]
+fn durations_no_task_can_take_are_left_out_not_a_crash() {
+    let t = Tree::new();
+    // Edited by hand: over any clock's range, negative, a century and more.
+    t.write(
+        "workspace/history.json",
+        r#"{"tasks": {"p/a": 1e300, "p/b": -5, "p/c": 4e9, "p/d": 30}}"#,
+    );
+    for id in ["p/a", "p/b", "p/c", "p/d"] {
+        t.task(id, &sh("true"));
+    }
+    // Left out, each is expected to take what the phase's known tasks
+    // took (p/d's 30 s), as an unknown task is.
+    let next = t.run(&["next"]);
+    next.code(0);
+    assert_eq!(
+        next.stdout.matches("~30.0s, path 30.0s").count(),
+        4,
+        "{}",
+        next.stdout
+    );
+    t.run(&["progress"]).code(0).says("Expected end:");
+    t.run(&["orchestrate"]).code(0);
+}
+
+#[test]
 fn progress_gives_the_expected_end_of_what_is_left() {
     let t = Tree::new();
     t.write(
