@@ -7,6 +7,7 @@ use anyhow::Result;
 use crate::model::definitions::{self, Runs};
 use crate::model::layout::Layout;
 use crate::model::task::Task;
+use crate::state::events::{self, Event};
 use crate::state::status::{self, State};
 
 pub fn run(layout: &Layout, ids: &[String]) -> Result<i32> {
@@ -23,6 +24,7 @@ pub fn run(layout: &Layout, ids: &[String]) -> Result<i32> {
     };
     let mut wrong = 0;
     let mut checked = 0;
+    let mut events = None;
     for t in chosen {
         let task = &defs.graph.tasks[t];
         let mut status = match status::read(layout, &task.id) {
@@ -58,6 +60,17 @@ pub fn run(layout: &Layout, ids: &[String]) -> Result<i32> {
             missing.join("; ")
         ));
         status::write_unlocked(layout, &status)?;
+        // Opened at the first change: a check that changes nothing makes
+        // no workspace.
+        let log = match events.take() {
+            Some(log) => log,
+            None => events::Log::open(layout, None)?,
+        };
+        let log = events.insert(log);
+        log.append(Event {
+            error: status.error.clone(),
+            ..Event::change(&task.id, "completed", "failed")
+        })?;
         println!("FAILED {}: {}", task.id, missing.join("; "));
     }
     println!(

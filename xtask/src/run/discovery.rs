@@ -131,6 +131,9 @@ impl Run<'_> {
             decisions::remove(self.layout, &id);
             self.event(Event::change(&id, "completed", "pending"));
         }
+        for (t, from) in loaded.requeued {
+            self.event(Event::change(&self.graph.tasks[t].id, from, "pending"));
+        }
         self.admission.pause(&self.graph, &loaded.paused);
         for (t, status) in loaded.running {
             self.recover(t, &status)?;

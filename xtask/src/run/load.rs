@@ -131,6 +131,11 @@ pub struct Loaded {
     /// Completed tasks that run again (`rerun_stale`): their statuses are
     /// to be cleared.
     pub rerun: Vec<usize>,
+    /// Tasks that ended failed, blocked or completed in an earlier run and
+    /// wait to run again in this one, each with the state they leave (for
+    /// the events: a retry is `failed` then `pending`, whichever run makes
+    /// it).
+    pub requeued: Vec<(usize, &'static str)>,
     pub warnings: Vec<String>,
 }
 
@@ -183,6 +188,11 @@ impl Reader<'_> {
                     loaded.paused.push((t, until));
                 }
                 node = initial(layout, graph, t, &status, resumed, node, past, &mut loaded);
+                let shown = status::shown_state(Some(&status));
+                let ended = matches!(shown, "failed" | "blocked" | "completed");
+                if node == Node::Waiting && ended {
+                    loaded.requeued.push((t, shown));
+                }
                 if node == Node::Blocked {
                     blocked_by.push((t, status.blocked_by.as_deref().and_then(|b| graph.get(b))));
                 }

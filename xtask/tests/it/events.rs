@@ -61,6 +61,60 @@ fn every_transition_of_a_run_is_an_event_in_order() {
 }
 
 #[test]
+fn a_change_made_between_runs_or_by_validate_is_an_event_too() {
+    let t = Tree::new();
+    t.task("p/fails", &sh("test -e fixed || exit 4"));
+    t.task(
+        "p/blocked",
+        &format!("dependencies: [p/fails]\n{}", sh("true")),
+    );
+    t.task(
+        "p/made",
+        &format!("outputs: [out]\n{}", sh("touch $TASK_OUTPUT_DIR/out")),
+    );
+    t.run(&["orchestrate"]).code(1);
+    // The next run takes up what the first left failed and blocked.
+    t.write("fixed", "");
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(
+        changes(&t, "p/fails"),
+        [
+            "pending -> running",
+            "running -> failed",
+            "failed -> pending",
+            "pending -> running",
+            "running -> completed"
+        ]
+    );
+    assert_eq!(
+        changes(&t, "p/blocked"),
+        [
+            "pending -> blocked",
+            "blocked -> pending",
+            "pending -> running",
+            "running -> completed"
+        ]
+    );
+    // `validate` finds an output gone: the task fails, and says so.
+    std::fs::remove_file(t.path("workspace/outputs/p/made/out")).unwrap();
+    t.run(&["validate"]).code(1);
+    let made = changes(&t, "p/made");
+    assert_eq!(made.last().unwrap(), "completed -> failed", "{made:?}");
+    // Its next run takes it up again.
+    t.run(&["orchestrate"]).code(0);
+    let made = changes(&t, "p/made");
+    assert_eq!(
+        made[made.len() - 4..],
+        [
+            "completed -> failed",
+            "failed -> pending",
+            "pending -> running",
+            "running -> completed"
+        ]
+    );
+}
+
+#[test]
 fn failing_and_hanging_notifiers_change_nothing_in_the_run() {
     let config = "notify:\n  - on: [failed, blocked, run_finished]\n    command: \"cat >> notified.jsonl\"\n  - on: [failed]\n    command: \"echo failing notifier; exit 1\"\n  - on: [run_finished, failed]\n    command: \"sleep 1000\"\n    timeout: 1s\n";
     let t = Tree::new();
