@@ -111,6 +111,10 @@ fn run(cli: Cli) -> Result<i32> {
 /// The repository root: `--root`, or the workspace that holds this crate;
 /// it must hold `tasks/` unless `init` is to make it.
 fn root(flag: Option<Utf8PathBuf>, needs_tasks: bool) -> Result<Utf8PathBuf> {
+    let init = match &flag {
+        Some(root) => format!("cargo xtask --root {root} init"),
+        None => "cargo xtask init".to_owned(),
+    };
     let root = match flag {
         Some(root) => root,
         None => Utf8Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -123,7 +127,7 @@ fn root(flag: Option<Utf8PathBuf>, needs_tasks: bool) -> Result<Utf8PathBuf> {
         Err(e) => bail!("cannot use {root} as the root: {e}"),
     };
     if needs_tasks && !root.join("tasks").is_dir() {
-        bail!("{root} has no tasks/ folder: pass --root with the repository that holds tasks/, or `cargo xtask init` to make one");
+        bail!("{root} has no tasks/ folder: pass --root with the repository that holds tasks/, or `{init}` to make one");
     }
     Ok(root)
 }

@@ -312,6 +312,23 @@ fn a_log_s_last_line_is_shown_without_colours_or_redrawn_parts() {
 }
 
 #[test]
+fn a_root_without_tasks_is_told_the_init_that_makes_them_there() {
+    let dir = std::env::temp_dir().join(format!("xtask-no-tasks-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = std::process::Command::new(BIN)
+        .arg("--root")
+        .arg(&dir)
+        .arg("progress")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let init = format!("`cargo xtask --root {} init` to make one", dir.display());
+    assert!(stderr.contains(&init), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn init_sets_up_a_fresh_repository_and_an_empty_one_says_what_to_do() {
     let dir = std::env::temp_dir().join(format!("xtask-init-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
