@@ -94,6 +94,17 @@ pub fn judge(
     }
 }
 
+/// What the shell said (its log's last line, `sh: 1: nosuchprog: not
+/// found`) when it exited with its codes for a command it could not find
+/// (127) or run (126): the summary then tells why without the log.
+fn shell_said(layout: &Layout, task: &Task, code: i32) -> Option<String> {
+    if !matches!(code, 126 | 127) {
+        return None;
+    }
+    let line = logs::last_line(&layout.log_file(&task.id));
+    (!line.is_empty()).then_some(line)
+}
+
 /// The error of an attempt that ended with exit record `r`.
 fn exit_error(
     layout: &Layout,
@@ -127,7 +138,7 @@ fn exit_error(
                 }
             },
             // The exit code stays the error; what the agent said, the why.
-            (Some(code), _) => Some(match said {
+            (Some(code), _) => Some(match said.or_else(|| shell_said(layout, task, code)) {
                 Some(said) => format!("exit code {code} ({said})"),
                 None => format!("exit code {code}"),
             }),

@@ -312,6 +312,18 @@ fn a_log_s_last_line_is_shown_without_colours_or_redrawn_parts() {
 }
 
 #[test]
+fn a_command_the_shell_cannot_find_is_named_in_the_error() {
+    let t = Tree::new();
+    t.task("p/a", &sh("nosuchprog --flag"));
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("exit code 127 (")
+        .says("nosuchprog: not found)");
+    let error = t.status("p/a")["error"].as_str().unwrap().to_owned();
+    assert!(error.ends_with("nosuchprog: not found)"), "{error}");
+}
+
+#[test]
 fn a_root_without_tasks_is_told_the_init_that_makes_them_there() {
     let dir = std::env::temp_dir().join(format!("xtask-no-tasks-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
