@@ -44,7 +44,7 @@ pub enum Command {
         /// Task id, or a phase (`01-analysis` or `analysis`)
         task: String,
         /// Why, recorded as the task's error
-        #[arg(long, default_value = "blocked by hand")]
+        #[arg(long, default_value = crate::commands::block::BY_HAND)]
         reason: String,
     },
     /// Approve a task (or a phase's tasks) that awaits approval: to start, or its result
@@ -92,6 +92,7 @@ pub enum Command {
     },
     /// Print the dependency graph (Graphviz DOT or Mermaid), coloured by status
     Graph {
+        /// Mermaid (for Markdown: GitHub renders it) or Graphviz DOT (`| dot -Tsvg`)
         #[arg(long, value_enum, default_value = "mermaid")]
         format: Format,
         /// Only this phase (`01-analysis` or `analysis`)
@@ -114,6 +115,7 @@ pub enum Command {
     },
     /// Print or follow a task's log
     Logs {
+        /// Task id, e.g. 01-analysis/01-run-conformance-tests
         task: String,
         /// Keep printing while the task runs
         #[arg(short, long)]

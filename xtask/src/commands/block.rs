@@ -17,6 +17,9 @@ use crate::state::events::{self, Event};
 use crate::state::lock;
 use crate::state::status::{self, State, Status};
 
+/// The error a task blocked with no `--reason` records.
+pub const BY_HAND: &str = "blocked by hand";
+
 pub fn run(layout: &Layout, name: &str, reason: &str) -> Result<i32> {
     let defs = definitions::load(layout)?;
     let named = defs.tasks_named(name)?;
@@ -72,8 +75,14 @@ pub fn run(layout: &Layout, name: &str, reason: &str) -> Result<i32> {
                 ..Event::change(&graph.tasks[d].id, "pending", "blocked")
             })?;
         }
+        // The reason, unless it is the default that says "by hand" again.
+        let why = if reason == BY_HAND {
+            String::new()
+        } else {
+            format!(" ({reason})")
+        };
         println!(
-            "blocked  {id} by hand ({reason}): it stays failed until `{}`",
+            "blocked  {id} by hand{why}: it stays failed until `{}`",
             layout.cmd(&format!("reset {id}"))
         );
         for d in blocked {

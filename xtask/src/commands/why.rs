@@ -313,6 +313,9 @@ impl Why<'_> {
                 Dep::Task(d) if readiness.node(d) != Node::Completed => {
                     let id = &graph.tasks[d].id;
                     unmet.push(match self.status(d) {
+                        Some(s) if s.status == State::AwaitingApproval => {
+                            format!("{id} awaits approval")
+                        }
                         Some(s) => format!(
                             "{id} is {}{}",
                             s.status,

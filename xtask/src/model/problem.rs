@@ -71,9 +71,12 @@ impl Invalid {
     /// The problems under a heading; `launches`: for a command that would
     /// have started tasks, which says that none was.
     pub fn describe(&self, launches: bool) -> String {
+        let count = match self.problems.len() {
+            1 => "a problem".to_owned(),
+            n => format!("{n} problems"),
+        };
         let mut text = format!(
-            "the task definitions have {} problem(s){}:",
-            self.problems.len(),
+            "the task definitions have {count}{}:",
             if launches {
                 "; nothing was launched"
             } else {

@@ -22,7 +22,7 @@ use crate::run::order::Order;
 use crate::run::readiness::{Node, Readiness};
 use crate::run::Options;
 use crate::state::outputs;
-use crate::state::status::AgentSlot;
+use crate::state::status::{self, AgentSlot, State};
 use crate::sys::shell;
 use crate::ui::format;
 use crate::ui::printer::{Printer, Tone};
@@ -443,7 +443,13 @@ impl Waits<'_> {
 
     fn describe(&self, t: usize) -> &'static str {
         match self.readiness.node(t) {
-            Node::Unselected => "not selected in this run",
+            // Not this run's to start: what its status says stands.
+            Node::Unselected => match status::state_of(self.layout, &self.graph.tasks[t].id) {
+                Some(State::Failed) => "failed, and not selected in this run",
+                Some(State::Blocked) => "blocked, and not selected in this run",
+                Some(State::AwaitingApproval) => "awaiting approval",
+                _ => "not selected in this run",
+            },
             Node::Failed => "failed",
             Node::Blocked => "blocked",
             Node::Running if self.planning => "which would start now",

@@ -129,6 +129,23 @@ fn launch_runs_one_task_or_says_what_is_unmet() {
     t.run(&["launch", "p/a"]).code(0);
     t.run(&["launch", "p/b"]).code(0);
     t.run(&["launch", "p/b"]).code(2).says("already completed");
+    // A dependency that failed is said to have failed.
+    t.task("p/c", &sh("exit 3"));
+    t.task("p/d", &format!("dependencies: [p/c]\n{}", sh("true")));
+    t.run(&["launch", "p/c"]).code(1);
+    t.run(&["launch", "p/d"])
+        .code(1)
+        .says("p/d: waits on p/c (failed, and not selected in this run)");
+}
+
+#[test]
+fn a_block_with_no_reason_says_by_hand_once() {
+    let t = Tree::new();
+    t.task("p/a", &sh("true"));
+    let run = t.run(&["block", "p/a"]);
+    run.code(0)
+        .says("blocked  p/a by hand: it stays failed until `cargo xtask");
+    assert_eq!(t.status("p/a")["error"], "blocked by hand");
 }
 
 #[test]

@@ -27,7 +27,7 @@ fn zero_memory_or_cpu_is_invalid() {
     t.config("max_memory_gb: 0\nmax_cpu_per_agent: 0\nmax_total_memory_gb: -2\n");
     t.run(&["validate"])
         .code(2)
-        .says("3 problem(s)")
+        .says("3 problems")
         .says("`max_memory_gb`: must be a number above 0, found 0")
         .says("`max_cpu_per_agent`: must be a number above 0, found 0")
         .says("`max_total_memory_gb`: must be a number above 0, found -2");
@@ -53,7 +53,7 @@ fn every_problem_of_every_stage_is_reported_at_once() {
     t.task("q/d2", "dependencies: [q/d1]\ncommand: [\"true\"]");
     let run = t.run(&["orchestrate"]);
     run.code(2)
-        .says("13 problem(s)")
+        .says("13 problems")
         .says("tasks/orchestrator.yaml:1: unknown key `max_concurent_agents`: did you mean `max_concurrent_agents`?")
         .says("tasks/orchestrator.yaml:2: `kill_grace`: must be a positive duration")
         .says("tasks/p/a.md:2: unknown key `output`: did you mean `outputs`?")
@@ -445,7 +445,7 @@ fn quiet_prints_only_the_summary_and_read_only_commands_launch_nothing() {
             args.push("p/a");
         }
         let run = t.run(&args);
-        run.code(2).says("the task definitions have 1 problem(s):");
+        run.code(2).says("the task definitions have a problem:");
         assert!(
             !run.stderr.contains("launched"),
             "{command}: {}",

@@ -144,7 +144,7 @@ fn every_problem_is_reported_at_once() {
             t.write("tasks/p/b.md", "");
         },
         &[
-            "3 problem(s)",
+            "3 problems",
             "p/nope",
             "b.md: the task file is empty",
             "`agent` (agent.command, the default",
