@@ -167,19 +167,23 @@ fn read_definitions(layout: &Layout, runs: Option<&Runs>) -> Result<Definitions,
     let mut cache = Cache::open(layout);
     // Collected in the place of what was read: with 100,000 tasks, two
     // vectors of them at once would weigh tens of MB.
-    // Files that did not parse stand as placeholders, whose (lack of a)
-    // command is not checked: their own problems say what is wrong.
-    let mut placeholders = HashSet::new();
+    // Files that did not parse stand as placeholders. Their (lack of a)
+    // command is not checked, nor that of a file with a problem (an empty
+    // `command` would be taken for the agent's): their own problems say
+    // what is wrong.
+    let mut unchecked = HashSet::new();
     let tasks: Vec<Task> = cache
         .load_all(&files)
         .into_iter()
         .zip(&files)
         .filter_map(|(parsed, file)| {
+            if !parsed.problems.is_empty() || parsed.task.is_none() {
+                unchecked.insert(file.clone());
+            }
             problems.extend(parsed.problems);
-            parsed.task.or_else(|| {
-                placeholders.insert(file.clone());
-                task::placeholder(&layout.tasks, file)
-            })
+            parsed
+                .task
+                .or_else(|| task::placeholder(&layout.tasks, file))
         })
         .collect();
     drop(files);
@@ -199,7 +203,7 @@ fn read_definitions(layout: &Layout, runs: Option<&Runs>) -> Result<Definitions,
     if let Some(runs) = runs {
         let run: Vec<&Task> = tasks
             .iter()
-            .filter(|t| (runs.tasks)(t) && !placeholders.contains(&t.file))
+            .filter(|t| (runs.tasks)(t) && !unchecked.contains(&t.file))
             .collect();
         problems.extend(missing_programs(layout, &config, &run));
         if runs.executor.unwrap_or(config.executor) == ExecutorKind::Slurm {

@@ -137,6 +137,18 @@ fn a_duration_beyond_the_clocks_is_refused_not_a_crash() {
 }
 
 #[test]
+fn an_empty_command_is_one_problem_not_also_a_missing_agent() {
+    let t = Tree::new();
+    t.task("p/a", "command: []");
+    t.task("p/b", "command: \"\"");
+    let run = t.run(&["orchestrate"]);
+    run.code(2)
+        .says("the task definitions have 2 problems")
+        .says("tasks/p/a.md:2: `command`");
+    assert!(!run.stderr.contains("not on PATH"), "{}", run.stderr);
+}
+
+#[test]
 fn every_problem_is_reported_at_once() {
     check(
         |t| {
