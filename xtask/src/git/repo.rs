@@ -308,15 +308,13 @@ impl Repo {
     pub fn uncommitted(&self, dir: &Utf8Path, except: &[String]) -> Result<Vec<String>> {
         let sh = &self.sh;
         let paths = all_but(except);
-        let text = run(prep(cmd!(
+        // Untrimmed: the first entry's status may start with a space
+        // (` M README.md`); `-z`: names as they are, not quoted.
+        let text = run_untrimmed(prep(cmd!(
             sh,
-            "git -C {dir} status --porcelain --untracked-files=all -- {paths...}"
+            "git -C {dir} status --porcelain -z --untracked-files=all -- {paths...}"
         )))?;
-        Ok(text
-            .lines()
-            .filter(|l| l.len() > 3)
-            .map(|l| l[3..].to_owned())
-            .collect())
+        Ok(changed_paths(&text))
     }
 
     /// Those of `paths` (as written, no wildcards) that are untracked files
@@ -579,6 +577,11 @@ fn output(cmd: Cmd<'_>) -> Result<Output> {
 /// Runs a git command; its stdout, trimmed, or an error with the command
 /// and its stderr.
 fn run(cmd: Cmd<'_>) -> Result<String> {
+    run_untrimmed(cmd).map(|out| out.trim().to_owned())
+}
+
+/// `run`, its stdout as git printed it.
+fn run_untrimmed(cmd: Cmd<'_>) -> Result<String> {
     let shown = cmd.to_string();
     let out = output(cmd)?;
     if !out.status.success() {
@@ -588,5 +591,37 @@ fn run(cmd: Cmd<'_>) -> Result<String> {
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The paths `git status --porcelain -z` lists: each entry `XY path`, and
+/// after a rename's or a copy's, its original path in a field of its own.
+fn changed_paths(text: &str) -> Vec<String> {
+    let mut fields = text.split('\0').filter(|field| !field.is_empty());
+    let mut paths = Vec::new();
+    while let Some(entry) = fields.next() {
+        let (Some(status), Some(path)) = (entry.get(..2), entry.get(3..)) else {
+            continue;
+        };
+        if status.contains(['R', 'C']) {
+            fields.next();
+        }
+        paths.push(path.to_owned());
+    }
+    paths
+}
+
+#[cfg(test)]
+mod tests {
+    use super::changed_paths;
+
+    #[test]
+    fn every_path_of_a_status_is_whole_and_a_rename_names_its_new_path() {
+        let status = " M README.md\0R  new name.rs\0old name.rs\0?? notes.txt\0";
+        assert_eq!(
+            changed_paths(status),
+            ["README.md", "new name.rs", "notes.txt"]
+        );
+        assert!(changed_paths("").is_empty());
+    }
 }

@@ -52,6 +52,15 @@ impl Worktrees {
         Ok(worktrees)
     }
 
+    /// The files of the person's checkout (the root's) with changes not
+    /// committed, untracked ones too, but under `workspace/` and `tasks/`,
+    /// which this tool writes and reads from the root itself. No worktree
+    /// sees them: each starts from the integration branch.
+    pub fn uncommitted_in_checkout(&self) -> Result<Vec<String>> {
+        let ours = ["workspace".to_owned(), "tasks".to_owned()];
+        self.repo.uncommitted(&self.layout.root, &ours)
+    }
+
     /// The orchestrator's worktree of the integration branch.
     pub fn integration_dir(&self) -> Utf8PathBuf {
         self.layout.integration_worktree()

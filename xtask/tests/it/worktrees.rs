@@ -135,6 +135,35 @@ fn a_conflict_fails_the_task_keeps_its_commits_blocks_its_dependents_and_the_ret
 }
 
 #[test]
+fn changes_not_committed_in_the_checkout_are_warned_of_as_unseen() {
+    let t = repo("");
+    t.task(
+        "p/a",
+        &format!(
+            "outputs: [seen.txt]\n{}",
+            sh("cp README.md $TASK_OUTPUT_DIR/seen.txt")
+        ),
+    );
+    t.write("README.md", "edited, not committed\n");
+    t.write("notes.txt", "new, not added\n");
+    t.run(&["orchestrate"])
+        .code(0)
+        .says("warning: changes not committed in the checkout (")
+        .says("README.md")
+        .says("notes.txt")
+        .says("worktree tasks start from the integration branch `integration` and do not see them");
+    // What the task saw is what was committed.
+    assert_eq!(t.read("workspace/outputs/p/a/seen.txt"), "the project\n");
+    // A clean checkout: no warning.
+    t.git(&["add", "."]);
+    t.git(&["commit", "-q", "-m", "edits"]);
+    t.task("p/b", &sh("true"));
+    let quiet = t.run(&["orchestrate"]);
+    quiet.code(0);
+    assert!(!quiet.stdout.contains("not committed"), "{}", quiet.stdout);
+}
+
+#[test]
 fn what_an_agent_leaves_uncommitted_is_committed_or_refused() {
     let t = repo("");
     t.task(
