@@ -30,9 +30,15 @@ pub fn run(layout: &Layout) -> Result<i32> {
         }
     }
     ignore_workspace(layout)?;
+    // The example task's name, unless it was made already.
+    let example = "01-plan/01-first-task";
+    let new = match layout.tasks.join(format!("{example}.md")).exists() {
+        false => format!("new {example}"),
+        true => "new PHASE/NAME".to_owned(),
+    };
     println!(
         "next: `{}` adds a task, `{}` runs them",
-        layout.cmd("new 01-plan/01-first-task"),
+        layout.cmd(&new),
         layout.cmd("orchestrate")
     );
     Ok(crate::exit::SUCCESS)

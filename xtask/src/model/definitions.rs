@@ -160,7 +160,7 @@ fn read_definitions(layout: &Layout, runs: Option<&Runs>) -> Result<Definitions,
     let files = std::mem::take(&mut discovery.files);
     if files.is_empty() {
         problems.push(Problem::general(format!(
-            "tasks/ has no task yet: `{}` adds one (from tasks/TEMPLATE.md)",
+            "tasks/ has no task yet: `{}` adds one (from tasks/TEMPLATE.md, if there is one)",
             layout.cmd("new 01-plan/01-first-task")
         )));
     }
