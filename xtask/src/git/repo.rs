@@ -165,7 +165,7 @@ impl Repo {
         let deadline = Instant::now() + wait;
         let mut pause = Duration::from_millis(5);
         loop {
-            let done = run(cmd().env("LC_ALL", "C"));
+            let done = run_to_end(cmd().env("LC_ALL", "C"));
             let locked = done.as_ref().is_err_and(|e| {
                 let said = e.to_string();
                 said.contains("could not lock config file") && said.contains("File exists")
@@ -546,16 +546,24 @@ fn prep(cmd: Cmd<'_>) -> Cmd<'_> {
 /// it (each value one argument); it runs as a `Command` so that it dies
 /// with the orchestrator's thread that started it, never going on beside
 /// the next orchestrator. It is sent SIGTERM, not SIGKILL: git then
-/// removes the lock files it holds (its index's, a ref's, the shared
-/// config's or packed-refs') before it dies. So git gets the signals the
-/// orchestrator blocks back, and a session of its own, without a
-/// terminal: a Ctrl-C in the terminal does not reach it (the orchestrator,
-/// told, lets its git commands end), and nothing git runs can stop
-/// waiting on the terminal (a prompt fails: git is never interactive
-/// here). A git killed otherwise leaves its locks: those in places only
-/// this orchestrator writes are removed on recovery
-/// (`remove_stale_worktree_locks`, `remove_stale_ref_locks`).
+/// removes the lock files it holds (its index's, a ref's) before it dies,
+/// most of the time: git sets up that cleanup only once it has made its
+/// first lock, and a SIGTERM in between leaves that lock. So git gets the
+/// signals the orchestrator blocks back, and a session of its own, without
+/// a terminal: a Ctrl-C in the terminal does not reach it (the
+/// orchestrator, told, lets its git commands end), and nothing git runs
+/// can stop waiting on the terminal (a prompt fails: git is never
+/// interactive here). A git killed otherwise leaves its locks: those in
+/// places only this orchestrator writes are removed on recovery
+/// (`remove_stale_worktree_locks`, `remove_stale_ref_locks`); the shared
+/// config's is not, so a write of it is never stopped (`run_to_end`).
 fn output(cmd: Cmd<'_>) -> Result<Output> {
+    spawn_and_wait(cmd, true)
+}
+
+/// `output`, with git told to stop when the orchestrator dies only when
+/// `stops_with_us`.
+fn spawn_and_wait(cmd: Cmd<'_>, stops_with_us: bool) -> Result<Output> {
     let shown = cmd.to_string();
     let mut command: Command = cmd.into();
     command.stdin(Stdio::null());
@@ -563,9 +571,11 @@ fn output(cmd: Cmd<'_>) -> Result<Output> {
     // SAFETY: setsid and prctl are async-signal-safe and take integer
     // arguments.
     unsafe {
-        command.pre_exec(|| {
+        command.pre_exec(move || {
             libc::setsid();
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            if stops_with_us {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            }
             Ok(())
         })
     };
@@ -582,8 +592,25 @@ fn run(cmd: Cmd<'_>) -> Result<String> {
 
 /// `run`, its stdout as git printed it.
 fn run_untrimmed(cmd: Cmd<'_>) -> Result<String> {
+    checked(cmd, true)
+}
+
+/// `run`, for a write of the repository's config: that git goes on when
+/// the orchestrator dies. Stopped, it could leave `config.lock` (see
+/// `output`; a SIGTERM at a random moment of `git config` leaves it about
+/// one time in 50), which fails every later write of the config, and
+/// which no recovery may remove: the user's gits take that lock too. Left
+/// to finish, it holds the lock for milliseconds beside the next
+/// orchestrator, whose writes wait for it (`write_config`).
+fn run_to_end(cmd: Cmd<'_>) -> Result<String> {
+    checked(cmd, false).map(|out| out.trim().to_owned())
+}
+
+/// Runs a git command; its stdout as git printed it, or an error with
+/// the command and its stderr.
+fn checked(cmd: Cmd<'_>, stops_with_us: bool) -> Result<String> {
     let shown = cmd.to_string();
-    let out = output(cmd)?;
+    let out = spawn_and_wait(cmd, stops_with_us)?;
     if !out.status.success() {
         bail!(
             "`{shown}` failed ({}): {}",

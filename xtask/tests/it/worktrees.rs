@@ -194,7 +194,9 @@ fn tasks_whose_writes_overlap_never_run_together() {
     let t = repo("");
     // Root tasks (no git needed for the rule), each timed.
     let timed = |writes: &str| format!("workdir: root\nwrites: [{writes}]\n{}", sh(TIMED));
-    t.task("p/a", &timed("\"src/*\""));
+    // First of the two by priority, not by how long each took (their
+    // durations, close, decide the order otherwise).
+    t.task("p/a", &format!("priority: 1\n{}", timed("\"src/*\"")));
     t.task("p/b", &timed("src/lib.rs"));
     t.task("p/c", &timed("\"docs/*\""));
     t.run(&["orchestrate"]).code(0);
@@ -789,6 +791,64 @@ fn after_a_lock_outlasted_the_wait_the_next_write_tries_once() {
 /// A git the orchestrator runs dies with it, and removes its lock files as
 /// it does: here the making of a task's branch, killed while a slow
 /// `reference-transaction` hook runs with the branch's ref locked.
+#[test]
+fn a_config_write_outlives_a_killed_orchestrator_and_leaves_no_lock() {
+    let t = repo("");
+    t.task("p/a", &sh(MARK));
+    let markers = t.path("markers");
+    std::fs::create_dir_all(&markers).unwrap();
+    // A `git` before the real one that holds the write of the task branch's
+    // mark for a moment: the orchestrator is killed meanwhile. Stopped with
+    // it, a `git config` can leave the shared config's lock behind (when the
+    // signal lands before git arms its cleanup), which fails every later
+    // write, and which is not the orchestrator's to remove.
+    let real = String::from_utf8(
+        std::process::Command::new("sh")
+            .args(["-c", "command -v git"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    t.write_executable(
+        "wrappers/git",
+        &format!(
+            "#!/bin/sh\ncase \"$*\" in *'config branch.task/p/a.xtaskbase '*) touch {m}/config-held; sleep 0.5 ;; esac\nexec {} \"$@\"\n",
+            real.trim(),
+            m = markers.display()
+        ),
+    );
+    let path = format!(
+        "{}:{}",
+        t.path("wrappers").display(),
+        std::env::var("PATH").unwrap()
+    );
+    let mut orchestrator = t
+        .command(&["orchestrate", "-q"])
+        .env("PATH", path)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the mark's write to be held", || {
+        t.exists("markers/config-held")
+    });
+    orchestrator.kill().unwrap();
+    orchestrator.wait().unwrap();
+    // The write ends on its own, and takes its lock with it.
+    wait_for("the mark to be written", || {
+        std::process::Command::new("git")
+            .args(["config", "--get", "branch.task/p/a.xtaskbase"])
+            .current_dir(t.path(""))
+            .output()
+            .unwrap()
+            .status
+            .success()
+    });
+    assert!(!t.exists(".git/config.lock"));
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.state("p/a"), "completed");
+}
+
 #[test]
 fn a_git_killed_with_the_orchestrator_leaves_no_lock_behind() {
     let t = repo("");
