@@ -23,7 +23,18 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
         true => Some(lock::acquire(layout)?),
         false => None,
     };
-    let repo = Repo::open(layout)?;
+    let repo = match Repo::open(layout) {
+        Ok(repo) => repo,
+        // git's own words: no repository, so no worktree was ever made.
+        Err(e) if format!("{e:#}").contains("not a git repository") => {
+            println!(
+                "nothing to clean: {} is not in a git repository, so no worktree was made for it",
+                layout.root
+            );
+            return Ok(crate::exit::SUCCESS);
+        }
+        Err(e) => return Err(e),
+    };
     let integration = &config.worktrees.integration;
     let brought = config.worktrees.brought();
     let listed = repo.worktrees()?;

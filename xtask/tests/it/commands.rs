@@ -149,6 +149,16 @@ fn a_block_with_no_reason_says_by_hand_once() {
 }
 
 #[test]
+fn clean_outside_git_has_nothing_to_clean() {
+    let t = Tree::new();
+    t.task("p/a", &sh("true"));
+    t.run(&["clean"])
+        .code(0)
+        .says("nothing to clean: ")
+        .says("is not in a git repository, so no worktree was made for it");
+}
+
+#[test]
 fn block_and_reset() {
     let t = Tree::new();
     t.task("p/a", &sh("true"));
