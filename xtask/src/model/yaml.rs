@@ -232,14 +232,23 @@ pub fn syntax_problem(
             .and_then(|key| second_line_of_key(yaml, l.line(), key));
         again.unwrap_or(l.line()) + first_line - 1
     });
-    Problem::in_file(
-        file,
-        line,
-        format!(
-            "{what} is not valid YAML: {}",
-            without_locations(&error.to_string())
-        ),
-    )
+    let said = without_locations(&error.to_string());
+    let message = match too_large(&said) {
+        Some((key, number)) => {
+            format!("`{key}`: {number} is beyond any setting's range: write a smaller number")
+        }
+        None => format!("{what} is not valid YAML: {said}"),
+    };
+    Problem::in_file(file, line, message)
+}
+
+/// The key and the number of serde_yaml's `K: invalid type: integer `N`
+/// as u128` (`as i128` below zero): a whole number beyond 64 bits, which
+/// YAML allows and nothing here can hold.
+fn too_large(message: &str) -> Option<(&str, &str)> {
+    let (key, rest) = message.split_once(": invalid type: integer `")?;
+    let (number, rest) = rest.split_once('`')?;
+    (rest.starts_with(" as u128") || rest.starts_with(" as i128")).then_some((key, number))
 }
 
 /// The key of serde_yaml's `duplicate entry with key "K"`.
@@ -462,6 +471,17 @@ mod tests {
             ]
         );
         assert!(read("count: 2\nzzz: 1\n")[0].contains("the keys here are `count`, `retries`"));
+    }
+
+    #[test]
+    fn a_number_beyond_64_bits_is_named_too_large() {
+        let yaml = "a: 1\nretries: 99999999999999999999\n";
+        let error = serde_yaml::from_str::<Value>(yaml).unwrap_err();
+        let problem = syntax_problem(Utf8Path::new("f.md"), yaml, &error, 2, "frontmatter");
+        assert_eq!(
+            problem.to_string(),
+            "f.md:3: `retries`: 99999999999999999999 is beyond any setting's range: write a smaller number"
+        );
     }
 
     #[test]

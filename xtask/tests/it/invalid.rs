@@ -122,16 +122,18 @@ fn a_value_is_reported_where_it_is_set_not_where_a_comment_names_it() {
 }
 
 #[test]
-fn a_duration_beyond_the_clocks_is_refused_not_a_crash() {
+fn a_number_beyond_what_a_setting_holds_is_refused_not_a_crash() {
     check(
         |t| {
             t.config("kill_grace: 1e30\n");
             t.task("p/t", "timeout: 1e20\nidle_timeout: 18446744073709551615");
+            t.task("p/u", "retries: 99999999999999999999");
         },
         &[
             "tasks/orchestrator.yaml:1: `kill_grace`: must be a positive duration of at most 100 years",
             "tasks/p/t.md:2: `timeout`: must be a positive duration of at most 100 years",
             "tasks/p/t.md:3: `idle_timeout`",
+            "tasks/p/u.md:2: `retries`: 99999999999999999999 is beyond any setting's range",
         ],
     );
 }
