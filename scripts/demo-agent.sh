@@ -12,13 +12,21 @@
 #             whose subject contains this text (to make a conflict certain)
 #
 # Environment (set by the orchestrator): TASK_ID, TASK_WORKTREE,
-# TASK_BRANCH, TASK_INTEGRATION_BRANCH, TASK_PORT.
+# TASK_BRANCH, TASK_INTEGRATION_BRANCH, TASK_PORT, TASK_ATTEMPT and, on a
+# retry, TASK_PREVIOUS_ERROR. A retry (of a merge that conflicted, say)
+# starts over from the integration branch, as an agent told what failed
+# would: its work is then made on top of what was merged meanwhile.
 
 set -eu
 
 file=$1 text=$2 seconds=$3 mode=$4 wait_for=${5:-}
 
 echo "[demo-agent] $TASK_ID in $TASK_WORKTREE on $TASK_BRANCH (port $TASK_PORT)"
+if [ "${TASK_ATTEMPT:-1}" -gt 1 ]; then
+    echo "[demo-agent] attempt $TASK_ATTEMPT, after: ${TASK_PREVIOUS_ERROR:-}"
+    echo "[demo-agent] starting over from $TASK_INTEGRATION_BRANCH"
+    git reset -q --hard "$TASK_INTEGRATION_BRANCH"
+fi
 if [ -n "$wait_for" ]; then
     until git log --format=%s "$TASK_INTEGRATION_BRANCH" | grep -q "$wait_for"; do
         sleep 0.1

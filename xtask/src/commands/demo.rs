@@ -85,10 +85,12 @@ pub fn run(dir: Option<&Utf8Path>) -> Result<i32> {
     println!(
         "\n01-build/04-rename changed the line 01-build/01-lexer changed: its merge conflicted,\n\
          its branch keeps its commit, and 02-check/02-names, which depends on it, is blocked. Try:\n  \
-         {}\n  {}\n  {}",
+         {}\n  {}\n  {}\n\
+         then run it again, where the retry starts over from the merged work:\n  {}",
         demo.cmd("why 01-build/04-rename"),
         demo.cmd("progress --tasks"),
         demo.cmd("clean --dry-run"),
+        demo.cmd("orchestrate"),
     );
     Ok(match status.code() {
         Some(0 | 1) => crate::exit::SUCCESS,

@@ -909,5 +909,17 @@ fn the_demo_runs_agents_side_by_side_and_reports_the_conflict() {
         check.contains("Guide: errors now name their line."),
         "{check}"
     );
+    // As the demo suggests: run again; the retry starts over from the
+    // merged work, its merge goes through, and what it blocked runs.
+    let again: Run = std::process::Command::new(BIN)
+        .arg("--root")
+        .arg(&dir)
+        .arg("orchestrate")
+        .output()
+        .unwrap()
+        .into();
+    again.code(0);
+    assert_eq!(status("01-build/04-rename")["status"], "completed");
+    assert_eq!(status("02-check/02-names")["status"], "completed");
     let _ = std::fs::remove_dir_all(&dir);
 }
