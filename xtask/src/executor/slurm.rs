@@ -181,12 +181,13 @@ fn scancel(job_id: &str, signal: Option<&str>) {
 
 /// Runs a Slurm command (`argv`, its program first) to its end, built by
 /// xshell (each value one argument), with `env` added, in `dir` (else
-/// here). It gets the signals the orchestrator blocks (a thread of its own
-/// receives them) unblocked: a child inherits the blocked mask, and an
-/// `sbatch` stuck on a controller that does not answer would not end on
-/// Ctrl-C.
+/// here). It keeps the signals the orchestrator blocks blocked, on
+/// purpose: a Ctrl-C in the terminal reaches the whole process group, and
+/// an `sbatch` cut after the controller took the job would leave a job
+/// that nothing records or cancels. The run sees the Ctrl-C once the
+/// command returns, and cancels what it started.
 fn slurm(argv: &[String], env: &[(String, String)], dir: Option<&Utf8Path>) -> Result<Output> {
-    let sh = xshell::Shell::new()?;
+    let sh = xshell::Shell::new().context("cannot start a shell for Slurm's commands")?;
     if let Some(dir) = dir {
         sh.change_dir(dir);
     }
@@ -196,8 +197,7 @@ fn slurm(argv: &[String], env: &[(String, String)], dir: Option<&Utf8Path>) -> R
     let cmd = xshell::cmd!(sh, "{program} {args...}")
         .envs(env.iter().map(|(k, v)| (k, v)))
         .quiet();
-    let mut command: Command = cmd.into();
-    let output = crate::sys::signals::unblocked_in(&mut command).output();
+    let output = Command::from(cmd).output();
     output.with_context(|| format!("cannot run {program}"))
 }
 
