@@ -10,6 +10,7 @@ use anyhow::Result;
 
 use super::load::{self, Disk, Reader};
 use super::order::Order;
+use super::readiness::Node;
 use super::Run;
 use crate::state::approvals as decisions;
 use crate::state::events::Event;
@@ -122,6 +123,12 @@ impl Run<'_> {
         for t in loaded.failed {
             self.block_dependents(t);
         }
+        // Taken up again, but for what a failure blocks still.
+        for (t, from) in loaded.requeued {
+            if self.readiness.node(t) != Node::Blocked {
+                self.event(Event::change(&self.graph.tasks[t].id, from, "pending"));
+            }
+        }
         self.awaiting_from_before(&loaded.awaiting);
         self.say_stale(&loaded.stale);
         for t in loaded.rerun {
@@ -130,9 +137,6 @@ impl Run<'_> {
             status::remove(self.layout, &id)?;
             decisions::remove(self.layout, &id);
             self.event(Event::change(&id, "completed", "pending"));
-        }
-        for (t, from) in loaded.requeued {
-            self.event(Event::change(&self.graph.tasks[t].id, from, "pending"));
         }
         self.admission.pause(&self.graph, &loaded.paused);
         for (t, status) in loaded.running {

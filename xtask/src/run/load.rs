@@ -188,9 +188,10 @@ impl Reader<'_> {
                     loaded.paused.push((t, until));
                 }
                 node = initial(layout, graph, t, &status, resumed, node, past, &mut loaded);
+                // A resumed run logged its own retries before it stopped.
                 let shown = status::shown_state(Some(&status));
                 let ended = matches!(shown, "failed" | "blocked" | "completed");
-                if node == Node::Waiting && ended {
+                if node == Node::Waiting && ended && !resumed {
                     loaded.requeued.push((t, shown));
                 }
                 if node == Node::Blocked {

@@ -115,6 +115,26 @@ fn a_change_made_between_runs_or_by_validate_is_an_event_too() {
 }
 
 #[test]
+fn what_a_held_task_blocks_stays_blocked_in_the_log_run_after_run() {
+    let t = Tree::new();
+    t.task("p/held", &sh("exit 1"));
+    t.task(
+        "p/after",
+        &format!("dependencies: [p/held]\n{}", sh("true")),
+    );
+    t.run(&["orchestrate"]).code(1);
+    t.run(&["block", "p/held"]).code(0);
+    t.run(&["orchestrate"]).code(1);
+    t.run(&["orchestrate"]).code(1);
+    let after = changes(&t, "p/after");
+    assert!(
+        !after.contains(&"blocked -> pending".to_owned()),
+        "{after:?}"
+    );
+    assert!(after.last().unwrap().ends_with("-> blocked"), "{after:?}");
+}
+
+#[test]
 fn failing_and_hanging_notifiers_change_nothing_in_the_run() {
     let config = "notify:\n  - on: [failed, blocked, run_finished]\n    command: \"cat >> notified.jsonl\"\n  - on: [failed]\n    command: \"echo failing notifier; exit 1\"\n  - on: [run_finished, failed]\n    command: \"sleep 1000\"\n    timeout: 1s\n";
     let t = Tree::new();
