@@ -4,7 +4,7 @@
 //! [`waiting_for_input`] and stops a task that waits on one. The wordings
 //! and their sources are in `tests/fixtures/agents/prompts.txt`.
 
-use crate::state::logs;
+use super::terminal;
 
 /// Defaults for `prompt_patterns`: case-insensitive substrings of a last
 /// log line that asks a question nobody will answer. Every line of the
@@ -96,11 +96,12 @@ pub const DEFAULT_PATTERNS: &[&str] = &[
 
 /// The pattern `line` matches, if it asks for input: the first of
 /// `patterns` found in it, case-insensitively, as a terminal shows it
-/// (`logs::plain`: no ANSI escapes). Empty patterns match nothing. A line that is a JSON object is
-/// an event printed by an agent CLI (which may quote any text, a prompt
-/// included, in a tool's input), never a question, and matches nothing.
+/// (`terminal::plain`: no escapes, redrawn parts written over). Empty
+/// patterns match nothing. A line that is a JSON object is an event printed
+/// by an agent CLI (which may quote any text, a prompt included, in a
+/// tool's input), never a question, and matches nothing.
 pub fn waiting_for_input<'a>(patterns: &'a [String], line: &str) -> Option<&'a str> {
-    let line = logs::plain(line).to_lowercase();
+    let line = terminal::plain(line).to_lowercase();
     let trimmed = line.trim();
     if trimmed.starts_with('{') && trimmed.ends_with('}') {
         return None;

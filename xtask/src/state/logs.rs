@@ -6,6 +6,7 @@ use std::os::unix::fs::FileExt;
 use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
+use crate::agent::terminal::plain;
 use crate::model::layout::Layout;
 use crate::state::atomic;
 
@@ -21,8 +22,8 @@ pub fn tail(path: &Utf8Path, n: usize) -> Vec<String> {
 }
 
 /// The last line of a log that is not blank, as a terminal shows it
-/// (`plain`), trimmed: what the views print of a running or failed task,
-/// and what the watchdog reads for a question.
+/// (`terminal::plain`), trimmed: what the views print of a running or
+/// failed task, and what the watchdog reads for a question.
 pub fn last_line(path: &Utf8Path) -> String {
     let text = read_end(path, 2048);
     text.lines()
@@ -30,58 +31,6 @@ pub fn last_line(path: &Utf8Path) -> String {
         .map(|line| plain(line).trim().to_owned())
         .find(|line| !line.is_empty())
         .unwrap_or_default()
-}
-
-/// A log line as a terminal shows it: only what follows its last carriage
-/// return (a progress bar redrawn in place), without escape sequences
-/// (colours, cursor moves, window titles) or other control characters, tabs
-/// made spaces. A task's colours and cursor moves printed raw by `progress`
-/// or the live view would garble the person's terminal, and would stand
-/// between a question's words for the watchdog.
-pub fn plain(line: &str) -> String {
-    let line = line.trim_end_matches('\r');
-    let shown = line.rsplit('\r').next().unwrap_or(line);
-    let mut out = String::with_capacity(shown.len());
-    let mut chars = shown.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\u{1b}' => skip_escape(&mut chars),
-            '\t' => out.push(' '),
-            c if c.is_control() => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Skips the rest of an escape sequence whose ESC was just read: CSI (`[`,
-/// parameters, a final character from `@` to `~`), OSC (`]`, text, ended
-/// by BEL or `ESC \`), or intermediates (space to `/`) and one final
-/// character (`ESC ( B`, `ESC =`). A sequence cut short by the line's end
-/// takes the rest of the line with it.
-fn skip_escape(chars: &mut std::iter::Peekable<std::str::Chars>) {
-    let intermediate = |c: &char| (' '..='/').contains(c);
-    match chars.next() {
-        Some('[') => {
-            for c in chars.by_ref() {
-                if ('@'..='~').contains(&c) {
-                    break;
-                }
-            }
-        }
-        Some(']') => {
-            while let Some(c) = chars.next() {
-                if c == '\u{7}' || (c == '\u{1b}' && chars.next_if_eq(&'\\').is_some()) {
-                    break;
-                }
-            }
-        }
-        Some(c) if intermediate(&c) => {
-            while chars.next_if(intermediate).is_some() {}
-            chars.next();
-        }
-        _ => {}
-    }
 }
 
 /// The last `bytes` of the file, up to its length when looked at.
@@ -154,35 +103,5 @@ pub fn of_attempt(layout: &Layout, id: &str, attempt: u32) -> Utf8PathBuf {
         kept
     } else {
         layout.log_file(id)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::plain;
-
-    #[test]
-    fn a_line_is_kept_as_a_terminal_shows_it() {
-        let cases = [
-            (
-                "\u{1b}[1m\u{1b}[36mDo you\u{1b}[0m proceed?",
-                "Do you proceed?",
-            ),
-            (
-                "a\u{1b}]8;;http://x\u{1b}\\link\u{1b}]8;;\u{1b}\\b",
-                "alinkb",
-            ),
-            ("title\u{1b}]0;claude\u{7} set", "title set"),
-            ("\u{1b}(Bcharset \u{1b}=keypad", "charset keypad"),
-            ("10%\r\u{1b}[32m50%\u{1b}[0m\r100%", "100%"),
-            ("a windows line\r", "a windows line"),
-            ("tab\tand\u{7}bell\u{8}", "tab andbell"),
-            ("cut \u{1b}[3", "cut "),
-            ("\u{1b}", ""),
-            ("plain: ünïcode ✓", "plain: ünïcode ✓"),
-        ];
-        for (line, shown) in cases {
-            assert_eq!(plain(line), shown, "{line:?}");
-        }
     }
 }

@@ -1,0 +1,96 @@
+//! A line of output as a terminal shows it. Agents and the tools they run
+//! colour their output, move the cursor and redraw progress bars in place:
+//! printed raw by a view, that would garble the person's terminal, and it
+//! would stand between a question's words for the prompt watch.
+
+/// `line` as a terminal leaves it on screen: each carriage return goes back
+/// to the start and what follows is written over what was there (a
+/// progress bar redrawn in place ends as its last state), an erase to the
+/// end of the line (`ESC [ K`) erases, other escape sequences (colours,
+/// cursor moves, window titles) and control characters are dropped, and a
+/// tab is a space.
+pub fn plain(line: &str) -> String {
+    let mut shown: Vec<char> = Vec::with_capacity(line.len());
+    let mut column = 0;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => column = 0,
+            '\u{1b}' => {
+                if skip_escape(&mut chars) == Some('K') {
+                    shown.truncate(column);
+                }
+            }
+            c if c.is_control() && c != '\t' => {}
+            c => {
+                let c = if c == '\t' { ' ' } else { c };
+                match shown.get_mut(column) {
+                    Some(place) => *place = c,
+                    None => shown.push(c),
+                }
+                column += 1;
+            }
+        }
+    }
+    shown.into_iter().collect()
+}
+
+/// Skips the rest of an escape sequence whose ESC was just read; returns
+/// the final character of a CSI (`[`, parameters, a final character from
+/// `@` to `~`). Strings (OSC `]`, DCS `P`, SOS `X`, PM `^`, APC `_`) end
+/// with BEL or `ESC \`; others are intermediates (space to `/`) and one
+/// final character (`ESC ( B`, `ESC =`). A sequence cut short by the
+/// line's end takes the rest of the line with it.
+fn skip_escape(chars: &mut std::iter::Peekable<std::str::Chars>) -> Option<char> {
+    let intermediate = |c: &char| (' '..='/').contains(c);
+    match chars.next() {
+        Some('[') => chars.by_ref().find(|c| ('@'..='~').contains(c)),
+        Some(']' | 'P' | 'X' | '^' | '_') => {
+            while let Some(c) = chars.next() {
+                if c == '\u{7}' || (c == '\u{1b}' && chars.next_if_eq(&'\\').is_some()) {
+                    break;
+                }
+            }
+            None
+        }
+        Some(c) if intermediate(&c) => {
+            while chars.next_if(intermediate).is_some() {}
+            chars.next();
+            None
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain;
+
+    #[test]
+    fn a_line_is_kept_as_a_terminal_shows_it() {
+        let cases = [
+            (
+                "\u{1b}[1m\u{1b}[36mDo you\u{1b}[0m proceed?",
+                "Do you proceed?",
+            ),
+            (
+                "a\u{1b}]8;;http://x\u{1b}\\link\u{1b}]8;;\u{1b}\\b",
+                "alinkb",
+            ),
+            ("title\u{1b}]0;claude\u{7} set", "title set"),
+            ("\u{1b}(Bcharset \u{1b}=keypad", "charset keypad"),
+            ("10%\r\u{1b}[32m50%\u{1b}[0m\r100%", "100%"),
+            ("Proceed? (y/n)\rP", "Proceed? (y/n)"),
+            ("downloading 10 files\r\u{1b}[Kdone", "done"),
+            ("a windows line\r", "a windows line"),
+            ("dcs \u{1b}Pq#0;2;0;0;0\u{1b}\\gone", "dcs gone"),
+            ("tab\tand\u{7}bell\u{8}", "tab andbell"),
+            ("cut \u{1b}[3", "cut "),
+            ("\u{1b}", ""),
+            ("plain: ünïcode ✓", "plain: ünïcode ✓"),
+        ];
+        for (line, shown) in cases {
+            assert_eq!(plain(line), shown, "{line:?}");
+        }
+    }
+}
