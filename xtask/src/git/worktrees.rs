@@ -53,12 +53,21 @@ impl Worktrees {
     }
 
     /// The files of the person's checkout (the root's) with changes not
-    /// committed, untracked ones too, but under `workspace/` and `tasks/`,
-    /// which this tool writes and reads from the root itself. No worktree
-    /// sees them: each starts from the integration branch.
+    /// committed, untracked ones too, which no worktree sees: each starts
+    /// from the integration branch. But for what reaches the tasks all the
+    /// same: `workspace/` and `tasks/` (read and written from the root),
+    /// what `worktrees.copy` and `link` bring in, and `.gitignore` (which
+    /// `init` edits, and which changes no code).
     pub fn uncommitted_in_checkout(&self) -> Result<Vec<String>> {
-        let ours = ["workspace".to_owned(), "tasks".to_owned()];
-        self.repo.uncommitted(&self.layout.root, &ours)
+        let layout = &self.layout;
+        let mut reaching: Vec<String> = [&layout.workspace, &layout.tasks]
+            .into_iter()
+            .filter_map(|dir| dir.strip_prefix(&layout.root).ok())
+            .map(|dir| dir.to_string())
+            .collect();
+        reaching.extend(self.settings.brought());
+        reaching.push(".gitignore".to_owned());
+        self.repo.uncommitted(&layout.root, &reaching)
     }
 
     /// The orchestrator's worktree of the integration branch.

@@ -154,9 +154,13 @@ fn changes_not_committed_in_the_checkout_are_warned_of_as_unseen() {
         .says("worktree tasks start from the integration branch `integration` and do not see them");
     // What the task saw is what was committed.
     assert_eq!(t.read("workspace/outputs/p/a/seen.txt"), "the project\n");
-    // A clean checkout: no warning.
+    // A clean checkout, but for what reaches the tasks anyway (a file
+    // `copy` brings, `.gitignore`): no warning.
     t.git(&["add", "."]);
     t.git(&["commit", "-q", "-m", "edits"]);
+    t.config("kill_grace: 1s\nworktrees: {default: true, copy: [.env]}\n");
+    t.write(".env", "TOKEN=1\n");
+    t.write(".gitignore", "workspace/\nmarkers/\ntasks/\n*.log\n");
     t.task("p/b", &sh("true"));
     let quiet = t.run(&["orchestrate"]);
     quiet.code(0);
@@ -788,9 +792,6 @@ fn after_a_lock_outlasted_the_wait_the_next_write_tries_once() {
     assert!(tries[1] > 1, "git calls:\n{calls}");
 }
 
-/// A git the orchestrator runs dies with it, and removes its lock files as
-/// it does: here the making of a task's branch, killed while a slow
-/// `reference-transaction` hook runs with the branch's ref locked.
 #[test]
 fn a_config_write_outlives_a_killed_orchestrator_and_leaves_no_lock() {
     let t = repo("");
@@ -849,6 +850,9 @@ fn a_config_write_outlives_a_killed_orchestrator_and_leaves_no_lock() {
     assert_eq!(t.state("p/a"), "completed");
 }
 
+/// A git the orchestrator runs dies with it, and removes its lock files as
+/// it does: here the making of a task's branch, killed while a slow
+/// `reference-transaction` hook runs with the branch's ref locked.
 #[test]
 fn a_git_killed_with_the_orchestrator_leaves_no_lock_behind() {
     let t = repo("");
