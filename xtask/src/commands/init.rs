@@ -32,9 +32,10 @@ pub fn run(layout: &Layout) -> Result<i32> {
     ignore_workspace(layout)?;
     // The example task's name, unless it was made already.
     let example = "01-plan/01-first-task";
-    let new = match layout.tasks.join(format!("{example}.md")).exists() {
-        false => format!("new {example}"),
-        true => "new PHASE/NAME".to_owned(),
+    let new = if layout.task_file(example).exists() {
+        "new PHASE/NAME".to_owned()
+    } else {
+        format!("new {example}")
     };
     println!(
         "next: `{}` adds a task, `{}` runs them",

@@ -168,16 +168,20 @@ fn read_definitions(layout: &Layout, runs: Option<&Runs>) -> Result<Definitions,
     // Collected in the place of what was read: with 100,000 tasks, two
     // vectors of them at once would weigh tens of MB.
     // Files that did not parse stand as placeholders. Their (lack of a)
-    // command is not checked, nor that of a file with a problem (an empty
-    // `command` would be taken for the agent's): their own problems say
-    // what is wrong.
+    // command is not checked, nor that of a file whose `command` is wrong
+    // (an empty one would be taken for the agent's): their own problems
+    // say what is wrong.
     let mut unchecked = HashSet::new();
     let tasks: Vec<Task> = cache
         .load_all(&files)
         .into_iter()
         .zip(&files)
         .filter_map(|(parsed, file)| {
-            if !parsed.problems.is_empty() || parsed.task.is_none() {
+            let bad_command = parsed
+                .problems
+                .iter()
+                .any(|p| p.message.starts_with("`command`"));
+            if bad_command || parsed.task.is_none() {
                 unchecked.insert(file.clone());
             }
             problems.extend(parsed.problems);

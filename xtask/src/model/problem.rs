@@ -107,15 +107,17 @@ pub fn find_line(text: &str, needle: &str, from_line: usize) -> Option<usize> {
 }
 
 /// The 1-based line, from `from_line` on, where mapping key `key` is
-/// written: `key:` first on its line, after a list's `-`, or in a flow
-/// mapping after `{` or `,`. Not `idle_timeout:` for `timeout`, nor a
-/// comment.
+/// written: `key:` first on its line, after a list's `- `, or in a flow
+/// mapping after `{` or `,`. Not `idle_timeout:` for `timeout`, nor
+/// `a-timeout:`, nor a comment.
 pub fn find_key_line(text: &str, key: &str, from_line: usize) -> Option<usize> {
     first_line(text, from_line, |line| {
         line.match_indices(key).any(|(at, _)| {
-            let before = line[..at].trim_end();
+            let before = &line[..at];
             let after = line[at + key.len()..].trim_start();
-            after.starts_with(':') && (before.is_empty() || before.ends_with(['-', '{', ',']))
+            let listed = before.ends_with(char::is_whitespace) && before.trim_end().ends_with('-');
+            let opens = before.trim().is_empty() || before.trim_end().ends_with(['{', ',']);
+            after.starts_with(':') && (opens || listed)
         })
     })
 }
@@ -186,6 +188,8 @@ mod tests {
         assert_eq!(find_key_line(text, "command", 6), Some(7));
         assert_eq!(find_key_line(text, "retries", 1), Some(8));
         assert_eq!(find_key_line(text, "missing", 1), None);
+        let listed = "a-timeout: 1\n- timeout: 2\n";
+        assert_eq!(find_key_line(listed, "timeout", 1), Some(2));
         assert_eq!(find_line(text, "retries", 1), Some(8));
     }
 }

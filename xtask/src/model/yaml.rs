@@ -402,10 +402,11 @@ pub fn duration(value: &Value) -> Result<Duration, String> {
         })
 }
 
-/// The longest duration a setting takes. Any longer is a mistake (a
+/// The longest duration a setting takes: a hundred years of 365.25 days
+/// (humantime's, so that `100 years` is taken). Any longer is a mistake (a
 /// timeout meant to be none is left out), and would overflow the clocks
 /// it is added to.
-const LONGEST: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+pub const LONGEST: Duration = Duration::from_secs(100 * 31_557_600);
 
 /// `true` or `false`.
 pub fn boolean(value: &Value) -> Result<bool, String> {
@@ -497,7 +498,7 @@ mod tests {
             assert_eq!(found.len(), 1, "{grace}: {found:?}");
             assert!(found[0].contains("at most 100 years"), "{found:?}");
         }
-        assert!(read("grace: 99 years\n").is_empty());
+        assert!(read("grace: 100 years\n").is_empty());
     }
 
     #[test]

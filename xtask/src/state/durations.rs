@@ -9,10 +9,8 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use crate::model::layout::Layout;
+use crate::model::yaml::LONGEST;
 use crate::state::atomic;
-
-/// A hundred years, in seconds: longer than any task takes.
-const CENTURY: f64 = 100.0 * 365.0 * 24.0 * 3600.0;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct Durations {
@@ -33,7 +31,7 @@ impl Durations {
             .unwrap_or_default();
         durations
             .tasks
-            .retain(|_, seconds| (0.0..=CENTURY).contains(seconds));
+            .retain(|_, seconds| (0.0..=LONGEST.as_secs_f64()).contains(seconds));
         durations
     }
 

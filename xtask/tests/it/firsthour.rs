@@ -320,12 +320,18 @@ fn a_log_s_last_line_is_shown_without_colours_or_redrawn_parts() {
 fn a_command_the_shell_cannot_find_is_named_in_the_error() {
     let t = Tree::new();
     t.task("p/a", &sh("nosuchprog --flag"));
+    // The shell's words (dash: `nosuchprog: not found`; bash: `nosuchprog:
+    // command not found`).
     t.run(&["orchestrate"])
         .code(1)
         .says("exit code 127 (")
-        .says("nosuchprog: not found)");
+        .says("nosuchprog");
     let error = t.status("p/a")["error"].as_str().unwrap().to_owned();
-    assert!(error.ends_with("nosuchprog: not found)"), "{error}");
+    assert!(error.starts_with("exit code 127 ("), "{error}");
+    assert!(
+        error.contains("nosuchprog") && error.ends_with("not found)"),
+        "{error}"
+    );
 }
 
 #[test]

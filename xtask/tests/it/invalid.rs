@@ -143,11 +143,19 @@ fn an_empty_command_is_one_problem_not_also_a_missing_agent() {
     let t = Tree::new();
     t.task("p/a", "command: []");
     t.task("p/b", "command: \"\"");
+    // Another problem in a file does not hide a program not on PATH.
+    t.task("p/c", "timout: 1h\ncommand: [no-such-program-xyz]");
     let run = t.run(&["orchestrate"]);
     run.code(2)
-        .says("the task definitions have 2 problems")
-        .says("tasks/p/a.md:2: `command`");
-    assert!(!run.stderr.contains("not on PATH"), "{}", run.stderr);
+        .says("the task definitions have 4 problems")
+        .says("tasks/p/a.md:2: `command`")
+        .says("tasks/p/c.md:2: unknown key `timout`")
+        .says("tasks/p/c.md:3: `no-such-program-xyz`");
+    assert!(
+        !run.stderr.contains("`agent` (agent.command"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
