@@ -60,6 +60,10 @@ impl Run<'_> {
             .filter(|_| active.adopted.is_some())
             .unwrap_or_else(SystemTime::now);
         let task = &self.graph.tasks[t];
+        let told = self.history[t]
+            .previous
+            .as_deref()
+            .map(|p| p.error.as_str());
         let verdict = verdict::judge(
             self.layout,
             self.config,
@@ -67,6 +71,7 @@ impl Run<'_> {
             record.as_ref(),
             self.stop.is_some(),
             &active,
+            told,
         );
         let run = self.run_info(t);
         let mut status = active.ended_status(

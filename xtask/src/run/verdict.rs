@@ -45,6 +45,8 @@ const LOG_LINES: usize = 50;
 
 /// Judges an attempt's end from its exit record (`None`: there is none, as
 /// for a task stopped before it started, or lost with its supervisor).
+/// `told`: the previous attempt's error, which this one was given
+/// (`TASK_PREVIOUS_ERROR`, a prompt's `previous.error`).
 pub fn judge(
     layout: &Layout,
     config: &Config,
@@ -52,6 +54,7 @@ pub fn judge(
     record: Option<&ExitRecord>,
     stopping: bool,
     active: &Active,
+    told: Option<&str>,
 ) -> Verdict {
     let Some(r) = record else {
         let (ending, error) = if stopping {
@@ -82,7 +85,7 @@ pub fn judge(
                 Some(failure) => vec![failure.message.clone(), failure.kind.clone()],
                 None => logs::tail(&layout.log_file(&task.id), LOG_LINES),
             };
-            rate_limit(config, &texts)
+            rate_limit(config, &texts, told)
         }
         _ => None,
     };
@@ -193,10 +196,22 @@ fn read_result(layout: &Layout, config: &Config, task: &Task) -> Option<Result<O
 }
 
 /// The rate limit `texts` name, if one of the patterns matches them.
-fn rate_limit(config: &Config, texts: &[String]) -> Option<RateLimit> {
+/// The rate limit `texts` name, if one. Lines that quote `told` (the error
+/// the attempt was given: an agent may echo its prompt or its environment)
+/// are no evidence: after one rate limit, each failure would be taken for
+/// another, its error quoting the last, and the task paused, unpaid for
+/// in retries but paid for in runs, until `give_up_after`.
+fn rate_limit(config: &Config, texts: &[String], told: Option<&str>) -> Option<RateLimit> {
+    let quoted: Vec<&str> = told
+        .into_iter()
+        .flat_map(str::lines)
+        .map(str::trim)
+        .filter(|line| line.len() >= 8)
+        .collect();
     let lines: Vec<String> = texts
         .iter()
         .flat_map(|t| t.lines())
+        .filter(|line| !quoted.iter().any(|q| line.contains(q)))
         .map(str::to_owned)
         .collect();
     let line = limits::find(&config.agents.rate_limits.patterns, &lines)?.to_owned();

@@ -327,6 +327,22 @@ fn a_rate_limit_with_a_reset_time_pauses_the_pool_and_halves_it_without_burning_
 }
 
 #[test]
+fn a_failure_that_repeats_the_last_rate_limit_is_a_failure_not_another_limit() {
+    let t = Tree::new();
+    t.config(&format!(
+        "{}rate_limits: {{backoff: 1s, max_backoff: 2s, give_up_after: 1m}}\n",
+        agent("claude", "claude-json")
+    ));
+    t.task("p/a", "retries: 0");
+    // Limited once; the next attempt prints the error it was told (the
+    // limit's words) and fails for a reason of its own.
+    scenario(&t, "p/a", &["limit-in:1 1", "echo-previous 7"]);
+    t.run(&["orchestrate"]).code(1).says("exit code 7");
+    assert_eq!(runs(&t, "p/a").len(), 2, "paused again instead of failing");
+    assert_eq!(error(&t, "p/a"), "exit code 7");
+}
+
+#[test]
 fn a_rate_limit_without_a_reset_time_backs_off_and_gives_up_in_time() {
     let t = Tree::new();
     t.config(&format!(
