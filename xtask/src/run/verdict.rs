@@ -72,7 +72,12 @@ pub fn judge(
             rate_limit: None,
         };
     };
-    let outcome = read_result(layout, config, task);
+    // An attempt that never started printed nothing: what its task's
+    // stdout holds is an earlier attempt's (its cost, charged again).
+    let outcome = match r.ending {
+        Ending::SpawnFailed => None,
+        _ => read_result(layout, config, task),
+    };
     let error = exit_error(layout, config, task, r, active, outcome.as_ref());
     let failure = outcome
         .as_ref()

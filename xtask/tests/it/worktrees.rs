@@ -168,6 +168,27 @@ fn changes_not_committed_in_the_checkout_are_warned_of_as_unseen() {
 }
 
 #[test]
+fn an_attempt_refused_before_it_starts_charges_nothing() {
+    let t = repo(&crate::agents::agent("claude", "claude-json"));
+    t.task("p/a", "retries: 0");
+    // Its first attempt reports a cost, and fails.
+    crate::agents::scenario(&t, "p/a", &["success.json 1"]);
+    t.git(&["add", "-f", "scenarios"]);
+    t.git(&["commit", "-q", "-m", "scenarios"]);
+    t.run(&["orchestrate"]).code(1);
+    let charged = || t.read("workspace/ledger.jsonl").lines().count();
+    assert_eq!(charged(), 1);
+    // Its branch no longer marked as this orchestrator's: the next attempt
+    // is refused before it starts, and printed nothing, so cost nothing.
+    t.git(&["config", "--unset", "branch.task/p/a.xtaskbase"]);
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("exists and was not made by cargo xtask");
+    assert_eq!(charged(), 1, "{}", t.read("workspace/ledger.jsonl"));
+    assert!(t.status("p/a")["agent"].is_null(), "{}", t.status("p/a"));
+}
+
+#[test]
 fn what_an_agent_leaves_uncommitted_is_committed_or_refused() {
     let t = repo("");
     t.task(
