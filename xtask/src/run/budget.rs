@@ -7,7 +7,7 @@ use super::Run;
 use crate::model::layout::Layout;
 use crate::state::events::Event;
 use crate::state::ledger;
-use crate::state::status::Status;
+use crate::state::status::{Ending, Status};
 use crate::ui::format;
 use crate::ui::printer::Tone;
 
@@ -57,7 +57,11 @@ impl Run<'_> {
         let cost = status.agent.as_ref().and_then(|a| a.cost_usd);
         let id = &self.graph.tasks[t].id;
         let Some(cost) = cost else {
-            if self.budget.usd.is_some() && !self.budget.warned {
+            // Only an attempt that ran to its own end has a result to read:
+            // one stopped, or refused before it started, says nothing of
+            // how costs are reported.
+            let ran = status.ending == Some(Ending::Exited);
+            if ran && self.budget.usd.is_some() && !self.budget.warned {
                 self.budget.warned = true;
                 self.printer.line(
                     Tone::Warn,

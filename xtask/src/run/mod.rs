@@ -520,14 +520,15 @@ impl Run<'_> {
             Stop::Signal(_) => "; press Ctrl-C again to kill them at once",
             Stop::Fatal(_) => "",
         };
-        self.printer.line(
-            Tone::Bad,
-            &format!(
-                "{why}: stopping {} running task(s) (SIGTERM, SIGKILL after {}){hint}",
-                self.running.len(),
+        let what = match self.running.len() {
+            0 => "nothing runs; nothing new starts".to_owned(),
+            n => format!(
+                "stopping {n} running task{} (SIGTERM, SIGKILL after {}){hint}",
+                if n == 1 { "" } else { "s" },
                 format::duration(self.config.kill_grace)
             ),
-        );
+        };
+        self.printer.line(Tone::Bad, &format!("{why}: {what}"));
         self.stop = Some(reason);
         self.running.stop_all(self.executor.as_mut(), &self.graph);
         self.kill_at = Some(Instant::now() + self.config.kill_grace);

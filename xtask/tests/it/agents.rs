@@ -483,6 +483,33 @@ fn a_budget_with_no_cost_reported_is_a_warning_once() {
 }
 
 #[test]
+fn an_interrupted_attempt_is_no_sign_that_costs_go_unreported() {
+    let t = Tree::new();
+    t.config(&format!(
+        "{}budget: {{usd: 5}}\nkill_grace: 1s\n",
+        agent("claude", "claude-json")
+    ));
+    t.task("p/a", "");
+    // It thinks for a minute before it prints its result.
+    scenario(&t, "p/a", &["success.json 0 60"]);
+    let child = t
+        .command(&["orchestrate"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("the attempt to run", || t.state("p/a") == "running");
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("stopping 1 running task (SIGTERM"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("reported no cost"), "{stdout}");
+}
+
+#[test]
 fn a_pool_caps_its_tasks_across_phases_and_next_names_it() {
     let t = Tree::new();
     t.config("pools: {gpu: 1}\n");
