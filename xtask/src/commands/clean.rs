@@ -7,12 +7,14 @@
 //! only what `worktrees.copy` and `link` brought in is removed first.
 
 use anyhow::{Context, Result};
+use camino::Utf8PathBuf;
 
 use crate::git::repo::Repo;
 use crate::git::worktrees::mark;
 use crate::model::config::Config;
 use crate::model::definitions::invalid;
 use crate::model::layout::Layout;
+use crate::model::task;
 use crate::state::lock;
 
 pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
@@ -39,7 +41,27 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
     let brought = config.worktrees.brought();
     let listed = repo.worktrees()?;
     let (mut removed, mut kept) = (0, 0);
+    // A task's worktree that its agent moved to a branch of its own (or
+    // detached): its commits are on no task branch. Neither the folder nor
+    // the task's branch goes (the run's advice names that branch); both
+    // are said.
+    let moved = moved_worktrees(layout, &listed);
+    for (folder, on, branch) in &moved {
+        kept += 1;
+        let head = repo.head(folder)?;
+        let unmerged = match repo.branch_commit(integration)? {
+            Some(_) => repo.count(integration, &head)?,
+            None => 0,
+        };
+        println!(
+            "kept     {branch} and {}: the worktree is on {on}, with {unmerged} commit(s) not in {integration}: put them on {branch}, or move the worktree away",
+            layout.display(folder)
+        );
+    }
     for branch in ours(&repo)? {
+        if moved.iter().any(|(_, _, b)| *b == branch) {
+            continue;
+        }
         let Some(tip) = repo.branch_commit(&branch)? else {
             continue;
         };
@@ -116,6 +138,33 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
     let verb = if dry_run { "would remove" } else { "removed" };
     println!("{verb} {removed}, kept {kept} with unmerged work");
     Ok(crate::exit::SUCCESS)
+}
+
+/// The worktrees in task folders (`workspace/worktrees/<id>`) that are not
+/// on their task's branch: each with what it is on (for a person), and
+/// its task's branch.
+fn moved_worktrees(
+    layout: &Layout,
+    listed: &[(Utf8PathBuf, Option<String>)],
+) -> Vec<(Utf8PathBuf, String, String)> {
+    let folders = layout.worktree_dir("");
+    listed
+        .iter()
+        .filter_map(|(path, on)| {
+            let id = path.strip_prefix(&folders).ok()?.as_str();
+            // The integration worktree, and those being made, are not tasks'.
+            if id.starts_with('.') {
+                return None;
+            }
+            let branch = task::branch_name(id);
+            let on = match on {
+                Some(b) if *b == branch => return None,
+                Some(b) => format!("branch `{b}`"),
+                None => "a detached HEAD".to_owned(),
+            };
+            Some((path.clone(), on, branch))
+        })
+        .collect()
 }
 
 /// The branches this orchestrator made: those with its mark in git config.

@@ -408,6 +408,13 @@ fn commits_an_agent_left_off_its_branch_fail_the_task_and_stay() {
         !merged.contains("w.txt") && !merged.contains("b.txt"),
         "{merged}"
     );
+    // `clean` keeps both worktrees, and the task branches the advice names.
+    t.run(&["clean"])
+        .code(0)
+        .says("kept     task/p/a and workspace/worktrees/p/a: the worktree is on branch `agent-feature`, with 1 commit(s) not in integration")
+        .says("kept     task/p/b and workspace/worktrees/p/b: the worktree is on a detached HEAD, with 1 commit(s) not in integration");
+    assert!(t.path("workspace/worktrees/p/a").exists());
+    t.git(&["rev-parse", "--verify", "task/p/a"]);
 }
 
 /// The same at a retry's start: an attempt that failed on a branch of its
