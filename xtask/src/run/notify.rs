@@ -6,7 +6,8 @@
 //! a failure is logged, a command still running after its `timeout` (30 s)
 //! is killed (its whole process group), and when the run ends the notifiers
 //! get one timeout more for what is queued; what is left then is dropped,
-//! and logged.
+//! and logged, but for `run_finished`, which always gets its own timeout:
+//! a slow command for an earlier event never costs the end of the run.
 //! Commands run with std's `Command` and `wait-timeout`, not xshell: they
 //! need a timeout and a process group of their own.
 
@@ -36,7 +37,8 @@ pub struct Notifiers {
 
 struct Worker {
     on: Vec<String>,
-    queue: Sender<String>,
+    /// Each event's line, and whether it is the run's end.
+    queue: Sender<(String, bool)>,
     thread: JoinHandle<()>,
 }
 
@@ -65,7 +67,7 @@ impl Notifiers {
             .iter()
             .enumerate()
             .map(|(i, notifier)| {
-                let (queue, events) = mpsc::channel::<String>();
+                let (queue, events) = mpsc::channel::<(String, bool)>();
                 let job = Job {
                     number: i + 1,
                     command: notifier.command.clone(),
@@ -75,8 +77,8 @@ impl Notifiers {
                     deadline: deadline.clone(),
                 };
                 let thread = std::thread::spawn(move || {
-                    for event in events {
-                        job.run(&event);
+                    for (event, last) in events {
+                        job.run(&event, last);
                     }
                 });
                 Worker {
@@ -106,7 +108,7 @@ impl Notifiers {
             .iter()
             .filter(|w| w.on.iter().any(|k| k == kind))
         {
-            let _ = worker.queue.send(line.to_owned());
+            let _ = worker.queue.send((line.to_owned(), kind == "run_finished"));
         }
     }
 
@@ -122,13 +124,14 @@ impl Notifiers {
 }
 
 impl Job {
-    /// Runs the command for one event, and logs how it went.
-    fn run(&self, event: &str) {
+    /// Runs the command for one event, and logs how it went; `last`: the
+    /// run's end, which is never dropped.
+    fn run(&self, event: &str, last: bool) {
         let limit = match self.deadline.get() {
-            Some(deadline) => deadline
+            Some(deadline) if !last => deadline
                 .saturating_duration_since(Instant::now())
                 .min(self.timeout),
-            None => self.timeout,
+            _ => self.timeout,
         };
         self.log(&format!(
             "{} notifier {} (`{}`) for {event}\n",

@@ -135,6 +135,20 @@ fn what_a_held_task_blocks_stays_blocked_in_the_log_run_after_run() {
 }
 
 #[test]
+fn the_run_s_end_is_notified_after_a_slow_notification() {
+    let t = Tree::new();
+    // Slow for a task's end (killed at its timeout), quick for the run's.
+    let command = "read -r line; case $line in *run_finished*) echo \"$line\" >> ends.jsonl ;; *) sleep 100 ;; esac";
+    t.config(&format!(
+        "notify:\n  - on: [completed, run_finished]\n    timeout: 1s\n    command: {}\n",
+        serde_json::to_string(command).unwrap()
+    ));
+    t.task("p/a", &sh("true"));
+    t.run(&["orchestrate"]).code(0);
+    assert!(t.read("ends.jsonl").contains("run_finished"));
+}
+
+#[test]
 fn failing_and_hanging_notifiers_change_nothing_in_the_run() {
     let config = "notify:\n  - on: [failed, blocked, run_finished]\n    command: \"cat >> notified.jsonl\"\n  - on: [failed]\n    command: \"echo failing notifier; exit 1\"\n  - on: [run_finished, failed]\n    command: \"sleep 1000\"\n    timeout: 1s\n";
     let t = Tree::new();
