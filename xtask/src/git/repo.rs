@@ -480,8 +480,9 @@ impl Repo {
                 "" => "a detached HEAD".to_owned(),
                 other => format!("branch `{other}`"),
             };
+            let head = run(prep(cmd!(sh, "git -C {dir} rev-parse --short HEAD")))?;
             bail!(
-                "the agent left its worktree on {place}, with {n} commit(s) `{branch}` lacks: they are not merged; put them on `{branch}` (for example `git checkout {branch} && git merge --ff-only <its commit>`, or a rebase), then run it again"
+                "the agent left its worktree on {place}, with {n} commit(s) `{branch}` lacks: they are not merged; put them on `{branch}` (in that worktree: `git -C {dir} checkout {branch} && git -C {dir} merge --ff-only {head}`, or a rebase), then run it again"
             );
         }
         run(prep(cmd!(sh, "git -C {dir} checkout --quiet {branch}"))).map(drop)

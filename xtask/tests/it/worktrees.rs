@@ -415,6 +415,19 @@ fn commits_an_agent_left_off_its_branch_fail_the_task_and_stay() {
         .says("kept     task/p/b and workspace/worktrees/p/b: the worktree is on a detached HEAD, with 1 commit(s) not in integration");
     assert!(t.path("workspace/worktrees/p/a").exists());
     t.git(&["rev-parse", "--verify", "task/p/a"]);
+    // The advice, followed as given, puts the work where it is merged from.
+    let error = t.status("p/a")["error"].as_str().unwrap().to_owned();
+    let advice = error
+        .split("(in that worktree: `")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .unwrap_or_else(|| panic!("no command in: {error}"));
+    let done = std::process::Command::new("sh")
+        .args(["-c", advice])
+        .output()
+        .unwrap();
+    assert!(done.status.success(), "{advice}: {done:?}");
+    assert_eq!(t.git(&["show", "task/p/a:w.txt"]), "work");
 }
 
 /// The same at a retry's start: an attempt that failed on a branch of its
