@@ -215,9 +215,10 @@ fn sh_running(cmd: &str, t: &Tree) -> bool {
 #[test]
 fn a_notifier_that_names_no_event_is_an_invalid_config() {
     let t = Tree::new();
-    t.config("notify:\n  - on: [faild]\n    command: \"true\"\n");
+    t.config("notify:\n  - on: [faild, completed, run_finshed]\n    command: \"true\"\n");
     t.task("p/a", &sh("true"));
+    // Every unknown one at once.
     t.run(&["validate"])
         .code(2)
-        .says("`notify`: item 1: `on`: no event `faild`: did you mean `failed`?");
+        .says("`notify`: item 1: `on`: no event `faild`: did you mean `failed`?; no event `run_finshed`: did you mean `run_finished`?");
 }

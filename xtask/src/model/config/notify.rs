@@ -91,16 +91,23 @@ fn notifier(item: &Value) -> Result<Notifier, String> {
     }
 }
 
+/// The kinds of event listed; every unknown one is named at once.
 fn kinds(value: &Value) -> Result<Vec<String>, String> {
     let kinds = yaml::text_list(value).map_err(|e| format!("`on`: {e}"))?;
-    for kind in &kinds {
-        if !KINDS.contains(&kind.as_str()) {
-            let hint = match nearest(kind, KINDS.iter().copied()) {
-                Some(near) => format!("did you mean `{near}`?"),
-                None => format!("the events are {}", KINDS.join(", ")),
-            };
-            return Err(format!("`on`: no event `{kind}`: {hint}"));
-        }
+    let unknown: Vec<String> = kinds
+        .iter()
+        .filter(|kind| !KINDS.contains(&kind.as_str()))
+        .map(|kind| match nearest(kind, KINDS.iter().copied()) {
+            Some(near) => format!("no event `{kind}`: did you mean `{near}`?"),
+            None => format!("no event `{kind}`"),
+        })
+        .collect();
+    if unknown.is_empty() {
+        return Ok(kinds);
     }
-    Ok(kinds)
+    Err(format!(
+        "`on`: {} (the events are {})",
+        unknown.join("; "),
+        KINDS.join(", ")
+    ))
 }
