@@ -11,7 +11,7 @@ use crate::model::discovery::Discovery;
 use crate::model::layout::Layout;
 use crate::model::task::{self, phase_key};
 use crate::run::budget::Budget;
-use crate::run::order::{self, Left, Order};
+use crate::run::order::{self, seconds_until, Left, Order};
 use crate::state::{logs, outputs, status};
 use crate::sys::parallel;
 use crate::ui::live;
@@ -124,17 +124,25 @@ fn set_eta(defs: &Definitions, progress: &mut Progress) {
         .iter()
         .map(|line| (line.task_id.as_str(), line))
         .collect();
+    // With the budget reached, nothing new starts: only the running end.
+    let starts = progress.budget.as_ref().is_none_or(|b| b.left_usd > 0.0);
+    let to_start = |left: Left| if starts { left } else { Left::Nothing };
     let left: Vec<Left> = graph
         .tasks
         .iter()
         .map(|task| match lines.get(task.id.as_str()) {
             Some(line) => match line.state {
                 "running" | "merging" => Left::Running(line.elapsed_seconds.unwrap_or(0) as f64),
-                "pending" | "paused" => Left::All,
-                "awaiting_approval" if line.duration_seconds.is_none() => Left::All,
+                "pending" => to_start(Left::All),
+                "paused" => {
+                    let until = line.rate_limited_until.as_deref();
+                    let until = until.and_then(status::parse_timestamp);
+                    to_start(Left::Paused(until.map_or(0.0, seconds_until)))
+                }
+                "awaiting_approval" if line.duration_seconds.is_none() => to_start(Left::All),
                 _ => Left::Nothing,
             },
-            None => Left::All,
+            None => to_start(Left::All),
         })
         .collect();
     // A finished run: no order to work out.

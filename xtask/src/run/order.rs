@@ -151,6 +151,15 @@ pub enum Left {
     Running(f64),
     /// Still to run.
     All,
+    /// Still to run, paused by a rate limit for this many seconds more: it
+    /// starts no sooner.
+    Paused(f64),
+}
+
+/// Seconds from now until `at` (none once it has passed).
+pub fn seconds_until(at: std::time::SystemTime) -> f64 {
+    at.duration_since(std::time::SystemTime::now())
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// Seconds until the run is expected to end: the longer of the remaining
@@ -165,10 +174,19 @@ pub fn remaining(graph: &Graph, expected: &[f64], left: &[Left], parallel: usize
         .map(|(left, &e)| match *left {
             Left::Nothing => 0.0,
             Left::Running(ran) => (e - ran).max(0.0),
-            Left::All => e,
+            Left::All | Left::Paused(_) => e,
         })
         .collect();
-    let critical = longest_paths(graph, &own, |t| left[t] != Left::Nothing)
+    // A paused task's wait is on its paths, but is no work for the slots.
+    let waited: Vec<f64> = own
+        .iter()
+        .zip(left)
+        .map(|(&own, left)| match *left {
+            Left::Paused(wait) => own + wait.max(0.0),
+            _ => own,
+        })
+        .collect();
+    let critical = longest_paths(graph, &waited, |t| left[t] != Left::Nothing)
         .into_iter()
         .fold(0.0, f64::max);
     let work: f64 = own.iter().sum();
@@ -275,5 +293,11 @@ mod tests {
             10.0,
             "never less than nothing"
         );
+        // Paused for 30 s more: its chain starts no sooner, and the wait is
+        // no work for the slots.
+        let paused = [Left::Paused(30.0), Left::All, Left::Nothing, Left::Nothing];
+        assert_eq!(remaining(&g, &expected, &paused, 4), 50.0);
+        let paused = [Left::Nothing, Left::Nothing, Left::Paused(30.0), Left::All];
+        assert_eq!(remaining(&g, &expected, &paused, 1), 40.0);
     }
 }

@@ -75,7 +75,12 @@ impl Snapshot<'_> {
                     .map_or(0.0, |d| d.as_secs_f64());
                 Left::Running(ran)
             }
-            Node::Waiting | Node::NeedsInputs | Node::Ready => Left::All,
+            Node::Waiting | Node::NeedsInputs | Node::Ready => {
+                match self.history[t].paused.as_deref() {
+                    Some((until, _)) => Left::Paused(order::seconds_until(*until)),
+                    None => Left::All,
+                }
+            }
             Node::AwaitingApproval if self.history[t].seconds.is_none() => Left::All,
             _ => Left::Nothing,
         }

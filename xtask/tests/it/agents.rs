@@ -287,6 +287,15 @@ fn a_rate_limit_with_a_reset_time_pauses_the_pool_and_halves_it_without_burning_
         .says("(pool anthropic)");
     t.run(&["progress"])
         .says("paused   p/0-limited: rate limited until");
+    // The expected end waits for the pause: the task starts no sooner.
+    let json = t.run(&["progress", "--json"]);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let until = ns(paused["rate_limited_until"].as_str().unwrap());
+    let end = ns(doc["expected_end"].as_str().unwrap());
+    assert!(
+        end >= until,
+        "expected end {end} before the pause's end {until}"
+    );
     assert!(child.wait().unwrap().success());
 
     let done = t.status("p/0-limited");
