@@ -370,6 +370,7 @@ impl Run<'_> {
                 running: &self.running,
                 expected: &self.order.expected,
                 parallel: self.admission.jobs,
+                starting: self.stop.is_none() && !self.budget.reached(),
             };
             self.printer.refresh(|| snapshot.progress());
             if let Some(executor) = &mut self.executor {

@@ -26,6 +26,9 @@ pub struct Snapshot<'a> {
     pub expected: &'a [f64],
     /// How many tasks the limits let run at once.
     pub parallel: usize,
+    /// Whether new tasks start (not once the budget is reached, or the run
+    /// is stopping): what waits counts for the expected end only then.
+    pub starting: bool,
 }
 
 impl Snapshot<'_> {
@@ -75,6 +78,7 @@ impl Snapshot<'_> {
                     .map_or(0.0, |d| d.as_secs_f64());
                 Left::Running(ran)
             }
+            _ if !self.starting => Left::Nothing,
             Node::Waiting | Node::NeedsInputs | Node::Ready => {
                 match self.history[t].paused.as_deref() {
                     Some((until, _)) => Left::Paused(order::seconds_until(*until)),

@@ -244,6 +244,36 @@ fn on_a_terminal_orchestrate_draws_a_live_view_and_plain_lines_otherwise() {
 }
 
 #[test]
+fn once_the_budget_is_reached_the_live_view_s_eta_counts_only_what_runs() {
+    let t = Tree::new();
+    t.config(&format!(
+        "{}budget: {{usd: 0.01}}\nmax_memory_gb: 1\n",
+        crate::agents::agent("claude", "claude-json")
+    ));
+    // `paid` reaches the budget at once; `after` (expected to take 100 s)
+    // will never start then, while `free` still runs for a while.
+    t.write(
+        "workspace/history.json",
+        r#"{"tasks": {"p/paid": 0.1, "p/after": 100, "p/free": 2}}"#,
+    );
+    t.task("p/paid", "");
+    crate::agents::scenario(&t, "p/paid", &["success.json"]);
+    t.task(
+        "p/after",
+        &format!("dependencies: [p/paid]\n{}", sh("true")),
+    );
+    t.task("p/free", &sh("sleep 2"));
+    let drawn = on_a_terminal(&t, "orchestrate", false);
+    assert!(drawn.contains("budget of $0.01 reached"), "{drawn}");
+    let last_eta = drawn.rsplit("ETA ").next().unwrap_or_default();
+    assert!(
+        !last_eta.starts_with("1m") && !last_eta.starts_with("2m"),
+        "the last heading still counts what will not start: ETA {}",
+        &last_eta[..last_eta.len().min(20)]
+    );
+}
+
+#[test]
 fn progress_watch_shows_the_live_view_of_another_run() {
     let t = Tree::new();
     t.task(
