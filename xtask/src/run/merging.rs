@@ -64,18 +64,19 @@ impl Git {
     /// code other than what its person sees is a surprise found late.
     pub fn uncommitted_warning(&self) -> Option<String> {
         let changed = self.worktrees.uncommitted_in_checkout().ok()?;
+        if changed.is_empty() {
+            return None;
+        }
         let shown: Vec<&str> = changed.iter().take(3).map(String::as_str).collect();
         let more = match changed.len() - shown.len() {
             0 => String::new(),
             n => format!(" and {n} more"),
         };
-        (!changed.is_empty()).then(|| {
-            format!(
-                "warning: changes not committed in the checkout ({}{more}): worktree tasks start from the integration branch `{}` and do not see them; commit them first to give them to the agents",
-                shown.join(", "),
-                self.worktrees.settings.integration
-            )
-        })
+        Some(format!(
+            "warning: changes not committed in the checkout ({}{more}): worktree tasks start from the integration branch `{}` and do not see them; commit them first to give them to the agents",
+            shown.join(", "),
+            self.worktrees.settings.integration
+        ))
     }
 
     /// Sends task `t`'s work to the queue; `waiting` is written once it is

@@ -201,11 +201,11 @@ fn read_result(layout: &Layout, config: &Config, task: &Task) -> Option<Result<O
 }
 
 /// The rate limit `texts` name, if one of the patterns matches them.
-/// The rate limit `texts` name, if one. Lines that quote `told` (the error
-/// the attempt was given: an agent may echo its prompt or its environment)
-/// are no evidence: after one rate limit, each failure would be taken for
-/// another, its error quoting the last, and the task paused, unpaid for
-/// in retries but paid for in runs, until `give_up_after`.
+/// Lines that quote `told` (the error the attempt was given: an agent may
+/// echo its prompt or its environment) are no evidence: after one rate
+/// limit, each failure would be taken for another, its error quoting the
+/// last, and the task paused, unpaid for in retries but paid for in runs,
+/// until `give_up_after`.
 fn rate_limit(config: &Config, texts: &[String], told: Option<&str>) -> Option<RateLimit> {
     let quoted: Vec<&str> = told
         .into_iter()
