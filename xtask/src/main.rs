@@ -112,7 +112,10 @@ fn run(cli: Cli) -> Result<i32> {
 /// it must hold `tasks/` unless `init` is to make it.
 fn root(flag: Option<Utf8PathBuf>, needs_tasks: bool) -> Result<Utf8PathBuf> {
     let init = match &flag {
-        Some(root) => format!("cargo xtask --root {root} init"),
+        Some(root) => format!(
+            "cargo xtask --root {} init",
+            sys::shell::shell_word(root.as_str())
+        ),
         None => "cargo xtask init".to_owned(),
     };
     let root = match flag {

@@ -13,6 +13,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use crate::commands::init;
 use crate::git::repo::Repo;
 use crate::model::layout::Layout;
+use crate::sys::shell::shell_word;
 
 /// The stand-in agent, committed into the demo repository.
 const AGENT: &str = include_str!("../../../scripts/demo-agent.sh");
@@ -78,7 +79,10 @@ pub fn run(dir: Option<&Utf8Path>) -> Result<i32> {
         .context("cannot run the orchestrator")?;
     let demo = Layout::new(dir.clone(), Some(dir.to_string()));
     let repo = Repo::open(&demo)?;
-    println!("\nThe integration branch (`git -C {dir} log --graph integration`):");
+    println!(
+        "\nThe integration branch (`git -C {} log --graph integration`):",
+        shell_word(dir.as_str())
+    );
     for line in repo.graph("integration")?.lines() {
         println!("  {line}");
     }

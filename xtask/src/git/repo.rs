@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use xshell::{cmd, Cmd, Shell};
 
 use crate::model::layout::Layout;
+use crate::sys::shell::shell_word;
 
 /// Who commits when git has no identity configured (a fresh CI machine):
 /// leftovers and rebased commits still need an author and a committer.
@@ -481,6 +482,7 @@ impl Repo {
                 other => format!("branch `{other}`"),
             };
             let head = run(prep(cmd!(sh, "git -C {dir} rev-parse --short HEAD")))?;
+            let dir = shell_word(dir.as_str());
             bail!(
                 "the agent left its worktree on {place}, with {n} commit(s) `{branch}` lacks: they are not merged; put them on `{branch}` (in that worktree: `git -C {dir} checkout {branch} && git -C {dir} merge --ff-only {head}`, or a rebase), then run it again"
             );

@@ -1,6 +1,7 @@
 //! Where things live: the repository root, `tasks/` and the run-time state
 //! under `workspace/`. Every path the orchestrator touches is built here.
 
+use crate::sys::shell::shell_word;
 use camino::{Utf8Path, Utf8PathBuf};
 
 pub const CONFIG_FILE: &str = "orchestrator.yaml";
@@ -36,7 +37,7 @@ impl Layout {
     /// --root DIR reset a/b` when they gave `--root`.
     pub fn cmd(&self, args: &str) -> String {
         match &self.root_arg {
-            Some(root) => format!("cargo xtask --root {root} {args}"),
+            Some(root) => format!("cargo xtask --root {} {args}", shell_word(root)),
             None => format!("cargo xtask {args}"),
         }
     }

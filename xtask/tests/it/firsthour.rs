@@ -336,7 +336,9 @@ fn a_command_the_shell_cannot_find_is_named_in_the_error() {
 
 #[test]
 fn a_root_without_tasks_is_told_the_init_that_makes_them_there() {
-    let dir = std::env::temp_dir().join(format!("xtask-no-tasks-{}", std::process::id()));
+    // A space in the path: the suggested command must survive a copy and
+    // paste into a shell, so it is run through one.
+    let dir = std::env::temp_dir().join(format!("xtask no tasks-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let out = std::process::Command::new(BIN)
         .arg("--root")
@@ -346,8 +348,15 @@ fn a_root_without_tasks_is_told_the_init_that_makes_them_there() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let init = format!("`cargo xtask --root {} init` to make one", dir.display());
+    let init = format!("`cargo xtask --root '{}' init` to make one", dir.display());
     assert!(stderr.contains(&init), "{stderr}");
+    let typed = init[1..init.find("` to").unwrap()].replace("cargo xtask", BIN);
+    let status = std::process::Command::new("sh")
+        .args(["-c", &format!("{typed} >/dev/null")])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(dir.join("tasks/orchestrator.yaml").is_file());
     let _ = std::fs::remove_dir_all(&dir);
 }
 
