@@ -20,6 +20,38 @@ pub struct Discovery {
     pub files: Vec<Utf8PathBuf>,
     pub problems: Vec<Problem>,
     folders: HashMap<Utf8PathBuf, Folder>,
+    /// Task files found invalid during a run, each with its size and
+    /// modification time then: read again once either changes. A task
+    /// file is often written in more than one go (created empty, then
+    /// filled), and a scan may come between.
+    invalid: Vec<(Utf8PathBuf, Seen)>,
+}
+
+/// A file as last seen.
+#[derive(Debug, PartialEq)]
+enum Seen {
+    Gone,
+    /// Changed moments ago: it may change again within the same tick of
+    /// a coarse clock, or have been written after it was read.
+    Young,
+    /// Its size and modification time.
+    At(u64, SystemTime),
+}
+
+impl Seen {
+    fn now(file: &Utf8Path) -> Seen {
+        let Some((len, modified)) = file
+            .metadata()
+            .ok()
+            .and_then(|meta| Some((meta.len(), meta.modified().ok()?)))
+        else {
+            return Seen::Gone;
+        };
+        match just_now(modified) {
+            true => Seen::Young,
+            false => Seen::At(len, modified),
+        }
+    }
 }
 
 /// A folder as last read.
@@ -69,6 +101,24 @@ impl Discovery {
         files
     }
 
+    /// Reads `file` again when it changes (see `changed_invalid`).
+    pub fn read_again_when_changed(&mut self, file: &Utf8Path) {
+        if self.invalid.iter().all(|(known, _)| known != file) {
+            self.invalid.push((file.to_owned(), Seen::now(file)));
+        }
+    }
+
+    /// The invalid files (`read_again_when_changed`) that changed or went
+    /// away since they were read, forgotten until read again: one `stat`
+    /// per invalid file.
+    pub fn changed_invalid(&mut self) -> Vec<Utf8PathBuf> {
+        let (changed, same) = std::mem::take(&mut self.invalid)
+            .into_iter()
+            .partition(|(file, then)| *then == Seen::Young || Seen::now(file) != *then);
+        self.invalid = same;
+        changed.into_iter().map(|(file, _)| file).collect()
+    }
+
     /// Adds to `files` the task files under `dir` not seen before, in the
     /// order of their paths (each folder's entries by name, a sub-folder's
     /// files in its place).
@@ -93,8 +143,7 @@ impl Discovery {
         // On file systems with coarse timestamps a file added later in the
         // same clock tick leaves the time unchanged: read a folder that
         // changed moments ago once more on the next rescan.
-        let age = SystemTime::now().duration_since(stamp).unwrap_or_default();
-        if age < std::time::Duration::from_millis(50) {
+        if just_now(stamp) {
             stamp = SystemTime::UNIX_EPOCH;
         }
         let folder = self.folders.entry(dir.to_owned()).or_insert(Folder {
@@ -157,6 +206,13 @@ impl Discovery {
 
 fn modified(dir: &Utf8Path) -> Option<SystemTime> {
     dir.metadata().and_then(|m| m.modified()).ok()
+}
+
+/// Changed so recently that a coarse clock could give a later change the
+/// same time.
+fn just_now(time: SystemTime) -> bool {
+    let age = SystemTime::now().duration_since(time).unwrap_or_default();
+    age < std::time::Duration::from_millis(50)
 }
 
 #[cfg(test)]

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use super::load::{self, Disk, Reader};
+use camino::Utf8PathBuf;
+
+use super::load::{self, Disk, Invalid, Reader};
 use super::order::Order;
 use super::readiness::Node;
 use super::Run;
@@ -47,13 +49,32 @@ impl Run<'_> {
         }
     }
 
-    /// Adds task files that appeared since the last look.
+    /// Adds task files that appeared since the last look, and those found
+    /// invalid before that were written again since.
     pub(super) fn discover(&mut self) {
         self.discovered_at = Instant::now();
         self.discovery_due = None;
         let found = load::discover(self.layout, &mut self.discovery, &mut self.graph);
+        // What was said of the files read again is past: said again only
+        // if it still holds and differs.
+        let reread =
+            |file: &Option<Utf8PathBuf>| file.as_ref().is_some_and(|f| found.reread.contains(f));
+        let past: Vec<Invalid> = self.invalid.extract_if(.., |i| reread(&i.file)).collect();
+        let released: Vec<(Utf8PathBuf, Vec<usize>)> = self
+            .gate_holds
+            .extract_if(.., |(file, _)| found.reread.contains(file))
+            .collect();
+        let mut holds = Vec::new();
         for problem in found.invalid {
-            self.printer.line(Tone::Bad, &format!("error: {problem}"));
+            if !past.iter().any(|p| p.said == problem.said) {
+                self.printer
+                    .line(Tone::Bad, &format!("error: {}", problem.said));
+            }
+            if let (Some(file), Some(p)) = (&problem.file, problem.phase) {
+                if !holds.iter().any(|(held, _)| held == file) {
+                    holds.push((file.clone(), p));
+                }
+            }
             self.invalid.push(problem);
         }
         for &t in &found.added {
@@ -69,9 +90,16 @@ impl Run<'_> {
         // have opened the gate of an invalid file's phase: the task whose
         // end this scan precedes has not completed (see
         // `discover_before_completing`), unless the gate waited only for
-        // artifacts that appeared just now.
-        for &p in &found.invalid_in {
-            self.readiness.hold_gates(&self.graph, p);
+        // artifacts that appeared just now. The files still invalid hold
+        // their gates before those read again let theirs go, so that no
+        // gate opens between a file's two readings.
+        for (file, p) in holds {
+            let gates = self.readiness.hold_gates(&self.graph, p);
+            self.gate_holds.push((file, gates));
+        }
+        let files = Disk::new(self.layout, self.config, &self.graph);
+        for (_, gates) in released {
+            self.readiness.release_gates(&self.graph, &gates, &files);
         }
     }
 

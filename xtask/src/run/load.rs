@@ -6,6 +6,8 @@
 
 use std::time::SystemTime;
 
+use camino::Utf8PathBuf;
+
 use crate::model::config::{Config, UNNAMED_POOL};
 use crate::model::discovery::Discovery;
 use crate::model::graph::Graph;
@@ -17,56 +19,67 @@ use crate::state::outputs;
 use crate::state::status::{self, State, Status};
 use crate::sys::parallel;
 
-/// Task files that appeared during the run.
+/// Task files that appeared during the run, or were read again.
+#[derive(Default)]
 pub struct Discovered {
     /// The tasks added to the graph.
     pub added: Vec<usize>,
-    /// The new files that are not valid tasks, each said with its problem.
-    pub invalid: Vec<String>,
-    /// The phase of each such file, where the graph has it: its gates stay
-    /// closed (`Readiness::hold_gates`).
-    pub invalid_in: Vec<usize>,
+    /// The problems of the files that are not valid tasks.
+    pub invalid: Vec<Invalid>,
+    /// Files found invalid earlier and read again, as they changed (or
+    /// went away): their earlier problems are past.
+    pub reread: Vec<Utf8PathBuf>,
 }
 
-/// Adds to the graph the task files that appeared since the last look.
+/// A problem of a task file found during the run.
+pub struct Invalid {
+    /// The file, absent when the problem is not one file's.
+    pub file: Option<Utf8PathBuf>,
+    /// The file's phase, where the graph has it: its gates stay closed
+    /// while the file is invalid (`Readiness::hold_gates`).
+    pub phase: Option<usize>,
+    /// The problem, as said.
+    pub said: String,
+}
+
+/// Adds to the graph the task files that appeared since the last look, and
+/// those found invalid before that changed since.
 pub fn discover(layout: &Layout, discovery: &mut Discovery, graph: &mut Graph) -> Discovered {
-    let files = discovery.rescan();
-    if files.is_empty() {
+    let new = discovery.rescan();
+    let reread = discovery.changed_invalid();
+    if new.is_empty() && reread.is_empty() {
         // The common case, after every task's end: nothing to check.
-        return Discovered {
-            added: Vec::new(),
-            invalid: Vec::new(),
-            invalid_in: Vec::new(),
-        };
+        return Discovered::default();
     }
-    let mut invalid = Vec::new();
+    let mut problems = Vec::new();
     let mut tasks = Vec::new();
-    for file in files {
-        match task::load(&layout.tasks, &file).valid() {
+    for file in new.iter().chain(reread.iter().filter(|file| file.exists())) {
+        match task::load(&layout.tasks, file).valid() {
             Ok(task) => tasks.push(task),
-            Err(problems) => invalid.extend(problems),
+            Err(found) => problems.extend(found),
         }
     }
-    let (added, problems) = graph.extend(tasks);
-    invalid.extend(problems);
-    let mut files: Vec<&camino::Utf8Path> =
-        invalid.iter().filter_map(|p| p.file.as_deref()).collect();
-    files.sort_unstable();
-    files.dedup();
-    let phases = files
+    let (added, found) = graph.extend(tasks);
+    problems.extend(found);
+    let invalid = problems
         .into_iter()
-        .filter_map(|file| {
-            let phase = file.strip_prefix(&layout.tasks).ok()?.components().next()?;
-            graph.phase(phase.as_str())
+        .map(|problem| {
+            let phase = problem.file.as_deref().and_then(|file| {
+                discovery.read_again_when_changed(file);
+                let phase = file.strip_prefix(&layout.tasks).ok()?.components().next()?;
+                graph.phase(phase.as_str())
+            });
+            Invalid {
+                file: problem.file.clone(),
+                phase,
+                said: problem.relative_to(layout.here()).to_string(),
+            }
         })
         .collect();
     Discovered {
         added,
-        invalid: invalid
-            .into_iter()
-            .map(|p| p.relative_to(layout.here()).to_string())
-            .collect(),
-        invalid_in: phases,
+        invalid,
+        reread,
     }
 }
 

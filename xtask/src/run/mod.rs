@@ -137,6 +137,7 @@ pub fn run(
         _tx: tx,
         inbox,
         invalid: Vec::new(),
+        gate_holds: Vec::new(),
         log_dirs: HashSet::new(),
         made_ahead: HashMap::new(),
         events: None,
@@ -234,8 +235,10 @@ struct Run<'a> {
     /// Held so that the channel of other threads' events never closes.
     _tx: Sender<Incoming>,
     inbox: Inbox,
-    /// Task files found invalid during the run.
-    invalid: Vec<String>,
+    /// The problems of task files found invalid during the run.
+    invalid: Vec<load::Invalid>,
+    /// The phase gates each invalid file holds closed.
+    gate_holds: Vec<(Utf8PathBuf, Vec<usize>)>,
     /// Log folders known to exist.
     log_dirs: HashSet<Utf8PathBuf>,
     /// Tasks whose files were made ahead of their start, and which.

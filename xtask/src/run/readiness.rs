@@ -216,18 +216,30 @@ impl Readiness {
         late
     }
 
-    /// A ready task starts.
     /// A task file of phase `p` found invalid during the run: a task of
     /// the phase that cannot run, so the gates that include it stay closed
-    /// for the run (those already open are past holding).
-    pub fn hold_gates(&mut self, graph: &Graph, p: usize) {
-        for q in graph.gates_including(p) {
-            if !self.gate_open[q] {
-                self.gate_unmet[q] += 1;
-            }
+    /// until the file is valid (those already open are past holding).
+    /// Returns the gates held, for `release_gates`.
+    pub fn hold_gates(&mut self, graph: &Graph, p: usize) -> Vec<usize> {
+        let held: Vec<usize> = graph
+            .gates_including(p)
+            .filter(|&q| !self.gate_open[q])
+            .collect();
+        for &q in &held {
+            self.gate_unmet[q] += 1;
+        }
+        held
+    }
+
+    /// The invalid file that held `gates` is valid now, or gone.
+    pub fn release_gates(&mut self, graph: &Graph, gates: &[usize], files: &dyn Files) {
+        for &q in gates {
+            self.gate_unmet[q] -= 1;
+            self.try_open_gate(graph, q, files);
         }
     }
 
+    /// A ready task starts.
     pub fn start(&mut self, graph: &Graph, t: usize) {
         let phase = graph.phase_of[t];
         let key = (self.rank_of(t), t);
@@ -531,14 +543,21 @@ mod tests {
         r.complete(&g, 0, files);
         assert!(r.gate_open(a));
         // An invalid file in 1-a, too late for its gate, and one in 2-b.
-        r.hold_gates(&g, a);
-        r.hold_gates(&g, b);
+        let held_by_a = r.hold_gates(&g, a);
+        assert_eq!(held_by_a, [b, c], "its own gate is past holding");
+        let held = r.hold_gates(&g, b);
         assert!(r.gate_open(a));
         assert_eq!((r.gate_unmet(b), r.gate_unmet(c)), (3, 4));
         r.start(&g, 1);
         r.complete(&g, 1, files);
         assert!(!r.gate_open(b));
         assert_eq!(ready(&r, &g), Vec::<String>::new());
+        // The files are made valid (or removed): the gate opens.
+        r.release_gates(&g, &held, files);
+        assert!(!r.gate_open(b));
+        r.release_gates(&g, &held_by_a, files);
+        assert!(r.gate_open(b));
+        assert_eq!(ready(&r, &g), ["3-c/z"]);
     }
 
     #[test]

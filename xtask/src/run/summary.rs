@@ -7,6 +7,7 @@ use crate::exit;
 use crate::model::graph::Graph;
 use crate::model::layout::Layout;
 use crate::run::history::Past;
+use crate::run::load::Invalid;
 use crate::run::readiness::{Node, Readiness};
 use crate::run::Stop;
 use crate::ui::format;
@@ -22,8 +23,8 @@ pub struct Outcome<'a> {
     pub selected: Vec<usize>,
     /// `id: why` of each selected task that never started.
     pub not_started: Vec<String>,
-    /// Task files found invalid during the run.
-    pub invalid: &'a [String],
+    /// The problems of task files found invalid during the run.
+    pub invalid: &'a [Invalid],
     pub stop: Option<&'a Stop>,
     pub elapsed: Duration,
     /// What the run's attempts cost, when any reported a cost.
@@ -107,7 +108,7 @@ pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
         printer.plain(&format!("  waiting  {line}"));
     }
     for problem in o.invalid {
-        printer.plain(&format!("  invalid  {problem}"));
+        printer.plain(&format!("  invalid  {}", problem.said));
     }
     match o.stop {
         Some(Stop::Signal(signal)) => return 128 + signal,

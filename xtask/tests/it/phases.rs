@@ -237,6 +237,55 @@ fn an_invalid_generated_task_keeps_its_phase_gate_closed() {
     assert!(!t.exists("markers"), "3-final/merge ran");
 }
 
+/// A task file found while it is still being written (made empty, then
+/// filled) is read again once it changes: its phase's gate is not held
+/// for the whole run by a file that was only half there.
+#[test]
+fn a_task_file_found_half_written_is_read_again_once_written() {
+    let t = Tree::new();
+    let late = t.path("tasks/2-impl/late.md");
+    let go = t.path("go");
+    t.task(
+        "1-plan/writer",
+        &sh(&format!(
+            "until [ -e {} ]; do sleep 0.01; done",
+            go.display()
+        )),
+    );
+    // Its end makes the run look at the task folders, while `late` is empty.
+    t.task(
+        "1-plan/scanner",
+        &sh(&format!(
+            "until [ -e {} ]; do sleep 0.01; done",
+            late.display()
+        )),
+    );
+    t.task("2-impl/seed", &sh("true"));
+    t.task(
+        "3-final/merge",
+        &format!("dependencies: [2-impl]\n{}", sh(MARK)),
+    );
+    let out = std::fs::File::create(t.path("out.txt")).unwrap();
+    let mut run = t.command(&["orchestrate"]).stdout(out).spawn().unwrap();
+    wait_for("the writer's start", || {
+        t.read("out.txt").contains("start   1-plan/writer")
+    });
+    std::fs::write(&late, "").unwrap();
+    wait_for("the empty file read", || {
+        t.read("out.txt")
+            .contains("error: tasks/2-impl/late.md: the task file is empty")
+    });
+    std::fs::write(&late, "---\ncommand: \"true\"\n---\n").unwrap();
+    std::fs::write(&go, "").unwrap();
+    let code = run.wait().unwrap().code();
+    let said = t.read("out.txt");
+    assert_eq!(code, Some(0), "{said}");
+    assert!(said.contains("found   2-impl/late"), "{said}");
+    assert!(!said.contains("invalid"), "{said}");
+    assert_eq!(t.state("2-impl/late"), "completed");
+    assert!(t.exists("markers/3-final_merge"), "{said}");
+}
+
 /// The scan a task's end puts off is made at once by the end that may
 /// open the phase's gate: here the phase's last task ends right after the
 /// generator, and the next phase still waits for the generated task.
