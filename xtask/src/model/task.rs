@@ -403,9 +403,7 @@ fn read(task: &mut Task, f: &mut Fields) {
     task.command = f.take("command", command);
     task.timeout = f.take("timeout", yaml::duration);
     task.idle_timeout = f.take("idle_timeout", yaml::duration);
-    task.retries = f
-        .take("retries", |v| yaml::whole(v, 0))
-        .map_or(0, |n| n as u32);
+    task.retries = f.take("retries", retries).unwrap_or(0);
     task.workdir = f.take("workdir", workdir);
     task.writes = list(f, "writes");
     task.result = f.take("result", result_format);
@@ -417,6 +415,18 @@ fn read(task: &mut Task, f: &mut Fields) {
         task.resources.memory_gb = resources.take("memory_gb", yaml::positive);
         let problems = resources.finish(Unknown::Refused, |_| None);
         f.absorb(problems);
+    }
+}
+
+/// The most retries a task may ask for: far past any real use, and the
+/// count of its tries stays far from overflowing.
+const MOST_RETRIES: u64 = 1000;
+
+fn retries(value: &Value) -> Result<u32, String> {
+    let n = yaml::whole(value, 0)?;
+    match u32::try_from(n) {
+        Ok(n) if u64::from(n) <= MOST_RETRIES => Ok(n),
+        _ => Err(format!("must be {MOST_RETRIES} or fewer, found {n}")),
     }
 }
 

@@ -122,7 +122,7 @@ pub fn run(
         config,
         options,
         mode,
-        running: Running::new(admission.jobs),
+        running: Running::new(),
         admission,
         graph,
         discovery,

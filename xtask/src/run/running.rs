@@ -16,14 +16,18 @@ pub struct Running {
     active: HashMap<usize, Active>,
     /// Slots no attempt holds, below the highest one given out.
     free: BTreeSet<usize>,
+    /// The highest slot given out (or held by an adopted attempt): the
+    /// slots are made as needed, not for every task the limits would allow
+    /// at once (`-j 4294967295` is a valid limit).
+    highest: usize,
 }
 
 impl Running {
-    /// With `slots` slots ready (more are made when adopted tasks hold some).
-    pub fn new(slots: usize) -> Running {
+    pub fn new() -> Running {
         Running {
             active: HashMap::new(),
-            free: (1..=slots).collect(),
+            free: BTreeSet::new(),
+            highest: 0,
         }
     }
 
@@ -52,14 +56,17 @@ impl Running {
         self.active.keys().copied().collect()
     }
 
-    /// The slot for the next attempt.
+    /// The slot for the next attempt: the lowest free one.
     pub fn next_slot(&mut self) -> AgentSlot {
-        AgentSlot(self.free.pop_first().unwrap_or(self.active.len() + 1))
+        AgentSlot(self.free.first().copied().unwrap_or(self.highest + 1))
     }
 
     /// Tracks task `t`'s attempt, in its slot.
     pub fn insert(&mut self, t: usize, active: Active) {
-        self.free.remove(&active.agent.0);
+        let slot = active.agent.0;
+        self.free.extend(self.highest + 1..slot);
+        self.highest = self.highest.max(slot);
+        self.free.remove(&slot);
         self.active.insert(t, active);
     }
 

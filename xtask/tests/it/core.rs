@@ -567,3 +567,19 @@ fn retries_run_again_and_dependents_wait_for_the_success() {
     );
     assert_eq!(t.status("p/flaky")["attempt"], 2);
 }
+
+/// The limits allow any number of tasks at once: the run makes a slot
+/// for each task it starts, not for each the limit allows (which aborted
+/// on an allocation of 32 GiB).
+#[test]
+fn the_largest_limit_runs_like_any_other() {
+    let t = Tree::new();
+    t.config("max_concurrent_agents: 99999999999999\nmax_memory_gb: 64\n");
+    t.task("p/a", "command: \"true\"");
+    t.task("p/b", "command: \"true\"");
+    t.run(&["orchestrate"]).code(0).says("Summary: 2 completed");
+    t.run(&["reset", "p"]).code(0);
+    t.run(&["orchestrate", "-j", "4294967295"])
+        .code(0)
+        .says("Summary: 2 completed");
+}

@@ -128,12 +128,17 @@ fn a_number_beyond_what_a_setting_holds_is_refused_not_a_crash() {
             t.config("kill_grace: 1e30\n");
             t.task("p/t", "timeout: 1e20\nidle_timeout: 18446744073709551615");
             t.task("p/u", "retries: 99999999999999999999");
+            // Past u32: once read as its low bits (0 retries), or a panic.
+            t.task("p/v", "retries: 4294967296");
+            t.task("p/w", "retries: 18446744073709551615");
         },
         &[
             "tasks/orchestrator.yaml:1: `kill_grace`: must be a positive duration of at most 100 years",
             "tasks/p/t.md:2: `timeout`: must be a positive duration of at most 100 years",
             "tasks/p/t.md:3: `idle_timeout`",
             "tasks/p/u.md:2: `retries`: 99999999999999999999 is beyond any setting's range",
+            "tasks/p/v.md:2: `retries`: must be 1000 or fewer, found 4294967296",
+            "tasks/p/w.md:2: `retries`: must be 1000 or fewer, found 18446744073709551615",
         ],
     );
 }
