@@ -16,6 +16,7 @@ use crate::model::definitions::invalid;
 use crate::model::layout::Layout;
 use crate::model::task;
 use crate::state::lock;
+use crate::state::status::{self, State};
 
 pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
     let config = Config::load(&layout.config_file()).map_err(|p| invalid(layout, p))?;
@@ -74,6 +75,20 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
             .iter()
             .find(|(_, b)| b.as_deref() == Some(branch.as_str()))
             .map(|(path, _)| path.clone());
+        // An orchestrator killed mid-run leaves its tasks running (the
+        // supervisor goes on): the lock is free, but the worktree is not.
+        let running = folder
+            .as_ref()
+            .and_then(|f| f.strip_prefix(layout.worktree_dir("")).ok())
+            .is_some_and(|id| status::state_of(layout, id.as_str()) == Some(State::Running));
+        if running {
+            kept += 1;
+            println!(
+                "kept     {branch}: its task is recorded as running (`{}` waits for its end and records it)",
+                layout.cmd("monitor")
+            );
+            continue;
+        }
         if unmerged > 0 && tip != base {
             kept += 1;
             let at = folder
@@ -85,6 +100,14 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
         // A folder gone already is for `prune`.
         let present = folder.as_ref().filter(|f| f.exists());
         if let Some(folder) = present {
+            if !repo.is_own_worktree(folder)? {
+                kept += 1;
+                println!(
+                    "kept     {branch}: {} is no longer a worktree of this repository (its `.git` was removed or replaced): move it away",
+                    layout.display(folder)
+                );
+                continue;
+            }
             let changed = repo.uncommitted(folder, &brought)?;
             if !changed.is_empty() {
                 kept += 1;

@@ -12,7 +12,7 @@
 
 use std::sync::mpsc::{self, Sender};
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use camino::Utf8PathBuf;
 
 use crate::git::repo::{Rebased, Repo};
@@ -86,6 +86,18 @@ impl Queue {
 
 fn merge(repo: &Repo, target: &Target, request: &Request) -> Result<Merged> {
     let worktree = &request.worktree;
+    if !repo.is_own_worktree(worktree)? {
+        return Ok(Merged::Failed(format!(
+            "{worktree} is no longer a worktree of this repository (its `.git` was removed or replaced): nothing was merged; what was committed on `{}` stays there",
+            request.branch
+        )));
+    }
+    if !repo.is_own_worktree(&target.integration_dir)? {
+        bail!(
+            "{} is no longer a worktree of this repository (its `.git` was removed or replaced): move it away",
+            target.integration_dir
+        );
+    }
     // Left by an orchestrator killed during a merge: undone, then redone.
     repo.remove_stale_ref_locks(&[&request.branch, &target.integration])?;
     for (dir, branch) in [

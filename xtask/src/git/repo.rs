@@ -51,11 +51,18 @@ impl Repo {
         let dir = &layout.root;
         let sh = Shell::new().context("cannot start a shell for git")?;
         sh.change_dir(dir);
+        let ours = layout.workspace.join("worktrees");
         for (var, value) in [
             ("GIT_EDITOR", "true"),
             ("GIT_SEQUENCE_EDITOR", "true"),
             ("GIT_TERMINAL_PROMPT", "0"),
             ("GIT_MERGE_AUTOEDIT", "no"),
+            // git run in a folder of ours never looks above them: in a
+            // worktree whose `.git` an agent removed, it would find the
+            // repository above, the user's checkout, and act there
+            // (switch its branch, abort its rebase, remove its locks).
+            // It fails there instead: not a git repository.
+            ("GIT_CEILING_DIRECTORIES", ours.as_str()),
         ] {
             sh.set_var(var, value);
         }
@@ -65,7 +72,7 @@ impl Repo {
         let repo = Repo {
             sh,
             top: Utf8PathBuf::from(top),
-            ours: layout.workspace.join("worktrees"),
+            ours,
             config_lock_stale: AtomicBool::new(false),
         };
         repo.sh.change_dir(&repo.top);
@@ -501,6 +508,31 @@ impl Repo {
         let sh = &self.sh;
         run(prep(cmd!(sh, "git -C {dir} reset --quiet --hard HEAD")))?;
         run(prep(cmd!(sh, "git -C {dir} clean --quiet -d --force"))).map(drop)
+    }
+
+    /// Whether `dir` is still a worktree of this repository, its own top
+    /// folder: an agent may have removed or replaced its `.git`.
+    pub fn is_own_worktree(&self, dir: &Utf8Path) -> Result<bool> {
+        let sh = &self.sh;
+        let ask = |dir: &Utf8Path| -> Result<Option<(String, String)>> {
+            let out = output(prep(cmd!(
+                sh,
+                "git -C {dir} rev-parse --path-format=absolute --show-toplevel --git-common-dir"
+            )))?;
+            let text = String::from_utf8_lossy(&out.stdout);
+            let mut lines = text.lines().map(str::to_owned);
+            Ok(match (out.status.success(), lines.next(), lines.next()) {
+                (true, Some(top), Some(common)) => Some((top, common)),
+                _ => None,
+            })
+        };
+        let (Some((top, common)), Some((_, ours))) = (ask(dir)?, ask(&self.top)?) else {
+            return Ok(false);
+        };
+        let same = |a: &str, b: &Utf8Path| {
+            Utf8Path::new(a).canonicalize_utf8().ok() == b.canonicalize_utf8().ok()
+        };
+        Ok(same(&top, dir) && same(&common, Utf8Path::new(&ours)))
     }
 
     /// The commit checked out at `dir`.

@@ -351,6 +351,77 @@ fn each_task_knows_its_worktree_branch_and_port() {
     assert_eq!(ports, ["4000", "4010"]);
 }
 
+/// An agent that removes its worktree's `.git` leaves a folder where git
+/// would find the user's checkout above it: the merge refuses, and the
+/// checkout's branch and lock files are untouched.
+#[test]
+fn a_worktree_whose_git_link_the_agent_removed_is_never_merged_from_the_checkout() {
+    let t = repo("");
+    std::fs::write(t.path(".git/user-held.lock"), "").unwrap();
+    t.task(
+        "p/w",
+        &sh("echo work > work.txt && git add work.txt && git commit -q -m 'w work' && rm -f .git && git -C \"$WORKSPACE/..\" worktree prune"),
+    );
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("is no longer a worktree of this repository");
+    assert_eq!(t.git(&["symbolic-ref", "--short", "HEAD"]), "main");
+    assert!(t.exists(".git/user-held.lock"));
+    assert_eq!(t.state("p/w"), "failed");
+    assert_eq!(t.git(&["log", "-1", "--format=%s", "task/p/w"]), "w work");
+    // `clean` keeps the branch (unmerged) and touches no checkout but ours.
+    t.run(&["clean"]).code(0).says("kept     task/p/w");
+    assert_eq!(t.git(&["symbolic-ref", "--short", "HEAD"]), "main");
+}
+
+/// An orchestrator killed mid-run leaves its task running (its supervisor
+/// goes on) and the lock free: `clean` keeps that task's worktree, which
+/// has no commit of its own yet and would look merged.
+#[test]
+fn clean_keeps_the_worktree_of_a_task_still_running_after_its_orchestrator_died() {
+    let t = repo("");
+    let go = t.path("go");
+    t.task(
+        "p/slow",
+        &sh(&format!(
+            "touch {}; until [ -e {} ]; do sleep 0.01; done; echo done > done.txt; git add done.txt; git commit -q -m done",
+            t.path("started").display(),
+            go.display()
+        )),
+    );
+    let mut first = t.start(&["orchestrate"]);
+    // Started by the supervisor, which outlives the orchestrator (killed
+    // before its request went out, the task would never start).
+    wait_for("the task's start", || t.exists("started"));
+    first.kill().unwrap();
+    first.wait().unwrap();
+    t.run(&["clean"])
+        .code(0)
+        .says("kept     task/p/slow: its task is recorded as running");
+    assert!(t.exists("workspace/worktrees/p/slow/.git"));
+    std::fs::write(&go, "").unwrap();
+    t.run(&["orchestrate"]).code(0).says("Summary: 1 completed");
+    assert_eq!(integration_log(&t)[0], "done");
+}
+
+/// A folder of ours that is no longer a worktree (its agent removed its
+/// `.git`) is kept by `clean`, which runs no git in it (git would find the
+/// user's checkout above it).
+#[test]
+fn clean_keeps_a_task_folder_that_is_no_longer_a_worktree() {
+    let t = repo("");
+    t.task("p/w", &sh("rm -f .git"));
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("is no longer a worktree of this repository");
+    t.run(&["clean"])
+        .code(0)
+        .says("kept     task/p/w: workspace/worktrees/p/w is no longer a worktree");
+    assert!(t.exists("workspace/worktrees/p/w"));
+    assert_eq!(t.git(&["symbolic-ref", "--short", "HEAD"]), "main");
+    assert_eq!(t.git(&["status", "--porcelain"]), "");
+}
+
 #[test]
 fn clean_removes_merged_work_and_keeps_the_rest() {
     let t = repo("");
