@@ -3,7 +3,7 @@
 //! pauses until the limit resets (or for a backoff) and its concurrency
 //! halves (see `pools`), and the task waits for its pool. When its wait
 //! would pass `rate_limits.give_up_after` in all, it fails at once, with no
-//! retry.
+//! retry, and the pool does not pause.
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
@@ -35,7 +35,6 @@ impl Run<'_> {
         let running = self.running.tasks();
         // The limited task ran beside these.
         let busy = self.admission.running_in_pool(&self.graph, &running, &pool) + 1;
-        // The pool pauses either way: the limit holds for its other tasks.
         let until =
             self.admission
                 .pools
@@ -43,7 +42,10 @@ impl Run<'_> {
         if until.duration_since(since).unwrap_or_default() > settings.give_up_after {
             // Its wait would pass `give_up_after`: it fails now, for good.
             // Its retries are not spent on a limit that has not lifted
-            // (each would hit it again at once).
+            // (each would hit it again at once). The pool does not pause
+            // for what no task of it is to wait for: the others try, and
+            // give up the same way if the limit holds, rather than the
+            // run waiting in silence past `give_up_after`.
             self.history[t].tries = self.graph.tasks[t].retries + 1;
             status.tries = self.history[t].tries;
             status.error = Some(format!(
@@ -55,6 +57,8 @@ impl Run<'_> {
             ));
             return;
         }
+        // The limit holds for the pool's other tasks too.
+        self.admission.pools.pause_until(&pool, until);
         self.history[t].forgive();
         status.tries = self.history[t].tries;
         status.error = Some(format!("rate limited: {}", limit.line));

@@ -66,10 +66,11 @@ impl Pools {
     }
 
     /// A task of `pool` hit a rate limit while `running` of its tasks ran
-    /// (itself included): the pool pauses until `reset` (when the message
+    /// (itself included): its concurrency halves. Returns until when the
+    /// pool is to pause (`pause_until`): until `reset` (when the message
     /// said), else for its backoff (doubling, up to the maximum, ±10 %
-    /// `jitter`, a number in [-1, 1]); its concurrency halves. Returns when
-    /// the pause ends.
+    /// `jitter`, a number in [-1, 1]), never sooner than a pause already
+    /// on.
     pub fn rate_limited(
         &mut self,
         pool: &str,
@@ -91,13 +92,11 @@ impl Pools {
                 now + wait.mul_f64(1.0 + 0.1 * jitter.clamp(-1.0, 1.0))
             }
         };
-        // A later pause never shortens an earlier one.
-        let until = state.paused_until.map_or(until, |u| u.max(until));
-        state.paused_until = Some(until);
-        until
+        state.paused_until.map_or(until, |u| u.max(until))
     }
 
-    /// A pause read from a status (a run that resumes an earlier one's).
+    /// The pool pauses until `until`, or longer if it already does (a
+    /// rate limit, or one read from a status when a run resumes another).
     pub fn pause_until(&mut self, pool: &str, until: SystemTime) {
         let state = self.state.entry(pool.to_owned()).or_default();
         state.paused_until = Some(state.paused_until.map_or(until, |u| u.max(until)));
@@ -169,6 +168,7 @@ mod tests {
         let reset = now + Duration::from_secs(600);
         let until = p.rate_limited("anthropic", 4, Some(reset), now, &settings, 0.0);
         assert_eq!(until, reset);
+        p.pause_until("anthropic", until);
         assert!(matches!(
             p.admits("anthropic", 0, now),
             Err(Held::Paused { .. })
@@ -217,6 +217,7 @@ mod tests {
         let mut waits = Vec::new();
         for _ in 0..3 {
             let until = p.rate_limited("anthropic", 1, None, at, &settings, 1.0);
+            p.pause_until("anthropic", until);
             waits.push(until.duration_since(at).unwrap().as_secs());
             at = until;
         }

@@ -390,17 +390,22 @@ fn a_rate_limit_without_a_reset_time_backs_off_and_gives_up_in_time() {
 fn a_limit_that_lifts_past_give_up_after_fails_at_once_without_retries() {
     let t = Tree::new();
     t.config(&format!(
-        "{}rate_limits: {{give_up_after: 20s}}\n",
+        "{}rate_limits: {{give_up_after: 20s}}\nmax_concurrent_agents: 1\n",
         agent("claude", "claude-json")
     ));
     // Its message names a reset hours away ("resets 9am (Europe/Berlin)").
     t.task("p/a", "retries: 2");
     scenario(&t, "p/a", &["rate_limited.json 1"]);
+    // The pool's other task is not held for those hours (the run sat
+    // idle, saying nothing): it tries, and here the limit has lifted.
+    t.task("p/b", "");
+    scenario(&t, "p/b", &["success.json 0"]);
     t.run(&["orchestrate"])
         .code(1)
         .says("past rate_limits.give_up_after, 20.0s)");
     assert_eq!(runs(&t, "p/a").len(), 1);
     assert_eq!(t.state("p/a"), "failed");
+    assert_eq!(t.state("p/b"), "completed");
 
     // Limited again and again: it waits once at most, then gives up, and
     // does not run its two retries into the limit.
