@@ -42,7 +42,7 @@ use crate::executor::protocol::{ExitRecord, Report, Request, Spec, PROMPTS_ENV, 
 use crate::executor::watchdog::{Alarm, Watchdog};
 use crate::state::records::write_record;
 use crate::state::status::Ending;
-use crate::sys::{lock, process};
+use crate::sys::{lock, process, signals};
 use slot::Slot;
 
 /// How often idle timeouts are checked.
@@ -90,6 +90,8 @@ struct Supervisor {
     /// Records reported but not yet acknowledged, by task id and attempt.
     unacked: HashMap<(String, u32), (Utf8PathBuf, ExitRecord)>,
     orchestrator_gone: bool,
+    /// Told to stop by a signal: no task starts any more.
+    stopped: bool,
     /// The prompt patterns, the same for every task (see `PROMPTS_ENV`).
     prompts: Arc<[String]>,
 }
@@ -98,8 +100,12 @@ type Shared = Arc<Mutex<Supervisor>>;
 
 /// Runs the supervisor; returns its exit code.
 pub fn main() -> i32 {
-    // Tasks inherit the signal mask: undo the orchestrator's.
-    crate::sys::signals::unblock();
+    // Tasks inherit the signal mask: undo the orchestrator's. SIGTERM,
+    // SIGINT and SIGHUP (a `kill`, or a service manager stopping
+    // everything) stop its tasks as an interruption would, their ends
+    // recorded, rather than end it and leave them unwatched.
+    signals::unblock();
+    signals::count_received();
     process::become_subreaper();
     let (prompts, slots) = take_settings();
     let (wake, woken) = mpsc::channel();
@@ -114,13 +120,20 @@ pub fn main() -> i32 {
         running: HashMap::new(),
         unacked: HashMap::new(),
         orchestrator_gone: false,
+        stopped: false,
         prompts: prompts.into(),
     }));
     lock(&shared).make_slots(slots, &shared);
     read_requests(shared.clone());
+    let mut signals_seen = 0;
     loop {
         {
             let mut supervisor = lock(&shared);
+            let received = signals::received();
+            if received > signals_seen {
+                signals_seen = received;
+                supervisor.told_to_stop(received);
+            }
             if supervisor.orchestrator_gone && supervisor.running.is_empty() {
                 break;
             }
@@ -171,9 +184,37 @@ impl Supervisor {
         }
     }
 
+    /// The supervisor got its `n`th SIGTERM, SIGINT or SIGHUP: its tasks
+    /// are stopped (SIGKILL after their grace, or at once from the second
+    /// signal), and nothing starts any more.
+    fn told_to_stop(&mut self, n: usize) {
+        self.stopped = true;
+        let ids: Vec<String> = self
+            .running
+            .values()
+            .map(|t| t.spec.task_id.clone())
+            .collect();
+        for id in ids {
+            match n {
+                1 => self.stop(&id),
+                _ => self.kill(&id),
+            }
+        }
+    }
+
     /// Hands the task to a free slot, or to a new one. What it returns is
     /// to report (a task its slot could not take).
     fn launch(&mut self, spec: Spec, shared: &Shared) -> Option<Report> {
+        if self.stopped {
+            let message = "the supervisor was told to stop (SIGTERM, SIGINT or SIGHUP)";
+            append_to_log(&spec.log_file, &format!("xtask: {message}"));
+            let record = ExitRecord {
+                message: Some(message.to_owned()),
+                attempt: Some(spec.attempt),
+                ..ExitRecord::now(Ending::SpawnFailed)
+            };
+            return Some(self.record(&spec, record));
+        }
         let free = (0..self.slots.len()).find(|slot| !self.running.contains_key(slot));
         let slot = free.unwrap_or_else(|| {
             self.make_slots(self.slots.len() + 1, shared);
@@ -534,6 +575,7 @@ mod tests {
             running,
             unacked: HashMap::new(),
             orchestrator_gone: false,
+            stopped: false,
             prompts,
         }
     }

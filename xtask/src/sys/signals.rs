@@ -4,6 +4,7 @@
 
 use std::os::unix::process::CommandExt;
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::Sender;
 
 const HANDLED: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
@@ -46,6 +47,30 @@ pub fn unblock() {
     let set = handled_set();
     // SAFETY: `set` is a valid signal set.
     unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut()) };
+}
+
+/// How many of these signals the process received since `count_received`.
+static RECEIVED: AtomicUsize = AtomicUsize::new(0);
+
+extern "C" fn count(_: libc::c_int) {
+    RECEIVED.fetch_add(1, Ordering::Relaxed);
+}
+
+/// These signals are counted (`received`) instead of ending the process,
+/// which reads the count when it can act on it. Unlike `forward_to`, no
+/// signal is blocked: a child started by `fork` inherits a blocked mask,
+/// never a handler (`exec` sets handlers back to their default).
+pub fn count_received() {
+    for signal in HANDLED {
+        // SAFETY: `count` only adds to an atomic, which is
+        // async-signal-safe.
+        unsafe { libc::signal(signal, count as *const () as libc::sighandler_t) };
+    }
+}
+
+/// How many of these signals came (see `count_received`).
+pub fn received() -> usize {
+    RECEIVED.load(Ordering::Relaxed)
 }
 
 /// SIGPIPE ends the process again (Rust starts with it ignored, which

@@ -87,6 +87,13 @@ fn a_killed_orchestrator_loses_nothing_and_starts_nothing_twice() {
     wait_for("both running statuses", || {
         t.state("p/fails") == "running" && t.state("p/works") == "running"
     });
+    // Each writes its pid just after its mark: wait for the whole line.
+    wait_for("both pids", || {
+        ["fails", "works"].iter().all(|n| {
+            std::fs::read_to_string(t.path(&format!("workspace/outputs/p/{n}/pid")))
+                .is_ok_and(|pid| pid.ends_with('\n'))
+        })
+    });
     first.kill().unwrap();
     first.wait().unwrap();
     let pids =
@@ -395,6 +402,32 @@ fn a_supervisor_that_dies_stops_the_run_and_its_tasks() {
     assert!(out.contains("the supervisor process died"), "{out}");
     assert_ne!(orchestrator.wait().unwrap().code(), Some(0), "{out}");
     wait_for("the task to be gone", || !alive(task_pid()));
+}
+
+/// A supervisor told to stop (SIGTERM) after its orchestrator died stops
+/// its task and records its end, rather than dying at once and leaving it
+/// to run unwatched (then found lost).
+#[test]
+fn a_supervisor_told_to_stop_stops_its_tasks_and_records_their_ends() {
+    let t = Tree::new();
+    t.task("p/a", &waiting_task("a", "true"));
+    let mut orchestrator = spawn_orchestrate(&t, "out");
+    let task_pid = || read_pid(&t.path("workspace/outputs/p/a/pid"));
+    wait_for("the task's pid in its status", || {
+        t.exists("workspace/outputs/p/a/pid") && t.status("p/a")["pid"] == task_pid()
+    });
+    let supervisor = t.status("p/a")["supervisor_pid"].as_u64().unwrap() as u32;
+    orchestrator.kill().unwrap();
+    orchestrator.wait().unwrap();
+    let task = task_pid();
+    signal(supervisor, libc::SIGTERM);
+    wait_for("the task to be gone", || !alive(task));
+    wait_for("the supervisor to be gone", || !alive(supervisor));
+    t.run(&["monitor"]).code(1);
+    assert_eq!(t.state("p/a"), "failed");
+    assert_eq!(t.status("p/a")["error"], "interrupted", "{}", t.read("out"));
+    let log = t.read("workspace/logs/p/a.log");
+    assert!(log.contains("xtask: interrupted: SIGTERM sent"), "{log}");
 }
 
 /// A run of one task that ignores SIGTERM and SIGINT, with `grace` before
