@@ -14,7 +14,11 @@ pub fn run(layout: &crate::model::layout::Layout, name: &str) -> Result<i32> {
     let t = defs.task(name)?;
     let task = &defs.graph.tasks[t];
     let recorded = status::read_or_warn(layout, &task.id, &mut Vec::new());
-    let number = recorded.as_ref().map_or(0, |s| s.attempt) + 1;
+    // After a `reset`, attempts number on from the logs, as the run does.
+    let number = match &recorded {
+        Some(status) => status.attempt,
+        None => logs::latest_attempt_on_disk(layout, &task.id),
+    } + 1;
     let previous = recorded
         .as_ref()
         .filter(|s| s.status == status::State::Failed)

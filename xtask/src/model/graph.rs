@@ -447,14 +447,18 @@ impl Graph {
 /// inside the task's own folder there).
 fn path_problems(task: &Task) -> Vec<Problem> {
     let lists = [("input", &task.inputs), ("output", &task.outputs)];
-    let bad: Vec<(&str, &String, &str)> = lists
+    let bad: Vec<(&str, &String, String)> = lists
         .into_iter()
         .flat_map(|(kind, paths)| paths.iter().map(move |path| (kind, path)))
         .filter_map(|(kind, path)| {
             let reason = if path.starts_with('/') {
-                "is absolute"
+                "is absolute".to_owned()
             } else if path.split('/').any(|c| c == "..") {
-                "climbs out of its folder with `..`"
+                "climbs out of its folder with `..`".to_owned()
+            } else if let (Err(e), "output") = (glob::Pattern::new(path), kind) {
+                format!(
+                    "is not a valid glob ({e}; a `[` starts a set of characters, `[[]` is one `[`)"
+                )
             } else {
                 return None;
             };

@@ -41,7 +41,7 @@ fn check_one(
     let path = dir.join(output);
     let shown = layout.display(&path);
     let matches = if is_glob(output) {
-        glob_matches(&path)
+        glob_matches(dir, output)
     } else {
         path.symlink_metadata().map(|m| vec![m]).unwrap_or_default()
     };
@@ -73,15 +73,7 @@ pub fn existing(layout: &Layout, task: &Task) -> Vec<Utf8PathBuf> {
     for output in &task.outputs {
         let path = dir.join(output);
         if is_glob(output) {
-            let Ok(paths) = glob::glob(path.as_str()) else {
-                continue;
-            };
-            files.extend(
-                paths
-                    .flatten()
-                    .filter_map(|p| Utf8PathBuf::from_path_buf(p).ok())
-                    .filter(|p| p.is_file()),
-            );
+            files.extend(glob_in(&dir, output).into_iter().filter(|p| p.is_file()));
         } else if path.is_file() {
             files.push(path);
         }
@@ -93,12 +85,23 @@ fn is_glob(path: &str) -> bool {
     path.contains(['*', '?', '['])
 }
 
-fn glob_matches(pattern: &Utf8Path) -> Vec<std::fs::Metadata> {
-    let Ok(paths) = glob::glob(pattern.as_str()) else {
+/// The paths under `dir` that `pattern` matches: the folder's own name is
+/// taken as it is (a task id or a root may hold `[`), the pattern as a
+/// glob (checked when the task is read).
+fn glob_in(dir: &Utf8Path, pattern: &str) -> Vec<Utf8PathBuf> {
+    let full = format!("{}/{pattern}", glob::Pattern::escape(dir.as_str()));
+    let Ok(paths) = glob::glob(&full) else {
         return Vec::new();
     };
     paths
         .flatten()
+        .filter_map(|p| Utf8PathBuf::from_path_buf(p).ok())
+        .collect()
+}
+
+fn glob_matches(dir: &Utf8Path, pattern: &str) -> Vec<std::fs::Metadata> {
+    glob_in(dir, pattern)
+        .iter()
         .filter_map(|p| p.symlink_metadata().ok())
         .collect()
 }
@@ -123,7 +126,7 @@ pub fn settle(layout: &Layout, task: &Task) {
         .flat_map(|o| {
             let path = dir.join(o);
             if is_glob(o) {
-                glob_matches(&path)
+                glob_matches(&dir, o)
             } else {
                 path.symlink_metadata().into_iter().collect()
             }

@@ -583,3 +583,16 @@ fn the_largest_limit_runs_like_any_other() {
         .code(0)
         .says("Summary: 2 completed");
 }
+
+/// A glob output is matched in the task's folder whatever the folder's
+/// name holds: a `[` in a phase's name (or the root's) is a character.
+#[test]
+fn a_glob_output_matches_in_a_folder_whose_name_has_brackets() {
+    let t = Tree::new();
+    t.task(
+        "p[1]/t",
+        "outputs: [\"*.txt\"]\ncommand: \"echo x > $TASK_OUTPUT_DIR/out.txt\"",
+    );
+    t.run(&["orchestrate"]).code(0).says("Summary: 1 completed");
+    assert_eq!(t.status("p[1]/t")["outputs_validated"], true);
+}

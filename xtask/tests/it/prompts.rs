@@ -83,7 +83,9 @@ fn each_attempt_gets_its_prompt_with_dependency_outputs_and_the_previous_failure
 #[test]
 fn a_task_s_own_template_wins_and_prompt_shows_the_next_attempt() {
     let t = Tree::new();
-    t.config("agent:\n  command: [\"true\"]\n  prompt: \"shared {{ task.id }}\"\n");
+    // An agent whose log holds something (an empty log counts as no
+    // attempt, see `reset` below).
+    t.config("agent:\n  command: [\"echo\", \"ran\"]\n  prompt: \"shared {{ task.id }}\"\n");
     t.task("p/shared", "");
     t.task(
         "p/own",
@@ -103,6 +105,14 @@ fn a_task_s_own_template_wins_and_prompt_shows_the_next_attempt() {
         t.read("workspace/prompts/p/own.attempt-1.md"),
         "own p/own, attempt 1"
     );
+    // After a `reset` (no status), attempts number on from the logs kept,
+    // as the run numbers them.
+    t.run(&["reset", "p/own"]).code(0);
+    t.run(&["prompt", "p/own"])
+        .code(0)
+        .says("own p/own, attempt 2");
+    t.run(&["orchestrate"]).code(0);
+    assert!(t.exists("workspace/prompts/p/own.attempt-2.md"));
 }
 
 #[test]
