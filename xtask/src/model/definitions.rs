@@ -242,6 +242,17 @@ fn phase_keys(layout: &Layout, config: &mut Config, folders: &[&str]) -> Vec<Pro
     let keys: Vec<&str> = folders.iter().map(|f| task::phase_key(f)).collect();
     let file = layout.config_file();
     let mut problems = Vec::new();
+    // Two folders of one key would share its settings, and `--phase`,
+    // `block` or `why` given the key would take the first: ambiguous.
+    for (i, key) in keys.iter().enumerate() {
+        if let Some(j) = keys[..i].iter().position(|k| k == key) {
+            problems.push(Problem::general(format!(
+                "{} and {} are both phase `{key}` (a phase's key is its folder's name without the number): rename one",
+                layout.display(&layout.tasks.join(folders[j])),
+                layout.display(&layout.tasks.join(folders[i])),
+            )));
+        }
+    }
     for (listed, line) in config.listed_phases.clone() {
         if keys.contains(&listed.as_str()) {
             continue;

@@ -263,3 +263,16 @@ fn a_file_that_does_not_parse_is_not_said_to_use_the_agent_command() {
     run.code(2).says("tasks/p/bad.md");
     assert!(!run.stderr.contains("is not on PATH"), "{}", run.stderr);
 }
+
+/// Two phase folders of one key (`01-a`, `03-a`) would share its settings,
+/// and `--phase a` would pick one of them: refused.
+#[test]
+fn two_phase_folders_of_one_key_are_refused() {
+    check(
+        |t| {
+            t.task("01-a/x", "command: \"true\"");
+            t.task("03-a/y", "command: \"true\"");
+        },
+        &["tasks/01-a and tasks/03-a are both phase `a` (a phase's key is its folder's name without the number): rename one"],
+    );
+}
