@@ -290,23 +290,40 @@ fn phase_keys(layout: &Layout, config: &mut Config, folders: &[&str]) -> Vec<Pro
 /// Every problem of the prompt templates, each template checked once
 /// (with the first task that uses it).
 fn prompt_problems(layout: &Layout, config: &Config, tasks: &[Task]) -> Vec<Problem> {
-    let mut checked: Vec<Template> = Vec::new();
+    // A template is rendered once per shape of what it is given: one that
+    // works for a task with dependencies may fail for one without
+    // (`deps[0]`), and rendering it for each of 100,000 tasks would cost
+    // seconds.
+    let mut checked: Vec<(Template, usize, usize, bool)> = Vec::new();
+    let mut failed: Vec<Template> = Vec::new();
     let mut problems = Vec::new();
     for task in tasks {
         let Some(template) = task.prompt_template(config) else {
             continue;
         };
-        if checked.contains(&template) {
+        let in_worktree = task.in_worktree(config);
+        let shape = (
+            template,
+            task.dependencies.len(),
+            task.outputs.len(),
+            in_worktree,
+        );
+        if checked.contains(&shape) {
             continue;
         }
         let sample = Context::sample(
             task,
             &layout.output_dir(&task.id),
-            task.in_worktree(config),
+            in_worktree,
             config.agents.budget_usd,
         );
-        problems.extend(template.check(&sample));
-        checked.push(template);
+        let found = shape.0.check(&sample);
+        // Said once per template: for the first task that shows it.
+        if !found.is_empty() && !failed.contains(&shape.0) {
+            failed.push(shape.0.clone());
+            problems.extend(found);
+        }
+        checked.push(shape);
     }
     problems
 }

@@ -115,6 +115,24 @@ fn a_task_s_own_template_wins_and_prompt_shows_the_next_attempt() {
     assert!(t.exists("workspace/prompts/p/own.attempt-2.md"));
 }
 
+/// A shared template that works for a task with a dependency but fails
+/// for one without is found by `validate`, not at the second task's start.
+#[test]
+fn a_shared_template_is_checked_for_every_kind_of_task_that_uses_it() {
+    let t = Tree::new();
+    t.write("mark.sh", MARK);
+    t.config("agent:\n  prompt: \"Dep: {{ deps[0].title }}\"\n  command: [\"sh\", \"mark.sh\"]\n");
+    // The first task the template is rendered for has a dependency.
+    t.task("p/a", "command: \"true\"");
+    t.task("p/b", "dependencies: [p/a]");
+    t.task("q/c", "");
+    t.run(&["validate"])
+        .code(2)
+        .says("agent.prompt: the template fails on a first attempt");
+    t.run(&["orchestrate"]).code(2).says("nothing was launched");
+    assert_eq!(t.launches("p/a"), 0);
+}
+
 #[test]
 fn template_mistakes_are_invalid_definitions_and_nothing_launches() {
     for (template, line, says) in [
