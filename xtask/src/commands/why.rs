@@ -12,9 +12,10 @@ use crate::model::definitions::{self, Definitions};
 use crate::model::graph::{Dep, Graph};
 use crate::model::layout::Layout;
 use crate::model::task::{self, phase_key};
+use crate::run::budget::Budget;
 use crate::run::plan::Plan;
 use crate::run::readiness::Node;
-use crate::run::Options;
+use crate::run::{self, Options};
 use crate::state::approvals::{self, Decision};
 use crate::state::status::{self, State, Status};
 use crate::state::{logs, outputs, runs};
@@ -381,7 +382,23 @@ impl Why<'_> {
         for input in &missing {
             println!("  needs input workspace/outputs/{input}, which does not exist");
         }
-        if unmet.is_empty() && missing.is_empty() {
+        if !unmet.is_empty() || !missing.is_empty() {
+            return;
+        }
+        // Ready: what holds it still is a person, or the budget.
+        let budget = Budget::load(layout, defs.config.agents.budget_usd);
+        if budget.reached() {
+            println!("  waits on the budget: {}", budget.reached_message());
+        } else if run::approvals::waits_to_start(layout, &defs.config, task) {
+            let approve = layout.cmd(&format!("approve {}", task.id));
+            match approvals::revoked(layout, &task.id) {
+                Some((approval, changed)) => println!(
+                    "  awaits approval to start: {} (`{approve}`)",
+                    approvals::revoked_text(&approval, &changed)
+                ),
+                None => println!("  awaits approval to start (`{approve}`)"),
+            }
+        } else {
             println!(
                 "  nothing: it starts on the next `{}`",
                 layout.cmd("orchestrate")

@@ -453,6 +453,9 @@ fn the_budget_stops_new_launches_with_exit_3_and_holds_on_the_next_run() {
         .says("budget of $0.30 reached ($0.33 spent)");
     assert_eq!(runs(&t, "p/1").len(), 1);
     t.run(&["next"]).says("Budget: $0.33 of $0.30 spent");
+    t.run(&["why", "p/1"])
+        .code(0)
+        .says("waits on the budget: budget of $0.30 reached ($0.33 spent)");
 
     // Raised, it goes on.
     t.config(&format!(

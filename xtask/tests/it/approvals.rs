@@ -256,12 +256,17 @@ fn decisions_without_a_run_leave_consistent_statuses() {
 fn a_revoked_approval_is_said() {
     let t = Tree::new();
     t.task("p/deploy", &format!("approve: before\n{}", sh(MARK)));
+    // Before any run, `why` of the pending task says what it waits for.
+    t.run(&["why", "p/deploy"])
+        .code(0)
+        .says("  awaits approval to start (`cargo xtask --root");
     t.run(&["approve", "p/deploy", "--by", "alice"]).code(0);
     t.task(
         "p/deploy",
         &format!("approve: before\ntitle: changed\n{}", sh(MARK)),
     );
     let said = "the approval by alice no longer holds: tasks/p/deploy.md changed since";
+    t.run(&["why", "p/deploy"]).code(0).says(said);
     t.run(&["orchestrate"]).code(4).says(said);
     assert_eq!(t.launches("p/deploy"), 0);
     t.run(&["why", "p/deploy"]).says(said);
