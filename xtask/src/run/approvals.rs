@@ -21,7 +21,17 @@ use crate::ui::printer::Tone;
 /// Whether `task` waits for a person's approval before it starts, and has
 /// none (that still holds) yet.
 pub fn waits_to_start(layout: &Layout, config: &Config, task: &Task) -> bool {
-    task.approval(config) == Some(Approve::Before)
+    waits(layout, config, task, Approve::Before)
+}
+
+/// Whether `task`'s result, once it completes, waits for a person's
+/// approval before its dependents start (none given ahead that holds).
+pub fn result_waits(layout: &Layout, config: &Config, task: &Task) -> bool {
+    waits(layout, config, task, Approve::After)
+}
+
+fn waits(layout: &Layout, config: &Config, task: &Task, when: Approve) -> bool {
+    task.approval(config) == Some(when)
         && approvals::read(layout, &task.id).is_none_or(|a| a.decision != Decision::Approved)
 }
 

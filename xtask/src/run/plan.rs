@@ -8,7 +8,7 @@ use std::io::{BufWriter, Write};
 use anyhow::Result;
 
 use crate::executor::{slurm, Limits};
-use crate::model::config::{Config, ExecutorKind};
+use crate::model::config::{Approve, Config, ExecutorKind};
 use crate::model::definitions::Definitions;
 use crate::model::graph::{Dep, Graph};
 use crate::model::layout::Layout;
@@ -210,7 +210,12 @@ impl<'a> Plan<'a> {
             self.end_wave();
         }
         for t in self.readiness.tasks_in(Node::AwaitingApproval) {
-            writeln!(out, "  would await approval: {}", self.graph.tasks[t].id)?;
+            let task = &self.graph.tasks[t];
+            let what = match task.approval(self.config) {
+                Some(Approve::After) => "approval of its result",
+                _ => "approval",
+            };
+            writeln!(out, "  would await {what}: {}", task.id)?;
         }
         let stuck = self.not_started();
         for line in &stuck {
@@ -287,11 +292,16 @@ impl<'a> Plan<'a> {
         }
     }
 
-    /// The wave's tasks end, completed.
+    /// The wave's tasks end, completed; what depends on one whose result
+    /// awaits approval (`approve: after`) waits, as in a run.
     fn end_wave(&mut self) {
         let files = Disk::new(self.layout, self.config, self.graph);
         for t in std::mem::take(&mut self.wave) {
-            self.readiness.complete(self.graph, t, &files);
+            if approvals::result_waits(self.layout, self.config, &self.graph.tasks[t]) {
+                self.readiness.await_approval_of_result(self.graph, t);
+            } else {
+                self.readiness.complete(self.graph, t, &files);
+            }
         }
     }
 

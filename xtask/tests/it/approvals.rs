@@ -21,6 +21,13 @@ fn tasks_awaiting_approval_end_the_run_with_exit_4_and_approve_lets_them_go_on()
     );
     t.task("p/build", &format!("dependencies: [p/plan]\n{}", sh(MARK)));
     t.task("p/deploy", &format!("approve: before\n{}", sh(MARK)));
+    // The dry run plans what the run does: p/build waits for p/plan's
+    // approval (it was listed in a second wave).
+    let dry = t.run(&["orchestrate", "--dry-run"]);
+    dry.says("  would await approval of its result: p/plan")
+        .says("  would await approval: p/deploy")
+        .says("would not start: p/build");
+    assert!(!dry.stdout.contains("Wave 2"), "{}", dry.stdout);
     t.run(&["orchestrate"])
         .code(4)
         .says("2 awaiting approval")
