@@ -59,24 +59,37 @@ impl Git {
         }))
     }
 
-    /// A warning when the person's checkout has changes not committed,
-    /// which the tasks' worktrees will not have: an agent working from
-    /// code other than what its person sees is a surprise found late.
-    pub fn uncommitted_warning(&self) -> Option<String> {
-        let changed = self.worktrees.uncommitted_in_checkout().ok()?;
-        if changed.is_empty() {
-            return None;
+    /// Warnings of what the tasks' worktrees will not have: changes not
+    /// committed in the person's checkout, and commits of `worktrees.base`
+    /// (their checkout's HEAD by default) made after the integration
+    /// branch was. An agent working from code other than what its person
+    /// sees is a surprise found late.
+    pub fn unseen_warnings(&self) -> Vec<String> {
+        let integration = &self.worktrees.settings.integration;
+        let merge = format!(
+            "in {}: `git merge <your branch>`",
+            self.worktrees.integration_dir()
+        );
+        let mut warnings = Vec::new();
+        let changed = self.worktrees.uncommitted_in_checkout().unwrap_or_default();
+        if !changed.is_empty() {
+            let shown: Vec<&str> = changed.iter().take(3).map(String::as_str).collect();
+            let more = match changed.len() - shown.len() {
+                0 => String::new(),
+                n => format!(" and {n} more"),
+            };
+            warnings.push(format!(
+                "warning: changes not committed in the checkout ({}{more}): worktree tasks start from the integration branch `{integration}` and do not see them; to give them to the agents, commit them and merge them into `{integration}` ({merge})",
+                shown.join(", "),
+            ));
         }
-        let shown: Vec<&str> = changed.iter().take(3).map(String::as_str).collect();
-        let more = match changed.len() - shown.len() {
-            0 => String::new(),
-            n => format!(" and {n} more"),
-        };
-        Some(format!(
-            "warning: changes not committed in the checkout ({}{more}): worktree tasks start from the integration branch `{}` and do not see them; commit them first to give them to the agents",
-            shown.join(", "),
-            self.worktrees.settings.integration
-        ))
+        let base = &self.worktrees.settings.base;
+        if let Ok(n @ 1..) = self.worktrees.repo.count(integration, base) {
+            warnings.push(format!(
+                "warning: `{base}` has {n} commit(s) that the integration branch `{integration}` lacks (it was made from `{base}` once): worktree tasks start from `{integration}` and do not see them; merge them into it to give them to the agents ({merge})"
+            ));
+        }
+        warnings
     }
 
     /// Sends task `t`'s work to the queue; `waiting` is written once it is

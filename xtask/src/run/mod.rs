@@ -92,7 +92,7 @@ pub fn run(
     let git = merging::Git::open(layout, config, uses_worktrees, tx.clone(), Incoming::Merged)?;
     let run_id = runs::begin(layout)?;
     let printer = Printer::with_live_view(layout, options.quiet);
-    if let Some(warning) = git.as_ref().and_then(merging::Git::uncommitted_warning) {
+    for warning in git.iter().flat_map(merging::Git::unseen_warnings) {
         printer.line(Tone::Warn, &warning);
     }
     if options.executor == ExecutorKind::Local && mode == Mode::Launch {

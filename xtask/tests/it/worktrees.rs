@@ -165,6 +165,30 @@ fn changes_not_committed_in_the_checkout_are_warned_of_as_unseen() {
     let quiet = t.run(&["orchestrate"]);
     quiet.code(0);
     assert!(!quiet.stdout.contains("not committed"), "{}", quiet.stdout);
+    // Committed is not enough: the integration branch was made before the
+    // commit, and the worktrees start from it.
+    quiet.says("warning: `HEAD` has 1 commit(s) that the integration branch `integration` lacks (it was made from `HEAD` once)");
+    t.git(&[
+        "-C",
+        "workspace/worktrees/.integration",
+        "merge",
+        "-q",
+        "main",
+    ]);
+    t.task(
+        "p/c",
+        &format!(
+            "outputs: [seen.txt]\n{}",
+            sh("cp README.md $TASK_OUTPUT_DIR/seen.txt")
+        ),
+    );
+    let merged = t.run(&["orchestrate"]);
+    merged.code(0);
+    assert!(!merged.stdout.contains("warning"), "{}", merged.stdout);
+    assert_eq!(
+        t.read("workspace/outputs/p/c/seen.txt"),
+        "edited, not committed\n"
+    );
 }
 
 #[test]
