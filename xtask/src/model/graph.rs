@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use crate::model::problem::{find_line, nearest, Problem};
+use crate::model::problem::{find_value_line, nearest, Problem};
 use crate::model::task::Task;
 use crate::sys::parallel;
 
@@ -98,8 +98,9 @@ impl Graph {
                 .find_map(|(i, t)| Some((i, needs_one_of(t, &left_out)?)))
             {
                 let task = kept.remove(i);
-                reported.push(Problem::in_file_where(
+                reported.push(Problem::in_file_at_value(
                     &task.file,
+                    "dependencies",
                     &dependency,
                     format!("left out: it depends on {dependency}, whose file has a problem"),
                 ));
@@ -297,6 +298,7 @@ impl Graph {
                 };
                 problems.push(self.problem_at(
                     t,
+                    "dependencies",
                     name,
                     format!("unknown dependency `{name}`{hint}"),
                 ));
@@ -337,6 +339,7 @@ impl Graph {
         };
         Some(self.problem_at(
             t,
+            "inputs",
             input,
             format!(
                 "input `{input}` is not among the outputs of {} ({outputs}): add `{rest}` to its `outputs`, or fix the path",
@@ -357,8 +360,8 @@ impl Graph {
         None
     }
 
-    fn problem_at(&self, t: usize, needle: &str, message: String) -> Problem {
-        Problem::in_file_where(&self.tasks[t].file, needle, message)
+    fn problem_at(&self, t: usize, key: &str, value: &str, message: String) -> Problem {
+        Problem::in_file_at_value(&self.tasks[t].file, key, value, message)
     }
 
     /// Edges of the graph as the cycle search sees it: tasks, then one node
@@ -431,10 +434,18 @@ impl Graph {
         };
         let mut names: Vec<String> = cycle.iter().map(|&node| name(node)).collect();
         names.push(name(cycle[0]));
-        let first_task = cycle.iter().copied().find(|&node| node < n).unwrap_or(0);
-        Problem::in_file(
+        let at = cycle.iter().position(|&node| node < n).unwrap_or(0);
+        let first_task = cycle.get(at).copied().filter(|&node| node < n).unwrap_or(0);
+        // At the line where it names what it waits for in the cycle.
+        let next = cycle[(at + 1) % cycle.len()];
+        let waits_for = match next < n {
+            true => self.tasks[next].id.clone(),
+            false => self.phases[next - n].name.clone(),
+        };
+        Problem::in_file_at_value(
             &self.tasks[first_task].file,
-            None,
+            "dependencies",
+            &waits_for,
             format!(
                 "dependency cycle: {} (each waits for the next): remove one of these dependencies",
                 names.join(" -> ")
@@ -478,7 +489,7 @@ fn path_problems(task: &Task) -> Vec<Problem> {
             };
             Problem::in_file(
                 &task.file,
-                find_line(&text, path, 2),
+                find_value_line(&text, &format!("{kind}s"), path),
                 format!("{kind} `{path}` {reason}: write it relative to {base}"),
             )
         })

@@ -29,6 +29,21 @@ impl Problem {
         Problem::in_file(file, line, message)
     }
 
+    /// A problem of task file `file` at the line of its frontmatter where
+    /// `key`'s list names `value` (or at the key's line; none if the file
+    /// cannot be read again).
+    pub fn in_file_at_value(
+        file: &Utf8Path,
+        key: &str,
+        value: &str,
+        message: impl Into<String>,
+    ) -> Problem {
+        let line = std::fs::read_to_string(file)
+            .ok()
+            .and_then(|text| find_value_line(&text, key, value));
+        Problem::in_file(file, line, message)
+    }
+
     pub fn general(message: impl Into<String>) -> Problem {
         Problem {
             file: None,
@@ -122,6 +137,38 @@ pub fn find_key_line(text: &str, key: &str, from_line: usize) -> Option<usize> {
     })
 }
 
+/// The 1-based line where the value of `key` (a list, flow or block, or
+/// one word) names `value` as a whole word: not `a` inside `p/a` or in the
+/// title, as a search for the text alone found. Falls back to the key's
+/// line.
+pub fn find_value_line(text: &str, key: &str, value: &str) -> Option<usize> {
+    let at = find_key_line(text, key, 2)?;
+    let part_of_word = |c: char| c.is_alphanumeric() || "-_./".contains(c);
+    let names = |line: &str| {
+        line.match_indices(value).any(|(i, _)| {
+            let before = line[..i].chars().next_back();
+            let after = line[i + value.len()..].chars().next();
+            !before.is_some_and(part_of_word) && !after.is_some_and(part_of_word)
+        })
+    };
+    let value_at = text
+        .lines()
+        .enumerate()
+        .skip(at - 1)
+        // The key's line, then the lines of its block list.
+        .take_while(|(i, line)| *i + 1 == at || line.trim_start().starts_with(['-', '#']))
+        .find(|(i, line)| {
+            let line = if *i + 1 == at {
+                line.split_once(':').map_or("", |(_, rest)| rest)
+            } else {
+                line
+            };
+            !line.trim_start().starts_with('#') && names(line)
+        })
+        .map(|(i, _)| i + 1);
+    value_at.or(Some(at))
+}
+
 fn first_line(text: &str, from_line: usize, wanted: impl Fn(&str) -> bool) -> Option<usize> {
     text.lines()
         .enumerate()
@@ -191,5 +238,17 @@ mod tests {
         let listed = "a-timeout: 1\n- timeout: 2\n";
         assert_eq!(find_key_line(listed, "timeout", 1), Some(2));
         assert_eq!(find_line(text, "retries", 1), Some(8));
+    }
+
+    #[test]
+    fn a_value_is_found_as_a_word_in_its_key_s_list() {
+        let text = "---\ntitle: t is a task\ndependencies: [a/t, t]\noutputs: [t.json]\n---\n";
+        assert_eq!(find_value_line(text, "dependencies", "t"), Some(3));
+        let block = "---\ntitle: x\ndependencies:\n  - p/x\n  # x\n  - \"x\"\ncommand: x\n---\n";
+        assert_eq!(find_value_line(block, "dependencies", "x"), Some(6));
+        assert_eq!(find_value_line(block, "dependencies", "p/x"), Some(4));
+        // Not in the list: the key's line.
+        assert_eq!(find_value_line(block, "dependencies", "y"), Some(3));
+        assert_eq!(find_value_line(block, "inputs", "x"), None);
     }
 }

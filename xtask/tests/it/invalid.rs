@@ -276,3 +276,27 @@ fn two_phase_folders_of_one_key_are_refused() {
         &["tasks/01-a and tasks/03-a are both phase `a` (a phase's key is its folder's name without the number): rename one"],
     );
 }
+
+/// A dependency's problem is at the line of the list that names it, not
+/// at the first line holding its text (a title, an output, a command).
+#[test]
+fn a_dependency_problem_is_at_the_line_that_names_it() {
+    check(
+        |t| {
+            t.task(
+                "q/t",
+                "title: t waits for x\noutputs: [x.json]\ncommand: \"echo x\"\ndependencies:\n  - p/ok\n  - x",
+            );
+            // A cycle, at the line where the first task names the next.
+            t.task("r/a", "title: a\ndependencies: [r/b]");
+            t.task(
+                "r/b",
+                "title: b\ncommand: \"echo r/a\"\ndependencies: [r/a]",
+            );
+        },
+        &[
+            "tasks/q/t.md:7: unknown dependency `x`",
+            "tasks/r/a.md:3: dependency cycle: r/a -> r/b -> r/a",
+        ],
+    );
+}
