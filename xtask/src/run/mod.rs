@@ -534,7 +534,8 @@ impl Run<'_> {
         };
         self.printer.line(Tone::Bad, &format!("{why}: {what}"));
         self.stop = Some(reason);
-        self.running.stop_all(self.executor.as_mut(), &self.graph);
+        self.running
+            .stop_all(self.executor.as_mut(), self.layout, &self.graph);
         self.kill_at = Some(Instant::now() + self.config.kill_grace);
     }
 
@@ -542,7 +543,7 @@ impl Run<'_> {
     /// `asked` by a second interrupt (then the supervisor is asked too).
     fn kill_all(&mut self, asked: bool) {
         self.running
-            .kill_all(self.executor.as_mut(), &self.graph, asked);
+            .kill_all(self.executor.as_mut(), self.layout, &self.graph, asked);
         self.kill_at = None;
     }
 

@@ -9,6 +9,7 @@ use crate::model::graph::Graph;
 use crate::model::layout::Layout;
 use crate::run::attempt::Active;
 use crate::run::recovery;
+use crate::state::logs;
 use crate::state::status::AgentSlot;
 use crate::sys::process;
 
@@ -113,14 +114,20 @@ impl Running {
     }
 
     /// Asks every attempt to stop: through the executor, or for adopted
-    /// ones (no executor of ours), SIGTERM to their group.
-    pub fn stop_all(&self, mut executor: Option<&mut Executor>, graph: &Graph) {
+    /// ones (no executor of ours), SIGTERM to their group, said in their
+    /// log as their supervisor would.
+    pub fn stop_all(&self, mut executor: Option<&mut Executor>, layout: &Layout, graph: &Graph) {
         for (&t, active) in &self.active {
+            let id = &graph.tasks[t].id;
             let asked = match (&mut executor, active.adopted) {
-                (Some(executor), None) => executor.stop(&graph.tasks[t].id),
+                (Some(executor), None) => executor.stop(id),
                 _ => false,
             };
             if !asked && active.pid != 0 {
+                logs::append_line(
+                    &layout.log_file(id),
+                    "xtask: interrupted: SIGTERM sent to the task's processes",
+                );
                 process::signal_group(active.pid, libc::SIGTERM);
             }
         }
@@ -128,9 +135,22 @@ impl Running {
 
     /// SIGKILL to every attempt, now; `asked` (a second interrupt): also
     /// through the executor for local tasks, whose pid the run may not know.
-    pub fn kill_all(&self, mut executor: Option<&mut Executor>, graph: &Graph, asked: bool) {
+    pub fn kill_all(
+        &self,
+        mut executor: Option<&mut Executor>,
+        layout: &Layout,
+        graph: &Graph,
+        asked: bool,
+    ) {
         for (&t, active) in &self.active {
             if active.pid != 0 {
+                if active.adopted.is_some() {
+                    let said = match asked {
+                        true => "xtask: interrupted again: SIGKILL sent to the task's processes",
+                        false => "xtask: still running after SIGTERM: SIGKILL sent",
+                    };
+                    logs::append_line(&layout.log_file(&graph.tasks[t].id), said);
+                }
                 process::signal_group(active.pid, libc::SIGKILL);
             }
             let id = &graph.tasks[t].id;

@@ -72,6 +72,23 @@ pub fn judge(
             rate_limit: None,
         };
     };
+    // An adopted task this run stopped: its supervisor, an earlier
+    // orchestrator's, saw a signal from outside, and an exit.
+    let stopped_here = stopping
+        && active.adopted.is_some()
+        && r.ending == Ending::Exited
+        && matches!(r.signal, Some(libc::SIGTERM | libc::SIGKILL));
+    let interrupted;
+    let r = match stopped_here {
+        true => {
+            interrupted = ExitRecord {
+                ending: Ending::Interrupted,
+                ..r.clone()
+            };
+            &interrupted
+        }
+        false => r,
+    };
     // An attempt that never started printed nothing: what its task's
     // stdout holds is an earlier attempt's (its cost, charged again).
     let outcome = match r.ending {

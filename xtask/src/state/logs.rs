@@ -105,3 +105,12 @@ pub fn of_attempt(layout: &Layout, id: &str, attempt: u32) -> Utf8PathBuf {
         layout.log_file(id)
     }
 }
+
+/// Appends `line` to a task's log (what the orchestrator or its supervisor
+/// did to the task, among what it printed); a log that cannot be opened
+/// is left as it is.
+pub fn append_line(log: &Utf8Path, line: &str) {
+    if let Ok(mut file) = std::fs::File::options().append(true).open(log) {
+        let _ = std::io::Write::write_all(&mut file, format!("{line}\n").as_bytes());
+    }
+}

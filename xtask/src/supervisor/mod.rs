@@ -28,7 +28,7 @@ pub mod cgroups;
 mod slot;
 
 use std::collections::HashMap;
-use std::fs::File;
+
 use std::io::{BufRead, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
@@ -40,6 +40,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::executor::protocol::{ExitRecord, Report, Request, Spec, PROMPTS_ENV, SLOTS_ENV};
 use crate::executor::watchdog::{Alarm, Watchdog};
+use crate::state::logs;
 use crate::state::records::write_record;
 use crate::state::status::Ending;
 use crate::sys::{lock, process, signals};
@@ -207,7 +208,7 @@ impl Supervisor {
     fn launch(&mut self, spec: Spec, shared: &Shared) -> Option<Report> {
         if self.stopped {
             let message = "the supervisor was told to stop (SIGTERM, SIGINT or SIGHUP)";
-            append_to_log(&spec.log_file, &format!("xtask: {message}"));
+            logs::append_line(&spec.log_file, &format!("xtask: {message}"));
             let record = ExitRecord {
                 message: Some(message.to_owned()),
                 attempt: Some(spec.attempt),
@@ -243,7 +244,7 @@ impl Supervisor {
             return;
         };
         if !task.killed {
-            append_to_log(
+            logs::append_line(
                 &task.spec.log_file,
                 "xtask: interrupted again: SIGKILL sent to the task's processes",
             );
@@ -400,7 +401,7 @@ fn exit_record(task: &Running, outcome: Outcome) -> ExitRecord {
                 // not a failure of the task.
                 None if usage.oom_killed && !status.success() => {
                     let limit = task.spec.memory_bytes as f64 / (1u64 << 30) as f64;
-                    append_to_log(
+                    logs::append_line(
                         &task.spec.log_file,
                         &format!("xtask: out of memory: killed by the kernel at its limit of {limit:.2} GiB"),
                     );
@@ -419,7 +420,7 @@ fn exit_record(task: &Running, outcome: Outcome) -> ExitRecord {
             }
         }
         Outcome::SpawnFailed(message) => {
-            append_to_log(&task.spec.log_file, &format!("xtask: {message}"));
+            logs::append_line(&task.spec.log_file, &format!("xtask: {message}"));
             ExitRecord {
                 message: Some(message),
                 ..ExitRecord::now(Ending::SpawnFailed)
@@ -482,7 +483,7 @@ fn enforce(task: &mut Running) {
     match task.kill_at {
         None => {
             let why = why_stopped(&task.spec, task.stopping.as_ref());
-            append_to_log(
+            logs::append_line(
                 &task.spec.log_file,
                 &format!("xtask: {why}: SIGTERM sent to the task's processes"),
             );
@@ -492,7 +493,7 @@ fn enforce(task: &mut Running) {
         Some(at) if now >= at => {
             if !task.killed {
                 let grace = humantime::format_duration(grace);
-                append_to_log(
+                logs::append_line(
                     &task.spec.log_file,
                     &format!("xtask: still running {grace} after SIGTERM: SIGKILL sent"),
                 );
@@ -530,12 +531,6 @@ fn report(report: &Report) {
     };
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}").and_then(|()| out.flush());
-}
-
-fn append_to_log(log: &Utf8Path, line: &str) {
-    if let Ok(mut file) = File::options().append(true).open(log) {
-        let _ = writeln!(file, "{line}");
-    }
 }
 
 #[cfg(test)]

@@ -13,8 +13,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use super::{append_to_log, cgroups, report, Outcome, Shared};
+use super::{cgroups, report, Outcome, Shared};
 use crate::executor::protocol::Spec;
+use crate::state::logs;
 use crate::sys::{lock, process};
 
 /// A thread that starts tasks one after the other and waits for each, in
@@ -196,14 +197,14 @@ fn run(
     // waited for.
     if let Some(copied) = copier {
         if copied.recv_timeout(Duration::from_secs(2)).is_err() {
-            append_to_log(
+            logs::append_line(
                 &spec.log_file,
                 "xtask: a process the task left holds its stdout open: what it writes now is not kept",
             );
         }
     }
     if leftovers {
-        append_to_log(
+        logs::append_line(
             &spec.log_file,
             "xtask: killed processes that the task left running",
         );

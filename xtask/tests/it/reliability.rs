@@ -487,6 +487,32 @@ fn a_second_ctrl_c_kills_at_once() {
     );
 }
 
+/// A task adopted from a killed orchestrator, stopped by the next one's
+/// Ctrl-C: interrupted, as a task of its own would be (its supervisor,
+/// the earlier one's, saw only a signal from outside), and said in its log.
+#[test]
+fn an_adopted_task_stopped_by_ctrl_c_is_interrupted() {
+    let t = Tree::new();
+    let mut first = stubborn_run(&t, "1s");
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let second = spawn_orchestrate(&t, "out");
+    wait_for("the adoption", || {
+        t.read("out").contains("adopt   p/stubborn")
+    });
+    signal(second.id(), libc::SIGINT);
+    let log = interrupted_log(&t, second);
+    assert_eq!(t.status("p/stubborn")["ending"], "interrupted");
+    assert!(
+        log.contains("xtask: interrupted: SIGTERM sent to the task's processes"),
+        "{log}"
+    );
+    assert!(
+        log.contains("xtask: still running after SIGTERM: SIGKILL sent"),
+        "{log}"
+    );
+}
+
 #[test]
 fn an_idle_task_is_killed_and_a_talking_one_is_not() {
     let t = Tree::new();
