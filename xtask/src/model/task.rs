@@ -411,8 +411,8 @@ fn read(task: &mut Task, f: &mut Fields) {
     task.approve = f.take("approve", approve);
     task.priority = f.take("priority", integer).unwrap_or(0);
     if let Some(mut resources) = f.nested("resources") {
-        task.resources.cpus = resources.take("cpus", yaml::positive);
-        task.resources.memory_gb = resources.take("memory_gb", yaml::positive);
+        task.resources.cpus = resources.take("cpus", yaml::cpus);
+        task.resources.memory_gb = resources.take("memory_gb", yaml::gib);
         let problems = resources.finish(Unknown::Refused, |_| None);
         f.absorb(problems);
     }

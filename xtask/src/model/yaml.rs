@@ -383,11 +383,34 @@ pub fn positive(value: &Value) -> Result<f64, String> {
     }
 }
 
+/// CPUs: above 0, and no more than Linux runs (a cgroup's quota is
+/// their number times its period, which a larger one overflows).
+pub fn cpus(value: &Value) -> Result<f64, String> {
+    at_most(positive(value)?, 65_536.0)
+}
+
+/// GiB of memory: above 0, and short of what 64 bits of bytes hold.
+pub fn gib(value: &Value) -> Result<f64, String> {
+    at_most(positive(value)?, (1u64 << 33) as f64)
+}
+
+fn at_most(n: f64, most: f64) -> Result<f64, String> {
+    match n <= most {
+        true => Ok(n),
+        // 1e300 as written, not 301 digits.
+        false => Err(format!("must be at most {most}, found {n:e}")),
+    }
+}
+
 /// Seconds as a number, or text such as `90s`, `30m`, `8h`, `1h 30m`.
 pub fn duration(value: &Value) -> Result<Duration, String> {
     let parsed = match value {
         Value::Number(n) => n.as_f64().and_then(|s| Duration::try_from_secs_f64(s).ok()),
-        Value::String(s) => humantime::parse_duration(s.trim()).ok(),
+        // Seconds in quotes (`"3600"`) are seconds still.
+        Value::String(s) => match s.trim().parse::<f64>() {
+            Ok(seconds) => Duration::try_from_secs_f64(seconds).ok(),
+            Err(_) => humantime::parse_duration(s.trim()).ok(),
+        },
         _ => None,
     };
     let shown = match value {
@@ -544,6 +567,9 @@ mod tests {
         assert_eq!(d("90s"), Ok(Duration::from_secs(90)));
         assert_eq!(d("30m"), Ok(Duration::from_secs(1800)));
         assert_eq!(d("8h"), Ok(Duration::from_secs(8 * 3600)));
+        assert_eq!(d("\"3600\""), Ok(Duration::from_secs(3600)));
+        assert_eq!(d("' 1.5 '"), Ok(Duration::from_millis(1500)));
+        assert!(d("\"-5\"").is_err());
         assert!(d("0").is_err());
         assert!(d("[1]").is_err());
     }

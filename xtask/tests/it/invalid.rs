@@ -127,7 +127,7 @@ fn a_value_is_reported_where_it_is_set_not_where_a_comment_names_it() {
 fn a_number_beyond_what_a_setting_holds_is_refused_not_a_crash() {
     check(
         |t| {
-            t.config("kill_grace: 1e30\n");
+            t.config("kill_grace: 1e30\nmax_cpu_per_agent: 1e300\n");
             t.task("p/t", "timeout: 1e20\nidle_timeout: 18446744073709551615");
             t.task("p/u", "retries: 99999999999999999999");
             // Past u32: once read as its low bits (0 retries), or a panic.
@@ -136,6 +136,7 @@ fn a_number_beyond_what_a_setting_holds_is_refused_not_a_crash() {
         },
         &[
             "tasks/orchestrator.yaml:1: `kill_grace`: must be a positive duration of at most 100 years",
+            "tasks/orchestrator.yaml:2: `max_cpu_per_agent`: must be at most 65536, found 1e300",
             "tasks/p/t.md:2: `timeout`: must be a positive duration of at most 100 years",
             "tasks/p/t.md:3: `idle_timeout`",
             "tasks/p/u.md:2: `retries`: 99999999999999999999 is beyond any setting's range",
@@ -299,4 +300,23 @@ fn a_dependency_problem_is_at_the_line_that_names_it() {
             "tasks/r/a.md:3: dependency cycle: r/a -> r/b -> r/a",
         ],
     );
+}
+
+/// A wrong number is shown as written, a backoff past its maximum is
+/// refused, and seconds in quotes are seconds.
+#[test]
+fn a_negative_price_is_shown_and_quoted_seconds_are_seconds() {
+    check(
+        |t| {
+            t.config("agent:\n  prices: {input: -1}\nrate_limits:\n  backoff: 10m\n  max_backoff: 1m\n");
+            t.task("p/t", "timeout: \"3600\"\ncommand: \"true\"");
+        },
+        &[
+            "tasks/orchestrator.yaml:2: `agent.prices.input`: must be a number, 0 or more, found -1",
+            "tasks/orchestrator.yaml:4: `rate_limits.backoff` (10m) is longer than `rate_limits.max_backoff` (1m)",
+        ],
+    );
+    let t = Tree::new();
+    t.task("p/t", "timeout: \"3600\"\ncommand: \"true\"");
+    t.run(&["validate"]).code(0);
 }

@@ -169,6 +169,7 @@ impl Agents {
         }
         if let Some(mut limits) = f.nested("rate_limits") {
             let r = &mut self.rate_limits;
+            let line = limits.line("backoff");
             set(&mut r.patterns, limits.take("patterns", yaml::text_list));
             set(&mut r.backoff, limits.take("backoff", yaml::duration));
             set(
@@ -179,6 +180,17 @@ impl Agents {
                 &mut r.give_up_after,
                 limits.take("give_up_after", yaml::duration),
             );
+            if r.backoff > r.max_backoff {
+                let (b, m) = (r.backoff, r.max_backoff);
+                limits.problem(
+                    line,
+                    format!(
+                        "`rate_limits.backoff` ({}) is longer than `rate_limits.max_backoff` ({}): the first wait would pass the longest; make it shorter, or raise max_backoff",
+                        humantime::format_duration(b),
+                        humantime::format_duration(m)
+                    ),
+                );
+            }
             let problems = limits.finish(Unknown::Refused, |_| None);
             f.absorb(problems);
         }
@@ -198,7 +210,8 @@ impl Agents {
 fn non_negative(value: &Value) -> Result<f64, String> {
     match value.as_f64() {
         Some(n) if n >= 0.0 && n.is_finite() => Ok(n),
-        _ => Err(format!(
+        Some(n) => Err(format!("must be a number, 0 or more, found {n}")),
+        None => Err(format!(
             "must be a number, 0 or more, found {}",
             yaml::type_name(value)
         )),

@@ -239,13 +239,10 @@ impl Config {
         );
         set(
             &mut self.max_cpu_per_agent,
-            f.take("max_cpu_per_agent", yaml::positive),
+            f.take("max_cpu_per_agent", yaml::cpus),
         );
-        set(
-            &mut self.max_memory_gb,
-            f.take("max_memory_gb", yaml::positive),
-        );
-        self.max_total_memory_gb = f.take("max_total_memory_gb", yaml::positive);
+        set(&mut self.max_memory_gb, f.take("max_memory_gb", yaml::gib));
+        self.max_total_memory_gb = f.take("max_total_memory_gb", yaml::gib);
         set(&mut self.kill_grace, f.take("kill_grace", yaml::duration));
         let executor = f.take("executor", |v| yaml::one_of(v, &["local", "slurm"]));
         if let Some(kind) = executor {
