@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use camino::Utf8PathBuf;
 
 use crate::git::repo::Repo;
-use crate::git::worktrees::mark;
+use crate::git::worktrees::{mark, remove_empty_parents};
 use crate::model::config::Config;
 use crate::model::definitions::invalid;
 use crate::model::layout::Layout;
@@ -143,6 +143,7 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
                 println!("kept     {branch}: its worktree cannot be removed: {e:#}");
                 continue;
             }
+            remove_empty_parents(folder, &layout.worktree_dir(""));
         }
         repo.delete_branch(&branch, &tip)?;
         repo.config_unset(&mark(&branch))?;

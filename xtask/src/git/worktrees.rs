@@ -224,6 +224,7 @@ impl Worktrees {
         self.bring_files(&aside)?;
         make_parent(&path)?;
         repo.move_worktree(&aside, &path)?;
+        remove_empty_parents(&aside, &self.layout.worktree_dir(""));
         self.checked(Prepared {
             path,
             branch,
@@ -290,6 +291,20 @@ impl Worktrees {
             }
         }
         Ok(())
+    }
+}
+
+/// Removes the folders that held `path` (a worktree gone or moved) while
+/// they are empty, up to `top` (kept): task ids nest, and their phases'
+/// folders would pile up empty under `workspace/worktrees/`.
+pub fn remove_empty_parents(path: &Utf8Path, top: &Utf8Path) {
+    let mut dir = path.parent();
+    while let Some(d) = dir.filter(|d| d.starts_with(top) && *d != top) {
+        // Fails on a folder that holds anything: the walk ends there.
+        if std::fs::remove_dir(d).is_err() {
+            return;
+        }
+        dir = d.parent();
     }
 }
 

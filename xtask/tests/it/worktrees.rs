@@ -479,6 +479,14 @@ fn clean_removes_merged_work_and_keeps_the_rest() {
         3,
         "main, .integration, unmerged"
     );
+    // No empty folder left: neither where worktrees were made, nor a
+    // phase's once its last worktree is gone.
+    assert!(!t.exists("workspace/worktrees/.new"));
+    t.run(&["reset", "p/unmerged"]).code(0);
+    t.task("p/unmerged", &sh("git reset -q --hard integration"));
+    t.run(&["orchestrate"]).code(0);
+    t.run(&["clean"]).code(0).says("removed  task/p/unmerged");
+    assert!(!t.exists("workspace/worktrees/p"));
 }
 
 /// An agent that commits on a branch of its own (or a detached HEAD) does
