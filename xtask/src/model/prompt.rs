@@ -127,6 +127,13 @@ pub fn read(
         }),
         (None, Some(path)) => {
             let full = tasks_dir.join(&path);
+            if path.starts_with('/') || path.split('/').any(|c| c == "..") {
+                f.problem(
+                    file_line,
+                    format!("`{prefix}prompt_file: {path}`: a template is a file under tasks/; write its path relative to tasks/, without `..`"),
+                );
+                return None;
+            }
             if path.ends_with(".md") {
                 f.problem(
                     file_line,
@@ -218,6 +225,26 @@ impl Template {
     /// Every problem of the template: its syntax, the variables it names
     /// that do not exist, and what fails when it renders `sample` (a first
     /// attempt, where `previous` is none).
+    /// What to guard, when the template's failing line uses a variable
+    /// that is none on a first attempt or outside a worktree.
+    fn guard_hint(&self, line: Option<usize>) -> String {
+        let text = line
+            .and_then(|l| self.source.lines().nth(l.checked_sub(1)?))
+            .unwrap_or_default();
+        let guards: Vec<String> = [
+            ("previous", "on a first attempt"),
+            ("worktree", "for a task outside a worktree"),
+        ]
+        .iter()
+        .filter(|(name, _)| text.contains(name))
+        .map(|(name, when)| format!("`{name}` is none {when}: guard it with {{% if {name} %}}"))
+        .collect();
+        match guards.is_empty() {
+            true => String::new(),
+            false => format!(" ({})", guards.join("; ")),
+        }
+    }
+
     pub fn check(&self, sample: &Context) -> Vec<Problem> {
         let env = environment();
         let template = match env.template_from_named_str(self.file.as_str(), &self.source) {
@@ -245,8 +272,9 @@ impl Template {
             Err(e) => vec![self.problem(
                 e.line(),
                 format!(
-                    "the template fails on a first attempt: {} (`previous` and `worktree` may be none: guard them with {{% if previous %}})",
-                    detail(&e)
+                    "the template fails on a first attempt: {}{}",
+                    detail(&e),
+                    self.guard_hint(e.line())
                 ),
             )],
         }

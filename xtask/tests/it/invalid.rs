@@ -48,11 +48,13 @@ fn paths_that_leave_their_folder() {
             t.task("p/abs", "outputs: [/etc/passwd]");
             t.task("p/up", "inputs: [../../secret]");
             t.task("p/set", "outputs: [\"[abc\"]");
+            t.task("p/far", "prompt_file: ../../etc/hostname");
         },
         &[
             "tasks/p/abs.md:2: output `/etc/passwd` is absolute",
             "tasks/p/up.md:2: input `../../secret` climbs out of its folder",
             "tasks/p/set.md:2: output `[abc` is not a valid glob (",
+            "tasks/p/far.md:2: `prompt_file: ../../etc/hostname`: a template is a file under tasks/",
         ],
     );
 }

@@ -115,6 +115,19 @@ fn a_task_s_own_template_wins_and_prompt_shows_the_next_attempt() {
     assert!(t.exists("workspace/prompts/p/own.attempt-2.md"));
 }
 
+/// A template failing for a reason of its own is not told to guard
+/// `previous`, which it does not use.
+#[test]
+fn a_template_failure_unrelated_to_previous_gets_no_guard_hint() {
+    let t = Tree::new();
+    t.config("agent:\n  prompt: \"Do {{ 1 / 0 }}.\"\n  command: [\"true\"]\n");
+    t.task("p/a", "");
+    let run = t.run(&["validate"]);
+    run.code(2)
+        .says("tasks/orchestrator.yaml:2: agent.prompt: the template fails on a first attempt: ");
+    assert!(!run.stderr.contains("guard"), "{}", run.stderr);
+}
+
 /// A shared template that works for a task with a dependency but fails
 /// for one without is found by `validate`, not at the second task's start.
 #[test]
@@ -150,7 +163,7 @@ fn template_mistakes_are_invalid_definitions_and_nothing_launches() {
         (
             "Retry: {{ previous.error }}",
             3,
-            "agent.prompt: the template fails on a first attempt: undefined value",
+            "agent.prompt: the template fails on a first attempt: undefined value (`previous` is none on a first attempt: guard it with {% if previous %})",
         ),
     ] {
         let t = Tree::new();
