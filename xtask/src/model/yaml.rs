@@ -237,9 +237,22 @@ pub fn syntax_problem(
         Some((key, number)) => {
             format!("`{key}`: {number} is beyond any setting's range: write a smaller number")
         }
-        None => format!("{what} is not valid YAML: {said}"),
+        None => format!("{what} is not valid YAML: {said}{}", tab_hint(yaml, error)),
     };
     Problem::in_file(file, line, message)
+}
+
+/// YAML refuses a tab in indentation, with a message that does not say
+/// so: said, when the line the error is on starts with one.
+fn tab_hint(yaml: &str, error: &serde_yaml::Error) -> &'static str {
+    let tabbed = error
+        .location()
+        .and_then(|l| yaml.lines().nth(l.line().checked_sub(1)?))
+        .is_some_and(|line| line.trim_start_matches(' ').starts_with('\t'));
+    match tabbed {
+        true => " (the line is indented with a tab: YAML indents with spaces)",
+        false => "",
+    }
 }
 
 /// The key and the number of serde_yaml's `K: invalid type: integer `N`

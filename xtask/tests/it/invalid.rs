@@ -322,3 +322,27 @@ fn a_negative_price_is_shown_and_quoted_seconds_are_seconds() {
     t.task("p/t", "timeout: \"3600\"\ncommand: \"true\"");
     t.run(&["validate"]).code(0);
 }
+
+/// A byte that is not UTF-8 is shown at its line.
+#[test]
+fn a_task_file_not_in_utf8_is_shown_at_its_line() {
+    check(
+        |t| {
+            std::fs::write(
+                t.path("tasks/p/latin.md"),
+                b"---\ncommand: \"true\"\ntitle: \"caf\xe9\"\n---\n",
+            )
+            .unwrap();
+        },
+        &["tasks/p/latin.md:3: not valid UTF-8 (byte 12 of the line): save it as UTF-8"],
+    );
+}
+
+/// A tab in indentation gets YAML's words and what they mean.
+#[test]
+fn a_tab_in_indentation_is_named() {
+    check(
+        |t| t.task("p/tab", "command: \"true\"\n\ttimeout: 5"),
+        &["tasks/p/tab.md:3: frontmatter is not valid YAML: found character that cannot start any token, while scanning for the next token (the line is indented with a tab: YAML indents with spaces)"],
+    );
+}
