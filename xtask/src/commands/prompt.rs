@@ -7,7 +7,7 @@ use crate::model::definitions;
 use crate::run::budget::Budget;
 use crate::run::history::Previous;
 use crate::run::prompt::{self, Attempt};
-use crate::state::{logs, status};
+use crate::state::{logs, resets, status};
 
 pub fn run(layout: &crate::model::layout::Layout, name: &str) -> Result<i32> {
     let defs = definitions::load(layout)?;
@@ -19,16 +19,21 @@ pub fn run(layout: &crate::model::layout::Layout, name: &str) -> Result<i32> {
         Some(status) => status.attempt,
         None => logs::latest_attempt_on_disk(layout, &task.id),
     } + 1;
-    let previous = recorded
-        .as_ref()
-        .filter(|s| s.status == status::State::Failed)
-        .and_then(|s| {
-            Some(Previous {
-                error: s.error.clone()?,
+    let previous = match &recorded {
+        Some(s) => s
+            .error
+            .clone()
+            .filter(|_| s.status == status::State::Failed)
+            .map(|error| Previous {
+                error,
                 log: logs::of_attempt(layout, &task.id, s.attempt),
                 session_id: s.agent.as_ref().and_then(|a| a.session_id.clone()),
-            })
-        });
+            }),
+        // Reset after a failure: its next attempt is told of it.
+        None => resets::read(layout)
+            .get(&task.id)
+            .and_then(|cleared| Previous::after_reset(layout, &task.id, cleared)),
+    };
     let worktree = task
         .in_worktree(&defs.config)
         .then(|| layout.worktree_dir(&task.id));

@@ -12,7 +12,7 @@ use crate::model::definitions;
 use crate::model::layout::Layout;
 use crate::state::events::{self, Event};
 use crate::state::status::{self, State};
-use crate::state::{approvals, lock, records};
+use crate::state::{approvals, lock, records, resets};
 
 pub fn run(layout: &Layout, names: &[String], downstream: bool) -> Result<i32> {
     let defs = definitions::load(layout)?;
@@ -61,6 +61,14 @@ pub fn run(layout: &Layout, names: &[String], downstream: bool) -> Result<i32> {
 
 fn clear(layout: &Layout, events: &mut events::Log, id: &str) -> Result<()> {
     let before = status::read(layout, id).ok().flatten();
+    // Its failure (a rejection's reason too) is told to its next attempt.
+    if let Some(before) = &before {
+        let failed = before
+            .error
+            .as_deref()
+            .filter(|_| before.status == State::Failed);
+        resets::record(layout, id, before.attempt, failed)?;
+    }
     status::remove(layout, id)?;
     records::remove(layout, id)?;
     // A decision was on what ran before: the task is decided on afresh.

@@ -152,6 +152,11 @@ impl Layout {
     pub fn approval_file(&self, id: &str) -> Utf8PathBuf {
         self.workspace.join("approvals").join(format!("{id}.json"))
     }
+    /// What the latest attempts of reset tasks failed with (see
+    /// `state::resets`).
+    pub fn resets_file(&self) -> Utf8PathBuf {
+        self.workspace.join("resets.json")
+    }
     /// How long each task last took (see `state::durations`).
     pub fn durations_file(&self) -> Utf8PathBuf {
         self.workspace.join("history.json")

@@ -7,7 +7,10 @@ use std::time::SystemTime;
 use camino::Utf8PathBuf;
 
 use crate::agent::result::Report;
+use crate::model::layout::Layout;
 use crate::state::approvals::Approval;
+use crate::state::logs;
+use crate::state::resets::Cleared;
 
 /// One task's past. What most tasks never have is boxed: a run keeps one
 /// per task (100,000 of them, 424 bytes each unboxed).
@@ -41,6 +44,21 @@ pub struct Previous {
     pub log: Utf8PathBuf,
     /// The agent's session, which a retry may resume.
     pub session_id: Option<String>,
+}
+
+impl Previous {
+    /// What a reset task's latest attempt failed with (`state::resets`),
+    /// for its next attempt, unless a later attempt left a log since (its
+    /// status removed by hand). A quiet attempt leaves an empty log, which
+    /// counts as none (`logs::latest_attempt_on_disk`).
+    pub fn after_reset(layout: &Layout, id: &str, cleared: &Cleared) -> Option<Previous> {
+        (logs::latest_attempt_on_disk(layout, id) <= cleared.attempt).then(|| Previous {
+            error: cleared.error.clone(),
+            // Kept under its number once the next attempt starts.
+            log: layout.attempt_log_file(id, cleared.attempt),
+            session_id: None,
+        })
+    }
 }
 
 impl Past {

@@ -16,6 +16,7 @@ use crate::model::task::{self, phase_key};
 use crate::run::history::{Past, Previous};
 use crate::run::readiness::{Files, Node, Readiness};
 use crate::state::outputs;
+use crate::state::resets;
 use crate::state::status::{self, State, Status};
 use crate::sys::parallel;
 
@@ -179,6 +180,7 @@ impl Reader<'_> {
                 completed.and_then(|s| status::stale_because(layout, Some(&graph.tasks[t]), s));
             (status, stale)
         };
+        let cleared = resets::read(layout);
         let read = added
             .chunks(4096)
             .flat_map(|share| share.iter().copied().zip(parallel::map(share, read)));
@@ -216,6 +218,8 @@ impl Reader<'_> {
                 if node == Node::Running {
                     loaded.running.push((t, status));
                 }
+            } else if let Some(cleared) = cleared.get(id.as_str()) {
+                history[t].previous = Previous::after_reset(layout, id, cleared).map(Box::new);
             }
             nodes.push((t, node));
         }

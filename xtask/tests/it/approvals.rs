@@ -278,3 +278,36 @@ fn a_revoked_approval_is_said() {
     assert_eq!(t.launches("p/deploy"), 0);
     t.run(&["why", "p/deploy"]).says(said);
 }
+
+/// A rejected task is held until `reset`; run again, it is told why it was
+/// rejected, as a retry is told why it failed.
+#[test]
+fn a_task_reset_after_its_rejection_is_told_the_reason() {
+    let t = Tree::new();
+    t.task(
+        "p/draft",
+        &format!(
+            "approve: after\n{}",
+            sh("echo working; echo \"attempt $TASK_ATTEMPT: ${TASK_PREVIOUS_ERROR:-none}\" >> $TASK_OUTPUT_DIR/told")
+        ),
+    );
+    t.run(&["orchestrate"]).code(4);
+    t.run(&["reject", "p/draft", "--reason", "too vague", "--by", "bob"])
+        .code(0);
+    t.run(&["reset", "p/draft"]).code(0);
+    t.run(&["orchestrate"]).code(4);
+    assert_eq!(
+        t.read("workspace/outputs/p/draft/told"),
+        "attempt 1: none\nattempt 2: rejected by bob: too vague\n"
+    );
+    // Told once: reset again after a success, the next attempt is not.
+    t.run(&["approve", "p/draft"]).code(0);
+    t.run(&["reset", "p/draft"]).code(0);
+    t.run(&["orchestrate"]).code(4);
+    assert!(
+        t.read("workspace/outputs/p/draft/told")
+            .ends_with("attempt 3: none\n"),
+        "{}",
+        t.read("workspace/outputs/p/draft/told")
+    );
+}

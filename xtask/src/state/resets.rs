@@ -1,0 +1,53 @@
+//! What a task's latest attempt failed with when it was `reset`, in
+//! `workspace/resets.json`: the reset removes its status, where a retry
+//! finds the previous error, and a task run again after a rejection or a
+//! failure is told what went wrong (`previous`, `TASK_PREVIOUS_ERROR`)
+//! all the same. One file for the workspace: read once by a run, rarely
+//! written.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::model::layout::Layout;
+use crate::state::atomic;
+
+/// The failure a reset cleared.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Cleared {
+    /// The attempt that failed: the failure is its next attempt's previous
+    /// one, and no later attempt's.
+    pub attempt: u32,
+    pub error: String,
+}
+
+/// Every task's failure cleared by a reset, by task id (none when the
+/// file is missing or unreadable: a run goes on without them).
+pub fn read(layout: &Layout) -> BTreeMap<String, Cleared> {
+    std::fs::read(layout.resets_file())
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default()
+}
+
+/// Records what task `id`'s attempt `attempt` failed with (`None`: it did
+/// not fail, and what an earlier reset kept is dropped). Under the
+/// workspace lock.
+pub fn record(layout: &Layout, id: &str, attempt: u32, error: Option<&str>) -> Result<()> {
+    let mut all = read(layout);
+    let changed = match error {
+        Some(error) => {
+            let error = error.to_owned();
+            all.insert(id.to_owned(), Cleared { attempt, error });
+            true
+        }
+        None => all.remove(id).is_some(),
+    };
+    if !changed {
+        return Ok(());
+    }
+    let file = layout.resets_file();
+    let bytes = serde_json::to_vec_pretty(&all).context("cannot encode the resets")?;
+    atomic::write(&file, &bytes)
+}
