@@ -384,16 +384,23 @@ fn a_long_task_gets_its_pid_in_its_running_status() {
     );
 }
 
-#[test]
-fn a_supervisor_that_dies_stops_the_run_and_its_tasks() {
-    let t = Tree::new();
+/// A run of one waiting task `p/a`, once the task's pid is in its status:
+/// the orchestrator, the task's pid and its supervisor's.
+fn run_with_a_supervised_task(t: &Tree) -> (std::process::Child, u32, u32) {
     t.task("p/a", &waiting_task("a", "true"));
-    let mut orchestrator = spawn_orchestrate(&t, "out");
+    let orchestrator = spawn_orchestrate(t, "out");
     let task_pid = || read_pid(&t.path("workspace/outputs/p/a/pid"));
     wait_for("the task's pid in its status", || {
         t.exists("workspace/outputs/p/a/pid") && t.status("p/a")["pid"] == task_pid()
     });
     let supervisor = t.status("p/a")["supervisor_pid"].as_u64().unwrap() as u32;
+    (orchestrator, task_pid(), supervisor)
+}
+
+#[test]
+fn a_supervisor_that_dies_stops_the_run_and_its_tasks() {
+    let t = Tree::new();
+    let (mut orchestrator, task, supervisor) = run_with_a_supervised_task(&t);
     signal(supervisor, libc::SIGKILL);
     wait_for("the orchestrator to exit", || {
         orchestrator.try_wait().unwrap().is_some()
@@ -401,7 +408,7 @@ fn a_supervisor_that_dies_stops_the_run_and_its_tasks() {
     let out = t.read("out");
     assert!(out.contains("the supervisor process died"), "{out}");
     assert_ne!(orchestrator.wait().unwrap().code(), Some(0), "{out}");
-    wait_for("the task to be gone", || !alive(task_pid()));
+    wait_for("the task to be gone", || !alive(task));
 }
 
 /// A supervisor told to stop (SIGTERM) after its orchestrator died stops
@@ -410,16 +417,9 @@ fn a_supervisor_that_dies_stops_the_run_and_its_tasks() {
 #[test]
 fn a_supervisor_told_to_stop_stops_its_tasks_and_records_their_ends() {
     let t = Tree::new();
-    t.task("p/a", &waiting_task("a", "true"));
-    let mut orchestrator = spawn_orchestrate(&t, "out");
-    let task_pid = || read_pid(&t.path("workspace/outputs/p/a/pid"));
-    wait_for("the task's pid in its status", || {
-        t.exists("workspace/outputs/p/a/pid") && t.status("p/a")["pid"] == task_pid()
-    });
-    let supervisor = t.status("p/a")["supervisor_pid"].as_u64().unwrap() as u32;
+    let (mut orchestrator, task, supervisor) = run_with_a_supervised_task(&t);
     orchestrator.kill().unwrap();
     orchestrator.wait().unwrap();
-    let task = task_pid();
     signal(supervisor, libc::SIGTERM);
     wait_for("the task to be gone", || !alive(task));
     wait_for("the supervisor to be gone", || !alive(supervisor));
