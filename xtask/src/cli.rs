@@ -51,7 +51,7 @@ pub enum Command {
     Approve {
         /// Task id, or a phase (`01-analysis` or `analysis`)
         task: String,
-        /// Who approves [default: $USER]
+        /// Who approves [default: $USER, else "someone"]
         #[arg(long, value_name = "NAME")]
         by: Option<String>,
         /// Recorded with the approval
@@ -65,7 +65,7 @@ pub enum Command {
         /// Why, recorded as the task's error
         #[arg(long, value_name = "TEXT")]
         reason: String,
-        /// Who rejects [default: $USER]
+        /// Who rejects [default: $USER, else "someone"]
         #[arg(long, value_name = "NAME")]
         by: Option<String>,
     },

@@ -458,6 +458,7 @@ impl Waits<'_> {
                 Some(State::Failed) => "failed, and not selected in this run",
                 Some(State::Blocked) => "blocked, and not selected in this run",
                 Some(State::AwaitingApproval) => "awaiting approval",
+                None => "not run yet, and not selected in this run",
                 _ => "not selected in this run",
             },
             Node::Failed => "failed",

@@ -124,7 +124,7 @@ fn launch_runs_one_task_or_says_what_is_unmet() {
     t.task("p/b", &format!("dependencies: [p/a]\n{}", sh("true")));
     t.run(&["launch", "p/b"])
         .code(1)
-        .says("p/b: waits on p/a (not selected in this run)");
+        .says("p/b: waits on p/a (not run yet, and not selected in this run)");
     assert_eq!(t.state("p/b"), "pending");
     t.run(&["launch", "p/a"]).code(0);
     t.run(&["launch", "p/b"]).code(0);

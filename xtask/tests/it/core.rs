@@ -463,7 +463,7 @@ fn phase_selects_one_phase_and_reports_what_it_waits_on() {
     );
     t.run(&["orchestrate", "--phase", "planning"])
         .code(1)
-        .says("02-planning/c: waits on 01-analysis/a (not selected in this run)");
+        .says("02-planning/c: waits on 01-analysis/a (not run yet, and not selected in this run)");
     assert_eq!(
         (t.launches("01-analysis/a"), t.launches("02-planning/b")),
         (0, 1)
