@@ -24,6 +24,7 @@ pub fn run(layout: &Layout, ids: &[String]) -> Result<i32> {
     };
     let mut wrong = 0;
     let mut checked = 0;
+    let mut unreadable = 0;
     let mut events = None;
     for t in chosen {
         let task = &defs.graph.tasks[t];
@@ -35,7 +36,7 @@ pub fn run(layout: &Layout, ids: &[String]) -> Result<i32> {
             }
             Err(problem) => {
                 println!("warning: {problem}");
-                wrong += 1;
+                unreadable += 1;
                 continue;
             }
             _ => continue,
@@ -73,11 +74,15 @@ pub fn run(layout: &Layout, ids: &[String]) -> Result<i32> {
         })?;
         println!("FAILED {}: {}", task.id, missing.join("; "));
     }
+    let unreadable_said = match unreadable {
+        0 => String::new(),
+        n => format!("; {n} status file(s) unreadable"),
+    };
     println!(
-        "{} task definitions valid; {checked} completed task(s) checked, {wrong} with problems",
+        "{} task definitions valid; {checked} completed task(s) checked, {wrong} with problems{unreadable_said}",
         defs.graph.tasks.len()
     );
-    Ok(if wrong == 0 {
+    Ok(if wrong + unreadable == 0 {
         crate::exit::SUCCESS
     } else {
         crate::exit::TASK_FAILED

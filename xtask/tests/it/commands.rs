@@ -82,6 +82,10 @@ fn progress_survives_a_corrupt_status_file() {
         .says("p/c.json: holds the status of task p/x: treated as pending;")
         .says("reset p/c` removes it")
         .says("Pending: 3");
+    // `validate` counts them apart from the completed tasks it checked.
+    t.run(&["validate"])
+        .code(1)
+        .says("0 completed task(s) checked, 0 with problems; 3 status file(s) unreadable");
     // The task list warns too, on stderr.
     let tasks = t.run(&["progress", "--tasks"]);
     assert!(
