@@ -104,7 +104,17 @@ impl Why<'_> {
                 }
                 let log = self.layout.log_file(&s.task_id);
                 if log.exists() {
-                    println!("  last lines of {}:", self.layout.display(&log));
+                    // A task waiting to start has not run since: the log is
+                    // an earlier attempt's.
+                    let earlier =
+                        match s.status == State::AwaitingApproval && s.completed_at.is_none() {
+                            true => format!(
+                                " (attempt {}, which ran before)",
+                                logs::latest_attempt_on_disk(self.layout, &s.task_id)
+                            ),
+                            false => String::new(),
+                        };
+                    println!("  last lines of {}{earlier}:", self.layout.display(&log));
                     let lines = logs::tail(&log, LOG_LINES);
                     if lines.is_empty() {
                         println!("    (empty)");

@@ -311,3 +311,20 @@ fn a_task_reset_after_its_rejection_is_told_the_reason() {
         t.read("workspace/outputs/p/draft/told")
     );
 }
+
+/// A task waiting for approval to start shows the log of the attempt that
+/// ran before as such, not as if it were running now.
+#[test]
+fn why_labels_an_earlier_attempt_s_log_while_a_task_awaits_approval() {
+    let t = Tree::new();
+    t.task("p/d", &format!("approve: before\n{}", sh("echo hello")));
+    t.run(&["approve", "p/d"]).code(0);
+    t.run(&["orchestrate"]).code(0);
+    t.run(&["reset", "p/d"]).code(0);
+    t.run(&["orchestrate"]).code(4);
+    t.run(&["why", "p/d"])
+        .code(0)
+        .says("p/d awaits approval before it starts")
+        .says("last lines of workspace/logs/p/d.log (attempt 1, which ran before):")
+        .says("    hello");
+}
