@@ -3,6 +3,7 @@
 //! which tasks would start, as if each wave ended before the next began),
 //! and why a task waits, which the run's summary and `why` also tell.
 
+use std::collections::HashSet;
 use std::io::{BufWriter, Write};
 
 use anyhow::Result;
@@ -48,6 +49,8 @@ pub struct Plan<'a> {
     budget: Budget,
     /// The order ready tasks start in, and what each is expected to take.
     order: Order,
+    /// Tasks whose decisions the run forgets (stale, run again).
+    undecided: HashSet<usize>,
 }
 
 impl<'a> Plan<'a> {
@@ -69,6 +72,8 @@ impl<'a> Plan<'a> {
         for t in loaded.failed {
             readiness.block_downstream(graph, t);
         }
+        // `--rerun-stale` forgets what was decided on what ran before.
+        let undecided = loaded.rerun.iter().copied().collect();
         let mut admission = Admission::new(config, options.jobs, options.executor);
         admission.pause(graph, &loaded.paused);
         let order = Order::new(graph, &defs.durations);
@@ -85,6 +90,20 @@ impl<'a> Plan<'a> {
             warnings: loaded.warnings,
             budget: Budget::load(layout, config.agents.budget_usd),
             order,
+            undecided,
+        }
+    }
+
+    /// Whether task `t` would wait for a person: `when` it is to approve,
+    /// and no decision holds (or the run would forget it).
+    fn waits_for_approval(&self, t: usize, when: Approve) -> bool {
+        let task = &self.graph.tasks[t];
+        match self.undecided.contains(&t) {
+            true => task.approval(self.config) == Some(when),
+            false if when == Approve::Before => {
+                approvals::waits_to_start(self.layout, self.config, task)
+            }
+            false => approvals::result_waits(self.layout, self.config, task),
         }
     }
 
@@ -283,7 +302,7 @@ impl<'a> Plan<'a> {
             return;
         }
         while let Some(t) = self.admission.pick(self.graph, &self.readiness, &self.wave) {
-            if approvals::waits_to_start(self.layout, self.config, &self.graph.tasks[t]) {
+            if self.waits_for_approval(t, Approve::Before) {
                 self.readiness.await_approval(self.graph, t);
                 continue;
             }
@@ -297,7 +316,7 @@ impl<'a> Plan<'a> {
     fn end_wave(&mut self) {
         let files = Disk::new(self.layout, self.config, self.graph);
         for t in std::mem::take(&mut self.wave) {
-            if approvals::result_waits(self.layout, self.config, &self.graph.tasks[t]) {
+            if self.waits_for_approval(t, Approve::After) {
                 self.readiness.await_approval_of_result(self.graph, t);
             } else {
                 self.readiness.complete(self.graph, t, &files);

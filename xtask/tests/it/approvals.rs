@@ -152,7 +152,11 @@ fn a_changed_input_makes_a_task_and_its_approval_stale_and_rerun_stale_reruns_ex
         .says("1 completed task(s) are stale");
     assert_eq!((t.launches("p/a"), t.launches("p/b")), (1, 1));
 
-    // Its approval saw other inputs: it is revoked, and asked for again.
+    // Its approval saw other inputs: it is revoked, and asked for again;
+    // the dry run says so first.
+    t.run(&["orchestrate", "--rerun-stale", "--dry-run"])
+        .says("  would await approval of its result: p/a")
+        .says("would not start: p/b");
     t.run(&["orchestrate", "--rerun-stale"])
         .code(4)
         .says("stale  p/a: workspace/outputs/src/data.txt changed since it completed");
@@ -327,4 +331,27 @@ fn why_labels_an_earlier_attempt_s_log_while_a_task_awaits_approval() {
         .says("p/d awaits approval before it starts")
         .says("last lines of workspace/logs/p/d.log (attempt 1, which ran before):")
         .says("    hello");
+}
+
+/// `--rerun-stale` forgets the decisions on what it runs again: its dry run
+/// shows the approval asked again, as the run asks it.
+#[test]
+fn a_dry_run_of_rerun_stale_asks_again_for_the_approvals_it_forgets() {
+    let t = Tree::new();
+    t.write("workspace/outputs/src/d.txt", "one\n");
+    t.task("p/up", &format!("inputs: [src/d.txt]\n{}", sh(MARK)));
+    // Downstream of the stale task: run again, its approval forgotten,
+    // though nothing it was approved on has changed yet.
+    t.task(
+        "p/g",
+        &format!("dependencies: [p/up]\napprove: before\n{}", sh(MARK)),
+    );
+    t.run(&["approve", "p/g"]).code(0);
+    t.run(&["orchestrate"]).code(0);
+    t.write("workspace/outputs/src/d.txt", "two\n");
+    let dry = t.run(&["orchestrate", "--rerun-stale", "--dry-run"]);
+    dry.says("  would await approval: p/g");
+    assert!(!dry.stdout.contains("Wave 2"), "{}", dry.stdout);
+    t.run(&["orchestrate", "--rerun-stale"]).code(4);
+    assert_eq!(t.launches("p/g"), 1);
 }
