@@ -119,6 +119,7 @@ impl Supervisor {
                     task_id,
                     record: Some(record),
                 }),
+                Ok(Report::Stopping { signal }) => events.push(Event::Stopping(signal)),
                 Err(_) => {}
             }
         }

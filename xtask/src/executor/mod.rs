@@ -36,6 +36,9 @@ pub enum Event {
     },
     /// The local supervisor died (it never closes its reports while we live).
     Gone,
+    /// The local supervisor was sent this signal: it stops its tasks, and
+    /// the run stops as if it had been sent it.
+    Stopping(i32),
 }
 
 /// The executor of a run.

@@ -69,11 +69,13 @@ pub struct Spec {
     pub memory_bytes: u64,
 }
 
-/// What the supervisor reports: every task's end, and the start of a task
-/// still running after a tick (a shorter one's end comes first and says all).
+/// What the supervisor reports: every task's end, the start of a task
+/// still running after a tick (a shorter one's end comes first and says
+/// all), and a signal that told it to stop (the run stops with it).
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Report {
     Started { task_id: String, pid: u32 },
     Ended { task_id: String, record: ExitRecord },
+    Stopping { signal: i32 },
 }

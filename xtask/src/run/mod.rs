@@ -455,6 +455,13 @@ impl Run<'_> {
 
     fn on_executor(&mut self, event: executor::Event) -> Result<()> {
         match event {
+            // The run stops as if it had been sent the signal itself.
+            executor::Event::Stopping(signal) => {
+                if self.stop.is_none() {
+                    self.stop_for(Stop::Signal(signal));
+                }
+                Ok(())
+            }
             executor::Event::Started { task_id, pid } => {
                 let Some(t) = self.graph.get(&task_id) else {
                     return Ok(());

@@ -105,8 +105,9 @@ pub fn main() -> i32 {
     // SIGINT and SIGHUP (a `kill`, or a service manager stopping
     // everything) stop its tasks as an interruption would, their ends
     // recorded, rather than end it and leave them unwatched.
-    signals::unblock();
+    // Handled first: one sent while blocked is delivered at the unblocking.
     signals::count_received();
+    signals::unblock();
     process::become_subreaper();
     let (prompts, slots) = take_settings();
     let (wake, woken) = mpsc::channel();
@@ -130,10 +131,12 @@ pub fn main() -> i32 {
     loop {
         {
             let mut supervisor = lock(&shared);
-            let received = signals::received();
+            let (received, signal) = signals::received();
             if received > signals_seen {
+                // Two at once (systemd's SIGTERM and SIGHUP) are one stop:
+                // only a signal after the stop began kills at once.
+                supervisor.told_to_stop(signals_seen == 0, signal);
                 signals_seen = received;
-                supervisor.told_to_stop(received);
             }
             if supervisor.orchestrator_gone && supervisor.running.is_empty() {
                 break;
@@ -185,20 +188,24 @@ impl Supervisor {
         }
     }
 
-    /// The supervisor got its `n`th SIGTERM, SIGINT or SIGHUP: its tasks
-    /// are stopped (SIGKILL after their grace, or at once from the second
-    /// signal), and nothing starts any more.
-    fn told_to_stop(&mut self, n: usize) {
+    /// The supervisor got SIGTERM, SIGINT or SIGHUP (`signal`, the latest):
+    /// its tasks are stopped (SIGKILL after their grace, or at once when
+    /// not the `first` time), nothing starts any more, and its
+    /// orchestrator, if alive, is told, to stop the run likewise.
+    fn told_to_stop(&mut self, first: bool, signal: i32) {
         self.stopped = true;
+        if first && !self.orchestrator_gone {
+            report(&Report::Stopping { signal });
+        }
         let ids: Vec<String> = self
             .running
             .values()
             .map(|t| t.spec.task_id.clone())
             .collect();
         for id in ids {
-            match n {
-                1 => self.stop(&id),
-                _ => self.kill(&id),
+            match first {
+                true => self.stop(&id),
+                false => self.kill(&id),
             }
         }
     }

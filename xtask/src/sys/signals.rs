@@ -4,7 +4,7 @@
 
 use std::os::unix::process::CommandExt;
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::sync::mpsc::Sender;
 
 const HANDLED: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
@@ -49,10 +49,13 @@ pub fn unblock() {
     unsafe { libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut()) };
 }
 
-/// How many of these signals the process received since `count_received`.
+/// How many of these signals the process received since `count_received`,
+/// and the latest.
 static RECEIVED: AtomicUsize = AtomicUsize::new(0);
+static LATEST: AtomicI32 = AtomicI32::new(0);
 
-extern "C" fn count(_: libc::c_int) {
+extern "C" fn count(signal: libc::c_int) {
+    LATEST.store(signal, Ordering::Relaxed);
     RECEIVED.fetch_add(1, Ordering::Relaxed);
 }
 
@@ -68,9 +71,12 @@ pub fn count_received() {
     }
 }
 
-/// How many of these signals came (see `count_received`).
-pub fn received() -> usize {
-    RECEIVED.load(Ordering::Relaxed)
+/// How many of these signals came (see `count_received`), and the latest.
+pub fn received() -> (usize, i32) {
+    (
+        RECEIVED.load(Ordering::Relaxed),
+        LATEST.load(Ordering::Relaxed),
+    )
 }
 
 /// SIGPIPE ends the process again (Rust starts with it ignored, which

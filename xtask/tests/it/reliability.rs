@@ -411,6 +411,26 @@ fn a_supervisor_that_dies_stops_the_run_and_its_tasks() {
     wait_for("the task to be gone", || !alive(task));
 }
 
+/// SIGTERM to the supervisor of a live run stops the run as SIGTERM to the
+/// orchestrator would: its task interrupted, nothing failed or blocked.
+#[test]
+fn a_supervisor_sent_sigterm_stops_its_run_as_the_orchestrator_would() {
+    let t = Tree::new();
+    t.task("p/after", &format!("dependencies: [p/a]\n{}", sh(MARK)));
+    let (mut orchestrator, task, supervisor) = run_with_a_supervised_task(&t);
+    signal(supervisor, libc::SIGTERM);
+    wait_for("the orchestrator to exit", || {
+        orchestrator.try_wait().unwrap().is_some()
+    });
+    let out = t.read("out");
+    assert_eq!(orchestrator.wait().unwrap().code(), Some(143), "{out}");
+    assert!(out.contains("SIGTERM received"), "{out}");
+    assert!(!alive(task));
+    assert_eq!(t.status("p/a")["error"], "interrupted", "{out}");
+    assert_eq!(t.launches("p/after"), 0);
+    assert!(!t.exists("workspace/status/p/after.json"), "{out}");
+}
+
 /// A supervisor told to stop (SIGTERM) after its orchestrator died stops
 /// its task and records its end, rather than dying at once and leaving it
 /// to run unwatched (then found lost).
