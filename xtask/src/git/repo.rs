@@ -514,25 +514,26 @@ impl Repo {
     /// folder: an agent may have removed or replaced its `.git`.
     pub fn is_own_worktree(&self, dir: &Utf8Path) -> Result<bool> {
         let sh = &self.sh;
-        let ask = |dir: &Utf8Path| -> Result<Option<(String, String)>> {
+        // The common folder is said relative to `dir` when it is not
+        // absolute (`--path-format=absolute` needs git 2.31).
+        let ask = |dir: &Utf8Path| -> Result<Option<(Utf8PathBuf, Utf8PathBuf)>> {
             let out = output(prep(cmd!(
                 sh,
-                "git -C {dir} rev-parse --path-format=absolute --show-toplevel --git-common-dir"
+                "git -C {dir} rev-parse --show-toplevel --git-common-dir"
             )))?;
             let text = String::from_utf8_lossy(&out.stdout);
-            let mut lines = text.lines().map(str::to_owned);
+            let mut lines = text.lines();
             Ok(match (out.status.success(), lines.next(), lines.next()) {
-                (true, Some(top), Some(common)) => Some((top, common)),
+                (true, Some(top), Some(common)) => Some((top.into(), dir.join(common))),
                 _ => None,
             })
         };
         let (Some((top, common)), Some((_, ours))) = (ask(dir)?, ask(&self.top)?) else {
             return Ok(false);
         };
-        let same = |a: &str, b: &Utf8Path| {
-            Utf8Path::new(a).canonicalize_utf8().ok() == b.canonicalize_utf8().ok()
-        };
-        Ok(same(&top, dir) && same(&common, Utf8Path::new(&ours)))
+        let same =
+            |a: &Utf8Path, b: &Utf8Path| a.canonicalize_utf8().ok() == b.canonicalize_utf8().ok();
+        Ok(same(&top, dir) && same(&common, &ours))
     }
 
     /// The commit checked out at `dir`.

@@ -15,20 +15,18 @@ use crate::sys::process;
 
 pub struct Running {
     active: HashMap<usize, Active>,
-    /// Slots no attempt holds, below the highest one given out.
-    free: BTreeSet<usize>,
-    /// The highest slot given out (or held by an adopted attempt): the
-    /// slots are made as needed, not for every task the limits would allow
-    /// at once (`-j 4294967295` is a valid limit).
-    highest: usize,
+    /// The slots attempts hold: the next takes the lowest free one. Made
+    /// as needed, not for every task the limits would allow at once (`-j
+    /// 4294967295` is a valid limit), nor up to a slot an adopted attempt's
+    /// status names.
+    held: BTreeSet<usize>,
 }
 
 impl Running {
     pub fn new() -> Running {
         Running {
             active: HashMap::new(),
-            free: BTreeSet::new(),
-            highest: 0,
+            held: BTreeSet::new(),
         }
     }
 
@@ -59,22 +57,26 @@ impl Running {
 
     /// The slot for the next attempt: the lowest free one.
     pub fn next_slot(&mut self) -> AgentSlot {
-        AgentSlot(self.free.first().copied().unwrap_or(self.highest + 1))
+        let mut lowest = 1;
+        for &slot in &self.held {
+            if slot != lowest {
+                break;
+            }
+            lowest += 1;
+        }
+        AgentSlot(lowest)
     }
 
     /// Tracks task `t`'s attempt, in its slot.
     pub fn insert(&mut self, t: usize, active: Active) {
-        let slot = active.agent.0;
-        self.free.extend(self.highest + 1..slot);
-        self.highest = self.highest.max(slot);
-        self.free.remove(&slot);
+        self.held.insert(active.agent.0);
         self.active.insert(t, active);
     }
 
     /// Task `t`'s attempt ended: its slot is free again.
     pub fn remove(&mut self, t: usize) -> Option<Active> {
         let active = self.active.remove(&t)?;
-        self.free.insert(active.agent.0);
+        self.held.remove(&active.agent.0);
         Some(active)
     }
 
