@@ -28,8 +28,8 @@ pub struct Discovery {
 }
 
 /// A file as last seen.
-#[derive(Debug, PartialEq)]
-enum Seen {
+#[derive(Debug, Clone, PartialEq)]
+pub enum Seen {
     Gone,
     /// Changed moments ago: it may change again within the same tick of
     /// a coarse clock, or have been written after it was read.
@@ -39,7 +39,9 @@ enum Seen {
 }
 
 impl Seen {
-    fn now(file: &Utf8Path) -> Seen {
+    /// `file` now: taken before it is read, so that a write after the
+    /// read changes it.
+    pub fn now(file: &Utf8Path) -> Seen {
         let Some((len, modified)) = file
             .metadata()
             .ok()
@@ -101,10 +103,11 @@ impl Discovery {
         files
     }
 
-    /// Reads `file` again when it changes (see `changed_invalid`).
-    pub fn read_again_when_changed(&mut self, file: &Utf8Path) {
+    /// Reads `file` again when it changes from how it was `seen` when it
+    /// was read (see `changed_invalid`).
+    pub fn read_again_when_changed(&mut self, file: &Utf8Path, seen: Seen) {
         if self.invalid.iter().all(|(known, _)| known != file) {
-            self.invalid.push((file.to_owned(), Seen::now(file)));
+            self.invalid.push((file.to_owned(), seen));
         }
     }
 
@@ -117,6 +120,15 @@ impl Discovery {
             .partition(|(file, then)| *then == Seen::Young || Seen::now(file) != *then);
         self.invalid = same;
         changed.into_iter().map(|(file, _)| file).collect()
+    }
+
+    /// Every invalid file, forgotten until read again: a task that joined
+    /// may be what one of them was left out for.
+    pub fn take_invalid(&mut self) -> Vec<Utf8PathBuf> {
+        std::mem::take(&mut self.invalid)
+            .into_iter()
+            .map(|(file, _)| file)
+            .collect()
     }
 
     /// Adds to `files` the task files under `dir` not seen before, in the

@@ -432,10 +432,16 @@ impl Graph {
                 format!("phase {}", self.phases[node - n].name)
             }
         };
-        let mut names: Vec<String> = cycle.iter().map(|&node| name(node)).collect();
-        names.push(name(cycle[0]));
-        let at = cycle.iter().position(|&node| node < n).unwrap_or(0);
-        let first_task = cycle.get(at).copied().filter(|&node| node < n).unwrap_or(0);
+        // Said at its newest task: during a run, the file that closed the
+        // cycle, which is then left out (the graph's are past doubt).
+        let at = (0..cycle.len())
+            .filter(|&i| cycle[i] < n)
+            .max_by_key(|&i| cycle[i])
+            .unwrap_or(0);
+        let from_there = cycle[at..].iter().chain(&cycle[..at]);
+        let mut names: Vec<String> = from_there.map(|&node| name(node)).collect();
+        names.push(name(cycle[at]));
+        let first_task = Some(cycle[at]).filter(|&node| node < n).unwrap_or(0);
         // At the line where it names what it waits for in the cycle.
         let next = cycle[(at + 1) % cycle.len()];
         let waits_for = match next < n {

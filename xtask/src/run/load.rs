@@ -9,9 +9,10 @@ use std::time::SystemTime;
 use camino::Utf8PathBuf;
 
 use crate::model::config::{Config, UNNAMED_POOL};
-use crate::model::discovery::Discovery;
+use crate::model::discovery::{Discovery, Seen};
 use crate::model::graph::Graph;
 use crate::model::layout::Layout;
+use crate::model::problem::Problem;
 use crate::model::task::{self, phase_key};
 use crate::run::history::{Past, Previous};
 use crate::run::readiness::{Files, Node, Readiness};
@@ -44,29 +45,71 @@ pub struct Invalid {
 }
 
 /// Adds to the graph the task files that appeared since the last look, and
-/// those found invalid before that changed since.
+/// those found invalid before that changed since. When tasks join, the
+/// files still invalid are read again at once, up to a few times: one may
+/// have been left out for a dependency that just joined.
 pub fn discover(layout: &Layout, discovery: &mut Discovery, graph: &mut Graph) -> Discovered {
     let new = discovery.rescan();
-    let reread = discovery.changed_invalid();
+    let mut reread = discovery.changed_invalid();
     if new.is_empty() && reread.is_empty() {
         // The common case, after every task's end: nothing to check.
         return Discovered::default();
     }
-    let mut problems = Vec::new();
-    let mut tasks = Vec::new();
-    for file in new.iter().chain(reread.iter().filter(|file| file.exists())) {
-        match task::load(&layout.tasks, file).valid() {
-            Ok(task) => tasks.push(task),
-            Err(found) => problems.extend(found),
+    let mut batch: Vec<Utf8PathBuf> = new.into_iter().chain(reread.iter().cloned()).collect();
+    let mut added = Vec::new();
+    // Each file's problems from its latest reading, and its state then.
+    let mut problems: Vec<(Option<(Utf8PathBuf, Seen)>, Problem)> = Vec::new();
+    for _ in 0..4 {
+        let read: Vec<(Utf8PathBuf, Seen)> =
+            batch.iter().map(|f| (f.clone(), Seen::now(f))).collect();
+        let mut tasks = Vec::new();
+        let mut found = Vec::new();
+        // A file gone while invalid is a problem no more.
+        for (file, _) in read.iter().filter(|(f, _)| f.exists()) {
+            match task::load(&layout.tasks, file).valid() {
+                Ok(task) => tasks.push(task),
+                Err(more) => found.extend(more),
+            }
+        }
+        let (joined, more) = graph.extend(tasks);
+        found.extend(more);
+        problems.retain(|(of, _)| of.as_ref().is_none_or(|(f, _)| !batch.contains(f)));
+        for problem in found {
+            // Only a file read now is read again: a problem may name a
+            // file of the graph (a cycle's), which must never be added twice.
+            let of = problem
+                .file
+                .as_ref()
+                .and_then(|f| read.iter().find(|(r, _)| r == f).cloned());
+            problems.push((of, problem));
+        }
+        let joined_some = !joined.is_empty();
+        added.extend(joined);
+        let invalid_now: Vec<Utf8PathBuf> = problems
+            .iter()
+            .filter_map(|(of, _)| of.as_ref().map(|(f, _)| f.clone()))
+            .collect();
+        let earlier = match joined_some {
+            true => discovery.take_invalid(),
+            false => Vec::new(),
+        };
+        if !joined_some || (invalid_now.is_empty() && earlier.is_empty()) {
+            break;
+        }
+        reread.extend(earlier.iter().cloned());
+        batch = invalid_now.into_iter().chain(earlier).collect();
+        batch.sort();
+        batch.dedup();
+    }
+    for (of, _) in &problems {
+        if let Some((file, seen)) = of {
+            discovery.read_again_when_changed(file, seen.clone());
         }
     }
-    let (added, found) = graph.extend(tasks);
-    problems.extend(found);
-    let invalid = problems
+    let mut invalid: Vec<Invalid> = problems
         .into_iter()
-        .map(|problem| {
+        .map(|(_, problem)| {
             let phase = problem.file.as_deref().and_then(|file| {
-                discovery.read_again_when_changed(file);
                 let phase = file.strip_prefix(&layout.tasks).ok()?.components().next()?;
                 graph.phase(phase.as_str())
             });
@@ -77,6 +120,12 @@ pub fn discover(layout: &Layout, discovery: &mut Discovery, graph: &mut Graph) -
             }
         })
         .collect();
+    // A problem of the graph (not of a file read now) may be met on each
+    // reading.
+    let mut said = std::collections::HashSet::new();
+    invalid.retain(|i| said.insert((i.file.clone(), i.said.clone())));
+    reread.sort();
+    reread.dedup();
     Discovered {
         added,
         invalid,

@@ -299,7 +299,7 @@ fn a_dependency_problem_is_at_the_line_that_names_it() {
         },
         &[
             "tasks/q/t.md:7: unknown dependency `x`",
-            "tasks/r/a.md:3: dependency cycle: r/a -> r/b -> r/a",
+            "tasks/r/b.md:4: dependency cycle: r/b -> r/a -> r/b",
         ],
     );
 }

@@ -286,6 +286,81 @@ fn a_task_file_found_half_written_is_read_again_once_written() {
     assert!(t.exists("markers/3-final_merge"), "{said}");
 }
 
+/// A file generated with a dependency on one found invalid waits with it:
+/// once that one is written, both join, in the same look.
+#[test]
+fn a_task_left_out_for_a_half_written_dependency_joins_with_it() {
+    let t = Tree::new();
+    let x = t.path("tasks/2-impl/x.md");
+    let go = t.path("go");
+    t.task(
+        "1-plan/writer",
+        &sh(&format!(
+            "until [ -e {} ]; do sleep 0.01; done",
+            go.display()
+        )),
+    );
+    t.task(
+        "1-plan/scanner",
+        &sh(&format!(
+            "until [ -e {} ]; do sleep 0.01; done",
+            x.display()
+        )),
+    );
+    std::fs::create_dir_all(t.path("tasks/2-impl")).unwrap();
+    t.task(
+        "3-final/merge",
+        &format!("dependencies: [2-impl]\n{}", sh(MARK)),
+    );
+    let out = std::fs::File::create(t.path("out.txt")).unwrap();
+    let mut run = t.command(&["orchestrate"]).stdout(out).spawn().unwrap();
+    wait_for("the writer's start", || {
+        t.read("out.txt").contains("start   1-plan/writer")
+    });
+    t.write(
+        "tasks/2-impl/y.md",
+        "---\ndependencies: [2-impl/x]\ncommand: \"true\"\n---\n",
+    );
+    // Not just written, as far as its clock says: only x changes after.
+    let touched = std::process::Command::new("touch")
+        .args(["-d", "1 minute ago"])
+        .arg(t.path("tasks/2-impl/y.md"))
+        .status()
+        .unwrap();
+    assert!(touched.success());
+    std::fs::write(&x, "").unwrap();
+    wait_for("the empty file read", || {
+        t.read("out.txt")
+            .contains("error: tasks/2-impl/x.md: the task file is empty")
+    });
+    std::fs::write(&x, "---\ncommand: \"true\"\n---\n").unwrap();
+    std::fs::write(&go, "").unwrap();
+    let code = run.wait().unwrap().code();
+    let said = t.read("out.txt");
+    assert_eq!(code, Some(0), "{said}");
+    assert_eq!(t.state("2-impl/y"), "completed", "{said}");
+    assert!(t.exists("markers/3-final_merge"), "{said}");
+}
+
+/// A generated file that closes a dependency cycle with a task of the
+/// graph is the one said invalid and left out; the graph's task, written
+/// again later, is not added twice.
+#[test]
+fn a_generated_file_that_closes_a_cycle_is_left_out_alone() {
+    let t = Tree::new();
+    let gen = "mkdir -p tasks/2-b && printf -- '---\\ndependencies: [3-c/e]\\ncommand: \\\"true\\\"\\n---\\n' > tasks/2-b/.n && mv tasks/2-b/.n tasks/2-b/n.md && echo '# edited' >> tasks/3-c/e.md";
+    t.task("1-a/gen", &sh(gen));
+    std::fs::create_dir_all(t.path("tasks/2-b")).unwrap();
+    t.task("3-c/e", &format!("dependencies: [2-b]\n{}", sh(MARK)));
+    t.task("3-c/f", &sh(MARK));
+    let run = t.run(&["orchestrate"]);
+    run.code(1)
+        .says("tasks/2-b/n.md:2: dependency cycle: 2-b/n -> 3-c/e -> phase 2-b -> 2-b/n");
+    assert!(!run.stdout.contains("found   3-c/e"), "{}", run.stdout);
+    assert_eq!(t.launches("3-c/e"), 0);
+    assert_eq!(t.launches("3-c/f"), 1);
+}
+
 /// The scan a task's end puts off is made at once by the end that may
 /// open the phase's gate: here the phase's last task ends right after the
 /// generator, and the next phase still waits for the generated task.
