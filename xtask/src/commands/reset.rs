@@ -61,13 +61,17 @@ pub fn run(layout: &Layout, names: &[String], downstream: bool) -> Result<i32> {
 
 fn clear(layout: &Layout, events: &mut events::Log, id: &str) -> Result<()> {
     let before = status::read(layout, id).ok().flatten();
-    // Its failure (a rejection's reason too) is told to its next attempt.
-    if let Some(before) = &before {
-        let failed = before
-            .error
-            .as_deref()
-            .filter(|_| before.status == State::Failed);
-        resets::record(layout, id, before.attempt, failed)?;
+    // Its failure (a rejection's reason too) is told to its next attempt;
+    // one kept by an earlier reset stays while it has not run since (it
+    // was blocked, say), and goes once it completed.
+    match &before {
+        Some(s) if s.status == State::Failed => {
+            if let Some(error) = &s.error {
+                resets::keep(layout, id, s.attempt, error)?;
+            }
+        }
+        Some(s) if s.status == State::Completed => resets::forget(layout, id)?,
+        _ => {}
     }
     status::remove(layout, id)?;
     records::remove(layout, id)?;

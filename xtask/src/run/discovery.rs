@@ -16,7 +16,7 @@ use super::readiness::Node;
 use super::Run;
 use crate::state::approvals as decisions;
 use crate::state::events::Event;
-use crate::state::status;
+use crate::state::{resets, status};
 use crate::ui::printer::Tone;
 
 /// How long after the last scan of the task folders a task's end may leave
@@ -164,6 +164,7 @@ impl Run<'_> {
             let id = self.graph.tasks[t].id.clone();
             status::remove(self.layout, &id)?;
             decisions::remove(self.layout, &id);
+            resets::forget(self.layout, &id)?;
             self.event(Event::change(&id, "completed", "pending"));
         }
         self.admission.pause(&self.graph, &loaded.paused);

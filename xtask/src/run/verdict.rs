@@ -73,11 +73,12 @@ pub fn judge(
         };
     };
     // An adopted task this run stopped: its supervisor, an earlier
-    // orchestrator's, saw a signal from outside, and an exit.
+    // orchestrator's, saw a signal from outside, and an exit (by the
+    // signal, or with its own code once it caught it), as for ours.
     let stopped_here = stopping
         && active.adopted.is_some()
         && r.ending == Ending::Exited
-        && matches!(r.signal, Some(libc::SIGTERM | libc::SIGKILL));
+        && r.exit_code != Some(0);
     let interrupted;
     let r = match stopped_here {
         true => {

@@ -31,23 +31,26 @@ pub fn read(layout: &Layout) -> BTreeMap<String, Cleared> {
         .unwrap_or_default()
 }
 
-/// Records what task `id`'s attempt `attempt` failed with (`None`: it did
-/// not fail, and what an earlier reset kept is dropped). Under the
-/// workspace lock.
-pub fn record(layout: &Layout, id: &str, attempt: u32, error: Option<&str>) -> Result<()> {
+/// Keeps what task `id`'s attempt `attempt` failed with, for its next
+/// attempt. Under the workspace lock.
+pub fn keep(layout: &Layout, id: &str, attempt: u32, error: &str) -> Result<()> {
     let mut all = read(layout);
-    let changed = match error {
-        Some(error) => {
-            let error = error.to_owned();
-            all.insert(id.to_owned(), Cleared { attempt, error });
-            true
-        }
-        None => all.remove(id).is_some(),
-    };
-    if !changed {
-        return Ok(());
+    let error = error.to_owned();
+    all.insert(id.to_owned(), Cleared { attempt, error });
+    write(layout, &all)
+}
+
+/// Forgets what a reset kept for task `id`: it completed since, and runs
+/// again for another reason. Under the workspace lock.
+pub fn forget(layout: &Layout, id: &str) -> Result<()> {
+    let mut all = read(layout);
+    match all.remove(id) {
+        Some(_) => write(layout, &all),
+        None => Ok(()),
     }
-    let file = layout.resets_file();
-    let bytes = serde_json::to_vec_pretty(&all).context("cannot encode the resets")?;
-    atomic::write(&file, &bytes)
+}
+
+fn write(layout: &Layout, all: &BTreeMap<String, Cleared>) -> Result<()> {
+    let bytes = serde_json::to_vec_pretty(all).context("cannot encode the resets")?;
+    atomic::write(&layout.resets_file(), &bytes)
 }

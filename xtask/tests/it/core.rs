@@ -596,3 +596,31 @@ fn a_glob_output_matches_in_a_folder_whose_name_has_brackets() {
     t.run(&["orchestrate"]).code(0).says("Summary: 1 completed");
     assert_eq!(t.status("p[1]/t")["outputs_validated"], true);
 }
+
+/// What a reset kept for a failed task's next attempt stays while the task
+/// does not run: blocked in between, and cleared with what blocked it.
+#[test]
+fn a_failure_kept_by_reset_outlasts_a_block() {
+    let t = Tree::new();
+    t.task("p/a", &sh("test ! -e a-fails"));
+    t.task(
+        "p/b",
+        &format!(
+            "dependencies: [p/a]\n{}",
+            sh("echo x; echo ${TASK_PREVIOUS_ERROR:-none} >> $TASK_OUTPUT_DIR/told; test -e b-works")
+        ),
+    );
+    t.run(&["orchestrate"]).code(1);
+    t.run(&["reset", "p/b"]).code(0);
+    t.write("a-fails", "");
+    t.run(&["reset", "p/a"]).code(0);
+    t.run(&["orchestrate"]).code(1);
+    assert_eq!(t.state("p/b"), "blocked");
+    t.run(&["reset", "p/a"])
+        .code(0)
+        .says("reset  p/b (was blocked by p/a)");
+    std::fs::remove_file(t.path("a-fails")).unwrap();
+    t.write("b-works", "");
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.read("workspace/outputs/p/b/told"), "none\nexit code 1\n");
+}

@@ -533,6 +533,34 @@ fn an_adopted_task_stopped_by_ctrl_c_is_interrupted() {
     );
 }
 
+/// An adopted task that catches SIGTERM and exits with its own code is
+/// interrupted too, as a task of the run's own would be.
+#[test]
+fn an_adopted_task_that_exits_on_sigterm_is_interrupted() {
+    let t = Tree::new();
+    t.task(
+        "p/a",
+        &sh("trap 'exit 1' TERM; echo $$ > $TASK_OUTPUT_DIR/pid; while true; do sleep 0.05; done"),
+    );
+    let mut first = spawn_orchestrate(&t, "first");
+    wait_for("the task to start", || {
+        std::fs::read_to_string(t.path("workspace/outputs/p/a/pid"))
+            .is_ok_and(|pid| pid.ends_with('\n'))
+    });
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let mut second = spawn_orchestrate(&t, "out");
+    wait_for("the adoption", || t.read("out").contains("adopt   p/a"));
+    signal(second.id(), libc::SIGTERM);
+    assert_eq!(
+        second.wait().unwrap().code(),
+        Some(143),
+        "{}",
+        t.read("out")
+    );
+    assert_eq!(t.status("p/a")["error"], "interrupted", "{}", t.read("out"));
+}
+
 #[test]
 fn an_idle_task_is_killed_and_a_talking_one_is_not() {
     let t = Tree::new();
