@@ -237,48 +237,61 @@ fn an_invalid_generated_task_keeps_its_phase_gate_closed() {
     assert!(!t.exists("markers"), "3-final/merge ran");
 }
 
+/// A run whose `1-plan/writer` waits for the file `go`, and whose
+/// `1-plan/scanner` ends once `tasks/2-impl/<empty>.md` exists (its end
+/// makes the run look at the task folders); `3-final/merge` waits on the
+/// phase 2-impl. Once the writer runs, `first` is done, and `<empty>.md`
+/// made empty; returned once the run found it so: the run, with its
+/// output in `out.txt`.
+fn run_that_finds_an_empty_task_file(
+    t: &Tree,
+    empty: &str,
+    first: impl FnOnce(),
+) -> std::process::Child {
+    let file = t.path(&format!("tasks/2-impl/{empty}.md"));
+    let wait_for_file = |path: &std::path::Path| {
+        sh(&format!(
+            "until [ -e {} ]; do sleep 0.01; done",
+            path.display()
+        ))
+    };
+    t.task("1-plan/writer", &wait_for_file(&t.path("go")));
+    t.task("1-plan/scanner", &wait_for_file(&file));
+    std::fs::create_dir_all(t.path("tasks/2-impl")).unwrap();
+    t.task(
+        "3-final/merge",
+        &format!("dependencies: [2-impl]\n{}", sh(MARK)),
+    );
+    let out = std::fs::File::create(t.path("out.txt")).unwrap();
+    let run = t.command(&["orchestrate"]).stdout(out).spawn().unwrap();
+    wait_for("the writer's start", || {
+        t.read("out.txt").contains("start   1-plan/writer")
+    });
+    first();
+    std::fs::write(&file, "").unwrap();
+    let said = format!("error: tasks/2-impl/{empty}.md: the task file is empty");
+    wait_for("the empty file read", || t.read("out.txt").contains(&said));
+    run
+}
+
+/// The run of `run_that_finds_an_empty_task_file`, let go on to its end:
+/// its exit code, and what it said.
+fn let_it_end(t: &Tree, mut run: std::process::Child) -> (Option<i32>, String) {
+    std::fs::write(t.path("go"), "").unwrap();
+    let code = run.wait().unwrap().code();
+    (code, t.read("out.txt"))
+}
+
 /// A task file found while it is still being written (made empty, then
 /// filled) is read again once it changes: its phase's gate is not held
 /// for the whole run by a file that was only half there.
 #[test]
 fn a_task_file_found_half_written_is_read_again_once_written() {
     let t = Tree::new();
-    let late = t.path("tasks/2-impl/late.md");
-    let go = t.path("go");
-    t.task(
-        "1-plan/writer",
-        &sh(&format!(
-            "until [ -e {} ]; do sleep 0.01; done",
-            go.display()
-        )),
-    );
-    // Its end makes the run look at the task folders, while `late` is empty.
-    t.task(
-        "1-plan/scanner",
-        &sh(&format!(
-            "until [ -e {} ]; do sleep 0.01; done",
-            late.display()
-        )),
-    );
     t.task("2-impl/seed", &sh("true"));
-    t.task(
-        "3-final/merge",
-        &format!("dependencies: [2-impl]\n{}", sh(MARK)),
-    );
-    let out = std::fs::File::create(t.path("out.txt")).unwrap();
-    let mut run = t.command(&["orchestrate"]).stdout(out).spawn().unwrap();
-    wait_for("the writer's start", || {
-        t.read("out.txt").contains("start   1-plan/writer")
-    });
-    std::fs::write(&late, "").unwrap();
-    wait_for("the empty file read", || {
-        t.read("out.txt")
-            .contains("error: tasks/2-impl/late.md: the task file is empty")
-    });
-    std::fs::write(&late, "---\ncommand: \"true\"\n---\n").unwrap();
-    std::fs::write(&go, "").unwrap();
-    let code = run.wait().unwrap().code();
-    let said = t.read("out.txt");
+    let run = run_that_finds_an_empty_task_file(&t, "late", || {});
+    t.write("tasks/2-impl/late.md", "---\ncommand: \"true\"\n---\n");
+    let (code, said) = let_it_end(&t, run);
     assert_eq!(code, Some(0), "{said}");
     assert!(said.contains("found   2-impl/late"), "{said}");
     assert!(!said.contains("invalid"), "{said}");
@@ -291,52 +304,22 @@ fn a_task_file_found_half_written_is_read_again_once_written() {
 #[test]
 fn a_task_left_out_for_a_half_written_dependency_joins_with_it() {
     let t = Tree::new();
-    let x = t.path("tasks/2-impl/x.md");
-    let go = t.path("go");
-    t.task(
-        "1-plan/writer",
-        &sh(&format!(
-            "until [ -e {} ]; do sleep 0.01; done",
-            go.display()
-        )),
-    );
-    t.task(
-        "1-plan/scanner",
-        &sh(&format!(
-            "until [ -e {} ]; do sleep 0.01; done",
-            x.display()
-        )),
-    );
-    std::fs::create_dir_all(t.path("tasks/2-impl")).unwrap();
-    t.task(
-        "3-final/merge",
-        &format!("dependencies: [2-impl]\n{}", sh(MARK)),
-    );
-    let out = std::fs::File::create(t.path("out.txt")).unwrap();
-    let mut run = t.command(&["orchestrate"]).stdout(out).spawn().unwrap();
-    wait_for("the writer's start", || {
-        t.read("out.txt").contains("start   1-plan/writer")
+    // Written before x is found, and old as far as its clock says: only x
+    // changes after.
+    let run = run_that_finds_an_empty_task_file(&t, "x", || {
+        t.write(
+            "tasks/2-impl/y.md",
+            "---\ndependencies: [2-impl/x]\ncommand: \"true\"\n---\n",
+        );
+        let touched = std::process::Command::new("touch")
+            .args(["-d", "1 minute ago"])
+            .arg(t.path("tasks/2-impl/y.md"))
+            .status()
+            .unwrap();
+        assert!(touched.success());
     });
-    t.write(
-        "tasks/2-impl/y.md",
-        "---\ndependencies: [2-impl/x]\ncommand: \"true\"\n---\n",
-    );
-    // Not just written, as far as its clock says: only x changes after.
-    let touched = std::process::Command::new("touch")
-        .args(["-d", "1 minute ago"])
-        .arg(t.path("tasks/2-impl/y.md"))
-        .status()
-        .unwrap();
-    assert!(touched.success());
-    std::fs::write(&x, "").unwrap();
-    wait_for("the empty file read", || {
-        t.read("out.txt")
-            .contains("error: tasks/2-impl/x.md: the task file is empty")
-    });
-    std::fs::write(&x, "---\ncommand: \"true\"\n---\n").unwrap();
-    std::fs::write(&go, "").unwrap();
-    let code = run.wait().unwrap().code();
-    let said = t.read("out.txt");
+    t.write("tasks/2-impl/x.md", "---\ncommand: \"true\"\n---\n");
+    let (code, said) = let_it_end(&t, run);
     assert_eq!(code, Some(0), "{said}");
     assert_eq!(t.state("2-impl/y"), "completed", "{said}");
     assert!(t.exists("markers/3-final_merge"), "{said}");
