@@ -24,13 +24,9 @@ pub fn waits_to_start(layout: &Layout, config: &Config, task: &Task) -> bool {
     waits(layout, config, task, Approve::Before)
 }
 
-/// Whether `task`'s result, once it completes, waits for a person's
-/// approval before its dependents start (none given ahead that holds).
-pub fn result_waits(layout: &Layout, config: &Config, task: &Task) -> bool {
-    waits(layout, config, task, Approve::After)
-}
-
-fn waits(layout: &Layout, config: &Config, task: &Task, when: Approve) -> bool {
+/// Whether `task` waits for a person's approval `when` it is to be given
+/// (before it starts, or of its result), with none given that holds.
+pub fn waits(layout: &Layout, config: &Config, task: &Task, when: Approve) -> bool {
     task.approval(config) == Some(when)
         && approvals::read(layout, &task.id).is_none_or(|a| a.decision != Decision::Approved)
 }

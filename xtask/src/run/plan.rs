@@ -100,10 +100,7 @@ impl<'a> Plan<'a> {
         let task = &self.graph.tasks[t];
         match self.undecided.contains(&t) {
             true => task.approval(self.config) == Some(when),
-            false if when == Approve::Before => {
-                approvals::waits_to_start(self.layout, self.config, task)
-            }
-            false => approvals::result_waits(self.layout, self.config, task),
+            false => approvals::waits(self.layout, self.config, task, when),
         }
     }
 
