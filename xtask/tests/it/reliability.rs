@@ -89,10 +89,9 @@ fn a_killed_orchestrator_loses_nothing_and_starts_nothing_twice() {
     });
     // Each writes its pid just after its mark: wait for the whole line.
     wait_for("both pids", || {
-        ["fails", "works"].iter().all(|n| {
-            std::fs::read_to_string(t.path(&format!("workspace/outputs/p/{n}/pid")))
-                .is_ok_and(|pid| pid.ends_with('\n'))
-        })
+        ["fails", "works"]
+            .iter()
+            .all(|n| pid_written(&t, &format!("workspace/outputs/p/{n}/pid")))
     });
     first.kill().unwrap();
     first.wait().unwrap();
@@ -344,7 +343,8 @@ fn ctrl_c_stops_every_task_and_exits_130() {
         t.task("p/b", &waiting_task("never", "true"));
         let mut orchestrator = spawn_orchestrate(&t, "out");
         wait_for("the tasks to start", || {
-            t.exists("workspace/outputs/p/a/pid") && t.exists("workspace/outputs/p/b/pid")
+            pid_written(&t, "workspace/outputs/p/a/pid")
+                && pid_written(&t, "workspace/outputs/p/b/pid")
         });
         signal(orchestrator.id(), sig);
         assert_eq!(
@@ -370,7 +370,7 @@ fn a_long_task_gets_its_pid_in_its_running_status() {
     // The supervisor reports a start after a tick, the run writes the pid
     // after a second: what a later orchestrator adopts the task by.
     wait_for("the pid in the running status", || {
-        t.exists("workspace/outputs/p/long/pid")
+        pid_written(&t, "workspace/outputs/p/long/pid")
             && t.status("p/long")["pid"] == read_pid(&t.path("workspace/outputs/p/long/pid"))
     });
     assert_eq!(t.state("p/long"), "running");
@@ -391,7 +391,7 @@ fn run_with_a_supervised_task(t: &Tree) -> (std::process::Child, u32, u32) {
     let orchestrator = spawn_orchestrate(t, "out");
     let task_pid = || read_pid(&t.path("workspace/outputs/p/a/pid"));
     wait_for("the task's pid in its status", || {
-        t.exists("workspace/outputs/p/a/pid") && t.status("p/a")["pid"] == task_pid()
+        pid_written(t, "workspace/outputs/p/a/pid") && t.status("p/a")["pid"] == task_pid()
     });
     let supervisor = t.status("p/a")["supervisor_pid"].as_u64().unwrap() as u32;
     (orchestrator, task_pid(), supervisor)
@@ -460,7 +460,7 @@ fn stubborn_run(t: &Tree, grace: &str) -> std::process::Child {
     );
     let orchestrator = spawn_orchestrate(t, "out");
     wait_for("the task to start", || {
-        t.exists("workspace/outputs/p/stubborn/pid")
+        pid_written(t, "workspace/outputs/p/stubborn/pid")
     });
     orchestrator
 }
@@ -544,8 +544,7 @@ fn an_adopted_task_that_exits_on_sigterm_is_interrupted() {
     );
     let mut first = spawn_orchestrate(&t, "first");
     wait_for("the task to start", || {
-        std::fs::read_to_string(t.path("workspace/outputs/p/a/pid"))
-            .is_ok_and(|pid| pid.ends_with('\n'))
+        pid_written(&t, "workspace/outputs/p/a/pid")
     });
     first.kill().unwrap();
     first.wait().unwrap();

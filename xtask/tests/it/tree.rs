@@ -227,6 +227,12 @@ pub fn alive(pid: u32) -> bool {
     }
 }
 
+/// Whether the pid file at `rel` is written whole (a task writes it with
+/// `echo $$ >`, which makes the file before it writes the line).
+pub fn pid_written(t: &Tree, rel: &str) -> bool {
+    std::fs::read_to_string(t.path(rel)).is_ok_and(|pid| pid.ends_with('\n'))
+}
+
 pub fn read_pid(path: &Path) -> u32 {
     std::fs::read_to_string(path)
         .unwrap()
