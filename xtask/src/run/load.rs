@@ -58,31 +58,11 @@ pub fn discover(layout: &Layout, discovery: &mut Discovery, graph: &mut Graph) -
     let mut batch: Vec<Utf8PathBuf> = new.into_iter().chain(reread.iter().cloned()).collect();
     let mut added = Vec::new();
     // Each file's problems from its latest reading, and its state then.
-    let mut problems: Vec<(Option<(Utf8PathBuf, Seen)>, Problem)> = Vec::new();
+    let mut problems: Found = Vec::new();
     for _ in 0..4 {
-        let read: Vec<(Utf8PathBuf, Seen)> =
-            batch.iter().map(|f| (f.clone(), Seen::now(f))).collect();
-        let mut tasks = Vec::new();
-        let mut found = Vec::new();
-        // A file gone while invalid is a problem no more.
-        for (file, _) in read.iter().filter(|(f, _)| f.exists()) {
-            match task::load(&layout.tasks, file).valid() {
-                Ok(task) => tasks.push(task),
-                Err(more) => found.extend(more),
-            }
-        }
-        let (joined, more) = graph.extend(tasks);
-        found.extend(more);
+        let (joined, found) = read_batch(layout, graph, &batch);
         problems.retain(|(of, _)| of.as_ref().is_none_or(|(f, _)| !batch.contains(f)));
-        for problem in found {
-            // Only a file read now is read again: a problem may name a
-            // file of the graph (a cycle's), which must never be added twice.
-            let of = problem
-                .file
-                .as_ref()
-                .and_then(|f| read.iter().find(|(r, _)| r == f).cloned());
-            problems.push((of, problem));
-        }
+        problems.extend(found);
         let joined_some = !joined.is_empty();
         added.extend(joined);
         let invalid_now: Vec<Utf8PathBuf> = problems
@@ -131,6 +111,40 @@ pub fn discover(layout: &Layout, discovery: &mut Discovery, graph: &mut Graph) -
         invalid,
         reread,
     }
+}
+
+/// Problems found on reading task files, each with the file it names and
+/// the state that file was read in, when it is one of those read.
+type Found = Vec<(Option<(Utf8PathBuf, Seen)>, Problem)>;
+
+/// Reads `batch` and adds to the graph what is valid of it: the tasks
+/// added, and the problems.
+fn read_batch(layout: &Layout, graph: &mut Graph, batch: &[Utf8PathBuf]) -> (Vec<usize>, Found) {
+    let read: Vec<(Utf8PathBuf, Seen)> = batch.iter().map(|f| (f.clone(), Seen::now(f))).collect();
+    let mut tasks = Vec::new();
+    let mut found = Vec::new();
+    // A file gone while invalid is a problem no more.
+    for (file, _) in read.iter().filter(|(f, _)| f.exists()) {
+        match task::load(&layout.tasks, file).valid() {
+            Ok(task) => tasks.push(task),
+            Err(more) => found.extend(more),
+        }
+    }
+    let (joined, more) = graph.extend(tasks);
+    found.extend(more);
+    // Only a file read now is read again: a problem may name a file of the
+    // graph (a cycle's), which must never be added twice.
+    let found = found
+        .into_iter()
+        .map(|problem| {
+            let of = problem
+                .file
+                .as_ref()
+                .and_then(|f| read.iter().find(|(r, _)| r == f).cloned());
+            (of, problem)
+        })
+        .collect();
+    (joined, found)
 }
 
 /// The workspace's files, as readiness asks about them.

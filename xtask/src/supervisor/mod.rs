@@ -28,7 +28,6 @@ pub mod cgroups;
 mod slot;
 
 use std::collections::HashMap;
-
 use std::io::{BufRead, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
@@ -104,8 +103,8 @@ pub fn main() -> i32 {
     // Tasks inherit the signal mask: undo the orchestrator's. SIGTERM,
     // SIGINT and SIGHUP (a `kill`, or a service manager stopping
     // everything) stop its tasks as an interruption would, their ends
-    // recorded, rather than end it and leave them unwatched.
-    // Handled first: one sent while blocked is delivered at the unblocking.
+    // recorded, rather than end it and leave them unwatched. Handled
+    // before the unblocking, which delivers one sent while blocked.
     signals::count_received();
     signals::unblock();
     process::become_subreaper();
