@@ -274,7 +274,7 @@ fn a_rate_limit_with_a_reset_time_pauses_the_pool_and_halves_it_without_burning_
         t.task(id, "");
         scenario(&t, id, &["success.json 0 0.5"]);
     }
-    let mut child = t.command(&["orchestrate"]).spawn().unwrap();
+    let mut child = t.start(&["orchestrate"]);
     wait_for("the rate limit", || {
         t.exists("workspace/status/p/0-limited.json")
             && t.status("p/0-limited")["rate_limited_until"].is_string()
