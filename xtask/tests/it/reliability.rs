@@ -397,6 +397,29 @@ fn run_with_a_supervised_task(t: &Tree) -> (std::process::Child, u32, u32) {
     (orchestrator, task_pid(), supervisor)
 }
 
+/// An adopted task's status may name any slot (edited by hand, or written
+/// by a run with a huge `-j`): the next run makes no slot below it, and
+/// the task it starts beside takes the lowest free one.
+#[test]
+fn a_huge_slot_named_by_an_adopted_task_costs_nothing() {
+    let t = Tree::new();
+    let (mut first, _, _) = run_with_a_supervised_task(&t);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let mut status = t.status("p/a");
+    status["agent_id"] = "agent-4000000000".into();
+    t.write("workspace/status/p/a.json", &status.to_string());
+    t.task("p/b", &sh("true"));
+    let mut second = t.start(&["orchestrate"]);
+    wait_for("p/b to complete beside the adopted task", || {
+        t.exists("workspace/status/p/b.json") && t.state("p/b") == "completed"
+    });
+    assert_eq!(t.status("p/b")["agent_id"], "agent-1");
+    t.write("release-a", "");
+    assert!(second.wait().unwrap().success());
+    assert_eq!(t.status("p/a")["agent_id"], "agent-4000000000");
+}
+
 #[test]
 fn a_supervisor_that_dies_stops_the_run_and_its_tasks() {
     let t = Tree::new();
