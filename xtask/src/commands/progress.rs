@@ -10,6 +10,7 @@ use crate::model::definitions::{self, Definitions};
 use crate::model::discovery::Discovery;
 use crate::model::layout::Layout;
 use crate::model::task::{self, phase_key};
+use crate::run::admission::Admission;
 use crate::run::budget::Budget;
 use crate::run::order::{self, seconds_until, Left, Order};
 use crate::state::{logs, outputs, status};
@@ -150,6 +151,9 @@ fn set_eta(defs: &Definitions, progress: &mut Progress) {
         return;
     }
     let order = Order::new(graph, &defs.durations);
-    let parallel = defs.config.max_concurrent_agents;
-    progress.set_eta(order::remaining(graph, &order.expected, &left, parallel));
+    // The run's own `-j` is not known here: the configured limits are.
+    let admission = Admission::new(&defs.config, None, defs.config.executor);
+    progress.set_eta(order::remaining(graph, &order.expected, &left, |own| {
+        admission.spread(graph, own)
+    }));
 }

@@ -5,6 +5,7 @@
 //! (`max_total_memory_gb`). One task may always run alone, unless its
 //! pool is paused by a rate limit.
 
+use std::collections::HashMap;
 use std::time::SystemTime;
 
 use crate::executor::launch;
@@ -140,6 +141,35 @@ impl<'a> Admission<'a> {
     pub fn likely_at_once(&self, tasks: usize) -> usize {
         let by_memory = (self.memory_capacity / self.config.max_memory_gb).floor();
         self.jobs.min(tasks).min(by_memory.max(1.0) as usize)
+    }
+
+    /// How long the work `own` (each task's seconds left) takes at the
+    /// least, spread over what each limit lets run at once: the global
+    /// one, the memory, each phase's and each pool's, whichever is
+    /// tightest. A task that needs more memory than there is holds all of
+    /// it (it runs alone).
+    pub fn spread(&self, graph: &Graph, own: &[f64]) -> f64 {
+        let mut all = 0.0;
+        let mut memory = 0.0;
+        let mut by_phase = vec![0.0; graph.phases.len()];
+        let mut by_pool: HashMap<&str, f64> = HashMap::new();
+        for (t, &seconds) in own.iter().enumerate().filter(|(_, s)| **s > 0.0) {
+            all += seconds;
+            memory += seconds * self.memory_gb(graph, t).min(self.memory_capacity);
+            by_phase[graph.phase_of[t]] += seconds;
+            if let Some(pool) = self.pool_of(graph, t) {
+                *by_pool.entry(pool).or_default() += seconds;
+            }
+        }
+        let phases =
+            (by_phase.iter().enumerate()).map(|(p, work)| work / self.phase_limit(graph, p) as f64);
+        let pools =
+            (by_pool.iter()).filter_map(|(pool, work)| Some(work / self.pools.limit(pool)? as f64));
+        [all / self.jobs as f64, memory / self.memory_capacity]
+            .into_iter()
+            .chain(phases)
+            .chain(pools)
+            .fold(0.0, f64::max)
     }
 
     /// The limits, as `next` names them.

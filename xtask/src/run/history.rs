@@ -65,7 +65,8 @@ impl Past {
     /// A new attempt begins; returns its number.
     pub fn begin(&mut self) -> u32 {
         self.paused = None;
-        self.attempt += 1;
+        // A status edited by hand may name any number: no overflow.
+        self.attempt = self.attempt.saturating_add(1);
         self.tries += 1;
         self.attempt
     }

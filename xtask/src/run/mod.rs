@@ -9,7 +9,7 @@
 //! statuses and verdict), `recovery` (tasks an earlier orchestrator left
 //! running), `plan` (a dry run, `next`, why a task waits), `summary`.
 
-mod admission;
+pub mod admission;
 pub mod approvals;
 mod attempt;
 pub mod budget;
@@ -372,7 +372,7 @@ impl Run<'_> {
                 history: &self.history,
                 running: &self.running,
                 expected: &self.order.expected,
-                parallel: self.admission.jobs,
+                admission: &self.admission,
                 starting: self.stop.is_none() && !self.budget.reached(),
             };
             self.printer.refresh(|| snapshot.progress());
@@ -659,7 +659,7 @@ impl Run<'_> {
             readiness: &self.readiness,
             admission: &self.admission,
             running: &running,
-            planning: false,
+            planned: &[],
             budget_reached: self.budget.reached().then(|| self.budget.reached_message()),
             stopped: self.stop.is_some(),
         };

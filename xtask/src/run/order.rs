@@ -163,17 +163,24 @@ pub fn seconds_until(at: std::time::SystemTime) -> f64 {
 }
 
 /// Seconds until the run is expected to end: the longer of the remaining
-/// critical path and the remaining work spread over `parallel` slots. A
-/// running task has its expected duration less what it has run, never
-/// less than nothing: one that runs longer than expected pushes the end
-/// out as the clock goes on.
-pub fn remaining(graph: &Graph, expected: &[f64], left: &[Left], parallel: usize) -> f64 {
+/// critical path and the remaining work spread over what the limits let
+/// run at once (`spread`, given each task's seconds left: see
+/// `Admission::spread`). A running task has its expected duration less what
+/// it has run; one that runs past it is expected to run as long again as
+/// it has overrun (a tenth of its expectation at least), so that it pushes
+/// the end out as the clock goes on.
+pub fn remaining(
+    graph: &Graph,
+    expected: &[f64],
+    left: &[Left],
+    spread: impl FnOnce(&[f64]) -> f64,
+) -> f64 {
     let own: Vec<f64> = left
         .iter()
         .zip(expected)
         .map(|(left, &e)| match *left {
             Left::Nothing => 0.0,
-            Left::Running(ran) => (e - ran).max(0.0),
+            Left::Running(ran) => (e - ran).abs().max(e / 10.0),
             Left::All | Left::Paused(_) => e,
         })
         .collect();
@@ -189,8 +196,7 @@ pub fn remaining(graph: &Graph, expected: &[f64], left: &[Left], parallel: usize
     let critical = longest_paths(graph, &waited, |t| left[t] != Left::Nothing)
         .into_iter()
         .fold(0.0, f64::max);
-    let work: f64 = own.iter().sum();
-    critical.max(work / parallel.max(1) as f64)
+    critical.max(spread(&own))
 }
 
 #[cfg(test)]
@@ -278,26 +284,35 @@ mod tests {
     fn the_expected_end_is_the_critical_path_or_the_work_over_the_slots() {
         let g = graph(&[("p/a", &[]), ("p/b", &["p/a"]), ("p/c", &[]), ("p/d", &[])]);
         let expected = [10.0, 10.0, 10.0, 10.0];
+        let slots = |n: f64| move |own: &[f64]| own.iter().sum::<f64>() / n;
         let all = [Left::All; 4];
         assert_eq!(
-            remaining(&g, &expected, &all, 1),
+            remaining(&g, &expected, &all, slots(1.0)),
             40.0,
             "the work, one at a time"
         );
-        assert_eq!(remaining(&g, &expected, &all, 4), 20.0, "the chain a, b");
-        let later = [Left::Running(4.0), Left::All, Left::Nothing, Left::Nothing];
-        assert_eq!(remaining(&g, &expected, &later, 4), 16.0);
-        let overdue = [Left::Running(15.0), Left::All, Left::Nothing, Left::Nothing];
         assert_eq!(
-            remaining(&g, &expected, &overdue, 4),
-            10.0,
-            "never less than nothing"
+            remaining(&g, &expected, &all, slots(4.0)),
+            20.0,
+            "the chain a, b"
         );
+        let later = [Left::Running(4.0), Left::All, Left::Nothing, Left::Nothing];
+        assert_eq!(remaining(&g, &expected, &later, slots(4.0)), 16.0);
+        // 5 s past its expected 10: 5 s more expected; at 10.5 s, a tenth.
+        let overdue = [Left::Running(15.0), Left::All, Left::Nothing, Left::Nothing];
+        assert_eq!(remaining(&g, &expected, &overdue, slots(4.0)), 15.0);
+        let just = [
+            Left::Running(10.5),
+            Left::Nothing,
+            Left::Nothing,
+            Left::Nothing,
+        ];
+        assert_eq!(remaining(&g, &expected, &just, slots(4.0)), 1.0);
         // Paused for 30 s more: its chain starts no sooner, and the wait is
         // no work for the slots.
         let paused = [Left::Paused(30.0), Left::All, Left::Nothing, Left::Nothing];
-        assert_eq!(remaining(&g, &expected, &paused, 4), 50.0);
+        assert_eq!(remaining(&g, &expected, &paused, slots(4.0)), 50.0);
         let paused = [Left::Nothing, Left::Nothing, Left::Paused(30.0), Left::All];
-        assert_eq!(remaining(&g, &expected, &paused, 1), 40.0);
+        assert_eq!(remaining(&g, &expected, &paused, slots(1.0)), 40.0);
     }
 }

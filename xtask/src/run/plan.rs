@@ -45,6 +45,8 @@ pub struct Plan<'a> {
     /// Tasks planned as running: the wave being planned, after the tasks
     /// running now.
     wave: Vec<usize>,
+    /// How many of the wave's first tasks really run now (`next`).
+    running_now: usize,
     warnings: Vec<String>,
     budget: Budget,
     /// The order ready tasks start in, and what each is expected to take.
@@ -87,6 +89,7 @@ impl<'a> Plan<'a> {
             history,
             admission,
             wave: Vec::new(),
+            running_now: 0,
             warnings: loaded.warnings,
             budget: Budget::load(layout, config.agents.budget_usd),
             order,
@@ -130,6 +133,7 @@ impl<'a> Plan<'a> {
         // Tasks running now hold their slots and memory.
         self.wave = self.readiness.tasks_in(Node::Running).collect();
         let running = self.wave.len();
+        self.running_now = running;
         self.plan_wave();
         let starting = &self.wave[running..];
         if running > 0 {
@@ -287,7 +291,7 @@ impl<'a> Plan<'a> {
             readiness: &self.readiness,
             admission: &self.admission,
             running: &self.wave,
-            planning: true,
+            planned: &self.wave[self.running_now.min(self.wave.len())..],
             budget_reached: self.budget.reached().then(|| self.budget.reached_message()),
             stopped: false,
         }
@@ -336,7 +340,7 @@ impl<'a> Plan<'a> {
         let past = &self.history[t];
         attempt::Start {
             agent,
-            attempt: past.attempt + 1,
+            attempt: past.attempt.saturating_add(1),
             previous: past.previous.as_deref(),
             worktree: None,
             budget_left: None,
@@ -374,8 +378,8 @@ pub struct Waits<'a> {
     pub admission: &'a Admission<'a>,
     /// The tasks running (or planned to run) now.
     pub running: &'a [usize],
-    /// A plan, where running tasks are those that would start now.
-    pub planning: bool,
+    /// In a plan, the running tasks that would start now (the others run).
+    pub planned: &'a [usize],
     /// The budget, when it is reached: nothing ready starts.
     pub budget_reached: Option<String>,
     /// The run was stopped (a signal, a fatal error): nothing ready starts.
@@ -479,7 +483,7 @@ impl Waits<'_> {
             },
             Node::Failed => "failed",
             Node::Blocked => "blocked",
-            Node::Running if self.planning => "which would start now",
+            Node::Running if self.planned.contains(&t) => "which would start now",
             Node::Running => "running",
             Node::Merging => "its work waits in the merge queue",
             Node::Completed => "completed",

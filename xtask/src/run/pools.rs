@@ -127,7 +127,8 @@ impl Pools {
     }
 
     /// The pool's cap now: the configured one, lowered by rate limits.
-    fn limit(&self, pool: &str) -> Option<usize> {
+    /// How many of `pool`'s tasks may run at once now, if it has a cap.
+    pub fn limit(&self, pool: &str) -> Option<usize> {
         let cap = self.caps.get(pool).copied();
         match (self.state.get(pool).and_then(|s| s.limit), cap) {
             (Some(lowered), Some(cap)) => Some(lowered.min(cap)),

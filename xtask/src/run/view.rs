@@ -7,6 +7,7 @@ use crate::model::config::Config;
 use crate::model::graph::Graph;
 use crate::model::layout::Layout;
 use crate::model::task::phase_key;
+use crate::run::admission::Admission;
 use crate::run::history::Past;
 use crate::run::order::{self, Left};
 use crate::run::readiness::{Node, Readiness};
@@ -24,8 +25,8 @@ pub struct Snapshot<'a> {
     pub running: &'a Running,
     /// What each task is expected to take (see `order`).
     pub expected: &'a [f64],
-    /// How many tasks the limits let run at once.
-    pub parallel: usize,
+    /// The limits the work left is spread over, for the expected end.
+    pub admission: &'a Admission<'a>,
     /// Whether new tasks start (not once the budget is reached, or the run
     /// is stopping): what waits counts for the expected end only then.
     pub starting: bool,
@@ -59,12 +60,9 @@ impl Snapshot<'_> {
         };
         let mut progress = builder.finish(self.config.title(self.layout), missing, Vec::new());
         let left: Vec<Left> = (0..self.graph.tasks.len()).map(|t| self.left(t)).collect();
-        progress.set_eta(order::remaining(
-            self.graph,
-            self.expected,
-            &left,
-            self.parallel,
-        ));
+        progress.set_eta(order::remaining(self.graph, self.expected, &left, |own| {
+            self.admission.spread(self.graph, own)
+        }));
         progress
     }
 

@@ -172,7 +172,7 @@ pub fn print(progress: &Progress) {
     }
     if let Some(eta) = progress.eta_seconds {
         println!(
-            "Expected end: {} ({} from now, at the limits, from how long tasks took before)",
+            "Expected end: {} ({} from now, at the limits; each task as long as it took before, else its phase's median, else 1s)",
             progress
                 .expected_end
                 .as_deref()

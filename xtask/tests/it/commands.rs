@@ -59,6 +59,23 @@ fn progress_counts_per_phase_and_never_divides_by_zero() {
         .says("tasks/ has no task yet");
 }
 
+/// A status edited by hand to the largest attempt number: its next attempt
+/// keeps that number instead of overflowing into a panic.
+#[test]
+fn the_largest_attempt_number_in_a_status_is_no_panic() {
+    let t = Tree::new();
+    t.task("p/a", &sh("exit 1"));
+    t.run(&["orchestrate"]).code(1);
+    let mut status = t.status("p/a");
+    status["attempt"] = u32::MAX.into();
+    t.write("workspace/status/p/a.json", &status.to_string());
+    t.task("p/a", &sh("true"));
+    t.run(&["orchestrate", "--dry-run"]).code(0).says("p/a");
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.state("p/a"), "completed");
+    assert_eq!(t.status("p/a")["attempt"], u32::MAX);
+}
+
 #[test]
 fn progress_survives_a_corrupt_status_file() {
     let t = Tree::new();

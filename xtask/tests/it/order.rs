@@ -120,6 +120,31 @@ fn progress_gives_the_expected_end_of_what_is_left() {
     assert!(json["eta_seconds"].is_null(), "nothing is left");
 }
 
+/// The work left is spread over what the tightest limit lets run at once:
+/// a phase's `max_parallel`, the memory, not only `max_concurrent_agents`.
+#[test]
+fn the_expected_end_spreads_the_work_over_the_tightest_limit() {
+    let t = Tree::new();
+    t.write(
+        "workspace/history.json",
+        r#"{"tasks": {"p/a": 100.0, "p/b": 100.0, "p/c": 100.0, "p/d": 100.0}}"#,
+    );
+    for id in ["p/a", "p/b", "p/c", "p/d"] {
+        t.task(id, &sh("true"));
+    }
+    let eta = |config: &str| {
+        t.config(config);
+        let json: serde_json::Value =
+            serde_json::from_str(&t.run(&["progress", "--json"]).stdout).unwrap();
+        json["eta_seconds"].as_f64().unwrap()
+    };
+    assert_eq!(eta("max_concurrent_agents: 4"), 100.0);
+    assert_eq!(eta("max_concurrent_agents: 2"), 200.0);
+    assert_eq!(eta("phases: {p: {max_parallel: 1}}"), 400.0);
+    // 8 GiB each of 16: two at a time.
+    assert_eq!(eta("max_memory_gb: 8\nmax_total_memory_gb: 16"), 200.0);
+}
+
 #[test]
 fn durations_saved_by_another_run_meanwhile_are_kept() {
     let t = Tree::new();
@@ -134,4 +159,23 @@ fn durations_saved_by_another_run_meanwhile_are_kept() {
         serde_json::from_str(&t.read("workspace/history.json")).unwrap();
     assert_eq!(history["tasks"]["p/elsewhere"], 42.0, "{history}");
     assert!(history["tasks"]["p/a"].is_number(), "{history}");
+}
+
+/// `next` beside a live run: a task that runs is said to run, not to be
+/// one that would start now.
+#[test]
+fn next_during_a_run_says_a_running_dependency_runs() {
+    let t = Tree::new();
+    t.task("p/x", &sh("while [ ! -f release ]; do sleep 0.02; done"));
+    t.task("q/w", &format!("dependencies: [p/x]\n{}", sh("true")));
+    let mut run = t.start(&["orchestrate"]);
+    wait_for("p/x to run", || {
+        t.exists("workspace/status/p/x.json") && t.state("p/x") == "running"
+    });
+    let next = t.run(&["next"]);
+    t.write("release", "");
+    next.code(0)
+        .says("Running now: 1")
+        .says("q/w: waits on p/x (running)");
+    assert!(run.wait().unwrap().success());
 }
