@@ -56,20 +56,20 @@ fn render(
             continue;
         }
         match format {
-            Format::Mermaid => writeln!(out, "  subgraph p{p}[\"{}\"]", phase.name),
+            Format::Mermaid => writeln!(out, "  subgraph p{p}[\"{}\"]", text(format, &phase.name)),
             Format::Dot => writeln!(
                 out,
                 "  subgraph cluster_{p} {{\n    label=\"{}\";",
-                phase.name
+                text(format, &phase.name)
             ),
         }
         .unwrap();
         for &t in &phase.tasks {
             let task = &graph.tasks[t];
-            let label = task
-                .id
-                .strip_prefix(&format!("{}/", phase.name))
-                .unwrap_or(&task.id);
+            let label = text(
+                format,
+                (task.id.strip_prefix(&format!("{}/", phase.name))).unwrap_or(&task.id),
+            );
             let state = status::shown_state_now(
                 layout,
                 Some(task),
@@ -122,4 +122,13 @@ fn render(
         Format::Dot => out.push_str("}\n"),
     }
     (out, warnings)
+}
+
+/// A name as text inside the format's double quotes: a folder may be
+/// named with `"` or a backslash.
+fn text(format: Format, name: &str) -> String {
+    match format {
+        Format::Mermaid => name.replace('"', "#quot;"),
+        Format::Dot => name.replace('\\', "\\\\").replace('"', "\\\""),
+    }
 }

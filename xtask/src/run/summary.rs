@@ -133,7 +133,10 @@ pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
             return exit::BUDGET;
         }
     }
-    if !o.awaiting.is_empty() && failed + blocked == 0 && o.invalid.is_empty() {
+    // Exit 4 says a person's approval is all the run waits for: not when
+    // a task also could not start for a missing input.
+    let missing_input = count(Node::NeedsInputs);
+    if !o.awaiting.is_empty() && failed + blocked + missing_input == 0 && o.invalid.is_empty() {
         return exit::AWAITING_APPROVAL;
     }
     if done && o.invalid.is_empty() {

@@ -9,6 +9,25 @@ use crate::tree::*;
 const WAIT_FOR_GO: &str =
     "i=0; while [ ! -e go ] && [ $i -lt 3000 ]; do sleep 0.01; i=$((i+1)); done";
 
+/// Exit 4 says approvals are all the run waits for: a task that lacks an
+/// input beside one awaiting approval makes it 1.
+#[test]
+fn a_missing_input_beside_an_approval_exits_1_not_4() {
+    let t = Tree::new();
+    t.task("p/deploy", &format!("approve: before\n{}", sh(MARK)));
+    t.task(
+        "p/needs",
+        &format!("inputs: [ext/missing.txt]\n{}", sh(MARK)),
+    );
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("awaiting p/deploy")
+        .says("waiting  p/needs");
+    t.run(&["orchestrate", "--dry-run"]).code(1);
+    t.write("workspace/outputs/ext/missing.txt", "");
+    t.run(&["orchestrate"]).code(4);
+}
+
 #[test]
 fn tasks_awaiting_approval_end_the_run_with_exit_4_and_approve_lets_them_go_on() {
     let t = Tree::new();
@@ -24,7 +43,8 @@ fn tasks_awaiting_approval_end_the_run_with_exit_4_and_approve_lets_them_go_on()
     // The dry run plans what the run does: p/build waits for p/plan's
     // approval (it was listed in a second wave).
     let dry = t.run(&["orchestrate", "--dry-run"]);
-    dry.says("  would await approval of its result: p/plan")
+    dry.code(1)
+        .says("  would await approval of its result: p/plan")
         .says("  would await approval: p/deploy")
         .says("would not start: p/build");
     assert!(!dry.stdout.contains("Wave 2"), "{}", dry.stdout);

@@ -501,6 +501,18 @@ fn interrupted_log(t: &Tree, mut orchestrator: std::process::Child) -> String {
     t.read("workspace/logs/p/stubborn.log")
 }
 
+/// The terminal closed (SIGHUP): the run stops as for Ctrl-C, and exits
+/// 128 + 1, as README's table says.
+#[test]
+fn sighup_stops_the_run_with_exit_129() {
+    let t = Tree::new();
+    let (mut orchestrator, task, _) = run_with_a_supervised_task(&t);
+    signal(orchestrator.id(), libc::SIGHUP);
+    assert_eq!(orchestrator.wait().unwrap().code(), Some(129));
+    assert!(!alive(task));
+    assert_eq!(t.status("p/a")["error"], "interrupted");
+}
+
 #[test]
 fn one_ctrl_c_gives_a_stubborn_task_its_grace_then_sigkill() {
     let t = Tree::new();

@@ -69,6 +69,23 @@ fn graph_is_grouped_by_phase_and_coloured_by_status() {
     );
 }
 
+/// A folder named with `"` or a backslash stays inside the label's quotes.
+#[test]
+fn graph_escapes_quotes_and_backslashes_in_names() {
+    let t = Tree::new();
+    t.task("01 \"a\"/x\\y", &sh("true"));
+    let mermaid = t.run(&["graph"]).code(0).stdout.clone();
+    assert!(
+        mermaid.contains("subgraph p0[\"01 #quot;a#quot;\"]") && mermaid.contains("[\"x\\y\"]"),
+        "{mermaid}"
+    );
+    let dot = t.run(&["graph", "--format", "dot"]).code(0).stdout.clone();
+    assert!(
+        dot.contains(r#"label="01 \"a\"";"#) && dot.contains(r#"label="x\\y","#),
+        "{dot}"
+    );
+}
+
 #[test]
 fn logs_prints_each_attempt() {
     let t = after_a_run();
