@@ -266,6 +266,9 @@ fn critical_against(
     ran: &std::collections::BTreeSet<usize>,
     wall: f64,
 ) -> String {
+    if critical.is_empty() {
+        return "no task has completed".to_owned();
+    }
     if !critical.iter().all(|t| ran.contains(t)) {
         return "its tasks' latest attempts, some in earlier runs".to_owned();
     }
@@ -277,61 +280,69 @@ fn critical_against(
     format!("{percent:.0} % of the last run's wall time")
 }
 
-/// The longest chain of completed work through the graph, by duration.
+/// The longest chain of completed work through the graph, by duration: a
+/// task that failed, was blocked or never ran is on no such chain (it
+/// breaks the chains through it).
 fn critical_path(defs: &Definitions, statuses: &[Option<Status>]) -> (Vec<usize>, f64) {
     let graph = &defs.graph;
     let n = graph.tasks.len();
-    let dur = |t: usize| {
-        statuses[t]
-            .as_ref()
-            .and_then(|s| s.duration_seconds)
-            .unwrap_or(0.0)
+    let took = |t: usize| {
+        (statuses[t].as_ref())
+            .filter(|s| s.status == State::Completed)
+            .map(|s| s.duration_seconds.unwrap_or(0.0))
     };
-    // Longest path ending at each task, computed in an order where
-    // dependencies come first (the graph is acyclic).
-    let mut best: Vec<Option<(f64, Option<usize>)>> = vec![None; n];
-    let preds = |t: usize| -> Vec<usize> {
+    let completed_preds = |t: usize| -> Vec<usize> {
         graph.deps[t]
             .iter()
             .flat_map(|dep| match *dep {
                 Dep::Task(d) => vec![d],
                 Dep::Phase(p) => graph.gate_members(p).collect(),
             })
+            .filter(|&p| took(p).is_some())
             .collect()
     };
-    for start in 0..n {
+    // Longest chain ending at each completed task, computed in an order
+    // where dependencies come first (the graph is acyclic).
+    let mut best: Vec<Option<(f64, Option<usize>)>> = vec![None; n];
+    for start in (0..n).filter(|&t| took(t).is_some()) {
         let mut stack = vec![start];
         while let Some(&t) = stack.last() {
             if best[t].is_some() {
                 stack.pop();
                 continue;
             }
-            let ps = preds(t);
-            let pending: Vec<usize> = ps.iter().copied().filter(|&p| best[p].is_none()).collect();
+            let preds = completed_preds(t);
+            let pending: Vec<usize> = preds
+                .iter()
+                .copied()
+                .filter(|&p| best[p].is_none())
+                .collect();
             if !pending.is_empty() {
                 stack.extend(pending);
                 continue;
             }
-            let from = ps
-                .iter()
-                .copied()
-                .max_by(|&a, &b| best[a].unwrap().0.total_cmp(&best[b].unwrap().0));
-            let before = from.map_or(0.0, |p| best[p].unwrap().0);
-            best[t] = Some((before + dur(t), from));
+            let length = |p: usize| best[p].map_or(0.0, |b| b.0);
+            let from = preds
+                .into_iter()
+                .max_by(|&a, &b| length(a).total_cmp(&length(b)));
+            let before = from.map_or(0.0, length);
+            best[t] = Some((before + took(t).unwrap_or(0.0), from));
             stack.pop();
         }
     }
-    let Some(end) = (0..n).max_by(|&a, &b| best[a].unwrap().0.total_cmp(&best[b].unwrap().0))
+    let length = |t: usize| best[t].map_or(f64::NEG_INFINITY, |b| b.0);
+    let Some(end) = (0..n)
+        .filter(|&t| best[t].is_some())
+        .max_by(|&a, &b| length(a).total_cmp(&length(b)))
     else {
         return (Vec::new(), 0.0);
     };
-    let length = best[end].unwrap().0;
     let mut path = vec![end];
-    while let Some(prev) = best[*path.last().unwrap()].unwrap().1 {
+    while let Some(prev) = best[*path.last().unwrap()].and_then(|b| b.1) {
         path.push(prev);
     }
     path.reverse();
-    (path, length)
+    (path, length(end))
 }
 
 /// The most tasks of each phase that ran at once, against its limit.

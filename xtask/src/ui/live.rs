@@ -142,33 +142,101 @@ pub fn frame(layout: &Layout, progress: &Progress) -> String {
 /// blocked, pending, in that order (the run's ETA is in the heading).
 fn phase_line(phase: &PhaseProgress) -> String {
     let c = &phase.counts;
-    let width = |n: usize| {
-        if c.total == 0 {
-            0
-        } else {
-            (n * BAR_WIDTH).div_ceil(c.total)
-        }
-    };
+    let marks = ['#', '>', 'x', '!', '.'];
+    let shown = [c.completed, c.running, c.failed, c.blocked];
+    let rest = c.total.saturating_sub(shown.iter().sum());
+    let widths = bar_widths(&[shown[0], shown[1], shown[2], shown[3], rest], BAR_WIDTH);
     let mut bar = String::new();
-    for (n, mark) in [
-        (c.completed, '#'),
-        (c.running, '>'),
-        (c.failed, 'x'),
-        (c.blocked, '!'),
-    ] {
-        bar.extend(std::iter::repeat_n(mark, width(n)));
+    for (mark, width) in marks.into_iter().zip(widths) {
+        bar.extend(std::iter::repeat_n(mark, width));
     }
-    bar.truncate(BAR_WIDTH);
-    while bar.len() < BAR_WIDTH {
-        bar.push('.');
-    }
-    let done = if c.total == c.completed + c.failed + c.blocked {
-        "done"
-    } else {
-        ""
+    // Nothing more to run in it: "done" when all completed, "ended" when
+    // some failed or were blocked ("0/1 done" read as a success).
+    let done = match (
+        c.completed == c.total,
+        c.total == c.completed + c.failed + c.blocked,
+    ) {
+        (true, _) => "done",
+        (false, true) => "ended",
+        (false, false) => "",
     };
     format!(
         "{:<22} [{bar}] {:>5}/{:<5} {done}",
         phase.phase, c.completed, c.total
     )
+}
+
+/// The bar's width for each count, `width` in all: in proportion, and at
+/// least one mark for a count above 0, so that one failure among many
+/// tasks still shows (what that takes comes off the largest).
+fn bar_widths(counts: &[usize], width: usize) -> Vec<usize> {
+    let total: usize = counts.iter().sum();
+    if total == 0 {
+        return vec![0; counts.len()];
+    }
+    let mut widths: Vec<usize> = counts
+        .iter()
+        .map(|&n| {
+            if n == 0 {
+                0
+            } else {
+                (n * width / total).max(1)
+            }
+        })
+        .collect();
+    // The first of the largest (on a tie, the completed).
+    let largest = (0..counts.len())
+        .rev()
+        .max_by_key(|&i| counts[i])
+        .unwrap_or(0);
+    let sum: usize = widths.iter().sum();
+    if sum < width {
+        widths[largest] += width - sum;
+    } else {
+        widths[largest] = widths[largest].saturating_sub(sum - width).max(1);
+    }
+    widths
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{bar_widths, phase_line};
+    use crate::ui::progress::{Counts, PhaseProgress};
+
+    #[test]
+    fn a_phase_that_ended_in_failures_is_not_done() {
+        let line = |completed, failed, blocked| {
+            let counts = Counts {
+                total: 2,
+                completed,
+                failed,
+                blocked,
+                ..Counts::default()
+            };
+            let phase = PhaseProgress {
+                phase: "01-a".into(),
+                counts,
+                ..PhaseProgress::default()
+            };
+            phase_line(&phase)
+        };
+        assert!(line(2, 0, 0).ends_with("2/2     done"), "{}", line(2, 0, 0));
+        assert!(
+            line(0, 1, 1).ends_with("0/2     ended"),
+            "{}",
+            line(0, 1, 1)
+        );
+        assert!(line(1, 0, 0).ends_with("1/2     "), "{}", line(1, 0, 0));
+        assert!(line(1, 1, 0).contains("############xxxxxxxxxxxx"));
+    }
+
+    #[test]
+    fn one_failure_among_many_keeps_its_mark_and_the_bar_its_width() {
+        // 24 completed and one failed: the failure has its `x`.
+        assert_eq!(bar_widths(&[24, 0, 1, 0, 0], 24), [23, 0, 1, 0, 0]);
+        assert_eq!(bar_widths(&[1000, 1, 1, 1, 1], 24), [20, 1, 1, 1, 1]);
+        assert_eq!(bar_widths(&[1, 1, 1, 1, 1], 24), [8, 4, 4, 4, 4]);
+        assert_eq!(bar_widths(&[0, 0, 0, 1, 0], 24), [0, 0, 0, 24, 0]);
+        assert_eq!(bar_widths(&[0; 5], 24), [0; 5]);
+    }
 }

@@ -453,6 +453,36 @@ fn the_report_compares_a_critical_path_with_one_run_only_if_it_ran_in_it() {
     assert!(!html.contains("% of the last run's wall time"), "{html}");
 }
 
+/// The critical path is a chain of completed work: a task that failed
+/// (however long it took) or never ran is not on it.
+#[test]
+fn the_report_s_critical_path_is_of_completed_tasks_only() {
+    let t = Tree::new();
+    t.task("p/fails", &sh("sleep 0.4; exit 1"));
+    t.task("p/done", &sh("sleep 0.1"));
+    t.task("q/after", &format!("dependencies: [p]\n{}", sh("true")));
+    t.run(&["orchestrate"]).code(1);
+    t.run(&["report"]).code(0);
+    let html = t.read("workspace/report.html");
+    let path = &html[html.find("<h2>Critical path</h2>").unwrap()..];
+    let path = &path[..path.find("</ol>").unwrap()];
+    assert!(path.contains("p/done"), "{path}");
+    assert!(
+        !path.contains("p/fails") && !path.contains("q/after"),
+        "{path}"
+    );
+    // Nothing completed: no path.
+    let t = Tree::new();
+    t.task("p/fails", &sh("exit 1"));
+    t.run(&["orchestrate"]).code(1);
+    t.run(&["report"]).code(0);
+    let html = t.read("workspace/report.html");
+    assert!(
+        html.contains("critical path 0.0s (no task has completed)"),
+        "{html}"
+    );
+}
+
 #[test]
 fn the_report_counts_parallelism_on_one_clock() {
     let t = Tree::new();
