@@ -18,7 +18,7 @@ use crate::run::readiness::Node;
 use crate::run::{self, Options};
 use crate::state::approvals::{self, Decision};
 use crate::state::status::{self, State, Status};
-use crate::state::{logs, outputs, runs};
+use crate::state::{logs, outputs, records, runs};
 use crate::ui::format;
 
 const LOG_LINES: usize = 10;
@@ -174,11 +174,21 @@ impl Why<'_> {
                     s.attempt,
                     format::duration(elapsed)
                 );
-                if !s.looked_after() {
+                let records = (layout.cmd("orchestrate"), layout.cmd("monitor"));
+                if let Some(end) = records::recorded_end(layout, id, s.attempt) {
+                    let how = match (end.exit_code, end.signal) {
+                        (Some(code), _) => format!("exit code {code}"),
+                        (None, Some(signal)) => format!("signal {signal}"),
+                        (None, None) => "no exit code".to_owned(),
+                    };
+                    println!(
+                        "  but it ended at {} ({how}), with no orchestrator to see it: the next `{}` or `{}` records it",
+                        end.ended_at, records.0, records.1
+                    );
+                } else if !s.looked_after() {
                     println!(
                         "  but its process is gone: the next `{}` or `{}` records how it ended",
-                        layout.cmd("orchestrate"),
-                        layout.cmd("monitor")
+                        records.0, records.1
                     );
                 }
             }

@@ -100,9 +100,9 @@ impl Run<'_> {
                 let into = &self.config.worktrees.integration;
                 let line = format!("{}  {} into {into}", active.agent, worktree.branch);
                 self.printer.event(Tone::Plain, "merging", &id, &line);
-                self.event(Event::change(&id, "running", "merging"));
+                self.event(Event::change(&id, "running", "merging").happened_at(ended));
             }
-            _ => self.conclude(t, status, from, "running"),
+            _ => self.conclude(t, status, from, "running", ended),
         }
         Ok(())
     }
@@ -121,12 +121,21 @@ impl Run<'_> {
                 status.error = Some(error);
             }
         }
-        self.conclude(t, status, waiting.from, "merging");
+        self.conclude(t, status, waiting.from, "merging", SystemTime::now());
     }
 
-    /// Task `t`'s attempt has its final status: written soon (see
-    /// `Finals`), and what it means for the graph done now.
-    fn conclude(&mut self, t: usize, mut status: Status, from: RecordFrom, was: &str) {
+    /// Task `t`'s attempt has its final status, reached at `when` (its
+    /// recorded end, for a task that ended while no orchestrator was
+    /// alive): written soon (see `Finals`), and what it means for the graph
+    /// done now.
+    fn conclude(
+        &mut self,
+        t: usize,
+        mut status: Status,
+        from: RecordFrom,
+        was: &str,
+        when: SystemTime,
+    ) {
         let id = self.graph.tasks[t].id.clone();
         let held = status.error.is_none() && self.result_held_for_approval(t, &mut status);
         let seconds = status.duration_seconds;
@@ -148,7 +157,7 @@ impl Run<'_> {
             cost_usd: cost,
             until: paused.as_ref().map(|(until, _)| until.clone()),
             pool: paused.as_ref().map(|(_, pool)| pool.clone()),
-            ..Event::change(&id, was, status::shown_state(Some(&status)))
+            ..Event::change(&id, was, status::shown_state(Some(&status))).happened_at(when)
         });
         let mut details = format!(
             "{}  {}",

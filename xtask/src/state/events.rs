@@ -79,6 +79,15 @@ impl Event {
         }
     }
 
+    /// The event as it happened at `when`, not now (an end recorded while
+    /// no orchestrator was alive, found by the next run).
+    pub fn happened_at(self, when: SystemTime) -> Event {
+        Event {
+            time: status::timestamp_millis(when),
+            ..self
+        }
+    }
+
     /// A run-level event, now.
     pub fn run(event: &str) -> Event {
         Event {

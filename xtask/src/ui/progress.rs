@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::agent::result::Report;
 use crate::model::layout::Layout;
+use crate::state::records;
 use crate::state::status::{self, AgentSlot, State, Status};
 
 #[derive(Debug, Default, Serialize)]
@@ -302,8 +303,22 @@ impl Seen {
     /// built from changed since.
     pub fn now(layout: &Layout, status: Option<&Status>) -> Seen {
         let mut seen = Seen::of(status);
-        if let (Seen::Completed { stale, .. }, Some(s)) = (&mut seen, status) {
-            *stale = status::stale_because(layout, None, s);
+        match (&mut seen, status) {
+            (Seen::Completed { stale, .. }, Some(s)) => {
+                *stale = status::stale_because(layout, None, s);
+            }
+            // Its supervisor, alive for the tasks still running, recorded
+            // its end: its process is gone (see `records::recorded_end`).
+            (
+                Seen::Running {
+                    alive: alive @ true,
+                    ..
+                },
+                Some(s),
+            ) => {
+                *alive = records::recorded_end(layout, &s.task_id, s.attempt).is_none();
+            }
+            _ => {}
         }
         seen
     }

@@ -160,6 +160,65 @@ fn an_adopted_task_s_duration_is_to_the_millisecond() {
     );
 }
 
+/// A task that ended while no orchestrator was alive, its supervisor
+/// still running another: the views say it ended, not that it runs.
+#[test]
+fn the_views_tell_a_task_ended_while_no_orchestrator_was_alive() {
+    let t = Tree::new();
+    t.task("p/long", &waiting_task("long", "true"));
+    t.task("p/short", &waiting_task("short", "exit 3"));
+    let mut first = t.start(&["orchestrate"]);
+    wait_for("both to run", || {
+        ["p/long", "p/short"]
+            .iter()
+            .all(|id| pid_written(&t, &format!("workspace/outputs/{id}/pid")))
+    });
+    first.kill().unwrap();
+    first.wait().unwrap();
+    t.write("release-short", "");
+    wait_for("the end's record", || {
+        t.exists("workspace/pids/p/short.exit")
+    });
+    let json: serde_json::Value =
+        serde_json::from_str(&t.run(&["progress", "--json"]).stdout).unwrap();
+    let running = json["phases"][0]["running_tasks"].as_array().unwrap();
+    let alive = |id: &str| running.iter().find(|r| r["task_id"] == id).unwrap()["alive"].clone();
+    assert_eq!(
+        (alive("p/long"), alive("p/short")),
+        (true.into(), false.into())
+    );
+    let progress = t.run(&["progress"]).stdout;
+    let line = |id: &str| {
+        let running = format!("running  {id} ");
+        progress
+            .lines()
+            .find(|l| l.contains(&running))
+            .unwrap()
+            .to_owned()
+    };
+    assert!(
+        line("p/short").ends_with("(its process is gone: the next run records how it ended)"),
+        "{progress}"
+    );
+    assert!(!line("p/long").contains("gone"), "{progress}");
+    t.run(&["why", "p/short"])
+        .says("(exit code 3), with no orchestrator to see it");
+    let record: serde_json::Value =
+        serde_json::from_str(&t.read("workspace/pids/p/short.exit")).unwrap();
+    t.write("release-long", "");
+    t.run(&["orchestrate"]).code(1);
+    assert_eq!(t.state("p/short"), "failed");
+    assert_eq!(t.state("p/long"), "completed");
+    // Its end is in the events when it happened, not when the run found it.
+    let events = t.read("workspace/events.jsonl");
+    let failed: serde_json::Value = events
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["task"] == "p/short" && e["to"] == "failed")
+        .unwrap();
+    assert_eq!(failed["time"], record["ended_at"], "{events}");
+}
+
 #[test]
 fn an_end_reported_to_a_frozen_orchestrator_survives_its_death() {
     let t = Tree::new();
