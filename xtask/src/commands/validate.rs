@@ -35,7 +35,7 @@ pub fn run(layout: &Layout, ids: &[String]) -> Result<i32> {
                 continue;
             }
             Err(problem) => {
-                println!("warning: {problem}");
+                eprintln!("warning: {problem}");
                 unreadable += 1;
                 continue;
             }

@@ -40,7 +40,7 @@ pub fn run(layout: &Layout, name: &str) -> Result<i32> {
         }
     }
     for warning in &why.warnings {
-        println!("warning: {warning}");
+        eprintln!("warning: {warning}");
     }
     Ok(crate::exit::SUCCESS)
 }

@@ -26,7 +26,6 @@ use crate::state::outputs;
 use crate::state::status::{self, AgentSlot, State};
 use crate::sys::shell;
 use crate::ui::format;
-use crate::ui::printer::{Printer, Tone};
 use crate::{exit, model::task::phase_key};
 
 /// How the order is said, before the tasks with their expected duration
@@ -276,10 +275,10 @@ impl<'a> Plan<'a> {
         }
     }
 
+    /// On stderr: the plan on stdout stays what a script reads.
     fn print_warnings(&self) {
-        let printer = Printer::new(false);
         for warning in &self.warnings {
-            printer.line(Tone::Warn, &format!("warning: {warning}"));
+            eprintln!("warning: {warning}");
         }
     }
 

@@ -99,6 +99,21 @@ fn progress_survives_a_corrupt_status_file() {
         .says("p/c.json: holds the status of task p/x: treated as pending;")
         .says("reset p/c` removes it")
         .says("Pending: 3");
+    // What a script reads stays clean: the warnings are on stderr.
+    for command in [
+        &["next"][..],
+        &["why", "p/a"],
+        &["orchestrate", "--dry-run"],
+    ] {
+        let run = t.run(command);
+        assert!(
+            !run.stdout.contains("warning:")
+                && run.stderr.contains("p/a.json: corrupt status file"),
+            "{command:?}\n{}\n{}",
+            run.stdout,
+            run.stderr
+        );
+    }
     // `validate` counts them apart from the completed tasks it checked.
     t.run(&["validate"])
         .code(1)
