@@ -117,7 +117,7 @@ pub enum Command {
     Logs {
         /// Task id, e.g. 01-analysis/01-run-conformance-tests
         task: String,
-        /// Keep printing while the task runs
+        /// Keep printing while the task runs (waiting for it to start, if it has not)
         #[arg(short, long)]
         follow: bool,
         /// An earlier attempt's log

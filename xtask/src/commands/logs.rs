@@ -27,29 +27,44 @@ pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Res
     for warning in warnings {
         eprintln!("warning: {warning}");
     }
-    let not_run = || {
-        let log = layout.log_file(id);
-        anyhow::anyhow!(
+    let missing = |path: &camino::Utf8Path| match (latest, attempt) {
+        (0, Some(n)) => {
+            anyhow::anyhow!("{id} has no log of attempt {n} ({})", layout.display(path))
+        }
+        (0, None) => anyhow::anyhow!(
             "{id} has no log yet ({}): it has not run",
-            layout.display(&log)
-        )
+            layout.display(path)
+        ),
+        (n, _) => anyhow::anyhow!(
+            "{id}'s log is gone ({}), though its status records attempt {n}: it was removed",
+            layout.display(path)
+        ),
     };
     let path = match attempt {
         Some(n) if n == 0 || (latest > 0 && n > latest) => {
             bail!("{id} has no attempt {n}: its attempts are 1 to {latest}")
         }
+        // No status to say which attempt is the latest: only a kept log
+        // names its attempt.
+        Some(n) if latest == 0 => layout.attempt_log_file(id, n),
         Some(n) if n < latest => layout.attempt_log_file(id, n),
         _ => layout.log_file(id),
     };
-    let mut file = match std::fs::File::open(&path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(not_run()),
-        Err(e) => return Err(e).with_context(|| format!("cannot open {path}")),
-    };
     // A first attempt's log is made, empty, ahead of its start.
-    if latest == 0 && file.metadata().is_ok_and(|m| m.len() == 0) {
-        return Err(not_run());
-    }
+    let started = |file: &std::fs::File| latest > 0 || file.metadata().is_ok_and(|m| m.len() > 0);
+    let mut file = match std::fs::File::open(&path) {
+        Ok(file) if started(&file) => file,
+        Ok(_) if !follow => return Err(missing(&path)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && (!follow || latest > 0) => {
+            return Err(missing(&path))
+        }
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| format!("cannot open {path}"))
+        }
+        // Followed before it starts (`orchestrate & logs -f T`): as
+        // `tail -F` would, wait for it.
+        _ => wait_for_start(layout, id, &path)?,
+    };
     let mut out = std::io::stdout().lock();
     std::io::copy(&mut file, &mut out).with_context(|| format!("cannot read {path}"))?;
     if !follow {
@@ -73,6 +88,25 @@ pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Res
             return Ok(crate::exit::SUCCESS);
         }
         std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Waits until task `id` has started writing its log at `path`; says so
+/// on stderr meanwhile (Ctrl-C ends the wait).
+fn wait_for_start(layout: &Layout, id: &str, path: &camino::Utf8Path) -> Result<std::fs::File> {
+    eprintln!(
+        "{id} has not started yet: waiting for its log ({})",
+        layout.display(path)
+    );
+    loop {
+        let running = status::state_of(layout, id) == Some(State::Running);
+        match std::fs::File::open(path) {
+            Ok(file) if running || file.metadata().is_ok_and(|m| m.len() > 0) => return Ok(file),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("cannot open {path}"))
+            }
+            _ => std::thread::sleep(Duration::from_millis(200)),
+        }
     }
 }
 

@@ -54,9 +54,14 @@ fn render(layout: &Layout, defs: &Definitions, warnings: &mut Vec<String>) -> St
         .iter()
         .map(|t| status::read_or_warn(layout, &t.id, warnings))
         .collect();
-    // The timeline is of the last run; tasks done in earlier runs are in the tables.
-    let last_run = runs::last(layout).map(|run| run.id);
+    // The timeline is of the last run that started a task (one that found
+    // nothing left to do would leave it empty); tasks done in earlier runs
+    // are in the tables.
     let events = events::read(layout);
+    let last_run = (events.iter().rev())
+        .find(|e| e.to.as_deref() == Some("running"))
+        .and_then(|e| e.run_id.clone())
+        .or_else(|| runs::last(layout).map(|run| run.id));
     let bars = place(graph, &events, last_run.as_deref());
     let run_cost: Option<f64> = events
         .iter()

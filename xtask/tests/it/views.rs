@@ -101,6 +101,45 @@ fn logs_prints_each_attempt() {
     t.run(&["logs", "01-a/okk"])
         .code(2)
         .says("no task `01-a/okk`: did you mean `01-a/ok`?");
+    // Its log removed: not "it has not run".
+    std::fs::remove_file(t.path("workspace/logs/01-a/bad.log")).unwrap();
+    t.run(&["logs", "01-a/bad"]).code(2).says(
+        "01-a/bad's log is gone (workspace/logs/01-a/bad.log), though its status records attempt 2",
+    );
+    // No readable status: an attempt is only what a kept log says.
+    t.write("workspace/status/01-a/bad.json", "{");
+    t.run(&["logs", "01-a/bad", "--attempt", "1"])
+        .code(0)
+        .says("attempt 1");
+    t.run(&["logs", "01-a/bad", "--attempt", "5"])
+        .code(2)
+        .says("01-a/bad has no log of attempt 5");
+}
+
+/// Followed before it starts (`orchestrate & logs -f T`), a task's log is
+/// waited for, then followed to its end.
+#[test]
+fn logs_follow_waits_for_a_task_that_has_not_started() {
+    let t = Tree::new();
+    t.task("p/a", &sh("while [ ! -f release ]; do sleep 0.02; done"));
+    t.task("p/b", &format!("dependencies: [p/a]\n{}", sh("echo b ran")));
+    let mut run = t.start(&["orchestrate"]);
+    wait_for("p/a to run", || {
+        t.exists("workspace/status/p/a.json") && t.state("p/a") == "running"
+    });
+    let follow = t
+        .command(&["logs", "-f", "p/b"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    t.write("release", "");
+    let out = follow.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "b ran\n");
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("p/b has not started yet: waiting for its log"));
+    assert!(run.wait().unwrap().success());
 }
 
 #[test]
@@ -400,6 +439,14 @@ fn the_report_is_of_the_last_run_and_shows_every_attempt_of_it() {
     assert!(
         !html.contains("data-task=\"p/done\""),
         "an earlier run's task in the timeline"
+    );
+    // A run with nothing left to do leaves the timeline as it was.
+    t.run(&["orchestrate"]).code(0);
+    t.run(&["report"]).code(0);
+    let again = t.read("workspace/report.html");
+    assert!(
+        again.contains("Last run: 1 task(s) ran, 2 attempt(s)"),
+        "{again}"
     );
     // Every change is in the events, in order, one JSON object per line.
     let events: Vec<serde_json::Value> = t
