@@ -16,6 +16,13 @@ pub const CONFIG: &str = include_str!("init/orchestrator.yaml");
 pub const TEMPLATE: &str = include_str!("init/TEMPLATE.md");
 
 pub fn run(layout: &Layout) -> Result<i32> {
+    if layout.tasks.exists() && !layout.tasks.is_dir() {
+        anyhow::bail!(
+            "{} is a file, not a folder: the task files go in a folder tasks/; move the file away, then run `{}` again",
+            layout.display(&layout.tasks),
+            layout.cmd("init")
+        );
+    }
     std::fs::create_dir_all(&layout.tasks)
         .with_context(|| format!("cannot create {}", layout.tasks))?;
     for (path, text) in [

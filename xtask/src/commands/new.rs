@@ -8,7 +8,10 @@ use crate::commands::init;
 use crate::model::layout::Layout;
 
 pub fn run(layout: &Layout, id: &str) -> Result<i32> {
-    let id = id.trim_end_matches(".md").trim_matches('/');
+    if id.starts_with('/') {
+        bail!("`{id}` is an absolute path: give the task's id under tasks/, as <phase>/<name>, e.g. 01-analysis/07-audit-errors");
+    }
+    let id = id.trim_end_matches(".md").trim_end_matches('/');
     let Some((phase, name)) = id.split_once('/') else {
         bail!("`{id}` has no phase: write it as <phase>/<name>, e.g. 01-analysis/07-audit-errors");
     };

@@ -61,7 +61,7 @@ pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
                 n => format!("{n} awaiting approval, "),
             },
             o.not_started.len(),
-            match o.invalid.len() {
+            match invalid_files(o.invalid) {
                 0 => String::new(),
                 n => format!(", {n} invalid task file(s)"),
             },
@@ -144,4 +144,12 @@ pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
     } else {
         exit::TASK_FAILED
     }
+}
+
+/// How many files the problems found during the run are in (a file may
+/// have several; a problem of no one file counts as one).
+fn invalid_files(invalid: &[Invalid]) -> usize {
+    let files: std::collections::HashSet<_> =
+        invalid.iter().filter_map(|i| i.file.as_ref()).collect();
+    files.len() + invalid.iter().filter(|i| i.file.is_none()).count()
 }

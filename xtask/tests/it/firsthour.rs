@@ -376,6 +376,12 @@ fn init_sets_up_a_fresh_repository_and_an_empty_one_says_what_to_do() {
             .unwrap()
             .into()
     };
+    // A file where the folder goes: said so, nothing written.
+    std::fs::write(dir.join("tasks"), "notes").unwrap();
+    run(&["init"]).code(2).says(
+        "tasks is a file, not a folder: the task files go in a folder tasks/; move the file away",
+    );
+    std::fs::remove_file(dir.join("tasks")).unwrap();
     run(&["init"])
         .code(0)
         .says("created tasks/orchestrator.yaml")

@@ -111,6 +111,10 @@ fn new_creates_a_task_from_the_template_and_never_overwrites() {
         .says("already exists");
     assert_eq!(t.read("tasks/01-analysis/07-audit-errors.md"), "mine");
     t.run(&["new", "no-phase"]).code(2).says("has no phase");
+    t.run(&["new", "/abs/x"])
+        .code(2)
+        .says("`/abs/x` is an absolute path: give the task's id under tasks/");
+    assert!(!t.exists("tasks/abs"));
     t.run(&["new", "01-analysis/README"])
         .code(2)
         .says("a file named README.md is documentation, never read as a task");
@@ -221,7 +225,7 @@ fn a_phase_of_generated_tasks_only_can_be_depended_on() {
 #[test]
 fn an_invalid_generated_task_keeps_its_phase_gate_closed() {
     let t = Tree::new();
-    let generate = r#"mkdir -p tasks/2-impl && printf -- '---\ncommand: exit 0\n---\n' > tasks/2-impl/good.md && printf -- '---\ncommand: [unclosed\n---\n' > tasks/2-impl/bad.md"#;
+    let generate = r#"mkdir -p tasks/2-impl && printf -- '---\ncommand: exit 0\n---\n' > tasks/2-impl/good.md && printf -- '---\ncommand: [unclosed\n---\n' > tasks/2-impl/bad.md && printf -- '---\nretries: -1\npriority: high\ncommand: exit 0\n---\n' > tasks/2-impl/twice.md"#;
     t.task("1-plan/gen", &sh(generate));
     t.task("2-impl/seed", &sh("true"));
     t.task(
@@ -231,8 +235,10 @@ fn an_invalid_generated_task_keeps_its_phase_gate_closed() {
     t.run(&["orchestrate"])
         .code(1)
         .says("invalid  tasks/2-impl/bad.md:3: frontmatter is not valid YAML")
-        .says("1 invalid task file(s)")
-        .says("waiting  3-final/merge: waits on phase 2-impl (1 task(s) of it or earlier phases not completed)");
+        .says("tasks/2-impl/twice.md:2: ")
+        .says("tasks/2-impl/twice.md:3: ")
+        .says("2 invalid task file(s)")
+        .says("waiting  3-final/merge: waits on phase 2-impl (2 task(s) of it or earlier phases not completed)");
     assert_eq!(t.state("2-impl/good"), "completed");
     assert!(!t.exists("markers"), "3-final/merge ran");
 }
