@@ -18,7 +18,7 @@ use crate::run::readiness::Node;
 use crate::run::{self, Options};
 use crate::state::approvals::{self, Decision};
 use crate::state::status::{self, State, Status};
-use crate::state::{logs, outputs, records, runs};
+use crate::state::{lock, logs, outputs, records, runs};
 use crate::ui::format;
 
 const LOG_LINES: usize = 10;
@@ -418,6 +418,16 @@ impl Why<'_> {
                 ),
                 None => println!("  awaits approval to start (`{approve}`)"),
             }
+        } else if let Some(pid) = lock::holder(layout) {
+            let by = if pid.is_empty() {
+                String::new()
+            } else {
+                format!(" (pid {pid})")
+            };
+            println!(
+                "  nothing of its own: it is ready, and the run going on{by} starts it when its limits let it (-j or max_concurrent_agents, its phase's max_parallel, the memory: `{}` shows them)",
+                layout.cmd("next")
+            );
         } else {
             println!(
                 "  nothing: it starts on the next `{}`",

@@ -74,3 +74,19 @@ pub fn try_acquire(layout: &Layout) -> Result<Held> {
     writeln!(file, "{}", std::process::id()).with_context(|| format!("cannot write {path}"))?;
     Ok(Held::Ours(WorkspaceLock { _file: file }))
 }
+
+/// Who holds the lock now (the pid it wrote, maybe empty), if anyone: for
+/// a view that says a run is going on. Never takes the lock for longer
+/// than the look (a shared lock, let go at once; an orchestrator starting
+/// meanwhile waits for it as for `approve`).
+pub fn holder(layout: &Layout) -> Option<String> {
+    let mut file = File::open(layout.lock_file()).ok()?;
+    // SAFETY: flock has no memory-safety preconditions; the fd is open.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) } == 0 {
+        // Free: ours for a moment, let go when `file` closes.
+        return None;
+    }
+    let mut holder = String::new();
+    let _ = file.read_to_string(&mut holder);
+    Some(holder.trim().to_owned())
+}

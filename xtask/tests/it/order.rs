@@ -179,3 +179,27 @@ fn next_during_a_run_says_a_running_dependency_runs() {
         .says("q/w: waits on p/x (running)");
     assert!(run.wait().unwrap().success());
 }
+
+/// `why` beside a live run: a ready task held back by a limit is the run's
+/// to start, not "the next orchestrate"'s.
+#[test]
+fn why_during_a_run_says_the_run_starts_a_ready_task() {
+    let t = Tree::new();
+    t.config("kill_grace: 1s\nphases: {p: {max_parallel: 1}}");
+    t.task("p/a", &sh("while [ ! -f release ]; do sleep 0.02; done"));
+    t.task("p/b", &sh("true"));
+    t.run(&["why", "p/b"])
+        .code(0)
+        .says("nothing: it starts on the next `cargo xtask");
+    let mut run = t.start(&["orchestrate"]);
+    wait_for("p/a to run", || {
+        t.exists("workspace/status/p/a.json") && t.state("p/a") == "running"
+    });
+    let why = t.run(&["why", "p/b"]);
+    t.write("release", "");
+    why.code(0).says(&format!(
+        "nothing of its own: it is ready, and the run going on (pid {}) starts it when its limits let it",
+        run.id()
+    ));
+    assert!(run.wait().unwrap().success());
+}
