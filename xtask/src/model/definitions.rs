@@ -90,6 +90,20 @@ impl Definitions {
         let ids = || self.graph.tasks.iter().map(|t| t.id.as_str());
         // A task's name without its phase: `03-prioritize`.
         let named: Vec<&str> = ids().filter(|i| i.rsplit('/').next() == Some(id)).collect();
+        // A phase where a task was asked for: this command takes one task.
+        let phase = self.graph.phases.iter().find(|p| names_phase(id, &p.name));
+        if let (Some(phase), []) = (phase, named.as_slice()) {
+            let tasks: Vec<String> = (phase.tasks.iter().take(3))
+                .map(|&t| format!("`{}`", self.graph.tasks[t].id))
+                .collect();
+            match tasks.is_empty() {
+                true => anyhow::bail!("`{typed}` is a phase, with no task yet"),
+                false => anyhow::bail!(
+                    "`{typed}` is a phase: give one of its tasks, such as {}",
+                    tasks.join(", ")
+                ),
+            }
+        }
         let list = format!("`{}` lists them", self.layout.cmd("progress --tasks"));
         match (named.as_slice(), nearest(id, ids())) {
             ([one], _) => anyhow::bail!("no task `{typed}`: did you mean `{one}`? (ids include the phase folder)"),

@@ -101,6 +101,12 @@ fn logs_prints_each_attempt() {
     t.run(&["logs", "01-a/okk"])
         .code(2)
         .says("no task `01-a/okk`: did you mean `01-a/ok`?");
+    t.run(&["logs", "01-a"])
+        .code(2)
+        .says("`01-a` is a phase: give one of its tasks, such as `01-a/");
+    t.run(&["prompt", "a"])
+        .code(2)
+        .says("`a` is a phase: give one of its tasks");
     // Its log removed: not "it has not run".
     std::fs::remove_file(t.path("workspace/logs/01-a/bad.log")).unwrap();
     t.run(&["logs", "01-a/bad"]).code(2).says(
