@@ -92,18 +92,28 @@ pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Res
 }
 
 /// Waits until task `id` has started writing its log at `path`; says so
-/// on stderr meanwhile (Ctrl-C ends the wait).
+/// on stderr meanwhile (Ctrl-C ends the wait). Ends too when the task
+/// reaches any other state than pending without a log to show (blocked,
+/// say, or a quick run seen only once it ended).
 fn wait_for_start(layout: &Layout, id: &str, path: &camino::Utf8Path) -> Result<std::fs::File> {
     eprintln!(
         "{id} has not started yet: waiting for its log ({})",
         layout.display(path)
     );
     loop {
-        let running = status::state_of(layout, id) == Some(State::Running);
+        let state = status::read(layout, id).ok().flatten().map(|s| s.status);
         match std::fs::File::open(path) {
-            Ok(file) if running || file.metadata().is_ok_and(|m| m.len() > 0) => return Ok(file),
+            Ok(file) if state.is_some() || file.metadata().is_ok_and(|m| m.len() > 0) => {
+                return Ok(file)
+            }
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 return Err(e).with_context(|| format!("cannot open {path}"))
+            }
+            Err(_) if state.is_some_and(|s| s != State::Running) => {
+                bail!(
+                    "{id} is {}, with no log: it did not run",
+                    state.unwrap_or(State::Running)
+                )
             }
             _ => std::thread::sleep(Duration::from_millis(200)),
         }

@@ -4,7 +4,7 @@
 use anyhow::Result;
 
 use crate::model::config::Config;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::model::definitions::{self, Definitions};
 use crate::model::discovery::Discovery;
@@ -125,6 +125,11 @@ fn set_eta(defs: &Definitions, progress: &mut Progress) {
         .iter()
         .map(|line| (line.task_id.as_str(), line))
         .collect();
+    let gone: HashSet<&str> = (progress.phases.iter())
+        .flat_map(|phase| &phase.running_tasks)
+        .filter(|task| !task.alive)
+        .map(|task| task.task_id.as_str())
+        .collect();
     // With the budget reached, nothing new starts: only the running end.
     let starts = progress.budget.as_ref().is_none_or(|b| b.left_usd > 0.0);
     let to_start = |left: Left| if starts { left } else { Left::Nothing };
@@ -133,7 +138,12 @@ fn set_eta(defs: &Definitions, progress: &mut Progress) {
         .iter()
         .map(|task| match lines.get(task.id.as_str()) {
             Some(line) => match line.state {
-                "running" | "merging" => Left::Running(line.elapsed_seconds.unwrap_or(0) as f64),
+                // Its process has ended: only the merge is left, no work.
+                "merging" => Left::Nothing,
+                // Gone with no one to record its end: the next run records
+                // it, or runs it again.
+                "running" if gone.contains(line.task_id.as_str()) => to_start(Left::All),
+                "running" => Left::Running(line.elapsed_seconds.unwrap_or(0) as f64),
                 "pending" => to_start(Left::All),
                 "paused" => {
                     let until = line.rate_limited_until.as_deref();

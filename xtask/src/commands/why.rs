@@ -425,8 +425,9 @@ impl Why<'_> {
                 format!(" (pid {pid})")
             };
             println!(
-                "  nothing of its own: it is ready, and the run going on{by} starts it when its limits let it (-j or max_concurrent_agents, its phase's max_parallel, the memory: `{}` shows them)",
-                layout.cmd("next")
+                "  nothing of its own: it is ready; a run is going on{by}, which starts it when its limits let it if it selected it (-j or max_concurrent_agents, its phase's max_parallel, the memory: `{}` shows them), else the next `{}` does",
+                layout.cmd("next"),
+                layout.cmd("orchestrate")
             );
         } else {
             println!(

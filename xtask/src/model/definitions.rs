@@ -91,7 +91,12 @@ impl Definitions {
         // A task's name without its phase: `03-prioritize`.
         let named: Vec<&str> = ids().filter(|i| i.rsplit('/').next() == Some(id)).collect();
         // A phase where a task was asked for: this command takes one task.
-        let phase = self.graph.phases.iter().find(|p| names_phase(id, &p.name));
+        let folder = id.trim_end_matches('/');
+        let phase = self
+            .graph
+            .phases
+            .iter()
+            .find(|p| names_phase(folder, &p.name));
         if let (Some(phase), []) = (phase, named.as_slice()) {
             let tasks: Vec<String> = (phase.tasks.iter().take(3))
                 .map(|&t| format!("`{}`", self.graph.tasks[t].id))

@@ -166,9 +166,9 @@ pub fn seconds_until(at: std::time::SystemTime) -> f64 {
 /// critical path and the remaining work spread over what the limits let
 /// run at once (`spread`, given each task's seconds left: see
 /// `Admission::spread`). A running task has its expected duration less what
-/// it has run; one that runs past it is expected to run as long again as
-/// it has overrun (a tenth of its expectation at least), so that it pushes
-/// the end out as the clock goes on.
+/// it has run, never less than a tenth of it; one that runs past it is
+/// expected to run as long again as it has overrun (that tenth at least),
+/// so that it pushes the end out as the clock goes on.
 pub fn remaining(
     graph: &Graph,
     expected: &[f64],

@@ -126,8 +126,8 @@ impl Pools {
             .min()
     }
 
-    /// The pool's cap now: the configured one, lowered by rate limits.
-    /// How many of `pool`'s tasks may run at once now, if it has a cap.
+    /// How many of `pool`'s tasks may run at once now, if it has a cap:
+    /// the configured one, lowered by rate limits.
     pub fn limit(&self, pool: &str) -> Option<usize> {
         let cap = self.caps.get(pool).copied();
         match (self.state.get(pool).and_then(|s| s.limit), cap) {

@@ -69,7 +69,9 @@ impl Snapshot<'_> {
     /// What is left of task `t` in this run.
     fn left(&self, t: usize) -> Left {
         match self.readiness.node(t) {
-            Node::Running | Node::Merging => {
+            // Its process has ended: only the merge is left, no work.
+            Node::Merging => Left::Nothing,
+            Node::Running => {
                 let started = self.running.get(t).map(|a| a.started);
                 let ran = started
                     .and_then(|s| SystemTime::now().duration_since(s).ok())

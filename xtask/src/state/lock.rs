@@ -76,17 +76,24 @@ pub fn try_acquire(layout: &Layout) -> Result<Held> {
 }
 
 /// Who holds the lock now (the pid it wrote, maybe empty), if anyone: for
-/// a view that says a run is going on. Never takes the lock for longer
-/// than the look (a shared lock, let go at once; an orchestrator starting
-/// meanwhile waits for it as for `approve`).
+/// a view that says a run is going on. Read from the kernel's list of
+/// locks (`/proc/locks`, the file's device and inode), never by taking the
+/// lock: a probe holding it even for a moment would make an `approve` at
+/// that moment take the probe for a running orchestrator.
 pub fn holder(layout: &Layout) -> Option<String> {
-    let mut file = File::open(layout.lock_file()).ok()?;
-    // SAFETY: flock has no memory-safety preconditions; the fd is open.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) } == 0 {
-        // Free: ours for a moment, let go when `file` closes.
-        return None;
-    }
-    let mut holder = String::new();
-    let _ = file.read_to_string(&mut holder);
+    use std::os::unix::fs::MetadataExt;
+    let path = layout.lock_file();
+    let meta = std::fs::metadata(&path).ok()?;
+    let file = format!(
+        "{:02x}:{:02x}:{}",
+        libc::major(meta.dev()),
+        libc::minor(meta.dev()),
+        meta.ino()
+    );
+    let locks = std::fs::read_to_string("/proc/locks").ok()?;
+    locks
+        .lines()
+        .find(|line| line.contains(" FLOCK ") && line.split_whitespace().any(|f| f == file))?;
+    let holder = std::fs::read_to_string(&path).unwrap_or_default();
     Some(holder.trim().to_owned())
 }

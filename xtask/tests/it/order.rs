@@ -198,7 +198,7 @@ fn why_during_a_run_says_the_run_starts_a_ready_task() {
     let why = t.run(&["why", "p/b"]);
     t.write("release", "");
     why.code(0).says(&format!(
-        "nothing of its own: it is ready, and the run going on (pid {}) starts it when its limits let it",
+        "nothing of its own: it is ready; a run is going on (pid {}), which starts it when its limits let it if it selected it",
         run.id()
     ));
     assert!(run.wait().unwrap().success());

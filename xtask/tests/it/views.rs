@@ -104,6 +104,9 @@ fn logs_prints_each_attempt() {
     t.run(&["logs", "01-a"])
         .code(2)
         .says("`01-a` is a phase: give one of its tasks, such as `01-a/");
+    t.run(&["logs", "tasks/01-a/"])
+        .code(2)
+        .says("`01-a/` is a phase: give one of its tasks");
     t.run(&["prompt", "a"])
         .code(2)
         .says("`a` is a phase: give one of its tasks");
@@ -120,6 +123,37 @@ fn logs_prints_each_attempt() {
     t.run(&["logs", "01-a/bad", "--attempt", "5"])
         .code(2)
         .says("01-a/bad has no log of attempt 5");
+}
+
+/// Waiting for a task to start ends when it ran too quickly to be seen
+/// running, or will not run (blocked).
+#[test]
+fn logs_follow_stops_waiting_for_a_quick_or_blocked_task() {
+    let t = Tree::new();
+    t.task("p/quick", &sh("true"));
+    t.task("p/fails", &sh("exit 3"));
+    t.task("q/d", &format!("dependencies: [p/fails]\n{}", sh("true")));
+    let follow = |id: &str| {
+        t.command(&["logs", "-f", id])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (mut quick, mut blocked) = (follow("p/quick"), follow("q/d"));
+    t.run(&["orchestrate"]).code(1);
+    wait_for("both to end", || {
+        quick.try_wait().unwrap().is_some() && blocked.try_wait().unwrap().is_some()
+    });
+    assert!(quick.wait().unwrap().success());
+    let out = blocked.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("q/d is blocked, with no log: it did not run"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Followed before it starts (`orchestrate & logs -f T`), a task's log is
