@@ -83,17 +83,13 @@ pub fn try_acquire(layout: &Layout) -> Result<Held> {
 pub fn holder(layout: &Layout) -> Option<String> {
     use std::os::unix::fs::MetadataExt;
     let path = layout.lock_file();
-    let meta = std::fs::metadata(&path).ok()?;
-    let file = format!(
-        "{:02x}:{:02x}:{}",
-        libc::major(meta.dev()),
-        libc::minor(meta.dev()),
-        meta.ino()
-    );
+    // By inode only: the device there is the file system's, which is not
+    // what `stat` says on btrfs (a subvolume has a device of its own).
+    let inode = format!(":{}", std::fs::metadata(&path).ok()?.ino());
     let locks = std::fs::read_to_string("/proc/locks").ok()?;
-    locks
-        .lines()
-        .find(|line| line.contains(" FLOCK ") && line.split_whitespace().any(|f| f == file))?;
+    locks.lines().find(|line| {
+        line.contains(" FLOCK ") && line.split_whitespace().any(|f| f.ends_with(&inode))
+    })?;
     let holder = std::fs::read_to_string(&path).unwrap_or_default();
     Some(holder.trim().to_owned())
 }
