@@ -101,7 +101,7 @@ fn wait_for_start(layout: &Layout, id: &str, path: &camino::Utf8Path) -> Result<
         layout.display(path)
     );
     loop {
-        let state = status::read(layout, id).ok().flatten().map(|s| s.status);
+        let state = status::state_of(layout, id);
         match std::fs::File::open(path) {
             Ok(file) if state.is_some() || file.metadata().is_ok_and(|m| m.len() > 0) => {
                 return Ok(file)
