@@ -174,7 +174,7 @@ impl Why<'_> {
                     s.attempt,
                     format::duration(elapsed)
                 );
-                let records = (layout.cmd("orchestrate"), layout.cmd("monitor"));
+                let (orchestrate, monitor) = (layout.cmd("orchestrate"), layout.cmd("monitor"));
                 if let Some(end) = records::recorded_end(layout, id, s.attempt) {
                     let how = match (end.exit_code, end.signal) {
                         (Some(code), _) => format!("exit code {code}"),
@@ -183,12 +183,12 @@ impl Why<'_> {
                     };
                     println!(
                         "  but it ended at {} ({how}), with no orchestrator to see it: the next `{}` or `{}` records it",
-                        end.ended_at, records.0, records.1
+                        end.ended_at, orchestrate, monitor
                     );
                 } else if !s.looked_after() {
                     println!(
                         "  but its process is gone: the next `{}` or `{}` records how it ended",
-                        records.0, records.1
+                        orchestrate, monitor
                     );
                 }
             }

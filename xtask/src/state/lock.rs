@@ -77,8 +77,7 @@ pub fn try_acquire(layout: &Layout) -> Result<Held> {
 
 /// Who holds the lock now (the pid it wrote, maybe empty), if anyone: for
 /// a view that says a run is going on. Read from the kernel's list of
-/// locks (`/proc/locks`, the file's device and inode), never by taking the
-/// lock: a probe holding it even for a moment would make an `approve` at
+/// locks (`/proc/locks`, by the file's inode), never by taking the lock: a probe holding it even for a moment would make an `approve` at
 /// that moment take the probe for a running orchestrator.
 pub fn holder(layout: &Layout) -> Option<String> {
     use std::os::unix::fs::MetadataExt;
