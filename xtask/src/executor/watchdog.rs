@@ -110,7 +110,7 @@ impl Watchdog {
         if let Some((idle, patterns)) = &self.prompt {
             if still >= *idle && self.asked_at != Some(size) {
                 self.asked_at = Some(size);
-                let line = logs::last_line(&self.log);
+                let line = logs::last_short_line(&self.log);
                 if prompts::waiting_for_input(patterns, &line).is_some() {
                     return Some(Alarm {
                         ending: Ending::WaitingForInput,

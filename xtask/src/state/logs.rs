@@ -15,7 +15,7 @@ use crate::state::atomic;
 pub fn tail(path: &Utf8Path, n: usize) -> Vec<String> {
     // Enough for `n` ordinary lines; a longer line is cut at its start.
     let bytes = (n as u64 * 200).max(2048);
-    let text = read_end(path, bytes);
+    let text = read_end(path, bytes).text;
     let lines: Vec<&str> = text.lines().collect();
     let start = lines.len().saturating_sub(n);
     lines[start..].iter().map(|l| (*l).to_owned()).collect()
@@ -23,27 +23,65 @@ pub fn tail(path: &Utf8Path, n: usize) -> Vec<String> {
 
 /// The last line of a log that is not blank, as a terminal shows it
 /// (`terminal::plain`), trimmed: what the views print of a running or
-/// failed task, and what the watchdog reads for a question.
+/// failed task. One longer than the 2 KiB read is cut at its start.
 pub fn last_line(path: &Utf8Path) -> String {
-    let text = read_end(path, 2048);
+    last_nonblank(&read_end(path, LAST_LINE_BYTES).text)
+        .map(|(_, line)| line)
+        .unwrap_or_default()
+}
+
+/// `last_line`, unless that line began before the 2 KiB read: what the
+/// watchdog reads for a question. A question fits in a line of a
+/// terminal; a longer last line is output (a JSON event of an agent CLI
+/// quoting a tool's output, cut, no longer looks like JSON), never a
+/// question, even where its end reads like one.
+pub fn last_short_line(path: &Utf8Path) -> String {
+    let end = read_end(path, LAST_LINE_BYTES);
+    match last_nonblank(&end.text) {
+        Some((0, _)) if !end.whole => String::new(),
+        Some((_, line)) => line,
+        None => String::new(),
+    }
+}
+
+const LAST_LINE_BYTES: u64 = 2048;
+
+/// The last line of `text` that is not blank, plain and trimmed, with the
+/// offset in `text` where it starts.
+fn last_nonblank(text: &str) -> Option<(usize, String)> {
     text.lines()
         .rev()
-        .map(|line| plain(line).trim().to_owned())
-        .find(|line| !line.is_empty())
-        .unwrap_or_default()
+        .map(|line| {
+            (
+                line.as_ptr() as usize - text.as_ptr() as usize,
+                plain(line).trim().to_owned(),
+            )
+        })
+        .find(|(_, line)| !line.is_empty())
+}
+
+/// The end of a file, as read by `read_end`.
+struct End {
+    text: String,
+    /// The file was read from its first byte: its first line is whole.
+    whole: bool,
 }
 
 /// The last `bytes` of the file, up to its length when looked at.
 /// Read in place (`pread`): `progress --json` reads 100,000 logs' ends.
 /// The length comes first, by path: the empty log of a quiet task then
 /// costs one system call, not an open, a stat and a close.
-fn read_end(path: &Utf8Path, bytes: u64) -> String {
+fn read_end(path: &Utf8Path, bytes: u64) -> End {
+    let empty = End {
+        text: String::new(),
+        whole: true,
+    };
     let len = match path.metadata() {
         Ok(meta) if meta.len() > 0 => meta.len(),
-        _ => return String::new(),
+        _ => return empty,
     };
     let Ok(file) = std::fs::File::open(path) else {
-        return String::new();
+        return empty;
     };
     let start = len.saturating_sub(bytes);
     let mut tail = vec![0; (len - start) as usize];
@@ -57,7 +95,10 @@ fn read_end(path: &Utf8Path, bytes: u64) -> String {
         }
     }
     tail.truncate(filled);
-    String::from_utf8_lossy(&tail).into_owned()
+    End {
+        text: String::from_utf8_lossy(&tail).into_owned(),
+        whole: start == 0,
+    }
 }
 
 /// Before attempt `attempt` (a retry) starts: the previous attempt's log is

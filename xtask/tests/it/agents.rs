@@ -558,6 +558,18 @@ fn a_question_in_colour_is_caught_and_reported_as_the_terminal_shows_it() {
 }
 
 #[test]
+fn a_long_json_event_ending_like_a_question_is_no_question() {
+    // A tool's output quoted in one stream-json event longer than the
+    // log's end the watchdog reads: cut, it no longer looks like JSON.
+    let t = Tree::new();
+    t.config("prompt_idle: 1s\n");
+    let event = r#"printf '{"type":"user","stdout":"%s\\nDo you want to continue? [Y/n] Abort."}\n' "$(head -c 3000 /dev/zero | tr '\0' x)"; sleep 3; echo thought"#;
+    t.task("p/a", &format!("timeout: 10m\n{}", sh(event)));
+    t.run(&["orchestrate"]).code(0);
+    assert!(t.read("workspace/logs/p/a.log").contains("[Y/n] Abort.\"}"));
+}
+
+#[test]
 fn an_agent_waiting_for_an_answer_fails_fast() {
     let t = Tree::new();
     t.config(&format!("{}prompt_idle: 1s\n", agent("claude", "none")));
