@@ -34,20 +34,34 @@ pub struct Supervisor {
 }
 
 impl Supervisor {
-    /// Starts the supervisor, in a process group of its own so that a
-    /// Ctrl-C in the terminal reaches only the orchestrator, which then stops
-    /// tasks deliberately. It makes `slots` slots as it starts.
+    /// Starts the supervisor, in a session of its own: a Ctrl-C in the
+    /// terminal reaches only the orchestrator, which then stops tasks
+    /// deliberately, and no task has a controlling terminal. A task that
+    /// asks on the terminal (git's `Username for ...`, ssh's passphrase,
+    /// sudo) would otherwise print over the live view and, reading from
+    /// the background, be stopped by the kernel: stopped, its log never
+    /// shows the question, and it hangs until its timeout. Without one,
+    /// opening `/dev/tty` fails at once and the program says so. It makes
+    /// `slots` slots as it starts.
     pub fn start(layout: &Layout, prompt_patterns: &[String], slots: usize) -> Result<Supervisor> {
         let exe = std::env::current_exe()
             .context("cannot find the xtask binary to start the supervisor")?;
-        let mut child = Command::new(&exe)
+        let mut command = Command::new(&exe);
+        command
             .arg(SUPERVISOR_ARG)
             .env(PROMPTS_ENV, serde_json::to_string(prompt_patterns)?)
             .env(SLOTS_ENV, slots.to_string())
             .current_dir(&layout.root)
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .process_group(0)
+            .stdout(Stdio::piped());
+        // SAFETY: setsid is async-signal-safe and takes no argument.
+        unsafe {
+            command.pre_exec(|| match libc::setsid() {
+                -1 => Err(std::io::Error::last_os_error()),
+                _ => Ok(()),
+            })
+        };
+        let mut child = command
             .spawn()
             .with_context(|| format!("cannot start the supervisor {}", exe.display()))?;
         let requests = child.stdin.take().expect("stdin is piped");

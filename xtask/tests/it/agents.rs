@@ -570,6 +570,19 @@ fn a_long_json_event_ending_like_a_question_is_no_question() {
 }
 
 #[test]
+fn a_task_run_from_a_terminal_has_no_terminal_to_ask_on() {
+    // git asks for a user name on /dev/tty: a task with the terminal would
+    // be stopped reading from the background, its log never showing it.
+    let t = Tree::new();
+    let ask =
+        "if ( : <>/dev/tty ) 2>/dev/null; then echo has-a-terminal; else echo no-terminal; fi";
+    t.task("p/a", &format!("timeout: 1m\n{}", sh(ask)));
+    let drawn = on_a_terminal(&t, "orchestrate", true);
+    assert!(drawn.contains("Summary: 1 completed"), "{drawn}");
+    assert_eq!(t.read("workspace/logs/p/a.log").trim(), "no-terminal");
+}
+
+#[test]
 fn an_agent_waiting_for_an_answer_fails_fast() {
     let t = Tree::new();
     t.config(&format!("{}prompt_idle: 1s\n", agent("claude", "none")));

@@ -315,3 +315,19 @@ pub fn changes(t: &Tree, task: &str) -> Vec<String> {
         })
         .collect()
 }
+
+/// Runs the binary under a pseudo-terminal (util-linux `script`), as a
+/// person at a terminal would, and returns everything it drew.
+pub fn on_a_terminal(t: &Tree, args: &str, no_color: bool) -> String {
+    let command = format!("{BIN} --root {} {args}", t.root.display());
+    let mut cmd = std::process::Command::new("script");
+    cmd.args(["-qfec", &command, "/dev/null"])
+        .env("COLUMNS", "160")
+        .env("LINES", "40");
+    if no_color {
+        cmd.env("NO_COLOR", "1");
+    } else {
+        cmd.env_remove("NO_COLOR");
+    }
+    String::from_utf8_lossy(&cmd.output().unwrap().stdout).into_owned()
+}

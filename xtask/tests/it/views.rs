@@ -298,22 +298,6 @@ fn the_report_has_a_bar_for_every_finished_task_in_a_real_browser() {
     }
 }
 
-/// Runs the binary under a pseudo-terminal (util-linux `script`), as a
-/// person at a terminal would, and returns everything it drew.
-fn on_a_terminal(t: &Tree, args: &str, no_color: bool) -> String {
-    let command = format!("{BIN} --root {} {args}", t.root.display());
-    let mut cmd = std::process::Command::new("script");
-    cmd.args(["-qfec", &command, "/dev/null"])
-        .env("COLUMNS", "160")
-        .env("LINES", "40");
-    if no_color {
-        cmd.env("NO_COLOR", "1");
-    } else {
-        cmd.env_remove("NO_COLOR");
-    }
-    String::from_utf8_lossy(&cmd.output().unwrap().stdout).into_owned()
-}
-
 #[test]
 fn on_a_terminal_orchestrate_draws_a_live_view_and_plain_lines_otherwise() {
     let t = Tree::new();
