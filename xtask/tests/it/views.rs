@@ -167,18 +167,22 @@ fn logs_follow_waits_for_a_task_that_has_not_started() {
     wait_for("p/a to run", || {
         t.exists("workspace/status/p/a.json") && t.state("p/a") == "running"
     });
+    let said = std::fs::File::create(t.path("follow.err")).unwrap();
     let follow = t
         .command(&["logs", "-f", "p/b"])
         .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
+        .stderr(said)
         .spawn()
         .unwrap();
+    // p/a ends only once `logs -f` has said it waits.
+    wait_for("logs -f to wait", || {
+        t.read("follow.err")
+            .contains("p/b has not started yet: waiting for its log")
+    });
     t.write("release", "");
     let out = follow.wait_with_output().unwrap();
     assert!(out.status.success());
     assert_eq!(String::from_utf8_lossy(&out.stdout), "b ran\n");
-    assert!(String::from_utf8_lossy(&out.stderr)
-        .contains("p/b has not started yet: waiting for its log"));
     assert!(run.wait().unwrap().success());
 }
 
