@@ -4,6 +4,8 @@
 //! Codex (`codex exec --json`) write to stdout; the field meanings and the
 //! sources behind them are in `tests/fixtures/agents/README.md`.
 
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -75,6 +77,10 @@ pub struct Failure {
     /// Codex's `error.message` or `message` (when that is itself a JSON
     /// error body, the message inside it).
     pub message: String,
+    /// When the limit that refused the agent lifts, as its stream said
+    /// (`resetsAt` of Claude's last `rate_limit_event` with status
+    /// `rejected`), whatever its message says.
+    pub limit_resets_at: Option<SystemTime>,
 }
 
 impl Failure {
@@ -127,7 +133,10 @@ fn read_claude(stdout: &str) -> Result<Outcome, String> {
         }
     };
     let report = claude_report(result);
-    let failure = claude_failure(result, &report);
+    let failure = claude_failure(result, &report).map(|failure| Failure {
+        limit_resets_at: rejected_until(&lines.values),
+        ..failure
+    });
     Ok(Outcome { report, failure })
 }
 
@@ -176,7 +185,21 @@ fn claude_failure(result: &Map<String, Value>, report: &Report) -> Option<Failur
     Some(Failure {
         kind,
         message: claude_message(result),
+        limit_resets_at: None,
     })
+}
+
+/// The `resetsAt` (epoch seconds) of the last `rate_limit_event` of a
+/// stream that says a limit rejected the agent's requests.
+fn rejected_until(values: &[Value]) -> Option<SystemTime> {
+    let info = values.iter().rev().find_map(|value| {
+        let info = value.get("rate_limit_info")?;
+        let rejected =
+            value.get("type")? == "rate_limit_event" && info.get("status")? == "rejected";
+        rejected.then_some(info)
+    })?;
+    let seconds = info.get("resetsAt")?.as_u64()?;
+    UNIX_EPOCH.checked_add(Duration::from_secs(seconds))
 }
 
 /// `api_error (HTTP 429)`: the `terminal_reason` (when it tells more than
@@ -324,6 +347,7 @@ fn codex_failure(kind: &str, message: &str) -> Failure {
     Failure {
         kind: kind.to_owned(),
         message: inner_message(message),
+        limit_resets_at: None,
     }
 }
 

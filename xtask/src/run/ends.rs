@@ -85,7 +85,9 @@ impl Run<'_> {
         let id = task.id.clone();
         self.count_cost(t, &status);
         match &verdict.rate_limit {
-            Some(limit) if self.stop.is_none() => self.rate_limited(t, &mut status, limit),
+            Some(limit) if self.stop.is_none() => {
+                self.rate_limited(t, &mut status, limit, active.started)
+            }
             _ => self.history[t].limited_since = None,
         }
         match (&active.worktree, &mut self.git) {
@@ -178,7 +180,9 @@ impl Run<'_> {
         };
         match error {
             Some(error) if paused.is_some() => {
-                self.history[t].previous = Some(Box::new(previous(&error)));
+                // What the next attempt is told stays what last failed (a
+                // rate limit is no news to an agent, and its empty session
+                // is nothing to resume).
                 let (until, pool) = paused.expect("paused");
                 self.on_paused(t, &until, &pool, &error);
             }

@@ -9,6 +9,7 @@ use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::time::SystemTime;
 
+use super::pools::Hit;
 use super::verdict::RateLimit;
 use super::Run;
 use crate::model::config::UNNAMED_POOL;
@@ -21,7 +22,13 @@ impl Run<'_> {
     /// Task `t`'s attempt, whose final status is `status`, hit `limit`:
     /// the status says until when the task waits, or, when it has waited
     /// long enough, that it failed.
-    pub(super) fn rate_limited(&mut self, t: usize, status: &mut Status, limit: &RateLimit) {
+    pub(super) fn rate_limited(
+        &mut self,
+        t: usize,
+        status: &mut Status,
+        limit: &RateLimit,
+        started: SystemTime,
+    ) {
         let now = SystemTime::now();
         let settings = &self.config.agents.rate_limits;
         let since = *self.history[t].limited_since.get_or_insert(now);
@@ -34,11 +41,16 @@ impl Run<'_> {
         status.pool = Some(pool.clone());
         let running = self.running.tasks();
         // The limited task ran beside these.
-        let busy = self.admission.running_in_pool(&self.graph, &running, &pool) + 1;
-        let until =
-            self.admission
-                .pools
-                .rate_limited(&pool, busy, limit.reset, now, settings, jitter());
+        let hit = Hit {
+            running: self.admission.running_in_pool(&self.graph, &running, &pool) + 1,
+            reset: limit.reset,
+            started,
+            now,
+        };
+        let until = self
+            .admission
+            .pools
+            .rate_limited(&pool, hit, settings, jitter());
         if until.duration_since(since).unwrap_or_default() > settings.give_up_after {
             // Its wait would pass `give_up_after`: it fails now, for good.
             // Its retries are not spent on a limit that has not lifted

@@ -27,6 +27,17 @@ struct PoolState {
     limited_at: Option<SystemTime>,
 }
 
+/// A rate limit one of a pool's tasks hit.
+pub struct Hit {
+    /// The pool's tasks that ran beside it, itself included.
+    pub running: usize,
+    /// When the limit resets, when its message said.
+    pub reset: Option<SystemTime>,
+    /// When the attempt that hit it started.
+    pub started: SystemTime,
+    pub now: SystemTime,
+}
+
 /// Why a pool does not take another task now.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Held {
@@ -65,33 +76,38 @@ impl Pools {
         }
     }
 
-    /// A task of `pool` hit a rate limit while `running` of its tasks ran
-    /// (itself included): its concurrency halves. Returns until when the
-    /// pool is to pause (`pause_until`): until `reset` (when the message
-    /// said), else for its backoff (doubling, up to the maximum, ±10 %
-    /// `jitter`, a number in [-1, 1]), never sooner than a pause already
-    /// on.
+    /// A task of `pool` hit a rate limit (`hit`). Returns until when the
+    /// pool is to pause (`pause_until`): until the limit's reset (when the
+    /// message said), else for its backoff (doubling, up to the maximum,
+    /// ±10 % `jitter`, a number in [-1, 1]), never sooner than a pause
+    /// already on. A new limit halves the pool's concurrency (at most the
+    /// tasks that ran, itself included). A task that started before the
+    /// pool's latest limit, while that pause is still on, hit the same
+    /// limit (agents started together hit it together): the pool neither
+    /// halves again nor doubles its backoff, and the task waits for the
+    /// pause that is on, so five agents limited at once wait once.
     pub fn rate_limited(
         &mut self,
         pool: &str,
-        running: usize,
-        reset: Option<SystemTime>,
-        now: SystemTime,
+        hit: Hit,
         settings: &RateLimits,
         jitter: f64,
     ) -> SystemTime {
-        let cap = self.limit(pool).unwrap_or(running.max(1));
+        let cap = self.limit(pool).unwrap_or(hit.running.max(1));
         let state = self.state.entry(pool.to_owned()).or_default();
-        state.limit = Some((cap / 2).max(1));
-        state.limited_at = Some(now);
-        let until = match reset {
-            Some(reset) if reset > now => reset,
-            _ => {
-                let wait = state.backoff.unwrap_or(settings.backoff);
-                state.backoff = Some((wait * 2).min(settings.max_backoff));
-                now + wait.mul_f64(1.0 + 0.1 * jitter.clamp(-1.0, 1.0))
+        let reset = hit.reset.filter(|reset| *reset > hit.now);
+        if let (Some(at), Some(paused)) = (state.limited_at, state.paused_until) {
+            if hit.started < at && paused > hit.now {
+                return reset.map_or(paused, |reset| reset.max(paused));
             }
-        };
+        }
+        state.limit = Some((cap / 2).max(1));
+        state.limited_at = Some(hit.now);
+        let until = reset.unwrap_or_else(|| {
+            let wait = state.backoff.unwrap_or(settings.backoff);
+            state.backoff = Some((wait * 2).min(settings.max_backoff));
+            hit.now + wait.mul_f64(1.0 + 0.1 * jitter.clamp(-1.0, 1.0))
+        });
         state.paused_until.map_or(until, |u| u.max(until))
     }
 
@@ -167,7 +183,7 @@ mod tests {
         let now = SystemTime::now();
         let settings = RateLimits::default();
         let reset = now + Duration::from_secs(600);
-        let until = p.rate_limited("anthropic", 4, Some(reset), now, &settings, 0.0);
+        let until = p.rate_limited("anthropic", hit(4, Some(reset), now), &settings, 0.0);
         assert_eq!(until, reset);
         p.pause_until("anthropic", until);
         assert!(matches!(
@@ -217,7 +233,7 @@ mod tests {
         let mut at = now;
         let mut waits = Vec::new();
         for _ in 0..3 {
-            let until = p.rate_limited("anthropic", 1, None, at, &settings, 1.0);
+            let until = p.rate_limited("anthropic", hit(1, None, at), &settings, 1.0);
             p.pause_until("anthropic", until);
             waits.push(until.duration_since(at).unwrap().as_secs());
             at = until;
@@ -225,5 +241,48 @@ mod tests {
         assert_eq!(waits, [66, 132, 165], "60, 120, then capped at 150; +10 %");
         assert_eq!(p.next_wake(at), None);
         assert!(p.next_wake(now).is_some());
+    }
+
+    /// A hit at `now` by an attempt that started a minute before.
+    fn hit(running: usize, reset: Option<SystemTime>, now: SystemTime) -> Hit {
+        Hit {
+            running,
+            reset,
+            started: now - Duration::from_secs(60),
+            now,
+        }
+    }
+
+    #[test]
+    fn tasks_limited_together_wait_for_one_pause_and_halve_the_pool_once() {
+        let mut p = pools();
+        let now = SystemTime::now();
+        let settings = RateLimits {
+            backoff: Duration::from_secs(60),
+            ..RateLimits::default()
+        };
+        let first = p.rate_limited("anthropic", hit(4, None, now), &settings, 0.0);
+        p.pause_until("anthropic", first);
+        for later in [1, 2, 3] {
+            let at = now + Duration::from_secs(later);
+            let until = p.rate_limited("anthropic", hit(3, None, at), &settings, 0.0);
+            assert_eq!(until, first, "the same limit, the same pause");
+        }
+        let after = first + Duration::from_secs(1);
+        assert!(matches!(
+            p.admits("anthropic", 2, after),
+            Err(Held::Full { limit: 2, .. })
+        ));
+        // Started after the limit and limited again: a new limit.
+        let again = Hit {
+            started: after,
+            ..hit(2, None, after + Duration::from_secs(5))
+        };
+        let until = p.rate_limited("anthropic", again, &settings, 0.0);
+        assert_eq!(
+            until.duration_since(after).unwrap().as_secs(),
+            125,
+            "the backoff doubled once: 120 s"
+        );
     }
 }

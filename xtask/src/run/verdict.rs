@@ -108,7 +108,13 @@ pub fn judge(
                 Some(failure) => vec![failure.message.clone(), failure.kind.clone()],
                 None => logs::tail(&layout.log_file(&task.id), LOG_LINES),
             };
-            rate_limit(config, &texts, told)
+            let limit = rate_limit(config, &texts, told);
+            // The stream's own reset time, exact, over one read from words.
+            let stream_says = failure.and_then(|f| f.limit_resets_at);
+            limit.map(|limit| RateLimit {
+                reset: stream_says.or(limit.reset),
+                ..limit
+            })
         }
         _ => None,
     };

@@ -343,12 +343,81 @@ fn a_failure_that_repeats_the_last_rate_limit_is_a_failure_not_another_limit() {
         agent("claude", "claude-json")
     ));
     t.task("p/a", "retries: 0");
-    // Limited once; the next attempt prints the error it was told (the
-    // limit's words) and fails for a reason of its own.
+    // Limited once; the next attempt prints the error it was told (none:
+    // a limit is not what failed) and fails for a reason of its own.
     scenario(&t, "p/a", &["limit-in:1 1", "echo-previous 7"]);
     t.run(&["orchestrate"]).code(1).says("exit code 7");
     assert_eq!(runs(&t, "p/a").len(), 2, "paused again instead of failing");
     assert_eq!(error(&t, "p/a"), "exit code 7");
+    assert_eq!(env_of(&t, "p/a", 2)["previous_error"], "");
+}
+
+#[test]
+fn agents_limited_together_wait_for_one_pause_and_none_gives_up() {
+    // Four agents of a pool start together and hit the same limit: one
+    // pause for all, not four doubling ones that pass give_up_after.
+    let t = Tree::new();
+    t.config(&format!(
+        "{}  pool: anthropic\npools: {{anthropic: 4}}\nmax_memory_gb: 1\n\
+         rate_limits: {{backoff: 2s, max_backoff: 1m, give_up_after: 10s}}\n",
+        agent("claude", "claude-json")
+    ));
+    let ids = ["p/a", "p/b", "p/c", "p/d"];
+    for id in ids {
+        t.task(id, "retries: 0");
+        scenario(&t, id, &["rate_limited_api_429.json 1 0.5", "success.json"]);
+    }
+    t.run(&["orchestrate"]).code(0);
+    for id in ids {
+        assert_eq!(runs(&t, id).len(), 2, "{id}");
+        assert_eq!(t.state(id), "completed", "{id}");
+    }
+}
+
+#[test]
+fn a_retry_after_a_rate_limit_is_told_what_failed_before_it() {
+    let t = Tree::new();
+    t.config(&format!(
+        "{}rate_limits: {{backoff: 1s, max_backoff: 2s, give_up_after: 1m}}\n",
+        agent("claude", "claude-json")
+    ));
+    t.task("p/a", "retries: 1");
+    let attempts = [
+        "error_max_turns.json 1",
+        "rate_limited_api_429.json 1",
+        "success.json",
+    ];
+    scenario(&t, "p/a", &attempts);
+    t.run(&["orchestrate"]).code(0);
+    let (second, third) = (env_of(&t, "p/a", 2), env_of(&t, "p/a", 3));
+    assert!(!second["previous_error"].is_empty());
+    assert_eq!(third["previous_error"], second["previous_error"]);
+    let session = fixture("claude/error_max_turns.json")["session_id"].clone();
+    assert_eq!(third["previous_session"], session.as_str().unwrap());
+}
+
+#[test]
+fn a_stream_s_rejected_rate_limit_event_says_how_long_to_wait() {
+    // Its result names no reset time; its rate_limit_event does.
+    let t = Tree::new();
+    t.config(&format!(
+        "{}rate_limits: {{backoff: 1m, give_up_after: 1h}}\n",
+        agent("claude", "claude-json")
+    ));
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    let lifts = now.unwrap().as_secs() + 3;
+    t.task("p/a", "");
+    let limited = format!("stream-limit-at:{lifts} 1");
+    scenario(&t, "p/a", &[&limited, "success.json"]);
+    let mut child = t.start(&["orchestrate"]);
+    wait_for("the rate limit", || {
+        t.exists("workspace/status/p/a.json")
+            && t.status("p/a")["rate_limited_until"].is_string()
+    });
+    let until = ns(t.status("p/a")["rate_limited_until"].as_str().unwrap());
+    assert_eq!(until, lifts as u128 * 1_000_000_000);
+    assert!(child.wait().unwrap().success());
+    assert_eq!(runs(&t, "p/a").len(), 2);
 }
 
 #[test]

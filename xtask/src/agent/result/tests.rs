@@ -91,6 +91,7 @@ fn claude_max_turns_reads_errors() {
         Some(Failure {
             kind: "error_max_turns".into(),
             message: "Reached maximum number of turns (25)".into(),
+            limit_resets_at: None,
         })
     );
     assert_eq!(
@@ -144,6 +145,16 @@ fn claude_rate_limits_keep_the_status() {
     for (stdout, expected) in cases {
         assert_eq!(summary(&claude(stdout)), expected);
     }
+}
+
+#[test]
+fn a_rejected_rate_limit_event_says_when_the_limit_lifts() {
+    let outcome = claude(claude!("stream_rate_limited.jsonl"));
+    let at = outcome.failure.and_then(|f| f.limit_resets_at);
+    assert_eq!(at, Some(UNIX_EPOCH + Duration::from_secs(1_790_060_400)));
+    // An event that let the request through says nothing of a limit.
+    let allowed = claude!("stream_rate_limited.jsonl").replace("\"rejected\"", "\"allowed\"");
+    assert_eq!(claude(&allowed).failure.unwrap().limit_resets_at, None);
 }
 
 #[test]
@@ -610,6 +621,7 @@ fn summary_takes_the_first_line_that_says_something() {
     let failure = Failure {
         kind: "error".into(),
         message: "\n  first  \nsecond".into(),
+        limit_resets_at: None,
     };
     assert_eq!(failure.summary(), "agent error: error: first");
 }
