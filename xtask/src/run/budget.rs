@@ -52,24 +52,48 @@ impl Budget {
 }
 
 impl Run<'_> {
+    /// Under a budget, says that task `t`'s attempt, whose final status is
+    /// `status`, cost what is not counted: once per run for an attempt that
+    /// ended by itself and reported no cost (how costs are read is wrong
+    /// for every such attempt); each time an agent's attempt was stopped
+    /// before it could report one (a timeout, a question, its memory
+    /// limit, a stop), since it spent what no one knows. One refused
+    /// before it started, or lost, spent nothing known either way.
+    fn warn_uncounted(&mut self, t: usize, status: &Status) {
+        if self.budget.usd.is_none() {
+            return;
+        }
+        let task = &self.graph.tasks[t];
+        let id = &task.id;
+        let warning = match status.ending {
+            Some(Ending::Exited) if !self.budget.warned => {
+                self.budget.warned = true;
+                format!(
+                    "warning: budget.usd is set, but {id} reported no cost (agent.result none, unreadable, or codex-jsonl without agent.prices): the budget does not count it"
+                )
+            }
+            Some(
+                Ending::Timeout
+                | Ending::IdleTimeout
+                | Ending::WaitingForInput
+                | Ending::OutOfMemory
+                | Ending::Interrupted,
+            ) if task.is_agent(self.config) => format!(
+                "warning: budget.usd is set, but {id} (attempt {}) was stopped before its agent reported a cost ({}): what it spent is not counted",
+                status.attempt,
+                status.error.as_deref().unwrap_or("stopped")
+            ),
+            _ => return,
+        };
+        self.printer.line(Tone::Warn, &warning);
+    }
+
     /// Counts what task `t`'s attempt cost, as its final `status` says.
     pub(super) fn count_cost(&mut self, t: usize, status: &Status) {
         let cost = status.agent.as_ref().and_then(|a| a.cost_usd);
         let id = &self.graph.tasks[t].id;
         let Some(cost) = cost else {
-            // Only an attempt that ran to its own end has a result to read:
-            // one stopped, or refused before it started, says nothing of
-            // how costs are reported.
-            let ran = status.ending == Some(Ending::Exited);
-            if ran && self.budget.usd.is_some() && !self.budget.warned {
-                self.budget.warned = true;
-                self.printer.line(
-                    Tone::Warn,
-                    &format!(
-                        "warning: budget.usd is set, but {id} reported no cost (agent.result none, unreadable, or codex-jsonl without agent.prices): the budget does not count it"
-                    ),
-                );
-            }
+            self.warn_uncounted(t, status);
             return;
         };
         if let Err(e) = ledger::record(self.layout, id, status.attempt, cost) {

@@ -411,8 +411,7 @@ fn a_stream_s_rejected_rate_limit_event_says_how_long_to_wait() {
     scenario(&t, "p/a", &[&limited, "success.json"]);
     let mut child = t.start(&["orchestrate"]);
     wait_for("the rate limit", || {
-        t.exists("workspace/status/p/a.json")
-            && t.status("p/a")["rate_limited_until"].is_string()
+        t.exists("workspace/status/p/a.json") && t.status("p/a")["rate_limited_until"].is_string()
     });
     let until = ns(t.status("p/a")["rate_limited_until"].as_str().unwrap());
     assert_eq!(until, lifts as u128 * 1_000_000_000);
@@ -566,6 +565,20 @@ fn a_budget_with_no_cost_reported_is_a_warning_once() {
     let warnings = run.stdout.matches("budget.usd is set, but").count()
         + run.stderr.matches("budget.usd is set, but").count();
     assert_eq!(warnings, 1, "{}", run.stdout);
+}
+
+#[test]
+fn an_agent_stopped_before_it_reports_a_cost_is_said_uncounted_under_a_budget() {
+    let t = Tree::new();
+    t.config(&format!(
+        "{}budget: {{usd: 5}}\nkill_grace: 1s\n",
+        agent("claude", "claude-json")
+    ));
+    t.task("p/a", "timeout: 1s");
+    scenario(&t, "p/a", &["success.json 0 60"]);
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("p/a (attempt 1) was stopped before its agent reported a cost (Timeout)");
 }
 
 #[test]
