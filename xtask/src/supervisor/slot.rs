@@ -289,9 +289,7 @@ fn spawn(
             None
         }
     };
-    let mut child = command
-        .spawn()
-        .with_context(|| format!("cannot start `{}`", spec.argv[0]))?;
+    let mut child = command.spawn().map_err(|e| start_error(&spec.argv[0], e))?;
     let copier = match (kept, copied_log, child.stdout.take()) {
         (Some(kept), Some(log), Some(pipe)) => {
             let (done, copied) = mpsc::channel();
@@ -304,6 +302,19 @@ fn spawn(
         _ => None,
     };
     Ok((child, copier))
+}
+
+/// Why `program` could not start, with what to do when its arguments were
+/// too long for Linux (a rendered prompt of more than 128 KiB, passed as
+/// `{prompt}`): retrying cannot help.
+fn start_error(program: &str, e: std::io::Error) -> anyhow::Error {
+    let hint = match e.raw_os_error() {
+        Some(libc::E2BIG) => {
+            ": one argument is more than the 128 KiB Linux takes (or all of them, with the environment, more than it allows); a long prompt belongs in a file: `{prompt_file}` in the command instead of `{prompt}`"
+        }
+        _ => "",
+    };
+    anyhow::anyhow!("cannot start `{program}`: {e}{hint}")
 }
 
 /// Copies what a task writes to stdout into its log and into the file

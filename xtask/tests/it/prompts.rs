@@ -247,3 +247,17 @@ fn placeholders_in_a_shell_command_are_one_word_and_never_run() {
     assert!(!t.exists("pwned"));
     assert_eq!(t.read("workspace/logs/my phase/argv.log"), "some text");
 }
+
+#[test]
+fn a_prompt_too_long_for_an_argument_says_to_pass_it_in_a_file() {
+    let t = Tree::new();
+    let long = "x".repeat(200 * 1024);
+    t.task(
+        "p/a",
+        &format!("prompt: {long}\ncommand: [printf, \"%s\", \"{{prompt}}\"]"),
+    );
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("Argument list too long")
+        .says("`{prompt_file}` in the command instead of `{prompt}`");
+}
