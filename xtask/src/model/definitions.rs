@@ -3,7 +3,7 @@
 //! problem of every kind is collected, so that a user sees them all at once,
 //! not one stage after the other.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::os::unix::fs::PermissionsExt;
 
 use crate::model::argv;
@@ -223,6 +223,7 @@ fn read_definitions(layout: &Layout, runs: Option<&Runs>) -> Result<Definitions,
     problems.extend(branch_clashes(&config, &tasks));
     problems.extend(over_ceilings(layout, &config, &tasks));
     problems.extend(prompt_problems(layout, &config, &tasks));
+    problems.extend(unused_pools(layout, &config, &tasks));
     if let Some(runs) = runs {
         let run: Vec<&Task> = tasks
             .iter()
@@ -301,6 +302,37 @@ fn phase_keys(layout: &Layout, config: &mut Config, folders: &[&str]) -> Vec<Pro
                 layout.display(&file)
             ),
             None => {}
+        }
+    }
+    problems
+}
+
+/// The pools `pools:` caps that no task is in. One close to a pool that
+/// tasks are in is a typo that leaves those tasks uncapped (`pools:
+/// {antropic: 2}` beside `agent.pool: anthropic`); one like none may be for
+/// tasks generated later: only a warning.
+fn unused_pools(layout: &Layout, config: &Config, tasks: &[Task]) -> Vec<Problem> {
+    let listed = &config.agents.listed_pools;
+    if listed.is_empty() {
+        return Vec::new();
+    }
+    let used: BTreeSet<&str> = tasks
+        .iter()
+        .filter_map(|t| t.counts_in_pool(config))
+        .collect();
+    let file = layout.config_file();
+    let mut problems = Vec::new();
+    for (pool, line) in listed.iter().filter(|(p, _)| !used.contains(p.as_str())) {
+        match nearest(pool, used.iter().copied()) {
+            Some(near) => problems.push(Problem::in_file(
+                &file,
+                *line,
+                format!("pools.{pool}: no task is in this pool: did you mean `{near}`?"),
+            )),
+            None => eprintln!(
+                "warning: {}: pools.{pool}: no task is in this pool yet",
+                layout.display(&file)
+            ),
         }
     }
     problems

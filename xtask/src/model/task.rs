@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_yaml::Value;
 
 use crate::model::config::{
-    approve, result_format, workdir, Approve, Config, ResultFormat, Workdir,
+    approve, result_format, workdir, Approve, Config, ResultFormat, Workdir, UNNAMED_POOL,
 };
 use crate::model::mark::Mark;
 use crate::model::problem::Problem;
@@ -187,6 +187,13 @@ impl Task {
         self.command.is_none()
             || self.result_format(config) != ResultFormat::None
             || self.pool(config).is_some()
+    }
+
+    /// The pool it counts in: an agent's (`is_agent`) named pool, else
+    /// `default`; none for another task.
+    pub fn counts_in_pool<'a>(&'a self, config: &'a Config) -> Option<&'a str> {
+        self.is_agent(config)
+            .then(|| self.pool(config).unwrap_or(UNNAMED_POOL))
     }
 
     /// Its pool: its own, else its phase's, else `agent.pool` for a task

@@ -184,9 +184,7 @@ impl<'a> Admission<'a> {
     /// The pool of task `t`: an agent task's own, else the unnamed one; a
     /// task that runs no agent has none.
     pub fn pool_of<'g>(&'g self, graph: &'g Graph, t: usize) -> Option<&'g str> {
-        let task = &graph.tasks[t];
-        task.is_agent(self.config)
-            .then(|| task.pool(self.config).unwrap_or(UNNAMED_POOL))
+        graph.tasks[t].counts_in_pool(self.config)
     }
 
     /// Pauses the pools of tasks a rate limit paused in an earlier run,

@@ -247,6 +247,33 @@ fn a_phase_key_with_a_typo_is_an_error() {
 }
 
 #[test]
+fn a_pool_cap_with_a_typo_is_an_error_and_an_unused_one_a_warning() {
+    check(
+        |t| {
+            t.task("p/a", "pool: anthropic\ntitle: a");
+            t.config("pools:\n  antropic: 2\n");
+        },
+        &["tasks/orchestrator.yaml:2: pools.antropic: no task is in this pool: did you mean `anthropic`?"],
+    );
+    let t = Tree::new();
+    t.task("p/a", &format!("pool: anthropic\n{}", sh("true")));
+    // An agent task that names no pool is in `default`.
+    t.task("p/b", "title: b");
+    t.config(
+        "agent: {command: [sh, -c, 'true']}\npools:\n  anthropic: 2\n  gpu: 1\n  default: 1\n",
+    );
+    let run = t.run(&["validate"]);
+    run.code(0);
+    assert!(
+        run.stderr
+            .contains("pools.gpu: no task is in this pool yet"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("pools.default"), "{}", run.stderr);
+}
+
+#[test]
 fn phase_and_task_cannot_be_combined() {
     let t = Tree::new();
     t.task("p/a", &sh("true"));

@@ -84,6 +84,9 @@ pub struct Agents {
     pub prices: Option<Prices>,
     /// Pool name -> tasks of it running at once.
     pub pools: BTreeMap<String, usize>,
+    /// The pools the file lists, each with its line, to catch one no task
+    /// is in (a typo leaves the tasks it meant uncapped).
+    pub listed_pools: Vec<(String, Option<usize>)>,
     pub rate_limits: RateLimits,
     /// What the work in this workspace may cost, in USD.
     pub budget_usd: Option<f64>,
@@ -104,6 +107,7 @@ impl Default for Agents {
             pool: None,
             prices: None,
             pools: BTreeMap::new(),
+            listed_pools: Vec::new(),
             rate_limits: RateLimits::default(),
             budget_usd: None,
             prompt: None,
@@ -156,6 +160,7 @@ impl Agents {
             for entry in pools.rest() {
                 match yaml::whole(&entry.value, 1) {
                     Ok(n) => {
+                        self.listed_pools.push((entry.key.clone(), entry.line));
                         self.pools.insert(entry.key, n as usize);
                     }
                     Err(message) => {
