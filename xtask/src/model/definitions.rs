@@ -345,7 +345,7 @@ fn prompt_problems(layout: &Layout, config: &Config, tasks: &[Task]) -> Vec<Prob
     // works for a task with dependencies may fail for one without
     // (`deps[0]`), and rendering it for each of 100,000 tasks would cost
     // seconds.
-    let mut checked: Vec<(Template, usize, usize, bool)> = Vec::new();
+    let mut checked: Vec<(Template, usize, usize, bool, bool)> = Vec::new();
     let mut failed: Vec<Template> = Vec::new();
     let mut problems = Vec::new();
     for task in tasks {
@@ -358,6 +358,7 @@ fn prompt_problems(layout: &Layout, config: &Config, tasks: &[Task]) -> Vec<Prob
             task.dependencies.len(),
             task.outputs.len(),
             in_worktree,
+            task.inputs.is_empty(),
         );
         if checked.contains(&shape) {
             continue;
@@ -368,7 +369,12 @@ fn prompt_problems(layout: &Layout, config: &Config, tasks: &[Task]) -> Vec<Prob
             in_worktree,
             config.agents.budget_usd,
         );
-        let found = shape.0.check(&sample);
+        // As a first attempt may see it (no output made yet), then with
+        // outputs to loop over.
+        let mut found = shape.0.check(&sample);
+        if found.is_empty() {
+            found = shape.0.check(&sample.sample_with_outputs(task));
+        }
         // Said once per template: for the first task that shows it.
         if !found.is_empty() && !failed.contains(&shape.0) {
             failed.push(shape.0.clone());

@@ -205,6 +205,28 @@ impl Context {
             budget_left_usd: budget,
         }
     }
+
+    /// `sample`, with one output for each dependency, and, for a task
+    /// whose dependencies all come from its `inputs`, one dependency:
+    /// so that the body of a loop over them is rendered too (a typo in
+    /// `{% for o in d.outputs %}{{ o.txt }}` shows only there).
+    pub fn sample_with_outputs(self, task: &Task) -> Context {
+        let mut deps = self.deps;
+        if deps.is_empty() && !task.inputs.is_empty() {
+            deps.push(DepVars {
+                id: "a task making its inputs".to_owned(),
+                title: "a task making its inputs".to_owned(),
+                outputs: Vec::new(),
+            });
+        }
+        for dep in &mut deps {
+            dep.outputs = vec![OutputVars {
+                path: format!("workspace/outputs/{}/output", dep.id),
+                text: String::new(),
+            }];
+        }
+        Context { deps, ..self }
+    }
 }
 
 impl Template {
@@ -217,14 +239,12 @@ impl Template {
             .map_err(|e| {
                 self.problem(e.line(), format!("template syntax error: {}", detail(&e)))
             })?;
-        template
-            .render(Value::from(Serde(context)))
-            .map_err(|e| self.problem(e.line(), format!("the template fails: {}", detail(&e))))
+        template.render(Value::from(Serde(context))).map_err(|e| {
+            let why = format!("{}{}", detail(&e), self.quoted(&e));
+            self.problem(e.line(), format!("the template fails: {why}"))
+        })
     }
 
-    /// Every problem of the template: its syntax, the variables it names
-    /// that do not exist, and what fails when it renders `sample` (a first
-    /// attempt, where `previous` is none).
     /// What to guard, when the template's failing line uses a variable
     /// that is none on a first attempt or outside a worktree.
     fn guard_hint(&self, line: Option<usize>) -> String {
@@ -245,6 +265,9 @@ impl Template {
         }
     }
 
+    /// Every problem of the template: its syntax, the variables it names
+    /// that do not exist, and what fails when it renders `sample` (a first
+    /// attempt, where `previous` is none).
     pub fn check(&self, sample: &Context) -> Vec<Problem> {
         let env = environment();
         let template = match env.template_from_named_str(self.file.as_str(), &self.source) {
@@ -272,8 +295,13 @@ impl Template {
             Err(e) => vec![self.problem(
                 e.line(),
                 format!(
-                    "the template fails on a first attempt: {}{}",
+                    "the template fails on a first attempt{}: {}{}{}",
+                    match sample.deps.iter().any(|d| !d.outputs.is_empty()) {
+                        true => " whose dependencies made outputs",
+                        false => "",
+                    },
                     detail(&e),
+                    self.quoted(&e),
                     self.guard_hint(e.line())
                 ),
             )],
@@ -283,6 +311,14 @@ impl Template {
     fn problem(&self, line: Option<usize>, message: String) -> Problem {
         let line = line.map(|l| self.first_line + l - 1);
         Problem::in_file(&self.file, line, format!("{}: {message}", self.key))
+    }
+
+    /// ` in `<what failed>``: the template's text where rendering failed,
+    /// when minijinja says where (an undefined value names nothing).
+    fn quoted(&self, e: &minijinja::Error) -> String {
+        e.range()
+            .and_then(|range| self.source.get(range))
+            .map_or(String::new(), |text| format!(" in `{}`", text.trim()))
     }
 
     /// The template's line (from 1) where `name` first appears.

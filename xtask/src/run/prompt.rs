@@ -2,6 +2,8 @@
 //! what the task's dependencies produced and what its previous attempt
 //! left, written to `workspace/prompts/<id>.attempt-<n>.md`.
 
+use std::collections::HashSet;
+
 use anyhow::{Context as _, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
@@ -70,13 +72,16 @@ fn context(layout: &Layout, graph: &Graph, t: usize, attempt: &Attempt) -> Resul
     let task = &graph.tasks[t];
     let text = std::fs::read_to_string(&task.file)
         .with_context(|| format!("cannot read {}", task.file))?;
+    // A phase depended on stands for its tasks, each once.
+    let mut seen = HashSet::new();
     let deps = graph.deps[t]
         .iter()
-        .filter_map(|dep| match dep {
-            Dep::Task(d) => Some(*d),
-            Dep::Phase(_) => None,
+        .flat_map(|dep| match dep {
+            Dep::Task(d) => std::slice::from_ref(d),
+            Dep::Phase(p) => graph.phases[*p].tasks.as_slice(),
         })
-        .map(|d| {
+        .filter(|&&d| seen.insert(d))
+        .map(|&d| {
             let dep = &graph.tasks[d];
             DepVars {
                 id: dep.id.clone(),

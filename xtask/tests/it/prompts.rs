@@ -163,7 +163,7 @@ fn template_mistakes_are_invalid_definitions_and_nothing_launches() {
         (
             "Retry: {{ previous.error }}",
             3,
-            "agent.prompt: the template fails on a first attempt: undefined value (`previous` is none on a first attempt: guard it with {% if previous %})",
+            "agent.prompt: the template fails on a first attempt: undefined value in `previous.error` (`previous` is none on a first attempt: guard it with {% if previous %})",
         ),
     ] {
         let t = Tree::new();
@@ -260,4 +260,44 @@ fn a_prompt_too_long_for_an_argument_says_to_pass_it_in_a_file() {
         .code(1)
         .says("Argument list too long")
         .says("`{prompt_file}` in the command instead of `{prompt}`");
+}
+
+#[test]
+fn a_phase_depended_on_gives_its_tasks_to_the_prompt_each_once() {
+    let t = Tree::new();
+    t.task("01-a/x", &sh("true"));
+    t.task("01-a/y", &sh("true"));
+    t.task(
+        "02-b/z",
+        "dependencies: [\"01-a\", 01-a/x]\n\
+         prompt: \"deps:{% for d in deps %} {{ d.id }}{% endfor %}\"\n\
+         command: [cat, \"{prompt_file}\"]",
+    );
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.read("workspace/logs/02-b/z.log"), "deps: 01-a/x 01-a/y");
+}
+
+#[test]
+fn a_mistake_inside_a_loop_over_outputs_is_found_before_anything_runs() {
+    // The body of a loop over a dependency's outputs renders only once
+    // one has outputs: after the dependency has run, and been paid for.
+    let loops =
+        "{% for d in deps %}{% for o in d.outputs %}{{ o.contents }}{% endfor %}{% endfor %}";
+    for (id, frontmatter) in [
+        ("p/by-name", "dependencies: [p/up]"),
+        ("p/by-input", "inputs: [workspace/outputs/p/up/out]"),
+    ] {
+        let t = Tree::new();
+        t.task(
+            "p/up",
+            &format!("outputs: [out]\n{}", sh("echo x > $TASK_OUTPUT_DIR/out")),
+        );
+        t.task(
+            id,
+            &format!("{frontmatter}\nprompt: \"{loops}\"\ncommand: [cat, \"{{prompt_file}}\"]"),
+        );
+        t.run(&["validate"])
+            .code(2)
+            .says("the template fails on a first attempt whose dependencies made outputs: undefined value in `o.contents`");
+    }
 }
