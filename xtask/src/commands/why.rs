@@ -444,11 +444,16 @@ fn describe_report(r: &Report) -> String {
     if let Some(session) = &r.session_id {
         parts.push(format!("session {session}"));
     }
-    if let Some(subtype) = &r.subtype {
-        parts.push(subtype.clone());
+    // Claude says `success` beside `is_error` for an API failure.
+    match (&r.subtype, r.is_error) {
+        (Some(subtype), Some(true)) if subtype == "success" => parts.push("is_error".to_owned()),
+        (Some(subtype), _) => parts.push(subtype.clone()),
+        (None, Some(true)) => parts.push("is_error".to_owned()),
+        (None, _) => {}
     }
     if let Some(turns) = r.turns {
-        parts.push(format!("{turns} turns"));
+        let s = if turns == 1 { "" } else { "s" };
+        parts.push(format!("{turns} turn{s}"));
     }
     if let Some(cost) = r.cost_usd {
         parts.push(format::usd(cost));

@@ -102,11 +102,19 @@ pub fn judge(
         .and_then(|o| o.as_ref().ok()?.failure.as_ref());
     let rate_limit = match &error {
         Some(_) if r.ending == Ending::Exited && task.is_agent(config) => {
-            let texts = match failure {
+            let texts = match (failure, &outcome) {
                 // What the agent says failed is the reason: an earlier
                 // retried hiccup in its log is not.
-                Some(failure) => vec![failure.message.clone(), failure.kind.clone()],
-                None => logs::tail(&layout.log_file(&task.id), LOG_LINES),
+                (Some(failure), _) => vec![failure.message.clone(), failure.kind.clone()],
+                // Its result was to say, and said no failure or was not
+                // there: a CLI reports a limit in its result, so a log
+                // that mentions one is the task's own words (tests of a
+                // rate limiter failing), which waiting would repeat until
+                // `give_up_after`, unpaid for in retries but paid for in
+                // runs.
+                (None, Some(_)) => Vec::new(),
+                // An agent read as text: its log is all there is.
+                (None, None) => logs::tail(&layout.log_file(&task.id), LOG_LINES),
             };
             let limit = rate_limit(config, &texts, told);
             // The stream's own reset time, exact, over one read from words.

@@ -104,6 +104,8 @@ fn claude_results_decide_the_verdict_and_are_recorded() {
 
     // Exit 0 is not success when the agent says it failed.
     assert_eq!(t.state("p/api-error-exit-0"), "failed");
+    let why = t.run(&["why", "p/api-error-exit-0"]);
+    assert!(why.stdout.contains(", is_error, 1 turn, $"), "{}", why.stdout);
     assert!(
         error(&t, "p/api-error-exit-0")
             .starts_with("agent error: api_error (HTTP 500): API Error: 500"),
@@ -417,6 +419,25 @@ fn a_stream_s_rejected_rate_limit_event_says_how_long_to_wait() {
     assert_eq!(until, lifts as u128 * 1_000_000_000);
     assert!(child.wait().unwrap().success());
     assert_eq!(runs(&t, "p/a").len(), 2);
+}
+
+#[test]
+fn an_agent_whose_result_is_read_is_no_rate_limit_for_a_log_that_mentions_one() {
+    // It works on a rate limiter; its tests fail, and it printed no result.
+    let t = Tree::new();
+    t.config("rate_limits: {backoff: 1s, max_backoff: 1s, give_up_after: 1m}\n");
+    let fails = "echo 'assertion failed: rate limit should reject the 11th request' >&2; exit 1";
+    t.task(
+        "p/a",
+        &format!("result: claude-json\nretries: 0\n{}", sh(fails)),
+    );
+    t.run(&["orchestrate"]).code(1).says("exit code 1");
+    assert!(t.status("p/a")["rate_limited_until"].is_null());
+    // Read as text, its log is all there is: the same words are a limit.
+    let t = Tree::new();
+    t.config("rate_limits: {backoff: 1s, max_backoff: 1s, give_up_after: 1s}\n");
+    t.task("p/a", &format!("pool: api\nretries: 0\n{}", sh(fails)));
+    t.run(&["orchestrate"]).code(1).says("rate limited since ");
 }
 
 #[test]
