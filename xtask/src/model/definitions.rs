@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 
 use crate::model::argv;
 use crate::model::cache::Cache;
-use crate::model::config::{Config, ExecutorKind};
+use crate::model::config::{Config, ExecutorKind, ResultFormat};
 use crate::model::discovery::Discovery;
 use crate::model::graph::Graph;
 use crate::model::layout::Layout;
@@ -224,6 +224,7 @@ fn read_definitions(layout: &Layout, runs: Option<&Runs>) -> Result<Definitions,
     problems.extend(over_ceilings(layout, &config, &tasks));
     problems.extend(prompt_problems(layout, &config, &tasks));
     problems.extend(unused_pools(layout, &config, &tasks));
+    warn_uncosted_agents(&config, &tasks);
     if let Some(runs) = runs {
         let run: Vec<&Task> = tasks
             .iter()
@@ -336,6 +337,35 @@ fn unused_pools(layout: &Layout, config: &Config, tasks: &[Task]) -> Vec<Problem
         }
     }
     problems
+}
+
+/// Under a budget, says which agent tasks will report no cost (their
+/// result not read, or Codex's tokens with no prices): before anything
+/// runs, not once the first of them has spent what the budget cannot count.
+fn warn_uncosted_agents(config: &Config, tasks: &[Task]) {
+    if config.agents.budget_usd.is_none() {
+        return;
+    }
+    let uncosted = |t: &&Task| {
+        t.is_agent(config)
+            && match t.result_format(config) {
+                ResultFormat::None => true,
+                ResultFormat::CodexJsonl => config.agents.prices.is_none(),
+                ResultFormat::ClaudeJson => false,
+            }
+    };
+    let mut found = tasks.iter().filter(uncosted);
+    if let Some(first) = found.next() {
+        let more = found.count();
+        let others = match more {
+            0 => String::new(),
+            n => format!(" and {n} more"),
+        };
+        eprintln!(
+            "warning: budget.usd is set, but {}{others} will report no cost (agent.result none, or codex-jsonl without agent.prices): the budget cannot count what they spend",
+            first.id
+        );
+    }
 }
 
 /// Every problem of the prompt templates, each template checked once

@@ -4,6 +4,7 @@
 //! tasks running finish, and the run ends with exit code 3.
 
 use super::Run;
+use crate::model::config::{Config, ResultFormat};
 use crate::model::layout::Layout;
 use crate::state::events::Event;
 use crate::state::ledger;
@@ -68,9 +69,8 @@ impl Run<'_> {
         let warning = match status.ending {
             Some(Ending::Exited) if !self.budget.warned => {
                 self.budget.warned = true;
-                format!(
-                    "warning: budget.usd is set, but {id} reported no cost (agent.result none, unreadable, or codex-jsonl without agent.prices): the budget does not count it"
-                )
+                let why = no_cost_because(task.result_format(self.config), self.config, status);
+                format!("warning: budget.usd is set, but {id} reported no cost ({why}): the budget does not count it")
             }
             Some(
                 Ending::Timeout
@@ -116,5 +116,20 @@ impl Run<'_> {
                 ..Event::run("budget_reached")
             });
         }
+    }
+}
+
+/// Why an attempt that ended by itself, read as `format`, has no cost.
+fn no_cost_because(format: ResultFormat, config: &Config, status: &Status) -> &'static str {
+    match (format, &status.agent) {
+        (ResultFormat::None, _) => "its result is not read: agent.result is none",
+        (_, None) => "its result was unreadable",
+        (ResultFormat::CodexJsonl, Some(_)) if config.agents.prices.is_none() => {
+            "codex-jsonl counts tokens, not dollars: agent.prices turns them into a cost"
+        }
+        (ResultFormat::ClaudeJson, Some(_)) => {
+            "its result has no total_cost_usd: Claude Code releases older than the field named it otherwise; update the CLI"
+        }
+        (ResultFormat::CodexJsonl, Some(_)) => "its result has no token counts",
     }
 }

@@ -105,7 +105,11 @@ fn claude_results_decide_the_verdict_and_are_recorded() {
     // Exit 0 is not success when the agent says it failed.
     assert_eq!(t.state("p/api-error-exit-0"), "failed");
     let why = t.run(&["why", "p/api-error-exit-0"]);
-    assert!(why.stdout.contains(", is_error, 1 turn, $"), "{}", why.stdout);
+    assert!(
+        why.stdout.contains(", is_error, 1 turn, $"),
+        "{}",
+        why.stdout
+    );
     assert!(
         error(&t, "p/api-error-exit-0")
             .starts_with("agent error: api_error (HTTP 500): API Error: 500"),
@@ -586,6 +590,26 @@ fn a_budget_with_no_cost_reported_is_a_warning_once() {
     let warnings = run.stdout.matches("budget.usd is set, but").count()
         + run.stderr.matches("budget.usd is set, but").count();
     assert_eq!(warnings, 1, "{}", run.stdout);
+}
+
+#[test]
+fn a_budget_over_agents_that_report_no_cost_is_said_before_and_after_they_run() {
+    let t = Tree::new();
+    t.config(&format!("{}budget: {{usd: 5}}\n", agent("claude", "none")));
+    t.task("p/a", "");
+    scenario(&t, "p/a", &["success.json"]);
+    let validate = t.run(&["validate"]);
+    validate.code(0);
+    assert!(
+        validate
+            .stderr
+            .contains("budget.usd is set, but p/a will report no cost"),
+        "{}",
+        validate.stderr
+    );
+    t.run(&["orchestrate"])
+        .code(0)
+        .says("p/a reported no cost (its result is not read: agent.result is none)");
 }
 
 #[test]
