@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use xshell::{cmd, Cmd, Shell};
 
 use crate::model::layout::Layout;
+use crate::sys::env::GIT_REPOSITORY_VARS;
 use crate::sys::shell::shell_word;
 
 /// Who commits when git has no identity configured (a fresh CI machine):
@@ -568,14 +569,9 @@ fn remove_lock(path: &Utf8Path) -> Result<()> {
 /// whatever the orchestrator's environment says (it may run from a git
 /// hook), and not echoed.
 fn prep(cmd: Cmd<'_>) -> Cmd<'_> {
-    [
-        "GIT_DIR",
-        "GIT_WORK_TREE",
-        "GIT_INDEX_FILE",
-        "GIT_COMMON_DIR",
-    ]
-    .into_iter()
-    .fold(cmd.quiet(), |cmd, var| cmd.env_remove(var))
+    GIT_REPOSITORY_VARS
+        .iter()
+        .fold(cmd.quiet(), |cmd, var| cmd.env_remove(var))
 }
 
 /// Runs a git command to its end, whatever its exit status. xshell builds

@@ -16,5 +16,6 @@ mod prompts;
 mod reliability;
 mod slurm;
 mod tree;
+mod user_repo;
 mod views;
 mod worktrees;

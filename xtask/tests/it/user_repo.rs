@@ -1,0 +1,76 @@
+//! What of the user's repository a run never touches, whatever it meets: a
+//! run started from a git hook, the user's own worktrees, branches and
+//! work in progress. Real git repositories in temporary folders.
+
+use crate::tree::*;
+use crate::worktrees::{integration_log, repo};
+
+/// The variables git gives a hook, which name the user's checkout.
+fn hook_env(t: &Tree) -> [(&'static str, std::path::PathBuf); 3] {
+    [
+        ("GIT_DIR", t.path(".git")),
+        ("GIT_WORK_TREE", t.root.clone()),
+        ("GIT_INDEX_FILE", t.path(".git/index")),
+    ]
+}
+
+/// The lines of `env`'s output that set a variable of `hook_env`.
+fn hook_vars_in(env: &str) -> Vec<&str> {
+    env.lines()
+        .filter(|line| {
+            ["GIT_DIR=", "GIT_WORK_TREE=", "GIT_INDEX_FILE="]
+                .iter()
+                .any(|var| line.starts_with(var))
+        })
+        .collect()
+}
+
+/// An orchestrator started from a git hook has git's repository variables:
+/// no task gets them, so an agent's commit lands on its task branch, not
+/// on the user's.
+#[test]
+fn a_run_started_from_a_git_hook_keeps_agents_out_of_the_user_s_checkout() {
+    let t = repo("");
+    t.task(
+        "p/a",
+        &sh("env > $TASK_OUTPUT_DIR/env; echo a > a.txt && git add a.txt && git commit -q -m 'write a.txt'"),
+    );
+    t.write("staged.txt", "the user's\n");
+    t.git(&["add", "staged.txt"]);
+    let mut run = t.command(&["orchestrate"]);
+    run.envs(hook_env(&t));
+    Run::from(run.output().unwrap()).code(0);
+    assert_eq!(t.git(&["log", "--format=%s", "main"]), "first");
+    assert_eq!(t.git(&["diff", "--cached", "--name-only"]), "staged.txt");
+    assert_eq!(integration_log(&t), ["write a.txt", "first"]);
+    let env = t.read("workspace/outputs/p/a/env");
+    assert_eq!(hook_vars_in(&env), Vec::<&str>::new());
+}
+
+/// sbatch exports its environment to the job: a Slurm job gets no git
+/// repository variable either (a stand-in sbatch records what it got).
+#[test]
+fn a_slurm_job_gets_no_git_repository_variable() {
+    let t = repo("executor: slurm\n");
+    t.task("p/a", &format!("workdir: root\n{}", sh("true")));
+    let bin = t.path("bin");
+    t.write_executable(
+        "bin/sbatch",
+        &format!(
+            "#!/bin/sh\nenv > {}/sbatch.env\necho no >&2\nexit 1\n",
+            bin.display()
+        ),
+    );
+    for other in ["scontrol", "scancel"] {
+        t.write_executable(&format!("bin/{other}"), "#!/bin/sh\nexit 1\n");
+    }
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let mut run = t.command(&["orchestrate"]);
+    run.envs(hook_env(&t)).env("PATH", path);
+    Run::from(run.output().unwrap())
+        .code(1)
+        .says("sbatch rejected the job: no");
+    let env = t.read("bin/sbatch.env");
+    assert!(env.contains("TASK_ID=p/a"), "{env}");
+    assert_eq!(hook_vars_in(&env), Vec::<&str>::new());
+}
