@@ -3,7 +3,7 @@
 //! work in progress. Real git repositories in temporary folders.
 
 use crate::tree::*;
-use crate::worktrees::{integration_log, repo};
+use crate::worktrees::{commit, integration_log, repo};
 
 /// The variables git gives a hook, which name the user's checkout.
 fn hook_env(t: &Tree) -> [(&'static str, std::path::PathBuf); 3] {
@@ -73,4 +73,41 @@ fn a_slurm_job_gets_no_git_repository_variable() {
     let env = t.read("bin/sbatch.env");
     assert!(env.contains("TASK_ID=p/a"), "{env}");
     assert_eq!(hook_vars_in(&env), Vec::<&str>::new());
+}
+
+/// A task branch the user checked out (in a worktree of their own, to look
+/// at an agent's work, or in the checkout itself) keeps its folder, what
+/// `copy` would bring, and the branch: `clean` says where it is.
+#[test]
+fn clean_never_removes_a_worktree_of_the_user_s_with_a_task_branch() {
+    let t = repo("");
+    t.config("kill_grace: 1s\nworktrees: {default: true, copy: [.env]}\n");
+    t.write(".env", "SECRET=1\n");
+    t.task("p/a", &commit("a.txt", "a"));
+    t.task("p/b", &commit("b.txt", "b"));
+    t.run(&["orchestrate"]).code(0);
+    std::fs::remove_dir_all(t.path("workspace")).unwrap();
+    t.git(&["worktree", "prune"]);
+    let review = t.path("review");
+    t.git(&[
+        "worktree",
+        "add",
+        "-q",
+        review.to_str().unwrap(),
+        "task/p/a",
+    ]);
+    // Ignored by the user: git removes a worktree with ignored files.
+    t.write(".git/info/exclude", "review/\nbuild/\n");
+    t.write("review/build/out", "the user's build\n");
+    t.git(&["checkout", "-q", "task/p/b"]);
+    t.run(&["clean"])
+        .code(0)
+        .says("kept     task/p/a: it is checked out at review, which cargo xtask did not make")
+        .says("kept     task/p/b: it is checked out at ")
+        .says("removed 0, kept 2");
+    assert_eq!(t.read("review/build/out"), "the user's build\n");
+    assert_eq!(t.read(".env"), "SECRET=1\n");
+    for branch in ["task/p/a", "task/p/b"] {
+        t.git(&["rev-parse", "--verify", "-q", branch]);
+    }
 }
