@@ -333,7 +333,7 @@ impl Repo {
             return Ok(Vec::new());
         }
         let sh = &self.sh;
-        let specs: Vec<String> = paths.iter().map(|p| format!(":(literal){p}")).collect();
+        let specs = literally(paths);
         let text = run(prep(cmd!(
             sh,
             "git -C {dir} status --porcelain -z --untracked-files=all -- {specs...}"
@@ -346,11 +346,17 @@ impl Repo {
     }
 
     /// Commits everything in the worktree at `dir` but the paths of
-    /// `except`.
+    /// `except`, also when the agent staged them itself (`git add -A`):
+    /// those are taken out of the index (back to the commit's version)
+    /// first, so that a copied `.env` is never committed.
     pub fn commit_all(&self, dir: &Utf8Path, message: &str, except: &[String]) -> Result<()> {
         let sh = &self.sh;
         let paths = all_but(except);
         run(prep(cmd!(sh, "git -C {dir} add --all -- {paths...}")))?;
+        if !except.is_empty() {
+            let specs = literally(except);
+            run(prep(cmd!(sh, "git -C {dir} reset --quiet -- {specs...}")))?;
+        }
         run(prep(cmd!(
             sh,
             "git -C {dir} commit --quiet --no-verify -m {message}"
@@ -554,6 +560,11 @@ fn all_but(except: &[String]) -> Vec<String> {
                 .map(|path| format!(":(exclude,literal){path}")),
         )
         .collect()
+}
+
+/// Pathspecs of `paths`, each taken as it is written (no wildcards).
+fn literally(paths: &[String]) -> Vec<String> {
+    paths.iter().map(|p| format!(":(literal){p}")).collect()
 }
 
 fn remove_lock(path: &Utf8Path) -> Result<()> {

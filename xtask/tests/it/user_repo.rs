@@ -111,3 +111,25 @@ fn clean_never_removes_a_worktree_of_the_user_s_with_a_task_branch() {
         t.git(&["rev-parse", "--verify", "-q", branch]);
     }
 }
+
+/// An agent that stages everything (`git add -A`) and leaves the commit
+/// to the orchestrator gets its work committed, never what `copy` and
+/// `link` brought in (a secret in `.env`): that stays in its worktree.
+#[test]
+fn files_an_agent_staged_that_were_brought_in_are_never_committed() {
+    let t = repo("");
+    t.config("kill_grace: 1s\nworktrees: {default: true, copy: [.env], link: [node_modules]}\n");
+    t.write(".env", "SECRET=1\n");
+    std::fs::create_dir_all(t.path("node_modules/lib")).unwrap();
+    t.task(
+        "p/a",
+        &sh("echo work > work.txt; echo CHANGED=1 >> .env; git add -A"),
+    );
+    t.run(&["orchestrate"]).code(0);
+    let files = t.git(&["ls-tree", "-r", "--name-only", "integration"]);
+    assert_eq!(files, ".gitignore\nREADME.md\nwork.txt");
+    assert_eq!(
+        t.read("workspace/worktrees/p/a/.env"),
+        "SECRET=1\nCHANGED=1\n"
+    );
+}
