@@ -374,8 +374,30 @@ impl Repo {
     }
 
     /// Rebases the branch checked out at `dir` onto `onto`, without an
-    /// editor; on conflicts, aborts and names the conflicted files.
+    /// editor; on conflicts, aborts and names the conflicted files. It is
+    /// marked as ours while it may be in progress (see `undo_rebase`): the
+    /// mark is written before it starts, and stays when an orchestrator is
+    /// killed during it.
     pub fn rebase(&self, dir: &Utf8Path, onto: &str) -> Result<Rebased> {
+        let mark = self.rebase_mark(dir)?;
+        std::fs::write(&mark, onto).with_context(|| format!("cannot write {mark}"))?;
+        let rebased = self.rebase_unmarked(dir, onto);
+        if !self.rebase_in_progress(dir)? {
+            remove_file_if_there(&mark)?;
+        }
+        rebased
+    }
+
+    /// Where `rebase` marks a rebase of ours in the worktree at `dir`: in
+    /// its own git folder, beside git's state of the rebase, which nothing
+    /// commits.
+    fn rebase_mark(&self, dir: &Utf8Path) -> Result<Utf8PathBuf> {
+        let sh = &self.sh;
+        let own = run(prep(cmd!(sh, "git -C {dir} rev-parse --absolute-git-dir")))?;
+        Ok(Utf8PathBuf::from(own).join("xtask-rebase"))
+    }
+
+    fn rebase_unmarked(&self, dir: &Utf8Path, onto: &str) -> Result<Rebased> {
         let sh = &self.sh;
         let out = output(prep(cmd!(sh, "git -C {dir} rebase --no-autostash {onto}")))?;
         if out.status.success() {
@@ -452,20 +474,34 @@ impl Repo {
         Ok(())
     }
 
-    /// Undoes a rebase of ours in progress in the worktree at `dir`, back
-    /// to `branch` as it was. A rebase killed before it had written where
-    /// it started from cannot be aborted: its state is dropped, and what it
-    /// had checked out is set back to the branch's commit. That discards
-    /// only the rebase's own work: the merge queue commits everything in a
-    /// worktree before it rebases, and a rebase moves the branch only once
-    /// it is done.
+    /// Undoes a rebase of ours (one `rebase` marked) left in progress in
+    /// the worktree at `dir` by a killed orchestrator, back to `branch` as
+    /// it was. A rebase killed before it had written where it started from
+    /// cannot be aborted: its state is dropped, and what it had checked out
+    /// is set back to the branch's commit. That discards only the rebase's
+    /// own work: the merge queue commits everything in a worktree before it
+    /// rebases, and a rebase moves the branch only once it is done. A
+    /// rebase in progress that is not ours (the agent's, stopped to edit a
+    /// commit or on a conflict) holds commits on no branch: it is an error,
+    /// and left as it is.
     pub fn undo_rebase(&self, dir: &Utf8Path, branch: &str) -> Result<()> {
+        let mark = self.rebase_mark(dir)?;
+        if !self.rebase_in_progress(dir)? {
+            return remove_file_if_there(&mark);
+        }
+        if !mark.exists() {
+            let dir = shell_word(dir.as_str());
+            bail!(
+                "a rebase cargo xtask did not start (the agent's own) is in progress in the worktree {dir}: what it committed meanwhile is on no branch, and nothing was merged; finish it (`git -C {dir} rebase --continue`) or abort it (`git -C {dir} rebase --abort`), then run the task again"
+            );
+        }
         let sh = &self.sh;
         if run(prep(cmd!(sh, "git -C {dir} rebase --abort"))).is_err() {
             run(prep(cmd!(sh, "git -C {dir} rebase --quit")))?;
             let tip = format!("refs/heads/{branch}");
             run(prep(cmd!(sh, "git -C {dir} reset --quiet --hard {tip}")))?;
         }
+        remove_file_if_there(&mark)?;
         self.back_on(dir, branch)
     }
 
@@ -568,9 +604,13 @@ fn literally(paths: &[String]) -> Vec<String> {
 }
 
 fn remove_lock(path: &Utf8Path) -> Result<()> {
+    remove_file_if_there(path).context("cannot remove a stale lock")
+}
+
+fn remove_file_if_there(path: &Utf8Path) -> Result<()> {
     match std::fs::remove_file(path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            Err(e).with_context(|| format!("cannot remove the stale lock {path}"))
+            Err(e).with_context(|| format!("cannot remove {path}"))
         }
         _ => Ok(()),
     }

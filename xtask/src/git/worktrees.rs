@@ -173,9 +173,7 @@ impl Worktrees {
         repo.remove_stale_ref_locks(&[&branch])?;
         if base.is_some() && path.join(".git").is_file() {
             repo.remove_stale_worktree_locks(&path)?;
-            if repo.rebase_in_progress(&path)? {
-                repo.undo_rebase(&path, &branch)?;
-            }
+            repo.undo_rebase(&path, &branch)?;
             repo.back_on(&path, &branch)?;
         }
         let listed = repo.worktrees()?;

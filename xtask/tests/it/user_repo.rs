@@ -133,3 +133,39 @@ fn files_an_agent_staged_that_were_brought_in_are_never_committed() {
         "SECRET=1\nCHANGED=1\n"
     );
 }
+
+/// An agent that leaves a rebase of its own in progress (stopped to edit a
+/// commit, with a commit made meanwhile on the rebase's detached HEAD)
+/// fails its task, naming the worktree and what to do: its rebase is not
+/// aborted, and nothing of its work is dropped or merged. Only a rebase
+/// the orchestrator started (see the kill test in `worktrees.rs`) is undone.
+#[test]
+fn a_rebase_the_agent_left_in_progress_fails_the_task_and_loses_nothing() {
+    let t = repo("");
+    t.task(
+        "p/a",
+        &sh("test -f important.txt && exit 0; echo one > a.txt && git add a.txt && git commit -q -m first && \
+             GIT_SEQUENCE_EDITOR='sed -i s/^pick/edit/' git rebase -q -i HEAD~1 && \
+             echo work > important.txt && git add important.txt && git commit -q -m important"),
+    );
+    t.run(&["orchestrate"]).code(1);
+    let error = t.status("p/a")["error"].as_str().unwrap().to_owned();
+    assert!(
+        error.contains(
+            "a rebase cargo xtask did not start (the agent's own) is in progress in the worktree"
+        ) && error.contains("workspace/worktrees/p/a")
+            && error.contains("rebase --continue"),
+        "{error}"
+    );
+    assert_eq!(integration_log(&t), ["first"]);
+    let worktree = t.path("workspace/worktrees/p/a");
+    assert!(worktree.join("important.txt").exists());
+    assert_eq!(
+        git_in(&worktree, &["log", "--format=%s", "-2", "HEAD"]),
+        "important\nfirst"
+    );
+    git_in(&worktree, &["rebase", "--continue"]);
+    // Finished by hand, its next run merges it all.
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(integration_log(&t), ["important", "first", "first"]);
+}
