@@ -422,15 +422,41 @@ impl Repo {
 
     /// Whether a rebase was left in progress in the worktree at `dir` (an
     /// orchestrator killed during it).
-    pub fn rebase_in_progress(&self, dir: &Utf8Path) -> Result<bool> {
+    fn rebase_in_progress(&self, dir: &Utf8Path) -> Result<bool> {
+        Ok(self.in_progress(dir)? == Some("a rebase"))
+    }
+
+    /// What the checkout at `dir` is in the middle of (a rebase, a merge, a
+    /// cherry-pick, a revert, a bisect), by the state files git keeps
+    /// meanwhile in its git folder.
+    pub fn in_progress(&self, dir: &Utf8Path) -> Result<Option<&'static str>> {
+        const STATES: [(&str, &str); 6] = [
+            ("rebase-merge", "a rebase"),
+            ("rebase-apply", "a rebase"),
+            ("MERGE_HEAD", "a merge"),
+            ("CHERRY_PICK_HEAD", "a cherry-pick"),
+            ("REVERT_HEAD", "a revert"),
+            ("BISECT_LOG", "a bisect"),
+        ];
         let sh = &self.sh;
-        for state in ["rebase-merge", "rebase-apply"] {
-            let path = run(prep(cmd!(sh, "git -C {dir} rev-parse --git-path {state}")))?;
-            if dir.join(&path).exists() || Utf8Path::new(&path).exists() {
-                return Ok(true);
-            }
-        }
-        Ok(false)
+        let args: Vec<&str> = STATES
+            .iter()
+            .flat_map(|(file, _)| ["--git-path", file])
+            .collect();
+        let paths = run(prep(cmd!(sh, "git -C {dir} rev-parse {args...}")))?;
+        // Each path is relative to `dir` unless git said it whole.
+        Ok(paths
+            .lines()
+            .zip(STATES)
+            .find(|(path, _)| dir.join(path).exists())
+            .map(|(_, (_, what))| what))
+    }
+
+    /// Whether the checkout at `dir` has a detached HEAD (no branch).
+    pub fn detached(&self, dir: &Utf8Path) -> Result<bool> {
+        let sh = &self.sh;
+        let out = output(prep(cmd!(sh, "git -C {dir} symbolic-ref -q HEAD")))?;
+        Ok(!out.status.success())
     }
 
     /// Removes the lock files a git killed with an earlier orchestrator left

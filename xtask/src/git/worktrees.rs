@@ -83,6 +83,7 @@ impl Worktrees {
         match repo.branch_commit(branch)? {
             None => {
                 let base = &self.settings.base;
+                self.check_head_settled()?;
                 let Some(start) = repo.commit_of(base)? else {
                     bail!("worktrees.base `{base}` names no commit of {}: make a first commit, or set worktrees.base", repo.top);
                 };
@@ -125,6 +126,26 @@ impl Worktrees {
         // registered: forget it first.
         repo.prune_worktrees()?;
         repo.add_worktree(&dir, branch)
+    }
+
+    /// With `worktrees.base: HEAD`, the integration branch starts from
+    /// the user's checkout as it is: not while it is in the middle of a
+    /// rebase, a merge, a cherry-pick or a bisect, or on a detached HEAD,
+    /// where HEAD is a passing commit, likely on no branch a moment later.
+    fn check_head_settled(&self) -> Result<()> {
+        if self.settings.base != "HEAD" {
+            return Ok(());
+        }
+        let top = &self.repo.top;
+        let state = match self.repo.in_progress(top)? {
+            Some(what) => format!("in the middle of {what}"),
+            None if self.repo.detached(top)? => "on a detached HEAD".to_owned(),
+            None => return Ok(()),
+        };
+        bail!(
+            "the integration branch `{}` is made from HEAD (worktrees.base), and the checkout {top} is {state}: finish it or abort it and check out a branch, or set worktrees.base in tasks/orchestrator.yaml to the branch to start from, then run again",
+            self.settings.integration
+        )
     }
 
     /// Task `id`'s worktree: reused when this orchestrator made it, made

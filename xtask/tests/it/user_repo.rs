@@ -169,3 +169,42 @@ fn a_rebase_the_agent_left_in_progress_fails_the_task_and_loses_nothing() {
     t.run(&["orchestrate"]).code(0);
     assert_eq!(integration_log(&t), ["important", "first", "first"]);
 }
+
+/// With `worktrees.base: HEAD`, the integration branch is not made from a
+/// checkout in the middle of a rebase (a passing, detached commit), nor
+/// during a merge or on a detached HEAD: the run stops before anything
+/// starts, saying what to do.
+#[test]
+fn the_integration_branch_is_not_made_from_a_checkout_in_the_middle_of_something() {
+    let t = repo("");
+    t.task("p/a", &sh(MARK));
+    t.write("f.txt", "1\n");
+    t.git(&["add", "f.txt"]);
+    t.git(&["commit", "-q", "-m", "main's"]);
+    t.git(&["checkout", "-q", "-b", "feature", "HEAD~1"]);
+    t.write("f.txt", "2\n");
+    t.git(&["add", "f.txt"]);
+    t.git(&["commit", "-q", "-m", "feature's"]);
+    // Stops on the conflict in f.txt, HEAD detached on main's commit.
+    let conflicted = std::process::Command::new("git")
+        .args(["-c", "user.name=test", "-c", "user.email=test@localhost"])
+        .args(["rebase", "main"])
+        .current_dir(&t.root)
+        .output()
+        .unwrap();
+    assert!(!conflicted.status.success());
+    t.run(&["orchestrate"])
+        .code(2)
+        .says("the integration branch `integration` is made from HEAD (worktrees.base), and the checkout ")
+        .says("is in the middle of a rebase: finish it or abort it and check out a branch, or set worktrees.base");
+    t.git(&["rebase", "--abort"]);
+    t.git(&["checkout", "-q", "--detach"]);
+    t.run(&["orchestrate"])
+        .code(2)
+        .says("is on a detached HEAD");
+    assert!(!t.exists("markers"));
+    assert_eq!(t.git(&["branch", "--list", "integration"]), "");
+    t.git(&["checkout", "-q", "feature"]);
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(integration_log(&t), ["feature's", "first"]);
+}
