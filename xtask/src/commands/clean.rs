@@ -13,10 +13,10 @@ use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::git::repo::Repo;
 use crate::git::worktrees::{mark, remove_empty_parents};
+use crate::model::branch;
 use crate::model::config::Config;
 use crate::model::definitions::invalid;
 use crate::model::layout::Layout;
-use crate::model::task;
 use crate::state::lock;
 use crate::state::status::{self, State};
 
@@ -190,7 +190,7 @@ fn moved_worktrees(
             if id.starts_with('.') {
                 return None;
             }
-            let branch = task::branch_name(id);
+            let branch = branch::branch_name(id);
             let on = match on {
                 Some(b) if *b == branch => return None,
                 Some(b) => format!("branch `{b}`"),
@@ -211,7 +211,7 @@ fn made_for(layout: &Layout, folder: &Utf8Path, branch: &str) -> bool {
         return false;
     };
     let id = rel.strip_prefix(".new").unwrap_or(rel);
-    task::branch_name(id.as_str()) == branch
+    branch::branch_name(id.as_str()) == branch
 }
 
 /// The branches this orchestrator made: those with its mark in git config.

@@ -119,13 +119,6 @@ impl Repo {
         self.commit_of(&format!("refs/heads/{branch}"))
     }
 
-    /// Whether `name` is a valid branch name.
-    pub fn valid_branch_name(&self, name: &str) -> bool {
-        let sh = &self.sh;
-        output(prep(cmd!(sh, "git check-ref-format --branch {name}")))
-            .is_ok_and(|out| out.status.success())
-    }
-
     pub fn config_get(&self, key: &str) -> Result<Option<String>> {
         let sh = &self.sh;
         let out = output(prep(cmd!(sh, "git config --get {key}")))?;

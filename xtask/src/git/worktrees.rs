@@ -9,9 +9,9 @@ use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::git::repo::Repo;
+use crate::model::branch::branch_name;
 use crate::model::config::Worktrees as Settings;
 use crate::model::layout::Layout;
-use crate::model::task::branch_name;
 
 /// A task's worktree, ready for an attempt.
 #[derive(Debug, Clone)]
@@ -155,9 +155,6 @@ impl Worktrees {
         let repo = &self.repo;
         let branch = branch_name(id);
         let path = self.layout.worktree_dir(id);
-        if !repo.valid_branch_name(&branch) {
-            bail!("`{branch}` is not a branch name git takes: rename the task");
-        }
         let tip = repo.branch_commit(&branch)?;
         let base = repo.config_get(&mark(&branch))?;
         let base = match (tip, base) {

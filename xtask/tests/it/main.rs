@@ -3,6 +3,7 @@
 
 mod agents;
 mod approvals;
+mod branches;
 mod cache;
 mod commands;
 mod core;
