@@ -626,9 +626,13 @@ fn remove_lock(path: &Utf8Path) -> Result<()> {
     remove_file_if_there(path).context("cannot remove a stale lock")
 }
 
+/// Removes the file at `path`, if there is one. A file where a folder of
+/// its path should be (a branch `task` is a file where `task/<id>.lock`
+/// would be) means there is none either.
 fn remove_file_if_there(path: &Utf8Path) -> Result<()> {
+    use std::io::ErrorKind::{NotADirectory, NotFound};
     match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+        Err(e) if !matches!(e.kind(), NotFound | NotADirectory) => {
             Err(e).with_context(|| format!("cannot remove {path}"))
         }
         _ => Ok(()),

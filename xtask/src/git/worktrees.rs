@@ -156,6 +156,9 @@ impl Worktrees {
         let branch = branch_name(id);
         let path = self.layout.worktree_dir(id);
         let tip = repo.branch_commit(&branch)?;
+        if tip.is_none() {
+            self.check_no_branch_holds(&branch)?;
+        }
         let base = repo.config_get(&mark(&branch))?;
         let base = match (tip, base) {
             (Some(_), None) => bail!(
@@ -247,6 +250,21 @@ impl Worktrees {
             base,
             new: true,
         })
+    }
+
+    /// Fails when a branch is named like a folder of `branch` (`task`,
+    /// `task/01-build` for `task/01-build/a`): git cannot have both, and
+    /// that branch is the user's, never moved.
+    fn check_no_branch_holds(&self, branch: &str) -> Result<()> {
+        let folders = branch.match_indices('/').map(|(end, _)| &branch[..end]);
+        for folder in folders {
+            if self.repo.branch_commit(folder)?.is_some() {
+                bail!(
+                    "a branch `{folder}` is in the way of the task's branch `{branch}`: git cannot have a branch and a folder of branches of the same name; rename yours (`git branch -m {folder} <new name>`)"
+                );
+            }
+        }
+        Ok(())
     }
 
     /// A reused worktree whose work is all in the integration branch

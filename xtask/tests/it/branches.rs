@@ -18,3 +18,26 @@ fn a_task_id_git_refuses_as_a_branch_gets_a_branch_it_takes() {
     log.sort();
     assert_eq!(log, ["first", "write b.txt", "write x.txt"]);
 }
+
+/// A branch of the user's named like a folder of the task branches
+/// (`task`, `task/<phase>`) fails the tasks it is in the way of, naming it
+/// and how to rename it; loose or packed, it is never moved.
+#[test]
+fn a_user_s_branch_in_the_way_of_the_task_branches_is_named() {
+    for (branch, packed) in [("task", false), ("task/p", true)] {
+        let t = repo("");
+        t.task("p/a", &commit("a.txt", "a"));
+        t.git(&["branch", branch]);
+        if packed {
+            t.git(&["pack-refs", "--all"]);
+        }
+        let before = t.git(&["rev-parse", branch]);
+        t.run(&["orchestrate"]).code(1).says(&format!(
+            "a branch `{branch}` is in the way of the task's branch `task/p/a`: git cannot have a branch and a folder of branches of the same name; rename yours (`git branch -m {branch} <new name>`)"
+        ));
+        assert_eq!(t.git(&["rev-parse", branch]), before);
+        t.git(&["branch", "-m", branch, "mine"]);
+        t.run(&["orchestrate"]).code(0);
+        assert_eq!(t.git(&["show", "integration:a.txt"]), "a");
+    }
+}
