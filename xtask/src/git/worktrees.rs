@@ -241,6 +241,9 @@ impl Worktrees {
         };
         repo.add_worktree(&aside, &branch)?;
         self.bring_files(&aside)?;
+        // Made again on a branch an earlier worktree left (`workspace/`
+        // removed since): brought to the integration tip as a reused one is.
+        let base = self.catch_up(&aside, &branch, &base)?;
         make_parent(&path)?;
         repo.move_worktree(&aside, &path)?;
         remove_empty_parents(&aside, &self.layout.worktree_dir(""));
@@ -267,12 +270,12 @@ impl Worktrees {
         Ok(())
     }
 
-    /// A reused worktree whose work is all in the integration branch
-    /// (none of its own yet, or merged) and that holds no change is brought
-    /// to the integration tip, so that a task run again starts from what
-    /// its dependencies merged since; returns its base. One with work of
-    /// its own not merged (a conflict to resolve) or changes is left as
-    /// its last attempt left it.
+    /// A reused worktree, or one made again on its branch, whose work is
+    /// all in the integration branch (none of its own yet, or merged) and
+    /// that holds no change is brought to the integration tip, so that a
+    /// task run again starts from what its dependencies merged since;
+    /// returns its base. One with work of its own not merged (a conflict to
+    /// resolve) or changes is left as its last attempt left it.
     fn catch_up(&self, path: &Utf8Path, branch: &str, base: &str) -> Result<String> {
         let repo = &self.repo;
         let integration = &self.settings.integration;

@@ -1,6 +1,8 @@
-//! Task branches' names on real git repositories: what git does not take
-//! in a branch name, and branches of the user's in their way.
+//! Task branches on real git repositories: what git does not take in a
+//! branch name, branches of the user's in their way, and a branch an
+//! earlier workspace left.
 
+use crate::tree::*;
 use crate::worktrees::{commit, integration_log, repo};
 
 /// Task ids git would refuse as branch names (`x.lock`, a trailing `.`)
@@ -40,4 +42,30 @@ fn a_user_s_branch_in_the_way_of_the_task_branches_is_named() {
         t.run(&["orchestrate"]).code(0);
         assert_eq!(t.git(&["show", "integration:a.txt"]), "a");
     }
+}
+
+/// A worktree made again on a task branch an earlier run left (after `rm
+/// -rf workspace`) starts from the integration tip, as a reused one does:
+/// a dependent sees what its dependency merged in this run.
+#[test]
+fn a_worktree_made_again_on_its_old_branch_starts_from_the_integration_tip() {
+    let t = repo("");
+    t.task("p/a", &commit("a.txt", "v1"));
+    t.task(
+        "q/b",
+        &format!(
+            "dependencies: [p/a]\n{}",
+            sh("cp a.txt $TASK_OUTPUT_DIR/seen")
+        ),
+    );
+    t.run(&["orchestrate"]).code(0);
+    std::fs::remove_dir_all(t.path("workspace")).unwrap();
+    t.task("p/a", &commit("a.txt", "v2"));
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.git(&["show", "integration:a.txt"]), "v2");
+    assert_eq!(t.read("workspace/outputs/q/b/seen"), "v2\n");
+    assert_eq!(
+        t.status("q/b")["base_commit"],
+        t.git(&["rev-parse", "integration"])
+    );
 }
