@@ -215,13 +215,14 @@ impl Repo {
             }
             Err(e) => return Err(e),
         };
+        let real = self.ours.canonicalize_utf8().ok();
         let mut found = Vec::new();
         for block in text.split("\n\n") {
             let mut path = None;
             let mut branch = None;
             for line in block.lines() {
                 if let Some(p) = line.strip_prefix("worktree ") {
-                    path = Some(Utf8PathBuf::from(p));
+                    path = Some(self.as_ours(p, real.as_deref()));
                 } else if let Some(b) = line.strip_prefix("branch refs/heads/") {
                     branch = Some(b.to_owned());
                 }
@@ -233,6 +234,18 @@ impl Repo {
         Ok(found)
     }
 
+    /// `path`, as git says it (its symlinks resolved), in the form of this
+    /// orchestrator's own paths when it is under `real`, the resolved
+    /// folder of its worktrees: a `workspace/` that is a symlink (to a
+    /// scratch disk) leads git elsewhere than the paths the run compares.
+    fn as_ours(&self, path: &str, real: Option<&Utf8Path>) -> Utf8PathBuf {
+        let path = Utf8PathBuf::from(path);
+        match real.map(|real| path.strip_prefix(real)) {
+            Some(Ok(rest)) => self.ours.join(rest),
+            _ => path,
+        }
+    }
+
     /// Removes the records of worktrees whose `add` was cut short before it
     /// had written them whole: locked as "initializing", without the file
     /// that names the repository, and either for a folder of ours or not
@@ -242,6 +255,7 @@ impl Repo {
         let sh = &self.sh;
         let common = run(prep(cmd!(sh, "git rev-parse --git-common-dir")))?;
         let records = self.top.join(common).join("worktrees");
+        let real = self.ours.canonicalize_utf8().ok();
         let mut dropped = false;
         for entry in records.read_dir_utf8().into_iter().flatten().flatten() {
             let dir = entry.path();
@@ -253,7 +267,9 @@ impl Repo {
                 .and_then(|m| m.modified())
                 .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() >= 2));
             let gitdir = std::fs::read_to_string(dir.join("gitdir")).unwrap_or_default();
-            let mine = gitdir.trim().starts_with(self.ours.as_str());
+            let mine = self
+                .as_ours(gitdir.trim(), real.as_deref())
+                .starts_with(&self.ours);
             if unfinished && (mine || quiet) {
                 std::fs::remove_dir_all(dir).with_context(|| {
                     format!("cannot remove the unfinished worktree record {dir}")

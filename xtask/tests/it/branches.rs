@@ -1,6 +1,6 @@
-//! Task branches on real git repositories: what git does not take in a
-//! branch name, branches of the user's in their way, and a branch an
-//! earlier workspace left.
+//! Task branches and their worktrees on real git repositories: what git
+//! does not take in a branch name, branches of the user's in their way, a
+//! branch an earlier workspace left, a workspace that is a symlink.
 
 use crate::tree::*;
 use crate::worktrees::{commit, integration_log, repo};
@@ -68,4 +68,37 @@ fn a_worktree_made_again_on_its_old_branch_starts_from_the_integration_tip() {
         t.status("q/b")["base_commit"],
         t.git(&["rev-parse", "integration"])
     );
+}
+
+/// A `workspace/` that is a symlink (to a scratch disk): git lists the
+/// worktrees at their resolved paths, which are the run's own. A retry
+/// reuses its worktree, the next run its integration worktree, and
+/// `clean` removes them.
+#[test]
+fn a_workspace_that_is_a_symlink_is_the_run_s_own() {
+    let t = repo("");
+    let scratch = t.path("scratch");
+    std::fs::create_dir_all(&scratch).unwrap();
+    std::os::unix::fs::symlink(&scratch, t.path("workspace")).unwrap();
+    t.write(".git/info/exclude", "scratch/\n");
+    t.task("p/a", &commit("a.txt", "a"));
+    t.task(
+        "p/b",
+        &format!(
+            "retries: 1\n{}",
+            sh("test $TASK_ATTEMPT = 2 || exit 1; echo b > b.txt")
+        ),
+    );
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.status("p/b")["attempt"], 2);
+    t.task("p/c", &commit("c.txt", "c"));
+    t.run(&["orchestrate"]).code(0);
+    let files = t.git(&["ls-tree", "--name-only", "integration"]);
+    let files: Vec<&str> = files.lines().collect();
+    assert_eq!(
+        files,
+        [".gitignore", "README.md", "a.txt", "b.txt", "c.txt"]
+    );
+    t.run(&["clean"]).code(0).says("removed 3, kept 0");
+    assert!(!scratch.join("worktrees/p/a").exists());
 }
