@@ -110,6 +110,9 @@ fn merge(repo: &Repo, target: &Target, request: &Request) -> Result<Merged> {
         repo.back_on(dir, branch)?;
     }
     repo.restore_clean(&target.integration_dir)?;
+    // A brought file the agent staged would go into a commit, or, alone in
+    // the index, stop the rebase: it stays in the worktree, unstaged.
+    repo.unstage(worktree, &target.brought)?;
     let leftovers = repo.uncommitted(worktree, &target.brought)?;
     if !leftovers.is_empty() {
         if !target.commit_leftovers {

@@ -362,15 +362,24 @@ impl Repo {
         let sh = &self.sh;
         let paths = all_but(except);
         run(prep(cmd!(sh, "git -C {dir} add --all -- {paths...}")))?;
-        if !except.is_empty() {
-            let specs = literally(except);
-            run(prep(cmd!(sh, "git -C {dir} reset --quiet -- {specs...}")))?;
-        }
+        self.unstage(dir, except)?;
         run(prep(cmd!(
             sh,
             "git -C {dir} commit --quiet --no-verify -m {message}"
         )))
         .map(drop)
+    }
+
+    /// Takes `paths` (as written, no wildcards) out of the index of the
+    /// worktree at `dir`, back to the commit's version; the files stay as
+    /// they are.
+    pub fn unstage(&self, dir: &Utf8Path, paths: &[String]) -> Result<()> {
+        if paths.is_empty() {
+            return Ok(());
+        }
+        let sh = &self.sh;
+        let specs = literally(paths);
+        run(prep(cmd!(sh, "git -C {dir} reset --quiet -- {specs...}"))).map(drop)
     }
 
     /// How many commits `to` has that `from` has not.

@@ -208,3 +208,22 @@ fn the_integration_branch_is_not_made_from_a_checkout_in_the_middle_of_something
     t.run(&["orchestrate"]).code(0);
     assert_eq!(integration_log(&t), ["feature's", "first"]);
 }
+
+/// An agent that commits its work and stages only a brought file (nothing
+/// else left over) has its work merged: the staged `.env` neither goes
+/// into a commit nor stops the rebase.
+#[test]
+fn a_brought_file_left_staged_alone_does_not_stop_the_merge() {
+    let t = repo("");
+    t.config("kill_grace: 1s\nworktrees: {default: true, copy: [.env]}\n");
+    t.write(".env", "SECRET=1\n");
+    t.task("p/other", &commit("other.txt", "other"));
+    t.task(
+        "p/a",
+        &sh("until git log --format=%s $TASK_INTEGRATION_BRANCH | grep -q other; do sleep 0.02; done; \
+             echo a > a.txt && git add a.txt && git commit -q -m 'write a.txt' && git add .env"),
+    );
+    t.run(&["orchestrate"]).code(0);
+    let files = t.git(&["ls-tree", "-r", "--name-only", "integration"]);
+    assert_eq!(files, ".gitignore\nREADME.md\na.txt\nother.txt");
+}
