@@ -2,19 +2,21 @@
 //! work is in the integration branch (or that have no commit beyond their
 //! base), prunes git's records of worktrees, and lists every other one with
 //! its number of unmerged commits, keeping it. It touches only branches and
-//! folders this orchestrator made (marked in git config), and forces
+//! folders this orchestrator made (marked in git config; a task's folder
+//! under `workspace/worktrees/`, never one where the user checked out a
+//! task branch), and forces
 //! nothing: a worktree with changes is kept, a branch moved meanwhile too;
 //! only what `worktrees.copy` and `link` brought in is removed first.
 
 use anyhow::{Context, Result};
-use camino::Utf8PathBuf;
+use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::git::repo::Repo;
 use crate::git::worktrees::{mark, remove_empty_parents};
+use crate::model::branch;
 use crate::model::config::Config;
 use crate::model::definitions::invalid;
 use crate::model::layout::Layout;
-use crate::model::task;
 use crate::state::lock;
 use crate::state::status::{self, State};
 
@@ -75,6 +77,14 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
             .iter()
             .find(|(_, b)| b.as_deref() == Some(branch.as_str()))
             .map(|(path, _)| path.clone());
+        if let Some(other) = folder.as_ref().filter(|f| !made_for(layout, f, &branch)) {
+            kept += 1;
+            println!(
+                "kept     {branch}: it is checked out at {}, which cargo xtask did not make and never removes; check out another branch there (or remove that worktree yourself), then clean again",
+                layout.display(other)
+            );
+            continue;
+        }
         // An orchestrator killed mid-run leaves its tasks running (the
         // supervisor goes on): the lock is free, but the worktree is not.
         let running = folder
@@ -180,7 +190,7 @@ fn moved_worktrees(
             if id.starts_with('.') {
                 return None;
             }
-            let branch = task::branch_name(id);
+            let branch = branch::branch_name(id);
             let on = match on {
                 Some(b) if *b == branch => return None,
                 Some(b) => format!("branch `{b}`"),
@@ -189,6 +199,19 @@ fn moved_worktrees(
             Some((path.clone(), on, branch))
         })
         .collect()
+}
+
+/// Whether `folder` is a worktree this orchestrator made for `branch`:
+/// its task's worktree, or the folder that one is made in before it is
+/// moved in place. Anywhere else the branch is checked out is the user's
+/// (the checkout, a worktree of their own to look at an agent's work):
+/// neither it nor what `copy` brought into the root is ever removed.
+fn made_for(layout: &Layout, folder: &Utf8Path, branch: &str) -> bool {
+    let Ok(rel) = folder.strip_prefix(layout.worktree_dir("")) else {
+        return false;
+    };
+    let id = rel.strip_prefix(".new").unwrap_or(rel);
+    branch::branch_name(id.as_str()) == branch
 }
 
 /// The branches this orchestrator made: those with its mark in git config.

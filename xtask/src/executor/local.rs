@@ -15,6 +15,7 @@ use anyhow::{Context, Result};
 use super::protocol::{Report, Request, Spec, PROMPTS_ENV, SLOTS_ENV, SUPERVISOR_ARG};
 use super::{Event, Launch, Limits};
 use crate::model::layout::Layout;
+use crate::sys::env::GIT_REPOSITORY_VARS;
 
 /// The orchestrator's handle on its supervisor.
 pub struct Supervisor {
@@ -47,6 +48,11 @@ impl Supervisor {
         let exe = std::env::current_exe()
             .context("cannot find the xtask binary to start the supervisor")?;
         let mut command = Command::new(&exe);
+        // Every task inherits the supervisor's environment: none may get
+        // the user's repository from a git hook that started the run.
+        for var in GIT_REPOSITORY_VARS {
+            command.env_remove(var);
+        }
         command
             .arg(SUPERVISOR_ARG)
             .env(PROMPTS_ENV, serde_json::to_string(prompt_patterns)?)

@@ -19,6 +19,7 @@ use crate::model::config::SlurmConfig;
 use crate::model::layout::Layout;
 use crate::state::records::{write_record, ExitRecord};
 use crate::state::status::Ending;
+use crate::sys::env::GIT_REPOSITORY_VARS;
 
 /// Reasons for which a pending job will never start.
 const HOPELESS: [&str; 6] = [
@@ -194,7 +195,13 @@ fn slurm(argv: &[String], env: &[(String, String)], dir: Option<&Utf8Path>) -> R
     let (program, args) = argv
         .split_first()
         .context("a Slurm command names its program")?;
-    let cmd = xshell::cmd!(sh, "{program} {args...}")
+    // sbatch exports its environment to the job: no task may get the
+    // user's repository from a git hook that started the run.
+    let cmd = GIT_REPOSITORY_VARS
+        .iter()
+        .fold(xshell::cmd!(sh, "{program} {args...}"), |cmd, var| {
+            cmd.env_remove(var)
+        })
         .envs(env.iter().map(|(k, v)| (k, v)))
         .quiet();
     let output = Command::from(cmd).output();

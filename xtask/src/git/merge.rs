@@ -7,8 +7,9 @@
 //! leaving the branch as it was.
 //!
 //! Every step can be done again: an orchestrator killed during a merge
-//! leaves a rebase in progress, which the next one aborts and redoes, or a
-//! merge done but not recorded, which the next one finds done.
+//! leaves a rebase in progress (marked as its own), which the next one
+//! aborts and redoes, or a merge done but not recorded, which the next one
+//! finds done.
 
 use std::sync::mpsc::{self, Sender};
 
@@ -105,12 +106,13 @@ fn merge(repo: &Repo, target: &Target, request: &Request) -> Result<Merged> {
         (&target.integration_dir, &target.integration),
     ] {
         repo.remove_stale_worktree_locks(dir)?;
-        if repo.rebase_in_progress(dir)? {
-            repo.undo_rebase(dir, branch)?;
-        }
+        repo.undo_rebase(dir, branch)?;
         repo.back_on(dir, branch)?;
     }
     repo.restore_clean(&target.integration_dir)?;
+    // A brought file the agent staged would go into a commit, or, alone in
+    // the index, stop the rebase: it stays in the worktree, unstaged.
+    repo.unstage(worktree, &target.brought)?;
     let leftovers = repo.uncommitted(worktree, &target.brought)?;
     if !leftovers.is_empty() {
         if !target.commit_leftovers {

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use xshell::{cmd, Cmd, Shell};
 
 use crate::model::layout::Layout;
+use crate::sys::env::GIT_REPOSITORY_VARS;
 use crate::sys::shell::shell_word;
 
 /// Who commits when git has no identity configured (a fresh CI machine):
@@ -118,13 +119,6 @@ impl Repo {
         self.commit_of(&format!("refs/heads/{branch}"))
     }
 
-    /// Whether `name` is a valid branch name.
-    pub fn valid_branch_name(&self, name: &str) -> bool {
-        let sh = &self.sh;
-        output(prep(cmd!(sh, "git check-ref-format --branch {name}")))
-            .is_ok_and(|out| out.status.success())
-    }
-
     pub fn config_get(&self, key: &str) -> Result<Option<String>> {
         let sh = &self.sh;
         let out = output(prep(cmd!(sh, "git config --get {key}")))?;
@@ -221,13 +215,14 @@ impl Repo {
             }
             Err(e) => return Err(e),
         };
+        let real = self.ours.canonicalize_utf8().ok();
         let mut found = Vec::new();
         for block in text.split("\n\n") {
             let mut path = None;
             let mut branch = None;
             for line in block.lines() {
                 if let Some(p) = line.strip_prefix("worktree ") {
-                    path = Some(Utf8PathBuf::from(p));
+                    path = Some(self.as_ours(p, real.as_deref()));
                 } else if let Some(b) = line.strip_prefix("branch refs/heads/") {
                     branch = Some(b.to_owned());
                 }
@@ -239,6 +234,18 @@ impl Repo {
         Ok(found)
     }
 
+    /// `path`, as git says it (its symlinks resolved), in the form of this
+    /// orchestrator's own paths when it is under `real`, the resolved
+    /// folder of its worktrees: a `workspace/` that is a symlink (to a
+    /// scratch disk) leads git elsewhere than the paths the run compares.
+    fn as_ours(&self, path: &str, real: Option<&Utf8Path>) -> Utf8PathBuf {
+        let path = Utf8PathBuf::from(path);
+        match real.map(|real| path.strip_prefix(real)) {
+            Some(Ok(rest)) => self.ours.join(rest),
+            _ => path,
+        }
+    }
+
     /// Removes the records of worktrees whose `add` was cut short before it
     /// had written them whole: locked as "initializing", without the file
     /// that names the repository, and either for a folder of ours or not
@@ -248,6 +255,7 @@ impl Repo {
         let sh = &self.sh;
         let common = run(prep(cmd!(sh, "git rev-parse --git-common-dir")))?;
         let records = self.top.join(common).join("worktrees");
+        let real = self.ours.canonicalize_utf8().ok();
         let mut dropped = false;
         for entry in records.read_dir_utf8().into_iter().flatten().flatten() {
             let dir = entry.path();
@@ -259,7 +267,9 @@ impl Repo {
                 .and_then(|m| m.modified())
                 .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() >= 2));
             let gitdir = std::fs::read_to_string(dir.join("gitdir")).unwrap_or_default();
-            let mine = gitdir.trim().starts_with(self.ours.as_str());
+            let mine = self
+                .as_ours(gitdir.trim(), real.as_deref())
+                .starts_with(&self.ours);
             if unfinished && (mine || quiet) {
                 std::fs::remove_dir_all(dir).with_context(|| {
                     format!("cannot remove the unfinished worktree record {dir}")
@@ -332,7 +342,7 @@ impl Repo {
             return Ok(Vec::new());
         }
         let sh = &self.sh;
-        let specs: Vec<String> = paths.iter().map(|p| format!(":(literal){p}")).collect();
+        let specs = literally(paths);
         let text = run(prep(cmd!(
             sh,
             "git -C {dir} status --porcelain -z --untracked-files=all -- {specs...}"
@@ -345,16 +355,31 @@ impl Repo {
     }
 
     /// Commits everything in the worktree at `dir` but the paths of
-    /// `except`.
+    /// `except`, also when the agent staged them itself (`git add -A`):
+    /// those are taken out of the index (back to the commit's version)
+    /// first, so that a copied `.env` is never committed.
     pub fn commit_all(&self, dir: &Utf8Path, message: &str, except: &[String]) -> Result<()> {
         let sh = &self.sh;
         let paths = all_but(except);
         run(prep(cmd!(sh, "git -C {dir} add --all -- {paths...}")))?;
+        self.unstage(dir, except)?;
         run(prep(cmd!(
             sh,
             "git -C {dir} commit --quiet --no-verify -m {message}"
         )))
         .map(drop)
+    }
+
+    /// Takes `paths` (as written, no wildcards) out of the index of the
+    /// worktree at `dir`, back to the commit's version; the files stay as
+    /// they are.
+    pub fn unstage(&self, dir: &Utf8Path, paths: &[String]) -> Result<()> {
+        if paths.is_empty() {
+            return Ok(());
+        }
+        let sh = &self.sh;
+        let specs = literally(paths);
+        run(prep(cmd!(sh, "git -C {dir} reset --quiet -- {specs...}"))).map(drop)
     }
 
     /// How many commits `to` has that `from` has not.
@@ -367,8 +392,30 @@ impl Repo {
     }
 
     /// Rebases the branch checked out at `dir` onto `onto`, without an
-    /// editor; on conflicts, aborts and names the conflicted files.
+    /// editor; on conflicts, aborts and names the conflicted files. It is
+    /// marked as ours while it may be in progress (see `undo_rebase`): the
+    /// mark is written before it starts, and stays when an orchestrator is
+    /// killed during it.
     pub fn rebase(&self, dir: &Utf8Path, onto: &str) -> Result<Rebased> {
+        let mark = self.rebase_mark(dir)?;
+        std::fs::write(&mark, onto).with_context(|| format!("cannot write {mark}"))?;
+        let rebased = self.rebase_unmarked(dir, onto);
+        if !self.rebase_in_progress(dir)? {
+            remove_file_if_there(&mark)?;
+        }
+        rebased
+    }
+
+    /// Where `rebase` marks a rebase of ours in the worktree at `dir`: in
+    /// its own git folder, beside git's state of the rebase, which nothing
+    /// commits.
+    fn rebase_mark(&self, dir: &Utf8Path) -> Result<Utf8PathBuf> {
+        let sh = &self.sh;
+        let own = run(prep(cmd!(sh, "git -C {dir} rev-parse --absolute-git-dir")))?;
+        Ok(Utf8PathBuf::from(own).join("xtask-rebase"))
+    }
+
+    fn rebase_unmarked(&self, dir: &Utf8Path, onto: &str) -> Result<Rebased> {
         let sh = &self.sh;
         let out = output(prep(cmd!(sh, "git -C {dir} rebase --no-autostash {onto}")))?;
         if out.status.success() {
@@ -393,15 +440,41 @@ impl Repo {
 
     /// Whether a rebase was left in progress in the worktree at `dir` (an
     /// orchestrator killed during it).
-    pub fn rebase_in_progress(&self, dir: &Utf8Path) -> Result<bool> {
+    fn rebase_in_progress(&self, dir: &Utf8Path) -> Result<bool> {
+        Ok(self.in_progress(dir)? == Some("a rebase"))
+    }
+
+    /// What the checkout at `dir` is in the middle of (a rebase, a merge, a
+    /// cherry-pick, a revert, a bisect), by the state files git keeps
+    /// meanwhile in its git folder.
+    pub fn in_progress(&self, dir: &Utf8Path) -> Result<Option<&'static str>> {
+        const STATES: [(&str, &str); 6] = [
+            ("rebase-merge", "a rebase"),
+            ("rebase-apply", "a rebase"),
+            ("MERGE_HEAD", "a merge"),
+            ("CHERRY_PICK_HEAD", "a cherry-pick"),
+            ("REVERT_HEAD", "a revert"),
+            ("BISECT_LOG", "a bisect"),
+        ];
         let sh = &self.sh;
-        for state in ["rebase-merge", "rebase-apply"] {
-            let path = run(prep(cmd!(sh, "git -C {dir} rev-parse --git-path {state}")))?;
-            if dir.join(&path).exists() || Utf8Path::new(&path).exists() {
-                return Ok(true);
-            }
-        }
-        Ok(false)
+        let args: Vec<&str> = STATES
+            .iter()
+            .flat_map(|(file, _)| ["--git-path", file])
+            .collect();
+        let paths = run(prep(cmd!(sh, "git -C {dir} rev-parse {args...}")))?;
+        // Each path is relative to `dir` unless git said it whole.
+        Ok(paths
+            .lines()
+            .zip(STATES)
+            .find(|(path, _)| dir.join(path).exists())
+            .map(|(_, (_, what))| what))
+    }
+
+    /// Whether the checkout at `dir` has a detached HEAD (no branch).
+    pub fn detached(&self, dir: &Utf8Path) -> Result<bool> {
+        let sh = &self.sh;
+        let out = output(prep(cmd!(sh, "git -C {dir} symbolic-ref -q HEAD")))?;
+        Ok(!out.status.success())
     }
 
     /// Removes the lock files a git killed with an earlier orchestrator left
@@ -445,20 +518,34 @@ impl Repo {
         Ok(())
     }
 
-    /// Undoes a rebase of ours in progress in the worktree at `dir`, back
-    /// to `branch` as it was. A rebase killed before it had written where
-    /// it started from cannot be aborted: its state is dropped, and what it
-    /// had checked out is set back to the branch's commit. That discards
-    /// only the rebase's own work: the merge queue commits everything in a
-    /// worktree before it rebases, and a rebase moves the branch only once
-    /// it is done.
+    /// Undoes a rebase of ours (one `rebase` marked) left in progress in
+    /// the worktree at `dir` by a killed orchestrator, back to `branch` as
+    /// it was. A rebase killed before it had written where it started from
+    /// cannot be aborted: its state is dropped, and what it had checked out
+    /// is set back to the branch's commit. That discards only the rebase's
+    /// own work: the merge queue commits everything in a worktree before it
+    /// rebases, and a rebase moves the branch only once it is done. A
+    /// rebase in progress that is not ours (the agent's, stopped to edit a
+    /// commit or on a conflict) holds commits on no branch: it is an error,
+    /// and left as it is.
     pub fn undo_rebase(&self, dir: &Utf8Path, branch: &str) -> Result<()> {
+        let mark = self.rebase_mark(dir)?;
+        if !self.rebase_in_progress(dir)? {
+            return remove_file_if_there(&mark);
+        }
+        if !mark.exists() {
+            let dir = shell_word(dir.as_str());
+            bail!(
+                "a rebase cargo xtask did not start (the agent's own) is in progress in the worktree {dir}: what it committed meanwhile is on no branch, and nothing was merged; finish it (`git -C {dir} rebase --continue`) or abort it (`git -C {dir} rebase --abort`), then run the task again"
+            );
+        }
         let sh = &self.sh;
         if run(prep(cmd!(sh, "git -C {dir} rebase --abort"))).is_err() {
             run(prep(cmd!(sh, "git -C {dir} rebase --quit")))?;
             let tip = format!("refs/heads/{branch}");
             run(prep(cmd!(sh, "git -C {dir} reset --quiet --hard {tip}")))?;
         }
+        remove_file_if_there(&mark)?;
         self.back_on(dir, branch)
     }
 
@@ -555,10 +642,23 @@ fn all_but(except: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// Pathspecs of `paths`, each taken as it is written (no wildcards).
+fn literally(paths: &[String]) -> Vec<String> {
+    paths.iter().map(|p| format!(":(literal){p}")).collect()
+}
+
 fn remove_lock(path: &Utf8Path) -> Result<()> {
+    remove_file_if_there(path).context("cannot remove a stale lock")
+}
+
+/// Removes the file at `path`, if there is one. A file where a folder of
+/// its path should be (a branch `task` is a file where `task/<id>.lock`
+/// would be) means there is none either.
+fn remove_file_if_there(path: &Utf8Path) -> Result<()> {
+    use std::io::ErrorKind::{NotADirectory, NotFound};
     match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            Err(e).with_context(|| format!("cannot remove the stale lock {path}"))
+        Err(e) if !matches!(e.kind(), NotFound | NotADirectory) => {
+            Err(e).with_context(|| format!("cannot remove {path}"))
         }
         _ => Ok(()),
     }
@@ -568,14 +668,9 @@ fn remove_lock(path: &Utf8Path) -> Result<()> {
 /// whatever the orchestrator's environment says (it may run from a git
 /// hook), and not echoed.
 fn prep(cmd: Cmd<'_>) -> Cmd<'_> {
-    [
-        "GIT_DIR",
-        "GIT_WORK_TREE",
-        "GIT_INDEX_FILE",
-        "GIT_COMMON_DIR",
-    ]
-    .into_iter()
-    .fold(cmd.quiet(), |cmd, var| cmd.env_remove(var))
+    GIT_REPOSITORY_VARS
+        .iter()
+        .fold(cmd.quiet(), |cmd, var| cmd.env_remove(var))
 }
 
 /// Runs a git command to its end, whatever its exit status. xshell builds

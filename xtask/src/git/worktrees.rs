@@ -9,9 +9,9 @@ use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::git::repo::Repo;
+use crate::model::branch::branch_name;
 use crate::model::config::Worktrees as Settings;
 use crate::model::layout::Layout;
-use crate::model::task::branch_name;
 
 /// A task's worktree, ready for an attempt.
 #[derive(Debug, Clone)]
@@ -83,6 +83,7 @@ impl Worktrees {
         match repo.branch_commit(branch)? {
             None => {
                 let base = &self.settings.base;
+                self.check_head_settled()?;
                 let Some(start) = repo.commit_of(base)? else {
                     bail!("worktrees.base `{base}` names no commit of {}: make a first commit, or set worktrees.base", repo.top);
                 };
@@ -127,6 +128,26 @@ impl Worktrees {
         repo.add_worktree(&dir, branch)
     }
 
+    /// With `worktrees.base: HEAD`, the integration branch starts from
+    /// the user's checkout as it is: not while it is in the middle of a
+    /// rebase, a merge, a cherry-pick or a bisect, or on a detached HEAD,
+    /// where HEAD is a passing commit, likely on no branch a moment later.
+    fn check_head_settled(&self) -> Result<()> {
+        if self.settings.base != "HEAD" {
+            return Ok(());
+        }
+        let top = &self.repo.top;
+        let state = match self.repo.in_progress(top)? {
+            Some(what) => format!("in the middle of {what}"),
+            None if self.repo.detached(top)? => "on a detached HEAD".to_owned(),
+            None => return Ok(()),
+        };
+        bail!(
+            "the integration branch `{}` is made from HEAD (worktrees.base), and the checkout {top} is {state}: finish it or abort it and check out a branch, or set worktrees.base in tasks/orchestrator.yaml to the branch to start from, then run again",
+            self.settings.integration
+        )
+    }
+
     /// Task `id`'s worktree: reused when this orchestrator made it, made
     /// from the integration tip when there is none. A branch or folder of
     /// the same name that it did not make is an error naming it.
@@ -134,10 +155,10 @@ impl Worktrees {
         let repo = &self.repo;
         let branch = branch_name(id);
         let path = self.layout.worktree_dir(id);
-        if !repo.valid_branch_name(&branch) {
-            bail!("`{branch}` is not a branch name git takes: rename the task");
-        }
         let tip = repo.branch_commit(&branch)?;
+        if tip.is_none() {
+            self.check_no_branch_holds(&branch)?;
+        }
         let base = repo.config_get(&mark(&branch))?;
         let base = match (tip, base) {
             (Some(_), None) => bail!(
@@ -173,9 +194,7 @@ impl Worktrees {
         repo.remove_stale_ref_locks(&[&branch])?;
         if base.is_some() && path.join(".git").is_file() {
             repo.remove_stale_worktree_locks(&path)?;
-            if repo.rebase_in_progress(&path)? {
-                repo.undo_rebase(&path, &branch)?;
-            }
+            repo.undo_rebase(&path, &branch)?;
             repo.back_on(&path, &branch)?;
         }
         let listed = repo.worktrees()?;
@@ -222,6 +241,9 @@ impl Worktrees {
         };
         repo.add_worktree(&aside, &branch)?;
         self.bring_files(&aside)?;
+        // Made again on a branch an earlier worktree left (`workspace/`
+        // removed since): brought to the integration tip as a reused one is.
+        let base = self.catch_up(&aside, &branch, &base)?;
         make_parent(&path)?;
         repo.move_worktree(&aside, &path)?;
         remove_empty_parents(&aside, &self.layout.worktree_dir(""));
@@ -233,12 +255,27 @@ impl Worktrees {
         })
     }
 
-    /// A reused worktree whose work is all in the integration branch
-    /// (none of its own yet, or merged) and that holds no change is brought
-    /// to the integration tip, so that a task run again starts from what
-    /// its dependencies merged since; returns its base. One with work of
-    /// its own not merged (a conflict to resolve) or changes is left as
-    /// its last attempt left it.
+    /// Fails when a branch is named like a folder of `branch` (`task`,
+    /// `task/01-build` for `task/01-build/a`): git cannot have both, and
+    /// that branch is the user's, never moved.
+    fn check_no_branch_holds(&self, branch: &str) -> Result<()> {
+        let folders = branch.match_indices('/').map(|(end, _)| &branch[..end]);
+        for folder in folders {
+            if self.repo.branch_commit(folder)?.is_some() {
+                bail!(
+                    "a branch `{folder}` is in the way of the task's branch `{branch}`: git cannot have a branch and a folder of branches of the same name; rename yours (`git branch -m {folder} <new name>`)"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// A reused worktree, or one made again on its branch, whose work is
+    /// all in the integration branch (none of its own yet, or merged) and
+    /// that holds no change is brought to the integration tip, so that a
+    /// task run again starts from what its dependencies merged since;
+    /// returns its base. One with work of its own not merged (a conflict to
+    /// resolve) or changes is left as its last attempt left it.
     fn catch_up(&self, path: &Utf8Path, branch: &str, base: &str) -> Result<String> {
         let repo = &self.repo;
         let integration = &self.settings.integration;

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::os::unix::fs::PermissionsExt;
 
 use crate::model::argv;
+use crate::model::branch;
 use crate::model::cache::Cache;
 use crate::model::config::{Config, ExecutorKind, ResultFormat};
 use crate::model::discovery::Discovery;
@@ -422,7 +423,7 @@ fn branch_clashes(config: &Config, tasks: &[Task]) -> Vec<Problem> {
     let mut by_branch: BTreeMap<String, &Task> = BTreeMap::new();
     let mut problems = Vec::new();
     for task in tasks.iter().filter(|t| t.in_worktree(config)) {
-        let branch = task::branch_name(&task.id);
+        let branch = branch::branch_name(&task.id);
         if let Some(first) = by_branch.insert(branch.clone(), task) {
             problems.push(Problem::in_file(
                 &task.file,

@@ -1,8 +1,9 @@
 //! What the user wrote, read and checked: where things live, the config,
-//! task files, prompt templates, the checked graph, and the problems found
-//! in them.
+//! branch names, task files, prompt templates, the checked graph, and the
+//! problems found in them.
 
 pub mod argv;
+pub mod branch;
 pub mod cache;
 pub mod config;
 pub mod definitions;

@@ -239,22 +239,6 @@ pub fn scopes_overlap(a: &str, b: &str) -> bool {
     a.starts_with(&b) || b.starts_with(&a)
 }
 
-/// The branch of task `id`: `task/<id>`, with what git does not take in a
-/// branch name (spaces, `~^:?*[\`) made `-`.
-pub fn branch_name(id: &str) -> String {
-    let cleaned: String = id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_./".contains(c) {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    format!("task/{}", cleaned.replace("..", "-"))
-}
-
 /// A task id as a user may type it: also as the file's path, under
 /// `tasks/` or from the root (`tasks/01-build/01-fetch.md`).
 pub fn normalize_id(typed: &str) -> &str {
@@ -643,13 +627,6 @@ mod tests {
                 "/r/tasks/01-a/t.md:6: `resources.cpus`: must be a number above 0, found 0",
             ]
         );
-    }
-
-    #[test]
-    fn branch_names() {
-        assert_eq!(branch_name("01-a/b"), "task/01-a/b");
-        assert_eq!(branch_name("01 a/my task"), "task/01-a/my-task");
-        assert_eq!(branch_name("p/a..b~1"), "task/p/a-b-1");
     }
 
     #[test]

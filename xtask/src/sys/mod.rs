@@ -1,9 +1,11 @@
 //! Thin wrappers over the operating system: process groups, signals,
-//! waiting on file descriptors, quoting for the shell, work spread over
-//! the CPUs, and a lock that outlives a panic.
+//! what children's environment leaves out, waiting on file descriptors,
+//! quoting for the shell, work spread over the CPUs, and a lock that
+//! outlives a panic.
 
 use std::sync::{Mutex, MutexGuard};
 
+pub mod env;
 pub mod parallel;
 pub mod poll;
 pub mod process;

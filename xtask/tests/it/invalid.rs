@@ -373,3 +373,22 @@ fn a_tab_in_indentation_is_named() {
         &["tasks/p/tab.md:3: frontmatter is not valid YAML: found character that cannot start any token, while scanning for the next token (the line is indented with a tab: YAML indents with spaces)"],
     );
 }
+
+/// An integration branch git would refuse (or take for an option), or one
+/// among the task branches (which `clean` removes once merged), is an
+/// invalid config before any git runs.
+#[test]
+fn an_integration_branch_git_refuses_or_among_the_task_branches_is_invalid() {
+    for (name, message) in [
+        ("'my branch'", "`my branch` is not a branch name git takes: it has a space"),
+        ("-x", "`-x` is not a branch name git takes: it starts with `-`"),
+        ("task/merged", "`task/merged` is where the task branches are (`task/<task id>`, removed by `clean` once merged): name the branch outside `task/`"),
+    ] {
+        let t = Tree::new();
+        t.config(&format!("kill_grace: 1s\nworktrees:\n  integration: {name}\n"));
+        t.task("p/ok", &sh(MARK));
+        t.run(&["validate"])
+            .code(2)
+            .says(&format!("tasks/orchestrator.yaml:3: `worktrees.integration`: {message}"));
+    }
+}

@@ -3,6 +3,7 @@
 
 mod agents;
 mod approvals;
+mod branches;
 mod cache;
 mod commands;
 mod core;
@@ -16,5 +17,6 @@ mod prompts;
 mod reliability;
 mod slurm;
 mod tree;
+mod user_repo;
 mod views;
 mod worktrees;

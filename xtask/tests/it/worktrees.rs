@@ -6,7 +6,7 @@ use crate::tree::*;
 
 /// A tree that is a git repository with a first commit, whose tasks run in
 /// worktrees; the config has `extra` too.
-fn repo(extra: &str) -> Tree {
+pub fn repo(extra: &str) -> Tree {
     let t = Tree::new();
     t.config(&format!(
         "kill_grace: 1s\nworktrees: {{default: true}}\n{extra}"
@@ -28,14 +28,14 @@ fn integration_made_before(t: &Tree) {
 }
 
 /// Shell that writes `text` into `file` and commits it.
-fn commit(file: &str, text: &str) -> String {
+pub fn commit(file: &str, text: &str) -> String {
     sh(&format!(
         "echo {text} > {file} && git add {file} && git commit -q -m 'write {file}'"
     ))
 }
 
 /// The subjects of the integration branch's commits, newest first.
-fn integration_log(t: &Tree) -> Vec<String> {
+pub fn integration_log(t: &Tree) -> Vec<String> {
     t.git(&["log", "--format=%s", "integration"])
         .lines()
         .map(str::to_owned)

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_yaml::Value;
 
+use crate::model::branch;
 use crate::model::yaml::{self, set, Fields, Unknown};
 
 #[derive(Debug, Clone)]
@@ -79,10 +80,7 @@ impl Worktrees {
             return;
         };
         set(&mut self.default, w.take("default", yaml::boolean));
-        set(
-            &mut self.integration,
-            w.take("integration", yaml::non_empty_text),
-        );
+        set(&mut self.integration, w.take("integration", integration));
         set(&mut self.base, w.take("base", yaml::non_empty_text));
         self.setup = w.take("setup", yaml::non_empty_text);
         set(
@@ -100,6 +98,26 @@ impl Worktrees {
         let problems = w.finish(Unknown::Refused, |_| None);
         f.absorb(problems);
     }
+}
+
+/// The integration branch's name: one git takes, outside the task
+/// branches' folder (whose merged branches `clean` removes, and where a
+/// task's branch could be the same).
+fn integration(value: &Value) -> Result<String, String> {
+    let name = yaml::non_empty_text(value)?;
+    if let Some(why) = branch::refusal(&name) {
+        return Err(format!(
+            "`{name}` is not a branch name git takes: {why}; name the branch otherwise"
+        ));
+    }
+    if branch::among_task_branches(&name) {
+        return Err(format!(
+            "`{name}` is where the task branches are (`{}/<task id>`, removed by `clean` once merged): name the branch outside `{}/`",
+            branch::TASK_BRANCHES,
+            branch::TASK_BRANCHES
+        ));
+    }
+    Ok(name)
 }
 
 fn port(value: &Value) -> Result<u16, String> {

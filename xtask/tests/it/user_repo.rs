@@ -1,0 +1,229 @@
+//! What of the user's repository a run never touches, whatever it meets: a
+//! run started from a git hook, the user's own worktrees, branches and
+//! work in progress. Real git repositories in temporary folders.
+
+use crate::tree::*;
+use crate::worktrees::{commit, integration_log, repo};
+
+/// The variables git gives a hook, which name the user's checkout.
+fn hook_env(t: &Tree) -> [(&'static str, std::path::PathBuf); 3] {
+    [
+        ("GIT_DIR", t.path(".git")),
+        ("GIT_WORK_TREE", t.root.clone()),
+        ("GIT_INDEX_FILE", t.path(".git/index")),
+    ]
+}
+
+/// The lines of `env`'s output that set a variable of `hook_env`.
+fn hook_vars_in(env: &str) -> Vec<&str> {
+    env.lines()
+        .filter(|line| {
+            ["GIT_DIR=", "GIT_WORK_TREE=", "GIT_INDEX_FILE="]
+                .iter()
+                .any(|var| line.starts_with(var))
+        })
+        .collect()
+}
+
+/// An orchestrator started from a git hook has git's repository variables:
+/// no task gets them, so an agent's commit lands on its task branch, not
+/// on the user's.
+#[test]
+fn a_run_started_from_a_git_hook_keeps_agents_out_of_the_user_s_checkout() {
+    let t = repo("");
+    t.task(
+        "p/a",
+        &sh("env > $TASK_OUTPUT_DIR/env; echo a > a.txt && git add a.txt && git commit -q -m 'write a.txt'"),
+    );
+    t.write("staged.txt", "the user's\n");
+    t.git(&["add", "staged.txt"]);
+    let mut run = t.command(&["orchestrate"]);
+    run.envs(hook_env(&t));
+    Run::from(run.output().unwrap()).code(0);
+    assert_eq!(t.git(&["log", "--format=%s", "main"]), "first");
+    assert_eq!(t.git(&["diff", "--cached", "--name-only"]), "staged.txt");
+    assert_eq!(integration_log(&t), ["write a.txt", "first"]);
+    let env = t.read("workspace/outputs/p/a/env");
+    assert_eq!(hook_vars_in(&env), Vec::<&str>::new());
+}
+
+/// sbatch exports its environment to the job: a Slurm job gets no git
+/// repository variable either (a stand-in sbatch records what it got).
+#[test]
+fn a_slurm_job_gets_no_git_repository_variable() {
+    let t = repo("executor: slurm\n");
+    t.task("p/a", &format!("workdir: root\n{}", sh("true")));
+    let bin = t.path("bin");
+    t.write_executable(
+        "bin/sbatch",
+        &format!(
+            "#!/bin/sh\nenv > {}/sbatch.env\necho no >&2\nexit 1\n",
+            bin.display()
+        ),
+    );
+    for other in ["scontrol", "scancel"] {
+        t.write_executable(&format!("bin/{other}"), "#!/bin/sh\nexit 1\n");
+    }
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let mut run = t.command(&["orchestrate"]);
+    run.envs(hook_env(&t)).env("PATH", path);
+    Run::from(run.output().unwrap())
+        .code(1)
+        .says("sbatch rejected the job: no");
+    let env = t.read("bin/sbatch.env");
+    assert!(env.contains("TASK_ID=p/a"), "{env}");
+    assert_eq!(hook_vars_in(&env), Vec::<&str>::new());
+}
+
+/// A task branch the user checked out (in a worktree of their own, to look
+/// at an agent's work, or in the checkout itself) keeps its folder, what
+/// `copy` would bring, and the branch: `clean` says where it is.
+#[test]
+fn clean_never_removes_a_worktree_of_the_user_s_with_a_task_branch() {
+    let t = repo("");
+    t.config("kill_grace: 1s\nworktrees: {default: true, copy: [.env]}\n");
+    t.write(".env", "SECRET=1\n");
+    t.task("p/a", &commit("a.txt", "a"));
+    t.task("p/b", &commit("b.txt", "b"));
+    t.run(&["orchestrate"]).code(0);
+    std::fs::remove_dir_all(t.path("workspace")).unwrap();
+    t.git(&["worktree", "prune"]);
+    let review = t.path("review");
+    t.git(&[
+        "worktree",
+        "add",
+        "-q",
+        review.to_str().unwrap(),
+        "task/p/a",
+    ]);
+    // Ignored by the user: git removes a worktree with ignored files.
+    t.write(".git/info/exclude", "review/\nbuild/\n");
+    t.write("review/build/out", "the user's build\n");
+    t.git(&["checkout", "-q", "task/p/b"]);
+    t.run(&["clean"])
+        .code(0)
+        .says("kept     task/p/a: it is checked out at review, which cargo xtask did not make")
+        .says("kept     task/p/b: it is checked out at ")
+        .says("removed 0, kept 2");
+    assert_eq!(t.read("review/build/out"), "the user's build\n");
+    assert_eq!(t.read(".env"), "SECRET=1\n");
+    for branch in ["task/p/a", "task/p/b"] {
+        t.git(&["rev-parse", "--verify", "-q", branch]);
+    }
+}
+
+/// An agent that stages everything (`git add -A`) and leaves the commit
+/// to the orchestrator gets its work committed, never what `copy` and
+/// `link` brought in (a secret in `.env`): that stays in its worktree.
+#[test]
+fn files_an_agent_staged_that_were_brought_in_are_never_committed() {
+    let t = repo("");
+    t.config("kill_grace: 1s\nworktrees: {default: true, copy: [.env], link: [node_modules]}\n");
+    t.write(".env", "SECRET=1\n");
+    std::fs::create_dir_all(t.path("node_modules/lib")).unwrap();
+    t.task(
+        "p/a",
+        &sh("echo work > work.txt; echo CHANGED=1 >> .env; git add -A"),
+    );
+    t.run(&["orchestrate"]).code(0);
+    let files = t.git(&["ls-tree", "-r", "--name-only", "integration"]);
+    assert_eq!(files, ".gitignore\nREADME.md\nwork.txt");
+    assert_eq!(
+        t.read("workspace/worktrees/p/a/.env"),
+        "SECRET=1\nCHANGED=1\n"
+    );
+}
+
+/// An agent that leaves a rebase of its own in progress (stopped to edit a
+/// commit, with a commit made meanwhile on the rebase's detached HEAD)
+/// fails its task, naming the worktree and what to do: its rebase is not
+/// aborted, and nothing of its work is dropped or merged. Only a rebase
+/// the orchestrator started (see the kill test in `worktrees.rs`) is undone.
+#[test]
+fn a_rebase_the_agent_left_in_progress_fails_the_task_and_loses_nothing() {
+    let t = repo("");
+    t.task(
+        "p/a",
+        &sh("test -f important.txt && exit 0; echo one > a.txt && git add a.txt && git commit -q -m first && \
+             GIT_SEQUENCE_EDITOR='sed -i s/^pick/edit/' git rebase -q -i HEAD~1 && \
+             echo work > important.txt && git add important.txt && git commit -q -m important"),
+    );
+    t.run(&["orchestrate"]).code(1);
+    let error = t.status("p/a")["error"].as_str().unwrap().to_owned();
+    assert!(
+        error.contains(
+            "a rebase cargo xtask did not start (the agent's own) is in progress in the worktree"
+        ) && error.contains("workspace/worktrees/p/a")
+            && error.contains("rebase --continue"),
+        "{error}"
+    );
+    assert_eq!(integration_log(&t), ["first"]);
+    let worktree = t.path("workspace/worktrees/p/a");
+    assert!(worktree.join("important.txt").exists());
+    assert_eq!(
+        git_in(&worktree, &["log", "--format=%s", "-2", "HEAD"]),
+        "important\nfirst"
+    );
+    git_in(&worktree, &["rebase", "--continue"]);
+    // Finished by hand, its next run merges it all.
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(integration_log(&t), ["important", "first", "first"]);
+}
+
+/// With `worktrees.base: HEAD`, the integration branch is not made from a
+/// checkout in the middle of a rebase (a passing, detached commit), nor
+/// during a merge or on a detached HEAD: the run stops before anything
+/// starts, saying what to do.
+#[test]
+fn the_integration_branch_is_not_made_from_a_checkout_in_the_middle_of_something() {
+    let t = repo("");
+    t.task("p/a", &sh(MARK));
+    t.write("f.txt", "1\n");
+    t.git(&["add", "f.txt"]);
+    t.git(&["commit", "-q", "-m", "main's"]);
+    t.git(&["checkout", "-q", "-b", "feature", "HEAD~1"]);
+    t.write("f.txt", "2\n");
+    t.git(&["add", "f.txt"]);
+    t.git(&["commit", "-q", "-m", "feature's"]);
+    // Stops on the conflict in f.txt, HEAD detached on main's commit.
+    let conflicted = std::process::Command::new("git")
+        .args(["-c", "user.name=test", "-c", "user.email=test@localhost"])
+        .args(["rebase", "main"])
+        .current_dir(&t.root)
+        .output()
+        .unwrap();
+    assert!(!conflicted.status.success());
+    t.run(&["orchestrate"])
+        .code(2)
+        .says("the integration branch `integration` is made from HEAD (worktrees.base), and the checkout ")
+        .says("is in the middle of a rebase: finish it or abort it and check out a branch, or set worktrees.base");
+    t.git(&["rebase", "--abort"]);
+    t.git(&["checkout", "-q", "--detach"]);
+    t.run(&["orchestrate"])
+        .code(2)
+        .says("is on a detached HEAD");
+    assert!(!t.exists("markers"));
+    assert_eq!(t.git(&["branch", "--list", "integration"]), "");
+    t.git(&["checkout", "-q", "feature"]);
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(integration_log(&t), ["feature's", "first"]);
+}
+
+/// An agent that commits its work and stages only a brought file (nothing
+/// else left over) has its work merged: the staged `.env` neither goes
+/// into a commit nor stops the rebase.
+#[test]
+fn a_brought_file_left_staged_alone_does_not_stop_the_merge() {
+    let t = repo("");
+    t.config("kill_grace: 1s\nworktrees: {default: true, copy: [.env]}\n");
+    t.write(".env", "SECRET=1\n");
+    t.task("p/other", &commit("other.txt", "other"));
+    t.task(
+        "p/a",
+        &sh("until git log --format=%s $TASK_INTEGRATION_BRANCH | grep -q other; do sleep 0.02; done; \
+             echo a > a.txt && git add a.txt && git commit -q -m 'write a.txt' && git add .env"),
+    );
+    t.run(&["orchestrate"]).code(0);
+    let files = t.git(&["ls-tree", "-r", "--name-only", "integration"]);
+    assert_eq!(files, ".gitignore\nREADME.md\na.txt\nother.txt");
+}
