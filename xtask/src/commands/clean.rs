@@ -216,14 +216,15 @@ fn made_for(layout: &Layout, folder: &Utf8Path, branch: &str) -> bool {
 
 /// The branches this orchestrator made: those with its mark in git config.
 fn ours(repo: &Repo) -> Result<Vec<String>> {
+    let marked = format!(r"^branch\.{}/.*\.xtaskbase$", branch::TASK_BRANCHES);
     Ok(repo
-        .config_regexp(r"^branch\.task/.*\.xtaskbase$")?
+        .config_regexp(&marked)?
         .into_iter()
         .filter_map(|key| {
             key.strip_prefix("branch.")?
                 .strip_suffix(".xtaskbase")
                 .map(str::to_owned)
         })
-        .filter(|branch| branch.starts_with("task/"))
+        .filter(|name| branch::among_task_branches(name))
         .collect())
 }
