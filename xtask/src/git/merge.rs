@@ -14,7 +14,7 @@
 use std::sync::mpsc::{self, Sender};
 
 use anyhow::{bail, Result};
-use camino::Utf8PathBuf;
+use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::git::repo::{Rebased, Repo};
 use crate::model::layout::Layout;
@@ -99,6 +99,7 @@ fn merge(repo: &Repo, target: &Target, request: &Request) -> Result<Merged> {
             target.integration_dir
         );
     }
+    check_no_operation_in(repo, &target.integration_dir)?;
     // Left by an orchestrator killed during a merge: undone, then redone.
     repo.remove_stale_ref_locks(&[&request.branch, &target.integration])?;
     for (dir, branch) in [
@@ -143,4 +144,17 @@ fn merge(repo: &Repo, target: &Target, request: &Request) -> Result<Merged> {
     }
     repo.fast_forward(&target.integration_dir, &request.branch)?;
     Ok(Merged::Done(Some(repo.head(&target.integration_dir)?)))
+}
+
+/// The orchestrator only fast-forwards its worktree of the integration
+/// branch: a merge, rebase, cherry-pick, revert or bisect in progress there
+/// is a person's (merging their own commits in, as README says), and the
+/// reset before a merge would throw away their resolution.
+pub fn check_no_operation_in(repo: &Repo, dir: &Utf8Path) -> Result<()> {
+    match repo.in_progress(dir)? {
+        Some(what) => bail!(
+            "{dir} is in the middle of {what}, not one of cargo xtask's (it only fast-forwards there): finish it (`git commit`, `git rebase --continue`) or abort it (`git merge --abort`, `git rebase --abort`) there, then run again"
+        ),
+        None => Ok(()),
+    }
 }

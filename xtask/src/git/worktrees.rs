@@ -117,7 +117,7 @@ impl Worktrees {
         // Registered, and still there: a `workspace/` removed since leaves
         // it registered without its folder (pruned below).
         if listed.iter().any(|(path, _)| *path == dir) && dir.exists() {
-            return Ok(());
+            return super::merge::check_no_operation_in(repo, &dir);
         }
         if dir.exists() {
             bail!("{dir} exists and is not the integration worktree git knows: move it away");

@@ -227,3 +227,45 @@ fn a_brought_file_left_staged_alone_does_not_stop_the_merge() {
     let files = t.git(&["ls-tree", "-r", "--name-only", "integration"]);
     assert_eq!(files, ".gitignore\nREADME.md\na.txt\nother.txt");
 }
+
+/// README has the user merge their own commits into the integration
+/// branch in its worktree: a merge of theirs left in progress there (a
+/// conflict being resolved) stops the next run before anything starts,
+/// their resolution kept, instead of being reset away.
+#[test]
+fn a_merge_of_the_user_s_in_progress_in_the_integration_worktree_is_kept() {
+    let t = repo("");
+    t.write("shared.txt", "base\n");
+    t.git(&["add", "shared.txt"]);
+    t.git(&["commit", "-q", "-m", "shared"]);
+    t.task("p/a", &commit("shared.txt", "a"));
+    t.run(&["orchestrate"]).code(0);
+    t.write("shared.txt", "the user's\n");
+    t.git(&["commit", "-q", "-a", "-m", "user edits shared"]);
+    let integration = t.path("workspace/worktrees/.integration");
+    let merge = std::process::Command::new("git")
+        .args(["merge", "-q", "main"])
+        .current_dir(&integration)
+        .output()
+        .unwrap();
+    assert!(!merge.status.success(), "the merge was to conflict");
+    std::fs::write(integration.join("shared.txt"), "a\nthe user's\n").unwrap();
+    t.task("p/b", &commit("b.txt", "b"));
+    t.run(&["orchestrate"])
+        .code(2)
+        .says("is in the middle of a merge, not one of cargo xtask's");
+    assert_eq!(
+        std::fs::read_to_string(integration.join("shared.txt")).unwrap(),
+        "a\nthe user's\n"
+    );
+    assert!(integration.join(".git").exists());
+    let merging = std::process::Command::new("git")
+        .args(["rev-parse", "-q", "--verify", "MERGE_HEAD"])
+        .current_dir(&integration)
+        .status()
+        .unwrap();
+    assert!(
+        merging.success(),
+        "the user's merge is no longer in progress"
+    );
+}
