@@ -67,7 +67,17 @@ impl Worktrees {
             .collect();
         reaching.extend(self.settings.brought());
         reaching.push(".gitignore".to_owned());
-        self.repo.uncommitted(&layout.root, &reaching)
+        // A worktree is a checkout of the whole repository, the root only
+        // a folder of it: changes anywhere in it are in no worktree.
+        let top = &self.repo.top;
+        let root = layout.root.canonicalize_utf8();
+        let root = root.as_deref().unwrap_or(&layout.root);
+        let root_in_top = root.strip_prefix(top).unwrap_or(Utf8Path::new(""));
+        let reaching: Vec<String> = reaching
+            .iter()
+            .map(|path| root_in_top.join(path).to_string())
+            .collect();
+        self.repo.uncommitted(top, &reaching)
     }
 
     /// The orchestrator's worktree of the integration branch.

@@ -269,3 +269,32 @@ fn a_merge_of_the_user_s_in_progress_in_the_integration_worktree_is_kept() {
         "the user's merge is no longer in progress"
     );
 }
+
+/// With the root a folder of the repository, a worktree is still a
+/// checkout of all of it: a change outside the root is in no worktree
+/// either, and the warning names it.
+#[test]
+fn changes_outside_a_root_in_a_folder_of_the_repository_are_warned_of() {
+    let t = Tree::new();
+    t.write("lib.txt", "v1\n");
+    t.write(".gitignore", "sub/workspace/\n");
+    t.write(
+        "sub/tasks/orchestrator.yaml",
+        "kill_grace: 1s\nworktrees: {default: true}\n",
+    );
+    t.write("sub/tasks/p/a.md", &format!("---\n{}\n---\n", sh("true")));
+    t.git(&["init", "-q", "-b", "main"]);
+    t.git(&["add", "."]);
+    t.git(&["commit", "-q", "-m", "first"]);
+    t.write("lib.txt", "v2, not committed\n");
+    let run = std::process::Command::new(BIN)
+        .arg("--root")
+        .arg(t.path("sub"))
+        .arg("orchestrate")
+        .current_dir(t.path("sub"))
+        .output()
+        .unwrap();
+    Run::from(run)
+        .code(0)
+        .says("changes not committed in the checkout (lib.txt)");
+}
