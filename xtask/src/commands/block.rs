@@ -16,6 +16,7 @@ use crate::run::Options;
 use crate::state::events::{self, Event};
 use crate::state::lock;
 use crate::state::status::{self, State, Status};
+use crate::sys::process;
 
 /// The error a task blocked with no `--reason` records.
 pub const BY_HAND: &str = "blocked by hand";
@@ -99,18 +100,26 @@ pub fn refuse_if_running(layout: &Layout, id: &str) -> Result<()> {
     for warning in warnings {
         eprintln!("warning: {warning}");
     }
-    if let Some(status) = status {
-        if status.status == State::Running && status.looked_after() {
-            let by = match (status.pid, status.supervisor_pid) {
-                (Some(pid), _) => format!("pid {pid}"),
-                (None, Some(pid)) => format!("under supervisor pid {pid}"),
-                (None, None) => "on Slurm".to_owned(),
-            };
-            bail!(
-                "{id} is running ({by}): stop it first, or let `{}` record its end",
-                layout.cmd("monitor")
-            );
+    let Some(status) = status.filter(|s| s.status == State::Running) else {
+        return Ok(());
+    };
+    let by = if status.looked_after() {
+        match (status.pid, status.supervisor_pid) {
+            (Some(pid), _) => format!("pid {pid}"),
+            (None, Some(pid)) => format!("under supervisor pid {pid}"),
+            (None, None) => "on Slurm".to_owned(),
         }
-    }
-    Ok(())
+    } else {
+        // Its orchestrator and supervisor died before its pid was written
+        // (its first second): the task may run on all the same, and made
+        // pending it would be started beside itself.
+        match process::find_task(layout.workspace.as_str(), id, status.attempt) {
+            Some(pid) => format!("pid {pid}, found by its environment; nothing looks after it"),
+            None => return Ok(()),
+        }
+    };
+    bail!(
+        "{id} is running ({by}): stop it first, or let `{}` adopt it and record its end",
+        layout.cmd("orchestrate")
+    )
 }

@@ -15,7 +15,7 @@ use crate::git::merge::Merged;
 use crate::run::history::Previous;
 use crate::state::events::Event;
 use crate::state::records::{recorded_end, ExitRecord};
-use crate::state::status::{self, Status};
+use crate::state::status::{self, Ending, Status};
 use crate::ui::format;
 use crate::ui::printer::Tone;
 
@@ -147,6 +147,14 @@ impl Run<'_> {
         let session = status.agent.as_ref().and_then(|a| a.session_id.clone());
         self.history[t].report = status.agent.clone().map(Box::new);
         let paused = status.rate_limited_until.clone().zip(status.pool.clone());
+        if status.ending == Some(Ending::Interrupted) && self.stop.is_none() {
+            // Stopped by an earlier run's stop (its end recorded by the
+            // supervisor after that run was killed): no failure of the
+            // task's, retried as a stopped run's tasks are, not held
+            // against its retries.
+            self.history[t].forgive();
+            status.tries = self.history[t].tries;
+        }
         let started = status
             .started_at
             .as_deref()

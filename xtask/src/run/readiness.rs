@@ -346,14 +346,22 @@ impl Readiness {
 
     /// Marks every task that depends on the failed task `failed`, directly
     /// or not, as blocked by it; the walk stops at tasks that are running,
-    /// done, or failed themselves. Returns them, in id order.
+    /// done, or failed themselves. Returns them, in id order. It walks on
+    /// through tasks blocked already, without marking them again: a run
+    /// killed while it wrote the blocked statuses leaves some written and
+    /// their dependents not, which the next run's walk finishes.
     pub fn block_downstream(&mut self, graph: &Graph, failed: usize) -> Vec<usize> {
-        let mut blocked = graph.downstream(failed, |d| {
+        let node = &self.node;
+        let reached = graph.downstream(failed, |d| {
             matches!(
-                self.node[d],
-                Node::Waiting | Node::Ready | Node::NeedsInputs | Node::Unselected
+                node[d],
+                Node::Waiting | Node::Ready | Node::NeedsInputs | Node::Unselected | Node::Blocked
             )
         });
+        let mut blocked: Vec<usize> = reached
+            .into_iter()
+            .filter(|&d| self.node[d] != Node::Blocked)
+            .collect();
         blocked.sort_unstable();
         for &d in &blocked {
             let key = (self.rank_of(d), d);

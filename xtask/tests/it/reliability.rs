@@ -320,6 +320,85 @@ fn a_task_whose_orchestrator_and_supervisor_died_in_its_first_second_is_not_star
 }
 
 #[test]
+fn reset_and_block_refuse_a_task_that_runs_on_after_a_double_crash() {
+    let t = Tree::new();
+    t.task("p/a", &sh(MARK));
+    // No pid in its status, its supervisor dead, the task alive: made
+    // pending, the next run would start it beside itself.
+    running_under_a_dead_supervisor(&t, "p/a", 1);
+    let mut survivor = std::process::Command::new("sh")
+        .args(["-c", "while [ ! -f release ]; do sleep 0.02; done"])
+        .current_dir(&t.root)
+        .env("WORKSPACE", t.path("workspace"))
+        .env("TASK_ID", "p/a")
+        .env("TASK_ATTEMPT", "1")
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let found = format!(
+        "p/a is running (pid {}, found by its environment",
+        survivor.id()
+    );
+    let reset = t.run(&["reset", "p/a"]);
+    let block = t.run(&["block", "p/a"]);
+    t.write("release", "");
+    survivor.wait().unwrap();
+    reset.says(&found);
+    block.says(&found);
+    assert!(reset.code != 0 && block.code != 0);
+    assert_eq!(
+        t.status("p/a")["status"],
+        "running",
+        "its status was changed"
+    );
+}
+
+#[test]
+fn a_kill_between_two_blocked_statuses_leaves_no_task_pending_for_good() {
+    let t = Tree::new();
+    t.task("p/f", &sh("exit 3"));
+    t.task("p/d", &format!("dependencies: [p/f]\n{}", sh("true")));
+    t.task("p/e", &format!("dependencies: [p/d]\n{}", sh("true")));
+    t.run(&["orchestrate"]).code(1);
+    // What a SIGKILL after p/d's blocked status and before p/e's leaves.
+    let run: serde_json::Value = serde_json::from_str(&t.read("workspace/run.json")).unwrap();
+    let unfinished = serde_json::json!({"id": run["id"], "finished": false});
+    t.write("workspace/run.json", &unfinished.to_string());
+    std::fs::remove_file(t.path("workspace/status/p/e.json")).unwrap();
+    t.run(&["orchestrate"]).code(1);
+    assert_eq!(t.state("p/e"), "blocked");
+    assert_eq!(t.status("p/e")["blocked_by"], "p/f");
+}
+
+#[test]
+fn a_task_a_killed_run_was_stopping_is_retried_not_failed() {
+    let t = Tree::new();
+    t.config("kill_grace: 1s\n");
+    // It holds on past SIGTERM; its second attempt succeeds at once.
+    let stubborn = "[ -f second ] && exit 0; trap 'touch termed' TERM; echo $$ > pid; \
+                    while :; do sleep 0.05; done";
+    t.task("p/stubborn", &sh(stubborn));
+    t.task(
+        "p/after",
+        &format!("dependencies: [p/stubborn]\n{}", sh("true")),
+    );
+    let mut run = spawn_orchestrate(&t, "run.out");
+    wait_for("the task to start", || t.exists("pid"));
+    signal(run.id(), libc::SIGHUP);
+    wait_for("the task to be told to stop", || t.exists("termed"));
+    // Killed during kill_grace: the supervisor kills the task after it
+    // and records its end, as stopped.
+    signal(run.id(), libc::SIGKILL);
+    run.wait().unwrap();
+    let pid = read_pid(&t.path("pid"));
+    wait_for("the first attempt's end", || !alive(pid));
+    t.write("second", "");
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.state("p/stubborn"), "completed");
+    assert_eq!(t.state("p/after"), "completed");
+}
+
+#[test]
 fn an_orphaned_task_whose_shell_ended_is_waited_for_by_its_process_group() {
     let t = Tree::new();
     t.task("p/a", &format!("retries: 1\n{}", sh(MARK)));
