@@ -91,14 +91,22 @@ impl Watchdog {
         if ran < earliest {
             return None;
         }
-        let meta = self.log.metadata().ok();
-        let size = meta.as_ref().map_or(0, |m| m.len());
+        let Ok(meta) = self.log.metadata() else {
+            // Its log was removed (by hand, with workspace/logs): what the
+            // task writes goes on into the file it still has open, which
+            // cannot be seen. Not taken for silence: only its timeout
+            // applies until a log is there again.
+            self.watched = false;
+            return None;
+        };
+        let size = meta.len();
         if !self.watched {
             // The first look: the log last grew when it was last written.
             self.watched = true;
             self.log_size = size;
             let age = meta
-                .and_then(|m| m.modified().ok())
+                .modified()
+                .ok()
                 .and_then(|at| SystemTime::now().duration_since(at).ok())
                 .unwrap_or(ran);
             self.last_growth = now - age.min(ran);

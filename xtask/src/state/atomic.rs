@@ -4,7 +4,7 @@
 use std::io::{Seek, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
 /// Writes `bytes` to a temporary file beside `path`, then renames it over
@@ -49,6 +49,13 @@ pub fn replace(path: &Utf8Path, bytes: &[u8], first: bool) -> Result<Option<Utf8
     // left for file systems without either.
     if first && rename_flags(&shadow, path, libc::RENAME_NOREPLACE).is_ok() {
         return Ok(None);
+    }
+    // A swap with a folder (a person's, put where the status goes) would
+    // hide it as the `.prev` and fail the next write: one `stat`, a
+    // microsecond, to say so instead.
+    if path.is_dir() {
+        let _ = std::fs::remove_file(&shadow);
+        bail!("cannot write {path}: a folder is there; move it away");
     }
     if rename_flags(&shadow, path, libc::RENAME_EXCHANGE).is_ok() {
         return Ok(Some(shadow));

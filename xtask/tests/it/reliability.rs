@@ -756,6 +756,31 @@ fn an_idle_task_is_killed_and_a_talking_one_is_not() {
 }
 
 #[test]
+fn a_talking_task_whose_log_was_removed_is_not_taken_for_idle() {
+    let t = Tree::new();
+    // It talks for 2 s, into a log removed under it after its first line.
+    let talks = "echo 0; touch started; for i in 1 2 3 4 5 6 7 8 9 10; do echo $i; sleep 0.2; done";
+    t.task("p/talks", &format!("idle_timeout: 1s\n{}", sh(talks)));
+    let mut run = t.start(&["orchestrate"]);
+    wait_for("the task to talk", || t.exists("started"));
+    std::fs::remove_file(t.path("workspace/logs/p/talks.log")).unwrap();
+    assert!(run.wait().unwrap().success());
+    assert_eq!(t.state("p/talks"), "completed");
+}
+
+#[test]
+fn a_folder_where_a_status_goes_is_named_and_left_alone() {
+    let t = Tree::new();
+    t.task("p/a", &sh("true"));
+    t.write("workspace/status/p/a.json/notes", "a person's\n");
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("workspace/status/p/a.json: a folder is there; move it away");
+    assert_eq!(t.read("workspace/status/p/a.json/notes"), "a person's\n");
+    assert!(!t.exists("workspace/status/p/.a.json.prev"));
+}
+
+#[test]
 fn an_idle_timeout_can_be_a_phase_default() {
     let t = Tree::new();
     t.config("kill_grace: 1s\nphases:\n  agents: {idle_timeout: 1s}\n");
