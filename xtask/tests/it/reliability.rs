@@ -274,6 +274,21 @@ fn fake_running(t: &Tree, id: &str, pid: u32, pid_start: u64) {
     t.write(&format!("workspace/status/{id}.json"), &status.to_string());
 }
 
+/// A process that says it is attempt 1 of task `id` (its environment, as
+/// the supervisor gives it), running `script`: what a double crash leaves
+/// of a task, found by its environment.
+fn orphan_of(t: &Tree, id: &str, script: &str) -> std::process::Child {
+    std::process::Command::new("sh")
+        .args(["-c", script])
+        .current_dir(&t.root)
+        .env("WORKSPACE", t.path("workspace"))
+        .env("TASK_ID", id)
+        .env("TASK_ATTEMPT", "1")
+        .process_group(0)
+        .spawn()
+        .unwrap()
+}
+
 /// A status that claims attempt `attempt` of `id` runs under a supervisor
 /// that is gone, with no pid recorded.
 fn running_under_a_dead_supervisor(t: &Tree, id: &str, attempt: u32) {
@@ -294,16 +309,7 @@ fn a_task_whose_orchestrator_and_supervisor_died_in_its_first_second_is_not_star
     // What a double crash leaves: a running status with no pid (it is
     // written after a second), a dead supervisor, and the task still alive.
     running_under_a_dead_supervisor(&t, "p/a", 1);
-    let workspace = t.path("workspace");
-    let mut survivor = std::process::Command::new("sh")
-        .args(["-c", "while [ ! -f release ]; do sleep 0.02; done"])
-        .current_dir(&t.root)
-        .env("WORKSPACE", &workspace)
-        .env("TASK_ID", "p/a")
-        .env("TASK_ATTEMPT", "1")
-        .process_group(0)
-        .spawn()
-        .unwrap();
+    let mut survivor = orphan_of(&t, "p/a", "while [ ! -f release ]; do sleep 0.02; done");
     let mut run = spawn_orchestrate(&t, "run.out");
     wait_for("the adoption", || {
         t.read("run.out")
@@ -326,15 +332,7 @@ fn reset_and_block_refuse_a_task_that_runs_on_after_a_double_crash() {
     // No pid in its status, its supervisor dead, the task alive: made
     // pending, the next run would start it beside itself.
     running_under_a_dead_supervisor(&t, "p/a", 1);
-    let mut survivor = std::process::Command::new("sh")
-        .args(["-c", "while [ ! -f release ]; do sleep 0.02; done"])
-        .current_dir(&t.root)
-        .env("WORKSPACE", t.path("workspace"))
-        .env("TASK_ID", "p/a")
-        .env("TASK_ATTEMPT", "1")
-        .process_group(0)
-        .spawn()
-        .unwrap();
+    let mut survivor = orphan_of(&t, "p/a", "while [ ! -f release ]; do sleep 0.02; done");
     let found = format!(
         "p/a is running (pid {}, found by its environment",
         survivor.id()
@@ -404,18 +402,11 @@ fn an_orphaned_task_whose_shell_ended_is_waited_for_by_its_process_group() {
     t.task("p/a", &format!("retries: 1\n{}", sh(MARK)));
     running_under_a_dead_supervisor(&t, "p/a", 1);
     // The task's shell has ended; what it started runs on in its group.
-    let mut shell = std::process::Command::new("sh")
-        .args([
-            "-c",
-            "(while [ ! -f release ]; do sleep 0.02; done) & exit 0",
-        ])
-        .current_dir(&t.root)
-        .env("WORKSPACE", t.path("workspace"))
-        .env("TASK_ID", "p/a")
-        .env("TASK_ATTEMPT", "1")
-        .process_group(0)
-        .spawn()
-        .unwrap();
+    let mut shell = orphan_of(
+        &t,
+        "p/a",
+        "(while [ ! -f release ]; do sleep 0.02; done) & exit 0",
+    );
     let group = shell.id();
     shell.wait().unwrap();
     let mut run = spawn_orchestrate(&t, "run.out");
