@@ -593,6 +593,24 @@ fn a_budget_with_no_cost_reported_is_a_warning_once() {
 }
 
 #[test]
+fn a_result_after_a_long_stream_is_read_from_its_end() {
+    // 21 MB of events before the result: more than the end read first.
+    let t = Tree::new();
+    let stream = format!(
+        "yes '{{\"type\":\"assistant\"}}' | head -n 1000000; cat {FIXTURES}/claude/success.json"
+    );
+    t.task("p/a", &format!("result: claude-json\n{}", sh(&stream)));
+    // And a result that is not in that end: the whole output is read.
+    let early = format!("cat {FIXTURES}/claude/success.json; yes 'not json' | head -n 3000000");
+    t.task("p/b", &format!("result: claude-json\n{}", sh(&early)));
+    t.run(&["orchestrate"]).code(0);
+    let success = fixture("claude/success.json");
+    for id in ["p/a", "p/b"] {
+        assert_eq!(t.status(id)["agent"]["cost_usd"], success["total_cost_usd"]);
+    }
+}
+
+#[test]
 fn a_budget_over_agents_that_report_no_cost_is_said_before_and_after_they_run() {
     let t = Tree::new();
     t.config(&format!("{}budget: {{usd: 5}}\n", agent("claude", "none")));
