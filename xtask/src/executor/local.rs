@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use super::protocol::{Report, Request, Spec, PROMPTS_ENV, SLOTS_ENV, SUPERVISOR_ARG};
+use super::protocol::{
+    Report, Request, Spec, PIDS_DIR_ENV, PROMPTS_ENV, SLOTS_ENV, SUPERVISOR_ARG,
+};
 use super::{Event, Launch, Limits};
 use crate::model::layout::Layout;
 use crate::sys::env::GIT_REPOSITORY_VARS;
@@ -57,6 +59,7 @@ impl Supervisor {
             .arg(SUPERVISOR_ARG)
             .env(PROMPTS_ENV, serde_json::to_string(prompt_patterns)?)
             .env(SLOTS_ENV, slots.to_string())
+            .env(PIDS_DIR_ENV, layout.pids_dir())
             .current_dir(&layout.root)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped());

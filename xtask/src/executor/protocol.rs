@@ -20,6 +20,10 @@ pub const PROMPTS_ENV: &str = "XTASK_PROMPT_PATTERNS";
 /// spent while the orchestrator reads statuses than before the first task.
 pub const SLOTS_ENV: &str = "XTASK_SLOTS";
 
+/// The supervisor's environment variable that holds the folder where it
+/// marks that it handed over (`Layout::handover_mark`).
+pub const PIDS_DIR_ENV: &str = "XTASK_PIDS_DIR";
+
 /// What the orchestrator asks. Both enums here are tagged by their one
 /// key (`{"launch": {...}}`), which serde reads in one pass: a tag inside
 /// the object makes it buffer the whole line first, twice the work for

@@ -102,6 +102,12 @@ impl Layout {
     pub fn pids_dir(&self) -> Utf8PathBuf {
         self.workspace.join("pids")
     }
+    /// Where supervisor `pid` (started at `start`) whose orchestrator
+    /// died marks that it has written the pid file of every task it had:
+    /// a task with none under it then never reached it.
+    pub fn handover_mark(&self, pid: u32, start: Option<u64>) -> Utf8PathBuf {
+        handover_mark_in(&self.pids_dir(), pid, start)
+    }
     pub fn pid_file(&self, id: &str) -> Utf8PathBuf {
         self.of_task("pids", id, ".pid")
     }
@@ -189,6 +195,12 @@ impl Layout {
     pub fn here(&self) -> &Utf8Path {
         self.here.as_deref().unwrap_or(&self.root)
     }
+}
+
+/// `Layout::handover_mark`, in the folder `pids_dir` (what a supervisor is
+/// told of the layout).
+pub fn handover_mark_in(pids_dir: &Utf8Path, pid: u32, start: Option<u64>) -> Utf8PathBuf {
+    pids_dir.join(format!(".handed-over-{pid}-{}", start.unwrap_or(0)))
 }
 
 #[cfg(test)]

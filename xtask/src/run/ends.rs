@@ -14,8 +14,9 @@ use super::Run;
 use crate::git::merge::Merged;
 use crate::run::history::Previous;
 use crate::state::events::Event;
-use crate::state::records::{recorded_end, ExitRecord};
+use crate::state::records::{self, recorded_end, ExitRecord};
 use crate::state::status::{self, Ending, Status};
+use crate::sys::process;
 use crate::ui::format;
 use crate::ui::printer::Tone;
 
@@ -29,9 +30,46 @@ impl Run<'_> {
             None => {
                 let attempt = self.running.get(t).map_or(0, |a| a.attempt);
                 let record = recorded_end(self.layout, &self.graph.tasks[t].id, attempt);
+                if record.is_none() && self.never_reached_its_supervisor(t) {
+                    self.reopen_never_started(t);
+                    return Ok(());
+                }
                 self.complete(t, record, RecordFrom::Disk)
             }
         }
+    }
+
+    /// Whether adopted task `t`, gone with its supervisor and no exit
+    /// recorded, never reached that supervisor: no pid is known of it, and
+    /// the supervisor marked that it had written the pid file of every
+    /// task it had (its orchestrator died between the task's running
+    /// status and its request). Not `lost`: it never ran.
+    fn never_reached_its_supervisor(&self, t: usize) -> bool {
+        let Some(active) = self.running.get(t) else {
+            return false;
+        };
+        let Some(supervisor) = active.adopted.filter(|_| active.pid == 0) else {
+            return false;
+        };
+        let id = &self.graph.tasks[t].id;
+        records::recorded_pid(self.layout, id).is_none()
+            && process::find_task(self.layout.workspace.as_str(), id, active.attempt).is_none()
+            && self
+                .layout
+                .handover_mark(supervisor.pid, supervisor.start)
+                .exists()
+    }
+
+    /// Task `t`, adopted as running, never started: pending again, its
+    /// attempt not counted.
+    pub(super) fn reopen_never_started(&mut self, t: usize) {
+        self.running.remove(t);
+        let id = self.graph.tasks[t].id.clone();
+        self.event(Event::change(&id, "running", "pending"));
+        self.history[t].undo();
+        let selected = self.options.selects(&self.graph.tasks[t]);
+        let files = Disk::new(self.layout, self.config, &self.graph);
+        self.readiness.reopen(&self.graph, t, selected, &files);
     }
 
     /// Writes the final statuses of the tasks that ended (see `Finals`).

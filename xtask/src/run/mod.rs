@@ -62,7 +62,6 @@ use attempt::RunInfo;
 use finals::Finals;
 use history::Past;
 use inbox::Inbox;
-use load::Disk;
 pub use options::{Mode, Options};
 use order::Order;
 use readiness::Readiness;
@@ -287,6 +286,7 @@ impl Run<'_> {
                 .get(id)
                 .is_some_and(|t| running.contains(t) || git.as_ref().is_some_and(|g| g.holds(t)))
         });
+        records::remove_stale_handovers(self.layout);
         Ok(())
     }
 
@@ -303,13 +303,7 @@ impl Run<'_> {
             _ => false,
         };
         match recovery::assess(self.layout, id, status, job, follows_job) {
-            Found::NeverStarted => {
-                self.event(Event::change(id, "running", "pending"));
-                self.history[t].undo();
-                let selected = self.options.selects(&self.graph.tasks[t]);
-                let files = Disk::new(self.layout, self.config, &self.graph);
-                self.readiness.reopen(&self.graph, t, selected, &files);
-            }
+            Found::NeverStarted => self.reopen_never_started(t),
             Found::Adopt(mut active) => {
                 // A setup not marked done ran in this attempt, and did not
                 // succeed (or has not ended).

@@ -160,6 +160,29 @@ pub fn remove_stale(layout: &Layout, running: impl Fn(&str) -> bool) {
     }
 }
 
+/// Removes the hand-over marks (`Layout::handover_mark`) of supervisors
+/// gone: a task under one of them was settled by this run's start (adopted
+/// by its pid, or never started); only a supervisor alive at a run's start
+/// has tasks whose fate waits on its mark.
+pub fn remove_stale_handovers(layout: &Layout) {
+    let Ok(entries) = layout.pids_dir().read_dir_utf8() else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Some(rest) = entry.file_name().strip_prefix(".handed-over-") else {
+            continue;
+        };
+        let (pid, start) = rest.split_once('-').unwrap_or((rest, "0"));
+        let supervisor = crate::sys::process::Process {
+            pid: pid.parse().unwrap_or(0),
+            start: start.parse().ok().filter(|&s| s != 0),
+        };
+        if !supervisor.alive() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

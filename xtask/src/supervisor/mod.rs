@@ -37,8 +37,11 @@ use std::time::{Duration, Instant};
 
 use camino::{Utf8Path, Utf8PathBuf};
 
-use crate::executor::protocol::{ExitRecord, Report, Request, Spec, PROMPTS_ENV, SLOTS_ENV};
+use crate::executor::protocol::{
+    ExitRecord, Report, Request, Spec, PIDS_DIR_ENV, PROMPTS_ENV, SLOTS_ENV,
+};
 use crate::executor::watchdog::{Alarm, Watchdog};
+use crate::model::layout::handover_mark_in;
 use crate::state::logs;
 use crate::state::records::write_record;
 use crate::state::status::Ending;
@@ -94,6 +97,10 @@ struct Supervisor {
     stopped: bool,
     /// The prompt patterns, the same for every task (see `PROMPTS_ENV`).
     prompts: Arc<[String]>,
+    /// Where to mark, once its orchestrator is gone, that the pid file of
+    /// every task it has is written (`Layout::handover_mark`); `None` once
+    /// marked, or when it was not told where.
+    handover: Option<Utf8PathBuf>,
 }
 
 type Shared = Arc<Mutex<Supervisor>>;
@@ -108,7 +115,9 @@ pub fn main() -> i32 {
     signals::count_received();
     signals::unblock();
     process::become_subreaper();
-    let (prompts, slots) = take_settings();
+    let (prompts, slots, pids_dir) = take_settings();
+    let me = std::process::id();
+    let handover = pids_dir.map(|dir| handover_mark_in(&dir, me, process::start_time(me)));
     let (wake, woken) = mpsc::channel();
     let hierarchy = cgroups::detect().ok();
     if let Some(hierarchy) = &hierarchy {
@@ -123,6 +132,7 @@ pub fn main() -> i32 {
         orchestrator_gone: false,
         stopped: false,
         prompts: prompts.into(),
+        handover,
     }));
     lock(&shared).make_slots(slots, &shared);
     read_requests(shared.clone());
@@ -167,7 +177,7 @@ pub fn main() -> i32 {
 /// prompt patterns, the slots to make at once), taken out of it so that no
 /// task inherits them. Called before any thread is started: changing the
 /// environment while another thread may read it is unsound.
-fn take_settings() -> (Vec<String>, usize) {
+fn take_settings() -> (Vec<String>, usize, Option<Utf8PathBuf>) {
     let take = |name| {
         let value = std::env::var(name).ok();
         std::env::remove_var(name);
@@ -175,7 +185,8 @@ fn take_settings() -> (Vec<String>, usize) {
     };
     let prompts = take(PROMPTS_ENV).and_then(|json| serde_json::from_str(&json).ok());
     let slots = take(SLOTS_ENV).and_then(|n| n.parse().ok());
-    (prompts.unwrap_or_default(), slots.unwrap_or(0))
+    let pids_dir = take(PIDS_DIR_ENV).map(Utf8PathBuf::from);
+    (prompts.unwrap_or_default(), slots.unwrap_or(0), pids_dir)
 }
 
 impl Supervisor {
@@ -285,6 +296,7 @@ impl Supervisor {
         }
         // A stop that came before the pid is carried out now.
         enforce(task);
+        self.mark_handover();
     }
 
     /// A slot's task has exited (what it left may still run): its start,
@@ -298,6 +310,7 @@ impl Supervisor {
     /// A slot's task ended, or could not start: its record, to report.
     fn ended(&mut self, slot: usize, outcome: Outcome) -> Option<Report> {
         let task = self.running.remove(&slot)?;
+        self.mark_handover();
         let record = exit_record(&task, outcome);
         if self.orchestrator_gone {
             // The main thread's loop may end now.
@@ -327,6 +340,11 @@ impl Supervisor {
     /// The orchestrator is gone: what only this process knows goes to disk.
     fn orchestrator_left(&mut self) {
         self.orchestrator_gone = true;
+        if self.running.is_empty() {
+            // A run that ended, or one that had handed nothing over: the
+            // next run finds this supervisor gone, nothing to tell.
+            self.handover = None;
+        }
         for task in self.running.values().filter(|t| t.pid != 0) {
             write_pid_file(task);
         }
@@ -335,6 +353,24 @@ impl Supervisor {
         unacked.sort_by_key(|((_, attempt), _)| *attempt);
         for (_, (exit_file, record)) in unacked {
             keep_record(&exit_file, &record);
+        }
+        self.mark_handover();
+    }
+
+    /// Once its orchestrator is gone and every task it has has its pid
+    /// file (one still starting writes it when it starts, or its record if
+    /// it cannot), marks so: a task the next run finds with neither, under
+    /// this supervisor gone, never reached it (its orchestrator died
+    /// between its running status and its request) and is started again
+    /// rather than taken for lost.
+    fn mark_handover(&mut self) {
+        if !self.orchestrator_gone || self.running.values().any(|t| t.pid == 0) {
+            return;
+        }
+        if let Some(mark) = self.handover.take() {
+            if let Err(e) = crate::state::atomic::write(&mark, b"") {
+                eprintln!("xtask supervisor: {e:#}");
+            }
         }
     }
 
@@ -578,6 +614,7 @@ mod tests {
             orchestrator_gone: false,
             stopped: false,
             prompts,
+            handover: None,
         }
     }
 

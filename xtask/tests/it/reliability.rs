@@ -101,6 +101,17 @@ fn a_killed_orchestrator_loses_nothing_and_starts_nothing_twice() {
         pids.iter().all(|&p| alive(p)),
         "tasks died with the orchestrator"
     );
+    // Its supervisor, left with running tasks, says it handed them over.
+    let supervisor = t.status("p/works")["supervisor_pid"].as_u64().unwrap();
+    let marked = |name: &str| name.starts_with(&format!(".handed-over-{supervisor}-"));
+    wait_for("the supervisor's hand-over mark", || {
+        std::fs::read_dir(t.path("workspace/pids"))
+            .map(|dir| {
+                dir.flatten()
+                    .any(|e| marked(&e.file_name().to_string_lossy()))
+            })
+            .unwrap_or(false)
+    });
 
     // One task ends while no orchestrator is alive; its exit code must survive.
     t.write("release-fails", "");
@@ -394,6 +405,51 @@ fn a_task_a_killed_run_was_stopping_is_retried_not_failed() {
     t.run(&["orchestrate"]).code(0);
     assert_eq!(t.state("p/stubborn"), "completed");
     assert_eq!(t.state("p/after"), "completed");
+}
+
+/// When a process started, as the kernel counts it (`/proc/<pid>/stat`'s
+/// 22nd field): what a status says of a supervisor.
+fn start_of(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    after_name
+        .split_whitespace()
+        .nth(19)
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_task_that_never_reached_its_supervisor_is_started_not_lost() {
+    let t = Tree::new();
+    t.task("p/a", &format!("retries: 0\n{}", sh(MARK)));
+    // Started once the run has recovered what it found running.
+    let b = "touch b-started; while [ ! -f release ]; do sleep 0.02; done";
+    t.task("p/b", &sh(b));
+    // Its orchestrator died between its running status and its request;
+    // the supervisor lived on for another task, then handed over (its
+    // mark) and, that task done, exited.
+    let mut supervisor = std::process::Command::new("sh")
+        .args(["-c", "while [ ! -f release ]; do sleep 0.02; done"])
+        .current_dir(&t.root)
+        .spawn()
+        .unwrap();
+    let (pid, start) = (supervisor.id(), start_of(supervisor.id()));
+    let status = serde_json::json!({
+        "version": 1, "task_id": "p/a", "status": "running", "started_at": "2025-01-01T00:00:00Z",
+        "agent_id": "agent-1", "attempt": 1, "supervisor_pid": pid, "supervisor_start": start,
+    });
+    t.write("workspace/status/p/a.json", &status.to_string());
+    t.write(&format!("workspace/pids/.handed-over-{pid}-{start}"), "");
+    let mut run = spawn_orchestrate(&t, "run.out");
+    wait_for("the adoption", || t.exists("b-started"));
+    t.write("release", "");
+    supervisor.wait().unwrap();
+    assert!(run.wait().unwrap().success(), "{}", t.read("run.out"));
+    assert_eq!(t.state("p/a"), "completed");
+    assert_eq!(t.launches("p/a"), 1);
+    assert_eq!(t.status("p/a")["attempt"], 1);
 }
 
 #[test]
