@@ -190,14 +190,17 @@ fn claude_failure(result: &Map<String, Value>, report: &Report) -> Option<Failur
 }
 
 /// The `resetsAt` (epoch seconds) of the last `rate_limit_event` of a
-/// stream that says a limit rejected the agent's requests.
+/// stream, when it says a limit rejected the agent's requests (a later one
+/// that let them through says the limit lifted).
 fn rejected_until(values: &[Value]) -> Option<SystemTime> {
-    let info = values.iter().rev().find_map(|value| {
-        let info = value.get("rate_limit_info")?;
-        let rejected =
-            value.get("type")? == "rate_limit_event" && info.get("status")? == "rejected";
-        rejected.then_some(info)
-    })?;
+    let last = values
+        .iter()
+        .rev()
+        .find(|value| value.get("type").is_some_and(|t| t == "rate_limit_event"))?;
+    let info = last.get("rate_limit_info")?;
+    if info.get("status")? != "rejected" {
+        return None;
+    }
     let seconds = info.get("resetsAt")?.as_u64()?;
     UNIX_EPOCH.checked_add(Duration::from_secs(seconds))
 }

@@ -15,6 +15,7 @@ use crate::run::readiness::Node;
 use crate::run::Options;
 use crate::state::events::{self, Event};
 use crate::state::lock;
+use crate::state::records;
 use crate::state::status::{self, State, Status};
 use crate::sys::process;
 
@@ -113,9 +114,16 @@ pub fn refuse_if_running(layout: &Layout, id: &str) -> Result<()> {
         // Its orchestrator and supervisor died before its pid was written
         // (its first second): the task may run on all the same, and made
         // pending it would be started beside itself.
-        match process::find_task(layout.workspace.as_str(), id, status.attempt) {
-            Some(pid) => format!("pid {pid}, found by its environment; nothing looks after it"),
-            None => return Ok(()),
+        let job = records::submitted_job(layout, id, status.attempt);
+        match (
+            job,
+            process::find_task(layout.workspace.as_str(), id, status.attempt),
+        ) {
+            (Some(job), _) => format!("Slurm job {job}, submitted before its status said so"),
+            (None, Some(pid)) => {
+                format!("pid {pid}, found by its environment; nothing looks after it")
+            }
+            (None, None) => return Ok(()),
         }
     };
     bail!(

@@ -310,9 +310,9 @@ fn phase_keys(layout: &Layout, config: &mut Config, folders: &[&str]) -> Vec<Pro
 }
 
 /// The pools `pools:` caps that no task is in. One close to a pool that
-/// tasks are in is a typo that leaves those tasks uncapped (`pools:
-/// {antropic: 2}` beside `agent.pool: anthropic`); one like none may be for
-/// tasks generated later: only a warning.
+/// tasks are in and that has no cap is a typo that leaves those tasks
+/// uncapped (`pools: {antropic: 2}` beside `agent.pool: anthropic`); any
+/// other may be for tasks generated later: only a warning.
 fn unused_pools(layout: &Layout, config: &Config, tasks: &[Task]) -> Vec<Problem> {
     let listed = &config.agents.listed_pools;
     if listed.is_empty() {
@@ -322,10 +322,17 @@ fn unused_pools(layout: &Layout, config: &Config, tasks: &[Task]) -> Vec<Problem
         .iter()
         .filter_map(|t| t.counts_in_pool(config))
         .collect();
+    // A typo leaves tasks uncapped: near a pool tasks are in that has no
+    // cap of its own (`gpu1` beside a capped `gpu0` is no typo).
+    let uncapped: Vec<&str> = used
+        .iter()
+        .copied()
+        .filter(|pool| !config.agents.pools.contains_key(*pool))
+        .collect();
     let file = layout.config_file();
     let mut problems = Vec::new();
     for (pool, line) in listed.iter().filter(|(p, _)| !used.contains(p.as_str())) {
-        match nearest(pool, used.iter().copied()) {
+        match nearest(pool, uncapped.iter().copied()) {
             Some(near) => problems.push(Problem::in_file(
                 &file,
                 *line,
@@ -355,6 +362,12 @@ fn warn_uncosted_agents(config: &Config, tasks: &[Task]) {
                 ResultFormat::ClaudeJson => false,
             }
     };
+    if !tasks.iter().any(|t| t.is_agent(config)) {
+        eprintln!(
+            "warning: budget.usd is set, but no task runs an agent (agent.command, a result read, a pool): nothing reports a cost, and the budget counts nothing"
+        );
+        return;
+    }
     let mut found = tasks.iter().filter(uncosted);
     if let Some(first) = found.next() {
         let more = found.count();

@@ -9,6 +9,7 @@ use std::time::SystemTime;
 use anyhow::Result;
 
 use super::load::Disk;
+use super::readiness::Walk;
 use super::Run;
 use crate::model::config::{Approve, Config};
 use crate::model::layout::Layout;
@@ -181,7 +182,7 @@ impl Run<'_> {
             error: Some(error),
             ..Event::change(&id, "awaiting_approval", "failed")
         });
-        self.block_dependents(t);
+        self.block_dependents(t, Walk::InRun);
         Ok(())
     }
 }

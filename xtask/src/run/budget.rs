@@ -67,7 +67,7 @@ impl Run<'_> {
         let task = &self.graph.tasks[t];
         let id = &task.id;
         let warning = match status.ending {
-            Some(Ending::Exited) if !self.budget.warned => {
+            Some(Ending::Exited) if !self.budget.warned && task.is_agent(self.config) => {
                 self.budget.warned = true;
                 let why = no_cost_because(task.result_format(self.config), self.config, status);
                 format!("warning: budget.usd is set, but {id} reported no cost ({why}): the budget does not count it")

@@ -12,7 +12,7 @@ use camino::Utf8PathBuf;
 
 use super::load::{self, Disk, Invalid, Reader};
 use super::order::Order;
-use super::readiness::Node;
+use super::readiness::{Node, Walk};
 use super::Run;
 use crate::state::approvals as decisions;
 use crate::state::events::Event;
@@ -149,7 +149,7 @@ impl Run<'_> {
             );
         }
         for t in loaded.failed {
-            self.block_dependents(t);
+            self.block_dependents(t, Walk::OnStart);
         }
         // Taken up again, but for what a failure blocks still.
         for (t, from) in loaded.requeued {

@@ -9,6 +9,7 @@ use anyhow::Result;
 use super::finals::RecordFrom;
 use super::load::Disk;
 use super::merging::Waiting;
+use super::readiness::Walk;
 use super::verdict;
 use super::Run;
 use crate::git::merge::Merged;
@@ -122,6 +123,18 @@ impl Run<'_> {
         );
         let id = task.id.clone();
         self.count_cost(t, &status);
+        if active.adopted.is_some()
+            && status.ending == Some(Ending::Interrupted)
+            && self.stop.is_none()
+        {
+            // Stopped by the earlier run that started it (its end recorded
+            // by its supervisor after that run was killed): no failure of
+            // the task's, retried as a stopped run's tasks are, not held
+            // against its retries. (One this run started and did not stop,
+            // a Slurm job cancelled by hand, is a failure.)
+            self.history[t].forgive();
+            status.tries = self.history[t].tries;
+        }
         match &verdict.rate_limit {
             Some(limit) if self.stop.is_none() => {
                 self.rate_limited(t, &mut status, limit, active.started)
@@ -185,14 +198,6 @@ impl Run<'_> {
         let session = status.agent.as_ref().and_then(|a| a.session_id.clone());
         self.history[t].report = status.agent.clone().map(Box::new);
         let paused = status.rate_limited_until.clone().zip(status.pool.clone());
-        if status.ending == Some(Ending::Interrupted) && self.stop.is_none() {
-            // Stopped by an earlier run's stop (its end recorded by the
-            // supervisor after that run was killed): no failure of the
-            // task's, retried as a stopped run's tasks are, not held
-            // against its retries.
-            self.history[t].forgive();
-            status.tries = self.history[t].tries;
-        }
         let started = status
             .started_at
             .as_deref()
@@ -282,7 +287,7 @@ impl Run<'_> {
         if self.stop.is_some() {
             return;
         }
-        let blocked = self.block_dependents(t);
+        let blocked = self.block_dependents(t, Walk::InRun);
         if blocked > 0 {
             self.printer.note(
                 Tone::Bad,
@@ -295,9 +300,10 @@ impl Run<'_> {
     }
 
     /// Marks every task downstream of the failed task `t` blocked by it, on
-    /// disk too. Returns how many.
-    pub(super) fn block_dependents(&mut self, t: usize) -> usize {
-        let blocked = self.readiness.block_downstream(&self.graph, t);
+    /// disk too (see `Readiness::block_downstream` for `walk`). Returns how
+    /// many.
+    pub(super) fn block_dependents(&mut self, t: usize, walk: Walk) -> usize {
+        let blocked = self.readiness.block_downstream(&self.graph, t, walk);
         let ids = blocked
             .iter()
             .map(|&d| (self.graph.tasks[d].id.as_str(), self.history[d].attempt));

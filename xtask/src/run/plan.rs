@@ -20,7 +20,7 @@ use crate::run::budget::Budget;
 use crate::run::history::Past;
 use crate::run::load::{Disk, Reader};
 use crate::run::order::Order;
-use crate::run::readiness::{Node, Readiness};
+use crate::run::readiness::{Node, Readiness, Walk};
 use crate::run::Options;
 use crate::state::outputs;
 use crate::state::status::{self, AgentSlot, State};
@@ -71,7 +71,7 @@ impl<'a> Plan<'a> {
         let all: Vec<usize> = (0..graph.tasks.len()).collect();
         let loaded = reader.add_tasks(graph, &mut readiness, &mut history, &all, &files);
         for t in loaded.failed {
-            readiness.block_downstream(graph, t);
+            readiness.block_downstream(graph, t, Walk::OnStart);
         }
         // `--rerun-stale` forgets what was decided on what ran before.
         let undecided = loaded.rerun.iter().copied().collect();
@@ -119,7 +119,7 @@ impl<'a> Plan<'a> {
     /// tasks blocked.
     pub fn hold(&mut self, t: usize) -> Vec<usize> {
         self.readiness.hold(self.graph, t);
-        self.readiness.block_downstream(self.graph, t)
+        self.readiness.block_downstream(self.graph, t, Walk::InRun)
     }
 
     /// `next`: what would start now, in order, and the first tasks that

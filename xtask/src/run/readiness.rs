@@ -11,6 +11,15 @@ use std::collections::BTreeSet;
 
 use crate::model::graph::{Dep, Graph};
 
+/// How far `block_downstream` walks.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Walk {
+    /// During a run: up to the tasks blocked already.
+    InRun,
+    /// At a run's start: on through them too.
+    OnStart,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Node {
     /// Not selected by `--phase`/`--task`, and not completed.
@@ -346,17 +355,20 @@ impl Readiness {
 
     /// Marks every task that depends on the failed task `failed`, directly
     /// or not, as blocked by it; the walk stops at tasks that are running,
-    /// done, or failed themselves. Returns them, in id order. It walks on
-    /// through tasks blocked already, without marking them again: a run
-    /// killed while it wrote the blocked statuses leaves some written and
-    /// their dependents not, which the next run's walk finishes.
-    pub fn block_downstream(&mut self, graph: &Graph, failed: usize) -> Vec<usize> {
+    /// done, or failed themselves. Returns them, in id order. `Walk::OnStart`
+    /// also walks on through tasks blocked already, without marking them
+    /// again: a run killed while it wrote the blocked statuses leaves some
+    /// written and their dependents not, which the next run's start
+    /// finishes. During a run a blocked task's dependents are blocked
+    /// already: walking through them again would make each failure cost as
+    /// much as everything below it.
+    pub fn block_downstream(&mut self, graph: &Graph, failed: usize, walk: Walk) -> Vec<usize> {
         let node = &self.node;
-        let reached = graph.downstream(failed, |d| {
-            matches!(
-                node[d],
-                Node::Waiting | Node::Ready | Node::NeedsInputs | Node::Unselected | Node::Blocked
-            )
+        let through_blocked = walk == Walk::OnStart;
+        let reached = graph.downstream(failed, |d| match node[d] {
+            Node::Waiting | Node::Ready | Node::NeedsInputs | Node::Unselected => true,
+            Node::Blocked => through_blocked,
+            _ => false,
         });
         let mut blocked: Vec<usize> = reached
             .into_iter()
@@ -653,7 +665,7 @@ mod tests {
         r.start(&g, 0);
         r.fail(&g, 0);
         let blocked: Vec<&str> = r
-            .block_downstream(&g, 0)
+            .block_downstream(&g, 0, Walk::InRun)
             .into_iter()
             .map(|t| g.tasks[t].id.as_str())
             .collect();

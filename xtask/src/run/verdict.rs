@@ -121,7 +121,10 @@ pub fn judge(
             };
             let limit = rate_limit(config, &texts, told);
             // The stream's own reset time, exact, over one read from words.
-            let stream_says = failure.and_then(|f| f.limit_resets_at);
+            let now = SystemTime::now();
+            let stream_says = failure
+                .and_then(|f| f.limit_resets_at)
+                .filter(|at| *at > now);
             limit.map(|limit| RateLimit {
                 reset: stream_says.or(limit.reset),
                 ..limit

@@ -342,7 +342,7 @@ fn a_rate_limit_with_a_reset_time_pauses_the_pool_and_halves_it_without_burning_
 }
 
 #[test]
-fn a_failure_that_repeats_the_last_rate_limit_is_a_failure_not_another_limit() {
+fn a_retry_after_a_limit_is_told_no_limit_and_fails_for_its_own_reason() {
     let t = Tree::new();
     t.config(&format!(
         "{}rate_limits: {{backoff: 1s, max_backoff: 2s, give_up_after: 1m}}\n",
@@ -616,6 +616,8 @@ fn a_budget_over_agents_that_report_no_cost_is_said_before_and_after_they_run() 
     t.config(&format!("{}budget: {{usd: 5}}\n", agent("claude", "none")));
     t.task("p/a", "");
     scenario(&t, "p/a", &["success.json"]);
+    // A script is no agent: it reports no cost, and says nothing of it.
+    t.task("p/script", &sh("true"));
     let validate = t.run(&["validate"]);
     validate.code(0);
     assert!(
@@ -625,9 +627,10 @@ fn a_budget_over_agents_that_report_no_cost_is_said_before_and_after_they_run() 
         "{}",
         validate.stderr
     );
-    t.run(&["orchestrate"])
-        .code(0)
+    let run = t.run(&["orchestrate"]);
+    run.code(0)
         .says("p/a reported no cost (its result is not read: agent.result is none)");
+    assert!(!run.stdout.contains("p/script reported"), "{}", run.stdout);
 }
 
 #[test]

@@ -271,6 +271,15 @@ fn a_pool_cap_with_a_typo_is_an_error_and_an_unused_one_a_warning() {
         run.stderr
     );
     assert!(!run.stderr.contains("pools.default"), "{}", run.stderr);
+    // A cap for tasks to come beside one in use is no typo.
+    let t = Tree::new();
+    t.task("p/a", &format!("pool: gpu0\n{}", sh("true")));
+    t.config("pools: {gpu0: 1, gpu1: 1}\n");
+    let run = t.run(&["validate"]);
+    run.code(0);
+    assert!(run
+        .stderr
+        .contains("pools.gpu1: no task is in this pool yet"));
 }
 
 #[test]

@@ -360,6 +360,15 @@ fn reset_and_block_refuse_a_task_that_runs_on_after_a_double_crash() {
         "running",
         "its status was changed"
     );
+
+    // A Slurm job submitted just before the crash: its record names it.
+    let t = Tree::new();
+    t.task("p/a", &sh(MARK));
+    running_under_a_dead_supervisor(&t, "p/a", 1);
+    t.write("workspace/pids/p/a.job", r#"{"job_id":"4242","attempt":1}"#);
+    t.run(&["reset", "p/a"])
+        .says("p/a is running (Slurm job 4242, submitted before its status said so)");
+    assert_eq!(t.status("p/a")["status"], "running");
 }
 
 #[test]

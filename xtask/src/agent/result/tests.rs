@@ -155,6 +155,19 @@ fn a_rejected_rate_limit_event_says_when_the_limit_lifts() {
     // An event that let the request through says nothing of a limit.
     let allowed = claude!("stream_rate_limited.jsonl").replace("\"rejected\"", "\"allowed\"");
     assert_eq!(claude(&allowed).failure.unwrap().limit_resets_at, None);
+    // Nor does a rejection a later event says has lifted.
+    let lifted = format!(
+        "{}\n{}",
+        r#"{"type":"rate_limit_event","rate_limit_info":{"status":"allowed","resetsAt":1790060400}}"#,
+        claude!("stream_rate_limited.jsonl")
+    );
+    let later = format!(
+        "{}\n{}",
+        claude!("stream_rate_limited.jsonl"),
+        r#"{"type":"rate_limit_event","rate_limit_info":{"status":"allowed"}}"#
+    );
+    assert!(claude(&lifted).failure.unwrap().limit_resets_at.is_some());
+    assert_eq!(claude(&later).failure.unwrap().limit_resets_at, None);
 }
 
 #[test]
