@@ -4,6 +4,7 @@
 //! them (their statuses, recoveries, blocks, stale results), at the start
 //! and later alike.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -148,8 +149,9 @@ impl Run<'_> {
                 ),
             );
         }
+        let mut walked = HashSet::new();
         for t in loaded.failed {
-            self.block_dependents(t, Walk::OnStart);
+            self.block_dependents(t, Walk::OnStart(&mut walked));
         }
         // Taken up again, but for what a failure blocks still.
         for (t, from) in loaded.requeued {

@@ -70,8 +70,9 @@ impl<'a> Plan<'a> {
         let files = Disk::new(layout, config, graph);
         let all: Vec<usize> = (0..graph.tasks.len()).collect();
         let loaded = reader.add_tasks(graph, &mut readiness, &mut history, &all, &files);
+        let mut walked = HashSet::new();
         for t in loaded.failed {
-            readiness.block_downstream(graph, t, Walk::OnStart);
+            readiness.block_downstream(graph, t, Walk::OnStart(&mut walked));
         }
         // `--rerun-stale` forgets what was decided on what ran before.
         let undecided = loaded.rerun.iter().copied().collect();

@@ -7,17 +7,17 @@
 //! `Files` implementation. The run, the dry run, `next`, `why` and `block` all use this one
 //! type, so they cannot disagree on what waits for what.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use crate::model::graph::{Dep, Graph};
 
 /// How far `block_downstream` walks.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Walk {
+pub enum Walk<'a> {
     /// During a run: up to the tasks blocked already.
     InRun,
-    /// At a run's start: on through them too.
-    OnStart,
+    /// At a run's start: on through them too, but through none an earlier
+    /// walk of the same start reached (the tasks here).
+    OnStart(&'a mut HashSet<usize>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -364,10 +364,18 @@ impl Readiness {
     /// much as everything below it.
     pub fn block_downstream(&mut self, graph: &Graph, failed: usize, walk: Walk) -> Vec<usize> {
         let node = &self.node;
-        let through_blocked = walk == Walk::OnStart;
+        let mut walked = match walk {
+            Walk::OnStart(walked) => Some(walked),
+            Walk::InRun => None,
+        };
         let reached = graph.downstream(failed, |d| match node[d] {
-            Node::Waiting | Node::Ready | Node::NeedsInputs | Node::Unselected => true,
-            Node::Blocked => through_blocked,
+            Node::Waiting | Node::Ready | Node::NeedsInputs | Node::Unselected => {
+                if let Some(walked) = walked.as_deref_mut() {
+                    walked.insert(d);
+                }
+                true
+            }
+            Node::Blocked => walked.as_deref_mut().is_some_and(|w| w.insert(d)),
             _ => false,
         });
         let mut blocked: Vec<usize> = reached
