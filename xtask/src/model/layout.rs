@@ -200,8 +200,17 @@ impl Layout {
 /// `Layout::handover_mark`, in the folder `pids_dir` (what a supervisor is
 /// told of the layout).
 pub fn handover_mark_in(pids_dir: &Utf8Path, pid: u32, start: Option<u64>) -> Utf8PathBuf {
-    pids_dir.join(format!(".handed-over-{pid}-{}", start.unwrap_or(0)))
+    pids_dir.join(format!("{HANDOVER}{pid}-{}", start.unwrap_or(0)))
 }
+
+/// The supervisor (pid and start) a file name of `pids_dir` is the
+/// hand-over mark of, if it is one.
+pub fn handover_of(name: &str) -> Option<(u32, Option<u64>)> {
+    let (pid, start) = name.strip_prefix(HANDOVER)?.split_once('-')?;
+    Some((pid.parse().ok()?, start.parse().ok().filter(|&s| s != 0)))
+}
+
+const HANDOVER: &str = ".handed-over-";
 
 #[cfg(test)]
 mod tests {

@@ -4,10 +4,7 @@
 //! log says it hit a rate limit is marked so: it is not held against the
 //! task (see `run::limited`).
 
-use std::io::{Read, Seek, SeekFrom};
 use std::time::SystemTime;
-
-use camino::Utf8Path;
 
 use crate::agent::limits;
 use crate::agent::result::{self, Outcome, Report};
@@ -228,44 +225,33 @@ fn read_result(layout: &Layout, config: &Config, task: &Task) -> Option<Result<O
     } else {
         layout.log_file(&task.id)
     };
-    let read = |from_end: Option<u64>| match read_from(&path, from_end) {
-        Ok(text) => result::read(format, &text, config.agents.prices.as_ref()),
-        Err(e) => Err(format!("cannot read {path}: {e}")),
+    // Whether it read the whole output, and what it made of it.
+    let read = |bytes| match logs::end_of(&path, bytes) {
+        Ok(end) => {
+            let whole = end.whole;
+            let text = end.whole_lines();
+            (
+                whole,
+                result::read(format, &text, config.agents.prices.as_ref()),
+            )
+        }
+        Err(e) => (true, Err(format!("cannot read {path}: {e}"))),
     };
     // Claude's result is its output's last JSON line: a stream of hundreds
-    // of MB is not read whole (into memory, parsed) to find it. Codex's
-    // session id comes first and its usage last: read whole.
+    // of MB is not read whole (into memory, parsed) to find it, unless it
+    // is not at the end. Codex's session id comes first and its usage
+    // last: read whole.
     Some(match format {
-        result::Format::ClaudeJson => match read(Some(CLAUDE_TAIL)) {
-            Ok(outcome) => Ok(outcome),
-            Err(_) => read(None),
+        result::Format::ClaudeJson => match read(CLAUDE_TAIL) {
+            (false, Err(_)) => read(u64::MAX).1,
+            (_, outcome) => outcome,
         },
-        result::Format::CodexJsonl => read(None),
+        result::Format::CodexJsonl => read(u64::MAX).1,
     })
 }
 
 /// How much of the end of Claude's output is read for its result first.
 const CLAUDE_TAIL: u64 = 16 << 20;
-
-/// The text of `path`, or its last `from_end` bytes from the first line
-/// that starts in them (all of it when it is shorter).
-fn read_from(path: &Utf8Path, from_end: Option<u64>) -> std::io::Result<String> {
-    let mut file = std::fs::File::open(path)?;
-    let len = file.metadata()?.len();
-    let start = from_end.map_or(0, |tail| len.saturating_sub(tail));
-    file.seek(SeekFrom::Start(start))?;
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes)?;
-    if start > 0 {
-        // The line cut at the start is not whole.
-        let first = bytes
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(bytes.len(), |i| i + 1);
-        bytes.drain(..first);
-    }
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
-}
 
 /// The rate limit `texts` name, if one of the patterns matches them.
 /// Lines that quote `told` (the error the attempt was given: an agent may

@@ -60,45 +60,59 @@ fn last_nonblank(text: &str) -> Option<(usize, String)> {
         .find(|(_, line)| !line.is_empty())
 }
 
-/// The end of a file, as read by `read_end`.
-struct End {
+/// The end of a file, as read by `end_of`.
+pub struct End {
     text: String,
     /// The file was read from its first byte: its first line is whole.
-    whole: bool,
+    pub whole: bool,
 }
 
-/// The last `bytes` of the file, up to its length when looked at.
-/// Read in place (`pread`): `progress --json` reads 100,000 logs' ends.
-/// The length comes first, by path: the empty log of a quiet task then
-/// costs one system call, not an open, a stat and a close.
-fn read_end(path: &Utf8Path, bytes: u64) -> End {
-    let empty = End {
-        text: String::new(),
-        whole: true,
-    };
-    let len = match path.metadata() {
-        Ok(meta) if meta.len() > 0 => meta.len(),
-        _ => return empty,
-    };
-    let Ok(file) = std::fs::File::open(path) else {
-        return empty;
-    };
-    let start = len.saturating_sub(bytes);
-    let mut tail = vec![0; (len - start) as usize];
-    let mut filled = 0;
-    while filled < tail.len() {
-        match file.read_at(&mut tail[filled..], start + filled as u64) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => break,
+impl End {
+    /// Its text, less the line it starts in the middle of (when it does).
+    pub fn whole_lines(self) -> String {
+        if self.whole {
+            return self.text;
+        }
+        match self.text.find('\n') {
+            Some(i) => self.text[i + 1..].to_owned(),
+            None => String::new(),
         }
     }
-    tail.truncate(filled);
-    End {
+}
+
+/// The end of a file for the views: nothing when it cannot be read.
+fn read_end(path: &Utf8Path, bytes: u64) -> End {
+    end_of(path, bytes).unwrap_or(End {
+        text: String::new(),
+        whole: true,
+    })
+}
+
+/// The last `bytes` of the file (all of it for `u64::MAX`), up to its
+/// length when looked at. Read in place (`pread`): `progress --json` reads
+/// 100,000 logs' ends. The length comes first, by path: the empty log of a
+/// quiet task then costs one system call, not an open, a stat and a close.
+pub fn end_of(path: &Utf8Path, bytes: u64) -> std::io::Result<End> {
+    let len = path.metadata()?.len();
+    let start = len.saturating_sub(bytes);
+    let mut tail = vec![0; (len - start) as usize];
+    if len > 0 {
+        let file = std::fs::File::open(path)?;
+        let mut filled = 0;
+        while filled < tail.len() {
+            match file.read_at(&mut tail[filled..], start + filled as u64) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        tail.truncate(filled);
+    }
+    Ok(End {
         text: String::from_utf8_lossy(&tail).into_owned(),
         whole: start == 0,
-    }
+    })
 }
 
 /// Before attempt `attempt` (a retry) starts: the previous attempt's log is

@@ -9,7 +9,7 @@ use anyhow::Result;
 use camino::Utf8Path;
 use serde::{Deserialize, Serialize};
 
-use crate::model::layout::Layout;
+use crate::model::layout::{handover_of, Layout};
 use crate::state::atomic;
 use crate::state::status::{self, Ending};
 
@@ -169,14 +169,10 @@ pub fn remove_stale_handovers(layout: &Layout) {
         return;
     };
     for entry in entries.flatten() {
-        let Some(rest) = entry.file_name().strip_prefix(".handed-over-") else {
+        let Some((pid, start)) = handover_of(entry.file_name()) else {
             continue;
         };
-        let (pid, start) = rest.split_once('-').unwrap_or((rest, "0"));
-        let supervisor = crate::sys::process::Process {
-            pid: pid.parse().unwrap_or(0),
-            start: start.parse().ok().filter(|&s| s != 0),
-        };
+        let supervisor = crate::sys::process::Process { pid, start };
         if !supervisor.alive() {
             let _ = std::fs::remove_file(entry.path());
         }

@@ -310,13 +310,16 @@ impl Supervisor {
     /// A slot's task ended, or could not start: its record, to report.
     fn ended(&mut self, slot: usize, outcome: Outcome) -> Option<Report> {
         let task = self.running.remove(&slot)?;
-        self.mark_handover();
         let record = exit_record(&task, outcome);
         if self.orchestrator_gone {
             // The main thread's loop may end now.
             let _ = self.wake.send(());
         }
-        Some(self.record(&task.spec, record))
+        let report = self.record(&task.spec, record);
+        // Once its record is on disk (a task that could not start has no
+        // pid file to say it came).
+        self.mark_handover();
+        Some(report)
     }
 
     /// Timeouts and stops enforced; the starts that are due, to report.
