@@ -17,6 +17,7 @@ use crate::run::history::Previous;
 use crate::state::events::Event;
 use crate::state::records::{self, recorded_end, ExitRecord};
 use crate::state::status::{self, Ending, Status};
+use crate::supervisor::cgroups;
 use crate::sys::process;
 use crate::ui::format;
 use crate::ui::printer::Tone;
@@ -93,6 +94,11 @@ impl Run<'_> {
         from: RecordFrom,
     ) -> Result<()> {
         let active = self.running.remove(t).expect("only running tasks finish");
+        if let Some(supervisor) = active.adopted.filter(|s| s.pid != 0) {
+            if !self.dead_supervisors.contains(&supervisor.pid) {
+                self.dead_supervisors.push(supervisor.pid);
+            }
+        }
         let ended = record
             .as_ref()
             .and_then(|r| status::parse_timestamp(&r.ended_at))
@@ -322,5 +328,31 @@ impl Run<'_> {
             self.event(change);
         }
         blocked.len()
+    }
+}
+
+impl Run<'_> {
+    /// Once no task adopted from a supervisor that died runs any more,
+    /// kills what those tasks left running in its groups (a daemon in a
+    /// session of its own, which their process groups' signals missed):
+    /// its own supervisor would have, at each task's end.
+    pub(super) fn sweep_dead_supervisors(&mut self) {
+        if self.dead_supervisors.is_empty() || self.running.any_adopted() {
+            return;
+        }
+        let Ok(hierarchy) = cgroups::detect() else {
+            self.dead_supervisors.clear();
+            return;
+        };
+        for pid in std::mem::take(&mut self.dead_supervisors) {
+            if hierarchy.sweep(pid) {
+                self.printer.note(
+                    Tone::Warn,
+                    &format!(
+                        "killed processes left running by tasks of a supervisor that died (pid {pid})"
+                    ),
+                );
+            }
+        }
     }
 }

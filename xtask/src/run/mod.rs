@@ -149,6 +149,7 @@ pub fn run(
         begun: Instant::now(),
         discovered_at: Instant::now(),
         discovery_due: None,
+        dead_supervisors: Vec::new(),
     };
     run.events = match events::Log::open(layout, Some(&run_id)) {
         Ok(log) => Some(log),
@@ -262,6 +263,10 @@ struct Run<'a> {
     /// again, at the latest (see `discovery::RESCAN_AFTER`).
     discovered_at: Instant,
     discovery_due: Option<Instant>,
+    /// Supervisors that died under their tasks: what those tasks left
+    /// running in their groups is killed once none of them runs (see
+    /// `sweep_dead_supervisors`).
+    dead_supervisors: Vec<u32>,
 }
 
 impl Run<'_> {
@@ -340,6 +345,7 @@ impl Run<'_> {
             if let Err(e) = self.write_final_statuses() {
                 self.stop_for(Stop::Fatal(format!("{e:#}")));
             }
+            self.sweep_dead_supervisors();
             let merging = self.git.as_ref().is_some_and(|git| !git.idle());
             if self.running.is_empty() && !merging {
                 if !self.launching() {
@@ -487,6 +493,9 @@ impl Run<'_> {
             },
             executor::Event::Gone => {
                 // Its tasks lose their recorder: watch them by pid, and stop.
+                if let Some((pid, _)) = self.executor.as_ref().and_then(Executor::recorder) {
+                    self.dead_supervisors.push(pid);
+                }
                 let gone = Process {
                     pid: 0,
                     start: None,

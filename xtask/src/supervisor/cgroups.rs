@@ -290,6 +290,40 @@ impl Hierarchy {
     }
 }
 
+impl Hierarchy {
+    /// Kills what is left in the groups of supervisor `pid`, which died
+    /// under its tasks, and removes the groups: a daemon a task started in
+    /// a session of its own outlives the task's process group, and only
+    /// its group knows whose it is. For the run that followed those tasks
+    /// to their end, once none of them runs; `clean_stale` leaves a group
+    /// with a process in it (the process may be a task a run adopts).
+    /// Nothing is done while a process has that pid: the groups may be
+    /// those of a new supervisor that got it. Returns whether any process
+    /// was killed.
+    pub fn sweep(&self, pid: u32) -> bool {
+        if crate::sys::process::start_time(pid).is_some() {
+            return false;
+        }
+        let prefix = format!("{pid}-");
+        let mut killed = false;
+        for base in self.bases() {
+            for entry in std::fs::read_dir(base).into_iter().flatten().flatten() {
+                let theirs = entry
+                    .file_name()
+                    .to_str()
+                    .is_some_and(|n| n.starts_with(&prefix));
+                if !theirs || !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    continue;
+                }
+                let dir = entry.path();
+                killed |= kill_members(&Control::open(&dir, "cgroup.procs", false));
+                remove_when_empty(&dir);
+            }
+        }
+        killed
+    }
+}
+
 impl Group {
     /// Sets the next task's limits (its memory on top of what earlier tasks
     /// left charged), where they differ from what is set.
@@ -426,28 +460,7 @@ impl Group {
     /// is left, reaping those that were ours (see `become_subreaper`).
     /// Returns whether there was any.
     pub fn kill_strays(&self) -> bool {
-        let me = std::process::id();
-        let mut found = false;
-        for _ in 0..200 {
-            let strays: Vec<u32> = text(&self.counters.procs)
-                .lines()
-                .filter_map(|l| l.trim().parse().ok())
-                .filter(|&pid| pid != me)
-                .collect();
-            if strays.is_empty() {
-                break;
-            }
-            found = true;
-            for &pid in &strays {
-                // SAFETY: kill has no memory-safety preconditions.
-                unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-            }
-            std::thread::sleep(std::time::Duration::from_millis(5));
-            for pid in strays {
-                crate::sys::process::reap(pid as libc::pid_t);
-            }
-        }
-        found
+        kill_members(&self.counters.procs)
     }
 
     /// Removes the groups. Called by the slot's thread, which first moves
@@ -470,14 +483,48 @@ impl Group {
     pub fn remove_emptied(self) {
         drop(self.counters);
         for dir in &self.dirs {
-            for _ in 0..500 {
-                if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
-                    break;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(1));
-            }
+            remove_when_empty(dir);
         }
     }
+}
+
+/// Removes a group, tried again for up to half a second while the kernel
+/// still counts a member that is gone.
+fn remove_when_empty(dir: &Path) {
+    for _ in 0..500 {
+        if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+/// SIGKILL to every process listed in a group's `procs` (but this one),
+/// until none is left, reaping those that were ours. Returns whether there
+/// was any.
+fn kill_members(procs: &Option<Control>) -> bool {
+    let me = std::process::id();
+    let mut found = false;
+    for _ in 0..200 {
+        let members: Vec<u32> = text(procs)
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .filter(|&pid| pid != me)
+            .collect();
+        if members.is_empty() {
+            break;
+        }
+        found = true;
+        for &pid in &members {
+            // SAFETY: kill has no memory-safety preconditions.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        for pid in members {
+            crate::sys::process::reap(pid as libc::pid_t);
+        }
+    }
+    found
 }
 
 impl Counters {

@@ -158,18 +158,89 @@ fn a_child_killed_for_memory_does_not_fail_a_task_that_succeeds() {
     assert!(t.read("workspace/logs/p/careful.log").contains("recovered"));
 }
 
+/// A task that starts a daemon, then runs `then`. setsid puts the daemon
+/// in a session and process group of its own: only the cgroup still knows
+/// it belongs to the task. Its pid is in the task's output `daemon`.
+fn daemon_spawner(then: &str) -> String {
+    sh(&format!(
+        "setsid sh -c 'echo $$ > $TASK_OUTPUT_DIR/daemon.tmp; \
+         mv $TASK_OUTPUT_DIR/daemon.tmp $TASK_OUTPUT_DIR/daemon; exec sleep 300' & \
+         while [ ! -e $TASK_OUTPUT_DIR/daemon ]; do sleep 0.01; done; {then}"
+    ))
+}
+
+/// A run of `p/spawner`, which waits for the file `release` once its
+/// daemon is up: the orchestrator, the daemon's pid and the supervisor's,
+/// once the task's pid is in its status (what a later run adopts it by).
+fn run_with_a_daemon(t: &Tree) -> (std::process::Child, u32, u32) {
+    t.task(
+        "p/spawner",
+        &daemon_spawner("while [ ! -f release ]; do sleep 0.02; done"),
+    );
+    let orchestrator = t
+        .command(&["orchestrate"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the task's daemon and its pid in its status", || {
+        pid_written(t, "workspace/outputs/p/spawner/daemon")
+            && t.exists("workspace/status/p/spawner.json")
+            && t.status("p/spawner")["pid"].is_u64()
+    });
+    let daemon = read_pid(&t.path("workspace/outputs/p/spawner/daemon"));
+    let supervisor = t.status("p/spawner")["supervisor_pid"].as_u64().unwrap() as u32;
+    (orchestrator, daemon, supervisor)
+}
+
+fn kill(pid: u32) {
+    // SAFETY: kill has no memory-safety preconditions.
+    assert_eq!(unsafe { libc::kill(pid as i32, libc::SIGKILL) }, 0);
+}
+
+/// The run stops when its supervisor dies, and stops the task itself:
+/// what the task left in the dead supervisor's cgroup goes too.
+#[test]
+fn a_daemon_does_not_outlive_its_task_when_the_supervisor_is_killed() {
+    if !cgroups_writable() {
+        return;
+    }
+    let t = Tree::new();
+    let (mut orchestrator, daemon, supervisor) = run_with_a_daemon(&t);
+    kill(supervisor);
+    assert_ne!(orchestrator.wait().unwrap().code(), Some(0));
+    wait_for("the daemon to be killed", || !alive(daemon));
+}
+
+/// Both killed: the task runs on, unwatched, and ends; the next run finds
+/// it ended (lost), and kills what it left in the dead supervisor's
+/// cgroup.
+#[test]
+fn a_daemon_left_by_a_task_of_a_dead_supervisor_dies_with_the_next_run() {
+    if !cgroups_writable() {
+        return;
+    }
+    let t = Tree::new();
+    let (mut orchestrator, daemon, supervisor) = run_with_a_daemon(&t);
+    orchestrator.kill().unwrap();
+    orchestrator.wait().unwrap();
+    kill(supervisor);
+    let task = t.status("p/spawner")["pid"].as_u64().unwrap() as u32;
+    t.write("release", "");
+    wait_for("the task to end", || !alive(task));
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("killed processes left running by tasks of a supervisor that died");
+    wait_for("the daemon to be killed", || !alive(daemon));
+}
+
 #[test]
 fn a_daemon_that_left_the_process_group_dies_with_its_task() {
     if !cgroups_writable() {
         return;
     }
     let t = Tree::new();
-    // setsid puts the sleeper in a session and process group of its own:
-    // only the cgroup still knows it belongs to the task.
-    let script = "setsid sh -c 'echo $$ > $TASK_OUTPUT_DIR/daemon.tmp; \
-                  mv $TASK_OUTPUT_DIR/daemon.tmp $TASK_OUTPUT_DIR/daemon; exec sleep 300' & \
-                  while [ ! -e $TASK_OUTPUT_DIR/daemon ]; do sleep 0.01; done";
-    t.task("p/spawner", &sh(script));
+    t.task("p/spawner", &daemon_spawner("true"));
     t.run(&["orchestrate"]).code(0);
     let daemon = read_pid(&t.path("workspace/outputs/p/spawner/daemon"));
     assert!(!alive(daemon), "the daemon {daemon} outlived its task");
