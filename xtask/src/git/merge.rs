@@ -11,7 +11,10 @@
 //! aborts and redoes, or a merge done but not recorded, which the next one
 //! finds done.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Sender};
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Result};
 use camino::{Utf8Path, Utf8PathBuf};
@@ -39,10 +42,18 @@ pub enum Merged {
     /// Not merged, with why (`merge conflict: a.txt`): the branch keeps its
     /// commits.
     Failed(String),
+    /// Not final: the merge waits for a person's operation in the
+    /// integration worktree (`a merge`, `a rebase`...) to be finished.
+    Waits(&'static str),
+    /// Not merged: the run stopped while the merge waited. The branch
+    /// keeps its commits.
+    Stopped(&'static str),
 }
 
 pub struct Queue {
     requests: Sender<Request>,
+    /// Set when the run stops: a merge waiting for a person gives up.
+    stopping: Arc<AtomicBool>,
 }
 
 /// What the queue's thread needs.
@@ -67,22 +78,64 @@ impl Queue {
     ) -> Result<Queue> {
         let repo = Repo::open(&target.layout)?;
         let (requests, queued) = mpsc::channel::<Request>();
+        let stopping = Arc::new(AtomicBool::new(false));
+        let stop = stopping.clone();
         std::thread::spawn(move || {
             for request in queued {
-                let merged = merge(&repo, &target, &request)
-                    .unwrap_or_else(|e| Merged::Failed(format!("merge failed: {e:#}")));
-                if events.send(wrap(request.t, merged)).is_err() {
+                let said = |merged| events.send(wrap(request.t, merged)).is_ok();
+                let merged = match wait_for_person(&repo, &target.integration_dir, &stop, &said) {
+                    Ok(Some(what)) => Ok(Merged::Stopped(what)),
+                    Ok(None) => merge(&repo, &target, &request),
+                    Err(e) => Err(e),
+                };
+                let merged =
+                    merged.unwrap_or_else(|e| Merged::Failed(format!("merge failed: {e:#}")));
+                if !said(merged) {
                     return;
                 }
             }
         });
-        Ok(Queue { requests })
+        Ok(Queue { requests, stopping })
     }
 
     pub fn push(&self, request: Request) {
         // The thread outlives every request: it ends with the run.
         let _ = self.requests.send(request);
     }
+
+    /// The run stops: a merge waiting for a person gives up (see
+    /// `wait_for_person`).
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+    }
+}
+
+/// How often a merge waiting for a person looks again.
+const LOOK_AGAIN: Duration = Duration::from_millis(500);
+
+/// Waits while a person's operation is in progress in the integration
+/// worktree (merging their own commits in, as README says): a merge there
+/// now would reset their resolution away, and failing the task would run
+/// its agent again. Says so once (`Merged::Waits`). Returns the operation
+/// when the run stopped meanwhile, `None` when there is none (any more).
+fn wait_for_person(
+    repo: &Repo,
+    dir: &Utf8Path,
+    stopping: &AtomicBool,
+    say: &dyn Fn(Merged) -> bool,
+) -> Result<Option<&'static str>> {
+    let mut said = false;
+    while let Some(what) = repo.in_progress(dir)? {
+        if stopping.load(Ordering::Relaxed) {
+            return Ok(Some(what));
+        }
+        if !said {
+            said = true;
+            say(Merged::Waits(what));
+        }
+        std::thread::sleep(LOOK_AGAIN);
+    }
+    Ok(None)
 }
 
 fn merge(repo: &Repo, target: &Target, request: &Request) -> Result<Merged> {

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use anyhow::Result;
 
 use super::finals::RecordFrom;
-use super::load::Disk;
+use super::load::{Disk, INTERRUPTED};
 use super::merging::Waiting;
 use super::readiness::Walk;
 use super::verdict;
@@ -15,6 +15,7 @@ use super::Run;
 use crate::git::merge::Merged;
 use crate::run::history::Previous;
 use crate::state::events::Event;
+use crate::state::logs;
 use crate::state::records::{self, recorded_end, ExitRecord};
 use crate::state::status::{self, Ending, Status};
 use crate::supervisor::cgroups;
@@ -168,17 +169,33 @@ impl Run<'_> {
 
     /// The merge queue is done with task `t`'s work.
     pub(super) fn on_merged(&mut self, t: usize, merged: Merged) {
+        let dir = self.layout.integration_worktree();
+        let (commit, error, ending) = match merged {
+            Merged::Waits(what) => {
+                let id = &self.graph.tasks[t].id;
+                let line = format!("{dir} is in the middle of {what}, not cargo xtask's: the merge queue waits until it is committed or aborted");
+                self.printer.event(Tone::Warn, "waiting", id, &line);
+                return;
+            }
+            Merged::Done(commit) => (commit, None, None),
+            Merged::Failed(error) => (None, Some(error), None),
+            Merged::Stopped(what) => {
+                let said = format!("xtask: interrupted: its merge waited for {what} in {dir} when the run stopped; its commits stay on its branch");
+                logs::append_line(&self.layout.log_file(&self.graph.tasks[t].id), &said);
+                let error = Some(INTERRUPTED.to_owned());
+                (None, error, Some(Ending::Interrupted))
+            }
+        };
         let Some(waiting) = self.git.as_mut().and_then(|git| git.take(t)) else {
             return;
         };
         let mut status = waiting.status;
-        match merged {
-            Merged::Done(commit) => status.merged_commit = commit,
-            Merged::Failed(error) => {
-                status.status = status::State::Failed;
-                status.outputs_validated = false;
-                status.error = Some(error);
-            }
+        status.merged_commit = commit;
+        if let Some(error) = error {
+            status.ending = ending.or(status.ending);
+            status.status = status::State::Failed;
+            status.outputs_validated = false;
+            status.error = Some(error);
         }
         self.conclude(t, status, waiting.from, "merging", SystemTime::now());
     }

@@ -115,6 +115,11 @@ impl Git {
         self.waiting.contains_key(&t)
     }
 
+    /// The run stops: a merge waiting for a person gives up.
+    pub fn stop(&self) {
+        self.queue.stop();
+    }
+
     /// No work waits in the queue.
     pub fn idle(&self) -> bool {
         self.waiting.is_empty()

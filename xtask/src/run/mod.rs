@@ -546,6 +546,9 @@ impl Run<'_> {
         self.stop = Some(reason);
         self.running
             .stop_all(self.executor.as_mut(), self.layout, &self.graph);
+        if let Some(git) = &self.git {
+            git.stop();
+        }
         self.kill_at = Some(Instant::now() + self.config.kill_grace);
     }
 

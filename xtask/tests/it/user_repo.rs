@@ -270,6 +270,89 @@ fn a_merge_of_the_user_s_in_progress_in_the_integration_worktree_is_kept() {
     );
 }
 
+/// A run whose task `p/a` reaches the merge queue once the user has
+/// started a merge of their branch `mine` in the integration worktree
+/// (not committed): the orchestrator, once it says the queue waits.
+fn run_until_its_merge_waits_for_the_user_s(t: &Tree) -> std::process::Child {
+    t.git(&["checkout", "-q", "-b", "mine"]);
+    t.write("mine.txt", "mine\n");
+    t.git(&["add", "mine.txt"]);
+    t.git(&["commit", "-q", "-m", "the user's work"]);
+    t.git(&["checkout", "-q", "main"]);
+    let release = t.path("release");
+    t.task(
+        "p/a",
+        &sh(&format!(
+            "while [ ! -f {} ]; do sleep 0.02; done; echo a > a.txt && git add a.txt && git commit -q -m 'write a.txt'",
+            release.display()
+        )),
+    );
+    let out = std::fs::File::create(t.path("out")).unwrap();
+    let orchestrator = t
+        .command(&["orchestrate"])
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap();
+    wait_for("p/a to start", || {
+        t.exists("workspace/status/p/a.json") && t.state("p/a") == "running"
+    });
+    let integration = t.path("workspace/worktrees/.integration");
+    git_in(
+        &integration,
+        &["merge", "-q", "--no-ff", "--no-commit", "mine"],
+    );
+    t.write("release", "");
+    wait_for("the queue to say it waits", || {
+        t.read("out")
+            .contains("the merge queue waits until it is committed or aborted")
+    });
+    orchestrator
+}
+
+/// A merge of the user's started in the integration worktree while a run
+/// goes on holds the merge queue until it is committed: the task that
+/// reaches the queue meanwhile waits, not failed (its agent would run
+/// again), and its work goes in after the user's merge.
+#[test]
+fn the_merge_queue_waits_for_a_merge_of_the_user_s_started_during_the_run() {
+    let t = repo("");
+    let mut orchestrator = run_until_its_merge_waits_for_the_user_s(&t);
+    assert_eq!(t.state("p/a"), "running", "{}", t.read("out"));
+    assert_eq!(t.status("p/a")["merging"], true);
+    let integration = t.path("workspace/worktrees/.integration");
+    git_in(&integration, &["commit", "-q", "-m", "merge mine"]);
+    let code = orchestrator.wait().unwrap().code();
+    assert_eq!(code, Some(0), "{}", t.read("out"));
+    assert_eq!(t.state("p/a"), "completed");
+    let log = integration_log(&t);
+    assert_eq!(log[..2], ["write a.txt", "merge mine"]);
+    assert!(log.iter().any(|s| s == "the user's work"), "{log:?}");
+}
+
+/// Stopped while its merge waits for the user's, a task is interrupted
+/// (run again by the next run, not failed), its commit kept on its branch
+/// and the user's merge left as it is.
+#[test]
+fn a_run_stopped_while_its_merge_waits_for_the_user_s_interrupts_the_task() {
+    let t = repo("");
+    let mut orchestrator = run_until_its_merge_waits_for_the_user_s(&t);
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(orchestrator.id() as i32, libc::SIGTERM) };
+    let code = orchestrator.wait().unwrap().code();
+    assert_eq!(code, Some(143), "{}", t.read("out"));
+    assert_eq!(t.status("p/a")["error"], "interrupted");
+    assert!(t
+        .read("workspace/logs/p/a.log")
+        .contains("its merge waited for a merge in"));
+    assert_eq!(
+        t.git(&["log", "-1", "--format=%s", "task/p/a"]),
+        "write a.txt"
+    );
+    let integration = t.path("workspace/worktrees/.integration");
+    git_in(&integration, &["rev-parse", "-q", "--verify", "MERGE_HEAD"]);
+}
+
 /// With the root a folder of the repository, a worktree is still a
 /// checkout of all of it: a change outside the root is in no worktree
 /// either, and the warning names it.
