@@ -12,7 +12,7 @@ use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::git::repo::Repo;
-use crate::git::worktrees::{mark, remove_empty_parents};
+use crate::git::worktrees::{self, mark, remove_empty_parents};
 use crate::model::branch;
 use crate::model::config::Config;
 use crate::model::definitions::invalid;
@@ -41,7 +41,7 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
         Err(e) => return Err(e),
     };
     let integration = &config.worktrees.integration;
-    let brought = config.worktrees.brought();
+    let brought = worktrees::brought(&repo, &config.worktrees);
     let listed = repo.worktrees()?;
     let (mut removed, mut kept) = (0, 0);
     // A task's worktree that its agent moved to a branch of its own (or

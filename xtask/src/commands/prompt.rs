@@ -3,6 +3,7 @@
 
 use anyhow::Result;
 
+use crate::git::repo::Repo;
 use crate::model::definitions;
 use crate::run::budget::Budget;
 use crate::run::history::Previous;
@@ -34,13 +35,18 @@ pub fn run(layout: &crate::model::layout::Layout, name: &str) -> Result<i32> {
             .get(&task.id)
             .and_then(|cleared| Previous::after_reset(layout, &task.id, cleared)),
     };
-    let worktree = task
-        .in_worktree(&defs.config)
-        .then(|| layout.worktree_dir(&task.id));
+    // Where it would run: the root's folder in its worktree.
+    let workdir = task.in_worktree(&defs.config).then(|| {
+        let worktree = layout.worktree_dir(&task.id);
+        match Repo::open(layout) {
+            Ok(repo) => repo.root_in(&worktree),
+            Err(_) => worktree,
+        }
+    });
     let attempt = Attempt {
         number,
         previous: previous.as_ref(),
-        worktree: worktree.as_deref(),
+        workdir: workdir.as_deref(),
         budget_left: Budget::load(layout, defs.config.agents.budget_usd).left(),
     };
     match prompt::render(layout, &defs.config, &defs.graph, t, &attempt) {

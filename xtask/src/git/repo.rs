@@ -31,6 +31,9 @@ pub struct Repo {
     sh: Shell,
     /// The repository's top folder (the main worktree).
     pub top: Utf8PathBuf,
+    /// The root's folder in the repository, from its top (empty when the
+    /// root is the top): where the root is in every worktree too.
+    pub root_in_top: Utf8PathBuf,
     /// Where this orchestrator's worktrees are (`workspace/worktrees`).
     ours: Utf8PathBuf,
     /// The config's lock stayed longer than `CONFIG_LOCK_WAIT`: later
@@ -47,6 +50,14 @@ pub enum Rebased {
 }
 
 impl Repo {
+    /// The root's folder in `worktree`, a checkout of this repository.
+    pub fn root_in(&self, worktree: &Utf8Path) -> Utf8PathBuf {
+        match self.root_in_top.as_str() {
+            "" => worktree.to_owned(),
+            folder => worktree.join(folder),
+        }
+    }
+
     /// The repository that holds the root of `layout`.
     pub fn open(layout: &Layout) -> Result<Repo> {
         let dir = &layout.root;
@@ -67,12 +78,24 @@ impl Repo {
         ] {
             sh.set_var(var, value);
         }
-        let top = run(prep(cmd!(sh, "git rev-parse --show-toplevel"))).with_context(|| {
+        let found = run(prep(cmd!(
+            sh,
+            "git rev-parse --show-toplevel --show-prefix"
+        )))
+        .with_context(|| {
             format!("{dir} is not in a git repository: worktree tasks need one (`git init`)")
         })?;
+        let mut lines = found.lines();
+        let top = lines.next().unwrap_or_default().into();
+        let root_in_top = lines
+            .next()
+            .unwrap_or_default()
+            .trim_end_matches('/')
+            .into();
         let repo = Repo {
             sh,
-            top: Utf8PathBuf::from(top),
+            top,
+            root_in_top,
             ours,
             config_lock_stale: AtomicBool::new(false),
         };

@@ -69,15 +69,20 @@ impl Worktrees {
         reaching.push(".gitignore".to_owned());
         // A worktree is a checkout of the whole repository, the root only
         // a folder of it: changes anywhere in it are in no worktree.
-        let top = &self.repo.top;
-        let root = layout.root.canonicalize_utf8();
-        let root = root.as_deref().unwrap_or(&layout.root);
-        let root_in_top = root.strip_prefix(top).unwrap_or(Utf8Path::new(""));
         let reaching: Vec<String> = reaching
             .iter()
-            .map(|path| root_in_top.join(path).to_string())
+            .map(|path| self.repo.root_in_top.join(path).to_string())
             .collect();
-        self.repo.uncommitted(top, &reaching)
+        self.repo.uncommitted(&self.repo.top, &reaching)
+    }
+
+    /// Where a task runs in its worktree: the root's folder in it (its top,
+    /// unless the root is a folder of the repository), made if the
+    /// integration branch has none.
+    pub fn workdir(&self, worktree: &Utf8Path) -> Result<Utf8PathBuf> {
+        let dir = self.repo.root_in(worktree);
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {dir}"))?;
+        Ok(dir)
     }
 
     /// The orchestrator's worktree of the integration branch.
@@ -293,7 +298,12 @@ impl Worktrees {
             return Ok(base.to_owned());
         };
         let merged = repo.count(integration, branch)? == 0;
-        if tip == base || !merged || !repo.uncommitted(path, &self.settings.brought())?.is_empty() {
+        if tip == base
+            || !merged
+            || !repo
+                .uncommitted(path, &brought(repo, &self.settings))?
+                .is_empty()
+        {
             return Ok(base.to_owned());
         }
         repo.fast_forward(path, integration)?;
@@ -320,9 +330,10 @@ impl Worktrees {
     /// into a new worktree, each that exists in the root.
     fn bring_files(&self, worktree: &Utf8Path) -> Result<()> {
         let root = &self.layout.root;
+        let there = self.repo.root_in(worktree);
         for name in &self.settings.copy {
             let from = root.join(name);
-            let to = worktree.join(name);
+            let to = there.join(name);
             if from.is_file() {
                 make_parent(&to)?;
                 std::fs::copy(&from, &to).with_context(|| format!("cannot copy {from} to {to}"))?;
@@ -330,7 +341,7 @@ impl Worktrees {
         }
         for name in &self.settings.link {
             let from = root.join(name);
-            let to = worktree.join(name);
+            let to = there.join(name);
             if from.exists() && !to.exists() {
                 make_parent(&to)?;
                 std::os::unix::fs::symlink(&from, &to)
@@ -339,6 +350,17 @@ impl Worktrees {
         }
         Ok(())
     }
+}
+
+/// The paths `worktrees.copy` and `link` bring into each worktree, from
+/// its top (they are the root's, wherever the root is in the repository):
+/// never committed, and removed with the worktree.
+pub fn brought(repo: &Repo, settings: &Settings) -> Vec<String> {
+    settings
+        .brought()
+        .iter()
+        .map(|path| repo.root_in_top.join(path).to_string())
+        .collect()
 }
 
 /// Removes the folders that held `path` (a worktree gone or moved) while

@@ -252,6 +252,8 @@ pub struct Start<'a> {
     pub previous: Option<&'a Previous>,
     /// Its worktree, when it runs in one.
     pub worktree: Option<&'a Prepared>,
+    /// Where it runs in that worktree (see `Worktrees::workdir`).
+    pub workdir: Option<&'a Utf8Path>,
     /// What the budget leaves, when there is one.
     pub budget_left: Option<f64>,
     /// Its prompt, rendered, when it has a template.
@@ -277,7 +279,7 @@ pub fn launch(layout: &Layout, config: &Config, task: &Task, start: &Start) -> L
             env.push(("TASK_PROMPT".into(), prompt.text.clone()));
         }
     }
-    let cwd = start.worktree.map_or(&layout.root, |w| &w.path);
+    let cwd = start.workdir.unwrap_or(&layout.root);
     env.push(("TASK_WORKDIR".into(), cwd.to_string()));
     if let Some(worktree) = start.worktree {
         let settings = &config.worktrees;
@@ -304,7 +306,7 @@ pub fn launch(layout: &Layout, config: &Config, task: &Task, start: &Start) -> L
         log_file: layout.log_file(&task.id),
         stdout_file: (task.result_format(config) != ResultFormat::None)
             .then(|| layout.stdout_file(&task.id)),
-        cwd: cwd.clone(),
+        cwd: cwd.to_owned(),
     }
 }
 
@@ -316,7 +318,7 @@ pub fn command(layout: &Layout, config: &Config, task: &Task, start: &Start) -> 
         || layout.prompt_file(&task.id, start.attempt),
         |p| p.path.clone(),
     );
-    let cwd = start.worktree.map_or(&layout.root, |w| &w.path);
+    let cwd = start.workdir.unwrap_or(&layout.root);
     let mut argv: Vec<String> = argv(layout, config, task)
         .into_iter()
         .map(|arg| fill(arg, cwd, &prompt_file, start.prompt))

@@ -10,7 +10,7 @@ use std::sync::mpsc::Sender;
 use anyhow::Result;
 
 use crate::git::merge::{self, Merged, Queue};
-use crate::git::worktrees::{Prepared, Worktrees};
+use crate::git::worktrees::{self, Prepared, Worktrees};
 use crate::model::config::Config;
 use crate::model::layout::Layout;
 use crate::run::finals::RecordFrom;
@@ -50,7 +50,7 @@ impl Git {
             integration: config.worktrees.integration.clone(),
             integration_dir: worktrees.integration_dir(),
             commit_leftovers: config.worktrees.commit_leftovers,
-            brought: config.worktrees.brought(),
+            brought: worktrees::brought(&worktrees.repo, &config.worktrees),
         };
         Ok(Some(Git {
             queue: Queue::start(target, events, wrap)?,

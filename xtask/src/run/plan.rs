@@ -343,6 +343,7 @@ impl<'a> Plan<'a> {
             attempt: past.attempt.saturating_add(1),
             previous: past.previous.as_deref(),
             worktree: None,
+            workdir: None,
             budget_left: None,
             prompt: None,
         }

@@ -27,7 +27,8 @@ pub struct Rendered {
 pub struct Attempt<'a> {
     pub number: u32,
     pub previous: Option<&'a Previous>,
-    pub worktree: Option<&'a Utf8Path>,
+    /// Where it runs in its worktree, when it has one.
+    pub workdir: Option<&'a Utf8Path>,
     pub budget_left: Option<f64>,
 }
 
@@ -112,7 +113,7 @@ fn context(layout: &Layout, graph: &Graph, t: usize, attempt: &Attempt) -> Resul
             log_tail: logs::tail(&p.log, LOG_TAIL).join("\n"),
             session_id: p.session_id.clone(),
         }),
-        worktree: attempt.worktree.map(|w| w.to_string()),
+        worktree: attempt.workdir.map(|w| w.to_string()),
         budget_left_usd: attempt.budget_left,
     })
 }

@@ -77,6 +77,7 @@ impl Run<'_> {
     /// between can never leave a task running that no status mentions.
     fn start_attempt(&mut self, t: usize, active: &mut Active, made: Ahead) -> Result<()> {
         let task = &self.graph.tasks[t];
+        let mut workdir = None;
         if task.in_worktree(self.config) {
             let git = self
                 .git
@@ -89,6 +90,7 @@ impl Run<'_> {
             }
             active.setup =
                 attempt::setup_needed(self.layout, self.config, &worktree.branch).is_some();
+            workdir = Some(git.worktrees.workdir(&worktree.path)?);
             active.worktree = Some(worktree);
         }
         active.since_ns = Some(attempt::prepare(
@@ -110,7 +112,7 @@ impl Run<'_> {
             &prompt::Attempt {
                 number: active.attempt,
                 previous,
-                worktree: active.worktree.as_ref().map(|w| w.path.as_path()),
+                workdir: workdir.as_deref(),
                 budget_left: self.budget.left(),
             },
         )?;
@@ -119,6 +121,7 @@ impl Run<'_> {
             attempt: active.attempt,
             previous,
             worktree: active.worktree.as_ref(),
+            workdir: workdir.as_deref(),
             budget_left: self.budget.left(),
             prompt: rendered.as_ref(),
         };

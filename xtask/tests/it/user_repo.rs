@@ -381,3 +381,54 @@ fn changes_outside_a_root_in_a_folder_of_the_repository_are_warned_of() {
         .code(0)
         .says("changes not committed in the checkout (lib.txt)");
 }
+
+/// With the root a folder of the repository, a worktree task runs in the
+/// root's folder of its worktree, as a task without one runs in the root:
+/// relative paths mean the same in both, `copy` brings files there, and
+/// they are still never committed (though the agent staged them).
+#[test]
+fn a_worktree_task_of_a_root_in_a_folder_runs_in_that_folder_of_its_worktree() {
+    let t = Tree::new();
+    t.write(".gitignore", "sub/workspace/\n");
+    t.write(
+        "sub/tasks/orchestrator.yaml",
+        "kill_grace: 1s\nworktrees: {default: true, copy: [.env]}\n",
+    );
+    let script = "pwd -P > $TASK_OUTPUT_DIR/pwd; echo $TASK_WORKDIR > $TASK_OUTPUT_DIR/workdir; \
+                  cat .env > seen.txt && git add -A";
+    t.write("sub/tasks/p/a.md", &format!("---\n{}\n---\n", sh(script)));
+    t.git(&["init", "-q", "-b", "main"]);
+    t.git(&["add", "."]);
+    t.git(&["commit", "-q", "-m", "first"]);
+    t.write("sub/.env", "secret\n");
+    let run = std::process::Command::new(BIN)
+        .arg("--root")
+        .arg(t.path("sub"))
+        .arg("orchestrate")
+        .output()
+        .unwrap();
+    Run::from(run).code(0);
+    let worktree = t.path("sub/workspace/worktrees/p/a/sub");
+    let worktree = worktree.canonicalize().unwrap();
+    assert_eq!(
+        t.read("sub/workspace/outputs/p/a/pwd").trim(),
+        worktree.to_str().unwrap()
+    );
+    assert!(t
+        .read("sub/workspace/outputs/p/a/workdir")
+        .trim()
+        .ends_with("workspace/worktrees/p/a/sub"));
+    assert_eq!(t.git(&["show", "integration:sub/seen.txt"]), "secret");
+    let files = t.git(&["ls-tree", "-r", "--name-only", "integration"]);
+    assert!(!files.contains(".env"), "{files}");
+    // Merged: `clean` removes the worktree, and the `.env` brought into it.
+    let clean = std::process::Command::new(BIN)
+        .arg("--root")
+        .arg(t.path("sub"))
+        .arg("clean")
+        .output()
+        .unwrap();
+    Run::from(clean).code(0);
+    assert!(!t.exists("sub/workspace/worktrees/p/a"));
+    assert_eq!(t.read("sub/.env"), "secret\n");
+}
