@@ -4,6 +4,7 @@
 //! Codex (`codex exec --json`) write to stdout; the field meanings and the
 //! sources behind them are in `tests/fixtures/agents/README.md`.
 
+use std::io::BufRead;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -103,18 +104,20 @@ impl Failure {
 /// own `total_cost_usd` is always used for Claude (it knows the cache-write
 /// rate, which `Prices` cannot say).
 pub fn read(format: Format, stdout: &str, prices: Option<&Prices>) -> Result<Outcome, String> {
-    if stdout.trim().is_empty() {
-        return Err("its output is empty".to_owned());
-    }
     match format {
         Format::ClaudeJson => read_claude(stdout),
-        Format::CodexJsonl => read_codex(stdout, prices),
+        Format::CodexJsonl => read_codex(stdout.as_bytes(), prices),
     }
 }
+
+const EMPTY: &str = "its output is empty";
 
 // ---------------------------------------------------------------- Claude
 
 fn read_claude(stdout: &str) -> Result<Outcome, String> {
+    if stdout.trim().is_empty() {
+        return Err(EMPTY.to_owned());
+    }
     let lines = json_lines(stdout);
     let whole: Option<Value>;
     let result = match lines.values.iter().rev().find_map(claude_result) {
@@ -125,7 +128,7 @@ fn read_claude(stdout: &str) -> Result<Outcome, String> {
             whole = serde_json::from_str(stdout.trim()).ok();
             let found = whole.as_ref().and_then(claude_result);
             found.ok_or_else(|| {
-                lines.why(
+                lines.scan.why(
                     "no JSON object of type `result` in its output",
                     "--output-format json",
                 )
@@ -247,79 +250,98 @@ enum Ending {
     Failed(String),
 }
 
-fn read_codex(stdout: &str, prices: Option<&Prices>) -> Result<Outcome, String> {
-    let lines = json_lines(stdout);
-    let mut report = Report::default();
-    let mut ending = None;
-    let mut turns: u32 = 0;
-    let mut last_error: Option<String> = None;
-    // Whether the last event so far is an `error` event.
-    let mut error_last = false;
-    let mut events = 0;
-    let mut legacy = false;
-    for value in &lines.values {
+/// Reads Codex's events one line at a time (`reader`: its whole output,
+/// which its session id starts and its usage ends): a long session's
+/// output is never held in memory.
+pub fn read_codex(reader: impl BufRead, prices: Option<&Prices>) -> Result<Outcome, String> {
+    let mut run = CodexRun::default();
+    let scan = scan_json_lines(reader, |value| run.take(&value))
+        .map_err(|e| format!("cannot read its output: {e}"))?;
+    if !scan.printed {
+        return Err(EMPTY.to_owned());
+    }
+    if run.events == 0 && run.legacy {
+        return Err("the old codex event format (before 0.44): upgrade codex".to_owned());
+    }
+    if run.events == 0 {
+        return Err(scan.why("no codex JSON events in its output", "--json"));
+    }
+    // An `error` followed by more events is retry chatter (`Reconnecting...
+    // 2/5`); one that is the last event is what ended the run, even without
+    // a `turn.failed` after it.
+    let failure = match (run.ending, run.last_error) {
+        (_, Some(message)) if run.error_last => Some(codex_failure("error", &message)),
+        (Some(Ending::Failed(message)), _) => Some(codex_failure("turn.failed", &message)),
+        (Some(Ending::Completed), _) => None,
+        (None, _) => {
+            let what = "no `turn.completed` event: the run ended without finishing a turn";
+            return Err(scan.why(what, "--json"));
+        }
+    };
+    let mut report = run.report;
+    report.turns = Some(run.turns);
+    if let Some(prices) = prices {
+        report.cost_usd = codex_cost(&report, prices);
+    }
+    Ok(Outcome { report, failure })
+}
+
+/// What Codex's events have said so far.
+#[derive(Default)]
+struct CodexRun {
+    report: Report,
+    ending: Option<Ending>,
+    turns: u32,
+    last_error: Option<String>,
+    /// Whether the last event so far is an `error` event.
+    error_last: bool,
+    events: usize,
+    /// A line of the format before 0.44 was seen.
+    legacy: bool,
+}
+
+impl CodexRun {
+    fn take(&mut self, value: &Value) {
         let Some(kind) = value.get("type").and_then(Value::as_str) else {
             // `{"id":"0","msg":{"type":...}}`: the format before 0.44.
-            legacy |= value.get("msg").is_some_and(Value::is_object);
-            continue;
+            self.legacy |= value.get("msg").is_some_and(Value::is_object);
+            return;
         };
-        events += 1;
-        error_last = false;
+        self.events += 1;
+        self.error_last = false;
         match kind {
             "thread.started" => {
-                report.session_id = text(value.get("thread_id")).or(report.session_id);
+                self.report.session_id =
+                    text(value.get("thread_id")).or(self.report.session_id.take());
             }
             "turn.completed" => {
-                turns = turns.saturating_add(1);
-                ending = Some(Ending::Completed);
+                self.turns = self.turns.saturating_add(1);
+                self.ending = Some(Ending::Completed);
                 // The usage is the thread's running total, not the turn's
                 // (codex-rs/exec event_processor_with_jsonl_output.rs sends
                 // `usage.total`; openai/codex#17539): the last one is the
                 // run's, and summing would count earlier turns again. (A
                 // resumed thread's total may hold the earlier runs' too.)
                 if let Some(usage) = value.get("usage") {
-                    read_codex_usage(usage, &mut report);
+                    read_codex_usage(usage, &mut self.report);
                 }
             }
             "turn.failed" => {
-                turns = turns.saturating_add(1);
+                self.turns = self.turns.saturating_add(1);
                 let message = value.get("error").and_then(|e| text(e.get("message")));
-                let message = message.or_else(|| last_error.clone());
-                ending = Some(Ending::Failed(
+                let message = message.or_else(|| self.last_error.clone());
+                self.ending = Some(Ending::Failed(
                     message.unwrap_or_else(|| NO_MESSAGE.to_owned()),
                 ));
             }
             "error" => {
-                last_error =
+                self.last_error =
                     Some(text(value.get("message")).unwrap_or_else(|| NO_MESSAGE.to_owned()));
-                error_last = true;
+                self.error_last = true;
             }
             _ => {}
         }
     }
-    if events == 0 && legacy {
-        return Err("the old codex event format (before 0.44): upgrade codex".to_owned());
-    }
-    if events == 0 {
-        return Err(lines.why("no codex JSON events in its output", "--json"));
-    }
-    // An `error` followed by more events is retry chatter (`Reconnecting...
-    // 2/5`); one that is the last event is what ended the run, even without
-    // a `turn.failed` after it.
-    let failure = match (ending, last_error) {
-        (_, Some(message)) if error_last => Some(codex_failure("error", &message)),
-        (Some(Ending::Failed(message)), _) => Some(codex_failure("turn.failed", &message)),
-        (Some(Ending::Completed), _) => None,
-        (None, _) => {
-            let what = "no `turn.completed` event: the run ended without finishing a turn";
-            return Err(lines.why(what, "--json"));
-        }
-    };
-    report.turns = Some(turns);
-    if let Some(prices) = prices {
-        report.cost_usd = codex_cost(&report, prices);
-    }
-    Ok(Outcome { report, failure })
 }
 
 fn read_codex_usage(usage: &Value, report: &mut Report) {
@@ -374,23 +396,32 @@ fn inner_message(message: &str) -> String {
 
 // --------------------------------------------------------------- helpers
 
-/// The JSON values of the lines that parse, and what to say when none of
-/// them holds a result.
+/// The JSON values of the lines that parse, and what the scan found.
 struct JsonLines {
     values: Vec<Value>,
+    scan: Scan,
+}
+
+/// What a scan of an output's lines found besides its JSON values.
+#[derive(Default)]
+struct Scan {
+    /// How many lines parsed as JSON.
+    values: usize,
     /// The last line that starts like a JSON object (or any JSON cut
     /// short) but does not parse: a hint at why there is no result.
     broken: Option<(usize, serde_json::Error)>,
+    /// Whether any line holds more than white space.
+    printed: bool,
 }
 
-impl JsonLines {
+impl Scan {
     /// `what`, with a hint: a line cut short, or no JSON at all (the CLI
     /// run without `flag`?).
     fn why(&self, what: &str, flag: &str) -> String {
         match &self.broken {
             Some((line, e)) if e.is_eof() => format!("{what} (line {line} is cut short)"),
             Some((line, e)) => format!("{what} (line {line} is not valid JSON: {e})"),
-            None if self.values.is_empty() => {
+            None if self.values == 0 => {
                 format!("{what}: it printed no JSON (was it run with {flag}?)")
             }
             None => what.to_owned(),
@@ -401,23 +432,39 @@ impl JsonLines {
 /// Every line that parses as a JSON object or array; the others (warnings
 /// printed before the JSON, tracing lines) are skipped.
 fn json_lines(stdout: &str) -> JsonLines {
-    let mut lines = JsonLines {
-        values: Vec::new(),
-        broken: None,
-    };
-    for (n, line) in stdout.lines().enumerate() {
+    let mut values = Vec::new();
+    let scan = scan_json_lines(stdout.as_bytes(), |value| values.push(value))
+        .expect("reading a string cannot fail");
+    JsonLines { values, scan }
+}
+
+/// Gives `each` the value of every line that parses as a JSON object or
+/// array, one line in memory at a time.
+fn scan_json_lines(mut reader: impl BufRead, mut each: impl FnMut(Value)) -> std::io::Result<Scan> {
+    let mut scan = Scan::default();
+    let mut bytes = Vec::new();
+    for n in 1.. {
+        bytes.clear();
+        if reader.read_until(b'\n', &mut bytes)? == 0 {
+            break;
+        }
+        let line = String::from_utf8_lossy(&bytes);
         let line = line.trim();
+        scan.printed |= !line.is_empty();
         if !line.starts_with('{') && !line.starts_with('[') {
             continue;
         }
         match serde_json::from_str::<Value>(line) {
-            Ok(value) => lines.values.push(value),
+            Ok(value) => {
+                scan.values += 1;
+                each(value);
+            }
             // Not "[INFO] ..." and the like: only what is surely JSON.
-            Err(e) if e.is_eof() || line.starts_with('{') => lines.broken = Some((n + 1, e)),
+            Err(e) if e.is_eof() || line.starts_with('{') => scan.broken = Some((n, e)),
             Err(_) => {}
         }
     }
-    lines
+    Ok(scan)
 }
 
 fn text(value: Option<&Value>) -> Option<String> {

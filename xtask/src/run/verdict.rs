@@ -240,13 +240,19 @@ fn read_result(layout: &Layout, config: &Config, task: &Task) -> Option<Result<O
     // Claude's result is its output's last JSON line: a stream of hundreds
     // of MB is not read whole (into memory, parsed) to find it, unless it
     // is not at the end. Codex's session id comes first and its usage
-    // last: read whole.
+    // last: its events are read one line at a time.
     Some(match format {
         result::Format::ClaudeJson => match read(CLAUDE_TAIL) {
             (false, Err(_)) => read(u64::MAX).1,
             (_, outcome) => outcome,
         },
-        result::Format::CodexJsonl => read(u64::MAX).1,
+        result::Format::CodexJsonl => match std::fs::File::open(&path) {
+            Ok(file) => {
+                let prices = config.agents.prices.as_ref();
+                result::read_codex(std::io::BufReader::new(file), prices)
+            }
+            Err(e) => Err(format!("cannot read {path}: {e}")),
+        },
     })
 }
 
