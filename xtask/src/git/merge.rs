@@ -152,7 +152,8 @@ fn merge(repo: &Repo, target: &Target, request: &Request) -> Result<Merged> {
             target.integration_dir
         );
     }
-    check_no_operation_in(repo, &target.integration_dir)?;
+    // A person's operation in progress there was waited out just before
+    // (`wait_for_person`).
     // Left by an orchestrator killed during a merge: undone, then redone.
     repo.remove_stale_ref_locks(&[&request.branch, &target.integration])?;
     for (dir, branch) in [

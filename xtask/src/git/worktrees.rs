@@ -239,6 +239,9 @@ impl Worktrees {
             }
             (None, _) => {}
         }
+        // A branch made now starts at the integration tip: nothing to
+        // catch up with.
+        let made_now = base.is_none();
         let base = match base {
             Some(base) => base,
             None => {
@@ -258,7 +261,10 @@ impl Worktrees {
         self.bring_files(&aside)?;
         // Made again on a branch an earlier worktree left (`workspace/`
         // removed since): brought to the integration tip as a reused one is.
-        let base = self.catch_up(&aside, &branch, &base)?;
+        let base = match made_now {
+            true => base,
+            false => self.catch_up(&aside, &branch, &base)?,
+        };
         make_parent(&path)?;
         repo.move_worktree(&aside, &path)?;
         remove_empty_parents(&aside, &self.layout.worktree_dir(""));
