@@ -96,8 +96,12 @@ impl Run<'_> {
     ) -> Result<()> {
         let active = self.running.remove(t).expect("only running tasks finish");
         if let Some(supervisor) = active.adopted.filter(|s| s.pid != 0) {
-            if !self.dead_supervisors.contains(&supervisor.pid) {
-                self.dead_supervisors.push(supervisor.pid);
+            let known = self
+                .dead_supervisors
+                .iter()
+                .any(|s| s.pid == supervisor.pid);
+            if !known {
+                self.dead_supervisors.push(supervisor);
             }
         }
         let ended = record
@@ -361,8 +365,9 @@ impl Run<'_> {
             self.dead_supervisors.clear();
             return;
         };
-        for pid in std::mem::take(&mut self.dead_supervisors) {
-            if hierarchy.sweep(pid) {
+        for supervisor in std::mem::take(&mut self.dead_supervisors) {
+            if hierarchy.sweep(supervisor) {
+                let pid = supervisor.pid;
                 self.printer.note(
                     Tone::Warn,
                     &format!(

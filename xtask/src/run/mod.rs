@@ -266,7 +266,7 @@ struct Run<'a> {
     /// Supervisors that died under their tasks: what those tasks left
     /// running in their groups is killed once none of them runs (see
     /// `sweep_dead_supervisors`).
-    dead_supervisors: Vec<u32>,
+    dead_supervisors: Vec<Process>,
 }
 
 impl Run<'_> {
@@ -493,8 +493,8 @@ impl Run<'_> {
             },
             executor::Event::Gone => {
                 // Its tasks lose their recorder: watch them by pid, and stop.
-                if let Some((pid, _)) = self.executor.as_ref().and_then(Executor::recorder) {
-                    self.dead_supervisors.push(pid);
+                if let Some((pid, start)) = self.executor.as_ref().and_then(Executor::recorder) {
+                    self.dead_supervisors.push(Process { pid, start });
                 }
                 let gone = Process {
                     pid: 0,

@@ -9,6 +9,8 @@ use std::ffi::CString;
 use std::os::unix::fs::FileExt;
 
 use anyhow::{anyhow, bail, Context, Result};
+
+use crate::sys::process::Process;
 use std::path::{Path, PathBuf};
 
 const ROOT: &str = "/sys/fs/cgroup";
@@ -291,20 +293,24 @@ impl Hierarchy {
 }
 
 impl Hierarchy {
-    /// Kills what is left in the groups of supervisor `pid`, which died
-    /// under its tasks, and removes the groups: a daemon a task started in
-    /// a session of its own outlives the task's process group, and only
-    /// its group knows whose it is. For the run that followed those tasks
-    /// to their end, once none of them runs; `clean_stale` leaves a group
-    /// with a process in it (the process may be a task a run adopts).
-    /// Nothing is done while a process has that pid: the groups may be
-    /// those of a new supervisor that got it. Returns whether any process
+    /// Kills what is left in the groups of `supervisor`, which died under
+    /// its tasks, and removes the groups: a daemon a task started in a
+    /// session of its own outlives the task's process group, and only its
+    /// group knows whose it is. For the run that followed those tasks to
+    /// their end, once none of them runs; `clean_stale` leaves a group with
+    /// a process in it (the process may be a task a run adopts). The
+    /// groups are found by the supervisor's pid and start time, never those
+    /// of another supervisor that got its pid. Returns whether any process
     /// was killed.
-    pub fn sweep(&self, pid: u32) -> bool {
-        if crate::sys::process::start_time(pid).is_some() {
+    pub fn sweep(&self, supervisor: Process) -> bool {
+        let Some(start) = supervisor.start else {
+            return false;
+        };
+        // (A zombie, its exit not reaped yet, is gone.)
+        if crate::sys::process::is_same_process(supervisor.pid, Some(start)) {
             return false;
         }
-        let prefix = format!("{pid}-");
+        let prefix = group_prefix(supervisor.pid, start);
         let mut killed = false;
         for base in self.bases() {
             for entry in std::fs::read_dir(base).into_iter().flatten().flatten() {
@@ -486,6 +492,12 @@ impl Group {
             remove_when_empty(dir);
         }
     }
+}
+
+/// How the names of a supervisor's groups start: its pid (what
+/// `clean_stale` reads) and its start time (see `Hierarchy::sweep`).
+pub fn group_prefix(pid: u32, start: u64) -> String {
+    format!("{pid}-{start}-")
 }
 
 /// Removes a group, tried again for up to half a second while the kernel

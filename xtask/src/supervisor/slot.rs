@@ -34,7 +34,9 @@ impl Slot {
     ) -> Slot {
         let (jobs, specs) = mpsc::channel::<Spec>();
         let thread = std::thread::spawn(move || {
-            let name = format!("{}-{index}", std::process::id());
+            let me = std::process::id();
+            let start = crate::sys::process::start_time(me).unwrap_or(0);
+            let name = format!("{}{index}", cgroups::group_prefix(me, start));
             let keep_open = index < cgroups::KEPT_OPEN_SLOTS;
             let mut groups = SlotGroups::new(hierarchy, name, keep_open);
             let mut programs = Programs::default();
