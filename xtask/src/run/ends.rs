@@ -11,7 +11,7 @@ use super::load::{Disk, INTERRUPTED};
 use super::merging::Waiting;
 use super::readiness::Walk;
 use super::verdict;
-use super::Run;
+use super::{Mode, Run};
 use crate::git::merge::Merged;
 use crate::run::history::Previous;
 use crate::state::events::Event;
@@ -297,12 +297,12 @@ impl Run<'_> {
         let retries = self.graph.tasks[t].retries;
         let tries = self.history[t].tries;
         if self.stop.is_none() && tries <= retries {
-            self.printer.event(
-                Tone::Warn,
-                "retry",
-                id,
-                &format!("try {} of {} in this run", tries + 1, retries + 1),
-            );
+            let (next, of) = (tries + 1, retries + 1);
+            let line = match self.mode {
+                Mode::Launch => format!("try {next} of {of} in this run"),
+                Mode::Monitor => format!("try {next} of {of}: {}", super::MONITOR_STARTS_NOTHING),
+            };
+            self.printer.event(Tone::Warn, "retry", id, &line);
             let files = Disk::new(self.layout, self.config, &self.graph);
             self.readiness.retry(&self.graph, t, &files);
             let id = self.graph.tasks[t].id.clone();

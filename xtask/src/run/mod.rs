@@ -175,8 +175,12 @@ pub fn run(
         executor.close();
     }
     // Ended in order (also when stopped by a signal or an error): the next
-    // run starts afresh. Only a killed orchestrator leaves a run to resume.
-    runs::end(layout, &run_id)?;
+    // run starts afresh. Only a killed orchestrator leaves a run to resume,
+    // and a `monitor`, which ran none of what is left of it: the next
+    // `orchestrate` resumes it, retry counts and all.
+    if mode == Mode::Launch {
+        runs::end(layout, &run_id)?;
+    }
     let code = run.summary();
     run.event(Event {
         exit_code: Some(code),
@@ -190,6 +194,9 @@ pub fn run(
     std::mem::forget(std::mem::take(&mut run.graph));
     Ok(code)
 }
+
+/// What a task `monitor` would have retried waits for.
+const MONITOR_STARTS_NOTHING: &str = "`monitor` starts nothing; the next `orchestrate` does";
 
 /// A local task's pid goes into its running status once it has run this
 /// long. Most short tasks end before, and skip a status write; the
@@ -667,7 +674,11 @@ impl Run<'_> {
             running: &running,
             planned: &[],
             budget_reached: self.budget.reached().then(|| self.budget.reached_message()),
-            stopped: self.stop.is_some(),
+            stopped: match (&self.stop, self.mode) {
+                (Some(_), _) => Some("the run was stopped"),
+                (None, Mode::Monitor) => Some(MONITOR_STARTS_NOTHING),
+                (None, Mode::Launch) => None,
+            },
         };
         let outcome = summary::Outcome {
             layout: self.layout,

@@ -293,7 +293,7 @@ impl<'a> Plan<'a> {
             running: &self.wave,
             planned: &self.wave[self.running_now.min(self.wave.len())..],
             budget_reached: self.budget.reached().then(|| self.budget.reached_message()),
-            stopped: false,
+            stopped: None,
         }
     }
 
@@ -383,8 +383,9 @@ pub struct Waits<'a> {
     pub planned: &'a [usize],
     /// The budget, when it is reached: nothing ready starts.
     pub budget_reached: Option<String>,
-    /// The run was stopped (a signal, a fatal error): nothing ready starts.
-    pub stopped: bool,
+    /// Why nothing ready starts, when nothing does: the run was stopped (a
+    /// signal, a fatal error), or it is a `monitor`.
+    pub stopped: Option<&'static str>,
 }
 
 /// `id: why` for every task that waits, in id order.
@@ -402,8 +403,8 @@ impl Waits<'_> {
             Node::Ready => {
                 return match (&self.budget_reached, self.stopped) {
                     (Some(budget), _) => format!("ready, not started: {budget}"),
-                    (None, true) => "ready, not started: the run was stopped".into(),
-                    (None, false) => self
+                    (None, Some(why)) => format!("ready, not started: {why}"),
+                    (None, None) => self
                         .admission
                         .held_reason(graph, readiness, self.running, t),
                 }

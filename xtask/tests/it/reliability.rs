@@ -1104,6 +1104,36 @@ fn monitor_records_the_end_of_an_adopted_task_and_launches_nothing() {
     assert_eq!(t.launches("p/b"), 0);
 }
 
+/// `monitor` starts nothing: a failure it records with a retry left is
+/// for the next `orchestrate`, which resumes the crashed run (retry counts
+/// go on) and runs the one attempt owed, not a fresh set of retries.
+#[test]
+fn a_retry_owed_when_monitor_records_a_failure_is_run_once_by_the_next_orchestrate() {
+    let t = Tree::new();
+    t.task(
+        "p/a",
+        &format!("retries: 1\n{}", waiting_task("a", "exit 5")),
+    );
+    let mut first = spawn_orchestrate(&t, "out");
+    wait_for("the task to start", || t.state("p/a") == "running");
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let monitor = t
+        .command(&["monitor"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    t.write("release-a", "");
+    Run::from(monitor.wait_with_output().unwrap())
+        .code(1)
+        .says("try 2 of 2: `monitor` starts nothing; the next `orchestrate` does")
+        .says("p/a: ready, not started: `monitor` starts nothing");
+    assert_eq!(t.launches("p/a"), 1);
+    t.run(&["orchestrate"]).code(1);
+    assert_eq!(t.launches("p/a"), 2);
+}
+
 /// Hundreds of tasks started in one turn of the run: its requests
 /// (hundreds of kilobytes) overflow the pipe to the supervisor, whose
 /// reports of the tasks that already ended come back on the other pipe
