@@ -75,7 +75,8 @@ fn render(layout: &Layout, defs: &Definitions, warnings: &mut Vec<String>) -> St
         .filter(|s| s.as_ref().is_some_and(|s| s.status == State::Completed))
         .count();
     let (critical, critical_len) = critical_path(defs, &statuses);
-    let title = defs.config.title(layout);
+    // The config's `title`, or the root's folder name: any text.
+    let title = esc(&defs.config.title(layout));
 
     let mut html = String::new();
     write!(
@@ -96,7 +97,7 @@ fn render(layout: &Layout, defs: &Definitions, warnings: &mut Vec<String>) -> St
             html,
             "<p>The last run's attempts cost {}, as the agents reported; {} over every attempt of every run (<code>workspace/ledger.jsonl</code>).</p>",
             format::usd(cost),
-            format::usd(crate::state::ledger::spent(layout))
+            format::usd(crate::state::ledger::read(layout).spent)
         )
         .unwrap();
     }

@@ -3,6 +3,8 @@
 //! Once what finished attempts cost reaches it, nothing new starts; the
 //! tasks running finish, and the run ends with exit code 3.
 
+use std::collections::HashSet;
+
 use super::Run;
 use crate::model::config::{Config, ResultFormat};
 use crate::model::layout::Layout;
@@ -17,6 +19,8 @@ pub struct Budget {
     pub usd: Option<f64>,
     /// What the ledger holds.
     pub spent: f64,
+    /// The attempts the ledger holds, each counted once.
+    counted: HashSet<ledger::Attempt>,
     /// What this run's attempts cost, once one reported a cost.
     pub this_run: Option<f64>,
     /// Whether an attempt that reported no cost was warned about.
@@ -25,9 +29,11 @@ pub struct Budget {
 
 impl Budget {
     pub fn load(layout: &Layout, usd: Option<f64>) -> Budget {
+        let ledger = ledger::read(layout);
         Budget {
             usd,
-            spent: ledger::spent(layout),
+            spent: ledger.spent,
+            counted: ledger.counted,
             this_run: None,
             warned: false,
         }
@@ -96,9 +102,15 @@ impl Run<'_> {
             self.warn_uncounted(t, status);
             return;
         };
-        if let Err(e) = ledger::record(self.layout, id, status.attempt, cost) {
+        let attempt = (id.clone(), status.attempt, status.attempt_since_ns);
+        if self.budget.counted.contains(&attempt) {
+            // Its end taken again after a crash: counted already.
+            return;
+        }
+        if let Err(e) = ledger::record(self.layout, &attempt, cost) {
             self.printer.line(Tone::Bad, &format!("error: {e:#}"));
         }
+        self.budget.counted.insert(attempt);
         let was_reached = self.budget.reached();
         self.budget.spent += cost;
         *self.budget.this_run.get_or_insert(0.0) += cost;

@@ -2,6 +2,7 @@
 //! one JSON line each, appended. The budget counts it; `reset` does not
 //! clear it (removing `workspace/` does).
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
 use std::time::SystemTime;
@@ -17,29 +18,57 @@ struct Entry {
     time: String,
     task: String,
     attempt: u32,
+    /// When the attempt started (`attempt_since_ns` of its status): with
+    /// the task and the attempt's number, what tells one attempt from
+    /// another, also across a `rm -rf workspace/status`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    since_ns: Option<u64>,
     cost_usd: f64,
 }
 
-/// What the attempts recorded so far cost, in USD.
-pub fn spent(layout: &Layout) -> f64 {
+/// One attempt, as the ledger tells them apart.
+pub type Attempt = (String, u32, Option<u64>);
+
+/// What the ledger holds: each attempt counted once. An attempt's end is
+/// recorded before its final status is written, so an orchestrator killed
+/// (or stopped by a status it could not write) in between has the next
+/// one take the same end again: its second line is not counted.
+#[derive(Default)]
+pub struct Ledger {
+    pub spent: f64,
+    pub counted: HashSet<Attempt>,
+}
+
+/// What the ledger holds now.
+pub fn read(layout: &Layout) -> Ledger {
+    let mut ledger = Ledger::default();
     let Ok(file) = File::open(layout.ledger_file()) else {
-        return 0.0;
+        return ledger;
     };
-    BufReader::new(file)
+    let entries = BufReader::new(file)
         .lines()
         .map_while(Result::ok)
-        .filter_map(|line| serde_json::from_str::<Entry>(&line).ok())
-        .map(|entry| entry.cost_usd)
-        .sum()
+        .filter_map(|line| serde_json::from_str::<Entry>(&line).ok());
+    for entry in entries {
+        if ledger
+            .counted
+            .insert((entry.task, entry.attempt, entry.since_ns))
+        {
+            ledger.spent += entry.cost_usd;
+        }
+    }
+    ledger
 }
 
 /// Records what an attempt cost, as one appended line.
-pub fn record(layout: &Layout, task: &str, attempt: u32, cost_usd: f64) -> Result<()> {
+pub fn record(layout: &Layout, attempt: &Attempt, cost_usd: f64) -> Result<()> {
     let path = layout.ledger_file();
+    let (task, number, since_ns) = attempt;
     let entry = Entry {
         time: status::timestamp(SystemTime::now()),
-        task: task.to_owned(),
-        attempt,
+        task: task.clone(),
+        attempt: *number,
+        since_ns: *since_ns,
         cost_usd,
     };
     let mut line = serde_json::to_vec(&entry)?;

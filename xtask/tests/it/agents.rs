@@ -561,6 +561,41 @@ fn the_budget_stops_new_launches_with_exit_3_and_holds_on_the_next_run() {
 /// The budget reached by the last tasks, which failed: nothing was left
 /// unstarted, so the run exits 1 for the failures, saying the budget too;
 /// the next run, which would retry them, exits 3.
+/// An attempt's cost is in the ledger before its final status is written:
+/// a run stopped in between (here by a status it cannot write) leaves its
+/// end for the next run to take again, which does not count it twice.
+#[test]
+fn an_attempt_whose_end_is_taken_again_is_counted_once_in_the_budget() {
+    let t = Tree::new();
+    t.config("budget: {usd: 10}\n");
+    let release = t.path("release");
+    t.task(
+        "p/a",
+        &format!(
+            "result: claude-json\n{}",
+            sh(&format!(
+                "while [ ! -f {} ]; do sleep 0.02; done; cat {FIXTURES}/claude/success.json",
+                release.display()
+            ))
+        ),
+    );
+    let mut first = t.start(&["orchestrate"]);
+    wait_for("p/a to run", || {
+        t.exists("workspace/status/p/a.json") && t.state("p/a") == "running"
+    });
+    let running = t.read("workspace/status/p/a.json");
+    std::fs::remove_file(t.path("workspace/status/p/a.json")).unwrap();
+    std::fs::create_dir(t.path("workspace/status/p/a.json")).unwrap();
+    t.write("release", "");
+    assert_ne!(first.wait().unwrap().code(), Some(0));
+    assert!(t.read("workspace/ledger.jsonl").contains("p/a"));
+    std::fs::remove_dir(t.path("workspace/status/p/a.json")).unwrap();
+    t.write("workspace/status/p/a.json", &running);
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.state("p/a"), "completed");
+    t.run(&["next"]).says("Budget: $0.16 of $10.00 spent");
+}
+
 #[test]
 fn a_budget_reached_when_nothing_is_left_to_start_exits_for_the_failures() {
     let t = Tree::new();

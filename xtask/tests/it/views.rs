@@ -573,3 +573,20 @@ fn the_report_counts_parallelism_on_one_clock() {
         "back-to-back tasks seen as overlapping: {html}"
     );
 }
+
+/// The title is the config's or the root folder's name: any text, escaped
+/// in the report as everything else it shows.
+#[test]
+fn the_report_s_title_is_escaped() {
+    let t = Tree::new();
+    t.config("title: \"<b>R&D</b>\"\n");
+    t.task("p/a", &sh("true"));
+    t.run(&["orchestrate"]).code(0);
+    t.run(&["report"]).code(0);
+    let html = t.read("workspace/report.html");
+    assert!(
+        html.contains("<title>&lt;b&gt;R&amp;D&lt;/b&gt; report</title>"),
+        "{html}"
+    );
+    assert!(!html.contains("<b>R&D</b>"), "{html}");
+}
