@@ -187,7 +187,12 @@ pub fn run(
         ..Event::run("run_finished")
     });
     if let Some(notifiers) = run.notifiers.take() {
-        notifiers.finish();
+        let (printer, inbox) = (&run.printer, &mut run.inbox);
+        let moment = Some(Duration::from_millis(50));
+        notifiers.finish(
+            |line| printer.line(Tone::Plain, line),
+            || matches!(inbox.next(None, moment), Some(Incoming::Signal(_))),
+        );
     }
     // Freed with the process: taking 100,000 tasks apart one by one would
     // only make the command end later.

@@ -4,10 +4,11 @@
 //! run never waits for one. What a command prints, and how it ended, goes
 //! to `workspace/logs/notify.log`. Nothing a notifier does changes the run:
 //! a failure is logged, a command still running after its `timeout` (30 s)
-//! is killed (its whole process group), and when the run ends the notifiers
-//! get one timeout more for what is queued; what is left then is dropped,
-//! and logged, but for `run_finished`, which always gets its own timeout:
-//! a slow command for an earlier event never costs the end of the run.
+//! is killed (its whole process group), and when the run ends each notifier
+//! gets its own timeout more for what is queued; what is left then is
+//! dropped, and logged, but for `run_finished`, which always gets its own
+//! timeout: a slow command for an earlier event never costs the end of the
+//! run. A signal meanwhile ends the wait at once, killing what runs.
 //! Commands run with std's `Command` and `wait-timeout`, not xshell: they
 //! need a timeout and a process group of their own.
 
@@ -15,6 +16,7 @@ use std::fs::File;
 use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
@@ -29,10 +31,8 @@ use crate::state::status;
 
 pub struct Notifiers {
     workers: Vec<Worker>,
-    /// Set when the run ends: no command runs past it.
-    deadline: Arc<OnceLock<Instant>>,
-    /// How long the queues may take to drain once the run has ended.
-    drain: Duration,
+    /// Set by a signal while the queues drain: what is left is dropped.
+    interrupted: Arc<AtomicBool>,
 }
 
 struct Worker {
@@ -40,6 +40,20 @@ struct Worker {
     /// Each event's line, and whether it is the run's end.
     queue: Sender<(String, bool)>,
     thread: JoinHandle<()>,
+    /// What its thread shares with the run.
+    shared: Arc<Shared>,
+    timeout: Duration,
+}
+
+/// What a worker's thread and the run both see.
+#[derive(Default)]
+struct Shared {
+    /// Set when the run ends: no command runs past it.
+    deadline: OnceLock<Instant>,
+    /// Events sent and not yet done with.
+    queued: AtomicUsize,
+    /// The process group of the command running now (0: none).
+    running: AtomicI32,
 }
 
 /// What a worker needs to run its commands.
@@ -49,7 +63,8 @@ struct Job {
     timeout: Duration,
     root: Utf8PathBuf,
     log: Utf8PathBuf,
-    deadline: Arc<OnceLock<Instant>>,
+    shared: Arc<Shared>,
+    interrupted: Arc<AtomicBool>,
 }
 
 impl Notifiers {
@@ -58,7 +73,7 @@ impl Notifiers {
         if notifiers.is_empty() {
             return None;
         }
-        let deadline = Arc::new(OnceLock::new());
+        let interrupted = Arc::new(AtomicBool::new(false));
         let log = layout.notify_log_file();
         if let Some(dir) = log.parent() {
             let _ = std::fs::create_dir_all(dir);
@@ -68,35 +83,34 @@ impl Notifiers {
             .enumerate()
             .map(|(i, notifier)| {
                 let (queue, events) = mpsc::channel::<(String, bool)>();
+                let shared = Arc::new(Shared::default());
                 let job = Job {
                     number: i + 1,
                     command: notifier.command.clone(),
                     timeout: notifier.timeout,
                     root: layout.root.clone(),
                     log: log.clone(),
-                    deadline: deadline.clone(),
+                    shared: shared.clone(),
+                    interrupted: interrupted.clone(),
                 };
                 let thread = std::thread::spawn(move || {
                     for (event, last) in events {
                         job.run(&event, last);
+                        job.shared.queued.fetch_sub(1, Ordering::Relaxed);
                     }
                 });
                 Worker {
                     on: notifier.on.clone(),
                     queue,
                     thread,
+                    shared,
+                    timeout: notifier.timeout,
                 }
             })
             .collect();
-        let drain = notifiers
-            .iter()
-            .map(|n| n.timeout)
-            .max()
-            .unwrap_or_default();
         Some(Notifiers {
             workers,
-            deadline,
-            drain,
+            interrupted,
         })
     }
 
@@ -108,17 +122,56 @@ impl Notifiers {
             .iter()
             .filter(|w| w.on.iter().any(|k| k == kind))
         {
+            worker.shared.queued.fetch_add(1, Ordering::Relaxed);
             let _ = worker.queue.send((line.to_owned(), kind == "run_finished"));
         }
     }
 
-    /// The run has ended: waits for the queues to drain, for one timeout
-    /// at most.
-    pub fn finish(self) {
-        let _ = self.deadline.set(Instant::now() + self.drain);
+    /// The run has ended: waits for the queues to drain, each notifier
+    /// for its own timeout at most (and `run_finished` its own), saying so
+    /// when there is anything to wait for. `interrupted` waits a moment
+    /// for a signal, and says whether one came: the wait ends then, what
+    /// runs is killed and what is queued dropped.
+    pub fn finish(self, say: impl FnOnce(&str), mut interrupted: impl FnMut() -> bool) {
+        let now = Instant::now();
+        let busy: Vec<&Worker> = self
+            .workers
+            .iter()
+            .filter(|w| w.shared.queued.load(Ordering::Relaxed) > 0)
+            .collect();
+        if let Some(longest) = busy.iter().map(|w| w.timeout).max() {
+            let events: usize = busy
+                .iter()
+                .map(|w| w.shared.queued.load(Ordering::Relaxed))
+                .sum();
+            say(&format!(
+                "waiting for the notifiers ({events} event(s) left, up to {} more; Ctrl-C drops them)",
+                humantime::format_duration(longest)
+            ));
+        }
+        for worker in &self.workers {
+            let _ = worker.shared.deadline.set(now + worker.timeout);
+        }
+        let mut threads = Vec::new();
         for worker in self.workers {
             drop(worker.queue);
-            let _ = worker.thread.join();
+            threads.push((worker.thread, worker.shared));
+        }
+        while threads.iter().any(|(thread, _)| !thread.is_finished()) {
+            if interrupted() {
+                self.interrupted.store(true, Ordering::Relaxed);
+                for (_, shared) in &threads {
+                    let group = shared.running.load(Ordering::Relaxed);
+                    if group > 0 {
+                        // SAFETY: signals the process group a command leads.
+                        unsafe { libc::kill(-group, libc::SIGKILL) };
+                    }
+                }
+                break;
+            }
+        }
+        for (thread, _) in threads {
+            let _ = thread.join();
         }
     }
 }
@@ -127,7 +180,7 @@ impl Job {
     /// Runs the command for one event, and logs how it went; `last`: the
     /// run's end, which is never dropped.
     fn run(&self, event: &str, last: bool) {
-        let limit = match self.deadline.get() {
+        let limit = match self.shared.deadline.get() {
             Some(deadline) if !last => deadline
                 .saturating_duration_since(Instant::now())
                 .min(self.timeout),
@@ -139,7 +192,9 @@ impl Job {
             self.number,
             self.command
         ));
-        let summary = if limit.is_zero() {
+        let summary = if self.interrupted.load(Ordering::Relaxed) {
+            "dropped: interrupted while the run's notifiers finished".to_owned()
+        } else if limit.is_zero() {
             "dropped: the run had ended, and its notifiers' time with it".to_owned()
         } else {
             self.run_command(event, limit)
@@ -169,24 +224,36 @@ impl Job {
             Ok(child) => child,
             Err(e) => return format!("cannot start: {e}"),
         };
+        self.shared
+            .running
+            .store(child.id() as i32, Ordering::Relaxed);
         if let Some(mut stdin) = child.stdin.take() {
-            // A command that does not read its input may close it first.
-            let _ = stdin.write_all(format!("{event}\n").as_bytes());
+            // Written aside: a command that does not read its input would
+            // block a write larger than the pipe, and the timeout with it.
+            // (One that closes it first makes the write fail.)
+            let line = format!("{event}\n");
+            std::thread::spawn(move || {
+                let _ = stdin.write_all(line.as_bytes());
+            });
         }
-        match child.wait_timeout(limit) {
+        let waited = child.wait_timeout(limit);
+        let ended = match waited {
             Ok(Some(status)) if status.success() => "exit 0".into(),
             Ok(Some(status)) => format!("failed: {status}"),
             Ok(None) => {
                 // SAFETY: signals the process group the command leads.
                 unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
                 let _ = child.wait();
+                let limit = Duration::from_millis(limit.as_millis() as u64);
                 format!(
                     "killed after {}: it took too long",
                     humantime::format_duration(limit)
                 )
             }
             Err(e) => format!("cannot wait for it: {e}"),
-        }
+        };
+        self.shared.running.store(0, Ordering::Relaxed);
+        ended
     }
 
     /// Appends `text` to the log, as one write.

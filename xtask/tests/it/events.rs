@@ -199,6 +199,46 @@ fn a_notifier_can_stop_what_it_runs_with_sigterm() {
     assert_eq!(t.read("code.txt").trim(), "143");
 }
 
+/// A command that reads none of its event still gets no more than its
+/// timeout when the event is larger than a pipe holds (a failure naming
+/// hundreds of missing outputs): the run ends.
+#[test]
+fn a_notifier_that_reads_no_large_event_is_killed_at_its_timeout() {
+    let t = Tree::new();
+    t.config("notify:\n  - on: [failed]\n    command: \"sleep 1000\"\n    timeout: 1s\n");
+    let outputs: Vec<String> = (0..800)
+        .map(|i| format!("{}{i}", "o".repeat(100)))
+        .collect();
+    t.task("p/a", &format!("outputs: {outputs:?}\n{}", sh("true")));
+    let mut run = t.start(&["orchestrate"]);
+    wait_for("the run to end", || run.try_wait().unwrap().is_some());
+    let log = t.read("workspace/logs/notify.log");
+    assert!(log.contains("killed after 1s: it took too long"), "{log}");
+    assert!(!sh_running("sleep 1000", &t));
+}
+
+/// Once the run is over, it says that it waits for its notifiers, and a
+/// Ctrl-C then ends the wait: what they run is killed.
+#[test]
+fn ctrl_c_while_the_notifiers_finish_ends_the_wait() {
+    let t = Tree::new();
+    t.config("notify:\n  - on: [run_finished]\n    command: \"sleep 100\"\n    timeout: 60s\n");
+    t.task("p/a", &sh("true"));
+    let out = std::fs::File::create(t.path("out")).unwrap();
+    let mut run = t.command(&["orchestrate"]).stdout(out).spawn().unwrap();
+    wait_for("the run to say it waits", || {
+        t.read("out").contains(
+            "waiting for the notifiers (1 event(s) left, up to 1m more; Ctrl-C drops them)",
+        )
+    });
+    wait_for("the command to start", || sh_running("sleep 100", &t));
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(run.id() as i32, libc::SIGINT) };
+    wait_for("the run to end", || run.try_wait().unwrap().is_some());
+    assert_eq!(run.wait().unwrap().code(), Some(0));
+    assert!(!sh_running("sleep 100", &t));
+}
+
 /// Whether a process whose command line is `cmd` runs in the tree.
 fn sh_running(cmd: &str, t: &Tree) -> bool {
     std::fs::read_dir("/proc")
