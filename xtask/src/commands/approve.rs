@@ -32,9 +32,10 @@ pub fn run(layout: &Layout, name: &str, decided: &Decided) -> Result<i32> {
     let defs = definitions::load(layout)?;
     let named = defs.tasks_named(name)?;
     let single = named.len() == 1;
+    let by_id = defs.graph.get(name).is_some();
     let mut chosen = Vec::new();
     for t in named {
-        match decidable(layout, &defs, t, decided.decision) {
+        match decidable(layout, &defs, t, decided.decision, by_id) {
             Ok(()) => chosen.push(t),
             Err(why) if single => bail!("{why}"),
             Err(why) => println!("skipped  {why}"),
@@ -93,12 +94,15 @@ pub fn run(layout: &Layout, name: &str, decided: &Decided) -> Result<i32> {
     Ok(crate::exit::SUCCESS)
 }
 
-/// Whether task `t` can take `decision` now; else why not.
+/// Whether task `t` can take `decision` now; else why not. `named`: the
+/// task was named by its id, not by its phase (only such a task is
+/// approved to start ahead of time: a phase's are those that await).
 fn decidable(
     layout: &Layout,
     defs: &Definitions,
     t: usize,
     decision: Decision,
+    named: bool,
 ) -> Result<(), String> {
     let task = &defs.graph.tasks[t];
     let id = &task.id;
@@ -113,7 +117,10 @@ fn decidable(
     match (kind, state, decision) {
         (_, Some(State::AwaitingApproval), _) => Ok(()),
         // A task may be approved to start before it is ready.
-        (Approve::Before, None, Decision::Approved) => Ok(()),
+        (Approve::Before, None, Decision::Approved) if named => Ok(()),
+        (Approve::Before, None, Decision::Approved) => Err(format!(
+            "{id} does not await approval yet: approve it by its id to approve it ahead"
+        )),
         (Approve::After, None | Some(State::Running), _) => Err(format!(
             "{id} has not completed: its result can be approved once it has"
         )),

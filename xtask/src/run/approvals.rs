@@ -113,10 +113,38 @@ impl Run<'_> {
     }
 
     /// Completed tasks whose result awaited approval when the run began.
-    pub(super) fn awaiting_from_before(&mut self, tasks: &[usize]) {
+    /// One whose definition no longer asks for it (its `approve: after`
+    /// removed since) is completed: `approve` and `reject` would refuse
+    /// it, and nothing would ever decide on it.
+    pub(super) fn awaiting_from_before(&mut self, tasks: &[usize]) -> Result<()> {
         for &t in tasks {
-            self.awaiting.insert(t, true);
+            if self.graph.tasks[t].approval(self.config) == Some(Approve::After) {
+                self.awaiting.insert(t, true);
+                continue;
+            }
+            self.result_accepted(t, None)?;
+            let id = &self.graph.tasks[t].id;
+            let line = "its result no longer asks for approval (its `approve: after` is gone)";
+            self.printer.event(Tone::Good, "done", id, line);
         }
+        Ok(())
+    }
+
+    /// Task `t`'s result, which awaited approval, counts: approved by
+    /// `decision`, or no longer asked to be.
+    fn result_accepted(&mut self, t: usize, decision: Option<&Approval>) -> Result<()> {
+        let id = self.graph.tasks[t].id.clone();
+        let files = Disk::new(self.layout, self.config, &self.graph);
+        self.readiness.approved_result(&self.graph, t, &files);
+        if let Some(mut recorded) = status::read(self.layout, &id).ok().flatten() {
+            recorded.status = State::Completed;
+            if let Some(decision) = decision {
+                approvals::record(&mut recorded, decision);
+            }
+            status::write(self.layout, &recorded)?;
+        }
+        self.event(Event::change(&id, "awaiting_approval", "completed"));
+        Ok(())
     }
 
     /// Acts on the decisions made since the last look, from this terminal
@@ -139,14 +167,7 @@ impl Run<'_> {
                 // Its completion may open a phase gate: task files written
                 // meanwhile join first (see `discover_before_completing`).
                 self.discover_if_due();
-                let files = Disk::new(self.layout, self.config, &self.graph);
-                self.readiness.approved_result(&self.graph, t, &files);
-                if let Some(mut recorded) = status::read(self.layout, &id).ok().flatten() {
-                    recorded.status = State::Completed;
-                    approvals::record(&mut recorded, &decision);
-                    status::write(self.layout, &recorded)?;
-                }
-                self.event(Event::change(&id, "awaiting_approval", "completed"));
+                self.result_accepted(t, Some(&decision))?;
                 self.printer.event(Tone::Good, "approved", &id, &by);
             } else {
                 let files = Disk::new(self.layout, self.config, &self.graph);

@@ -159,7 +159,7 @@ impl Run<'_> {
                 self.event(Event::change(&self.graph.tasks[t].id, from, "pending"));
             }
         }
-        self.awaiting_from_before(&loaded.awaiting);
+        self.awaiting_from_before(&loaded.awaiting)?;
         self.say_stale(&loaded.stale);
         for t in loaded.rerun {
             // As `reset` would: what a person decided was on what ran before.

@@ -375,3 +375,44 @@ fn a_dry_run_of_rerun_stale_asks_again_for_the_approvals_it_forgets() {
     t.run(&["orchestrate", "--rerun-stale"]).code(4);
     assert_eq!(t.launches("p/g"), 1);
 }
+
+/// A task whose result awaits approval, then whose `approve: after` is
+/// removed: `approve` and `reject` refuse it (it asks for none), so the
+/// next run completes it, and what depends on it runs.
+#[test]
+fn a_result_whose_approval_is_no_longer_asked_for_counts() {
+    let t = Tree::new();
+    t.task("p/plan", &format!("approve: after\n{}", sh("true")));
+    t.task("p/build", &format!("dependencies: [p/plan]\n{}", sh(MARK)));
+    t.run(&["orchestrate"]).code(4);
+    assert_eq!(t.state("p/plan"), "awaiting_approval");
+    t.task("p/plan", &sh("true"));
+    t.run(&["orchestrate"])
+        .code(0)
+        .says("its result no longer asks for approval");
+    assert_eq!(t.state("p/plan"), "completed");
+    assert_eq!(t.launches("p/build"), 1);
+    assert!(changes(&t, "p/plan").contains(&"awaiting_approval -> completed".to_owned()));
+}
+
+/// `approve PHASE` approves the phase's tasks that await approval, not
+/// those that will (approving ahead is by a task's id): with none
+/// awaiting, it is an error.
+#[test]
+fn approving_a_phase_approves_only_what_awaits_approval() {
+    let t = Tree::new();
+    t.config("phases:\n  q: {approve: before}\n");
+    t.task("q/x", &sh(MARK));
+    t.task("q/y", &format!("dependencies: [q/x]\n{}", sh(MARK)));
+    t.run(&["orchestrate"]).code(4);
+    assert_eq!(t.state("q/x"), "awaiting_approval");
+    t.run(&["approve", "q"])
+        .code(0)
+        .says("approved q/x")
+        .says("skipped  q/y does not await approval");
+    assert!(!t.exists("workspace/approvals/q/y.json"));
+    t.run(&["approve", "q"])
+        .code(2)
+        .says("nothing in q awaits this decision");
+    t.run(&["approve", "q/y"]).code(0).says("approved q/y");
+}
