@@ -53,28 +53,43 @@ pub fn run(layout: &Layout, name: &str, reason: &str) -> Result<i32> {
             );
             continue;
         }
-        let before = status::shown_state(status::read(layout, id).ok().flatten().as_ref());
-        let failed = Status {
-            error: Some(reason.to_owned()),
-            held: true,
-            attempt: plan.attempt(t),
-            completed_at: Some(status::timestamp(SystemTime::now())),
-            ..Status::new(id, State::Failed)
+        let recorded = status::read(layout, id).ok().flatten();
+        let before = status::shown_state(recorded.as_ref());
+        let failed = match recorded.filter(|s| s.status == State::Failed) {
+            // A failed attempt keeps its record (its exit code, its times),
+            // and its error stays in the reason: a retry after `reset` is
+            // told what failed, not only why it was held.
+            Some(attempt) => Status {
+                error: Some(match attempt.error.as_deref() {
+                    Some(error) if error != reason => format!("{reason} (it had failed: {error})"),
+                    _ => reason.to_owned(),
+                }),
+                held: true,
+                ..attempt
+            },
+            None => Status {
+                error: Some(reason.to_owned()),
+                held: true,
+                attempt: plan.attempt(t),
+                completed_at: Some(status::timestamp(SystemTime::now())),
+                ..Status::new(id, State::Failed)
+            },
         };
         status::write(layout, &failed)?;
         let blocked = plan.hold(t);
         let ids = blocked
             .iter()
             .map(|&d| (graph.tasks[d].id.as_str(), plan.attempt(d)));
-        status::write_blocked(layout, ids, id, None)?;
+        let froms = status::write_blocked(layout, ids, id, None)?;
         events.append(Event {
-            error: Some(reason.to_owned()),
+            error: failed.error.clone(),
             ..Event::change(id, before, "failed")
         })?;
-        for &d in &blocked {
+        for (&d, from) in blocked.iter().zip(froms) {
+            let Some(from) = from else { continue };
             events.append(Event {
                 blocked_by: Some(id.clone()),
-                ..Event::change(&graph.tasks[d].id, "pending", "blocked")
+                ..Event::change(&graph.tasks[d].id, from, "blocked")
             })?;
         }
         // The reason, unless it is the default that says "by hand" again.

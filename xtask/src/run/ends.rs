@@ -335,14 +335,21 @@ impl Run<'_> {
             .iter()
             .map(|&d| (self.graph.tasks[d].id.as_str(), self.history[d].attempt));
         let by = &self.graph.tasks[t].id;
-        if let Err(e) = status::write_blocked(self.layout, ids, by, Some(&self.run_id)) {
-            self.printer.line(Tone::Bad, &format!("error: {e:#}"));
-        }
+        let froms = match status::write_blocked(self.layout, ids, by, Some(&self.run_id)) {
+            Ok(froms) => froms,
+            Err(e) => {
+                self.printer.line(Tone::Bad, &format!("error: {e:#}"));
+                Vec::new()
+            }
+        };
         let changes: Vec<Event> = blocked
             .iter()
-            .map(|&d| Event {
-                blocked_by: Some(by.clone()),
-                ..Event::change(&self.graph.tasks[d].id, "pending", "blocked")
+            .zip(froms)
+            .filter_map(|(&d, from)| {
+                Some(Event {
+                    blocked_by: Some(by.clone()),
+                    ..Event::change(&self.graph.tasks[d].id, from?, "blocked")
+                })
             })
             .collect();
         for change in changes {

@@ -184,6 +184,35 @@ fn a_block_with_no_reason_says_by_hand_once() {
     assert_eq!(t.status("p/a")["error"], "blocked by hand");
 }
 
+/// Blocking a task that failed keeps what its attempt recorded: its exit
+/// code, and its error beside the reason, which the retry after `reset`
+/// is told. What it blocks was blocked already: no event says it changed,
+/// there or at the runs after it.
+#[test]
+fn blocking_a_failed_task_keeps_its_failure_and_repeats_no_block() {
+    let t = Tree::new();
+    t.task("p/a", &sh("echo \"$TASK_PREVIOUS_ERROR\" > told; exit 3"));
+    t.task("p/b", &format!("dependencies: [p/a]\n{}", sh("true")));
+    t.run(&["orchestrate"]).code(1);
+    t.run(&["block", "p/a", "--reason", "investigating"])
+        .code(0);
+    let status = t.status("p/a");
+    assert_eq!(
+        status["error"],
+        "investigating (it had failed: exit code 3)"
+    );
+    assert_eq!(status["exit_code"], 3);
+    t.run(&["orchestrate"]).code(1);
+    t.run(&["orchestrate"]).code(1);
+    assert_eq!(changes(&t, "p/b"), ["pending -> blocked"]);
+    t.run(&["reset", "p/a"]).code(0);
+    t.run(&["orchestrate"]).code(1);
+    assert_eq!(
+        t.read("told").trim(),
+        "investigating (it had failed: exit code 3)"
+    );
+}
+
 #[test]
 fn clean_outside_git_has_nothing_to_clean() {
     let t = Tree::new();
