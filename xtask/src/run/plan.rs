@@ -23,6 +23,7 @@ use crate::run::order::Order;
 use crate::run::readiness::{Node, Readiness, Walk};
 use crate::run::Options;
 use crate::state::outputs;
+use crate::state::runs;
 use crate::state::status::{self, AgentSlot, State};
 use crate::sys::shell;
 use crate::ui::format;
@@ -55,16 +56,19 @@ pub struct Plan<'a> {
 }
 
 impl<'a> Plan<'a> {
-    /// Reads every status, as a new run would.
+    /// Reads every status, as the next run would: it resumes a run that
+    /// did not end in order (killed), keeping its final failures and
+    /// blocks and its retry counts.
     pub fn new(defs: &'a Definitions, options: &'a Options) -> Plan<'a> {
         let (layout, config, graph) = (&defs.layout, &defs.config, &defs.graph);
         let mut readiness = Readiness::new(true);
         let mut history = Vec::new();
         let selected = |t: usize| options.selects(&graph.tasks[t]);
+        let resumed = runs::last(layout).filter(|run| !run.finished);
         let reader = Reader {
             layout,
             selected: &selected,
-            run_id: None,
+            run_id: resumed.as_ref().map(|run| run.id.as_str()),
             rerun_stale: options.rerun_stale,
         };
         let files = Disk::new(layout, config, graph);
@@ -249,9 +253,51 @@ impl<'a> Plan<'a> {
         })
     }
 
-    /// Selected tasks that have not started, each with why.
+    /// Selected tasks that have not started, each with why: those that
+    /// wait, and those the next run keeps failed (a block by hand, a
+    /// rejection, the final failure of the killed run it resumes) or
+    /// blocked by them.
     pub fn not_started(&self) -> Vec<String> {
-        waiting_lines(&self.waits())
+        let waits = self.waits();
+        let mut lines: Vec<(usize, String)> = (0..self.graph.tasks.len())
+            .filter(|&t| self.readiness.node(t).is_waiting())
+            .map(|t| (t, waits.reason(t)))
+            .collect();
+        for t in 0..self.graph.tasks.len() {
+            let task = &self.graph.tasks[t];
+            if !self.options.selects(task) {
+                continue;
+            }
+            let why = match self.readiness.node(t) {
+                Node::Failed => {
+                    let error = self.history[t].error.as_deref().unwrap_or("failed");
+                    let reset = self.layout.cmd(&format!("reset {}", task.id));
+                    format!("failed, and stays so: {error} (`{reset}` runs it again)")
+                }
+                Node::Blocked => {
+                    let failed: Vec<String> = self.graph.deps[t]
+                        .iter()
+                        .filter_map(|dep| match *dep {
+                            Dep::Task(d) => Some(d),
+                            Dep::Phase(_) => None,
+                        })
+                        .filter(|&d| matches!(self.readiness.node(d), Node::Failed | Node::Blocked))
+                        .map(|d| format!("{} ({})", self.graph.tasks[d].id, waits.describe(d)))
+                        .collect();
+                    match failed.is_empty() {
+                        true => "blocked: a phase it depends on has a failed task".to_owned(),
+                        false => format!("blocked: waits on {}", failed.join(", ")),
+                    }
+                }
+                _ => continue,
+            };
+            lines.push((t, why));
+        }
+        lines.sort_by(|a, b| self.graph.tasks[a.0].id.cmp(&self.graph.tasks[b.0].id));
+        lines
+            .into_iter()
+            .map(|(t, why)| format!("{}: {why}", self.graph.tasks[t].id))
+            .collect()
     }
 
     /// Says so when memory caps how many tasks run at once.
@@ -473,7 +519,7 @@ impl Waits<'_> {
         format!("missing input {}", missing.join(", "))
     }
 
-    fn describe(&self, t: usize) -> &'static str {
+    pub fn describe(&self, t: usize) -> &'static str {
         match self.readiness.node(t) {
             // Not this run's to start: what its status says stands.
             Node::Unselected => match status::state_of(self.layout, &self.graph.tasks[t].id) {

@@ -1134,6 +1134,37 @@ fn a_retry_owed_when_monitor_records_a_failure_is_run_once_by_the_next_orchestra
     assert_eq!(t.launches("p/a"), 2);
 }
 
+/// After a killed run, `next` and the dry run plan what the next run does:
+/// it resumes the killed one, whose final failure stays failed and keeps
+/// what depends on it blocked.
+#[test]
+fn next_and_the_dry_run_plan_the_resume_of_a_killed_run() {
+    let t = Tree::new();
+    t.task("p/fails", &sh("exit 5"));
+    t.task("p/long", &waiting_task("long", "true"));
+    t.task("q/after", &format!("dependencies: [p/fails]\n{}", sh(MARK)));
+    let mut first = spawn_orchestrate(&t, "out");
+    wait_for("p/fails to fail and p/long to run", || {
+        t.exists("workspace/status/q/after.json")
+            && t.state("q/after") == "blocked"
+            && t.state("p/long") == "running"
+    });
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let dry = t.run(&["orchestrate", "--dry-run"]);
+    dry.code(1)
+        .says("would not start: p/fails: failed, and stays so: exit code 5")
+        .says("would not start: q/after: blocked: waits on p/fails (failed)");
+    assert!(!dry.stdout.contains("Wave"), "{}", dry.stdout);
+    t.run(&["next"])
+        .code(0)
+        .says("Nothing more would start now.")
+        .says("  p/fails: failed, and stays so: exit code 5");
+    t.write("release-long", "");
+    t.run(&["orchestrate"]).code(1);
+    assert_eq!(t.launches("q/after"), 0);
+}
+
 /// Hundreds of tasks started in one turn of the run: its requests
 /// (hundreds of kilobytes) overflow the pipe to the supervisor, whose
 /// reports of the tasks that already ended come back on the other pipe
