@@ -18,6 +18,7 @@ use crate::state::approvals::{self, Approval, Decision};
 use crate::state::events::{self, Event};
 use crate::state::fingerprint;
 use crate::state::lock::{self, Held};
+use crate::state::outputs;
 use crate::state::status::{self, State, Status};
 
 /// What a person decided, and who.
@@ -115,6 +116,17 @@ fn decidable(
     let state = recorded.as_ref().map(|s| s.status);
     let ran = recorded.as_ref().is_some_and(|s| s.completed_at.is_some());
     match (kind, state, decision) {
+        // What was to be approved is gone: approved, it would count as
+        // completed with outputs that are not there.
+        (Approve::After, Some(State::AwaitingApproval), Decision::Approved)
+            if !outputs::problems(layout, task, None).is_empty() =>
+        {
+            Err(format!(
+                "{id}'s result cannot be approved: {}; run it again (`{}`)",
+                outputs::problems(layout, task, None).join("; "),
+                layout.cmd(&format!("reset {id}"))
+            ))
+        }
         (_, Some(State::AwaitingApproval), _) => Ok(()),
         // A task may be approved to start before it is ready.
         (Approve::Before, None, Decision::Approved) if named => Ok(()),

@@ -11,14 +11,16 @@ use crate::model::layout::Layout;
 use crate::state::atomic;
 
 /// The last `n` lines of a log (fewer if it has fewer; none if it is
-/// missing), read from its end, however long the log.
+/// missing), read from its end, however long the log, each as a terminal
+/// shows it (`terminal::plain`: no colour codes, a line redrawn after a
+/// `\r` as it ends up).
 pub fn tail(path: &Utf8Path, n: usize) -> Vec<String> {
     // Enough for `n` ordinary lines; a longer line is cut at its start.
     let bytes = (n as u64 * 200).max(2048);
     let text = read_end(path, bytes).text;
     let lines: Vec<&str> = text.lines().collect();
     let start = lines.len().saturating_sub(n);
-    lines[start..].iter().map(|l| (*l).to_owned()).collect()
+    lines[start..].iter().map(|l| plain(l)).collect()
 }
 
 /// The last line of a log that is not blank, as a terminal shows it

@@ -416,3 +416,23 @@ fn approving_a_phase_approves_only_what_awaits_approval() {
         .says("nothing in q awaits this decision");
     t.run(&["approve", "q/y"]).code(0).says("approved q/y");
 }
+
+/// A result whose output was removed while it awaited approval cannot be
+/// approved: it would count as completed without it.
+#[test]
+fn a_result_whose_output_is_gone_cannot_be_approved() {
+    let t = Tree::new();
+    t.task(
+        "p/c",
+        &format!(
+            "approve: after\noutputs: [o.txt]\n{}",
+            sh("echo o > $TASK_OUTPUT_DIR/o.txt")
+        ),
+    );
+    t.run(&["orchestrate"]).code(4);
+    std::fs::remove_file(t.path("workspace/outputs/p/c/o.txt")).unwrap();
+    t.run(&["approve", "p/c"])
+        .code(2)
+        .says("p/c's result cannot be approved: ");
+    assert_eq!(t.state("p/c"), "awaiting_approval");
+}

@@ -284,6 +284,22 @@ fn block_and_reset() {
     assert_eq!(t.state("p/c"), "failed");
 }
 
+/// The log's last lines in `why` are as a terminal shows them: no colour
+/// codes, a progress line redrawn after `\r` as it ends up.
+#[test]
+fn why_shows_the_log_s_last_lines_as_a_terminal_does() {
+    let t = Tree::new();
+    t.task(
+        "p/a",
+        &sh("printf '\\033[31mred error\\033[0m\\n10%%\\r100%% done\\n'; exit 1"),
+    );
+    t.run(&["orchestrate"]).code(1);
+    let why = t.run(&["why", "p/a"]);
+    why.says("    red error\n").says("    100% done\n");
+    assert!(!why.stdout.contains('\x1b'), "{:?}", why.stdout);
+    assert!(!why.stdout.contains('\r'), "{:?}", why.stdout);
+}
+
 #[test]
 fn why_explains_waiting_failed_and_missing_inputs() {
     let t = Tree::new();
