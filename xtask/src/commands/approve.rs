@@ -12,6 +12,7 @@ use anyhow::{bail, Result};
 use crate::model::config::Approve;
 use crate::model::definitions::{self, Definitions};
 use crate::model::layout::Layout;
+use crate::run::notify::Notifiers;
 use crate::run::plan::Plan;
 use crate::run::Options;
 use crate::state::approvals::{self, Approval, Decision};
@@ -51,6 +52,15 @@ pub fn run(layout: &Layout, name: &str, decided: &Decided) -> Result<i32> {
         .or_else(|| std::env::var("USER").ok())
         .unwrap_or_else(|| "someone".into());
     let held = lock::try_acquire(layout)?;
+    // What this command applies itself (no orchestrator runs) reaches the
+    // notifiers from here, as a run's changes do.
+    let mut changes = match &held {
+        Held::Ours(_) => Some(Changes {
+            log: events::Log::open(layout, None)?,
+            notifiers: Notifiers::start(layout, &defs.config.notify),
+        }),
+        Held::By(_) => None,
+    };
     for &t in &chosen {
         let task = &defs.graph.tasks[t];
         let after = task.approval(&defs.config) == Some(Approve::After);
@@ -87,12 +97,35 @@ pub fn run(layout: &Layout, name: &str, decided: &Decided) -> Result<i32> {
                 );
             }
             Held::Ours(_) => {
-                apply(layout, &defs, t, &approval)?;
+                if let Some(changes) = &mut changes {
+                    apply(layout, &defs, t, &approval, changes)?;
+                }
                 println!("{verb} {}", task.id);
             }
         }
     }
+    if let Some(notifiers) = changes.and_then(|c| c.notifiers) {
+        notifiers.finish(|line| println!("{line}"), || false);
+    }
     Ok(crate::exit::SUCCESS)
+}
+
+/// Where the changes a decision makes are told: the events' log, and the
+/// notifiers that listen for them.
+struct Changes {
+    log: events::Log,
+    notifiers: Option<Notifiers>,
+}
+
+impl Changes {
+    fn append(&mut self, event: Event) -> Result<()> {
+        let kind = event.kind().to_owned();
+        let line = self.log.append(event)?;
+        if let Some(notifiers) = &self.notifiers {
+            notifiers.send(&kind, &line);
+        }
+        Ok(())
+    }
 }
 
 /// Whether task `t` can take `decision` now; else why not. `named`: the
@@ -148,7 +181,13 @@ fn decidable(
 
 /// With no orchestrator running: the decision on task `t` recorded in its
 /// status (and, for a rejection, its dependents blocked), as a run would.
-fn apply(layout: &Layout, defs: &Definitions, t: usize, approval: &Approval) -> Result<()> {
+fn apply(
+    layout: &Layout,
+    defs: &Definitions,
+    t: usize,
+    approval: &Approval,
+    log: &mut Changes,
+) -> Result<()> {
     let graph = &defs.graph;
     let id = &graph.tasks[t].id;
     let recorded = status::read(layout, id).ok().flatten();
@@ -158,7 +197,6 @@ fn apply(layout: &Layout, defs: &Definitions, t: usize, approval: &Approval) -> 
     let options = Options::everything(defs.config.executor);
     let mut plan = Plan::new(defs, &options);
     let mut recorded = recorded.unwrap_or_else(|| Status::new(id, State::Failed));
-    let mut log = events::Log::open(layout, None)?;
     match approval.decision {
         // Its result approved: completed, with who approved it.
         Decision::Approved if recorded.completed_at.is_some() => {
@@ -191,12 +229,14 @@ fn apply(layout: &Layout, defs: &Definitions, t: usize, approval: &Approval) -> 
             let ids = blocked
                 .iter()
                 .map(|&d| (graph.tasks[d].id.as_str(), plan.attempt(d)));
-            status::write_blocked(layout, ids, id, None)?;
-            for d in blocked {
-                log.append(Event {
-                    blocked_by: Some(id.clone()),
-                    ..Event::change(&graph.tasks[d].id, "pending", "blocked")
-                })?;
+            let froms = status::write_blocked(layout, ids, id, None)?;
+            for (d, from) in blocked.into_iter().zip(froms) {
+                if let Some(from) = from {
+                    log.append(Event {
+                        blocked_by: Some(id.clone()),
+                        ..Event::change(&graph.tasks[d].id, from, "blocked")
+                    })?;
+                }
                 println!("  blocked  {} (depends on it)", graph.tasks[d].id);
             }
         }

@@ -21,7 +21,7 @@ mod inbox;
 mod limited;
 mod load;
 mod merging;
-mod notify;
+pub mod notify;
 mod options;
 pub mod order;
 pub mod plan;

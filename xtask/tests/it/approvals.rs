@@ -436,3 +436,36 @@ fn a_result_whose_output_is_gone_cannot_be_approved() {
         .says("p/c's result cannot be approved: ");
     assert_eq!(t.state("p/c"), "awaiting_approval");
 }
+
+/// With no orchestrator running, `approve` and `reject` apply the decision
+/// themselves, and what it changes reaches the notifiers as a run's
+/// changes would.
+#[test]
+fn a_decision_applied_with_no_run_reaches_the_notifiers() {
+    let t = Tree::new();
+    t.config(
+        "notify:\n  - on: [failed, blocked, completed]\n    command: \"cat >> notified.jsonl\"\n",
+    );
+    t.task("p/a", &format!("approve: after\n{}", sh("true")));
+    t.task("p/b", &format!("dependencies: [p/a]\n{}", sh("true")));
+    t.task("p/c", &format!("approve: after\n{}", sh("true")));
+    t.run(&["orchestrate"]).code(4);
+    t.run(&["reject", "p/a", "--reason", "bad"]).code(0);
+    t.run(&["approve", "p/c"]).code(0);
+    let notified: Vec<(String, String)> = t
+        .read("notified.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|e| {
+            (
+                e["task"].as_str().unwrap().to_owned(),
+                e["to"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expected = [("p/a", "failed"), ("p/b", "blocked"), ("p/c", "completed")];
+    assert_eq!(
+        notified,
+        expected.map(|(t, s)| (t.to_owned(), s.to_owned()))
+    );
+}
