@@ -154,6 +154,13 @@ impl Run<'_> {
         for (t, ran) in waiting {
             let id = self.graph.tasks[t].id.clone();
             let Some(decision) = approvals::read(self.layout, &id) else {
+                // Given, then revoked before the run took it up: said once.
+                if let Some((approval, changed)) = approvals::revoked(self.layout, &id) {
+                    if self.revoked.insert(t) {
+                        let text = approvals::revoked_text(&approval, &changed);
+                        self.printer.event(Tone::Warn, "revoked", &id, &text);
+                    }
+                }
                 continue;
             };
             self.awaiting.remove(&t);

@@ -144,6 +144,7 @@ pub fn run(
         budget: budget::Budget::load(layout, config.agents.budget_usd),
         notifiers: notify::Notifiers::start(layout, &config.notify),
         awaiting: BTreeMap::new(),
+        revoked: HashSet::new(),
         durations,
         order: Order::empty(),
         begun: Instant::now(),
@@ -266,6 +267,9 @@ struct Run<'a> {
     /// Tasks that wait for a person's approval, each with whether it ran
     /// (its result awaits the approval) or waits to start.
     awaiting: BTreeMap<usize, bool>,
+    /// Tasks awaiting approval whose approval, given during the run, was
+    /// revoked since (and said so).
+    revoked: HashSet<usize>,
     /// How long tasks took in earlier runs, and the order and expected
     /// durations made of them.
     durations: Durations,

@@ -469,3 +469,27 @@ fn a_decision_applied_with_no_run_reaches_the_notifiers() {
         expected.map(|(t, s)| (t.to_owned(), s.to_owned()))
     );
 }
+
+/// An approval that reaches a running orchestrator revoked already (the
+/// task file changed after it was given) is said by that run, once.
+#[test]
+fn a_run_says_an_approval_revoked_before_it_took_it_up() {
+    let t = Tree::new();
+    t.task("p/long", &sh(WAIT_FOR_GO));
+    t.task("p/c", &format!("approve: before\n{}", sh(MARK)));
+    let out = std::fs::File::create(t.path("out")).unwrap();
+    let mut run = t.command(&["orchestrate"]).stdout(out).spawn().unwrap();
+    wait_for("p/c to await approval", || {
+        t.exists("workspace/status/p/c.json") && t.state("p/c") == "awaiting_approval"
+    });
+    // What `approve` writes, of a task file other than it is now.
+    let stale = r#"{"decision": "approved", "by": "alice", "at": "2026-01-01T00:00:00Z",
+        "seen": {"tasks/p/c.md": {"hash": "0", "size": 1, "changed_ns": 1}}}"#;
+    t.write("workspace/approvals/p/c.json", stale);
+    let said = "revoked p/c";
+    wait_for("the run to say it", || t.read("out").contains(said));
+    t.write("go", "");
+    assert_eq!(run.wait().unwrap().code(), Some(4));
+    assert_eq!(t.read("out").matches(said).count(), 1);
+    assert_eq!(t.launches("p/c"), 0);
+}
