@@ -424,11 +424,17 @@ impl Why<'_> {
             } else {
                 format!(" (pid {pid})")
             };
-            println!(
-                "  nothing of its own: it is ready; a run is going on{by}, which starts it when its limits let it if it selected it (-j or max_concurrent_agents, its phase's max_parallel, the memory: `{}` shows them), else the next `{}` does",
-                layout.cmd("next"),
-                layout.cmd("orchestrate")
-            );
+            let options = Options::everything(defs.config.executor);
+            let orchestrate = layout.cmd("orchestrate");
+            match Plan::new(defs, &options).held_back(t) {
+                // What `next` says of it: the limits, a pool, a write overlap.
+                Some(held) => println!(
+                    "  {held}; a run is going on{by}, which starts it then if it selected it, else the next `{orchestrate}` does"
+                ),
+                None => println!(
+                    "  nothing of its own: it is ready; a run is going on{by}, which starts it now if it selected it, else the next `{orchestrate}` does"
+                ),
+            }
         } else {
             println!(
                 "  nothing: it starts on the next `{}`",

@@ -106,9 +106,9 @@ impl<'a> Admission<'a> {
     /// A line saying that memory, before `-j` and the phase limits, caps
     /// how many of `tasks` run at once; `None` when it does not.
     pub fn memory_note(&self, graph: &Graph, tasks: &[usize]) -> Option<String> {
-        let memory: Vec<f64> = tasks.iter().map(|&t| self.memory_gb(graph, t)).collect();
-        let most = memory.iter().copied().fold(0.0, f64::max);
-        let least = memory.iter().copied().fold(f64::INFINITY, f64::min);
+        let mut memory: Vec<f64> = tasks.iter().map(|&t| self.memory_gb(graph, t)).collect();
+        memory.sort_by(f64::total_cmp);
+        let (least, most) = (*memory.first()?, *memory.last()?);
         let phase_cap = tasks
             .iter()
             .map(|&t| self.phase_limit(graph, graph.phase_of[t]))
@@ -116,8 +116,20 @@ impl<'a> Admission<'a> {
         // Never more than there are tasks to run: memory for two does
         // not cap a run of one.
         let cap = self.jobs.min(phase_cap).min(tasks.len());
-        let admitted = |each: f64| (self.memory_capacity / each).floor().max(1.0) as usize;
-        let (fewest, most_admitted) = (admitted(most), admitted(least));
+        // How many fit together, the largest first (the fewest) or the
+        // smallest first (the most): tasks of mixed sizes share it.
+        let admitted = |sizes: &mut dyn Iterator<Item = &f64>| {
+            let mut sum = 0.0;
+            let fit = sizes
+                .take_while(|&&gb| {
+                    sum += gb;
+                    sum <= self.memory_capacity + 1e-9
+                })
+                .count();
+            fit.max(1)
+        };
+        let fewest = admitted(&mut memory.iter().rev());
+        let most_admitted = admitted(&mut memory.iter());
         if fewest >= cap {
             return None;
         }

@@ -134,11 +134,8 @@ impl<'a> Plan<'a> {
         println!("Limits: {}", self.admission.describe());
         self.print_memory_note();
         self.print_budget();
-        // Tasks running now hold their slots and memory.
-        self.wave = self.readiness.tasks_in(Node::Running).collect();
-        let running = self.wave.len();
-        self.running_now = running;
-        self.plan_wave();
+        self.start_from_running();
+        let running = self.running_now;
         let starting = &self.wave[running..];
         if running > 0 {
             println!("Running now: {running}");
@@ -176,6 +173,22 @@ impl<'a> Plan<'a> {
             println!("  ... and {} more", waiting.len() - SHOWN);
         }
         exit::SUCCESS
+    }
+
+    /// What holds the ready task `t` back now, as `next` says it (the
+    /// limits, a pool, a write overlap), or `None` when it would start now.
+    pub fn held_back(mut self, t: usize) -> Option<String> {
+        self.start_from_running();
+        let starting = &self.wave[self.running_now..];
+        (!starting.contains(&t)).then(|| self.waits().reason(t))
+    }
+
+    /// Plans the first wave beside the tasks running now, which hold their
+    /// slots and memory.
+    fn start_from_running(&mut self) {
+        self.wave = self.readiness.tasks_in(Node::Running).collect();
+        self.running_now = self.wave.len();
+        self.plan_wave();
     }
 
     /// A dry run: the waves in which tasks would start, each with the

@@ -448,6 +448,22 @@ fn the_memory_that_caps_concurrency_is_said() {
     t.config("kill_grace: 1s\nmax_memory_gb: 1\nmax_total_memory_gb: 17\n");
     let run = t.run(&["orchestrate", "-j", "5"]);
     assert!(!run.stdout.contains("memory admits"), "{}", run.stdout);
+    // Tasks of mixed sizes that fit together: 8 GiB and 1 GiB in 10.
+    let t = Tree::new();
+    t.config("kill_grace: 1s\nmax_memory_gb: 8\nmax_total_memory_gb: 10\n");
+    t.task("p/big", &sh("true"));
+    t.task(
+        "p/small",
+        &format!("resources: {{memory_gb: 1}}\n{}", sh("true")),
+    );
+    let next = t.run(&["next"]);
+    next.code(0);
+    assert!(!next.stdout.contains("memory admits"), "{}", next.stdout);
+    // And ones that do not all fit: 8, 8 and 1 in 10 run two at a time
+    // at most, one at the least.
+    t.task("p/big2", &sh("true"));
+    t.run(&["next"])
+        .says("memory admits 1 to 2 tasks at a time, not 3: 1 GiB to 8 GiB each of 10 GiB");
 }
 
 #[test]

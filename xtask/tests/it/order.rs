@@ -180,26 +180,41 @@ fn next_during_a_run_says_a_running_dependency_runs() {
     assert!(run.wait().unwrap().success());
 }
 
-/// `why` beside a live run: a ready task held back by a limit is the run's
-/// to start, not "the next orchestrate"'s.
+/// `why` beside a live run: a ready task held back by a limit or a pool
+/// is the run's to start, not "the next orchestrate"'s, and `why` names
+/// what holds it as `next` does.
 #[test]
 fn why_during_a_run_says_the_run_starts_a_ready_task() {
     let t = Tree::new();
-    t.config("kill_grace: 1s\nphases: {p: {max_parallel: 1}}");
-    t.task("p/a", &sh("while [ ! -f release ]; do sleep 0.02; done"));
+    t.config("kill_grace: 1s\nmax_memory_gb: 1\npools: {api: 1}\nphases: {p: {max_parallel: 1}}");
+    let waits = sh("while [ ! -f release ]; do sleep 0.02; done");
+    t.task("p/a", &waits);
     t.task("p/b", &sh("true"));
+    t.task("q/x", &format!("pool: api\n{waits}"));
+    t.task("q/y", &format!("pool: api\n{}", sh("true")));
     t.run(&["why", "p/b"])
         .code(0)
         .says("nothing: it starts on the next `cargo xtask");
     let mut run = t.start(&["orchestrate"]);
-    wait_for("p/a to run", || {
-        t.exists("workspace/status/p/a.json") && t.state("p/a") == "running"
+    wait_for("p/a and q/x to run", || {
+        ["p/a", "q/x"]
+            .iter()
+            .all(|id| t.exists(&format!("workspace/status/{id}.json")) && t.state(id) == "running")
     });
-    let why = t.run(&["why", "p/b"]);
+    let by_phase = t.run(&["why", "p/b"]);
+    let by_pool = t.run(&["why", "q/y"]);
     t.write("release", "");
-    why.code(0).says(&format!(
-        "nothing of its own: it is ready; a run is going on (pid {}), which starts it when its limits let it if it selected it",
+    let going_on = format!(
+        "; a run is going on (pid {}), which starts it then if it selected it",
         run.id()
-    ));
+    );
+    by_phase
+        .code(0)
+        .says("ready, held back by the limits (2 of 10 slots busy, 1 of 1 in phase p")
+        .says(&going_on);
+    by_pool
+        .code(0)
+        .says("ready, waits for a free slot in pool api (1 of 1 running)")
+        .says(&going_on);
     assert!(run.wait().unwrap().success());
 }
