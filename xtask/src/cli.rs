@@ -44,7 +44,7 @@ pub enum Command {
         /// Task id, or a phase (`01-analysis` or `analysis`)
         task: String,
         /// Why, recorded as the task's error
-        #[arg(long, default_value = crate::commands::block::BY_HAND)]
+        #[arg(long, default_value = crate::commands::block::BY_HAND, value_parser = clap::builder::NonEmptyStringValueParser::new())]
         reason: String,
     },
     /// Approve a task (or a phase's tasks) that awaits approval: to start, or its result
@@ -52,7 +52,7 @@ pub enum Command {
         /// Task id, or a phase (`01-analysis` or `analysis`)
         task: String,
         /// Who approves [default: $USER, else "someone"]
-        #[arg(long, value_name = "NAME")]
+        #[arg(long, value_name = "NAME", value_parser = clap::builder::NonEmptyStringValueParser::new())]
         by: Option<String>,
         /// Recorded with the approval
         #[arg(long, value_name = "TEXT")]
@@ -63,10 +63,10 @@ pub enum Command {
         /// Task id
         task: String,
         /// Why, recorded as the task's error
-        #[arg(long, value_name = "TEXT")]
+        #[arg(long, value_name = "TEXT", value_parser = clap::builder::NonEmptyStringValueParser::new())]
         reason: String,
         /// Who rejects [default: $USER, else "someone"]
-        #[arg(long, value_name = "NAME")]
+        #[arg(long, value_name = "NAME", value_parser = clap::builder::NonEmptyStringValueParser::new())]
         by: Option<String>,
     },
     /// Clear tasks' status (and the blocks they caused) so they run again

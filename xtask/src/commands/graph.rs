@@ -90,6 +90,12 @@ fn render(
             }
             .unwrap();
         }
+        // A phase depended on with no task yet (its tasks are to be
+        // generated): Graphviz draws no empty cluster and no edge from one,
+        // so it gets a node that says so.
+        if phase.tasks.is_empty() && format == Format::Dot {
+            writeln!(out, "    p{p} [label=\"(no task yet)\", style=dashed];").unwrap();
+        }
         match format {
             Format::Mermaid => out.push_str("  end\n"),
             Format::Dot => out.push_str("  }\n"),
@@ -105,7 +111,7 @@ fn render(
                 (Dep::Phase(p), Format::Dot) if only.is_none() => {
                     match graph.phases[p].tasks.first() {
                         Some(first) => format!("  n{first} -> n{t} [ltail=cluster_{p}];"),
-                        None => continue,
+                        None => format!("  p{p} -> n{t} [ltail=cluster_{p}];"),
                     }
                 }
                 (Dep::Phase(_), _) => continue,

@@ -124,7 +124,8 @@ impl Run<'_> {
             );
             self.event(Event {
                 budget_usd: self.budget.usd,
-                spent_usd: Some(self.budget.spent),
+                // A sum of costs, without its float noise (1.2000000000000002).
+                spent_usd: Some((self.budget.spent * 1e9).round() / 1e9),
                 ..Event::run("budget_reached")
             });
         }

@@ -537,7 +537,12 @@ fn the_budget_stops_new_launches_with_exit_3_and_holds_on_the_next_run() {
     assert_eq!(ran, ["p/1", "p/2"]);
     assert_eq!(env_of(&t, "p/1", 1)["budget_left"], "0.30");
     assert_eq!(env_of(&t, "p/2", 1)["budget_left"], "0.14");
-    assert!(events(&t).iter().any(|e| e["event"] == "budget_reached"));
+    let reached = events(&t)
+        .into_iter()
+        .find(|e| e["event"] == "budget_reached")
+        .unwrap();
+    // The sum of the costs, as written: no float noise.
+    assert_eq!(reached["spent_usd"].to_string(), "0.3258754");
 
     // `reset` does not clear what was spent: the next run starts nothing.
     t.run(&["reset", "p/1"]).code(0);

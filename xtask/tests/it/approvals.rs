@@ -493,3 +493,19 @@ fn a_run_says_an_approval_revoked_before_it_took_it_up() {
     assert_eq!(t.read("out").matches(said).count(), 1);
     assert_eq!(t.launches("p/c"), 0);
 }
+
+/// An empty reason or name says nothing: refused, as a missing one is.
+#[test]
+fn an_empty_reason_or_name_is_refused() {
+    let t = Tree::new();
+    t.task("p/c", &format!("approve: after\n{}", sh("true")));
+    t.run(&["orchestrate"]).code(4);
+    t.run(&["reject", "p/c", "--reason", ""])
+        .code(2)
+        .says("--reason");
+    t.run(&["approve", "p/c", "--by", ""]).code(2).says("--by");
+    t.run(&["block", "p/c", "--reason", ""])
+        .code(2)
+        .says("--reason");
+    assert_eq!(t.state("p/c"), "awaiting_approval");
+}

@@ -261,4 +261,10 @@ fn a_notifier_that_names_no_event_is_an_invalid_config() {
     t.run(&["validate"])
         .code(2)
         .says("`notify`: item 1: `on`: no event `faild`: did you mean `failed`?; no event `run_finshed`: did you mean `run_finished`?");
+    // Every item's problem at once; an empty `on` is one.
+    t.config("notify:\n  - on: []\n    command: \"true\"\n  - on: [failed]\n    command: \"true\"\n    timeout: soon\n");
+    t.run(&["validate"])
+        .code(2)
+        .says("item 1: `on` lists no event: name those to run it for")
+        .says("; item 2: `timeout`: ");
 }

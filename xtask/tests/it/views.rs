@@ -590,3 +590,21 @@ fn the_report_s_title_is_escaped() {
     );
     assert!(!html.contains("<b>R&D</b>"), "{html}");
 }
+
+/// A phase depended on that has no task yet (its tasks are to be
+/// generated) is in the Graphviz graph with the edge from it: an empty
+/// cluster and no edge hid the dependency.
+#[test]
+fn a_phase_with_no_task_yet_keeps_its_edge_in_graphviz() {
+    let t = Tree::new();
+    t.task("01-a/plan", &sh("true"));
+    std::fs::create_dir_all(t.path("tasks/02-gen")).unwrap();
+    t.task(
+        "03-c/z",
+        &format!("dependencies: [\"02-gen\"]\n{}", sh("true")),
+    );
+    let dot = t.run(&["graph", "--format", "dot"]);
+    dot.code(0)
+        .says("p2 [label=\"(no task yet)\", style=dashed];")
+        .says("p2 -> n1 [ltail=cluster_2];");
+}

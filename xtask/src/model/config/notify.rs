@@ -47,11 +47,19 @@ pub fn notifiers(value: &Value) -> Result<Vec<Notifier>, String> {
             yaml::type_name(value)
         ));
     };
-    items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| notifier(item).map_err(|e| format!("item {}: {e}", i + 1)))
-        .collect()
+    // Every item's problem at once, not the first only.
+    let mut notifiers = Vec::new();
+    let mut problems = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        match notifier(item) {
+            Ok(notifier) => notifiers.push(notifier),
+            Err(e) => problems.push(format!("item {}: {e}", i + 1)),
+        }
+    }
+    match problems.is_empty() {
+        true => Ok(notifiers),
+        false => Err(problems.join("; ")),
+    }
 }
 
 fn notifier(item: &Value) -> Result<Notifier, String> {
@@ -94,6 +102,12 @@ fn notifier(item: &Value) -> Result<Notifier, String> {
 /// The kinds of event listed; every unknown one is named at once.
 fn kinds(value: &Value) -> Result<Vec<String>, String> {
     let kinds = yaml::text_list(value).map_err(|e| format!("`on`: {e}"))?;
+    if kinds.is_empty() {
+        return Err(format!(
+            "`on` lists no event: name those to run it for ({})",
+            KINDS.join(", ")
+        ));
+    }
     let unknown: Vec<String> = kinds
         .iter()
         .filter(|kind| !KINDS.contains(&kind.as_str()))
