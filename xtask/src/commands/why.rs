@@ -339,7 +339,7 @@ impl Why<'_> {
                         }
                         Some(s) => format!(
                             "{id} is {}{}",
-                            s.status,
+                            status::shown_state(Some(&s)),
                             s.error.map(|e| format!(": {e}")).unwrap_or_default()
                         ),
                         None => format!("{id} has not run yet"),

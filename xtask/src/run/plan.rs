@@ -549,7 +549,15 @@ impl Waits<'_> {
             Node::Merging => "its work waits in the merge queue",
             Node::Completed => "completed",
             Node::AwaitingApproval => "awaiting approval",
-            Node::Waiting | Node::Ready | Node::NeedsInputs => "not started",
+            // A retry a rate limit holds back is paused, not new.
+            Node::Waiting | Node::Ready | Node::NeedsInputs => {
+                let id = &self.graph.tasks[t].id;
+                let recorded = status::read(self.layout, id).ok().flatten();
+                match status::shown_state(recorded.as_ref()) {
+                    "paused" => "paused by a rate limit",
+                    _ => "not started",
+                }
+            }
         }
     }
 }

@@ -341,6 +341,37 @@ fn a_rate_limit_with_a_reset_time_pauses_the_pool_and_halves_it_without_burning_
     assert!(overlap, "the pool never grew back: {after:?}");
 }
 
+/// What waits on a task a rate limit paused says it is paused, in every
+/// view, as the task's own `why` and `progress` do.
+#[test]
+fn what_waits_on_a_paused_task_says_it_is_paused() {
+    let t = Tree::new();
+    t.config(&format!(
+        "{}  pool: anthropic\npools: {{anthropic: 2}}\nkill_grace: 1s\n",
+        agent("claude", "claude-json")
+    ));
+    t.task("p/limited", "");
+    scenario(&t, "p/limited", &["limit-in:600 1"]);
+    t.task(
+        "q/after",
+        &format!("dependencies: [p/limited]\n{}", sh("true")),
+    );
+    let mut child = t.start(&["orchestrate"]);
+    wait_for("the rate limit", || {
+        t.exists("workspace/status/p/limited.json")
+            && t.status("p/limited")["rate_limited_until"].is_string()
+    });
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    child.wait().unwrap();
+    t.run(&["why", "q/after"])
+        .says("waits on p/limited is paused: rate limited");
+    t.run(&["next"])
+        .says("q/after: waits on p/limited (paused by a rate limit)");
+    t.run(&["orchestrate", "--dry-run"])
+        .says("q/after: waits on p/limited (paused by a rate limit)");
+}
+
 #[test]
 fn a_retry_after_a_limit_is_told_no_limit_and_fails_for_its_own_reason() {
     let t = Tree::new();
