@@ -157,18 +157,24 @@ impl Notifiers {
             drop(worker.queue);
             threads.push((worker.thread, worker.shared));
         }
+        let mut stopping = false;
         while threads.iter().any(|(thread, _)| !thread.is_finished()) {
-            if interrupted() {
-                self.interrupted.store(true, Ordering::Relaxed);
-                for (_, shared) in &threads {
-                    let group = shared.running.load(Ordering::Relaxed);
-                    if group > 0 {
-                        // SAFETY: signals the process group a command leads.
-                        unsafe { libc::kill(-group, libc::SIGKILL) };
-                    }
-                }
-                break;
+            if !stopping {
+                stopping = interrupted();
+                self.interrupted.store(stopping, Ordering::Relaxed);
+                continue;
             }
+            // Again until every worker is done: one may be starting a
+            // command as the signal comes (nothing starts once it sees
+            // the flag).
+            for (_, shared) in &threads {
+                let group = shared.running.load(Ordering::Relaxed);
+                if group > 0 {
+                    // SAFETY: signals the process group a command leads.
+                    unsafe { libc::kill(-group, libc::SIGKILL) };
+                }
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
         for (thread, _) in threads {
             let _ = thread.join();
