@@ -688,6 +688,7 @@ impl Run<'_> {
                 (None, Mode::Monitor) => Some(MONITOR_STARTS_NOTHING),
                 (None, Mode::Launch) => None,
             },
+            paused: &[],
         };
         let outcome = summary::Outcome {
             layout: self.layout,

@@ -53,6 +53,8 @@ pub struct Plan<'a> {
     order: Order,
     /// Tasks whose decisions the run forgets (stale, run again).
     undecided: HashSet<usize>,
+    /// Tasks a rate limit pauses now.
+    paused: Vec<usize>,
 }
 
 impl<'a> Plan<'a> {
@@ -82,6 +84,14 @@ impl<'a> Plan<'a> {
         let undecided = loaded.rerun.iter().copied().collect();
         let mut admission = Admission::new(config, options.jobs, options.executor);
         admission.pause(graph, &loaded.paused);
+        let now = std::time::SystemTime::now();
+        let mut paused: Vec<usize> = loaded
+            .paused
+            .iter()
+            .filter(|(_, until)| *until > now)
+            .map(|&(t, _)| t)
+            .collect();
+        paused.sort_unstable();
         let order = Order::new(graph, &defs.durations);
         readiness.set_order(order.rank.clone());
         Plan {
@@ -98,6 +108,7 @@ impl<'a> Plan<'a> {
             budget: Budget::load(layout, config.agents.budget_usd),
             order,
             undecided,
+            paused,
         }
     }
 
@@ -353,6 +364,7 @@ impl<'a> Plan<'a> {
             planned: &self.wave[self.running_now.min(self.wave.len())..],
             budget_reached: self.budget.reached().then(|| self.budget.reached_message()),
             stopped: None,
+            paused: &self.paused,
         }
     }
 
@@ -445,6 +457,8 @@ pub struct Waits<'a> {
     /// Why nothing ready starts, when nothing does: the run was stopped (a
     /// signal, a fatal error), or it is a `monitor`.
     pub stopped: Option<&'static str>,
+    /// The tasks a rate limit pauses, in order (those the plan read so).
+    pub paused: &'a [usize],
 }
 
 /// `id: why` for every task that waits, in id order.
@@ -550,14 +564,12 @@ impl Waits<'_> {
             Node::Completed => "completed",
             Node::AwaitingApproval => "awaiting approval",
             // A retry a rate limit holds back is paused, not new.
-            Node::Waiting | Node::Ready | Node::NeedsInputs => {
-                let id = &self.graph.tasks[t].id;
-                let recorded = status::read(self.layout, id).ok().flatten();
-                match status::shown_state(recorded.as_ref()) {
-                    "paused" => "paused by a rate limit",
-                    _ => "not started",
-                }
+            Node::Waiting | Node::Ready | Node::NeedsInputs
+                if self.paused.binary_search(&t).is_ok() =>
+            {
+                "paused by a rate limit"
             }
+            Node::Waiting | Node::Ready | Node::NeedsInputs => "not started",
         }
     }
 }
