@@ -1,7 +1,8 @@
 //! Git: tasks in worktrees of their own and the merge queue that brings
 //! their commits into the integration branch. `repo.rs` is the only code
-//! that runs git.
+//! that runs git (each process started by `command.rs`).
 
+mod command;
 pub mod merge;
 pub mod repo;
 pub mod worktrees;

@@ -1,19 +1,17 @@
 //! The repository, through git: the only code that runs git. Each command
 //! runs through xshell (every value one argument, no shell), never
 //! interactively (no editor, no prompt), and an error names the command and
-//! what git printed on stderr.
+//! what git printed on stderr (how each process is started: `command.rs`).
 
 use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use xshell::{cmd, Cmd, Shell};
 
+use super::command::{output, prep, run, run_to_end, run_untrimmed};
 use crate::model::layout::Layout;
-use crate::sys::env::GIT_REPOSITORY_VARS;
 use crate::sys::shell::shell_word;
 
 /// Who commits when git has no identity configured (a fresh CI machine):
@@ -685,94 +683,6 @@ fn remove_file_if_there(path: &Utf8Path) -> Result<()> {
         }
         _ => Ok(()),
     }
-}
-
-/// A git command made to act on the repository of the shell's folder,
-/// whatever the orchestrator's environment says (it may run from a git
-/// hook), and not echoed.
-fn prep(cmd: Cmd<'_>) -> Cmd<'_> {
-    GIT_REPOSITORY_VARS
-        .iter()
-        .fold(cmd.quiet(), |cmd, var| cmd.env_remove(var))
-}
-
-/// Runs a git command to its end, whatever its exit status. xshell builds
-/// it (each value one argument); it runs as a `Command` so that it dies
-/// with the orchestrator's thread that started it, never going on beside
-/// the next orchestrator. It is sent SIGTERM, not SIGKILL: git then
-/// removes the lock files it holds (its index's, a ref's) before it dies,
-/// most of the time: git sets up that cleanup only once it has made its
-/// first lock, and a SIGTERM in between leaves that lock. So git gets the
-/// signals the orchestrator blocks back, and a session of its own, without
-/// a terminal: a Ctrl-C in the terminal does not reach it (the
-/// orchestrator, told, lets its git commands end), and nothing git runs
-/// can stop waiting on the terminal (a prompt fails: git is never
-/// interactive here). A git killed otherwise leaves its locks: those in
-/// places only this orchestrator writes are removed on recovery
-/// (`remove_stale_worktree_locks`, `remove_stale_ref_locks`); the shared
-/// config's is not, so a write of it is never stopped (`run_to_end`).
-fn output(cmd: Cmd<'_>) -> Result<Output> {
-    spawn_and_wait(cmd, true)
-}
-
-/// `output`, with git told to stop when the orchestrator dies only when
-/// `stops_with_us`.
-fn spawn_and_wait(cmd: Cmd<'_>, stops_with_us: bool) -> Result<Output> {
-    let shown = cmd.to_string();
-    let mut command: Command = cmd.into();
-    command.stdin(Stdio::null());
-    crate::sys::signals::unblocked_in(&mut command);
-    // SAFETY: setsid and prctl are async-signal-safe and take integer
-    // arguments.
-    unsafe {
-        command.pre_exec(move || {
-            libc::setsid();
-            if stops_with_us {
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-            }
-            Ok(())
-        })
-    };
-    command
-        .output()
-        .with_context(|| format!("cannot run `{shown}`"))
-}
-
-/// Runs a git command; its stdout, trimmed, or an error with the command
-/// and its stderr.
-fn run(cmd: Cmd<'_>) -> Result<String> {
-    run_untrimmed(cmd).map(|out| out.trim().to_owned())
-}
-
-/// `run`, its stdout as git printed it.
-fn run_untrimmed(cmd: Cmd<'_>) -> Result<String> {
-    checked(cmd, true)
-}
-
-/// `run`, for a write of the repository's config: that git goes on when
-/// the orchestrator dies. Stopped, it could leave `config.lock` (see
-/// `output`; a SIGTERM at a random moment of `git config` leaves it about
-/// one time in 50), which fails every later write of the config, and
-/// which no recovery may remove: the user's gits take that lock too. Left
-/// to finish, it holds the lock for milliseconds beside the next
-/// orchestrator, whose writes wait for it (`write_config`).
-fn run_to_end(cmd: Cmd<'_>) -> Result<String> {
-    checked(cmd, false).map(|out| out.trim().to_owned())
-}
-
-/// Runs a git command; its stdout as git printed it, or an error with
-/// the command and its stderr.
-fn checked(cmd: Cmd<'_>, stops_with_us: bool) -> Result<String> {
-    let shown = cmd.to_string();
-    let out = spawn_and_wait(cmd, stops_with_us)?;
-    if !out.status.success() {
-        bail!(
-            "`{shown}` failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// The paths `git status --porcelain -z` lists: each entry `XY path`, and

@@ -331,18 +331,28 @@ impl Run<'_> {
                 active.setup = active.worktree.as_ref().is_some_and(|w| {
                     attempt::setup_needed(self.layout, self.config, &w.branch).is_some()
                 });
-                if (Process {
+                let task = Process {
                     pid: active.pid,
                     start: active.pid_start,
-                })
-                .alive()
-                {
-                    self.printer.event(
-                        Tone::Plain,
-                        "adopt",
-                        id,
-                        &format!("still running, pid {}", active.pid),
-                    );
+                };
+                // Its pid not known yet (its supervisor, alive, has not
+                // written it since its orchestrator died): its supervisor
+                // says it runs.
+                let ended = records::recorded_end(self.layout, id, active.attempt).is_some();
+                let under = active
+                    .adopted
+                    .filter(|s| active.pid == 0 && !ended && s.alive());
+                let said = match under {
+                    Some(supervisor) => Some(format!(
+                        "still running, under its supervisor (pid {})",
+                        supervisor.pid
+                    )),
+                    None => task
+                        .alive()
+                        .then(|| format!("still running, pid {}", active.pid)),
+                };
+                if let Some(said) = said {
+                    self.printer.event(Tone::Plain, "adopt", id, &said);
                 }
                 self.history[t].tries = self.history[t].tries.max(1);
                 self.running.insert(t, *active);
