@@ -12,6 +12,7 @@ use anyhow::{bail, Result};
 use crate::model::config::Approve;
 use crate::model::definitions::{self, Definitions};
 use crate::model::layout::Layout;
+use crate::model::task;
 use crate::run::notify::Notifiers;
 use crate::run::plan::Plan;
 use crate::run::Options;
@@ -34,7 +35,7 @@ pub fn run(layout: &Layout, name: &str, decided: &Decided) -> Result<i32> {
     let defs = definitions::load(layout)?;
     let named = defs.tasks_named(name)?;
     let single = named.len() == 1;
-    let by_id = defs.graph.get(name).is_some();
+    let by_id = defs.graph.get(task::normalize_id(name)).is_some();
     let mut chosen = Vec::new();
     for t in named {
         match decidable(layout, &defs, t, decided.decision, by_id) {
@@ -105,7 +106,12 @@ pub fn run(layout: &Layout, name: &str, decided: &Decided) -> Result<i32> {
         }
     }
     if let Some(notifiers) = changes.and_then(|c| c.notifiers) {
-        notifiers.finish(|line| println!("{line}"), || false);
+        // Nothing to watch for meanwhile: a Ctrl-C ends this command.
+        let moment = || {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            false
+        };
+        notifiers.finish(|line| println!("{line}"), moment);
     }
     Ok(crate::exit::SUCCESS)
 }
@@ -229,7 +235,7 @@ fn apply(
             let ids = blocked
                 .iter()
                 .map(|&d| (graph.tasks[d].id.as_str(), plan.attempt(d)));
-            let froms = status::write_blocked(layout, ids, id, None)?;
+            let froms = status::write_blocked(layout, ids, id, None, true)?;
             for (d, from) in blocked.into_iter().zip(froms) {
                 if let Some(from) = from {
                     log.append(Event {

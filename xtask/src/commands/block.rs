@@ -60,9 +60,9 @@ pub fn run(layout: &Layout, name: &str, reason: &str) -> Result<i32> {
             // and its error stays in the reason: a retry after `reset` is
             // told what failed, not only why it was held.
             Some(attempt) => Status {
-                error: Some(match attempt.error.as_deref() {
-                    Some(error) if error != reason => format!("{reason} (it had failed: {error})"),
-                    _ => reason.to_owned(),
+                error: Some(match failure_of(&attempt) {
+                    Some(error) => format!("{reason}{HAD_FAILED}{error})"),
+                    None => reason.to_owned(),
                 }),
                 held: true,
                 ..attempt
@@ -80,7 +80,7 @@ pub fn run(layout: &Layout, name: &str, reason: &str) -> Result<i32> {
         let ids = blocked
             .iter()
             .map(|&d| (graph.tasks[d].id.as_str(), plan.attempt(d)));
-        let froms = status::write_blocked(layout, ids, id, None)?;
+        let froms = status::write_blocked(layout, ids, id, None, true)?;
         events.append(Event {
             error: failed.error.clone(),
             ..Event::change(id, before, "failed")
@@ -107,6 +107,20 @@ pub fn run(layout: &Layout, name: &str, reason: &str) -> Result<i32> {
         }
     }
     Ok(crate::exit::SUCCESS)
+}
+
+/// How a block's reason names the failure it holds.
+const HAD_FAILED: &str = " (it had failed: ";
+
+/// The failure a failed status records: its error, or, blocked by hand
+/// already, the failure its reason names (a block of a task that had not
+/// failed names none).
+fn failure_of(status: &Status) -> Option<&str> {
+    let error = status.error.as_deref()?;
+    match status.held {
+        false => Some(error),
+        true => error.split_once(HAD_FAILED)?.1.strip_suffix(')'),
+    }
 }
 
 /// A task that runs cannot be edited by hand.

@@ -330,12 +330,16 @@ impl Run<'_> {
     /// disk too (see `Readiness::block_downstream` for `walk`). Returns how
     /// many.
     pub(super) fn block_dependents(&mut self, t: usize, walk: Walk) -> usize {
+        // The start's walks block what no run took up since: their
+        // statuses say what they change from. A run's took them up.
+        let from_disk = matches!(walk, Walk::OnStart(_));
         let blocked = self.readiness.block_downstream(&self.graph, t, walk);
         let ids = blocked
             .iter()
             .map(|&d| (self.graph.tasks[d].id.as_str(), self.history[d].attempt));
         let by = &self.graph.tasks[t].id;
-        let froms = match status::write_blocked(self.layout, ids, by, Some(&self.run_id)) {
+        let run_id = Some(self.run_id.as_str());
+        let froms = match status::write_blocked(self.layout, ids, by, run_id, from_disk) {
             Ok(froms) => froms,
             Err(e) => {
                 self.printer.line(Tone::Bad, &format!("error: {e:#}"));

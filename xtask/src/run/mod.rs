@@ -191,7 +191,7 @@ pub fn run(
         let (printer, inbox) = (&run.printer, &mut run.inbox);
         let moment = Some(Duration::from_millis(50));
         notifiers.finish(
-            |line| printer.line(Tone::Plain, line),
+            |line| printer.line(Tone::Plain, &format!("{line}; Ctrl-C drops them")),
             || matches!(inbox.next(None, moment), Some(Incoming::Signal(_))),
         );
     }
@@ -684,6 +684,9 @@ impl Run<'_> {
     /// Prints the end-of-run summary; returns the exit code.
     fn summary(&mut self) -> i32 {
         let running = self.running.tasks();
+        let paused: Vec<usize> = (0..self.graph.tasks.len())
+            .filter(|&t| self.history[t].paused.is_some())
+            .collect();
         let waits = plan::Waits {
             layout: self.layout,
             config: self.config,
@@ -698,7 +701,7 @@ impl Run<'_> {
                 (None, Mode::Monitor) => Some(MONITOR_STARTS_NOTHING),
                 (None, Mode::Launch) => None,
             },
-            paused: &[],
+            paused: &paused,
         };
         let outcome = summary::Outcome {
             layout: self.layout,

@@ -144,8 +144,10 @@ impl Notifiers {
                 .iter()
                 .map(|w| w.shared.queued.load(Ordering::Relaxed))
                 .sum();
+            // Each notifier drains within its timeout, and `run_finished`
+            // gets one more of its own.
             say(&format!(
-                "waiting for the notifiers ({events} event(s) left, up to {} more; Ctrl-C drops them)",
+                "waiting for the notifiers ({events} event(s) left: each notifier gets its timeout more, {} at most, and run_finished its own)",
                 humantime::format_duration(longest)
             ));
         }

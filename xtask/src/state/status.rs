@@ -498,22 +498,29 @@ pub fn write_replacing(layout: &Layout, status: &Status) -> Result<Option<Utf8Pa
 /// Writes the blocked status of each task of `blocked` (its id and latest
 /// attempt), blocked by the failure of `by`: for the run and `block` alike.
 ///
-/// Returns, for each, the state it changes from (`shown_state`), or `None`
-/// when it was blocked by `by` already (a failure held across runs blocks
-/// the same tasks at each run's start): no change, for events to say.
+/// Returns, for each, the state it changes from, for events to say:
+/// `pending` for tasks a run took up (`from_disk` false), else what its
+/// status said (`shown_state`), or `None` when it was blocked by `by`
+/// already (a failure held across runs blocks the same tasks at each
+/// run's start, and `block` may find them so): no change.
 pub fn write_blocked<'a>(
     layout: &Layout,
     blocked: impl Iterator<Item = (&'a str, u32)>,
     by: &str,
     run_id: Option<&str>,
+    from_disk: bool,
 ) -> Result<Vec<Option<&'static str>>> {
     let mut changed = Vec::new();
     for (id, attempt) in blocked {
-        let before = read(layout, id).ok().flatten();
-        let same = before
-            .as_ref()
-            .is_some_and(|s| s.status == State::Blocked && s.blocked_by.as_deref() == Some(by));
-        changed.push((!same).then(|| shown_state(before.as_ref())));
+        if !from_disk {
+            changed.push(Some("pending"));
+        } else {
+            let before = read(layout, id).ok().flatten();
+            let same = before
+                .as_ref()
+                .is_some_and(|s| s.status == State::Blocked && s.blocked_by.as_deref() == Some(by));
+            changed.push((!same).then(|| shown_state(before.as_ref())));
+        }
         let status = Status {
             attempt,
             run_id: run_id.map(str::to_owned),

@@ -356,7 +356,8 @@ fn what_waits_on_a_paused_task_says_it_is_paused() {
         "q/after",
         &format!("dependencies: [p/limited]\n{}", sh("true")),
     );
-    let mut child = t.start(&["orchestrate"]);
+    let out = std::fs::File::create(t.path("out")).unwrap();
+    let mut child = t.command(&["orchestrate"]).stdout(out).spawn().unwrap();
     wait_for("the rate limit", || {
         t.exists("workspace/status/p/limited.json")
             && t.status("p/limited")["rate_limited_until"].is_string()
@@ -364,6 +365,11 @@ fn what_waits_on_a_paused_task_says_it_is_paused() {
     // SAFETY: kill has no memory-safety preconditions.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     child.wait().unwrap();
+    let summary = t.read("out");
+    assert!(
+        summary.contains("q/after: waits on p/limited (paused by a rate limit)"),
+        "{summary}"
+    );
     t.run(&["why", "q/after"])
         .says("waits on p/limited is paused: rate limited");
     t.run(&["next"])

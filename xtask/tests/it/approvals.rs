@@ -414,7 +414,9 @@ fn approving_a_phase_approves_only_what_awaits_approval() {
     t.run(&["approve", "q"])
         .code(2)
         .says("nothing in q awaits this decision");
-    t.run(&["approve", "q/y"]).code(0).says("approved q/y");
+    t.run(&["approve", "tasks/q/y.md"])
+        .code(0)
+        .says("approved q/y");
 }
 
 /// A result whose output was removed while it awaited approval cannot be

@@ -211,6 +211,19 @@ fn blocking_a_failed_task_keeps_its_failure_and_repeats_no_block() {
         t.read("told").trim(),
         "investigating (it had failed: exit code 3)"
     );
+    // Taken up by the next run, and blocked again as its blocker fails
+    // again: said.
+    t.run(&["orchestrate"]).code(1);
+    let b = changes(&t, "p/b");
+    assert_eq!(
+        b[b.len() - 2..],
+        ["blocked -> pending", "pending -> blocked"],
+        "{b:?}"
+    );
+    // Blocked twice: the failure is named once.
+    t.run(&["block", "p/a", "--reason", "one"]).code(0);
+    t.run(&["block", "p/a", "--reason", "two"]).code(0);
+    assert_eq!(t.status("p/a")["error"], "two (it had failed: exit code 3)");
 }
 
 #[test]

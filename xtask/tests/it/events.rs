@@ -228,7 +228,7 @@ fn ctrl_c_while_the_notifiers_finish_ends_the_wait() {
     let mut run = t.command(&["orchestrate"]).stdout(out).spawn().unwrap();
     wait_for("the run to say it waits", || {
         t.read("out").contains(
-            "waiting for the notifiers (1 event(s) left, up to 1m more; Ctrl-C drops them)",
+            "waiting for the notifiers (1 event(s) left: each notifier gets its timeout more, 1m at most, and run_finished its own); Ctrl-C drops them",
         )
     });
     wait_for("the command to start", || sh_running("sleep 100", &t));
