@@ -60,6 +60,10 @@ pub struct TaskLine {
     /// How long it has run (running tasks).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub elapsed_seconds: Option<u64>,
+    /// A task recorded as running whose process is gone: the next
+    /// `orchestrate` or `monitor` records how it ended (only when so).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub process_gone: bool,
     /// How long its attempt took (finished tasks).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duration_seconds: Option<f64>,
@@ -498,6 +502,7 @@ impl Builder {
             attempt: attempt.number,
             agent_id: attempt.agent,
             elapsed_seconds: None,
+            process_gone: false,
             duration_seconds: None,
             error: None,
             blocked_by: None,
@@ -512,10 +517,11 @@ impl Builder {
             output_tokens: usage.output_tokens,
         };
         match seen {
-            Seen::Running { started, .. } => {
+            Seen::Running { started, alive, .. } => {
                 line.elapsed_seconds = started
                     .and_then(|t| self.now.duration_since(t).ok())
                     .map(|d| d.as_secs());
+                line.process_gone = !alive;
             }
             Seen::Completed { seconds, stale, .. } => {
                 line.duration_seconds = *seconds;

@@ -25,6 +25,9 @@ pub fn print_tasks(progress: &Progress) {
         if let Some(agent) = task.agent_id {
             line += &format!("  {agent}");
         }
+        if task.process_gone {
+            line += "  its process is gone: the next run records how it ended";
+        }
         if let Some(error) = &task.error {
             line += &format!("  {error}");
         }

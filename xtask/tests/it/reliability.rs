@@ -201,6 +201,17 @@ fn the_views_tell_a_task_ended_while_no_orchestrator_was_alive() {
         (alive("p/long"), alive("p/short")),
         (true.into(), false.into())
     );
+    // The task lines say it too.
+    let tasks = json["tasks"].as_array().unwrap();
+    let gone =
+        |id: &str| tasks.iter().find(|l| l["task_id"] == id).unwrap()["process_gone"].clone();
+    assert_eq!(
+        (gone("p/long"), gone("p/short")),
+        (serde_json::Value::Null, true.into())
+    );
+    t.run(&["progress", "--tasks"]).says(
+        "p/short  attempt 1  agent-2  its process is gone: the next run records how it ended",
+    );
     let progress = t.run(&["progress"]).stdout;
     let line = |id: &str| {
         let running = format!("running  {id} ");
