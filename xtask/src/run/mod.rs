@@ -667,7 +667,14 @@ impl Run<'_> {
         // Into the file as it is now, under the workspace lock: the
         // durations were read before it was taken, while another run may
         // have been saving its own.
-        let mut durations = Durations::load(self.layout);
+        let mut durations = match Durations::load_to_change(self.layout) {
+            Ok(durations) => durations,
+            Err(e) => {
+                let said = format!("warning: {e:#}: this run's durations are not kept");
+                self.printer.line(Tone::Warn, &said);
+                return;
+            }
+        };
         durations.tasks.extend(
             learned
                 .into_iter()

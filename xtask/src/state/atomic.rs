@@ -175,6 +175,23 @@ pub fn remove(path: &Utf8Path) -> Result<()> {
     }
 }
 
+/// The JSON file at `path` that is read, changed and written again
+/// whole (`history.json`, `resets.json`): its default when there is none;
+/// an error naming it when it is there but cannot be read, so that what
+/// it holds is never written over with a part of it.
+pub fn read_to_change<T: serde::de::DeserializeOwned + Default>(path: &Utf8Path) -> Result<T> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(T::default()),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {path}")),
+    };
+    serde_json::from_slice(&bytes).with_context(|| {
+        format!(
+            "{path} cannot be read: it is left as it is; fix it, or move it away to start it again"
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,14 +25,17 @@ impl Durations {
     /// A duration that no task can have taken (negative, or over a
     /// century: the file was edited by hand) is left out the same way.
     pub fn load(layout: &Layout) -> Durations {
-        let mut durations: Durations = std::fs::read(layout.durations_file())
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .unwrap_or_default();
+        Durations::load_to_change(layout).unwrap_or_default()
+    }
+
+    /// `load`, to add to and save: an error when the file is there but
+    /// cannot be read (saving would lose what it held).
+    pub fn load_to_change(layout: &Layout) -> Result<Durations> {
+        let mut durations: Durations = atomic::read_to_change(&layout.durations_file())?;
         durations
             .tasks
             .retain(|_, seconds| (0.0..=LONGEST.as_secs_f64()).contains(seconds));
-        durations
+        Ok(durations)
     }
 
     /// Writes the file, atomically.

@@ -25,16 +25,14 @@ pub struct Cleared {
 /// Every task's failure cleared by a reset, by task id (none when the
 /// file is missing or unreadable: a run goes on without them).
 pub fn read(layout: &Layout) -> BTreeMap<String, Cleared> {
-    std::fs::read(layout.resets_file())
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .unwrap_or_default()
+    atomic::read_to_change(&layout.resets_file()).unwrap_or_default()
 }
 
 /// Keeps what task `id`'s attempt `attempt` failed with, for its next
-/// attempt. Under the workspace lock.
+/// attempt. Under the workspace lock. An error when the file is there but
+/// cannot be read: writing it again would lose the other tasks' failures.
 pub fn keep(layout: &Layout, id: &str, attempt: u32, error: &str) -> Result<()> {
-    let mut all = read(layout);
+    let mut all: BTreeMap<String, Cleared> = atomic::read_to_change(&layout.resets_file())?;
     let error = error.to_owned();
     all.insert(id.to_owned(), Cleared { attempt, error });
     write(layout, &all)
@@ -43,7 +41,7 @@ pub fn keep(layout: &Layout, id: &str, attempt: u32, error: &str) -> Result<()> 
 /// Forgets what a reset kept for task `id`: it completed since, and runs
 /// again for another reason. Under the workspace lock.
 pub fn forget(layout: &Layout, id: &str) -> Result<()> {
-    let mut all = read(layout);
+    let mut all: BTreeMap<String, Cleared> = atomic::read_to_change(&layout.resets_file())?;
     match all.remove(id) {
         Some(_) => write(layout, &all),
         None => Ok(()),

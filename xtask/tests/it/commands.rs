@@ -402,3 +402,24 @@ fn a_completed_status_without_its_outputs_runs_again() {
         .says("p/a is recorded completed but missing workspace/outputs/p/a/x");
     assert_eq!(t.launches("p/a"), 1);
 }
+
+/// `history.json` and `resets.json` are read, changed and written whole:
+/// one that cannot be read is said and left as it is, never written over
+/// with what the command knows (the other tasks' durations or failures).
+#[test]
+fn an_unreadable_history_or_resets_file_is_said_and_kept() {
+    let t = Tree::new();
+    t.task("p/a", &sh("true"));
+    t.write("workspace/history.json", "{not json");
+    t.run(&["orchestrate"])
+        .code(0)
+        .says("workspace/history.json cannot be read: it is left as it is")
+        .says("this run's durations are not kept");
+    assert_eq!(t.read("workspace/history.json"), "{not json");
+    t.write("workspace/resets.json", "[1, 2");
+    t.run(&["reset", "p/a"])
+        .code(2)
+        .says("workspace/resets.json cannot be read: it is left as it is");
+    assert_eq!(t.read("workspace/resets.json"), "[1, 2");
+    assert_eq!(t.state("p/a"), "completed");
+}
