@@ -235,10 +235,16 @@ impl Why<'_> {
                 let causes = self.failed_upstream(t);
                 let graph = &self.defs.graph;
                 let names: Vec<&str> = causes.iter().map(|&c| graph.tasks[c].id.as_str()).collect();
-                let shown = if names.is_empty() {
-                    s.blocked_by.clone().unwrap_or_else(|| "?".into())
-                } else {
-                    names.join(", ")
+                let shown = match (names.is_empty(), &s.blocked_by) {
+                    (false, _) => names.join(", "),
+                    (true, Some(by)) => by.clone(),
+                    // Written by hand, or by a tool: nothing upstream
+                    // failed, so nothing holds it.
+                    (true, None) => {
+                        let reset = layout.cmd(&format!("reset {id}"));
+                        println!("{id} is recorded blocked, by nothing that failed upstream (its status names none): `{reset}` clears it");
+                        return;
+                    }
                 };
                 println!("{id} is blocked by {shown}");
                 for c in causes.clone() {

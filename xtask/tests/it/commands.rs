@@ -423,3 +423,17 @@ fn an_unreadable_history_or_resets_file_is_said_and_kept() {
     assert_eq!(t.read("workspace/resets.json"), "[1, 2");
     assert_eq!(t.state("p/a"), "completed");
 }
+
+/// A status that says blocked, by nothing (written by hand or by a tool):
+/// `why` says so and how to clear it, not "blocked by ?".
+#[test]
+fn why_of_a_task_blocked_by_nothing_says_so() {
+    let t = Tree::new();
+    t.task("p/a", &sh("true"));
+    let status = serde_json::json!({"version": 1, "task_id": "p/a", "status": "blocked"});
+    t.write("workspace/status/p/a.json", &status.to_string());
+    let why = t.run(&["why", "p/a"]);
+    why.code(0)
+        .says("p/a is recorded blocked, by nothing that failed upstream (its status names none): `cargo xtask");
+    assert!(!why.stdout.contains('?'), "{}", why.stdout);
+}
