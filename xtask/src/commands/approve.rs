@@ -21,6 +21,7 @@ use crate::state::events::{self, Event};
 use crate::state::fingerprint;
 use crate::state::lock::{self, Held};
 use crate::state::outputs;
+use crate::state::runs;
 use crate::state::status::{self, State, Status};
 
 /// What a person decided, and who.
@@ -92,10 +93,19 @@ pub fn run(layout: &Layout, name: &str, decided: &Decided) -> Result<i32> {
                 } else {
                     format!(" (pid {pid})")
                 };
-                println!(
-                    "{verb} {}: the running orchestrator{who} acts on it",
-                    task.id
-                );
+                let selected = runs::last(layout)
+                    .is_none_or(|run| run.finished || run.selects(&task.id, task.phase()));
+                match selected {
+                    true => println!(
+                        "{verb} {}: the running orchestrator{who} acts on it",
+                        task.id
+                    ),
+                    false => println!(
+                        "{verb} {}: the running orchestrator{who} did not select it; the next `{}` that does acts on it",
+                        task.id,
+                        layout.cmd("orchestrate")
+                    ),
+                }
             }
             Held::Ours(_) => {
                 if let Some(changes) = &mut changes {

@@ -17,18 +17,37 @@ pub struct Run {
     pub id: String,
     /// It ended in order; else it was killed, and the next run resumes it.
     pub finished: bool,
+    /// What the orchestrator running it selects (`--phase`, `--task`, the
+    /// running tasks of a `monitor`): a decision on another task waits for
+    /// a later run, and `approve` says so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub only: Vec<String>,
+}
+
+impl Run {
+    /// Whether its orchestrator selects task `id` of phase `phase`.
+    pub fn selects(&self, id: &str, phase: &str) -> bool {
+        match self.only.is_empty() {
+            false => self.only.iter().any(|o| o == id),
+            true => self.phase.as_deref().is_none_or(|p| p == phase),
+        }
+    }
 }
 
 /// Starts a run, or resumes the last one when it did not end in order (its
-/// orchestrator was killed). Returns the run's id.
-pub fn begin(layout: &Layout) -> Result<String> {
-    if let Some(run) = last(layout).filter(|r| !r.finished) {
-        return Ok(run.id);
-    }
-    let id = format!("{}-{}", timestamp(SystemTime::now()), std::process::id());
+/// orchestrator was killed), with what it selects. Returns the run's id.
+pub fn begin(layout: &Layout, phase: Option<String>, only: Vec<String>) -> Result<String> {
+    let id = match last(layout).filter(|r| !r.finished) {
+        Some(run) => run.id,
+        None => format!("{}-{}", timestamp(SystemTime::now()), std::process::id()),
+    };
     let run = Run {
         id: id.clone(),
         finished: false,
+        phase,
+        only,
     };
     atomic::write(&layout.run_file(), &serde_json::to_vec(&run)?)?;
     Ok(id)
@@ -45,6 +64,8 @@ pub fn end(layout: &Layout, id: &str) -> Result<()> {
     let run = Run {
         id: id.to_owned(),
         finished: true,
+        phase: None,
+        only: Vec::new(),
     };
     atomic::write(&layout.run_file(), &serde_json::to_vec(&run)?)
 }

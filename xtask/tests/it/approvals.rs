@@ -511,3 +511,27 @@ fn an_empty_reason_or_name_is_refused() {
         .says("--reason");
     assert_eq!(t.state("p/c"), "awaiting_approval");
 }
+
+/// A decision on a task the running orchestrator did not select waits
+/// for a run that does, and `approve`/`reject` say so.
+#[test]
+fn a_decision_on_a_task_the_running_orchestrator_did_not_select_says_so() {
+    let t = Tree::new();
+    t.task("p/long", &sh(WAIT_FOR_GO));
+    t.task("p/e", &format!("approve: before\n{}", sh(MARK)));
+    t.run(&["orchestrate", "--task", "p/e"]).code(4);
+    let mut run = t.start(&["orchestrate", "--task", "p/long"]);
+    wait_for("p/long to run", || {
+        t.exists("workspace/status/p/long.json") && t.state("p/long") == "running"
+    });
+    t.run(&["reject", "p/e", "--reason", "no"])
+        .code(0)
+        .says("rejected p/e: the running orchestrator (pid ")
+        .says("did not select it; the next `cargo xtask");
+    t.write("go", "");
+    assert!(run.wait().unwrap().success());
+    assert_eq!(t.state("p/e"), "awaiting_approval");
+    t.run(&["orchestrate"]).code(1);
+    assert_eq!(t.state("p/e"), "failed");
+    assert_eq!(t.launches("p/e"), 0);
+}
