@@ -9,7 +9,6 @@ use std::time::SystemTime;
 use anyhow::Result;
 
 use super::load::Disk;
-use super::readiness::Walk;
 use super::Run;
 use crate::model::config::{Approve, Config};
 use crate::model::layout::Layout;
@@ -210,7 +209,7 @@ impl Run<'_> {
             error: Some(error),
             ..Event::change(&id, "awaiting_approval", "failed")
         });
-        self.block_dependents(t, Walk::InRun);
+        self.block_and_alert(t);
         Ok(())
     }
 }

@@ -314,6 +314,12 @@ impl Run<'_> {
         if self.stop.is_some() {
             return;
         }
+        self.block_and_alert(t);
+    }
+
+    /// Blocks what depends on the failed task `t`, with an alert when
+    /// anything was.
+    pub(super) fn block_and_alert(&mut self, t: usize) {
         let blocked = self.block_dependents(t, Walk::InRun);
         if blocked > 0 {
             self.printer.note(

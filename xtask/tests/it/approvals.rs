@@ -99,7 +99,8 @@ fn a_running_orchestrator_picks_up_decisions_from_another_terminal() {
         "p/after-doomed",
         &format!("dependencies: [p/doomed]\n{}", sh(MARK)),
     );
-    let mut run = t.start(&["orchestrate"]);
+    let out = std::fs::File::create(t.path("out")).unwrap();
+    let mut run = t.command(&["orchestrate"]).stdout(out).spawn().unwrap();
     for id in ["p/gated", "p/plan", "p/doomed"] {
         wait_for(&format!("{id} to await approval"), || {
             t.state(id) == "awaiting_approval"
@@ -137,6 +138,13 @@ fn a_running_orchestrator_picks_up_decisions_from_another_terminal() {
     assert_eq!(t.state("p/doomed"), "failed");
     assert_eq!(t.status("p/after-doomed")["blocked_by"], "p/doomed");
     assert_eq!(t.launches("p/after-doomed"), 0);
+    // As any failure that blocks others: an alert.
+    assert!(
+        t.read("out")
+            .contains("ALERT: Task p/doomed failed, blocking 1 tasks"),
+        "{}",
+        t.read("out")
+    );
     // A rejection holds, as `block` does, until `reset`.
     t.write("go", "");
     t.run(&["orchestrate"]).code(1).says("rejected by");
