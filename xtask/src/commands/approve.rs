@@ -55,14 +55,17 @@ pub fn run(layout: &Layout, name: &str, decided: &Decided) -> Result<i32> {
         .unwrap_or_else(|| "someone".into());
     let held = lock::try_acquire(layout)?;
     // What this command applies itself (no orchestrator runs) reaches the
-    // notifiers from here, as a run's changes do.
-    let mut changes = match &held {
-        Held::Ours(_) => Some(Changes {
-            log: events::Log::open(layout, None)?,
-            notifiers: Notifiers::start(layout, &defs.config.notify),
-        }),
-        Held::By(_) => None,
+    // notifiers from here, as a run's changes do. Beside a run's own
+    // lines, from this process: each event is one write.
+    let mut changes = Changes {
+        log: events::Log::open(layout, None)?,
+        notifiers: match &held {
+            Held::Ours(_) => Notifiers::start(layout, &defs.config.notify),
+            Held::By(_) => None,
+        },
     };
+    // What the running orchestrator, if any, selects.
+    let run = runs::last(layout).filter(|run| !run.finished);
     for &t in &chosen {
         let task = &defs.graph.tasks[t];
         let after = task.approval(&defs.config) == Some(Approve::After);
@@ -79,8 +82,7 @@ pub fn run(layout: &Layout, name: &str, decided: &Decided) -> Result<i32> {
             Decision::Approved => "approved",
             Decision::Rejected => "rejected",
         };
-        // Beside a run's own lines, from this process: each is one write.
-        events::Log::open(layout, None)?.append(Event {
+        changes.append(Event {
             task: Some(task.id.clone()),
             by: Some(by.clone()),
             note: decided.note.map(str::to_owned),
@@ -93,8 +95,9 @@ pub fn run(layout: &Layout, name: &str, decided: &Decided) -> Result<i32> {
                 } else {
                     format!(" (pid {pid})")
                 };
-                let selected = runs::last(layout)
-                    .is_none_or(|run| run.finished || run.selects(&task.id, task.phase()));
+                let selected = run
+                    .as_ref()
+                    .is_none_or(|run| run.selects(&task.id, task.phase()));
                 match selected {
                     true => println!(
                         "{verb} {}: the running orchestrator{who} acts on it",
@@ -108,14 +111,12 @@ pub fn run(layout: &Layout, name: &str, decided: &Decided) -> Result<i32> {
                 }
             }
             Held::Ours(_) => {
-                if let Some(changes) = &mut changes {
-                    apply(layout, &defs, t, &approval, changes)?;
-                }
+                apply(layout, &defs, t, &approval, &mut changes)?;
                 println!("{verb} {}", task.id);
             }
         }
     }
-    if let Some(notifiers) = changes.and_then(|c| c.notifiers) {
+    if let Some(notifiers) = changes.notifiers {
         // Nothing to watch for meanwhile: a Ctrl-C ends this command.
         let moment = || {
             std::thread::sleep(std::time::Duration::from_millis(50));
@@ -164,18 +165,20 @@ fn decidable(
     let recorded = status::read(layout, id).ok().flatten();
     let state = recorded.as_ref().map(|s| s.status);
     let ran = recorded.as_ref().is_some_and(|s| s.completed_at.is_some());
-    match (kind, state, decision) {
-        // What was to be approved is gone: approved, it would count as
-        // completed with outputs that are not there.
-        (Approve::After, Some(State::AwaitingApproval), Decision::Approved)
-            if !outputs::problems(layout, task, None).is_empty() =>
-        {
-            Err(format!(
-                "{id}'s result cannot be approved: {}; run it again (`{}`)",
-                outputs::problems(layout, task, None).join("; "),
-                layout.cmd(&format!("reset {id}"))
-            ))
+    // What was to be approved is gone: approved, it would count as
+    // completed with outputs that are not there.
+    let missing = match (kind, state, decision) {
+        (Approve::After, Some(State::AwaitingApproval), Decision::Approved) => {
+            outputs::problems(layout, task, None)
         }
+        _ => Vec::new(),
+    };
+    match (kind, state, decision) {
+        _ if !missing.is_empty() => Err(format!(
+            "{id}'s result cannot be approved: {}; run it again (`{}`)",
+            missing.join("; "),
+            layout.cmd(&format!("reset {id}"))
+        )),
         (_, Some(State::AwaitingApproval), _) => Ok(()),
         // A task may be approved to start before it is ready.
         (Approve::Before, None, Decision::Approved) if named => Ok(()),
@@ -248,10 +251,7 @@ fn apply(
             let froms = status::write_blocked(layout, ids, id, None, true)?;
             for (d, from) in blocked.into_iter().zip(froms) {
                 if let Some(from) = from {
-                    log.append(Event {
-                        blocked_by: Some(id.clone()),
-                        ..Event::change(&graph.tasks[d].id, from, "blocked")
-                    })?;
+                    log.append(Event::blocked(&graph.tasks[d].id, from, id))?;
                 }
                 println!("  blocked  {} (depends on it)", graph.tasks[d].id);
             }

@@ -86,11 +86,9 @@ pub fn run(layout: &Layout, name: &str, reason: &str) -> Result<i32> {
             ..Event::change(id, before, "failed")
         })?;
         for (&d, from) in blocked.iter().zip(froms) {
-            let Some(from) = from else { continue };
-            events.append(Event {
-                blocked_by: Some(id.clone()),
-                ..Event::change(&graph.tasks[d].id, from, "blocked")
-            })?;
+            if let Some(from) = from {
+                events.append(Event::blocked(&graph.tasks[d].id, from, id))?;
+            }
         }
         // The reason, unless it is the default that says "by hand" again.
         let why = if reason == BY_HAND {

@@ -355,21 +355,14 @@ impl Run<'_> {
         let changes: Vec<Event> = blocked
             .iter()
             .zip(froms)
-            .filter_map(|(&d, from)| {
-                Some(Event {
-                    blocked_by: Some(by.clone()),
-                    ..Event::change(&self.graph.tasks[d].id, from?, "blocked")
-                })
-            })
+            .filter_map(|(&d, from)| Some(Event::blocked(&self.graph.tasks[d].id, from?, by)))
             .collect();
         for change in changes {
             self.event(change);
         }
         blocked.len()
     }
-}
 
-impl Run<'_> {
     /// Once no task adopted from a supervisor that died runs any more,
     /// kills what those tasks left running in its groups (a daemon in a
     /// session of its own, which their process groups' signals missed):

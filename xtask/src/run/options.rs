@@ -3,6 +3,7 @@
 
 use crate::model::config::ExecutorKind;
 use crate::model::task::Task;
+use crate::state::runs;
 
 /// What the run selects and how it shows itself.
 pub struct Options {
@@ -32,10 +33,7 @@ impl Options {
     }
 
     pub fn selects(&self, task: &Task) -> bool {
-        if !self.only.is_empty() {
-            return self.only.contains(&task.id);
-        }
-        self.phase.as_ref().is_none_or(|p| *p == task.phase())
+        runs::selects(self.phase.as_deref(), &self.only, &task.id, task.phase())
     }
 }
 

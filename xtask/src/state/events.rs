@@ -79,6 +79,14 @@ impl Event {
         }
     }
 
+    /// Task `task` went from `from` to blocked, by the failure of `by`.
+    pub fn blocked(task: &str, from: &str, by: &str) -> Event {
+        Event {
+            blocked_by: Some(by.to_owned()),
+            ..Event::change(task, from, "blocked")
+        }
+    }
+
     /// The event as it happened at `when`, not now (an end recorded while
     /// no orchestrator was alive, found by the next run).
     pub fn happened_at(self, when: SystemTime) -> Event {

@@ -29,10 +29,16 @@ pub struct Run {
 impl Run {
     /// Whether its orchestrator selects task `id` of phase `phase`.
     pub fn selects(&self, id: &str, phase: &str) -> bool {
-        match self.only.is_empty() {
-            false => self.only.iter().any(|o| o == id),
-            true => self.phase.as_deref().is_none_or(|p| p == phase),
-        }
+        selects(self.phase.as_deref(), &self.only, id, phase)
+    }
+}
+
+/// Whether a run of the tasks `only` (all when empty), or else of phase
+/// `phase` (all when `None`), selects task `id` of phase `task_phase`.
+pub fn selects(phase: Option<&str>, only: &[String], id: &str, task_phase: &str) -> bool {
+    match only.is_empty() {
+        false => only.iter().any(|o| o == id),
+        true => phase.is_none_or(|p| p == task_phase),
     }
 }
 
