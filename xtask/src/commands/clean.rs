@@ -11,7 +11,7 @@
 use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
-use crate::git::repo::Repo;
+use crate::git::repo::{branch_ref, Repo};
 use crate::git::worktrees::{self, mark, remove_empty_parents};
 use crate::model::branch;
 use crate::model::config::Config;
@@ -53,7 +53,7 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
         kept += 1;
         let head = repo.head(folder)?;
         let unmerged = match repo.branch_commit(integration)? {
-            Some(_) => repo.count(integration, &head)?,
+            Some(_) => repo.count(&branch_ref(integration), &head)?,
             None => 0,
         };
         println!(
@@ -70,8 +70,8 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
         };
         let base = repo.config_get(&mark(&branch))?.unwrap_or_default();
         let unmerged = match repo.branch_commit(integration)? {
-            Some(_) => repo.count(integration, &branch)?,
-            None => repo.count(&base, &branch)?,
+            Some(_) => repo.count(&branch_ref(integration), &branch_ref(&branch))?,
+            None => repo.count(&base, &branch_ref(&branch))?,
         };
         let folder = listed
             .iter()
@@ -167,7 +167,7 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
         );
     }
     if !dry_run {
-        repo.prune_worktrees()?;
+        repo.forget_missing_worktrees()?;
     }
     let verb = if dry_run { "would remove" } else { "removed" };
     println!("{verb} {removed}, kept {kept} with unmerged work");

@@ -19,7 +19,7 @@ use std::time::Duration;
 use anyhow::{bail, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
-use crate::git::repo::{Rebased, Repo};
+use crate::git::repo::{branch_ref, Rebased, Repo};
 use crate::model::layout::Layout;
 
 /// A finished task's work to merge.
@@ -181,10 +181,12 @@ fn merge(repo: &Repo, target: &Target, request: &Request) -> Result<Merged> {
     }
     let integration = &target.integration;
     let tip = repo.head(worktree)?;
-    if repo.count(integration, &request.branch)? == 0 {
+    if repo.count(&branch_ref(integration), &branch_ref(&request.branch))? == 0 {
         // Nothing the integration branch lacks: no commit of its own, or
         // merged already (by an orchestrator killed before recording it).
-        let merged = (tip != request.base).then_some(tip);
+        // A branch moved back below its start (a `reset --hard`) merged
+        // nothing either.
+        let merged = (repo.count(&request.base, &tip)? > 0).then_some(tip);
         return Ok(Merged::Done(merged));
     }
     if let Rebased::Conflict(files) = repo.rebase(worktree, integration)? {
@@ -207,7 +209,7 @@ fn merge(repo: &Repo, target: &Target, request: &Request) -> Result<Merged> {
 pub fn check_no_operation_in(repo: &Repo, dir: &Utf8Path) -> Result<()> {
     match repo.in_progress(dir)? {
         Some(what) => bail!(
-            "{dir} is in the middle of {what}, not one of cargo xtask's (it only fast-forwards there): finish it (`git commit`, `git rebase --continue`) or abort it (`git merge --abort`, `git rebase --abort`) there, then run again"
+            "{dir} is in the middle of {what}, not one of cargo xtask's (it only fast-forwards there): finish it (`git commit`, `git rebase --continue`) or abort it (`git merge --abort`, `git rebase --abort`, `git reset --merge` for a squash merge) there, then run again"
         ),
         None => Ok(()),
     }

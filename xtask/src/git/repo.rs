@@ -14,6 +14,8 @@ use super::command::{output, prep, run, run_to_end, run_untrimmed};
 use crate::model::layout::Layout;
 use crate::sys::shell::shell_word;
 
+mod records;
+
 /// Who commits when git has no identity configured (a fresh CI machine):
 /// leftovers and rebased commits still need an author and a committer.
 const NAME: &str = "cargo xtask";
@@ -132,12 +134,13 @@ impl Repo {
     /// `git log --graph` of `branch`, one line a commit.
     pub fn graph(&self, branch: &str) -> Result<String> {
         let sh = &self.sh;
+        let branch = branch_ref(branch);
         run(prep(cmd!(sh, "git log --graph --format=%h%x20%s {branch}")))
     }
 
     /// The commit a branch points to, if the branch exists.
     pub fn branch_commit(&self, branch: &str) -> Result<Option<String>> {
-        self.commit_of(&format!("refs/heads/{branch}"))
+        self.commit_of(&branch_ref(branch))
     }
 
     pub fn config_get(&self, key: &str) -> Result<Option<String>> {
@@ -219,126 +222,8 @@ impl Repo {
     /// force: a branch moved meanwhile is left alone).
     pub fn delete_branch(&self, name: &str, expected: &str) -> Result<()> {
         let sh = &self.sh;
-        let reference = format!("refs/heads/{name}");
+        let reference = branch_ref(name);
         run(prep(cmd!(sh, "git update-ref -d {reference} {expected}"))).map(drop)
-    }
-
-    /// The worktrees git knows: each one's folder and the branch checked
-    /// out there (none when detached).
-    pub fn worktrees(&self) -> Result<Vec<(Utf8PathBuf, Option<String>)>> {
-        let sh = &self.sh;
-        let text = match run(prep(cmd!(sh, "git worktree list --porcelain"))) {
-            Ok(text) => text,
-            // A record half written by an `add` killed with an earlier
-            // orchestrator makes git refuse to list any.
-            Err(e) if self.drop_unfinished_adds()? => {
-                run(prep(cmd!(sh, "git worktree list --porcelain"))).context(e)?
-            }
-            Err(e) => return Err(e),
-        };
-        let real = self.ours.canonicalize_utf8().ok();
-        let mut found = Vec::new();
-        for block in text.split("\n\n") {
-            let mut path = None;
-            let mut branch = None;
-            for line in block.lines() {
-                if let Some(p) = line.strip_prefix("worktree ") {
-                    path = Some(self.as_ours(p, real.as_deref()));
-                } else if let Some(b) = line.strip_prefix("branch refs/heads/") {
-                    branch = Some(b.to_owned());
-                }
-            }
-            if let Some(path) = path {
-                found.push((path, branch));
-            }
-        }
-        Ok(found)
-    }
-
-    /// `path`, as git says it (its symlinks resolved), in the form of this
-    /// orchestrator's own paths when it is under `real`, the resolved
-    /// folder of its worktrees: a `workspace/` that is a symlink (to a
-    /// scratch disk) leads git elsewhere than the paths the run compares.
-    fn as_ours(&self, path: &str, real: Option<&Utf8Path>) -> Utf8PathBuf {
-        let path = Utf8PathBuf::from(path);
-        match real.map(|real| path.strip_prefix(real)) {
-            Some(Ok(rest)) => self.ours.join(rest),
-            _ => path,
-        }
-    }
-
-    /// Removes the records of worktrees whose `add` was cut short before it
-    /// had written them whole: locked as "initializing", without the file
-    /// that names the repository, and either for a folder of ours or not
-    /// touched for a while (an `add` of someone else's, in progress, writes
-    /// its records in microseconds). Returns whether it removed any.
-    fn drop_unfinished_adds(&self) -> Result<bool> {
-        let sh = &self.sh;
-        let common = run(prep(cmd!(sh, "git rev-parse --git-common-dir")))?;
-        let records = self.top.join(common).join("worktrees");
-        let real = self.ours.canonicalize_utf8().ok();
-        let mut dropped = false;
-        for entry in records.read_dir_utf8().into_iter().flatten().flatten() {
-            let dir = entry.path();
-            let locked = std::fs::read_to_string(dir.join("locked")).unwrap_or_default();
-            let unfinished = locked.trim() == "initializing" && !dir.join("commondir").exists();
-            let quiet = dir
-                .join("locked")
-                .metadata()
-                .and_then(|m| m.modified())
-                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() >= 2));
-            let gitdir = std::fs::read_to_string(dir.join("gitdir")).unwrap_or_default();
-            let mine = self
-                .as_ours(gitdir.trim(), real.as_deref())
-                .starts_with(&self.ours);
-            if unfinished && (mine || quiet) {
-                std::fs::remove_dir_all(dir).with_context(|| {
-                    format!("cannot remove the unfinished worktree record {dir}")
-                })?;
-                dropped = true;
-            }
-        }
-        Ok(dropped)
-    }
-
-    /// Adds a worktree at `path` with `branch` checked out.
-    pub fn add_worktree(&self, path: &Utf8Path, branch: &str) -> Result<()> {
-        let sh = &self.sh;
-        run(prep(cmd!(sh, "git worktree add {path} {branch}"))).map(drop)
-    }
-
-    /// Moves the worktree at `from` to `to`.
-    pub fn move_worktree(&self, from: &Utf8Path, to: &Utf8Path) -> Result<()> {
-        let sh = &self.sh;
-        run(prep(cmd!(sh, "git worktree move {from} {to}"))).map(drop)
-    }
-
-    /// Removes the worktree at `path`; git refuses when it has changes,
-    /// and so do we (no force).
-    pub fn remove_worktree(&self, path: &Utf8Path) -> Result<()> {
-        let sh = &self.sh;
-        run(prep(cmd!(sh, "git worktree remove {path}"))).map(drop)
-    }
-
-    /// Points git's record of the worktree at `path` back to it (after a
-    /// move cut short).
-    pub fn repair_worktree(&self, path: &Utf8Path) -> Result<()> {
-        let sh = &self.sh;
-        run(prep(cmd!(sh, "git worktree repair {path}"))).map(drop)
-    }
-
-    /// Unlocks the record of the worktree at `path` (locked while `add`
-    /// makes it); one not locked is fine.
-    pub fn unlock_worktree(&self, path: &Utf8Path) -> Result<()> {
-        let sh = &self.sh;
-        let _ = output(prep(cmd!(sh, "git worktree unlock {path}")))?;
-        Ok(())
-    }
-
-    /// Forgets worktrees whose folders are gone.
-    pub fn prune_worktrees(&self) -> Result<()> {
-        let sh = &self.sh;
-        run(prep(cmd!(sh, "git worktree prune"))).map(drop)
     }
 
     /// The files with changes not committed in the worktree at `dir`
@@ -381,7 +266,9 @@ impl Repo {
     /// first, so that a copied `.env` is never committed.
     pub fn commit_all(&self, dir: &Utf8Path, message: &str, except: &[String]) -> Result<()> {
         let sh = &self.sh;
-        let paths = all_but(except);
+        // `add --all` leaves ignored files out by itself; one named in an
+        // exclude makes it fail ("paths are ignored").
+        let paths = all_but(&self.not_ignored(dir, except)?);
         run(prep(cmd!(sh, "git -C {dir} add --all -- {paths...}")))?;
         self.unstage(dir, except)?;
         run(prep(cmd!(
@@ -389,6 +276,36 @@ impl Repo {
             "git -C {dir} commit --quiet --no-verify -m {message}"
         )))
         .map(drop)
+    }
+
+    /// Those of `paths` (from the top of the worktree at `dir`) that git
+    /// does not ignore there; a tracked file never is.
+    fn not_ignored(&self, dir: &Utf8Path, paths: &[String]) -> Result<Vec<String>> {
+        if paths.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sh = &self.sh;
+        // One name a line; with `core.quotePath` off, only a name with a
+        // quote, a backslash or a control character is quoted (and not
+        // matched here: left in the excludes).
+        let out = output(prep(cmd!(
+            sh,
+            "git -c core.quotePath=false -C {dir} check-ignore -- {paths...}"
+        )))?;
+        // Exit 1: none of them is ignored.
+        if !matches!(out.status.code(), Some(0 | 1)) {
+            bail!(
+                "`git check-ignore` in {dir} failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let ignored: Vec<&str> = text.lines().collect();
+        Ok(paths
+            .iter()
+            .filter(|path| !ignored.contains(&path.as_str()))
+            .cloned()
+            .collect())
     }
 
     /// Takes `paths` (as written, no wildcards) out of the index of the
@@ -403,7 +320,8 @@ impl Repo {
         run(prep(cmd!(sh, "git -C {dir} reset --quiet -- {specs...}"))).map(drop)
     }
 
-    /// How many commits `to` has that `from` has not.
+    /// How many commits `to` has that `from` has not (revisions: a branch
+    /// is named by `branch_ref`).
     pub fn count(&self, from: &str, to: &str) -> Result<u64> {
         let sh = &self.sh;
         let range = format!("{from}..{to}");
@@ -412,7 +330,7 @@ impl Repo {
             .with_context(|| format!("git rev-list --count printed `{n}`"))
     }
 
-    /// Rebases the branch checked out at `dir` onto `onto`, without an
+    /// Rebases the branch checked out at `dir` onto branch `onto`, without an
     /// editor; on conflicts, aborts and names the conflicted files. It is
     /// marked as ours while it may be in progress (see `undo_rebase`): the
     /// mark is written before it starts, and stays when an orchestrator is
@@ -431,14 +349,23 @@ impl Repo {
     /// its own git folder, beside git's state of the rebase, which nothing
     /// commits.
     fn rebase_mark(&self, dir: &Utf8Path) -> Result<Utf8PathBuf> {
+        Ok(self.own_git_dir(dir)?.join("xtask-rebase"))
+    }
+
+    /// The git folder of the worktree at `dir` alone (not the one its
+    /// worktrees share).
+    fn own_git_dir(&self, dir: &Utf8Path) -> Result<Utf8PathBuf> {
         let sh = &self.sh;
-        let own = run(prep(cmd!(sh, "git -C {dir} rev-parse --absolute-git-dir")))?;
-        Ok(Utf8PathBuf::from(own).join("xtask-rebase"))
+        run(prep(cmd!(sh, "git -C {dir} rev-parse --absolute-git-dir"))).map(Utf8PathBuf::from)
     }
 
     fn rebase_unmarked(&self, dir: &Utf8Path, onto: &str) -> Result<Rebased> {
         let sh = &self.sh;
-        let out = output(prep(cmd!(sh, "git -C {dir} rebase --no-autostash {onto}")))?;
+        let upstream = branch_ref(onto);
+        let out = output(prep(cmd!(
+            sh,
+            "git -C {dir} rebase --no-autostash {upstream}"
+        )))?;
         if out.status.success() {
             return Ok(Rebased::Done);
         }
@@ -469,10 +396,12 @@ impl Repo {
     /// cherry-pick, a revert, a bisect), by the state files git keeps
     /// meanwhile in its git folder.
     pub fn in_progress(&self, dir: &Utf8Path) -> Result<Option<&'static str>> {
-        const STATES: [(&str, &str); 6] = [
+        const STATES: [(&str, &str); 7] = [
             ("rebase-merge", "a rebase"),
             ("rebase-apply", "a rebase"),
             ("MERGE_HEAD", "a merge"),
+            // `git merge --squash` stages the merge and writes no MERGE_HEAD.
+            ("SQUASH_MSG", "a squash merge"),
             ("CHERRY_PICK_HEAD", "a cherry-pick"),
             ("REVERT_HEAD", "a revert"),
             ("BISECT_LOG", "a bisect"),
@@ -503,9 +432,7 @@ impl Repo {
     /// index, HEAD, merge message...). Nothing but this orchestrator runs
     /// git there while it holds the workspace.
     pub fn remove_stale_worktree_locks(&self, dir: &Utf8Path) -> Result<()> {
-        let sh = &self.sh;
-        let own = run(prep(cmd!(sh, "git -C {dir} rev-parse --absolute-git-dir")))?;
-        let mut folders = vec![Utf8PathBuf::from(own)];
+        let mut folders = vec![self.own_git_dir(dir)?];
         while let Some(folder) = folders.pop() {
             let Ok(entries) = folder.read_dir_utf8() else {
                 continue;
@@ -563,17 +490,18 @@ impl Repo {
         let sh = &self.sh;
         if run(prep(cmd!(sh, "git -C {dir} rebase --abort"))).is_err() {
             run(prep(cmd!(sh, "git -C {dir} rebase --quit")))?;
-            let tip = format!("refs/heads/{branch}");
+            let tip = branch_ref(branch);
             run(prep(cmd!(sh, "git -C {dir} reset --quiet --hard {tip}")))?;
         }
         remove_file_if_there(&mark)?;
         self.back_on(dir, branch)
     }
 
-    /// Fast-forwards the branch checked out at `dir` to `to`; refuses
-    /// anything but a fast-forward.
+    /// Fast-forwards the branch checked out at `dir` to branch `to`;
+    /// refuses anything but a fast-forward.
     pub fn fast_forward(&self, dir: &Utf8Path, to: &str) -> Result<()> {
         let sh = &self.sh;
+        let to = branch_ref(to);
         run(prep(cmd!(sh, "git -C {dir} merge --ff-only --quiet {to}"))).map(drop)
     }
 
@@ -584,15 +512,16 @@ impl Repo {
     /// detached HEAD): those are its work, never left behind.
     pub fn back_on(&self, dir: &Utf8Path, branch: &str) -> Result<()> {
         let sh = &self.sh;
-        let head = output(prep(cmd!(sh, "git -C {dir} symbolic-ref -q --short HEAD")))?;
-        let on = String::from_utf8_lossy(&head.stdout).trim().to_owned();
+        let head = output(prep(cmd!(sh, "git -C {dir} symbolic-ref -q HEAD")))?;
+        let head = String::from_utf8_lossy(&head.stdout).trim().to_owned();
+        let on = head.strip_prefix("refs/heads/").unwrap_or(&head);
         if on == branch {
             return Ok(());
         }
-        let range = format!("{branch}..HEAD");
+        let range = format!("{}..HEAD", branch_ref(branch));
         let n = run(prep(cmd!(sh, "git -C {dir} rev-list --count {range}")))?;
         if n != "0" {
-            let place = match on.as_str() {
+            let place = match on {
                 "" => "a detached HEAD".to_owned(),
                 other => format!("branch `{other}`"),
             };
@@ -649,6 +578,13 @@ impl Repo {
         let sh = &self.sh;
         run(prep(cmd!(sh, "git -C {dir} rev-parse HEAD")))
     }
+}
+
+/// The full name of branch `name`, for git to take as a revision: a short
+/// name is taken for a tag first when a tag has the same name (a user's tag
+/// `integration`, or one named like a task's branch).
+pub fn branch_ref(name: &str) -> String {
+    format!("refs/heads/{name}")
 }
 
 /// Pathspecs of everything but the paths of `except`, each taken as it

@@ -8,7 +8,7 @@
 use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
-use crate::git::repo::Repo;
+use crate::git::repo::{branch_ref, Repo};
 use crate::model::branch::branch_name;
 use crate::model::config::Worktrees as Settings;
 use crate::model::layout::Layout;
@@ -131,15 +131,22 @@ impl Worktrees {
         }
         // Registered, and still there: a `workspace/` removed since leaves
         // it registered without its folder (pruned below).
-        if listed.iter().any(|(path, _)| *path == dir) && dir.exists() {
-            return super::merge::check_no_operation_in(repo, &dir);
+        if let Some((_, on)) = listed.iter().find(|(path, _)| *path == dir && dir.exists()) {
+            super::merge::check_no_operation_in(repo, &dir)?;
+            if on.as_deref() != Some(branch.as_str()) {
+                let on = on.as_ref().map_or("a detached commit".to_owned(), |on| {
+                    format!("branch `{on}`")
+                });
+                bail!("{dir} is a worktree of {on}, not the integration worktree: move it away (cargo xtask merges into `{branch}` there, and would check it out)");
+            }
+            return Ok(());
         }
         if dir.exists() {
             bail!("{dir} exists and is not the integration worktree git knows: move it away");
         }
         // A worktree whose folder was removed with workspace/ is still
         // registered: forget it first.
-        repo.prune_worktrees()?;
+        repo.forget_missing_worktrees()?;
         repo.add_worktree(&dir, branch)
     }
 
@@ -204,10 +211,10 @@ impl Worktrees {
         if repo.worktrees()?.iter().any(|(p, _)| *p == aside) {
             repo.unlock_worktree(&aside)?;
         }
-        repo.prune_worktrees()?;
+        repo.forget_missing_worktrees()?;
         // A merge of ours cut short in it: undone (the queue redoes it).
         repo.remove_stale_ref_locks(&[&branch])?;
-        if base.is_some() && path.join(".git").is_file() {
+        if base.is_some() && path.join(".git").is_file() && self.made_for(&path, &branch)? {
             repo.remove_stale_worktree_locks(&path)?;
             repo.undo_rebase(&path, &branch)?;
             repo.back_on(&path, &branch)?;
@@ -258,6 +265,7 @@ impl Worktrees {
             }
         };
         repo.add_worktree(&aside, &branch)?;
+        repo.mark_worktree(&aside, &branch)?;
         self.bring_files(&aside)?;
         // Made again on a branch an earlier worktree left (`workspace/`
         // removed since): brought to the integration tip as a reused one is.
@@ -274,6 +282,25 @@ impl Worktrees {
             base,
             new: true,
         })
+    }
+
+    /// Whether the worktree at `path` is the one this orchestrator made for
+    /// `branch`: marked so, or, made before worktrees were marked, on that
+    /// branch (marked now). One of someone else's there (on a branch of
+    /// theirs) is never repaired, checked out or used.
+    fn made_for(&self, path: &Utf8Path, branch: &str) -> Result<bool> {
+        let repo = &self.repo;
+        if let Some(marked) = repo.worktree_mark(path)? {
+            return Ok(marked == branch);
+        }
+        let on_branch = repo
+            .worktrees()?
+            .iter()
+            .any(|(p, b)| p == path && b.as_deref() == Some(branch));
+        if on_branch {
+            repo.mark_worktree(path, branch)?;
+        }
+        Ok(on_branch)
     }
 
     /// Fails when a branch is named like a folder of `branch` (`task`,
@@ -303,7 +330,7 @@ impl Worktrees {
         let Some(tip) = repo.branch_commit(integration)? else {
             return Ok(base.to_owned());
         };
-        let merged = repo.count(integration, branch)? == 0;
+        let merged = repo.count(&branch_ref(integration), &branch_ref(branch))? == 0;
         if tip == base
             || !merged
             || !repo

@@ -10,6 +10,7 @@ use std::sync::mpsc::Sender;
 use anyhow::Result;
 
 use crate::git::merge::{self, Merged, Queue};
+use crate::git::repo::branch_ref;
 use crate::git::worktrees::{self, Prepared, Worktrees};
 use crate::model::config::Config;
 use crate::model::layout::Layout;
@@ -84,7 +85,7 @@ impl Git {
             ));
         }
         let base = &self.worktrees.settings.base;
-        if let Ok(n @ 1..) = self.worktrees.repo.count(integration, base) {
+        if let Ok(n @ 1..) = self.worktrees.repo.count(&branch_ref(integration), base) {
             warnings.push(format!(
                 "warning: `{base}` has {n} commit(s) that the integration branch `{integration}` lacks (it was made from `{base}` once): worktree tasks start from `{integration}` and do not see them; merge them into it to give them to the agents ({merge})"
             ));

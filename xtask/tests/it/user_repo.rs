@@ -432,3 +432,183 @@ fn a_worktree_task_of_a_root_in_a_folder_runs_in_that_folder_of_its_worktree() {
     assert!(!t.exists("sub/workspace/worktrees/p/a"));
     assert_eq!(t.read("sub/.env"), "secret\n");
 }
+
+/// `git -C dir args`, its output trimmed.
+fn git_at(dir: &std::path::Path, args: &[&str]) -> String {
+    crate::tree::git_in(dir, args)
+}
+
+/// A worktree of the user's, on a branch of theirs, where the
+/// orchestrator keeps its integration worktree stops the run before
+/// anything starts: never switched to the integration branch, its files
+/// never reset or cleaned.
+#[test]
+fn a_worktree_of_the_user_s_in_the_integration_worktree_s_place_is_refused() {
+    let t = repo("");
+    t.task("p/a", &commit("a.txt", "a"));
+    let dir = t.path("workspace/worktrees/.integration");
+    t.git(&[
+        "worktree",
+        "add",
+        "-q",
+        "-b",
+        "feature",
+        dir.to_str().unwrap(),
+    ]);
+    t.write("workspace/worktrees/.integration/notes.txt", "mine\n");
+    t.write("workspace/worktrees/.integration/README.md", "my edit\n");
+    t.run(&["orchestrate"])
+        .code(2)
+        .says("is a worktree of branch `feature`, not the integration worktree: move it away");
+    assert_eq!(git_at(&dir, &["branch", "--show-current"]), "feature");
+    assert_eq!(
+        t.read("workspace/worktrees/.integration/notes.txt"),
+        "mine\n"
+    );
+    assert_eq!(
+        t.read("workspace/worktrees/.integration/README.md"),
+        "my edit\n"
+    );
+    assert_eq!(t.launches("p/a"), 0);
+}
+
+/// A worktree of the user's (on a branch of theirs) made where a task's
+/// worktree was, once the task's branch exists: the task fails naming it;
+/// the worktree is never checked out to the task's branch, and none of
+/// its files is committed.
+#[test]
+fn a_worktree_of_the_user_s_in_a_task_s_place_is_never_used_once_its_branch_exists() {
+    let t = repo("");
+    t.task("p/a", &sh("test -e go || exit 1; echo agent > agent.txt"));
+    t.run(&["orchestrate"]).code(1);
+    let dir = t.path("workspace/worktrees/p/a");
+    let path = dir.to_str().unwrap();
+    t.git(&["worktree", "remove", "--force", path]);
+    t.git(&["worktree", "add", "-q", "-b", "mine", path, "task/p/a"]);
+    t.write("workspace/worktrees/p/a/mine.txt", "mine\n");
+    t.write("workspace/worktrees/p/a/go", "");
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("is a worktree of mine, not of `task/p/a`: move it away");
+    assert_eq!(git_at(&dir, &["branch", "--show-current"]), "mine");
+    assert!(!dir.join("agent.txt").exists());
+    assert_eq!(integration_log(&t), ["first"]);
+}
+
+/// A tag named like a task's branch: `clean` counts the branch's commits,
+/// not the tag's, and keeps the branch with its unmerged work.
+#[test]
+fn a_tag_named_like_a_task_branch_does_not_make_clean_drop_its_commits() {
+    let t = repo("");
+    t.task(
+        "p/a",
+        &sh("echo w > w.txt && git add w.txt && git commit -q -m work && exit 1"),
+    );
+    t.run(&["orchestrate"]).code(1);
+    t.git(&["tag", "task/p/a", "main"]);
+    t.run(&["clean"])
+        .code(0)
+        .says("kept     task/p/a")
+        .says("1 commit(s) not in integration");
+    assert_eq!(
+        t.git(&["log", "-1", "--format=%s", "refs/heads/task/p/a"]),
+        "work"
+    );
+}
+
+/// A tag named like the integration branch, on commits of the user's:
+/// tasks are merged onto the branch, never onto the tag's commits.
+#[test]
+fn a_tag_named_like_the_integration_branch_brings_none_of_its_commits() {
+    let t = repo("");
+    t.git(&["checkout", "-q", "-b", "experiment"]);
+    t.write("wip.txt", "wip\n");
+    t.git(&["add", "wip.txt"]);
+    t.git(&["commit", "-q", "-m", "unfinished"]);
+    t.git(&["tag", "integration"]);
+    t.git(&["checkout", "-q", "main"]);
+    t.task("p/a", &commit("a.txt", "a"));
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(
+        t.git(&["log", "--format=%s", "refs/heads/integration"]),
+        "write a.txt\nfirst"
+    );
+}
+
+/// `copy` of a file the repository ignores (a `.env`, as it should be):
+/// what an agent left uncommitted is committed, the file is not.
+#[test]
+fn leftovers_are_committed_beside_a_brought_file_the_repository_ignores() {
+    let t = repo("");
+    t.config("kill_grace: 1s\nworktrees: {default: true, copy: [.env]}\n");
+    t.write(".gitignore", "workspace/\nmarkers/\ntasks/\n.env\n");
+    t.git(&["commit", "-q", "-a", "-m", "ignore .env"]);
+    t.write(".env", "SECRET=1\n");
+    t.task("p/a", &sh("echo one > one.txt"));
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(
+        t.git(&["show", "--format=%s", "--name-only", "integration"]),
+        "p/a: uncommitted changes left by the agent\n\none.txt"
+    );
+}
+
+/// A worktree of the user's whose folder is away for now (on a disk not
+/// mounted) stays registered: a run forgets only its own worktrees.
+#[test]
+fn a_worktree_of_the_user_s_whose_folder_is_away_stays_registered() {
+    let t = repo("");
+    t.write(".git/info/exclude", "disk/\ndisk.off/\n");
+    let wt = t.path("disk/wt");
+    t.git(&["worktree", "add", "-q", "--detach", wt.to_str().unwrap()]);
+    std::fs::rename(t.path("disk"), t.path("disk.off")).unwrap();
+    t.task("p/a", &commit("a.txt", "a"));
+    t.run(&["orchestrate"]).code(0);
+    std::fs::rename(t.path("disk.off"), t.path("disk")).unwrap();
+    assert_eq!(
+        git_at(&wt, &["rev-parse", "--show-toplevel"]),
+        wt.canonicalize().unwrap().to_str().unwrap()
+    );
+}
+
+/// A squash merge of the user's in the integration worktree (`git merge
+/// --squash`, not committed yet) stops the run, as a merge does: what it
+/// staged and what they edited since are kept.
+#[test]
+fn a_squash_merge_of_the_user_s_in_the_integration_worktree_is_kept() {
+    let t = repo("");
+    t.task("p/a", &commit("a.txt", "a"));
+    t.run(&["orchestrate"]).code(0);
+    t.git(&["checkout", "-q", "-b", "feature", "main"]);
+    t.write("feat.txt", "feat\n");
+    t.git(&["add", "feat.txt"]);
+    t.git(&["commit", "-q", "-m", "feature"]);
+    t.git(&["checkout", "-q", "main"]);
+    let integration = t.path("workspace/worktrees/.integration");
+    git_at(&integration, &["merge", "-q", "--squash", "feature"]);
+    t.write(
+        "workspace/worktrees/.integration/feat.txt",
+        "feat\nhand edit\n",
+    );
+    t.task("p/b", &commit("b.txt", "b"));
+    t.run(&["orchestrate"])
+        .code(2)
+        .says("is in the middle of a squash merge, not one of cargo xtask's");
+    assert_eq!(
+        t.read("workspace/worktrees/.integration/feat.txt"),
+        "feat\nhand edit\n"
+    );
+}
+
+/// An agent that moves its branch back below where it started merges
+/// nothing, and the run says so (not "merged as" an older commit).
+#[test]
+fn a_branch_moved_below_its_start_is_not_said_to_be_merged() {
+    let t = repo("");
+    t.task("p/a", &commit("a.txt", "a"));
+    t.run(&["orchestrate"]).code(0);
+    t.task("p/b", &sh("git reset -q --hard HEAD~1"));
+    let run = t.run(&["orchestrate"]);
+    run.code(0).says("done    p/b");
+    assert!(!run.stdout.contains("merged as"), "{}", run.stdout);
+    assert_eq!(integration_log(&t), ["write a.txt", "first"]);
+}

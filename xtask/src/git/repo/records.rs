@@ -1,0 +1,200 @@
+//! git's records of the worktrees: listing them, making, moving and
+//! repairing them, and forgetting those of ours whose folders are gone.
+
+use anyhow::{Context, Result};
+use camino::{Utf8Path, Utf8PathBuf};
+use xshell::cmd;
+
+use super::Repo;
+use crate::git::command::{output, prep, run};
+
+/// The file in a worktree's own git folder that marks it as ours.
+const WORKTREE_MARK: &str = "xtask-worktree";
+
+impl Repo {
+    /// The worktrees git knows: each one's folder and the branch checked
+    /// out there (none when detached).
+    pub fn worktrees(&self) -> Result<Vec<(Utf8PathBuf, Option<String>)>> {
+        let sh = &self.sh;
+        let text = match run(prep(cmd!(sh, "git worktree list --porcelain"))) {
+            Ok(text) => text,
+            // A record half written by an `add` killed with an earlier
+            // orchestrator makes git refuse to list any.
+            Err(e) if self.drop_unfinished_adds()? => {
+                run(prep(cmd!(sh, "git worktree list --porcelain"))).context(e)?
+            }
+            Err(e) => return Err(e),
+        };
+        let real = real_path(&self.ours);
+        let mut found = Vec::new();
+        for block in text.split("\n\n") {
+            let mut path = None;
+            let mut branch = None;
+            for line in block.lines() {
+                if let Some(p) = line.strip_prefix("worktree ") {
+                    path = Some(self.as_ours(p, &real));
+                } else if let Some(b) = line.strip_prefix("branch refs/heads/") {
+                    branch = Some(b.to_owned());
+                }
+            }
+            if let Some(path) = path {
+                found.push((path, branch));
+            }
+        }
+        Ok(found)
+    }
+
+    /// `path`, as git says it (its symlinks resolved), in the form of this
+    /// orchestrator's own paths when it is under `real`, the resolved
+    /// folder of its worktrees: a `workspace/` that is a symlink (to a
+    /// scratch disk) leads git elsewhere than the paths the run compares.
+    fn as_ours(&self, path: &str, real: &Utf8Path) -> Utf8PathBuf {
+        let path = Utf8PathBuf::from(path);
+        match path.strip_prefix(real) {
+            Ok(rest) => self.ours.join(rest),
+            Err(_) => path,
+        }
+    }
+
+    /// Removes the records of worktrees whose `add` was cut short before it
+    /// had written them whole: locked as "initializing", without the file
+    /// that names the repository, and either for a folder of ours or not
+    /// touched for a while (an `add` of someone else's, in progress, writes
+    /// its records in microseconds). Returns whether it removed any.
+    fn drop_unfinished_adds(&self) -> Result<bool> {
+        let real = real_path(&self.ours);
+        let mut dropped = false;
+        for dir in self.worktree_records()? {
+            let dir = dir.as_path();
+            let locked = std::fs::read_to_string(dir.join("locked")).unwrap_or_default();
+            let unfinished = locked.trim() == "initializing" && !dir.join("commondir").exists();
+            let quiet = dir
+                .join("locked")
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() >= 2));
+            let gitdir = std::fs::read_to_string(dir.join("gitdir")).unwrap_or_default();
+            let mine = self.as_ours(gitdir.trim(), &real).starts_with(&self.ours);
+            if unfinished && (mine || quiet) {
+                std::fs::remove_dir_all(dir).with_context(|| {
+                    format!("cannot remove the unfinished worktree record {dir}")
+                })?;
+                dropped = true;
+            }
+        }
+        Ok(dropped)
+    }
+
+    /// Adds a worktree at `path` with `branch` checked out.
+    pub fn add_worktree(&self, path: &Utf8Path, branch: &str) -> Result<()> {
+        let sh = &self.sh;
+        run(prep(cmd!(sh, "git worktree add {path} {branch}"))).map(drop)
+    }
+
+    /// Moves the worktree at `from` to `to`.
+    pub fn move_worktree(&self, from: &Utf8Path, to: &Utf8Path) -> Result<()> {
+        let sh = &self.sh;
+        run(prep(cmd!(sh, "git worktree move {from} {to}"))).map(drop)
+    }
+
+    /// Removes the worktree at `path`; git refuses when it has changes,
+    /// and so do we (no force).
+    pub fn remove_worktree(&self, path: &Utf8Path) -> Result<()> {
+        let sh = &self.sh;
+        run(prep(cmd!(sh, "git worktree remove {path}"))).map(drop)
+    }
+
+    /// Points git's record of the worktree at `path` back to it (after a
+    /// move cut short).
+    pub fn repair_worktree(&self, path: &Utf8Path) -> Result<()> {
+        let sh = &self.sh;
+        run(prep(cmd!(sh, "git worktree repair {path}"))).map(drop)
+    }
+
+    /// Unlocks the record of the worktree at `path` (locked while `add`
+    /// makes it); one not locked is fine.
+    pub fn unlock_worktree(&self, path: &Utf8Path) -> Result<()> {
+        let sh = &self.sh;
+        let _ = output(prep(cmd!(sh, "git worktree unlock {path}")))?;
+        Ok(())
+    }
+
+    /// Marks the worktree at `dir` as made by this orchestrator for
+    /// `branch`, in its own git folder: git makes that folder new for each
+    /// worktree, so one of someone else's made later at the same path
+    /// never has the mark.
+    pub fn mark_worktree(&self, dir: &Utf8Path, branch: &str) -> Result<()> {
+        let mark = self.own_git_dir(dir)?.join(WORKTREE_MARK);
+        std::fs::write(&mark, branch).with_context(|| format!("cannot write {mark}"))
+    }
+
+    /// The branch this orchestrator made the worktree at `dir` for, if it
+    /// marked it (`mark_worktree`).
+    pub fn worktree_mark(&self, dir: &Utf8Path) -> Result<Option<String>> {
+        let mark = self.own_git_dir(dir)?.join(WORKTREE_MARK);
+        match std::fs::read_to_string(&mark) {
+            Ok(branch) => Ok(Some(branch)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("cannot read {mark}")),
+        }
+    }
+
+    /// Forgets the worktrees of ours (in the orchestrator's folder of them)
+    /// whose folders are gone, as `git worktree prune` does (`workspace/`
+    /// removed, an agent that removed its `.git`), but only those: the
+    /// prune would forget a user's worktree whose folder is away for now
+    /// (on a disk not mounted), and the commits only it held. A locked
+    /// record is kept, as the prune keeps it.
+    pub fn forget_missing_worktrees(&self) -> Result<()> {
+        let real = real_path(&self.ours);
+        for record in self.worktree_records()? {
+            let Ok(gitdir) = std::fs::read_to_string(record.join("gitdir")) else {
+                continue;
+            };
+            let gitdir = gitdir.trim();
+            let mine = self.as_ours(gitdir, &real).starts_with(&self.ours);
+            let gone = !Utf8Path::new(gitdir).exists();
+            if mine && gone && !record.join("locked").exists() {
+                std::fs::remove_dir_all(&record)
+                    .with_context(|| format!("cannot remove the worktree record {record}"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The folders where git keeps its record of each worktree.
+    fn worktree_records(&self) -> Result<Vec<Utf8PathBuf>> {
+        let sh = &self.sh;
+        let common = run(prep(cmd!(sh, "git rev-parse --git-common-dir")))?;
+        let records = self.top.join(common).join("worktrees");
+        Ok(records
+            .read_dir_utf8()
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|entry| entry.path().to_owned())
+            .collect())
+    }
+}
+
+/// `path` with its symlinks resolved, as git writes it, also when its end
+/// does not exist (a `workspace/` removed): the part that exists resolved.
+fn real_path(path: &Utf8Path) -> Utf8PathBuf {
+    let mut missing = Vec::new();
+    let mut at = path;
+    loop {
+        if let Ok(real) = at.canonicalize_utf8() {
+            return missing
+                .iter()
+                .rev()
+                .fold(real, |real, name| real.join(name));
+        }
+        match (at.parent(), at.file_name()) {
+            (Some(parent), Some(name)) => {
+                missing.push(name);
+                at = parent;
+            }
+            _ => return path.to_owned(),
+        }
+    }
+}
