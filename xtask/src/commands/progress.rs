@@ -39,6 +39,7 @@ pub fn run(layout: &Layout, json: bool, tasks: bool) -> Result<i32> {
     match defs {
         Ok(defs) => {
             set_eta(&defs, &mut progress);
+            progress.warnings.extend(defs.durations.unread.clone());
             // Freed with the process: taking 100,000 tasks apart one by one
             // would only make the command end later.
             std::mem::forget(defs);

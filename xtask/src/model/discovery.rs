@@ -2,6 +2,7 @@
 //! the graph runs (one `stat` per folder).
 
 use std::collections::HashMap;
+use std::os::unix::ffi::OsStrExt;
 use std::time::SystemTime;
 
 use camino::{Utf8Path, Utf8PathBuf};
@@ -25,6 +26,8 @@ pub struct Discovery {
     /// file is often written in more than one go (created empty, then
     /// filled), and a scan may come between.
     invalid: Vec<(Utf8PathBuf, Seen)>,
+    /// Names met that are not UTF-8, said once each.
+    unreadable: Vec<std::path::PathBuf>,
 }
 
 /// A file as last seen.
@@ -180,10 +183,20 @@ impl Discovery {
             let name = match entry.file_name().into_string() {
                 Ok(name) => name,
                 Err(name) => {
-                    self.problems.push(Problem::general(format!(
-                        "{}: the path is not valid UTF-8: rename it (task ids are UTF-8 text)",
-                        dir.as_std_path().join(name).display()
-                    )));
+                    // Only a name that would be a task's (or hold tasks):
+                    // a note or an editor's swap file is none of ours.
+                    let bytes = name.as_bytes();
+                    let folder = entry.file_type().is_ok_and(|kind| kind.is_dir());
+                    let path = dir.as_std_path().join(&name);
+                    let ours = !bytes.starts_with(b".") && (folder || bytes.ends_with(b".md"));
+                    if ours && !self.unreadable.contains(&path) {
+                        self.unreadable.push(path.clone());
+                        self.problems.push(Problem::in_file(
+                            &Utf8PathBuf::from(path.to_string_lossy().into_owned()),
+                            None,
+                            "the path is not valid UTF-8: rename it (task ids are UTF-8 text)",
+                        ));
+                    }
                     continue;
                 }
             };

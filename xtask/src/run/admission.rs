@@ -157,9 +157,8 @@ impl<'a> Admission<'a> {
 
     /// How long the work `own` (each task's seconds left) takes at the
     /// least, spread over what each limit lets run at once: the global
-    /// one, the memory, each phase's and each pool's, whichever is
-    /// tightest. A task that needs more memory than there is holds all of
-    /// it (it runs alone).
+    /// one, the memory (as many of a task's size as it holds whole), each
+    /// phase's and each pool's, whichever is tightest.
     pub fn spread(&self, graph: &Graph, own: &[f64]) -> f64 {
         let mut all = 0.0;
         let mut memory = 0.0;
@@ -167,7 +166,7 @@ impl<'a> Admission<'a> {
         let mut by_pool: HashMap<&str, f64> = HashMap::new();
         for (t, &seconds) in own.iter().enumerate().filter(|(_, s)| **s > 0.0) {
             all += seconds;
-            memory += seconds * self.memory_gb(graph, t).min(self.memory_capacity);
+            memory += seconds / self.memory_slots(graph, t);
             by_phase[graph.phase_of[t]] += seconds;
             if let Some(pool) = self.pool_of(graph, t) {
                 *by_pool.entry(pool).or_default() += seconds;
@@ -177,11 +176,19 @@ impl<'a> Admission<'a> {
             (by_phase.iter().enumerate()).map(|(p, work)| work / self.phase_limit(graph, p) as f64);
         let pools =
             (by_pool.iter()).filter_map(|(pool, work)| Some(work / self.pools.limit(pool)? as f64));
-        [all / self.jobs as f64, memory / self.memory_capacity]
+        [all / self.jobs as f64, memory]
             .into_iter()
             .chain(phases)
             .chain(pools)
             .fold(0.0, f64::max)
+    }
+
+    /// How many tasks of task `t`'s size the memory holds at once: whole
+    /// tasks, one at least (a task larger than it all runs alone).
+    fn memory_slots(&self, graph: &Graph, t: usize) -> f64 {
+        (self.memory_capacity / self.memory_gb(graph, t))
+            .floor()
+            .max(1.0)
     }
 
     /// The limits, as `next` names them.

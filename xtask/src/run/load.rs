@@ -51,14 +51,16 @@ pub struct Invalid {
 pub fn discover(layout: &Layout, discovery: &mut Discovery, graph: &mut Graph) -> Discovered {
     let new = discovery.rescan();
     let mut reread = discovery.changed_invalid();
-    if new.is_empty() && reread.is_empty() {
+    // Names that cannot be read as tasks (not UTF-8), met by the rescan.
+    let unnamed = std::mem::take(&mut discovery.problems);
+    if new.is_empty() && reread.is_empty() && unnamed.is_empty() {
         // The common case, after every task's end: nothing to check.
         return Discovered::default();
     }
     let mut batch: Vec<Utf8PathBuf> = new.into_iter().chain(reread.iter().cloned()).collect();
     let mut added = Vec::new();
     // Each file's problems from its latest reading, and its state then.
-    let mut problems: Found = Vec::new();
+    let mut problems: Found = unnamed.into_iter().map(|p| (None, p)).collect();
     for _ in 0..4 {
         let (joined, found) = read_batch(layout, graph, &batch);
         problems.retain(|(of, _)| of.as_ref().is_none_or(|(f, _)| !batch.contains(f)));

@@ -94,6 +94,9 @@ pub fn run(
     for warning in git.iter().flat_map(merging::Git::unseen_warnings) {
         printer.line(Tone::Warn, &warning);
     }
+    if let Some(unread) = &durations.unread {
+        printer.line(Tone::Warn, &format!("warning: {unread}"));
+    }
     if options.executor == ExecutorKind::Local && mode == Mode::Launch {
         if let Err(why) = crate::supervisor::cgroups::detect() {
             printer.line(

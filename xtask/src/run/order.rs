@@ -168,13 +168,17 @@ pub fn seconds_until(at: std::time::SystemTime) -> f64 {
 /// `Admission::spread`). A running task has its expected duration less what
 /// it has run, never less than a tenth of it; one that runs past it is
 /// expected to run as long again as it has overrun (that tenth at least),
-/// so that it pushes the end out as the clock goes on.
+/// so that it pushes the end out as the clock goes on. `None` when nothing
+/// is left.
 pub fn remaining(
     graph: &Graph,
     expected: &[f64],
     left: &[Left],
     spread: impl FnOnce(&[f64]) -> f64,
-) -> f64 {
+) -> Option<f64> {
+    if left.iter().all(|left| *left == Left::Nothing) {
+        return None;
+    }
     let own: Vec<f64> = left
         .iter()
         .zip(expected)
@@ -196,7 +200,7 @@ pub fn remaining(
     let critical = longest_paths(graph, &waited, |t| left[t] != Left::Nothing)
         .into_iter()
         .fold(0.0, f64::max);
-    critical.max(spread(&own))
+    Some(critical.max(spread(&own)))
 }
 
 #[cfg(test)]
@@ -222,6 +226,7 @@ mod tests {
     fn durations(known: &[(&str, f64)]) -> Durations {
         Durations {
             tasks: known.iter().map(|(id, s)| (id.to_string(), *s)).collect(),
+            unread: None,
         }
     }
 
@@ -288,31 +293,33 @@ mod tests {
         let all = [Left::All; 4];
         assert_eq!(
             remaining(&g, &expected, &all, slots(1.0)),
-            40.0,
+            Some(40.0),
             "the work, one at a time"
         );
         assert_eq!(
             remaining(&g, &expected, &all, slots(4.0)),
-            20.0,
+            Some(20.0),
             "the chain a, b"
         );
         let later = [Left::Running(4.0), Left::All, Left::Nothing, Left::Nothing];
-        assert_eq!(remaining(&g, &expected, &later, slots(4.0)), 16.0);
+        assert_eq!(remaining(&g, &expected, &later, slots(4.0)), Some(16.0));
         // 5 s past its expected 10: 5 s more expected; at 10.5 s, a tenth.
         let overdue = [Left::Running(15.0), Left::All, Left::Nothing, Left::Nothing];
-        assert_eq!(remaining(&g, &expected, &overdue, slots(4.0)), 15.0);
+        assert_eq!(remaining(&g, &expected, &overdue, slots(4.0)), Some(15.0));
         let just = [
             Left::Running(10.5),
             Left::Nothing,
             Left::Nothing,
             Left::Nothing,
         ];
-        assert_eq!(remaining(&g, &expected, &just, slots(4.0)), 1.0);
+        assert_eq!(remaining(&g, &expected, &just, slots(4.0)), Some(1.0));
         // Paused for 30 s more: its chain starts no sooner, and the wait is
         // no work for the slots.
         let paused = [Left::Paused(30.0), Left::All, Left::Nothing, Left::Nothing];
-        assert_eq!(remaining(&g, &expected, &paused, slots(4.0)), 50.0);
+        assert_eq!(remaining(&g, &expected, &paused, slots(4.0)), Some(50.0));
         let paused = [Left::Nothing, Left::Nothing, Left::Paused(30.0), Left::All];
-        assert_eq!(remaining(&g, &expected, &paused, slots(1.0)), 40.0);
+        assert_eq!(remaining(&g, &expected, &paused, slots(1.0)), Some(40.0));
+        let done = [Left::Nothing; 4];
+        assert_eq!(remaining(&g, &expected, &done, slots(1.0)), None);
     }
 }

@@ -104,7 +104,13 @@ impl<'a> Plan<'a> {
             admission,
             wave: Vec::new(),
             running_now: 0,
-            warnings: loaded.warnings,
+            warnings: defs
+                .durations
+                .unread
+                .iter()
+                .cloned()
+                .chain(loaded.warnings)
+                .collect(),
             budget: Budget::load(layout, config.agents.budget_usd),
             order,
             undecided,

@@ -17,6 +17,10 @@ pub struct Durations {
     /// Seconds, by task id. Hashed: read for 100,000 tasks on every run,
     /// where a sorted map compared strings some seventeen times per entry.
     pub tasks: HashMap<String, f64>,
+    /// Why the file could not be read, when it is there but could not:
+    /// for every command that shows expected durations to say.
+    #[serde(skip)]
+    pub unread: Option<String>,
 }
 
 impl Durations {
@@ -25,7 +29,12 @@ impl Durations {
     /// A duration that no task can have taken (negative, or over a
     /// century: the file was edited by hand) is left out the same way.
     pub fn load(layout: &Layout) -> Durations {
-        Durations::load_to_change(layout).unwrap_or_default()
+        Durations::load_to_change(layout).unwrap_or_else(|e| Durations {
+            unread: Some(format!(
+                "{e:#}: expected durations are guessed (the phase's median, else 1 s) until it is mended"
+            )),
+            ..Durations::default()
+        })
     }
 
     /// `load`, to add to and save: an error when the file is there but

@@ -611,16 +611,16 @@ fn percent(part: usize, whole: usize) -> u32 {
 }
 
 impl Progress {
-    /// Sets the expected end, `seconds` from now (nothing when no work is
-    /// left).
-    pub fn set_eta(&mut self, seconds: f64) {
-        let Some(end) = Duration::try_from_secs_f64(seconds)
-            .ok()
-            .filter(|d| !d.is_zero())
+    /// Sets the expected end, `seconds` from now (none when no work is
+    /// left: `None`). Work expected to take no time ends now.
+    pub fn set_eta(&mut self, seconds: Option<f64>) {
+        let Some(end) = seconds
+            .and_then(|seconds| Duration::try_from_secs_f64(seconds).ok())
             .and_then(|d| SystemTime::now().checked_add(d))
         else {
             return;
         };
+        let seconds = seconds.unwrap_or_default();
         self.eta_seconds = Some((seconds * 10.0).round() / 10.0);
         self.expected_end = Some(status::timestamp(end));
     }

@@ -411,8 +411,17 @@ fn an_unreadable_history_or_resets_file_is_said_and_kept() {
     let t = Tree::new();
     t.task("p/a", &sh("true"));
     t.write("workspace/history.json", "{not json");
+    // Every command that shows expected durations says they are guessed.
+    let guessed = "expected durations are guessed";
+    t.run(&["next"]).code(0).says(guessed);
+    t.run(&["orchestrate", "--dry-run"]).code(0).says(guessed);
+    t.run(&["progress"]).code(0).says(guessed);
+    let json: serde_json::Value =
+        serde_json::from_str(&t.run(&["progress", "--json"]).stdout).unwrap();
+    assert!(json["warnings"].to_string().contains(guessed), "{json}");
     t.run(&["orchestrate"])
         .code(0)
+        .says(guessed)
         .says("workspace/history.json cannot be read: it is left as it is")
         .says("this run's durations are not kept");
     assert_eq!(t.read("workspace/history.json"), "{not json");

@@ -143,6 +143,20 @@ fn the_expected_end_spreads_the_work_over_the_tightest_limit() {
     assert_eq!(eta("phases: {p: {max_parallel: 1}}"), 400.0);
     // 8 GiB each of 16: two at a time.
     assert_eq!(eta("max_memory_gb: 8\nmax_total_memory_gb: 16"), 200.0);
+    // Of 15, one at a time: memory holds whole tasks.
+    assert_eq!(eta("max_memory_gb: 8\nmax_total_memory_gb: 15"), 400.0);
+}
+
+/// A task expected to take no time (0 s in the history) is still left to
+/// run: the expected end is now, not "nothing left".
+#[test]
+fn a_task_expected_to_take_no_time_is_still_left() {
+    let t = Tree::new();
+    t.write("workspace/history.json", r#"{"tasks": {"p/a": 0.0}}"#);
+    t.task("p/a", &sh("true"));
+    let json: serde_json::Value =
+        serde_json::from_str(&t.run(&["progress", "--json"]).stdout).unwrap();
+    assert_eq!(json["eta_seconds"], 0.0);
 }
 
 #[test]

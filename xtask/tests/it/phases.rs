@@ -243,6 +243,26 @@ fn an_invalid_generated_task_keeps_its_phase_gate_closed() {
     assert!(!t.exists("markers"), "3-final/merge ran");
 }
 
+/// A task file whose name is not UTF-8, made during the run, is said, and
+/// keeps its phase's gate closed as an invalid one does.
+#[test]
+fn a_generated_task_whose_name_is_not_utf8_keeps_its_phase_gate_closed() {
+    let t = Tree::new();
+    let generate =
+        r#"printf -- '---\ncommand: exit 0\n---\n' > "tasks/2-impl/b$(printf '\377').md""#;
+    t.task("1-plan/gen", &sh(generate));
+    t.task("2-impl/seed", &sh("true"));
+    t.task(
+        "3-final/merge",
+        &format!("dependencies: [2-impl]\n{}", sh(MARK)),
+    );
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("tasks/2-impl/b\u{fffd}.md: the path is not valid UTF-8")
+        .says("waiting  3-final/merge: waits on phase 2-impl");
+    assert!(!t.exists("markers"), "3-final/merge ran");
+}
+
 /// A run whose `1-plan/writer` waits for the file `go`, and whose
 /// `1-plan/scanner` ends once `tasks/2-impl/<empty>.md` exists (its end
 /// makes the run look at the task folders); `3-final/merge` waits on the

@@ -896,6 +896,24 @@ fn bad_file_names_are_clear_errors() {
         .says("the path is not valid UTF-8");
 }
 
+/// A name that is not UTF-8 but would be no task (a note, an editor's
+/// hidden swap file) is none of the run's business.
+#[test]
+fn a_file_that_is_no_task_may_have_any_name() {
+    use std::os::unix::ffi::OsStrExt;
+    let t = Tree::new();
+    t.task("p/ok", &sh("true"));
+    for name in [&b"notes\xff.txt"[..], b".swp\xff"] {
+        let path = t
+            .root
+            .join("tasks/p")
+            .join(std::ffi::OsStr::from_bytes(name));
+        std::fs::write(path, "data\n").unwrap();
+    }
+    t.run(&["validate"]).code(0);
+    t.run(&["orchestrate"]).code(0);
+}
+
 #[test]
 fn a_log_folder_that_cannot_be_written_fails_the_task_clearly() {
     let t = Tree::new();
