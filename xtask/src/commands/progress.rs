@@ -9,11 +9,11 @@ use std::collections::{HashMap, HashSet};
 use crate::model::definitions::{self, Definitions};
 use crate::model::discovery::Discovery;
 use crate::model::layout::Layout;
-use crate::model::task::{self, phase_key};
+use crate::model::task::{self, phase_key, Task};
 use crate::run::admission::Admission;
 use crate::run::budget::Budget;
 use crate::run::order::{self, seconds_until, Left, Order};
-use crate::state::{logs, outputs, status};
+use crate::state::{logs, outputs, runs, status};
 use crate::sys::parallel;
 use crate::ui::live;
 use crate::ui::progress::{Attempt, BudgetLine, Builder, Progress, Seen, TaskLine, Usage};
@@ -134,10 +134,18 @@ fn set_eta(defs: &Definitions, progress: &mut Progress) {
     // With the budget reached, nothing new starts: only the running end.
     let starts = progress.budget.as_ref().is_none_or(|b| b.left_usd > 0.0);
     let to_start = |left: Left| if starts { left } else { Left::Nothing };
+    // A run of a phase or of some tasks (`--phase`, `--task`) ends with
+    // them: the live view of it says the same.
+    let run = runs::last(&defs.layout).filter(|run| !run.finished);
+    let selected = |task: &Task| {
+        run.as_ref()
+            .is_none_or(|r| r.selects(&task.id, task.phase()))
+    };
     let left: Vec<Left> = graph
         .tasks
         .iter()
         .map(|task| match lines.get(task.id.as_str()) {
+            _ if !selected(task) => Left::Nothing,
             Some(line) => match line.state {
                 // Its process has ended: only the merge is left, no work.
                 "merging" => Left::Nothing,

@@ -448,12 +448,26 @@ impl Graph {
             true => self.tasks[next].id.clone(),
             false => self.phases[next - n].name.clone(),
         };
+        // Listed, or implied by an input the next task produces.
+        let task = &self.tasks[first_task];
+        let input = (!task.dependencies.contains(&waits_for))
+            .then(|| {
+                let produced = format!("{waits_for}/");
+                task.inputs
+                    .iter()
+                    .find(|input| input.starts_with(&produced))
+            })
+            .flatten();
+        let (key, value) = match input {
+            Some(input) => ("inputs", input),
+            None => ("dependencies", &waits_for),
+        };
         Problem::in_file_at_value(
-            &self.tasks[first_task].file,
-            "dependencies",
-            &waits_for,
+            &task.file,
+            key,
+            value,
             format!(
-                "dependency cycle: {} (each waits for the next): remove one of these dependencies",
+                "dependency cycle: {} (each waits for the next): remove one of these dependencies (an input another task produces is one)",
                 names.join(" -> ")
             ),
         )

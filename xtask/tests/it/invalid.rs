@@ -332,10 +332,14 @@ fn a_dependency_problem_is_at_the_line_that_names_it() {
                 "r/b",
                 "title: b\ncommand: \"echo r/a\"\ndependencies: [r/a]",
             );
+            // One made by inputs: at the input that makes it.
+            t.task("s/a", "outputs: [o.txt]\ninputs: [s/b/o.txt]");
+            t.task("s/b", "outputs: [o.txt]\ninputs:\n  - s/a/o.txt");
         },
         &[
             "tasks/q/t.md:7: unknown dependency `x`",
             "tasks/r/b.md:4: dependency cycle: r/b -> r/a -> r/b",
+            "tasks/s/b.md:4: dependency cycle: s/b -> s/a -> s/b (each waits for the next): remove one of these dependencies (an input another task produces is one)",
         ],
     );
 }

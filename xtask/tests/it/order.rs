@@ -232,3 +232,29 @@ fn why_during_a_run_says_the_run_starts_a_ready_task() {
         .says(&going_on);
     assert!(run.wait().unwrap().success());
 }
+
+/// While a run of one task goes on, `progress` expects the end of that
+/// run, as its live view does: not of the tasks it does not run.
+#[test]
+fn the_expected_end_of_a_run_of_some_tasks_counts_only_them() {
+    let t = Tree::new();
+    t.write(
+        "workspace/history.json",
+        r#"{"tasks": {"p/a": 4.0, "p/b": 600.0}}"#,
+    );
+    t.task("p/a", &sh("while [ ! -e go ]; do sleep 0.01; done"));
+    t.task("p/b", &sh("true"));
+    let mut run = t.start(&["orchestrate", "--task", "p/a"]);
+    wait_for("p/a to run", || {
+        t.exists("workspace/status/p/a.json") && t.state("p/a") == "running"
+    });
+    let json: serde_json::Value =
+        serde_json::from_str(&t.run(&["progress", "--json"]).stdout).unwrap();
+    let eta = json["eta_seconds"].as_f64().unwrap();
+    t.write("go", "");
+    assert!(run.wait().unwrap().success());
+    assert!(eta <= 4.0, "{eta}");
+    let json: serde_json::Value =
+        serde_json::from_str(&t.run(&["progress", "--json"]).stdout).unwrap();
+    assert_eq!(json["eta_seconds"], 600.0, "the run ended: p/b is left");
+}
