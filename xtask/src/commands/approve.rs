@@ -247,7 +247,7 @@ fn apply(
             let blocked = plan.hold(t);
             let ids = blocked
                 .iter()
-                .map(|&d| (graph.tasks[d].id.as_str(), plan.attempt(d)));
+                .map(|&d| (graph.tasks[d].id.as_str(), plan.attempt(d), None));
             let froms = status::write_blocked(layout, ids, id, None, true)?;
             for (d, from) in blocked.into_iter().zip(froms) {
                 if let Some(from) = from {

@@ -79,7 +79,7 @@ pub fn run(layout: &Layout, name: &str, reason: &str) -> Result<i32> {
         let blocked = plan.hold(t);
         let ids = blocked
             .iter()
-            .map(|&d| (graph.tasks[d].id.as_str(), plan.attempt(d)));
+            .map(|&d| (graph.tasks[d].id.as_str(), plan.attempt(d), None));
         let froms = status::write_blocked(layout, ids, id, None, true)?;
         events.append(Event {
             error: failed.error.clone(),

@@ -21,15 +21,10 @@ pub fn run(layout: &crate::model::layout::Layout, name: &str) -> Result<i32> {
         None => logs::latest_attempt_on_disk(layout, &task.id),
     } + 1;
     let previous = match &recorded {
-        Some(s) => s
-            .error
-            .clone()
-            .filter(|_| s.status == status::State::Failed)
-            .map(|error| Previous {
-                error,
-                log: logs::of_attempt(layout, &task.id, s.attempt),
-                session_id: s.agent.as_ref().and_then(|a| a.session_id.clone()),
-            }),
+        Some(s) => s.failure_to_tell().map(|failure| {
+            let log = logs::of_attempt(layout, &task.id, failure.attempt);
+            Previous::told(failure, log)
+        }),
         // Reset after a failure: its next attempt is told of it.
         None => resets::read(layout)
             .get(&task.id)

@@ -252,6 +252,7 @@ impl Run<'_> {
         }
         self.finals.push(t, status, from);
         let previous = |error: &str| Previous {
+            attempt,
             error: error.to_owned(),
             log: self.layout.attempt_log_file(&id, attempt),
             session_id: session.clone(),
@@ -340,9 +341,11 @@ impl Run<'_> {
         // statuses say what they change from. A run's took them up.
         let from_disk = matches!(walk, Walk::OnStart(_));
         let blocked = self.readiness.block_downstream(&self.graph, t, walk);
-        let ids = blocked
-            .iter()
-            .map(|&d| (self.graph.tasks[d].id.as_str(), self.history[d].attempt));
+        let ids = blocked.iter().map(|&d| {
+            let past = &self.history[d];
+            let previous = past.previous.as_ref().map(|p| p.failure());
+            (self.graph.tasks[d].id.as_str(), past.attempt, previous)
+        });
         let by = &self.graph.tasks[t].id;
         let run_id = Some(self.run_id.as_str());
         let froms = match status::write_blocked(self.layout, ids, by, run_id, from_disk) {

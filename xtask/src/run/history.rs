@@ -11,6 +11,7 @@ use crate::model::layout::Layout;
 use crate::state::approvals::Approval;
 use crate::state::logs;
 use crate::state::resets::Cleared;
+use crate::state::status::Failure;
 
 /// One task's past. What most tasks never have is boxed: a run keeps one
 /// per task (100,000 of them, 424 bytes each unboxed).
@@ -39,6 +40,7 @@ pub struct Past {
 
 #[derive(Debug, Clone)]
 pub struct Previous {
+    pub attempt: u32,
     pub error: String,
     /// That attempt's log.
     pub log: Utf8PathBuf,
@@ -47,12 +49,33 @@ pub struct Previous {
 }
 
 impl Previous {
+    /// What a status tells of it (`Status::failure_to_tell`); its log is
+    /// `log`.
+    pub fn told(failure: Failure, log: Utf8PathBuf) -> Previous {
+        Previous {
+            attempt: failure.attempt,
+            error: failure.error,
+            log,
+            session_id: failure.session_id,
+        }
+    }
+
+    /// As a status keeps it.
+    pub fn failure(&self) -> Failure {
+        Failure {
+            attempt: self.attempt,
+            error: self.error.clone(),
+            session_id: self.session_id.clone(),
+        }
+    }
+
     /// What a reset task's latest attempt failed with (`state::resets`),
     /// for its next attempt, unless a later attempt left a log since (its
     /// status removed by hand). A quiet attempt leaves an empty log, which
     /// counts as none (`logs::latest_attempt_on_disk`).
     pub fn after_reset(layout: &Layout, id: &str, cleared: &Cleared) -> Option<Previous> {
         (logs::latest_attempt_on_disk(layout, id) <= cleared.attempt).then(|| Previous {
+            attempt: cleared.attempt,
             error: cleared.error.clone(),
             // Kept under its number once the next attempt starts.
             log: layout.attempt_log_file(id, cleared.attempt),

@@ -75,6 +75,7 @@ impl Run<'_> {
         status.tries = self.history[t].tries;
         status.error = Some(format!("rate limited: {}", limit.line));
         status.rate_limited_until = Some(status::timestamp(until));
+        status.previous = self.history[t].previous.as_ref().map(|p| p.failure());
     }
 
     /// Task `t` waits for its pool, paused until `until` by a rate limit.

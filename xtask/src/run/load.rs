@@ -310,15 +310,12 @@ fn read_past(layout: &Layout, id: &str, status: &Status, resumed: bool, past: &m
     if resumed {
         past.tries = status.tries;
     }
-    if let (Some(error), Some(_)) = (&status.error, &status.log) {
-        past.previous = Some(Box::new(Previous {
-            error: error.clone(),
-            // Where its log is once the next attempt has started (which
-            // keeps it under its number), as a retry in the same run has it.
-            log: layout.attempt_log_file(id, status.attempt),
-            session_id: status.agent.as_ref().and_then(|a| a.session_id.clone()),
-        }));
-    }
+    past.previous = status.failure_to_tell().map(|failure| {
+        // Where its log is once the next attempt has started (which keeps
+        // it under its number), as a retry in the same run has it.
+        let log = layout.attempt_log_file(id, failure.attempt);
+        Box::new(Previous::told(failure, log))
+    });
     past.report = status.agent.clone().map(Box::new);
     if let Some(until) = status.paused_until() {
         past.limited_since = status

@@ -261,6 +261,19 @@ pub struct Status {
     /// an output counts only if it changed after this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempt_since_ns: Option<u64>,
+    /// The latest attempt that failed, kept where this status is not it
+    /// (a rate-limited attempt, a block): what the next attempt is told.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<Failure>,
+}
+
+/// An attempt's failure, as the task's next attempt is told of it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Failure {
+    pub attempt: u32,
+    pub error: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
 }
 
 fn version_one() -> u32 {
@@ -274,6 +287,21 @@ impl Status {
             blocked_by: Some(by.to_owned()),
             ..Status::new(task_id, State::Blocked)
         }
+    }
+
+    /// The failure the task's next attempt is told of: the one kept with
+    /// this status (`previous`), else this attempt's own, unless it hit a
+    /// rate limit (no news to an agent, and an empty session to resume).
+    pub fn failure_to_tell(&self) -> Option<Failure> {
+        if self.previous.is_some() {
+            return self.previous.clone();
+        }
+        let own = self.status == State::Failed && self.rate_limited_until.is_none();
+        Some(Failure {
+            attempt: self.attempt,
+            error: self.error.clone().filter(|_| own && self.log.is_some())?,
+            session_id: self.agent.as_ref().and_then(|a| a.session_id.clone()),
+        })
     }
 
     /// Until when a rate limit pauses the task, if one did: it waits for
@@ -338,6 +366,7 @@ impl Status {
             rate_limited_since: None,
             merging: false,
             attempt_since_ns: None,
+            previous: None,
         }
     }
 }
@@ -505,13 +534,13 @@ pub fn write_replacing(layout: &Layout, status: &Status) -> Result<Option<Utf8Pa
 /// run's start, and `block` may find them so): no change.
 pub fn write_blocked<'a>(
     layout: &Layout,
-    blocked: impl Iterator<Item = (&'a str, u32)>,
+    blocked: impl Iterator<Item = (&'a str, u32, Option<Failure>)>,
     by: &str,
     run_id: Option<&str>,
     from_disk: bool,
 ) -> Result<Vec<Option<&'static str>>> {
     let mut changed = Vec::new();
-    for (id, attempt) in blocked {
+    for (id, attempt, mut previous) in blocked {
         if !from_disk {
             changed.push(Some("pending"));
         } else {
@@ -520,10 +549,13 @@ pub fn write_blocked<'a>(
                 .as_ref()
                 .is_some_and(|s| s.status == State::Blocked && s.blocked_by.as_deref() == Some(by));
             changed.push((!same).then(|| shown_state(before.as_ref())));
+            // A failure of its own, blocked now: its retry is told of it.
+            previous = previous.or_else(|| before?.failure_to_tell());
         }
         let status = Status {
             attempt,
             run_id: run_id.map(str::to_owned),
+            previous,
             ..Status::blocked(id, by)
         };
         write(layout, &status)?;

@@ -818,3 +818,71 @@ fn an_agent_waiting_for_an_answer_fails_fast() {
         .says("waiting for input: Do you trust the files in this folder? (y/n)");
     assert_eq!(t.status("p/a")["ending"], "waiting_for_input");
 }
+
+/// A run stopped while a task waits out a rate limit: the task's next
+/// attempt (and `prompt`) is told of the attempt that failed before the
+/// limit, with its session to resume, never of the limit.
+#[test]
+fn a_retry_after_a_run_stopped_in_a_pause_is_told_the_failure_before_it() {
+    let t = Tree::new();
+    t.config(&format!(
+        "{}  prompt: \"{{% if previous %}}PREVIOUS {{{{ previous.error }}}} / {{{{ previous.session_id }}}}{{% endif %}}\"\nkill_grace: 1s\n",
+        agent("claude", "claude-json")
+    ));
+    t.task("p/a", "retries: 1");
+    scenario(
+        &t,
+        "p/a",
+        &["error_max_turns.json 1", "limit-in:600 1", "success.json"],
+    );
+    let mut child = t.start(&["orchestrate"]);
+    wait_for("the rate limit", || {
+        t.exists("workspace/status/p/a.json") && t.status("p/a")["rate_limited_until"].is_string()
+    });
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    child.wait().unwrap();
+    let session = fixture("claude/error_max_turns.json")["session_id"].clone();
+    let session = session.as_str().unwrap();
+    let failed = error(&t, "p/a");
+    assert!(failed.starts_with("rate limited"), "{failed}");
+    let prompt = t.run(&["prompt", "p/a"]);
+    prompt.code(0).says("PREVIOUS ").says(session);
+    assert!(!prompt.stdout.contains("rate limited"), "{}", prompt.stdout);
+    // The pause over (its end moved to the past, as time would).
+    let file = t.path("workspace/status/p/a.json");
+    let mut status: serde_json::Value =
+        serde_json::from_str(&t.read("workspace/status/p/a.json")).unwrap();
+    status["rate_limited_until"] = "2020-01-01T00:00:00Z".into();
+    std::fs::write(file, status.to_string()).unwrap();
+    t.run(&["orchestrate"]).code(0);
+    let told = env_of(&t, "p/a", 3);
+    assert_eq!(told["previous_session"], session);
+    assert!(
+        told["previous_error"].contains("error_max_turns"),
+        "{told:?}"
+    );
+}
+
+/// A task that failed, then was blocked by a failure upstream, is told of
+/// its own failure when it runs again.
+#[test]
+fn a_failed_task_blocked_later_is_still_told_its_failure() {
+    let t = Tree::new();
+    t.config(&agent("claude", "claude-json"));
+    t.task("p/a", &sh("test ! -e fail"));
+    t.task("p/b", "dependencies: [p/a]");
+    scenario(&t, "p/b", &["error_max_turns.json 1", "success.json"]);
+    t.run(&["orchestrate"]).code(1);
+    t.write("fail", "");
+    t.run(&["reset", "p/a"]).code(0);
+    t.run(&["orchestrate"]).code(1);
+    assert_eq!(t.state("p/b"), "blocked");
+    std::fs::remove_file(t.path("fail")).unwrap();
+    t.run(&["orchestrate"]).code(0);
+    let told = env_of(&t, "p/b", 2);
+    assert!(
+        told["previous_error"].contains("error_max_turns"),
+        "{told:?}"
+    );
+}
