@@ -43,6 +43,45 @@ const PLACEHOLDER_VARIABLES: [(&str, &str); 7] = [
     ("{prompt}", "TASK_PROMPT"),
 ];
 
+/// What is wrong with the placeholders of an argument list (the agent
+/// command): each `{name}` that is no placeholder, a typo that would reach
+/// the agent as it is written (`{promt}`: the agent never gets the prompt).
+/// A shell script's braces are its own (`${f}`, `awk '{print}'`), and so
+/// are those of any `${...}`.
+pub fn unknown_placeholders(argv: &[String]) -> Vec<String> {
+    let raw: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let script = script_index(&raw);
+    let known = || {
+        PLACEHOLDER_VARIABLES
+            .iter()
+            .map(|(p, _)| &p[1..p.len() - 1])
+    };
+    let mut found = Vec::new();
+    for (i, arg) in raw.iter().enumerate().filter(|(i, _)| Some(*i) != script) {
+        for (at, _) in arg.match_indices('{') {
+            let name = arg[at + 1..].split('}').next().unwrap_or_default();
+            let word = !name.is_empty()
+                && name.len() < arg.len() - at - 1
+                && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+            if !word || arg[..at].ends_with('$') || known().any(|k| k == name) {
+                continue;
+            }
+            let hint = match crate::model::problem::nearest(name, known()) {
+                Some(near) => format!(": did you mean `{{{near}}}`?"),
+                None => String::new(),
+            };
+            found.push(format!(
+                "`agent.command` argument {}: `{{{name}}}` is no placeholder{hint} (they are {})",
+                i + 1,
+                PLACEHOLDER_VARIABLES
+                    .map(|(p, _)| format!("`{p}`"))
+                    .join(", ")
+            ));
+        }
+    }
+    found
+}
+
 /// Which argument of `argv` is a shell script: the script of `sh -c`
 /// (also `bash -lc` and the like), as a string `command:` runs.
 fn script_index(argv: &[&str]) -> Option<usize> {

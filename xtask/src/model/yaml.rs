@@ -152,6 +152,11 @@ impl<'a> Fields<'a> {
             .push(Problem::in_file(self.file, line, message));
     }
 
+    /// Whether the mapping has `key` (not taken yet).
+    pub fn has(&self, key: &str) -> bool {
+        self.entries.iter().any(|e| e.key == key)
+    }
+
     /// The line of `key`, if the mapping has it.
     pub fn line(&self, key: &str) -> Option<usize> {
         self.entries.iter().find(|e| e.key == key)?.line

@@ -23,8 +23,9 @@ pub struct Budget {
     counted: HashSet<ledger::Attempt>,
     /// What this run's attempts cost, once one reported a cost.
     pub this_run: Option<f64>,
-    /// Whether an attempt that reported no cost was warned about.
-    warned: bool,
+    /// Why attempts that reported no cost did not, each warned about once
+    /// (an unreadable result, an old CLI's cost field: each its own fix).
+    warned: Vec<&'static str>,
 }
 
 impl Budget {
@@ -35,7 +36,7 @@ impl Budget {
             spent: ledger.spent,
             counted: ledger.counted,
             this_run: None,
-            warned: false,
+            warned: Vec::new(),
         }
     }
 
@@ -73,9 +74,12 @@ impl Run<'_> {
         let task = &self.graph.tasks[t];
         let id = &task.id;
         let warning = match status.ending {
-            Some(Ending::Exited) if !self.budget.warned && task.is_agent(self.config) => {
-                self.budget.warned = true;
+            Some(Ending::Exited) if task.is_agent(self.config) => {
                 let why = no_cost_because(task.result_format(self.config), self.config, status);
+                if self.budget.warned.contains(&why) {
+                    return;
+                }
+                self.budget.warned.push(why);
                 format!("warning: budget.usd is set, but {id} reported no cost ({why}): the budget does not count it")
             }
             Some(

@@ -886,3 +886,26 @@ fn a_failed_task_blocked_later_is_still_told_its_failure() {
         "{told:?}"
     );
 }
+
+/// Attempts that report no cost for different reasons get a warning each:
+/// one with an unreadable result does not hide an old CLI's cost field,
+/// which has a fix of its own.
+#[test]
+fn each_reason_an_agent_reports_no_cost_is_said() {
+    let t = Tree::new();
+    t.config(&format!(
+        "{}budget: {{usd: 5}}\n",
+        agent("claude", "claude-json")
+    ));
+    t.task("p/a", "");
+    scenario(&t, "p/a", &["unreadable 0"]);
+    t.task("p/b", "");
+    scenario(&t, "p/b", &["success_old_cost_field.json"]);
+    t.task("p/c", "");
+    scenario(&t, "p/c", &["success_old_cost_field.json"]);
+    let run = t.run(&["orchestrate"]);
+    run.code(1)
+        .says("reported no cost (its result was unreadable)");
+    let old = "reported no cost (its result has no total_cost_usd";
+    assert_eq!(run.stdout.matches(old).count(), 1, "{}", run.stdout);
+}

@@ -363,6 +363,37 @@ fn a_negative_price_is_shown_and_quoted_seconds_are_seconds() {
     t.run(&["validate"]).code(0);
 }
 
+/// Half a price list (`output` forgotten) would count no cost at all: an
+/// error at its line, not a budget that silently counts nothing.
+#[test]
+fn prices_without_output_are_an_error() {
+    check(
+        |t| {
+            t.config("agent:\n  prices: {input: 1.25, cached_input: 0.125}\n");
+            t.task("p/t", "command: \"true\"");
+        },
+        &["tasks/orchestrator.yaml:2: agent.prices needs both `input` and `output` (USD per million tokens) to count a cost; it has no `output`"],
+    );
+}
+
+/// A misspelt placeholder in the agent command would reach the agent as
+/// written (the prompt never would): an error naming the placeholder
+/// meant. A shell script's own braces are left alone.
+#[test]
+fn an_unknown_placeholder_in_the_agent_command_is_an_error() {
+    check(
+        |t| {
+            t.config("agent:\n  command: [\"claude\", \"-p\", \"{promt}\"]\n");
+            t.task("p/t", "title: t");
+        },
+        &["tasks/orchestrator.yaml:2: `agent.command` argument 3: `{promt}` is no placeholder: did you mean `{prompt}`?"],
+    );
+    let t = Tree::new();
+    t.config("agent:\n  command: [\"sh\", \"-c\", \"awk '{print}' {task_file}; echo ${f}\"]\n");
+    t.task("p/t", "title: t");
+    t.run(&["validate"]).code(0);
+}
+
 /// A byte that is not UTF-8 is shown at its line.
 #[test]
 fn a_task_file_not_in_utf8_is_shown_at_its_line() {

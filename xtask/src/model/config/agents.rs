@@ -136,7 +136,22 @@ impl Agents {
         self.prompt = prompt::read(agent, path, tasks_dir, "agent.");
         set(&mut self.result, agent.take("result", result_format));
         self.pool = agent.take("pool", yaml::non_empty_text);
+        let at = agent.line("prices");
         if let Some(mut prices) = agent.nested("prices") {
+            // Half a price list counts nothing: said, not dropped.
+            let missing: Vec<&str> = ["input", "output"]
+                .into_iter()
+                .filter(|key| !prices.has(key))
+                .collect();
+            if !missing.is_empty() {
+                prices.problem(
+                    at,
+                    format!(
+                        "agent.prices needs both `input` and `output` (USD per million tokens) to count a cost; it has no `{}`",
+                        missing.join("` nor `")
+                    ),
+                );
+            }
             let read = prices
                 .take("input", non_negative)
                 .zip(prices.take("output", non_negative));
