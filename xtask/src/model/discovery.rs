@@ -26,6 +26,9 @@ pub struct Discovery {
     /// file is often written in more than one go (created empty, then
     /// filled), and a scan may come between.
     invalid: Vec<(Utf8PathBuf, Seen)>,
+    /// Task files seen before that a folder read again no longer holds
+    /// (removed or renamed during a run), for the run to take.
+    pub removed: Vec<Utf8PathBuf>,
     /// Names met that are not UTF-8, said once each.
     unreadable: Vec<std::path::PathBuf>,
 }
@@ -218,6 +221,10 @@ impl Discovery {
         let seen = &mut self.folders.get_mut(dir).expect("recorded above").seen;
         // Sorted once here, the sorts below find their input in order.
         names.sort_unstable();
+        let gone = seen
+            .iter()
+            .filter(|name| names.binary_search(name).is_err());
+        self.removed.extend(gone.map(|name| dir.join(&**name)));
         names.retain(|name| seen.binary_search(name).is_err());
         found.extend(names.iter().map(|name| (dir.join(&**name), false)));
         seen.append(&mut names);

@@ -83,6 +83,17 @@ impl Run<'_> {
             self.printer
                 .event(Tone::Plain, "found", id, "new task file");
         }
+        for &t in &found.removed {
+            if self.readiness.node(t).is_waiting() {
+                self.readiness.drop_unstarted(&self.graph, t);
+                self.removed.insert(t);
+                let id = &self.graph.tasks[t].id;
+                self.printer.line(
+                    Tone::Warn,
+                    &format!("warning: {id}: its task file was removed: it does not start in this run, nor what waits on it"),
+                );
+            }
+        }
         // A new file cannot be running yet; recovery records its fate.
         if let Err(e) = self.add_tasks(&found.added) {
             self.printer.line(Tone::Bad, &format!("error: {e:#}"));

@@ -31,6 +31,8 @@ pub struct Discovered {
     /// Files found invalid earlier and read again, as they changed (or
     /// went away): their earlier problems are past.
     pub reread: Vec<Utf8PathBuf>,
+    /// The tasks of the graph whose files are gone (removed or renamed).
+    pub removed: Vec<usize>,
 }
 
 /// A problem of a task file found during the run.
@@ -53,9 +55,18 @@ pub fn discover(layout: &Layout, discovery: &mut Discovery, graph: &mut Graph) -
     let mut reread = discovery.changed_invalid();
     // Names that cannot be read as tasks (not UTF-8), met by the rescan.
     let unnamed = std::mem::take(&mut discovery.problems);
+    // A file may be gone for a moment (an editor that writes it anew).
+    let removed: Vec<usize> = std::mem::take(&mut discovery.removed)
+        .iter()
+        .filter(|file| !file.exists())
+        .filter_map(|file| graph.get(layout.task_id(file)?))
+        .collect();
     if new.is_empty() && reread.is_empty() && unnamed.is_empty() {
         // The common case, after every task's end: nothing to check.
-        return Discovered::default();
+        return Discovered {
+            removed,
+            ..Discovered::default()
+        };
     }
     let mut batch: Vec<Utf8PathBuf> = new.into_iter().chain(reread.iter().cloned()).collect();
     let mut added = Vec::new();
@@ -112,6 +123,7 @@ pub fn discover(layout: &Layout, discovery: &mut Discovery, graph: &mut Graph) -
         added,
         invalid,
         reread,
+        removed,
     }
 }
 

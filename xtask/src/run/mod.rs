@@ -154,6 +154,7 @@ pub fn run(
         discovered_at: Instant::now(),
         discovery_due: None,
         dead_supervisors: Vec::new(),
+        removed: HashSet::new(),
     };
     run.events = match events::Log::open(layout, Some(&run_id)) {
         Ok(log) => Some(log),
@@ -286,6 +287,9 @@ struct Run<'a> {
     /// running in their groups is killed once none of them runs (see
     /// `sweep_dead_supervisors`).
     dead_supervisors: Vec<Process>,
+    /// Tasks whose files were removed before they started: no longer the
+    /// run's to finish.
+    removed: HashSet<usize>,
 }
 
 impl Run<'_> {
@@ -720,6 +724,7 @@ impl Run<'_> {
             history: &self.history,
             selected: (0..self.graph.tasks.len())
                 .filter(|&t| self.options.selects(&self.graph.tasks[t]))
+                .filter(|t| !self.removed.contains(t))
                 .collect(),
             not_started: plan::waiting_lines(&waits),
             invalid: &self.invalid,

@@ -345,6 +345,15 @@ impl Readiness {
         }
     }
 
+    /// A task that has not started, whose file is gone: it starts no more
+    /// in this run; what depends on it, and its phase's gate, wait.
+    pub fn drop_unstarted(&mut self, graph: &Graph, t: usize) {
+        let key = (self.rank_of(t), t);
+        self.ready[graph.phase_of[t]].remove(&key);
+        self.needs_inputs.remove(&t);
+        self.node[t] = Node::Unselected;
+    }
+
     /// A task that has not started is failed by hand (`block`).
     pub fn hold(&mut self, graph: &Graph, t: usize) {
         let key = (self.rank_of(t), t);

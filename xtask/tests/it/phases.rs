@@ -420,3 +420,28 @@ fn why_names_a_missing_gate_artifact() {
         .code(0)
         .says("its gate needs workspace/outputs/01-a/x/list.json");
 }
+
+/// A task file removed during the run is no task any more: it does not
+/// start (what waits on it neither). One renamed runs under its new name
+/// only.
+#[test]
+fn a_task_file_removed_or_renamed_during_the_run_does_not_start() {
+    let t = Tree::new();
+    t.task("p/a", &sh("while [ ! -e go ]; do sleep 0.01; done"));
+    // Each waits on phase p: p/a's end scans the folders before it.
+    for id in ["q/removed", "q/renamed"] {
+        t.task(id, &format!("dependencies: [p]\n{}", sh(MARK)));
+    }
+    let mut run = t.start(&["orchestrate"]);
+    wait_for("p/a to run", || {
+        t.exists("workspace/status/p/a.json") && t.state("p/a") == "running"
+    });
+    std::fs::remove_file(t.path("tasks/q/removed.md")).unwrap();
+    std::fs::rename(t.path("tasks/q/renamed.md"), t.path("tasks/q/new-name.md")).unwrap();
+    t.write("go", "");
+    assert!(run.wait().unwrap().success());
+    assert_eq!(t.launches("q/removed"), 0);
+    assert_eq!(t.launches("q/renamed"), 0);
+    assert_eq!(t.launches("q/new-name"), 1);
+    t.run(&["progress"]).code(0).says("Overall: 2/2 completed");
+}
