@@ -434,9 +434,16 @@ fn retries(value: &Value) -> Result<u32, String> {
 
 /// A whole number, negative too.
 fn integer(value: &Value) -> Result<i64, String> {
-    value
-        .as_i64()
-        .ok_or_else(|| format!("must be a whole number, found {}", yaml::type_name(value)))
+    match value {
+        Value::Number(n) => n.as_i64().ok_or_else(|| match n.is_u64() {
+            true => format!("{n} {}", yaml::BEYOND_RANGE),
+            false => format!("must be a whole number, found {n}"),
+        }),
+        _ => Err(format!(
+            "must be a whole number, found {}",
+            yaml::type_name(value)
+        )),
+    }
 }
 
 /// Keys other tools use for ours; too far by spelling to be caught as typos.

@@ -221,6 +221,9 @@ pub fn set<T>(slot: &mut T, value: Option<T>) {
     }
 }
 
+/// What a number too large for any setting (64 bits), of either sign, is.
+pub const BEYOND_RANGE: &str = "is beyond any setting's range (64 bits): write a number nearer 0";
+
 /// A YAML syntax error in `file`, whose YAML `yaml` starts on line
 /// `first_line`: the file's line, and the message without serde_yaml's own
 /// positions (which count from the YAML's start). A key given twice is
@@ -240,7 +243,7 @@ pub fn syntax_problem(
     let said = without_locations(&error.to_string());
     let message = match too_large(&said) {
         Some((key, number)) => {
-            format!("`{key}`: {number} is beyond any setting's range: write a smaller number")
+            format!("`{key}`: {number} {BEYOND_RANGE}")
         }
         None => format!("{what} is not valid YAML: {said}{}", tab_hint(yaml, error)),
     };
@@ -522,7 +525,7 @@ mod tests {
         let problem = syntax_problem(Utf8Path::new("f.md"), yaml, &error, 2, "frontmatter");
         assert_eq!(
             problem.to_string(),
-            "f.md:3: `retries`: 99999999999999999999 is beyond any setting's range: write a smaller number"
+            "f.md:3: `retries`: 99999999999999999999 is beyond any setting's range (64 bits): write a number nearer 0"
         );
     }
 

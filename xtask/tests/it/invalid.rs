@@ -394,6 +394,24 @@ fn an_unknown_placeholder_in_the_agent_command_is_an_error() {
     t.run(&["validate"]).code(0);
 }
 
+/// A priority past 64 bits, of either sign, or not whole, says what to
+/// write instead.
+#[test]
+fn a_priority_out_of_range_or_not_whole_says_so() {
+    check(
+        |t| {
+            t.task("p/a", "priority: 9223372036854775808\ncommand: \"true\"");
+            t.task("p/b", "priority: -9223372036854775809\ncommand: \"true\"");
+            t.task("p/c", "priority: 1.5\ncommand: \"true\"");
+        },
+        &[
+            "tasks/p/a.md:2: `priority`: 9223372036854775808 is beyond any setting's range (64 bits): write a number nearer 0",
+            "tasks/p/b.md:2: `priority`: -9223372036854775809 is beyond any setting's range (64 bits): write a number nearer 0",
+            "tasks/p/c.md:2: `priority`: must be a whole number, found 1.5",
+        ],
+    );
+}
+
 /// A byte that is not UTF-8 is shown at its line.
 #[test]
 fn a_task_file_not_in_utf8_is_shown_at_its_line() {
