@@ -219,18 +219,27 @@ fn a_phase_of_generated_tasks_only_can_be_depended_on() {
     t.run(&["orchestrate"]).code(0).says("Summary: 3 completed");
 }
 
-/// A task file generated during the run that is not a valid task is a task
-/// of its phase that cannot run: what waits on the phase does not start
-/// (as `progress` says after), and the run says why and exits 1.
-#[test]
-fn an_invalid_generated_task_keeps_its_phase_gate_closed() {
+/// A tree whose `1-plan/gen` runs `generate` (which writes task files of
+/// phase 2-impl), beside `2-impl/seed`; `3-final/merge` waits on the phase
+/// 2-impl and marks that it ran.
+fn generating(generate: &str) -> Tree {
     let t = Tree::new();
-    let generate = r#"mkdir -p tasks/2-impl && printf -- '---\ncommand: exit 0\n---\n' > tasks/2-impl/good.md && printf -- '---\ncommand: [unclosed\n---\n' > tasks/2-impl/bad.md && printf -- '---\nretries: -1\npriority: high\ncommand: exit 0\n---\n' > tasks/2-impl/twice.md"#;
     t.task("1-plan/gen", &sh(generate));
     t.task("2-impl/seed", &sh("true"));
     t.task(
         "3-final/merge",
         &format!("dependencies: [2-impl]\n{}", sh(MARK)),
+    );
+    t
+}
+
+/// A task file generated during the run that is not a valid task is a task
+/// of its phase that cannot run: what waits on the phase does not start
+/// (as `progress` says after), and the run says why and exits 1.
+#[test]
+fn an_invalid_generated_task_keeps_its_phase_gate_closed() {
+    let t = generating(
+        r#"mkdir -p tasks/2-impl && printf -- '---\ncommand: exit 0\n---\n' > tasks/2-impl/good.md && printf -- '---\ncommand: [unclosed\n---\n' > tasks/2-impl/bad.md && printf -- '---\nretries: -1\npriority: high\ncommand: exit 0\n---\n' > tasks/2-impl/twice.md"#,
     );
     t.run(&["orchestrate"])
         .code(1)
@@ -247,14 +256,8 @@ fn an_invalid_generated_task_keeps_its_phase_gate_closed() {
 /// keeps its phase's gate closed as an invalid one does.
 #[test]
 fn a_generated_task_whose_name_is_not_utf8_keeps_its_phase_gate_closed() {
-    let t = Tree::new();
-    let generate =
-        r#"printf -- '---\ncommand: exit 0\n---\n' > "tasks/2-impl/b$(printf '\377').md""#;
-    t.task("1-plan/gen", &sh(generate));
-    t.task("2-impl/seed", &sh("true"));
-    t.task(
-        "3-final/merge",
-        &format!("dependencies: [2-impl]\n{}", sh(MARK)),
+    let t = generating(
+        r#"printf -- '---\ncommand: exit 0\n---\n' > "tasks/2-impl/b$(printf '\377').md""#,
     );
     t.run(&["orchestrate"])
         .code(1)
