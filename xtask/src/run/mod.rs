@@ -407,6 +407,7 @@ impl Run<'_> {
                 expected: &self.order.expected,
                 admission: &self.admission,
                 starting: self.stop.is_none() && !self.budget.reached(),
+                removed: &self.removed,
             };
             self.printer.refresh(|| snapshot.progress());
             if let Some(executor) = &mut self.executor {

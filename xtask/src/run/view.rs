@@ -30,12 +30,18 @@ pub struct Snapshot<'a> {
     /// Whether new tasks start (not once the budget is reached, or the run
     /// is stopping): what waits counts for the expected end only then.
     pub starting: bool,
+    /// Tasks whose files were removed before they started: no tasks any
+    /// more, as `progress` (which reads the task folders) has them.
+    pub removed: &'a std::collections::HashSet<usize>,
 }
 
 impl Snapshot<'_> {
     pub fn progress(&self) -> Progress {
         let mut builder = Builder::new();
         for (t, task) in self.graph.tasks.iter().enumerate() {
+            if self.removed.contains(&t) {
+                continue;
+            }
             let past = &self.history[t];
             let active = self.running.get(t);
             let attempt = Attempt {

@@ -608,3 +608,28 @@ fn a_phase_with_no_task_yet_keeps_its_edge_in_graphviz() {
         .says("p2 [label=\"(no task yet)\", style=dashed];")
         .says("p2 -> n1 [ltail=cluster_2];");
 }
+
+/// A task file removed during the run leaves the live view's count of
+/// its phase, as it leaves `progress`'s.
+#[test]
+fn a_task_file_removed_during_the_run_leaves_the_live_view() {
+    let t = Tree::new();
+    t.task("p/a", &sh("rm tasks/q/gone.md"));
+    t.task("q/gone", &format!("dependencies: [p]\n{}", sh("true")));
+    t.task("q/slow", &format!("dependencies: [p]\n{}", sh("sleep 1.5")));
+    let drawn = on_a_terminal(&t, "orchestrate", false);
+    assert!(
+        drawn.contains("q/gone: its task file was removed"),
+        "{drawn}"
+    );
+    assert!(drawn.contains("Summary: 2 completed"), "{drawn}");
+    // The last frame drawn (one drawn before the removal may be drawn
+    // again after an event line).
+    let heading = format!("{}: ", t.root.file_name().unwrap().to_str().unwrap());
+    let last = drawn.rsplit(&heading).next().unwrap();
+    let q = last.split("q      ").nth(1).unwrap_or_default();
+    assert!(
+        q.contains("]     0/1 ") || q.contains("]     1/1 "),
+        "{last}"
+    );
+}
