@@ -37,7 +37,8 @@ pub fn run(layout: &Layout, follow: bool, task: Option<&str>, json: bool) -> Res
             file = File::open(&path).ok();
         }
         if let Some(file) = &mut file {
-            // From where the last read stopped: the file only grows.
+            // From where the last read stopped: the file only grows
+            // (but for a replacement, below).
             file.read_to_end(&mut pending)
                 .with_context(|| format!("cannot read {path}"))?;
             while let Some(end) = pending.iter().position(|&b| b == b'\n') {
@@ -46,6 +47,17 @@ pub fn run(layout: &Layout, follow: bool, task: Option<&str>, json: bool) -> Res
                 printed += usize::from(print_line(&mut out, text.trim_end(), task, json)?);
             }
             out.flush()?;
+        }
+        // Removed and made again (a `rm` of it, a new workspace): the new
+        // one is read from its start.
+        if follow
+            && file
+                .as_ref()
+                .is_some_and(|f| crate::sys::replaced(&path, f))
+        {
+            file = None;
+            pending.clear();
+            continue;
         }
         if !follow {
             if let (Some(id), 0) = (task, printed) {

@@ -1,7 +1,6 @@
 //! `logs <task> [-f] [--attempt N]`: prints or follows a task's log.
 
 use std::io::Write;
-use std::os::unix::fs::MetadataExt;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -77,7 +76,7 @@ pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Res
         let running = status::state_of(layout, id) == Some(State::Running);
         std::io::copy(&mut file, &mut out).with_context(|| format!("cannot read {path}"))?;
         out.flush()?;
-        let rotated = attempt.is_none() && inode(&path) != file.metadata().ok().map(|m| m.ino());
+        let rotated = attempt.is_none() && crate::sys::replaced(&path, &file);
         if rotated {
             if let Ok(next) = std::fs::File::open(&path) {
                 file = next;
@@ -118,8 +117,4 @@ fn wait_for_start(layout: &Layout, id: &str, path: &camino::Utf8Path) -> Result<
             _ => std::thread::sleep(Duration::from_millis(200)),
         }
     }
-}
-
-fn inode(path: &camino::Utf8Path) -> Option<u64> {
-    path.metadata().ok().map(|m| m.ino())
 }

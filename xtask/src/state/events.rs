@@ -6,13 +6,14 @@
 //! the millisecond: a start and an end are comparable.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::time::SystemTime;
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::model::layout::Layout;
+use crate::state::jsonl;
 use crate::state::status::{self, AgentSlot, Ending};
 
 /// One line of the file.
@@ -135,11 +136,7 @@ impl Log {
         let path = layout.events_file();
         std::fs::create_dir_all(&layout.workspace)
             .with_context(|| format!("cannot create {}", layout.workspace))?;
-        let file = File::options()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .with_context(|| format!("cannot open {path}"))?;
+        let file = jsonl::open_to_append(&path)?;
         Ok(Log {
             file,
             run_id: run_id.map(str::to_owned),
@@ -163,12 +160,5 @@ impl Log {
 /// Every event in the file, oldest first (a line that does not parse,
 /// such as one cut by a full disk, is skipped).
 pub fn read(layout: &Layout) -> Vec<Event> {
-    let Ok(file) = File::open(layout.events_file()) else {
-        return Vec::new();
-    };
-    BufReader::new(file)
-        .lines()
-        .map_while(Result::ok)
-        .filter_map(|line| serde_json::from_str(&line).ok())
-        .collect()
+    jsonl::read(&layout.events_file())
 }

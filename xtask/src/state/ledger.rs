@@ -3,15 +3,14 @@
 //! clear it (removing `workspace/` does).
 
 use std::collections::HashSet;
-use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::time::SystemTime;
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::model::layout::Layout;
-use crate::state::status;
+use crate::state::{jsonl, status};
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Entry {
@@ -42,14 +41,7 @@ pub struct Ledger {
 /// What the ledger holds now.
 pub fn read(layout: &Layout) -> Ledger {
     let mut ledger = Ledger::default();
-    let Ok(file) = File::open(layout.ledger_file()) else {
-        return ledger;
-    };
-    let entries = BufReader::new(file)
-        .lines()
-        .map_while(Result::ok)
-        .filter_map(|line| serde_json::from_str::<Entry>(&line).ok());
-    for entry in entries {
+    for entry in jsonl::read::<Entry>(&layout.ledger_file()) {
         if ledger
             .counted
             .insert((entry.task, entry.attempt, entry.since_ns))
@@ -73,10 +65,7 @@ pub fn record(layout: &Layout, attempt: &Attempt, cost_usd: f64) -> Result<()> {
     };
     let mut line = serde_json::to_vec(&entry)?;
     line.push(b'\n');
-    File::options()
-        .create(true)
-        .append(true)
-        .open(&path)
-        .and_then(|mut file| file.write_all(&line))
+    jsonl::open_to_append(&path)?
+        .write_all(&line)
         .with_context(|| format!("cannot append to {path}"))
 }

@@ -9,6 +9,7 @@ pub mod atomic;
 pub mod durations;
 pub mod events;
 pub mod fingerprint;
+pub mod jsonl;
 pub mod ledger;
 pub mod lock;
 pub mod logs;

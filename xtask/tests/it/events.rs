@@ -268,3 +268,69 @@ fn a_notifier_that_names_no_event_is_an_invalid_config() {
         .says("item 1: `on` lists no event: name those to run it for")
         .says("; item 2: `timeout`: ");
 }
+
+/// A line of the events log that is not UTF-8 (mangled by hand or a
+/// disk) is skipped: every event after it still counts, in the report too.
+#[test]
+fn a_bad_line_in_the_events_log_hides_none_after_it() {
+    let t = Tree::new();
+    t.task("p/a", &sh("true"));
+    t.task("p/b", &format!("dependencies: [p/a]\n{}", sh("true")));
+    t.run(&["orchestrate"]).code(0);
+    let path = t.path("workspace/events.jsonl");
+    let text = std::fs::read(&path).unwrap();
+    let second = text.iter().position(|&b| b == b'\n').unwrap() + 1;
+    let mut mangled = text[..second].to_vec();
+    mangled.extend_from_slice(b"\xff\n");
+    mangled.extend_from_slice(&text[second..]);
+    std::fs::write(&path, mangled).unwrap();
+    t.run(&["report"]).code(0);
+    let report = t.read("workspace/report.html");
+    assert!(
+        report.contains("data-task=\"p/b\""),
+        "p/b left the timeline"
+    );
+    assert!(report.contains("2 task(s) ran"), "{report}");
+}
+
+/// A last line cut short (a disk full, a kill mid-write) is ended before
+/// the next event is appended, which is then whole, not glued to it.
+#[test]
+fn an_event_after_a_cut_line_is_kept_whole() {
+    let t = Tree::new();
+    t.task("p/a", &sh("true"));
+    t.run(&["orchestrate"]).code(0);
+    let path = t.path("workspace/events.jsonl");
+    let text = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &text[..text.len() - 20]).unwrap();
+    t.run(&["reset", "p/a"]).code(0);
+    t.run(&["events", "--task", "p/a"])
+        .code(0)
+        .says("completed -> pending");
+}
+
+/// `events -f` goes on with a new events log when the file is removed and
+/// made again (a new workspace).
+#[test]
+fn events_follow_goes_on_with_a_log_made_again() {
+    let t = Tree::new();
+    t.task("p/a", &sh("true"));
+    t.run(&["orchestrate"]).code(0);
+    let out = std::fs::File::create(t.path("follow.out")).unwrap();
+    let mut follow = t
+        .command(&["events", "-f", "--json"])
+        .stdout(out)
+        .spawn()
+        .unwrap();
+    wait_for("the old events", || {
+        t.read("follow.out").contains("run_finished")
+    });
+    std::fs::remove_file(t.path("workspace/events.jsonl")).unwrap();
+    t.run(&["reset", "p/a"]).code(0);
+    wait_for("the new log's event", || {
+        t.read("follow.out")
+            .contains("\"from\":\"completed\",\"to\":\"pending\"")
+    });
+    follow.kill().unwrap();
+    follow.wait().unwrap();
+}
