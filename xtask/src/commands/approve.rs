@@ -177,7 +177,7 @@ fn decidable(
         _ if !missing.is_empty() => Err(format!(
             "{id}'s result cannot be approved: {}; run it again (`{}`)",
             missing.join("; "),
-            layout.cmd(&format!("reset {id}"))
+            layout.task_cmd("reset", id)
         )),
         (_, Some(State::AwaitingApproval), _) => Ok(()),
         // A task may be approved to start before it is ready.

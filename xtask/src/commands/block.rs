@@ -41,7 +41,7 @@ pub fn run(layout: &Layout, name: &str, reason: &str) -> Result<i32> {
         };
         bail!(
             "nothing to block: {what} completed (`{}` first)",
-            layout.cmd(&format!("reset {name}"))
+            layout.task_cmd("reset", name)
         );
     }
     for t in named {
@@ -49,7 +49,7 @@ pub fn run(layout: &Layout, name: &str, reason: &str) -> Result<i32> {
         if plan.readiness().node(t) == Node::Completed {
             println!(
                 "skipped  {id}: completed (`{}` first)",
-                layout.cmd(&format!("reset {id}"))
+                layout.task_cmd("reset", id)
             );
             continue;
         }
@@ -98,7 +98,7 @@ pub fn run(layout: &Layout, name: &str, reason: &str) -> Result<i32> {
         };
         println!(
             "blocked  {id} by hand{why}: it stays failed until `{}`",
-            layout.cmd(&format!("reset {id}"))
+            layout.task_cmd("reset", id)
         );
         for d in blocked {
             println!("  blocked  {} (depends on it)", graph.tasks[d].id);

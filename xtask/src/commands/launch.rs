@@ -16,7 +16,7 @@ pub fn run(layout: &Layout, id: &str) -> Result<i32> {
     if status::state_of(layout, &id) == Some(State::Completed) {
         bail!(
             "{id} is already completed: `{}` to run it again",
-            layout.cmd(&format!("reset {id}"))
+            layout.task_cmd("reset", &id)
         );
     }
     let options = Options {

@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 use crate::model::definitions;
 use crate::model::layout::Layout;
 use crate::model::task;
+use crate::state::logs;
 use crate::state::status::{self, State};
 
 pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Result<i32> {
@@ -22,19 +23,25 @@ pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Res
         );
     }
     let mut warnings = Vec::new();
-    let latest = status::read_or_warn(layout, id, &mut warnings).map_or(0, |s| s.attempt);
+    // A status of a task that never ran (blocked) records no attempt.
+    let recorded = status::read_or_warn(layout, id, &mut warnings)
+        .map(|s| s.attempt)
+        .filter(|&n| n > 0);
     for warning in warnings {
         eprintln!("warning: {warning}");
     }
-    let missing = |path: &camino::Utf8Path| match (latest, attempt) {
-        (0, Some(n)) => {
+    // With no status (a reset cleared it) the logs on disk say which
+    // attempt the latest log is.
+    let latest = recorded.unwrap_or_else(|| logs::latest_attempt_on_disk(layout, id));
+    let missing = |path: &camino::Utf8Path| match (recorded, attempt) {
+        (None, Some(n)) => {
             anyhow::anyhow!("{id} has no log of attempt {n} ({})", layout.display(path))
         }
-        (0, None) => anyhow::anyhow!(
+        (None, None) => anyhow::anyhow!(
             "{id} has no log yet ({}): it has not run",
             layout.display(path)
         ),
-        (n, _) => anyhow::anyhow!(
+        (Some(n), _) => anyhow::anyhow!(
             "{id}'s log is gone ({}), though its status records attempt {n}: it was removed",
             layout.display(path)
         ),
@@ -43,10 +50,10 @@ pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Res
         Some(n) if n == 0 || (latest > 0 && n > latest) => {
             bail!("{id} has no attempt {n}: its attempts are 1 to {latest}")
         }
-        // No status to say which attempt is the latest: only a kept log
-        // names its attempt.
-        Some(n) if latest == 0 => layout.attempt_log_file(id, n),
-        Some(n) if n < latest => layout.attempt_log_file(id, n),
+        // A kept log names its attempt; the latest one is the task's log.
+        Some(n) if n < latest || latest == 0 || layout.attempt_log_file(id, n).exists() => {
+            layout.attempt_log_file(id, n)
+        }
         _ => layout.log_file(id),
     };
     // A first attempt's log is made, empty, ahead of its start.

@@ -134,7 +134,7 @@ impl Why<'_> {
             println!("{id} has ended; its work waits in the merge queue");
         }
         let agent = s.agent_id.map_or("-".to_owned(), |a| a.to_string());
-        let reset = layout.cmd(&format!("reset {id}"));
+        let reset = layout.task_cmd("reset", id);
         match s.status {
             State::Completed => {
                 println!(
@@ -165,8 +165,8 @@ impl Why<'_> {
             // Said above: its agent has ended.
             State::Running if s.merging => {}
             State::Running => {
-                let since = s.started_at.as_deref().and_then(status::parse_timestamp);
-                let elapsed = since
+                let elapsed = s
+                    .started()
                     .and_then(|t| SystemTime::now().duration_since(t).ok())
                     .unwrap_or_default();
                 println!(
@@ -216,8 +216,8 @@ impl Why<'_> {
                 println!("  {}", self.next_step(s, &reset));
             }
             State::AwaitingApproval => {
-                let approve = layout.cmd(&format!("approve {id}"));
-                let reject = layout.cmd(&format!("reject {id} --reason TEXT"));
+                let approve = layout.task_cmd("approve", id);
+                let reject = format!("{} --reason TEXT", layout.task_cmd("reject", id));
                 if s.completed_at.is_some() {
                     println!(
                         "{id} completed (attempt {}, {agent}) and awaits approval of its result: what depends on it waits",
@@ -237,11 +237,26 @@ impl Why<'_> {
                 let names: Vec<&str> = causes.iter().map(|&c| graph.tasks[c].id.as_str()).collect();
                 let shown = match (names.is_empty(), &s.blocked_by) {
                     (false, _) => names.join(", "),
-                    (true, Some(by)) => by.clone(),
+                    // What blocked it has not failed since (run again, or
+                    // reset).
+                    (true, Some(by)) => {
+                        let next = match self.resumed(s) {
+                            true => format!(
+                                "the next `{}` resumes the run that blocked it, which keeps it blocked; `{}` runs it again",
+                                layout.cmd("orchestrate"),
+                                layout.task_cmd("reset", id)
+                            ),
+                            false => format!("the next `{}` takes it up again", layout.cmd("orchestrate")),
+                        };
+                        println!(
+                            "{id} is recorded blocked by {by}, which has not failed since: {next}"
+                        );
+                        return;
+                    }
                     // Written by hand, or by a tool: nothing upstream
                     // failed, so nothing holds it.
                     (true, None) => {
-                        let reset = layout.cmd(&format!("reset {id}"));
+                        let reset = layout.task_cmd("reset", id);
                         println!("{id} is recorded blocked, by nothing that failed upstream (its status names none): `{reset}` clears it");
                         return;
                     }
@@ -256,7 +271,7 @@ impl Why<'_> {
                 }
                 let whys: Vec<String> = names
                     .iter()
-                    .map(|n| format!("`{}`", layout.cmd(&format!("why {n}"))))
+                    .map(|n| format!("`{}`", layout.task_cmd("why", n)))
                     .collect();
                 println!(
                     "  it runs once {} completed ({})",
@@ -269,6 +284,13 @@ impl Why<'_> {
                 );
             }
         }
+    }
+
+    /// Whether the next run resumes the run that wrote `s`: it was stopped
+    /// before it ended, and keeps its final failures and blocks.
+    fn resumed(&self, s: &Status) -> bool {
+        runs::last(self.layout)
+            .is_some_and(|run| !run.finished && s.run_id.as_deref() == Some(run.id.as_str()))
     }
 
     /// What the next run does with a failed task, and how to change it.
@@ -286,9 +308,16 @@ impl Why<'_> {
                 "it was {how}: it stays failed, and what depends on it blocked, until `{reset}`"
             );
         }
-        let resumed = runs::last(self.layout)
-            .is_some_and(|run| !run.finished && s.run_id.as_deref() == Some(run.id.as_str()));
-        if resumed {
+        if self.resumed(s) {
+            let graph = &self.defs.graph;
+            let retries = graph.get(&s.task_id).map(|t| graph.tasks[t].retries);
+            if let Some(retries) = retries.filter(|&r| s.tries <= r) {
+                return format!(
+                    "its run was stopped before it ended: the next `{orchestrate}` resumes that run and tries it again (try {} of {}); `{reset}` clears it now",
+                    s.tries + 1,
+                    retries + 1
+                );
+            }
             format!(
                 "its run was stopped before it ended: the next `{orchestrate}` resumes that run, which keeps it failed; `{reset}` runs it again"
             )
@@ -416,7 +445,7 @@ impl Why<'_> {
         if budget.reached() {
             println!("  waits on the budget: {}", budget.reached_message());
         } else if run::approvals::waits_to_start(layout, &defs.config, task) {
-            let approve = layout.cmd(&format!("approve {}", task.id));
+            let approve = layout.task_cmd("approve", &task.id);
             match approvals::revoked(layout, &task.id) {
                 Some((approval, changed)) => println!(
                     "  awaits approval to start: {} (`{approve}`)",

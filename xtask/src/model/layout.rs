@@ -42,6 +42,12 @@ impl Layout {
         }
     }
 
+    /// `cmd` of `verb` on task (or phase) `id`, quoted for the shell (an id
+    /// may hold a space, or `<`, `&`).
+    pub fn task_cmd(&self, verb: &str, id: &str) -> String {
+        self.cmd(&format!("{verb} {}", shell_word(id)))
+    }
+
     /// `workspace/<folder>/<id><suffix>`, made in one allocation: these
     /// paths are made for each task, many times (a view of 100,000 tasks
     /// makes 100,000 status paths), where `join` and `format!` made three.

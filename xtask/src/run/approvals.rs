@@ -105,7 +105,7 @@ impl Run<'_> {
         } else {
             "awaits approval to start"
         };
-        let approve = self.layout.cmd(&format!("approve {id}"));
+        let approve = self.layout.task_cmd("approve", &id);
         self.printer
             .event(Tone::Warn, "approval", &id, &format!("{what}: `{approve}`"));
         self.awaiting.insert(t, ran);

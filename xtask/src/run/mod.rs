@@ -736,8 +736,8 @@ impl Run<'_> {
                 .awaiting
                 .iter()
                 .map(|(&t, &ran)| {
-                    let approve = format!("approve {}", self.graph.tasks[t].id);
-                    (t, ran, self.layout.cmd(&approve))
+                    let approve = self.layout.task_cmd("approve", &self.graph.tasks[t].id);
+                    (t, ran, approve)
                 })
                 .collect(),
             budget_reached: self.budget.reached().then(|| self.budget.reached_message()),

@@ -175,7 +175,7 @@ impl<'a> Plan<'a> {
             let id = &self.graph.tasks[t].id;
             println!(
                 "Awaits approval: {id} (`{}`)",
-                self.layout.cmd(&format!("approve {id}"))
+                self.layout.task_cmd("approve", id)
             );
         }
         const SHOWN: usize = 10;
@@ -301,7 +301,7 @@ impl<'a> Plan<'a> {
             let why = match self.readiness.node(t) {
                 Node::Failed => {
                     let error = self.history[t].error.as_deref().unwrap_or("failed");
-                    let reset = self.layout.cmd(&format!("reset {}", task.id));
+                    let reset = self.layout.task_cmd("reset", &task.id);
                     format!("failed, and stays so: {error} (`{reset}` runs it again)")
                 }
                 Node::Blocked => {
@@ -528,7 +528,7 @@ impl Waits<'_> {
                     Some(p) if readiness.node(p) == Node::Completed => {
                         let producer = &graph.tasks[p];
                         let id = &producer.id;
-                        let reset = self.layout.cmd(&format!("reset {id}"));
+                        let reset = self.layout.task_cmd("reset", id);
                         // A declared output was checked when it completed:
                         // it went since. One a glob stood for may never have
                         // been written.

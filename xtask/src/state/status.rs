@@ -304,6 +304,15 @@ impl Status {
         })
     }
 
+    /// When its attempt started: to the nanosecond where the status says
+    /// (`attempt_since_ns`), else to the second (`started_at`).
+    pub fn started(&self) -> Option<SystemTime> {
+        match self.attempt_since_ns {
+            Some(ns) => SystemTime::UNIX_EPOCH.checked_add(Duration::from_nanos(ns)),
+            None => self.started_at.as_deref().and_then(parse_timestamp),
+        }
+    }
+
     /// Until when a rate limit pauses the task, if one did: it waits for
     /// its pool, and has not failed.
     pub fn paused_until(&self) -> Option<SystemTime> {
@@ -456,14 +465,14 @@ pub fn read(layout: &Layout, id: &str) -> Result<Option<Status>, ReadError> {
                 return Err(ReadError::OtherTask {
                     path: shown(),
                     task_id: status.task_id,
-                    reset: layout.cmd(&format!("reset {id}")),
+                    reset: layout.task_cmd("reset", id),
                 })
             }
             Err(error) => {
                 return Err(ReadError::Corrupt {
                     path: shown(),
                     error,
-                    reset: layout.cmd(&format!("reset {id}")),
+                    reset: layout.task_cmd("reset", id),
                 })
             }
         }

@@ -261,7 +261,7 @@ impl Seen {
             },
             State::Running => Seen::Running {
                 agent: s.agent_id,
-                started: s.started_at.as_deref().and_then(status::parse_timestamp),
+                started: s.started(),
                 alive: s.looked_after(),
                 queued: s.queued,
                 merging: s.merging,

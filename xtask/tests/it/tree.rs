@@ -141,6 +141,16 @@ pub fn git_in(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
+/// Whether the command line `cmdline` (its arguments NUL-separated) names
+/// the folder `root` or a path in it: not a longer name it begins
+/// (`/tmp/xtask-it-7-12` for `/tmp/xtask-it-7-1`, another test's tree).
+fn names_path(cmdline: &str, root: &str) -> bool {
+    cmdline.match_indices(root).any(|(at, _)| {
+        let next = cmdline[at + root.len()..].chars().next();
+        matches!(next, None | Some('/' | ' ' | '\0'))
+    })
+}
+
 /// Shell that appends a line to the task's launch marker.
 pub const MARK: &str = r#"mkdir -p markers && echo $$ >> "markers/$(echo $TASK_ID | tr / _)""#;
 
@@ -155,7 +165,8 @@ impl Drop for Tree {
             };
             let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
             let cwd = std::fs::read_link(entry.path().join("cwd")).unwrap_or_default();
-            if String::from_utf8_lossy(&cmdline).contains(&root) || cwd.starts_with(&self.root) {
+            if names_path(&String::from_utf8_lossy(&cmdline), &root) || cwd.starts_with(&self.root)
+            {
                 unsafe { libc::kill(pid, libc::SIGKILL) };
             }
         }

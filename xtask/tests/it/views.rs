@@ -122,7 +122,7 @@ fn logs_prints_each_attempt() {
         .says("attempt 1");
     t.run(&["logs", "01-a/bad", "--attempt", "5"])
         .code(2)
-        .says("01-a/bad has no log of attempt 5");
+        .says("01-a/bad has no attempt 5: its attempts are 1 to 1");
 }
 
 /// Waiting for a task to start ends when it ran too quickly to be seen
@@ -632,4 +632,78 @@ fn a_task_file_removed_during_the_run_leaves_the_live_view() {
         q.contains("]     0/1 ") || q.contains("]     1/1 "),
         "{last}"
     );
+}
+
+/// After `reset`, the latest log is still the attempt the logs on disk
+/// say it is: `--attempt` finds it by its number.
+#[test]
+fn logs_of_an_attempt_by_number_after_a_reset() {
+    let t = Tree::new();
+    t.task(
+        "p/a",
+        &format!(
+            "retries: 1\n{}",
+            sh("echo attempt $TASK_ATTEMPT; test $TASK_ATTEMPT -ge 2")
+        ),
+    );
+    t.run(&["orchestrate"]).code(0);
+    t.run(&["reset", "p/a"]).code(0);
+    t.run(&["logs", "p/a", "--attempt", "2"])
+        .code(0)
+        .says("attempt 2");
+    t.run(&["logs", "p/a", "--attempt", "1"])
+        .code(0)
+        .says("attempt 1");
+}
+
+/// `why` of a failed task whose run was killed with a retry still owed
+/// says the next run tries it again, as that run does.
+#[test]
+fn why_says_a_killed_run_s_retry_is_still_owed() {
+    let t = Tree::new();
+    t.task(
+        "p/a",
+        &format!(
+            "retries: 1\n{}",
+            sh("while [ ! -e go ]; do sleep 0.01; done; exit 4")
+        ),
+    );
+    let mut run = t.start(&["orchestrate"]);
+    wait_for("p/a to run", || {
+        t.exists("workspace/status/p/a.json") && t.state("p/a") == "running"
+    });
+    run.kill().unwrap();
+    run.wait().unwrap();
+    t.write("go", "");
+    t.run(&["monitor"]).code(1);
+    t.run(&["why", "p/a"])
+        .says("resumes that run and tries it again (try 2 of 2)");
+    t.run(&["orchestrate"]).code(1);
+    assert_eq!(t.status("p/a")["attempt"], 2);
+}
+
+/// A task recorded blocked by one that has completed since: `why` says
+/// the next run takes it up, not that it waits for that one.
+#[test]
+fn why_of_a_task_blocked_by_one_completed_since() {
+    let t = Tree::new();
+    t.task("p/a", &sh("test -e ok"));
+    t.task("p/b", &format!("dependencies: [p/a]\n{}", sh("true")));
+    t.run(&["orchestrate"]).code(1);
+    t.write("ok", "");
+    t.run(&["launch", "p/a"]).code(0);
+    t.run(&["why", "p/b"])
+        .says("p/b is recorded blocked by p/a, which has not failed since: the next `")
+        .says("orchestrate` takes it up again");
+}
+
+/// The commands a message suggests quote a task id the shell would split
+/// (a phase folder with a space): pasted, they work.
+#[test]
+fn suggested_commands_quote_task_ids() {
+    let t = Tree::new();
+    t.task("01-my phase/a", &sh("exit 1"));
+    t.run(&["orchestrate"]).code(1);
+    t.run(&["why", "01-my phase/a"])
+        .says("reset '01-my phase/a'`");
 }
