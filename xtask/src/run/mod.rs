@@ -348,7 +348,7 @@ impl Run<'_> {
                 let ended = records::recorded_end(self.layout, id, active.attempt).is_some();
                 let under = active
                     .adopted
-                    .filter(|s| active.pid == 0 && !ended && s.alive());
+                    .filter(|&s| active.pid == 0 && !ended && recovery::supervisor_runs(s));
                 let said = match under {
                     Some(supervisor) => Some(format!(
                         "still running, under its supervisor (pid {})",
@@ -589,8 +589,9 @@ impl Run<'_> {
     /// SIGKILL to every running task: once the grace period is over, or
     /// `asked` by a second interrupt (then the supervisor is asked too).
     fn kill_all(&mut self, asked: bool) {
+        let grace = (!asked).then_some(self.config.kill_grace);
         self.running
-            .kill_all(self.executor.as_mut(), self.layout, &self.graph, asked);
+            .kill_all(self.executor.as_mut(), self.layout, &self.graph, grace);
         self.kill_at = None;
     }
 

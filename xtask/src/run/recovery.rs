@@ -8,9 +8,8 @@ use std::time::SystemTime;
 use crate::git::worktrees::Prepared;
 use crate::model::layout::Layout;
 use crate::run::attempt::Active;
-use crate::state::outputs;
 use crate::state::records::{self, recorded_end, recorded_pid};
-use crate::state::status::{self, AgentSlot, Status};
+use crate::state::status::{AgentSlot, Status};
 use crate::sys::process::{self, Process};
 
 /// A task recorded as running, as found.
@@ -45,6 +44,7 @@ pub fn assess(
         pid: status.supervisor_pid.unwrap_or(0),
         start: status.supervisor_start,
     };
+    let supervisor_alive = supervisor_runs(supervisor);
     let recorded = recorded_end(layout, id, status.attempt).is_some();
     let submitted = job.is_some();
     let pid = status
@@ -53,11 +53,20 @@ pub fn assess(
         .or_else(|| {
             // Its supervisor died too before anyone wrote its pid (its
             // first second): a task still running says who it is.
-            let orphaned = !recorded && !submitted && !supervisor.alive();
+            let orphaned = !recorded && !submitted && !supervisor_alive;
             orphaned.then(|| process::find_task(layout.workspace.as_str(), id, status.attempt))?
         })
         .unwrap_or(0);
-    if pid == 0 && !recorded && !supervisor.alive() && !submitted {
+    // Never handed to a supervisor (none recorded), or handed to one that
+    // marked it had written the pid file of every task it had: it never
+    // started. Gone with a supervisor that did not mark, it may have run
+    // and ended unseen: adopted, then `lost` (its retries decide), never
+    // silently run again.
+    let handed_over = status.supervisor_pid.is_none()
+        || layout
+            .handover_mark(supervisor.pid, supervisor.start)
+            .exists();
+    if pid == 0 && !recorded && !supervisor_alive && !submitted && handed_over {
         return Found::NeverStarted;
     }
     // A Slurm job is followed by our poller, which records its end; with
@@ -69,16 +78,7 @@ pub fn assess(
         // Its start to the nanosecond where recorded (the file system's
         // clock), not `started_at`'s whole seconds: the duration goes into
         // the history that orders later runs.
-        started: status
-            .attempt_since_ns
-            .map(outputs::from_ns)
-            .or_else(|| {
-                status
-                    .started_at
-                    .as_deref()
-                    .and_then(status::parse_timestamp)
-            })
-            .unwrap_or_else(SystemTime::now),
+        started: status.started().unwrap_or_else(SystemTime::now),
         since_ns: status.attempt_since_ns,
         pid,
         pid_start: status.pid_start.or_else(|| process::start_time(pid)),
@@ -105,8 +105,15 @@ pub fn adopted_ended(layout: &Layout, id: &str, active: &mut Active) -> bool {
     let Some(supervisor) = active.adopted else {
         return false;
     };
+    let supervisor_alive = supervisor_runs(supervisor);
     if active.pid == 0 {
-        if let Some(pid) = recorded_pid(layout, id) {
+        // Its supervisor gone before it wrote the task's pid: a task still
+        // running says who it is (never taken for ended while it runs).
+        let found = recorded_pid(layout, id).or_else(|| {
+            let orphaned = !supervisor_alive;
+            orphaned.then(|| process::find_task(layout.workspace.as_str(), id, active.attempt))?
+        });
+        if let Some(pid) = found {
             active.pid = pid;
             active.pid_start = process::start_time(pid);
         }
@@ -115,5 +122,13 @@ pub fn adopted_ended(layout: &Layout, id: &str, active: &mut Active) -> bool {
         pid: active.pid,
         start: active.pid_start,
     };
-    recorded_end(layout, id, active.attempt).is_some() || (!task.alive() && !supervisor.alive())
+    recorded_end(layout, id, active.attempt).is_some() || (!task.alive() && !supervisor_alive)
+}
+
+/// Whether the supervisor `supervisor` still runs. Its process alone: it
+/// leads a process group of its own, which its zombie (an exit not reaped
+/// yet, by a slow init) keeps in being, and which `Process::alive` would
+/// take for a live member.
+pub fn supervisor_runs(supervisor: Process) -> bool {
+    process::is_same_process(supervisor.pid, supervisor.start)
 }

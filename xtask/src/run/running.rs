@@ -2,7 +2,7 @@
 //! 1 and reused, lowest first, so the report's lanes stay few.
 
 use std::collections::{BTreeSet, HashMap};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::executor::Executor;
 use crate::model::graph::Graph;
@@ -135,29 +135,33 @@ impl Running {
         }
     }
 
-    /// SIGKILL to every attempt, now; `asked` (a second interrupt): also
-    /// through the executor for local tasks, whose pid the run may not know.
+    /// SIGKILL to every attempt, now: `grace` after the SIGTERM of a stop,
+    /// or at once (`None`: a second interrupt), then also through the
+    /// executor for a local task whose pid the run does not know yet.
     pub fn kill_all(
         &self,
         mut executor: Option<&mut Executor>,
         layout: &Layout,
         graph: &Graph,
-        asked: bool,
+        grace: Option<Duration>,
     ) {
+        let said = match grace {
+            Some(grace) => format!(
+                "xtask: still running {} after SIGTERM: SIGKILL sent",
+                humantime::format_duration(grace)
+            ),
+            None => "xtask: interrupted again: SIGKILL sent to the task's processes".to_owned(),
+        };
         for (&t, active) in &self.active {
+            let id = &graph.tasks[t].id;
             if active.pid != 0 {
-                if active.adopted.is_some() {
-                    let said = match asked {
-                        true => "xtask: interrupted again: SIGKILL sent to the task's processes",
-                        false => "xtask: still running after SIGTERM: SIGKILL sent",
-                    };
-                    logs::append_line(&layout.log_file(&graph.tasks[t].id), said);
-                }
+                // Said here, before the signal: reaped at once, the task
+                // may be gone before its supervisor could say it.
+                logs::append_line(&layout.log_file(id), &said);
                 process::signal_group(active.pid, libc::SIGKILL);
             }
-            let id = &graph.tasks[t].id;
             match &mut executor {
-                Some(executor) if asked => executor.kill_now(id),
+                Some(executor) if grace.is_none() && active.pid == 0 => executor.kill_now(id),
                 Some(executor) => executor.kill(id),
                 None => {}
             }

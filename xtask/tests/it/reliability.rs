@@ -505,8 +505,11 @@ fn an_exit_record_of_an_earlier_attempt_is_not_taken_for_the_current_one() {
     let t = Tree::new();
     t.task("p/a", &sh(MARK));
     // Attempt 2 was about to start when everything died; attempt 1's
-    // record is still there.
+    // record is still there; the supervisor had handed over every task it
+    // had (its mark): attempt 2 never reached it.
     running_under_a_dead_supervisor(&t, "p/a", 2);
+    let dead = t.status("p/a")["supervisor_pid"].clone();
+    t.write(&format!("workspace/pids/.handed-over-{dead}-1"), "");
     t.write(
         "workspace/pids/p/a.exit",
         r#"{"ending":"exited","exit_code":9,"ended_at":"2025-01-01T00:00:00Z","attempt":1}"#,
@@ -729,8 +732,14 @@ fn one_ctrl_c_gives_a_stubborn_task_its_grace_then_sigkill() {
     let log = interrupted_log(&t, orchestrator);
     assert!(log.contains("SIGTERM sent"), "{log}");
     // Killed when its grace ran out (by whichever of the run and the
-    // supervisor saw it first), not as if interrupted twice.
+    // supervisor saw it first), not as if interrupted twice, and said.
     assert!(!log.contains("interrupted again"), "{log}");
+    assert_eq!(
+        log.matches("xtask: still running 1s after SIGTERM: SIGKILL sent")
+            .count(),
+        1,
+        "{log}"
+    );
 }
 
 #[test]
@@ -771,7 +780,7 @@ fn an_adopted_task_stopped_by_ctrl_c_is_interrupted() {
         "{log}"
     );
     assert!(
-        log.contains("xtask: still running after SIGTERM: SIGKILL sent"),
+        log.contains("xtask: still running 1s after SIGTERM: SIGKILL sent"),
         "{log}"
     );
 }
@@ -1237,4 +1246,83 @@ fn hundreds_of_tasks_started_at_once_all_run_to_their_end() {
         }
     }
     assert_eq!(most, n, "all started before the first end was recorded");
+}
+
+/// Orchestrator and supervisor killed together in a task's first second,
+/// the task ran on and ended before the next run: with no mark of its
+/// supervisor's, nothing says it never started. It is `lost` (its retries
+/// decide), never silently run a second time.
+#[test]
+fn a_task_that_may_have_run_unseen_is_lost_not_run_again() {
+    let t = Tree::new();
+    t.task("p/a", &format!("retries: 0\n{}", sh(MARK)));
+    running_under_a_dead_supervisor(&t, "p/a", 1);
+    t.run(&["orchestrate"]).code(1).says("lost");
+    assert_eq!(t.launches("p/a"), 0);
+    assert_eq!(t.status("p/a")["ending"], "lost");
+}
+
+/// Orchestrator and supervisor killed together; the supervisor's exit not
+/// reaped yet (a slow init leaves it a zombie, still leading its process
+/// group): it counts as gone. Its task, still running, is found by its
+/// environment and followed to its end, never killed nor taken for ended.
+#[test]
+fn a_task_under_a_supervisor_not_reaped_yet_is_followed_not_killed() {
+    use std::os::unix::process::CommandExt;
+    let t = Tree::new();
+    t.task("p/a", &format!("retries: 0\n{}", sh(MARK)));
+    let mut supervisor = std::process::Command::new("true")
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let pid = supervisor.id();
+    let stat = format!("/proc/{pid}/stat");
+    wait_for("the supervisor to exit", || {
+        let text = std::fs::read_to_string(&stat).unwrap();
+        text[text.rfind(')').unwrap() + 2..].starts_with('Z')
+    });
+    let status = serde_json::json!({
+        "version": 1, "task_id": "p/a", "status": "running", "started_at": "2025-01-01T00:00:00Z",
+        "agent_id": "agent-1", "attempt": 1, "supervisor_pid": pid, "supervisor_start": start_of(pid),
+    });
+    t.write("workspace/status/p/a.json", &status.to_string());
+    let mut task = orphan_of(&t, "p/a", "while [ ! -f release ]; do sleep 0.02; done");
+    let mut run = spawn_orchestrate(&t, "run.out");
+    wait_for("the adoption by its pid", || {
+        t.read("run.out")
+            .contains(&format!("still running, pid {}", task.id()))
+    });
+    t.write("release", "");
+    assert!(task.wait().unwrap().success(), "the task was killed");
+    assert_eq!(run.wait().unwrap().code(), Some(1), "{}", t.read("run.out"));
+    assert_eq!(t.status("p/a")["ending"], "lost");
+    assert_eq!(t.launches("p/a"), 0);
+    supervisor.wait().unwrap();
+}
+
+/// A task that outlives its grace after a stop is killed, and its log
+/// says so, however the run and its supervisor raced to it.
+#[test]
+fn the_sigkill_after_a_stop_s_grace_is_in_the_log() {
+    let t = Tree::new();
+    t.config("kill_grace: 1s\n");
+    t.task(
+        "p/t",
+        &sh("trap 'echo ignoring TERM' TERM; echo $$ > $TASK_OUTPUT_DIR/pid; while true; do sleep 0.2; done"),
+    );
+    let orchestrator = spawn_orchestrate(&t, "out");
+    wait_for("the task to start", || {
+        pid_written(&t, "workspace/outputs/p/t/pid")
+    });
+    wait_for("the run to know its pid", || {
+        t.status("p/t")["pid"].is_u64()
+    });
+    signal(orchestrator.id(), libc::SIGTERM);
+    let out = orchestrator.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(143));
+    let log = t.read("workspace/logs/p/t.log");
+    assert!(
+        log.contains("xtask: still running 1s after SIGTERM: SIGKILL sent"),
+        "{log}"
+    );
 }
