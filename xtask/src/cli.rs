@@ -44,7 +44,7 @@ pub enum Command {
         /// Task id, or a phase (`01-analysis` or `analysis`)
         task: String,
         /// Why, recorded as the task's error
-        #[arg(long, default_value = crate::commands::block::BY_HAND, value_parser = clap::builder::NonEmptyStringValueParser::new())]
+        #[arg(long, default_value = crate::commands::block::BY_HAND, value_parser = one_line)]
         reason: String,
     },
     /// Approve a task (or a phase's tasks) that awaits approval: to start, or its result
@@ -52,21 +52,21 @@ pub enum Command {
         /// Task id, or a phase (`01-analysis` or `analysis`)
         task: String,
         /// Who approves [default: $USER, else "someone"]
-        #[arg(long, value_name = "NAME", value_parser = clap::builder::NonEmptyStringValueParser::new())]
+        #[arg(long, value_name = "NAME", value_parser = one_line)]
         by: Option<String>,
         /// Recorded with the approval
         #[arg(long, value_name = "TEXT")]
         note: Option<String>,
     },
-    /// Reject a task that awaits approval: it fails with the reason, and what depends on it is blocked
+    /// Reject a task (or a phase's tasks) that awaits approval: it fails with the reason, and what depends on it is blocked
     Reject {
-        /// Task id
+        /// Task id, or a phase (each of its tasks that awaits approval)
         task: String,
         /// Why, recorded as the task's error
-        #[arg(long, value_name = "TEXT", value_parser = clap::builder::NonEmptyStringValueParser::new())]
+        #[arg(long, value_name = "TEXT", value_parser = one_line)]
         reason: String,
         /// Who rejects [default: $USER, else "someone"]
-        #[arg(long, value_name = "NAME", value_parser = clap::builder::NonEmptyStringValueParser::new())]
+        #[arg(long, value_name = "NAME", value_parser = one_line)]
         by: Option<String>,
     },
     /// Clear tasks' status (and the blocks they caused) so they run again
@@ -186,6 +186,18 @@ pub struct Orchestrate {
     /// Print only the summary
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+/// A name or a reason: shown on one line in every view, so one line of
+/// text, not empty.
+fn one_line(text: &str) -> Result<String, String> {
+    if text.trim().is_empty() {
+        return Err("must not be empty".to_owned());
+    }
+    if text.chars().any(char::is_control) {
+        return Err("must be one line, without newlines or other control characters".to_owned());
+    }
+    Ok(text.to_owned())
 }
 
 #[cfg(test)]

@@ -12,7 +12,6 @@ use anyhow::{bail, Result};
 use crate::model::config::Approve;
 use crate::model::definitions::{self, Definitions};
 use crate::model::layout::Layout;
-use crate::model::task;
 use crate::run::notify::Notifiers;
 use crate::run::plan::Plan;
 use crate::run::Options;
@@ -36,7 +35,7 @@ pub fn run(layout: &Layout, name: &str, decided: &Decided) -> Result<i32> {
     let defs = definitions::load(layout)?;
     let named = defs.tasks_named(name)?;
     let single = named.len() == 1;
-    let by_id = defs.graph.get(task::normalize_id(name)).is_some();
+    let by_id = defs.graph.get(layout.typed_id(name)).is_some();
     let mut chosen = Vec::new();
     for t in named {
         match decidable(layout, &defs, t, decided.decision, by_id) {
@@ -111,8 +110,9 @@ pub fn run(layout: &Layout, name: &str, decided: &Decided) -> Result<i32> {
                 }
             }
             Held::Ours(_) => {
-                apply(layout, &defs, t, &approval, &mut changes)?;
+                // Before what it blocks, which `apply` says.
                 println!("{verb} {}", task.id);
+                apply(layout, &defs, t, &approval, &mut changes)?;
             }
         }
     }

@@ -9,7 +9,6 @@ use anyhow::{bail, Result};
 
 use crate::model::definitions;
 use crate::model::layout::Layout;
-use crate::model::task;
 use crate::run::plan::Plan;
 use crate::run::readiness::Node;
 use crate::run::Options;
@@ -35,7 +34,7 @@ pub fn run(layout: &Layout, name: &str, reason: &str) -> Result<i32> {
     let mut events = events::Log::open(layout, None)?;
     let completed = |t: usize| plan.readiness().node(t) == Node::Completed;
     if named.iter().all(|&t| completed(t)) {
-        let what = match graph.get(task::normalize_id(name)) {
+        let what = match graph.get(layout.typed_id(name)) {
             Some(_) => format!("{name} is"),
             None => format!("every task of {name} is"),
         };

@@ -10,11 +10,10 @@ use anyhow::{Context, Result};
 
 use crate::model::definitions;
 use crate::model::layout::Layout;
-use crate::model::task;
 use crate::state::events::Event;
 
 pub fn run(layout: &Layout, follow: bool, task: Option<&str>, json: bool) -> Result<i32> {
-    let task = task.map(task::normalize_id);
+    let task = task.map(|typed| layout.typed_id(typed));
     let path = layout.events_file();
     let mut file = match File::open(&path) {
         Ok(file) => Some(file),

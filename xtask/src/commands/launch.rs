@@ -5,12 +5,12 @@ use anyhow::{bail, Result};
 
 use crate::commands::orchestrate;
 use crate::model::layout::Layout;
-use crate::model::task::{self, Task};
+use crate::model::task::Task;
 use crate::run::{Mode, Options};
 use crate::state::status::{self, State};
 
 pub fn run(layout: &Layout, id: &str) -> Result<i32> {
-    let wanted = task::normalize_id(id);
+    let wanted = layout.typed_id(id);
     let defs = orchestrate::load(layout, &|task: &Task| task.id == wanted)?;
     let id = defs.graph.tasks[defs.task(id)?].id.clone();
     if status::state_of(layout, &id) == Some(State::Completed) {

@@ -7,12 +7,11 @@ use anyhow::{bail, Context, Result};
 
 use crate::model::definitions;
 use crate::model::layout::Layout;
-use crate::model::task;
 use crate::state::logs;
 use crate::state::status::{self, State};
 
 pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Result<i32> {
-    let id = task::normalize_id(id);
+    let id = layout.typed_id(id);
     if !layout.task_file(id).is_file() && !layout.log_file(id).exists() {
         // Read the definitions only now: a log is shown even while they
         // have problems.
@@ -108,14 +107,14 @@ fn wait_for_start(layout: &Layout, id: &str, path: &camino::Utf8Path) -> Result<
     );
     loop {
         let state = status::state_of(layout, id);
+        // Waiting for a person to approve its start is not starting yet.
+        let waits = matches!(state, None | Some(State::AwaitingApproval));
         match std::fs::File::open(path) {
-            Ok(file) if state.is_some() || file.metadata().is_ok_and(|m| m.len() > 0) => {
-                return Ok(file)
-            }
+            Ok(file) if !waits || file.metadata().is_ok_and(|m| m.len() > 0) => return Ok(file),
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 return Err(e).with_context(|| format!("cannot open {path}"))
             }
-            Err(_) if state.is_some_and(|s| s != State::Running) => {
+            Err(_) if !waits && state != Some(State::Running) => {
                 bail!(
                     "{id} is {}, with no log: it did not run",
                     state.unwrap_or(State::Running)

@@ -6,13 +6,13 @@ use anyhow::Result;
 use crate::cli;
 use crate::model::definitions::{self, names_phase, Definitions, Runs};
 use crate::model::layout::Layout;
-use crate::model::task::{self, Task};
+use crate::model::task::Task;
 use crate::run::plan::Plan;
 use crate::run::{self, Mode, Options};
 use crate::state::lock;
 
 pub fn run(layout: &Layout, args: &cli::Orchestrate) -> Result<i32> {
-    let ids: Vec<&str> = args.tasks.iter().map(|id| task::normalize_id(id)).collect();
+    let ids: Vec<&str> = args.tasks.iter().map(|id| layout.typed_id(id)).collect();
     let selects = |task: &Task| match &args.phase {
         Some(phase) => names_phase(phase, task.phase()),
         None => ids.is_empty() || ids.contains(&task.id.as_str()),

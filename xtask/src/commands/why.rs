@@ -11,7 +11,7 @@ use crate::model::config::UNNAMED_POOL;
 use crate::model::definitions::{self, Definitions};
 use crate::model::graph::{Dep, Graph};
 use crate::model::layout::Layout;
-use crate::model::task::{self, phase_key};
+use crate::model::task::phase_key;
 use crate::run::budget::Budget;
 use crate::run::plan::Plan;
 use crate::run::readiness::Node;
@@ -31,7 +31,7 @@ pub fn run(layout: &Layout, name: &str) -> Result<i32> {
         statuses: HashMap::new(),
         warnings: Vec::new(),
     };
-    let is_task = defs.graph.get(task::normalize_id(name)).is_some();
+    let is_task = defs.graph.get(layout.typed_id(name)).is_some();
     match defs.phase(name) {
         Ok(phase) if !is_task => why.phase(&phase),
         _ => {

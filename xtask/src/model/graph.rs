@@ -305,9 +305,19 @@ impl Graph {
             }
         }
         for input in &task.inputs {
-            let Some(d) = self.producer(input).filter(|&d| d != t) else {
+            let Some(d) = self.producer(input) else {
                 continue;
             };
+            if d == t {
+                // It would wait for itself: it could never start.
+                problems.push(self.problem_at(
+                    t,
+                    "inputs",
+                    input,
+                    format!("input `{input}` is in the task's own output folder: it would wait for itself; an output of its own is written, not read as an input"),
+                ));
+                continue;
+            }
             deps.push(Dep::Task(d));
             if let Some(problem) = self.undeclared(t, d, input) {
                 problems.push(problem);

@@ -42,6 +42,15 @@ impl Layout {
         }
     }
 
+    /// A task id (or phase) as a user may type it: also as its file's path,
+    /// from the root, under `tasks/` or whole (as the tool prints it).
+    pub fn typed_id<'a>(&self, typed: &'a str) -> &'a str {
+        let under_tasks = typed
+            .strip_prefix(self.tasks.as_str())
+            .and_then(|rest| rest.strip_prefix('/'));
+        crate::model::task::normalize_id(under_tasks.unwrap_or(typed))
+    }
+
     /// `cmd` of `verb` on task (or phase) `id`, quoted for the shell (an id
     /// may hold a space, or `<`, `&`).
     pub fn task_cmd(&self, verb: &str, id: &str) -> String {

@@ -196,7 +196,7 @@ impl Run<'_> {
         if self.options.rerun_stale {
             for (t, changed) in stale {
                 let id = &self.graph.tasks[*t].id;
-                self.printer.line(
+                self.printer.note(
                     Tone::Warn,
                     &format!("stale  {id}: {changed} changed since it completed: it runs again, with what is downstream"),
                 );

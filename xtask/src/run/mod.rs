@@ -195,7 +195,7 @@ pub fn run(
         let (printer, inbox) = (&run.printer, &mut run.inbox);
         let moment = Some(Duration::from_millis(50));
         notifiers.finish(
-            |line| printer.line(Tone::Plain, &format!("{line}; Ctrl-C drops them")),
+            |line| printer.note(Tone::Plain, &format!("{line}; Ctrl-C drops them")),
             || matches!(inbox.next(None, moment), Some(Incoming::Signal(_))),
         );
     }

@@ -517,7 +517,65 @@ fn an_empty_reason_or_name_is_refused() {
     t.run(&["block", "p/c", "--reason", ""])
         .code(2)
         .says("--reason");
+    // One line: every view shows it on one.
+    t.run(&["reject", "p/c", "--reason", "a\nb"])
+        .code(2)
+        .says("must be one line");
     assert_eq!(t.state("p/c"), "awaiting_approval");
+}
+
+/// `reject` says what it rejects before what that blocks.
+#[test]
+fn reject_says_the_task_before_what_it_blocks() {
+    let t = Tree::new();
+    t.task(
+        "p/a",
+        &format!(
+            "approve: after
+{}",
+            sh("true")
+        ),
+    );
+    t.task(
+        "p/b",
+        &format!(
+            "dependencies: [p/a]
+{}",
+            sh("true")
+        ),
+    );
+    t.run(&["orchestrate"]).code(4);
+    let out = t.run(&["reject", "p/a", "--reason", "no"]);
+    out.code(0);
+    let rejected = out.stdout.find("rejected p/a").expect("rejected p/a");
+    let blocked = out.stdout.find("blocked  p/b").expect("blocked p/b");
+    assert!(rejected < blocked, "{}", out.stdout);
+}
+
+/// `logs -f` of a task that waits for its approval to start waits for it
+/// to start, as for any task not started yet.
+#[test]
+fn logs_follow_waits_for_a_task_awaiting_its_approval() {
+    let t = Tree::new();
+    t.task(
+        "p/a",
+        &format!(
+            "approve: before
+{}",
+            sh("echo hello from a")
+        ),
+    );
+    t.run(&["orchestrate"]).code(4);
+    let follow = t
+        .command(&["logs", "-f", "p/a"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    t.run(&["approve", "p/a"]).code(0);
+    t.run(&["orchestrate"]).code(0);
+    let out = follow.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("hello from a"));
 }
 
 /// A decision on a task the running orchestrator did not select waits

@@ -446,3 +446,60 @@ fn why_of_a_task_blocked_by_nothing_says_so() {
         .says("p/a is recorded blocked, by nothing that failed upstream (its status names none): `cargo xtask");
     assert!(!why.stdout.contains('?'), "{}", why.stdout);
 }
+
+/// A task named by its file's whole path, as the tool prints it, is found.
+#[test]
+fn a_task_named_by_its_file_s_whole_path_is_found() {
+    let t = Tree::new();
+    t.task("p/a", &sh("exit 3"));
+    t.run(&["orchestrate"]).code(1);
+    let file = t.path("tasks/p/a.md");
+    t.run(&["why", file.to_str().unwrap()])
+        .code(0)
+        .says("exit code 3");
+}
+
+/// `-q` prints the summary only: not the stale tasks a run takes up
+/// again, nor its wait for the notifiers.
+#[test]
+fn quiet_prints_only_the_summary() {
+    let t = Tree::new();
+    t.config("notify:\n  - on: [run_finished]\n    command: \"cat > /dev/null\"\n");
+    t.task("p/a", &sh("true"));
+    t.run(&["orchestrate", "-q"]).code(0);
+    t.write(
+        "tasks/p/a.md",
+        &format!("---\n{}\n---\nchanged\n", sh("true")),
+    );
+    let run = t.run(&["orchestrate", "--rerun-stale", "-q"]);
+    run.code(0);
+    assert!(
+        run.stdout.trim_start().starts_with("Summary"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !run.stdout.contains("waiting for the notifiers"),
+        "{}",
+        run.stdout
+    );
+}
+
+/// A task that reads its own output would wait for itself forever:
+/// `validate` refuses it (see `invalid`); the run never starts a graph
+/// that holds one.
+#[test]
+fn a_task_reading_its_own_output_is_refused_before_the_run() {
+    let t = Tree::new();
+    t.task(
+        "p/a",
+        &format!(
+            "outputs: [x]\ninputs: [p/a/x]\n{}",
+            sh("touch $TASK_OUTPUT_DIR/x")
+        ),
+    );
+    t.run(&["validate"])
+        .code(2)
+        .says("it would wait for itself");
+    t.run(&["orchestrate"]).code(2);
+}

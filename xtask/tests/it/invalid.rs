@@ -412,6 +412,16 @@ fn a_priority_out_of_range_or_not_whole_says_so() {
     );
 }
 
+/// An input in the task's own output folder would make it wait for
+/// itself, and never start: an error at its line.
+#[test]
+fn an_input_of_the_task_s_own_output_is_an_error() {
+    check(
+        |t| t.task("p/a", "outputs: [x]\ninputs: [p/a/x]\ncommand: \"true\""),
+        &["tasks/p/a.md:3: input `p/a/x` is in the task's own output folder: it would wait for itself"],
+    );
+}
+
 /// A byte that is not UTF-8 is shown at its line.
 #[test]
 fn a_task_file_not_in_utf8_is_shown_at_its_line() {
