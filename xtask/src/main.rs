@@ -129,6 +129,9 @@ fn root(flag: Option<Utf8PathBuf>, needs_tasks: bool) -> Result<Utf8PathBuf> {
         Ok(root) => root,
         Err(e) => bail!("cannot use {root} as the root: {e}"),
     };
+    if !root.is_dir() {
+        bail!("{root} is a file, not a folder: pass --root with the repository's folder");
+    }
     if needs_tasks && !root.join("tasks").is_dir() {
         bail!("{root} has no tasks/ folder: pass --root with the repository that holds tasks/, or `{init}` to make one");
     }

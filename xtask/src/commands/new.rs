@@ -11,7 +11,10 @@ pub fn run(layout: &Layout, id: &str) -> Result<i32> {
     if id.starts_with('/') {
         bail!("`{id}` is an absolute path: give the task's id under tasks/, as <phase>/<name>, e.g. 01-analysis/07-audit-errors");
     }
-    let id = id.trim_end_matches(".md").trim_end_matches('/');
+    if id.ends_with('/') {
+        bail!("`{id}` names a phase, and no task in it: write <phase>/<name>, e.g. {id}07-audit-errors");
+    }
+    let id = id.trim_end_matches(".md");
     let Some((phase, name)) = id.split_once('/') else {
         bail!("`{id}` has no phase: write it as <phase>/<name>, e.g. 01-analysis/07-audit-errors");
     };

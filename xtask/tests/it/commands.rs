@@ -503,3 +503,21 @@ fn a_task_reading_its_own_output_is_refused_before_the_run() {
         .says("it would wait for itself");
     t.run(&["orchestrate"]).code(2);
 }
+
+/// A `--root` that is a file, and `new` given a phase alone, say what is
+/// wrong with what was typed.
+#[test]
+fn a_root_that_is_a_file_and_a_new_task_without_a_name_are_said() {
+    let t = Tree::new();
+    t.write("afile", "hi\n");
+    let file = t.path("afile");
+    let progress = std::process::Command::new(BIN)
+        .args(["--root", file.to_str().unwrap(), "progress"])
+        .output()
+        .unwrap();
+    let run = Run::from(progress);
+    run.code(2).says("is a file, not a folder");
+    t.run(&["new", "01-plan/"])
+        .code(2)
+        .says("`01-plan/` names a phase, and no task in it");
+}
