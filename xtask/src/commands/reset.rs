@@ -61,13 +61,17 @@ pub fn run(layout: &Layout, names: &[String], downstream: bool) -> Result<i32> {
 
 fn clear(layout: &Layout, events: &mut events::Log, id: &str) -> Result<()> {
     let before = status::read(layout, id).ok().flatten();
-    // Its failure (a rejection's reason too) is told to its next attempt;
-    // one kept by an earlier reset stays while it has not run since (it
-    // was blocked, say), and goes once it completed.
+    // Its failure (a rejection's reason too) is told to its next attempt,
+    // as its status would tell it (`failure_to_tell`: never a rate limit,
+    // and a blocked status's kept one); one kept by an earlier reset stays
+    // while it has not run since, and goes once it completed.
     match &before {
-        Some(s) if s.status == State::Failed => {
-            if let Some(error) = &s.error {
-                resets::keep(layout, id, s.attempt, error)?;
+        Some(s) if matches!(s.status, State::Failed | State::Blocked) => {
+            if let Some(failure) = s.failure_to_tell() {
+                // A blocked status of a task reset before it ran again
+                // numbers no attempt of its own.
+                let latest = s.attempt.max(failure.attempt);
+                resets::keep(layout, id, latest, &failure)?;
             }
         }
         Some(s) if s.status == State::Completed => resets::forget(layout, id)?,

@@ -74,12 +74,13 @@ impl Previous {
     /// status removed by hand). A quiet attempt leaves an empty log, which
     /// counts as none (`logs::latest_attempt_on_disk`).
     pub fn after_reset(layout: &Layout, id: &str, cleared: &Cleared) -> Option<Previous> {
+        let failed = cleared.failed.unwrap_or(cleared.attempt);
         (logs::latest_attempt_on_disk(layout, id) <= cleared.attempt).then(|| Previous {
-            attempt: cleared.attempt,
+            attempt: failed,
             error: cleared.error.clone(),
             // Kept under its number once the next attempt starts.
-            log: layout.attempt_log_file(id, cleared.attempt),
-            session_id: None,
+            log: layout.attempt_log_file(id, failed),
+            session_id: cleared.session_id.clone(),
         })
     }
 }

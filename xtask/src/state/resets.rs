@@ -12,14 +12,23 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::layout::Layout;
 use crate::state::atomic;
+use crate::state::status::Failure;
 
 /// The failure a reset cleared.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Cleared {
-    /// The attempt that failed: the failure is its next attempt's previous
-    /// one, and no later attempt's.
+    /// The task's latest attempt then: the failure is its next attempt's
+    /// previous one, and no later attempt's.
     pub attempt: u32,
     pub error: String,
+    /// The attempt that failed, when an earlier one than the latest (the
+    /// latest hit a rate limit, or was blocked): its log is that one's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<u32>,
+    /// The agent's session of the attempt that failed, which the next may
+    /// resume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
 }
 
 /// Every task's failure cleared by a reset, by task id (none when the
@@ -28,13 +37,19 @@ pub fn read(layout: &Layout) -> BTreeMap<String, Cleared> {
     atomic::read_to_change(&layout.resets_file()).unwrap_or_default()
 }
 
-/// Keeps what task `id`'s attempt `attempt` failed with, for its next
-/// attempt. Under the workspace lock. An error when the file is there but
-/// cannot be read: writing it again would lose the other tasks' failures.
-pub fn keep(layout: &Layout, id: &str, attempt: u32, error: &str) -> Result<()> {
+/// Keeps `failure`, what task `id` last failed with, for its next
+/// attempt; `latest` is its latest attempt. Under the workspace lock. An
+/// error when the file is there but cannot be read: writing it again would
+/// lose the other tasks' failures.
+pub fn keep(layout: &Layout, id: &str, latest: u32, failure: &Failure) -> Result<()> {
     let mut all: BTreeMap<String, Cleared> = atomic::read_to_change(&layout.resets_file())?;
-    let error = error.to_owned();
-    all.insert(id.to_owned(), Cleared { attempt, error });
+    let cleared = Cleared {
+        attempt: latest,
+        error: failure.error.clone(),
+        failed: (failure.attempt != latest).then_some(failure.attempt),
+        session_id: failure.session_id.clone(),
+    };
+    all.insert(id.to_owned(), cleared);
     write(layout, &all)
 }
 

@@ -299,7 +299,8 @@ impl Status {
         let own = self.status == State::Failed && self.rate_limited_until.is_none();
         Some(Failure {
             attempt: self.attempt,
-            error: self.error.clone().filter(|_| own && self.log.is_some())?,
+            // Also with no log: a rejection before its start says why.
+            error: self.error.clone().filter(|_| own)?,
             session_id: self.agent.as_ref().and_then(|a| a.session_id.clone()),
         })
     }

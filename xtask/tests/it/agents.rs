@@ -824,6 +824,34 @@ fn an_agent_waiting_for_an_answer_fails_fast() {
 /// limit, with its session to resume, never of the limit.
 #[test]
 fn a_retry_after_a_run_stopped_in_a_pause_is_told_the_failure_before_it() {
+    let (t, session) = stopped_in_a_pause();
+    let failed = error(&t, "p/a");
+    assert!(failed.starts_with("rate limited"), "{failed}");
+    let prompt = t.run(&["prompt", "p/a"]);
+    prompt.code(0).says("PREVIOUS ").says(&session);
+    assert!(!prompt.stdout.contains("rate limited"), "{}", prompt.stdout);
+    // The pause over (its end moved to the past, as time would).
+    let file = t.path("workspace/status/p/a.json");
+    let mut status: serde_json::Value =
+        serde_json::from_str(&t.read("workspace/status/p/a.json")).unwrap();
+    status["rate_limited_until"] = "2020-01-01T00:00:00Z".into();
+    std::fs::write(file, status.to_string()).unwrap();
+    told_the_failure_before_the_pause(&t, &session);
+}
+
+/// The same, the task `reset` during the pause: the reset keeps the
+/// failure before the limit for the next attempt, not the limit.
+#[test]
+fn a_reset_in_a_pause_keeps_the_failure_before_it() {
+    let (t, session) = stopped_in_a_pause();
+    t.run(&["reset", "p/a"]).code(0);
+    told_the_failure_before_the_pause(&t, &session);
+}
+
+/// A run of `p/a` (retries 1) whose first attempt fails (Claude's
+/// `error_max_turns`) and whose second hits a rate limit for 10 minutes,
+/// stopped (SIGTERM) while paused; with the failed attempt's session.
+fn stopped_in_a_pause() -> (Tree, String) {
     let t = Tree::new();
     t.config(&format!(
         "{}  prompt: \"{{% if previous %}}PREVIOUS {{{{ previous.error }}}} / {{{{ previous.session_id }}}}{{% endif %}}\"\nkill_grace: 1s\n",
@@ -843,20 +871,14 @@ fn a_retry_after_a_run_stopped_in_a_pause_is_told_the_failure_before_it() {
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     child.wait().unwrap();
     let session = fixture("claude/error_max_turns.json")["session_id"].clone();
-    let session = session.as_str().unwrap();
-    let failed = error(&t, "p/a");
-    assert!(failed.starts_with("rate limited"), "{failed}");
-    let prompt = t.run(&["prompt", "p/a"]);
-    prompt.code(0).says("PREVIOUS ").says(session);
-    assert!(!prompt.stdout.contains("rate limited"), "{}", prompt.stdout);
-    // The pause over (its end moved to the past, as time would).
-    let file = t.path("workspace/status/p/a.json");
-    let mut status: serde_json::Value =
-        serde_json::from_str(&t.read("workspace/status/p/a.json")).unwrap();
-    status["rate_limited_until"] = "2020-01-01T00:00:00Z".into();
-    std::fs::write(file, status.to_string()).unwrap();
+    (t, session.as_str().unwrap().to_owned())
+}
+
+/// Runs `p/a` of `stopped_in_a_pause` again: its third attempt is told
+/// the first's failure and session.
+fn told_the_failure_before_the_pause(t: &Tree, session: &str) {
     t.run(&["orchestrate"]).code(0);
-    let told = env_of(&t, "p/a", 3);
+    let told = env_of(t, "p/a", 3);
     assert_eq!(told["previous_session"], session);
     assert!(
         told["previous_error"].contains("error_max_turns"),
