@@ -31,6 +31,9 @@ pub struct Discovery {
     pub removed: Vec<Utf8PathBuf>,
     /// Names met that are not UTF-8, said once each.
     unreadable: Vec<std::path::PathBuf>,
+    /// Those gone since (as their problems name them), for the run to
+    /// take: their problems are past.
+    pub unreadable_gone: Vec<Utf8PathBuf>,
 }
 
 /// A file as last seen.
@@ -182,6 +185,7 @@ impl Discovery {
         };
         let mut names = Vec::new();
         let mut found = Vec::new();
+        let mut unreadable = Vec::new();
         for entry in entries.flatten() {
             let name = match entry.file_name().into_string() {
                 Ok(name) => name,
@@ -190,15 +194,9 @@ impl Discovery {
                     // a note or an editor's swap file is none of ours.
                     let bytes = name.as_bytes();
                     let folder = entry.file_type().is_ok_and(|kind| kind.is_dir());
-                    let path = dir.as_std_path().join(&name);
                     let ours = !bytes.starts_with(b".") && (folder || bytes.ends_with(b".md"));
-                    if ours && !self.unreadable.contains(&path) {
-                        self.unreadable.push(path.clone());
-                        self.problems.push(Problem::in_file(
-                            &Utf8PathBuf::from(path.to_string_lossy().into_owned()),
-                            None,
-                            "the path is not valid UTF-8: rename it (task ids are UTF-8 text)",
-                        ));
+                    if ours {
+                        unreadable.push(dir.as_std_path().join(&name));
                     }
                     continue;
                 }
@@ -218,13 +216,17 @@ impl Discovery {
                 names.push(name.into_boxed_str());
             }
         }
+        self.note_unreadable(dir, unreadable);
         let seen = &mut self.folders.get_mut(dir).expect("recorded above").seen;
         // Sorted once here, the sorts below find their input in order.
         names.sort_unstable();
-        let gone = seen
-            .iter()
-            .filter(|name| names.binary_search(name).is_err());
-        self.removed.extend(gone.map(|name| dir.join(&**name)));
+        // Gone names are forgotten: one made again is found again.
+        let (kept, gone): (Vec<Box<str>>, Vec<Box<str>>) = std::mem::take(seen)
+            .into_iter()
+            .partition(|name| names.binary_search(name).is_ok());
+        *seen = kept;
+        self.removed
+            .extend(gone.iter().map(|name| dir.join(&**name)));
         names.retain(|name| seen.binary_search(name).is_err());
         found.extend(names.iter().map(|name| (dir.join(&**name), false)));
         seen.append(&mut names);
@@ -234,6 +236,38 @@ impl Discovery {
         found.sort_unstable_by(|(a, _), (b, _)| a.as_str().cmp(b.as_str()));
         found
     }
+}
+
+impl Discovery {
+    /// The names of folder `dir` that are not UTF-8 (`now`): each new one
+    /// is a problem, said once; each gone since (renamed, removed) is said
+    /// in `unreadable_gone`, its problem past.
+    fn note_unreadable(&mut self, dir: &Utf8Path, now: Vec<std::path::PathBuf>) {
+        let (here, elsewhere): (Vec<_>, Vec<_>) = std::mem::take(&mut self.unreadable)
+            .into_iter()
+            .partition(|path| path.parent() == Some(dir.as_std_path()));
+        self.unreadable = elsewhere;
+        for path in &here {
+            if !now.contains(path) {
+                self.unreadable_gone.push(lossy(path));
+            }
+        }
+        for path in now {
+            if !here.contains(&path) {
+                self.problems.push(Problem::in_file(
+                    &lossy(&path),
+                    None,
+                    "the path is not valid UTF-8: rename it (task ids are UTF-8 text)",
+                ));
+            }
+            self.unreadable.push(path);
+        }
+    }
+}
+
+/// A path that is not UTF-8, as it is shown (and as its problem names it).
+fn lossy(path: &std::path::Path) -> Utf8PathBuf {
+    Utf8PathBuf::from(path.to_string_lossy().into_owned())
 }
 
 fn modified(dir: &Utf8Path) -> Option<SystemTime> {

@@ -83,9 +83,18 @@ impl Run<'_> {
             self.printer
                 .event(Tone::Plain, "found", id, "new task file");
         }
+        let files = Disk::new(self.layout, self.config, &self.graph);
+        for &t in &found.back {
+            if self.removed.remove(&t) {
+                self.readiness.rejoin(&self.graph, t, &files);
+                let id = &self.graph.tasks[t].id;
+                self.printer
+                    .event(Tone::Plain, "found", id, "its task file is back");
+            }
+        }
         for &t in &found.removed {
             if self.readiness.node(t).is_waiting() {
-                self.readiness.drop_unstarted(&self.graph, t);
+                self.readiness.drop_unstarted(&self.graph, t, &files);
                 self.removed.insert(t);
                 let id = &self.graph.tasks[t].id;
                 self.printer.line(

@@ -33,6 +33,8 @@ pub struct Discovered {
     pub reread: Vec<Utf8PathBuf>,
     /// The tasks of the graph whose files are gone (removed or renamed).
     pub removed: Vec<usize>,
+    /// The tasks of the graph whose files are there again.
+    pub back: Vec<usize>,
 }
 
 /// A problem of a task file found during the run.
@@ -51,8 +53,18 @@ pub struct Invalid {
 /// files still invalid are read again at once, up to a few times: one may
 /// have been left out for a dependency that just joined.
 pub fn discover(layout: &Layout, discovery: &mut Discovery, graph: &mut Graph) -> Discovered {
-    let new = discovery.rescan();
+    // A file of a task the graph has is one that went and is back.
+    let (back, new): (Vec<Utf8PathBuf>, Vec<Utf8PathBuf>) = discovery
+        .rescan()
+        .into_iter()
+        .partition(|file| layout.task_id(file).and_then(|id| graph.get(id)).is_some());
+    let back: Vec<usize> = back
+        .iter()
+        .filter_map(|file| graph.get(layout.task_id(file)?))
+        .collect();
     let mut reread = discovery.changed_invalid();
+    // A name that was not UTF-8, gone (renamed): its problem is past.
+    reread.append(&mut discovery.unreadable_gone);
     // Names that cannot be read as tasks (not UTF-8), met by the rescan.
     let unnamed = std::mem::take(&mut discovery.problems);
     // A file may be gone for a moment (an editor that writes it anew).
@@ -65,6 +77,7 @@ pub fn discover(layout: &Layout, discovery: &mut Discovery, graph: &mut Graph) -
         // The common case, after every task's end: nothing to check.
         return Discovered {
             removed,
+            back,
             ..Discovered::default()
         };
     }
@@ -124,6 +137,7 @@ pub fn discover(layout: &Layout, discovery: &mut Discovery, graph: &mut Graph) -
         invalid,
         reread,
         removed,
+        back,
     }
 }
 

@@ -345,13 +345,34 @@ impl Readiness {
         }
     }
 
-    /// A task that has not started, whose file is gone: it starts no more
-    /// in this run; what depends on it, and its phase's gate, wait.
-    pub fn drop_unstarted(&mut self, graph: &Graph, t: usize) {
+    /// A task that has not started, whose file is gone: no task any more,
+    /// it starts no more in this run (what depends on it by name waits)
+    /// and no phase gate waits for it.
+    pub fn drop_unstarted(&mut self, graph: &Graph, t: usize, files: &dyn Files) {
         let key = (self.rank_of(t), t);
         self.ready[graph.phase_of[t]].remove(&key);
         self.needs_inputs.remove(&t);
         self.node[t] = Node::Unselected;
+        for p in graph.gates_including(graph.phase_of[t]) {
+            if !self.gate_open[p] {
+                self.gate_unmet[p] -= 1;
+                self.try_open_gate(graph, p, files);
+            }
+        }
+    }
+
+    /// A task dropped when its file went (`drop_unstarted`), its file back:
+    /// it waits again, and the phase gates not open yet wait for it.
+    pub fn rejoin(&mut self, graph: &Graph, t: usize, files: &dyn Files) {
+        for p in graph.gates_including(graph.phase_of[t]) {
+            if !self.gate_open[p] {
+                self.gate_unmet[p] += 1;
+            }
+        }
+        self.node[t] = Node::Waiting;
+        if self.unmet[t] == 0 {
+            self.become_ready(graph, t, files);
+        }
     }
 
     /// A task that has not started is failed by hand (`block`).

@@ -448,3 +448,82 @@ fn a_task_file_removed_or_renamed_during_the_run_does_not_start() {
     assert_eq!(t.launches("q/new-name"), 1);
     t.run(&["progress"]).code(0).says("Overall: 2/2 completed");
 }
+
+/// A tree whose `p/a` runs until the file `go` exists, with what the
+/// test adds; the run started, its output in `out.txt`, once `p/a` runs.
+fn running_until_go(t: &Tree) -> std::process::Child {
+    t.task("p/a", &sh("while [ ! -e go ]; do sleep 0.01; done"));
+    let out = std::fs::File::create(t.path("out.txt")).unwrap();
+    let run = t.command(&["orchestrate"]).stdout(out).spawn().unwrap();
+    wait_for("p/a to run", || {
+        t.exists("workspace/status/p/a.json") && t.state("p/a") == "running"
+    });
+    run
+}
+
+/// A task file removed during the run holds no phase gate: what waits on
+/// the phase runs, as the next run would run it.
+#[test]
+fn a_task_file_removed_during_the_run_holds_no_phase_gate() {
+    let t = Tree::new();
+    // `o/tick`'s end may open the gate `p/b` waits on: the folders are
+    // looked at before it opens.
+    t.task("o/tick", &sh("while [ ! -e tick ]; do sleep 0.01; done"));
+    t.task("p/b", &format!("dependencies: [o]\n{}", sh(MARK)));
+    t.task("q/d", &format!("dependencies: [p]\n{}", sh(MARK)));
+    let mut run = running_until_go(&t);
+    std::fs::remove_file(t.path("tasks/p/b.md")).unwrap();
+    t.write("tick", "");
+    wait_for("the run to see it gone", || {
+        t.read("out.txt").contains("p/b: its task file was removed")
+    });
+    t.write("go", "");
+    assert!(run.wait().unwrap().success(), "{}", t.read("out.txt"));
+    assert_eq!(t.launches("p/b"), 0);
+    assert_eq!(t.launches("q/d"), 1);
+}
+
+/// A task file removed, then made again, during the run: it joins again,
+/// and runs.
+#[test]
+fn a_task_file_made_again_during_the_run_joins_again() {
+    let t = Tree::new();
+    t.task("p/tick", &sh("while [ ! -e tick ]; do sleep 0.01; done"));
+    t.task("q/b", &format!("dependencies: [p/a]\n{}", sh(MARK)));
+    let text = t.read("tasks/q/b.md");
+    let mut run = running_until_go(&t);
+    std::fs::remove_file(t.path("tasks/q/b.md")).unwrap();
+    t.write("tick", "");
+    wait_for("the run to see it gone", || {
+        t.read("out.txt").contains("q/b: its task file was removed")
+    });
+    t.write("tasks/q/b.md", &text);
+    t.write("go", "");
+    assert!(run.wait().unwrap().success(), "{}", t.read("out.txt"));
+    assert!(t.read("out.txt").contains("its task file is back"));
+    assert_eq!(t.launches("q/b"), 1);
+}
+
+/// A task file whose name is not UTF-8, renamed during the run: its
+/// problem is past, and its phase's gate opens once the renamed task ran.
+#[test]
+fn a_task_name_that_was_not_utf8_renamed_lets_its_phase_gate_open() {
+    use std::os::unix::ffi::OsStrExt;
+    let t = Tree::new();
+    t.task("p/tick", &sh("while [ ! -e tick ]; do sleep 0.01; done"));
+    t.task("q/d", &format!("dependencies: [p]\n{}", sh(MARK)));
+    let mut run = running_until_go(&t);
+    let bad = t
+        .path("tasks/p")
+        .join(std::ffi::OsStr::from_bytes(b"e\xff.md"));
+    std::fs::write(&bad, format!("---\n{}\n---\n", sh(MARK))).unwrap();
+    t.write("tick", "");
+    wait_for("the run to say it", || {
+        t.read("out.txt").contains("the path is not valid UTF-8")
+    });
+    std::fs::rename(&bad, t.path("tasks/p/e.md")).unwrap();
+    t.write("go", "");
+    assert!(run.wait().unwrap().success(), "{}", t.read("out.txt"));
+    assert_eq!(t.launches("p/e"), 1);
+    assert_eq!(t.launches("q/d"), 1);
+}
