@@ -107,7 +107,7 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
             println!("kept     {branch}: {unmerged} commit(s) not in {integration}{at}");
             continue;
         }
-        // A folder gone already is for `prune`.
+        // A folder gone already is for `forget_missing_worktrees`.
         let present = folder.as_ref().filter(|f| f.exists());
         if let Some(folder) = present {
             if !repo.is_own_worktree(folder)? {

@@ -13,7 +13,7 @@ use crate::model::task::{self, phase_key, Task};
 use crate::run::admission::Admission;
 use crate::run::budget::Budget;
 use crate::run::order::{self, seconds_until, Left, Order};
-use crate::state::{logs, outputs, runs, status};
+use crate::state::{lock, logs, outputs, runs, status};
 use crate::sys::parallel;
 use crate::ui::live;
 use crate::ui::progress::{Attempt, BudgetLine, Builder, Progress, Seen, TaskLine, Usage};
@@ -134,9 +134,11 @@ fn set_eta(defs: &Definitions, progress: &mut Progress) {
     // With the budget reached, nothing new starts: only the running end.
     let starts = progress.budget.as_ref().is_none_or(|b| b.left_usd > 0.0);
     let to_start = |left: Left| if starts { left } else { Left::Nothing };
-    // A run of a phase or of some tasks (`--phase`, `--task`) ends with
-    // them: the live view of it says the same.
-    let run = runs::last(&defs.layout).filter(|run| !run.finished);
+    // A run of a phase or of some tasks (`--phase`, `--task`), going on
+    // (its orchestrator holds the lock), ends with them: its live view
+    // says the same.
+    let going_on = lock::holder(&defs.layout).is_some();
+    let run = runs::last(&defs.layout).filter(|run| !run.finished && going_on);
     let selected = |task: &Task| {
         run.as_ref()
             .is_none_or(|r| r.selects(&task.id, task.phase()))

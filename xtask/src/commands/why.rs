@@ -311,7 +311,7 @@ impl Why<'_> {
         if self.resumed(s) {
             let graph = &self.defs.graph;
             let retries = graph.get(&s.task_id).map(|t| graph.tasks[t].retries);
-            if let Some(retries) = retries.filter(|&r| s.tries <= r) {
+            if let Some(retries) = retries.filter(|&r| s.spares_its_try() || s.tries <= r) {
                 return format!(
                     "its run was stopped before it ended: the next `{orchestrate}` resumes that run and tries it again (try {} of {}); `{reset}` clears it now",
                     s.tries + 1,

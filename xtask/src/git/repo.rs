@@ -348,6 +348,12 @@ impl Repo {
     /// Where `rebase` marks a rebase of ours in the worktree at `dir`: in
     /// its own git folder, beside git's state of the rebase, which nothing
     /// commits.
+    /// Whether a rebase of ours is marked in the worktree at `dir` (left
+    /// in progress by a killed orchestrator).
+    pub fn rebase_marked(&self, dir: &Utf8Path) -> Result<bool> {
+        Ok(self.rebase_mark(dir)?.exists())
+    }
+
     fn rebase_mark(&self, dir: &Utf8Path) -> Result<Utf8PathBuf> {
         Ok(self.own_git_dir(dir)?.join("xtask-rebase"))
     }

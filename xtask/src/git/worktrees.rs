@@ -286,8 +286,8 @@ impl Worktrees {
 
     /// Whether the worktree at `path` is the one this orchestrator made for
     /// `branch`: marked so, or, made before worktrees were marked, on that
-    /// branch (marked now). One of someone else's there (on a branch of
-    /// theirs) is never repaired, checked out or used.
+    /// branch or in a rebase of ours (marked now). One of someone else's
+    /// there (on a branch of theirs) is never checked out or used.
     fn made_for(&self, path: &Utf8Path, branch: &str) -> Result<bool> {
         let repo = &self.repo;
         if let Some(marked) = repo.worktree_mark(path)? {
@@ -297,10 +297,11 @@ impl Worktrees {
             .worktrees()?
             .iter()
             .any(|(p, b)| p == path && b.as_deref() == Some(branch));
-        if on_branch {
+        let ours = on_branch || repo.rebase_marked(path)?;
+        if ours {
             repo.mark_worktree(path, branch)?;
         }
-        Ok(on_branch)
+        Ok(ours)
     }
 
     /// Fails when a branch is named like a folder of `branch` (`task`,

@@ -462,10 +462,10 @@ impl Graph {
         let task = &self.tasks[first_task];
         let input = (!task.dependencies.contains(&waits_for))
             .then(|| {
-                let produced = format!("{waits_for}/");
+                // Ids nest (`a/b`, `a/b/c`): the input the next one makes.
                 task.inputs
                     .iter()
-                    .find(|input| input.starts_with(&produced))
+                    .find(|input| next < n && self.producer(input) == Some(next))
             })
             .flatten();
         let (key, value) = match input {

@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use anyhow::Result;
 
 use super::finals::RecordFrom;
-use super::load::{Disk, INTERRUPTED};
+use super::load::Disk;
 use super::merging::Waiting;
 use super::readiness::Walk;
 use super::verdict;
@@ -17,6 +17,7 @@ use crate::run::history::Previous;
 use crate::state::events::Event;
 use crate::state::logs;
 use crate::state::records::{self, recorded_end, ExitRecord};
+use crate::state::status::INTERRUPTED;
 use crate::state::status::{self, Ending, Status};
 use crate::supervisor::cgroups;
 use crate::sys::process;

@@ -213,9 +213,6 @@ pub struct Reader<'a> {
     pub rerun_stale: bool,
 }
 
-/// The error of a task stopped by Ctrl-C, SIGTERM or a fatal error.
-pub const INTERRUPTED: &str = "interrupted";
-
 /// What loading found beside the states.
 #[derive(Default)]
 pub struct Loaded {
@@ -413,9 +410,7 @@ fn initial(
         }
         State::Failed if selected && resumed => {
             // A rate limit is not a failure: the task waits for its pool.
-            let interrupted =
-                status.error.as_deref() == Some(INTERRUPTED) || status.rate_limited_until.is_some();
-            if !interrupted && past.tries > graph.tasks[t].retries {
+            if !status.spares_its_try() && past.tries > graph.tasks[t].retries {
                 past.error = status.error.clone();
                 Node::Failed
             } else {

@@ -175,6 +175,9 @@ pub fn run(
     }
     run.main_loop()?;
     run.remove_unused();
+    // Not at the start: a task that joins during the run (a file fixed)
+    // may still be recovered against its supervisor's mark.
+    records::remove_stale_handovers(layout);
     run.remember_durations();
     if let Some(executor) = run.executor.take() {
         executor.close();
@@ -314,7 +317,6 @@ impl Run<'_> {
                 .get(id)
                 .is_some_and(|t| running.contains(t) || git.as_ref().is_some_and(|g| g.holds(t)))
         });
-        records::remove_stale_handovers(self.layout);
         Ok(())
     }
 

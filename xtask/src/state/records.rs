@@ -161,8 +161,8 @@ pub fn remove_stale(layout: &Layout, running: impl Fn(&str) -> bool) {
 }
 
 /// Removes the hand-over marks (`Layout::handover_mark`) of supervisors
-/// gone: a task under one of them was settled by this run's start (adopted
-/// by its pid, or never started); only a supervisor alive at a run's start
+/// gone, at a run's end: a task under one of them was settled by that run
+/// (adopted by its pid, or never started); only a supervisor alive then
 /// has tasks whose fate waits on its mark.
 pub fn remove_stale_handovers(layout: &Layout) {
     let Ok(entries) = layout.pids_dir().read_dir_utf8() else {

@@ -276,6 +276,9 @@ pub struct Failure {
     pub session_id: Option<String>,
 }
 
+/// The error of a task stopped by Ctrl-C, SIGTERM or a fatal error.
+pub const INTERRUPTED: &str = "interrupted";
+
 fn version_one() -> u32 {
     1
 }
@@ -303,6 +306,13 @@ impl Status {
             error: self.error.clone().filter(|_| own)?,
             session_id: self.agent.as_ref().and_then(|a| a.session_id.clone()),
         })
+    }
+
+    /// Whether its failure is none to count against the retries: the
+    /// attempt was interrupted, or a rate limit paused it. A resumed run
+    /// tries it again whatever its tries.
+    pub fn spares_its_try(&self) -> bool {
+        self.error.as_deref() == Some(INTERRUPTED) || self.rate_limited_until.is_some()
     }
 
     /// When its attempt started: to the nanosecond where the status says

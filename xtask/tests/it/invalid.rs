@@ -412,6 +412,26 @@ fn a_priority_out_of_range_or_not_whole_says_so() {
     );
 }
 
+/// Task ids nest (`a/b`, `a/b/c`): a cycle made by an input is said at
+/// the input the next task of the cycle makes, not one of a nested task.
+#[test]
+fn a_cycle_through_inputs_of_nested_ids_names_the_right_input() {
+    check(
+        |t| {
+            t.task(
+                "z/z",
+                "outputs: [o.txt]\ninputs:\n  - a/b/c/o.txt\n  - a/b/o.txt\ncommand: \"true\"",
+            );
+            t.task(
+                "a/b",
+                "outputs: [o.txt]\ninputs: [z/z/o.txt]\ncommand: \"true\"",
+            );
+            t.task("a/b/c", "outputs: [o.txt]\ncommand: \"true\"");
+        },
+        &["tasks/z/z.md:5: dependency cycle: z/z -> a/b -> z/z"],
+    );
+}
+
 /// An input in the task's own output folder would make it wait for
 /// itself, and never start: an error at its line.
 #[test]

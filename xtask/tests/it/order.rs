@@ -257,4 +257,18 @@ fn the_expected_end_of_a_run_of_some_tasks_counts_only_them() {
     let json: serde_json::Value =
         serde_json::from_str(&t.run(&["progress", "--json"]).stdout).unwrap();
     assert_eq!(json["eta_seconds"], 600.0, "the run ended: p/b is left");
+    // Killed, a run of one task goes on no more: what is left is all.
+    std::fs::remove_file(t.path("go")).unwrap();
+    t.run(&["reset", "p/a"]).code(0);
+    let mut run = t.start(&["orchestrate", "--task", "p/a"]);
+    wait_for("p/a to run", || {
+        t.exists("workspace/status/p/a.json") && t.state("p/a") == "running"
+    });
+    run.kill().unwrap();
+    run.wait().unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&t.run(&["progress", "--json"]).stdout).unwrap();
+    let eta = json["eta_seconds"].as_f64().unwrap();
+    t.write("go", "");
+    assert!(eta >= 600.0, "{eta}");
 }
