@@ -316,11 +316,23 @@ impl Status {
     }
 
     /// When its attempt started: to the nanosecond where the status says
-    /// (`attempt_since_ns`), else to the second (`started_at`).
+    /// (`attempt_since_ns`, by the file system's clock) and that agrees
+    /// with `started_at` (this machine's clock, to the second), else to
+    /// the second: on a network file system the clock is the server's.
     pub fn started(&self) -> Option<SystemTime> {
-        match self.attempt_since_ns {
-            Some(ns) => SystemTime::UNIX_EPOCH.checked_add(Duration::from_nanos(ns)),
-            None => self.started_at.as_deref().and_then(parse_timestamp),
+        let whole = self.started_at.as_deref().and_then(parse_timestamp);
+        let precise = self
+            .attempt_since_ns
+            .and_then(|ns| SystemTime::UNIX_EPOCH.checked_add(Duration::from_nanos(ns)));
+        let agree = |whole: SystemTime, precise: SystemTime| {
+            let early = whole.checked_sub(Duration::from_millis(500));
+            let late = whole.checked_add(Duration::from_millis(1500));
+            early.is_some_and(|e| precise >= e) && late.is_some_and(|l| precise < l)
+        };
+        match (whole, precise) {
+            (Some(whole), Some(precise)) if agree(whole, precise) => Some(precise),
+            (Some(whole), _) => Some(whole),
+            (None, precise) => precise,
         }
     }
 
@@ -642,4 +654,30 @@ pub fn seconds(d: Duration) -> f64 {
 
 pub fn seconds_f64(secs: f64) -> f64 {
     (secs * 1000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The file system's clock to the nanosecond where it agrees with
+    /// this machine's to the second; this machine's where it does not (a
+    /// network file system's server with its own clock).
+    #[test]
+    fn a_start_is_precise_only_where_both_clocks_agree() {
+        let mut status = Status::new("p/a", State::Running);
+        status.started_at = Some("2026-01-01T00:00:00Z".to_owned());
+        let whole = parse_timestamp("2026-01-01T00:00:00Z").unwrap();
+        let ns = |at: SystemTime| {
+            at.duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        };
+        let close = whole + Duration::from_millis(300);
+        status.attempt_since_ns = Some(ns(close) as u64);
+        assert_eq!(status.started(), Some(close));
+        let skewed = whole + Duration::from_secs(3600);
+        status.attempt_since_ns = Some(ns(skewed) as u64);
+        assert_eq!(status.started(), Some(whole));
+    }
 }
