@@ -236,9 +236,7 @@ impl Discovery {
         found.sort_unstable_by(|(a, _), (b, _)| a.as_str().cmp(b.as_str()));
         found
     }
-}
 
-impl Discovery {
     /// The names of folder `dir` that are not UTF-8 (`now`): each new one
     /// is a problem, said once; each gone since (renamed, removed) is said
     /// in `unreadable_gone`, its problem past.

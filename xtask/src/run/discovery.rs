@@ -99,7 +99,7 @@ impl Run<'_> {
                 let id = &self.graph.tasks[t].id;
                 self.printer.line(
                     Tone::Warn,
-                    &format!("warning: {id}: its task file was removed: it does not start in this run, nor what waits on it"),
+                    &format!("warning: {id}: its task file was removed: it does not start in this run, nor what names it as a dependency"),
                 );
             }
         }

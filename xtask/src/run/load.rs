@@ -54,14 +54,13 @@ pub struct Invalid {
 /// have been left out for a dependency that just joined.
 pub fn discover(layout: &Layout, discovery: &mut Discovery, graph: &mut Graph) -> Discovered {
     // A file of a task the graph has is one that went and is back.
-    let (back, new): (Vec<Utf8PathBuf>, Vec<Utf8PathBuf>) = discovery
-        .rescan()
-        .into_iter()
-        .partition(|file| layout.task_id(file).and_then(|id| graph.get(id)).is_some());
-    let back: Vec<usize> = back
-        .iter()
-        .filter_map(|file| graph.get(layout.task_id(file)?))
-        .collect();
+    let (mut back, mut new) = (Vec::new(), Vec::new());
+    for file in discovery.rescan() {
+        match layout.task_id(&file).and_then(|id| graph.get(id)) {
+            Some(t) => back.push(t),
+            None => new.push(file),
+        }
+    }
     let mut reread = discovery.changed_invalid();
     // A name that was not UTF-8, gone (renamed): its problem is past.
     reread.append(&mut discovery.unreadable_gone);

@@ -47,15 +47,10 @@ pub fn assess(
     let supervisor_alive = supervisor_runs(supervisor);
     let recorded = recorded_end(layout, id, status.attempt).is_some();
     let submitted = job.is_some();
+    let orphaned = !recorded && !submitted && !supervisor_alive;
     let pid = status
         .pid
-        .or_else(|| recorded_pid(layout, id))
-        .or_else(|| {
-            // Its supervisor died too before anyone wrote its pid (its
-            // first second): a task still running says who it is.
-            let orphaned = !recorded && !submitted && !supervisor_alive;
-            orphaned.then(|| process::find_task(layout.workspace.as_str(), id, status.attempt))?
-        })
+        .or_else(|| pid_of(layout, id, status.attempt, orphaned))
         .unwrap_or(0);
     // Never handed to a supervisor (none recorded), or handed to one that
     // marked it had written the pid file of every task it had: it never
@@ -107,13 +102,8 @@ pub fn adopted_ended(layout: &Layout, id: &str, active: &mut Active) -> bool {
     };
     let supervisor_alive = supervisor_runs(supervisor);
     if active.pid == 0 {
-        // Its supervisor gone before it wrote the task's pid: a task still
-        // running says who it is (never taken for ended while it runs).
-        let found = recorded_pid(layout, id).or_else(|| {
-            let orphaned = !supervisor_alive;
-            orphaned.then(|| process::find_task(layout.workspace.as_str(), id, active.attempt))?
-        });
-        if let Some(pid) = found {
+        // Never taken for ended while it runs.
+        if let Some(pid) = pid_of(layout, id, active.attempt, !supervisor_alive) {
             active.pid = pid;
             active.pid_start = process::start_time(pid);
         }
@@ -123,6 +113,15 @@ pub fn adopted_ended(layout: &Layout, id: &str, active: &mut Active) -> bool {
         start: active.pid_start,
     };
     recorded_end(layout, id, active.attempt).is_some() || (!task.alive() && !supervisor_alive)
+}
+
+/// The pid of attempt `attempt` of task `id`, whose status has none: the
+/// pid file its supervisor wrote, or, `orphaned` (its supervisor died too
+/// before anyone wrote it, in its first second), the process that carries
+/// its environment, if it still runs.
+fn pid_of(layout: &Layout, id: &str, attempt: u32, orphaned: bool) -> Option<u32> {
+    recorded_pid(layout, id)
+        .or_else(|| orphaned.then(|| process::find_task(layout.workspace.as_str(), id, attempt))?)
 }
 
 /// Whether the supervisor `supervisor` still runs. Its process alone: it

@@ -321,9 +321,7 @@ impl Status {
     /// the second: on a network file system the clock is the server's.
     pub fn started(&self) -> Option<SystemTime> {
         let whole = self.started_at.as_deref().and_then(parse_timestamp);
-        let precise = self
-            .attempt_since_ns
-            .and_then(|ns| SystemTime::UNIX_EPOCH.checked_add(Duration::from_nanos(ns)));
+        let precise = self.attempt_since_ns.map(crate::state::outputs::from_ns);
         let agree = |whole: SystemTime, precise: SystemTime| {
             let early = whole.checked_sub(Duration::from_millis(500));
             let late = whole.checked_add(Duration::from_millis(1500));
