@@ -416,8 +416,7 @@ fn an_unreadable_history_or_resets_file_is_said_and_kept() {
     t.run(&["next"]).code(0).says(guessed);
     t.run(&["orchestrate", "--dry-run"]).code(0).says(guessed);
     t.run(&["progress"]).code(0).says(guessed);
-    let json: serde_json::Value =
-        serde_json::from_str(&t.run(&["progress", "--json"]).stdout).unwrap();
+    let json = progress_json(&t);
     assert!(json["warnings"].to_string().contains(guessed), "{json}");
     t.run(&["orchestrate"])
         .code(0)

@@ -109,14 +109,12 @@ fn progress_gives_the_expected_end_of_what_is_left() {
     );
     t.task("p/a", &sh("true"));
     t.task("p/b", &format!("dependencies: [p/a]\n{}", sh("true")));
-    let json: serde_json::Value =
-        serde_json::from_str(&t.run(&["progress", "--json"]).stdout).unwrap();
+    let json = progress_json(&t);
     assert_eq!(json["eta_seconds"], 150.0, "the chain a, b");
     assert!(json["expected_end"].is_string());
     t.run(&["progress"]).says("Expected end: ");
     t.run(&["orchestrate"]).code(0);
-    let json: serde_json::Value =
-        serde_json::from_str(&t.run(&["progress", "--json"]).stdout).unwrap();
+    let json = progress_json(&t);
     assert!(json["eta_seconds"].is_null(), "nothing is left");
 }
 
@@ -134,8 +132,7 @@ fn the_expected_end_spreads_the_work_over_the_tightest_limit() {
     }
     let eta = |config: &str| {
         t.config(config);
-        let json: serde_json::Value =
-            serde_json::from_str(&t.run(&["progress", "--json"]).stdout).unwrap();
+        let json = progress_json(&t);
         json["eta_seconds"].as_f64().unwrap()
     };
     assert_eq!(eta("max_concurrent_agents: 4"), 100.0);
@@ -154,8 +151,7 @@ fn a_task_expected_to_take_no_time_is_still_left() {
     let t = Tree::new();
     t.write("workspace/history.json", r#"{"tasks": {"p/a": 0.0}}"#);
     t.task("p/a", &sh("true"));
-    let json: serde_json::Value =
-        serde_json::from_str(&t.run(&["progress", "--json"]).stdout).unwrap();
+    let json = progress_json(&t);
     assert_eq!(json["eta_seconds"], 0.0);
 }
 
@@ -248,14 +244,12 @@ fn the_expected_end_of_a_run_of_some_tasks_counts_only_them() {
     wait_for("p/a to run", || {
         t.exists("workspace/status/p/a.json") && t.state("p/a") == "running"
     });
-    let json: serde_json::Value =
-        serde_json::from_str(&t.run(&["progress", "--json"]).stdout).unwrap();
+    let json = progress_json(&t);
     let eta = json["eta_seconds"].as_f64().unwrap();
     t.write("go", "");
     assert!(run.wait().unwrap().success());
     assert!(eta <= 4.0, "{eta}");
-    let json: serde_json::Value =
-        serde_json::from_str(&t.run(&["progress", "--json"]).stdout).unwrap();
+    let json = progress_json(&t);
     assert_eq!(json["eta_seconds"], 600.0, "the run ended: p/b is left");
     // Killed, a run of one task goes on no more: what is left is all.
     std::fs::remove_file(t.path("go")).unwrap();
@@ -266,8 +260,7 @@ fn the_expected_end_of_a_run_of_some_tasks_counts_only_them() {
     });
     run.kill().unwrap();
     run.wait().unwrap();
-    let json: serde_json::Value =
-        serde_json::from_str(&t.run(&["progress", "--json"]).stdout).unwrap();
+    let json = progress_json(&t);
     let eta = json["eta_seconds"].as_f64().unwrap();
     t.write("go", "");
     assert!(eta >= 600.0, "{eta}");

@@ -193,8 +193,7 @@ fn the_views_tell_a_task_ended_while_no_orchestrator_was_alive() {
     wait_for("the end's record", || {
         t.exists("workspace/pids/p/short.exit")
     });
-    let json: serde_json::Value =
-        serde_json::from_str(&t.run(&["progress", "--json"]).stdout).unwrap();
+    let json = progress_json(&t);
     let running = json["phases"][0]["running_tasks"].as_array().unwrap();
     let alive = |id: &str| running.iter().find(|r| r["task_id"] == id).unwrap()["alive"].clone();
     assert_eq!(

@@ -252,6 +252,11 @@ pub fn read_pid(path: &Path) -> u32 {
         .unwrap()
 }
 
+/// What `progress --json` says now.
+pub fn progress_json(t: &Tree) -> serde_json::Value {
+    serde_json::from_str(&t.run(&["progress", "--json"]).stdout).unwrap()
+}
+
 /// A frontmatter line that runs `script` with `sh -c`.
 pub fn sh(script: &str) -> String {
     format!("command: {}", serde_json::to_string(script).unwrap())

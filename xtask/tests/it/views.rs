@@ -21,8 +21,7 @@ fn after_a_run() -> Tree {
 }
 
 fn progress_totals(t: &Tree) -> serde_json::Value {
-    let run = t.run(&["progress", "--json"]);
-    serde_json::from_str::<serde_json::Value>(&run.stdout).unwrap()["total"].clone()
+    progress_json(t)["total"].clone()
 }
 
 #[test]
