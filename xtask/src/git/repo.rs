@@ -368,9 +368,14 @@ impl Repo {
     fn rebase_unmarked(&self, dir: &Utf8Path, onto: &str) -> Result<Rebased> {
         let sh = &self.sh;
         let upstream = branch_ref(onto);
+        // The user's config does not change what the queue does: with
+        // `rebase.updateRefs` git would move every branch of the user's
+        // that points into the commits rebased, and with
+        // `rebase.rebaseMerges` keep merge commits the queue does not
+        // (`-c`, not `--no-update-refs`, which git before 2.38 refuses).
         let out = output(prep(cmd!(
             sh,
-            "git -C {dir} rebase --no-autostash {upstream}"
+            "git -c rebase.updateRefs=false -c rebase.rebaseMerges=false -C {dir} rebase --no-autostash {upstream}"
         )))?;
         if out.status.success() {
             return Ok(Rebased::Done);

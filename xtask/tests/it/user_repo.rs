@@ -612,3 +612,37 @@ fn a_branch_moved_below_its_start_is_not_said_to_be_merged() {
     assert!(!run.stdout.contains("merged as"), "{}", run.stdout);
     assert_eq!(integration_log(&t), ["write a.txt", "first"]);
 }
+
+/// The queue's rebase moves no branch of the user's, whatever their git
+/// config asks of a rebase: with `rebase.updateRefs`, git moves every
+/// branch that points into the commits it rebases, and with
+/// `rebase.rebaseMerges` it keeps merge commits the queue does not.
+#[test]
+fn the_queue_s_rebase_moves_no_branch_of_the_user_s_whatever_their_config() {
+    let t = repo("");
+    t.git(&["checkout", "-q", "-b", "user/wip"]);
+    t.write("wip.txt", "wip\n");
+    t.git(&["add", "wip.txt"]);
+    t.git(&["commit", "-q", "-m", "wip"]);
+    t.git(&["checkout", "-q", "main"]);
+    let wip = t.git(&["rev-parse", "user/wip"]);
+    t.git(&["config", "rebase.updateRefs", "true"]);
+    t.git(&["config", "rebase.rebaseMerges", "true"]);
+    t.task("p/a", &commit("a.txt", "a"));
+    // It takes the user's commit into its branch once p/a is merged, so
+    // that its branch is rebased onto p/a's work with the user's commit
+    // in it, and a merge commit of its own.
+    let waits = "until git log --format=%s refs/heads/integration | grep -qx 'write a.txt'; do sleep 0.02; done";
+    t.task(
+        "p/b",
+        &sh(&format!(
+            "{waits}; git merge -q --no-ff --no-edit user/wip && echo b > b.txt && git add b.txt && git commit -q -m 'write b.txt'"
+        )),
+    );
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.git(&["rev-parse", "user/wip"]), wip);
+    assert_eq!(
+        integration_log(&t),
+        ["write b.txt", "wip", "write a.txt", "first"]
+    );
+}
