@@ -44,8 +44,17 @@ impl<'a> Admission<'a> {
 
     /// The task to start next beside the `running` ones, if one fits: the
     /// first ready one in the order of `run::order`, whose phase has a free
-    /// slot and whose memory fits beside what the running tasks reserve.
-    pub fn pick(&self, graph: &Graph, readiness: &Readiness, running: &[usize]) -> Option<usize> {
+    /// slot, whose memory fits beside what the running tasks reserve, and
+    /// whose `writes` overlap none of a running task's or of one whose work
+    /// waits in the merge queue (`merging`: started beside it, it would
+    /// start from a tip without that work, and conflict).
+    pub fn pick(
+        &self,
+        graph: &Graph,
+        readiness: &Readiness,
+        running: &[usize],
+        merging: &[usize],
+    ) -> Option<usize> {
         if running.len() >= self.jobs {
             return None;
         }
@@ -55,6 +64,7 @@ impl<'a> Admission<'a> {
         let fits = |t: usize| {
             (idle || reserved + self.memory_gb(graph, t) <= self.memory_capacity)
                 && writing_the_same(graph, running, t).is_none()
+                && writing_the_same(graph, merging, t).is_none()
                 && self.pool_holds(graph, running, t, now).is_none()
         };
         // Each phase's first task that fits; of those, the first in order.
@@ -252,13 +262,13 @@ impl<'a> Admission<'a> {
     }
 }
 
-/// A running task whose `writes` may overlap those of task `t`.
-fn writing_the_same(graph: &Graph, running: &[usize], t: usize) -> Option<usize> {
+/// One of `others` whose `writes` may overlap those of task `t`.
+fn writing_the_same(graph: &Graph, others: &[usize], t: usize) -> Option<usize> {
     let task = &graph.tasks[t];
     if task.writes.is_empty() {
         return None;
     }
-    running
+    others
         .iter()
         .copied()
         .find(|&r| r != t && task.writes_overlap(&graph.tasks[r]))

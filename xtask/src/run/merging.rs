@@ -116,6 +116,11 @@ impl Git {
         self.waiting.contains_key(&t)
     }
 
+    /// The tasks whose work waits in the queue.
+    pub fn queued(&self) -> Vec<usize> {
+        self.waiting.keys().copied().collect()
+    }
+
     /// The run stops: a merge waiting for a person gives up.
     pub fn stop(&self) {
         self.queue.stop();

@@ -392,7 +392,7 @@ impl Run<'_> {
                 if !self.look_again() {
                     return Ok(());
                 }
-                let startable = self.admission.pick(&self.graph, &self.readiness, &[]);
+                let startable = self.admission.pick(&self.graph, &self.readiness, &[], &[]);
                 if startable.is_some() {
                     continue;
                 }

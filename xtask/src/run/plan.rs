@@ -379,7 +379,10 @@ impl<'a> Plan<'a> {
         if self.budget.reached() {
             return;
         }
-        while let Some(t) = self.admission.pick(self.graph, &self.readiness, &self.wave) {
+        while let Some(t) = self
+            .admission
+            .pick(self.graph, &self.readiness, &self.wave, &[])
+        {
             if self.waits_for_approval(t, Approve::Before) {
                 self.readiness.await_approval(self.graph, t);
                 continue;

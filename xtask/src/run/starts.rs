@@ -23,7 +23,15 @@ impl Run<'_> {
     pub(super) fn launch_ready(&mut self) -> Result<()> {
         loop {
             let running = self.running.tasks();
-            let Some(t) = self.admission.pick(&self.graph, &self.readiness, &running) else {
+            let merging = self
+                .git
+                .as_ref()
+                .map(|git| git.queued())
+                .unwrap_or_default();
+            let picked = self
+                .admission
+                .pick(&self.graph, &self.readiness, &running, &merging);
+            let Some(t) = picked else {
                 return Ok(());
             };
             if !self.held_for_approval(t)? {

@@ -258,6 +258,54 @@ fn tasks_whose_writes_overlap_never_run_together() {
         .says("p/b: ready, waits for p/a to end: their `writes` may overlap");
 }
 
+/// A task whose `writes` overlap another's waits for the other's work to
+/// be merged, not only for its process to end: started while that work
+/// waits in the queue, it would start from a tip without it, and conflict.
+#[test]
+fn a_task_whose_writes_overlap_waits_for_the_other_s_merge() {
+    let t = repo("");
+    t.write("src/a.txt", "l1\nl2\n");
+    t.git(&["add", "src/a.txt"]);
+    t.git(&["commit", "-q", "-m", "src"]);
+    let edit = |line: &str| {
+        sh(&format!(
+            "sed -i 1s/.*/{line}/ src/a.txt && git commit -q -am 'line 1 {line}'"
+        ))
+    };
+    t.task(
+        "p/x",
+        &format!(
+            "priority: 1
+writes: [\"src/*\"]\n{}",
+            edit("X")
+        ),
+    );
+    t.task("p/y", &format!("writes: [src/a.txt]\n{}", edit("Y")));
+    t.run(&["orchestrate"]).code(0);
+    let order: Vec<String> = events(&t)
+        .iter()
+        .filter(|e| {
+            e["to"] == "completed" && e["task"] == "p/x"
+                || e["to"] == "running" && e["task"] == "p/y"
+        })
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["task"].as_str().unwrap(),
+                e["to"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(order, ["p/x completed", "p/y running"]);
+    let merged_x = t.status("p/x")["merged_commit"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let base_y = t.status("p/y")["base_commit"].as_str().unwrap().to_owned();
+    assert_eq!(base_y, merged_x);
+    assert_eq!(t.git(&["show", "integration:src/a.txt"]), "Y\nl2");
+}
+
 /// Two worktree tasks whose branches git cannot both have are invalid
 /// definitions, found before anything runs: the same name (`a b` and
 /// `a-b`), or one inside the other (`x` and `x/y`, whose worktrees would
