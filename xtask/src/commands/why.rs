@@ -401,11 +401,15 @@ impl Why<'_> {
                             shown.join(", "),
                         ));
                     }
-                    let requires = &defs.config.phase(phase_key(name)).requires;
-                    for artifact in outputs::missing_artifacts(layout, requires) {
-                        unmet.push(format!(
-                            "phase {name}: its gate needs workspace/outputs/{artifact}, which does not exist"
-                        ));
+                    // A phase is complete with the earlier ones.
+                    for q in graph.phases_through(p) {
+                        let name = &graph.phases[q].name;
+                        let requires = &defs.config.phase(phase_key(name)).requires;
+                        for artifact in outputs::missing_artifacts(layout, requires) {
+                            unmet.push(format!(
+                                "phase {name}: its gate needs workspace/outputs/{artifact}, which does not exist"
+                            ));
+                        }
                     }
                 }
             }

@@ -125,6 +125,13 @@ impl Graph {
         (0..self.phases.len()).filter(move |&q| self.phases[q].name >= *name)
     }
 
+    /// Phases whose completion a dependency on phase `p` waits for: it and
+    /// the earlier ones.
+    pub fn phases_through(&self, p: usize) -> impl Iterator<Item = usize> + '_ {
+        let name = &self.phases[p].name;
+        (0..self.phases.len()).filter(move |&q| self.phases[q].name <= *name)
+    }
+
     /// Tasks whose completion a dependency on phase `p` waits for.
     pub fn gate_members(&self, p: usize) -> impl Iterator<Item = usize> + '_ {
         let name = &self.phases[p].name;
@@ -334,14 +341,11 @@ impl Graph {
     /// An input of task `t` produced by task `d` that `d` does not declare
     /// among its outputs: it would be found missing only at run time.
     fn undeclared(&self, t: usize, d: usize, input: &str) -> Option<Problem> {
-        let producer = &self.tasks[d];
-        let rest = &input[producer.id.len() + 1..];
-        let declared = producer.outputs.iter().any(|output| {
-            output == rest || glob::Pattern::new(output).is_ok_and(|p| p.matches(rest))
-        });
-        if declared {
+        if self.declares(d, input) {
             return None;
         }
+        let producer = &self.tasks[d];
+        let rest = &input[producer.id.len() + 1..];
         let outputs = if producer.outputs.is_empty() {
             "it declares none".to_owned()
         } else {
@@ -356,6 +360,21 @@ impl Graph {
                 producer.id
             ),
         ))
+    }
+
+    /// Whether task `d` declares `path` (in its output folder) among its
+    /// outputs, by name or by a glob.
+    fn declares(&self, d: usize, path: &str) -> bool {
+        let rest = &path[self.tasks[d].id.len() + 1..];
+        self.tasks[d].outputs.iter().any(|output| {
+            output == rest || glob::Pattern::new(output).is_ok_and(|p| p.matches(rest))
+        })
+    }
+
+    /// The task that declares `path` (under `workspace/outputs/`) among its
+    /// outputs.
+    pub fn declaring_producer(&self, path: &str) -> Option<usize> {
+        self.producer(path).filter(|&d| self.declares(d, path))
     }
 
     /// The task whose output folder holds `path`.

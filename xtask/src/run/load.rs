@@ -196,9 +196,9 @@ impl Files for Disk<'_> {
         outputs::input_exists(self.layout, path)
     }
 
-    fn artifacts_exist(&self, p: usize) -> bool {
+    fn missing_artifacts(&self, p: usize) -> Vec<String> {
         let key = phase_key(&self.graph.phases[p].name);
-        outputs::missing_artifacts(self.layout, &self.config.phase(key).requires).is_empty()
+        outputs::missing_artifacts(self.layout, &self.config.phase(key).requires)
     }
 }
 

@@ -9,6 +9,7 @@ use std::io::{BufWriter, Write};
 use anyhow::Result;
 
 use crate::executor::{slurm, Limits};
+use crate::exit;
 use crate::model::config::{Approve, Config, ExecutorKind};
 use crate::model::definitions::Definitions;
 use crate::model::graph::{Dep, Graph};
@@ -22,12 +23,10 @@ use crate::run::load::{Disk, Reader};
 use crate::run::order::Order;
 use crate::run::readiness::{Node, Readiness, Walk};
 use crate::run::Options;
-use crate::state::outputs;
 use crate::state::runs;
 use crate::state::status::{self, AgentSlot, State};
 use crate::sys::shell;
 use crate::ui::format;
-use crate::{exit, model::task::phase_key};
 
 /// How the order is said, before the tasks with their expected duration
 /// and remaining path.
@@ -501,9 +500,8 @@ impl Waits<'_> {
                     Some(format!("{} ({})", graph.tasks[d].id, self.describe(d)))
                 }
                 Dep::Phase(p) if !readiness.gate_open(p) => {
-                    let key = phase_key(&graph.phases[p].name);
-                    let artifacts =
-                        outputs::missing_artifacts(self.layout, &self.config.phase(key).requires);
+                    let files = Disk::new(self.layout, self.config, graph);
+                    let artifacts = readiness.gate_missing_artifacts(graph, p, &files);
                     let detail = if readiness.gate_unmet(p) == 0 && !artifacts.is_empty() {
                         format!("its gate needs {}", artifacts.join(", "))
                     } else {

@@ -51,8 +51,9 @@ impl Node {
 pub trait Files {
     /// Whether the input at this path (under `workspace/outputs/`) exists.
     fn input_exists(&self, path: &str) -> bool;
-    /// Whether every artifact that phase `p`'s gate requires exists.
-    fn artifacts_exist(&self, p: usize) -> bool;
+    /// The artifacts phase `p`'s own gate requires (`phases.<key>.requires`,
+    /// paths under `workspace/outputs/`) that do not exist.
+    fn missing_artifacts(&self, p: usize) -> Vec<String>;
 }
 
 #[derive(Debug, Default, Clone)]
@@ -70,8 +71,9 @@ pub struct Readiness {
     needs_inputs: BTreeSet<usize>,
     running_in_phase: Vec<usize>,
     blocked_by: Vec<Option<usize>>,
-    /// Planning: an input counts as there once its producer completed (a
-    /// task that would run is assumed to write its outputs).
+    /// Planning: an input, or an artifact a gate requires, counts as there
+    /// once its producer completed (a task that would run is assumed to
+    /// write its outputs).
     assume_produced: bool,
 }
 
@@ -444,15 +446,34 @@ impl Readiness {
         graph.tasks[t]
             .inputs
             .iter()
-            .filter(|input| {
-                let assumed = self.assume_produced
-                    && graph
-                        .producer(input)
-                        .is_some_and(|p| self.node[p] == Node::Completed);
-                !assumed && !files.input_exists(input)
-            })
+            .filter(|input| !self.assumed_produced(graph, input) && !files.input_exists(input))
             .cloned()
             .collect()
+    }
+
+    /// The artifacts that hold phase `p`'s gate shut: those its own gate
+    /// and every earlier phase's require (a phase is complete with the
+    /// earlier ones), missing (see `assume_produced`).
+    pub fn gate_missing_artifacts(
+        &self,
+        graph: &Graph,
+        p: usize,
+        files: &dyn Files,
+    ) -> Vec<String> {
+        graph
+            .phases_through(p)
+            .flat_map(|q| files.missing_artifacts(q))
+            .filter(|artifact| !self.assumed_produced(graph, artifact))
+            .collect()
+    }
+
+    /// Whether the file at `path` (under `workspace/outputs/`) counts as
+    /// there in a plan: the task that declares it completed.
+    fn assumed_produced(&self, graph: &Graph, path: &str) -> bool {
+        self.assume_produced
+            && graph
+                .declaring_producer(path)
+                .is_some_and(|p| self.node[p] == Node::Completed)
     }
 
     fn stop_running(&mut self, graph: &Graph, t: usize) {
@@ -480,7 +501,10 @@ impl Readiness {
     }
 
     fn try_open_gate(&mut self, graph: &Graph, p: usize, files: &dyn Files) {
-        if self.gate_open[p] || self.gate_unmet[p] > 0 || !files.artifacts_exist(p) {
+        if self.gate_open[p]
+            || self.gate_unmet[p] > 0
+            || !self.gate_missing_artifacts(graph, p, files).is_empty()
+        {
             return;
         }
         self.gate_open[p] = true;
@@ -522,8 +546,11 @@ mod tests {
         fn input_exists(&self, _: &str) -> bool {
             self.inputs
         }
-        fn artifacts_exist(&self, _: usize) -> bool {
-            self.artifacts
+        fn missing_artifacts(&self, _: usize) -> Vec<String> {
+            match self.artifacts {
+                true => Vec::new(),
+                false => vec!["artifact".to_owned()],
+            }
         }
     }
 

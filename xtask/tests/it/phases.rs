@@ -39,6 +39,57 @@ fn a_gate_waits_for_its_required_artifact_and_says_so() {
     t.run(&["progress"]).says("Gate: complete");
 }
 
+/// A phase is complete with the earlier ones: what an earlier phase's gate
+/// requires holds a dependency on a later phase too.
+#[test]
+fn an_earlier_phase_s_missing_artifact_holds_a_later_phase_s_gate() {
+    let t = Tree::new();
+    t.config("kill_grace: 1s\nphases:\n  build: {requires: [01-build/a/never.txt]}\n");
+    t.task("01-build/a", &sh("true"));
+    t.task("02-test/t", &sh("true"));
+    t.task(
+        "03-ship/s",
+        &format!("dependencies: [02-test]\n{}", sh(MARK)),
+    );
+    t.run(&["orchestrate", "--dry-run"])
+        .code(1)
+        .says("03-ship/s: waits on phase 02-test (its gate needs 01-build/a/never.txt)");
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("03-ship/s: waits on phase 02-test (its gate needs 01-build/a/never.txt)");
+    assert_eq!(t.launches("03-ship/s"), 0);
+    t.run(&["why", "03-ship/s"])
+        .says("phase 01-build: its gate needs workspace/outputs/01-build/a/never.txt, which does not exist");
+    t.write("workspace/outputs/01-build/a/never.txt", "");
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.launches("03-ship/s"), 1);
+}
+
+/// A dry run counts an artifact a gate requires as written once the task
+/// that declares it would have completed, as it does an input: the run
+/// would start what waits on the gate.
+#[test]
+fn a_dry_run_counts_a_gate_artifact_a_planned_task_writes() {
+    let t = Tree::new();
+    t.config("kill_grace: 1s\nphases:\n  build: {requires: [01-build/a/art.txt]}\n");
+    t.task(
+        "01-build/a",
+        &format!(
+            "outputs: [art.txt]\n{}",
+            sh("echo a > $TASK_OUTPUT_DIR/art.txt")
+        ),
+    );
+    t.task(
+        "02-test/t",
+        &format!("dependencies: [01-build]\n{}", sh(MARK)),
+    );
+    let plan = t.run(&["orchestrate", "--dry-run"]);
+    plan.code(0);
+    assert!(!plan.stdout.contains("would not start"), "{}", plan.stdout);
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.launches("02-test/t"), 1);
+}
+
 #[test]
 fn a_phase_dependency_waits_for_tasks_generated_during_the_run() {
     let t = Tree::new();
