@@ -240,13 +240,16 @@ impl Why<'_> {
                     // What blocked it has not failed since (run again, or
                     // reset).
                     (true, Some(by)) => {
-                        let next = match self.resumed(s) {
-                            true => format!(
-                                "the next `{}` resumes the run that blocked it, which keeps it blocked; `{}` runs it again",
-                                layout.cmd("orchestrate"),
+                        let orchestrate = layout.cmd("orchestrate");
+                        let next = match self.unfinished_run(s) {
+                            Some(Unfinished::Stopped) => format!(
+                                "the next `{orchestrate}` resumes the run that blocked it, which keeps it blocked; `{}` runs it again",
                                 layout.task_cmd("reset", id)
                             ),
-                            false => format!("the next `{}` takes it up again", layout.cmd("orchestrate")),
+                            Some(Unfinished::Live) => format!(
+                                "the run going on keeps it blocked; the next `{orchestrate}` takes it up again"
+                            ),
+                            None => format!("the next `{orchestrate}` takes it up again"),
                         };
                         println!(
                             "{id} is recorded blocked by {by}, which has not failed since: {next}"
@@ -286,14 +289,20 @@ impl Why<'_> {
         }
     }
 
-    /// Whether the next run resumes the run that wrote `s`: it was stopped
-    /// before it ended, and keeps its final failures and blocks.
-    fn resumed(&self, s: &Status) -> bool {
+    /// Whether the run that wrote `s` has not finished: it goes on (`live`),
+    /// or it was stopped before it ended, and the next run resumes it,
+    /// keeping its final failures and blocks.
+    fn unfinished_run(&self, s: &Status) -> Option<Unfinished> {
         runs::last(self.layout)
-            .is_some_and(|run| !run.finished && s.run_id.as_deref() == Some(run.id.as_str()))
+            .filter(|run| !run.finished && s.run_id.as_deref() == Some(run.id.as_str()))?;
+        Some(match lock::holder(self.layout) {
+            Some(_) => Unfinished::Live,
+            None => Unfinished::Stopped,
+        })
     }
 
-    /// What the next run does with a failed task, and how to change it.
+    /// What the next run (or the one going on) does with a failed task,
+    /// and how to change it.
     fn next_step(&self, s: &Status, reset: &str) -> String {
         let orchestrate = self.layout.cmd("orchestrate");
         if s.held {
@@ -308,21 +317,29 @@ impl Why<'_> {
                 "it was {how}: it stays failed, and what depends on it blocked, until `{reset}`"
             );
         }
-        if self.resumed(s) {
-            let graph = &self.defs.graph;
-            let retries = graph.get(&s.task_id).map(|t| graph.tasks[t].retries);
-            if let Some(retries) = retries.filter(|&r| s.spares_its_try() || s.tries <= r) {
-                return format!(
-                    "its run was stopped before it ended: the next `{orchestrate}` resumes that run and tries it again (try {} of {}); `{reset}` clears it now",
-                    s.tries + 1,
-                    retries + 1
-                );
-            }
-            format!(
+        let Some(unfinished) = self.unfinished_run(s) else {
+            return format!("the next `{orchestrate}` retries it; `{reset}` clears it now");
+        };
+        let graph = &self.defs.graph;
+        let retries = graph.get(&s.task_id).map(|t| graph.tasks[t].retries);
+        let owed = retries.filter(|&r| s.spares_its_try() || s.tries <= r);
+        match (unfinished, owed) {
+            (Unfinished::Live, Some(retries)) => format!(
+                "the run going on tries it again (try {} of {})",
+                s.tries + 1,
+                retries + 1
+            ),
+            (Unfinished::Live, None) => format!(
+                "the run going on keeps it failed; once it ends, the next `{orchestrate}` retries it, or `{reset}` clears it"
+            ),
+            (Unfinished::Stopped, Some(retries)) => format!(
+                "its run was stopped before it ended: the next `{orchestrate}` resumes that run and tries it again (try {} of {}); `{reset}` clears it now",
+                s.tries + 1,
+                retries + 1
+            ),
+            (Unfinished::Stopped, None) => format!(
                 "its run was stopped before it ended: the next `{orchestrate}` resumes that run, which keeps it failed; `{reset}` runs it again"
-            )
-        } else {
-            format!("the next `{orchestrate}` retries it; `{reset}` clears it now")
+            ),
         }
     }
 
@@ -510,4 +527,13 @@ fn describe_report(r: &Report) -> String {
         parts.push(format!("{output} out"));
     }
     parts.join(", ")
+}
+
+/// A run that has not finished.
+#[derive(Clone, Copy)]
+enum Unfinished {
+    /// It goes on: it holds the workspace lock.
+    Live,
+    /// It was stopped before it ended: the next run resumes it.
+    Stopped,
 }

@@ -681,6 +681,25 @@ fn why_says_a_killed_run_s_retry_is_still_owed() {
     assert_eq!(t.status("p/a")["attempt"], 2);
 }
 
+/// `why` of a task that failed in the run going on says what that run
+/// does with it, not that a run was stopped.
+#[test]
+fn why_of_a_task_failed_in_the_run_going_on_says_the_run_keeps_it_failed() {
+    let t = Tree::new();
+    t.task("p/fail", &format!("retries: 0\n{}", sh("exit 3")));
+    t.task("p/long", &sh("while [ ! -e go ]; do sleep 0.01; done"));
+    let mut run = t.start(&["orchestrate"]);
+    wait_for("p/fail to fail", || {
+        t.exists("workspace/status/p/fail.json") && t.state("p/fail") == "failed"
+    });
+    let why = t.run(&["why", "p/fail"]);
+    t.write("go", "");
+    assert_eq!(run.wait().unwrap().code(), Some(1));
+    why.code(0)
+        .says("the run going on keeps it failed; once it ends, the next `cargo xtask");
+    assert!(!why.stdout.contains("stopped"), "{}", why.stdout);
+}
+
 /// A task recorded blocked by one that has completed since: `why` says
 /// the next run takes it up, not that it waits for that one.
 #[test]
