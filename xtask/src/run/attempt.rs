@@ -72,6 +72,14 @@ impl Active {
         }
     }
 
+    /// Its process (pid 0 until known).
+    pub fn process(&self) -> Process {
+        Process {
+            pid: self.pid,
+            start: self.pid_start,
+        }
+    }
+
     /// The attempt's status in `state`, with what every status of it
     /// carries (`Status::ended` adds how it ended).
     pub fn status(&self, layout: &Layout, id: &str, state: State, run: &RunInfo) -> Status {

@@ -340,10 +340,7 @@ impl Run<'_> {
                 active.setup = active.worktree.as_ref().is_some_and(|w| {
                     attempt::setup_needed(self.layout, self.config, &w.branch).is_some()
                 });
-                let task = Process {
-                    pid: active.pid,
-                    start: active.pid_start,
-                };
+                let task = active.process();
                 // Its pid not known yet (its supervisor, alive, has not
                 // written it since its orchestrator died): its supervisor
                 // says it runs.

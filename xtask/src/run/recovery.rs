@@ -48,10 +48,17 @@ pub fn assess(
     let recorded = recorded_end(layout, id, status.attempt).is_some();
     let submitted = job.is_some();
     let orphaned = !recorded && !submitted && !supervisor_alive;
-    let pid = status
-        .pid
-        .or_else(|| pid_of(layout, id, status.attempt, orphaned))
-        .unwrap_or(0);
+    let task = match status.pid {
+        Some(pid) => Process {
+            pid,
+            start: status.pid_start.or_else(|| process::start_time(pid)),
+        },
+        None => pid_of(layout, id, status.attempt, orphaned).unwrap_or(Process {
+            pid: 0,
+            start: None,
+        }),
+    };
+    let pid = task.pid;
     // Never handed to a supervisor (none recorded), or handed to one that
     // marked it had written the pid file of every task it had: it never
     // started. Gone with a supervisor that did not mark, it may have run
@@ -76,7 +83,7 @@ pub fn assess(
         started: status.started().unwrap_or_else(SystemTime::now),
         since_ns: status.attempt_since_ns,
         pid,
-        pid_start: status.pid_start.or_else(|| process::start_time(pid)),
+        pid_start: task.start,
         adopted: job_id.is_none().then_some(supervisor),
         queued: job_id.is_some() && status.queued,
         job_id,
@@ -103,25 +110,43 @@ pub fn adopted_ended(layout: &Layout, id: &str, active: &mut Active) -> bool {
     let supervisor_alive = supervisor_runs(supervisor);
     if active.pid == 0 {
         // Never taken for ended while it runs.
-        if let Some(pid) = pid_of(layout, id, active.attempt, !supervisor_alive) {
-            active.pid = pid;
-            active.pid_start = process::start_time(pid);
+        if let Some(task) = pid_of(layout, id, active.attempt, !supervisor_alive) {
+            active.pid = task.pid;
+            active.pid_start = task.start;
         }
     }
-    let task = Process {
-        pid: active.pid,
-        start: active.pid_start,
-    };
-    recorded_end(layout, id, active.attempt).is_some() || (!task.alive() && !supervisor_alive)
+    recorded_end(layout, id, active.attempt).is_some()
+        || (!active.process().alive() && !supervisor_alive)
 }
 
 /// The pid of attempt `attempt` of task `id`, whose status has none: the
 /// pid file its supervisor wrote, or, `orphaned` (its supervisor died too
 /// before anyone wrote it, in its first second), the process that carries
 /// its environment, if it still runs.
-fn pid_of(layout: &Layout, id: &str, attempt: u32, orphaned: bool) -> Option<u32> {
-    recorded_pid(layout, id)
-        .or_else(|| orphaned.then(|| process::find_task(layout.workspace.as_str(), id, attempt))?)
+fn pid_of(layout: &Layout, id: &str, attempt: u32, orphaned: bool) -> Option<Process> {
+    let workspace = layout.workspace.as_str();
+    let recorded = recorded_pid(layout, id).map(|task| match task.start {
+        Some(_) => task,
+        // A pid alone (an older version's file): the process there now is
+        // the task's only if it carries its environment. One that does not
+        // came since, so the task's group is gone (see `Process::alive`):
+        // a start no process but init has says so.
+        None => Process {
+            start: match process::start_time(task.pid) {
+                Some(_) if !process::carries_task(task.pid, workspace, id, attempt) => Some(0),
+                start => start,
+            },
+            ..task
+        },
+    });
+    recorded.or_else(|| {
+        let pid = orphaned.then(|| process::find_task(workspace, id, attempt))??;
+        // Found by its environment: the process there now is the task's.
+        Some(Process {
+            pid,
+            start: process::start_time(pid),
+        })
+    })
 }
 
 /// Whether the supervisor `supervisor` still runs. Its process alone: it

@@ -11,7 +11,6 @@ use crate::run::attempt::Active;
 use crate::run::recovery;
 use crate::state::logs;
 use crate::state::status::AgentSlot;
-use crate::sys::process;
 
 pub struct Running {
     active: HashMap<usize, Active>,
@@ -125,12 +124,12 @@ impl Running {
                 (Some(executor), None) => executor.stop(id),
                 _ => false,
             };
-            if !asked && active.pid != 0 {
+            if !asked && active.process().alive() {
                 logs::append_line(
                     &layout.log_file(id),
                     "xtask: interrupted: SIGTERM sent to the task's processes",
                 );
-                process::signal_group(active.pid, libc::SIGTERM);
+                active.process().signal_group(libc::SIGTERM);
             }
         }
     }
@@ -154,11 +153,11 @@ impl Running {
         };
         for (&t, active) in &self.active {
             let id = &graph.tasks[t].id;
-            if active.pid != 0 {
+            if active.process().alive() {
                 // Said here, before the signal: reaped at once, the task
                 // may be gone before its supervisor could say it.
                 logs::append_line(&layout.log_file(id), &said);
-                process::signal_group(active.pid, libc::SIGKILL);
+                active.process().signal_group(libc::SIGKILL);
             }
             match &mut executor {
                 Some(executor) if grace.is_none() && active.pid == 0 => executor.kill_now(id),

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::layout::{handover_of, Layout};
 use crate::state::atomic;
 use crate::state::status::{self, Ending};
+use crate::sys::process::Process;
 
 /// How the task ended, as written to `workspace/pids/<id>.exit`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -81,13 +82,16 @@ pub fn recorded_end(layout: &Layout, id: &str, attempt: u32) -> Option<ExitRecor
     read_record(&layout.exit_file(id)).filter(|r| r.attempt.is_none_or(|a| a == attempt))
 }
 
-/// The pid the supervisor wrote for a running task, if it did.
-pub fn recorded_pid(layout: &Layout, id: &str) -> Option<u32> {
-    read_pid(&layout.pid_file(id))
-}
-
-fn read_pid(path: &Utf8Path) -> Option<u32> {
-    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+/// The pid the supervisor wrote for a running task, if it did, with the
+/// process's start time (`pid start`), by which a process that reused the
+/// pid since is not taken for the task. (A file of an older version has
+/// the pid alone.)
+pub fn recorded_pid(layout: &Layout, id: &str) -> Option<Process> {
+    let text = std::fs::read_to_string(layout.pid_file(id)).ok()?;
+    let mut fields = text.split_whitespace();
+    let pid = fields.next()?.parse().ok()?;
+    let start = fields.next().and_then(|start| start.parse().ok());
+    Some(Process { pid, start })
 }
 
 /// The Slurm job an attempt was submitted as, in `workspace/pids/<id>.job`:

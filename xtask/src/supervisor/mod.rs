@@ -394,8 +394,13 @@ impl Supervisor {
     }
 }
 
+/// `pid start` (see `records::recorded_pid`): the task is this process's
+/// child, not reaped yet, so the start read now is the task's.
 fn write_pid_file(task: &Running) {
-    let pid = format!("{}\n", task.pid);
+    let pid = match process::start_time(task.pid) {
+        Some(start) => format!("{} {start}\n", task.pid),
+        None => format!("{}\n", task.pid),
+    };
     if let Err(e) = crate::state::atomic::write(&task.spec.pid_file, pid.as_bytes()) {
         eprintln!("xtask supervisor: {e:#}");
     }

@@ -28,9 +28,25 @@ pub struct Process {
 
 impl Process {
     /// The process is alive, or its group still has members (a task's
-    /// shell may have ended while what it started runs on).
+    /// shell may have ended while what it started runs on). Another
+    /// process at its pid (another start) means the group is gone too:
+    /// Linux gives no new process the pid of a group that has members, so
+    /// a group of that number now is the newcomer's.
     pub fn alive(&self) -> bool {
-        self.pid != 0 && (is_same_process(self.pid, self.start) || signal_group(self.pid, 0))
+        if self.pid == 0 {
+            return false;
+        }
+        match (start_time(self.pid), self.start) {
+            (Some(now), Some(then)) => now == then,
+            (Some(_), None) => true,
+            (None, _) => signal_group(self.pid, 0),
+        }
+    }
+
+    /// Sends `signal` to its group, while it is this process's (see
+    /// `alive`): never to a newcomer that reused its pid.
+    pub fn signal_group(&self, signal: i32) -> bool {
+        self.alive() && signal_group(self.pid, signal)
     }
 }
 
@@ -88,24 +104,32 @@ pub fn become_subreaper() {
 /// every process's environment, which only recovery after a double crash
 /// needs.
 pub fn find_task(workspace: &str, id: &str, attempt: u32) -> Option<u32> {
-    let wanted = [
-        format!("WORKSPACE={workspace}"),
-        format!("TASK_ID={id}"),
-        format!("TASK_ATTEMPT={attempt}"),
-    ];
     std::fs::read_dir("/proc")
         .ok()?
         .flatten()
         .find_map(|entry| {
             let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-            let environ = std::fs::read(entry.path().join("environ")).ok()?;
-            let vars = environ.split(|&b| b == 0);
-            let matches = wanted
-                .iter()
-                .all(|w| vars.clone().any(|v| v == w.as_bytes()));
             // Field 5: the process group.
-            matches.then(|| live_stat(pid)?.split_whitespace().nth(2)?.parse().ok())?
+            carries_task(pid, workspace, id, attempt)
+                .then(|| live_stat(pid)?.split_whitespace().nth(2)?.parse().ok())?
         })
+}
+
+/// Whether process `pid` has the environment of attempt `attempt` of task
+/// `id` of `workspace`.
+pub fn carries_task(pid: u32, workspace: &str, id: &str, attempt: u32) -> bool {
+    let wanted = [
+        format!("WORKSPACE={workspace}"),
+        format!("TASK_ID={id}"),
+        format!("TASK_ATTEMPT={attempt}"),
+    ];
+    let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+        return false;
+    };
+    let vars = environ.split(|&b| b == 0);
+    wanted
+        .iter()
+        .all(|w| vars.clone().any(|v| v == w.as_bytes()))
 }
 
 /// What a reaped process and its reaped descendants used.

@@ -442,6 +442,45 @@ fn start_of(pid: u32) -> u64 {
         .unwrap()
 }
 
+/// A pid file that names a process which took the task's pid since (the
+/// task and its supervisor died together, and the pid was given again):
+/// that process is not adopted, waited for or signalled; the task is
+/// `lost`. Whether the file has the task's start time, which the
+/// newcomer's is not, or (an older version's file) the pid alone, which
+/// the newcomer's environment says is not the task's.
+#[test]
+fn a_process_that_reused_a_recorded_pid_is_never_taken_for_the_task() {
+    for file in ["{pid} 1\n", "{pid}\n"] {
+        let t = Tree::new();
+        t.task("p/a", &format!("retries: 0\n{}", sh(MARK)));
+        running_under_a_dead_supervisor(&t, "p/a", 1);
+        let dead = t.status("p/a")["supervisor_pid"].clone();
+        t.write(&format!("workspace/pids/.handed-over-{dead}-1"), "");
+        let mut newcomer = std::process::Command::new("sleep")
+            .arg("30")
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let pid = newcomer.id().to_string();
+        t.write("workspace/pids/p/a.pid", &file.replace("{pid}", &pid));
+        let run = t.run(&["orchestrate"]);
+        let alive = newcomer.try_wait().unwrap().is_none();
+        newcomer.kill().unwrap();
+        newcomer.wait().unwrap();
+        run.code(1);
+        assert!(!run.stdout.contains("still running"), "{}", run.stdout);
+        assert!(alive, "the newcomer was signalled");
+        assert!(
+            t.status("p/a")["error"]
+                .as_str()
+                .unwrap()
+                .starts_with("lost"),
+            "{file}"
+        );
+        assert_eq!(t.launches("p/a"), 0);
+    }
+}
+
 #[test]
 fn a_task_that_never_reached_its_supervisor_is_started_not_lost() {
     let t = Tree::new();
