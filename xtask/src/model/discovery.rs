@@ -159,6 +159,7 @@ impl Discovery {
         // Take the time before reading, so a file added during the read
         // changes it again and is seen by the next rescan.
         let Some(mut stamp) = modified(dir) else {
+            self.forget_folder(dir);
             return Vec::new();
         };
         // On file systems with coarse timestamps a file added later in the
@@ -235,6 +236,18 @@ impl Discovery {
         // (component by component), which is slower to compare.
         found.sort_unstable_by(|(a, _), (b, _)| a.as_str().cmp(b.as_str()));
         found
+    }
+
+    /// A folder that went (removed, or renamed: the new name is found as a
+    /// new folder): its task files are removed ones, as a file removed
+    /// alone is, and it is looked at no more. Its sub-folders, gone too,
+    /// are forgotten as each is rescanned.
+    fn forget_folder(&mut self, dir: &Utf8Path) {
+        if let Some(folder) = self.folders.remove(dir) {
+            self.removed
+                .extend(folder.seen.iter().map(|name| dir.join(&**name)));
+            self.note_unreadable(dir, Vec::new());
+        }
     }
 
     /// The names of folder `dir` that are not UTF-8 (`now`): each new one

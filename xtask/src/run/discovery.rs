@@ -83,6 +83,12 @@ impl Run<'_> {
             self.printer
                 .event(Tone::Plain, "found", id, "new task file");
         }
+        // A new file cannot be running yet; recovery records its fate.
+        if let Err(e) = self.add_tasks(&found.added) {
+            self.printer.line(Tone::Bad, &format!("error: {e:#}"));
+        }
+        // After the adding, which makes the gates of new phases (a folder
+        // renamed: its tasks come back as new ones, beside its old ones gone).
         let files = Disk::new(self.layout, self.config, &self.graph);
         for &t in &found.back {
             if self.removed.remove(&t) {
@@ -102,10 +108,6 @@ impl Run<'_> {
                     &format!("warning: {id}: its task file was removed: it does not start in this run, nor what names it as a dependency"),
                 );
             }
-        }
-        // A new file cannot be running yet; recovery records its fate.
-        if let Err(e) = self.add_tasks(&found.added) {
-            self.printer.line(Tone::Bad, &format!("error: {e:#}"));
         }
         // After the adding, which makes the gates of new phases. It cannot
         // have opened the gate of an invalid file's phase: the task whose

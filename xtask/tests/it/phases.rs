@@ -500,6 +500,30 @@ fn a_task_file_removed_or_renamed_during_the_run_does_not_start() {
     t.run(&["progress"]).code(0).says("Overall: 2/2 completed");
 }
 
+/// A phase folder removed or renamed during the run takes its task files
+/// with it: none starts from a file that is gone, and a renamed one's
+/// tasks run once, under their new ids only.
+#[test]
+fn a_phase_folder_removed_or_renamed_during_the_run_takes_its_tasks_with_it() {
+    let t = Tree::new();
+    t.task("p/a", &sh("while [ ! -e go ]; do sleep 0.01; done"));
+    for id in ["q/x", "r/y"] {
+        t.task(id, &format!("dependencies: [p]\n{}", sh(MARK)));
+    }
+    let mut run = t.start(&["orchestrate"]);
+    wait_for("p/a to run", || {
+        t.exists("workspace/status/p/a.json") && t.state("p/a") == "running"
+    });
+    std::fs::remove_dir_all(t.path("tasks/q")).unwrap();
+    std::fs::rename(t.path("tasks/r"), t.path("tasks/s")).unwrap();
+    t.write("go", "");
+    assert!(run.wait().unwrap().success());
+    assert_eq!(t.launches("q/x"), 0);
+    assert_eq!(t.launches("r/y"), 0);
+    assert_eq!(t.launches("s/y"), 1);
+    t.run(&["progress"]).code(0).says("Overall: 2/2 completed");
+}
+
 /// A tree whose `p/a` runs until the file `go` exists, with what the
 /// test adds; the run started, its output in `out.txt`, once `p/a` runs.
 fn running_until_go(t: &Tree) -> std::process::Child {
