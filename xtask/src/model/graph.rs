@@ -312,6 +312,15 @@ impl Graph {
             }
         }
         for input in &task.inputs {
+            if let Some(d) = self.get(input) {
+                problems.push(self.problem_at(
+                    t,
+                    "inputs",
+                    input,
+                    format!("input `{input}` is the whole output folder of {}: name a file in it (`{input}/<file>`, one of its `outputs`)", self.tasks[d].id),
+                ));
+                continue;
+            }
             let Some(d) = self.producer(input) else {
                 continue;
             };
@@ -506,7 +515,11 @@ impl Graph {
 /// Inputs and outputs must stay inside `workspace/outputs/` (and outputs
 /// inside the task's own folder there).
 fn path_problems(task: &Task) -> Vec<Problem> {
-    let lists = [("input", &task.inputs), ("output", &task.outputs)];
+    let lists = [
+        ("input", &task.inputs),
+        ("output", &task.outputs),
+        ("write", &task.writes),
+    ];
     let bad: Vec<(&str, &String, String)> = lists
         .into_iter()
         .flat_map(|(kind, paths)| paths.iter().map(move |path| (kind, path)))
@@ -515,7 +528,11 @@ fn path_problems(task: &Task) -> Vec<Problem> {
                 "is absolute".to_owned()
             } else if path.split('/').any(|c| c == "..") {
                 "climbs out of its folder with `..`".to_owned()
-            } else if let (Err(e), "output") = (glob::Pattern::new(path), kind) {
+            } else if path.split('/').any(|c| c.is_empty() || c == ".") {
+                // `./a`, `a//b`, `a/`: the same file under another name,
+                // which no producer's or overlap's comparison would match.
+                "has an empty or `.` part (`./`, `//`, a trailing `/`)".to_owned()
+            } else if let Err(e) = glob::Pattern::new(path) {
                 format!(
                     "is not a valid glob ({e}; a `[` starts a set of characters, `[[]` is one `[`)"
                 )
@@ -531,10 +548,10 @@ fn path_problems(task: &Task) -> Vec<Problem> {
     let text = std::fs::read_to_string(&task.file).unwrap_or_default();
     bad.into_iter()
         .map(|(kind, path, reason)| {
-            let base = if kind == "input" {
-                "workspace/outputs/ (e.g. 01-analysis/01-task/result.json)".to_owned()
-            } else {
-                format!("workspace/outputs/{}/", task.id)
+            let base = match kind {
+                "input" => "workspace/outputs/ (e.g. 01-analysis/01-task/result.json)".to_owned(),
+                "output" => format!("workspace/outputs/{}/", task.id),
+                _ => "its working folder (e.g. src/parser/*)".to_owned(),
             };
             Problem::in_file(
                 &task.file,

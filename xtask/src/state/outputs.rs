@@ -13,14 +13,18 @@ use crate::model::task::Task;
 pub fn missing_artifacts(layout: &Layout, requires: &[String]) -> Vec<String> {
     requires
         .iter()
-        .filter(|path| !layout.outputs_dir().join(path).exists())
+        .filter(|path| !input_exists(layout, path))
         .cloned()
         .collect()
 }
 
-/// Whether the input `path` (under `workspace/outputs/`) exists.
+/// Whether the input `path` (under `workspace/outputs/`) exists: a glob,
+/// as an output's, when it matches one file at least.
 pub fn input_exists(layout: &Layout, path: &str) -> bool {
-    layout.outputs_dir().join(path).exists()
+    match is_glob(path) {
+        true => !glob_in(&layout.outputs_dir(), path).is_empty(),
+        false => layout.outputs_dir().join(path).exists(),
+    }
 }
 
 /// One declared output that is not right, said so a user can act on it.

@@ -59,6 +59,30 @@ fn paths_that_leave_their_folder() {
     );
 }
 
+/// A path written so that it names a file under another name (`./`, `//`)
+/// would match no producer or overlap: refused, as a task's whole output
+/// folder as an input is, and `writes` are checked as inputs are.
+#[test]
+fn paths_written_another_way_and_bad_writes() {
+    check(
+        |t| {
+            t.task("p/x", "outputs: [o.txt]");
+            t.task("p/dot", "inputs: [./p/x/o.txt]");
+            t.task("p/twice", "inputs: [p//x/o.txt]");
+            t.task("p/folder", "inputs: [p/x]");
+            t.task("p/w", "writes: [/src/a, ./src/lib.rs, \"[\"]");
+        },
+        &[
+            "tasks/p/dot.md:2: input `./p/x/o.txt` has an empty or `.` part",
+            "tasks/p/twice.md:2: input `p//x/o.txt` has an empty or `.` part",
+            "tasks/p/folder.md:2: input `p/x` is the whole output folder of p/x: name a file in it",
+            "tasks/p/w.md:2: write `/src/a` is absolute",
+            "tasks/p/w.md:2: write `./src/lib.rs` has an empty or `.` part",
+            "tasks/p/w.md:2: write `[` is not a valid glob (",
+        ],
+    );
+}
+
 #[test]
 fn a_program_not_on_path_or_not_executable() {
     check(

@@ -65,6 +65,31 @@ fn an_earlier_phase_s_missing_artifact_holds_a_later_phase_s_gate() {
     assert_eq!(t.launches("03-ship/s"), 1);
 }
 
+/// An input or a gate's artifact written as a glob is there once it
+/// matches a file, as a glob output is: the run, `next` and `why` agree.
+#[test]
+fn a_glob_input_or_gate_artifact_is_there_once_it_matches() {
+    let t = Tree::new();
+    t.config("kill_grace: 1s\nphases:\n  a: {requires: [\"01-a/p/*.json\"]}\n");
+    t.task(
+        "01-a/p",
+        &format!(
+            "outputs: [\"*.json\"]\n{}",
+            sh("echo {} > $TASK_OUTPUT_DIR/x.json")
+        ),
+    );
+    t.task(
+        "01-a/c",
+        &format!("inputs: [\"01-a/p/*.json\"]\n{}", sh(MARK)),
+    );
+    t.task("02-b/d", &format!("dependencies: [01-a]\n{}", sh(MARK)));
+    t.run(&["orchestrate", "--dry-run"]).code(0);
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.launches("01-a/c"), 1);
+    assert_eq!(t.launches("02-b/d"), 1);
+    t.run(&["progress"]).says("Gate: complete");
+}
+
 /// A dry run counts an artifact a gate requires as written once the task
 /// that declares it would have completed, as it does an input: the run
 /// would start what waits on the gate.
