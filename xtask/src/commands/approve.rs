@@ -116,6 +116,8 @@ pub fn run(layout: &Layout, name: &str, decided: &Decided) -> Result<i32> {
             }
         }
     }
+    // Decided and applied: a run may start while the notifiers finish.
+    drop(held);
     if let Some(notifiers) = changes.notifiers {
         // Nothing to watch for meanwhile: a Ctrl-C ends this command.
         let moment = || {

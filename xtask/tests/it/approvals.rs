@@ -480,6 +480,25 @@ fn a_decision_applied_with_no_run_reaches_the_notifiers() {
     );
 }
 
+/// `approve` holds the workspace lock while it applies the decision, not
+/// while its notifiers finish: a run started meanwhile is not refused.
+#[test]
+fn a_run_is_not_refused_while_a_decision_s_notifiers_finish() {
+    let t = Tree::new();
+    t.config(
+        "notify:\n  - on: [completed]\n    command: \"touch notifying; while [ ! -e release ]; do sleep 0.02; done\"\n",
+    );
+    t.task("p/a", &format!("approve: after\n{}", sh("true")));
+    t.run(&["orchestrate"]).code(4);
+    let mut approve = t.start(&["approve", "p/a"]);
+    wait_for("the notifier", || t.exists("notifying"));
+    let run = t.run(&["orchestrate"]);
+    t.write("release", "");
+    assert!(approve.wait().unwrap().success());
+    run.code(0);
+    assert_eq!(t.state("p/a"), "completed");
+}
+
 /// An approval that reaches a running orchestrator revoked already (the
 /// task file changed after it was given) is said by that run, once.
 #[test]
