@@ -43,6 +43,7 @@ use anyhow::{Context, Result};
 use camino::Utf8PathBuf;
 
 use crate::executor::{self, Executor, Limits};
+use crate::exit;
 use crate::git::merge::Merged;
 use crate::model::config::{Config, ExecutorKind};
 use crate::model::discovery::Discovery;
@@ -186,10 +187,26 @@ pub fn run(
     // run starts afresh. Only a killed orchestrator leaves a run to resume,
     // and a `monitor`, which ran none of what is left of it: the next
     // `orchestrate` resumes it, retry counts and all.
-    if mode == Mode::Launch {
-        runs::end(layout, &run_id)?;
+    let ended = match mode {
+        Mode::Launch => runs::end(layout, &run_id),
+        _ => Ok(()),
+    };
+    // Not written (a full disk): said, and the run still ends as one does,
+    // its summary and notifications given, its exit code that of a run
+    // that went wrong.
+    if let Err(e) = &ended {
+        let orchestrate = layout.cmd("orchestrate");
+        run.printer.line(
+            Tone::Bad,
+            &format!(
+                "error: {e:#}: the next `{orchestrate}` resumes this run, its final failures kept"
+            ),
+        );
     }
-    let code = run.summary();
+    let code = match (run.summary(), &ended) {
+        (exit::SUCCESS, Err(_)) => exit::TASK_FAILED,
+        (code, _) => code,
+    };
     run.event(Event {
         exit_code: Some(code),
         ..Event::run("run_finished")

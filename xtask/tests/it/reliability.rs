@@ -1043,6 +1043,21 @@ fn a_full_disk_keeps_the_old_status_and_stops_cleanly() {
     assert_eq!(leftovers.len(), 1, "{leftovers:?}");
 }
 
+/// A task that fills the disk the workspace is on: the run cannot write
+/// its state any more, and still ends as a run does, with its summary and
+/// exit 1 (not 2, which says nothing was launched).
+#[test]
+fn a_disk_filled_during_the_run_ends_it_with_its_summary_and_exit_1() {
+    let t = Tree::new();
+    t.task("p/a", &sh("cat /dev/zero > $TASK_OUTPUT_DIR/fill; exit 0"));
+    let Some(_disk) = SmallDisk::mount(&t.path("workspace")) else {
+        return;
+    };
+    let run = t.run(&["orchestrate"]);
+    run.code(1).says("No space left on device").says("Summary:");
+    assert!(!run.stderr.contains("panicked"));
+}
+
 /// What a task of the fault-injection graph does, and so what it is owed.
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
