@@ -425,6 +425,13 @@ fn at_most(n: f64, most: f64) -> Result<f64, String> {
 
 /// Seconds as a number, or text such as `90s`, `30m`, `8h`, `1h 30m`.
 pub fn duration(value: &Value) -> Result<Duration, String> {
+    if let Value::String(s) = value {
+        if in_months(s) {
+            return Err(format!(
+                "`{s}`: `M` is months: write minutes as `m` (`30m`), or months in full (`2months`)"
+            ));
+        }
+    }
     let parsed = match value {
         Value::Number(n) => n.as_f64().and_then(|s| Duration::try_from_secs_f64(s).ok()),
         // Seconds in quotes (`"3600"`) are seconds still.
@@ -444,6 +451,15 @@ pub fn duration(value: &Value) -> Result<Duration, String> {
         .ok_or_else(|| {
             format!("must be a positive duration of at most 100 years: seconds as a number, or `90s`, `30m`, `8h`; found {shown}")
         })
+}
+
+/// Whether `text` has a number of `M` (`1M`, `1 M`): months to humantime,
+/// and a minute to whoever wrote it, most likely.
+fn in_months(text: &str) -> bool {
+    text.split_whitespace().any(|word| {
+        word.strip_suffix('M')
+            .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
+    })
 }
 
 /// The longest duration a setting takes: a hundred years of 365.25 days
@@ -593,6 +609,9 @@ mod tests {
         assert!(d("\"-5\"").is_err());
         assert!(d("0").is_err());
         assert!(d("[1]").is_err());
+        assert!(d("1M").unwrap_err().contains("`M` is months"));
+        assert!(d("1h 30M").unwrap_err().contains("`M` is months"));
+        assert_eq!(d("2months"), Ok(Duration::from_secs(2 * 2_630_016)));
     }
 
     #[test]

@@ -83,6 +83,19 @@ fn paths_written_another_way_and_bad_writes() {
     );
 }
 
+/// `1M` is a month to the duration parser, and most likely meant as a
+/// minute: refused, saying so.
+#[test]
+fn a_duration_in_m_is_refused_as_months() {
+    check(
+        |t| t.task("p/m", "timeout: 1M"),
+        &[
+            "tasks/p/m.md:2: ",
+            "`1M`: `M` is months: write minutes as `m`",
+        ],
+    );
+}
+
 #[test]
 fn a_program_not_on_path_or_not_executable() {
     check(
