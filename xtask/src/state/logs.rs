@@ -164,10 +164,18 @@ pub fn of_attempt(layout: &Layout, id: &str, attempt: u32) -> Utf8PathBuf {
 }
 
 /// Appends `line` to a task's log (what the orchestrator or its supervisor
-/// did to the task, among what it printed); a log that cannot be opened
-/// is left as it is.
+/// did to the task, among what it printed), on a line of its own after
+/// output that did not end its line (a progress bar, a `(y/n) ` prompt);
+/// a log that cannot be opened is left as it is.
 pub fn append_line(log: &Utf8Path, line: &str) {
-    if let Ok(mut file) = std::fs::File::options().append(true).open(log) {
-        let _ = std::io::Write::write_all(&mut file, format!("{line}\n").as_bytes());
+    use std::os::unix::fs::FileExt;
+    if let Ok(mut file) = std::fs::File::options().read(true).append(true).open(log) {
+        let len = file.metadata().map_or(0, |m| m.len());
+        let mut last = [b'\n'];
+        if len > 0 {
+            let _ = file.read_at(&mut last, len - 1);
+        }
+        let start = if last[0] == b'\n' { "" } else { "\n" };
+        let _ = std::io::Write::write_all(&mut file, format!("{start}{line}\n").as_bytes());
     }
 }

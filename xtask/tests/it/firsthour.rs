@@ -243,6 +243,23 @@ fn a_stopped_task_ends_with_its_processes_and_its_log_says_why() {
     assert!(!log.contains("left running"), "{log}");
 }
 
+/// What the orchestrator says in a task's log is on a line of its own,
+/// also after output that did not end its line (a progress bar).
+#[test]
+fn the_orchestrator_s_notes_start_a_line_of_their_own() {
+    let t = Tree::new();
+    t.task(
+        "p/bar",
+        &format!("timeout: 1s\n{}", sh("printf 'downloading 45%%'; sleep 30")),
+    );
+    t.run(&["orchestrate"]).code(1);
+    let log = t.read("workspace/logs/p/bar.log");
+    assert!(
+        log.starts_with("downloading 45%\nxtask: timed out after 1s"),
+        "{log:?}"
+    );
+}
+
 #[test]
 fn a_run_whose_output_nobody_reads_goes_on() {
     let t = Tree::new();
