@@ -362,10 +362,13 @@ impl Why<'_> {
                 if !seen.insert(d) {
                     continue;
                 }
-                match self.status(d).map(|s| s.status) {
-                    Some(State::Failed) => found.push(d),
-                    Some(State::Completed | State::Running | State::AwaitingApproval) => {}
-                    Some(State::Blocked) | None => queue.push(d),
+                // A task a rate limit paused has not failed: it waits.
+                let paused = |s: &Status| s.rate_limited_until.is_some();
+                match self.status(d) {
+                    Some(s) if s.status == State::Failed && !paused(&s) => found.push(d),
+                    Some(s) if s.status == State::Blocked => queue.push(d),
+                    None => queue.push(d),
+                    Some(_) => {}
                 }
             }
         }

@@ -378,6 +378,35 @@ fn what_waits_on_a_paused_task_says_it_is_paused() {
         .says("q/after: waits on p/limited (paused by a rate limit)");
 }
 
+/// A task a rate limit paused is not one that failed: `why` names what
+/// did fail upstream of a blocked task, not the paused one too.
+#[test]
+fn why_does_not_call_a_paused_task_a_failure_upstream() {
+    let t = Tree::new();
+    t.config(&format!(
+        "{}  pool: anthropic\npools: {{anthropic: 2}}\nkill_grace: 1s\n",
+        agent("claude", "claude-json")
+    ));
+    t.task("p/limited", "");
+    scenario(&t, "p/limited", &["limit-in:600 1"]);
+    t.task("p/fail", &format!("retries: 0\n{}", sh("exit 3")));
+    t.task("q/gate", &format!("dependencies: [p]\n{}", sh("true")));
+    let mut child = t.start(&["orchestrate"]);
+    wait_for("the rate limit and the failure", || {
+        ["p/limited", "p/fail"]
+            .iter()
+            .all(|id| t.exists(&format!("workspace/status/{id}.json")))
+            && t.status("p/limited")["rate_limited_until"].is_string()
+            && t.state("p/fail") == "failed"
+    });
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    child.wait().unwrap();
+    let why = t.run(&["why", "q/gate"]);
+    why.code(0).says("p/fail");
+    assert!(!why.stdout.contains("p/limited"), "{}", why.stdout);
+}
+
 #[test]
 fn a_retry_after_a_limit_is_told_no_limit_and_fails_for_its_own_reason() {
     let t = Tree::new();
