@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use crate::model::definitions;
 use crate::model::layout::Layout;
 use crate::state::logs;
-use crate::state::status::{self, State};
+use crate::state::status::{self, State, Status};
 
 pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Result<i32> {
     let id = layout.typed_id(id);
@@ -79,7 +79,12 @@ pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Res
     // A retry renames the log to `<id>.attempt-N.log` and starts a new one:
     // after the old file's rest, go on with the new one.
     loop {
-        let running = status::state_of(layout, id) == Some(State::Running);
+        // Running, and looked after: a status left `running` by a killed
+        // orchestrator and supervisor is followed no more.
+        let status = status::read(layout, id).ok().flatten();
+        let running = status.as_ref().is_some_and(|s| s.status == State::Running);
+        let gone = running && !status.as_ref().is_some_and(Status::looked_after);
+        let running = running && !gone;
         std::io::copy(&mut file, &mut out).with_context(|| format!("cannot read {path}"))?;
         out.flush()?;
         let rotated = attempt.is_none() && crate::sys::replaced(&path, &file);
@@ -88,6 +93,9 @@ pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Res
                 file = next;
                 continue;
             }
+        }
+        if gone {
+            eprintln!("{id}: its process is gone: the next run records how it ended");
         }
         if !running {
             return Ok(crate::exit::SUCCESS);

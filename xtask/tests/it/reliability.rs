@@ -442,6 +442,28 @@ fn start_of(pid: u32) -> u64 {
         .unwrap()
 }
 
+/// `logs -f` of a task left `running` by an orchestrator and supervisor
+/// killed together ends, saying its process is gone, instead of following
+/// a log nothing writes any more.
+#[test]
+fn logs_follow_ends_when_nothing_looks_after_the_task() {
+    let t = Tree::new();
+    t.task("p/a", &sh("true"));
+    running_under_a_dead_supervisor(&t, "p/a", 1);
+    t.write("workspace/logs/p/a.log", "hello\n");
+    let mut follow = t
+        .command(&["logs", "-f", "p/a"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("logs -f to end", || follow.try_wait().unwrap().is_some());
+    let out = Run::from(follow.wait_with_output().unwrap());
+    out.code(0)
+        .says("hello")
+        .says("p/a: its process is gone: the next run records how it ended");
+}
+
 /// A pid file that names a process which took the task's pid since (the
 /// task and its supervisor died together, and the pid was given again):
 /// that process is not adopted, waited for or signalled; the task is
