@@ -57,7 +57,11 @@ const FILES: [(&str, &str); 12] = [
 
 pub fn run(dir: Option<&Utf8Path>) -> Result<i32> {
     let dir = match dir {
-        Some(dir) => dir.to_owned(),
+        // Absolute: git runs inside it, where a relative path means another.
+        Some(dir) => Utf8PathBuf::try_from(
+            std::path::absolute(dir).with_context(|| format!("cannot resolve {dir}"))?,
+        )
+        .context("the current folder's path is not UTF-8")?,
         None => {
             let tmp = Utf8PathBuf::from_path_buf(std::env::temp_dir()).map_err(|p| {
                 anyhow::anyhow!("the temporary folder {} is not UTF-8", p.display())

@@ -1076,9 +1076,11 @@ fn a_git_killed_with_the_orchestrator_leaves_no_lock_behind() {
 fn the_demo_runs_agents_side_by_side_and_reports_the_conflict() {
     let dir = std::env::temp_dir().join(format!("xtask-demo-test-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
+    // Named relative to the current folder, as a user types it.
     let run: Run = std::process::Command::new(BIN)
         .arg("demo")
-        .arg(&dir)
+        .arg(dir.file_name().unwrap())
+        .current_dir(std::env::temp_dir())
         .env_remove("NO_COLOR")
         .output()
         .unwrap()
