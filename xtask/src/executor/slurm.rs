@@ -82,10 +82,15 @@ impl Slurm {
         let args = sbatch_args(&self.config, launch, limits);
         let output = slurm(&args, &launch.env, Some(&layout.root))?;
         if !output.status.success() {
-            bail!(
-                "sbatch rejected the job: {}",
-                String::from_utf8_lossy(&output.stderr).trim()
-            );
+            // Its lines (`sbatch: error: ...` twice, often) as one: the
+            // error goes on a line of the views and the events.
+            let said = String::from_utf8_lossy(&output.stderr);
+            let lines: Vec<&str> = said
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            bail!("sbatch rejected the job: {}", lines.join("; "));
         }
         let stdout = String::from_utf8_lossy(&output.stdout);
         let job_id = stdout

@@ -105,6 +105,19 @@ fn slurm_outputs_missing_and_rejected_jobs() {
     t.run(&["orchestrate", "--task", "p/huge"]).code(1);
     let error = t.status("p/huge")["error"].as_str().unwrap().to_owned();
     assert!(error.contains("sbatch rejected the job"), "{error}");
+    // What sbatch says over several lines (too much memory) is one line in
+    // the views.
+    t.config(&CONFIG.replace("max_memory_gb: 1", "max_memory_gb: 100"));
+    t.task(
+        "p/vast",
+        &format!("resources: {{memory_gb: 100}}\n{}", sh("true")),
+    );
+    t.run(&["orchestrate", "--task", "p/vast"]).code(1);
+    let error = t.status("p/vast")["error"].as_str().unwrap().to_owned();
+    assert!(
+        error.contains("Memory specification can not be satisfied; sbatch: error: "),
+        "{error:?}"
+    );
 }
 
 #[test]
