@@ -137,6 +137,7 @@ impl Supervisor {
                 Ok(Report::Started { task_id, pid }) => events.push(Event::Started {
                     task_id,
                     pid: Some(pid),
+                    since: None,
                 }),
                 Ok(Report::Ended { task_id, record }) => events.push(Event::Ended {
                     task_id,

@@ -26,8 +26,17 @@ use crate::model::layout::Layout;
 
 /// What an executor tells the run loop.
 pub enum Event {
-    /// The task runs (Slurm: the job left the queue); its pid when local.
-    Started { task_id: String, pid: Option<u32> },
+    /// The task runs (Slurm: the job left the queue); its pid when local,
+    /// and when it started if that was before this moment (a job seen
+    /// running by a poller that has just taken it up).
+    Started {
+        task_id: String,
+        pid: Option<u32>,
+        since: Option<std::time::SystemTime>,
+    },
+    /// The task's job is back in Slurm's queue (requeued, preempted): its
+    /// time counts again from when it leaves it.
+    Queued { task_id: String },
     /// It ended: its exit record, or `None` when the record is on disk
     /// (`workspace/pids/<id>.exit`).
     Ended {

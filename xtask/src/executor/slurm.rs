@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::process::{Command, Output};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
@@ -240,6 +240,13 @@ fn poll(jobs: &Mutex<HashMap<String, Job>>) -> Vec<Event> {
         let reason = fields.get("Reason").map(String::as_str).unwrap_or("None");
         match state {
             "PENDING" | "CONFIGURING" | "REQUEUED" | "SUSPENDED" => {
+                // Seen running before: requeued (or preempted and
+                // requeued). Its time counts again from its next start.
+                if job.watchdog.take().is_some() {
+                    events.push(Event::Queued {
+                        task_id: job.task_id.clone(),
+                    });
+                }
                 if HOPELESS.contains(&reason) {
                     scancel(id, None);
                     let why = format!("Slurm cannot run the job: Reason={reason}");
@@ -252,11 +259,18 @@ fn poll(jobs: &Mutex<HashMap<String, Job>>) -> Vec<Event> {
             "RUNNING" | "COMPLETING" => {
                 let now = Instant::now();
                 let watchdog = job.watchdog.get_or_insert_with(|| {
+                    // Slurm's start, not when this poller first saw it (an
+                    // orchestrator that took the job up after a crash):
+                    // its timeout counts from it.
+                    let since = slurm_time(fields, "StartTime").filter(|s| *s <= SystemTime::now());
+                    let ran = since.and_then(|s| s.elapsed().ok()).unwrap_or_default();
                     events.push(Event::Started {
                         task_id: job.task_id.clone(),
                         pid: None,
+                        since,
                     });
-                    Watchdog::new(job.log_file.clone(), job.timeout, job.idle_timeout, now)
+                    let started = now.checked_sub(ran).unwrap_or(now);
+                    Watchdog::new(job.log_file.clone(), job.timeout, job.idle_timeout, started)
                         .with_prompts(job.prompt.0, job.prompt.1.clone())
                 });
                 if job.stopping.is_none() {
@@ -310,6 +324,34 @@ fn final_record(
         })
         .unwrap_or((None, None));
     let code = code.filter(|_| signal.is_none());
+    let mut record = ending_record(state, code, signal, stopping);
+    // When Slurm says it ended, not when the poller saw it (after a
+    // crash, maybe much later): the task's duration is taken from it.
+    if let Some(ended) = slurm_time(fields, "EndTime").filter(|e| *e <= SystemTime::now()) {
+        record.ended_at = crate::state::status::timestamp_millis(ended);
+    }
+    record
+}
+
+/// A time `scontrol` gives (`2026-12-02T08:21:39`, in the machine's local
+/// time), if it gives one (`Unknown`, `None` otherwise).
+fn slurm_time(fields: &HashMap<String, String>, key: &str) -> Option<SystemTime> {
+    let local = humantime::parse_rfc3339_weak(fields.get(key)?).ok()?;
+    let offset = crate::agent::limits::local_offset();
+    let shift = Duration::from_secs(offset.unsigned_abs());
+    match offset >= 0 {
+        true => local.checked_sub(shift),
+        false => local.checked_add(shift),
+    }
+}
+
+/// The exit record of a job that ended in `state`.
+fn ending_record(
+    state: &str,
+    code: Option<i32>,
+    signal: Option<i32>,
+    stopping: Option<Ending>,
+) -> ExitRecord {
     match state {
         "COMPLETED" | "FAILED" => record(stopping.unwrap_or(Ending::Exited), code, signal),
         // A cancelled job has no exit code of its own (Slurm says 0:0

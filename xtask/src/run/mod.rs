@@ -512,7 +512,11 @@ impl Run<'_> {
                 }
                 Ok(())
             }
-            executor::Event::Started { task_id, pid } => {
+            executor::Event::Started {
+                task_id,
+                pid,
+                since,
+            } => {
                 let Some(t) = self.graph.get(&task_id) else {
                     return Ok(());
                 };
@@ -520,8 +524,8 @@ impl Run<'_> {
                     return Ok(());
                 };
                 if active.queued && active.job_id.is_some() {
-                    // Left Slurm's queue: the attempt's time starts now.
-                    active.started = SystemTime::now();
+                    // Left Slurm's queue: the attempt's time starts then.
+                    active.started = since.unwrap_or_else(SystemTime::now);
                     self.printer
                         .event(Tone::Plain, "running", &task_id, "left the Slurm queue");
                 }
@@ -536,6 +540,23 @@ impl Run<'_> {
                 }
                 self.write_running(t)
                     .with_context(|| format!("cannot record that {task_id} started"))
+            }
+            executor::Event::Queued { task_id } => {
+                let Some(t) = self.graph.get(&task_id) else {
+                    return Ok(());
+                };
+                let Some(active) = self.running.get_mut(t) else {
+                    return Ok(());
+                };
+                active.queued = true;
+                self.printer.event(
+                    Tone::Warn,
+                    "queued",
+                    &task_id,
+                    "Slurm put its job back in the queue (requeued): its time counts again from its next start",
+                );
+                self.write_running(t)
+                    .with_context(|| format!("cannot record that {task_id} is queued again"))
             }
             executor::Event::Ended { task_id, record } => match self.graph.get(&task_id) {
                 Some(t) if self.running.contains(t) => self.finish(t, record),

@@ -154,6 +154,102 @@ fn slurm_ctrl_c_cancels_jobs_and_exits_130() {
     assert_eq!(job_state(&job), "CANCELLED");
 }
 
+/// How long Slurm says the job has run (`RunTime`), in seconds.
+fn run_time(job_id: &str) -> u64 {
+    let out = std::process::Command::new("scontrol")
+        .args(["show", "job", "-o", job_id])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let time = text
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("RunTime="))
+        .unwrap_or("0:0:0");
+    // [D-]HH:MM:SS
+    let (days, clock) = time.split_once('-').unwrap_or(("0", time));
+    let secs = clock
+        .split(':')
+        .fold(0, |total, part| total * 60 + part.parse::<u64>().unwrap());
+    days.parse::<u64>().unwrap() * 86_400 + secs
+}
+
+/// A job Slurm requeues goes back to `queued`, and its timeout counts from
+/// its next start: its first run's time is not held against it.
+#[test]
+fn slurm_a_requeued_job_s_time_counts_from_its_next_start() {
+    let Some(t) = slurm_tree() else { return };
+    let again = t.path("again");
+    let script = format!(
+        "if [ -e {0} ]; then sleep 4; else touch {0}; sleep 600; fi",
+        again.display()
+    );
+    t.task("p/rq", &format!("timeout: 6s\n{}", sh(&script)));
+    let out = std::fs::File::create(t.path("out")).unwrap();
+    let mut run = t.command(&["orchestrate"]).stdout(out).spawn().unwrap();
+    wait_for("the job to run", || again.exists());
+    let job = t.status("p/rq")["job_id"].as_str().unwrap().to_owned();
+    wait_for("3 s of its first run", || run_time(&job) >= 3);
+    let scontrol = |args: &[&str]| {
+        let ok = std::process::Command::new("scontrol")
+            .args(args)
+            .status()
+            .unwrap();
+        assert!(ok.success(), "scontrol {args:?}");
+    };
+    let second = || {
+        let now = std::time::SystemTime::now();
+        now.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+    };
+    let requeued_at = second();
+    scontrol(&["requeue", &job]);
+    wait_for("the run to see it queued", || {
+        t.status("p/rq")["queued"] == true
+    });
+    // Started again within the second its credential was revoked in, the
+    // job fails at once (slurmd: "Job credential revoked").
+    wait_for("the second after the requeue", || second() > requeued_at);
+    // Requeued jobs wait two minutes by default: now.
+    scontrol(&["update", &format!("JobId={job}"), "StartTime=now"]);
+    assert!(
+        run.wait().unwrap().success(),
+        "{}{}",
+        t.read("out"),
+        t.read("workspace/logs/p/rq.log")
+    );
+    assert_eq!(t.state("p/rq"), "completed");
+}
+
+/// A job taken up by the next orchestrator after a crash keeps the
+/// timeout it started with (counted from Slurm's start, not from when the
+/// new orchestrator first saw it), and its duration is Slurm's.
+#[test]
+fn slurm_a_job_adopted_after_a_crash_keeps_its_timeout() {
+    let Some(t) = slurm_tree() else { return };
+    t.task(
+        "p/slow",
+        &format!("timeout: 6s\n{}", sh("touch $WORKSPACE/started; sleep 600")),
+    );
+    let mut first = t
+        .command(&["orchestrate"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the job to run", || t.exists("workspace/started"));
+    let job = t.status("p/slow")["job_id"].as_str().unwrap().to_owned();
+    wait_for("4 s of its run", || run_time(&job) >= 4);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    t.run(&["orchestrate"]).code(1).says("Timeout");
+    assert_eq!(t.status("p/slow")["error"], "Timeout");
+    // Cancelled at about 6 s; from the new orchestrator's first sight, it
+    // would have run 10 s at least.
+    let ran = run_time(&job);
+    assert!(ran < 9, "the job ran {ran} s against a 6 s timeout");
+    let duration = t.status("p/slow")["duration_seconds"].as_f64().unwrap();
+    assert!(duration < 9.0, "duration {duration} s");
+}
+
 /// A tree whose orchestrator was killed (SIGKILL) while the job of `p/one`
 /// runs; `p/one` ends once the file `release` exists, and `p/two` waits
 /// for it. Both count their launches (`MARK`).
