@@ -133,6 +133,26 @@ impl Watchdog {
     }
 }
 
+impl Watchdog {
+    /// Why the task is being stopped for `alarm` (`None`: asked to stop),
+    /// as its log says it.
+    pub fn why(&self, alarm: Option<&Alarm>) -> String {
+        let limit = |d: Option<Duration>| humantime::format_duration(d.unwrap_or_default());
+        match alarm.map(|a| a.ending) {
+            Some(Ending::Timeout) => format!("timed out after {}", limit(self.timeout)),
+            Some(Ending::IdleTimeout) => format!(
+                "idle for {} (its log did not grow)",
+                limit(self.idle_timeout)
+            ),
+            Some(Ending::WaitingForInput) => format!(
+                "waiting for input: its log has been still for {} and ends with a question",
+                limit(self.prompt.as_ref().map(|(idle, _)| *idle))
+            ),
+            _ => "interrupted".to_owned(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,6 +19,7 @@ use crate::model::layout::Layout;
 use crate::model::task::Task;
 use crate::run::history::Previous;
 use crate::run::prompt::Rendered;
+use crate::run::recovery::Orphan;
 use crate::run::verdict::Verdict;
 use crate::state::approvals::Approval;
 use crate::state::records::ExitRecord;
@@ -50,6 +51,8 @@ pub struct Active {
     pub setup: bool,
     /// The pool it names, if any.
     pub pool: Option<String>,
+    /// Adopted, its supervisor gone: the limits this run enforces instead.
+    pub orphan: Option<Box<Orphan>>,
 }
 
 impl Active {
@@ -69,6 +72,7 @@ impl Active {
             worktree: None,
             setup: false,
             pool: None,
+            orphan: None,
         }
     }
 

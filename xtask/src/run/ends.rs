@@ -33,7 +33,9 @@ impl Run<'_> {
             Some(record) => self.complete(t, Some(record), RecordFrom::Executor),
             None => {
                 let attempt = self.running.get(t).map_or(0, |a| a.attempt);
-                let record = recorded_end(self.layout, &self.graph.tasks[t].id, attempt);
+                // Else, what this run stopped it for, its supervisor gone.
+                let record = recorded_end(self.layout, &self.graph.tasks[t].id, attempt)
+                    .or_else(|| self.running.get(t)?.orphan.as_ref()?.ended());
                 if record.is_none() && self.never_reached_its_supervisor(t) {
                     self.reopen_never_started(t);
                     return Ok(());

@@ -667,6 +667,8 @@ impl Run<'_> {
     /// Tasks adopted from an earlier orchestrator end when their exit record
     /// appears, or are lost when they and their supervisor are gone.
     fn check_adopted(&mut self) -> Result<()> {
+        self.running
+            .watch_orphans(self.layout, self.config, &self.graph);
         for t in self.running.adopted_ended(self.layout, &self.graph) {
             self.finish(t, None)?;
         }

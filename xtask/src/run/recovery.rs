@@ -3,12 +3,17 @@
 //! Slurm), may have ended (its exit record says how), may never have
 //! started, or may be lost.
 
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
+use camino::Utf8PathBuf;
+
+use crate::executor::watchdog::{Alarm, Watchdog};
+use crate::executor::Limits;
 use crate::git::worktrees::Prepared;
 use crate::model::layout::Layout;
 use crate::run::attempt::Active;
-use crate::state::records::{self, recorded_end, recorded_pid};
+use crate::state::logs;
+use crate::state::records::{self, recorded_end, recorded_pid, ExitRecord};
 use crate::state::status::{AgentSlot, Status};
 use crate::sys::process::{self, Process};
 
@@ -97,6 +102,7 @@ pub fn assess(
         // Set by the run, which knows the config (see `Run::recover`).
         setup: false,
         pool: status.pool.clone(),
+        orphan: None,
     }))
 }
 
@@ -117,6 +123,86 @@ pub fn adopted_ended(layout: &Layout, id: &str, active: &mut Active) -> bool {
     }
     recorded_end(layout, id, active.attempt).is_some()
         || (!active.process().alive() && !supervisor_alive)
+}
+
+/// What the supervisor of an adopted task would enforce, once it is gone
+/// (killed with its orchestrator): the task's timeout, idle timeout and
+/// question check, then SIGTERM to its group and, `kill_grace` later,
+/// SIGKILL, each said in its log. The task's end is then that alarm's.
+pub struct Orphan {
+    watchdog: Watchdog,
+    log: Utf8PathBuf,
+    grace: Duration,
+    stopping: Option<Alarm>,
+    kill_at: Option<Instant>,
+    killed: bool,
+}
+
+impl Orphan {
+    /// Watches a task that started at `started` (its status says).
+    pub fn new(log: Utf8PathBuf, limits: &Limits, started: SystemTime) -> Orphan {
+        let ran = started.elapsed().unwrap_or_default();
+        let now = Instant::now();
+        let watchdog = Watchdog::new(
+            log.clone(),
+            limits.timeout,
+            limits.idle_timeout,
+            now.checked_sub(ran).unwrap_or(now),
+        )
+        .with_prompts(limits.prompt_idle, limits.prompt_patterns.clone());
+        Orphan {
+            watchdog,
+            log,
+            grace: limits.grace,
+            stopping: None,
+            kill_at: None,
+            killed: false,
+        }
+    }
+
+    /// Applies its limits, at this moment, to `task`'s group.
+    pub fn enforce(&mut self, task: Process) {
+        let now = Instant::now();
+        if self.stopping.is_none() {
+            self.stopping = self.watchdog.check(now);
+        }
+        if self.stopping.is_none() || !task.alive() {
+            return;
+        }
+        match self.kill_at {
+            None => {
+                let why = self.watchdog.why(self.stopping.as_ref());
+                logs::append_line(
+                    &self.log,
+                    &format!("xtask: {why}: SIGTERM sent to the task's processes"),
+                );
+                task.signal_group(libc::SIGTERM);
+                self.kill_at = Some(now + self.grace);
+            }
+            Some(at) if now >= at => {
+                if !self.killed {
+                    let grace = humantime::format_duration(self.grace);
+                    logs::append_line(
+                        &self.log,
+                        &format!("xtask: still running {grace} after SIGTERM: SIGKILL sent"),
+                    );
+                    self.killed = true;
+                }
+                task.signal_group(libc::SIGKILL);
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// The end of a task it stopped, as its supervisor would have recorded
+    /// it (no exit code: the supervisor that would reap it is gone).
+    pub fn ended(&self) -> Option<ExitRecord> {
+        let alarm = self.stopping.as_ref()?;
+        Some(ExitRecord {
+            message: alarm.detail.clone(),
+            ..ExitRecord::now(alarm.ending)
+        })
+    }
 }
 
 /// The pid of attempt `attempt` of task `id`, whose status has none: the

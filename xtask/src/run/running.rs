@@ -4,11 +4,12 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
-use crate::executor::Executor;
+use crate::executor::{Executor, Limits};
+use crate::model::config::Config;
 use crate::model::graph::Graph;
 use crate::model::layout::Layout;
 use crate::run::attempt::Active;
-use crate::run::recovery;
+use crate::run::recovery::{self, Orphan};
 use crate::state::logs;
 use crate::state::status::AgentSlot;
 
@@ -101,6 +102,29 @@ impl Running {
             }
         }
         due
+    }
+
+    /// Applies the limits of the adopted tasks whose supervisor is gone,
+    /// as it would have (see `recovery::Orphan`).
+    pub fn watch_orphans(&mut self, layout: &Layout, config: &Config, graph: &Graph) {
+        for (&t, active) in self.active.iter_mut() {
+            let Some(supervisor) = active.adopted else {
+                continue;
+            };
+            // A Slurm job is the poller's to watch.
+            if active.pid == 0 || active.job_id.is_some() || recovery::supervisor_runs(supervisor) {
+                continue;
+            }
+            let task = &graph.tasks[t];
+            let (log, started) = (layout.log_file(&task.id), active.started);
+            let process = active.process();
+            active
+                .orphan
+                .get_or_insert_with(|| {
+                    Box::new(Orphan::new(log, &Limits::of(config, task), started))
+                })
+                .enforce(process);
+        }
     }
 
     /// The adopted tasks that have ended (see `recovery::adopted_ended`).

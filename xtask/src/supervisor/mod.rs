@@ -532,7 +532,7 @@ fn enforce(task: &mut Running) {
     let grace = Duration::from_millis(task.spec.grace_ms);
     match task.kill_at {
         None => {
-            let why = why_stopped(&task.spec, task.stopping.as_ref());
+            let why = task.watchdog.why(task.stopping.as_ref());
             logs::append_line(
                 &task.spec.log_file,
                 &format!("xtask: {why}: SIGTERM sent to the task's processes"),
@@ -552,24 +552,6 @@ fn enforce(task: &mut Running) {
             process::signal_group(task.pid, libc::SIGKILL);
         }
         Some(_) => {}
-    }
-}
-
-/// Why a task is being stopped, said in its log.
-fn why_stopped(spec: &Spec, stopping: Option<&Alarm>) -> String {
-    let limit =
-        |ms: Option<u64>| humantime::format_duration(Duration::from_millis(ms.unwrap_or(0)));
-    match stopping.map(|a| a.ending) {
-        Some(Ending::Timeout) => format!("timed out after {}", limit(spec.timeout_ms)),
-        Some(Ending::IdleTimeout) => format!(
-            "idle for {} (its log did not grow)",
-            limit(spec.idle_timeout_ms)
-        ),
-        Some(Ending::WaitingForInput) => format!(
-            "waiting for input: its log has been still for {} and ends with a question",
-            limit(spec.prompt_idle_ms)
-        ),
-        _ => "interrupted".to_owned(),
     }
 }
 

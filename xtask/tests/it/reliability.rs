@@ -744,6 +744,40 @@ fn a_supervisor_told_to_stop_stops_its_tasks_and_records_their_ends() {
     assert!(log.contains("xtask: interrupted: SIGTERM sent"), "{log}");
 }
 
+/// A task adopted after its orchestrator and its supervisor were killed
+/// together keeps its timeout: the run that took it up stops it as the
+/// supervisor would have, says so in its log, and records `Timeout`.
+#[test]
+fn an_orphaned_task_keeps_its_timeout() {
+    let t = Tree::new();
+    t.task(
+        "p/a",
+        &format!(
+            "timeout: 2s\n{}",
+            sh("echo $$ > $TASK_OUTPUT_DIR/pid; sleep 20")
+        ),
+    );
+    let mut orchestrator = spawn_orchestrate(&t, "out");
+    let task = || read_pid(&t.path("workspace/outputs/p/a/pid"));
+    wait_for("the task's pid in its status", || {
+        pid_written(&t, "workspace/outputs/p/a/pid") && t.status("p/a")["pid"] == task()
+    });
+    let supervisor = t.status("p/a")["supervisor_pid"].as_u64().unwrap() as u32;
+    orchestrator.kill().unwrap();
+    orchestrator.wait().unwrap();
+    signal(supervisor, libc::SIGKILL);
+    wait_for("the supervisor to be gone", || !alive(supervisor));
+    let task = task();
+    t.run(&["orchestrate"]).code(1).says("Timeout");
+    assert_eq!(t.status("p/a")["error"], "Timeout");
+    assert!(!alive(task));
+    let log = t.read("workspace/logs/p/a.log");
+    assert!(
+        log.contains("xtask: timed out after 2s: SIGTERM sent to the task's processes"),
+        "{log}"
+    );
+}
+
 /// A run of one task that ignores SIGTERM and SIGINT, with `grace` before
 /// SIGKILL; returned once the task has started.
 fn stubborn_run(t: &Tree, grace: &str) -> std::process::Child {
