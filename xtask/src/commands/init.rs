@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use camino::Utf8Path;
 
 use crate::model::layout::Layout;
+use crate::state::atomic;
 
 /// The config `init` writes: every key, commented out, with its default.
 pub const CONFIG: &str = include_str!("init/orchestrator.yaml");
@@ -56,19 +57,8 @@ pub fn run(layout: &Layout) -> Result<i32> {
 pub fn create_new(path: &Utf8Path, text: &str) -> Result<bool> {
     let dir = path.parent().expect("a file has a folder");
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {dir}"))?;
-    // create_new: never overwrite, even if the file appears meanwhile.
-    let mut file = match std::fs::File::options()
-        .write(true)
-        .create_new(true)
-        .open(path)
-    {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(false),
-        Err(e) => return Err(e).with_context(|| format!("cannot create {path}")),
-    };
-    file.write_all(text.as_bytes())
-        .with_context(|| format!("cannot write {path}"))?;
-    Ok(true)
+    // Never over a file, even one that appears meanwhile; never half.
+    atomic::create_new(path, text.as_bytes())
 }
 
 /// Adds `/workspace/` to the repository's `.gitignore` unless a line there

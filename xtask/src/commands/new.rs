@@ -1,11 +1,10 @@
 //! `new <phase>/<name>`: a task file from `tasks/TEMPLATE.md`.
 
-use std::io::Write;
-
 use anyhow::{bail, Context, Result};
 
 use crate::commands::init;
 use crate::model::layout::Layout;
+use crate::state::lock;
 
 pub fn run(layout: &Layout, id: &str) -> Result<i32> {
     if id.starts_with('/') {
@@ -14,7 +13,18 @@ pub fn run(layout: &Layout, id: &str) -> Result<i32> {
     if id.ends_with('/') {
         bail!("`{id}` names a phase, and no task in it: write <phase>/<name>, e.g. {id}07-audit-errors");
     }
+    // Named by its file's path, as other commands take it.
     let id = id.trim_end_matches(".md");
+    let id = id.strip_prefix("tasks/").unwrap_or(id);
+    if id
+        .split('/')
+        .any(|c| c.starts_with('.') && c != "." && c != "..")
+    {
+        bail!("`{id}`: a name that starts with `.` is hidden, never read as a task: drop the dot");
+    }
+    if id.contains(['"', '\\']) {
+        bail!("`{id}`: `\"` and `\\` cannot be in a task id (the template writes it into a quoted title): pick another name");
+    }
     let Some((phase, name)) = id.split_once('/') else {
         bail!("`{id}` has no phase: write it as <phase>/<name>, e.g. 01-analysis/07-audit-errors");
     };
@@ -40,26 +50,25 @@ pub fn run(layout: &Layout, id: &str) -> Result<i32> {
         .replace("{{id}}", id)
         .replace("{{title}}", &title(name));
     let path = layout.task_file(id);
-    let dir = path.parent().expect("a task file has a folder");
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {dir}"))?;
-    // create_new: never overwrite, even if the file appears meanwhile.
-    let mut file = match std::fs::File::options()
-        .write(true)
-        .create_new(true)
-        .open(&path)
-    {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            bail!(
-                "{} already exists: pick another name, or edit it",
-                layout.display(&path)
-            )
-        }
-        Err(e) => return Err(e).with_context(|| format!("cannot create {path}")),
-    };
-    file.write_all(text.as_bytes())
-        .with_context(|| format!("cannot write {path}"))?;
+    if !init::create_new(&path, &text)? {
+        bail!(
+            "{} already exists: pick another name, or edit it",
+            layout.display(&path)
+        );
+    }
     println!("created {}", layout.display(&path));
+    // A run going on takes the file up as it is now, its prompt the
+    // template's (an agent paid to read it).
+    if let Some(pid) = lock::holder(layout) {
+        let by = if pid.is_empty() {
+            String::new()
+        } else {
+            format!(" (pid {pid})")
+        };
+        println!(
+            "warning: a run is going on{by}: it takes this task up as it is now, at its next look at the folders; to edit it first, move it out of tasks/ now and back once edited"
+        );
+    }
     println!(
         "edit its frontmatter and prompt, then check the graph with `{}`",
         layout.cmd("validate")

@@ -31,6 +31,24 @@ pub fn write_with(
     })
 }
 
+/// Creates `path` with `bytes`, whole or not at all (a full disk leaves no
+/// half-written file), never over a file that is there: `false` then.
+pub fn create_new(path: &Utf8Path, bytes: &[u8]) -> Result<bool> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let tmp = beside(path, &format!("{}.{n}.tmp", std::process::id()))?;
+    create_with(&tmp, |file| file.write_all(bytes))?;
+    let moved = rename_new(&tmp, path);
+    if moved.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    match moved {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e).with_context(|| format!("cannot create {path}")),
+    }
+}
+
 /// Like `write`, for a file that one process at a time writes (a status,
 /// under the workspace lock). Its temporary file is its own, kept beside it
 /// as `.<name>.prev` with the previous version: the new version is swapped

@@ -206,6 +206,39 @@ fn new_creates_a_task_from_the_template_and_never_overwrites() {
     assert!(text.contains("title: \"C\""), "{text}");
 }
 
+/// `new` takes a task's file path, refuses names it would make no task
+/// of (hidden) or an invalid file of, and warns when a run going on would
+/// take the task up before it is edited.
+#[test]
+fn new_refuses_names_it_cannot_make_a_task_of_and_warns_of_a_run() {
+    let t = Tree::new();
+    t.run(&["new", "tasks/01-plan/y.md"])
+        .code(0)
+        .says("created tasks/01-plan/y.md");
+    for name in ["01-plan/.x", ".hidden/x"] {
+        t.run(&["new", name])
+            .code(2)
+            .says("is hidden, never read as a task: drop the dot");
+    }
+    t.run(&["new", "01-plan/a\"b"])
+        .code(2)
+        .says("cannot be in a task id");
+    // The built-in template's task runs the agent, which is none here.
+    std::fs::remove_file(t.path("tasks/01-plan/y.md")).unwrap();
+    t.task("p/long", &sh("while [ ! -e go ]; do sleep 0.01; done"));
+    let mut run = t.start(&["orchestrate"]);
+    wait_for("p/long to run", || {
+        t.exists("workspace/status/p/long.json") && t.state("p/long") == "running"
+    });
+    let made = t.run(&["new", "01-plan/z"]);
+    std::fs::rename(t.path("tasks/01-plan/z.md"), t.path("z.md")).unwrap();
+    t.write("go", "");
+    run.wait().unwrap();
+    made.code(0)
+        .says("warning: a run is going on (pid ")
+        .says("it takes this task up as it is now");
+}
+
 /// The repository's own example, run from a fresh clone, completes and
 /// leaves `git status` clean.
 #[test]

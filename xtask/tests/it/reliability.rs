@@ -1099,6 +1099,39 @@ fn a_full_disk_keeps_the_old_status_and_stops_cleanly() {
     assert_eq!(leftovers.len(), 1, "{leftovers:?}");
 }
 
+/// `init` on a disk that fills as it writes leaves no half-written file
+/// (which a later `init` would keep, "it exists"): a file is whole or
+/// not there.
+#[test]
+fn init_on_a_full_disk_leaves_no_half_written_file() {
+    let t = Tree::new();
+    let root = t.path("small");
+    let Some(_disk) = SmallDisk::mount(&root) else {
+        return;
+    };
+    // Of its 64 KiB, room for the folders and a little more, not for
+    // every file.
+    std::fs::write(root.join("fill"), vec![0u8; 58 * 1024]).unwrap();
+    let run: Run = std::process::Command::new(BIN)
+        .arg("--root")
+        .arg(&root)
+        .arg("init")
+        .output()
+        .unwrap()
+        .into();
+    run.code(2).says("No space left on device");
+    for file in [
+        "tasks/orchestrator.yaml",
+        "tasks/TEMPLATE.md",
+        "tasks/prompt.jinja",
+    ] {
+        let path = root.join(file);
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            assert!(text.ends_with('\n'), "{file} is cut: {text:?}");
+        }
+    }
+}
+
 /// A task that fills the disk the workspace is on: the run cannot write
 /// its state any more, and still ends as a run does, with its summary and
 /// exit 1 (not 2, which says nothing was launched).
