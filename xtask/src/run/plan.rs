@@ -270,8 +270,17 @@ impl<'a> Plan<'a> {
             };
             writeln!(out, "  would await {what}: {}", task.id)?;
         }
-        let stuck = self.not_started();
-        for line in &stuck {
+        // What a rate limit's pause holds waits it out in the run: not
+        // stuck.
+        let behind = self.behind_a_pause();
+        let (paused, stuck): (Vec<_>, Vec<_>) = self
+            .not_started_tasks()
+            .into_iter()
+            .partition(|(t, _)| behind.contains(t));
+        for (_, line) in &paused {
+            writeln!(out, "  would wait for a rate limit's pause: {line}")?;
+        }
+        for (_, line) in &stuck {
             writeln!(out, "  would not start: {line}")?;
         }
         out.flush()?;
@@ -287,6 +296,29 @@ impl<'a> Plan<'a> {
     /// rejection, the final failure of the killed run it resumes) or
     /// blocked by them.
     pub fn not_started(&self) -> Vec<String> {
+        self.not_started_tasks()
+            .into_iter()
+            .map(|(_, line)| line)
+            .collect()
+    }
+
+    /// The tasks a rate limit pauses, and those that wait on one of them
+    /// (and on nothing that failed: those are blocked).
+    fn behind_a_pause(&self) -> HashSet<usize> {
+        let mut behind: HashSet<usize> = self.paused.iter().copied().collect();
+        let mut queue = self.paused.clone();
+        while let Some(t) = queue.pop() {
+            for d in self.graph.waiting_on(t) {
+                if self.readiness.node(d).is_waiting() && behind.insert(d) {
+                    queue.push(d);
+                }
+            }
+        }
+        behind
+    }
+
+    /// `not_started`, each line with its task.
+    fn not_started_tasks(&self) -> Vec<(usize, String)> {
         let waits = self.waits();
         let mut lines: Vec<(usize, String)> = (0..self.graph.tasks.len())
             .filter(|&t| self.readiness.node(t).is_waiting())
@@ -325,7 +357,7 @@ impl<'a> Plan<'a> {
         lines.sort_by(|a, b| self.graph.tasks[a.0].id.cmp(&self.graph.tasks[b.0].id));
         lines
             .into_iter()
-            .map(|(t, why)| format!("{}: {why}", self.graph.tasks[t].id))
+            .map(|(t, why)| (t, format!("{}: {why}", self.graph.tasks[t].id)))
             .collect()
     }
 

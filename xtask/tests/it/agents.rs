@@ -380,8 +380,11 @@ fn what_waits_on_a_paused_task_says_it_is_paused() {
         .says("waits on p/limited is paused: rate limited");
     t.run(&["next"])
         .says("q/after: waits on p/limited (paused by a rate limit)");
+    // The run waits the pause out: nothing is stuck, the dry run exits 0.
     t.run(&["orchestrate", "--dry-run"])
-        .says("q/after: waits on p/limited (paused by a rate limit)");
+        .code(0)
+        .says("would wait for a rate limit's pause: p/limited: paused")
+        .says("would wait for a rate limit's pause: q/after: waits on p/limited (paused by a rate limit)");
 }
 
 /// A task a rate limit paused is not one that failed: `why` names what
