@@ -339,6 +339,21 @@ impl Graph {
                 problems.push(problem);
             }
         }
+        // An output in the folder of a task nested in its own (`p/x`'s
+        // `y/o.txt`, where `p/x/y` is a task): two writers of one file,
+        // and what reads it would wait for the other.
+        for output in &task.outputs {
+            let path = format!("{}/{output}", task.id);
+            if let Some(other) = self.producer(&path).filter(|&o| o != t) {
+                let other = &self.tasks[other].id;
+                problems.push(self.problem_at(
+                    t,
+                    "outputs",
+                    output,
+                    format!("output `{output}` is in the output folder of task {other}, nested in this one's: rename one of the two, or write it elsewhere"),
+                ));
+            }
+        }
         deps.sort_by_key(|d| match d {
             Dep::Task(i) => (0, *i),
             Dep::Phase(p) => (1, *p),
@@ -515,6 +530,34 @@ impl Graph {
 /// Inputs and outputs must stay inside `workspace/outputs/` (and outputs
 /// inside the task's own folder there).
 fn path_problems(task: &Task) -> Vec<Problem> {
+    let mut problems = name_problems(task);
+    problems.extend(listed_path_problems(task));
+    problems
+}
+
+/// The longest name of a task (its file's, without `.md`): the files kept
+/// for it add to it (`.<name>.json.prev`, `<name>.attempt-1000.log`, the
+/// temporary files beside them), and a file name has at most 255 bytes.
+const LONGEST_NAME: usize = 200;
+
+/// A task whose name leaves no room for the files kept for it.
+fn name_problems(task: &Task) -> Vec<Problem> {
+    let name = task.id.rsplit('/').next().unwrap_or(&task.id);
+    if name.len() <= LONGEST_NAME {
+        return Vec::new();
+    }
+    vec![Problem::in_file(
+        &task.file,
+        None,
+        format!(
+            "its name is {} bytes long, past the {LONGEST_NAME} a task's can be (the files kept for it add to it, and a file name has at most 255): shorten it",
+            name.len()
+        ),
+    )]
+}
+
+/// Its inputs, outputs and writes that are not right as paths.
+fn listed_path_problems(task: &Task) -> Vec<Problem> {
     let lists = [
         ("input", &task.inputs),
         ("output", &task.outputs),

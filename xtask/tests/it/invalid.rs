@@ -83,6 +83,30 @@ fn paths_written_another_way_and_bad_writes() {
     );
 }
 
+/// An output in the output folder of a task nested in the task's own
+/// (two writers of one file) is refused.
+#[test]
+fn an_output_in_a_nested_task_s_folder_is_refused() {
+    check(
+        |t| {
+            t.task("p/x", "outputs: [y/o.txt]");
+            t.task("p/x/y", "outputs: [o.txt]");
+        },
+        &["tasks/p/x.md:2: output `y/o.txt` is in the output folder of task p/x/y"],
+    );
+}
+
+/// A task name too long for the files kept for it (`.<name>.json.prev`)
+/// is refused before anything runs, not found out at its start.
+#[test]
+fn a_task_name_too_long_for_its_files_is_refused() {
+    let name = "x".repeat(246);
+    check(
+        |t| t.task(&format!("p/{name}"), "title: long"),
+        &["its name is 246 bytes long, past the 200 a task's can be"],
+    );
+}
+
 /// `1M` is a month to the duration parser, and most likely meant as a
 /// minute: refused, saying so.
 #[test]
