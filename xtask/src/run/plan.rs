@@ -585,6 +585,15 @@ impl Waits<'_> {
         format!("missing input {}", missing.join(", "))
     }
 
+    /// Whether the status of running task `t` says its work waits in the
+    /// merge queue.
+    fn merging(&self, t: usize) -> bool {
+        status::read(self.layout, &self.graph.tasks[t].id)
+            .ok()
+            .flatten()
+            .is_some_and(|s| s.merging)
+    }
+
     pub fn describe(&self, t: usize) -> &'static str {
         match self.readiness.node(t) {
             // Not this run's to start: what its status says stands.
@@ -592,12 +601,17 @@ impl Waits<'_> {
                 Some(State::Failed) => "failed, and not selected in this run",
                 Some(State::Blocked) => "blocked, and not selected in this run",
                 Some(State::AwaitingApproval) => "awaiting approval",
+                // Removed during the run: no task any more.
+                None if !self.graph.tasks[t].file.exists() => "its task file was removed",
                 None => "not run yet, and not selected in this run",
                 _ => "not selected in this run",
             },
             Node::Failed => "failed",
             Node::Blocked => "blocked",
             Node::Running if self.planned.contains(&t) => "which would start now",
+            // A plan reads a task whose work waits in the merge queue as
+            // running, as its status says, with `merging`.
+            Node::Running if self.merging(t) => "its work waits in the merge queue",
             Node::Running => "running",
             Node::Merging => "its work waits in the merge queue",
             Node::Completed => "completed",

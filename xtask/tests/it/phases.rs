@@ -558,6 +558,29 @@ fn a_task_file_removed_or_renamed_during_the_run_does_not_start() {
     t.run(&["progress"]).code(0).says("Overall: 2/2 completed");
 }
 
+/// What names a task whose file was removed during the run waits, and the
+/// summary says why: the file went, not a selection.
+#[test]
+fn what_waits_on_a_removed_task_file_says_so() {
+    let t = Tree::new();
+    t.task("p/a", &sh("while [ ! -e go ]; do sleep 0.01; done"));
+    t.task("q/r", &format!("dependencies: [p/a]\n{}", sh(MARK)));
+    t.task("s/d", &format!("dependencies: [q/r]\n{}", sh(MARK)));
+    let out = std::fs::File::create(t.path("out")).unwrap();
+    let mut run = t.command(&["orchestrate"]).stdout(out).spawn().unwrap();
+    wait_for("p/a to run", || {
+        t.exists("workspace/status/p/a.json") && t.state("p/a") == "running"
+    });
+    std::fs::remove_file(t.path("tasks/q/r.md")).unwrap();
+    t.write("go", "");
+    run.wait().unwrap();
+    let out = t.read("out");
+    assert!(
+        out.contains("s/d: waits on q/r (its task file was removed)"),
+        "{out}"
+    );
+}
+
 /// A phase folder removed or renamed during the run takes its task files
 /// with it: none starts from a file that is gone, and a renamed one's
 /// tasks run once, under their new ids only.

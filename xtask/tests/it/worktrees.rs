@@ -736,6 +736,7 @@ fn why_and_progress_tell_a_task_waiting_for_its_merge() {
             "echo a > a.txt && git add a.txt && git commit -qm a && touch {m}/ran"
         )),
     );
+    t.task("p/b", &format!("dependencies: [p/a]\n{}", sh("true")));
     // Holds the integration branch's move by the merge (not its making).
     t.write_executable(
         ".git/hooks/reference-transaction",
@@ -760,6 +761,9 @@ fn why_and_progress_tell_a_task_waiting_for_its_merge() {
         .says("Running: 1 (1 merging)")
         .says("    merging  p/a  agent-1")
         .says("1 running (1 merging), 0 failed");
+    t.run(&["next"])
+        .code(0)
+        .says("p/b: waits on p/a (its work waits in the merge queue)");
     t.write("markers/go", "");
     assert!(run.wait().unwrap().success());
 }
