@@ -156,13 +156,13 @@ fn merge(repo: &Repo, target: &Target, request: &Request) -> Result<Merged> {
     // (`wait_for_person`).
     // Left by an orchestrator killed during a merge: undone, then redone.
     repo.remove_stale_ref_locks(&[&request.branch, &target.integration])?;
-    for (dir, branch) in [
-        (worktree, &request.branch),
-        (&target.integration_dir, &target.integration),
+    for (dir, branch, base) in [
+        (worktree, &request.branch, Some(request.base.as_str())),
+        (&target.integration_dir, &target.integration, None),
     ] {
         repo.remove_stale_worktree_locks(dir)?;
         repo.undo_rebase(dir, branch)?;
-        repo.back_on(dir, branch)?;
+        repo.back_on(dir, branch, base)?;
     }
     repo.restore_clean(&target.integration_dir)?;
     // A brought file the agent staged would go into a commit, or, alone in

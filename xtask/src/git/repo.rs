@@ -486,7 +486,8 @@ impl Repo {
     /// rebases, and a rebase moves the branch only once it is done. A
     /// rebase in progress that is not ours (the agent's, stopped to edit a
     /// commit or on a conflict) holds commits on no branch: it is an error,
-    /// and left as it is.
+    /// and left as it is. The callers then put the worktree back on the
+    /// branch (`back_on`).
     pub fn undo_rebase(&self, dir: &Utf8Path, branch: &str) -> Result<()> {
         let mark = self.rebase_mark(dir)?;
         if !self.rebase_in_progress(dir)? {
@@ -504,8 +505,7 @@ impl Repo {
             let tip = branch_ref(branch);
             run(prep(cmd!(sh, "git -C {dir} reset --quiet --hard {tip}")))?;
         }
-        remove_file_if_there(&mark)?;
-        self.back_on(dir, branch)
+        remove_file_if_there(&mark)
     }
 
     /// Fast-forwards the branch checked out at `dir` to branch `to`;
@@ -520,8 +520,10 @@ impl Repo {
     /// cut short) left it elsewhere; refuses, as git does, when that would
     /// lose changes, and when it stands where commits `branch` lacks were
     /// made (an agent that made a branch of its own, or committed on a
-    /// detached HEAD): those are its work, never left behind.
-    pub fn back_on(&self, dir: &Utf8Path, branch: &str) -> Result<()> {
+    /// detached HEAD): those are its work, never left behind. `base`, the
+    /// commit its mark names, goes into the advice when the agent deleted
+    /// the branch (git deletes the mark with it).
+    pub fn back_on(&self, dir: &Utf8Path, branch: &str, base: Option<&str>) -> Result<()> {
         let sh = &self.sh;
         let head = output(prep(cmd!(sh, "git -C {dir} symbolic-ref -q HEAD")))?;
         let head = String::from_utf8_lossy(&head.stdout).trim().to_owned();
@@ -529,13 +531,28 @@ impl Repo {
         if on == branch {
             return Ok(());
         }
+        let place = match on {
+            "" => "a detached HEAD".to_owned(),
+            other => format!("branch `{other}`"),
+        };
+        if self.branch_commit(branch)?.is_none() {
+            // The agent deleted it: its work is where HEAD is, or nowhere.
+            let head = run(prep(cmd!(sh, "git -C {dir} rev-parse --short HEAD")))?;
+            let dir = shell_word(dir.as_str());
+            let marked = match base {
+                Some(base) => format!(
+                    " && git -C {dir} config {} {base}",
+                    super::worktrees::mark(branch)
+                ),
+                None => String::new(),
+            };
+            bail!(
+                "the agent deleted its branch `{branch}` and left its worktree on {place}, at {head}: nothing is merged; make the branch again there, with cargo xtask's mark (`git -C {dir} branch {branch} {head}{marked}`), if that commit is its work, then run it again"
+            );
+        }
         let range = format!("{}..HEAD", branch_ref(branch));
         let n = run(prep(cmd!(sh, "git -C {dir} rev-list --count {range}")))?;
         if n != "0" {
-            let place = match on {
-                "" => "a detached HEAD".to_owned(),
-                other => format!("branch `{other}`"),
-            };
             let head = run(prep(cmd!(sh, "git -C {dir} rev-parse --short HEAD")))?;
             let dir = shell_word(dir.as_str());
             bail!(

@@ -217,7 +217,7 @@ impl Worktrees {
         if base.is_some() && path.join(".git").is_file() && self.made_for(&path, &branch)? {
             repo.remove_stale_worktree_locks(&path)?;
             repo.undo_rebase(&path, &branch)?;
-            repo.back_on(&path, &branch)?;
+            repo.back_on(&path, &branch, base.as_deref())?;
         }
         let listed = repo.worktrees()?;
         let here = listed.iter().find(|(p, _)| *p == path);

@@ -581,6 +581,38 @@ fn commits_an_agent_left_off_its_branch_fail_the_task_and_stay() {
     assert_eq!(t.git(&["show", "task/p/a:w.txt"]), "work");
 }
 
+/// An agent that deletes its task branch fails its task saying so, and
+/// where its work is, not with git's error about a revision it cannot
+/// find; the advice, followed, puts the work back where it is merged from.
+#[test]
+fn an_agent_that_deleted_its_branch_is_told_where_its_work_is() {
+    let t = repo("");
+    t.task(
+        "p/d",
+        &sh("git checkout -q --detach && git branch -q -D $TASK_BRANCH && echo d > d.txt && git add d.txt && git commit -qm d"),
+    );
+    t.run(&["orchestrate"]).code(1).says(
+        "the agent deleted its branch `task/p/d` and left its worktree on a detached HEAD, at ",
+    );
+    let error = t.status("p/d")["error"].as_str().unwrap().to_owned();
+    assert!(!error.contains("fatal:"), "{error}");
+    let advice = error
+        .split("with cargo xtask's mark (`")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next())
+        .unwrap_or_else(|| panic!("no command in: {error}"));
+    let done = std::process::Command::new("sh")
+        .args(["-c", advice])
+        .output()
+        .unwrap();
+    assert!(done.status.success(), "{advice}: {done:?}");
+    assert_eq!(t.git(&["show", "task/p/d:d.txt"]), "d");
+    // Its branch is cargo xtask's again: the retry merges the work.
+    t.task("p/d", &sh("true"));
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.git(&["show", "integration:d.txt"]), "d");
+}
+
 /// The same at a retry's start: an attempt that failed on a branch of its
 /// own leaves its commits there, and the next attempt does not start over
 /// them on the task branch.
