@@ -11,7 +11,7 @@ use crate::commands::block::refuse_if_running;
 use crate::model::definitions;
 use crate::model::layout::Layout;
 use crate::state::events::{self, Event};
-use crate::state::status::{self, State};
+use crate::state::status::{self, State, Status};
 use crate::state::{approvals, lock, records, resets};
 
 pub fn run(layout: &Layout, names: &[String], downstream: bool) -> Result<i32> {
@@ -47,10 +47,32 @@ pub fn run(layout: &Layout, names: &[String], downstream: bool) -> Result<i32> {
         let Some(status) = status::read_or_warn(layout, &task.id, &mut warnings) else {
             continue;
         };
-        let by = status.blocked_by.unwrap_or_default();
-        if status.status == State::Blocked && ids.contains(&by.as_str()) {
-            clear(layout, &mut events, &task.id)?;
-            println!("reset  {} (was blocked by {by})", task.id);
+        let by = status.blocked_by.clone().unwrap_or_default();
+        if status.status != State::Blocked || !ids.contains(&by.as_str()) {
+            continue;
+        }
+        // Another failure upstream (a rejection, say) blocks it still: it
+        // stays blocked, by that one.
+        let reset_now = |d: usize| chosen.contains(&d);
+        let still = status::failed_upstream(graph, t, |d| {
+            (!reset_now(d)).then(|| status::read(layout, &graph.tasks[d].id).ok().flatten())?
+        });
+        match still.first() {
+            Some(&other) => {
+                let other = &graph.tasks[other].id;
+                status::write(
+                    layout,
+                    &Status {
+                        blocked_by: Some(other.clone()),
+                        ..status
+                    },
+                )?;
+                println!("kept   {} blocked: {other} failed too", task.id);
+            }
+            None => {
+                clear(layout, &mut events, &task.id)?;
+                println!("reset  {} (was blocked by {by})", task.id);
+            }
         }
     }
     for warning in warnings {

@@ -9,7 +9,7 @@ use anyhow::Result;
 use crate::agent::result::Report;
 use crate::model::config::UNNAMED_POOL;
 use crate::model::definitions::{self, Definitions};
-use crate::model::graph::{Dep, Graph};
+use crate::model::graph::Dep;
 use crate::model::layout::Layout;
 use crate::model::task::phase_key;
 use crate::run::budget::Budget;
@@ -343,37 +343,10 @@ impl Why<'_> {
         }
     }
 
-    /// The failed tasks that `t` waits on, directly or through tasks that
-    /// are blocked or pending themselves (and through phase gates).
+    /// The failed tasks that `t` waits on (see `status::failed_upstream`).
     fn failed_upstream(&mut self, t: usize) -> Vec<usize> {
-        let graph: &Graph = &self.defs.graph;
-        let mut found = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        let mut queue = vec![t];
-        while let Some(current) = queue.pop() {
-            let upstream: Vec<usize> = graph.deps[current]
-                .iter()
-                .flat_map(|dep| match *dep {
-                    Dep::Task(d) => vec![d],
-                    Dep::Phase(p) => graph.gate_members(p).collect(),
-                })
-                .collect();
-            for d in upstream {
-                if !seen.insert(d) {
-                    continue;
-                }
-                // A task a rate limit paused has not failed: it waits.
-                let paused = |s: &Status| s.rate_limited_until.is_some();
-                match self.status(d) {
-                    Some(s) if s.status == State::Failed && !paused(&s) => found.push(d),
-                    Some(s) if s.status == State::Blocked => queue.push(d),
-                    None => queue.push(d),
-                    Some(_) => {}
-                }
-            }
-        }
-        found.sort_unstable();
-        found
+        let graph = &self.defs.graph;
+        status::failed_upstream(graph, t, |d| self.status(d))
     }
 
     /// What a task without a status waits on, as the next run would see it.

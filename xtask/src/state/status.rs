@@ -10,6 +10,7 @@ use camino::Utf8PathBuf;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::agent::result::Report;
+use crate::model::graph::{Dep, Graph};
 use crate::model::layout::Layout;
 use crate::model::task::Task;
 use crate::state::atomic;
@@ -652,6 +653,44 @@ pub fn seconds(d: Duration) -> f64 {
 
 pub fn seconds_f64(secs: f64) -> f64 {
     (secs * 1000.0).round() / 1000.0
+}
+
+/// The failed tasks that task `t` waits on, directly or through tasks that
+/// are blocked or pending themselves (and through phase gates), by the
+/// statuses `status` gives; a task a rate limit paused has not failed (it
+/// waits). In order.
+pub fn failed_upstream(
+    graph: &Graph,
+    t: usize,
+    mut status: impl FnMut(usize) -> Option<Status>,
+) -> Vec<usize> {
+    let mut found = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut queue = vec![t];
+    while let Some(current) = queue.pop() {
+        let upstream: Vec<usize> = graph.deps[current]
+            .iter()
+            .flat_map(|dep| match *dep {
+                Dep::Task(d) => vec![d],
+                Dep::Phase(p) => graph.gate_members(p).collect(),
+            })
+            .collect();
+        for d in upstream {
+            if !seen.insert(d) {
+                continue;
+            }
+            match status(d) {
+                Some(s) if s.status == State::Failed && s.rate_limited_until.is_none() => {
+                    found.push(d)
+                }
+                Some(s) if s.status == State::Blocked => queue.push(d),
+                None => queue.push(d),
+                Some(_) => {}
+            }
+        }
+    }
+    found.sort_unstable();
+    found
 }
 
 #[cfg(test)]

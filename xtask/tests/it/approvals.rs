@@ -480,6 +480,37 @@ fn a_decision_applied_with_no_run_reaches_the_notifiers() {
     );
 }
 
+/// A rejection a live run takes up keeps what depends on the rejected
+/// task blocked when another failure that blocked it first is reset: the
+/// reset says so, and the views agree.
+#[test]
+fn a_reset_of_one_failure_keeps_blocked_what_a_rejection_blocks_too() {
+    let t = Tree::new();
+    t.task("01-a/fail", &format!("retries: 0\n{}", sh("exit 3")));
+    t.task("01-a/long", &sh(WAIT_FOR_GO));
+    t.task("01-a/before", &format!("approve: before\n{}", sh("true")));
+    t.task(
+        "02-b/gate",
+        &format!("dependencies: [01-a]\n{}", sh("true")),
+    );
+    let mut run = t.start(&["orchestrate", "-q"]);
+    wait_for("the failure and the approval asked for", || {
+        ["01-a/fail", "01-a/before"]
+            .iter()
+            .all(|id| t.exists(&format!("workspace/status/{id}.json")))
+            && t.state("01-a/fail") == "failed"
+            && t.state("01-a/before") == "awaiting_approval"
+    });
+    t.run(&["reject", "01-a/before", "--reason", "no"]).code(0);
+    t.write("go", "");
+    run.wait().unwrap();
+    t.run(&["reset", "01-a/fail"])
+        .code(0)
+        .says("kept   02-b/gate blocked: 01-a/before failed too");
+    assert_eq!(t.state("02-b/gate"), "blocked");
+    assert_eq!(t.status("02-b/gate")["blocked_by"], "01-a/before");
+}
+
 /// `approve` holds the workspace lock while it applies the decision, not
 /// while its notifiers finish: a run started meanwhile is not refused.
 #[test]
