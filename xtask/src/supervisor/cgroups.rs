@@ -198,7 +198,15 @@ pub fn detect() -> Result<Hierarchy> {
         && v1("cpu").join("cpu.cfs_quota_us").exists()
     {
         let groups = ["memory", "cpu", "cpuacct"].map(|h| v1(h).join("xtask"));
-        return match groups.iter().try_for_each(std::fs::create_dir_all) {
+        // Made, or there already (an earlier run's, maybe root's): a group
+        // made and removed in each says they can be written.
+        let probe = format!("probe-{}", std::process::id());
+        let writable = |group: &std::path::PathBuf| {
+            std::fs::create_dir_all(group)?;
+            std::fs::create_dir(group.join(&probe))?;
+            std::fs::remove_dir(group.join(&probe))
+        };
+        return match groups.iter().try_for_each(writable) {
             Ok(()) => {
                 let [memory, cpu, cpuacct] = groups;
                 Ok(Hierarchy::V1 {

@@ -296,3 +296,40 @@ fn memory_a_task_leaves_charged_is_not_counted_against_the_next() {
     let peak = t.status("p/b")["peak_memory_mb"].as_f64().unwrap();
     assert!((140.0..200.0).contains(&peak), "b's peak: {peak} MiB");
 }
+
+/// A user who cannot write the cgroups (an earlier run as root made
+/// `xtask`'s group): the run says once that limits are not enforced, and
+/// no supervisor error per task.
+#[test]
+fn cgroups_another_user_made_are_said_once_to_be_unwritable() {
+    if !cgroups_writable() {
+        return;
+    }
+    let t = Tree::new();
+    t.task("p/a", &sh("true"));
+    t.task("p/b", &sh("true"));
+    // The group there, as a run as root leaves it.
+    t.run(&["orchestrate"]).code(0);
+    t.run(&["reset", "p"]).code(0);
+    let owned = std::process::Command::new("chown")
+        .args(["-R", "nobody"])
+        .arg(&t.root)
+        .status()
+        .unwrap();
+    assert!(owned.success());
+    let run: Run = std::process::Command::new("runuser")
+        .args(["-u", "nobody", "--", BIN, "--root"])
+        .arg(&t.root)
+        .arg("orchestrate")
+        .output()
+        .unwrap()
+        .into();
+    run.code(0)
+        .says("tasks run without their CPU and memory limits (limits_enforced: false)");
+    assert!(
+        !run.stderr.contains("cannot create cgroup"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(t.status("p/a")["limits_enforced"], false);
+}
