@@ -49,6 +49,11 @@ impl Run<'_> {
             let id = &self.graph.tasks[t].id;
             self.history[t].attempt = logs::latest_attempt_on_disk(self.layout, id);
         }
+        // Its pause over: the task is pending again, then starts.
+        if self.history[t].paused.is_some() {
+            let id = &self.graph.tasks[t].id;
+            self.event(Event::change(id, "paused", "pending"));
+        }
         let attempt = self.history[t].begin();
         self.readiness.start(&self.graph, t);
         let mut active = Active::new(agent, attempt);

@@ -307,6 +307,18 @@ fn a_rate_limit_with_a_reset_time_pauses_the_pool_and_halves_it_without_burning_
     let done = t.status("p/0-limited");
     assert_eq!(done["status"], "completed");
     assert_eq!(done["attempt"], 2, "the limited attempt is not a failure");
+    // Each change of state is an event: the pause ends, the task is
+    // pending again, then starts.
+    assert_eq!(
+        changes(&t, "p/0-limited"),
+        [
+            "pending -> running",
+            "running -> paused",
+            "paused -> pending",
+            "pending -> running",
+            "running -> completed"
+        ]
+    );
     let all = events(&t);
     let at = all
         .iter()
