@@ -29,6 +29,16 @@ pub fn mark(branch: &str) -> String {
     format!("branch.{branch}.xtaskbase")
 }
 
+/// What a run does to the integration branch before it merges.
+enum Integration {
+    /// Makes it, from this commit.
+    Make(String),
+    /// Marks it as its own (its worktree, ours, was made before branches
+    /// were marked), at this tip.
+    Mark(String),
+    Ready,
+}
+
 /// The repository's worktrees, as the run uses them.
 pub struct Worktrees {
     pub repo: Repo,
@@ -90,20 +100,60 @@ impl Worktrees {
         self.layout.integration_worktree()
     }
 
+    /// Checks, changing nothing, that a run can make or use worktrees
+    /// here: what `orchestrate` would refuse before anything starts (no
+    /// repository, no commit to start from, a branch of the user's in the
+    /// way...), for `validate` and a plan to say first.
+    pub fn check(layout: &Layout, settings: &Settings) -> Result<()> {
+        let worktrees = Worktrees {
+            repo: Repo::open(layout)?,
+            settings: settings.clone(),
+            layout: layout.clone(),
+        };
+        worktrees.plan_integration().map(drop)
+    }
+
     fn make_integration(&self) -> Result<()> {
+        let repo = &self.repo;
+        let branch = &self.settings.integration;
+        let (made, add) = self.plan_integration()?;
+        match made {
+            Integration::Make(start) => {
+                repo.create_branch(branch, &start)?;
+                repo.config_set(&mark(branch), &start)?;
+            }
+            Integration::Mark(tip) => repo.config_set(&mark(branch), &tip)?,
+            Integration::Ready => {}
+        }
+        if add {
+            // A worktree whose folder was removed with workspace/ is still
+            // registered: forget it first.
+            repo.forget_missing_worktrees()?;
+            repo.add_worktree(&self.integration_dir(), branch)?;
+        }
+        Ok(())
+    }
+
+    /// What making the integration branch and its worktree takes, every
+    /// check done first: the branch to make, or mark, and whether its
+    /// worktree is to be added.
+    fn plan_integration(&self) -> Result<(Integration, bool)> {
         let repo = &self.repo;
         let branch = &self.settings.integration;
         let dir = self.integration_dir();
         let listed = repo.worktrees()?;
-        match repo.branch_commit(branch)? {
+        let made = match repo.branch_commit(branch)? {
             None => {
                 let base = &self.settings.base;
                 self.check_head_settled()?;
                 let Some(start) = repo.commit_of(base)? else {
-                    bail!("worktrees.base `{base}` names no commit of {}: make a first commit, or set worktrees.base", repo.top);
+                    match repo.commit_of("HEAD")? {
+                        None => bail!("worktrees.base `{base}` names no commit: {} has none yet; make a first commit", repo.top),
+                        Some(_) => bail!("worktrees.base `{base}` names no commit of {}: set worktrees.base in tasks/orchestrator.yaml to a branch or commit", repo.top),
+                    }
                 };
-                repo.create_branch(branch, &start)?;
-                repo.config_set(&mark(branch), &start)?;
+                self.check_no_branch_holds(branch, "the integration branch")?;
+                Integration::Make(start)
             }
             // Ours when marked, or when our worktree of it is registered
             // (made before branches were marked: marked now); else the
@@ -117,10 +167,10 @@ impl Worktrees {
                         "a branch `{branch}` exists and was not made by cargo xtask: merges would move it; set worktrees.integration to a new name, or rename that branch"
                     );
                 }
-                repo.config_set(&mark(branch), &tip)?;
+                Integration::Mark(tip)
             }
-            Some(_) => {}
-        }
+            Some(_) => Integration::Ready,
+        };
         if let Some((elsewhere, _)) = listed
             .iter()
             .find(|(path, b)| b.as_deref() == Some(branch.as_str()) && *path != dir)
@@ -139,15 +189,12 @@ impl Worktrees {
                 });
                 bail!("{dir} is a worktree of {on}, not the integration worktree: move it away (cargo xtask merges into `{branch}` there, and would check it out)");
             }
-            return Ok(());
+            return Ok((made, false));
         }
         if dir.exists() {
             bail!("{dir} exists and is not the integration worktree git knows: move it away");
         }
-        // A worktree whose folder was removed with workspace/ is still
-        // registered: forget it first.
-        repo.forget_missing_worktrees()?;
-        repo.add_worktree(&dir, branch)
+        Ok((made, true))
     }
 
     /// With `worktrees.base: HEAD`, the integration branch starts from
@@ -159,13 +206,15 @@ impl Worktrees {
             return Ok(());
         }
         let top = &self.repo.top;
-        let state = match self.repo.in_progress(top)? {
-            Some(what) => format!("in the middle of {what}"),
-            None if self.repo.detached(top)? => "on a detached HEAD".to_owned(),
+        let (state, fix) = match self.repo.in_progress(top)? {
+            Some(what) => (format!("in the middle of {what}"), "finish it or abort it"),
+            None if self.repo.detached(top)? => {
+                ("on a detached HEAD".to_owned(), "check out a branch")
+            }
             None => return Ok(()),
         };
         bail!(
-            "the integration branch `{}` is made from HEAD (worktrees.base), and the checkout {top} is {state}: finish it or abort it and check out a branch, or set worktrees.base in tasks/orchestrator.yaml to the branch to start from, then run again",
+            "the integration branch `{}` is made from HEAD (worktrees.base), and the checkout {top} is {state}: {fix}, or set worktrees.base in tasks/orchestrator.yaml to the branch to start from, then run again",
             self.settings.integration
         )
     }
@@ -179,7 +228,7 @@ impl Worktrees {
         let path = self.layout.worktree_dir(id);
         let tip = repo.branch_commit(&branch)?;
         if tip.is_none() {
-            self.check_no_branch_holds(&branch)?;
+            self.check_no_branch_holds(&branch, "the task's branch")?;
         }
         let base = repo.config_get(&mark(&branch))?;
         let base = match (tip, base) {
@@ -306,13 +355,13 @@ impl Worktrees {
 
     /// Fails when a branch is named like a folder of `branch` (`task`,
     /// `task/01-build` for `task/01-build/a`): git cannot have both, and
-    /// that branch is the user's, never moved.
-    fn check_no_branch_holds(&self, branch: &str) -> Result<()> {
+    /// that branch is the user's, never moved. `what`: the branch's role.
+    fn check_no_branch_holds(&self, branch: &str, what: &str) -> Result<()> {
         let folders = branch.match_indices('/').map(|(end, _)| &branch[..end]);
         for folder in folders {
             if self.repo.branch_commit(folder)?.is_some() {
                 bail!(
-                    "a branch `{folder}` is in the way of the task's branch `{branch}`: git cannot have a branch and a folder of branches of the same name; rename yours (`git branch -m {folder} <new name>`)"
+                    "a branch `{folder}` is in the way of {what} `{branch}`: git cannot have a branch and a folder of branches of the same name; rename yours (`git branch -m {folder} <new name>`)"
                 );
             }
         }

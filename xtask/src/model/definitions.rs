@@ -235,6 +235,7 @@ fn read_definitions(layout: &Layout, runs: Option<&Runs>) -> Result<Definitions,
         if runs.executor.unwrap_or(config.executor) == ExecutorKind::Slurm {
             problems.extend(missing_slurm_commands());
         }
+        problems.extend(worktree_problem(layout, &config, &run));
     }
     let phase_folders = discovery.phase_folders(&layout.tasks);
     let graph = Graph::build_in(phase_folders, tasks).map_err(|found| {
@@ -504,6 +505,27 @@ fn over_ceilings(layout: &Layout, config: &Config, tasks: &[Task]) -> Vec<Proble
         }
     }
     problems
+}
+
+/// What keeps the worktrees the given tasks run in from being made here
+/// (no repository, no commit to start from, a branch of the user's in the
+/// way...), checked without changing anything: at the first such task's
+/// file, or at `worktrees` in the config when it sets them all.
+fn worktree_problem(layout: &Layout, config: &Config, tasks: &[&Task]) -> Option<Problem> {
+    let first = tasks.iter().find(|t| t.in_worktree(config))?;
+    let e = crate::git::worktrees::Worktrees::check(layout, &config.worktrees).err()?;
+    Some(match first.workdir {
+        Some(_) => Problem::in_file_where(
+            &first.file,
+            "workdir",
+            format!("it runs in a worktree, and {e:#}"),
+        ),
+        None => Problem::in_file_where(
+            &layout.config_file(),
+            "worktrees",
+            format!("{} runs in a worktree (the config's), and {e:#}", first.id),
+        ),
+    })
 }
 
 /// Programs the given tasks would run that cannot be found or executed:

@@ -196,10 +196,18 @@ fn the_integration_branch_is_not_made_from_a_checkout_in_the_middle_of_something
     t.run(&["orchestrate"])
         .code(2)
         .says("the integration branch `integration` is made from HEAD (worktrees.base), and the checkout ")
-        .says("is in the middle of a rebase: finish it or abort it and check out a branch, or set worktrees.base");
+        .says("is in the middle of a rebase: finish it or abort it, or set worktrees.base");
     t.git(&["rebase", "--abort"]);
     t.git(&["checkout", "-q", "--detach"]);
     t.run(&["orchestrate"])
+        .code(2)
+        .says("is on a detached HEAD: check out a branch, or set worktrees.base");
+    // `validate` and a dry run say it first, as the run would.
+    t.run(&["validate"])
+        .code(2)
+        .says("tasks/orchestrator.yaml:2: p/a runs in a worktree (the config's), and ")
+        .says("is on a detached HEAD: check out a branch");
+    t.run(&["orchestrate", "--dry-run"])
         .code(2)
         .says("is on a detached HEAD");
     assert!(!t.exists("markers"));
