@@ -229,17 +229,7 @@ fn slurm_a_job_adopted_after_a_crash_keeps_its_timeout() {
         "p/slow",
         &format!("timeout: 6s\n{}", sh("touch $WORKSPACE/started; sleep 600")),
     );
-    let mut first = t
-        .command(&["orchestrate"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for("the job to run", || t.exists("workspace/started"));
-    let job = t.status("p/slow")["job_id"].as_str().unwrap().to_owned();
-    wait_for("4 s of its run", || run_time(&job) >= 4);
-    first.kill().unwrap();
-    first.wait().unwrap();
+    let job = kill_once_the_job_runs(&t, |job| run_time(job) >= 4);
     t.run(&["orchestrate"]).code(1).says("Timeout");
     assert_eq!(t.status("p/slow")["error"], "Timeout");
     // Cancelled at about 6 s; from the new orchestrator's first sight, it
@@ -262,16 +252,41 @@ fn killed_while_a_job_runs() -> Option<Tree> {
         )),
     );
     t.task("p/two", &format!("dependencies: [p/one]\n{}", sh(MARK)));
+    kill_once_the_job_runs(&t, |_| true);
+    Some(t)
+}
+
+/// Starts `orchestrate` on `t`, whose one task touches
+/// `workspace/started` as its job runs, and kills it (SIGKILL) once the
+/// job has run and `ready` says of it; returns the job's id.
+fn kill_once_the_job_runs(t: &Tree, ready: impl Fn(&str) -> bool) -> String {
     let mut first = t
         .command(&["orchestrate"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    wait_for("the job to run", || t.exists("workspace/started"));
+    // The one status that names a job (a running status, written whole).
+    let job_of = || {
+        let dir = std::fs::read_dir(t.path("workspace/status/p")).ok()?;
+        dir.flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+            .find_map(|e| {
+                let text = std::fs::read_to_string(e.path()).ok()?;
+                let status: serde_json::Value = serde_json::from_str(&text).ok()?;
+                status["job_id"].as_str().map(str::to_owned)
+            })
+    };
+    wait_for("the job to run", || {
+        t.exists("workspace/started") && job_of().is_some()
+    });
+    let job = job_of().unwrap();
+    wait_for("the job to be ready to kill its orchestrator", || {
+        ready(&job)
+    });
     first.kill().unwrap();
     first.wait().unwrap();
-    Some(t)
+    job
 }
 
 #[test]

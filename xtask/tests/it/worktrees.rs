@@ -567,9 +567,16 @@ fn commits_an_agent_left_off_its_branch_fail_the_task_and_stay() {
     assert!(t.path("workspace/worktrees/p/a").exists());
     t.git(&["rev-parse", "--verify", "task/p/a"]);
     // The advice, followed as given, puts the work where it is merged from.
-    let error = t.status("p/a")["error"].as_str().unwrap().to_owned();
+    follow_advice(&t, "p/a", "(in that worktree: `");
+    assert_eq!(t.git(&["show", "task/p/a:w.txt"]), "work");
+}
+
+/// Runs the command that task `id`'s error gives in backquotes after
+/// `lead`, as a person would paste it.
+fn follow_advice(t: &Tree, id: &str, lead: &str) {
+    let error = t.status(id)["error"].as_str().unwrap().to_owned();
     let advice = error
-        .split("(in that worktree: `")
+        .split(lead)
         .nth(1)
         .and_then(|rest| rest.split('`').next())
         .unwrap_or_else(|| panic!("no command in: {error}"));
@@ -578,7 +585,6 @@ fn commits_an_agent_left_off_its_branch_fail_the_task_and_stay() {
         .output()
         .unwrap();
     assert!(done.status.success(), "{advice}: {done:?}");
-    assert_eq!(t.git(&["show", "task/p/a:w.txt"]), "work");
 }
 
 /// An agent that deletes its task branch fails its task saying so, and
@@ -596,16 +602,7 @@ fn an_agent_that_deleted_its_branch_is_told_where_its_work_is() {
     );
     let error = t.status("p/d")["error"].as_str().unwrap().to_owned();
     assert!(!error.contains("fatal:"), "{error}");
-    let advice = error
-        .split("with cargo xtask's mark (`")
-        .nth(1)
-        .and_then(|rest| rest.split('`').next())
-        .unwrap_or_else(|| panic!("no command in: {error}"));
-    let done = std::process::Command::new("sh")
-        .args(["-c", advice])
-        .output()
-        .unwrap();
-    assert!(done.status.success(), "{advice}: {done:?}");
+    follow_advice(&t, "p/d", "with cargo xtask's mark (`");
     assert_eq!(t.git(&["show", "task/p/d:d.txt"]), "d");
     // Its branch is cargo xtask's again: the retry merges the work.
     t.task("p/d", &sh("true"));
