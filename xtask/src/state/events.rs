@@ -5,8 +5,6 @@
 //! readers never see half of one. Times are the orchestrator's clock, to
 //! the millisecond: a start and an end are comparable.
 
-use std::fs::File;
-use std::io::Write;
 use std::time::SystemTime;
 
 use anyhow::{Context, Result};
@@ -126,7 +124,7 @@ impl Event {
 
 /// The file, open for appending.
 pub struct Log {
-    file: File,
+    file: jsonl::Appender,
     run_id: Option<String>,
 }
 
@@ -149,9 +147,7 @@ impl Log {
         event.run_id = event.run_id.or_else(|| self.run_id.clone());
         let mut line = serde_json::to_string(&event)?;
         line.push('\n');
-        self.file
-            .write_all(line.as_bytes())
-            .context("cannot append to workspace/events.jsonl")?;
+        self.file.append(line.as_bytes())?;
         line.pop();
         Ok(line)
     }

@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 
 use anyhow::{Context, Result};
-use camino::Utf8Path;
+use camino::{Utf8Path, Utf8PathBuf};
 use serde::de::DeserializeOwned;
 
 /// Every line of the file at `path` that parses, oldest first; none when
@@ -24,23 +24,72 @@ pub fn read<T: DeserializeOwned>(path: &Utf8Path) -> Vec<T> {
         .collect()
 }
 
-/// The file at `path`, made if need be, open for appending (`O_APPEND`:
-/// each write lands whole at its end, whoever else appends), its last line
-/// ended if something cut it.
-pub fn open_to_append(path: &Utf8Path) -> Result<File> {
-    let mut file = File::options()
+/// A file of JSON lines open for appending (`open_to_append`).
+pub struct Appender {
+    file: File,
+    path: Utf8PathBuf,
+}
+
+impl Appender {
+    /// Appends `line` (ending with its newline) in one write (`O_APPEND`:
+    /// it lands whole at the end, whoever else appends), under a shared
+    /// lock of the file, which only the mending of a cut line waits for.
+    pub fn append(&mut self, line: &[u8]) -> Result<()> {
+        let _shared = Flock::new(&self.file, libc::LOCK_SH);
+        (&self.file)
+            .write_all(line)
+            .with_context(|| format!("cannot append to {}", self.path))
+    }
+}
+
+/// The file at `path`, made if need be, open for appending, its last line
+/// ended if something cut it. A write that crosses a page can be seen half
+/// done, its line cut for a moment: the mending waits, under an exclusive
+/// lock, for every write going on to end, and looks again.
+pub fn open_to_append(path: &Utf8Path) -> Result<Appender> {
+    let file = File::options()
         .create(true)
         .append(true)
         .read(true)
         .open(path)
         .with_context(|| format!("cannot open {path}"))?;
-    let mut last = [0u8];
-    let cut = file.seek(SeekFrom::End(-1)).is_ok()
-        && file.read_exact(&mut last).is_ok()
-        && last[0] != b'\n';
-    if cut {
-        file.write_all(b"\n")
-            .with_context(|| format!("cannot append to {path}"))?;
+    if ends_cut(&file) {
+        let _alone = Flock::new(&file, libc::LOCK_EX);
+        if ends_cut(&file) {
+            (&file)
+                .write_all(b"\n")
+                .with_context(|| format!("cannot append to {path}"))?;
+        }
     }
-    Ok(file)
+    Ok(Appender {
+        file,
+        path: path.to_owned(),
+    })
+}
+
+/// Whether the file's last line has no newline.
+fn ends_cut(mut file: &File) -> bool {
+    let mut last = [0u8];
+    file.seek(SeekFrom::End(-1)).is_ok() && file.read_exact(&mut last).is_ok() && last[0] != b'\n'
+}
+
+/// An advisory lock of a file (`flock`), released when dropped. Where it
+/// cannot be had, appending goes on without it.
+struct Flock<'a>(&'a File);
+
+impl<'a> Flock<'a> {
+    fn new(file: &'a File, how: libc::c_int) -> Flock<'a> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: flock has no memory-safety preconditions; the fd is open.
+        unsafe { libc::flock(file.as_raw_fd(), how) };
+        Flock(file)
+    }
+}
+
+impl Drop for Flock<'_> {
+    fn drop(&mut self) {
+        use std::os::fd::AsRawFd;
+        // SAFETY: as above.
+        unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
+    }
 }

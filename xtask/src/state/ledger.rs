@@ -3,10 +3,9 @@
 //! clear it (removing `workspace/` does).
 
 use std::collections::HashSet;
-use std::io::Write;
 use std::time::SystemTime;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use crate::model::layout::Layout;
@@ -65,7 +64,5 @@ pub fn record(layout: &Layout, attempt: &Attempt, cost_usd: f64) -> Result<()> {
     };
     let mut line = serde_json::to_vec(&entry)?;
     line.push(b'\n');
-    jsonl::open_to_append(&path)?
-        .write_all(&line)
-        .with_context(|| format!("cannot append to {path}"))
+    jsonl::open_to_append(&path)?.append(&line)
 }
