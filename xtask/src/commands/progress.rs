@@ -73,9 +73,18 @@ fn add_last_log_lines(layout: &Layout, progress: &mut Progress) {
     }
 }
 
-/// `progress --watch`: the live view of a run started elsewhere.
+/// `progress --watch`: the live view of a run started elsewhere, with its
+/// expected end as the run's own view shows it (from the definitions read
+/// once: tasks added since count once they have a status).
 pub fn watch(layout: &Layout) -> ! {
-    live::watch(layout, || collect(layout))
+    let defs = definitions::load(layout).ok();
+    live::watch(layout, || {
+        let mut progress = collect(layout);
+        if let Some(defs) = &defs {
+            set_eta(defs, &mut progress);
+        }
+        progress
+    })
 }
 
 /// The dashboard, from the task files' names and the status files.

@@ -383,6 +383,8 @@ fn progress_watch_shows_the_live_view_of_another_run() {
         seen.contains("0/1 completed") && seen.contains("01-a/wait"),
         "{seen}"
     );
+    // Its expected end, as the run's own view and `progress` show it.
+    assert!(seen.contains(", ETA "), "{seen}");
     watch.kill().unwrap();
     watch.wait().unwrap();
     t.write("release", "");
