@@ -52,7 +52,7 @@ pub fn run(layout: &Layout, name: &str, decided: &Decided) -> Result<i32> {
         .map(str::to_owned)
         .or_else(|| std::env::var("USER").ok())
         .unwrap_or_else(|| "someone".into());
-    let held = lock::try_acquire(layout)?;
+    let held = lock::acquire_unless_a_run(layout)?;
     // What this command applies itself (no orchestrator runs) reaches the
     // notifiers from here, as a run's changes do. Beside a run's own
     // lines, from this process: each event is one write.
@@ -97,12 +97,18 @@ pub fn run(layout: &Layout, name: &str, decided: &Decided) -> Result<i32> {
                 let selected = run
                     .as_ref()
                     .is_none_or(|run| run.selects(&task.id, task.phase()));
-                match selected {
-                    true => println!(
+                match (lock::command_of(pid), selected) {
+                    // Another command kept the workspace past the wait.
+                    (Some(command), _) if !lock::runs_tasks(pid) => println!(
+                        "{verb} {}: recorded; `{command}`{who} holds the workspace: the next `{}` acts on it",
+                        task.id,
+                        layout.cmd("orchestrate")
+                    ),
+                    (_, true) => println!(
                         "{verb} {}: the running orchestrator{who} acts on it",
                         task.id
                     ),
-                    false => println!(
+                    (_, false) => println!(
                         "{verb} {}: the running orchestrator{who} did not select it; the next `{}` that does acts on it",
                         task.id,
                         layout.cmd("orchestrate")

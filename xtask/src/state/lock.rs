@@ -34,11 +34,59 @@ pub fn acquire(layout: &Layout) -> Result<WorkspaceLock> {
             "another orchestrator is running on {}: wait for it to finish",
             layout.workspace
         ),
-        Held::By(holder) => bail!(
-            "another orchestrator (pid {holder}) is running on {}: wait for it to finish, or stop it (`kill {holder}`)",
-            layout.workspace
-        ),
+        Held::By(holder) => match command_of(&holder) {
+            Some(command) if !runs_tasks(&holder) => bail!(
+                "`{command}` (pid {holder}) holds the workspace {}: wait for it to finish, or stop it (`kill {holder}`)",
+                layout.workspace
+            ),
+            _ => bail!(
+                "another orchestrator (pid {holder}) is running on {}: wait for it to finish, or stop it (`kill {holder}`)",
+                layout.workspace
+            ),
+        },
     }
+}
+
+/// The cargo xtask command process `pid` runs (`approve`, `orchestrate`),
+/// from its command line.
+pub fn command_of(pid: &str) -> Option<String> {
+    const COMMANDS: [&str; 8] = [
+        "orchestrate",
+        "launch",
+        "monitor",
+        "approve",
+        "reject",
+        "reset",
+        "block",
+        "clean",
+    ];
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    cmdline
+        .split(|&b| b == 0)
+        .filter_map(|arg| std::str::from_utf8(arg).ok())
+        .find(|arg| COMMANDS.contains(arg))
+        .map(str::to_owned)
+}
+
+/// Whether the holder of the lock, process `pid`, is a run (it starts or
+/// follows tasks, and takes up decisions): not a command that holds the
+/// lock for a moment (`approve`, `reset`). A process whose command line
+/// cannot be read is taken for one.
+pub fn runs_tasks(pid: &str) -> bool {
+    command_of(pid).is_none_or(|c| matches!(c.as_str(), "orchestrate" | "launch" | "monitor"))
+}
+
+/// The lock, or the run that holds it: a command that holds it for a
+/// moment (another `approve`) is waited for, up to `PATIENCE`, as
+/// `acquire` waits.
+pub fn acquire_unless_a_run(layout: &Layout) -> Result<Held> {
+    let deadline = Instant::now() + PATIENCE;
+    let mut held = try_acquire(layout)?;
+    while matches!(&held, Held::By(h) if !runs_tasks(h)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+        held = try_acquire(layout)?;
+    }
+    Ok(held)
 }
 
 /// Who holds the lock after trying for it.

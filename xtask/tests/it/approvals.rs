@@ -511,6 +511,41 @@ fn a_reset_of_one_failure_keeps_blocked_what_a_rejection_blocks_too() {
     assert_eq!(t.status("02-b/gate")["blocked_by"], "01-a/before");
 }
 
+/// A command that is no run holding the workspace (another `approve`, for
+/// longer than the wait) is not called a running orchestrator: `approve`
+/// says the decision waits for the next run, `orchestrate` names it.
+#[test]
+fn a_lock_held_by_another_command_is_not_called_an_orchestrator() {
+    let t = Tree::new();
+    t.task("p/a", &format!("approve: before\n{}", sh("true")));
+    t.run(&["orchestrate"]).code(4);
+    // A stand-in: a process named `approve` that holds the lock.
+    let holder = "exec 9<>workspace/.lock; flock 9; echo $$ > workspace/.lock; touch held; while [ ! -e release ]; do sleep 0.02; done";
+    let mut held = std::process::Command::new("sh")
+        .args(["-c", holder, "approve"])
+        .current_dir(&t.root)
+        .spawn()
+        .unwrap();
+    wait_for("the lock to be held", || t.exists("held"));
+    let pid = held.id();
+    let approved = t.run(&["approve", "p/a"]);
+    let refused = t.run(&["orchestrate"]);
+    t.write("release", "");
+    held.wait().unwrap();
+    approved.code(0).says(&format!(
+        "approved p/a: recorded; `approve` (pid {pid}) holds the workspace: the next `cargo xtask"
+    ));
+    assert!(
+        !approved.stdout.contains("orchestrator"),
+        "{}",
+        approved.stdout
+    );
+    refused
+        .code(2)
+        .says(&format!("`approve` (pid {pid}) holds the workspace"));
+    t.run(&["orchestrate"]).code(0);
+}
+
 /// `approve` holds the workspace lock while it applies the decision, not
 /// while its notifiers finish: a run started meanwhile is not refused.
 #[test]
