@@ -10,6 +10,6 @@ use crate::run::Options;
 
 pub fn run(layout: &Layout) -> Result<i32> {
     let defs = orchestrate::load(layout, &|_| true)?;
-    let options = Options::everything(defs.config.executor);
+    let options = Options::of_the_run_going_on(&defs.layout, defs.config.executor);
     Ok(Plan::new(&defs, &options).next())
 }

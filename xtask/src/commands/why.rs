@@ -353,7 +353,7 @@ impl Why<'_> {
     fn pending(&mut self, t: usize) {
         let (layout, defs) = (self.layout, self.defs);
         let graph = &defs.graph;
-        let options = Options::everything(defs.config.executor);
+        let options = Options::of_the_run_going_on(layout, defs.config.executor);
         let plan = Plan::new(defs, &options);
         let readiness = plan.readiness();
         let mut unmet = Vec::new();
@@ -456,7 +456,7 @@ impl Why<'_> {
             } else {
                 format!(" (pid {pid})")
             };
-            let options = Options::everything(defs.config.executor);
+            let options = Options::of_the_run_going_on(layout, defs.config.executor);
             let orchestrate = layout.cmd("orchestrate");
             match Plan::new(defs, &options).held_back(t) {
                 // What `next` says of it: the limits, a pool, a write overlap.

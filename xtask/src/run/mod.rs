@@ -90,7 +90,15 @@ pub fn run(
         .iter()
         .any(|t| options.selects(t) && t.in_worktree(config));
     let git = merging::Git::open(layout, config, uses_worktrees, tx.clone(), Incoming::Merged)?;
-    let run_id = runs::begin(layout, options.phase.clone(), options.only.clone())?;
+    let run_id = runs::begin(
+        layout,
+        runs::Selection {
+            phase: options.phase.clone(),
+            only: options.only.clone(),
+            jobs: options.jobs,
+            executor: Some(options.executor),
+        },
+    )?;
     let printer = Printer::with_live_view(layout, options.quiet);
     for warning in git.iter().flat_map(merging::Git::unseen_warnings) {
         printer.line(Tone::Warn, &warning);

@@ -2,7 +2,9 @@
 //! whether it launches.
 
 use crate::model::config::ExecutorKind;
+use crate::model::layout::Layout;
 use crate::model::task::Task;
+use crate::state::lock;
 use crate::state::runs;
 
 /// What the run selects and how it shows itself.
@@ -30,6 +32,21 @@ impl Options {
             executor,
             rerun_stale: false,
         }
+    }
+
+    /// Every task, with the limits of the run going on (its `-j`, its
+    /// executor), else the config's: what `next` and `why` plan with.
+    pub fn of_the_run_going_on(layout: &Layout, executor: ExecutorKind) -> Options {
+        let live = lock::holder(layout)
+            .filter(|pid| lock::runs_tasks(pid))
+            .and_then(|_| runs::last(layout))
+            .filter(|run| !run.finished);
+        let mut options = Options::everything(executor);
+        if let Some(run) = live {
+            options.jobs = run.jobs;
+            options.executor = run.executor.unwrap_or(executor);
+        }
+        options
     }
 
     pub fn selects(&self, task: &Task) -> bool {

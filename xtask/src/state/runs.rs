@@ -7,6 +7,7 @@ use std::time::SystemTime;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
+use crate::model::config::ExecutorKind;
 use crate::model::layout::Layout;
 use crate::state::atomic;
 use crate::state::status::timestamp;
@@ -24,6 +25,12 @@ pub struct Run {
     pub phase: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub only: Vec<String>,
+    /// Its `-j` and `--executor`, when given: for the views that say what
+    /// it starts next.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jobs: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub executor: Option<ExecutorKind>,
 }
 
 impl Run {
@@ -42,9 +49,17 @@ pub fn selects(phase: Option<&str>, only: &[String], id: &str, task_phase: &str)
     }
 }
 
+/// What a run selects and how it runs them, as `run.json` keeps it.
+pub struct Selection {
+    pub phase: Option<String>,
+    pub only: Vec<String>,
+    pub jobs: Option<usize>,
+    pub executor: Option<ExecutorKind>,
+}
+
 /// Starts a run, or resumes the last one when it did not end in order (its
 /// orchestrator was killed), with what it selects. Returns the run's id.
-pub fn begin(layout: &Layout, phase: Option<String>, only: Vec<String>) -> Result<String> {
+pub fn begin(layout: &Layout, selects: Selection) -> Result<String> {
     let id = match last(layout).filter(|r| !r.finished) {
         Some(run) => run.id,
         None => format!("{}-{}", timestamp(SystemTime::now()), std::process::id()),
@@ -52,8 +67,10 @@ pub fn begin(layout: &Layout, phase: Option<String>, only: Vec<String>) -> Resul
     let run = Run {
         id: id.clone(),
         finished: false,
-        phase,
-        only,
+        phase: selects.phase,
+        only: selects.only,
+        jobs: selects.jobs,
+        executor: selects.executor,
     };
     atomic::write(&layout.run_file(), &serde_json::to_vec(&run)?)?;
     Ok(id)
@@ -72,6 +89,8 @@ pub fn end(layout: &Layout, id: &str) -> Result<()> {
         finished: true,
         phase: None,
         only: Vec::new(),
+        jobs: None,
+        executor: None,
     };
     atomic::write(&layout.run_file(), &serde_json::to_vec(&run)?)
 }

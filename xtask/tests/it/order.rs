@@ -190,6 +190,27 @@ fn next_during_a_run_says_a_running_dependency_runs() {
     assert!(run.wait().unwrap().success());
 }
 
+/// `next` and `why` beside a live run plan with that run's `-j`, not the
+/// config's alone: what its one slot holds back is said held back.
+#[test]
+fn next_and_why_during_a_run_take_its_jobs() {
+    let t = Tree::new();
+    t.task("p/a", &sh("while [ ! -f release ]; do sleep 0.02; done"));
+    t.task("p/b", &sh("true"));
+    let mut run = t.start(&["orchestrate", "-j", "1"]);
+    wait_for("p/a to run", || {
+        t.exists("workspace/status/p/a.json") && t.state("p/a") == "running"
+    });
+    let next = t.run(&["next"]);
+    let why = t.run(&["why", "p/b"]);
+    t.write("release", "");
+    assert!(run.wait().unwrap().success());
+    next.code(0)
+        .says("p/b: ready, held back by the limits (1 of 1 slots busy");
+    why.code(0)
+        .says("ready, held back by the limits (1 of 1 slots busy");
+}
+
 /// `why` beside a live run: a ready task held back by a limit or a pool
 /// is the run's to start, not "the next orchestrate"'s, and `why` names
 /// what holds it as `next` does.

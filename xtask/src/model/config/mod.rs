@@ -89,7 +89,10 @@ pub fn approve(value: &Value) -> Result<Approve, String> {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum ExecutorKind {
     Local,
     Slurm,
