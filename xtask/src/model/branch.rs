@@ -23,7 +23,9 @@ fn branch_part(part: &str) -> String {
     let cleaned: String = part
         .chars()
         .map(|c| {
-            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+            // Letters and digits of any script: git takes them, and two
+            // ids in another alphabet must not come out the same (`--`).
+            if c.is_alphanumeric() || "-_.".contains(c) {
                 c
             } else {
                 '-'
@@ -126,6 +128,8 @@ mod tests {
             ("p/.hidden", "task/p/-hidden"),
             ("p/a@{1}", "task/p/a--1-"),
             ("p/...", "task/p/--"),
+            ("01-w/解析", "task/01-w/解析"),
+            ("01-w/ünï", "task/01-w/ünï"),
         ] {
             assert_eq!(branch_name(id), branch, "{id}");
             assert_eq!(refusal(branch), None, "{id}");

@@ -306,6 +306,18 @@ writes: [\"src/*\"]\n{}",
     assert_eq!(t.git(&["show", "integration:src/a.txt"]), "Y\nl2");
 }
 
+/// Tasks named in another alphabet get branches of their own names (git
+/// takes them): two of the same length do not clash as `--`.
+#[test]
+fn tasks_named_in_another_alphabet_get_branches_of_their_own() {
+    let t = repo("");
+    t.task("p/解析", &commit("a.txt", "a"));
+    t.task("p/構文", &commit("b.txt", "b"));
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.status("p/解析")["branch"], "task/p/解析");
+    assert_eq!(t.status("p/構文")["branch"], "task/p/構文");
+}
+
 /// Two worktree tasks whose branches git cannot both have are invalid
 /// definitions, found before anything runs: the same name (`a b` and
 /// `a-b`), or one inside the other (`x` and `x/y`, whose worktrees would
