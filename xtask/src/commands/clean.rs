@@ -56,10 +56,15 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
             Some(_) => repo.count(&branch_ref(integration), &head)?,
             None => 0,
         };
-        println!(
-            "kept     {branch} and {}: the worktree is on {on}, with {unmerged} commit(s) not in {integration}: put them on {branch}, or move the worktree away",
-            layout.display(folder)
-        );
+        let folder = layout.display(folder);
+        match unmerged {
+            0 => println!(
+                "kept     {branch} and {folder}: the worktree is on {on}, with nothing that {integration} lacks: check out {branch} there, or move the worktree away, then clean again"
+            ),
+            _ => println!(
+                "kept     {branch} and {folder}: the worktree is on {on}, with {unmerged} commit(s) not in {integration}: put them on {branch}, or move the worktree away"
+            ),
+        }
     }
     for branch in ours(&repo)? {
         if moved.iter().any(|(_, _, b)| *b == branch) {
@@ -170,7 +175,9 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
         repo.forget_missing_worktrees()?;
     }
     let verb = if dry_run { "would remove" } else { "removed" };
-    println!("{verb} {removed}, kept {kept} with unmerged work");
+    // Kept for the reasons said above: work not merged, a worktree of the
+    // user's, a task running...
+    println!("{verb} {removed}, kept {kept}");
     Ok(crate::exit::SUCCESS)
 }
 

@@ -506,6 +506,23 @@ fn clean_keeps_a_task_folder_that_is_no_longer_a_worktree() {
     assert_eq!(t.git(&["status", "--porcelain"]), "");
 }
 
+/// A task's worktree detached by hand with nothing unmerged is kept (its
+/// folder is not on its branch), said as such: not as unmerged work.
+#[test]
+fn clean_says_why_it_keeps_a_detached_worktree_with_nothing_unmerged() {
+    let t = repo("");
+    t.task("p/a", &commit("a.txt", "a"));
+    t.run(&["orchestrate"]).code(0);
+    git_in(
+        &t.path("workspace/worktrees/p/a"),
+        &["checkout", "-q", "--detach"],
+    );
+    t.run(&["clean"])
+        .code(0)
+        .says("kept     task/p/a and workspace/worktrees/p/a: the worktree is on a detached HEAD, with nothing that integration lacks: check out task/p/a there")
+        .says("removed 0, kept 1");
+}
+
 #[test]
 fn clean_removes_merged_work_and_keeps_the_rest() {
     let t = repo("");
@@ -1098,7 +1115,7 @@ fn a_git_killed_with_the_orchestrator_leaves_no_lock_behind() {
     std::fs::create_dir_all(&markers).unwrap();
     t.write_executable(".git/hooks/reference-transaction",
         &format!(
-            "#!/bin/sh\n[ \"$1\" = prepared ] || exit 0\ngrep -q ' refs/heads/task/p/a$' || exit 0\ncd {m} || exit 1\n[ -e hooked ] && exit 0\necho $$ > hooked\nexec sleep 30\n",
+            "#!/bin/sh\n[ \"$1\" = prepared ] || exit 0\ngrep -q ' refs/heads/task/p/a$' || exit 0\ncd {m} || exit 1\n[ -e hooked ] && exit 0\necho $$ > hooked.tmp && mv hooked.tmp hooked\nexec sleep 30\n",
             m = markers.display()
         ),
     );
