@@ -300,10 +300,13 @@ fn phase_keys(layout: &Layout, config: &mut Config, folders: &[&str]) -> Vec<Pro
                 line,
                 format!("phases.{listed} matches no phase folder: did you mean `{near}`?"),
             )),
-            None if !Config::default().phases.contains_key(&listed) => eprintln!(
-                "warning: {}: phases.{listed} matches no phase folder under tasks/ yet",
-                layout.display(&file)
-            ),
+            None if !Config::default().phases.contains_key(&listed) => {
+                let at = line.map(|n| format!(":{n}")).unwrap_or_default();
+                eprintln!(
+                    "warning: {}{at}: phases.{listed} matches no phase folder under tasks/ yet",
+                    layout.display(&file)
+                )
+            }
             None => {}
         }
     }

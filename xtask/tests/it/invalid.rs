@@ -305,6 +305,13 @@ fn a_phase_key_with_a_typo_is_an_error() {
         |t| t.config("phases:\n  p: {requires: [../outside]}\n"),
         &["`phases.p.requires`: `../outside` must be a path under workspace/outputs/"],
     );
+    // One near no phase (for tasks made later) is a warning, at its line.
+    let t = Tree::new();
+    t.task("01-analysis/a", &sh("true"));
+    t.config("kill_grace: 1s\nphases:\n  zzz-later: {max_parallel: 1}\n");
+    t.run(&["validate"])
+        .code(0)
+        .says("warning: tasks/orchestrator.yaml:3: phases.zzz-later matches no phase folder under tasks/ yet");
 }
 
 #[test]
