@@ -123,6 +123,15 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
                 );
                 continue;
             }
+            // Locked by a person (`git worktree lock`): theirs to unlock.
+            if let Some(reason) = repo.lock_reason(folder)? {
+                kept += 1;
+                let shown = layout.display(folder);
+                println!(
+                    "kept     {branch}: its worktree {shown} is locked ({reason}): unlock it (`git worktree unlock {shown}`), then clean again"
+                );
+                continue;
+            }
             let changed = repo.uncommitted(folder, &brought)?;
             if !changed.is_empty() {
                 kept += 1;

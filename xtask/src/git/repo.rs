@@ -358,6 +358,18 @@ impl Repo {
         Ok(self.own_git_dir(dir)?.join("xtask-rebase"))
     }
 
+    /// Why the worktree at `dir` is locked (`git worktree lock`), if it is:
+    /// the reason given, else "no reason given".
+    pub fn lock_reason(&self, dir: &Utf8Path) -> Result<Option<String>> {
+        let lock = self.own_git_dir(dir)?.join("locked");
+        Ok(std::fs::read_to_string(&lock)
+            .ok()
+            .map(|reason| match reason.trim() {
+                "" => "no reason given".to_owned(),
+                reason => format!("\"{reason}\""),
+            }))
+    }
+
     /// The git folder of the worktree at `dir` alone (not the one its
     /// worktrees share).
     fn own_git_dir(&self, dir: &Utf8Path) -> Result<Utf8PathBuf> {

@@ -523,6 +523,26 @@ fn clean_says_why_it_keeps_a_detached_worktree_with_nothing_unmerged() {
         .says("removed 0, kept 1");
 }
 
+/// A task's worktree the user locked is kept by `clean`, and its dry run
+/// says the same: it is theirs to unlock.
+#[test]
+fn clean_keeps_a_worktree_the_user_locked_and_its_dry_run_says_so() {
+    let t = repo("");
+    t.task("p/a", &commit("a.txt", "a"));
+    t.run(&["orchestrate"]).code(0);
+    t.git(&[
+        "worktree",
+        "lock",
+        "--reason",
+        "user keeps this",
+        "workspace/worktrees/p/a",
+    ]);
+    let said = "kept     task/p/a: its worktree workspace/worktrees/p/a is locked (\"user keeps this\"): unlock it";
+    t.run(&["clean", "--dry-run"]).code(0).says(said);
+    t.run(&["clean"]).code(0).says(said);
+    assert!(t.path("workspace/worktrees/p/a").exists());
+}
+
 #[test]
 fn clean_removes_merged_work_and_keeps_the_rest() {
     let t = repo("");
