@@ -89,11 +89,7 @@ pub fn run(layout: &Layout, name: &str, decided: &Decided) -> Result<i32> {
         })?;
         match &held {
             Held::By(pid) => {
-                let who = if pid.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (pid {pid})")
-                };
+                let who = lock::shown_pid(pid);
                 let selected = run
                     .as_ref()
                     .is_none_or(|run| run.selects(&task.id, task.phase()));

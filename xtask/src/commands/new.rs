@@ -59,12 +59,8 @@ pub fn run(layout: &Layout, id: &str) -> Result<i32> {
     println!("created {}", layout.display(&path));
     // A run going on takes the file up as it is now, its prompt the
     // template's (an agent paid to read it).
-    if let Some(pid) = lock::holder(layout) {
-        let by = if pid.is_empty() {
-            String::new()
-        } else {
-            format!(" (pid {pid})")
-        };
+    if let Some(pid) = lock::run_going_on(layout) {
+        let by = lock::shown_pid(&pid);
         println!(
             "warning: a run is going on{by}: it takes this task up as it is now, at its next look at the folders; to edit it first, move it out of tasks/ now and back once edited"
         );

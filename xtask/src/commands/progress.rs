@@ -146,7 +146,7 @@ fn set_eta(defs: &Definitions, progress: &mut Progress) {
     // A run of a phase or of some tasks (`--phase`, `--task`), going on
     // (its orchestrator holds the lock), ends with them: its live view
     // says the same.
-    let going_on = lock::holder(&defs.layout).is_some();
+    let going_on = lock::run_going_on(&defs.layout).is_some();
     let run = runs::last(&defs.layout).filter(|run| !run.finished && going_on);
     let selected = |task: &Task| {
         run.as_ref()

@@ -295,7 +295,7 @@ impl Why<'_> {
     fn unfinished_run(&self, s: &Status) -> Option<Unfinished> {
         runs::last(self.layout)
             .filter(|run| !run.finished && s.run_id.as_deref() == Some(run.id.as_str()))?;
-        Some(match lock::holder(self.layout) {
+        Some(match lock::run_going_on(self.layout) {
             Some(_) => Unfinished::Live,
             None => Unfinished::Stopped,
         })
@@ -450,12 +450,8 @@ impl Why<'_> {
                 ),
                 None => println!("  awaits approval to start (`{approve}`)"),
             }
-        } else if let Some(pid) = lock::holder(layout) {
-            let by = if pid.is_empty() {
-                String::new()
-            } else {
-                format!(" (pid {pid})")
-            };
+        } else if let Some(pid) = lock::run_going_on(layout) {
+            let by = lock::shown_pid(&pid);
             let options = Options::of_the_run_going_on(layout, defs.config.executor);
             let orchestrate = layout.cmd("orchestrate");
             match Plan::new(defs, &options).held_back(t) {

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use camino::Utf8PathBuf;
+use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::agent::prompts;
 use crate::state::logs;
@@ -133,7 +133,58 @@ impl Watchdog {
     }
 }
 
+/// How far the stop of a task has got: SIGTERM sent and SIGKILL due at
+/// `kill_at`, SIGKILL sent (`killed`).
+#[derive(Default)]
+pub struct Escalation {
+    pub kill_at: Option<Instant>,
+    pub killed: bool,
+}
+
+impl Escalation {
+    /// One step of stopping a task, at `now`, for `why`: SIGTERM to its
+    /// group (through `signal`), then, `grace` later, SIGKILL, sent again
+    /// at each step until it is gone; each said once in its `log`. For the
+    /// supervisor, and for a run whose adopted task's supervisor is gone.
+    pub fn step(
+        &mut self,
+        why: &str,
+        log: &Utf8Path,
+        grace: Duration,
+        now: Instant,
+        signal: impl Fn(i32),
+    ) {
+        match self.kill_at {
+            None => {
+                logs::append_line(
+                    log,
+                    &format!("xtask: {why}: SIGTERM sent to the task's processes"),
+                );
+                signal(libc::SIGTERM);
+                self.kill_at = Some(now + grace);
+            }
+            Some(at) if now >= at => {
+                if !self.killed {
+                    let grace = humantime::format_duration(grace);
+                    logs::append_line(
+                        log,
+                        &format!("xtask: still running {grace} after SIGTERM: SIGKILL sent"),
+                    );
+                    self.killed = true;
+                }
+                signal(libc::SIGKILL);
+            }
+            Some(_) => {}
+        }
+    }
+}
+
 impl Watchdog {
+    /// The log it watches.
+    pub fn log(&self) -> &Utf8Path {
+        &self.log
+    }
+
     /// Why the task is being stopped for `alarm` (`None`: asked to stop),
     /// as its log says it.
     pub fn why(&self, alarm: Option<&Alarm>) -> String {

@@ -37,8 +37,7 @@ impl Options {
     /// Every task, with the limits of the run going on (its `-j`, its
     /// executor), else the config's: what `next` and `why` plan with.
     pub fn of_the_run_going_on(layout: &Layout, executor: ExecutorKind) -> Options {
-        let live = lock::holder(layout)
-            .filter(|pid| lock::runs_tasks(pid))
+        let live = lock::run_going_on(layout)
             .and_then(|_| runs::last(layout))
             .filter(|run| !run.finished);
         let mut options = Options::everything(executor);

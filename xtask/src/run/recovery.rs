@@ -7,12 +7,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use camino::Utf8PathBuf;
 
-use crate::executor::watchdog::{Alarm, Watchdog};
+use crate::executor::watchdog::{Alarm, Escalation, Watchdog};
 use crate::executor::Limits;
 use crate::git::worktrees::Prepared;
 use crate::model::layout::Layout;
 use crate::run::attempt::Active;
-use crate::state::logs;
 use crate::state::records::{self, recorded_end, recorded_pid, ExitRecord};
 use crate::state::status::{AgentSlot, Status};
 use crate::sys::process::{self, Process};
@@ -131,11 +130,9 @@ pub fn adopted_ended(layout: &Layout, id: &str, active: &mut Active) -> bool {
 /// SIGKILL, each said in its log. The task's end is then that alarm's.
 pub struct Orphan {
     watchdog: Watchdog,
-    log: Utf8PathBuf,
     grace: Duration,
     stopping: Option<Alarm>,
-    kill_at: Option<Instant>,
-    killed: bool,
+    escalation: Escalation,
 }
 
 impl Orphan {
@@ -144,7 +141,7 @@ impl Orphan {
         let ran = started.elapsed().unwrap_or_default();
         let now = Instant::now();
         let watchdog = Watchdog::new(
-            log.clone(),
+            log,
             limits.timeout,
             limits.idle_timeout,
             now.checked_sub(ran).unwrap_or(now),
@@ -152,11 +149,9 @@ impl Orphan {
         .with_prompts(limits.prompt_idle, limits.prompt_patterns.clone());
         Orphan {
             watchdog,
-            log,
             grace: limits.grace,
             stopping: None,
-            kill_at: None,
-            killed: false,
+            escalation: Escalation::default(),
         }
     }
 
@@ -169,29 +164,11 @@ impl Orphan {
         if self.stopping.is_none() || !task.alive() {
             return;
         }
-        match self.kill_at {
-            None => {
-                let why = self.watchdog.why(self.stopping.as_ref());
-                logs::append_line(
-                    &self.log,
-                    &format!("xtask: {why}: SIGTERM sent to the task's processes"),
-                );
-                task.signal_group(libc::SIGTERM);
-                self.kill_at = Some(now + self.grace);
-            }
-            Some(at) if now >= at => {
-                if !self.killed {
-                    let grace = humantime::format_duration(self.grace);
-                    logs::append_line(
-                        &self.log,
-                        &format!("xtask: still running {grace} after SIGTERM: SIGKILL sent"),
-                    );
-                    self.killed = true;
-                }
-                task.signal_group(libc::SIGKILL);
-            }
-            Some(_) => {}
-        }
+        let why = self.watchdog.why(self.stopping.as_ref());
+        self.escalation
+            .step(&why, self.watchdog.log(), self.grace, now, |signal| {
+                task.signal_group(signal);
+            });
     }
 
     /// The end of a task it stopped, as its supervisor would have recorded

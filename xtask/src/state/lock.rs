@@ -47,6 +47,21 @@ pub fn acquire(layout: &Layout) -> Result<WorkspaceLock> {
     }
 }
 
+/// The run going on (an `orchestrate`, `launch` or `monitor` holds the
+/// lock), by its pid as it wrote it: not a command that holds the lock
+/// for a moment.
+pub fn run_going_on(layout: &Layout) -> Option<String> {
+    holder(layout).filter(|pid| runs_tasks(pid))
+}
+
+/// ` (pid N)`, as messages name a holder (nothing when it wrote no pid).
+pub fn shown_pid(pid: &str) -> String {
+    match pid.is_empty() {
+        true => String::new(),
+        false => format!(" (pid {pid})"),
+    }
+}
+
 /// The cargo xtask command process `pid` runs (`approve`, `orchestrate`),
 /// from its command line.
 pub fn command_of(pid: &str) -> Option<String> {

@@ -40,7 +40,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use crate::executor::protocol::{
     ExitRecord, Report, Request, Spec, PIDS_DIR_ENV, PROMPTS_ENV, SLOTS_ENV,
 };
-use crate::executor::watchdog::{Alarm, Watchdog};
+use crate::executor::watchdog::{Alarm, Escalation, Watchdog};
 use crate::model::layout::handover_mark_in;
 use crate::state::logs;
 use crate::state::records::write_record;
@@ -75,9 +75,7 @@ struct Running {
     watchdog: Watchdog,
     /// Why it is being stopped, once it is.
     stopping: Option<Alarm>,
-    kill_at: Option<Instant>,
-    /// SIGKILL has been sent.
-    killed: bool,
+    escalation: Escalation,
 }
 
 /// The supervisor's state, shared by its threads (see the module's
@@ -260,14 +258,14 @@ impl Supervisor {
         let Some(task) = self.interrupt(task_id) else {
             return;
         };
-        if !task.killed {
+        if !task.escalation.killed {
             logs::append_line(
                 &task.spec.log_file,
                 "xtask: interrupted again: SIGKILL sent to the task's processes",
             );
-            task.killed = true;
+            task.escalation.killed = true;
         }
-        task.kill_at = Some(Instant::now());
+        task.escalation.kill_at = Some(Instant::now());
         enforce(task);
     }
 
@@ -431,8 +429,7 @@ impl Running {
             start_unreported: None,
             watchdog,
             stopping: None,
-            kill_at: None,
-            killed: false,
+            escalation: Escalation::default(),
         }
     }
 }
@@ -530,29 +527,12 @@ fn enforce(task: &mut Running) {
         return;
     }
     let grace = Duration::from_millis(task.spec.grace_ms);
-    match task.kill_at {
-        None => {
-            let why = task.watchdog.why(task.stopping.as_ref());
-            logs::append_line(
-                &task.spec.log_file,
-                &format!("xtask: {why}: SIGTERM sent to the task's processes"),
-            );
-            process::signal_group(task.pid, libc::SIGTERM);
-            task.kill_at = Some(now + grace);
-        }
-        Some(at) if now >= at => {
-            if !task.killed {
-                let grace = humantime::format_duration(grace);
-                logs::append_line(
-                    &task.spec.log_file,
-                    &format!("xtask: still running {grace} after SIGTERM: SIGKILL sent"),
-                );
-                task.killed = true;
-            }
-            process::signal_group(task.pid, libc::SIGKILL);
-        }
-        Some(_) => {}
-    }
+    let why = task.watchdog.why(task.stopping.as_ref());
+    let pid = task.pid;
+    task.escalation
+        .step(&why, &task.spec.log_file, grace, now, |signal| {
+            process::signal_group(pid, signal);
+        });
 }
 
 /// One report line on stdout. The orchestrator may be gone (a broken pipe):
