@@ -275,14 +275,20 @@ fn the_expected_end_of_a_run_of_some_tasks_counts_only_them() {
     // Killed, a run of one task goes on no more: what is left is all.
     std::fs::remove_file(t.path("go")).unwrap();
     t.run(&["reset", "p/a"]).code(0);
+    t.task(
+        "p/a",
+        &sh("touch started; while [ ! -e go ]; do sleep 0.01; done"),
+    );
     let mut run = t.start(&["orchestrate", "--task", "p/a"]);
-    wait_for("p/a to run", || {
-        t.exists("workspace/status/p/a.json") && t.state("p/a") == "running"
-    });
+    // Started by its supervisor, which outlives the run killed below.
+    wait_for("p/a to run", || t.exists("started"));
+    let supervisor = t.status("p/a")["supervisor_pid"].as_u64().unwrap() as u32;
     run.kill().unwrap();
     run.wait().unwrap();
     let json = progress_json(&t);
     let eta = json["eta_seconds"].as_f64().unwrap();
     t.write("go", "");
+    // Its task ended, the supervisor goes: nothing outlives the test.
+    wait_for("the supervisor to end", || !alive(supervisor));
     assert!(eta >= 600.0, "{eta}");
 }
