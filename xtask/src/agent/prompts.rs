@@ -7,7 +7,9 @@
 use super::terminal;
 
 /// Defaults for `prompt_patterns`: case-insensitive substrings of a last
-/// log line that asks a question nobody will answer. Every line of the
+/// log line that asks a question nobody will answer; one that ends in `$`
+/// only where it ends the line (`password:` is a question at a line's
+/// end, not in "Rotated the password: done"). Every line of the
 /// fixtures' `prompts.txt` is matched but one: Claude Code's "Warning: no
 /// stdin data received in 3s, proceeding without it" is a notice, not a
 /// question. It goes on, and in `-p --output-format json` mode it can stay
@@ -20,7 +22,7 @@ pub const DEFAULT_PATTERNS: &[&str] = &[
     "only use files from trusted sources",
     "is this a project you created or one you trust",
     "be able to read, edit, and execute files",
-    "accessing workspace:",
+    "accessing workspace:$",
     "security guide",
     "yes, i trust this folder",
     "yes, proceed",
@@ -37,7 +39,7 @@ pub const DEFAULT_PATTERNS: &[&str] = &[
     "claude account with subscription",
     "anthropic console account",
     "paste code here if prompted",
-    "security notes:",
+    "security notes:$",
     "use claude code's terminal setup",
     "allow external claude.md file imports",
     // Claude Code: tool permissions, plan mode, the session survey.
@@ -77,11 +79,11 @@ pub const DEFAULT_PATTERNS: &[&str] = &[
     "password for '",
     "personal access token for '",
     "waiting for your editor to close the file",
-    "(end)",
+    "(end)$",
     "are you sure you want to continue connecting",
     "enter passphrase for key",
     "[sudo] password for",
-    "password:",
+    "password:$",
     // Package managers, installers, generic confirmations.
     "do you want to continue?",
     "press enter to continue",
@@ -96,8 +98,9 @@ pub const DEFAULT_PATTERNS: &[&str] = &[
 
 /// The pattern `line` matches, if it asks for input: the first of
 /// `patterns` found in it, case-insensitively, as a terminal shows it
-/// (`terminal::plain`: no escapes, redrawn parts written over). Empty
-/// patterns match nothing. A line that is a JSON object is an event printed
+/// (`terminal::plain`: no escapes, redrawn parts written over); one that
+/// ends in `$` must end the line, but for trailing blanks (a prompt waits
+/// after its colon, a sentence goes on). Empty patterns match nothing. A line that is a JSON object is an event printed
 /// by an agent CLI (which may quote any text, a prompt included, in a
 /// tool's input), never a question, and matches nothing.
 pub fn waiting_for_input<'a>(patterns: &'a [String], line: &str) -> Option<&'a str> {
@@ -108,8 +111,16 @@ pub fn waiting_for_input<'a>(patterns: &'a [String], line: &str) -> Option<&'a s
     }
     patterns
         .iter()
-        .find(|p| !p.is_empty() && line.contains(&p.to_lowercase()))
+        .find(|p| matches(trimmed, &p.to_lowercase()))
         .map(String::as_str)
+}
+
+/// Whether a trimmed, lower-case line holds a lower-case pattern.
+fn matches(line: &str, pattern: &str) -> bool {
+    match pattern.strip_suffix('$') {
+        Some(end) => !end.is_empty() && line.ends_with(end),
+        None => !pattern.is_empty() && line.contains(pattern),
+    }
 }
 
 #[cfg(test)]
@@ -160,6 +171,10 @@ mod tests {
             "npm warn deprecated glob@7.2.3",
             "Cloning into 'repo'...",
             "",
+            // What a question ends with, in the middle of a line.
+            "Rotated the database password: done, migrating now",
+            "Security notes: see SECURITY.md",
+            "Loop (end) reached",
             // An agent's event quoting a prompt is not a prompt.
             r#"{"type":"assistant","message":{"content":[{"type":"tool_use","input":{"command":"echo 'Continue? (y/n)'"}}]}}"#,
         ];
@@ -190,6 +205,15 @@ mod tests {
             "an empty pattern matches nothing"
         );
         assert_eq!(waiting_for_input(&[], "(y/n)"), None);
+        let anchored = vec!["$".to_owned(), "~$$".to_owned(), "Go on?$".to_owned()];
+        assert_eq!(waiting_for_input(&anchored, "me@box:~$ "), Some("~$$"));
+        assert_eq!(waiting_for_input(&anchored, "GO ON?  "), Some("Go on?$"));
+        assert_eq!(waiting_for_input(&anchored, "Go on? no"), None);
+        assert_eq!(
+            waiting_for_input(&anchored, "a $ line"),
+            None,
+            "a lone $ matches nothing"
+        );
     }
 
     #[test]

@@ -845,6 +845,18 @@ fn a_long_json_event_ending_like_a_question_is_no_question() {
 }
 
 #[test]
+fn what_a_question_ends_with_in_the_middle_of_a_line_is_no_question() {
+    // `password:` asks only at the end of a line; a quiet step after this
+    // one is work going on.
+    let t = Tree::new();
+    t.config("prompt_idle: 1s\n");
+    let step = "echo 'Rotated the database password: done, migrating'; sleep 3; echo migrated";
+    t.task("p/a", &format!("timeout: 10m\n{}", sh(step)));
+    t.run(&["orchestrate"]).code(0);
+    assert!(t.read("workspace/logs/p/a.log").ends_with("migrated\n"));
+}
+
+#[test]
 fn a_task_run_from_a_terminal_has_no_terminal_to_ask_on() {
     // git asks for a user name on /dev/tty: a task with the terminal would
     // be stopped reading from the background, its log never showing it.
