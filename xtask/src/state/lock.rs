@@ -131,6 +131,11 @@ pub fn try_acquire(layout: &Layout) -> Result<Held> {
         let _ = file.read_to_string(&mut holder);
         return Ok(Held::By(holder.trim().to_owned()));
     }
+    // Ours, unless the file was removed under a run that still holds it
+    // (taken for a stale lock file): two runs would start the same tasks.
+    if let Some(pid) = holder_of_a_removed_lock(layout) {
+        return Ok(Held::By(pid));
+    }
     file.set_len(0)
         .and_then(|()| file.rewind())
         .with_context(|| format!("cannot write {path}"))?;
@@ -147,11 +152,51 @@ pub fn holder(layout: &Layout) -> Option<String> {
     let path = layout.lock_file();
     // By inode only: the device there is the file system's, which is not
     // what `stat` says on btrfs (a subvolume has a device of its own).
-    let inode = format!(":{}", std::fs::metadata(&path).ok()?.ino());
-    let locks = std::fs::read_to_string("/proc/locks").ok()?;
-    locks.lines().find(|line| {
-        line.contains(" FLOCK ") && line.split_whitespace().any(|f| f.ends_with(&inode))
-    })?;
-    let holder = std::fs::read_to_string(&path).unwrap_or_default();
-    Some(holder.trim().to_owned())
+    let Ok(metadata) = std::fs::metadata(&path) else {
+        return holder_of_a_removed_lock(layout);
+    };
+    let inode = format!(":{}", metadata.ino());
+    let held = flock_lines()
+        .iter()
+        .any(|line| line.split_whitespace().any(|f| f.ends_with(&inode)));
+    match held {
+        true => Some(
+            std::fs::read_to_string(&path)
+                .unwrap_or_default()
+                .trim()
+                .to_owned(),
+        ),
+        false => holder_of_a_removed_lock(layout),
+    }
+}
+
+/// The `flock` locks of the system, one line each, from `/proc/locks`.
+fn flock_lines() -> Vec<String> {
+    let locks = std::fs::read_to_string("/proc/locks").unwrap_or_default();
+    locks
+        .lines()
+        .filter(|line| line.contains(" FLOCK "))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The pid of a process that holds a lock on this workspace's lock file
+/// after the file was removed (its descriptor links to `<path> (deleted)`),
+/// of those whose descriptors we may read.
+fn holder_of_a_removed_lock(layout: &Layout) -> Option<String> {
+    let path = layout.lock_file();
+    let workspace = std::fs::canonicalize(&layout.workspace).ok()?;
+    let removed = format!("{} (deleted)", workspace.join(path.file_name()?).display());
+    // The pid is the fifth field: `1: FLOCK ADVISORY WRITE 123 08:01:456 0 EOF`.
+    let pids = flock_lines()
+        .into_iter()
+        .filter_map(|line| line.split_whitespace().nth(4).map(str::to_owned));
+    pids.into_iter().find(|pid| {
+        let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .into_iter()
+            .flatten();
+        fds.flatten().any(|fd| {
+            std::fs::read_link(fd.path()).is_ok_and(|to| to.as_os_str() == removed.as_str())
+        })
+    })
 }

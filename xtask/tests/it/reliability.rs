@@ -37,6 +37,23 @@ fn a_second_orchestrator_is_refused_naming_the_holder() {
 }
 
 #[test]
+fn a_run_whose_lock_file_was_removed_still_keeps_a_second_one_out() {
+    // Taken for a stale lock (as Snakemake's are), the file is removed:
+    // the run holds the lock of the removed file all the same.
+    let t = Tree::new();
+    let mut first = orchestrator_holding_the_lock(&t);
+    std::fs::remove_file(t.path("workspace/.lock")).unwrap();
+    let said = format!("another orchestrator (pid {}) is running", first.id());
+    t.run(&["orchestrate"]).code(2).says(&said);
+    t.run(&["reset", "p/wait"]).code(2).says(&said);
+    t.run(&["progress"]).code(0).says("Running: 1");
+    t.run(&["why", "p/wait"]).code(0).says("is running");
+    t.write("release", "");
+    assert!(first.wait().unwrap().success());
+    t.run(&["orchestrate"]).code(0).says("Summary: 1 completed");
+}
+
+#[test]
 fn a_lock_left_by_a_killed_orchestrator_blocks_nobody() {
     let t = Tree::new();
     let mut first = orchestrator_holding_the_lock(&t);
