@@ -73,6 +73,20 @@ pub struct Spec {
     pub memory_bytes: u64,
 }
 
+impl Spec {
+    /// Whether process `pid` has this attempt's environment.
+    pub fn carried_by(&self, pid: u32) -> bool {
+        let var = |name| {
+            self.env
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
+        };
+        let workspace = var("WORKSPACE").unwrap_or_default();
+        crate::sys::process::carries_task(pid, workspace, &self.task_id, self.attempt)
+    }
+}
+
 /// What the supervisor reports: every task's end, the start of a task
 /// still running after a tick (a shorter one's end comes first and says
 /// all), and a signal that told it to stop (the run stops with it).

@@ -191,8 +191,9 @@ fn run(
     process::wait_group_gone(pid, Duration::from_millis(100));
     let mut leftovers = process::signal_group(pid, libc::SIGKILL);
     process::wait_group_gone(pid, Duration::from_secs(2));
-    if let Some((group, _)) = &prepared {
-        leftovers |= group.kill_strays();
+    match &prepared {
+        Some((group, _)) => leftovers |= group.kill_strays(),
+        None => leftovers |= process::kill_adopted_since(pid, |p| spec.carried_by(p)),
     }
     // Every writer of the task's stdout is gone, so its copy is whole; a
     // process that escaped the group may hold it open still, and is not

@@ -98,6 +98,74 @@ pub fn become_subreaper() {
     unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1) };
 }
 
+/// Kills the processes that left the group of the ended task `leader`
+/// (`setsid`, a daemon) and became ours when their parent ended (see
+/// `become_subreaper`): our children started after it whose environment
+/// `belongs` to its attempt. Where no cgroup holds a task's processes, the
+/// only way to find them. Returns whether there were any.
+pub fn kill_adopted_since(leader: u32, belongs: impl Fn(u32) -> bool) -> bool {
+    let me = std::process::id();
+    let mut any = false;
+    // Those it started, killed, leave theirs to us in turn.
+    for _ in 0..8 {
+        let adopted = adopted_since(leader, me, &belongs);
+        if adopted.is_empty() {
+            break;
+        }
+        for &pid in &adopted {
+            signal_group(pid, libc::SIGKILL);
+            // SAFETY: kill has no memory-safety preconditions.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+        }
+        for &pid in &adopted {
+            wait_group_gone(pid, std::time::Duration::from_secs(2));
+            reap(pid as libc::pid_t);
+        }
+        any = true;
+    }
+    any
+}
+
+/// Our live children started after `leader` that `belongs` holds for.
+fn adopted_since(leader: u32, me: u32, belongs: &impl Fn(u32) -> bool) -> Vec<u32> {
+    given_out_after(leader)
+        .into_iter()
+        .filter(|&pid| {
+            // Field 4, after the state: the parent.
+            let parent = live_stat(pid).and_then(|s| s.split_whitespace().nth(1)?.parse().ok());
+            parent == Some(me) && belongs(pid)
+        })
+        .collect()
+}
+
+/// The pids that may belong to processes started after `pid`: those up to
+/// the latest given out (the last field of `/proc/loadavg`), a few for a
+/// short task, where they are fewer than the processes there are (its
+/// fourth field's total); else those of every process in `/proc` above
+/// `pid`, or all of them once the numbers wrapped.
+fn given_out_after(pid: u32) -> Vec<u32> {
+    let loadavg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let fields: Vec<&str> = loadavg.split_whitespace().collect();
+    let latest: Option<u32> = fields.get(4).and_then(|f| f.parse().ok());
+    let total: Option<u32> = fields
+        .get(3)
+        .and_then(|f| f.split('/').nth(1)?.parse().ok());
+    if let (Some(latest), Some(total)) = (latest, total) {
+        if latest >= pid && latest - pid <= total {
+            return (pid + 1..=latest).collect();
+        }
+    }
+    let wrapped = latest.is_none_or(|latest| latest < pid);
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&p| wrapped || p > pid)
+        .collect()
+}
+
 /// The process group of a running attempt of task `id` of `workspace`,
 /// found by the environment every task gets (`WORKSPACE`, `TASK_ID`,
 /// `TASK_ATTEMPT`): for a task whose pid was never written down. Reads
@@ -185,6 +253,19 @@ pub fn signal_name(signal: i32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_process_started_later_is_among_the_pids_given_out_after() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let found = given_out_after(std::process::id()).contains(&child.id());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // Also if the pids wrapped in between: then every pid counts.
+        assert!(found);
+    }
 
     #[test]
     fn own_start_time_is_stable() {

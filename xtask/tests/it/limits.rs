@@ -249,6 +249,43 @@ fn a_daemon_that_left_the_process_group_dies_with_its_task() {
         .contains("killed processes that the task left running"));
 }
 
+/// `orchestrate` run by `nobody`, who may write no cgroup: the tree is
+/// made theirs first.
+fn orchestrate_as_nobody(t: &Tree) -> Run {
+    let owned = std::process::Command::new("chown")
+        .args(["-R", "nobody"])
+        .arg(&t.root)
+        .status()
+        .unwrap();
+    assert!(owned.success());
+    std::process::Command::new("runuser")
+        .args(["-u", "nobody", "--", BIN, "--root"])
+        .arg(&t.root)
+        .arg("orchestrate")
+        .output()
+        .unwrap()
+        .into()
+}
+
+#[test]
+fn without_cgroups_a_daemon_that_left_the_process_group_dies_with_its_task() {
+    // Run as root to run as another user, who cannot write cgroups.
+    if !cgroups_writable() {
+        return;
+    }
+    let t = Tree::new();
+    t.task("p/spawner", &daemon_spawner("true"));
+    orchestrate_as_nobody(&t)
+        .code(0)
+        .says("tasks run without their CPU and memory limits");
+    assert_eq!(t.status("p/spawner")["limits_enforced"], false);
+    let daemon = read_pid(&t.path("workspace/outputs/p/spawner/daemon"));
+    assert!(!alive(daemon), "the daemon {daemon} outlived its task");
+    assert!(t
+        .read("workspace/logs/p/spawner.log")
+        .contains("killed processes that the task left running"));
+}
+
 #[test]
 fn tasks_that_share_a_slot_are_measured_each_on_its_own() {
     if !cgroups_writable() {
@@ -311,19 +348,7 @@ fn cgroups_another_user_made_are_said_once_to_be_unwritable() {
     // The group there, as a run as root leaves it.
     t.run(&["orchestrate"]).code(0);
     t.run(&["reset", "p"]).code(0);
-    let owned = std::process::Command::new("chown")
-        .args(["-R", "nobody"])
-        .arg(&t.root)
-        .status()
-        .unwrap();
-    assert!(owned.success());
-    let run: Run = std::process::Command::new("runuser")
-        .args(["-u", "nobody", "--", BIN, "--root"])
-        .arg(&t.root)
-        .arg("orchestrate")
-        .output()
-        .unwrap()
-        .into();
+    let run = orchestrate_as_nobody(&t);
     run.code(0)
         .says("tasks run without their CPU and memory limits (limits_enforced: false)");
     assert!(
