@@ -270,6 +270,7 @@ fn a_merge_of_the_user_s_in_progress_in_the_integration_worktree_is_kept() {
     let merging = std::process::Command::new("git")
         .args(["rev-parse", "-q", "--verify", "MERGE_HEAD"])
         .current_dir(&integration)
+        .stdout(std::process::Stdio::null())
         .status()
         .unwrap();
     assert!(
