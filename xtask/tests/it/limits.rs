@@ -249,24 +249,6 @@ fn a_daemon_that_left_the_process_group_dies_with_its_task() {
         .contains("killed processes that the task left running"));
 }
 
-/// `orchestrate` run by `nobody`, who may write no cgroup: the tree is
-/// made theirs first.
-fn orchestrate_as_nobody(t: &Tree) -> Run {
-    let owned = std::process::Command::new("chown")
-        .args(["-R", "nobody"])
-        .arg(&t.root)
-        .status()
-        .unwrap();
-    assert!(owned.success());
-    std::process::Command::new("runuser")
-        .args(["-u", "nobody", "--", BIN, "--root"])
-        .arg(&t.root)
-        .arg("orchestrate")
-        .output()
-        .unwrap()
-        .into()
-}
-
 #[test]
 fn without_cgroups_a_daemon_that_left_the_process_group_dies_with_its_task() {
     // Run as root to run as another user, who cannot write cgroups.
@@ -275,7 +257,7 @@ fn without_cgroups_a_daemon_that_left_the_process_group_dies_with_its_task() {
     }
     let t = Tree::new();
     t.task("p/spawner", &daemon_spawner("true"));
-    orchestrate_as_nobody(&t)
+    t.run_as_nobody(&["orchestrate"])
         .code(0)
         .says("tasks run without their CPU and memory limits");
     assert_eq!(t.status("p/spawner")["limits_enforced"], false);
@@ -348,7 +330,7 @@ fn cgroups_another_user_made_are_said_once_to_be_unwritable() {
     // The group there, as a run as root leaves it.
     t.run(&["orchestrate"]).code(0);
     t.run(&["reset", "p"]).code(0);
-    let run = orchestrate_as_nobody(&t);
+    let run = t.run_as_nobody(&["orchestrate"]);
     run.code(0)
         .says("tasks run without their CPU and memory limits (limits_enforced: false)");
     assert!(

@@ -95,6 +95,26 @@ impl Tree {
         Run::from(output)
     }
 
+    /// The binary run by `nobody`, who may write no cgroup and whom file
+    /// permissions bind (see `as_root`): the tree is made theirs first.
+    pub fn run_as_nobody(&self, args: &[&str]) -> Run {
+        let owned = Command::new("chown")
+            .args(["-R", "nobody"])
+            .arg(&self.root)
+            .status()
+            .unwrap();
+        assert!(owned.success());
+        Command::new("runuser")
+            .args(["-u", "nobody", "--", BIN, "--root"])
+            .arg(&self.root)
+            .args(args)
+            .current_dir(&self.root)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+            .into()
+    }
+
     /// The status file of `id` as JSON (panics when there is none).
     pub fn status(&self, id: &str) -> serde_json::Value {
         serde_json::from_str(&self.read(&format!("workspace/status/{id}.json"))).unwrap()
@@ -219,6 +239,21 @@ impl Run {
 
 /// Waits for `condition`, up to a generous bound; panics with `what` then.
 #[track_caller]
+/// Whether the tests run as root, who alone may run the binary as another
+/// user (`Tree::run_as_nobody`). CI must.
+pub fn as_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must run the tests as root"
+        );
+        eprintln!("skipped: only root may run the binary as another user");
+    }
+    root
+}
+
 pub fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !condition() {

@@ -506,6 +506,37 @@ fn clean_keeps_a_task_folder_that_is_no_longer_a_worktree() {
     assert_eq!(t.git(&["status", "--porcelain"]), "");
 }
 
+/// A task that leaves a read-only folder in its worktree (a Go module
+/// cache is made so): for a user who is not root, git removed the
+/// worktree's record and then failed halfway through its files.
+#[test]
+fn clean_removes_a_merged_worktree_that_holds_a_read_only_folder() {
+    if !as_root() {
+        return;
+    }
+    let t = repo("");
+    t.write(".gitignore", "workspace/\nmarkers/\ntasks/\ncache/\n");
+    t.git(&["commit", "-q", "-am", "ignore the cache"]);
+    // nobody's git has no identity of its own.
+    t.git(&["config", "user.name", "Nobody"]);
+    t.git(&["config", "user.email", "nobody@example.com"]);
+    let cache = "mkdir -p cache/mod/x && echo m > cache/mod/x/f && chmod -R a-w cache/mod";
+    t.task(
+        "p/a",
+        &sh(&format!(
+            "{cache} && echo a > a.txt && git add a.txt && git commit -q -m a"
+        )),
+    );
+    t.run_as_nobody(&["orchestrate"]).code(0);
+    t.run_as_nobody(&["clean"])
+        .code(0)
+        .says("removed  task/p/a")
+        .says("removed 1, kept 0");
+    assert!(!t.exists("workspace/worktrees/p/a"));
+    let listed = t.git(&["-c", "safe.directory=*", "worktree", "list"]);
+    assert_eq!(listed.lines().count(), 2, "main, .integration: {listed}");
+}
+
 /// A task's worktree detached by hand with nothing unmerged is kept (its
 /// folder is not on its branch), said as such: not as unmerged work.
 #[test]

@@ -11,6 +11,30 @@ use crate::git::command::{output, prep, run};
 /// The file in a worktree's own git folder that marks it as ours.
 const WORKTREE_MARK: &str = "xtask-worktree";
 
+/// Gives its owner read, write and search permission on every folder
+/// under `dir` that lacks one (not following links), so that what is in
+/// it can be deleted. A folder that is not ours stays as it is.
+fn let_folders_be_emptied(dir: &Utf8Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let mut folders = vec![dir.as_std_path().to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        let Ok(meta) = std::fs::symlink_metadata(&folder) else {
+            continue;
+        };
+        let mode = meta.permissions().mode();
+        if meta.is_dir() && mode & 0o700 != 0o700 {
+            let emptiable = std::fs::Permissions::from_mode(mode | 0o700);
+            let _ = std::fs::set_permissions(&folder, emptiable);
+        }
+        let entries = std::fs::read_dir(&folder).into_iter().flatten().flatten();
+        folders.extend(
+            entries
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.path()),
+        );
+    }
+}
+
 impl Repo {
     /// The worktrees git knows: each one's folder and the branch checked
     /// out there (none when detached).
@@ -98,8 +122,12 @@ impl Repo {
     }
 
     /// Removes the worktree at `path`; git refuses when it has changes,
-    /// and so do we (no force).
+    /// and so do we (no force). Its folders are made emptiable first: git
+    /// drops the worktree's record before it deletes the files, and a
+    /// read-only folder (a Go module cache is made so) stopped it halfway,
+    /// for any user but root.
     pub fn remove_worktree(&self, path: &Utf8Path) -> Result<()> {
+        let_folders_be_emptied(path);
         let sh = &self.sh;
         run(prep(cmd!(sh, "git worktree remove {path}"))).map(drop)
     }
