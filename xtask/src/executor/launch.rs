@@ -81,5 +81,28 @@ pub fn environment(
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
+    .chain(no_git_maintenance())
+    .collect()
+}
+
+/// Settings given to every git a task runs: no automatic maintenance. A
+/// `git commit` otherwise starts `git maintenance run --auto --detach`,
+/// which, once the repository has enough loose objects, packs refs and
+/// objects in the background: killed with what the task left running when
+/// the task ended, it left `packed-refs.lock` in the user's repository,
+/// failing their git until they removed it. The orchestrator's own git
+/// commands (the merge queue's) still start it, and it runs to its end.
+/// No task inherits `GIT_CONFIG_COUNT` (`sys/env.rs`): these are the only
+/// ones.
+fn no_git_maintenance() -> Vec<(String, String)> {
+    [
+        ("GIT_CONFIG_COUNT", "2"),
+        ("GIT_CONFIG_KEY_0", "maintenance.auto"),
+        ("GIT_CONFIG_VALUE_0", "false"),
+        ("GIT_CONFIG_KEY_1", "gc.auto"),
+        ("GIT_CONFIG_VALUE_1", "0"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect()
 }

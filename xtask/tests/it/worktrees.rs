@@ -506,6 +506,23 @@ fn clean_keeps_a_task_folder_that_is_no_longer_a_worktree() {
     assert_eq!(t.git(&["status", "--porcelain"]), "");
 }
 
+/// A task's `git commit` starts no background maintenance: killed with
+/// what the task left running, it left `packed-refs.lock` in the user's
+/// repository. The orchestrator's own commits still may.
+#[test]
+fn a_task_s_git_starts_no_maintenance_that_its_end_would_kill() {
+    let t = repo("");
+    t.task(
+        "p/a",
+        &sh("echo a > a.txt && git add a.txt && GIT_TRACE=$TASK_OUTPUT_DIR/trace git commit -q -m a"),
+    );
+    t.run(&["orchestrate"]).code(0);
+    let trace = t.read("workspace/outputs/p/a/trace");
+    assert!(trace.contains("built-in: git commit"), "{trace}");
+    assert!(!trace.contains("maintenance"), "{trace}");
+    assert_eq!(t.git(&["show", "integration:a.txt"]), "a");
+}
+
 /// A task that leaves a read-only folder in its worktree (a Go module
 /// cache is made so): for a user who is not root, git removed the
 /// worktree's record and then failed halfway through its files.
