@@ -59,7 +59,7 @@ pub fn run(layout: &Layout, name: &str, decided: &Decided) -> Result<i32> {
     let mut changes = Changes {
         log: events::Log::open(layout, None)?,
         notifiers: match &held {
-            Held::Ours(_) => Notifiers::start(layout, &defs.config.notify),
+            Held::Ours(_) => Notifiers::start(layout, &defs.config.notify)?,
             Held::By(_) => None,
         },
     };

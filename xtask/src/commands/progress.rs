@@ -22,20 +22,16 @@ use crate::ui::progress_text;
 pub fn run(layout: &Layout, json: bool, tasks: bool) -> Result<i32> {
     // The statuses (and logs) are read while the definitions load: neither
     // needs the other, and with 100,000 tasks each takes most of a second.
-    let (mut progress, defs) = std::thread::scope(|scope| {
-        let statuses = scope.spawn(|| {
+    let (mut progress, defs) = crate::sys::parallel::both(
+        || {
             let mut progress = collect(layout);
             if json || tasks {
                 add_last_log_lines(layout, &mut progress);
             }
             progress
-        });
-        let defs = definitions::load(layout);
-        let progress = statuses
-            .join()
-            .unwrap_or_else(|e| std::panic::resume_unwind(e));
-        (progress, defs)
-    });
+        },
+        || definitions::load(layout),
+    );
     match defs {
         Ok(defs) => {
             set_eta(&defs, &mut progress);

@@ -70,9 +70,10 @@ impl Supervisor {
                 _ => Ok(()),
             })
         };
-        let mut child = command
-            .spawn()
-            .with_context(|| format!("cannot start the supervisor {}", exe.display()))?;
+        let mut child = command.spawn().map_err(|e| {
+            let hint = crate::sys::limit_hint(&e);
+            anyhow::anyhow!("cannot start the supervisor {}: {e}{hint}", exe.display())
+        })?;
         let requests = child.stdin.take().expect("stdin is piped");
         let reports = child.stdout.take().expect("stdout is piped");
         // Neither side ever waits for the other with its own pipe full:

@@ -75,7 +75,7 @@ impl Executor {
                 parallel,
             )?),
             ExecutorKind::Slurm => {
-                Executor::Slurm(slurm::Slurm::start(&config.slurm, events, wrap))
+                Executor::Slurm(slurm::Slurm::start(&config.slurm, events, wrap)?)
             }
         })
     }

@@ -58,22 +58,22 @@ impl Slurm {
         config: &SlurmConfig,
         events: Sender<E>,
         wrap: fn(Event) -> E,
-    ) -> Slurm {
+    ) -> anyhow::Result<Slurm> {
         let jobs: Arc<Mutex<HashMap<String, Job>>> = Arc::default();
         let watched = Arc::clone(&jobs);
         let interval = config.poll_interval;
-        std::thread::spawn(move || loop {
+        crate::sys::spawn_thread("following Slurm's jobs", move || loop {
             std::thread::sleep(interval);
             for event in poll(&watched) {
                 if events.send(wrap(event)).is_err() {
                     return;
                 }
             }
-        });
-        Slurm {
+        })?;
+        Ok(Slurm {
             config: config.clone(),
             jobs,
-        }
+        })
     }
 
     /// Submits the attempt; returns the job id. The task's environment is

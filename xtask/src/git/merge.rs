@@ -80,7 +80,7 @@ impl Queue {
         let (requests, queued) = mpsc::channel::<Request>();
         let stopping = Arc::new(AtomicBool::new(false));
         let stop = stopping.clone();
-        std::thread::spawn(move || {
+        crate::sys::spawn_thread("the merge queue", move || {
             for request in queued {
                 let said = |merged| events.send(wrap(request.t, merged)).is_ok();
                 let merged = match wait_for_person(&repo, &target.integration_dir, &stop, &said) {
@@ -94,7 +94,7 @@ impl Queue {
                     return;
                 }
             }
-        });
+        })?;
         Ok(Queue { requests, stopping })
     }
 

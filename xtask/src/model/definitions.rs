@@ -161,14 +161,11 @@ pub fn names_phase(name: &str, folder: &str) -> bool {
 fn read(layout: &Layout, runs: Option<&Runs>) -> Result<Definitions, Vec<Problem>> {
     // 100,000 durations take tens of ms to read, while the checks below
     // leave a CPU idle.
-    std::thread::scope(|scope| {
-        let durations = scope.spawn(|| Durations::load(layout));
-        let read = read_definitions(layout, runs);
-        let durations = durations
-            .join()
-            .unwrap_or_else(|e| std::panic::resume_unwind(e));
-        read.map(|defs| Definitions { durations, ..defs })
-    })
+    let (durations, read) = crate::sys::parallel::both(
+        || Durations::load(layout),
+        || read_definitions(layout, runs),
+    );
+    read.map(|defs| Definitions { durations, ..defs })
 }
 
 fn read_definitions(layout: &Layout, runs: Option<&Runs>) -> Result<Definitions, Vec<Problem>> {

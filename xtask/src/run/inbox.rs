@@ -33,12 +33,12 @@ impl Inbox {
         let (to_queue, to_ring) = (queued.clone(), bell.clone());
         // Ends with the process: the run keeps a sender for its whole life.
         // Started after the signals are blocked (`signals::forward_to`).
-        std::thread::spawn(move || {
+        crate::sys::spawn_thread("the run's events", move || {
             for event in rx {
                 lock(&to_queue).push_back(event);
                 to_ring.ring();
             }
-        });
+        })?;
         Ok(Inbox {
             pending: VecDeque::new(),
             queued,

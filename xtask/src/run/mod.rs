@@ -81,7 +81,7 @@ pub fn run(
 ) -> Result<i32> {
     let (tx, rx) = mpsc::channel();
     // First: the threads started after it inherit the signals blocked.
-    signals::forward_to(tx.clone(), Incoming::Signal);
+    signals::forward_to(tx.clone(), Incoming::Signal)?;
     let inbox = Inbox::new(rx)?;
     // Before anything is recorded: a repository that cannot take worktree
     // tasks stops the run here.
@@ -154,7 +154,7 @@ pub fn run(
         events: None,
         git,
         budget: budget::Budget::load(layout, config.agents.budget_usd),
-        notifiers: notify::Notifiers::start(layout, &config.notify),
+        notifiers: notify::Notifiers::start(layout, &config.notify)?,
         awaiting: BTreeMap::new(),
         revoked: HashSet::new(),
         durations,

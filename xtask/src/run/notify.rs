@@ -69,9 +69,9 @@ struct Job {
 
 impl Notifiers {
     /// A worker per notifier of the config; `None` when there is none.
-    pub fn start(layout: &Layout, notifiers: &[Notifier]) -> Option<Notifiers> {
+    pub fn start(layout: &Layout, notifiers: &[Notifier]) -> anyhow::Result<Option<Notifiers>> {
         if notifiers.is_empty() {
-            return None;
+            return Ok(None);
         }
         let interrupted = Arc::new(AtomicBool::new(false));
         let log = layout.notify_log_file();
@@ -93,25 +93,25 @@ impl Notifiers {
                     shared: shared.clone(),
                     interrupted: interrupted.clone(),
                 };
-                let thread = std::thread::spawn(move || {
+                let thread = crate::sys::spawn_thread("a notifier", move || {
                     for (event, last) in events {
                         job.run(&event, last);
                         job.shared.queued.fetch_sub(1, Ordering::Relaxed);
                     }
-                });
-                Worker {
+                })?;
+                Ok(Worker {
                     on: notifier.on.clone(),
                     queue,
                     thread,
                     shared,
                     timeout: notifier.timeout,
-                }
+                })
             })
-            .collect();
-        Some(Notifiers {
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Some(Notifiers {
             workers,
             interrupted,
-        })
+        }))
     }
 
     /// Queues the event `line`, of kind `kind`, for the notifiers that
@@ -240,7 +240,9 @@ impl Job {
             // block a write larger than the pipe, and the timeout with it.
             // (One that closes it first makes the write fail.)
             let line = format!("{event}\n");
-            std::thread::spawn(move || {
+            // No thread to spare (a limit of threads reached): the command
+            // reads the end of its input instead of the event.
+            let _ = crate::sys::spawn_thread("a notifier's input", move || {
                 let _ = stdin.write_all(line.as_bytes());
             });
         }

@@ -132,8 +132,13 @@ pub fn main() -> i32 {
         prompts: prompts.into(),
         handover,
     }));
-    lock(&shared).make_slots(slots, &shared);
-    read_requests(shared.clone());
+    // The reader first: the slots made ahead may take what a per-user
+    // limit of threads leaves, and a task without a slot is said to fail.
+    if let Err(e) = read_requests(shared.clone()) {
+        eprintln!("error: {e:#}");
+        return 1;
+    }
+    let _ = lock(&shared).make_slots(slots, &shared);
     let mut signals_seen = 0;
     loop {
         {
@@ -189,11 +194,14 @@ fn take_settings() -> (Vec<String>, usize, Option<Utf8PathBuf>) {
 
 impl Supervisor {
     /// Makes slots up to `count`, each setting up its groups on its own thread.
-    fn make_slots(&mut self, count: usize, shared: &Shared) {
+    /// Fewer when a thread cannot start: more are made when a task needs
+    /// one, and the error is that task's.
+    fn make_slots(&mut self, count: usize, shared: &Shared) -> anyhow::Result<()> {
         while self.slots.len() < count {
-            let slot = Slot::start(self.slots.len(), self.hierarchy.clone(), shared.clone());
+            let slot = Slot::start(self.slots.len(), self.hierarchy.clone(), shared.clone())?;
             self.slots.push(slot);
         }
+        Ok(())
     }
 
     /// The supervisor got SIGTERM, SIGINT or SIGHUP (`signal`, the latest):
@@ -223,19 +231,16 @@ impl Supervisor {
     fn launch(&mut self, spec: Spec, shared: &Shared) -> Option<Report> {
         if self.stopped {
             let message = "the supervisor was told to stop (SIGTERM, SIGINT or SIGHUP)";
-            logs::append_line(&spec.log_file, &format!("xtask: {message}"));
-            let record = ExitRecord {
-                message: Some(message.to_owned()),
-                attempt: Some(spec.attempt),
-                ..ExitRecord::now(Ending::SpawnFailed)
-            };
-            return Some(self.record(&spec, record));
+            return Some(self.spawn_failed(&spec, message.to_owned()));
         }
         let free = (0..self.slots.len()).find(|slot| !self.running.contains_key(slot));
-        let slot = free.unwrap_or_else(|| {
-            self.make_slots(self.slots.len() + 1, shared);
-            self.slots.len() - 1
-        });
+        let slot = match free {
+            Some(slot) => slot,
+            None => match self.make_slots(self.slots.len() + 1, shared) {
+                Ok(()) => self.slots.len() - 1,
+                Err(e) => return Some(self.spawn_failed(&spec, format!("{e:#}"))),
+            },
+        };
         self.running
             .insert(slot, Running::new(spec.clone(), &self.prompts));
         if self.slots[slot].jobs.send(spec).is_err() {
@@ -243,6 +248,17 @@ impl Supervisor {
             return self.ended(slot, Outcome::SpawnFailed(message));
         }
         None
+    }
+
+    /// The record of a task that could not start, said in its log.
+    fn spawn_failed(&mut self, spec: &Spec, message: String) -> Report {
+        logs::append_line(&spec.log_file, &format!("xtask: {message}"));
+        let record = ExitRecord {
+            message: Some(message),
+            attempt: Some(spec.attempt),
+            ..ExitRecord::now(Ending::SpawnFailed)
+        };
+        self.record(spec, record)
     }
 
     /// SIGTERM to the task's group now (or as soon as it has a pid),
@@ -483,8 +499,8 @@ fn exit_record(task: &Running, outcome: Outcome) -> ExitRecord {
 /// Carries out each request line as it comes; a line that does not parse
 /// is reported on stderr and skipped. The end of stdin is the
 /// orchestrator's.
-fn read_requests(shared: Shared) {
-    std::thread::spawn(move || {
+fn read_requests(shared: Shared) -> anyhow::Result<()> {
+    crate::sys::spawn_thread("the supervisor's requests", move || {
         for line in std::io::stdin().lock().lines() {
             let Ok(line) = line else { break };
             let request = match serde_json::from_str(&line) {
@@ -513,7 +529,8 @@ fn read_requests(shared: Shared) {
         let mut supervisor = lock(&shared);
         supervisor.orchestrator_left();
         let _ = supervisor.wake.send(());
-    });
+    })
+    .map(drop)
 }
 
 /// Applies the timeout, the idle timeout and a requested stop to a task.

@@ -27,13 +27,15 @@ pub(super) struct Slot {
 }
 
 impl Slot {
+    /// The slot, or why its thread could not start (a per-user process
+    /// limit, which counts threads, reached).
     pub(super) fn start(
         index: usize,
         hierarchy: Option<cgroups::Hierarchy>,
         shared: Shared,
-    ) -> Slot {
+    ) -> Result<Slot> {
         let (jobs, specs) = mpsc::channel::<Spec>();
-        let thread = std::thread::spawn(move || {
+        let thread = crate::sys::spawn_thread("the task", move || {
             let me = std::process::id();
             let start = crate::sys::process::start_time(me).unwrap_or(0);
             let name = format!("{}{index}", cgroups::group_prefix(me, start));
@@ -56,8 +58,8 @@ impl Slot {
                 groups.after(&spec);
             }
             groups.group.take()
-        });
-        Slot { jobs, thread }
+        })?;
+        Ok(Slot { jobs, thread })
     }
 }
 
@@ -296,10 +298,16 @@ fn spawn(
     let copier = match (kept, copied_log, child.stdout.take()) {
         (Some(kept), Some(log), Some(pipe)) => {
             let (done, copied) = mpsc::channel();
-            std::thread::spawn(move || {
+            let copying = crate::sys::spawn_thread("copying the task's stdout", move || {
                 tee(pipe, log, kept);
                 let _ = done.send(());
             });
+            if let Err(e) = copying {
+                // Its stdout read by no one: the task would block on it.
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(e);
+            }
             Some(copied)
         }
         _ => None,
@@ -315,7 +323,7 @@ fn start_error(program: &str, e: std::io::Error) -> anyhow::Error {
         Some(libc::E2BIG) => {
             ": one argument is more than the 128 KiB Linux takes (or all of them, with the environment, more than it allows); a long prompt belongs in a file: `{prompt_file}` in the command instead of `{prompt}`"
         }
-        _ => "",
+        _ => crate::sys::limit_hint(&e),
     };
     anyhow::anyhow!("cannot start `{program}`: {e}{hint}")
 }

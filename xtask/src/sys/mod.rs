@@ -19,6 +19,28 @@ pub fn replaced(path: &camino::Utf8Path, file: &std::fs::File) -> bool {
     path.metadata().ok().map(|m| m.ino()) != file.metadata().ok().map(|m| m.ino())
 }
 
+/// Starts a thread for `what`, or says why it could not start.
+pub fn spawn_thread<T: Send + 'static>(
+    what: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> anyhow::Result<std::thread::JoinHandle<T>> {
+    std::thread::Builder::new()
+        .spawn(f)
+        .map_err(|e| anyhow::anyhow!("cannot start a thread for {what}: {e}{}", limit_hint(&e)))
+}
+
+/// What to do when a process or thread could not start for want of one
+/// (`EAGAIN`): most often the per-user limit of `ulimit -u` (which counts
+/// threads, and which root is not held to) was reached.
+pub fn limit_hint(e: &std::io::Error) -> &'static str {
+    match e.raw_os_error() {
+        Some(libc::EAGAIN) => {
+            ": your processes and threads may be at their limit (`ulimit -u`): raise it, or run fewer tasks at once (`-j`)"
+        }
+        _ => "",
+    }
+}
+
 /// What `mutex` guards, even if a thread panicked while it held it: the
 /// data (tasks running, events to handle) stays worth going on with.
 pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

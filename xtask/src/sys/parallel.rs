@@ -27,15 +27,40 @@ pub fn map_mut<T: Send, R: Send>(items: &mut [T], f: impl Fn(&mut T) -> R + Sync
     let f = &f;
     std::thread::scope(|scope| {
         for (part, slots) in items.chunks_mut(share).zip(out.chunks_mut(share)) {
-            scope.spawn(move || {
+            let _ = std::thread::Builder::new().spawn_scoped(scope, move || {
                 for (item, slot) in part.iter_mut().zip(slots) {
                     *slot = Some(f(item));
                 }
             });
         }
     });
+    // A share whose thread could not start (a limit of threads reached)
+    // is mapped here.
+    for (item, slot) in items.iter_mut().zip(out.iter_mut()) {
+        if slot.is_none() {
+            *slot = Some(f(item));
+        }
+    }
     // Every slot is filled; collected in the same allocation.
     out.into_iter().map_while(|r| r).collect()
+}
+
+/// `a()` and `b()`, `a` on a thread of its own while `b` runs here (both
+/// here, one after the other, when no thread can start: a limit of threads
+/// reached). A panic in either is this thread's.
+pub fn both<A: Send, B>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B) -> (A, B) {
+    let a = std::sync::Mutex::new(Some(a));
+    let take = || super::lock(&a).take();
+    std::thread::scope(|scope| {
+        let aside = std::thread::Builder::new().spawn_scoped(scope, || take().map(|a| a()));
+        let b = b();
+        let a = aside
+            .ok()
+            .and_then(|t| t.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .or_else(|| take().map(|a| a()))
+            .expect("a ran, aside or here");
+        (a, b)
+    })
 }
 
 /// The CPUs this process may use, asked once: `available_parallelism`

@@ -12,17 +12,18 @@ const HANDLED: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 /// Sends `make(signal)` on `tx` for each of these signals received from now
 /// on. Call before starting other threads, which inherit the blocked mask.
 /// Child processes inherit it too: the supervisor undoes it (`unblock`).
-pub fn forward_to<E: Send + 'static>(tx: Sender<E>, make: fn(i32) -> E) {
+pub fn forward_to<E: Send + 'static>(tx: Sender<E>, make: fn(i32) -> E) -> anyhow::Result<()> {
     let set = handled_set();
     // SAFETY: `set` is a valid signal set.
     unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
-    std::thread::spawn(move || loop {
+    super::spawn_thread("signals", move || loop {
         let mut signal: libc::c_int = 0;
         // SAFETY: `set` is a valid signal set and `signal` a valid out-pointer.
         if unsafe { libc::sigwait(&set, &mut signal) } == 0 && tx.send(make(signal)).is_err() {
             return;
         }
-    });
+    })
+    .map(drop)
 }
 
 /// Gives a program the orchestrator starts these signals back: a child

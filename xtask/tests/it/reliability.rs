@@ -53,6 +53,50 @@ fn a_run_whose_lock_file_was_removed_still_keeps_a_second_one_out() {
     t.run(&["orchestrate"]).code(0).says("Summary: 1 completed");
 }
 
+/// A user's limit of processes and threads (`ulimit -u`, which root is
+/// not held to) reached at any point of a run: no panic (the supervisor's
+/// took its run down), and what could not start says what to do.
+#[test]
+fn a_limit_of_processes_reached_fails_what_cannot_start_and_says_why() {
+    if !as_root() {
+        return;
+    }
+    let t = Tree::new();
+    for i in 0..10 {
+        t.task(&format!("p/t{i}"), &sh("sleep 0.2"));
+    }
+    // A user of its own: the limit counts every process of the user.
+    let uid = "4242";
+    let owned = std::process::Command::new("chown")
+        .args(["-R", &format!("{uid}:{uid}")])
+        .arg(&t.root)
+        .status()
+        .unwrap();
+    assert!(owned.success());
+    let mut hints = 0;
+    for limit in (2..=30).step_by(2) {
+        let _ = std::fs::remove_dir_all(t.path("workspace"));
+        let script = format!("ulimit -u {limit} && exec \"$0\" --root \"$1\" orchestrate -j 10");
+        let run: Run = std::process::Command::new("setpriv")
+            .args([
+                &format!("--reuid={uid}"),
+                &format!("--regid={uid}"),
+                "--clear-groups",
+            ])
+            .args(["bash", "-c", &script, BIN])
+            .arg(&t.root)
+            .output()
+            .unwrap()
+            .into();
+        let said = format!("{}{}", run.stdout, run.stderr);
+        assert!(!said.contains("panicked"), "ulimit -u {limit}:\n{said}");
+        // 2: what the run needs to start could not (said, with the hint).
+        assert!(matches!(run.code, 0..=2), "ulimit -u {limit}:\n{said}");
+        hints += usize::from(said.contains("at their limit (`ulimit -u`): raise it"));
+    }
+    assert!(hints > 0, "no run was held by the limit");
+}
+
 #[test]
 fn a_lock_left_by_a_killed_orchestrator_blocks_nobody() {
     let t = Tree::new();
