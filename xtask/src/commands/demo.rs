@@ -62,12 +62,7 @@ pub fn run(dir: Option<&Utf8Path>) -> Result<i32> {
             std::path::absolute(dir).with_context(|| format!("cannot resolve {dir}"))?,
         )
         .context("the current folder's path is not UTF-8")?,
-        None => {
-            let tmp = Utf8PathBuf::from_path_buf(std::env::temp_dir()).map_err(|p| {
-                anyhow::anyhow!("the temporary folder {} is not UTF-8", p.display())
-            })?;
-            tmp.join(format!("xtask-demo-{}", std::process::id()))
-        }
+        None => fresh_temporary_folder()?,
     };
     if dir.exists() && dir.read_dir_utf8().is_ok_and(|mut d| d.next().is_some()) {
         bail!("{dir} is not empty: give a new folder for the demo");
@@ -105,6 +100,28 @@ pub fn run(dir: Option<&Utf8Path>) -> Result<i32> {
         Some(code) => code,
         None => crate::exit::TASK_FAILED,
     })
+}
+
+/// A folder made new for the demo in the temporary folder, only its
+/// maker's (0700): never one that was there already, which someone else
+/// may have made, and could change the agent the demo runs in.
+fn fresh_temporary_folder() -> Result<Utf8PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    let tmp = Utf8PathBuf::from_path_buf(std::env::temp_dir())
+        .map_err(|p| anyhow::anyhow!("the temporary folder {} is not UTF-8", p.display()))?;
+    let pid = std::process::id();
+    for n in 0..100 {
+        let dir = match n {
+            0 => tmp.join(format!("xtask-demo-{pid}")),
+            _ => tmp.join(format!("xtask-demo-{pid}-{n}")),
+        };
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e).with_context(|| format!("cannot create {dir}")),
+        }
+    }
+    bail!("cannot make a new folder for the demo in {tmp}: give one (`demo DIR`)")
 }
 
 /// Writes the demo's files and commits them, as a repository of its own

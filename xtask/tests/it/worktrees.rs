@@ -1202,6 +1202,32 @@ fn a_git_killed_with_the_orchestrator_leaves_no_lock_behind() {
     assert_eq!(t.state("p/a"), "completed");
 }
 
+/// Without a folder, the demo makes a new one in the temporary folder,
+/// only the user's: never one that was there, which another user could
+/// have made to change the agent it runs.
+#[test]
+fn the_demo_without_a_folder_makes_one_only_its_user_may_change() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = Tree::new();
+    let run: Run = std::process::Command::new(BIN)
+        .arg("demo")
+        .env("TMPDIR", &t.root)
+        .output()
+        .unwrap()
+        .into();
+    run.code(0);
+    let dir = run
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("A demo repository in "))
+        .and_then(|l| l.split(':').next())
+        .expect("the demo names its folder")
+        .to_owned();
+    assert!(std::path::Path::new(&dir).starts_with(&t.root), "{dir}");
+    let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700, "{dir}: {mode:o}");
+}
+
 #[test]
 fn the_demo_runs_agents_side_by_side_and_reports_the_conflict() {
     let dir = std::env::temp_dir().join(format!("xtask-demo-test-{}", std::process::id()));
