@@ -82,7 +82,8 @@ impl Pools {
     /// ±10 % `jitter`, a number in [-1, 1]), never sooner than a pause
     /// already on. A new limit halves the pool's concurrency (at most the
     /// tasks that ran, itself included). A task that started before the
-    /// pool's latest limit, while that pause is still on, hit the same
+    /// pool's latest limit, while that pause is still on (or where the
+    /// task that hit it gave up, and the pool did not pause), hit the same
     /// limit (agents started together hit it together): the pool neither
     /// halves again nor doubles its backoff, and the task waits for the
     /// pause that is on, so five agents limited at once wait once.
@@ -96,9 +97,15 @@ impl Pools {
         let cap = self.limit(pool).unwrap_or(hit.running.max(1));
         let state = self.state.entry(pool.to_owned()).or_default();
         let reset = hit.reset.filter(|reset| *reset > hit.now);
-        if let (Some(at), Some(paused)) = (state.limited_at, state.paused_until) {
-            if hit.started < at && paused > hit.now {
-                return reset.map_or(paused, |reset| reset.max(paused));
+        if let Some(at) = state.limited_at.filter(|at| hit.started < *at) {
+            // A pause that ended by `at` is an earlier limit's: that one
+            // was given up on.
+            let on = state.paused_until.filter(|paused| *paused > hit.now);
+            let given_up = state.paused_until.is_none_or(|paused| paused <= at);
+            if on.is_some() || given_up {
+                let wait = state.backoff.unwrap_or(settings.backoff);
+                let until = on.unwrap_or(hit.now + wait);
+                return reset.map_or(until, |reset| reset.max(until));
             }
         }
         state.limit = Some((cap / 2).max(1));
@@ -283,6 +290,30 @@ mod tests {
             until.duration_since(after).unwrap().as_secs(),
             125,
             "the backoff doubled once: 120 s"
+        );
+    }
+
+    #[test]
+    fn tasks_limited_together_whose_first_gave_up_halve_the_pool_once() {
+        let mut p = pools();
+        let now = SystemTime::now();
+        let settings = RateLimits::default();
+        let reset = now + Duration::from_secs(3 * 3600);
+        // The first gives up (its wait is past give_up_after): no pause.
+        let first = p.rate_limited("anthropic", hit(4, Some(reset), now), &settings, 0.0);
+        assert_eq!(first, reset);
+        for later in [1, 2, 3] {
+            let at = now + Duration::from_secs(later);
+            let until = p.rate_limited("anthropic", hit(3, Some(reset), at), &settings, 0.0);
+            assert_eq!(until, reset, "the same limit");
+        }
+        assert_eq!(p.admits("anthropic", 1, now), Ok(()));
+        assert!(
+            matches!(
+                p.admits("anthropic", 2, now),
+                Err(Held::Full { limit: 2, .. })
+            ),
+            "halved once, from 4 to 2"
         );
     }
 }
