@@ -60,6 +60,8 @@ impl Run<'_> {
             // run waiting in silence past `give_up_after`.
             self.history[t].tries = self.graph.tasks[t].retries + 1;
             status.tries = self.history[t].tries;
+            // What the next attempt is told: what failed before the limit.
+            status.previous = self.history[t].previous.as_ref().map(|p| p.failure());
             status.error = Some(format!(
                 "rate limited since {}: {} (it lifts at {}, past rate_limits.give_up_after, {})",
                 status::timestamp(since),

@@ -295,12 +295,14 @@ impl Status {
 
     /// The failure the task's next attempt is told of: the one kept with
     /// this status (`previous`), else this attempt's own, unless it hit a
-    /// rate limit (no news to an agent, and an empty session to resume).
+    /// rate limit, waiting for it or given up on it (no news to an agent,
+    /// and an empty session to resume).
     pub fn failure_to_tell(&self) -> Option<Failure> {
         if self.previous.is_some() {
             return self.previous.clone();
         }
-        let own = self.status == State::Failed && self.rate_limited_until.is_none();
+        let limited = self.rate_limited_until.is_some() || self.rate_limited_since.is_some();
+        let own = self.status == State::Failed && !limited;
         Some(Failure {
             attempt: self.attempt,
             // Also with no log: a rejection before its start says why.

@@ -445,6 +445,37 @@ fn a_retry_after_a_limit_is_told_no_limit_and_fails_for_its_own_reason() {
     assert_eq!(env_of(&t, "p/a", 2)["previous_error"], "");
 }
 
+/// A limit that outlasts `give_up_after` fails the task; its next
+/// attempt (the next run) is told what failed before the limit, with that
+/// attempt's session, not the limit and the session it refused.
+#[test]
+fn a_retry_after_giving_up_on_a_limit_is_told_what_failed_before_it() {
+    let t = Tree::new();
+    t.config(&format!(
+        "{}rate_limits: {{give_up_after: 20s}}\n",
+        agent("claude", "claude-json")
+    ));
+    t.task("p/a", "retries: 1");
+    let attempts = [
+        "error_max_turns.json 1",
+        "rate_limited.json 1",
+        "success.json",
+    ];
+    scenario(&t, "p/a", &attempts);
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("past rate_limits.give_up_after");
+    t.run(&["orchestrate"]).code(0);
+    let (second, third) = (env_of(&t, "p/a", 2), env_of(&t, "p/a", 3));
+    assert!(
+        second["previous_error"].contains("error_max_turns"),
+        "{second:?}"
+    );
+    assert_eq!(third["previous_error"], second["previous_error"]);
+    let session = fixture("claude/error_max_turns.json")["session_id"].clone();
+    assert_eq!(third["previous_session"], session.as_str().unwrap());
+}
+
 #[test]
 fn agents_limited_together_wait_for_one_pause_and_none_gives_up() {
     // Four agents of a pool start together and hit the same limit: one
