@@ -15,10 +15,13 @@ pub fn run(layout: &crate::model::layout::Layout, name: &str) -> Result<i32> {
     let t = defs.task(name)?;
     let task = &defs.graph.tasks[t];
     let recorded = status::read_or_warn(layout, &task.id, &mut Vec::new());
-    // After a `reset`, attempts number on from the logs, as the run does.
-    let number = match &recorded {
-        Some(status) => status.attempt,
-        None => logs::latest_attempt_on_disk(layout, &task.id),
+    // After a `reset`, attempts number on from the reset's record and the
+    // logs, as the run does.
+    let cleared = resets::read(layout).remove(&task.id);
+    let number = match (&recorded, &cleared) {
+        (Some(status), _) => status.attempt,
+        (None, Some(cleared)) => Previous::latest_after_reset(layout, &task.id, cleared),
+        (None, None) => logs::latest_attempt_on_disk(layout, &task.id),
     } + 1;
     let previous = match &recorded {
         Some(s) => s.failure_to_tell().map(|failure| {
@@ -26,8 +29,8 @@ pub fn run(layout: &crate::model::layout::Layout, name: &str) -> Result<i32> {
             Previous::told(failure, log)
         }),
         // Reset after a failure: its next attempt is told of it.
-        None => resets::read(layout)
-            .get(&task.id)
+        None => cleared
+            .as_ref()
             .and_then(|cleared| Previous::after_reset(layout, &task.id, cleared)),
     };
     // Where it would run: the root's folder in its worktree.

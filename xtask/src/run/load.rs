@@ -307,6 +307,7 @@ impl Reader<'_> {
                 }
             } else if let Some(cleared) = cleared.get(id.as_str()) {
                 history[t].previous = Previous::after_reset(layout, id, cleared).map(Box::new);
+                history[t].attempt = Previous::latest_after_reset(layout, id, cleared);
             }
             nodes.push((t, node));
         }

@@ -431,6 +431,29 @@ fn a_reset_task_numbers_its_attempts_on_and_keeps_every_log() {
     assert_eq!(t.status("p/a")["attempt"], 6);
 }
 
+/// A quiet attempt leaves an empty log, which numbers nothing; `reset`
+/// keeps its number all the same: the next attempt is never given it again.
+#[test]
+fn a_quiet_attempt_reset_is_not_numbered_again() {
+    let t = Tree::new();
+    t.task(
+        "p/a",
+        &format!("retries: 0\n{}", sh("[ -f fixed ] || exit 3")),
+    );
+    t.run(&["orchestrate"]).code(1);
+    assert_eq!(t.status("p/a")["attempt"], 1);
+    t.run(&["reset", "p/a"]).code(0);
+    t.write("fixed", "");
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.status("p/a")["attempt"], 2);
+    let attempts: Vec<u64> = events(&t)
+        .iter()
+        .filter(|e| e["task"] == "p/a" && e["to"] == "running")
+        .map(|e| e["attempt"].as_u64().unwrap())
+        .collect();
+    assert_eq!(attempts, [1, 2]);
+}
+
 #[test]
 fn dry_run_writes_nothing_and_prints_the_waves() {
     let t = Tree::new();
