@@ -110,7 +110,7 @@ pub fn run(
         if let Err(why) = crate::supervisor::cgroups::detect() {
             printer.line(
                 Tone::Warn,
-                &format!("warning: {why:#}: tasks run without their CPU and memory limits (limits_enforced: false)"),
+                &format!("warning: {why:#}: tasks run without their CPU and memory limits (limits_enforced: false; root may write cgroups), what they leave running is still killed"),
             );
         }
     }
