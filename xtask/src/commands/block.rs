@@ -15,7 +15,7 @@ use crate::run::Options;
 use crate::state::events::{self, Event};
 use crate::state::lock;
 use crate::state::records;
-use crate::state::status::{self, State, Status};
+use crate::state::status::{self, Failure, State, Status};
 use crate::sys::process;
 
 /// The error a task blocked with no `--reason` records.
@@ -55,6 +55,26 @@ pub fn run(layout: &Layout, name: &str, reason: &str) -> Result<i32> {
         let recorded = status::read(layout, id).ok().flatten();
         let before = status::shown_state(recorded.as_ref());
         let failed = match recorded.filter(|s| s.status == State::Failed) {
+            // A task paused by a rate limit is held: no longer paused, and
+            // what failed before the limit is what its reason names.
+            Some(paused) if paused.rate_limited_until.is_some() => {
+                let previous = paused.previous.clone().map(|p| Failure {
+                    error: format!("{reason}{HAD_FAILED}{})", p.error),
+                    ..p
+                });
+                Status {
+                    error: Some(
+                        previous
+                            .as_ref()
+                            .map_or(reason.to_owned(), |p| p.error.clone()),
+                    ),
+                    held: true,
+                    rate_limited_until: None,
+                    rate_limited_since: None,
+                    previous,
+                    ..paused
+                }
+            }
             // A failed attempt keeps its record (its exit code, its times),
             // and its error stays in the reason: a retry after `reset` is
             // told what failed, not only why it was held.

@@ -941,6 +941,33 @@ fn a_reset_in_a_pause_keeps_the_failure_before_it() {
     told_the_failure_before_the_pause(&t, &session);
 }
 
+/// Blocked by hand in a pause: held, no longer paused (the views said
+/// paused, then pending), and a reset tells the retry the reason and the
+/// failure before the pause, with its session.
+#[test]
+fn a_block_in_a_pause_holds_the_task_and_keeps_the_failure_before_it() {
+    let (t, session) = stopped_in_a_pause();
+    t.task("q/b", "dependencies: [p/a]");
+    scenario(&t, "q/b", &["success.json"]);
+    t.run(&["block", "p/a", "--reason", "investigating"])
+        .code(0);
+    let status = t.status("p/a");
+    assert!(status["rate_limited_until"].is_null(), "{status}");
+    let tasks = t.run(&["progress", "--tasks"]);
+    tasks.code(0);
+    assert!(!tasks.stdout.contains("paused"), "{}", tasks.stdout);
+    t.run(&["why", "p/a"])
+        .code(0)
+        .says("investigating (it had failed: ");
+    t.run(&["reset", "p/a"]).code(0);
+    told_the_failure_before_the_pause(&t, &session);
+    assert!(
+        env_of(&t, "p/a", 3)["previous_error"].starts_with("investigating (it had failed: "),
+        "{:?}",
+        env_of(&t, "p/a", 3)
+    );
+}
+
 /// A run of `p/a` (retries 1) whose first attempt fails (Claude's
 /// `error_max_turns`) and whose second hits a rate limit for 10 minutes,
 /// stopped (SIGTERM) while paused; with the failed attempt's session.
