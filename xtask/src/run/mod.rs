@@ -613,7 +613,11 @@ impl Run<'_> {
             Stop::Signal(_) => "; press Ctrl-C again to kill them at once",
             Stop::Fatal(_) => "",
         };
+        let merges = self.git.as_ref().map_or(0, |git| git.queued().len());
         let what = match self.running.len() {
+            0 if merges > 0 => {
+                format!("nothing new starts; the {merges} merge(s) in the queue end first")
+            }
             0 => "nothing runs; nothing new starts".to_owned(),
             n => format!(
                 "stopping {n} running task{} (SIGTERM, SIGKILL after {}){hint}",

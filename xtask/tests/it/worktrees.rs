@@ -506,6 +506,44 @@ fn clean_keeps_a_task_folder_that_is_no_longer_a_worktree() {
     assert_eq!(t.git(&["status", "--porcelain"]), "");
 }
 
+/// Ctrl-C while work waits in the merge queue: the run says the merges
+/// end first (it said "nothing runs", then waited for them), and they do.
+#[test]
+fn ctrl_c_during_a_merge_says_the_queue_ends_first() {
+    let t = repo("");
+    // A slow checkout (the rebase makes one) holds the merge, once the
+    // task has run.
+    let root = t.root.display();
+    t.write_executable(
+        ".git/hooks/post-checkout",
+        &format!("#!/bin/sh\n[ -e {root}/ran ] || exit 0\nwhile [ ! -e {root}/go ]; do sleep 0.02; done\n"),
+    );
+    let work = format!("touch {root}/ran && echo a > a.txt && git add a.txt && git commit -q -m a");
+    t.task("p/a", &sh(&work));
+    let out = "markers/out";
+    std::fs::create_dir_all(t.path("markers")).unwrap();
+    let file = std::fs::File::create(t.path(out)).unwrap();
+    let child = t.command(&["orchestrate"]).stdout(file).spawn().unwrap();
+    wait_for("the merge", || {
+        t.exists("workspace/events.jsonl")
+            && changes(&t, "p/a").iter().any(|c| c.ends_with("merging"))
+    });
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    wait_for("the stop to be said", || {
+        t.read(out).contains("SIGINT received")
+    });
+    t.write("go", "");
+    let code = child.wait_with_output().unwrap().status.code();
+    let said = t.read(out);
+    assert!(
+        said.contains("SIGINT received: nothing new starts; the 1 merge(s) in the queue end first"),
+        "{said}"
+    );
+    assert_eq!(code, Some(130), "{said}");
+    assert_eq!(t.git(&["show", "integration:a.txt"]), "a");
+}
+
 /// A task's `git commit` starts no background maintenance: killed with
 /// what the task left running, it left `packed-refs.lock` in the user's
 /// repository. The orchestrator's own commits still may.
