@@ -445,23 +445,31 @@ fn a_retry_after_a_limit_is_told_no_limit_and_fails_for_its_own_reason() {
     assert_eq!(env_of(&t, "p/a", 2)["previous_error"], "");
 }
 
+/// `p/a` (retries 1) under `rate_limits`, whose first attempt fails
+/// (Claude's `error_max_turns`), whose second prints the fixture `limit`
+/// (and exits 1), and whose third succeeds.
+fn failed_then_limited(rate_limits: &str, limit: &str) -> Tree {
+    let t = Tree::new();
+    t.config(&format!(
+        "{}rate_limits: {{{rate_limits}}}\n",
+        agent("claude", "claude-json")
+    ));
+    t.task("p/a", "retries: 1");
+    let limited = format!("{limit} 1");
+    scenario(
+        &t,
+        "p/a",
+        &["error_max_turns.json 1", &limited, "success.json"],
+    );
+    t
+}
+
 /// A limit that outlasts `give_up_after` fails the task; its next
 /// attempt (the next run) is told what failed before the limit, with that
 /// attempt's session, not the limit and the session it refused.
 #[test]
 fn a_retry_after_giving_up_on_a_limit_is_told_what_failed_before_it() {
-    let t = Tree::new();
-    t.config(&format!(
-        "{}rate_limits: {{give_up_after: 20s}}\n",
-        agent("claude", "claude-json")
-    ));
-    t.task("p/a", "retries: 1");
-    let attempts = [
-        "error_max_turns.json 1",
-        "rate_limited.json 1",
-        "success.json",
-    ];
-    scenario(&t, "p/a", &attempts);
+    let t = failed_then_limited("give_up_after: 20s", "rate_limited.json");
     t.run(&["orchestrate"])
         .code(1)
         .says("past rate_limits.give_up_after");
@@ -500,18 +508,10 @@ fn agents_limited_together_wait_for_one_pause_and_none_gives_up() {
 
 #[test]
 fn a_retry_after_a_rate_limit_is_told_what_failed_before_it() {
-    let t = Tree::new();
-    t.config(&format!(
-        "{}rate_limits: {{backoff: 1s, max_backoff: 2s, give_up_after: 1m}}\n",
-        agent("claude", "claude-json")
-    ));
-    t.task("p/a", "retries: 1");
-    let attempts = [
-        "error_max_turns.json 1",
-        "rate_limited_api_429.json 1",
-        "success.json",
-    ];
-    scenario(&t, "p/a", &attempts);
+    let t = failed_then_limited(
+        "backoff: 1s, max_backoff: 2s, give_up_after: 1m",
+        "rate_limited_api_429.json",
+    );
     t.run(&["orchestrate"]).code(0);
     let (second, third) = (env_of(&t, "p/a", 2), env_of(&t, "p/a", 3));
     assert!(!second["previous_error"].is_empty());

@@ -244,14 +244,20 @@ impl Run {
 pub fn as_root() -> bool {
     // SAFETY: geteuid has no preconditions.
     let root = unsafe { libc::geteuid() } == 0;
-    if !root {
+    required_in_ci(root, "only root may run the binary as another user")
+}
+
+/// Whether what a test needs is `there`; where it is not, the test is
+/// skipped, saying `why`, but never in CI (which runs as root).
+pub fn required_in_ci(there: bool, why: &str) -> bool {
+    if !there {
         assert!(
             std::env::var_os("CI").is_none(),
-            "CI must run the tests as root"
+            "CI must run the tests as root: {why}"
         );
-        eprintln!("skipped: only root may run the binary as another user");
+        eprintln!("skipped: {why}");
     }
-    root
+    there
 }
 
 pub fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
