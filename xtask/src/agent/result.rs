@@ -110,6 +110,43 @@ pub fn read(format: Format, stdout: &str, prices: Option<&Prices>) -> Result<Out
     }
 }
 
+/// The session a run's output names when its result cannot be read (cut
+/// by a timeout or a crash): Claude's stream-json names it in every event
+/// from its first (`system`, `init`), Codex's `thread.started` opens its
+/// events. Looked for in the output's first MiB. A retry can resume it.
+pub fn session_in(format: Format, output: impl std::io::Read) -> Option<String> {
+    let mut found = None;
+    let head = std::io::BufReader::new(output.take(1 << 20));
+    let _ = scan_json_lines(head, |value| {
+        if found.is_none() {
+            found = match format {
+                Format::ClaudeJson => text(value.get("session_id")),
+                Format::CodexJsonl => (value.get("type").and_then(Value::as_str)
+                    == Some("thread.started"))
+                .then(|| text(value.get("thread_id")))
+                .flatten(),
+            };
+        }
+    });
+    found
+}
+
+impl Report {
+    /// A report of a session only: what `session_in` found in an output
+    /// whose result could not be read.
+    pub fn of_session(session_id: String) -> Report {
+        Report {
+            session_id: Some(session_id),
+            ..Report::default()
+        }
+    }
+
+    /// Whether it reports more than a session: a result was read.
+    pub fn is_result(&self) -> bool {
+        *self != Report::of_session(self.session_id.clone().unwrap_or_default())
+    }
+}
+
 const EMPTY: &str = "its output is empty";
 
 // ---------------------------------------------------------------- Claude

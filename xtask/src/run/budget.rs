@@ -138,7 +138,9 @@ impl Run<'_> {
 
 /// Why an attempt that ended by itself, read as `format`, has no cost.
 fn no_cost_because(format: ResultFormat, config: &Config, status: &Status) -> &'static str {
-    match (format, &status.agent) {
+    // A session alone was found in an output whose result was not.
+    let result = status.agent.as_ref().filter(|r| r.is_result());
+    match (format, result) {
         (ResultFormat::None, _) => "its result is not read: agent.result is none",
         (_, None) => "its result was unreadable",
         (ResultFormat::CodexJsonl, Some(_)) if config.agents.prices.is_none() => {

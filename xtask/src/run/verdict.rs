@@ -129,10 +129,16 @@ pub fn judge(
         }
         _ => None,
     };
+    let agent = match outcome {
+        Some(Ok(outcome)) => Some(outcome.report),
+        // Cut short: the session, for a retry to resume.
+        Some(Err(_)) => session_of_unread(layout, config, task),
+        None => None,
+    };
     Verdict {
         ending: r.ending,
         error,
-        agent: outcome.and_then(Result::ok).map(|o| o.report),
+        agent,
         rate_limit,
     }
 }
@@ -219,12 +225,7 @@ fn exit_error(
 /// (the reader skips the lines that are not JSON).
 fn read_result(layout: &Layout, config: &Config, task: &Task) -> Option<Result<Outcome, String>> {
     let format = task.result_format(config).reader()?;
-    let kept = layout.stdout_file(&task.id);
-    let path = if kept.exists() {
-        kept
-    } else {
-        layout.log_file(&task.id)
-    };
+    let path = stdout_of(layout, task);
     // Whether it read the whole output, and what it made of it.
     let read = |bytes| match logs::end_of(&path, bytes) {
         Ok(end) => {
@@ -254,6 +255,24 @@ fn read_result(layout: &Layout, config: &Config, task: &Task) -> Option<Result<O
             Err(e) => Err(format!("cannot read {path}: {e}")),
         },
     })
+}
+
+/// Where the agent's stdout is: kept apart by the local supervisor, or in
+/// the log (a Slurm job's).
+fn stdout_of(layout: &Layout, task: &Task) -> camino::Utf8PathBuf {
+    let kept = layout.stdout_file(&task.id);
+    if kept.exists() {
+        kept
+    } else {
+        layout.log_file(&task.id)
+    }
+}
+
+/// The session named by an agent's output whose result could not be read.
+fn session_of_unread(layout: &Layout, config: &Config, task: &Task) -> Option<Report> {
+    let format = task.result_format(config).reader()?;
+    let output = std::fs::File::open(stdout_of(layout, task)).ok()?;
+    result::session_in(format, output).map(Report::of_session)
 }
 
 /// How much of the end of Claude's output is read for its result first.

@@ -464,6 +464,38 @@ fn failed_then_limited(rate_limits: &str, limit: &str) -> Tree {
     t
 }
 
+/// A run its timeout cut short printed no result, but its session: the
+/// retry is given it to resume, for Claude's stream and Codex's events.
+#[test]
+fn a_run_cut_short_by_its_timeout_leaves_its_session_to_resume() {
+    for (cli, format, output, session) in [
+        (
+            "claude",
+            "claude-json",
+            "stream.jsonl",
+            "1e9b5c3a-7d2f-4a68-b0e4-c5f8a1d7e293",
+        ),
+        (
+            "codex",
+            "codex-jsonl",
+            "success.jsonl",
+            "019ff9a2-4c1e-7d30-9b8e-3f6a1c2d5e47",
+        ),
+    ] {
+        let t = Tree::new();
+        t.config(&format!("{}kill_grace: 1s\n", agent(cli, format)));
+        t.task("p/a", "timeout: 2s\nretries: 1");
+        let cut = format!("cut:{output}");
+        scenario(&t, "p/a", &[&cut, "echo-previous"]);
+        t.run(&["orchestrate"]).code(1);
+        let told = env_of(&t, "p/a", 2);
+        assert_eq!(told["previous_error"], "Timeout", "{cli}");
+        // What the stream's first event names (`system` `init`,
+        // `thread.started`).
+        assert_eq!(told["previous_session"], session, "{cli}");
+    }
+}
+
 /// A limit that outlasts `give_up_after` fails the task; its next
 /// attempt (the next run) is told what failed before the limit, with that
 /// attempt's session, not the limit and the session it refused.

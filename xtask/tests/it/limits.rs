@@ -123,7 +123,10 @@ fn cgroups_are_gone_after_the_run() {
     t.task("p/a", &sh("true"));
     // Its shell's parent is the supervisor.
     let supervisor_pid = "echo $PPID > $TASK_OUTPUT_DIR/supervisor";
-    t.task("p/b", &format!("dependencies: [p/a]\n{}", sh(supervisor_pid)));
+    t.task(
+        "p/b",
+        &format!("dependencies: [p/a]\n{}", sh(supervisor_pid)),
+    );
     t.run(&["orchestrate", "-j", "2"]).code(0);
     assert_eq!(t.status("p/b")["limits_enforced"], true);
     // Groups are named after their supervisor: none of this run's may
