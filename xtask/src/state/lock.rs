@@ -118,13 +118,19 @@ pub fn try_acquire(layout: &Layout) -> Result<Held> {
         .with_context(|| format!("cannot create {}", layout.workspace))?;
     // Opened with O_CLOEXEC (as std opens every file): task processes do not
     // inherit the lock, so it dies with the orchestrator, not with its tasks.
-    let mut file = File::options()
+    let opened = File::options()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
-        .open(&path)
-        .with_context(|| format!("cannot open {path}"))?;
+        .open(&path);
+    let mut file = match opened {
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => bail!(
+            "cannot open {path}: {e}: the workspace's files are another user's, as a run with sudo leaves them: make them yours (`sudo chown -R \"$USER\" {}`)",
+            crate::sys::shell::shell_word(layout.workspace.as_str())
+        ),
+        opened => opened.with_context(|| format!("cannot open {path}"))?,
+    };
     // SAFETY: flock has no memory-safety preconditions; the fd is open.
     if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
         let mut holder = String::new();

@@ -97,6 +97,28 @@ fn a_limit_of_processes_reached_fails_what_cannot_start_and_says_why() {
     assert!(hints > 0, "no run was held by the limit");
 }
 
+/// A workspace an earlier run as root left (sudo): a user's run says
+/// whose files they are and how to make them theirs.
+#[test]
+fn a_workspace_left_by_a_run_as_root_says_how_to_make_it_yours() {
+    if !as_root() {
+        return;
+    }
+    let t = Tree::new();
+    t.task("p/a", &sh("true"));
+    t.run(&["orchestrate"]).code(0);
+    let owned = std::process::Command::new("chown")
+        .args(["-R", "nobody"])
+        .arg(t.path("tasks"))
+        .status()
+        .unwrap();
+    assert!(owned.success());
+    t.run_as_nobody_on_root_s_files(&["orchestrate"])
+        .code(2)
+        .says("files are another user's")
+        .says("sudo chown -R \"$USER\" ");
+}
+
 #[test]
 fn a_lock_left_by_a_killed_orchestrator_blocks_nobody() {
     let t = Tree::new();

@@ -104,6 +104,11 @@ impl Tree {
             .status()
             .unwrap();
         assert!(owned.success());
+        self.run_as_nobody_on_root_s_files(args)
+    }
+
+    /// The binary run by `nobody`, the files as they are.
+    pub fn run_as_nobody_on_root_s_files(&self, args: &[&str]) -> Run {
         Command::new("runuser")
             .args(["-u", "nobody", "--", BIN, "--root"])
             .arg(&self.root)
