@@ -156,6 +156,7 @@ fn merge(repo: &Repo, target: &Target, request: &Request) -> Result<Merged> {
     // (`wait_for_person`).
     // Left by an orchestrator killed during a merge: undone, then redone.
     repo.remove_stale_ref_locks(&[&request.branch, &target.integration])?;
+    repo.remove_stale_packed_refs_lock()?;
     for (dir, branch, base) in [
         (worktree, &request.branch, Some(request.base.as_str())),
         (&target.integration_dir, &target.integration, None),

@@ -489,6 +489,32 @@ impl Repo {
         Ok(())
     }
 
+    /// Removes the shared `packed-refs.lock` a git killed with an earlier
+    /// orchestrator left (a ref's deletion holds it: AUTO_MERGE's, at the
+    /// end of a rebase or merge): every later deletion of a ref would fail
+    /// on it, the merge queue's and the user's. Only one surely stale: this
+    /// user's, untouched for seconds, and open in no process (git holds it
+    /// open for the milliseconds it needs it).
+    pub fn remove_stale_packed_refs_lock(&self) -> Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        let sh = &self.sh;
+        let path = run(prep(cmd!(sh, "git rev-parse --git-path packed-refs.lock")))?;
+        let path = self.top.join(path);
+        let Ok(meta) = path.metadata() else {
+            return Ok(());
+        };
+        // SAFETY: geteuid has no preconditions.
+        let mine = meta.uid() == unsafe { libc::geteuid() };
+        let age = meta.modified().ok().and_then(|at| at.elapsed().ok());
+        let still = age.is_some_and(|age| age >= Duration::from_secs(5));
+        let open = std::fs::canonicalize(&path)
+            .map_or(true, |real| crate::sys::process::open_anywhere(&real));
+        match mine && still && !open {
+            true => remove_lock(&path),
+            false => Ok(()),
+        }
+    }
+
     /// Undoes a rebase of ours (one `rebase` marked) left in progress in
     /// the worktree at `dir` by a killed orchestrator, back to `branch` as
     /// it was. A rebase killed before it had written where it started from

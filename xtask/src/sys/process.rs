@@ -166,6 +166,28 @@ fn given_out_after(pid: u32) -> Vec<u32> {
         .collect()
 }
 
+/// Whether a process (of those whose descriptors may be read) has the file
+/// `path` (absolute, links resolved) open. Reads every process's
+/// descriptors: for the rare check of a lock that may be stale. Where
+/// `/proc` cannot be read, taken to be open.
+pub fn open_anywhere(path: &std::path::Path) -> bool {
+    let Ok(processes) = std::fs::read_dir("/proc") else {
+        return true;
+    };
+    processes
+        .flatten()
+        .filter(|p| {
+            p.file_name()
+                .to_str()
+                .is_some_and(|n| n.parse::<u32>().is_ok())
+        })
+        .any(|p| {
+            let fds = std::fs::read_dir(p.path().join("fd")).into_iter().flatten();
+            fds.flatten()
+                .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|to| to == path))
+        })
+}
+
 /// The process group of a running attempt of task `id` of `workspace`,
 /// found by the environment every task gets (`WORKSPACE`, `TASK_ID`,
 /// `TASK_ATTEMPT`): for a task whose pid was never written down. Reads

@@ -544,6 +544,46 @@ fn ctrl_c_during_a_merge_says_the_queue_ends_first() {
     assert_eq!(t.git(&["show", "integration:a.txt"]), "a");
 }
 
+/// A `packed-refs.lock` a killed git left (a kill of the orchestrator
+/// during a merge can) fails every deletion of a ref: the merge queue
+/// removes it when it is surely stale, never one a process holds open.
+#[test]
+fn a_stale_packed_refs_lock_is_removed_and_one_held_open_is_kept() {
+    let t = repo("");
+    let lock = t.path(".git/packed-refs.lock");
+    t.write(".git/packed-refs.lock", "");
+    let aged = std::process::Command::new("touch")
+        .args(["-d", "1 minute ago"])
+        .arg(&lock)
+        .status()
+        .unwrap();
+    assert!(aged.success());
+    // Held open, as a git holds it while it needs it: kept.
+    let mut holder = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "exec 3<\"$0\"; echo held > \"$0.held\"; exec sleep 60",
+        ])
+        .arg(&lock)
+        .spawn()
+        .unwrap();
+    wait_for("the lock to be held", || {
+        lock.with_extension("lock.held").exists()
+    });
+    // Its work left for the queue to commit: a retry does it again.
+    t.task("p/a", &sh("echo a > a.txt"));
+    t.run(&["orchestrate"]);
+    assert!(lock.exists(), "a lock held open was removed");
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    // Stale: removed; the user's own deletion of a branch works again.
+    t.run(&["reset", "p/a"]).code(0);
+    t.run(&["orchestrate"]).code(0);
+    assert!(!lock.exists(), "the stale lock stayed");
+    t.git(&["branch", "scratch"]);
+    t.git(&["branch", "-D", "scratch"]);
+}
+
 /// A task's `git commit` starts no background maintenance: killed with
 /// what the task left running, it left `packed-refs.lock` in the user's
 /// repository. The orchestrator's own commits still may.
