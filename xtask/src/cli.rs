@@ -51,7 +51,7 @@ pub enum Command {
     Approve {
         /// Task id, or a phase (`01-analysis` or `analysis`)
         task: String,
-        /// Who approves [default: $USER, else "someone"]
+        /// Who approves [default: $USER, else the account's name]
         #[arg(long, value_name = "NAME", value_parser = one_line)]
         by: Option<String>,
         /// Recorded with the approval
@@ -65,7 +65,7 @@ pub enum Command {
         /// Why, recorded as the task's error
         #[arg(long, value_name = "TEXT", value_parser = one_line)]
         reason: String,
-        /// Who rejects [default: $USER, else "someone"]
+        /// Who rejects [default: $USER, else the account's name]
         #[arg(long, value_name = "NAME", value_parser = one_line)]
         by: Option<String>,
     },

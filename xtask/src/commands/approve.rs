@@ -51,6 +51,7 @@ pub fn run(layout: &Layout, name: &str, decided: &Decided) -> Result<i32> {
         .by
         .map(str::to_owned)
         .or_else(|| std::env::var("USER").ok())
+        .or_else(account_name)
         .unwrap_or_else(|| "someone".into());
     let held = lock::acquire_unless_a_run(layout)?;
     // What this command applies itself (no orchestrator runs) reaches the
@@ -262,4 +263,16 @@ fn apply(
         }
     }
     Ok(())
+}
+
+/// The account this runs as (`id -un`), where `$USER` is not set (cron, a
+/// service, `env -i`).
+fn account_name() -> Option<String> {
+    let sh = xshell::Shell::new().ok()?;
+    let name = xshell::cmd!(sh, "id -un")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .ok()?;
+    Some(name.trim().to_owned()).filter(|n| !n.is_empty())
 }
