@@ -90,7 +90,7 @@ impl<'a> Admission<'a> {
                 ),
                 Held::Full { pool, limit } => {
                     format!(
-                        "ready, waits for a free slot in pool {pool} ({limit} of {limit} running)"
+                        "ready, waits for a free slot in pool {pool} ({limit} of {limit} busy: running, or starting first)"
                     )
                 }
             };

@@ -876,7 +876,7 @@ fn a_pool_caps_its_tasks_across_phases_and_next_names_it() {
         t.task(id, &format!("pool: gpu\n{}", sh(TIMED)));
     }
     t.run(&["next"])
-        .says("ready, waits for a free slot in pool gpu (1 of 1 running)");
+        .says("ready, waits for a free slot in pool gpu (1 of 1 busy: running, or starting first)");
     t.run(&["orchestrate"]).code(0);
     assert_eq!(max_overlap(&t, &ids), 1);
 }

@@ -245,7 +245,7 @@ fn why_during_a_run_says_the_run_starts_a_ready_task() {
         .says(&going_on);
     by_pool
         .code(0)
-        .says("ready, waits for a free slot in pool api (1 of 1 running)")
+        .says("ready, waits for a free slot in pool api (1 of 1 busy: running, or starting first)")
         .says(&going_on);
     assert!(run.wait().unwrap().success());
 }
