@@ -514,13 +514,17 @@ impl Waits<'_> {
         let (graph, readiness) = (self.graph, self.readiness);
         match readiness.node(t) {
             Node::Ready => {
+                let paused = self.paused.binary_search(&t).is_ok();
                 return match (&self.budget_reached, self.stopped) {
                     (Some(budget), _) => format!("ready, not started: {budget}"),
+                    (None, Some(why)) if paused => {
+                        format!("paused by a rate limit, not started: {why}")
+                    }
                     (None, Some(why)) => format!("ready, not started: {why}"),
                     (None, None) => self
                         .admission
                         .held_reason(graph, readiness, self.running, t),
-                }
+                };
             }
             Node::NeedsInputs => return self.missing_inputs(t),
             _ => {}

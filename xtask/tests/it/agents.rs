@@ -1026,6 +1026,33 @@ fn stopped_in_a_pause() -> (Tree, String) {
     (t, session.as_str().unwrap().to_owned())
 }
 
+/// A run stopped while a rate limit pauses a task says so of it in its
+/// summary (it said "ready, not started").
+#[test]
+fn a_run_stopped_in_a_pause_says_the_task_is_paused() {
+    let t = Tree::new();
+    t.config(&format!(
+        "{}kill_grace: 1s\n",
+        agent("claude", "claude-json")
+    ));
+    t.task("p/a", "");
+    scenario(&t, "p/a", &["limit-in:600 1", "success.json"]);
+    std::fs::create_dir_all(t.path("markers")).unwrap();
+    let out = std::fs::File::create(t.path("markers/out")).unwrap();
+    let mut child = t.command(&["orchestrate"]).stdout(out).spawn().unwrap();
+    wait_for("the rate limit", || {
+        t.exists("workspace/status/p/a.json") && t.status("p/a")["rate_limited_until"].is_string()
+    });
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    child.wait().unwrap();
+    let said = t.read("markers/out");
+    assert!(
+        said.contains("p/a: paused by a rate limit, not started: the run was stopped"),
+        "{said}"
+    );
+}
+
 /// Runs `p/a` of `stopped_in_a_pause` again: its third attempt is told
 /// the first's failure and session.
 fn told_the_failure_before_the_pause(t: &Tree, session: &str) {
