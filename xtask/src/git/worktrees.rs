@@ -250,7 +250,11 @@ impl Worktrees {
         // it still aside: repaired. Records of folders gone are forgotten.
         let aside = self.layout.new_worktree_dir(id);
         if path.join(".git").is_file() {
-            repo.repair_worktree(&path)?;
+            // Git's record of it gone (a removal stopped halfway leaves
+            // the folder so): no longer a worktree, and not ours to remove.
+            repo.repair_worktree(&path).map_err(|e| {
+                anyhow::anyhow!("{path} is no longer a worktree of this repository (git has no record of it): move it away ({e:#})")
+            })?;
         }
         if aside.exists() {
             std::fs::remove_dir_all(&aside).with_context(|| format!("cannot remove {aside}"))?;

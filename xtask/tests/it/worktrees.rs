@@ -632,6 +632,20 @@ fn clean_removes_a_merged_worktree_that_holds_a_read_only_folder() {
     assert_eq!(listed.lines().count(), 2, "main, .integration: {listed}");
 }
 
+/// A task folder whose worktree record git lost (a removal stopped
+/// halfway) is named, with what to do, not git's repair error.
+#[test]
+fn a_task_folder_whose_worktree_record_is_gone_is_named_with_the_fix() {
+    let t = repo("");
+    t.task("p/a", &sh("echo a > a.txt"));
+    t.run(&["orchestrate"]).code(0);
+    std::fs::remove_dir_all(t.path(".git/worktrees/a")).unwrap();
+    t.run(&["reset", "p/a"]).code(0);
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("workspace/worktrees/p/a is no longer a worktree of this repository (git has no record of it): move it away");
+}
+
 /// A task's worktree detached by hand with nothing unmerged is kept (its
 /// folder is not on its branch), said as such: not as unmerged work.
 #[test]
