@@ -100,9 +100,10 @@ pub const DEFAULT_PATTERNS: &[&str] = &[
 /// `patterns` found in it, case-insensitively, as a terminal shows it
 /// (`terminal::plain`: no escapes, redrawn parts written over); one that
 /// ends in `$` must end the line, but for trailing blanks (a prompt waits
-/// after its colon, a sentence goes on). Empty patterns match nothing. A line that is a JSON object is an event printed
-/// by an agent CLI (which may quote any text, a prompt included, in a
-/// tool's input), never a question, and matches nothing.
+/// after its colon, a sentence goes on). Empty patterns match nothing. A
+/// line that is a JSON object is an event printed by an agent CLI (which
+/// may quote any text, a prompt included, in a tool's input), never a
+/// question, and matches nothing.
 pub fn waiting_for_input<'a>(patterns: &'a [String], line: &str) -> Option<&'a str> {
     let line = terminal::plain(line).to_lowercase();
     let trimmed = line.trim();

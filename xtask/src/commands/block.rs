@@ -59,7 +59,7 @@ pub fn run(layout: &Layout, name: &str, reason: &str) -> Result<i32> {
             // what failed before the limit is what its reason names.
             Some(paused) if paused.rate_limited_until.is_some() => {
                 let previous = paused.previous.clone().map(|p| Failure {
-                    error: format!("{reason}{HAD_FAILED}{})", p.error),
+                    error: held_because(reason, &p.error),
                     ..p
                 });
                 Status {
@@ -80,7 +80,7 @@ pub fn run(layout: &Layout, name: &str, reason: &str) -> Result<i32> {
             // told what failed, not only why it was held.
             Some(attempt) => Status {
                 error: Some(match failure_of(&attempt) {
-                    Some(error) => format!("{reason}{HAD_FAILED}{error})"),
+                    Some(error) => held_because(reason, error),
                     None => reason.to_owned(),
                 }),
                 held: true,
@@ -128,6 +128,11 @@ pub fn run(layout: &Layout, name: &str, reason: &str) -> Result<i32> {
 
 /// How a block's reason names the failure it holds.
 const HAD_FAILED: &str = " (it had failed: ";
+
+/// A block's `reason`, naming the failure (`error`) it holds.
+fn held_because(reason: &str, error: &str) -> String {
+    format!("{reason}{HAD_FAILED}{error})")
+}
 
 /// The failure a failed status records: its error, or, blocked by hand
 /// already, the failure its reason names (a block of a task that had not

@@ -475,18 +475,19 @@ impl Repo {
     /// Removes the lock files a git killed with an earlier orchestrator left
     /// on `branches`, which only this orchestrator writes.
     pub fn remove_stale_ref_locks(&self, branches: &[&str]) -> Result<()> {
-        let sh = &self.sh;
         for branch in branches {
-            let lock = format!("refs/heads/{branch}.lock");
-            let path = run(prep(cmd!(sh, "git rev-parse --git-path {lock}")))?;
-            let path = Utf8PathBuf::from(path);
-            remove_lock(&if path.is_absolute() {
-                path
-            } else {
-                self.top.join(path)
-            })?;
+            remove_lock(&self.git_path(&format!("refs/heads/{branch}.lock"))?)?;
         }
         Ok(())
+    }
+
+    /// Where git keeps `name` (`packed-refs.lock`, a ref's lock): in the
+    /// shared git folder, wherever a worktree's is.
+    fn git_path(&self, name: &str) -> Result<Utf8PathBuf> {
+        let sh = &self.sh;
+        let path = run(prep(cmd!(sh, "git rev-parse --git-path {name}")))?;
+        // Relative to the top folder, or absolute (then `join` keeps it).
+        Ok(self.top.join(path))
     }
 
     /// Removes the shared `packed-refs.lock` a git killed with an earlier
@@ -497,9 +498,7 @@ impl Repo {
     /// open for the milliseconds it needs it).
     pub fn remove_stale_packed_refs_lock(&self) -> Result<()> {
         use std::os::unix::fs::MetadataExt;
-        let sh = &self.sh;
-        let path = run(prep(cmd!(sh, "git rev-parse --git-path packed-refs.lock")))?;
-        let path = self.top.join(path);
+        let path = self.git_path("packed-refs.lock")?;
         let Ok(meta) = path.metadata() else {
             return Ok(());
         };

@@ -139,7 +139,7 @@ pub fn try_acquire(layout: &Layout) -> Result<Held> {
     }
     // Ours, unless the file was removed under a run that still holds it
     // (taken for a stale lock file): two runs would start the same tasks.
-    if let Some(pid) = holder_of_a_removed_lock(layout) {
+    if let Some(pid) = holder_of_a_removed_lock(layout, &flock_lines()) {
         return Ok(Held::By(pid));
     }
     file.set_len(0)
@@ -158,11 +158,12 @@ pub fn holder(layout: &Layout) -> Option<String> {
     let path = layout.lock_file();
     // By inode only: the device there is the file system's, which is not
     // what `stat` says on btrfs (a subvolume has a device of its own).
+    let locks = flock_lines();
     let Ok(metadata) = std::fs::metadata(&path) else {
-        return holder_of_a_removed_lock(layout);
+        return holder_of_a_removed_lock(layout, &locks);
     };
     let inode = format!(":{}", metadata.ino());
-    let held = flock_lines()
+    let held = locks
         .iter()
         .any(|line| line.split_whitespace().any(|f| f.ends_with(&inode)));
     match held {
@@ -172,7 +173,7 @@ pub fn holder(layout: &Layout) -> Option<String> {
                 .trim()
                 .to_owned(),
         ),
-        false => holder_of_a_removed_lock(layout),
+        false => holder_of_a_removed_lock(layout, &locks),
     }
 }
 
@@ -188,21 +189,15 @@ fn flock_lines() -> Vec<String> {
 
 /// The pid of a process that holds a lock on this workspace's lock file
 /// after the file was removed (its descriptor links to `<path> (deleted)`),
-/// of those whose descriptors we may read.
-fn holder_of_a_removed_lock(layout: &Layout) -> Option<String> {
+/// of those whose descriptors we may read; `locks` are the system's
+/// (`flock_lines`).
+fn holder_of_a_removed_lock(layout: &Layout, locks: &[String]) -> Option<String> {
     let path = layout.lock_file();
     let workspace = std::fs::canonicalize(&layout.workspace).ok()?;
     let removed = format!("{} (deleted)", workspace.join(path.file_name()?).display());
     // The pid is the fifth field: `1: FLOCK ADVISORY WRITE 123 08:01:456 0 EOF`.
-    let pids = flock_lines()
-        .into_iter()
-        .filter_map(|line| line.split_whitespace().nth(4).map(str::to_owned));
-    pids.into_iter().find(|pid| {
-        let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
-            .into_iter()
-            .flatten();
-        fds.flatten().any(|fd| {
-            std::fs::read_link(fd.path()).is_ok_and(|to| to.as_os_str() == removed.as_str())
-        })
-    })
+    let pids = locks
+        .iter()
+        .filter_map(|line| line.split_whitespace().nth(4)?.parse().ok());
+    crate::sys::process::holding(std::path::Path::new(&removed), pids).map(|pid| pid.to_string())
 }

@@ -156,14 +156,16 @@ fn given_out_after(pid: u32) -> Vec<u32> {
         }
     }
     let wrapped = latest.is_none_or(|latest| latest < pid);
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
+    let all = pids().unwrap_or_default();
+    all.into_iter().filter(|&p| wrapped || p > pid).collect()
+}
+
+/// The pids of every process there is.
+fn pids() -> std::io::Result<Vec<u32>> {
+    Ok(std::fs::read_dir("/proc")?
         .flatten()
-        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|&p| wrapped || p > pid)
-        .collect()
+        .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
+        .collect())
 }
 
 /// Whether a process (of those whose descriptors may be read) has the file
@@ -171,21 +173,19 @@ fn given_out_after(pid: u32) -> Vec<u32> {
 /// descriptors: for the rare check of a lock that may be stale. Where
 /// `/proc` cannot be read, taken to be open.
 pub fn open_anywhere(path: &std::path::Path) -> bool {
-    let Ok(processes) = std::fs::read_dir("/proc") else {
-        return true;
-    };
-    processes
-        .flatten()
-        .filter(|p| {
-            p.file_name()
-                .to_str()
-                .is_some_and(|n| n.parse::<u32>().is_ok())
-        })
-        .any(|p| {
-            let fds = std::fs::read_dir(p.path().join("fd")).into_iter().flatten();
-            fds.flatten()
-                .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|to| to == path))
-        })
+    pids().map_or(true, |all| holding(path, all).is_some())
+}
+
+/// The first of `pids` with a descriptor that links to `target` (a path
+/// as `/proc/<pid>/fd` shows it: a removed file's ends in ` (deleted)`).
+pub fn holding(target: &std::path::Path, pids: impl IntoIterator<Item = u32>) -> Option<u32> {
+    pids.into_iter().find(|pid| {
+        let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .into_iter()
+            .flatten();
+        fds.flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|to| to == target))
+    })
 }
 
 /// The process group of a running attempt of task `id` of `workspace`,
@@ -194,15 +194,11 @@ pub fn open_anywhere(path: &std::path::Path) -> bool {
 /// every process's environment, which only recovery after a double crash
 /// needs.
 pub fn find_task(workspace: &str, id: &str, attempt: u32) -> Option<u32> {
-    std::fs::read_dir("/proc")
-        .ok()?
-        .flatten()
-        .find_map(|entry| {
-            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-            // Field 5: the process group.
-            carries_task(pid, workspace, id, attempt)
-                .then(|| live_stat(pid)?.split_whitespace().nth(2)?.parse().ok())?
-        })
+    pids().ok()?.into_iter().find_map(|pid| {
+        // Field 5: the process group.
+        carries_task(pid, workspace, id, attempt)
+            .then(|| live_stat(pid)?.split_whitespace().nth(2)?.parse().ok())?
+    })
 }
 
 /// Whether process `pid` has the environment of attempt `attempt` of task
