@@ -1002,7 +1002,8 @@ fn a_block_in_a_pause_holds_the_task_and_keeps_the_failure_before_it() {
 
 /// A run of `p/a` (retries 1) whose first attempt fails (Claude's
 /// `error_max_turns`) and whose second hits a rate limit for 10 minutes,
-/// stopped (SIGTERM) while paused; with the failed attempt's session.
+/// stopped (SIGTERM) while paused; with the failed attempt's session. Its
+/// output is in `markers/out`.
 fn stopped_in_a_pause() -> (Tree, String) {
     let t = Tree::new();
     t.config(&format!(
@@ -1015,7 +1016,9 @@ fn stopped_in_a_pause() -> (Tree, String) {
         "p/a",
         &["error_max_turns.json 1", "limit-in:600 1", "success.json"],
     );
-    let mut child = t.start(&["orchestrate"]);
+    std::fs::create_dir_all(t.path("markers")).unwrap();
+    let out = std::fs::File::create(t.path("markers/out")).unwrap();
+    let mut child = t.command(&["orchestrate"]).stdout(out).spawn().unwrap();
     wait_for("the rate limit", || {
         t.exists("workspace/status/p/a.json") && t.status("p/a")["rate_limited_until"].is_string()
     });
@@ -1030,22 +1033,7 @@ fn stopped_in_a_pause() -> (Tree, String) {
 /// summary (it said "ready, not started").
 #[test]
 fn a_run_stopped_in_a_pause_says_the_task_is_paused() {
-    let t = Tree::new();
-    t.config(&format!(
-        "{}kill_grace: 1s\n",
-        agent("claude", "claude-json")
-    ));
-    t.task("p/a", "");
-    scenario(&t, "p/a", &["limit-in:600 1", "success.json"]);
-    std::fs::create_dir_all(t.path("markers")).unwrap();
-    let out = std::fs::File::create(t.path("markers/out")).unwrap();
-    let mut child = t.command(&["orchestrate"]).stdout(out).spawn().unwrap();
-    wait_for("the rate limit", || {
-        t.exists("workspace/status/p/a.json") && t.status("p/a")["rate_limited_until"].is_string()
-    });
-    // SAFETY: kill has no memory-safety preconditions.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    child.wait().unwrap();
+    let (t, _) = stopped_in_a_pause();
     let said = t.read("markers/out");
     assert!(
         said.contains("p/a: paused by a rate limit, not started: the run was stopped"),
