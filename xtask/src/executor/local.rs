@@ -11,6 +11,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use camino::Utf8PathBuf;
 
 use super::protocol::{
     Report, Request, Spec, PIDS_DIR_ENV, PROMPTS_ENV, SLOTS_ENV, SUPERVISOR_ARG,
@@ -24,6 +25,8 @@ pub struct Supervisor {
     child: Child,
     /// Its start time, recorded in each running status.
     start: Option<u64>,
+    /// The mark it leaves when this process is gone (`Layout::handover_mark`).
+    handover: Utf8PathBuf,
     requests: ChildStdin,
     /// Its reports, read without blocking; `None` once it closed them.
     reports: Option<ChildStdout>,
@@ -84,6 +87,7 @@ impl Supervisor {
             .context("cannot set up the pipes to the supervisor")?;
         let start = crate::sys::process::start_time(child.id());
         Ok(Supervisor {
+            handover: layout.handover_mark(child.id(), start),
             child,
             start,
             requests,
@@ -259,9 +263,13 @@ impl Supervisor {
         let Supervisor {
             mut child,
             requests,
+            handover,
             ..
         } = self;
         drop(requests);
         let _ = child.wait();
+        // It took the closed pipe for its orchestrator's death; this run
+        // settles every task it had, so nothing waits on its mark.
+        let _ = std::fs::remove_file(handover);
     }
 }

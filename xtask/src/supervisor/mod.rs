@@ -356,12 +356,11 @@ impl Supervisor {
 
     /// The orchestrator is gone: what only this process knows goes to disk.
     fn orchestrator_left(&mut self) {
+        // Marked also with nothing running: its orchestrator may have
+        // died after a task's running status named this supervisor and
+        // before its request. (An orchestrator that ends in order removes
+        // the mark once this process has exited.)
         self.orchestrator_gone = true;
-        if self.running.is_empty() {
-            // A run that ended, or one that had handed nothing over: the
-            // next run finds this supervisor gone, nothing to tell.
-            self.handover = None;
-        }
         for task in self.running.values().filter(|t| t.pid != 0) {
             write_pid_file(task);
         }

@@ -618,6 +618,66 @@ fn a_task_that_never_reached_its_supervisor_is_started_not_lost() {
     assert_eq!(t.status("p/a")["attempt"], 1);
 }
 
+/// The real supervisor of an orchestrator killed while nothing ran (a
+/// rate limit's pause) marks that it had every task it was handed: a
+/// task whose running status names it, written just before that kill and
+/// never sent, is started by the next run, not failed as `lost`.
+#[test]
+fn a_task_never_sent_to_an_idle_supervisor_is_started_not_lost() {
+    use crate::agents::{agent, scenario};
+    let t = Tree::new();
+    t.config(&agent("claude", "claude-json"));
+    t.task("p/limited", "");
+    scenario(&t, "p/limited", &["limit-in:600 1"]);
+    let mut run = t.start(&["orchestrate"]);
+    wait_for("the rate limit's pause", || {
+        t.exists("workspace/status/p/limited.json")
+            && t.status("p/limited")["rate_limited_until"].is_string()
+    });
+    let supervisor = children_of(run.id())[0];
+    let start = start_of(supervisor);
+    run.kill().unwrap();
+    run.wait().unwrap();
+    wait_for("the supervisor's exit", || {
+        !std::path::Path::new(&format!("/proc/{supervisor}")).exists()
+    });
+    // What the killed run had written of its next task, a moment later.
+    std::fs::remove_file(t.path("tasks/p/limited.md")).unwrap();
+    t.task("p/next", &format!("retries: 0\n{}", sh(MARK)));
+    let status = serde_json::json!({
+        "version": 1, "task_id": "p/next", "status": "running", "started_at": "2025-01-01T00:00:00Z",
+        "agent_id": "agent-1", "attempt": 1, "supervisor_pid": supervisor, "supervisor_start": start,
+    });
+    t.write("workspace/status/p/next.json", &status.to_string());
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.state("p/next"), "completed");
+    assert_eq!(t.launches("p/next"), 1);
+    // Neither that supervisor's mark nor the one the run's own leaves as
+    // its orchestrator closes its pipe outlives the run.
+    let marks: Vec<_> = std::fs::read_dir(t.path("workspace/pids"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(".handed-over-"))
+        .collect();
+    assert_eq!(marks, Vec::<String>::new());
+}
+
+/// The children of process `pid`, every thread's.
+fn children_of(pid: u32) -> Vec<u32> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap();
+    tasks
+        .flatten()
+        .flat_map(|task| {
+            std::fs::read_to_string(task.path().join("children"))
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(|c| c.parse().unwrap())
+                .collect::<Vec<u32>>()
+        })
+        .collect()
+}
+
 #[test]
 fn an_orphaned_task_whose_shell_ended_is_waited_for_by_its_process_group() {
     let t = Tree::new();
