@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use super::Run;
+use super::{Run, Stop};
 use crate::model::config::{Config, ResultFormat};
 use crate::model::layout::Layout;
 use crate::state::events::Event;
@@ -26,6 +26,10 @@ pub struct Budget {
     /// Why attempts that reported no cost did not, each warned about once
     /// (an unreadable result, an old CLI's cost field: each its own fix).
     warned: Vec<&'static str>,
+    /// Tasks whose attempt's cost the ledger could not take: their final
+    /// status is not written, so that the next run takes their end again
+    /// from its exit record and counts it then (see `count_cost`).
+    pub unrecorded: HashSet<usize>,
 }
 
 impl Budget {
@@ -37,6 +41,7 @@ impl Budget {
             counted: ledger.counted,
             this_run: None,
             warned: Vec::new(),
+            unrecorded: HashSet::new(),
         }
     }
 
@@ -112,7 +117,15 @@ impl Run<'_> {
             return;
         }
         if let Err(e) = ledger::record(self.layout, &attempt, cost) {
-            self.printer.line(Tone::Bad, &format!("error: {e:#}"));
+            // A cost only this run knows would be lost, and the budget
+            // would count short ever after: the run stops as for a status
+            // it cannot write, and the end is counted by the next.
+            self.budget.unrecorded.insert(t);
+            let cost = format::usd(cost);
+            self.stop_for(Stop::Fatal(format!(
+                "{e:#}: what {id} cost ({cost}) is not recorded; its end is taken again, and counted, by the next run"
+            )));
+            return;
         }
         self.budget.counted.insert(attempt);
         let was_reached = self.budget.reached();

@@ -253,7 +253,9 @@ impl Run<'_> {
         if let Some(commit) = &status.merged_commit {
             details += &format!("  merged as {}", &commit[..commit.len().min(12)]);
         }
-        self.finals.push(t, status, from);
+        if !self.budget.unrecorded.remove(&t) {
+            self.finals.push(t, status, from);
+        }
         let previous = |error: &str| Previous {
             attempt,
             error: error.to_owned(),

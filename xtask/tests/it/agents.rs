@@ -751,6 +751,28 @@ fn an_attempt_whose_end_is_taken_again_is_counted_once_in_the_budget() {
     t.run(&["next"]).says("Budget: $0.16 of $10.00 spent");
 }
 
+/// A cost the ledger cannot take stops the run (exit 1) and is counted by
+/// the next run, which takes the attempt's end again: never lost.
+#[test]
+fn a_cost_the_ledger_cannot_take_is_counted_by_the_next_run() {
+    let t = Tree::new();
+    t.config("budget: {usd: 10}\n");
+    let success = format!("cat {FIXTURES}/claude/success.json");
+    t.task("p/a", &format!("result: claude-json\n{}", sh(&success)));
+    t.task(
+        "p/b",
+        &format!("dependencies: [p/a]\nresult: claude-json\n{}", sh(&success)),
+    );
+    std::fs::create_dir_all(t.path("workspace/ledger.jsonl")).unwrap();
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("what p/a cost ($0.16) is not recorded; its end is taken again, and counted, by the next run");
+    std::fs::remove_dir(t.path("workspace/ledger.jsonl")).unwrap();
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.status("p/a")["attempt"], 1);
+    t.run(&["next"]).says("Budget: $0.33 of $10.00 spent");
+}
+
 #[test]
 fn a_budget_reached_when_nothing_is_left_to_start_exits_for_the_failures() {
     let t = Tree::new();
