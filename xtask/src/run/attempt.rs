@@ -22,6 +22,7 @@ use crate::run::prompt::Rendered;
 use crate::run::recovery::Orphan;
 use crate::run::verdict::Verdict;
 use crate::state::approvals::Approval;
+use crate::state::fingerprint::{self, Fingerprint};
 use crate::state::records::ExitRecord;
 use crate::state::status::{self, AgentSlot, State, Status};
 use crate::state::{logs, outputs};
@@ -53,6 +54,10 @@ pub struct Active {
     pub pool: Option<String>,
     /// Adopted, its supervisor gone: the limits this run enforces instead.
     pub orphan: Option<Box<Orphan>>,
+    /// What a task with inputs was built from, taken as it started: an
+    /// input changed while it ran makes its result stale. (Without inputs,
+    /// or adopted, it is taken as the final status is written.)
+    pub built_from: Option<Fingerprint>,
 }
 
 impl Active {
@@ -73,6 +78,7 @@ impl Active {
             setup: false,
             pool: None,
             orphan: None,
+            built_from: None,
         }
     }
 
@@ -170,6 +176,13 @@ pub fn prepare(
         .metadata()
         .with_context(|| format!("cannot stat {log_path}"))?;
     Ok(outputs::changed_ns(&meta))
+}
+
+/// What `task` is built from as its attempt starts (`Active::built_from`):
+/// only a task with inputs, whose files may change while it runs, pays
+/// for it here, off no other path.
+pub fn built_from(layout: &Layout, task: &Task) -> Option<Fingerprint> {
+    (!task.inputs.is_empty()).then(|| fingerprint::of_task(layout, task))
 }
 
 /// What `make_ahead` made for a task.
@@ -399,6 +412,7 @@ impl Active {
         status.error = verdict.error.clone();
         status.agent = verdict.agent.clone();
         if verdict.error.is_none() {
+            status.fingerprint = self.built_from.clone();
             status.status = State::Completed;
             status.outputs_validated = true;
         }

@@ -102,6 +102,7 @@ pub fn assess(
         setup: false,
         pool: status.pool.clone(),
         orphan: None,
+        built_from: None,
     }))
 }
 

@@ -114,6 +114,7 @@ impl Run<'_> {
             task.result_format(self.config) != ResultFormat::None,
             &mut self.log_dirs,
         )?);
+        active.built_from = attempt::built_from(self.layout, task);
         let status = active.running_status(self.layout, &task.id, &self.run_info(t));
         status::write(self.layout, &status)?;
         let previous = self.history[t].previous.as_deref();

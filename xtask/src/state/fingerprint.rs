@@ -22,8 +22,8 @@ pub fn of(layout: &Layout, files: &[Utf8PathBuf]) -> Fingerprint {
         .collect()
 }
 
-/// What completed `task` was built from: its task file as it was read, and
-/// its input files as they are now.
+/// What `task` is built from: its task file as it was read, and its input
+/// files as they are now (taken as a task with inputs starts).
 pub fn of_task(layout: &Layout, task: &Task) -> Fingerprint {
     let mut fingerprint = of(layout, &inputs(layout, task));
     match &task.mark {

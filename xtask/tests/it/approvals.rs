@@ -225,6 +225,24 @@ fn a_changed_input_makes_a_task_and_its_approval_stale_and_rerun_stale_reruns_ex
         .says("1 completed task(s) are stale");
 }
 
+/// A result is built from its inputs as they were when it started: one
+/// changed while it ran makes it stale at once.
+#[test]
+fn an_input_changed_while_its_task_ran_makes_the_result_stale() {
+    let t = Tree::new();
+    t.write("workspace/outputs/src/data.txt", "one\n");
+    let read = "cp $WORKSPACE/outputs/src/data.txt $TASK_OUTPUT_DIR/; touch started; while [ ! -f release ]; do sleep 0.02; done";
+    t.task("p/a", &format!("inputs: [src/data.txt]\n{}", sh(read)));
+    let mut run = t.start(&["orchestrate"]);
+    wait_for("p/a to read its input", || t.exists("started"));
+    t.write("workspace/outputs/src/data.txt", "two\n");
+    t.write("release", "");
+    assert!(run.wait().unwrap().success());
+    assert_eq!(t.read("workspace/outputs/p/a/data.txt"), "one\n");
+    t.run(&["progress"])
+        .says("stale    p/a: workspace/outputs/src/data.txt changed since it completed");
+}
+
 #[test]
 fn event_lines_stay_whole_under_concurrent_writers() {
     let t = Tree::new();
