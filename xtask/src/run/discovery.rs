@@ -87,6 +87,9 @@ impl Run<'_> {
         if let Err(e) = self.add_tasks(&found.added) {
             self.printer.line(Tone::Bad, &format!("error: {e:#}"));
         }
+        if !found.added.is_empty() {
+            self.block_behind_failures();
+        }
         // After the adding, which makes the gates of new phases (a folder
         // renamed: its tasks come back as new ones, beside its old ones gone).
         let files = Disk::new(self.layout, self.config, &self.graph);
@@ -123,6 +126,21 @@ impl Run<'_> {
         let files = Disk::new(self.layout, self.config, &self.graph);
         for (_, gates) in released {
             self.readiness.release_gates(&self.graph, &gates, &files);
+        }
+    }
+
+    /// Blocks tasks that joined behind a task that failed in this run (a
+    /// dependent found once the failure had blocked the others). Each
+    /// walk stops at what is blocked already.
+    fn block_behind_failures(&mut self) {
+        if self.stop.is_some() {
+            return;
+        }
+        let failed: Vec<usize> = (0..self.graph.tasks.len())
+            .filter(|&t| self.readiness.node(t) == Node::Failed)
+            .collect();
+        for t in failed {
+            self.block_and_alert(t);
         }
     }
 

@@ -29,6 +29,32 @@ fn diamond_with_a_failure_blocks_only_what_depends_on_it() {
     assert!(t.read("workspace/logs/p/b.log").contains("broken"));
 }
 
+/// Tasks whose files appear after their dependency failed in the run (a
+/// task on it, a task on its phase) are blocked by it, as the others were.
+#[test]
+fn a_task_that_joins_after_its_dependency_failed_is_blocked() {
+    let t = Tree::new();
+    t.task("p/a", &sh("exit 1"));
+    let long = "touch started; while [ ! -f release ]; do sleep 0.02; done";
+    t.task("p/long", &sh(long));
+    let mut run = t.start(&["orchestrate"]);
+    wait_for("p/a's failure and p/long's start", || {
+        t.exists("started") && t.exists("workspace/status/p/a.json") && t.state("p/a") == "failed"
+    });
+    t.task("q/on_a", &format!("dependencies: [p/a]\n{}", sh(MARK)));
+    t.task("q/on_p", &format!("dependencies: [p]\n{}", sh(MARK)));
+    t.write("release", "");
+    assert_eq!(run.wait().unwrap().code(), Some(1));
+    for id in ["q/on_a", "q/on_p"] {
+        assert_eq!(t.state(id), "blocked", "{id}");
+        assert_eq!(t.status(id)["blocked_by"], "p/a", "{id}");
+        assert_eq!(t.launches(id), 0, "{id}");
+    }
+    assert!(t
+        .read("workspace/events.jsonl")
+        .contains(r#""task":"q/on_a","from":"pending","to":"blocked""#));
+}
+
 #[test]
 fn status_files_have_the_protocol_fields() {
     let t = Tree::new();
