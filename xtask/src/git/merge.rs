@@ -182,6 +182,17 @@ fn merge(repo: &Repo, target: &Target, request: &Request) -> Result<Merged> {
     }
     let integration = &target.integration;
     let tip = repo.head(worktree)?;
+    // Committed, a brought file (a `.env` secret) would reach the
+    // integration branch and its history: nothing is merged.
+    let brought =
+        repo.changed_in_commits(worktree, &branch_ref(integration), &tip, &target.brought)?;
+    if !brought.is_empty() {
+        return Ok(Merged::Failed(format!(
+            "its commits change {}, which worktrees.copy or link brings in: the user's, never merged. Nothing was merged; take them out of the commits on `{}` (`git rebase -i {integration}` in its worktree), or out of worktrees.copy and link if they belong in the repository",
+            brought.join(", "),
+            request.branch
+        )));
+    }
     if repo.count(&branch_ref(integration), &branch_ref(&request.branch))? == 0 {
         // Nothing the integration branch lacks: no commit of its own, or
         // merged already (by an orchestrator killed before recording it).

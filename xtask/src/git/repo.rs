@@ -330,6 +330,34 @@ impl Repo {
             .with_context(|| format!("git rev-list --count printed `{n}`"))
     }
 
+    /// Those of `paths` (as written, no wildcards) that a commit of
+    /// `from..to` changes, in the worktree at `dir`.
+    pub fn changed_in_commits(
+        &self,
+        dir: &Utf8Path,
+        from: &str,
+        to: &str,
+        paths: &[String],
+    ) -> Result<Vec<String>> {
+        if paths.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sh = &self.sh;
+        let (range, specs) = (format!("{from}..{to}"), literally(paths));
+        let text = run(prep(cmd!(
+            sh,
+            "git -C {dir} log --format= --name-only -z {range} -- {specs...}"
+        )))?;
+        let mut names: Vec<String> = text
+            .split(['\0', '\n'])
+            .filter(|name| !name.is_empty())
+            .map(str::to_owned)
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        Ok(names)
+    }
+
     /// Rebases the branch checked out at `dir` onto branch `onto`, without an
     /// editor; on conflicts, aborts and names the conflicted files. It is
     /// marked as ours while it may be in progress (see `undo_rebase`): the

@@ -879,6 +879,36 @@ fn files_brought_into_a_worktree_are_never_committed_and_go_with_it() {
     assert!(t.path("node_modules/lib").is_dir());
 }
 
+/// An agent that commits everything (`git add -A`) commits the `.env`
+/// that `copy` brought in, and the symlink `link` made: none of it is
+/// merged, the task fails saying why, and the others' work still merges.
+#[test]
+fn a_brought_file_an_agent_committed_is_never_merged() {
+    let t = repo("");
+    t.write(".env", "SECRET=hunter2\n");
+    std::fs::create_dir_all(t.path("node_modules/lib")).unwrap();
+    t.config(
+        "kill_grace: 1s\nworktrees:\n  default: true\n  copy: [.env]\n  link: [node_modules]\n",
+    );
+    t.task(
+        "p/a",
+        &sh("echo a > a.txt && git add -A && git commit -q -m 'all of it'"),
+    );
+    t.task("p/b", &commit("b.txt", "b"));
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("its commits change .env, node_modules, which worktrees.copy or link brings in: the user's, never merged. Nothing was merged");
+    let files = t.git(&["ls-tree", "-r", "--name-only", "integration"]);
+    assert_eq!(
+        files.lines().collect::<Vec<_>>(),
+        [".gitignore", "README.md", "b.txt"]
+    );
+    assert_eq!(t.state("p/b"), "completed");
+    // Its commit stays on its branch.
+    let kept = t.git(&["show", "--name-only", "--format=", "task/p/a"]);
+    assert!(kept.contains(".env"), "{kept}");
+}
+
 #[test]
 fn the_integration_branch_checked_out_elsewhere_stops_everything() {
     let t = repo("");
