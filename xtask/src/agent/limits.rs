@@ -44,7 +44,8 @@ pub const DEFAULT_PATTERNS: &[&str] = &[
     "\"api_error_status\":429",
     // Quotas and credits (Codex, the OpenAI API).
     "exceeded your current quota",
-    "quota exceeded",
+    // Codex's whole phrase: "Disk quota exceeded" (EDQUOT) is no limit.
+    "quota exceeded. check your plan",
     "insufficient_quota",
     "out of credits",
     "spend cap",

@@ -103,6 +103,9 @@ fn ordinary_failures_are_not_limits() {
         "No conversation found with session ID: 6a1e4c9f",
         "a rate of change of 3 per second",
         "warning: the `resets` field is never read",
+        // The file system's quota (EDQUOT), routine on shared clusters.
+        "cp: error writing 'big.bin': Disk quota exceeded",
+        "OSError: [Errno 122] Disk quota exceeded: '/home/u/.cache'",
     ];
     for line in lines {
         assert!(!found(line), "found: {line}");
