@@ -1,6 +1,7 @@
 //! The end of a run: a line of counts, every failed, blocked and waiting
 //! task with why, and the exit code.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use crate::exit;
@@ -134,9 +135,14 @@ pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
         }
     }
     // Exit 4 says a person's approval is all the run waits for: not when
-    // a task also could not start for a missing input.
+    // a task also could not start for a missing input, or for a task the
+    // run did not select.
     let missing_input = count(Node::NeedsInputs);
-    if !o.awaiting.is_empty() && failed + blocked + missing_input == 0 && o.invalid.is_empty() {
+    if !o.awaiting.is_empty()
+        && failed + blocked + missing_input == 0
+        && o.invalid.is_empty()
+        && only_approvals_hold(o)
+    {
         return exit::AWAITING_APPROVAL;
     }
     if done && o.invalid.is_empty() {
@@ -146,10 +152,26 @@ pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
     }
 }
 
+/// Whether every selected task that did not complete awaits approval,
+/// or waits downstream of one that does.
+fn only_approvals_hold(o: &Outcome) -> bool {
+    let mut behind: HashSet<usize> = o.awaiting.iter().map(|(t, ..)| *t).collect();
+    let mut queue: Vec<usize> = behind.iter().copied().collect();
+    while let Some(t) = queue.pop() {
+        for d in o.graph.waiting_on(t) {
+            if behind.insert(d) {
+                queue.push(d);
+            }
+        }
+    }
+    o.selected
+        .iter()
+        .all(|&t| o.readiness.node(t) == Node::Completed || behind.contains(&t))
+}
+
 /// How many files the problems found during the run are in (a file may
 /// have several; a problem of no one file counts as one).
 fn invalid_files(invalid: &[Invalid]) -> usize {
-    let files: std::collections::HashSet<_> =
-        invalid.iter().filter_map(|i| i.file.as_ref()).collect();
+    let files: HashSet<_> = invalid.iter().filter_map(|i| i.file.as_ref()).collect();
     files.len() + invalid.iter().filter(|i| i.file.is_none()).count()
 }

@@ -28,6 +28,26 @@ fn a_missing_input_beside_an_approval_exits_1_not_4() {
     t.run(&["orchestrate"]).code(4);
 }
 
+/// Nor is it 4 when a selected task waits for one the run did not select:
+/// no approval lets it start.
+#[test]
+fn a_task_waiting_on_an_unselected_one_beside_an_approval_exits_1_not_4() {
+    let t = Tree::new();
+    t.task("p/deploy", &format!("approve: before\n{}", sh(MARK)));
+    t.task("p/d", &sh(MARK));
+    t.task("p/x", &format!("dependencies: [p/d]\n{}", sh(MARK)));
+    t.task(
+        "p/after",
+        &format!("dependencies: [p/deploy]\n{}", sh(MARK)),
+    );
+    let selected = ["--task", "p/deploy", "--task", "p/after"];
+    t.run(&[&["orchestrate"][..], &selected].concat()).code(4);
+    t.run(&["orchestrate", "--task", "p/deploy", "--task", "p/x"])
+        .code(1)
+        .says("awaiting p/deploy");
+    assert_eq!(t.launches("p/x"), 0);
+}
+
 #[test]
 fn tasks_awaiting_approval_end_the_run_with_exit_4_and_approve_lets_them_go_on() {
     let t = Tree::new();
