@@ -200,7 +200,7 @@ impl Run<'_> {
             }
         }
         self.awaiting_from_before(&loaded.awaiting)?;
-        self.say_stale(&loaded.stale);
+        self.say_stale(&loaded.stale, &loaded.rerun);
         for t in loaded.rerun {
             // As `reset` would: what a person decided was on what ran before.
             let id = self.graph.tasks[t].id.clone();
@@ -218,16 +218,21 @@ impl Run<'_> {
 
     /// Says which completed tasks are stale: run again with
     /// `--rerun-stale`, else only counted.
-    fn say_stale(&self, stale: &[(usize, String)]) {
+    fn say_stale(&self, stale: &[(usize, String)], rerun: &[usize]) {
         if stale.is_empty() {
             return;
         }
         if self.options.rerun_stale {
+            let rerun: HashSet<&usize> = rerun.iter().collect();
             for (t, changed) in stale {
                 let id = &self.graph.tasks[*t].id;
+                let fate = match rerun.contains(t) {
+                    true => "it runs again, with what is downstream",
+                    false => "not selected, it does not run again, nor what is downstream of it",
+                };
                 self.printer.note(
                     Tone::Warn,
-                    &format!("stale  {id}: {changed} changed since it completed: it runs again, with what is downstream"),
+                    &format!("stale  {id}: {changed} changed since it completed: {fate}"),
                 );
             }
             return;

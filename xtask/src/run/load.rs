@@ -350,16 +350,19 @@ fn read_past(layout: &Layout, id: &str, status: &Status, resumed: bool, past: &m
     }
 }
 
-/// The stale tasks, and every completed task downstream of them, wait to
-/// run again (those selected). Returns them.
+/// The stale tasks the run selected, and every completed task downstream
+/// of them, wait to run again (those selected). A stale task not selected
+/// stays as it is, and so does what depends on it: run again, it would be
+/// built on the same stale result. Returns them.
 fn rerun(
     graph: &Graph,
     stale: &[(usize, String)],
     nodes: &mut [(usize, Node)],
     selected: &dyn Fn(usize) -> bool,
 ) -> Vec<usize> {
-    let mut again: std::collections::HashSet<usize> = stale.iter().map(|(t, _)| *t).collect();
-    for &(t, _) in stale {
+    let seeds = stale.iter().map(|(t, _)| *t).filter(|&t| selected(t));
+    let mut again: std::collections::HashSet<usize> = seeds.clone().collect();
+    for t in seeds {
         again.extend(graph.downstream(t, |_| true));
     }
     let mut rerun = Vec::new();

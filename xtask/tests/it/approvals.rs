@@ -413,6 +413,34 @@ fn why_labels_an_earlier_attempt_s_log_while_a_task_awaits_approval() {
 
 /// `--rerun-stale` forgets the decisions on what it runs again: its dry run
 /// shows the approval asked again, as the run asks it.
+/// `--rerun-stale` with a selection runs again the stale tasks it selects
+/// and what is downstream of them; one it does not select stays, and so
+/// does what depends on it, and the run says so.
+#[test]
+fn rerun_stale_with_a_selection_reruns_only_what_it_selects() {
+    let t = Tree::new();
+    t.write("workspace/outputs/src/data.txt", "one\n");
+    t.task("p/a", &format!("inputs: [src/data.txt]\n{}", sh(MARK)));
+    t.task("q/c", &format!("dependencies: [p/a]\n{}", sh(MARK)));
+    t.task("q/s", &format!("inputs: [src/data.txt]\n{}", sh(MARK)));
+    t.task("q/after_s", &format!("dependencies: [q/s]\n{}", sh(MARK)));
+    t.run(&["orchestrate"]).code(0);
+    t.write("workspace/outputs/src/data.txt", "two\n");
+    t.run(&["orchestrate", "--phase", "q", "--rerun-stale"])
+        .code(0)
+        .says("stale  p/a: workspace/outputs/src/data.txt changed since it completed: not selected, it does not run again, nor what is downstream of it")
+        .says("stale  q/s: workspace/outputs/src/data.txt changed since it completed: it runs again, with what is downstream");
+    assert_eq!(
+        [
+            t.launches("p/a"),
+            t.launches("q/c"),
+            t.launches("q/s"),
+            t.launches("q/after_s")
+        ],
+        [1, 1, 2, 2]
+    );
+}
+
 #[test]
 fn a_dry_run_of_rerun_stale_asks_again_for_the_approvals_it_forgets() {
     let t = Tree::new();
