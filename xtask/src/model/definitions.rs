@@ -222,6 +222,7 @@ fn read_definitions(layout: &Layout, runs: Option<&Runs>) -> Result<Definitions,
     problems.extend(over_ceilings(layout, &config, &tasks));
     problems.extend(prompt_problems(layout, &config, &tasks));
     problems.extend(unused_pools(layout, &config, &tasks));
+    problems.extend(uncapped_pools(layout, &config, &tasks));
     warn_uncosted_agents(&config, &tasks);
     if let Some(runs) = runs {
         let run: Vec<&Task> = tasks
@@ -343,6 +344,51 @@ fn unused_pools(layout: &Layout, config: &Config, tasks: &[Task]) -> Vec<Problem
                 "warning: {}: pools.{pool}: no task is in this pool yet",
                 layout.display(&file)
             ),
+        }
+    }
+    problems
+}
+
+/// The pools tasks are in that `pools:` does not cap, close to one it
+/// does: `pool: antropic` beside `pools: {anthropic: 2}` runs its tasks
+/// uncapped, and outside that pool's rate-limit pauses. A name that
+/// differs from a capped one by its digits only (`gpu1` beside `gpu0`)
+/// may be meant: a warning.
+fn uncapped_pools(layout: &Layout, config: &Config, tasks: &[Task]) -> Vec<Problem> {
+    let capped = &config.agents.pools;
+    if capped.is_empty() {
+        return Vec::new();
+    }
+    // A capped pool no task is in is `unused_pools`' to name.
+    let used: BTreeSet<&str> = tasks
+        .iter()
+        .filter_map(|t| t.counts_in_pool(config))
+        .collect();
+    let in_use = capped
+        .keys()
+        .map(String::as_str)
+        .filter(|p| used.contains(p));
+    let in_use: Vec<&str> = in_use.collect();
+    let mut seen = BTreeSet::new();
+    let mut problems = Vec::new();
+    for task in tasks {
+        let Some(pool) = task.counts_in_pool(config) else {
+            continue;
+        };
+        if capped.contains_key(pool) || !seen.insert(pool) {
+            continue;
+        }
+        let Some(near) = nearest(pool, in_use.iter().copied()) else {
+            continue;
+        };
+        let letters = |name: &str| name.replace(|c: char| c.is_ascii_digit(), "");
+        let said = format!("pool `{pool}` has no cap in pools: (did you mean `{near}`?): its tasks run uncapped, and no rate limit of `{near}` pauses them");
+        match (letters(pool) == letters(near), &task.pool) {
+            (true, _) => eprintln!("warning: {}: {said}", layout.display(&task.file)),
+            (false, Some(_)) => problems.push(Problem::in_file_where(&task.file, "pool:", said)),
+            (false, None) => {
+                problems.push(Problem::in_file_where(&layout.config_file(), pool, said))
+            }
         }
     }
     problems

@@ -350,6 +350,28 @@ fn a_pool_cap_with_a_typo_is_an_error_and_an_unused_one_a_warning() {
         .contains("pools.gpu1: no task is in this pool yet"));
 }
 
+/// A task's pool with a typo (`antropic` beside a capped `anthropic` that
+/// other tasks are in) would run uncapped: an error at its line; one that
+/// differs by its digits (`gpu1` beside `gpu0`) only a warning.
+#[test]
+fn a_task_s_pool_with_a_typo_is_an_error() {
+    check(
+        |t| {
+            t.task("p/a", "pool: anthropic\ntitle: a");
+            t.task("p/c", "title: c\npool: antropic");
+            t.config("pools:\n  anthropic: 1\n");
+        },
+        &["tasks/p/c.md:3: pool `antropic` has no cap in pools: (did you mean `anthropic`?): its tasks run uncapped, and no rate limit of `anthropic` pauses them"],
+    );
+    let t = Tree::new();
+    t.task("p/a", &format!("pool: gpu0\n{}", sh("true")));
+    t.task("p/b", &format!("pool: gpu1\n{}", sh("true")));
+    t.config("pools: {gpu0: 1}\n");
+    t.run(&["validate"])
+        .code(0)
+        .says("warning: tasks/p/b.md: pool `gpu1` has no cap in pools: (did you mean `gpu0`?)");
+}
+
 #[test]
 fn phase_and_task_cannot_be_combined() {
     let t = Tree::new();
