@@ -219,6 +219,7 @@ fn read_definitions(layout: &Layout, runs: Option<&Runs>) -> Result<Definitions,
     };
     problems.extend(phase_keys(layout, &mut config, &folders));
     problems.extend(branch_clashes(&config, &tasks));
+    problems.extend(nested_ids(&config, &tasks));
     problems.extend(over_ceilings(layout, &config, &tasks));
     problems.extend(prompt_problems(layout, &config, &tasks));
     problems.extend(unused_pools(layout, &config, &tasks));
@@ -510,6 +511,35 @@ fn branch_clashes(config: &Config, tasks: &[Task]) -> Vec<Problem> {
                 ),
             ));
         }
+    }
+    problems
+}
+
+/// Tasks whose id is inside another's (`p/a/b` beside `p/a`): the output
+/// folder of one would be inside the other's, where a glob of the outer
+/// task's outputs takes the inner one's files, and an input
+/// `p/a/b/o.txt` names either. (Two in worktrees: `branch_clashes` says.)
+fn nested_ids(config: &Config, tasks: &[Task]) -> Vec<Problem> {
+    let by_id: HashMap<&str, &Task> = tasks.iter().map(|t| (t.id.as_str(), t)).collect();
+    let mut problems = Vec::new();
+    for task in tasks {
+        let id = task.id.as_str();
+        let outer = id
+            .match_indices('/')
+            .map(|(i, _)| &id[..i])
+            .find_map(|up| by_id.get(up));
+        let Some(outer) = outer else { continue };
+        if task.in_worktree(config) && outer.in_worktree(config) {
+            continue;
+        }
+        problems.push(Problem::in_file(
+            &task.file,
+            None,
+            format!(
+                "its id `{id}` is inside task {}'s: its output folder would be inside that task's (a glob of its outputs would take this one's files); rename one of the two",
+                outer.id
+            ),
+        ));
     }
     problems
 }

@@ -350,6 +350,19 @@ fn a_pool_cap_with_a_typo_is_an_error_and_an_unused_one_a_warning() {
         .contains("pools.gpu1: no task is in this pool yet"));
 }
 
+/// A task whose id is inside another's would have its output folder
+/// inside that task's: refused, naming both.
+#[test]
+fn a_task_inside_another_task_s_id_is_refused() {
+    check(
+        |t| {
+            t.task("p/a", "outputs: [\"**/*.txt\"]\ntitle: a");
+            t.task("p/a/b", "title: b");
+        },
+        &["tasks/p/a/b.md: its id `p/a/b` is inside task p/a's: its output folder would be inside that task's"],
+    );
+}
+
 /// A task's pool with a typo (`antropic` beside a capped `anthropic` that
 /// other tasks are in) would run uncapped: an error at its line; one that
 /// differs by its digits (`gpu1` beside `gpu0`) only a warning.
