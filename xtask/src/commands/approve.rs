@@ -174,7 +174,7 @@ fn decidable(
     // completed with outputs that are not there.
     let missing = match (kind, state, decision) {
         (Approve::After, Some(State::AwaitingApproval), Decision::Approved) => {
-            outputs::problems(layout, task, None)
+            outputs::problems(layout, task, None, false)
         }
         _ => Vec::new(),
     };

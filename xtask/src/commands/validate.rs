@@ -44,7 +44,7 @@ pub fn run(layout: &Layout, ids: &[String]) -> Result<i32> {
         checked += 1;
         // Outputs of a completed task were fresh when it completed; now
         // they only have to be there.
-        let missing = crate::state::outputs::problems(layout, task, None);
+        let missing = crate::state::outputs::problems(layout, task, None, false);
         if missing.is_empty() {
             if !status.outputs_validated {
                 status.outputs_validated = true;

@@ -394,7 +394,7 @@ fn initial(
         State::Completed if status.outputs_validated => Node::Completed,
         State::Completed => {
             // Written by another tool: its outputs decide.
-            let missing = outputs::problems(layout, &graph.tasks[t], None);
+            let missing = outputs::problems(layout, &graph.tasks[t], None, false);
             if missing.is_empty() {
                 return Node::Completed;
             }

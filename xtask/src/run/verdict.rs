@@ -180,7 +180,8 @@ fn exit_error(
                 Some(Err(why)) => Some(format!("agent output unreadable: {why}")),
                 _ if said.is_some() => said,
                 _ => {
-                    let missing = outputs::problems(layout, task, active.since_ns);
+                    let missing =
+                        outputs::problems(layout, task, active.since_ns, active.worktree.is_some());
                     (!missing.is_empty()).then(|| {
                         format!("exited 0 but outputs are not right: {}", missing.join("; "))
                     })

@@ -27,12 +27,19 @@ pub fn input_exists(layout: &Layout, path: &str) -> bool {
     }
 }
 
-/// One declared output that is not right, said so a user can act on it.
-pub fn problems(layout: &Layout, task: &Task, since_ns: Option<u64>) -> Vec<String> {
+/// One declared output that is not right, said so a user can act on it;
+/// `absolute`: its path in full, for an agent in a worktree to whom the
+/// path from the root would name its worktree's own `workspace/`.
+pub fn problems(
+    layout: &Layout,
+    task: &Task,
+    since_ns: Option<u64>,
+    absolute: bool,
+) -> Vec<String> {
     let dir = layout.output_dir(&task.id);
     task.outputs
         .iter()
-        .filter_map(|output| check_one(layout, &dir, output, since_ns))
+        .filter_map(|output| check_one(layout, &dir, output, since_ns, absolute))
         .collect()
 }
 
@@ -41,9 +48,13 @@ fn check_one(
     dir: &Utf8Path,
     output: &str,
     since_ns: Option<u64>,
+    absolute: bool,
 ) -> Option<String> {
     let path = dir.join(output);
-    let shown = layout.display(&path);
+    let shown = match absolute {
+        true => path.as_path(),
+        false => layout.display(&path),
+    };
     let matches = if is_glob(output) {
         glob_matches(dir, output)
     } else {

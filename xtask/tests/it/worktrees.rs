@@ -82,6 +82,21 @@ fn parallel_tasks_on_disjoint_files_are_all_merged_in_a_line() {
     assert!(!t.exists("a.txt"));
 }
 
+/// A worktree task's retry is told where its missing output goes in a
+/// path that holds in its worktree: in full, not from the root (which,
+/// from the worktree, names the worktree's own `workspace/`).
+#[test]
+fn a_worktree_task_s_retry_is_told_its_missing_output_in_full() {
+    let t = repo("");
+    let write_where_told = r#"if [ $TASK_ATTEMPT = 2 ]; then p=$(echo "$TASK_PREVIOUS_ERROR" | sed -n 's/.*missing \([^ ;]*\).*/\1/p'); mkdir -p "$(dirname "$p")"; echo ok > "$p"; fi"#;
+    t.task(
+        "p/a",
+        &format!("retries: 1\noutputs: [o.txt]\n{}", sh(write_where_told)),
+    );
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.read("workspace/outputs/p/a/o.txt"), "ok\n");
+}
+
 #[test]
 fn a_conflict_fails_the_task_keeps_its_commits_blocks_its_dependents_and_the_retry_resolves_it() {
     let t = repo("");
