@@ -78,6 +78,7 @@ pub fn environment(
         ("TASK_ATTEMPT", attempt.to_string()),
         ("AGENT_ID", agent.to_string()),
         ("WORKSPACE", layout.workspace.to_string()),
+        ("TASKS_DIR", layout.tasks.to_string()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))

@@ -11,7 +11,9 @@ use camino::{Utf8Path, Utf8PathBuf};
 use crate::git::repo::{branch_ref, Repo};
 use crate::model::branch::branch_name;
 use crate::model::config::Worktrees as Settings;
+use crate::model::discovery::Discovery;
 use crate::model::layout::Layout;
+use crate::model::mark::changed_ns;
 
 /// A task's worktree, ready for an attempt.
 #[derive(Debug, Clone)]
@@ -93,6 +95,28 @@ impl Worktrees {
         let dir = self.repo.root_in(worktree);
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {dir}"))?;
         Ok(dir)
+    }
+
+    /// Task files written in the worktree at `worktree` since `since_ns`
+    /// (an attempt's start, on the file system's clock) that the root's
+    /// `tasks/` lacks (from the root's folder of the worktree): the run
+    /// reads tasks from the root only, so these would never join it.
+    pub fn task_files_left_in(&self, worktree: &Utf8Path, since_ns: u64) -> Vec<String> {
+        let Ok(tasks) = self.layout.tasks.strip_prefix(&self.layout.root) else {
+            return Vec::new();
+        };
+        let dir = self.repo.root_in(worktree).join(tasks);
+        if !dir.is_dir() {
+            return Vec::new();
+        }
+        let found = Discovery::scan(&dir).files;
+        found
+            .iter()
+            .filter(|file| file.metadata().is_ok_and(|m| changed_ns(&m) >= since_ns))
+            .filter_map(|file| file.strip_prefix(&dir).ok())
+            .filter(|rel| !self.layout.tasks.join(rel).exists())
+            .map(|rel| tasks.join(rel).to_string())
+            .collect()
     }
 
     /// The orchestrator's worktree of the integration branch.

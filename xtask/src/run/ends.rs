@@ -13,6 +13,7 @@ use super::readiness::Walk;
 use super::verdict;
 use super::{Mode, Run};
 use crate::git::merge::Merged;
+use crate::run::attempt::Active;
 use crate::run::history::Previous;
 use crate::state::events::Event;
 use crate::state::logs;
@@ -117,7 +118,7 @@ impl Run<'_> {
             .previous
             .as_deref()
             .map(|p| p.error.as_str());
-        let verdict = verdict::judge(
+        let mut verdict = verdict::judge(
             self.layout,
             self.config,
             task,
@@ -126,6 +127,9 @@ impl Run<'_> {
             &active,
             told,
         );
+        if verdict.error.is_none() {
+            verdict.error = self.task_files_left_in_worktree(&active);
+        }
         let run = self.run_info(t);
         let mut status = active.ended_status(
             self.layout,
@@ -172,6 +176,23 @@ impl Run<'_> {
             _ => self.conclude(t, status, from, "running", ended),
         }
         Ok(())
+    }
+
+    /// The error of a worktree task that wrote task files in its worktree,
+    /// which the run never reads: generated tasks lost, and the phase gate
+    /// they should hold would open without them.
+    fn task_files_left_in_worktree(&self, active: &Active) -> Option<String> {
+        let (worktree, git) = (active.worktree.as_ref()?, self.git.as_ref()?);
+        let left = git
+            .worktrees
+            .task_files_left_in(&worktree.path, active.since_ns?);
+        (!left.is_empty()).then(|| {
+            let tasks = &self.layout.tasks;
+            format!(
+                "it wrote task files in its worktree, where the run does not read them: {}; write them in {tasks} ($TASKS_DIR), or give the task `workdir: root`",
+                left.join(", ")
+            )
+        })
     }
 
     /// The merge queue is done with task `t`'s work.

@@ -82,6 +82,41 @@ fn parallel_tasks_on_disjoint_files_are_all_merged_in_a_line() {
     assert!(!t.exists("a.txt"));
 }
 
+/// Task files a planning agent writes in its worktree never join the run
+/// (it reads the root's `tasks/`): the task fails saying where they go,
+/// rather than let what waits on it start without them. Written in
+/// `$TASKS_DIR`, they join and run.
+#[test]
+fn task_files_written_in_a_worktree_fail_the_task_and_tasks_dir_is_where_they_go() {
+    let t = repo("");
+    // Kept out of tasks/ until a task copies it in.
+    t.write(
+        "gen.md.in",
+        &format!("---\nworkdir: root\n{}\n---\n", sh(MARK)),
+    );
+    let template = t.path("gen.md.in");
+    let generate = |dir: &str| {
+        sh(&format!(
+            "mkdir -p {dir}/q && cp {} {dir}/q/gen.md",
+            template.display()
+        ))
+    };
+    std::fs::create_dir_all(t.path("tasks/q")).unwrap();
+    t.task("p/plan", &generate("tasks"));
+    t.task(
+        "r/after",
+        &format!("workdir: root\ndependencies: [p/plan, q]\n{}", sh(MARK)),
+    );
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("it wrote task files in its worktree, where the run does not read them: tasks/q/gen.md; write them in");
+    assert_eq!(t.state("r/after"), "blocked");
+    assert!(!t.exists("tasks/q/gen.md"));
+    t.task("p/plan", &generate("$TASKS_DIR"));
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!((t.launches("q/gen"), t.launches("r/after")), (1, 1));
+}
+
 /// A worktree task's retry is told where its missing output goes in a
 /// path that holds in its worktree: in full, not from the root (which,
 /// from the worktree, names the worktree's own `workspace/`).
