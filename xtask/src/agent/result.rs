@@ -381,24 +381,29 @@ impl CodexRun {
     }
 }
 
+/// Codex's `input_tokens` include the cached ones (OpenAI's usage: its
+/// `cached_tokens` are a detail of the input), Claude's do not: read as
+/// Claude's, so that a status's `input_tokens` mean one thing, tokens not
+/// read from a cache, and `progress` adds like to like.
 fn read_codex_usage(usage: &Value, report: &mut Report) {
     let tokens = |key| usage.get(key).and_then(Value::as_u64);
-    report.input_tokens = tokens("input_tokens");
-    report.cache_read_tokens = tokens("cached_input_tokens");
+    let input = tokens("input_tokens");
+    let cached = tokens("cached_input_tokens").map(|c| c.min(input.unwrap_or(c)));
+    report.input_tokens = input.map(|i| i - cached.unwrap_or(0));
+    report.cache_read_tokens = cached;
     report.output_tokens = tokens("output_tokens");
     // Printed since codex-cli 0.147; absent before.
     report.cache_write_tokens = tokens("cache_write_input_tokens");
 }
 
-/// The cost at `prices`. Codex's `input_tokens` include the cached ones
-/// (OpenAI's usage semantics: `cached_tokens` is a detail of the input),
-/// so only the rest is paid at the full input price. `output_tokens`
+/// The cost at `prices`: the input not read from a cache at the full
+/// price, the cached at its own (see `read_codex_usage`). `output_tokens`
 /// already include the reasoning tokens. Cache writes are not priced apart.
 fn codex_cost(report: &Report, prices: &Prices) -> Option<f64> {
-    let input = report.input_tokens?;
-    let cached = report.cache_read_tokens.unwrap_or(0).min(input);
+    let uncached = report.input_tokens?;
+    let cached = report.cache_read_tokens.unwrap_or(0);
     let output = report.output_tokens.unwrap_or(0);
-    let cost = ((input - cached) as f64 * prices.input
+    let cost = (uncached as f64 * prices.input
         + cached as f64 * prices.cached_input
         + output as f64 * prices.output)
         / 1e6;

@@ -195,7 +195,9 @@ fn codex_results_are_read_and_priced() {
     let ok = t.status("p/ok");
     assert_eq!(ok["status"], "completed");
     assert_eq!(ok["agent"]["session_id"], lines[0]["thread_id"]);
-    assert_eq!(ok["agent"]["input_tokens"], usage["input_tokens"]);
+    // Read as Claude's: the input not read from a cache.
+    assert_eq!(ok["agent"]["input_tokens"], input - cached);
+    assert_eq!(ok["agent"]["cache_read_tokens"], cached);
     assert_eq!(ok["agent"]["output_tokens"], usage["output_tokens"]);
     let cost = ((input - cached) * 1.25 + cached * 0.125 + output * 10.0) / 1e6;
     let recorded = ok["agent"]["cost_usd"].as_f64().unwrap();

@@ -361,7 +361,7 @@ fn codex_success_reads_the_last_total() {
         Report {
             session_id: Some("019ff9a2-4c1e-7d30-9b8e-3f6a1c2d5e47".into()),
             turns: Some(1),
-            input_tokens: Some(84213),
+            input_tokens: Some(84213 - 71424),
             output_tokens: Some(2318),
             cache_read_tokens: Some(71424),
             cache_write_tokens: Some(0),
@@ -380,7 +380,7 @@ fn codex_success_reads_the_last_total() {
             old.report.cache_read_tokens,
             old.report.output_tokens
         ),
-        (Some(24763), Some(24448), Some(122))
+        (Some(24763 - 24448), Some(24448), Some(122))
     );
     assert_eq!(old.report.cache_write_tokens, None);
 }
@@ -400,7 +400,7 @@ fn codex_usage_is_a_running_total_not_summed() {
             report.cache_read_tokens,
             report.output_tokens
         ),
-        (Some(250), Some(90), Some(12))
+        (Some(250 - 90), Some(90), Some(12))
     );
 }
 
@@ -495,7 +495,7 @@ fn codex_errors_then_success_is_a_success() {
             outcome.report.cache_read_tokens,
             outcome.report.output_tokens
         ),
-        (Some(17207), Some(6912), Some(41))
+        (Some(17207 - 6912), Some(6912), Some(41))
     );
 }
 
