@@ -193,10 +193,11 @@ impl Run<'_> {
         for t in loaded.failed {
             self.block_dependents(t, Walk::OnStart(&mut walked));
         }
-        // Taken up again, but for what a failure blocks still.
+        // Taken up again, but for what a failure blocks still: said when
+        // it starts (see `Past::taken_up_from`).
         for (t, from) in loaded.requeued {
             if self.readiness.node(t) != Node::Blocked {
-                self.event(Event::change(&self.graph.tasks[t].id, from, "pending"));
+                self.history[t].taken_up_from = Some(from);
             }
         }
         self.awaiting_from_before(&loaded.awaiting)?;

@@ -364,10 +364,24 @@ impl Run<'_> {
     /// many.
     pub(super) fn block_dependents(&mut self, t: usize, walk: Walk) -> usize {
         // The start's walks block what no run took up since: their
-        // statuses say what they change from. A run's took them up.
-        let from_disk = matches!(walk, Walk::OnStart(_));
+        // statuses say what they change from. A run's took them up, but
+        // for those it took up and did not start: their statuses say it.
+        let on_start = matches!(walk, Walk::OnStart(_));
         let blocked = self.readiness.block_downstream(&self.graph, t, walk);
-        let ids = blocked.iter().map(|&d| {
+        let (from_disk, from_pending): (Vec<usize>, Vec<usize>) = blocked
+            .iter()
+            .partition(|&&d| on_start || self.history[d].taken_up_from.take().is_some());
+        for (tasks, from_disk) in [(from_disk, true), (from_pending, false)] {
+            self.write_blocked(&tasks, t, from_disk);
+        }
+        blocked.len()
+    }
+
+    /// Writes the blocked statuses of `tasks`, blocked by `t`, and their
+    /// events: each from the state its status said (`from_disk`, the
+    /// same block no event), else from pending.
+    fn write_blocked(&mut self, tasks: &[usize], t: usize, from_disk: bool) {
+        let ids = tasks.iter().map(|&d| {
             let past = &self.history[d];
             let previous = past.previous.as_ref().map(|p| p.failure());
             (self.graph.tasks[d].id.as_str(), past.attempt, previous)
@@ -381,7 +395,7 @@ impl Run<'_> {
                 Vec::new()
             }
         };
-        let changes: Vec<Event> = blocked
+        let changes: Vec<Event> = tasks
             .iter()
             .zip(froms)
             .filter_map(|(&d, from)| Some(Event::blocked(&self.graph.tasks[d].id, from?, by)))
@@ -389,7 +403,6 @@ impl Run<'_> {
         for change in changes {
             self.event(change);
         }
-        blocked.len()
     }
 
     /// Once no task adopted from a supervisor that died runs any more,

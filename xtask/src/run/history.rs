@@ -36,6 +36,10 @@ pub struct Past {
     pub report: Option<Box<Report>>,
     /// A person's approval, once given.
     pub approval: Option<Box<Approval>>,
+    /// What its status said (failed, blocked) when the run took it up
+    /// again: its change to pending is an event once it starts, so that
+    /// the events never say pending of a task whose status never did.
+    pub taken_up_from: Option<&'static str>,
 }
 
 #[derive(Debug, Clone)]

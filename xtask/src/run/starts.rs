@@ -54,6 +54,9 @@ impl Run<'_> {
             let id = &self.graph.tasks[t].id;
             self.event(Event::change(id, "paused", "pending"));
         }
+        if let Some(from) = self.history[t].taken_up_from.take() {
+            self.event(Event::change(&self.graph.tasks[t].id, from, "pending"));
+        }
         let attempt = self.history[t].begin();
         self.readiness.start(&self.graph, t);
         let mut active = Active::new(agent, attempt);

@@ -114,6 +114,42 @@ fn a_change_made_between_runs_or_by_validate_is_an_event_too() {
     );
 }
 
+/// A run takes up again what an earlier one left failed and blocked, but
+/// says they are pending only as they start: one that cannot (its input
+/// gone) keeps the state its status says in the events too.
+#[test]
+fn a_task_taken_up_again_that_cannot_start_is_no_pending_event() {
+    let t = Tree::new();
+    t.write("workspace/outputs/data/in", "x");
+    t.task("p/a", &format!("inputs: [data/in]\n{}", sh("exit 1")));
+    t.task("q/c", &format!("dependencies: [p/a]\n{}", sh("true")));
+    t.run(&["orchestrate"]).code(1);
+    std::fs::remove_file(t.path("workspace/outputs/data/in")).unwrap();
+    t.run(&["orchestrate"]).code(1);
+    assert_eq!(
+        changes(&t, "p/a"),
+        ["pending -> running", "running -> failed"]
+    );
+    assert_eq!(changes(&t, "q/c"), ["pending -> blocked"]);
+    assert_eq!(
+        (t.state("p/a"), t.state("q/c")),
+        ("failed".into(), "blocked".into())
+    );
+    // Once it can, the changes come as it starts, and a block again by
+    // the same failure is no change.
+    t.write("workspace/outputs/data/in", "x");
+    t.run(&["orchestrate"]).code(1);
+    assert_eq!(
+        changes(&t, "p/a")[2..],
+        [
+            "failed -> pending",
+            "pending -> running",
+            "running -> failed"
+        ]
+    );
+    assert_eq!(changes(&t, "q/c"), ["pending -> blocked"]);
+}
+
 #[test]
 fn what_a_held_task_blocks_stays_blocked_in_the_log_run_after_run() {
     let t = Tree::new();
