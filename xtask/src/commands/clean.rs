@@ -48,7 +48,7 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
     // detached): its commits are on no task branch. Neither the folder nor
     // the task's branch goes (the run's advice names that branch); both
     // are said.
-    let moved = moved_worktrees(layout, &listed);
+    let moved = moved_worktrees(layout, &repo, &listed);
     for (folder, on, branch) in &moved {
         kept += 1;
         let head = repo.head(folder)?;
@@ -195,6 +195,7 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
 /// its task's branch.
 fn moved_worktrees(
     layout: &Layout,
+    repo: &Repo,
     listed: &[(Utf8PathBuf, Option<String>)],
 ) -> Vec<(Utf8PathBuf, String, String)> {
     let folders = layout.worktree_dir("");
@@ -206,6 +207,9 @@ fn moved_worktrees(
             if id.starts_with('.') {
                 return None;
             }
+            // One of the user's put there (unmarked) is no task's: left
+            // alone, and not called one.
+            repo.worktree_mark(path).ok().flatten()?;
             let branch = branch::branch_name(id);
             let on = match on {
                 Some(b) if *b == branch => return None,

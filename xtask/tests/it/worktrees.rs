@@ -713,6 +713,27 @@ fn clean_says_why_it_keeps_a_detached_worktree_with_nothing_unmerged() {
         .says("removed 0, kept 1");
 }
 
+/// A worktree of the user's own among the tasks' is left alone, and not
+/// taken for a task's that its agent moved to another branch.
+#[test]
+fn clean_leaves_a_worktree_of_the_user_s_among_the_tasks_alone() {
+    let t = repo("");
+    t.task("p/a", &commit("a.txt", "a"));
+    t.run(&["orchestrate"]).code(0);
+    t.git(&[
+        "worktree",
+        "add",
+        "-q",
+        "-b",
+        "mine",
+        "workspace/worktrees/mine",
+    ]);
+    let run = t.run(&["clean"]);
+    run.code(0).says("removed 1, kept 0");
+    assert!(!run.stdout.contains("task/mine"), "{}", run.stdout);
+    assert!(t.exists("workspace/worktrees/mine/README.md"));
+}
+
 /// A task's worktree the user locked is kept by `clean`, and its dry run
 /// says the same: it is theirs to unlock.
 #[test]
