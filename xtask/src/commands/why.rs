@@ -317,6 +317,13 @@ impl Why<'_> {
                 "it was {how}: it stays failed, and what depends on it blocked, until `{reset}`"
             );
         }
+        let budget = Budget::load(self.layout, self.defs.config.agents.budget_usd);
+        if budget.reached() {
+            return format!(
+                "{}: nothing starts, its retry neither, until budget.usd is raised; `{reset}` clears it now",
+                budget.reached_message()
+            );
+        }
         let Some(unfinished) = self.unfinished_run(s) else {
             return format!("the next `{orchestrate}` retries it; `{reset}` clears it now");
         };

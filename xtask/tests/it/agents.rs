@@ -791,6 +791,8 @@ fn a_budget_reached_when_nothing_is_left_to_start_exits_for_the_failures() {
         .says("Summary: 0 completed, 2 failed, 0 blocked, 0 not started")
         .says("budget of $0.20 reached ($1.29 spent)");
     t.run(&["orchestrate"]).code(3).says("2 not started");
+    t.run(&["why", "p/1"])
+        .says("budget of $0.20 reached ($1.29 spent): nothing starts, its retry neither, until budget.usd is raised");
 }
 
 #[test]
