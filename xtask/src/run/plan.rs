@@ -79,6 +79,12 @@ impl<'a> Plan<'a> {
         for t in loaded.failed {
             readiness.block_downstream(graph, t, Walk::OnStart(&mut walked));
         }
+        // A result whose `approve: after` is gone counts, as the run has it.
+        for &t in &loaded.awaiting {
+            if graph.tasks[t].approval(config) != Some(Approve::After) {
+                readiness.approved_result(graph, t, &files);
+            }
+        }
         // `--rerun-stale` forgets what was decided on what ran before.
         let undecided = loaded.rerun.iter().copied().collect();
         let mut admission = Admission::new(config, options.jobs, options.executor);

@@ -473,6 +473,13 @@ fn a_result_whose_approval_is_no_longer_asked_for_counts() {
     t.run(&["orchestrate"]).code(4);
     assert_eq!(t.state("p/plan"), "awaiting_approval");
     t.task("p/plan", &sh("true"));
+    // `next` and the dry run predict it as the run has it.
+    let next = t.run(&["next"]);
+    next.says("Would start now, in this order:\n  p/build");
+    assert!(!next.stdout.contains("Awaits approval"), "{}", next.stdout);
+    let dry = t.run(&["orchestrate", "--dry-run"]);
+    dry.code(0);
+    assert!(!dry.stdout.contains("approval"), "{}", dry.stdout);
     t.run(&["orchestrate"])
         .code(0)
         .says("its result no longer asks for approval");
