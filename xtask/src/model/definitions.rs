@@ -312,6 +312,14 @@ fn phase_keys(layout: &Layout, config: &mut Config, folders: &[&str]) -> Vec<Pro
     problems
 }
 
+/// The pools tasks are in.
+fn pools_in_use<'a>(config: &'a Config, tasks: &'a [Task]) -> BTreeSet<&'a str> {
+    tasks
+        .iter()
+        .filter_map(|t| t.counts_in_pool(config))
+        .collect()
+}
+
 /// The pools `pools:` caps that no task is in. One close to a pool that
 /// tasks are in and that has no cap is a typo that leaves those tasks
 /// uncapped (`pools: {antropic: 2}` beside `agent.pool: anthropic`); any
@@ -321,10 +329,7 @@ fn unused_pools(layout: &Layout, config: &Config, tasks: &[Task]) -> Vec<Problem
     if listed.is_empty() {
         return Vec::new();
     }
-    let used: BTreeSet<&str> = tasks
-        .iter()
-        .filter_map(|t| t.counts_in_pool(config))
-        .collect();
+    let used = pools_in_use(config, tasks);
     // A typo leaves tasks uncapped: near a pool tasks are in that has no
     // cap of its own (`gpu1` beside a capped `gpu0` is no typo).
     let uncapped: Vec<&str> = used
@@ -361,10 +366,7 @@ fn uncapped_pools(layout: &Layout, config: &Config, tasks: &[Task]) -> Vec<Probl
         return Vec::new();
     }
     // A capped pool no task is in is `unused_pools`' to name.
-    let used: BTreeSet<&str> = tasks
-        .iter()
-        .filter_map(|t| t.counts_in_pool(config))
-        .collect();
+    let used = pools_in_use(config, tasks);
     let in_use = capped
         .keys()
         .map(String::as_str)
