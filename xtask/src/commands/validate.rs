@@ -4,7 +4,8 @@
 
 use anyhow::Result;
 
-use crate::model::definitions::{self, Runs};
+use crate::git::worktrees::Worktrees;
+use crate::model::definitions::{self, Definitions, Runs};
 use crate::model::layout::Layout;
 use crate::model::task::Task;
 use crate::state::events::{self, Event};
@@ -26,7 +27,7 @@ pub fn run(layout: &Layout, ids: &[String]) -> Result<i32> {
     let mut checked = 0;
     let mut unreadable = 0;
     let mut events = None;
-    for t in chosen {
+    for &t in &chosen {
         let task = &defs.graph.tasks[t];
         let mut status = match status::read(layout, &task.id) {
             Ok(Some(status)) if status.status == State::Completed => status,
@@ -78,13 +79,50 @@ pub fn run(layout: &Layout, ids: &[String]) -> Result<i32> {
         0 => String::new(),
         n => format!("; {n} status file(s) unreadable"),
     };
+    let obstacles = worktree_obstacles(layout, &defs, &chosen);
+    for line in &obstacles {
+        println!("FAILS  {line}");
+    }
+    let obstacles_said = match obstacles.len() {
+        0 => String::new(),
+        n => format!("; {n} task(s) would fail as they start"),
+    };
     println!(
-        "{} task definitions valid; {checked} completed task(s) checked, {wrong} with problems{unreadable_said}",
+        "{} task definitions valid; {checked} completed task(s) checked, {wrong} with problems{unreadable_said}{obstacles_said}",
         defs.graph.tasks.len()
     );
-    Ok(if wrong + unreadable == 0 {
+    Ok(if wrong + unreadable + obstacles.len() == 0 {
         crate::exit::SUCCESS
     } else {
         crate::exit::TASK_FAILED
     })
+}
+
+/// The worktree tasks not completed that would fail as they start, each
+/// with why: a branch or folder of the user's where theirs goes
+/// (`Worktrees::check_task`). What keeps every worktree from being made
+/// is the definitions' check, said before.
+fn worktree_obstacles(layout: &Layout, defs: &Definitions, chosen: &[usize]) -> Vec<String> {
+    let to_start: Vec<&Task> = chosen
+        .iter()
+        .map(|&t| &defs.graph.tasks[t])
+        .filter(|t| t.in_worktree(&defs.config))
+        .filter(|t| status::state_of(layout, &t.id) != Some(State::Completed))
+        .collect();
+    if to_start.is_empty() {
+        return Vec::new();
+    }
+    let Ok(worktrees) = Worktrees::check(layout, &defs.config.worktrees) else {
+        return Vec::new();
+    };
+    to_start
+        .iter()
+        .filter_map(|t| {
+            Some(format!(
+                "{}: {:#}",
+                t.id,
+                worktrees.check_task(&t.id).err()?
+            ))
+        })
+        .collect()
 }

@@ -128,13 +128,34 @@ impl Worktrees {
     /// here: what `orchestrate` would refuse before anything starts (no
     /// repository, no commit to start from, a branch of the user's in the
     /// way...), for `validate` and a plan to say first.
-    pub fn check(layout: &Layout, settings: &Settings) -> Result<()> {
+    /// Returns the worktrees, for `check_task`.
+    pub fn check(layout: &Layout, settings: &Settings) -> Result<Worktrees> {
         let worktrees = Worktrees {
             repo: Repo::open(layout)?,
             settings: settings.clone(),
             layout: layout.clone(),
         };
-        worktrees.plan_integration().map(drop)
+        worktrees.plan_integration()?;
+        Ok(worktrees)
+    }
+
+    /// Checks, changing nothing, what would fail task `id` as it starts
+    /// (see `prepare`): a branch of the user's with its branch's name or
+    /// in its way, a folder that is no worktree where its worktree goes.
+    pub fn check_task(&self, id: &str) -> Result<()> {
+        let branch = branch_name(id);
+        match self.repo.branch_commit(&branch)? {
+            None => self.check_no_branch_holds(&branch, "the task's branch")?,
+            Some(_) if self.repo.config_get(&mark(&branch))?.is_none() => bail!(
+                "branch `{branch}` exists and was not made by cargo xtask: rename or remove it, or rename the task"
+            ),
+            Some(_) => {}
+        }
+        let path = self.layout.worktree_dir(id);
+        if path.exists() && !path.join(".git").exists() {
+            bail!("{path} exists and is not a worktree made by cargo xtask: move it away");
+        }
+        Ok(())
     }
 
     fn make_integration(&self) -> Result<()> {

@@ -396,6 +396,18 @@ fn a_branch_or_folder_it_did_not_make_is_refused_before_launch() {
     // Someone's own branch, and a folder in the way.
     t.git(&["branch", "task/p/theirs"]);
     t.write("workspace/worktrees/p/folder/notes", "mine\n");
+    // `validate` says so first.
+    let validated = t.run(&["validate"]);
+    validated
+        .code(1)
+        .says("FAILS  p/theirs: branch `task/p/theirs` exists and was not made by cargo xtask")
+        .says("FAILS  p/folder: ")
+        .says("2 task(s) would fail as they start");
+    assert!(
+        !validated.stdout.contains("p/mine:"),
+        "{}",
+        validated.stdout
+    );
     t.run(&["orchestrate"])
         .code(1)
         .says("branch `task/p/theirs` exists and was not made by cargo xtask")
