@@ -16,7 +16,9 @@ use crate::run::order::{self, seconds_until, Left, Order};
 use crate::state::{lock, logs, outputs, runs, status};
 use crate::sys::parallel;
 use crate::ui::live;
-use crate::ui::progress::{Attempt, BudgetLine, Builder, Progress, Seen, TaskLine, Usage};
+use crate::ui::progress::{
+    paused_pools, Attempt, BudgetLine, Builder, Progress, Seen, TaskLine, Usage,
+};
 use crate::ui::progress_text;
 
 pub fn run(layout: &Layout, json: bool, tasks: bool) -> Result<i32> {
@@ -104,8 +106,10 @@ pub fn collect(layout: &Layout) -> Progress {
         );
         (seen, status.err())
     });
+    let paused = paused_pools(read.iter().map(|((seen, attempt, _), _)| (seen, attempt)));
     for (id, ((seen, attempt, usage), error)) in ids.iter().zip(read) {
         warnings.extend(error.map(|e| e.to_string()));
+        let seen = seen.in_pool(attempt.pool.as_deref(), &paused);
         builder.add(task::phase_of(id), id, seen, attempt, usage);
     }
     let missing =

@@ -127,6 +127,24 @@ impl Why<'_> {
         }
     }
 
+    /// Until when a rate limit pauses the task of status `s`: its own
+    /// pause, or, that one over, the latest of its pool's (another task's
+    /// limit, the pool halved meanwhile: the run starts it after that).
+    fn paused_until(&mut self, s: &Status) -> Option<SystemTime> {
+        let now = SystemTime::now();
+        let own = s.paused_until()?;
+        if own > now {
+            return Some(own);
+        }
+        let pool = s.pool.as_deref()?;
+        (0..self.defs.graph.tasks.len())
+            .filter_map(|t| self.status(t))
+            .filter(|other| other.pool.as_deref() == Some(pool))
+            .filter_map(|other| other.paused_until())
+            .filter(|until| *until > now)
+            .max()
+    }
+
     fn recorded(&mut self, t: usize, s: &Status) {
         let layout = self.layout;
         let id = &s.task_id;
@@ -192,8 +210,8 @@ impl Why<'_> {
                     );
                 }
             }
-            State::Failed if s.paused_until().is_some_and(|u| u > SystemTime::now()) => {
-                let until = s.paused_until().map_or("?".to_owned(), format::clock);
+            State::Failed if self.paused_until(s).is_some() => {
+                let until = self.paused_until(s).map_or("?".to_owned(), format::clock);
                 let pool = s.pool.as_deref().unwrap_or(UNNAMED_POOL);
                 println!("{id} is paused: rate limited until {until} (pool {pool})");
                 println!(

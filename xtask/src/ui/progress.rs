@@ -3,7 +3,7 @@
 //! live view: built from the status files by `progress`, and from the run's
 //! own state by a running orchestrator.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
@@ -244,7 +244,32 @@ pub enum Seen {
     },
 }
 
+/// The pools a rate limit pauses now (`Seen::Paused` tasks), each until
+/// its latest pause.
+pub fn paused_pools<'a>(
+    tasks: impl Iterator<Item = (&'a Seen, &'a Attempt)>,
+) -> HashMap<String, SystemTime> {
+    let mut paused: HashMap<String, SystemTime> = HashMap::new();
+    for (seen, attempt) in tasks {
+        if let (Seen::Paused { until, .. }, Some(pool)) = (seen, &attempt.pool) {
+            let latest = paused.entry(pool.clone()).or_insert(*until);
+            *latest = (*latest).max(*until);
+        }
+    }
+    paused
+}
+
 impl Seen {
+    /// A task pending again in a pool that another task's rate limit
+    /// pauses (its own pause over, its pool halved meanwhile) waits for
+    /// that pause, as the run has it.
+    pub fn in_pool(self, pool: Option<&str>, paused: &HashMap<String, SystemTime>) -> Seen {
+        match (self, pool.and_then(|p| paused.get(p))) {
+            (Seen::Pending, Some(&until)) => Seen::Paused { until, error: None },
+            (seen, _) => seen,
+        }
+    }
+
     /// What a status file says.
     pub fn of(status: Option<&Status>) -> Seen {
         let Some(s) = status else {

@@ -540,6 +540,52 @@ fn agents_limited_together_wait_for_one_pause_and_none_gives_up() {
     }
 }
 
+/// Two agents of a pool hit a limit; the pool halves, and the one that
+/// tries first hits it again: the other, its own pause over, waits for
+/// that one's, and `progress` and `why` say it is paused, as `next` does.
+#[test]
+fn a_task_waiting_for_its_pool_s_new_pause_is_shown_paused() {
+    let t = Tree::new();
+    t.config(&format!(
+        "{}  pool: anthropic\npools: {{anthropic: 2}}\nmax_memory_gb: 1\n\
+         rate_limits: {{backoff: 1s, max_backoff: 3s}}\n",
+        agent("claude", "claude-json")
+    ));
+    t.task("p/a", "retries: 0");
+    t.task("p/b", "retries: 0");
+    let limited = "rate_limited_api_429.json 1";
+    scenario(&t, "p/a", &[limited, limited, "success.json"]);
+    scenario(&t, "p/b", &[limited, limited, "success.json"]);
+    let mut run = t.start(&["orchestrate"]);
+    // Three limits hit: both at first, then the one that tried again.
+    let limits = || {
+        t.read("workspace/events.jsonl")
+            .matches("\"rate_limited\"")
+            .count()
+    };
+    wait_for("a limit hit again", || {
+        t.exists("workspace/events.jsonl") && limits() >= 3
+    });
+    let waiting = ["p/a", "p/b"]
+        .into_iter()
+        .find(|id| runs(&t, id).len() == 1)
+        .expect("one task waits");
+    let progress: serde_json::Value =
+        serde_json::from_str(&t.run(&["progress", "--json"]).stdout).unwrap();
+    let line = progress["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["task_id"] == waiting)
+        .unwrap()
+        .clone();
+    // The pause is 2 s long: ample for these two looks.
+    assert_eq!(line["state"], "paused", "{line}");
+    t.run(&["why", waiting])
+        .says(&format!("{waiting} is paused: rate limited until"));
+    assert!(run.wait().unwrap().success());
+}
+
 #[test]
 fn a_retry_after_a_rate_limit_is_told_what_failed_before_it() {
     let t = failed_then_limited(

@@ -249,7 +249,9 @@ fn a_notifier_that_reads_no_large_event_is_killed_at_its_timeout() {
     let mut run = t.start(&["orchestrate"]);
     wait_for("the run to end", || run.try_wait().unwrap().is_some());
     let log = t.read("workspace/logs/notify.log");
-    assert!(log.contains("killed after 1s: it took too long"), "{log}");
+    // After 1s, or less when it started once the run had ended: the run
+    // gives its notifiers their timeout in all from its end.
+    assert!(log.contains("it took too long"), "{log}");
     assert!(!sh_running("sleep 1000", &t));
 }
 
