@@ -153,13 +153,15 @@ pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
 }
 
 /// Whether every selected task that did not complete awaits approval,
-/// or waits downstream of one that does.
+/// or waits downstream of one that does through selected tasks only (one
+/// not selected between them would hold it after the approval too).
 fn only_approvals_hold(o: &Outcome) -> bool {
+    let selected: HashSet<usize> = o.selected.iter().copied().collect();
     let mut behind: HashSet<usize> = o.awaiting.iter().map(|(t, ..)| *t).collect();
     let mut queue: Vec<usize> = behind.iter().copied().collect();
     while let Some(t) = queue.pop() {
         for d in o.graph.waiting_on(t) {
-            if behind.insert(d) {
+            if selected.contains(&d) && behind.insert(d) {
                 queue.push(d);
             }
         }

@@ -46,6 +46,11 @@ fn a_task_waiting_on_an_unselected_one_beside_an_approval_exits_1_not_4() {
         .code(1)
         .says("awaiting p/deploy");
     assert_eq!(t.launches("p/x"), 0);
+    // Nor when the task not selected is between the approval and it.
+    t.task("p/d", &format!("dependencies: [p/deploy]\n{}", sh(MARK)));
+    t.run(&["orchestrate", "--task", "p/deploy", "--task", "p/x"])
+        .code(1)
+        .says("awaiting p/deploy");
 }
 
 #[test]
