@@ -219,11 +219,10 @@ fn read_definitions(layout: &Layout, runs: Option<&Runs>) -> Result<Definitions,
     };
     problems.extend(phase_keys(layout, &mut config, &folders));
     problems.extend(branch_clashes(&config, &tasks));
-    problems.extend(nested_ids(&config, &tasks));
     problems.extend(over_ceilings(layout, &config, &tasks));
     problems.extend(prompt_problems(layout, &config, &tasks));
     problems.extend(unused_pools(layout, &config, &tasks));
-    problems.extend(uncapped_pools(layout, &config, &tasks));
+    warn_uncapped_pools(layout, &config, &tasks);
     warn_uncosted_agents(&config, &tasks);
     if let Some(runs) = runs {
         let run: Vec<&Task> = tasks
@@ -355,25 +354,24 @@ fn unused_pools(layout: &Layout, config: &Config, tasks: &[Task]) -> Vec<Problem
     problems
 }
 
-/// The pools tasks are in that `pools:` does not cap, close to one it
-/// does: `pool: antropic` beside `pools: {anthropic: 2}` runs its tasks
-/// uncapped, and outside that pool's rate-limit pauses. A name that
-/// differs from a capped one by its digits only (`gpu1` beside `gpu0`)
-/// may be meant: a warning.
-fn uncapped_pools(layout: &Layout, config: &Config, tasks: &[Task]) -> Vec<Problem> {
+/// Warns of the pools tasks are in that `pools:` does not cap, close to
+/// one it does that tasks are in: `pool: antropic` beside `pools:
+/// {anthropic: 2}` runs its tasks uncapped, and outside that pool's
+/// rate-limit pauses. Only a warning: `us-west` beside a capped `us-east`,
+/// or `gpu` beside `cpu`, may be meant.
+fn warn_uncapped_pools(layout: &Layout, config: &Config, tasks: &[Task]) {
     let capped = &config.agents.pools;
     if capped.is_empty() {
-        return Vec::new();
+        return;
     }
     // A capped pool no task is in is `unused_pools`' to name.
     let used = pools_in_use(config, tasks);
-    let in_use = capped
+    let in_use: Vec<&str> = capped
         .keys()
         .map(String::as_str)
-        .filter(|p| used.contains(p));
-    let in_use: Vec<&str> = in_use.collect();
+        .filter(|p| used.contains(p))
+        .collect();
     let mut seen = BTreeSet::new();
-    let mut problems = Vec::new();
     for task in tasks {
         let Some(pool) = task.counts_in_pool(config) else {
             continue;
@@ -381,20 +379,14 @@ fn uncapped_pools(layout: &Layout, config: &Config, tasks: &[Task]) -> Vec<Probl
         if capped.contains_key(pool) || !seen.insert(pool) {
             continue;
         }
-        let Some(near) = nearest(pool, in_use.iter().copied()) else {
-            continue;
-        };
-        let letters = |name: &str| name.replace(|c: char| c.is_ascii_digit(), "");
-        let said = format!("pool `{pool}` has no cap in pools: (did you mean `{near}`?): its tasks run uncapped, and no rate limit of `{near}` pauses them");
-        match (letters(pool) == letters(near), &task.pool) {
-            (true, _) => eprintln!("warning: {}: {said}", layout.display(&task.file)),
-            (false, Some(_)) => problems.push(Problem::in_file_where(&task.file, "pool:", said)),
-            (false, None) => {
-                problems.push(Problem::in_file_where(&layout.config_file(), pool, said))
-            }
+        if let Some(near) = nearest(pool, in_use.iter().copied()) {
+            let file = match task.pool {
+                Some(_) => &task.file,
+                None => &layout.config_file(),
+            };
+            eprintln!("warning: {}: pool `{pool}` has no cap in pools: (did you mean `{near}`?): its tasks run uncapped, and no rate limit of `{near}` pauses them", layout.display(file));
         }
     }
-    problems
 }
 
 /// Under a budget, says which agent tasks will report no cost (their
@@ -513,35 +505,6 @@ fn branch_clashes(config: &Config, tasks: &[Task]) -> Vec<Problem> {
                 ),
             ));
         }
-    }
-    problems
-}
-
-/// Tasks whose id is inside another's (`p/a/b` beside `p/a`): the output
-/// folder of one would be inside the other's, where a glob of the outer
-/// task's outputs takes the inner one's files, and an input
-/// `p/a/b/o.txt` names either. (Two in worktrees: `branch_clashes` says.)
-fn nested_ids(config: &Config, tasks: &[Task]) -> Vec<Problem> {
-    let by_id: HashMap<&str, &Task> = tasks.iter().map(|t| (t.id.as_str(), t)).collect();
-    let mut problems = Vec::new();
-    for task in tasks {
-        let id = task.id.as_str();
-        let outer = id
-            .match_indices('/')
-            .map(|(i, _)| &id[..i])
-            .find_map(|up| by_id.get(up));
-        let Some(outer) = outer else { continue };
-        if task.in_worktree(config) && outer.in_worktree(config) {
-            continue;
-        }
-        problems.push(Problem::in_file(
-            &task.file,
-            None,
-            format!(
-                "its id `{id}` is inside task {}'s: its output folder would be inside that task's (a glob of its outputs would take this one's files); rename one of the two",
-                outer.id
-            ),
-        ));
     }
     problems
 }

@@ -198,6 +198,7 @@ impl Graph {
             self.phase_of.push(phase);
         }
         self.add_depended_on_empty_phases(first);
+        problems.extend(self.nested_ids(first));
         let added: Vec<usize> = (first..self.tasks.len()).collect();
         let resolved = parallel::map(&added, |&t| self.resolve(t));
         for (t, (deps, found)) in added.into_iter().zip(resolved) {
@@ -216,6 +217,38 @@ impl Graph {
                 match dep {
                     Dep::Task(d) => self.dependents[d].push(t),
                     Dep::Phase(p) => self.phases[p].dependents.push(t),
+                }
+            }
+        }
+        problems
+    }
+
+    /// Tasks from `first` on whose id is inside another's (`p/a/b` beside
+    /// `p/a`), or holds one added before (`p/a` joining `p/a/b`): the
+    /// output folder of one would be inside the other's, where a glob of
+    /// the outer task's outputs takes the inner one's files, and an input
+    /// `p/a/b/o.txt` names either.
+    fn nested_ids(&self, first: usize) -> Vec<Problem> {
+        let why = "(a glob of the outer task's outputs would take the inner one's files); rename one of the two";
+        let mut problems = Vec::new();
+        for task in &self.tasks[first..] {
+            let id = task.id.as_str();
+            let mut outers = id.match_indices('/').map(|(i, _)| &id[..i]);
+            if let Some(outer) = outers.find(|up| self.index.contains_key(*up)) {
+                let said = format!("its id `{id}` is inside task {outer}'s: its output folder would be inside that task's {why}");
+                problems.push(Problem::in_file(&task.file, None, said));
+            }
+        }
+        // One joining a run, outside a task that is there already.
+        if first > 0 {
+            for task in &self.tasks[first..] {
+                let prefix = format!("{}/", task.id);
+                if let Some(inner) = self.tasks[..first]
+                    .iter()
+                    .find(|t| t.id.starts_with(&prefix))
+                {
+                    let said = format!("task {} is inside its id `{}`: its output folder would be inside this task's {why}", inner.id, task.id);
+                    problems.push(Problem::in_file(&task.file, None, said));
                 }
             }
         }
