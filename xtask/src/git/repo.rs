@@ -330,6 +330,27 @@ impl Repo {
             .with_context(|| format!("git rev-list --count printed `{n}`"))
     }
 
+    /// The files of commit `commit` under `folder` (from the top of the
+    /// repository), as paths from the top.
+    pub fn files_at(
+        &self,
+        dir: &Utf8Path,
+        commit: &str,
+        folder: &str,
+    ) -> Result<std::collections::HashSet<String>> {
+        let sh = &self.sh;
+        let spec = literally(&[folder.to_owned()]);
+        let text = run(prep(cmd!(
+            sh,
+            "git -C {dir} ls-tree -r --name-only -z --full-tree {commit} -- {spec...}"
+        )))?;
+        Ok(text
+            .split('\0')
+            .filter(|name| !name.is_empty())
+            .map(str::to_owned)
+            .collect())
+    }
+
     /// Those of `paths` (as written, no wildcards) that a commit of
     /// `from..to` changes, in the worktree at `dir`.
     pub fn changed_in_commits(

@@ -13,7 +13,6 @@ use crate::model::branch::branch_name;
 use crate::model::config::Worktrees as Settings;
 use crate::model::discovery::Discovery;
 use crate::model::layout::Layout;
-use crate::model::mark::changed_ns;
 
 /// A task's worktree, ready for an attempt.
 #[derive(Debug, Clone)]
@@ -97,26 +96,29 @@ impl Worktrees {
         Ok(dir)
     }
 
-    /// Task files written in the worktree at `worktree` since `since_ns`
-    /// (an attempt's start, on the file system's clock) that the root's
-    /// `tasks/` lacks (from the root's folder of the worktree): the run
-    /// reads tasks from the root only, so these would never join it.
-    pub fn task_files_left_in(&self, worktree: &Utf8Path, since_ns: u64) -> Vec<String> {
+    /// Task files in the worktree at `worktree` that neither its base
+    /// commit `base` nor the root's `tasks/` has (from the root's folder of
+    /// the worktree): written by its attempts, this one or an earlier one
+    /// in the same worktree. The run reads tasks from the root only, so
+    /// these would never join it.
+    pub fn task_files_left_in(&self, worktree: &Utf8Path, base: &str) -> Result<Vec<String>> {
         let Ok(tasks) = self.layout.tasks.strip_prefix(&self.layout.root) else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
         let dir = self.repo.root_in(worktree).join(tasks);
         if !dir.is_dir() {
-            return Vec::new();
+            return Ok(Vec::new());
         }
+        let in_top = self.repo.root_in_top.join(tasks);
+        let committed = self.repo.files_at(worktree, base, in_top.as_str())?;
         let found = Discovery::scan(&dir).files;
-        found
+        Ok(found
             .iter()
-            .filter(|file| file.metadata().is_ok_and(|m| changed_ns(&m) >= since_ns))
             .filter_map(|file| file.strip_prefix(&dir).ok())
+            .filter(|rel| !committed.contains(in_top.join(rel).as_str()))
             .filter(|rel| !self.layout.tasks.join(rel).exists())
             .map(|rel| tasks.join(rel).to_string())
-            .collect()
+            .collect())
     }
 
     /// The orchestrator's worktree of the integration branch.

@@ -72,6 +72,19 @@ impl Run<'_> {
     pub(super) fn reopen_never_started(&mut self, t: usize) {
         self.running.remove(t);
         let id = self.graph.tasks[t].id.clone();
+        // Its running status names the supervisor it never reached, whose
+        // mark this run's end removes: a later run (this one may not start
+        // it: a selection, a `monitor`) finds it named by no supervisor,
+        // so never started, as this one did.
+        if let Ok(Some(mut recorded)) = status::read(self.layout, &id) {
+            if recorded.status == status::State::Running && recorded.supervisor_pid.is_some() {
+                recorded.supervisor_pid = None;
+                recorded.supervisor_start = None;
+                if let Err(e) = status::write(self.layout, &recorded) {
+                    self.printer.line(Tone::Bad, &format!("error: {e:#}"));
+                }
+            }
+        }
         self.event(Event::change(&id, "running", "pending"));
         self.history[t].undo();
         let selected = self.options.selects(&self.graph.tasks[t]);
@@ -185,7 +198,8 @@ impl Run<'_> {
         let (worktree, git) = (active.worktree.as_ref()?, self.git.as_ref()?);
         let left = git
             .worktrees
-            .task_files_left_in(&worktree.path, active.since_ns?);
+            .task_files_left_in(&worktree.path, &worktree.base)
+            .ok()?;
         (!left.is_empty()).then(|| {
             let tasks = &self.layout.tasks;
             format!(

@@ -649,6 +649,10 @@ fn a_task_never_sent_to_an_idle_supervisor_is_started_not_lost() {
         "agent_id": "agent-1", "attempt": 1, "supervisor_pid": supervisor, "supervisor_start": start,
     });
     t.write("workspace/status/p/next.json", &status.to_string());
+    // A run that does not start it (it selects another) ends, and removes
+    // that supervisor's mark: the task is still no lost one.
+    t.task("p/other", &sh(MARK));
+    t.run(&["orchestrate", "--task", "p/other"]).code(0);
     t.run(&["orchestrate"]).code(0);
     assert_eq!(t.state("p/next"), "completed");
     assert_eq!(t.launches("p/next"), 1);

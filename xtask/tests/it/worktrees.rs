@@ -103,6 +103,16 @@ fn task_files_written_in_a_worktree_fail_the_task_and_tasks_dir_is_where_they_go
     };
     std::fs::create_dir_all(t.path("tasks/q")).unwrap();
     t.task("p/plan", &generate("tasks"));
+    // One that leaves the file in its first attempt only: its retry, in
+    // the same worktree, is no way around the check.
+    t.task(
+        "p/once",
+        &sh(&format!(
+            "if [ $TASK_ATTEMPT = 1 ]; then mkdir -p tasks/q && cp {} tasks/q/once.md; fi",
+            template.display()
+        ))
+        .replace("command:", "retries: 1\ncommand:"),
+    );
     t.task(
         "r/after",
         &format!("workdir: root\ndependencies: [p/plan, q]\n{}", sh(MARK)),
@@ -112,6 +122,12 @@ fn task_files_written_in_a_worktree_fail_the_task_and_tasks_dir_is_where_they_go
         .says("it wrote task files in its worktree, where the run does not read them: tasks/q/gen.md; write them in");
     assert_eq!(t.state("r/after"), "blocked");
     assert!(!t.exists("tasks/q/gen.md"));
+    assert_eq!(t.status("p/once")["attempt"], 2);
+    assert!(t.status("p/once")["error"]
+        .as_str()
+        .unwrap()
+        .contains("tasks/q/once.md"));
+    std::fs::remove_file(t.path("tasks/p/once.md")).unwrap();
     t.task("p/plan", &generate("$TASKS_DIR"));
     t.run(&["orchestrate"]).code(0);
     assert_eq!((t.launches("q/gen"), t.launches("r/after")), (1, 1));
