@@ -46,6 +46,7 @@ impl Run<'_> {
             }
             Some(rejection) => {
                 self.readiness.await_approval(&self.graph, t);
+                self.say_taken_up(t);
                 self.on_rejected(t, &rejection)?;
                 Ok(true)
             }
@@ -65,6 +66,8 @@ impl Run<'_> {
                         ..Status::new(id, State::AwaitingApproval)
                     };
                     status::write(self.layout, &waiting)?;
+                    self.say_taken_up(t);
+                    let id = &self.graph.tasks[t].id;
                     self.event(Event {
                         attempt: Some(self.history[t].attempt),
                         ..Event::change(id, "pending", "awaiting_approval")

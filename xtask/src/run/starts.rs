@@ -40,6 +40,14 @@ impl Run<'_> {
         }
     }
 
+    /// A task this run took up again (`Past::taken_up_from`) leaves the
+    /// state its status said: its change to pending, as it next changes.
+    pub(super) fn say_taken_up(&mut self, t: usize) {
+        if let Some(from) = self.history[t].taken_up_from.take() {
+            self.event(Event::change(&self.graph.tasks[t].id, from, "pending"));
+        }
+    }
+
     pub(super) fn launch(&mut self, t: usize) -> Result<()> {
         let agent = self.running.next_slot();
         let made = self.made_ahead.remove(&t).unwrap_or(Ahead::Nothing);
@@ -54,9 +62,7 @@ impl Run<'_> {
             let id = &self.graph.tasks[t].id;
             self.event(Event::change(id, "paused", "pending"));
         }
-        if let Some(from) = self.history[t].taken_up_from.take() {
-            self.event(Event::change(&self.graph.tasks[t].id, from, "pending"));
-        }
+        self.say_taken_up(t);
         let attempt = self.history[t].begin();
         self.readiness.start(&self.graph, t);
         let mut active = Active::new(agent, attempt);

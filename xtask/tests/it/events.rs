@@ -150,6 +150,36 @@ fn a_task_taken_up_again_that_cannot_start_is_no_pending_event() {
     assert_eq!(changes(&t, "q/c"), ["pending -> blocked"]);
 }
 
+/// A failed task taken up again that then waits for an approval (its
+/// approval revoked by an edit) leaves `failed` in the events first, once.
+#[test]
+fn a_task_taken_up_again_that_awaits_approval_says_each_change_once() {
+    let t = Tree::new();
+    t.task("p/a", &format!("approve: before\n{}", sh("test -e fixed")));
+    t.run(&["approve", "p/a"]).code(0);
+    t.run(&["orchestrate"]).code(1);
+    t.write("fixed", "");
+    t.task(
+        "p/a",
+        &format!("approve: before\ntitle: edited\n{}", sh("test -e fixed")),
+    );
+    t.run(&["orchestrate"]).code(4);
+    t.run(&["approve", "p/a"]).code(0);
+    t.run(&["orchestrate"]).code(0);
+    let said = changes(&t, "p/a");
+    assert_eq!(
+        said[2..],
+        [
+            "failed -> pending",
+            "pending -> awaiting_approval",
+            "awaiting_approval -> pending",
+            "pending -> running",
+            "running -> completed"
+        ],
+        "{said:?}"
+    );
+}
+
 #[test]
 fn what_a_held_task_blocks_stays_blocked_in_the_log_run_after_run() {
     let t = Tree::new();
