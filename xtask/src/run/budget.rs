@@ -122,9 +122,14 @@ impl Run<'_> {
             // it cannot write, and the end is counted by the next.
             self.budget.unrecorded.insert(t);
             let cost = format::usd(cost);
-            self.stop_for(Stop::Fatal(format!(
+            let said = format!(
                 "{e:#}: what {id} cost ({cost}) is not recorded; its end is taken again, and counted, by the next run"
-            )));
+            );
+            // A run stopping already (a signal) keeps its reason: said now.
+            if self.stop.is_some() {
+                self.printer.line(Tone::Bad, &format!("error: {said}"));
+            }
+            self.stop_for(Stop::Fatal(said));
             return;
         }
         self.budget.counted.insert(attempt);
