@@ -219,7 +219,23 @@ impl Job {
             Ok(file) => file,
             Err(e) => return format!("cannot start: {e}"),
         };
-        let spawned = crate::sys::signals::unblocked_in(&mut Command::new("sh"))
+        let mut command = Command::new("sh");
+        let orchestrator = std::process::id() as i32;
+        // Killed with the orchestrator, even by SIGKILL: no one would
+        // enforce its timeout then, and a hung command would live on.
+        // (What it starts in the background is its own.)
+        // SAFETY: prctl and getppid are async-signal-safe.
+        unsafe {
+            command.pre_exec(move || {
+                let set = libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                match set == 0 && libc::getppid() == orchestrator {
+                    true => Ok(()),
+                    // Dead already, between the fork and the prctl.
+                    false => Err(std::io::Error::from_raw_os_error(libc::ESRCH)),
+                }
+            })
+        };
+        let spawned = crate::sys::signals::unblocked_in(&mut command)
             .arg("-c")
             .arg(&self.command)
             .current_dir(&self.root)

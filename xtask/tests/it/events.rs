@@ -285,6 +285,25 @@ fn a_notifier_that_reads_no_large_event_is_killed_at_its_timeout() {
     assert!(!sh_running("sleep 1000", &t));
 }
 
+/// A notifier's command dies with a SIGKILLed orchestrator: nothing would
+/// enforce its timeout any more.
+#[test]
+fn a_notifier_dies_with_a_killed_orchestrator() {
+    let t = Tree::new();
+    t.config("notify:\n  - on: [run_started]\n    command: \"echo $$ > notifier.pid; exec sleep 1000\"\n");
+    t.task("p/a", &sh("while [ ! -f release ]; do sleep 0.02; done"));
+    let mut run = t.start(&["orchestrate"]);
+    wait_for("the notifier", || {
+        t.exists("notifier.pid") && t.read("notifier.pid").ends_with('\n')
+    });
+    let notifier: u32 = t.read("notifier.pid").trim().parse().unwrap();
+    assert!(alive(notifier));
+    run.kill().unwrap();
+    run.wait().unwrap();
+    wait_for("the notifier's end", || !alive(notifier));
+    t.write("release", "");
+}
+
 /// Once the run is over, it says that it waits for its notifiers, and a
 /// Ctrl-C then ends the wait: what they run is killed.
 #[test]
