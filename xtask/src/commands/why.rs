@@ -148,6 +148,7 @@ impl Why<'_> {
     fn recorded(&mut self, t: usize, s: &Status) {
         let layout = self.layout;
         let id = &s.task_id;
+        let paused = self.paused_until(s);
         if s.merging {
             println!("{id} has ended; its work waits in the merge queue");
         }
@@ -210,8 +211,8 @@ impl Why<'_> {
                     );
                 }
             }
-            State::Failed if self.paused_until(s).is_some() => {
-                let until = self.paused_until(s).map_or("?".to_owned(), format::clock);
+            State::Failed if paused.is_some() => {
+                let until = paused.map_or("?".to_owned(), format::clock);
                 let pool = s.pool.as_deref().unwrap_or(UNNAMED_POOL);
                 println!("{id} is paused: rate limited until {until} (pool {pool})");
                 println!(

@@ -145,19 +145,27 @@ impl Worktrees {
     /// (see `prepare`): a branch of the user's with its branch's name or
     /// in its way, a folder that is no worktree where its worktree goes.
     pub fn check_task(&self, id: &str) -> Result<()> {
-        let branch = branch_name(id);
-        match self.repo.branch_commit(&branch)? {
-            None => self.check_no_branch_holds(&branch, "the task's branch")?,
-            Some(_) if self.repo.config_get(&mark(&branch))?.is_none() => bail!(
-                "branch `{branch}` exists and was not made by cargo xtask: rename or remove it, or rename the task"
-            ),
-            Some(_) => {}
-        }
+        self.task_branch(&branch_name(id))?;
         let path = self.layout.worktree_dir(id);
         if path.exists() && !path.join(".git").exists() {
-            bail!("{path} exists and is not a worktree made by cargo xtask: move it away");
+            bail!(not_a_worktree_of_ours(&path));
         }
         Ok(())
+    }
+
+    /// The task branch `branch`: whether it exists, and the mark that
+    /// makes it ours (its base); one of the user's with its name, or in
+    /// its way, is an error naming it.
+    fn task_branch(&self, branch: &str) -> Result<(bool, Option<String>)> {
+        let exists = self.repo.branch_commit(branch)?.is_some();
+        if !exists {
+            self.check_no_branch_holds(branch, "the task's branch")?;
+        }
+        let base = self.repo.config_get(&mark(branch))?;
+        if exists && base.is_none() {
+            bail!("branch `{branch}` exists and was not made by cargo xtask: rename or remove it, or rename the task");
+        }
+        Ok((exists, base))
     }
 
     fn make_integration(&self) -> Result<()> {
@@ -273,22 +281,13 @@ impl Worktrees {
         let repo = &self.repo;
         let branch = branch_name(id);
         let path = self.layout.worktree_dir(id);
-        let tip = repo.branch_commit(&branch)?;
-        if tip.is_none() {
-            self.check_no_branch_holds(&branch, "the task's branch")?;
-        }
-        let base = repo.config_get(&mark(&branch))?;
-        let base = match (tip, base) {
-            (Some(_), None) => bail!(
-                "branch `{branch}` exists and was not made by cargo xtask: rename or remove it, or rename the task"
-            ),
-            (Some(_), Some(base)) => Some(base),
+        let base = match self.task_branch(&branch)? {
             // A mark left after the branch was removed by hand.
-            (None, Some(_)) => {
+            (false, Some(_)) => {
                 repo.config_unset(&mark(&branch))?;
                 None
             }
-            (None, None) => None,
+            (_, base) => base,
         };
         // A worktree is made aside, then moved in place (see below): a
         // making cut short (a killed orchestrator) leaves only the aside
@@ -342,7 +341,7 @@ impl Worktrees {
                 other.as_deref().unwrap_or("a detached commit")
             ),
             (None, _) if path.exists() => {
-                bail!("{path} exists and is not a worktree made by cargo xtask: move it away")
+                bail!(not_a_worktree_of_ours(&path))
             }
             (None, _) => {}
         }
@@ -484,6 +483,11 @@ impl Worktrees {
         }
         Ok(())
     }
+}
+
+/// What a folder in the way of a task's worktree is said to be.
+fn not_a_worktree_of_ours(path: &Utf8Path) -> String {
+    format!("{path} exists and is not a worktree made by cargo xtask: move it away")
 }
 
 /// The paths `worktrees.copy` and `link` bring into each worktree, from

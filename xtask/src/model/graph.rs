@@ -239,13 +239,16 @@ impl Graph {
                 problems.push(Problem::in_file(&task.file, None, said));
             }
         }
-        // One joining a run, outside a task that is there already.
+        // One joining a run, outside a task that is there already (of its
+        // phase, the first part of both ids).
         if first > 0 {
-            for task in &self.tasks[first..] {
+            for t in first..self.tasks.len() {
+                let (task, phase) = (&self.tasks[t], &self.phases[self.phase_of[t]]);
                 let prefix = format!("{}/", task.id);
-                if let Some(inner) = self.tasks[..first]
-                    .iter()
-                    .find(|t| t.id.starts_with(&prefix))
+                let earlier = phase.tasks.iter().filter(|&&e| e < first);
+                if let Some(inner) = earlier
+                    .map(|&e| &self.tasks[e])
+                    .find(|e| e.id.starts_with(&prefix))
                 {
                     let said = format!("task {} is inside its id `{}`: its output folder would be inside this task's {why}", inner.id, task.id);
                     problems.push(Problem::in_file(&task.file, None, said));
