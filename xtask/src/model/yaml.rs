@@ -423,7 +423,7 @@ fn at_most(n: f64, most: f64) -> Result<f64, String> {
     }
 }
 
-/// Seconds as a number, or text such as `90s`, `30m`, `8h`, `1h 30m`.
+/// Seconds as a number, or text such as `90s`, `30m`, `8h`, `1.5h`, `1h 30m`.
 pub fn duration(value: &Value) -> Result<Duration, String> {
     if let Value::String(s) = value {
         if in_months(s) {
@@ -437,7 +437,9 @@ pub fn duration(value: &Value) -> Result<Duration, String> {
         // Seconds in quotes (`"3600"`) are seconds still.
         Value::String(s) => match s.trim().parse::<f64>() {
             Ok(seconds) => Duration::try_from_secs_f64(seconds).ok(),
-            Err(_) => humantime::parse_duration(s.trim()).ok(),
+            Err(_) => {
+                decimal_with_unit(s.trim()).or_else(|| humantime::parse_duration(s.trim()).ok())
+            }
         },
         _ => None,
     };
@@ -449,8 +451,26 @@ pub fn duration(value: &Value) -> Result<Duration, String> {
     parsed
         .filter(|d| !d.is_zero() && *d <= LONGEST)
         .ok_or_else(|| {
-            format!("must be a positive duration of at most 100 years: seconds as a number, or `90s`, `30m`, `8h`; found {shown}")
+            format!("must be a positive duration of at most 100 years: seconds as a number, or `90s`, `30m`, `1.5h`; found {shown}")
         })
+}
+
+/// A decimal number of seconds, minutes, hours or days (`1.5h`, `0.5d`),
+/// which humantime takes in whole numbers only.
+fn decimal_with_unit(text: &str) -> Option<Duration> {
+    let unit = match text.chars().last()? {
+        's' => 1.0,
+        'm' => 60.0,
+        'h' => 3600.0,
+        'd' => 86_400.0,
+        _ => return None,
+    };
+    let number = text[..text.len() - 1].trim_end();
+    if !number.contains('.') {
+        return None;
+    }
+    let n: f64 = number.parse().ok()?;
+    Duration::try_from_secs_f64(n * unit).ok()
 }
 
 /// Whether `text` has a number of `M` (`1M`, `1 M`): months to humantime,
@@ -524,7 +544,7 @@ mod tests {
             [
                 "f.yaml:1: `count`: must be a whole number, 1 or more, found text",
                 "f.yaml:2: `retries`: must be a whole number, 0 or more, found -1",
-                "f.yaml:3: `grace`: must be a positive duration of at most 100 years: seconds as a number, or `90s`, `30m`, `8h`; found `forever`",
+                "f.yaml:3: `grace`: must be a positive duration of at most 100 years: seconds as a number, or `90s`, `30m`, `1.5h`; found `forever`",
                 "f.yaml:4: unknown key `cuont`: did you mean `count`?",
                 "f.yaml:6: `inner.name`: is empty: give it a value, or remove the key",
                 "f.yaml:7: unknown key `inner.nme`: did you mean `inner.name`?",
@@ -559,6 +579,20 @@ mod tests {
             assert!(found[0].contains("at most 100 years"), "{found:?}");
         }
         assert!(read("grace: 100 years\n").is_empty());
+    }
+
+    #[test]
+    fn a_duration_may_be_a_decimal_number_of_a_unit() {
+        let value = |text: &str| super::duration(&Value::String(text.to_owned()));
+        assert_eq!(value("1.5h"), Ok(Duration::from_secs(5400)));
+        assert_eq!(value("0.001h"), Ok(Duration::from_millis(3600)));
+        assert_eq!(value("2.5 m"), Ok(Duration::from_secs(150)));
+        assert_eq!(value("0.5d"), Ok(Duration::from_secs(43_200)));
+        assert_eq!(value("90s"), Ok(Duration::from_secs(90)));
+        assert!(value("1.5x").is_err());
+        assert!(value("-1.5h").is_err());
+        assert!(value("0.0h").is_err());
+        assert!(value("1e30h").is_err());
     }
 
     #[test]

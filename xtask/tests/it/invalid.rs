@@ -376,6 +376,19 @@ fn a_task_inside_another_task_s_id_is_refused() {
         .code(1)
         .says("its id `p/a/b` is inside task p/a's");
     assert_eq!(t.launches("p/a/b"), 0);
+    // So is one whose id holds a task's already there.
+    let t = Tree::new();
+    t.write("a.md.in", &format!("---\n{}\n---\n", sh(MARK)));
+    let template = t.path("a.md.in");
+    t.task("p/a/b", &format!("dependencies: [p/x]\n{}", sh(MARK)));
+    t.task(
+        "p/x",
+        &sh(&format!("cp {} $TASKS_DIR/p/a.md", template.display())),
+    );
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("tasks/p/a.md: task p/a/b is inside its id `p/a`: its output folder would be inside this task's");
+    assert_eq!(t.launches("p/a"), 0);
 }
 
 /// A task's pool close to a capped one that other tasks are in
