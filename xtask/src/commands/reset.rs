@@ -85,18 +85,22 @@ fn clear(layout: &Layout, events: &mut events::Log, id: &str) -> Result<()> {
     let before = status::read(layout, id).ok().flatten();
     // Its failure (a rejection's reason too) is told to its next attempt,
     // as its status would tell it (`failure_to_tell`: never a rate limit,
-    // and a blocked status's kept one); one kept by an earlier reset stays
-    // while it has not run since, and goes once it completed.
+    // and a blocked status's kept one), and its latest attempt numbers the
+    // next; one kept by an earlier reset stays while it has not run since
+    // (a blocked status of a task reset before it ran again numbers no
+    // attempt of its own), and goes once it ran.
     match &before {
         Some(s) if matches!(s.status, State::Failed | State::Blocked) => {
-            if let Some(failure) = s.failure_to_tell() {
-                // A blocked status of a task reset before it ran again
-                // numbers no attempt of its own.
-                let latest = s.attempt.max(failure.attempt);
-                resets::keep(layout, id, latest, &failure)?;
+            match s.failure_to_tell() {
+                Some(failure) => {
+                    let latest = s.attempt.max(failure.attempt);
+                    resets::keep(layout, id, latest, Some(&failure))?;
+                }
+                None if s.attempt > 0 => resets::keep(layout, id, s.attempt, None)?,
+                None => {}
             }
         }
-        Some(s) if s.status == State::Completed => resets::forget(layout, id)?,
+        Some(s) if s.attempt > 0 => resets::keep(layout, id, s.attempt, None)?,
         _ => {}
     }
     status::remove(layout, id)?;

@@ -7,6 +7,8 @@ use std::time::SystemTime;
 use anyhow::Result;
 
 use crate::agent::result::Report;
+use crate::git::merge;
+use crate::git::repo::Repo;
 use crate::model::config::UNNAMED_POOL;
 use crate::model::definitions::{self, Definitions};
 use crate::model::graph::Dep;
@@ -151,6 +153,9 @@ impl Why<'_> {
         let paused = self.paused_until(s);
         if s.merging {
             println!("{id} has ended; its work waits in the merge queue");
+            if let Some(line) = merge_held_by_person(layout) {
+                println!("  {line}");
+            }
         }
         let agent = s.agent_id.map_or("-".to_owned(), |a| a.to_string());
         let reset = layout.task_cmd("reset", id);
@@ -480,13 +485,17 @@ impl Why<'_> {
             let by = lock::shown_pid(&pid);
             let options = Options::of_the_run_going_on(layout, defs.config.executor);
             let orchestrate = layout.cmd("orchestrate");
+            if !options.selects(task) {
+                println!(
+                    "  nothing of its own; a run is going on{by}, which did not select it: the next `{orchestrate}` after it starts it"
+                );
+                return;
+            }
             match Plan::new(defs, &options).held_back(t) {
                 // What `next` says of it: the limits, a pool, a write overlap.
-                Some(held) => println!(
-                    "  {held}; a run is going on{by}, which starts it then if it selected it, else the next `{orchestrate}` does"
-                ),
+                Some(held) => println!("  {held}; the run going on{by} starts it then"),
                 None => println!(
-                    "  nothing of its own: it is ready; a run is going on{by}, which starts it now if it selected it, else the next `{orchestrate}` does"
+                    "  nothing of its own: it is ready; the run going on{by} starts it now"
                 ),
             }
         } else {
@@ -534,4 +543,13 @@ enum Unfinished {
     Live,
     /// It was stopped before it ended: the next run resumes it.
     Stopped,
+}
+
+/// What holds the merge queue when a person's operation (a merge or rebase
+/// of their own) is in progress in the integration worktree: the run waits
+/// for it (see `git::merge`), and says so once, in its own output only.
+fn merge_held_by_person(layout: &Layout) -> Option<String> {
+    let dir = layout.integration_worktree();
+    let what = merge::persons_work(&Repo::open(layout).ok()?, &dir).ok()??;
+    Some(merge::held_by_person(&dir, &what))
 }

@@ -42,12 +42,54 @@ pub enum Merged {
     /// Not merged, with why (`merge conflict: a.txt`): the branch keeps its
     /// commits.
     Failed(String),
-    /// Not final: the merge waits for a person's operation in the
-    /// integration worktree (`a merge`, `a rebase`...) to be finished.
-    Waits(&'static str),
+    /// Not final: the merge waits for a person's work in the integration
+    /// worktree (`a merge`, `a rebase`..., or changes not committed) to be
+    /// finished.
+    Waits(PersonsWork),
     /// Not merged: the run stopped while the merge waited. The branch
     /// keeps its commits.
-    Stopped(&'static str),
+    Stopped(PersonsWork),
+}
+
+/// A person's work in progress in the integration worktree, which the
+/// queue never touches: merging their own commits in there is what README
+/// tells them to do, and the reset before a merge would throw it away.
+#[derive(Debug, Clone)]
+pub enum PersonsWork {
+    /// An operation of git's (`a merge`, `a rebase`...).
+    Operation(&'static str),
+    /// Files changed, staged or untracked, that no fast-forward of ours
+    /// left.
+    Changes(Vec<String>),
+}
+
+impl std::fmt::Display for PersonsWork {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PersonsWork::Operation(what) => write!(f, "{what}"),
+            PersonsWork::Changes(files) => {
+                let shown: Vec<&str> = files.iter().take(3).map(String::as_str).collect();
+                let more = match files.len() {
+                    n if n > 3 => format!(" and {} more", n - 3),
+                    _ => String::new(),
+                };
+                write!(f, "changes not committed ({}{more})", shown.join(", "))
+            }
+        }
+    }
+}
+
+/// What a person is doing in the integration worktree `dir`, if anything.
+pub fn persons_work(repo: &Repo, dir: &Utf8Path) -> Result<Option<PersonsWork>> {
+    if let Some(what) = repo.in_progress(dir)? {
+        return Ok(Some(PersonsWork::Operation(what)));
+    }
+    if repo.fast_forward_cut_short(dir)? {
+        // Ours: `restore_clean` removes what it left.
+        return Ok(None);
+    }
+    let changed = repo.uncommitted(dir, &[])?;
+    Ok((!changed.is_empty()).then_some(PersonsWork::Changes(changed)))
 }
 
 pub struct Queue {
@@ -113,19 +155,19 @@ impl Queue {
 /// How often a merge waiting for a person looks again.
 const LOOK_AGAIN: Duration = Duration::from_millis(500);
 
-/// Waits while a person's operation is in progress in the integration
-/// worktree (merging their own commits in, as README says): a merge there
-/// now would reset their resolution away, and failing the task would run
-/// its agent again. Says so once (`Merged::Waits`). Returns the operation
-/// when the run stopped meanwhile, `None` when there is none (any more).
+/// Waits while a person's work is in progress in the integration worktree
+/// (merging their own commits in, as README says): a merge there now would
+/// reset it away, and failing the task would run its agent again. Says so
+/// once (`Merged::Waits`). Returns the work when the run stopped
+/// meanwhile, `None` when there is none (any more).
 fn wait_for_person(
     repo: &Repo,
     dir: &Utf8Path,
     stopping: &AtomicBool,
     say: &dyn Fn(Merged) -> bool,
-) -> Result<Option<&'static str>> {
+) -> Result<Option<PersonsWork>> {
     let mut said = false;
-    while let Some(what) = repo.in_progress(dir)? {
+    while let Some(what) = persons_work(repo, dir)? {
         if stopping.load(Ordering::Relaxed) {
             return Ok(Some(what));
         }
@@ -152,7 +194,7 @@ fn merge(repo: &Repo, target: &Target, request: &Request) -> Result<Merged> {
             target.integration_dir
         );
     }
-    // A person's operation in progress there was waited out just before
+    // A person's work in progress there was waited out just before
     // (`wait_for_person`).
     // Left by an orchestrator killed during a merge: undone, then redone.
     repo.remove_stale_ref_locks(&[&request.branch, &target.integration])?;
@@ -214,15 +256,26 @@ fn merge(repo: &Repo, target: &Target, request: &Request) -> Result<Merged> {
     Ok(Merged::Done(Some(repo.head(&target.integration_dir)?)))
 }
 
-/// The orchestrator only fast-forwards its worktree of the integration
-/// branch: a merge, rebase, cherry-pick, revert or bisect in progress there
-/// is a person's (merging their own commits in, as README says), and the
-/// reset before a merge would throw away their resolution.
-pub fn check_no_operation_in(repo: &Repo, dir: &Utf8Path) -> Result<()> {
-    match repo.in_progress(dir)? {
-        Some(what) => bail!(
+/// What the run and `why` say of a merge queue held by a person's work
+/// `what` in the integration worktree `dir`.
+pub fn held_by_person(dir: &Utf8Path, what: &PersonsWork) -> String {
+    match what {
+        PersonsWork::Operation(_) => format!("{dir} is in the middle of {what}, not cargo xtask's: the merge queue waits until it is committed or aborted there"),
+        PersonsWork::Changes(_) => format!("{dir} has {what}, not cargo xtask's: the merge queue waits until they are committed or stashed there"),
+    }
+}
+
+/// Why a run does not start on a person's work in the integration
+/// worktree `dir`: the orchestrator only fast-forwards there, and would
+/// reset it away (merging their own commits in is what README tells them
+/// to do there).
+pub fn refused_for(dir: &Utf8Path, work: &PersonsWork) -> String {
+    match work {
+        PersonsWork::Operation(what) => format!(
             "{dir} is in the middle of {what}, not one of cargo xtask's (it only fast-forwards there): finish it (`git commit`, `git rebase --continue`) or abort it (`git merge --abort`, `git rebase --abort`, `git reset --merge` for a squash merge) there, then run again"
         ),
-        None => Ok(()),
+        PersonsWork::Changes(_) => format!(
+            "{dir} has {work}, not cargo xtask's (it only fast-forwards there, and would reset them away): commit them there, or stash them (`git -C {dir} stash -u`), then run again"
+        ),
     }
 }

@@ -595,11 +595,26 @@ impl Repo {
     }
 
     /// Fast-forwards the branch checked out at `dir` to branch `to`;
-    /// refuses anything but a fast-forward.
+    /// refuses anything but a fast-forward. Marked while it goes on: what
+    /// one cut short (by a kill) leaves there is ours to remove
+    /// (`restore_clean`); any other change there is a person's.
     pub fn fast_forward(&self, dir: &Utf8Path, to: &str) -> Result<()> {
+        let mark = self.fast_forward_mark(dir)?;
+        std::fs::write(&mark, to).with_context(|| format!("cannot write {mark}"))?;
         let sh = &self.sh;
         let to = branch_ref(to);
-        run(prep(cmd!(sh, "git -C {dir} merge --ff-only --quiet {to}"))).map(drop)
+        let done = run(prep(cmd!(sh, "git -C {dir} merge --ff-only --quiet {to}"))).map(drop);
+        remove_file_if_there(&mark)?;
+        done
+    }
+
+    /// Whether a fast-forward of ours in `dir` was cut short.
+    pub fn fast_forward_cut_short(&self, dir: &Utf8Path) -> Result<bool> {
+        Ok(self.fast_forward_mark(dir)?.exists())
+    }
+
+    fn fast_forward_mark(&self, dir: &Utf8Path) -> Result<Utf8PathBuf> {
+        Ok(self.own_git_dir(dir)?.join("xtask-fast-forward"))
     }
 
     /// Puts the worktree at `dir` back on `branch` when something (a rebase
@@ -649,16 +664,20 @@ impl Repo {
     }
 
     /// Brings the orchestrator's own worktree at `dir` back to its commit,
-    /// without the files a fast-forward cut short left: nothing but this
-    /// orchestrator's merges writes there, so nothing of anyone's is lost
-    /// (the commit stays, no branch moves).
+    /// without the files a fast-forward of ours cut short left (the commit
+    /// stays, no branch moves). Without its mark, changes there are a
+    /// person's, never removed: the queue waits for them (`git::merge`).
     pub fn restore_clean(&self, dir: &Utf8Path) -> Result<()> {
-        if self.uncommitted(dir, &[])?.is_empty() {
+        let mark = self.fast_forward_mark(dir)?;
+        if !mark.exists() {
             return Ok(());
         }
-        let sh = &self.sh;
-        run(prep(cmd!(sh, "git -C {dir} reset --quiet --hard HEAD")))?;
-        run(prep(cmd!(sh, "git -C {dir} clean --quiet -d --force"))).map(drop)
+        if !self.uncommitted(dir, &[])?.is_empty() {
+            let sh = &self.sh;
+            run(prep(cmd!(sh, "git -C {dir} reset --quiet --hard HEAD")))?;
+            run(prep(cmd!(sh, "git -C {dir} clean --quiet -d --force")))?;
+        }
+        remove_file_if_there(&mark)
     }
 
     /// Whether `dir` is still a worktree of this repository, its own top

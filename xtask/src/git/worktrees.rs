@@ -8,6 +8,7 @@
 use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
+use crate::git::merge::{self, PersonsWork};
 use crate::git::repo::{branch_ref, Repo};
 use crate::model::branch::branch_name;
 use crate::model::config::Worktrees as Settings;
@@ -237,12 +238,19 @@ impl Worktrees {
         // Registered, and still there: a `workspace/` removed since leaves
         // it registered without its folder (pruned below).
         if let Some((_, on)) = listed.iter().find(|(path, _)| *path == dir && dir.exists()) {
-            super::merge::check_no_operation_in(repo, &dir)?;
+            // An operation first: a rebase leaves HEAD detached.
+            let work = merge::persons_work(repo, &dir)?;
+            if let Some(operation @ PersonsWork::Operation(_)) = &work {
+                bail!(merge::refused_for(&dir, operation));
+            }
             if on.as_deref() != Some(branch.as_str()) {
                 let on = on.as_ref().map_or("a detached commit".to_owned(), |on| {
                     format!("branch `{on}`")
                 });
                 bail!("{dir} is a worktree of {on}, not the integration worktree: move it away (cargo xtask merges into `{branch}` there, and would check it out)");
+            }
+            if let Some(changes) = work {
+                bail!(merge::refused_for(&dir, &changes));
             }
             return Ok((made, false));
         }

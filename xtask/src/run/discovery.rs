@@ -207,7 +207,9 @@ impl Run<'_> {
             let id = self.graph.tasks[t].id.clone();
             status::remove(self.layout, &id)?;
             decisions::remove(self.layout, &id);
-            resets::forget(self.layout, &id)?;
+            // Its attempts number on, should this run stop before it
+            // starts again.
+            resets::keep(self.layout, &id, self.history[t].attempt, None)?;
             self.event(Event::change(&id, "completed", "pending"));
         }
         self.admission.pause(&self.graph, &loaded.paused);

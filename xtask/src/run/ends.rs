@@ -215,7 +215,7 @@ impl Run<'_> {
         let (commit, error, ending) = match merged {
             Merged::Waits(what) => {
                 let id = &self.graph.tasks[t].id;
-                let line = format!("{dir} is in the middle of {what}, not cargo xtask's: the merge queue waits until it is committed or aborted");
+                let line = crate::git::merge::held_by_person(&dir, &what);
                 self.printer.event(Tone::Warn, "waiting", id, &line);
                 return;
             }

@@ -73,8 +73,7 @@ impl Previous {
         }
     }
 
-    /// The latest attempt of a task `reset` after a failure: the one the
-    /// reset recorded, or a later one whose log is on disk (its status
+    /// The latest attempt of a task `reset`: the one the reset recorded, or a later one whose log is on disk (its status
     /// removed by hand since). A quiet attempt's empty log counts for none,
     /// but the reset's record does: its number is not given again.
     pub fn latest_after_reset(layout: &Layout, id: &str, cleared: &Cleared) -> u32 {
@@ -87,9 +86,10 @@ impl Previous {
     /// counts as none (`logs::latest_attempt_on_disk`).
     pub fn after_reset(layout: &Layout, id: &str, cleared: &Cleared) -> Option<Previous> {
         let failed = cleared.failed.unwrap_or(cleared.attempt);
+        let error = cleared.error.clone()?;
         (logs::latest_attempt_on_disk(layout, id) <= cleared.attempt).then(|| Previous {
             attempt: failed,
-            error: cleared.error.clone(),
+            error,
             // Kept under its number once the next attempt starts.
             log: layout.attempt_log_file(id, failed),
             session_id: cleared.session_id.clone(),

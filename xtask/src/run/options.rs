@@ -34,8 +34,9 @@ impl Options {
         }
     }
 
-    /// Every task, with the limits of the run going on (its `-j`, its
-    /// executor), else the config's: what `next` and `why` plan with.
+    /// What the run going on selects (its `--phase`, `--task`), with its
+    /// limits (its `-j`, its executor); with none going on, every task
+    /// with the config's: what `next` and `why` plan with.
     pub fn of_the_run_going_on(layout: &Layout, executor: ExecutorKind) -> Options {
         let live = lock::run_going_on(layout)
             .and_then(|_| runs::last(layout))
@@ -44,6 +45,8 @@ impl Options {
         if let Some(run) = live {
             options.jobs = run.jobs;
             options.executor = run.executor.unwrap_or(executor);
+            options.phase = run.phase;
+            options.only = run.only;
         }
         options
     }

@@ -194,6 +194,22 @@ impl<'a> Plan<'a> {
         if waiting.len() > SHOWN {
             println!("  ... and {} more", waiting.len() - SHOWN);
         }
+        // Beside a run of one phase or of some tasks (`next` plans what it
+        // selects): the others wait for a run after it.
+        let unselected: Vec<&str> = (self.readiness.tasks_in(Node::Unselected))
+            .map(|t| self.graph.tasks[t].id.as_str())
+            .collect();
+        if !unselected.is_empty() {
+            let more = match unselected.len() {
+                n if n > SHOWN => format!(" ... and {} more", n - SHOWN),
+                _ => String::new(),
+            };
+            println!(
+                "Not selected by the run going on ({}), for a run after it: {}{more}",
+                unselected.len(),
+                unselected[..unselected.len().min(SHOWN)].join(", ")
+            );
+        }
         exit::SUCCESS
     }
 

@@ -1,9 +1,11 @@
-//! What a task's latest attempt failed with when it was `reset`, in
-//! `workspace/resets.json`: the reset removes its status, where a retry
-//! finds the previous error, and a task run again after a rejection or a
-//! failure is told what went wrong (`previous`, `TASK_PREVIOUS_ERROR`)
-//! all the same. One file for the workspace: read once by a run, rarely
-//! written.
+//! A task's latest attempt when it was `reset` (or taken up again by
+//! `--rerun-stale`), and what it failed with, in `workspace/resets.json`:
+//! the reset removes its status, where a retry finds the previous error and
+//! its attempt number, so that a task run again after a rejection or a
+//! failure is told what went wrong (`previous`, `TASK_PREVIOUS_ERROR`) all
+//! the same, and no attempt's number is given twice (a quiet attempt's
+//! empty log counts for none). One file for the workspace: read once by a
+//! run, rarely written.
 
 use std::collections::BTreeMap;
 
@@ -14,13 +16,15 @@ use crate::model::layout::Layout;
 use crate::state::atomic;
 use crate::state::status::Failure;
 
-/// The failure a reset cleared.
+/// The attempt a reset cleared, and its failure, if any.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Cleared {
     /// The task's latest attempt then: the failure is its next attempt's
     /// previous one, and no later attempt's.
     pub attempt: u32,
-    pub error: String,
+    /// What it failed with; none for a task that had not failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     /// The attempt that failed, when an earlier one than the latest (the
     /// latest hit a rate limit, or was blocked): its log is that one's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -37,30 +41,21 @@ pub fn read(layout: &Layout) -> BTreeMap<String, Cleared> {
     atomic::read_to_change(&layout.resets_file()).unwrap_or_default()
 }
 
-/// Keeps `failure`, what task `id` last failed with, for its next
-/// attempt; `latest` is its latest attempt. Under the workspace lock. An
-/// error when the file is there but cannot be read: writing it again would
-/// lose the other tasks' failures.
-pub fn keep(layout: &Layout, id: &str, latest: u32, failure: &Failure) -> Result<()> {
+/// Keeps `latest`, task `id`'s latest attempt, and `failure`, what it
+/// last failed with (none: it completed since, or failed in no way to
+/// tell), for its next attempt, in place of what an earlier reset kept.
+/// Under the workspace lock. An error when the file is there but cannot be
+/// read: writing it again would lose the other tasks' failures.
+pub fn keep(layout: &Layout, id: &str, latest: u32, failure: Option<&Failure>) -> Result<()> {
     let mut all: BTreeMap<String, Cleared> = atomic::read_to_change(&layout.resets_file())?;
     let cleared = Cleared {
         attempt: latest,
-        error: failure.error.clone(),
-        failed: (failure.attempt != latest).then_some(failure.attempt),
-        session_id: failure.session_id.clone(),
+        error: failure.map(|f| f.error.clone()),
+        failed: failure.filter(|f| f.attempt != latest).map(|f| f.attempt),
+        session_id: failure.and_then(|f| f.session_id.clone()),
     };
     all.insert(id.to_owned(), cleared);
     write(layout, &all)
-}
-
-/// Forgets what a reset kept for task `id`: it completed since, and runs
-/// again for another reason. Under the workspace lock.
-pub fn forget(layout: &Layout, id: &str) -> Result<()> {
-    let mut all: BTreeMap<String, Cleared> = atomic::read_to_change(&layout.resets_file())?;
-    match all.remove(id) {
-        Some(_) => write(layout, &all),
-        None => Ok(()),
-    }
 }
 
 fn write(layout: &Layout, all: &BTreeMap<String, Cleared>) -> Result<()> {

@@ -478,6 +478,30 @@ fn a_quiet_attempt_reset_is_not_numbered_again() {
         .map(|e| e["attempt"].as_u64().unwrap())
         .collect();
     assert_eq!(attempts, [1, 2]);
+    // A completed one too, and one a `--rerun-stale` takes up again: its
+    // earlier failure is not told to it again.
+    t.run(&["reset", "p/a"]).code(0);
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.status("p/a")["attempt"], 3);
+    assert!(t.status("p/a").get("previous").is_none());
+    t.task(
+        "p/a",
+        &format!("retries: 1\n{}", sh("[ -f fixed ] || exit 3")),
+    );
+    t.run(&["orchestrate", "--rerun-stale"]).code(0);
+    assert_eq!(t.status("p/a")["attempt"], 4);
+    let attempts: Vec<u64> = events(&t)
+        .iter()
+        .filter(|e| e["task"] == "p/a" && e["to"] == "running")
+        .map(|e| e["attempt"].as_u64().unwrap())
+        .collect();
+    assert_eq!(attempts, [1, 2, 3, 4]);
+    for n in 1..=3 {
+        assert!(
+            t.exists(&format!("workspace/logs/p/a.attempt-{n}.log")),
+            "{n}"
+        );
+    }
 }
 
 #[test]

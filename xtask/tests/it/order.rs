@@ -235,10 +235,7 @@ fn why_during_a_run_says_the_run_starts_a_ready_task() {
     let by_phase = t.run(&["why", "p/b"]);
     let by_pool = t.run(&["why", "q/y"]);
     t.write("release", "");
-    let going_on = format!(
-        "; a run is going on (pid {}), which starts it then if it selected it",
-        run.id()
-    );
+    let going_on = format!("; the run going on (pid {}) starts it then", run.id());
     by_phase
         .code(0)
         .says("ready, held back by the limits (2 of 10 slots busy, 1 of 1 in phase p")
@@ -248,6 +245,41 @@ fn why_during_a_run_says_the_run_starts_a_ready_task() {
         .says("ready, waits for a free slot in pool api (1 of 1 busy: running, or starting first)")
         .says(&going_on);
     assert!(run.wait().unwrap().success());
+}
+
+/// Beside a run of one phase (or of some tasks), `next` and `why` plan
+/// what that run selects: a ready task of another phase is not started by
+/// it, but by the next run.
+#[test]
+fn next_and_why_during_a_run_of_one_phase_take_its_selection() {
+    let t = Tree::new();
+    t.config("kill_grace: 1s");
+    t.task("a/s", &sh("while [ ! -f release ]; do sleep 0.02; done"));
+    t.task("a/t", &sh("true"));
+    t.task("b/u", &sh("true"));
+    for selection in [&["--phase", "a"][..], &["--task", "a/s", "--task", "a/t"]] {
+        let mut args = vec!["orchestrate", "-j", "1"];
+        args.extend(selection);
+        let mut run = t.start(&args);
+        wait_for("a/s to run", || {
+            t.exists("workspace/status/a/s.json") && t.state("a/s") == "running"
+        });
+        let next = t.run(&["next"]);
+        let why = t.run(&["why", "b/u"]);
+        t.write("release", "");
+        assert!(run.wait().unwrap().success());
+        next.code(0)
+            .says("a/t: ready, held back by the limits (1 of 1 slots busy")
+            .says("Not selected by the run going on (1), for a run after it: b/u");
+        assert!(!next.stdout.contains("Would start now"), "{}", next.stdout);
+        why.code(0).says(&format!(
+            "nothing of its own; a run is going on (pid {}), which did not select it: the next `cargo xtask",
+            run.id()
+        ));
+        assert_eq!(t.launches("b/u"), 0);
+        t.run(&["reset", "a/s", "a/t"]).code(0);
+        std::fs::remove_file(t.path("release")).unwrap();
+    }
 }
 
 /// While a run of one task goes on, `progress` expects the end of that

@@ -279,6 +279,72 @@ fn a_merge_of_the_user_s_in_progress_in_the_integration_worktree_is_kept() {
     );
 }
 
+/// Changes of the user's not committed in the integration worktree (an
+/// edit, a new file, a `cherry-pick -n`) stop the next run before anything
+/// starts, kept as they were; one made during a run holds the merge queue
+/// until committed, then the task's work goes in after it.
+#[test]
+fn changes_of_the_user_s_in_the_integration_worktree_are_kept() {
+    let t = repo("");
+    t.task("p/a", &commit("a.txt", "a"));
+    t.run(&["orchestrate"]).code(0);
+    let integration = t.path("workspace/worktrees/.integration");
+    std::fs::write(integration.join("README.md"), "fix the build\n").unwrap();
+    std::fs::write(integration.join("NOTES.md"), "my notes\n").unwrap();
+    t.task("p/b", &commit("b.txt", "b"));
+    t.run(&["orchestrate"])
+        .code(2)
+        .says("has changes not committed (README.md, NOTES.md), not cargo xtask's (it only fast-forwards there, and would reset them away)");
+    assert_eq!(t.launches("p/b"), 0);
+    assert!(!t.exists("workspace/status/p/b.json"));
+    let read = |file: &str| std::fs::read_to_string(integration.join(file)).unwrap();
+    assert_eq!(read("README.md"), "fix the build\n");
+    assert_eq!(read("NOTES.md"), "my notes\n");
+    // Made during a run: the queue waits for them.
+    git_in(&integration, &["checkout", "-q", "--", "README.md"]);
+    std::fs::remove_file(integration.join("NOTES.md")).unwrap();
+    let release = t.path("release");
+    t.task(
+        "p/c",
+        &sh(&format!(
+            "while [ ! -f {} ]; do sleep 0.02; done; echo c > c.txt && git add c.txt && git commit -q -m 'write c.txt'",
+            release.display()
+        )),
+    );
+    let out = std::fs::File::create(t.path("out")).unwrap();
+    let mut orchestrator = t
+        .command(&["orchestrate"])
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap();
+    wait_for("p/c to start", || {
+        t.exists("workspace/status/p/c.json") && t.state("p/c") == "running"
+    });
+    std::fs::write(integration.join("NOTES.md"), "my notes\n").unwrap();
+    t.write("release", "");
+    wait_for("the queue to say it waits", || {
+        t.read("out").contains(
+            "has changes not committed (NOTES.md), not cargo xtask's: the merge queue waits until they are committed or stashed there",
+        )
+    });
+    wait_for("p/c to wait in the queue", || {
+        t.status("p/c")["merging"] == true
+    });
+    t.run(&["why", "p/c"])
+        .code(0)
+        .says("the merge queue waits until they are committed or stashed there");
+    git_in(&integration, &["add", "NOTES.md"]);
+    git_in(&integration, &["commit", "-q", "-m", "my notes"]);
+    let code = orchestrator.wait().unwrap().code();
+    assert_eq!(code, Some(0), "{}", t.read("out"));
+    assert_eq!(t.state("p/c"), "completed");
+    let log = integration_log(&t);
+    assert_eq!(log[0], "write c.txt");
+    assert!(log.iter().any(|s| s == "my notes"), "{log:?}");
+    assert_eq!(read("NOTES.md"), "my notes\n");
+}
+
 /// A run whose task `p/a` reaches the merge queue once the user has
 /// started a merge of their branch `mine` in the integration worktree
 /// (not committed): the orchestrator, once it says the queue waits.
@@ -329,6 +395,11 @@ fn the_merge_queue_waits_for_a_merge_of_the_user_s_started_during_the_run() {
     let mut orchestrator = run_until_its_merge_waits_for_the_user_s(&t);
     assert_eq!(t.state("p/a"), "running", "{}", t.read("out"));
     assert_eq!(t.status("p/a")["merging"], true);
+    // `why` names what holds it.
+    t.run(&["why", "p/a"])
+        .code(0)
+        .says("its work waits in the merge queue")
+        .says("is in the middle of a merge, not cargo xtask's: the merge queue waits until it is committed or aborted there");
     let integration = t.path("workspace/worktrees/.integration");
     git_in(&integration, &["commit", "-q", "-m", "merge mine"]);
     let code = orchestrator.wait().unwrap().code();
