@@ -55,6 +55,7 @@ impl Worktrees {
     /// branch is checked out anywhere else.
     pub fn open(layout: &Layout, settings: &Settings) -> Result<Worktrees> {
         let repo = Repo::open(layout)?;
+        repo.repair_after_a_move()?;
         let worktrees = Worktrees {
             repo,
             settings: settings.clone(),
@@ -231,6 +232,11 @@ impl Worktrees {
             .iter()
             .find(|(path, b)| b.as_deref() == Some(branch.as_str()) && *path != dir)
         {
+            // Ours, at the place the repository was moved from: a run links
+            // them again first (`repair_after_a_move`).
+            if !elsewhere.exists() && repo.worktrees_left_by_a_move().contains(&dir) {
+                return Ok((made, false));
+            }
             bail!(
                 "the integration branch `{branch}` is checked out at {elsewhere}: merges go into it in {dir}; check out another branch there, or set worktrees.integration"
             );

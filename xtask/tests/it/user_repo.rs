@@ -726,3 +726,40 @@ fn the_queue_s_rebase_moves_no_branch_of_the_user_s_whatever_their_config() {
         ["write b.txt", "wip", "write a.txt", "first"]
     );
 }
+
+/// A repository moved (or renamed) after a run made its worktrees: git's
+/// links to them lead to the old place. The next run links them again,
+/// and goes on from them (`validate` knows it will); `clean` too, which
+/// then removes them as it would have (its dry run says so).
+#[test]
+fn worktrees_of_a_repository_moved_since_are_linked_again() {
+    let t = repo("");
+    t.task(
+        "p/a",
+        &format!(
+            "retries: 0\n{}",
+            sh("[ -f ../../../../fixed ] || { echo a > a.txt && git add a.txt && git commit -qm 'write a.txt' && exit 3; }")
+        ),
+    );
+    t.task("p/b", &commit("b.txt", "b"));
+    t.run(&["orchestrate"]).code(1);
+    let moved = std::path::PathBuf::from(format!("{}-moved", t.root.display()));
+    std::fs::rename(&t.root, &moved).unwrap();
+    let m = Tree { root: moved };
+    m.run(&["validate"]).code(0);
+    m.run(&["clean", "--dry-run"])
+        .code(0)
+        .says("the repository was moved since cargo xtask made its worktrees");
+    m.write("fixed", "");
+    m.run(&["reset", "p/a"]).code(0);
+    m.run(&["orchestrate"]).code(0);
+    assert_eq!(m.git(&["show", "integration:a.txt"]), "a");
+    assert_eq!(m.git(&["show", "integration:b.txt"]), "b");
+    m.run(&["clean"]).code(0);
+    let listed = m.git(&["worktree", "list", "--porcelain"]);
+    let worktrees: Vec<&str> = listed
+        .lines()
+        .filter(|l| l.starts_with("worktree "))
+        .collect();
+    assert_eq!(worktrees.len(), 2, "{listed}");
+}

@@ -139,6 +139,47 @@ impl Repo {
         run(prep(cmd!(sh, "git worktree repair {path}"))).map(drop)
     }
 
+    /// Our worktrees (in the orchestrator's folder of them) whose link to
+    /// the repository leads nowhere: the repository (or the root) was moved
+    /// since they were made, and git records absolute paths both ways.
+    pub fn worktrees_left_by_a_move(&self) -> Vec<Utf8PathBuf> {
+        let mut found = Vec::new();
+        // Task worktrees are at `<phase>/<name>`, the integration's at
+        // `.integration`.
+        let mut folders = vec![(self.ours.clone(), 0)];
+        while let Some((folder, depth)) = folders.pop() {
+            for entry in folder.read_dir_utf8().into_iter().flatten().flatten() {
+                let path = entry.path();
+                match std::fs::read_to_string(path.join(".git")) {
+                    Ok(link) => {
+                        let gitdir = link.trim().strip_prefix("gitdir: ").unwrap_or("");
+                        if !Utf8Path::new(gitdir).exists() {
+                            found.push(path.to_owned());
+                        }
+                    }
+                    Err(_) if depth < 2 && path.is_dir() => {
+                        folders.push((path.to_owned(), depth + 1))
+                    }
+                    Err(_) => {}
+                }
+            }
+        }
+        found
+    }
+
+    /// Links our worktrees left by a move of the repository back to it,
+    /// both ways (`git worktree repair`). One git cannot repair (its record
+    /// pruned meanwhile) stays as it is, for the checks of its task or of
+    /// the integration worktree to name.
+    pub fn repair_after_a_move(&self) -> Result<()> {
+        let moved = self.worktrees_left_by_a_move();
+        if !moved.is_empty() {
+            let sh = &self.sh;
+            let _ = output(prep(cmd!(sh, "git worktree repair {moved...}")))?;
+        }
+        Ok(())
+    }
+
     /// Unlocks the record of the worktree at `path` (locked while `add`
     /// makes it); one not locked is fine.
     pub fn unlock_worktree(&self, path: &Utf8Path) -> Result<()> {
