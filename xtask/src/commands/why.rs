@@ -105,7 +105,11 @@ impl Why<'_> {
                     println!("  agent reported: {}", describe_report(agent));
                 }
                 let log = self.layout.log_file(&s.task_id);
-                if log.exists() {
+                // A task blocked before it ever ran may have the empty log
+                // made ready for it: it has no log of its own (as `logs`
+                // says).
+                let never_ran = s.attempt == 0 && logs::tail(&log, 1).is_empty();
+                if log.exists() && !never_ran {
                     // A task waiting to start has not run since: the log is
                     // an earlier attempt's.
                     let earlier =

@@ -230,6 +230,32 @@ fn the_next_task_s_log_made_ahead_reads_as_not_run_until_it_runs() {
     assert_eq!(t.status("p/b")["outputs_validated"], true);
 }
 
+/// A task blocked before it ran, its log made ahead by a run killed
+/// meanwhile: `why` shows no log of it, as `logs` says it has none.
+#[test]
+fn a_log_made_ahead_for_a_task_blocked_before_it_ran_is_not_shown() {
+    let t = Tree::new();
+    t.task(
+        "p/a",
+        &format!(
+            "retries: 0\n{}",
+            sh("while [ ! -f release ]; do sleep 0.02; done; exit 3")
+        ),
+    );
+    t.task("p/b", &format!("dependencies: [p/a]\n{}", sh("true")));
+    let mut run = t.start(&["orchestrate"]);
+    wait_for("b's log made ahead", || t.exists("workspace/logs/p/b.log"));
+    run.kill().unwrap();
+    run.wait().unwrap();
+    t.write("release", "");
+    t.run(&["orchestrate"]).code(1);
+    assert_eq!(t.state("p/b"), "blocked");
+    t.run(&["logs", "p/b"]).code(2).says("has no log yet");
+    let why = t.run(&["why", "p/b"]);
+    why.code(0).says("p/b is blocked");
+    assert!(!why.stdout.contains("last lines of"), "{}", why.stdout);
+}
+
 /// Chromium, where installed; CI installs it and must not skip.
 fn chromium() -> Option<&'static str> {
     if std::path::Path::new("/usr/bin/chromium").exists() {
