@@ -41,13 +41,17 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
         Err(e) => return Err(e),
     };
     // Moved since they were made, our worktrees are no longer git's: linked
-    // again first (not by a dry run, which says so).
+    // again first. A dry run cannot tell what `clean` would do with them
+    // before that: it says so, and plans nothing.
     match dry_run {
         false => repo.repair_after_a_move()?,
-        true if !repo.worktrees_left_by_a_move().is_empty() => println!(
-            "the repository was moved since cargo xtask made its worktrees: `{}` links them again first (`git worktree repair`); until then they are not git's, and kept",
-            layout.cmd("clean")
-        ),
+        true if !repo.worktrees_left_by_a_move().is_empty() => {
+            println!(
+                "the repository was moved since cargo xtask made its worktrees: `{}` links them again first (`git worktree repair`), then cleans; nothing is planned until then",
+                layout.cmd("clean")
+            );
+            return Ok(crate::exit::SUCCESS);
+        }
         true => {}
     }
     let integration = &config.worktrees.integration;

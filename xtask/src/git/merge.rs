@@ -84,12 +84,10 @@ pub fn persons_work(repo: &Repo, dir: &Utf8Path) -> Result<Option<PersonsWork>> 
     if let Some(what) = repo.in_progress(dir)? {
         return Ok(Some(PersonsWork::Operation(what)));
     }
-    if repo.fast_forward_cut_short(dir)? {
-        // Ours: `restore_clean` removes what it left.
-        return Ok(None);
-    }
-    let changed = repo.uncommitted(dir, &[])?;
-    Ok((!changed.is_empty()).then_some(PersonsWork::Changes(changed)))
+    // What a fast-forward of ours cut short left is not: `restore_clean`
+    // removes it.
+    let persons = repo.changes_in_integration(dir)?.persons;
+    Ok((!persons.is_empty()).then_some(PersonsWork::Changes(persons)))
 }
 
 pub struct Queue {
@@ -152,8 +150,9 @@ impl Queue {
     }
 }
 
-/// How often a merge waiting for a person looks again.
-const LOOK_AGAIN: Duration = Duration::from_millis(500);
+/// How often a merge waiting for a person looks again (a `git status`
+/// of the integration worktree each time).
+const LOOK_AGAIN: Duration = Duration::from_secs(1);
 
 /// Waits while a person's work is in progress in the integration worktree
 /// (merging their own commits in, as README says): a merge there now would
@@ -252,7 +251,7 @@ fn merge(repo: &Repo, target: &Target, request: &Request) -> Result<Merged> {
             request.branch
         )));
     }
-    repo.fast_forward(&target.integration_dir, &request.branch)?;
+    repo.fast_forward_marked(&target.integration_dir, &request.branch)?;
     Ok(Merged::Done(Some(repo.head(&target.integration_dir)?)))
 }
 

@@ -14,6 +14,7 @@ use super::command::{output, prep, run, run_to_end, run_untrimmed};
 use crate::model::layout::Layout;
 use crate::sys::shell::shell_word;
 
+mod fast_forward;
 mod records;
 
 /// Who commits when git has no identity configured (a fresh CI machine):
@@ -233,10 +234,12 @@ impl Repo {
         let sh = &self.sh;
         let paths = all_but(except);
         // Untrimmed: the first entry's status may start with a space
-        // (` M README.md`); `-z`: names as they are, not quoted.
+        // (` M README.md`); `-z`: names as they are, not quoted. No
+        // optional lock: `status` would take the index's lock to refresh
+        // it, and a person's `git add` there meanwhile would fail.
         let text = run_untrimmed(prep(cmd!(
             sh,
-            "git -C {dir} status --porcelain -z --untracked-files=all -- {paths...}"
+            "git --no-optional-locks -C {dir} status --porcelain -z --untracked-files=all -- {paths...}"
         )))?;
         Ok(changed_paths(&text))
     }
@@ -595,26 +598,11 @@ impl Repo {
     }
 
     /// Fast-forwards the branch checked out at `dir` to branch `to`;
-    /// refuses anything but a fast-forward. Marked while it goes on: what
-    /// one cut short (by a kill) leaves there is ours to remove
-    /// (`restore_clean`); any other change there is a person's.
+    /// refuses anything but a fast-forward.
     pub fn fast_forward(&self, dir: &Utf8Path, to: &str) -> Result<()> {
-        let mark = self.fast_forward_mark(dir)?;
-        std::fs::write(&mark, to).with_context(|| format!("cannot write {mark}"))?;
         let sh = &self.sh;
         let to = branch_ref(to);
-        let done = run(prep(cmd!(sh, "git -C {dir} merge --ff-only --quiet {to}"))).map(drop);
-        remove_file_if_there(&mark)?;
-        done
-    }
-
-    /// Whether a fast-forward of ours in `dir` was cut short.
-    pub fn fast_forward_cut_short(&self, dir: &Utf8Path) -> Result<bool> {
-        Ok(self.fast_forward_mark(dir)?.exists())
-    }
-
-    fn fast_forward_mark(&self, dir: &Utf8Path) -> Result<Utf8PathBuf> {
-        Ok(self.own_git_dir(dir)?.join("xtask-fast-forward"))
+        run(prep(cmd!(sh, "git -C {dir} merge --ff-only --quiet {to}"))).map(drop)
     }
 
     /// Puts the worktree at `dir` back on `branch` when something (a rebase
@@ -661,23 +649,6 @@ impl Repo {
             );
         }
         run(prep(cmd!(sh, "git -C {dir} checkout --quiet {branch}"))).map(drop)
-    }
-
-    /// Brings the orchestrator's own worktree at `dir` back to its commit,
-    /// without the files a fast-forward of ours cut short left (the commit
-    /// stays, no branch moves). Without its mark, changes there are a
-    /// person's, never removed: the queue waits for them (`git::merge`).
-    pub fn restore_clean(&self, dir: &Utf8Path) -> Result<()> {
-        let mark = self.fast_forward_mark(dir)?;
-        if !mark.exists() {
-            return Ok(());
-        }
-        if !self.uncommitted(dir, &[])?.is_empty() {
-            let sh = &self.sh;
-            run(prep(cmd!(sh, "git -C {dir} reset --quiet --hard HEAD")))?;
-            run(prep(cmd!(sh, "git -C {dir} clean --quiet -d --force")))?;
-        }
-        remove_file_if_there(&mark)
     }
 
     /// Whether `dir` is still a worktree of this repository, its own top

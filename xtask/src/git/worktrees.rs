@@ -139,7 +139,7 @@ impl Worktrees {
             settings: settings.clone(),
             layout: layout.clone(),
         };
-        worktrees.plan_integration()?;
+        worktrees.plan_integration(false)?;
         Ok(worktrees)
     }
 
@@ -173,7 +173,7 @@ impl Worktrees {
     fn make_integration(&self) -> Result<()> {
         let repo = &self.repo;
         let branch = &self.settings.integration;
-        let (made, add) = self.plan_integration()?;
+        let (made, add) = self.plan_integration(true)?;
         match made {
             Integration::Make(start) => {
                 repo.create_branch(branch, &start)?;
@@ -193,8 +193,10 @@ impl Worktrees {
 
     /// What making the integration branch and its worktree takes, every
     /// check done first: the branch to make, or mark, and whether its
-    /// worktree is to be added.
-    fn plan_integration(&self) -> Result<(Integration, bool)> {
+    /// worktree is to be added. A person's work in that worktree stops a
+    /// run `starting` (the checks beside a run, or before one, leave it to
+    /// the run: one going on waits for it).
+    fn plan_integration(&self, starting: bool) -> Result<(Integration, bool)> {
         let repo = &self.repo;
         let branch = &self.settings.integration;
         let dir = self.integration_dir();
@@ -247,7 +249,10 @@ impl Worktrees {
             // An operation first: a rebase leaves HEAD detached.
             let work = merge::persons_work(repo, &dir)?;
             if let Some(operation @ PersonsWork::Operation(_)) = &work {
-                bail!(merge::refused_for(&dir, operation));
+                match starting {
+                    true => bail!(merge::refused_for(&dir, operation)),
+                    false => return Ok((made, false)),
+                }
             }
             if on.as_deref() != Some(branch.as_str()) {
                 let on = on.as_ref().map_or("a detached commit".to_owned(), |on| {
@@ -255,7 +260,7 @@ impl Worktrees {
                 });
                 bail!("{dir} is a worktree of {on}, not the integration worktree: move it away (cargo xtask merges into `{branch}` there, and would check it out)");
             }
-            if let Some(changes) = work {
+            if let Some(changes) = work.filter(|_| starting) {
                 bail!(merge::refused_for(&dir, &changes));
             }
             return Ok((made, false));

@@ -205,11 +205,11 @@ impl Run<'_> {
         for t in loaded.rerun {
             // As `reset` would: what a person decided was on what ran before.
             let id = self.graph.tasks[t].id.clone();
+            // Its attempts number on, should this run stop before it
+            // starts again: kept before its status (and its number) goes.
+            resets::keep(self.layout, &id, self.history[t].attempt, None)?;
             status::remove(self.layout, &id)?;
             decisions::remove(self.layout, &id);
-            // Its attempts number on, should this run stop before it
-            // starts again.
-            resets::keep(self.layout, &id, self.history[t].attempt, None)?;
             self.event(Event::change(&id, "completed", "pending"));
         }
         self.admission.pause(&self.graph, &loaded.paused);

@@ -345,6 +345,49 @@ fn changes_of_the_user_s_in_the_integration_worktree_are_kept() {
     assert_eq!(read("NOTES.md"), "my notes\n");
 }
 
+/// What a fast-forward of the queue's cut short left in the integration
+/// worktree (files as the commit it went to has them, its mark beside
+/// them) is removed by the next merge; a change of the user's there at the
+/// same time is theirs all the same: the run does not start on it, and
+/// only it is named.
+#[test]
+fn only_what_a_fast_forward_cut_short_left_in_the_integration_worktree_is_removed() {
+    let t = repo("");
+    t.task("p/a", &commit("a.txt", "a"));
+    t.run(&["orchestrate"]).code(0);
+    let integration = t.path("workspace/worktrees/.integration");
+    // The commit a fast-forward went to when it was killed: files of it
+    // written, the branch not moved yet.
+    git_in(&integration, &["checkout", "-q", "-b", "ahead"]);
+    std::fs::write(integration.join("ff.txt"), "ff\n").unwrap();
+    std::fs::write(integration.join("README.md"), "as ahead has it\n").unwrap();
+    git_in(&integration, &["add", "."]);
+    git_in(&integration, &["commit", "-q", "-m", "ahead"]);
+    let ahead = git_in(&integration, &["rev-parse", "HEAD"]);
+    git_in(&integration, &["checkout", "-q", "integration"]);
+    git_in(&integration, &["branch", "-q", "-D", "ahead"]);
+    std::fs::write(integration.join("ff.txt"), "ff\n").unwrap();
+    std::fs::write(integration.join("README.md"), "as ahead has it\n").unwrap();
+    let link = std::fs::read_to_string(integration.join(".git")).unwrap();
+    let gitdir = integration.join(link.trim().strip_prefix("gitdir: ").unwrap());
+    std::fs::write(gitdir.join("xtask-fast-forward"), &ahead).unwrap();
+    // And the user's.
+    std::fs::write(integration.join("NOTES.md"), "my notes\n").unwrap();
+    t.task("p/b", &commit("b.txt", "b"));
+    t.run(&["orchestrate"])
+        .code(2)
+        .says("has changes not committed (NOTES.md), not cargo xtask's");
+    let read = |file: &str| std::fs::read_to_string(integration.join(file)).unwrap();
+    assert_eq!(read("NOTES.md"), "my notes\n");
+    git_in(&integration, &["add", "NOTES.md"]);
+    git_in(&integration, &["commit", "-q", "-m", "my notes"]);
+    t.run(&["orchestrate"]).code(0);
+    assert!(!integration.join("ff.txt").exists());
+    assert_eq!(read("README.md"), "the project\n");
+    assert!(!gitdir.join("xtask-fast-forward").exists());
+    assert_eq!(integration_log(&t)[..2], ["write b.txt", "my notes"]);
+}
+
 /// A run whose task `p/a` reaches the merge queue once the user has
 /// started a merge of their branch `mine` in the integration worktree
 /// (not committed): the orchestrator, once it says the queue waits.
@@ -741,6 +784,13 @@ fn worktrees_of_a_repository_moved_since_are_linked_again() {
             sh("[ -f ../../../../fixed ] || { echo a > a.txt && git add a.txt && git commit -qm 'write a.txt' && exit 3; }")
         ),
     );
+    t.task(
+        "p/x/y",
+        &format!(
+            "retries: 0\n{}",
+            sh("[ -f ../../../../../fixed ] || { echo y > y.txt && git add y.txt && git commit -qm 'write y.txt' && exit 3; }")
+        ),
+    );
     t.task("p/b", &commit("b.txt", "b"));
     t.run(&["orchestrate"]).code(1);
     let moved = std::path::PathBuf::from(format!("{}-moved", t.root.display()));
@@ -749,11 +799,13 @@ fn worktrees_of_a_repository_moved_since_are_linked_again() {
     m.run(&["validate"]).code(0);
     m.run(&["clean", "--dry-run"])
         .code(0)
-        .says("the repository was moved since cargo xtask made its worktrees");
+        .says("the repository was moved since cargo xtask made its worktrees")
+        .says("nothing is planned until then");
     m.write("fixed", "");
-    m.run(&["reset", "p/a"]).code(0);
+    m.run(&["reset", "p/a", "p/x/y"]).code(0);
     m.run(&["orchestrate"]).code(0);
     assert_eq!(m.git(&["show", "integration:a.txt"]), "a");
+    assert_eq!(m.git(&["show", "integration:y.txt"]), "y");
     assert_eq!(m.git(&["show", "integration:b.txt"]), "b");
     m.run(&["clean"]).code(0);
     let listed = m.git(&["worktree", "list", "--porcelain"]);

@@ -144,21 +144,23 @@ impl Repo {
     /// since they were made, and git records absolute paths both ways.
     pub fn worktrees_left_by_a_move(&self) -> Vec<Utf8PathBuf> {
         let mut found = Vec::new();
-        // Task worktrees are at `<phase>/<name>`, the integration's at
-        // `.integration`.
-        let mut folders = vec![(self.ours.clone(), 0)];
-        while let Some((folder, depth)) = folders.pop() {
+        // Each task's at its id's path (`<phase>/<name>`, deeper for ids
+        // of folders), the integration's at `.integration`: every folder,
+        // but inside a worktree.
+        let mut folders = vec![self.ours.clone()];
+        while let Some(folder) = folders.pop() {
             for entry in folder.read_dir_utf8().into_iter().flatten().flatten() {
                 let path = entry.path();
                 match std::fs::read_to_string(path.join(".git")) {
                     Ok(link) => {
+                        // Relative with `worktree.useRelativePaths`: to it.
                         let gitdir = link.trim().strip_prefix("gitdir: ").unwrap_or("");
-                        if !Utf8Path::new(gitdir).exists() {
+                        if !path.join(gitdir).exists() {
                             found.push(path.to_owned());
                         }
                     }
-                    Err(_) if depth < 2 && path.is_dir() => {
-                        folders.push((path.to_owned(), depth + 1))
+                    Err(_) if entry.file_type().is_ok_and(|t| t.is_dir()) => {
+                        folders.push(path.to_owned())
                     }
                     Err(_) => {}
                 }
