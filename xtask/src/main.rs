@@ -24,10 +24,18 @@ use crate::model::layout::Layout;
 use crate::model::problem::Invalid;
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    match args.get(1).map(String::as_str) {
+    // As the OS gives them: an argument that is not UTF-8 is clap's to
+    // refuse, with a usage error (`std::env::args` would panic on it).
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    match args.get(1).and_then(|a| a.to_str()) {
         Some(executor::protocol::SUPERVISOR_ARG) => std::process::exit(supervisor::main()),
-        Some(executor::setup::SETUP_ARG) => std::process::exit(executor::setup::main(&args[2..])),
+        Some(executor::setup::SETUP_ARG) => {
+            // Ours, made from task definitions, which are UTF-8.
+            let rest: Vec<String> = (args[2..].iter())
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect();
+            std::process::exit(executor::setup::main(&rest))
+        }
         _ => {}
     }
     let cli = Cli::parse();

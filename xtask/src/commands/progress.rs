@@ -116,6 +116,7 @@ pub fn collect(layout: &Layout) -> Progress {
         |phase: &str| outputs::missing_artifacts(layout, &config.phase(phase_key(phase)).requires);
     let mut progress = builder.finish(config.title(layout), missing, warnings);
     let budget = Budget::load(layout, config.agents.budget_usd);
+    progress.warnings.extend(budget.skipped_warning(layout));
     if let (Some(usd), Some(left_usd)) = (budget.usd, budget.left()) {
         progress.budget = Some(BudgetLine {
             usd,

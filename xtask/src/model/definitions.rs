@@ -137,7 +137,19 @@ impl Definitions {
                 return Ok(self.graph.phases[p].tasks.clone());
             }
         }
-        Ok(vec![self.task(name)?])
+        self.task(name).map(|t| vec![t]).map_err(|e| {
+            // No `/`: a phase was meant as likely as a task's bare name,
+            // which `task` suggests a task for.
+            let folder = name.trim_end_matches('/');
+            let phases = (self.graph.phases.iter())
+                .flat_map(|p| [p.name.as_str(), task::phase_key(&p.name)]);
+            match nearest(folder, phases) {
+                Some(near) if !folder.contains('/') && !e.to_string().contains("did you mean") => {
+                    anyhow::anyhow!("no task or phase `{name}`: did you mean the phase `{near}`?")
+                }
+                _ => e,
+            }
+        })
     }
 
     /// The phase folder named by `name`, as a folder (`01-analysis`) or a

@@ -13,6 +13,27 @@ pub struct Problem {
 }
 
 impl Problem {
+    /// A file that is not UTF-8, at the line and byte where it stops
+    /// being so.
+    pub fn not_utf8(file: &Utf8Path, e: &std::string::FromUtf8Error) -> Problem {
+        let at = e.utf8_error().valid_up_to();
+        let bytes = e.as_bytes();
+        // Its line, and its column in bytes on that line.
+        let line = 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count();
+        let line_start = bytes[..at]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        Problem::in_file(
+            file,
+            Some(line),
+            format!(
+                "not valid UTF-8 (byte {} of the line): save it as UTF-8",
+                at - line_start + 1
+            ),
+        )
+    }
+
     pub fn in_file(file: &Utf8Path, line: Option<usize>, message: impl Into<String>) -> Problem {
         Problem {
             file: Some(file.to_owned()),
@@ -151,12 +172,24 @@ pub fn find_value_line(text: &str, key: &str, value: &str) -> Option<usize> {
             !before.is_some_and(part_of_word) && !after.is_some_and(part_of_word)
         })
     };
+    // A flow list opened on the key's line and closed on a later one.
+    let mut open_flow = false;
     let value_at = text
         .lines()
         .enumerate()
         .skip(at - 1)
-        // The key's line, then the lines of its block list.
-        .take_while(|(i, line)| *i + 1 == at || line.trim_start().starts_with(['-', '#']))
+        // The key's line, then the lines of its block list, or of its flow
+        // list until it closes.
+        .take_while(|(i, line)| {
+            let of_it = *i + 1 == at || open_flow || line.trim_start().starts_with(['-', '#']);
+            if *i + 1 == at {
+                let value = line.split_once(':').map_or("", |(_, rest)| rest);
+                open_flow = value.trim_start().starts_with('[') && !value.contains(']');
+            } else if open_flow && line.contains(']') {
+                open_flow = false;
+            }
+            of_it
+        })
         .find(|(i, line)| {
             let line = if *i + 1 == at {
                 line.split_once(':').map_or("", |(_, rest)| rest)
@@ -250,5 +283,10 @@ mod tests {
         // Not in the list: the key's line.
         assert_eq!(find_value_line(block, "dependencies", "y"), Some(3));
         assert_eq!(find_value_line(block, "inputs", "x"), None);
+        // A flow list over lines, up to where it closes.
+        let flow = "---\ndependencies: [\n  a/one,\n  a/tow]\ninputs: [a/tow]\n---\n";
+        assert_eq!(find_value_line(flow, "dependencies", "a/tow"), Some(4));
+        assert_eq!(find_value_line(flow, "dependencies", "a/one"), Some(3));
+        assert_eq!(find_value_line(flow, "dependencies", "a/zzz"), Some(2));
     }
 }

@@ -315,25 +315,7 @@ pub fn load(tasks_dir: &Utf8Path, file: &Utf8Path) -> Parsed {
             }
             parsed
         }
-        Err(e) => {
-            let at = e.utf8_error().valid_up_to();
-            let bytes = e.as_bytes();
-            // Its line, and its column in bytes on that line.
-            let line = 1 + bytes[..at].iter().filter(|&&b| b == b'\n').count();
-            let column = at
-                - bytes[..at]
-                    .iter()
-                    .rposition(|&b| b == b'\n')
-                    .map_or(0, |i| i + 1);
-            Parsed::failed(Problem::in_file(
-                file,
-                Some(line),
-                format!(
-                    "not valid UTF-8 (byte {} of the line): save it as UTF-8",
-                    column + 1
-                ),
-            ))
-        }
+        Err(e) => Parsed::failed(Problem::not_utf8(file, &e)),
     }
 }
 

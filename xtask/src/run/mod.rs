@@ -177,11 +177,7 @@ pub fn run(
     };
     run.event(Event::run("run_started"));
     run.start()?;
-    if run.budget.reached() && mode == Mode::Launch {
-        let budget = run.budget.reached_message();
-        run.printer
-            .note(Tone::Bad, &format!("{budget}: nothing new starts"));
-    }
+    run.say_budget(mode);
     run.main_loop()?;
     run.remove_unused();
     // Not at the start: a task that joins during the run (a file fixed)

@@ -98,6 +98,7 @@ impl<'a> Plan<'a> {
             .collect();
         paused.sort_unstable();
         let order = Order::new(graph, &defs.durations);
+        let budget = Budget::load(layout, config.agents.budget_usd);
         readiness.set_order(order.rank.clone());
         Plan {
             layout,
@@ -115,8 +116,9 @@ impl<'a> Plan<'a> {
                 .iter()
                 .cloned()
                 .chain(loaded.warnings)
+                .chain(budget.skipped_warning(layout))
                 .collect(),
-            budget: Budget::load(layout, config.agents.budget_usd),
+            budget,
             order,
             undecided,
             paused,

@@ -14,14 +14,28 @@ use serde::de::DeserializeOwned;
 /// Every line of the file at `path` that parses, oldest first; none when
 /// there is no file.
 pub fn read<T: DeserializeOwned>(path: &Utf8Path) -> Vec<T> {
+    read_noting_skipped(path).0
+}
+
+/// `read`, and the numbers of the lines (from 1) that did not parse; a
+/// blank one is none of them.
+pub fn read_noting_skipped<T: DeserializeOwned>(path: &Utf8Path) -> (Vec<T>, Vec<usize>) {
     let Ok(file) = File::open(path) else {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     };
-    BufReader::new(file)
+    let mut read = Vec::new();
+    let mut skipped = Vec::new();
+    let lines = BufReader::new(file)
         .split(b'\n')
-        .map_while(std::io::Result::ok)
-        .filter_map(|line| serde_json::from_slice(&line).ok())
-        .collect()
+        .map_while(std::io::Result::ok);
+    for (n, line) in lines.enumerate() {
+        match serde_json::from_slice(&line) {
+            Ok(value) => read.push(value),
+            Err(_) if line.trim_ascii().is_empty() => {}
+            Err(_) => skipped.push(n + 1),
+        }
+    }
+    (read, skipped)
 }
 
 /// A file of JSON lines open for appending (`open_to_append`).

@@ -35,12 +35,18 @@ pub type Attempt = (String, u32, Option<u64>);
 pub struct Ledger {
     pub spent: f64,
     pub counted: HashSet<Attempt>,
+    /// The lines that do not parse, by number: not counted.
+    pub skipped: Vec<usize>,
 }
 
 /// What the ledger holds now.
 pub fn read(layout: &Layout) -> Ledger {
-    let mut ledger = Ledger::default();
-    for entry in jsonl::read::<Entry>(&layout.ledger_file()) {
+    let (entries, skipped) = jsonl::read_noting_skipped::<Entry>(&layout.ledger_file());
+    let mut ledger = Ledger {
+        skipped,
+        ..Ledger::default()
+    };
+    for entry in entries {
         if ledger
             .counted
             .insert((entry.task, entry.attempt, entry.since_ns))

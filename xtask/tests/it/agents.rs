@@ -753,11 +753,26 @@ fn the_budget_stops_new_launches_with_exit_3_and_holds_on_the_next_run() {
         .code(0)
         .says("waits on the budget: budget of $0.30 reached ($0.33 spent)");
 
+    // A line of the ledger mangled by hand counts for nothing: said by
+    // the run and the views, which name it.
+    let ledger = t.read("workspace/ledger.jsonl");
+    let mangled = ledger.replacen("\"cost_usd\":", "\"cost_usd\":\"x\",\"was\":", 1);
+    t.write("workspace/ledger.jsonl", &mangled);
+    // (Counting short, the run started one more task.)
+    let warning =
+        "workspace/ledger.jsonl: line(s) 1 do not parse, and the budget does not count them";
+    t.run(&["orchestrate"])
+        .code(3)
+        .says(&format!("{warning} ($0.16 spent by the others)"));
+    t.run(&["progress"]).says(warning);
+    t.run(&["next"]).says(warning);
+
     // Raised, it goes on.
     t.config(&format!(
         "{}budget: {{usd: 5}}\nmax_concurrent_agents: 1\n",
         agent("claude", "claude-json")
     ));
+    t.write("workspace/ledger.jsonl", &ledger);
     t.run(&["orchestrate"]).code(0);
 }
 

@@ -135,6 +135,15 @@ fn task_ids_are_understood_as_users_type_them() {
         .code(2)
         .says("such as `01-build/01-fetch`")
         .says("progress --tasks` lists them");
+    // Where a phase is taken too, a name close to a phase's gets it.
+    for command in ["reset", "block", "approve"] {
+        t.run(&[command, "02-plam"])
+            .code(2)
+            .says("no task or phase `02-plam`: did you mean the phase `02-plan`?");
+    }
+    t.run(&["reset", "03-prioritize"])
+        .code(2)
+        .says("did you mean `02-plan/03-prioritize`?");
 }
 
 #[test]

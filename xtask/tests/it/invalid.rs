@@ -565,7 +565,8 @@ fn an_input_of_the_task_s_own_output_is_an_error() {
     );
 }
 
-/// A byte that is not UTF-8 is shown at its line.
+/// A byte that is not UTF-8 is shown at its line, in a task file or the
+/// config.
 #[test]
 fn a_task_file_not_in_utf8_is_shown_at_its_line() {
     check(
@@ -577,6 +578,17 @@ fn a_task_file_not_in_utf8_is_shown_at_its_line() {
             .unwrap();
         },
         &["tasks/p/latin.md:3: not valid UTF-8 (byte 12 of the line): save it as UTF-8"],
+    );
+    // The config too.
+    check(
+        |t| {
+            std::fs::write(
+                t.path("tasks/orchestrator.yaml"),
+                b"kill_grace: 1s\ntitle: \"caf\xe9\"\n",
+            )
+            .unwrap();
+        },
+        &["tasks/orchestrator.yaml:2: not valid UTF-8 (byte 12 of the line): save it as UTF-8"],
     );
 }
 
@@ -606,4 +618,30 @@ fn an_integration_branch_git_refuses_or_among_the_task_branches_is_invalid() {
             .code(2)
             .says(&format!("tasks/orchestrator.yaml:3: `worktrees.integration`: {message}"));
     }
+}
+
+/// An argument that is not UTF-8 is a usage error (exit 2), never a
+/// panic: as a task, a reason, or the root.
+#[test]
+fn an_argument_that_is_not_utf8_is_a_usage_error() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
+    let t = Tree::new();
+    t.task("p/a", &sh("true"));
+    let bad = OsStr::from_bytes(b"p/\xff");
+    for args in [&["why"][..], &["block", "p/a", "--reason"]] {
+        let output = t.command(args).arg(bad).output().unwrap();
+        Run::from(output)
+            .code(2)
+            .says("invalid UTF-8 was detected in one or more arguments");
+    }
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .arg("--root")
+        .arg(OsStr::from_bytes(b"/tmp/\xff"))
+        .arg("progress")
+        .output()
+        .unwrap();
+    let run = Run::from(output);
+    run.code(2).says("invalid UTF-8");
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
 }

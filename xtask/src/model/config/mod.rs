@@ -182,8 +182,9 @@ impl Config {
     /// config (its phase keys) go on with it, so that all problems are
     /// reported at once.
     pub fn load_as_far_as_it_reads(path: &Utf8Path) -> (Config, Vec<Problem>) {
-        match std::fs::read_to_string(path) {
-            Ok(text) => Config::parse_as_far_as_it_reads(path, &text),
+        match std::fs::read(path).map(String::from_utf8) {
+            Ok(Ok(text)) => Config::parse_as_far_as_it_reads(path, &text),
+            Ok(Err(e)) => (Config::default(), vec![Problem::not_utf8(path, &e)]),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Config::default(), Vec::new()),
             Err(e) => (
                 Config::default(),
