@@ -58,20 +58,25 @@ pub fn run(layout: &Layout, name: &str, reason: &str) -> Result<i32> {
             // A task paused by a rate limit is held: no longer paused, and
             // what failed before the limit is what its reason names.
             Some(paused) if paused.rate_limited_until.is_some() => {
-                let previous = paused.previous.clone().map(|p| Failure {
-                    error: held_because(reason, &p.error),
-                    ..p
-                });
+                let previous = match paused.previous.clone() {
+                    Some(p) => Failure {
+                        error: held_because(reason, &p.error),
+                        ..p
+                    },
+                    // It never failed otherwise: the reason alone, and no
+                    // session to resume (the limit's was refused).
+                    None => Failure {
+                        attempt: paused.attempt,
+                        error: reason.to_owned(),
+                        session_id: None,
+                    },
+                };
                 Status {
-                    error: Some(
-                        previous
-                            .as_ref()
-                            .map_or(reason.to_owned(), |p| p.error.clone()),
-                    ),
+                    error: Some(previous.error.clone()),
                     held: true,
                     rate_limited_until: None,
                     rate_limited_since: None,
-                    previous,
+                    previous: Some(previous),
                     ..paused
                 }
             }

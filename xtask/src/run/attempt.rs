@@ -58,6 +58,9 @@ pub struct Active {
     /// input changed while it ran makes its result stale. (Without inputs,
     /// or adopted, it is taken as the final status is written.)
     pub built_from: Option<Fingerprint>,
+    /// Adopted in the merge queue: its move to `merging` is in the events
+    /// already (written by the run that queued it), not to write again.
+    pub merging_told: bool,
 }
 
 impl Active {
@@ -79,6 +82,7 @@ impl Active {
             pool: None,
             orphan: None,
             built_from: None,
+            merging_told: false,
         }
     }
 

@@ -172,10 +172,15 @@ impl Run<'_> {
             }
             _ => self.history[t].limited_since = None,
         }
+        // Its work goes into the integration branch first: the task is
+        // completed once it is there. Told before its status says so: a
+        // kill in between has the next run tell it again, never not at all.
+        let merges = active.worktree.is_some() && self.git.is_some() && verdict.error.is_none();
+        if merges && !active.merging_told {
+            self.event(Event::change(&id, "running", "merging").happened_at(ended));
+        }
         match (&active.worktree, &mut self.git) {
             (Some(worktree), Some(git)) if verdict.error.is_none() => {
-                // Its work goes into the integration branch first: the task
-                // is completed once it is there.
                 let mut merging = active.running_status(self.layout, &id, &run);
                 merging.merging = true;
                 status::write(self.layout, &merging)?;
@@ -184,7 +189,6 @@ impl Run<'_> {
                 let into = &self.config.worktrees.integration;
                 let line = format!("{}  {} into {into}", active.agent, worktree.branch);
                 self.printer.event(Tone::Plain, "merging", &id, &line);
-                self.event(Event::change(&id, "running", "merging").happened_at(ended));
             }
             _ => self.conclude(t, status, from, "running", ended),
         }

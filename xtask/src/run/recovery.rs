@@ -103,6 +103,7 @@ pub fn assess(
         pool: status.pool.clone(),
         orphan: None,
         built_from: None,
+        merging_told: status.merging,
     }))
 }
 

@@ -1087,22 +1087,42 @@ fn a_block_in_a_pause_holds_the_task_and_keeps_the_failure_before_it() {
     );
 }
 
+/// Blocked in a pause that its first attempt met (it never failed
+/// otherwise): a reset tells the retry the reason alone, and no session
+/// (the one the limit refused is nothing to resume).
+#[test]
+fn a_block_in_a_first_pause_tells_no_session() {
+    let t = stopped_in_a_pause_of(&["limit-in:600 1", "success.json"]);
+    t.run(&["block", "p/a", "--reason", "investigating"])
+        .code(0);
+    t.run(&["reset", "p/a"]).code(0);
+    let prompt = t.run(&["prompt", "p/a"]);
+    prompt.code(0).says("PREVIOUS investigating / None");
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(env_of(&t, "p/a", 2)["previous_error"], "investigating");
+    assert_eq!(env_of(&t, "p/a", 2)["previous_session"], "");
+}
+
 /// A run of `p/a` (retries 1) whose first attempt fails (Claude's
 /// `error_max_turns`) and whose second hits a rate limit for 10 minutes,
 /// stopped (SIGTERM) while paused; with the failed attempt's session. Its
 /// output is in `markers/out`.
 fn stopped_in_a_pause() -> (Tree, String) {
+    let t = stopped_in_a_pause_of(&["error_max_turns.json 1", "limit-in:600 1", "success.json"]);
+    let session = fixture("claude/error_max_turns.json")["session_id"].clone();
+    (t, session.as_str().unwrap().to_owned())
+}
+
+/// A run of `p/a` (retries 1) whose attempts print `scenario`, stopped
+/// (SIGTERM) once a rate limit pauses it.
+fn stopped_in_a_pause_of(scenario_of_a: &[&str]) -> Tree {
     let t = Tree::new();
     t.config(&format!(
         "{}  prompt: \"{{% if previous %}}PREVIOUS {{{{ previous.error }}}} / {{{{ previous.session_id }}}}{{% endif %}}\"\nkill_grace: 1s\n",
         agent("claude", "claude-json")
     ));
     t.task("p/a", "retries: 1");
-    scenario(
-        &t,
-        "p/a",
-        &["error_max_turns.json 1", "limit-in:600 1", "success.json"],
-    );
+    scenario(&t, "p/a", scenario_of_a);
     std::fs::create_dir_all(t.path("markers")).unwrap();
     let out = std::fs::File::create(t.path("markers/out")).unwrap();
     let mut child = t.command(&["orchestrate"]).stdout(out).spawn().unwrap();
@@ -1112,8 +1132,7 @@ fn stopped_in_a_pause() -> (Tree, String) {
     // SAFETY: kill has no memory-safety preconditions.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     child.wait().unwrap();
-    let session = fixture("claude/error_max_turns.json")["session_id"].clone();
-    (t, session.as_str().unwrap().to_owned())
+    t
 }
 
 /// A run stopped while a rate limit pauses a task says so of it in its

@@ -476,6 +476,37 @@ fn a_run_stopped_while_its_merge_waits_for_the_user_s_interrupts_the_task() {
     git_in(&integration, &["rev-parse", "-q", "--verify", "MERGE_HEAD"]);
 }
 
+/// Killed (SIGKILL) while its merge waits, a run leaves the task in the
+/// merge queue; the next run merges it, and its move to `merging` is one
+/// line of events.jsonl, not one more per run that took it up.
+#[test]
+fn a_merge_taken_up_after_a_kill_is_told_once() {
+    let t = repo("");
+    let mut orchestrator = run_until_its_merge_waits_for_the_user_s(&t);
+    wait_for("p/a to wait in the queue", || {
+        t.status("p/a")["merging"] == true
+    });
+    orchestrator.kill().unwrap();
+    orchestrator.wait().unwrap();
+    let integration = t.path("workspace/worktrees/.integration");
+    git_in(&integration, &["commit", "-q", "-m", "merge mine"]);
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.state("p/a"), "completed");
+    let moves: Vec<String> = events(&t)
+        .iter()
+        .filter(|e| e["task"] == "p/a" && e.get("to").is_some())
+        .map(|e| format!("{} -> {}", e["from"], e["to"]))
+        .collect();
+    assert_eq!(
+        moves,
+        [
+            "\"pending\" -> \"running\"",
+            "\"running\" -> \"merging\"",
+            "\"merging\" -> \"completed\""
+        ]
+    );
+}
+
 /// With the root a folder of the repository, a worktree is still a
 /// checkout of all of it: a change outside the root is in no worktree
 /// either, and the warning names it.
