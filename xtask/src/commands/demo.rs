@@ -16,7 +16,7 @@ use crate::model::layout::Layout;
 use crate::sys::shell::shell_word;
 
 /// The stand-in agent, committed into the demo repository.
-const AGENT: &str = include_str!("../../../scripts/demo-agent.sh");
+const AGENT: &str = include_str!("demo/agent.sh");
 
 /// The demo's files: the project, then its tasks.
 const FILES: [(&str, &str); 12] = [

@@ -110,16 +110,17 @@ impl Why<'_> {
                 // says).
                 let never_ran = s.attempt == 0 && logs::tail(&log, 1).is_empty();
                 if log.exists() && !never_ran {
-                    // A task waiting to start has not run since: the log is
-                    // an earlier attempt's.
-                    let earlier =
-                        match s.status == State::AwaitingApproval && s.completed_at.is_none() {
-                            true => format!(
-                                " (attempt {}, which ran before)",
-                                logs::latest_attempt_on_disk(self.layout, &s.task_id)
-                            ),
-                            false => String::new(),
-                        };
+                    // A task waiting to start, or blocked before it started,
+                    // has not run since: the log is an earlier attempt's.
+                    let waits = s.status == State::AwaitingApproval && s.completed_at.is_none();
+                    let blocked = s.status == State::Blocked && s.started_at.is_none();
+                    let earlier = match waits || blocked {
+                        true => format!(
+                            " (attempt {}, which ran before)",
+                            logs::latest_attempt_on_disk(self.layout, &s.task_id)
+                        ),
+                        false => String::new(),
+                    };
                     println!("  last lines of {}{earlier}:", self.layout.display(&log));
                     let lines = logs::tail(&log, LOG_LINES);
                     if lines.is_empty() {
@@ -396,16 +397,17 @@ impl Why<'_> {
             match *dep {
                 Dep::Task(d) if readiness.node(d) != Node::Completed => {
                     let id = &graph.tasks[d].id;
+                    // As `next` says it: `waits on p/a (running)`.
                     unmet.push(match self.status(d) {
                         Some(s) if s.status == State::AwaitingApproval => {
-                            format!("{id} awaits approval")
+                            format!("{id} (awaiting approval)")
                         }
                         Some(s) => format!(
-                            "{id} is {}{}",
+                            "{id} ({}{})",
                             status::shown_state(Some(&s)),
                             s.error.map(|e| format!(": {e}")).unwrap_or_default()
                         ),
-                        None => format!("{id} has not run yet"),
+                        None => format!("{id} (not run yet)"),
                     });
                 }
                 Dep::Task(_) => {}

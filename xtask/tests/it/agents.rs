@@ -391,7 +391,7 @@ fn what_waits_on_a_paused_task_says_it_is_paused() {
         "{summary}"
     );
     t.run(&["why", "q/after"])
-        .says("waits on p/limited is paused: rate limited");
+        .says("waits on p/limited (paused: rate limited");
     t.run(&["next"])
         .says("q/after: waits on p/limited (paused by a rate limit)");
     // The run waits the pause out: nothing is stuck, the dry run exits 0.

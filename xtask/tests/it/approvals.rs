@@ -85,7 +85,8 @@ fn tasks_awaiting_approval_end_the_run_with_exit_4_and_approve_lets_them_go_on()
     t.run(&["progress"]).says("Awaiting approval: 2");
     t.run(&["why", "p/plan"])
         .says("awaits approval of its result");
-    t.run(&["why", "p/build"]).says("p/plan awaits approval");
+    t.run(&["why", "p/build"])
+        .says("waits on p/plan (awaiting approval)");
     t.run(&["next"]).says("Awaits approval: p/deploy");
     t.run(&["graph"]).says(":::awaiting_approval");
     // A task that waits for no approval cannot be approved.

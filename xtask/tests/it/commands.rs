@@ -326,7 +326,7 @@ fn why_explains_waiting_failed_and_missing_inputs() {
     );
     t.run(&["why", "p/b"])
         .code(0)
-        .says("waits on p/a has not run yet")
+        .says("waits on p/a (not run yet)")
         .says("needs input workspace/outputs/elsewhere/in.txt");
     t.run(&["orchestrate"]).code(1);
     t.run(&["why", "p/a"])

@@ -231,9 +231,10 @@ fn the_next_task_s_log_made_ahead_reads_as_not_run_until_it_runs() {
 }
 
 /// A task blocked before it ran, its log made ahead by a run killed
-/// meanwhile: `why` shows no log of it, as `logs` says it has none.
+/// meanwhile: `why` shows no log of it, as `logs` says it has none; one
+/// blocked before it ran again: its log is said to be the earlier run's.
 #[test]
-fn a_log_made_ahead_for_a_task_blocked_before_it_ran_is_not_shown() {
+fn a_log_of_a_task_blocked_before_it_ran_is_not_shown_as_its_own() {
     let t = Tree::new();
     t.task(
         "p/a",
@@ -254,6 +255,20 @@ fn a_log_made_ahead_for_a_task_blocked_before_it_ran_is_not_shown() {
     let why = t.run(&["why", "p/b"]);
     why.code(0).says("p/b is blocked");
     assert!(!why.stdout.contains("last lines of"), "{}", why.stdout);
+    // Once it ran, blocked again before it ran once more: its log is that
+    // earlier attempt's, and said so.
+    t.task("p/a", &sh("true"));
+    t.task("p/b", &format!("dependencies: [p/a]\n{}", sh("echo b-ran")));
+    t.run(&["reset", "p/a"]).code(0);
+    t.run(&["orchestrate"]).code(0);
+    t.task("p/a", &format!("retries: 0\n{}", sh("exit 3")));
+    t.run(&["reset", "p/a", "--downstream"]).code(0);
+    t.run(&["orchestrate"]).code(1);
+    t.run(&["why", "p/b"])
+        .code(0)
+        .says("p/b is blocked")
+        .says("last lines of workspace/logs/p/b.log (attempt 1, which ran before):")
+        .says("b-ran");
 }
 
 /// Chromium, where installed; CI installs it and must not skip.
