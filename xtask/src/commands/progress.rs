@@ -22,14 +22,18 @@ use crate::ui::progress::{
 use crate::ui::progress_text;
 
 pub fn run(layout: &Layout, json: bool, tasks: bool) -> Result<i32> {
-    // The definitions first, each on every CPU: the statuses are read with
-    // the task files they found, and judged stale by the marks they took
-    // (a `stat` fewer per task; with 100,000 tasks, a tenth of the work).
-    let defs = definitions::load(layout);
-    let mut progress = collect_with(layout, defs.as_ref().ok());
-    if json || tasks {
-        add_last_log_lines(layout, &mut progress);
-    }
+    // The statuses (and logs) are read while the definitions load: neither
+    // needs the other, and with 100,000 tasks each takes most of a second.
+    let (mut progress, defs) = crate::sys::parallel::both(
+        || {
+            let mut progress = collect(layout);
+            if json || tasks {
+                add_last_log_lines(layout, &mut progress);
+            }
+            progress
+        },
+        || definitions::load(layout),
+    );
     match defs {
         Ok(defs) => {
             set_eta(&defs, &mut progress);
@@ -83,41 +87,27 @@ pub fn watch(layout: &Layout) -> ! {
 
 /// The dashboard, from the task files' names and the status files.
 pub fn collect(layout: &Layout) -> Progress {
-    collect_with(layout, None)
-}
-
-/// `collect`, with the definitions when they were read: their task files,
-/// and each task as it was read, to judge its result stale by.
-fn collect_with(layout: &Layout, defs: Option<&Definitions>) -> Progress {
-    let files;
-    let tasks: Vec<(&str, Option<&Task>)> = match defs {
-        Some(defs) => (defs.graph.tasks.iter())
-            .map(|task| (task.id.as_str(), Some(task)))
-            .collect(),
-        None => {
-            files = Discovery::scan(&layout.tasks).files;
-            (files.iter())
-                .filter_map(|file| layout.task_id(file))
-                .filter(|id| id.contains('/'))
-                .map(|id| (id, None))
-                .collect()
-        }
-    };
+    let files = Discovery::scan(&layout.tasks).files;
     let config = Config::load(&layout.config_file()).unwrap_or_default();
     let mut builder = Builder::new();
     let mut warnings = Vec::new();
-    let read = parallel::map(&tasks, |&(id, task)| {
+    let ids: Vec<&str> = files
+        .iter()
+        .filter_map(|file| layout.task_id(file))
+        .filter(|id| id.contains('/'))
+        .collect();
+    let read = parallel::map(&ids, |id| {
         let status = status::read(layout, id);
         let found = status.as_ref().ok().and_then(Option::as_ref);
         let seen = (
-            Seen::now(layout, found, task),
+            Seen::now(layout, found),
             Attempt::of(found),
             Usage::of(found),
         );
         (seen, status.err())
     });
     let paused = paused_pools(read.iter().map(|((seen, attempt, _), _)| (seen, attempt)));
-    for (&(id, _), ((seen, attempt, usage), error)) in tasks.iter().zip(read) {
+    for (id, ((seen, attempt, usage), error)) in ids.iter().zip(read) {
         warnings.extend(error.map(|e| e.to_string()));
         let seen = seen.in_pool(attempt.pool.as_deref(), &paused);
         builder.add(task::phase_of(id), id, seen, attempt, usage);

@@ -10,7 +10,6 @@ use serde::Serialize;
 
 use crate::agent::result::Report;
 use crate::model::layout::Layout;
-use crate::model::task::Task;
 use crate::state::records;
 use crate::state::status::{self, AgentSlot, State, Status};
 
@@ -330,13 +329,12 @@ impl Seen {
 
 impl Seen {
     /// What a status file says, and whether the files a completed task was
-    /// built from changed since (its task file judged as `task` was read,
-    /// when given: see `fingerprint::changed`).
-    pub fn now(layout: &Layout, status: Option<&Status>, task: Option<&Task>) -> Seen {
+    /// built from changed since.
+    pub fn now(layout: &Layout, status: Option<&Status>) -> Seen {
         let mut seen = Seen::of(status);
         match (&mut seen, status) {
             (Seen::Completed { stale, .. }, Some(s)) => {
-                *stale = status::stale_because(layout, task, s);
+                *stale = status::stale_because(layout, None, s);
             }
             // Its supervisor, alive for the tasks still running, recorded
             // its end: its process is gone (see `records::recorded_end`).
