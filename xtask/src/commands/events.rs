@@ -31,6 +31,8 @@ pub fn run(layout: &Layout, follow: bool, task: Option<&str>, json: bool) -> Res
     // A line still being written stays here until its newline comes.
     let mut pending = Vec::new();
     let mut printed = 0;
+    // Lines read, to name one that is not an event.
+    let mut number = 0;
     loop {
         if file.is_none() {
             file = File::open(&path).ok();
@@ -43,7 +45,17 @@ pub fn run(layout: &Layout, follow: bool, task: Option<&str>, json: bool) -> Res
             while let Some(end) = pending.iter().position(|&b| b == b'\n') {
                 let line: Vec<u8> = pending.drain(..=end).collect();
                 let text = String::from_utf8_lossy(&line);
-                printed += usize::from(print_line(&mut out, text.trim_end(), task, json)?);
+                number += 1;
+                match print_line(&mut out, text.trim_end(), task, json)? {
+                    Some(shown) => printed += usize::from(shown),
+                    // A line cut by a kill (the next append ends it), or
+                    // edited: said, not passed on as an event.
+                    None if !text.trim().is_empty() => eprintln!(
+                        "warning: {}:{number}: not an event (a line cut by a kill, or edited): skipped",
+                        layout.display(&path)
+                    ),
+                    None => {}
+                }
             }
             out.flush()?;
         }
@@ -56,6 +68,7 @@ pub fn run(layout: &Layout, follow: bool, task: Option<&str>, json: bool) -> Res
         {
             file = None;
             pending.clear();
+            number = 0;
             continue;
         }
         if !follow {
@@ -74,20 +87,25 @@ pub fn run(layout: &Layout, follow: bool, task: Option<&str>, json: bool) -> Res
 }
 
 /// Prints the event on `line` if it is one of `task`'s (or any, without
-/// a task); returns whether it printed it.
-fn print_line(out: &mut impl Write, line: &str, task: Option<&str>, json: bool) -> Result<bool> {
+/// a task); returns whether it printed it, `None` when it is no event.
+fn print_line(
+    out: &mut impl Write,
+    line: &str,
+    task: Option<&str>,
+    json: bool,
+) -> Result<Option<bool>> {
     let Ok(event) = serde_json::from_str::<Event>(line) else {
-        return Ok(false);
+        return Ok(None);
     };
     if task.is_some_and(|id| event.task.as_deref() != Some(id)) {
-        return Ok(false);
+        return Ok(Some(false));
     }
     if json {
         writeln!(out, "{line}")?;
     } else {
         writeln!(out, "{}", describe(&event))?;
     }
-    Ok(true)
+    Ok(Some(true))
 }
 
 /// `2026-12-01T00:42:00.347Z  p/t1  running -> failed  attempt 1, agent-1: exit code 3`.
