@@ -13,9 +13,11 @@ use crate::git::merge::{self, Merged, Queue};
 use crate::git::repo::branch_ref;
 use crate::git::worktrees::{self, Prepared, Worktrees};
 use crate::model::config::Config;
+use crate::model::graph::Graph;
 use crate::model::layout::Layout;
 use crate::run::finals::RecordFrom;
-use crate::state::status::Status;
+use crate::run::Options;
+use crate::state::status::{self, State, Status};
 
 pub struct Git {
     pub worktrees: Worktrees,
@@ -29,6 +31,27 @@ pub struct Waiting {
     /// Its final status, completed once the work is merged.
     pub status: Status,
     pub from: RecordFrom,
+}
+
+/// `Git::unseen_warnings`, when the run may start a worktree task: one it
+/// selects that is not completed (or may be run again, `--rerun-stale`).
+/// Else what worktrees would not see is no news worth a warning.
+pub fn unseen_warnings(
+    git: Option<&Git>,
+    layout: &Layout,
+    config: &Config,
+    graph: &Graph,
+    options: &Options,
+) -> Vec<String> {
+    let left = graph.tasks.iter().any(|task| {
+        options.selects(task)
+            && task.in_worktree(config)
+            && (options.rerun_stale || status::state_of(layout, &task.id) != Some(State::Completed))
+    });
+    match git {
+        Some(git) if left => git.unseen_warnings(),
+        _ => Vec::new(),
+    }
 }
 
 impl Git {
@@ -65,7 +88,7 @@ impl Git {
     /// (their checkout's HEAD by default) made after the integration
     /// branch was. An agent working from code other than what its person
     /// sees is a surprise found late.
-    pub fn unseen_warnings(&self) -> Vec<String> {
+    fn unseen_warnings(&self) -> Vec<String> {
         let integration = &self.worktrees.settings.integration;
         let merge = format!(
             "in {}: `git merge <your branch>`",

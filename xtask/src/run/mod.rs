@@ -100,7 +100,7 @@ pub fn run(
         },
     )?;
     let printer = Printer::with_live_view(layout, options.quiet);
-    for warning in git.iter().flat_map(merging::Git::unseen_warnings) {
+    for warning in merging::unseen_warnings(git.as_ref(), layout, config, &graph, options) {
         printer.line(Tone::Warn, &warning);
     }
     if let Some(unread) = &durations.unread {

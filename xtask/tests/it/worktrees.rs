@@ -255,6 +255,13 @@ fn changes_not_committed_in_the_checkout_are_warned_of_as_unseen() {
         t.read("workspace/outputs/p/c/seen.txt"),
         "edited, not committed\n"
     );
+    // With every worktree task completed, nothing will not see the
+    // changes: no warning.
+    t.write("README.md", "edited again\n");
+    t.task("q/root", &format!("workdir: root\n{}", sh("true")));
+    let none = t.run(&["orchestrate"]);
+    none.code(0);
+    assert!(!none.stdout.contains("not committed"), "{}", none.stdout);
 }
 
 #[test]
