@@ -397,7 +397,7 @@ impl Why<'_> {
             match *dep {
                 Dep::Task(d) if readiness.node(d) != Node::Completed => {
                     let id = &graph.tasks[d].id;
-                    // As `next` says it: `waits on p/a (running)`.
+                    // `waits on p/a (running)`, as `next` names one.
                     unmet.push(match self.status(d) {
                         Some(s) if s.status == State::AwaitingApproval => {
                             format!("{id} (awaiting approval)")

@@ -247,10 +247,9 @@ impl Worktrees {
         // it registered without its folder (pruned below).
         if let Some((_, on)) = listed.iter().find(|(path, _)| *path == dir && dir.exists()) {
             // An operation first: a rebase leaves HEAD detached.
-            let work = merge::persons_work(repo, &dir)?;
-            if let Some(operation @ PersonsWork::Operation(_)) = &work {
+            if let Some(what) = repo.in_progress(&dir)? {
                 match starting {
-                    true => bail!(merge::refused_for(&dir, operation)),
+                    true => bail!(merge::refused_for(&dir, &PersonsWork::Operation(what))),
                     false => return Ok((made, false)),
                 }
             }
@@ -260,8 +259,11 @@ impl Worktrees {
                 });
                 bail!("{dir} is a worktree of {on}, not the integration worktree: move it away (cargo xtask merges into `{branch}` there, and would check it out)");
             }
-            if let Some(changes) = work.filter(|_| starting) {
-                bail!(merge::refused_for(&dir, &changes));
+            if starting {
+                let persons = repo.changes_in_integration(&dir)?.persons;
+                if !persons.is_empty() {
+                    bail!(merge::refused_for(&dir, &PersonsWork::Changes(persons)));
+                }
             }
             return Ok((made, false));
         }

@@ -137,19 +137,21 @@ impl Definitions {
                 return Ok(self.graph.phases[p].tasks.clone());
             }
         }
-        self.task(name).map(|t| vec![t]).map_err(|e| {
-            // No `/`: a phase was meant as likely as a task's bare name,
-            // which `task` suggests a task for.
-            let folder = name.trim_end_matches('/');
-            let phases = (self.graph.phases.iter())
-                .flat_map(|p| [p.name.as_str(), task::phase_key(&p.name)]);
-            match nearest(folder, phases) {
-                Some(near) if !folder.contains('/') && !e.to_string().contains("did you mean") => {
-                    anyhow::anyhow!("no task or phase `{name}`: did you mean the phase `{near}`?")
-                }
-                _ => e,
+        let task = self.task(name);
+        // No `/`, and no task's name near it (which `task` suggests): a
+        // phase was meant as likely, and one near it is suggested.
+        let folder = name.trim_end_matches('/');
+        let ids = || self.graph.tasks.iter().map(|t| t.id.as_str());
+        let names_a_task =
+            ids().any(|i| i.rsplit('/').next() == Some(folder)) || nearest(folder, ids()).is_some();
+        let phases =
+            (self.graph.phases.iter()).flat_map(|p| [p.name.as_str(), task::phase_key(&p.name)]);
+        match nearest(folder, phases) {
+            Some(near) if task.is_err() && !folder.contains('/') && !names_a_task => {
+                anyhow::bail!("no task or phase `{name}`: did you mean the phase `{near}`?")
             }
-        })
+            _ => task.map(|t| vec![t]),
+        }
     }
 
     /// The phase folder named by `name`, as a folder (`01-analysis`) or a

@@ -49,21 +49,29 @@ impl Budget {
     }
 
     /// What a budget counts short of: the ledger's lines that do not parse
-    /// (a line cut by a kill is taken again by the run after it; one
-    /// mangled by hand is lost to the count).
+    /// and no other line counts (one cut by a kill is taken again by the
+    /// run after it, and is not said; one mangled by hand is lost to the
+    /// count).
     pub fn skipped_warning(&self, layout: &Layout) -> Option<String> {
         if self.usd.is_none() || self.skipped.is_empty() {
             return None;
         }
-        let lines: Vec<String> = self.skipped.iter().take(5).map(|n| n.to_string()).collect();
-        let more = match self.skipped.len() {
-            n if n > 5 => format!(" and {} more", n - 5),
-            _ => String::new(),
+        let shown: Vec<String> = self.skipped.iter().take(5).map(|n| n.to_string()).collect();
+        let (lines, them) = match (self.skipped.len(), shown.as_slice()) {
+            (1, [one]) => (format!("line {one} does not parse"), "it"),
+            (n, _) if n > 5 => (
+                format!("lines {} and {} more do not parse", shown.join(", "), n - 5),
+                "them",
+            ),
+            (_, [first @ .., last]) => (
+                format!("lines {} and {last} do not parse", first.join(", ")),
+                "them",
+            ),
+            _ => (String::new(), "them"),
         };
         Some(format!(
-            "{}: line(s) {}{more} do not parse, and the budget does not count them ({} spent by the others): mend them, or the budget may let more be spent than budget.usd",
+            "{}: {lines}: the budget does not count {them} ({} spent by the others); mend {them}, or the budget may let more be spent than budget.usd",
             layout.display(&layout.ledger_file()),
-            lines.join(", "),
             format::usd(self.spent)
         ))
     }

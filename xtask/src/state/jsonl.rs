@@ -17,9 +17,9 @@ pub fn read<T: DeserializeOwned>(path: &Utf8Path) -> Vec<T> {
     read_noting_skipped(path).0
 }
 
-/// `read`, and the numbers of the lines (from 1) that did not parse; a
-/// blank one is none of them.
-pub fn read_noting_skipped<T: DeserializeOwned>(path: &Utf8Path) -> (Vec<T>, Vec<usize>) {
+/// `read`, and the lines that did not parse, with their numbers (from 1);
+/// a blank one is none of them.
+pub fn read_noting_skipped<T: DeserializeOwned>(path: &Utf8Path) -> (Vec<T>, Vec<(usize, String)>) {
     let Ok(file) = File::open(path) else {
         return (Vec::new(), Vec::new());
     };
@@ -32,7 +32,7 @@ pub fn read_noting_skipped<T: DeserializeOwned>(path: &Utf8Path) -> (Vec<T>, Vec
         match serde_json::from_slice(&line) {
             Ok(value) => read.push(value),
             Err(_) if line.trim_ascii().is_empty() => {}
-            Err(_) => skipped.push(n + 1),
+            Err(_) => skipped.push((n + 1, String::from_utf8_lossy(&line).into_owned())),
         }
     }
     (read, skipped)

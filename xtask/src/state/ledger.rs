@@ -35,17 +35,15 @@ pub type Attempt = (String, u32, Option<u64>);
 pub struct Ledger {
     pub spent: f64,
     pub counted: HashSet<Attempt>,
-    /// The lines that do not parse, by number: not counted.
+    /// The lines that do not parse, by number, but those of an attempt
+    /// another line counts: not counted.
     pub skipped: Vec<usize>,
 }
 
 /// What the ledger holds now.
 pub fn read(layout: &Layout) -> Ledger {
     let (entries, skipped) = jsonl::read_noting_skipped::<Entry>(&layout.ledger_file());
-    let mut ledger = Ledger {
-        skipped,
-        ..Ledger::default()
-    };
+    let mut ledger = Ledger::default();
     for entry in entries {
         if ledger
             .counted
@@ -54,7 +52,29 @@ pub fn read(layout: &Layout) -> Ledger {
             ledger.spent += entry.cost_usd;
         }
     }
+    // A line cut by a kill before its attempt's final status: the run
+    // after it took that end again, and its line counts it.
+    let counted = |text: &str| {
+        let task = field(text, "\"task\":\"").and_then(|t| t.split('"').next());
+        let attempt = field(text, "\"attempt\":").and_then(|a| {
+            let digits: String = a.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse::<u32>().ok()
+        });
+        let (Some(task), Some(attempt)) = (task, attempt) else {
+            return false;
+        };
+        (ledger.counted.iter()).any(|(t, a, _)| t == task && *a == attempt)
+    };
+    ledger.skipped = (skipped.into_iter())
+        .filter(|(_, text)| !counted(text))
+        .map(|(n, _)| n)
+        .collect();
     ledger
+}
+
+/// What follows `key` in `text`, if it is there.
+fn field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+    text.find(key).map(|at| &text[at + key.len()..])
 }
 
 /// Records what an attempt cost, as one appended line.

@@ -32,7 +32,8 @@ pub struct Progress {
     pub expected_end: Option<String>,
     /// Every task, in id order.
     pub tasks: Vec<TaskLine>,
-    /// Status files that could not be read, each treated as pending.
+    /// What could not be read (a status file, its task treated as
+    /// pending; a line of the cost ledger) or may mislead.
     pub warnings: Vec<String>,
     /// What is wrong in the definitions (a task file that does not parse,
     /// ...): the dashboard shows the rest.

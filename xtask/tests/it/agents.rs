@@ -759,13 +759,20 @@ fn the_budget_stops_new_launches_with_exit_3_and_holds_on_the_next_run() {
     let mangled = ledger.replacen("\"cost_usd\":", "\"cost_usd\":\"x\",\"was\":", 1);
     t.write("workspace/ledger.jsonl", &mangled);
     // (Counting short, the run started one more task.)
-    let warning =
-        "workspace/ledger.jsonl: line(s) 1 do not parse, and the budget does not count them";
+    let warning = "workspace/ledger.jsonl: line 1 does not parse: the budget does not count it";
     t.run(&["orchestrate"])
         .code(3)
         .says(&format!("{warning} ($0.16 spent by the others)"));
     t.run(&["progress"]).says(warning);
     t.run(&["next"]).says(warning);
+    // One cut by a kill, its attempt's end taken again on a line of its
+    // own, is no news.
+    let first = ledger.lines().next().unwrap();
+    let cut = &first[..first.find("\"cost_usd\"").unwrap()];
+    t.write("workspace/ledger.jsonl", &format!("{cut}\n{ledger}"));
+    let next = t.run(&["next"]);
+    assert!(!next.stdout.contains("does not parse"), "{}", next.stdout);
+    assert!(!next.stderr.contains("does not parse"), "{}", next.stderr);
 
     // Raised, it goes on.
     t.config(&format!(

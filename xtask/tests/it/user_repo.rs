@@ -358,16 +358,19 @@ fn only_what_a_fast_forward_cut_short_left_in_the_integration_worktree_is_remove
     let integration = t.path("workspace/worktrees/.integration");
     // The commit a fast-forward went to when it was killed: files of it
     // written, the branch not moved yet.
+    let leave_what_ahead_has = || {
+        std::fs::write(integration.join("ff.txt"), "ff\n").unwrap();
+        std::fs::write(integration.join("README.md"), "as ahead has it\n").unwrap();
+        std::os::unix::fs::symlink("ff.txt", integration.join("link")).unwrap();
+    };
     git_in(&integration, &["checkout", "-q", "-b", "ahead"]);
-    std::fs::write(integration.join("ff.txt"), "ff\n").unwrap();
-    std::fs::write(integration.join("README.md"), "as ahead has it\n").unwrap();
+    leave_what_ahead_has();
     git_in(&integration, &["add", "."]);
     git_in(&integration, &["commit", "-q", "-m", "ahead"]);
     let ahead = git_in(&integration, &["rev-parse", "HEAD"]);
     git_in(&integration, &["checkout", "-q", "integration"]);
     git_in(&integration, &["branch", "-q", "-D", "ahead"]);
-    std::fs::write(integration.join("ff.txt"), "ff\n").unwrap();
-    std::fs::write(integration.join("README.md"), "as ahead has it\n").unwrap();
+    leave_what_ahead_has();
     let link = std::fs::read_to_string(integration.join(".git")).unwrap();
     let gitdir = integration.join(link.trim().strip_prefix("gitdir: ").unwrap());
     std::fs::write(gitdir.join("xtask-fast-forward"), &ahead).unwrap();
@@ -381,11 +384,24 @@ fn only_what_a_fast_forward_cut_short_left_in_the_integration_worktree_is_remove
     assert_eq!(read("NOTES.md"), "my notes\n");
     git_in(&integration, &["add", "NOTES.md"]);
     git_in(&integration, &["commit", "-q", "-m", "my notes"]);
+    // `validate` leaves it to the run.
+    t.run(&["validate"]).code(0);
     t.run(&["orchestrate"]).code(0);
     assert!(!integration.join("ff.txt").exists());
+    assert!(integration.join("link").symlink_metadata().is_err());
     assert_eq!(read("README.md"), "the project\n");
     assert!(!gitdir.join("xtask-fast-forward").exists());
     assert_eq!(integration_log(&t)[..2], ["write b.txt", "my notes"]);
+    // A mark that names no commit (an older version's, written by hand)
+    // tells nothing apart: every change there is the user's.
+    std::fs::write(gitdir.join("xtask-fast-forward"), "task/p/gone").unwrap();
+    std::fs::write(integration.join("NOTES.md"), "more notes\n").unwrap();
+    t.task("p/c", &commit("c.txt", "c"));
+    t.run(&["validate"]).code(0);
+    t.run(&["orchestrate"])
+        .code(2)
+        .says("has changes not committed (NOTES.md), not cargo xtask's");
+    assert_eq!(read("NOTES.md"), "more notes\n");
 }
 
 /// A run whose task `p/a` reaches the merge queue once the user has

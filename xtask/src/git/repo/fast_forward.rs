@@ -10,10 +10,17 @@ use camino::{Utf8Path, Utf8PathBuf};
 use xshell::cmd;
 
 use super::{remove_file_if_there, Repo};
-use crate::git::command::{prep, run};
+use crate::git::command::{prep, run, run_untrimmed};
 
 /// The mark's file, in the worktree's own git folder.
 const MARK: &str = "xtask-fast-forward";
+
+/// A changed path as it is in the worktree (see `Repo::as_here`).
+enum Here {
+    File(String),
+    Link(String),
+    Gone,
+}
 
 /// The changes not committed in the integration worktree, told apart.
 #[derive(Debug, Default)]
@@ -30,8 +37,12 @@ impl Repo {
     /// what it may have left is told apart by it all the same.
     pub fn fast_forward_marked(&self, dir: &Utf8Path, to: &str) -> Result<()> {
         let mark = self.fast_forward_mark(dir)?;
-        let commit = self.branch_commit(to)?.unwrap_or_default();
-        std::fs::write(&mark, commit).with_context(|| format!("cannot write {mark}"))?;
+        let commit = self
+            .branch_commit(to)?
+            .with_context(|| format!("branch `{to}` is gone: nothing to fast-forward to"))?;
+        // Whole or not at all: a kill while it is written leaves no mark
+        // that names no commit.
+        crate::state::atomic::write(&mark, commit.as_bytes())?;
         self.fast_forward(dir, to)?;
         remove_file_if_there(&mark)
     }
@@ -49,17 +60,34 @@ impl Repo {
                 })
             }
         };
-        let as_there = self.blobs_at(dir, &commit, &changed)?;
-        let as_here = self.blobs_here(dir, &changed)?;
-        let (ours, persons) = changed
-            .into_iter()
-            .zip(as_here)
-            .partition(|(path, here)| as_there.get(path) == here.as_ref());
-        let names = |v: Vec<(String, Option<String>)>| v.into_iter().map(|(p, _)| p).collect();
-        Ok(Changes {
-            ours: names(ours),
-            persons: names(persons),
-        })
+        // A mark that names no commit (written by an older version, or
+        // by hand) tells nothing apart: every change is the person's.
+        let Ok(as_there) = self.blobs_at(dir, &commit, &changed) else {
+            return Ok(Changes {
+                ours: Vec::new(),
+                persons: changed,
+            });
+        };
+        let as_here = self.as_here(dir, &changed)?;
+        let mut changes = Changes::default();
+        for (path, here) in changed.into_iter().zip(as_here) {
+            let as_commit_has = match (here, as_there.get(&path)) {
+                (Here::File(blob), Some(there)) => blob == *there,
+                // git keeps a link as a blob of the path it holds.
+                (Here::Link(target), Some(there)) => {
+                    let sh = &self.sh;
+                    let held = run_untrimmed(prep(cmd!(sh, "git -C {dir} cat-file blob {there}")));
+                    held.is_ok_and(|held| held == target)
+                }
+                (Here::Gone, None) => true,
+                _ => false,
+            };
+            match as_commit_has {
+                true => changes.ours.push(path),
+                false => changes.persons.push(path),
+            }
+        }
+        Ok(changes)
     }
 
     /// Removes from the integration worktree at `dir` what a fast-forward
@@ -117,22 +145,35 @@ impl Repo {
             .collect())
     }
 
-    /// The blob each of `paths` would be as it is in the worktree at
-    /// `dir` (its filters applied, as `add` would), `None` for one gone.
-    fn blobs_here(&self, dir: &Utf8Path, paths: &[String]) -> Result<Vec<Option<String>>> {
-        let there: Vec<&String> = paths.iter().filter(|p| dir.join(p).is_file()).collect();
-        let sh = &self.sh;
-        let hashed = match there.is_empty() {
-            true => String::new(),
-            false => run(prep(cmd!(sh, "git -C {dir} hash-object -- {there...}")))?,
-        };
-        let mut hashed = hashed.lines();
-        Ok(paths
-            .iter()
-            .map(|p| match dir.join(p).is_file() {
-                true => hashed.next().map(str::to_owned),
-                false => None,
+    /// Each of `paths` as it is in the worktree at `dir`: a file's blob
+    /// (its filters applied, as `add` would), a link's target, or gone.
+    fn as_here(&self, dir: &Utf8Path, paths: &[String]) -> Result<Vec<Here>> {
+        // Looked at once: the person may be changing them meanwhile.
+        let mut here: Vec<Here> = (paths.iter())
+            .map(|p| match dir.join(p).symlink_metadata() {
+                Ok(meta) if meta.is_symlink() => match dir.join(p).read_link_utf8() {
+                    Ok(target) => Here::Link(target.into_string()),
+                    Err(_) => Here::Gone,
+                },
+                Ok(meta) if meta.is_file() => Here::File(String::new()),
+                _ => Here::Gone,
             })
-            .collect())
+            .collect();
+        let files: Vec<&String> = (paths.iter().zip(&here))
+            .filter(|(_, h)| matches!(h, Here::File(_)))
+            .map(|(p, _)| p)
+            .collect();
+        if files.is_empty() {
+            return Ok(here);
+        }
+        let sh = &self.sh;
+        let hashed = run(prep(cmd!(sh, "git -C {dir} hash-object -- {files...}")))?;
+        let mut hashed = hashed.lines();
+        for h in &mut here {
+            if let Here::File(blob) = h {
+                *blob = hashed.next().unwrap_or_default().to_owned();
+            }
+        }
+        Ok(here)
     }
 }
