@@ -374,14 +374,19 @@ fn only_what_a_fast_forward_cut_short_left_in_the_integration_worktree_is_remove
     let link = std::fs::read_to_string(integration.join(".git")).unwrap();
     let gitdir = integration.join(link.trim().strip_prefix("gitdir: ").unwrap());
     std::fs::write(gitdir.join("xtask-fast-forward"), &ahead).unwrap();
-    // And the user's.
+    // And the user's: a new file, and a change staged, its file as HEAD
+    // has it again.
     std::fs::write(integration.join("NOTES.md"), "my notes\n").unwrap();
+    std::fs::write(integration.join("a.txt"), "staged work\n").unwrap();
+    git_in(&integration, &["add", "a.txt"]);
+    std::fs::write(integration.join("a.txt"), "a\n").unwrap();
     t.task("p/b", &commit("b.txt", "b"));
     t.run(&["orchestrate"])
         .code(2)
-        .says("has changes not committed (NOTES.md), not cargo xtask's");
+        .says("has changes not committed (a.txt, NOTES.md), not cargo xtask's");
     let read = |file: &str| std::fs::read_to_string(integration.join(file)).unwrap();
     assert_eq!(read("NOTES.md"), "my notes\n");
+    assert_eq!(git_in(&integration, &["show", ":a.txt"]), "staged work");
     git_in(&integration, &["add", "NOTES.md"]);
     git_in(&integration, &["commit", "-q", "-m", "my notes"]);
     // `validate` leaves it to the run.

@@ -69,19 +69,30 @@ impl Repo {
             });
         };
         let as_here = self.as_here(dir, &changed)?;
+        let as_head_has = self.blobs_at(dir, "HEAD", &changed)?;
+        let as_staged = self.blobs_staged(dir, &changed)?;
         let mut changes = Changes::default();
         for (path, here) in changed.into_iter().zip(as_here) {
-            let as_commit_has = match (here, as_there.get(&path)) {
-                (Here::File(blob), Some(there)) => blob == *there,
-                // git keeps a link as a blob of the path it holds.
-                (Here::Link(target), Some(there)) => {
-                    let sh = &self.sh;
-                    let held = run_untrimmed(prep(cmd!(sh, "git -C {dir} cat-file blob {there}")));
-                    held.is_ok_and(|held| held == target)
-                }
-                (Here::Gone, None) => true,
-                _ => false,
-            };
+            // What is staged is the commit's (a fast-forward cut short
+            // after it wrote the index) or nothing new: else the person's.
+            let staged = as_staged.get(&path);
+            let index_ours = staged == as_there.get(&path) || staged == as_head_has.get(&path);
+            // A name not in UTF-8 is read with U+FFFD in it: not the
+            // file's, so never taken for gone.
+            let as_commit_has = index_ours
+                && !path.contains('\u{fffd}')
+                && match (here, as_there.get(&path)) {
+                    (Here::File(blob), Some(there)) => blob == *there,
+                    // git keeps a link as a blob of the path it holds.
+                    (Here::Link(target), Some(there)) => {
+                        let sh = &self.sh;
+                        let held =
+                            run_untrimmed(prep(cmd!(sh, "git -C {dir} cat-file blob {there}")));
+                        held.is_ok_and(|held| held == target)
+                    }
+                    (Here::Gone, None) => true,
+                    _ => false,
+                };
             match as_commit_has {
                 true => changes.ours.push(path),
                 false => changes.persons.push(path),
@@ -104,11 +115,55 @@ impl Repo {
             return Ok(());
         }
         if !changes.ours.is_empty() {
-            let sh = &self.sh;
-            run(prep(cmd!(sh, "git -C {dir} reset --quiet --hard HEAD")))?;
-            run(prep(cmd!(sh, "git -C {dir} clean --quiet -d --force")))?;
+            self.put_back(dir, &changes.ours)?;
         }
         remove_file_if_there(&mark)
+    }
+
+    /// Puts `paths`, and only them (a person may be making others
+    /// meanwhile), back as HEAD has them: in the index, then in the
+    /// worktree; one HEAD lacks is removed.
+    fn put_back(&self, dir: &Utf8Path, paths: &[String]) -> Result<()> {
+        let sh = &self.sh;
+        let specs = super::literally(paths);
+        run(prep(cmd!(
+            sh,
+            "git -C {dir} reset --quiet HEAD -- {specs...}"
+        )))?;
+        let in_head = self.blobs_at(dir, "HEAD", paths)?;
+        let (kept, made): (Vec<&String>, Vec<&String>) =
+            paths.iter().partition(|p| in_head.contains_key(*p));
+        if !kept.is_empty() {
+            let specs = super::literally(&kept.into_iter().cloned().collect::<Vec<_>>());
+            run(prep(cmd!(
+                sh,
+                "git -C {dir} checkout --quiet HEAD -- {specs...}"
+            )))?;
+        }
+        for path in made {
+            remove_file_if_there(&dir.join(path))?;
+        }
+        Ok(())
+    }
+
+    /// The blob staged for each of `paths`, by path (those in the index).
+    fn blobs_staged(
+        &self,
+        dir: &Utf8Path,
+        paths: &[String],
+    ) -> Result<std::collections::HashMap<String, String>> {
+        let sh = &self.sh;
+        let specs = super::literally(paths);
+        let text = run(prep(cmd!(sh, "git -C {dir} ls-files -s -z -- {specs...}")))?;
+        // `<mode> <id> <stage>\t<path>`, each ended by NUL.
+        Ok(text
+            .split('\0')
+            .filter_map(|entry| {
+                let (info, path) = entry.split_once('\t')?;
+                let id = info.split(' ').nth(1)?;
+                Some((path.to_owned(), id.to_owned()))
+            })
+            .collect())
     }
 
     /// The mark's path: the worktree's `.git` file names its git folder
