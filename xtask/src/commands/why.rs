@@ -551,9 +551,10 @@ enum Unfinished {
     Stopped,
 }
 
-/// What holds the merge queue when a person's operation (a merge or rebase
-/// of their own) is in progress in the integration worktree: the run waits
-/// for it (see `git::merge`), and says so once, in its own output only.
+/// What holds the merge queue when a person's work (a merge or rebase of
+/// their own in progress, changes not committed) is in the integration
+/// worktree: the run waits for it (see `git::merge`), and says so once, in
+/// its own output only.
 fn merge_held_by_person(layout: &Layout) -> Option<String> {
     let dir = layout.integration_worktree();
     let what = merge::persons_work(&Repo::open(layout).ok()?, &dir).ok()??;

@@ -68,12 +68,8 @@ impl std::fmt::Display for PersonsWork {
         match self {
             PersonsWork::Operation(what) => write!(f, "{what}"),
             PersonsWork::Changes(files) => {
-                let shown: Vec<&str> = files.iter().take(3).map(String::as_str).collect();
-                let more = match files.len() {
-                    n if n > 3 => format!(" and {} more", n - 3),
-                    _ => String::new(),
-                };
-                write!(f, "changes not committed ({}{more})", shown.join(", "))
+                let files = crate::ui::format::first_few(files, 3);
+                write!(f, "changes not committed ({files})")
             }
         }
     }

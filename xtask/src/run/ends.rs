@@ -180,7 +180,7 @@ impl Run<'_> {
             self.event(Event::change(&id, "running", "merging").happened_at(ended));
         }
         match (&active.worktree, &mut self.git) {
-            (Some(worktree), Some(git)) if verdict.error.is_none() => {
+            (Some(worktree), Some(git)) if merges => {
                 let mut merging = active.running_status(self.layout, &id, &run);
                 merging.merging = true;
                 status::write(self.layout, &merging)?;

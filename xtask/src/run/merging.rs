@@ -97,14 +97,9 @@ impl Git {
         let mut warnings = Vec::new();
         let changed = self.worktrees.uncommitted_in_checkout().unwrap_or_default();
         if !changed.is_empty() {
-            let shown: Vec<&str> = changed.iter().take(3).map(String::as_str).collect();
-            let more = match changed.len() - shown.len() {
-                0 => String::new(),
-                n => format!(" and {n} more"),
-            };
             warnings.push(format!(
-                "warning: changes not committed in the checkout ({}{more}): worktree tasks start from the integration branch `{integration}` and do not see them; to give them to the agents, commit them and merge them into `{integration}` ({merge})",
-                shown.join(", "),
+                "warning: changes not committed in the checkout ({}): worktree tasks start from the integration branch `{integration}` and do not see them; to give them to the agents, commit them and merge them into `{integration}` ({merge})",
+                crate::ui::format::first_few(&changed, 3),
             ));
         }
         let base = &self.worktrees.settings.base;

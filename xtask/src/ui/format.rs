@@ -21,6 +21,15 @@ pub fn seconds(secs: f64) -> String {
     duration(Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or(Duration::MAX))
 }
 
+/// The first `n` of `items`, and how many more: `a, b, c and 4 more`.
+pub fn first_few(items: &[String], n: usize) -> String {
+    let shown: Vec<&str> = items.iter().take(n).map(String::as_str).collect();
+    match items.len() - shown.len() {
+        0 => shown.join(", "),
+        more => format!("{} and {more} more", shown.join(", ")),
+    }
+}
+
 /// `8 GiB`, `100 MiB`.
 pub fn gib(amount: f64) -> String {
     let amount = amount.max(0.0);

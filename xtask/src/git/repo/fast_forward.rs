@@ -5,6 +5,8 @@
 //! commit it went to; a change is ours only when the file is as that
 //! commit has it (or gone, where it has none).
 
+use std::collections::HashMap;
+
 use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use xshell::cmd;
@@ -147,23 +149,12 @@ impl Repo {
     }
 
     /// The blob staged for each of `paths`, by path (those in the index).
-    fn blobs_staged(
-        &self,
-        dir: &Utf8Path,
-        paths: &[String],
-    ) -> Result<std::collections::HashMap<String, String>> {
+    fn blobs_staged(&self, dir: &Utf8Path, paths: &[String]) -> Result<HashMap<String, String>> {
         let sh = &self.sh;
         let specs = super::literally(paths);
         let text = run(prep(cmd!(sh, "git -C {dir} ls-files -s -z -- {specs...}")))?;
-        // `<mode> <id> <stage>\t<path>`, each ended by NUL.
-        Ok(text
-            .split('\0')
-            .filter_map(|entry| {
-                let (info, path) = entry.split_once('\t')?;
-                let id = info.split(' ').nth(1)?;
-                Some((path.to_owned(), id.to_owned()))
-            })
-            .collect())
+        // `<mode> <id> <stage>\t<path>`
+        Ok(blob_ids(&text, 1))
     }
 
     /// The mark's path: the worktree's `.git` file names its git folder
@@ -182,22 +173,15 @@ impl Repo {
         dir: &Utf8Path,
         commit: &str,
         paths: &[String],
-    ) -> Result<std::collections::HashMap<String, String>> {
+    ) -> Result<HashMap<String, String>> {
         let sh = &self.sh;
         let specs = super::literally(paths);
         let text = run(prep(cmd!(
             sh,
             "git -C {dir} ls-tree -r -z {commit} -- {specs...}"
         )))?;
-        // `<mode> blob <id>\t<path>`, each ended by NUL.
-        Ok(text
-            .split('\0')
-            .filter_map(|entry| {
-                let (info, path) = entry.split_once('\t')?;
-                let id = info.split(' ').nth(2)?;
-                Some((path.to_owned(), id.to_owned()))
-            })
-            .collect())
+        // `<mode> blob <id>\t<path>`
+        Ok(blob_ids(&text, 2))
     }
 
     /// Each of `paths` as it is in the worktree at `dir`: a file's blob
@@ -231,4 +215,16 @@ impl Repo {
         }
         Ok(here)
     }
+}
+
+/// The blob of each entry of git's `-z` listing `text` (`ls-tree`,
+/// `ls-files -s`), by path: its `field`th word before the tab.
+fn blob_ids(text: &str, field: usize) -> HashMap<String, String> {
+    (text.split('\0'))
+        .filter_map(|entry| {
+            let (info, path) = entry.split_once('\t')?;
+            let id = info.split(' ').nth(field)?;
+            Some((path.to_owned(), id.to_owned()))
+        })
+        .collect()
 }
