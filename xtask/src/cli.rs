@@ -12,7 +12,8 @@ use clap::{Args, Parser, Subcommand};
     name = "cargo xtask",
     bin_name = "cargo xtask",
     version,
-    max_term_width = 100
+    max_term_width = 100,
+    after_help = AFTER_HELP
 )]
 pub struct Cli {
     /// Repository root holding tasks/ and workspace/ [default: this repository]
@@ -23,9 +24,32 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The exit codes and a first few commands, below the list of commands.
+const AFTER_HELP: &str = "\
+Exit codes (README.md, \"Exit codes\", says each in full):
+  0  every selected task completed
+  1  a task failed, is blocked or could not start
+  2  invalid definitions or usage, or another orchestrator holds the workspace
+  3  the budget is reached and tasks were left unstarted
+  4  nothing more could start but tasks awaiting approval
+  130, 143, 129  stopped by SIGINT, SIGTERM or SIGHUP
+
+Examples:
+  cargo xtask orchestrate --dry-run     what would start, in which order
+  cargo xtask orchestrate -j 4          run the graph, at most 4 tasks at once
+  cargo xtask progress --watch          follow a run from another terminal
+  cargo xtask why 02-build/03-parser    why a task is where it is";
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run every task whose dependencies are completed, until nothing more can start
+    #[command(after_help = "\
+Examples:
+  cargo xtask orchestrate                          every task that can run
+  cargo xtask orchestrate --phase analysis         only the tasks of one phase
+  cargo xtask orchestrate --task p/a --task p/b    only these tasks
+  cargo xtask orchestrate --rerun-stale            also what changed since it completed
+  cargo xtask orchestrate --dry-run                plan only: launch and write nothing")]
     Orchestrate(Orchestrate),
     /// Run one task in the foreground, if its dependencies and inputs are met
     Launch {
@@ -70,6 +94,11 @@ pub enum Command {
         by: Option<String>,
     },
     /// Clear tasks' status (and the blocks they caused) so they run again
+    #[command(after_help = "\
+Examples:
+  cargo xtask reset 01-analysis/02-lint                 run one task again
+  cargo xtask reset 01-analysis/02-lint --downstream    and everything after it
+  cargo xtask reset 02-build                            every task of a phase")]
     Reset {
         /// Task ids, or phases (every task of the phase)
         #[arg(required = true)]
@@ -114,6 +143,10 @@ pub enum Command {
         json: bool,
     },
     /// Print or follow a task's log
+    #[command(after_help = "\
+Examples:
+  cargo xtask logs 01-analysis/02-lint -f             follow it while it runs
+  cargo xtask logs 01-analysis/02-lint --attempt 1    an earlier attempt's")]
     Logs {
         /// Task id, e.g. 01-analysis/01-run-conformance-tests
         task: String,

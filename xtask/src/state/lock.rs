@@ -179,12 +179,31 @@ pub fn holder(layout: &Layout) -> Option<String> {
 
 /// The `flock` locks of the system, one line each, from `/proc/locks`.
 fn flock_lines() -> Vec<String> {
-    let locks = std::fs::read_to_string("/proc/locks").unwrap_or_default();
+    let locks = read_in_large_pieces("/proc/locks").unwrap_or_default();
     locks
         .lines()
         .filter(|line| line.contains(" FLOCK "))
         .map(str::to_owned)
         .collect()
+}
+
+/// A file of `/proc` read with reads of 64 KiB. The kernel lists the locks
+/// a page at most per read, under its lock, and takes up the next read at
+/// the same count of lines: a lock released between two reads shifts the
+/// list and the line after it goes unseen. `read_to_string`'s first reads
+/// of 32 bytes made that a window per line (a run going on taken for none
+/// while other processes took and released locks); now there is none
+/// unless the list is longer than a page.
+fn read_in_large_pieces(path: &str) -> std::io::Result<String> {
+    let mut file = File::open(path)?;
+    let mut bytes = Vec::new();
+    let mut piece = vec![0; 64 * 1024];
+    loop {
+        match file.read(&mut piece)? {
+            0 => return Ok(String::from_utf8_lossy(&bytes).into_owned()),
+            n => bytes.extend_from_slice(&piece[..n]),
+        }
+    }
 }
 
 /// The pid of a process that holds a lock on this workspace's lock file

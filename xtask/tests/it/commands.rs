@@ -520,3 +520,42 @@ fn a_root_that_is_a_file_and_a_new_task_without_a_name_are_said() {
         .code(2)
         .says("`01-plan/` names a phase, and no task in it");
 }
+
+/// `--help` says every exit code, and the commands users type most come
+/// with examples whose options clap takes.
+#[test]
+fn help_lists_the_exit_codes_and_examples_that_parse() {
+    let t = Tree::new();
+    let help = t.run(&["--help"]);
+    help.code(0);
+    for code in [
+        "0  every selected task completed",
+        "1  a task failed",
+        "2  invalid",
+        "3  the budget",
+        "4  nothing more could start",
+        "130, 143, 129",
+    ] {
+        help.says(code);
+    }
+    for command in [
+        &["--help"][..],
+        &["orchestrate", "--help"],
+        &["reset", "--help"],
+        &["logs", "--help"],
+    ] {
+        let shown = t.run(command);
+        shown.code(0).says("Examples:");
+        let examples = shown
+            .stdout
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("cargo xtask "));
+        for example in examples {
+            // The words before the description, which is two spaces or more away.
+            let typed = example.split("  ").next().unwrap();
+            let mut args: Vec<&str> = typed.split_whitespace().collect();
+            args.push("--help");
+            t.run(&args).code(0);
+        }
+    }
+}

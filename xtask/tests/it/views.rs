@@ -707,13 +707,14 @@ fn why_says_a_killed_run_s_retry_is_still_owed() {
         "p/a",
         &format!(
             "retries: 1\n{}",
-            sh("while [ ! -e go ]; do sleep 0.01; done; exit 4")
+            sh("touch started; while [ ! -e go ]; do sleep 0.01; done; exit 4")
         ),
     );
     let mut run = t.start(&["orchestrate"]);
-    wait_for("p/a to run", || {
-        t.exists("workspace/status/p/a.json") && t.state("p/a") == "running"
-    });
+    // Its own start, not its running status: that is written before the
+    // supervisor is handed the task, and a kill between the two leaves
+    // a task that never ran, as it should.
+    wait_for("p/a to run", || t.exists("started"));
     run.kill().unwrap();
     run.wait().unwrap();
     t.write("go", "");
