@@ -90,16 +90,18 @@ pub fn run(
         .iter()
         .any(|t| options.selects(t) && t.in_worktree(config));
     let git = merging::Git::open(layout, config, uses_worktrees, tx.clone(), Incoming::Merged)?;
-    let run_id = runs::begin(
-        layout,
-        runs::Selection {
-            phase: options.phase.clone(),
-            only: options.only.clone(),
-            jobs: options.jobs,
-            executor: Some(options.executor),
-        },
-    )?;
+    let mut warnings = Vec::new();
+    let selection = runs::Selection {
+        phase: options.phase.clone(),
+        only: options.only.clone(),
+        jobs: options.jobs,
+        executor: Some(options.executor),
+    };
+    let run_id = runs::begin(layout, selection, &mut warnings)?;
     let printer = Printer::with_live_view(layout, options.quiet);
+    for warning in &warnings {
+        printer.line(Tone::Warn, &format!("warning: {warning}"));
+    }
     for warning in merging::unseen_warnings(git.as_ref(), layout, config, &graph, options) {
         printer.line(Tone::Warn, &warning);
     }

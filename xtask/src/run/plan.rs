@@ -65,7 +65,8 @@ impl<'a> Plan<'a> {
         let mut readiness = Readiness::new(true);
         let mut history = Vec::new();
         let selected = |t: usize| options.selects(&graph.tasks[t]);
-        let resumed = runs::last(layout).filter(|run| !run.finished);
+        let mut unread_run = Vec::new();
+        let resumed = runs::last_or_warn(layout, &mut unread_run).filter(|run| !run.finished);
         let reader = Reader {
             layout,
             selected: &selected,
@@ -115,6 +116,7 @@ impl<'a> Plan<'a> {
                 .unread
                 .iter()
                 .cloned()
+                .chain(unread_run)
                 .chain(loaded.warnings)
                 .chain(budget.skipped_warning(layout))
                 .collect(),

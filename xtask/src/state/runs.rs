@@ -58,9 +58,10 @@ pub struct Selection {
 }
 
 /// Starts a run, or resumes the last one when it did not end in order (its
-/// orchestrator was killed), with what it selects. Returns the run's id.
-pub fn begin(layout: &Layout, selects: Selection) -> Result<String> {
-    let id = match last(layout).filter(|r| !r.finished) {
+/// orchestrator was killed), with what it selects. Returns the run's id;
+/// a `run.json` that cannot be read is said in `warnings`.
+pub fn begin(layout: &Layout, selects: Selection, warnings: &mut Vec<String>) -> Result<String> {
+    let id = match last_or_warn(layout, warnings).filter(|r| !r.finished) {
         Some(run) => run.id,
         None => format!("{}-{}", timestamp(SystemTime::now()), std::process::id()),
     };
@@ -78,8 +79,28 @@ pub fn begin(layout: &Layout, selects: Selection) -> Result<String> {
 
 /// The last run started on this workspace.
 pub fn last(layout: &Layout) -> Option<Run> {
-    let bytes = std::fs::read(layout.run_file()).ok()?;
-    serde_json::from_slice::<Run>(&bytes).ok()
+    last_or_warn(layout, &mut Vec::new())
+}
+
+/// `last`, which says in `warnings` when `run.json` is there but cannot be
+/// read (a disk that failed, a hand edit): taken for a run that ended in
+/// order, whose tasks failed for good are tried again, where a resumed run
+/// keeps them failed.
+pub fn last_or_warn(layout: &Layout, warnings: &mut Vec<String>) -> Option<Run> {
+    let path = layout.run_file();
+    let read = std::fs::read(&path)
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| serde_json::from_slice::<Run>(&bytes).map_err(|e| e.to_string()));
+    match read {
+        Ok(run) => Some(run),
+        Err(_) if !path.exists() => None,
+        Err(e) => {
+            warnings.push(format!(
+                "{path} cannot be read ({e}): taken for a run that ended in order, so a run killed before is not resumed and the tasks it had failed for good are tried again"
+            ));
+            None
+        }
+    }
 }
 
 /// Marks the run as ended in order: the next one starts afresh.

@@ -1615,3 +1615,27 @@ fn the_sigkill_after_a_stop_s_grace_is_in_the_log() {
         "{log}"
     );
 }
+
+/// A `run.json` that cannot be read is not a run ended in order without a
+/// word: the run and the dry run say what it costs (a killed run not
+/// resumed, its final failures tried again), and the run writes a good one.
+#[test]
+fn an_unreadable_run_file_is_said_and_replaced() {
+    let t = Tree::new();
+    t.task("p/a", &format!("retries: 0\n{}", sh("test -e ok")));
+    t.run(&["orchestrate"]).code(1);
+    t.write("workspace/run.json", "{\"id\": ");
+    let said = "run.json cannot be read (";
+    t.run(&["orchestrate", "--dry-run"])
+        .says(said)
+        .says("the tasks it had failed for good are tried again");
+    t.write("ok", "");
+    t.run(&["orchestrate"]).code(0).says(said);
+    let run = t.run(&["orchestrate"]);
+    run.code(0);
+    assert!(
+        !run.stderr.contains(said) && !run.stdout.contains(said),
+        "{}",
+        run.stderr
+    );
+}
