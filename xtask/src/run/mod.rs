@@ -377,7 +377,7 @@ impl Run<'_> {
                         supervisor.pid
                     )),
                     None => task
-                        .alive()
+                        .runs()
                         .then(|| format!("still running, pid {}", active.pid)),
                 };
                 if let Some(said) = said {

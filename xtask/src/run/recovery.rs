@@ -5,13 +5,14 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use camino::Utf8PathBuf;
+use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::executor::watchdog::{Alarm, Escalation, Watchdog};
 use crate::executor::Limits;
 use crate::git::worktrees::Prepared;
 use crate::model::layout::Layout;
 use crate::run::attempt::Active;
+use crate::state::logs;
 use crate::state::records::{self, recorded_end, recorded_pid, ExitRecord};
 use crate::state::status::{AgentSlot, Status};
 use crate::sys::process::{self, Process};
@@ -108,8 +109,11 @@ pub fn assess(
 }
 
 /// Whether an adopted task has ended: its exit record is there, or
-/// neither it nor its supervisor is alive (lost). Picks up the pid its
-/// supervisor wrote meanwhile.
+/// neither its process nor its supervisor is alive (lost). Picks up the
+/// pid its supervisor wrote meanwhile. What a lost task left running in
+/// its group is killed, as its supervisor would have (`supervisor::slot`):
+/// a background child of a task that has ended would otherwise keep the
+/// task `running` for as long as it lives, and run beside its retry.
 pub fn adopted_ended(layout: &Layout, id: &str, active: &mut Active) -> bool {
     let Some(supervisor) = active.adopted else {
         return false;
@@ -122,8 +126,24 @@ pub fn adopted_ended(layout: &Layout, id: &str, active: &mut Active) -> bool {
             active.pid_start = task.start;
         }
     }
-    recorded_end(layout, id, active.attempt).is_some()
-        || (!active.process().alive() && !supervisor_alive)
+    if recorded_end(layout, id, active.attempt).is_some() {
+        return true;
+    }
+    if supervisor_alive || active.process().runs() {
+        return false;
+    }
+    kill_leftovers(&layout.log_file(id), active.process());
+    true
+}
+
+/// SIGKILL to what is left in the group of `task`, whose own process has
+/// ended, and a wait (bounded: a zombie stays in its group until init reaps
+/// it) for the group to be gone, said in its log.
+fn kill_leftovers(log: &Utf8Path, task: Process) {
+    if task.signal_group(libc::SIGKILL) {
+        process::wait_group_gone(task.pid, Duration::from_secs(2));
+        logs::append_line(log, "xtask: killed processes that the task left running");
+    }
 }
 
 /// What the supervisor of an adopted task would enforce, once it is gone

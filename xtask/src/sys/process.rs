@@ -43,6 +43,11 @@ impl Process {
         }
     }
 
+    /// The process itself is alive: not only what it left in its group.
+    pub fn runs(&self) -> bool {
+        self.pid != 0 && is_same_process(self.pid, self.start)
+    }
+
     /// Sends `signal` to its group, while it is this process's (see
     /// `alive`): never to a newcomer that reused its pid.
     pub fn signal_group(&self, signal: i32) -> bool {

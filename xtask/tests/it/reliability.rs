@@ -682,8 +682,12 @@ fn children_of(pid: u32) -> Vec<u32> {
         .collect()
 }
 
+/// A task's shell that ended while neither its orchestrator nor its
+/// supervisor was alive has ended, whatever it left running in its group:
+/// that is killed (its supervisor would have), the task is lost and retried,
+/// and no leftover runs beside the retry or keeps the run waiting.
 #[test]
-fn an_orphaned_task_whose_shell_ended_is_waited_for_by_its_process_group() {
+fn an_orphaned_task_whose_shell_ended_has_its_leftovers_killed() {
     let t = Tree::new();
     t.task("p/a", &format!("retries: 1\n{}", sh(MARK)));
     running_under_a_dead_supervisor(&t, "p/a", 1);
@@ -691,19 +695,56 @@ fn an_orphaned_task_whose_shell_ended_is_waited_for_by_its_process_group() {
     let mut shell = orphan_of(
         &t,
         "p/a",
-        "(while [ ! -f release ]; do sleep 0.02; done) & exit 0",
+        "(echo $(exec sh -c 'echo $PPID') > leftover.pid; while [ ! -f release ]; do sleep 0.02; done) & exit 0",
     );
-    let group = shell.id();
     shell.wait().unwrap();
+    wait_for("the leftover's pid", || pid_written(&t, "leftover.pid"));
+    let leftover = read_pid(&t.path("leftover.pid"));
     let mut run = spawn_orchestrate(&t, "run.out");
-    wait_for("the adoption", || {
-        t.read("run.out")
-            .contains(&format!("still running, pid {group}"))
-    });
-    // Its retry waits for the group to be empty.
-    assert_eq!(t.launches("p/a"), 0);
-    t.write("release", "");
+    wait_for("the run to end", || run.try_wait().unwrap().is_some());
     assert_eq!(run.wait().unwrap().code(), Some(0), "{}", t.read("run.out"));
+    assert!(!alive(leftover), "the task's leftover runs on");
+    assert_eq!(t.launches("p/a"), 1);
+    assert_eq!(t.status("p/a")["attempt"], 2);
+}
+
+/// The same after a real double crash: the orchestrator and its supervisor
+/// killed with SIGKILL while the task runs, then the task's shell exits 0
+/// and leaves a child. The next run records the end at once (lost: no one
+/// saw the exit code) and kills the child.
+#[test]
+fn a_task_that_ended_after_a_double_crash_is_not_kept_running_by_its_child() {
+    let t = Tree::new();
+    let child = "(echo $(exec sh -c 'echo $PPID') > child.pid; while [ ! -f release-child ]; do sleep 0.02; done) &";
+    t.task("p/a", &format!("command: {}", serde_json::to_string(&format!(
+        "{MARK}; {child} echo $$ > $TASK_OUTPUT_DIR/pid; while [ ! -f release-a ]; do sleep 0.02; done"
+    )).unwrap()));
+    let mut orchestrator = spawn_orchestrate(&t, "out");
+    wait_for("the task's pid in its status", || {
+        pid_written(&t, "workspace/outputs/p/a/pid")
+            && t.status("p/a")["pid"] == read_pid(&t.path("workspace/outputs/p/a/pid"))
+    });
+    let task = read_pid(&t.path("workspace/outputs/p/a/pid"));
+    let supervisor = t.status("p/a")["supervisor_pid"].as_u64().unwrap() as u32;
+    orchestrator.kill().unwrap();
+    orchestrator.wait().unwrap();
+    signal(supervisor, libc::SIGKILL);
+    wait_for("the supervisor to be gone", || !alive(supervisor));
+    wait_for("the child's pid", || pid_written(&t, "child.pid"));
+    let child = read_pid(&t.path("child.pid"));
+    t.write("release-a", "");
+    wait_for("the task's shell to exit", || !alive(task));
+    let mut run = spawn_orchestrate(&t, "run.out");
+    wait_for("the run to end", || run.try_wait().unwrap().is_some());
+    let out = t.read("run.out");
+    assert_eq!(run.wait().unwrap().code(), Some(1), "{out}");
+    assert!(!out.contains("still running"), "{out}");
+    let error = t.status("p/a")["error"].as_str().unwrap().to_owned();
+    assert!(error.starts_with("lost"), "{error}");
+    assert!(!alive(child), "the task's child runs on");
+    assert!(t
+        .read("workspace/logs/p/a.log")
+        .contains("xtask: killed processes that the task left running"));
     assert_eq!(t.launches("p/a"), 1);
 }
 
