@@ -503,7 +503,7 @@ fn a_run_cut_short_by_its_timeout_leaves_its_session_to_resume() {
 /// attempt's session, not the limit and the session it refused.
 #[test]
 fn a_retry_after_giving_up_on_a_limit_is_told_what_failed_before_it() {
-    let t = failed_then_limited("give_up_after: 20s", "rate_limited.json");
+    let t = failed_then_limited("give_up_after: 20s", "limit-in:10800");
     t.run(&["orchestrate"])
         .code(1)
         .says("past rate_limits.give_up_after");
@@ -684,9 +684,10 @@ fn a_limit_that_lifts_past_give_up_after_fails_at_once_without_retries() {
         "{}rate_limits: {{give_up_after: 20s}}\nmax_concurrent_agents: 1\n",
         agent("claude", "claude-json")
     ));
-    // Its message names a reset hours away ("resets 9am (Europe/Berlin)").
+    // Its message names a reset three hours away (not "resets 9am
+    // (Europe/Berlin)": run just before 9am in Berlin, that is seconds away).
     t.task("p/a", "retries: 2");
-    scenario(&t, "p/a", &["rate_limited.json 1"]);
+    scenario(&t, "p/a", &["limit-in:10800 1"]);
     // The pool's other task is not held for those hours (the run sat
     // idle, saying nothing): it tries, and here the limit has lifted.
     t.task("p/b", "");
