@@ -5,7 +5,7 @@
 //! and later alike.
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Result;
 
@@ -16,8 +16,9 @@ use super::order::Order;
 use super::readiness::{Node, Walk};
 use super::Run;
 use crate::state::approvals as decisions;
-use crate::state::events::Event;
-use crate::state::{resets, status};
+use crate::state::events::{self, Event};
+use crate::state::resets;
+use crate::state::status::{self, Status};
 use crate::ui::printer::Tone;
 
 /// How long after the last scan of the task folders a task's end may leave
@@ -213,10 +214,43 @@ impl Run<'_> {
             self.event(Event::change(&id, "completed", "pending"));
         }
         self.admission.pause(&self.graph, &loaded.paused);
+        self.mend_events(&loaded.running);
         for (t, status) in loaded.running {
             self.recover(t, &status)?;
         }
         Ok(())
+    }
+
+    /// The events of the attempts an earlier run left running, made whole
+    /// before they are taken up: a start the run was killed before telling
+    /// is told now, and the changes it told before their statuses said them
+    /// are not told twice.
+    fn mend_events(&mut self, running: &[(usize, Status)]) {
+        if running.is_empty() || self.events.is_none() {
+            return;
+        }
+        let attempts = running
+            .iter()
+            .map(|(t, status)| (self.graph.tasks[*t].id.as_str(), status.attempt))
+            .collect();
+        let mut told = events::since_start(self.layout, &attempts);
+        for (t, status) in running {
+            let id = self.graph.tasks[*t].id.clone();
+            match told.remove(&id) {
+                Some(mut changes) => {
+                    changes.remove(0);
+                    if let Some(log) = &mut self.events {
+                        log.told_before(&id, changes);
+                    }
+                }
+                None => self.event(Event {
+                    attempt: Some(status.attempt),
+                    agent: status.agent_id,
+                    ..Event::change(&id, "pending", "running")
+                        .happened_at(status.started().unwrap_or_else(SystemTime::now))
+                }),
+            }
+        }
     }
 
     /// Says which completed tasks are stale: run again with

@@ -1,6 +1,8 @@
 //! What the run knows of each task's earlier attempts: how many it started
 //! in this run (retries count against them), the latest attempt's number
-//! across runs, and the latest failure, which a retry is told of.
+//! across runs, and the latest failure, which a retry is told of; and, as
+//! the run ends, how long each task that completed took, kept in
+//! `workspace/history.json` for the order of later runs.
 
 use std::time::SystemTime;
 
@@ -8,10 +10,13 @@ use camino::Utf8PathBuf;
 
 use crate::agent::result::Report;
 use crate::model::layout::Layout;
+use crate::run::readiness;
 use crate::state::approvals::Approval;
+use crate::state::durations::Durations;
 use crate::state::logs;
 use crate::state::resets::Cleared;
 use crate::state::status::Failure;
+use crate::ui::printer::Tone;
 
 /// One task's past. What most tasks never have is boxed: a run keeps one
 /// per task (100,000 of them, 424 bytes each unboxed).
@@ -118,5 +123,45 @@ impl Past {
     pub fn undo(&mut self) {
         self.tries = self.tries.saturating_sub(1);
         self.attempt = self.attempt.saturating_sub(1);
+    }
+}
+
+impl super::Run<'_> {
+    /// Keeps how long each task that completed took, for the order and the
+    /// ETA of later runs.
+    pub(super) fn remember_durations(&mut self) {
+        let learned: Vec<(&String, f64)> = self
+            .readiness
+            .tasks_in(readiness::Node::Completed)
+            .filter_map(|t| Some((&self.graph.tasks[t].id, self.history[t].seconds?)))
+            .filter(|(id, seconds)| self.durations.tasks.get(*id) != Some(seconds))
+            .collect();
+        if learned.is_empty() {
+            // The file already says it all (a resume of a finished run of
+            // 100,000 tasks would write megabytes for nothing).
+            return;
+        }
+        // Into the file as it is now, under the workspace lock: the
+        // durations were read before it was taken, while another run may
+        // have been saving its own.
+        let mut durations = match Durations::load_to_change(self.layout) {
+            Ok(durations) => durations,
+            Err(e) => {
+                let said = format!("warning: {e:#}: this run's durations are not kept");
+                self.printer.line(Tone::Warn, &said);
+                return;
+            }
+        };
+        durations.tasks.extend(
+            learned
+                .into_iter()
+                .map(|(id, seconds)| (id.clone(), seconds)),
+        );
+        if let Err(e) = durations.save(self.layout) {
+            self.printer.line(
+                Tone::Warn,
+                &format!("warning: {e:#}: the next run does not know how long these tasks took"),
+            );
+        }
     }
 }

@@ -290,10 +290,12 @@ impl Reader<'_> {
                     loaded.paused.push((t, until));
                 }
                 node = initial(layout, graph, t, &status, resumed, node, past, &mut loaded);
-                // A resumed run logged its own retries before it stopped.
+                // A resumed run logged its own retries before it stopped,
+                // but not of the tasks it was stopping: it retries none.
                 let shown = status::shown_state(Some(&status));
                 let ended = matches!(shown, "failed" | "blocked" | "completed");
-                if node == Node::Waiting && ended && !resumed {
+                let told = resumed && !status.interrupted();
+                if node == Node::Waiting && ended && !told {
                     loaded.requeued.push((t, shown));
                 }
                 if node == Node::Blocked {

@@ -691,6 +691,9 @@ impl Run<'_> {
         let Some(log) = &mut self.events else {
             return;
         };
+        if log.retold(&event) {
+            return;
+        }
         let kind = event.kind().to_owned();
         match log.append(event) {
             Ok(line) => {
@@ -705,44 +708,6 @@ impl Run<'_> {
                 );
                 self.events = None;
             }
-        }
-    }
-
-    /// Keeps how long each task that completed took, for the order and the
-    /// ETA of later runs.
-    fn remember_durations(&mut self) {
-        let learned: Vec<(&String, f64)> = self
-            .readiness
-            .tasks_in(readiness::Node::Completed)
-            .filter_map(|t| Some((&self.graph.tasks[t].id, self.history[t].seconds?)))
-            .filter(|(id, seconds)| self.durations.tasks.get(*id) != Some(seconds))
-            .collect();
-        if learned.is_empty() {
-            // The file already says it all (a resume of a finished run of
-            // 100,000 tasks would write megabytes for nothing).
-            return;
-        }
-        // Into the file as it is now, under the workspace lock: the
-        // durations were read before it was taken, while another run may
-        // have been saving its own.
-        let mut durations = match Durations::load_to_change(self.layout) {
-            Ok(durations) => durations,
-            Err(e) => {
-                let said = format!("warning: {e:#}: this run's durations are not kept");
-                self.printer.line(Tone::Warn, &said);
-                return;
-            }
-        };
-        durations.tasks.extend(
-            learned
-                .into_iter()
-                .map(|(id, seconds)| (id.clone(), seconds)),
-        );
-        if let Err(e) = durations.save(self.layout) {
-            self.printer.line(
-                Tone::Warn,
-                &format!("warning: {e:#}: the next run does not know how long these tasks took"),
-            );
         }
     }
 

@@ -5,6 +5,7 @@
 //! readers never see half of one. Times are the orchestrator's clock, to
 //! the millisecond: a start and an end are comparable.
 
+use std::collections::HashMap;
 use std::time::SystemTime;
 
 use anyhow::{Context, Result};
@@ -126,6 +127,9 @@ impl Event {
 pub struct Log {
     file: jsonl::Appender,
     run_id: Option<String>,
+    /// Per task, the changes the file told of an attempt an earlier run
+    /// left running (see `told_before`).
+    told: HashMap<String, Vec<Event>>,
 }
 
 impl Log {
@@ -138,7 +142,33 @@ impl Log {
         Ok(Log {
             file,
             run_id: run_id.map(str::to_owned),
+            told: HashMap::new(),
         })
+    }
+
+    /// `changes` of `task`, told by a run killed before its statuses said
+    /// them (between telling an attempt's end and writing its final
+    /// status): this run, which takes the attempt up, tells them again as
+    /// it goes, and they are not written twice.
+    pub fn told_before(&mut self, task: &str, changes: Vec<Event>) {
+        self.told.insert(task.to_owned(), changes);
+    }
+
+    /// Whether `event` is one of the changes told before (`told_before`):
+    /// it and those before it are then taken as told.
+    pub fn retold(&mut self, event: &Event) -> bool {
+        let Some(told) = event.task.as_ref().and_then(|t| self.told.get_mut(t)) else {
+            return false;
+        };
+        let same =
+            |e: &Event| (&e.from, &e.to, e.attempt) == (&event.from, &event.to, event.attempt);
+        match told.iter().position(same) {
+            Some(at) => {
+                told.drain(..=at);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Appends `event`, as one write; returns its line (without the
@@ -157,4 +187,24 @@ impl Log {
 /// such as one cut by a full disk, is skipped).
 pub fn read(layout: &Layout) -> Vec<Event> {
     jsonl::read(&layout.events_file())
+}
+
+/// What the file tells of attempts an earlier run left running (`attempts`:
+/// each task's attempt): per task, the changes told since that attempt's
+/// start, the start first. A task with none has its start untold: a run
+/// killed between writing its running status and telling it.
+pub fn since_start(layout: &Layout, attempts: &HashMap<&str, u32>) -> HashMap<String, Vec<Event>> {
+    let mut since: HashMap<String, Vec<Event>> = HashMap::new();
+    for event in read(layout) {
+        let Some(&attempt) = event.task.as_deref().and_then(|t| attempts.get(t)) else {
+            continue;
+        };
+        let task = event.task.clone().unwrap_or_default();
+        if event.to.as_deref() == Some("running") && event.attempt == Some(attempt) {
+            since.insert(task, vec![event]);
+        } else if let Some(told) = since.get_mut(&task).filter(|_| event.event.is_none()) {
+            told.push(event);
+        }
+    }
+    since
 }

@@ -315,7 +315,12 @@ impl Status {
     /// attempt was interrupted, or a rate limit paused it. A resumed run
     /// tries it again whatever its tries.
     pub fn spares_its_try(&self) -> bool {
-        self.error.as_deref() == Some(INTERRUPTED) || self.rate_limited_until.is_some()
+        self.interrupted() || self.rate_limited_until.is_some()
+    }
+
+    /// Its attempt was stopped by the run, which stopped too.
+    pub fn interrupted(&self) -> bool {
+        self.error.as_deref() == Some(INTERRUPTED)
     }
 
     /// When its attempt started: to the nanosecond where the status says
