@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use camino::Utf8PathBuf;
+use serde::{Deserialize, Serialize};
 
 use crate::model::config::Config;
 use crate::model::layout::Layout;
@@ -38,6 +39,18 @@ pub struct Limits {
     pub grace: Duration,
     pub cpus: f64,
     pub memory_gb: f64,
+    /// The worktree's setup the attempt runs first, if it does: its
+    /// timeout and idle timeout count from the setup's end, which has a
+    /// timeout of its own.
+    pub setup: Option<Setup>,
+}
+
+/// A worktree's setup, run before an attempt's command in its process.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Setup {
+    /// The file it makes once it has succeeded, as the command starts.
+    pub done: Utf8PathBuf,
+    pub timeout: Duration,
 }
 
 impl Limits {
@@ -52,6 +65,7 @@ impl Limits {
             grace: config.kill_grace,
             cpus: task.resources.cpus.unwrap_or(config.max_cpu_per_agent),
             memory_gb: memory_gb(config, task),
+            setup: None,
         }
     }
 }

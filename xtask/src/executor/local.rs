@@ -182,6 +182,7 @@ impl Supervisor {
             pid_file: layout.pid_file(&launch.task_id),
             timeout_ms: limits.timeout.map(ms),
             idle_timeout_ms: limits.idle_timeout.map(ms),
+            setup: limits.setup.clone(),
             grace_ms: ms(limits.grace),
             cpus: limits.cpus,
             memory_bytes: (limits.memory_gb * (1u64 << 30) as f64) as u64,

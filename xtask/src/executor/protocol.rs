@@ -5,6 +5,7 @@
 use camino::Utf8PathBuf;
 use serde::{Deserialize, Serialize};
 
+use crate::executor::launch::Setup;
 pub use crate::state::records::ExitRecord;
 
 /// The first argument that makes the binary a supervisor.
@@ -67,6 +68,10 @@ pub struct Spec {
     pub pid_file: Utf8PathBuf,
     pub timeout_ms: Option<u64>,
     pub idle_timeout_ms: Option<u64>,
+    /// The worktree's setup it runs first, if it does (see
+    /// `Watchdog::after_setup`).
+    #[serde(default)]
+    pub setup: Option<Setup>,
     pub grace_ms: u64,
     /// Enforced with a cgroup where cgroups can be written.
     pub cpus: f64,

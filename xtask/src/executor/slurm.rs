@@ -13,6 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
+use super::launch::Setup;
 use super::watchdog::{Alarm, Watchdog};
 use super::{Event, Launch, Limits};
 use crate::model::config::SlurmConfig;
@@ -49,6 +50,8 @@ struct Job {
     watchdog: Option<Watchdog>,
     /// A still log ending with one of these is a question: see `Watchdog`.
     prompt: (Duration, std::sync::Arc<[String]>),
+    /// The worktree's setup it runs first, if it does.
+    setup: Option<Setup>,
     /// Why we cancelled it, once we did.
     stopping: Option<Alarm>,
 }
@@ -122,6 +125,7 @@ impl Slurm {
             idle_timeout: limits.idle_timeout,
             log_file: layout.log_file(task_id),
             prompt: (limits.prompt_idle, limits.prompt_patterns.clone()),
+            setup: limits.setup.clone(),
             watchdog: None,
             stopping: None,
         };
@@ -159,8 +163,11 @@ pub fn sbatch_args(config: &SlurmConfig, launch: &Launch, limits: &Limits) -> Ve
         format!("--mem={}M", (limits.memory_gb * 1024.0).ceil()),
     ];
     if let Some(timeout) = limits.timeout {
-        // Slurm counts whole minutes; ours is enforced to the second by scancel.
-        args.push(format!("--time={}", timeout.as_secs().div_ceil(60).max(1)));
+        // Slurm counts whole minutes; ours is enforced to the second by
+        // scancel, from the end of the worktree's setup, which has its own.
+        let setup = limits.setup.as_ref().map_or(Duration::ZERO, |s| s.timeout);
+        let minutes = (timeout + setup).as_secs().div_ceil(60).max(1);
+        args.push(format!("--time={minutes}"));
     }
     if let Some(partition) = &config.partition {
         args.push(format!("--partition={partition}"));
@@ -272,6 +279,7 @@ fn poll(jobs: &Mutex<HashMap<String, Job>>) -> Vec<Event> {
                     let started = now.checked_sub(ran).unwrap_or(now);
                     Watchdog::new(job.log_file.clone(), job.timeout, job.idle_timeout, started)
                         .with_prompts(job.prompt.0, job.prompt.1.clone())
+                        .after_setup(job.setup.as_ref())
                 });
                 if job.stopping.is_none() {
                     job.stopping = watchdog.check(now);
@@ -444,6 +452,44 @@ mod tests {
         assert_eq!(
             final_record("OUT_OF_MEMORY", &killed, None).ending,
             Ending::OutOfMemory
+        );
+    }
+
+    /// Slurm's time limit holds the attempt's timeout and, when it runs
+    /// its worktree's setup first, the setup's (whole minutes, up).
+    #[test]
+    fn the_time_limit_leaves_room_for_the_setup() {
+        let launch = Launch {
+            task_id: "p/a".into(),
+            attempt: 1,
+            argv: vec!["true".into()],
+            env: Vec::new(),
+            log_file: "/w/p/a.log".into(),
+            stdout_file: None,
+            cwd: "/r".into(),
+        };
+        let limits = Limits {
+            timeout: Some(Duration::from_secs(90)),
+            idle_timeout: None,
+            prompt_idle: Duration::from_secs(60),
+            prompt_patterns: Vec::new().into(),
+            grace: Duration::from_secs(30),
+            cpus: 1.0,
+            memory_gb: 1.0,
+            setup: None,
+        };
+        let time = |limits: &Limits| {
+            let args = sbatch_args(&SlurmConfig::default(), &launch, limits);
+            args.into_iter().find(|a| a.starts_with("--time="))
+        };
+        assert_eq!(time(&limits).as_deref(), Some("--time=2"));
+        let setup = Some(Setup {
+            done: "/w/setup.done".into(),
+            timeout: Duration::from_secs(600),
+        });
+        assert_eq!(
+            time(&Limits { setup, ..limits }).as_deref(),
+            Some("--time=12")
         );
     }
 }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::agent::prompts;
+use crate::executor::launch::Setup;
 use crate::state::logs;
 use crate::state::status::Ending;
 
@@ -28,6 +29,9 @@ pub struct Watchdog {
     asked_at: Option<u64>,
     /// Whether the log has been looked at yet.
     watched: bool,
+    /// The file a worktree's setup makes once done, while the setup runs:
+    /// the timeout and the idle timeout count from the command's start.
+    setup_done: Option<Utf8PathBuf>,
 }
 
 /// Why a task must be stopped.
@@ -56,7 +60,16 @@ impl Watchdog {
             last_growth: started,
             asked_at: None,
             watched: false,
+            setup_done: None,
         }
+    }
+
+    /// Holds the timeout and the idle timeout while the worktree's setup
+    /// runs (it has `setup_timeout`): a quiet `npm ci` is not an idle
+    /// agent. A question in the setup's output is still one.
+    pub fn after_setup(mut self, setup: Option<&Setup>) -> Watchdog {
+        self.setup_done = setup.map(|s| s.done.clone());
+        self
     }
 
     /// Also stops the task when its log has been still for `idle` and its
@@ -78,8 +91,9 @@ impl Watchdog {
             ending,
             detail: None,
         };
+        let in_setup = self.in_setup(now);
         let ran = now.saturating_duration_since(self.started);
-        if self.timeout.is_some_and(|t| ran >= t) {
+        if !in_setup && self.timeout.is_some_and(|t| ran >= t) {
             return Some(alarm(Ending::Timeout));
         }
         let earliest = match (self.idle_timeout, &self.prompt) {
@@ -128,8 +142,31 @@ impl Watchdog {
             }
         }
         self.idle_timeout
-            .filter(|idle| still >= *idle)
+            .filter(|idle| !in_setup && still >= *idle)
             .map(|_| alarm(Ending::IdleTimeout))
+    }
+
+    /// Whether the worktree's setup still runs. Once it is done, the task
+    /// started when it said so (the time of its mark, which a watchdog of a
+    /// run that took the task up after a crash sees long after), and was
+    /// not idle before.
+    fn in_setup(&mut self, now: Instant) -> bool {
+        let Some(done) = &self.setup_done else {
+            return false;
+        };
+        let Ok(meta) = done.metadata() else {
+            return true;
+        };
+        let since = meta
+            .modified()
+            .ok()
+            .and_then(|at| SystemTime::now().duration_since(at).ok())
+            .unwrap_or_default();
+        let ran = now.saturating_duration_since(self.started);
+        self.started = now.checked_sub(since.min(ran)).unwrap_or(now);
+        self.last_growth = self.last_growth.max(self.started);
+        self.setup_done = None;
+        false
     }
 }
 
@@ -228,6 +265,28 @@ mod tests {
         let mut dog = Watchdog::new(no_log(), Some(secs(3)), None, start);
         assert_eq!(dog.check(start + Duration::from_millis(2999)), None);
         assert_eq!(dog.check(start + secs(3)).unwrap().ending, Ending::Timeout);
+    }
+
+    #[test]
+    fn the_timeouts_count_from_the_end_of_the_worktree_s_setup() {
+        let secs = Duration::from_secs;
+        let done = log("setup-done");
+        std::fs::remove_file(&done).unwrap();
+        let setup = Setup {
+            done: done.clone(),
+            timeout: secs(60),
+        };
+        let start = Instant::now();
+        let mut dog =
+            Watchdog::new(no_log(), Some(secs(3)), Some(secs(1)), start).after_setup(Some(&setup));
+        assert_eq!(dog.check(start + secs(10)), None, "held while it runs");
+        // Its mark was made 2 s before the next look: 1 s is left.
+        std::fs::write(&done, "").unwrap();
+        written_ago(&done, secs(2));
+        let mut dog = Watchdog::new(no_log(), Some(secs(3)), None, start).after_setup(Some(&setup));
+        assert_eq!(dog.check(start + secs(10)), None);
+        assert_eq!(dog.check(start + secs(11)).unwrap().ending, Ending::Timeout);
+        std::fs::remove_file(&done).unwrap();
     }
 
     /// Sets the log's modification time to `ago` before now.

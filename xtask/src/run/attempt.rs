@@ -9,9 +9,9 @@ use std::time::{Instant, SystemTime};
 use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
-use crate::executor::launch::environment;
+use crate::executor::launch::{environment, Setup};
 use crate::executor::setup;
-use crate::executor::Launch;
+use crate::executor::{Launch, Limits};
 use crate::git::worktrees::Prepared;
 use crate::model::argv::{argv, script_asks_for_prompt};
 use crate::model::config::{Config, ResultFormat};
@@ -387,6 +387,37 @@ fn fill(arg: String, cwd: &Utf8Path, prompt_file: &Utf8Path, prompt: Option<&Ren
     match prompt {
         Some(prompt) => arg.replace("{prompt}", &prompt.text),
         None => arg,
+    }
+}
+
+/// The limits of an attempt of `task` that started at `started`, in the
+/// worktree of `branch` if it has one: with the worktree's setup when the
+/// attempt runs it (its mark not made, or made since the attempt started:
+/// one taken up after a crash may have run it), so that its timeouts count
+/// from the setup's end.
+pub fn limits(
+    layout: &Layout,
+    config: &Config,
+    task: &Task,
+    branch: Option<&str>,
+    started: SystemTime,
+) -> Limits {
+    let ran_setup = |done: &Utf8Path| {
+        done.metadata()
+            .and_then(|m| m.modified())
+            .map_or(true, |made| made >= started)
+    };
+    let setup = branch
+        .filter(|_| config.worktrees.setup.is_some())
+        .map(|branch| layout.setup_done_file(branch))
+        .filter(|done| ran_setup(done))
+        .map(|done| Setup {
+            done,
+            timeout: config.worktrees.setup_timeout,
+        });
+    Limits {
+        setup,
+        ..Limits::of(config, task)
     }
 }
 

@@ -42,7 +42,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{Context, Result};
 use camino::Utf8PathBuf;
 
-use crate::executor::{self, Executor, Limits};
+use crate::executor::{self, Executor};
 use crate::exit;
 use crate::git::merge::Merged;
 use crate::model::config::{Config, ExecutorKind};
@@ -350,7 +350,9 @@ impl Run<'_> {
         let job = recovery::submitted_job(self.layout, id, status);
         let follows_job = match (&mut self.executor, &job) {
             (Some(executor), Some(job)) => {
-                let limits = Limits::of(self.config, &self.graph.tasks[t]);
+                let (task, branch) = (&self.graph.tasks[t], status.branch.as_deref());
+                let started = status.started().unwrap_or_else(SystemTime::now);
+                let limits = attempt::limits(self.layout, self.config, task, branch, started);
                 executor.follow(self.layout, id, job, &limits)
             }
             _ => false,

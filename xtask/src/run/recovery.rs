@@ -168,7 +168,8 @@ impl Orphan {
             limits.idle_timeout,
             now.checked_sub(ran).unwrap_or(now),
         )
-        .with_prompts(limits.prompt_idle, limits.prompt_patterns.clone());
+        .with_prompts(limits.prompt_idle, limits.prompt_patterns.clone())
+        .after_setup(limits.setup.as_ref());
         Orphan {
             watchdog,
             grace: limits.grace,

@@ -4,11 +4,11 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
-use crate::executor::{Executor, Limits};
+use crate::executor::Executor;
 use crate::model::config::Config;
 use crate::model::graph::Graph;
 use crate::model::layout::Layout;
-use crate::run::attempt::Active;
+use crate::run::attempt::{self, Active};
 use crate::run::recovery::{self, Orphan};
 use crate::state::logs;
 use crate::state::status::AgentSlot;
@@ -118,10 +118,12 @@ impl Running {
             let task = &graph.tasks[t];
             let (log, started) = (layout.log_file(&task.id), active.started);
             let process = active.process();
+            let branch = active.worktree.as_ref().map(|w| w.branch.as_str());
             active
                 .orphan
                 .get_or_insert_with(|| {
-                    Box::new(Orphan::new(log, &Limits::of(config, task), started))
+                    let limits = attempt::limits(layout, config, task, branch, started);
+                    Box::new(Orphan::new(log, &limits, started))
                 })
                 .enforce(process);
         }

@@ -2,6 +2,8 @@
 //! its worktree, its files and running status, the executor's request, and
 //! the files made ahead for what it unblocks.
 
+use std::time::SystemTime;
+
 use anyhow::{Context, Result};
 
 use super::attempt::{self, Active, Ahead};
@@ -9,7 +11,6 @@ use super::finals::RecordFrom;
 use super::prompt;
 use super::readiness::Node;
 use super::Run;
-use crate::executor::Limits;
 use crate::model::config::ResultFormat;
 use crate::model::graph::Dep;
 use crate::state::events::Event;
@@ -149,7 +150,8 @@ impl Run<'_> {
             prompt: rendered.as_ref(),
         };
         let launch = attempt::launch(self.layout, self.config, task, &start);
-        let limits = Limits::of(self.config, task);
+        let branch = active.worktree.as_ref().map(|w| w.branch.as_str());
+        let limits = attempt::limits(self.layout, self.config, task, branch, SystemTime::now());
         let executor = self
             .executor
             .as_mut()

@@ -96,7 +96,8 @@ pub fn judge(
         Ending::SpawnFailed => None,
         _ => read_result(layout, config, task),
     };
-    let error = exit_error(layout, config, task, r, active, outcome.as_ref());
+    let error = exit_error(layout, config, task, r, active, outcome.as_ref())
+        .map(|error| in_setup(layout, r, active, error));
     let failure = outcome
         .as_ref()
         .and_then(|o| o.as_ref().ok()?.failure.as_ref());
@@ -154,6 +155,29 @@ fn shell_said(layout: &Layout, task: &Task, code: i32) -> Option<String> {
     (!line.is_empty()).then_some(line)
 }
 
+/// Whether the attempt's worktree setup ran and did not succeed.
+fn setup_failed(layout: &Layout, active: &Active) -> bool {
+    active.setup
+        && active
+            .worktree
+            .as_ref()
+            .is_some_and(|w| !layout.setup_done_file(&w.branch).exists())
+}
+
+/// `error`, of an attempt stopped during its worktree's setup (by a
+/// question, its memory, Slurm's time limit), saying so: the agent never
+/// started.
+fn in_setup(layout: &Layout, r: &ExitRecord, active: &Active, error: String) -> String {
+    let stopped = matches!(
+        r.ending,
+        Ending::Timeout | Ending::IdleTimeout | Ending::OutOfMemory | Ending::WaitingForInput
+    );
+    match stopped && setup_failed(layout, active) {
+        true => format!("worktree setup: {error}"),
+        false => error,
+    }
+}
+
 /// The error of an attempt that ended with exit record `r`.
 fn exit_error(
     layout: &Layout,
@@ -163,11 +187,7 @@ fn exit_error(
     active: &Active,
     outcome: Option<&Result<Outcome, String>>,
 ) -> Option<String> {
-    let setup_failed = active.setup
-        && active
-            .worktree
-            .as_ref()
-            .is_some_and(|w| !layout.setup_done_file(&w.branch).exists());
+    let setup_failed = setup_failed(layout, active);
     let said = outcome.and_then(|o| o.as_ref().ok()?.failure.as_ref().map(|f| f.summary()));
     match r.ending {
         Ending::Exited if setup_failed => Some(match r.exit_code {

@@ -433,7 +433,8 @@ impl Running {
             spec.timeout_ms.map(ms),
             spec.idle_timeout_ms.map(ms),
             Instant::now(),
-        );
+        )
+        .after_setup(spec.setup.as_ref());
         let watchdog = match spec.prompt_idle_ms {
             Some(idle) => watchdog.with_prompts(ms(idle), prompts.clone()),
             None => watchdog,
@@ -585,6 +586,7 @@ mod tests {
             pid_file: dir.join("a.pid"),
             timeout_ms: None,
             idle_timeout_ms: None,
+            setup: None,
             grace_ms: 30_000,
             cpus: 1.0,
             memory_bytes: 1 << 30,

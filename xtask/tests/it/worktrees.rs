@@ -474,6 +474,39 @@ fn a_failing_setup_starts_no_agent_and_a_good_one_runs_once() {
     assert_eq!(t.read("workspace/setups"), "setup\n");
 }
 
+/// A worktree's setup is held to `setup_timeout`, not to the task's
+/// timeout and idle timeout: those count from the setup's end, and the
+/// agent has them whole. A question in the setup's output still stops it,
+/// and the error says it was the setup's.
+#[test]
+fn a_quiet_setup_is_held_to_its_own_timeout_not_the_task_s() {
+    let t = repo("");
+    t.config(
+        "kill_grace: 1s\nworktrees:\n  default: true\n  setup: \"echo installing; sleep 3; echo installed\"\n  setup_timeout: 1m\n",
+    );
+    let agent = sh("echo agent > $TASK_OUTPUT_DIR/ran");
+    t.task("p/idle", &format!("idle_timeout: 2s\n{agent}"));
+    t.task("p/late", &format!("timeout: 2s\n{agent}"));
+    // After its setup, the agent's own timeout still holds.
+    t.task("p/hangs", &format!("timeout: 2s\n{}", sh("sleep 60")));
+    t.run(&["orchestrate"]).code(1);
+    assert_eq!(t.state("p/idle"), "completed");
+    assert_eq!(t.state("p/late"), "completed");
+    let hangs = t.status("p/hangs");
+    assert_eq!(hangs["error"], "Timeout", "{hangs}");
+    assert!(t.read("workspace/logs/p/hangs.log").contains("installed"));
+
+    let t = repo("");
+    t.config(
+        "kill_grace: 1s\nprompt_idle: 1s\nworktrees:\n  default: true\n  setup: \"printf 'Proceed? (y/n) '; sleep 60\"\n",
+    );
+    t.task("p/a", &sh("echo agent > $TASK_OUTPUT_DIR/ran"));
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("worktree setup: waiting for input: Proceed? (y/n)");
+    assert!(!t.exists("workspace/outputs/p/a/ran"), "the agent started");
+}
+
 #[test]
 fn each_task_knows_its_worktree_branch_and_port() {
     let t = repo("");
