@@ -12,11 +12,11 @@ use anyhow::{bail, Result};
 use crate::model::config::Approve;
 use crate::model::definitions::{self, Definitions};
 use crate::model::layout::Layout;
-use crate::run::notify::Notifiers;
+use crate::run::notify::Told;
 use crate::run::plan::Plan;
 use crate::run::Options;
 use crate::state::approvals::{self, Approval, Decision};
-use crate::state::events::{self, Event};
+use crate::state::events::Event;
 use crate::state::fingerprint;
 use crate::state::lock::{self, Held};
 use crate::state::outputs;
@@ -57,13 +57,8 @@ pub fn run(layout: &Layout, name: &str, decided: &Decided) -> Result<i32> {
     // What this command applies itself (no orchestrator runs) reaches the
     // notifiers from here, as a run's changes do. Beside a run's own
     // lines, from this process: each event is one write.
-    let mut changes = Changes {
-        log: events::Log::open(layout, None)?,
-        notifiers: match &held {
-            Held::Ours(_) => Notifiers::start(layout, &defs.config.notify)?,
-            Held::By(_) => None,
-        },
-    };
+    let ours = matches!(held, Held::Ours(_));
+    let mut changes = Told::open(layout, &defs.config.notify, ours)?;
     // What the running orchestrator, if any, selects.
     let run = runs::last(layout).filter(|run| !run.finished);
     for &t in &chosen {
@@ -121,33 +116,8 @@ pub fn run(layout: &Layout, name: &str, decided: &Decided) -> Result<i32> {
     }
     // Decided and applied: a run may start while the notifiers finish.
     drop(held);
-    if let Some(notifiers) = changes.notifiers {
-        // Nothing to watch for meanwhile: a Ctrl-C ends this command.
-        let moment = || {
-            std::thread::sleep(std::time::Duration::from_millis(50));
-            false
-        };
-        notifiers.finish(|line| println!("{line}"), moment);
-    }
+    changes.finish();
     Ok(crate::exit::SUCCESS)
-}
-
-/// Where the changes a decision makes are told: the events' log, and the
-/// notifiers that listen for them.
-struct Changes {
-    log: events::Log,
-    notifiers: Option<Notifiers>,
-}
-
-impl Changes {
-    fn append(&mut self, event: Event) -> Result<()> {
-        let kind = event.kind().to_owned();
-        let line = self.log.append(event)?;
-        if let Some(notifiers) = &self.notifiers {
-            notifiers.send(&kind, &line);
-        }
-        Ok(())
-    }
 }
 
 /// Whether task `t` can take `decision` now; else why not. `named`: the
@@ -210,7 +180,7 @@ fn apply(
     defs: &Definitions,
     t: usize,
     approval: &Approval,
-    log: &mut Changes,
+    log: &mut Told,
 ) -> Result<()> {
     let graph = &defs.graph;
     let id = &graph.tasks[t].id;

@@ -9,10 +9,11 @@ use anyhow::{bail, Result};
 
 use crate::model::definitions;
 use crate::model::layout::Layout;
+use crate::run::notify::Told;
 use crate::run::plan::Plan;
 use crate::run::readiness::Node;
 use crate::run::Options;
-use crate::state::events::{self, Event};
+use crate::state::events::Event;
 use crate::state::lock;
 use crate::state::records;
 use crate::state::status::{self, Failure, State, Status};
@@ -25,13 +26,15 @@ pub fn run(layout: &Layout, name: &str, reason: &str) -> Result<i32> {
     let defs = definitions::load(layout)?;
     let named = defs.tasks_named(name)?;
     let graph = &defs.graph;
-    let _lock = lock::acquire(layout)?;
+    let held = lock::acquire(layout)?;
     for &t in &named {
         refuse_if_running(layout, &graph.tasks[t].id)?;
     }
     let options = Options::everything(defs.config.executor);
     let mut plan = Plan::new(&defs, &options);
-    let mut events = events::Log::open(layout, None)?;
+    // No orchestrator runs (it holds the lock): the notifiers hear of the
+    // changes from here.
+    let mut events = Told::open(layout, &defs.config.notify, true)?;
     let completed = |t: usize| plan.readiness().node(t) == Node::Completed;
     if named.iter().all(|&t| completed(t)) {
         let what = match graph.get(layout.typed_id(name)) {
@@ -128,6 +131,9 @@ pub fn run(layout: &Layout, name: &str, reason: &str) -> Result<i32> {
             println!("  blocked  {} (depends on it)", graph.tasks[d].id);
         }
     }
+    // Done: a run may start while the notifiers finish.
+    drop(held);
+    events.finish();
     Ok(crate::exit::SUCCESS)
 }
 

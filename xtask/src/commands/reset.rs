@@ -10,7 +10,8 @@ use anyhow::Result;
 use crate::commands::block::refuse_if_running;
 use crate::model::definitions;
 use crate::model::layout::Layout;
-use crate::state::events::{self, Event};
+use crate::run::notify::Told;
+use crate::state::events::Event;
 use crate::state::status::{self, State, Status};
 use crate::state::{approvals, lock, records, resets};
 
@@ -26,8 +27,10 @@ pub fn run(layout: &Layout, names: &[String], downstream: bool) -> Result<i32> {
             chosen.extend(graph.downstream(t, |_| true));
         }
     }
-    let _lock = lock::acquire(layout)?;
-    let mut events = events::Log::open(layout, None)?;
+    let held = lock::acquire(layout)?;
+    // No orchestrator runs (it holds the lock): the notifiers hear of the
+    // changes from here.
+    let mut events = Told::open(layout, &defs.config.notify, true)?;
     for &t in &chosen {
         refuse_if_running(layout, &graph.tasks[t].id)?;
     }
@@ -78,10 +81,13 @@ pub fn run(layout: &Layout, names: &[String], downstream: bool) -> Result<i32> {
     for warning in warnings {
         eprintln!("warning: {warning}");
     }
+    // Done: a run may start while the notifiers finish.
+    drop(held);
+    events.finish();
     Ok(crate::exit::SUCCESS)
 }
 
-fn clear(layout: &Layout, events: &mut events::Log, id: &str) -> Result<()> {
+fn clear(layout: &Layout, events: &mut Told, id: &str) -> Result<()> {
     let before = status::read(layout, id).ok().flatten();
     // Its failure (a rejection's reason too) is told to its next attempt,
     // as its status would tell it (`failure_to_tell`: never a rate limit,

@@ -8,7 +8,8 @@ use crate::git::worktrees::Worktrees;
 use crate::model::definitions::{self, Definitions, Runs};
 use crate::model::layout::Layout;
 use crate::model::task::Task;
-use crate::state::events::{self, Event};
+use crate::run::notify::Told;
+use crate::state::events::Event;
 use crate::state::status::{self, State};
 
 pub fn run(layout: &Layout, ids: &[String]) -> Result<i32> {
@@ -64,9 +65,11 @@ pub fn run(layout: &Layout, ids: &[String]) -> Result<i32> {
         status::write_unlocked(layout, &status)?;
         // Opened at the first change: a check that changes nothing makes
         // no workspace.
+        // No lock: a run meanwhile would not tell this change, so the
+        // notifiers hear of it from here.
         let log = match events.take() {
             Some(log) => log,
-            None => events::Log::open(layout, None)?,
+            None => Told::open(layout, &defs.config.notify, true)?,
         };
         let log = events.insert(log);
         log.append(Event {
@@ -91,6 +94,9 @@ pub fn run(layout: &Layout, ids: &[String]) -> Result<i32> {
         "{} task definitions valid; {checked} completed task(s) checked, {wrong} with problems{unreadable_said}{obstacles_said}",
         defs.graph.tasks.len()
     );
+    if let Some(told) = events {
+        told.finish();
+    }
     Ok(if wrong + unreadable + obstacles.len() == 0 {
         crate::exit::SUCCESS
     } else {

@@ -27,6 +27,7 @@ use wait_timeout::ChildExt;
 
 use crate::model::config::Notifier;
 use crate::model::layout::Layout;
+use crate::state::events::{self, Event};
 use crate::state::status;
 
 pub struct Notifiers {
@@ -180,6 +181,49 @@ impl Notifiers {
         }
         for (thread, _) in threads {
             let _ = thread.join();
+        }
+    }
+}
+
+/// Where a command that changes tasks itself (`approve`, `reject`,
+/// `block`, `reset`, `validate`) tells its changes: the events' log and,
+/// when no orchestrator runs (which would tell them), the notifiers,
+/// waited for when the command is done, as a run waits for its own.
+pub struct Told {
+    log: events::Log,
+    notifiers: Option<Notifiers>,
+}
+
+impl Told {
+    /// `notify`: whether the notifiers hear of this command's changes.
+    pub fn open(layout: &Layout, notifiers: &[Notifier], notify: bool) -> anyhow::Result<Told> {
+        Ok(Told {
+            log: events::Log::open(layout, None)?,
+            notifiers: match notify {
+                true => Notifiers::start(layout, notifiers)?,
+                false => None,
+            },
+        })
+    }
+
+    pub fn append(&mut self, event: Event) -> anyhow::Result<()> {
+        let kind = event.kind().to_owned();
+        let line = self.log.append(event)?;
+        if let Some(notifiers) = &self.notifiers {
+            notifiers.send(&kind, &line);
+        }
+        Ok(())
+    }
+
+    /// Waits for the notifiers (`Notifiers::finish`); nothing to watch for
+    /// meanwhile: a Ctrl-C ends the command.
+    pub fn finish(self) {
+        if let Some(notifiers) = self.notifiers {
+            let moment = || {
+                std::thread::sleep(Duration::from_millis(50));
+                false
+            };
+            notifiers.finish(|line| println!("{line}"), moment);
         }
     }
 }

@@ -433,3 +433,48 @@ fn events_follow_goes_on_with_a_log_made_again() {
     follow.kill().unwrap();
     follow.wait().unwrap();
 }
+
+/// `block`, `reset` and `validate` change tasks with no orchestrator to
+/// tell it: what they change reaches the notifiers from the command, as a
+/// run's changes do.
+#[test]
+fn what_block_reset_and_validate_change_reaches_the_notifiers() {
+    let t = Tree::new();
+    t.config(
+        "notify:\n  - on: [failed, blocked, pending]\n    command: \"cat >> notified.jsonl\"\n",
+    );
+    t.task("p/a", &sh("true"));
+    t.task("p/b", &format!("dependencies: [p/a]\n{}", sh("true")));
+    t.task(
+        "p/c",
+        &format!("outputs: [o]\n{}", sh("echo > $TASK_OUTPUT_DIR/o")),
+    );
+    t.run(&["orchestrate", "--task", "p/c"]).code(0);
+    t.run(&["block", "p/a"]).code(0);
+    t.run(&["reset", "p/a"]).code(0);
+    std::fs::remove_file(t.path("workspace/outputs/p/c/o")).unwrap();
+    t.run(&["validate"]).code(1);
+    let notified: Vec<String> = t
+        .read("notified.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .map(|e| {
+            format!(
+                "{} {} -> {}",
+                e["task"].as_str().unwrap(),
+                e["from"].as_str().unwrap(),
+                e["to"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        notified,
+        [
+            "p/a pending -> failed",
+            "p/b pending -> blocked",
+            "p/a failed -> pending",
+            "p/b blocked -> pending",
+            "p/c completed -> failed"
+        ]
+    );
+}
