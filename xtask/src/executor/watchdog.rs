@@ -148,8 +148,9 @@ impl Watchdog {
 
     /// Whether the worktree's setup still runs. Once it is done, the task
     /// started when it said so (the time of its mark, which a watchdog of a
-    /// run that took the task up after a crash sees long after), and was
-    /// not idle before.
+    /// run that took the task up after a crash sees long after), was not
+    /// idle before, and its log is looked at afresh: its first look dates
+    /// the agent's first output by the log's time, not by when it is seen.
     fn in_setup(&mut self, now: Instant) -> bool {
         let Some(done) = &self.setup_done else {
             return false;
@@ -165,6 +166,7 @@ impl Watchdog {
         let ran = now.saturating_duration_since(self.started);
         self.started = now.checked_sub(since.min(ran)).unwrap_or(now);
         self.last_growth = self.last_growth.max(self.started);
+        self.watched = false;
         self.setup_done = None;
         false
     }

@@ -240,7 +240,7 @@ impl Run<'_> {
                 Some(mut changes) => {
                     changes.remove(0);
                     if let Some(log) = &mut self.events {
-                        log.told_before(&id, changes);
+                        log.told_before(&id, status.attempt, changes);
                     }
                 }
                 None => self.event(Event {

@@ -379,7 +379,7 @@ impl Run<'_> {
                         supervisor.pid
                     )),
                     None => task
-                        .runs()
+                        .alive()
                         .then(|| format!("still running, pid {}", active.pid)),
                 };
                 if let Some(said) = said {

@@ -34,6 +34,9 @@ pub struct Notifiers {
     workers: Vec<Worker>,
     /// Set by a signal while the queues drain: what is left is dropped.
     interrupted: Arc<AtomicBool>,
+    /// Whether `run_finished` was sent (a run's notifiers, not a
+    /// command's): the wait says it gets a timeout of its own.
+    run_finished: AtomicBool,
 }
 
 struct Worker {
@@ -112,12 +115,16 @@ impl Notifiers {
         Ok(Some(Notifiers {
             workers,
             interrupted,
+            run_finished: AtomicBool::new(false),
         }))
     }
 
     /// Queues the event `line`, of kind `kind`, for the notifiers that
     /// listen for it.
     pub fn send(&self, kind: &str, line: &str) {
+        if kind == "run_finished" {
+            self.run_finished.store(true, Ordering::Relaxed);
+        }
         for worker in self
             .workers
             .iter()
@@ -147,8 +154,12 @@ impl Notifiers {
                 .sum();
             // Each notifier drains within its timeout, and `run_finished`
             // gets one more of its own.
+            let last = match self.run_finished.load(Ordering::Relaxed) {
+                true => ", and run_finished its own",
+                false => "",
+            };
             say(&format!(
-                "waiting for the notifiers ({events} event(s) left: each notifier gets its timeout more, {} at most, and run_finished its own)",
+                "waiting for the notifiers ({events} event(s) left: each notifier gets its timeout more, {} at most{last})",
                 humantime::format_duration(longest)
             ));
         }
@@ -215,10 +226,18 @@ impl Told {
         Ok(())
     }
 
-    /// Waits for the notifiers (`Notifiers::finish`); nothing to watch for
-    /// meanwhile: a Ctrl-C ends the command.
+    /// Waits for the notifiers (see `Drop`).
     pub fn finish(self) {
-        if let Some(notifiers) = self.notifiers {
+        drop(self);
+    }
+}
+
+impl Drop for Told {
+    /// Waits for the notifiers (`Notifiers::finish`), also when the command
+    /// fails after telling some changes: they reach the notifiers all the
+    /// same. Nothing to watch for meanwhile: a Ctrl-C ends the command.
+    fn drop(&mut self) {
+        if let Some(notifiers) = self.notifiers.take() {
             let moment = || {
                 std::thread::sleep(Duration::from_millis(50));
                 false

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use camino::{Utf8Path, Utf8PathBuf};
+use camino::Utf8PathBuf;
 
 use crate::executor::watchdog::{Alarm, Escalation, Watchdog};
 use crate::executor::Limits;
@@ -129,20 +129,22 @@ pub fn adopted_ended(layout: &Layout, id: &str, active: &mut Active) -> bool {
     if recorded_end(layout, id, active.attempt).is_some() {
         return true;
     }
-    if supervisor_alive || active.process().runs() {
+    if supervisor_alive || active.process().alive() {
         return false;
     }
-    kill_leftovers(&layout.log_file(id), active.process());
+    kill_leftovers(layout, id, active);
     true
 }
 
-/// SIGKILL to what is left in the group of `task`, whose own process has
-/// ended, and a wait (bounded: a zombie stays in its group until init reaps
-/// it) for the group to be gone, said in its log.
-fn kill_leftovers(log: &Utf8Path, task: Process) {
-    if task.signal_group(libc::SIGKILL) {
-        process::wait_group_gone(task.pid, Duration::from_secs(2));
-        logs::append_line(log, "xtask: killed processes that the task left running");
+/// SIGKILL to what an attempt whose own process has ended left running in
+/// its group: the members that carry its environment, never those of a
+/// newcomer's group that took the number since. Said in its log.
+fn kill_leftovers(layout: &Layout, id: &str, active: &Active) {
+    let workspace = layout.workspace.as_str();
+    let ours = |pid| process::carries_task(pid, workspace, id, active.attempt);
+    if active.pid != 0 && process::kill_members(active.pid, ours) {
+        let said = "xtask: killed processes that the task left running";
+        logs::append_line(&layout.log_file(id), said);
     }
 }
 

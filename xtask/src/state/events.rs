@@ -127,9 +127,9 @@ impl Event {
 pub struct Log {
     file: jsonl::Appender,
     run_id: Option<String>,
-    /// Per task, the changes the file told of an attempt an earlier run
-    /// left running (see `told_before`).
-    told: HashMap<String, Vec<Event>>,
+    /// Per task, what the file told of an attempt an earlier run left
+    /// running (see `told_before`).
+    told: HashMap<String, Told>,
 }
 
 impl Log {
@@ -146,29 +146,38 @@ impl Log {
         })
     }
 
-    /// `changes` of `task`, told by a run killed before its statuses said
-    /// them (between telling an attempt's end and writing its final
-    /// status): this run, which takes the attempt up, tells them again as
-    /// it goes, and they are not written twice.
-    pub fn told_before(&mut self, task: &str, changes: Vec<Event>) {
-        self.told.insert(task.to_owned(), changes);
+    /// `changes` of attempt `attempt` of `task`, told by a run killed
+    /// before its statuses said them (between telling an attempt's end and
+    /// writing its final status): this run, which takes the attempt up,
+    /// tells them again as it goes, and they are not written twice.
+    pub fn told_before(&mut self, task: &str, attempt: u32, changes: Vec<Event>) {
+        self.told.insert(task.to_owned(), Told { attempt, changes });
     }
 
     /// Whether `event` is one of the changes told before (`told_before`):
-    /// it and those before it are then taken as told.
+    /// it and those before it are then taken as told. Any change of
+    /// another attempt of the task (its next start) ends what was told.
     pub fn retold(&mut self, event: &Event) -> bool {
-        let Some(told) = event.task.as_ref().and_then(|t| self.told.get_mut(t)) else {
+        let Some(task) = event.task.as_deref() else {
             return false;
         };
-        let same =
-            |e: &Event| (&e.from, &e.to, e.attempt) == (&event.from, &event.to, event.attempt);
-        match told.iter().position(same) {
-            Some(at) => {
-                told.drain(..=at);
-                true
-            }
-            None => false,
+        let Some(told) = self.told.get_mut(task) else {
+            return false;
+        };
+        let another = event.to.as_deref() == Some("running")
+            || event.attempt.is_some_and(|a| a != told.attempt);
+        let same = |e: &Event| {
+            (&e.event, &e.from, &e.to, e.attempt)
+                == (&event.event, &event.from, &event.to, event.attempt)
+        };
+        let at = told.changes.iter().position(same).filter(|_| !another);
+        if let Some(at) = at {
+            told.changes.drain(..=at);
         }
+        if another || told.changes.is_empty() {
+            self.told.remove(task);
+        }
+        at.is_some()
     }
 
     /// Appends `event`, as one write; returns its line (without the
@@ -183,6 +192,12 @@ impl Log {
     }
 }
 
+/// What the file told of an attempt an earlier run left running.
+struct Told {
+    attempt: u32,
+    changes: Vec<Event>,
+}
+
 /// Every event in the file, oldest first (a line that does not parse,
 /// such as one cut by a full disk, is skipped).
 pub fn read(layout: &Layout) -> Vec<Event> {
@@ -190,19 +205,47 @@ pub fn read(layout: &Layout) -> Vec<Event> {
 }
 
 /// What the file tells of attempts an earlier run left running (`attempts`:
-/// each task's attempt): per task, the changes told since that attempt's
-/// start, the start first. A task with none has its start untold: a run
-/// killed between writing its running status and telling it.
+/// each task's attempt): per task, the events of the task told since that
+/// attempt's start, the start first. A task with none has its start
+/// untold: a run killed between writing its running status and telling
+/// it. Read line by line, and only the lines that name one of those tasks
+/// are parsed: the file of a long-lived workspace holds millions.
 pub fn since_start(layout: &Layout, attempts: &HashMap<&str, u32>) -> HashMap<String, Vec<Event>> {
     let mut since: HashMap<String, Vec<Event>> = HashMap::new();
-    for event in read(layout) {
-        let Some(&attempt) = event.task.as_deref().and_then(|t| attempts.get(t)) else {
+    let Ok(file) = std::fs::File::open(layout.events_file()) else {
+        return since;
+    };
+    // How each task's name appears in a line: as serde_json writes it.
+    let named: Vec<(String, &str, u32)> = attempts
+        .iter()
+        .filter_map(|(&task, &attempt)| {
+            Some((
+                format!("\"task\":{}", serde_json::to_string(task).ok()?),
+                task,
+                attempt,
+            ))
+        })
+        .collect();
+    for line in std::io::BufRead::split(std::io::BufReader::new(file), b'\n') {
+        let Ok(line) = line else {
+            break;
+        };
+        let Ok(line) = std::str::from_utf8(&line) else {
             continue;
         };
-        let task = event.task.clone().unwrap_or_default();
+        let Some(&(_, task, attempt)) = named.iter().find(|(key, ..)| line.contains(key.as_str()))
+        else {
+            continue;
+        };
+        let Ok(event) = serde_json::from_str::<Event>(line) else {
+            continue;
+        };
+        if event.task.as_deref() != Some(task) {
+            continue;
+        }
         if event.to.as_deref() == Some("running") && event.attempt == Some(attempt) {
-            since.insert(task, vec![event]);
-        } else if let Some(told) = since.get_mut(&task).filter(|_| event.event.is_none()) {
+            since.insert(task.to_owned(), vec![event]);
+        } else if let Some(told) = since.get_mut(task) {
             told.push(event);
         }
     }

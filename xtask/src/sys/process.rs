@@ -27,29 +27,16 @@ pub struct Process {
 }
 
 impl Process {
-    /// The process is alive, or its group still has members (a task's
-    /// shell may have ended while what it started runs on). Another
-    /// process at its pid (another start) means the group is gone too:
-    /// Linux gives no new process the pid of a group that has members, so
-    /// a group of that number now is the newcomer's.
+    /// The process itself is alive (its start tells it from a later
+    /// process with its pid). Not what it left in its group: once it is
+    /// gone, a group of its number may be a newcomer's, which took the pid
+    /// after the group emptied and left a group of its own behind.
     pub fn alive(&self) -> bool {
-        if self.pid == 0 {
-            return false;
-        }
-        match (start_time(self.pid), self.start) {
-            (Some(now), Some(then)) => now == then,
-            (Some(_), None) => true,
-            (None, _) => signal_group(self.pid, 0),
-        }
-    }
-
-    /// The process itself is alive: not only what it left in its group.
-    pub fn runs(&self) -> bool {
         self.pid != 0 && is_same_process(self.pid, self.start)
     }
 
-    /// Sends `signal` to its group, while it is this process's (see
-    /// `alive`): never to a newcomer that reused its pid.
+    /// Sends `signal` to its group, while it leads it (see `alive`): never
+    /// to a newcomer that reused its pid.
     pub fn signal_group(&self, signal: i32) -> bool {
         self.alive() && signal_group(self.pid, signal)
     }
@@ -198,12 +185,48 @@ pub fn holding(target: &std::path::Path, pids: impl IntoIterator<Item = u32>) ->
 /// `TASK_ATTEMPT`): for a task whose pid was never written down. Reads
 /// every process's environment, which only recovery after a double crash
 /// needs.
+/// A process that leads a session of its own (a daemon the task started
+/// with `setsid`) is not taken for it: the task is in its supervisor's.
 pub fn find_task(workspace: &str, id: &str, attempt: u32) -> Option<u32> {
     pids().ok()?.into_iter().find_map(|pid| {
-        // Field 5: the process group.
-        carries_task(pid, workspace, id, attempt)
-            .then(|| live_stat(pid)?.split_whitespace().nth(2)?.parse().ok())?
+        let (group, session) = group_and_session(pid)?;
+        (session != pid && carries_task(pid, workspace, id, attempt)).then_some(group)
     })
+}
+
+/// The process group and session of a live process (fields 5 and 6 of
+/// its stat).
+fn group_and_session(pid: u32) -> Option<(u32, u32)> {
+    let stat = live_stat(pid)?;
+    let mut fields = stat.split_whitespace().skip(2);
+    Some((fields.next()?.parse().ok()?, fields.next()?.parse().ok()?))
+}
+
+/// SIGKILL to the live members of group `pgid` that `belongs` holds for
+/// (again for those they start meanwhile), then a wait, 2 s at most, for
+/// them to be gone. Whether there were any.
+pub fn kill_members(pgid: u32, belongs: impl Fn(u32) -> bool) -> bool {
+    let mut killed = Vec::new();
+    for _ in 0..8 {
+        let members: Vec<u32> = pids()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|&p| group_and_session(p).is_some_and(|(g, _)| g == pgid) && belongs(p))
+            .collect();
+        if members.is_empty() {
+            break;
+        }
+        for &pid in &members {
+            // SAFETY: kill has no memory-safety preconditions.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+        }
+        killed.extend(members);
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while killed.iter().any(|&p| live_stat(p).is_some()) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    !killed.is_empty()
 }
 
 /// Whether process `pid` has the environment of attempt `attempt` of task

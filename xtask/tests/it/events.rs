@@ -441,7 +441,7 @@ fn events_follow_goes_on_with_a_log_made_again() {
 fn what_block_reset_and_validate_change_reaches_the_notifiers() {
     let t = Tree::new();
     t.config(
-        "notify:\n  - on: [failed, blocked, pending]\n    command: \"cat >> notified.jsonl\"\n",
+        "notify:\n  - on: [failed, blocked, pending]\n    command: \"sleep 0.2; cat >> notified.jsonl\"\n",
     );
     t.task("p/a", &sh("true"));
     t.task("p/b", &format!("dependencies: [p/a]\n{}", sh("true")));
@@ -450,7 +450,10 @@ fn what_block_reset_and_validate_change_reaches_the_notifiers() {
         &format!("outputs: [o]\n{}", sh("echo > $TASK_OUTPUT_DIR/o")),
     );
     t.run(&["orchestrate", "--task", "p/c"]).code(0);
-    t.run(&["block", "p/a"]).code(0);
+    // It waits for them, and says so as a command, not a run, would.
+    let block = t.run(&["block", "p/a"]);
+    block.code(0).says("waiting for the notifiers (");
+    assert!(!block.stdout.contains("run_finished"), "{}", block.stdout);
     t.run(&["reset", "p/a"]).code(0);
     std::fs::remove_file(t.path("workspace/outputs/p/c/o")).unwrap();
     t.run(&["validate"]).code(1);

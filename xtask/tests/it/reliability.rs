@@ -819,6 +819,34 @@ fn an_orphaned_task_whose_shell_ended_has_its_leftovers_killed() {
     assert_eq!(t.status("p/a")["attempt"], 2);
 }
 
+/// A task's pid, recorded, whose process is gone, while a group of that
+/// number lives on: what a newcomer that took the pid leaves when it
+/// exits before its own child (here made so, not by waiting for the pid
+/// to come round). That group is not the task's: nothing in it is killed.
+#[test]
+fn a_group_that_took_a_gone_task_s_number_is_left_alone() {
+    let t = Tree::new();
+    t.task("p/a", &sh(MARK));
+    let mut leader = std::process::Command::new("setsid")
+        .args(["sh", "-c", "sleep 300 & echo $! > innocent.pid; exit 0"])
+        .current_dir(&t.root)
+        .spawn()
+        .unwrap();
+    let group = leader.id();
+    leader.wait().unwrap();
+    wait_for("the innocent's pid", || pid_written(&t, "innocent.pid"));
+    let innocent = read_pid(&t.path("innocent.pid"));
+    fake_running(&t, "p/a", group, 1);
+    let run = t.run(&["orchestrate"]);
+    let alive_after = alive(innocent);
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(innocent as i32, libc::SIGKILL) };
+    run.code(1);
+    assert!(alive_after, "a process of another group was killed");
+    let error = t.status("p/a")["error"].as_str().unwrap().to_owned();
+    assert!(error.starts_with("lost"), "{error}");
+}
+
 /// The same after a real double crash: the orchestrator and its supervisor
 /// killed with SIGKILL while the task runs, then the task's shell exits 0
 /// and leaves a child. The next run records the end at once (lost: no one

@@ -413,18 +413,22 @@ fn only_what_a_fast_forward_cut_short_left_in_the_integration_worktree_is_remove
 /// started a merge of their branch `mine` in the integration worktree
 /// (not committed): the orchestrator, once it says the queue waits.
 fn run_until_its_merge_waits_for_the_user_s(t: &Tree) -> std::process::Child {
+    let work = "echo a > a.txt && git add a.txt && git commit -q -m 'write a.txt'";
+    run_until_the_merge_waits(t, "", work)
+}
+
+/// The same, with `p/a`'s frontmatter `extra` and its `work` once released.
+fn run_until_the_merge_waits(t: &Tree, extra: &str, work: &str) -> std::process::Child {
     t.git(&["checkout", "-q", "-b", "mine"]);
     t.write("mine.txt", "mine\n");
     t.git(&["add", "mine.txt"]);
     t.git(&["commit", "-q", "-m", "the user's work"]);
     t.git(&["checkout", "-q", "main"]);
     let release = t.path("release");
+    let waits = format!("while [ ! -f {} ]; do sleep 0.02; done", release.display());
     t.task(
         "p/a",
-        &sh(&format!(
-            "while [ ! -f {} ]; do sleep 0.02; done; echo a > a.txt && git add a.txt && git commit -q -m 'write a.txt'",
-            release.display()
-        )),
+        &format!("{extra}{}", sh(&format!("{waits}; {work}"))),
     );
     let out = std::fs::File::create(t.path("out")).unwrap();
     let orchestrator = t
@@ -447,6 +451,36 @@ fn run_until_its_merge_waits_for_the_user_s(t: &Tree) -> std::process::Child {
             .contains("the merge queue waits until it is committed or aborted")
     });
     orchestrator
+}
+
+/// A run killed while a task's work waits in the merge queue has told
+/// `running -> merging`: the next run does not tell it again for that
+/// attempt, and still tells the same change of its retry (here after a
+/// conflict with the user's merge).
+#[test]
+fn a_merge_told_before_a_kill_does_not_silence_the_retry_s() {
+    let t = repo("");
+    let work = "if [ $TASK_ATTEMPT = 1 ]; then echo A1 > mine.txt; \
+                else git reset -q --hard integration && echo A2 > a2.txt; fi; \
+                git add -A && git commit -q -m work";
+    let mut orchestrator = run_until_the_merge_waits(&t, "retries: 1\n", work);
+    orchestrator.kill().unwrap();
+    orchestrator.wait().unwrap();
+    let integration = t.path("workspace/worktrees/.integration");
+    git_in(&integration, &["commit", "-q", "-m", "merge mine"]);
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(
+        changes(&t, "p/a"),
+        [
+            "pending -> running",
+            "running -> merging",
+            "merging -> failed",
+            "failed -> pending",
+            "pending -> running",
+            "running -> merging",
+            "merging -> completed"
+        ]
+    );
 }
 
 /// A merge of the user's started in the integration worktree while a run

@@ -487,13 +487,20 @@ fn a_quiet_setup_is_held_to_its_own_timeout_not_the_task_s() {
     let agent = sh("echo agent > $TASK_OUTPUT_DIR/ran");
     t.task("p/idle", &format!("idle_timeout: 2s\n{agent}"));
     t.task("p/late", &format!("timeout: 2s\n{agent}"));
-    // After its setup, the agent's own timeout still holds.
+    // After its setup, the agent's own timeout still holds, and its idle
+    // timeout counts from its start: it comes first.
     t.task("p/hangs", &format!("timeout: 2s\n{}", sh("sleep 60")));
+    let quiet = sh("echo started; sleep 60");
+    t.task(
+        "p/quiet",
+        &format!("timeout: 4s\nidle_timeout: 2s\n{quiet}"),
+    );
     t.run(&["orchestrate"]).code(1);
     assert_eq!(t.state("p/idle"), "completed");
     assert_eq!(t.state("p/late"), "completed");
     let hangs = t.status("p/hangs");
     assert_eq!(hangs["error"], "Timeout", "{hangs}");
+    assert_eq!(t.status("p/quiet")["error"], "Idle timeout");
     assert!(t.read("workspace/logs/p/hangs.log").contains("installed"));
 
     let t = repo("");
