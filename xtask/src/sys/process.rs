@@ -185,6 +185,7 @@ pub fn holding(target: &std::path::Path, pids: impl IntoIterator<Item = u32>) ->
 /// `TASK_ATTEMPT`): for a task whose pid was never written down. Reads
 /// every process's environment, which only recovery after a double crash
 /// needs.
+///
 /// A process that leads a session of its own (a daemon the task started
 /// with `setsid`) is not taken for it: the task is in its supervisor's.
 pub fn find_task(workspace: &str, id: &str, attempt: u32) -> Option<u32> {
