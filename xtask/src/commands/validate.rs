@@ -64,9 +64,8 @@ pub fn run(layout: &Layout, ids: &[String]) -> Result<i32> {
         ));
         status::write_unlocked(layout, &status)?;
         // Opened at the first change: a check that changes nothing makes
-        // no workspace.
-        // No lock: a run meanwhile would not tell this change, so the
-        // notifiers hear of it from here.
+        // no workspace. No lock: a run meanwhile would not tell this
+        // change, so the notifiers hear of it from here.
         let log = match events.take() {
             Some(log) => log,
             None => Told::open(layout, &defs.config.notify, true)?,

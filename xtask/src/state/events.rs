@@ -129,7 +129,7 @@ pub struct Log {
     run_id: Option<String>,
     /// Per task, what the file told of an attempt an earlier run left
     /// running (see `told_before`).
-    told: HashMap<String, Told>,
+    told: HashMap<String, ToldBefore>,
 }
 
 impl Log {
@@ -151,7 +151,8 @@ impl Log {
     /// writing its final status): this run, which takes the attempt up,
     /// tells them again as it goes, and they are not written twice.
     pub fn told_before(&mut self, task: &str, attempt: u32, changes: Vec<Event>) {
-        self.told.insert(task.to_owned(), Told { attempt, changes });
+        self.told
+            .insert(task.to_owned(), ToldBefore { attempt, changes });
     }
 
     /// Whether `event` is one of the changes told before (`told_before`):
@@ -193,7 +194,7 @@ impl Log {
 }
 
 /// What the file told of an attempt an earlier run left running.
-struct Told {
+struct ToldBefore {
     attempt: u32,
     changes: Vec<Event>,
 }
@@ -212,9 +213,6 @@ pub fn read(layout: &Layout) -> Vec<Event> {
 /// are parsed: the file of a long-lived workspace holds millions.
 pub fn since_start(layout: &Layout, attempts: &HashMap<&str, u32>) -> HashMap<String, Vec<Event>> {
     let mut since: HashMap<String, Vec<Event>> = HashMap::new();
-    let Ok(file) = std::fs::File::open(layout.events_file()) else {
-        return since;
-    };
     // How each task's name appears in a line: as serde_json writes it.
     let named: Vec<(String, &str, u32)> = attempts
         .iter()
@@ -226,10 +224,7 @@ pub fn since_start(layout: &Layout, attempts: &HashMap<&str, u32>) -> HashMap<St
             ))
         })
         .collect();
-    for line in std::io::BufRead::split(std::io::BufReader::new(file), b'\n') {
-        let Ok(line) = line else {
-            break;
-        };
+    for line in jsonl::lines(&layout.events_file()) {
         let Ok(line) = std::str::from_utf8(&line) else {
             continue;
         };

@@ -20,15 +20,9 @@ pub fn read<T: DeserializeOwned>(path: &Utf8Path) -> Vec<T> {
 /// `read`, and the lines that did not parse, with their numbers (from 1);
 /// a blank one is none of them.
 pub fn read_noting_skipped<T: DeserializeOwned>(path: &Utf8Path) -> (Vec<T>, Vec<(usize, String)>) {
-    let Ok(file) = File::open(path) else {
-        return (Vec::new(), Vec::new());
-    };
     let mut read = Vec::new();
     let mut skipped = Vec::new();
-    let lines = BufReader::new(file)
-        .split(b'\n')
-        .map_while(std::io::Result::ok);
-    for (n, line) in lines.enumerate() {
+    for (n, line) in lines(path).enumerate() {
         match serde_json::from_slice(&line) {
             Ok(value) => read.push(value),
             Err(_) if line.trim_ascii().is_empty() => {}
@@ -36,6 +30,16 @@ pub fn read_noting_skipped<T: DeserializeOwned>(path: &Utf8Path) -> (Vec<T>, Vec
         }
     }
     (read, skipped)
+}
+
+/// The lines of the file at `path`, read one at a time, not all held
+/// (none when there is no file; a read error ends them).
+pub fn lines(path: &Utf8Path) -> impl Iterator<Item = Vec<u8>> {
+    File::open(path).into_iter().flat_map(|file| {
+        BufReader::new(file)
+            .split(b'\n')
+            .map_while(std::io::Result::ok)
+    })
 }
 
 /// A file of JSON lines open for appending (`open_to_append`).
