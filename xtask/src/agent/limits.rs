@@ -234,6 +234,19 @@ fn epoch_after(text: &str, key: &str, last: bool) -> Option<SystemTime> {
     epoch(value_after(&text[i + key.len()..]))
 }
 
+/// `epoch` of a number given as such (`"resetsAt": 1790060400` in a JSON
+/// event): milliseconds are told apart from seconds the same way, and a
+/// number too large for either is no time.
+pub fn epoch_number(n: u64) -> Option<SystemTime> {
+    epoch(&n.to_string())
+}
+
+/// The last second `clock` writes (a later time is written as it): past
+/// year 9999 there is no RFC 3339 date to write.
+pub fn latest() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(MAX_SECS.unsigned_abs())
+}
+
 /// Seconds since the epoch, or milliseconds when 12 digits or more. Fewer
 /// than 9 digits is no epoch (1973 or before) but some other number.
 fn epoch(digits: &str) -> Option<SystemTime> {

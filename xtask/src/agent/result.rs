@@ -5,7 +5,7 @@
 //! sources behind them are in `tests/fixtures/agents/README.md`.
 
 use std::io::BufRead;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -155,9 +155,9 @@ fn read_claude(stdout: &str) -> Result<Outcome, String> {
     if stdout.trim().is_empty() {
         return Err(EMPTY.to_owned());
     }
-    let lines = json_lines(stdout);
+    let lines = claude_lines(stdout);
     let whole: Option<Value>;
-    let result = match lines.values.iter().rev().find_map(claude_result) {
+    let result = match lines.result.as_ref().and_then(claude_result) {
         Some(result) => result,
         None => {
             // A result pretty-printed over several lines: not what the CLI
@@ -174,7 +174,7 @@ fn read_claude(stdout: &str) -> Result<Outcome, String> {
     };
     let report = claude_report(result);
     let failure = claude_failure(result, &report).map(|failure| Failure {
-        limit_resets_at: rejected_until(&lines.values),
+        limit_resets_at: lines.limit_event.as_ref().and_then(rejected_until),
         ..failure
     });
     Ok(Outcome { report, failure })
@@ -229,20 +229,15 @@ fn claude_failure(result: &Map<String, Value>, report: &Report) -> Option<Failur
     })
 }
 
-/// The `resetsAt` (epoch seconds) of the last `rate_limit_event` of a
-/// stream, when it says a limit rejected the agent's requests (a later one
-/// that let them through says the limit lifted).
-fn rejected_until(values: &[Value]) -> Option<SystemTime> {
-    let last = values
-        .iter()
-        .rev()
-        .find(|value| value.get("type").is_some_and(|t| t == "rate_limit_event"))?;
+/// The `resetsAt` (epoch seconds or milliseconds) of a stream's last
+/// `rate_limit_event`, when it says a limit rejected the agent's requests
+/// (a later one that let them through says the limit lifted).
+fn rejected_until(last: &Value) -> Option<SystemTime> {
     let info = last.get("rate_limit_info")?;
     if info.get("status")? != "rejected" {
         return None;
     }
-    let seconds = info.get("resetsAt")?.as_u64()?;
-    UNIX_EPOCH.checked_add(Duration::from_secs(seconds))
+    crate::agent::limits::epoch_number(info.get("resetsAt")?.as_u64()?)
 }
 
 /// `api_error (HTTP 429)`: the `terminal_reason` (when it tells more than
@@ -438,9 +433,12 @@ fn inner_message(message: &str) -> String {
 
 // --------------------------------------------------------------- helpers
 
-/// The JSON values of the lines that parse, and what the scan found.
-struct JsonLines {
-    values: Vec<Value>,
+/// What a Claude output's lines say: its last line holding a result, its
+/// last `rate_limit_event`, and what the scan found. Only these are kept,
+/// so that a stream of hundreds of MB is not held in memory parsed.
+struct ClaudeLines {
+    result: Option<Value>,
+    limit_event: Option<Value>,
     scan: Scan,
 }
 
@@ -471,13 +469,23 @@ impl Scan {
     }
 }
 
-/// Every line that parses as a JSON object or array; the others (warnings
-/// printed before the JSON, tracing lines) are skipped.
-fn json_lines(stdout: &str) -> JsonLines {
-    let mut values = Vec::new();
-    let scan = scan_json_lines(stdout.as_bytes(), |value| values.push(value))
-        .expect("reading a string cannot fail");
-    JsonLines { values, scan }
+/// The lines that parse as a JSON object or array, as `ClaudeLines`; the
+/// others (warnings printed before the JSON, tracing lines) are skipped.
+fn claude_lines(stdout: &str) -> ClaudeLines {
+    let (mut result, mut limit_event) = (None, None);
+    let scan = scan_json_lines(stdout.as_bytes(), |value| {
+        if value.get("type").is_some_and(|t| t == "rate_limit_event") {
+            limit_event = Some(value);
+        } else if claude_result(&value).is_some() {
+            result = Some(value);
+        }
+    })
+    .expect("reading a string cannot fail");
+    ClaudeLines {
+        result,
+        limit_event,
+        scan,
+    }
 }
 
 /// Gives `each` the value of every line that parses as a JSON object or

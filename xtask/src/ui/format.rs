@@ -44,14 +44,18 @@ pub fn gib(amount: f64) -> String {
 /// the minute), with its date when it is not today: `2026-12-02 15:00`.
 pub fn clock(time: SystemTime) -> String {
     let offset = crate::agent::limits::local_offset();
+    let latest = crate::agent::limits::latest();
     let local = |t: SystemTime| {
+        // A time past year 9999 (read from a hand-edited status, say) is
+        // written as its last second rather than failing to be written.
+        let t = t.min(latest);
         let shifted = if offset >= 0 {
             t + Duration::from_secs(offset.unsigned_abs())
         } else {
             t - Duration::from_secs(offset.unsigned_abs())
         };
         // `2026-12-02T15:00:00Z`, on the local clock.
-        humantime::format_rfc3339_seconds(shifted).to_string()
+        humantime::format_rfc3339_seconds(shifted.min(latest)).to_string()
     };
     let (then, today) = (local(time), local(SystemTime::now()));
     let clock = if &then[17..19] == "00" {
@@ -72,5 +76,16 @@ pub fn usd(amount: f64) -> String {
         format!("${amount:.4}")
     } else {
         format!("${amount:.2}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn a_time_past_year_9999_is_written_as_its_last_day() {
+        let far = UNIX_EPOCH + Duration::from_secs(1_000_000_000_000_000);
+        assert!(super::clock(far).starts_with("9999-12-31 "));
     }
 }

@@ -602,24 +602,48 @@ fn a_retry_after_a_rate_limit_is_told_what_failed_before_it() {
 
 #[test]
 fn a_stream_s_rejected_rate_limit_event_says_how_long_to_wait() {
-    // Its result names no reset time; its rate_limit_event does.
+    // Its result names no reset time; its rate_limit_event does, in
+    // seconds or in milliseconds.
+    for millis in [false, true] {
+        let t = Tree::new();
+        t.config(&format!(
+            "{}rate_limits: {{backoff: 1m, give_up_after: 1h}}\n",
+            agent("claude", "claude-json")
+        ));
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        let lifts = now.unwrap().as_secs() + 3;
+        t.task("p/a", "");
+        let said = if millis { lifts * 1000 } else { lifts };
+        let limited = format!("stream-limit-at:{said} 1");
+        scenario(&t, "p/a", &[&limited, "success.json"]);
+        let mut child = t.start(&["orchestrate"]);
+        wait_for("the rate limit", || {
+            t.exists("workspace/status/p/a.json")
+                && t.status("p/a")["rate_limited_until"].is_string()
+        });
+        let until = ns(t.status("p/a")["rate_limited_until"].as_str().unwrap());
+        assert_eq!(until, lifts as u128 * 1_000_000_000);
+        assert!(child.wait().unwrap().success());
+        assert_eq!(runs(&t, "p/a").len(), 2);
+    }
+}
+
+#[test]
+fn a_rate_limit_event_that_lifts_past_year_9999_is_no_time() {
+    // A number no clock can write is not taken as the time the limit
+    // lifts: the backoff is waited instead, and nothing fails to print it.
     let t = Tree::new();
     t.config(&format!(
-        "{}rate_limits: {{backoff: 1m, give_up_after: 1h}}\n",
+        "{}rate_limits: {{backoff: 1s, max_backoff: 1s, give_up_after: 1h}}\n",
         agent("claude", "claude-json")
     ));
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-    let lifts = now.unwrap().as_secs() + 3;
     t.task("p/a", "");
-    let limited = format!("stream-limit-at:{lifts} 1");
-    scenario(&t, "p/a", &[&limited, "success.json"]);
-    let mut child = t.start(&["orchestrate"]);
-    wait_for("the rate limit", || {
-        t.exists("workspace/status/p/a.json") && t.status("p/a")["rate_limited_until"].is_string()
-    });
-    let until = ns(t.status("p/a")["rate_limited_until"].as_str().unwrap());
-    assert_eq!(until, lifts as u128 * 1_000_000_000);
-    assert!(child.wait().unwrap().success());
+    scenario(
+        &t,
+        "p/a",
+        &["stream-limit-at:999999999999999", "success.json"],
+    );
+    t.run(&["orchestrate"]).code(0).says("rate limited");
     assert_eq!(runs(&t, "p/a").len(), 2);
 }
 

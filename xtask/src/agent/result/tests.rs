@@ -1,5 +1,7 @@
 //! Tests of `agent::result`, against the recorded outputs.
 
+use std::time::{Duration, UNIX_EPOCH};
+
 use super::*;
 
 macro_rules! claude {
@@ -152,6 +154,13 @@ fn a_rejected_rate_limit_event_says_when_the_limit_lifts() {
     let outcome = claude(claude!("stream_rate_limited.jsonl"));
     let at = outcome.failure.and_then(|f| f.limit_resets_at);
     assert_eq!(at, Some(UNIX_EPOCH + Duration::from_secs(1_790_060_400)));
+    // In milliseconds, the same time; past what a clock writes, none.
+    let resets_at = |n: &str| {
+        let stream = claude!("stream_rate_limited.jsonl").replace("1790060400", n);
+        claude(&stream).failure.unwrap().limit_resets_at
+    };
+    assert_eq!(resets_at("1790060400000"), at);
+    assert_eq!(resets_at("999999999999999"), None);
     // An event that let the request through says nothing of a limit.
     let allowed = claude!("stream_rate_limited.jsonl").replace("\"rejected\"", "\"allowed\"");
     assert_eq!(claude(&allowed).failure.unwrap().limit_resets_at, None);
