@@ -21,7 +21,21 @@ struct Entry {
     /// another, also across a `rm -rf workspace/status`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     since_ns: Option<u64>,
+    #[serde(deserialize_with = "a_cost")]
     cost_usd: f64,
+}
+
+/// A cost as the ledger holds one: a line with a cost below zero (edited
+/// by hand) does not parse, rather than lowering what was spent.
+fn a_cost<'de, D: serde::Deserializer<'de>>(cost: D) -> Result<f64, D::Error> {
+    let usd = f64::deserialize(cost)?;
+    if usd >= 0.0 {
+        Ok(usd)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "a cost below zero: {usd}"
+        )))
+    }
 }
 
 /// One attempt, as the ledger tells them apart.

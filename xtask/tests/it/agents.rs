@@ -790,6 +790,10 @@ fn the_budget_stops_new_launches_with_exit_3_and_holds_on_the_next_run() {
         .says(&format!("{warning} ($0.16 spent by the others)"));
     t.run(&["progress"]).says(warning);
     t.run(&["next"]).says(warning);
+    // So does one whose cost is below zero: no attempt earns money back.
+    let negative = ledger.replacen("\"cost_usd\":", "\"cost_usd\":-3,\"was\":", 1);
+    t.write("workspace/ledger.jsonl", &negative);
+    t.run(&["next"]).says(warning);
     // One cut by a kill, its attempt's end taken again on a line of its
     // own, is no news.
     let first = ledger.lines().next().unwrap();
