@@ -47,13 +47,20 @@ fn spawn_and_wait(cmd: Cmd<'_>, stops_with_us: bool) -> Result<Output> {
     let mut command: Command = cmd.into();
     command.stdin(Stdio::null());
     crate::sys::signals::unblocked_in(&mut command);
-    // SAFETY: setsid and prctl are async-signal-safe and take integer
-    // arguments.
+    // Holds it to its end, and what it starts: the next orchestrator
+    // waits for them (`state::lock`).
+    let gits_lock = crate::state::lock::held_by_gits();
+    // SAFETY: setsid, prctl and fcntl are async-signal-safe and take
+    // integer arguments.
     unsafe {
         command.pre_exec(move || {
             libc::setsid();
             if stops_with_us {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            }
+            if let Some(fd) = gits_lock {
+                // This process's copy only: kept across the exec.
+                libc::fcntl(fd, libc::F_SETFD, 0);
             }
             Ok(())
         })

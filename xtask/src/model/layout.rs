@@ -196,6 +196,10 @@ impl Layout {
     pub fn lock_file(&self) -> Utf8PathBuf {
         self.workspace.join(".lock")
     }
+    /// Held by the git commands of the holder of `lock_file` (`state::lock`).
+    pub fn gits_lock_file(&self) -> Utf8PathBuf {
+        self.workspace.join(".lock-git")
+    }
     /// `path` as a message shows it: from where the user stands when it is
     /// below there, else whole.
     pub fn display<'a>(&self, path: &'a Utf8Path) -> &'a Utf8Path {

@@ -1,13 +1,23 @@
 //! One orchestrator per workspace: an OS lock (`flock`) on
 //! `workspace/.lock`. The kernel drops it when its holder dies, however it
 //! dies, so a stale lock never blocks anyone and there is no `--unlock`.
+//!
+//! A holder killed leaves its git commands dying (they are sent SIGTERM)
+//! and what they started running on (`worktree add`'s own `reset --hard`,
+//! hooks): they would go on writing the repository beside the next
+//! holder, one removing a worktree the next one was making. So every git
+//! command a holder starts holds a second lock, `workspace/.lock-git`,
+//! with it (an inherited descriptor: the kernel drops it when the last of
+//! them ends), and the next holder waits for that lock before it goes on.
 
 use std::fs::File;
 use std::io::{Read, Seek, Write};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::model::layout::Layout;
 
@@ -17,6 +27,21 @@ const PATIENCE: Duration = Duration::from_secs(2);
 /// Held for as long as it lives.
 pub struct WorkspaceLock {
     _file: File,
+    /// The gits' lock file, when this holder took it.
+    gits: Option<Utf8PathBuf>,
+}
+
+/// A holder that ends in order has waited for each of its gits: what
+/// still holds their lock then (a daemon a hook started, a `gc --auto`
+/// in the background) is no git of a run cut short, and the next holder
+/// does not wait for it. The lock file goes first: the next holder makes
+/// it anew.
+impl Drop for WorkspaceLock {
+    fn drop(&mut self) {
+        if let Some(gits) = &self.gits {
+            let _ = std::fs::remove_file(gits);
+        }
+    }
 }
 
 /// The lock; a command that holds it for a moment (`approve`, `reset`) is
@@ -131,8 +156,7 @@ pub fn try_acquire(layout: &Layout) -> Result<Held> {
         ),
         opened => opened.with_context(|| format!("cannot open {path}"))?,
     };
-    // SAFETY: flock has no memory-safety preconditions; the fd is open.
-    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+    if !locked(&file) {
         let mut holder = String::new();
         let _ = file.read_to_string(&mut holder);
         return Ok(Held::By(holder.trim().to_owned()));
@@ -146,7 +170,75 @@ pub fn try_acquire(layout: &Layout) -> Result<Held> {
         .and_then(|()| file.rewind())
         .with_context(|| format!("cannot write {path}"))?;
     writeln!(file, "{}", std::process::id()).with_context(|| format!("cannot write {path}"))?;
-    Ok(Held::Ours(WorkspaceLock { _file: file }))
+    let gits = wait_for_earlier_gits(layout)?;
+    Ok(Held::Ours(WorkspaceLock { _file: file, gits }))
+}
+
+/// The lock the git commands of this process hold (see above), once it
+/// holds the workspace lock.
+static GITS: OnceLock<File> = OnceLock::new();
+
+/// How long a new holder waits for the git commands of an earlier one:
+/// a slow hook (an install in `post-checkout`) may take that long; a
+/// daemon a hook started, holding the lock for good, must not stop every
+/// later run.
+const GITS_PATIENCE: Duration = Duration::from_secs(60);
+
+/// The descriptor a git command started now is to inherit, if any.
+pub fn held_by_gits() -> Option<RawFd> {
+    GITS.get().map(AsRawFd::as_raw_fd)
+}
+
+/// Waits until no git command of an earlier holder of the workspace lock
+/// runs (up to `GITS_PATIENCE`, saying so after a second), then takes
+/// their lock for this process's (once: a process holds the workspace
+/// lock once); its path, when taken.
+fn wait_for_earlier_gits(layout: &Layout) -> Result<Option<Utf8PathBuf>> {
+    if GITS.get().is_some() {
+        return Ok(None);
+    }
+    let path = layout.gits_lock_file();
+    let mut file = open_gits_lock(&path)?;
+    let start = Instant::now();
+    let mut said = false;
+    while !locked(&file) {
+        if start.elapsed() >= GITS_PATIENCE {
+            let holder = std::fs::canonicalize(&path)
+                .ok()
+                .and_then(|real| crate::sys::process::other_holder(&real))
+                .map_or(String::new(), |pid| format!(" (pid {pid})"));
+            eprintln!("warning: {path} is still held after {}s: a process an earlier run's git started{holder} keeps it open (a hook's daemon?); going on without waiting for it", GITS_PATIENCE.as_secs());
+            // Made anew, for this run's gits.
+            std::fs::remove_file(&path).with_context(|| format!("cannot remove {path}"))?;
+            file = open_gits_lock(&path)?;
+            if !locked(&file) {
+                return Ok(None);
+            }
+            break;
+        }
+        if !said && start.elapsed() >= Duration::from_secs(1) {
+            said = true;
+            eprintln!("waiting for the git commands of an earlier run to end: they hold {path}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = GITS.set(file);
+    Ok(Some(path))
+}
+
+fn open_gits_lock(path: &Utf8Path) -> Result<File> {
+    File::options()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .with_context(|| format!("cannot open {path}"))
+}
+
+/// Whether `file` is now locked by this process (never waits).
+fn locked(file: &File) -> bool {
+    // SAFETY: flock has no memory-safety preconditions; the fd is open.
+    unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
 }
 
 /// Who holds the lock now (the pid it wrote, maybe empty), if anyone: for

@@ -168,6 +168,16 @@ pub fn open_anywhere(path: &std::path::Path) -> bool {
     pids().map_or(true, |all| holding(path, all).is_some())
 }
 
+/// A process other than this one that has the file `path` (absolute,
+/// links resolved) open, if one may be read.
+pub fn other_holder(path: &std::path::Path) -> Option<u32> {
+    let others = pids()
+        .ok()?
+        .into_iter()
+        .filter(|&p| p != std::process::id());
+    holding(path, others)
+}
+
 /// The first of `pids` with a descriptor that links to `target` (a path
 /// as `/proc/<pid>/fd` shows it: a removed file's ends in ` (deleted)`).
 pub fn holding(target: &std::path::Path, pids: impl IntoIterator<Item = u32>) -> Option<u32> {

@@ -242,8 +242,6 @@ impl Run {
     }
 }
 
-/// Waits for `condition`, up to a generous bound; panics with `what` then.
-#[track_caller]
 /// Whether the tests run as root, who alone may run the binary as another
 /// user (`Tree::run_as_nobody`). CI must.
 pub fn as_root() -> bool {
@@ -265,6 +263,8 @@ pub fn required_in_ci(there: bool, why: &str) -> bool {
     there
 }
 
+/// Waits for `condition`, up to a generous bound; panics with `what` then.
+#[track_caller]
 pub fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !condition() {

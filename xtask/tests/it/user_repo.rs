@@ -346,31 +346,43 @@ fn changes_of_the_user_s_in_the_integration_worktree_are_kept() {
 }
 
 /// What a fast-forward of the queue's cut short left in the integration
-/// worktree (files as the commit it went to has them, its mark beside
-/// them) is removed by the next merge; a change of the user's there at the
-/// same time is theirs all the same: the run does not start on it, and
-/// only it is named.
+/// worktree (files as the commit it went to has them, or written in part,
+/// or unlinked to be written again, its mark beside them) is removed by
+/// the next merge; a change of the user's there at the same time is
+/// theirs all the same: the run does not start on it, and only it is
+/// named.
 #[test]
 fn only_what_a_fast_forward_cut_short_left_in_the_integration_worktree_is_removed() {
     let t = repo("");
+    t.write("old.txt", "old\n");
+    t.git(&["add", "old.txt"]);
+    t.git(&["commit", "-q", "-m", "old.txt"]);
     t.task("p/a", &commit("a.txt", "a"));
     t.run(&["orchestrate"]).code(0);
     let integration = t.path("workspace/worktrees/.integration");
-    // The commit a fast-forward went to when it was killed: files of it
-    // written, the branch not moved yet.
-    let leave_what_ahead_has = || {
-        std::fs::write(integration.join("ff.txt"), "ff\n").unwrap();
-        std::fs::write(integration.join("README.md"), "as ahead has it\n").unwrap();
-        std::os::unix::fs::symlink("ff.txt", integration.join("link")).unwrap();
-    };
+    let write = |file: &str, text: &str| std::fs::write(integration.join(file), text).unwrap();
+    // The commit a fast-forward went to when it was killed.
     git_in(&integration, &["checkout", "-q", "-b", "ahead"]);
-    leave_what_ahead_has();
+    for file in ["ff.txt", "half.txt", "empty.txt"] {
+        write(file, &format!("{file} as ahead has it\n"));
+    }
+    write("README.md", "as ahead has it\n");
+    write("old.txt", "new\n");
+    std::os::unix::fs::symlink("ff.txt", integration.join("link")).unwrap();
     git_in(&integration, &["add", "."]);
     git_in(&integration, &["commit", "-q", "-m", "ahead"]);
     let ahead = git_in(&integration, &["rev-parse", "HEAD"]);
     git_in(&integration, &["checkout", "-q", "integration"]);
     git_in(&integration, &["branch", "-q", "-D", "ahead"]);
-    leave_what_ahead_has();
+    // What it left, the branch not moved yet: files written whole, one
+    // in part, one created and not written yet, one unlinked to be
+    // written again.
+    write("ff.txt", "ff.txt as ahead has it\n");
+    write("half.txt", "half.txt as ah");
+    write("empty.txt", "");
+    write("README.md", "as ahead has it\n");
+    std::fs::remove_file(integration.join("old.txt")).unwrap();
+    std::os::unix::fs::symlink("ff.txt", integration.join("link")).unwrap();
     let link = std::fs::read_to_string(integration.join(".git")).unwrap();
     let gitdir = integration.join(link.trim().strip_prefix("gitdir: ").unwrap());
     std::fs::write(gitdir.join("xtask-fast-forward"), &ahead).unwrap();
@@ -392,9 +404,12 @@ fn only_what_a_fast_forward_cut_short_left_in_the_integration_worktree_is_remove
     // `validate` leaves it to the run.
     t.run(&["validate"]).code(0);
     t.run(&["orchestrate"]).code(0);
-    assert!(!integration.join("ff.txt").exists());
+    for file in ["ff.txt", "half.txt", "empty.txt"] {
+        assert!(!integration.join(file).exists(), "{file}");
+    }
     assert!(integration.join("link").symlink_metadata().is_err());
     assert_eq!(read("README.md"), "the project\n");
+    assert_eq!(read("old.txt"), "old\n");
     assert!(!gitdir.join("xtask-fast-forward").exists());
     assert_eq!(integration_log(&t)[..2], ["write b.txt", "my notes"]);
     // A mark that names no commit (an older version's, written by hand)

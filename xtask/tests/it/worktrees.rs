@@ -1281,6 +1281,100 @@ fn killing_the_orchestrator_during_merges_loses_no_commit_and_merges_nothing_twi
     );
 }
 
+/// The git commands of a killed orchestrator, and what they started (a
+/// hook still running), end before the next orchestrator touches the
+/// repository: it waits for them, and says so.
+#[test]
+fn the_next_run_waits_for_what_the_gits_of_a_killed_orchestrator_started() {
+    let t = repo("");
+    std::fs::create_dir_all(t.path("markers")).unwrap();
+    let m = t.path("markers");
+    let m = m.display();
+    // The first checkout's hook runs until released (at most a minute).
+    t.write_executable(
+        ".git/hooks/post-checkout",
+        &format!(
+            "#!/bin/sh
+[ -e {m}/hook-started ] && exit 0
+touch {m}/hook-started
+i=0
+while [ ! -e {m}/release ] && [ $i -lt 6000 ]; do sleep 0.01; i=$((i+1)); done
+touch {m}/hook-ended
+"
+        ),
+    );
+    t.task("p/a", &sh("echo a > a.txt"));
+    let mut first = t.start(&["orchestrate"]);
+    wait_for("the hook to start", || t.exists("markers/hook-started"));
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let err = std::fs::File::create(t.path("markers/err")).unwrap();
+    let mut second = t
+        .command(&["orchestrate"])
+        .stdout(std::process::Stdio::null())
+        .stderr(err)
+        .spawn()
+        .unwrap();
+    let waits = "waiting for the git commands of an earlier run to end";
+    wait_for("the second run to wait, or to end", || {
+        t.read("markers/err").contains(waits) || second.try_wait().unwrap().is_some()
+    });
+    assert!(
+        t.read("markers/err").contains(waits),
+        "{}",
+        t.read("markers/err")
+    );
+    assert!(!t.exists("markers/hook-ended"));
+    assert!(!t.exists("workspace/status/p/a.json"));
+    t.write("markers/release", "");
+    assert_eq!(
+        second.wait().unwrap().code(),
+        Some(0),
+        "{}",
+        t.read("markers/err")
+    );
+    assert!(t.exists("markers/hook-ended"));
+    assert_eq!(t.state("p/a"), "completed");
+    assert_eq!(t.git(&["show", "integration:a.txt"]), "a");
+}
+
+/// A daemon a hook started, still running after a run that ended in
+/// order, does not hold the next run back: that run waited for its gits.
+#[test]
+fn a_hook_s_daemon_left_by_a_run_that_ended_in_order_holds_no_run_back() {
+    let t = repo("");
+    std::fs::create_dir_all(t.path("markers")).unwrap();
+    let m = t.path("markers");
+    let m = m.display();
+    // The first checkout's hook leaves a daemon, which runs until
+    // released (at most a minute and a half).
+    let daemon = format!("touch {m}/daemon; i=0; while [ ! -e {m}/release ] && [ $i -lt 9000 ]; do sleep 0.01; i=$((i+1)); done; rm {m}/daemon");
+    t.write_executable(
+        ".git/hooks/post-checkout",
+        &format!(
+            "#!/bin/sh
+[ -e {m}/hooked ] && exit 0
+touch {m}/hooked
+( {daemon} ) >/dev/null 2>&1 &
+"
+        ),
+    );
+    t.task("p/a", &sh("echo a > a.txt"));
+    t.run(&["orchestrate"]).code(0);
+    assert!(t.exists("markers/daemon"));
+    t.task("p/b", &sh("echo b > b.txt"));
+    let second = t.run(&["orchestrate"]);
+    assert!(t.exists("markers/daemon"), "the daemon ended first");
+    t.write("markers/release", "");
+    second.code(0);
+    assert!(
+        !second.stderr.contains("waiting for the git commands"),
+        "{}",
+        second.stderr
+    );
+    assert_eq!(t.state("p/b"), "completed");
+}
+
 /// A git on PATH that records its arguments in `markers/git-calls`, then
 /// runs the real git; returns the PATH that finds it first.
 fn recording_git(t: &Tree) -> String {

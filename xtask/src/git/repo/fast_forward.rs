@@ -3,7 +3,10 @@
 //! changes not committed there are theirs, but for what a fast-forward of
 //! ours cut short (a kill, a failure halfway) left. The mark names the
 //! commit it went to; a change is ours only when the file is as that
-//! commit has it (or gone, where it has none).
+//! commit has it, or on its way there: gone (git unlinks a file before
+//! it writes it again, and one the commit has not), or written in part
+//! (created empty, a kill before its last byte). Put back as HEAD has
+//! it, none of these loses anything that is in no commit.
 
 use std::collections::HashMap;
 
@@ -12,7 +15,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use xshell::cmd;
 
 use super::{remove_file_if_there, Repo};
-use crate::git::command::{prep, run, run_untrimmed};
+use crate::git::command::{output, prep, run, run_untrimmed};
 
 /// The mark's file, in the worktree's own git folder.
 const MARK: &str = "xtask-fast-forward";
@@ -84,7 +87,9 @@ impl Repo {
             let as_commit_has = index_ours
                 && !path.contains('\u{fffd}')
                 && match (here, as_there.get(&path)) {
-                    (Here::File(blob), Some(there)) => blob == *there,
+                    (Here::File(blob), Some(there)) => {
+                        blob == *there || self.written_in_part(dir, &path, there)
+                    }
                     // git keeps a link as a blob of the path it holds.
                     (Here::Link(target), Some(there)) => {
                         let sh = &self.sh;
@@ -92,7 +97,7 @@ impl Repo {
                             run_untrimmed(prep(cmd!(sh, "git -C {dir} cat-file blob {there}")));
                         held.is_ok_and(|held| held == target)
                     }
-                    (Here::Gone, None) => true,
+                    (Here::Gone, _) => true,
                     _ => false,
                 };
             match as_commit_has {
@@ -146,6 +151,26 @@ impl Repo {
             remove_file_if_there(&dir.join(path))?;
         }
         Ok(())
+    }
+
+    /// Whether the file `path` in the worktree at `dir` is the start of
+    /// `blob` as git writes it there (its filters applied), shorter: a
+    /// write of git's cut short.
+    fn written_in_part(&self, dir: &Utf8Path, path: &str, blob: &str) -> bool {
+        let Ok(here) = std::fs::read(dir.join(path)) else {
+            return false;
+        };
+        let sh = &self.sh;
+        let path = format!("--path={path}");
+        let whole = output(prep(cmd!(
+            sh,
+            "git -C {dir} cat-file --filters {path} {blob}"
+        )));
+        whole.is_ok_and(|whole| {
+            whole.status.success()
+                && here.len() < whole.stdout.len()
+                && whole.stdout.starts_with(&here)
+        })
     }
 
     /// The blob staged for each of `paths`, by path (those in the index).
