@@ -178,6 +178,10 @@ impl Layout {
     pub fn resets_file(&self) -> Utf8PathBuf {
         self.workspace.join("resets.json")
     }
+    /// Each agent pool's state after rate limits (see `state::pools`).
+    pub fn pools_file(&self) -> Utf8PathBuf {
+        self.workspace.join("pools.json")
+    }
     /// How long each task last took (see `state::durations`).
     pub fn durations_file(&self) -> Utf8PathBuf {
         self.workspace.join("history.json")

@@ -330,6 +330,7 @@ impl Run<'_> {
                 let pool = self.admission.pool_of(&self.graph, t).map(str::to_owned);
                 if let (Some(pool), Some(started)) = (pool, started) {
                     self.admission.pools.succeeded(&pool, started);
+                    self.save_pools();
                 }
             }
         }

@@ -9,14 +9,17 @@ use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::time::SystemTime;
 
-use super::pools::Hit;
+use super::pools::{Hit, Pools};
 use super::verdict::RateLimit;
 use super::Run;
 use crate::model::config::UNNAMED_POOL;
+use crate::model::layout::Layout;
+use crate::state;
 use crate::state::events::Event;
+use crate::state::pools::SavedPools;
 use crate::state::status::{self, Status};
 use crate::ui::format;
-use crate::ui::printer::Tone;
+use crate::ui::printer::{Printer, Tone};
 
 impl Run<'_> {
     /// Task `t`'s attempt, whose final status is `status`, hit `limit`:
@@ -69,10 +72,13 @@ impl Run<'_> {
                 format::clock(until),
                 format::duration(settings.give_up_after)
             ));
+            // The pool halved all the same.
+            self.save_pools();
             return;
         }
         // The limit holds for the pool's other tasks too.
         self.admission.pools.pause_until(&pool, until);
+        self.save_pools();
         self.history[t].forgive();
         status.tries = self.history[t].tries;
         status.error = Some(format!("rate limited: {}", limit.line));
@@ -108,4 +114,52 @@ impl Run<'_> {
 fn jitter() -> f64 {
     let random = RandomState::new().hash_one(SystemTime::now());
     (random % 2001) as f64 / 1000.0 - 1.0
+}
+
+impl Run<'_> {
+    /// Keeps the pools' state for a later run, when it changed
+    /// (`state::pools`). A write that fails is said once: only a restart
+    /// loses the state then.
+    pub(super) fn save_pools(&mut self) {
+        let Some(written) = &self.pools_written else {
+            return;
+        };
+        let now = self.admission.pools.saved();
+        if now == *written {
+            return;
+        }
+        match state::pools::write(self.layout, &now) {
+            Ok(()) => self.pools_written = Some(now),
+            Err(e) => {
+                self.pools_written = None;
+                self.printer.line(
+                    Tone::Warn,
+                    &format!("warning: {e:#}: a run started after this one stops will not know how rate limits left the pools"),
+                );
+            }
+        }
+    }
+}
+
+/// Takes up the pools' state an earlier run kept (`state::pools`).
+/// Returns what it read, which the run writes over as the state changes;
+/// none when the file cannot be read: said, and left as it is.
+pub(super) fn restore_pools(
+    layout: &Layout,
+    pools: &mut Pools,
+    printer: &Printer,
+) -> Option<SavedPools> {
+    match state::pools::read(layout) {
+        Ok(saved) => {
+            pools.restore(&saved);
+            Some(saved)
+        }
+        Err(e) => {
+            printer.line(
+                Tone::Warn,
+                &format!("warning: {e:#}: the pools start as configured, as if no rate limit had been hit"),
+            );
+            None
+        }
+    }
 }

@@ -51,6 +51,7 @@ use crate::model::graph::Graph;
 use crate::model::layout::Layout;
 use crate::state::durations::Durations;
 use crate::state::events::{self, Event};
+use crate::state::pools::SavedPools;
 use crate::state::records::{self};
 use crate::state::runs;
 use crate::state::status::{self, Status};
@@ -116,7 +117,8 @@ pub fn run(
             );
         }
     }
-    let admission = Admission::new(config, options.jobs, options.executor);
+    let mut admission = Admission::new(config, options.jobs, options.executor);
+    let pools_written = limited::restore_pools(layout, &mut admission.pools, &printer);
     let selected = graph.tasks.iter().filter(|t| options.selects(t)).count();
     // `monitor` starts no supervisor: adopted tasks have theirs.
     let executor = match (options.executor, mode) {
@@ -137,6 +139,7 @@ pub fn run(
         mode,
         running: Running::new(),
         admission,
+        pools_written,
         graph,
         discovery,
         readiness: Readiness::new(false),
@@ -266,6 +269,9 @@ struct Run<'a> {
     readiness: Readiness,
     history: Vec<Past>,
     admission: Admission<'a>,
+    /// The pools' state as last written to `workspace/pools.json`; none
+    /// when that file is not to be written (it could not be read).
+    pools_written: Option<SavedPools>,
     running: Running,
     executor: Option<Executor>,
     printer: Printer,

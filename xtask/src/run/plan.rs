@@ -89,6 +89,10 @@ impl<'a> Plan<'a> {
         // `--rerun-stale` forgets what was decided on what ran before.
         let undecided = loaded.rerun.iter().copied().collect();
         let mut admission = Admission::new(config, options.jobs, options.executor);
+        // As the run takes it up; one it cannot read is said by the run.
+        if let Ok(saved) = crate::state::pools::read(layout) {
+            admission.pools.restore(&saved);
+        }
         admission.pause(graph, &loaded.paused);
         let now = std::time::SystemTime::now();
         let mut paused: Vec<usize> = loaded

@@ -8,6 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime};
 
 use crate::model::config::RateLimits;
+use crate::state::pools::{SavedPool, SavedPools};
+use crate::state::status::{parse_timestamp, timestamp_millis};
 
 pub struct Pools {
     /// The configured caps.
@@ -149,6 +151,35 @@ impl Pools {
             .min()
     }
 
+    /// What a later run is to keep of the pools' state (`state::pools`):
+    /// that of each pool a rate limit left lowered or backing off. Not
+    /// the pause: its paused tasks' statuses carry it.
+    pub fn saved(&self) -> SavedPools {
+        (self.state.iter())
+            .filter(|(_, s)| s.limit.is_some() || s.backoff.is_some())
+            .map(|(pool, s)| {
+                let saved = SavedPool {
+                    limit: s.limit,
+                    backoff_seconds: s.backoff.map(|b| b.as_secs_f64()),
+                    limited_at: s.limited_at.map(timestamp_millis),
+                };
+                (pool.clone(), saved)
+            })
+            .collect()
+    }
+
+    /// Takes up the pools' state an earlier run kept (`saved`); a value
+    /// no run writes (a limit of 0, a negative backoff) is left out.
+    pub fn restore(&mut self, saved: &SavedPools) {
+        for (pool, saved) in saved {
+            let state = self.state.entry(pool.clone()).or_default();
+            state.limit = saved.limit.filter(|l| *l > 0);
+            state.backoff =
+                (saved.backoff_seconds).and_then(|b| Duration::try_from_secs_f64(b).ok());
+            state.limited_at = saved.limited_at.as_deref().and_then(parse_timestamp);
+        }
+    }
+
     /// How many of `pool`'s tasks may run at once now, if it has a cap:
     /// the configured one, lowered by rate limits.
     pub fn limit(&self, pool: &str) -> Option<usize> {
@@ -248,6 +279,48 @@ mod tests {
         assert_eq!(waits, [66, 132, 165], "60, 120, then capped at 150; +10 %");
         assert_eq!(p.next_wake(at), None);
         assert!(p.next_wake(now).is_some());
+    }
+
+    #[test]
+    fn a_pool_s_state_saved_and_restored_holds_as_it_was() {
+        let mut p = pools();
+        let now = SystemTime::now();
+        assert!(p.saved().is_empty(), "nothing to keep of a fresh pool");
+        let settings = RateLimits {
+            backoff: Duration::from_secs(60),
+            ..RateLimits::default()
+        };
+        let until = p.rate_limited("anthropic", hit(4, None, now), &settings, 0.0);
+        p.pause_until("anthropic", until);
+        let saved = p.saved();
+        assert_eq!(saved["anthropic"].limit, Some(2));
+        assert_eq!(saved["anthropic"].backoff_seconds, Some(120.0));
+        let mut q = pools();
+        q.restore(&saved);
+        assert_eq!(
+            q.admits("anthropic", 0, now),
+            Ok(()),
+            "the pause is its tasks' statuses'"
+        );
+        let after = until + Duration::from_secs(1);
+        assert!(matches!(
+            q.admits("anthropic", 2, after),
+            Err(Held::Full { limit: 2, .. })
+        ));
+        q.succeeded("anthropic", now - Duration::from_secs(1));
+        assert_eq!(q.limit("anthropic"), Some(2), "started before the limit");
+        // The backoff goes on from where it was: doubled again.
+        let again = Hit {
+            started: after,
+            ..hit(2, None, after)
+        };
+        let next = q.rate_limited("anthropic", again, &settings, 0.0);
+        assert_eq!(next.duration_since(after).unwrap().as_secs(), 120);
+        // Back to its cap, with no backoff: nothing kept.
+        for _ in 0..3 {
+            q.succeeded("anthropic", next + Duration::from_secs(1));
+        }
+        assert!(q.saved().is_empty());
     }
 
     /// A hit at `now` by an attempt that started a minute before.

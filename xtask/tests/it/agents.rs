@@ -361,6 +361,74 @@ fn a_rate_limit_with_a_reset_time_pauses_the_pool_and_halves_it_without_burning_
     assert!(overlap, "the pool never grew back: {after:?}");
 }
 
+/// A run killed during a pool's pause and started again keeps the pool
+/// halved (`workspace/pools.json`): the pause over, its tasks do not all
+/// start together, and those that started before the limit do not grow it
+/// back as they end.
+#[test]
+fn a_pool_halved_by_a_rate_limit_stays_halved_across_a_restart() {
+    let t = Tree::new();
+    t.config(&format!(
+        "{}  pool: anthropic\npools: {{anthropic: 4}}\n",
+        agent("claude", "claude-json")
+    ));
+    // `0-limited`, `a`, `b` and `c` start together; `0-limited` hits a
+    // limit at once, which resets 2 s later: the pool halves to 2 while
+    // the others work on.
+    t.task("p/0-limited", "retries: 0");
+    scenario(&t, "p/0-limited", &["limit-in:2 1", "success.json 0 0.3"]);
+    let long = ["p/a", "p/b", "p/c"];
+    for id in long {
+        t.task(id, "");
+        scenario(&t, id, &["success.json 0 4"]);
+    }
+    for id in ["p/d", "p/e"] {
+        t.task(id, "");
+        scenario(&t, id, &["success.json 0 0.3"]);
+    }
+    let mut child = t.start(&["orchestrate"]);
+    wait_for("the rate limit", || {
+        t.exists("workspace/status/p/0-limited.json")
+            && t.status("p/0-limited")["rate_limited_until"].is_string()
+    });
+    // Killed: `a`, `b` and `c` run on, under their supervisor.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let saved: serde_json::Value = serde_json::from_str(&t.read("workspace/pools.json")).unwrap();
+    assert_eq!(saved["anthropic"]["limit"], 2, "{saved}");
+    t.run(&["orchestrate"]).code(0);
+    let mut ends: Vec<u128> = long.iter().map(|id| runs(&t, id)[0].1).collect();
+    ends.sort();
+    let mut later = vec![("p/0-limited", runs(&t, "p/0-limited")[1].0)];
+    later.extend(["p/d", "p/e"].map(|id| (id, runs(&t, id)[0].0)));
+    for (id, start) in later {
+        assert!(
+            start >= ends[1],
+            "{id} started while 3 of the pool ran, its limit 2"
+        );
+    }
+}
+
+/// A `pools.json` that cannot be read is said, and left as it is, never
+/// written over: the pools start as configured.
+#[test]
+fn an_unreadable_pools_file_is_said_and_kept() {
+    let t = Tree::new();
+    t.config(&format!(
+        "{}  pool: anthropic\npools: {{anthropic: 2}}\n",
+        agent("claude", "claude-json")
+    ));
+    t.task("p/limited", "retries: 0");
+    scenario(&t, "p/limited", &["limit-in:1 1", "success.json"]);
+    t.write("workspace/pools.json", "{\"anthropic\": ");
+    t.run(&["orchestrate"])
+        .code(0)
+        .says("pools.json cannot be read: it is left as it is")
+        .says("the pools start as configured");
+    assert_eq!(runs(&t, "p/limited").len(), 2);
+    assert_eq!(t.read("workspace/pools.json"), "{\"anthropic\": ");
+}
+
 /// What waits on a task a rate limit paused says it is paused, in every
 /// view, as the task's own `why` and `progress` do.
 #[test]
