@@ -138,8 +138,12 @@ pub struct PhaseProgress {
     #[serde(flatten)]
     pub counts: Counts,
     pub gate: Gate,
-    /// Mean duration of the phase's completed tasks, for an ETA.
+    /// Mean duration of the phase's completed tasks, for an ETA (to the
+    /// millisecond, as durations are kept).
     pub mean_seconds: Option<f64>,
+    /// How many of them the mean is of: those whose duration is known.
+    #[serde(skip)]
+    pub timed: usize,
     /// CPU time of the phase's finished attempts, and the largest peak
     /// memory among them (from their cgroups; none where not enforced).
     pub cpu_seconds: f64,
@@ -473,7 +477,8 @@ impl Builder {
                     });
                 }
                 if let Some(d) = seconds {
-                    let n = counts.completed as f64;
+                    phase.timed += 1;
+                    let n = phase.timed as f64;
                     phase.mean_seconds = Some(phase.mean_seconds.map_or(d, |m| m + (d - m) / n));
                 }
             }
@@ -587,6 +592,7 @@ impl Builder {
         for mut phase in self.phases.into_values() {
             let missing = missing_artifacts(&phase.phase);
             close_gate(&mut phase, missing);
+            phase.mean_seconds = phase.mean_seconds.map(status::seconds_f64);
             progress.total = sum(progress.total, phase.counts);
             progress.cost_usd = add(progress.cost_usd, phase.cost_usd);
             progress.input_tokens = add(progress.input_tokens, phase.input_tokens);
@@ -649,5 +655,25 @@ impl Progress {
         let seconds = seconds.unwrap_or_default();
         self.eta_seconds = Some((seconds * 10.0).round() / 10.0);
         self.expected_end = Some(status::timestamp(end));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_phase_s_mean_is_of_the_durations_known_to_the_millisecond() {
+        let mut builder = Builder::new();
+        for (id, seconds) in [("p/a", Some(1.0)), ("p/b", None), ("p/c", Some(3.5269999))] {
+            let seen = Seen::Completed {
+                validated: true,
+                seconds,
+                stale: None,
+            };
+            builder.add("p", id, seen, Attempt::default(), Usage::default());
+        }
+        let progress = builder.finish(String::new(), |_| Vec::new(), Vec::new());
+        assert_eq!(progress.phases[0].mean_seconds, Some(2.263));
     }
 }
