@@ -30,7 +30,7 @@ Exit codes (README.md, \"Exit codes\", says each in full):
   0  every selected task completed
   1  a task failed, is blocked or could not start
   2  invalid definitions or usage, or another orchestrator holds the workspace
-  3  the budget is reached and tasks were left unstarted
+  3  the budget is reached and tasks were left unstarted (or awaiting approval to start)
   4  nothing more could start but tasks awaiting approval
   130, 143, 129  stopped by SIGINT, SIGTERM or SIGHUP
 

@@ -129,8 +129,11 @@ pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
             ),
         );
         // Exit 3 says the budget left work undone; when everything ran
-        // (and some failed), the failures are the news.
-        if !o.not_started.is_empty() {
+        // (and some failed), the failures are the news. A task awaiting
+        // approval to start is held by the budget too: approved, it would
+        // not start (the next run says 3 of it), so exit 4 would mislead.
+        let to_start = o.awaiting.iter().any(|(_, ran, _)| !ran);
+        if !o.not_started.is_empty() || to_start {
             return exit::BUDGET;
         }
     }

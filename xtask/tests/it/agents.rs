@@ -804,6 +804,27 @@ fn a_limit_that_lifts_past_give_up_after_fails_at_once_without_retries() {
     assert!(runs(&t, "p/a").len() <= 2, "{:?}", runs(&t, "p/a"));
 }
 
+/// A run that reached the budget while a task awaits approval to start
+/// exits 3, as the next run does: approved, that task would not start.
+#[test]
+fn a_budget_reached_beside_a_task_awaiting_approval_to_start_exits_3() {
+    let t = Tree::new();
+    t.config(&format!(
+        "{}budget: {{usd: 0.10}}\n",
+        agent("claude", "claude-json")
+    ));
+    t.task("p/a", "");
+    scenario(&t, "p/a", &["success.json"]);
+    t.task("p/b", "approve: before");
+    scenario(&t, "p/b", &["success.json"]);
+    t.run(&["orchestrate"])
+        .code(3)
+        .says("awaiting p/b: awaits approval to start")
+        .says("budget of $0.10 reached ($0.16 spent)");
+    t.run(&["orchestrate"]).code(3);
+    assert!(runs(&t, "p/b").is_empty());
+}
+
 #[test]
 fn the_budget_stops_new_launches_with_exit_3_and_holds_on_the_next_run() {
     let t = Tree::new();
