@@ -445,9 +445,17 @@ fn prompt_problems(layout: &Layout, config: &Config, tasks: &[Task]) -> Vec<Prob
     // works for a task with dependencies may fail for one without
     // (`deps[0]`), and rendering it for each of 100,000 tasks would cost
     // seconds.
-    let mut checked: Vec<(Template, usize, usize, bool, bool)> = Vec::new();
+    let mut checked: Vec<(Template, Vec<usize>, usize, bool, bool)> = Vec::new();
     let mut failed: Vec<Template> = Vec::new();
     let mut problems = Vec::new();
+    // Made for the first task with a template only.
+    let by_id: std::cell::OnceCell<HashMap<&str, &Task>> = std::cell::OnceCell::new();
+    let declared = |id: &str| -> Vec<String> {
+        let by_id = by_id.get_or_init(|| tasks.iter().map(|t| (t.id.as_str(), t)).collect());
+        let outputs = by_id.get(id).map_or(&[][..], |dep| dep.outputs.as_slice());
+        let dir = layout.output_dir(id);
+        outputs.iter().map(|o| dir.join(o).to_string()).collect()
+    };
     for task in tasks {
         let Some(template) = task.prompt_template(config) else {
             continue;
@@ -455,7 +463,9 @@ fn prompt_problems(layout: &Layout, config: &Config, tasks: &[Task]) -> Vec<Prob
         let in_worktree = task.in_worktree(config);
         let shape = (
             template,
-            task.dependencies.len(),
+            (task.dependencies.iter())
+                .map(|d| declared(d).len())
+                .collect(),
             task.outputs.len(),
             in_worktree,
             task.inputs.is_empty(),
@@ -468,9 +478,10 @@ fn prompt_problems(layout: &Layout, config: &Config, tasks: &[Task]) -> Vec<Prob
             &layout.output_dir(&task.id),
             in_worktree,
             config.agents.budget_usd,
+            &declared,
         );
-        // As a first attempt may see it (no output made yet), then with
-        // outputs to loop over.
+        // As a first attempt may see it (a dependency that declares no
+        // output may have made none), then with outputs to loop over.
         let mut found = shape.0.check(&sample);
         if found.is_empty() {
             found = shape.0.check(&sample.sample_with_outputs(task));

@@ -173,13 +173,16 @@ pub fn body_only(task_file: &Utf8Path) -> Template {
 }
 
 impl Context {
-    /// What a first attempt of `task` would see, with its dependencies'
-    /// outputs empty: what `Template::check` renders.
+    /// What a first attempt of `task` would see, each dependency with the
+    /// outputs it declares (`declared`, by id: every one is there once it
+    /// completed, a glob's one match at least) with empty texts: what
+    /// `Template::check` renders.
     pub fn sample(
         task: &Task,
         output_dir: &Utf8Path,
         in_worktree: bool,
         budget: Option<f64>,
+        declared: &dyn Fn(&str) -> Vec<String>,
     ) -> Context {
         Context {
             task: TaskVars {
@@ -196,7 +199,12 @@ impl Context {
                 .map(|id| DepVars {
                     id: id.clone(),
                     title: id.clone(),
-                    outputs: Vec::new(),
+                    outputs: (declared(id).into_iter())
+                        .map(|path| OutputVars {
+                            path,
+                            text: String::new(),
+                        })
+                        .collect(),
                 })
                 .collect(),
             attempt: 1,
@@ -206,9 +214,10 @@ impl Context {
         }
     }
 
-    /// `sample`, with one output for each dependency, and, for a task
-    /// whose dependencies all come from its `inputs`, one dependency:
-    /// so that the body of a loop over them is rendered too (a typo in
+    /// `sample`, with one output for each dependency that declares none
+    /// (what it makes is not known), and, for a task whose dependencies
+    /// all come from its `inputs`, one dependency: so that the body of a
+    /// loop over them is rendered too (a typo in
     /// `{% for o in d.outputs %}{{ o.txt }}` shows only there).
     pub fn sample_with_outputs(self, task: &Task) -> Context {
         let mut deps = self.deps;
@@ -219,7 +228,7 @@ impl Context {
                 outputs: Vec::new(),
             });
         }
-        for dep in &mut deps {
+        for dep in deps.iter_mut().filter(|d| d.outputs.is_empty()) {
             dep.outputs = vec![OutputVars {
                 path: format!("workspace/outputs/{}/output", dep.id),
                 text: String::new(),

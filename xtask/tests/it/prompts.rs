@@ -277,6 +277,32 @@ fn a_phase_depended_on_gives_its_tasks_to_the_prompt_each_once() {
     assert_eq!(t.read("workspace/logs/02-b/z.log"), "deps: 01-a/x 01-a/y");
 }
 
+/// A template may name a dependency's declared output directly: every
+/// one is there once the dependency completed. One it does not declare
+/// is still a mistake found before anything runs.
+#[test]
+fn a_template_may_name_the_outputs_a_dependency_declares() {
+    let t = Tree::new();
+    t.task(
+        "p/up",
+        &format!("outputs: [out]\n{}", sh("echo made > $TASK_OUTPUT_DIR/out")),
+    );
+    t.task(
+        "p/down",
+        "dependencies: [p/up]\nprompt: \"got {{ deps[0].outputs[0].text }}\"\ncommand: [cat, \"{prompt_file}\"]",
+    );
+    t.run(&["validate"]).code(0);
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.read("workspace/logs/p/down.log"), "got made\n");
+    t.task(
+        "p/other",
+        "dependencies: [p/up]\nprompt: \"got {{ deps[0].outputs[1].text }}\"\ncommand: [cat, \"{prompt_file}\"]",
+    );
+    t.run(&["validate"])
+        .code(2)
+        .says("the template fails on a first attempt");
+}
+
 #[test]
 fn a_mistake_inside_a_loop_over_outputs_is_found_before_anything_runs() {
     // The body of a loop over a dependency's outputs renders only once
