@@ -484,6 +484,9 @@ fn prompt_problems(layout: &Layout, config: &Config, tasks: &[Task]) -> Vec<Prob
         // output may have made none), then with outputs to loop over.
         let mut found = shape.0.check(&sample);
         if found.is_empty() {
+            found = shape.0.check(&sample.clone().after_a_rate_limit());
+        }
+        if found.is_empty() {
             found = shape.0.check(&sample.sample_with_outputs(task));
         }
         // Said once per template: for the first task that shows it.

@@ -214,6 +214,13 @@ impl Context {
         }
     }
 
+    /// `sample` as a second attempt after a first that hit a rate limit:
+    /// that one is not its `previous` (a template guarded by `attempt`
+    /// rather than by `previous` fails there).
+    pub fn after_a_rate_limit(self) -> Context {
+        Context { attempt: 2, ..self }
+    }
+
     /// `sample`, with one output for each dependency that declares none
     /// (what it makes is not known), and, for a task whose dependencies
     /// all come from its `inputs`, one dependency: so that the body of a
@@ -304,7 +311,11 @@ impl Template {
             Err(e) => vec![self.problem(
                 e.line(),
                 format!(
-                    "the template fails on a first attempt{}: {}{}{}",
+                    "the template fails on {}{}: {}{}{}",
+                    match sample.attempt {
+                        1 => "a first attempt",
+                        _ => "an attempt after one that hit a rate limit (`attempt` is 2, `previous` none)",
+                    },
                     match sample.deps.iter().any(|d| !d.outputs.is_empty()) {
                         true => " whose dependencies made outputs",
                         false => "",

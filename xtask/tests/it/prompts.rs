@@ -277,6 +277,22 @@ fn a_phase_depended_on_gives_its_tasks_to_the_prompt_each_once() {
     assert_eq!(t.read("workspace/logs/02-b/z.log"), "deps: 01-a/x 01-a/y");
 }
 
+/// A template guarded by `attempt` rather than by `previous` would fail on
+/// the attempt after a rate limit (which is no `previous`), spending a
+/// retry: `validate` says so first.
+#[test]
+fn a_template_guarded_by_attempt_is_found_before_a_rate_limit_shows_it() {
+    let t = Tree::new();
+    t.task(
+        "p/a",
+        "prompt: \"{% if attempt > 1 %}Last time: {{ previous.error }}{% endif %}\"\ncommand: [cat, \"{prompt_file}\"]",
+    );
+    t.run(&["validate"])
+        .code(2)
+        .says("the template fails on an attempt after one that hit a rate limit (`attempt` is 2, `previous` none)")
+        .says("guard it with {% if previous %}");
+}
+
 /// A template may name a dependency's declared output directly: every
 /// one is there once the dependency completed. One it does not declare
 /// is still a mistake found before anything runs.
