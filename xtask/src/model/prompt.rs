@@ -22,6 +22,11 @@ pub struct Template {
     pub file: Utf8PathBuf,
     /// The line of `file` its first line is on.
     pub first_line: usize,
+    /// Whether its lines are the file's, one for one, from `first_line`
+    /// (a file, a literal block scalar `|`); else a quoted or folded
+    /// value, whose `\n` escapes and folds the file does not show line
+    /// for line: a problem on any of its lines is said at `first_line`.
+    pub lines_follow: bool,
     /// What names it in messages: `agent.prompt_file`, `prompt`, ...
     pub key: String,
     pub source: String,
@@ -117,14 +122,20 @@ pub fn read(
             );
             None
         }
-        (Some(source), None) => Some(Template {
-            file: file.to_owned(),
-            // A block scalar (`prompt: |`), which ends with a newline,
-            // starts on the line after its key.
-            first_line: inline_line.map_or(1, |l| l + usize::from(source.ends_with('\n'))),
-            key: format!("{prefix}prompt"),
-            source,
-        }),
+        (Some(source), None) => {
+            // A literal block scalar (`prompt: |`) starts on the line after
+            // its key.
+            let literal = (inline_line.and_then(|l| f.line_text(l)))
+                .and_then(|text| text.split_once(':'))
+                .is_some_and(|(_, value)| value.trim_start().starts_with('|'));
+            Some(Template {
+                file: file.to_owned(),
+                first_line: inline_line.map_or(1, |l| l + usize::from(literal)),
+                lines_follow: literal,
+                key: format!("{prefix}prompt"),
+                source,
+            })
+        }
         (None, Some(path)) => {
             let full = tasks_dir.join(&path);
             if path.starts_with('/') || path.split('/').any(|c| c == "..") {
@@ -145,6 +156,7 @@ pub fn read(
                 Ok(source) => Some(Template {
                     file: full,
                     first_line: 1,
+                    lines_follow: true,
                     key: format!("{prefix}prompt_file"),
                     source,
                 }),
@@ -167,6 +179,7 @@ pub fn body_only(task_file: &Utf8Path) -> Template {
     Template {
         file: task_file.to_owned(),
         first_line: 1,
+        lines_follow: true,
         key: "prompt".into(),
         source: "{{ task.body }}".into(),
     }
@@ -329,7 +342,10 @@ impl Template {
     }
 
     fn problem(&self, line: Option<usize>, message: String) -> Problem {
-        let line = line.map(|l| self.first_line + l - 1);
+        let line = line.map(|l| match self.lines_follow {
+            true => self.first_line + l - 1,
+            false => self.first_line,
+        });
         Problem::in_file(&self.file, line, format!("{}: {message}", self.key))
     }
 

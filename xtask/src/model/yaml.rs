@@ -162,6 +162,11 @@ impl<'a> Fields<'a> {
         self.entries.iter().find(|e| e.key == key)?.line
     }
 
+    /// The text of the file's line `line` (from 1).
+    pub fn line_text(&self, line: usize) -> Option<&str> {
+        self.text.lines().nth(line.checked_sub(1)?)
+    }
+
     /// The full name of `key` here: `phases.analysis.max_parallel`.
     pub fn name(&self, key: &str) -> String {
         format!("{}{key}", self.path)

@@ -150,8 +150,9 @@ fn a_shared_template_is_checked_for_every_kind_of_task_that_uses_it() {
 fn template_mistakes_are_invalid_definitions_and_nothing_launches() {
     for (template, line, says) in [
         (
+            // A `\n` escape is no line of the file: said at the key's.
             "Do {{ task.id }}.\\nThen {{ task.nme }}.",
-            4,
+            3,
             "agent.prompt: unknown variable `task.nme` in the template: `task` has no `nme`",
         ),
         (
@@ -205,6 +206,28 @@ fn a_prompt_file_names_its_file_and_line() {
         .code(2)
         .says("`prompt_file`: cannot read")
         .says("(the path is relative to tasks/)");
+}
+
+/// A mistake in a prompt written in the task file is said at its line: a
+/// literal block's lines are the file's; a quoted value's `\n` escapes are
+/// not lines of the file, so a mistake after one is said at the key's.
+#[test]
+fn a_prompt_in_the_task_file_names_the_line_of_its_mistake() {
+    let t = Tree::new();
+    t.task(
+        "p/a",
+        "command: \"true\"\nprompt: \"Hello\\n{{ task.nme }}\"\noutputs: [x]",
+    );
+    t.run(&["validate"])
+        .code(2)
+        .says("tasks/p/a.md:3: prompt: unknown variable `task.nme`");
+    t.task(
+        "p/a",
+        "command: \"true\"\nprompt: |\n  Hello\n  {{ task.nme }}\noutputs: [x]",
+    );
+    t.run(&["validate"])
+        .code(2)
+        .says("tasks/p/a.md:5: prompt: unknown variable `task.nme`");
 }
 
 /// A string `command:` runs with `sh -c`: a placeholder there refers to the
