@@ -264,7 +264,11 @@ impl Run<'_> {
         let error = status.error.clone();
         let attempt = status.attempt;
         let cost = status.agent.as_ref().and_then(|a| a.cost_usd);
-        let session = status.agent.as_ref().and_then(|a| a.session_id.clone());
+        // An attempt cut short before it named a session (its timeout, a
+        // crash) leaves the one before it to resume: its work is there.
+        let earlier = self.history[t].previous.as_ref();
+        let session = (status.agent.as_ref().and_then(|a| a.session_id.clone()))
+            .or_else(|| earlier.and_then(|p| p.session_id.clone()));
         self.history[t].report = status.agent.clone().map(Box::new);
         let paused = status.rate_limited_until.clone().zip(status.pool.clone());
         let started = status

@@ -566,6 +566,28 @@ fn a_run_cut_short_by_its_timeout_leaves_its_session_to_resume() {
     }
 }
 
+/// An attempt its timeout cut short before it named a session leaves the
+/// session of the attempt before it to resume.
+#[test]
+fn a_retry_after_an_attempt_that_named_no_session_resumes_the_one_before() {
+    let t = Tree::new();
+    t.config(&format!(
+        "{}kill_grace: 1s\n",
+        agent("claude", "claude-json")
+    ));
+    t.task("p/a", "timeout: 2s\nretries: 2");
+    scenario(
+        &t,
+        "p/a",
+        &["error_max_turns.json 0", "ask", "success.json"],
+    );
+    t.run(&["orchestrate"]).code(0);
+    let session = fixture("claude/error_max_turns.json")["session_id"].clone();
+    let third = env_of(&t, "p/a", 3);
+    assert_eq!(third["previous_error"], "Timeout");
+    assert_eq!(third["previous_session"], session.as_str().unwrap());
+}
+
 /// A limit that outlasts `give_up_after` fails the task; its next
 /// attempt (the next run) is told what failed before the limit, with that
 /// attempt's session, not the limit and the session it refused.
