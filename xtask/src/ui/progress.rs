@@ -23,6 +23,9 @@ pub struct Progress {
     pub cost_usd: Option<f64>,
     pub input_tokens: Option<u64>,
     pub output_tokens: Option<u64>,
+    /// The tasks whose latest attempt's agent reported no cost (an older
+    /// CLI, codex-jsonl without agent.prices): `cost_usd` leaves them out.
+    pub cost_unknown_tasks: usize,
     /// The budget, when there is one: it counts every attempt of every run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub budget: Option<BudgetLine>,
@@ -379,6 +382,8 @@ pub struct Usage {
     pub cost_usd: Option<f64>,
     pub input_tokens: Option<u64>,
     pub output_tokens: Option<u64>,
+    /// Its agent reported, but no cost.
+    pub cost_unknown: bool,
 }
 
 impl Usage {
@@ -396,6 +401,7 @@ impl Usage {
             cost_usd: r.cost_usd,
             input_tokens: r.input_tokens,
             output_tokens: r.output_tokens,
+            cost_unknown: r.cost_usd.is_none(),
             ..Usage::default()
         })
     }
@@ -414,6 +420,7 @@ pub struct Builder {
     phases: BTreeMap<String, PhaseProgress>,
     tasks: Vec<TaskLine>,
     now: SystemTime,
+    cost_unknown_tasks: usize,
 }
 
 /// How many unfinished tasks a gate names before it says "and N more".
@@ -425,6 +432,7 @@ impl Builder {
             phases: BTreeMap::new(),
             tasks: Vec::new(),
             now: SystemTime::now(),
+            cost_unknown_tasks: 0,
         }
     }
 
@@ -450,6 +458,7 @@ impl Builder {
         }
         phase.cpu_seconds += usage.cpu_seconds.unwrap_or(0.0);
         phase.cost_usd = add(phase.cost_usd, usage.cost_usd);
+        self.cost_unknown_tasks += usize::from(usage.cost_unknown);
         phase.input_tokens = add(phase.input_tokens, usage.input_tokens);
         phase.output_tokens = add(phase.output_tokens, usage.output_tokens);
         phase.peak_memory_mb = match (phase.peak_memory_mb, usage.peak_memory_mb) {
@@ -587,6 +596,7 @@ impl Builder {
             title,
             tasks,
             warnings,
+            cost_unknown_tasks: self.cost_unknown_tasks,
             ..Progress::default()
         };
         for mut phase in self.phases.into_values() {

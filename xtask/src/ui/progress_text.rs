@@ -163,10 +163,14 @@ pub fn print(progress: &Progress) {
         .map(|(n, what)| format!(", {n} {what}"))
         .collect::<String>()
     );
-    if let Some(cost) = progress.cost_usd {
+    let unknown = match progress.cost_unknown_tasks {
+        0 => String::new(),
+        n => format!(" ({n} task(s) reported no cost: not counted)"),
+    };
+    if progress.cost_usd.is_some() || !unknown.is_empty() {
         println!(
-            "Cost of the latest attempts: {}{}",
-            format::usd(cost),
+            "Cost of the latest attempts: {}{}{unknown}",
+            progress.cost_usd.map_or("unknown".to_owned(), format::usd),
             tokens(progress.input_tokens, progress.output_tokens)
         );
     }

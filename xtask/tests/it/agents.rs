@@ -566,6 +566,26 @@ fn a_run_cut_short_by_its_timeout_leaves_its_session_to_resume() {
     }
 }
 
+/// `progress` says how many tasks' costs are unknown beside the total it
+/// gives, which leaves them out.
+#[test]
+fn progress_says_the_costs_it_does_not_know() {
+    let t = Tree::new();
+    t.config(&agent("claude", "claude-json"));
+    t.task("p/a", "");
+    scenario(&t, "p/a", &["success.json"]);
+    t.task("p/b", "");
+    scenario(&t, "p/b", &["success_old_cost_field.json"]);
+    t.run(&["orchestrate"]).code(0);
+    t.run(&["progress"])
+        .code(0)
+        .says("(1 task(s) reported no cost: not counted)");
+    let json = t.run(&["progress", "--json"]);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(doc["cost_unknown_tasks"], 1);
+    assert_eq!(doc["cost_usd"], t.status("p/a")["agent"]["cost_usd"]);
+}
+
 /// An attempt its timeout cut short before it named a session leaves the
 /// session of the attempt before it to resume.
 #[test]
