@@ -43,12 +43,14 @@ const PLACEHOLDER_VARIABLES: [(&str, &str); 7] = [
     ("{prompt}", "TASK_PROMPT"),
 ];
 
-/// What is wrong with the placeholders of an argument list (the agent
-/// command): each `{name}` that is no placeholder, a typo that would reach
-/// the agent as it is written (`{promt}`: the agent never gets the prompt).
-/// A shell script's braces are its own (`${f}`, `awk '{print}'`), and so
-/// are those of any `${...}`.
-pub fn unknown_placeholders(argv: &[String]) -> Vec<String> {
+/// What is wrong with the placeholders of an argument list, `key` (the
+/// agent command, a task's own): each `{name}` that is no placeholder, a
+/// typo that would reach the program as it is written (`{promt}`: the
+/// agent never gets the prompt); with `near_only`, only those close to a
+/// placeholder (a task's own command may pass braces of its own: `jq
+/// '{name}'`). A shell script's braces are its own (`${f}`, `awk
+/// '{print}'`), and so are those of any `${...}`.
+pub fn unknown_placeholders(argv: &[String], key: &str, near_only: bool) -> Vec<String> {
     let raw: Vec<&str> = argv.iter().map(String::as_str).collect();
     let script = script_index(&raw);
     let known = || {
@@ -68,10 +70,11 @@ pub fn unknown_placeholders(argv: &[String]) -> Vec<String> {
             }
             let hint = match crate::model::problem::nearest(name, known()) {
                 Some(near) => format!(": did you mean `{{{near}}}`?"),
+                None if near_only => continue,
                 None => String::new(),
             };
             found.push(format!(
-                "`agent.command` argument {}: `{{{name}}}` is no placeholder{hint} (they are {})",
+                "`{key}` argument {}: `{{{name}}}` is no placeholder{hint} (they are {})",
                 i + 1,
                 PLACEHOLDER_VARIABLES
                     .map(|(p, _)| format!("`{p}`"))

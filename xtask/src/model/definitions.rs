@@ -15,7 +15,7 @@ use crate::model::graph::Graph;
 use crate::model::layout::Layout;
 use crate::model::problem::{find_line, nearest, Invalid, Problem};
 use crate::model::prompt::{Context, Template};
-use crate::model::task::{self, Task};
+use crate::model::task::{self, CommandSpec, Task};
 use crate::state::durations::Durations;
 
 pub struct Definitions {
@@ -238,6 +238,7 @@ fn read_definitions(layout: &Layout, runs: Option<&Runs>) -> Result<Definitions,
     problems.extend(unused_pools(layout, &config, &tasks));
     warn_uncapped_pools(layout, &config, &tasks);
     warn_uncosted_agents(&config, &tasks);
+    warn_misspelled_placeholders(layout, &tasks);
     if let Some(runs) = runs {
         let run: Vec<&Task> = tasks
             .iter()
@@ -399,6 +400,22 @@ fn warn_uncapped_pools(layout: &Layout, config: &Config, tasks: &[Task]) {
                 None => &layout.config_file(),
             };
             eprintln!("warning: {}: pool `{pool}` has no cap in pools: (did you mean `{near}`?): its tasks run uncapped, and no rate limit of `{near}` pauses them", layout.display(file));
+        }
+    }
+}
+
+/// Says a `{name}` in a task's own argument list that is close to a
+/// placeholder (`{promt_file}`): passed as written, its agent would never
+/// get the prompt. Only a warning: the command may take braces of its own.
+fn warn_misspelled_placeholders(layout: &Layout, tasks: &[Task]) {
+    for task in tasks {
+        if let Some(CommandSpec::Argv(argv)) = &task.command {
+            for problem in crate::model::argv::unknown_placeholders(argv, "command", true) {
+                eprintln!(
+                    "warning: {}: {problem}: it is passed as written",
+                    layout.display(&task.file)
+                );
+            }
         }
     }
 }

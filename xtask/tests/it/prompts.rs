@@ -208,6 +208,28 @@ fn a_prompt_file_names_its_file_and_line() {
         .says("(the path is relative to tasks/)");
 }
 
+/// A `{name}` in a task's own argument list close to a placeholder is
+/// warned of (it is passed as written); braces of the command's own
+/// (`jq '{name}'`) are not.
+#[test]
+fn a_misspelled_placeholder_in_a_task_s_command_is_warned_of() {
+    let t = Tree::new();
+    t.task(
+        "p/a",
+        "command: [echo, \"{promt_file}\", \"{name}\", \"{task_id}\"]",
+    );
+    let run = t.run(&["validate"]);
+    run.code(0).says(
+        "tasks/p/a.md: `command` argument 2: `{promt_file}` is no placeholder: did you mean `{prompt_file}`?",
+    );
+    assert!(!run.stderr.contains("{name}"), "{}", run.stderr);
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(
+        t.read("workspace/logs/p/a.log"),
+        "{promt_file} {name} p/a\n"
+    );
+}
+
 /// A mistake in a prompt written in the task file is said at its line: a
 /// literal block's lines are the file's; a quoted value's `\n` escapes are
 /// not lines of the file, so a mistake after one is said at the key's.

@@ -230,7 +230,9 @@ impl Config {
         if let Some(mut agent) = f.nested("agent") {
             let line = agent.line("command");
             if let Some(command) = agent.take("command", argv) {
-                for problem in crate::model::argv::unknown_placeholders(&command) {
+                for problem in
+                    crate::model::argv::unknown_placeholders(&command, "agent.command", false)
+                {
                     agent.problem(line, problem);
                 }
                 self.agent.command = command;
