@@ -5,7 +5,7 @@
 //! (`max_total_memory_gb`). One task may always run alone, unless its
 //! pool is paused by a rate limit.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::SystemTime;
 
 use crate::executor::launch;
@@ -15,6 +15,7 @@ use crate::model::graph::Graph;
 use crate::model::task::phase_key;
 use crate::run::pools::{Held, Pools};
 use crate::run::readiness::Readiness;
+use crate::state::pools::SavedPools;
 use crate::ui::format;
 
 pub struct Admission<'a> {
@@ -28,9 +29,10 @@ pub struct Admission<'a> {
 
 impl<'a> Admission<'a> {
     pub fn new(config: &'a Config, jobs: Option<usize>, executor: ExecutorKind) -> Admission<'a> {
+        let jobs = jobs.unwrap_or(config.max_concurrent_agents).max(1);
         Admission {
             config,
-            jobs: jobs.unwrap_or(config.max_concurrent_agents).max(1),
+            jobs,
             // Slurm places jobs by its own accounting: only this machine's
             // tasks reserve this machine's memory.
             memory_capacity: match (config.max_total_memory_gb, executor) {
@@ -38,7 +40,7 @@ impl<'a> Admission<'a> {
                 (None, ExecutorKind::Local) => machine_memory_gb(),
                 (None, ExecutorKind::Slurm) => f64::INFINITY,
             },
-            pools: Pools::new(&config.agents.pools),
+            pools: Pools::new(&config.agents.pools, jobs),
         }
     }
 
@@ -214,6 +216,18 @@ impl<'a> Admission<'a> {
     /// task that runs no agent has none.
     pub fn pool_of<'g>(&'g self, graph: &'g Graph, t: usize) -> Option<&'g str> {
         graph.tasks[t].counts_in_pool(self.config)
+    }
+
+    /// Takes up the pools' state an earlier run kept (`state::pools`),
+    /// for the pools that are capped or have tasks in `graph`.
+    pub fn restore_pools(&mut self, graph: &Graph, saved: &SavedPools) {
+        let in_use: HashSet<&str> = (graph.tasks.iter())
+            .filter_map(|t| t.counts_in_pool(self.config))
+            .collect();
+        let caps = &self.config.agents.pools;
+        let settings = &self.config.agents.rate_limits;
+        let exist = |pool: &str| caps.contains_key(pool) || in_use.contains(pool);
+        (self.pools).restore(saved, settings, SystemTime::now(), exist);
     }
 
     /// Pauses the pools of tasks a rate limit paused in an earlier run,

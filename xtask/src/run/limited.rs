@@ -9,10 +9,12 @@ use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::time::SystemTime;
 
-use super::pools::{Hit, Pools};
+use super::admission::Admission;
+use super::pools::Hit;
 use super::verdict::RateLimit;
 use super::Run;
 use crate::model::config::UNNAMED_POOL;
+use crate::model::graph::Graph;
 use crate::model::layout::Layout;
 use crate::state;
 use crate::state::events::Event;
@@ -146,12 +148,13 @@ impl Run<'_> {
 /// none when the file cannot be read: said, and left as it is.
 pub(super) fn restore_pools(
     layout: &Layout,
-    pools: &mut Pools,
+    admission: &mut Admission,
+    graph: &Graph,
     printer: &Printer,
 ) -> Option<SavedPools> {
     match state::pools::read(layout) {
         Ok(saved) => {
-            pools.restore(&saved);
+            admission.restore_pools(graph, &saved);
             Some(saved)
         }
         Err(e) => {

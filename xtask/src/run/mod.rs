@@ -118,7 +118,7 @@ pub fn run(
         }
     }
     let mut admission = Admission::new(config, options.jobs, options.executor);
-    let pools_written = limited::restore_pools(layout, &mut admission.pools, &printer);
+    let pools_written = limited::restore_pools(layout, &mut admission, &graph, &printer);
     let selected = graph.tasks.iter().filter(|t| options.selects(t)).count();
     // `monitor` starts no supervisor: adopted tasks have theirs.
     let executor = match (options.executor, mode) {

@@ -91,7 +91,7 @@ impl<'a> Plan<'a> {
         let mut admission = Admission::new(config, options.jobs, options.executor);
         // As the run takes it up; one it cannot read is said by the run.
         if let Ok(saved) = crate::state::pools::read(layout) {
-            admission.pools.restore(&saved);
+            admission.restore_pools(graph, &saved);
         }
         admission.pause(graph, &loaded.paused);
         let now = std::time::SystemTime::now();

@@ -14,6 +14,9 @@ use crate::state::status::{parse_timestamp, timestamp_millis};
 pub struct Pools {
     /// The configured caps.
     caps: BTreeMap<String, usize>,
+    /// How many tasks the run runs at once: a pool with no cap, lowered
+    /// by a limit, has none again once it grows back to this.
+    ceiling: usize,
     state: HashMap<String, PoolState>,
 }
 
@@ -48,9 +51,10 @@ pub enum Held {
 }
 
 impl Pools {
-    pub fn new(caps: &BTreeMap<String, usize>) -> Pools {
+    pub fn new(caps: &BTreeMap<String, usize>, ceiling: usize) -> Pools {
         Pools {
             caps: caps.clone(),
+            ceiling,
             state: HashMap::new(),
         }
     }
@@ -130,15 +134,11 @@ impl Pools {
     /// A task of `pool` that `started` after the latest limit succeeded:
     /// its concurrency grows back by one, and its backoff starts over.
     pub fn succeeded(&mut self, pool: &str, started: SystemTime) {
-        let cap = self.caps.get(pool).copied();
+        let cap = self.caps.get(pool).copied().unwrap_or(self.ceiling);
         let state = self.state.get_mut(pool);
         if let Some(state) = state.filter(|s| s.limited_at.is_none_or(|at| started >= at)) {
             state.backoff = None;
-            state.limit = match (state.limit, cap) {
-                (Some(limit), Some(cap)) if limit + 1 >= cap => None,
-                (Some(limit), _) => Some(limit + 1),
-                (None, _) => None,
-            };
+            state.limit = state.limit.map(|limit| limit + 1).filter(|l| *l < cap);
         }
     }
 
@@ -168,15 +168,33 @@ impl Pools {
             .collect()
     }
 
-    /// Takes up the pools' state an earlier run kept (`saved`); a value
-    /// no run writes (a limit of 0, a negative backoff) is left out.
-    pub fn restore(&mut self, saved: &SavedPools) {
-        for (pool, saved) in saved {
+    /// Takes up the pools' state an earlier run kept (`saved`), for the
+    /// pools that `exist` (capped, or with tasks), as the settings are
+    /// now: a limit at or over the pool's cap (or the run's ceiling) is
+    /// none, a backoff over `max_backoff` is that; a state whose latest
+    /// limit was hit longer ago than `give_up_after` is forgotten (the
+    /// provider's window has long turned), as is a value no run writes (a
+    /// limit of 0, a negative backoff).
+    pub fn restore(
+        &mut self,
+        saved: &SavedPools,
+        settings: &RateLimits,
+        now: SystemTime,
+        exist: impl Fn(&str) -> bool,
+    ) {
+        for (pool, saved) in saved.iter().filter(|(pool, _)| exist(pool)) {
+            let limited_at = saved.limited_at.as_deref().and_then(parse_timestamp);
+            let age = limited_at.and_then(|at| now.duration_since(at).ok());
+            if age.is_some_and(|age| age > settings.give_up_after) {
+                continue;
+            }
+            let cap = self.caps.get(pool).copied().unwrap_or(self.ceiling);
             let state = self.state.entry(pool.clone()).or_default();
-            state.limit = saved.limit.filter(|l| *l > 0);
-            state.backoff =
-                (saved.backoff_seconds).and_then(|b| Duration::try_from_secs_f64(b).ok());
-            state.limited_at = saved.limited_at.as_deref().and_then(parse_timestamp);
+            state.limit = saved.limit.filter(|l| (1..cap).contains(l));
+            state.backoff = (saved.backoff_seconds)
+                .and_then(|b| Duration::try_from_secs_f64(b).ok())
+                .map(|b| b.min(settings.max_backoff));
+            state.limited_at = limited_at;
         }
     }
 
@@ -196,7 +214,7 @@ mod tests {
     use super::*;
 
     fn pools() -> Pools {
-        Pools::new(&BTreeMap::from([("anthropic".to_owned(), 4)]))
+        Pools::new(&BTreeMap::from([("anthropic".to_owned(), 4)]), 10)
     }
 
     #[test]
@@ -296,7 +314,7 @@ mod tests {
         assert_eq!(saved["anthropic"].limit, Some(2));
         assert_eq!(saved["anthropic"].backoff_seconds, Some(120.0));
         let mut q = pools();
-        q.restore(&saved);
+        q.restore(&saved, &settings, now, |_| true);
         assert_eq!(
             q.admits("anthropic", 0, now),
             Ok(()),
@@ -321,6 +339,38 @@ mod tests {
             q.succeeded("anthropic", next + Duration::from_secs(1));
         }
         assert!(q.saved().is_empty());
+        // Taken up as the settings are now; not for a pool that is gone,
+        // nor when its limit is long past.
+        let strict = RateLimits {
+            max_backoff: Duration::from_secs(30),
+            ..settings
+        };
+        let mut r = pools();
+        r.restore(&saved, &strict, now, |_| true);
+        assert_eq!(r.saved()["anthropic"].backoff_seconds, Some(30.0));
+        let mut r = pools();
+        r.restore(&saved, &strict, now, |pool| pool != "anthropic");
+        assert!(r.saved().is_empty());
+        let mut r = pools();
+        let later = now + strict.give_up_after + Duration::from_secs(1);
+        r.restore(&saved, &strict, later, |_| true);
+        assert!(r.saved().is_empty());
+    }
+
+    #[test]
+    fn a_pool_with_no_cap_lowered_by_a_limit_has_none_again_at_the_ceiling() {
+        let mut p = pools();
+        let now = SystemTime::now();
+        let settings = RateLimits::default();
+        p.rate_limited("default", hit(8, None, now), &settings, 0.0);
+        assert_eq!(p.limit("default"), Some(4));
+        let after = now + Duration::from_secs(1);
+        for limit in [5, 6, 7, 8, 9] {
+            p.succeeded("default", after);
+            assert_eq!(p.limit("default"), Some(limit));
+        }
+        p.succeeded("default", after);
+        assert_eq!(p.limit("default"), None, "back at the ceiling of 10");
     }
 
     /// A hit at `now` by an attempt that started a minute before.

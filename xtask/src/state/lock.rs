@@ -8,7 +8,8 @@
 //! holder, one removing a worktree the next one was making. So every git
 //! command a holder starts holds a second lock, `workspace/.lock-git`,
 //! with it (an inherited descriptor: the kernel drops it when the last of
-//! them ends), and the next holder waits for that lock before it goes on.
+//! them ends), and the next holder waits for that lock before its first
+//! git (a holder that runs none, `block`, `approve`, never waits).
 
 use std::fs::File;
 use std::io::{Read, Seek, Write};
@@ -27,8 +28,6 @@ const PATIENCE: Duration = Duration::from_secs(2);
 /// Held for as long as it lives.
 pub struct WorkspaceLock {
     _file: File,
-    /// The gits' lock file, when this holder took it.
-    gits: Option<Utf8PathBuf>,
 }
 
 /// A holder that ends in order has waited for each of its gits: what
@@ -38,8 +37,8 @@ pub struct WorkspaceLock {
 /// it anew.
 impl Drop for WorkspaceLock {
     fn drop(&mut self) {
-        if let Some(gits) = &self.gits {
-            let _ = std::fs::remove_file(gits);
+        if let (Some(path), Some(Some(_))) = (GITS_FILE.get(), GITS.get()) {
+            let _ = std::fs::remove_file(path);
         }
     }
 }
@@ -170,13 +169,17 @@ pub fn try_acquire(layout: &Layout) -> Result<Held> {
         .and_then(|()| file.rewind())
         .with_context(|| format!("cannot write {path}"))?;
     writeln!(file, "{}", std::process::id()).with_context(|| format!("cannot write {path}"))?;
-    let gits = wait_for_earlier_gits(layout)?;
-    Ok(Held::Ours(WorkspaceLock { _file: file, gits }))
+    // A process holds the workspace lock once.
+    let _ = GITS_FILE.set(layout.gits_lock_file());
+    Ok(Held::Ours(WorkspaceLock { _file: file }))
 }
 
-/// The lock the git commands of this process hold (see above), once it
-/// holds the workspace lock.
-static GITS: OnceLock<File> = OnceLock::new();
+/// The gits' lock file of the workspace whose lock this process holds.
+static GITS_FILE: OnceLock<Utf8PathBuf> = OnceLock::new();
+
+/// The lock the git commands of this process hold (see above): taken
+/// before its first git, none when it could not be.
+static GITS: OnceLock<Option<File>> = OnceLock::new();
 
 /// How long a new holder waits for the git commands of an earlier one:
 /// a slow hook (an install in `post-checkout`) may take that long; a
@@ -184,37 +187,38 @@ static GITS: OnceLock<File> = OnceLock::new();
 /// later run.
 const GITS_PATIENCE: Duration = Duration::from_secs(60);
 
-/// The descriptor a git command started now is to inherit, if any.
+/// The descriptor a git command started now is to inherit, if any: in a
+/// holder of the workspace lock, the first call waits for the gits of an
+/// earlier holder (every other git waits with it).
 pub fn held_by_gits() -> Option<RawFd> {
-    GITS.get().map(AsRawFd::as_raw_fd)
+    let path = GITS_FILE.get()?;
+    let file = GITS.get_or_init(|| {
+        wait_for_earlier_gits(path).unwrap_or_else(|e| {
+            eprintln!("warning: {e:#}: git commands run without waiting for an earlier run's");
+            None
+        })
+    });
+    file.as_ref().map(AsRawFd::as_raw_fd)
 }
 
 /// Waits until no git command of an earlier holder of the workspace lock
 /// runs (up to `GITS_PATIENCE`, saying so after a second), then takes
-/// their lock for this process's (once: a process holds the workspace
-/// lock once); its path, when taken.
-fn wait_for_earlier_gits(layout: &Layout) -> Result<Option<Utf8PathBuf>> {
-    if GITS.get().is_some() {
-        return Ok(None);
-    }
-    let path = layout.gits_lock_file();
-    let mut file = open_gits_lock(&path)?;
+/// their lock, `path`, for this process's.
+fn wait_for_earlier_gits(path: &Utf8Path) -> Result<Option<File>> {
+    let mut file = open_gits_lock(path)?;
     let start = Instant::now();
     let mut said = false;
     while !locked(&file) {
         if start.elapsed() >= GITS_PATIENCE {
-            let holder = std::fs::canonicalize(&path)
+            let holder = std::fs::canonicalize(path)
                 .ok()
                 .and_then(|real| crate::sys::process::other_holder(&real))
                 .map_or(String::new(), |pid| format!(" (pid {pid})"));
             eprintln!("warning: {path} is still held after {}s: a process an earlier run's git started{holder} keeps it open (a hook's daemon?); going on without waiting for it", GITS_PATIENCE.as_secs());
             // Made anew, for this run's gits.
-            std::fs::remove_file(&path).with_context(|| format!("cannot remove {path}"))?;
-            file = open_gits_lock(&path)?;
-            if !locked(&file) {
-                return Ok(None);
-            }
-            break;
+            std::fs::remove_file(path).with_context(|| format!("cannot remove {path}"))?;
+            file = open_gits_lock(path)?;
+            return Ok(locked(&file).then_some(file));
         }
         if !said && start.elapsed() >= Duration::from_secs(1) {
             said = true;
@@ -222,8 +226,7 @@ fn wait_for_earlier_gits(layout: &Layout) -> Result<Option<Utf8PathBuf>> {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    let _ = GITS.set(file);
-    Ok(Some(path))
+    Ok(Some(file))
 }
 
 fn open_gits_lock(path: &Utf8Path) -> Result<File> {

@@ -409,6 +409,28 @@ fn a_pool_halved_by_a_rate_limit_stays_halved_across_a_restart() {
     }
 }
 
+/// What `pools.json` keeps is taken up as the settings are now: a backoff
+/// kept under a larger `max_backoff` does not make the next limit wait
+/// past `give_up_after`, and a limit at the pool's cap is none.
+#[test]
+fn a_kept_pool_state_is_taken_up_as_the_settings_are_now() {
+    let t = Tree::new();
+    t.config(&format!(
+        "{}  pool: anthropic\npools: {{anthropic: 2}}\n\
+         rate_limits: {{backoff: 1s, max_backoff: 2s, give_up_after: 30s}}\n",
+        agent("claude", "claude-json")
+    ));
+    t.task("p/a", "");
+    scenario(&t, "p/a", &["rate_limited_api_429.json 1", "success.json"]);
+    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
+    t.write(
+        "workspace/pools.json",
+        &format!("{{\"anthropic\": {{\"limit\": 2, \"backoff_seconds\": 1800.0, \"limited_at\": \"{now}\"}}}}"),
+    );
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(runs(&t, "p/a").len(), 2);
+}
+
 /// A `pools.json` that cannot be read is said, and left as it is, never
 /// written over: the pools start as configured.
 #[test]

@@ -355,7 +355,9 @@ fn changes_of_the_user_s_in_the_integration_worktree_are_kept() {
 fn only_what_a_fast_forward_cut_short_left_in_the_integration_worktree_is_removed() {
     let t = repo("");
     t.write("old.txt", "old\n");
-    t.git(&["add", "old.txt"]);
+    t.write("keep.txt", "one\ntwo\n");
+    t.write("kept.txt", "kept\n");
+    t.git(&["add", "old.txt", "keep.txt", "kept.txt"]);
     t.git(&["commit", "-q", "-m", "old.txt"]);
     t.task("p/a", &commit("a.txt", "a"));
     t.run(&["orchestrate"]).code(0);
@@ -387,19 +389,25 @@ fn only_what_a_fast_forward_cut_short_left_in_the_integration_worktree_is_remove
     let gitdir = integration.join(link.trim().strip_prefix("gitdir: ").unwrap());
     std::fs::write(gitdir.join("xtask-fast-forward"), &ahead).unwrap();
     // And the user's: a new file, and a change staged, its file as HEAD
-    // has it again.
+    // has it again; files the fast-forward does not change, one cut short
+    // (as it could have been written in part), one removed (as it could
+    // have been unlinked).
     std::fs::write(integration.join("NOTES.md"), "my notes\n").unwrap();
     std::fs::write(integration.join("a.txt"), "staged work\n").unwrap();
     git_in(&integration, &["add", "a.txt"]);
     std::fs::write(integration.join("a.txt"), "a\n").unwrap();
+    write("keep.txt", "one\n");
+    std::fs::remove_file(integration.join("kept.txt")).unwrap();
     t.task("p/b", &commit("b.txt", "b"));
-    t.run(&["orchestrate"])
-        .code(2)
-        .says("has changes not committed (a.txt, NOTES.md), not cargo xtask's");
+    t.run(&["orchestrate"]).code(2).says(
+        "has changes not committed (a.txt, keep.txt, kept.txt and 1 more), not cargo xtask's",
+    );
     let read = |file: &str| std::fs::read_to_string(integration.join(file)).unwrap();
     assert_eq!(read("NOTES.md"), "my notes\n");
+    assert_eq!(read("keep.txt"), "one\n");
+    assert!(!integration.join("kept.txt").exists());
     assert_eq!(git_in(&integration, &["show", ":a.txt"]), "staged work");
-    git_in(&integration, &["add", "NOTES.md"]);
+    git_in(&integration, &["add", "NOTES.md", "keep.txt", "kept.txt"]);
     git_in(&integration, &["commit", "-q", "-m", "my notes"]);
     // `validate` leaves it to the run.
     t.run(&["validate"]).code(0);

@@ -1308,6 +1308,10 @@ touch {m}/hook-ended
     wait_for("the hook to start", || t.exists("markers/hook-started"));
     first.kill().unwrap();
     first.wait().unwrap();
+    // A command that runs no git does not wait for them.
+    let reset = t.run(&["reset", "p/a"]);
+    assert!(!reset.stderr.contains("waiting"), "{}", reset.stderr);
+    assert!(!t.exists("markers/hook-ended"));
     let err = std::fs::File::create(t.path("markers/err")).unwrap();
     let mut second = t
         .command(&["orchestrate"])

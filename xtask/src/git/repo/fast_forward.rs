@@ -3,10 +3,12 @@
 //! changes not committed there are theirs, but for what a fast-forward of
 //! ours cut short (a kill, a failure halfway) left. The mark names the
 //! commit it went to; a change is ours only when the file is as that
-//! commit has it, or on its way there: gone (git unlinks a file before
-//! it writes it again, and one the commit has not), or written in part
-//! (created empty, a kill before its last byte). Put back as HEAD has
-//! it, none of these loses anything that is in no commit.
+//! commit has it, or, for a path the fast-forward changes, on its way
+//! there: gone (git unlinks a file before it writes it again, and one the
+//! commit has not), or written in part (created empty, a kill before its
+//! last byte). Put back as HEAD has it, none of these loses anything that
+//! is in no commit; a path the fast-forward leaves as HEAD has it, gone or
+//! cut short, is the person's (an unstaged `rm`).
 
 use std::collections::HashMap;
 
@@ -82,13 +84,17 @@ impl Repo {
             // after it wrote the index) or nothing new: else the person's.
             let staged = as_staged.get(&path);
             let index_ours = staged == as_there.get(&path) || staged == as_head_has.get(&path);
+            // Only a path the fast-forward changes can be on its way
+            // there (gone, written in part): one it leaves as HEAD has it
+            // is the person's (an unstaged `rm`, a file cut short).
+            let ours_to_write = as_there.get(&path) != as_head_has.get(&path);
             // A name not in UTF-8 is read with U+FFFD in it: not the
             // file's, so never taken for gone.
             let as_commit_has = index_ours
                 && !path.contains('\u{fffd}')
                 && match (here, as_there.get(&path)) {
                     (Here::File(blob), Some(there)) => {
-                        blob == *there || self.written_in_part(dir, &path, there)
+                        blob == *there || (ours_to_write && self.written_in_part(dir, &path, there))
                     }
                     // git keeps a link as a blob of the path it holds.
                     (Here::Link(target), Some(there)) => {
@@ -97,7 +103,7 @@ impl Repo {
                             run_untrimmed(prep(cmd!(sh, "git -C {dir} cat-file blob {there}")));
                         held.is_ok_and(|held| held == target)
                     }
-                    (Here::Gone, _) => true,
+                    (Here::Gone, _) => ours_to_write,
                     _ => false,
                 };
             match as_commit_has {
