@@ -467,11 +467,15 @@ fn prompt_problems(layout: &Layout, config: &Config, tasks: &[Task]) -> Vec<Prob
     let mut problems = Vec::new();
     // Made for the first task with a template only.
     let by_id: std::cell::OnceCell<HashMap<&str, &Task>> = std::cell::OnceCell::new();
-    let declared = |id: &str| -> Vec<String> {
+    let outputs_of = |id: &str| -> &[String] {
         let by_id = by_id.get_or_init(|| tasks.iter().map(|t| (t.id.as_str(), t)).collect());
-        let outputs = by_id.get(id).map_or(&[][..], |dep| dep.outputs.as_slice());
+        by_id.get(id).map_or(&[][..], |dep| dep.outputs.as_slice())
+    };
+    let declared = |id: &str| -> Vec<String> {
         let dir = layout.output_dir(id);
-        outputs.iter().map(|o| dir.join(o).to_string()).collect()
+        (outputs_of(id).iter())
+            .map(|o| dir.join(o).to_string())
+            .collect()
     };
     for task in tasks {
         let Some(template) = task.prompt_template(config) else {
@@ -481,7 +485,7 @@ fn prompt_problems(layout: &Layout, config: &Config, tasks: &[Task]) -> Vec<Prob
         let shape = (
             template,
             (task.dependencies.iter())
-                .map(|d| declared(d).len())
+                .map(|d| outputs_of(d).len())
                 .collect(),
             task.outputs.len(),
             in_worktree,

@@ -221,6 +221,10 @@ impl<'a> Admission<'a> {
     /// Takes up the pools' state an earlier run kept (`state::pools`),
     /// for the pools that are capped or have tasks in `graph`.
     pub fn restore_pools(&mut self, graph: &Graph, saved: &SavedPools) {
+        // Most runs have nothing kept: no scan of every task then.
+        if saved.is_empty() {
+            return;
+        }
         let in_use: HashSet<&str> = (graph.tasks.iter())
             .filter_map(|t| t.counts_in_pool(self.config))
             .collect();

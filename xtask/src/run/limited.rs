@@ -109,16 +109,7 @@ impl Run<'_> {
             ..Event::run("rate_limited")
         });
     }
-}
 
-/// A number in [-1, 1], different each time: the backoff's jitter, so that
-/// tasks limited together do not all come back at once.
-fn jitter() -> f64 {
-    let random = RandomState::new().hash_one(SystemTime::now());
-    (random % 2001) as f64 / 1000.0 - 1.0
-}
-
-impl Run<'_> {
     /// Keeps the pools' state for a later run, when it changed
     /// (`state::pools`). A write that fails is said once: only a restart
     /// loses the state then.
@@ -141,6 +132,13 @@ impl Run<'_> {
             }
         }
     }
+}
+
+/// A number in [-1, 1], different each time: the backoff's jitter, so that
+/// tasks limited together do not all come back at once.
+fn jitter() -> f64 {
+    let random = RandomState::new().hash_one(SystemTime::now());
+    (random % 2001) as f64 / 1000.0 - 1.0
 }
 
 /// Takes up the pools' state an earlier run kept (`state::pools`).
