@@ -79,6 +79,17 @@ impl Run<'_> {
         }
     }
 
+    /// With the budget reached nothing starts, yet a ready task that waits
+    /// for a person says so, as it does when it is to start: a run shows
+    /// it awaiting approval whether the budget was reached before it became
+    /// ready or after (the next run), and a rejection still fails it.
+    pub(super) fn set_aside_for_approval(&mut self) -> Result<()> {
+        for t in self.readiness.all_ready() {
+            self.held_for_approval(t)?;
+        }
+        Ok(())
+    }
+
     /// Whether the completed task `t` (its final status `status`) waits
     /// for a person to approve its result; when it does, its status says
     /// so, and what depends on it waits.

@@ -208,7 +208,7 @@ fn no_cost_because(format: ResultFormat, config: &Config, status: &Status) -> &'
             "codex-jsonl counts tokens, not dollars: agent.prices turns them into a cost"
         }
         (ResultFormat::ClaudeJson, Some(_)) => {
-            "its result has no total_cost_usd: Claude Code releases older than the field named it otherwise; update the CLI"
+            "its result has no total_cost_usd that is a number, 0 or more (Claude Code releases older than the field named it otherwise: update the CLI)"
         }
         (ResultFormat::CodexJsonl, Some(_)) => "its result has no token counts",
     }

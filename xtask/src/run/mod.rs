@@ -400,10 +400,15 @@ impl Run<'_> {
 
     fn main_loop(&mut self) -> Result<()> {
         loop {
-            if self.launching() {
-                if let Err(e) = self.launch_ready() {
-                    self.stop_for(Stop::Fatal(format!("{e:#}")));
-                }
+            let started = if self.launching() {
+                self.launch_ready()
+            } else if self.held_by_budget() {
+                self.set_aside_for_approval()
+            } else {
+                Ok(())
+            };
+            if let Err(e) = started {
+                self.stop_for(Stop::Fatal(format!("{e:#}")));
             }
             if let Err(e) = self.write_final_statuses() {
                 self.stop_for(Stop::Fatal(format!("{e:#}")));
@@ -477,6 +482,11 @@ impl Run<'_> {
     /// and the budget not reached.
     fn launching(&self) -> bool {
         self.mode == Mode::Launch && self.stop.is_none() && !self.budget.reached()
+    }
+
+    /// Whether the budget alone keeps the run from starting tasks.
+    fn held_by_budget(&self) -> bool {
+        self.mode == Mode::Launch && self.stop.is_none() && self.budget.reached()
     }
 
     /// How long the loop may wait for an event before it has something to

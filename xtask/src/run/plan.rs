@@ -438,6 +438,12 @@ impl<'a> Plan<'a> {
     /// Adds to the wave every task the limits let start beside it.
     fn plan_wave(&mut self) {
         if self.budget.reached() {
+            // Nothing starts; what waits for a person says so, as in a run.
+            for t in self.readiness.all_ready() {
+                if self.waits_for_approval(t, Approve::Before) {
+                    self.readiness.await_approval(self.graph, t);
+                }
+            }
             return;
         }
         while let Some(t) = self

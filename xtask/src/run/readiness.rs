@@ -130,6 +130,12 @@ impl Readiness {
         self.ready[p].iter().map(|&(_, t)| t)
     }
 
+    /// Every ready task, phase by phase.
+    pub fn all_ready(&self) -> Vec<usize> {
+        let ready = self.ready.iter().flat_map(|r| r.iter().map(|&(_, t)| t));
+        ready.collect()
+    }
+
     pub fn any_ready(&self) -> bool {
         self.ready.iter().any(|r| !r.is_empty())
     }

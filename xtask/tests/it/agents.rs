@@ -885,7 +885,20 @@ fn a_budget_reached_beside_a_task_awaiting_approval_to_start_exits_3() {
         .code(3)
         .says("awaiting p/b: awaits approval to start")
         .says("budget of $0.10 reached ($0.16 spent)");
-    t.run(&["orchestrate"]).code(3);
+    // The next run (the budget reached before p/b was to start) says the
+    // same, and so does its plan.
+    let next = t.run(&["orchestrate"]);
+    next.code(3)
+        .says("1 awaiting approval")
+        .says("awaiting p/b: awaits approval to start");
+    assert!(
+        !next.stdout.contains("ready, not started"),
+        "{}",
+        next.stdout
+    );
+    t.run(&["orchestrate", "--dry-run"])
+        .says("would await approval: p/b");
+    t.run(&["next"]).says("Awaits approval: p/b");
     assert!(runs(&t, "p/b").is_empty());
 }
 
