@@ -525,11 +525,14 @@ fn count(value: Option<&Value>) -> Option<u32> {
     u32::try_from(value.and_then(Value::as_u64)?).ok()
 }
 
-/// A cost: a number, 0 or more.
+/// A cost: a number, 0 or more, or a string of one (quoted, it still says
+/// what was spent).
 fn cost(value: Option<&Value>) -> Option<f64> {
-    value
-        .and_then(Value::as_f64)
-        .filter(|c| c.is_finite() && *c >= 0.0)
+    let number = match value? {
+        Value::String(text) => text.trim().parse().ok(),
+        value => value.as_f64(),
+    };
+    number.filter(|c: &f64| c.is_finite() && *c >= 0.0)
 }
 
 #[cfg(test)]

@@ -291,6 +291,19 @@ fn claude_unreadable_outputs_say_why() {
 }
 
 #[test]
+fn a_quoted_cost_is_read_and_a_cost_that_is_none_is_left_out() {
+    let with_cost = |cost: &str| {
+        let stdout = format!(r#"{{"type":"result","subtype":"success","total_cost_usd":{cost}}}"#);
+        claude(&stdout).report.cost_usd
+    };
+    assert_eq!(with_cost(r#""0.5""#), Some(0.5));
+    assert_eq!(with_cost(r#"" 2 ""#), Some(2.0));
+    for odd in [r#""abc""#, r#""-1""#, r#""NaN""#, r#""inf""#, "true", "[1]"] {
+        assert_eq!(with_cost(odd), None, "{odd}");
+    }
+}
+
+#[test]
 fn claude_odd_fields_are_left_out() {
     let stdout = r#"{"type":"result","subtype":5,"is_error":"yes","num_turns":99999999999,
         "total_cost_usd":-1,"cost_usd":0.5,"session_id":null,
