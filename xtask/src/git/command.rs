@@ -65,8 +65,12 @@ fn spawn_and_wait(cmd: Cmd<'_>, stops_with_us: bool) -> Result<Output> {
             Ok(())
         })
     };
+    // Until git exits, not until its pipes close: a hook may leave a
+    // daemon holding them.
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
     command
-        .output()
+        .spawn()
+        .and_then(crate::sys::process::output_until_exit)
         .with_context(|| format!("cannot run `{shown}`"))
 }
 

@@ -2,6 +2,12 @@
 //! liveness checks that cannot be fooled by a reused pid, and the start time
 //! that makes that possible.
 
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::process::{Child, Output};
+use std::time::Duration;
+
 /// The start time of a process in clock ticks since boot (field 22 of
 /// `/proc/<pid>/stat`), or `None` when there is no such live process.
 pub fn start_time(pid: u32) -> Option<u64> {
@@ -17,6 +23,94 @@ fn live_stat(pid: u32) -> Option<String> {
     let rest = stat[stat.rfind(')')? + 1..].trim_start();
     let state = rest.split_whitespace().next()?;
     (state != "Z" && state != "X").then(|| rest.to_owned())
+}
+
+/// What `child` printed on its piped stdout and stderr until it exited,
+/// and how it exited. Unlike `Command::output`, it does not wait for the
+/// pipes to close: a process it left running (a git hook's daemon) may
+/// hold them open for hours. All it wrote before it exited is read.
+pub fn output_until_exit(mut child: Child) -> io::Result<Output> {
+    let mut streams = [
+        child.stdout.take().map(OwnedFd::from),
+        child.stderr.take().map(OwnedFd::from),
+    ]
+    .map(|fd| Stream::new(fd.map(File::from)));
+    for stream in streams.iter().flat_map(|s| &s.file) {
+        super::poll::set_nonblocking(stream.as_raw_fd())?;
+    }
+    // Readable once it has exited (Linux 5.3): else looked at every 10 ms.
+    let exited = pidfd(child.id());
+    let limit = exited.is_none().then_some(Duration::from_millis(10));
+    loop {
+        for stream in &mut streams {
+            stream.drain()?;
+        }
+        if let Some(status) = child.try_wait()? {
+            // What it wrote before it exited is in the pipes now.
+            for stream in &mut streams {
+                stream.drain()?;
+            }
+            let [stdout, stderr] = streams.map(|s| s.read);
+            return Ok(Output {
+                status,
+                stdout,
+                stderr,
+            });
+        }
+        let mut fds: Vec<RawFd> = streams
+            .iter()
+            .flat_map(|s| &s.file)
+            .map(|f| f.as_raw_fd())
+            .collect();
+        fds.extend(exited.as_ref().map(|fd| fd.as_raw_fd()));
+        super::poll::wait_readable(&fds, limit);
+    }
+}
+
+/// One of a child's output pipes, and what was read of it.
+struct Stream {
+    /// `None` once closed.
+    file: Option<File>,
+    read: Vec<u8>,
+}
+
+impl Stream {
+    fn new(file: Option<File>) -> Stream {
+        Stream {
+            file,
+            read: Vec::new(),
+        }
+    }
+
+    /// Reads all there is now, without waiting.
+    fn drain(&mut self) -> io::Result<()> {
+        let Some(file) = &mut self.file else {
+            return Ok(());
+        };
+        let mut buffer = [0u8; 8192];
+        loop {
+            match file.read(&mut buffer) {
+                Ok(0) => {
+                    self.file = None;
+                    return Ok(());
+                }
+                Ok(n) => self.read.extend_from_slice(&buffer[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// A descriptor that becomes readable when process `pid` exits, where the
+/// kernel has them.
+fn pidfd(pid: u32) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open takes two integers and returns a new descriptor
+    // (owned from then on) or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    // SAFETY: a descriptor just made, owned by nothing else.
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
 /// A pid and its start time, to tell it from a later process with the same pid.

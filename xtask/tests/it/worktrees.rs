@@ -1379,6 +1379,35 @@ touch {m}/hooked
     assert_eq!(t.state("p/b"), "completed");
 }
 
+/// A daemon a hook started that keeps git's stdout and stderr open does
+/// not hold the run: a git call ends when git exits, not when its pipes
+/// close (before, the run waited for the daemon, here a minute and a half).
+#[test]
+fn a_hook_s_daemon_holding_git_s_output_does_not_hold_the_run() {
+    let t = repo("");
+    std::fs::create_dir_all(t.path("markers")).unwrap();
+    let m = t.path("markers");
+    let m = m.display();
+    let daemon = format!("touch {m}/daemon; i=0; while [ ! -e {m}/release ] && [ $i -lt 9000 ]; do sleep 0.01; i=$((i+1)); done; rm {m}/daemon");
+    t.write_executable(
+        ".git/hooks/post-checkout",
+        &format!(
+            "#!/bin/sh
+[ -e {m}/hooked ] && exit 0
+touch {m}/hooked
+echo hooked
+( {daemon} ) &
+"
+        ),
+    );
+    t.task("p/a", &sh("echo a > a.txt"));
+    let run = t.run(&["orchestrate"]);
+    assert!(t.exists("markers/daemon"), "the run waited for the daemon");
+    t.write("markers/release", "");
+    run.code(0);
+    assert_eq!(t.state("p/a"), "completed");
+}
+
 /// A git on PATH that records its arguments in `markers/git-calls`, then
 /// runs the real git; returns the PATH that finds it first.
 fn recording_git(t: &Tree) -> String {
