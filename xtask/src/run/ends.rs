@@ -296,6 +296,16 @@ impl Run<'_> {
         if let Some(commit) = &status.merged_commit {
             details += &format!("  merged as {}", &commit[..commit.len().min(12)]);
         }
+        // Its status keeps the earlier session to resume, for a retry in a
+        // later run (a Ctrl-C, a crash): its own `agent` names none.
+        let own_session = status.agent.as_ref().and_then(|a| a.session_id.as_ref());
+        if let (Some(error), None, None, None) = (&error, own_session, &paused, &status.previous) {
+            status.previous = session.clone().map(|session| status::Failure {
+                attempt,
+                error: error.clone(),
+                session_id: Some(session),
+            });
+        }
         if !self.budget.unrecorded.remove(&t) {
             self.finals.push(t, status, from);
         }

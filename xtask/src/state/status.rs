@@ -263,7 +263,9 @@ pub struct Status {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attempt_since_ns: Option<u64>,
     /// The latest attempt that failed, kept where this status is not it
-    /// (a rate-limited attempt, a block): what the next attempt is told.
+    /// (a rate-limited attempt, a block), or this one with an earlier
+    /// attempt's session to resume, where this one named none (cut short
+    /// before it did): what the next attempt is told.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous: Option<Failure>,
 }

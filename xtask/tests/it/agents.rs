@@ -630,6 +630,30 @@ fn a_retry_after_an_attempt_that_named_no_session_resumes_the_one_before() {
     assert_eq!(third["previous_session"], session.as_str().unwrap());
 }
 
+/// So does it when the retry is the next run's: the status keeps the
+/// session to resume (a Ctrl-C, a crash or a timeout, then a new run).
+#[test]
+fn a_retry_in_the_next_run_resumes_the_session_before_an_attempt_that_named_none() {
+    let t = Tree::new();
+    t.config(&format!(
+        "{}kill_grace: 1s\n",
+        agent("claude", "claude-json")
+    ));
+    t.task("p/a", "timeout: 2s");
+    scenario(
+        &t,
+        "p/a",
+        &["error_max_turns.json 1", "ask", "success.json"],
+    );
+    t.run(&["orchestrate"]).code(1);
+    t.run(&["orchestrate"]).code(1);
+    t.run(&["orchestrate"]).code(0);
+    let session = fixture("claude/error_max_turns.json")["session_id"].clone();
+    let third = env_of(&t, "p/a", 3);
+    assert_eq!(third["previous_error"], "Timeout");
+    assert_eq!(third["previous_session"], session.as_str().unwrap());
+}
+
 /// A limit that outlasts `give_up_after` fails the task; its next
 /// attempt (the next run) is told what failed before the limit, with that
 /// attempt's session, not the limit and the session it refused.
