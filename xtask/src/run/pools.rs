@@ -30,6 +30,9 @@ struct PoolState {
     /// When the latest limit was hit: only tasks started after it show
     /// that the pool is fine again.
     limited_at: Option<SystemTime>,
+    /// When the latest limit lifts, as its first task was told, whether
+    /// or not the pool paused for it (that task may have given up).
+    lifts_at: Option<SystemTime>,
 }
 
 /// A rate limit one of a pool's tasks hit.
@@ -109,8 +112,8 @@ impl Pools {
             let on = state.paused_until.filter(|paused| *paused > hit.now);
             let given_up = state.paused_until.is_none_or(|paused| paused <= at);
             if on.is_some() || given_up {
-                let wait = state.backoff.unwrap_or(settings.backoff);
-                let until = on.unwrap_or(hit.now + wait);
+                let lifts = on.or(state.lifts_at);
+                let until = lifts.unwrap_or(hit.now + state.backoff.unwrap_or(settings.backoff));
                 return reset.map_or(until, |reset| reset.max(until));
             }
         }
@@ -121,7 +124,9 @@ impl Pools {
             state.backoff = Some((wait * 2).min(settings.max_backoff));
             hit.now + wait.mul_f64(1.0 + 0.1 * jitter.clamp(-1.0, 1.0))
         });
-        state.paused_until.map_or(until, |u| u.max(until))
+        let until = state.paused_until.map_or(until, |u| u.max(until));
+        state.lifts_at = Some(until);
+        until
     }
 
     /// The pool pauses until `until`, or longer if it already does (a
@@ -414,6 +419,22 @@ mod tests {
             125,
             "the backoff doubled once: 120 s"
         );
+    }
+
+    #[test]
+    fn tasks_limited_together_whose_first_gave_up_wait_for_its_backoff_not_the_doubled_one() {
+        let mut p = pools();
+        let now = SystemTime::now();
+        let settings = RateLimits::default();
+        // No reset time: the first's wait is the backoff, which doubles for
+        // the next limit, not for the same one.
+        let first = p.rate_limited("anthropic", hit(4, None, now), &settings, 0.0);
+        assert_eq!(first, now + settings.backoff);
+        for later in [1, 2, 3] {
+            let at = now + Duration::from_secs(later);
+            let until = p.rate_limited("anthropic", hit(3, None, at), &settings, 0.0);
+            assert_eq!(until, first, "the same limit, the same end");
+        }
     }
 
     #[test]
