@@ -433,8 +433,10 @@ fn alias(key: &str) -> Option<&'static str> {
     Some(match key {
         "depends_on" | "depends" | "deps" | "needs" | "after" | "requires" => "dependencies",
         "retry" | "max_retries" | "attempts" => "retries",
-        "input" => "inputs",
-        "output" | "produces" => "outputs",
+        "input" | "input_files" => "inputs",
+        "output" | "output_files" | "produces" => "outputs",
+        // Ignored, they would run an agent in your checkout: `workdir: worktree`.
+        "worktree" | "worktrees" | "work_tree" | "work-tree" | "isolation" => "workdir",
         "cmd" | "run" | "script" => "command",
         "timeout_seconds" | "time_limit" => "timeout",
         "idle" => "idle_timeout",

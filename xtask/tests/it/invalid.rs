@@ -278,6 +278,15 @@ fn keys_other_tools_use_are_caught() {
         |t| t.task("p/x", "depends_on: [p/ok]"),
         &["unknown key `depends_on`: did you mean `dependencies`?"],
     );
+    // Ignored, it would run the task in your checkout, not a worktree.
+    check(
+        |t| t.task("p/x", "worktree: true"),
+        &["unknown key `worktree`: did you mean `workdir`?"],
+    );
+    check(
+        |t| t.task("p/x", "output_files: [a.txt]"),
+        &["unknown key `output_files`: did you mean `outputs`?"],
+    );
 }
 
 #[test]
