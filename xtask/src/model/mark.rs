@@ -4,7 +4,10 @@
 //! completed task was built from is a set of these (`state::fingerprint`);
 //! a task file's is taken when it is read.
 
+use std::io::Read;
 use std::os::unix::fs::MetadataExt;
+
+use camino::Utf8Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +29,31 @@ impl Mark {
             changed_ns: changed_ns(meta),
         }
     }
+
+    /// The mark of the file at `path`, read a piece at a time (an input
+    /// may be gigabytes). Its change time is taken before it is read: one
+    /// written meanwhile is hashed again when next looked at.
+    pub fn of_file(path: &Utf8Path) -> std::io::Result<Mark> {
+        let mut file = std::fs::File::open(path)?;
+        let meta = file.metadata()?;
+        let (mut hash, mut size) = (FNV_OFFSET, 0u64);
+        let mut buffer = vec![0u8; 1 << 16];
+        loop {
+            let n = match file.read(&mut buffer) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            hash = fnv1a_on(hash, &buffer[..n]);
+            size += n as u64;
+        }
+        Ok(Mark {
+            hash: format!("{hash:016x}"),
+            size,
+            changed_ns: changed_ns(&meta),
+        })
+    }
 }
 
 /// When a file last changed (its ctime: any write or rename touches it), in
@@ -36,8 +64,15 @@ pub fn changed_ns(meta: &std::fs::Metadata) -> u64 {
     secs * 1_000_000_000 + nanos
 }
 
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
 fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+    fnv1a_on(FNV_OFFSET, bytes)
+}
+
+/// FNV-1a of what `hash` hashed so far, then `bytes`.
+fn fnv1a_on(hash: u64, bytes: &[u8]) -> u64 {
+    bytes.iter().fold(hash, |hash, &b| {
         (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })
 }
@@ -45,6 +80,19 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_read_in_pieces_has_the_mark_of_its_whole_content() {
+        let dir = std::env::temp_dir().join(format!("xtask-mark-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = Utf8Path::from_path(&dir).unwrap().join("f");
+        // Three pieces and a bit.
+        let bytes: Vec<u8> = (0..(3 << 16) + 5).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &bytes).unwrap();
+        let meta = path.metadata().unwrap();
+        assert_eq!(Mark::of_file(&path).unwrap(), Mark::of(&bytes, &meta));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn fnv1a_matches_its_reference_values() {

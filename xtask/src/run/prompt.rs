@@ -3,6 +3,7 @@
 //! left, written to `workspace/prompts/<id>.attempt-<n>.md`.
 
 use std::collections::HashSet;
+use std::io::Read;
 
 use anyhow::{Context as _, Result};
 use camino::{Utf8Path, Utf8PathBuf};
@@ -122,13 +123,22 @@ fn context(layout: &Layout, graph: &Graph, t: usize, attempt: &Attempt) -> Resul
 /// character, with a marker saying what was left out; a binary file (a NUL
 /// byte in that part, as git and grep judge) only named.
 fn text_of(path: &Utf8Path) -> String {
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
+    // Its first part only (and a byte more, to cut at a character): an
+    // output may be gigabytes.
+    let head = std::fs::File::open(path).and_then(|file| {
+        let size = file.metadata()?.len();
+        let mut head = Vec::new();
+        file.take(OUTPUT_TEXT as u64 + 1).read_to_end(&mut head)?;
+        Ok((head, size))
+    });
+    let (bytes, size) = match head {
+        Ok(head) => head,
         Err(e) => return format!("[cannot read {path}: {e}]"),
     };
+    let size = size.max(bytes.len() as u64);
     let mut end = bytes.len().min(OUTPUT_TEXT);
     if bytes[..end].contains(&0) {
-        return format!("[binary, {} bytes: {path}]", bytes.len());
+        return format!("[binary, {size} bytes: {path}]");
     }
     // Back to the start of a UTF-8 character (continuation bytes are
     // 10xxxxxx).
@@ -136,11 +146,11 @@ fn text_of(path: &Utf8Path) -> String {
         end -= 1;
     }
     let text = String::from_utf8_lossy(&bytes[..end]);
-    if end == bytes.len() {
+    if end as u64 == size {
         return text.into_owned();
     }
     format!(
         "{text}\n[... cut: {} more bytes; the whole file is {path}]",
-        bytes.len() - end
+        size - end as u64
     )
 }

@@ -18,7 +18,7 @@ pub type Fingerprint = BTreeMap<String, Mark>;
 pub fn of(layout: &Layout, files: &[Utf8PathBuf]) -> Fingerprint {
     files
         .iter()
-        .filter_map(|path| Some((relative(layout, path), mark(path)?)))
+        .filter_map(|path| Some((relative(layout, path), Mark::of_file(path).ok()?)))
         .collect()
 }
 
@@ -63,15 +63,9 @@ fn differs(full: &Utf8Path, was: &Mark) -> bool {
     match full.metadata() {
         // Same size and change time: the same content.
         Ok(meta) if meta.len() == was.size && changed_ns(&meta) == was.changed_ns => false,
-        Ok(_) => mark(full).is_none_or(|now| now.hash != was.hash),
+        Ok(_) => Mark::of_file(full).map_or(true, |now| now.hash != was.hash),
         Err(_) => true,
     }
-}
-
-fn mark(path: &Utf8Path) -> Option<Mark> {
-    let bytes = std::fs::read(path).ok()?;
-    let meta = path.metadata().ok()?;
-    Some(Mark::of(&bytes, &meta))
 }
 
 fn relative(layout: &Layout, path: &Utf8Path) -> String {
