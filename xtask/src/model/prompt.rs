@@ -152,7 +152,9 @@ pub fn read(
                 );
                 return None;
             }
-            match std::fs::read_to_string(&full) {
+            match crate::sys::read_regular_file(&full)
+                .and_then(|(bytes, _)| String::from_utf8(bytes).map_err(std::io::Error::other))
+            {
                 Ok(source) => Some(Template {
                     file: full,
                     first_line: 1,

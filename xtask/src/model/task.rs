@@ -296,7 +296,7 @@ impl Parsed {
 
 /// Reads and parses one task file.
 pub fn load(tasks_dir: &Utf8Path, file: &Utf8Path) -> Parsed {
-    let (bytes, meta) = match read_with_metadata(file) {
+    let (bytes, meta) = match crate::sys::read_regular_file(file) {
         Ok(read) => read,
         Err(e) => {
             return Parsed::failed(Problem::in_file(
@@ -320,15 +320,6 @@ pub fn load(tasks_dir: &Utf8Path, file: &Utf8Path) -> Parsed {
 }
 
 /// A file's content and metadata, from one open.
-fn read_with_metadata(file: &Utf8Path) -> std::io::Result<(Vec<u8>, std::fs::Metadata)> {
-    use std::io::Read;
-    let mut handle = std::fs::File::open(file)?;
-    let meta = handle.metadata()?;
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    handle.read_to_end(&mut bytes)?;
-    Ok((bytes, meta))
-}
-
 /// A task with no settings standing for a file that did not parse, so the
 /// other files' references to it are not reported as unknown too.
 pub fn placeholder(tasks_dir: &Utf8Path, file: &Utf8Path) -> Option<Task> {

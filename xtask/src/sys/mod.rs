@@ -1,7 +1,7 @@
 //! Thin wrappers over the operating system: process groups, signals,
 //! what children's environment leaves out, waiting on file descriptors,
-//! quoting for the shell, work spread over the CPUs, and a lock that
-//! outlives a panic.
+//! quoting for the shell, work spread over the CPUs, a lock that
+//! outlives a panic, and reading a file that must be a regular one.
 
 use std::sync::{Mutex, MutexGuard};
 
@@ -11,6 +11,28 @@ pub mod poll;
 pub mod process;
 pub mod shell;
 pub mod signals;
+
+/// The content and metadata of the file at `path`, which must be a
+/// regular file: a FIFO would hang the read until someone writes to it,
+/// and a device (`/dev/zero`) would fill the memory.
+pub fn read_regular_file(path: &camino::Utf8Path) -> std::io::Result<(Vec<u8>, std::fs::Metadata)> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    // Opening a FIFO for reading waits for a writer, unless non-blocking.
+    let mut file = std::fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(std::io::Error::other(
+            "not a regular file (a FIFO, a socket or a device): make it a file",
+        ));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.read_to_end(&mut bytes)?;
+    Ok((bytes, meta))
+}
 
 /// Whether `path` names another file than the open `file` now (removed,
 /// or replaced by a new one): what follows it reads the new one.

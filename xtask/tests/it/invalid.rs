@@ -268,6 +268,30 @@ fn usage_errors_exit_2() {
     run.code(2).says("cannot use /nonexistent-root as the root");
 }
 
+/// A FIFO or a device where a task file or the config is expected is
+/// said, not read: the read would hang, or fill the memory.
+#[test]
+fn a_task_file_or_config_that_is_no_regular_file_is_said_not_read() {
+    let fifo = |t: &Tree, path: &str| {
+        let _ = std::fs::remove_file(t.path(path));
+        let path = std::ffi::CString::new(t.path(path).to_str().unwrap()).unwrap();
+        // SAFETY: a valid C string; mkfifo touches nothing else.
+        assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o644) }, 0);
+    };
+    check(
+        |t| fifo(t, "tasks/p/pipe.md"),
+        &["tasks/p/pipe.md: cannot read task file: not a regular file (a FIFO, a socket or a device): make it a file"],
+    );
+    check(
+        |t| std::os::unix::fs::symlink("/dev/zero", t.path("tasks/p/zero.md")).unwrap(),
+        &["tasks/p/zero.md: cannot read task file: not a regular file"],
+    );
+    check(
+        |t| fifo(t, "tasks/orchestrator.yaml"),
+        &["tasks/orchestrator.yaml: cannot read: not a regular file"],
+    );
+}
+
 #[test]
 fn keys_other_tools_use_are_caught() {
     check(

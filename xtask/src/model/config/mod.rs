@@ -182,7 +182,7 @@ impl Config {
     /// config (its phase keys) go on with it, so that all problems are
     /// reported at once.
     pub fn load_as_far_as_it_reads(path: &Utf8Path) -> (Config, Vec<Problem>) {
-        match std::fs::read(path).map(String::from_utf8) {
+        match crate::sys::read_regular_file(path).map(|(bytes, _)| String::from_utf8(bytes)) {
             Ok(Ok(text)) => Config::parse_as_far_as_it_reads(path, &text),
             Ok(Err(e)) => (Config::default(), vec![Problem::not_utf8(path, &e)]),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => (Config::default(), Vec::new()),
