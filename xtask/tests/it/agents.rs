@@ -609,49 +609,44 @@ fn progress_says_the_costs_it_does_not_know() {
 }
 
 /// An attempt its timeout cut short before it named a session leaves the
-/// session of the attempt before it to resume.
+/// session of the attempt before it to resume: to a retry in the same
+/// run, and to one in the next run (a Ctrl-C, a crash or a timeout, then
+/// a new run), from the status.
 #[test]
 fn a_retry_after_an_attempt_that_named_no_session_resumes_the_one_before() {
-    let t = Tree::new();
-    t.config(&format!(
-        "{}kill_grace: 1s\n",
-        agent("claude", "claude-json")
-    ));
-    t.task("p/a", "timeout: 2s\nretries: 2");
-    scenario(
-        &t,
-        "p/a",
-        &["error_max_turns.json 0", "ask", "success.json"],
-    );
-    t.run(&["orchestrate"]).code(0);
-    let session = fixture("claude/error_max_turns.json")["session_id"].clone();
-    let third = env_of(&t, "p/a", 3);
-    assert_eq!(third["previous_error"], "Timeout");
-    assert_eq!(third["previous_session"], session.as_str().unwrap());
-}
-
-/// So does it when the retry is the next run's: the status keeps the
-/// session to resume (a Ctrl-C, a crash or a timeout, then a new run).
-#[test]
-fn a_retry_in_the_next_run_resumes_the_session_before_an_attempt_that_named_none() {
-    let t = Tree::new();
-    t.config(&format!(
-        "{}kill_grace: 1s\n",
-        agent("claude", "claude-json")
-    ));
-    t.task("p/a", "timeout: 2s");
-    scenario(
-        &t,
-        "p/a",
-        &["error_max_turns.json 1", "ask", "success.json"],
-    );
-    t.run(&["orchestrate"]).code(1);
-    t.run(&["orchestrate"]).code(1);
-    t.run(&["orchestrate"]).code(0);
-    let session = fixture("claude/error_max_turns.json")["session_id"].clone();
-    let third = env_of(&t, "p/a", 3);
-    assert_eq!(third["previous_error"], "Timeout");
-    assert_eq!(third["previous_session"], session.as_str().unwrap());
+    for same_run in [true, false] {
+        let t = Tree::new();
+        t.config(&format!(
+            "{}kill_grace: 1s\n",
+            agent("claude", "claude-json")
+        ));
+        t.task(
+            "p/a",
+            if same_run {
+                "timeout: 2s\nretries: 2"
+            } else {
+                "timeout: 2s"
+            },
+        );
+        scenario(
+            &t,
+            "p/a",
+            &["error_max_turns.json 1", "ask", "success.json"],
+        );
+        if !same_run {
+            t.run(&["orchestrate"]).code(1);
+            t.run(&["orchestrate"]).code(1);
+        }
+        t.run(&["orchestrate"]).code(0);
+        let session = fixture("claude/error_max_turns.json")["session_id"].clone();
+        let third = env_of(&t, "p/a", 3);
+        assert_eq!(third["previous_error"], "Timeout", "same run: {same_run}");
+        assert_eq!(
+            third["previous_session"],
+            session.as_str().unwrap(),
+            "same run: {same_run}"
+        );
+    }
 }
 
 /// A limit that outlasts `give_up_after` fails the task; its next

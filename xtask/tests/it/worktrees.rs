@@ -1347,22 +1347,7 @@ touch {m}/hook-ended
 #[test]
 fn a_hook_s_daemon_left_by_a_run_that_ended_in_order_holds_no_run_back() {
     let t = repo("");
-    std::fs::create_dir_all(t.path("markers")).unwrap();
-    let m = t.path("markers");
-    let m = m.display();
-    // The first checkout's hook leaves a daemon, which runs until
-    // released (at most a minute and a half).
-    let daemon = format!("touch {m}/daemon; i=0; while [ ! -e {m}/release ] && [ $i -lt 9000 ]; do sleep 0.01; i=$((i+1)); done; rm {m}/daemon");
-    t.write_executable(
-        ".git/hooks/post-checkout",
-        &format!(
-            "#!/bin/sh
-[ -e {m}/hooked ] && exit 0
-touch {m}/hooked
-( {daemon} ) >/dev/null 2>&1 &
-"
-        ),
-    );
+    hook_leaving_a_daemon(&t, ">/dev/null 2>&1");
     t.task("p/a", &sh("echo a > a.txt"));
     t.run(&["orchestrate"]).code(0);
     assert!(t.exists("markers/daemon"));
@@ -1385,6 +1370,19 @@ touch {m}/hooked
 #[test]
 fn a_hook_s_daemon_holding_git_s_output_does_not_hold_the_run() {
     let t = repo("");
+    hook_leaving_a_daemon(&t, "");
+    t.task("p/a", &sh("echo a > a.txt"));
+    let run = t.run(&["orchestrate"]);
+    assert!(t.exists("markers/daemon"), "the run waited for the daemon");
+    t.write("markers/release", "");
+    run.code(0);
+    assert_eq!(t.state("p/a"), "completed");
+}
+
+/// The first checkout's post-checkout hook leaves a daemon, its output
+/// sent as `redirect` says (git's stdout and stderr when empty), which
+/// runs until `markers/release` is made (at most a minute and a half).
+fn hook_leaving_a_daemon(t: &Tree, redirect: &str) {
     std::fs::create_dir_all(t.path("markers")).unwrap();
     let m = t.path("markers");
     let m = m.display();
@@ -1396,16 +1394,10 @@ fn a_hook_s_daemon_holding_git_s_output_does_not_hold_the_run() {
 [ -e {m}/hooked ] && exit 0
 touch {m}/hooked
 echo hooked
-( {daemon} ) &
+( {daemon} ) {redirect} &
 "
         ),
     );
-    t.task("p/a", &sh("echo a > a.txt"));
-    let run = t.run(&["orchestrate"]);
-    assert!(t.exists("markers/daemon"), "the run waited for the daemon");
-    t.write("markers/release", "");
-    run.code(0);
-    assert_eq!(t.state("p/a"), "completed");
 }
 
 /// A git on PATH that records its arguments in `markers/git-calls`, then
