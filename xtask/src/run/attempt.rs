@@ -333,10 +333,15 @@ pub fn launch(layout: &Layout, config: &Config, task: &Task, start: &Start) -> L
         argv: command(layout, config, task, start),
         env,
         log_file: layout.log_file(&task.id),
-        stdout_file: (task.result_format(config) != ResultFormat::None)
-            .then(|| layout.stdout_file(&task.id)),
+        stdout_file: kept_stdout(layout, config, task),
         cwd: cwd.to_owned(),
     }
+}
+
+/// The file that keeps `task`'s stdout apart, where its result is read
+/// from: only for a task whose result is read.
+pub fn kept_stdout(layout: &Layout, config: &Config, task: &Task) -> Option<Utf8PathBuf> {
+    (task.result_format(config) != ResultFormat::None).then(|| layout.stdout_file(&task.id))
 }
 
 /// What an attempt of `task` runs: its argv with the placeholders filled

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use camino::Utf8PathBuf;
+use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::executor::watchdog::{Alarm, Escalation, Watchdog};
 use crate::executor::Limits;
@@ -157,11 +157,26 @@ pub struct Orphan {
     grace: Duration,
     stopping: Option<Alarm>,
     escalation: Escalation,
+    /// What follows its kept stdout into its log, as its supervisor did.
+    follower: Option<logs::Follower>,
 }
 
 impl Orphan {
-    /// Watches a task that started at `started` (its status says).
-    pub fn new(log: Utf8PathBuf, limits: &Limits, started: SystemTime) -> Orphan {
+    /// Watches a task that started at `started` (its status says), and
+    /// follows its `stdout`, when kept apart, into its log from now on:
+    /// what it printed since its supervisor died is in that file only.
+    pub fn new(
+        log: Utf8PathBuf,
+        stdout: Option<&Utf8Path>,
+        limits: &Limits,
+        started: SystemTime,
+    ) -> Orphan {
+        let follower = stdout.and_then(|kept| {
+            let follower = logs::Follower::open(kept, &log, true).ok()?;
+            let said = format!("xtask: its supervisor is gone: what it printed on stdout since then is in {kept} only; what it prints from now on follows here");
+            logs::append_line(&log, &said);
+            Some(follower)
+        });
         let ran = started.elapsed().unwrap_or_default();
         let now = Instant::now();
         let watchdog = Watchdog::new(
@@ -177,11 +192,20 @@ impl Orphan {
             grace: limits.grace,
             stopping: None,
             escalation: Escalation::default(),
+            follower,
+        }
+    }
+
+    /// Copies what it printed since the last look into its log.
+    pub fn follow(&mut self) {
+        if let Some(follower) = &mut self.follower {
+            follower.copy_new();
         }
     }
 
     /// Applies its limits, at this moment, to `task`'s group.
     pub fn enforce(&mut self, task: Process) {
+        self.follow();
         let now = Instant::now();
         if self.stopping.is_none() {
             self.stopping = self.watchdog.check(now);

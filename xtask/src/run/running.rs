@@ -123,7 +123,8 @@ impl Running {
                 .orphan
                 .get_or_insert_with(|| {
                     let limits = attempt::limits(layout, config, task, branch, started);
-                    Box::new(Orphan::new(log, &limits, started))
+                    let kept = attempt::kept_stdout(layout, config, task);
+                    Box::new(Orphan::new(log, kept.as_deref(), &limits, started))
                 })
                 .enforce(process);
         }
@@ -134,6 +135,10 @@ impl Running {
         let mut ended = Vec::new();
         for (&t, active) in self.active.iter_mut() {
             if recovery::adopted_ended(layout, &graph.tasks[t].id, active) {
+                // What it printed last, into its log before it is read.
+                if let Some(orphan) = &mut active.orphan {
+                    orphan.follow();
+                }
                 ended.push(t);
             }
         }

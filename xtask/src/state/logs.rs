@@ -179,3 +179,33 @@ pub fn append_line(log: &Utf8Path, line: &str) {
         let _ = std::io::Write::write_all(&mut file, format!("{start}{line}\n").as_bytes());
     }
 }
+
+/// Copies what a task writes into the file that keeps its stdout apart
+/// (`Layout::stdout_file`, where its result is read from) into its log,
+/// as it comes. The task writes that file itself, not a pipe: a pipe's
+/// reader dies with the supervisor, and the task would die of SIGPIPE at
+/// its next write (an agent that had done its work, at its result).
+pub struct Follower {
+    kept: std::fs::File,
+    log: std::fs::File,
+}
+
+impl Follower {
+    /// Follows `kept` into `log` from its start, or, `from_end`, from what
+    /// it holds now on.
+    pub fn open(kept: &Utf8Path, log: &Utf8Path, from_end: bool) -> std::io::Result<Follower> {
+        use std::io::Seek;
+        let mut kept = std::fs::File::open(kept)?;
+        if from_end {
+            kept.seek(std::io::SeekFrom::End(0))?;
+        }
+        let log = std::fs::File::options().append(true).open(log)?;
+        Ok(Follower { kept, log })
+    }
+
+    /// Copies what was written since the last copy. A full disk loses
+    /// output in the log, never the task's: what it wrote stays kept.
+    pub fn copy_new(&mut self) {
+        let _ = std::io::copy(&mut self.kept, &mut self.log);
+    }
+}

@@ -5,13 +5,13 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::sync::mpsc::{self, Sender};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use camino::Utf8Path;
 
 use super::{cgroups, report, Outcome, Shared};
 use crate::executor::protocol::Spec;
@@ -180,8 +180,8 @@ fn run(
         .as_ref()
         .map(|(group, _)| group.procs_files_to_join())
         .unwrap_or_default();
-    let (pid, copier) = match spawn(spec, programs, join) {
-        Ok((child, copier)) => (child.id(), copier),
+    let (pid, follower) = match spawn(spec, programs, join) {
+        Ok((child, follower)) => (child.id(), follower),
         Err(e) => return Outcome::SpawnFailed(format!("{e:#}")),
     };
     started(pid);
@@ -197,16 +197,9 @@ fn run(
         Some((group, _)) => leftovers |= group.kill_strays(),
         None => leftovers |= process::kill_adopted_since(pid, |p| spec.carried_by(p)),
     }
-    // Every writer of the task's stdout is gone, so its copy is whole; a
-    // process that escaped the group may hold it open still, and is not
-    // waited for.
-    if let Some(copied) = copier {
-        if copied.recv_timeout(Duration::from_secs(2)).is_err() {
-            logs::append_line(
-                &spec.log_file,
-                "xtask: a process the task left holds its stdout open: what it writes now is not kept",
-            );
-        }
+    // Its stdout is whole: the rest of it is copied into its log.
+    if let Some(following) = follower {
+        following.finish();
     }
     if leftovers {
         logs::append_line(
@@ -252,12 +245,12 @@ impl Programs {
 }
 
 /// Starts the task; when its stdout is kept apart too (`Spec::stdout_file`),
-/// also the thread that copies it to both files, which says when it is done.
+/// also the thread that follows it into the log.
 fn spawn(
     spec: &Spec,
     programs: &mut Programs,
     cgroup_procs: Vec<std::ffi::CString>,
-) -> Result<(std::process::Child, Option<mpsc::Receiver<()>>)> {
+) -> Result<(std::process::Child, Option<Following>)> {
     let log = File::options()
         .append(true)
         .open(&spec.log_file)
@@ -265,9 +258,17 @@ fn spawn(
     let stderr = log
         .try_clone()
         .context("cannot duplicate the log file handle")?;
-    let kept = match &spec.stdout_file {
-        Some(path) => Some(File::create(path).with_context(|| format!("cannot create {path}"))?),
-        None => None,
+    // Straight into the log, unless it is kept apart too: then into its
+    // own file, which the log follows.
+    let stdout = match &spec.stdout_file {
+        Some(path) => {
+            File::create(path).with_context(|| format!("cannot create {path}"))?;
+            File::options()
+                .append(true)
+                .open(path)
+                .with_context(|| format!("cannot open {path}"))?
+        }
+        None => log,
     };
     let mut command = Command::new(programs.resolve(&spec.argv[0]));
     if !cgroup_procs.is_empty() {
@@ -280,39 +281,57 @@ fn spawn(
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .current_dir(&spec.cwd)
         .stdin(Stdio::null())
+        .stdout(stdout)
         .stderr(stderr)
         .process_group(0);
-    // Straight into the log, unless it is kept apart too: then through a
-    // pipe, copied to both.
-    let copied_log = match kept {
-        Some(_) => {
-            command.stdout(Stdio::piped());
-            Some(log)
-        }
-        None => {
-            command.stdout(log);
-            None
-        }
-    };
     let mut child = command.spawn().map_err(|e| start_error(&spec.argv[0], e))?;
-    let copier = match (kept, copied_log, child.stdout.take()) {
-        (Some(kept), Some(log), Some(pipe)) => {
-            let (done, copied) = mpsc::channel();
-            let copying = crate::sys::spawn_thread("copying the task's stdout", move || {
-                tee(pipe, log, kept);
-                let _ = done.send(());
-            });
-            if let Err(e) = copying {
-                // Its stdout read by no one: the task would block on it.
+    let following = match &spec.stdout_file {
+        Some(kept) => match Following::start(kept, &spec.log_file) {
+            Ok(following) => Some(following),
+            Err(e) => {
+                // What it prints would reach its log only at its end.
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(e);
             }
-            Some(copied)
-        }
-        _ => None,
+        },
+        None => None,
     };
-    Ok((child, copier))
+    Ok((child, following))
+}
+
+/// The thread that copies a task's kept stdout into its log while it runs.
+struct Following {
+    stop: mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Following {
+    /// How long what a task prints may wait before it is in its log.
+    const EVERY: Duration = Duration::from_millis(50);
+
+    fn start(kept: &Utf8Path, log: &Utf8Path) -> Result<Following> {
+        let mut follower = logs::Follower::open(kept, log, false)
+            .with_context(|| format!("cannot follow {kept} into {log}"))?;
+        let (stop, stopped) = mpsc::channel();
+        let thread = crate::sys::spawn_thread("following the task's stdout", move || loop {
+            follower.copy_new();
+            if !matches!(
+                stopped.recv_timeout(Self::EVERY),
+                Err(mpsc::RecvTimeoutError::Timeout)
+            ) {
+                follower.copy_new();
+                return;
+            }
+        })?;
+        Ok(Following { stop, thread })
+    }
+
+    /// Copies the rest, once the task has ended.
+    fn finish(self) {
+        let _ = self.stop.send(());
+        let _ = self.thread.join();
+    }
 }
 
 /// Why `program` could not start, with what to do when its arguments were
@@ -326,22 +345,4 @@ fn start_error(program: &str, e: std::io::Error) -> anyhow::Error {
         _ => crate::sys::limit_hint(&e),
     };
     anyhow::anyhow!("cannot start `{program}`: {e}{hint}")
-}
-
-/// Copies what a task writes to stdout into its log and into the file
-/// that keeps its stdout apart (where its result is read from, away from
-/// what it writes to stderr), until every writer has closed the pipe.
-fn tee(mut pipe: std::process::ChildStdout, mut log: File, mut kept: File) {
-    let mut buffer = [0u8; 64 * 1024];
-    loop {
-        let n = match pipe.read(&mut buffer) {
-            Ok(0) => return,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => return,
-        };
-        // A full disk loses output, never the task: the pipe keeps draining.
-        let _ = log.write_all(&buffer[..n]);
-        let _ = kept.write_all(&buffer[..n]);
-    }
 }

@@ -1105,6 +1105,69 @@ fn an_orphaned_task_keeps_its_timeout() {
     );
 }
 
+/// An agent whose orchestrator and supervisor were both killed goes on
+/// printing: its stdout is a file, not a pipe whose reader died with the
+/// supervisor (it died of SIGPIPE at its next line, its work and result
+/// lost). The run that adopts it follows that file into its log.
+#[test]
+fn an_agent_printing_after_its_supervisor_died_lives_on_and_its_output_is_kept() {
+    let t = Tree::new();
+    let result = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/agents/claude/success.json"
+    );
+    let m = t.path("markers");
+    std::fs::create_dir_all(&m).unwrap();
+    let m = m.display();
+    t.write(
+        "agent.sh",
+        &format!(
+            "[ \"$TASK_ATTEMPT\" = 2 ] && exec cat {result}
+echo $$ > {m}/pid
+i=0
+while [ ! -e {m}/go ] && [ $i -lt 1200 ]; do echo '{{\"type\":\"assistant\",\"i\":'$i'}}'; sleep 0.05; i=$((i+1)); done
+echo '{{\"type\":\"assistant\",\"after\":\"go\"}}'
+echo 'wrote all' >&2
+cat {result}
+"
+        ),
+    );
+    t.config(&format!(
+        "agent:\n  command: [sh, {}]\n  result: claude-json\n",
+        t.path("agent.sh").display()
+    ));
+    // Its end unknown (no supervisor reaped it), it is lost: its retry
+    // resumes its session.
+    t.task("p/a", "retries: 1");
+    let log = || std::fs::read_to_string(t.path("workspace/logs/p/a.log")).unwrap_or_default();
+    let mut orchestrator = spawn_orchestrate(&t, "out");
+    wait_for("the agent's output in its log", || {
+        log().contains("\"i\":1}") && t.status("p/a")["supervisor_pid"].as_u64().is_some()
+    });
+    let supervisor = t.status("p/a")["supervisor_pid"].as_u64().unwrap() as u32;
+    let agent = read_pid(&t.path("markers/pid"));
+    orchestrator.kill().unwrap();
+    orchestrator.wait().unwrap();
+    signal(supervisor, libc::SIGKILL);
+    wait_for("the supervisor to be gone", || !alive(supervisor));
+    let printed = || std::fs::metadata(t.path("workspace/logs/p/a.stdout")).map_or(0, |m| m.len());
+    let before = printed();
+    wait_for("the agent to go on printing", || printed() > before);
+    let mut next = spawn_orchestrate(&t, "out2");
+    wait_for("the next run to follow its output", || {
+        t.read("workspace/logs/p/a.log")
+            .contains("xtask: its supervisor is gone")
+    });
+    assert!(alive(agent), "the agent died with its supervisor");
+    t.write("markers/go", "");
+    wait_for("the next run to end", || next.try_wait().unwrap().is_some());
+    let first = t.read("workspace/logs/p/a.attempt-1.log");
+    assert!(first.contains("xtask: its supervisor is gone"), "{first}");
+    assert!(first.contains("wrote all"), "{first}");
+    assert!(first.contains("\"after\":\"go\""), "{first}");
+    assert_eq!(t.state("p/a"), "completed", "{}", t.read("out2"));
+}
+
 /// A run of one task that ignores SIGTERM and SIGINT, with `grace` before
 /// SIGKILL; returned once the task has started.
 fn stubborn_run(t: &Tree, grace: &str) -> std::process::Child {
