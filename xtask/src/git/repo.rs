@@ -139,6 +139,20 @@ impl Repo {
         run(prep(cmd!(sh, "git log --graph --format=%h%x20%s {branch}")))
     }
 
+    /// A branch in the folder of branches `branch/`, if there is one.
+    pub fn branch_under(&self, branch: &str) -> Result<Option<String>> {
+        let sh = &self.sh;
+        let folder = format!("{}/", branch_ref(branch));
+        let found = run(prep(cmd!(
+            sh,
+            "git for-each-ref --count=1 --format=%(refname) {folder}"
+        )))?;
+        Ok(found
+            .strip_prefix("refs/heads/")
+            .map(str::to_owned)
+            .filter(|b| !b.is_empty()))
+    }
+
     /// The commit a branch points to, if the branch exists.
     pub fn branch_commit(&self, branch: &str) -> Result<Option<String>> {
         self.commit_of(&branch_ref(branch))

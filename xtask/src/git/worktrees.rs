@@ -425,16 +425,19 @@ impl Worktrees {
     }
 
     /// Fails when a branch is named like a folder of `branch` (`task`,
-    /// `task/01-build` for `task/01-build/a`): git cannot have both, and
-    /// that branch is the user's, never moved. `what`: the branch's role.
+    /// `task/01-build` for `task/01-build/a`), or is in the folder `branch`
+    /// would be (`integration/mine` for `integration`): git cannot have
+    /// both, and that branch is the user's, never moved. `what`: the
+    /// branch's role.
     fn check_no_branch_holds(&self, branch: &str, what: &str) -> Result<()> {
         let folders = branch.match_indices('/').map(|(end, _)| &branch[..end]);
         for folder in folders {
             if self.repo.branch_commit(folder)?.is_some() {
-                bail!(
-                    "a branch `{folder}` is in the way of {what} `{branch}`: git cannot have a branch and a folder of branches of the same name; rename yours (`git branch -m {folder} <new name>`)"
-                );
+                bail!(in_the_way(folder, what, branch));
             }
+        }
+        if let Some(under) = self.repo.branch_under(branch)? {
+            bail!(in_the_way(&under, what, branch));
         }
         Ok(())
     }
@@ -504,6 +507,11 @@ impl Worktrees {
         }
         Ok(())
     }
+}
+
+/// Why the user's branch `theirs` stops making `branch` (`what`).
+fn in_the_way(theirs: &str, what: &str, branch: &str) -> String {
+    format!("a branch `{theirs}` is in the way of {what} `{branch}`: git cannot have a branch and a folder of branches of the same name; rename yours (`git branch -m {theirs} <new name>`)")
 }
 
 /// What a folder in the way of a task's worktree is said to be.

@@ -44,6 +44,32 @@ fn a_user_s_branch_in_the_way_of_the_task_branches_is_named() {
     }
 }
 
+/// A branch of the user's in the folder a branch of ours would be
+/// (`integration/mine`, `task/p/a/sub`) is named by `validate` and the
+/// run, with how to rename it, not left to git's "cannot lock ref".
+#[test]
+fn a_user_s_branch_under_the_name_of_one_of_ours_is_named() {
+    for (branch, what, ours, code) in [
+        (
+            "integration/mine",
+            "the integration branch",
+            "integration",
+            2,
+        ),
+        ("task/p/a/sub", "the task's branch", "task/p/a", 1),
+    ] {
+        let t = repo("");
+        t.task("p/a", &commit("a.txt", "a"));
+        t.git(&["branch", branch]);
+        let said = format!("a branch `{branch}` is in the way of {what} `{ours}`: git cannot have a branch and a folder of branches of the same name; rename yours (`git branch -m {branch} <new name>`)");
+        t.run(&["validate"]).says(&said);
+        t.run(&["orchestrate"]).code(code).says(&said);
+        t.git(&["branch", "-m", branch, "mine"]);
+        t.run(&["orchestrate"]).code(0);
+        assert_eq!(t.git(&["show", "integration:a.txt"]), "a");
+    }
+}
+
 /// A worktree made again on a task branch an earlier run left (after `rm
 /// -rf workspace`) starts from the integration tip, as a reused one does:
 /// a dependent sees what its dependency merged in this run.
