@@ -102,11 +102,23 @@ fn checked(cmd: Cmd<'_>, stops_with_us: bool) -> Result<String> {
     let shown = cmd.to_string();
     let out = spawn_and_wait(cmd, stops_with_us)?;
     if !out.status.success() {
+        let said = String::from_utf8_lossy(&out.stderr);
         bail!(
-            "`{shown}` failed ({}): {}",
+            "`{shown}` failed ({}): {}{}",
             out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
+            said.trim(),
+            signing_hint(&said)
         );
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// What to do, when git failed to sign a commit (`commit.gpgsign`): it
+/// runs here without a terminal, so a passphrase cannot be asked for.
+pub(super) fn signing_hint(stderr: &str) -> &'static str {
+    if stderr.contains("failed to sign") {
+        "\n(git is set to sign commits, `commit.gpgsign`, and cannot ask for a passphrase here: give it to your agent first, gpg-agent or ssh-agent, or turn signing off for this repository: `git config commit.gpgsign false`)"
+    } else {
+        ""
+    }
 }

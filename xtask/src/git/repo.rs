@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use xshell::{cmd, Cmd, Shell};
 
-use super::command::{output, prep, run, run_to_end, run_untrimmed};
+use super::command::{self, output, prep, run, run_to_end, run_untrimmed};
 use crate::model::layout::Layout;
 use crate::sys::shell::shell_word;
 
@@ -467,9 +467,15 @@ impl Repo {
             run(prep(cmd!(sh, "git -C {dir} rebase --abort")))?;
         }
         if files.is_empty() {
+            // Undone: git's hints (`git rebase --continue`) are no one's to follow.
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            // What a terminal would show of a line redrawn after `\r` (its progress).
+            let shown = stderr.lines().filter_map(|l| l.rsplit('\r').next());
+            let said: Vec<&str> = shown.filter(|l| !l.starts_with("hint:")).collect();
             bail!(
-                "`git rebase {onto}` in {dir} failed: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
+                "`git rebase {onto}` in {dir} failed, and was undone: {}{}",
+                said.join("\n").trim(),
+                command::signing_hint(&stderr)
             );
         }
         Ok(Rebased::Conflict(files))

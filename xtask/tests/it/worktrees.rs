@@ -1400,6 +1400,35 @@ echo hooked
     );
 }
 
+/// With commits to be signed (`commit.gpgsign`) and signing impossible
+/// here (no terminal for a passphrase; `gpg.program` fails), the queue's
+/// rebase and the commit of leftovers fail saying why and what to do,
+/// without git's hints to go on with a rebase that was undone; with
+/// signing off, the next run merges them.
+#[test]
+fn commits_git_cannot_sign_fail_saying_why_and_what_to_do() {
+    let t = repo("");
+    let unsigned = |file: &str| {
+        sh(&format!("echo {file} > {file} && git add {file} && (git diff --cached --quiet || git -c commit.gpgsign=false commit -q -m 'write {file}')"))
+    };
+    t.task("p/a", &unsigned("a.txt"));
+    t.task(
+        "p/b",
+        &format!("dependencies: [p/a]\n{}", unsigned("b.txt")),
+    );
+    // Started beside p/a: rebased onto it at its merge.
+    t.task("p/c", &unsigned("c.txt"));
+    t.task("p/d", &sh("echo d > d.txt"));
+    t.git(&["config", "commit.gpgsign", "true"]);
+    t.git(&["config", "gpg.program", "false"]);
+    let run = t.run(&["orchestrate"]);
+    run.code(1)
+        .says("cannot ask for a passphrase here: give it to your agent first, gpg-agent or ssh-agent, or turn signing off for this repository: `git config commit.gpgsign false`");
+    assert!(!run.stdout.contains("hint:"), "{}", run.stdout);
+    t.git(&["config", "commit.gpgsign", "false"]);
+    t.run(&["orchestrate"]).code(0);
+}
+
 /// A git on PATH that records its arguments in `markers/git-calls`, then
 /// runs the real git; returns the PATH that finds it first.
 fn recording_git(t: &Tree) -> String {
