@@ -185,6 +185,10 @@ fn read(layout: &Layout, runs: Option<&Runs>) -> Result<Definitions, Vec<Problem
 fn read_definitions(layout: &Layout, runs: Option<&Runs>) -> Result<Definitions, Vec<Problem>> {
     let mut problems = Vec::new();
     let (mut config, found) = Config::load_as_far_as_it_reads(&layout.config_file());
+    // A config with a problem is not all the user wrote: its agent and
+    // worktrees are not checked (a default `agent` reported missing would
+    // be noise beside the problem to fix); tasks' own commands are.
+    let config_read = found.is_empty();
     problems.extend(found);
     let mut discovery = Discovery::scan(&layout.tasks);
     problems.append(&mut discovery.problems);
@@ -243,12 +247,15 @@ fn read_definitions(layout: &Layout, runs: Option<&Runs>) -> Result<Definitions,
         let run: Vec<&Task> = tasks
             .iter()
             .filter(|t| (runs.tasks)(t) && !unchecked.contains(&t.file))
+            .filter(|t| config_read || t.command.is_some())
             .collect();
         problems.extend(missing_programs(layout, &config, &run));
         if runs.executor.unwrap_or(config.executor) == ExecutorKind::Slurm {
             problems.extend(missing_slurm_commands());
         }
-        problems.extend(worktree_problem(layout, &config, &run));
+        if config_read {
+            problems.extend(worktree_problem(layout, &config, &run));
+        }
     }
     let phase_folders = discovery.phase_folders(&layout.tasks);
     let graph = Graph::build_in(phase_folders, tasks).map_err(|found| {

@@ -292,6 +292,18 @@ fn a_task_file_or_config_that_is_no_regular_file_is_said_not_read() {
     );
 }
 
+/// A config that does not parse is the one problem said of it: the
+/// default agent it falls back on is not reported missing too.
+#[test]
+fn a_config_that_does_not_parse_is_not_also_a_missing_agent() {
+    let t = Tree::new();
+    t.task("p/a", "title: a");
+    t.config("agent: {command: [claude, -p]\nfoo: [\n");
+    let run = t.run(&["validate"]);
+    run.code(2).says("the config is not valid YAML");
+    assert!(!run.stderr.contains("not on PATH"), "{}", run.stderr);
+}
+
 #[test]
 fn keys_other_tools_use_are_caught() {
     check(
