@@ -335,9 +335,17 @@ impl Graph {
                     .chain(self.phase_index.keys())
                     .map(String::as_str)
                     .filter(|id| *id != task.id);
-                let hint = match nearest(name, others) {
-                    Some(near) => format!(": did you mean `{near}`?"),
-                    None => ": no task or phase has that name".to_owned(),
+                // A path to the task's file (`tasks/p/a.md`) names it.
+                let as_file = name
+                    .strip_prefix("tasks/")
+                    .unwrap_or(name)
+                    .strip_suffix(".md");
+                let hint = match as_file.filter(|id| self.get(id).is_some()) {
+                    Some(id) => format!(": did you mean `{id}`? (a task's id is its file's path under tasks/, without `.md`)"),
+                    None => match nearest(name, others) {
+                        Some(near) => format!(": did you mean `{near}`?"),
+                        None => ": no task or phase has that name".to_owned(),
+                    },
                 };
                 problems.push(self.problem_at(
                     t,

@@ -21,6 +21,17 @@ fn check(setup: impl FnOnce(&Tree), messages: &[&str]) {
     assert_eq!(t.launches("p/ok"), 0, "something was launched");
 }
 
+/// A dependency written as the path of the task's file names its id.
+#[test]
+fn a_dependency_written_as_a_file_names_the_task_s_id() {
+    for written in ["p/ok.md", "tasks/p/ok.md"] {
+        check(
+            |t| t.task("p/b", &format!("title: b\ndependencies: [{written}]")),
+            &[&format!("tasks/p/b.md:3: unknown dependency `{written}`: did you mean `p/ok`? (a task's id is its file's path under tasks/, without `.md`)")],
+        );
+    }
+}
+
 #[test]
 fn unknown_dependency_names_the_nearest_id() {
     check(

@@ -223,6 +223,11 @@ fn new_refuses_names_it_cannot_make_a_task_of_and_warns_of_a_run() {
     t.run(&["new", "01-plan/a\"b"])
         .code(2)
         .says("cannot be in a task id");
+    // What validate would refuse, refused first.
+    t.run(&["new", "01-plan/tab\tx"])
+        .code(2)
+        .says("a task id cannot hold control characters");
+    assert!(!t.exists("tasks/01-plan/tab\tx.md"));
     // The built-in template's task runs the agent, which is none here.
     std::fs::remove_file(t.path("tasks/01-plan/y.md")).unwrap();
     t.task("p/long", &sh("while [ ! -e go ]; do sleep 0.01; done"));
