@@ -10,7 +10,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::git::merge::{self, PersonsWork};
 use crate::git::repo::{branch_ref, Repo};
-use crate::model::branch::branch_name;
+use crate::model::branch::{branch_name, TASK_BRANCHES};
 use crate::model::config::Worktrees as Settings;
 use crate::model::discovery::Discovery;
 use crate::model::layout::Layout;
@@ -254,6 +254,10 @@ impl Worktrees {
                 }
             }
             if on.as_deref() != Some(branch.as_str()) {
+                // Ours, of an integration branch the settings named before.
+                if let Some(old) = on.as_ref().filter(|on| was_integration(repo, on)) {
+                    bail!("{dir} is the worktree of `{old}`, the integration branch before worktrees.integration named `{branch}`: remove it (`git worktree remove {dir}`: branch `{old}` and what was merged into it stay), or set worktrees.integration back to `{old}`");
+                }
                 let on = on.as_ref().map_or("a detached commit".to_owned(), |on| {
                     format!("branch `{on}`")
                 });
@@ -507,6 +511,13 @@ impl Worktrees {
         }
         Ok(())
     }
+}
+
+/// Whether `branch` is one this orchestrator made as its integration
+/// branch (marked so, not a task's).
+fn was_integration(repo: &Repo, branch: &str) -> bool {
+    let task_branch = branch.starts_with(&format!("{TASK_BRANCHES}/"));
+    !task_branch && repo.config_get(&mark(branch)).is_ok_and(|m| m.is_some())
 }
 
 /// Why the user's branch `theirs` stops making `branch` (`what`).

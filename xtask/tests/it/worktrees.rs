@@ -1429,6 +1429,26 @@ fn commits_git_cannot_sign_fail_saying_why_and_what_to_do() {
     t.run(&["orchestrate"]).code(0);
 }
 
+/// After worktrees.integration names another branch, the integration
+/// worktree of the one before is said to be that (ours), with how to
+/// remove it, not taken for someone else's; removed, the run goes on.
+#[test]
+fn the_integration_worktree_of_the_branch_before_a_rename_is_said_to_be_ours() {
+    let t = repo("");
+    t.task("p/a", &commit("a.txt", "a"));
+    t.run(&["orchestrate"]).code(0);
+    t.config("kill_grace: 1s\nworktrees: {default: true, integration: integ2}\n");
+    let dir = t.path("workspace/worktrees/.integration");
+    let said = format!("{} is the worktree of `integration`, the integration branch before worktrees.integration named `integ2`: remove it (`git worktree remove {}`: branch `integration` and what was merged into it stay), or set worktrees.integration back to `integration`", dir.display(), dir.display());
+    t.run(&["validate"]).code(2).says(&said);
+    t.run(&["orchestrate"]).code(2).says(&said);
+    t.git(&["worktree", "remove", dir.to_str().unwrap()]);
+    t.task("p/b", &commit("b.txt", "b"));
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.git(&["show", "integ2:b.txt"]), "b");
+    assert_eq!(t.git(&["show", "integration:a.txt"]), "a");
+}
+
 /// A git on PATH that records its arguments in `markers/git-calls`, then
 /// runs the real git; returns the PATH that finds it first.
 fn recording_git(t: &Tree) -> String {
