@@ -6,7 +6,7 @@
 //! model `progress` prints: a running orchestrator builds it from its own
 //! state, `progress --watch` from the status files.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -46,9 +46,17 @@ impl Live {
         })
     }
 
-    /// Prints an event line above the frame.
+    /// Prints an event line above the frame, as it is: the frame is
+    /// cleared, the line printed, the frame drawn again (indicatif's own
+    /// `println` pads a line to the terminal's width, with no newline:
+    /// trailing spaces when copied, a blank line after each once the
+    /// window is narrowed).
     pub fn println(&self, line: &str) {
-        self.bar.println(line);
+        self.bar.suspend(|| {
+            let mut out = std::io::stdout().lock();
+            // Nobody reading (a closed pipe) must not stop a run.
+            let _ = writeln!(out, "{line}");
+        });
     }
 
     /// Redraws the frame from what `progress` makes, at most every `REFRESH`.

@@ -357,6 +357,18 @@ fn on_a_terminal_orchestrate_draws_a_live_view_and_plain_lines_otherwise() {
         "no running task line:\n{drawn}"
     );
     assert!(drawn.contains("Summary: 2 completed"), "{drawn}");
+    // An event line above the frame is a line as it is: not padded to the
+    // terminal's width with no newline (copied, trailing spaces; the
+    // window narrowed, a blank line after each).
+    let event = drawn
+        .split('\n')
+        .find(|l| l.contains("start   01-a/slow"))
+        .unwrap()
+        .trim_end_matches('\r');
+    assert!(
+        !event.ends_with(' ') && !event.contains("start   01-a/quick"),
+        "{event:?}"
+    );
 
     std::fs::remove_dir_all(t.path("workspace")).unwrap();
     let plain = on_a_terminal(&t, "orchestrate", true);
