@@ -365,8 +365,10 @@ impl Run<'_> {
             self.printer.event(Tone::Warn, "retry", id, &line);
             let files = Disk::new(self.layout, self.config, &self.graph);
             self.readiness.retry(&self.graph, t, &files);
-            let id = self.graph.tasks[t].id.clone();
-            self.event(Event::change(&id, "failed", "pending"));
+            // Its status says failed until the retry starts: the change to
+            // pending is told then, once, whichever run starts it (held by
+            // the budget or a stop, the next run's).
+            self.history[t].taken_up_from = Some("failed");
             return;
         }
         self.readiness.fail(&self.graph, t);

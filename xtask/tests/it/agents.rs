@@ -887,6 +887,40 @@ fn a_limit_that_lifts_past_give_up_after_fails_at_once_without_retries() {
     assert!(runs(&t, "p/a").len() <= 2, "{:?}", runs(&t, "p/a"));
 }
 
+/// A retry the budget holds is told once, as it starts: no `failed ->
+/// pending` while its status still says failed, and none twice when the
+/// next run (the budget raised) starts it.
+#[test]
+fn a_retry_held_by_the_budget_is_told_once_when_it_starts() {
+    let t = Tree::new();
+    t.config(&format!(
+        "{}budget: {{usd: 0.50}}\n",
+        agent("claude", "claude-json")
+    ));
+    t.task("p/a", "retries: 2");
+    scenario(&t, "p/a", &["error_max_turns.json 1", "success.json"]);
+    t.run(&["orchestrate"]).code(3);
+    assert_eq!(
+        changes(&t, "p/a"),
+        ["pending -> running", "running -> failed"]
+    );
+    t.config(&format!(
+        "{}budget: {{usd: 5}}\n",
+        agent("claude", "claude-json")
+    ));
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(
+        changes(&t, "p/a"),
+        [
+            "pending -> running",
+            "running -> failed",
+            "failed -> pending",
+            "pending -> running",
+            "running -> completed"
+        ]
+    );
+}
+
 /// A run that reached the budget while a task awaits approval to start
 /// exits 3, as the next run does: approved, that task would not start.
 #[test]
