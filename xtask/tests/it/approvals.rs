@@ -51,6 +51,14 @@ fn a_task_waiting_on_an_unselected_one_beside_an_approval_exits_1_not_4() {
     t.run(&["orchestrate", "--task", "p/deploy", "--task", "p/x"])
         .code(1)
         .says("awaiting p/deploy");
+    // But 4 when the task not selected is the one awaiting approval: the
+    // approval lets what waits on it start.
+    let t = Tree::new();
+    t.task("p/plan", &format!("approve: after\n{}", sh(MARK)));
+    t.task("q/b", &format!("dependencies: [p/plan]\n{}", sh(MARK)));
+    t.run(&["orchestrate"]).code(4);
+    t.run(&["orchestrate", "--phase", "q"]).code(4);
+    assert_eq!(t.launches("q/b"), 0);
 }
 
 #[test]
