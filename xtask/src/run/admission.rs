@@ -203,13 +203,18 @@ impl<'a> Admission<'a> {
             .max(1.0)
     }
 
-    /// The limits, as `next` names them.
+    /// The limits, as `next` names them, with the pools a rate limit
+    /// lowered.
     pub fn describe(&self) -> String {
-        format!(
+        let mut said = format!(
             "at most {} at once (-j or max_concurrent_agents), {} of memory for them all",
             self.jobs,
             format::gib(self.memory_capacity)
-        )
+        );
+        for (pool, limit) in self.pools.lowered() {
+            said += &format!("; pool {pool} at most {limit} at once, lowered by a rate limit (one more with each task of it that succeeds)");
+        }
+        said
     }
 
     /// The pool of task `t`: an agent task's own, else the unnamed one; a

@@ -203,6 +203,17 @@ impl Pools {
         }
     }
 
+    /// The pools a rate limit lowered, by name, each with how many of its
+    /// tasks may run at once now.
+    pub fn lowered(&self) -> Vec<(&str, usize)> {
+        let mut lowered: Vec<(&str, usize)> = (self.state.iter())
+            .filter(|(_, state)| state.limit.is_some())
+            .filter_map(|(pool, _)| Some((pool.as_str(), self.limit(pool)?)))
+            .collect();
+        lowered.sort_unstable();
+        lowered
+    }
+
     /// How many of `pool`'s tasks may run at once now, if it has a cap:
     /// the configured one, lowered by rate limits.
     pub fn limit(&self, pool: &str) -> Option<usize> {

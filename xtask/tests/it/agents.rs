@@ -396,6 +396,8 @@ fn a_pool_halved_by_a_rate_limit_stays_halved_across_a_restart() {
     child.wait().unwrap();
     let saved: serde_json::Value = serde_json::from_str(&t.read("workspace/pools.json")).unwrap();
     assert_eq!(saved["anthropic"]["limit"], 2, "{saved}");
+    t.run(&["next"])
+        .says("pool anthropic at most 2 at once, lowered by a rate limit");
     t.run(&["orchestrate"]).code(0);
     let mut ends: Vec<u128> = long.iter().map(|id| runs(&t, id)[0].1).collect();
     ends.sort();
