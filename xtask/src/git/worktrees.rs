@@ -147,6 +147,7 @@ impl Worktrees {
     /// (see `prepare`): a branch of the user's with its branch's name or
     /// in its way, a folder that is no worktree where its worktree goes.
     pub fn check_task(&self, id: &str) -> Result<()> {
+        check_folder_name(id)?;
         self.task_branch(&branch_name(id))?;
         let path = self.layout.worktree_dir(id);
         if path.exists() && !path.join(".git").exists() {
@@ -303,6 +304,7 @@ impl Worktrees {
     /// from the integration tip when there is none. A branch or folder of
     /// the same name that it did not make is an error naming it.
     pub fn prepare(&self, id: &str) -> Result<Prepared> {
+        check_folder_name(id)?;
         let repo = &self.repo;
         let branch = branch_name(id);
         let path = self.layout.worktree_dir(id);
@@ -511,6 +513,15 @@ impl Worktrees {
         }
         Ok(())
     }
+}
+
+/// Fails for a task whose worktree folder git cannot make: named `@`
+/// (git takes it for `-`, then cannot find the worktree it made).
+fn check_folder_name(id: &str) -> Result<()> {
+    if id.rsplit('/').next() == Some("@") {
+        bail!("git cannot make a worktree in a folder named `@`: rename the task's file (`@.md`)");
+    }
+    Ok(())
 }
 
 /// Whether `branch` is one this orchestrator made as its integration

@@ -21,6 +21,23 @@ fn a_task_id_git_refuses_as_a_branch_gets_a_branch_it_takes() {
     assert_eq!(log, ["first", "write b.txt", "write x.txt"]);
 }
 
+/// A task named `@`, whose worktree folder git cannot make, is said by
+/// `validate` and fails as it starts, naming why; git is left no record.
+#[test]
+fn a_task_named_at_is_said_to_need_another_name() {
+    let t = repo("");
+    t.task("p/@", &commit("a.txt", "a"));
+    let said = "git cannot make a worktree in a folder named `@`: rename the task's file (`@.md`)";
+    t.run(&["validate"]).says(said);
+    t.run(&["orchestrate"]).code(1).says(said);
+    assert_eq!(
+        t.git(&["worktree", "list", "--porcelain"])
+            .matches("worktree ")
+            .count(),
+        2
+    );
+}
+
 /// A branch of the user's named like a folder of the task branches
 /// (`task`, `task/<phase>`) fails the tasks it is in the way of, naming it
 /// and how to rename it; loose or packed, it is never moved.
