@@ -185,6 +185,11 @@ impl<'a> Fields<'a> {
         alias: fn(&str) -> Option<&'static str>,
     ) -> Vec<Problem> {
         for entry in std::mem::take(&mut self.entries) {
+            if entry.key == "<<" {
+                let message = format!("`{}`: YAML merge keys are not read here: write the settings out (an anchor and `*alias` as a whole value work)", self.name("<<"));
+                self.problem(entry.line, message);
+                continue;
+            }
             let near =
                 alias(&entry.key).or_else(|| nearest(&entry.key, self.known.iter().copied()));
             let message = match (near, unknown) {
@@ -557,6 +562,14 @@ mod tests {
             ]
         );
         assert!(read("count: 2\nzzz: 1\n")[0].contains("the keys here are `count`, `retries`"));
+    }
+
+    #[test]
+    fn a_merge_key_is_said_to_be_unread() {
+        assert_eq!(
+            read("count: 2\n<<: {retries: 1}\n"),
+            ["f.yaml:2: `<<`: YAML merge keys are not read here: write the settings out (an anchor and `*alias` as a whole value work)"]
+        );
     }
 
     #[test]
