@@ -315,6 +315,15 @@ fn a_config_that_does_not_parse_is_not_also_a_missing_agent() {
     assert!(!run.stderr.contains("not on PATH"), "{}", run.stderr);
 }
 
+/// Every path of `worktrees.copy` outside the root is said at once.
+#[test]
+fn every_copied_path_outside_the_root_is_said_at_once() {
+    check(
+        |t| t.config("worktrees:\n  copy: [.env, ../secret, /etc/passwd]\n"),
+        &["tasks/orchestrator.yaml:2: `worktrees.copy`: `../secret`, `/etc/passwd` must be paths under the repository root, without `..`"],
+    );
+}
+
 #[test]
 fn keys_other_tools_use_are_caught() {
     check(

@@ -128,13 +128,19 @@ fn port(value: &Value) -> Result<u16, String> {
 /// Paths relative to the root, inside it.
 fn relative_paths(value: &Value) -> Result<Vec<String>, String> {
     let paths = yaml::text_list(value)?;
-    match paths
-        .iter()
-        .find(|p| p.starts_with('/') || p.split('/').any(|c| c == ".."))
-    {
-        Some(bad) => Err(format!(
-            "`{bad}` must be a path under the repository root, without `..`"
+    // Every one that is not, at once: fixing one does not reveal the next.
+    let bad: Vec<String> = (paths.iter())
+        .filter(|p| p.starts_with('/') || p.split('/').any(|c| c == ".."))
+        .map(|p| format!("`{p}`"))
+        .collect();
+    match bad.as_slice() {
+        [] => Ok(paths),
+        [one] => Err(format!(
+            "{one} must be a path under the repository root, without `..`"
         )),
-        None => Ok(paths),
+        many => Err(format!(
+            "{} must be paths under the repository root, without `..`",
+            many.join(", ")
+        )),
     }
 }
