@@ -86,14 +86,26 @@ pub fn run(layout: &Layout, name: &str, reason: &str) -> Result<i32> {
             // A failed attempt keeps its record (its exit code, its times),
             // and its error stays in the reason: a retry after `reset` is
             // told what failed, not only why it was held.
-            Some(attempt) => Status {
-                error: Some(match failure_of(&attempt) {
+            Some(attempt) => {
+                let error = match failure_of(&attempt) {
                     Some(error) => held_because(reason, error),
                     None => reason.to_owned(),
-                }),
-                held: true,
-                ..attempt
-            },
+                };
+                // What the retry is told when the status keeps it apart
+                // (`Status::previous`: with an earlier session to resume,
+                // or what failed before a limit given up on) says the
+                // reason too.
+                let previous = attempt.previous.clone().map(|p| Failure {
+                    error: held_because(reason, unheld(&p.error, attempt.held).unwrap_or(&p.error)),
+                    ..p
+                });
+                Status {
+                    error: Some(error),
+                    held: true,
+                    previous,
+                    ..attempt
+                }
+            }
             None => Status {
                 error: Some(reason.to_owned()),
                 held: true,
@@ -149,8 +161,12 @@ fn held_because(reason: &str, error: &str) -> String {
 /// already, the failure its reason names (a block of a task that had not
 /// failed names none).
 fn failure_of(status: &Status) -> Option<&str> {
-    let error = status.error.as_deref()?;
-    match status.held {
+    unheld(status.error.as_deref()?, status.held)
+}
+
+/// The failure in `error`, without the reason of a block (`held`).
+fn unheld(error: &str, held: bool) -> Option<&str> {
+    match held {
         false => Some(error),
         true => error.split_once(HAD_FAILED)?.1.strip_suffix(')'),
     }

@@ -651,6 +651,35 @@ fn a_retry_after_an_attempt_that_named_no_session_resumes_the_one_before() {
     }
 }
 
+/// A block's reason reaches the retry after `reset` also when the status
+/// keeps an earlier session to resume apart (`previous`).
+#[test]
+fn a_block_s_reason_reaches_the_retry_beside_an_earlier_session() {
+    let t = Tree::new();
+    t.config(&format!(
+        "{}kill_grace: 1s\n",
+        agent("claude", "claude-json")
+    ));
+    t.task("p/a", "timeout: 2s\nretries: 1");
+    scenario(
+        &t,
+        "p/a",
+        &["error_max_turns.json 1", "ask", "success.json"],
+    );
+    t.run(&["orchestrate"]).code(1);
+    t.run(&["block", "p/a", "--reason", "the spec changed"])
+        .code(0);
+    t.run(&["reset", "p/a"]).code(0);
+    t.run(&["orchestrate"]).code(0);
+    let third = env_of(&t, "p/a", 3);
+    assert_eq!(
+        third["previous_error"],
+        "the spec changed (it had failed: Timeout)"
+    );
+    let session = fixture("claude/error_max_turns.json")["session_id"].clone();
+    assert_eq!(third["previous_session"], session.as_str().unwrap());
+}
+
 /// A limit that outlasts `give_up_after` fails the task; its next
 /// attempt (the next run) is told what failed before the limit, with that
 /// attempt's session, not the limit and the session it refused.
