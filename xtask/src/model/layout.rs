@@ -112,6 +112,10 @@ impl Layout {
     pub fn attempt_log_file(&self, id: &str, attempt: u32) -> Utf8PathBuf {
         self.of_task("logs", id, &format!(".attempt-{attempt}.log"))
     }
+    /// An earlier attempt's kept stdout (`stdout_file`), beside its log.
+    pub fn attempt_stdout_file(&self, id: &str, attempt: u32) -> Utf8PathBuf {
+        self.of_task("logs", id, &format!(".attempt-{attempt}.stdout"))
+    }
     /// Where the run's supervisor, when its orchestrator died, and the
     /// Slurm poller leave what the next orchestrator needs.
     pub fn pids_dir(&self) -> Utf8PathBuf {

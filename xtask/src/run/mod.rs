@@ -697,7 +697,10 @@ impl Run<'_> {
     fn check_adopted(&mut self) -> Result<()> {
         self.running
             .watch_orphans(self.layout, self.config, &self.graph);
-        for t in self.running.adopted_ended(self.layout, &self.graph) {
+        for t in self
+            .running
+            .adopted_ended(self.layout, self.config, &self.graph)
+        {
             self.finish(t, None)?;
         }
         Ok(())

@@ -112,7 +112,8 @@ impl Pools {
             let on = state.paused_until.filter(|paused| *paused > hit.now);
             let given_up = state.paused_until.is_none_or(|paused| paused <= at);
             if on.is_some() || given_up {
-                let lifts = on.or(state.lifts_at);
+                // Its end as the first was told, unless that is past.
+                let lifts = on.or(state.lifts_at.filter(|at| *at > hit.now));
                 let until = lifts.unwrap_or(hit.now + state.backoff.unwrap_or(settings.backoff));
                 return reset.map_or(until, |reset| reset.max(until));
             }

@@ -148,6 +148,12 @@ fn kill_leftovers(layout: &Layout, id: &str, active: &Active) {
     }
 }
 
+/// Said in the log of a task followed once its supervisor is gone.
+pub const ORPHAN_FOLLOWED: &str = "xtask: its supervisor is gone: all it printed on stdout follows, from its start (what came before its supervisor died is above too), then what it prints from now on";
+
+/// Said in the log of a task that ended after its supervisor, unfollowed.
+pub const ORPHAN_ENDED: &str = "xtask: its supervisor died before it ended: all it printed on stdout follows, from its start (what came before its supervisor died is above too)";
+
 /// What the supervisor of an adopted task would enforce, once it is gone
 /// (killed with its orchestrator): the task's timeout, idle timeout and
 /// question check, then SIGTERM to its group and, `kill_grace` later,
@@ -171,10 +177,11 @@ impl Orphan {
         limits: &Limits,
         started: SystemTime,
     ) -> Orphan {
+        // From its start: what it printed between its supervisor's death
+        // and now is in no log yet.
         let follower = stdout.and_then(|kept| {
-            let follower = logs::Follower::open(kept, &log, true).ok()?;
-            let said = format!("xtask: its supervisor is gone: what it printed on stdout since then is in {kept} only; what it prints from now on follows here");
-            logs::append_line(&log, &said);
+            let follower = logs::Follower::open(kept, &log).ok()?;
+            logs::append_line(&log, ORPHAN_FOLLOWED);
             Some(follower)
         });
         let ran = started.elapsed().unwrap_or_default();

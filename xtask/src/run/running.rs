@@ -11,6 +11,7 @@ use crate::model::layout::Layout;
 use crate::run::attempt::{self, Active};
 use crate::run::recovery::{self, Orphan};
 use crate::state::logs;
+use crate::state::records::recorded_end;
 use crate::state::status::AgentSlot;
 
 pub struct Running {
@@ -116,6 +117,15 @@ impl Running {
                 continue;
             }
             let task = &graph.tasks[t];
+            // Ended already (its supervisor recorded it, or it ended
+            // unseen): nothing to watch, `adopted_ended` takes it.
+            let ended = || {
+                recorded_end(layout, &task.id, active.attempt).is_some()
+                    || !active.process().alive()
+            };
+            if active.orphan.is_none() && ended() {
+                continue;
+            }
             let (log, started) = (layout.log_file(&task.id), active.started);
             let process = active.process();
             let branch = active.worktree.as_ref().map(|w| w.branch.as_str());
@@ -130,14 +140,28 @@ impl Running {
         }
     }
 
-    /// The adopted tasks that have ended (see `recovery::adopted_ended`).
-    pub fn adopted_ended(&mut self, layout: &Layout, graph: &Graph) -> Vec<usize> {
+    /// The adopted tasks that have ended (see `recovery::adopted_ended`),
+    /// all they printed in their logs.
+    pub fn adopted_ended(&mut self, layout: &Layout, config: &Config, graph: &Graph) -> Vec<usize> {
         let mut ended = Vec::new();
         for (&t, active) in self.active.iter_mut() {
-            if recovery::adopted_ended(layout, &graph.tasks[t].id, active) {
-                // What it printed last, into its log before it is read.
-                if let Some(orphan) = &mut active.orphan {
-                    orphan.follow();
+            let task = &graph.tasks[t];
+            if recovery::adopted_ended(layout, &task.id, active) {
+                let lost = active
+                    .adopted
+                    .is_some_and(|s| !recovery::supervisor_runs(s))
+                    && recorded_end(layout, &task.id, active.attempt).is_none();
+                match &mut active.orphan {
+                    // What it printed last.
+                    Some(orphan) => orphan.follow(),
+                    // Ended unfollowed after its supervisor died: all of it.
+                    None if lost => {
+                        if let Some(kept) = attempt::kept_stdout(layout, config, task) {
+                            let log = layout.log_file(&task.id);
+                            logs::append_all_of(&log, &kept, recovery::ORPHAN_ENDED);
+                        }
+                    }
+                    None => {}
                 }
                 ended.push(t);
             }

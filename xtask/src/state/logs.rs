@@ -120,7 +120,9 @@ pub fn end_of(path: &Utf8Path, bytes: u64) -> std::io::Result<End> {
 /// Before attempt `attempt` (a retry) starts: the previous attempt's log is
 /// kept as `<id>.attempt-N.log`, never over a kept log (one whose attempt
 /// number a person's removal of statuses and logs made free again takes
-/// the next free number).
+/// the next free number), and its kept stdout, if any, as
+/// `<id>.attempt-N.stdout` beside it (its result, which a log whose
+/// supervisor died may not hold all of).
 pub fn keep_previous(layout: &Layout, id: &str, attempt: u32) -> Result<()> {
     let log = layout.log_file(id);
     if attempt <= 1 || !log.exists() {
@@ -131,8 +133,27 @@ pub fn keep_previous(layout: &Layout, id: &str, attempt: u32) -> Result<()> {
         let kept = layout.attempt_log_file(id, n);
         match atomic::rename_new(&log, &kept) {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
-            done => return done.with_context(|| format!("cannot keep the previous log as {kept}")),
+            done => {
+                done.with_context(|| format!("cannot keep the previous log as {kept}"))?;
+                break;
+            }
         }
+    }
+    let (stdout, kept) = (layout.stdout_file(id), layout.attempt_stdout_file(id, n));
+    match std::fs::rename(&stdout, &kept) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("cannot keep the previous stdout as {kept}"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Appends all of the kept stdout `kept` to `log`, after `header`: what a
+/// task printed once its supervisor (which followed it into the log) died.
+pub fn append_all_of(log: &Utf8Path, kept: &Utf8Path, header: &str) {
+    if let Ok(mut follower) = Follower::open(kept, log) {
+        append_line(log, header);
+        follower.copy_new();
     }
 }
 
@@ -191,14 +212,9 @@ pub struct Follower {
 }
 
 impl Follower {
-    /// Follows `kept` into `log` from its start, or, `from_end`, from what
-    /// it holds now on.
-    pub fn open(kept: &Utf8Path, log: &Utf8Path, from_end: bool) -> std::io::Result<Follower> {
-        use std::io::Seek;
-        let mut kept = std::fs::File::open(kept)?;
-        if from_end {
-            kept.seek(std::io::SeekFrom::End(0))?;
-        }
+    /// Follows `kept` into `log`, from its start.
+    pub fn open(kept: &Utf8Path, log: &Utf8Path) -> std::io::Result<Follower> {
+        let kept = std::fs::File::open(kept)?;
         let log = std::fs::File::options().append(true).open(log)?;
         Ok(Follower { kept, log })
     }

@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Sender};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -16,6 +18,7 @@ use camino::Utf8Path;
 use super::{cgroups, report, Outcome, Shared};
 use crate::executor::protocol::Spec;
 use crate::state::logs;
+use crate::sys::poll::{self, Bell, Written};
 use crate::sys::{lock, process};
 
 /// A thread that starts tasks one after the other and waits for each, in
@@ -300,36 +303,57 @@ fn spawn(
     Ok((child, following))
 }
 
-/// The thread that copies a task's kept stdout into its log while it runs.
+/// The thread that copies a task's kept stdout into its log while it runs,
+/// as soon as it is written (inotify): a line on stderr right after one
+/// on stdout comes after it in the log, as a question the watchdog looks
+/// for must.
 struct Following {
-    stop: mpsc::Sender<()>,
+    done: Arc<(AtomicBool, Bell)>,
     thread: std::thread::JoinHandle<()>,
 }
 
 impl Following {
-    /// How long what a task prints may wait before it is in its log.
+    /// How often it looks where the kernel gives no watch.
     const EVERY: Duration = Duration::from_millis(50);
 
     fn start(kept: &Utf8Path, log: &Utf8Path) -> Result<Following> {
-        let mut follower = logs::Follower::open(kept, log, false)
+        // Watched first: nothing written after the first copy is missed.
+        let written = Written::watch(kept);
+        let mut follower = logs::Follower::open(kept, log)
             .with_context(|| format!("cannot follow {kept} into {log}"))?;
-        let (stop, stopped) = mpsc::channel();
-        let thread = crate::sys::spawn_thread("following the task's stdout", move || loop {
-            follower.copy_new();
-            if !matches!(
-                stopped.recv_timeout(Self::EVERY),
-                Err(mpsc::RecvTimeoutError::Timeout)
-            ) {
+        let done = Arc::new((
+            AtomicBool::new(false),
+            Bell::new().context("cannot make a pipe")?,
+        ));
+        let seen = done.clone();
+        let thread = crate::sys::spawn_thread("following the task's stdout", move || {
+            let limit = written.is_none().then_some(Self::EVERY);
+            let fds: Vec<_> = written
+                .iter()
+                .map(Written::fd)
+                .chain([seen.1.fd()])
+                .collect();
+            loop {
+                // Read before the copy: once the task has ended, the copy
+                // that follows takes all it wrote.
+                let ended = seen.0.load(Ordering::Acquire);
                 follower.copy_new();
-                return;
+                if ended {
+                    return;
+                }
+                poll::wait_readable(&fds, limit);
+                if let Some(written) = &written {
+                    written.clear();
+                }
             }
         })?;
-        Ok(Following { stop, thread })
+        Ok(Following { done, thread })
     }
 
     /// Copies the rest, once the task has ended.
     fn finish(self) {
-        let _ = self.stop.send(());
+        self.done.0.store(true, Ordering::Release);
+        self.done.1.ring();
         let _ = self.thread.join();
     }
 }

@@ -84,3 +84,38 @@ impl Bell {
         {}
     }
 }
+
+/// A descriptor that becomes readable when a file is written (inotify).
+pub struct Written(OwnedFd);
+
+impl Written {
+    /// Watches the file at `path`; `None` where the kernel gives no watch
+    /// (its limit of watches reached): the caller looks every so often.
+    pub fn watch(path: &camino::Utf8Path) -> Option<Written> {
+        let path = std::ffi::CString::new(path.as_str()).ok()?;
+        // SAFETY: inotify_init1 takes flags and returns a new descriptor
+        // (owned from then on) or -1.
+        let fd = unsafe { libc::inotify_init1(libc::IN_CLOEXEC | libc::IN_NONBLOCK) };
+        if fd < 0 {
+            return None;
+        }
+        // SAFETY: a descriptor just made, owned by nothing else.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: a valid descriptor and a NUL-terminated path.
+        let watched =
+            unsafe { libc::inotify_add_watch(fd.as_raw_fd(), path.as_ptr(), libc::IN_MODIFY) };
+        (watched >= 0).then_some(Written(fd))
+    }
+
+    /// What to wait on.
+    pub fn fd(&self) -> RawFd {
+        self.0.as_raw_fd()
+    }
+
+    /// Reads the events that came, before looking at the file.
+    pub fn clear(&self) {
+        let mut buffer = [0u8; 4096];
+        // SAFETY: reads into a valid buffer of its length; the descriptor does not block.
+        while unsafe { libc::read(self.fd(), buffer.as_mut_ptr().cast(), buffer.len()) } > 0 {}
+    }
+}

@@ -918,6 +918,31 @@ fn a_limit_that_lifts_past_give_up_after_fails_at_once_without_retries() {
     assert!(runs(&t, "p/a").len() <= 2, "{:?}", runs(&t, "p/a"));
 }
 
+/// A question an agent asks on stderr right after a line on stdout is
+/// the log's last line, as it was printed: stdout, kept apart in its own
+/// file, is in the log as soon as it is written, so the question is found
+/// and the task stopped rather than left waiting for its timeout.
+#[test]
+fn a_question_on_stderr_after_a_line_on_stdout_is_found() {
+    let t = Tree::new();
+    t.write(
+        "agent.sh",
+        "echo '{\"type\":\"system\",\"subtype\":\"init\",\"session_id\":\"s1\"}'
+sleep 0.1
+echo 'Do you want to continue? (y/n)' >&2
+sleep 30
+",
+    );
+    t.config(&format!(
+        "prompt_idle: 1s\nkill_grace: 1s\nagent: {{command: [sh, {}], result: claude-json}}\n",
+        t.path("agent.sh").display()
+    ));
+    t.task("p/ask", "timeout: 60s");
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("waiting for input: Do you want to continue? (y/n)");
+}
+
 /// A retry the budget holds is told once, as it starts: no `failed ->
 /// pending` while its status still says failed, and none twice when the
 /// next run (the budget raised) starts it.

@@ -1108,10 +1108,54 @@ fn an_orphaned_task_keeps_its_timeout() {
 /// An agent whose orchestrator and supervisor were both killed goes on
 /// printing: its stdout is a file, not a pipe whose reader died with the
 /// supervisor (it died of SIGPIPE at its next line, its work and result
-/// lost). The run that adopts it follows that file into its log.
+/// lost). The run that adopts it follows that file into its log, all of
+/// it (what it printed meanwhile too); its end unknown, it is lost, and
+/// its stdout is kept beside its log as its retry starts.
 #[test]
 fn an_agent_printing_after_its_supervisor_died_lives_on_and_its_output_is_kept() {
-    let t = Tree::new();
+    for ended_first in [false, true] {
+        let t = Tree::new();
+        let agent = agent_outliving_its_supervisor(&t);
+        if ended_first {
+            t.write("markers/go", "");
+            wait_for("the agent to end", || !alive(agent));
+        }
+        let mut next = spawn_orchestrate(&t, "out2");
+        if !ended_first {
+            wait_for("the next run to follow its output", || {
+                t.read("workspace/logs/p/a.log")
+                    .contains("xtask: its supervisor is gone")
+            });
+            assert!(alive(agent), "the agent died with its supervisor");
+            t.write("markers/go", "");
+        }
+        wait_for("the next run to end", || next.try_wait().unwrap().is_some());
+        let first = t.read("workspace/logs/p/a.attempt-1.log");
+        let header = match ended_first {
+            false => "xtask: its supervisor is gone: all it printed on stdout follows",
+            true => "xtask: its supervisor died before it ended: all it printed on stdout follows",
+        };
+        let after = first
+            .split(header)
+            .nth(1)
+            .unwrap_or_else(|| panic!("{first}"));
+        // All of its stdout after the header, in order, the part printed
+        // while no one followed it too.
+        let lines: Vec<&str> = after.lines().filter(|l| l.contains("\"i\":")).collect();
+        assert!(lines.len() >= 3 && lines[0].contains("\"i\":0}"), "{after}");
+        assert!(after.contains("\"after\":\"go\""), "{after}");
+        assert!(first.contains("wrote all"), "{first}");
+        let kept = t.read("workspace/logs/p/a.attempt-1.stdout");
+        assert!(kept.contains("\"type\":\"result\""), "{kept}");
+        assert_eq!(t.state("p/a"), "completed", "{}", t.read("out2"));
+    }
+}
+
+/// An agent task (retried once, its second attempt succeeding at once)
+/// whose orchestrator and supervisor are killed while it prints a line
+/// every 50 ms; it goes on until `markers/go` is made, then prints its
+/// result. Returns its pid once it printed after the kill.
+fn agent_outliving_its_supervisor(t: &Tree) -> u32 {
     let result = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/agents/claude/success.json"
@@ -1136,11 +1180,9 @@ cat {result}
         "agent:\n  command: [sh, {}]\n  result: claude-json\n",
         t.path("agent.sh").display()
     ));
-    // Its end unknown (no supervisor reaped it), it is lost: its retry
-    // resumes its session.
     t.task("p/a", "retries: 1");
     let log = || std::fs::read_to_string(t.path("workspace/logs/p/a.log")).unwrap_or_default();
-    let mut orchestrator = spawn_orchestrate(&t, "out");
+    let mut orchestrator = spawn_orchestrate(t, "out");
     wait_for("the agent's output in its log", || {
         log().contains("\"i\":1}") && t.status("p/a")["supervisor_pid"].as_u64().is_some()
     });
@@ -1153,19 +1195,7 @@ cat {result}
     let printed = || std::fs::metadata(t.path("workspace/logs/p/a.stdout")).map_or(0, |m| m.len());
     let before = printed();
     wait_for("the agent to go on printing", || printed() > before);
-    let mut next = spawn_orchestrate(&t, "out2");
-    wait_for("the next run to follow its output", || {
-        t.read("workspace/logs/p/a.log")
-            .contains("xtask: its supervisor is gone")
-    });
-    assert!(alive(agent), "the agent died with its supervisor");
-    t.write("markers/go", "");
-    wait_for("the next run to end", || next.try_wait().unwrap().is_some());
-    let first = t.read("workspace/logs/p/a.attempt-1.log");
-    assert!(first.contains("xtask: its supervisor is gone"), "{first}");
-    assert!(first.contains("wrote all"), "{first}");
-    assert!(first.contains("\"after\":\"go\""), "{first}");
-    assert_eq!(t.state("p/a"), "completed", "{}", t.read("out2"));
+    agent
 }
 
 /// A run of one task that ignores SIGTERM and SIGINT, with `grace` before
