@@ -4,6 +4,7 @@
 use anyhow::Result;
 
 use crate::cli;
+use crate::git::worktrees::Worktrees;
 use crate::model::definitions::{self, names_phase, Definitions, Runs};
 use crate::model::layout::Layout;
 use crate::model::task::Task;
@@ -20,6 +21,7 @@ pub fn run(layout: &Layout, args: &cli::Orchestrate) -> Result<i32> {
     let runs = Runs {
         tasks: &selects,
         executor: args.executor,
+        worktrees_usable: Worktrees::usable,
     };
     let defs = definitions::load_to_run(layout, &runs)?;
     let phase = args.phase.as_deref().map(|p| defs.phase(p)).transpose()?;
@@ -51,6 +53,7 @@ pub fn load(layout: &Layout, selects: &dyn Fn(&Task) -> bool) -> Result<Definiti
     let runs = Runs {
         tasks: selects,
         executor: None,
+        worktrees_usable: Worktrees::usable,
     };
     Ok(definitions::load_to_run(layout, &runs)?)
 }

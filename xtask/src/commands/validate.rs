@@ -17,6 +17,7 @@ pub fn run(layout: &Layout, ids: &[String]) -> Result<i32> {
     let runs = Runs {
         tasks: &every,
         executor: None,
+        worktrees_usable: Worktrees::usable,
     };
     let defs = definitions::load_to_run(layout, &runs)?;
     let chosen: Vec<usize> = if ids.is_empty() {

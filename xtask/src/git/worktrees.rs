@@ -143,6 +143,11 @@ impl Worktrees {
         Ok(worktrees)
     }
 
+    /// `check`, for the definitions' checks (`definitions::Runs`).
+    pub fn usable(layout: &Layout, settings: &Settings) -> Result<()> {
+        Worktrees::check(layout, settings).map(drop)
+    }
+
     /// Checks, changing nothing, what would fail task `id` as it starts
     /// (see `prepare`): a branch of the user's with its branch's name or
     /// in its way, a folder that is no worktree where its worktree goes.

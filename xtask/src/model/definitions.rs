@@ -37,6 +37,9 @@ pub struct Runs<'a> {
     pub tasks: &'a dyn Fn(&Task) -> bool,
     /// Where (`None`: the config's `executor`).
     pub executor: Option<ExecutorKind>,
+    /// Whether worktrees can be made or used here, changing nothing
+    /// (`git::worktrees::usable`: given, so that the model calls no git).
+    pub worktrees_usable: fn(&Layout, &crate::model::config::Worktrees) -> anyhow::Result<()>,
 }
 
 /// Every definition, or every problem found in them (as `Invalid`).
@@ -254,7 +257,12 @@ fn read_definitions(layout: &Layout, runs: Option<&Runs>) -> Result<Definitions,
             problems.extend(missing_slurm_commands());
         }
         if config_read {
-            problems.extend(worktree_problem(layout, &config, &run));
+            problems.extend(worktree_problem(
+                layout,
+                &config,
+                &run,
+                runs.worktrees_usable,
+            ));
         }
     }
     let phase_folders = discovery.phase_folders(&layout.tasks);
@@ -608,9 +616,14 @@ fn over_ceilings(layout: &Layout, config: &Config, tasks: &[Task]) -> Vec<Proble
 /// (no repository, no commit to start from, a branch of the user's in the
 /// way...), checked without changing anything: at the first such task's
 /// file, or at `worktrees` in the config when it sets them all.
-fn worktree_problem(layout: &Layout, config: &Config, tasks: &[&Task]) -> Option<Problem> {
+fn worktree_problem(
+    layout: &Layout,
+    config: &Config,
+    tasks: &[&Task],
+    usable: fn(&Layout, &crate::model::config::Worktrees) -> anyhow::Result<()>,
+) -> Option<Problem> {
     let first = tasks.iter().find(|t| t.in_worktree(config))?;
-    let e = crate::git::worktrees::Worktrees::check(layout, &config.worktrees).err()?;
+    let e = usable(layout, &config.worktrees).err()?;
     Some(match first.workdir {
         Some(_) => Problem::in_file_where(
             &first.file,
