@@ -32,6 +32,9 @@ pub struct Watchdog {
     /// The file a worktree's setup makes once done, while the setup runs:
     /// the timeout and the idle timeout count from the command's start.
     setup_done: Option<Utf8PathBuf>,
+    /// The task's stdout kept apart, when nothing copies it into the log
+    /// (its supervisor is gone): looked at beside the log.
+    kept: Option<Utf8PathBuf>,
 }
 
 /// Why a task must be stopped.
@@ -61,7 +64,16 @@ impl Watchdog {
             asked_at: None,
             watched: false,
             setup_done: None,
+            kept: None,
         }
+    }
+
+    /// Also watches `kept`, the task's stdout that nothing copies into its
+    /// log: what the task writes there is output too, and the last line
+    /// it wrote, a question maybe, is in whichever file it wrote last.
+    pub fn also_watching(mut self, kept: Option<Utf8PathBuf>) -> Watchdog {
+        self.kept = kept;
+        self
     }
 
     /// Holds the timeout and the idle timeout while the worktree's setup
@@ -105,7 +117,7 @@ impl Watchdog {
         if ran < earliest {
             return None;
         }
-        let Ok(meta) = self.log.metadata() else {
+        let Some((size, modified, last_written)) = self.output() else {
             // Its log was removed (by hand, with workspace/logs): what the
             // task writes goes on into the file it still has open, which
             // cannot be seen. Not taken for silence: only its timeout
@@ -113,14 +125,11 @@ impl Watchdog {
             self.watched = false;
             return None;
         };
-        let size = meta.len();
         if !self.watched {
             // The first look: the log last grew when it was last written.
             self.watched = true;
             self.log_size = size;
-            let age = meta
-                .modified()
-                .ok()
+            let age = modified
                 .and_then(|at| SystemTime::now().duration_since(at).ok())
                 .unwrap_or(ran);
             self.last_growth = now - age.min(ran);
@@ -132,7 +141,7 @@ impl Watchdog {
         if let Some((idle, patterns)) = &self.prompt {
             if still >= *idle && self.asked_at != Some(size) {
                 self.asked_at = Some(size);
-                let line = logs::last_short_line(&self.log);
+                let line = logs::last_short_line(&last_written);
                 if prompts::waiting_for_input(patterns, &line).is_some() {
                     return Some(Alarm {
                         ending: Ending::WaitingForInput,
@@ -144,6 +153,25 @@ impl Watchdog {
         self.idle_timeout
             .filter(|idle| !in_setup && still >= *idle)
             .map(|_| alarm(Ending::IdleTimeout))
+    }
+
+    /// How much the task has written, when it last wrote, and the file it
+    /// last wrote to: its log, and its kept stdout when watched too.
+    /// `None` when its log is gone.
+    fn output(&self) -> Option<(u64, Option<SystemTime>, Utf8PathBuf)> {
+        let log = self.log.metadata().ok()?;
+        let mut output = (log.len(), log.modified().ok(), self.log.clone());
+        let kept = self
+            .kept
+            .as_ref()
+            .and_then(|k| Some((k, k.metadata().ok()?)));
+        if let Some((kept, meta)) = kept {
+            output.0 += meta.len();
+            if meta.modified().ok() > output.1 {
+                output = (output.0, meta.modified().ok(), kept.clone());
+            }
+        }
+        Some(output)
     }
 
     /// Whether the worktree's setup still runs. Once it is done, the task

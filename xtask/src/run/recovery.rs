@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use camino::{Utf8Path, Utf8PathBuf};
+use camino::Utf8PathBuf;
 
 use crate::executor::watchdog::{Alarm, Escalation, Watchdog};
 use crate::executor::Limits;
@@ -148,11 +148,11 @@ fn kill_leftovers(layout: &Layout, id: &str, active: &Active) {
     }
 }
 
-/// Said in the log of a task followed once its supervisor is gone.
-pub const ORPHAN_FOLLOWED: &str = "xtask: its supervisor is gone: all it printed on stdout follows, from its start (what came before its supervisor died is above too), then what it prints from now on";
-
-/// Said in the log of a task that ended after its supervisor, unfollowed.
-pub const ORPHAN_ENDED: &str = "xtask: its supervisor died before it ended: all it printed on stdout follows, from its start (what came before its supervisor died is above too)";
+/// Said in the log of a task whose supervisor died while it ran, once it
+/// has ended, before all it printed on stdout: nothing copied that into
+/// its log since (a copy while it ran would put its lines after a question
+/// it asked on stderr meanwhile, which the watchdog looks for last).
+pub const ORPHAN_OUTPUT: &str = "xtask: its supervisor died while it ran: all it printed on stdout follows, from its start (what it printed before its supervisor died is above too)";
 
 /// What the supervisor of an adopted task would enforce, once it is gone
 /// (killed with its orchestrator): the task's timeout, idle timeout and
@@ -163,27 +163,18 @@ pub struct Orphan {
     grace: Duration,
     stopping: Option<Alarm>,
     escalation: Escalation,
-    /// What follows its kept stdout into its log, as its supervisor did.
-    follower: Option<logs::Follower>,
 }
 
 impl Orphan {
-    /// Watches a task that started at `started` (its status says), and
-    /// follows its `stdout`, when kept apart, into its log from now on:
-    /// what it printed since its supervisor died is in that file only.
+    /// Watches a task that started at `started` (its status says), its
+    /// log and its `stdout` when kept apart (which nothing copies into the
+    /// log now).
     pub fn new(
         log: Utf8PathBuf,
-        stdout: Option<&Utf8Path>,
+        stdout: Option<Utf8PathBuf>,
         limits: &Limits,
         started: SystemTime,
     ) -> Orphan {
-        // From its start: what it printed between its supervisor's death
-        // and now is in no log yet.
-        let follower = stdout.and_then(|kept| {
-            let follower = logs::Follower::open(kept, &log).ok()?;
-            logs::append_line(&log, ORPHAN_FOLLOWED);
-            Some(follower)
-        });
         let ran = started.elapsed().unwrap_or_default();
         let now = Instant::now();
         let watchdog = Watchdog::new(
@@ -193,26 +184,18 @@ impl Orphan {
             now.checked_sub(ran).unwrap_or(now),
         )
         .with_prompts(limits.prompt_idle, limits.prompt_patterns.clone())
-        .after_setup(limits.setup.as_ref());
+        .after_setup(limits.setup.as_ref())
+        .also_watching(stdout);
         Orphan {
             watchdog,
             grace: limits.grace,
             stopping: None,
             escalation: Escalation::default(),
-            follower,
-        }
-    }
-
-    /// Copies what it printed since the last look into its log.
-    pub fn follow(&mut self) {
-        if let Some(follower) = &mut self.follower {
-            follower.copy_new();
         }
     }
 
     /// Applies its limits, at this moment, to `task`'s group.
     pub fn enforce(&mut self, task: Process) {
-        self.follow();
         let now = Instant::now();
         if self.stopping.is_none() {
             self.stopping = self.watchdog.check(now);

@@ -134,7 +134,7 @@ impl Running {
                 .get_or_insert_with(|| {
                     let limits = attempt::limits(layout, config, task, branch, started);
                     let kept = attempt::kept_stdout(layout, config, task);
-                    Box::new(Orphan::new(log, kept.as_deref(), &limits, started))
+                    Box::new(Orphan::new(log, kept, &limits, started))
                 })
                 .enforce(process);
         }
@@ -151,17 +151,11 @@ impl Running {
                     .adopted
                     .is_some_and(|s| !recovery::supervisor_runs(s))
                     && recorded_end(layout, &task.id, active.attempt).is_none();
-                match &mut active.orphan {
-                    // What it printed last.
-                    Some(orphan) => orphan.follow(),
-                    // Ended unfollowed after its supervisor died: all of it.
-                    None if lost => {
-                        if let Some(kept) = attempt::kept_stdout(layout, config, task) {
-                            let log = layout.log_file(&task.id);
-                            logs::append_all_of(&log, &kept, recovery::ORPHAN_ENDED);
-                        }
-                    }
-                    None => {}
+                // Nothing copied its stdout into its log since its
+                // supervisor died: all of it, now.
+                if let Some(kept) = attempt::kept_stdout(layout, config, task).filter(|_| lost) {
+                    let log = layout.log_file(&task.id);
+                    logs::append_all_of(&log, &kept, recovery::ORPHAN_OUTPUT);
                 }
                 ended.push(t);
             }

@@ -209,19 +209,65 @@ pub fn append_line(log: &Utf8Path, line: &str) {
 pub struct Follower {
     kept: std::fs::File,
     log: std::fs::File,
+    log_path: Utf8PathBuf,
+    /// How much of `kept` was copied, and its last bytes copied: a file
+    /// whose bytes there changed was written again from its start.
+    copied: u64,
+    last: Vec<u8>,
 }
+
+/// How many of the last bytes copied are compared.
+const LAST: usize = 64;
 
 impl Follower {
     /// Follows `kept` into `log`, from its start.
     pub fn open(kept: &Utf8Path, log: &Utf8Path) -> std::io::Result<Follower> {
-        let kept = std::fs::File::open(kept)?;
-        let log = std::fs::File::options().append(true).open(log)?;
-        Ok(Follower { kept, log })
+        Ok(Follower {
+            kept: std::fs::File::open(kept)?,
+            log: std::fs::File::options().append(true).open(log)?,
+            log_path: log.to_owned(),
+            copied: 0,
+            last: Vec::new(),
+        })
     }
 
     /// Copies what was written since the last copy. A full disk loses
     /// output in the log, never the task's: what it wrote stays kept.
     pub fn copy_new(&mut self) {
-        let _ = std::io::copy(&mut self.kept, &mut self.log);
+        use std::io::Write;
+        if self.rewritten() {
+            append_line(&self.log_path, REWRITTEN);
+            self.copied = 0;
+            self.last.clear();
+        }
+        let mut buffer = [0u8; 64 * 1024];
+        loop {
+            let n = match self.kept.read_at(&mut buffer, self.copied) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            let _ = self.log.write_all(&buffer[..n]);
+            self.copied += n as u64;
+            self.last
+                .extend_from_slice(&buffer[n.saturating_sub(LAST)..n]);
+            let over = self.last.len().saturating_sub(LAST);
+            self.last.drain(..over);
+        }
+    }
+
+    /// Whether the bytes last copied are no longer where they were: the
+    /// task opened its stdout again for writing (`> /dev/stdout`, which a
+    /// pipe would not mind) and wrote it from its start.
+    fn rewritten(&self) -> bool {
+        let mut now = vec![0u8; self.last.len()];
+        let at = self.copied - self.last.len() as u64;
+        !self.last.is_empty()
+            && self
+                .kept
+                .read_exact_at(&mut now, at)
+                .map_or(true, |()| now != self.last)
     }
 }
+
+/// Said in a log when the task wrote its stdout file again from its start.
+const REWRITTEN: &str = "xtask: the task wrote its stdout again from its start (it opened it again for writing, as `> /dev/stdout` does): all it holds now follows; what it held before is above only";

@@ -319,6 +319,9 @@ impl Following {
     fn start(kept: &Utf8Path, log: &Utf8Path) -> Result<Following> {
         // Watched first: nothing written after the first copy is missed.
         let written = Written::watch(kept);
+        if written.is_none() {
+            logs::append_line(log, "xtask: no inotify watch to be had (fs.inotify.max_user_instances reached?): what the task prints on stdout reaches this log every 50 ms, after what it printed on stderr meanwhile");
+        }
         let mut follower = logs::Follower::open(kept, log)
             .with_context(|| format!("cannot follow {kept} into {log}"))?;
         let done = Arc::new((

@@ -943,6 +943,41 @@ sleep 30
         .says("waiting for input: Do you want to continue? (y/n)");
 }
 
+/// An agent that opens `/dev/stdout` again for writing (`> /dev/stdout`)
+/// writes its stdout file again from its start (a file, no longer a
+/// pipe): its log still has all it printed, says so, and its result is
+/// read.
+#[test]
+fn an_agent_that_writes_to_dev_stdout_keeps_its_log_whole() {
+    let t = Tree::new();
+    let result = format!("{FIXTURES}/claude/success.json");
+    t.write(
+        "agent.sh",
+        &format!("echo line 1\necho line 2\nsleep 0.2\necho 'via dev stdout' > /dev/stdout\ncat {result}\n"),
+    );
+    t.config(&format!(
+        "agent: {{command: [sh, {}], result: claude-json}}\n",
+        t.path("agent.sh").display()
+    ));
+    t.task("p/a", "title: a");
+    t.run(&["orchestrate"]).code(0);
+    let log = t.read("workspace/logs/p/a.log");
+    let wanted = [
+        "line 1",
+        "line 2",
+        "xtask: the task wrote its stdout again from its start",
+        "via dev stdout",
+        "{\"type\":\"result\"",
+    ];
+    let mut at = 0;
+    for line in wanted {
+        let found = log[at..]
+            .find(line)
+            .unwrap_or_else(|| panic!("{line:?} in order in:\n{log}"));
+        at += found + line.len();
+    }
+}
+
 /// A retry the budget holds is told once, as it starts: no `failed ->
 /// pending` while its status still says failed, and none twice when the
 /// next run (the budget raised) starts it.

@@ -1122,19 +1122,15 @@ fn an_agent_printing_after_its_supervisor_died_lives_on_and_its_output_is_kept()
         }
         let mut next = spawn_orchestrate(&t, "out2");
         if !ended_first {
-            wait_for("the next run to follow its output", || {
-                t.read("workspace/logs/p/a.log")
-                    .contains("xtask: its supervisor is gone")
+            wait_for("the next run to adopt it", || {
+                std::fs::read_to_string(t.path("out2")).is_ok_and(|o| o.contains("adopt"))
             });
             assert!(alive(agent), "the agent died with its supervisor");
             t.write("markers/go", "");
         }
         wait_for("the next run to end", || next.try_wait().unwrap().is_some());
         let first = t.read("workspace/logs/p/a.attempt-1.log");
-        let header = match ended_first {
-            false => "xtask: its supervisor is gone: all it printed on stdout follows",
-            true => "xtask: its supervisor died before it ended: all it printed on stdout follows",
-        };
+        let header = "xtask: its supervisor died while it ran: all it printed on stdout follows";
         let after = first
             .split(header)
             .nth(1)
@@ -1149,6 +1145,32 @@ fn an_agent_printing_after_its_supervisor_died_lives_on_and_its_output_is_kept()
         assert!(kept.contains("\"type\":\"result\""), "{kept}");
         assert_eq!(t.state("p/a"), "completed", "{}", t.read("out2"));
     }
+}
+
+/// The run that adopts an agent whose supervisor died finds a question
+/// it asks on stderr right after a line on stdout: its stdout, which
+/// nothing copies into its log then, is looked at beside the log.
+#[test]
+fn an_orphaned_agent_s_question_after_a_line_on_stdout_is_found() {
+    let t = Tree::new();
+    let agent = agent_outliving_its_supervisor(&t);
+    t.config(&format!(
+        "prompt_idle: 1s\nkill_grace: 1s\nagent:\n  command: [sh, {}]\n  result: claude-json\n",
+        t.path("agent.sh").display()
+    ));
+    let mut next = spawn_orchestrate(&t, "out2");
+    wait_for("the next run to adopt it", || {
+        std::fs::read_to_string(t.path("out2")).is_ok_and(|o| o.contains("adopt"))
+    });
+    t.write("markers/ask", "");
+    t.write("markers/go", "");
+    wait_for("the next run to end", || next.try_wait().unwrap().is_some());
+    assert!(!alive(agent));
+    let said = t.read("out2");
+    assert!(
+        said.contains("waiting for input: Shall I go on? (y/n)"),
+        "{said}"
+    );
 }
 
 /// An agent task (retried once, its second attempt succeeding at once)
@@ -1171,6 +1193,7 @@ echo $$ > {m}/pid
 i=0
 while [ ! -e {m}/go ] && [ $i -lt 1200 ]; do echo '{{\"type\":\"assistant\",\"i\":'$i'}}'; sleep 0.05; i=$((i+1)); done
 echo '{{\"type\":\"assistant\",\"after\":\"go\"}}'
+[ -e {m}/ask ] && sleep 0.1 && echo 'Shall I go on? (y/n)' >&2 && sleep 60
 echo 'wrote all' >&2
 cat {result}
 "
