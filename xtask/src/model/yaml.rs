@@ -255,21 +255,39 @@ pub fn syntax_problem(
         Some((key, number)) => {
             format!("`{key}`: {number} {BEYOND_RANGE}")
         }
-        None => format!("{what} is not valid YAML: {said}{}", tab_hint(yaml, error)),
+        None => format!(
+            "{what} is not valid YAML: {said}{}",
+            hint(yaml, error, &said)
+        ),
     };
     Problem::in_file(file, line, message)
 }
 
-/// YAML refuses a tab in indentation, with a message that does not say
-/// so: said, when the line the error is on starts with one.
-fn tab_hint(yaml: &str, error: &serde_yaml::Error) -> &'static str {
-    let tabbed = error
+/// What to do, for the mistakes YAML's messages do not name: a tab in
+/// indentation, quotes inside a quoted value, `: ` or a leading backtick,
+/// `@` or `%` in a plain value, a list in brackets left open.
+fn hint(yaml: &str, error: &serde_yaml::Error, said: &str) -> &'static str {
+    let line = error
         .location()
         .and_then(|l| yaml.lines().nth(l.line().checked_sub(1)?))
-        .is_some_and(|line| line.trim_start_matches(' ').starts_with('\t'));
-    match tabbed {
-        true => " (the line is indented with a tab: YAML indents with spaces)",
-        false => "",
+        .unwrap_or("");
+    let value = line.split_once(": ").map_or("", |(_, v)| v.trim_start());
+    if line.trim_start_matches(' ').starts_with('\t') {
+        " (the line is indented with a tab: YAML indents with spaces)"
+    } else if said.starts_with("did not find expected key") && value.matches('"').count() > 2 {
+        " (a quoted value ends at its second quote: quote one that holds `\"` with single quotes, 'echo \"hi\"', or write it as a block after `|`)"
+    } else if said.starts_with("mapping values are not allowed") && value.contains(": ") {
+        " (a value that holds `: ` must be quoted: title: \"a: b\")"
+    } else if said.starts_with("mapping values are not allowed") {
+        " (a key indented deeper than the key above it, which has a value: indent the keys of one mapping alike)"
+    } else if said.starts_with("found character that cannot start any token")
+        && value.starts_with(['`', '@', '%'])
+    {
+        " (a value that starts with ` @ or % must be quoted: '@me')"
+    } else if said.contains("while parsing a flow sequence") {
+        " (a list in brackets, above, is not closed: `]`)"
+    } else {
+        ""
     }
 }
 
@@ -562,6 +580,30 @@ mod tests {
             ]
         );
         assert!(read("count: 2\nzzz: 1\n")[0].contains("the keys here are `count`, `retries`"));
+    }
+
+    #[test]
+    fn common_syntax_mistakes_are_said_with_what_to_do() {
+        let said = |yaml: &str| {
+            let error = serde_yaml::from_str::<Value>(yaml).unwrap_err();
+            syntax_problem(Utf8Path::new("f.md"), yaml, &error, 1, "frontmatter").to_string()
+        };
+        for (yaml, hint) in [
+            (
+                "a: 1\ncommand: \"echo \"hi\"\"\n",
+                "with single quotes, 'echo \"hi\"'",
+            ),
+            ("title: a: b\n", "must be quoted: title: \"a: b\""),
+            (
+                "title: a\n  timeout: 1h\n",
+                "indent the keys of one mapping alike",
+            ),
+            ("title: @me\n", "must be quoted: '@me'"),
+            ("deps: [a, b\n", "is not closed: `]`"),
+            ("a:\n\tb: 1\n", "indented with a tab"),
+        ] {
+            assert!(said(yaml).contains(hint), "{yaml:?}: {}", said(yaml));
+        }
     }
 
     #[test]
