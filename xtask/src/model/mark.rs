@@ -4,7 +4,6 @@
 //! completed task was built from is a set of these (`state::fingerprint`);
 //! a task file's is taken when it is read.
 
-use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 
 use camino::Utf8Path;
@@ -36,20 +35,10 @@ impl Mark {
     pub fn of_file(path: &Utf8Path) -> std::io::Result<Mark> {
         let mut file = std::fs::File::open(path)?;
         let meta = file.metadata()?;
-        let (mut hash, mut size) = (FNV_OFFSET, 0u64);
-        let mut buffer = vec![0u8; 1 << 16];
-        loop {
-            let n = match file.read(&mut buffer) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            hash = fnv1a_on(hash, &buffer[..n]);
-            size += n as u64;
-        }
+        let mut hasher = Fnv1a(FNV_OFFSET);
+        let size = std::io::copy(&mut file, &mut hasher)?;
         Ok(Mark {
-            hash: format!("{hash:016x}"),
+            hash: format!("{:016x}", hasher.0),
             size,
             changed_ns: changed_ns(&meta),
         })
@@ -75,6 +64,20 @@ fn fnv1a_on(hash: u64, bytes: &[u8]) -> u64 {
     bytes.iter().fold(hash, |hash, &b| {
         (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     })
+}
+
+/// FNV-1a of all written to it, so far.
+struct Fnv1a(u64);
+
+impl std::io::Write for Fnv1a {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0 = fnv1a_on(self.0, bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -108,16 +108,24 @@ pub fn assess(
     }))
 }
 
-/// Whether an adopted task has ended: its exit record is there, or
-/// neither its process nor its supervisor is alive (lost). Picks up the
+/// How an adopted task ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// Its supervisor recorded its end.
+    Recorded,
+    /// Neither its process nor its supervisor is alive, and no end was
+    /// recorded: it ended unseen (lost).
+    Unseen,
+}
+
+/// Whether an adopted task has ended, and how: its exit record is there,
+/// or neither its process nor its supervisor is alive (lost). Picks up the
 /// pid its supervisor wrote meanwhile. What a lost task left running in
 /// its group is killed, as its supervisor would have (`supervisor::slot`):
 /// a background child of a task that has ended would otherwise keep the
 /// task `running` for as long as it lives, and run beside its retry.
-pub fn adopted_ended(layout: &Layout, id: &str, active: &mut Active) -> bool {
-    let Some(supervisor) = active.adopted else {
-        return false;
-    };
+pub fn adopted_ended(layout: &Layout, id: &str, active: &mut Active) -> Option<Ended> {
+    let supervisor = active.adopted?;
     let supervisor_alive = supervisor_runs(supervisor);
     if active.pid == 0 {
         // Never taken for ended while it runs.
@@ -127,13 +135,13 @@ pub fn adopted_ended(layout: &Layout, id: &str, active: &mut Active) -> bool {
         }
     }
     if recorded_end(layout, id, active.attempt).is_some() {
-        return true;
+        return Some(Ended::Recorded);
     }
     if supervisor_alive || active.process().alive() {
-        return false;
+        return None;
     }
     kill_leftovers(layout, id, active);
-    true
+    Some(Ended::Unseen)
 }
 
 /// SIGKILL to what an attempt whose own process has ended left running in

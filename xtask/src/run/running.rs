@@ -9,7 +9,7 @@ use crate::model::config::Config;
 use crate::model::graph::Graph;
 use crate::model::layout::Layout;
 use crate::run::attempt::{self, Active};
-use crate::run::recovery::{self, Orphan};
+use crate::run::recovery::{self, Ended, Orphan};
 use crate::state::logs;
 use crate::state::records::recorded_end;
 use crate::state::status::AgentSlot;
@@ -146,19 +146,17 @@ impl Running {
         let mut ended = Vec::new();
         for (&t, active) in self.active.iter_mut() {
             let task = &graph.tasks[t];
-            if recovery::adopted_ended(layout, &task.id, active) {
-                let lost = active
-                    .adopted
-                    .is_some_and(|s| !recovery::supervisor_runs(s))
-                    && recorded_end(layout, &task.id, active.attempt).is_none();
-                // Nothing copied its stdout into its log since its
-                // supervisor died: all of it, now.
-                if let Some(kept) = attempt::kept_stdout(layout, config, task).filter(|_| lost) {
-                    let log = layout.log_file(&task.id);
-                    logs::append_all_of(&log, &kept, recovery::ORPHAN_OUTPUT);
-                }
-                ended.push(t);
+            let Some(how) = recovery::adopted_ended(layout, &task.id, active) else {
+                continue;
+            };
+            // Nothing copied its stdout into its log since its supervisor
+            // died: all of it, now.
+            let kept = attempt::kept_stdout(layout, config, task);
+            if let Some(kept) = kept.filter(|_| how == Ended::Unseen) {
+                let log = layout.log_file(&task.id);
+                logs::append_all_of(&log, &kept, recovery::ORPHAN_OUTPUT);
             }
+            ended.push(t);
         }
         ended
     }

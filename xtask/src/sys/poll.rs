@@ -90,7 +90,8 @@ pub struct Written(OwnedFd);
 
 impl Written {
     /// Watches the file at `path`; `None` where the kernel gives no watch
-    /// (its limit of watches reached): the caller looks every so often.
+    /// (the per-user limit of inotify instances or watches reached): the
+    /// caller looks every so often.
     pub fn watch(path: &camino::Utf8Path) -> Option<Written> {
         let path = std::ffi::CString::new(path.as_str()).ok()?;
         // SAFETY: inotify_init1 takes flags and returns a new descriptor

@@ -82,24 +82,19 @@ impl Stream {
         }
     }
 
-    /// Reads all there is now, without waiting.
+    /// Reads all there is now, without waiting (what was read before the
+    /// pipe had no more stays in `read`).
     fn drain(&mut self) -> io::Result<()> {
         let Some(file) = &mut self.file else {
             return Ok(());
         };
-        let mut buffer = [0u8; 8192];
-        loop {
-            match file.read(&mut buffer) {
-                Ok(0) => {
-                    self.file = None;
-                    return Ok(());
-                }
-                Ok(n) => self.read.extend_from_slice(&buffer[..n]),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
+        match file.read_to_end(&mut self.read) {
+            // Closed by every writer.
+            Ok(_) => self.file = None,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
         }
+        Ok(())
     }
 }
 
