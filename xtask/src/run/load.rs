@@ -290,12 +290,12 @@ impl Reader<'_> {
                     loaded.paused.push((t, until));
                 }
                 node = initial(layout, graph, t, &status, resumed, node, past, &mut loaded);
-                // A resumed run logged its own retries before it stopped,
-                // but not of the tasks it was stopping: it retries none.
+                // Whichever run takes it up again (a resumed one too: a
+                // retry's change is told as it starts, and its run may
+                // have stopped first) says it leaves what its status says.
                 let shown = status::shown_state(Some(&status));
                 let ended = matches!(shown, "failed" | "blocked" | "completed");
-                let told = resumed && !status.interrupted();
-                if node == Node::Waiting && ended && !told {
+                if node == Node::Waiting && ended {
                     loaded.requeued.push((t, shown));
                 }
                 if node == Node::Blocked {

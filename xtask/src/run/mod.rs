@@ -738,6 +738,9 @@ impl Run<'_> {
         let paused: Vec<usize> = (0..self.graph.tasks.len())
             .filter(|&t| self.history[t].paused.is_some())
             .collect();
+        let retries: Vec<usize> = (0..self.graph.tasks.len())
+            .filter(|&t| self.history[t].taken_up_from == Some("failed"))
+            .collect();
         let waits = plan::Waits {
             layout: self.layout,
             config: self.config,
@@ -753,6 +756,7 @@ impl Run<'_> {
                 (None, Mode::Launch) => None,
             },
             paused: &paused,
+            retries: &retries,
         };
         let outcome = summary::Outcome {
             layout: self.layout,
@@ -763,7 +767,8 @@ impl Run<'_> {
                 .filter(|&t| self.options.selects(&self.graph.tasks[t]))
                 .filter(|t| !self.removed.contains(t))
                 .collect(),
-            not_started: plan::waiting_lines(&waits),
+            not_started: plan::waiting(&waits),
+            retries: &retries,
             invalid: &self.invalid,
             stop: self.stop.as_ref(),
             elapsed: self.begun.elapsed(),

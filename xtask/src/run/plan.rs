@@ -432,6 +432,7 @@ impl<'a> Plan<'a> {
             budget_reached: self.budget.reached().then(|| self.budget.reached_message()),
             stopped: None,
             paused: &self.paused,
+            retries: &[],
         }
     }
 
@@ -535,13 +536,16 @@ pub struct Waits<'a> {
     pub stopped: Option<&'static str>,
     /// The tasks a rate limit pauses, in order (those the plan read so).
     pub paused: &'a [usize],
+    /// The tasks whose status says failed while their retry waits, in
+    /// order (a run's: a plan retries them as new).
+    pub retries: &'a [usize],
 }
 
-/// `id: why` for every task that waits, in id order.
-pub fn waiting_lines(waits: &Waits) -> Vec<String> {
+/// Every task that waits, with why, in id order.
+pub fn waiting(waits: &Waits) -> Vec<(usize, String)> {
     (0..waits.graph.tasks.len())
         .filter(|&t| waits.readiness.node(t).is_waiting())
-        .map(|t| format!("{}: {}", waits.graph.tasks[t].id, waits.reason(t)))
+        .map(|t| (t, waits.reason(t)))
         .collect()
 }
 
@@ -551,12 +555,16 @@ impl Waits<'_> {
         match readiness.node(t) {
             Node::Ready => {
                 let paused = self.paused.binary_search(&t).is_ok();
+                let ready = match self.retries.binary_search(&t) {
+                    Ok(_) => "its retry ready, not started",
+                    Err(_) => "ready, not started",
+                };
                 return match (&self.budget_reached, self.stopped) {
-                    (Some(budget), _) => format!("ready, not started: {budget}"),
+                    (Some(budget), _) => format!("{ready}: {budget}"),
                     (None, Some(why)) if paused => {
                         format!("paused by a rate limit, not started: {why}")
                     }
-                    (None, Some(why)) => format!("ready, not started: {why}"),
+                    (None, Some(why)) => format!("{ready}: {why}"),
                     (None, None) => self
                         .admission
                         .held_reason(graph, readiness, self.running, t),
@@ -661,6 +669,11 @@ impl Waits<'_> {
                 if self.paused.binary_search(&t).is_ok() =>
             {
                 "paused by a rate limit"
+            }
+            Node::Waiting | Node::Ready | Node::NeedsInputs
+                if self.retries.binary_search(&t).is_ok() =>
+            {
+                "failed, its retry not started"
             }
             Node::Waiting | Node::Ready | Node::NeedsInputs => "not started",
         }

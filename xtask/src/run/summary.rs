@@ -1,7 +1,7 @@
 //! The end of a run: a line of counts, every failed, blocked and waiting
 //! task with why, and the exit code.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use crate::exit;
@@ -22,8 +22,11 @@ pub struct Outcome<'a> {
     pub history: &'a [Past],
     /// The tasks the run selected.
     pub selected: Vec<usize>,
-    /// `id: why` of each selected task that never started.
-    pub not_started: Vec<String>,
+    /// Each selected task that waits, with why.
+    pub not_started: Vec<(usize, String)>,
+    /// The tasks whose status says failed while their retry waits, in
+    /// order: failed, as `progress` says.
+    pub retries: &'a [usize],
     /// The problems of task files found invalid during the run.
     pub invalid: &'a [Invalid],
     pub stop: Option<&'a Stop>,
@@ -46,9 +49,11 @@ pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
             .filter(|&&t| o.readiness.node(t) == node)
             .count()
     };
+    let retried = |t: &usize| o.retries.binary_search(t).is_ok();
+    let held_retries = o.not_started.iter().filter(|(t, _)| retried(t)).count();
     let (completed, failed, blocked) = (
         count(Node::Completed),
-        count(Node::Failed),
+        count(Node::Failed) + held_retries,
         count(Node::Blocked),
     );
     let clean = failed + blocked + o.not_started.len() + o.invalid.len() + o.awaiting.len() == 0;
@@ -61,7 +66,7 @@ pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
                 0 => String::new(),
                 n => format!("{n} awaiting approval, "),
             },
-            o.not_started.len(),
+            o.not_started.len() - held_retries,
             match invalid_files(o.invalid) {
                 0 => String::new(),
                 n => format!(", {n} invalid task file(s)"),
@@ -70,20 +75,18 @@ pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
             o.cost.map_or(String::new(), |c| format!(", {} spent", format::usd(c))),
         ),
     );
+    let waiting: HashMap<usize, &str> = o
+        .not_started
+        .iter()
+        .map(|(t, why)| (*t, why.as_str()))
+        .collect();
     for &t in &o.selected {
         let id = &o.graph.tasks[t].id;
         match o.readiness.node(t) {
-            Node::Failed => {
-                let log = o.layout.log_file(id);
-                let shown = if log.exists() {
-                    format!(" (log: {})", o.layout.display(&log))
-                } else {
-                    String::new()
-                };
-                printer.plain(&format!(
-                    "  failed   {id}: {}{shown}",
-                    o.history[t].error.as_deref().unwrap_or("failed")
-                ))
+            Node::Failed => printer.plain(&failed_line(o, t, o.history[t].error.as_deref())),
+            _ if retried(&t) && waiting.contains_key(&t) => {
+                let error = o.history[t].previous.as_ref().map(|p| p.error.as_str());
+                printer.plain(&format!("{}; {}", failed_line(o, t, error), waiting[&t]))
             }
             Node::Blocked => printer.plain(&format!(
                 "  blocked  {id}: blocked by {}",
@@ -105,8 +108,8 @@ pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
             o.graph.tasks[*t].id
         ));
     }
-    for line in &o.not_started {
-        printer.plain(&format!("  waiting  {line}"));
+    for (t, why) in o.not_started.iter().filter(|(t, _)| !retried(t)) {
+        printer.plain(&format!("  waiting  {}: {why}", o.graph.tasks[*t].id));
     }
     for problem in o.invalid {
         printer.plain(&format!("  invalid  {}", problem.said));
@@ -153,6 +156,18 @@ pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
     } else {
         exit::TASK_FAILED
     }
+}
+
+/// `failed <id>: <error> (log: <its log>)`.
+fn failed_line(o: &Outcome, t: usize, error: Option<&str>) -> String {
+    let id = &o.graph.tasks[t].id;
+    let log = o.layout.log_file(id);
+    let shown = if log.exists() {
+        format!(" (log: {})", o.layout.display(&log))
+    } else {
+        String::new()
+    };
+    format!("  failed   {id}: {}{shown}", error.unwrap_or("failed"))
 }
 
 /// Whether every selected task that did not complete awaits approval,

@@ -990,11 +990,52 @@ fn a_retry_held_by_the_budget_is_told_once_when_it_starts() {
     ));
     t.task("p/a", "retries: 2");
     scenario(&t, "p/a", &["error_max_turns.json 1", "success.json"]);
-    t.run(&["orchestrate"]).code(3);
+    // Failed, as its status and `progress` say, with its retry held.
+    t.run(&["orchestrate"])
+        .code(3)
+        .says("Summary: 0 completed, 1 failed, 0 blocked, 0 not started")
+        .says("failed   p/a: exit code 1 (agent error: error_max_turns")
+        .says("; its retry ready, not started: budget of $0.50 reached");
+    assert_eq!(progress_json(&t)["total"]["failed"], 1);
     assert_eq!(
         changes(&t, "p/a"),
         ["pending -> running", "running -> failed"]
     );
+    t.config(&format!(
+        "{}budget: {{usd: 5}}\n",
+        agent("claude", "claude-json")
+    ));
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(
+        changes(&t, "p/a"),
+        [
+            "pending -> running",
+            "running -> failed",
+            "failed -> pending",
+            "pending -> running",
+            "running -> completed"
+        ]
+    );
+}
+
+/// So is one the budget held when its run was killed: the run that
+/// resumes it says `failed -> pending` as the retry starts.
+#[test]
+fn a_retry_held_by_the_budget_of_a_killed_run_is_told_when_it_starts() {
+    let t = Tree::new();
+    t.config(&format!(
+        "{}budget: {{usd: 0.50}}\n",
+        agent("claude", "claude-json")
+    ));
+    t.task("p/a", "retries: 2");
+    scenario(&t, "p/a", &["error_max_turns.json 1", "success.json"]);
+    // Keeps the run alive after the budget is reached, so it can be killed.
+    t.task("p/b", &sh("while [ ! -f release ]; do sleep 0.02; done"));
+    let mut run = t.start(&["orchestrate"]);
+    wait_for("p/a's failure", || t.state("p/a") == "failed");
+    run.kill().unwrap();
+    run.wait().unwrap();
+    t.write("release", "");
     t.config(&format!(
         "{}budget: {{usd: 5}}\n",
         agent("claude", "claude-json")
@@ -1197,7 +1238,14 @@ fn a_budget_reached_when_nothing_is_left_to_start_exits_for_the_failures() {
         .code(1)
         .says("Summary: 0 completed, 2 failed, 0 blocked, 0 not started")
         .says("budget of $0.20 reached ($1.29 spent)");
-    t.run(&["orchestrate"]).code(3).says("2 not started");
+    // The next run takes them up again, and the budget holds their
+    // retries: failed still, as their statuses say.
+    t.run(&["orchestrate"])
+        .code(3)
+        .says("Summary: 0 completed, 2 failed, 0 blocked, 0 not started")
+        .says(
+            "(log: workspace/logs/p/1.log); its retry ready, not started: budget of $0.20 reached",
+        );
     t.run(&["why", "p/1"])
         .says("budget of $0.20 reached ($1.29 spent): nothing starts, its retry neither, until budget.usd is raised");
 }

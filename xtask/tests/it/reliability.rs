@@ -1754,7 +1754,7 @@ fn a_retry_owed_when_monitor_records_a_failure_is_run_once_by_the_next_orchestra
     Run::from(monitor.wait_with_output().unwrap())
         .code(1)
         .says("try 2 of 2: `monitor` starts nothing; the next `orchestrate` does")
-        .says("p/a: ready, not started: `monitor` starts nothing");
+        .says("failed   p/a: exit code 5 (log: workspace/logs/p/a.log); its retry ready, not started: `monitor` starts nothing");
     assert_eq!(t.launches("p/a"), 1);
     t.run(&["orchestrate"]).code(1);
     assert_eq!(t.launches("p/a"), 2);
