@@ -148,11 +148,30 @@ fn set_eta(defs: &Definitions, progress: &mut Progress) {
     // (its orchestrator holds the lock), ends with them: its live view
     // says the same.
     let going_on = lock::run_going_on(&defs.layout).is_some();
-    let run = runs::last(&defs.layout).filter(|run| !run.finished && going_on);
+    let unfinished = runs::last(&defs.layout).filter(|run| !run.finished);
+    let run = unfinished.as_ref().filter(|_| going_on);
     let selected = |task: &Task| {
         run.as_ref()
             .is_none_or(|r| r.selects(&task.id, task.phase()))
     };
+    // A failed task whose retry a run owes (the one going on, the one that
+    // resumes a stopped run, or a new one) runs again, and so does what
+    // it blocked.
+    let unfinished = unfinished.as_ref().map(|run| run.id.as_str());
+    let retried: HashSet<&str> = (progress.tasks.iter())
+        .filter(|line| {
+            let retries = graph.get(&line.task_id).map(|t| graph.tasks[t].retries);
+            match (&line.retry, retries) {
+                (Some(retry), Some(retries)) => {
+                    retry.taken_up(retries, retry.written_by(unfinished))
+                }
+                _ => false,
+            }
+        })
+        .map(|line| line.task_id.as_str())
+        .collect();
+    let unblocked =
+        |line: &TaskLine| (line.blocked_by.as_deref()).is_some_and(|by| retried.contains(by));
     let left: Vec<Left> = graph
         .tasks
         .iter()
@@ -172,6 +191,8 @@ fn set_eta(defs: &Definitions, progress: &mut Progress) {
                     to_start(Left::Paused(until.map_or(0.0, seconds_until)))
                 }
                 "awaiting_approval" if line.duration_seconds.is_none() => to_start(Left::All),
+                "failed" if retried.contains(line.task_id.as_str()) => to_start(Left::All),
+                "blocked" if unblocked(line) => to_start(Left::All),
                 _ => Left::Nothing,
             },
             None => to_start(Left::All),

@@ -358,7 +358,7 @@ impl Why<'_> {
         };
         let graph = &self.defs.graph;
         let retries = graph.get(&s.task_id).map(|t| graph.tasks[t].retries);
-        let owed = retries.filter(|&r| s.spares_its_try() || s.tries <= r);
+        let owed = retries.filter(|&r| s.retry().taken_up(r, true));
         match (unfinished, owed) {
             (Unfinished::Live, Some(retries)) => format!(
                 "the run going on tries it again (try {} of {})",

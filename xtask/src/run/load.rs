@@ -409,18 +409,9 @@ fn initial(
         }
         // Counted as running until recovered, so nothing starts it twice.
         State::Running => Node::Running,
-        State::Failed if selected && status.held => {
+        State::Failed if selected && !status.retry().taken_up(graph.tasks[t].retries, resumed) => {
             past.error = status.error.clone();
             Node::Failed
-        }
-        State::Failed if selected && resumed => {
-            // A rate limit is not a failure: the task waits for its pool.
-            if !status.spares_its_try() && past.tries > graph.tasks[t].retries {
-                past.error = status.error.clone();
-                Node::Failed
-            } else {
-                fresh
-            }
         }
         State::Blocked if selected && resumed => Node::Blocked,
         State::Failed | State::Blocked => fresh,

@@ -130,6 +130,7 @@ impl Snapshot<'_> {
                 error: past.error.clone(),
                 exit_code: None,
                 seconds: None,
+                retry: None,
             },
             Node::Blocked => Seen::Blocked {
                 by: self

@@ -286,6 +286,31 @@ fn version_one() -> u32 {
     1
 }
 
+/// What a failed status says of whether a run takes its task up again.
+#[derive(Debug, Clone, Default)]
+pub struct Retry {
+    tries: u32,
+    spares_its_try: bool,
+    held: bool,
+    run_id: Option<String>,
+}
+
+impl Retry {
+    /// Whether a run takes the task up again: a new run does, unless a
+    /// person holds it (a block by hand, a rejection); the run that wrote
+    /// it (`resumed`: going on, or stopped and resumed by the next) does
+    /// while it owes the task a retry of its `retries`, or when the
+    /// failure spares its try.
+    pub fn taken_up(&self, retries: u32, resumed: bool) -> bool {
+        !self.held && (!resumed || self.spares_its_try || self.tries <= retries)
+    }
+
+    /// Whether the run `run` wrote it.
+    pub fn written_by(&self, run: Option<&str>) -> bool {
+        self.run_id.is_some() && self.run_id.as_deref() == run
+    }
+}
+
 impl Status {
     /// Blocked by the failure of `by`.
     pub fn blocked(task_id: &str, by: &str) -> Status {
@@ -318,6 +343,16 @@ impl Status {
     /// tries it again whatever its tries.
     pub fn spares_its_try(&self) -> bool {
         self.interrupted() || self.rate_limited_until.is_some()
+    }
+
+    /// What a failed status says of its retry.
+    pub fn retry(&self) -> Retry {
+        Retry {
+            tries: self.tries,
+            spares_its_try: self.spares_its_try(),
+            held: self.held,
+            run_id: self.run_id.clone(),
+        }
     }
 
     /// Its attempt was stopped by the run, which stopped too.

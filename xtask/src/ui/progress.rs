@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::agent::result::Report;
 use crate::model::layout::Layout;
 use crate::state::records;
-use crate::state::status::{self, AgentSlot, State, Status};
+use crate::state::status::{self, AgentSlot, Retry, State, Status};
 
 #[derive(Debug, Default, Serialize)]
 pub struct Progress {
@@ -100,6 +100,9 @@ pub struct TaskLine {
     pub input_tokens: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output_tokens: Option<u64>,
+    /// Failed, what its status says of its retry (for the expected end).
+    #[serde(skip)]
+    pub retry: Option<Retry>,
 }
 
 /// A task's attempt, as the views name it.
@@ -241,6 +244,8 @@ pub enum Seen {
         error: Option<String>,
         exit_code: Option<i32>,
         seconds: Option<f64>,
+        /// Read from its status (a run knows its retries itself).
+        retry: Option<Retry>,
     },
     Blocked {
         by: Option<String>,
@@ -313,6 +318,7 @@ impl Seen {
                 error: s.error.clone(),
                 exit_code: s.exit_code,
                 seconds: s.duration_seconds,
+                retry: Some(s.retry()),
             },
             State::Blocked => Seen::Blocked {
                 by: s.blocked_by.clone(),
@@ -555,6 +561,7 @@ impl Builder {
             cost_usd: usage.cost_usd,
             input_tokens: usage.input_tokens,
             output_tokens: usage.output_tokens,
+            retry: None,
         };
         match seen {
             Seen::Running { started, alive, .. } => {
@@ -568,9 +575,15 @@ impl Builder {
                 line.stale_because = stale.clone();
             }
             Seen::AwaitingApproval { .. } => {}
-            Seen::Failed { error, seconds, .. } => {
+            Seen::Failed {
+                error,
+                seconds,
+                retry,
+                ..
+            } => {
                 line.error = error.clone();
                 line.duration_seconds = *seconds;
+                line.retry = retry.clone();
             }
             Seen::Blocked { by } => line.blocked_by = by.clone(),
             Seen::Paused { until, error } => {

@@ -118,6 +118,25 @@ fn progress_gives_the_expected_end_of_what_is_left() {
     assert!(json["eta_seconds"].is_null(), "nothing is left");
 }
 
+/// A failed task the next run tries again is left, and so is what it
+/// blocked; once blocked by hand, neither is.
+#[test]
+fn the_expected_end_counts_a_failed_task_the_next_run_retries() {
+    let t = Tree::new();
+    t.write(
+        "workspace/history.json",
+        r#"{"tasks": {"p/a": 100.0, "p/b": 50.0}}"#,
+    );
+    t.task("p/a", &sh("exit 1"));
+    t.task("p/b", &format!("dependencies: [p/a]\n{}", sh("true")));
+    t.run(&["orchestrate"]).code(1);
+    assert_eq!(t.state("p/b"), "blocked");
+    assert_eq!(progress_json(&t)["eta_seconds"], 150.0, "the chain a, b");
+    t.run(&["block", "p/a"]).code(0);
+    let json = progress_json(&t);
+    assert!(json["eta_seconds"].is_null(), "nothing is left");
+}
+
 /// The work left is spread over what the tightest limit lets run at once:
 /// a phase's `max_parallel`, the memory, not only `max_concurrent_agents`.
 #[test]
