@@ -15,11 +15,11 @@ use crate::run::budget::Budget;
 use crate::run::order::{self, seconds_until, Left, Order};
 use crate::state::{lock, logs, outputs, runs, status};
 use crate::sys::parallel;
-use crate::ui::live;
 use crate::ui::progress::{
     paused_pools, Attempt, BudgetLine, Builder, Progress, Seen, TaskLine, Usage,
 };
 use crate::ui::progress_text;
+use crate::ui::{format, live};
 
 pub fn run(layout: &Layout, json: bool, tasks: bool) -> Result<i32> {
     // The statuses (and logs) are read while the definitions load: neither
@@ -120,8 +120,8 @@ pub fn collect(layout: &Layout) -> Progress {
     if let (Some(usd), Some(left_usd)) = (budget.usd, budget.left()) {
         progress.budget = Some(BudgetLine {
             usd,
-            spent_usd: budget.spent,
-            left_usd,
+            spent_usd: format::cost_sum(budget.spent),
+            left_usd: format::cost_sum(left_usd),
         });
     }
     progress

@@ -32,6 +32,9 @@ pub struct Budget {
     pub unrecorded: HashSet<usize>,
     /// The ledger's lines that do not parse, by number.
     skipped: Vec<usize>,
+    /// The task whose cost reached the budget, until its end is told: the
+    /// budget is said after it, not before the line with that cost.
+    reached_by: Option<usize>,
 }
 
 impl Budget {
@@ -45,6 +48,7 @@ impl Budget {
             warned: Vec::new(),
             unrecorded: HashSet::new(),
             skipped: ledger.skipped,
+            reached_by: None,
         }
     }
 
@@ -180,20 +184,29 @@ impl Run<'_> {
         self.budget.spent += cost;
         *self.budget.this_run.get_or_insert(0.0) += cost;
         if self.budget.reached() && !was_reached {
-            self.printer.note(
-                Tone::Bad,
-                &format!(
-                    "{}: nothing new starts; the running tasks finish",
-                    self.budget.reached_message()
-                ),
-            );
-            self.event(Event {
-                budget_usd: self.budget.usd,
-                // A sum of costs, without its float noise (1.2000000000000002).
-                spent_usd: Some((self.budget.spent * 1e9).round() / 1e9),
-                ..Event::run("budget_reached")
-            });
+            self.budget.reached_by = Some(t);
         }
+    }
+
+    /// Says the budget is reached, once the end of the task whose cost
+    /// reached it (`t`) is told.
+    pub(super) fn say_budget_reached_by(&mut self, t: usize) {
+        if self.budget.reached_by != Some(t) {
+            return;
+        }
+        self.budget.reached_by = None;
+        self.printer.note(
+            Tone::Bad,
+            &format!(
+                "{}: nothing new starts; the running tasks finish",
+                self.budget.reached_message()
+            ),
+        );
+        self.event(Event {
+            budget_usd: self.budget.usd,
+            spent_usd: Some(format::cost_sum(self.budget.spent)),
+            ..Event::run("budget_reached")
+        });
     }
 }
 

@@ -350,6 +350,7 @@ impl Run<'_> {
         }
         let files = Disk::new(self.layout, self.config, &self.graph);
         self.readiness.recheck(&self.graph, &files);
+        self.say_budget_reached_by(t);
     }
 
     fn on_failed(&mut self, t: usize, error: String) {

@@ -237,6 +237,9 @@ pub struct Loaded {
     /// the events: a retry is `failed` then `pending`, whichever run makes
     /// it).
     pub requeued: Vec<(usize, &'static str)>,
+    /// Tasks recorded as running whose process is gone
+    /// (`Status::process_gone`).
+    pub gone: Vec<usize>,
     pub warnings: Vec<String>,
 }
 
@@ -408,7 +411,12 @@ fn initial(
             fresh
         }
         // Counted as running until recovered, so nothing starts it twice.
-        State::Running => Node::Running,
+        State::Running => {
+            if status.process_gone(layout) {
+                loaded.gone.push(t);
+            }
+            Node::Running
+        }
         State::Failed if selected && !status.retry().taken_up(graph.tasks[t].retries, resumed) => {
             past.error = status.error.clone();
             Node::Failed

@@ -54,6 +54,8 @@ pub struct Plan<'a> {
     undecided: HashSet<usize>,
     /// Tasks a rate limit pauses now.
     paused: Vec<usize>,
+    /// Tasks recorded as running whose process is gone.
+    gone: Vec<usize>,
 }
 
 impl<'a> Plan<'a> {
@@ -128,6 +130,7 @@ impl<'a> Plan<'a> {
             order,
             undecided,
             paused,
+            gone: loaded.gone,
         }
     }
 
@@ -169,6 +172,9 @@ impl<'a> Plan<'a> {
         let starting = &self.wave[running..];
         if running > 0 {
             println!("Running now: {running}");
+        }
+        for line in self.gone_lines() {
+            println!("{line}");
         }
         if starting.is_empty() {
             println!("Nothing more would start now.");
@@ -265,6 +271,9 @@ impl<'a> Plan<'a> {
         let running: Vec<usize> = self.readiness.tasks_in(Node::Running).collect();
         if !running.is_empty() {
             writeln!(out, "Running now {}", ids(&running))?;
+        }
+        for line in self.gone_lines() {
+            writeln!(out, "{line}")?;
         }
         // Planned as if they ended first.
         self.wave = running;
@@ -388,6 +397,20 @@ impl<'a> Plan<'a> {
         lines
             .into_iter()
             .map(|(t, why)| (t, format!("{}: {why}", self.graph.tasks[t].id)))
+            .collect()
+    }
+
+    /// Each task recorded as running whose process is gone: planned as
+    /// running, whatever its end turns out to be.
+    fn gone_lines(&self) -> Vec<String> {
+        self.gone
+            .iter()
+            .map(|&t| {
+                format!(
+                    "  {}: its process is gone: the run records how it ended (and retries it, if it failed and a retry is owed)",
+                    self.graph.tasks[t].id
+                )
+            })
             .collect()
     }
 

@@ -388,6 +388,14 @@ impl Status {
         self.rate_limited_until.as_deref().and_then(parse_timestamp)
     }
 
+    /// Whether a running task's process is gone: nobody looks after it, or
+    /// its supervisor recorded its end (`records::recorded_end`). The next
+    /// run records how it ended.
+    pub fn process_gone(&self, layout: &Layout) -> bool {
+        !self.looked_after()
+            || crate::state::records::recorded_end(layout, &self.task_id, self.attempt).is_some()
+    }
+
     /// Whether a running task is still looked after: its process or its
     /// supervisor is alive (a Slurm job runs elsewhere: assumed so).
     pub fn looked_after(&self) -> bool {

@@ -70,6 +70,12 @@ pub fn clock(time: SystemTime) -> String {
     }
 }
 
+/// A sum of costs without its float noise (0.9, not 0.8999999999999999),
+/// for what a machine reads: to the billionth of a dollar.
+pub fn cost_sum(amount: f64) -> f64 {
+    (amount * 1e9).round() / 1e9
+}
+
 /// `$1.23`; amounts under a cent keep four decimals, `$0.0042`.
 pub fn usd(amount: f64) -> String {
     if amount != 0.0 && amount.abs() < 0.01 {

@@ -10,8 +10,8 @@ use serde::Serialize;
 
 use crate::agent::result::Report;
 use crate::model::layout::Layout;
-use crate::state::records;
 use crate::state::status::{self, AgentSlot, Retry, State, Status};
+use crate::ui::format;
 
 #[derive(Debug, Default, Serialize)]
 pub struct Progress {
@@ -350,16 +350,8 @@ impl Seen {
             (Seen::Completed { stale, .. }, Some(s)) => {
                 *stale = status::stale_because(layout, None, s);
             }
-            // Its supervisor, alive for the tasks still running, recorded
-            // its end: its process is gone (see `records::recorded_end`).
-            (
-                Seen::Running {
-                    alive: alive @ true,
-                    ..
-                },
-                Some(s),
-            ) => {
-                *alive = records::recorded_end(layout, &s.task_id, s.attempt).is_none();
+            (Seen::Running { alive, .. }, Some(s)) => {
+                *alive = !s.process_gone(layout);
             }
             _ => {}
         }
@@ -616,6 +608,7 @@ impl Builder {
             let missing = missing_artifacts(&phase.phase);
             close_gate(&mut phase, missing);
             phase.mean_seconds = phase.mean_seconds.map(status::seconds_f64);
+            phase.cost_usd = phase.cost_usd.map(format::cost_sum);
             progress.total = sum(progress.total, phase.counts);
             progress.cost_usd = add(progress.cost_usd, phase.cost_usd);
             progress.input_tokens = add(progress.input_tokens, phase.input_tokens);
@@ -623,6 +616,7 @@ impl Builder {
             progress.phases.push(phase);
         }
         progress.total.percent = percent(progress.total.completed, progress.total.total);
+        progress.cost_usd = progress.cost_usd.map(format::cost_sum);
         progress
     }
 }
@@ -698,5 +692,20 @@ mod tests {
         }
         let progress = builder.finish(String::new(), |_| Vec::new(), Vec::new());
         assert_eq!(progress.phases[0].mean_seconds, Some(2.263));
+    }
+
+    #[test]
+    fn a_sum_of_costs_is_given_without_float_noise() {
+        let mut builder = Builder::new();
+        for (id, cost) in [("p/a", 0.1), ("p/b", 0.2)] {
+            let usage = Usage {
+                cost_usd: Some(cost),
+                ..Usage::default()
+            };
+            builder.add("p", id, Seen::Pending, Attempt::default(), usage);
+        }
+        let progress = builder.finish(String::new(), |_| Vec::new(), Vec::new());
+        assert_eq!(progress.phases[0].cost_usd, Some(0.3));
+        assert_eq!(progress.cost_usd, Some(0.3));
     }
 }

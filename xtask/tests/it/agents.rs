@@ -991,11 +991,14 @@ fn a_retry_held_by_the_budget_is_told_once_when_it_starts() {
     t.task("p/a", "retries: 2");
     scenario(&t, "p/a", &["error_max_turns.json 1", "success.json"]);
     // Failed, as its status and `progress` say, with its retry held.
-    t.run(&["orchestrate"])
-        .code(3)
+    let run = t.run(&["orchestrate"]);
+    run.code(3)
         .says("Summary: 0 completed, 1 failed, 0 blocked, 0 not started")
         .says("failed   p/a: exit code 1 (agent error: error_max_turns")
         .says("; its retry ready, not started: budget of $0.50 reached");
+    // The budget is said after the line with the cost that reached it.
+    let at = |text: &str| run.stdout.find(text).expect(text);
+    assert!(at("failed  p/a") < at("reached ($0.64 spent): nothing new starts"));
     assert_eq!(progress_json(&t)["total"]["failed"], 1);
     assert_eq!(
         changes(&t, "p/a"),

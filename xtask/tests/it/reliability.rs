@@ -409,6 +409,21 @@ fn running_under_a_dead_supervisor(t: &Tree, id: &str, attempt: u32) {
     t.write(&format!("workspace/status/{id}.json"), &status.to_string());
 }
 
+/// `next` and the dry run tell a task recorded as running whose process
+/// is gone from one that runs, as `progress` does.
+#[test]
+fn next_and_the_dry_run_say_a_running_task_s_process_is_gone() {
+    let t = Tree::new();
+    t.task("p/a", &sh("true"));
+    running_under_a_dead_supervisor(&t, "p/a", 1);
+    let gone = "p/a: its process is gone: the run records how it ended";
+    t.run(&["next"]).code(0).says("Running now: 1").says(gone);
+    t.run(&["orchestrate", "--dry-run"])
+        .says("Running now (1): p/a")
+        .says(gone);
+    t.run(&["progress"]).says("its process is gone");
+}
+
 #[test]
 fn a_task_whose_orchestrator_and_supervisor_died_in_its_first_second_is_not_started_twice() {
     let t = Tree::new();
