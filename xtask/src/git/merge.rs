@@ -21,6 +21,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::git::repo::{branch_ref, Rebased, Repo};
 use crate::model::layout::Layout;
+use crate::sys::shell::shell_word;
 
 /// A finished task's work to merge.
 #[derive(Debug, Clone)]
@@ -203,6 +204,9 @@ fn merge(repo: &Repo, target: &Target, request: &Request) -> Result<Merged> {
         repo.back_on(dir, branch, base)?;
     }
     repo.restore_clean(&target.integration_dir)?;
+    if let Some(failed) = left_unfinished(repo, worktree)? {
+        return Ok(Merged::Failed(failed));
+    }
     // A brought file the agent staged would go into a commit, or, alone in
     // the index, stop the rebase: it stays in the worktree, unstaged.
     repo.unstage(worktree, &target.brought)?;
@@ -215,7 +219,12 @@ fn merge(repo: &Repo, target: &Target, request: &Request) -> Result<Merged> {
             )));
         }
         let message = format!("{}: uncommitted changes left by the agent", request.id);
-        repo.commit_all(worktree, &message, &target.brought)?;
+        if let Err(e) = repo.commit_all(worktree, &message, &target.brought) {
+            return Ok(Merged::Failed(format!(
+                "cannot commit what the agent left uncommitted ({}): {e:#}: nothing was merged",
+                leftovers.join(", ")
+            )));
+        }
     }
     let integration = &target.integration;
     let tip = repo.head(worktree)?;
@@ -249,6 +258,37 @@ fn merge(repo: &Repo, target: &Target, request: &Request) -> Result<Merged> {
     }
     repo.fast_forward_marked(&target.integration_dir, &request.branch)?;
     Ok(Merged::Done(Some(repo.head(&target.integration_dir)?)))
+}
+
+/// Why the work in the task's worktree `dir` is not merged, when the agent
+/// left a merge, cherry-pick or revert unfinished, or a conflict
+/// unresolved: committed as leftovers, its conflict markers would be
+/// merged. (A squash merge with no conflict is only staged changes.)
+fn left_unfinished(repo: &Repo, dir: &Utf8Path) -> Result<Option<String>> {
+    let unmerged = repo.unmerged(dir)?;
+    let operation = repo
+        .in_progress(dir)?
+        .filter(|&what| what != "a squash merge" || !unmerged.is_empty());
+    if operation.is_none() && unmerged.is_empty() {
+        return Ok(None);
+    }
+    let shown = shell_word(dir.as_str());
+    let conflicts = unmerged.join(", ");
+    let left = match operation {
+        Some(what) if unmerged.is_empty() => format!("{what} unfinished"),
+        Some(what) => format!("{what} unfinished, with conflicts in {conflicts},"),
+        None => format!("conflicts in {conflicts} unresolved"),
+    };
+    let undo = match operation {
+        Some("a merge") => format!("`git -C {shown} merge --abort`"),
+        Some("a cherry-pick") => format!("`git -C {shown} cherry-pick --abort`"),
+        Some("a revert") => format!("`git -C {shown} revert --abort`"),
+        Some("a bisect") => format!("`git -C {shown} bisect reset`"),
+        _ => format!("`git -C {shown} reset --merge`"),
+    };
+    Ok(Some(format!(
+        "the agent left {left} in its worktree {shown}: nothing was merged; finish it (resolve, `git add`, `git commit`) or undo it ({undo}), then run the task again"
+    )))
 }
 
 /// What the run and `why` say of a merge queue held by a person's work

@@ -280,7 +280,9 @@ impl Repo {
     /// Commits everything in the worktree at `dir` but the paths of
     /// `except`, also when the agent staged them itself (`git add -A`):
     /// those are taken out of the index (back to the commit's version)
-    /// first, so that a copied `.env` is never committed.
+    /// first, so that a copied `.env` is never committed. The repository's
+    /// hooks run, as on the agent's own commits: a secret scanner or a
+    /// lint gate holds for both.
     pub fn commit_all(&self, dir: &Utf8Path, message: &str, except: &[String]) -> Result<()> {
         let sh = &self.sh;
         // `add --all` leaves ignored files out by itself; one named in an
@@ -288,11 +290,7 @@ impl Repo {
         let paths = all_but(&self.not_ignored(dir, except)?);
         run(prep(cmd!(sh, "git -C {dir} add --all -- {paths...}")))?;
         self.unstage(dir, except)?;
-        run(prep(cmd!(
-            sh,
-            "git -C {dir} commit --quiet --no-verify -m {message}"
-        )))
-        .map(drop)
+        run(prep(cmd!(sh, "git -C {dir} commit --quiet -m {message}"))).map(drop)
     }
 
     /// Those of `paths` (from the top of the worktree at `dir`) that git
@@ -458,11 +456,7 @@ impl Repo {
         if out.status.success() {
             return Ok(Rebased::Done);
         }
-        let conflicted = run(prep(cmd!(
-            sh,
-            "git -C {dir} diff --name-only --diff-filter=U"
-        )))?;
-        let files: Vec<String> = conflicted.lines().map(str::to_owned).collect();
+        let files = self.unmerged(dir)?;
         if self.rebase_in_progress(dir)? {
             run(prep(cmd!(sh, "git -C {dir} rebase --abort")))?;
         }
@@ -479,6 +473,16 @@ impl Repo {
             );
         }
         Ok(Rebased::Conflict(files))
+    }
+
+    /// The files of the checkout at `dir` with a conflict not resolved.
+    pub fn unmerged(&self, dir: &Utf8Path) -> Result<Vec<String>> {
+        let sh = &self.sh;
+        let listed = run(prep(cmd!(
+            sh,
+            "git -C {dir} diff --name-only --diff-filter=U"
+        )))?;
+        Ok(listed.lines().map(str::to_owned).collect())
     }
 
     /// Whether a rebase was left in progress in the worktree at `dir` (an

@@ -311,6 +311,56 @@ fn what_an_agent_leaves_uncommitted_is_committed_or_refused() {
     );
 }
 
+/// What the agent left uncommitted goes through the repository's hooks,
+/// as the agent's own commits do: one they refuse is not merged.
+#[test]
+fn leftovers_a_pre_commit_hook_refuses_are_never_merged() {
+    let t = repo("");
+    t.write_executable(
+        ".git/hooks/pre-commit",
+        "#!/bin/sh\necho 'hook says no' >&2\nexit 1\n",
+    );
+    t.task("p/sloppy", &sh("echo draft > notes.txt"));
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("cannot commit what the agent left uncommitted (notes.txt):")
+        .says("hook says no");
+    assert_eq!(
+        t.git(&["ls-tree", "--name-only", "integration", "notes.txt"]),
+        ""
+    );
+}
+
+/// A cherry-pick or a merge the agent left stopped on a conflict is not
+/// committed as leftovers: its conflict markers are never merged.
+#[test]
+fn what_an_agent_leaves_in_conflict_is_never_merged() {
+    let t = repo("");
+    // Its own branch `side` changes the file as its task branch does.
+    let conflict = |file: &str, side: &str, then: &str| {
+        sh(&format!(
+            "git checkout -q -b {side} && echo p > {file} && git add {file} && git commit -qm p \
+             && git checkout -q \"$TASK_BRANCH\" && echo q > {file} && git add {file} && git commit -qm q \
+             && ({then} {side} || true)"
+        ))
+    };
+    t.task(
+        "p/picks",
+        &conflict("picked.txt", "side1", "git cherry-pick"),
+    );
+    t.task("p/merges", &conflict("merged.txt", "side2", "git merge -q"));
+    let run = t.run(&["orchestrate"]);
+    run.code(1)
+        .says("the agent left a cherry-pick unfinished, with conflicts in picked.txt, in its worktree")
+        .says("cherry-pick --abort")
+        .says("the agent left a merge unfinished, with conflicts in merged.txt, in its worktree")
+        .says("merge --abort");
+    for file in ["picked.txt", "merged.txt"] {
+        let on_integration = t.git(&["ls-tree", "--name-only", "integration", file]);
+        assert_eq!(on_integration, "", "{file} was merged:\n{}", run.stdout);
+    }
+}
+
 #[test]
 fn tasks_whose_writes_overlap_never_run_together() {
     let t = repo("");
