@@ -44,7 +44,11 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
     // again first. A dry run cannot tell what `clean` would do with them
     // before that: it says so, and plans nothing.
     match dry_run {
-        false => repo.repair_after_a_move()?,
+        false => {
+            repo.repair_after_a_move()?;
+            // A `clean` killed while it removed a worktree: finished.
+            repo.finish_removals()?;
+        }
         true if !repo.worktrees_left_by_a_move().is_empty() => {
             println!(
                 "the repository was moved since cargo xtask made its worktrees: `{}` links them again first (`git worktree repair`), then cleans; nothing is planned until then",

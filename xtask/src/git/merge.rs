@@ -256,6 +256,11 @@ fn merge(repo: &Repo, target: &Target, request: &Request) -> Result<Merged> {
             request.branch
         )));
     }
+    // Rebased, its commits may all have gone empty (their changes merged
+    // already, by another task): nothing of its own to merge, or to name.
+    if repo.count(&branch_ref(integration), &branch_ref(&request.branch))? == 0 {
+        return Ok(Merged::Done(None));
+    }
     repo.fast_forward_marked(&target.integration_dir, &request.branch)?;
     Ok(Merged::Done(Some(repo.head(&target.integration_dir)?)))
 }

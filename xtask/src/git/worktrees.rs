@@ -56,6 +56,7 @@ impl Worktrees {
     pub fn open(layout: &Layout, settings: &Settings) -> Result<Worktrees> {
         let repo = Repo::open(layout)?;
         repo.repair_after_a_move()?;
+        repo.finish_removals()?;
         let worktrees = Worktrees {
             repo,
             settings: settings.clone(),
@@ -328,11 +329,18 @@ impl Worktrees {
         // it still aside: repaired. Records of folders gone are forgotten.
         let aside = self.layout.new_worktree_dir(id);
         if path.join(".git").is_file() {
-            // Git's record of it gone (a removal stopped halfway leaves
-            // the folder so): no longer a worktree, and not ours to remove.
-            repo.repair_worktree(&path).map_err(|e| {
-                anyhow::anyhow!("{path} is no longer a worktree of this repository (git has no record of it): move it away ({e:#})")
-            })?;
+            // Git's record of it gone: no longer a worktree, and not ours
+            // to remove. `repair` repairs every worktree git records, and
+            // fails for one it cannot (another task's, whose `.git` its
+            // agent replaced): this one is judged by its record after.
+            let repaired = repo.repair_worktree(&path);
+            if !repo.worktrees()?.iter().any(|(p, _)| *p == path) {
+                let why = repaired
+                    .err()
+                    .map(|e| format!(" ({e:#})"))
+                    .unwrap_or_default();
+                bail!("{path} is no longer a worktree of this repository (git has no record of it): move it away{why}");
+            }
         }
         if aside.exists() {
             std::fs::remove_dir_all(&aside).with_context(|| format!("cannot remove {aside}"))?;

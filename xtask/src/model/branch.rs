@@ -76,6 +76,16 @@ pub fn refusal(name: &str) -> Option<&'static str> {
     None
 }
 
+/// The start of `name` that git reads as a ref's folder (`refs/`,
+/// `heads/`, `tags/`, `remotes/`): git takes such a branch, but names
+/// the branch `refs/heads/main` and the user's `main` alike (`refname is
+/// ambiguous`), and an agent told to rebase onto it may take the other.
+pub fn ambiguous_prefix(name: &str) -> Option<&'static str> {
+    ["refs/", "heads/", "tags/", "remotes/"]
+        .into_iter()
+        .find(|prefix| name.starts_with(prefix))
+}
+
 /// Whether `name` is the task branches' folder or a branch in it.
 pub fn among_task_branches(name: &str) -> bool {
     name == TASK_BRANCHES || name.starts_with(&format!("{TASK_BRANCHES}/"))

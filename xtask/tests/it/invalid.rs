@@ -675,6 +675,8 @@ fn an_integration_branch_git_refuses_or_among_the_task_branches_is_invalid() {
         ("'my branch'", "`my branch` is not a branch name git takes: it has a space"),
         ("-x", "`-x` is not a branch name git takes: it starts with `-`"),
         ("task/merged", "`task/merged` is where the task branches are (`task/<task id>`, removed by `clean` once merged): name the branch outside `task/`"),
+        ("refs/heads/main", "`refs/heads/main` starts with `refs/`: git would read it as another ref (`refs/heads/main` is the branch `main`); name the branch without it"),
+        ("heads/main", "`heads/main` starts with `heads/`"),
     ] {
         let t = Tree::new();
         t.config(&format!("kill_grace: 1s\nworktrees:\n  integration: {name}\n"));

@@ -807,6 +807,75 @@ fn clean_removes_a_merged_worktree_that_holds_a_read_only_folder() {
     assert_eq!(listed.lines().count(), 2, "main, .integration: {listed}");
 }
 
+/// What a `clean` killed while git removed a merged worktree leaves (its
+/// mark, the folder half deleted with no `.git`, git's record of it) is
+/// finished by the next `clean`; a normal `clean` leaves no mark.
+#[test]
+fn a_worktree_removal_cut_short_is_finished_by_the_next_clean() {
+    let t = repo("");
+    for id in ["p/a", "p/b"] {
+        t.task(id, &commit(&format!("{}.txt", &id[2..]), "x"));
+    }
+    t.run(&["orchestrate"]).code(0);
+    t.write("workspace/worktrees/.removing/p/a", "");
+    std::fs::remove_file(t.path("workspace/worktrees/p/a/.git")).unwrap();
+    std::fs::remove_file(t.path("workspace/worktrees/p/a/README.md")).unwrap();
+    t.run(&["clean"])
+        .code(0)
+        .says("removed  task/p/a")
+        .says("removed  task/p/b and workspace/worktrees/p/b")
+        .says("removed 2, kept 0");
+    assert!(!t.exists("workspace/worktrees/p/a"));
+    assert!(!t.exists("workspace/worktrees/.removing/p/a"));
+    assert!(!t.exists("workspace/worktrees/.removing/p/b"));
+    let listed = t.git(&["worktree", "list"]);
+    assert_eq!(listed.lines().count(), 2, "main, .integration: {listed}");
+}
+
+/// A task whose commit the rebase leaves empty (another task merged the
+/// same change first) merged nothing: no `merged_commit`, not the other's.
+#[test]
+fn a_task_whose_commit_goes_empty_in_the_rebase_names_no_merged_commit() {
+    let t = repo("");
+    t.task("p/a", &commit("same.txt", "SAME"));
+    // Starts after p/a's merge, from the commit before it.
+    t.task(
+        "p/b",
+        &format!(
+            "dependencies: [p/a]\n{}",
+            sh("git reset -q --hard HEAD~1 && echo SAME > same.txt && git add same.txt && git commit -q -m again")
+        ),
+    );
+    t.run(&["orchestrate"]).code(0);
+    assert!(t.status("p/a")["merged_commit"].is_string());
+    assert!(
+        t.status("p/b")
+            .get("merged_commit")
+            .is_none_or(|c| c.is_null()),
+        "{}",
+        t.status("p/b")
+    );
+}
+
+/// A task's worktree reused by its retry is not refused for another
+/// task's worktree that git cannot repair (its agent replaced its `.git`).
+#[test]
+fn another_task_s_broken_worktree_does_not_fail_a_retry() {
+    let t = repo("");
+    t.task("p/a", &sh("rm -f .git && git init -q ."));
+    let root = t.root.display();
+    t.task(
+        "p/b",
+        &sh(&format!(
+            "[ -e {root}/markers/go ] && echo b > b.txt && git add b.txt && git commit -qm b"
+        )),
+    );
+    t.run(&["orchestrate"]).code(1);
+    t.write("markers/go", "");
+    t.run(&["orchestrate", "--task", "p/b"]).code(0);
+    assert_eq!(t.git(&["show", "integration:b.txt"]), "b");
+}
+
 /// A task folder whose worktree record git lost (a removal stopped
 /// halfway) is named, with what to do, not git's repair error.
 #[test]

@@ -11,6 +11,17 @@ use crate::git::command::{output, prep, run};
 /// The file in a worktree's own git folder that marks it as ours.
 const WORKTREE_MARK: &str = "xtask-worktree";
 
+/// The folder, in ours, of the marks of worktree removals going on.
+const REMOVING: &str = ".removing";
+
+/// Writes the empty file `mark`, and the folders it is in.
+fn write_mark(mark: &Utf8Path) -> Result<()> {
+    if let Some(parent) = mark.parent() {
+        std::fs::create_dir_all(parent).with_context(|| format!("cannot make {parent}"))?;
+    }
+    std::fs::write(mark, "").with_context(|| format!("cannot write {mark}"))
+}
+
 /// Gives its owner read, write and search permission on every folder
 /// under `dir` that lacks one (not following links), so that what is in
 /// it can be deleted. A folder that is not ours stays as it is.
@@ -126,10 +137,71 @@ impl Repo {
     /// drops the worktree's record before it deletes the files, and a
     /// read-only folder (a Go module cache is made so) stopped it halfway,
     /// for any user but root.
+    ///
+    /// git deletes the files first, then its record: a removal cut short
+    /// (a killed `clean`) leaves a folder with no `.git`, which nothing
+    /// would tell from a worktree whose agent removed its `.git`. So the
+    /// removal is marked while it goes on, and one cut short is finished
+    /// by `finish_removals`.
     pub fn remove_worktree(&self, path: &Utf8Path) -> Result<()> {
+        let mark = self.removal_mark(path);
+        if let Some(mark) = &mark {
+            write_mark(mark)?;
+        }
         let_folders_be_emptied(path);
         let sh = &self.sh;
-        run(prep(cmd!(sh, "git worktree remove {path}"))).map(drop)
+        let removed = run(prep(cmd!(sh, "git worktree remove {path}"))).map(drop);
+        // Refused before it deleted anything, the worktree stays whole.
+        if let Some(mark) = mark.filter(|_| removed.is_ok() || path.join(".git").exists()) {
+            std::fs::remove_file(&mark).with_context(|| format!("cannot remove {mark}"))?;
+        }
+        removed
+    }
+
+    /// Where the removal of our worktree at `path` is marked while it goes
+    /// on (`.removing/<its path under our folder>`); none for a worktree
+    /// elsewhere.
+    fn removal_mark(&self, path: &Utf8Path) -> Option<Utf8PathBuf> {
+        // git names it by its real path (the root's symlinks resolved).
+        let path = self.as_ours(path.as_str(), &real_path(&self.ours));
+        let under = path.strip_prefix(&self.ours).ok()?;
+        Some(self.ours.join(REMOVING).join(under))
+    }
+
+    /// Finishes the removals of our worktrees that were cut short: what is
+    /// left of each folder goes, with git's record of it (git had found
+    /// the worktree clean before it began). A mark whose worktree still
+    /// has its `.git` was left before git deleted anything: dropped.
+    pub fn finish_removals(&self) -> Result<()> {
+        let marks_dir = self.ours.join(REMOVING);
+        let mut folders = vec![marks_dir.clone()];
+        let mut marks = Vec::new();
+        while let Some(folder) = folders.pop() {
+            for entry in folder.read_dir_utf8().into_iter().flatten().flatten() {
+                match entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    true => folders.push(entry.path().to_owned()),
+                    false => marks.push(entry.path().to_owned()),
+                }
+            }
+        }
+        if marks.is_empty() {
+            return Ok(());
+        }
+        for mark in &marks {
+            let under = mark.strip_prefix(&marks_dir).expect("found under it");
+            let path = self.ours.join(under);
+            if path.exists() && !path.join(".git").exists() {
+                let_folders_be_emptied(&path);
+                std::fs::remove_dir_all(&path).with_context(|| {
+                    format!("cannot remove {path}, a worktree whose removal was cut short")
+                })?;
+            }
+        }
+        self.forget_missing_worktrees()?;
+        for mark in &marks {
+            std::fs::remove_file(mark).with_context(|| format!("cannot remove {mark}"))?;
+        }
+        Ok(())
     }
 
     /// Points git's record of the worktree at `path` back to it (after a

@@ -110,6 +110,11 @@ fn integration(value: &Value) -> Result<String, String> {
             "`{name}` is not a branch name git takes: {why}; name the branch otherwise"
         ));
     }
+    if let Some(prefix) = branch::ambiguous_prefix(&name) {
+        return Err(format!(
+            "`{name}` starts with `{prefix}`: git would read it as another ref (`refs/heads/main` is the branch `main`); name the branch without it"
+        ));
+    }
     if branch::among_task_branches(&name) {
         return Err(format!(
             "`{name}` is where the task branches are (`{}/<task id>`, removed by `clean` once merged): name the branch outside `{}/`",
