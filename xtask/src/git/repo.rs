@@ -153,6 +153,19 @@ impl Repo {
             .filter(|b| !b.is_empty()))
     }
 
+    /// The branches that have commit `commit` (none when it is gone).
+    pub fn branches_containing(&self, commit: &str) -> Result<Vec<String>> {
+        let sh = &self.sh;
+        let out = output(prep(cmd!(
+            sh,
+            "git branch --format=%(refname:short) --contains {commit}"
+        )))?;
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect())
+    }
+
     /// The commit a branch points to, if the branch exists.
     pub fn branch_commit(&self, branch: &str) -> Result<Option<String>> {
         self.commit_of(&branch_ref(branch))

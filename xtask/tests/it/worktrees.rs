@@ -857,6 +857,38 @@ fn a_task_whose_commit_goes_empty_in_the_rebase_names_no_merged_commit() {
     );
 }
 
+/// The integration branch deleted by hand is not made again from
+/// `worktrees.base` while that lacks what completed tasks merged: their
+/// dependents would start without it. Brought back, the run goes on.
+#[test]
+fn an_integration_branch_deleted_with_merged_work_is_not_made_again_without_it() {
+    let t = repo("");
+    t.task("p/a", &commit("a.txt", "a"));
+    t.run(&["orchestrate"]).code(0);
+    let merged = t.status("p/a")["merged_commit"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    t.git(&["worktree", "remove", "workspace/worktrees/.integration"]);
+    t.git(&["branch", "-D", "integration"]);
+    t.task(
+        "p/b",
+        &format!(
+            "dependencies: [p/a]\n{}",
+            sh("cat a.txt > b.txt && git add b.txt && git commit -qm b")
+        ),
+    );
+    t.run(&["orchestrate"])
+        .code(2)
+        .says("the integration branch `integration` is gone (deleted by hand?), and worktrees.base `HEAD`, as every branch but the task branches, lacks what completed tasks merged into it (the latest: p/a, as")
+        .says(&format!("`git branch integration {merged} && git config branch.integration.xtaskbase {merged}`"));
+    assert_eq!(t.git(&["branch", "--list", "integration"]), "");
+    t.git(&["branch", "integration", &merged]);
+    t.git(&["config", "branch.integration.xtaskbase", &merged]);
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.git(&["show", "integration:b.txt"]), "a");
+}
+
 /// A task's worktree reused by its retry is not refused for another
 /// task's worktree that git cannot repair (its agent replaced its `.git`).
 #[test]
