@@ -739,6 +739,21 @@ impl Run<'_> {
         }
     }
 
+    /// For a `monitor` (which waits for the tasks recorded as running
+    /// only): the other tasks not completed, left for the next run.
+    fn left_for_next(&self) -> Vec<String> {
+        if self.mode != Mode::Monitor {
+            return Vec::new();
+        }
+        (self.graph.tasks.iter())
+            .filter(|task| !self.options.selects(task))
+            .filter(|task| {
+                status::state_of(self.layout, &task.id) != Some(status::State::Completed)
+            })
+            .map(|task| task.id.clone())
+            .collect()
+    }
+
     /// Prints the end-of-run summary; returns the exit code.
     fn summary(&mut self) -> i32 {
         let running = self.running.tasks();
@@ -789,6 +804,7 @@ impl Run<'_> {
                 })
                 .collect(),
             budget_reached: self.budget.reached().then(|| self.budget.reached_message()),
+            left_for_next: self.left_for_next(),
         };
         summary::print(&mut self.printer, &outcome)
     }

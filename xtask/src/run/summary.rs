@@ -38,6 +38,9 @@ pub struct Outcome<'a> {
     /// Tasks awaiting approval: each with whether it ran (its result
     /// awaits it) and the command that gives it.
     pub awaiting: Vec<(usize, bool, String)>,
+    /// A `monitor`'s: the tasks it did not wait for and not completed, for
+    /// the next run (its exit code is of those it waited for).
+    pub left_for_next: Vec<String>,
 }
 
 /// Prints the summary; returns the run's exit code.
@@ -113,6 +116,20 @@ pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
     }
     for problem in o.invalid {
         printer.plain(&format!("  invalid  {}", problem.said));
+    }
+    if !o.left_for_next.is_empty() {
+        const SHOWN: usize = 5;
+        let more = o.left_for_next.len().saturating_sub(SHOWN);
+        let named = o.left_for_next[..o.left_for_next.len().min(SHOWN)].join(", ");
+        printer.plain(&format!(
+            "Left for the next `{}`: {} task(s) not completed ({named}{})",
+            o.layout.cmd("orchestrate"),
+            o.left_for_next.len(),
+            match more {
+                0 => String::new(),
+                n => format!(" and {n} more"),
+            }
+        ));
     }
     match o.stop {
         Some(Stop::Signal(signal)) => return 128 + signal,

@@ -1745,6 +1745,25 @@ fn monitor_records_the_end_of_an_adopted_task_and_launches_nothing() {
     assert_eq!(t.launches("p/b"), 0);
 }
 
+/// `monitor` waits for the tasks recorded as running only: its summary
+/// names what it leaves for the next run, and its exit code is theirs.
+#[test]
+fn monitor_names_the_tasks_it_leaves_for_the_next_run() {
+    let t = Tree::new();
+    t.task("p/a", &waiting_task("a", "true"));
+    t.task("p/b", &format!("dependencies: [p/a]\n{}", sh("true")));
+    let mut first = spawn_orchestrate(&t, "out");
+    wait_for("the task to start", || t.state("p/a") == "running");
+    first.kill().unwrap();
+    first.wait().unwrap();
+    t.write("release-a", "");
+    t.run(&["monitor"])
+        .code(0)
+        .says("Summary: 1 completed")
+        .says("Left for the next `cargo xtask --root")
+        .says("orchestrate`: 1 task(s) not completed (p/b)");
+}
+
 /// `monitor` starts nothing: a failure it records with a retry left is
 /// for the next `orchestrate`, which resumes the crashed run (retry counts
 /// go on) and runs the one attempt owed, not a fresh set of retries.
