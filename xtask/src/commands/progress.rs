@@ -127,6 +127,28 @@ pub fn collect(layout: &Layout) -> Progress {
     progress
 }
 
+/// The tasks that wait for an input no task produces, and what waits on
+/// them: no run starts them until a person writes that file.
+fn never_starting(defs: &Definitions) -> HashSet<usize> {
+    let graph = &defs.graph;
+    let mut never: HashSet<usize> = (0..graph.tasks.len())
+        .filter(|&t| {
+            (graph.tasks[t].inputs.iter()).any(|input| {
+                graph.producer(input).is_none() && !outputs::input_exists(&defs.layout, input)
+            })
+        })
+        .collect();
+    let mut queue: Vec<usize> = never.iter().copied().collect();
+    while let Some(t) = queue.pop() {
+        for d in graph.waiting_on(t) {
+            if never.insert(d) {
+                queue.push(d);
+            }
+        }
+    }
+    never
+}
+
 /// The expected end of the work left, from what each task is expected to
 /// take and how far the running ones are (see `run::order`).
 fn set_eta(defs: &Definitions, progress: &mut Progress) {
@@ -172,11 +194,13 @@ fn set_eta(defs: &Definitions, progress: &mut Progress) {
         .collect();
     let unblocked =
         |line: &TaskLine| (line.blocked_by.as_deref()).is_some_and(|by| retried.contains(by));
+    let never = never_starting(defs);
     let left: Vec<Left> = graph
         .tasks
         .iter()
-        .map(|task| match lines.get(task.id.as_str()) {
-            _ if !selected(task) => Left::Nothing,
+        .enumerate()
+        .map(|(t, task)| match lines.get(task.id.as_str()) {
+            _ if !selected(task) || never.contains(&t) => Left::Nothing,
             Some(line) => match line.state {
                 // Its process has ended: only the merge is left, no work.
                 "merging" => Left::Nothing,

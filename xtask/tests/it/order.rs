@@ -137,6 +137,23 @@ fn the_expected_end_counts_a_failed_task_the_next_run_retries() {
     assert!(json["eta_seconds"].is_null(), "nothing is left");
 }
 
+/// A task waiting for an input no task produces never starts, nor what
+/// waits on it: no work left of theirs, until the file is there.
+#[test]
+fn the_expected_end_leaves_out_what_waits_for_an_input_no_task_produces() {
+    let t = Tree::new();
+    t.write(
+        "workspace/history.json",
+        r#"{"tasks": {"p/a": 100.0, "p/b": 50.0, "p/c": 10.0}}"#,
+    );
+    t.task("p/a", &format!("inputs: [data/in.csv]\n{}", sh("true")));
+    t.task("p/b", &format!("dependencies: [p/a]\n{}", sh("true")));
+    t.task("p/c", &sh("true"));
+    assert_eq!(progress_json(&t)["eta_seconds"], 10.0, "p/c only");
+    t.write("workspace/outputs/data/in.csv", "x\n");
+    assert_eq!(progress_json(&t)["eta_seconds"], 150.0, "the chain a, b");
+}
+
 /// The work left is spread over what the tightest limit lets run at once:
 /// a phase's `max_parallel`, the memory, not only `max_concurrent_agents`.
 #[test]
