@@ -17,12 +17,16 @@ use crate::model::graph::{Dep, Graph};
 use crate::model::layout::Layout;
 use crate::model::task::phase_key;
 use crate::state::events::{self, Event};
-use crate::state::runs;
 use crate::state::status::{self, AgentSlot, Ending, State, Status};
+use crate::state::{records, runs};
 use crate::ui::format;
 
 /// An attempt of the last run, placed in time (seconds since the run
 /// began).
+/// How a bar of a task whose process is gone, its end not recorded,
+/// ends (its class).
+const GONE: &str = "gone";
+
 struct Bar {
     t: usize,
     lane: usize,
@@ -62,7 +66,26 @@ fn render(layout: &Layout, defs: &Definitions, warnings: &mut Vec<String>) -> St
         .find(|e| e.to.as_deref() == Some("running"))
         .and_then(|e| e.run_id.clone())
         .or_else(|| runs::last(layout).map(|run| run.id));
-    let bars = place(graph, &events, last_run.as_deref());
+    // A task recorded as running whose process is gone ran until its exit
+    // record says, or, with none, as far as anyone knows: until now.
+    let gone = |t: usize| {
+        let s = statuses[t]
+            .as_ref()
+            .filter(|s| s.status == State::Running)?;
+        if !s.process_gone(layout) {
+            return None;
+        }
+        let ended = records::recorded_end(layout, &s.task_id, s.attempt)
+            .and_then(|r| status::parse_timestamp(&r.ended_at))
+            .unwrap_or_else(SystemTime::now);
+        Some(
+            ended
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs_f64(),
+        )
+    };
+    let bars = place(graph, &events, last_run.as_deref(), &gone);
     let run_cost: Option<f64> = events
         .iter()
         .filter(|e| last_run.is_none() || e.run_id == last_run)
@@ -124,8 +147,15 @@ fn render(layout: &Layout, defs: &Definitions, warnings: &mut Vec<String>) -> St
 }
 
 /// Each attempt of run `run_id` (every run, when there is no run file),
-/// from its start event to its end event; lanes are the agent slots.
-fn place(graph: &Graph, events: &[Event], run_id: Option<&str>) -> Vec<Bar> {
+/// from its start event to its end event; lanes are the agent slots. One
+/// with no end event whose process is gone (`gone`: when it ended) ends
+/// `gone`.
+fn place(
+    graph: &Graph,
+    events: &[Event],
+    run_id: Option<&str>,
+    gone: &dyn Fn(usize) -> Option<f64>,
+) -> Vec<Bar> {
     let secs = |e: &Event| {
         e.at()
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
@@ -176,6 +206,12 @@ fn place(graph: &Graph, events: &[Event], run_id: Option<&str>) -> Vec<Bar> {
             bar.error = event.error.clone();
         }
     }
+    for (&t, &b) in &open {
+        if let Some(ended) = gone(t) {
+            bars[b].end = ended.max(bars[b].start);
+            bars[b].to = Some(GONE.to_owned());
+        }
+    }
     let origin = bars.iter().map(|b| b.start).fold(f64::INFINITY, f64::min);
     for bar in &mut bars {
         bar.start -= origin;
@@ -210,6 +246,7 @@ fn gantt(defs: &Definitions, bars: &[Bar], wall: f64, critical: &[usize]) -> Str
         let id = &defs.graph.tasks[bar.t].id;
         let class = match (bar.to.as_deref(), bar.ending) {
             (None, _) => "running",
+            (Some(GONE), _) => GONE,
             (Some("completed"), _) => "completed",
             (_, Some(Ending::Timeout | Ending::IdleTimeout)) => "timeout",
             _ => "failed",
@@ -223,9 +260,15 @@ fn gantt(defs: &Definitions, bars: &[Bar], wall: f64, critical: &[usize]) -> Str
         // A pixel of gap between one attempt and the next in its lane.
         let w = ((bar.end - bar.start) * scale - 1.0).max(2.0);
         let y = (bar.lane - 1) as f64 * LANE + 3.0;
-        let detail = match &bar.error {
-            Some(error) => format!("{id}: {}, {error}", format::seconds(bar.end - bar.start)),
-            None => format!("{id}: {}", format::seconds(bar.end - bar.start)),
+        let detail = match (&bar.error, class) {
+            (_, GONE) => format!(
+                "{id}: {}, its process is gone: the next run records how it ended",
+                format::seconds(bar.end - bar.start)
+            ),
+            (Some(error), _) => {
+                format!("{id}: {}, {error}", format::seconds(bar.end - bar.start))
+            }
+            (None, _) => format!("{id}: {}", format::seconds(bar.end - bar.start)),
         };
         write!(
             svg,
@@ -235,7 +278,7 @@ fn gantt(defs: &Definitions, bars: &[Bar], wall: f64, critical: &[usize]) -> Str
             esc(&detail)
         )
         .unwrap();
-        if class != "completed" && class != "running" {
+        if !["completed", "running", GONE].contains(&class) {
             write!(
                 svg,
                 "<text class=\"mark\" x=\"{:.1}\" y=\"{:.1}\">✕</text>",
@@ -259,7 +302,7 @@ fn gantt(defs: &Definitions, bars: &[Bar], wall: f64, critical: &[usize]) -> Str
         format::seconds(wall)
     )
     .unwrap();
-    svg.push_str("</svg><p class=\"legend\"><span class=\"completed\">completed</span> <span class=\"failed\">failed</span> <span class=\"timeout\">timed out</span> <span class=\"running\">running</span> <span class=\"critical\">on the critical path</span></p>");
+    svg.push_str("</svg><p class=\"legend\"><span class=\"completed\">completed</span> <span class=\"failed\">failed</span> <span class=\"timeout\">timed out</span> <span class=\"running\">running</span> <span class=\"gone\">process gone, end not recorded yet</span> <span class=\"critical\">on the critical path</span></p>");
     svg
 }
 
@@ -457,9 +500,9 @@ fn esc(text: &str) -> String {
 const CSS: &str = "body{font:14px system-ui,sans-serif;margin:24px;color:#222}h1{font-size:20px}\
 table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left}\
 .gantt .lane,.gantt .axis{font-size:11px;fill:#555}.bar.completed{fill:#81c784}.bar.failed{fill:#e57373}\
-.bar.timeout{fill:#ffb74d}.bar.running{fill:#64b5f6}.bar.critical{stroke:#212121;stroke-width:2}\
+.bar.timeout{fill:#ffb74d}.bar.running{fill:#64b5f6}.bar.gone{fill:#bdbdbd}.bar.critical{stroke:#212121;stroke-width:2}\
 .mark{font-size:12px;fill:#b71c1c}.legend span{padding:2px 6px;margin-right:6px;border-radius:3px}\
 .legend .completed{background:#81c784}.legend .failed{background:#e57373}.legend .timeout{background:#ffb74d}\
-.legend .running{background:#64b5f6}.legend .critical{border:2px solid #212121}\
+.legend .running{background:#64b5f6}.legend .gone{background:#bdbdbd}.legend .critical{border:2px solid #212121}\
 tr.failed td{background:#ffebee}tr.blocked td{background:#fff3e0}tr.awaiting_approval td{background:#e1f5fe}\
 tr.stale td{background:#f9fbe7}tr.paused td{background:#fffde7}.critical span{color:#777}";

@@ -1745,6 +1745,25 @@ fn monitor_records_the_end_of_an_adopted_task_and_launches_nothing() {
     assert_eq!(t.launches("p/b"), 0);
 }
 
+/// The report draws a task whose orchestrator died and whose end its
+/// supervisor recorded as gone, ended then: not as running until now.
+#[test]
+fn the_report_draws_a_task_whose_process_is_gone_as_gone() {
+    let t = Tree::new();
+    t.task("p/a", &waiting_task("a", "true"));
+    let mut first = spawn_orchestrate(&t, "out");
+    wait_for("the task to start", || t.state("p/a") == "running");
+    first.kill().unwrap();
+    first.wait().unwrap();
+    t.write("release-a", "");
+    wait_for("the end's record", || t.exists("workspace/pids/p/a.exit"));
+    t.run(&["report"]).code(0);
+    let html = t.read("workspace/report.html");
+    assert!(html.contains("class=\"bar gone"), "{html}");
+    assert!(html.contains("its process is gone: the next run records how it ended"));
+    assert!(!html.contains("class=\"bar running"), "{html}");
+}
+
 /// `monitor` waits for the tasks recorded as running only: its summary
 /// names what it leaves for the next run, and its exit code is theirs.
 #[test]
