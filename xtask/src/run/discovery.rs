@@ -256,37 +256,15 @@ impl Run<'_> {
     /// Says which completed tasks are stale: run again with
     /// `--rerun-stale`, else only counted.
     fn say_stale(&self, stale: &[(usize, String)], rerun: &[usize]) {
-        if stale.is_empty() {
-            return;
-        }
-        if self.options.rerun_stale {
-            let rerun: HashSet<&usize> = rerun.iter().collect();
-            for (t, changed) in stale {
-                let id = &self.graph.tasks[*t].id;
-                let fate = match rerun.contains(t) {
-                    true => "it runs again, with what is downstream",
-                    false => "not selected, it does not run again, nor what is downstream of it",
-                };
-                self.printer.note(
-                    Tone::Warn,
-                    &format!("stale  {id}: {changed} changed since it completed: {fate}"),
-                );
-            }
-            return;
-        }
-        let first: Vec<String> = stale
-            .iter()
-            .take(3)
-            .map(|(t, changed)| format!("{}: {changed}", self.graph.tasks[*t].id))
-            .collect();
-        self.printer.note(
-            Tone::Warn,
-            &format!(
-                "note: {} completed task(s) are stale, built from files that changed since ({}): `{}` runs them again, and what depends on them",
-                stale.len(),
-                first.join("; "),
-                self.layout.cmd("orchestrate --rerun-stale")
-            ),
+        let notes = load::stale_notes(
+            self.layout,
+            &self.graph,
+            stale,
+            rerun,
+            self.options.rerun_stale,
         );
+        for note in notes {
+            self.printer.note(Tone::Warn, &note);
+        }
     }
 }

@@ -98,7 +98,9 @@ impl Run<'_> {
             Tone::Warn,
             "paused",
             &id,
-            &format!("rate limited until {when} (pool {pool}); not counted as an attempt: {error}"),
+            &format!(
+                "rate limited until {when} (pool {pool}); not counted against its retries: {error}"
+            ),
         );
         let files = super::load::Disk::new(self.layout, self.config, &self.graph);
         self.readiness.retry(&self.graph, t, &files);

@@ -4,6 +4,7 @@
 //! resumes one killed mid-way keeps the failures and blocks it had
 //! recorded; a new run tries failed and blocked tasks again.
 
+use std::collections::HashSet;
 use std::time::SystemTime;
 
 use camino::Utf8PathBuf;
@@ -431,4 +432,44 @@ fn initial(
         // Waits to start: held again once ready, unless approved by then.
         State::AwaitingApproval => fresh,
     }
+}
+
+/// What a run (or a dry run) says of the completed tasks that are `stale`
+/// (each with the first file that changed): with `--rerun-stale`, each
+/// with its fate (`rerun` are run again); else a note naming a few, with
+/// the command that runs them again.
+pub fn stale_notes(
+    layout: &Layout,
+    graph: &Graph,
+    stale: &[(usize, String)],
+    rerun: &[usize],
+    rerun_stale: bool,
+) -> Vec<String> {
+    if stale.is_empty() {
+        return Vec::new();
+    }
+    if rerun_stale {
+        let rerun: HashSet<&usize> = rerun.iter().collect();
+        return (stale.iter())
+            .map(|(t, changed)| {
+                let fate = match rerun.contains(t) {
+                    true => "it runs again, with what is downstream",
+                    false => "not selected, it does not run again, nor what is downstream of it",
+                };
+                format!(
+                    "stale  {}: {changed} changed since it completed: {fate}",
+                    graph.tasks[*t].id
+                )
+            })
+            .collect();
+    }
+    let first: Vec<String> = (stale.iter().take(3))
+        .map(|(t, changed)| format!("{}: {changed}", graph.tasks[*t].id))
+        .collect();
+    vec![format!(
+        "note: {} completed task(s) are stale, built from files that changed since ({}): `{}` runs them again, and what depends on them",
+        stale.len(),
+        first.join("; "),
+        layout.cmd("orchestrate --rerun-stale")
+    )]
 }

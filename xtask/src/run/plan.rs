@@ -19,7 +19,7 @@ use crate::run::approvals;
 use crate::run::attempt;
 use crate::run::budget::Budget;
 use crate::run::history::Past;
-use crate::run::load::{Disk, Reader};
+use crate::run::load::{self, Disk, Reader};
 use crate::run::order::Order;
 use crate::run::readiness::{Node, Readiness, Walk};
 use crate::run::Options;
@@ -56,6 +56,8 @@ pub struct Plan<'a> {
     paused: Vec<usize>,
     /// Tasks recorded as running whose process is gone.
     gone: Vec<usize>,
+    /// What the run would say of stale completed tasks.
+    stale_notes: Vec<String>,
 }
 
 impl<'a> Plan<'a> {
@@ -131,6 +133,13 @@ impl<'a> Plan<'a> {
             undecided,
             paused,
             gone: loaded.gone,
+            stale_notes: load::stale_notes(
+                layout,
+                graph,
+                &loaded.stale,
+                &loaded.rerun,
+                options.rerun_stale,
+            ),
         }
     }
 
@@ -165,6 +174,9 @@ impl<'a> Plan<'a> {
     pub fn next(mut self) -> i32 {
         self.print_warnings();
         println!("Limits: {}", self.admission.describe());
+        for note in &self.stale_notes {
+            println!("{note}");
+        }
         self.print_memory_note();
         self.print_budget();
         self.start_from_running();
@@ -248,6 +260,9 @@ impl<'a> Plan<'a> {
     pub fn dry_run(mut self) -> Result<i32> {
         self.print_warnings();
         println!("Dry run: nothing is launched or written.");
+        for note in &self.stale_notes {
+            println!("{note}");
+        }
         self.print_memory_note();
         self.print_budget();
         // A line per task: one write each, as `println!` would make, costs

@@ -220,7 +220,11 @@ fn a_changed_input_makes_a_task_and_its_approval_stale_and_rerun_stale_reruns_ex
     t.run(&["why", "p/a"])
         .says("but it is stale: workspace/outputs/src/data.txt changed");
     t.run(&["graph"]).says(":::stale");
-    // Without the flag, completed stays completed: nothing runs.
+    // Without the flag, completed stays completed: nothing runs. The dry
+    // run and `next` say so too.
+    for args in [&["orchestrate", "--dry-run"][..], &["next"]] {
+        t.run(args).code(0).says("1 completed task(s) are stale");
+    }
     t.run(&["orchestrate"])
         .code(0)
         .says("1 completed task(s) are stale");
@@ -229,6 +233,9 @@ fn a_changed_input_makes_a_task_and_its_approval_stale_and_rerun_stale_reruns_ex
     // Its approval saw other inputs: it is revoked, and asked for again;
     // the dry run says so first.
     t.run(&["orchestrate", "--rerun-stale", "--dry-run"])
+        .says(
+            "stale  p/a: workspace/outputs/src/data.txt changed since it completed: it runs again",
+        )
         .says("  would await approval of its result: p/a")
         .says("would not start: p/b");
     t.run(&["orchestrate", "--rerun-stale"])
