@@ -4,6 +4,7 @@
 use anyhow::Result;
 
 use crate::cli;
+use crate::commands::validate;
 use crate::git::worktrees::Worktrees;
 use crate::model::definitions::{self, names_phase, Definitions, Runs};
 use crate::model::layout::Layout;
@@ -39,7 +40,16 @@ pub fn run(layout: &Layout, args: &cli::Orchestrate) -> Result<i32> {
     };
     if args.dry_run {
         // A dry run writes nothing, so it needs no lock and may run beside a real run.
-        let code = Plan::new(&defs, &options).dry_run()?;
+        let mut code = Plan::new(&defs, &options).dry_run()?;
+        // What the run would fail as it starts: a branch or folder of the
+        // user's where a task's worktree goes.
+        let selected: Vec<usize> = (0..defs.graph.tasks.len())
+            .filter(|&t| options.selects(&defs.graph.tasks[t]))
+            .collect();
+        for line in validate::worktree_obstacles(layout, &defs, &selected) {
+            println!("  would fail as it starts: {line}");
+            code = crate::exit::TASK_FAILED;
+        }
         // Freed with the process, as `progress` does.
         std::mem::forget(defs);
         return Ok(code);

@@ -108,7 +108,7 @@ pub fn run(layout: &Layout, ids: &[String]) -> Result<i32> {
 /// with why: a branch or folder of the user's where theirs goes
 /// (`Worktrees::check_task`). What keeps every worktree from being made
 /// is the definitions' check, said before.
-fn worktree_obstacles(layout: &Layout, defs: &Definitions, chosen: &[usize]) -> Vec<String> {
+pub fn worktree_obstacles(layout: &Layout, defs: &Definitions, chosen: &[usize]) -> Vec<String> {
     let to_start: Vec<&Task> = chosen
         .iter()
         .map(|&t| &defs.graph.tasks[t])

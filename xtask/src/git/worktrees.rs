@@ -166,12 +166,27 @@ impl Worktrees {
     /// in its way, a folder that is no worktree where its worktree goes.
     pub fn check_task(&self, id: &str) -> Result<()> {
         check_folder_name(id)?;
-        self.task_branch(&branch_name(id))?;
+        let branch = branch_name(id);
+        self.task_branch(&branch)?;
         let path = self.layout.worktree_dir(id);
         if path.exists() && !path.join(".git").exists() {
             bail!(not_a_worktree_of_ours(&path));
         }
-        Ok(())
+        let listed = self.repo.worktrees()?;
+        // A record of a folder gone (moved with the repository: the run
+        // links it again first) holds nothing.
+        let elsewhere = listed
+            .iter()
+            .find(|(p, b)| b.as_deref() == Some(branch.as_str()) && *p != path && p.exists());
+        if let Some((other, _)) = elsewhere {
+            bail!(checked_out_elsewhere(&branch, other, &path));
+        }
+        match listed.iter().find(|(p, _)| *p == path) {
+            Some((_, on)) if on.as_deref() != Some(branch.as_str()) => {
+                bail!(worktree_of_another(&path, on.as_deref(), &branch))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The task branch `branch`: whether it exists, and the mark that
@@ -409,7 +424,7 @@ impl Worktrees {
             .iter()
             .find(|(p, b)| b.as_deref() == Some(branch.as_str()) && *p != path);
         if let Some((other, _)) = elsewhere {
-            bail!("branch `{branch}` is checked out at {other}: a task's branch is only checked out in its own worktree, {path}");
+            bail!(checked_out_elsewhere(&branch, other, &path));
         }
         match (here, &base) {
             (Some((_, Some(b))), Some(base)) if *b == branch => {
@@ -421,10 +436,7 @@ impl Worktrees {
                     new: false,
                 });
             }
-            (Some((_, other)), _) => bail!(
-                "{path} is a worktree of {}, not of `{branch}`: move it away",
-                other.as_deref().unwrap_or("a detached commit")
-            ),
+            (Some((_, other)), _) => bail!(worktree_of_another(&path, other.as_deref(), &branch)),
             (None, _) if path.exists() => {
                 bail!(not_a_worktree_of_ours(&path))
             }
@@ -627,4 +639,16 @@ pub fn remove_empty_parents(path: &Utf8Path, top: &Utf8Path) {
 fn make_parent(path: &Utf8Path) -> Result<()> {
     let dir = path.parent().expect("a file has a folder");
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {dir}"))
+}
+
+/// A task's branch checked out at `other`, not its worktree `path`.
+fn checked_out_elsewhere(branch: &str, other: &Utf8Path, path: &Utf8Path) -> String {
+    format!("branch `{branch}` is checked out at {other}: a task's branch is only checked out in its own worktree, {path}")
+}
+
+/// The worktree at a task's `path`, on `on` (a branch, or none: detached),
+/// not on the task's `branch`.
+fn worktree_of_another(path: &Utf8Path, on: Option<&str>, branch: &str) -> String {
+    let on = on.unwrap_or("a detached commit");
+    format!("{path} is a worktree of {on}, not of `{branch}`: move it away")
 }

@@ -704,6 +704,25 @@ fn a_worktree_of_the_user_s_in_the_integration_worktree_s_place_is_refused() {
     assert_eq!(t.launches("p/a"), 0);
 }
 
+/// A task's branch checked out in the user's checkout is said by
+/// `validate` and the dry run, and fails the task as it starts: its agent
+/// never works in the user's checkout.
+#[test]
+fn a_task_branch_checked_out_in_the_user_s_checkout_is_said_before_the_run() {
+    let t = repo("");
+    t.task("p/a", &sh("test -e go || exit 1; echo agent > agent.txt"));
+    t.run(&["orchestrate"]).code(1);
+    let dir = t.path("workspace/worktrees/p/a");
+    t.git(&["worktree", "remove", "--force", dir.to_str().unwrap()]);
+    t.git(&["checkout", "-q", "task/p/a"]);
+    let said = "branch `task/p/a` is checked out at ";
+    t.run(&["validate"]).code(1).says(said);
+    t.run(&["orchestrate", "--dry-run"]).code(1).says(said);
+    t.write("go", "");
+    t.run(&["orchestrate"]).code(1).says(said);
+    assert!(!t.exists("agent.txt"));
+}
+
 /// A worktree of the user's (on a branch of theirs) made where a task's
 /// worktree was, once the task's branch exists: the task fails naming it;
 /// the worktree is never checked out to the task's branch, and none of
@@ -719,9 +738,14 @@ fn a_worktree_of_the_user_s_in_a_task_s_place_is_never_used_once_its_branch_exis
     t.git(&["worktree", "add", "-q", "-b", "mine", path, "task/p/a"]);
     t.write("workspace/worktrees/p/a/mine.txt", "mine\n");
     t.write("workspace/worktrees/p/a/go", "");
-    t.run(&["orchestrate"])
+    // `validate` and the dry run say it first.
+    let said = "is a worktree of mine, not of `task/p/a`: move it away";
+    t.run(&["validate"]).code(1).says(said);
+    t.run(&["orchestrate", "--dry-run"])
         .code(1)
-        .says("is a worktree of mine, not of `task/p/a`: move it away");
+        .says("would fail as it starts: p/a: ")
+        .says(said);
+    t.run(&["orchestrate"]).code(1).says(said);
     assert_eq!(git_at(&dir, &["branch", "--show-current"]), "mine");
     assert!(!dir.join("agent.txt").exists());
     assert_eq!(integration_log(&t), ["first"]);
