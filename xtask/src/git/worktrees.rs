@@ -388,13 +388,16 @@ impl Worktrees {
         // A move cut short leaves the folder in place with git's record of
         // it still aside: repaired. Records of folders gone are forgotten.
         let aside = self.layout.new_worktree_dir(id);
-        if path.join(".git").is_file() {
+        let recorded =
+            |repo: &Repo| -> Result<bool> { Ok(repo.worktrees()?.iter().any(|(p, _)| *p == path)) };
+        if path.join(".git").is_file() && !recorded(repo)? {
             // Git's record of it gone: no longer a worktree, and not ours
-            // to remove. `repair` repairs every worktree git records, and
-            // fails for one it cannot (another task's, whose `.git` its
-            // agent replaced): this one is judged by its record after.
+            // to remove. `repair` repairs every worktree git records (the
+            // user's too: so only when ours needs it), and fails for one it
+            // cannot (another task's, whose `.git` its agent replaced):
+            // this one is judged by its record after.
             let repaired = repo.repair_worktree(&path);
-            if !repo.worktrees()?.iter().any(|(p, _)| *p == path) {
+            if !recorded(repo)? {
                 let why = repaired
                     .err()
                     .map(|e| format!(" ({e:#})"))
