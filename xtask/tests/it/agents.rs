@@ -978,16 +978,30 @@ fn an_agent_that_writes_to_dev_stdout_keeps_its_log_whole() {
     }
 }
 
+/// The config's stand-in Claude, with a budget of `usd`.
+fn with_budget(t: &Tree, usd: &str) {
+    t.config(&format!(
+        "{}budget: {{usd: {usd}}}\n",
+        agent("claude", "claude-json")
+    ));
+}
+
+/// The changes of a task that failed, then completed at its retry.
+const RETRIED_ONCE: [&str; 5] = [
+    "pending -> running",
+    "running -> failed",
+    "failed -> pending",
+    "pending -> running",
+    "running -> completed",
+];
+
 /// A retry the budget holds is told once, as it starts: no `failed ->
 /// pending` while its status still says failed, and none twice when the
 /// next run (the budget raised) starts it.
 #[test]
 fn a_retry_held_by_the_budget_is_told_once_when_it_starts() {
     let t = Tree::new();
-    t.config(&format!(
-        "{}budget: {{usd: 0.50}}\n",
-        agent("claude", "claude-json")
-    ));
+    with_budget(&t, "0.50");
     t.task("p/a", "retries: 2");
     scenario(&t, "p/a", &["error_max_turns.json 1", "success.json"]);
     // Failed, as its status and `progress` say, with its retry held.
@@ -1004,21 +1018,9 @@ fn a_retry_held_by_the_budget_is_told_once_when_it_starts() {
         changes(&t, "p/a"),
         ["pending -> running", "running -> failed"]
     );
-    t.config(&format!(
-        "{}budget: {{usd: 5}}\n",
-        agent("claude", "claude-json")
-    ));
+    with_budget(&t, "5");
     t.run(&["orchestrate"]).code(0);
-    assert_eq!(
-        changes(&t, "p/a"),
-        [
-            "pending -> running",
-            "running -> failed",
-            "failed -> pending",
-            "pending -> running",
-            "running -> completed"
-        ]
-    );
+    assert_eq!(changes(&t, "p/a"), RETRIED_ONCE);
 }
 
 /// So is one the budget held when its run was killed: the run that
@@ -1026,10 +1028,7 @@ fn a_retry_held_by_the_budget_is_told_once_when_it_starts() {
 #[test]
 fn a_retry_held_by_the_budget_of_a_killed_run_is_told_when_it_starts() {
     let t = Tree::new();
-    t.config(&format!(
-        "{}budget: {{usd: 0.50}}\n",
-        agent("claude", "claude-json")
-    ));
+    with_budget(&t, "0.50");
     t.task("p/a", "retries: 2");
     scenario(&t, "p/a", &["error_max_turns.json 1", "success.json"]);
     // Keeps the run alive after the budget is reached, so it can be killed.
@@ -1039,21 +1038,9 @@ fn a_retry_held_by_the_budget_of_a_killed_run_is_told_when_it_starts() {
     run.kill().unwrap();
     run.wait().unwrap();
     t.write("release", "");
-    t.config(&format!(
-        "{}budget: {{usd: 5}}\n",
-        agent("claude", "claude-json")
-    ));
+    with_budget(&t, "5");
     t.run(&["orchestrate"]).code(0);
-    assert_eq!(
-        changes(&t, "p/a"),
-        [
-            "pending -> running",
-            "running -> failed",
-            "failed -> pending",
-            "pending -> running",
-            "running -> completed"
-        ]
-    );
+    assert_eq!(changes(&t, "p/a"), RETRIED_ONCE);
 }
 
 /// A run that reached the budget while a task awaits approval to start
