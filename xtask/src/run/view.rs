@@ -138,7 +138,20 @@ impl Snapshot<'_> {
                     .blocked_by(t)
                     .map(|b| self.graph.tasks[b].id.clone()),
             },
-            Node::Unselected | Node::Waiting | Node::NeedsInputs | Node::Ready => Seen::Pending,
+            // Taken up again but not started yet: its status still says
+            // failed (a retry waiting for a slot) or blocked, as
+            // `progress` shows it.
+            Node::Waiting | Node::NeedsInputs | Node::Ready => match past.taken_up_from {
+                Some("failed") => Seen::Failed {
+                    error: past.previous.as_ref().map(|p| p.error.clone()),
+                    exit_code: None,
+                    seconds: None,
+                    retry: None,
+                },
+                Some("blocked") => Seen::Blocked { by: None },
+                _ => Seen::Pending,
+            },
+            Node::Unselected => Seen::Pending,
         }
     }
 }

@@ -409,6 +409,27 @@ fn once_the_budget_is_reached_the_live_view_s_eta_counts_only_what_runs() {
     );
 }
 
+/// A retry the budget holds is failed in the live view, as its status
+/// and `progress` say: not pending.
+#[test]
+fn the_live_view_shows_a_held_retry_as_failed() {
+    let t = Tree::new();
+    t.config(&format!(
+        "{}budget: {{usd: 0.50}}\nmax_memory_gb: 1\n",
+        crate::agents::agent("claude", "claude-json")
+    ));
+    t.task("p/paid", "retries: 2");
+    crate::agents::scenario(&t, "p/paid", &["error_max_turns.json 1"]);
+    // Keeps the view drawn a while after the budget is reached.
+    t.task("p/free", &sh("sleep 2"));
+    let drawn = on_a_terminal(&t, "orchestrate", false);
+    assert!(drawn.contains("budget of $0.50 reached"), "{drawn}");
+    // The last heading drawn, after p/paid's failure.
+    let last = drawn.rsplit("/2 completed").next().unwrap_or_default();
+    let heading = last.split(['\r', '\n']).next().unwrap_or_default();
+    assert!(heading.contains(" 1 failed"), "{heading}");
+}
+
 #[test]
 fn progress_watch_shows_the_live_view_of_another_run() {
     let t = Tree::new();
