@@ -271,6 +271,29 @@ impl Repo {
         Ok(changed_paths(&text))
     }
 
+    /// Those of `paths` (from the top, as written, no wildcards) that git
+    /// tracks in the user's checkout: a file, or a folder with one.
+    pub fn tracked(&self, paths: &[String]) -> Result<Vec<String>> {
+        if paths.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sh = &self.sh;
+        let top = &self.top;
+        let specs = literally(paths);
+        let text = run_untrimmed(prep(cmd!(sh, "git -C {top} ls-files -z -- {specs...}")))?;
+        let files: Vec<&str> = text.split('\0').filter(|f| !f.is_empty()).collect();
+        let under = |path: &str, file: &str| {
+            file == path
+                || file
+                    .strip_prefix(path)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        };
+        Ok((paths.iter())
+            .filter(|path| files.iter().any(|file| under(path, file)))
+            .cloned()
+            .collect())
+    }
+
     /// Those of `paths` (as written, no wildcards) that are untracked files
     /// in the worktree at `dir`.
     pub fn untracked(&self, dir: &Utf8Path, paths: &[String]) -> Result<Vec<String>> {

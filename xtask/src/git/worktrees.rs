@@ -616,12 +616,16 @@ fn not_a_worktree_of_ours(path: &Utf8Path) -> String {
 
 /// The paths `worktrees.copy` and `link` bring into each worktree, from
 /// its top (they are the root's, wherever the root is in the repository):
-/// never committed, and removed with the worktree.
+/// never committed, and removed with the worktree. A `link` path git
+/// tracks is none: the worktree has its own checkout of it (no link is
+/// made over it), and what an agent changes there is committed as any
+/// change, not left behind to stop the rebase.
 pub fn brought(repo: &Repo, settings: &Settings) -> Vec<String> {
-    settings
-        .brought()
-        .iter()
-        .map(|path| repo.root_in_top.join(path).to_string())
+    let in_top = |path: &String| repo.root_in_top.join(path).to_string();
+    let links: Vec<String> = settings.link.iter().map(in_top).collect();
+    let tracked = repo.tracked(&links).unwrap_or_default();
+    (settings.copy.iter().map(in_top))
+        .chain(links.into_iter().filter(|link| !tracked.contains(link)))
         .collect()
 }
 

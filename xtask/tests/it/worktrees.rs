@@ -889,6 +889,21 @@ fn an_integration_branch_deleted_with_merged_work_is_not_made_again_without_it()
     assert_eq!(t.git(&["show", "integration:b.txt"]), "a");
 }
 
+/// A `link` path that git tracks is the worktree's own checkout (no link
+/// over it): what an agent changes there is committed and merged, not
+/// left behind.
+#[test]
+fn a_tracked_path_listed_in_link_is_committed_as_any_change() {
+    let t = repo("");
+    t.config("kill_grace: 1s\nworktrees:\n  default: true\n  link: [vendor]\n");
+    t.write("vendor/pkg.js", "one\n");
+    t.git(&["add", "vendor"]);
+    t.git(&["commit", "-q", "-m", "vendor"]);
+    t.task("p/a", &sh("echo two > vendor/pkg.js"));
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.git(&["show", "integration:vendor/pkg.js"]), "two");
+}
+
 /// A task's worktree reused by its retry is not refused for another
 /// task's worktree that git cannot repair (its agent replaced its `.git`).
 #[test]
