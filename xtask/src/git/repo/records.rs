@@ -133,16 +133,16 @@ impl Repo {
     }
 
     /// Removes the worktree at `path`; git refuses when it has changes,
-    /// and so do we (no force). Its folders are made emptiable first: git
-    /// drops the worktree's record before it deletes the files, and a
-    /// read-only folder (a Go module cache is made so) stopped it halfway,
+    /// and so do we (no force). Its folders are made emptiable first: a
+    /// read-only folder (a Go module cache is made so) stopped git halfway,
     /// for any user but root.
     ///
-    /// git deletes the files first, then its record: a removal cut short
-    /// (a killed `clean`) leaves a folder with no `.git`, which nothing
-    /// would tell from a worktree whose agent removed its `.git`. So the
-    /// removal is marked while it goes on, and one cut short is finished
-    /// by `finish_removals`.
+    /// git deletes the files, `.git` among them, before its record of the
+    /// worktree: a removal cut short (a killed `clean`, a folder it could
+    /// not empty) leaves a folder with no `.git`, which nothing would tell
+    /// from a worktree whose agent removed its `.git`. So the removal is
+    /// marked while it goes on, and one cut short is finished by
+    /// `finish_removals`.
     pub fn remove_worktree(&self, path: &Utf8Path) -> Result<()> {
         let mark = self.removal_mark(path);
         if let Some(mark) = &mark {
