@@ -199,27 +199,35 @@ fn set_eta(defs: &Definitions, progress: &mut Progress) {
         .tasks
         .iter()
         .enumerate()
-        .map(|(t, task)| match lines.get(task.id.as_str()) {
-            _ if !selected(task) || never.contains(&t) => Left::Nothing,
-            Some(line) => match line.state {
-                // Its process has ended: only the merge is left, no work.
-                "merging" => Left::Nothing,
-                // Gone with no one to record its end: the next run records
-                // it, or runs it again.
-                "running" if gone.contains(line.task_id.as_str()) => to_start(Left::All),
-                "running" => Left::Running(line.elapsed_seconds.unwrap_or(0) as f64),
-                "pending" => to_start(Left::All),
-                "paused" => {
-                    let until = line.rate_limited_until.as_deref();
-                    let until = until.and_then(status::parse_timestamp);
-                    to_start(Left::Paused(until.map_or(0.0, seconds_until)))
-                }
-                "awaiting_approval" if line.duration_seconds.is_none() => to_start(Left::All),
-                "failed" if retried.contains(line.task_id.as_str()) => to_start(Left::All),
-                "blocked" if unblocked(line) => to_start(Left::All),
-                _ => Left::Nothing,
-            },
-            None => to_start(Left::All),
+        .map(|(t, task)| {
+            // What is left to start of it: nothing while it waits for an
+            // input no task produces.
+            let start = |left: Left| match never.contains(&t) {
+                true => Left::Nothing,
+                false => to_start(left),
+            };
+            match lines.get(task.id.as_str()) {
+                _ if !selected(task) => Left::Nothing,
+                Some(line) => match line.state {
+                    // Its process has ended: only the merge is left, no work.
+                    "merging" => Left::Nothing,
+                    // Gone with no one to record its end: the next run records
+                    // it, or runs it again.
+                    "running" if gone.contains(line.task_id.as_str()) => start(Left::All),
+                    "running" => Left::Running(line.elapsed_seconds.unwrap_or(0) as f64),
+                    "pending" => start(Left::All),
+                    "paused" => {
+                        let until = line.rate_limited_until.as_deref();
+                        let until = until.and_then(status::parse_timestamp);
+                        start(Left::Paused(until.map_or(0.0, seconds_until)))
+                    }
+                    "awaiting_approval" if line.duration_seconds.is_none() => start(Left::All),
+                    "failed" if retried.contains(line.task_id.as_str()) => start(Left::All),
+                    "blocked" if unblocked(line) => start(Left::All),
+                    _ => Left::Nothing,
+                },
+                None => start(Left::All),
+            }
         })
         .collect();
     // A finished run: no order to work out.
