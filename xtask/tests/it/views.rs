@@ -420,8 +420,11 @@ fn the_live_view_shows_a_held_retry_as_failed() {
     ));
     t.task("p/paid", "retries: 2");
     crate::agents::scenario(&t, "p/paid", &["error_max_turns.json 1"]);
-    // Keeps the view drawn a while after the budget is reached.
-    t.task("p/free", &sh("sleep 2"));
+    // Keeps the view drawn (every 500 ms) a second after p/paid failed.
+    t.task(
+        "p/free",
+        &sh("until grep -qs '\"failed\"' workspace/status/p/paid.json; do sleep 0.05; done; sleep 1"),
+    );
     let drawn = on_a_terminal(&t, "orchestrate", false);
     assert!(drawn.contains("budget of $0.50 reached"), "{drawn}");
     // The last heading drawn, after p/paid's failure.
