@@ -21,12 +21,12 @@ use crate::state::status::{self, AgentSlot, Ending, State, Status};
 use crate::state::{records, runs};
 use crate::ui::format;
 
-/// An attempt of the last run, placed in time (seconds since the run
-/// began).
 /// How a bar of a task whose process is gone, its end not recorded,
 /// ends (its class).
 const GONE: &str = "gone";
 
+/// An attempt of the last run, placed in time (seconds since the run
+/// began).
 struct Bar {
     t: usize,
     lane: usize,

@@ -153,19 +153,6 @@ impl Repo {
             .filter(|b| !b.is_empty()))
     }
 
-    /// The branches that have commit `commit` (none when it is gone).
-    pub fn branches_containing(&self, commit: &str) -> Result<Vec<String>> {
-        let sh = &self.sh;
-        let out = output(prep(cmd!(
-            sh,
-            "git branch --format=%(refname:short) --contains {commit}"
-        )))?;
-        Ok(String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(str::to_owned)
-            .collect())
-    }
-
     /// The commit a branch points to, if the branch exists.
     pub fn branch_commit(&self, branch: &str) -> Result<Option<String>> {
         self.commit_of(&branch_ref(branch))
@@ -316,9 +303,12 @@ impl Repo {
     /// Commits everything in the worktree at `dir` but the paths of
     /// `except`, also when the agent staged them itself (`git add -A`):
     /// those are taken out of the index (back to the commit's version)
-    /// first, so that a copied `.env` is never committed. The repository's
-    /// hooks run, as on the agent's own commits: a secret scanner or a
-    /// lint gate holds for both.
+    /// first, so that a copied `.env` is never committed. Without the
+    /// repository's hooks (`--no-verify`): a formatter hook that edits
+    /// files would leave them unstaged and stop the rebase, and a
+    /// commit-msg hook would refuse this fixed message, every retry; the
+    /// hooks are the agent's commits' to pass (`commit_leftovers: false`
+    /// fails a task that leaves changes).
     pub fn commit_all(&self, dir: &Utf8Path, message: &str, except: &[String]) -> Result<()> {
         let sh = &self.sh;
         // `add --all` leaves ignored files out by itself; one named in an
@@ -326,7 +316,11 @@ impl Repo {
         let paths = all_but(&self.not_ignored(dir, except)?);
         run(prep(cmd!(sh, "git -C {dir} add --all -- {paths...}")))?;
         self.unstage(dir, except)?;
-        run(prep(cmd!(sh, "git -C {dir} commit --quiet -m {message}"))).map(drop)
+        run(prep(cmd!(
+            sh,
+            "git -C {dir} commit --quiet --no-verify -m {message}"
+        )))
+        .map(drop)
     }
 
     /// Those of `paths` (from the top of the worktree at `dir`) that git

@@ -10,7 +10,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::git::merge::{self, PersonsWork};
 use crate::git::repo::{branch_ref, Repo};
-use crate::model::branch::{self, branch_name, TASK_BRANCHES};
+use crate::model::branch::{branch_name, TASK_BRANCHES};
 use crate::model::config::Worktrees as Settings;
 use crate::model::discovery::Discovery;
 use crate::model::layout::Layout;
@@ -29,12 +29,6 @@ pub struct Prepared {
 /// The git config key that marks a branch as made by this orchestrator.
 pub fn mark(branch: &str) -> String {
     format!("branch.{branch}.xtaskbase")
-}
-
-/// A task's work merged into the integration branch, as its status says.
-pub struct Merge {
-    pub task_id: String,
-    pub commit: String,
 }
 
 /// What a run does to the integration branch before it merges.
@@ -59,13 +53,7 @@ impl Worktrees {
     /// (from `worktrees.base`, once) and the orchestrator's own worktree of
     /// it, where merges happen. Fails, before anything runs, when the
     /// branch is checked out anywhere else.
-    /// `merged` gives the latest work a completed task merged, for when
-    /// the branch is to be made again (see `check_nothing_merged_is_lost`).
-    pub fn open(
-        layout: &Layout,
-        settings: &Settings,
-        merged: impl FnOnce() -> Option<Merge>,
-    ) -> Result<Worktrees> {
+    pub fn open(layout: &Layout, settings: &Settings) -> Result<Worktrees> {
         let repo = Repo::open(layout)?;
         repo.repair_after_a_move()?;
         repo.finish_removals()?;
@@ -74,7 +62,7 @@ impl Worktrees {
             settings: settings.clone(),
             layout: layout.clone(),
         };
-        worktrees.make_integration(merged)?;
+        worktrees.make_integration()?;
         Ok(worktrees)
     }
 
@@ -204,13 +192,12 @@ impl Worktrees {
         Ok((exists, base))
     }
 
-    fn make_integration(&self, merged: impl FnOnce() -> Option<Merge>) -> Result<()> {
+    fn make_integration(&self) -> Result<()> {
         let repo = &self.repo;
         let branch = &self.settings.integration;
         let (made, add) = self.plan_integration(true)?;
         match made {
             Integration::Make(start) => {
-                self.check_nothing_merged_is_lost(&start, merged)?;
                 repo.create_branch(branch, &start)?;
                 repo.config_set(&mark(branch), &start)?;
             }
@@ -224,38 +211,6 @@ impl Worktrees {
             repo.add_worktree(&self.integration_dir(), branch)?;
         }
         Ok(())
-    }
-
-    /// Refuses to make the integration branch again from `start` when
-    /// work a completed task merged into it before (`merged`: the latest
-    /// such merge, by the statuses) is not in `start`, nor on any branch
-    /// but the task branches (`clean` removes those): deleted by hand, the
-    /// branch made again would start their dependents without that work.
-    /// (After worktrees.integration was renamed, the branch before keeps it.)
-    fn check_nothing_merged_is_lost(
-        &self,
-        start: &str,
-        merged: impl FnOnce() -> Option<Merge>,
-    ) -> Result<()> {
-        let Some(merge) = merged() else {
-            return Ok(());
-        };
-        // A commit gone with the branch (pruned since) is lacking too.
-        let lacking = (self.repo.count(start, &merge.commit)).map_or(true, |n| n > 0);
-        let kept = (self.repo.branches_containing(&merge.commit)?.iter())
-            .any(|b| !branch::among_task_branches(b));
-        if !lacking || kept {
-            return Ok(());
-        }
-        let (branch, base) = (&self.settings.integration, &self.settings.base);
-        let commit = &merge.commit;
-        bail!(
-            "the integration branch `{branch}` is gone (deleted by hand?), and worktrees.base `{base}`, as every branch but the task branches, lacks what completed tasks merged into it (the latest: {}, as {}): made again from it, what depends on them would start without that work. Bring it back, marked as cargo xtask's (`git branch {branch} {commit} && git config {} {commit}`), or reset those tasks (`{}`) to run them again",
-            merge.task_id,
-            &commit[..commit.len().min(12)],
-            mark(branch),
-            self.layout.cmd("reset <task>"),
-        )
     }
 
     /// What making the integration branch and its worktree takes, every

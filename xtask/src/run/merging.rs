@@ -11,7 +11,7 @@ use anyhow::Result;
 
 use crate::git::merge::{self, Merged, Queue};
 use crate::git::repo::branch_ref;
-use crate::git::worktrees::{self, Merge, Prepared, Worktrees};
+use crate::git::worktrees::{self, Prepared, Worktrees};
 use crate::model::config::Config;
 use crate::model::graph::Graph;
 use crate::model::layout::Layout;
@@ -54,20 +54,6 @@ pub fn unseen_warnings(
     }
 }
 
-/// The latest work a completed task merged into the integration branch,
-/// by the statuses.
-fn latest_merge(layout: &Layout, graph: &Graph) -> Option<Merge> {
-    let statuses = graph
-        .tasks
-        .iter()
-        .filter_map(|task| status::read(layout, &task.id).ok().flatten());
-    statuses
-        .filter(|s| s.status == State::Completed)
-        .filter_map(|s| Some((s.completed_at.clone()?, s.merged_commit.clone()?, s.task_id)))
-        .max()
-        .map(|(_, commit, task_id)| Merge { task_id, commit })
-}
-
 impl Git {
     /// The repository's worktrees and a merge queue, when `needed` (a task
     /// of the run uses a worktree); an error stops the run before anything
@@ -75,7 +61,6 @@ impl Git {
     pub fn open<E: Send + 'static>(
         layout: &Layout,
         config: &Config,
-        graph: &Graph,
         needed: bool,
         events: Sender<E>,
         wrap: fn(usize, Merged) -> E,
@@ -83,7 +68,7 @@ impl Git {
         if !needed {
             return Ok(None);
         }
-        let worktrees = Worktrees::open(layout, &config.worktrees, || latest_merge(layout, graph))?;
+        let worktrees = Worktrees::open(layout, &config.worktrees)?;
         let target = merge::Target {
             layout: layout.clone(),
             integration: config.worktrees.integration.clone(),

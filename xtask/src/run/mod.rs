@@ -90,14 +90,7 @@ pub fn run(
         .tasks
         .iter()
         .any(|t| options.selects(t) && t.in_worktree(config));
-    let git = merging::Git::open(
-        layout,
-        config,
-        &graph,
-        uses_worktrees,
-        tx.clone(),
-        Incoming::Merged,
-    )?;
+    let git = merging::Git::open(layout, config, uses_worktrees, tx.clone(), Incoming::Merged)?;
     let mut warnings = Vec::new();
     let selection = runs::Selection {
         phase: options.phase.clone(),

@@ -7,6 +7,7 @@ use xshell::cmd;
 
 use super::Repo;
 use crate::git::command::{output, prep, run};
+use crate::git::worktrees::remove_empty_parents;
 
 /// The file in a worktree's own git folder that marks it as ours.
 const WORKTREE_MARK: &str = "xtask-worktree";
@@ -153,7 +154,7 @@ impl Repo {
         let removed = run(prep(cmd!(sh, "git worktree remove {path}"))).map(drop);
         // Refused before it deleted anything, the worktree stays whole.
         if let Some(mark) = mark.filter(|_| removed.is_ok() || path.join(".git").exists()) {
-            std::fs::remove_file(&mark).with_context(|| format!("cannot remove {mark}"))?;
+            self.remove_mark(&mark)?;
         }
         removed
     }
@@ -195,12 +196,20 @@ impl Repo {
                 std::fs::remove_dir_all(&path).with_context(|| {
                     format!("cannot remove {path}, a worktree whose removal was cut short")
                 })?;
+                remove_empty_parents(&path, &self.ours);
             }
         }
         self.forget_missing_worktrees()?;
         for mark in &marks {
-            std::fs::remove_file(mark).with_context(|| format!("cannot remove {mark}"))?;
+            self.remove_mark(mark)?;
         }
+        Ok(())
+    }
+
+    /// Removes a removal's mark, and the folders that held it once empty.
+    fn remove_mark(&self, mark: &Utf8Path) -> Result<()> {
+        std::fs::remove_file(mark).with_context(|| format!("cannot remove {mark}"))?;
+        remove_empty_parents(mark, &self.ours);
         Ok(())
     }
 
