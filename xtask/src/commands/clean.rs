@@ -59,7 +59,7 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
         true => {}
     }
     let integration = &config.worktrees.integration;
-    let brought = worktrees::brought(&repo, &config.worktrees);
+    let brought = worktrees::brought(&repo, &config.worktrees)?;
     let listed = repo.worktrees()?;
     let (mut removed, mut kept) = (0, 0);
     // A task's worktree that its agent moved to a branch of its own (or

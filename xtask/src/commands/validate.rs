@@ -106,7 +106,7 @@ pub fn run(layout: &Layout, ids: &[String]) -> Result<i32> {
 
 /// The worktree tasks not completed that would fail as they start, each
 /// with why: a branch or folder of the user's where theirs goes
-/// (`Worktrees::check_task`). What keeps every worktree from being made
+/// (`Worktrees::check_tasks`). What keeps every worktree from being made
 /// is the definitions' check, said before.
 pub fn worktree_obstacles(layout: &Layout, defs: &Definitions, chosen: &[usize]) -> Vec<String> {
     let to_start: Vec<&Task> = chosen
@@ -121,14 +121,8 @@ pub fn worktree_obstacles(layout: &Layout, defs: &Definitions, chosen: &[usize])
     let Ok(worktrees) = Worktrees::check(layout, &defs.config.worktrees) else {
         return Vec::new();
     };
-    to_start
-        .iter()
-        .filter_map(|t| {
-            Some(format!(
-                "{}: {:#}",
-                t.id,
-                worktrees.check_task(&t.id).err()?
-            ))
-        })
+    let ids: Vec<&str> = to_start.iter().map(|t| t.id.as_str()).collect();
+    (worktrees.check_tasks(&ids).into_iter())
+        .map(|(id, e)| format!("{id}: {e:#}"))
         .collect()
 }

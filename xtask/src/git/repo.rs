@@ -10,12 +10,15 @@ use std::time::{Duration, Instant};
 
 use xshell::{cmd, Cmd, Shell};
 
-use super::command::{self, output, prep, run, run_to_end, run_untrimmed};
+use super::command::{output, prep, run, run_to_end, run_untrimmed};
 use crate::model::layout::Layout;
 use crate::sys::shell::shell_word;
 
 mod fast_forward;
+mod rebase;
 mod records;
+
+pub use rebase::Rebased;
 
 /// Who commits when git has no identity configured (a fresh CI machine):
 /// leftovers and rebased commits still need an author and a committer.
@@ -40,14 +43,6 @@ pub struct Repo {
     /// The config's lock stayed longer than `CONFIG_LOCK_WAIT`: later
     /// writes try once, until one gets through.
     config_lock_stale: AtomicBool,
-}
-
-/// How a rebase went.
-pub enum Rebased {
-    Done,
-    /// It stopped on conflicts in these files, and was aborted: the branch
-    /// is as it was.
-    Conflict(Vec<String>),
 }
 
 impl Repo {
@@ -424,34 +419,6 @@ impl Repo {
         Ok(names)
     }
 
-    /// Rebases the branch checked out at `dir` onto branch `onto`, without an
-    /// editor; on conflicts, aborts and names the conflicted files. It is
-    /// marked as ours while it may be in progress (see `undo_rebase`): the
-    /// mark is written before it starts, and stays when an orchestrator is
-    /// killed during it.
-    pub fn rebase(&self, dir: &Utf8Path, onto: &str) -> Result<Rebased> {
-        let mark = self.rebase_mark(dir)?;
-        std::fs::write(&mark, onto).with_context(|| format!("cannot write {mark}"))?;
-        let rebased = self.rebase_unmarked(dir, onto);
-        if !self.rebase_in_progress(dir)? {
-            remove_file_if_there(&mark)?;
-        }
-        rebased
-    }
-
-    /// Where `rebase` marks a rebase of ours in the worktree at `dir`: in
-    /// its own git folder, beside git's state of the rebase, which nothing
-    /// commits.
-    /// Whether a rebase of ours is marked in the worktree at `dir` (left
-    /// in progress by a killed orchestrator).
-    pub fn rebase_marked(&self, dir: &Utf8Path) -> Result<bool> {
-        Ok(self.rebase_mark(dir)?.exists())
-    }
-
-    fn rebase_mark(&self, dir: &Utf8Path) -> Result<Utf8PathBuf> {
-        Ok(self.own_git_dir(dir)?.join("xtask-rebase"))
-    }
-
     /// Why the worktree at `dir` is locked (`git worktree lock`), if it is:
     /// the reason given, else "no reason given".
     pub fn lock_reason(&self, dir: &Utf8Path) -> Result<Option<String>> {
@@ -471,40 +438,6 @@ impl Repo {
         run(prep(cmd!(sh, "git -C {dir} rev-parse --absolute-git-dir"))).map(Utf8PathBuf::from)
     }
 
-    fn rebase_unmarked(&self, dir: &Utf8Path, onto: &str) -> Result<Rebased> {
-        let sh = &self.sh;
-        let upstream = branch_ref(onto);
-        // The user's config does not change what the queue does: with
-        // `rebase.updateRefs` git would move every branch of the user's
-        // that points into the commits rebased, and with
-        // `rebase.rebaseMerges` keep merge commits the queue does not
-        // (`-c`, not `--no-update-refs`, which git before 2.38 refuses).
-        let out = output(prep(cmd!(
-            sh,
-            "git -c rebase.updateRefs=false -c rebase.rebaseMerges=false -C {dir} rebase --no-autostash {upstream}"
-        )))?;
-        if out.status.success() {
-            return Ok(Rebased::Done);
-        }
-        let files = self.unmerged(dir)?;
-        if self.rebase_in_progress(dir)? {
-            run(prep(cmd!(sh, "git -C {dir} rebase --abort")))?;
-        }
-        if files.is_empty() {
-            // Undone: git's hints (`git rebase --continue`) are no one's to follow.
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            // What a terminal would show of a line redrawn after `\r` (its progress).
-            let shown = stderr.lines().filter_map(|l| l.rsplit('\r').next());
-            let said: Vec<&str> = shown.filter(|l| !l.starts_with("hint:")).collect();
-            bail!(
-                "`git rebase {onto}` in {dir} failed, and was undone: {}{}",
-                said.join("\n").trim(),
-                command::signing_hint(&stderr)
-            );
-        }
-        Ok(Rebased::Conflict(files))
-    }
-
     /// The files of the checkout at `dir` with a conflict not resolved.
     pub fn unmerged(&self, dir: &Utf8Path) -> Result<Vec<String>> {
         let sh = &self.sh;
@@ -513,12 +446,6 @@ impl Repo {
             "git -C {dir} diff --name-only --diff-filter=U"
         )))?;
         Ok(listed.lines().map(str::to_owned).collect())
-    }
-
-    /// Whether a rebase was left in progress in the worktree at `dir` (an
-    /// orchestrator killed during it).
-    fn rebase_in_progress(&self, dir: &Utf8Path) -> Result<bool> {
-        Ok(self.in_progress(dir)? == Some("a rebase"))
     }
 
     /// What the checkout at `dir` is in the middle of (a rebase, a merge, a
@@ -618,37 +545,6 @@ impl Repo {
             true => remove_lock(&path),
             false => Ok(()),
         }
-    }
-
-    /// Undoes a rebase of ours (one `rebase` marked) left in progress in
-    /// the worktree at `dir` by a killed orchestrator, back to `branch` as
-    /// it was. A rebase killed before it had written where it started from
-    /// cannot be aborted: its state is dropped, and what it had checked out
-    /// is set back to the branch's commit. That discards only the rebase's
-    /// own work: the merge queue commits everything in a worktree before it
-    /// rebases, and a rebase moves the branch only once it is done. A
-    /// rebase in progress that is not ours (the agent's, stopped to edit a
-    /// commit or on a conflict) holds commits on no branch: it is an error,
-    /// and left as it is. The callers then put the worktree back on the
-    /// branch (`back_on`).
-    pub fn undo_rebase(&self, dir: &Utf8Path, branch: &str) -> Result<()> {
-        let mark = self.rebase_mark(dir)?;
-        if !self.rebase_in_progress(dir)? {
-            return remove_file_if_there(&mark);
-        }
-        if !mark.exists() {
-            let dir = shell_word(dir.as_str());
-            bail!(
-                "a rebase cargo xtask did not start (the agent's own) is in progress in the worktree {dir}: what it committed meanwhile is on no branch, and nothing was merged; finish it (`git -C {dir} rebase --continue`) or abort it (`git -C {dir} rebase --abort`), then run the task again"
-            );
-        }
-        let sh = &self.sh;
-        if run(prep(cmd!(sh, "git -C {dir} rebase --abort"))).is_err() {
-            run(prep(cmd!(sh, "git -C {dir} rebase --quit")))?;
-            let tip = branch_ref(branch);
-            run(prep(cmd!(sh, "git -C {dir} reset --quiet --hard {tip}")))?;
-        }
-        remove_file_if_there(&mark)
     }
 
     /// Fast-forwards the branch checked out at `dir` to branch `to`;

@@ -149,10 +149,29 @@ impl Worktrees {
         Worktrees::check(layout, settings).map(drop)
     }
 
-    /// Checks, changing nothing, what would fail task `id` as it starts
-    /// (see `prepare`): a branch of the user's with its branch's name or
-    /// in its way, a folder that is no worktree where its worktree goes.
-    pub fn check_task(&self, id: &str) -> Result<()> {
+    /// Checks, changing nothing, what would fail each task of `ids` as it
+    /// starts (see `prepare`): each that would fail, with why. git's
+    /// worktrees are listed once for all.
+    pub fn check_tasks<'i>(&self, ids: &[&'i str]) -> Vec<(&'i str, anyhow::Error)> {
+        let listed = match self.repo.worktrees() {
+            Ok(listed) => listed,
+            Err(e) => {
+                return ids
+                    .iter()
+                    .map(|&id| (id, anyhow::anyhow!("{e:#}")))
+                    .collect()
+            }
+        };
+        (ids.iter())
+            .filter_map(|&id| Some((id, self.check_task(id, &listed).err()?)))
+            .collect()
+    }
+
+    /// What would fail task `id` as it starts, git's worktrees `listed`: a
+    /// branch of the user's with its branch's name or in its way, a folder
+    /// that is no worktree where its worktree goes, one of another branch,
+    /// its branch checked out elsewhere.
+    fn check_task(&self, id: &str, listed: &[(Utf8PathBuf, Option<String>)]) -> Result<()> {
         check_folder_name(id)?;
         let branch = branch_name(id);
         self.task_branch(&branch)?;
@@ -160,7 +179,6 @@ impl Worktrees {
         if path.exists() && !path.join(".git").exists() {
             bail!(not_a_worktree_of_ours(&path));
         }
-        let listed = self.repo.worktrees()?;
         // A record of a folder gone (moved with the repository: the run
         // links it again first) holds nothing.
         let elsewhere = listed
@@ -492,7 +510,7 @@ impl Worktrees {
         if tip == base
             || !merged
             || !repo
-                .uncommitted(path, &brought(repo, &self.settings))?
+                .uncommitted(path, &brought(repo, &self.settings)?)?
                 .is_empty()
         {
             return Ok(base.to_owned());
@@ -575,13 +593,13 @@ fn not_a_worktree_of_ours(path: &Utf8Path) -> String {
 /// tracks is none: the worktree has its own checkout of it (no link is
 /// made over it), and what an agent changes there is committed as any
 /// change, not left behind to stop the rebase.
-pub fn brought(repo: &Repo, settings: &Settings) -> Vec<String> {
+pub fn brought(repo: &Repo, settings: &Settings) -> Result<Vec<String>> {
     let in_top = |path: &String| repo.root_in_top.join(path).to_string();
     let links: Vec<String> = settings.link.iter().map(in_top).collect();
-    let tracked = repo.tracked(&links).unwrap_or_default();
-    (settings.copy.iter().map(in_top))
+    let tracked = repo.tracked(&links)?;
+    Ok((settings.copy.iter().map(in_top))
         .chain(links.into_iter().filter(|link| !tracked.contains(link)))
-        .collect()
+        .collect())
 }
 
 /// Removes the folders that held `path` (a worktree gone or moved) while

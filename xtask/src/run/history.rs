@@ -104,6 +104,12 @@ impl Previous {
 }
 
 impl Past {
+    /// Its status says failed while the run holds its retry (for a slot,
+    /// the budget, a stop): it is failed until it starts again.
+    pub fn failed_until_retried(&self) -> bool {
+        self.taken_up_from == Some("failed")
+    }
+
     /// A new attempt begins; returns its number.
     pub fn begin(&mut self) -> u32 {
         self.paused = None;

@@ -74,7 +74,7 @@ impl Git {
             integration: config.worktrees.integration.clone(),
             integration_dir: worktrees.integration_dir(),
             commit_leftovers: config.worktrees.commit_leftovers,
-            brought: worktrees::brought(&worktrees.repo, &config.worktrees),
+            brought: worktrees::brought(&worktrees.repo, &config.worktrees)?,
         };
         Ok(Some(Git {
             queue: Queue::start(target, events, wrap)?,

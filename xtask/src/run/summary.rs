@@ -1,5 +1,6 @@
-//! The end of a run: a line of counts, every failed, blocked and waiting
-//! task with why, and the exit code.
+//! The end of a run: what it tells, gathered from the run, then a line of
+//! counts, every failed, blocked and waiting task with why, and the exit
+//! code.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -10,7 +11,8 @@ use crate::model::layout::Layout;
 use crate::run::history::Past;
 use crate::run::load::Invalid;
 use crate::run::readiness::{Node, Readiness};
-use crate::run::Stop;
+use crate::run::{plan, Mode, Run, Stop};
+use crate::state::status;
 use crate::ui::format;
 use crate::ui::printer::{Printer, Tone};
 
@@ -22,11 +24,10 @@ pub struct Outcome<'a> {
     pub history: &'a [Past],
     /// The tasks the run selected.
     pub selected: Vec<usize>,
-    /// Each selected task that waits, with why.
+    /// Each selected task that waits, with why; one whose status says
+    /// failed while its retry waits (`Past::failed_until_retried`) is
+    /// failed, as `progress` says.
     pub not_started: Vec<(usize, String)>,
-    /// The tasks whose status says failed while their retry waits, in
-    /// order: failed, as `progress` says.
-    pub retries: &'a [usize],
     /// The problems of task files found invalid during the run.
     pub invalid: &'a [Invalid],
     pub stop: Option<&'a Stop>,
@@ -43,6 +44,77 @@ pub struct Outcome<'a> {
     pub left_for_next: Vec<String>,
 }
 
+impl Run<'_> {
+    /// For a `monitor` (which waits for the tasks recorded as running
+    /// only): the other tasks not completed, left for the next run.
+    fn left_for_next(&self) -> Vec<String> {
+        if self.mode != Mode::Monitor {
+            return Vec::new();
+        }
+        (self.graph.tasks.iter())
+            .filter(|task| !self.options.selects(task))
+            .filter(|task| {
+                status::state_of(self.layout, &task.id) != Some(status::State::Completed)
+            })
+            .map(|task| task.id.clone())
+            .collect()
+    }
+
+    /// Prints the end-of-run summary; returns the exit code.
+    pub(super) fn summary(&mut self) -> i32 {
+        let running = self.running.tasks();
+        let paused: Vec<usize> = (0..self.graph.tasks.len())
+            .filter(|&t| self.history[t].paused.is_some())
+            .collect();
+        let retries: Vec<usize> = (0..self.graph.tasks.len())
+            .filter(|&t| self.history[t].failed_until_retried())
+            .collect();
+        let waits = plan::Waits {
+            layout: self.layout,
+            config: self.config,
+            graph: &self.graph,
+            readiness: &self.readiness,
+            admission: &self.admission,
+            running: &running,
+            planned: &[],
+            budget_reached: self.budget.reached().then(|| self.budget.reached_message()),
+            stopped: match (&self.stop, self.mode) {
+                (Some(_), _) => Some("the run was stopped"),
+                (None, Mode::Monitor) => Some(super::MONITOR_STARTS_NOTHING),
+                (None, Mode::Launch) => None,
+            },
+            paused: &paused,
+            retries: &retries,
+        };
+        let outcome = Outcome {
+            layout: self.layout,
+            graph: &self.graph,
+            readiness: &self.readiness,
+            history: &self.history,
+            selected: (0..self.graph.tasks.len())
+                .filter(|&t| self.options.selects(&self.graph.tasks[t]))
+                .filter(|t| !self.removed.contains(t))
+                .collect(),
+            not_started: plan::waiting(&waits),
+            invalid: &self.invalid,
+            stop: self.stop.as_ref(),
+            elapsed: self.begun.elapsed(),
+            cost: self.budget.this_run,
+            awaiting: self
+                .awaiting
+                .iter()
+                .map(|(&t, &ran)| {
+                    let approve = self.layout.task_cmd("approve", &self.graph.tasks[t].id);
+                    (t, ran, approve)
+                })
+                .collect(),
+            budget_reached: self.budget.reached().then(|| self.budget.reached_message()),
+            left_for_next: self.left_for_next(),
+        };
+        print(&mut self.printer, &outcome)
+    }
+}
+
 /// Prints the summary; returns the run's exit code.
 pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
     printer.finish();
@@ -52,7 +124,7 @@ pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
             .filter(|&&t| o.readiness.node(t) == node)
             .count()
     };
-    let retried = |t: &usize| o.retries.binary_search(t).is_ok();
+    let retried = |t: &usize| o.history[*t].failed_until_retried();
     let held_retries = o.not_started.iter().filter(|(t, _)| retried(t)).count();
     let (completed, failed, blocked) = (
         count(Node::Completed),

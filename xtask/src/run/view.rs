@@ -141,17 +141,20 @@ impl Snapshot<'_> {
             // Taken up again but not started yet: its status still says
             // failed (a retry waiting for a slot) or blocked, as
             // `progress` shows it.
-            Node::Waiting | Node::NeedsInputs | Node::Ready => match past.taken_up_from {
-                Some("failed") => Seen::Failed {
+            Node::Waiting | Node::NeedsInputs | Node::Ready if past.failed_until_retried() => {
+                Seen::Failed {
                     error: past.previous.as_ref().map(|p| p.error.clone()),
                     exit_code: None,
                     seconds: None,
                     retry: None,
-                },
-                Some("blocked") => Seen::Blocked { by: None },
-                _ => Seen::Pending,
-            },
-            Node::Unselected => Seen::Pending,
+                }
+            }
+            Node::Waiting | Node::NeedsInputs | Node::Ready
+                if past.taken_up_from == Some("blocked") =>
+            {
+                Seen::Blocked { by: None }
+            }
+            Node::Waiting | Node::NeedsInputs | Node::Ready | Node::Unselected => Seen::Pending,
         }
     }
 }

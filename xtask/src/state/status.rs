@@ -287,7 +287,7 @@ fn version_one() -> u32 {
 }
 
 /// What a failed status says of whether a run takes its task up again.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Retry {
     tries: u32,
     spares_its_try: bool,
@@ -392,8 +392,12 @@ impl Status {
     /// its supervisor recorded its end (`records::recorded_end`). The next
     /// run records how it ended.
     pub fn process_gone(&self, layout: &Layout) -> bool {
-        !self.looked_after()
-            || crate::state::records::recorded_end(layout, &self.task_id, self.attempt).is_some()
+        !self.looked_after() || self.end_recorded(layout)
+    }
+
+    /// Whether its supervisor recorded the end of its latest attempt.
+    pub fn end_recorded(&self, layout: &Layout) -> bool {
+        crate::state::records::recorded_end(layout, &self.task_id, self.attempt).is_some()
     }
 
     /// Whether a running task is still looked after: its process or its

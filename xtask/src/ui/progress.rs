@@ -350,8 +350,16 @@ impl Seen {
             (Seen::Completed { stale, .. }, Some(s)) => {
                 *stale = status::stale_because(layout, None, s);
             }
-            (Seen::Running { alive, .. }, Some(s)) => {
-                *alive = !s.process_gone(layout);
+            // Looked after (`Seen::of`), but its supervisor recorded its
+            // end: its process is gone (`Status::process_gone`).
+            (
+                Seen::Running {
+                    alive: alive @ true,
+                    ..
+                },
+                Some(s),
+            ) => {
+                *alive = !s.end_recorded(layout);
             }
             _ => {}
         }
