@@ -326,6 +326,21 @@ fn leftovers_are_committed_without_the_repository_s_hooks() {
     assert_eq!(t.git(&["show", "integration:notes.txt"]), "draft");
 }
 
+/// Leftovers git cannot commit (a signing key that fails) fail the task,
+/// naming them, and nothing is merged.
+#[test]
+fn leftovers_git_cannot_commit_fail_the_task_naming_them() {
+    let t = repo("");
+    t.git(&["config", "commit.gpgsign", "true"]);
+    t.git(&["config", "gpg.program", "false"]);
+    t.task("p/sloppy", &sh("echo draft > notes.txt"));
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("cannot commit what the agent left uncommitted (notes.txt): ")
+        .says(": nothing was merged");
+    assert_eq!(integration_log(&t), ["first"]);
+}
+
 /// A cherry-pick or a merge the agent left stopped on a conflict is not
 /// committed as leftovers: its conflict markers are never merged.
 #[test]
