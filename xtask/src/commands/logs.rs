@@ -83,8 +83,10 @@ pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Res
         // orchestrator and supervisor is followed no more.
         let status = status::read(layout, id).ok().flatten();
         let running = status.as_ref().is_some_and(|s| s.status == State::Running);
-        let gone = running && !status.as_ref().is_some_and(Status::looked_after);
-        let running = running && !gone;
+        let gone = (status.as_ref())
+            .filter(|s| running && !s.looked_after())
+            .map(Status::gone_note);
+        let running = running && gone.is_none();
         std::io::copy(&mut file, &mut out).with_context(|| format!("cannot read {path}"))?;
         out.flush()?;
         let rotated = attempt.is_none() && crate::sys::replaced(&path, &file);
@@ -94,8 +96,8 @@ pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Res
                 continue;
             }
         }
-        if gone {
-            eprintln!("{id}: its process is gone: the next run records how it ended");
+        if let Some(note) = gone {
+            eprintln!("{id}: {note}");
         }
         if !running {
             return Ok(crate::exit::SUCCESS);

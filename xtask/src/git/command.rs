@@ -5,8 +5,10 @@
 //! stderr. Only `repo.rs` calls these.
 
 use anyhow::{bail, Context, Result};
+use std::cell::RefCell;
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 
 use xshell::Cmd;
 
@@ -68,10 +70,80 @@ fn spawn_and_wait(cmd: Cmd<'_>, stops_with_us: bool) -> Result<Output> {
     // Until git exits, not until its pipes close: a hook may leave a
     // daemon holding them.
     command.stdout(Stdio::piped()).stderr(Stdio::piped());
-    command
-        .spawn()
+    let cut = CUT_BY.with(|cut| cut.borrow().clone());
+    let child = match &cut {
+        Some(cut) => cut.spawn(&mut command, &shown)?,
+        None => command.spawn(),
+    };
+    let out = child
         .and_then(crate::sys::process::output_until_exit)
-        .with_context(|| format!("cannot run `{shown}`"))
+        .with_context(|| format!("cannot run `{shown}`"));
+    if let Some(cut) = cut {
+        cut.ended();
+    }
+    out
+}
+
+/// What cuts short the gits of a thread that runs under it (`cut_by`):
+/// the merge queue's, which a second Ctrl-C stops in the middle of a
+/// merge (a hook that hangs would hold the run for good). Git is sent
+/// SIGTERM, as when the orchestrator dies (see `output`), and with it its
+/// process group, git's session: what it started (a hook) dies with it.
+/// Every step of a merge can be done again: what a cut leaves, the next
+/// run finishes or undoes, as after a kill.
+#[derive(Default)]
+pub struct Cut {
+    state: Mutex<CutState>,
+}
+
+#[derive(Default)]
+struct CutState {
+    cut: bool,
+    /// The git running now, the leader of its process group (`setsid`).
+    running: Option<libc::pid_t>,
+}
+
+thread_local! {
+    static CUT_BY: RefCell<Option<Arc<Cut>>> = const { RefCell::new(None) };
+}
+
+/// The gits this thread runs from now on are cut short by `cut`.
+pub fn cut_by(cut: Arc<Cut>) {
+    CUT_BY.with(|current| *current.borrow_mut() = Some(cut));
+}
+
+impl Cut {
+    /// Stops the git running now, and every later one before it starts.
+    pub fn cut(&self) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.cut = true;
+        if let Some(leader) = state.running {
+            // SAFETY: kill has no memory-safety preconditions.
+            unsafe { libc::kill(-leader, libc::SIGTERM) };
+        }
+    }
+
+    pub fn is_cut(&self) -> bool {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).cut
+    }
+
+    /// Starts `command` unless cut: under the lock, so that a git is
+    /// either refused or known to `cut`.
+    fn spawn(&self, command: &mut Command, shown: &str) -> Result<std::io::Result<Child>> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.cut {
+            bail!("`{shown}` not run: the run was stopped");
+        }
+        let child = command.spawn();
+        if let Ok(child) = &child {
+            state.running = child.id().try_into().ok();
+        }
+        Ok(child)
+    }
+
+    fn ended(&self) {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).running = None;
+    }
 }
 
 /// Runs a git command; its stdout, trimmed, or an error with the command

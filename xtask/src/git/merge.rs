@@ -19,6 +19,7 @@ use std::time::Duration;
 use anyhow::{bail, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
+use crate::git::command::{self, Cut};
 use crate::git::repo::{branch_ref, Rebased, Repo};
 use crate::model::layout::Layout;
 use crate::sys::shell::shell_word;
@@ -47,9 +48,11 @@ pub enum Merged {
     /// worktree (`a merge`, `a rebase`..., or changes not committed) to be
     /// finished.
     Waits(PersonsWork),
-    /// Not merged: the run stopped while the merge waited. The branch
-    /// keeps its commits.
-    Stopped(PersonsWork),
+    /// Not merged, left for the next run, which merges it (the task's
+    /// exit record stays): the run stopped while the merge waited for a
+    /// person's work (`Some`), or cut the merge short (a second Ctrl-C).
+    /// The branch keeps its commits; the queue merges nothing more.
+    Stopped(Option<PersonsWork>),
 }
 
 /// A person's work in progress in the integration worktree, which the
@@ -91,6 +94,8 @@ pub struct Queue {
     requests: Sender<Request>,
     /// Set when the run stops: a merge waiting for a person gives up.
     stopping: Arc<AtomicBool>,
+    /// Cuts short the queue's gits when the run must end at once.
+    cut: Arc<Cut>,
 }
 
 /// What the queue's thread needs.
@@ -117,22 +122,40 @@ impl Queue {
         let (requests, queued) = mpsc::channel::<Request>();
         let stopping = Arc::new(AtomicBool::new(false));
         let stop = stopping.clone();
+        let cut = Arc::new(Cut::default());
+        let cuts = cut.clone();
         crate::sys::spawn_thread("the merge queue", move || {
+            command::cut_by(cuts.clone());
             for request in queued {
                 let said = |merged| events.send(wrap(request.t, merged)).is_ok();
-                let merged = match wait_for_person(&repo, &target.integration_dir, &stop, &said) {
-                    Ok(Some(what)) => Ok(Merged::Stopped(what)),
-                    Ok(None) => merge(&repo, &target, &request),
-                    Err(e) => Err(e),
+                let merged = if cuts.is_cut() {
+                    Ok(Merged::Stopped(None))
+                } else {
+                    match wait_for_person(&repo, &target.integration_dir, &stop, &said) {
+                        Ok(Some(what)) => Ok(Merged::Stopped(Some(what))),
+                        Ok(None) => merge(&repo, &target, &request),
+                        Err(e) => Err(e),
+                    }
                 };
-                let merged =
-                    merged.unwrap_or_else(|e| Merged::Failed(format!("merge failed: {e:#}")));
-                if !said(merged) {
+                let merged = match merged {
+                    Ok(merged @ (Merged::Done(_) | Merged::Stopped(_))) => merged,
+                    // A failure once cut may be the cut's doing: the
+                    // next run merges it again, and finds out.
+                    _ if cuts.is_cut() => Merged::Stopped(None),
+                    Ok(merged) => merged,
+                    Err(e) => Merged::Failed(format!("merge failed: {e:#}")),
+                };
+                let last = matches!(merged, Merged::Stopped(_));
+                if !said(merged) || last {
                     return;
                 }
             }
         })?;
-        Ok(Queue { requests, stopping })
+        Ok(Queue {
+            requests,
+            stopping,
+            cut,
+        })
     }
 
     pub fn push(&self, request: Request) {
@@ -144,6 +167,14 @@ impl Queue {
     /// `wait_for_person`).
     pub fn stop(&self) {
         self.stopping.store(true, Ordering::Relaxed);
+    }
+
+    /// The run ends at once (a second Ctrl-C): the merge going on is cut
+    /// short, git and what it runs (a hook) stopped, and nothing more is
+    /// merged; what is left, the next run merges.
+    pub fn cut(&self) {
+        self.stop();
+        self.cut.cut();
     }
 }
 

@@ -12,13 +12,12 @@ use super::merging::Waiting;
 use super::readiness::Walk;
 use super::verdict;
 use super::{Mode, Run};
-use crate::git::merge::Merged;
+use crate::git::merge::{self, Merged};
 use crate::run::attempt::Active;
 use crate::run::history::Previous;
 use crate::state::events::Event;
 use crate::state::logs;
 use crate::state::records::{self, recorded_end, ExitRecord};
-use crate::state::status::INTERRUPTED;
 use crate::state::status::{self, Ending, Status};
 use crate::supervisor::cgroups;
 use crate::sys::process;
@@ -226,10 +225,8 @@ impl Run<'_> {
             Merged::Done(commit) => (commit, None, None),
             Merged::Failed(error) => (None, Some(error), None),
             Merged::Stopped(what) => {
-                let said = format!("xtask: interrupted: its merge waited for {what} in {dir} when the run stopped; its commits stay on its branch");
-                logs::append_line(&self.layout.log_file(&self.graph.tasks[t].id), &said);
-                let error = Some(INTERRUPTED.to_owned());
-                (None, error, Some(Ending::Interrupted))
+                self.left_in_queue(t, what);
+                return;
             }
         };
         let Some(waiting) = self.git.as_mut().and_then(|git| git.take(t)) else {
@@ -244,6 +241,32 @@ impl Run<'_> {
             status.error = Some(error);
         }
         self.conclude(t, status, waiting.from, "merging", SystemTime::now());
+    }
+
+    /// The merge queue stopped at task `t`'s work, which waited for a
+    /// person's `what` or was cut short: what waits in it is left for the
+    /// next run, which merges it without running its agent again (its
+    /// status says merging, its exit record stays), as after a kill.
+    fn left_in_queue(&mut self, t: usize, what: Option<merge::PersonsWork>) {
+        let Some(git) = self.git.as_mut() else {
+            return;
+        };
+        git.stopped();
+        let next = self.layout.cmd("orchestrate");
+        for left in git.left() {
+            let why = match &what {
+                Some(what) if left == t => format!(
+                    "waited for {what} in {} when the run stopped",
+                    self.layout.integration_worktree()
+                ),
+                None if left == t => "was cut short by the stop".to_owned(),
+                _ => "was not done when the run stopped".to_owned(),
+            };
+            let id = &self.graph.tasks[left].id;
+            let line = format!("its merge {why}: left in the merge queue, for the next `{next}` to merge (its commits stay on its branch)");
+            logs::append_line(&self.layout.log_file(id), &format!("xtask: {line}"));
+            self.printer.event(Tone::Warn, "left", id, &line);
+        }
     }
 
     /// Task `t`'s attempt has its final status, reached at `when` (its

@@ -239,8 +239,9 @@ pub struct Loaded {
     /// it).
     pub requeued: Vec<(usize, &'static str)>,
     /// Tasks recorded as running whose process is gone
-    /// (`Status::process_gone`).
-    pub gone: Vec<usize>,
+    /// (`Status::process_gone`), each with whether its work waits in the
+    /// merge queue.
+    pub gone: Vec<(usize, bool)>,
     pub warnings: Vec<String>,
 }
 
@@ -414,7 +415,7 @@ fn initial(
         // Counted as running until recovered, so nothing starts it twice.
         State::Running => {
             if status.process_gone(layout) {
-                loaded.gone.push(t);
+                loaded.gone.push((t, status.merging));
             }
             Node::Running
         }

@@ -24,6 +24,9 @@ pub struct Git {
     queue: Queue,
     /// Tasks whose work is in the queue, each with its final status.
     waiting: HashMap<usize, Waiting>,
+    /// The queue stopped (`Merged::Stopped`): what waits in it is left for
+    /// the next run.
+    stopped: bool,
 }
 
 /// A task whose work waits in the merge queue.
@@ -80,6 +83,7 @@ impl Git {
             queue: Queue::start(target, events, wrap)?,
             worktrees,
             waiting: HashMap::new(),
+            stopped: false,
         }))
     }
 
@@ -144,8 +148,31 @@ impl Git {
         self.queue.stop();
     }
 
-    /// No work waits in the queue.
+    /// The run ends at once: the merge going on is cut short, and what
+    /// waits is left for the next run.
+    pub fn cut(&self) {
+        self.queue.cut();
+    }
+
+    /// The queue stopped: it merges nothing more in this run.
+    pub fn stopped(&mut self) {
+        self.stopped = true;
+    }
+
+    /// Nothing more is merged in this run: no work waits in the queue, or
+    /// the queue stopped.
     pub fn idle(&self) -> bool {
-        self.waiting.is_empty()
+        self.waiting.is_empty() || self.stopped
+    }
+
+    /// The tasks the stopped queue leaves for the next run.
+    pub fn left(&self) -> Vec<usize> {
+        let mut left = if self.stopped {
+            self.queued()
+        } else {
+            Vec::new()
+        };
+        left.sort_unstable();
+        left
     }
 }

@@ -610,11 +610,19 @@ impl Run<'_> {
     /// Stops launching and stops every running task: SIGTERM to its group,
     /// SIGKILL after the grace period. A second signal kills them at once.
     fn stop_for(&mut self, reason: Stop) {
+        let merges = self.git.as_ref().map_or(0, |git| git.queued().len());
         match (&self.stop, &reason) {
             (Some(_), Stop::Signal(_)) => {
+                let left = match merges {
+                    0 => String::new(),
+                    n => format!(", and leaving the {n} merge(s) in the queue to the next run"),
+                };
                 self.printer
-                    .line(Tone::Bad, "Killing every running task now");
+                    .line(Tone::Bad, &format!("Killing every running task now{left}"));
                 self.kill_all(true);
+                if let Some(git) = &self.git {
+                    git.cut();
+                }
                 return;
             }
             // The first fatal error is the one worth reporting.
@@ -626,13 +634,19 @@ impl Run<'_> {
             Stop::Fatal(error) => format!("error: {error}"),
         };
         let hint = match reason {
+            Stop::Signal(_) if merges > 0 => {
+                "; press Ctrl-C again to kill them at once and leave the merges to the next run"
+            }
             Stop::Signal(_) => "; press Ctrl-C again to kill them at once",
             Stop::Fatal(_) => "",
         };
-        let merges = self.git.as_ref().map_or(0, |git| git.queued().len());
         let what = match self.running.len() {
             0 if merges > 0 => {
-                format!("nothing new starts; the {merges} merge(s) in the queue end first")
+                let again = match reason {
+                    Stop::Signal(_) => "; press Ctrl-C again to leave them to the next run",
+                    Stop::Fatal(_) => "",
+                };
+                format!("nothing new starts; the {merges} merge(s) in the queue end first{again}")
             }
             0 => "nothing runs; nothing new starts".to_owned(),
             n => format!(

@@ -54,8 +54,9 @@ pub struct Plan<'a> {
     undecided: HashSet<usize>,
     /// Tasks a rate limit pauses now.
     paused: Vec<usize>,
-    /// Tasks recorded as running whose process is gone.
-    gone: Vec<usize>,
+    /// Tasks recorded as running whose process is gone, each with whether
+    /// its work waits in the merge queue.
+    gone: Vec<(usize, bool)>,
     /// What the run would say of stale completed tasks.
     stale_notes: Vec<String>,
 }
@@ -420,11 +421,13 @@ impl<'a> Plan<'a> {
     fn gone_lines(&self) -> Vec<String> {
         self.gone
             .iter()
-            .map(|&t| {
-                format!(
-                    "  {}: its process is gone: the run records how it ended (and retries it, if it failed and a retry is owed)",
-                    self.graph.tasks[t].id
-                )
+            .map(|&(t, merging)| {
+                let id = &self.graph.tasks[t].id;
+                if merging {
+                    format!("  {id}: its work is left in the merge queue: the run merges it")
+                } else {
+                    format!("  {id}: its process is gone: the run records how it ended (and retries it, if it failed and a retry is owed)")
+                }
             })
             .collect()
     }

@@ -42,6 +42,8 @@ pub struct Outcome<'a> {
     /// A `monitor`'s: the tasks it did not wait for and not completed, for
     /// the next run (its exit code is of those it waited for).
     pub left_for_next: Vec<String>,
+    /// Tasks whose work a stopped merge queue left for the next run.
+    pub left_to_merge: Vec<usize>,
 }
 
 impl Run<'_> {
@@ -110,6 +112,7 @@ impl Run<'_> {
                 .collect(),
             budget_reached: self.budget.reached().then(|| self.budget.reached_message()),
             left_for_next: self.left_for_next(),
+            left_to_merge: self.git.as_ref().map_or(Vec::new(), |git| git.left()),
         };
         print(&mut self.printer, &outcome)
     }
@@ -131,12 +134,19 @@ pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
         count(Node::Failed) + held_retries,
         count(Node::Blocked),
     );
-    let clean = failed + blocked + o.not_started.len() + o.invalid.len() + o.awaiting.len() == 0;
+    let left_to_merge = o.left_to_merge.len();
+    let clean =
+        failed + blocked + o.not_started.len() + o.invalid.len() + o.awaiting.len() + left_to_merge
+            == 0;
     printer.note(Tone::Plain, "");
     printer.line(
         if clean { Tone::Good } else { Tone::Bad },
         &format!(
-            "Summary: {completed} completed, {failed} failed, {blocked} blocked, {}{} not started{} ({}{})",
+            "Summary: {completed} completed, {}{failed} failed, {blocked} blocked, {}{} not started{} ({}{})",
+            match left_to_merge {
+                0 => String::new(),
+                n => format!("{n} left to merge, "),
+            },
             match o.awaiting.len() {
                 0 => String::new(),
                 n => format!("{n} awaiting approval, "),
@@ -171,6 +181,13 @@ pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
             )),
             _ => {}
         }
+    }
+    for &t in &o.left_to_merge {
+        printer.plain(&format!(
+            "  merging  {}: left in the merge queue: the next `{}` merges it (its agent does not run again)",
+            o.graph.tasks[t].id,
+            o.layout.cmd("orchestrate")
+        ));
     }
     for (t, ran, approve) in &o.awaiting {
         let what = if *ran {

@@ -51,6 +51,15 @@ impl fmt::Display for State {
     }
 }
 
+/// `Status::gone_note`, of a task whose work is `merging` or not.
+pub fn gone_note(merging: bool) -> &'static str {
+    if merging {
+        "its work is left in the merge queue: the next run merges it"
+    } else {
+        "its process is gone: the next run records how it ended"
+    }
+}
+
 /// The state a view shows for a task: its status's, `merging` for a
 /// running task whose work waits in the merge queue, or pending without one.
 pub fn shown_state(status: Option<&Status>) -> &'static str {
@@ -393,6 +402,13 @@ impl Status {
     /// run records how it ended.
     pub fn process_gone(&self, layout: &Layout) -> bool {
         !self.looked_after() || self.end_recorded(layout)
+    }
+
+    /// What a view says of it once its process is gone: its work left in
+    /// the merge queue by a stopped run is merged by the next run (its
+    /// agent not run again), else its end is recorded.
+    pub fn gone_note(&self) -> &'static str {
+        gone_note(self.merging)
     }
 
     /// Whether its supervisor recorded the end of its latest attempt.

@@ -26,7 +26,7 @@ pub fn print_tasks(progress: &Progress) {
             line += &format!("  {agent}");
         }
         if task.process_gone {
-            line += "  its process is gone: the next run records how it ended";
+            line += &format!("  {}", status::gone_note(task.state == "merging"));
         }
         if let Some(error) = &task.error {
             line += &format!("  {error}");
@@ -107,9 +107,9 @@ pub fn print(progress: &Progress) {
         for task in &phase.running_tasks {
             let elapsed = format::duration(Duration::from_secs(task.elapsed_seconds));
             let note = match (task.queued, task.alive) {
-                (true, _) => "  (queued in Slurm)",
-                (false, true) => "",
-                (false, false) => "  (its process is gone: the next run records how it ended)",
+                (true, _) => "  (queued in Slurm)".to_owned(),
+                (false, true) => String::new(),
+                (false, false) => format!("  ({})", status::gone_note(task.merging)),
             };
             let agent = task.agent_id.map_or("-".to_owned(), |a| a.to_string());
             let state = if task.merging { "merging" } else { "running" };

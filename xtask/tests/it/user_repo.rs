@@ -531,18 +531,21 @@ fn the_merge_queue_waits_for_a_merge_of_the_user_s_started_during_the_run() {
     assert!(log.iter().any(|s| s == "the user's work"), "{log:?}");
 }
 
-/// Stopped while its merge waits for the user's, a task is interrupted
-/// (run again by the next run, not failed), its commit kept on its branch
-/// and the user's merge left as it is.
+/// Stopped while its merge waits for the user's, a task's work is left in
+/// the merge queue, its commit kept on its branch and the user's merge left
+/// as it is: once the user committed theirs, the next run merges it
+/// without running its agent again.
 #[test]
-fn a_run_stopped_while_its_merge_waits_for_the_user_s_interrupts_the_task() {
+fn a_run_stopped_while_its_merge_waits_for_the_user_s_leaves_it_to_the_next_run() {
     let t = repo("");
     let mut orchestrator = run_until_its_merge_waits_for_the_user_s(&t);
     // SAFETY: kill has no memory-safety preconditions.
     unsafe { libc::kill(orchestrator.id() as i32, libc::SIGTERM) };
     let code = orchestrator.wait().unwrap().code();
-    assert_eq!(code, Some(143), "{}", t.read("out"));
-    assert_eq!(t.status("p/a")["error"], "interrupted");
+    let said = t.read("out");
+    assert_eq!(code, Some(143), "{said}");
+    assert!(said.contains("1 left to merge"), "{said}");
+    assert_eq!(t.status("p/a")["merging"], true);
     assert!(t
         .read("workspace/logs/p/a.log")
         .contains("its merge waited for a merge in"));
@@ -552,6 +555,17 @@ fn a_run_stopped_while_its_merge_waits_for_the_user_s_interrupts_the_task() {
     );
     let integration = t.path("workspace/worktrees/.integration");
     git_in(&integration, &["rev-parse", "-q", "--verify", "MERGE_HEAD"]);
+    git_in(&integration, &["commit", "-q", "-m", "merge mine"]);
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(
+        changes(&t, "p/a"),
+        [
+            "pending -> running",
+            "running -> merging",
+            "merging -> completed"
+        ]
+    );
+    assert_eq!(integration_log(&t)[..2], ["write a.txt", "merge mine"]);
 }
 
 /// Killed (SIGKILL) while its merge waits, a run leaves the task in the

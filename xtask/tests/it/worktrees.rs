@@ -696,11 +696,11 @@ fn clean_keeps_a_task_folder_that_is_no_longer_a_worktree() {
 #[test]
 fn ctrl_c_during_a_merge_says_the_queue_ends_first() {
     let t = repo("");
-    // A slow checkout (the rebase makes one) holds the merge, once the
+    // A slow fast-forward (its post-merge hook) holds the merge, once the
     // task has run.
     let root = t.root.display();
     t.write_executable(
-        ".git/hooks/post-checkout",
+        ".git/hooks/post-merge",
         &format!("#!/bin/sh\n[ -e {root}/ran ] || exit 0\nwhile [ ! -e {root}/go ]; do sleep 0.02; done\n"),
     );
     let work = format!("touch {root}/ran && echo a > a.txt && git add a.txt && git commit -q -m a");
@@ -727,6 +727,70 @@ fn ctrl_c_during_a_merge_says_the_queue_ends_first() {
     );
     assert_eq!(code, Some(130), "{said}");
     assert_eq!(t.git(&["show", "integration:a.txt"]), "a");
+}
+
+/// A hook that never ends holds a merge: the second Ctrl-C stops it (git
+/// and the hook, its process group), leaves the work in the merge queue
+/// and ends the run; the next run merges it without running the agent
+/// again, and tells its move to `merging` once.
+#[test]
+fn a_second_ctrl_c_cuts_a_merge_a_hook_holds_and_leaves_it_to_the_next_run() {
+    let t = repo("");
+    let root = t.root.display();
+    t.write_executable(
+        ".git/hooks/post-merge",
+        &format!(
+            "#!/bin/sh
+[ -e {root}/ran ] || exit 0
+echo $$ > {root}/hook.pid
+while :; do sleep 0.02; done
+"
+        ),
+    );
+    let work = format!(
+        "echo run >> {root}/runs && touch {root}/ran && echo a > a.txt && git add a.txt && git commit -q -m a"
+    );
+    t.task("p/a", &sh(&work));
+    std::fs::create_dir_all(t.path("markers")).unwrap();
+    let out = "markers/out";
+    let file = std::fs::File::create(t.path(out)).unwrap();
+    let mut child = t.command(&["orchestrate"]).stdout(file).spawn().unwrap();
+    wait_for("the hook to hold the merge", || pid_written(&t, "hook.pid"));
+    let hook = read_pid(&t.path("hook.pid"));
+    for said in [
+        "leave them to the next run",
+        "Killing every running task now",
+    ] {
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        wait_for(said, || t.read(out).contains(said));
+    }
+    wait_for("the run to end", || child.try_wait().unwrap().is_some());
+    let said = t.read(out);
+    assert_eq!(child.wait().unwrap().code(), Some(130), "{said}");
+    assert!(!alive(hook), "the hook was left running: {said}");
+    for line in [
+        "Killing every running task now, and leaving the 1 merge(s) in the queue to the next run",
+        "its merge was cut short by the stop: left in the merge queue",
+        "Summary: 0 completed, 1 left to merge, 0 failed",
+        "merging  p/a: left in the merge queue",
+    ] {
+        assert!(said.contains(line), "{line:?} not in {said}");
+    }
+    assert_eq!(t.status("p/a")["merging"], true);
+    std::fs::remove_file(t.path("ran")).unwrap();
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.state("p/a"), "completed");
+    assert_eq!(t.read("runs"), "run\n", "the agent ran again");
+    assert_eq!(t.git(&["show", "integration:a.txt"]), "a");
+    assert_eq!(
+        changes(&t, "p/a"),
+        [
+            "pending -> running",
+            "running -> merging",
+            "merging -> completed"
+        ]
+    );
 }
 
 /// A `packed-refs.lock` a killed git left (a kill of the orchestrator
