@@ -384,11 +384,30 @@ impl Repo {
             sh,
             "git -C {dir} ls-tree -r --name-only -z --full-tree {commit} -- {spec...}"
         )))?;
-        Ok(text
-            .split('\0')
-            .filter(|name| !name.is_empty())
-            .map(str::to_owned)
-            .collect())
+        Ok(nul_separated(&text).into_iter().collect())
+    }
+
+    /// What of `commit`'s work the commit `other` lacks, by content: the
+    /// paths `commit` changed since the two parted whose content `other`
+    /// does not have. A squash merge of `commit` into `other` lacks none;
+    /// a later change there to one of those paths counts.
+    pub fn lacks_work_of(&self, other: &str, commit: &str) -> Result<Vec<String>> {
+        let sh = &self.sh;
+        let since_parted = format!("{other}...{commit}");
+        let changed = run_untrimmed(prep(cmd!(
+            sh,
+            "git diff --name-only -z --no-renames {since_parted}"
+        )))?;
+        let changed: Vec<String> = nul_separated(&changed);
+        if changed.is_empty() {
+            return Ok(changed);
+        }
+        let specs = literally(&changed);
+        let differ = run_untrimmed(prep(cmd!(
+            sh,
+            "git diff --name-only -z --no-renames {commit} {other} -- {specs...}"
+        )))?;
+        Ok(nul_separated(&differ))
     }
 
     /// Those of `paths` (as written, no wildcards) that a commit of
@@ -650,6 +669,14 @@ fn all_but(except: &[String]) -> Vec<String> {
                 .iter()
                 .map(|path| format!(":(exclude,literal){path}")),
         )
+        .collect()
+}
+
+/// The names of a `-z` listing.
+fn nul_separated(text: &str) -> Vec<String> {
+    (text.split('\0'))
+        .filter(|name| !name.is_empty())
+        .map(str::to_owned)
         .collect()
 }
 

@@ -46,6 +46,9 @@ pub struct Worktrees {
     pub repo: Repo,
     pub settings: Settings,
     layout: Layout,
+    /// The commit this run made the integration branch from, when it made
+    /// it (the first run, or one after the branch was deleted).
+    pub made_from: Option<String>,
 }
 
 impl Worktrees {
@@ -57,12 +60,13 @@ impl Worktrees {
         let repo = Repo::open(layout)?;
         repo.repair_after_a_move()?;
         repo.finish_removals()?;
-        let worktrees = Worktrees {
+        let mut worktrees = Worktrees {
             repo,
             settings: settings.clone(),
             layout: layout.clone(),
+            made_from: None,
         };
-        worktrees.make_integration()?;
+        worktrees.made_from = worktrees.make_integration()?;
         Ok(worktrees)
     }
 
@@ -139,6 +143,7 @@ impl Worktrees {
             repo: Repo::open(layout)?,
             settings: settings.clone(),
             layout: layout.clone(),
+            made_from: None,
         };
         worktrees.plan_integration(false)?;
         Ok(worktrees)
@@ -210,14 +215,17 @@ impl Worktrees {
         Ok((exists, base))
     }
 
-    fn make_integration(&self) -> Result<()> {
+    /// Returns the commit it made the branch from, if it made it.
+    fn make_integration(&self) -> Result<Option<String>> {
         let repo = &self.repo;
         let branch = &self.settings.integration;
-        let (made, add) = self.plan_integration(true)?;
-        match made {
+        let (plan, add) = self.plan_integration(true)?;
+        let mut made_from = None;
+        match plan {
             Integration::Make(start) => {
                 repo.create_branch(branch, &start)?;
                 repo.config_set(&mark(branch), &start)?;
+                made_from = Some(start);
             }
             Integration::Mark(tip) => repo.config_set(&mark(branch), &tip)?,
             Integration::Ready => {}
@@ -228,7 +236,7 @@ impl Worktrees {
             repo.forget_missing_worktrees()?;
             repo.add_worktree(&self.integration_dir(), branch)?;
         }
-        Ok(())
+        Ok(made_from)
     }
 
     /// What making the integration branch and its worktree takes, every

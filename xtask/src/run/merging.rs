@@ -52,7 +52,11 @@ pub fn unseen_warnings(
             && (options.rerun_stale || status::state_of(layout, &task.id) != Some(State::Completed))
     });
     match git {
-        Some(git) if left => git.unseen_warnings(),
+        Some(git) if left => git
+            .remade_warning(layout, graph)
+            .into_iter()
+            .chain(git.unseen_warnings())
+            .collect(),
         _ => Vec::new(),
     }
 }
@@ -113,6 +117,42 @@ impl Git {
             ));
         }
         warnings
+    }
+
+    /// A warning when this run made the integration branch again (it was
+    /// deleted) from a base that lacks, by content, what completed tasks
+    /// merged into it: what depends on them would start without it. Not
+    /// by ancestry: a squash merge of the branch into the base holds that
+    /// work, and no warning is due.
+    fn remade_warning(&self, layout: &Layout, graph: &Graph) -> Option<String> {
+        let start = self.worktrees.made_from.as_ref()?;
+        // The last merge recorded: the queue only fast-forwards, so its
+        // commit holds every earlier one's.
+        let (_, id, last) = (graph.tasks.iter())
+            .filter_map(|task| {
+                let s = status::read(layout, &task.id).ok()??;
+                let ended = status::parse_timestamp(s.completed_at.as_deref()?)?;
+                let merged = s.merged_commit.filter(|_| s.status == State::Completed)?;
+                Some((ended, &task.id, merged))
+            })
+            .max()?;
+        let repo = &self.worktrees.repo;
+        // Gone from the repository (collected as garbage): nothing to
+        // compare with.
+        repo.commit_of(&last).ok()??;
+        let lacking = repo.lacks_work_of(start, &last).ok()?;
+        if lacking.is_empty() {
+            return None;
+        }
+        let settings = &self.worktrees.settings;
+        let short = &last[..last.len().min(12)];
+        Some(format!(
+            "warning: the integration branch `{}` was gone: made again from `{}` (worktrees.base), which lacks work completed tasks merged into it ({}: not as in {short}, the merge of {id}); the tasks that depend on them start without it; to give it back, merge it in {}: `git merge {short}`",
+            settings.integration,
+            settings.base,
+            crate::ui::format::first_few(&lacking, 3),
+            self.worktrees.integration_dir(),
+        ))
     }
 
     /// Sends task `t`'s work to the queue; `waiting` is written once it is

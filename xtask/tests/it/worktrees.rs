@@ -1921,3 +1921,47 @@ fn the_demo_runs_agents_side_by_side_and_reports_the_conflict() {
     assert_eq!(status("02-check/02-names")["status"], "completed");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A run whose `p/a` merged `a.txt` into the integration branch, which is
+/// then deleted by hand (its worktree first, as git requires), and a task
+/// `p/c` that depends on `p/a` added.
+fn integration_deleted_after_a_merge(t: &Tree, before_deleting: &[&str]) {
+    t.task("p/a", &commit("a.txt", "a"));
+    t.run(&["orchestrate"]).code(0);
+    if !before_deleting.is_empty() {
+        t.git(before_deleting);
+        t.git(&["commit", "-q", "-m", "squash"]);
+    }
+    t.git(&["worktree", "remove", "workspace/worktrees/.integration"]);
+    t.git(&["branch", "-D", "integration"]);
+    t.task("p/c", "dependencies: [p/a]\ncommand: cat a.txt");
+}
+
+/// The integration branch deleted by hand is made again from the base: when
+/// the base lacks what completed tasks merged into it, the run says so,
+/// naming the files, the commit that has them and how to give it back.
+#[test]
+fn an_integration_branch_made_again_without_merged_work_is_warned_of() {
+    let t = repo("");
+    integration_deleted_after_a_merge(&t, &[]);
+    let merged = t.status("p/a")["merged_commit"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let short = &merged[..12];
+    t.run(&["orchestrate"]).code(1).says(&format!(
+        "warning: the integration branch `integration` was gone: made again from `HEAD` (worktrees.base), which lacks work completed tasks merged into it (a.txt: not as in {short}, the merge of p/a)"
+    )).says(&format!("`git merge {short}`"));
+}
+
+/// Squash-merged into the base before it was deleted, the integration
+/// branch's work is in the base by content, not by ancestry: no warning.
+#[test]
+fn an_integration_branch_squash_merged_then_deleted_is_made_again_in_silence() {
+    let t = repo("");
+    integration_deleted_after_a_merge(&t, &["merge", "-q", "--squash", "integration"]);
+    let run = t.run(&["orchestrate"]);
+    run.code(0);
+    assert!(!run.stdout.contains("was gone"), "{}", run.stdout);
+    assert!(!run.stderr.contains("was gone"), "{}", run.stderr);
+}
