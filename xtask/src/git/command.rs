@@ -70,7 +70,10 @@ fn spawn_and_wait(cmd: Cmd<'_>, stops_with_us: bool) -> Result<Output> {
     // Until git exits, not until its pipes close: a hook may leave a
     // daemon holding them.
     command.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let cut = CUT_BY.with(|cut| cut.borrow().clone());
+    // A write of the config is never cut short either (see `run_to_end`).
+    let cut = CUT_BY
+        .with(|cut| cut.borrow().clone())
+        .filter(|_| stops_with_us);
     let child = match &cut {
         Some(cut) => cut.spawn(&mut command, &shown)?,
         None => command.spawn(),
@@ -86,7 +89,8 @@ fn spawn_and_wait(cmd: Cmd<'_>, stops_with_us: bool) -> Result<Output> {
 
 /// What cuts short the gits of a thread that runs under it (`cut_by`):
 /// the merge queue's, which a second Ctrl-C stops in the middle of a
-/// merge (a hook that hangs would hold the run for good). Git is sent
+/// merge, and a task start's (`STARTS`), which any stop cuts short (a
+/// hook that hangs would hold the run for good). Git is sent
 /// SIGTERM, as when the orchestrator dies (see `output`), and with it its
 /// process group, git's session: what it started (a hook) dies with it.
 /// Every step of a merge can be done again: what a cut leaves, the next
@@ -110,6 +114,32 @@ thread_local! {
 /// The gits this thread runs from now on are cut short by `cut`.
 pub fn cut_by(cut: Arc<Cut>) {
     CUT_BY.with(|current| *current.borrow_mut() = Some(cut));
+}
+
+/// The gits that make a task's worktree as it starts, which the run's
+/// stop cuts short: nothing new starts then, and a hook that never ends
+/// in `git worktree add` (post-checkout), on the run's own thread, would
+/// keep it from even hearing the stop.
+static STARTS: std::sync::LazyLock<Arc<Cut>> = std::sync::LazyLock::new(Arc::default);
+
+/// Runs `start` (what makes a task's worktree), its gits cut short by a
+/// stop (`stop_starts`).
+pub fn cut_by_a_stop<T>(start: impl FnOnce() -> T) -> T {
+    let before = CUT_BY.with(|current| current.replace(Some(STARTS.clone())));
+    let done = start();
+    CUT_BY.with(|current| *current.borrow_mut() = before);
+    done
+}
+
+/// The run stops (a signal, from the thread that hears it): the git of a
+/// task's start is cut short, and no later one runs.
+pub fn stop_starts() {
+    STARTS.cut();
+}
+
+/// Whether the run stopped the starts (`stop_starts`).
+pub fn starts_stopped() -> bool {
+    STARTS.is_cut()
 }
 
 impl Cut {

@@ -4,5 +4,7 @@
 
 mod command;
 pub mod merge;
+
+pub use command::{starts_stopped, stop_starts};
 pub mod repo;
 pub mod worktrees;

@@ -351,6 +351,10 @@ impl Worktrees {
     /// from the integration tip when there is none. A branch or folder of
     /// the same name that it did not make is an error naming it.
     pub fn prepare(&self, id: &str) -> Result<Prepared> {
+        super::command::cut_by_a_stop(|| self.prepare_now(id))
+    }
+
+    fn prepare_now(&self, id: &str) -> Result<Prepared> {
         check_folder_name(id)?;
         let repo = &self.repo;
         let branch = branch_name(id);

@@ -82,7 +82,9 @@ pub fn run(
 ) -> Result<i32> {
     let (tx, rx) = mpsc::channel();
     // First: the threads started after it inherit the signals blocked.
-    signals::forward_to(tx.clone(), Incoming::Signal)?;
+    // A task's start that hangs in git (a hook) is cut short at once: the
+    // run's thread would not hear the signal until it ends.
+    signals::forward_to(tx.clone(), Incoming::Signal, crate::git::stop_starts)?;
     let inbox = Inbox::new(rx)?;
     // Before anything is recorded: a repository that cannot take worktree
     // tasks stops the run here.
@@ -415,7 +417,7 @@ impl Run<'_> {
             }
             self.sweep_dead_supervisors();
             let merging = self.git.as_ref().is_some_and(|git| !git.idle());
-            if self.running.is_empty() && !merging {
+            if self.running.is_empty() && !merging && !self.signal_pending() {
                 if !self.launching() {
                     // What a scan the last end put off finds counts in the
                     // summary.
@@ -482,6 +484,13 @@ impl Run<'_> {
     /// and the budget not reached.
     fn launching(&self) -> bool {
         self.mode == Mode::Launch && self.stop.is_none() && !self.budget.reached()
+    }
+
+    /// A signal heard but not yet handled: the thread that hears it stops
+    /// the starts at once (`git::stop_starts`), and the loop goes on to
+    /// the inbox, where it waits.
+    fn signal_pending(&self) -> bool {
+        self.stop.is_none() && crate::git::starts_stopped()
     }
 
     /// Whether the budget alone keeps the run from starting tasks.

@@ -23,6 +23,10 @@ impl Run<'_> {
     /// Starts ready tasks while the limits allow.
     pub(super) fn launch_ready(&mut self) -> Result<()> {
         loop {
+            // A signal not yet handled: nothing more starts.
+            if crate::git::starts_stopped() {
+                return Ok(());
+            }
             let running = self.running.tasks();
             let merging = self
                 .git
@@ -88,8 +92,13 @@ impl Run<'_> {
             }
             Err(e) => {
                 // The task could not even start (log folder not writable,
-                // ...): a failed attempt like any other, with the reason.
-                let record = ExitRecord::with_message(Ending::SpawnFailed, format!("{e:#}"));
+                // ...): a failed attempt like any other, with the reason;
+                // or the run's stop cut its worktree's making short.
+                let ending = match crate::git::starts_stopped() {
+                    true => Ending::Interrupted,
+                    false => Ending::SpawnFailed,
+                };
+                let record = ExitRecord::with_message(ending, format!("{e:#}"));
                 self.complete(t, Some(record), RecordFrom::Nowhere)
             }
         }

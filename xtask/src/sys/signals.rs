@@ -10,17 +10,26 @@ use std::sync::mpsc::Sender;
 const HANDLED: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 
 /// Sends `make(signal)` on `tx` for each of these signals received from now
-/// on. Call before starting other threads, which inherit the blocked mask.
+/// on, after calling `heard` in the thread that hears it (for what cannot
+/// wait until the receiver looks). Call before starting other threads,
+/// which inherit the blocked mask.
 /// Child processes inherit it too: the supervisor undoes it (`unblock`).
-pub fn forward_to<E: Send + 'static>(tx: Sender<E>, make: fn(i32) -> E) -> anyhow::Result<()> {
+pub fn forward_to<E: Send + 'static>(
+    tx: Sender<E>,
+    make: fn(i32) -> E,
+    heard: fn(),
+) -> anyhow::Result<()> {
     let set = handled_set();
     // SAFETY: `set` is a valid signal set.
     unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
     super::spawn_thread("signals", move || loop {
         let mut signal: libc::c_int = 0;
         // SAFETY: `set` is a valid signal set and `signal` a valid out-pointer.
-        if unsafe { libc::sigwait(&set, &mut signal) } == 0 && tx.send(make(signal)).is_err() {
-            return;
+        if unsafe { libc::sigwait(&set, &mut signal) } == 0 {
+            heard();
+            if tx.send(make(signal)).is_err() {
+                return;
+            }
         }
     })
     .map(drop)

@@ -1965,3 +1965,36 @@ fn an_integration_branch_squash_merged_then_deleted_is_made_again_in_silence() {
     assert!(!run.stdout.contains("was gone"), "{}", run.stdout);
     assert!(!run.stderr.contains("was gone"), "{}", run.stderr);
 }
+
+/// A hook that never ends as a task's worktree is made (post-checkout of
+/// `git worktree add`, on the run's own thread) is stopped by the first
+/// Ctrl-C with its git: nothing new starts, so the run ends at once, the
+/// task interrupted; the next run makes its worktree and runs it.
+#[test]
+fn ctrl_c_stops_a_hook_that_hangs_as_a_task_s_worktree_is_made() {
+    let t = repo("");
+    let root = t.root.display();
+    // Not in the integration worktree's checkout: in a task's.
+    t.write_executable(
+        ".git/hooks/post-checkout",
+        &format!("#!/bin/sh\ncase $PWD in */.integration) exit 0;; esac\n[ -e {root}/go ] && exit 0\necho $$ > {root}/hook.pid\nwhile :; do sleep 0.02; done\n"),
+    );
+    t.task("p/a", &commit("a.txt", "a"));
+    std::fs::create_dir_all(t.path("markers")).unwrap();
+    let out = "markers/out";
+    let file = std::fs::File::create(t.path(out)).unwrap();
+    let mut child = t.command(&["orchestrate"]).stdout(file).spawn().unwrap();
+    wait_for("the hook to hold the start", || pid_written(&t, "hook.pid"));
+    let hook = read_pid(&t.path("hook.pid"));
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    wait_for("the run to end", || child.try_wait().unwrap().is_some());
+    let said = t.read(out);
+    assert_eq!(child.wait().unwrap().code(), Some(130), "{said}");
+    assert!(!alive(hook), "the hook was left running: {said}");
+    assert!(said.contains("SIGINT received"), "{said}");
+    assert_eq!(t.status("p/a")["ending"], "interrupted");
+    t.write("go", "");
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.git(&["show", "integration:a.txt"]), "a");
+}
