@@ -20,7 +20,7 @@ use anyhow::{bail, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::git::command::{self, Cut};
-use crate::git::repo::{branch_ref, Rebased, Repo};
+use crate::git::repo::{branch_ref, Moved, Rebased, Repo};
 use crate::model::layout::Layout;
 use crate::sys::shell::shell_word;
 
@@ -65,6 +65,10 @@ pub enum PersonsWork {
     /// Files changed, staged or untracked, that no fast-forward of ours
     /// left.
     Changes(Vec<String>),
+    /// The branch moved by something else (`git update-ref`, an agent):
+    /// the changes git shows there only undo that move, and committed,
+    /// they would.
+    Moved(Moved),
 }
 
 impl std::fmt::Display for PersonsWork {
@@ -75,6 +79,11 @@ impl std::fmt::Display for PersonsWork {
                 let files = crate::ui::format::first_few(files, 3);
                 write!(f, "changes not committed ({files})")
             }
+            PersonsWork::Moved(moved) => write!(
+                f,
+                "its branch moved outside the merge queue, to {}",
+                short(&moved.to)
+            ),
         }
     }
 }
@@ -87,7 +96,30 @@ pub fn persons_work(repo: &Repo, dir: &Utf8Path) -> Result<Option<PersonsWork>> 
     // What a fast-forward of ours cut short left is not: `restore_clean`
     // removes it.
     let persons = repo.changes_in_integration(dir)?.persons;
-    Ok((!persons.is_empty()).then_some(PersonsWork::Changes(persons)))
+    if persons.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(match repo.moved_outside(dir)? {
+        Some(moved) => PersonsWork::Moved(moved),
+        None => PersonsWork::Changes(persons),
+    }))
+}
+
+/// A commit's id, as short as the messages show it.
+fn short(commit: &str) -> &str {
+    &commit[..commit.len().min(12)]
+}
+
+/// What to do about the branch moved outside the merge queue: keep the
+/// move, or undo it; never commit what git shows there.
+fn keep_or_undo(dir: &Utf8Path, moved: &Moved) -> String {
+    format!(
+        "it was moved (by `git update-ref`, or an agent?) from {}, which {dir} still has checked out, to {}: to keep the move, `git -C {dir} reset --hard` (it only undoes the changes git shows there); to undo it, `git update-ref {} {}`; committing those changes would undo what the move brought",
+        short(&moved.from),
+        short(&moved.to),
+        moved.branch,
+        moved.from,
+    )
 }
 
 pub struct Queue {
@@ -333,6 +365,7 @@ pub fn held_by_person(dir: &Utf8Path, what: &PersonsWork) -> String {
     match what {
         PersonsWork::Operation(_) => format!("{dir} is in the middle of {what}, not cargo xtask's: the merge queue waits until it is committed or aborted there"),
         PersonsWork::Changes(_) => format!("{dir} has {what}, not cargo xtask's: the merge queue waits until they are committed or stashed there"),
+        PersonsWork::Moved(moved) => format!("the integration branch moved outside the merge queue: the queue waits; {}", keep_or_undo(dir, moved)),
     }
 }
 
@@ -347,6 +380,10 @@ pub fn refused_for(dir: &Utf8Path, work: &PersonsWork) -> String {
         ),
         PersonsWork::Changes(_) => format!(
             "{dir} has {work}, not cargo xtask's (it only fast-forwards there, and would reset them away): commit them there, or stash them (`git -C {dir} stash -u`), then run again"
+        ),
+        PersonsWork::Moved(moved) => format!(
+            "the integration branch moved outside the merge queue: {}; then run again",
+            keep_or_undo(dir, moved)
         ),
     }
 }

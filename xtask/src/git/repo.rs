@@ -18,6 +18,7 @@ mod fast_forward;
 mod rebase;
 mod records;
 
+pub use fast_forward::Moved;
 pub use rebase::Rebased;
 
 /// Who commits when git has no identity configured (a fresh CI machine):

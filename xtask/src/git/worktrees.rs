@@ -312,9 +312,8 @@ impl Worktrees {
                 bail!("{dir} is a worktree of {on}, not the integration worktree: move it away (cargo xtask merges into `{branch}` there, and would check it out)");
             }
             if starting {
-                let persons = repo.changes_in_integration(&dir)?.persons;
-                if !persons.is_empty() {
-                    bail!(merge::refused_for(&dir, &PersonsWork::Changes(persons)));
+                if let Some(work) = merge::persons_work(repo, &dir)? {
+                    bail!(merge::refused_for(&dir, &work));
                 }
             }
             return Ok((made, false));

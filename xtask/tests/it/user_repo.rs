@@ -962,3 +962,52 @@ fn worktrees_of_a_repository_moved_since_are_linked_again() {
         .collect();
     assert_eq!(worktrees.len(), 2, "{listed}");
 }
+
+/// An agent that moves the integration branch itself (`git update-ref`)
+/// leaves the integration worktree with the earlier tip checked out: the
+/// changes git shows there only undo the move, so the queue does not ask
+/// to commit them, but says it moved and how to keep or undo it; kept
+/// (`reset --hard` there), the run goes on and merges.
+#[test]
+fn an_integration_branch_moved_outside_the_queue_is_said_with_how_to_keep_or_undo_it() {
+    let t = repo("");
+    let work = "echo a > a.txt && git add a.txt && git commit -q -m 'write a.txt' \
+                && git update-ref refs/heads/integration HEAD";
+    t.task("p/a", &sh(work));
+    let out = std::fs::File::create(t.path("out")).unwrap();
+    let mut orchestrator = t
+        .command(&["orchestrate"])
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap();
+    let said = "the integration branch moved outside the merge queue: the queue waits";
+    wait_for("the queue to say the branch moved", || {
+        t.read("out").contains(said)
+    });
+    let integration = t.path("workspace/worktrees/.integration");
+    let shown = integration.display();
+    assert!(
+        t.read("out")
+            .contains(&format!("to keep the move, `git -C {shown} reset --hard`")),
+        "{}",
+        t.read("out")
+    );
+    assert!(
+        !t.read("out").contains("committed or stashed"),
+        "{}",
+        t.read("out")
+    );
+    git_in(&integration, &["reset", "-q", "--hard"]);
+    wait_for("the run to end", || {
+        orchestrator.try_wait().unwrap().is_some()
+    });
+    assert_eq!(
+        orchestrator.wait().unwrap().code(),
+        Some(0),
+        "{}",
+        t.read("out")
+    );
+    assert_eq!(t.state("p/a"), "completed");
+    assert_eq!(integration_log(&t)[0], "write a.txt");
+}

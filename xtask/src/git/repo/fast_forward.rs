@@ -38,6 +38,20 @@ pub struct Changes {
     pub persons: Vec<String>,
 }
 
+/// How far back `moved_outside` looks in the branch's reflog.
+const REFLOG_LOOKED_AT: &str = "8";
+
+/// The integration branch moved outside the merge queue (`moved_outside`).
+#[derive(Debug, Clone)]
+pub struct Moved {
+    /// Its ref, `refs/heads/<name>`.
+    pub branch: String,
+    /// The tip its worktree still has checked out.
+    pub from: String,
+    /// Where it is now.
+    pub to: String,
+}
+
 impl Repo {
     /// Fast-forwards the integration worktree at `dir` to branch `to`,
     /// marked until it is done (see above). A failure keeps the mark:
@@ -52,6 +66,50 @@ impl Repo {
         crate::state::atomic::write(&mark, commit.as_bytes())?;
         self.fast_forward(dir, to)?;
         remove_file_if_there(&mark)
+    }
+
+    /// When the branch checked out in the integration worktree at `dir`
+    /// was moved by something other than the merge queue (`git
+    /// update-ref`, an agent): its index and files are still those of an
+    /// earlier tip, so the changes git shows there only undo the move.
+    /// Returns that earlier tip and the branch's (its ref, and the two
+    /// commits), found in the branch's reflog.
+    pub fn moved_outside(&self, dir: &Utf8Path) -> Result<Option<Moved>> {
+        let sh = &self.sh;
+        let head = output(prep(cmd!(sh, "git -C {dir} symbolic-ref -q HEAD")))?;
+        if !head.status.success() {
+            return Ok(None);
+        }
+        let branch = String::from_utf8_lossy(&head.stdout).trim().to_owned();
+        // Files as the index has them: else a person edited some too.
+        if !output(prep(cmd!(sh, "git -C {dir} diff --quiet")))?
+            .status
+            .success()
+        {
+            return Ok(None);
+        }
+        let reflog = run(prep(cmd!(
+            sh,
+            "git -C {dir} log -g --format=%H -n {REFLOG_LOOKED_AT} {branch} --"
+        )))?;
+        let mut tips = reflog.lines();
+        let Some(to) = tips.next() else {
+            return Ok(None);
+        };
+        for from in tips.filter(|&from| from != to) {
+            let staged = output(prep(cmd!(
+                sh,
+                "git -C {dir} diff --cached --quiet {from} --"
+            )))?;
+            if staged.status.success() {
+                return Ok(Some(Moved {
+                    branch,
+                    from: from.to_owned(),
+                    to: to.to_owned(),
+                }));
+            }
+        }
+        Ok(None)
     }
 
     /// The changes not committed in the integration worktree at `dir`:
