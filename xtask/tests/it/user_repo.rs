@@ -311,13 +311,7 @@ fn changes_of_the_user_s_in_the_integration_worktree_are_kept() {
             release.display()
         )),
     );
-    let out = std::fs::File::create(t.path("out")).unwrap();
-    let mut orchestrator = t
-        .command(&["orchestrate"])
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .spawn()
-        .unwrap();
+    let mut orchestrator = orchestrate_into_out(&t);
     wait_for("p/c to start", || {
         t.exists("workspace/status/p/c.json") && t.state("p/c") == "running"
     });
@@ -432,6 +426,16 @@ fn only_what_a_fast_forward_cut_short_left_in_the_integration_worktree_is_remove
     assert_eq!(read("NOTES.md"), "more notes\n");
 }
 
+/// `orchestrate` started, what it prints going to the file `out`.
+fn orchestrate_into_out(t: &Tree) -> std::process::Child {
+    let out = std::fs::File::create(t.path("out")).unwrap();
+    t.command(&["orchestrate"])
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap()
+}
+
 /// A run whose task `p/a` reaches the merge queue once the user has
 /// started a merge of their branch `mine` in the integration worktree
 /// (not committed): the orchestrator, once it says the queue waits.
@@ -453,13 +457,7 @@ fn run_until_the_merge_waits(t: &Tree, extra: &str, work: &str) -> std::process:
         "p/a",
         &format!("{extra}{}", sh(&format!("{waits}; {work}"))),
     );
-    let out = std::fs::File::create(t.path("out")).unwrap();
-    let orchestrator = t
-        .command(&["orchestrate"])
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .spawn()
-        .unwrap();
+    let orchestrator = orchestrate_into_out(t);
     wait_for("p/a to start", || {
         t.exists("workspace/status/p/a.json") && t.state("p/a") == "running"
     });
@@ -476,6 +474,14 @@ fn run_until_the_merge_waits(t: &Tree, extra: &str, work: &str) -> std::process:
     orchestrator
 }
 
+/// The user commits the merge they started in the integration worktree
+/// (`run_until_the_merge_waits`), and the next run ends well.
+fn commit_the_user_s_merge_and_run_again(t: &Tree) {
+    let integration = t.path("workspace/worktrees/.integration");
+    git_in(&integration, &["commit", "-q", "-m", "merge mine"]);
+    t.run(&["orchestrate"]).code(0);
+}
+
 /// A run killed while a task's work waits in the merge queue has told
 /// `running -> merging`: the next run does not tell it again for that
 /// attempt, and still tells the same change of its retry (here after a
@@ -489,9 +495,7 @@ fn a_merge_told_before_a_kill_does_not_silence_the_retry_s() {
     let mut orchestrator = run_until_the_merge_waits(&t, "retries: 1\n", work);
     orchestrator.kill().unwrap();
     orchestrator.wait().unwrap();
-    let integration = t.path("workspace/worktrees/.integration");
-    git_in(&integration, &["commit", "-q", "-m", "merge mine"]);
-    t.run(&["orchestrate"]).code(0);
+    commit_the_user_s_merge_and_run_again(&t);
     assert_eq!(
         changes(&t, "p/a"),
         [
@@ -555,8 +559,7 @@ fn a_run_stopped_while_its_merge_waits_for_the_user_s_leaves_it_to_the_next_run(
     );
     let integration = t.path("workspace/worktrees/.integration");
     git_in(&integration, &["rev-parse", "-q", "--verify", "MERGE_HEAD"]);
-    git_in(&integration, &["commit", "-q", "-m", "merge mine"]);
-    t.run(&["orchestrate"]).code(0);
+    commit_the_user_s_merge_and_run_again(&t);
     assert_eq!(
         changes(&t, "p/a"),
         [
@@ -580,9 +583,7 @@ fn a_merge_taken_up_after_a_kill_is_told_once() {
     });
     orchestrator.kill().unwrap();
     orchestrator.wait().unwrap();
-    let integration = t.path("workspace/worktrees/.integration");
-    git_in(&integration, &["commit", "-q", "-m", "merge mine"]);
-    t.run(&["orchestrate"]).code(0);
+    commit_the_user_s_merge_and_run_again(&t);
     assert_eq!(t.state("p/a"), "completed");
     let moves: Vec<String> = events(&t)
         .iter()
@@ -974,13 +975,7 @@ fn an_integration_branch_moved_outside_the_queue_is_said_with_how_to_keep_or_und
     let work = "echo a > a.txt && git add a.txt && git commit -q -m 'write a.txt' \
                 && git update-ref refs/heads/integration HEAD";
     t.task("p/a", &sh(work));
-    let out = std::fs::File::create(t.path("out")).unwrap();
-    let mut orchestrator = t
-        .command(&["orchestrate"])
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .spawn()
-        .unwrap();
+    let mut orchestrator = orchestrate_into_out(&t);
     let said = "the integration branch moved outside the merge queue: the queue waits";
     wait_for("the queue to say the branch moved", || {
         t.read("out").contains(said)
