@@ -66,7 +66,9 @@ impl Worktrees {
             layout: layout.clone(),
             made_from: None,
         };
-        worktrees.made_from = worktrees.make_integration()?;
+        // Cut short by a stop, as a task's start is: a hook that hangs in
+        // `git worktree add` would hold the run before it even starts.
+        worktrees.made_from = super::command::cut_by_a_stop(|| worktrees.make_integration())?;
         Ok(worktrees)
     }
 

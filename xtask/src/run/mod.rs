@@ -92,7 +92,21 @@ pub fn run(
         .tasks
         .iter()
         .any(|t| options.selects(t) && t.in_worktree(config));
-    let git = merging::Git::open(layout, config, uses_worktrees, tx.clone(), Incoming::Merged)?;
+    let git = match merging::Git::open(layout, config, uses_worktrees, tx.clone(), Incoming::Merged)
+    {
+        // Stopped while the integration worktree was made (a hook that
+        // hangs): nothing started, and the exit code says the signal.
+        Err(e) if crate::git::starts_stopped() => {
+            let signal = signals::latest();
+            eprintln!("error: {e:#}");
+            eprintln!(
+                "{} received: stopped before any task started",
+                process::signal_name(signal)
+            );
+            return Ok(128 + signal);
+        }
+        git => git?,
+    };
     let mut warnings = Vec::new();
     let selection = runs::Selection {
         phase: options.phase.clone(),

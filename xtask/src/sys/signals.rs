@@ -26,6 +26,7 @@ pub fn forward_to<E: Send + 'static>(
         let mut signal: libc::c_int = 0;
         // SAFETY: `set` is a valid signal set and `signal` a valid out-pointer.
         if unsafe { libc::sigwait(&set, &mut signal) } == 0 {
+            LATEST.store(signal, Ordering::Relaxed);
             heard();
             if tx.send(make(signal)).is_err() {
                 return;
@@ -60,7 +61,7 @@ pub fn unblock() {
 }
 
 /// How many of these signals the process received since `count_received`,
-/// and the latest.
+/// and the latest (also by `forward_to`).
 static RECEIVED: AtomicUsize = AtomicUsize::new(0);
 static LATEST: AtomicI32 = AtomicI32::new(0);
 
@@ -79,6 +80,11 @@ pub fn count_received() {
         // async-signal-safe.
         unsafe { libc::signal(signal, count as *const () as libc::sighandler_t) };
     }
+}
+
+/// The latest of these signals received, either way (0: none).
+pub fn latest() -> i32 {
+    LATEST.load(Ordering::Relaxed)
 }
 
 /// How many of these signals came (see `count_received`), and the latest.

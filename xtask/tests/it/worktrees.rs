@@ -1966,35 +1966,63 @@ fn an_integration_branch_squash_merged_then_deleted_is_made_again_in_silence() {
     assert!(!run.stderr.contains("was gone"), "{}", run.stderr);
 }
 
+/// A repository whose post-checkout hook never ends (until the file `go`
+/// is there) in the worktrees `which` matches (a `case` pattern of the
+/// folder), and a task `p/a`: the run, Ctrl-C once the hook holds it, its
+/// exit code and what it printed (stdout and stderr). The hook is gone.
+fn ctrl_c_while_a_post_checkout_hangs(which: &str) -> (Tree, Option<i32>, String) {
+    let t = repo("");
+    let root = t.root.display();
+    t.write_executable(
+        ".git/hooks/post-checkout",
+        &format!("#!/bin/sh\ncase $PWD in {which}) ;; *) exit 0;; esac\n[ -e {root}/go ] && exit 0\necho $$ > {root}/hook.pid\nwhile :; do sleep 0.02; done\n"),
+    );
+    t.task("p/a", &commit("a.txt", "a"));
+    std::fs::create_dir_all(t.path("markers")).unwrap();
+    let out = "markers/out";
+    let file = std::fs::File::create(t.path(out)).unwrap();
+    let mut child = (t.command(&["orchestrate"]))
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .spawn()
+        .unwrap();
+    wait_for("the hook to hold the run", || pid_written(&t, "hook.pid"));
+    let hook = read_pid(&t.path("hook.pid"));
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    wait_for("the run to end", || child.try_wait().unwrap().is_some());
+    let said = t.read(out);
+    assert!(!alive(hook), "the hook was left running: {said}");
+    let code = child.wait().unwrap().code();
+    t.write("go", "");
+    (t, code, said)
+}
+
 /// A hook that never ends as a task's worktree is made (post-checkout of
 /// `git worktree add`, on the run's own thread) is stopped by the first
 /// Ctrl-C with its git: nothing new starts, so the run ends at once, the
 /// task interrupted; the next run makes its worktree and runs it.
 #[test]
 fn ctrl_c_stops_a_hook_that_hangs_as_a_task_s_worktree_is_made() {
-    let t = repo("");
-    let root = t.root.display();
-    // Not in the integration worktree's checkout: in a task's.
-    t.write_executable(
-        ".git/hooks/post-checkout",
-        &format!("#!/bin/sh\ncase $PWD in */.integration) exit 0;; esac\n[ -e {root}/go ] && exit 0\necho $$ > {root}/hook.pid\nwhile :; do sleep 0.02; done\n"),
-    );
-    t.task("p/a", &commit("a.txt", "a"));
-    std::fs::create_dir_all(t.path("markers")).unwrap();
-    let out = "markers/out";
-    let file = std::fs::File::create(t.path(out)).unwrap();
-    let mut child = t.command(&["orchestrate"]).stdout(file).spawn().unwrap();
-    wait_for("the hook to hold the start", || pid_written(&t, "hook.pid"));
-    let hook = read_pid(&t.path("hook.pid"));
-    // SAFETY: kill has no memory-safety preconditions.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    wait_for("the run to end", || child.try_wait().unwrap().is_some());
-    let said = t.read(out);
-    assert_eq!(child.wait().unwrap().code(), Some(130), "{said}");
-    assert!(!alive(hook), "the hook was left running: {said}");
+    let (t, code, said) = ctrl_c_while_a_post_checkout_hangs("*/p/a|*/p");
+    assert_eq!(code, Some(130), "{said}");
     assert!(said.contains("SIGINT received"), "{said}");
     assert_eq!(t.status("p/a")["ending"], "interrupted");
-    t.write("go", "");
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.git(&["show", "integration:a.txt"]), "a");
+}
+
+/// The same hook as the integration worktree is made, before anything
+/// starts: stopped with its git, the run says so and exits 130; the next
+/// run goes on from there.
+#[test]
+fn ctrl_c_stops_a_hook_that_hangs_as_the_integration_worktree_is_made() {
+    let (t, code, said) = ctrl_c_while_a_post_checkout_hangs("*/.integration");
+    assert_eq!(code, Some(130), "{said}");
+    assert!(
+        said.contains("SIGINT received: stopped before any task started"),
+        "{said}"
+    );
     t.run(&["orchestrate"]).code(0);
     assert_eq!(t.git(&["show", "integration:a.txt"]), "a");
 }
