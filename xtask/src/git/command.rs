@@ -103,6 +103,8 @@ pub struct Cut {
 #[derive(Default)]
 struct CutState {
     cut: bool,
+    /// A git was stopped, or refused, by the cut.
+    cut_short: bool,
     /// The git running now, the leader of its process group (`setsid`).
     running: Option<libc::pid_t>,
 }
@@ -126,9 +128,19 @@ static STARTS: std::sync::LazyLock<Arc<Cut>> = std::sync::LazyLock::new(Arc::def
 /// stop (`stop_starts`).
 pub fn cut_by_a_stop<T>(start: impl FnOnce() -> T) -> T {
     let before = CUT_BY.with(|current| current.replace(Some(STARTS.clone())));
-    let done = start();
-    CUT_BY.with(|current| *current.borrow_mut() = before);
-    done
+    // Put back however `start` ends, a panic too.
+    let _back = Restore(before);
+    start()
+}
+
+/// Puts a thread's earlier cut back when dropped.
+struct Restore(Option<Arc<Cut>>);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        let before = self.0.take();
+        CUT_BY.with(|current| *current.borrow_mut() = before);
+    }
 }
 
 /// The run stops (a signal, from the thread that hears it): the git of a
@@ -142,12 +154,18 @@ pub fn starts_stopped() -> bool {
     STARTS.is_cut()
 }
 
+/// Whether that stop cut a start's git short: its failure is the stop's.
+pub fn a_start_cut_short() -> bool {
+    STARTS.cut_short()
+}
+
 impl Cut {
     /// Stops the git running now, and every later one before it starts.
     pub fn cut(&self) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         state.cut = true;
         if let Some(leader) = state.running {
+            state.cut_short = true;
             // SAFETY: kill has no memory-safety preconditions.
             unsafe { libc::kill(-leader, libc::SIGTERM) };
         }
@@ -157,11 +175,20 @@ impl Cut {
         self.state.lock().unwrap_or_else(|e| e.into_inner()).cut
     }
 
+    /// Whether the cut stopped or refused a git.
+    pub fn cut_short(&self) -> bool {
+        self.state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .cut_short
+    }
+
     /// Starts `command` unless cut: under the lock, so that a git is
     /// either refused or known to `cut`.
     fn spawn(&self, command: &mut Command, shown: &str) -> Result<std::io::Result<Child>> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if state.cut {
+            state.cut_short = true;
             bail!("`{shown}` not run: the run was stopped");
         }
         let child = command.spawn();

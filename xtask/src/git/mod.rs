@@ -5,6 +5,6 @@
 mod command;
 pub mod merge;
 
-pub use command::{starts_stopped, stop_starts};
+pub use command::{a_start_cut_short, starts_stopped, stop_starts};
 pub mod repo;
 pub mod worktrees;

@@ -96,7 +96,7 @@ pub fn run(
     {
         // Stopped while the integration worktree was made (a hook that
         // hangs): nothing started, and the exit code says the signal.
-        Err(e) if crate::git::starts_stopped() => {
+        Err(e) if crate::git::a_start_cut_short() => {
             let signal = signals::latest();
             eprintln!("error: {e:#}");
             eprintln!(

@@ -94,7 +94,7 @@ impl Run<'_> {
                 // The task could not even start (log folder not writable,
                 // ...): a failed attempt like any other, with the reason;
                 // or the run's stop cut its worktree's making short.
-                let ending = match crate::git::starts_stopped() {
+                let ending = match crate::git::a_start_cut_short() {
                     true => Ending::Interrupted,
                     false => Ending::SpawnFailed,
                 };
