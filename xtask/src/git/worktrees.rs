@@ -5,6 +5,8 @@
 //! repository's git config, holding the commit the branch started from);
 //! a branch or folder it did not make is never used, moved or removed.
 
+use std::sync::mpsc::{self, Sender};
+
 use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
@@ -24,6 +26,48 @@ pub struct Prepared {
     pub base: String,
     /// Made now: its setup has not run.
     pub new: bool,
+}
+
+/// Makes the tasks' worktrees (`Worktrees::prepare`), one at a time, on a
+/// thread of its own: a `git worktree add` that takes minutes (a slow
+/// post-checkout hook, Git LFS's smudge filter) holds neither the other
+/// tasks' starts and ends nor the live view. The run's stop cuts its git
+/// short (`command::cut_by_a_stop`), and refuses the next.
+pub struct Maker {
+    requests: Sender<(usize, String)>,
+}
+
+impl Maker {
+    /// Starts the thread, with its own repository of `worktrees`'s; each
+    /// task's worktree, or why it could not be made, goes to `events`,
+    /// wrapped.
+    pub fn start<E: Send + 'static>(
+        worktrees: &Worktrees,
+        events: Sender<E>,
+        wrap: fn(usize, Result<Prepared>) -> E,
+    ) -> Result<Maker> {
+        let own = Worktrees {
+            repo: Repo::open(&worktrees.layout)?,
+            settings: worktrees.settings.clone(),
+            layout: worktrees.layout.clone(),
+            made_from: None,
+        };
+        let (requests, asked) = mpsc::channel::<(usize, String)>();
+        crate::sys::spawn_thread("the tasks' worktrees", move || {
+            for (t, id) in asked {
+                if events.send(wrap(t, own.prepare(&id))).is_err() {
+                    return;
+                }
+            }
+        })?;
+        Ok(Maker { requests })
+    }
+
+    /// Has task `t`'s worktree made (task `id`'s).
+    pub fn make(&self, t: usize, id: &str) {
+        // The thread outlives every request: it ends with the run.
+        let _ = self.requests.send((t, id.to_owned()));
+    }
 }
 
 /// The git config key that marks a branch as made by this orchestrator.
@@ -350,8 +394,9 @@ impl Worktrees {
 
     /// Task `id`'s worktree: reused when this orchestrator made it, made
     /// from the integration tip when there is none. A branch or folder of
-    /// the same name that it did not make is an error naming it.
-    pub fn prepare(&self, id: &str) -> Result<Prepared> {
+    /// the same name that it did not make is an error naming it. The run
+    /// has it made by its `Maker`.
+    fn prepare(&self, id: &str) -> Result<Prepared> {
         super::command::cut_by_a_stop(|| self.prepare_now(id))
     }
 

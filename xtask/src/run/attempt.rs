@@ -48,6 +48,9 @@ pub struct Active {
     pub pid_due: Option<Instant>,
     /// Its git worktree, when it runs in one.
     pub worktree: Option<Prepared>,
+    /// Its worktree is being made (`worktrees::Maker`): not handed to the
+    /// executor yet, nothing of it to stop.
+    pub making_worktree: bool,
     /// Its worktree's setup runs first, in this attempt.
     pub setup: bool,
     /// The pool it names, if any.
@@ -78,6 +81,7 @@ impl Active {
             adopted: None,
             pid_due: None,
             worktree: None,
+            making_worktree: false,
             setup: false,
             pool: None,
             orphan: None,

@@ -11,7 +11,7 @@ use anyhow::Result;
 
 use crate::git::merge::{self, Merged, Queue};
 use crate::git::repo::branch_ref;
-use crate::git::worktrees::{self, Prepared, Worktrees};
+use crate::git::worktrees::{self, Maker, Prepared, Worktrees};
 use crate::model::config::Config;
 use crate::model::graph::Graph;
 use crate::model::layout::Layout;
@@ -21,6 +21,8 @@ use crate::state::status::{self, State, Status};
 
 pub struct Git {
     pub worktrees: Worktrees,
+    /// Makes the tasks' worktrees as they start.
+    maker: Maker,
     queue: Queue,
     /// Tasks whose work is in the queue, each with its final status.
     waiting: HashMap<usize, Waiting>,
@@ -28,6 +30,10 @@ pub struct Git {
     /// the next run.
     stopped: bool,
 }
+
+/// How the run's events say a task's worktree was made, and its work
+/// merged (`Git::open`).
+pub type Told<E> = (fn(usize, Result<Prepared>) -> E, fn(usize, Merged) -> E);
 
 /// A task whose work waits in the merge queue.
 pub struct Waiting {
@@ -62,15 +68,16 @@ pub fn unseen_warnings(
 }
 
 impl Git {
-    /// The repository's worktrees and a merge queue, when `needed` (a task
-    /// of the run uses a worktree); an error stops the run before anything
-    /// starts.
+    /// The repository's worktrees, their maker and a merge queue, when
+    /// `needed` (a task of the run uses a worktree); an error stops the run
+    /// before anything starts. What they do goes to `events`: a worktree
+    /// made, `made`, a merge, `merged`.
     pub fn open<E: Send + 'static>(
         layout: &Layout,
         config: &Config,
         needed: bool,
         events: Sender<E>,
-        wrap: fn(usize, Merged) -> E,
+        (made, merged): Told<E>,
     ) -> Result<Option<Git>> {
         if !needed {
             return Ok(None);
@@ -84,7 +91,8 @@ impl Git {
             brought: worktrees::brought(&worktrees.repo, &config.worktrees)?,
         };
         Ok(Some(Git {
-            queue: Queue::start(target, events, wrap)?,
+            maker: Maker::start(&worktrees, events.clone(), made)?,
+            queue: Queue::start(target, events, merged)?,
             worktrees,
             waiting: HashMap::new(),
             stopped: false,
@@ -153,6 +161,12 @@ impl Git {
             crate::ui::format::first_few(&lacking, 3),
             self.worktrees.integration_dir(),
         ))
+    }
+
+    /// Has task `t`'s worktree made (task `id`'s): the run hears of it as
+    /// an event.
+    pub fn make_worktree(&self, t: usize, id: &str) {
+        self.maker.make(t, id);
     }
 
     /// Sends task `t`'s work to the queue; `waiting` is written once it is

@@ -45,6 +45,7 @@ use camino::Utf8PathBuf;
 use crate::executor::{self, Executor};
 use crate::exit;
 use crate::git::merge::Merged;
+use crate::git::worktrees::Prepared;
 use crate::model::config::{Config, ExecutorKind};
 use crate::model::discovery::Discovery;
 use crate::model::graph::Graph;
@@ -92,8 +93,8 @@ pub fn run(
         .tasks
         .iter()
         .any(|t| options.selects(t) && t.in_worktree(config));
-    let git = match merging::Git::open(layout, config, uses_worktrees, tx.clone(), Incoming::Merged)
-    {
+    let told: merging::Told<Incoming> = (Incoming::Prepared, Incoming::Merged);
+    let git = match merging::Git::open(layout, config, uses_worktrees, tx.clone(), told) {
         // Stopped while the integration worktree was made (a hook that
         // hangs): nothing started, and the exit code says the signal.
         Err(e) if crate::git::a_start_cut_short() => {
@@ -271,6 +272,8 @@ pub enum Stop {
 pub enum Incoming {
     Executor(executor::Event),
     Signal(i32),
+    /// A task's worktree was made (or could not be).
+    Prepared(usize, Result<Prepared>),
     /// The merge queue merged (or could not merge) a task's work.
     Merged(usize, Merged),
 }
@@ -472,6 +475,7 @@ impl Run<'_> {
                     self.stop_for(Stop::Signal(signal));
                     Ok(())
                 }
+                Some(Incoming::Prepared(t, made)) => self.on_prepared(t, made),
                 Some(Incoming::Merged(t, merged)) => {
                     self.on_merged(t, merged);
                     Ok(())
@@ -619,7 +623,10 @@ impl Run<'_> {
                     start: None,
                 };
                 for t in self.running.tasks() {
-                    if let Some(active) = self.running.get_mut(t) {
+                    // One whose worktree is being made never reached it:
+                    // the stop ends it when its worktree is made.
+                    let handed = self.running.get_mut(t).filter(|a| !a.making_worktree);
+                    if let Some(active) = handed {
                         active.adopted.get_or_insert(gone);
                     }
                 }
@@ -680,6 +687,9 @@ impl Run<'_> {
         };
         self.printer.line(Tone::Bad, &format!("{why}: {what}"));
         self.stop = Some(reason);
+        // A worktree being made is for a task that will not run now (the
+        // thread that hears a signal has cut it short already).
+        crate::git::stop_starts();
         self.running
             .stop_all(self.executor.as_mut(), self.layout, &self.graph);
         if let Some(git) = &self.git {

@@ -99,6 +99,7 @@ pub fn assess(
             base: status.base_commit.clone().unwrap_or_default(),
             new: false,
         }),
+        making_worktree: false,
         // Set by the run, which knows the config (see `Run::recover`).
         setup: false,
         pool: status.pool.clone(),

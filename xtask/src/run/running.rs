@@ -161,11 +161,17 @@ impl Running {
         ended
     }
 
+    /// The attempts handed to the executor (or adopted): all but those
+    /// whose worktree is being made, which the run's stop cuts short.
+    fn handed_over(&self) -> impl Iterator<Item = (&usize, &Active)> {
+        self.active.iter().filter(|(_, a)| !a.making_worktree)
+    }
+
     /// Asks every attempt to stop: through the executor, or for adopted
     /// ones (no executor of ours), SIGTERM to their group, said in their
     /// log as their supervisor would.
     pub fn stop_all(&self, mut executor: Option<&mut Executor>, layout: &Layout, graph: &Graph) {
-        for (&t, active) in &self.active {
+        for (&t, active) in self.handed_over() {
             let id = &graph.tasks[t].id;
             let asked = match (&mut executor, active.adopted) {
                 (Some(executor), None) => executor.stop(id),
@@ -198,7 +204,7 @@ impl Running {
             ),
             None => "xtask: interrupted again: SIGKILL sent to the task's processes".to_owned(),
         };
-        for (&t, active) in &self.active {
+        for (&t, active) in self.handed_over() {
             let id = &graph.tasks[t].id;
             if active.process().alive() {
                 // Said here, before the signal: reaped at once, the task

@@ -4,13 +4,15 @@
 
 use std::time::SystemTime;
 
-use anyhow::{Context, Result};
+use anyhow::{anyhow, Context, Result};
+use camino::Utf8Path;
 
 use super::attempt::{self, Active, Ahead};
 use super::finals::RecordFrom;
 use super::prompt;
 use super::readiness::Node;
 use super::Run;
+use crate::git::worktrees::Prepared;
 use crate::model::config::ResultFormat;
 use crate::model::graph::Dep;
 use crate::state::events::Event;
@@ -90,41 +92,30 @@ impl Run<'_> {
                     .event(Tone::Plain, "start", &self.graph.tasks[t].id, &details);
                 Ok(())
             }
-            Err(e) => {
-                // The task could not even start (log folder not writable,
-                // ...): a failed attempt like any other, with the reason;
-                // or the run's stop cut its worktree's making short.
-                let ending = match crate::git::a_start_cut_short() {
-                    true => Ending::Interrupted,
-                    false => Ending::SpawnFailed,
-                };
-                let record = ExitRecord::with_message(ending, format!("{e:#}"));
-                self.complete(t, Some(record), RecordFrom::Nowhere)
-            }
+            // The task could not even start (log folder not writable, ...):
+            // a failed attempt like any other, with the reason. (Nothing
+            // starts once the run stops: not the stop's doing.)
+            Err(e) => self.start_failed(t, e, false),
         }
     }
 
-    /// Prepares the attempt's files, records it as running, and asks the
-    /// executor to start it. The status is written first, so a crash in
-    /// between can never leave a task running that no status mentions.
+    /// Task `t`'s start failed with `error`: `stopped`, by the run's stop
+    /// (it cut its worktree's making short, or came first).
+    fn start_failed(&mut self, t: usize, error: anyhow::Error, stopped: bool) -> Result<()> {
+        let ending = match stopped {
+            true => Ending::Interrupted,
+            false => Ending::SpawnFailed,
+        };
+        let record = ExitRecord::with_message(ending, format!("{error:#}"));
+        self.complete(t, Some(record), RecordFrom::Nowhere)
+    }
+
+    /// Prepares the attempt's files and records it as running, then has its
+    /// worktree made (`on_prepared` goes on), or asks the executor to start
+    /// it. The status is written first, so a crash in between can never
+    /// leave a task running that no status mentions.
     fn start_attempt(&mut self, t: usize, active: &mut Active, made: Ahead) -> Result<()> {
         let task = &self.graph.tasks[t];
-        let mut workdir = None;
-        if task.in_worktree(self.config) {
-            let git = self
-                .git
-                .as_ref()
-                .context("no git repository for worktree tasks")?;
-            let worktree = git.worktrees.prepare(&task.id)?;
-            if worktree.new {
-                // A new worktree's setup runs again.
-                let _ = std::fs::remove_file(self.layout.setup_done_file(&worktree.branch));
-            }
-            active.setup =
-                attempt::setup_needed(self.layout, self.config, &worktree.branch).is_some();
-            workdir = Some(git.worktrees.workdir(&worktree.path)?);
-            active.worktree = Some(worktree);
-        }
         active.since_ns = Some(attempt::prepare(
             self.layout,
             task,
@@ -134,8 +125,75 @@ impl Run<'_> {
             &mut self.log_dirs,
         )?);
         active.built_from = attempt::built_from(self.layout, task);
-        let status = active.running_status(self.layout, &task.id, &self.run_info(t));
+        let in_worktree = task.in_worktree(self.config);
+        let mut run = self.run_info(t);
+        if in_worktree {
+            // No supervisor has it until its worktree is made: a crash
+            // meanwhile leaves a task that never started, not one its
+            // supervisor may still run.
+            run.recorder = None;
+        }
+        status::write(
+            self.layout,
+            &active.running_status(self.layout, &task.id, &run),
+        )?;
+        if !in_worktree {
+            return self.hand_over(t, active, None);
+        }
+        let git = (self.git.as_ref()).context("no git repository for worktree tasks")?;
+        git.make_worktree(t, &task.id);
+        active.making_worktree = true;
+        Ok(())
+    }
+
+    /// Task `t`'s worktree is made, or could not be: it starts in it, now
+    /// that its status names its branch, unless the run stopped meanwhile.
+    pub(super) fn on_prepared(&mut self, t: usize, made: Result<Prepared>) -> Result<()> {
+        let Some(mut active) = self.running.remove(t) else {
+            return Ok(());
+        };
+        active.making_worktree = false;
+        let started = match made {
+            Ok(_) if self.stop.is_some() => Err(anyhow!("the run stopped before it started")),
+            Ok(worktree) => self.start_in(t, &mut active, worktree),
+            Err(e) => Err(e),
+        };
+        // Its end comes from the executor now, or is decided below.
+        self.running.insert(t, active);
+        match started {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let stopped = self.stop.is_some() || crate::git::a_start_cut_short();
+                self.start_failed(t, e, stopped)
+            }
+        }
+    }
+
+    /// Starts task `t`'s attempt in its `worktree`, just made.
+    fn start_in(&mut self, t: usize, active: &mut Active, worktree: Prepared) -> Result<()> {
+        let git = (self.git.as_ref()).context("no git repository for worktree tasks")?;
+        if worktree.new {
+            // A new worktree's setup runs again.
+            let _ = std::fs::remove_file(self.layout.setup_done_file(&worktree.branch));
+        }
+        active.setup = attempt::setup_needed(self.layout, self.config, &worktree.branch).is_some();
+        let workdir = git.worktrees.workdir(&worktree.path)?;
+        active.worktree = Some(worktree);
+        let id = &self.graph.tasks[t].id;
+        let status = active.running_status(self.layout, id, &self.run_info(t));
         status::write(self.layout, &status)?;
+        self.hand_over(t, active, Some(&workdir))
+    }
+
+    /// Asks the executor to start task `t`'s attempt, its files made, in
+    /// `workdir` (its worktree's) or the root.
+    fn hand_over(
+        &mut self,
+        t: usize,
+        active: &mut Active,
+        workdir: Option<&Utf8Path>,
+    ) -> Result<()> {
+        let task = &self.graph.tasks[t];
         let previous = self.history[t].previous.as_deref();
         let rendered = prompt::prepare(
             self.layout,
@@ -145,7 +203,7 @@ impl Run<'_> {
             &prompt::Attempt {
                 number: active.attempt,
                 previous,
-                workdir: workdir.as_deref(),
+                workdir,
                 budget_left: self.budget.left(),
             },
         )?;
@@ -154,7 +212,7 @@ impl Run<'_> {
             attempt: active.attempt,
             previous,
             worktree: active.worktree.as_ref(),
-            workdir: workdir.as_deref(),
+            workdir,
             budget_left: self.budget.left(),
             prompt: rendered.as_ref(),
         };

@@ -1966,17 +1966,90 @@ fn an_integration_branch_squash_merged_then_deleted_is_made_again_in_silence() {
     assert!(!run.stderr.contains("was gone"), "{}", run.stderr);
 }
 
+/// A post-checkout hook in `t`'s repository that, in the worktrees `which`
+/// matches (a `case` pattern of the folder), writes its pid in `hook.pid`
+/// and waits for the file `go` (none if it is there).
+fn post_checkout_that_hangs(t: &Tree, which: &str) {
+    let root = t.root.display();
+    t.write_executable(
+        ".git/hooks/post-checkout",
+        &format!("#!/bin/sh\ncase $PWD in {which}) ;; *) exit 0;; esac\n[ -e {root}/go ] && exit 0\necho $$ > {root}/hook.pid\nuntil [ -e {root}/go ]; do sleep 0.02; done\n"),
+    );
+}
+
+/// A task's worktree whose making a hook holds (a slow post-checkout, Git
+/// LFS's smudge filter in `git worktree add`) holds nothing else: made
+/// beside the run, the other tasks start, end and are recorded meanwhile,
+/// the task's status says it runs, and it runs once its worktree is made.
+#[test]
+fn a_worktree_a_hook_holds_as_it_is_made_holds_no_other_task() {
+    let t = repo("");
+    post_checkout_that_hangs(&t, "*/p/a|*/p");
+    t.task("p/a", &commit("a.txt", "a"));
+    t.task("p/c", &format!("workdir: root\n{}", sh("true")));
+    t.task(
+        "p/d",
+        &format!("workdir: root\ndependencies: [p/c]\n{}", sh("true")),
+    );
+    let mut child = (t.command(&["orchestrate", "-j", "2"]))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the hook to hold p/a's worktree", || {
+        pid_written(&t, "hook.pid")
+    });
+    let hook = read_pid(&t.path("hook.pid"));
+    wait_for("p/d to complete", || t.state("p/d") == "completed");
+    assert_eq!(t.state("p/a"), "running");
+    assert!(alive(hook), "the hook ended before p/d was recorded");
+    t.write("go", "");
+    assert_eq!(child.wait().unwrap().code(), Some(0));
+    assert_eq!(t.git(&["show", "integration:a.txt"]), "a");
+}
+
+/// The orchestrator killed while a hook holds a task's worktree making,
+/// its supervisor alive under another task: the next run, beside that
+/// supervisor still, finds the task never started (no supervisor had it)
+/// and runs it, rather than waiting on a supervisor that never had it.
+#[test]
+fn a_task_whose_worktree_was_being_made_as_the_orchestrator_died_runs_next_time() {
+    let t = repo("");
+    post_checkout_that_hangs(&t, "*/p/a|*/p");
+    t.task("p/a", &commit("a.txt", "a"));
+    let c = "touch markers/c-runs; until [ -e markers/c-go ]; do sleep 0.02; done";
+    t.task("p/c", &format!("workdir: root\n{}", sh(c)));
+    std::fs::create_dir_all(t.path("markers")).unwrap();
+    let quiet = |args: &[&str]| {
+        (t.command(args))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut first = quiet(&["orchestrate", "-j", "2"]);
+    wait_for("the hook to hold p/a's worktree", || {
+        pid_written(&t, "hook.pid")
+    });
+    wait_for("p/c to run", || t.exists("markers/c-runs"));
+    first.kill().unwrap();
+    first.wait().unwrap();
+    t.write("go", "");
+    let mut next = quiet(&["orchestrate", "-j", "2"]);
+    wait_for("p/a to complete", || t.state("p/a") == "completed");
+    assert_eq!(t.state("p/c"), "running");
+    t.write("markers/c-go", "");
+    assert_eq!(next.wait().unwrap().code(), Some(0));
+    assert_eq!(t.git(&["show", "integration:a.txt"]), "a");
+    assert_eq!(t.state("p/c"), "completed");
+}
+
 /// A repository whose post-checkout hook never ends (until the file `go`
 /// is there) in the worktrees `which` matches (a `case` pattern of the
 /// folder), and a task `p/a`: the run, Ctrl-C once the hook holds it, its
 /// exit code and what it printed (stdout and stderr). The hook is gone.
 fn ctrl_c_while_a_post_checkout_hangs(which: &str) -> (Tree, Option<i32>, String) {
     let t = repo("");
-    let root = t.root.display();
-    t.write_executable(
-        ".git/hooks/post-checkout",
-        &format!("#!/bin/sh\ncase $PWD in {which}) ;; *) exit 0;; esac\n[ -e {root}/go ] && exit 0\necho $$ > {root}/hook.pid\nwhile :; do sleep 0.02; done\n"),
-    );
+    post_checkout_that_hangs(&t, which);
     t.task("p/a", &commit("a.txt", "a"));
     std::fs::create_dir_all(t.path("markers")).unwrap();
     let out = "markers/out";
