@@ -141,6 +141,12 @@ impl Run<'_> {
             return self.hand_over(t, active, None);
         }
         let git = (self.git.as_ref()).context("no git repository for worktree tasks")?;
+        // The line the live view shows while it lasts (Git LFS may take
+        // minutes), and the log's record of where the time went.
+        logs::append_line(
+            &self.layout.log_file(&task.id),
+            "xtask: preparing its worktree, then it starts",
+        );
         git.make_worktree(t, &task.id);
         active.making_worktree = true;
         Ok(())

@@ -2001,6 +2001,11 @@ fn a_worktree_a_hook_holds_as_it_is_made_holds_no_other_task() {
     let hook = read_pid(&t.path("hook.pid"));
     wait_for("p/d to complete", || t.state("p/d") == "completed");
     assert_eq!(t.state("p/a"), "running");
+    let log = t.read("workspace/logs/p/a.log");
+    assert!(
+        log.ends_with("xtask: preparing its worktree, then it starts\n"),
+        "{log}"
+    );
     assert!(alive(hook), "the hook ended before p/d was recorded");
     t.write("go", "");
     assert_eq!(child.wait().unwrap().code(), Some(0));
