@@ -169,6 +169,8 @@ impl Run<'_> {
         match started {
             Ok(()) => Ok(()),
             Err(e) => {
+                let log = self.layout.log_file(&self.graph.tasks[t].id);
+                logs::append_line(&log, &format!("xtask: not started: {e:#}"));
                 let stopped = self.stop.is_some() || crate::git::a_start_cut_short();
                 self.start_failed(t, e, stopped)
             }

@@ -2086,6 +2086,8 @@ fn ctrl_c_stops_a_hook_that_hangs_as_a_task_s_worktree_is_made() {
     assert_eq!(code, Some(130), "{said}");
     assert!(said.contains("SIGINT received"), "{said}");
     assert_eq!(t.status("p/a")["ending"], "interrupted");
+    let log = t.read("workspace/logs/p/a.log");
+    assert!(log.contains("xtask: not started: "), "{log}");
     t.run(&["orchestrate"]).code(0);
     assert_eq!(t.git(&["show", "integration:a.txt"]), "a");
 }
