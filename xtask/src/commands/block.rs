@@ -182,11 +182,12 @@ pub fn refuse_if_running(layout: &Layout, id: &str) -> Result<()> {
     let Some(status) = status.filter(|s| s.status == State::Running) else {
         return Ok(());
     };
-    let by = if status.looked_after() {
+    let by = if status.looked_after(layout) {
         match (status.pid, status.supervisor_pid) {
             (Some(pid), _) => format!("pid {pid}"),
             (None, Some(pid)) => format!("under supervisor pid {pid}"),
-            (None, None) => "on Slurm".to_owned(),
+            (None, None) if status.job_id.is_some() => "on Slurm".to_owned(),
+            (None, None) => "being started by the run going on".to_owned(),
         }
     } else {
         // Its orchestrator and supervisor died before its pid was written

@@ -84,7 +84,7 @@ pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Res
         let status = status::read(layout, id).ok().flatten();
         let running = status.as_ref().is_some_and(|s| s.status == State::Running);
         let gone = (status.as_ref())
-            .filter(|s| running && !s.looked_after())
+            .filter(|s| running && !s.looked_after(layout))
             .map(Status::gone_note);
         let running = running && gone.is_none();
         std::io::copy(&mut file, &mut out).with_context(|| format!("cannot read {path}"))?;

@@ -214,7 +214,7 @@ impl Why<'_> {
                         "  but it ended at {} ({how}), with no orchestrator to see it: the next `{}` or `{}` records it",
                         end.ended_at, orchestrate, monitor
                     );
-                } else if !s.looked_after() {
+                } else if !s.looked_after(layout) {
                     println!(
                         "  but its process is gone: the next `{}` or `{}` records how it ended",
                         orchestrate, monitor

@@ -401,7 +401,7 @@ impl Status {
     /// its supervisor recorded its end (`records::recorded_end`). The next
     /// run records how it ended.
     pub fn process_gone(&self, layout: &Layout) -> bool {
-        !self.looked_after() || self.end_recorded(layout)
+        !self.looked_after(layout) || self.end_recorded(layout)
     }
 
     /// What a view says of it once its process is gone: its work left in
@@ -417,14 +417,25 @@ impl Status {
     }
 
     /// Whether a running task is still looked after: its process or its
-    /// supervisor is alive (a Slurm job runs elsewhere: assumed so).
-    pub fn looked_after(&self) -> bool {
+    /// supervisor is alive (a Slurm job runs elsewhere: assumed so), or,
+    /// with none of them yet (its worktree being made, its job being
+    /// submitted), the run starting it holds the workspace: another
+    /// process than this one (an `orchestrate` loading statuses is not
+    /// the run that wrote them, which died).
+    pub fn looked_after(&self, layout: &Layout) -> bool {
         let alive = |pid: Option<u32>, start| {
             pid.is_some_and(|pid| crate::sys::process::is_same_process(pid, start))
+        };
+        let being_started = || {
+            self.pid.is_none()
+                && self.supervisor_pid.is_none()
+                && crate::state::lock::holder(layout)
+                    .is_some_and(|holder| holder != std::process::id().to_string())
         };
         self.job_id.is_some()
             || alive(self.pid, self.pid_start)
             || alive(self.supervisor_pid, self.supervisor_start)
+            || being_started()
     }
 
     pub fn new(task_id: &str, status: State) -> Status {

@@ -284,7 +284,7 @@ impl Seen {
     }
 
     /// What a status file says.
-    pub fn of(status: Option<&Status>) -> Seen {
+    fn of(layout: &Layout, status: Option<&Status>) -> Seen {
         let Some(s) = status else {
             return Seen::Pending;
         };
@@ -300,7 +300,7 @@ impl Seen {
             State::Running => Seen::Running {
                 agent: s.agent_id,
                 started: s.started(),
-                alive: s.looked_after(),
+                alive: s.looked_after(layout),
                 queued: s.queued,
                 merging: s.merging,
             },
@@ -345,7 +345,7 @@ impl Seen {
     /// What a status file says, and whether the files a completed task was
     /// built from changed since.
     pub fn now(layout: &Layout, status: Option<&Status>) -> Seen {
-        let mut seen = Seen::of(status);
+        let mut seen = Seen::of(layout, status);
         match (&mut seen, status) {
             (Seen::Completed { stale, .. }, Some(s)) => {
                 *stale = status::stale_because(layout, None, s);

@@ -2006,6 +2006,12 @@ fn a_worktree_a_hook_holds_as_it_is_made_holds_no_other_task() {
         log.ends_with("xtask: preparing its worktree, then it starts\n"),
         "{log}"
     );
+    // Looked after by the run, its process not started yet: not gone.
+    let progress: serde_json::Value =
+        serde_json::from_str(&t.run(&["progress", "--json"]).stdout).unwrap();
+    let running = &progress["phases"][0]["running_tasks"][0];
+    assert_eq!(running["task_id"], "p/a");
+    assert_eq!(running["alive"], true, "{progress}");
     assert!(alive(hook), "the hook ended before p/d was recorded");
     t.write("go", "");
     assert_eq!(child.wait().unwrap().code(), Some(0));
