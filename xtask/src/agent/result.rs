@@ -131,6 +131,38 @@ pub fn session_in(format: Format, output: impl std::io::Read) -> Option<String> 
     found
 }
 
+/// What the CLI was doing when it was cut short (its timeout), when that
+/// was waiting out a limit: Claude's stream ends in a `system` `api_retry`
+/// event for HTTP 429 (a rate limit) or 529 (an overload), the CLI waiting
+/// to send its request again, nothing after it. The limit stopped that
+/// attempt, not its work: said in words. Codex says nothing of its own
+/// retries before it gives up.
+pub fn retrying_when_cut(format: Format, stdout: &str) -> Option<String> {
+    if format != Format::ClaudeJson {
+        return None;
+    }
+    let mut last = None;
+    scan_json_lines(stdout.as_bytes(), |value| last = Some(value))
+        .expect("reading a string cannot fail");
+    let last = last?;
+    let is = |key: &str, want: &str| last.get(key).and_then(Value::as_str) == Some(want);
+    if !is("type", "system") || !is("subtype", "api_retry") {
+        return None;
+    }
+    let status = last.get("error_status").and_then(Value::as_u64)?;
+    if !matches!(status, 429 | 529) {
+        return None;
+    }
+    let error = text(last.get("error")).unwrap_or_else(|| "no error named".to_owned());
+    let attempt = match (count(last.get("attempt")), count(last.get("max_retries"))) {
+        (Some(attempt), Some(max)) => format!(", retry {attempt} of {max}"),
+        _ => String::new(),
+    };
+    Some(format!(
+        "its timeout stopped it while Claude Code was retrying HTTP {status} ({error}{attempt})"
+    ))
+}
+
 impl Report {
     /// A report of a session only: what `session_in` found in an output
     /// whose result could not be read.

@@ -128,6 +128,15 @@ pub fn judge(
                 ..limit
             })
         }
+        // Stopped by its timeout while its CLI waited to retry a refused
+        // request: the limit's doing, which its pool waits out, not a
+        // failure of its work to spend a retry on.
+        Some(_)
+            if matches!(r.ending, Ending::Timeout | Ending::IdleTimeout)
+                && task.is_agent(config) =>
+        {
+            retrying_when_cut(layout, config, task)
+        }
         _ => None,
     };
     let agent = match outcome {
@@ -288,6 +297,19 @@ fn stdout_of(layout: &Layout, task: &Task) -> camino::Utf8PathBuf {
         layout.log_file(&task.id)
     }
 }
+
+/// The limit an agent's CLI was waiting out when its timeout stopped it
+/// (`result::retrying_when_cut`), read from its output's end.
+fn retrying_when_cut(layout: &Layout, config: &Config, task: &Task) -> Option<RateLimit> {
+    let format = task.result_format(config).reader()?;
+    let end = logs::end_of(&stdout_of(layout, task), RETRY_TAIL).ok()?;
+    let line = result::retrying_when_cut(format, &end.whole_lines())?;
+    Some(RateLimit { line, reset: None })
+}
+
+/// How much of the end of an agent's output is read for what it was doing
+/// when it was cut short: its last event, a line of a few hundred bytes.
+const RETRY_TAIL: u64 = 64 << 10;
 
 /// The session named by an agent's output whose result could not be read.
 fn session_of_unread(layout: &Layout, config: &Config, task: &Task) -> Option<Report> {

@@ -590,6 +590,37 @@ fn a_run_cut_short_by_its_timeout_leaves_its_session_to_resume() {
     }
 }
 
+/// An agent its timeout stops while its CLI waits to retry a refused
+/// request (Claude's stream ends in `api_retry` events, HTTP 529) was
+/// stopped by the limit, not by its work: its pool waits, and the attempt
+/// is not counted against its retries. One stopped as it worked (its
+/// stream ends in the model's message) failed on its timeout.
+#[test]
+fn an_agent_its_timeout_stops_while_its_cli_retries_a_limit_is_paused_not_failed() {
+    let t = Tree::new();
+    t.config(&format!(
+        "{}kill_grace: 1s
+rate_limits: {{backoff: 1s, max_backoff: 1s, give_up_after: 1m}}
+",
+        agent("claude", "claude-json")
+    ));
+    t.task("p/waiting", "timeout: 2s\nretries: 0");
+    scenario(
+        &t,
+        "p/waiting",
+        &["cut-at:7:stream_error.jsonl", "success.json"],
+    );
+    t.task("p/working", "timeout: 2s\nretries: 0");
+    scenario(&t, "p/working", &["cut:stream.jsonl", "success.json"]);
+    t.run(&["orchestrate"]).code(1).says(
+        "rate limited until",
+    ).says("its timeout stopped it while Claude Code was retrying HTTP 529 (overloaded, retry 3 of 10)");
+    assert_eq!(t.state("p/waiting"), "completed");
+    assert_eq!(t.status("p/waiting")["attempt"], 2);
+    assert_eq!(t.state("p/working"), "failed");
+    assert_eq!(error(&t, "p/working"), "Timeout");
+}
+
 /// `progress` says how many tasks' costs are unknown beside the total it
 /// gives, which leaves them out.
 #[test]
