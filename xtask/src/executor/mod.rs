@@ -43,6 +43,12 @@ pub enum Event {
         task_id: String,
         record: Option<ExitRecord>,
     },
+    /// A Slurm job was submitted for the task (its id), or could not be
+    /// (why).
+    Submitted {
+        task_id: String,
+        job: Result<String, String>,
+    },
     /// The local supervisor died (it never closes its reports while we live).
     Gone,
     /// The local supervisor was sent this signal: it stops its tasks, and
@@ -97,16 +103,15 @@ impl Executor {
         }
     }
 
-    /// Starts the attempt; returns the Slurm job id, if it is one.
-    pub fn launch(
-        &mut self,
-        layout: &Layout,
-        launch: &Launch,
-        limits: &Limits,
-    ) -> Result<Option<String>> {
+    /// Starts the attempt (Slurm: has it submitted, its job id told by
+    /// `Event::Submitted`).
+    pub fn launch(&mut self, layout: &Layout, launch: &Launch, limits: &Limits) -> Result<()> {
         match self {
-            Executor::Local(supervisor) => supervisor.launch(layout, launch, limits).map(|()| None),
-            Executor::Slurm(slurm) => slurm.launch(layout, launch, limits).map(Some),
+            Executor::Local(supervisor) => supervisor.launch(layout, launch, limits),
+            Executor::Slurm(slurm) => {
+                slurm.launch(layout, launch, limits);
+                Ok(())
+            }
         }
     }
 

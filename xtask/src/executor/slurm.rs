@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::process::{Command, Output};
-use std::sync::mpsc::Sender;
+use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -21,6 +21,7 @@ use crate::model::layout::Layout;
 use crate::state::records::{write_record, ExitRecord};
 use crate::state::status::Ending;
 use crate::sys::env::GIT_REPOSITORY_VARS;
+use crate::sys::lock;
 
 /// Reasons for which a pending job will never start.
 const HOPELESS: [&str; 6] = [
@@ -32,9 +33,37 @@ const HOPELESS: [&str; 6] = [
     "BadConstraints",
 ];
 
+/// How many `sbatch` may run at once: one slow submission holds up no
+/// other, and a busy controller is not flooded.
+const SUBMITTERS: usize = 4;
+
 pub struct Slurm {
     config: SlurmConfig,
-    jobs: Arc<Mutex<HashMap<String, Job>>>,
+    jobs: Arc<Mutex<Jobs>>,
+    /// To the threads that run `sbatch` (`SUBMITTERS`): a slow controller
+    /// (seconds per submission on a busy cluster) holds neither the run's
+    /// other tasks nor its view.
+    submissions: Sender<Submission>,
+}
+
+/// The jobs in flight, by job id, and the tasks the run stopped, each with
+/// the signal asked for: a job whose submission was going on then is
+/// cancelled as soon as it has its id.
+#[derive(Default)]
+struct Jobs {
+    in_flight: HashMap<String, Job>,
+    stopped: HashMap<String, Option<&'static str>>,
+}
+
+/// An attempt to submit.
+struct Submission {
+    task_id: String,
+    attempt: u32,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    root: Utf8PathBuf,
+    layout: Layout,
+    job: Job,
 }
 
 /// A job in flight.
@@ -62,63 +91,79 @@ impl Slurm {
         events: Sender<E>,
         wrap: fn(Event) -> E,
     ) -> anyhow::Result<Slurm> {
-        let jobs: Arc<Mutex<HashMap<String, Job>>> = Arc::default();
+        let jobs: Arc<Mutex<Jobs>> = Arc::default();
         let watched = Arc::clone(&jobs);
         let interval = config.poll_interval;
+        let told = events.clone();
         crate::sys::spawn_thread("following Slurm's jobs", move || loop {
             std::thread::sleep(interval);
             for event in poll(&watched) {
-                if events.send(wrap(event)).is_err() {
+                if told.send(wrap(event)).is_err() {
                     return;
                 }
             }
         })?;
+        let (submissions, to_submit) = mpsc::channel::<Submission>();
+        let to_submit = Arc::new(Mutex::new(to_submit));
+        for _ in 0..SUBMITTERS {
+            let (to_submit, followed) = (Arc::clone(&to_submit), Arc::clone(&jobs));
+            let events = events.clone();
+            crate::sys::spawn_thread("submitting to Slurm", move || loop {
+                // One idle submitter waits for the next, the others for it.
+                let Ok(submission) = lock(&to_submit).recv() else {
+                    return;
+                };
+                let tell = |event| events.send(wrap(event)).is_ok();
+                if !submit(submission, &followed, tell) {
+                    return;
+                }
+            })?;
+        }
         Ok(Slurm {
             config: config.clone(),
             jobs,
+            submissions,
         })
     }
 
-    /// Submits the attempt; returns the job id. The task's environment is
-    /// the submitter's, which sbatch exports to the job.
-    pub fn launch(&mut self, layout: &Layout, launch: &Launch, limits: &Limits) -> Result<String> {
-        let args = sbatch_args(&self.config, launch, limits);
-        let output = slurm(&args, &launch.env, Some(&layout.root))?;
-        if !output.status.success() {
-            // Its lines (`sbatch: error: ...` twice, often) as one: the
-            // error goes on a line of the views and the events.
-            let said = String::from_utf8_lossy(&output.stderr);
-            let lines: Vec<&str> = said
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty())
-                .collect();
-            bail!("sbatch rejected the job: {}", lines.join("; "));
-        }
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let job_id = stdout
-            .trim()
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
-        if job_id.is_empty() {
-            bail!("sbatch printed no job id");
-        }
-        // Followed whatever happens next: the job runs.
-        self.follow(layout, &launch.task_id, &job_id, limits);
-        let recorded =
-            crate::state::records::write_job(layout, &launch.task_id, &job_id, launch.attempt);
-        if let Err(e) = recorded {
-            // The running status names the job a moment later.
-            eprintln!("warning: {e:#}");
-        }
-        Ok(job_id)
+    /// Has the attempt submitted: its job id comes as `Event::Submitted`.
+    /// The task's environment is the submitter's, which sbatch exports to
+    /// the job.
+    pub fn launch(&mut self, layout: &Layout, launch: &Launch, limits: &Limits) {
+        let submission = Submission {
+            task_id: launch.task_id.clone(),
+            attempt: launch.attempt,
+            args: sbatch_args(&self.config, launch, limits),
+            env: launch.env.clone(),
+            root: layout.root.clone(),
+            layout: layout.clone(),
+            job: Job::new(layout, &launch.task_id, limits),
+        };
+        // The thread outlives every submission: it ends with the run.
+        let _ = self.submissions.send(submission);
     }
 
-    /// Follows a job submitted earlier (by this run, or by one that died).
+    /// Follows a job submitted by an orchestrator that died.
     pub fn follow(&mut self, layout: &Layout, task_id: &str, job_id: &str, limits: &Limits) {
-        let job = Job {
+        let job = Job::new(layout, task_id, limits);
+        lock(&self.jobs).in_flight.insert(job_id.to_owned(), job);
+    }
+
+    /// Cancels the task's job (Slurm sends TERM, then KILL after KillWait),
+    /// or the job its submission going on makes, once it has its id.
+    pub fn stop(&mut self, task_id: &str, signal: Option<&'static str>) {
+        let mut jobs = lock(&self.jobs);
+        jobs.stopped.insert(task_id.to_owned(), signal);
+        let stopping = (jobs.in_flight.iter_mut()).filter(|(_, j)| j.task_id == task_id);
+        for (id, job) in stopping {
+            job.cancel(id, signal);
+        }
+    }
+}
+
+impl Job {
+    fn new(layout: &Layout, task_id: &str, limits: &Limits) -> Job {
+        Job {
             task_id: task_id.to_owned(),
             exit_file: layout.exit_file(task_id),
             timeout: limits.timeout,
@@ -128,24 +173,76 @@ impl Slurm {
             setup: limits.setup.clone(),
             watchdog: None,
             stopping: None,
-        };
-        self.jobs
-            .lock()
-            .expect("the poller never panics")
-            .insert(job_id.to_owned(), job);
-    }
-
-    /// Cancels the task's job (Slurm sends TERM, then KILL after KillWait).
-    pub fn stop(&mut self, task_id: &str, signal: Option<&str>) {
-        let mut jobs = self.jobs.lock().expect("the poller never panics");
-        for (id, job) in jobs.iter_mut().filter(|(_, j)| j.task_id == task_id) {
-            job.stopping.get_or_insert(Alarm {
-                ending: Ending::Interrupted,
-                detail: None,
-            });
-            scancel(id, signal);
         }
     }
+
+    /// Cancels job `id`, this job, for the run's stop.
+    fn cancel(&mut self, id: &str, signal: Option<&str>) {
+        self.stopping.get_or_insert(Alarm {
+            ending: Ending::Interrupted,
+            detail: None,
+        });
+        scancel(id, signal);
+    }
+}
+
+/// Runs `sbatch` for a submission, and `tell`s the run its job id, or why
+/// there is none; the job is followed from then on (its events come after
+/// that id), cancelled at once if the run stopped its task meanwhile.
+/// Returns what `tell` did: false once the run is gone.
+fn submit(submission: Submission, jobs: &Mutex<Jobs>, tell: impl FnOnce(Event) -> bool) -> bool {
+    let Submission {
+        task_id,
+        attempt,
+        args,
+        env,
+        root,
+        layout,
+        mut job,
+    } = submission;
+    let submitted = sbatch(&args, &env, &root).map_err(|e| format!("{e:#}"));
+    if let Ok(job_id) = &submitted {
+        // On disk first: a crash now leaves a job the next run adopts.
+        let recorded = crate::state::records::write_job(&layout, &task_id, job_id, attempt);
+        if let Err(e) = recorded {
+            // The running status names the job a moment later.
+            eprintln!("warning: {e:#}");
+        }
+    }
+    let told = tell(Event::Submitted {
+        task_id: task_id.clone(),
+        job: submitted.clone(),
+    });
+    if let Ok(job_id) = submitted {
+        let mut jobs = lock(jobs);
+        if let Some(&signal) = jobs.stopped.get(&task_id) {
+            job.cancel(&job_id, signal);
+        }
+        jobs.in_flight.insert(job_id, job);
+    }
+    told
+}
+
+/// Submits a job (`args`, from `sbatch_args`): its id.
+fn sbatch(args: &[String], env: &[(String, String)], root: &Utf8Path) -> Result<String> {
+    let output = slurm(args, env, Some(root))?;
+    if !output.status.success() {
+        // Its lines (`sbatch: error: ...` twice, often) as one: the
+        // error goes on a line of the views and the events.
+        let said = String::from_utf8_lossy(&output.stderr);
+        let lines: Vec<&str> = said
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        bail!("sbatch rejected the job: {}", lines.join("; "));
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let job_id = stdout.trim().split(';').next().unwrap_or_default();
+    if job_id.is_empty() {
+        bail!("sbatch printed no job id");
+    }
+    Ok(job_id.to_owned())
 }
 
 /// The `sbatch` command line for an attempt (also what a dry run prints).
@@ -197,8 +294,9 @@ fn scancel(job_id: &str, signal: Option<&str>) {
 /// here). It keeps the signals the orchestrator blocks blocked, on
 /// purpose: a Ctrl-C in the terminal reaches the whole process group, and
 /// an `sbatch` cut after the controller took the job would leave a job
-/// that nothing records or cancels. The run sees the Ctrl-C once the
-/// command returns, and cancels what it started.
+/// that nothing records or cancels. The run hears the Ctrl-C at once
+/// (sbatch runs on a submitter's thread) and cancels the job as soon as
+/// sbatch gives its id (`Jobs::stopped`).
 fn slurm(argv: &[String], env: &[(String, String)], dir: Option<&Utf8Path>) -> Result<Output> {
     let sh = xshell::Shell::new().context("cannot start a shell for Slurm's commands")?;
     if let Some(dir) = dir {
@@ -222,8 +320,8 @@ fn slurm(argv: &[String], env: &[(String, String)], dir: Option<&Utf8Path>) -> R
 
 /// One `scontrol` call for all jobs in flight; writes the exit record of each
 /// job that ended and returns the events to send.
-fn poll(jobs: &Mutex<HashMap<String, Job>>) -> Vec<Event> {
-    if jobs.lock().expect("the poller never panics").is_empty() {
+fn poll(jobs: &Mutex<Jobs>) -> Vec<Event> {
+    if lock(jobs).in_flight.is_empty() {
         return Vec::new();
     }
     let scontrol = ["scontrol", "show", "job", "-o"].map(str::to_owned);
@@ -234,7 +332,8 @@ fn poll(jobs: &Mutex<HashMap<String, Job>>) -> Vec<Event> {
         return Vec::new();
     }
     let states = parse_jobs(&String::from_utf8_lossy(&output.stdout));
-    let mut jobs = jobs.lock().expect("the poller never panics");
+    let mut jobs = lock(jobs);
+    let jobs = &mut jobs.in_flight;
     let mut events = Vec::new();
     let mut ended = Vec::new();
     for (id, job) in jobs.iter_mut() {

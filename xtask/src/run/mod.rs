@@ -592,6 +592,10 @@ impl Run<'_> {
                 self.write_running(t)
                     .with_context(|| format!("cannot record that {task_id} started"))
             }
+            executor::Event::Submitted { task_id, job } => match self.graph.get(&task_id) {
+                Some(t) => self.on_submitted(t, job),
+                None => Ok(()),
+            },
             executor::Event::Queued { task_id } => {
                 let Some(t) = self.graph.get(&task_id) else {
                     return Ok(());

@@ -99,9 +99,28 @@ impl Run<'_> {
         }
     }
 
-    /// Task `t`'s start failed with `error`: `stopped`, by the run's stop
-    /// (it cut its worktree's making short, or came first).
+    /// Task `t`'s Slurm job was submitted (`job`, its id), or could not be
+    /// (why): the status names the job, so that a crash cannot lose it.
+    pub(super) fn on_submitted(&mut self, t: usize, job: Result<String, String>) -> Result<()> {
+        let Some(active) = self.running.get_mut(t) else {
+            return Ok(());
+        };
+        match job {
+            Ok(job_id) => {
+                active.job_id = Some(job_id);
+                let id = &self.graph.tasks[t].id;
+                self.write_running(t)
+                    .with_context(|| format!("cannot record the Slurm job of {id}"))
+            }
+            Err(why) => self.start_failed(t, anyhow!(why), false),
+        }
+    }
+
+    /// Task `t`'s start failed with `error`, said in its log: `stopped`, by
+    /// the run's stop (it cut its worktree's making short, or came first).
     fn start_failed(&mut self, t: usize, error: anyhow::Error, stopped: bool) -> Result<()> {
+        let log = self.layout.log_file(&self.graph.tasks[t].id);
+        logs::append_line(&log, &format!("xtask: not started: {error:#}"));
         let ending = match stopped {
             true => Ending::Interrupted,
             false => Ending::SpawnFailed,
@@ -169,8 +188,6 @@ impl Run<'_> {
         match started {
             Ok(()) => Ok(()),
             Err(e) => {
-                let log = self.layout.log_file(&self.graph.tasks[t].id);
-                logs::append_line(&log, &format!("xtask: not started: {e:#}"));
                 let stopped = self.stop.is_some() || crate::git::a_start_cut_short();
                 self.start_failed(t, e, stopped)
             }
@@ -231,12 +248,7 @@ impl Run<'_> {
             .executor
             .as_mut()
             .context("no executor to start tasks")?;
-        active.job_id = executor.launch(self.layout, &launch, &limits)?;
-        if active.job_id.is_some() {
-            // Submitted: record the job id at once, so a crash cannot lose it.
-            let status = active.running_status(self.layout, &task.id, &self.run_info(t));
-            status::write(self.layout, &status)?;
-        }
+        executor.launch(self.layout, &launch, &limits)?;
         // While it runs: the file its final status will be written in, which
         // its first status was renamed from. Made now, its end makes none;
         // from a finished task's replaced status, no file is made at all.

@@ -154,6 +154,61 @@ fn slurm_ctrl_c_cancels_jobs_and_exits_130() {
     assert_eq!(job_state(&job), "CANCELLED");
 }
 
+/// Starts a run of `t` whose `sbatch` holds the submission of p/a (a
+/// controller slow to take it) until the file `release` is there, once it
+/// holds it; the run's output goes to `out`.
+fn run_with_p_a_s_submission_held(t: &Tree) -> std::process::Child {
+    let path = std::env::var("PATH").unwrap();
+    let root = t.root.display();
+    t.write_executable(
+        "bin/sbatch",
+        &format!("#!/bin/sh\nif [ \"$TASK_ID\" = p/a ]; then\n  touch {root}/held\n  until [ -e {root}/release ]; do sleep 0.02; done\nfi\nexec env PATH='{path}' sbatch \"$@\"\n"),
+    );
+    let out = std::fs::File::create(t.path("out")).unwrap();
+    let run = (t.command(&["orchestrate", "-j", "2"]))
+        .env("PATH", format!("{}:{path}", t.path("bin").display()))
+        .stdout(out)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("p/a's submission to be held", || t.exists("held"));
+    run
+}
+
+/// A submission the controller is slow to take holds no other task: the
+/// run submits, follows and records the others meanwhile.
+#[test]
+fn slurm_a_slow_submission_holds_no_other_task() {
+    let Some(t) = slurm_tree() else { return };
+    t.task("p/a", &sh("echo a"));
+    t.task("p/b", &sh("echo b"));
+    let mut run = run_with_p_a_s_submission_held(&t);
+    wait_for("p/b to complete", || t.state("p/b") == "completed");
+    assert_eq!(t.state("p/a"), "running");
+    t.write("release", "");
+    assert_eq!(run.wait().unwrap().code(), Some(0), "{}", t.read("out"));
+    assert_eq!(t.state("p/a"), "completed");
+}
+
+/// A Ctrl-C while a submission is held stops the run at once; the job that
+/// submission makes is cancelled as soon as it has its id, recorded.
+#[test]
+fn slurm_ctrl_c_during_a_slow_submission_cancels_the_job_it_makes() {
+    let Some(t) = slurm_tree() else { return };
+    t.task("p/a", &sh("sleep 600"));
+    let mut run = run_with_p_a_s_submission_held(&t);
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(run.id() as i32, libc::SIGINT) };
+    wait_for("the run to say it stops", || {
+        t.read("out").contains("SIGINT received")
+    });
+    t.write("release", "");
+    assert_eq!(run.wait().unwrap().code(), Some(130), "{}", t.read("out"));
+    assert_eq!(t.status("p/a")["error"], "interrupted");
+    let job = t.status("p/a")["job_id"].as_str().unwrap().to_owned();
+    assert_eq!(job_state(&job), "CANCELLED");
+}
+
 /// How long Slurm says the job has run (`RunTime`), in seconds.
 fn run_time(job_id: &str) -> u64 {
     let out = std::process::Command::new("scontrol")
