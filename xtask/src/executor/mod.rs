@@ -115,6 +115,18 @@ impl Executor {
         }
     }
 
+    /// The Slurm job of attempt `attempt` of task `task_id` that an
+    /// orchestrator killed while its sbatch ran left with no record (see
+    /// `slurm::find_submitted`); none locally.
+    pub fn find_submitted(&self, layout: &Layout, task_id: &str, attempt: u32) -> Option<String> {
+        match self {
+            Executor::Slurm(_) => {
+                slurm::find_submitted(task_id, &layout.log_file(task_id), attempt)
+            }
+            Executor::Local(_) => None,
+        }
+    }
+
     /// Follows a Slurm job submitted by an earlier orchestrator; false when
     /// this executor cannot (it is not Slurm).
     pub fn follow(

@@ -5,6 +5,7 @@
 //! `workspace/` must be on a file system shared with the compute nodes.
 
 use std::collections::HashMap;
+use std::os::unix::process::CommandExt;
 use std::process::{Command, Output};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
@@ -61,7 +62,6 @@ struct Submission {
     attempt: u32,
     args: Vec<String>,
     env: Vec<(String, String)>,
-    root: Utf8PathBuf,
     layout: Layout,
     job: Job,
 }
@@ -135,7 +135,6 @@ impl Slurm {
             attempt: launch.attempt,
             args: sbatch_args(&self.config, launch, limits),
             env: launch.env.clone(),
-            root: layout.root.clone(),
             layout: layout.clone(),
             job: Job::new(layout, &launch.task_id, limits),
         };
@@ -196,11 +195,10 @@ fn submit(submission: Submission, jobs: &Mutex<Jobs>, tell: impl FnOnce(Event) -
         attempt,
         args,
         env,
-        root,
         layout,
         mut job,
     } = submission;
-    let submitted = sbatch(&args, &env, &root).map_err(|e| format!("{e:#}"));
+    let submitted = sbatch(&args, &env, &layout.root).map_err(|e| format!("{e:#}"));
     if let Ok(job_id) = &submitted {
         // On disk first: a crash now leaves a job the next run adopts.
         let recorded = crate::state::records::write_job(&layout, &task_id, job_id, attempt);
@@ -256,6 +254,9 @@ pub fn sbatch_args(config: &SlurmConfig, launch: &Launch, limits: &Limits) -> Ve
         format!("--output={}", launch.log_file),
         format!("--error={}", launch.log_file),
         format!("--chdir={}", launch.cwd),
+        // What finds the job again after a crash before sbatch answered
+        // (`find_submitted`), with its name and log.
+        format!("--comment={}", attempt_mark(launch.attempt)),
         format!("--cpus-per-task={}", limits.cpus.ceil().max(1.0)),
         format!("--mem={}M", (limits.memory_gb * 1024.0).ceil()),
     ];
@@ -280,6 +281,32 @@ pub fn sbatch_args(config: &SlurmConfig, launch: &Launch, limits: &Limits) -> Ve
     args
 }
 
+/// The comment of attempt `attempt`'s job.
+fn attempt_mark(attempt: u32) -> String {
+    format!("xtask-attempt-{attempt}")
+}
+
+/// The job Slurm knows for attempt `attempt` of task `task_id`, whose log
+/// is `log_file` (`sbatch_args`: its name, output and comment), if there is
+/// one: submitted by an orchestrator killed while its `sbatch` ran, which
+/// went on and submitted it with no record. The newest, if several.
+pub fn find_submitted(task_id: &str, log_file: &Utf8Path, attempt: u32) -> Option<String> {
+    let scontrol = ["scontrol", "show", "job", "-o"].map(str::to_owned);
+    let output = slurm(&scontrol, &[], None).ok()?;
+    let jobs = parse_jobs(&String::from_utf8_lossy(&output.stdout));
+    let (mark, log) = (attempt_mark(attempt), log_file.as_str());
+    let field = |fields: &HashMap<String, String>, key| fields.get(key).cloned();
+    jobs.into_iter()
+        .filter(|(_, f)| {
+            field(f, "JobName").as_deref() == Some(task_id)
+                && field(f, "StdOut").as_deref() == Some(log)
+                && field(f, "Comment").as_deref() == Some(mark.as_str())
+        })
+        .filter_map(|(id, _)| Some((id.parse::<u64>().ok()?, id)))
+        .max()
+        .map(|(_, id)| id)
+}
+
 fn scancel(job_id: &str, signal: Option<&str>) {
     let mut args = vec!["scancel".to_owned()];
     if let Some(signal) = signal {
@@ -296,7 +323,12 @@ fn scancel(job_id: &str, signal: Option<&str>) {
 /// an `sbatch` cut after the controller took the job would leave a job
 /// that nothing records or cancels. The run hears the Ctrl-C at once
 /// (sbatch runs on a submitter's thread) and cancels the job as soon as
-/// sbatch gives its id (`Jobs::stopped`).
+/// sbatch gives its id (`Jobs::stopped`). It dies with the orchestrator
+/// (SIGKILL, which no mask blocks): an sbatch left running would submit a
+/// job after it, unrecorded, and be taken for the task by the next run
+/// (it carries the task's environment, to export it); one killed after
+/// the controller took the job leaves a job the next run finds
+/// (`find_submitted`).
 fn slurm(argv: &[String], env: &[(String, String)], dir: Option<&Utf8Path>) -> Result<Output> {
     let sh = xshell::Shell::new().context("cannot start a shell for Slurm's commands")?;
     if let Some(dir) = dir {
@@ -314,7 +346,15 @@ fn slurm(argv: &[String], env: &[(String, String)], dir: Option<&Utf8Path>) -> R
         })
         .envs(env.iter().map(|(k, v)| (k, v)))
         .quiet();
-    let output = Command::from(cmd).output();
+    let mut command = Command::from(cmd);
+    // SAFETY: prctl is async-signal-safe and takes integer arguments.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        })
+    };
+    let output = command.output();
     output.with_context(|| format!("cannot run {program}"))
 }
 

@@ -372,7 +372,14 @@ impl Run<'_> {
     /// started.
     fn recover(&mut self, t: usize, status: &Status) -> Result<()> {
         let id = &self.graph.tasks[t].id;
-        let job = recovery::submitted_job(self.layout, id, status);
+        // Being started when its orchestrator died, by nothing that records
+        // (a worktree being made, an sbatch not answered yet): Slurm may
+        // have the job all the same.
+        let being_started = status.pid.is_none() && status.supervisor_pid.is_none();
+        let job = recovery::submitted_job(self.layout, id, status).or_else(|| {
+            let executor = self.executor.as_ref().filter(|_| being_started)?;
+            executor.find_submitted(self.layout, id, status.attempt)
+        });
         let follows_job = match (&mut self.executor, &job) {
             (Some(executor), Some(job)) => {
                 let (task, branch) = (&self.graph.tasks[t], status.branch.as_deref());

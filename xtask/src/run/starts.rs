@@ -125,7 +125,15 @@ impl Run<'_> {
             true => Ending::Interrupted,
             false => Ending::SpawnFailed,
         };
-        let record = ExitRecord::with_message(ending, format!("{error:#}"));
+        // One line, for the summary and the views (a hook's stderr has
+        // several); the log has them as they were.
+        let said = format!("{error:#}");
+        let lines: Vec<&str> = said
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        let record = ExitRecord::with_message(ending, lines.join("; "));
         self.complete(t, Some(record), RecordFrom::Nowhere)
     }
 

@@ -155,14 +155,23 @@ fn slurm_ctrl_c_cancels_jobs_and_exits_130() {
 }
 
 /// Starts a run of `t` whose `sbatch` holds the submission of p/a (a
-/// controller slow to take it) until the file `release` is there, once it
-/// holds it; the run's output goes to `out`.
-fn run_with_p_a_s_submission_held(t: &Tree) -> std::process::Child {
+/// controller slow to take it, or to answer once it took it: `submitted`)
+/// until the file `release` is there, once it holds it (its pid in
+/// `held`); the run's output goes to `out`.
+fn run_with_p_a_s_submission_held(t: &Tree, submitted: bool) -> std::process::Child {
     let path = std::env::var("PATH").unwrap();
     let root = t.root.display();
+    let sbatch = format!("env PATH='{path}' sbatch \"$@\"");
+    let (submit, answer) = match submitted {
+        true => (format!("  id=$({sbatch})\n"), "  echo \"$id\"; exit\n"),
+        false => (String::new(), ""),
+    };
     t.write_executable(
         "bin/sbatch",
-        &format!("#!/bin/sh\nif [ \"$TASK_ID\" = p/a ]; then\n  touch {root}/held\n  until [ -e {root}/release ]; do sleep 0.02; done\nfi\nexec env PATH='{path}' sbatch \"$@\"\n"),
+        &format!(
+            "#!/bin/sh\nif [ \"$TASK_ID\" = p/a ]; then\n{submit}  echo $$ > {root}/held\n  \
+             until [ -e {root}/release ]; do sleep 0.02; done\n{answer}fi\nexec {sbatch}\n"
+        ),
     );
     let out = std::fs::File::create(t.path("out")).unwrap();
     let run = (t.command(&["orchestrate", "-j", "2"]))
@@ -171,7 +180,7 @@ fn run_with_p_a_s_submission_held(t: &Tree) -> std::process::Child {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    wait_for("p/a's submission to be held", || t.exists("held"));
+    wait_for("p/a's submission to be held", || pid_written(t, "held"));
     run
 }
 
@@ -182,7 +191,7 @@ fn slurm_a_slow_submission_holds_no_other_task() {
     let Some(t) = slurm_tree() else { return };
     t.task("p/a", &sh("echo a"));
     t.task("p/b", &sh("echo b"));
-    let mut run = run_with_p_a_s_submission_held(&t);
+    let mut run = run_with_p_a_s_submission_held(&t, false);
     wait_for("p/b to complete", || t.state("p/b") == "completed");
     assert_eq!(t.state("p/a"), "running");
     t.write("release", "");
@@ -196,7 +205,7 @@ fn slurm_a_slow_submission_holds_no_other_task() {
 fn slurm_ctrl_c_during_a_slow_submission_cancels_the_job_it_makes() {
     let Some(t) = slurm_tree() else { return };
     t.task("p/a", &sh("sleep 600"));
-    let mut run = run_with_p_a_s_submission_held(&t);
+    let mut run = run_with_p_a_s_submission_held(&t, false);
     // SAFETY: kill has no memory-safety preconditions.
     unsafe { libc::kill(run.id() as i32, libc::SIGINT) };
     wait_for("the run to say it stops", || {
@@ -207,6 +216,26 @@ fn slurm_ctrl_c_during_a_slow_submission_cancels_the_job_it_makes() {
     assert_eq!(t.status("p/a")["error"], "interrupted");
     let job = t.status("p/a")["job_id"].as_str().unwrap().to_owned();
     assert_eq!(job_state(&job), "CANCELLED");
+}
+
+/// An orchestrator killed while its sbatch ran, the job taken by the
+/// controller but its id not given yet: the sbatch dies with it (left
+/// running, it would be taken for the task, whose environment it carries),
+/// and the next run finds the job by its name, log and attempt, and
+/// follows it, never submitting the task again.
+#[test]
+fn slurm_a_job_submitted_as_the_orchestrator_died_is_found_not_submitted_again() {
+    let Some(t) = slurm_tree() else { return };
+    t.task("p/a", &sh("echo ran >> runs"));
+    let mut run = run_with_p_a_s_submission_held(&t, true);
+    let sbatch = read_pid(&t.path("held"));
+    run.kill().unwrap();
+    run.wait().unwrap();
+    wait_for("the sbatch to die with its orchestrator", || !alive(sbatch));
+    assert!(!t.exists("workspace/pids/p/a.job"), "the job was recorded");
+    t.run(&["orchestrate"]).code(0).says("p/a");
+    assert_eq!(t.read("runs"), "ran\n", "the task ran twice");
+    assert_eq!(t.state("p/a"), "completed");
 }
 
 /// How long Slurm says the job has run (`RunTime`), in seconds.

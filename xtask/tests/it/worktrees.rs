@@ -2018,6 +2018,34 @@ fn a_worktree_a_hook_holds_as_it_is_made_holds_no_other_task() {
     assert_eq!(t.git(&["show", "integration:a.txt"]), "a");
 }
 
+/// A worktree that cannot be made (a post-checkout hook fails, saying why
+/// on two lines) fails its task with one line that says it all, and the
+/// whole of it in the task's log; the other tasks run.
+#[test]
+fn a_worktree_a_hook_refuses_fails_its_task_saying_why_on_one_line() {
+    let t = repo("");
+    t.write_executable(
+        ".git/hooks/post-checkout",
+        "#!/bin/sh\ncase $PWD in */p/a|*/p) ;; *) exit 0;; esac\necho 'lfs: object missing' >&2\necho 'run git lfs fetch' >&2\nexit 1\n",
+    );
+    t.task("p/a", &commit("a.txt", "a"));
+    t.task("p/c", &format!("workdir: root\n{}", sh("true")));
+    let run = t.run(&["orchestrate"]);
+    run.code(1);
+    let error = t.status("p/a")["error"].as_str().unwrap().to_owned();
+    assert!(!error.contains('\n'), "{error}");
+    assert!(
+        error.contains("lfs: object missing; run git lfs fetch"),
+        "{error}"
+    );
+    let log = t.read("workspace/logs/p/a.log");
+    assert!(
+        log.contains("lfs: object missing\nrun git lfs fetch"),
+        "{log}"
+    );
+    assert_eq!(t.state("p/c"), "completed");
+}
+
 /// The orchestrator killed while a hook holds a task's worktree making,
 /// its supervisor alive under another task: the next run, beside that
 /// supervisor still, finds the task never started (no supervisor had it)
