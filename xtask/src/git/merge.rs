@@ -21,7 +21,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::git::command::{self, Cut};
 use crate::git::repo::{branch_ref, Moved, Rebased, Repo};
-use crate::model::layout::Layout;
+use crate::git::worktrees::Worktrees;
 use crate::sys::shell::shell_word;
 
 /// A finished task's work to merge.
@@ -132,7 +132,6 @@ pub struct Queue {
 
 /// What the queue's thread needs.
 pub struct Target {
-    pub layout: Layout,
     pub integration: String,
     /// The orchestrator's worktree of the integration branch.
     pub integration_dir: Utf8PathBuf,
@@ -143,14 +142,15 @@ pub struct Target {
 }
 
 impl Queue {
-    /// Starts the queue's thread; each request's result goes to `events`,
-    /// wrapped.
+    /// Starts the queue's thread, with `worktrees` of its own (see
+    /// `Worktrees::for_another_thread`); each request's result goes to
+    /// `events`, wrapped.
     pub fn start<E: Send + 'static>(
         target: Target,
+        worktrees: Worktrees,
         events: Sender<E>,
         wrap: fn(usize, Merged) -> E,
     ) -> Result<Queue> {
-        let repo = Repo::open(&target.layout)?;
         let (requests, queued) = mpsc::channel::<Request>();
         let stopping = Arc::new(AtomicBool::new(false));
         let stop = stopping.clone();
@@ -163,9 +163,9 @@ impl Queue {
                 let merged = if cuts.is_cut() {
                     Ok(Merged::Stopped(None))
                 } else {
-                    match wait_for_person(&repo, &target.integration_dir, &stop, &said) {
+                    match wait_for_person(&worktrees.repo, &target.integration_dir, &stop, &said) {
                         Ok(Some(what)) => Ok(Merged::Stopped(Some(what))),
-                        Ok(None) => merge(&repo, &target, &request),
+                        Ok(None) => merge(&worktrees, &target, &request),
                         Err(e) => Err(e),
                     }
                 };
@@ -239,8 +239,14 @@ fn wait_for_person(
     Ok(None)
 }
 
-fn merge(repo: &Repo, target: &Target, request: &Request) -> Result<Merged> {
-    let worktree = &request.worktree;
+fn merge(worktrees: &Worktrees, target: &Target, request: &Request) -> Result<Merged> {
+    let (repo, worktree) = (&worktrees.repo, &request.worktree);
+    if !worktree.exists() {
+        // Removed by hand while its work waited here (a run stopped, then
+        // `rm -rf`): its branch holds what it committed. Made again on
+        // it, as a retry's is, and merged: its agent does not run again.
+        worktrees.remake_for_merge(&request.id)?;
+    }
     if !repo.is_own_worktree(worktree)? {
         return Ok(Merged::Failed(format!(
             "{worktree} is no longer a worktree of this repository (its `.git` was removed or replaced): nothing was merged; what was committed on `{}` stays there",

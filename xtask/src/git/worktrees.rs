@@ -28,6 +28,12 @@ pub struct Prepared {
     pub new: bool,
 }
 
+/// Held while a worktree is made: the maker's thread and the merge
+/// queue's (`remake_for_merge`) never change git's records of worktrees
+/// at once (one's cleanup could forget the record of a worktree the other
+/// is moving).
+static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Makes the tasks' worktrees (`Worktrees::prepare`), one at a time, on a
 /// thread of its own: a `git worktree add` that takes minutes (a slow
 /// post-checkout hook, Git LFS's smudge filter) holds neither the other
@@ -46,12 +52,7 @@ impl Maker {
         events: Sender<E>,
         wrap: fn(usize, Result<Prepared>) -> E,
     ) -> Result<Maker> {
-        let own = Worktrees {
-            repo: Repo::open(&worktrees.layout)?,
-            settings: worktrees.settings.clone(),
-            layout: worktrees.layout.clone(),
-            made_from: None,
-        };
+        let own = worktrees.for_another_thread()?;
         let (requests, asked) = mpsc::channel::<(usize, String)>();
         crate::sys::spawn_thread("the tasks' worktrees", move || {
             for (t, id) in asked {
@@ -114,6 +115,16 @@ impl Worktrees {
         // `git worktree add` would hold the run before it even starts.
         worktrees.made_from = super::command::cut_by_a_stop(|| worktrees.make_integration())?;
         Ok(worktrees)
+    }
+
+    /// The same worktrees, for another thread (a `Repo` is one thread's).
+    pub fn for_another_thread(&self) -> Result<Worktrees> {
+        Ok(Worktrees {
+            repo: Repo::open(&self.layout)?,
+            settings: self.settings.clone(),
+            layout: self.layout.clone(),
+            made_from: None,
+        })
     }
 
     /// The files of the person's checkout (the root's) with changes not
@@ -397,7 +408,24 @@ impl Worktrees {
     /// the same name that it did not make is an error naming it. The run
     /// has it made by its `Maker`.
     fn prepare(&self, id: &str) -> Result<Prepared> {
-        super::command::cut_by_a_stop(|| self.prepare_now(id))
+        super::command::cut_by_a_stop(|| {
+            let _alone = crate::sys::lock(&MAKING);
+            self.prepare_now(id)
+        })
+    }
+
+    /// Task `id`'s worktree made again for the merge queue, its folder
+    /// removed by hand while its work waited to be merged: on its branch,
+    /// which holds that work, as `prepare` makes it for a retry. Cut short
+    /// by the queue's own stop, not by the run's first (merges end first).
+    /// An error when its branch is gone too: there is nothing to merge.
+    pub fn remake_for_merge(&self, id: &str) -> Result<Prepared> {
+        let branch = branch_name(id);
+        if self.repo.branch_commit(&branch)?.is_none() {
+            bail!("its worktree and its branch `{branch}` are gone: nothing to merge");
+        }
+        let _alone = crate::sys::lock(&MAKING);
+        self.prepare_now(id)
     }
 
     fn prepare_now(&self, id: &str) -> Result<Prepared> {

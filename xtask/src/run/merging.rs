@@ -84,7 +84,6 @@ impl Git {
         }
         let worktrees = Worktrees::open(layout, &config.worktrees)?;
         let target = merge::Target {
-            layout: layout.clone(),
             integration: config.worktrees.integration.clone(),
             integration_dir: worktrees.integration_dir(),
             commit_leftovers: config.worktrees.commit_leftovers,
@@ -92,7 +91,7 @@ impl Git {
         };
         Ok(Some(Git {
             maker: Maker::start(&worktrees, events.clone(), made)?,
-            queue: Queue::start(target, events, merged)?,
+            queue: Queue::start(target, worktrees.for_another_thread()?, events, merged)?,
             worktrees,
             waiting: HashMap::new(),
             stopped: false,

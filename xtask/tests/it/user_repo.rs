@@ -571,6 +571,40 @@ fn a_run_stopped_while_its_merge_waits_for_the_user_s_leaves_it_to_the_next_run(
     assert_eq!(integration_log(&t)[..2], ["write a.txt", "merge mine"]);
 }
 
+/// A run stopped while a task's work waits in the merge queue, then the
+/// task's worktree folder removed by hand: its branch holds what it
+/// committed, so the next run makes the worktree again on it and merges
+/// it, without running its agent again. With its branch deleted too,
+/// there is nothing to merge: the task fails saying so.
+#[test]
+fn a_worktree_removed_while_its_work_waits_in_the_queue_is_made_again_and_merged() {
+    for branch_too in [false, true] {
+        let t = repo("");
+        let root = t.root.display();
+        let work = format!(
+            "echo run >> {root}/runs && echo a > a.txt && git add a.txt && git commit -q -m 'write a.txt'"
+        );
+        let mut orchestrator = run_until_the_merge_waits(&t, "", &work);
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe { libc::kill(orchestrator.id() as i32, libc::SIGTERM) };
+        assert_eq!(orchestrator.wait().unwrap().code(), Some(143));
+        std::fs::remove_dir_all(t.path("workspace/worktrees/p/a")).unwrap();
+        let integration = t.path("workspace/worktrees/.integration");
+        git_in(&integration, &["commit", "-q", "-m", "merge mine"]);
+        if branch_too {
+            t.git(&["worktree", "prune"]);
+            t.git(&["branch", "-D", "-q", "task/p/a"]);
+            t.run(&["orchestrate"])
+                .says("its worktree and its branch `task/p/a` are gone: nothing to merge");
+            continue;
+        }
+        t.run(&["orchestrate"]).code(0);
+        assert_eq!(t.state("p/a"), "completed");
+        assert_eq!(t.read("runs"), "run\n", "the agent ran again");
+        assert_eq!(t.git(&["show", "integration:a.txt"]), "a");
+    }
+}
+
 /// Killed (SIGKILL) while its merge waits, a run leaves the task in the
 /// merge queue; the next run merges it, and its move to `merging` is one
 /// line of events.jsonl, not one more per run that took it up.
