@@ -660,3 +660,57 @@ fn summary_takes_the_first_line_that_says_something() {
     };
     assert_eq!(failure.summary(), "agent error: error: first");
 }
+
+/// The recorded stream cut after its first `n` lines, as a timeout cuts it.
+fn stream_error_cut_at(n: usize) -> String {
+    let lines: Vec<&str> = claude!("stream_error.jsonl").lines().take(n).collect();
+    lines.join("\n") + "\n"
+}
+
+#[test]
+fn a_stream_cut_while_the_cli_retries_an_overload_says_so() {
+    let cut = stream_error_cut_at(7);
+    assert_eq!(
+        retrying_when_cut(Format::ClaudeJson, &cut).as_deref(),
+        Some("its timeout stopped it while Claude Code was retrying HTTP 529 (overloaded, retry 3 of 10)")
+    );
+    // Its last line not ended, or a line that is not JSON after it: the
+    // same last event.
+    assert!(retrying_when_cut(Format::ClaudeJson, cut.trim_end()).is_some());
+    let noted = format!("{cut}[debug] waiting 2354 ms\n");
+    assert!(retrying_when_cut(Format::ClaudeJson, &noted).is_some());
+    let as_429 = cut.replace("\"error_status\":529", "\"error_status\":429");
+    assert!(retrying_when_cut(Format::ClaudeJson, &as_429).is_some());
+}
+
+#[test]
+fn a_stream_cut_otherwise_is_no_limit() {
+    // Cut as it worked: its last event is a tool's result.
+    assert_eq!(
+        retrying_when_cut(Format::ClaudeJson, &stream_error_cut_at(4)),
+        None
+    );
+    // Retrying what no wait cures (a key refused), or with no status.
+    let cut = stream_error_cut_at(7);
+    for other in [
+        "\"error_status\":401",
+        "\"error_status\":500",
+        "\"error_status\":\"529\"",
+        "\"error_status\":null",
+    ] {
+        let changed = cut.replace("\"error_status\":529", other);
+        assert_eq!(
+            retrying_when_cut(Format::ClaudeJson, &changed),
+            None,
+            "{other}"
+        );
+    }
+    // After the retries, the model answered: it worked on.
+    let answered = stream_error_cut_at(3).lines().last().unwrap().to_owned();
+    assert_eq!(
+        retrying_when_cut(Format::ClaudeJson, &format!("{cut}{answered}\n")),
+        None
+    );
+    // Codex says nothing of its retries.
+    assert_eq!(retrying_when_cut(Format::CodexJsonl, &cut), None);
+}
