@@ -234,6 +234,23 @@ impl Why<'_> {
                     "  not counted against its retries; no task of pool {pool} starts before then"
                 );
             }
+            // Its pause over: pending, as `progress` has it.
+            State::Failed if s.paused_until().is_some() => {
+                let ended = s.paused_until().map_or("?".to_owned(), format::clock);
+                let pool = s.pool.as_deref().unwrap_or(UNNAMED_POOL);
+                println!(
+                    "{id} is pending: its pause for a rate limit ended at {ended} (pool {pool})"
+                );
+                println!(
+                    "  its attempt {} hit the limit: {}",
+                    s.attempt,
+                    s.error.as_deref().unwrap_or("-")
+                );
+                println!(
+                    "  the next `{}` starts it, not counted against its retries",
+                    layout.cmd("orchestrate")
+                );
+            }
             State::Failed => {
                 println!(
                     "{id} failed: {}",

@@ -1562,6 +1562,21 @@ fn a_run_stopped_in_a_pause_says_the_task_is_paused() {
     );
 }
 
+/// Once the pause of a run stopped in it is over, `why` says the task is
+/// pending, as `progress` does (it said "failed: rate limited").
+#[test]
+fn why_says_a_task_whose_pause_ended_is_pending() {
+    let t = stopped_in_a_pause_of(&["limit-in:1 1", "success.json"]);
+    wait_for("`why` to say p/a is pending", || {
+        t.run(&["why", "p/a"])
+            .stdout
+            .contains("p/a is pending: its pause for a rate limit ended at")
+    });
+    let why = t.run(&["why", "p/a"]);
+    why.code(0).says("not counted against its retries");
+    assert!(!why.stdout.contains("failed"), "{}", why.stdout);
+}
+
 /// Runs `p/a` of `stopped_in_a_pause` again: its third attempt is told
 /// the first's failure and session.
 fn told_the_failure_before_the_pause(t: &Tree, session: &str) {
