@@ -1,9 +1,12 @@
 //! `new <phase>/<name>`: a task file from `tasks/TEMPLATE.md`.
 
 use anyhow::{bail, Context, Result};
+use camino::Utf8Path;
 
 use crate::commands::init;
+use crate::model::discovery::Discovery;
 use crate::model::layout::Layout;
+use crate::model::task;
 use crate::state::lock;
 
 pub fn run(layout: &Layout, id: &str) -> Result<i32> {
@@ -53,6 +56,7 @@ pub fn run(layout: &Layout, id: &str) -> Result<i32> {
         .replace("{{id}}", id)
         .replace("{{title}}", &title(name));
     let path = layout.task_file(id);
+    refuse_what_validate_would(layout, id, &path, &text)?;
     if !init::create_new(&path, &text)? {
         bail!(
             "{} already exists: pick another name, or edit it",
@@ -73,6 +77,37 @@ pub fn run(layout: &Layout, id: &str) -> Result<i32> {
         layout.cmd("validate")
     );
     Ok(crate::exit::SUCCESS)
+}
+
+/// Fails, before the file `path` is written with `text`, where `validate`
+/// would fail task `id`: the template makes frontmatter that does not
+/// parse, or the id is inside another task's (or holds one).
+fn refuse_what_validate_would(
+    layout: &Layout,
+    id: &str,
+    path: &Utf8Path,
+    text: &str,
+) -> Result<()> {
+    if let Err(problems) = task::parse(&layout.tasks, path, text).valid() {
+        let said: Vec<String> = (problems.iter())
+            .map(|p| match p.line {
+                Some(line) => format!("line {line}: {}", p.message),
+                None => p.message.clone(),
+            })
+            .collect();
+        bail!(
+            "{} makes a task that is not valid ({}): fix the template, then run again",
+            layout.display(&layout.template_file()),
+            said.join("; ")
+        );
+    }
+    let files = Discovery::scan(&layout.tasks).files;
+    let nested = (files.iter().filter_map(|file| layout.task_id(file)))
+        .find(|other| id.starts_with(&format!("{other}/")) || other.starts_with(&format!("{id}/")));
+    if let Some(other) = nested {
+        bail!("`{id}` and task {other}: one id is inside the other, and so would be their output folders (a glob of the outer task's outputs would take the inner one's files): pick another name");
+    }
+    Ok(())
 }
 
 /// `04-parallel-parsing` -> `Parallel parsing`.

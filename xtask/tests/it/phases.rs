@@ -206,6 +206,32 @@ fn new_creates_a_task_from_the_template_and_never_overwrites() {
     assert!(text.contains("title: \"C\""), "{text}");
 }
 
+/// `new` refuses, writing nothing, a task `validate` would refuse: an id
+/// inside another task's (or holding one), or a template that makes
+/// frontmatter that does not parse (it wrote the file and said "created").
+#[test]
+fn new_refuses_a_task_validate_would_refuse() {
+    let t = Tree::new();
+    t.run(&["new", "p/first"]).code(0);
+    t.run(&["new", "p/first/sub"])
+        .code(2)
+        .says("`p/first/sub` and task p/first: one id is inside the other");
+    assert!(!t.exists("tasks/p/first"));
+    t.write("tasks/p/outer/inner.md", &t.read("tasks/p/first.md"));
+    t.run(&["new", "p/outer"])
+        .code(2)
+        .says("`p/outer` and task p/outer/inner: one id is inside the other");
+    assert!(!t.exists("tasks/p/outer.md"));
+    t.write(
+        "tasks/TEMPLATE.md",
+        "---\ndependencies: [unclosed\n---\n{{title}}\n",
+    );
+    t.run(&["new", "p/second"]).code(2).says(
+        "tasks/TEMPLATE.md makes a task that is not valid (line 3: frontmatter is not valid YAML",
+    );
+    assert!(!t.exists("tasks/p/second.md"));
+}
+
 /// `new` takes a task's file path, refuses names it would make no task
 /// of (hidden) or an invalid file of, and warns when a run going on would
 /// take the task up before it is edited.
