@@ -56,10 +56,8 @@ impl Run<'_> {
                 let recorded = status::read(self.layout, id).ok().flatten();
                 // Said once: a later run finds it awaiting already.
                 if recorded.as_ref().map(|s| s.status) != Some(State::AwaitingApproval) {
-                    if let Some((approval, changed)) = approvals::revoked(self.layout, id) {
-                        let text = approvals::revoked_text(&approval, &changed);
-                        self.printer.event(Tone::Warn, "revoked", id, &text);
-                    }
+                    self.say_revoked(t);
+                    let id = &self.graph.tasks[t].id;
                     let waiting = Status {
                         attempt: self.history[t].attempt,
                         run_id: Some(self.run_id.clone()),
@@ -77,6 +75,28 @@ impl Run<'_> {
                 Ok(true)
             }
         }
+    }
+
+    /// Says, once, that the approval given for task `t` no longer holds
+    /// (what it covered changed since), when it does not: on the terminal
+    /// and in the events (`revoked`, with who gave it), for the person who
+    /// is to approve it again.
+    fn say_revoked(&mut self, t: usize) {
+        let id = self.graph.tasks[t].id.clone();
+        let Some((approval, changed)) = approvals::revoked(self.layout, &id) else {
+            return;
+        };
+        if !self.revoked.insert(t) {
+            return;
+        }
+        let text = approvals::revoked_text(&approval, &changed);
+        self.printer.event(Tone::Warn, "revoked", &id, &text);
+        self.event(Event {
+            task: Some(id),
+            by: Some(approval.by.clone()),
+            note: Some(text),
+            ..Event::run("revoked")
+        });
     }
 
     /// With the budget reached nothing starts, yet a ready task that waits
@@ -167,13 +187,8 @@ impl Run<'_> {
         for (t, ran) in waiting {
             let id = self.graph.tasks[t].id.clone();
             let Some(decision) = approvals::read(self.layout, &id) else {
-                // Given, then revoked before the run took it up: said once.
-                if let Some((approval, changed)) = approvals::revoked(self.layout, &id) {
-                    if self.revoked.insert(t) {
-                        let text = approvals::revoked_text(&approval, &changed);
-                        self.printer.event(Tone::Warn, "revoked", &id, &text);
-                    }
-                }
+                // Given, then revoked before the run took it up.
+                self.say_revoked(t);
                 continue;
             };
             self.awaiting.remove(&t);

@@ -22,8 +22,9 @@ pub struct Event {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_id: Option<String>,
     /// A run-level event: `run_started`, `run_finished`, `rate_limited`
-    /// (with the task), `budget_reached`; `approved` and `rejected` (with
-    /// the task, written by those commands); absent for a task's change of
+    /// (with the task), `budget_reached`, `revoked` (an approval that no
+    /// longer holds, with the task); `approved` and `rejected` (with the
+    /// task, written by those commands); absent for a task's change of
     /// state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub event: Option<String>,
@@ -58,7 +59,8 @@ pub struct Event {
     pub budget_usd: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spent_usd: Option<f64>,
-    /// `approved`, `rejected`: who decided, and their note or reason.
+    /// `approved`, `rejected`: who decided, and their note or reason;
+    /// `revoked`: who had approved, and why it no longer holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub by: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

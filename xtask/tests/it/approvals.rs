@@ -695,6 +695,39 @@ fn a_run_says_an_approval_revoked_before_it_took_it_up() {
     assert_eq!(t.launches("p/c"), 0);
 }
 
+/// An approval given in advance, revoked by an edit of the task file
+/// before the run: the run says so once (it said it twice when another
+/// task kept it going), and records it in the events (`revoked`, with who
+/// had approved), for a notifier to tell the person.
+#[test]
+fn an_approval_revoked_before_the_run_is_said_once_and_recorded() {
+    let t = Tree::new();
+    t.task("p/long", &sh(WAIT_FOR_GO));
+    t.task("p/c", &format!("approve: before\n{}", sh(MARK)));
+    t.run(&["approve", "p/c", "--by", "bob"]).code(0);
+    t.task("p/c", &format!("approve: before\n{}", sh("echo edited")));
+    let out = std::fs::File::create(t.path("out")).unwrap();
+    let mut run = t.command(&["orchestrate"]).stdout(out).spawn().unwrap();
+    let said = "revoked p/c";
+    wait_for("the run to say it", || t.read("out").contains(said));
+    wait_for("p/c to await approval", || {
+        t.state("p/c") == "awaiting_approval"
+    });
+    t.write("go", "");
+    assert_eq!(run.wait().unwrap().code(), Some(4));
+    assert_eq!(t.read("out").matches(said).count(), 1, "{}", t.read("out"));
+    let events = t.read("workspace/events.jsonl");
+    let revoked: Vec<&str> = events
+        .lines()
+        .filter(|l| l.contains("\"event\":\"revoked\""))
+        .collect();
+    assert_eq!(revoked.len(), 1, "{events}");
+    assert!(
+        revoked[0].contains("\"task\":\"p/c\"") && revoked[0].contains("\"by\":\"bob\""),
+        "{events}"
+    );
+}
+
 /// An empty reason or name says nothing: refused, as a missing one is.
 #[test]
 fn an_empty_reason_or_name_is_refused() {

@@ -37,6 +37,7 @@ pub const KINDS: &[&str] = &[
     "run_finished",
     "rate_limited",
     "budget_reached",
+    "revoked",
 ];
 
 /// `notify: [{on: [failed, run_finished], command: "..."}]`.
