@@ -1735,7 +1735,11 @@ fn monitor_records_the_end_of_an_adopted_task_and_launches_nothing() {
     t.task("p/a", &waiting_task("a", "exit 0"));
     t.task("p/b", &format!("dependencies: [p/a]\n{}", sh(MARK)));
     let mut first = spawn_orchestrate(&t, "out");
-    wait_for("the task to start", || t.state("p/a") == "running");
+    // Its process, not its status: the status is written before the
+    // supervisor is asked to start it.
+    wait_for("the task to start", || {
+        pid_written(&t, "workspace/outputs/p/a/pid")
+    });
     first.kill().unwrap();
     first.wait().unwrap();
     let mut monitor = t.start(&["monitor"]);
@@ -1752,7 +1756,11 @@ fn the_report_draws_a_task_whose_process_is_gone_as_gone() {
     let t = Tree::new();
     t.task("p/a", &waiting_task("a", "true"));
     let mut first = spawn_orchestrate(&t, "out");
-    wait_for("the task to start", || t.state("p/a") == "running");
+    // Its process, not its status: the status is written before the
+    // supervisor is asked to start it.
+    wait_for("the task to start", || {
+        pid_written(&t, "workspace/outputs/p/a/pid")
+    });
     first.kill().unwrap();
     first.wait().unwrap();
     t.write("release-a", "");
@@ -1772,7 +1780,11 @@ fn monitor_names_the_tasks_it_leaves_for_the_next_run() {
     t.task("p/a", &waiting_task("a", "true"));
     t.task("p/b", &format!("dependencies: [p/a]\n{}", sh("true")));
     let mut first = spawn_orchestrate(&t, "out");
-    wait_for("the task to start", || t.state("p/a") == "running");
+    // Its process, not its status: the status is written before the
+    // supervisor is asked to start it.
+    wait_for("the task to start", || {
+        pid_written(&t, "workspace/outputs/p/a/pid")
+    });
     first.kill().unwrap();
     first.wait().unwrap();
     t.write("release-a", "");
@@ -1794,7 +1806,11 @@ fn a_retry_owed_when_monitor_records_a_failure_is_run_once_by_the_next_orchestra
         &format!("retries: 1\n{}", waiting_task("a", "exit 5")),
     );
     let mut first = spawn_orchestrate(&t, "out");
-    wait_for("the task to start", || t.state("p/a") == "running");
+    // Its process, not its status: the status is written before the
+    // supervisor is asked to start it.
+    wait_for("the task to start", || {
+        pid_written(&t, "workspace/outputs/p/a/pid")
+    });
     first.kill().unwrap();
     first.wait().unwrap();
     let monitor = t
