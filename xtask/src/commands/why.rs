@@ -9,11 +9,11 @@ use anyhow::Result;
 use crate::agent::result::Report;
 use crate::git::merge;
 use crate::git::repo::Repo;
-use crate::model::config::UNNAMED_POOL;
+use crate::model::config::{Approve, Config, UNNAMED_POOL};
 use crate::model::definitions::{self, Definitions};
 use crate::model::graph::Dep;
 use crate::model::layout::Layout;
-use crate::model::task::phase_key;
+use crate::model::task::{phase_key, Task};
 use crate::run::budget::Budget;
 use crate::run::plan::Plan;
 use crate::run::readiness::Node;
@@ -482,6 +482,9 @@ impl Why<'_> {
             }
         }
         println!("{} is pending (it has not run yet, or was reset)", task.id);
+        if let Some(decided) = decided_in_advance(layout, &defs.config, task) {
+            println!("  {decided}");
+        }
         for line in &unmet {
             println!("  waits on {line}");
         }
@@ -528,6 +531,24 @@ impl Why<'_> {
             );
         }
     }
+}
+
+/// The approval a person gave task `task`, which waits for one before it
+/// starts, before it was ready (`approve` takes one in advance): it starts
+/// without waiting.
+fn decided_in_advance(layout: &Layout, config: &Config, task: &Task) -> Option<String> {
+    if task.approval(config) != Some(Approve::Before) {
+        return None;
+    }
+    let approval = approvals::read(layout, &task.id)?;
+    if approval.decision != Decision::Approved {
+        return None;
+    }
+    let note = (approval.note.as_deref()).map_or(String::new(), |n| format!(": {n}"));
+    Some(format!(
+        "approved in advance by {} at {}{note}: it starts without waiting for approval once ready",
+        approval.by, approval.at
+    ))
 }
 
 /// `session 1f0c…, 12 turns, $0.37, 12000 tokens in, 800 out`.

@@ -728,6 +728,24 @@ fn an_approval_revoked_before_the_run_is_said_once_and_recorded() {
     );
 }
 
+/// `why` tells an approval given before the task was ready: it starts
+/// without waiting for one.
+#[test]
+fn why_tells_an_approval_given_in_advance() {
+    let t = Tree::new();
+    t.task("p/a", &sh("exit 1"));
+    t.task(
+        "p/b",
+        &format!("approve: before\ndependencies: [p/a]\n{}", sh(MARK)),
+    );
+    t.run(&["approve", "p/b", "--by", "alice", "--note", "looked at it"])
+        .code(0);
+    t.run(&["why", "p/b"])
+        .code(0)
+        .says("approved in advance by alice at ")
+        .says(": looked at it: it starts without waiting for approval once ready");
+}
+
 /// An empty reason or name says nothing: refused, as a missing one is.
 #[test]
 fn an_empty_reason_or_name_is_refused() {
