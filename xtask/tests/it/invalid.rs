@@ -264,6 +264,16 @@ fn an_unknown_config_key_names_the_key_and_file() {
     );
 }
 
+/// The budget written as Claude's flag names it (`--max-budget-usd`) gets
+/// our key, not the list of all keys.
+#[test]
+fn a_budget_named_as_claude_s_flag_gets_our_key() {
+    check(
+        |t| t.config("budget_usd: 5\n"),
+        &["tasks/orchestrator.yaml:1: unknown key `budget_usd`: did you mean `budget.usd`?"],
+    );
+}
+
 #[test]
 fn usage_errors_exit_2() {
     let t = Tree::new();

@@ -217,7 +217,7 @@ impl Config {
             Err(problem) => return (config, vec![problem]),
         };
         config.read(&mut fields, path);
-        let problems = fields.finish(Unknown::Refused, |_| None);
+        let problems = fields.finish(Unknown::Refused, other_tools_key);
         (config, problems)
     }
 
@@ -365,6 +365,15 @@ fn requires(value: &Value) -> Result<Vec<String>, String> {
         ));
     }
     Ok(paths)
+}
+
+/// Our key for a top-level key written as other tools (or flags) name it:
+/// `claude --max-budget-usd` makes `budget_usd` a likely guess.
+fn other_tools_key(key: &str) -> Option<&'static str> {
+    match key {
+        "budget_usd" | "max_budget_usd" | "budget-usd" | "max-budget-usd" => Some("budget.usd"),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
