@@ -107,15 +107,9 @@ impl<'a> Fields<'a> {
         match parse(&entry.value) {
             Ok(value) => Some(value),
             Err(message) => {
-                // An unknown key inside the value (a list of mappings such
-                // as `notify:`) is on its own line, below this one.
-                let inner = message
-                    .split("unknown key `")
-                    .nth(1)
-                    .and_then(|rest| rest.split('`').next())
-                    .and_then(|inner| find_key_line(self.text, inner, entry.line.unwrap_or(1)));
+                let line = entry.line.map(|line| inner_line(self.text, line, &message));
                 let full = format!("`{}{key}`: {message}", self.path);
-                self.problem(inner.or(entry.line), full);
+                self.problem(line, full);
                 None
             }
         }
@@ -222,6 +216,60 @@ impl<'a> Fields<'a> {
         let at = self.entries.iter().position(|e| e.key == key)?;
         Some(self.entries.remove(at))
     }
+}
+
+/// The line of what a problem `message` with the value of the key at
+/// `line` is about: a key inside the value (a list of mappings such as
+/// `notify:`, whose problems say `item 2: `timeout`: ...` or `item 1:
+/// unknown key `x`: ...`) is on a line of its own, below; else `line`.
+fn inner_line(text: &str, line: usize, message: &str) -> usize {
+    let item = message
+        .strip_prefix("item ")
+        .and_then(|rest| rest.split_once(": "));
+    let (from, said) = match item {
+        Some((n, said)) => {
+            let n = n.parse().ok();
+            (
+                n.and_then(|n| item_line(text, line, n)).unwrap_or(line),
+                said,
+            )
+        }
+        None => (line, message),
+    };
+    let inner = (said
+        .strip_prefix("unknown key `")
+        .or_else(|| said.strip_prefix('`')))
+    .and_then(|rest| rest.split('`').next());
+    inner
+        .and_then(|key| find_key_line(text, key, from))
+        .unwrap_or(from)
+}
+
+/// The line of item `n` (from 1) of the block list under the key on line
+/// `line` (`- ` lines); none when the list is written in brackets.
+fn item_line(text: &str, line: usize, n: usize) -> Option<usize> {
+    let lines: Vec<&str> = text.lines().collect();
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let key_indent = indent(lines.get(line.checked_sub(1)?)?);
+    let mut dash = None;
+    let mut seen = 0;
+    for (i, l) in lines.iter().enumerate().skip(line) {
+        let t = l.trim_start();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        // A list may start at its key's column; anything else there ends it.
+        if indent(l) <= key_indent && !t.starts_with('-') {
+            return None;
+        }
+        if (t.starts_with("- ") || t == "-") && *dash.get_or_insert(indent(l)) == indent(l) {
+            seen += 1;
+            if seen == n {
+                return Some(i + 1);
+            }
+        }
+    }
+    None
 }
 
 /// `value` over `slot`, when there is one (a setting read over its default).

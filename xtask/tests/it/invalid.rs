@@ -264,6 +264,24 @@ fn an_unknown_config_key_names_the_key_and_file() {
     );
 }
 
+/// A problem inside an item of `notify:` is said at its own line (it was
+/// said at `notify:`'s), in the item it is in.
+#[test]
+fn a_notifier_s_problem_is_said_at_its_line() {
+    check(
+        |t| {
+            t.config(
+                "notify:\n  - on: [failed]\n    command: \"true\"\n    timeout: 1s\n  - on: [run_finished]\n    command: \"true\"\n    timeout: 5x\n",
+            )
+        },
+        &["tasks/orchestrator.yaml:7: `notify`: item 2: `timeout`: must be a positive duration"],
+    );
+    check(
+        |t| t.config("notify:\n- command: \"true\"\n  on: [run_finishd]\n"),
+        &["tasks/orchestrator.yaml:3: `notify`: item 1: `on`: no event `run_finishd`: did you mean `run_finished`?"],
+    );
+}
+
 /// The budget written as Claude's flag names it (`--max-budget-usd`) gets
 /// our key, not the list of all keys.
 #[test]
