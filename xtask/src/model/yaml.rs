@@ -473,10 +473,17 @@ pub fn positive(value: &Value) -> Result<f64, String> {
     match value.as_f64() {
         Some(n) if n > 0.0 && n.is_finite() => Ok(n),
         Some(n) => Err(format!("must be a number above 0, found {n}")),
-        None => Err(format!(
-            "must be a number above 0, found {}",
-            type_name(value)
-        )),
+        // Beyond a float, YAML reads `1e400` as text.
+        None => match value
+            .as_str()
+            .filter(|t| t.parse::<f64>().is_ok_and(f64::is_infinite))
+        {
+            Some(number) => Err(format!("{number} {BEYOND_RANGE}")),
+            None => Err(format!(
+                "must be a number above 0, found {}",
+                type_name(value)
+            )),
+        },
     }
 }
 

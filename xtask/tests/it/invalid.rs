@@ -282,6 +282,16 @@ fn a_notifier_s_problem_is_said_at_its_line() {
     );
 }
 
+/// A number beyond a float (YAML reads it as text) is said to be out of
+/// range, not "text".
+#[test]
+fn a_number_beyond_range_is_said_so() {
+    check(
+        |t| t.config("budget: {usd: 1e400}\n"),
+        &["`budget.usd`: 1e400 is beyond any setting's range (64 bits): write a number nearer 0"],
+    );
+}
+
 /// The budget written as Claude's flag names it (`--max-budget-usd`) gets
 /// our key, not the list of all keys.
 #[test]
