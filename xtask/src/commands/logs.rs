@@ -96,10 +96,13 @@ pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Res
                 continue;
             }
         }
-        if let Some(note) = gone {
-            eprintln!("{id}: {note}");
-        }
         if !running {
+            // Why the following ends: its process gone, or its end.
+            match (gone, &status) {
+                (Some(note), _) => eprintln!("{id}: {note}"),
+                (None, Some(s)) => eprintln!("{id} ended: {}", status::shown_state(Some(s))),
+                (None, None) => eprintln!("{id} ended: its status is gone (reset?)"),
+            }
             return Ok(crate::exit::SUCCESS);
         }
         std::thread::sleep(Duration::from_millis(200));

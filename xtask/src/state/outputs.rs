@@ -27,9 +27,10 @@ pub fn input_exists(layout: &Layout, path: &str) -> bool {
     }
 }
 
-/// One declared output that is not right, said so a user can act on it;
-/// `absolute`: its path in full, for an agent in a worktree to whom the
-/// path from the root would name its worktree's own `workspace/`.
+/// One declared output that is not right, said so a user can act on it,
+/// its path from the root; `absolute`: in full, for an agent in a worktree
+/// to whom the path from the root would name its worktree's own
+/// `workspace/`.
 pub fn problems(
     layout: &Layout,
     task: &Task,
@@ -51,9 +52,11 @@ fn check_one(
     absolute: bool,
 ) -> Option<String> {
     let path = dir.join(output);
+    // Kept in the status and the events, read from anywhere: from the
+    // root, not from where this command ran.
     let shown = match absolute {
         true => path.as_path(),
-        false => layout.display(&path),
+        false => path.strip_prefix(&layout.root).unwrap_or(&path),
     };
     let matches = if is_glob(output) {
         glob_matches(dir, output)

@@ -200,11 +200,17 @@ fn logs_follow_prints_until_the_task_ends() {
     let follow = t
         .command(&["logs", "-f", "p/slow"])
         .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     t.write("release", "");
     let out = follow.wait_with_output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "first\nlast\n");
+    // It says why it ends.
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "p/slow ended: completed\n"
+    );
     run.wait().unwrap();
 }
 
