@@ -234,7 +234,8 @@ fn set_eta(defs: &Definitions, progress: &mut Progress) {
     if left.iter().all(|l| *l == Left::Nothing) {
         return;
     }
-    let order = Order::new(graph, &defs.durations);
+    // Only the expected durations: what is left is in `left`.
+    let order = Order::new(graph, &defs.durations, |_| false);
     // The run's own `-j` is not known here: the configured limits are.
     let admission = Admission::new(&defs.config, None, defs.config.executor);
     progress.set_eta(order::remaining(graph, &order.expected, &left, |own| {

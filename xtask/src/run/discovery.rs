@@ -178,7 +178,10 @@ impl Run<'_> {
         }
         if !added.is_empty() {
             // The graph grew: the order is made again, with the new tasks.
-            self.order = Order::new(&self.graph, &self.durations);
+            let readiness = &self.readiness;
+            self.order = Order::new(&self.graph, &self.durations, |t| {
+                readiness.node(t) == Node::Completed
+            });
             self.readiness.set_order(self.order.rank.clone());
         }
         for (t, p) in loaded.late {

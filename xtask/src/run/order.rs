@@ -35,9 +35,12 @@ impl Order {
         }
     }
 
-    pub fn new(graph: &Graph, durations: &Durations) -> Order {
+    /// The order of `graph`'s tasks; those `done` (completed, not to run
+    /// again) weigh nothing on the paths through them: a task whose
+    /// dependents are all done has only itself left.
+    pub fn new(graph: &Graph, durations: &Durations, done: impl Fn(usize) -> bool) -> Order {
         let expected = expected(graph, durations);
-        let path = longest_paths(graph, &expected, |_| true);
+        let path = longest_paths(graph, &expected, |t| !done(t));
         // The keys side by side, not read from 100,000 tasks scattered in
         // memory at each comparison; ties end with the index: a total
         // order, stable or not.
@@ -240,7 +243,7 @@ mod tests {
             ("p/z1", &["p/y"]),
             ("p/z2", &["p/z1"]),
         ]);
-        let order = Order::new(&g, &durations(&[]));
+        let order = Order::new(&g, &durations(&[]), |_| false);
         let first = (0..5).min_by_key(|&t| order.rank[t]).unwrap();
         assert_eq!(g.tasks[first].id, "p/y");
         assert_eq!(order.path[first], 3.0);
@@ -249,15 +252,33 @@ mod tests {
     }
 
     #[test]
+    fn what_is_done_weighs_nothing_on_the_paths() {
+        // `a` leads to a long task already completed; `b` to one to run.
+        let g = graph(&[
+            ("p/a", &[]),
+            ("p/b", &[]),
+            ("q/e", &["p/a"]),
+            ("q/f", &["p/b"]),
+        ]);
+        let known = durations(&[("q/e", 100.0), ("q/f", 10.0)]);
+        let done = g.get("q/e").unwrap();
+        let order = Order::new(&g, &known, |t| t == done);
+        let (a, b) = (g.get("p/a").unwrap(), g.get("p/b").unwrap());
+        assert_eq!((order.path[a], order.path[b]), (1.0, 11.0));
+        assert!(order.rank[b] < order.rank[a]);
+    }
+
+    #[test]
     fn known_durations_and_phase_medians_weigh_the_paths() {
         let g = graph(&[("p/a", &[]), ("p/b", &[]), ("p/c", &[]), ("q/x", &[])]);
         let order = Order::new(
             &g,
             &durations(&[("p/a", 10.0), ("p/b", 30.0), ("p/c", 20.0)]),
+            |_| false,
         );
         assert_eq!(order.expected, [10.0, 30.0, 20.0, 1.0]);
         let g = graph(&[("p/a", &[]), ("p/b", &[]), ("p/new", &[])]);
-        let order = Order::new(&g, &durations(&[("p/a", 10.0), ("p/b", 30.0)]));
+        let order = Order::new(&g, &durations(&[("p/a", 10.0), ("p/b", 30.0)]), |_| false);
         assert_eq!(
             order.expected[2], 20.0,
             "the median of the phase's known ones"
@@ -273,7 +294,7 @@ mod tests {
         tasks[1].dependencies = vec!["p/long".into()];
         tasks[2].priority = 5;
         let g = Graph::build(tasks).unwrap();
-        let order = Order::new(&g, &durations(&[]));
+        let order = Order::new(&g, &durations(&[]), |_| false);
         assert_eq!(order.rank[g.get("p/urgent").unwrap()], 0);
     }
 
@@ -281,7 +302,7 @@ mod tests {
     fn phase_gates_count_in_the_path() {
         // `q/after` depends on the whole phase p: `p/a` leads to it.
         let g = graph(&[("p/a", &[]), ("q/after", &["p"]), ("q/b", &[])]);
-        let order = Order::new(&g, &durations(&[("q/after", 5.0)]));
+        let order = Order::new(&g, &durations(&[("q/after", 5.0)]), |_| false);
         assert_eq!(order.path[g.get("p/a").unwrap()], 6.0);
     }
 

@@ -107,7 +107,9 @@ impl<'a> Plan<'a> {
             .map(|&(t, _)| t)
             .collect();
         paused.sort_unstable();
-        let order = Order::new(graph, &defs.durations);
+        let order = Order::new(graph, &defs.durations, |t| {
+            readiness.node(t) == Node::Completed
+        });
         let budget = Budget::load(layout, config.agents.budget_usd);
         readiness.set_order(order.rank.clone());
         Plan {

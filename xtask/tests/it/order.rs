@@ -34,6 +34,31 @@ fn the_critical_chain_starts_first_though_its_ids_come_last() {
     );
 }
 
+/// A task whose dependents are completed (not to run again) has only
+/// itself left: it does not start before one whose chain is still to run
+/// (it did, the completed dependents counted on its path).
+#[test]
+fn completed_dependents_weigh_nothing_on_a_task_s_path() {
+    let t = Tree::new();
+    for (id, deps) in [
+        ("p/a", "[]"),
+        ("p/b", "[]"),
+        ("q/e", "[p/a]"),
+        ("q/f", "[p/b]"),
+    ] {
+        t.task(id, &format!("dependencies: {deps}\n{}", sh("true")));
+    }
+    t.run(&["orchestrate"]).code(0);
+    for id in ["p/a", "p/b", "q/f"] {
+        t.run(&["reset", id]).code(0);
+    }
+    t.run(&["next"])
+        .says("Would start now, in this order:\n  p/b");
+    std::fs::remove_file(t.path("workspace/events.jsonl")).unwrap();
+    t.run(&["orchestrate", "-j", "1"]).code(0);
+    assert_eq!(start_order(&t), ["p/b", "p/a", "q/f"]);
+}
+
 #[test]
 fn durations_from_earlier_runs_and_priorities_decide() {
     let t = Tree::new();
