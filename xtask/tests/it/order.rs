@@ -52,6 +52,11 @@ fn completed_dependents_weigh_nothing_on_a_task_s_path() {
     for id in ["p/a", "p/b", "q/f"] {
         t.run(&["reset", id]).code(0);
     }
+    // Known durations (the run measured milliseconds): `e`, done, long.
+    t.write(
+        "workspace/history.json",
+        r#"{"tasks": {"p/a": 1.0, "p/b": 1.0, "q/e": 10.0, "q/f": 1.0}}"#,
+    );
     t.run(&["next"])
         .says("Would start now, in this order:\n  p/b");
     std::fs::remove_file(t.path("workspace/events.jsonl")).unwrap();
