@@ -12,7 +12,7 @@ use crate::model::layout::Layout;
 use crate::model::task::{self, phase_key, Task};
 use crate::run::admission::Admission;
 use crate::run::budget::Budget;
-use crate::run::order::{self, seconds_until, Left, Order};
+use crate::run::order::{self, seconds_until, Left};
 use crate::state::{lock, logs, outputs, runs, status};
 use crate::sys::parallel;
 use crate::ui::progress::{
@@ -234,11 +234,12 @@ fn set_eta(defs: &Definitions, progress: &mut Progress) {
     if left.iter().all(|l| *l == Left::Nothing) {
         return;
     }
-    // Only the expected durations: what is left is in `left`.
-    let order = Order::new(graph, &defs.durations, |_| false);
+    // The expected durations only, not the order (what is left is in
+    // `left`).
+    let expected = order::expected(graph, &defs.durations);
     // The run's own `-j` is not known here: the configured limits are.
     let admission = Admission::new(&defs.config, None, defs.config.executor);
-    progress.set_eta(order::remaining(graph, &order.expected, &left, |own| {
+    progress.set_eta(order::remaining(graph, &expected, &left, |own| {
         admission.spread(graph, own)
     }));
 }

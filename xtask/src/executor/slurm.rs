@@ -225,15 +225,9 @@ fn submit(submission: Submission, jobs: &Mutex<Jobs>, tell: impl FnOnce(Event) -
 fn sbatch(args: &[String], env: &[(String, String)], root: &Utf8Path) -> Result<String> {
     let output = slurm(args, env, Some(root))?;
     if !output.status.success() {
-        // Its lines (`sbatch: error: ...` twice, often) as one: the
-        // error goes on a line of the views and the events.
-        let said = String::from_utf8_lossy(&output.stderr);
-        let lines: Vec<&str> = said
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect();
-        bail!("sbatch rejected the job: {}", lines.join("; "));
+        // Its lines (`sbatch: error: ...` twice, often) as one.
+        let said = crate::ui::format::one_line(&String::from_utf8_lossy(&output.stderr));
+        bail!("sbatch rejected the job: {said}");
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
     let job_id = stdout.trim().split(';').next().unwrap_or_default();

@@ -375,9 +375,8 @@ impl Run<'_> {
         // Being started when its orchestrator died, by nothing that records
         // (a worktree being made, an sbatch not answered yet): Slurm may
         // have the job all the same.
-        let being_started = status.pid.is_none() && status.supervisor_pid.is_none();
         let job = recovery::submitted_job(self.layout, id, status).or_else(|| {
-            let executor = self.executor.as_ref().filter(|_| being_started)?;
+            let executor = self.executor.as_ref().filter(|_| status.being_started())?;
             executor.find_submitted(self.layout, id, status.attempt)
         });
         let follows_job = match (&mut self.executor, &job) {

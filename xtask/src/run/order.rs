@@ -65,7 +65,7 @@ impl Order {
 }
 
 /// What each task is expected to take.
-fn expected(graph: &Graph, durations: &Durations) -> Vec<f64> {
+pub fn expected(graph: &Graph, durations: &Durations) -> Vec<f64> {
     let known: Vec<Option<f64>> = graph
         .tasks
         .iter()

@@ -127,13 +127,8 @@ impl Run<'_> {
         };
         // One line, for the summary and the views (a hook's stderr has
         // several); the log has them as they were.
-        let said = format!("{error:#}");
-        let lines: Vec<&str> = said
-            .lines()
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .collect();
-        let record = ExitRecord::with_message(ending, lines.join("; "));
+        let said = crate::ui::format::one_line(&format!("{error:#}"));
+        let record = ExitRecord::with_message(ending, said);
         self.complete(t, Some(record), RecordFrom::Nowhere)
     }
 

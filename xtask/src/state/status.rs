@@ -426,16 +426,21 @@ impl Status {
         let alive = |pid: Option<u32>, start| {
             pid.is_some_and(|pid| crate::sys::process::is_same_process(pid, start))
         };
-        let being_started = || {
-            self.pid.is_none()
-                && self.supervisor_pid.is_none()
-                && crate::state::lock::holder(layout)
-                    .is_some_and(|holder| holder != std::process::id().to_string())
+        let run_holds_it = || {
+            crate::state::lock::holder(layout)
+                .is_some_and(|holder| holder != std::process::id().to_string())
         };
         self.job_id.is_some()
             || alive(self.pid, self.pid_start)
             || alive(self.supervisor_pid, self.supervisor_start)
-            || being_started()
+            || (self.being_started() && run_holds_it())
+    }
+
+    /// Whether a running task was still being started as this status was
+    /// written: no process, no supervisor, no Slurm job named yet (its
+    /// worktree being made, its sbatch not answered).
+    pub fn being_started(&self) -> bool {
+        self.pid.is_none() && self.supervisor_pid.is_none() && self.job_id.is_none()
     }
 
     pub fn new(task_id: &str, status: State) -> Status {
@@ -777,27 +782,4 @@ pub fn failed_upstream(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The file system's clock to the nanosecond where it agrees with
-    /// this machine's to the second; this machine's where it does not (a
-    /// network file system's server with its own clock).
-    #[test]
-    fn a_start_is_precise_only_where_both_clocks_agree() {
-        let mut status = Status::new("p/a", State::Running);
-        status.started_at = Some("2026-01-01T00:00:00Z".to_owned());
-        let whole = parse_timestamp("2026-01-01T00:00:00Z").unwrap();
-        let ns = |at: SystemTime| {
-            at.duration_since(SystemTime::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        };
-        let close = whole + Duration::from_millis(300);
-        status.attempt_since_ns = Some(ns(close) as u64);
-        assert_eq!(status.started(), Some(close));
-        let skewed = whole + Duration::from_secs(3600);
-        status.attempt_since_ns = Some(ns(skewed) as u64);
-        assert_eq!(status.started(), Some(whole));
-    }
-}
+mod tests;

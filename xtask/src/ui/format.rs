@@ -21,6 +21,17 @@ pub fn seconds(secs: f64) -> String {
     duration(Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or(Duration::MAX))
 }
 
+/// `text`'s lines that say something, trimmed, as one line joined by
+/// `; `: a command's stderr on one line of the views and the events.
+pub fn one_line(text: &str) -> String {
+    let lines: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    lines.join("; ")
+}
+
 /// The first `n` of `items`, and how many more: `a, b, c and 4 more`.
 pub fn first_few(items: &[String], n: usize) -> String {
     let shown: Vec<&str> = items.iter().take(n).map(String::as_str).collect();
