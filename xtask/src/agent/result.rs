@@ -165,7 +165,7 @@ pub fn retrying_when_cut(format: Format, stdout: &str) -> Option<String> {
 
 impl Report {
     /// A report of a session only: what `session_in` found in an output
-    /// whose result could not be read.
+    /// whose result could not be read (or, with no session, an empty one).
     pub fn of_session(session_id: String) -> Report {
         Report {
             session_id: Some(session_id),
@@ -175,7 +175,11 @@ impl Report {
 
     /// Whether it reports more than a session: a result was read.
     pub fn is_result(&self) -> bool {
-        *self != Report::of_session(self.session_id.clone().unwrap_or_default())
+        let without_session = Report {
+            session_id: None,
+            ..self.clone()
+        };
+        without_session != Report::default()
     }
 }
 

@@ -577,6 +577,9 @@ fn describe_report(r: &Report) -> String {
     if let Some(output) = r.output_tokens {
         parts.push(format!("{output} out"));
     }
+    if !r.is_result() {
+        parts.push("its result could not be read".to_owned());
+    }
     parts.join(", ")
 }
 

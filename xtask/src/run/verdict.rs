@@ -141,8 +141,9 @@ pub fn judge(
     };
     let agent = match outcome {
         Some(Ok(outcome)) => Some(outcome.report),
-        // Cut short: the session, for a retry to resume.
-        Some(Err(_)) => session_of_unread(layout, config, task),
+        // Cut short: the session, for a retry to resume. An empty report
+        // otherwise: the agent reported no cost, which views count apart.
+        Some(Err(_)) => Some(session_of_unread(layout, config, task).unwrap_or_default()),
         None => None,
     };
     Verdict {

@@ -641,6 +641,28 @@ fn progress_says_the_costs_it_does_not_know() {
     assert_eq!(doc["cost_usd"], t.status("p/a")["agent"]["cost_usd"]);
 }
 
+/// An attempt whose agent's output could not be read reported no cost
+/// either: `progress` counts it apart, as it does an old CLI's, and `why`
+/// says its result could not be read.
+#[test]
+fn progress_counts_an_unreadable_result_as_a_cost_unknown() {
+    let t = Tree::new();
+    t.config(&agent("claude", "claude-json"));
+    t.task("p/a", "");
+    scenario(&t, "p/a", &["success.json"]);
+    t.task("p/b", "retries: 0");
+    scenario(&t, "p/b", &["unreadable 0"]);
+    t.run(&["orchestrate"]).code(1);
+    t.run(&["progress"])
+        .code(0)
+        .says("(1 task(s) reported no cost: not counted)");
+    let json = t.run(&["progress", "--json"]);
+    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(doc["cost_unknown_tasks"], 1);
+    t.run(&["why", "p/b"])
+        .says("agent reported: its result could not be read");
+}
+
 /// An attempt its timeout cut short before it named a session leaves the
 /// session of the attempt before it to resume: to a retry in the same
 /// run, and to one in the next run (a Ctrl-C, a crash or a timeout, then
