@@ -248,8 +248,11 @@ fn made_for(layout: &Layout, folder: &Utf8Path, branch: &str) -> bool {
     let Ok(rel) = folder.strip_prefix(layout.worktree_dir("")) else {
         return false;
     };
-    let id = rel.strip_prefix(".new").unwrap_or(rel);
-    branch::branch_name(id.as_str()) == branch
+    let id = match rel.strip_prefix(".new") {
+        Ok(aside) => Layout::id_of_new_worktree(aside.as_str()),
+        Err(_) => rel.to_string(),
+    };
+    branch::branch_name(&id) == branch
 }
 
 /// The branches this orchestrator made: those with its mark in git config.

@@ -9,6 +9,9 @@ use std::cell::RefCell;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use camino::{Utf8Path, Utf8PathBuf};
 
 use xshell::Cmd;
 
@@ -46,6 +49,12 @@ pub(super) fn output(cmd: Cmd<'_>) -> Result<Output> {
 /// `stops_with_us`.
 fn spawn_and_wait(cmd: Cmd<'_>, stops_with_us: bool) -> Result<Output> {
     let shown = cmd.to_string();
+    let mut command = prepared(cmd, stops_with_us);
+    run_once(&mut command, &shown, stops_with_us)
+}
+
+/// The git command `cmd`, set up to run as `output` says.
+fn prepared(cmd: Cmd<'_>, stops_with_us: bool) -> Command {
     let mut command: Command = cmd.into();
     command.stdin(Stdio::null());
     crate::sys::signals::unblocked_in(&mut command);
@@ -70,19 +79,25 @@ fn spawn_and_wait(cmd: Cmd<'_>, stops_with_us: bool) -> Result<Output> {
     // Until git exits, not until its pipes close: a hook may leave a
     // daemon holding them.
     command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    command
+}
+
+/// Runs the `prepared` git `command` (`shown`) to its end.
+fn run_once(command: &mut Command, shown: &str, stops_with_us: bool) -> Result<Output> {
     // A write of the config is never cut short either (see `run_to_end`).
     let cut = CUT_BY
         .with(|cut| cut.borrow().clone())
         .filter(|_| stops_with_us);
     let child = match &cut {
-        Some(cut) => cut.spawn(&mut command, &shown)?,
+        Some(cut) => cut.spawn(command, shown)?,
         None => command.spawn(),
     };
+    let leader = child.as_ref().ok().and_then(|c| c.id().try_into().ok());
     let out = child
         .and_then(crate::sys::process::output_until_exit)
         .with_context(|| format!("cannot run `{shown}`"));
-    if let Some(cut) = cut {
-        cut.ended();
+    if let (Some(cut), Some(leader)) = (cut, leader) {
+        cut.ended(leader);
     }
     out
 }
@@ -105,8 +120,9 @@ struct CutState {
     cut: bool,
     /// A git was stopped, or refused, by the cut.
     cut_short: bool,
-    /// The git running now, the leader of its process group (`setsid`).
-    running: Option<libc::pid_t>,
+    /// The gits running now (the task starts' run on several threads),
+    /// each the leader of its process group (`setsid`).
+    running: Vec<libc::pid_t>,
 }
 
 thread_local! {
@@ -160,12 +176,12 @@ pub fn a_start_cut_short() -> bool {
 }
 
 impl Cut {
-    /// Stops the git running now, and every later one before it starts.
+    /// Stops the gits running now, and every later one before it starts.
     pub fn cut(&self) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         state.cut = true;
-        if let Some(leader) = state.running {
-            state.cut_short = true;
+        state.cut_short |= !state.running.is_empty();
+        for &leader in &state.running {
             // SAFETY: kill has no memory-safety preconditions.
             unsafe { libc::kill(-leader, libc::SIGTERM) };
         }
@@ -193,13 +209,15 @@ impl Cut {
         }
         let child = command.spawn();
         if let Ok(child) = &child {
-            state.running = child.id().try_into().ok();
+            state.running.extend(libc::pid_t::try_from(child.id()).ok());
         }
         Ok(child)
     }
 
-    fn ended(&self) {
-        self.state.lock().unwrap_or_else(|e| e.into_inner()).running = None;
+    /// The git led by `leader` has ended: no longer one to stop.
+    fn ended(&self, leader: libc::pid_t) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.running.retain(|&running| running != leader);
     }
 }
 
@@ -229,7 +247,18 @@ pub(super) fn run_to_end(cmd: Cmd<'_>) -> Result<String> {
 /// the command and its stderr.
 fn checked(cmd: Cmd<'_>, stops_with_us: bool) -> Result<String> {
     let shown = cmd.to_string();
-    let out = spawn_and_wait(cmd, stops_with_us)?;
+    let mut command = prepared(cmd, stops_with_us);
+    let mut out = run_once(&mut command, &shown, stops_with_us)?;
+    let mut pause = Duration::from_millis(2);
+    let deadline = Instant::now() + HALF_WRITTEN_WAIT;
+    while !out.status.success() && read_a_record_being_added(&out.stderr) {
+        if Instant::now() >= deadline {
+            break;
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(50));
+        out = run_once(&mut command, &shown, stops_with_us)?;
+    }
     if !out.status.success() {
         let said = String::from_utf8_lossy(&out.stderr);
         bail!(
@@ -240,6 +269,58 @@ fn checked(cmd: Cmd<'_>, stops_with_us: bool) -> Result<String> {
         );
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The folders this process's `git worktree add`s are making now (the
+/// maker's threads make several at once). Each writes git's record of
+/// its worktree a file at a time: for an instant, a record without its
+/// `commondir`, which another git that reads every record (`worktree
+/// list`, a checkout that looks where a branch is checked out) dies on,
+/// and which is no `add` cut short (`Repo::drop_unfinished_adds`).
+static ADDING: Mutex<Vec<Utf8PathBuf>> = Mutex::new(Vec::new());
+
+/// How long a git that died on such a record is run again for; the
+/// record is whole in microseconds.
+const HALF_WRITTEN_WAIT: Duration = Duration::from_secs(2);
+
+/// `path` is being added while the guard lives.
+pub(super) struct Adding(Utf8PathBuf);
+
+pub(super) fn adding(path: &Utf8Path) -> Adding {
+    crate::sys::lock(&ADDING).push(path.to_owned());
+    Adding(path.to_owned())
+}
+
+impl Drop for Adding {
+    fn drop(&mut self) {
+        crate::sys::lock(&ADDING).retain(|adding| *adding != self.0);
+    }
+}
+
+/// Whether `gitdir` (a worktree record's) is in a folder being added.
+pub(super) fn being_added(gitdir: &Utf8Path) -> bool {
+    crate::sys::lock(&ADDING)
+        .iter()
+        .any(|folder| gitdir.starts_with(folder))
+}
+
+/// Runs `f` unless a worktree is being added (`f` removes a folder one
+/// may be made in), with none starting until it returns.
+pub(super) fn unless_adding(f: impl FnOnce()) {
+    let adding = crate::sys::lock(&ADDING);
+    if adding.is_empty() {
+        f();
+    }
+}
+
+/// Whether git died reading a worktree's record (`failed to read
+/// .git/worktrees/<name>/commondir`) while one of ours was being added:
+/// half written, whole in a moment.
+fn read_a_record_being_added(stderr: &[u8]) -> bool {
+    let said = String::from_utf8_lossy(stderr);
+    said.contains("failed to read") && said.contains("worktrees/") && {
+        !crate::sys::lock(&ADDING).is_empty()
+    }
 }
 
 /// What to do, when git failed to sign a commit (`commit.gpgsign`): it

@@ -6,6 +6,7 @@
 use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use xshell::{cmd, Cmd, Shell};
@@ -42,8 +43,9 @@ pub struct Repo {
     /// Where this orchestrator's worktrees are (`workspace/worktrees`).
     ours: Utf8PathBuf,
     /// The config's lock stayed longer than `CONFIG_LOCK_WAIT`: later
-    /// writes try once, until one gets through.
-    config_lock_stale: AtomicBool,
+    /// writes try once, until one gets through (shared with the `Repo`s
+    /// of other threads, `for_another_thread`).
+    config_lock_stale: Arc<AtomicBool>,
 }
 
 impl Repo {
@@ -94,7 +96,7 @@ impl Repo {
             top,
             root_in_top,
             ours,
-            config_lock_stale: AtomicBool::new(false),
+            config_lock_stale: Arc::default(),
         };
         repo.sh.change_dir(&repo.top);
         if repo.config_get("user.email")?.is_none() {
@@ -108,6 +110,15 @@ impl Repo {
             }
         }
         Ok(repo)
+    }
+
+    /// The same repository, for another thread (a `Repo` is one
+    /// thread's): what one learns of the config's lock, the others know.
+    pub fn for_another_thread(&self, layout: &Layout) -> Result<Repo> {
+        Ok(Repo {
+            config_lock_stale: self.config_lock_stale.clone(),
+            ..Repo::open(layout)?
+        })
     }
 
     /// The commit `rev` names, if it names one.

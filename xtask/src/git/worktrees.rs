@@ -28,45 +28,61 @@ pub struct Prepared {
     pub new: bool,
 }
 
-/// Held while a worktree is made: the maker's thread and the merge
-/// queue's (`remake_for_merge`) never change git's records of worktrees
-/// at once (one's cleanup could forget the record of a worktree the other
-/// is moving).
+/// Held over the steps of a worktree's making that change git's records
+/// of worktrees (forgetting those whose folders are gone, a move in
+/// place), by the maker's threads and the merge queue's
+/// (`remake_for_merge`): one thread's cleanup could otherwise forget the
+/// record of a worktree another is moving. Not over the `git worktree
+/// add` (git locks the record it makes until it is whole, see
+/// `Repo::add_worktree`) nor the copies and the catch-up, which take the
+/// time.
 static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-/// Makes the tasks' worktrees (`Worktrees::prepare`), one at a time, on a
-/// thread of its own: a `git worktree add` that takes minutes (a slow
-/// post-checkout hook, Git LFS's smudge filter) holds neither the other
-/// tasks' starts and ends nor the live view. The run's stop cuts its git
-/// short (`command::cut_by_a_stop`), and refuses the next.
+/// How many worktrees are made at once: a checkout that takes minutes (a
+/// slow post-checkout hook, Git LFS's smudge filter) holds up three more
+/// at most, and a large repository's disk is not asked for eight.
+const MAKERS: usize = 4;
+
+/// Makes the tasks' worktrees (`Worktrees::prepare`), `MAKERS` at a time,
+/// on threads of their own: a `git worktree add` that takes minutes holds
+/// neither the other tasks' starts and ends nor the live view. The run's
+/// stop cuts their gits short (`command::cut_by_a_stop`), and refuses the
+/// next.
 pub struct Maker {
     requests: Sender<(usize, String)>,
 }
 
 impl Maker {
-    /// Starts the thread, with its own repository of `worktrees`'s; each
-    /// task's worktree, or why it could not be made, goes to `events`,
-    /// wrapped.
+    /// Starts the threads, each with its own repository of `worktrees`'s;
+    /// each task's worktree, or why it could not be made, goes to
+    /// `events`, wrapped.
     pub fn start<E: Send + 'static>(
         worktrees: &Worktrees,
         events: Sender<E>,
         wrap: fn(usize, Result<Prepared>) -> E,
     ) -> Result<Maker> {
-        let own = worktrees.for_another_thread()?;
         let (requests, asked) = mpsc::channel::<(usize, String)>();
-        crate::sys::spawn_thread("the tasks' worktrees", move || {
-            for (t, id) in asked {
+        let asked = std::sync::Arc::new(std::sync::Mutex::new(asked));
+        for _ in 0..MAKERS {
+            let own = worktrees.for_another_thread()?;
+            let (asked, events) = (asked.clone(), events.clone());
+            crate::sys::spawn_thread("the tasks' worktrees", move || loop {
+                // The lock is held only while waiting for a request.
+                let next = crate::sys::lock(&asked).recv();
+                let Ok((t, id)) = next else {
+                    return;
+                };
                 if events.send(wrap(t, own.prepare(&id))).is_err() {
                     return;
                 }
-            }
-        })?;
+            })?;
+        }
         Ok(Maker { requests })
     }
 
     /// Has task `t`'s worktree made (task `id`'s).
     pub fn make(&self, t: usize, id: &str) {
-        // The thread outlives every request: it ends with the run.
+        // The threads outlive every request: they end with the run.
         let _ = self.requests.send((t, id.to_owned()));
     }
 }
@@ -120,7 +136,7 @@ impl Worktrees {
     /// The same worktrees, for another thread (a `Repo` is one thread's).
     pub fn for_another_thread(&self) -> Result<Worktrees> {
         Ok(Worktrees {
-            repo: Repo::open(&self.layout)?,
+            repo: self.repo.for_another_thread(&self.layout)?,
             settings: self.settings.clone(),
             layout: self.layout.clone(),
             made_from: None,
@@ -408,10 +424,7 @@ impl Worktrees {
     /// the same name that it did not make is an error naming it. The run
     /// has it made by its `Maker`.
     fn prepare(&self, id: &str) -> Result<Prepared> {
-        super::command::cut_by_a_stop(|| {
-            let _alone = crate::sys::lock(&MAKING);
-            self.prepare_now(id)
-        })
+        super::command::cut_by_a_stop(|| self.prepare_now(id))
     }
 
     /// Task `id`'s worktree made again for the merge queue, its folder
@@ -424,12 +437,12 @@ impl Worktrees {
         if self.repo.branch_commit(&branch)?.is_none() {
             bail!("its worktree and its branch `{branch}` are gone: nothing to merge");
         }
-        let _alone = crate::sys::lock(&MAKING);
         self.prepare_now(id)
     }
 
     fn prepare_now(&self, id: &str) -> Result<Prepared> {
         check_folder_name(id)?;
+        let records = crate::sys::lock(&MAKING);
         let repo = &self.repo;
         let branch = branch_name(id);
         let path = self.layout.worktree_dir(id);
@@ -490,6 +503,7 @@ impl Worktrees {
         }
         match (here, &base) {
             (Some((_, Some(b))), Some(base)) if *b == branch => {
+                drop(records);
                 let base = self.catch_up(&path, &branch, base)?;
                 return self.checked(Prepared {
                     path,
@@ -522,6 +536,7 @@ impl Worktrees {
                 start
             }
         };
+        drop(records);
         repo.add_worktree(&aside, &branch)?;
         repo.mark_worktree(&aside, &branch)?;
         self.bring_files(&aside)?;
@@ -531,9 +546,11 @@ impl Worktrees {
             true => base,
             false => self.catch_up(&aside, &branch, &base)?,
         };
+        let records = crate::sys::lock(&MAKING);
         make_parent(&path)?;
         repo.move_worktree(&aside, &path)?;
-        remove_empty_parents(&aside, &self.layout.worktree_dir(""));
+        repo.remove_unused_folder(&self.layout.new_worktrees());
+        drop(records);
         self.checked(Prepared {
             path,
             branch,

@@ -146,8 +146,20 @@ impl Layout {
     }
     /// Where task `id`'s worktree is made, before it is moved in place: a
     /// worktree whose making was cut short never sits where tasks run.
+    /// One folder deep, its id's `/` written `%2F` (and `%` `%25`): the
+    /// worktrees made at once never make or remove a folder another's
+    /// making needs.
     pub fn new_worktree_dir(&self, id: &str) -> Utf8PathBuf {
-        self.workspace.join("worktrees").join(".new").join(id)
+        let flat = id.replace('%', "%25").replace('/', "%2F");
+        self.new_worktrees().join(flat)
+    }
+    /// The folder the worktrees are made in (`new_worktree_dir`).
+    pub fn new_worktrees(&self) -> Utf8PathBuf {
+        self.workspace.join("worktrees").join(".new")
+    }
+    /// The task whose worktree is made in `folder` of `new_worktrees`.
+    pub fn id_of_new_worktree(folder: &str) -> String {
+        folder.replace("%2F", "/").replace("%25", "%")
     }
     /// The orchestrator's own worktree of the integration branch.
     pub fn integration_worktree(&self) -> Utf8PathBuf {

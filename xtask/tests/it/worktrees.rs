@@ -972,7 +972,7 @@ fn a_task_folder_whose_worktree_record_is_gone_is_named_with_the_fix() {
     let t = repo("");
     t.task("p/a", &sh("echo a > a.txt"));
     t.run(&["orchestrate"]).code(0);
-    std::fs::remove_dir_all(t.path(".git/worktrees/a")).unwrap();
+    std::fs::remove_dir_all(t.path(".git/worktrees/p%2Fa")).unwrap();
     t.run(&["reset", "p/a"]).code(0);
     t.run(&["orchestrate"])
         .code(1)
@@ -1723,8 +1723,8 @@ fn a_config_lock_that_stays_fails_the_task_and_names_the_fix() {
 }
 
 /// Once the config's lock has outlasted the wait, the run takes it for
-/// stale: the next task's write tries once, so that every start does not
-/// stall for the wait again.
+/// stale: the next task's write tries once (on whichever thread makes its
+/// worktree), so that every start does not stall for the wait again.
 #[test]
 fn after_a_lock_outlasted_the_wait_the_next_write_tries_once() {
     let t = repo("");
@@ -1734,7 +1734,7 @@ fn after_a_lock_outlasted_the_wait_the_next_write_tries_once() {
     integration_made_before(&t);
     t.write(".git/config.lock", "");
     let run: Run = t
-        .command(&["orchestrate"])
+        .command(&["orchestrate", "-j", "1"])
         .env("PATH", path)
         .output()
         .unwrap()
@@ -1984,7 +1984,7 @@ fn post_checkout_that_hangs(t: &Tree, which: &str) {
 #[test]
 fn a_worktree_a_hook_holds_as_it_is_made_holds_no_other_task() {
     let t = repo("");
-    post_checkout_that_hangs(&t, "*/p/a|*/p");
+    post_checkout_that_hangs(&t, "*/p%2Fa|*/p/a|*/p");
     t.task("p/a", &commit("a.txt", "a"));
     t.task("p/c", &format!("workdir: root\n{}", sh("true")));
     t.task(
@@ -2018,6 +2018,71 @@ fn a_worktree_a_hook_holds_as_it_is_made_holds_no_other_task() {
     assert_eq!(t.git(&["show", "integration:a.txt"]), "a");
 }
 
+/// Tasks' worktrees are made side by side: three whose post-checkout
+/// hooks each wait for the others' to have begun (a checkout that takes
+/// minutes, made one at a time, holds up every task behind it) are made
+/// at once, and each task's work is merged.
+#[test]
+fn worktrees_are_made_side_by_side() {
+    let t = repo("max_memory_gb: 1\n");
+    let root = t.root.display();
+    t.write_executable(
+        ".git/hooks/post-checkout",
+        &format!("#!/bin/sh\ncase $PWD in */.new/*) ;; *) exit 0;; esac\ntouch {root}/markers/\"$(basename \"$PWD\")\"\ni=0\nuntil [ \"$(ls {root}/markers | wc -l)\" -ge 3 ]; do\n  i=$((i+1)); [ $i -ge 3000 ] && {{ echo 'made alone: the other worktrees were not made beside this one' >&2; exit 1; }}\n  sleep 0.02\ndone\n"),
+    );
+    std::fs::create_dir_all(t.path("markers")).unwrap();
+    for name in ["a", "b", "c"] {
+        t.task(&format!("p/{name}"), &commit(&format!("{name}.txt"), name));
+    }
+    t.run(&["orchestrate", "-j", "3"]).code(0);
+    for name in ["a", "b", "c"] {
+        assert_eq!(t.git(&["show", &format!("integration:{name}.txt")]), name);
+    }
+    assert!(!t.exists("workspace/worktrees/.new"));
+}
+
+/// A Ctrl-C stops every worktree being made, not only one: two tasks'
+/// post-checkout hooks that never end both die with their gits, and both
+/// tasks end `interrupted`.
+#[test]
+fn ctrl_c_stops_every_worktree_being_made() {
+    let t = repo("max_memory_gb: 1\n");
+    let root = t.root.display();
+    t.write_executable(
+        ".git/hooks/post-checkout",
+        &format!("#!/bin/sh\ncase $PWD in */.new/*) ;; *) exit 0;; esac\necho $$ > {root}/markers/\"$(basename \"$PWD\")\".pid\nuntil [ -e {root}/go ]; do sleep 0.02; done\n"),
+    );
+    std::fs::create_dir_all(t.path("markers")).unwrap();
+    t.task("p/a", &commit("a.txt", "a"));
+    t.task("p/b", &commit("b.txt", "b"));
+    let mut child = (t.command(&["orchestrate", "-j", "2"]))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pids = ["markers/p%2Fa.pid", "markers/p%2Fb.pid"];
+    wait_for("both hooks to run", || {
+        pids.iter().all(|pid| pid_written(&t, pid))
+    });
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    // A hook left running would hold the run: `go` ends it after.
+    let ended = (0..3000).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        child.try_wait().unwrap().is_some()
+    });
+    t.write("go", "");
+    assert!(ended, "the run did not end: a hook held it");
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    for pid in pids {
+        assert!(
+            !alive(read_pid(&t.path(pid))),
+            "{pid}: its hook was left running"
+        );
+    }
+    assert_eq!(t.status("p/a")["ending"], "interrupted");
+    assert_eq!(t.status("p/b")["ending"], "interrupted");
+}
+
 /// A worktree that cannot be made (a post-checkout hook fails, saying why
 /// on two lines) fails its task with one line that says it all, and the
 /// whole of it in the task's log; the other tasks run.
@@ -2026,7 +2091,7 @@ fn a_worktree_a_hook_refuses_fails_its_task_saying_why_on_one_line() {
     let t = repo("");
     t.write_executable(
         ".git/hooks/post-checkout",
-        "#!/bin/sh\ncase $PWD in */p/a|*/p) ;; *) exit 0;; esac\necho 'lfs: object missing' >&2\necho 'run git lfs fetch' >&2\nexit 1\n",
+        "#!/bin/sh\ncase $PWD in */p%2Fa|*/p/a|*/p) ;; *) exit 0;; esac\necho 'lfs: object missing' >&2\necho 'run git lfs fetch' >&2\nexit 1\n",
     );
     t.task("p/a", &commit("a.txt", "a"));
     t.task("p/c", &format!("workdir: root\n{}", sh("true")));
@@ -2053,7 +2118,7 @@ fn a_worktree_a_hook_refuses_fails_its_task_saying_why_on_one_line() {
 #[test]
 fn a_task_whose_worktree_was_being_made_as_the_orchestrator_died_runs_next_time() {
     let t = repo("");
-    post_checkout_that_hangs(&t, "*/p/a|*/p");
+    post_checkout_that_hangs(&t, "*/p%2Fa|*/p/a|*/p");
     t.task("p/a", &commit("a.txt", "a"));
     let c = "touch markers/c-runs; until [ -e markers/c-go ]; do sleep 0.02; done";
     t.task("p/c", &format!("workdir: root\n{}", sh(c)));
@@ -2116,7 +2181,7 @@ fn ctrl_c_while_a_post_checkout_hangs(which: &str) -> (Tree, Option<i32>, String
 /// task interrupted; the next run makes its worktree and runs it.
 #[test]
 fn ctrl_c_stops_a_hook_that_hangs_as_a_task_s_worktree_is_made() {
-    let (t, code, said) = ctrl_c_while_a_post_checkout_hangs("*/p/a|*/p");
+    let (t, code, said) = ctrl_c_while_a_post_checkout_hangs("*/p%2Fa|*/p/a|*/p");
     assert_eq!(code, Some(130), "{said}");
     assert!(said.contains("SIGINT received"), "{said}");
     assert_eq!(t.status("p/a")["ending"], "interrupted");

@@ -6,7 +6,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 use xshell::cmd;
 
 use super::Repo;
-use crate::git::command::{output, prep, run};
+use crate::git::command::{self, output, prep, run};
 use crate::git::worktrees::remove_empty_parents;
 
 /// The file in a worktree's own git folder that marks it as ours.
@@ -110,8 +110,11 @@ impl Repo {
                 .and_then(|m| m.modified())
                 .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() >= 2));
             let gitdir = std::fs::read_to_string(dir.join("gitdir")).unwrap_or_default();
-            let mine = self.as_ours(gitdir.trim(), &real).starts_with(&self.ours);
-            if unfinished && (mine || quiet) {
+            let gitdir = self.as_ours(gitdir.trim(), &real);
+            let mine = gitdir.starts_with(&self.ours);
+            // Another thread's, whole in a moment.
+            let adding = command::being_added(&gitdir);
+            if unfinished && (mine || quiet) && !adding {
                 std::fs::remove_dir_all(dir).with_context(|| {
                     format!("cannot remove the unfinished worktree record {dir}")
                 })?;
@@ -123,8 +126,18 @@ impl Repo {
 
     /// Adds a worktree at `path` with `branch` checked out.
     pub fn add_worktree(&self, path: &Utf8Path, branch: &str) -> Result<()> {
+        let _adding = command::adding(path);
         let sh = &self.sh;
         run(prep(cmd!(sh, "git worktree add {path} {branch}"))).map(drop)
+    }
+
+    /// Removes the folder `dir` when it is empty and no worktree is being
+    /// added in this process (one may be about to be made in it).
+    pub fn remove_unused_folder(&self, dir: &Utf8Path) {
+        command::unless_adding(|| {
+            // Fails on a folder that holds anything: left.
+            let _ = std::fs::remove_dir(dir);
+        });
     }
 
     /// Moves the worktree at `from` to `to`.
