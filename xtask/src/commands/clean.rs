@@ -75,11 +75,19 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
             None => 0,
         };
         let folder = layout.display(folder);
-        match unmerged {
-            0 => println!(
+        // The branch checked out elsewhere (a worktree of the user's):
+        // git refuses it a second checkout.
+        let elsewhere = (listed.iter())
+            .find(|(_, b)| b.as_deref() == Some(branch.as_str()))
+            .map(|(path, _)| layout.display(path));
+        match (unmerged, elsewhere) {
+            (0, Some(other)) => println!(
+                "kept     {branch} and {folder}: the worktree is on {on}, with nothing that {integration} lacks, and {branch} is checked out at {other}: check out another branch there, then {branch} in {folder}, or move the worktree away, then clean again"
+            ),
+            (0, None) => println!(
                 "kept     {branch} and {folder}: the worktree is on {on}, with nothing that {integration} lacks: check out {branch} there, or move the worktree away, then clean again"
             ),
-            _ => println!(
+            (_, _) => println!(
                 "kept     {branch} and {folder}: the worktree is on {on}, with {unmerged} commit(s) not in {integration}: put them on {branch}, or move the worktree away"
             ),
         }

@@ -513,6 +513,11 @@ impl Worktrees {
                 });
             }
             (Some((_, other)), _) => bail!(worktree_of_another(&path, other.as_deref(), &branch)),
+            // Ours, its `.git` removed (by its agent): what it committed
+            // is on its branch.
+            (None, Some(_)) if path.exists() && !path.join(".git").exists() => bail!(
+                "{path} is no longer a worktree of this repository (its `.git` was removed): move it away; what was committed on `{branch}` stays there"
+            ),
             (None, _) if path.exists() => {
                 bail!(not_a_worktree_of_ours(&path))
             }

@@ -641,6 +641,12 @@ fn a_worktree_whose_git_link_the_agent_removed_is_never_merged_from_the_checkout
     // `clean` keeps the branch (unmerged) and touches no checkout but ours.
     t.run(&["clean"]).code(0).says("kept     task/p/w");
     assert_eq!(t.git(&["symbolic-ref", "--short", "HEAD"]), "main");
+    // Its retry names the folder for what it is (it was said to be a
+    // folder cargo xtask did not make), and where the work is.
+    t.run(&["reset", "p/w"]).code(0);
+    t.run(&["orchestrate"]).code(1).says(
+        "workspace/worktrees/p/w is no longer a worktree of this repository (its `.git` was removed): move it away; what was committed on `task/p/w` stays there",
+    );
 }
 
 /// An orchestrator killed mid-run leaves its task running (its supervisor
@@ -994,6 +1000,19 @@ fn clean_says_why_it_keeps_a_detached_worktree_with_nothing_unmerged() {
         .code(0)
         .says("kept     task/p/a and workspace/worktrees/p/a: the worktree is on a detached HEAD, with nothing that integration lacks: check out task/p/a there")
         .says("removed 0, kept 1");
+    // The branch then checked out in a worktree of the user's: said, with
+    // what to do there first (checking it out in ours would fail).
+    let theirs = t.root.join("markers/theirs");
+    t.git(&[
+        "worktree",
+        "add",
+        "-q",
+        theirs.to_str().unwrap(),
+        "task/p/a",
+    ]);
+    t.run(&["clean"])
+        .code(0)
+        .says("kept     task/p/a and workspace/worktrees/p/a: the worktree is on a detached HEAD, with nothing that integration lacks, and task/p/a is checked out at markers/theirs: check out another branch there, then task/p/a in workspace/worktrees/p/a");
 }
 
 /// A worktree of the user's own among the tasks' is left alone, and not
