@@ -622,7 +622,8 @@ rate_limits: {{backoff: 1s, max_backoff: 1s, give_up_after: 1m}}
 }
 
 /// `progress` says how many tasks' costs are unknown beside the total it
-/// gives, which leaves them out.
+/// gives, which leaves them out: an old CLI's, and one whose output could
+/// not be read (`why` says so of it).
 #[test]
 fn progress_says_the_costs_it_does_not_know() {
     let t = Tree::new();
@@ -631,35 +632,17 @@ fn progress_says_the_costs_it_does_not_know() {
     scenario(&t, "p/a", &["success.json"]);
     t.task("p/b", "");
     scenario(&t, "p/b", &["success_old_cost_field.json"]);
-    t.run(&["orchestrate"]).code(0);
-    t.run(&["progress"])
-        .code(0)
-        .says("(1 task(s) reported no cost: not counted)");
-    let json = t.run(&["progress", "--json"]);
-    let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
-    assert_eq!(doc["cost_unknown_tasks"], 1);
-    assert_eq!(doc["cost_usd"], t.status("p/a")["agent"]["cost_usd"]);
-}
-
-/// An attempt whose agent's output could not be read reported no cost
-/// either: `progress` counts it apart, as it does an old CLI's, and `why`
-/// says its result could not be read.
-#[test]
-fn progress_counts_an_unreadable_result_as_a_cost_unknown() {
-    let t = Tree::new();
-    t.config(&agent("claude", "claude-json"));
-    t.task("p/a", "");
-    scenario(&t, "p/a", &["success.json"]);
-    t.task("p/b", "retries: 0");
-    scenario(&t, "p/b", &["unreadable 0"]);
+    t.task("p/c", "retries: 0");
+    scenario(&t, "p/c", &["unreadable 0"]);
     t.run(&["orchestrate"]).code(1);
     t.run(&["progress"])
         .code(0)
-        .says("(1 task(s) reported no cost: not counted)");
+        .says("(2 task(s) reported no cost: not counted)");
     let json = t.run(&["progress", "--json"]);
     let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
-    assert_eq!(doc["cost_unknown_tasks"], 1);
-    t.run(&["why", "p/b"])
+    assert_eq!(doc["cost_unknown_tasks"], 2);
+    assert_eq!(doc["cost_usd"], t.status("p/a")["agent"]["cost_usd"]);
+    t.run(&["why", "p/c"])
         .says("agent reported: its result could not be read");
 }
 

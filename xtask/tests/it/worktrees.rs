@@ -2037,19 +2037,29 @@ fn a_worktree_a_hook_holds_as_it_is_made_holds_no_other_task() {
     assert_eq!(t.git(&["show", "integration:a.txt"]), "a");
 }
 
+/// A repository where several tasks run at once, whose post-checkout
+/// hook runs `script` (`{root}` in it the root) as a task's worktree is
+/// made (in its folder under `.new`), and a `markers/` folder.
+fn repo_whose_new_worktrees_run(script: &str) -> Tree {
+    let t = repo("max_memory_gb: 1\n");
+    let script = script.replace("{root}", &t.root.display().to_string());
+    t.write_executable(
+        ".git/hooks/post-checkout",
+        &format!("#!/bin/sh\ncase $PWD in */.new/*) ;; *) exit 0;; esac\n{script}"),
+    );
+    std::fs::create_dir_all(t.path("markers")).unwrap();
+    t
+}
+
 /// Tasks' worktrees are made side by side: three whose post-checkout
 /// hooks each wait for the others' to have begun (a checkout that takes
 /// minutes, made one at a time, holds up every task behind it) are made
 /// at once, and each task's work is merged.
 #[test]
 fn worktrees_are_made_side_by_side() {
-    let t = repo("max_memory_gb: 1\n");
-    let root = t.root.display();
-    t.write_executable(
-        ".git/hooks/post-checkout",
-        &format!("#!/bin/sh\ncase $PWD in */.new/*) ;; *) exit 0;; esac\ntouch {root}/markers/\"$(basename \"$PWD\")\"\ni=0\nuntil [ \"$(ls {root}/markers | wc -l)\" -ge 3 ]; do\n  i=$((i+1)); [ $i -ge 3000 ] && {{ echo 'made alone: the other worktrees were not made beside this one' >&2; exit 1; }}\n  sleep 0.02\ndone\n"),
+    let t = repo_whose_new_worktrees_run(
+        "touch {root}/markers/\"$(basename \"$PWD\")\"\ni=0\nuntil [ \"$(ls {root}/markers | wc -l)\" -ge 3 ]; do\n  i=$((i+1)); [ $i -ge 3000 ] && { echo 'made alone: the other worktrees were not made beside this one' >&2; exit 1; }\n  sleep 0.02\ndone\n",
     );
-    std::fs::create_dir_all(t.path("markers")).unwrap();
     for name in ["a", "b", "c"] {
         t.task(&format!("p/{name}"), &commit(&format!("{name}.txt"), name));
     }
@@ -2065,13 +2075,9 @@ fn worktrees_are_made_side_by_side() {
 /// tasks end `interrupted`.
 #[test]
 fn ctrl_c_stops_every_worktree_being_made() {
-    let t = repo("max_memory_gb: 1\n");
-    let root = t.root.display();
-    t.write_executable(
-        ".git/hooks/post-checkout",
-        &format!("#!/bin/sh\ncase $PWD in */.new/*) ;; *) exit 0;; esac\necho $$ > {root}/markers/\"$(basename \"$PWD\")\".pid\nuntil [ -e {root}/go ]; do sleep 0.02; done\n"),
+    let t = repo_whose_new_worktrees_run(
+        "echo $$ > {root}/markers/\"$(basename \"$PWD\")\".pid\nuntil [ -e {root}/go ]; do sleep 0.02; done\n",
     );
-    std::fs::create_dir_all(t.path("markers")).unwrap();
     t.task("p/a", &commit("a.txt", "a"));
     t.task("p/b", &commit("b.txt", "b"));
     let mut child = (t.command(&["orchestrate", "-j", "2"]))
