@@ -509,9 +509,17 @@ impl Repo {
 
     /// Whether the checkout at `dir` has a detached HEAD (no branch).
     pub fn detached(&self, dir: &Utf8Path) -> Result<bool> {
+        Ok(self.branch_at(dir)?.is_none())
+    }
+
+    /// The branch checked out at `dir`: none when its HEAD is detached.
+    pub fn branch_at(&self, dir: &Utf8Path) -> Result<Option<String>> {
         let sh = &self.sh;
-        let out = output(prep(cmd!(sh, "git -C {dir} symbolic-ref -q HEAD")))?;
-        Ok(!out.status.success())
+        let out = output(prep(cmd!(sh, "git -C {dir} symbolic-ref -q --short HEAD")))?;
+        Ok(out
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned()))
     }
 
     /// Removes the lock files a git killed with an earlier orchestrator left

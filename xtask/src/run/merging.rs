@@ -12,6 +12,7 @@ use anyhow::Result;
 use crate::git::merge::{self, Merged, Queue};
 use crate::git::repo::branch_ref;
 use crate::git::worktrees::{self, Maker, Prepared, Worktrees};
+use crate::model::branch::TASK_BRANCHES;
 use crate::model::config::Config;
 use crate::model::graph::Graph;
 use crate::model::layout::Layout;
@@ -118,7 +119,18 @@ impl Git {
             ));
         }
         let base = &self.worktrees.settings.base;
-        if let Ok(n @ 1..) = self.worktrees.repo.count(&branch_ref(integration), base) {
+        let repo = &self.worktrees.repo;
+        let checked_out = repo.branch_at(&repo.top).ok().flatten();
+        // A task's branch checked out by hand: its commits are the task's,
+        // which reach the integration branch through the queue, never by
+        // a merge of the person's.
+        if let Some(task_branch) =
+            checked_out.filter(|b| base == "HEAD" && b.starts_with(&format!("{TASK_BRANCHES}/")))
+        {
+            warnings.push(format!(
+                "warning: the checkout is on `{task_branch}`, a task's branch that cargo xtask made: its work reaches `{integration}` through the merge queue, not by a merge of yours; check out a branch of your own (`git switch -`)"
+            ));
+        } else if let Ok(n @ 1..) = repo.count(&branch_ref(integration), base) {
             warnings.push(format!(
                 "warning: `{base}` has {n} commit(s) that the integration branch `{integration}` lacks (it was made from `{base}` once): worktree tasks start from `{integration}` and do not see them; merge them into it to give them to the agents ({merge})"
             ));

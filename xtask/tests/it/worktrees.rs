@@ -2070,6 +2070,32 @@ fn worktrees_are_made_side_by_side() {
     assert!(!t.exists("workspace/worktrees/.new"));
 }
 
+/// A task's branch checked out by hand in the person's checkout (its
+/// worktree removed) is said as such, not as commits to merge into the
+/// integration branch by hand, which would bypass the queue.
+#[test]
+fn a_task_branch_checked_out_in_the_checkout_is_not_advised_for_a_merge() {
+    let t = repo("");
+    let fails = sh("echo b > b.txt && git add b.txt && git commit -q -m b && exit 1");
+    t.task("p/b", &format!("retries: 0\n{fails}"));
+    t.run(&["orchestrate"]).code(1);
+    t.git(&["worktree", "remove", "workspace/worktrees/p/b"]);
+    t.git(&["checkout", "-q", "task/p/b"]);
+    t.run(&["reset", "p/b"]).code(0);
+    let run = t.run(&["orchestrate"]);
+    run.code(1).says("warning: the checkout is on `task/p/b`, a task's branch that cargo xtask made: its work reaches `integration` through the merge queue");
+    assert!(
+        !run.stdout.contains("git merge <your branch>"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !run.stderr.contains("git merge <your branch>"),
+        "{}",
+        run.stderr
+    );
+}
+
 /// A Ctrl-C stops every worktree being made, not only one: two tasks'
 /// post-checkout hooks that never end both die with their gits, and both
 /// tasks end `interrupted`.
