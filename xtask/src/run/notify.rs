@@ -285,12 +285,14 @@ impl Job {
         let mut command = Command::new("sh");
         let orchestrator = std::process::id() as i32;
         // Killed with the orchestrator, even by SIGKILL: no one would
-        // enforce its timeout then, and a hung command would live on.
-        // (What it starts in the background is its own.)
+        // enforce its timeout then, and a hung command would live on. The
+        // kernel tells the shell that leads its process group (`GUARD`),
+        // which kills the group: the command's own shell, and what it
+        // runs (a `curl` that hangs), not only the one process told.
         // SAFETY: prctl and getppid are async-signal-safe.
         unsafe {
             command.pre_exec(move || {
-                let set = libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                let set = libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
                 match set == 0 && libc::getppid() == orchestrator {
                     true => Ok(()),
                     // Dead already, between the fork and the prctl.
@@ -299,7 +301,7 @@ impl Job {
             })
         };
         let spawned = crate::sys::signals::unblocked_in(&mut command)
-            .arg("-c")
+            .args(["-c", GUARD, "notifier"])
             .arg(&self.command)
             .current_dir(&self.root)
             .stdin(Stdio::piped())
@@ -352,6 +354,14 @@ impl Job {
         }
     }
 }
+
+/// The shell that runs a notifier's command (`$1`, in a shell of its
+/// own, given the event on its stdin) and, on SIGTERM (the orchestrator
+/// died: `PR_SET_PDEATHSIG`), kills its process group. The command runs
+/// in the background so that the trap runs at once (a shell runs traps
+/// between commands), its stdin passed by a descriptor (a background
+/// command's is /dev/null); the guard exits with the command's status.
+const GUARD: &str = r#"trap 'kill -KILL 0' TERM; exec 3<&0; sh -c "$1" <&3 3<&- & wait $!"#;
 
 fn open_log(path: &Utf8Path) -> Option<File> {
     File::options().create(true).append(true).open(path).ok()

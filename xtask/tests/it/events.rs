@@ -285,22 +285,27 @@ fn a_notifier_that_reads_no_large_event_is_killed_at_its_timeout() {
     assert!(!sh_running("sleep 1000", &t));
 }
 
-/// A notifier's command dies with a SIGKILLed orchestrator: nothing would
+/// A notifier's command dies with a SIGKILLed orchestrator, and what it
+/// runs with it (its shell alone did, its `sleep` lived on): nothing would
 /// enforce its timeout any more.
 #[test]
 fn a_notifier_dies_with_a_killed_orchestrator() {
     let t = Tree::new();
-    t.config("notify:\n  - on: [run_started]\n    command: \"echo $$ > notifier.pid; exec sleep 1000\"\n");
+    t.config("notify:\n  - on: [run_started]\n    command: \"echo $$ > notifier.pid; sleep 1000\"\n  - on: [run_started]\n    command: \"sleep 1000 & echo $! > child.pid; wait\"\n");
     t.task("p/a", &sh("while [ ! -f release ]; do sleep 0.02; done"));
     let mut run = t.start(&["orchestrate"]);
-    wait_for("the notifier", || {
-        t.exists("notifier.pid") && t.read("notifier.pid").ends_with('\n')
+    wait_for("the notifiers", || {
+        pid_written(&t, "notifier.pid") && pid_written(&t, "child.pid")
     });
-    let notifier: u32 = t.read("notifier.pid").trim().parse().unwrap();
-    assert!(alive(notifier));
+    let notifier = read_pid(&t.path("notifier.pid"));
+    let sleeps = sh_running("sleep 1000", &t);
+    assert!(alive(notifier) && sleeps);
+    let child = read_pid(&t.path("child.pid"));
     run.kill().unwrap();
     run.wait().unwrap();
-    wait_for("the notifier's end", || !alive(notifier));
+    wait_for("the notifiers' end", || {
+        !alive(notifier) && !alive(child) && !sh_running("sleep 1000", &t)
+    });
     t.write("release", "");
 }
 
