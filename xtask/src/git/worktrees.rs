@@ -296,8 +296,11 @@ impl Worktrees {
         let mut made_from = None;
         match plan {
             Integration::Make(start) => {
-                repo.create_branch(branch, &start)?;
+                // Marked first, as a task's branch is: a run killed between
+                // the two leaves a mark without a branch (made again next
+                // time), never a branch that looks like the user's.
                 repo.config_set(&mark(branch), &start)?;
+                repo.create_branch(branch, &start)?;
                 made_from = Some(start);
             }
             Integration::Mark(tip) => repo.config_set(&mark(branch), &tip)?,

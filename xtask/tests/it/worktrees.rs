@@ -1679,25 +1679,66 @@ fn the_integration_worktree_of_the_branch_before_a_rename_is_said_to_be_ours() {
 /// A git on PATH that records its arguments in `markers/git-calls`, then
 /// runs the real git; returns the PATH that finds it first.
 fn recording_git(t: &Tree) -> String {
+    let calls = t.path("markers/git-calls");
+    git_wrapped(t, &format!("echo \"$*\" >> {}\n", calls.display()))
+}
+
+/// A PATH whose `git` runs the shell `script` first (its arguments in
+/// `$*`), then the real git.
+fn git_wrapped(t: &Tree, script: &str) -> String {
     let real = std::process::Command::new("sh")
         .args(["-c", "command -v git"])
         .output()
         .unwrap();
     let real = String::from_utf8(real.stdout).unwrap();
-    let calls = t.path("markers/git-calls");
     t.write_executable(
         "markers/bin/git",
-        &format!(
-            "#!/bin/sh\necho \"$*\" >> {}\nexec {} \"$@\"\n",
-            calls.display(),
-            real.trim()
-        ),
+        &format!("#!/bin/sh\n{script}exec {} \"$@\"\n", real.trim()),
     );
     format!(
         "{}:{}",
         t.path("markers/bin").display(),
         std::env::var("PATH").unwrap()
     )
+}
+
+/// The orchestrator killed as it makes the integration branch, at the git
+/// that marks it as its own or at the one that makes it, leaves nothing
+/// that stops the next run (made first, the branch was left unmarked: the
+/// user's, to every later run, which exited 2).
+#[test]
+fn an_integration_branch_half_made_by_a_killed_run_stops_no_later_run() {
+    for at in ["config branch.integration.xtaskbase", "branch integration "] {
+        let t = repo("");
+        t.task("p/a", &commit("a.txt", "a"));
+        let killed = t.path("markers/killed");
+        let path = git_wrapped(
+            &t,
+            &format!(
+                "case \"$*\" in\n  \"{at}\"*) [ -e {killed} ] || {{ touch {killed}; kill -9 $PPID; exit 1; }};;\nesac\n",
+                killed = killed.display(),
+            ),
+        );
+        let first = t
+            .command(&["orchestrate"])
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            first.status.signal(),
+            Some(9),
+            "killed at `{at}`: {}{}",
+            String::from_utf8_lossy(&first.stdout),
+            String::from_utf8_lossy(&first.stderr)
+        );
+        t.run(&["orchestrate"]).code(0);
+        assert_eq!(
+            t.git(&["show", "integration:a.txt"]),
+            "a",
+            "killed at `{at}`"
+        );
+    }
 }
 
 /// The repository's config is shared by every worktree: an agent or the
@@ -1788,26 +1829,12 @@ fn a_config_write_outlives_a_killed_orchestrator_and_leaves_no_lock() {
     // it, a `git config` can leave the shared config's lock behind (when the
     // signal lands before git arms its cleanup), which fails every later
     // write, and which is not the orchestrator's to remove.
-    let real = String::from_utf8(
-        std::process::Command::new("sh")
-            .args(["-c", "command -v git"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-    .unwrap();
-    t.write_executable(
-        "wrappers/git",
+    let path = git_wrapped(
+        &t,
         &format!(
-            "#!/bin/sh\ncase \"$*\" in *'config branch.task/p/a.xtaskbase '*) touch {m}/config-held; sleep 0.5 ;; esac\nexec {} \"$@\"\n",
-            real.trim(),
+            "case \"$*\" in *'config branch.task/p/a.xtaskbase '*) touch {m}/config-held; sleep 0.5 ;; esac\n",
             m = markers.display()
         ),
-    );
-    let path = format!(
-        "{}:{}",
-        t.path("wrappers").display(),
-        std::env::var("PATH").unwrap()
     );
     let mut orchestrator = t
         .command(&["orchestrate", "-q"])
