@@ -270,7 +270,11 @@ impl Job {
         } else {
             self.run_command(event, limit)
         };
-        self.log(&format!("  notifier {}: {summary}\n", self.number));
+        self.log(&format!(
+            "  notifier {} for {}: {summary}\n",
+            self.number,
+            named(event)
+        ));
     }
 
     fn run_command(&self, event: &str, limit: Duration) -> String {
@@ -362,6 +366,18 @@ impl Job {
 /// between commands), its stdin passed by a descriptor (a background
 /// command's is /dev/null); the guard exits with the command's status.
 const GUARD: &str = r#"trap 'kill -KILL 0' TERM; exec 3<&0; sh -c "$1" <&3 3<&- & wait $!"#;
+
+/// An event, named in a few words for the log (`p/a failed`,
+/// `run_finished`): each notifier's end is logged after the others' lines.
+fn named(event: &str) -> String {
+    let value: serde_json::Value = serde_json::from_str(event).unwrap_or_default();
+    let text = |key: &str| value.get(key).and_then(serde_json::Value::as_str);
+    match (text("task"), text("event").or(text("to"))) {
+        (Some(task), Some(what)) => format!("{task} {what}"),
+        (None, Some(what)) => what.to_owned(),
+        (task, None) => task.unwrap_or("an event").to_owned(),
+    }
+}
 
 fn open_log(path: &Utf8Path) -> Option<File> {
     File::options().create(true).append(true).open(path).ok()

@@ -247,8 +247,16 @@ fn failing_and_hanging_notifiers_change_nothing_in_the_run() {
 
     let log = t.read("workspace/logs/notify.log");
     assert!(log.contains("failing notifier"), "{log}");
-    assert!(log.contains("failed: exit status: 1"), "{log}");
-    assert!(log.contains("killed after 1s: it took too long"), "{log}");
+    // Each end names its notifier and its event: the notifiers' lines
+    // interleave.
+    assert!(
+        log.contains("notifier 2 for p/fails failed: failed: exit status: 1"),
+        "{log}"
+    );
+    assert!(
+        log.contains("notifier 3 for p/fails failed: killed after 1s: it took too long"),
+        "{log}"
+    );
     // No notifier outlives the run.
     assert!(!sh_running("sleep 1000", &t));
 }
