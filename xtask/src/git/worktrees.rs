@@ -545,16 +545,21 @@ impl Worktrees {
             }
         };
         drop(records);
-        repo.add_worktree(&aside, &branch)?;
-        repo.mark_worktree(&aside, &branch)?;
-        self.bring_files(&aside)?;
-        // Made again on a branch an earlier worktree left (`workspace/`
-        // removed since): brought to the integration tip as a reused one is.
-        let base = match made_now {
-            true => base,
-            false => self.catch_up(&aside, &branch, &base)?,
-        };
+        let made = self.make_aside(&aside, &branch, base, made_now);
         let records = crate::sys::lock(&MAKING);
+        let base = match made {
+            Ok(base) => base,
+            Err(e) => {
+                // Nothing ran there yet (a hook refused the checkout, a
+                // stop cut it): not left in `git worktree list` until the
+                // task is made again. Its branch keeps what it had.
+                if std::fs::remove_dir_all(&aside).is_ok() {
+                    let _ = repo.forget_missing_worktrees();
+                    repo.remove_unused_folder(&self.layout.new_worktrees());
+                }
+                return Err(e);
+            }
+        };
         make_parent(&path)?;
         repo.move_worktree(&aside, &path)?;
         repo.remove_unused_folder(&self.layout.new_worktrees());
@@ -565,6 +570,26 @@ impl Worktrees {
             base,
             new: true,
         })
+    }
+
+    /// Makes the worktree of `branch` at `aside`, with what it brings, and
+    /// returns its base: `base`, or, made again on a branch an earlier
+    /// worktree left (`workspace/` removed since, not `made_now`), the
+    /// integration tip it is brought to, as a reused one is.
+    fn make_aside(
+        &self,
+        aside: &Utf8Path,
+        branch: &str,
+        base: String,
+        made_now: bool,
+    ) -> Result<String> {
+        self.repo.add_worktree(aside, branch)?;
+        self.repo.mark_worktree(aside, branch)?;
+        self.bring_files(aside)?;
+        match made_now {
+            true => Ok(base),
+            false => self.catch_up(aside, branch, &base),
+        }
     }
 
     /// Whether the worktree at `path` is the one this orchestrator made for

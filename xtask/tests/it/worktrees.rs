@@ -2187,6 +2187,10 @@ fn a_worktree_a_hook_refuses_fails_its_task_saying_why_on_one_line() {
         "{log}"
     );
     assert_eq!(t.state("p/c"), "completed");
+    // The worktree git made before its hook failed is not left behind.
+    let listed = t.git(&["worktree", "list"]);
+    assert!(!listed.contains(".new"), "{listed}");
+    assert!(!t.exists("workspace/worktrees/.new"));
 }
 
 /// The orchestrator killed while a hook holds a task's worktree making,
