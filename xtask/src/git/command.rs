@@ -149,6 +149,14 @@ pub fn cut_by_a_stop<T>(start: impl FnOnce() -> T) -> T {
     start()
 }
 
+/// Runs `f` with its gits cut by nothing, the stop's cut included: a
+/// quick cleanup after the stop cut what it cleans up after.
+pub fn beyond_a_stop<T>(f: impl FnOnce() -> T) -> T {
+    let before = CUT_BY.with(|current| current.replace(None));
+    let _back = Restore(before);
+    f()
+}
+
 /// Puts a thread's earlier cut back when dropped.
 struct Restore(Option<Arc<Cut>>);
 
@@ -317,10 +325,13 @@ pub(super) fn unless_adding(f: impl FnOnce()) {
 /// .git/worktrees/<name>/commondir`) while one of ours was being added:
 /// half written, whole in a moment.
 fn read_a_record_being_added(stderr: &[u8]) -> bool {
+    // Git's own first words, not a hook's (whose output follows git's
+    // "Preparing worktree"): a git that ran a hook is never run again.
     let said = String::from_utf8_lossy(stderr);
-    said.contains("failed to read") && said.contains("worktrees/") && {
-        !crate::sys::lock(&ADDING).is_empty()
-    }
+    let first = said.lines().next().unwrap_or_default();
+    first.starts_with("fatal: failed to read")
+        && first.contains("worktrees/")
+        && !crate::sys::lock(&ADDING).is_empty()
 }
 
 /// What to do, when git failed to sign a commit (`commit.gpgsign`): it

@@ -33,9 +33,10 @@ pub struct Prepared {
 /// place), by the maker's threads and the merge queue's
 /// (`remake_for_merge`): one thread's cleanup could otherwise forget the
 /// record of a worktree another is moving. Not over the `git worktree
-/// add` (git locks the record it makes until it is whole, see
-/// `Repo::add_worktree`) nor the copies and the catch-up, which take the
-/// time.
+/// add` (git locks the record it makes until its checkout is done, which
+/// `forget_missing_worktrees` respects; see `command::ADDING` for the
+/// instant before), nor the copies, the catch-up and a reused worktree's
+/// checkout, which take the time.
 static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// How many worktrees are made at once: a checkout that takes minutes (a
@@ -445,7 +446,7 @@ impl Worktrees {
 
     fn prepare_now(&self, id: &str) -> Result<Prepared> {
         check_folder_name(id)?;
-        let records = crate::sys::lock(&MAKING);
+        let mut records = crate::sys::lock(&MAKING);
         let repo = &self.repo;
         let branch = branch_name(id);
         let path = self.layout.worktree_dir(id);
@@ -492,9 +493,13 @@ impl Worktrees {
         // A merge of ours cut short in it: undone (the queue redoes it).
         repo.remove_stale_ref_locks(&[&branch])?;
         if base.is_some() && path.join(".git").is_file() && self.made_for(&path, &branch)? {
+            // In its own worktree, which changes no record: a checkout
+            // (hooks, Git LFS) holds up no other making.
+            drop(records);
             repo.remove_stale_worktree_locks(&path)?;
             repo.undo_rebase(&path, &branch)?;
             repo.back_on(&path, &branch, base.as_deref())?;
+            records = crate::sys::lock(&MAKING);
         }
         let listed = repo.worktrees()?;
         let here = listed.iter().find(|(p, _)| *p == path);
@@ -547,29 +552,36 @@ impl Worktrees {
         drop(records);
         let made = self.make_aside(&aside, &branch, base, made_now);
         let records = crate::sys::lock(&MAKING);
-        let base = match made {
-            Ok(base) => base,
-            Err(e) => {
-                // Nothing ran there yet (a hook refused the checkout, a
-                // stop cut it): not left in `git worktree list` until the
-                // task is made again. Its branch keeps what it had.
-                if std::fs::remove_dir_all(&aside).is_ok() {
-                    let _ = repo.forget_missing_worktrees();
-                    repo.remove_unused_folder(&self.layout.new_worktrees());
-                }
-                return Err(e);
-            }
-        };
-        make_parent(&path)?;
-        repo.move_worktree(&aside, &path)?;
+        let moved = made.and_then(|base| {
+            make_parent(&path)?;
+            repo.move_worktree(&aside, &path)?;
+            Ok(base)
+        });
+        if moved.is_err() {
+            self.drop_aside(&aside);
+        }
         repo.remove_unused_folder(&self.layout.new_worktrees());
         drop(records);
+        let base = moved?;
         self.checked(Prepared {
             path,
             branch,
             base,
             new: true,
         })
+    }
+
+    /// Removes the worktree made at `aside` and git's record of it: its
+    /// making failed (a hook refused the checkout, a stop cut it), nothing
+    /// ran there, and it is not left in `git worktree list` until the task
+    /// is made again. Its branch keeps what it had. A move cut short left
+    /// no aside: the next making repairs it.
+    fn drop_aside(&self, aside: &Utf8Path) {
+        if std::fs::remove_dir_all(aside).is_ok() {
+            // Not cut by the stop that may have cut the making: one quick
+            // git, no hook.
+            let _ = super::command::beyond_a_stop(|| self.repo.forget_missing_worktrees());
+        }
     }
 
     /// Makes the worktree of `branch` at `aside`, with what it brings, and

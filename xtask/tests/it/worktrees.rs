@@ -2159,6 +2159,9 @@ fn ctrl_c_stops_every_worktree_being_made() {
     }
     assert_eq!(t.status("p/a")["ending"], "interrupted");
     assert_eq!(t.status("p/b")["ending"], "interrupted");
+    // Nothing ran in them: neither is left in git's list.
+    let listed = t.git(&["worktree", "list"]);
+    assert!(!listed.contains(".new"), "{listed}");
 }
 
 /// A worktree that cannot be made (a post-checkout hook fails, saying why
