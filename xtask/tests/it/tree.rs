@@ -240,6 +240,17 @@ impl Run {
         );
         self
     }
+
+    #[track_caller]
+    pub fn never_says(&self, text: &str) -> &Run {
+        assert!(
+            !self.stdout.contains(text) && !self.stderr.contains(text),
+            "{text:?} in the output\nstdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
 }
 
 /// Whether the tests run as root, who alone may run the binary as another
