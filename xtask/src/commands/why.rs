@@ -158,7 +158,7 @@ impl Why<'_> {
         let paused = self.paused_until(s);
         if s.merging {
             println!("{id} has ended; its work waits in the merge queue");
-            if let Some(line) = merge_held_by_person(layout) {
+            if let Some(line) = merge_held_by_person(layout, self.defs) {
                 println!("  {line}");
             }
         }
@@ -596,8 +596,9 @@ enum Unfinished {
 /// their own in progress, changes not committed) is in the integration
 /// worktree: the run waits for it (see `git::merge`), and says so once, in
 /// its own output only.
-fn merge_held_by_person(layout: &Layout) -> Option<String> {
+fn merge_held_by_person(layout: &Layout, defs: &Definitions) -> Option<String> {
     let dir = layout.integration_worktree();
-    let what = merge::persons_work(&Repo::open(layout).ok()?, &dir).ok()??;
+    let integration = &defs.config.worktrees.integration;
+    let what = merge::persons_work(&Repo::open(layout).ok()?, &dir, integration).ok()??;
     Some(merge::held_by_person(&dir, &what))
 }

@@ -69,6 +69,12 @@ pub enum PersonsWork {
     /// the changes git shows there only undo that move, and committed,
     /// they would.
     Moved(Moved),
+    /// Another branch (`Some`) or a detached HEAD checked out there by
+    /// hand: a merge would go onto it, not into the integration branch.
+    OffBranch {
+        on: Option<String>,
+        integration: String,
+    },
 }
 
 impl std::fmt::Display for PersonsWork {
@@ -84,14 +90,25 @@ impl std::fmt::Display for PersonsWork {
                 "its branch moved outside the merge queue, to {}",
                 short(&moved.to)
             ),
+            PersonsWork::OffBranch { on: Some(on), .. } => {
+                write!(f, "branch `{on}` checked out")
+            }
+            PersonsWork::OffBranch { on: None, .. } => write!(f, "a detached HEAD checked out"),
         }
     }
 }
 
-/// What a person is doing in the integration worktree `dir`, if anything.
-pub fn persons_work(repo: &Repo, dir: &Utf8Path) -> Result<Option<PersonsWork>> {
+/// What a person is doing in the integration worktree `dir` of branch
+/// `integration`, if anything.
+pub fn persons_work(repo: &Repo, dir: &Utf8Path, integration: &str) -> Result<Option<PersonsWork>> {
+    // An operation first: a rebase leaves HEAD detached.
     if let Some(what) = repo.in_progress(dir)? {
         return Ok(Some(PersonsWork::Operation(what)));
+    }
+    let on = repo.branch_at(dir)?;
+    if on.as_deref() != Some(integration) {
+        let integration = integration.to_owned();
+        return Ok(Some(PersonsWork::OffBranch { on, integration }));
     }
     // What a fast-forward of ours cut short left is not: `restore_clean`
     // removes it.
@@ -163,7 +180,7 @@ impl Queue {
                 let merged = if cuts.is_cut() {
                     Ok(Merged::Stopped(None))
                 } else {
-                    match wait_for_person(&worktrees.repo, &target.integration_dir, &stop, &said) {
+                    match wait_for_person(&worktrees.repo, &target, &stop, &said) {
                         Ok(Some(what)) => Ok(Merged::Stopped(Some(what))),
                         Ok(None) => merge(&worktrees, &target, &request),
                         Err(e) => Err(e),
@@ -221,12 +238,13 @@ const LOOK_AGAIN: Duration = Duration::from_secs(1);
 /// meanwhile, `None` when there is none (any more).
 fn wait_for_person(
     repo: &Repo,
-    dir: &Utf8Path,
+    target: &Target,
     stopping: &AtomicBool,
     say: &dyn Fn(Merged) -> bool,
 ) -> Result<Option<PersonsWork>> {
     let mut said = false;
-    while let Some(what) = persons_work(repo, dir)? {
+    let (dir, integration) = (&target.integration_dir, &target.integration);
+    while let Some(what) = persons_work(repo, dir, integration)? {
         if stopping.load(Ordering::Relaxed) {
             return Ok(Some(what));
         }
@@ -372,6 +390,7 @@ pub fn held_by_person(dir: &Utf8Path, what: &PersonsWork) -> String {
         PersonsWork::Operation(_) => format!("{dir} is in the middle of {what}, not cargo xtask's: the merge queue waits until it is committed or aborted there"),
         PersonsWork::Changes(_) => format!("{dir} has {what}, not cargo xtask's: the merge queue waits until they are committed or stashed there"),
         PersonsWork::Moved(moved) => format!("the integration branch moved outside the merge queue: the queue waits; {}", keep_or_undo(dir, moved)),
+        PersonsWork::OffBranch { integration, .. } => format!("{dir} has {what}, not the integration branch `{integration}`: the merge queue waits until it is checked out there again (`git -C {dir} switch {integration}`)"),
     }
 }
 
@@ -390,6 +409,9 @@ pub fn refused_for(dir: &Utf8Path, work: &PersonsWork) -> String {
         PersonsWork::Moved(moved) => format!(
             "the integration branch moved outside the merge queue: {}; then run again",
             keep_or_undo(dir, moved)
+        ),
+        PersonsWork::OffBranch { integration, .. } => format!(
+            "{dir} has {work}, not the integration branch `{integration}`: check it out there again (`git -C {dir} switch {integration}`: merges go into it there, and move no other branch), then run again"
         ),
     }
 }

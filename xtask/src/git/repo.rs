@@ -515,11 +515,12 @@ impl Repo {
     /// The branch checked out at `dir`: none when its HEAD is detached.
     pub fn branch_at(&self, dir: &Utf8Path) -> Result<Option<String>> {
         let sh = &self.sh;
-        let out = output(prep(cmd!(sh, "git -C {dir} symbolic-ref -q --short HEAD")))?;
-        Ok(out
-            .status
-            .success()
-            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned()))
+        // Not `--short`: beside a tag of the same name it says
+        // `heads/integration`.
+        let out = output(prep(cmd!(sh, "git -C {dir} symbolic-ref -q HEAD")))?;
+        let head = String::from_utf8_lossy(&out.stdout);
+        let branch = head.trim().strip_prefix("refs/heads/");
+        Ok(branch.filter(|_| out.status.success()).map(str::to_owned))
     }
 
     /// Removes the lock files a git killed with an earlier orchestrator left

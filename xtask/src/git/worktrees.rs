@@ -10,7 +10,7 @@ use std::sync::mpsc::{self, Sender};
 use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
-use crate::git::merge::{self, PersonsWork};
+use crate::git::merge;
 use crate::git::repo::{branch_ref, Repo};
 use crate::model::branch::{branch_name, TASK_BRANCHES};
 use crate::model::config::Worktrees as Settings;
@@ -371,25 +371,24 @@ impl Worktrees {
         // Registered, and still there: a `workspace/` removed since leaves
         // it registered without its folder (pruned below).
         if let Some((_, on)) = listed.iter().find(|(path, _)| *path == dir && dir.exists()) {
-            // An operation first: a rebase leaves HEAD detached.
-            if let Some(what) = repo.in_progress(&dir)? {
-                match starting {
-                    true => bail!(merge::refused_for(&dir, &PersonsWork::Operation(what))),
-                    false => return Ok((made, false)),
-                }
+            // Ours, of an integration branch the settings named before.
+            if let Some(old) = on
+                .as_ref()
+                .filter(|on| *on != branch && was_integration(repo, on))
+            {
+                bail!("{dir} is the worktree of `{old}`, the integration branch before worktrees.integration named `{branch}`: remove it (`git worktree remove {dir}`: branch `{old}` and what was merged into it stay), or set worktrees.integration back to `{old}`");
             }
-            if on.as_deref() != Some(branch.as_str()) {
-                // Ours, of an integration branch the settings named before.
-                if let Some(old) = on.as_ref().filter(|on| was_integration(repo, on)) {
-                    bail!("{dir} is the worktree of `{old}`, the integration branch before worktrees.integration named `{branch}`: remove it (`git worktree remove {dir}`: branch `{old}` and what was merged into it stay), or set worktrees.integration back to `{old}`");
-                }
+            // Not made from our integration branch, which is yet to be.
+            if matches!(made, Integration::Make(_)) && on.as_deref() != Some(branch.as_str()) {
                 let on = on.as_ref().map_or("a detached commit".to_owned(), |on| {
                     format!("branch `{on}`")
                 });
                 bail!("{dir} is a worktree of {on}, not the integration worktree: move it away (cargo xtask merges into `{branch}` there, and would check it out)");
             }
+            // Else a person's: a branch checked out there, work in
+            // progress, which the merge queue waits for during a run.
             if starting {
-                if let Some(work) = merge::persons_work(repo, &dir)? {
+                if let Some(work) = merge::persons_work(repo, &dir, branch)? {
                     bail!(merge::refused_for(&dir, &work));
                 }
             }

@@ -339,6 +339,59 @@ fn changes_of_the_user_s_in_the_integration_worktree_are_kept() {
     assert_eq!(read("NOTES.md"), "my notes\n");
 }
 
+/// The integration worktree switched to another branch of the user's, or
+/// detached, by hand: a run does not start, saying how to put the branch
+/// back; one switched during a run holds the merge queue until the
+/// integration branch is checked out there again (the task's work was
+/// failed with git's own error), then the work goes in, the user's branch
+/// untouched.
+#[test]
+fn the_integration_worktree_switched_off_its_branch_holds_the_merge_queue() {
+    let t = repo("");
+    t.task("p/a", &commit("a.txt", "a"));
+    t.run(&["orchestrate"]).code(0);
+    let integration = t.path("workspace/worktrees/.integration");
+    git_in(&integration, &["switch", "-q", "--detach"]);
+    t.task("p/b", &commit("b.txt", "b"));
+    t.run(&["orchestrate"]).code(2).says(
+        "has a detached HEAD checked out, not the integration branch `integration`: check it out there again (`git -C",
+    );
+    assert_eq!(t.launches("p/b"), 0);
+    git_in(&integration, &["switch", "-q", "integration"]);
+    let release = t.path("release");
+    t.task(
+        "p/b",
+        &sh(&format!(
+            "while [ ! -f {} ]; do sleep 0.02; done; echo b > b.txt && git add b.txt && git commit -q -m 'write b.txt'",
+            release.display()
+        )),
+    );
+    let mut orchestrator = orchestrate_into_out(&t);
+    wait_for("p/b to start", || {
+        t.exists("workspace/status/p/b.json") && t.state("p/b") == "running"
+    });
+    git_in(&integration, &["switch", "-q", "-c", "mine"]);
+    git_in(
+        &integration,
+        &["commit", "-q", "--allow-empty", "-m", "my own"],
+    );
+    t.write("release", "");
+    let waits = "has branch `mine` checked out, not the integration branch `integration`: the merge queue waits until it is checked out there again";
+    wait_for("the queue to say it waits", || {
+        t.read("out").contains(waits)
+    });
+    wait_for("p/b to wait in the queue", || {
+        t.status("p/b")["merging"] == true
+    });
+    t.run(&["why", "p/b"]).code(0).says(waits);
+    git_in(&integration, &["switch", "-q", "integration"]);
+    let code = orchestrator.wait().unwrap().code();
+    assert_eq!(code, Some(0), "{}", t.read("out"));
+    assert_eq!(t.state("p/b"), "completed");
+    assert_eq!(integration_log(&t)[0], "write b.txt");
+    assert_eq!(t.git(&["log", "-1", "--format=%s", "mine"]), "my own");
+}
+
 /// What a fast-forward of the queue's cut short left in the integration
 /// worktree (files as the commit it went to has them, or written in part,
 /// or unlinked to be written again, its mark beside them) is removed by
