@@ -303,18 +303,7 @@ fn changes_of_the_user_s_in_the_integration_worktree_are_kept() {
     // Made during a run: the queue waits for them.
     git_in(&integration, &["checkout", "-q", "--", "README.md"]);
     std::fs::remove_file(integration.join("NOTES.md")).unwrap();
-    let release = t.path("release");
-    t.task(
-        "p/c",
-        &sh(&format!(
-            "while [ ! -f {} ]; do sleep 0.02; done; echo c > c.txt && git add c.txt && git commit -q -m 'write c.txt'",
-            release.display()
-        )),
-    );
-    let mut orchestrator = orchestrate_into_out(&t);
-    wait_for("p/c to start", || {
-        t.exists("workspace/status/p/c.json") && t.state("p/c") == "running"
-    });
+    let mut orchestrator = run_with_a_commit_on_release(&t, "p/c", "c.txt");
     std::fs::write(integration.join("NOTES.md"), "my notes\n").unwrap();
     t.write("release", "");
     wait_for("the queue to say it waits", || {
@@ -358,18 +347,7 @@ fn the_integration_worktree_switched_off_its_branch_holds_the_merge_queue() {
     );
     assert_eq!(t.launches("p/b"), 0);
     git_in(&integration, &["switch", "-q", "integration"]);
-    let release = t.path("release");
-    t.task(
-        "p/b",
-        &sh(&format!(
-            "while [ ! -f {} ]; do sleep 0.02; done; echo b > b.txt && git add b.txt && git commit -q -m 'write b.txt'",
-            release.display()
-        )),
-    );
-    let mut orchestrator = orchestrate_into_out(&t);
-    wait_for("p/b to start", || {
-        t.exists("workspace/status/p/b.json") && t.state("p/b") == "running"
-    });
+    let mut orchestrator = run_with_a_commit_on_release(&t, "p/b", "b.txt");
     git_in(&integration, &["switch", "-q", "-c", "mine"]);
     git_in(
         &integration,
@@ -477,6 +455,25 @@ fn only_what_a_fast_forward_cut_short_left_in_the_integration_worktree_is_remove
         .code(2)
         .says("has changes not committed (NOTES.md), not cargo xtask's");
     assert_eq!(read("NOTES.md"), "more notes\n");
+}
+
+/// A run whose task `id` commits `file` once the test writes `release`:
+/// the orchestrator, once the task has started.
+fn run_with_a_commit_on_release(t: &Tree, id: &str, file: &str) -> std::process::Child {
+    let release = t.path("release");
+    t.task(
+        id,
+        &sh(&format!(
+            "while [ ! -f {} ]; do sleep 0.02; done; echo {file} > {file} && git add {file} && git commit -q -m 'write {file}'",
+            release.display()
+        )),
+    );
+    let orchestrator = orchestrate_into_out(t);
+    let status = format!("workspace/status/{id}.json");
+    wait_for(&format!("{id} to start"), || {
+        t.exists(&status) && t.state(id) == "running"
+    });
+    orchestrator
 }
 
 /// `orchestrate` started, what it prints going to the file `out`.
