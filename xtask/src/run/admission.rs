@@ -167,16 +167,16 @@ impl<'a> Admission<'a> {
         self.jobs.min(tasks).min(by_memory.max(1.0) as usize)
     }
 
-    /// How long the work `own` (each task's seconds left) takes at the
+    /// How long the work `own` (tasks and their seconds left) takes at the
     /// least, spread over what each limit lets run at once: the global
     /// one, the memory (as many of a task's size as it holds whole), each
     /// phase's and each pool's, whichever is tightest.
-    pub fn spread(&self, graph: &Graph, own: &[f64]) -> f64 {
+    pub fn spread(&self, graph: &Graph, own: &mut dyn Iterator<Item = (usize, f64)>) -> f64 {
         let mut all = 0.0;
         let mut memory = 0.0;
         let mut by_phase = vec![0.0; graph.phases.len()];
         let mut by_pool: HashMap<&str, f64> = HashMap::new();
-        for (t, &seconds) in own.iter().enumerate().filter(|(_, s)| **s > 0.0) {
+        for (t, seconds) in own.filter(|(_, s)| *s > 0.0) {
             all += seconds;
             memory += seconds / self.memory_slots(graph, t);
             by_phase[graph.phase_of[t]] += seconds;
@@ -184,8 +184,9 @@ impl<'a> Admission<'a> {
                 *by_pool.entry(pool).or_default() += seconds;
             }
         }
-        let phases =
-            (by_phase.iter().enumerate()).map(|(p, work)| work / self.phase_limit(graph, p) as f64);
+        let phases = (by_phase.iter().enumerate())
+            .filter(|(_, work)| **work > 0.0)
+            .map(|(p, work)| work / self.phase_limit(graph, p) as f64);
         let pools =
             (by_pool.iter()).filter_map(|(pool, work)| Some(work / self.pools.limit(pool)? as f64));
         [all / self.jobs as f64, memory]

@@ -90,50 +90,88 @@ pub fn expected(graph: &Graph, durations: &Durations) -> Vec<f64> {
         .collect()
 }
 
-/// The longest weighted path from each task to the end of the graph,
-/// through the tasks `counts` accepts (a task it refuses adds nothing, and
-/// what lies after it still counts). Phase gates are nodes of their own:
-/// a task leads to its phase's gate, a gate to the next phase's gate (which
-/// waits for it) and to the tasks that depend on its phase.
-pub fn longest_paths(graph: &Graph, weight: &[f64], counts: impl Fn(usize) -> bool) -> Vec<f64> {
-    let n = graph.tasks.len();
-    let mut by_name: Vec<usize> = (0..graph.phases.len()).collect();
-    by_name.sort_by(|&a, &b| graph.phases[a].name.cmp(&graph.phases[b].name));
-    let mut next_gate = vec![None; graph.phases.len()];
-    for pair in by_name.windows(2) {
-        next_gate[pair[0]] = Some(pair[1]);
+/// The tasks and the phase gates as one graph. Gates are nodes of their
+/// own, numbered after the tasks: a task leads to its phase's gate, a gate
+/// to the next phase's gate (which waits for it) and to the tasks that
+/// depend on its phase.
+struct Nodes<'g> {
+    graph: &'g Graph,
+    next_gate: Vec<Option<usize>>,
+}
+
+impl<'g> Nodes<'g> {
+    fn of(graph: &'g Graph) -> Nodes<'g> {
+        let mut by_name: Vec<usize> = (0..graph.phases.len()).collect();
+        by_name.sort_by(|&a, &b| graph.phases[a].name.cmp(&graph.phases[b].name));
+        let mut next_gate = vec![None; graph.phases.len()];
+        for pair in by_name.windows(2) {
+            next_gate[pair[0]] = Some(pair[1]);
+        }
+        Nodes { graph, next_gate }
     }
-    let successors = |node: usize| {
+
+    fn tasks(&self) -> usize {
+        self.graph.tasks.len()
+    }
+
+    fn total(&self) -> usize {
+        self.tasks() + self.graph.phases.len()
+    }
+
+    /// The gate node of phase `p`.
+    fn gate(&self, p: usize) -> usize {
+        self.tasks() + p
+    }
+
+    fn successors(&self, node: usize) -> impl Iterator<Item = usize> + '_ {
+        let n = self.tasks();
         let (dependents, gate) = if node < n {
-            (&graph.dependents[node], Some(n + graph.phase_of[node]))
+            (
+                &self.graph.dependents[node],
+                Some(self.gate(self.graph.phase_of[node])),
+            )
         } else {
             let p = node - n;
-            (&graph.phases[p].dependents, next_gate[p].map(|q| n + q))
+            (
+                &self.graph.phases[p].dependents,
+                self.next_gate[p].map(|q| self.gate(q)),
+            )
         };
         dependents.iter().copied().chain(gate)
-    };
-    // Kahn's order of the nodes; then the paths, from the last node back.
-    let total = n + graph.phases.len();
-    let mut incoming = vec![0u32; total];
-    for node in 0..total {
-        for s in successors(node) {
-            incoming[s] += 1;
-        }
     }
-    let mut order: Vec<usize> = (0..total).filter(|&v| incoming[v] == 0).collect();
-    let mut i = 0;
-    while i < order.len() {
-        for s in successors(order[i]) {
-            incoming[s] -= 1;
-            if incoming[s] == 0 {
-                order.push(s);
+
+    /// Kahn's order: every node after all that lead to it.
+    fn in_order(&self) -> Vec<usize> {
+        let mut incoming = vec![0u32; self.total()];
+        for node in 0..self.total() {
+            for s in self.successors(node) {
+                incoming[s] += 1;
             }
         }
-        i += 1;
+        let mut order: Vec<usize> = (0..self.total()).filter(|&v| incoming[v] == 0).collect();
+        let mut i = 0;
+        while i < order.len() {
+            for s in self.successors(order[i]) {
+                incoming[s] -= 1;
+                if incoming[s] == 0 {
+                    order.push(s);
+                }
+            }
+            i += 1;
+        }
+        order
     }
-    let mut path = vec![0.0; total];
-    for &node in order.iter().rev() {
-        let after = successors(node).map(|s| path[s]).fold(0.0, f64::max);
+}
+
+/// The longest weighted path from each task to the end of the graph,
+/// through the tasks `counts` accepts (a task it refuses adds nothing, and
+/// what lies after it still counts), through the phase gates (`Nodes`).
+pub fn longest_paths(graph: &Graph, weight: &[f64], counts: impl Fn(usize) -> bool) -> Vec<f64> {
+    let nodes = Nodes::of(graph);
+    let n = nodes.tasks();
+    let mut path = vec![0.0; nodes.total()];
+    for node in nodes.in_order().into_iter().rev() {
+        let after = nodes.successors(node).map(|s| path[s]).fold(0.0, f64::max);
         let own = if node < n && counts(node) {
             weight[node]
         } else {
@@ -143,6 +181,52 @@ pub fn longest_paths(graph: &Graph, weight: &[f64], counts: impl Fn(usize) -> bo
     }
     path.truncate(n);
     path
+}
+
+/// The earliest the last node can end, from now: each task starts once
+/// what leads to it has ended (and its pause, `wait`, is over), runs `own`;
+/// a phase's gate opens once its tasks have ended, and no sooner than the
+/// phase's work spread over what its limits let run at once (`spread` of
+/// its tasks' `own`) after the first of them can start. Without that, a
+/// gate behind a phase of `max_parallel: 1` was passed as soon as its
+/// longest task could end.
+fn earliest_end(
+    graph: &Graph,
+    own: &[f64],
+    wait: &[f64],
+    spread: &impl Fn(&mut dyn Iterator<Item = (usize, f64)>) -> f64,
+) -> f64 {
+    let nodes = Nodes::of(graph);
+    let n = nodes.tasks();
+    // When each node may start (tasks) or opens at the earliest (gates),
+    // and when each phase's first task left may start.
+    let mut start = vec![0.0f64; nodes.total()];
+    let mut phase_start = vec![f64::INFINITY; graph.phases.len()];
+    let mut last = 0.0f64;
+    for node in nodes.in_order() {
+        let end = if node < n {
+            let begins = start[node] + wait[node];
+            if own[node] > 0.0 {
+                let p = graph.phase_of[node];
+                phase_start[p] = phase_start[p].min(begins);
+            }
+            begins + own[node]
+        } else {
+            let p = node - n;
+            let mut work = graph.phases[p].tasks.iter().map(|&t| (t, own[t]));
+            let spread_out = phase_start[p] + spread(&mut work);
+            start[node].max(if spread_out.is_finite() {
+                spread_out
+            } else {
+                0.0
+            })
+        };
+        last = last.max(end);
+        for s in nodes.successors(node) {
+            start[s] = start[s].max(end);
+        }
+    }
+    last
 }
 
 /// What is left of a task, for the expected end of the run.
@@ -165,19 +249,20 @@ pub fn seconds_until(at: std::time::SystemTime) -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-/// Seconds until the run is expected to end: the longer of the remaining
-/// critical path and the remaining work spread over what the limits let
-/// run at once (`spread`, given each task's seconds left: see
-/// `Admission::spread`). A running task has its expected duration less what
-/// it has run, never less than a tenth of it; one that runs past it is
-/// expected to run as long again as it has overrun (that tenth at least),
-/// so that it pushes the end out as the clock goes on. `None` when nothing
-/// is left.
+/// Seconds until the run is expected to end: the longer of the earliest
+/// end of the remaining graph (its critical path, each phase gate opening
+/// no sooner than its phase's work allows: `earliest_end`) and the
+/// remaining work spread over what the limits let run at once (`spread`,
+/// given each task's seconds left: see `Admission::spread`). A running
+/// task has its expected duration less what it has run, never less than a
+/// tenth of it; one that runs past it is expected to run as long again as
+/// it has overrun (that tenth at least), so that it pushes the end out as
+/// the clock goes on. `None` when nothing is left.
 pub fn remaining(
     graph: &Graph,
     expected: &[f64],
     left: &[Left],
-    spread: impl FnOnce(&[f64]) -> f64,
+    spread: impl Fn(&mut dyn Iterator<Item = (usize, f64)>) -> f64,
 ) -> Option<f64> {
     if left.iter().all(|left| *left == Left::Nothing) {
         return None;
@@ -192,18 +277,16 @@ pub fn remaining(
         })
         .collect();
     // A paused task's wait is on its paths, but is no work for the slots.
-    let waited: Vec<f64> = own
+    let wait: Vec<f64> = left
         .iter()
-        .zip(left)
-        .map(|(&own, left)| match *left {
-            Left::Paused(wait) => own + wait.max(0.0),
-            _ => own,
+        .map(|left| match *left {
+            Left::Paused(wait) => wait.max(0.0),
+            _ => 0.0,
         })
         .collect();
-    let critical = longest_paths(graph, &waited, |t| left[t] != Left::Nothing)
-        .into_iter()
-        .fold(0.0, f64::max);
-    Some(critical.max(spread(&own)))
+    let critical = earliest_end(graph, &own, &wait, &spread);
+    let all = spread(&mut own.iter().copied().enumerate());
+    Some(critical.max(all))
 }
 
 #[cfg(test)]
@@ -310,7 +393,9 @@ mod tests {
     fn the_expected_end_is_the_critical_path_or_the_work_over_the_slots() {
         let g = graph(&[("p/a", &[]), ("p/b", &["p/a"]), ("p/c", &[]), ("p/d", &[])]);
         let expected = [10.0, 10.0, 10.0, 10.0];
-        let slots = |n: f64| move |own: &[f64]| own.iter().sum::<f64>() / n;
+        let slots = |n: f64| {
+            move |own: &mut dyn Iterator<Item = (usize, f64)>| own.map(|(_, s)| s).sum::<f64>() / n
+        };
         let all = [Left::All; 4];
         assert_eq!(
             remaining(&g, &expected, &all, slots(1.0)),
@@ -342,5 +427,40 @@ mod tests {
         assert_eq!(remaining(&g, &expected, &paused, slots(1.0)), Some(40.0));
         let done = [Left::Nothing; 4];
         assert_eq!(remaining(&g, &expected, &done, slots(1.0)), None);
+    }
+
+    #[test]
+    fn a_phase_gate_opens_no_sooner_than_its_work_allows() {
+        // q/x waits for phase p, whose work runs one task at a time.
+        let g = graph(&[("p/a", &[]), ("p/b", &[]), ("q/x", &["p"]), ("q/y", &[])]);
+        let expected = [10.0, 10.0, 10.0, 1.0];
+        let p = g.get("p/a").map(|t| g.phase_of[t]).unwrap();
+        let one_at_a_time_in_p = |own: &mut dyn Iterator<Item = (usize, f64)>| {
+            let (mut in_p, mut all) = (0.0, 0.0);
+            for (t, s) in own {
+                all += s;
+                in_p += if g.phase_of[t] == p { s } else { 0.0 };
+            }
+            f64::max(in_p, all / 4.0)
+        };
+        let all = [Left::All; 4];
+        assert_eq!(
+            remaining(&g, &expected, &all, one_at_a_time_in_p),
+            Some(30.0),
+            "a, b, then x"
+        );
+        // a has run 5 s of its 10: 5 + 10 of p, then x.
+        let running = [Left::Running(5.0), Left::All, Left::All, Left::Nothing];
+        assert_eq!(
+            remaining(&g, &expected, &running, one_at_a_time_in_p),
+            Some(25.0)
+        );
+        // b paused 20 s more: p's work starts when a does, b after its
+        // pause, so x after 30 s.
+        let paused = [Left::Nothing, Left::Paused(20.0), Left::All, Left::Nothing];
+        assert_eq!(
+            remaining(&g, &expected, &paused, one_at_a_time_in_p),
+            Some(40.0)
+        );
     }
 }

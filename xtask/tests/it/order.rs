@@ -210,6 +210,25 @@ fn the_expected_end_spreads_the_work_over_the_tightest_limit() {
     assert_eq!(eta("max_memory_gb: 8\nmax_total_memory_gb: 15"), 400.0);
 }
 
+/// A phase gate opens no sooner than its phase's work allows: behind a
+/// phase of `max_parallel: 1`, what depends on the phase starts once all
+/// of it has run, one task at a time (it was read as the longest task).
+#[test]
+fn the_expected_end_waits_for_a_gate_behind_a_phase_run_one_at_a_time() {
+    let t = Tree::new();
+    t.write(
+        "workspace/history.json",
+        r#"{"tasks": {"p/a": 100.0, "p/b": 100.0, "q/x": 100.0}}"#,
+    );
+    t.task("p/a", &sh("true"));
+    t.task("p/b", &sh("true"));
+    t.task("q/x", &format!("dependencies: [p]\n{}", sh("true")));
+    t.config("max_concurrent_agents: 4\nphases: {p: {max_parallel: 1}}");
+    assert_eq!(progress_json(&t)["eta_seconds"], 300.0, "a, b, then x");
+    t.config("max_concurrent_agents: 4");
+    assert_eq!(progress_json(&t)["eta_seconds"], 200.0, "a and b, then x");
+}
+
 /// A task expected to take no time (0 s in the history) is still left to
 /// run: the expected end is now, not "nothing left".
 #[test]
