@@ -175,17 +175,22 @@ pub fn read(
     }
 }
 
-/// The template that renders a task's body as it is: the prompt of a task
-/// whose command asks for `{prompt}` or `{prompt_file}` without a template.
-pub fn body_only(task_file: &Utf8Path) -> Template {
+/// The prompt of a task whose command asks for `{prompt}` or
+/// `{prompt_file}` without a template: its body, then what its
+/// dependencies produced, the outputs it must write, and on a retry why
+/// the attempt before failed. An agent told none of these repeats its
+/// mistake, or redoes what upstream did (README: Prompts).
+pub fn built_in(task_file: &Utf8Path) -> Template {
     Template {
         file: task_file.to_owned(),
         first_line: 1,
-        lines_follow: true,
-        key: "prompt".into(),
-        source: "{{ task.body }}".into(),
+        lines_follow: false,
+        key: "the built-in prompt".into(),
+        source: BUILT_IN.into(),
     }
 }
+
+const BUILT_IN: &str = include_str!("default_prompt.jinja");
 
 impl Context {
     /// What a first attempt of `task` would see, each dependency with the

@@ -154,7 +154,7 @@ impl Task {
 
     /// Its prompt template: its own, else `agent.prompt` when it runs the
     /// agent command, else (when its command asks for `{prompt}` or
-    /// `{prompt_file}`) its body as it is.
+    /// `{prompt_file}`) the built-in one, its body and what it needs to know.
     pub fn prompt_template(&self, config: &Config) -> Option<Template> {
         if let Some(own) = &self.prompt {
             return Some(Template::clone(own));
@@ -170,7 +170,7 @@ impl Task {
             Some(CommandSpec::Argv(argv)) => argv.iter().any(asks),
             None => config.agent.command.iter().any(asks),
         };
-        asked.then(|| prompt::body_only(&self.file))
+        asked.then(|| prompt::built_in(&self.file))
     }
 
     /// When it waits for a person's approval: as it says, else as its

@@ -80,6 +80,53 @@ fn each_attempt_gets_its_prompt_with_dependency_outputs_and_the_previous_failure
     assert_eq!(t.read("workspace/outputs/p/b/file.txt"), second);
 }
 
+/// Without a template, a command that asks for the prompt gets the
+/// built-in one: the task's body, what its dependencies produced, its
+/// outputs and, on a retry, why the attempt before failed (it got the
+/// body alone: a retry was sent the same words as the attempt that failed).
+#[test]
+fn without_a_template_the_prompt_still_says_what_upstream_made_and_what_failed() {
+    let t = Tree::new();
+    t.config(
+        "agent:\n  command: [\"sh\", \"-c\", \"cp {prompt_file} $TASK_OUTPUT_DIR/prompt.txt; test -e again || { touch again; echo boom at the end; exit 3; }\"]\n",
+    );
+    t.task(
+        "p/a",
+        &format!(
+            "title: Produce\noutputs: [short.txt]\n{}",
+            sh("printf 'hello from a' > $TASK_OUTPUT_DIR/short.txt")
+        ),
+    );
+    t.task("p/quiet", &sh("true"));
+    t.write(
+        "tasks/p/b.md",
+        "---\ndependencies: [p/a, p/quiet]\noutputs: [prompt.txt]\nretries: 1\n---\n\nUse what a made.\n\n",
+    );
+    t.run(&["prompt", "p/b"]).code(0).says("Use what a made.");
+    t.run(&["orchestrate"]).code(0);
+
+    let out = t.root.join("workspace/outputs");
+    let made = format!(
+        "Use what a made.\n\n\
+         ## What the tasks before this one produced\n\n\
+         ### `p/a`: Produce\n\n\
+         `{}`:\n\n\
+         ```\nhello from a\n```\n\n\
+         ### `p/quiet`\n\n\
+         (it wrote no files)\n\n\
+         ## Outputs\n\n\
+         Write prompt.txt into `{}`.",
+        out.join("p/a/short.txt").display(),
+        out.join("p/b").display()
+    );
+    assert_eq!(t.read("workspace/prompts/p/b.attempt-1.md"), made);
+    let second = t.read("workspace/prompts/p/b.attempt-2.md");
+    let told = "\n\n## The previous attempt failed\n\nexit code 3\n\nThe end of its log:\n\n```\n";
+    assert!(second.starts_with(&format!("{made}{told}")), "{second}");
+    assert!(second.ends_with("boom at the end\n```"), "{second}");
+    assert_eq!(t.read("workspace/outputs/p/b/prompt.txt"), second);
+}
+
 #[test]
 fn a_task_s_own_template_wins_and_prompt_shows_the_next_attempt() {
     let t = Tree::new();
