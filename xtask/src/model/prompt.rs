@@ -192,6 +192,21 @@ pub fn built_in(task_file: &Utf8Path) -> Template {
 
 const BUILT_IN: &str = include_str!("default_prompt.jinja");
 
+/// How long the built-in prompt may grow quoting what the dependencies
+/// produced: past it, their files are named, not quoted. Linux takes at
+/// most 128 KiB in one argument or environment variable, and `{prompt}`
+/// is one: a prompt a template of the user's makes longer fails its
+/// attempt with a hint to use `{prompt_file}`, but a built-in one must not
+/// fail a command that worked with the task's body alone.
+pub const BUILT_IN_QUOTES: usize = 96 << 10;
+
+impl Template {
+    /// Whether it is the built-in prompt (`built_in`).
+    pub fn is_built_in(&self) -> bool {
+        self.source == BUILT_IN
+    }
+}
+
 impl Context {
     /// What a first attempt of `task` would see, each dependency with the
     /// outputs it declares (`declared`, by id: every one is there once it

@@ -12,7 +12,7 @@ use crate::model::config::Config;
 use crate::model::graph::{Dep, Graph};
 use crate::model::layout::Layout;
 use crate::model::prompt::{
-    Context, DepVars, OutputVars, PreviousVars, TaskVars, LOG_TAIL, OUTPUT_TEXT,
+    Context, DepVars, OutputVars, PreviousVars, TaskVars, BUILT_IN_QUOTES, LOG_TAIL, OUTPUT_TEXT,
 };
 use crate::model::task;
 use crate::run::history::Previous;
@@ -43,10 +43,23 @@ pub fn render(
     attempt: &Attempt,
 ) -> Option<Result<String>> {
     let template = graph.tasks[t].prompt_template(config)?;
-    let rendered = context(layout, graph, t, attempt).and_then(|context| {
+    let render = |context: &Context| {
         template
-            .render(&context)
+            .render(context)
             .map_err(|p| anyhow::anyhow!("{}", p.relative_to(layout.here())))
+    };
+    let rendered = context(layout, graph, t, attempt).and_then(|mut context| {
+        let text = render(&context)?;
+        if !template.is_built_in() || text.len() <= BUILT_IN_QUOTES {
+            return Ok(text);
+        }
+        for output in context.deps.iter_mut().flat_map(|dep| &mut dep.outputs) {
+            output.text = format!(
+                "[not quoted, the prompt would be too long: read {}]",
+                output.path
+            );
+        }
+        render(&context)
     });
     Some(rendered)
 }

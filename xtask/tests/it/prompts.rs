@@ -127,6 +127,35 @@ fn without_a_template_the_prompt_still_says_what_upstream_made_and_what_failed()
     assert_eq!(t.read("workspace/outputs/p/b/prompt.txt"), second);
 }
 
+/// The built-in prompt never grows past what one argument holds: what
+/// thirteen dependencies produced (8 KiB quoted of each) is named, not
+/// quoted, and `{prompt}` still works, as it did with the body alone.
+#[test]
+fn the_built_in_prompt_names_the_files_it_cannot_quote_in_one_argument() {
+    let t = Tree::new();
+    let ids: Vec<String> = (10..23).map(|i| format!("p/up{i}")).collect();
+    for id in &ids {
+        t.task(
+            id,
+            &format!(
+                "outputs: [big.txt]\n{}",
+                sh("head -c 9000 /dev/zero | tr '\\0' x > $TASK_OUTPUT_DIR/big.txt")
+            ),
+        );
+    }
+    t.task(
+        "q/down",
+        "dependencies: [p]\noutputs: [got.txt]\ncommand: [sh, -c, 'printf %s \"$1\" > $TASK_OUTPUT_DIR/got.txt', sh, '{prompt}']",
+    );
+    t.run(&["orchestrate"]).code(0);
+    let got = t.read("workspace/outputs/q/down/got.txt");
+    assert_eq!(got, t.read("workspace/prompts/q/down.attempt-1.md"));
+    let big = t.root.join("workspace/outputs/p/up22/big.txt");
+    let named = format!("[not quoted, the prompt would be too long: read {}]", big.display());
+    assert!(got.contains(&named), "{got}");
+    assert!(!got.contains("xxxx"), "nothing quoted");
+}
+
 #[test]
 fn a_task_s_own_template_wins_and_prompt_shows_the_next_attempt() {
     let t = Tree::new();
