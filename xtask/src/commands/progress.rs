@@ -235,8 +235,16 @@ fn set_eta(defs: &Definitions, progress: &mut Progress) {
         return;
     }
     // The expected durations only, not the order (what is left is in
-    // `left`).
-    let expected = order::expected(graph, &defs.durations);
+    // `left`), from what completed tasks took as their statuses say (a run
+    // going on, or killed, has not written it to history.json yet), else
+    // as kept there.
+    let kept = order::kept(graph, &defs.durations);
+    let expected = order::expected(graph, |t| {
+        let line = lines.get(graph.tasks[t].id.as_str());
+        (line.filter(|l| matches!(l.state, "completed" | "stale")))
+            .and_then(|l| l.duration_seconds)
+            .or_else(|| kept(t))
+    });
     // The run's own `-j` is not known here: the configured limits are.
     let admission = Admission::new(&defs.config, None, defs.config.executor);
     progress.set_eta(order::remaining(graph, &expected, &left, |own| {

@@ -9,8 +9,10 @@ use std::time::SystemTime;
 use camino::Utf8PathBuf;
 
 use crate::agent::result::Report;
+use crate::model::graph::Graph;
 use crate::model::layout::Layout;
-use crate::run::readiness;
+use crate::run::order;
+use crate::run::readiness::{self, Readiness};
 use crate::state::approvals::Approval;
 use crate::state::durations::Durations;
 use crate::state::logs;
@@ -129,6 +131,26 @@ impl Past {
     pub fn undo(&mut self) {
         self.tries = self.tries.saturating_sub(1);
         self.attempt = self.attempt.saturating_sub(1);
+    }
+}
+
+/// What each task took when it last completed, by task index: its
+/// completed attempt's, in this run or one whose status is kept, else what
+/// `history.json` keeps (written as a run ends: a run killed, or one going
+/// on, has not written what it learned there yet). The expected durations
+/// (`order::expected`) are made of it, so that the first run of a graph
+/// expects its phase's tasks to take what the first of them took, not a
+/// second each.
+pub fn known_seconds<'a>(
+    graph: &'a Graph,
+    readiness: &'a Readiness,
+    history: &'a [Past],
+    durations: &'a Durations,
+) -> impl Fn(usize) -> Option<f64> + 'a {
+    let kept = order::kept(graph, durations);
+    move |t| match readiness.node(t) {
+        readiness::Node::Completed => history[t].seconds.or_else(|| kept(t)),
+        _ => kept(t),
     }
 }
 

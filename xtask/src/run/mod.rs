@@ -464,7 +464,7 @@ impl Run<'_> {
                 readiness: &self.readiness,
                 history: &self.history,
                 running: &self.running,
-                expected: &self.order.expected,
+                durations: &self.durations,
                 admission: &self.admission,
                 starting: self.stop.is_none() && !self.budget.reached(),
                 removed: &self.removed,

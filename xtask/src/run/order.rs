@@ -13,6 +13,12 @@
 use crate::model::graph::Graph;
 use crate::state::durations::Durations;
 
+/// What each task took when it last completed, as `workspace/history.json`
+/// keeps it, by task index: `Order::new`'s and `expected`'s `known`.
+pub fn kept<'a>(graph: &'a Graph, durations: &'a Durations) -> impl Fn(usize) -> Option<f64> + 'a {
+    move |t| durations.tasks.get(&graph.tasks[t].id).copied()
+}
+
 /// The duration of a task nothing is known of.
 const UNKNOWN: f64 = 1.0;
 
@@ -38,8 +44,12 @@ impl Order {
     /// The order of `graph`'s tasks; those `done` (completed, not to run
     /// again) weigh nothing on the paths through them: a task whose
     /// dependents are all done has only itself left.
-    pub fn new(graph: &Graph, durations: &Durations, done: impl Fn(usize) -> bool) -> Order {
-        let expected = expected(graph, durations);
+    pub fn new(
+        graph: &Graph,
+        known: impl Fn(usize) -> Option<f64>,
+        done: impl Fn(usize) -> bool,
+    ) -> Order {
+        let expected = expected(graph, known);
         let path = longest_paths(graph, &expected, |t| !done(t));
         // The keys side by side, not read from 100,000 tasks scattered in
         // memory at each comparison; ties end with the index: a total
@@ -64,13 +74,9 @@ impl Order {
     }
 }
 
-/// What each task is expected to take.
-pub fn expected(graph: &Graph, durations: &Durations) -> Vec<f64> {
-    let known: Vec<Option<f64>> = graph
-        .tasks
-        .iter()
-        .map(|t| durations.tasks.get(&t.id).copied())
-        .collect();
+/// What each task is expected to take, from what `known` says some took.
+pub fn expected(graph: &Graph, known: impl Fn(usize) -> Option<f64>) -> Vec<f64> {
+    let known: Vec<Option<f64>> = (0..graph.tasks.len()).map(known).collect();
     let medians: Vec<Option<f64>> = graph
         .phases
         .iter()
@@ -326,7 +332,7 @@ mod tests {
             ("p/z1", &["p/y"]),
             ("p/z2", &["p/z1"]),
         ]);
-        let order = Order::new(&g, &durations(&[]), |_| false);
+        let order = Order::new(&g, kept(&g, &durations(&[])), |_| false);
         let first = (0..5).min_by_key(|&t| order.rank[t]).unwrap();
         assert_eq!(g.tasks[first].id, "p/y");
         assert_eq!(order.path[first], 3.0);
@@ -345,7 +351,7 @@ mod tests {
         ]);
         let known = durations(&[("q/e", 100.0), ("q/f", 10.0)]);
         let done = g.get("q/e").unwrap();
-        let order = Order::new(&g, &known, |t| t == done);
+        let order = Order::new(&g, kept(&g, &known), |t| t == done);
         let (a, b) = (g.get("p/a").unwrap(), g.get("p/b").unwrap());
         assert_eq!((order.path[a], order.path[b]), (1.0, 11.0));
         assert!(order.rank[b] < order.rank[a]);
@@ -356,12 +362,19 @@ mod tests {
         let g = graph(&[("p/a", &[]), ("p/b", &[]), ("p/c", &[]), ("q/x", &[])]);
         let order = Order::new(
             &g,
-            &durations(&[("p/a", 10.0), ("p/b", 30.0), ("p/c", 20.0)]),
+            kept(
+                &g,
+                &durations(&[("p/a", 10.0), ("p/b", 30.0), ("p/c", 20.0)]),
+            ),
             |_| false,
         );
         assert_eq!(order.expected, [10.0, 30.0, 20.0, 1.0]);
         let g = graph(&[("p/a", &[]), ("p/b", &[]), ("p/new", &[])]);
-        let order = Order::new(&g, &durations(&[("p/a", 10.0), ("p/b", 30.0)]), |_| false);
+        let order = Order::new(
+            &g,
+            kept(&g, &durations(&[("p/a", 10.0), ("p/b", 30.0)])),
+            |_| false,
+        );
         assert_eq!(
             order.expected[2], 20.0,
             "the median of the phase's known ones"
@@ -377,7 +390,7 @@ mod tests {
         tasks[1].dependencies = vec!["p/long".into()];
         tasks[2].priority = 5;
         let g = Graph::build(tasks).unwrap();
-        let order = Order::new(&g, &durations(&[]), |_| false);
+        let order = Order::new(&g, kept(&g, &durations(&[])), |_| false);
         assert_eq!(order.rank[g.get("p/urgent").unwrap()], 0);
     }
 
@@ -385,7 +398,7 @@ mod tests {
     fn phase_gates_count_in_the_path() {
         // `q/after` depends on the whole phase p: `p/a` leads to it.
         let g = graph(&[("p/a", &[]), ("q/after", &["p"]), ("q/b", &[])]);
-        let order = Order::new(&g, &durations(&[("q/after", 5.0)]), |_| false);
+        let order = Order::new(&g, kept(&g, &durations(&[("q/after", 5.0)])), |_| false);
         assert_eq!(order.path[g.get("p/a").unwrap()], 6.0);
     }
 

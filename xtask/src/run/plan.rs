@@ -18,7 +18,7 @@ use crate::run::admission::Admission;
 use crate::run::approvals;
 use crate::run::attempt;
 use crate::run::budget::Budget;
-use crate::run::history::Past;
+use crate::run::history::{self, Past};
 use crate::run::load::{self, Disk, Reader};
 use crate::run::order::Order;
 use crate::run::readiness::{Node, Readiness, Walk};
@@ -107,9 +107,8 @@ impl<'a> Plan<'a> {
             .map(|&(t, _)| t)
             .collect();
         paused.sort_unstable();
-        let order = Order::new(graph, &defs.durations, |t| {
-            readiness.node(t) == Node::Completed
-        });
+        let known = history::known_seconds(graph, &readiness, &history, &defs.durations);
+        let order = Order::new(graph, known, |t| readiness.node(t) == Node::Completed);
         let budget = Budget::load(layout, config.agents.budget_usd);
         readiness.set_order(order.rank.clone());
         Plan {

@@ -8,10 +8,11 @@ use crate::model::graph::Graph;
 use crate::model::layout::Layout;
 use crate::model::task::phase_key;
 use crate::run::admission::Admission;
-use crate::run::history::Past;
+use crate::run::history::{self, Past};
 use crate::run::order::{self, Left};
 use crate::run::readiness::{Node, Readiness};
 use crate::run::running::Running;
+use crate::state::durations::Durations;
 use crate::state::outputs;
 use crate::ui::progress::{Attempt, Builder, Progress, Seen, Usage};
 
@@ -23,8 +24,9 @@ pub struct Snapshot<'a> {
     pub readiness: &'a Readiness,
     pub history: &'a [Past],
     pub running: &'a Running,
-    /// What each task is expected to take (see `order`).
-    pub expected: &'a [f64],
+    /// What `history.json` says tasks took, for what each is expected to
+    /// take (see `order`), with what this run learned.
+    pub durations: &'a Durations,
     /// The limits the work left is spread over, for the expected end.
     pub admission: &'a Admission<'a>,
     /// Whether new tasks start (not once the budget is reached, or the run
@@ -66,7 +68,12 @@ impl Snapshot<'_> {
         };
         let mut progress = builder.finish(self.config.title(self.layout), missing, Vec::new());
         let left: Vec<Left> = (0..self.graph.tasks.len()).map(|t| self.left(t)).collect();
-        progress.set_eta(order::remaining(self.graph, self.expected, &left, |own| {
+        // Made again at each frame (at most every 500 ms, on a terminal):
+        // the first tasks of a phase to complete tell what the others take.
+        let known =
+            history::known_seconds(self.graph, self.readiness, self.history, self.durations);
+        let expected = order::expected(self.graph, known);
+        progress.set_eta(order::remaining(self.graph, &expected, &left, |own| {
             self.admission.spread(self.graph, own)
         }));
         progress

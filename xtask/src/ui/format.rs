@@ -15,6 +15,16 @@ pub fn duration(d: Duration) -> String {
     }
 }
 
+/// How long a task has run, from whole seconds (`progress --json`'s
+/// `elapsed_seconds`): `12s`, not `12.0s`, which would claim a tenth's
+/// precision it does not have (a task 1.8 s in was shown `1.0s`).
+pub fn elapsed(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs}s"),
+        _ => duration(Duration::from_secs(secs)),
+    }
+}
+
 /// `duration` of a number of seconds (negative counts as zero, one too
 /// long for a `Duration` as the longest).
 pub fn seconds(secs: f64) -> String {

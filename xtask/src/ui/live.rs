@@ -118,7 +118,7 @@ pub fn frame(layout: &Layout, progress: &Progress) -> String {
     }
     for phase in &progress.phases {
         for task in &phase.running_tasks {
-            let elapsed = format::duration(Duration::from_secs(task.elapsed_seconds));
+            let elapsed = format::elapsed(task.elapsed_seconds);
             let state = match (task.queued, task.merging) {
                 (true, _) => "queued",
                 (false, true) => "merging",

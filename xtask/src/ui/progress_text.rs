@@ -1,8 +1,6 @@
 //! The dashboard as text: `progress`, `progress --tasks`, and the lines
 //! the live view shares with them.
 
-use std::time::Duration;
-
 use crate::model::config::UNNAMED_POOL;
 use crate::state::status;
 use crate::ui::format;
@@ -105,7 +103,7 @@ pub fn print(progress: &Progress) {
             println!("  Gate: waiting on {}", phase.gate.waiting_on.join(", "));
         }
         for task in &phase.running_tasks {
-            let elapsed = format::duration(Duration::from_secs(task.elapsed_seconds));
+            let elapsed = format::elapsed(task.elapsed_seconds);
             let note = match (task.queued, task.alive) {
                 (true, _) => "  (queued in Slurm)".to_owned(),
                 (false, true) => String::new(),

@@ -210,6 +210,43 @@ fn the_expected_end_spreads_the_work_over_the_tightest_limit() {
     assert_eq!(eta("max_memory_gb: 8\nmax_total_memory_gb: 15"), 400.0);
 }
 
+/// What the tasks that completed took is known from their statuses before
+/// `history.json` has it (written as a run ends: here it was killed): the
+/// tasks of their phase still to run are expected to take their median, not
+/// a second each, in `next` (the order) and in `progress`'s expected end.
+#[test]
+fn a_phase_s_completed_tasks_tell_what_its_others_take_before_the_run_ends() {
+    let t = Tree::new();
+    t.task("p/a", &format!("priority: 3\n{}", sh("true")));
+    t.task("p/b", &format!("priority: 2\n{}", sh("true")));
+    t.task(
+        "p/hold",
+        &format!("priority: 1\n{}", sh("echo $$ > hold.pid; exec sleep 300")),
+    );
+    t.task("p/c", &sh("true"));
+    let mut run = t.start(&["orchestrate", "-j", "1"]);
+    wait_for("p/hold to start", || pid_written(&t, "hold.pid"));
+    run.kill().unwrap();
+    run.wait().unwrap();
+    let hold = read_pid(&t.path("hold.pid"));
+    std::process::Command::new("kill")
+        .args(["-9", &hold.to_string()])
+        .status()
+        .unwrap();
+    wait_for("p/hold to end", || !alive(hold));
+    assert!(!t.exists("workspace/history.json"), "a killed run wrote it");
+
+    let took = |id: &str| t.status(id)["duration_seconds"].as_f64().unwrap();
+    let median = (took("p/a") + took("p/b")) / 2.0;
+    // In tenths of a second; a second each before.
+    let eta = progress_json(&t)["eta_seconds"].as_f64().unwrap();
+    let tenths = (median * 10.0).round() / 10.0;
+    assert_eq!(eta, tenths, "for p/hold and p/c, each {median} s");
+    let next = t.run(&["next"]);
+    let line = next.stdout.lines().find(|l| l.contains(" p/c ")).unwrap();
+    assert!(line.contains(&format!(" ~{median:.1}s, path")), "{line:?}");
+}
+
 /// A phase gate opens no sooner than its phase's work allows: behind a
 /// phase of `max_parallel: 1`, what depends on the phase starts once all
 /// of it has run, one task at a time (it was read as the longest task).

@@ -151,7 +151,10 @@ fn the_built_in_prompt_names_the_files_it_cannot_quote_in_one_argument() {
     let got = t.read("workspace/outputs/q/down/got.txt");
     assert_eq!(got, t.read("workspace/prompts/q/down.attempt-1.md"));
     let big = t.root.join("workspace/outputs/p/up22/big.txt");
-    let named = format!("[not quoted, the prompt would be too long: read {}]", big.display());
+    let named = format!(
+        "[not quoted, the prompt would be too long: read {}]",
+        big.display()
+    );
     assert!(got.contains(&named), "{got}");
     assert!(!got.contains("xxxx"), "nothing quoted");
 }

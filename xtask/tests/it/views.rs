@@ -811,3 +811,34 @@ fn suggested_commands_quote_task_ids() {
     t.run(&["why", "01-my phase/a"])
         .says("reset '01-my phase/a'`");
 }
+
+/// A running task's time is whole seconds (`progress --json`'s
+/// `elapsed_seconds`), shown as such: `1s`, never `1.0s`, which claimed a
+/// tenth's precision (a task 1.8 s in read `1.0s`).
+#[test]
+fn a_running_task_s_time_is_shown_in_the_seconds_it_is_counted_in() {
+    let t = Tree::new();
+    t.task("p/slow", &sh("until [ -e go ]; do sleep 0.01; done"));
+    let mut run = t.start(&["orchestrate"]);
+    let elapsed = || {
+        let json = progress_json(&t);
+        json["phases"][0]["running_tasks"][0]["elapsed_seconds"].as_u64()
+    };
+    wait_for("a second of p/slow", || elapsed().is_some_and(|s| s >= 1));
+    let progress = t.run(&["progress"]);
+    let line = progress
+        .stdout
+        .lines()
+        .find(|l| l.contains("running  p/slow"))
+        .unwrap_or_else(|| panic!("no running line in\n{}", progress.stdout));
+    let shown = line.rsplit("  ").next().unwrap();
+    assert!(
+        shown.ends_with('s')
+            && shown[..shown.len() - 1]
+                .parse::<u64>()
+                .is_ok_and(|s| s >= 1),
+        "{line:?}"
+    );
+    t.write("go", "");
+    assert!(run.wait().unwrap().success());
+}
