@@ -50,7 +50,7 @@ pub fn run(layout: &crate::model::layout::Layout, name: &str) -> Result<i32> {
     match prompt::render(layout, &defs.config, &defs.graph, t, &attempt) {
         None => {
             eprintln!(
-                "{} has no prompt template (agent.prompt, or its own prompt:): it is given its task file, {}",
+                "{} gets no prompt: its command asks for none. Put `{{prompt_file}}` (or `{{prompt}}`) in it for the built-in one (its body, what its dependencies produced, why its last attempt failed), or give it a template (agent.prompt, or its own prompt:). Its task file is {}",
                 task.id,
                 layout.display(&task.file)
             );

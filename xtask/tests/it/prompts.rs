@@ -103,6 +103,9 @@ fn without_a_template_the_prompt_still_says_what_upstream_made_and_what_failed()
         "---\ndependencies: [p/a, p/quiet]\noutputs: [prompt.txt]\nretries: 1\n---\n\nUse what a made.\n\n",
     );
     t.run(&["prompt", "p/b"]).code(0).says("Use what a made.");
+    t.run(&["prompt", "p/quiet"])
+        .code(0)
+        .says("p/quiet gets no prompt: its command asks for none. Put `{prompt_file}`");
     t.run(&["orchestrate"]).code(0);
 
     let out = t.root.join("workspace/outputs");
