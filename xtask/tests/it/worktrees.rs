@@ -136,6 +136,25 @@ fn task_files_written_in_a_worktree_fail_the_task_and_tasks_dir_is_where_they_go
 /// A worktree task's retry is told where its missing output goes in a
 /// path that holds in its worktree: in full, not from the root (which,
 /// from the worktree, names the worktree's own `workspace/`).
+/// The built-in prompt tells an agent in a worktree where it works and
+/// that its commits are what counts.
+#[test]
+fn the_built_in_prompt_says_where_a_worktree_task_works() {
+    let t = repo("");
+    t.task(
+        "p/a",
+        "command: [sh, -c, 'cp {prompt_file} $TASK_OUTPUT_DIR/prompt.txt']\noutputs: [prompt.txt]",
+    );
+    t.run(&["orchestrate"]).code(0);
+    let prompt = t.read("workspace/outputs/p/a/prompt.txt");
+    let worktree = t.root.join("workspace/worktrees/p/a");
+    let said = format!(
+        "## Where\n\nYou work in the git worktree `{}`, on a branch of your own:\ncommit your work there.",
+        worktree.display()
+    );
+    assert!(prompt.contains(&said), "{prompt}");
+}
+
 #[test]
 fn a_worktree_task_s_retry_is_told_its_missing_output_in_full() {
     let t = repo("");
