@@ -48,6 +48,15 @@ pub struct Report {
     pub cache_read_tokens: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_write_tokens: Option<u64>,
+    /// Claude's `permission_denials`: the tool calls its permission system
+    /// refused (a headless run cannot ask), the first `DENIALS_KEPT` of
+    /// them, each `Tool: what it was to do` (`Bash: git push origin HEAD`).
+    /// A run that says `success` may have done less than asked for this.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub permission_denials: Vec<String>,
+    /// How many tool calls were refused, all of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused_tool_calls: Option<u32>,
 }
 
 /// USD per million tokens, to cost a run whose CLI prints no cost (codex).
@@ -173,6 +182,27 @@ impl Report {
         }
     }
 
+    /// `2 tool calls refused`, when its permission system refused any.
+    pub fn refused(&self) -> Option<String> {
+        let n = self.refused_tool_calls.filter(|n| *n > 0)?;
+        let s = if n == 1 { "" } else { "s" };
+        Some(format!("{n} tool call{s} refused"))
+    }
+
+    /// What `refused` counts, named (the first of them), with how to allow
+    /// them: for `why`.
+    pub fn refused_in_full(&self) -> Option<String> {
+        let summary = self.refused()?;
+        let mut named = self.permission_denials.join("; ");
+        let more = self.refused_tool_calls.unwrap_or(0) as usize;
+        if more > self.permission_denials.len() {
+            named += &format!("; and {} more", more - self.permission_denials.len());
+        }
+        Some(format!(
+            "{summary} (a headless run cannot ask: allow them with --allowedTools or --permission-mode): {named}"
+        ))
+    }
+
     /// Whether it reports more than a session: a result was read.
     pub fn is_result(&self) -> bool {
         let without_session = Report {
@@ -242,7 +272,46 @@ fn claude_report(result: &Map<String, Value>) -> Report {
         output_tokens: tokens("output_tokens"),
         cache_read_tokens: tokens("cache_read_input_tokens"),
         cache_write_tokens: tokens("cache_creation_input_tokens"),
+        permission_denials: denials(result.get("permission_denials")),
+        refused_tool_calls: match result.get("permission_denials") {
+            Some(Value::Array(items)) if !items.is_empty() => u32::try_from(items.len()).ok(),
+            _ => None,
+        },
     }
+}
+
+/// How many refused tool calls a status names (`refused_tool_calls`
+/// counts them all).
+const DENIALS_KEPT: usize = 20;
+
+/// The first `permission_denials`, as `Tool: what it was to do`: the call's command,
+/// else the file, path, URL or pattern it named (its first line, cut at
+/// 200 characters), else the tool alone.
+fn denials(value: Option<&Value>) -> Vec<String> {
+    let Some(Value::Array(items)) = value else {
+        return Vec::new();
+    };
+    let said = |item: &Value| {
+        let tool = text(item.get("tool_name")).unwrap_or_else(|| "a tool".to_owned());
+        let input = item.get("tool_input");
+        let what = ["command", "file_path", "path", "url", "pattern"]
+            .iter()
+            .find_map(|key| text(input.and_then(|i| i.get(*key))));
+        match what {
+            Some(what) => {
+                let line: String = what
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .chars()
+                    .take(200)
+                    .collect();
+                format!("{tool}: {line}")
+            }
+            None => tool,
+        }
+    };
+    items.iter().take(DENIALS_KEPT).map(said).collect()
 }
 
 /// A failure when `is_error` is true or the subtype is not `success`.

@@ -103,6 +103,9 @@ impl Why<'_> {
                 }
                 if let Some(agent) = &s.agent {
                     println!("  agent reported: {}", describe_report(agent));
+                    if let Some(refused) = agent.refused_in_full() {
+                        println!("  {refused}");
+                    }
                 }
                 let log = self.layout.log_file(&s.task_id);
                 // A task blocked before it ever ran may have the empty log

@@ -319,6 +319,10 @@ impl Run<'_> {
         if let Some(commit) = &status.merged_commit {
             details += &format!("  merged as {}", &commit[..commit.len().min(12)]);
         }
+        // A success that did less than asked: said where it is seen.
+        if let Some(refused) = status.agent.as_ref().and_then(|a| a.refused()) {
+            details += &format!("  {refused}");
+        }
         // Its status keeps the earlier session to resume, for a retry in a
         // later run (a Ctrl-C, a crash): its own `agent` names none.
         let own_session = status.agent.as_ref().and_then(|a| a.session_id.as_ref());

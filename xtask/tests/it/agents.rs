@@ -77,7 +77,8 @@ fn claude_results_decide_the_verdict_and_are_recorded() {
         t.task(id, "");
         scenario(&t, id, attempts);
     }
-    t.run(&["orchestrate"]).code(1);
+    let run = t.run(&["orchestrate"]);
+    run.code(1);
 
     let success = fixture("claude/success.json");
     let ok = t.status("p/ok");
@@ -98,6 +99,20 @@ fn claude_results_decide_the_verdict_and_are_recorded() {
         agent["cache_write_tokens"],
         success["usage"]["cache_creation_input_tokens"]
     );
+    // A success whose permission system refused a tool call did less than
+    // asked: the call is kept, and said by the run and by `why`.
+    let refused = "Bash: git push origin HEAD";
+    assert_eq!(agent["permission_denials"], serde_json::json!([refused]));
+    assert_eq!(agent["refused_tool_calls"], 1);
+    let done = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("done    p/ok "))
+        .unwrap();
+    assert!(done.ends_with("  1 tool call refused"), "{done}");
+    t.run(&["why", "p/ok"]).says(&format!(
+        "  1 tool call refused (a headless run cannot ask: allow them with --allowedTools or --permission-mode): {refused}"
+    ));
     assert_eq!(t.state("p/verbose"), "completed");
     assert_eq!(t.state("p/stream"), "completed");
     assert!(t.status("p/stream")["agent"]["cost_usd"].is_number());

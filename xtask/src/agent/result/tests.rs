@@ -42,6 +42,8 @@ fn claude_success_is_read_exactly() {
             output_tokens: Some(1893),
             cache_read_tokens: Some(201554),
             cache_write_tokens: Some(18342),
+            permission_denials: vec!["Bash: git push origin HEAD".into()],
+            refused_tool_calls: Some(1),
         }
     );
     assert_eq!(outcome.failure, None);
@@ -194,6 +196,7 @@ fn claude_stream_reads_the_result_line() {
             output_tokens: Some(598),
             cache_read_tokens: Some(75637),
             cache_write_tokens: Some(6805),
+            ..Report::default()
         }
     );
     assert_eq!(outcome.failure, None);
@@ -228,6 +231,7 @@ fn claude_verbose_array_reads_its_last_result() {
             output_tokens: Some(5),
             cache_read_tokens: Some(15021),
             cache_write_tokens: Some(0),
+            ..Report::default()
         }
     );
 }
@@ -713,4 +717,36 @@ fn a_stream_cut_otherwise_is_no_limit() {
     );
     // Codex says nothing of its retries.
     assert_eq!(retrying_when_cut(Format::CodexJsonl, &cut), None);
+}
+
+/// The first 20 refused calls are named, every one counted; each says the
+/// command, file, path, URL or pattern it was for.
+#[test]
+fn refused_tool_calls_are_named_and_counted() {
+    let mut denials: Vec<serde_json::Value> = (0..21)
+        .map(|i| serde_json::json!({"tool_name": "Write", "tool_use_id": "t", "tool_input": {"file_path": format!("/x/{i}.rs"), "content": "..."}}))
+        .collect();
+    denials.push(serde_json::json!({"tool_name": "WebFetch", "tool_input": {"url": "https://example.com", "prompt": "?"}}));
+    denials.push(
+        serde_json::json!({"tool_name": "Bash", "tool_input": {"command": "rm -rf build\nls"}}),
+    );
+    let result = serde_json::json!({"type": "result", "subtype": "success", "is_error": false, "permission_denials": denials});
+    let report = claude(&result.to_string()).report;
+    assert_eq!(report.refused_tool_calls, Some(23));
+    assert_eq!(report.permission_denials.len(), 20);
+    assert_eq!(report.permission_denials[0], "Write: /x/0.rs");
+    assert_eq!(report.refused().unwrap(), "23 tool calls refused");
+    assert!(report
+        .refused_in_full()
+        .unwrap()
+        .ends_with("Write: /x/19.rs; and 3 more"));
+    let few = serde_json::json!({"type": "result", "subtype": "success", "permission_denials": &denials[21..]});
+    let report = claude(&few.to_string()).report;
+    assert_eq!(
+        report.permission_denials,
+        ["WebFetch: https://example.com", "Bash: rm -rf build"]
+    );
+    let none =
+        serde_json::json!({"type": "result", "subtype": "success", "permission_denials": []});
+    assert_eq!(claude(&none.to_string()).report.refused(), None);
 }
