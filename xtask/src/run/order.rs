@@ -1,6 +1,7 @@
 //! The order ready tasks start in, and the run's expected end. Each task
-//! has an expected duration: what it took when it last completed
-//! (`state::durations`), else the median of its phase's tasks that did,
+//! has an expected duration: what it took when it last completed (its
+//! status, else `state::durations`: `run::history::known_seconds`), else
+//! the median of its phase's tasks that did,
 //! else one second. A task's remaining path is its expected duration plus
 //! the longest remaining path of what waits on it (its dependents, and
 //! through its phase's gate, what depends on that phase): ready tasks start
