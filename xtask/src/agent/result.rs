@@ -57,6 +57,29 @@ pub struct Report {
     /// How many tool calls were refused, all of them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refused_tool_calls: Option<u32>,
+    /// What the agent said last, its own account of what it did or why it
+    /// did not (Claude's `result`, Codex's last `agent_message`), its first
+    /// `MESSAGE_KEPT` characters: `why` shows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_message: Option<String>,
+}
+
+/// How much of an agent's last message a status keeps.
+const MESSAGE_KEPT: usize = 2000;
+
+/// `text`, trimmed, its first `MESSAGE_KEPT` characters (with a marker
+/// when cut); none when it says nothing.
+fn kept_message(text: Option<String>) -> Option<String> {
+    let text = text?;
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    let mut kept: String = text.chars().take(MESSAGE_KEPT).collect();
+    if kept.len() < text.len() {
+        kept += " [... cut]";
+    }
+    Some(kept)
 }
 
 /// USD per million tokens, to cost a run whose CLI prints no cost (codex).
@@ -272,6 +295,11 @@ fn claude_report(result: &Map<String, Value>) -> Report {
         output_tokens: tokens("output_tokens"),
         cache_read_tokens: tokens("cache_read_input_tokens"),
         cache_write_tokens: tokens("cache_creation_input_tokens"),
+        // An API failure's `result` is its error, said as the task's.
+        final_message: match result.get("is_error").and_then(Value::as_bool) {
+            Some(true) => None,
+            _ => kept_message(text(result.get("result"))),
+        },
         permission_denials: denials(result.get("permission_denials")),
         refused_tool_calls: match result.get("permission_denials") {
             Some(Value::Array(items)) if !items.is_empty() => u32::try_from(items.len()).ok(),
@@ -470,6 +498,14 @@ impl CodexRun {
                 self.ending = Some(Ending::Failed(
                     message.unwrap_or_else(|| NO_MESSAGE.to_owned()),
                 ));
+            }
+            "item.completed" => {
+                let item = value.get("item");
+                if item.and_then(|i| i.get("type")).and_then(Value::as_str) == Some("agent_message")
+                {
+                    let said = kept_message(text(item.and_then(|i| i.get("text"))));
+                    self.report.final_message = said.or(self.report.final_message.take());
+                }
             }
             "error" => {
                 self.last_error =

@@ -106,6 +106,16 @@ impl Why<'_> {
                     if let Some(refused) = agent.refused_in_full() {
                         println!("  {refused}");
                     }
+                    if let Some(said) = &agent.final_message {
+                        println!("  its last message:");
+                        for line in said.lines().take(MESSAGE_LINES) {
+                            println!("    {line}");
+                        }
+                        let more = said.lines().count().saturating_sub(MESSAGE_LINES);
+                        if more > 0 {
+                            println!("    [{more} more lines in its status]");
+                        }
+                    }
                 }
                 let log = self.layout.log_file(&s.task_id);
                 // A task blocked before it ever ran may have the empty log
@@ -553,6 +563,9 @@ fn decided_in_advance(layout: &Layout, config: &Config, task: &Task) -> Option<S
         approval.by, approval.at
     ))
 }
+
+/// How many lines of an agent's last message `why` shows.
+const MESSAGE_LINES: usize = 12;
 
 /// `session 1f0c…, 12 turns, $0.37, 12000 tokens in, 800 out`.
 fn describe_report(r: &Report) -> String {

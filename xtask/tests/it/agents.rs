@@ -110,9 +110,15 @@ fn claude_results_decide_the_verdict_and_are_recorded() {
         .find(|l| l.contains("done    p/ok "))
         .unwrap();
     assert!(done.ends_with("  1 tool call refused"), "{done}");
-    t.run(&["why", "p/ok"]).says(&format!(
-        "  1 tool call refused (a headless run cannot ask: allow them with --allowedTools or --permission-mode): {refused}"
-    ));
+    t.run(&["why", "p/ok"])
+        .says(&format!(
+            "  1 tool call refused (a headless run cannot ask: allow them with --allowedTools or --permission-mode): {refused}"
+        ))
+        // Its own account of what it did, and did not.
+        .says("  its last message:\n    Added a `--dry-run` flag to `cargo xtask release`.")
+        .says("    `cargo test -p xtask` passes (13 tests). I did not push: `git push` was denied by the permission settings.");
+    let said = success["result"].as_str().unwrap();
+    assert_eq!(agent["final_message"], said);
     assert_eq!(t.state("p/verbose"), "completed");
     assert_eq!(t.state("p/stream"), "completed");
     assert!(t.status("p/stream")["agent"]["cost_usd"].is_number());
@@ -220,6 +226,18 @@ fn codex_results_are_read_and_priced() {
     // Codex says nothing of is_error or a subtype: left out, not invented.
     assert!(ok["agent"].get("is_error").is_none());
     assert!(ok["agent"].get("subtype").is_none());
+    // Its last agent message, as `why` shows it.
+    let message = lines
+        .iter()
+        .rev()
+        .find(|l| l["item"]["type"] == "agent_message")
+        .unwrap()["item"]["text"]
+        .clone();
+    assert_eq!(ok["agent"]["final_message"], message);
+    t.run(&["why", "p/ok"]).says(&format!(
+        "  its last message:\n    {}",
+        message.as_str().unwrap()
+    ));
 
     assert!(
         error(&t, "p/turn-failed").starts_with("agent error: turn.failed: Invalid schema"),

@@ -27,6 +27,9 @@ fn summary(outcome: &Outcome) -> String {
     outcome.failure.as_ref().expect("a failure").summary()
 }
 
+/// `success.json`'s `result`: the agent's own account.
+const SUCCESS_MESSAGE: &str = "Added a `--dry-run` flag to `cargo xtask release`. With the flag set, the command prints the version bump, the changelog entry and the tag it would create, then exits without writing files or running git.\n\nChanged:\n- `xtask/src/release.rs`: new `dry_run` field on `ReleaseArgs`, early return before `write_changelog` and `git_tag`\n- `xtask/tests/it/release.rs`: new test `dry_run_writes_nothing`\n\n`cargo test -p xtask` passes (13 tests). I did not push: `git push` was denied by the permission settings.";
+
 #[test]
 fn claude_success_is_read_exactly() {
     let outcome = claude(claude!("success.json"));
@@ -44,6 +47,7 @@ fn claude_success_is_read_exactly() {
             cache_write_tokens: Some(18342),
             permission_denials: vec!["Bash: git push origin HEAD".into()],
             refused_tool_calls: Some(1),
+            final_message: Some(SUCCESS_MESSAGE.into()),
         }
     );
     assert_eq!(outcome.failure, None);
@@ -196,6 +200,7 @@ fn claude_stream_reads_the_result_line() {
             output_tokens: Some(598),
             cache_read_tokens: Some(75637),
             cache_write_tokens: Some(6805),
+            final_message: Some("Fixed `parse_duration` in `xtask/src/duration.rs`: it now accepts the `h` unit and returns `ParseError::Empty` for an empty string instead of panicking on `split_at`. `cargo test -p xtask` passes (9 tests).".into()),
             ..Report::default()
         }
     );
@@ -231,6 +236,7 @@ fn claude_verbose_array_reads_its_last_result() {
             output_tokens: Some(5),
             cache_read_tokens: Some(15021),
             cache_write_tokens: Some(0),
+            final_message: Some("pong".into()),
             ..Report::default()
         }
     );
@@ -391,6 +397,8 @@ fn codex_success_reads_the_last_total() {
             output_tokens: Some(2318),
             cache_read_tokens: Some(71424),
             cache_write_tokens: Some(0),
+            // Its last agent message, not the first ("I'll add the flag").
+            final_message: Some("Added `--dry-run` to `cargo xtask release`: it prints the planned version bump, changelog entry and tag, then exits before any file or git write. Changed `xtask/src/release.rs` and added a test in `xtask/tests/it/release.rs`; `cargo test -p xtask` passes (13 tests).".into()),
             ..Report::default()
         }
     );
@@ -749,4 +757,16 @@ fn refused_tool_calls_are_named_and_counted() {
     let none =
         serde_json::json!({"type": "result", "subtype": "success", "permission_denials": []});
     assert_eq!(claude(&none.to_string()).report.refused(), None);
+}
+
+/// An agent's last message is kept to 2,000 characters, cut visibly; an
+/// API failure's `result` is its error, not a message.
+#[test]
+fn the_last_message_is_kept_short_and_an_error_is_not_one() {
+    let long = "é".repeat(2500);
+    let result = serde_json::json!({"type": "result", "subtype": "success", "result": long});
+    let kept = claude(&result.to_string()).report.final_message.unwrap();
+    assert_eq!(kept, format!("{} [... cut]", "é".repeat(2000)));
+    let outcome = claude(claude!("is_error.json"));
+    assert_eq!(outcome.report.final_message, None);
 }
