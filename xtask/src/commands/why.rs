@@ -107,15 +107,13 @@ impl Why<'_> {
                         println!("  {refused}");
                     }
                     if let Some(said) = &agent.final_message {
-                        println!("  its last message:");
-                        for line in said.lines().take(MESSAGE_LINES) {
-                            println!("    {line}");
-                        }
-                        let more = said.lines().count().saturating_sub(MESSAGE_LINES);
-                        if more > 0 {
-                            println!("    [{more} more lines in its status]");
-                        }
+                        print_message(said);
                     }
+                }
+                let prompt = self.layout.prompt_file(&s.task_id, s.attempt);
+                if s.attempt > 0 && prompt.exists() {
+                    let prompt = self.layout.display(&prompt);
+                    println!("  its prompt (attempt {}): {prompt}", s.attempt);
                 }
                 let log = self.layout.log_file(&s.task_id);
                 // A task blocked before it ever ran may have the empty log
@@ -566,6 +564,18 @@ fn decided_in_advance(layout: &Layout, config: &Config, task: &Task) -> Option<S
 
 /// How many lines of an agent's last message `why` shows.
 const MESSAGE_LINES: usize = 12;
+
+/// An agent's last message, its first `MESSAGE_LINES` lines.
+fn print_message(said: &str) {
+    println!("  its last message:");
+    for line in said.lines().take(MESSAGE_LINES) {
+        println!("    {line}");
+    }
+    let more = said.lines().count().saturating_sub(MESSAGE_LINES);
+    if more > 0 {
+        println!("    [{more} more lines in its status]");
+    }
+}
 
 /// `session 1f0c…, 12 turns, $0.37, 12000 tokens in, 800 out`.
 fn describe_report(r: &Report) -> String {

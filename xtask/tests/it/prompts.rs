@@ -128,6 +128,8 @@ fn without_a_template_the_prompt_still_says_what_upstream_made_and_what_failed()
     assert!(second.starts_with(&format!("{made}{told}")), "{second}");
     assert!(second.ends_with("boom at the end\n```"), "{second}");
     assert_eq!(t.read("workspace/outputs/p/b/prompt.txt"), second);
+    t.run(&["why", "p/b"])
+        .says("  its prompt (attempt 2): workspace/prompts/p/b.attempt-2.md");
 }
 
 /// The built-in prompt never grows past what one argument holds: what
