@@ -46,6 +46,7 @@ pub fn run(layout: &crate::model::layout::Layout, name: &str) -> Result<i32> {
         previous: previous.as_ref(),
         workdir: workdir.as_deref(),
         budget_left: Budget::load(layout, defs.config.agents.budget_usd).left(),
+        upstream: &prompt::on_disk(layout, &defs.graph),
     };
     match prompt::render(layout, &defs.config, &defs.graph, t, &attempt) {
         None => {

@@ -65,6 +65,11 @@ pub struct DepVars {
     pub id: String,
     pub title: String,
     pub outputs: Vec<OutputVars>,
+    /// What its agent said last (`agent.final_message` of its status), when
+    /// it reported anything: what it did, in its own words.
+    pub message: Option<String>,
+    /// The commit its work was merged as, for a task run in a worktree.
+    pub commit: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -234,6 +239,8 @@ impl Context {
                 .map(|id| DepVars {
                     id: id.clone(),
                     title: id.clone(),
+                    message: None,
+                    commit: None,
                     outputs: (declared(id).into_iter())
                         .map(|path| OutputVars {
                             path,
@@ -268,6 +275,8 @@ impl Context {
                 id: "a task making its inputs".to_owned(),
                 title: "a task making its inputs".to_owned(),
                 outputs: Vec::new(),
+                message: None,
+                commit: None,
             });
         }
         for dep in deps.iter_mut().filter(|d| d.outputs.is_empty()) {

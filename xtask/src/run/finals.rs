@@ -38,6 +38,13 @@ impl Finals {
         self.unwritten.push((t, status, from));
     }
 
+    /// Task `t`'s final status, when it is decided but not written yet.
+    pub fn unwritten(&self, t: usize) -> Option<&Status> {
+        (self.unwritten.iter().rev())
+            .find(|(u, _, _)| *u == t)
+            .map(|(_, status, _)| status)
+    }
+
     /// Writes them, then lets go of their records. A status that cannot be
     /// written is kept (with its record) for a later try.
     pub fn write(

@@ -16,6 +16,7 @@ use crate::model::prompt::{
 };
 use crate::model::task;
 use crate::run::history::Previous;
+use crate::state::status::{self, Status};
 use crate::state::{atomic, logs, outputs};
 
 /// A rendered prompt, and the file it was written to.
@@ -31,6 +32,17 @@ pub struct Attempt<'a> {
     /// Where it runs in its worktree, when it has one.
     pub workdir: Option<&'a Utf8Path>,
     pub budget_left: Option<f64>,
+    /// A dependency's status as it is now: decided, even if not written
+    /// yet (a run starts a dependent before it writes the final status of
+    /// what it waited on), else on disk.
+    pub upstream: &'a dyn Fn(usize) -> Option<Status>,
+}
+
+/// `Attempt::upstream` where nothing is decided but not written: the
+/// status on disk (one that cannot be read tells nothing more: the
+/// dependency's outputs are still there).
+pub fn on_disk<'a>(layout: &'a Layout, graph: &'a Graph) -> impl Fn(usize) -> Option<Status> + 'a {
+    move |d| status::read(layout, &graph.tasks[d].id).ok().flatten()
 }
 
 /// The prompt of task `t`'s attempt, when it has a template; `Err` says
@@ -98,9 +110,15 @@ fn context(layout: &Layout, graph: &Graph, t: usize, attempt: &Attempt) -> Resul
         .filter(|&&d| seen.insert(d))
         .map(|&d| {
             let dep = &graph.tasks[d];
+            let status = (attempt.upstream)(d);
+            let status = status.as_ref();
             DepVars {
                 id: dep.id.clone(),
                 title: dep.title.clone().unwrap_or_else(|| dep.id.clone()),
+                message: status
+                    .and_then(|s| s.agent.as_ref())
+                    .and_then(|a| a.final_message.clone()),
+                commit: status.and_then(|s| s.merged_commit.clone()),
                 outputs: outputs::existing(layout, dep)
                     .into_iter()
                     .map(|path| OutputVars {

@@ -223,18 +223,24 @@ impl Run<'_> {
     ) -> Result<()> {
         let task = &self.graph.tasks[t];
         let previous = self.history[t].previous.as_deref();
-        let rendered = prompt::prepare(
-            self.layout,
-            self.config,
-            &self.graph,
-            t,
-            &prompt::Attempt {
-                number: active.attempt,
-                previous,
-                workdir,
-                budget_left: self.budget.left(),
-            },
-        )?;
+        let rendered = {
+            let on_disk = prompt::on_disk(self.layout, &self.graph);
+            let finals = &self.finals;
+            let upstream = |d| finals.unwritten(d).cloned().or_else(|| on_disk(d));
+            prompt::prepare(
+                self.layout,
+                self.config,
+                &self.graph,
+                t,
+                &prompt::Attempt {
+                    number: active.attempt,
+                    previous,
+                    workdir,
+                    budget_left: self.budget.left(),
+                    upstream: &upstream,
+                },
+            )?
+        };
         let start = attempt::Start {
             agent: active.agent,
             attempt: active.attempt,

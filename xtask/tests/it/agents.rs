@@ -157,6 +157,30 @@ fn claude_results_decide_the_verdict_and_are_recorded() {
     assert_eq!(exit_1["exit_code"], 1);
 }
 
+/// A dependent's built-in prompt says what its dependency's agent said it
+/// did: downstream is told what upstream made, in its own words.
+#[test]
+fn a_dependent_s_prompt_says_what_the_agent_before_it_said() {
+    let t = Tree::new();
+    t.config(&agent("claude", "claude-json"));
+    t.task("p/a", "");
+    scenario(&t, "p/a", &["success.json"]);
+    t.task(
+        "q/b",
+        "dependencies: [p/a]\ncommand: [sh, -c, 'cp {prompt_file} $TASK_OUTPUT_DIR/prompt.txt']\noutputs: [prompt.txt]",
+    );
+    t.run(&["orchestrate"]).code(0);
+    let prompt = t.read("workspace/outputs/q/b/prompt.txt");
+    let said = fixture("claude/success.json")["result"]
+        .as_str()
+        .unwrap()
+        .replace('\n', "\n> ");
+    let quoted = format!(
+        "### `p/a`\n\nWhat it said when it finished:\n\n> {said}\n\n(it wrote no output files)"
+    );
+    assert!(prompt.contains(&quoted), "{prompt}");
+}
+
 #[test]
 fn a_retry_is_told_the_agent_error_and_the_session_to_resume() {
     let t = Tree::new();

@@ -116,7 +116,7 @@ fn without_a_template_the_prompt_still_says_what_upstream_made_and_what_failed()
          `{}`:\n\n\
          ```\nhello from a\n```\n\n\
          ### `p/quiet`\n\n\
-         (it wrote no files)\n\n\
+         (it wrote no output files)\n\n\
          ## Outputs\n\n\
          Write prompt.txt into `{}`.",
         out.join("p/a/short.txt").display(),

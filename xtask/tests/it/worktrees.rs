@@ -136,17 +136,29 @@ fn task_files_written_in_a_worktree_fail_the_task_and_tasks_dir_is_where_they_go
 /// A worktree task's retry is told where its missing output goes in a
 /// path that holds in its worktree: in full, not from the root (which,
 /// from the worktree, names the worktree's own `workspace/`).
-/// The built-in prompt tells an agent in a worktree where it works and
-/// that its commits are what counts.
+/// The built-in prompt tells an agent in a worktree where it works, that
+/// its commits are what counts, and the commit each dependency's work was
+/// merged as.
 #[test]
 fn the_built_in_prompt_says_where_a_worktree_task_works() {
     let t = repo("");
+    t.task("p/first", &commit("first.txt", "one"));
     t.task(
         "p/a",
-        "command: [sh, -c, 'cp {prompt_file} $TASK_OUTPUT_DIR/prompt.txt']\noutputs: [prompt.txt]",
+        "dependencies: [p/first]\ncommand: [sh, -c, 'cp {prompt_file} $TASK_OUTPUT_DIR/prompt.txt']\noutputs: [prompt.txt]",
     );
     t.run(&["orchestrate"]).code(0);
     let prompt = t.read("workspace/outputs/p/a/prompt.txt");
+    // What its dependency did is the commit it was merged as.
+    let merged = t.status("p/first")["merged_commit"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let said = format!(
+        "### `p/first`\n\nIts work is merged as commit `{}`.",
+        &merged[..12]
+    );
+    assert!(prompt.contains(&said), "{prompt}");
     let worktree = t.root.join("workspace/worktrees/p/a");
     let said = format!(
         "## Where\n\nYou work in the git worktree `{}`, on a branch of your own:\ncommit your work there.",
