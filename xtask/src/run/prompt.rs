@@ -65,12 +65,7 @@ pub fn render(
         if !template.is_built_in() || text.len() <= BUILT_IN_QUOTES {
             return Ok(text);
         }
-        for output in context.deps.iter_mut().flat_map(|dep| &mut dep.outputs) {
-            output.text = format!(
-                "[not quoted, the prompt would be too long: read {}]",
-                output.path
-            );
-        }
+        shorten(&mut context.deps);
         render(&context)
     });
     Some(rendered)
@@ -148,6 +143,32 @@ fn context(layout: &Layout, graph: &Graph, t: usize, attempt: &Attempt) -> Resul
         worktree: attempt.workdir.map(|w| w.to_string()),
         budget_left_usd: attempt.budget_left,
     })
+}
+
+/// What the dependencies did, said shortly enough for a prompt that quoting
+/// them made too long: each output named, not quoted; each agent's message
+/// its first line.
+fn shorten(deps: &mut [DepVars]) {
+    for dep in deps.iter_mut() {
+        for output in &mut dep.outputs {
+            output.text = format!(
+                "[not quoted, the prompt would be too long: read {}]",
+                output.path
+            );
+        }
+        if let Some(message) = &mut dep.message {
+            let first: String = message
+                .lines()
+                .next()
+                .unwrap_or("")
+                .chars()
+                .take(200)
+                .collect();
+            if first.len() < message.trim_end().len() {
+                *message = format!("{first} [...]");
+            }
+        }
+    }
 }
 
 /// A file's text for a prompt: the first `OUTPUT_TEXT` bytes, cut at a

@@ -134,17 +134,26 @@ fn without_a_template_the_prompt_still_says_what_upstream_made_and_what_failed()
 
 /// The built-in prompt never grows past what one argument holds: what
 /// thirteen dependencies produced (8 KiB quoted of each) is named, not
-/// quoted, and `{prompt}` still works, as it did with the body alone.
+/// quoted, their agents' messages cut to a line, and `{prompt}` still
+/// works, as it did with the body alone.
 #[test]
 fn the_built_in_prompt_names_the_files_it_cannot_quote_in_one_argument() {
     let t = Tree::new();
     let ids: Vec<String> = (10..23).map(|i| format!("p/up{i}")).collect();
+    // Each writes 9,000 bytes and ends as Claude does, with a message of
+    // several lines.
+    let success = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/agents/claude/success.json"
+    );
     for id in &ids {
         t.task(
             id,
             &format!(
-                "outputs: [big.txt]\n{}",
-                sh("head -c 9000 /dev/zero | tr '\\0' x > $TASK_OUTPUT_DIR/big.txt")
+                "outputs: [big.txt]\nresult: claude-json\n{}",
+                sh(&format!(
+                    "head -c 9000 /dev/zero | tr '\\0' x > $TASK_OUTPUT_DIR/big.txt; cat {success}"
+                ))
             ),
         );
     }
@@ -162,6 +171,13 @@ fn the_built_in_prompt_names_the_files_it_cannot_quote_in_one_argument() {
     );
     assert!(got.contains(&named), "{got}");
     assert!(!got.contains("xxxx"), "nothing quoted");
+    // Each agent's message is its first line, cut at 200 characters.
+    let result: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(success).unwrap()).unwrap();
+    let line = result["result"].as_str().unwrap().lines().next().unwrap();
+    let first = format!("> {} [...]\n", line.chars().take(200).collect::<String>());
+    assert_eq!(got.matches(&first).count(), 13, "{got}");
+    assert!(!got.contains("I did not push"));
 }
 
 #[test]
