@@ -754,10 +754,12 @@ impl Run<'_> {
     fn check_adopted(&mut self) -> Result<()> {
         self.running
             .watch_orphans(self.layout, self.config, &self.graph);
-        for t in self
+        let ended = self
             .running
-            .adopted_ended(self.layout, self.config, &self.graph)
-        {
+            .adopted_ended(self.layout, self.config, &self.graph);
+        // Their pids learnt meanwhile: what a stop could not signal.
+        self.running.stop_late(self.layout, &self.graph);
+        for t in ended {
             self.finish(t, None)?;
         }
         Ok(())

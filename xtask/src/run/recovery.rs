@@ -128,13 +128,7 @@ pub enum Ended {
 pub fn adopted_ended(layout: &Layout, id: &str, active: &mut Active) -> Option<Ended> {
     let supervisor = active.adopted?;
     let supervisor_alive = supervisor_runs(supervisor);
-    if active.pid == 0 {
-        // Never taken for ended while it runs.
-        if let Some(task) = pid_of(layout, id, active.attempt, !supervisor_alive) {
-            active.pid = task.pid;
-            active.pid_start = task.start;
-        }
-    }
+    learn_pid(layout, id, active, supervisor_alive);
     if recorded_end(layout, id, active.attempt).is_some() {
         return Some(Ended::Recorded);
     }
@@ -143,6 +137,21 @@ pub fn adopted_ended(layout: &Layout, id: &str, active: &mut Active) -> Option<E
     }
     kill_leftovers(layout, id, active);
     Some(Ended::Unseen)
+}
+
+/// Fills in the pid of an adopted attempt whose status named none (it
+/// began in its first second), once its supervisor has written it, or,
+/// that supervisor gone too (`supervisor_alive` false), found by the
+/// task's environment: never taken for ended while it runs, nor left
+/// unsignalled by a stop.
+pub fn learn_pid(layout: &Layout, id: &str, active: &mut Active, supervisor_alive: bool) {
+    if active.pid != 0 {
+        return;
+    }
+    if let Some(task) = pid_of(layout, id, active.attempt, !supervisor_alive) {
+        active.pid = task.pid;
+        active.pid_start = task.start;
+    }
 }
 
 /// SIGKILL to what an attempt whose own process has ended left running in

@@ -21,12 +21,17 @@ pub struct Running {
     /// 4294967295` is a valid limit), nor up to a slot an adopted attempt's
     /// status names.
     held: BTreeSet<usize>,
+    /// Adopted attempts a stop could not signal yet: their status named no
+    /// pid, and their supervisor had not written it. Each gets its SIGTERM
+    /// once it is known (`stop_late`), not only the SIGKILL after the grace.
+    unsignalled: Vec<usize>,
 }
 
 impl Running {
     pub fn new() -> Running {
         Running {
             active: HashMap::new(),
+            unsignalled: Vec::new(),
             held: BTreeSet::new(),
         }
     }
@@ -170,21 +175,46 @@ impl Running {
     /// Asks every attempt to stop: through the executor, or for adopted
     /// ones (no executor of ours), SIGTERM to their group, said in their
     /// log as their supervisor would.
-    pub fn stop_all(&self, mut executor: Option<&mut Executor>, layout: &Layout, graph: &Graph) {
-        for (&t, active) in self.handed_over() {
+    pub fn stop_all(
+        &mut self,
+        mut executor: Option<&mut Executor>,
+        layout: &Layout,
+        graph: &Graph,
+    ) {
+        let handed_over = self.active.iter_mut().filter(|(_, a)| !a.making_worktree);
+        for (&t, active) in handed_over {
             let id = &graph.tasks[t].id;
             let asked = match (&mut executor, active.adopted) {
                 (Some(executor), None) => executor.stop(id),
                 _ => false,
             };
-            if !asked && active.process().alive() {
-                logs::append_line(
-                    &layout.log_file(id),
-                    "xtask: interrupted: SIGTERM sent to the task's processes",
-                );
-                active.process().signal_group(libc::SIGTERM);
+            if asked {
+                continue;
             }
+            if let Some(supervisor) = active.adopted {
+                let alive = recovery::supervisor_runs(supervisor);
+                recovery::learn_pid(layout, id, active, alive);
+                if active.pid == 0 {
+                    self.unsignalled.push(t);
+                    continue;
+                }
+            }
+            terminate(layout, id, active);
         }
+    }
+
+    /// SIGTERM to the adopted attempts a stop could not signal, whose pid
+    /// is known now (`stop_all`).
+    pub fn stop_late(&mut self, layout: &Layout, graph: &Graph) {
+        let active = &self.active;
+        self.unsignalled.retain(|t| match active.get(t) {
+            Some(a) if a.pid == 0 => true,
+            Some(a) => {
+                terminate(layout, &graph.tasks[*t].id, a);
+                false
+            }
+            None => false,
+        });
     }
 
     /// SIGKILL to every attempt, now: `grace` after the SIGTERM of a stop,
@@ -218,5 +248,17 @@ impl Running {
                 None => {}
             }
         }
+    }
+}
+
+/// SIGTERM to an attempt's processes, when it runs, said in its log as its
+/// supervisor would.
+fn terminate(layout: &Layout, id: &str, active: &Active) {
+    if active.process().alive() {
+        logs::append_line(
+            &layout.log_file(id),
+            "xtask: interrupted: SIGTERM sent to the task's processes",
+        );
+        active.process().signal_group(libc::SIGTERM);
     }
 }

@@ -1337,6 +1337,41 @@ fn an_adopted_task_stopped_by_ctrl_c_is_interrupted() {
     );
 }
 
+/// A Ctrl-C that comes before the run knows an adopted task's pid (its
+/// status named none: the killed run had it for under a second; its
+/// supervisor, held here by SIGSTOP, had not written it) sends the task
+/// its SIGTERM once the pid is known, not only SIGKILL after the grace
+/// (an hour here: without the SIGTERM the run would not end).
+#[test]
+fn an_adopted_task_whose_pid_comes_late_still_gets_its_sigterm() {
+    let t = Tree::new();
+    t.config("kill_grace: 1h\n");
+    t.task("p/a", &sh("echo $$ > $TASK_OUTPUT_DIR/pid; exec sleep 300"));
+    let mut first = spawn_orchestrate(&t, "out1");
+    wait_for("the task to start", || {
+        pid_written(&t, "workspace/outputs/p/a/pid")
+    });
+    let supervisor = t.status("p/a")["supervisor_pid"].as_u64().unwrap() as u32;
+    signal(supervisor, libc::SIGSTOP);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let second = spawn_orchestrate(&t, "out2");
+    wait_for("the adoption", || t.read("out2").contains("adopt   p/a"));
+    signal(second.id(), libc::SIGINT);
+    wait_for("the stop", || t.read("out2").contains("SIGINT received"));
+    signal(supervisor, libc::SIGCONT);
+    let mut second = second;
+    wait_for("the run to end", || second.try_wait().unwrap().is_some());
+    assert_eq!(second.wait().unwrap().code(), Some(130));
+    let log = t.read("workspace/logs/p/a.log");
+    assert!(
+        log.contains("xtask: interrupted: SIGTERM sent to the task's processes"),
+        "{log}"
+    );
+    assert_eq!(t.status("p/a")["ending"], "interrupted");
+    assert!(!alive(read_pid(&t.path("workspace/outputs/p/a/pid"))));
+}
+
 /// An adopted task that catches SIGTERM and exits with its own code is
 /// interrupted too, as a task of the run's own would be.
 #[test]
