@@ -10,6 +10,8 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::ui::format;
+
 /// Which CLI's output to read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -326,16 +328,7 @@ fn denials(value: Option<&Value>) -> Vec<String> {
             .iter()
             .find_map(|key| text(input.and_then(|i| i.get(*key))));
         match what {
-            Some(what) => {
-                let line: String = what
-                    .lines()
-                    .next()
-                    .unwrap_or("")
-                    .chars()
-                    .take(200)
-                    .collect();
-                format!("{tool}: {line}")
-            }
+            Some(what) => format!("{tool}: {}", format::first_line(&what, 200)),
             None => tool,
         }
     };

@@ -18,6 +18,7 @@ use crate::model::task;
 use crate::run::history::Previous;
 use crate::state::status::{self, Status};
 use crate::state::{atomic, logs, outputs};
+use crate::ui::format;
 
 /// A rendered prompt, and the file it was written to.
 pub struct Rendered {
@@ -157,13 +158,7 @@ fn shorten(deps: &mut [DepVars]) {
             );
         }
         if let Some(message) = &mut dep.message {
-            let first: String = message
-                .lines()
-                .next()
-                .unwrap_or("")
-                .chars()
-                .take(200)
-                .collect();
+            let first = format::first_line(message, 200);
             if first.len() < message.trim_end().len() {
                 *message = format!("{first} [...]");
             }

@@ -31,6 +31,17 @@ pub fn seconds(secs: f64) -> String {
     duration(Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or(Duration::MAX))
 }
 
+/// `text`'s first line, its first `chars` characters: a long text said
+/// shortly.
+pub fn first_line(text: &str, chars: usize) -> String {
+    text.lines()
+        .next()
+        .unwrap_or("")
+        .chars()
+        .take(chars)
+        .collect()
+}
+
 /// `text`'s lines that say something, trimmed, as one line joined by
 /// `; `: a command's stderr on one line of the views and the events.
 pub fn one_line(text: &str) -> String {
