@@ -22,16 +22,21 @@ pub struct Running {
     /// status names.
     held: BTreeSet<usize>,
     /// Adopted attempts a stop could not signal yet: their status named no
-    /// pid, and their supervisor had not written it. Each gets its SIGTERM
-    /// once it is known (`stop_late`), not only the SIGKILL after the grace.
-    unsignalled: Vec<usize>,
+    /// pid, and their supervisor had not written it. Each gets the signal
+    /// it was due (SIGTERM, or SIGKILL once the grace is over or a second
+    /// interrupt came), said in its log, once its pid is known
+    /// (`stop_late`).
+    unsignalled: HashMap<usize, (i32, String)>,
 }
+
+/// What a stop says in a task's log as it sends SIGTERM.
+const TERM_SAID: &str = "xtask: interrupted: SIGTERM sent to the task's processes";
 
 impl Running {
     pub fn new() -> Running {
         Running {
             active: HashMap::new(),
-            unsignalled: Vec::new(),
+            unsignalled: HashMap::new(),
             held: BTreeSet::new(),
         }
     }
@@ -166,12 +171,6 @@ impl Running {
         ended
     }
 
-    /// The attempts handed to the executor (or adopted): all but those
-    /// whose worktree is being made, which the run's stop cuts short.
-    fn handed_over(&self) -> impl Iterator<Item = (&usize, &Active)> {
-        self.active.iter().filter(|(_, a)| !a.making_worktree)
-    }
-
     /// Asks every attempt to stop: through the executor, or for adopted
     /// ones (no executor of ours), SIGTERM to their group, said in their
     /// log as their supervisor would.
@@ -181,6 +180,7 @@ impl Running {
         layout: &Layout,
         graph: &Graph,
     ) {
+        // Those whose worktree is being made the stop cuts short itself.
         let handed_over = self.active.iter_mut().filter(|(_, a)| !a.making_worktree);
         for (&t, active) in handed_over {
             let id = &graph.tasks[t].id;
@@ -195,33 +195,35 @@ impl Running {
                 let alive = recovery::supervisor_runs(supervisor);
                 recovery::learn_pid(layout, id, active, alive);
                 if active.pid == 0 {
-                    self.unsignalled.push(t);
+                    self.unsignalled
+                        .insert(t, (libc::SIGTERM, TERM_SAID.to_owned()));
                     continue;
                 }
             }
-            terminate(layout, id, active);
+            signal_said(layout, id, active, libc::SIGTERM, TERM_SAID);
         }
     }
 
-    /// SIGTERM to the adopted attempts a stop could not signal, whose pid
-    /// is known now (`stop_all`).
+    /// The signals due to the adopted attempts a stop could not signal
+    /// (`stop_all`, `kill_all`), whose pid is known now.
     pub fn stop_late(&mut self, layout: &Layout, graph: &Graph) {
         let active = &self.active;
-        self.unsignalled.retain(|t| match active.get(t) {
-            Some(a) if a.pid == 0 => true,
-            Some(a) => {
-                terminate(layout, &graph.tasks[*t].id, a);
-                false
-            }
-            None => false,
-        });
+        self.unsignalled
+            .retain(|t, (signal, said)| match active.get(t) {
+                Some(a) if a.pid == 0 => true,
+                Some(a) => {
+                    signal_said(layout, &graph.tasks[*t].id, a, *signal, said);
+                    false
+                }
+                None => false,
+            });
     }
 
     /// SIGKILL to every attempt, now: `grace` after the SIGTERM of a stop,
     /// or at once (`None`: a second interrupt), then also through the
     /// executor for a local task whose pid the run does not know yet.
     pub fn kill_all(
-        &self,
+        &mut self,
         mut executor: Option<&mut Executor>,
         layout: &Layout,
         graph: &Graph,
@@ -234,14 +236,15 @@ impl Running {
             ),
             None => "xtask: interrupted again: SIGKILL sent to the task's processes".to_owned(),
         };
-        for (&t, active) in self.handed_over() {
+        let handed_over = self.active.iter().filter(|(_, a)| !a.making_worktree);
+        for (&t, active) in handed_over {
             let id = &graph.tasks[t].id;
-            if active.process().alive() {
-                // Said here, before the signal: reaped at once, the task
-                // may be gone before its supervisor could say it.
-                logs::append_line(&layout.log_file(id), &said);
-                active.process().signal_group(libc::SIGKILL);
+            if active.adopted.is_some() && active.pid == 0 {
+                self.unsignalled.insert(t, (libc::SIGKILL, said.clone()));
             }
+            // Said before the signal: reaped at once, the task may be gone
+            // before its supervisor could say it.
+            signal_said(layout, id, active, libc::SIGKILL, &said);
             match &mut executor {
                 Some(executor) if grace.is_none() && active.pid == 0 => executor.kill_now(id),
                 Some(executor) => executor.kill(id),
@@ -251,14 +254,11 @@ impl Running {
     }
 }
 
-/// SIGTERM to an attempt's processes, when it runs, said in its log as its
-/// supervisor would.
-fn terminate(layout: &Layout, id: &str, active: &Active) {
+/// `signal` to an attempt's processes, when it runs, said in its log
+/// (`said`) as its supervisor would.
+fn signal_said(layout: &Layout, id: &str, active: &Active, signal: i32, said: &str) {
     if active.process().alive() {
-        logs::append_line(
-            &layout.log_file(id),
-            "xtask: interrupted: SIGTERM sent to the task's processes",
-        );
-        active.process().signal_group(libc::SIGTERM);
+        logs::append_line(&layout.log_file(id), said);
+        active.process().signal_group(signal);
     }
 }

@@ -1347,29 +1347,74 @@ fn an_adopted_task_whose_pid_comes_late_still_gets_its_sigterm() {
     let t = Tree::new();
     t.config("kill_grace: 1h\n");
     t.task("p/a", &sh("echo $$ > $TASK_OUTPUT_DIR/pid; exec sleep 300"));
-    let mut first = spawn_orchestrate(&t, "out1");
-    wait_for("the task to start", || {
-        pid_written(&t, "workspace/outputs/p/a/pid")
-    });
-    let supervisor = t.status("p/a")["supervisor_pid"].as_u64().unwrap() as u32;
-    signal(supervisor, libc::SIGSTOP);
-    first.kill().unwrap();
-    first.wait().unwrap();
-    let second = spawn_orchestrate(&t, "out2");
-    wait_for("the adoption", || t.read("out2").contains("adopt   p/a"));
+    let (second, supervisor) = adopted_with_its_supervisor_held(&t, "p/a");
     signal(second.id(), libc::SIGINT);
     wait_for("the stop", || t.read("out2").contains("SIGINT received"));
-    signal(supervisor, libc::SIGCONT);
-    let mut second = second;
-    wait_for("the run to end", || second.try_wait().unwrap().is_some());
-    assert_eq!(second.wait().unwrap().code(), Some(130));
-    let log = t.read("workspace/logs/p/a.log");
+    let log = let_the_supervisor_go_and_end(&t, second, supervisor, "p/a");
     assert!(
         log.contains("xtask: interrupted: SIGTERM sent to the task's processes"),
         "{log}"
     );
-    assert_eq!(t.status("p/a")["ending"], "interrupted");
-    assert!(!alive(read_pid(&t.path("workspace/outputs/p/a/pid"))));
+}
+
+/// The same with a second Ctrl-C before the pid is known, on a task that
+/// ignores SIGTERM: it gets its SIGKILL once the pid is known (it got a
+/// SIGTERM, and the run waited on it for good).
+#[test]
+fn an_adopted_task_whose_pid_comes_late_is_killed_by_a_second_ctrl_c() {
+    let t = Tree::new();
+    t.config("kill_grace: 1h\n");
+    t.task(
+        "p/a",
+        &sh("trap '' TERM INT; echo $$ > $TASK_OUTPUT_DIR/pid; while true; do sleep 0.05; done"),
+    );
+    let (second, supervisor) = adopted_with_its_supervisor_held(&t, "p/a");
+    signal(second.id(), libc::SIGINT);
+    wait_for("the stop", || t.read("out2").contains("SIGINT received"));
+    signal(second.id(), libc::SIGINT);
+    wait_for("the second interrupt", || {
+        t.read("out2").contains("Killing every running task now")
+    });
+    let log = let_the_supervisor_go_and_end(&t, second, supervisor, "p/a");
+    assert!(
+        log.contains("xtask: interrupted again: SIGKILL sent to the task's processes"),
+        "{log}"
+    );
+}
+
+/// Task `id` started by a run killed at once (before it wrote the task's
+/// pid in its status), its supervisor held by SIGSTOP (so it writes no pid
+/// file either), and adopted by a second run: that run and the
+/// supervisor's pid.
+fn adopted_with_its_supervisor_held(t: &Tree, id: &str) -> (std::process::Child, u32) {
+    let mut first = spawn_orchestrate(t, "out1");
+    let pid_file = format!("workspace/outputs/{id}/pid");
+    wait_for("the task to start", || pid_written(t, &pid_file));
+    let supervisor = t.status(id)["supervisor_pid"].as_u64().unwrap() as u32;
+    signal(supervisor, libc::SIGSTOP);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let second = spawn_orchestrate(t, "out2");
+    let adopted = format!("adopt   {id}");
+    wait_for("the adoption", || t.read("out2").contains(&adopted));
+    (second, supervisor)
+}
+
+/// Lets the held supervisor go (it writes the task's pid), then checks that
+/// the run ends 130 with task `id` interrupted and gone; its log.
+fn let_the_supervisor_go_and_end(
+    t: &Tree,
+    mut run: std::process::Child,
+    supervisor: u32,
+    id: &str,
+) -> String {
+    signal(supervisor, libc::SIGCONT);
+    wait_for("the run to end", || run.try_wait().unwrap().is_some());
+    assert_eq!(run.wait().unwrap().code(), Some(130));
+    assert_eq!(t.status(id)["ending"], "interrupted");
+    let pid_file = t.path(&format!("workspace/outputs/{id}/pid"));
+    assert!(!alive(read_pid(&pid_file)));
+    t.read(&format!("workspace/logs/{id}.log"))
 }
 
 /// An adopted task that catches SIGTERM and exits with its own code is
