@@ -284,6 +284,7 @@ fn claude_result(value: &Value) -> Option<&Map<String, Value>> {
 fn claude_report(result: &Map<String, Value>) -> Report {
     let usage = result.get("usage");
     let tokens = |key| usage.and_then(|u| u.get(key)).and_then(Value::as_u64);
+    let (permission_denials, refused_tool_calls) = denials(result.get("permission_denials"));
     Report {
         session_id: text(result.get("session_id")),
         turns: count(result.get("num_turns")),
@@ -302,11 +303,8 @@ fn claude_report(result: &Map<String, Value>) -> Report {
             Some(true) => None,
             _ => kept_message(text(result.get("result"))),
         },
-        permission_denials: denials(result.get("permission_denials")),
-        refused_tool_calls: match result.get("permission_denials") {
-            Some(Value::Array(items)) if !items.is_empty() => u32::try_from(items.len()).ok(),
-            _ => None,
-        },
+        permission_denials,
+        refused_tool_calls,
     }
 }
 
@@ -314,12 +312,14 @@ fn claude_report(result: &Map<String, Value>) -> Report {
 /// counts them all).
 const DENIALS_KEPT: usize = 20;
 
-/// The first `permission_denials`, as `Tool: what it was to do`: the call's command,
-/// else the file, path, URL or pattern it named (its first line, cut at
-/// 200 characters), else the tool alone.
-fn denials(value: Option<&Value>) -> Vec<String> {
-    let Some(Value::Array(items)) = value else {
-        return Vec::new();
+/// The first `permission_denials`, as `Tool: what it was to do`: the
+/// call's command, else the file, path, URL or pattern it named (its first
+/// line, cut at 200 characters), else the tool alone; and how many there
+/// are (none when there are none).
+fn denials(value: Option<&Value>) -> (Vec<String>, Option<u32>) {
+    let items = match value {
+        Some(Value::Array(items)) if !items.is_empty() => items,
+        _ => return (Vec::new(), None),
     };
     let said = |item: &Value| {
         let tool = text(item.get("tool_name")).unwrap_or_else(|| "a tool".to_owned());
@@ -332,7 +332,8 @@ fn denials(value: Option<&Value>) -> Vec<String> {
             None => tool,
         }
     };
-    items.iter().take(DENIALS_KEPT).map(said).collect()
+    let named = items.iter().take(DENIALS_KEPT).map(said).collect();
+    (named, u32::try_from(items.len()).ok())
 }
 
 /// A failure when `is_error` is true or the subtype is not `success`.
