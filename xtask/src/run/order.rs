@@ -12,7 +12,7 @@
 //! Pure: the graph and the durations in, numbers out (unit-tested).
 
 use crate::model::graph::Graph;
-use crate::state::durations::Durations;
+use crate::state::durations::{self, Durations};
 
 /// What each task took when it last completed, as `workspace/history.json`
 /// keeps it, by task index: `Order::new`'s and `expected`'s `known`.
@@ -75,9 +75,12 @@ impl Order {
     }
 }
 
-/// What each task is expected to take, from what `known` says some took.
+/// What each task is expected to take, from what `known` says some took
+/// (a duration no task can take, in a file edited by hand, says nothing).
 pub fn expected(graph: &Graph, known: impl Fn(usize) -> Option<f64>) -> Vec<f64> {
-    let known: Vec<Option<f64>> = (0..graph.tasks.len()).map(known).collect();
+    let known: Vec<Option<f64>> = (0..graph.tasks.len())
+        .map(|t| known(t).filter(|&seconds| durations::plausible(seconds)))
+        .collect();
     let medians: Vec<Option<f64>> = graph
         .phases
         .iter()

@@ -41,9 +41,7 @@ impl Durations {
     /// cannot be read (saving would lose what it held).
     pub fn load_to_change(layout: &Layout) -> Result<Durations> {
         let mut durations: Durations = atomic::read_to_change(&layout.durations_file())?;
-        durations
-            .tasks
-            .retain(|_, seconds| (0.0..=LONGEST.as_secs_f64()).contains(seconds));
+        durations.tasks.retain(|_, seconds| plausible(*seconds));
         Ok(durations)
     }
 
@@ -55,6 +53,13 @@ impl Durations {
         };
         atomic::write(&layout.durations_file(), &serde_json::to_vec(&file)?)
     }
+}
+
+/// Whether a task can have taken `seconds`: not negative, not over a
+/// century (what a timeout can be). Any other was edited by hand, in this
+/// file or a status, and counts for nothing known.
+pub fn plausible(seconds: f64) -> bool {
+    (0.0..=LONGEST.as_secs_f64()).contains(&seconds)
 }
 
 /// The file as written: `Durations` by id.

@@ -247,6 +247,38 @@ fn a_phase_s_completed_tasks_tell_what_its_others_take_before_the_run_ends() {
     assert!(line.contains(&format!(" ~{median:.1}s, path")), "{line:?}");
 }
 
+/// A duration no task can have taken, in a status edited by hand, counts
+/// for nothing, as it does in `history.json`: it made the expected end
+/// unknown (`null`, which says nothing is left) or every other task of its
+/// phase expected to take no time.
+#[test]
+fn a_status_s_impossible_duration_is_not_expected_of_others() {
+    let t = Tree::new();
+    t.config("max_concurrent_agents: 1");
+    t.task("p/a", &sh("true"));
+    t.run(&["orchestrate"]).code(0);
+    std::fs::remove_file(t.path("workspace/history.json")).unwrap();
+    t.task("p/b", &sh("true"));
+    t.task("p/c", &sh("true"));
+    let status = t.path("workspace/status/p/a.json");
+    let with = |seconds: &str| {
+        let mut json = t.status("p/a");
+        json["duration_seconds"] = serde_json::from_str(seconds).unwrap();
+        std::fs::write(&status, json.to_string()).unwrap();
+        progress_json(&t)["eta_seconds"].clone()
+    };
+    assert_eq!(with("50.0"), 100.0, "b then c, 50 s each");
+    // Unknown: a second each.
+    assert_eq!(with("1e308"), 2.0);
+    assert_eq!(with("-1000.0"), 2.0);
+    let next = t.run(&["next"]);
+    assert!(
+        next.stdout.contains(" ~1.0s, path 1.0s "),
+        "{}",
+        next.stdout
+    );
+}
+
 /// A phase gate opens no sooner than its phase's work allows: behind a
 /// phase of `max_parallel: 1`, what depends on the phase starts once all
 /// of it has run, one task at a time (it was read as the longest task).
