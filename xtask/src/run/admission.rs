@@ -5,7 +5,7 @@
 //! (`max_total_memory_gb`). One task may always run alone, unless its
 //! pool is paused by a rate limit.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::SystemTime;
 
 use crate::executor::launch;
@@ -169,16 +169,16 @@ impl<'a> Admission<'a> {
 
     /// How long the work `own` (tasks and their seconds left) takes at the
     /// least, spread over what each limit lets run at once: the global
-    /// one, the memory (as many of a task's size as it holds whole), each
-    /// phase's and each pool's, whichever is tightest.
+    /// one, the memory (`Memory`), each phase's and each pool's, whichever
+    /// is tightest.
     pub fn spread(&self, graph: &Graph, own: &mut dyn Iterator<Item = (usize, f64)>) -> f64 {
         let mut all = 0.0;
-        let mut memory = 0.0;
+        let mut memory = Memory::default();
         let mut by_phase = vec![0.0; graph.phases.len()];
         let mut by_pool: HashMap<&str, f64> = HashMap::new();
         for (t, seconds) in own.filter(|(_, s)| *s > 0.0) {
             all += seconds;
-            memory += seconds / self.memory_slots(graph, t);
+            memory.add(self.memory_capacity, self.memory_gb(graph, t), seconds);
             by_phase[graph.phase_of[t]] += seconds;
             if let Some(pool) = self.pool_of(graph, t) {
                 *by_pool.entry(pool).or_default() += seconds;
@@ -189,19 +189,11 @@ impl<'a> Admission<'a> {
             .map(|(p, work)| work / self.phase_limit(graph, p) as f64);
         let pools =
             (by_pool.iter()).filter_map(|(pool, work)| Some(work / self.pools.limit(pool)? as f64));
-        [all / self.jobs as f64, memory]
+        [all / self.jobs as f64, memory.least()]
             .into_iter()
             .chain(phases)
             .chain(pools)
             .fold(0.0, f64::max)
-    }
-
-    /// How many tasks of task `t`'s size the memory holds at once: whole
-    /// tasks, one at least (a task larger than it all runs alone).
-    fn memory_slots(&self, graph: &Graph, t: usize) -> f64 {
-        (self.memory_capacity / self.memory_gb(graph, t))
-            .floor()
-            .max(1.0)
     }
 
     /// The limits, as `next` names them, with the pools a rate limit
@@ -283,6 +275,42 @@ impl<'a> Admission<'a> {
 
     fn reserved(&self, graph: &Graph, running: &[usize]) -> f64 {
         running.iter().map(|&t| self.memory_gb(graph, t)).sum()
+    }
+}
+
+/// How long some work takes at the least for the memory it needs, by two
+/// bounds, each true whatever the sizes: the memory is never more than
+/// full (each task's seconds times its share of it, a task larger than it
+/// all counting it all); and of the tasks of which the memory holds at most
+/// `k` at once (each takes more than a `k + 1`th of it), no more than `k`
+/// run together, for every such `k`. The second is exact for tasks of one
+/// size (8 GiB each of 15: one at a time), where the first is not; the
+/// first counts tasks of different sizes sharing it (6 and 4 GiB of 10 at
+/// once), where counting each size's whole tasks apart did not.
+#[derive(Default)]
+struct Memory {
+    /// Gigabyte-seconds over the memory's size.
+    full: f64,
+    /// Seconds of work, by how many tasks of its size the memory holds.
+    by_fit: BTreeMap<u64, f64>,
+}
+
+impl Memory {
+    fn add(&mut self, capacity: f64, gb: f64, seconds: f64) {
+        self.full += seconds * (gb / capacity).min(1.0);
+        // One at least: a task larger than it all runs alone.
+        let fit = (capacity / gb).floor().max(1.0) as u64;
+        *self.by_fit.entry(fit).or_default() += seconds;
+    }
+
+    fn least(&self) -> f64 {
+        let mut tighter = 0.0;
+        (self.by_fit.iter())
+            .map(|(&fit, &seconds)| {
+                tighter += seconds;
+                tighter / fit as f64
+            })
+            .fold(self.full, f64::max)
     }
 }
 

@@ -210,6 +210,25 @@ fn the_expected_end_spreads_the_work_over_the_tightest_limit() {
     assert_eq!(eta("max_memory_gb: 8\nmax_total_memory_gb: 15"), 400.0);
 }
 
+/// Tasks of different sizes share the memory: 6 and 4 GiB of 10 run
+/// together (read as 150 s: each size's whole tasks counted apart), while
+/// two of 6 cannot.
+#[test]
+fn the_expected_end_lets_tasks_of_different_sizes_share_the_memory() {
+    let t = Tree::new();
+    t.write(
+        "workspace/history.json",
+        r#"{"tasks": {"p/big": 100.0, "p/small": 100.0, "p/also-big": 100.0}}"#,
+    );
+    t.config("max_memory_gb: 6\nmax_total_memory_gb: 10\nmax_concurrent_agents: 4");
+    let sized = |gb: u32| format!("resources: {{memory_gb: {gb}}}\n{}", sh("true"));
+    t.task("p/big", &sized(6));
+    t.task("p/small", &sized(4));
+    assert_eq!(progress_json(&t)["eta_seconds"], 100.0, "both at once");
+    t.task("p/also-big", &sized(6));
+    assert_eq!(progress_json(&t)["eta_seconds"], 200.0, "one 6 at a time");
+}
+
 /// What the tasks that completed took is known from their statuses before
 /// `history.json` has it (written as a run ends: here it was killed): the
 /// tasks of their phase still to run are expected to take their median, not
