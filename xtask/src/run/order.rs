@@ -194,10 +194,10 @@ pub fn longest_paths(graph: &Graph, weight: &[f64], counts: impl Fn(usize) -> bo
 }
 
 /// The earliest the last node can end, from now: each task starts once
-/// what leads to it has ended (and its pause, `wait`, is over), runs `own`;
-/// a phase's gate opens once its tasks have ended, and no sooner than the
-/// phase's work spread over what its limits let run at once (`spread` of
-/// its tasks' `own`) after the first of them can start. Without that, a
+/// what leads to it has ended and its pause is over (`wait` from now),
+/// runs `own`; a phase's gate opens once its tasks have ended, and no
+/// sooner than the phase's work spread over what its limits let run at
+/// once (`spread` of its tasks' `own`) after the first of them can start. Without that, a
 /// gate behind a phase of `max_parallel: 1` was passed as soon as its
 /// longest task could end.
 fn earliest_end(
@@ -215,7 +215,8 @@ fn earliest_end(
     let mut last = 0.0f64;
     for node in nodes.in_order() {
         let end = if node < n {
-            let begins = start[node] + wait[node];
+            // The pause ends at a time, whatever it waits on.
+            let begins = start[node].max(wait[node]);
             if own[node] > 0.0 {
                 let p = graph.phase_of[node];
                 phase_start[p] = phase_start[p].min(begins);
@@ -442,6 +443,10 @@ mod tests {
         assert_eq!(remaining(&g, &expected, &paused, slots(4.0)), Some(50.0));
         let paused = [Left::Nothing, Left::Nothing, Left::Paused(30.0), Left::All];
         assert_eq!(remaining(&g, &expected, &paused, slots(1.0)), Some(40.0));
+        // Its pause ends in 5 s, while what it waits on runs 10: the pause
+        // ends at a time, it is not added to the wait.
+        let behind = [Left::All, Left::Paused(5.0), Left::Nothing, Left::Nothing];
+        assert_eq!(remaining(&g, &expected, &behind, slots(4.0)), Some(20.0));
         let done = [Left::Nothing; 4];
         assert_eq!(remaining(&g, &expected, &done, slots(1.0)), None);
     }
