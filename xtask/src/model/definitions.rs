@@ -493,7 +493,8 @@ fn prompt_problems(layout: &Layout, config: &Config, tasks: &[Task]) -> Vec<Prob
             .collect()
     };
     for task in tasks {
-        let Some(template) = task.prompt_template(config) else {
+        // The built-in prompt is tested with the program, not for each task.
+        let Some(template) = task.prompt_template(config).filter(|t| !t.is_built_in()) else {
             continue;
         };
         let in_worktree = task.in_worktree(config);

@@ -92,6 +92,10 @@ pub const OUTPUT_TEXT: usize = 8 * 1024;
 /// How many lines of the previous attempt's log.
 pub const LOG_TAIL: usize = 50;
 
+/// The fields of an item of `deps`, and of an item of its `outputs`.
+const DEP_FIELDS: &[&str] = &["id", "title", "message", "commit", "outputs"];
+const OUTPUT_FIELDS: &[&str] = &["path", "text"];
+
 /// The variables a template may name, and the fields of those that have.
 const VARIABLES: &[(&str, &[&str])] = &[
     (
@@ -197,13 +201,26 @@ pub fn built_in(task_file: &Utf8Path) -> Template {
 
 const BUILT_IN: &str = include_str!("default_prompt.jinja");
 
-/// How long the built-in prompt may grow quoting what the dependencies
-/// produced: past it, their files are named, not quoted. Linux takes at
-/// most 128 KiB in one argument or environment variable, and `{prompt}`
-/// is one: a prompt a template of the user's makes longer fails its
-/// attempt with a hint to use `{prompt_file}`, but a built-in one must not
-/// fail a command that worked with the task's body alone.
-pub const BUILT_IN_QUOTES: usize = 96 << 10;
+/// How long the built-in prompt may grow saying what the dependencies
+/// produced: past it, their files are named, not quoted, and past it
+/// again, the dependencies that do not fit are counted, not named. Linux
+/// takes at most 128 KiB in one argument or environment variable, and
+/// `{prompt}` is one: a prompt a template of the user's makes longer fails
+/// its attempt with a hint to use `{prompt_file}`, but a built-in one must
+/// not fail a command that worked with the task's body alone.
+pub const BUILT_IN_LONGEST: usize = 96 << 10;
+
+/// How much the built-in prompt may say of the dependencies, besides what
+/// every template sees: its own variables.
+#[derive(Debug, Clone, Serialize)]
+pub struct Brevity {
+    /// Whether their files are quoted, or only named.
+    pub quote: bool,
+    /// How many of them (the last) are counted, not named.
+    pub left_out: usize,
+    /// Where each task's output folder is (`<outputs_dir>/<its id>/`).
+    pub outputs_dir: String,
+}
 
 impl Template {
     /// Whether it is the built-in prompt (`built_in`).
@@ -293,13 +310,23 @@ impl Template {
     /// The prompt for `context`, or why it cannot be rendered (at the
     /// template's file and line).
     pub fn render(&self, context: &Context) -> Result<String, Problem> {
+        self.render_value(Value::from(Serde(context)))
+    }
+
+    /// The built-in prompt for `context`, saying what `brevity` lets it.
+    pub fn render_built_in(&self, context: &Context, brevity: &Brevity) -> Result<String, Problem> {
+        self.render_value(minijinja::context! {
+            ..Value::from(Serde(brevity)),
+            ..Value::from(Serde(context))
+        })
+    }
+
+    fn render_value(&self, context: Value) -> Result<String, Problem> {
         let env = environment();
         let template = env
             .template_from_named_str(self.file.as_str(), &self.source)
-            .map_err(|e| {
-                self.problem(e.line(), format!("template syntax error: {}", detail(&e)))
-            })?;
-        template.render(Value::from(Serde(context))).map_err(|e| {
+            .map_err(|e| self.problem(e.line(), detail(&e)))?;
+        template.render(context).map_err(|e| {
             let why = format!("{}{}", detail(&e), self.quoted(&e));
             self.problem(e.line(), format!("the template fails: {why}"))
         })
@@ -332,11 +359,7 @@ impl Template {
         let env = environment();
         let template = match env.template_from_named_str(self.file.as_str(), &self.source) {
             Ok(template) => template,
-            Err(e) => {
-                return vec![
-                    self.problem(e.line(), format!("template syntax error: {}", detail(&e)))
-                ]
-            }
+            Err(e) => return vec![self.problem(e.line(), detail(&e))],
         };
         let mut unknown: Vec<String> = template
             .undeclared_variables(true)
@@ -366,7 +389,7 @@ impl Template {
                     },
                     detail(&e),
                     self.quoted(&e),
-                    self.guard_hint(e.line())
+                    self.guard_hint(e.line()) + &fields_hint(&e, &self.source)
                 ),
             )],
         }
@@ -436,7 +459,43 @@ fn environment() -> Environment<'static> {
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     // Prompts are Markdown, never HTML: nothing is escaped.
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    env.add_filter("fence", fence);
     env
+}
+
+/// `text` in a Markdown code block whose fence is longer than any run of
+/// backticks in it: a file or a log holding its own ``` would end a
+/// fence of three, and the rest of it read as the prompt's own words.
+pub fn fence(text: &str) -> String {
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest.max(2) + 1);
+    let end = if text.is_empty() || text.ends_with('\n') {
+        ""
+    } else {
+        "\n"
+    };
+    format!("{fence}\n{text}{end}{fence}")
+}
+
+/// For a field of a loop's item that is not there (`{{ o.txt }}` in a loop
+/// over a dependency's outputs): the fields an item of `deps` and of its
+/// `outputs` have, which `unknown_message` cannot say of a name it does
+/// not know the list of.
+fn fields_hint(e: &minijinja::Error, source: &str) -> String {
+    let failed = e.range().and_then(|range| source.get(range)).unwrap_or("");
+    let field = failed.trim().rsplit_once('.').map(|(_, field)| field);
+    match (e.kind(), field) {
+        (minijinja::ErrorKind::UndefinedError, Some(field))
+            if !DEP_FIELDS.contains(&field) && !OUTPUT_FIELDS.contains(&field) =>
+        {
+            format!(
+                " (an item of `deps` has {}; an item of its `outputs` has {})",
+                DEP_FIELDS.join(", "),
+                OUTPUT_FIELDS.join(", ")
+            )
+        }
+        _ => String::new(),
+    }
 }
 
 /// The error's own words, without minijinja's pointer into the source.
@@ -444,5 +503,20 @@ fn detail(e: &minijinja::Error) -> String {
     match e.detail() {
         Some(detail) => format!("{}: {detail}", e.kind()),
         None => e.kind().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fence;
+
+    #[test]
+    fn a_fence_is_longer_than_any_run_of_backticks_in_its_text() {
+        assert_eq!(fence("plain"), "```\nplain\n```");
+        assert_eq!(fence("ends\n"), "```\nends\n```");
+        assert_eq!(fence(""), "```\n```");
+        // A Markdown file with a code block of its own, and one of four.
+        assert_eq!(fence("```sh\nls\n```\n"), "````\n```sh\nls\n```\n````");
+        assert_eq!(fence("````\n`x`"), "`````\n````\n`x`\n`````");
     }
 }

@@ -11,8 +11,10 @@ use camino::{Utf8Path, Utf8PathBuf};
 use crate::model::config::Config;
 use crate::model::graph::{Dep, Graph};
 use crate::model::layout::Layout;
+use crate::model::problem::Problem;
 use crate::model::prompt::{
-    Context, DepVars, OutputVars, PreviousVars, TaskVars, BUILT_IN_QUOTES, LOG_TAIL, OUTPUT_TEXT,
+    Brevity, Context, DepVars, OutputVars, PreviousVars, TaskVars, Template, BUILT_IN_LONGEST,
+    LOG_TAIL, OUTPUT_TEXT,
 };
 use crate::model::task;
 use crate::run::history::Previous;
@@ -56,20 +58,52 @@ pub fn render(
     attempt: &Attempt,
 ) -> Option<Result<String>> {
     let template = graph.tasks[t].prompt_template(config)?;
-    let render = |context: &Context| {
-        template
-            .render(context)
-            .map_err(|p| anyhow::anyhow!("{}", p.relative_to(layout.here())))
-    };
-    let rendered = context(layout, graph, t, attempt).and_then(|mut context| {
-        let text = render(&context)?;
-        if !template.is_built_in() || text.len() <= BUILT_IN_QUOTES {
-            return Ok(text);
+    let rendered = context(layout, graph, t, attempt).and_then(|context| {
+        match template.is_built_in() {
+            true => built_in(layout, &template, context),
+            false => template.render(&context),
         }
-        shorten(&mut context.deps);
-        render(&context)
+        .map_err(|p| anyhow::anyhow!("{}", p.relative_to(layout.here())))
     });
     Some(rendered)
+}
+
+/// The built-in prompt, as much of what the dependencies produced as fits
+/// in `BUILT_IN_LONGEST`: their files quoted; else named, each agent's
+/// message its first line; else the dependencies that do not fit
+/// counted, the last first. Without its leading blank lines (a task with
+/// no body), and ending with a newline, as a text file does.
+fn built_in(layout: &Layout, template: &Template, mut context: Context) -> Result<String, Problem> {
+    // The body as written, an indented first line kept; its blank lines
+    // around it are the template's to place.
+    let body = context
+        .task
+        .body
+        .trim_start_matches(['\n', '\r'])
+        .trim_end();
+    context.task.body = body.to_owned();
+    let mut brevity = Brevity {
+        quote: true,
+        left_out: 0,
+        outputs_dir: layout.outputs_dir().to_string(),
+    };
+    let mut text = template.render_built_in(&context, &brevity)?;
+    if text.len() > BUILT_IN_LONGEST {
+        brevity.quote = false;
+        shorten_messages(&mut context.deps);
+        text = template.render_built_in(&context, &brevity)?;
+    }
+    while text.len() > BUILT_IN_LONGEST && !context.deps.is_empty() {
+        // About as many of the last as make the excess, then a look again.
+        let mut excess = (text.len() - BUILT_IN_LONGEST) as isize;
+        while excess > 0 {
+            let Some(dep) = context.deps.pop() else { break };
+            excess -= named_length(&dep) as isize;
+            brevity.left_out += 1;
+        }
+        text = template.render_built_in(&context, &brevity)?;
+    }
+    Ok(format!("{}\n", text.trim_start_matches('\n')))
 }
 
 /// Renders and writes the prompt of task `t`'s attempt, when it has one.
@@ -146,17 +180,10 @@ fn context(layout: &Layout, graph: &Graph, t: usize, attempt: &Attempt) -> Resul
     })
 }
 
-/// What the dependencies did, said shortly enough for a prompt that quoting
-/// them made too long: each output named, not quoted; each agent's message
-/// its first line.
-fn shorten(deps: &mut [DepVars]) {
+/// What the dependencies' agents said, shortly enough for a prompt that
+/// quoting their files made too long: each message's first line.
+fn shorten_messages(deps: &mut [DepVars]) {
     for dep in deps.iter_mut() {
-        for output in &mut dep.outputs {
-            output.text = format!(
-                "[not quoted, the prompt would be too long: read {}]",
-                output.path
-            );
-        }
         if let Some(message) = &mut dep.message {
             let first = format::first_line(message, 200);
             if first.len() < message.trim_end().len() {
@@ -164,6 +191,16 @@ fn shorten(deps: &mut [DepVars]) {
             }
         }
     }
+}
+
+/// About what naming `dep` takes in the built-in prompt, files unquoted.
+fn named_length(dep: &DepVars) -> usize {
+    let said = [&dep.id, &dep.title]
+        .into_iter()
+        .chain(&dep.message)
+        .chain(&dep.commit)
+        .chain(dep.outputs.iter().map(|o| &o.path));
+    said.map(|text| text.len() + 8).sum::<usize>() + 40
 }
 
 /// A file's text for a prompt: the first `OUTPUT_TEXT` bytes, cut at a

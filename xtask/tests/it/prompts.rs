@@ -122,11 +122,15 @@ fn without_a_template_the_prompt_still_says_what_upstream_made_and_what_failed()
         out.join("p/a/short.txt").display(),
         out.join("p/b").display()
     );
-    assert_eq!(t.read("workspace/prompts/p/b.attempt-1.md"), made);
+    // A text file: its last line ends with a newline.
+    assert_eq!(
+        t.read("workspace/prompts/p/b.attempt-1.md"),
+        format!("{made}\n")
+    );
     let second = t.read("workspace/prompts/p/b.attempt-2.md");
     let told = "\n\n## The previous attempt failed\n\nexit code 3\n\nThe end of its log:\n\n```\n";
     assert!(second.starts_with(&format!("{made}{told}")), "{second}");
-    assert!(second.ends_with("boom at the end\n```"), "{second}");
+    assert!(second.ends_with("boom at the end\n```\n"), "{second}");
     assert_eq!(t.read("workspace/outputs/p/b/prompt.txt"), second);
     t.run(&["why", "p/b"])
         .says("  its prompt (attempt 2): workspace/prompts/p/b.attempt-2.md");
@@ -165,11 +169,12 @@ fn the_built_in_prompt_names_the_files_it_cannot_quote_in_one_argument() {
     let got = t.read("workspace/outputs/q/down/got.txt");
     assert_eq!(got, t.read("workspace/prompts/q/down.attempt-1.md"));
     let big = t.root.join("workspace/outputs/p/up22/big.txt");
-    let named = format!(
-        "[not quoted, the prompt would be too long: read {}]",
-        big.display()
-    );
+    let named = format!("\n\nIts files: `{}`.\n", big.display());
     assert!(got.contains(&named), "{got}");
+    assert!(
+        got.contains("\n\nTheir files are named, not quoted"),
+        "said once"
+    );
     assert!(!got.contains("xxxx"), "nothing quoted");
     // Each agent's message is its first line, cut at 200 characters.
     let result: serde_json::Value =
@@ -178,6 +183,77 @@ fn the_built_in_prompt_names_the_files_it_cannot_quote_in_one_argument() {
     let first = format!("> {} [...]\n", line.chars().take(200).collect::<String>());
     assert_eq!(got.matches(&first).count(), 13, "{got}");
     assert!(!got.contains("I did not push"));
+}
+
+/// The built-in prompt of a task with no body starts with what its
+/// dependency produced (it started with two blank lines), one whose body
+/// starts indented keeps it (Markdown's code block), and each ends with a
+/// newline, as a text file does.
+#[test]
+fn the_built_in_prompt_starts_with_its_first_words_and_ends_a_line() {
+    let t = Tree::new();
+    t.task("p/a", &sh("true"));
+    t.write(
+        "tasks/p/bare.md",
+        "---\ndependencies: [p/a]\ncommand: [cat, '{prompt_file}']\n---\n",
+    );
+    t.write(
+        "tasks/p/code.md",
+        "---\ncommand: [cat, '{prompt_file}']\n---\n\n    make all\n\nRun it.\n\n",
+    );
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(
+        t.read("workspace/prompts/p/bare.attempt-1.md"),
+        "## What the tasks before this one produced\n\n### `p/a`\n\n(it wrote no output files)\n"
+    );
+    assert_eq!(
+        t.read("workspace/prompts/p/code.attempt-1.md"),
+        "    make all\n\nRun it.\n"
+    );
+}
+
+/// So many dependencies that naming each one's files is too long for one
+/// argument (a phase of hundreds of tasks): the last are counted, not
+/// named, and `{prompt}` still works (it failed with `Argument list too
+/// long`).
+#[test]
+fn the_built_in_prompt_counts_the_dependencies_it_cannot_name_in_one_argument() {
+    let t = Tree::new();
+    // Long names: fewer tasks make a long prompt.
+    let long = "x".repeat(150);
+    for i in 0..400 {
+        t.task(
+            &format!("p/{long}{i:03}"),
+            &format!(
+                "outputs: [out.txt]\n{}",
+                sh("echo made > $TASK_OUTPUT_DIR/out.txt")
+            ),
+        );
+    }
+    t.task(
+        "q/down",
+        "dependencies: [p]\noutputs: [got.txt]\ncommand: [sh, -c, 'printf %s \"$1\" > $TASK_OUTPUT_DIR/got.txt', sh, '{prompt}']",
+    );
+    t.config("max_concurrent_agents: 8");
+    t.run(&["orchestrate"]).code(0);
+    let got = t.read("workspace/outputs/q/down/got.txt");
+    assert_eq!(got, t.read("workspace/prompts/q/down.attempt-1.md"));
+    assert!(got.len() <= 96 << 10, "{} bytes", got.len());
+    assert!(
+        got.contains(&format!("### `p/{long}000`")),
+        "the first named"
+    );
+    assert!(!got.contains(&format!("`p/{long}399`")), "the last not");
+    let named = got.matches("\n### `p/").count();
+    let more = format!(
+        "\n\nAnd {} more, not named: naming them would make this prompt too long. Each task's files are in its output folder, `{}/<its id>/`.\n",
+        400 - named,
+        t.root.join("workspace/outputs").display()
+    );
+    assert!(got.contains(&more), "{named} named:\n{got}");
+    let down = t.root.join("workspace/outputs/q/down");
+    let outputs = format!("## Outputs\n\nWrite got.txt into `{}`.\n", down.display());
+    assert!(got.ends_with(&outputs), "{got}");
 }
 
 #[test]
@@ -260,7 +336,11 @@ fn template_mistakes_are_invalid_definitions_and_nothing_launches() {
             3,
             "agent.prompt: unknown variable `taks` in the template: the variables are task, deps",
         ),
-        ("Do {{ task.id }.", 3, "agent.prompt: template syntax error"),
+        (
+            "Do {{ task.id }.",
+            3,
+            "agent.prompt: syntax error: unexpected `}`, expected end of variable block",
+        ),
         (
             "Retry: {{ previous.error }}",
             3,
@@ -485,6 +565,6 @@ fn a_mistake_inside_a_loop_over_outputs_is_found_before_anything_runs() {
         );
         t.run(&["validate"])
             .code(2)
-            .says("the template fails on a first attempt whose dependencies made outputs: undefined value in `o.contents`");
+            .says("the template fails on a first attempt whose dependencies made outputs: undefined value in `o.contents` (an item of `deps` has id, title, message, commit, outputs; an item of its `outputs` has path, text)");
     }
 }
