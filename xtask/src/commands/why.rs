@@ -267,9 +267,11 @@ impl Why<'_> {
                     "{id} failed: {}",
                     s.error.as_deref().unwrap_or("no error recorded")
                 );
-                if let Some(code) = s.exit_code {
-                    println!("  exit code {code}, attempt {}, {agent}", s.attempt);
-                }
+                // The exit code, unless the error already says it.
+                let error = s.error.as_deref().unwrap_or("");
+                let code = (s.exit_code.filter(|_| !error.starts_with("exit code")))
+                    .map_or(String::new(), |code| format!("exit code {code}, "));
+                println!("  {code}attempt {}, {agent}", s.attempt);
                 println!("  {}", self.next_step(s, &reset));
             }
             State::AwaitingApproval => {

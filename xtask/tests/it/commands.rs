@@ -331,7 +331,7 @@ fn why_explains_waiting_failed_and_missing_inputs() {
     t.run(&["orchestrate"]).code(1);
     t.run(&["why", "p/a"])
         .code(0)
-        .says("p/a failed: exit code 7")
+        .says("p/a failed: exit code 7\n  attempt 1, agent-1\n")
         .says("something broke here");
     t.run(&["why", "p/zz"]).code(2).says("no task `p/zz`");
 }
