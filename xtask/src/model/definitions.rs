@@ -295,8 +295,10 @@ fn phase_keys(layout: &Layout, config: &mut Config, folders: &[&str]) -> Vec<Pro
     let mut problems = Vec::new();
     // Two folders of one key would share its settings, and `--phase`,
     // `block` or `why` given the key would take the first: ambiguous.
-    for (i, key) in keys.iter().enumerate() {
-        if let Some(j) = keys[..i].iter().position(|k| k == key) {
+    let mut first_of: HashMap<&str, usize> = HashMap::with_capacity(keys.len());
+    for (i, &key) in keys.iter().enumerate() {
+        let j = *first_of.entry(key).or_insert(i);
+        if j != i {
             problems.push(Problem::general(format!(
                 "{} and {} are both phase `{key}` (a phase's key is its folder's name without the number): rename one",
                 layout.display(&layout.tasks.join(folders[j])),

@@ -463,7 +463,11 @@ impl Graph {
 
     /// Edges of the graph as the cycle search sees it: tasks, then one node
     /// per phase gate after them.
-    fn successors(&self, node: usize) -> Vec<usize> {
+    /// What a node waits for: a task, its dependencies; a phase's gate,
+    /// its phase's tasks and the gate of the phase before it (`before`),
+    /// which holds the rest of what it waits for: the gate's every member
+    /// listed, a graph of as many phases as tasks took their square.
+    fn successors(&self, node: usize, before: &[Option<usize>]) -> Vec<usize> {
         let n = self.tasks.len();
         if node < n {
             return self.deps[node]
@@ -474,7 +478,21 @@ impl Graph {
                 })
                 .collect();
         }
-        self.gate_members(node - n).collect()
+        let p = node - n;
+        let mut next = self.phases[p].tasks.clone();
+        next.extend(before[p].map(|q| n + q));
+        next
+    }
+
+    /// Each phase's predecessor in name order, for `successors`.
+    fn phases_before(&self) -> Vec<Option<usize>> {
+        let mut by_name: Vec<usize> = (0..self.phases.len()).collect();
+        by_name.sort_unstable_by(|&a, &b| self.phases[a].name.cmp(&self.phases[b].name));
+        let mut before = vec![None; self.phases.len()];
+        for pair in by_name.windows(2) {
+            before[pair[1]] = Some(pair[0]);
+        }
+        before
     }
 
     /// Cycles, each as the list of nodes around it: one for each knot of
@@ -486,11 +504,13 @@ impl Graph {
         let mut color = vec![0u8; total];
         let mut in_cycle = vec![false; total];
         let mut cycles = Vec::new();
+        let before = self.phases_before();
         for start in 0..total {
             if color[start] != 0 {
                 continue;
             }
-            let mut stack: Vec<(usize, Vec<usize>)> = vec![(start, self.successors(start))];
+            let mut stack: Vec<(usize, Vec<usize>)> =
+                vec![(start, self.successors(start, &before))];
             color[start] = 1;
             while let Some((node, next)) = stack.last_mut() {
                 let node = *node;
@@ -511,7 +531,7 @@ impl Graph {
                     }
                     Some(succ) if color[succ] == 0 => {
                         color[succ] = 1;
-                        stack.push((succ, self.successors(succ)));
+                        stack.push((succ, self.successors(succ, &before)));
                     }
                     Some(_) => {}
                 }
@@ -535,8 +555,13 @@ impl Graph {
             .filter(|&i| cycle[i] < n)
             .max_by_key(|&i| cycle[i])
             .unwrap_or(0);
-        let from_there = cycle[at..].iter().chain(&cycle[..at]);
-        let mut names: Vec<String> = from_there.map(|&node| name(node)).collect();
+        let from_there: Vec<usize> = cycle[at..].iter().chain(&cycle[..at]).copied().collect();
+        // A gate reached through the gates after it (`successors`) is
+        // theirs: the first gate names the phase waited for.
+        let mut names: Vec<String> = (from_there.iter().enumerate())
+            .filter(|&(i, &node)| i == 0 || node < n || from_there[i - 1] < n)
+            .map(|(_, &node)| name(node))
+            .collect();
         names.push(name(cycle[at]));
         let first_task = Some(cycle[at]).filter(|&node| node < n).unwrap_or(0);
         // At the line where it names what it waits for in the cycle.
@@ -754,5 +779,30 @@ mod tests {
         ]);
         assert_eq!(found.matches("dependency cycle").count(), 2, "{found}");
         assert!(found.contains("unknown dependency `c/nope`"), "{found}");
+    }
+
+    /// A gate is searched through the gates before it (one step each, not
+    /// every member: a graph of as many phases as tasks took their
+    /// square), and a cycle through them names the phase waited for.
+    #[test]
+    fn a_cycle_through_a_later_phase_s_gate_names_that_phase() {
+        let found = problems(vec![
+            task("a/x", &["c"]),
+            task("b/y", &[]),
+            task("c/z", &[]),
+        ]);
+        assert!(
+            found.contains("dependency cycle: a/x -> phase c -> a/x (each"),
+            "{found}"
+        );
+        let found = problems(vec![
+            task("a/x", &[]),
+            task("b/y", &["c/z"]),
+            task("c/z", &["b"]),
+        ]);
+        assert!(
+            found.contains("dependency cycle: c/z -> phase b -> b/y -> c/z (each"),
+            "{found}"
+        );
     }
 }

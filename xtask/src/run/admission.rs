@@ -174,19 +174,19 @@ impl<'a> Admission<'a> {
     pub fn spread(&self, graph: &Graph, own: &mut dyn Iterator<Item = (usize, f64)>) -> f64 {
         let mut all = 0.0;
         let mut memory = Memory::default();
-        let mut by_phase = vec![0.0; graph.phases.len()];
+        // By phase met, not one entry per phase: called for each phase's
+        // gate, a graph of thousands of phases took their square.
+        let mut by_phase: HashMap<usize, f64> = HashMap::new();
         let mut by_pool: HashMap<&str, f64> = HashMap::new();
         for (t, seconds) in own.filter(|(_, s)| *s > 0.0) {
             all += seconds;
             memory.add(self.memory_capacity, self.memory_gb(graph, t), seconds);
-            by_phase[graph.phase_of[t]] += seconds;
+            *by_phase.entry(graph.phase_of[t]).or_default() += seconds;
             if let Some(pool) = self.pool_of(graph, t) {
                 *by_pool.entry(pool).or_default() += seconds;
             }
         }
-        let phases = (by_phase.iter().enumerate())
-            .filter(|(_, work)| **work > 0.0)
-            .map(|(p, work)| work / self.phase_limit(graph, p) as f64);
+        let phases = (by_phase.iter()).map(|(&p, work)| work / self.phase_limit(graph, p) as f64);
         let pools =
             (by_pool.iter()).filter_map(|(pool, work)| Some(work / self.pools.limit(pool)? as f64));
         [all / self.jobs as f64, memory.least()]
