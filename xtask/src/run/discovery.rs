@@ -24,24 +24,37 @@ use crate::ui::printer::Tone;
 
 /// How long after the last scan of the task folders a task's end may leave
 /// them unscanned: a task file a task wrote is found this long after it
-/// ended at most, unless its end may open a phase gate (scanned at once).
+/// ended at most, unless its end may open a phase gate (scanned at once);
+/// longer where a scan takes longer (`SCANNING_AT_MOST`).
 const RESCAN_AFTER: Duration = Duration::from_millis(20);
+
+/// The share of the run's time the scans after tasks' ends may take, at
+/// most, gates aside: a scan of thousands of folders (a folder per
+/// feature) takes milliseconds, and one every 20 ms took half the run.
+const SCANNING_AT_MOST: u32 = 20; // one twentieth
 
 impl Run<'_> {
     /// Tasks the finished one generated join their phase gates before its
     /// own completion can open them: the task folders are scanned now when
-    /// it may open one (or waits for approval), else within `RESCAN_AFTER`
+    /// it may open one (or waits for approval), else within `rescan_after`
     /// of the last scan, so that a burst of short tasks pays for one scan.
     pub(super) fn discover_before_completing(&mut self, t: usize, held: bool) {
+        let after = self.rescan_after();
         if held
             || self.readiness.may_open_a_gate(&self.graph, t)
-            || self.discovered_at.elapsed() >= RESCAN_AFTER
+            || self.discovered_at.elapsed() >= after
         {
             self.discover();
         } else {
-            self.discovery_due
-                .get_or_insert(self.discovered_at + RESCAN_AFTER);
+            self.discovery_due.get_or_insert(self.discovered_at + after);
         }
+    }
+
+    /// How long the folders may go unscanned after a task's end: what the
+    /// last scan took, as `SCANNING_AT_MOST` of the time, `RESCAN_AFTER`
+    /// at least.
+    fn rescan_after(&self) -> Duration {
+        (self.discovery_took * SCANNING_AT_MOST).max(RESCAN_AFTER)
     }
 
     /// Makes the scan a task's end put off (see `RESCAN_AFTER`), if
@@ -58,6 +71,7 @@ impl Run<'_> {
         self.discovered_at = Instant::now();
         self.discovery_due = None;
         let found = load::discover(self.layout, &mut self.discovery, &mut self.graph);
+        self.discovery_took = self.discovered_at.elapsed();
         // What was said of the files read again is past: said again only
         // if it still holds and differs.
         let reread =

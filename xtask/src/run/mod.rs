@@ -183,6 +183,7 @@ pub fn run(
         order: Order::empty(),
         begun: Instant::now(),
         discovered_at: Instant::now(),
+        discovery_took: Duration::ZERO,
         discovery_due: None,
         dead_supervisors: Vec::new(),
         removed: HashSet::new(),
@@ -330,9 +331,11 @@ struct Run<'a> {
     durations: Durations,
     order: Order,
     begun: Instant,
-    /// When the task folders were last scanned, and when they are to be
-    /// again, at the latest (see `discovery::RESCAN_AFTER`).
+    /// When the task folders were last scanned, how long that took, and
+    /// when they are to be again, at the latest (see
+    /// `discovery::RESCAN_AFTER`).
     discovered_at: Instant,
+    discovery_took: Duration,
     discovery_due: Option<Instant>,
     /// Supervisors that died under their tasks: what those tasks left
     /// running in their groups is killed once none of them runs (see
