@@ -389,7 +389,7 @@ impl Template {
                     },
                     detail(&e),
                     self.quoted(&e),
-                    self.guard_hint(e.line()) + &fields_hint(&e, &self.source)
+                    self.guard_hint(e.line()) + &fields_hint(&e, self.failed_text(&e))
                 ),
             )],
         }
@@ -406,9 +406,13 @@ impl Template {
     /// ` in `<what failed>``: the template's text where rendering failed,
     /// when minijinja says where (an undefined value names nothing).
     fn quoted(&self, e: &minijinja::Error) -> String {
-        e.range()
-            .and_then(|range| self.source.get(range))
+        self.failed_text(e)
             .map_or(String::new(), |text| format!(" in `{}`", text.trim()))
+    }
+
+    /// The template's text where rendering failed, when minijinja says.
+    fn failed_text(&self, e: &minijinja::Error) -> Option<&str> {
+        e.range().and_then(|range| self.source.get(range))
     }
 
     /// The template's line (from 1) where `name` first appears.
@@ -466,7 +470,7 @@ fn environment() -> Environment<'static> {
 /// `text` in a Markdown code block whose fence is longer than any run of
 /// backticks in it: a file or a log holding its own ``` would end a
 /// fence of three, and the rest of it read as the prompt's own words.
-pub fn fence(text: &str) -> String {
+fn fence(text: &str) -> String {
     let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
     let fence = "`".repeat(longest.max(2) + 1);
     let end = if text.is_empty() || text.ends_with('\n') {
@@ -481,9 +485,8 @@ pub fn fence(text: &str) -> String {
 /// over a dependency's outputs): the fields an item of `deps` and of its
 /// `outputs` have, which `unknown_message` cannot say of a name it does
 /// not know the list of.
-fn fields_hint(e: &minijinja::Error, source: &str) -> String {
-    let failed = e.range().and_then(|range| source.get(range)).unwrap_or("");
-    let field = failed.trim().rsplit_once('.').map(|(_, field)| field);
+fn fields_hint(e: &minijinja::Error, failed: Option<&str>) -> String {
+    let field = failed.and_then(|text| text.trim().rsplit_once('.').map(|(_, field)| field));
     match (e.kind(), field) {
         (minijinja::ErrorKind::UndefinedError, Some(field))
             if !DEP_FIELDS.contains(&field) && !OUTPUT_FIELDS.contains(&field) =>

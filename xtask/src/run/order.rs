@@ -197,9 +197,9 @@ pub fn longest_paths(graph: &Graph, weight: &[f64], counts: impl Fn(usize) -> bo
 /// what leads to it has ended and its pause is over (`wait` from now),
 /// runs `own`; a phase's gate opens once its tasks have ended, and no
 /// sooner than the phase's work spread over what its limits let run at
-/// once (`spread` of its tasks' `own`) after the first of them can start. Without that, a
-/// gate behind a phase of `max_parallel: 1` was passed as soon as its
-/// longest task could end.
+/// once (`spread` of its tasks' `own`) after the first of them can start.
+/// Without that, a gate behind a phase of `max_parallel: 1` was passed as
+/// soon as its longest task could end.
 fn earliest_end(
     graph: &Graph,
     own: &[f64],
