@@ -11,9 +11,7 @@ use anyhow::Result;
 
 use camino::Utf8PathBuf;
 
-use super::history;
 use super::load::{self, Disk, Invalid, Reader};
-use super::order::Order;
 use super::readiness::{Node, Walk};
 use super::Run;
 use crate::state::approvals as decisions;
@@ -193,11 +191,7 @@ impl Run<'_> {
         }
         if !added.is_empty() {
             // The graph grew: the order is made again, with the new tasks.
-            let readiness = &self.readiness;
-            let known =
-                history::known_seconds(&self.graph, readiness, &self.history, &self.durations);
-            self.order = Order::new(&self.graph, known, |t| readiness.node(t) == Node::Completed);
-            self.readiness.set_order(self.order.rank.clone());
+            self.order_tasks();
         }
         for (t, p) in loaded.late {
             self.printer.line(

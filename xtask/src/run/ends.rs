@@ -368,6 +368,9 @@ impl Run<'_> {
                 }
                 self.history[t].error = None;
                 self.history[t].seconds = seconds;
+                if let Some(seconds) = seconds {
+                    self.learn_duration(t, seconds);
+                }
                 let pool = self.admission.pool_of(&self.graph, t).map(str::to_owned);
                 if let (Some(pool), Some(started)) = (pool, started) {
                     self.admission.pools.succeeded(&pool, started);

@@ -29,6 +29,7 @@ mod pools;
 pub mod prompt;
 pub mod readiness;
 mod recovery;
+mod reorder;
 mod running;
 mod starts;
 mod summary;
@@ -181,6 +182,7 @@ pub fn run(
         revoked: HashSet::new(),
         durations,
         order: Order::empty(),
+        ordered: reorder::Ordered::new(),
         begun: Instant::now(),
         discovered_at: Instant::now(),
         discovery_took: Duration::ZERO,
@@ -330,6 +332,7 @@ struct Run<'a> {
     /// durations made of them.
     durations: Durations,
     order: Order,
+    ordered: reorder::Ordered,
     begun: Instant,
     /// When the task folders were last scanned, how long that took, and
     /// when they are to be again, at the latest (see
@@ -428,6 +431,7 @@ impl Run<'_> {
 
     fn main_loop(&mut self) -> Result<()> {
         loop {
+            self.reorder_if_due();
             let started = if self.launching() {
                 self.launch_ready()
             } else if self.held_by_budget() {

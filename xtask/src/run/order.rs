@@ -30,6 +30,21 @@ pub struct Order {
     pub path: Vec<f64>,
     /// Each task's place in the order tasks start in.
     pub rank: Vec<u32>,
+    /// Per phase, what its tasks still to run that nothing is known of are
+    /// expected to take (its median, else one second), when it has such
+    /// tasks, and what the tasks of the phase completed since told of it.
+    guesses: Vec<Option<Guess>>,
+}
+
+/// What a phase's unknown tasks are expected to take, and how many of its
+/// tasks completed since, how many of those took over twice that and how
+/// many under half.
+#[derive(Debug, Clone, Copy)]
+struct Guess {
+    seconds: f64,
+    seen: u32,
+    longer: u32,
+    shorter: u32,
 }
 
 impl Order {
@@ -39,6 +54,7 @@ impl Order {
             expected: Vec::new(),
             path: Vec::new(),
             rank: Vec::new(),
+            guesses: Vec::new(),
         }
     }
 
@@ -50,7 +66,19 @@ impl Order {
         known: impl Fn(usize) -> Option<f64>,
         done: impl Fn(usize) -> bool,
     ) -> Order {
-        let expected = expected(graph, known);
+        let Estimates { known, medians } = estimates(graph, known);
+        let expected = expected_of(graph, &known, &medians);
+        let guesses = (0..graph.phases.len())
+            .map(|p| {
+                let unknown = |&t: &usize| known[t].is_none() && !done(t);
+                graph.phases[p].tasks.iter().any(unknown).then(|| Guess {
+                    seconds: medians[p].unwrap_or(UNKNOWN),
+                    seen: 0,
+                    longer: 0,
+                    shorter: 0,
+                })
+            })
+            .collect();
         let path = longest_paths(graph, &expected, |t| !done(t));
         // The keys side by side, not read from 100,000 tasks scattered in
         // memory at each comparison; ties end with the index: a total
@@ -71,13 +99,46 @@ impl Order {
             expected,
             path,
             rank,
+            guesses,
         }
     }
+
+    /// Task `t` of phase `p` completed in `seconds`: whether the order is
+    /// now out of date, most of its phase's tasks completed since it was
+    /// made having taken over twice, or under half, what the phase's
+    /// tasks nothing is known of are expected to take. On a graph's first
+    /// run every task is expected to take a second until some complete:
+    /// the tasks still to start are ordered again once they tell more
+    /// (one completion off by more than that is enough, at first).
+    pub fn learn(&mut self, p: usize, seconds: f64) -> bool {
+        let Some(guess) = self.guesses.get_mut(p).and_then(Option::as_mut) else {
+            return false;
+        };
+        if !durations::plausible(seconds) {
+            return false;
+        }
+        guess.seen += 1;
+        guess.longer += u32::from(seconds > 2.0 * guess.seconds);
+        guess.shorter += u32::from(seconds < guess.seconds / 2.0);
+        2 * guess.longer.max(guess.shorter) > guess.seen
+    }
+}
+
+/// What is known of each task's duration, and each phase's median of it.
+struct Estimates {
+    known: Vec<Option<f64>>,
+    medians: Vec<Option<f64>>,
 }
 
 /// What each task is expected to take, from what `known` says some took
 /// (a duration no task can take, in a file edited by hand, says nothing).
 pub fn expected(graph: &Graph, known: impl Fn(usize) -> Option<f64>) -> Vec<f64> {
+    let Estimates { known, medians } = estimates(graph, known);
+    expected_of(graph, &known, &medians)
+}
+
+/// What `known` says tasks took, and each phase's median of it.
+fn estimates(graph: &Graph, known: impl Fn(usize) -> Option<f64>) -> Estimates {
     let known: Vec<Option<f64>> = (0..graph.tasks.len())
         .map(|t| known(t).filter(|&seconds| durations::plausible(seconds)))
         .collect();
@@ -95,6 +156,10 @@ pub fn expected(graph: &Graph, known: impl Fn(usize) -> Option<f64>) -> Vec<f64>
             }
         })
         .collect();
+    Estimates { known, medians }
+}
+
+fn expected_of(graph: &Graph, known: &[Option<f64>], medians: &[Option<f64>]) -> Vec<f64> {
     (0..graph.tasks.len())
         .map(|t| known[t].or(medians[graph.phase_of[t]]).unwrap_or(UNKNOWN))
         .collect()
@@ -325,6 +390,27 @@ mod tests {
             tasks: known.iter().map(|(id, s)| (id.to_string(), *s)).collect(),
             unread: None,
         }
+    }
+
+    #[test]
+    fn the_order_is_out_of_date_once_most_completions_of_a_phase_say_so() {
+        let g = graph(&[("p/a", &[]), ("p/b", &[]), ("q/c", &[])]);
+        // `q/c` is known: nothing learnt of its phase changes the order.
+        let mut order = Order::new(&g, kept(&g, &durations(&[("q/c", 5.0)])), |_| false);
+        assert!(!order.learn(1, 500.0));
+        // `p`'s tasks are expected to take a second: one close to it says
+        // nothing; one of four seconds is one of two off; then two of three.
+        assert!(!order.learn(0, 1.5));
+        assert!(!order.learn(0, 4.0));
+        assert!(order.learn(0, 3.0));
+        // A first completion far off is enough; an impossible one is not.
+        let mut order = Order::new(&g, kept(&g, &durations(&[])), |_| false);
+        assert!(!order.learn(0, -1.0));
+        assert!(order.learn(0, 0.01));
+        // A phase whose tasks to run are all known guesses nothing.
+        let known = durations(&[("p/a", 1.0), ("q/c", 1.0)]);
+        let mut order = Order::new(&g, kept(&g, &known), |t| t == 1);
+        assert!(!order.learn(0, 100.0));
     }
 
     #[test]

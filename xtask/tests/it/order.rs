@@ -105,6 +105,30 @@ fn durations_from_earlier_runs_and_priorities_decide() {
     assert!(t.exists("workspace/history.json"));
 }
 
+/// On a graph's first run, what its first tasks took reorders those still
+/// to start: once `a/first` completes in milliseconds, its phase's other
+/// task is no longer expected to take a second, and the tasks known to take
+/// longer go before it (it went first, the order made at the start kept).
+#[test]
+fn what_completes_during_a_run_reorders_the_tasks_still_to_start() {
+    let t = Tree::new();
+    t.write(
+        "workspace/history.json",
+        r#"{"tasks": {"b/x1": 0.9, "b/x2": 0.9}}"#,
+    );
+    t.task("a/first", &format!("priority: 1\n{}", sh("true")));
+    for id in ["a/second", "b/x1", "b/x2"] {
+        t.task(id, &sh("true"));
+    }
+    // Before the run: `a/second` is expected to take a second, more than
+    // the `b` tasks.
+    t.run(&["next"])
+        .says("a/first                                  ~1.0s")
+        .says("a/second                                 ~1.0s, path 1.0s  sh -c true\n  b/x1");
+    t.run(&["orchestrate", "-j", "1"]).code(0);
+    assert_eq!(start_order(&t), ["a/first", "b/x1", "b/x2", "a/second"]);
+}
+
 #[test]
 fn durations_no_task_can_take_are_left_out_not_a_crash() {
     let t = Tree::new();
