@@ -1,5 +1,6 @@
 //! The run's side of task files found while it goes on: the scans of the
-//! task folders (at once before an end that may open a phase gate, else
+//! task folders (at once before an end that may open a phase gate a task
+//! waits on, else
 //! within `RESCAN_AFTER`), and what tasks added to the graph bring with
 //! them (their statuses, recoveries, blocks, stale results), at the start
 //! and later alike.
@@ -22,7 +23,8 @@ use crate::ui::printer::Tone;
 
 /// How long after the last scan of the task folders a task's end may leave
 /// them unscanned: a task file a task wrote is found this long after it
-/// ended at most, unless its end may open a phase gate (scanned at once);
+/// ended at most, unless its end may open a phase gate a task waits on
+/// (scanned at once);
 /// longer where a scan takes longer (`SCANNING_AT_MOST`).
 const RESCAN_AFTER: Duration = Duration::from_millis(20);
 
@@ -193,14 +195,8 @@ impl Run<'_> {
             // The graph grew: the order is made again, with the new tasks.
             self.order_tasks();
         }
-        for (t, p) in loaded.late {
-            self.printer.line(
-                Tone::Warn,
-                &format!(
-                    "warning: {} appeared after phase {} was complete: tasks waiting on that phase have already started",
-                    self.graph.tasks[t].id, self.graph.phases[p].name
-                ),
-            );
+        for late in loaded.late.chunk_by(|a, b| a.0 == b.0) {
+            self.say_late(late);
         }
         let mut walked = HashSet::new();
         for t in loaded.failed {
@@ -231,6 +227,28 @@ impl Run<'_> {
             self.recover(t, &status)?;
         }
         Ok(())
+    }
+
+    /// Says that a task joined after phases it belongs to were complete and
+    /// let what waits on them start (`late`: the task and each phase).
+    fn say_late(&self, late: &[(usize, usize)]) {
+        let names: Vec<&str> = late
+            .iter()
+            .map(|&(_, p)| self.graph.phases[p].name.as_str())
+            .collect();
+        let (phases, were) = match names.len() {
+            1 => ("phase", "was"),
+            _ => ("phases", "were"),
+        };
+        self.printer.line(
+            Tone::Warn,
+            &format!(
+                "warning: {} appeared after {phases} {} {were} complete: what waits on {} was let start without it",
+                self.graph.tasks[late[0].0].id,
+                names.join(", "),
+                if names.len() == 1 { "that phase" } else { "them" },
+            ),
+        );
     }
 
     /// The events of the attempts an earlier run left running, made whole

@@ -105,11 +105,11 @@ impl Readiness {
         self.gate_open[p]
     }
 
-    /// Whether `t`'s completion, or a file it left, may open a phase gate:
-    /// it is the last unfinished member of one, or a gate waits only for
-    /// its artifacts.
+    /// Whether `t`'s completion, or a file it left, may open a phase gate
+    /// that a task waits on: it is the last unfinished member of one, or
+    /// such a gate waits only for its artifacts.
     pub fn may_open_a_gate(&self, graph: &Graph, t: usize) -> bool {
-        let closed = |p: usize| !self.gate_open[p];
+        let closed = |p: usize| !self.gate_open[p] && !graph.phases[p].dependents.is_empty();
         graph
             .gates_including(graph.phase_of[t])
             .any(|p| closed(p) && self.gate_unmet[p] == 1)
@@ -506,8 +506,16 @@ impl Readiness {
         }
     }
 
+    /// Opens phase `p`'s gate if it is complete and a task waits on it. A
+    /// gate nothing waits on stays closed: its opening would release
+    /// nothing, and a task that joins its phase later (a generated one)
+    /// still counts if a task that waits on the phase joins too. So the
+    /// run need not scan the task folders before each end that completes
+    /// such a phase (a graph of a phase per feature scanned every folder
+    /// at each end).
     fn try_open_gate(&mut self, graph: &Graph, p: usize, files: &dyn Files) {
         if self.gate_open[p]
+            || graph.phases[p].dependents.is_empty()
             || self.gate_unmet[p] > 0
             || !self.gate_missing_artifacts(graph, p, files).is_empty()
         {
@@ -603,7 +611,7 @@ mod tests {
         let g = graph(&[
             ("1-a/x", &[], &[]),
             ("2-b/y", &[], &[]),
-            ("3-c/z", &["2-b"], &[]),
+            ("3-c/z", &["1-a", "2-b"], &[]),
         ]);
         let mut r = Readiness::new(false);
         r.add(&g, &waiting(&g), &ALL_THERE);
@@ -657,6 +665,7 @@ mod tests {
             ("1-a/x", &[], &[]),
             ("2-b/y", &[], &[]),
             ("2-b/v", &[], &[]),
+            ("3-c/w", &["1-a", "2-b"], &[]),
         ]);
         let mut r = Readiness::new(false);
         let missing = Stub {
@@ -680,6 +689,28 @@ mod tests {
         assert!(!r.may_open_a_gate(&g, 1), "one of two members of 2-b's");
         r.complete(&g, 1, &ALL_THERE);
         assert!(r.may_open_a_gate(&g, 2), "the last member of 2-b's");
+    }
+
+    /// A gate nothing waits on releases nothing: it stays closed, and its
+    /// last member's end is no reason to look for generated tasks first.
+    #[test]
+    fn a_gate_nothing_waits_on_stays_closed() {
+        let g = graph(&[("1-a/x", &[], &[]), ("2-b/y", &[], &[])]);
+        let mut r = Readiness::new(false);
+        r.add(&g, &waiting(&g), &ALL_THERE);
+        r.start(&g, 0);
+        assert!(!r.may_open_a_gate(&g, 0));
+        r.complete(&g, 0, &ALL_THERE);
+        assert!(!r.gate_open(g.phase("1-a").unwrap()));
+        // A task that waits on the phase joins: the gate opens for it.
+        let g = graph(&[
+            ("1-a/x", &[], &[]),
+            ("2-b/y", &[], &[]),
+            ("3-c/z", &["1-a"], &[]),
+        ]);
+        r.add(&g, &[(2, Node::Waiting)], &ALL_THERE);
+        assert!(r.gate_open(g.phase("1-a").unwrap()));
+        assert_eq!(ready(&r, &g), ["2-b/y", "3-c/z"]);
     }
 
     #[test]

@@ -538,6 +538,59 @@ fn the_end_that_opens_a_gate_finds_the_tasks_generated_just_before() {
     );
 }
 
+/// A phase's gate that nothing waits on yet still counts the tasks generated
+/// into the phase with one that waits on it: here the generator writes a
+/// task of its own phase, then one that depends on the phase, which starts
+/// only once the first has completed. The generator starts as the folders
+/// are scanned (its dependency's end opens a gate something waits on), so
+/// its end, a few milliseconds later, puts the next scan off: the gate
+/// must not open meanwhile.
+#[test]
+fn a_gate_nothing_waited_on_counts_the_tasks_generated_with_what_waits_on_it() {
+    let t = Tree::new();
+    t.task("0-a/opener", &sh("true"));
+    t.task(
+        "9-z/after-a",
+        &format!("dependencies: [0-a]\n{}", sh("true")),
+    );
+    let generate = r#"printf -- '---\ncommand: sleep 0.3; touch $WORKSPACE/extra-done\n---\n' > tasks/1-p/.extra && mv tasks/1-p/.extra tasks/1-p/extra.md
+mkdir -p tasks/2-q
+printf -- '---\ndependencies: [1-p]\ncommand: test -e $WORKSPACE/extra-done\n---\n' > tasks/2-q/.check && mv tasks/2-q/.check tasks/2-q/check.md"#;
+    t.task(
+        "1-p/gen",
+        &format!("dependencies: [0-a/opener]\n{}", sh(generate)),
+    );
+    t.run(&["orchestrate"]).code(0).says("Summary: 5 completed");
+}
+
+/// A task that joins phases whose gates were open (what waits on them has
+/// started) is said to, once, naming them; a phase nothing waits on is not
+/// named (its gate let nothing start).
+#[test]
+fn a_task_that_joins_after_its_phases_were_complete_is_said_once() {
+    let t = Tree::new();
+    t.task("1-a/x", &sh("true"));
+    t.task("2-b/y", &sh("true"));
+    t.task("3-c/z", &sh("true"));
+    let generate = r#"printf -- '---\ncommand: "true"\n---\n' > tasks/1-a/.late && mv tasks/1-a/.late tasks/1-a/late.md"#;
+    t.task(
+        "4-d/gen",
+        &format!("dependencies: [1-a/x, 2-b/y, 3-c/z]\n{}", sh(generate)),
+    );
+    t.task(
+        "5-e/after-a",
+        &format!("dependencies: [1-a]\n{}", sh("true")),
+    );
+    t.task(
+        "5-e/after-c",
+        &format!("dependencies: [3-c]\n{}", sh("true")),
+    );
+    t.run(&["orchestrate", "-j", "1"])
+        .code(0)
+        .says("warning: 1-a/late appeared after phases 1-a, 3-c were complete: what waits on them was let start without it")
+        .never_says("2-b was");
+}
+
 #[test]
 fn a_bad_generated_file_does_not_hold_back_the_good_ones() {
     let t = Tree::new();
