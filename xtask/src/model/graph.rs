@@ -38,6 +38,10 @@ pub struct Graph {
     pub phases: Vec<Phase>,
     index: HashMap<String, usize>,
     phase_index: HashMap<String, usize>,
+    /// The phases in the order of their names, which is the order their
+    /// gates include one another in, and each phase's place in it.
+    by_name: Vec<usize>,
+    name_rank: Vec<usize>,
     /// The phase folders found: one with no task yet may be depended on
     /// (its tasks are generated during the run).
     phase_folders: Vec<String>,
@@ -121,23 +125,41 @@ impl Graph {
         self.phase_index.get(name).copied()
     }
 
-    /// Phases whose gate includes tasks of phase `p`: `p` and every later one.
+    /// The phases in the order of their names.
+    pub fn phases_by_name(&self) -> &[usize] {
+        &self.by_name
+    }
+
+    /// Phases whose gate includes tasks of phase `p`: `p` and every later
+    /// one, in name order.
     pub fn gates_including(&self, p: usize) -> impl Iterator<Item = usize> + '_ {
-        let name = &self.phases[p].name;
-        (0..self.phases.len()).filter(move |&q| self.phases[q].name >= *name)
+        self.by_name[self.name_rank[p]..].iter().copied()
     }
 
     /// Phases whose completion a dependency on phase `p` waits for: it and
-    /// the earlier ones.
+    /// the earlier ones, in name order.
     pub fn phases_through(&self, p: usize) -> impl Iterator<Item = usize> + '_ {
-        let name = &self.phases[p].name;
-        (0..self.phases.len()).filter(move |&q| self.phases[q].name <= *name)
+        self.by_name[..=self.name_rank[p]].iter().copied()
     }
 
     /// Tasks whose completion a dependency on phase `p` waits for.
     pub fn gate_members(&self, p: usize) -> impl Iterator<Item = usize> + '_ {
-        let name = &self.phases[p].name;
-        (0..self.tasks.len()).filter(move |&t| self.phases[self.phase_of[t]].name <= *name)
+        let rank = self.name_rank[p];
+        (0..self.tasks.len()).filter(move |&t| self.name_rank[self.phase_of[t]] <= rank)
+    }
+
+    /// Orders the phases by name, once they are all there: a gate's
+    /// members and the gates a task counts in are then read without
+    /// comparing names (thousands of phases compared theirs at each end).
+    fn index_phases(&mut self) {
+        let phases = &self.phases;
+        self.by_name = (0..phases.len()).collect();
+        self.by_name
+            .sort_unstable_by(|&a, &b| phases[a].name.cmp(&phases[b].name));
+        self.name_rank = vec![0; phases.len()];
+        for (rank, &p) in self.by_name.iter().enumerate() {
+            self.name_rank[p] = rank;
+        }
     }
 
     /// Tasks that wait directly on `t`: its dependents, and the dependents
@@ -200,6 +222,7 @@ impl Graph {
             self.phase_of.push(phase);
         }
         self.add_depended_on_empty_phases(first);
+        self.index_phases();
         problems.extend(self.nested_ids(first));
         let added: Vec<usize> = (first..self.tasks.len()).collect();
         let resolved = parallel::map(&added, |&t| self.resolve(t));
@@ -317,6 +340,7 @@ impl Graph {
                 .map(|(i, p)| (p.name.clone(), i))
                 .collect();
         }
+        self.index_phases();
     }
 
     /// The dependencies of task `t`: the ones it names, and the producers of

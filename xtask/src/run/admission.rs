@@ -5,6 +5,7 @@
 //! (`max_total_memory_gb`). One task may always run alone, unless its
 //! pool is paused by a rate limit.
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::SystemTime;
 
@@ -25,6 +26,9 @@ pub struct Admission<'a> {
     /// Memory the running tasks may reserve together, in GiB.
     memory_capacity: f64,
     pub pools: Pools,
+    /// The least memory a task of the graph reserves, and for how many
+    /// tasks (made again when the graph grows).
+    least_memory: Cell<(usize, f64)>,
 }
 
 impl<'a> Admission<'a> {
@@ -41,6 +45,7 @@ impl<'a> Admission<'a> {
                 (None, ExecutorKind::Slurm) => f64::INFINITY,
             },
             pools: Pools::new(&config.agents.pools, jobs),
+            least_memory: Cell::new((0, f64::INFINITY)),
         }
     }
 
@@ -62,6 +67,11 @@ impl<'a> Admission<'a> {
         }
         let reserved = self.reserved(graph, running);
         let idle = running.is_empty();
+        if !idle && reserved + self.least_memory(graph) > self.memory_capacity {
+            // No ready task fits: none is looked at (100,000 ready tasks
+            // were, at each turn of a run held by its memory).
+            return None;
+        }
         let now = SystemTime::now();
         let fits = |t: usize| {
             (idle || reserved + self.memory_gb(graph, t) <= self.memory_capacity)
@@ -70,10 +80,22 @@ impl<'a> Admission<'a> {
                 && self.pool_holds(graph, running, t, now).is_none()
         };
         // Each phase's first task that fits; of those, the first in order.
-        (0..graph.phases.len())
-            .filter(|&p| readiness.running_in_phase(p) < self.phase_limit(graph, p))
-            .filter_map(|p| readiness.ready_in_phase(p).find(|&t| fits(t)))
-            .min_by_key(|&t| (readiness.rank_of(t), t))
+        // The phases are looked at by their first ready task: once that
+        // comes after the best found, no task of theirs comes before it.
+        let mut best: Option<(u32, usize)> = None;
+        for (first, p) in readiness.phases_by_first_ready() {
+            if best.is_some_and(|best| first > best) {
+                break;
+            }
+            if readiness.running_in_phase(p) >= self.phase_limit(graph, p) {
+                continue;
+            }
+            if let Some(t) = readiness.ready_in_phase(p).find(|&t| fits(t)) {
+                let key = (readiness.rank_of(t), t);
+                best = Some(best.map_or(key, |best| best.min(key)));
+            }
+        }
+        best.map(|(_, t)| t)
     }
 
     /// Why a ready task does not start beside the `running` ones.
@@ -273,6 +295,19 @@ impl<'a> Admission<'a> {
         launch::memory_gb(self.config, &graph.tasks[t])
     }
 
+    /// The least memory a task of `graph` reserves.
+    fn least_memory(&self, graph: &Graph) -> f64 {
+        let (tasks, least) = self.least_memory.get();
+        if tasks == graph.tasks.len() {
+            return least;
+        }
+        let least = (graph.tasks.iter())
+            .map(|task| launch::memory_gb(self.config, task))
+            .fold(f64::INFINITY, f64::min);
+        self.least_memory.set((graph.tasks.len(), least));
+        least
+    }
+
     fn reserved(&self, graph: &Graph, running: &[usize]) -> f64 {
         running.iter().map(|&t| self.memory_gb(graph, t)).sum()
     }
@@ -346,6 +381,49 @@ fn machine_memory_gb() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::task::Task;
+    use crate::run::readiness::tests::{waiting, ALL_THERE};
+    use crate::run::readiness::Node;
+
+    /// The first ready task in order that fits, whichever phase it is in:
+    /// here behind its phase's first, which does not fit beside what runs.
+    #[test]
+    fn the_first_task_in_order_that_fits_starts() {
+        let memory = [
+            ("a/big", 8.0),
+            ("a/small", 1.0),
+            ("b/x", 1.0),
+            ("c/run", 8.0),
+        ];
+        let tasks = memory.iter().map(|&(id, gb)| {
+            let mut task = Task::new(id, format!("/nonexistent/{id}.md").into(), Vec::new());
+            task.resources.memory_gb = Some(gb);
+            task
+        });
+        let graph = Graph::build(tasks.collect()).unwrap();
+        let mut readiness = Readiness::new(false);
+        readiness.add(&graph, &waiting(&graph), &ALL_THERE);
+        readiness.set_order(vec![0, 1, 2, 3]);
+        readiness.start(&graph, 3);
+        let config = |total| Config {
+            max_total_memory_gb: Some(total),
+            ..Config::default()
+        };
+        let pick = |readiness: &Readiness, total, running: &[usize]| {
+            let config = config(total);
+            let admission = Admission::new(&config, Some(10), ExecutorKind::Local);
+            (admission.pick(&graph, readiness, running, &[])).map(|t| graph.tasks[t].id.clone())
+        };
+        assert_eq!(pick(&readiness, 12.0, &[3]).as_deref(), Some("a/small"));
+        assert_eq!(pick(&readiness, 20.0, &[3]).as_deref(), Some("a/big"));
+        // Not even the smallest fits; alone, the first in order would.
+        assert_eq!(pick(&readiness, 8.5, &[3]), None);
+        assert_eq!(pick(&readiness, 4.0, &[]).as_deref(), Some("a/big"));
+        // `a/small` started: the first of `b`, after `a`'s first, is next.
+        readiness.start(&graph, 1);
+        assert_eq!(pick(&readiness, 12.0, &[3]).as_deref(), Some("b/x"));
+        assert_eq!(readiness.node(0), Node::Ready);
+    }
 
     #[test]
     fn the_slots_made_ahead_are_as_many_as_the_limits_and_the_memory_let_run() {

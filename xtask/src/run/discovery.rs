@@ -118,15 +118,7 @@ impl Run<'_> {
             }
         }
         for &t in &found.removed {
-            if self.readiness.node(t).is_waiting() {
-                self.readiness.drop_unstarted(&self.graph, t, &files);
-                self.removed.insert(t);
-                let id = &self.graph.tasks[t].id;
-                self.printer.line(
-                    Tone::Warn,
-                    &format!("warning: {id}: its task file was removed: it does not start in this run, nor what names it as a dependency"),
-                );
-            }
+            self.drop_removed(t);
         }
         // After the adding, which makes the gates of new phases. It cannot
         // have opened the gate of an invalid file's phase: the task whose
@@ -158,6 +150,35 @@ impl Run<'_> {
         for t in failed {
             self.block_and_alert(t);
         }
+    }
+
+    /// A task whose file was removed: it does not start, unless it has.
+    fn drop_removed(&mut self, t: usize) {
+        if !self.readiness.node(t).is_waiting() {
+            return;
+        }
+        let files = Disk::new(self.layout, self.config, &self.graph);
+        self.readiness.drop_unstarted(&self.graph, t, &files);
+        self.removed.insert(t);
+        let id = &self.graph.tasks[t].id;
+        self.printer.line(
+            Tone::Warn,
+            &format!("warning: {id}: its task file was removed: it does not start in this run, nor what names it as a dependency"),
+        );
+    }
+
+    /// Whether task `t`, about to start, has lost its file since the
+    /// folders were last scanned (they are not at every end): then they
+    /// are scanned now, and it does not start. One `stat` per start, so
+    /// that a task a person took away never starts.
+    pub(super) fn file_gone(&mut self, t: usize) -> bool {
+        if self.graph.tasks[t].file.exists() {
+            return false;
+        }
+        self.discover();
+        // A folder the scan could not read drops nothing.
+        self.drop_removed(t);
+        true
     }
 
     /// Looks for task files, inputs or gate artifacts that appeared, and

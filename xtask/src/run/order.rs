@@ -176,10 +176,8 @@ struct Nodes<'g> {
 
 impl<'g> Nodes<'g> {
     fn of(graph: &'g Graph) -> Nodes<'g> {
-        let mut by_name: Vec<usize> = (0..graph.phases.len()).collect();
-        by_name.sort_by(|&a, &b| graph.phases[a].name.cmp(&graph.phases[b].name));
         let mut next_gate = vec![None; graph.phases.len()];
-        for pair in by_name.windows(2) {
+        for pair in graph.phases_by_name().windows(2) {
             next_gate[pair[0]] = Some(pair[1]);
         }
         Nodes { graph, next_gate }

@@ -65,6 +65,10 @@ pub struct Readiness {
     gate_open: Vec<bool>,
     /// Ready tasks per phase, in the order they should start (by `rank`).
     ready: Vec<BTreeSet<(u32, usize)>>,
+    /// The first of each phase's ready tasks, with its phase, in the same
+    /// order: a start looks at the phases whose first ready task comes
+    /// early, not at all of them (thousands of phases, a task each).
+    firsts: BTreeSet<((u32, usize), usize)>,
     /// Each task's place in the order tasks start in (see `run::order`);
     /// tasks without one (just found) come last, in id order.
     rank: Vec<u32>,
@@ -150,6 +154,44 @@ impl Readiness {
                 .collect();
         }
         self.rank = rank;
+        self.firsts = (self.ready.iter().enumerate())
+            .filter_map(|(p, ready)| Some((*ready.first()?, p)))
+            .collect();
+    }
+
+    /// The phases with ready tasks, by their first ready task, in the order
+    /// tasks start in: `(its place, the task)` and the phase.
+    pub fn phases_by_first_ready(&self) -> impl Iterator<Item = ((u32, usize), usize)> + '_ {
+        self.firsts.iter().copied()
+    }
+
+    /// Task `t` of phase `p` is ready to start.
+    fn ready_to_start(&mut self, p: usize, t: usize) {
+        let (first, key) = (self.ready[p].first().copied(), (self.rank_of(t), t));
+        self.ready[p].insert(key);
+        self.first_changed(p, first);
+    }
+
+    /// Task `t` of phase `p` is no longer ready to start (it started, or
+    /// waits, or is blocked).
+    fn unready(&mut self, p: usize, t: usize) {
+        let (first, key) = (self.ready[p].first().copied(), (self.rank_of(t), t));
+        self.ready[p].remove(&key);
+        self.first_changed(p, first);
+    }
+
+    /// Keeps `firsts` up to date when phase `p`'s first ready task was
+    /// `before`.
+    fn first_changed(&mut self, p: usize, before: Option<(u32, usize)>) {
+        let now = self.ready[p].first().copied();
+        if now != before {
+            if let Some(key) = before {
+                self.firsts.remove(&(key, p));
+            }
+            if let Some(key) = now {
+                self.firsts.insert((key, p));
+            }
+        }
     }
 
     /// Task `t`'s place in the order tasks start in.
@@ -191,11 +233,11 @@ impl Readiness {
             }
         }
         // Gates: the counts of new phases from scratch, the others updated.
-        for p in new_phases.clone() {
-            self.gate_unmet[p] = graph
-                .gate_members(p)
-                .filter(|&t| self.node[t] != Node::Completed)
-                .count() as u32;
+        if !new_phases.is_empty() {
+            let unfinished = self.unfinished_through(graph);
+            for p in new_phases.clone() {
+                self.gate_unmet[p] = unfinished[p];
+            }
         }
         let mut late = Vec::new();
         for &(t, node) in added {
@@ -233,6 +275,24 @@ impl Readiness {
         late
     }
 
+    /// Per phase, its tasks and those of earlier phases not completed: one
+    /// pass over the tasks, not one per phase.
+    fn unfinished_through(&self, graph: &Graph) -> Vec<u32> {
+        let mut own = vec![0u32; graph.phases.len()];
+        for t in 0..graph.tasks.len() {
+            if self.node[t] != Node::Completed {
+                own[graph.phase_of[t]] += 1;
+            }
+        }
+        let mut through = vec![0u32; graph.phases.len()];
+        let mut sum = 0;
+        for &p in graph.phases_by_name() {
+            sum += own[p];
+            through[p] = sum;
+        }
+        through
+    }
+
     /// A task file of phase `p` found invalid during the run: a task of
     /// the phase that cannot run, so the gates that include it stay closed
     /// until the file is valid (those already open are past holding).
@@ -259,8 +319,7 @@ impl Readiness {
     /// A ready task starts.
     pub fn start(&mut self, graph: &Graph, t: usize) {
         let phase = graph.phase_of[t];
-        let key = (self.rank_of(t), t);
-        self.ready[phase].remove(&key);
+        self.unready(phase, t);
         self.node[t] = Node::Running;
         self.running_in_phase[phase] += 1;
     }
@@ -273,8 +332,7 @@ impl Readiness {
 
     /// A ready task waits for a person's approval before it starts.
     pub fn await_approval(&mut self, graph: &Graph, t: usize) {
-        let key = (self.rank_of(t), t);
-        self.ready[graph.phase_of[t]].remove(&key);
+        self.unready(graph.phase_of[t], t);
         self.node[t] = Node::AwaitingApproval;
     }
 
@@ -357,8 +415,7 @@ impl Readiness {
     /// it starts no more in this run (what depends on it by name waits)
     /// and no phase gate waits for it.
     pub fn drop_unstarted(&mut self, graph: &Graph, t: usize, files: &dyn Files) {
-        let key = (self.rank_of(t), t);
-        self.ready[graph.phase_of[t]].remove(&key);
+        self.unready(graph.phase_of[t], t);
         self.needs_inputs.remove(&t);
         self.node[t] = Node::Unselected;
         for p in graph.gates_including(graph.phase_of[t]) {
@@ -385,8 +442,7 @@ impl Readiness {
 
     /// A task that has not started is failed by hand (`block`).
     pub fn hold(&mut self, graph: &Graph, t: usize) {
-        let key = (self.rank_of(t), t);
-        self.ready[graph.phase_of[t]].remove(&key);
+        self.unready(graph.phase_of[t], t);
         self.needs_inputs.remove(&t);
         self.node[t] = Node::Failed;
     }
@@ -422,8 +478,7 @@ impl Readiness {
             .collect();
         blocked.sort_unstable();
         for &d in &blocked {
-            let key = (self.rank_of(d), d);
-            self.ready[graph.phase_of[d]].remove(&key);
+            self.unready(graph.phase_of[d], d);
             self.needs_inputs.remove(&d);
             self.node[d] = Node::Blocked;
             self.blocked_by[d] = Some(failed);
@@ -498,8 +553,7 @@ impl Readiness {
     fn become_ready(&mut self, graph: &Graph, t: usize, files: &dyn Files) {
         if self.missing_inputs(graph, t, files).is_empty() {
             self.node[t] = Node::Ready;
-            let key = (self.rank_of(t), t);
-            self.ready[graph.phase_of[t]].insert(key);
+            self.ready_to_start(graph.phase_of[t], t);
         } else {
             self.node[t] = Node::NeedsInputs;
             self.needs_inputs.insert(t);
@@ -529,7 +583,7 @@ impl Readiness {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::model::task::Task;
     use camino::Utf8PathBuf;
@@ -551,7 +605,7 @@ mod tests {
     }
 
     /// Files where every input, and every gate's artifacts, exist or not.
-    struct Stub {
+    pub(crate) struct Stub {
         inputs: bool,
         artifacts: bool,
     }
@@ -568,12 +622,12 @@ mod tests {
         }
     }
 
-    const ALL_THERE: Stub = Stub {
+    pub(crate) const ALL_THERE: Stub = Stub {
         inputs: true,
         artifacts: true,
     };
 
-    fn waiting(graph: &Graph) -> Vec<(usize, Node)> {
+    pub(crate) fn waiting(graph: &Graph) -> Vec<(usize, Node)> {
         (0..graph.tasks.len()).map(|t| (t, Node::Waiting)).collect()
     }
 

@@ -41,6 +41,9 @@ impl Run<'_> {
             let Some(t) = picked else {
                 return Ok(());
             };
+            if self.file_gone(t) {
+                continue;
+            }
             if !self.held_for_approval(t)? {
                 self.launch(t)?;
             }

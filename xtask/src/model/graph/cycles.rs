@@ -30,10 +30,8 @@ impl Graph {
 
     /// Each phase's predecessor in name order, for `successors`.
     fn phases_before(&self) -> Vec<Option<usize>> {
-        let mut by_name: Vec<usize> = (0..self.phases.len()).collect();
-        by_name.sort_unstable_by(|&a, &b| self.phases[a].name.cmp(&self.phases[b].name));
         let mut before = vec![None; self.phases.len()];
-        for pair in by_name.windows(2) {
+        for pair in self.phases_by_name().windows(2) {
             before[pair[1]] = Some(pair[0]);
         }
         before
