@@ -13,7 +13,7 @@ use crate::model::task::{self, phase_key, Task};
 use crate::run::admission::Admission;
 use crate::run::budget::Budget;
 use crate::run::order::{self, seconds_until, Left};
-use crate::state::{lock, logs, outputs, runs, status};
+use crate::state::{durations, lock, logs, outputs, runs, status};
 use crate::sys::parallel;
 use crate::ui::progress::{
     paused_pools, Attempt, BudgetLine, Builder, Progress, Seen, TaskLine, Usage,
@@ -243,6 +243,7 @@ fn set_eta(defs: &Definitions, progress: &mut Progress) {
         let line = lines.get(graph.tasks[t].id.as_str());
         (line.filter(|l| matches!(l.state, "completed" | "stale")))
             .and_then(|l| l.duration_seconds)
+            .filter(|&seconds| durations::plausible(seconds))
             .or_else(|| kept(t))
     });
     // The run's own `-j` is not known here: the configured limits are.

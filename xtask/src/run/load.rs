@@ -17,6 +17,7 @@ use crate::model::problem::Problem;
 use crate::model::task::{self, phase_key};
 use crate::run::history::{Past, Previous};
 use crate::run::readiness::{Files, Node, Readiness};
+use crate::state::durations;
 use crate::state::outputs;
 use crate::state::resets;
 use crate::state::status::{self, State, Status};
@@ -336,7 +337,8 @@ impl Reader<'_> {
 
 fn read_past(layout: &Layout, id: &str, status: &Status, resumed: bool, past: &mut Past) {
     past.attempt = status.attempt;
-    past.seconds = status.duration_seconds;
+    // One no task can take (a hand edit) says nothing, as in history.json.
+    past.seconds = status.duration_seconds.filter(|&s| durations::plausible(s));
     if resumed {
         past.tries = status.tries;
     }

@@ -320,6 +320,15 @@ fn a_status_s_impossible_duration_is_not_expected_of_others() {
         "{}",
         next.stdout
     );
+    // What `history.json` keeps counts instead, and a run does not write
+    // the status's impossible figure over it (the task's duration was lost
+    // for every later run).
+    t.write("workspace/history.json", r#"{"tasks": {"p/a": 30.0}}"#);
+    assert_eq!(with("-5.0"), 60.0, "b then c, 30 s each, as a took");
+    t.run(&["orchestrate"]).code(0);
+    let history: serde_json::Value =
+        serde_json::from_str(&t.read("workspace/history.json")).unwrap();
+    assert_eq!(history["tasks"]["p/a"], 30.0);
 }
 
 /// A phase gate opens no sooner than its phase's work allows: behind a
