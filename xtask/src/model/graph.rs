@@ -696,5 +696,14 @@ mod tests {
             found.contains("dependency cycle: c/z -> phase b -> b/y -> c/z (each"),
             "{found}"
         );
+        // Two cycles through the same chain of gates, each of its own
+        // tasks: both said, as each holds without the other.
+        let found = problems(vec![
+            task("a/x", &["b"]),
+            task("b/y", &["c"]),
+            task("c/z", &[]),
+        ]);
+        assert!(found.contains("a/x -> phase b -> a/x (each"), "{found}");
+        assert!(found.contains("b/y -> phase c -> b/y (each"), "{found}");
     }
 }

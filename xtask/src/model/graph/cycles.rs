@@ -38,13 +38,15 @@ impl Graph {
     }
 
     /// Cycles, each as the list of nodes around it: one for each knot of
-    /// tasks that wait for each other (cycles sharing a node with one found
-    /// already are not listed again).
+    /// tasks that wait for each other (cycles sharing a task with one found
+    /// already are not listed again; sharing a gate, they may be apart: a
+    /// gate leads through the gates before it, which two cycles of
+    /// different phases both go through).
     pub(super) fn find_cycles(&self) -> Vec<Vec<usize>> {
         let total = self.tasks.len() + self.phases.len();
         // 0 = unseen, 1 = on the current path, 2 = done.
         let mut color = vec![0u8; total];
-        let mut in_cycle = vec![false; total];
+        let mut in_cycle = vec![false; self.tasks.len()];
         let mut cycles = Vec::new();
         let before = self.phases_before();
         for start in 0..total {
@@ -64,8 +66,9 @@ impl Graph {
                     Some(succ) if color[succ] == 1 => {
                         let at = stack.iter().position(|(n, _)| *n == succ).unwrap_or(0);
                         let cycle: Vec<usize> = stack[at..].iter().map(|(n, _)| *n).collect();
-                        if cycle.iter().all(|&n| !in_cycle[n]) {
-                            for &n in &cycle {
+                        let tasks = || cycle.iter().filter(|&&n| n < self.tasks.len());
+                        if tasks().all(|&n| !in_cycle[n]) {
+                            for &n in tasks() {
                                 in_cycle[n] = true;
                             }
                             cycles.push(cycle);
