@@ -514,7 +514,7 @@ fn prompt_problems(layout: &Layout, config: &Config, tasks: &[Task]) -> Vec<Prob
         }
         let sample = Context::sample(
             task,
-            &layout.output_dir(&task.id),
+            &layout.outputs_dir(),
             in_worktree,
             config.agents.budget_usd,
             &declared,

@@ -46,6 +46,14 @@ pub struct Context {
     pub worktree: Option<String>,
     /// What the budget leaves, when there is one.
     pub budget_left_usd: Option<f64>,
+    /// Where each task's output folder is: `<outputs_dir>/<its id>/`.
+    pub outputs_dir: String,
+    /// Whether `deps` holds the texts of the dependencies' files, or only
+    /// their paths (the built-in prompt past `BUILT_IN_LONGEST`).
+    pub quote: bool,
+    /// How many dependencies (the last) `deps` leaves out, to be counted,
+    /// not named (the built-in prompt past it again).
+    pub left_out: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -107,6 +115,9 @@ const VARIABLES: &[(&str, &[&str])] = &[
     ("previous", &["error", "log_tail", "session_id"]),
     ("worktree", &[]),
     ("budget_left_usd", &[]),
+    ("outputs_dir", &[]),
+    ("quote", &[]),
+    ("left_out", &[]),
 ];
 /// minijinja's own functions, which its variable listing includes.
 const FUNCTIONS: &[&str] = &["range", "dict", "namespace", "debug"];
@@ -210,18 +221,6 @@ const BUILT_IN: &str = include_str!("default_prompt.jinja");
 /// not fail a command that worked with the task's body alone.
 pub const BUILT_IN_LONGEST: usize = 96 << 10;
 
-/// How much the built-in prompt may say of the dependencies, besides what
-/// every template sees: its own variables.
-#[derive(Debug, Clone, Serialize)]
-pub struct Brevity {
-    /// Whether their files are quoted, or only named.
-    pub quote: bool,
-    /// How many of them (the last) are counted, not named.
-    pub left_out: usize,
-    /// Where each task's output folder is (`<outputs_dir>/<its id>/`).
-    pub outputs_dir: String,
-}
-
 impl Template {
     /// Whether it is the built-in prompt (`built_in`).
     pub fn is_built_in(&self) -> bool {
@@ -236,7 +235,7 @@ impl Context {
     /// `Template::check` renders.
     pub fn sample(
         task: &Task,
-        output_dir: &Utf8Path,
+        outputs_dir: &Utf8Path,
         in_worktree: bool,
         budget: Option<f64>,
         declared: &dyn Fn(&str) -> Vec<String>,
@@ -248,7 +247,7 @@ impl Context {
                 phase: task.phase().to_owned(),
                 body: String::new(),
                 outputs: task.outputs.clone(),
-                output_dir: output_dir.to_string(),
+                output_dir: outputs_dir.join(&task.id).to_string(),
             },
             deps: task
                 .dependencies
@@ -270,6 +269,9 @@ impl Context {
             previous: None,
             worktree: in_worktree.then(|| "/worktree".to_owned()),
             budget_left_usd: budget,
+            outputs_dir: outputs_dir.to_string(),
+            quote: true,
+            left_out: 0,
         }
     }
 
@@ -310,23 +312,11 @@ impl Template {
     /// The prompt for `context`, or why it cannot be rendered (at the
     /// template's file and line).
     pub fn render(&self, context: &Context) -> Result<String, Problem> {
-        self.render_value(Value::from(Serde(context)))
-    }
-
-    /// The built-in prompt for `context`, saying what `brevity` lets it.
-    pub fn render_built_in(&self, context: &Context, brevity: &Brevity) -> Result<String, Problem> {
-        self.render_value(minijinja::context! {
-            ..Value::from(Serde(brevity)),
-            ..Value::from(Serde(context))
-        })
-    }
-
-    fn render_value(&self, context: Value) -> Result<String, Problem> {
         let env = environment();
         let template = env
             .template_from_named_str(self.file.as_str(), &self.source)
             .map_err(|e| self.problem(e.line(), detail(&e)))?;
-        template.render(context).map_err(|e| {
+        template.render(Value::from(Serde(context))).map_err(|e| {
             let why = format!("{}{}", detail(&e), self.quoted(&e));
             self.problem(e.line(), format!("the template fails: {why}"))
         })
@@ -389,7 +379,8 @@ impl Template {
                     },
                     detail(&e),
                     self.quoted(&e),
-                    self.guard_hint(e.line()) + &fields_hint(&e, self.failed_text(&e))
+                    self.guard_hint(e.line())
+                        + &fields_hint(&e, self.failed_text(&e), &self.source)
                 ),
             )],
         }
@@ -444,6 +435,9 @@ fn known(name: &str) -> bool {
 fn unknown_message(name: &str) -> String {
     let (top, field) = name.split_once('.').unwrap_or((name, ""));
     match VARIABLES.iter().find(|(n, _)| *n == top) {
+        Some((_, [])) => format!(
+            "unknown variable `{name}` in the template: `{top}` has no fields (`{{{{ {top} }}}}` is all of it)"
+        ),
         Some((_, fields)) => format!(
             "unknown variable `{name}` in the template: `{top}` has no `{field}`; it has {}",
             fields.join(", ")
@@ -481,24 +475,39 @@ fn fence(text: &str) -> String {
     format!("{fence}\n{text}{end}{fence}")
 }
 
-/// For a field of a loop's item that is not there (`{{ o.txt }}` in a loop
-/// over a dependency's outputs): the fields an item of `deps` and of its
-/// `outputs` have, which `unknown_message` cannot say of a name it does
-/// not know the list of.
-fn fields_hint(e: &minijinja::Error, failed: Option<&str>) -> String {
-    let field = failed.and_then(|text| text.trim().rsplit_once('.').map(|(_, field)| field));
-    match (e.kind(), field) {
-        (minijinja::ErrorKind::UndefinedError, Some(field))
-            if !DEP_FIELDS.contains(&field) && !OUTPUT_FIELDS.contains(&field) =>
-        {
-            format!(
-                " (an item of `deps` has {}; an item of its `outputs` has {})",
-                DEP_FIELDS.join(", "),
-                OUTPUT_FIELDS.join(", ")
-            )
-        }
-        _ => String::new(),
+/// For a field of a loop's item that is not there (`{{ o.txt }}` in
+/// `{% for o in d.outputs %}`): the fields an item of that list has, which
+/// `unknown_message` cannot say of a name it does not know the list of.
+/// Nothing for any other failure (an index out of range, a variable of
+/// the template's own).
+fn fields_hint(e: &minijinja::Error, failed: Option<&str>, source: &str) -> String {
+    let Some((item, field)) = failed.and_then(|text| text.trim().split_once('.')) else {
+        return String::new();
+    };
+    let plain =
+        |name: &str| !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_');
+    if e.kind() != minijinja::ErrorKind::UndefinedError || !plain(item) || !plain(field) {
+        return String::new();
     }
+    let (list, fields) = match loop_list(source, item) {
+        Some("deps") => ("`deps`", DEP_FIELDS),
+        Some(list) if list.ends_with(".outputs") => ("a dependency's `outputs`", OUTPUT_FIELDS),
+        _ => return String::new(),
+    };
+    match fields.contains(&field) {
+        true => String::new(),
+        false => format!(" (an item of {list} has {})", fields.join(", ")),
+    }
+}
+
+/// What the template's loop over `item` goes through (`deps` in
+/// `{% for item in deps %}`), if it has one.
+fn loop_list<'s>(source: &'s str, item: &str) -> Option<&'s str> {
+    let head = format!("for {item} in ");
+    let at = source.find(&head)? + head.len();
+    source[at..]
+        .split(|c: char| c.is_whitespace() || c == '%' || c == '|')
+        .next()
 }
 
 /// The error's own words, without minijinja's pointer into the source.

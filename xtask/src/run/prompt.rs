@@ -13,8 +13,8 @@ use crate::model::graph::{Dep, Graph};
 use crate::model::layout::Layout;
 use crate::model::problem::Problem;
 use crate::model::prompt::{
-    Brevity, Context, DepVars, OutputVars, PreviousVars, TaskVars, Template, BUILT_IN_LONGEST,
-    LOG_TAIL, OUTPUT_TEXT,
+    Context, DepVars, OutputVars, PreviousVars, TaskVars, Template, BUILT_IN_LONGEST, LOG_TAIL,
+    OUTPUT_TEXT,
 };
 use crate::model::task;
 use crate::run::history::Previous;
@@ -60,7 +60,7 @@ pub fn render(
     let template = graph.tasks[t].prompt_template(config)?;
     let rendered = context(layout, graph, t, attempt).and_then(|context| {
         match template.is_built_in() {
-            true => built_in(layout, &template, context),
+            true => built_in(&template, context),
             false => template.render(&context),
         }
         .map_err(|p| anyhow::anyhow!("{}", p.relative_to(layout.here())))
@@ -73,7 +73,7 @@ pub fn render(
 /// message its first line; else the dependencies that do not fit
 /// counted, the last first. Without its leading blank lines (a task with
 /// no body), and ending with a newline, as a text file does.
-fn built_in(layout: &Layout, template: &Template, mut context: Context) -> Result<String, Problem> {
+fn built_in(template: &Template, mut context: Context) -> Result<String, Problem> {
     // The body as written, an indented first line kept; its blank lines
     // around it are the template's to place.
     let body = context
@@ -82,16 +82,11 @@ fn built_in(layout: &Layout, template: &Template, mut context: Context) -> Resul
         .trim_start_matches(['\n', '\r'])
         .trim_end();
     context.task.body = body.to_owned();
-    let mut brevity = Brevity {
-        quote: true,
-        left_out: 0,
-        outputs_dir: layout.outputs_dir().to_string(),
-    };
-    let mut text = template.render_built_in(&context, &brevity)?;
+    let mut text = template.render(&context)?;
     if text.len() > BUILT_IN_LONGEST {
-        brevity.quote = false;
+        context.quote = false;
         shorten_messages(&mut context.deps);
-        text = template.render_built_in(&context, &brevity)?;
+        text = template.render(&context)?;
     }
     while text.len() > BUILT_IN_LONGEST && !context.deps.is_empty() {
         // About as many of the last as make the excess, then a look again.
@@ -99,9 +94,9 @@ fn built_in(layout: &Layout, template: &Template, mut context: Context) -> Resul
         while excess > 0 {
             let Some(dep) = context.deps.pop() else { break };
             excess -= named_length(&dep) as isize;
-            brevity.left_out += 1;
+            context.left_out += 1;
         }
-        text = template.render_built_in(&context, &brevity)?;
+        text = template.render(&context)?;
     }
     Ok(format!("{}\n", text.trim_start_matches('\n')))
 }
@@ -177,6 +172,9 @@ fn context(layout: &Layout, graph: &Graph, t: usize, attempt: &Attempt) -> Resul
         }),
         worktree: attempt.workdir.map(|w| w.to_string()),
         budget_left_usd: attempt.budget_left,
+        outputs_dir: layout.outputs_dir().to_string(),
+        quote: true,
+        left_out: 0,
     })
 }
 

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::agent::result::Report;
 use crate::model::layout::Layout;
+use crate::state::durations;
 use crate::state::status::{self, AgentSlot, Retry, State, Status};
 use crate::ui::format;
 
@@ -491,7 +492,9 @@ impl Builder {
                         changed,
                     });
                 }
-                if let Some(d) = seconds {
+                // A duration no task can take (a hand edit) counts for
+                // nothing here either.
+                if let Some(d) = seconds.filter(|&d| durations::plausible(d)) {
                     phase.timed += 1;
                     let n = phase.timed as f64;
                     phase.mean_seconds = Some(phase.mean_seconds.map_or(d, |m| m + (d - m) / n));

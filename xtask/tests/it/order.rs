@@ -325,6 +325,10 @@ fn a_status_s_impossible_duration_is_not_expected_of_others() {
     // for every later run).
     t.write("workspace/history.json", r#"{"tasks": {"p/a": 30.0}}"#);
     assert_eq!(with("-5.0"), 60.0, "b then c, 30 s each, as a took");
+    assert_eq!(
+        progress_json(&t)["phases"][0]["mean_seconds"],
+        serde_json::Value::Null
+    );
     t.run(&["orchestrate"]).code(0);
     let history: serde_json::Value =
         serde_json::from_str(&t.read("workspace/history.json")).unwrap();

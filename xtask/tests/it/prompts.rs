@@ -256,6 +256,59 @@ fn the_built_in_prompt_counts_the_dependencies_it_cannot_name_in_one_argument() 
     assert!(got.ends_with(&outputs), "{got}");
 }
 
+/// A body that leaves no room to name any dependency still says how many
+/// there are and where their files are (the section went, silently).
+#[test]
+fn the_built_in_prompt_with_a_long_body_still_counts_the_dependencies() {
+    let t = Tree::new();
+    for i in 0..3 {
+        t.task(&format!("p/a{i}"), &sh("true"));
+    }
+    // Near 96 KiB alone.
+    let body = "word ".repeat(19_650);
+    t.write(
+        "tasks/q/down.md",
+        &format!(
+            "---\ndependencies: [p]\ncommand: [sh, -c, 'true', sh, '{{prompt}}']\n---\n{body}\n"
+        ),
+    );
+    t.run(&["orchestrate"]).code(0);
+    let got = t.read("workspace/prompts/q/down.attempt-1.md");
+    let counted = format!(
+        "## What the tasks before this one produced\n\nThere are 3, not named: naming them would make this prompt too long. Each task's files are in its output folder, `{}/<its id>/`.\n",
+        t.root.join("workspace/outputs").display()
+    );
+    assert!(got.ends_with(&counted), "{}", &got[got.len() - 400..]);
+    assert!(!got.contains("named, not quoted"), "no files named");
+}
+
+/// The built-in template is a starting point for one's own: a copy, edited,
+/// is valid and says what the built-in says (its variables are every
+/// template's: `outputs_dir`, `quote` always true, `left_out` always 0).
+#[test]
+fn a_copy_of_the_built_in_template_works_as_one_s_own() {
+    let t = Tree::new();
+    let built_in = include_str!("../../src/model/default_prompt.jinja");
+    let mine = built_in.replace("## What the tasks before this one produced", "## Upstream");
+    t.write("tasks/mine.jinja", &mine);
+    t.task(
+        "p/a",
+        &format!(
+            "outputs: [o.txt]\n{}",
+            sh("echo made > $TASK_OUTPUT_DIR/o.txt")
+        ),
+    );
+    t.task(
+        "p/b",
+        "dependencies: [p/a]\nprompt_file: mine.jinja\ncommand: [sh, -c, 'true', sh, '{prompt}']",
+    );
+    t.run(&["validate"]).code(0);
+    t.run(&["orchestrate"]).code(0);
+    let got = t.read("workspace/prompts/p/b.attempt-1.md");
+    assert!(got.contains("## Upstream\n\n### `p/a`\n\n`"), "{got}");
+    assert!(got.contains("o.txt`:\n\n```\nmade\n```"), "{got}");
+}
+
 #[test]
 fn a_task_s_own_template_wins_and_prompt_shows_the_next_attempt() {
     let t = Tree::new();
@@ -565,6 +618,27 @@ fn a_mistake_inside_a_loop_over_outputs_is_found_before_anything_runs() {
         );
         t.run(&["validate"])
             .code(2)
-            .says("the template fails on a first attempt whose dependencies made outputs: undefined value in `o.contents` (an item of `deps` has id, title, message, commit, outputs; an item of its `outputs` has path, text)");
+            .says("the template fails on a first attempt whose dependencies made outputs: undefined value in `o.contents` (an item of a dependency's `outputs` has path, text)");
+    }
+    // The fields of `deps`' items for a mistake in a loop over them, and
+    // no fields for what is no loop's item.
+    let t = Tree::new();
+    t.task("p/up", &sh("true"));
+    for (prompt, says) in [
+        (
+            "{% for d in deps %}{{ d.name }}{% endfor %}",
+            "undefined value in `d.name` (an item of `deps` has id, title, message, commit, outputs)",
+        ),
+        ("{% set x = {} %}{{ x.foo }}", "undefined value in `x.foo`\n"),
+        (
+            "{{ attempt.x }}",
+            "unknown variable `attempt.x` in the template: `attempt` has no fields (`{{ attempt }}` is all of it)",
+        ),
+    ] {
+        t.task(
+            "p/down",
+            &format!("dependencies: [p/up]\nprompt: \"{prompt}\"\ncommand: [cat, \"{{prompt_file}}\"]"),
+        );
+        t.run(&["validate"]).code(2).says(says);
     }
 }
