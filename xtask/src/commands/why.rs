@@ -257,10 +257,8 @@ impl Why<'_> {
                     s.attempt,
                     s.error.as_deref().unwrap_or("-")
                 );
-                println!(
-                    "  the next `{}` starts it, not counted against its retries",
-                    layout.cmd("orchestrate")
-                );
+                println!("  not counted against its retries");
+                self.what_holds(t);
             }
             State::Failed => {
                 println!(
@@ -417,6 +415,16 @@ impl Why<'_> {
 
     /// What a task without a status waits on, as the next run would see it.
     fn pending(&mut self, t: usize) {
+        let task = &self.defs.graph.tasks[t];
+        println!("{} is pending (it has not run yet, or was reset)", task.id);
+        if let Some(decided) = decided_in_advance(self.layout, &self.defs.config, task) {
+            println!("  {decided}");
+        }
+        self.what_holds(t);
+    }
+
+    /// What a task still to start waits on, or that nothing holds it.
+    fn what_holds(&mut self, t: usize) {
         let (layout, defs) = (self.layout, self.defs);
         let graph = &defs.graph;
         let options = Options::of_the_run_going_on(layout, defs.config.executor);
@@ -493,10 +501,6 @@ impl Why<'_> {
                     o.id
                 ));
             }
-        }
-        println!("{} is pending (it has not run yet, or was reset)", task.id);
-        if let Some(decided) = decided_in_advance(layout, &defs.config, task) {
-            println!("  {decided}");
         }
         for line in &unmet {
             println!("  waits on {line}");
