@@ -281,7 +281,7 @@ fn merge(worktrees: &Worktrees, target: &Target, request: &Request) -> Result<Me
     // (`wait_for_person`).
     // Left by an orchestrator killed during a merge: undone, then redone.
     repo.remove_stale_ref_locks(&[&request.branch, &target.integration])?;
-    repo.remove_stale_packed_refs_lock()?;
+    repo.settle_packed_refs_lock()?;
     for (dir, branch, base) in [
         (worktree, &request.branch, Some(request.base.as_str())),
         (&target.integration_dir, &target.integration, None),

@@ -569,21 +569,22 @@ impl Repo {
     /// on it, the merge queue's and the user's. Only one surely stale: this
     /// user's, untouched for seconds, and open in no process (git holds it
     /// open for the milliseconds it needs it).
-    pub fn remove_stale_packed_refs_lock(&self) -> Result<()> {
-        use std::os::unix::fs::MetadataExt;
+    ///
+    /// Until then, and while a live git holds it, the merge waits (10 s at
+    /// most, then goes on as before): a git that cannot take it to delete
+    /// a ref says an error and goes on, exit 0, leaving the ref. A rebase,
+    /// or its abort after an orchestrator was killed during it, then left
+    /// CHERRY_PICK_HEAD in the task's worktree, and the queue took it for
+    /// a cherry-pick the agent left unfinished: the task failed.
+    pub fn settle_packed_refs_lock(&self) -> Result<()> {
         let path = self.git_path("packed-refs.lock")?;
-        let Ok(meta) = path.metadata() else {
-            return Ok(());
-        };
-        // SAFETY: geteuid has no preconditions.
-        let mine = meta.uid() == unsafe { libc::geteuid() };
-        let age = meta.modified().ok().and_then(|at| at.elapsed().ok());
-        let still = age.is_some_and(|age| age >= Duration::from_secs(5));
-        let open = std::fs::canonicalize(&path)
-            .map_or(true, |real| crate::sys::process::open_anywhere(&real));
-        match mine && still && !open {
-            true => remove_lock(&path),
-            false => Ok(()),
+        let until = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            remove_if_stale(&path)?;
+            if !path.exists() || std::time::Instant::now() >= until {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
@@ -704,6 +705,24 @@ fn nul_separated(text: &str) -> Vec<String> {
 /// Pathspecs of `paths`, each taken as it is written (no wildcards).
 fn literally(paths: &[String]) -> Vec<String> {
     paths.iter().map(|p| format!(":(literal){p}")).collect()
+}
+
+/// Removes the lock at `path` if it is stale: see `settle_packed_refs_lock`.
+fn remove_if_stale(path: &Utf8Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = path.metadata() else {
+        return Ok(());
+    };
+    // SAFETY: geteuid has no preconditions.
+    let mine = meta.uid() == unsafe { libc::geteuid() };
+    let age = meta.modified().ok().and_then(|at| at.elapsed().ok());
+    let still = age.is_some_and(|age| age >= Duration::from_secs(5));
+    let open =
+        std::fs::canonicalize(path).map_or(true, |real| crate::sys::process::open_anywhere(&real));
+    match mine && still && !open {
+        true => remove_lock(path),
+        false => Ok(()),
+    }
 }
 
 fn remove_lock(path: &Utf8Path) -> Result<()> {

@@ -870,6 +870,27 @@ fn a_stale_packed_refs_lock_is_removed_and_one_held_open_is_kept() {
     t.git(&["branch", "-D", "scratch"]);
 }
 
+/// A `packed-refs.lock` a git killed a moment ago left (a restart right
+/// after a kill during a merge) is waited out, then removed, before the
+/// queue merges: with it there, git's deletions of CHERRY_PICK_HEAD failed
+/// and went on, exit 0, and the next merge of that worktree took what was
+/// left for a cherry-pick the agent left unfinished.
+#[test]
+fn a_packed_refs_lock_left_a_moment_ago_is_waited_out_before_a_merge() {
+    let t = repo("");
+    // Left by a git of the user's, killed as the task ends.
+    let leave = "touch \"$(git rev-parse --git-common-dir)/packed-refs.lock\"";
+    t.task(
+        "p/a",
+        &sh(&format!(
+            "echo a > a.txt && git add a.txt && git commit -q -m a && {leave}"
+        )),
+    );
+    t.run(&["orchestrate"]).code(0);
+    assert!(!t.exists(".git/packed-refs.lock"), "merged around the lock");
+    assert_eq!(t.git(&["show", "integration:a.txt"]), "a");
+}
+
 /// A task's `git commit` starts no background maintenance: killed with
 /// what the task left running, it left `packed-refs.lock` in the user's
 /// repository. The orchestrator's own commits still may.
