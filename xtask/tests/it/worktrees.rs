@@ -1560,6 +1560,61 @@ fn killing_the_orchestrator_during_merges_loses_no_commit_and_merges_nothing_twi
     );
 }
 
+/// Git writes CHERRY_PICK_HEAD for every commit a rebase picks, and deletes
+/// it under the shared packed-refs.lock. A git killed as it opened that
+/// lock leaves it (its signal handler does not know it yet), and while it
+/// is there every such deletion fails and `git rebase` and `git rebase
+/// --abort` go on, exit 0: the queue's own CHERRY_PICK_HEAD stayed, and a
+/// redone merge took it for the agent's unfinished cherry-pick (once in
+/// the merge fault-injection test). The queue waits out a lock there
+/// before it merges; here a hook leaves one during the rebase itself, in
+/// the pick of p/b's leftovers commit, and (`kill`) holds the rebase while
+/// the orchestrator is killed.
+#[test]
+fn a_cherry_pick_head_the_queue_s_rebase_left_is_not_taken_for_the_agent_s() {
+    for kill in [false, true] {
+        let t = repo("");
+        let markers = t.path("markers");
+        std::fs::create_dir_all(&markers).unwrap();
+        let m = markers.display();
+        // Failed deletions fail at once, not after a second each.
+        t.git(&["config", "core.packedRefsTimeout", "0"]);
+        t.task("p/a", &commit("a.txt", "a"));
+        // Ends after p/a: its merge rebases onto p/a's commit, a pick.
+        t.task("p/b", &sh("sleep 0.5; echo b > b.txt"));
+        t.write_executable(
+            ".git/hooks/post-commit",
+            &format!(
+                "#!/bin/sh\n[ -e \"$(git rev-parse --git-path CHERRY_PICK_HEAD)\" ] || exit 0\n[ -e {m}/picked ] && exit 0\n: > \"$(git rev-parse --git-common-dir)/packed-refs.lock\"\ntouch {m}/picked\n[ {kill} = true ] || exit 0\nwhile [ ! -f {m}/go ]; do sleep 0.02; done\n"
+            ),
+        );
+        if kill {
+            let mut run = t.start(&["orchestrate", "-q"]);
+            wait_for("the pick", || t.exists("markers/picked"));
+            run.kill().unwrap();
+            run.wait().unwrap();
+            t.write("markers/go", "");
+        }
+        t.run(&["orchestrate"]).code(0);
+        assert!(t.exists("markers/picked"));
+        assert_eq!(t.state("p/b"), "completed");
+        assert_eq!(t.git(&["show", "integration:b.txt"]), "b");
+        let worktree = t.path("workspace/worktrees/p/b");
+        let head = t.git(&[
+            "-C",
+            worktree.to_str().unwrap(),
+            "rev-parse",
+            "--path-format=absolute",
+            "--git-path",
+            "CHERRY_PICK_HEAD",
+        ]);
+        assert!(
+            !std::path::Path::new(&head).exists(),
+            "kill: {kill}: {head} left"
+        );
+    }
+}
+
 /// The git commands of a killed orchestrator, and what they started (a
 /// hook still running), end before the next orchestrator touches the
 /// repository: it waits for them, and says so.

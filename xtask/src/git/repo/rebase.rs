@@ -29,6 +29,8 @@ impl Repo {
         std::fs::write(&mark, onto).with_context(|| format!("cannot write {mark}"))?;
         let rebased = self.rebase_unmarked(dir, onto);
         if !self.rebase_in_progress(dir)? {
+            // Before the mark goes: once it has, that file is the agent's.
+            self.drop_our_cherry_pick_head(dir)?;
             remove_file_if_there(&mark)?;
         }
         rebased
@@ -101,6 +103,11 @@ impl Repo {
     pub fn undo_rebase(&self, dir: &Utf8Path, branch: &str) -> Result<()> {
         let mark = self.rebase_mark(dir)?;
         if !self.rebase_in_progress(dir)? {
+            if mark.exists() {
+                // An undo of ours (or the rebase's end) killed after git
+                // had left it.
+                self.drop_our_cherry_pick_head(dir)?;
+            }
             return remove_file_if_there(&mark);
         }
         if !mark.exists() {
@@ -115,6 +122,23 @@ impl Repo {
             let tip = branch_ref(branch);
             run(prep(cmd!(sh, "git -C {dir} reset --quiet --hard {tip}")))?;
         }
+        self.drop_our_cherry_pick_head(dir)?;
         remove_file_if_there(&mark)
+    }
+
+    /// Removes the `CHERRY_PICK_HEAD` a rebase of ours left in the worktree
+    /// at `dir` (called only while its mark is there). Git writes it for
+    /// every commit a rebase picks, and deletes it (the pick done, or in
+    /// `rebase --abort`) under the shared `packed-refs.lock`; when a git
+    /// killed with an earlier orchestrator left that lock (a SIGTERM
+    /// taken just as git opened it), git says so and goes on, exit 0, the
+    /// file left: `left_unfinished` would take it for the agent's
+    /// cherry-pick. It is ours: `merge` checks that the agent left none
+    /// before the rebase is marked, and a worktree made again for a retry
+    /// is undone (`undo_rebase`) before its agent runs. Removed as a file,
+    /// in the worktree's own git folder: `git update-ref -d` needs that
+    /// lock too.
+    fn drop_our_cherry_pick_head(&self, dir: &Utf8Path) -> Result<()> {
+        remove_file_if_there(&self.own_git_dir(dir)?.join("CHERRY_PICK_HEAD"))
     }
 }
