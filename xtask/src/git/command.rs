@@ -31,8 +31,10 @@ pub(super) fn prep(cmd: Cmd<'_>) -> Cmd<'_> {
 /// with the orchestrator's thread that started it, never going on beside
 /// the next orchestrator. It is sent SIGTERM, not SIGKILL: git then
 /// removes the lock files it holds (its index's, a ref's) before it dies,
-/// most of the time: git sets up that cleanup only once it has made its
-/// first lock, and a SIGTERM in between leaves that lock. So git gets the
+/// most of the time: git knows a lock only once its `open` has returned,
+/// and a SIGTERM taken right then (any of its locks) leaves that lock; the
+/// shared `packed-refs.lock` so left is waited out before a merge
+/// (`Repo::settle_packed_refs_lock`). So git gets the
 /// signals the orchestrator blocks back, and a session of its own, without
 /// a terminal: a Ctrl-C in the terminal does not reach it (the
 /// orchestrator, told, lets its git commands end), and nothing git runs
