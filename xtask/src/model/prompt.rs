@@ -457,8 +457,22 @@ fn environment() -> Environment<'static> {
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     // Prompts are Markdown, never HTML: nothing is escaped.
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
-    env.add_filter("fence", fence);
+    env.add_filter("fence", |value: Value| match value.as_str() {
+        Some(text) => Ok(fence(text)),
+        None => Err(minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            format!("`fence` takes a text, and this is {}: guard it with `{{% if ... %}}` (a dependency that reported no message has none)", shown_kind(&value)),
+        )),
+    });
     env
+}
+
+/// What kind of value `value` is, as a sentence says it.
+fn shown_kind(value: &Value) -> String {
+    match value.is_none() || value.is_undefined() {
+        true => "none".to_owned(),
+        false => format!("a {}", value.kind()),
+    }
 }
 
 /// `text` in a Markdown code block whose fence is longer than any run of

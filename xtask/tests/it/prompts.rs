@@ -631,6 +631,10 @@ fn a_mistake_inside_a_loop_over_outputs_is_found_before_anything_runs() {
         ),
         ("{% set x = {} %}{{ x.foo }}", "undefined value in `x.foo`\n"),
         (
+            "{% for d in deps %}{{ d.message | fence }}{% endfor %}",
+            "`fence` takes a text, and this is none: guard it with `{% if ... %}`",
+        ),
+        (
             "{{ attempt.x }}",
             "unknown variable `attempt.x` in the template: `attempt` has no fields (`{{ attempt }}` is all of it)",
         ),
