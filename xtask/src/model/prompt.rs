@@ -406,12 +406,40 @@ impl Template {
         e.range().and_then(|range| self.source.get(range))
     }
 
-    /// The template's line (from 1) where `name` first appears.
+    /// The template's line (from 1) where `name` is first used: in an
+    /// expression or a statement, not in a comment or the text.
     fn line_of(&self, name: &str) -> Option<usize> {
+        let code = code_only(&self.source);
         let first = name.split('.').next().unwrap_or(name);
-        let find = |text: &str| self.source.lines().position(|l| l.contains(text));
+        let find = |text: &str| code.lines().position(|l| l.contains(text));
         find(name).or_else(|| find(first)).map(|i| i + 1)
     }
+}
+
+/// `source` with its text and comments blanked, its lines kept: only what
+/// is inside `{{ }}` and `{% %}` is left.
+fn code_only(source: &str) -> String {
+    let blank = |text: &str| text.replace(|c| c != '\n', " ");
+    let mut code = String::with_capacity(source.len());
+    let mut rest = source;
+    while let Some(open) = ["{{", "{%", "{#"].iter().filter_map(|o| rest.find(o)).min() {
+        code.push_str(&blank(&rest[..open]));
+        let close = match &rest[open..open + 2] {
+            "{{" => "}}",
+            "{%" => "%}",
+            _ => "#}",
+        };
+        let end = rest[open..]
+            .find(close)
+            .map_or(rest.len(), |i| open + i + 2);
+        match close {
+            "#}" => code.push_str(&blank(&rest[open..end])),
+            _ => code.push_str(&rest[open..end]),
+        }
+        rest = &rest[end..];
+    }
+    code.push_str(&blank(rest));
+    code
 }
 
 /// Whether a name the template uses (`task.id`, `deps`) is one it may.
@@ -534,7 +562,16 @@ fn detail(e: &minijinja::Error) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::fence;
+    use super::{code_only, fence};
+
+    #[test]
+    fn only_expressions_and_statements_are_code() {
+        let source = "{# uses nme #}\nnme in the text\n{{ nme }} {% if x %}y{% endif %}";
+        assert_eq!(
+            code_only(source),
+            "              \n               \n{{ nme }} {% if x %} {% endif %}"
+        );
+    }
 
     #[test]
     fn a_fence_is_longer_than_any_run_of_backticks_in_its_text() {

@@ -425,7 +425,7 @@ fn a_prompt_file_names_its_file_and_line() {
     let t = Tree::new();
     t.write(
         "tasks/prompts/plan.jinja",
-        "line one\n{% if deps %}\n{{ deps.nme }}\n{% endif %}\n",
+        "{# deps.nme is named here, in a comment #}\n{% if deps %}\n{{ deps.nme }}\n{% endif %}\n",
     );
     t.task("p/a", "prompt_file: prompts/plan.jinja\ncommand: \"true\"");
     t.run(&["validate"])
