@@ -75,6 +75,9 @@ pub struct Readiness {
     needs_inputs: BTreeSet<usize>,
     running_in_phase: Vec<usize>,
     blocked_by: Vec<Option<usize>>,
+    /// Tasks dropped because their file went (`drop_unstarted`): no gate
+    /// waits for them, those of phases found later neither.
+    gone: Vec<bool>,
     /// Planning: an input, or an artifact a gate requires, counts as there
     /// once its producer completed (a task that would run is assumed to
     /// write its outputs).
@@ -221,6 +224,7 @@ impl Readiness {
         self.node.resize(n, Node::Unselected);
         self.unmet.resize(n, 0);
         self.blocked_by.resize(n, None);
+        self.gone.resize(n, false);
         let new_phases = self.gate_unmet.len()..phases;
         self.gate_unmet.resize(phases, 0);
         self.gate_open.resize(phases, false);
@@ -280,7 +284,7 @@ impl Readiness {
     fn unfinished_through(&self, graph: &Graph) -> Vec<u32> {
         let mut own = vec![0u32; graph.phases.len()];
         for t in 0..graph.tasks.len() {
-            if self.node[t] != Node::Completed {
+            if self.node[t] != Node::Completed && !self.gone[t] {
                 own[graph.phase_of[t]] += 1;
             }
         }
@@ -346,6 +350,7 @@ impl Readiness {
     /// A task approved to start: ready.
     pub fn approved_to_start(&mut self, graph: &Graph, t: usize, files: &dyn Files) {
         self.node[t] = Node::Waiting;
+        self.gone[t] = false;
         if self.unmet[t] == 0 {
             self.become_ready(graph, t, files);
         }
@@ -418,6 +423,7 @@ impl Readiness {
         self.unready(graph.phase_of[t], t);
         self.needs_inputs.remove(&t);
         self.node[t] = Node::Unselected;
+        self.gone[t] = true;
         for p in graph.gates_including(graph.phase_of[t]) {
             if !self.gate_open[p] {
                 self.gate_unmet[p] -= 1;
@@ -435,6 +441,7 @@ impl Readiness {
             }
         }
         self.node[t] = Node::Waiting;
+        self.gone[t] = false;
         if self.unmet[t] == 0 {
             self.become_ready(graph, t, files);
         }
@@ -743,6 +750,31 @@ pub(crate) mod tests {
         assert!(!r.may_open_a_gate(&g, 1), "one of two members of 2-b's");
         r.complete(&g, 1, &ALL_THERE);
         assert!(r.may_open_a_gate(&g, 2), "the last member of 2-b's");
+    }
+
+    /// A task dropped when its file went is no member of a gate made
+    /// after (a phase found later): what waits on that phase started never.
+    #[test]
+    fn a_task_whose_file_went_holds_no_gate_of_a_phase_found_later() {
+        let g = graph(&[("1-a/x", &[], &[]), ("1-a/y", &["1-a/x"], &[])]);
+        let mut r = Readiness::new(false);
+        r.add(&g, &waiting(&g), &ALL_THERE);
+        r.drop_unstarted(&g, 1, &ALL_THERE);
+        r.start(&g, 0);
+        r.complete(&g, 0, &ALL_THERE);
+        let g = graph(&[
+            ("1-a/x", &[], &[]),
+            ("1-a/y", &["1-a/x"], &[]),
+            ("2-b/n", &[], &[]),
+            ("3-c/w", &["2-b"], &[]),
+        ]);
+        r.add(&g, &[(2, Node::Waiting), (3, Node::Waiting)], &ALL_THERE);
+        let gate = g.phase("2-b").unwrap();
+        assert_eq!(r.gate_unmet(gate), 1, "2-b/n alone");
+        r.start(&g, 2);
+        r.complete(&g, 2, &ALL_THERE);
+        assert!(r.gate_open(gate));
+        assert_eq!(ready(&r, &g), ["3-c/w"]);
     }
 
     /// A gate nothing waits on releases nothing: it stays closed, and its
