@@ -576,12 +576,28 @@ impl Repo {
     /// or its abort after an orchestrator was killed during it, then left
     /// CHERRY_PICK_HEAD in the task's worktree, and the queue took it for
     /// a cherry-pick the agent left unfinished: the task failed.
+    /// A lock waited for in vain is not waited for again by the merges
+    /// after (one held by a hung git cost each of them the 10 s).
     pub fn settle_packed_refs_lock(&self) -> Result<()> {
+        // The lock waited for in vain, by device and inode.
+        static IN_VAIN: std::sync::Mutex<Option<(u64, u64)>> = std::sync::Mutex::new(None);
         let path = self.git_path("packed-refs.lock")?;
+        let which = || {
+            use std::os::unix::fs::MetadataExt;
+            path.metadata().ok().map(|m| (m.dev(), m.ino()))
+        };
+        let in_vain = || *IN_VAIN.lock().unwrap_or_else(|e| e.into_inner());
         let until = std::time::Instant::now() + Duration::from_secs(10);
         loop {
             remove_if_stale(&path)?;
-            if !path.exists() || std::time::Instant::now() >= until {
+            let Some(lock) = which() else {
+                return Ok(());
+            };
+            if in_vain() == Some(lock) {
+                return Ok(());
+            }
+            if std::time::Instant::now() >= until {
+                *IN_VAIN.lock().unwrap_or_else(|e| e.into_inner()) = Some(lock);
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(50));
