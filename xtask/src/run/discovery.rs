@@ -77,7 +77,7 @@ impl Run<'_> {
         let reread =
             |file: &Option<Utf8PathBuf>| file.as_ref().is_some_and(|f| found.reread.contains(f));
         let past: Vec<Invalid> = self.invalid.extract_if(.., |i| reread(&i.file)).collect();
-        let released: Vec<(Utf8PathBuf, Vec<usize>)> = self
+        let released: Vec<(Utf8PathBuf, usize)> = self
             .gate_holds
             .extract_if(.., |(file, _)| found.reread.contains(file))
             .collect();
@@ -128,12 +128,12 @@ impl Run<'_> {
         // their gates before those read again let theirs go, so that no
         // gate opens between a file's two readings.
         for (file, p) in holds {
-            let gates = self.readiness.hold_gates(&self.graph, p);
-            self.gate_holds.push((file, gates));
+            self.readiness.hold_gates(&self.graph, p);
+            self.gate_holds.push((file, p));
         }
         let files = Disk::new(self.layout, self.config, &self.graph);
-        for (_, gates) in released {
-            self.readiness.release_gates(&self.graph, &gates, &files);
+        for (_, p) in released {
+            self.readiness.release_gates(&self.graph, p, &files);
         }
     }
 

@@ -308,8 +308,9 @@ struct Run<'a> {
     inbox: Inbox,
     /// The problems of task files found invalid during the run.
     invalid: Vec<load::Invalid>,
-    /// The phase gates each invalid file holds closed.
-    gate_holds: Vec<(Utf8PathBuf, Vec<usize>)>,
+    /// The invalid files that hold their phases' gates closed, each with
+    /// its phase.
+    gate_holds: Vec<(Utf8PathBuf, usize)>,
     /// Log folders known to exist.
     log_dirs: HashSet<Utf8PathBuf>,
     /// Tasks whose files were made ahead of their start, and which.

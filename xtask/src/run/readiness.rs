@@ -78,6 +78,9 @@ pub struct Readiness {
     /// Tasks dropped because their file went (`drop_unstarted`): no gate
     /// waits for them, those of phases found later neither.
     gone: Vec<bool>,
+    /// Per phase, its invalid task files that hold its gates
+    /// (`hold_gates`).
+    held: Vec<u32>,
     /// Planning: an input, or an artifact a gate requires, counts as there
     /// once its producer completed (a task that would run is assumed to
     /// write its outputs).
@@ -228,6 +231,7 @@ impl Readiness {
         let new_phases = self.gate_unmet.len()..phases;
         self.gate_unmet.resize(phases, 0);
         self.gate_open.resize(phases, false);
+        self.held.resize(phases, 0);
         self.ready.resize(phases, BTreeSet::new());
         self.running_in_phase.resize(phases, 0);
         for &(t, node) in added {
@@ -279,10 +283,10 @@ impl Readiness {
         late
     }
 
-    /// Per phase, its tasks and those of earlier phases not completed: one
-    /// pass over the tasks, not one per phase.
+    /// Per phase, its tasks and those of earlier phases not completed, and
+    /// their invalid files: one pass over the tasks, not one per phase.
     fn unfinished_through(&self, graph: &Graph) -> Vec<u32> {
-        let mut own = vec![0u32; graph.phases.len()];
+        let mut own = self.held.clone();
         for t in 0..graph.tasks.len() {
             if self.node[t] != Node::Completed && !self.gone[t] {
                 own[graph.phase_of[t]] += 1;
@@ -299,24 +303,27 @@ impl Readiness {
 
     /// A task file of phase `p` found invalid during the run: a task of
     /// the phase that cannot run, so the gates that include it stay closed
-    /// until the file is valid (those already open are past holding).
-    /// Returns the gates held, for `release_gates`.
-    pub fn hold_gates(&mut self, graph: &Graph, p: usize) -> Vec<usize> {
-        let held: Vec<usize> = graph
-            .gates_including(p)
-            .filter(|&q| !self.gate_open[q])
-            .collect();
-        for &q in &held {
-            self.gate_unmet[q] += 1;
+    /// until the file is valid (those already open are past holding), and
+    /// so do those of phases found later (`unfinished_through`).
+    pub fn hold_gates(&mut self, graph: &Graph, p: usize) {
+        self.held[p] += 1;
+        for q in graph.gates_including(p) {
+            if !self.gate_open[q] {
+                self.gate_unmet[q] += 1;
+            }
         }
-        held
     }
 
-    /// The invalid file that held `gates` is valid now, or gone.
-    pub fn release_gates(&mut self, graph: &Graph, gates: &[usize], files: &dyn Files) {
-        for &q in gates {
-            self.gate_unmet[q] -= 1;
-            self.try_open_gate(graph, q, files);
+    /// An invalid file of phase `p` that held its gates is valid now, or
+    /// gone. Every gate it holds is closed, and every closed gate that
+    /// includes `p` counts it: none can open while it holds.
+    pub fn release_gates(&mut self, graph: &Graph, p: usize, files: &dyn Files) {
+        self.held[p] -= 1;
+        for q in graph.gates_including(p) {
+            if !self.gate_open[q] {
+                self.gate_unmet[q] -= 1;
+                self.try_open_gate(graph, q, files);
+            }
         }
     }
 
@@ -703,9 +710,13 @@ pub(crate) mod tests {
         r.complete(&g, 0, files);
         assert!(r.gate_open(a));
         // An invalid file in 1-a, too late for its gate, and one in 2-b.
-        let held_by_a = r.hold_gates(&g, a);
-        assert_eq!(held_by_a, [b, c], "its own gate is past holding");
-        let held = r.hold_gates(&g, b);
+        r.hold_gates(&g, a);
+        assert_eq!(
+            (r.gate_unmet(b), r.gate_unmet(c)),
+            (2, 3),
+            "a's own gate is past holding"
+        );
+        r.hold_gates(&g, b);
         assert!(r.gate_open(a));
         assert_eq!((r.gate_unmet(b), r.gate_unmet(c)), (3, 4));
         r.start(&g, 1);
@@ -713,9 +724,9 @@ pub(crate) mod tests {
         assert!(!r.gate_open(b));
         assert_eq!(ready(&r, &g), Vec::<String>::new());
         // The files are made valid (or removed): the gate opens.
-        r.release_gates(&g, &held, files);
+        r.release_gates(&g, b, files);
         assert!(!r.gate_open(b));
-        r.release_gates(&g, &held_by_a, files);
+        r.release_gates(&g, a, files);
         assert!(r.gate_open(b));
         assert_eq!(ready(&r, &g), ["3-c/z"]);
     }
@@ -750,6 +761,31 @@ pub(crate) mod tests {
         assert!(!r.may_open_a_gate(&g, 1), "one of two members of 2-b's");
         r.complete(&g, 1, &ALL_THERE);
         assert!(r.may_open_a_gate(&g, 2), "the last member of 2-b's");
+    }
+
+    /// An invalid file holds the gate of a phase found after it was read,
+    /// until it is valid (that gate did not count it, and opened).
+    #[test]
+    fn an_invalid_file_holds_the_gate_of_a_phase_found_later() {
+        let g = graph(&[("1-a/x", &[], &[])]);
+        let mut r = Readiness::new(false);
+        r.add(&g, &waiting(&g), &ALL_THERE);
+        r.hold_gates(&g, 0);
+        let g = graph(&[
+            ("1-a/x", &[], &[]),
+            ("2-b/n", &[], &[]),
+            ("3-c/w", &["2-b"], &[]),
+        ]);
+        r.add(&g, &[(1, Node::Waiting), (2, Node::Waiting)], &ALL_THERE);
+        for t in [0, 1] {
+            r.start(&g, t);
+            r.complete(&g, t, &ALL_THERE);
+        }
+        let gate = g.phase("2-b").unwrap();
+        assert!(!r.gate_open(gate), "opened beside the invalid file");
+        r.release_gates(&g, 0, &ALL_THERE);
+        assert!(r.gate_open(gate));
+        assert_eq!(ready(&r, &g), ["3-c/w"]);
     }
 
     /// A task dropped when its file went is no member of a gate made
