@@ -169,6 +169,13 @@ impl Drop for Restore {
     }
 }
 
+/// Whether what cuts this thread's gits short has cut: a wait between
+/// them (`Repo::settle_packed_refs_lock`) ends then, and the next git is
+/// refused.
+pub fn cut_here() -> bool {
+    CUT_BY.with(|cut| cut.borrow().as_ref().is_some_and(|cut| cut.is_cut()))
+}
+
 /// The run stops (a signal, from the thread that hears it): the git of a
 /// task's start is cut short, and no later one runs.
 pub fn stop_starts() {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use xshell::{cmd, Cmd, Shell};
 
-use super::command::{output, prep, run, run_to_end, run_untrimmed};
+use super::command::{self, output, prep, run, run_to_end, run_untrimmed};
 use crate::model::layout::Layout;
 use crate::sys::shell::shell_word;
 
@@ -577,7 +577,8 @@ impl Repo {
     /// CHERRY_PICK_HEAD in the task's worktree, and the queue took it for
     /// a cherry-pick the agent left unfinished: the task failed.
     /// A lock waited for in vain is not waited for again by the merges
-    /// after (one held by a hung git cost each of them the 10 s).
+    /// after (one held by a hung git cost each of them the 10 s), and a
+    /// second Ctrl-C, which cuts the merge going on, ends the wait.
     pub fn settle_packed_refs_lock(&self) -> Result<()> {
         // The lock waited for in vain, by device and inode.
         static IN_VAIN: std::sync::Mutex<Option<(u64, u64)>> = std::sync::Mutex::new(None);
@@ -593,7 +594,7 @@ impl Repo {
             let Some(lock) = which() else {
                 return Ok(());
             };
-            if in_vain() == Some(lock) {
+            if in_vain() == Some(lock) || command::cut_here() {
                 return Ok(());
             }
             if std::time::Instant::now() >= until {
