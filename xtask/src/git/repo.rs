@@ -582,23 +582,21 @@ impl Repo {
     pub fn settle_packed_refs_lock(&self) -> Result<()> {
         // The lock waited for in vain, by device and inode.
         static IN_VAIN: std::sync::Mutex<Option<(u64, u64)>> = std::sync::Mutex::new(None);
+        use std::os::unix::fs::MetadataExt;
         let path = self.git_path("packed-refs.lock")?;
-        let which = || {
-            use std::os::unix::fs::MetadataExt;
-            path.metadata().ok().map(|m| (m.dev(), m.ino()))
-        };
-        let in_vain = || *IN_VAIN.lock().unwrap_or_else(|e| e.into_inner());
-        let until = std::time::Instant::now() + Duration::from_secs(10);
+        let mut in_vain = IN_VAIN.lock().unwrap_or_else(|e| e.into_inner());
+        let until = Instant::now() + Duration::from_secs(10);
         loop {
             remove_if_stale(&path)?;
-            let Some(lock) = which() else {
+            let Ok(meta) = path.metadata() else {
                 return Ok(());
             };
-            if in_vain() == Some(lock) || command::cut_here() {
+            let lock = Some((meta.dev(), meta.ino()));
+            if *in_vain == lock || command::cut_here() {
                 return Ok(());
             }
-            if std::time::Instant::now() >= until {
-                *IN_VAIN.lock().unwrap_or_else(|e| e.into_inner()) = Some(lock);
+            if Instant::now() >= until {
+                *in_vain = lock;
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(50));
