@@ -94,6 +94,15 @@ impl Run<'_> {
             }
             self.invalid.push(problem);
         }
+        // Held before the adding, which opens the gates it can: a task that
+        // waits on a complete phase, found with an invalid file of that
+        // phase, would start beside it. The files still invalid hold their
+        // gates before those read again let theirs go (below), so that no
+        // gate opens between a file's two readings.
+        for (file, p) in holds {
+            self.readiness.hold_gates(&self.graph, p);
+            self.gate_holds.push((file, p));
+        }
         for &t in &found.added {
             let id = &self.graph.tasks[t].id;
             self.printer
@@ -119,17 +128,6 @@ impl Run<'_> {
         }
         for &t in &found.removed {
             self.drop_removed(t);
-        }
-        // After the adding, which makes the gates of new phases. It cannot
-        // have opened the gate of an invalid file's phase: the task whose
-        // end this scan precedes has not completed (see
-        // `discover_before_completing`), unless the gate waited only for
-        // artifacts that appeared just now. The files still invalid hold
-        // their gates before those read again let theirs go, so that no
-        // gate opens between a file's two readings.
-        for (file, p) in holds {
-            self.readiness.hold_gates(&self.graph, p);
-            self.gate_holds.push((file, p));
         }
         let files = Disk::new(self.layout, self.config, &self.graph);
         for (_, p) in released {

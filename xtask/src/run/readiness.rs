@@ -304,11 +304,17 @@ impl Readiness {
     /// A task file of phase `p` found invalid during the run: a task of
     /// the phase that cannot run, so the gates that include it stay closed
     /// until the file is valid (those already open are past holding), and
-    /// so do those of phases found later (`unfinished_through`).
+    /// so do those of phases found later (`unfinished_through`). Held
+    /// before the tasks found with the file are added (`add` opens the
+    /// gates it can): the phase may be one they bring, whose gate `add`
+    /// makes counting its holds.
     pub fn hold_gates(&mut self, graph: &Graph, p: usize) {
+        if self.held.len() <= p {
+            self.held.resize(graph.phases.len(), 0);
+        }
         self.held[p] += 1;
         for q in graph.gates_including(p) {
-            if !self.gate_open[q] {
+            if q < self.gate_open.len() && !self.gate_open[q] {
                 self.gate_unmet[q] += 1;
             }
         }

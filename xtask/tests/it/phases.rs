@@ -392,6 +392,28 @@ fn an_invalid_generated_task_keeps_its_phase_gate_closed() {
     assert!(!t.exists("markers"), "3-final/merge ran");
 }
 
+/// An invalid task file of a complete phase, found in the same look as the
+/// first task that waits on that phase, holds the phase's gate: the task
+/// does not start beside it (the gate opened as the task joined, before
+/// the invalid file was counted).
+#[test]
+fn an_invalid_file_found_with_the_first_task_waiting_on_its_phase_holds_it() {
+    let t = Tree::new();
+    t.task("2-impl/seed", &sh("true"));
+    t.task(
+        "1-plan/gen",
+        &format!(
+            "dependencies: [2-impl/seed]\n{}",
+            sh(r#"printf -- '---\ncommand: [unclosed\n---\n' > tasks/2-impl/bad.md && mkdir -p tasks/3-final && printf -- '---\ndependencies: [2-impl]\ncommand: mkdir -p markers\n---\n' > tasks/3-final/merge.md"#)
+        ),
+    );
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("tasks/2-impl/bad.md:3: frontmatter is not valid YAML")
+        .says("waiting  3-final/merge: waits on phase 2-impl");
+    assert!(!t.exists("markers"), "3-final/merge ran");
+}
+
 /// A task file whose name is not UTF-8, made during the run, is said, and
 /// keeps its phase's gate closed as an invalid one does.
 #[test]

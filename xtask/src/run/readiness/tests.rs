@@ -190,6 +190,35 @@ fn an_invalid_file_holds_the_gate_of_a_phase_found_later() {
     assert_eq!(ready(&r, &g), ["3-c/w"]);
 }
 
+/// An invalid file held before the tasks found with it are added, as a
+/// run does: of a complete phase nothing waited on, or of a phase they
+/// bring, its gate stays closed to the task that waits on it.
+#[test]
+fn an_invalid_file_found_with_what_waits_on_its_phase_holds_the_gate() {
+    let g = graph(&[("1-a/x", &[], &[])]);
+    let mut r = Readiness::new(false);
+    r.add(&g, &waiting(&g), &ALL_THERE);
+    r.start(&g, 0);
+    r.complete(&g, 0, &ALL_THERE);
+    let g = graph(&[
+        ("1-a/x", &[], &[]),
+        ("2-b/n", &[], &[]),
+        ("3-c/w", &["1-a"], &[]),
+        ("3-c/v", &["2-b"], &[]),
+    ]);
+    let (a, b) = (g.phase("1-a").unwrap(), g.phase("2-b").unwrap());
+    r.hold_gates(&g, a);
+    r.hold_gates(&g, b);
+    r.add(&g, &[1, 2, 3].map(|t| (t, Node::Waiting)), &ALL_THERE);
+    r.start(&g, 1);
+    r.complete(&g, 1, &ALL_THERE);
+    assert!(ready(&r, &g).is_empty(), "{:?}", ready(&r, &g));
+    r.release_gates(&g, a, &ALL_THERE);
+    assert_eq!(ready(&r, &g), ["3-c/w"]);
+    r.release_gates(&g, b, &ALL_THERE);
+    assert_eq!(ready(&r, &g), ["3-c/w", "3-c/v"]);
+}
+
 /// A task dropped when its file went is no member of a gate made
 /// after (a phase found later): what waits on that phase started never.
 #[test]
