@@ -125,6 +125,16 @@ impl Graph {
         self.phase_index.get(name).copied()
     }
 
+    /// The phase named `name`, else the first after it by name: the gates
+    /// that would include a phase of that name are this one's and the
+    /// later ones' (an invalid task file in a new phase folder holds them).
+    pub fn phase_or_next(&self, name: &str) -> Option<usize> {
+        let rank = self
+            .by_name
+            .partition_point(|&p| self.phases[p].name.as_str() < name);
+        self.by_name.get(rank).copied()
+    }
+
     /// The phases in the order of their names.
     pub fn phases_by_name(&self) -> &[usize] {
         &self.by_name

@@ -43,8 +43,9 @@ pub struct Discovered {
 pub struct Invalid {
     /// The file, absent when the problem is not one file's.
     pub file: Option<Utf8PathBuf>,
-    /// The file's phase, where the graph has it: its gates stay closed
-    /// while the file is invalid (`Readiness::hold_gates`).
+    /// The file's phase, or the first after it where the graph has none
+    /// of that name (a phase folder with no valid task yet): its gates
+    /// stay closed while the file is invalid (`Readiness::hold_gates`).
     pub phase: Option<usize>,
     /// The problem, as said.
     pub said: String,
@@ -118,7 +119,7 @@ pub fn discover(layout: &Layout, discovery: &mut Discovery, graph: &mut Graph) -
         .map(|(_, problem)| {
             let phase = problem.file.as_deref().and_then(|file| {
                 let phase = file.strip_prefix(&layout.tasks).ok()?.components().next()?;
-                graph.phase(phase.as_str())
+                graph.phase_or_next(phase.as_str())
             });
             Invalid {
                 file: problem.file.clone(),

@@ -414,6 +414,27 @@ fn an_invalid_file_found_with_the_first_task_waiting_on_its_phase_holds_it() {
     assert!(!t.exists("markers"), "3-final/merge ran");
 }
 
+/// An invalid task file in a phase folder made during the run, with no
+/// valid task yet, holds the gates of the later phases, which include it.
+#[test]
+fn an_invalid_file_in_a_new_phase_folder_holds_the_later_gates() {
+    let t = Tree::new();
+    t.task(
+        "1-plan/gen",
+        &sh(r#"mkdir -p tasks/2-impl && printf -- '---\ncommand: [unclosed\n---\n' > tasks/2-impl/bad.md"#),
+    );
+    t.task("3-check/c", &sh("true"));
+    t.task(
+        "4-final/merge",
+        &format!("dependencies: [3-check]\n{}", sh(MARK)),
+    );
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("tasks/2-impl/bad.md:3: frontmatter is not valid YAML")
+        .says("waiting  4-final/merge: waits on phase 3-check");
+    assert!(!t.exists("markers"), "4-final/merge ran");
+}
+
 /// A task file whose name is not UTF-8, made during the run, is said, and
 /// keeps its phase's gate closed as an invalid one does.
 #[test]
