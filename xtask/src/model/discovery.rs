@@ -34,6 +34,12 @@ pub struct Discovery {
     /// Those gone since (as their problems name them), for the run to
     /// take: their problems are past.
     pub unreadable_gone: Vec<Utf8PathBuf>,
+    /// Folders that could not be read (their permissions): tried again at
+    /// each rescan, their problem said once.
+    unreadable_folders: Vec<Utf8PathBuf>,
+    /// Those read since, or gone, for the run to take: their problems are
+    /// past (their task files are found as new ones).
+    pub folders_read_again: Vec<Utf8PathBuf>,
 }
 
 /// A file as last seen.
@@ -176,14 +182,11 @@ impl Discovery {
         let entries = match dir.as_std_path().read_dir() {
             Ok(entries) => entries,
             Err(e) => {
-                self.problems.push(Problem::in_file(
-                    dir,
-                    None,
-                    format!("cannot read folder: {e}"),
-                ));
+                self.cannot_read(dir, e);
                 return Vec::new();
             }
         };
+        self.readable_again(dir);
         let mut names = Vec::new();
         let mut found = Vec::new();
         let mut unreadable = Vec::new();
@@ -247,6 +250,32 @@ impl Discovery {
             self.removed
                 .extend(folder.seen.iter().map(|name| dir.join(&**name)));
             self.note_unreadable(dir, Vec::new());
+            self.readable_again(dir);
+        }
+    }
+
+    /// A folder that cannot be read: tried again at each rescan (one
+    /// failing call) until it can be, its problem said once. Its tasks
+    /// are unknown, so its phase's gates stay closed meanwhile.
+    fn cannot_read(&mut self, dir: &Utf8Path, e: std::io::Error) {
+        if let Some(folder) = self.folders.get_mut(dir) {
+            folder.modified = SystemTime::UNIX_EPOCH;
+        }
+        if !self.unreadable_folders.iter().any(|d| d == dir) {
+            self.unreadable_folders.push(dir.to_owned());
+            self.problems.push(Problem::in_file(
+                dir,
+                None,
+                format!("cannot read folder: {e}: make it readable (`chmod u+rx`) or move it out of tasks/"),
+            ));
+        }
+    }
+
+    /// A folder read (or gone) after it could not be: its problem is past.
+    fn readable_again(&mut self, dir: &Utf8Path) {
+        if let Some(i) = self.unreadable_folders.iter().position(|d| d == dir) {
+            self.unreadable_folders.swap_remove(i);
+            self.folders_read_again.push(dir.to_owned());
         }
     }
 

@@ -67,6 +67,8 @@ pub fn discover(layout: &Layout, discovery: &mut Discovery, graph: &mut Graph) -
     let mut reread = discovery.changed_invalid();
     // A name that was not UTF-8, gone (renamed): its problem is past.
     reread.append(&mut discovery.unreadable_gone);
+    // A folder read at last: its problem is past, its files new ones.
+    let folders_read = std::mem::take(&mut discovery.folders_read_again);
     // Names that cannot be read as tasks (not UTF-8), met by the rescan.
     let unnamed = std::mem::take(&mut discovery.problems);
     // A file may be gone for a moment (an editor that writes it anew).
@@ -75,7 +77,7 @@ pub fn discover(layout: &Layout, discovery: &mut Discovery, graph: &mut Graph) -
         .filter(|file| !file.exists())
         .filter_map(|file| graph.get(layout.task_id(file)?))
         .collect();
-    if new.is_empty() && reread.is_empty() && unnamed.is_empty() {
+    if new.is_empty() && reread.is_empty() && unnamed.is_empty() && folders_read.is_empty() {
         // The common case, after every task's end: nothing to check.
         return Discovered {
             removed,
@@ -84,6 +86,7 @@ pub fn discover(layout: &Layout, discovery: &mut Discovery, graph: &mut Graph) -
         };
     }
     let mut batch: Vec<Utf8PathBuf> = new.into_iter().chain(reread.iter().cloned()).collect();
+    reread.extend(folders_read);
     let mut added = Vec::new();
     // Each file's problems from its latest reading, and its state then.
     let mut problems: Found = unnamed.into_iter().map(|p| (None, p)).collect();

@@ -435,6 +435,39 @@ fn an_invalid_file_in_a_new_phase_folder_holds_the_later_gates() {
     assert!(!t.exists("markers"), "4-final/merge ran");
 }
 
+/// A task folder made during the run that cannot be read holds its phase's
+/// gate, said once, until it can be: then its tasks join and run, and what
+/// waits on the phase after them.
+#[test]
+fn a_task_folder_that_cannot_be_read_holds_its_phase_until_it_can() {
+    if !as_root() {
+        return;
+    }
+    let t = Tree::new();
+    t.task("2-impl/seed", &sh("true"));
+    // Each in a phase the next waits on: the folders are looked at before
+    // each end (a phase gate may open), the second while it is unread.
+    t.task(
+        "1-a/lock",
+        &sh(r#"mkdir -p tasks/2-impl/sub && printf -- '---\ncommand: mkdir -p made\n---\n' > tasks/2-impl/sub/t.md && chmod 000 tasks/2-impl/sub"#),
+    );
+    t.task("1-b/between", "dependencies: [1-a]\ncommand: \"true\"");
+    t.task(
+        "1-c/unlock",
+        &format!("dependencies: [1-b]\n{}", sh("chmod 755 tasks/2-impl/sub")),
+    );
+    t.task(
+        "3-final/merge",
+        &format!("dependencies: [2-impl]\n{}", sh(MARK)),
+    );
+    let run = t.run_as_nobody(&["orchestrate"]);
+    let said = format!("{}{}", run.stdout, run.stderr);
+    assert_eq!(run.code, 0, "{said}");
+    assert_eq!(said.matches("cannot read folder").count(), 1, "{said}");
+    assert!(t.exists("made"), "{said}");
+    assert!(t.exists("markers/3-final_merge"), "{said}");
+}
+
 /// A task file whose name is not UTF-8, made during the run, is said, and
 /// keeps its phase's gate closed as an invalid one does.
 #[test]
