@@ -70,7 +70,12 @@ impl Run<'_> {
     pub(super) fn discover(&mut self) {
         self.discovered_at = Instant::now();
         self.discovery_due = None;
-        let found = load::discover(self.layout, &mut self.discovery, &mut self.graph);
+        let found = load::discover(
+            self.layout,
+            &mut self.discovery,
+            &mut self.graph,
+            &self.removed,
+        );
         self.discovery_took = self.discovered_at.elapsed();
         // What was said of the files read again is past: said again only
         // if it still holds and differs.
@@ -124,6 +129,12 @@ impl Run<'_> {
                 let id = &self.graph.tasks[t].id;
                 self.printer
                     .event(Tone::Plain, "found", id, "its task file is back");
+                if found.changed.contains(&t) {
+                    self.printer.line(
+                        Tone::Warn,
+                        &format!("warning: {id}: its task file changed while it was gone: this run keeps the task as it first read it (an edit takes effect in the next run)"),
+                    );
+                }
             }
         }
         for &t in &found.removed {

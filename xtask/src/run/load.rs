@@ -35,8 +35,12 @@ pub struct Discovered {
     pub reread: Vec<Utf8PathBuf>,
     /// The tasks of the graph whose files are gone (removed or renamed).
     pub removed: Vec<usize>,
-    /// The tasks of the graph whose files are there again.
+    /// The tasks of the graph whose files are there again (a dropped
+    /// task's file read again, and valid).
     pub back: Vec<usize>,
+    /// Those of `back` dropped whose file changed while it was gone: the
+    /// run keeps the task as it first read it.
+    pub changed: Vec<usize>,
 }
 
 /// A problem of a task file found during the run.
@@ -54,14 +58,21 @@ pub struct Invalid {
 /// Adds to the graph the task files that appeared since the last look, and
 /// those found invalid before that changed since. When tasks join, the
 /// files still invalid are read again at once, up to a few times: one may
-/// have been left out for a dependency that just joined.
-pub fn discover(layout: &Layout, discovery: &mut Discovery, graph: &mut Graph) -> Discovered {
+/// have been left out for a dependency that just joined. The file of a
+/// task the run `dropped` (its file went) that is back is read again: it
+/// may have changed, or be invalid now.
+pub fn discover(
+    layout: &Layout,
+    discovery: &mut Discovery,
+    graph: &mut Graph,
+    dropped: &HashSet<usize>,
+) -> Discovered {
     // A file of a task the graph has is one that went and is back.
     let (mut back, mut new) = (Vec::new(), Vec::new());
     for file in discovery.rescan() {
         match layout.task_id(&file).and_then(|id| graph.get(id)) {
-            Some(t) => back.push(t),
-            None => new.push(file),
+            Some(t) if !dropped.contains(&t) => back.push(t),
+            _ => new.push(file),
         }
     }
     let mut reread = discovery.changed_invalid();
@@ -88,10 +99,18 @@ pub fn discover(layout: &Layout, discovery: &mut Discovery, graph: &mut Graph) -
     let mut batch: Vec<Utf8PathBuf> = new.into_iter().chain(reread.iter().cloned()).collect();
     reread.extend(folders_read);
     let mut added = Vec::new();
+    let mut changed = Vec::new();
     // Each file's problems from its latest reading, and its state then.
     let mut problems: Found = unnamed.into_iter().map(|p| (None, p)).collect();
     for _ in 0..4 {
-        let (joined, found) = read_batch(layout, graph, &batch);
+        let (joined, again, found) = read_batch(layout, graph, &batch);
+        back.extend(again.iter().map(|&(t, _)| t));
+        changed.extend(
+            again
+                .iter()
+                .filter(|(_, changed)| *changed)
+                .map(|&(t, _)| t),
+        );
         problems.retain(|(of, _)| of.as_ref().is_none_or(|(f, _)| !batch.contains(f)));
         problems.extend(found);
         let joined_some = !joined.is_empty();
@@ -143,6 +162,7 @@ pub fn discover(layout: &Layout, discovery: &mut Discovery, graph: &mut Graph) -
         reread,
         removed,
         back,
+        changed,
     }
 }
 
@@ -151,15 +171,25 @@ pub fn discover(layout: &Layout, discovery: &mut Discovery, graph: &mut Graph) -
 type Found = Vec<(Option<(Utf8PathBuf, Seen)>, Problem)>;
 
 /// Reads `batch` and adds to the graph what is valid of it: the tasks
-/// added, and the problems.
-fn read_batch(layout: &Layout, graph: &mut Graph, batch: &[Utf8PathBuf]) -> (Vec<usize>, Found) {
+/// added, the tasks of the graph whose files were read valid again (each
+/// with whether the file changed since the run first read it), and the
+/// problems.
+fn read_batch(
+    layout: &Layout,
+    graph: &mut Graph,
+    batch: &[Utf8PathBuf],
+) -> (Vec<usize>, Vec<(usize, bool)>, Found) {
     let read: Vec<(Utf8PathBuf, Seen)> = batch.iter().map(|f| (f.clone(), Seen::now(f))).collect();
     let mut tasks = Vec::new();
+    let mut again = Vec::new();
     let mut found = Vec::new();
     // A file gone while invalid is a problem no more.
     for (file, _) in read.iter().filter(|(f, _)| f.exists()) {
         match task::load(&layout.tasks, file).valid() {
-            Ok(task) => tasks.push(task),
+            Ok(task) => match layout.task_id(file).and_then(|id| graph.get(id)) {
+                Some(t) => again.push((t, differs(&task, &graph.tasks[t]))),
+                None => tasks.push(task),
+            },
             Err(more) => found.extend(more),
         }
     }
@@ -177,7 +207,13 @@ fn read_batch(layout: &Layout, graph: &mut Graph, batch: &[Utf8PathBuf]) -> (Vec
             (of, problem)
         })
         .collect();
-    (joined, found)
+    (joined, again, found)
+}
+
+/// Whether the file `now` was read from is not the one `first` was.
+fn differs(now: &task::Task, first: &task::Task) -> bool {
+    let hash = |task: &task::Task| task.mark.as_ref().map(|m| m.hash.clone());
+    hash(now) != hash(first)
 }
 
 /// The workspace's files, as readiness asks about them.

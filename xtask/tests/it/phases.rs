@@ -820,6 +820,43 @@ fn a_task_file_made_again_during_the_run_joins_again() {
     assert_eq!(t.launches("q/b"), 1);
 }
 
+/// A task file removed during the run and made again invalid is said to be
+/// invalid, and its task waits; once valid it joins again, said to run as
+/// the run first read it when it changed meanwhile.
+#[test]
+fn a_task_file_made_again_invalid_is_said_and_joins_once_valid() {
+    let t = Tree::new();
+    t.task("p/tick", &sh("while [ ! -e tick ]; do sleep 0.01; done"));
+    t.task("p/tock", &sh("while [ ! -e tock ]; do sleep 0.01; done"));
+    t.task("q/b", &format!("dependencies: [p/a]\n{}", sh(MARK)));
+    let text = t.read("tasks/q/b.md");
+    let mut run = running_until_go(&t);
+    std::fs::remove_file(t.path("tasks/q/b.md")).unwrap();
+    t.write("tick", "");
+    wait_for("the run to see it gone", || {
+        t.read("out.txt").contains("q/b: its task file was removed")
+    });
+    t.write("tasks/q/b.md", "---\ncommand: [unclosed\n---\n");
+    t.write("tock", "");
+    wait_for("the run to read it invalid", || {
+        t.read("out.txt")
+            .contains("error: tasks/q/b.md:3: frontmatter is not valid YAML")
+    });
+    t.write(
+        "tasks/q/b.md",
+        &text.replacen("---\n", "---\ntitle: changed\n", 1),
+    );
+    t.write("go", "");
+    assert!(run.wait().unwrap().success(), "{}", t.read("out.txt"));
+    let said = t.read("out.txt");
+    assert!(said.contains("its task file is back"), "{said}");
+    assert!(
+        said.contains("q/b: its task file changed while it was gone: this run keeps the task as it first read it"),
+        "{said}"
+    );
+    assert_eq!(t.launches("q/b"), 1);
+}
+
 /// A task file whose name is not UTF-8, renamed during the run: its
 /// problem is past, and its phase's gate opens once the renamed task ran.
 #[test]
