@@ -580,8 +580,10 @@ impl Repo {
     /// after (one held by a hung git cost each of them the 10 s), and a
     /// second Ctrl-C, which cuts the merge going on, ends the wait.
     pub fn settle_packed_refs_lock(&self) -> Result<()> {
-        // The lock waited for in vain, by device and inode.
-        static IN_VAIN: std::sync::Mutex<Option<(u64, u64)>> = std::sync::Mutex::new(None);
+        // The lock waited for in vain, by device, inode and change time (a
+        // later lock may be given the same inode), forgotten once gone.
+        static IN_VAIN: std::sync::Mutex<Option<(u64, u64, i64, i64)>> =
+            std::sync::Mutex::new(None);
         use std::os::unix::fs::MetadataExt;
         let path = self.git_path("packed-refs.lock")?;
         let mut in_vain = IN_VAIN.lock().unwrap_or_else(|e| e.into_inner());
@@ -589,9 +591,10 @@ impl Repo {
         loop {
             remove_if_stale(&path)?;
             let Ok(meta) = path.metadata() else {
+                *in_vain = None;
                 return Ok(());
             };
-            let lock = Some((meta.dev(), meta.ino()));
+            let lock = Some((meta.dev(), meta.ino(), meta.ctime(), meta.ctime_nsec()));
             if *in_vain == lock || command::cut_here() {
                 return Ok(());
             }
