@@ -406,20 +406,37 @@ impl Template {
         e.range().and_then(|range| self.source.get(range))
     }
 
-    /// The template's line (from 1) where `name` is first used: in an
-    /// expression or a statement, not in a comment or the text.
     fn line_of(&self, name: &str) -> Option<usize> {
-        let code = code_only(&self.source);
-        let first = name.split('.').next().unwrap_or(name);
-        let find = |text: &str| code.lines().position(|l| l.contains(text));
-        find(name).or_else(|| find(first)).map(|i| i + 1)
+        line_using(&self.source, name)
     }
 }
 
-/// `source` with its text and comments blanked, its lines kept: only what
-/// is inside `{{ }}` and `{% %}` is left.
+/// The line (from 1) of `source` where `name` is first used: in an
+/// expression or a statement, not in a comment, the text or a string, and
+/// as a whole name (`task` is not used by `task_id`); else where its
+/// variable is (`deps` for `deps.x`).
+fn line_using(source: &str, name: &str) -> Option<usize> {
+    let code = code_only(source);
+    let first = name.split('.').next().unwrap_or(name);
+    let find = |name: &str| code.lines().position(|line| uses(line, name));
+    find(name).or_else(|| find(first)).map(|i| i + 1)
+}
+
+/// Whether `line` of code names `name` whole: not as the end of a field
+/// (`x.task`), nor as part of a longer name.
+fn uses(line: &str, name: &str) -> bool {
+    let part_of_name = |c: char| c.is_alphanumeric() || c == '_';
+    line.match_indices(name).any(|(at, _)| {
+        let before = line[..at].chars().next_back();
+        let after = line[at + name.len()..].chars().next();
+        !before.is_some_and(|c| part_of_name(c) || c == '.') && !after.is_some_and(part_of_name)
+    })
+}
+
+/// `source` with its text, comments, `{% raw %}` bodies and strings
+/// blanked, its lines kept: only the names and operators inside `{{ }}`
+/// and `{% %}` are left.
 fn code_only(source: &str) -> String {
-    let blank = |text: &str| text.replace(|c| c != '\n', " ");
     let mut code = String::with_capacity(source.len());
     let mut rest = source;
     while let Some(open) = ["{{", "{%", "{#"].iter().filter_map(|o| rest.find(o)).min() {
@@ -429,17 +446,61 @@ fn code_only(source: &str) -> String {
             "{%" => "%}",
             _ => "#}",
         };
-        let end = rest[open..]
+        let mut end = rest[open..]
             .find(close)
             .map_or(rest.len(), |i| open + i + 2);
         match close {
             "#}" => code.push_str(&blank(&rest[open..end])),
-            _ => code.push_str(&rest[open..end]),
+            _ => code.push_str(&without_strings(&rest[open..end])),
+        }
+        if is_raw(&rest[open..end]) {
+            // Text up to the `{% endraw %}`, which is code again.
+            let body = rest[end..].find("{%").map_or(rest.len(), |i| end + i);
+            code.push_str(&blank(&rest[end..body]));
+            end = body;
         }
         rest = &rest[end..];
     }
     code.push_str(&blank(rest));
     code
+}
+
+/// `text` with every character but line ends made a space.
+fn blank(text: &str) -> String {
+    text.replace(|c| c != '\n', " ")
+}
+
+/// Whether the statement `tag` is `{% raw %}` (with `-` trims or not).
+fn is_raw(tag: &str) -> bool {
+    let inner = tag.trim_start_matches("{%").trim_end_matches("%}");
+    inner.trim_matches(|c: char| c == '-' || c == '+' || c.is_whitespace()) == "raw"
+}
+
+/// `code` with its string literals (`"..."`, `'...'`) blanked.
+fn without_strings(code: &str) -> String {
+    let mut out = String::with_capacity(code.len());
+    let mut quote = None;
+    let mut escaped = false;
+    for c in code.chars() {
+        match quote {
+            Some(q) => {
+                if !escaped && c == q {
+                    quote = None;
+                }
+                escaped = !escaped && c == '\\';
+                out.push(if c == '\n' { c } else { ' ' });
+            }
+            None => {
+                if c == '"' || c == '\'' {
+                    quote = Some(c);
+                    out.push(' ');
+                } else {
+                    out.push(c);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Whether a name the template uses (`task.id`, `deps`) is one it may.
@@ -489,10 +550,28 @@ fn environment() -> Environment<'static> {
         Some(text) => Ok(fence(text)),
         None => Err(minijinja::Error::new(
             minijinja::ErrorKind::InvalidOperation,
-            format!("`fence` takes a text, and this is {}: guard it with `{{% if ... %}}` (a dependency that reported no message has none)", shown_kind(&value)),
+            format!(
+                "`fence` takes a text, and this is {}",
+                not_text_advice(&value)
+            ),
         )),
     });
     env
+}
+
+/// What `value`, not a text, is, and how to make it one: none is guarded
+/// against, anything else made text first.
+fn not_text_advice(value: &Value) -> String {
+    match value.is_none() || value.is_undefined() {
+        true => {
+            "none: guard it with `{% if ... %}` (a dependency that reported no message has none)"
+                .to_owned()
+        }
+        false => format!(
+            "{}: make it a text first (`| string | fence`)",
+            shown_kind(value)
+        ),
+    }
 }
 
 /// What kind of value `value` is, as a sentence says it.
@@ -562,7 +641,7 @@ fn detail(e: &minijinja::Error) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{code_only, fence};
+    use super::{code_only, fence, line_using};
 
     #[test]
     fn only_expressions_and_statements_are_code() {
@@ -571,6 +650,31 @@ mod tests {
             code_only(source),
             "              \n               \n{{ nme }} {% if x %} {% endif %}"
         );
+    }
+
+    #[test]
+    fn raw_bodies_and_strings_are_not_code() {
+        assert_eq!(
+            code_only("{% raw %}{{ nme }}{% endraw %}"),
+            "{% raw %}         {% endraw %}"
+        );
+        assert_eq!(
+            code_only("{%- raw -%}\n{{ a }}\n{%- endraw %}{{ b }}"),
+            "{%- raw -%}\n       \n{%- endraw %}{{ b }}"
+        );
+        assert_eq!(
+            code_only(r#"{{ "nme \" x" ~ 'y' ~ nme }}"#),
+            "{{            ~     ~ nme }}"
+        );
+    }
+
+    #[test]
+    fn a_name_is_found_where_it_is_used_whole() {
+        let source = "{{ task_id }}\n{{ x.task }}\n{{ 'task' }}\n{{ task.idd }}";
+        assert_eq!(line_using(source, "task.idd"), Some(4));
+        assert_eq!(line_using(source, "task"), Some(4));
+        assert_eq!(line_using("{{ deps[0].x }}\n", "deps.x"), Some(1));
+        assert_eq!(line_using("text only", "task"), None);
     }
 
     #[test]

@@ -635,6 +635,10 @@ fn a_mistake_inside_a_loop_over_outputs_is_found_before_anything_runs() {
             "`fence` takes a text, and this is none: guard it with `{% if ... %}`",
         ),
         (
+            "{{ attempt | fence }}",
+            "`fence` takes a text, and this is a number: make it a text first (`| string | fence`)",
+        ),
+        (
             "{{ attempt.x }}",
             "unknown variable `attempt.x` in the template: `attempt` has no fields (`{{ attempt }}` is all of it)",
         ),
