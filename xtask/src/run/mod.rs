@@ -13,6 +13,7 @@ pub mod admission;
 pub mod approvals;
 mod attempt;
 pub mod budget;
+mod closing;
 mod discovery;
 mod ends;
 mod finals;
@@ -44,7 +45,6 @@ use anyhow::{Context, Result};
 use camino::Utf8PathBuf;
 
 use crate::executor::{self, Executor};
-use crate::exit;
 use crate::git::merge::Merged;
 use crate::git::worktrees::Prepared;
 use crate::model::config::{Config, ExecutorKind};
@@ -204,54 +204,7 @@ pub fn run(
     run.start()?;
     run.say_budget(mode);
     run.main_loop()?;
-    run.remove_unused();
-    // Not at the start: a task that joins during the run (a file fixed)
-    // may still be recovered against its supervisor's mark.
-    records::remove_stale_handovers(layout);
-    run.remember_durations();
-    if let Some(executor) = run.executor.take() {
-        executor.close();
-    }
-    // Ended in order (also when stopped by a signal or an error): the next
-    // run starts afresh. Only a killed orchestrator leaves a run to resume,
-    // and a `monitor`, which ran none of what is left of it: the next
-    // `orchestrate` resumes it, retry counts and all.
-    let ended = match mode {
-        Mode::Launch => runs::end(layout, &run_id),
-        _ => Ok(()),
-    };
-    // Not written (a full disk): said, and the run still ends as one does,
-    // its summary and notifications given, its exit code that of a run
-    // that went wrong.
-    if let Err(e) = &ended {
-        let orchestrate = layout.cmd("orchestrate");
-        run.printer.line(
-            Tone::Bad,
-            &format!(
-                "error: {e:#}: the next `{orchestrate}` resumes this run, its final failures kept"
-            ),
-        );
-    }
-    let code = match (run.summary(), &ended) {
-        (exit::SUCCESS, Err(_)) => exit::TASK_FAILED,
-        (code, _) => code,
-    };
-    run.event(Event {
-        exit_code: Some(code),
-        ..Event::run("run_finished")
-    });
-    if let Some(notifiers) = run.notifiers.take() {
-        let (printer, inbox) = (&run.printer, &mut run.inbox);
-        let moment = Some(Duration::from_millis(50));
-        notifiers.finish(
-            |line| printer.note(Tone::Plain, &format!("{line}; Ctrl-C drops them")),
-            || matches!(inbox.next(None, moment), Some(Incoming::Signal(_))),
-        );
-    }
-    // Freed with the process: taking 100,000 tasks apart one by one would
-    // only make the command end later.
-    std::mem::forget(std::mem::take(&mut run.graph));
-    Ok(code)
+    Ok(run.close())
 }
 
 /// What a task `monitor` would have retried waits for.

@@ -1,0 +1,67 @@
+//! What a run does once its loop is over, stopped or not: what it no
+//! longer needs removed, what tasks took remembered, the run recorded as
+//! ended, the summary said and the notifications sent. Returns the exit
+//! code.
+
+use std::time::Duration;
+
+use super::{Incoming, Mode, Run};
+use crate::exit;
+use crate::state::events::Event;
+use crate::state::records;
+use crate::state::runs;
+use crate::ui::printer::Tone;
+
+impl Run<'_> {
+    /// Ends the run (see the module's comment): its exit code.
+    pub(super) fn close(&mut self) -> i32 {
+        self.remove_unused();
+        // Not at the start: a task that joins during the run (a file fixed)
+        // may still be recovered against its supervisor's mark.
+        records::remove_stale_handovers(self.layout);
+        self.remember_durations();
+        if let Some(executor) = self.executor.take() {
+            executor.close();
+        }
+        // Ended in order (also when stopped by a signal or an error): the next
+        // run starts afresh. Only a killed orchestrator leaves a run to resume,
+        // and a `monitor`, which ran none of what is left of it: the next
+        // `orchestrate` resumes it, retry counts and all.
+        let ended = match self.mode {
+            Mode::Launch => runs::end(self.layout, &self.run_id),
+            _ => Ok(()),
+        };
+        // Not written (a full disk): said, and the run still ends as one does,
+        // its summary and notifications given, its exit code that of a run
+        // that went wrong.
+        if let Err(e) = &ended {
+            let orchestrate = self.layout.cmd("orchestrate");
+            self.printer.line(
+                Tone::Bad,
+                &format!(
+                    "error: {e:#}: the next `{orchestrate}` resumes this run, its final failures kept"
+                ),
+            );
+        }
+        let code = match (self.summary(), &ended) {
+            (exit::SUCCESS, Err(_)) => exit::TASK_FAILED,
+            (code, _) => code,
+        };
+        self.event(Event {
+            exit_code: Some(code),
+            ..Event::run("run_finished")
+        });
+        if let Some(notifiers) = self.notifiers.take() {
+            let (printer, inbox) = (&self.printer, &mut self.inbox);
+            let moment = Some(Duration::from_millis(50));
+            notifiers.finish(
+                |line| printer.note(Tone::Plain, &format!("{line}; Ctrl-C drops them")),
+                || matches!(inbox.next(None, moment), Some(Incoming::Signal(_))),
+            );
+        }
+        // Freed with the process: taking 100,000 tasks apart one by one would
+        // only make the command end later.
+        std::mem::forget(std::mem::take(&mut self.graph));
+        code
+    }
+}
