@@ -484,12 +484,14 @@ impl Run<'_> {
     }
 
     /// How long the loop may wait for an event before it has something to
-    /// do (`None`: as long as it takes): the next poll, pid to record, or
-    /// end of a pool's pause.
+    /// do (`None`: as long as it takes): the next poll, live view's frame,
+    /// pid to record, or end of a pool's pause.
     fn wait_limit(&self) -> Option<Duration> {
-        let polling =
-            self.kill_at.is_some() || self.printer.is_live() || self.running.any_adopted();
+        let polling = self.kill_at.is_some() || self.running.any_adopted();
         let poll = polling.then_some(Duration::from_millis(200));
+        // The live view's next frame: soon after an event line, else
+        // every 500 ms (its elapsed times, its log lines).
+        let frame = self.printer.redraw_in();
         // A decision may come from another terminal.
         let approvals = (!self.awaiting.is_empty()).then_some(Duration::from_millis(500));
         let now = SystemTime::now();
@@ -504,7 +506,7 @@ impl Run<'_> {
             .flatten()
             .min()
             .map(|due| due.saturating_duration_since(Instant::now()));
-        [poll, approvals, pause_end, until_due]
+        [poll, frame, approvals, pause_end, until_due]
             .into_iter()
             .flatten()
             .min()

@@ -19,6 +19,11 @@ use crate::ui::progress_text;
 
 /// How often the frame is redrawn.
 const REFRESH: Duration = Duration::from_millis(500);
+/// How soon after an event line the frame is redrawn, at the soonest: the
+/// line says a task ended, and the frame drawn again under it (the old
+/// one) showed it running until the next redraw. Sooner than `REFRESH`
+/// only while frames cost a tenth of the time at most (100,000 tasks).
+const AFTER_AN_EVENT: Duration = Duration::from_millis(50);
 const BAR_WIDTH: usize = 24;
 /// How much of a running task's last log line the frame shows.
 const LOG_LINE: usize = 60;
@@ -27,6 +32,10 @@ pub struct Live {
     bar: ProgressBar,
     layout: Layout,
     drawn: Option<Instant>,
+    /// What the last frame took to make.
+    took: Duration,
+    /// An event line was printed since the last frame was made.
+    behind: std::cell::Cell<bool>,
 }
 
 impl Live {
@@ -43,6 +52,8 @@ impl Live {
             bar,
             layout: layout.clone(),
             drawn: None,
+            took: Duration::ZERO,
+            behind: std::cell::Cell::new(false),
         })
     }
 
@@ -57,15 +68,29 @@ impl Live {
             // Nobody reading (a closed pipe) must not stop a run.
             let _ = writeln!(out, "{line}");
         });
+        self.behind.set(true);
     }
 
-    /// Redraws the frame from what `progress` makes, at most every `REFRESH`.
+    /// Redraws the frame from what `progress` makes, at most every `REFRESH`,
+    /// or sooner after an event line (`AFTER_AN_EVENT`).
     pub fn refresh(&mut self, progress: impl FnOnce() -> Progress) {
-        if self.drawn.is_some_and(|at| at.elapsed() < REFRESH) {
+        if self.redraw_in().is_some_and(|wait| !wait.is_zero()) {
             return;
         }
-        self.drawn = Some(Instant::now());
+        let now = Instant::now();
+        self.drawn = Some(now);
+        self.behind.set(false);
         self.bar.set_message(frame(&self.layout, &progress()));
+        self.took = now.elapsed();
+    }
+
+    /// How long until the frame is due again (`None`: never drawn, due).
+    pub fn redraw_in(&self) -> Option<Duration> {
+        let gap = match self.behind.get() {
+            true => (self.took * 10).clamp(AFTER_AN_EVENT, REFRESH),
+            false => REFRESH,
+        };
+        self.drawn.map(|at| gap.saturating_sub(at.elapsed()))
     }
 
     pub fn finish(&self) {

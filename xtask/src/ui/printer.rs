@@ -2,7 +2,7 @@
 //! event, coloured only on a terminal and when NO_COLOR is unset.
 
 use std::io::{IsTerminal, Write};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use crate::model::layout::Layout;
 use crate::ui::live::Live;
@@ -43,16 +43,20 @@ impl Printer {
         }
     }
 
-    pub fn is_live(&self) -> bool {
-        self.live.is_some()
-    }
-
     /// Redraws the live view (it limits itself to a few times a second)
     /// with the dashboard `progress` makes.
     pub fn refresh(&mut self, progress: impl FnOnce() -> Progress) {
         if let Some(live) = &mut self.live {
             live.refresh(progress);
         }
+    }
+
+    /// How long until the live view's frame is due again, if there is one:
+    /// the run's loop waits no longer.
+    pub fn redraw_in(&self) -> Option<Duration> {
+        self.live
+            .as_ref()
+            .map(|live| live.redraw_in().unwrap_or_default())
     }
 
     /// Removes the live view, before the summary.
