@@ -46,6 +46,9 @@ pub struct Discovery {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Seen {
     Gone,
+    /// It cannot be looked at (its folder's permissions): as it was, as
+    /// far as the run knows.
+    Hidden,
     /// Changed moments ago: it may change again within the same tick of
     /// a coarse clock, or have been written after it was read.
     Young,
@@ -57,13 +60,15 @@ impl Seen {
     /// `file` now: taken before it is read, so that a write after the
     /// read changes it.
     pub fn now(file: &Utf8Path) -> Seen {
-        let Some((len, modified)) = file
-            .metadata()
-            .ok()
-            .and_then(|meta| Some((meta.len(), meta.modified().ok()?)))
-        else {
-            return Seen::Gone;
+        let meta = match file.metadata() {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Seen::Gone,
+            Err(_) => return Seen::Hidden,
         };
+        let Ok(modified) = meta.modified() else {
+            return Seen::Hidden;
+        };
+        let len = meta.len();
         match just_now(modified) {
             true => Seen::Young,
             false => Seen::At(len, modified),
@@ -128,11 +133,16 @@ impl Discovery {
 
     /// The invalid files (`read_again_when_changed`) that changed or went
     /// away since they were read, forgotten until read again: one `stat`
-    /// per invalid file.
+    /// per invalid file. One that cannot be looked at now (its folder made
+    /// unreadable) is not taken for gone.
     pub fn changed_invalid(&mut self) -> Vec<Utf8PathBuf> {
+        let changed = |file: &Utf8Path, then: &Seen| match Seen::now(file) {
+            Seen::Hidden => false,
+            now => *then == Seen::Young || now != *then,
+        };
         let (changed, same) = std::mem::take(&mut self.invalid)
             .into_iter()
-            .partition(|(file, then)| *then == Seen::Young || Seen::now(file) != *then);
+            .partition(|(file, then)| changed(file, then));
         self.invalid = same;
         changed.into_iter().map(|(file, _)| file).collect()
     }
@@ -266,7 +276,9 @@ impl Discovery {
             self.problems.push(Problem::in_file(
                 dir,
                 None,
-                format!("cannot read folder: {e}: make it readable (`chmod u+rx`) or move it out of tasks/"),
+                format!(
+                    "cannot read folder: {e}: make it readable (`chmod u+rx {dir}`, by its owner)"
+                ),
             ));
         }
     }
@@ -303,6 +315,13 @@ impl Discovery {
             self.unreadable.push(path);
         }
     }
+}
+
+/// Whether `path` is surely not there (removed, renamed): not one that
+/// cannot be looked at (its folder's permissions), which is there still
+/// as far as the run knows.
+pub fn gone(path: &Utf8Path) -> bool {
+    matches!(path.metadata(), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
 }
 
 /// A path that is not UTF-8, as it is shown (and as its problem names it).

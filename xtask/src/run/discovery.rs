@@ -15,6 +15,7 @@ use camino::Utf8PathBuf;
 use super::load::{self, Disk, Invalid, Reader};
 use super::readiness::{Node, Walk};
 use super::Run;
+use crate::model::discovery;
 use crate::state::approvals as decisions;
 use crate::state::events::{self, Event};
 use crate::state::resets;
@@ -70,6 +71,7 @@ impl Run<'_> {
     pub(super) fn discover(&mut self) {
         self.discovered_at = Instant::now();
         self.discovery_due = None;
+        let phases = self.graph.phases.len();
         let found = load::discover(
             self.layout,
             &mut self.discovery,
@@ -140,9 +142,32 @@ impl Run<'_> {
         for &t in &found.removed {
             self.drop_removed(t);
         }
+        if self.graph.phases.len() > phases {
+            self.move_holds();
+        }
         let files = Disk::new(self.layout, self.config, &self.graph);
         for (_, p) in released {
             self.readiness.release_gates(&self.graph, p, &files);
+        }
+    }
+
+    /// Phases joined: a hold of a file whose phase the graph had not (it
+    /// held the first after it by name) moves to the phase that joined
+    /// between, whose gate includes the file. Held there before it lets go
+    /// of the other, so that no gate opens between.
+    fn move_holds(&mut self) {
+        for i in 0..self.gate_holds.len() {
+            let (file, p) = &self.gate_holds[i];
+            let Some(now) = load::held_phase(self.layout, &self.graph, file) else {
+                continue;
+            };
+            if now != *p {
+                let was = *p;
+                self.readiness.hold_gates(&self.graph, now);
+                self.gate_holds[i].1 = now;
+                let files = Disk::new(self.layout, self.config, &self.graph);
+                self.readiness.release_gates(&self.graph, was, &files);
+            }
         }
     }
 
@@ -181,7 +206,9 @@ impl Run<'_> {
     /// are scanned now, and it does not start. One `stat` per start, so
     /// that a task a person took away never starts.
     pub(super) fn file_gone(&mut self, t: usize) -> bool {
-        if self.graph.tasks[t].file.exists() {
+        // A file that cannot be looked at (its folder made unreadable) is
+        // there still: the task was read, and runs.
+        if !discovery::gone(&self.graph.tasks[t].file) {
             return false;
         }
         self.discover();

@@ -7,10 +7,10 @@
 use std::collections::HashSet;
 use std::time::SystemTime;
 
-use camino::Utf8PathBuf;
+use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::model::config::{Config, UNNAMED_POOL};
-use crate::model::discovery::{Discovery, Seen};
+use crate::model::discovery::{self, Discovery, Seen};
 use crate::model::graph::Graph;
 use crate::model::layout::Layout;
 use crate::model::problem::Problem;
@@ -36,7 +36,7 @@ pub struct Discovered {
     /// The tasks of the graph whose files are gone (removed or renamed).
     pub removed: Vec<usize>,
     /// The tasks of the graph whose files are there again (a dropped
-    /// task's file read again, and valid).
+    /// task's once its file is read again, and valid).
     pub back: Vec<usize>,
     /// Those of `back` dropped whose file changed while it was gone: the
     /// run keeps the task as it first read it.
@@ -85,7 +85,7 @@ pub fn discover(
     // A file may be gone for a moment (an editor that writes it anew).
     let removed: Vec<usize> = std::mem::take(&mut discovery.removed)
         .iter()
-        .filter(|file| !file.exists())
+        .filter(|file| discovery::gone(file))
         .filter_map(|file| graph.get(layout.task_id(file)?))
         .collect();
     if new.is_empty() && reread.is_empty() && unnamed.is_empty() && folders_read.is_empty() {
@@ -139,10 +139,10 @@ pub fn discover(
     let mut invalid: Vec<Invalid> = problems
         .into_iter()
         .map(|(_, problem)| {
-            let phase = problem.file.as_deref().and_then(|file| {
-                let phase = file.strip_prefix(&layout.tasks).ok()?.components().next()?;
-                graph.phase_or_next(phase.as_str())
-            });
+            let phase = problem
+                .file
+                .as_deref()
+                .and_then(|file| held_phase(layout, graph, file));
             Invalid {
                 file: problem.file.clone(),
                 phase,
@@ -166,6 +166,20 @@ pub fn discover(
     }
 }
 
+/// The phase whose gates an invalid `file` (a task file, or a folder that
+/// cannot be read) holds: its phase folder's, else the first after it by
+/// name (a phase folder with no valid task yet, whose gate would come
+/// there). None for a task file right under `tasks/`, which is in no
+/// phase (a folder there is one, with a name not UTF-8 or not readable).
+pub fn held_phase(layout: &Layout, graph: &Graph, file: &Utf8Path) -> Option<usize> {
+    let mut parts = file.strip_prefix(&layout.tasks).ok()?.components();
+    let phase = parts.next()?.as_str();
+    if parts.next().is_none() && phase.ends_with(".md") {
+        return None;
+    }
+    graph.phase_or_next(phase)
+}
+
 /// Problems found on reading task files, each with the file it names and
 /// the state that file was read in, when it is one of those read.
 type Found = Vec<(Option<(Utf8PathBuf, Seen)>, Problem)>;
@@ -184,7 +198,7 @@ fn read_batch(
     let mut again = Vec::new();
     let mut found = Vec::new();
     // A file gone while invalid is a problem no more.
-    for (file, _) in read.iter().filter(|(f, _)| f.exists()) {
+    for (file, _) in read.iter().filter(|(f, _)| !discovery::gone(f)) {
         match task::load(&layout.tasks, file).valid() {
             Ok(task) => match layout.task_id(file).and_then(|id| graph.get(id)) {
                 Some(t) => again.push((t, differs(&task, &graph.tasks[t]))),

@@ -446,15 +446,19 @@ impl Readiness {
     }
 
     /// A task dropped when its file went (`drop_unstarted`), its file back:
-    /// it waits again, and the phase gates not open yet wait for it.
+    /// it waits again (or stays blocked by a failure met meanwhile), and
+    /// the phase gates not open yet wait for it.
     pub fn rejoin(&mut self, graph: &Graph, t: usize, files: &dyn Files) {
         for p in graph.gates_including(graph.phase_of[t]) {
             if !self.gate_open[p] {
                 self.gate_unmet[p] += 1;
             }
         }
-        self.node[t] = Node::Waiting;
         self.gone[t] = false;
+        if self.node[t] == Node::Blocked {
+            return;
+        }
+        self.node[t] = Node::Waiting;
         if self.unmet[t] == 0 {
             self.become_ready(graph, t, files);
         }

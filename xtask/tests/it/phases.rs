@@ -468,6 +468,128 @@ fn a_task_folder_that_cannot_be_read_holds_its_phase_until_it_can() {
     assert!(t.exists("markers/3-final_merge"), "{said}");
 }
 
+/// A task file right under `tasks/`, made during the run, is in no phase:
+/// it is said, and holds no phase's gate (it held the next one by name).
+#[test]
+fn a_task_file_made_right_under_tasks_holds_no_gate() {
+    let t = Tree::new();
+    t.task("1-a/x", &sh("printf 'notes\\n' > tasks/1-notes.md"));
+    t.task("2-b/u", "dependencies: [1-a/x]\ncommand: \"true\"");
+    t.task("3-c/w", &format!("dependencies: [2-b]\n{}", sh(MARK)));
+    t.run(&["orchestrate"]).code(1).says("tasks/1-notes.md: ");
+    assert_eq!(t.launches("3-c/w"), 1);
+}
+
+/// A folder that cannot be read holds the gates from the next phase by
+/// name while its own has no task; a phase that joins between (before it,
+/// by name) is held too: its gate includes the folder.
+#[test]
+fn a_hold_moves_to_a_phase_that_joins_before_the_one_it_held() {
+    if !as_root() {
+        return;
+    }
+    let t = Tree::new();
+    // Each end opens a phase gate something waits on: the folders are
+    // looked at before it, the unreadable one before 2-p joins.
+    t.task(
+        "1-a/x",
+        &sh(r#"mkdir -p tasks/2-new && printf -- '---\ncommand: "true"\n---\n' > tasks/2-new/h.md && chmod 000 tasks/2-new"#),
+    );
+    t.task(
+        "1-b/x2",
+        &format!(
+            "dependencies: [1-a]\n{}",
+            sh(r#"mkdir -p tasks/2-p tasks/2-q && printf -- '---\ncommand: "true"\n---\n' > tasks/2-p/y.md && printf -- '---\ndependencies: [2-p]\ncommand: mkdir -p markers\n---\n' > tasks/2-q/w.md"#)
+        ),
+    );
+    t.task("3-c/z", "dependencies: [1-b]\ncommand: \"true\"");
+    let run = t.run_as_nobody(&["orchestrate"]);
+    let said = format!("{}{}", run.stdout, run.stderr);
+    assert_eq!(run.code, 1, "{said}");
+    assert!(said.contains("tasks/2-new: cannot read folder"), "{said}");
+    assert!(
+        said.contains("waiting  2-q/w: waits on phase 2-p"),
+        "{said}"
+    );
+    assert!(!t.exists("markers"), "2-q/w ran: {said}");
+}
+
+/// An invalid task file in a folder made unreadable for a while is not
+/// taken for gone: it still holds its phase's gate once the folder can be
+/// read again.
+#[test]
+fn an_invalid_file_in_a_folder_made_unreadable_still_holds_its_gate() {
+    if !as_root() {
+        return;
+    }
+    let t = Tree::new();
+    t.task("2-b/u", &sh("true"));
+    t.task(
+        "1-p1/x",
+        &sh(r#"printf -- '---\ncommand: [unclosed\n---\n' > tasks/2-b/bad.md"#),
+    );
+    t.task(
+        "1-p2/hide",
+        &format!("dependencies: [1-p1]\n{}", sh("chmod 000 tasks/2-b")),
+    );
+    t.task(
+        "1-p3/show",
+        &format!("dependencies: [1-p2]\n{}", sh("chmod 755 tasks/2-b")),
+    );
+    t.task("1-p4/after", "dependencies: [1-p3]\ncommand: \"true\"");
+    t.task("3-c/w", &format!("dependencies: [2-b]\n{}", sh(MARK)));
+    let run = t.run_as_nobody(&["orchestrate"]);
+    let said = format!("{}{}", run.stdout, run.stderr);
+    assert_eq!(run.code, 1, "{said}");
+    assert!(said.contains("invalid  tasks/2-b/bad.md:3:"), "{said}");
+    assert_eq!(t.launches("3-c/w"), 0, "{said}");
+}
+
+/// A task whose folder is made unreadable before it starts is not taken
+/// for removed: it was read, and runs.
+#[test]
+fn a_task_in_a_folder_made_unreadable_still_runs() {
+    if !as_root() {
+        return;
+    }
+    let t = Tree::new();
+    t.task("1-a/hide", &sh("chmod 000 tasks/2-b"));
+    t.task("2-b/v", &format!("dependencies: [1-a/hide]\n{}", sh(MARK)));
+    t.task(
+        "3-show/x",
+        &format!("dependencies: [2-b/v]\n{}", sh("chmod 755 tasks/2-b")),
+    );
+    let run = t.run_as_nobody(&["orchestrate"]);
+    let said = format!("{}{}", run.stdout, run.stderr);
+    assert!(!said.contains("was removed"), "{said}");
+    assert_eq!(t.launches("2-b/v"), 1, "{said}");
+}
+
+/// A task dropped when its file went, blocked by a failure meanwhile,
+/// stays blocked when its file comes back (it went back to waiting, its
+/// status still saying blocked).
+#[test]
+fn a_dropped_task_blocked_meanwhile_stays_blocked_when_its_file_is_back() {
+    let t = Tree::new();
+    t.task("1-a/r", &sh("rm tasks/2-b/t.md"));
+    t.task("1-fail/f", "dependencies: [1-a]\ncommand: exit 1");
+    t.task(
+        "1-put/r2",
+        &format!(
+            "dependencies: [1-a/r]\n{}",
+            sh(r#"until grep -qs '"failed"' workspace/status/1-fail/f.json; do sleep 0.01; done; printf -- '---\ndependencies: [1-fail/f]\ncommand: mkdir -p markers\n---\n' > tasks/2-b/t.md"#)
+        ),
+    );
+    t.task("2-b/t", &format!("dependencies: [1-fail/f]\n{}", sh(MARK)));
+    let run = t.run(&["orchestrate"]);
+    let said = format!("{}{}", run.stdout, run.stderr);
+    assert_eq!(run.code, 1, "{said}");
+    assert!(said.contains("its task file is back"), "{said}");
+    assert_eq!(t.state("2-b/t"), "blocked", "{said}");
+    assert!(said.contains("1 blocked"), "{said}");
+    assert!(!t.exists("markers"), "{said}");
+}
+
 /// A task file whose name is not UTF-8, made during the run, is said, and
 /// keeps its phase's gate closed as an invalid one does.
 #[test]
