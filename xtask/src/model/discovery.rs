@@ -112,7 +112,7 @@ impl Discovery {
         let changed: Vec<Utf8PathBuf> = self
             .folders
             .iter()
-            .filter(|(dir, folder)| modified(dir).is_none_or(|now| now != folder.modified))
+            .filter(|(dir, folder)| modified(dir).ok() != Some(folder.modified))
             .map(|(dir, _)| dir.clone())
             .collect();
         let mut files = Vec::new();
@@ -174,9 +174,20 @@ impl Discovery {
     fn read_folder(&mut self, dir: &Utf8Path) -> Vec<(Utf8PathBuf, bool)> {
         // Take the time before reading, so a file added during the read
         // changes it again and is seen by the next rescan.
-        let Some(mut stamp) = modified(dir) else {
-            self.forget_folder(dir);
-            return Vec::new();
+        let mut stamp = match modified(dir) {
+            Ok(stamp) => stamp,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                self.forget_folder(dir);
+                return Vec::new();
+            }
+            // It cannot be looked at (a folder above made unreadable): it
+            // is there still, and looked at again at each rescan.
+            Err(_) => {
+                if let Some(folder) = self.folders.get_mut(dir) {
+                    folder.modified = SystemTime::UNIX_EPOCH;
+                }
+                return Vec::new();
+            }
         };
         // On file systems with coarse timestamps a file added later in the
         // same clock tick leaves the time unchanged: read a folder that
@@ -329,8 +340,8 @@ fn lossy(path: &std::path::Path) -> Utf8PathBuf {
     Utf8PathBuf::from(path.to_string_lossy().into_owned())
 }
 
-fn modified(dir: &Utf8Path) -> Option<SystemTime> {
-    dir.metadata().and_then(|m| m.modified()).ok()
+fn modified(dir: &Utf8Path) -> std::io::Result<SystemTime> {
+    dir.metadata().and_then(|m| m.modified())
 }
 
 /// Changed so recently that a coarse clock could give a later change the

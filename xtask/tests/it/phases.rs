@@ -565,6 +565,41 @@ fn a_task_in_a_folder_made_unreadable_still_runs() {
     assert_eq!(t.launches("2-b/v"), 1, "{said}");
 }
 
+/// A sub-folder of a folder made unreadable for a while is not taken for
+/// gone: a task file written in it once the folder can be read is found.
+#[test]
+fn a_folder_under_one_made_unreadable_is_looked_at_again() {
+    if !as_root() {
+        return;
+    }
+    let t = Tree::new();
+    t.task("1-a/hide", &sh("chmod 000 tasks/2-b"));
+    t.task(
+        "1-p/show",
+        &format!(
+            "dependencies: [1-a]\n{}",
+            sh(r#"chmod 755 tasks/2-b && printf -- '---\ncommand: mkdir -p found\n---\n' > tasks/2-b/sub/u.md"#)
+        ),
+    );
+    t.task(
+        "2-b/sub/t",
+        &format!("dependencies: [1-p/show]\n{}", sh(MARK)),
+    );
+    // Not changed moments ago: the run reads it once, not at each look.
+    let touched = std::process::Command::new("touch")
+        .args(["-d", "1 hour ago"])
+        .arg(t.path("tasks/2-b"))
+        .status()
+        .unwrap();
+    assert!(touched.success());
+    let run = t.run_as_nobody(&["orchestrate"]);
+    let said = format!("{}{}", run.stdout, run.stderr);
+    assert_eq!(run.code, 0, "{said}");
+    assert!(said.contains("found   2-b/sub/u"), "{said}");
+    assert!(t.exists("found"), "{said}");
+    assert_eq!(t.launches("2-b/sub/t"), 1, "{said}");
+}
+
 /// A task dropped when its file went, blocked by a failure meanwhile,
 /// stays blocked when its file comes back (it went back to waiting, its
 /// status still saying blocked).
