@@ -467,12 +467,16 @@ impl Graph {
     }
 
     /// Whether task `d` declares `path` (in its output folder) among its
-    /// outputs, by name or by a glob.
+    /// outputs, by name or by a glob; `path` may be a glob that matches a
+    /// declared name (`*.json` for `r.json`).
     fn declares(&self, d: usize, path: &str) -> bool {
         let rest = &path[self.tasks[d].id.len() + 1..];
-        self.tasks[d].outputs.iter().any(|output| {
-            output == rest || glob::Pattern::new(output).is_ok_and(|p| p.matches(rest))
-        })
+        let matches =
+            |pattern: &str, name: &str| glob::Pattern::new(pattern).is_ok_and(|p| p.matches(name));
+        self.tasks[d]
+            .outputs
+            .iter()
+            .any(|output| output == rest || matches(output, rest) || matches(rest, output))
     }
 
     /// The task that declares `path` (under `workspace/outputs/`) among its

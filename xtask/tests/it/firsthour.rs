@@ -113,6 +113,38 @@ fn an_input_its_producer_does_not_declare_is_found_before_the_run() {
     assert_eq!(t.launches("p/make"), 0);
 }
 
+/// A glob input that matches a name its producer declares is one it
+/// declares (as are globs within a declared glob), and runs.
+#[test]
+fn a_glob_input_matching_a_declared_output_is_accepted() {
+    let t = Tree::new();
+    t.task(
+        "p/make",
+        &format!(
+            "outputs: [r.json, data-1.csv]\n{}",
+            sh("echo {} > $TASK_OUTPUT_DIR/r.json; touch $TASK_OUTPUT_DIR/data-1.csv")
+        ),
+    );
+    t.task(
+        "p/use",
+        &format!(
+            "inputs: [\"p/make/*.json\", \"p/make/data-*.csv\"]\n{}",
+            sh(MARK)
+        ),
+    );
+    t.run(&["validate"]).code(0);
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.launches("p/use"), 1);
+    // A glob that matches nothing declared is still refused.
+    t.task(
+        "p/other",
+        &format!("inputs: [\"p/make/*.txt\"]\n{}", sh(MARK)),
+    );
+    t.run(&["validate"])
+        .code(2)
+        .says("input `p/make/*.txt` is not among the outputs of p/make");
+}
+
 #[test]
 fn task_ids_are_understood_as_users_type_them() {
     let t = Tree::new();

@@ -277,6 +277,12 @@ fn the_example_runs_in_a_fresh_clone_and_leaves_git_status_clean() {
     let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .unwrap();
+    // A copy in another repository (README's "In your own repository")
+    // has no benchmark: its tasks are someone's own, never run here.
+    if !repo.join("xtask/bench").is_dir() {
+        eprintln!("skipped: not the orchestrator's own repository");
+        return;
+    }
     let t = Tree::new();
     let clone = t.root.join("clone");
     git_in(
