@@ -57,7 +57,11 @@ pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Res
     };
     // A first attempt's log is made, empty, ahead of its start.
     let started = |file: &std::fs::File| latest > 0 || file.metadata().is_ok_and(|m| m.len() > 0);
+    // Reset since its last attempt: the log there is that attempt's, and
+    // the one to follow is the next one's.
+    let since_reset = follow && attempt.is_none() && recorded.is_none() && latest > 0;
     let mut file = match std::fs::File::open(&path) {
+        _ if since_reset => wait_for_start(layout, id, &path, true)?,
         Ok(file) if started(&file) => file,
         Ok(_) if !follow => return Err(missing(&path)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && (!follow || latest > 0) => {
@@ -68,7 +72,7 @@ pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Res
         }
         // Followed before it starts (`orchestrate & logs -f T`): as
         // `tail -F` would, wait for it.
-        _ => wait_for_start(layout, id, &path)?,
+        _ => wait_for_start(layout, id, &path, false)?,
     };
     let mut out = std::io::stdout().lock();
     std::io::copy(&mut file, &mut out).with_context(|| format!("cannot read {path}"))?;
@@ -112,22 +116,37 @@ pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Res
 /// Waits until task `id` has started writing its log at `path`; says so
 /// on stderr meanwhile (Ctrl-C ends the wait). Ends too when the task
 /// reaches any other state than pending without a log to show (blocked,
-/// say, or a quick run seen only once it ended).
-fn wait_for_start(layout: &Layout, id: &str, path: &camino::Utf8Path) -> Result<std::fs::File> {
-    eprintln!(
-        "{id} has not started yet: waiting for its log ({})",
-        layout.display(path)
-    );
+/// say, or a quick run seen only once it ended). `since_reset`: the log
+/// at `path` is the attempt's before a reset, not the one waited for.
+fn wait_for_start(
+    layout: &Layout,
+    id: &str,
+    path: &camino::Utf8Path,
+    since_reset: bool,
+) -> Result<std::fs::File> {
+    let shown = layout.display(path);
+    match since_reset {
+        true => eprintln!(
+            "{id} has not started since it was reset: waiting for its next attempt's log ({shown}; the last one's is shown by `{}`)",
+            layout.cmd(&format!("logs {id}"))
+        ),
+        false => eprintln!("{id} has not started yet: waiting for its log ({shown})"),
+    }
     loop {
         let state = status::state_of(layout, id);
         // Waiting for a person to approve its start is not starting yet.
         let waits = matches!(state, None | Some(State::AwaitingApproval));
+        // The log of the attempt before a reset, until the next one starts
+        // (a blocked task's never does).
+        let old_log = since_reset && (waits || state == Some(State::Blocked));
         match std::fs::File::open(path) {
-            Ok(file) if !waits || file.metadata().is_ok_and(|m| m.len() > 0) => return Ok(file),
+            Ok(file) if !old_log && (!waits || file.metadata().is_ok_and(|m| m.len() > 0)) => {
+                return Ok(file)
+            }
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
                 return Err(e).with_context(|| format!("cannot open {path}"))
             }
-            Err(_) if !waits && state != Some(State::Running) => {
+            _ if !waits && state != Some(State::Running) => {
                 bail!(
                     "{id} is {}, with no log: it did not run",
                     state.unwrap_or(State::Running)

@@ -185,6 +185,37 @@ fn logs_follow_waits_for_a_task_that_has_not_started() {
     assert!(run.wait().unwrap().success());
 }
 
+/// Followed after a `reset`, a task's log is the next attempt's: waited
+/// for, not the one before the reset printed and ended at once.
+#[test]
+fn logs_follow_after_a_reset_waits_for_the_next_attempt() {
+    let t = Tree::new();
+    t.task("p/a", &sh("echo attempt=$TASK_ATTEMPT"));
+    t.run(&["orchestrate"]).code(0);
+    t.run(&["reset", "p/a"]).code(0);
+    let said = std::fs::File::create(t.path("follow.err")).unwrap();
+    let mut follow = t
+        .command(&["logs", "-f", "p/a"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(said)
+        .spawn()
+        .unwrap();
+    wait_for("logs -f to wait, or end", || {
+        t.read("follow.err")
+            .contains("p/a has not started since it was reset")
+            || follow.try_wait().unwrap().is_some()
+    });
+    assert!(
+        follow.try_wait().unwrap().is_none(),
+        "{}",
+        t.read("follow.err")
+    );
+    t.run(&["orchestrate"]).code(0);
+    let out = follow.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "attempt=2\n");
+}
+
 #[test]
 fn logs_follow_prints_until_the_task_ends() {
     let t = Tree::new();
