@@ -107,9 +107,13 @@ pub fn collect(layout: &Layout) -> Progress {
         (seen, status.err())
     });
     let paused = paused_pools(read.iter().map(|((seen, attempt, _), _)| (seen, attempt)));
+    let failed: HashSet<&str> = (ids.iter().zip(&read))
+        .filter(|(_, ((seen, _, _), _))| matches!(seen, Seen::Failed { .. }))
+        .map(|(id, _)| *id)
+        .collect();
     for (id, ((seen, attempt, usage), error)) in ids.iter().zip(read) {
         warnings.extend(error.map(|e| e.to_string()));
-        let seen = seen.in_pool(attempt.pool.as_deref(), &paused);
+        let seen = (seen.blocked_only_by(&failed)).in_pool(attempt.pool.as_deref(), &paused);
         builder.add(task::phase_of(id), id, seen, attempt, usage);
     }
     let missing =

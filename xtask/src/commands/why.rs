@@ -306,6 +306,10 @@ impl Why<'_> {
                             Some(Unfinished::Live) => format!(
                                 "the run going on keeps it blocked; the next `{orchestrate}` takes it up again"
                             ),
+                            // A later run, going on, took it up at its start.
+                            None if lock::run_going_on(layout).is_some() => {
+                                "the run going on took it up again, unless its --phase or --task leave it out".to_owned()
+                            }
                             None => format!("the next `{orchestrate}` takes it up again"),
                         };
                         println!(

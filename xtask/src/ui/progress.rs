@@ -3,7 +3,7 @@
 //! live view: built from the status files by `progress`, and from the run's
 //! own state by a running orchestrator.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
@@ -274,6 +274,16 @@ pub fn paused_pools<'a>(
 }
 
 impl Seen {
+    /// A task recorded blocked by one that has not failed since (run
+    /// again, or reset) is pending: the next run takes it up again, or the
+    /// one going on has.
+    pub fn blocked_only_by(self, failed: &HashSet<&str>) -> Seen {
+        match self {
+            Seen::Blocked { by: Some(by) } if !failed.contains(by.as_str()) => Seen::Pending,
+            seen => seen,
+        }
+    }
+
     /// A task pending again in a pool that another task's rate limit
     /// pauses (its own pause over, its pool halved meanwhile) waits for
     /// that pause, as the run has it.

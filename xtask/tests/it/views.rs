@@ -216,6 +216,39 @@ fn logs_follow_after_a_reset_waits_for_the_next_attempt() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "attempt=2\n");
 }
 
+/// A task recorded blocked by one that has not failed since is pending
+/// in the views, as the run that takes it up again has it: while that run
+/// retries what blocked it, and after a run that left that waiting for
+/// approval (the views said blocked, by a task that had not failed).
+#[test]
+fn a_task_blocked_by_one_run_again_is_pending_in_the_views() {
+    let t = Tree::new();
+    t.task("p/x", &sh("exit 1"));
+    t.task("p/y", &format!("dependencies: [p/x]\n{}", sh("true")));
+    t.run(&["orchestrate"]).code(1);
+    t.run(&["progress", "--tasks"])
+        .says("blocked    p/y  blocked by p/x");
+    t.task(
+        "p/x",
+        &sh("while [ ! -f release ]; do sleep 0.02; done; exit 1"),
+    );
+    let mut run = t.start(&["orchestrate"]);
+    wait_for("p/x to run again", || t.state("p/x") == "running");
+    t.run(&["progress", "--tasks"]).says("pending    p/y");
+    t.run(&["why", "p/y"])
+        .says("the run going on took it up again");
+    t.write("release", "");
+    run.wait().unwrap();
+    t.run(&["progress", "--tasks"])
+        .says("blocked    p/y  blocked by p/x");
+    t.task("p/x", &format!("approve: before\n{}", sh("true")));
+    t.run(&["orchestrate"]).code(4);
+    let progress = t.run(&["progress", "--json"]);
+    let json: serde_json::Value = serde_json::from_str(&progress.stdout).unwrap();
+    assert_eq!(json["total"]["blocked"], 0, "{}", progress.stdout);
+    t.run(&["progress", "--tasks"]).says("pending    p/y");
+}
+
 #[test]
 fn logs_follow_prints_until_the_task_ends() {
     let t = Tree::new();
