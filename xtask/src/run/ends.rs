@@ -411,14 +411,26 @@ impl Run<'_> {
     }
 
     /// Blocks what depends on the failed task `t`, with an alert when
-    /// anything was.
+    /// anything was: the tasks this run would have run, and apart those
+    /// outside its selection (`--task`, `--phase`), which its summary does
+    /// not count.
     pub(super) fn block_and_alert(&mut self, t: usize) {
         let blocked = self.block_dependents(t, Walk::InRun);
-        if blocked > 0 {
+        let outside = (blocked.iter())
+            .filter(|&&d| !self.options.selects(&self.graph.tasks[d]))
+            .count();
+        let count = match (blocked.len() - outside, outside) {
+            (_, 0) => format!("{} tasks", blocked.len()),
+            (0, outside) => format!("{outside} tasks outside this run's selection"),
+            (inside, outside) => {
+                format!("{inside} tasks, and {outside} outside this run's selection")
+            }
+        };
+        if !blocked.is_empty() {
             self.printer.note(
                 Tone::Bad,
                 &format!(
-                    "ALERT: Task {} failed, blocking {blocked} tasks",
+                    "ALERT: Task {} failed, blocking {count}",
                     self.graph.tasks[t].id
                 ),
             );
@@ -426,9 +438,9 @@ impl Run<'_> {
     }
 
     /// Marks every task downstream of the failed task `t` blocked by it, on
-    /// disk too (see `Readiness::block_downstream` for `walk`). Returns how
-    /// many.
-    pub(super) fn block_dependents(&mut self, t: usize, walk: Walk) -> usize {
+    /// disk too (see `Readiness::block_downstream` for `walk`). Returns
+    /// them.
+    pub(super) fn block_dependents(&mut self, t: usize, walk: Walk) -> Vec<usize> {
         // The start's walks block what no run took up since: their
         // statuses say what they change from. A run's took them up, but
         // for those it took up and did not start: their statuses say it.
@@ -440,7 +452,7 @@ impl Run<'_> {
         for (tasks, from_disk) in [(from_disk, true), (from_pending, false)] {
             self.write_blocked(&tasks, t, from_disk);
         }
-        blocked.len()
+        blocked
     }
 
     /// Writes the blocked statuses of `tasks`, blocked by `t`, and their

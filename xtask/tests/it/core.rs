@@ -2,6 +2,21 @@
 
 use crate::tree::*;
 
+/// A run of one phase whose failure blocks tasks of others says those
+/// apart: its summary counts only the tasks it would have run.
+#[test]
+fn the_alert_tells_apart_blocked_tasks_outside_the_run_s_selection() {
+    let t = Tree::new();
+    t.task("p/b", &sh("exit 3"));
+    t.task("p/c", &format!("dependencies: [p/b]\n{}", sh("true")));
+    t.task("q/d", &format!("dependencies: [p/b]\n{}", sh("true")));
+    t.run(&["orchestrate", "--phase", "p"])
+        .code(1)
+        .says("ALERT: Task p/b failed, blocking 1 tasks, and 1 outside this run's selection")
+        .says("1 failed, 1 blocked");
+    assert_eq!(t.state("q/d"), "blocked");
+}
+
 #[test]
 fn diamond_with_a_failure_blocks_only_what_depends_on_it() {
     let t = Tree::new();
