@@ -467,7 +467,7 @@ fn a_task_folder_that_cannot_be_read_holds_its_phase_until_it_can() {
         &format!("dependencies: [2-impl]\n{}", sh(MARK)),
     );
     let run = t.run_as_nobody(&["orchestrate"]);
-    let said = format!("{}{}", run.stdout, run.stderr);
+    let said = run.said();
     assert_eq!(run.code, 0, "{said}");
     assert_eq!(said.matches("cannot read folder").count(), 1, "{said}");
     assert!(t.exists("made"), "{said}");
@@ -510,7 +510,7 @@ fn a_hold_moves_to_a_phase_that_joins_before_the_one_it_held() {
     );
     t.task("3-c/z", "dependencies: [1-b]\ncommand: \"true\"");
     let run = t.run_as_nobody(&["orchestrate"]);
-    let said = format!("{}{}", run.stdout, run.stderr);
+    let said = run.said();
     assert_eq!(run.code, 1, "{said}");
     assert!(said.contains("tasks/2-new: cannot read folder"), "{said}");
     assert!(
@@ -545,7 +545,7 @@ fn an_invalid_file_in_a_folder_made_unreadable_still_holds_its_gate() {
     t.task("1-p4/after", "dependencies: [1-p3]\ncommand: \"true\"");
     t.task("3-c/w", &format!("dependencies: [2-b]\n{}", sh(MARK)));
     let run = t.run_as_nobody(&["orchestrate"]);
-    let said = format!("{}{}", run.stdout, run.stderr);
+    let said = run.said();
     assert_eq!(run.code, 1, "{said}");
     assert!(said.contains("invalid  tasks/2-b/bad.md:3:"), "{said}");
     assert_eq!(t.launches("3-c/w"), 0, "{said}");
@@ -566,7 +566,7 @@ fn a_task_in_a_folder_made_unreadable_still_runs() {
         &format!("dependencies: [2-b/v]\n{}", sh("chmod 755 tasks/2-b")),
     );
     let run = t.run_as_nobody(&["orchestrate"]);
-    let said = format!("{}{}", run.stdout, run.stderr);
+    let said = run.said();
     assert!(!said.contains("was removed"), "{said}");
     assert_eq!(t.launches("2-b/v"), 1, "{said}");
 }
@@ -599,7 +599,7 @@ fn a_folder_under_one_made_unreadable_is_looked_at_again() {
         .unwrap();
     assert!(touched.success());
     let run = t.run_as_nobody(&["orchestrate"]);
-    let said = format!("{}{}", run.stdout, run.stderr);
+    let said = run.said();
     assert_eq!(run.code, 0, "{said}");
     assert!(said.contains("found   2-b/sub/u"), "{said}");
     assert!(t.exists("found"), "{said}");
@@ -623,7 +623,7 @@ fn a_dropped_task_blocked_meanwhile_stays_blocked_when_its_file_is_back() {
     );
     t.task("2-b/t", &format!("dependencies: [1-fail/f]\n{}", sh(MARK)));
     let run = t.run(&["orchestrate"]);
-    let said = format!("{}{}", run.stdout, run.stderr);
+    let said = run.said();
     assert_eq!(run.code, 1, "{said}");
     assert!(said.contains("its task file is back"), "{said}");
     assert_eq!(t.state("2-b/t"), "blocked", "{said}");

@@ -88,7 +88,7 @@ fn a_limit_of_processes_reached_fails_what_cannot_start_and_says_why() {
             .output()
             .unwrap()
             .into();
-        let said = format!("{}{}", run.stdout, run.stderr);
+        let said = run.said();
         assert!(!said.contains("panicked"), "ulimit -u {limit}:\n{said}");
         // 2: what the run needs to start could not (said, with the hint).
         assert!(matches!(run.code, 0..=2), "ulimit -u {limit}:\n{said}");

@@ -220,6 +220,11 @@ impl From<Output> for Run {
 }
 
 impl Run {
+    /// Everything it printed, stdout then stderr.
+    pub fn said(&self) -> String {
+        format!("{}{}", self.stdout, self.stderr)
+    }
+
     #[track_caller]
     pub fn code(&self, expected: i32) -> &Run {
         assert_eq!(
