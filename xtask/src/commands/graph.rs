@@ -46,6 +46,10 @@ fn render(
     let graph = &defs.graph;
     let shown = |t: usize| only.is_none_or(|p| graph.tasks[t].phase() == p);
     let mut warnings = Vec::new();
+    let statuses: Vec<_> = (graph.tasks.iter())
+        .map(|task| status::read_or_warn(layout, &task.id, &mut warnings))
+        .collect();
+    let states = status::shown_states(layout, &graph.tasks, &statuses);
     let mut out = String::new();
     match format {
         Format::Mermaid => out.push_str("flowchart LR\n"),
@@ -70,11 +74,7 @@ fn render(
                 format,
                 (task.id.strip_prefix(&format!("{}/", phase.name))).unwrap_or(&task.id),
             );
-            let state = status::shown_state_now(
-                layout,
-                Some(task),
-                status::read_or_warn(layout, &task.id, &mut warnings).as_ref(),
-            );
+            let state = states[t];
             match format {
                 Format::Mermaid => writeln!(out, "    n{t}[\"{label}\"]:::{state}"),
                 Format::Dot => {

@@ -96,6 +96,7 @@ pub fn collect(layout: &Layout) -> Progress {
         .filter_map(|file| layout.task_id(file))
         .filter(|id| id.contains('/'))
         .collect();
+    let unfinished_run = runs::unfinished(layout);
     let read = parallel::map(&ids, |id| {
         let status = status::read(layout, id);
         let found = status.as_ref().ok().and_then(Option::as_ref);
@@ -104,16 +105,24 @@ pub fn collect(layout: &Layout) -> Progress {
             Attempt::of(found),
             Usage::of(found),
         );
-        (seen, status.err())
+        let kept = found.is_some_and(|s| status::kept_blocked(s, unfinished_run.as_deref()));
+        (seen, kept, status.err())
     });
-    let paused = paused_pools(read.iter().map(|((seen, attempt, _), _)| (seen, attempt)));
+    let paused = paused_pools(
+        read.iter()
+            .map(|((seen, attempt, _), _, _)| (seen, attempt)),
+    );
     let failed: HashSet<&str> = (ids.iter().zip(&read))
-        .filter(|(_, ((seen, _, _), _))| matches!(seen, Seen::Failed { .. }))
+        .filter(|(_, ((seen, _, _), _, _))| matches!(seen, Seen::Failed { .. }))
         .map(|(id, _)| *id)
         .collect();
-    for (id, ((seen, attempt, usage), error)) in ids.iter().zip(read) {
+    for (id, ((seen, attempt, usage), kept, error)) in ids.iter().zip(read) {
         warnings.extend(error.map(|e| e.to_string()));
-        let seen = (seen.blocked_only_by(&failed)).in_pool(attempt.pool.as_deref(), &paused);
+        let seen = match kept {
+            true => seen,
+            false => seen.blocked_only_by(&failed),
+        };
+        let seen = seen.in_pool(attempt.pool.as_deref(), &paused);
         builder.add(task::phase_of(id), id, seen, attempt, usage);
     }
     let missing =

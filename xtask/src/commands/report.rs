@@ -426,13 +426,14 @@ fn tables(layout: &Layout, defs: &Definitions, statuses: &[Option<Status>]) -> S
     for (t, task) in defs.graph.tasks.iter().enumerate() {
         by_phase.entry(task.phase()).or_default().push(t);
     }
+    let states = status::shown_states(layout, &defs.graph.tasks, statuses);
     let mut html = String::from("<h2>Tasks</h2>");
     for (phase, tasks) in by_phase {
         write!(html, "<h3>{}</h3><table><tr><th>task</th><th>status</th><th>attempts</th><th>duration</th><th>exit code</th><th>CPU</th><th>peak memory</th><th>cost</th><th>tokens in/out</th><th>branch</th><th>error</th></tr>", esc(phase)).unwrap();
         let mut phase_cost = None;
         for t in tasks {
             let s = statuses[t].as_ref();
-            let state = status::shown_state_now(layout, Some(&defs.graph.tasks[t]), s);
+            let state = states[t];
             let agent = s.and_then(|s| s.agent.as_ref());
             let cost = agent.and_then(|a| a.cost_usd);
             if let Some(cost) = cost {
@@ -459,7 +460,7 @@ fn tables(layout: &Layout, defs: &Definitions, statuses: &[Option<Status>]) -> S
                 cost.map(format::usd).unwrap_or_default(),
                 tokens.unwrap_or_default(),
                 esc(&branch_cell(s)),
-                esc(s.and_then(|s| s.error.as_deref().or(s.blocked_by.as_deref())).unwrap_or("")),
+                esc(s.filter(|_| state != "pending").and_then(|s| s.error.as_deref().or(s.blocked_by.as_deref())).unwrap_or("")),
             )
             .unwrap();
         }

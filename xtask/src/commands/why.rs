@@ -70,21 +70,34 @@ impl Why<'_> {
         let graph = &self.defs.graph;
         let p = graph.phase(name).expect("a phase of the graph");
         println!("phase {name}: {} task(s)", graph.phases[p].tasks.len());
-        for &t in &graph.phases[p].tasks {
+        let tasks = graph.phases[p].tasks.clone();
+        let unfinished = runs::unfinished(self.layout);
+        for t in tasks {
             let status = self.status(t);
-            let detail = status
-                .as_ref()
+            let graph = &self.defs.graph;
+            // As `progress` has it: blocked while what blocked it is failed.
+            let failed = |by: &str| {
+                let by = status::read(self.layout, by).ok().flatten();
+                by.is_some_and(|s| s.status == State::Failed)
+            };
+            let pending = status.as_ref().is_some_and(|s| {
+                s.status == State::Blocked
+                    && !status::still_blocked(s, failed, unfinished.as_deref())
+            });
+            let detail = (status.as_ref().filter(|_| !pending))
                 .and_then(|s| {
                     s.error
                         .clone()
                         .or(s.blocked_by.as_ref().map(|b| format!("blocked by {b}")))
                 })
                 .unwrap_or_default();
-            println!(
-                "  {:<10} {}  {detail}",
-                status::shown_state_now(self.layout, Some(&graph.tasks[t]), status.as_ref()),
-                graph.tasks[t].id
-            );
+            let state = match pending {
+                true => "pending",
+                false => {
+                    status::shown_state_now(self.layout, Some(&graph.tasks[t]), status.as_ref())
+                }
+            };
+            println!("  {state:<10} {}  {detail}", graph.tasks[t].id);
         }
         println!("`{}` explains one of them", self.layout.cmd("why TASK"));
     }
@@ -306,8 +319,12 @@ impl Why<'_> {
                             Some(Unfinished::Live) => format!(
                                 "the run going on keeps it blocked; the next `{orchestrate}` takes it up again"
                             ),
-                            // A later run, going on, took it up at its start.
-                            None if lock::run_going_on(layout).is_some() => {
+                            // A later run, going on, took it up at its start
+                            // (a `monitor` starts nothing).
+                            None if lock::run_going_on(layout)
+                                .and_then(|pid| lock::command_of(&pid))
+                                .is_some_and(|command| command != "monitor") =>
+                            {
                                 "the run going on took it up again, unless its --phase or --task leave it out".to_owned()
                             }
                             None => format!("the next `{orchestrate}` takes it up again"),

@@ -77,6 +77,11 @@ pub fn begin(layout: &Layout, selects: Selection, warnings: &mut Vec<String>) ->
     Ok(id)
 }
 
+/// The id of the last run, if it has not finished (going on, or killed).
+pub fn unfinished(layout: &Layout) -> Option<String> {
+    last(layout).filter(|run| !run.finished).map(|run| run.id)
+}
+
 /// The last run started on this workspace.
 pub fn last(layout: &Layout) -> Option<Run> {
     last_or_warn(layout, &mut Vec::new())

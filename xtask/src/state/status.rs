@@ -88,6 +88,51 @@ pub fn shown_state_now(
     }
 }
 
+/// Whether the run that recorded a task blocked (`status`) has not
+/// finished (`unfinished_run`, see `runs::unfinished`): it keeps it
+/// blocked, going on or once resumed, whatever became of what blocked it.
+/// So does a status that names nothing that blocked it (written by hand).
+pub fn kept_blocked(status: &Status, unfinished_run: Option<&str>) -> bool {
+    status.blocked_by.is_none()
+        || (unfinished_run.is_some() && status.run_id.as_deref() == unfinished_run)
+}
+
+/// Whether a task recorded blocked (`status`) is blocked still: kept so
+/// (`kept_blocked`), or what blocked it is `failed` now. Otherwise the run
+/// going on, or the next one, takes it up again (what blocked it ran
+/// again, or was reset), and the views show it pending.
+pub fn still_blocked(
+    status: &Status,
+    failed: impl Fn(&str) -> bool,
+    unfinished_run: Option<&str>,
+) -> bool {
+    kept_blocked(status, unfinished_run) || status.blocked_by.as_deref().is_some_and(failed)
+}
+
+/// What each of `tasks` shows (`shown_state_now`), `statuses` holding
+/// their statuses in the same order; a task recorded blocked by one that
+/// has not failed since shows as pending (`still_blocked`), as `progress`
+/// has it.
+pub fn shown_states(
+    layout: &Layout,
+    tasks: &[Task],
+    statuses: &[Option<Status>],
+) -> Vec<&'static str> {
+    let failed: std::collections::HashSet<&str> = (statuses.iter().flatten())
+        .filter(|s| s.status == State::Failed)
+        .map(|s| s.task_id.as_str())
+        .collect();
+    let unfinished = crate::state::runs::unfinished(layout);
+    let blocked_still =
+        |s: &Status| still_blocked(s, |by| failed.contains(by), unfinished.as_deref());
+    (tasks.iter().zip(statuses))
+        .map(|(task, status)| match status {
+            Some(s) if s.status == State::Blocked && !blocked_still(s) => "pending",
+            _ => shown_state_now(layout, Some(task), status.as_ref()),
+        })
+        .collect()
+}
+
 /// The file that changed since the completed task `status` was built from
 /// it, if one did; its task file judged as `task` was read, when given
 /// (see `fingerprint::changed`).

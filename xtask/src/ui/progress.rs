@@ -276,7 +276,9 @@ pub fn paused_pools<'a>(
 impl Seen {
     /// A task recorded blocked by one that has not failed since (run
     /// again, or reset) is pending: the next run takes it up again, or the
-    /// one going on has.
+    /// one going on has (see `status::still_blocked`; `failed`: the tasks
+    /// failed now). Not for a task its blocking run keeps blocked
+    /// (`status::kept_blocked`).
     pub fn blocked_only_by(self, failed: &HashSet<&str>) -> Seen {
         match self {
             Seen::Blocked { by: Some(by) } if !failed.contains(by.as_str()) => Seen::Pending,

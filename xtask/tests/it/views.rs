@@ -247,6 +247,31 @@ fn a_task_blocked_by_one_run_again_is_pending_in_the_views() {
     let json: serde_json::Value = serde_json::from_str(&progress.stdout).unwrap();
     assert_eq!(json["total"]["blocked"], 0, "{}", progress.stdout);
     t.run(&["progress", "--tasks"]).says("pending    p/y");
+    // Every view agrees.
+    t.run(&["graph"]).says("[\"y\"]:::pending");
+    t.run(&["why", "p"]).says("pending    p/y");
+    t.run(&["report"]).code(0);
+    assert!(t
+        .read("workspace/report.html")
+        .contains("<tr class=\"pending\"><td>p/y</td>"));
+}
+
+/// A task the run going on blocked stays blocked in the views while it
+/// goes on, whatever became of what blocked it (its file removed): that
+/// run keeps it blocked.
+#[test]
+fn a_task_the_run_going_on_blocked_stays_blocked_in_the_views() {
+    let t = Tree::new();
+    t.task("p/x", &sh("exit 1"));
+    t.task("p/z", &sh("while [ ! -f release ]; do sleep 0.02; done"));
+    t.task("q/y", &format!("dependencies: [p/x]\n{}", sh("true")));
+    let mut run = t.start(&["orchestrate"]);
+    wait_for("q/y blocked", || t.state("q/y") == "blocked");
+    std::fs::remove_file(t.path("tasks/p/x.md")).unwrap();
+    t.run(&["progress", "--tasks"])
+        .says("blocked    q/y  blocked by p/x");
+    t.write("release", "");
+    run.wait().unwrap();
 }
 
 #[test]
