@@ -468,15 +468,25 @@ impl Graph {
 
     /// Whether task `d` declares `path` (in its output folder) among its
     /// outputs, by name or by a glob; `path` may be a glob that matches a
-    /// declared name (`*.json` for `r.json`).
+    /// declared name (`*.json` for `r.json`) as the run finds files: `*`
+    /// within a folder, and a last `**` only folders (never an input).
     fn declares(&self, d: usize, path: &str) -> bool {
         let rest = &path[self.tasks[d].id.len() + 1..];
         let matches =
             |pattern: &str, name: &str| glob::Pattern::new(pattern).is_ok_and(|p| p.matches(name));
+        let as_found = glob::MatchOptions {
+            require_literal_separator: true,
+            ..glob::MatchOptions::new()
+        };
+        let finds = |name: &str| {
+            rest != "**"
+                && !rest.ends_with("/**")
+                && glob::Pattern::new(rest).is_ok_and(|p| p.matches_with(name, as_found))
+        };
         self.tasks[d]
             .outputs
             .iter()
-            .any(|output| output == rest || matches(output, rest) || matches(rest, output))
+            .any(|output| output == rest || matches(output, rest) || finds(output))
     }
 
     /// The task that declares `path` (under `workspace/outputs/`) among its
