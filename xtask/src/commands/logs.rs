@@ -7,8 +7,8 @@ use anyhow::{bail, Context, Result};
 
 use crate::model::definitions;
 use crate::model::layout::Layout;
-use crate::state::logs;
 use crate::state::status::{self, State, Status};
+use crate::state::{lock, logs};
 
 pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Result<i32> {
     let id = layout.typed_id(id);
@@ -22,10 +22,9 @@ pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Res
         );
     }
     let mut warnings = Vec::new();
+    let found = status::read_or_warn(layout, id, &mut warnings);
     // A status of a task that never ran (blocked) records no attempt.
-    let recorded = status::read_or_warn(layout, id, &mut warnings)
-        .map(|s| s.attempt)
-        .filter(|&n| n > 0);
+    let recorded = found.as_ref().map(|s| s.attempt).filter(|&n| n > 0);
     for warning in warnings {
         eprintln!("warning: {warning}");
     }
@@ -57,11 +56,12 @@ pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Res
     };
     // A first attempt's log is made, empty, ahead of its start.
     let started = |file: &std::fs::File| latest > 0 || file.metadata().is_ok_and(|m| m.len() > 0);
-    // Reset since its last attempt: the log there is that attempt's, and
-    // the one to follow is the next one's.
-    let since_reset = follow && attempt.is_none() && recorded.is_none() && latest > 0;
+    // Reset since its last attempt, or waiting for approval to start
+    // again: the log there is an earlier attempt's, and the one to follow
+    // is the next one's.
+    let earlier_log = follow && attempt.is_none() && latest > 0 && waits_to_start(found.as_ref());
     let mut file = match std::fs::File::open(&path) {
-        _ if since_reset => wait_for_start(layout, id, &path, true)?,
+        _ if earlier_log => wait_for_start(layout, id, &path, true)?,
         Ok(file) if started(&file) => file,
         Ok(_) if !follow => return Err(missing(&path)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && (!follow || latest > 0) => {
@@ -84,13 +84,16 @@ pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Res
     // after the old file's rest, go on with the new one.
     loop {
         // Running, and looked after: a status left `running` by a killed
-        // orchestrator and supervisor is followed no more.
+        // orchestrator and supervisor is followed no more. Paused by a
+        // rate limit, it goes on once the pause ends, in the run going on.
         let status = status::read(layout, id).ok().flatten();
         let running = status.as_ref().is_some_and(|s| s.status == State::Running);
         let gone = (status.as_ref())
             .filter(|s| running && !s.looked_after(layout))
             .map(Status::gone_note);
-        let running = running && gone.is_none();
+        let paused = (status.as_ref()).is_some_and(|s| s.paused_until().is_some())
+            && lock::run_starting_tasks(layout);
+        let running = (running && gone.is_none()) || paused;
         std::io::copy(&mut file, &mut out).with_context(|| format!("cannot read {path}"))?;
         out.flush()?;
         let rotated = attempt.is_none() && crate::sys::replaced(&path, &file);
@@ -113,32 +116,39 @@ pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Res
     }
 }
 
+/// Whether a task whose status is `status` has not started its next
+/// attempt: it has no status (never run, or reset), or waits for a
+/// person's approval to start (not of a result: it ran).
+fn waits_to_start(status: Option<&Status>) -> bool {
+    status.is_none_or(|s| s.status == State::AwaitingApproval && s.completed_at.is_none())
+}
+
 /// Waits until task `id` has started writing its log at `path`; says so
 /// on stderr meanwhile (Ctrl-C ends the wait). Ends too when the task
 /// reaches any other state than pending without a log to show (blocked,
-/// say, or a quick run seen only once it ended). `since_reset`: the log
-/// at `path` is the attempt's before a reset, not the one waited for.
+/// say, or a quick run seen only once it ended). `earlier_log`: the log at
+/// `path` is an earlier attempt's (a reset since), not the one waited for.
 fn wait_for_start(
     layout: &Layout,
     id: &str,
     path: &camino::Utf8Path,
-    since_reset: bool,
+    earlier_log: bool,
 ) -> Result<std::fs::File> {
     let shown = layout.display(path);
-    match since_reset {
+    match earlier_log {
         true => eprintln!(
-            "{id} has not started since it was reset: waiting for its next attempt's log ({shown}; the last one's is shown by `{}`)",
+            "{id} has not started its next attempt: waiting for its log ({shown}; the last attempt's is shown by `{}`)",
             layout.cmd(&format!("logs {id}"))
         ),
         false => eprintln!("{id} has not started yet: waiting for its log ({shown})"),
     }
     loop {
-        let state = status::state_of(layout, id);
-        // Waiting for a person to approve its start is not starting yet.
-        let waits = matches!(state, None | Some(State::AwaitingApproval));
-        // The log of the attempt before a reset, until the next one starts
-        // (a blocked task's never does).
-        let old_log = since_reset && (waits || state == Some(State::Blocked));
+        let status = status::read(layout, id).ok().flatten();
+        let state = status.as_ref().map(|s| s.status);
+        let waits = waits_to_start(status.as_ref());
+        // The earlier attempt's log, until the next one starts (a blocked
+        // task's never does).
+        let old_log = earlier_log && (waits || state == Some(State::Blocked));
         match std::fs::File::open(path) {
             Ok(file) if !old_log && (!waits || file.metadata().is_ok_and(|m| m.len() > 0)) => {
                 return Ok(file)

@@ -321,10 +321,7 @@ impl Why<'_> {
                             ),
                             // A later run, going on, took it up at its start
                             // (a `monitor` starts nothing).
-                            None if lock::run_going_on(layout)
-                                .and_then(|pid| lock::command_of(&pid))
-                                .is_some_and(|command| command != "monitor") =>
-                            {
+                            None if lock::run_starting_tasks(layout) => {
                                 "the run going on took it up again, unless its --phase or --task leave it out".to_owned()
                             }
                             None => format!("the next `{orchestrate}` takes it up again"),

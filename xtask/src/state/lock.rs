@@ -78,6 +78,14 @@ pub fn run_going_on(layout: &Layout) -> Option<String> {
     holder(layout).filter(|pid| runs_tasks(pid))
 }
 
+/// Whether a run going on starts tasks: an `orchestrate` or a `launch`,
+/// not a `monitor`.
+pub fn run_starting_tasks(layout: &Layout) -> bool {
+    run_going_on(layout)
+        .and_then(|pid| command_of(&pid))
+        .is_some_and(|command| command != "monitor")
+}
+
 /// ` (pid N)`, as messages name a holder (nothing when it wrote no pid).
 pub fn shown_pid(pid: &str) -> String {
     match pid.is_empty() {

@@ -793,6 +793,36 @@ fn a_retry_after_giving_up_on_a_limit_is_told_what_failed_before_it() {
     assert_eq!(third["previous_session"], session.as_str().unwrap());
 }
 
+/// `logs -f` on a task a rate limit paused follows it on through its
+/// next attempt, which the run going on starts once the pause ends: the
+/// task has not ended (it said `ended: paused`).
+#[test]
+fn logs_follow_goes_on_through_a_rate_limit_s_pause() {
+    let t = Tree::new();
+    t.config(&format!(
+        "{}  pool: anthropic\npools: {{anthropic: 2}}\n\
+         rate_limits: {{backoff: 3s, max_backoff: 3s, give_up_after: 1m}}\n",
+        agent("claude", "claude-json")
+    ));
+    t.task("p/a", "retries: 0");
+    scenario(&t, "p/a", &["rate_limited_api_429.json 1", "success.json"]);
+    let mut run = t.start(&["orchestrate"]);
+    wait_for("p/a paused", || {
+        t.exists("workspace/status/p/a.json") && t.status("p/a")["rate_limited_until"].is_string()
+    });
+    let follow = t
+        .command(&["logs", "-f", "p/a"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = follow.wait_with_output().unwrap();
+    assert!(run.wait().unwrap().success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(said, "p/a ended: completed\n");
+    assert_eq!(runs(&t, "p/a").len(), 2);
+}
+
 #[test]
 fn agents_limited_together_wait_for_one_pause_and_none_gives_up() {
     // Four agents of a pool start together and hit the same limit: one

@@ -202,7 +202,7 @@ fn logs_follow_after_a_reset_waits_for_the_next_attempt() {
         .unwrap();
     wait_for("logs -f to wait, or end", || {
         t.read("follow.err")
-            .contains("p/a has not started since it was reset")
+            .contains("p/a has not started its next attempt")
             || follow.try_wait().unwrap().is_some()
     });
     assert!(
@@ -272,6 +272,60 @@ fn a_task_the_run_going_on_blocked_stays_blocked_in_the_views() {
         .says("blocked    q/y  blocked by p/x");
     t.write("release", "");
     run.wait().unwrap();
+}
+
+/// Followed after a `reset`, a task that waits for approval: of its
+/// result, its new attempt's log is shown (it waited for a start that had
+/// come); to start, the next attempt's is waited for (it printed the
+/// attempt before the reset and ended).
+#[test]
+fn logs_follow_after_a_reset_of_a_task_needing_approval() {
+    let t = Tree::new();
+    t.task(
+        "p/a",
+        &format!("approve: after\n{}", sh("echo attempt=$TASK_ATTEMPT")),
+    );
+    t.run(&["orchestrate"]).code(4);
+    t.run(&["approve", "p/a"]).code(0);
+    t.run(&["reset", "p/a"]).code(0);
+    t.run(&["orchestrate"]).code(4);
+    let out = t.run(&["logs", "-f", "p/a"]);
+    assert_eq!(out.stdout, "attempt=2\n", "{}", out.stderr);
+    assert!(
+        out.stderr.contains("p/a ended: awaiting_approval"),
+        "{}",
+        out.stderr
+    );
+    let t = Tree::new();
+    t.task(
+        "p/b",
+        &format!("approve: before\n{}", sh("echo attempt=$TASK_ATTEMPT")),
+    );
+    t.run(&["approve", "p/b"]).code(0);
+    t.run(&["orchestrate"]).code(0);
+    t.run(&["reset", "p/b"]).code(0);
+    t.run(&["orchestrate"]).code(4);
+    let said = std::fs::File::create(t.path("follow.err")).unwrap();
+    let mut follow = t
+        .command(&["logs", "-f", "p/b"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(said)
+        .spawn()
+        .unwrap();
+    wait_for("logs -f to wait, or end", || {
+        t.read("follow.err")
+            .contains("p/b has not started its next attempt")
+            || follow.try_wait().unwrap().is_some()
+    });
+    assert!(
+        follow.try_wait().unwrap().is_none(),
+        "{}",
+        t.read("follow.err")
+    );
+    t.run(&["approve", "p/b"]).code(0);
+    t.run(&["orchestrate"]).code(0);
+    let out = follow.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "attempt=2\n");
 }
 
 #[test]
