@@ -21,9 +21,11 @@ use crate::ui::progress_text;
 const REFRESH: Duration = Duration::from_millis(500);
 /// How soon after an event line the frame is redrawn, at the soonest: the
 /// line says a task ended, and the frame drawn again under it (the old
-/// one) showed it running until the next redraw. Sooner than `REFRESH`
-/// only while frames cost a tenth of the time at most (100,000 tasks).
+/// one) showed it running until the next redraw.
 const AFTER_AN_EVENT: Duration = Duration::from_millis(50);
+/// Frames take a twentieth of the time at most: a frame of 100,000 tasks
+/// takes tens of milliseconds to make.
+const FRAME_SHARE: u32 = 20;
 const BAR_WIDTH: usize = 24;
 /// How much of a running task's last log line the frame shows.
 const LOG_LINE: usize = 60;
@@ -77,19 +79,21 @@ impl Live {
         if self.redraw_in().is_some_and(|wait| !wait.is_zero()) {
             return;
         }
-        let now = Instant::now();
-        self.drawn = Some(now);
+        let start = Instant::now();
         self.behind.set(false);
         self.bar.set_message(frame(&self.layout, &progress()));
-        self.took = now.elapsed();
+        self.took = start.elapsed();
+        self.drawn = Some(Instant::now());
     }
 
-    /// How long until the frame is due again (`None`: never drawn, due).
+    /// How long until the frame is due again (`None`: never drawn, due),
+    /// from the end of the last one.
     pub fn redraw_in(&self) -> Option<Duration> {
         let gap = match self.behind.get() {
-            true => (self.took * 10).clamp(AFTER_AN_EVENT, REFRESH),
+            true => AFTER_AN_EVENT,
             false => REFRESH,
         };
+        let gap = gap.max(self.took * FRAME_SHARE);
         self.drawn.map(|at| gap.saturating_sub(at.elapsed()))
     }
 
