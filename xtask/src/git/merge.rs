@@ -326,6 +326,14 @@ fn merge(worktrees: &Worktrees, target: &Target, request: &Request) -> Result<Me
             request.branch
         )));
     }
+    let embedded = repo.embedded_repositories(worktree, &branch_ref(integration), &tip)?;
+    if !embedded.is_empty() {
+        return Ok(Merged::Failed(format!(
+            "its commits add {}, a git repository of its own (a `git clone` or `git init` in its worktree): git keeps its commit id, not its files, which nobody could fetch. Nothing was merged; remove its `.git` and commit its files on `{}`, or make it a submodule (`git submodule add URL PATH`)",
+            embedded.join(", "),
+            request.branch
+        )));
+    }
     if repo.count(&branch_ref(integration), &branch_ref(&request.branch))? == 0 {
         // Nothing the integration branch lacks: no commit of its own, or
         // merged already (by an orchestrator killed before recording it).

@@ -450,6 +450,49 @@ impl Repo {
         Ok(names)
     }
 
+    /// The paths where `to` holds, against its merge base with `from`, a
+    /// git repository of its own (a gitlink, mode 160000) that its
+    /// `.gitmodules` does not name: what an agent's `git clone` or `git
+    /// init` inside its worktree leaves, which `git add` records as a
+    /// commit id alone, without its files, that nobody can fetch.
+    pub fn embedded_repositories(
+        &self,
+        dir: &Utf8Path,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<String>> {
+        let sh = &self.sh;
+        let range = format!("{from}...{to}");
+        let diff = run_untrimmed(prep(cmd!(
+            sh,
+            "git -C {dir} diff --raw --no-renames -z {range}"
+        )))?;
+        // `:<old mode> <new mode> <old> <new> <status>` then the path.
+        let fields = nul_separated(&diff);
+        let linked: Vec<String> = (fields.chunks(2))
+            .filter(|pair| pair[0].split(' ').nth(1) == Some("160000"))
+            .filter_map(|pair| pair.get(1).cloned())
+            .collect();
+        if linked.is_empty() {
+            return Ok(linked);
+        }
+        // None when there is no `.gitmodules`.
+        let (modules, paths) = (format!("{to}:.gitmodules"), r"^submodule\..*\.path$");
+        let named = output(prep(cmd!(
+            sh,
+            "git -C {dir} config --blob {modules} --get-regexp {paths}"
+        )))?;
+        let named = String::from_utf8_lossy(&named.stdout);
+        let named: Vec<&str> = named
+            .lines()
+            .filter_map(|line| line.split_once(' ').map(|(_, path)| path))
+            .collect();
+        Ok(linked
+            .into_iter()
+            .filter(|path| !named.contains(&path.as_str()))
+            .collect())
+    }
+
     /// Why the worktree at `dir` is locked (`git worktree lock`), if it is:
     /// the reason given, else "no reason given".
     pub fn lock_reason(&self, dir: &Utf8Path) -> Result<Option<String>> {

@@ -342,6 +342,29 @@ fn what_an_agent_leaves_uncommitted_is_committed_or_refused() {
     );
 }
 
+/// A git repository an agent made inside its worktree (a `git clone`, a
+/// scaffolder's `git init`), left uncommitted or committed, is never
+/// merged: git would keep its commit id alone, not its files.
+#[test]
+fn a_repository_an_agent_made_in_its_worktree_is_never_merged() {
+    let nested = "mkdir vendor && cd vendor && git init -q . && echo lib > lib.txt && git add lib.txt && git -c user.name=a -c user.email=a@b commit -qm lib && cd ..";
+    for (id, then) in [
+        ("p/left", "true"),
+        (
+            "p/committed",
+            "git add vendor && git commit -qm 'add vendor'",
+        ),
+    ] {
+        let t = repo("");
+        t.task(id, &sh(&format!("{nested} && {then}")));
+        t.run(&["orchestrate"])
+            .code(1)
+            .says("its commits add vendor, a git repository of its own")
+            .says("Nothing was merged");
+        assert_eq!(integration_log(&t), ["first"], "{id}");
+    }
+}
+
 /// What the agent left uncommitted is committed without the repository's
 /// hooks (as README says: a formatter or commit-msg hook would fail every
 /// attempt); the agent's own commits run them.
