@@ -64,7 +64,7 @@ pub fn run(layout: &Layout, name: &str, decided: &Decided) -> Result<i32> {
     for &t in &chosen {
         let task = &defs.graph.tasks[t];
         let after = task.approval(&defs.config) == Some(Approve::After);
-        let seen = fingerprint::of(layout, &approvals::covered(layout, task, after));
+        let seen = fingerprint::of_all(layout, &approvals::covered(layout, task, after));
         let approval = Approval {
             decision: decided.decision,
             by: by.clone(),

@@ -43,7 +43,23 @@ impl Mark {
             changed_ns: changed_ns(&meta),
         })
     }
+
+    /// The mark of a file that is not there: one that appears differs.
+    pub fn absent() -> Mark {
+        Mark {
+            hash: ABSENT.to_owned(),
+            size: 0,
+            changed_ns: 0,
+        }
+    }
+
+    pub fn is_absent(&self) -> bool {
+        self.hash == ABSENT
+    }
 }
+
+/// The hash of `Mark::absent`, which no content has (hashes are hex).
+const ABSENT: &str = "absent";
 
 /// When a file last changed (its ctime: any write or rename touches it), in
 /// nanoseconds since the epoch.

@@ -22,6 +22,19 @@ pub fn of(layout: &Layout, files: &[Utf8PathBuf]) -> Fingerprint {
         .collect()
 }
 
+/// The marks of `files`, those that do not exist marked absent: one that
+/// appears later changes it (an approval given before an input existed
+/// did not see it).
+pub fn of_all(layout: &Layout, files: &[Utf8PathBuf]) -> Fingerprint {
+    files
+        .iter()
+        .map(|path| {
+            let mark = Mark::of_file(path).unwrap_or_else(|_| Mark::absent());
+            (relative(layout, path), mark)
+        })
+        .collect()
+}
+
 /// What `task` is built from: its task file as it was read, and its input
 /// files as they are now (taken as a task with inputs starts).
 pub fn of_task(layout: &Layout, task: &Task) -> Fingerprint {
@@ -58,8 +71,12 @@ pub fn changed(layout: &Layout, fingerprint: &Fingerprint, task: Option<&Task>) 
         .map(|(path, _)| path.clone())
 }
 
-/// Whether the file at `full` is not the one marked `was`.
+/// Whether the file at `full` is not the one marked `was` (or, marked
+/// absent, is there now).
 fn differs(full: &Utf8Path, was: &Mark) -> bool {
+    if was.is_absent() {
+        return full.exists();
+    }
     match full.metadata() {
         // Same size and change time: the same content.
         Ok(meta) if meta.len() == was.size && changed_ns(&meta) == was.changed_ns => false,

@@ -382,6 +382,34 @@ fn a_revoked_approval_is_said() {
     t.run(&["why", "p/deploy"]).says(said);
 }
 
+/// An approval given before an input existed did not see it: once the
+/// input is made, the approval no longer holds, and the task waits for one
+/// that saw it (it started on an input nobody approved).
+#[test]
+fn an_approval_given_before_an_input_existed_does_not_cover_it() {
+    let t = Tree::new();
+    t.task(
+        "p/make",
+        &format!(
+            "outputs: [o.txt]\n{}",
+            sh("echo $RANDOM > $TASK_OUTPUT_DIR/o.txt")
+        ),
+    );
+    t.task(
+        "q/use",
+        &format!("approve: before\ninputs: [p/make/o.txt]\n{}", sh(MARK)),
+    );
+    t.run(&["approve", "q/use", "--by", "alice"]).code(0);
+    t.run(&["orchestrate"]).code(4).says(
+        "the approval by alice no longer holds: workspace/outputs/p/make/o.txt changed since",
+    );
+    assert_eq!(t.launches("q/use"), 0);
+    // Approved once it is there, it runs.
+    t.run(&["approve", "q/use", "--by", "alice"]).code(0);
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.launches("q/use"), 1);
+}
+
 /// A rejected task is held until `reset`; run again, it is told why it was
 /// rejected, as a retry is told why it failed.
 #[test]
