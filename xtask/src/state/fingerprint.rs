@@ -48,11 +48,11 @@ pub fn of_task(layout: &Layout, task: &Task) -> Fingerprint {
     fingerprint
 }
 
-/// `task`'s input files (under `workspace/outputs/`).
+/// `task`'s input files (under `workspace/outputs/`): what a glob input
+/// matches now.
 pub fn inputs(layout: &Layout, task: &Task) -> Vec<Utf8PathBuf> {
-    task.inputs
-        .iter()
-        .map(|i| layout.workspace.join("outputs").join(i))
+    (task.inputs.iter())
+        .flat_map(|input| crate::state::outputs::input_files(layout, input))
         .collect()
 }
 

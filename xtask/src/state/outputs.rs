@@ -27,6 +27,15 @@ pub fn input_exists(layout: &Layout, path: &str) -> bool {
     }
 }
 
+/// The files input `path` names: those a glob matches now, else the one
+/// path (there or not).
+pub fn input_files(layout: &Layout, path: &str) -> Vec<Utf8PathBuf> {
+    match is_glob(path) {
+        true => glob_in(&layout.outputs_dir(), path),
+        false => vec![layout.outputs_dir().join(path)],
+    }
+}
+
 /// One declared output that is not right, said so a user can act on it,
 /// its path from the root; `absolute`: in full, for an agent in a worktree
 /// to whom the path from the root would name its worktree's own

@@ -408,6 +408,26 @@ fn an_approval_given_before_an_input_existed_does_not_cover_it() {
     t.run(&["approve", "q/use", "--by", "alice"]).code(0);
     t.run(&["orchestrate"]).code(0);
     assert_eq!(t.launches("q/use"), 1);
+    // A glob input is covered by the files it matched.
+    let t = Tree::new();
+    t.task(
+        "p/make",
+        &format!(
+            "outputs: [a.txt]\n{}",
+            sh("echo a > $TASK_OUTPUT_DIR/a.txt")
+        ),
+    );
+    t.task(
+        "q/use",
+        &format!("approve: before\ninputs: [\"p/make/*.txt\"]\n{}", sh(MARK)),
+    );
+    t.run(&["orchestrate", "--task", "p/make"]).code(0);
+    t.run(&["approve", "q/use", "--by", "alice"]).code(0);
+    t.write("workspace/outputs/p/make/a.txt", "changed\n");
+    t.run(&["orchestrate"]).code(4).says(
+        "the approval by alice no longer holds: workspace/outputs/p/make/a.txt changed since",
+    );
+    assert_eq!(t.launches("q/use"), 0);
 }
 
 /// A rejected task is held until `reset`; run again, it is told why it was
