@@ -33,6 +33,9 @@ struct PoolState {
     /// When the latest limit lifts, as its first task was told, whether
     /// or not the pool paused for it (that task may have given up).
     lifts_at: Option<SystemTime>,
+    /// That end is the reset time its first task's message gave, not a
+    /// backoff.
+    lifts_by_reset: bool,
 }
 
 /// A rate limit one of a pool's tasks hit.
@@ -112,8 +115,14 @@ impl Pools {
             let on = state.paused_until.filter(|paused| *paused > hit.now);
             let given_up = state.paused_until.is_none_or(|paused| paused <= at);
             if on.is_some() || given_up {
-                // Its end as the first was told, unless that is past.
-                let lifts = on.or(state.lifts_at.filter(|at| *at > hit.now));
+                // Its end as the first was told, unless that is past; or,
+                // where the first gave up on a reset time its message gave,
+                // a backoff: the pool's other tasks try, and so does this
+                // one, unless its own message gives that time too (it
+                // failed with the first's, which its own message did not
+                // give, as a task started beside it succeeded).
+                let told = state.lifts_at.filter(|at| *at > hit.now);
+                let lifts = on.or(told.filter(|_| !state.lifts_by_reset));
                 let until = lifts.unwrap_or(hit.now + state.backoff.unwrap_or(settings.backoff));
                 return reset.map_or(until, |reset| reset.max(until));
             }
@@ -127,6 +136,7 @@ impl Pools {
         });
         let until = state.paused_until.map_or(until, |u| u.max(until));
         state.lifts_at = Some(until);
+        state.lifts_by_reset = reset.is_some();
         until
     }
 
@@ -471,5 +481,19 @@ mod tests {
             ),
             "halved once, from 4 to 2"
         );
+    }
+
+    #[test]
+    fn a_task_limited_beside_one_that_gave_up_waits_its_own_backoff() {
+        let mut p = pools();
+        let now = SystemTime::now();
+        let settings = RateLimits::default();
+        let reset = now + Duration::from_secs(3 * 3600);
+        p.rate_limited("anthropic", hit(2, Some(reset), now), &settings, 0.0);
+        // Started before it, limited with no reset time of its own: the
+        // pool does not pause for the first's, and neither does it.
+        let at = now + Duration::from_secs(1);
+        let until = p.rate_limited("anthropic", hit(2, None, at), &settings, 0.0);
+        assert_eq!(until, at + settings.backoff);
     }
 }
