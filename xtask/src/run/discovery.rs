@@ -15,11 +15,13 @@ use camino::Utf8PathBuf;
 use super::load::{self, Disk, Invalid, Reader};
 use super::readiness::{Node, Walk};
 use super::Run;
+use crate::model::config::UNNAMED_POOL;
 use crate::model::discovery;
 use crate::state::approvals as decisions;
 use crate::state::events::{self, Event};
 use crate::state::resets;
 use crate::state::status::{self, Status};
+use crate::ui::format;
 use crate::ui::printer::Tone;
 
 /// How long after the last scan of the task folders a task's end may leave
@@ -279,11 +281,34 @@ impl Run<'_> {
             self.event(Event::change(&id, "completed", "pending"));
         }
         self.admission.pause(&self.graph, &loaded.paused);
+        self.say_paused(&loaded.paused);
         self.mend_events(&loaded.running);
         for (t, status) in loaded.running {
             self.recover(t, &status)?;
         }
         Ok(())
+    }
+
+    /// Says which tasks taken up wait for a rate limit's pause, and until
+    /// when: a run resumed during one would otherwise say nothing until
+    /// it ends (off a terminal, with no live view).
+    fn say_paused(&self, paused: &[(usize, SystemTime)]) {
+        let now = SystemTime::now();
+        for &(t, until) in paused.iter().filter(|(_, until)| *until > now) {
+            let pool = self
+                .admission
+                .pool_of(&self.graph, t)
+                .unwrap_or(UNNAMED_POOL);
+            self.printer.event(
+                Tone::Warn,
+                "paused",
+                &self.graph.tasks[t].id,
+                &format!(
+                    "rate limited until {} (pool {pool}): it starts again then",
+                    format::clock(until)
+                ),
+            );
+        }
     }
 
     /// Says that a task joined after phases it belongs to were complete and

@@ -550,6 +550,32 @@ fn what_waits_on_a_paused_task_says_it_is_paused() {
         .says("would wait for a rate limit's pause: q/after: waits on p/limited (paused by a rate limit)");
 }
 
+/// A run that takes up a task a rate limit paused says so, and until
+/// when: off a terminal it said nothing until the pause ended.
+#[test]
+fn a_run_resumed_during_a_pause_says_what_it_waits_for() {
+    let t = Tree::new();
+    t.config(&format!(
+        "{}  pool: anthropic\npools: {{anthropic: 2}}\nkill_grace: 1s\n",
+        agent("claude", "claude-json")
+    ));
+    t.task("p/limited", "");
+    scenario(&t, "p/limited", &["limit-in:4 1", "success.json"]);
+    let mut child = t.start(&["orchestrate"]);
+    wait_for("the rate limit", || {
+        t.exists("workspace/status/p/limited.json")
+            && t.status("p/limited")["rate_limited_until"].is_string()
+    });
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    child.wait().unwrap();
+    t.run(&["orchestrate"])
+        .code(0)
+        .says("paused  p/limited")
+        .says("(pool anthropic): it starts again then");
+    assert_eq!(t.state("p/limited"), "completed");
+}
+
 /// A task a rate limit paused is not one that failed: `why` names what
 /// did fail upstream of a blocked task, not the paused one too.
 #[test]
