@@ -263,6 +263,17 @@ impl<'a> Admission<'a> {
         }
     }
 
+    /// Until when task `t`'s pool is paused by a rate limit, if it is now.
+    pub fn pool_paused_until(
+        &self,
+        graph: &Graph,
+        t: usize,
+        now: SystemTime,
+    ) -> Option<SystemTime> {
+        let pool = self.pool_of(graph, t).unwrap_or(UNNAMED_POOL);
+        self.pools.paused_until(pool, now)
+    }
+
     /// How many of the `running` tasks are in `pool`.
     pub fn running_in_pool(&self, graph: &Graph, running: &[usize], pool: &str) -> usize {
         running

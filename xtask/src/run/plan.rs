@@ -100,10 +100,13 @@ impl<'a> Plan<'a> {
         }
         admission.pause(graph, &loaded.paused);
         let now = std::time::SystemTime::now();
+        // Its own pause over, it waits for its pool's (another task's).
         let mut paused: Vec<usize> = loaded
             .paused
             .iter()
-            .filter(|(_, until)| *until > now)
+            .filter(|&&(t, until)| {
+                until > now || admission.pool_paused_until(graph, t, now).is_some()
+            })
             .map(|&(t, _)| t)
             .collect();
         paused.sort_unstable();

@@ -70,10 +70,15 @@ impl Pools {
         self.caps.is_empty() && self.state.is_empty()
     }
 
+    /// Until when pool `pool` is paused by a rate limit, if it is now.
+    pub fn paused_until(&self, pool: &str, now: SystemTime) -> Option<SystemTime> {
+        let state = self.state.get(pool)?;
+        state.paused_until.filter(|until| *until > now)
+    }
+
     /// Whether pool `pool` takes one more task beside `running` of its own.
     pub fn admits(&self, pool: &str, running: usize, now: SystemTime) -> Result<(), Held> {
-        let state = self.state.get(pool);
-        if let Some(until) = state.and_then(|s| s.paused_until).filter(|u| *u > now) {
+        if let Some(until) = self.paused_until(pool, now) {
             return Err(Held::Paused {
                 pool: pool.to_owned(),
                 until,

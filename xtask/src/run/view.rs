@@ -107,9 +107,13 @@ impl Snapshot<'_> {
         let past = &self.history[t];
         let node = self.readiness.node(t);
         if let (Node::Ready | Node::Waiting, Some((until, _))) = (node, past.paused.as_deref()) {
-            if *until > SystemTime::now() {
+            // Its own pause over, it waits for its pool's (another task's),
+            // as `progress` has it.
+            let now = SystemTime::now();
+            let pool = self.admission.pool_paused_until(self.graph, t, now);
+            if let Some(until) = Some(*until).filter(|u| *u > now).or(pool) {
                 return Seen::Paused {
-                    until: *until,
+                    until,
                     error: past.previous.as_ref().map(|p| p.error.clone()),
                 };
             }
@@ -146,8 +150,9 @@ impl Snapshot<'_> {
                     .map(|b| self.graph.tasks[b].id.clone()),
             },
             // Taken up again but not started yet: its status still says
-            // failed (a retry waiting for a slot) or blocked, as
-            // `progress` shows it.
+            // failed (a retry waiting for a slot), as `progress` shows it
+            // (one taken up from blocked is pending there, what blocked it
+            // not failed now).
             Node::Waiting | Node::NeedsInputs | Node::Ready if past.failed_until_retried() => {
                 Seen::Failed {
                     error: past.previous.as_ref().map(|p| p.error.clone()),
@@ -155,11 +160,6 @@ impl Snapshot<'_> {
                     seconds: None,
                     retry: None,
                 }
-            }
-            Node::Waiting | Node::NeedsInputs | Node::Ready
-                if past.taken_up_from == Some("blocked") =>
-            {
-                Seen::Blocked { by: None }
             }
             Node::Waiting | Node::NeedsInputs | Node::Ready | Node::Unselected => Seen::Pending,
         }

@@ -125,9 +125,19 @@ pub fn shown_states(
     let unfinished = crate::state::runs::unfinished(layout);
     let blocked_still =
         |s: &Status| still_blocked(s, |by| failed.contains(by), unfinished.as_deref());
+    // A task whose own pause is over waits for its pool's, another task's.
+    let now = SystemTime::now();
+    let paused_pools: std::collections::HashSet<&str> = (statuses.iter().flatten())
+        .filter(|s| s.paused_until().is_some_and(|until| until > now))
+        .filter_map(|s| s.pool.as_deref())
+        .collect();
+    let pool_paused = |s: &Status| {
+        s.paused_until().is_some() && s.pool.as_deref().is_some_and(|p| paused_pools.contains(p))
+    };
     (tasks.iter().zip(statuses))
         .map(|(task, status)| match status {
             Some(s) if s.status == State::Blocked && !blocked_still(s) => "pending",
+            Some(s) if pool_paused(s) => "paused",
             _ => shown_state_now(layout, Some(task), status.as_ref()),
         })
         .collect()

@@ -576,6 +576,49 @@ fn a_run_resumed_during_a_pause_says_what_it_waits_for() {
     assert_eq!(t.state("p/limited"), "completed");
 }
 
+/// A task whose own pause is over waits for its pool's, another task's:
+/// every view says it is paused, and the dry run that it would wait (it
+/// said the task would never start, and exited 1).
+#[test]
+fn a_task_whose_pool_is_paused_by_another_is_paused_in_every_view() {
+    let t = Tree::new();
+    t.config(&format!(
+        "{}  pool: anthropic\npools: {{anthropic: 2}}\nkill_grace: 1s\n\
+         rate_limits: {{backoff: 1s, max_backoff: 1s, give_up_after: 1h}}\n",
+        agent("claude", "claude-json")
+    ));
+    t.task("p/near", "");
+    t.task("p/far", "");
+    scenario(
+        &t,
+        "p/near",
+        &["rate_limited_api_429.json 1", "success.json"],
+    );
+    scenario(&t, "p/far", &["limit-in:600 1 0.5", "success.json"]);
+    let mut child = t.start(&["orchestrate"]);
+    let paused = |id: &str| {
+        t.exists(&format!("workspace/status/{id}.json"))
+            && t.status(id)["rate_limited_until"].is_string()
+    };
+    wait_for("both paused", || paused("p/near") && paused("p/far"));
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    child.wait().unwrap();
+    let until = t.status("p/near")["rate_limited_until"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let until = humantime::parse_rfc3339(&until).unwrap();
+    wait_for("p/near's own pause to end", || {
+        std::time::SystemTime::now() > until
+    });
+    t.run(&["orchestrate", "--dry-run"])
+        .code(0)
+        .says("would wait for a rate limit's pause: p/near");
+    t.run(&["progress", "--tasks"]).says("paused     p/near");
+    t.run(&["graph"]).says("[\"near\"]:::paused");
+}
+
 /// A task a rate limit paused is not one that failed: `why` names what
 /// did fail upstream of a blocked task, not the paused one too.
 #[test]
