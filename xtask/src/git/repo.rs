@@ -480,12 +480,12 @@ impl Repo {
         let (modules, paths) = (format!("{to}:.gitmodules"), r"^submodule\..*\.path$");
         let named = output(prep(cmd!(
             sh,
-            "git -C {dir} config --blob {modules} --get-regexp {paths}"
+            "git -C {dir} config --null --blob {modules} --get-regexp {paths}"
         )))?;
+        // `<key>\n<value>\0` each: a name or a path may hold spaces.
         let named = String::from_utf8_lossy(&named.stdout);
-        let named: Vec<&str> = named
-            .lines()
-            .filter_map(|line| line.split_once(' ').map(|(_, path)| path))
+        let named: Vec<&str> = (named.split('\0'))
+            .filter_map(|entry| entry.split_once('\n').map(|(_, path)| path))
             .collect();
         Ok(linked
             .into_iter()

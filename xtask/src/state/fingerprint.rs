@@ -26,13 +26,15 @@ pub fn of(layout: &Layout, files: &[Utf8PathBuf]) -> Fingerprint {
 /// appears later changes it (an approval given before an input existed
 /// did not see it).
 pub fn of_all(layout: &Layout, files: &[Utf8PathBuf]) -> Fingerprint {
-    files
+    let mut fingerprint = of(layout, files);
+    // Not a folder (an input may be one), which has no mark.
+    for path in files
         .iter()
-        .map(|path| {
-            let mark = Mark::of_file(path).unwrap_or_else(|_| Mark::absent());
-            (relative(layout, path), mark)
-        })
-        .collect()
+        .filter(|path| crate::model::discovery::gone(path))
+    {
+        fingerprint.insert(relative(layout, path), Mark::absent());
+    }
+    fingerprint
 }
 
 /// What `task` is built from: its task file as it was read, and its input

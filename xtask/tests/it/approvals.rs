@@ -408,6 +408,23 @@ fn an_approval_given_before_an_input_existed_does_not_cover_it() {
     t.run(&["approve", "q/use", "--by", "alice"]).code(0);
     t.run(&["orchestrate"]).code(0);
     assert_eq!(t.launches("q/use"), 1);
+    // An input that is a folder has no mark: approved, it holds.
+    let t = Tree::new();
+    t.task(
+        "p/make",
+        &format!(
+            "outputs: [dir]\n{}",
+            sh("mkdir -p $TASK_OUTPUT_DIR/dir && echo hi > $TASK_OUTPUT_DIR/dir/f")
+        ),
+    );
+    t.task(
+        "q/use",
+        &format!("approve: before\ninputs: [p/make/dir]\n{}", sh(MARK)),
+    );
+    t.run(&["orchestrate", "--task", "p/make"]).code(0);
+    t.run(&["approve", "q/use", "--by", "alice"]).code(0);
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.launches("q/use"), 1);
     // A glob input is covered by the files it matched.
     let t = Tree::new();
     t.task(

@@ -363,6 +363,18 @@ fn a_repository_an_agent_made_in_its_worktree_is_never_merged() {
             .says("Nothing was merged");
         assert_eq!(integration_log(&t), ["first"], "{id}");
     }
+    // A submodule `.gitmodules` names is merged, whatever its name.
+    let lib = repo("");
+    let t = repo("");
+    t.task(
+        "p/sub",
+        &sh(&format!(
+            "git -c protocol.file.allow=always submodule add -q {} 'vendor/my lib' && git commit -qm sub",
+            lib.root.display()
+        )),
+    );
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(integration_log(&t), ["sub", "first"]);
 }
 
 /// What the agent left uncommitted is committed without the repository's
