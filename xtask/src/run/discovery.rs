@@ -263,9 +263,10 @@ impl Run<'_> {
         }
         // Taken up again, but for what a failure blocks still: said when
         // it starts (see `Past::taken_up_from`).
-        for (t, from) in loaded.requeued {
+        for (t, from, by) in loaded.requeued {
             if self.readiness.node(t) != Node::Blocked {
                 self.history[t].taken_up_from = Some(from);
+                self.history[t].was_blocked_by = by.map(|b| b as u32);
             }
         }
         self.awaiting_from_before(&loaded.awaiting)?;

@@ -47,6 +47,10 @@ pub struct Past {
     /// again: its change to pending is an event once it starts, so that
     /// the events never say pending of a task whose status never did.
     pub taken_up_from: Option<&'static str>,
+    /// The task its status said it was blocked by, when taken up from
+    /// blocked: the live view shows it blocked while that one shows
+    /// failed, as `progress` does.
+    pub was_blocked_by: Option<u32>,
 }
 
 #[derive(Debug, Clone)]

@@ -291,8 +291,8 @@ pub struct Loaded {
     /// Tasks that ended failed, blocked or completed in an earlier run and
     /// wait to run again in this one, each with the state they leave (for
     /// the events: a retry is `failed` then `pending`, whichever run makes
-    /// it).
-    pub requeued: Vec<(usize, &'static str)>,
+    /// it), and the task a blocked one was blocked by, if the graph has it.
+    pub requeued: Vec<(usize, &'static str, Option<usize>)>,
     /// Tasks recorded as running whose process is gone
     /// (`Status::process_gone`), each with whether its work waits in the
     /// merge queue.
@@ -356,7 +356,8 @@ impl Reader<'_> {
                 let shown = status::shown_state(Some(&status));
                 let ended = matches!(shown, "failed" | "blocked" | "completed");
                 if node == Node::Waiting && ended {
-                    loaded.requeued.push((t, shown));
+                    let by = status.blocked_by.as_deref().and_then(|by| graph.get(by));
+                    loaded.requeued.push((t, shown, by));
                 }
                 if node == Node::Blocked {
                     blocked_by.push((t, status.blocked_by.as_deref().and_then(|b| graph.get(b))));

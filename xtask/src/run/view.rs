@@ -103,6 +103,18 @@ impl Snapshot<'_> {
         }
     }
 
+    /// Whether the view shows task `t` failed: failed in this run, or
+    /// taken up again with its status still saying failed.
+    fn shows_failed(&self, t: usize) -> bool {
+        match self.readiness.node(t) {
+            Node::Failed => true,
+            Node::Waiting | Node::NeedsInputs | Node::Ready => {
+                self.history[t].failed_until_retried()
+            }
+            _ => false,
+        }
+    }
+
     fn seen(&self, t: usize) -> Seen {
         let past = &self.history[t];
         let node = self.readiness.node(t);
@@ -150,15 +162,25 @@ impl Snapshot<'_> {
                     .map(|b| self.graph.tasks[b].id.clone()),
             },
             // Taken up again but not started yet: its status still says
-            // failed (a retry waiting for a slot), as `progress` shows it
-            // (one taken up from blocked is pending there, what blocked it
-            // not failed now).
+            // failed (a retry waiting for a slot), or blocked by one that
+            // does, as `progress` shows it (one whose blocker is not
+            // failed now is pending there).
             Node::Waiting | Node::NeedsInputs | Node::Ready if past.failed_until_retried() => {
                 Seen::Failed {
                     error: past.previous.as_ref().map(|p| p.error.clone()),
                     exit_code: None,
                     seconds: None,
                     retry: None,
+                }
+            }
+            Node::Waiting | Node::NeedsInputs | Node::Ready
+                if past.taken_up_from == Some("blocked") =>
+            {
+                match past.was_blocked_by.map(|b| b as usize) {
+                    Some(b) if self.shows_failed(b) => Seen::Blocked {
+                        by: Some(self.graph.tasks[b].id.clone()),
+                    },
+                    _ => Seen::Pending,
                 }
             }
             Node::Waiting | Node::NeedsInputs | Node::Ready | Node::Unselected => Seen::Pending,
