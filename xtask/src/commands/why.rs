@@ -72,6 +72,9 @@ impl Why<'_> {
         println!("phase {name}: {} task(s)", graph.phases[p].tasks.len());
         let tasks = graph.phases[p].tasks.clone();
         let unfinished = runs::unfinished(self.layout);
+        // A task whose pool another task's pause holds is paused.
+        let options = Options::of_the_run_going_on(self.layout, self.defs.config.executor);
+        let plan = Plan::new(self.defs, &options);
         for t in tasks {
             let status = self.status(t);
             let graph = &self.defs.graph;
@@ -93,6 +96,7 @@ impl Why<'_> {
                 .unwrap_or_default();
             let state = match pending {
                 true => "pending",
+                false if plan.is_paused(t) => "paused",
                 false => {
                     status::shown_state_now(self.layout, Some(&graph.tasks[t]), status.as_ref())
                 }
@@ -460,7 +464,10 @@ impl Why<'_> {
                         }
                         Some(s) => format!(
                             "{id} ({}{})",
-                            status::shown_state(Some(&s)),
+                            match plan.is_paused(d) {
+                                true => "paused",
+                                false => status::shown_state(Some(&s)),
+                            },
                             s.error.map(|e| format!(": {e}")).unwrap_or_default()
                         ),
                         None => format!("{id} (not run yet)"),

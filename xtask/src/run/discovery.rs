@@ -295,11 +295,14 @@ impl Run<'_> {
     /// it ends (off a terminal, with no live view).
     fn say_paused(&self, paused: &[(usize, SystemTime)]) {
         let now = SystemTime::now();
-        for &(t, until) in paused.iter().filter(|(_, until)| *until > now) {
-            let pool = self
-                .admission
-                .pool_of(&self.graph, t)
-                .unwrap_or(UNNAMED_POOL);
+        for &(t, own) in paused {
+            // Its own pause over, it waits for its pool's (another task's).
+            let pool_until = self.admission.pool_paused_until(&self.graph, t, now);
+            let latest = pool_until.into_iter().chain([own]).max();
+            let Some(until) = latest.filter(|until| *until > now) else {
+                continue;
+            };
+            let pool = (self.admission.pool_of(&self.graph, t)).unwrap_or(UNNAMED_POOL);
             self.printer.event(
                 Tone::Warn,
                 "paused",

@@ -162,6 +162,12 @@ impl<'a> Plan<'a> {
         &self.readiness
     }
 
+    /// Whether task `t` waits for a rate limit's pause: its own, or its
+    /// pool's (another task's).
+    pub fn is_paused(&self, t: usize) -> bool {
+        self.paused.binary_search(&t).is_ok()
+    }
+
     /// The latest attempt's number of task `t`.
     pub fn attempt(&self, t: usize) -> u32 {
         self.history[t].attempt

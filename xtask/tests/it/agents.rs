@@ -589,6 +589,10 @@ fn a_task_whose_pool_is_paused_by_another_is_paused_in_every_view() {
     ));
     t.task("p/near", "");
     t.task("p/far", "");
+    t.task(
+        "q/after",
+        &format!("dependencies: [p/near]\n{}", sh("true")),
+    );
     scenario(
         &t,
         "p/near",
@@ -617,6 +621,18 @@ fn a_task_whose_pool_is_paused_by_another_is_paused_in_every_view() {
         .says("would wait for a rate limit's pause: p/near");
     t.run(&["progress", "--tasks"]).says("paused     p/near");
     t.run(&["graph"]).says("[\"near\"]:::paused");
+    t.run(&["why", "q/after"])
+        .says("waits on p/near (paused: rate limited");
+    t.run(&["why", "p"]).says("paused     p/near");
+    // A run resumed now says it waits for the pool's pause.
+    let out = std::fs::File::create(t.path("out")).unwrap();
+    let mut child = t.command(&["orchestrate"]).stdout(out).spawn().unwrap();
+    wait_for("the pauses said", || {
+        t.read("out").contains("paused  p/near")
+    });
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    child.wait().unwrap();
 }
 
 /// A task a rate limit paused is not one that failed: `why` names what
