@@ -468,8 +468,9 @@ impl Graph {
 
     /// Whether task `d` declares `path` (in its output folder) among its
     /// outputs, by name or by a glob; `path` may be a glob that matches a
-    /// declared name (`*.json` for `r.json`) as the run finds files: `*`
-    /// within a folder, and a last `**` only folders (never an input).
+    /// declared name (`*.json` for `r.json`), or a folder one is in, as the
+    /// run finds files: `*` within a folder, and a last `**` never (it
+    /// matches the task's own folder, whatever it wrote).
     fn declares(&self, d: usize, path: &str) -> bool {
         let rest = &path[self.tasks[d].id.len() + 1..];
         let matches =
@@ -483,10 +484,15 @@ impl Graph {
                 && !rest.ends_with("/**")
                 && glob::Pattern::new(rest).is_ok_and(|p| p.matches_with(name, as_found))
         };
+        // A declared name, or a folder it is in (`p/*` for `sub/r.json`).
+        let found = |output: &str| {
+            let folders = output.match_indices('/').map(|(i, _)| &output[..i]);
+            folders.chain([output]).any(finds)
+        };
         self.tasks[d]
             .outputs
             .iter()
-            .any(|output| output == rest || matches(output, rest) || finds(output))
+            .any(|output| output == rest || matches(output, rest) || found(output))
     }
 
     /// The task that declares `path` (under `workspace/outputs/`) among its

@@ -145,6 +145,11 @@ fn a_glob_input_matching_a_declared_output_is_accepted() {
             "input `{input}` is not among the outputs of p/make"
         ));
     }
+    // A glob that matches the folder a declared output is in is declared.
+    for input in ["p/make/*", "p/make/s*"] {
+        t.task("p/use", &format!("inputs: [\"{input}\"]\n{}", sh(MARK)));
+        t.run(&["validate"]).code(0);
+    }
 }
 
 #[test]
