@@ -64,7 +64,8 @@ pub fn run(layout: &Layout, name: &str, decided: &Decided) -> Result<i32> {
     for &t in &chosen {
         let task = &defs.graph.tasks[t];
         let after = task.approval(&defs.config) == Some(Approve::After);
-        let seen = fingerprint::of_all(layout, &approvals::covered(layout, task, after));
+        let mut seen = fingerprint::of_all(layout, &approvals::covered(layout, task, after));
+        seen.extend(fingerprint::glob_listings(layout, task));
         let approval = Approval {
             decision: decided.decision,
             by: by.clone(),

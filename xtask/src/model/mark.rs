@@ -56,7 +56,26 @@ impl Mark {
     pub fn is_absent(&self) -> bool {
         self.hash == ABSENT
     }
+
+    /// The mark of a glob's matches, `names` (sorted): one more or one
+    /// fewer differs.
+    pub fn listing(names: &[String]) -> Mark {
+        let joined = names.join("\0");
+        Mark {
+            hash: format!("{LISTING}{:016x}", fnv1a(joined.as_bytes())),
+            size: names.len() as u64,
+            changed_ns: 0,
+        }
+    }
+
+    pub fn is_listing(&self) -> bool {
+        self.hash.starts_with(LISTING)
+    }
 }
+
+/// How the hash of `Mark::listing` starts: no content's hash does (hashes
+/// are hex).
+const LISTING: &str = "matches-";
 
 /// The hash of `Mark::absent`, which no content has (hashes are hex).
 const ABSENT: &str = "absent";

@@ -10,6 +10,7 @@ use crate::model::layout::Layout;
 use crate::model::mark::changed_ns;
 pub use crate::model::mark::Mark;
 use crate::model::task::Task;
+use crate::state::outputs;
 
 /// Each file's mark, by its path from the root (`tasks/p/a.md`).
 pub type Fingerprint = BTreeMap<String, Mark>;
@@ -41,6 +42,7 @@ pub fn of_all(layout: &Layout, files: &[Utf8PathBuf]) -> Fingerprint {
 /// files as they are now (taken as a task with inputs starts).
 pub fn of_task(layout: &Layout, task: &Task) -> Fingerprint {
     let mut fingerprint = of(layout, &inputs(layout, task));
+    fingerprint.extend(glob_listings(layout, task));
     match &task.mark {
         Some(mark) => {
             fingerprint.insert(relative(layout, &task.file), mark.clone());
@@ -50,11 +52,33 @@ pub fn of_task(layout: &Layout, task: &Task) -> Fingerprint {
     fingerprint
 }
 
+/// For each glob input of `task`, what it matches now, as one mark by the
+/// pattern's path (`Mark::listing`): a file that matches later, or no
+/// longer, changes it.
+pub fn glob_listings(layout: &Layout, task: &Task) -> Fingerprint {
+    (task.inputs.iter())
+        .filter(|input| outputs::is_glob(input))
+        .map(|input| {
+            let path = layout.outputs_dir().join(input);
+            (relative(layout, &path), listing(layout, input))
+        })
+        .collect()
+}
+
+/// The mark of what the glob input `input` matches now.
+fn listing(layout: &Layout, input: &str) -> Mark {
+    let mut names: Vec<String> = (outputs::input_files(layout, input).iter())
+        .map(|path| relative(layout, path))
+        .collect();
+    names.sort_unstable();
+    Mark::listing(&names)
+}
+
 /// `task`'s input files (under `workspace/outputs/`): what a glob input
 /// matches now.
 pub fn inputs(layout: &Layout, task: &Task) -> Vec<Utf8PathBuf> {
     (task.inputs.iter())
-        .flat_map(|input| crate::state::outputs::input_files(layout, input))
+        .flat_map(|input| outputs::input_files(layout, input))
         .collect()
 }
 
@@ -68,6 +92,13 @@ pub fn changed(layout: &Layout, fingerprint: &Fingerprint, task: Option<&Task>) 
         .iter()
         .find(|(path, was)| match &read {
             Some((file, mark)) if file == *path => mark.hash != was.hash,
+            _ if was.is_listing() => {
+                let full = layout.root.join(path);
+                let input = full
+                    .strip_prefix(layout.outputs_dir())
+                    .map(Utf8Path::as_str);
+                input.is_ok_and(|input| listing(layout, input).hash != was.hash)
+            }
             _ => differs(&layout.root.join(path), was),
         })
         .map(|(path, _)| path.clone())

@@ -108,7 +108,7 @@ pub fn existing(layout: &Layout, task: &Task) -> Vec<Utf8PathBuf> {
     files
 }
 
-fn is_glob(path: &str) -> bool {
+pub fn is_glob(path: &str) -> bool {
     path.contains(['*', '?', '['])
 }
 

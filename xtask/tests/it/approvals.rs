@@ -445,6 +445,19 @@ fn an_approval_given_before_an_input_existed_does_not_cover_it() {
         "the approval by alice no longer holds: workspace/outputs/p/make/a.txt changed since",
     );
     assert_eq!(t.launches("q/use"), 0);
+    // And by what it matches: approved before anything matched, then run
+    // once it does; a file it matches later makes the result stale.
+    t.run(&["reset", "p/make"]).code(0);
+    std::fs::remove_dir_all(t.path("workspace/outputs/p/make")).unwrap();
+    t.run(&["approve", "q/use", "--by", "alice"]).code(0);
+    t.run(&["orchestrate"]).code(4).says(
+        "the approval by alice no longer holds: workspace/outputs/p/make/*.txt changed since",
+    );
+    t.run(&["approve", "q/use", "--by", "alice"]).code(0);
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.launches("q/use"), 1);
+    t.write("workspace/outputs/p/make/b.txt", "b\n");
+    t.run(&["progress", "--tasks"]).says("stale      q/use");
 }
 
 /// A rejected task is held until `reset`; run again, it is told why it was
