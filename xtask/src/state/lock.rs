@@ -97,22 +97,38 @@ pub fn shown_pid(pid: &str) -> String {
 /// The cargo xtask command process `pid` runs (`approve`, `orchestrate`),
 /// from its command line.
 pub fn command_of(pid: &str) -> Option<String> {
-    const COMMANDS: [&str; 8] = [
-        "orchestrate",
-        "launch",
-        "monitor",
-        "approve",
-        "reject",
-        "reset",
-        "block",
-        "clean",
-    ];
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    cmdline
-        .split(|&b| b == 0)
-        .filter_map(|arg| std::str::from_utf8(arg).ok())
-        .find(|arg| COMMANDS.contains(arg))
-        .map(str::to_owned)
+    let args = (cmdline.split(|&b| b == 0).skip(1))
+        .map(|arg| std::str::from_utf8(arg).unwrap_or_default());
+    command_in(args)
+}
+
+/// The commands that take the workspace's lock.
+const COMMANDS: [&str; 8] = [
+    "orchestrate",
+    "launch",
+    "monitor",
+    "approve",
+    "reject",
+    "reset",
+    "block",
+    "clean",
+];
+
+/// The command of a command line's arguments (after the program's name):
+/// the first of the commands that take the lock, but for `--root`'s value
+/// (a folder may be named `monitor`).
+fn command_in<'a>(mut args: impl Iterator<Item = &'a str>) -> Option<String> {
+    while let Some(arg) = args.next() {
+        match arg {
+            "--root" => {
+                args.next();
+            }
+            _ if COMMANDS.contains(&arg) => return Some(arg.to_owned()),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Whether the holder of the lock, process `pid`, is a run (it starts or
@@ -322,4 +338,24 @@ fn holder_of_a_removed_lock(layout: &Layout, locks: &[String]) -> Option<String>
         .iter()
         .filter_map(|line| line.split_whitespace().nth(4)?.parse().ok());
     crate::sys::process::holding(std::path::Path::new(&removed), pids).map(|pid| pid.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::command_in;
+
+    #[test]
+    fn a_root_folder_named_as_a_command_is_not_the_command() {
+        let of = |line: &str| command_in(line.split(' '));
+        assert_eq!(
+            of("--root monitor orchestrate -j 2").as_deref(),
+            Some("orchestrate")
+        );
+        assert_eq!(
+            of("orchestrate --root monitor").as_deref(),
+            Some("orchestrate")
+        );
+        assert_eq!(of("monitor").as_deref(), Some("monitor"));
+        assert_eq!(of("--root=x why"), None);
+    }
 }
