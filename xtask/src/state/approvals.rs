@@ -68,7 +68,7 @@ fn read_as_it_stands(layout: &Layout, id: &str) -> Option<(Approval, Option<Stri
     let text = std::fs::read_to_string(layout.approval_file(id)).ok()?;
     let decision: Approval = serde_json::from_str(&text).ok()?;
     let changed = match decision.decision {
-        Decision::Approved => fingerprint::changed(layout, &decision.seen, None),
+        Decision::Approved => fingerprint::changed(layout, &decision.seen, None, id),
         Decision::Rejected => None,
     };
     Some((decision, changed))

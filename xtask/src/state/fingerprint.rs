@@ -54,54 +54,89 @@ pub fn of_task(layout: &Layout, task: &Task) -> Fingerprint {
 
 /// For each glob input of `task`, what it matches now, as one mark by the
 /// pattern's path (`Mark::listing`): a file that matches later, or no
-/// longer, changes it.
+/// longer, changes it. What the task writes itself is left out.
 pub fn glob_listings(layout: &Layout, task: &Task) -> Fingerprint {
     (task.inputs.iter())
         .filter(|input| outputs::is_glob(input))
         .map(|input| {
             let path = layout.outputs_dir().join(input);
-            (relative(layout, &path), listing(layout, input))
+            (relative(layout, &path), listing(layout, input, &task.id))
         })
         .collect()
 }
 
-/// The mark of what the glob input `input` matches now.
-fn listing(layout: &Layout, input: &str) -> Mark {
-    let mut names: Vec<String> = (outputs::input_files(layout, input).iter())
+/// The mark of the files the glob input `input` matches now (those in the
+/// folders it matches too), but for task `own`'s outputs.
+fn listing(layout: &Layout, input: &str, own: &str) -> Mark {
+    let own = layout.outputs_dir().join(own);
+    let mut names: Vec<String> = (files_of(layout, input).iter())
+        .filter(|path| !path.starts_with(&own))
         .map(|path| relative(layout, path))
         .collect();
     names.sort_unstable();
     Mark::listing(&names)
 }
 
+/// The files input `input` names now: what a glob matches, and the files
+/// in a folder it names or matches (its content is what the task reads).
+fn files_of(layout: &Layout, input: &str) -> Vec<Utf8PathBuf> {
+    let mut files = Vec::new();
+    for path in outputs::input_files(layout, input) {
+        add_files(path, &mut files);
+    }
+    files
+}
+
+/// `path`, or the files below it when it is a folder.
+fn add_files(path: Utf8PathBuf, files: &mut Vec<Utf8PathBuf>) {
+    match path.read_dir_utf8() {
+        Ok(entries) => {
+            for entry in entries.flatten() {
+                add_files(entry.into_path(), files);
+            }
+        }
+        Err(_) => files.push(path),
+    }
+}
+
 /// `task`'s input files (under `workspace/outputs/`): what a glob input
-/// matches now.
+/// matches now, and what is in a folder.
 pub fn inputs(layout: &Layout, task: &Task) -> Vec<Utf8PathBuf> {
     (task.inputs.iter())
-        .flat_map(|input| outputs::input_files(layout, input))
+        .flat_map(|input| files_of(layout, input))
         .collect()
 }
 
 /// The first file of `fingerprint` whose content is not what it was (or
-/// that is gone), by its path from the root. The file of `task`, when
-/// given, is judged by the mark it had when this command read it: the
-/// version the command works with, and one `stat` fewer per task.
-pub fn changed(layout: &Layout, fingerprint: &Fingerprint, task: Option<&Task>) -> Option<String> {
+/// that is gone), by its path from the root; else the first glob input
+/// whose matches are not what they were (`<pattern> (what it matches)`),
+/// leaving out task `own`'s outputs. The file of `task`, when given, is
+/// judged by the mark it had when this command read it: the version the
+/// command works with, and one `stat` fewer per task.
+pub fn changed(
+    layout: &Layout,
+    fingerprint: &Fingerprint,
+    task: Option<&Task>,
+    own: &str,
+) -> Option<String> {
     let read = task.and_then(|t| Some((relative(layout, &t.file), t.mark.as_ref()?)));
-    fingerprint
-        .iter()
+    let file = (fingerprint.iter())
+        .filter(|(_, was)| !was.is_listing())
         .find(|(path, was)| match &read {
             Some((file, mark)) if file == *path => mark.hash != was.hash,
-            _ if was.is_listing() => {
-                let full = layout.root.join(path);
-                let input = full
-                    .strip_prefix(layout.outputs_dir())
-                    .map(Utf8Path::as_str);
-                input.is_ok_and(|input| listing(layout, input).hash != was.hash)
-            }
             _ => differs(&layout.root.join(path), was),
+        });
+    if let Some((path, _)) = file {
+        return Some(path.clone());
+    }
+    (fingerprint.iter())
+        .filter(|(_, was)| was.is_listing())
+        .find(|(path, was)| {
+            let full = layout.root.join(path);
+            let input = full.strip_prefix(layout.outputs_dir());
+            input.is_ok_and(|input| listing(layout, input.as_str(), own).hash != was.hash)
         })
-        .map(|(path, _)| path.clone())
+        .map(|(path, _)| format!("{path} (what it matches)"))
 }
 
 /// Whether the file at `full` is not the one marked `was` (or, marked

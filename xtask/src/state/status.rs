@@ -151,7 +151,7 @@ pub fn stale_because(layout: &Layout, task: Option<&Task>, status: &Status) -> O
     if status.status != State::Completed {
         return None;
     }
-    crate::state::fingerprint::changed(layout, fingerprint, task)
+    crate::state::fingerprint::changed(layout, fingerprint, task, &status.task_id)
 }
 
 /// How an attempt ended, as data (the error text is for people).

@@ -451,13 +451,47 @@ fn an_approval_given_before_an_input_existed_does_not_cover_it() {
     std::fs::remove_dir_all(t.path("workspace/outputs/p/make")).unwrap();
     t.run(&["approve", "q/use", "--by", "alice"]).code(0);
     t.run(&["orchestrate"]).code(4).says(
-        "the approval by alice no longer holds: workspace/outputs/p/make/*.txt changed since",
+        "the approval by alice no longer holds: workspace/outputs/p/make/*.txt (what it matches) changed since",
     );
     t.run(&["approve", "q/use", "--by", "alice"]).code(0);
     t.run(&["orchestrate"]).code(0);
     assert_eq!(t.launches("q/use"), 1);
     t.write("workspace/outputs/p/make/b.txt", "b\n");
     t.run(&["progress", "--tasks"]).says("stale      q/use");
+}
+
+/// A glob input that matches the task's own outputs does not make it
+/// stale by what it wrote; one that names a folder, or matches it, makes it
+/// stale when a file in that folder changes.
+#[test]
+fn glob_and_folder_inputs_are_stale_by_what_they_read() {
+    let t = Tree::new();
+    t.task(
+        "01-p/a",
+        &format!(
+            "outputs: [r.json, sub/r.txt]\n{}",
+            sh("echo a > $TASK_OUTPUT_DIR/r.json; mkdir -p $TASK_OUTPUT_DIR/sub; echo a > $TASK_OUTPUT_DIR/sub/r.txt")
+        ),
+    );
+    t.task(
+        "02-q/b",
+        &format!(
+            "dependencies: [01-p]\ninputs: [\"**/*.json\"]\noutputs: [report.json]\n{}",
+            sh("echo b > $TASK_OUTPUT_DIR/report.json")
+        ),
+    );
+    t.task("02-q/e", &format!("inputs: [01-p/a/sub]\n{}", sh("true")));
+    t.task(
+        "02-q/g",
+        &format!("inputs: [\"01-p/a/s*\"]\n{}", sh("true")),
+    );
+    t.run(&["orchestrate"]).code(0);
+    let tasks = t.run(&["progress", "--tasks"]);
+    assert!(!tasks.stdout.contains("stale"), "{}", tasks.stdout);
+    t.write("workspace/outputs/01-p/a/sub/r.txt", "changed\n");
+    t.run(&["progress", "--tasks"])
+        .says("stale      02-q/e")
+        .says("stale      02-q/g");
 }
 
 /// A rejected task is held until `reset`; run again, it is told why it was
