@@ -42,7 +42,6 @@ pub fn of_all(layout: &Layout, files: &[Utf8PathBuf]) -> Fingerprint {
 /// files as they are now (taken as a task with inputs starts).
 pub fn of_task(layout: &Layout, task: &Task) -> Fingerprint {
     let mut fingerprint = of(layout, &inputs(layout, task));
-    fingerprint.extend(glob_listings(layout, task));
     match &task.mark {
         Some(mark) => {
             fingerprint.insert(relative(layout, &task.file), mark.clone());
@@ -53,8 +52,8 @@ pub fn of_task(layout: &Layout, task: &Task) -> Fingerprint {
 }
 
 /// For each glob input of `task`, what it matches now, as one mark by the
-/// pattern's path (`Mark::listing`): a file that matches later, or no
-/// longer, changes it. What the task writes itself is left out.
+/// pattern's path (`Mark::listing`), for an approval: a file that matches
+/// later, or no longer, changes it.
 pub fn glob_listings(layout: &Layout, task: &Task) -> Fingerprint {
     (task.inputs.iter())
         .filter(|input| outputs::is_glob(input))
@@ -65,45 +64,32 @@ pub fn glob_listings(layout: &Layout, task: &Task) -> Fingerprint {
         .collect()
 }
 
-/// The mark of the files the glob input `input` matches now (those in the
-/// folders it matches too), but for task `own`'s outputs.
+/// The mark of what the glob input `input` matches now, but for task
+/// `own`'s outputs.
 fn listing(layout: &Layout, input: &str, own: &str) -> Mark {
-    let own = layout.outputs_dir().join(own);
-    let mut names: Vec<String> = (files_of(layout, input).iter())
-        .filter(|path| !path.starts_with(&own))
+    let mut names: Vec<String> = matches(layout, input, own)
+        .iter()
         .map(|path| relative(layout, path))
         .collect();
     names.sort_unstable();
     Mark::listing(&names)
 }
 
-/// The files input `input` names now: what a glob matches, and the files
-/// in a folder it names or matches (its content is what the task reads).
-fn files_of(layout: &Layout, input: &str) -> Vec<Utf8PathBuf> {
-    let mut files = Vec::new();
-    for path in outputs::input_files(layout, input) {
-        add_files(path, &mut files);
-    }
+/// What input `input` names now (see `outputs::input_files`), but for
+/// task `own`'s outputs: a glob that matches them is not built from them.
+fn matches(layout: &Layout, input: &str, own: &str) -> Vec<Utf8PathBuf> {
+    let own = layout.outputs_dir().join(own);
+    let mut files = outputs::input_files(layout, input);
+    files.retain(|path| !path.starts_with(&own));
     files
 }
 
-/// `path`, or the files below it when it is a folder.
-fn add_files(path: Utf8PathBuf, files: &mut Vec<Utf8PathBuf>) {
-    match path.read_dir_utf8() {
-        Ok(entries) => {
-            for entry in entries.flatten() {
-                add_files(entry.into_path(), files);
-            }
-        }
-        Err(_) => files.push(path),
-    }
-}
-
 /// `task`'s input files (under `workspace/outputs/`): what a glob input
-/// matches now, and what is in a folder.
+/// matches now, but for its own outputs. A folder has no mark: what is in
+/// it is not followed.
 pub fn inputs(layout: &Layout, task: &Task) -> Vec<Utf8PathBuf> {
     (task.inputs.iter())
-        .flat_map(|input| files_of(layout, input))
+        .flat_map(|input| matches(layout, input, &task.id))
         .collect()
 }
 
