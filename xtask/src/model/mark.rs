@@ -33,6 +33,11 @@ impl Mark {
     /// may be gigabytes). Its change time is taken before it is read: one
     /// written meanwhile is hashed again when next looked at.
     pub fn of_file(path: &Utf8Path) -> std::io::Result<Mark> {
+        // Only a file: opening a FIFO (a glob may match one) waits for a
+        // writer that may never come.
+        if !path.metadata()?.is_file() {
+            return Err(std::io::Error::other(format!("{path} is not a file")));
+        }
         let mut file = std::fs::File::open(path)?;
         let meta = file.metadata()?;
         let mut hasher = Fnv1a(FNV_OFFSET);

@@ -500,6 +500,24 @@ fn a_glob_input_is_not_stale_by_what_its_task_or_later_ones_wrote() {
     t.run(&["progress", "--tasks"]).says("stale      02-q/b");
 }
 
+/// A glob input that matches a FIFO among its producer's outputs is not
+/// read for its fingerprint (opening it waited for a writer for good).
+#[test]
+fn a_fifo_a_glob_input_matches_is_not_opened() {
+    let t = Tree::new();
+    t.task(
+        "p/make",
+        &format!(
+            "outputs: [a.txt]\n{}",
+            sh("echo a > $TASK_OUTPUT_DIR/a.txt; mkfifo $TASK_OUTPUT_DIR/pipe")
+        ),
+    );
+    t.task("q/use", &format!("inputs: [\"p/make/*\"]\n{}", sh(MARK)));
+    let mut run = t.start(&["orchestrate"]);
+    wait_for("the run to end", || run.try_wait().unwrap().is_some());
+    assert_eq!(t.launches("q/use"), 1);
+}
+
 /// A rejected task is held until `reset`; run again, it is told why it was
 /// rejected, as a retry is told why it failed.
 #[test]
