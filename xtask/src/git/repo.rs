@@ -11,11 +11,12 @@ use std::time::{Duration, Instant};
 
 use xshell::{cmd, Cmd, Shell};
 
-use super::command::{self, output, prep, run, run_to_end, run_untrimmed};
+use super::command::{output, prep, run, run_to_end, run_untrimmed};
 use crate::model::layout::Layout;
 use crate::sys::shell::shell_word;
 
 mod fast_forward;
+mod locks;
 mod rebase;
 mod records;
 
@@ -566,37 +567,6 @@ impl Repo {
         Ok(branch.filter(|_| out.status.success()).map(str::to_owned))
     }
 
-    /// Removes the lock files a git killed with an earlier orchestrator left
-    /// in the worktree at `dir`: every `*.lock` of its own git folder (its
-    /// index, HEAD, merge message...). Nothing but this orchestrator runs
-    /// git there while it holds the workspace.
-    pub fn remove_stale_worktree_locks(&self, dir: &Utf8Path) -> Result<()> {
-        let mut folders = vec![self.own_git_dir(dir)?];
-        while let Some(folder) = folders.pop() {
-            let Ok(entries) = folder.read_dir_utf8() else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                let path = entry.path().to_owned();
-                if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                    folders.push(path);
-                } else if path.as_str().ends_with(".lock") {
-                    remove_lock(&path)?;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Removes the lock files a git killed with an earlier orchestrator left
-    /// on `branches`, which only this orchestrator writes.
-    pub fn remove_stale_ref_locks(&self, branches: &[&str]) -> Result<()> {
-        for branch in branches {
-            remove_lock(&self.git_path(&format!("refs/heads/{branch}.lock"))?)?;
-        }
-        Ok(())
-    }
-
     /// Where git keeps `name` (`packed-refs.lock`, a ref's lock): in the
     /// shared git folder, wherever a worktree's is.
     fn git_path(&self, name: &str) -> Result<Utf8PathBuf> {
@@ -604,49 +574,6 @@ impl Repo {
         let path = run(prep(cmd!(sh, "git rev-parse --git-path {name}")))?;
         // Relative to the top folder, or absolute (then `join` keeps it).
         Ok(self.top.join(path))
-    }
-
-    /// Removes the shared `packed-refs.lock` a git killed with an earlier
-    /// orchestrator left (a ref's deletion holds it: AUTO_MERGE's, at the
-    /// end of a rebase or merge): every later deletion of a ref would fail
-    /// on it, the merge queue's and the user's. Only one surely stale: this
-    /// user's, untouched for seconds, and open in no process (git holds it
-    /// open for the milliseconds it needs it).
-    ///
-    /// Until then, and while a live git holds it, the merge waits (10 s at
-    /// most, then goes on as before): a git that cannot take it to delete
-    /// a ref says an error and goes on, exit 0, leaving the ref. A rebase,
-    /// or its abort after an orchestrator was killed during it, then left
-    /// CHERRY_PICK_HEAD in the task's worktree, and the queue took it for
-    /// a cherry-pick the agent left unfinished: the task failed.
-    /// A lock waited for in vain is not waited for again by the merges
-    /// after (one held by a hung git cost each of them the 10 s), and a
-    /// second Ctrl-C, which cuts the merge going on, ends the wait.
-    pub fn settle_packed_refs_lock(&self) -> Result<()> {
-        // The lock waited for in vain, by device, inode and change time (a
-        // later lock may be given the same inode), forgotten once gone.
-        static IN_VAIN: std::sync::Mutex<Option<(u64, u64, i64, i64)>> =
-            std::sync::Mutex::new(None);
-        use std::os::unix::fs::MetadataExt;
-        let path = self.git_path("packed-refs.lock")?;
-        let mut in_vain = IN_VAIN.lock().unwrap_or_else(|e| e.into_inner());
-        let until = Instant::now() + Duration::from_secs(10);
-        loop {
-            remove_if_stale(&path)?;
-            let Ok(meta) = path.metadata() else {
-                *in_vain = None;
-                return Ok(());
-            };
-            let lock = Some((meta.dev(), meta.ino(), meta.ctime(), meta.ctime_nsec()));
-            if *in_vain == lock || command::cut_here() {
-                return Ok(());
-            }
-            if Instant::now() >= until {
-                *in_vain = lock;
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
     }
 
     /// Fast-forwards the branch checked out at `dir` to branch `to`;
@@ -766,28 +693,6 @@ fn nul_separated(text: &str) -> Vec<String> {
 /// Pathspecs of `paths`, each taken as it is written (no wildcards).
 fn literally(paths: &[String]) -> Vec<String> {
     paths.iter().map(|p| format!(":(literal){p}")).collect()
-}
-
-/// Removes the lock at `path` if it is stale: see `settle_packed_refs_lock`.
-fn remove_if_stale(path: &Utf8Path) -> Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(meta) = path.metadata() else {
-        return Ok(());
-    };
-    // SAFETY: geteuid has no preconditions.
-    let mine = meta.uid() == unsafe { libc::geteuid() };
-    let age = meta.modified().ok().and_then(|at| at.elapsed().ok());
-    let still = age.is_some_and(|age| age >= Duration::from_secs(5));
-    let open =
-        std::fs::canonicalize(path).map_or(true, |real| crate::sys::process::open_anywhere(&real));
-    match mine && still && !open {
-        true => remove_lock(path),
-        false => Ok(()),
-    }
-}
-
-fn remove_lock(path: &Utf8Path) -> Result<()> {
-    remove_file_if_there(path).context("cannot remove a stale lock")
 }
 
 /// Removes the file at `path`, if there is one. A file where a folder of
