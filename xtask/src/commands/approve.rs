@@ -17,7 +17,6 @@ use crate::run::plan::Plan;
 use crate::run::Options;
 use crate::state::approvals::{self, Approval, Decision};
 use crate::state::events::Event;
-use crate::state::fingerprint;
 use crate::state::lock::{self, Held};
 use crate::state::outputs;
 use crate::state::runs;
@@ -64,8 +63,7 @@ pub fn run(layout: &Layout, name: &str, decided: &Decided) -> Result<i32> {
     for &t in &chosen {
         let task = &defs.graph.tasks[t];
         let after = task.approval(&defs.config) == Some(Approve::After);
-        let mut seen = fingerprint::of_all(layout, &approvals::covered(layout, task, after));
-        seen.extend(fingerprint::glob_listings(layout, task));
+        let seen = approvals::seen(layout, task, after);
         let approval = Approval {
             decision: decided.decision,
             by: by.clone(),

@@ -5,7 +5,6 @@
 //! writes these files, so a decision cannot be lost to a status the run
 //! writes at the same moment.
 
-use camino::Utf8PathBuf;
 use serde::{Deserialize, Serialize};
 
 use anyhow::{Context, Result};
@@ -37,14 +36,18 @@ pub struct Approval {
     pub seen: Fingerprint,
 }
 
-/// The files an approval of `task` covers.
-pub fn covered(layout: &Layout, task: &Task, with_outputs: bool) -> Vec<Utf8PathBuf> {
+/// What an approval of `task` covers, as it is now: its task file and
+/// inputs (one not made yet marked absent, a glob input also by what it
+/// matches), and `with_outputs` its outputs.
+pub fn seen(layout: &Layout, task: &Task, with_outputs: bool) -> Fingerprint {
     let mut files = vec![task.file.clone()];
     files.extend(fingerprint::inputs(layout, task));
     if with_outputs {
         files.extend(outputs::existing(layout, task));
     }
-    files
+    let mut seen = fingerprint::of_all(layout, &files);
+    seen.extend(fingerprint::glob_listings(layout, task));
+    seen
 }
 
 /// The decision on task `id`, if one was made and still holds: an approval
