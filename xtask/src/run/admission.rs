@@ -263,15 +263,23 @@ impl<'a> Admission<'a> {
         }
     }
 
-    /// Until when task `t`'s pool is paused by a rate limit, if it is now.
-    pub fn pool_paused_until(
+    /// Until when task `t`, paused by a rate limit until `own`, waits: the
+    /// later of its own pause and its pool's (another task's), if that is
+    /// after `now`.
+    pub fn paused_until(
         &self,
         graph: &Graph,
         t: usize,
+        own: SystemTime,
         now: SystemTime,
     ) -> Option<SystemTime> {
         let pool = self.pool_of(graph, t).unwrap_or(UNNAMED_POOL);
-        self.pools.paused_until(pool, now)
+        let pools = self.pools.paused_until(pool, now);
+        pools
+            .into_iter()
+            .chain([own])
+            .max()
+            .filter(|until| *until > now)
     }
 
     /// How many of the `running` tasks are in `pool`.

@@ -297,9 +297,7 @@ impl Run<'_> {
         let now = SystemTime::now();
         for &(t, own) in paused {
             // Its own pause over, it waits for its pool's (another task's).
-            let pool_until = self.admission.pool_paused_until(&self.graph, t, now);
-            let latest = pool_until.into_iter().chain([own]).max();
-            let Some(until) = latest.filter(|until| *until > now) else {
+            let Some(until) = self.admission.paused_until(&self.graph, t, own, now) else {
                 continue;
             };
             let pool = (self.admission.pool_of(&self.graph, t)).unwrap_or(UNNAMED_POOL);

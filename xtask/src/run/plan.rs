@@ -104,9 +104,7 @@ impl<'a> Plan<'a> {
         let mut paused: Vec<usize> = loaded
             .paused
             .iter()
-            .filter(|&&(t, until)| {
-                until > now || admission.pool_paused_until(graph, t, now).is_some()
-            })
+            .filter(|&&(t, own)| admission.paused_until(graph, t, own, now).is_some())
             .map(|&(t, _)| t)
             .collect();
         paused.sort_unstable();

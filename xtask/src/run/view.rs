@@ -122,8 +122,7 @@ impl Snapshot<'_> {
             // Its own pause over, it waits for its pool's (another task's),
             // as `progress` has it.
             let now = SystemTime::now();
-            let pool = self.admission.pool_paused_until(self.graph, t, now);
-            if let Some(until) = Some(*until).filter(|u| *u > now).or(pool) {
+            if let Some(until) = self.admission.paused_until(self.graph, t, *until, now) {
                 return Seen::Paused {
                     until,
                     error: past.previous.as_ref().map(|p| p.error.clone()),
