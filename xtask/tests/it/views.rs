@@ -185,6 +185,28 @@ fn logs_follow_waits_for_a_task_that_has_not_started() {
     assert!(run.wait().unwrap().success());
 }
 
+/// `logs -f ID`, once it has said it waits for `id`'s next attempt (it
+/// must not end first), its stdout piped.
+fn following_the_next_attempt(t: &Tree, id: &str) -> std::process::Child {
+    let said = std::fs::File::create(t.path("follow.err")).unwrap();
+    let mut follow = t
+        .command(&["logs", "-f", id])
+        .stdout(std::process::Stdio::piped())
+        .stderr(said)
+        .spawn()
+        .unwrap();
+    let waits = format!("{id} has not started its next attempt");
+    wait_for("logs -f to wait, or end", || {
+        t.read("follow.err").contains(&waits) || follow.try_wait().unwrap().is_some()
+    });
+    assert!(
+        follow.try_wait().unwrap().is_none(),
+        "{}",
+        t.read("follow.err")
+    );
+    follow
+}
+
 /// Followed after a `reset`, a task's log is the next attempt's: waited
 /// for, not the one before the reset printed and ended at once.
 #[test]
@@ -193,23 +215,7 @@ fn logs_follow_after_a_reset_waits_for_the_next_attempt() {
     t.task("p/a", &sh("echo attempt=$TASK_ATTEMPT"));
     t.run(&["orchestrate"]).code(0);
     t.run(&["reset", "p/a"]).code(0);
-    let said = std::fs::File::create(t.path("follow.err")).unwrap();
-    let mut follow = t
-        .command(&["logs", "-f", "p/a"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(said)
-        .spawn()
-        .unwrap();
-    wait_for("logs -f to wait, or end", || {
-        t.read("follow.err")
-            .contains("p/a has not started its next attempt")
-            || follow.try_wait().unwrap().is_some()
-    });
-    assert!(
-        follow.try_wait().unwrap().is_none(),
-        "{}",
-        t.read("follow.err")
-    );
+    let follow = following_the_next_attempt(&t, "p/a");
     t.run(&["orchestrate"]).code(0);
     let out = follow.wait_with_output().unwrap();
     assert!(out.status.success());
@@ -305,23 +311,7 @@ fn logs_follow_after_a_reset_of_a_task_needing_approval() {
     t.run(&["orchestrate"]).code(0);
     t.run(&["reset", "p/b"]).code(0);
     t.run(&["orchestrate"]).code(4);
-    let said = std::fs::File::create(t.path("follow.err")).unwrap();
-    let mut follow = t
-        .command(&["logs", "-f", "p/b"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(said)
-        .spawn()
-        .unwrap();
-    wait_for("logs -f to wait, or end", || {
-        t.read("follow.err")
-            .contains("p/b has not started its next attempt")
-            || follow.try_wait().unwrap().is_some()
-    });
-    assert!(
-        follow.try_wait().unwrap().is_none(),
-        "{}",
-        t.read("follow.err")
-    );
+    let follow = following_the_next_attempt(&t, "p/b");
     t.run(&["approve", "p/b"]).code(0);
     t.run(&["orchestrate"]).code(0);
     let out = follow.wait_with_output().unwrap();
