@@ -382,22 +382,27 @@ fn a_revoked_approval_is_said() {
     t.run(&["why", "p/deploy"]).says(said);
 }
 
+/// A tree whose `p/make` declares `output` and runs `writes`, and whose
+/// `q/use`, approved before it starts, reads `input`.
+fn made_and_approved_before_use(output: &str, writes: &str, input: &str) -> Tree {
+    let t = Tree::new();
+    t.task("p/make", &format!("outputs: [{output}]\n{}", sh(writes)));
+    t.task(
+        "q/use",
+        &format!("approve: before\ninputs: [\"{input}\"]\n{}", sh(MARK)),
+    );
+    t
+}
+
 /// An approval given before an input existed did not see it: once the
 /// input is made, the approval no longer holds, and the task waits for one
 /// that saw it (it started on an input nobody approved).
 #[test]
 fn an_approval_given_before_an_input_existed_does_not_cover_it() {
-    let t = Tree::new();
-    t.task(
-        "p/make",
-        &format!(
-            "outputs: [o.txt]\n{}",
-            sh("echo $RANDOM > $TASK_OUTPUT_DIR/o.txt")
-        ),
-    );
-    t.task(
-        "q/use",
-        &format!("approve: before\ninputs: [p/make/o.txt]\n{}", sh(MARK)),
+    let t = made_and_approved_before_use(
+        "o.txt",
+        "echo $RANDOM > $TASK_OUTPUT_DIR/o.txt",
+        "p/make/o.txt",
     );
     t.run(&["approve", "q/use", "--by", "alice"]).code(0);
     t.run(&["orchestrate"]).code(4).says(
@@ -409,35 +414,18 @@ fn an_approval_given_before_an_input_existed_does_not_cover_it() {
     t.run(&["orchestrate"]).code(0);
     assert_eq!(t.launches("q/use"), 1);
     // An input that is a folder has no mark: approved, it holds.
-    let t = Tree::new();
-    t.task(
-        "p/make",
-        &format!(
-            "outputs: [dir]\n{}",
-            sh("mkdir -p $TASK_OUTPUT_DIR/dir && echo hi > $TASK_OUTPUT_DIR/dir/f")
-        ),
-    );
-    t.task(
-        "q/use",
-        &format!("approve: before\ninputs: [p/make/dir]\n{}", sh(MARK)),
+    let t = made_and_approved_before_use(
+        "dir",
+        "mkdir -p $TASK_OUTPUT_DIR/dir && echo hi > $TASK_OUTPUT_DIR/dir/f",
+        "p/make/dir",
     );
     t.run(&["orchestrate", "--task", "p/make"]).code(0);
     t.run(&["approve", "q/use", "--by", "alice"]).code(0);
     t.run(&["orchestrate"]).code(0);
     assert_eq!(t.launches("q/use"), 1);
     // A glob input is covered by the files it matched.
-    let t = Tree::new();
-    t.task(
-        "p/make",
-        &format!(
-            "outputs: [a.txt]\n{}",
-            sh("echo a > $TASK_OUTPUT_DIR/a.txt")
-        ),
-    );
-    t.task(
-        "q/use",
-        &format!("approve: before\ninputs: [\"p/make/*.txt\"]\n{}", sh(MARK)),
-    );
+    let t =
+        made_and_approved_before_use("a.txt", "echo a > $TASK_OUTPUT_DIR/a.txt", "p/make/*.txt");
     t.run(&["orchestrate", "--task", "p/make"]).code(0);
     t.run(&["approve", "q/use", "--by", "alice"]).code(0);
     t.write("workspace/outputs/p/make/a.txt", "changed\n");
