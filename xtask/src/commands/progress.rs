@@ -8,6 +8,7 @@ use std::collections::{HashMap, HashSet};
 
 use crate::model::definitions::{self, Definitions};
 use crate::model::discovery::Discovery;
+use crate::model::graph::Graph;
 use crate::model::layout::Layout;
 use crate::model::task::{self, phase_key, Task};
 use crate::run::admission::Admission;
@@ -24,16 +25,11 @@ use crate::ui::{format, live};
 pub fn run(layout: &Layout, json: bool, tasks: bool) -> Result<i32> {
     // The statuses (and logs) are read while the definitions load: neither
     // needs the other, and with 100,000 tasks each takes most of a second.
-    let (mut progress, defs) = crate::sys::parallel::both(
-        || {
-            let mut progress = collect(layout);
-            if json || tasks {
-                add_last_log_lines(layout, &mut progress);
-            }
-            progress
-        },
+    let (read, defs) = crate::sys::parallel::both(
+        || Read::statuses(layout, json || tasks),
         || definitions::load(layout),
     );
+    let mut progress = read.progress(layout, defs.as_ref().ok().map(|defs| &defs.graph));
     match defs {
         Ok(defs) => {
             set_eta(&defs, &mut progress);
@@ -60,24 +56,14 @@ pub fn run(layout: &Layout, json: bool, tasks: bool) -> Result<i32> {
     })
 }
 
-/// The last line of the log of every task that has run (every such task
-/// has a log).
-fn add_last_log_lines(layout: &Layout, progress: &mut Progress) {
-    let lines = parallel::map(&progress.tasks, |task| {
-        (task.attempt > 0).then(|| logs::last_line(&layout.log_file(&task.task_id)))
-    });
-    for (task, line) in progress.tasks.iter_mut().zip(lines) {
-        task.last_log_line = line;
-    }
-}
-
 /// `progress --watch`: the live view of a run started elsewhere, with its
 /// expected end as the run's own view shows it (from the definitions read
 /// once: tasks added since count once they have a status).
 pub fn watch(layout: &Layout) -> ! {
     let defs = definitions::load(layout).ok();
     live::watch(layout, || {
-        let mut progress = collect(layout);
+        let graph = defs.as_ref().map(|defs| &defs.graph);
+        let mut progress = Read::statuses(layout, false).progress(layout, graph);
         if let Some(defs) = &defs {
             set_eta(defs, &mut progress);
         }
@@ -85,59 +71,135 @@ pub fn watch(layout: &Layout) -> ! {
     })
 }
 
-/// The dashboard, from the task files' names and the status files.
-pub fn collect(layout: &Layout) -> Progress {
-    let files = Discovery::scan(&layout.tasks).files;
-    let config = Config::load(&layout.config_file()).unwrap_or_default();
-    let mut builder = Builder::new();
-    let mut warnings = Vec::new();
-    let ids: Vec<&str> = files
-        .iter()
-        .filter_map(|file| layout.task_id(file))
-        .filter(|id| id.contains('/'))
-        .collect();
-    let unfinished_run = runs::unfinished(layout);
-    let read = parallel::map(&ids, |id| {
-        let status = status::read(layout, id);
-        let found = status.as_ref().ok().and_then(Option::as_ref);
-        let seen = (
-            Seen::now(layout, found),
-            Attempt::of(found),
-            Usage::of(found),
-        );
-        let kept = found.is_some_and(|s| status::kept_blocked(s, unfinished_run.as_deref()));
-        (seen, kept, status.err())
-    });
-    let paused = paused_pools(
-        read.iter()
-            .map(|((seen, attempt, _), _, _)| (seen, attempt)),
-    );
-    let failed: HashSet<&str> = (ids.iter().zip(&read))
-        .filter(|(_, ((seen, _, _), _, _))| matches!(seen, Seen::Failed { .. }))
-        .map(|(id, _)| *id)
-        .collect();
-    for (id, ((seen, attempt, usage), kept, error)) in ids.iter().zip(read) {
-        warnings.extend(error.map(|e| e.to_string()));
-        let seen = match kept {
-            true => seen,
-            false => seen.blocked_only_by(&failed),
-        };
-        let seen = seen.in_pool(attempt.pool.as_deref(), &paused);
-        builder.add(task::phase_of(id), id, seen, attempt, usage);
-    }
-    let missing =
-        |phase: &str| outputs::missing_artifacts(layout, &config.phase(phase_key(phase)).requires);
-    let mut progress = builder.finish(config.title(layout), missing, warnings);
-    let budget = Budget::load(layout, config.agents.budget_usd);
-    progress.warnings.extend(budget.skipped_warning(layout));
-    if let (Some(usd), Some(left_usd)) = (budget.usd, budget.left()) {
-        progress.budget = Some(BudgetLine {
-            usd,
-            spent_usd: format::cost_sum(budget.spent),
-            left_usd: format::cost_sum(left_usd),
+/// What the dashboard is made of: each task file's status, read on every
+/// CPU (while the definitions load, in `run`).
+struct Read {
+    ids: Vec<String>,
+    tasks: Vec<ReadTask>,
+}
+
+struct ReadTask {
+    seen: Seen,
+    attempt: Attempt,
+    usage: Usage,
+    link: status::Link,
+    error: Option<status::ReadError>,
+    /// The last line of its log, when asked for and it has run.
+    last_log_line: Option<String>,
+}
+
+impl Read {
+    /// The statuses of the task files found, and the last lines of their
+    /// logs (`log_lines`: every task that has run has one).
+    fn statuses(layout: &Layout, log_lines: bool) -> Read {
+        let files = Discovery::scan(&layout.tasks).files;
+        let ids: Vec<String> = files
+            .iter()
+            .filter_map(|file| layout.task_id(file))
+            .filter(|id| id.contains('/'))
+            .map(str::to_owned)
+            .collect();
+        let unfinished_run = runs::unfinished(layout);
+        let tasks = parallel::map(&ids, |id| {
+            let status = status::read(layout, id);
+            let found = status.as_ref().ok().and_then(Option::as_ref);
+            let attempt = Attempt::of(found);
+            let ran = log_lines && attempt.number > 0;
+            ReadTask {
+                seen: Seen::now(layout, found),
+                usage: Usage::of(found),
+                link: status::Link::of(found, unfinished_run.as_deref()),
+                last_log_line: ran.then(|| logs::last_line(&layout.log_file(id))),
+                attempt,
+                error: status.err(),
+            }
         });
+        Read { ids, tasks }
     }
-    progress
+
+    /// The dashboard; a task recorded blocked shows blocked while a
+    /// failure in `graph` blocks it (`status::shown_blocker`), or, without
+    /// the graph (task files that do not load, or added since `--watch`
+    /// read them), while what its status names is failed.
+    fn progress(self, layout: &Layout, graph: Option<&Graph>) -> Progress {
+        let config = Config::load(&layout.config_file()).unwrap_or_default();
+        let mut builder = Builder::new();
+        let mut warnings = Vec::new();
+        let paused = paused_pools(self.tasks.iter().map(|task| (&task.seen, &task.attempt)));
+        let blockers = self.blockers(graph);
+        for ((id, task), blocker) in self.ids.iter().zip(self.tasks).zip(blockers) {
+            warnings.extend(task.error.map(|e| e.to_string()));
+            let seen = match (task.seen, blocker) {
+                (Seen::Blocked { .. }, None) => Seen::Pending,
+                (Seen::Blocked { .. }, Some(by)) => Seen::Blocked { by },
+                (seen, _) => seen,
+            };
+            let seen = seen.in_pool(task.attempt.pool.as_deref(), &paused);
+            builder.add(task::phase_of(id), id, seen, task.attempt, task.usage);
+            if let Some(line) = task.last_log_line {
+                builder.set_last_log_line(line);
+            }
+        }
+        let missing = |phase: &str| {
+            outputs::missing_artifacts(layout, &config.phase(phase_key(phase)).requires)
+        };
+        let mut progress = builder.finish(config.title(layout), missing, warnings);
+        let budget = Budget::load(layout, config.agents.budget_usd);
+        progress.warnings.extend(budget.skipped_warning(layout));
+        if let (Some(usd), Some(left_usd)) = (budget.usd, budget.left()) {
+            progress.budget = Some(BudgetLine {
+                usd,
+                spent_usd: format::cost_sum(budget.spent),
+                left_usd: format::cost_sum(left_usd),
+            });
+        }
+        progress
+    }
+
+    /// For each task recorded blocked, what it shows blocked by, or
+    /// `None`: pending (`status::shown_blocker`); `None` for the others.
+    fn blockers(&self, graph: Option<&Graph>) -> Vec<Option<Option<String>>> {
+        // Only a task not kept blocked asks what fails upstream now.
+        let unkept = status::Link::Blocked { kept: false };
+        let asked = self.tasks.iter().any(|task| task.link == unkept);
+        let index: HashMap<&str, usize> = (self.ids.iter().enumerate())
+            .filter(|_| asked)
+            .map(|(i, id)| (id.as_str(), i))
+            .collect();
+        let link_of = |id: &str| index.get(id).map(|&i| self.tasks[i].link);
+        let failed = |id: &str| link_of(id) == Some(status::Link::Failed);
+        // The graph's tasks without a status file found are yet to run.
+        let now: Vec<Option<usize>> = match graph.filter(|_| asked) {
+            Some(graph) => {
+                let links: Vec<status::Link> = (graph.tasks.iter())
+                    .map(|task| link_of(&task.id).unwrap_or(status::Link::Unrun))
+                    .collect();
+                status::blocked_now(graph, &links)
+            }
+            None => Vec::new(),
+        };
+        // `None` for a task the graph does not know.
+        let now_of = |id: &str| {
+            let (graph, t) = graph.and_then(|graph| Some((graph, graph.get(id)?)))?;
+            Some(now[t].map(|f| graph.tasks[f].id.as_str()))
+        };
+        (self.ids.iter().zip(&self.tasks))
+            .map(|(id, task)| {
+                let (status::Link::Blocked { kept }, Seen::Blocked { by }) =
+                    (task.link, &task.seen)
+                else {
+                    return None;
+                };
+                let by = by.as_deref();
+                // Not in the graph: blocked while what it names is failed.
+                let now = match kept {
+                    true => None,
+                    false => now_of(id).unwrap_or_else(|| by.filter(|by| failed(by))),
+                };
+                status::shown_blocker(kept, by, now, failed).map(|by| by.map(str::to_owned))
+            })
+            .collect()
+    }
 }
 
 /// The tasks that wait for an input no task produces, and what waits on

@@ -77,23 +77,20 @@ impl Why<'_> {
         let plan = Plan::new(self.defs, &options);
         for t in tasks {
             let status = self.status(t);
-            let graph = &self.defs.graph;
-            // As `progress` has it: blocked while what blocked it is failed.
-            let failed = |by: &str| {
-                let by = status::read(self.layout, by).ok().flatten();
-                by.is_some_and(|s| s.status == State::Failed)
-            };
-            let pending = status.as_ref().is_some_and(|s| {
-                s.status == State::Blocked
-                    && !status::still_blocked(s, failed, unfinished.as_deref())
-            });
+            // As `progress` has it: blocked while a failed task blocks it.
+            let blocker = (status.as_ref())
+                .filter(|s| s.status == State::Blocked)
+                .map(|s| self.shown_blocker(t, s, unfinished.as_deref()));
+            let pending = blocker.as_ref().is_some_and(Option::is_none);
             let detail = (status.as_ref().filter(|_| !pending))
                 .and_then(|s| {
-                    s.error
-                        .clone()
-                        .or(s.blocked_by.as_ref().map(|b| format!("blocked by {b}")))
+                    s.error.clone().or(blocker
+                        .flatten()
+                        .flatten()
+                        .map(|b| format!("blocked by {b}")))
                 })
                 .unwrap_or_default();
+            let graph = &self.defs.graph;
             let state = match pending {
                 true => "pending",
                 false if plan.is_paused(t) => "paused",
@@ -330,9 +327,15 @@ impl Why<'_> {
                             }
                             None => format!("the next `{orchestrate}` takes it up again"),
                         };
-                        println!(
-                            "{id} is recorded blocked by {by}, which has not failed since: {next}"
-                        );
+                        let since = match graph.get(by).and_then(|f| self.status(f)) {
+                            Some(f)
+                                if f.status == State::Failed && f.rate_limited_until.is_none() =>
+                            {
+                                "which it no longer waits on"
+                            }
+                            _ => "which has not failed since",
+                        };
+                        println!("{id} is recorded blocked by {by}, {since}: {next}");
                         return;
                     }
                     // Written by hand, or by a tool: nothing upstream
@@ -427,6 +430,35 @@ impl Why<'_> {
                 "its run was stopped before it ended: the next `{orchestrate}` resumes that run, which keeps it failed; `{reset}` runs it again"
             ),
         }
+    }
+
+    /// What the task `t`, recorded blocked (`s`), shows blocked by, or
+    /// `None`: pending (see `status::shown_blocker`).
+    fn shown_blocker(
+        &mut self,
+        t: usize,
+        s: &Status,
+        unfinished_run: Option<&str>,
+    ) -> Option<Option<String>> {
+        let kept = status::kept_blocked(s, unfinished_run);
+        let upstream = if kept {
+            Vec::new()
+        } else {
+            self.failed_upstream(t)
+        };
+        let graph = &self.defs.graph;
+        let names: Vec<&str> = upstream
+            .iter()
+            .map(|&f| graph.tasks[f].id.as_str())
+            .collect();
+        let failed = |id: &str| names.contains(&id);
+        let shown = status::shown_blocker(
+            kept,
+            s.blocked_by.as_deref(),
+            names.first().copied(),
+            failed,
+        );
+        shown.map(|by| by.map(str::to_owned))
     }
 
     /// The failed tasks that `t` waits on (see `status::failed_upstream`).

@@ -17,7 +17,8 @@ use crate::state::fingerprint::Fingerprint;
 
 mod shown;
 pub use shown::{
-    kept_blocked, shown_state, shown_state_now, shown_states, stale_because, still_blocked,
+    blocked_now, kept_blocked, shown_blocker, shown_blockers, shown_state, shown_state_now,
+    shown_states, stale_because, Link,
 };
 
 /// The version of the status file format this build writes and reads.

@@ -3,7 +3,7 @@
 //! live view: built from the status files by `progress`, and from the run's
 //! own state by a running orchestrator.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
@@ -274,18 +274,6 @@ pub fn paused_pools<'a>(
 }
 
 impl Seen {
-    /// A task recorded blocked by one that has not failed since (run
-    /// again, or reset) is pending: the next run takes it up again, or the
-    /// one going on has (see `status::still_blocked`; `failed`: the tasks
-    /// failed now). Not for a task its blocking run keeps blocked
-    /// (`status::kept_blocked`).
-    pub fn blocked_only_by(self, failed: &HashSet<&str>) -> Seen {
-        match self {
-            Seen::Blocked { by: Some(by) } if !failed.contains(by.as_str()) => Seen::Pending,
-            seen => seen,
-        }
-    }
-
     /// A task pending again in a pool that another task's rate limit
     /// pauses (its own pause over, its pool halved meanwhile) waits for
     /// that pause, as the run has it.
@@ -456,6 +444,13 @@ impl Builder {
     }
 
     /// Adds task `id` of phase `phase`.
+    /// The last line of the log of the task added last.
+    pub fn set_last_log_line(&mut self, line: String) {
+        if let Some(task) = self.tasks.last_mut() {
+            task.last_log_line = Some(line);
+        }
+    }
+
     pub fn add(&mut self, phase: &str, id: &str, seen: Seen, attempt: Attempt, usage: Usage) {
         let pool = attempt.pool.clone();
         self.tasks.push(self.line(phase, id, &seen, attempt, usage));

@@ -262,6 +262,65 @@ fn a_task_blocked_by_one_run_again_is_pending_in_the_views() {
         .contains("<tr class=\"pending\"><td>p/y</td>"));
 }
 
+/// A task recorded blocked by a failed task whose status was removed by
+/// hand, that waits on another failed task too, shows blocked by that one
+/// in every view, as `why` has it (they said pending).
+#[test]
+fn the_views_show_a_task_blocked_by_another_failure_upstream() {
+    let t = Tree::new();
+    t.config("max_memory_gb: 0.25\n");
+    t.task("p/a", &sh("exit 1"));
+    t.task("p/c", &sh("exit 1"));
+    t.task("p/b", &format!("dependencies: [p/a, p/c]\n{}", sh("true")));
+    t.run(&["orchestrate"]).code(1);
+    let recorded = t.status("p/b")["blocked_by"].as_str().unwrap().to_owned();
+    let other = if recorded == "p/a" { "p/c" } else { "p/a" };
+    std::fs::remove_file(t.path(&format!("workspace/status/{recorded}.json"))).unwrap();
+    views_show(&t, "p/b", "blocked", &format!("blocked by {other}"));
+    t.run(&["why", "p/b"])
+        .says(&format!("p/b is blocked by {other}"));
+}
+
+/// A task whose file no longer depends on the failed task that blocked
+/// it shows pending in every view (they said blocked), and `why` says so.
+#[test]
+fn the_views_show_pending_a_blocked_task_that_no_longer_waits_on_the_failure() {
+    let t = Tree::new();
+    t.task("p/x", &sh("exit 1"));
+    t.task("p/y", &format!("dependencies: [p/x]\n{}", sh("true")));
+    t.run(&["orchestrate"]).code(1);
+    views_show(&t, "p/y", "blocked", "blocked by p/x");
+    t.task("p/y", &sh("true"));
+    views_show(&t, "p/y", "pending", "");
+    t.run(&["why", "p/y"])
+        .says("p/y is recorded blocked by p/x, which it no longer waits on: the next `");
+}
+
+/// `progress --tasks`, `progress --json`, `graph`, `why PHASE` and the
+/// report show the task `id` in `state`, with `detail` beside it.
+fn views_show(t: &Tree, id: &str, state: &str, detail: &str) {
+    let (phase, name) = id.split_once('/').unwrap();
+    let line = format!("{state:<10} {id}  {detail}");
+    t.run(&["progress", "--tasks"]).says(line.trim_end());
+    t.run(&["why", phase]).says(line.trim_end());
+    t.run(&["graph"]).says(&format!("[\"{name}\"]:::{state}"));
+    t.run(&["report"]).code(0);
+    let row = format!("<tr class=\"{state}\"><td>{id}</td>");
+    let html = t.read("workspace/report.html");
+    assert!(html.contains(&row), "{row} in {html}");
+    // Its error column names what blocks it.
+    let blocker = detail.trim_start_matches("blocked by ");
+    assert!(html.contains(&format!("{row}<td>{state}</td>")), "{html}");
+    assert!(
+        html.contains(&format!("<td>{blocker}</td></tr>")),
+        "{blocker} in {html}"
+    );
+    let progress = t.run(&["progress", "--json"]);
+    let json: serde_json::Value = serde_json::from_str(&progress.stdout).unwrap();
+    let blocked = usize::from(state == "blocked");
+    assert_eq!(json["total"]["blocked"], blocked, "{}", progress.stdout);
+}
+
 /// A task the run going on blocked stays blocked in the views while it
 /// goes on, whatever became of what blocked it (its file removed): that
 /// run keeps it blocked.

@@ -1,12 +1,13 @@
 //! What the views show of a status: its state's name, `stale` for a
 //! completed task built from files that changed since, and, read with the
-//! other statuses, a task recorded blocked by one that has not failed since
-//! as pending, and one whose pool another task's pause holds as paused.
+//! other statuses and the graph, a task recorded blocked that no failure
+//! blocks now as pending, and one whose pool another task's pause holds as paused.
 
 use std::collections::HashSet;
 use std::time::SystemTime;
 
 use super::{State, Status};
+use crate::model::graph::Graph;
 use crate::model::layout::Layout;
 use crate::model::task::Task;
 
@@ -47,34 +48,79 @@ pub fn kept_blocked(status: &Status, unfinished_run: Option<&str>) -> bool {
         || (unfinished_run.is_some() && status.run_id.as_deref() == unfinished_run)
 }
 
-/// Whether a task recorded blocked (`status`) is blocked still: kept so
-/// (`kept_blocked`), or what blocked it is `failed` now. Otherwise the run
-/// going on, or the next one, takes it up again (what blocked it ran
-/// again, or was reset), and the views show it pending.
-pub fn still_blocked(
-    status: &Status,
-    failed: impl Fn(&str) -> bool,
-    unfinished_run: Option<&str>,
-) -> bool {
-    kept_blocked(status, unfinished_run) || status.blocked_by.as_deref().is_some_and(failed)
+/// What a task's status is to the walk of failures that tells which
+/// tasks recorded blocked are blocked still (`blocked_now`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Link {
+    /// Failed (not paused by a rate limit): it blocks what waits on it.
+    Failed,
+    /// Recorded blocked; `kept` so by the run that blocked it
+    /// (`kept_blocked`), whatever became of what blocked it.
+    Blocked { kept: bool },
+    /// Without a status: yet to run, or reset.
+    Unrun,
+    /// Running, done, awaiting approval or paused: a failure above it
+    /// does not block it.
+    Other,
 }
 
-/// What each of `tasks` shows (`shown_state_now`), `statuses` holding
-/// their statuses in the same order; a task recorded blocked by one that
-/// has not failed since shows as pending (`still_blocked`), as `progress`
+impl Link {
+    pub fn of(status: Option<&Status>, unfinished_run: Option<&str>) -> Link {
+        match status {
+            None => Link::Unrun,
+            Some(s) if s.status == State::Blocked => Link::Blocked {
+                kept: kept_blocked(s, unfinished_run),
+            },
+            Some(s) if s.status == State::Failed && s.rate_limited_until.is_none() => Link::Failed,
+            Some(_) => Link::Other,
+        }
+    }
+}
+
+/// For each task of `graph` (`links` in its order), the failed task that
+/// blocks it now, if one does (`Graph::blocked_by_failures`, through
+/// blocked tasks and ones yet to run, as `failed_upstream` walks). Walked
+/// only when a task recorded blocked is not kept so: otherwise none.
+pub fn blocked_now(graph: &Graph, links: &[Link]) -> Vec<Option<usize>> {
+    if !links.contains(&Link::Blocked { kept: false }) {
+        return vec![None; links.len()];
+    }
+    graph.blocked_by_failures(
+        |t| links[t] == Link::Failed,
+        |t| matches!(links[t], Link::Blocked { .. } | Link::Unrun),
+    )
+}
+
+/// What a task recorded blocked shows: blocked (`Some`, by the task to
+/// name, when known) or pending (`None`). Kept so, it is blocked by what
+/// its status names (`recorded`); otherwise it is blocked while a failed
+/// task blocks it now (`now`: `blocked_now`, `failed_upstream`), named by
+/// its status if that one is failed still (`failed`). Pending, the run
+/// going on or the next one takes it up again: what blocked it ran again,
+/// was reset, or is no longer waited on.
+pub fn shown_blocker<'a>(
+    kept: bool,
+    recorded: Option<&'a str>,
+    now: Option<&'a str>,
+    failed: impl Fn(&str) -> bool,
+) -> Option<Option<&'a str>> {
+    match (kept, now) {
+        (true, _) => Some(recorded),
+        (false, None) => None,
+        (false, Some(now)) => Some(Some(recorded.filter(|r| failed(r)).unwrap_or(now))),
+    }
+}
+
+/// What each task of `graph` shows (`shown_state_now`), `statuses` holding
+/// their statuses in the same order; a task recorded blocked that nothing
+/// failed blocks now shows as pending (`shown_blocker`), as `progress`
 /// has it.
 pub fn shown_states(
     layout: &Layout,
-    tasks: &[Task],
+    graph: &Graph,
     statuses: &[Option<Status>],
 ) -> Vec<&'static str> {
-    let failed: HashSet<&str> = (statuses.iter().flatten())
-        .filter(|s| s.status == State::Failed)
-        .map(|s| s.task_id.as_str())
-        .collect();
-    let unfinished = crate::state::runs::unfinished(layout);
-    let blocked_still =
-        |s: &Status| still_blocked(s, |by| failed.contains(by), unfinished.as_deref());
+    let blocked = shown_blockers(layout, graph, statuses);
     // A task whose own pause is over waits for its pool's, another task's.
     let now = SystemTime::now();
     let paused_pools: HashSet<&str> = (statuses.iter().flatten())
@@ -84,11 +130,37 @@ pub fn shown_states(
     let pool_paused = |s: &Status| {
         s.paused_until().is_some() && s.pool.as_deref().is_some_and(|p| paused_pools.contains(p))
     };
-    (tasks.iter().zip(statuses))
-        .map(|(task, status)| match status {
-            Some(s) if s.status == State::Blocked && !blocked_still(s) => "pending",
+    (graph.tasks.iter().zip(statuses).zip(blocked))
+        .map(|((task, status), blocked)| match status {
+            Some(s) if s.status == State::Blocked && blocked.is_none() => "pending",
             Some(s) if pool_paused(s) => "paused",
             _ => shown_state_now(layout, Some(task), status.as_ref()),
+        })
+        .collect()
+}
+
+/// For each task of `graph` recorded blocked (`statuses` in its order),
+/// the task it shows blocked by (`shown_blocker`): `None` where it shows
+/// pending, and for every task not recorded blocked.
+pub fn shown_blockers(
+    layout: &Layout,
+    graph: &Graph,
+    statuses: &[Option<Status>],
+) -> Vec<Option<Option<String>>> {
+    let unfinished = crate::state::runs::unfinished(layout);
+    let links: Vec<Link> = (statuses.iter())
+        .map(|s| Link::of(s.as_ref(), unfinished.as_deref()))
+        .collect();
+    let now = blocked_now(graph, &links);
+    let failed = |id: &str| graph.get(id).is_some_and(|t| links[t] == Link::Failed);
+    (statuses.iter().zip(&links).zip(now))
+        .map(|((status, link), now)| {
+            let (Some(s), Link::Blocked { kept }) = (status, link) else {
+                return None;
+            };
+            let now = now.map(|f| graph.tasks[f].id.as_str());
+            shown_blocker(*kept, s.blocked_by.as_deref(), now, failed)
+                .map(|by| by.map(str::to_owned))
         })
         .collect()
 }
