@@ -14,7 +14,8 @@ use crate::model::task::{self, phase_key, Task};
 use crate::run::admission::Admission;
 use crate::run::budget::Budget;
 use crate::run::order::{self, seconds_until, Left};
-use crate::state::{durations, lock, logs, outputs, runs, status};
+use crate::state::status::State;
+use crate::state::{durations, fingerprint, lock, logs, outputs, runs, status};
 use crate::sys::parallel;
 use crate::ui::progress::{
     paused_pools, Attempt, BudgetLine, Builder, Progress, Seen, TaskLine, Usage,
@@ -83,6 +84,8 @@ struct ReadTask {
     attempt: Attempt,
     usage: Usage,
     link: status::Link,
+    /// A completed task's files, but its task file, judged.
+    unjudged: Option<fingerprint::Unjudged>,
     error: Option<status::ReadError>,
     /// The last line of its log, when asked for and it has run.
     last_log_line: Option<String>,
@@ -109,6 +112,9 @@ impl Read {
                 seen: Seen::now(layout, found),
                 usage: Usage::of(found),
                 link: status::Link::of(found, unfinished_run.as_deref()),
+                unjudged: (found.filter(|s| s.status == State::Completed))
+                    .and_then(|s| s.fingerprint.as_ref())
+                    .map(|fingerprint| fingerprint::Unjudged::of(layout, fingerprint, id)),
                 last_log_line: ran.then(|| logs::last_line(&layout.log_file(id))),
                 attempt,
                 error: status.err(),
@@ -135,6 +141,11 @@ impl Read {
                 (seen, _) => seen,
             };
             let seen = seen.in_pool(task.attempt.pool.as_deref(), &paused);
+            // Its task file judged as the definitions read it (no second
+            // `stat` of it), or by a `stat` without them.
+            let read = graph.and_then(|graph| Some(&graph.tasks[graph.get(id)?]));
+            let stale = (task.unjudged).and_then(|unjudged| unjudged.changed(layout, read, id));
+            let seen = seen.stale_because(stale);
             builder.add(task::phase_of(id), id, seen, task.attempt, task.usage);
             if let Some(line) = task.last_log_line {
                 builder.set_last_log_line(line);

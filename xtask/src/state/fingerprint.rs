@@ -105,24 +105,63 @@ pub fn changed(
     task: Option<&Task>,
     own: &str,
 ) -> Option<String> {
-    let read = task.and_then(|t| Some((relative(layout, &t.file), t.mark.as_ref()?)));
-    let file = (fingerprint.iter())
-        .filter(|(_, was)| !was.is_listing())
-        .find(|(path, was)| match &read {
-            Some((file, mark)) if file == *path => mark.hash != was.hash,
-            _ => differs(&layout.root.join(path), was),
-        });
-    if let Some((path, _)) = file {
-        return Some(path.clone());
+    Unjudged::of(layout, fingerprint, own).changed(layout, task, own)
+}
+
+/// `changed` in two steps, for a view that reads statuses while the task
+/// files load: every file but task `own`'s file is judged now (`of`), that
+/// one once the task file is read (`changed`), without a second `stat` of
+/// it.
+pub struct Unjudged {
+    /// The first other file that changed, by its path, if one did.
+    file: Option<String>,
+    /// The glob input whose matches changed, if no file did.
+    listing: Option<String>,
+    /// The mark the task file had, if the fingerprint has it.
+    task_file: Option<Mark>,
+}
+
+impl Unjudged {
+    pub fn of(layout: &Layout, fingerprint: &Fingerprint, own: &str) -> Unjudged {
+        let own_file = relative(layout, &layout.task_file(own));
+        let files = (fingerprint.iter()).filter(|(_, was)| !was.is_listing());
+        let file = (files.clone())
+            .filter(|(path, _)| **path != own_file)
+            .find(|(path, was)| differs(&layout.root.join(path), was))
+            .map(|(path, _)| path.clone());
+        let listing = (fingerprint.iter())
+            .filter(|(_, was)| was.is_listing() && file.is_none())
+            .find(|(path, was)| {
+                let full = layout.root.join(path);
+                let input = full.strip_prefix(layout.outputs_dir());
+                input.is_ok_and(|input| listing(layout, input.as_str(), own).hash != was.hash)
+            })
+            .map(|(path, _)| format!("{path} (what it matches)"));
+        let task_file = fingerprint.get(&own_file).cloned();
+        Unjudged {
+            file,
+            listing,
+            task_file,
+        }
     }
-    (fingerprint.iter())
-        .filter(|(_, was)| was.is_listing())
-        .find(|(path, was)| {
-            let full = layout.root.join(path);
-            let input = full.strip_prefix(layout.outputs_dir());
-            input.is_ok_and(|input| listing(layout, input.as_str(), own).hash != was.hash)
-        })
-        .map(|(path, _)| format!("{path} (what it matches)"))
+
+    /// What changed (see `changed`), task `own`'s file judged as `task`
+    /// was read, or by its `stat` without it.
+    pub fn changed(self, layout: &Layout, task: Option<&Task>, own: &str) -> Option<String> {
+        let own_file = || relative(layout, &layout.task_file(own));
+        let task_file = self
+            .task_file
+            .filter(|was| match task.and_then(|t| t.mark.as_ref()) {
+                Some(read) => read.hash != was.hash,
+                None => differs(&layout.root.join(own_file()), was),
+            });
+        // Of two changed files, the first by path, as `changed` looks.
+        let task_file = task_file.map(|_| own_file());
+        match (task_file, self.file) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b).or(self.listing),
+        }
+    }
 }
 
 /// Whether the file at `full` is not the one marked `was` (or, marked

@@ -274,6 +274,21 @@ pub fn paused_pools<'a>(
 }
 
 impl Seen {
+    /// A completed task built from files that changed since: `stale`
+    /// names the first.
+    pub fn stale_because(self, changed: Option<String>) -> Seen {
+        match self {
+            Seen::Completed {
+                validated, seconds, ..
+            } => Seen::Completed {
+                validated,
+                seconds,
+                stale: changed,
+            },
+            seen => seen,
+        }
+    }
+
     /// A task pending again in a pool that another task's rate limit
     /// pauses (its own pause over, its pool halved meanwhile) waits for
     /// that pause, as the run has it.
@@ -343,26 +358,14 @@ impl Seen {
 }
 
 impl Seen {
-    /// What a status file says, and whether the files a completed task was
-    /// built from changed since.
+    /// What a status file says, and whether a running task's process is
+    /// gone; whether a completed task is stale is `stale_because`'s.
     pub fn now(layout: &Layout, status: Option<&Status>) -> Seen {
         let mut seen = Seen::of(layout, status);
-        match (&mut seen, status) {
-            (Seen::Completed { stale, .. }, Some(s)) => {
-                *stale = status::stale_because(layout, None, s);
-            }
-            // Looked after (`Seen::of`), but its supervisor recorded its
-            // end: its process is gone (`Status::process_gone`).
-            (
-                Seen::Running {
-                    alive: alive @ true,
-                    ..
-                },
-                Some(s),
-            ) => {
-                *alive = !s.end_recorded(layout);
-            }
-            _ => {}
+        // Looked after (`Seen::of`), but its supervisor recorded its end:
+        // its process is gone (`Status::process_gone`).
+        if let (Seen::Running { alive, .. }, Some(s)) = (&mut seen, status) {
+            *alive = *alive && !s.end_recorded(layout);
         }
         seen
     }
