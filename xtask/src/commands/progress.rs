@@ -185,7 +185,12 @@ impl Read {
                 let links: Vec<status::Link> = (graph.tasks.iter())
                     .map(|task| link_of(&task.id).unwrap_or(status::Link::Unrun))
                     .collect();
-                status::blocked_now(graph, &links)
+                let recorded =
+                    |t: usize| match &self.tasks[*index.get(graph.tasks[t].id.as_str())?].seen {
+                        Seen::Blocked { by: Some(by) } => graph.get(by),
+                        _ => None,
+                    };
+                status::blocked_now(graph, &links, recorded)
             }
             None => Vec::new(),
         };
@@ -207,7 +212,7 @@ impl Read {
                     true => None,
                     false => now_of(id).unwrap_or_else(|| by.filter(|by| failed(by))),
                 };
-                status::shown_blocker(kept, by, now, failed).map(|by| by.map(str::to_owned))
+                status::shown_blocker(kept, by, now).map(|by| by.map(str::to_owned))
             })
             .collect()
     }

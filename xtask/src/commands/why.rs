@@ -306,13 +306,18 @@ impl Why<'_> {
                 let causes = self.failed_upstream(t);
                 let graph = &self.defs.graph;
                 let names: Vec<&str> = causes.iter().map(|&c| graph.tasks[c].id.as_str()).collect();
-                let shown = match (names.is_empty(), &s.blocked_by) {
+                let unfinished = self.unfinished_run(s);
+                // The run that blocked it, unfinished, keeps it blocked by
+                // what it names, whatever fails upstream now.
+                let kept = unfinished.is_some()
+                    && (s.blocked_by.as_deref()).is_some_and(|by| !names.contains(&by));
+                let shown = match (names.is_empty() || kept, &s.blocked_by) {
                     (false, _) => names.join(", "),
                     // What blocked it has not failed since (run again, or
-                    // reset).
+                    // reset), or is no longer waited on.
                     (true, Some(by)) => {
                         let orchestrate = layout.cmd("orchestrate");
-                        let next = match self.unfinished_run(s) {
+                        let next = match unfinished {
                             Some(Unfinished::Stopped) => format!(
                                 "the next `{orchestrate}` resumes the run that blocked it, which keeps it blocked; `{}` runs it again",
                                 layout.task_cmd("reset", id)
@@ -328,11 +333,10 @@ impl Why<'_> {
                             None => format!("the next `{orchestrate}` takes it up again"),
                         };
                         let since = match graph.get(by).and_then(|f| self.status(f)) {
-                            Some(f)
-                                if f.status == State::Failed && f.rate_limited_until.is_none() =>
-                            {
-                                "which it no longer waits on"
+                            Some(f) if f.paused_until().is_some() => {
+                                "which a rate limit paused since (it waits for that pause)"
                             }
+                            Some(f) if f.status == State::Failed => "which it no longer waits on",
                             _ => "which has not failed since",
                         };
                         println!("{id} is recorded blocked by {by}, {since}: {next}");
@@ -451,13 +455,10 @@ impl Why<'_> {
             .iter()
             .map(|&f| graph.tasks[f].id.as_str())
             .collect();
-        let failed = |id: &str| names.contains(&id);
-        let shown = status::shown_blocker(
-            kept,
-            s.blocked_by.as_deref(),
-            names.first().copied(),
-            failed,
-        );
+        // The one its status names, if among them.
+        let recorded = s.blocked_by.as_deref().filter(|r| names.contains(r));
+        let now = recorded.or(names.first().copied());
+        let shown = status::shown_blocker(kept, s.blocked_by.as_deref(), now);
         shown.map(|by| by.map(str::to_owned))
     }
 

@@ -408,9 +408,16 @@ impl<'a> Plan<'a> {
                         .filter(|&d| matches!(self.readiness.node(d), Node::Failed | Node::Blocked))
                         .map(|d| format!("{} ({})", self.graph.tasks[d].id, waits.describe(d)))
                         .collect();
-                    match failed.is_empty() {
-                        true => "blocked: a phase it depends on has a failed task".to_owned(),
-                        false => format!("blocked: waits on {}", failed.join(", ")),
+                    // What blocked it, when not among its own: a task of a
+                    // phase it waits on, or one the run that blocked it
+                    // keeps it blocked by (its dependencies changed since).
+                    let own = |by: usize| self.graph.deps[t].contains(&Dep::Task(by));
+                    match (self.readiness.blocked_by(t), failed.is_empty()) {
+                        (Some(by), _) if !own(by) => {
+                            format!("blocked by {}", self.graph.tasks[by].id)
+                        }
+                        (_, false) => format!("blocked: waits on {}", failed.join(", ")),
+                        (_, true) => "blocked: a phase it depends on has a failed task".to_owned(),
                     }
                 }
                 _ => continue,

@@ -14,6 +14,7 @@ use crate::run::readiness::{Node, Readiness};
 use crate::run::running::Running;
 use crate::state::durations::Durations;
 use crate::state::outputs;
+use crate::state::status::{self, Link};
 use crate::ui::progress::{Attempt, Builder, Progress, Seen, Usage};
 
 /// What the run knows now, as the dashboard.
@@ -40,6 +41,7 @@ pub struct Snapshot<'a> {
 impl Snapshot<'_> {
     pub fn progress(&self) -> Progress {
         let mut builder = Builder::new();
+        let blocked_now = self.blocked_now();
         for (t, task) in self.graph.tasks.iter().enumerate() {
             if self.removed.contains(&t) {
                 continue;
@@ -58,7 +60,7 @@ impl Snapshot<'_> {
             builder.add(
                 task.phase(),
                 &task.id,
-                self.seen(t),
+                self.seen(t, blocked_now[t]),
                 attempt,
                 Usage::reported(past.report.as_deref()),
             );
@@ -103,19 +105,38 @@ impl Snapshot<'_> {
         }
     }
 
-    /// Whether the view shows task `t` failed: failed in this run, or
-    /// taken up again with its status still saying failed.
-    fn shows_failed(&self, t: usize) -> bool {
-        match self.readiness.node(t) {
-            Node::Failed => true,
-            Node::Waiting | Node::NeedsInputs | Node::Ready => {
-                self.history[t].failed_until_retried()
+    /// For each task taken up again from blocked and not started yet, the
+    /// failed task that blocks it as `progress` shows the statuses
+    /// (`status::blocked_now`), if one does: a task shown failed (failed in
+    /// this run, or taken up again with its status still saying failed)
+    /// it waits on, through tasks blocked or without a status.
+    fn blocked_now(&self) -> Vec<Option<usize>> {
+        let link = |t: usize| {
+            let past = &self.history[t];
+            match self.readiness.node(t) {
+                Node::Failed => Link::Failed,
+                // This run's, unfinished: it keeps them blocked.
+                Node::Blocked => Link::Blocked { kept: true },
+                Node::Waiting | Node::NeedsInputs | Node::Ready | Node::Unselected => {
+                    match past.taken_up_from {
+                        Some("failed") => Link::Failed,
+                        Some("blocked") => Link::Blocked { kept: false },
+                        Some(_) => Link::Other,
+                        None if past.paused.is_some() => Link::Other,
+                        None => Link::Unrun,
+                    }
+                }
+                _ => Link::Other,
             }
-            _ => false,
-        }
+        };
+        let links: Vec<Link> = (0..self.graph.tasks.len()).map(link).collect();
+        let recorded = |t: usize| self.history[t].was_blocked_by.map(|b| b as usize);
+        status::blocked_now(self.graph, &links, recorded)
     }
 
-    fn seen(&self, t: usize) -> Seen {
+    /// What the view shows of task `t`; `blocked_now`: the failed task that
+    /// blocks it now, if it was taken up again from blocked.
+    fn seen(&self, t: usize, blocked_now: Option<usize>) -> Seen {
         let past = &self.history[t];
         let node = self.readiness.node(t);
         if let (Node::Ready | Node::Waiting, Some((until, _))) = (node, past.paused.as_deref()) {
@@ -175,11 +196,11 @@ impl Snapshot<'_> {
             Node::Waiting | Node::NeedsInputs | Node::Ready
                 if past.taken_up_from == Some("blocked") =>
             {
-                match past.was_blocked_by.map(|b| b as usize) {
-                    Some(b) if self.shows_failed(b) => Seen::Blocked {
+                match blocked_now {
+                    Some(b) => Seen::Blocked {
                         by: Some(self.graph.tasks[b].id.clone()),
                     },
-                    _ => Seen::Pending,
+                    None => Seen::Pending,
                 }
             }
             Node::Waiting | Node::NeedsInputs | Node::Ready | Node::Unselected => Seen::Pending,

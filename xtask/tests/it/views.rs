@@ -281,6 +281,34 @@ fn the_views_show_a_task_blocked_by_another_failure_upstream() {
         .says(&format!("p/b is blocked by {other}"));
 }
 
+/// The live view shows a task taken up again from blocked as `progress`
+/// does: blocked while a task shown failed blocks it, here the other of
+/// its two failures, waiting for its retry while the one its status names
+/// runs again (the view said pending, `progress` blocked).
+#[test]
+fn the_live_view_shows_blocked_a_task_another_failure_blocks() {
+    let t = Tree::new();
+    t.task("p/a", &sh("exit 1"));
+    t.task("p/c", &sh("exit 1"));
+    t.task("p/b", &format!("dependencies: [p/a, p/c]\n{}", sh("true")));
+    t.run(&["orchestrate", "-j", "1"]).code(1);
+    assert_eq!(t.status("p/b")["blocked_by"], "p/a");
+    t.task(
+        "p/a",
+        &format!("priority: 5\n{}", sh("echo again; sleep 1.5; exit 1")),
+    );
+    let drawn = on_a_terminal(&t, "orchestrate -j 1", false);
+    // The headings drawn while p/a ran again (its line in the frame).
+    let frames: Vec<&str> = (drawn.split("0/3 completed").skip(1))
+        .filter(|frame| frame.contains("again"))
+        .collect();
+    assert!(!frames.is_empty(), "{drawn}");
+    for frame in frames {
+        let heading = frame.split(['\r', '\n']).next().unwrap_or_default();
+        assert!(heading.contains("1 blocked"), "{heading}");
+    }
+}
+
 /// A task whose file no longer depends on the failed task that blocked
 /// it shows pending in every view (they said blocked), and `why` says so.
 #[test]
@@ -294,6 +322,51 @@ fn the_views_show_pending_a_blocked_task_that_no_longer_waits_on_the_failure() {
     views_show(&t, "p/y", "pending", "");
     t.run(&["why", "p/y"])
         .says("p/y is recorded blocked by p/x, which it no longer waits on: the next `");
+}
+
+/// A task whose file now depends on another failed task than the one that
+/// blocked it (failed still) shows blocked by the new one in every view
+/// (they named the one it no longer waits on).
+#[test]
+fn the_views_name_the_failure_a_blocked_task_waits_on_now() {
+    let t = Tree::new();
+    t.task("p/a", &sh("exit 1"));
+    t.task("p/c", &sh("exit 1"));
+    t.task("p/b", &format!("dependencies: [p/c]\n{}", sh("true")));
+    t.run(&["orchestrate"]).code(1);
+    t.task("p/b", &format!("dependencies: [p/a]\n{}", sh("true")));
+    views_show(&t, "p/b", "blocked", "blocked by p/a");
+    t.run(&["why", "p/b"]).says("p/b is blocked by p/a");
+}
+
+/// A task the unfinished run that blocked it keeps blocked: `why`, `next`
+/// and the dry run name what its status names, as the views do, not a
+/// failure its file depends on since (`why` named that one, `next` a phase
+/// it does not depend on).
+#[test]
+fn a_task_kept_blocked_by_a_killed_run_is_blocked_by_what_it_names() {
+    let t = Tree::new();
+    t.config("max_memory_gb: 0.25\n");
+    t.task("p/a", &sh("exit 1"));
+    t.task("p/c", &sh("exit 1"));
+    t.task("p/b", &format!("dependencies: [p/a]\n{}", sh("true")));
+    t.task("p/z", &sh("while [ ! -f release ]; do sleep 0.02; done"));
+    let mut run = t.start(&["orchestrate"]);
+    wait_for("p/b blocked and p/z running", || {
+        t.state("p/b") == "blocked" && t.state("p/z") == "running"
+    });
+    run.kill().unwrap();
+    run.wait().unwrap();
+    t.task("p/b", &format!("dependencies: [p/c]\n{}", sh("true")));
+    views_show(&t, "p/b", "blocked", "blocked by p/a");
+    t.run(&["why", "p/b"])
+        .says("p/b is recorded blocked by p/a, which it no longer waits on: the next `");
+    t.run(&["next"]).says("p/b: blocked by p/a");
+    t.run(&["orchestrate", "--dry-run"])
+        .says("p/b: blocked by p/a");
+    t.write("release", "");
+    t.run(&["orchestrate"]).code(1);
+    assert_eq!(t.state("p/z"), "completed");
 }
 
 /// `progress --tasks`, `progress --json`, `graph`, `why PHASE` and the

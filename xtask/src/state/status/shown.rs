@@ -78,36 +78,56 @@ impl Link {
 }
 
 /// For each task of `graph` (`links` in its order), the failed task that
-/// blocks it now, if one does (`Graph::blocked_by_failures`, through
-/// blocked tasks and ones yet to run, as `failed_upstream` walks). Walked
-/// only when a task recorded blocked is not kept so: otherwise none.
-pub fn blocked_now(graph: &Graph, links: &[Link]) -> Vec<Option<usize>> {
-    if !links.contains(&Link::Blocked { kept: false }) {
+/// blocks it now, if one does: one it waits on, through blocked tasks and
+/// ones yet to run (`Graph::blocked_by_failures`, as `failed_upstream`
+/// walks); the one its status names (`recorded`) where that one does, else
+/// the first. Walked only when a task recorded blocked is not kept so:
+/// otherwise none.
+pub fn blocked_now(
+    graph: &Graph,
+    links: &[Link],
+    recorded: impl Fn(usize) -> Option<usize>,
+) -> Vec<Option<usize>> {
+    let unkept = |t: usize| links[t] == Link::Blocked { kept: false };
+    if !(0..links.len()).any(unkept) {
         return vec![None; links.len()];
     }
-    graph.blocked_by_failures(
-        |t| links[t] == Link::Failed,
-        |t| matches!(links[t], Link::Blocked { .. } | Link::Unrun),
-    )
+    let through = |t: usize| matches!(links[t], Link::Blocked { .. } | Link::Unrun);
+    let mut by = graph.blocked_by_failures(|t| links[t] == Link::Failed, through);
+    // Another failure reached it first: the one its status names, if it is
+    // failed still, may reach it too (a walk from each such one).
+    let named_elsewhere = |t: usize| {
+        let r = recorded(t).filter(|&r| links[r] == Link::Failed)?;
+        (unkept(t) && by[t].is_some_and(|first| first != r)).then_some((r, t))
+    };
+    let mut named: Vec<(usize, usize)> = (0..links.len()).filter_map(named_elsewhere).collect();
+    named.sort_unstable();
+    for group in named.chunk_by(|a, b| a.0 == b.0) {
+        let r = group[0].0;
+        let reached = graph.blocked_by_failures(|t| t == r, through);
+        for &(_, t) in group {
+            if reached[t].is_some() {
+                by[t] = Some(r);
+            }
+        }
+    }
+    by
 }
 
 /// What a task recorded blocked shows: blocked (`Some`, by the task to
 /// name, when known) or pending (`None`). Kept so, it is blocked by what
-/// its status names (`recorded`); otherwise it is blocked while a failed
-/// task blocks it now (`now`: `blocked_now`, `failed_upstream`), named by
-/// its status if that one is failed still (`failed`). Pending, the run
-/// going on or the next one takes it up again: what blocked it ran again,
-/// was reset, or is no longer waited on.
+/// its status names (`recorded`); otherwise while a failed task blocks it
+/// now (`now`: `blocked_now`, `failed_upstream`). Pending, the run going on
+/// or the next one takes it up again: what blocked it ran again, was
+/// reset, or is no longer waited on.
 pub fn shown_blocker<'a>(
     kept: bool,
     recorded: Option<&'a str>,
     now: Option<&'a str>,
-    failed: impl Fn(&str) -> bool,
 ) -> Option<Option<&'a str>> {
-    match (kept, now) {
-        (true, _) => Some(recorded),
-        (false, None) => None,
-        (false, Some(now)) => Some(Some(recorded.filter(|r| failed(r)).unwrap_or(now))),
+    match kept {
+        true => Some(recorded),
+        false => now.map(Some),
     }
 }
 
@@ -151,16 +171,18 @@ pub fn shown_blockers(
     let links: Vec<Link> = (statuses.iter())
         .map(|s| Link::of(s.as_ref(), unfinished.as_deref()))
         .collect();
-    let now = blocked_now(graph, &links);
-    let failed = |id: &str| graph.get(id).is_some_and(|t| links[t] == Link::Failed);
+    let recorded = |t: usize| {
+        let s = statuses[t].as_ref()?;
+        graph.get(s.blocked_by.as_deref()?)
+    };
+    let now = blocked_now(graph, &links, recorded);
     (statuses.iter().zip(&links).zip(now))
         .map(|((status, link), now)| {
             let (Some(s), Link::Blocked { kept }) = (status, link) else {
                 return None;
             };
             let now = now.map(|f| graph.tasks[f].id.as_str());
-            shown_blocker(*kept, s.blocked_by.as_deref(), now, failed)
-                .map(|by| by.map(str::to_owned))
+            shown_blocker(*kept, s.blocked_by.as_deref(), now).map(|by| by.map(str::to_owned))
         })
         .collect()
 }
