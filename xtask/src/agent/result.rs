@@ -64,6 +64,80 @@ pub struct Report {
     /// `MESSAGE_KEPT` characters: `why` shows it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub final_message: Option<String>,
+    /// Codex's usage as it printed it: its thread's running totals, which
+    /// hold an earlier run's when it resumed that thread. A later attempt
+    /// that resumes the thread again counts only what it adds to them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_usage: Option<ThreadUsage>,
+}
+
+/// Codex's `turn.completed` usage, the thread's totals (see
+/// `Report::thread_usage`); a count it did not print is none, not 0.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThreadUsage {
+    pub input_tokens: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_input_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_tokens: Option<u64>,
+    /// Printed since codex-cli 0.147; absent before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_input_tokens: Option<u64>,
+}
+
+impl ThreadUsage {
+    /// What `self` adds to the totals `before`, when it holds them all
+    /// (the same thread, resumed); `None` otherwise.
+    fn since(&self, before: &ThreadUsage) -> Option<ThreadUsage> {
+        // A count printed now and not then is all this run's.
+        let less = |now: Option<u64>, was: Option<u64>| match (now, was) {
+            (Some(now), Some(was)) => now.checked_sub(was).map(Some),
+            (now, _) => Some(now),
+        };
+        Some(ThreadUsage {
+            input_tokens: self.input_tokens.checked_sub(before.input_tokens)?,
+            cached_input_tokens: less(self.cached_input_tokens, before.cached_input_tokens)?,
+            output_tokens: less(self.output_tokens, before.output_tokens)?,
+            cache_write_input_tokens: less(
+                self.cache_write_input_tokens,
+                before.cache_write_input_tokens,
+            )?,
+        })
+    }
+
+    /// Sets `report`'s tokens from these, read as Claude's: Codex's
+    /// `input_tokens` include the cached ones (OpenAI's usage: its
+    /// `cached_tokens` are a detail of the input), Claude's do not; a
+    /// status's `input_tokens` mean one thing, tokens not read from a
+    /// cache, and `progress` adds like to like.
+    fn set_tokens(&self, report: &mut Report) {
+        let cached = self.cached_input_tokens.map(|c| c.min(self.input_tokens));
+        report.input_tokens = Some(self.input_tokens - cached.unwrap_or(0));
+        report.cache_read_tokens = cached;
+        report.output_tokens = self.output_tokens;
+        report.cache_write_tokens = self.cache_write_input_tokens;
+    }
+}
+
+impl Outcome {
+    /// A Codex run that resumed the thread whose totals were `before` (the
+    /// attempt it resumed saw them, `session` its thread): its tokens and
+    /// cost become what it added to them; its `thread_usage` stays the
+    /// totals, for the next. A run of another thread, or totals below
+    /// `before` (not the thread's running totals), are left as read.
+    pub fn count_since(&mut self, session: &str, before: &ThreadUsage, prices: Option<&Prices>) {
+        let report = &mut self.report;
+        if report.session_id.as_deref() != Some(session) {
+            return;
+        }
+        let Some(added) = report.thread_usage.and_then(|now| now.since(before)) else {
+            return;
+        };
+        added.set_tokens(report);
+        if let Some(prices) = prices {
+            report.cost_usd = codex_cost(report, prices);
+        }
+    }
 }
 
 /// How much of an agent's last message a status keeps.
@@ -305,6 +379,7 @@ fn claude_report(result: &Map<String, Value>) -> Report {
         },
         permission_denials,
         refused_tool_calls,
+        thread_usage: None,
     }
 }
 
@@ -511,19 +586,20 @@ impl CodexRun {
     }
 }
 
-/// Codex's `input_tokens` include the cached ones (OpenAI's usage: its
-/// `cached_tokens` are a detail of the input), Claude's do not: read as
-/// Claude's, so that a status's `input_tokens` mean one thing, tokens not
-/// read from a cache, and `progress` adds like to like.
+/// Reads Codex's `usage`, the thread's totals, into `report`.
 fn read_codex_usage(usage: &Value, report: &mut Report) {
     let tokens = |key| usage.get(key).and_then(Value::as_u64);
-    let input = tokens("input_tokens");
-    let cached = tokens("cached_input_tokens").map(|c| c.min(input.unwrap_or(c)));
-    report.input_tokens = input.map(|i| i - cached.unwrap_or(0));
-    report.cache_read_tokens = cached;
-    report.output_tokens = tokens("output_tokens");
-    // Printed since codex-cli 0.147; absent before.
-    report.cache_write_tokens = tokens("cache_write_input_tokens");
+    let Some(input_tokens) = tokens("input_tokens") else {
+        return;
+    };
+    let totals = ThreadUsage {
+        input_tokens,
+        cached_input_tokens: tokens("cached_input_tokens"),
+        output_tokens: tokens("output_tokens"),
+        cache_write_input_tokens: tokens("cache_write_input_tokens"),
+    };
+    totals.set_tokens(report);
+    report.thread_usage = Some(totals);
 }
 
 /// The cost at `prices`: the input not read from a cache at the full

@@ -72,6 +72,7 @@ pub fn run(layout: &Layout, name: &str, reason: &str) -> Result<i32> {
                         attempt: paused.attempt,
                         error: reason.to_owned(),
                         session_id: None,
+                        thread_usage: None,
                     },
                 };
                 Status {

@@ -126,10 +126,6 @@ impl Run<'_> {
             .filter(|_| active.adopted.is_some())
             .unwrap_or_else(SystemTime::now);
         let task = &self.graph.tasks[t];
-        let told = self.history[t]
-            .previous
-            .as_deref()
-            .map(|p| p.error.as_str());
         let mut verdict = verdict::judge(
             self.layout,
             self.config,
@@ -137,7 +133,7 @@ impl Run<'_> {
             record.as_ref(),
             self.stop.is_some(),
             &active,
-            told,
+            self.history[t].previous.as_deref(),
         );
         if verdict.error.is_none() {
             verdict.error = self.task_files_left_in_worktree(&active);
@@ -290,8 +286,11 @@ impl Run<'_> {
         // An attempt cut short before it named a session (its timeout, a
         // crash) leaves the one before it to resume: its work is there.
         let earlier = self.history[t].previous.as_ref();
-        let session = (status.agent.as_ref().and_then(|a| a.session_id.clone()))
-            .or_else(|| earlier.and_then(|p| p.session_id.clone()));
+        let own = status.agent.as_ref().filter(|a| a.session_id.is_some());
+        let (session, thread_usage) = match own {
+            Some(own) => (own.session_id.clone(), own.thread_usage),
+            None => earlier.map_or((None, None), |p| (p.session_id.clone(), p.thread_usage)),
+        };
         self.history[t].report = status.agent.clone().map(Box::new);
         let paused = status.rate_limited_until.clone().zip(status.pool.clone());
         let started = status
@@ -331,6 +330,7 @@ impl Run<'_> {
                 attempt,
                 error: error.clone(),
                 session_id: Some(session),
+                thread_usage,
             });
         }
         if !self.budget.unrecorded.remove(&t) {
@@ -341,6 +341,7 @@ impl Run<'_> {
             error: error.to_owned(),
             log: self.layout.attempt_log_file(&id, attempt),
             session_id: session.clone(),
+            thread_usage,
         };
         match error {
             Some(error) if paused.is_some() => {

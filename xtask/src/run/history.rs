@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use camino::Utf8PathBuf;
 
-use crate::agent::result::Report;
+use crate::agent::result::{Report, ThreadUsage};
 use crate::model::graph::Graph;
 use crate::model::layout::Layout;
 use crate::run::order;
@@ -61,6 +61,8 @@ pub struct Previous {
     pub log: Utf8PathBuf,
     /// The agent's session, which a retry may resume.
     pub session_id: Option<String>,
+    /// Its totals (`Failure::thread_usage`).
+    pub thread_usage: Option<ThreadUsage>,
 }
 
 impl Previous {
@@ -72,6 +74,7 @@ impl Previous {
             error: failure.error,
             log,
             session_id: failure.session_id,
+            thread_usage: failure.thread_usage,
         }
     }
 
@@ -81,6 +84,7 @@ impl Previous {
             attempt: self.attempt,
             error: self.error.clone(),
             session_id: self.session_id.clone(),
+            thread_usage: self.thread_usage,
         }
     }
 
@@ -105,6 +109,7 @@ impl Previous {
             // Kept under its number once the next attempt starts.
             log: layout.attempt_log_file(id, failed),
             session_id: cleared.session_id.clone(),
+            thread_usage: cleared.thread_usage,
         })
     }
 }

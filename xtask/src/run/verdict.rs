@@ -13,6 +13,7 @@ use crate::model::config::Config;
 use crate::model::layout::Layout;
 use crate::model::task::Task;
 use crate::run::attempt::Active;
+use crate::run::history::Previous;
 use crate::state::records::ExitRecord;
 use crate::state::status::Ending;
 use crate::state::status::INTERRUPTED;
@@ -45,8 +46,9 @@ const LOG_LINES: usize = 50;
 
 /// Judges an attempt's end from its exit record (`None`: there is none, as
 /// for a task stopped before it started, or lost with its supervisor).
-/// `told`: the previous attempt's error, which this one was given
-/// (`TASK_PREVIOUS_ERROR`, a prompt's `previous.error`).
+/// `previous`: the failed attempt this one was told of (its error in
+/// `TASK_PREVIOUS_ERROR`, a prompt's `previous.error`; its session in
+/// `TASK_PREVIOUS_SESSION_ID`, which it may have resumed).
 pub fn judge(
     layout: &Layout,
     config: &Config,
@@ -54,8 +56,9 @@ pub fn judge(
     record: Option<&ExitRecord>,
     stopping: bool,
     active: &Active,
-    told: Option<&str>,
+    previous: Option<&Previous>,
 ) -> Verdict {
+    let told = previous.map(|p| p.error.as_str());
     let Some(r) = record else {
         let (ending, error) = if stopping {
             (Ending::Interrupted, INTERRUPTED)
@@ -92,10 +95,18 @@ pub fn judge(
     };
     // An attempt that never started printed nothing: what its task's
     // stdout holds is an earlier attempt's (its cost, charged again).
-    let outcome = match r.ending {
+    let mut outcome = match r.ending {
         Ending::SpawnFailed => None,
         _ => read_result(layout, config, task),
     };
+    // A Codex run that resumed the session it was given reports its
+    // thread's totals, the earlier attempt's tokens with its own: counted
+    // once, not again (openai/codex#17539).
+    if let (Some(Ok(outcome)), Some(previous)) = (&mut outcome, previous) {
+        if let (Some(session), Some(before)) = (&previous.session_id, &previous.thread_usage) {
+            outcome.count_since(session, before, config.agents.prices.as_ref());
+        }
+    }
     let error = exit_error(layout, config, task, r, active, outcome.as_ref())
         .map(|error| in_setup(layout, r, active, error));
     let failure = outcome

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
+use crate::agent::result::ThreadUsage;
 use crate::model::layout::Layout;
 use crate::state::atomic;
 use crate::state::status::Failure;
@@ -33,6 +34,9 @@ pub struct Cleared {
     /// resume.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_id: Option<String>,
+    /// That session's totals (`Failure::thread_usage`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_usage: Option<ThreadUsage>,
 }
 
 /// Every task's failure cleared by a reset, by task id (none when the
@@ -53,6 +57,7 @@ pub fn keep(layout: &Layout, id: &str, latest: u32, failure: Option<&Failure>) -
         error: failure.map(|f| f.error.clone()),
         failed: failure.filter(|f| f.attempt != latest).map(|f| f.attempt),
         session_id: failure.and_then(|f| f.session_id.clone()),
+        thread_usage: failure.and_then(|f| f.thread_usage),
     };
     all.insert(id.to_owned(), cleared);
     write(layout, &all)

@@ -9,7 +9,7 @@ use anyhow::Result;
 use camino::Utf8PathBuf;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::agent::result::Report;
+use crate::agent::result::{Report, ThreadUsage};
 use crate::model::graph::{Dep, Graph};
 use crate::model::layout::Layout;
 use crate::state::atomic;
@@ -252,6 +252,10 @@ pub struct Failure {
     pub error: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_id: Option<String>,
+    /// That session's totals, as Codex printed them (`Report::thread_usage`):
+    /// a retry that resumes it counts only what it adds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_usage: Option<ThreadUsage>,
 }
 
 /// The error of a task stopped by Ctrl-C, SIGTERM or a fatal error.
@@ -310,6 +314,7 @@ impl Status {
             // Also with no log: a rejection before its start says why.
             error: self.error.clone().filter(|_| own)?,
             session_id: self.agent.as_ref().and_then(|a| a.session_id.clone()),
+            thread_usage: self.agent.as_ref().and_then(|a| a.thread_usage),
         })
     }
 

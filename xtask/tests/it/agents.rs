@@ -202,6 +202,69 @@ fn a_retry_is_told_the_agent_error_and_the_session_to_resume() {
     assert_eq!(env_of(&t, "p/a", 1)["previous_session"], "");
 }
 
+/// A Codex retry that resumes the thread of the attempt before it reports
+/// the thread's running totals (openai/codex#17539): its status and the
+/// budget count only what it added, not the first attempt's tokens again.
+#[test]
+fn a_codex_retry_that_resumes_its_thread_counts_only_its_own_tokens() {
+    let t = Tree::new();
+    t.config(&format!(
+        "{}  prices: {{input: 1.25, cached_input: 0.125, output: 10}}\nbudget: {{usd: 100}}\n",
+        agent("codex", "codex-jsonl")
+    ));
+    t.task("p/a", "retries: 1");
+    scenario(&t, "p/a", &["success.jsonl 1", "resumed_success.jsonl"]);
+    t.run(&["orchestrate"]).code(0);
+    let usage = |rel: &str| fixture(rel)["usage"].clone();
+    let (first, totals) = (
+        usage("codex/success.jsonl"),
+        usage("codex/resumed_success.jsonl"),
+    );
+    let tokens = |u: &serde_json::Value, key: &str| u[key].as_f64().unwrap();
+    let cost = |input: f64, cached: f64, output: f64| {
+        ((input - cached) * 1.25 + cached * 0.125 + output * 10.0) / 1e6
+    };
+    let spent = |u: &serde_json::Value| {
+        let of = |key| tokens(u, key);
+        cost(
+            of("input_tokens"),
+            of("cached_input_tokens"),
+            of("output_tokens"),
+        )
+    };
+    assert_eq!(
+        env_of(&t, "p/a", 2)["previous_session"],
+        "019ff9a2-4c1e-7d30-9b8e-3f6a1c2d5e47"
+    );
+    let agent = &t.status("p/a")["agent"];
+    let added = |key| tokens(&totals, key) - tokens(&first, key);
+    let (input, cached) = (added("input_tokens"), added("cached_input_tokens"));
+    assert_eq!(agent["input_tokens"], input - cached, "{agent}");
+    assert_eq!(agent["cache_read_tokens"], cached, "{agent}");
+    assert_eq!(agent["output_tokens"], added("output_tokens"), "{agent}");
+    let own = cost(input, cached, added("output_tokens"));
+    let recorded = agent["cost_usd"].as_f64().unwrap();
+    assert!((recorded - own).abs() < 1e-9, "{recorded} != {own}");
+    // The thread's totals stay, for a later attempt that resumes it again.
+    assert_eq!(
+        agent["thread_usage"]["input_tokens"],
+        totals["input_tokens"]
+    );
+    let progress = t.run(&["progress", "--json"]);
+    let json: serde_json::Value = serde_json::from_str(&progress.stdout).unwrap();
+    let budget_spent = json["budget"]["spent_usd"].as_f64().unwrap();
+    let both = spent(&first) + own;
+    assert!(
+        (budget_spent - both).abs() < 0.01,
+        "{budget_spent} != {both}: {}",
+        progress.stdout
+    );
+    assert!(
+        budget_spent < spent(&first) + spent(&totals) - 0.01,
+        "counted twice"
+    );
+}
+
 #[test]
 fn codex_results_are_read_and_priced() {
     let t = Tree::new();

@@ -48,6 +48,7 @@ fn claude_success_is_read_exactly() {
             permission_denials: vec!["Bash: git push origin HEAD".into()],
             refused_tool_calls: Some(1),
             final_message: Some(SUCCESS_MESSAGE.into()),
+            thread_usage: None,
         }
     );
     assert_eq!(outcome.failure, None);
@@ -399,6 +400,13 @@ fn codex_success_reads_the_last_total() {
             cache_write_tokens: Some(0),
             // Its last agent message, not the first ("I'll add the flag").
             final_message: Some("Added `--dry-run` to `cargo xtask release`: it prints the planned version bump, changelog entry and tag, then exits before any file or git write. Changed `xtask/src/release.rs` and added a test in `xtask/tests/it/release.rs`; `cargo test -p xtask` passes (13 tests).".into()),
+            // The thread's totals as printed, for a run that resumes it.
+            thread_usage: Some(ThreadUsage {
+                input_tokens: 84213,
+                cached_input_tokens: Some(71424),
+                output_tokens: Some(2318),
+                cache_write_input_tokens: Some(0),
+            }),
             ..Report::default()
         }
     );
@@ -769,4 +777,39 @@ fn the_last_message_is_kept_short_and_an_error_is_not_one() {
     assert_eq!(kept, format!("{} [... cut]", "é".repeat(2000)));
     let outcome = claude(claude!("is_error.json"));
     assert_eq!(outcome.report.final_message, None);
+}
+
+#[test]
+fn a_resumed_codex_thread_counts_what_it_added() {
+    let first = codex(codex!("success.jsonl")).report;
+    let before = first.thread_usage.expect("the thread's totals");
+    let thread = first.session_id.as_deref().unwrap();
+    let prices = Prices {
+        input: 1.0,
+        cached_input: 0.5,
+        output: 2.0,
+    };
+    let mut resumed = codex(codex!("resumed_success.jsonl"));
+    resumed.count_since(thread, &before, Some(&prices));
+    let report = &resumed.report;
+    assert_eq!(
+        (
+            report.input_tokens,
+            report.cache_read_tokens,
+            report.output_tokens
+        ),
+        (Some(23650 - 18944), Some(18944), Some(870))
+    );
+    let cost = ((23650 - 18944) as f64 + 18944.0 * 0.5 + 870.0 * 2.0) / 1e6;
+    assert!((report.cost_usd.unwrap() - cost).abs() < 1e-12);
+    assert_eq!(report.thread_usage.unwrap().input_tokens, 107863);
+    // Another thread, or totals below the earlier ones: as read.
+    let as_read = codex(codex!("resumed_success.jsonl"));
+    let mut other = as_read.clone();
+    other.count_since("another-thread", &before, Some(&prices));
+    assert_eq!(other, as_read);
+    let mut below = codex(codex!("success.jsonl"));
+    let later = as_read.report.thread_usage.unwrap();
+    below.count_since(thread, &later, Some(&prices));
+    assert_eq!(below, codex(codex!("success.jsonl")));
 }
