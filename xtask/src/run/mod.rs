@@ -320,12 +320,36 @@ impl Run<'_> {
         self.write_final_statuses()?;
         // A task whose work waits in the merge queue still needs its record.
         let (graph, running, git) = (&self.graph, &self.running, &self.git);
-        records::remove_stale(self.layout, |id| {
+        let running = |id: &str| {
             graph
                 .get(id)
                 .is_some_and(|t| running.contains(t) || git.as_ref().is_some_and(|g| g.holds(t)))
-        });
+        };
+        self.refuse_a_second_copy(&running)?;
+        records::remove_stale(self.layout, running);
         Ok(())
+    }
+
+    /// Refuses to run when a task it would start runs on already: its
+    /// status was removed, or cannot be read, while it ran under a
+    /// supervisor whose orchestrator died (`records::live_unrecorded`).
+    /// Started again, it would run beside itself, in the same outputs.
+    fn refuse_a_second_copy(&self, running: &dyn Fn(&str) -> bool) -> Result<()> {
+        let strays = records::live_unrecorded(self.layout, running);
+        let would_start =
+            |id: &str| (self.graph.get(id)).is_some_and(|t| self.readiness.node(t).is_waiting());
+        let Some((id, process)) = strays.into_iter().find(|(id, _)| would_start(id)) else {
+            return Ok(());
+        };
+        let status = self
+            .layout
+            .display(&self.layout.status_file(&id))
+            .to_owned();
+        anyhow::bail!(
+            "{id} is still running (pid {}, started by a run that was killed), but its status {status} is gone or cannot be read: started again, it would run beside itself. Let it end, or stop it (`kill {}`), then run again",
+            process.pid,
+            process.pid
+        )
     }
 
     /// A task recorded as running: adopted, or pending again if it never

@@ -6,7 +6,7 @@
 use std::time::SystemTime;
 
 use anyhow::Result;
-use camino::Utf8Path;
+use camino::{Utf8Path, Utf8PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::model::layout::{handover_of, Layout};
@@ -133,10 +133,41 @@ pub fn remove(layout: &Layout, id: &str) -> Result<()> {
 /// Removes the files under `workspace/pids/` of tasks that `running` says
 /// are not running: a record written for a task whose final status was
 /// written just before its orchestrator died, say. A later attempt of that
-/// task must never be mistaken for the one they describe.
+/// task must never be mistaken for the one they describe. The pid file of
+/// a task process alive stays (see `live_unrecorded`).
 pub fn remove_stale(layout: &Layout, running: impl Fn(&str) -> bool) {
+    for (path, id) in files(layout) {
+        let live = path.extension() == Some("pid") && live_process(layout, &id).is_some();
+        if !running(&id) && !live {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// The tasks whose process the supervisor recorded and is alive, but that
+/// `running` says are not running: their status was removed, or cannot be
+/// read, while they ran on under a supervisor whose orchestrator died. A
+/// new attempt would run beside them.
+pub fn live_unrecorded(layout: &Layout, running: impl Fn(&str) -> bool) -> Vec<(String, Process)> {
+    (files(layout).into_iter())
+        .filter(|(path, id)| path.extension() == Some("pid") && !running(id))
+        .filter_map(|(_, id)| Some((id.clone(), live_process(layout, &id)?)))
+        .collect()
+}
+
+/// The process recorded for task `id`, if it is the one recorded (its
+/// start time says so) and alive.
+fn live_process(layout: &Layout, id: &str) -> Option<Process> {
+    recorded_pid(layout, id).filter(|p| p.start.is_some() && p.alive())
+}
+
+/// The files under `workspace/pids/`, each with the task it is of, but
+/// atomic writes in progress (dot-files, maybe by the supervisor of an
+/// orchestrator that died).
+fn files(layout: &Layout) -> Vec<(Utf8PathBuf, String)> {
     let pids = layout.pids_dir();
     let mut folders = vec![pids.clone()];
+    let mut found = Vec::new();
     while let Some(folder) = folders.pop() {
         let Ok(entries) = folder.read_dir_utf8() else {
             continue;
@@ -147,8 +178,6 @@ pub fn remove_stale(layout: &Layout, running: impl Fn(&str) -> bool) {
                 folders.push(path.to_owned());
                 continue;
             }
-            // A dot-file is an atomic write in progress, maybe by the
-            // supervisor of the orchestrator that died.
             if entry.file_name().starts_with('.') {
                 continue;
             }
@@ -156,12 +185,11 @@ pub fn remove_stale(layout: &Layout, running: impl Fn(&str) -> bool) {
                 .strip_prefix(&pids)
                 .ok()
                 .and_then(|rel| rel.as_str().rsplit_once('.'))
-                .map(|(id, _)| id);
-            if !id.is_some_and(&running) {
-                let _ = std::fs::remove_file(path);
-            }
+                .map(|(id, _)| id.to_owned());
+            found.extend(id.map(|id| (path.to_owned(), id)));
         }
     }
+    found
 }
 
 /// Removes the hand-over marks (`Layout::handover_mark`) of supervisors

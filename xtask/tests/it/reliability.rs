@@ -257,6 +257,55 @@ fn an_adopted_task_s_duration_is_to_the_millisecond() {
     );
 }
 
+/// A task running on under the supervisor of a killed run, whose status
+/// was removed, or is unreadable, or of another version, is not started
+/// beside itself: the run refuses, naming its pid (it started a second
+/// copy, the first still writing to the same outputs). Once it ended, the
+/// next run runs it.
+#[test]
+fn a_task_running_on_without_its_status_is_not_started_twice() {
+    for spoil in ["removed", "unreadable", "another version"] {
+        let t = Tree::new();
+        t.task(
+            "p/a",
+            // A second copy ends at once (a test that fails, not hangs).
+            &sh("c=$TASK_OUTPUT_DIR/../copies; echo x >> $c; [ $(wc -l < $c) -gt 1 ] && exit 0; while [ ! -f release ]; do sleep 0.01; done"),
+        );
+        let mut first = t.start(&["orchestrate"]);
+        wait_for("the task to start", || {
+            t.exists("workspace/outputs/p/copies")
+        });
+        first.kill().unwrap();
+        first.wait().unwrap();
+        // Its supervisor, left alone, writes what only it knows.
+        wait_for("its pid recorded", || t.exists("workspace/pids/p/a.pid"));
+        let status = t.path("workspace/status/p/a.json");
+        match spoil {
+            "removed" => std::fs::remove_file(&status).unwrap(),
+            "unreadable" => {
+                std::fs::write(&status, "{\"version\":1,\"task_id\":\"p/a\",\"sta").unwrap()
+            }
+            _ => {
+                let text = std::fs::read_to_string(&status).unwrap();
+                std::fs::write(&status, text.replace("\"version\": 1", "\"version\": 2")).unwrap();
+            }
+        }
+        let refused = t.run(&["orchestrate"]);
+        refused
+            .code(2)
+            .says("p/a is still running (pid ")
+            .says("`kill ");
+        assert_eq!(t.read("workspace/outputs/p/copies"), "x\n", "{spoil}");
+        t.write("release", "");
+        wait_for("its end's record", || t.exists("workspace/pids/p/a.exit"));
+        if spoil != "removed" {
+            std::fs::remove_file(&status).unwrap();
+        }
+        t.run(&["orchestrate"]).code(0);
+        assert_eq!(t.read("workspace/outputs/p/copies"), "x\nx\n", "{spoil}");
+    }
+}
+
 /// A task that ended while no orchestrator was alive, its supervisor
 /// still running another: the views say it ended, not that it runs.
 #[test]
