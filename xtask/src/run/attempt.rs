@@ -145,8 +145,10 @@ pub struct RunInfo {
     pub approval: Option<Approval>,
 }
 
-/// Makes the files an attempt needs: the previous attempt's log kept, the
-/// output folder, the log (emptied if it was made ahead), and when its
+/// Makes the files an attempt needs: the previous attempt's log kept
+/// (unless its number was begun `again`, by a try that never started: the
+/// log is that try's, and this attempt's), the output folder, the log
+/// (emptied), and when its
 /// result is read, no stdout file of an earlier attempt. Returns the
 /// attempt's start on the file system's clock (the log's change time),
 /// against which outputs are judged fresh.
@@ -154,11 +156,14 @@ pub fn prepare(
     layout: &Layout,
     task: &Task,
     attempt: u32,
+    again: bool,
     made: Ahead,
     reads_result: bool,
     log_dirs: &mut HashSet<Utf8PathBuf>,
 ) -> Result<u64> {
-    logs::keep_previous(layout, &task.id, attempt)?;
+    if !again {
+        logs::keep_previous(layout, &task.id, attempt)?;
+    }
     // Made new while its dependency ran: no output of an earlier attempt
     // is in it to settle, and one `stat` says it is still there (a `mkdir`
     // would lock its folder to say so).

@@ -51,6 +51,9 @@ pub struct Past {
     /// blocked: the live view shows it blocked while that one shows
     /// failed, as `progress` does.
     pub was_blocked_by: Option<u32>,
+    /// Its attempt recorded as begun never started (`undo`): the next
+    /// attempt, of the same number, finds that try's log.
+    pub undone: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -121,13 +124,16 @@ impl Past {
         self.taken_up_from == Some("failed")
     }
 
-    /// A new attempt begins; returns its number.
-    pub fn begin(&mut self) -> u32 {
+    /// A new attempt begins; returns its number, and whether a try of that
+    /// number began before and never started (`undo`): that try's log is
+    /// this attempt's, not the one's before it.
+    pub fn begin(&mut self) -> (u32, bool) {
         self.paused = None;
+        let again = std::mem::take(&mut self.undone);
         // A status edited by hand may name any number: no overflow.
         self.attempt = self.attempt.saturating_add(1);
         self.tries += 1;
-        self.attempt
+        (self.attempt, again)
     }
 
     /// The latest attempt does not count against the retries (it hit a
@@ -138,6 +144,7 @@ impl Past {
 
     /// The attempt recorded as begun never started.
     pub fn undo(&mut self) {
+        self.undone = true;
         self.tries = self.tries.saturating_sub(1);
         self.attempt = self.attempt.saturating_sub(1);
     }

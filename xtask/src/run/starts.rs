@@ -73,11 +73,11 @@ impl Run<'_> {
             self.event(Event::change(id, "paused", "pending"));
         }
         self.say_taken_up(t);
-        let attempt = self.history[t].begin();
+        let (attempt, again) = self.history[t].begin();
         self.readiness.start(&self.graph, t);
         let mut active = Active::new(agent, attempt);
         active.pool = self.graph.tasks[t].pool(self.config).map(str::to_owned);
-        let sent = self.start_attempt(t, &mut active, made);
+        let sent = self.start_attempt(t, &mut active, made, again);
         let mut details = agent.to_string();
         if attempt > 1 {
             details += &format!("  attempt {attempt}");
@@ -139,12 +139,19 @@ impl Run<'_> {
     /// worktree made (`on_prepared` goes on), or asks the executor to start
     /// it. The status is written first, so a crash in between can never
     /// leave a task running that no status mentions.
-    fn start_attempt(&mut self, t: usize, active: &mut Active, made: Ahead) -> Result<()> {
+    fn start_attempt(
+        &mut self,
+        t: usize,
+        active: &mut Active,
+        made: Ahead,
+        again: bool,
+    ) -> Result<()> {
         let task = &self.graph.tasks[t];
         active.since_ns = Some(attempt::prepare(
             self.layout,
             task,
             active.attempt,
+            again,
             made,
             task.result_format(self.config) != ResultFormat::None,
             &mut self.log_dirs,

@@ -19,6 +19,52 @@ pub fn repo(extra: &str) -> Tree {
     t
 }
 
+/// An attempt whose worktree's making a kill cut short never started; the
+/// attempt of the same number that the next run starts writes its log
+/// over that try's: the try's log is not kept as the attempt before's, so
+/// logs and attempt numbers stay in step (they drifted: `attempt-2.log`
+/// held the try, `attempt-3.log` attempt 2's output, and attempt 3 was
+/// pointed at the try as its previous log).
+#[test]
+fn an_attempt_cut_short_while_its_worktree_was_made_keeps_the_logs_in_step() {
+    let t = repo("");
+    let cmd = "echo ran attempt $TASK_ATTEMPT prev=$TASK_PREVIOUS_LOG";
+    t.task("p/a", &sh(cmd));
+    let (block, hooked, release) = (t.path("block"), t.path("hooked"), t.path("release"));
+    t.write_executable(
+        ".git/hooks/post-checkout",
+        &format!(
+            "#!/bin/sh\n[ -f {b} ] || exit 0\ntouch {h}\nwhile [ ! -f {r} ]; do sleep 0.02; done\n",
+            b = block.display(),
+            h = hooked.display(),
+            r = release.display()
+        ),
+    );
+    t.run(&["orchestrate"]).code(0);
+    // Its worktree removed, the next attempt makes a new one.
+    t.run(&["clean"]).code(0);
+    t.run(&["reset", "p/a"]).code(0);
+    t.write("block", "");
+    let mut cut = t.start(&["orchestrate"]);
+    wait_for("the worktree's making", || hooked.exists());
+    assert_eq!(t.status("p/a")["attempt"], 2);
+    cut.kill().unwrap();
+    cut.wait().unwrap();
+    std::fs::remove_file(&block).unwrap();
+    t.write("release", "");
+    t.run(&["orchestrate"]).code(0);
+    t.run(&["reset", "p/a"]).code(0);
+    t.run(&["orchestrate"]).code(0);
+    let log = |name: &str| t.read(&format!("workspace/logs/p/{name}"));
+    assert!(
+        log("a.attempt-2.log").contains("ran attempt 2"),
+        "{}",
+        log("a.attempt-2.log")
+    );
+    assert!(log("a.log").contains("ran attempt 3"), "{}", log("a.log"));
+    assert!(!t.exists("workspace/logs/p/a.attempt-3.log"));
+}
+
 /// The integration branch as an earlier run made it: marked as this
 /// orchestrator's (the config's lock tests need it made before they lock).
 fn integration_made_before(t: &Tree) {
