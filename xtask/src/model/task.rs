@@ -497,6 +497,21 @@ fn split_frontmatter(text: &str) -> Result<(&str, usize), (Option<usize>, String
 
 /// A shell command string, or an argv list.
 fn command(value: &Value) -> Result<CommandSpec, String> {
+    let spec = command_spec(value)?;
+    let words = match &spec {
+        CommandSpec::Shell(line) => std::slice::from_ref(line),
+        CommandSpec::Argv(argv) => argv.as_slice(),
+    };
+    // No program can be given one: it would fail as it starts, not here.
+    if words.iter().any(|word| word.contains('\0')) {
+        return Err(
+            "holds a NUL character (`\\0`), which no program can be given: remove it".into(),
+        );
+    }
+    Ok(spec)
+}
+
+fn command_spec(value: &Value) -> Result<CommandSpec, String> {
     match value {
         Value::String(s) if s.trim().is_empty() => {
             Err("is empty: give the command to run, or remove the key to run agent.command".into())

@@ -220,6 +220,20 @@ fn a_number_beyond_what_a_setting_holds_is_refused_not_a_crash() {
     );
 }
 
+/// A NUL in a command is a problem of the definitions, at its line: no
+/// program can be given one (`validate` passed it, and the run failed as
+/// it started it, naming no file).
+#[test]
+fn a_nul_in_a_command_is_said_at_its_line() {
+    let t = Tree::new();
+    t.task("p/a", "command: \"ec\\x00ho hi\"");
+    t.task("p/b", "command: [echo, \"a\\0b\"]");
+    t.run(&["validate"])
+        .code(2)
+        .says("tasks/p/a.md:2: `command`: holds a NUL character")
+        .says("tasks/p/b.md:2: `command`: holds a NUL character");
+}
+
 #[test]
 fn an_empty_command_is_one_problem_not_also_a_missing_agent() {
     let t = Tree::new();
