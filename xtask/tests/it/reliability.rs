@@ -290,6 +290,13 @@ fn a_task_running_on_without_its_status_is_not_started_twice() {
                 std::fs::write(&status, text.replace("\"version\": 1", "\"version\": 2")).unwrap();
             }
         }
+        // `monitor` starts nothing: it goes on, and keeps the pid file.
+        let monitor = t.run(&["monitor"]);
+        assert!(
+            !monitor.said().contains("still running (pid"),
+            "{}",
+            monitor.said()
+        );
         let refused = t.run(&["orchestrate"]);
         refused
             .code(2)
