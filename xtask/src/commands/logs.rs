@@ -7,8 +7,9 @@ use anyhow::{bail, Context, Result};
 
 use crate::model::definitions;
 use crate::model::layout::Layout;
+use crate::model::task;
 use crate::state::status::{self, State, Status};
-use crate::state::{lock, logs};
+use crate::state::{lock, logs, runs};
 
 pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Result<i32> {
     let id = layout.typed_id(id);
@@ -85,14 +86,20 @@ pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Res
     loop {
         // Running, and looked after: a status left `running` by a killed
         // orchestrator and supervisor is followed no more. Paused by a
-        // rate limit, it goes on once the pause ends, in the run going on.
+        // rate limit, it goes on once the pause ends, in the run going on,
+        // unless that run's --phase or --task leave it out.
         let status = status::read(layout, id).ok().flatten();
         let running = status.as_ref().is_some_and(|s| s.status == State::Running);
         let gone = (status.as_ref())
             .filter(|s| running && !s.looked_after(layout))
             .map(Status::gone_note);
+        let selected = || {
+            let run = runs::last(layout).filter(|run| !run.finished);
+            run.is_some_and(|run| run.selects(id, task::phase_of(id)))
+        };
         let paused = (status.as_ref()).is_some_and(|s| s.paused_until().is_some())
-            && lock::run_starting_tasks(layout);
+            && lock::run_starting_tasks(layout)
+            && selected();
         let running = (running && gone.is_none()) || paused;
         std::io::copy(&mut file, &mut out).with_context(|| format!("cannot read {path}"))?;
         out.flush()?;

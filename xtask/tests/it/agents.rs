@@ -971,6 +971,46 @@ fn logs_follow_goes_on_through_a_rate_limit_s_pause() {
     assert_eq!(runs(&t, "p/a").len(), 2);
 }
 
+/// `logs -f` on a paused task that the run going on leaves out (its
+/// `--task`) ends: no run will start it meanwhile (it followed until that
+/// run ended).
+#[test]
+fn logs_follow_of_a_paused_task_the_run_going_on_leaves_out_ends() {
+    let t = Tree::new();
+    t.config(&format!(
+        "{}max_memory_gb: 0.25\n",
+        agent("claude", "claude-json")
+    ));
+    t.task("p/limited", "");
+    scenario(&t, "p/limited", &["limit-in:600 1"]);
+    t.task(
+        "q/other",
+        &sh("while [ ! -f release ]; do sleep 0.02; done"),
+    );
+    let mut first = t
+        .command(&["orchestrate", "--task", "p/limited"])
+        .spawn()
+        .unwrap();
+    wait_for("the rate limit", || {
+        t.exists("workspace/status/p/limited.json")
+            && t.status("p/limited")["rate_limited_until"].is_string()
+    });
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(first.id() as i32, libc::SIGTERM) };
+    first.wait().unwrap();
+    let mut other = t.start(&["orchestrate", "--task", "q/other"]);
+    wait_for("q/other to run", || t.state("q/other") == "running");
+    let mut follow = t
+        .command(&["logs", "-f", "p/limited"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("logs -f to end", || follow.try_wait().unwrap().is_some());
+    t.write("release", "");
+    assert!(other.wait().unwrap().success());
+}
+
 #[test]
 fn agents_limited_together_wait_for_one_pause_and_none_gives_up() {
     // Four agents of a pool start together and hit the same limit: one
