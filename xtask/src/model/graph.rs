@@ -172,6 +172,15 @@ impl Graph {
         }
     }
 
+    /// Whether task `t` waits directly on task `d`: names it, or a phase
+    /// gate that includes it.
+    pub fn waits_directly_on(&self, t: usize, d: usize) -> bool {
+        self.deps[t].iter().any(|dep| match *dep {
+            Dep::Task(x) => x == d,
+            Dep::Phase(p) => self.name_rank[self.phase_of[d]] <= self.name_rank[p],
+        })
+    }
+
     /// Tasks that wait directly on `t`: its dependents, and the dependents
     /// of every phase gate that includes it.
     pub fn waiting_on(&self, t: usize) -> Vec<usize> {
@@ -806,5 +815,21 @@ mod tests {
         // Of two failures, the first by index.
         assert_eq!(named("c/two"), Some("a/x"));
         assert_eq!(named("a/x"), None);
+    }
+
+    #[test]
+    fn a_task_waits_directly_on_what_it_names_and_its_gates_members() {
+        let g = Graph::build(vec![
+            task("a/x", &[]),
+            task("b/y", &["a"]),
+            task("b/z", &["b/y"]),
+            task("c/w", &["b/z"]),
+        ])
+        .unwrap();
+        let t = |id: &str| g.get(id).unwrap();
+        assert!(g.waits_directly_on(t("b/y"), t("a/x")));
+        assert!(g.waits_directly_on(t("b/z"), t("b/y")));
+        assert!(!g.waits_directly_on(t("c/w"), t("b/y")));
+        assert!(!g.waits_directly_on(t("b/z"), t("a/x")));
     }
 }

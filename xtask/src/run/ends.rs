@@ -287,10 +287,25 @@ impl Run<'_> {
         // crash) leaves the one before it to resume: its work is there.
         let earlier = self.history[t].previous.as_ref();
         let own = status.agent.as_ref().filter(|a| a.session_id.is_some());
+        // One that resumed the earlier session and printed no totals (its
+        // turn failed, or was cut) keeps the earlier ones: the next resume
+        // counts from them.
+        let earlier_usage = |session: &Option<String>| {
+            earlier
+                .filter(|p| p.session_id == *session)
+                .and_then(|p| p.thread_usage)
+        };
         let (session, thread_usage) = match own {
-            Some(own) => (own.session_id.clone(), own.thread_usage),
+            Some(own) => {
+                let usage = own.thread_usage.or_else(|| earlier_usage(&own.session_id));
+                (own.session_id.clone(), usage)
+            }
             None => earlier.map_or((None, None), |p| (p.session_id.clone(), p.thread_usage)),
         };
+        // Its status keeps them too, for a run after this one.
+        if let Some(agent) = status.agent.as_mut().filter(|a| a.session_id.is_some()) {
+            agent.thread_usage = agent.thread_usage.or(thread_usage);
+        }
         self.history[t].report = status.agent.clone().map(Box::new);
         let paused = status.rate_limited_until.clone().zip(status.pool.clone());
         let started = status

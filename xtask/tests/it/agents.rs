@@ -212,8 +212,15 @@ fn a_codex_retry_that_resumes_its_thread_counts_only_its_own_tokens() {
         "{}  prices: {{input: 1.25, cached_input: 0.125, output: 10}}\nbudget: {{usd: 100}}\n",
         agent("codex", "codex-jsonl")
     ));
-    t.task("p/a", "retries: 1");
-    scenario(&t, "p/a", &["success.jsonl 1", "resumed_success.jsonl"]);
+    // Its second attempt resumes the thread and fails with no totals
+    // printed: the third counts from the first's (it counted them again).
+    t.task("p/a", "retries: 2");
+    let attempts = [
+        "success.jsonl 1",
+        "resumed_turn_failed.jsonl 1",
+        "resumed_success.jsonl",
+    ];
+    scenario(&t, "p/a", &attempts);
     t.run(&["orchestrate"]).code(0);
     let usage = |rel: &str| fixture(rel)["usage"].clone();
     let (first, totals) = (
@@ -233,7 +240,7 @@ fn a_codex_retry_that_resumes_its_thread_counts_only_its_own_tokens() {
         )
     };
     assert_eq!(
-        env_of(&t, "p/a", 2)["previous_session"],
+        env_of(&t, "p/a", 3)["previous_session"],
         "019ff9a2-4c1e-7d30-9b8e-3f6a1c2d5e47"
     );
     let agent = &t.status("p/a")["agent"];

@@ -95,12 +95,19 @@ pub fn blocked_now(
     let through = |t: usize| matches!(links[t], Link::Blocked { .. } | Link::Unrun);
     let mut by = graph.blocked_by_failures(|t| links[t] == Link::Failed, through);
     // Another failure reached it first: the one its status names, if it is
-    // failed still, may reach it too (a walk from each such one).
-    let named_elsewhere = |t: usize| {
-        let r = recorded(t).filter(|&r| links[r] == Link::Failed)?;
-        (unkept(t) && by[t].is_some_and(|first| first != r)).then_some((r, t))
-    };
-    let mut named: Vec<(usize, usize)> = (0..links.len()).filter_map(named_elsewhere).collect();
+    // failed still, may reach it too: at once where the task waits on it
+    // directly (as it mostly does), else by a walk from each such one.
+    let mut named = Vec::new();
+    for t in (0..links.len()).filter(|&t| unkept(t)) {
+        let Some(r) = recorded(t).filter(|&r| links[r] == Link::Failed) else {
+            continue;
+        };
+        match by[t] {
+            Some(first) if first != r && graph.waits_directly_on(t, r) => by[t] = Some(r),
+            Some(first) if first != r => named.push((r, t)),
+            _ => {}
+        }
+    }
     named.sort_unstable();
     for group in named.chunk_by(|a, b| a.0 == b.0) {
         let r = group[0].0;
