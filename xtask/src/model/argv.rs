@@ -177,6 +177,17 @@ fn fill_in(layout: &Layout, task: &Task, arg: &str) -> String {
         .replace("{log_file}", layout.log_file(&task.id).as_str())
 }
 
+/// No program can be given a NUL character: a command holding one would
+/// fail as it starts, so its definition is refused where it is read.
+pub fn refuse_nul(words: &[String]) -> Result<(), String> {
+    match words.iter().any(|word| word.contains('\0')) {
+        true => {
+            Err("holds a NUL character (`\\0`), which no program can be given: remove it".into())
+        }
+        false => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

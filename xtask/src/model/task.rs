@@ -502,12 +502,7 @@ fn command(value: &Value) -> Result<CommandSpec, String> {
         CommandSpec::Shell(line) => std::slice::from_ref(line),
         CommandSpec::Argv(argv) => argv.as_slice(),
     };
-    // No program can be given one: it would fail as it starts, not here.
-    if words.iter().any(|word| word.contains('\0')) {
-        return Err(
-            "holds a NUL character (`\\0`), which no program can be given: remove it".into(),
-        );
-    }
+    crate::model::argv::refuse_nul(words)?;
     Ok(spec)
 }
 

@@ -232,6 +232,13 @@ fn a_nul_in_a_command_is_said_at_its_line() {
         .code(2)
         .says("tasks/p/a.md:2: `command`: holds a NUL character")
         .says("tasks/p/b.md:2: `command`: holds a NUL character");
+    // The agent's command in the config too.
+    t.config("agent:\n  command: [sh, -c, \"echo a\\0b\"]\n");
+    t.task("p/a", "");
+    t.task("p/b", "");
+    t.run(&["validate"])
+        .code(2)
+        .says("tasks/orchestrator.yaml:2: `agent.command`: holds a NUL character");
 }
 
 #[test]

@@ -350,6 +350,7 @@ fn argv(value: &Value) -> Result<Vec<String>, String> {
     if argv.is_empty() {
         return Err("must name a program: a list such as `[claude, -p, \"{task_file}\"]`".into());
     }
+    crate::model::argv::refuse_nul(&argv)?;
     Ok(argv)
 }
 
