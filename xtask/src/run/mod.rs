@@ -116,6 +116,9 @@ pub fn run(
         jobs: options.jobs,
         executor: Some(options.executor),
     };
+    if mode == Mode::Launch {
+        refuse_a_second_copy(layout, &graph, options)?;
+    }
     let run_id = runs::begin(layout, selection, &mut warnings)?;
     let printer = Printer::with_live_view(layout, options.quiet);
     for warning in &warnings {
@@ -205,6 +208,30 @@ pub fn run(
     run.say_budget(mode);
     run.main_loop()?;
     Ok(run.close())
+}
+
+/// Refuses to run, before anything is recorded, when a task it selects
+/// runs on already while its status does not say so (removed, unreadable,
+/// of another version, or edited): it ran under a supervisor whose
+/// orchestrator died (`records::live_unrecorded`). Started again, it would
+/// run beside itself, in the same outputs.
+fn refuse_a_second_copy(layout: &Layout, graph: &Graph, options: &Options) -> Result<()> {
+    let recorded_running = |id: &str| matches!(status::read(layout, id), Ok(Some(s)) if s.status == status::State::Running);
+    let strays = records::live_unrecorded(layout, recorded_running);
+    let selected = |id: &str| {
+        graph
+            .get(id)
+            .is_some_and(|t| options.selects(&graph.tasks[t]))
+    };
+    let Some((id, process)) = strays.into_iter().find(|(id, _)| selected(id)) else {
+        return Ok(());
+    };
+    let status = layout.display(&layout.status_file(&id)).to_owned();
+    anyhow::bail!(
+        "{id} is still running (pid {}, started by a run that was killed), but its status {status} does not say so (gone, unreadable, or edited): started again, it would run beside itself. Let it end, or stop it (`kill {}`), then run again",
+        process.pid,
+        process.pid
+    )
 }
 
 /// What a task `monitor` would have retried waits for.
@@ -320,36 +347,12 @@ impl Run<'_> {
         self.write_final_statuses()?;
         // A task whose work waits in the merge queue still needs its record.
         let (graph, running, git) = (&self.graph, &self.running, &self.git);
-        let running = |id: &str| {
+        records::remove_stale(self.layout, |id| {
             graph
                 .get(id)
                 .is_some_and(|t| running.contains(t) || git.as_ref().is_some_and(|g| g.holds(t)))
-        };
-        self.refuse_a_second_copy(&running)?;
-        records::remove_stale(self.layout, running);
+        });
         Ok(())
-    }
-
-    /// Refuses to run when a task it would start runs on already: its
-    /// status was removed, or cannot be read, while it ran under a
-    /// supervisor whose orchestrator died (`records::live_unrecorded`).
-    /// Started again, it would run beside itself, in the same outputs.
-    fn refuse_a_second_copy(&self, running: &dyn Fn(&str) -> bool) -> Result<()> {
-        let strays = records::live_unrecorded(self.layout, running);
-        let would_start =
-            |id: &str| (self.graph.get(id)).is_some_and(|t| self.readiness.node(t).is_waiting());
-        let Some((id, process)) = strays.into_iter().find(|(id, _)| would_start(id)) else {
-            return Ok(());
-        };
-        let status = self
-            .layout
-            .display(&self.layout.status_file(&id))
-            .to_owned();
-        anyhow::bail!(
-            "{id} is still running (pid {}, started by a run that was killed), but its status {status} is gone or cannot be read: started again, it would run beside itself. Let it end, or stop it (`kill {}`), then run again",
-            process.pid,
-            process.pid
-        )
     }
 
     /// A task recorded as running: adopted, or pending again if it never

@@ -297,11 +297,21 @@ fn a_task_running_on_without_its_status_is_not_started_twice() {
             "{}",
             monitor.said()
         );
+        let recorded = (
+            t.read("workspace/run.json"),
+            t.read("workspace/events.jsonl"),
+        );
         let refused = t.run(&["orchestrate"]);
         refused
             .code(2)
             .says("p/a is still running (pid ")
             .says("`kill ");
+        // Refused before anything is recorded: no run begun, none told.
+        let after = (
+            t.read("workspace/run.json"),
+            t.read("workspace/events.jsonl"),
+        );
+        assert!(after == recorded, "{spoil}: {after:?}");
         assert_eq!(t.read("workspace/outputs/p/copies"), "x\n", "{spoil}");
         t.write("release", "");
         wait_for("its end's record", || t.exists("workspace/pids/p/a.exit"));
