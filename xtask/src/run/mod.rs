@@ -116,8 +116,8 @@ pub fn run(
         jobs: options.jobs,
         executor: Some(options.executor),
     };
-    if mode == Mode::Launch {
-        refuse_a_second_copy(layout, &graph, options)?;
+    if let Some(stray) = second_copy(layout, &graph, options).filter(|_| mode == Mode::Launch) {
+        anyhow::bail!("{stray}");
     }
     let run_id = runs::begin(layout, selection, &mut warnings)?;
     let printer = Printer::with_live_view(layout, options.quiet);
@@ -210,12 +210,12 @@ pub fn run(
     Ok(run.close())
 }
 
-/// Refuses to run, before anything is recorded, when a task it selects
-/// runs on already while its status does not say so (removed, unreadable,
-/// of another version, or edited): it ran under a supervisor whose
+/// Why a run must refuse to start, before it records anything: a task it
+/// selects runs on already while its status does not say so (removed,
+/// unreadable, of another version, or edited), under a supervisor whose
 /// orchestrator died (`records::live_unrecorded`). Started again, it would
-/// run beside itself, in the same outputs.
-fn refuse_a_second_copy(layout: &Layout, graph: &Graph, options: &Options) -> Result<()> {
+/// run beside itself, in the same outputs. `next` and the dry run say it.
+pub fn second_copy(layout: &Layout, graph: &Graph, options: &Options) -> Option<String> {
     let recorded_running = |id: &str| matches!(status::read(layout, id), Ok(Some(s)) if s.status == status::State::Running);
     let strays = records::live_unrecorded(layout, recorded_running);
     let selected = |id: &str| {
@@ -223,15 +223,13 @@ fn refuse_a_second_copy(layout: &Layout, graph: &Graph, options: &Options) -> Re
             .get(id)
             .is_some_and(|t| options.selects(&graph.tasks[t]))
     };
-    let Some((id, process)) = strays.into_iter().find(|(id, _)| selected(id)) else {
-        return Ok(());
-    };
+    let (id, process) = strays.into_iter().find(|(id, _)| selected(id))?;
     let status = layout.display(&layout.status_file(&id)).to_owned();
-    anyhow::bail!(
+    Some(format!(
         "{id} is still running (pid {}, started by a run that was killed), but its status {status} does not say so (gone, unreadable, or edited): started again, it would run beside itself. Let it end, or stop it (`kill {}`), then run again",
         process.pid,
         process.pid
-    )
+    ))
 }
 
 /// What a task `monitor` would have retried waits for.

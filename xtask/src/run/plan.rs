@@ -130,6 +130,9 @@ impl<'a> Plan<'a> {
                 .chain(unread_run)
                 .chain(loaded.warnings)
                 .chain(budget.skipped_warning(layout))
+                .chain(super::second_copy(layout, graph, options).map(|stray| {
+                    format!("{stray}; until then `orchestrate` refuses to run (exit 2)")
+                }))
                 .collect(),
             budget,
             order,

@@ -297,6 +297,12 @@ fn a_task_running_on_without_its_status_is_not_started_twice() {
             "{}",
             monitor.said()
         );
+        // `next` and the dry run say it, as the run would refuse.
+        for plan in [&["next"][..], &["orchestrate", "--dry-run"]] {
+            t.run(plan)
+                .says("p/a is still running (pid ")
+                .says("until then `orchestrate` refuses to run (exit 2)");
+        }
         let recorded = (
             t.read("workspace/run.json"),
             t.read("workspace/events.jsonl"),
