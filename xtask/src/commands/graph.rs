@@ -49,7 +49,8 @@ fn render(
     let statuses: Vec<_> = (graph.tasks.iter())
         .map(|task| status::read_or_warn(layout, &task.id, &mut warnings))
         .collect();
-    let states = status::shown_states(layout, graph, &statuses);
+    let blockers = status::shown_blockers(layout, graph, &statuses);
+    let states = status::shown_states(layout, graph, &statuses, &blockers);
     let mut out = String::new();
     match format {
         Format::Mermaid => out.push_str("flowchart LR\n"),

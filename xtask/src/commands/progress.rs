@@ -143,8 +143,8 @@ impl Read {
             let seen = seen.in_pool(task.attempt.pool.as_deref(), &paused);
             // Its task file judged as the definitions read it (no second
             // `stat` of it), or by a `stat` without them.
-            let read = graph.and_then(|graph| Some(&graph.tasks[graph.get(id)?]));
-            let stale = (task.unjudged).and_then(|unjudged| unjudged.changed(layout, read, id));
+            let read = || graph.and_then(|graph| Some(&graph.tasks[graph.get(id)?]));
+            let stale = (task.unjudged).and_then(|unjudged| unjudged.changed(layout, read(), id));
             let seen = seen.stale_because(stale);
             builder.add(task::phase_of(id), id, seen, task.attempt, task.usage);
             if let Some(line) = task.last_log_line {

@@ -426,8 +426,8 @@ fn tables(layout: &Layout, defs: &Definitions, statuses: &[Option<Status>]) -> S
     for (t, task) in defs.graph.tasks.iter().enumerate() {
         by_phase.entry(task.phase()).or_default().push(t);
     }
-    let states = status::shown_states(layout, &defs.graph, statuses);
     let blockers = status::shown_blockers(layout, &defs.graph, statuses);
+    let states = status::shown_states(layout, &defs.graph, statuses, &blockers);
     let mut html = String::from("<h2>Tasks</h2>");
     for (phase, tasks) in by_phase {
         write!(html, "<h3>{}</h3><table><tr><th>task</th><th>status</th><th>attempts</th><th>duration</th><th>exit code</th><th>CPU</th><th>peak memory</th><th>cost</th><th>tokens in/out</th><th>branch</th><th>error</th></tr>", esc(phase)).unwrap();

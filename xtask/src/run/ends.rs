@@ -286,25 +286,19 @@ impl Run<'_> {
         // An attempt cut short before it named a session (its timeout, a
         // crash) leaves the one before it to resume: its work is there.
         let earlier = self.history[t].previous.as_ref();
-        let own = status.agent.as_ref().filter(|a| a.session_id.is_some());
+        let own = status.agent.as_ref().and_then(|a| a.session_id.clone());
+        let session = own
+            .clone()
+            .or_else(|| earlier.and_then(|p| p.session_id.clone()));
         // One that resumed the earlier session and printed no totals (its
-        // turn failed, or was cut) keeps the earlier ones: the next resume
-        // counts from them.
-        let earlier_usage = |session: &Option<String>| {
-            earlier
-                .filter(|p| p.session_id == *session)
-                .and_then(|p| p.thread_usage)
-        };
-        let (session, thread_usage) = match own {
-            Some(own) => {
-                let usage = own.thread_usage.or_else(|| earlier_usage(&own.session_id));
-                (own.session_id.clone(), usage)
-            }
-            None => earlier.map_or((None, None), |p| (p.session_id.clone(), p.thread_usage)),
-        };
-        // Its status keeps them too, for a run after this one.
-        if let Some(agent) = status.agent.as_mut().filter(|a| a.session_id.is_some()) {
-            agent.thread_usage = agent.thread_usage.or(thread_usage);
+        // turn failed, or was cut) keeps the earlier ones, in its status
+        // too: the next resume counts from them.
+        let earlier_usage = earlier
+            .filter(|p| p.session_id == session)
+            .and_then(|p| p.thread_usage);
+        let thread_usage = (status.agent.as_ref().and_then(|a| a.thread_usage)).or(earlier_usage);
+        if let Some(agent) = status.agent.as_mut().filter(|_| own.is_some()) {
+            agent.thread_usage = thread_usage;
         }
         self.history[t].report = status.agent.clone().map(Box::new);
         let paused = status.rate_limited_until.clone().zip(status.pool.clone());
@@ -339,8 +333,7 @@ impl Run<'_> {
         }
         // Its status keeps the earlier session to resume, for a retry in a
         // later run (a Ctrl-C, a crash): its own `agent` names none.
-        let own_session = status.agent.as_ref().and_then(|a| a.session_id.as_ref());
-        if let (Some(error), None, None, None) = (&error, own_session, &paused, &status.previous) {
+        if let (Some(error), None, None, None) = (&error, &own, &paused, &status.previous) {
             status.previous = session.clone().map(|session| status::Failure {
                 attempt,
                 error: error.clone(),

@@ -130,9 +130,6 @@ impl<'a> Plan<'a> {
                 .chain(unread_run)
                 .chain(loaded.warnings)
                 .chain(budget.skipped_warning(layout))
-                .chain(super::second_copy(layout, graph, options).map(|stray| {
-                    format!("{stray}; until then `orchestrate` refuses to run (exit 2)")
-                }))
                 .collect(),
             budget,
             order,
@@ -472,10 +469,15 @@ impl<'a> Plan<'a> {
         }
     }
 
-    /// On stderr: the plan on stdout stays what a script reads.
+    /// On stderr: the plan on stdout stays what a script reads. Also a
+    /// task the run would refuse to start beside itself (asked here, not
+    /// by the other commands that plan).
     fn print_warnings(&self) {
         for warning in &self.warnings {
             eprintln!("warning: {warning}");
+        }
+        if let Some(stray) = super::second_copy(self.layout, self.graph, self.options) {
+            eprintln!("warning: {stray}; until then `orchestrate` refuses to run (exit 2)");
         }
     }
 

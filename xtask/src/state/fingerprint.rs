@@ -124,11 +124,11 @@ pub struct Unjudged {
 impl Unjudged {
     pub fn of(layout: &Layout, fingerprint: &Fingerprint, own: &str) -> Unjudged {
         let own_file = relative(layout, &layout.task_file(own));
-        let files = (fingerprint.iter()).filter(|(_, was)| !was.is_listing());
-        let file = (files.clone())
-            .filter(|(path, _)| **path != own_file)
+        let file = (fingerprint.iter())
+            .filter(|(path, was)| !was.is_listing() && **path != own_file)
             .find(|(path, was)| differs(&layout.root.join(path), was))
             .map(|(path, _)| path.clone());
+        // Matches are listed only when no file changed.
         let listing = (fingerprint.iter())
             .filter(|(_, was)| was.is_listing() && file.is_none())
             .find(|(path, was)| {

@@ -137,9 +137,9 @@ pub fn remove(layout: &Layout, id: &str) -> Result<()> {
 /// a task process alive stays (see `live_unrecorded`).
 pub fn remove_stale(layout: &Layout, running: impl Fn(&str) -> bool) {
     for (path, id) in files(layout) {
-        let live = path.extension() == Some("pid") && live_process(layout, &id).is_some();
-        if !running(&id) && !live {
-            let _ = std::fs::remove_file(path);
+        let live = || path.extension() == Some("pid") && live_process(layout, &id).is_some();
+        if !running(&id) && !live() {
+            let _ = std::fs::remove_file(&path);
         }
     }
 }

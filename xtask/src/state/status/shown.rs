@@ -140,14 +140,14 @@ pub fn shown_blocker<'a>(
 
 /// What each task of `graph` shows (`shown_state_now`), `statuses` holding
 /// their statuses in the same order; a task recorded blocked that nothing
-/// failed blocks now shows as pending (`shown_blocker`), as `progress`
-/// has it.
+/// failed blocks now (`blockers`, from `shown_blockers`) shows as pending,
+/// as `progress` has it.
 pub fn shown_states(
     layout: &Layout,
     graph: &Graph,
     statuses: &[Option<Status>],
+    blockers: &[Option<Option<String>>],
 ) -> Vec<&'static str> {
-    let blocked = shown_blockers(layout, graph, statuses);
     // A task whose own pause is over waits for its pool's, another task's.
     let now = SystemTime::now();
     let paused_pools: HashSet<&str> = (statuses.iter().flatten())
@@ -157,7 +157,7 @@ pub fn shown_states(
     let pool_paused = |s: &Status| {
         s.paused_until().is_some() && s.pool.as_deref().is_some_and(|p| paused_pools.contains(p))
     };
-    (graph.tasks.iter().zip(statuses).zip(blocked))
+    (graph.tasks.iter().zip(statuses).zip(blockers))
         .map(|((task, status), blocked)| match status {
             Some(s) if s.status == State::Blocked && blocked.is_none() => "pending",
             Some(s) if pool_paused(s) => "paused",
