@@ -133,7 +133,8 @@ impl Read {
         let mut warnings = Vec::new();
         let paused = paused_pools(self.tasks.iter().map(|task| (&task.seen, &task.attempt)));
         let blockers = self.blockers(graph);
-        for ((id, task), blocker) in self.ids.iter().zip(self.tasks).zip(blockers) {
+        let tasks = self.ids.iter().zip(self.tasks).zip(blockers);
+        for (n, ((id, task), blocker)) in tasks.enumerate() {
             warnings.extend(task.error.map(|e| e.to_string()));
             let seen = match (task.seen, blocker) {
                 (Seen::Blocked { .. }, None) => Seen::Pending,
@@ -143,7 +144,7 @@ impl Read {
             let seen = seen.in_pool(task.attempt.pool.as_deref(), &paused);
             // Its task file judged as the definitions read it (no second
             // `stat` of it), or by a `stat` without them.
-            let read = || graph.and_then(|graph| Some(&graph.tasks[graph.get(id)?]));
+            let read = || graph.and_then(|graph| Some(&graph.tasks[graph.get_guessing(id, n)?]));
             let stale = (task.unjudged).and_then(|unjudged| unjudged.changed(layout, read(), id));
             let seen = seen.stale_because(stale);
             builder.add(task::phase_of(id), id, seen, task.attempt, task.usage);
@@ -244,11 +245,14 @@ fn never_starting(defs: &Definitions) -> HashSet<usize> {
 /// take and how far the running ones are (see `run::order`).
 fn set_eta(defs: &Definitions, progress: &mut Progress) {
     let graph = &defs.graph;
-    let lines: HashMap<&str, &TaskLine> = progress
-        .tasks
-        .iter()
-        .map(|line| (line.task_id.as_str(), line))
-        .collect();
+    // Each graph task's line, found without hashing when the lines are
+    // in the graph's order (`Graph::get_guessing`).
+    let mut line_of: Vec<Option<&TaskLine>> = vec![None; graph.tasks.len()];
+    for (n, line) in progress.tasks.iter().enumerate() {
+        if let Some(t) = graph.get_guessing(&line.task_id, n) {
+            line_of[t] = Some(line);
+        }
+    }
     let gone: HashSet<&str> = (progress.phases.iter())
         .flat_map(|phase| &phase.running_tasks)
         .filter(|task| !task.alive)
@@ -273,13 +277,11 @@ fn set_eta(defs: &Definitions, progress: &mut Progress) {
     let unfinished = unfinished.as_ref().map(|run| run.id.as_str());
     let retried: HashSet<&str> = (progress.tasks.iter())
         .filter(|line| {
+            let Some(retry) = &line.retry else {
+                return false;
+            };
             let retries = graph.get(&line.task_id).map(|t| graph.tasks[t].retries);
-            match (&line.retry, retries) {
-                (Some(retry), Some(retries)) => {
-                    retry.taken_up(retries, retry.written_by(unfinished))
-                }
-                _ => false,
-            }
+            retries.is_some_and(|retries| retry.taken_up(retries, retry.written_by(unfinished)))
         })
         .map(|line| line.task_id.as_str())
         .collect();
@@ -297,7 +299,7 @@ fn set_eta(defs: &Definitions, progress: &mut Progress) {
                 true => Left::Nothing,
                 false => to_start(left),
             };
-            match lines.get(task.id.as_str()) {
+            match line_of[t] {
                 _ if !selected(task) => Left::Nothing,
                 Some(line) => match line.state {
                     // Its process has ended: only the merge is left, no work.
@@ -331,7 +333,7 @@ fn set_eta(defs: &Definitions, progress: &mut Progress) {
     // as kept there.
     let kept = order::kept(graph, &defs.durations);
     let expected = order::expected(graph, |t| {
-        let line = lines.get(graph.tasks[t].id.as_str());
+        let line = line_of[t];
         (line.filter(|l| matches!(l.state, "completed" | "stale")))
             .and_then(|l| l.duration_seconds)
             .filter(|&seconds| durations::plausible(seconds))

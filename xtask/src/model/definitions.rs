@@ -193,7 +193,10 @@ fn read_definitions(layout: &Layout, runs: Option<&Runs>) -> Result<Definitions,
     // be noise beside the problem to fix); tasks' own commands are.
     let config_read = found.is_empty();
     problems.extend(found);
-    let mut discovery = Discovery::scan(&layout.tasks);
+    // The stored cache (tens of MB at 100,000 tasks) is read while the
+    // folders are: neither needs the other.
+    let (mut cache, mut discovery) =
+        crate::sys::parallel::both(|| Cache::open(layout), || Discovery::scan(&layout.tasks));
     problems.append(&mut discovery.problems);
     let files = std::mem::take(&mut discovery.files);
     if files.is_empty() {
@@ -202,7 +205,6 @@ fn read_definitions(layout: &Layout, runs: Option<&Runs>) -> Result<Definitions,
             layout.cmd("new 01-plan/01-first-task")
         )));
     }
-    let mut cache = Cache::open(layout);
     // Collected in the place of what was read: with 100,000 tasks, two
     // vectors of them at once would weigh tens of MB.
     // Files that did not parse stand as placeholders. Their (lack of a)

@@ -121,6 +121,16 @@ impl Graph {
         self.index.get(id).copied()
     }
 
+    /// `get`, trying `guess` first: a command going through the task
+    /// files in the order they were found finds the n-th in the n-th place,
+    /// without hashing (100,000 lookups: tens of ms).
+    pub fn get_guessing(&self, id: &str, guess: usize) -> Option<usize> {
+        match self.tasks.get(guess) {
+            Some(task) if task.id == id => Some(guess),
+            _ => self.get(id),
+        }
+    }
+
     pub fn phase(&self, name: &str) -> Option<usize> {
         self.phase_index.get(name).copied()
     }

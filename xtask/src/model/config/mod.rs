@@ -33,6 +33,9 @@ pub struct Config {
     pub max_total_memory_gb: Option<f64>,
     pub kill_grace: Duration,
     pub phases: BTreeMap<String, PhaseConfig>,
+    /// Whether a phase sets `workdir`: `Task::in_worktree`, asked of
+    /// every task, reads the task's phase only then.
+    pub workdir_in_phases: bool,
     /// Where tasks run: `local` (default) or `slurm`.
     pub executor: ExecutorKind,
     pub slurm: SlurmConfig,
@@ -139,6 +142,7 @@ impl Default for Config {
         Config {
             title: None,
             listed_phases: Vec::new(),
+            workdir_in_phases: false,
             executor: ExecutorKind::Local,
             slurm: SlurmConfig::default(),
             worktrees: Worktrees::default(),
@@ -304,6 +308,7 @@ impl Config {
             );
             phase.idle_timeout = f.take("idle_timeout", yaml::duration);
             phase.workdir = f.take("workdir", workdir);
+            self.workdir_in_phases |= phase.workdir.is_some();
             phase.pool = f.take("pool", yaml::non_empty_text);
             phase.prompt_idle = f.take("prompt_idle", yaml::duration);
             phase.approve = f.take("approve", approve);
