@@ -342,6 +342,11 @@ pub fn parse(tasks_dir: &Utf8Path, file: &Utf8Path, text: &str) -> Parsed {
             "a task file must live in a phase folder: move it to tasks/<phase>/, e.g. tasks/01-analysis/".into(),
         );
     }
+    if let Some(nul) = text.find('\0') {
+        let line = text[..nul].matches('\n').count() + 1;
+        let msg = "holds a NUL character (`\\0`): a task file is text, and its body is the agent's prompt, which no program can be given with one; remove it";
+        return problem(Some(line), msg.into());
+    }
     let (frontmatter, first_line) = match split_frontmatter(text) {
         Ok(split) => split,
         Err((line, msg)) => return problem(line, msg),

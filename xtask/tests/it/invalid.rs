@@ -242,6 +242,24 @@ fn a_nul_in_a_command_is_said_at_its_line() {
 }
 
 #[test]
+fn a_nul_in_a_task_body_is_said_at_its_line() {
+    // The body is the agent's prompt, which `{prompt}` puts in an argument
+    // or a variable: the run said only "nul byte found in provided data".
+    let t = Tree::new();
+    t.config("max_memory_gb: 0.25\nagent:\n  command: [sh, -c, 'echo \"$1\"', x, \"{prompt}\"]\n");
+    t.write(
+        "tasks/p/a.md",
+        "---\ndependencies: []\n---\nDo\nthe ta\0sk.\n",
+    );
+    t.task("p/b", "");
+    t.run(&["validate"])
+        .code(2)
+        .says("tasks/p/a.md:5: holds a NUL character (`\\0`)");
+    t.run(&["orchestrate"]).code(2).says("tasks/p/a.md:5");
+    assert!(!t.root.join("workspace/status/p/a.json").exists());
+}
+
+#[test]
 fn an_empty_command_is_one_problem_not_also_a_missing_agent() {
     let t = Tree::new();
     t.task("p/a", "command: []");
