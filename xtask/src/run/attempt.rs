@@ -129,6 +129,7 @@ impl Active {
             supervisor_pid,
             supervisor_start: supervisor_start.flatten(),
             queued: self.job_id.is_some() && self.queued,
+            previous: run.told.clone(),
             ..self.status(layout, id, State::Running, run)
         }
     }
@@ -143,6 +144,11 @@ pub struct RunInfo {
     pub recorder: Option<(u32, Option<u64>)>,
     /// The approval the task started with, recorded in its statuses.
     pub approval: Option<Approval>,
+    /// The failure the attempt was told of, kept in its running status: a
+    /// try that never started (a kill while its worktree was made) begins
+    /// again told of it, and one adopted after a kill counts from its
+    /// session's earlier totals.
+    pub told: Option<status::Failure>,
 }
 
 /// Makes the files an attempt needs: the previous attempt's log kept

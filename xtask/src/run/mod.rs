@@ -711,6 +711,7 @@ impl Run<'_> {
             tries: self.history[t].tries,
             recorder: self.executor.as_ref().and_then(Executor::recorder),
             approval: self.history[t].approval.as_deref().cloned(),
+            told: self.history[t].previous.as_ref().map(|p| p.failure()),
         }
     }
 

@@ -272,6 +272,40 @@ fn a_codex_retry_that_resumes_its_thread_counts_only_its_own_tokens() {
     );
 }
 
+/// A Codex retry that resumes the thread, adopted by the next run after
+/// the orchestrator was killed, still counts only what it added: its
+/// running status keeps the failure it was told of, with the thread's
+/// earlier totals (it counted the thread's totals as its own).
+#[test]
+fn a_codex_retry_adopted_after_a_kill_counts_only_its_own_tokens() {
+    let t = Tree::new();
+    t.config(&format!(
+        "max_memory_gb: 0.25\n{}  prices: {{input: 1.25, cached_input: 0.125, output: 10}}\n",
+        agent("codex", "codex-jsonl")
+    ));
+    t.task("p/a", "retries: 1");
+    scenario(&t, "p/a", &["success.jsonl 1", "resumed_success.jsonl 0 2"]);
+    let mut child = t.start(&["orchestrate"]);
+    wait_for("the second attempt's start", || t.exists("env/p_a.2"));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(runs(&t, "p/a").len(), 2, "adopted, not run again");
+    let usage = |rel: &str| fixture(rel)["usage"].clone();
+    let (first, totals) = (
+        usage("codex/success.jsonl"),
+        usage("codex/resumed_success.jsonl"),
+    );
+    let added = |key: &str| totals[key].as_f64().unwrap() - first[key].as_f64().unwrap();
+    let agent = &t.status("p/a")["agent"];
+    assert_eq!(agent["output_tokens"], added("output_tokens"), "{agent}");
+    assert_eq!(
+        agent["cache_read_tokens"],
+        added("cached_input_tokens"),
+        "{agent}"
+    );
+}
+
 #[test]
 fn codex_results_are_read_and_priced() {
     let t = Tree::new();

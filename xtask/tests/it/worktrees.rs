@@ -65,6 +65,44 @@ fn an_attempt_cut_short_while_its_worktree_was_made_keeps_the_logs_in_step() {
     assert!(!t.exists("workspace/logs/p/a.attempt-3.log"));
 }
 
+/// A try that never started (a kill while its worktree was made) is begun
+/// again told of the failure before it, as the try was: its running
+/// status keeps it (`previous`). It was told nothing: no error, no log.
+#[test]
+fn an_attempt_begun_again_after_a_try_that_never_started_is_told_the_failure_before() {
+    let t = repo("");
+    let cmd = "[ $TASK_ATTEMPT = 1 ] && { echo boom; exit 3; }; echo \"prev=[$TASK_PREVIOUS_ERROR] $TASK_PREVIOUS_LOG\"";
+    t.task("p/a", &sh(cmd));
+    let (block, hooked, release) = (t.path("block"), t.path("hooked"), t.path("release"));
+    t.write_executable(
+        ".git/hooks/post-checkout",
+        &format!(
+            "#!/bin/sh\n[ -f {b} ] || exit 0\ntouch {h}\nwhile [ ! -f {r} ]; do sleep 0.02; done\n",
+            b = block.display(),
+            h = hooked.display(),
+            r = release.display()
+        ),
+    );
+    t.run(&["orchestrate"]).code(1);
+    // Its worktree removed, the next attempt makes a new one.
+    t.run(&["clean"]).code(0);
+    t.write("block", "");
+    let mut cut = t.start(&["orchestrate"]);
+    wait_for("the worktree's making", || hooked.exists());
+    assert_eq!(t.status("p/a")["attempt"], 2);
+    cut.kill().unwrap();
+    cut.wait().unwrap();
+    std::fs::remove_file(&block).unwrap();
+    t.write("release", "");
+    t.run(&["orchestrate"]).code(0);
+    let log = t.read("workspace/logs/p/a.log");
+    let before = t.root.join("workspace/logs/p/a.attempt-1.log");
+    assert!(
+        log.contains(&format!("prev=[exit code 3] {}", before.display())),
+        "{log}"
+    );
+}
+
 /// The integration branch as an earlier run made it: marked as this
 /// orchestrator's (the config's lock tests need it made before they lock).
 fn integration_made_before(t: &Tree) {
