@@ -19,6 +19,30 @@ pub fn repo(extra: &str) -> Tree {
     t
 }
 
+/// Starts a run and kills it (SIGKILL) while attempt `attempt` of `p/a`
+/// has its worktree made (a post-checkout hook holds it), then lets the
+/// hook go: that attempt never started.
+fn kill_while_its_worktree_is_made(t: &Tree, attempt: u32) {
+    let (block, hooked, release) = (t.path("block"), t.path("hooked"), t.path("release"));
+    t.write_executable(
+        ".git/hooks/post-checkout",
+        &format!(
+            "#!/bin/sh\n[ -f {b} ] || exit 0\ntouch {h}\nwhile [ ! -f {r} ]; do sleep 0.02; done\n",
+            b = block.display(),
+            h = hooked.display(),
+            r = release.display()
+        ),
+    );
+    t.write("block", "");
+    let mut cut = t.start(&["orchestrate"]);
+    wait_for("the worktree's making", || hooked.exists());
+    assert_eq!(t.status("p/a")["attempt"], attempt);
+    cut.kill().unwrap();
+    cut.wait().unwrap();
+    std::fs::remove_file(&block).unwrap();
+    t.write("release", "");
+}
+
 /// An attempt whose worktree's making a kill cut short never started; the
 /// attempt of the same number that the next run starts writes its log
 /// over that try's: the try's log is not kept as the attempt before's, so
@@ -30,28 +54,11 @@ fn an_attempt_cut_short_while_its_worktree_was_made_keeps_the_logs_in_step() {
     let t = repo("");
     let cmd = "echo ran attempt $TASK_ATTEMPT prev=$TASK_PREVIOUS_LOG";
     t.task("p/a", &sh(cmd));
-    let (block, hooked, release) = (t.path("block"), t.path("hooked"), t.path("release"));
-    t.write_executable(
-        ".git/hooks/post-checkout",
-        &format!(
-            "#!/bin/sh\n[ -f {b} ] || exit 0\ntouch {h}\nwhile [ ! -f {r} ]; do sleep 0.02; done\n",
-            b = block.display(),
-            h = hooked.display(),
-            r = release.display()
-        ),
-    );
     t.run(&["orchestrate"]).code(0);
     // Its worktree removed, the next attempt makes a new one.
     t.run(&["clean"]).code(0);
     t.run(&["reset", "p/a"]).code(0);
-    t.write("block", "");
-    let mut cut = t.start(&["orchestrate"]);
-    wait_for("the worktree's making", || hooked.exists());
-    assert_eq!(t.status("p/a")["attempt"], 2);
-    cut.kill().unwrap();
-    cut.wait().unwrap();
-    std::fs::remove_file(&block).unwrap();
-    t.write("release", "");
+    kill_while_its_worktree_is_made(&t, 2);
     t.run(&["orchestrate"]).code(0);
     t.run(&["reset", "p/a"]).code(0);
     t.run(&["orchestrate"]).code(0);
@@ -73,27 +80,10 @@ fn an_attempt_begun_again_after_a_try_that_never_started_is_told_the_failure_bef
     let t = repo("");
     let cmd = "[ $TASK_ATTEMPT = 1 ] && { echo boom; exit 3; }; echo \"prev=[$TASK_PREVIOUS_ERROR] $TASK_PREVIOUS_LOG\"";
     t.task("p/a", &sh(cmd));
-    let (block, hooked, release) = (t.path("block"), t.path("hooked"), t.path("release"));
-    t.write_executable(
-        ".git/hooks/post-checkout",
-        &format!(
-            "#!/bin/sh\n[ -f {b} ] || exit 0\ntouch {h}\nwhile [ ! -f {r} ]; do sleep 0.02; done\n",
-            b = block.display(),
-            h = hooked.display(),
-            r = release.display()
-        ),
-    );
     t.run(&["orchestrate"]).code(1);
     // Its worktree removed, the next attempt makes a new one.
     t.run(&["clean"]).code(0);
-    t.write("block", "");
-    let mut cut = t.start(&["orchestrate"]);
-    wait_for("the worktree's making", || hooked.exists());
-    assert_eq!(t.status("p/a")["attempt"], 2);
-    cut.kill().unwrap();
-    cut.wait().unwrap();
-    std::fs::remove_file(&block).unwrap();
-    t.write("release", "");
+    kill_while_its_worktree_is_made(&t, 2);
     t.run(&["orchestrate"]).code(0);
     let log = t.read("workspace/logs/p/a.log");
     let before = t.root.join("workspace/logs/p/a.attempt-1.log");
