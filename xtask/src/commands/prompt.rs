@@ -24,6 +24,9 @@ pub fn run(layout: &crate::model::layout::Layout, name: &str) -> Result<i32> {
         (None, None) => logs::latest_attempt_on_disk(layout, &task.id),
     } + 1;
     let previous = match &recorded {
+        // Its next attempt is told of how the running one ends, not known
+        // yet (the running status keeps the failure *it* was told of).
+        Some(s) if s.status == status::State::Running => None,
         Some(s) => s.failure_to_tell().map(|failure| {
             let log = logs::of_attempt(layout, &task.id, failure.attempt);
             Previous::told(failure, log)

@@ -650,3 +650,29 @@ fn a_mistake_inside_a_loop_over_outputs_is_found_before_anything_runs() {
         t.run(&["validate"]).code(2).says(says);
     }
 }
+
+/// `prompt` on a task whose retry is running tells the next attempt of no
+/// failure yet: the running status keeps the one *it* was told of (it
+/// showed attempt 3 told attempt 1's failure).
+#[test]
+fn prompt_of_a_running_retry_tells_of_no_failure_yet() {
+    let t = Tree::new();
+    t.config("max_memory_gb: 0.25\nkill_grace: 1s\n");
+    let script = "[ $TASK_ATTEMPT = 1 ] && { echo boom; exit 3; }; while [ ! -f release ]; do sleep 0.02; done";
+    t.task(
+        "p/a",
+        &format!(
+            "retries: 1\nprompt: \"previous={{{{ previous.error if previous else 'none' }}}}\"\ncommand: [sh, -c, {}, x, \"{{prompt_file}}\"]",
+            serde_json::to_string(script).unwrap()
+        ),
+    );
+    let mut run = t.start(&["orchestrate", "-q"]);
+    wait_for("the retry to run", || {
+        t.exists("workspace/status/p/a.json")
+            && t.status("p/a")["attempt"] == 2
+            && t.state("p/a") == "running"
+    });
+    t.run(&["prompt", "p/a"]).code(0).says("previous=none");
+    t.write("release", "");
+    run.wait().unwrap();
+}
