@@ -150,6 +150,14 @@ impl Readiness {
         self.ready.iter().any(|r| !r.is_empty())
     }
 
+    /// Whether no task can start in this run any more, nor make another
+    /// ready: each is completed, failed, blocked or not selected (the
+    /// resume of a finished run).
+    pub fn all_settled(&self) -> bool {
+        use Node::*;
+        (self.node.iter()).all(|n| matches!(n, Completed | Failed | Blocked | Unselected))
+    }
+
     /// Sets the order ready tasks start in: `rank[t]` is task `t`'s place.
     pub fn set_order(&mut self, rank: Vec<u32>) {
         for ready in &mut self.ready {
