@@ -16,7 +16,7 @@ use std::sync::mpsc::{self, Sender};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::git::command::{self, Cut};
@@ -53,6 +53,11 @@ pub enum Merged {
     /// person's work (`Some`), or cut the merge short (a second Ctrl-C).
     /// The branch keeps its commits; the queue merges nothing more.
     Stopped(Option<PersonsWork>),
+    /// Not merged for want of git, not for anything in the task's work
+    /// (a full disk, an integration worktree made unusable): left for the
+    /// next run as `Stopped` is, with why. Failing the task would run its
+    /// agent again, at a cost, for work that is done.
+    Broken(String),
 }
 
 /// A person's work in progress in the integration worktree, which the
@@ -183,7 +188,7 @@ impl Queue {
                     match wait_for_person(&worktrees.repo, &target, &stop, &said) {
                         Ok(Some(what)) => Ok(Merged::Stopped(Some(what))),
                         Ok(None) => merge(&worktrees, &target, &request),
-                        Err(e) => Err(e),
+                        Err(e) => Err(e.context(QueueSide)),
                     }
                 };
                 let merged = match merged {
@@ -192,9 +197,10 @@ impl Queue {
                     // next run merges it again, and finds out.
                     _ if cuts.is_cut() => Merged::Stopped(None),
                     Ok(merged) => merged,
+                    Err(e) if e.is::<QueueSide>() => Merged::Broken(format!("{e:#}")),
                     Err(e) => Merged::Failed(format!("merge failed: {e:#}")),
                 };
-                let last = matches!(merged, Merged::Stopped(_));
+                let last = matches!(merged, Merged::Stopped(_) | Merged::Broken(_));
                 if !said(merged) || last {
                     return;
                 }
@@ -257,12 +263,49 @@ fn wait_for_person(
     Ok(None)
 }
 
+/// What fails a merge on the queue's own side (the repository, the
+/// integration worktree: a full disk, a `.git` made unusable), not in the
+/// task's work: the work is left for the next run (`Merged::Broken`).
+#[derive(Debug)]
+struct QueueSide;
+
+impl std::fmt::Display for QueueSide {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("the merge queue cannot go on")
+    }
+}
+
+/// The integration worktree made ready for a merge: what an orchestrator
+/// killed during one left (locks, a rebase of its own) undone, on the
+/// integration branch, clean. A person's work in progress there was waited
+/// out just before (`wait_for_person`).
+fn prepare_integration(repo: &Repo, target: &Target, request: &Request) -> Result<()> {
+    let dir = &target.integration_dir;
+    if !repo.is_own_worktree(dir)? {
+        bail!("{dir} is no longer a worktree of this repository (its `.git` was removed or replaced): move it away");
+    }
+    repo.remove_stale_ref_locks(&[&request.branch, &target.integration])?;
+    repo.settle_packed_refs_lock()?;
+    repo.remove_stale_worktree_locks(dir)?;
+    repo.undo_rebase(dir, &target.integration)?;
+    repo.back_on(dir, &target.integration, None)?;
+    repo.restore_clean(dir)
+}
+
 fn merge(worktrees: &Worktrees, target: &Target, request: &Request) -> Result<Merged> {
     let (repo, worktree) = (&worktrees.repo, &request.worktree);
     if !worktree.exists() {
         // Removed by hand while its work waited here (a run stopped, then
         // `rm -rf`): its branch holds what it committed. Made again on
         // it, as a retry's is, and merged: its agent does not run again.
+        // With its branch gone too, there is no work to merge: the task's
+        // failure, not the queue's.
+        if repo.branch_commit(&request.branch)?.is_none() {
+            return Ok(Merged::Failed(format!(
+                "its worktree and its branch `{}` are gone: nothing to merge",
+                request.branch
+            )));
+        }
         worktrees.remake_for_merge(&request.id)?;
     }
     if !repo.is_own_worktree(worktree)? {
@@ -271,26 +314,10 @@ fn merge(worktrees: &Worktrees, target: &Target, request: &Request) -> Result<Me
             request.branch
         )));
     }
-    if !repo.is_own_worktree(&target.integration_dir)? {
-        bail!(
-            "{} is no longer a worktree of this repository (its `.git` was removed or replaced): move it away",
-            target.integration_dir
-        );
-    }
-    // A person's work in progress there was waited out just before
-    // (`wait_for_person`).
-    // Left by an orchestrator killed during a merge: undone, then redone.
-    repo.remove_stale_ref_locks(&[&request.branch, &target.integration])?;
-    repo.settle_packed_refs_lock()?;
-    for (dir, branch, base) in [
-        (worktree, &request.branch, Some(request.base.as_str())),
-        (&target.integration_dir, &target.integration, None),
-    ] {
-        repo.remove_stale_worktree_locks(dir)?;
-        repo.undo_rebase(dir, branch)?;
-        repo.back_on(dir, branch, base)?;
-    }
-    repo.restore_clean(&target.integration_dir)?;
+    prepare_integration(repo, target, request).context(QueueSide)?;
+    repo.remove_stale_worktree_locks(worktree)?;
+    repo.undo_rebase(worktree, &request.branch)?;
+    repo.back_on(worktree, &request.branch, Some(&request.base))?;
     if let Some(failed) = left_unfinished(repo, worktree)? {
         return Ok(Merged::Failed(failed));
     }
@@ -356,8 +383,11 @@ fn merge(worktrees: &Worktrees, target: &Target, request: &Request) -> Result<Me
     if repo.count(&branch_ref(integration), &branch_ref(&request.branch))? == 0 {
         return Ok(Merged::Done(None));
     }
-    repo.fast_forward_marked(&target.integration_dir, &request.branch)?;
-    Ok(Merged::Done(Some(repo.head(&target.integration_dir)?)))
+    let tip = repo
+        .fast_forward_marked(&target.integration_dir, &request.branch)
+        .and_then(|()| repo.head(&target.integration_dir))
+        .context(QueueSide)?;
+    Ok(Merged::Done(Some(tip)))
 }
 
 /// Why the work in the task's worktree `dir` is not merged, when the agent

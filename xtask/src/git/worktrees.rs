@@ -434,12 +434,8 @@ impl Worktrees {
     /// removed by hand while its work waited to be merged: on its branch,
     /// which holds that work, as `prepare` makes it for a retry. Cut short
     /// by the queue's own stop, not by the run's first (merges end first).
-    /// An error when its branch is gone too: there is nothing to merge.
+    /// The queue has seen that its branch is there.
     pub fn remake_for_merge(&self, id: &str) -> Result<Prepared> {
-        let branch = branch_name(id);
-        if self.repo.branch_commit(&branch)?.is_none() {
-            bail!("its worktree and its branch `{branch}` are gone: nothing to merge");
-        }
         self.prepare_now(id)
     }
 

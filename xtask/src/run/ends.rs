@@ -12,7 +12,7 @@ use super::merging::Waiting;
 use super::readiness::Walk;
 use super::verdict;
 use super::{Mode, Run};
-use crate::git::merge::{self, Merged};
+use crate::git::merge::Merged;
 use crate::run::attempt::Active;
 use crate::run::history::Previous;
 use crate::state::events::Event;
@@ -181,6 +181,10 @@ impl Run<'_> {
                 status::write(self.layout, &merging)?;
                 git.enqueue(t, &id, worktree, Waiting { status, from });
                 self.readiness.merging(&self.graph, t);
+                if self.git.as_ref().is_some_and(|git| git.merges_no_more()) {
+                    self.say_left(t, "was not done: the merge queue stopped");
+                    return Ok(());
+                }
                 let into = &self.config.worktrees.integration;
                 let line = format!("{}  {} into {into}", active.agent, worktree.branch);
                 self.printer.event(Tone::Plain, "merging", &id, &line);
@@ -221,7 +225,19 @@ impl Run<'_> {
             Merged::Done(commit) => (commit, None, None),
             Merged::Failed(error) => (None, Some(error), None),
             Merged::Stopped(what) => {
-                self.left_in_queue(t, what);
+                let why = match what {
+                    Some(what) => format!(
+                        "waited for {what} in {} when the run stopped",
+                        self.layout.integration_worktree()
+                    ),
+                    None => "was cut short by the stop".to_owned(),
+                };
+                self.left_in_queue(t, &why, "was not done when the run stopped");
+                return;
+            }
+            Merged::Broken(error) => {
+                let why = format!("could not be done ({error}; fix that first)");
+                self.left_in_queue(t, &why, "was not done: the merge queue stopped");
                 return;
             }
         };
@@ -239,30 +255,29 @@ impl Run<'_> {
         self.conclude(t, status, waiting.from, "merging", SystemTime::now());
     }
 
-    /// The merge queue stopped at task `t`'s work, which waited for a
-    /// person's `what` or was cut short: what waits in it is left for the
-    /// next run, which merges it without running its agent again (its
-    /// status says merging, its exit record stays), as after a kill.
-    fn left_in_queue(&mut self, t: usize, what: Option<merge::PersonsWork>) {
+    /// The merge queue stopped at task `t`'s work, whose merge `why` says
+    /// (the others' `others`): what waits in it is left for the next run,
+    /// which merges it without running its agent again (its status says
+    /// merging, its exit record stays), as after a kill. So is the work
+    /// of tasks that end later in this run (`say_left`).
+    fn left_in_queue(&mut self, t: usize, why: &str, others: &str) {
         let Some(git) = self.git.as_mut() else {
             return;
         };
         git.stopped();
-        let next = self.layout.cmd("orchestrate");
         for left in git.left() {
-            let why = match &what {
-                Some(what) if left == t => format!(
-                    "waited for {what} in {} when the run stopped",
-                    self.layout.integration_worktree()
-                ),
-                None if left == t => "was cut short by the stop".to_owned(),
-                _ => "was not done when the run stopped".to_owned(),
-            };
-            let id = &self.graph.tasks[left].id;
-            let line = format!("its merge {why}: left in the merge queue, for the next `{next}` to merge (its commits stay on its branch)");
-            logs::append_line(&self.layout.log_file(id), &format!("xtask: {line}"));
-            self.printer.event(Tone::Warn, "left", id, &line);
+            self.say_left(left, if left == t { why } else { others });
         }
+    }
+
+    /// Says, and writes in its log, that task `t`'s merge `why`, and that
+    /// its work is left for the next run.
+    fn say_left(&self, t: usize, why: &str) {
+        let next = self.layout.cmd("orchestrate");
+        let id = &self.graph.tasks[t].id;
+        let line = format!("its merge {why}: left in the merge queue, for the next `{next}` to merge (its commits stay on its branch)");
+        logs::append_line(&self.layout.log_file(id), &format!("xtask: {line}"));
+        self.printer.event(Tone::Warn, "left", id, &line);
     }
 
     /// Task `t`'s attempt has its final status, reached at `when` (its

@@ -224,6 +224,12 @@ impl Git {
         self.stopped = true;
     }
 
+    /// Whether the queue stopped: work sent to it now waits for the next
+    /// run.
+    pub fn merges_no_more(&self) -> bool {
+        self.stopped
+    }
+
     /// Nothing more is merged in this run: no work waits in the queue, or
     /// the queue stopped.
     pub fn idle(&self) -> bool {

@@ -253,6 +253,63 @@ fn a_worktree_task_s_retry_is_told_its_missing_output_in_full() {
     assert_eq!(t.read("workspace/outputs/p/a/o.txt"), "ok\n");
 }
 
+/// A merge git cannot do (the integration worktree made unusable, as a
+/// full disk would) is no failure of the task's work: the work is left in
+/// the merge queue, and once that is fixed the next run merges it without
+/// running its agent again. It failed the task, and its retry ran the
+/// agent again, at a cost. What ends after it is left there too.
+#[test]
+fn a_merge_git_cannot_do_is_left_in_the_queue_and_merged_without_the_agent() {
+    let t = repo("");
+    let git_file = t.path("workspace/worktrees/.integration/.git");
+    let (g, runs) = (git_file.display(), t.path("runs").display().to_string());
+    t.task(
+        "p/a",
+        &sh(&format!(
+            "echo a >> {runs}; cp {g} {g}.saved; echo 'gitdir: /nowhere' > {g}; \
+             echo a > a.txt && git add a.txt && git commit -q -m 'write a.txt'"
+        )),
+    );
+    t.task(
+        "p/b",
+        &format!(
+            "dependencies: [p/a]\n{}",
+            sh(&format!("echo b >> {runs}; echo b > b.txt && git add b.txt && git commit -q -m 'write b.txt'"))
+        ),
+    );
+    t.task(
+        "p/c",
+        &sh(&format!(
+            "echo c >> {runs}; until grep -q nowhere {g}; do sleep 0.02; done; \
+             echo c > c.txt && git add c.txt && git commit -q -m 'write c.txt'"
+        )),
+    );
+    t.run(&["orchestrate", "-j", "2"])
+        .code(1)
+        .says("its merge could not be done")
+        .says("fatal: not a git repository: /nowhere")
+        .says("2 left to merge");
+    for id in ["p/a", "p/c"] {
+        assert_eq!(t.state(id), "running", "{id}");
+        assert_eq!(t.status(id)["merging"], true, "{id}");
+    }
+    assert_eq!(t.state("p/b"), "pending");
+    std::fs::rename(format!("{g}.saved"), &git_file).unwrap();
+    t.run(&["orchestrate"]).code(0);
+    for id in ["p/a", "p/b", "p/c"] {
+        assert_eq!(t.state(id), "completed", "{id}");
+    }
+    let mut ran: Vec<String> = t.read("runs").lines().map(str::to_owned).collect();
+    ran.sort();
+    assert_eq!(ran, ["a", "b", "c"], "an agent ran again");
+    let mut merged = integration_log(&t);
+    merged.sort();
+    assert_eq!(
+        merged,
+        ["first", "write a.txt", "write b.txt", "write c.txt"]
+    );
+}
+
 #[test]
 fn a_conflict_fails_the_task_keeps_its_commits_blocks_its_dependents_and_the_retry_resolves_it() {
     let t = repo("");
