@@ -53,8 +53,8 @@ pub enum Merged {
     /// person's work (`Some`), or cut the merge short (a second Ctrl-C).
     /// The branch keeps its commits; the queue merges nothing more.
     Stopped(Option<PersonsWork>),
-    /// Not merged for want of git, not for anything in the task's work
-    /// (a full disk, an integration worktree made unusable): left for the
+    /// Not merged for want of a usable integration worktree (see
+    /// `QueueSide`), not for anything in the task's work: left for the
     /// next run as `Stopped` is, with why. Failing the task would run its
     /// agent again, at a cost, for work that is done.
     Broken(String),
@@ -263,15 +263,16 @@ fn wait_for_person(
     Ok(None)
 }
 
-/// What fails a merge on the queue's own side (the repository, the
-/// integration worktree: a full disk, a `.git` made unusable), not in the
-/// task's work: the work is left for the next run (`Merged::Broken`).
+/// What fails a merge before the task's work is looked at: the
+/// integration worktree cannot be made ready (its `.git` made unusable,
+/// locks, git failing there). No failure of the task's: the work is left
+/// for the next run (`Merged::Broken`).
 #[derive(Debug)]
 struct QueueSide;
 
 impl std::fmt::Display for QueueSide {
     fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("the merge queue cannot go on")
+        f.write_str("the integration worktree cannot be made ready")
     }
 }
 
@@ -383,11 +384,11 @@ fn merge(worktrees: &Worktrees, target: &Target, request: &Request) -> Result<Me
     if repo.count(&branch_ref(integration), &branch_ref(&request.branch))? == 0 {
         return Ok(Merged::Done(None));
     }
-    let tip = repo
-        .fast_forward_marked(&target.integration_dir, &request.branch)
-        .and_then(|()| repo.head(&target.integration_dir))
-        .context(QueueSide)?;
-    Ok(Merged::Done(Some(tip)))
+    // Its failure may be the task's commits' doing (a name too long for
+    // the file system, a signature `merge.verifySignatures` wants): the
+    // task's, as a failed rebase is.
+    repo.fast_forward_marked(&target.integration_dir, &request.branch)?;
+    Ok(Merged::Done(Some(repo.head(&target.integration_dir)?)))
 }
 
 /// Why the work in the task's worktree `dir` is not merged, when the agent

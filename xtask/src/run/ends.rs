@@ -236,7 +236,13 @@ impl Run<'_> {
                 return;
             }
             Merged::Broken(error) => {
-                let why = format!("could not be done ({error}; fix that first)");
+                let reset = self.layout.task_cmd("reset", &self.graph.tasks[t].id);
+                let why = format!(
+                    "could not be done ({error}): fix that (or `{reset}` runs its agent again)"
+                );
+                if let Some(git) = self.git.as_mut() {
+                    git.broken = Some(error);
+                }
                 self.left_in_queue(t, &why, "was not done: the merge queue stopped");
                 return;
             }
@@ -265,8 +271,11 @@ impl Run<'_> {
             return;
         };
         git.stopped();
-        for left in git.left() {
-            self.say_left(left, if left == t { why } else { others });
+        let left = git.left();
+        // Its own first: the others' say only that the queue stopped.
+        self.say_left(t, why);
+        for left in left.into_iter().filter(|&left| left != t) {
+            self.say_left(left, others);
         }
     }
 

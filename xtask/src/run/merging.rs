@@ -27,9 +27,11 @@ pub struct Git {
     queue: Queue,
     /// Tasks whose work is in the queue, each with its final status.
     waiting: HashMap<usize, Waiting>,
-    /// The queue stopped (`Merged::Stopped`): what waits in it is left for
-    /// the next run.
+    /// The queue stopped (`Merged::Stopped`, `Broken`): what waits in it
+    /// is left for the next run.
     stopped: bool,
+    /// Why it stopped, when a merge could not be done (`Merged::Broken`).
+    pub broken: Option<String>,
 }
 
 /// How the run's events say a task's worktree was made, and its work
@@ -96,6 +98,7 @@ impl Git {
             worktrees,
             waiting: HashMap::new(),
             stopped: false,
+            broken: None,
         }))
     }
 
@@ -225,7 +228,7 @@ impl Git {
     }
 
     /// Whether the queue stopped: work sent to it now waits for the next
-    /// run.
+    /// run (and so does what `writes` the same files).
     pub fn merges_no_more(&self) -> bool {
         self.stopped
     }

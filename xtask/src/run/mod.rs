@@ -441,9 +441,20 @@ impl Run<'_> {
                 if !self.look_again() {
                     return Ok(());
                 }
-                let startable = self.admission.pick(&self.graph, &self.readiness, &[], &[]);
+                // Work a stopped merge queue left counts as merging still:
+                // what `writes` the same files waits for it.
+                let left = self.git.as_ref().map(|git| git.left()).unwrap_or_default();
+                let startable = self
+                    .admission
+                    .pick(&self.graph, &self.readiness, &[], &left);
                 if startable.is_some() {
                     continue;
+                }
+                if !left.is_empty()
+                    && (self.admission.pick(&self.graph, &self.readiness, &[], &[])).is_some()
+                {
+                    // It holds what is ready: nothing more starts here.
+                    return Ok(());
                 }
                 // What is ready waits for a pool a rate limit paused: the
                 // loop sleeps until the pause ends.
@@ -643,7 +654,10 @@ impl Run<'_> {
     /// Stops launching and stops every running task: SIGTERM to its group,
     /// SIGKILL after the grace period. A second signal kills them at once.
     fn stop_for(&mut self, reason: Stop) {
-        let merges = self.git.as_ref().map_or(0, |git| git.queued().len());
+        // Those a stopped queue left are not merged in this run.
+        let merges = (self.git.as_ref())
+            .filter(|git| !git.merges_no_more())
+            .map_or(0, |git| git.queued().len());
         match (&self.stop, &reason) {
             (Some(_), Stop::Signal(_)) => {
                 let left = match merges {

@@ -44,6 +44,8 @@ pub struct Outcome<'a> {
     pub left_for_next: Vec<String>,
     /// Tasks whose work a stopped merge queue left for the next run.
     pub left_to_merge: Vec<usize>,
+    /// Why the queue stopped, when a merge could not be done.
+    pub queue_broken: Option<String>,
 }
 
 impl Run<'_> {
@@ -113,6 +115,7 @@ impl Run<'_> {
             budget_reached: self.budget.reached().then(|| self.budget.reached_message()),
             left_for_next: self.left_for_next(),
             left_to_merge: self.git.as_ref().map_or(Vec::new(), |git| git.left()),
+            queue_broken: self.git.as_ref().and_then(|git| git.broken.clone()),
         };
         print(&mut self.printer, &outcome)
     }
@@ -187,6 +190,11 @@ pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
             "  merging  {}: left in the merge queue: the next `{}` merges it (its agent does not run again)",
             o.graph.tasks[t].id,
             o.layout.cmd("orchestrate")
+        ));
+    }
+    if let Some(why) = &o.queue_broken {
+        printer.plain(&format!(
+            "The merge queue stopped: {why}: fix that first (`reset TASK` runs a task's agent again instead)"
         ));
     }
     for (t, ran, approve) in &o.awaiting {

@@ -288,7 +288,10 @@ fn a_merge_git_cannot_do_is_left_in_the_queue_and_merged_without_the_agent() {
         .code(1)
         .says("its merge could not be done")
         .says("fatal: not a git repository: /nowhere")
-        .says("2 left to merge");
+        .says("`cargo xtask --root")
+        .says("reset p/a` runs its agent again")
+        .says("2 left to merge")
+        .says("The merge queue stopped: the integration worktree cannot be made ready: ");
     for id in ["p/a", "p/c"] {
         assert_eq!(t.state(id), "running", "{id}");
         assert_eq!(t.status(id)["merging"], true, "{id}");
@@ -308,6 +311,42 @@ fn a_merge_git_cannot_do_is_left_in_the_queue_and_merged_without_the_agent() {
         merged,
         ["first", "write a.txt", "write b.txt", "write c.txt"]
     );
+}
+
+/// A task that `writes` the same files as work a stopped merge queue left
+/// waits for that work, as for work merging: the run ends without it. It
+/// looped at full CPU, never ending (what was ready seemed startable).
+#[test]
+fn a_task_writing_what_work_left_in_the_queue_writes_waits_and_the_run_ends() {
+    let t = repo("");
+    let git_file = t.path("workspace/worktrees/.integration/.git");
+    let (g, runs) = (git_file.display(), t.path("runs").display().to_string());
+    t.task(
+        "p/a",
+        &format!(
+            "writes: [a.txt]\n{}",
+            sh(&format!(
+                "echo a >> {runs}; cp {g} {g}.saved; echo 'gitdir: /nowhere' > {g}; \
+                 echo a > a.txt && git add a.txt && git commit -q -m 'write a.txt'"
+            ))
+        ),
+    );
+    t.task(
+        "p/b",
+        &format!(
+            "writes: [a.txt]\n{}",
+            sh(&format!("echo b >> {runs}; echo b >> a.txt && git add a.txt && git commit -q -m 'add to a.txt'"))
+        ),
+    );
+    let mut run = t.start(&["orchestrate"]);
+    wait_for("the run's end", || run.try_wait().unwrap().is_some());
+    assert_eq!(run.wait().unwrap().code(), Some(1));
+    assert_eq!(t.status("p/a")["merging"], true);
+    assert_eq!(t.state("p/b"), "pending");
+    std::fs::rename(format!("{g}.saved"), &git_file).unwrap();
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.read("runs"), "a\nb\n", "an agent ran again");
+    assert_eq!(t.git(&["show", "integration:a.txt"]), "a\nb");
 }
 
 #[test]
