@@ -301,6 +301,41 @@ pub fn find_submitted(task_id: &str, log_file: &Utf8Path, attempt: u32) -> Optio
         .map(|(_, id)| id)
 }
 
+/// The jobs Slurm still runs (or holds, to run) for tasks of this
+/// workspace, each with its task and job id: named by a task id, their
+/// output going to its log (`log_file`, `sbatch_args`). A task of one,
+/// started again, would run beside it.
+pub fn live_jobs(log_file: impl Fn(&str) -> Utf8PathBuf) -> Vec<(String, String)> {
+    let scontrol = ["scontrol", "show", "job", "-o"].map(str::to_owned);
+    let Ok(output) = slurm(&scontrol, &[], None) else {
+        return Vec::new();
+    };
+    let jobs = parse_jobs(&String::from_utf8_lossy(&output.stdout));
+    let mut live: Vec<(String, String)> = (jobs.into_iter())
+        .filter(|(_, f)| {
+            f.get("JobState")
+                .is_some_and(|s| LIVE.contains(&s.as_str()))
+        })
+        .filter_map(|(id, mut f)| {
+            let task = f.remove("JobName")?;
+            (f.get("StdOut").map(String::as_str) == Some(log_file(&task).as_str()))
+                .then_some((task, id))
+        })
+        .collect();
+    live.sort();
+    live
+}
+
+/// The states of a job not ended: held, starting, running, finishing.
+const LIVE: [&str; 6] = [
+    "PENDING",
+    "CONFIGURING",
+    "REQUEUED",
+    "SUSPENDED",
+    "RUNNING",
+    "COMPLETING",
+];
+
 fn scancel(job_id: &str, signal: Option<&str>) {
     let mut args = vec!["scancel".to_owned()];
     if let Some(signal) = signal {

@@ -218,7 +218,8 @@ pub fn run(
 /// Why a run must refuse to start, before it records anything: a task it
 /// selects runs on already while its status does not say so (removed,
 /// unreadable, of another version, or edited), under a supervisor whose
-/// orchestrator died (`records::live_unrecorded`). Started again, it would
+/// orchestrator died (`records::live_unrecorded`), or as a Slurm job
+/// (`slurm::live_jobs`: one `scontrol` per run). Started again, it would
 /// run beside itself, in the same outputs. `next` and the dry run say it.
 pub fn second_copy(layout: &Layout, graph: &Graph, options: &Options) -> Option<String> {
     let recorded_running = |id: &str| matches!(status::read(layout, id), Ok(Some(s)) if s.status == status::State::Running);
@@ -228,12 +229,23 @@ pub fn second_copy(layout: &Layout, graph: &Graph, options: &Options) -> Option<
             .get(id)
             .is_some_and(|t| options.selects(&graph.tasks[t]))
     };
-    let (id, process) = strays.into_iter().find(|(id, _)| selected(id))?;
-    let status = layout.display(&layout.status_file(&id)).to_owned();
+    let status = |id: &str| layout.display(&layout.status_file(id)).to_owned();
+    if let Some((id, process)) = strays.into_iter().find(|(id, _)| selected(id)) {
+        return Some(format!(
+            "{id} is still running (pid {}, started by a run that was killed), but its status {} does not say so (gone, unreadable, or edited): started again, it would run beside itself. Let it end, or stop it (`kill {}`), then run again",
+            process.pid,
+            status(&id),
+            process.pid
+        ));
+    }
+    if options.executor != ExecutorKind::Slurm {
+        return None;
+    }
+    let jobs = executor::slurm::live_jobs(|id| layout.log_file(id));
+    let (id, job) = (jobs.into_iter()).find(|(id, _)| selected(id) && !recorded_running(id))?;
     Some(format!(
-        "{id} is still running (pid {}, started by a run that was killed), but its status {status} does not say so (gone, unreadable, or edited): started again, it would run beside itself. Let it end, or stop it (`kill {}`), then run again",
-        process.pid,
-        process.pid
+        "{id} has a Slurm job still running (job {job}), but its status {} does not say so (gone, unreadable, or edited): started again, it would run beside itself. Let it end, or cancel it (`scancel {job}`), then run again",
+        status(&id)
     ))
 }
 

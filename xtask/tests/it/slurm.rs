@@ -389,6 +389,32 @@ fn slurm_resume_readopts_jobs_without_resubmitting() {
     assert_eq!((t.launches("p/one"), t.launches("p/two")), (1, 1));
 }
 
+/// A task whose status was removed while its job runs on (its
+/// orchestrator killed) is not submitted again beside it: `next` says so,
+/// and the run refuses (exit 2) naming the job, until the job ends. It
+/// was submitted a second time (the local case was fixed before).
+#[test]
+fn slurm_a_job_running_on_without_its_status_is_not_submitted_twice() {
+    let Some(t) = killed_while_a_job_runs() else {
+        return;
+    };
+    let job = t.status("p/one")["job_id"].as_str().unwrap().to_owned();
+    std::fs::remove_file(t.path("workspace/status/p/one.json")).unwrap();
+    t.run(&["next"])
+        .says(&format!("p/one has a Slurm job still running (job {job})"))
+        .says("until then `orchestrate` refuses to run (exit 2)");
+    t.run(&["orchestrate"])
+        .code(2)
+        .says(&format!("`scancel {job}`"));
+    assert_eq!(t.launches("p/one"), 1);
+    t.write("release", "");
+    wait_for("the job's end", || {
+        !["RUNNING", "COMPLETING"].contains(&job_state(&job).as_str())
+    });
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!((t.launches("p/one"), t.launches("p/two")), (2, 1));
+}
+
 #[test]
 fn slurm_a_job_submitted_just_before_a_crash_is_adopted_from_its_record() {
     // The orchestrator died after sbatch answered and before the running
