@@ -253,6 +253,38 @@ fn a_worktree_task_s_retry_is_told_its_missing_output_in_full() {
     assert_eq!(t.read("workspace/outputs/p/a/o.txt"), "ok\n");
 }
 
+/// Task `p/a` (its frontmatter beginning with `extra`), whose agent makes
+/// the integration worktree unusable, its `.git` saved aside, and commits
+/// `a.txt` (see `counted`). Returns that `.git`, for `queue_fixed`.
+fn a_task_that_breaks_the_queue(t: &Tree, extra: &str) -> std::path::PathBuf {
+    let git_file = t.path("workspace/worktrees/.integration/.git");
+    let g = git_file.display();
+    let break_it = format!("cp {g} {g}.saved; echo 'gitdir: /nowhere' > {g}");
+    let commit = "echo a > a.txt && git add a.txt && git commit -q -m 'write a.txt'";
+    t.task(
+        "p/a",
+        &format!(
+            "{extra}{}",
+            counted(t, "a", &format!("{break_it}; {commit}"))
+        ),
+    );
+    git_file
+}
+
+/// The integration worktree's `.git` put back.
+fn queue_fixed(git_file: &std::path::Path) {
+    std::fs::rename(format!("{}.saved", git_file.display()), git_file).unwrap();
+}
+
+/// The command of an agent that writes its `name` in the file `runs`,
+/// once per run of it, then runs `script`.
+fn counted(t: &Tree, name: &str, script: &str) -> String {
+    sh(&format!(
+        "echo {name} >> {}; {script}",
+        t.path("runs").display()
+    ))
+}
+
 /// A merge git cannot do (the integration worktree made unusable, as a
 /// full disk would) is no failure of the task's work: the work is left in
 /// the merge queue, and once that is fixed the next run merges it without
@@ -261,29 +293,19 @@ fn a_worktree_task_s_retry_is_told_its_missing_output_in_full() {
 #[test]
 fn a_merge_git_cannot_do_is_left_in_the_queue_and_merged_without_the_agent() {
     let t = repo("");
-    let git_file = t.path("workspace/worktrees/.integration/.git");
-    let (g, runs) = (git_file.display(), t.path("runs").display().to_string());
-    t.task(
-        "p/a",
-        &sh(&format!(
-            "echo a >> {runs}; cp {g} {g}.saved; echo 'gitdir: /nowhere' > {g}; \
-             echo a > a.txt && git add a.txt && git commit -q -m 'write a.txt'"
-        )),
+    let git_file = a_task_that_breaks_the_queue(&t, "");
+    let b = counted(
+        &t,
+        "b",
+        "echo b > b.txt && git add b.txt && git commit -q -m 'write b.txt'",
     );
-    t.task(
-        "p/b",
-        &format!(
-            "dependencies: [p/a]\n{}",
-            sh(&format!("echo b >> {runs}; echo b > b.txt && git add b.txt && git commit -q -m 'write b.txt'"))
-        ),
+    t.task("p/b", &format!("dependencies: [p/a]\n{b}"));
+    let broken = format!(
+        "until grep -q nowhere {}; do sleep 0.02; done",
+        git_file.display()
     );
-    t.task(
-        "p/c",
-        &sh(&format!(
-            "echo c >> {runs}; until grep -q nowhere {g}; do sleep 0.02; done; \
-             echo c > c.txt && git add c.txt && git commit -q -m 'write c.txt'"
-        )),
-    );
+    let c = format!("{broken}; echo c > c.txt && git add c.txt && git commit -q -m 'write c.txt'");
+    t.task("p/c", &counted(&t, "c", &c));
     t.run(&["orchestrate", "-j", "2"])
         .code(1)
         .says("its merge could not be done")
@@ -297,7 +319,7 @@ fn a_merge_git_cannot_do_is_left_in_the_queue_and_merged_without_the_agent() {
         assert_eq!(t.status(id)["merging"], true, "{id}");
     }
     assert_eq!(t.state("p/b"), "pending");
-    std::fs::rename(format!("{g}.saved"), &git_file).unwrap();
+    queue_fixed(&git_file);
     t.run(&["orchestrate"]).code(0);
     for id in ["p/a", "p/b", "p/c"] {
         assert_eq!(t.state(id), "completed", "{id}");
@@ -319,31 +341,19 @@ fn a_merge_git_cannot_do_is_left_in_the_queue_and_merged_without_the_agent() {
 #[test]
 fn a_task_writing_what_work_left_in_the_queue_writes_waits_and_the_run_ends() {
     let t = repo("");
-    let git_file = t.path("workspace/worktrees/.integration/.git");
-    let (g, runs) = (git_file.display(), t.path("runs").display().to_string());
-    t.task(
-        "p/a",
-        &format!(
-            "writes: [a.txt]\n{}",
-            sh(&format!(
-                "echo a >> {runs}; cp {g} {g}.saved; echo 'gitdir: /nowhere' > {g}; \
-                 echo a > a.txt && git add a.txt && git commit -q -m 'write a.txt'"
-            ))
-        ),
+    let git_file = a_task_that_breaks_the_queue(&t, "writes: [a.txt]\n");
+    let b = counted(
+        &t,
+        "b",
+        "echo b >> a.txt && git add a.txt && git commit -q -m 'add to a.txt'",
     );
-    t.task(
-        "p/b",
-        &format!(
-            "writes: [a.txt]\n{}",
-            sh(&format!("echo b >> {runs}; echo b >> a.txt && git add a.txt && git commit -q -m 'add to a.txt'"))
-        ),
-    );
+    t.task("p/b", &format!("writes: [a.txt]\n{b}"));
     let mut run = t.start(&["orchestrate"]);
     wait_for("the run's end", || run.try_wait().unwrap().is_some());
     assert_eq!(run.wait().unwrap().code(), Some(1));
     assert_eq!(t.status("p/a")["merging"], true);
     assert_eq!(t.state("p/b"), "pending");
-    std::fs::rename(format!("{g}.saved"), &git_file).unwrap();
+    queue_fixed(&git_file);
     t.run(&["orchestrate"]).code(0);
     assert_eq!(t.read("runs"), "a\nb\n", "an agent ran again");
     assert_eq!(t.git(&["show", "integration:a.txt"]), "a\nb");
