@@ -462,7 +462,9 @@ impl Run<'_> {
                 if startable.is_some() {
                     continue;
                 }
+                let paused = (self.admission.pools.next_wake(SystemTime::now())).is_some();
                 if !left.is_empty()
+                    && !paused
                     && (self.admission.pick(&self.graph, &self.readiness, &[], &[])).is_some()
                 {
                     // It holds what is ready: nothing more starts here.
