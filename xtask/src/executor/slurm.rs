@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
@@ -301,38 +301,75 @@ pub fn find_submitted(task_id: &str, log_file: &Utf8Path, attempt: u32) -> Optio
         .map(|(_, id)| id)
 }
 
-/// The jobs Slurm still runs (or holds, to run) for tasks of this
-/// workspace, each with its task and job id: named by a task id, their
-/// output going to its log (`log_file`, `sbatch_args`). A task of one,
-/// started again, would run beside it.
-pub fn live_jobs(log_file: impl Fn(&str) -> Utf8PathBuf) -> Vec<(String, String)> {
-    let scontrol = ["scontrol", "show", "job", "-o"].map(str::to_owned);
-    let Ok(output) = slurm(&scontrol, &[], None) else {
-        return Vec::new();
-    };
-    let jobs = parse_jobs(&String::from_utf8_lossy(&output.stdout));
-    let mut live: Vec<(String, String)> = (jobs.into_iter())
-        .filter(|(_, f)| {
-            f.get("JobState")
-                .is_some_and(|s| LIVE.contains(&s.as_str()))
-        })
-        .filter_map(|(id, mut f)| {
-            let task = f.remove("JobName")?;
-            (f.get("StdOut").map(String::as_str) == Some(log_file(&task).as_str()))
-                .then_some((task, id))
-        })
-        .collect();
-    live.sort();
-    live
+/// A job Slurm has not ended, of a task of this workspace (see
+/// `live_jobs`).
+pub struct LiveJob {
+    pub task_id: String,
+    pub job_id: String,
+    pub state: String,
 }
 
-/// The states of a job not ended: held, starting, running, finishing.
-const LIVE: [&str; 6] = [
+/// The jobs Slurm has not ended (held, queued, running, finishing) for
+/// tasks of this workspace: named by a task id, their output going to its
+/// log (`log_file`, `sbatch_args`). A task of one, started again, would
+/// run beside it. An error when Slurm does not answer.
+pub fn live_jobs(log_file: impl Fn(&str) -> Utf8PathBuf) -> Result<Vec<LiveJob>> {
+    let scontrol = ["scontrol", "show", "job", "-o"].map(str::to_owned);
+    let (_, mut command) = slurm_command(&scontrol, &[], None)?;
+    let child = (command.stdout(Stdio::piped()).stderr(Stdio::piped()))
+        .spawn()
+        .context("cannot run scontrol")?;
+    // A controller that does not answer holds scontrol for its timeout
+    // (MessageTimeout, and more): `next` would wait as long.
+    let deadline = Instant::now() + LIVE_JOBS_WAIT;
+    let Some(output) = crate::sys::process::output_within(child, Some(deadline))? else {
+        bail!(
+            "Slurm did not answer `scontrol show job` within {}s",
+            LIVE_JOBS_WAIT.as_secs()
+        );
+    };
+    if !output.status.success() {
+        let said = String::from_utf8_lossy(&output.stderr);
+        bail!("`scontrol show job` failed: {}", said.trim());
+    }
+    let jobs = parse_jobs(&String::from_utf8_lossy(&output.stdout));
+    let mut live: Vec<LiveJob> = (jobs.into_iter())
+        .filter_map(|(job_id, mut f)| {
+            let state = f
+                .remove("JobState")
+                .filter(|s| LIVE.contains(&s.as_str()))?;
+            let task_id = f.remove("JobName")?;
+            let logs_here =
+                f.get("StdOut").map(String::as_str) == Some(log_file(&task_id).as_str());
+            logs_here.then_some(LiveJob {
+                task_id,
+                job_id,
+                state,
+            })
+        })
+        .collect();
+    live.sort_by(|a, b| (&a.task_id, &a.job_id).cmp(&(&b.task_id, &b.job_id)));
+    Ok(live)
+}
+
+/// How long `live_jobs` waits for Slurm.
+const LIVE_JOBS_WAIT: Duration = Duration::from_secs(3);
+
+/// The states of a job not ended: held, queued, starting, running,
+/// stopped, finishing (Slurm's names, `squeue --help`).
+const LIVE: [&str; 13] = [
     "PENDING",
     "CONFIGURING",
     "REQUEUED",
+    "REQUEUE_FED",
+    "REQUEUE_HOLD",
+    "SPECIAL_EXIT",
+    "RESIZING",
     "SUSPENDED",
+    "STOPPED",
     "RUNNING",
+    "SIGNALING",
+    "STAGE_OUT",
     "COMPLETING",
 ];
 
@@ -359,6 +396,18 @@ fn scancel(job_id: &str, signal: Option<&str>) {
 /// the controller took the job leaves a job the next run finds
 /// (`find_submitted`).
 fn slurm(argv: &[String], env: &[(String, String)], dir: Option<&Utf8Path>) -> Result<Output> {
+    let (program, mut command) = slurm_command(argv, env, dir)?;
+    command
+        .output()
+        .with_context(|| format!("cannot run {program}"))
+}
+
+/// The command that runs Slurm's `argv`, and its program's name.
+fn slurm_command<'a>(
+    argv: &'a [String],
+    env: &[(String, String)],
+    dir: Option<&Utf8Path>,
+) -> Result<(&'a str, Command)> {
     let sh = xshell::Shell::new().context("cannot start a shell for Slurm's commands")?;
     if let Some(dir) = dir {
         sh.change_dir(dir);
@@ -383,8 +432,7 @@ fn slurm(argv: &[String], env: &[(String, String)], dir: Option<&Utf8Path>) -> R
             Ok(())
         })
     };
-    let output = command.output();
-    output.with_context(|| format!("cannot run {program}"))
+    Ok((program, command))
 }
 
 /// One `scontrol` call for all jobs in flight; writes the exit record of each

@@ -116,8 +116,10 @@ pub fn run(
         jobs: options.jobs,
         executor: Some(options.executor),
     };
-    if let Some(stray) = second_copy(layout, &graph, options).filter(|_| mode == Mode::Launch) {
-        anyhow::bail!("{stray}");
+    if mode == Mode::Launch {
+        if let Some(stray) = second_copy(layout, config, &graph, options, &mut warnings) {
+            anyhow::bail!("{stray}");
+        }
     }
     let run_id = runs::begin(layout, selection, &mut warnings)?;
     let printer = Printer::with_live_view(layout, options.quiet);
@@ -218,11 +220,21 @@ pub fn run(
 /// Why a run must refuse to start, before it records anything: a task it
 /// selects runs on already while its status does not say so (removed,
 /// unreadable, of another version, or edited), under a supervisor whose
-/// orchestrator died (`records::live_unrecorded`), or as a Slurm job
-/// (`slurm::live_jobs`: one `scontrol` per run). Started again, it would
-/// run beside itself, in the same outputs. `next` and the dry run say it.
-pub fn second_copy(layout: &Layout, graph: &Graph, options: &Options) -> Option<String> {
-    let recorded_running = |id: &str| matches!(status::read(layout, id), Ok(Some(s)) if s.status == status::State::Running);
+/// orchestrator died (`records::live_unrecorded`), or as a Slurm job its
+/// status does not name (`slurm::live_jobs`: one `scontrol` per run, where
+/// the config or the run says Slurm; a Slurm that does not answer is added
+/// to `warnings`). Started again, it would run beside itself, in the same
+/// outputs. `next` and the dry run say it.
+pub fn second_copy(
+    layout: &Layout,
+    config: &Config,
+    graph: &Graph,
+    options: &Options,
+    warnings: &mut Vec<String>,
+) -> Option<String> {
+    let recorded = |id: &str| status::read(layout, id).ok().flatten();
+    let recorded_running =
+        |id: &str| recorded(id).is_some_and(|s| s.status == status::State::Running);
     let strays = records::live_unrecorded(layout, recorded_running);
     let selected = |id: &str| {
         graph
@@ -238,14 +250,30 @@ pub fn second_copy(layout: &Layout, graph: &Graph, options: &Options) -> Option<
             process.pid
         ));
     }
-    if options.executor != ExecutorKind::Slurm {
+    // Also a local run of a config that says Slurm: its earlier jobs.
+    if ![options.executor, config.executor].contains(&ExecutorKind::Slurm) {
         return None;
     }
-    let jobs = executor::slurm::live_jobs(|id| layout.log_file(id));
-    let (id, job) = (jobs.into_iter()).find(|(id, _)| selected(id) && !recorded_running(id))?;
+    let jobs = match executor::slurm::live_jobs(|id| layout.log_file(id)) {
+        Ok(jobs) => jobs,
+        Err(e) => {
+            warnings.push(format!("{e:#}: jobs of tasks whose status was lost cannot be looked for; such a task would be submitted again beside its job"));
+            return None;
+        }
+    };
+    // A running status without a job names the one a killed run was
+    // submitting: found then by its name and log (`find_submitted`).
+    let names = |id: &str, job: &str| {
+        recorded(id).is_some_and(|s| {
+            s.status == status::State::Running && s.job_id.as_deref().is_none_or(|j| j == job)
+        })
+    };
+    let job = (jobs.into_iter()).find(|j| selected(&j.task_id) && !names(&j.task_id, &j.job_id))?;
+    let (id, number) = (&job.task_id, &job.job_id);
     Some(format!(
-        "{id} has a Slurm job still running (job {job}), but its status {} does not say so (gone, unreadable, or edited): started again, it would run beside itself. Let it end, or cancel it (`scancel {job}`), then run again",
-        status(&id)
+        "{id} has a Slurm job not ended (job {number}, {}), which its status {} does not name (gone, unreadable, edited, or of another attempt): started again, it would run beside it. Let it end, or cancel it (`scancel {number}`), then run again",
+        job.state,
+        status(id)
     ))
 }
 

@@ -489,8 +489,13 @@ impl<'a> Plan<'a> {
         for warning in &self.warnings {
             eprintln!("warning: {warning}");
         }
-        if let Some(stray) = super::second_copy(self.layout, self.graph, self.options) {
+        let mut unasked = Vec::new();
+        let (layout, config, graph) = (self.layout, self.config, self.graph);
+        if let Some(stray) = super::second_copy(layout, config, graph, self.options, &mut unasked) {
             eprintln!("warning: {stray}; until then `orchestrate` refuses to run (exit 2)");
+        }
+        for warning in &unasked {
+            eprintln!("warning: {warning}");
         }
     }
 

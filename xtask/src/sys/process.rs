@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::process::{Child, Output};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The start time of a process in clock ticks since boot (field 22 of
 /// `/proc/<pid>/stat`), or `None` when there is no such live process.
@@ -29,7 +29,14 @@ fn live_stat(pid: u32) -> Option<String> {
 /// and how it exited. Unlike `Command::output`, it does not wait for the
 /// pipes to close: a process it left running (a git hook's daemon) may
 /// hold them open for hours. All it wrote before it exited is read.
-pub fn output_until_exit(mut child: Child) -> io::Result<Output> {
+pub fn output_until_exit(child: Child) -> io::Result<Output> {
+    let output = output_within(child, None)?;
+    Ok(output.expect("with no deadline, the child has exited"))
+}
+
+/// `output_until_exit`, or `None` when `child` has not exited by
+/// `deadline`: then it is killed (SIGKILL) and reaped.
+pub fn output_within(mut child: Child, deadline: Option<Instant>) -> io::Result<Option<Output>> {
     let mut streams = [
         child.stdout.take().map(OwnedFd::from),
         child.stderr.take().map(OwnedFd::from),
@@ -51,18 +58,26 @@ pub fn output_until_exit(mut child: Child) -> io::Result<Output> {
                 stream.drain()?;
             }
             let [stdout, stderr] = streams.map(|s| s.read);
-            return Ok(Output {
+            return Ok(Some(Output {
                 status,
                 stdout,
                 stderr,
-            });
+            }));
         }
+        let now = Instant::now();
+        if deadline.is_some_and(|d| now >= d) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(None);
+        }
+        let left = deadline.map(|d| d - now);
         let mut fds: Vec<RawFd> = streams
             .iter()
             .flat_map(|s| &s.file)
             .map(|f| f.as_raw_fd())
             .collect();
         fds.extend(exited.as_ref().map(|fd| fd.as_raw_fd()));
+        let limit = [limit, left].into_iter().flatten().min();
         super::poll::wait_readable(&fds, limit);
     }
 }

@@ -325,14 +325,16 @@ fn slurm_a_job_adopted_after_a_crash_keeps_its_timeout() {
 }
 
 /// A tree whose orchestrator was killed (SIGKILL) while the job of `p/one`
-/// runs; `p/one` ends once the file `release` exists, and `p/two` waits
-/// for it. Both count their launches (`MARK`).
+/// runs; `p/one` ends once the file `release` exists (a second copy at
+/// once: a test that fails, not hangs), and `p/two` waits for it. Both
+/// count their launches (`MARK`).
 fn killed_while_a_job_runs() -> Option<Tree> {
     let t = slurm_tree()?;
     t.task(
         "p/one",
         &sh(&format!(
-            "{MARK}; touch $WORKSPACE/started; while [ ! -f release ]; do sleep 0.1; done"
+            "{MARK}; [ $(wc -l < markers/p_one) -gt 1 ] && exit 0; \
+             touch $WORKSPACE/started; while [ ! -f release ]; do sleep 0.1; done"
         )),
     );
     t.task("p/two", &format!("dependencies: [p/one]\n{}", sh(MARK)));
@@ -399,13 +401,28 @@ fn slurm_a_job_running_on_without_its_status_is_not_submitted_twice() {
         return;
     };
     let job = t.status("p/one")["job_id"].as_str().unwrap().to_owned();
-    std::fs::remove_file(t.path("workspace/status/p/one.json")).unwrap();
+    let status = t.path("workspace/status/p/one.json");
+    let recorded = std::fs::read_to_string(&status).unwrap();
+    std::fs::remove_file(&status).unwrap();
     t.run(&["next"])
-        .says(&format!("p/one has a Slurm job still running (job {job})"))
+        .says(&format!(
+            "p/one has a Slurm job not ended (job {job}, RUNNING)"
+        ))
         .says("until then `orchestrate` refuses to run (exit 2)");
     t.run(&["orchestrate"])
         .code(2)
         .says(&format!("`scancel {job}`"));
+    // Run locally instead, or with a status that names another job.
+    t.run(&["orchestrate", "--executor", "local"])
+        .code(2)
+        .says(&format!("(job {job}, RUNNING)"));
+    let other = recorded.replace(&format!("\"job_id\": \"{job}\""), "\"job_id\": \"1\"");
+    assert_ne!(other, recorded);
+    std::fs::write(&status, other).unwrap();
+    t.run(&["orchestrate"])
+        .code(2)
+        .says(&format!("(job {job}, RUNNING)"));
+    std::fs::remove_file(&status).unwrap();
     assert_eq!(t.launches("p/one"), 1);
     t.write("release", "");
     wait_for("the job's end", || {
@@ -413,6 +430,25 @@ fn slurm_a_job_running_on_without_its_status_is_not_submitted_twice() {
     });
     t.run(&["orchestrate"]).code(0);
     assert_eq!((t.launches("p/one"), t.launches("p/two")), (2, 1));
+}
+
+/// Where Slurm does not answer, the look for jobs a lost status no longer
+/// names gives up after a few seconds, saying so: `next` waited as long as
+/// scontrol did (a minute here) and said nothing.
+#[test]
+fn slurm_that_does_not_answer_is_said_and_not_waited_for() {
+    let Some(t) = slurm_tree() else { return };
+    t.task("p/a", &sh("true"));
+    let out = t
+        .command(&["next"])
+        .env("SLURM_CONF", "/nonexistent")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("warning: Slurm did not answer `scontrol show job` within 3s: jobs of tasks whose status was lost cannot be looked for"),
+        "{said}"
+    );
 }
 
 #[test]
