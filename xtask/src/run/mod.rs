@@ -268,12 +268,18 @@ pub fn second_copy(
             s.status == status::State::Running && s.job_id.as_deref().is_none_or(|j| j == job)
         })
     };
-    let job = (jobs.into_iter()).find(|j| selected(&j.task_id) && !names(&j.task_id, &j.job_id))?;
-    let (id, number) = (&job.task_id, &job.job_id);
+    // Named, a job is followed by a run on Slurm; a local run would take
+    // it for lost and start the task again beside it.
+    let on_slurm = options.executor == ExecutorKind::Slurm;
+    let job = (jobs.into_iter())
+        .find(|j| selected(&j.task_id) && !(on_slurm && names(&j.task_id, &j.job_id)))?;
+    let (id, number, state) = (&job.task_id, &job.job_id, &job.state);
+    let what = match names(id, number) {
+        true => "which a run on the local executor cannot follow: run on Slurm (without `--executor local`), or let it end".to_owned(),
+        false => format!("which its status {} does not name (gone, unreadable, edited, or of another attempt): started again, it would run beside it. Let it end", status(id)),
+    };
     Some(format!(
-        "{id} has a Slurm job not ended (job {number}, {}), which its status {} does not name (gone, unreadable, edited, or of another attempt): started again, it would run beside it. Let it end, or cancel it (`scancel {number}`), then run again",
-        job.state,
-        status(id)
+        "{id} has a Slurm job not ended (job {number}, {state}), {what}, or cancel it (`scancel {number}`), then run again"
     ))
 }
 

@@ -422,6 +422,13 @@ fn slurm_a_job_running_on_without_its_status_is_not_submitted_twice() {
     t.run(&["orchestrate"])
         .code(2)
         .says(&format!("(job {job}, RUNNING)"));
+    // Named by its status, the job is followed on Slurm, never locally.
+    std::fs::write(&status, &recorded).unwrap();
+    t.run(&["orchestrate", "--executor", "local"])
+        .code(2)
+        .says(&format!(
+            "(job {job}, RUNNING), which a run on the local executor cannot follow"
+        ));
     std::fs::remove_file(&status).unwrap();
     assert_eq!(t.launches("p/one"), 1);
     t.write("release", "");
