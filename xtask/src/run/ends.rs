@@ -24,6 +24,10 @@ use crate::sys::process;
 use crate::ui::format;
 use crate::ui::printer::Tone;
 
+/// Why the work of a task is left in a merge queue that stopped at
+/// another's.
+const QUEUE_STOPPED: &str = "was not done: the merge queue stopped";
+
 impl Run<'_> {
     /// A task has ended (or vanished): record the result. Its exit record
     /// comes from the executor, or (`None`) from the disk, where a
@@ -182,7 +186,7 @@ impl Run<'_> {
                 git.enqueue(t, &id, worktree, Waiting { status, from });
                 self.readiness.merging(&self.graph, t);
                 if self.git.as_ref().is_some_and(|git| git.merges_no_more()) {
-                    self.say_left(t, "was not done: the merge queue stopped");
+                    self.say_left(t, QUEUE_STOPPED);
                     return Ok(());
                 }
                 let into = &self.config.worktrees.integration;
@@ -243,7 +247,7 @@ impl Run<'_> {
                 if let Some(git) = self.git.as_mut() {
                     git.broken = Some(error);
                 }
-                self.left_in_queue(t, &why, "was not done: the merge queue stopped");
+                self.left_in_queue(t, &why, QUEUE_STOPPED);
                 return;
             }
         };

@@ -117,7 +117,7 @@ pub fn run(
         executor: Some(options.executor),
     };
     if mode == Mode::Launch {
-        if let Some(stray) = second_copy(layout, config, &graph, options, &mut warnings) {
+        if let Some(stray) = recovery::second_copy(layout, config, &graph, options, &mut warnings) {
             anyhow::bail!("{stray}");
         }
     }
@@ -215,72 +215,6 @@ pub fn run(
     // freed piece by piece (about 1 % of a resume of a finished run).
     std::mem::forget((run.graph, run.discovery, run.durations, run.history));
     Ok(code)
-}
-
-/// Why a run must refuse to start, before it records anything: a task it
-/// selects runs on already while its status does not say so (removed,
-/// unreadable, of another version, or edited), under a supervisor whose
-/// orchestrator died (`records::live_unrecorded`), or as a Slurm job its
-/// status does not name (`slurm::live_jobs`: one `scontrol` per run, where
-/// the config or the run says Slurm; a Slurm that does not answer is added
-/// to `warnings`). Started again, it would run beside itself, in the same
-/// outputs. `next` and the dry run say it.
-pub fn second_copy(
-    layout: &Layout,
-    config: &Config,
-    graph: &Graph,
-    options: &Options,
-    warnings: &mut Vec<String>,
-) -> Option<String> {
-    let recorded = |id: &str| status::read(layout, id).ok().flatten();
-    let recorded_running =
-        |id: &str| recorded(id).is_some_and(|s| s.status == status::State::Running);
-    let strays = records::live_unrecorded(layout, recorded_running);
-    let selected = |id: &str| {
-        graph
-            .get(id)
-            .is_some_and(|t| options.selects(&graph.tasks[t]))
-    };
-    let status = |id: &str| layout.display(&layout.status_file(id)).to_owned();
-    if let Some((id, process)) = strays.into_iter().find(|(id, _)| selected(id)) {
-        return Some(format!(
-            "{id} is still running (pid {}, started by a run that was killed), but its status {} does not say so (gone, unreadable, or edited): started again, it would run beside itself. Let it end, or stop it (`kill {}`), then run again",
-            process.pid,
-            status(&id),
-            process.pid
-        ));
-    }
-    // Also a local run of a config that says Slurm: its earlier jobs.
-    if ![options.executor, config.executor].contains(&ExecutorKind::Slurm) {
-        return None;
-    }
-    let jobs = match executor::slurm::live_jobs(|id| layout.log_file(id)) {
-        Ok(jobs) => jobs,
-        Err(e) => {
-            warnings.push(format!("{e:#}: jobs of tasks whose status was lost cannot be looked for; such a task would be submitted again beside its job"));
-            return None;
-        }
-    };
-    // A running status without a job names the one a killed run was
-    // submitting: found then by its name and log (`find_submitted`).
-    let names = |id: &str, job: &str| {
-        recorded(id).is_some_and(|s| {
-            s.status == status::State::Running && s.job_id.as_deref().is_none_or(|j| j == job)
-        })
-    };
-    // Named, a job is followed by a run on Slurm; a local run would take
-    // it for lost and start the task again beside it.
-    let on_slurm = options.executor == ExecutorKind::Slurm;
-    let job = (jobs.into_iter())
-        .find(|j| selected(&j.task_id) && !(on_slurm && names(&j.task_id, &j.job_id)))?;
-    let (id, number, state) = (&job.task_id, &job.job_id, &job.state);
-    let what = match names(id, number) {
-        true => "which a run on the local executor cannot follow: run on Slurm (without `--executor local`), or let it end".to_owned(),
-        false => format!("which its status {} does not name (gone, unreadable, edited, or of another attempt): started again, it would run beside it. Let it end", status(id)),
-    };
-    Some(format!(
-        "{id} has a Slurm job not ended (job {number}, {state}), {what}, or cancel it (`scancel {number}`), then run again"
-    ))
 }
 
 /// What a task `monitor` would have retried waits for.

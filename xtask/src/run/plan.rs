@@ -491,7 +491,9 @@ impl<'a> Plan<'a> {
         }
         let mut unasked = Vec::new();
         let (layout, config, graph) = (self.layout, self.config, self.graph);
-        if let Some(stray) = super::second_copy(layout, config, graph, self.options, &mut unasked) {
+        if let Some(stray) =
+            super::recovery::second_copy(layout, config, graph, self.options, &mut unasked)
+        {
             eprintln!("warning: {stray}; until then `orchestrate` refuses to run (exit 2)");
         }
         for warning in &unasked {
