@@ -34,9 +34,10 @@ pub enum Event {
         pid: Option<u32>,
         since: Option<std::time::SystemTime>,
     },
-    /// The task's job is back in Slurm's queue (requeued, preempted): its
-    /// time counts again from when it leaves it.
-    Queued { task_id: String },
+    /// The task's job is back in Slurm's queue (requeued, preempted,
+    /// held: `state`, as Slurm says it, with its reason): its time counts
+    /// again from when it leaves it.
+    Queued { task_id: String, state: String },
     /// It ended: its exit record, or `None` when the record is on disk
     /// (`workspace/pids/<id>.exit`).
     Ended {

@@ -335,9 +335,7 @@ pub fn live_jobs(log_file: impl Fn(&str) -> Utf8PathBuf) -> Result<Vec<LiveJob>>
     let jobs = parse_jobs(&String::from_utf8_lossy(&output.stdout));
     let mut live: Vec<LiveJob> = (jobs.into_iter())
         .filter_map(|(job_id, mut f)| {
-            let state = f
-                .remove("JobState")
-                .filter(|s| LIVE.contains(&s.as_str()))?;
+            let state = f.remove("JobState").filter(|s| stage(s).is_some())?;
             let task_id = f.remove("JobName")?;
             let logs_here =
                 f.get("StdOut").map(String::as_str) == Some(log_file(&task_id).as_str());
@@ -355,23 +353,38 @@ pub fn live_jobs(log_file: impl Fn(&str) -> Utf8PathBuf) -> Result<Vec<LiveJob>>
 /// How long `live_jobs` waits for Slurm.
 const LIVE_JOBS_WAIT: Duration = Duration::from_secs(3);
 
-/// The states of a job not ended: held, queued, starting, running,
-/// stopped, finishing (Slurm's names, `squeue --help`).
-const LIVE: [&str; 13] = [
-    "PENDING",
-    "CONFIGURING",
-    "REQUEUED",
-    "REQUEUE_FED",
-    "REQUEUE_HOLD",
-    "SPECIAL_EXIT",
-    "RESIZING",
-    "SUSPENDED",
-    "STOPPED",
-    "RUNNING",
-    "SIGNALING",
-    "STAGE_OUT",
-    "COMPLETING",
-];
+/// Where a job not ended stands, by its state (Slurm's names, "JOB STATE
+/// CODES" in `squeue(1)`); any other state is an end.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Stage {
+    /// Queued, held, requeued or suspended: its task's time does not run.
+    Waiting,
+    /// Running, stopped, being signalled, resized or finishing: it holds
+    /// its allocation and its time runs.
+    Running,
+}
+
+/// How a job back in the queue stands, for the run to say: its state, its
+/// reason, and for a held one how to let it go on.
+fn queued_state(job_id: &str, state: &str, reason: &str) -> String {
+    let held = matches!(state, "REQUEUE_HOLD" | "SPECIAL_EXIT" | "RESV_DEL_HOLD")
+        || reason.starts_with("JobHeld");
+    match held {
+        true => format!("{state}, {reason}; held until `scontrol release {job_id}`"),
+        false => format!("{state}, {reason}"),
+    }
+}
+
+fn stage(state: &str) -> Option<Stage> {
+    match state {
+        "PENDING" | "CONFIGURING" | "REQUEUED" | "REQUEUE_FED" | "REQUEUE_HOLD"
+        | "SPECIAL_EXIT" | "RESV_DEL_HOLD" | "SUSPENDED" => Some(Stage::Waiting),
+        "RUNNING" | "STOPPED" | "SIGNALING" | "RESIZING" | "STAGE_OUT" | "COMPLETING" => {
+            Some(Stage::Running)
+        }
+        _ => None,
+    }
+}
 
 fn scancel(job_id: &str, signal: Option<&str>) {
     let mut args = vec!["scancel".to_owned()];
@@ -461,13 +474,15 @@ fn poll(jobs: &Mutex<Jobs>) -> Vec<Event> {
         };
         let state = fields.get("JobState").map(String::as_str).unwrap_or("");
         let reason = fields.get("Reason").map(String::as_str).unwrap_or("None");
-        match state {
-            "PENDING" | "CONFIGURING" | "REQUEUED" | "SUSPENDED" => {
+        match stage(state) {
+            Some(Stage::Waiting) => {
                 // Seen running before: requeued (or preempted and
-                // requeued). Its time counts again from its next start.
+                // requeued, or held). Its time counts again from its next
+                // start.
                 if job.watchdog.take().is_some() {
                     events.push(Event::Queued {
                         task_id: job.task_id.clone(),
+                        state: queued_state(id, state, reason),
                     });
                 }
                 if HOPELESS.contains(&reason) {
@@ -479,7 +494,7 @@ fn poll(jobs: &Mutex<Jobs>) -> Vec<Event> {
                     ));
                 }
             }
-            "RUNNING" | "COMPLETING" => {
+            Some(Stage::Running) => {
                 let now = Instant::now();
                 let watchdog = job.watchdog.get_or_insert_with(|| {
                     // Slurm's start, not when this poller first saw it (an
@@ -504,7 +519,7 @@ fn poll(jobs: &Mutex<Jobs>) -> Vec<Event> {
                     }
                 }
             }
-            _ => {
+            None => {
                 let mut record =
                     final_record(state, fields, job.stopping.as_ref().map(|a| a.ending));
                 if let Some(detail) = job.stopping.as_ref().and_then(|a| a.detail.clone()) {
@@ -668,6 +683,33 @@ mod tests {
         assert_eq!(
             final_record("OUT_OF_MEMORY", &killed, None).ending,
             Ending::OutOfMemory
+        );
+    }
+
+    /// Every state `squeue(1)` lists: the held, requeued and stopped ones
+    /// are not ends (a job requeued held was recorded failed, one whose
+    /// allocation was being signalled or resized ended).
+    #[test]
+    fn job_states_not_ended_are_not_taken_for_ends() {
+        let waiting = "PENDING CONFIGURING REQUEUED REQUEUE_FED REQUEUE_HOLD SPECIAL_EXIT RESV_DEL_HOLD SUSPENDED";
+        let running = "RUNNING STOPPED SIGNALING RESIZING STAGE_OUT COMPLETING";
+        let ended = "BOOT_FAIL CANCELLED COMPLETED DEADLINE FAILED NODE_FAIL OUT_OF_MEMORY PREEMPTED REVOKED TIMEOUT";
+        for (states, want) in [
+            (waiting, Some(Stage::Waiting)),
+            (running, Some(Stage::Running)),
+            (ended, None),
+        ] {
+            for state in states.split(' ') {
+                assert_eq!(stage(state), want, "{state}");
+            }
+        }
+        assert_eq!(
+            queued_state("7", "SPECIAL_EXIT", "job_requeued_in_held_state"),
+            "SPECIAL_EXIT, job_requeued_in_held_state; held until `scontrol release 7`"
+        );
+        assert_eq!(
+            queued_state("7", "PENDING", "BeginTime"),
+            "PENDING, BeginTime"
         );
     }
 

@@ -588,7 +588,7 @@ impl Run<'_> {
                 Some(t) => self.on_submitted(t, job),
                 None => Ok(()),
             },
-            executor::Event::Queued { task_id } => {
+            executor::Event::Queued { task_id, state } => {
                 let Some(t) = self.graph.get(&task_id) else {
                     return Ok(());
                 };
@@ -600,7 +600,7 @@ impl Run<'_> {
                     Tone::Warn,
                     "queued",
                     &task_id,
-                    "Slurm put its job back in the queue (requeued): its time counts again from its next start",
+                    &format!("Slurm put its job back in the queue ({state}): its time counts again from its next start"),
                 );
                 self.write_running(t)
                     .with_context(|| format!("cannot record that {task_id} is queued again"))

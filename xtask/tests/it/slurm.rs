@@ -273,13 +273,6 @@ fn slurm_a_requeued_job_s_time_counts_from_its_next_start() {
     wait_for("the job to run", || again.exists());
     let job = t.status("p/rq")["job_id"].as_str().unwrap().to_owned();
     wait_for("3 s of its first run", || run_time(&job) >= 3);
-    let scontrol = |args: &[&str]| {
-        let ok = std::process::Command::new("scontrol")
-            .args(args)
-            .status()
-            .unwrap();
-        assert!(ok.success(), "scontrol {args:?}");
-    };
     let second = || {
         let now = std::time::SystemTime::now();
         now.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
@@ -301,6 +294,60 @@ fn slurm_a_requeued_job_s_time_counts_from_its_next_start() {
         t.read("workspace/logs/p/rq.log")
     );
     assert_eq!(t.state("p/rq"), "completed");
+}
+
+/// A job Slurm requeues held (`SPECIAL_EXIT`, the state a job's epilog or
+/// an admin's `scontrol requeuehold State=SpecialExit` puts it in) has not
+/// ended: the run says it is queued and why, and takes it up again once it
+/// is released and runs (its end was recorded as a failure).
+#[test]
+fn slurm_a_job_requeued_held_is_queued_not_ended() {
+    let Some(t) = slurm_tree() else { return };
+    let again = t.path("again");
+    let script = format!(
+        "if [ -e {0} ]; then echo done; else touch {0}; sleep 600; fi",
+        again.display()
+    );
+    t.task("p/held", &sh(&script));
+    let out = std::fs::File::create(t.path("out")).unwrap();
+    let mut run = t.command(&["orchestrate"]).stdout(out).spawn().unwrap();
+    wait_for("the run to see its job run", || {
+        again.exists() && t.status("p/held")["queued"] != true
+    });
+    let job = t.status("p/held")["job_id"].as_str().unwrap().to_owned();
+    scontrol(&["requeuehold", "State=SpecialExit", &job]);
+    wait_for("the run to see it queued, or end", || {
+        t.status("p/held")["queued"] == true || t.state("p/held") != "running"
+    });
+    assert_eq!(t.state("p/held"), "running", "{}", t.read("out"));
+    wait_for("the run to say it", || {
+        t.read("out").contains("SPECIAL_EXIT")
+    });
+    assert!(
+        t.read("out")
+            .contains(&format!("held until `scontrol release {job}`")),
+        "{}",
+        t.read("out")
+    );
+    scontrol(&["release", &job]);
+    // Requeued jobs wait two minutes by default: now.
+    scontrol(&["update", &format!("JobId={job}"), "StartTime=now"]);
+    assert!(
+        run.wait().unwrap().success(),
+        "{}{}",
+        t.read("out"),
+        t.read("workspace/logs/p/held.log")
+    );
+    assert_eq!(t.state("p/held"), "completed");
+}
+
+/// Runs `scontrol` with `args`, which must succeed.
+fn scontrol(args: &[&str]) {
+    let ok = std::process::Command::new("scontrol")
+        .args(args)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "scontrol {args:?}");
 }
 
 /// A job taken up by the next orchestrator after a crash keeps the
