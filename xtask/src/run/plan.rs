@@ -182,7 +182,7 @@ impl<'a> Plan<'a> {
     /// `next`: what would start now, in order, and the first tasks that
     /// wait, with what each waits on.
     pub fn next(mut self) -> i32 {
-        self.print_warnings();
+        let refused = self.print_warnings();
         println!("Limits: {}", self.admission.describe());
         for note in &self.stale_notes {
             println!("{note}");
@@ -202,7 +202,13 @@ impl<'a> Plan<'a> {
             println!("Nothing more would start now.");
         } else {
             println!("{ORDER}");
-            println!("Would start now, in this order:");
+            match refused {
+                false => println!("Would start now, in this order:"),
+                // Nothing starts until the stray is settled.
+                true => println!(
+                    "Would start once `orchestrate` runs (it refuses now: see the warning), in this order:"
+                ),
+            }
         }
         let shown = self.shown();
         for &t in starting {
@@ -484,21 +490,21 @@ impl<'a> Plan<'a> {
 
     /// On stderr: the plan on stdout stays what a script reads. Also a
     /// task the run would refuse to start beside itself (asked here, not
-    /// by the other commands that plan).
-    fn print_warnings(&self) {
+    /// by the other commands that plan): whether it would, so refuse.
+    fn print_warnings(&self) -> bool {
         for warning in &self.warnings {
             eprintln!("warning: {warning}");
         }
         let mut unasked = Vec::new();
         let (layout, config, graph) = (self.layout, self.config, self.graph);
-        if let Some(stray) =
-            super::recovery::second_copy(layout, config, graph, self.options, &mut unasked)
-        {
+        let stray = super::recovery::second_copy(layout, config, graph, self.options, &mut unasked);
+        if let Some(stray) = &stray {
             eprintln!("warning: {stray}; until then `orchestrate` refuses to run (exit 2)");
         }
         for warning in &unasked {
             eprintln!("warning: {warning}");
         }
+        stray.is_some()
     }
 
     fn waits(&self) -> Waits<'_> {

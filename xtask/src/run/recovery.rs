@@ -306,13 +306,19 @@ pub fn second_copy(
             .is_some_and(|t| options.selects(&graph.tasks[t]))
     };
     let status = |id: &str| layout.display(&layout.status_file(id)).to_owned();
-    if let Some((id, process)) = strays.into_iter().find(|(id, _)| selected(id)) {
-        return Some(format!(
-            "{id} is still running (pid {}, started by a run that was killed), but its status {} does not say so (gone, unreadable, or edited): started again, it would run beside itself. Let it end, or stop it (`kill {}`), then run again",
-            process.pid,
-            status(&id),
-            process.pid
-        ));
+    let strays: Vec<_> = (strays.into_iter())
+        .filter(|(id, _)| selected(id))
+        .collect();
+    if !strays.is_empty() {
+        let said = strays.iter().map(|(id, process)| {
+            format!(
+                "{id} is still running (pid {}, started by a run that was killed), but its status {} does not say so (gone, unreadable, or edited): started again, it would run beside itself",
+                process.pid,
+                status(id)
+            )
+        });
+        let pids = strays.iter().map(|(_, process)| process.pid.to_string());
+        return Some(refusal(said, "stop", "kill", pids));
     }
     // Also a local run of a config that says Slurm: its earlier jobs.
     if ![options.executor, config.executor].contains(&ExecutorKind::Slurm) {
@@ -335,14 +341,38 @@ pub fn second_copy(
     // Named, a job is followed by a run on Slurm; a local run would take
     // it for lost and start the task again beside it.
     let on_slurm = options.executor == ExecutorKind::Slurm;
-    let job = (jobs.into_iter())
-        .find(|j| selected(&j.task_id) && !(on_slurm && names(&j.task_id, &j.job_id)))?;
-    let (id, number, state) = (&job.task_id, &job.job_id, &job.state);
-    let what = match names(id, number) {
-        true => "which a run on the local executor cannot follow: run on Slurm (without `--executor local`), or let it end".to_owned(),
-        false => format!("which its status {} does not name (gone, unreadable, edited, or of another attempt): started again, it would run beside it. Let it end", status(id)),
-    };
-    Some(format!(
-        "{id} has a Slurm job not ended (job {number}, {state}), {what}, or cancel it (`scancel {number}`), then run again"
-    ))
+    let jobs: Vec<_> = (jobs.into_iter())
+        .filter(|j| selected(&j.task_id) && !(on_slurm && names(&j.task_id, &j.job_id)))
+        .collect();
+    if jobs.is_empty() {
+        return None;
+    }
+    let said = jobs.iter().map(|job| {
+        let (id, number, state) = (&job.task_id, &job.job_id, &job.state);
+        let what = match names(id, number) {
+            true => "which a run on the local executor cannot follow (it would start the task again beside it): run on Slurm, without `--executor local`".to_owned(),
+            false => format!("which its status {} does not name (gone, unreadable, edited, or of another attempt): started again, it would run beside it", status(id)),
+        };
+        format!("{id} has a Slurm job not ended (job {number}, {state}), {what}")
+    });
+    let numbers = jobs.iter().map(|job| job.job_id.clone());
+    Some(refusal(said, "cancel", "scancel", numbers))
+}
+
+/// The refusal `second_copy` says: each stray, then what to do about them
+/// all (`verb` them with `command` and their pids or jobs).
+fn refusal(
+    said: impl Iterator<Item = String>,
+    verb: &str,
+    command: &str,
+    ids: impl Iterator<Item = String>,
+) -> String {
+    let said: Vec<String> = said.collect();
+    let them = if said.len() == 1 { "it" } else { "them" };
+    let ids: Vec<String> = ids.collect();
+    format!(
+        "{}. Let {them} end, or {verb} {them} (`{command} {}`), then run again",
+        said.join("; "),
+        ids.join(" ")
+    )
 }

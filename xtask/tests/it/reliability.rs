@@ -329,6 +329,53 @@ fn a_task_running_on_without_its_status_is_not_started_twice() {
     }
 }
 
+/// Several tasks running on without their statuses are all named at once
+/// (the run named the first, and refused again for the next once it was
+/// settled), and `next` does not say they would start now.
+#[test]
+fn tasks_running_on_without_their_statuses_are_all_named() {
+    let t = Tree::new();
+    t.config("");
+    t.task("p/a", &waiting_task("a", "true"));
+    t.task("p/b", &waiting_task("b", "true"));
+    let mut first = t.start(&["orchestrate"]);
+    let pid = |id: &str| {
+        t.read(&format!("workspace/outputs/{id}/pid"))
+            .trim()
+            .to_owned()
+    };
+    wait_for("both to run", || {
+        ["p/a", "p/b"]
+            .iter()
+            .all(|id| pid_written(&t, &format!("workspace/outputs/{id}/pid")))
+    });
+    first.kill().unwrap();
+    first.wait().unwrap();
+    for id in ["p/a", "p/b"] {
+        wait_for("its pid recorded", || {
+            t.exists(&format!("workspace/pids/{id}.pid"))
+        });
+        std::fs::remove_file(t.path(&format!("workspace/status/{id}.json"))).unwrap();
+    }
+    let refused = t.run(&["orchestrate"]);
+    refused
+        .code(2)
+        .says("p/a is still running (pid ")
+        .says("p/b is still running (pid ")
+        .says(&format!("`kill {} {}`", pid("p/a"), pid("p/b")));
+    let next = t.run(&["next"]);
+    next.says("Would start once `orchestrate` runs (it refuses now");
+    assert!(!next.stdout.contains("Would start now"), "{}", next.stdout);
+    t.write("release-a", "");
+    t.write("release-b", "");
+    for id in ["p/a", "p/b"] {
+        wait_for("its end's record", || {
+            t.exists(&format!("workspace/pids/{id}.exit"))
+        });
+    }
+    t.run(&["orchestrate"]).code(0);
+}
+
 /// A task that ended while no orchestrator was alive, its supervisor
 /// still running another: the views say it ended, not that it runs.
 #[test]
