@@ -35,9 +35,9 @@ pub enum Event {
         since: Option<std::time::SystemTime>,
     },
     /// The task's job is back in Slurm's queue (requeued, preempted,
-    /// held: `state`, as Slurm says it, with its reason): its time counts
-    /// again from when it leaves it.
-    Queued { task_id: String, state: String },
+    /// held) or suspended, as `what` says: its time does not run until it
+    /// runs again.
+    Queued { task_id: String, what: String },
     /// It ended: its exit record, or `None` when the record is on disk
     /// (`workspace/pids/<id>.exit`).
     Ended {

@@ -357,21 +357,47 @@ const LIVE_JOBS_WAIT: Duration = Duration::from_secs(3);
 /// CODES" in `squeue(1)`); any other state is an end.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Stage {
-    /// Queued, held, requeued or suspended: its task's time does not run.
+    /// Queued, held, requeued or suspended: its task's time does not run
+    /// (a requeued job's counts again from its next start, a suspended
+    /// one's goes on from where it stopped).
     Waiting,
     /// Running, stopped, being signalled, resized or finishing: it holds
     /// its allocation and its time runs.
     Running,
 }
 
-/// How a job back in the queue stands, for the run to say: its state, its
-/// reason, and for a held one how to let it go on.
-fn queued_state(job_id: &str, state: &str, reason: &str) -> String {
+/// What became of a job seen running that waits now, for the run to say:
+/// requeued (its time counts again from its next start), held as well
+/// (and how to let it go on), or suspended (its time stops meanwhile).
+fn waiting_now(job_id: &str, state: &str, reason: &str) -> String {
+    if state == "SUSPENDED" {
+        return format!(
+            "Slurm suspended its job ({state}, {reason}): its time stops until it resumes"
+        );
+    }
     let held = matches!(state, "REQUEUE_HOLD" | "SPECIAL_EXIT" | "RESV_DEL_HOLD")
-        || reason.starts_with("JobHeld");
-    match held {
-        true => format!("{state}, {reason}; held until `scontrol release {job_id}`"),
-        false => format!("{state}, {reason}"),
+        || reason.starts_with("JobHeld")
+        || reason == "job_requeued_in_held_state";
+    let release = match held {
+        true => format!(", held until `scontrol release {job_id}`"),
+        false => String::new(),
+    };
+    format!("Slurm put its job back in the queue ({state}, {reason}{release}): its time counts again from its next start")
+}
+
+/// How long a running job has run: Slurm's `RunTime` (`[D-]HH:MM:SS`),
+/// which leaves out the time it was suspended, else since its `start`.
+fn time_run(fields: &HashMap<String, String>, start: Option<SystemTime>) -> Duration {
+    let run_time = fields.get("RunTime").and_then(|text| {
+        let (days, clock) = text.split_once('-').unwrap_or(("0", text));
+        let secs = clock.split(':').try_fold(0u64, |total, part| {
+            Some(total * 60 + part.parse::<u64>().ok()?)
+        })?;
+        Some(days.parse::<u64>().ok()? * 86_400 + secs)
+    });
+    match run_time {
+        Some(secs) => Duration::from_secs(secs),
+        None => start.and_then(|s| s.elapsed().ok()).unwrap_or_default(),
     }
 }
 
@@ -477,12 +503,11 @@ fn poll(jobs: &Mutex<Jobs>) -> Vec<Event> {
         match stage(state) {
             Some(Stage::Waiting) => {
                 // Seen running before: requeued (or preempted and
-                // requeued, or held). Its time counts again from its next
-                // start.
+                // requeued, or held), or suspended.
                 if job.watchdog.take().is_some() {
                     events.push(Event::Queued {
                         task_id: job.task_id.clone(),
-                        state: queued_state(id, state, reason),
+                        what: waiting_now(id, state, reason),
                     });
                 }
                 if HOPELESS.contains(&reason) {
@@ -499,9 +524,10 @@ fn poll(jobs: &Mutex<Jobs>) -> Vec<Event> {
                 let watchdog = job.watchdog.get_or_insert_with(|| {
                     // Slurm's start, not when this poller first saw it (an
                     // orchestrator that took the job up after a crash):
-                    // its timeout counts from it.
+                    // its timeout counts from it, less the time it was
+                    // suspended.
                     let since = slurm_time(fields, "StartTime").filter(|s| *s <= SystemTime::now());
-                    let ran = since.and_then(|s| s.elapsed().ok()).unwrap_or_default();
+                    let ran = time_run(fields, since);
                     events.push(Event::Started {
                         task_id: job.task_id.clone(),
                         pid: None,
@@ -703,14 +729,14 @@ mod tests {
                 assert_eq!(stage(state), want, "{state}");
             }
         }
-        assert_eq!(
-            queued_state("7", "SPECIAL_EXIT", "job_requeued_in_held_state"),
-            "SPECIAL_EXIT, job_requeued_in_held_state; held until `scontrol release 7`"
-        );
-        assert_eq!(
-            queued_state("7", "PENDING", "BeginTime"),
-            "PENDING, BeginTime"
-        );
+        let said = |state, reason| waiting_now("7", state, reason);
+        let release = "held until `scontrol release 7`";
+        assert!(said("SPECIAL_EXIT", "job_requeued_in_held_state").contains(release));
+        // `scontrol requeuehold` without a state.
+        assert!(said("PENDING", "job_requeued_in_held_state").contains(release));
+        assert!(said("PENDING", "JobHeldUser").contains(release));
+        assert!(!said("PENDING", "BeginTime").contains(release));
+        assert!(said("SUSPENDED", "None").contains("its time stops until it resumes"));
     }
 
     /// Slurm's time limit holds the attempt's timeout and, when it runs

@@ -588,7 +588,7 @@ impl Run<'_> {
                 Some(t) => self.on_submitted(t, job),
                 None => Ok(()),
             },
-            executor::Event::Queued { task_id, state } => {
+            executor::Event::Queued { task_id, what } => {
                 let Some(t) = self.graph.get(&task_id) else {
                     return Ok(());
                 };
@@ -596,12 +596,7 @@ impl Run<'_> {
                     return Ok(());
                 };
                 active.queued = true;
-                self.printer.event(
-                    Tone::Warn,
-                    "queued",
-                    &task_id,
-                    &format!("Slurm put its job back in the queue ({state}): its time counts again from its next start"),
-                );
+                self.printer.event(Tone::Warn, "queued", &task_id, &what);
                 self.write_running(t)
                     .with_context(|| format!("cannot record that {task_id} is queued again"))
             }

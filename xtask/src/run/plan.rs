@@ -206,7 +206,7 @@ impl<'a> Plan<'a> {
                 false => println!("Would start now, in this order:"),
                 // Nothing starts until the stray is settled.
                 true => println!(
-                    "Would start once `orchestrate` runs (it refuses now: see the warning), in this order:"
+                    "Would start once what the warning names has ended or been stopped (`orchestrate` refuses until then), in this order:"
                 ),
             }
         }

@@ -309,7 +309,7 @@ pub fn second_copy(
     let strays: Vec<_> = (strays.into_iter())
         .filter(|(id, _)| selected(id))
         .collect();
-    if !strays.is_empty() {
+    let local = (!strays.is_empty()).then(|| {
         let said = strays.iter().map(|(id, process)| {
             format!(
                 "{id} is still running (pid {}, started by a run that was killed), but its status {} does not say so (gone, unreadable, or edited): started again, it would run beside itself",
@@ -318,12 +318,28 @@ pub fn second_copy(
             )
         });
         let pids = strays.iter().map(|(_, process)| process.pid.to_string());
-        return Some(refusal(said, "stop", "kill", pids));
-    }
+        refusal(said, "stop", "kill", pids)
+    });
     // Also a local run of a config that says Slurm: its earlier jobs.
-    if ![options.executor, config.executor].contains(&ExecutorKind::Slurm) {
-        return None;
+    let on_slurm = [options.executor, config.executor].contains(&ExecutorKind::Slurm);
+    let slurm = on_slurm.then(|| slurm_strays(layout, options, &selected, warnings));
+    match (local, slurm.flatten()) {
+        (Some(local), Some(slurm)) => Some(format!("{local}. And {slurm}")),
+        (local, slurm) => local.or(slurm),
     }
+}
+
+/// The refusal of `second_copy` for the Slurm jobs not ended of tasks it
+/// selects whose statuses do not name them (or that a local run cannot
+/// follow).
+fn slurm_strays(
+    layout: &Layout,
+    options: &Options,
+    selected: &dyn Fn(&str) -> bool,
+    warnings: &mut Vec<String>,
+) -> Option<String> {
+    let recorded = |id: &str| status::read(layout, id).ok().flatten();
+    let status = |id: &str| layout.display(&layout.status_file(id)).to_owned();
     let jobs = match executor::slurm::live_jobs(|id| layout.log_file(id)) {
         Ok(jobs) => jobs,
         Err(e) => {

@@ -364,7 +364,7 @@ fn tasks_running_on_without_their_statuses_are_all_named() {
         .says("p/b is still running (pid ")
         .says(&format!("`kill {} {}`", pid("p/a"), pid("p/b")));
     let next = t.run(&["next"]);
-    next.says("Would start once `orchestrate` runs (it refuses now");
+    next.says("Would start once what the warning names has ended or been stopped");
     assert!(!next.stdout.contains("Would start now"), "{}", next.stdout);
     t.write("release-a", "");
     t.write("release-b", "");

@@ -341,6 +341,48 @@ fn slurm_a_job_requeued_held_is_queued_not_ended() {
     assert_eq!(t.state("p/held"), "completed");
 }
 
+/// The time a job spends suspended does not count against its task's
+/// timeout: resumed, it runs on (it was cancelled for its timeout at once,
+/// its time counted from its start).
+#[test]
+fn slurm_a_suspended_job_s_time_stops_while_it_is_suspended() {
+    let Some(t) = slurm_tree() else { return };
+    let started = t.path("started");
+    let script = format!(
+        "touch {}; while [ ! -f {} ]; do sleep 0.05; done",
+        started.display(),
+        t.path("release").display()
+    );
+    t.task("p/s", &format!("timeout: 5s\n{}", sh(&script)));
+    let out = std::fs::File::create(t.path("out")).unwrap();
+    let mut run = t.command(&["orchestrate"]).stdout(out).spawn().unwrap();
+    wait_for("the run to see its job run", || {
+        started.exists() && t.status("p/s")["queued"] != true
+    });
+    let job = t.status("p/s")["job_id"].as_str().unwrap().to_owned();
+    scontrol(&["suspend", &job]);
+    wait_for("the run to see it suspended", || {
+        t.read("out").contains("its time stops until it resumes")
+    });
+    // Longer than its timeout, suspended: Slurm's clock says when.
+    let suspended_at = std::time::SystemTime::now();
+    wait_for("6 s suspended", || {
+        suspended_at.elapsed().unwrap() > std::time::Duration::from_secs(6)
+    });
+    scontrol(&["resume", &job]);
+    wait_for("the run to see it run again", || {
+        t.status("p/s")["queued"] != true || t.state("p/s") != "running"
+    });
+    t.write("release", "");
+    assert!(
+        run.wait().unwrap().success(),
+        "{}{}",
+        t.read("out"),
+        t.read("workspace/logs/p/s.log")
+    );
+    assert_eq!(t.state("p/s"), "completed");
+}
+
 /// Runs `scontrol` with `args`, which must succeed.
 fn scontrol(args: &[&str]) {
     let ok = std::process::Command::new("scontrol")
@@ -450,7 +492,28 @@ fn slurm_a_job_running_on_without_its_status_is_not_submitted_twice() {
     let job = t.status("p/one")["job_id"].as_str().unwrap().to_owned();
     let status = t.path("workspace/status/p/one.json");
     let recorded = std::fs::read_to_string(&status).unwrap();
+    // A task run locally, killed too, its status lost as well: both are
+    // named at once (the local one alone was).
+    t.task(
+        "q/loc",
+        &sh("touch loc-started; while [ ! -f release-loc ]; do sleep 0.05; done"),
+    );
+    let local = ["orchestrate", "--executor", "local", "--task", "q/loc"];
+    let mut killed = t.start(&local);
+    wait_for("q/loc to run", || t.exists("loc-started"));
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    wait_for("its pid recorded", || t.exists("workspace/pids/q/loc.pid"));
+    std::fs::remove_file(t.path("workspace/status/q/loc.json")).unwrap();
     std::fs::remove_file(&status).unwrap();
+    t.run(&["orchestrate"])
+        .code(2)
+        .says("q/loc is still running (pid ")
+        .says(&format!(
+            "p/one has a Slurm job not ended (job {job}, RUNNING)"
+        ));
+    t.write("release-loc", "");
+    wait_for("q/loc's end", || t.exists("workspace/pids/q/loc.exit"));
     t.run(&["next"])
         .says(&format!(
             "p/one has a Slurm job not ended (job {job}, RUNNING)"
