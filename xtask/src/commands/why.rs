@@ -600,10 +600,21 @@ impl Why<'_> {
                 ),
             }
         } else {
-            println!(
-                "  nothing: it starts on the next `{}`",
-                layout.cmd("orchestrate")
+            // No run going on: `options` selects everything.
+            let refused = run::recovery::second_copy(
+                layout,
+                &defs.config,
+                graph,
+                &options,
+                &mut self.warnings,
             );
+            let orchestrate = layout.cmd("orchestrate");
+            match refused {
+                Some(stray) => println!(
+                    "  nothing of its own: it is ready, but `{orchestrate}` refuses to run now: {stray}"
+                ),
+                None => println!("  nothing: it starts on the next `{orchestrate}`"),
+            }
         }
     }
 }

@@ -29,7 +29,7 @@ pub mod plan;
 mod pools;
 pub mod prompt;
 pub mod readiness;
-mod recovery;
+pub mod recovery;
 mod reorder;
 mod running;
 mod starts;

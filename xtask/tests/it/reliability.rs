@@ -366,6 +366,9 @@ fn tasks_running_on_without_their_statuses_are_all_named() {
     let next = t.run(&["next"]);
     next.says("Would start once what the warning names has ended or been stopped");
     assert!(!next.stdout.contains("Would start now"), "{}", next.stdout);
+    t.run(&["why", "p/a"])
+        .says("it is ready, but `")
+        .says("refuses to run now: p/a is still running (pid ");
     t.write("release-a", "");
     t.write("release-b", "");
     for id in ["p/a", "p/b"] {
