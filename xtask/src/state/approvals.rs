@@ -37,8 +37,8 @@ pub struct Approval {
 }
 
 /// What an approval of `task` covers, as it is now: its task file and
-/// inputs (one not made yet marked absent, a glob or folder input also by
-/// the files it names), and `with_outputs` its outputs.
+/// inputs (one not made yet marked absent, a glob input also by what it
+/// matches), and `with_outputs` its outputs.
 pub fn seen(layout: &Layout, task: &Task, with_outputs: bool) -> Fingerprint {
     let mut files = vec![task.file.clone()];
     files.extend(fingerprint::inputs(layout, task));
@@ -46,7 +46,7 @@ pub fn seen(layout: &Layout, task: &Task, with_outputs: bool) -> Fingerprint {
         files.extend(outputs::existing(layout, task));
     }
     let mut seen = fingerprint::of_all(layout, &files);
-    seen.extend(fingerprint::input_listings(layout, task));
+    seen.extend(fingerprint::glob_listings(layout, task));
     seen
 }
 

@@ -38,13 +38,10 @@ pub fn of_all(layout: &Layout, files: &[Utf8PathBuf]) -> Fingerprint {
     fingerprint
 }
 
-/// What `task` is built from: its task file as it was read, its input
-/// files as they are now (taken as a task with inputs starts), and what
-/// each folder input holds (a file added or removed changes it).
+/// What `task` is built from: its task file as it was read, and its input
+/// files as they are now (taken as a task with inputs starts).
 pub fn of_task(layout: &Layout, task: &Task) -> Fingerprint {
     let mut fingerprint = of(layout, &inputs(layout, task));
-    let folders = (task.inputs.iter()).filter(|input| !outputs::is_glob(input));
-    fingerprint.extend(listings(layout, &task.id, folders));
     match &task.mark {
         Some(mark) => {
             fingerprint.insert(relative(layout, &task.file), mark.clone());
@@ -54,25 +51,15 @@ pub fn of_task(layout: &Layout, task: &Task) -> Fingerprint {
     fingerprint
 }
 
-/// For each glob or folder input of `task`, the files it names now, as
-/// one mark by its path (`Mark::listing`), for an approval: a file that
-/// matches later, or no longer, changes it.
-pub fn input_listings(layout: &Layout, task: &Task) -> Fingerprint {
-    listings(layout, &task.id, task.inputs.iter())
-}
-
-/// The listing marks of those of `inputs` (of task `own`) that name more
-/// than one file (`outputs::names_many`).
-fn listings<'a>(
-    layout: &Layout,
-    own: &str,
-    inputs: impl Iterator<Item = &'a String>,
-) -> Fingerprint {
-    inputs
-        .filter(|input| outputs::names_many(layout, input))
+/// For each glob input of `task`, what it matches now, as one mark by the
+/// pattern's path (`Mark::listing`), for an approval: a file that matches
+/// later, or no longer, changes it.
+pub fn glob_listings(layout: &Layout, task: &Task) -> Fingerprint {
+    (task.inputs.iter())
+        .filter(|input| outputs::is_glob(input))
         .map(|input| {
             let path = layout.outputs_dir().join(input);
-            (relative(layout, &path), listing(layout, input, own))
+            (relative(layout, &path), listing(layout, input, &task.id))
         })
         .collect()
 }
@@ -98,7 +85,8 @@ fn matches(layout: &Layout, input: &str, own: &str) -> Vec<Utf8PathBuf> {
 }
 
 /// `task`'s input files (under `workspace/outputs/`): what a glob input
-/// matches now, but for its own outputs, and the files in a folder input.
+/// matches now, but for its own outputs. A folder has no mark: what is in
+/// it is not followed.
 pub fn inputs(layout: &Layout, task: &Task) -> Vec<Utf8PathBuf> {
     (task.inputs.iter())
         .flat_map(|input| matches(layout, input, &task.id))
@@ -108,7 +96,6 @@ pub fn inputs(layout: &Layout, task: &Task) -> Vec<Utf8PathBuf> {
 /// The first file of `fingerprint` whose content is not what it was (or
 /// that is gone), by its path from the root; else the first glob input
 /// whose matches are not what they were (`<pattern> (what it matches)`),
-/// or folder input whose files are not (`<folder> (what it holds)`),
 /// leaving out task `own`'s outputs. The file of `task`, when given, is
 /// judged by the mark it had when this command read it: the version the
 /// command works with, and one `stat` fewer per task.
@@ -149,10 +136,7 @@ impl Unjudged {
                 let input = full.strip_prefix(layout.outputs_dir());
                 input.is_ok_and(|input| listing(layout, input.as_str(), own).hash != was.hash)
             })
-            .map(|(path, _)| match outputs::is_glob(path) {
-                true => format!("{path} (what it matches)"),
-                false => format!("{path} (what it holds)"),
-            });
+            .map(|(path, _)| format!("{path} (what it matches)"));
         let task_file = fingerprint.get(&own_file).cloned();
         Unjudged {
             file,

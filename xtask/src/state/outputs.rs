@@ -27,45 +27,13 @@ pub fn input_exists(layout: &Layout, path: &str) -> bool {
     }
 }
 
-/// The files input `path` names: those a glob matches now, a folder's
-/// files (`files_in`), else the one path (there or not).
+/// The files input `path` names: those a glob matches now, else the one
+/// path (there or not).
 pub fn input_files(layout: &Layout, path: &str) -> Vec<Utf8PathBuf> {
-    let full = layout.outputs_dir().join(path);
     match is_glob(path) {
         true => glob_in(&layout.outputs_dir(), path),
-        false if full.is_dir() => files_in(&full),
-        false => vec![full],
+        false => vec![layout.outputs_dir().join(path)],
     }
-}
-
-/// Whether input `path` is more than one file: a glob, or a folder now. What
-/// it names is marked by its list of files as well as by each one's
-/// content (`fingerprint::listings`).
-pub fn names_many(layout: &Layout, path: &str) -> bool {
-    is_glob(path) || layout.outputs_dir().join(path).is_dir()
-}
-
-/// The files in the folder `dir` and its subfolders, by path: symbolic
-/// links are not followed (one may lead back up, or out of the outputs),
-/// and only regular files are taken (a FIFO's reader would wait for a
-/// writer). A subfolder that cannot be read is left out.
-fn files_in(dir: &Utf8Path) -> Vec<Utf8PathBuf> {
-    let mut files = Vec::new();
-    let mut folders = vec![dir.to_owned()];
-    while let Some(folder) = folders.pop() {
-        let Ok(entries) = folder.read_dir_utf8() else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            match entry.file_type() {
-                Ok(kind) if kind.is_dir() => folders.push(entry.into_path()),
-                Ok(kind) if kind.is_file() => files.push(entry.into_path()),
-                _ => {}
-            }
-        }
-    }
-    files.sort_unstable();
-    files
 }
 
 /// One declared output that is not right, said so a user can act on it,
