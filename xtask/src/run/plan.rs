@@ -60,6 +60,9 @@ pub struct Plan<'a> {
     gone: Vec<(usize, bool)>,
     /// What the run would say of stale completed tasks.
     stale_notes: Vec<String>,
+    /// `orchestrate` would refuse to run (`next` found a task running on
+    /// without its status): nothing starts until it has ended.
+    refused: bool,
 }
 
 impl<'a> Plan<'a> {
@@ -137,6 +140,7 @@ impl<'a> Plan<'a> {
             undecided,
             paused,
             gone: loaded.gone,
+            refused: false,
             stale_notes: load::stale_notes(
                 layout,
                 graph,
@@ -182,7 +186,8 @@ impl<'a> Plan<'a> {
     /// `next`: what would start now, in order, and the first tasks that
     /// wait, with what each waits on.
     pub fn next(mut self) -> i32 {
-        let refused = self.print_warnings();
+        self.refused = self.print_warnings();
+        let refused = self.refused;
         println!("Limits: {}", self.admission.describe());
         for note in &self.stale_notes {
             println!("{note}");
@@ -520,6 +525,7 @@ impl<'a> Plan<'a> {
             stopped: None,
             paused: &self.paused,
             retries: &[],
+            refused: self.refused,
         }
     }
 
@@ -652,6 +658,9 @@ pub struct Waits<'a> {
     /// The tasks whose status says failed while their retry waits, in
     /// order (a run's: a plan retries them as new).
     pub retries: &'a [usize],
+    /// `next` on a workspace where `orchestrate` would refuse to run (a
+    /// task runs on without its status): what it plans starts only after.
+    pub refused: bool,
 }
 
 /// Every task that waits, with why, in id order.
@@ -769,6 +778,9 @@ impl Waits<'_> {
             },
             Node::Failed => "failed",
             Node::Blocked => "blocked",
+            Node::Running if self.planned.contains(&t) && self.refused => {
+                "which would start once what the warning names has ended"
+            }
             Node::Running if self.planned.contains(&t) => "which would start now",
             // A plan reads a task whose work waits in the merge queue as
             // running, as its status says, with `merging`.

@@ -89,6 +89,7 @@ impl Run<'_> {
             },
             paused: &paused,
             retries: &retries,
+            refused: false,
         };
         let outcome = Outcome {
             layout: self.layout,

@@ -338,6 +338,7 @@ fn tasks_running_on_without_their_statuses_are_all_named() {
     t.config("");
     t.task("p/a", &waiting_task("a", "true"));
     t.task("p/b", &waiting_task("b", "true"));
+    t.task("p/e", &format!("dependencies: [p/a]\n{}", sh("true")));
     let mut first = t.start(&["orchestrate"]);
     let pid = |id: &str| {
         t.read(&format!("workspace/outputs/{id}/pid"))
@@ -366,6 +367,7 @@ fn tasks_running_on_without_their_statuses_are_all_named() {
     let next = t.run(&["next"]);
     next.says("Would start once what the warning names has ended or been stopped");
     assert!(!next.stdout.contains("Would start now"), "{}", next.stdout);
+    next.says("p/e: waits on p/a (which would start once what the warning names has ended)");
     t.run(&["why", "p/a"])
         .says("it is ready, but `")
         .says("refuses to run now: p/a is still running (pid ");
