@@ -268,15 +268,8 @@ fn slurm_a_requeued_job_s_time_counts_from_its_next_start() {
         again.display()
     );
     t.task("p/rq", &format!("timeout: 6s\n{}", sh(&script)));
-    let out = std::fs::File::create(t.path("out")).unwrap();
-    let mut run = t.command(&["orchestrate"]).stdout(out).spawn().unwrap();
-    wait_for("the job to run", || again.exists());
-    let job = t.status("p/rq")["job_id"].as_str().unwrap().to_owned();
+    let (run, job) = run_until_its_job_runs(&t, "p/rq", &again);
     wait_for("3 s of its first run", || run_time(&job) >= 3);
-    let second = || {
-        let now = std::time::SystemTime::now();
-        now.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
-    };
     let requeued_at = second();
     scontrol(&["requeue", &job]);
     wait_for("the run to see it queued", || {
@@ -287,13 +280,7 @@ fn slurm_a_requeued_job_s_time_counts_from_its_next_start() {
     wait_for("the second after the requeue", || second() > requeued_at);
     // Requeued jobs wait two minutes by default: now.
     scontrol(&["update", &format!("JobId={job}"), "StartTime=now"]);
-    assert!(
-        run.wait().unwrap().success(),
-        "{}{}",
-        t.read("out"),
-        t.read("workspace/logs/p/rq.log")
-    );
-    assert_eq!(t.state("p/rq"), "completed");
+    ends_completed(&t, run, "p/rq");
 }
 
 /// A job Slurm requeues held (`SPECIAL_EXIT`, the state a job's epilog or
@@ -309,12 +296,8 @@ fn slurm_a_job_requeued_held_is_queued_not_ended() {
         again.display()
     );
     t.task("p/held", &sh(&script));
-    let out = std::fs::File::create(t.path("out")).unwrap();
-    let mut run = t.command(&["orchestrate"]).stdout(out).spawn().unwrap();
-    wait_for("the run to see its job run", || {
-        again.exists() && t.status("p/held")["queued"] != true
-    });
-    let job = t.status("p/held")["job_id"].as_str().unwrap().to_owned();
+    let (run, job) = run_until_its_job_runs(&t, "p/held", &again);
+    let requeued_at = second();
     scontrol(&["requeuehold", "State=SpecialExit", &job]);
     wait_for("the run to see it queued, or end", || {
         t.status("p/held")["queued"] == true || t.state("p/held") != "running"
@@ -329,16 +312,12 @@ fn slurm_a_job_requeued_held_is_queued_not_ended() {
         "{}",
         t.read("out")
     );
+    // As for a requeue: not in the second its credential was revoked in.
+    wait_for("the second after the requeue", || second() > requeued_at);
     scontrol(&["release", &job]);
     // Requeued jobs wait two minutes by default: now.
     scontrol(&["update", &format!("JobId={job}"), "StartTime=now"]);
-    assert!(
-        run.wait().unwrap().success(),
-        "{}{}",
-        t.read("out"),
-        t.read("workspace/logs/p/held.log")
-    );
-    assert_eq!(t.state("p/held"), "completed");
+    ends_completed(&t, run, "p/held");
 }
 
 /// The time a job spends suspended does not count against its task's
@@ -354,17 +333,12 @@ fn slurm_a_suspended_job_s_time_stops_while_it_is_suspended() {
         t.path("release").display()
     );
     t.task("p/s", &format!("timeout: 5s\n{}", sh(&script)));
-    let out = std::fs::File::create(t.path("out")).unwrap();
-    let mut run = t.command(&["orchestrate"]).stdout(out).spawn().unwrap();
-    wait_for("the run to see its job run", || {
-        started.exists() && t.status("p/s")["queued"] != true
-    });
-    let job = t.status("p/s")["job_id"].as_str().unwrap().to_owned();
+    let (run, job) = run_until_its_job_runs(&t, "p/s", &started);
     scontrol(&["suspend", &job]);
     wait_for("the run to see it suspended", || {
         t.read("out").contains("its time stops until it resumes")
     });
-    // Longer than its timeout, suspended: Slurm's clock says when.
+    // Suspended for longer than its timeout.
     let suspended_at = std::time::SystemTime::now();
     wait_for("6 s suspended", || {
         suspended_at.elapsed().unwrap() > std::time::Duration::from_secs(6)
@@ -374,13 +348,41 @@ fn slurm_a_suspended_job_s_time_stops_while_it_is_suspended() {
         t.status("p/s")["queued"] != true || t.state("p/s") != "running"
     });
     t.write("release", "");
+    ends_completed(&t, run, "p/s");
+}
+
+/// Starts `orchestrate` on `t`, its output in the file `out`, and waits
+/// until its command has made `ran` and the run has seen task `id`'s job
+/// run; returns the run and the job's id.
+fn run_until_its_job_runs(
+    t: &Tree,
+    id: &str,
+    ran: &std::path::Path,
+) -> (std::process::Child, String) {
+    let out = std::fs::File::create(t.path("out")).unwrap();
+    let run = t.command(&["orchestrate"]).stdout(out).spawn().unwrap();
+    wait_for("the run to see its job run", || {
+        ran.exists() && t.status(id)["queued"] != true
+    });
+    let job = t.status(id)["job_id"].as_str().unwrap().to_owned();
+    (run, job)
+}
+
+/// Waits for `run` to end in success, task `id` completed.
+fn ends_completed(t: &Tree, mut run: std::process::Child, id: &str) {
     assert!(
         run.wait().unwrap().success(),
         "{}{}",
         t.read("out"),
-        t.read("workspace/logs/p/s.log")
+        t.read(&format!("workspace/logs/{id}.log"))
     );
-    assert_eq!(t.state("p/s"), "completed");
+    assert_eq!(t.state(id), "completed");
+}
+
+/// The second it is, since the epoch.
+fn second() -> u64 {
+    let now = std::time::SystemTime::now();
+    now.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
 }
 
 /// Runs `scontrol` with `args`, which must succeed.
