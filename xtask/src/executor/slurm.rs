@@ -375,14 +375,18 @@ fn waiting_now(job_id: &str, state: &str, reason: &str) -> String {
             "Slurm suspended its job ({state}, {reason}): its time stops until it resumes"
         );
     }
-    let held = matches!(state, "REQUEUE_HOLD" | "SPECIAL_EXIT" | "RESV_DEL_HOLD")
-        || reason.starts_with("JobHeld")
-        || reason == "job_requeued_in_held_state";
+    let held =
+        is_held(state) || reason.starts_with("JobHeld") || reason == "job_requeued_in_held_state";
     let release = match held {
         true => format!(", held until `scontrol release {job_id}`"),
         false => String::new(),
     };
     format!("Slurm put its job back in the queue ({state}, {reason}{release}): its time counts again from its next start")
+}
+
+/// Whether a job's state holds it until a person releases it.
+pub fn is_held(state: &str) -> bool {
+    matches!(state, "REQUEUE_HOLD" | "SPECIAL_EXIT" | "RESV_DEL_HOLD")
 }
 
 /// How long a running job has run: Slurm's `RunTime` (`[D-]HH:MM:SS`),

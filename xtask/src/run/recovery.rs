@@ -310,15 +310,16 @@ pub fn second_copy(
         .filter(|(id, _)| selected(id))
         .collect();
     let local = (!strays.is_empty()).then(|| {
-        let said = strays.iter().map(|(id, process)| {
-            format!(
-                "{id} is still running (pid {}, started by a run that was killed), but its status {} does not say so (gone, unreadable, or edited): started again, it would run beside itself",
-                process.pid,
-                status(id)
-            )
-        });
+        let listed: Vec<_> = (strays.iter())
+            .map(|(id, process)| (id.clone(), format!("pid {}", process.pid)))
+            .collect();
+        let said = together(
+            &listed,
+            |id, pid| format!("{id} is still running ({pid}, started by a run that was killed), but its status {} does not say so (gone, unreadable, or edited): started again, it would run beside itself", status(id)),
+            |n, list| format!("{n} tasks are still running, started by a run that was killed, but their statuses do not say so (gone, unreadable, or edited): {list}; started again, each would run beside itself"),
+        );
         let pids = strays.iter().map(|(_, process)| process.pid.to_string());
-        refusal(said, "stop", "kill", pids)
+        refusal(&[said], strays.len(), "stop", "kill", pids, "")
     });
     // Also a local run of a config that says Slurm: its earlier jobs.
     let on_slurm = [options.executor, config.executor].contains(&ExecutorKind::Slurm);
@@ -363,32 +364,91 @@ fn slurm_strays(
     if jobs.is_empty() {
         return None;
     }
-    let said = jobs.iter().map(|job| {
-        let (id, number, state) = (&job.task_id, &job.job_id, &job.state);
-        let what = match names(id, number) {
-            true => "which a run on the local executor cannot follow (it would start the task again beside it): run on Slurm, without `--executor local`".to_owned(),
-            false => format!("which its status {} does not name (gone, unreadable, edited, or of another attempt): started again, it would run beside it", status(id)),
-        };
-        format!("{id} has a Slurm job not ended (job {number}, {state}), {what}")
-    });
+    let listed = |local: bool| -> Vec<(String, String)> {
+        (jobs.iter())
+            .filter(|job| names(&job.task_id, &job.job_id) == local)
+            .map(|job| {
+                (
+                    job.task_id.clone(),
+                    format!("job {}, {}", job.job_id, job.state),
+                )
+            })
+            .collect()
+    };
+    let (unnamed, unfollowed) = (listed(false), listed(true));
+    let mut said = Vec::new();
+    if !unnamed.is_empty() {
+        said.push(together(
+            &unnamed,
+            |id, job| format!("{id} has a Slurm job not ended ({job}), which its status {} does not name (gone, unreadable, edited, or of another attempt): started again, it would run beside it", status(id)),
+            |n, list| format!("{n} tasks have Slurm jobs not ended that their statuses do not name (gone, unreadable, edited, or of another attempt): {list}; started again, each would run beside its job"),
+        ));
+    }
+    if !unfollowed.is_empty() {
+        said.push(together(
+            &unfollowed,
+            |id, job| format!("{id} has a Slurm job not ended ({job}), which a run on the local executor cannot follow (it would start the task again beside it): run on Slurm, without `--executor local`"),
+            |n, list| format!("{n} tasks have Slurm jobs not ended that a run on the local executor cannot follow (it would start them again beside them): {list}; run on Slurm, without `--executor local`"),
+        ));
+    }
+    // A held job does not end by itself.
+    let held: Vec<&str> = (jobs.iter())
+        .filter(|job| executor::slurm::is_held(&job.state))
+        .map(|job| job.job_id.as_str())
+        .collect();
+    let release = match held.is_empty() {
+        true => String::new(),
+        false => format!(
+            " (a held job once released: `scontrol release {}`)",
+            held.join(" ")
+        ),
+    };
     let numbers = jobs.iter().map(|job| job.job_id.clone());
-    Some(refusal(said, "cancel", "scancel", numbers))
+    Some(refusal(
+        &said,
+        jobs.len(),
+        "cancel",
+        "scancel",
+        numbers,
+        &release,
+    ))
 }
 
-/// The refusal `second_copy` says: each stray, then what to do about them
-/// all (`verb` them with `command` and their pids or jobs).
+/// Strays of one kind, each an id and what names it (a pid, a job): one is
+/// said in full (`one`), several counted and listed once (`several`, with
+/// `id (what), ...`).
+fn together(
+    strays: &[(String, String)],
+    one: impl Fn(&str, &str) -> String,
+    several: impl Fn(usize, &str) -> String,
+) -> String {
+    match strays {
+        [(id, what)] => one(id, what),
+        _ => {
+            let list: Vec<String> = (strays.iter())
+                .map(|(id, what)| format!("{id} ({what})"))
+                .collect();
+            several(strays.len(), &list.join(", "))
+        }
+    }
+}
+
+/// The refusal `second_copy` says: what was found (`said`, of `count`
+/// strays), then what to do about them all (`verb` them with `command` and
+/// their pids or jobs; `ending`, how one that does not end by itself does).
 fn refusal(
-    said: impl Iterator<Item = String>,
+    said: &[String],
+    count: usize,
     verb: &str,
     command: &str,
     ids: impl Iterator<Item = String>,
+    ending: &str,
 ) -> String {
-    let said: Vec<String> = said.collect();
-    let them = if said.len() == 1 { "it" } else { "them" };
+    let them = if count == 1 { "it" } else { "them" };
     let ids: Vec<String> = ids.collect();
     format!(
-        "{}. Let {them} end, or {verb} {them} (`{command} {}`), then run again",
-        said.join("; "),
+        "{}. Let {them} end{ending}, or {verb} {them} (`{command} {}`), then run again",
+        said.join(". "),
         ids.join(" ")
     )
 }

@@ -361,8 +361,12 @@ fn tasks_running_on_without_their_statuses_are_all_named() {
     let refused = t.run(&["orchestrate"]);
     refused
         .code(2)
-        .says("p/a is still running (pid ")
-        .says("p/b is still running (pid ")
+        .says("2 tasks are still running, started by a run that was killed")
+        .says(&format!(
+            "p/a (pid {}), p/b (pid {})",
+            pid("p/a"),
+            pid("p/b")
+        ))
         .says(&format!("`kill {} {}`", pid("p/a"), pid("p/b")));
     let next = t.run(&["next"]);
     next.says("Would start once what the warning names has ended or been stopped");
@@ -370,7 +374,7 @@ fn tasks_running_on_without_their_statuses_are_all_named() {
     next.says("p/e: waits on p/a (which would start once what the warning names has ended)");
     t.run(&["why", "p/a"])
         .says("it is ready, but `")
-        .says("refuses to run now: p/a is still running (pid ");
+        .says("refuses to run now: 2 tasks are still running");
     t.write("release-a", "");
     t.write("release-b", "");
     for id in ["p/a", "p/b"] {
