@@ -38,6 +38,9 @@ pub enum Event {
     /// held) or suspended, as `what` says: its time does not run until it
     /// runs again.
     Queued { task_id: String, what: String },
+    /// The task's Slurm job, suspended, runs again: its time goes on from
+    /// where it stopped.
+    Resumed { task_id: String },
     /// It ended: its exit record, or `None` when the record is on disk
     /// (`workspace/pids/<id>.exit`).
     Ended {

@@ -83,6 +83,11 @@ struct Job {
     setup: Option<Setup>,
     /// Why we cancelled it, once we did.
     stopping: Option<Alarm>,
+    /// When it was first seen suspended, while it is: the pause is taken
+    /// off its time when it resumes (`Watchdog::resumed`).
+    suspended: Option<Instant>,
+    /// Whether the run was told it is held, while it is: said once.
+    said_held: bool,
 }
 
 impl Slurm {
@@ -172,6 +177,8 @@ impl Job {
             setup: limits.setup.clone(),
             watchdog: None,
             stopping: None,
+            suspended: None,
+            said_held: false,
         }
     }
 
@@ -307,6 +314,8 @@ pub struct LiveJob {
     pub task_id: String,
     pub job_id: String,
     pub state: String,
+    /// Why it waits, when it does (`Reason`).
+    pub reason: String,
 }
 
 /// The jobs Slurm has not ended (held, queued, running, finishing) for
@@ -339,7 +348,8 @@ pub fn live_jobs(log_file: impl Fn(&str) -> Utf8PathBuf) -> Result<Vec<LiveJob>>
             let task_id = f.remove("JobName")?;
             let logs_here =
                 f.get("StdOut").map(String::as_str) == Some(log_file(&task_id).as_str());
-            logs_here.then_some(LiveJob {
+            logs_here.then(|| LiveJob {
+                reason: f.remove("Reason").unwrap_or_default(),
                 task_id,
                 job_id,
                 state,
@@ -358,8 +368,8 @@ const LIVE_JOBS_WAIT: Duration = Duration::from_secs(3);
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Stage {
     /// Queued, held, requeued or suspended: its task's time does not run
-    /// (a requeued job's counts again from its next start, a suspended
-    /// one's goes on from where it stopped).
+    /// (a requeued job's counts again from its next start; a suspended
+    /// one's, and its log's stillness, go on from where they stopped).
     Waiting,
     /// Running, stopped, being signalled, resized or finishing: it holds
     /// its allocation and its time runs.
@@ -375,18 +385,20 @@ fn waiting_now(job_id: &str, state: &str, reason: &str) -> String {
             "Slurm suspended its job ({state}, {reason}): its time stops until it resumes"
         );
     }
-    let held =
-        is_held(state) || reason.starts_with("JobHeld") || reason == "job_requeued_in_held_state";
-    let release = match held {
+    let release = match is_held(state, reason) {
         true => format!(", held until `scontrol release {job_id}`"),
         false => String::new(),
     };
     format!("Slurm put its job back in the queue ({state}, {reason}{release}): its time counts again from its next start")
 }
 
-/// Whether a job's state holds it until a person releases it.
-pub fn is_held(state: &str) -> bool {
+/// Whether a job's state or the reason it waits holds it until a person
+/// releases it (`scontrol requeuehold` without a state leaves it `PENDING`
+/// with a reason of its own).
+pub fn is_held(state: &str, reason: &str) -> bool {
     matches!(state, "REQUEUE_HOLD" | "SPECIAL_EXIT" | "RESV_DEL_HOLD")
+        || reason.starts_with("JobHeld")
+        || reason == "job_requeued_in_held_state"
 }
 
 /// How long a running job has run: Slurm's `RunTime` (`[D-]HH:MM:SS`),
@@ -506,9 +518,24 @@ fn poll(jobs: &Mutex<Jobs>) -> Vec<Event> {
         let reason = fields.get("Reason").map(String::as_str).unwrap_or("None");
         match stage(state) {
             Some(Stage::Waiting) => {
-                // Seen running before: requeued (or preempted and
-                // requeued, or held), or suspended.
-                if job.watchdog.take().is_some() {
+                let held = is_held(state, reason);
+                let tell = if state == "SUSPENDED" {
+                    // Its watchdog waits for it, its time stopped: said once.
+                    let first = job.suspended.is_none();
+                    job.suspended.get_or_insert_with(Instant::now);
+                    first
+                } else {
+                    // Seen running before: requeued (or preempted and
+                    // requeued). Its time counts again from its next start.
+                    // A held job is said once, also one never seen running
+                    // (taken up after a crash): it waits for a person.
+                    job.suspended = None;
+                    let ran = job.watchdog.take().is_some();
+                    let tell = ran || (held && !job.said_held);
+                    job.said_held = held;
+                    tell
+                };
+                if tell {
                     events.push(Event::Queued {
                         task_id: job.task_id.clone(),
                         what: waiting_now(id, state, reason),
@@ -525,6 +552,13 @@ fn poll(jobs: &Mutex<Jobs>) -> Vec<Event> {
             }
             Some(Stage::Running) => {
                 let now = Instant::now();
+                let resumed = job.suspended.take();
+                if let (Some(at), Some(watchdog)) = (resumed, job.watchdog.as_mut()) {
+                    watchdog.resumed(now.saturating_duration_since(at));
+                    events.push(Event::Resumed {
+                        task_id: job.task_id.clone(),
+                    });
+                }
                 let watchdog = job.watchdog.get_or_insert_with(|| {
                     // Slurm's start, not when this poller first saw it (an
                     // orchestrator that took the job up after a crash):
@@ -538,9 +572,17 @@ fn poll(jobs: &Mutex<Jobs>) -> Vec<Event> {
                         since,
                     });
                     let started = now.checked_sub(ran).unwrap_or(now);
-                    Watchdog::new(job.log_file.clone(), job.timeout, job.idle_timeout, started)
-                        .with_prompts(job.prompt.0, job.prompt.1.clone())
-                        .after_setup(job.setup.as_ref())
+                    let mut watchdog =
+                        Watchdog::new(job.log_file.clone(), job.timeout, job.idle_timeout, started)
+                            .with_prompts(job.prompt.0, job.prompt.1.clone())
+                            .after_setup(job.setup.as_ref());
+                    if resumed.is_some() {
+                        // First seen suspended (taken up after a crash):
+                        // `RunTime` leaves the pause out already, and its
+                        // log's stillness counts from now.
+                        watchdog.resumed(Duration::ZERO);
+                    }
+                    watchdog
                 });
                 if job.stopping.is_none() {
                     job.stopping = watchdog.check(now);

@@ -29,6 +29,9 @@ pub struct Watchdog {
     asked_at: Option<u64>,
     /// Whether the log has been looked at yet.
     watched: bool,
+    /// When its Slurm job was last resumed after a suspension: the log did
+    /// not grow meanwhile, so a first look takes none of its age from before.
+    resumed_at: Option<Instant>,
     /// The file a worktree's setup makes once done, while the setup runs:
     /// the timeout and the idle timeout count from the command's start.
     setup_done: Option<Utf8PathBuf>,
@@ -63,9 +66,19 @@ impl Watchdog {
             last_growth: started,
             asked_at: None,
             watched: false,
+            resumed_at: None,
             setup_done: None,
             kept: None,
         }
+    }
+
+    /// The task was suspended for `pause` and runs again now: neither its
+    /// timeout nor its idle timeout nor the prompts' while counts the
+    /// pause (its log could not grow meanwhile).
+    pub fn resumed(&mut self, pause: Duration) {
+        self.started += pause;
+        self.last_growth += pause;
+        self.resumed_at = Some(Instant::now());
     }
 
     /// Also watches `kept`, the task's stdout that nothing copies into its
@@ -132,7 +145,10 @@ impl Watchdog {
             let age = modified
                 .and_then(|at| SystemTime::now().duration_since(at).ok())
                 .unwrap_or(ran);
-            self.last_growth = now - age.min(ran);
+            let resumed = self
+                .resumed_at
+                .map_or(ran, |at| now.saturating_duration_since(at));
+            self.last_growth = now - age.min(ran).min(resumed);
         } else if size != self.log_size {
             self.log_size = size;
             self.last_growth = now;

@@ -600,6 +600,19 @@ impl Run<'_> {
                 self.write_running(t)
                     .with_context(|| format!("cannot record that {task_id} is queued again"))
             }
+            executor::Event::Resumed { task_id } => {
+                let Some(t) = self.graph.get(&task_id) else {
+                    return Ok(());
+                };
+                let Some(active) = self.running.get_mut(t) else {
+                    return Ok(());
+                };
+                active.queued = false;
+                self.printer
+                    .event(Tone::Plain, "running", &task_id, "Slurm resumed its job");
+                self.write_running(t)
+                    .with_context(|| format!("cannot record that {task_id} runs again"))
+            }
             executor::Event::Ended { task_id, record } => match self.graph.get(&task_id) {
                 Some(t) if self.running.contains(t) => self.finish(t, record),
                 _ => Ok(()),

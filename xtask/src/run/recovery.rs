@@ -296,16 +296,14 @@ pub fn second_copy(
     options: &Options,
     warnings: &mut Vec<String>,
 ) -> Option<String> {
-    let recorded = |id: &str| status::read(layout, id).ok().flatten();
     let recorded_running =
-        |id: &str| recorded(id).is_some_and(|s| s.status == status::State::Running);
+        |id: &str| recorded(layout, id).is_some_and(|s| s.status == status::State::Running);
     let strays = records::live_unrecorded(layout, recorded_running);
     let selected = |id: &str| {
         graph
             .get(id)
             .is_some_and(|t| options.selects(&graph.tasks[t]))
     };
-    let status = |id: &str| layout.display(&layout.status_file(id)).to_owned();
     let strays: Vec<_> = (strays.into_iter())
         .filter(|(id, _)| selected(id))
         .collect();
@@ -315,15 +313,15 @@ pub fn second_copy(
             .collect();
         let said = together(
             &listed,
-            |id, pid| format!("{id} is still running ({pid}, started by a run that was killed), but its status {} does not say so (gone, unreadable, or edited): started again, it would run beside itself", status(id)),
+            |id, pid| format!("{id} is still running ({pid}, started by a run that was killed), but its status {} does not say so (gone, unreadable, or edited): started again, it would run beside itself", status_path(layout, id)),
             |n, list| format!("{n} tasks are still running, started by a run that was killed, but their statuses do not say so (gone, unreadable, or edited): {list}; started again, each would run beside itself"),
         );
         let pids = strays.iter().map(|(_, process)| process.pid.to_string());
         refusal(&[said], strays.len(), "stop", "kill", pids, "")
     });
     // Also a local run of a config that says Slurm: its earlier jobs.
-    let on_slurm = [options.executor, config.executor].contains(&ExecutorKind::Slurm);
-    let slurm = on_slurm.then(|| slurm_strays(layout, options, &selected, warnings));
+    let slurm_said = [options.executor, config.executor].contains(&ExecutorKind::Slurm);
+    let slurm = slurm_said.then(|| slurm_strays(layout, options, &selected, warnings));
     match (local, slurm.flatten()) {
         (Some(local), Some(slurm)) => Some(format!("{local}. And {slurm}")),
         (local, slurm) => local.or(slurm),
@@ -339,8 +337,6 @@ fn slurm_strays(
     selected: &dyn Fn(&str) -> bool,
     warnings: &mut Vec<String>,
 ) -> Option<String> {
-    let recorded = |id: &str| status::read(layout, id).ok().flatten();
-    let status = |id: &str| layout.display(&layout.status_file(id)).to_owned();
     let jobs = match executor::slurm::live_jobs(|id| layout.log_file(id)) {
         Ok(jobs) => jobs,
         Err(e) => {
@@ -351,15 +347,15 @@ fn slurm_strays(
     // A running status without a job names the one a killed run was
     // submitting: found then by its name and log (`find_submitted`).
     let names = |id: &str, job: &str| {
-        recorded(id).is_some_and(|s| {
+        recorded(layout, id).is_some_and(|s| {
             s.status == status::State::Running && s.job_id.as_deref().is_none_or(|j| j == job)
         })
     };
     // Named, a job is followed by a run on Slurm; a local run would take
     // it for lost and start the task again beside it.
-    let on_slurm = options.executor == ExecutorKind::Slurm;
+    let run_on_slurm = options.executor == ExecutorKind::Slurm;
     let jobs: Vec<_> = (jobs.into_iter())
-        .filter(|j| selected(&j.task_id) && !(on_slurm && names(&j.task_id, &j.job_id)))
+        .filter(|j| selected(&j.task_id) && !(run_on_slurm && names(&j.task_id, &j.job_id)))
         .collect();
     if jobs.is_empty() {
         return None;
@@ -380,20 +376,20 @@ fn slurm_strays(
     if !unnamed.is_empty() {
         said.push(together(
             &unnamed,
-            |id, job| format!("{id} has a Slurm job not ended ({job}), which its status {} does not name (gone, unreadable, edited, or of another attempt): started again, it would run beside it", status(id)),
-            |n, list| format!("{n} tasks have Slurm jobs not ended that their statuses do not name (gone, unreadable, edited, or of another attempt): {list}; started again, each would run beside its job"),
+            |id, job| format!("{id} has a Slurm job not ended ({job}), which its status {} does not name (gone, unreadable, edited, or of another attempt): started again, it would run beside it", status_path(layout, id)),
+            |n, list| format!("{n} Slurm jobs not ended are not named by their tasks' statuses (gone, unreadable, edited, or of another attempt): {list}; started again, a task would run beside its job"),
         ));
     }
     if !unfollowed.is_empty() {
         said.push(together(
             &unfollowed,
             |id, job| format!("{id} has a Slurm job not ended ({job}), which a run on the local executor cannot follow (it would start the task again beside it): run on Slurm, without `--executor local`"),
-            |n, list| format!("{n} tasks have Slurm jobs not ended that a run on the local executor cannot follow (it would start them again beside them): {list}; run on Slurm, without `--executor local`"),
+            |n, list| format!("{n} Slurm jobs not ended cannot be followed by a run on the local executor (it would start their tasks again beside them): {list}; run on Slurm, without `--executor local`"),
         ));
     }
     // A held job does not end by itself.
     let held: Vec<&str> = (jobs.iter())
-        .filter(|job| executor::slurm::is_held(&job.state))
+        .filter(|job| executor::slurm::is_held(&job.state, &job.reason))
         .map(|job| job.job_id.as_str())
         .collect();
     let release = match held.is_empty() {
@@ -412,6 +408,16 @@ fn slurm_strays(
         numbers,
         &release,
     ))
+}
+
+/// Task `id`'s status, if one can be read.
+fn recorded(layout: &Layout, id: &str) -> Option<status::Status> {
+    status::read(layout, id).ok().flatten()
+}
+
+/// Task `id`'s status file, as a person finds it.
+fn status_path(layout: &Layout, id: &str) -> Utf8PathBuf {
+    layout.display(&layout.status_file(id)).to_owned()
 }
 
 /// Strays of one kind, each an id and what names it (a pid, a job): one is

@@ -320,19 +320,23 @@ fn slurm_a_job_requeued_held_is_queued_not_ended() {
     ends_completed(&t, run, "p/held");
 }
 
-/// The time a job spends suspended does not count against its task's
-/// timeout: resumed, it runs on (it was cancelled for its timeout at once,
-/// its time counted from its start).
+/// The time a job spends suspended counts neither against its task's
+/// timeout nor its idle timeout: resumed, it runs on (it was cancelled at
+/// once: for its timeout, its time counted from its start; then for its
+/// idle timeout, its log still while it was suspended).
 #[test]
 fn slurm_a_suspended_job_s_time_stops_while_it_is_suspended() {
     let Some(t) = slurm_tree() else { return };
     let started = t.path("started");
     let script = format!(
-        "touch {}; while [ ! -f {} ]; do sleep 0.05; done",
+        "touch {}; while [ ! -f {} ]; do echo tick; sleep 0.2; done",
         started.display(),
         t.path("release").display()
     );
-    t.task("p/s", &format!("timeout: 5s\n{}", sh(&script)));
+    t.task(
+        "p/s",
+        &format!("timeout: 5s\nidle_timeout: 3s\n{}", sh(&script)),
+    );
     let (run, job) = run_until_its_job_runs(&t, "p/s", &started);
     scontrol(&["suspend", &job]);
     wait_for("the run to see it suspended", || {
@@ -344,11 +348,44 @@ fn slurm_a_suspended_job_s_time_stops_while_it_is_suspended() {
         suspended_at.elapsed().unwrap() > std::time::Duration::from_secs(6)
     });
     scontrol(&["resume", &job]);
-    wait_for("the run to see it run again", || {
-        t.status("p/s")["queued"] != true || t.state("p/s") != "running"
+    wait_for("the run to see it run again, or end", || {
+        t.read("out").contains("Slurm resumed its job") || t.state("p/s") != "running"
     });
+    // Five lines more in its log: a second run on, its watchdog looked
+    // several times, as its idle timeout would be past.
+    let ticks = || t.read("workspace/logs/p/s.log").matches("tick").count();
+    let at_resume = ticks();
+    wait_for("five lines more, or its end", || {
+        ticks() >= at_resume + 5 || t.state("p/s") != "running"
+    });
+    assert_eq!(t.state("p/s"), "running", "{}", t.read("out"));
     t.write("release", "");
     ends_completed(&t, run, "p/s");
+}
+
+/// A job held while no orchestrator ran (`scontrol requeuehold`, without a
+/// state: `PENDING`, held) is said held by the run that takes it up, with
+/// the `scontrol release` that lets it run; released, it runs and completes
+/// (the run said nothing, and waited).
+#[test]
+fn slurm_a_job_held_while_no_run_was_on_is_said_held() {
+    let Some(t) = killed_while_a_job_runs() else {
+        return;
+    };
+    let job = t.status("p/one")["job_id"].as_str().unwrap().to_owned();
+    let requeued_at = second();
+    scontrol(&["requeuehold", &job]);
+    let out = std::fs::File::create(t.path("out")).unwrap();
+    let run = t.command(&["orchestrate"]).stdout(out).spawn().unwrap();
+    wait_for("the run to say it held", || {
+        t.read("out")
+            .contains(&format!("held until `scontrol release {job}`"))
+    });
+    wait_for("the second after the requeue", || second() > requeued_at);
+    scontrol(&["release", &job]);
+    scontrol(&["update", &format!("JobId={job}"), "StartTime=now"]);
+    ends_completed(&t, run, "p/one");
+    assert_eq!(t.state("p/two"), "completed");
 }
 
 /// Starts `orchestrate` on `t`, its output in the file `out`, and waits
