@@ -554,7 +554,7 @@ fn poll(jobs: &Mutex<Jobs>) -> Vec<Event> {
                 let now = Instant::now();
                 let resumed = job.suspended.take();
                 if let (Some(at), Some(watchdog)) = (resumed, job.watchdog.as_mut()) {
-                    watchdog.resumed(now.saturating_duration_since(at));
+                    watchdog.resumed(now.saturating_duration_since(at), now);
                     events.push(Event::Resumed {
                         task_id: job.task_id.clone(),
                     });
@@ -576,11 +576,11 @@ fn poll(jobs: &Mutex<Jobs>) -> Vec<Event> {
                         Watchdog::new(job.log_file.clone(), job.timeout, job.idle_timeout, started)
                             .with_prompts(job.prompt.0, job.prompt.1.clone())
                             .after_setup(job.setup.as_ref());
-                    if resumed.is_some() {
+                    if let Some(at) = resumed {
                         // First seen suspended (taken up after a crash):
-                        // `RunTime` leaves the pause out already, and its
-                        // log's stillness counts from now.
-                        watchdog.resumed(Duration::ZERO);
+                        // `RunTime` leaves the pause out already; its log's
+                        // stillness does not count the pause seen.
+                        watchdog.paused(now.saturating_duration_since(at), now);
                     }
                     watchdog
                 });

@@ -29,9 +29,10 @@ pub struct Watchdog {
     asked_at: Option<u64>,
     /// Whether the log has been looked at yet.
     watched: bool,
-    /// When its Slurm job was last resumed after a suspension: the log did
-    /// not grow meanwhile, so a first look takes none of its age from before.
-    resumed_at: Option<Instant>,
+    /// The suspensions of its Slurm job, each by when it ended and how long
+    /// it lasted: the log could not grow meanwhile, so a first look takes
+    /// them off its age.
+    pauses: Vec<(Instant, Duration)>,
     /// The file a worktree's setup makes once done, while the setup runs:
     /// the timeout and the idle timeout count from the command's start.
     setup_done: Option<Utf8PathBuf>,
@@ -66,19 +67,26 @@ impl Watchdog {
             last_growth: started,
             asked_at: None,
             watched: false,
-            resumed_at: None,
+            pauses: Vec::new(),
             setup_done: None,
             kept: None,
         }
     }
 
-    /// The task was suspended for `pause` and runs again now: neither its
-    /// timeout nor its idle timeout nor the prompts' while counts the
-    /// pause (its log could not grow meanwhile).
-    pub fn resumed(&mut self, pause: Duration) {
+    /// The task was suspended for `pause` and runs again at `now`: neither
+    /// its timeout nor its idle timeout nor the prompts' while counts the
+    /// pause.
+    pub fn resumed(&mut self, pause: Duration, now: Instant) {
         self.started += pause;
         self.last_growth += pause;
-        self.resumed_at = Some(Instant::now());
+        self.paused(pause, now);
+    }
+
+    /// The task was suspended for `pause` until `now`, which its start
+    /// leaves out already (Slurm's `RunTime`): only its log's stillness
+    /// is told.
+    pub fn paused(&mut self, pause: Duration, now: Instant) {
+        self.pauses.push((now, pause));
     }
 
     /// Also watches `kept`, the task's stdout that nothing copies into its
@@ -145,10 +153,7 @@ impl Watchdog {
             let age = modified
                 .and_then(|at| SystemTime::now().duration_since(at).ok())
                 .unwrap_or(ran);
-            let resumed = self
-                .resumed_at
-                .map_or(ran, |at| now.saturating_duration_since(at));
-            self.last_growth = now - age.min(ran).min(resumed);
+            self.last_growth = now - self.stillness(age, now).min(ran);
         } else if size != self.log_size {
             self.log_size = size;
             self.last_growth = now;
@@ -188,6 +193,19 @@ impl Watchdog {
             }
         }
         Some(output)
+    }
+
+    /// How long a log last written `age` before `now` has been still
+    /// while the task could run: `age` less the suspensions since.
+    fn stillness(&self, age: Duration, now: Instant) -> Duration {
+        let written = now.checked_sub(age).unwrap_or(now);
+        let paused: Duration = (self.pauses.iter())
+            .map(|&(end, length)| {
+                let start = end.checked_sub(length).unwrap_or(end);
+                end.saturating_duration_since(start.max(written))
+            })
+            .sum();
+        age.saturating_sub(paused)
     }
 
     /// Whether the worktree's setup still runs. Once it is done, the task
@@ -356,6 +374,29 @@ mod tests {
         assert_eq!(
             dog.check(start + secs(19)).unwrap().ending,
             Ending::IdleTimeout
+        );
+        std::fs::remove_file(path).unwrap();
+    }
+
+    /// A Slurm job suspended before the log's first look: the pause is
+    /// taken off the log's stillness, the silence before it is not.
+    #[test]
+    fn a_suspension_is_taken_off_the_idle_time_and_only_it() {
+        let path = log("paused");
+        let start = Instant::now();
+        let secs = Duration::from_secs;
+        let mut dog = Watchdog::new(path.clone(), None, Some(secs(10)), start);
+        // Written at 2 s, suspended from 5 s to 25 s, looked at first at
+        // 30 s: still for 3 + 5 = 8 s of its running time.
+        std::fs::write(&path, "working\n").unwrap();
+        written_ago(&path, secs(28));
+        dog.resumed(secs(20), start + secs(25));
+        assert_eq!(dog.check(start + secs(30)), None, "still for 8 s only");
+        assert_eq!(dog.check(start + secs(31)), None);
+        assert_eq!(
+            dog.check(start + secs(32)).unwrap().ending,
+            Ending::IdleTimeout,
+            "still for 10 s of its running time"
         );
         std::fs::remove_file(path).unwrap();
     }
