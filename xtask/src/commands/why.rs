@@ -601,13 +601,8 @@ impl Why<'_> {
             }
         } else {
             // No run going on: `options` selects everything.
-            let refused = run::recovery::second_copy(
-                layout,
-                &defs.config,
-                graph,
-                &options,
-                &mut self.warnings,
-            );
+            let refused =
+                run::second_copy(layout, &defs.config, graph, &options, &mut self.warnings);
             let orchestrate = layout.cmd("orchestrate");
             match refused {
                 Some(stray) => println!(

@@ -29,7 +29,7 @@ pub mod plan;
 mod pools;
 pub mod prompt;
 pub mod readiness;
-pub mod recovery;
+mod recovery;
 mod reorder;
 mod running;
 mod starts;
@@ -69,6 +69,7 @@ use inbox::Inbox;
 pub use options::{Mode, Options};
 use order::Order;
 use readiness::Readiness;
+pub use recovery::second_copy;
 use recovery::Found;
 use running::Running;
 

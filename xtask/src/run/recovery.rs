@@ -355,15 +355,20 @@ fn slurm_strays(
     // it for lost and start the task again beside it.
     let run_on_slurm = options.executor == ExecutorKind::Slurm;
     let jobs: Vec<_> = (jobs.into_iter())
-        .filter(|j| selected(&j.task_id) && !(run_on_slurm && names(&j.task_id, &j.job_id)))
+        .filter(|job| selected(&job.task_id))
+        .map(|job| {
+            let named = names(&job.task_id, &job.job_id);
+            (job, named)
+        })
+        .filter(|&(_, named)| !(run_on_slurm && named))
         .collect();
     if jobs.is_empty() {
         return None;
     }
     let listed = |local: bool| -> Vec<(String, String)> {
         (jobs.iter())
-            .filter(|job| names(&job.task_id, &job.job_id) == local)
-            .map(|job| {
+            .filter(|&&(_, named)| named == local)
+            .map(|(job, _)| {
                 (
                     job.task_id.clone(),
                     format!("job {}, {}", job.job_id, job.state),
@@ -389,8 +394,8 @@ fn slurm_strays(
     }
     // A held job does not end by itself.
     let held: Vec<&str> = (jobs.iter())
-        .filter(|job| executor::slurm::is_held(&job.state, &job.reason))
-        .map(|job| job.job_id.as_str())
+        .filter(|(job, _)| executor::slurm::is_held(&job.state, &job.reason))
+        .map(|(job, _)| job.job_id.as_str())
         .collect();
     let release = match held.is_empty() {
         true => String::new(),
@@ -399,7 +404,7 @@ fn slurm_strays(
             held.join(" ")
         ),
     };
-    let numbers = jobs.iter().map(|job| job.job_id.clone());
+    let numbers = jobs.iter().map(|(job, _)| job.job_id.clone());
     Some(refusal(
         &said,
         jobs.len(),
