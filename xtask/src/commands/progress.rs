@@ -31,6 +31,7 @@ pub fn run(layout: &Layout, json: bool, tasks: bool) -> Result<i32> {
         || definitions::load(layout),
     );
     let mut progress = read.progress(layout, defs.as_ref().ok().map(|defs| &defs.graph));
+    progress.run_going_on = lock::run_going_on(layout).is_some();
     match defs {
         Ok(defs) => {
             set_eta(&defs, &mut progress);
@@ -65,6 +66,7 @@ pub fn watch(layout: &Layout) -> ! {
     live::watch(layout, || {
         let graph = defs.as_ref().map(|defs| &defs.graph);
         let mut progress = Read::statuses(layout, false).progress(layout, graph);
+        progress.run_going_on = lock::run_going_on(layout).is_some();
         if let Some(defs) = &defs {
             set_eta(defs, &mut progress);
         }
@@ -264,9 +266,8 @@ fn set_eta(defs: &Definitions, progress: &mut Progress) {
     // A run of a phase or of some tasks (`--phase`, `--task`), going on
     // (its orchestrator holds the lock), ends with them: its live view
     // says the same.
-    let going_on = lock::run_going_on(&defs.layout).is_some();
     let unfinished = runs::last(&defs.layout).filter(|run| !run.finished);
-    let run = unfinished.as_ref().filter(|_| going_on);
+    let run = unfinished.as_ref().filter(|_| progress.run_going_on);
     let selected = |task: &Task| {
         run.as_ref()
             .is_none_or(|r| r.selects(&task.id, task.phase()))

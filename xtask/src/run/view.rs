@@ -69,6 +69,7 @@ impl Snapshot<'_> {
             outputs::missing_artifacts(self.layout, &self.config.phase(phase_key(phase)).requires)
         };
         let mut progress = builder.finish(self.config.title(self.layout), missing, Vec::new());
+        progress.run_going_on = true;
         let left: Vec<Left> = (0..self.graph.tasks.len()).map(|t| self.left(t)).collect();
         // Made again at each frame (at most every 500 ms, on a terminal):
         // the first tasks of a phase to complete tell what the others take.

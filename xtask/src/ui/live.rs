@@ -138,8 +138,12 @@ pub fn frame(layout: &Layout, progress: &Progress) -> String {
     if let Some(cost) = progress.cost_usd {
         heading += &format!(", {} spent", format::usd(cost));
     }
-    if let Some(eta) = progress.eta_seconds {
-        heading += &format!(", ETA {}", format::seconds(eta));
+    match progress.eta_seconds {
+        Some(eta) if progress.run_going_on => heading += &format!(", ETA {}", format::seconds(eta)),
+        Some(eta) => {
+            heading += &format!(", no run going on ({} of work left)", format::seconds(eta))
+        }
+        None => {}
     }
     let mut lines = vec![heading];
     for phase in &progress.phases {

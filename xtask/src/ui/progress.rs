@@ -34,6 +34,9 @@ pub struct Progress {
     /// from now, and the time; null when nothing is left to run.
     pub eta_seconds: Option<f64>,
     pub expected_end: Option<String>,
+    /// Whether a run holds the workspace: else the expected end is the
+    /// work left, were a run to start now (nothing runs it meanwhile).
+    pub run_going_on: bool,
     /// Every task, in id order.
     pub tasks: Vec<TaskLine>,
     /// What could not be read (a status file, its task treated as

@@ -175,16 +175,24 @@ pub fn print(progress: &Progress) {
     if let Some(budget) = &progress.budget {
         println!("Budget: {}", budget_text(budget));
     }
-    if let Some(eta) = progress.eta_seconds {
-        println!(
-            "Expected end: {} ({} from now, at the limits; each task as long as it took before, else its phase's median, else 1s)",
+    const EXPECTED: &str =
+        "at the limits; each task as long as it took before, else its phase's median, else 1s";
+    match progress.eta_seconds {
+        Some(eta) if progress.run_going_on => println!(
+            "Expected end: {} ({} from now, {EXPECTED})",
             progress
                 .expected_end
                 .as_deref()
                 .and_then(status::parse_timestamp)
                 .map_or("?".into(), format::clock),
             format::seconds(eta)
-        );
+        ),
+        // No clock time: nothing runs the work until a run starts.
+        Some(eta) => println!(
+            "Work left: {} once a run starts (no run is going on; {EXPECTED})",
+            format::seconds(eta)
+        ),
+        None => {}
     }
 }
 

@@ -150,7 +150,7 @@ fn durations_no_task_can_take_are_left_out_not_a_crash() {
         "{}",
         next.stdout
     );
-    t.run(&["progress"]).code(0).says("Expected end:");
+    t.run(&["progress"]).code(0).says("Work left: ");
     t.run(&["orchestrate"]).code(0);
 }
 
@@ -166,7 +166,10 @@ fn progress_gives_the_expected_end_of_what_is_left() {
     let json = progress_json(&t);
     assert_eq!(json["eta_seconds"], 150.0, "the chain a, b");
     assert!(json["expected_end"].is_string());
-    t.run(&["progress"]).says("Expected end: ");
+    assert_eq!(json["run_going_on"], false);
+    // No clock time while nothing runs the work: how much of it is left.
+    t.run(&["progress"])
+        .says("Work left: 2m 30s once a run starts (no run is going on;");
     t.run(&["orchestrate"]).code(0);
     let json = progress_json(&t);
     assert!(json["eta_seconds"].is_null(), "nothing is left");
@@ -509,11 +512,17 @@ fn the_expected_end_of_a_run_of_some_tasks_counts_only_them() {
     });
     let json = progress_json(&t);
     let eta = json["eta_seconds"].as_f64().unwrap();
+    assert_eq!(json["run_going_on"], true);
+    let going_on = t.run(&["progress"]).stdout;
     t.write("go", "");
     assert!(run.wait().unwrap().success());
     assert!(eta <= 4.0, "{eta}");
+    assert!(going_on.contains("Expected end: "), "{going_on}");
     let json = progress_json(&t);
     assert_eq!(json["eta_seconds"], 600.0, "the run ended: p/b is left");
+    assert_eq!(json["run_going_on"], false);
+    t.run(&["progress"])
+        .says("Work left: 10m 00s once a run starts (no run is going on;");
     // Killed, a run of one task goes on no more: what is left is all.
     std::fs::remove_file(t.path("go")).unwrap();
     t.run(&["reset", "p/a"]).code(0);

@@ -739,6 +739,36 @@ fn progress_watch_shows_the_live_view_of_another_run() {
     run.wait().unwrap();
 }
 
+/// With no run going on, `progress --watch` gives no time for the end,
+/// which nothing brings nearer: how much work is left once one starts.
+#[test]
+fn progress_watch_with_no_run_says_the_work_left() {
+    let t = Tree::new();
+    t.write("workspace/history.json", r#"{"tasks": {"p/a": 100.0}}"#);
+    t.task("p/a", &sh("true"));
+    let mut watch = t
+        .command(&["progress", "--watch"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = watch.stdout.take().unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    // Not on a terminal: plain frames, the first at once.
+    while !seen.contains("\n\n") {
+        let n = std::io::Read::read(&mut stdout, &mut buf).unwrap();
+        assert!(n > 0, "progress --watch ended: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    watch.kill().unwrap();
+    watch.wait().unwrap();
+    assert!(
+        seen.contains("0/1 completed (0%), 0 running, 0 failed, 0 blocked, no run going on (1m 40s of work left)"),
+        "{seen}"
+    );
+    assert!(!seen.contains("ETA"), "{seen}");
+}
+
 #[test]
 fn next_counts_running_tasks_against_the_limits() {
     let t = Tree::new();
