@@ -88,6 +88,9 @@ struct Job {
     suspended: Option<Instant>,
     /// Whether the run was told it is held, while it is: said once.
     said_held: bool,
+    /// How often Slurm had requeued it (`Restarts`) when last seen running:
+    /// more now, and it was requeued and started again between two looks.
+    restarts: Option<u32>,
 }
 
 impl Slurm {
@@ -179,6 +182,7 @@ impl Job {
             stopping: None,
             suspended: None,
             said_held: false,
+            restarts: None,
         }
     }
 
@@ -552,6 +556,19 @@ fn poll(jobs: &Mutex<Jobs>) -> Vec<Event> {
             }
             Some(Stage::Running) => {
                 let now = Instant::now();
+                let restarts = fields.get("Restarts").and_then(|n| n.parse().ok());
+                if job.watchdog.is_some() && restarts != job.restarts {
+                    // Requeued and started again while no look saw it wait
+                    // (looks that failed for a while): as for a requeue
+                    // seen, its time counts from its new start.
+                    job.watchdog = None;
+                    job.suspended = None;
+                    events.push(Event::Queued {
+                        task_id: job.task_id.clone(),
+                        what: format!("Slurm requeued its job and started it again (Restarts={}): its time counts from its new start", restarts.unwrap_or(0)),
+                    });
+                }
+                job.restarts = restarts;
                 let resumed = job.suspended.take();
                 if let (Some(at), Some(watchdog)) = (resumed, job.watchdog.as_mut()) {
                     watchdog.resumed(now.saturating_duration_since(at), now);

@@ -320,6 +320,64 @@ fn slurm_a_job_requeued_held_is_queued_not_ended() {
     ends_completed(&t, run, "p/held");
 }
 
+/// A job requeued and started again while the run's looks at Slurm
+/// failed (they never saw it wait) is timed from its new start: its
+/// first run's time, over its timeout, did not get it cancelled as soon
+/// as a look worked again.
+#[test]
+fn slurm_a_job_requeued_and_restarted_unseen_is_timed_from_its_new_start() {
+    let Some(t) = slurm_tree() else { return };
+    let (again, ran_again) = (t.path("again"), t.path("ran-again"));
+    let script = format!(
+        "if [ -e {0} ]; then touch {1}; while [ ! -e {2} ]; do sleep 0.1; done; \
+         else touch {0}; sleep 600; fi",
+        again.display(),
+        ran_again.display(),
+        t.path("go").display()
+    );
+    t.task("p/a", &format!("timeout: 8s\n{}", sh(&script)));
+    // The run's `scontrol` fails while `blind` is there.
+    let path = std::env::var("PATH").unwrap();
+    t.write_executable(
+        "bin/scontrol",
+        &format!(
+            "#!/bin/sh\n[ -e {} ] && exit 1\nexec env PATH='{path}' scontrol \"$@\"\n",
+            t.path("blind").display()
+        ),
+    );
+    let mut orchestrate = t.command(&["orchestrate"]);
+    orchestrate.env("PATH", format!("{}:{path}", t.path("bin").display()));
+    let (run, job) = run_until_it_runs(&t, orchestrate, "p/a", &again);
+    t.write("blind", "");
+    wait_for("its first run to outlast its timeout", || {
+        run_time(&job) >= 9
+    });
+    let requeued_at = second();
+    scontrol(&["requeue", &job]);
+    wait_for("the job to wait", || job_state(&job) == "PENDING");
+    // Not in the second its credential was revoked in; requeued jobs wait
+    // two minutes by default: now.
+    wait_for("the second after the requeue", || second() > requeued_at);
+    scontrol(&["update", &format!("JobId={job}"), "StartTime=now"]);
+    wait_for("its second run", || ran_again.exists());
+    std::fs::remove_file(t.path("blind")).unwrap();
+    wait_for("the run to see it again, or end", || {
+        t.read("out").contains("started it again") || t.state("p/a") != "running"
+    });
+    assert_eq!(t.state("p/a"), "running", "{}", t.read("out"));
+    wait_for("the run to take its new start", || {
+        t.read("out").contains("left the Slurm queue")
+    });
+    t.write("go", "");
+    ends_completed(&t, run, "p/a");
+    assert!(
+        t.read("out")
+            .contains("Slurm requeued its job and started it again (Restarts=1)"),
+        "{}",
+        t.read("out")
+    );
+}
+
 /// The time a job spends suspended counts neither against its task's
 /// timeout nor its idle timeout: resumed, it runs on (it was cancelled at
 /// once: for its timeout, its time counted from its start; then for its
@@ -396,8 +454,18 @@ fn run_until_its_job_runs(
     id: &str,
     ran: &std::path::Path,
 ) -> (std::process::Child, String) {
+    run_until_it_runs(t, t.command(&["orchestrate"]), id, ran)
+}
+
+/// As `run_until_its_job_runs`, of the run `orchestrate` starts.
+fn run_until_it_runs(
+    t: &Tree,
+    mut orchestrate: std::process::Command,
+    id: &str,
+    ran: &std::path::Path,
+) -> (std::process::Child, String) {
     let out = std::fs::File::create(t.path("out")).unwrap();
-    let run = t.command(&["orchestrate"]).stdout(out).spawn().unwrap();
+    let run = orchestrate.stdout(out).spawn().unwrap();
     wait_for("the run to see its job run", || {
         ran.exists() && t.status(id)["queued"] != true
     });
