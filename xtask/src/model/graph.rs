@@ -3,7 +3,7 @@
 //! and never re-checks. No I/O, but reading a task file again to point a
 //! problem at its line.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::model::problem::{find_value_line, nearest, Problem};
 use crate::model::task::Task;
@@ -243,6 +243,25 @@ impl Graph {
             }
         }
         by
+    }
+
+    /// The tasks `t` waits on, directly or through others (phase gates
+    /// included): all its result may be built from.
+    pub fn upstream(&self, t: usize) -> HashSet<usize> {
+        let mut found = HashSet::new();
+        let mut gates = HashSet::new();
+        let mut queue = vec![t];
+        while let Some(current) = queue.pop() {
+            for dep in &self.deps[current] {
+                let reached: Vec<usize> = match *dep {
+                    Dep::Task(d) => vec![d],
+                    Dep::Phase(p) if gates.insert(p) => self.gate_members(p).collect(),
+                    Dep::Phase(_) => continue,
+                };
+                queue.extend(reached.into_iter().filter(|&d| found.insert(d)));
+            }
+        }
+        found
     }
 
     /// The tasks downstream of `t`, each once, in the order found; the walk

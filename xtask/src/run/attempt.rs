@@ -15,6 +15,7 @@ use crate::executor::{Launch, Limits};
 use crate::git::worktrees::Prepared;
 use crate::model::argv::{argv, script_asks_for_prompt};
 use crate::model::config::{Config, ResultFormat};
+use crate::model::graph::Graph;
 use crate::model::layout::Layout;
 use crate::model::task::Task;
 use crate::run::history::Previous;
@@ -200,8 +201,8 @@ pub fn prepare(
 /// What `task` is built from as its attempt starts (`Active::built_from`):
 /// only a task with inputs, whose files may change while it runs, pays
 /// for it here, off no other path.
-pub fn built_from(layout: &Layout, task: &Task) -> Option<Fingerprint> {
-    (!task.inputs.is_empty()).then(|| fingerprint::of_task(layout, task))
+pub fn built_from(layout: &Layout, graph: &Graph, t: usize) -> Option<Fingerprint> {
+    (!graph.tasks[t].inputs.is_empty()).then(|| fingerprint::of_task(layout, graph, t))
 }
 
 /// What `make_ahead` made for a task.

@@ -60,7 +60,7 @@ impl Finals {
             // stale: off the path between an end and the next start.
             let built = matches!(status.status, State::Completed | State::AwaitingApproval);
             if built && status.fingerprint.is_none() {
-                status.fingerprint = Some(fingerprint::of_task(layout, &graph.tasks[t]));
+                status.fingerprint = Some(fingerprint::of_task(layout, graph, t));
             }
             // A retry that started meanwhile has written a newer status.
             if !running.contains(t) {

@@ -156,7 +156,7 @@ impl Run<'_> {
             task.result_format(self.config) != ResultFormat::None,
             &mut self.log_dirs,
         )?);
-        active.built_from = attempt::built_from(self.layout, task);
+        active.built_from = attempt::built_from(self.layout, &self.graph, t);
         let in_worktree = task.in_worktree(self.config);
         let mut run = self.run_info(t);
         if in_worktree {

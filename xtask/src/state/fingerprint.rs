@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use camino::{Utf8Path, Utf8PathBuf};
 
+use crate::model::graph::Graph;
 use crate::model::layout::Layout;
 use crate::model::mark::changed_ns;
 pub use crate::model::mark::Mark;
@@ -38,10 +39,34 @@ pub fn of_all(layout: &Layout, files: &[Utf8PathBuf]) -> Fingerprint {
     fingerprint
 }
 
-/// What `task` is built from: its task file as it was read, and its input
-/// files as they are now (taken as a task with inputs starts).
-pub fn of_task(layout: &Layout, task: &Task) -> Fingerprint {
-    let mut fingerprint = of(layout, &inputs(layout, task));
+/// What task `t` is built from: its task file as it was read, and its
+/// input files as they are now (taken as a task with inputs starts). A
+/// glob's matches in the output folders of tasks not upstream of it (after
+/// it, or unrelated) are left out: on a rerun it matches what they wrote
+/// in the run before, which they rewrite after it (it was stale again
+/// after each `--rerun-stale`).
+pub fn of_task(layout: &Layout, graph: &Graph, t: usize) -> Fingerprint {
+    let task = &graph.tasks[t];
+    let mut upstream = None;
+    let mut built_from = |path: &Utf8Path| {
+        let under = path.strip_prefix(layout.outputs_dir());
+        match under.ok().and_then(|under| graph.producer(under.as_str())) {
+            Some(producer) => upstream
+                .get_or_insert_with(|| graph.upstream(t))
+                .contains(&producer),
+            None => true,
+        }
+    };
+    let files: Vec<Utf8PathBuf> = (task.inputs.iter())
+        .flat_map(|input| {
+            let mut files = matches(layout, input, &task.id);
+            if outputs::is_glob(input) {
+                files.retain(|path| built_from(path));
+            }
+            files
+        })
+        .collect();
+    let mut fingerprint = of(layout, &files);
     match &task.mark {
         Some(mark) => {
             fingerprint.insert(relative(layout, &task.file), mark.clone());

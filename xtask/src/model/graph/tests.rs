@@ -178,3 +178,26 @@ fn a_task_waits_directly_on_what_it_names_and_its_gates_members() {
     assert!(!g.waits_directly_on(t("c/w"), t("b/y")));
     assert!(!g.waits_directly_on(t("b/z"), t("a/x")));
 }
+
+#[test]
+fn upstream_is_every_task_waited_on_through_tasks_and_gates() {
+    let g = Graph::build(vec![
+        task("01-a/x", &[]),
+        task("01-a/y", &[]),
+        task("02-b/z", &["01-a"]),
+        task("02-b/w", &[]),
+        task("03-c/v", &["02-b/z"]),
+        task("03-c/after", &["03-c/v"]),
+    ])
+    .unwrap();
+    let ids = |t: &str| {
+        let mut ids: Vec<&str> = (g.upstream(g.get(t).unwrap()).into_iter())
+            .map(|u| g.tasks[u].id.as_str())
+            .collect();
+        ids.sort_unstable();
+        ids
+    };
+    assert_eq!(ids("03-c/v"), ["01-a/x", "01-a/y", "02-b/z"]);
+    assert_eq!(ids("03-c/after"), ["01-a/x", "01-a/y", "02-b/z", "03-c/v"]);
+    assert!(ids("02-b/w").is_empty());
+}
