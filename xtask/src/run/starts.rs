@@ -16,9 +16,9 @@ use crate::git::worktrees::Prepared;
 use crate::model::config::ResultFormat;
 use crate::model::graph::Dep;
 use crate::state::events::Event;
-use crate::state::logs;
 use crate::state::records::ExitRecord;
 use crate::state::status::{self, Ending};
+use crate::state::{logs, outputs};
 use crate::ui::printer::Tone;
 
 impl Run<'_> {
@@ -157,6 +157,15 @@ impl Run<'_> {
             &mut self.log_dirs,
         )?);
         active.built_from = attempt::built_from(self.layout, &self.graph, t);
+        if active.built_from.is_some() {
+            for folder in outputs::folders_not_looked_into(self.layout, task) {
+                let line = format!(
+                    "its input folder {folder} holds more than {} files: not looked into (a change in it does not make its result stale; name what it is built from by a glob)",
+                    outputs::FOLDER_FILES
+                );
+                self.printer.event(Tone::Warn, "inputs", &task.id, &line);
+            }
+        }
         let in_worktree = task.in_worktree(self.config);
         let mut run = self.run_info(t);
         if in_worktree {

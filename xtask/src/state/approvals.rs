@@ -46,7 +46,7 @@ pub fn seen(layout: &Layout, task: &Task, with_outputs: bool) -> Fingerprint {
         files.extend(outputs::existing(layout, task));
     }
     let mut seen = fingerprint::of_all(layout, &files);
-    seen.extend(fingerprint::glob_listings(layout, task));
+    seen.extend(fingerprint::input_listings(layout, task));
     seen
 }
 

@@ -40,11 +40,11 @@ pub fn of_all(layout: &Layout, files: &[Utf8PathBuf]) -> Fingerprint {
 }
 
 /// What task `t` is built from: its task file as it was read, and its
-/// input files as they are now (taken as a task with inputs starts). A
-/// glob's matches in the output folders of tasks not upstream of it (after
-/// it, or unrelated) are left out: on a rerun it matches what they wrote
-/// in the run before, which they rewrite after it (it was stale again
-/// after each `--rerun-stale`).
+/// input files as they are now (taken as a task with inputs starts). What
+/// a glob matches, or a folder holds, in the output folders of tasks not
+/// upstream of it (after it, or unrelated) is left out: on a rerun it
+/// finds what they wrote in the run before, which they rewrite after it
+/// (it was stale again after each `--rerun-stale`).
 pub fn of_task(layout: &Layout, graph: &Graph, t: usize) -> Fingerprint {
     let task = &graph.tasks[t];
     let mut upstream = None;
@@ -60,7 +60,7 @@ pub fn of_task(layout: &Layout, graph: &Graph, t: usize) -> Fingerprint {
     let files: Vec<Utf8PathBuf> = (task.inputs.iter())
         .flat_map(|input| {
             let mut files = matches(layout, input, &task.id);
-            if outputs::is_glob(input) {
+            if outputs::names_many(layout, input) {
                 files.retain(|path| built_from(path));
             }
             files
@@ -76,12 +76,12 @@ pub fn of_task(layout: &Layout, graph: &Graph, t: usize) -> Fingerprint {
     fingerprint
 }
 
-/// For each glob input of `task`, what it matches now, as one mark by the
-/// pattern's path (`Mark::listing`), for an approval: a file that matches
-/// later, or no longer, changes it.
-pub fn glob_listings(layout: &Layout, task: &Task) -> Fingerprint {
+/// For each glob or folder input of `task`, the files it names now, as
+/// one mark by its path (`Mark::listing`), for an approval: a file that
+/// matches later, or no longer, changes it.
+pub fn input_listings(layout: &Layout, task: &Task) -> Fingerprint {
     (task.inputs.iter())
-        .filter(|input| outputs::is_glob(input))
+        .filter(|input| outputs::names_many(layout, input))
         .map(|input| {
             let path = layout.outputs_dir().join(input);
             (relative(layout, &path), listing(layout, input, &task.id))
@@ -89,8 +89,8 @@ pub fn glob_listings(layout: &Layout, task: &Task) -> Fingerprint {
         .collect()
 }
 
-/// The mark of what the glob input `input` matches now, but for task
-/// `own`'s outputs.
+/// The mark of the list of what the glob or folder input `input` names
+/// now, but for task `own`'s outputs.
 fn listing(layout: &Layout, input: &str, own: &str) -> Mark {
     let mut names: Vec<String> = matches(layout, input, own)
         .iter()
@@ -110,8 +110,8 @@ fn matches(layout: &Layout, input: &str, own: &str) -> Vec<Utf8PathBuf> {
 }
 
 /// `task`'s input files (under `workspace/outputs/`): what a glob input
-/// matches now, but for its own outputs. A folder has no mark: what is in
-/// it is not followed.
+/// matches now and the files a folder input holds (up to
+/// `outputs::FOLDER_FILES`), but for its own outputs.
 pub fn inputs(layout: &Layout, task: &Task) -> Vec<Utf8PathBuf> {
     (task.inputs.iter())
         .flat_map(|input| matches(layout, input, &task.id))
@@ -121,6 +121,7 @@ pub fn inputs(layout: &Layout, task: &Task) -> Vec<Utf8PathBuf> {
 /// The first file of `fingerprint` whose content is not what it was (or
 /// that is gone), by its path from the root; else the first glob input
 /// whose matches are not what they were (`<pattern> (what it matches)`),
+/// or folder input whose files are not (`<folder> (what it holds)`),
 /// leaving out task `own`'s outputs. The file of `task`, when given, is
 /// judged by the mark it had when this command read it: the version the
 /// command works with, and one `stat` fewer per task.
@@ -140,7 +141,8 @@ pub fn changed(
 pub struct Unjudged {
     /// The first other file that changed, by its path, if one did.
     file: Option<String>,
-    /// The glob input whose matches changed, if no file did.
+    /// The glob or folder input whose list of files changed, if no file
+    /// did.
     listing: Option<String>,
     /// The mark the task file had, if the fingerprint has it.
     task_file: Option<Mark>,
@@ -161,7 +163,10 @@ impl Unjudged {
                 let input = full.strip_prefix(layout.outputs_dir());
                 input.is_ok_and(|input| listing(layout, input.as_str(), own).hash != was.hash)
             })
-            .map(|(path, _)| format!("{path} (what it matches)"));
+            .map(|(path, _)| match outputs::is_glob(path) {
+                true => format!("{path} (what it matches)"),
+                false => format!("{path} (what it holds)"),
+            });
         let task_file = fingerprint.get(&own_file).cloned();
         Unjudged {
             file,

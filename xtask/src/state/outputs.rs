@@ -27,13 +27,69 @@ pub fn input_exists(layout: &Layout, path: &str) -> bool {
     }
 }
 
-/// The files input `path` names: those a glob matches now, else the one
-/// path (there or not).
+/// The files input `path` names: those a glob matches now, the files a
+/// folder holds (none past `FOLDER_FILES`: `files_in`), else the one path
+/// (there or not).
 pub fn input_files(layout: &Layout, path: &str) -> Vec<Utf8PathBuf> {
+    let full = layout.outputs_dir().join(path);
     match is_glob(path) {
         true => glob_in(&layout.outputs_dir(), path),
-        false => vec![layout.outputs_dir().join(path)],
+        false if full.is_dir() => files_in(&full).unwrap_or_default(),
+        false => vec![full],
     }
+}
+
+/// Whether input `path` names files by a pattern or a folder (now): what
+/// it names then is marked by its list as well (`fingerprint::listings`),
+/// and may hold what tasks not upstream of its task made.
+pub fn names_many(layout: &Layout, path: &str) -> bool {
+    is_glob(path) || layout.outputs_dir().join(path).is_dir()
+}
+
+/// The most files a folder input is looked into for: each is read at
+/// every start of its task, and its mark kept in the status.
+pub const FOLDER_FILES: usize = 1000;
+
+/// Those of `task`'s folder inputs that hold more than `FOLDER_FILES`
+/// files: not looked into.
+pub fn folders_not_looked_into(layout: &Layout, task: &Task) -> Vec<String> {
+    (task.inputs.iter())
+        .filter(|input| !is_glob(input))
+        .filter(|input| {
+            let full = layout.outputs_dir().join(input);
+            full.is_dir() && files_in(&full).is_none()
+        })
+        .cloned()
+        .collect()
+}
+
+/// The files in the folder `dir` and its subfolders, by path, or none when
+/// there are more than `FOLDER_FILES`. Symbolic links to folders are not
+/// followed (one may lead back up, or out of the outputs); one to a file
+/// is taken, as a regular file is, and nothing else (a FIFO's reader would
+/// wait for a writer). A subfolder that cannot be read is left out.
+fn files_in(dir: &Utf8Path) -> Option<Vec<Utf8PathBuf>> {
+    let mut files = Vec::new();
+    let mut folders = vec![dir.to_owned()];
+    while let Some(folder) = folders.pop() {
+        let Ok(entries) = folder.read_dir_utf8() else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            match entry.file_type() {
+                Ok(kind) if kind.is_dir() => folders.push(path.to_owned()),
+                Ok(kind) if kind.is_file() => files.push(path.to_owned()),
+                Ok(kind) if kind.is_symlink() && path.is_file() => files.push(path.to_owned()),
+                _ => {}
+            }
+            if files.len() > FOLDER_FILES {
+                return None;
+            }
+        }
+    }
+    files.sort_unstable();
+    Some(files)
 }
 
 /// One declared output that is not right, said so a user can act on it,

@@ -413,16 +413,36 @@ fn an_approval_given_before_an_input_existed_does_not_cover_it() {
     t.run(&["approve", "q/use", "--by", "alice"]).code(0);
     t.run(&["orchestrate"]).code(0);
     assert_eq!(t.launches("q/use"), 1);
-    // An input that is a folder has no mark: approved, it holds.
+    // A folder input is covered by the files in it, and by their list.
     let t = made_and_approved_before_use(
         "dir",
-        "mkdir -p $TASK_OUTPUT_DIR/dir && echo hi > $TASK_OUTPUT_DIR/dir/f",
+        "mkdir -p $TASK_OUTPUT_DIR/dir/sub && echo hi > $TASK_OUTPUT_DIR/dir/sub/f",
         "p/make/dir",
     );
     t.run(&["orchestrate", "--task", "p/make"]).code(0);
     t.run(&["approve", "q/use", "--by", "alice"]).code(0);
+    t.write("workspace/outputs/p/make/dir/sub/f", "changed\n");
+    t.run(&["orchestrate"]).code(4).says(
+        "the approval by alice no longer holds: workspace/outputs/p/make/dir/sub/f changed since",
+    );
+    t.run(&["approve", "q/use", "--by", "alice"]).code(0);
+    t.write("workspace/outputs/p/make/dir/new", "added\n");
+    t.run(&["orchestrate"]).code(4).says(
+        "the approval by alice no longer holds: workspace/outputs/p/make/dir (what it holds) changed since",
+    );
+    t.run(&["approve", "q/use", "--by", "alice"]).code(0);
     t.run(&["orchestrate"]).code(0);
     assert_eq!(t.launches("q/use"), 1);
+    // Its result is stale once a file in it changes.
+    t.write("workspace/outputs/p/make/dir/new", "changed\n");
+    let json = progress_json(&t);
+    let used = json["tasks"].as_array().unwrap().iter();
+    let used = used
+        .filter(|task| task["task_id"] == "q/use")
+        .next()
+        .unwrap();
+    assert_eq!(used["state"], "stale");
+    assert_eq!(used["stale_because"], "workspace/outputs/p/make/dir/new");
     // A glob input is covered by the files it matched.
     let t =
         made_and_approved_before_use("a.txt", "echo a > $TASK_OUTPUT_DIR/a.txt", "p/make/*.txt");
@@ -488,13 +508,19 @@ fn a_glob_input_is_not_stale_by_what_its_task_or_later_ones_wrote() {
     t.run(&["progress", "--tasks"]).says("stale      02-q/b");
 }
 
-/// On a rerun, a glob input matches what tasks after it, or unrelated
-/// ones, wrote in the run before: their outputs are not what it is built
-/// from, and rewritten with new content they do not make it stale (it was
-/// stale again after every `--rerun-stale`, for good). An upstream
-/// output's change still does.
+/// On a rerun, a glob or folder input finds what tasks after it, or
+/// unrelated ones, wrote in the run before: their outputs are not what it
+/// is built from, and rewritten with new content they do not make it
+/// stale (it was stale again after every `--rerun-stale`, for good). An
+/// upstream output's change still does.
 #[test]
-fn a_glob_input_is_not_stale_by_what_later_or_unrelated_tasks_rewrite() {
+fn a_glob_or_folder_input_is_not_stale_by_what_later_or_unrelated_tasks_rewrite() {
+    for input in ["\"s/*/out.txt\"", "s"] {
+        glob_or_folder_input_rerun(input);
+    }
+}
+
+fn glob_or_folder_input_rerun(input: &str) {
     let t = Tree::new();
     let writes = |dependencies: &str| {
         format!(
@@ -505,10 +531,7 @@ fn a_glob_input_is_not_stale_by_what_later_or_unrelated_tasks_rewrite() {
     t.task("s/src", &writes(""));
     t.task(
         "s/use",
-        &format!(
-            "dependencies: [s/src]\ninputs: [\"s/*/out.txt\"]\n{}",
-            sh(MARK)
-        ),
+        &format!("dependencies: [s/src]\ninputs: [{input}]\n{}", sh(MARK)),
     );
     t.task("s/down", &writes("s/use"));
     t.task("s/other", &writes(""));
@@ -526,7 +549,49 @@ fn a_glob_input_is_not_stale_by_what_later_or_unrelated_tasks_rewrite() {
     let tasks = t.run(&["progress", "--tasks"]);
     assert!(!tasks.stdout.contains("stale"), "{}", tasks.stdout);
     t.run(&["orchestrate", "--rerun-stale"]).code(0);
-    assert_eq!(t.launches("s/use"), 2, "run again for nothing");
+    assert_eq!(t.launches("s/use"), 2, "run again for nothing: {input}");
+}
+
+/// A folder input's symbolic link to a file is marked by that file's
+/// content; a folder of more than a thousand files is not looked into (it
+/// would be read at each start), and the run says so.
+#[test]
+fn a_folder_input_follows_links_to_files_and_says_when_it_is_too_big() {
+    let t = Tree::new();
+    t.write("data/real.txt", "one\n");
+    let real = t.path("data/real.txt");
+    t.task(
+        "p/make",
+        &format!(
+            "outputs: [dir, big]\n{}",
+            sh(&format!(
+                "cd $TASK_OUTPUT_DIR && mkdir dir big && ln -s {} dir/link && ln -s .. dir/up \
+                 && (cd big && seq 1001 | xargs touch)",
+                real.display()
+            ))
+        ),
+    );
+    t.task(
+        "q/use",
+        &format!(
+            "dependencies: [p/make]\ninputs: [p/make/dir, p/make/big]\n{}",
+            sh(MARK)
+        ),
+    );
+    t.run(&["orchestrate"]).code(0).says(
+        "its input folder p/make/big holds more than 1000 files: not looked into (a change in it does not make its result stale; name what it is built from by a glob)",
+    );
+    t.write("workspace/outputs/p/make/big/1", "changed\n");
+    let tasks = t.run(&["progress", "--tasks"]);
+    assert!(!tasks.stdout.contains("stale"), "{}", tasks.stdout);
+    t.write("data/real.txt", "two\n");
+    let json = progress_json(&t);
+    let used = json["tasks"].as_array().unwrap().iter();
+    let used = used
+        .filter(|task| task["task_id"] == "q/use")
+        .next()
+        .unwrap();
+    assert_eq!(used["stale_because"], "workspace/outputs/p/make/dir/link");
 }
 
 /// A glob input that matches a FIFO among its producer's outputs is not
