@@ -411,12 +411,7 @@ fn progress_totals_are_the_sum_of_the_statuses() {
         .map(|id| t.status(id)["agent"]["cost_usd"].as_f64().unwrap())
         .sum();
     assert!(close(&phase_a["cost_usd"], a_sum));
-    let task = json["tasks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|task| task["task_id"] == "a/one")
-        .unwrap();
+    let task = progress_task(&t, "a/one");
     assert_eq!(task["cost_usd"], t.status("a/one")["agent"]["cost_usd"]);
     t.run(&["progress"])
         .code(0)

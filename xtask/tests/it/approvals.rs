@@ -435,12 +435,7 @@ fn an_approval_given_before_an_input_existed_does_not_cover_it() {
     assert_eq!(t.launches("q/use"), 1);
     // Its result is stale once a file in it changes.
     t.write("workspace/outputs/p/make/dir/new", "changed\n");
-    let json = progress_json(&t);
-    let used = json["tasks"].as_array().unwrap().iter();
-    let used = used
-        .filter(|task| task["task_id"] == "q/use")
-        .next()
-        .unwrap();
+    let used = progress_task(&t, "q/use");
     assert_eq!(used["state"], "stale");
     assert_eq!(used["stale_because"], "workspace/outputs/p/make/dir/new");
     // A glob input is covered by the files it matched.
@@ -585,12 +580,7 @@ fn a_folder_input_follows_links_to_files_and_says_when_it_is_too_big() {
     let tasks = t.run(&["progress", "--tasks"]);
     assert!(!tasks.stdout.contains("stale"), "{}", tasks.stdout);
     t.write("data/real.txt", "two\n");
-    let json = progress_json(&t);
-    let used = json["tasks"].as_array().unwrap().iter();
-    let used = used
-        .filter(|task| task["task_id"] == "q/use")
-        .next()
-        .unwrap();
+    let used = progress_task(&t, "q/use");
     assert_eq!(used["stale_because"], "workspace/outputs/p/make/dir/link");
 }
 

@@ -319,6 +319,17 @@ pub fn progress_json(t: &Tree) -> serde_json::Value {
     serde_json::from_str(&t.run(&["progress", "--json"]).stdout).unwrap()
 }
 
+/// Task `id`'s line in `progress --json`.
+pub fn progress_task(t: &Tree, id: &str) -> serde_json::Value {
+    let json = progress_json(t);
+    let tasks = json["tasks"].as_array().unwrap().iter();
+    tasks
+        .clone()
+        .find(|task| task["task_id"] == id)
+        .unwrap()
+        .clone()
+}
+
 /// A frontmatter line that runs `script` with `sh -c`.
 pub fn sh(script: &str) -> String {
     format!("command: {}", serde_json::to_string(script).unwrap())
