@@ -169,13 +169,18 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
                 continue;
             }
         }
+        // What git ignores goes with the worktree, as `git worktree remove`
+        // takes it (build output, most often): named, in a dry run first.
+        let ignored = match present {
+            Some(folder) => ignored_note(&repo.ignored(folder, &brought)?),
+            None => String::new(),
+        };
+        let what = folder
+            .as_ref()
+            .map(|f| format!(" and {}{ignored}", layout.display(f)))
+            .unwrap_or_default();
         if dry_run {
-            println!(
-                "would remove {branch}{}",
-                folder
-                    .map(|f| format!(" and {}", layout.display(&f)))
-                    .unwrap_or_default()
-            );
+            println!("would remove {branch}{what}");
             removed += 1;
             continue;
         }
@@ -199,12 +204,7 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
         repo.config_unset(&mark(&branch))?;
         let _ = std::fs::remove_file(layout.setup_done_file(&branch));
         removed += 1;
-        println!(
-            "removed  {branch}{}",
-            folder
-                .map(|f| format!(" and {}", layout.display(&f)))
-                .unwrap_or_default()
-        );
+        println!("removed  {branch}{what}");
     }
     if !dry_run {
         repo.forget_missing_worktrees()?;
@@ -276,4 +276,20 @@ fn ours(repo: &Repo) -> Result<Vec<String>> {
         })
         .filter(|name| branch::among_task_branches(name))
         .collect())
+}
+
+/// `, with what git ignores in it: target/, x.log`, the first few named.
+fn ignored_note(ignored: &[String]) -> String {
+    const NAMED: usize = 5;
+    if ignored.is_empty() {
+        return String::new();
+    }
+    let mut note = format!(
+        ", with what git ignores in it: {}",
+        ignored[..ignored.len().min(NAMED)].join(", ")
+    );
+    if ignored.len() > NAMED {
+        note += &format!(" and {} more", ignored.len() - NAMED);
+    }
+    note
 }

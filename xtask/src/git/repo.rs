@@ -266,6 +266,22 @@ impl Repo {
         Ok(changed_paths(&text))
     }
 
+    /// What git ignores in the worktree at `dir` (a folder it ignores whole
+    /// as one entry: `target/`), but at the paths of `except`: `git
+    /// worktree remove` takes it with the worktree.
+    pub fn ignored(&self, dir: &Utf8Path, except: &[String]) -> Result<Vec<String>> {
+        let sh = &self.sh;
+        let paths = all_but(except);
+        let text = run_untrimmed(prep(cmd!(
+            sh,
+            "git --no-optional-locks -C {dir} status --porcelain -z --ignored=traditional --untracked-files=normal -- {paths...}"
+        )))?;
+        Ok((text.split('\0'))
+            .filter_map(|entry| entry.strip_prefix("!! "))
+            .map(str::to_owned)
+            .collect())
+    }
+
     /// Those of `paths` (from the top, as written, no wildcards) that git
     /// tracks in the user's checkout: a file, or a folder with one.
     pub fn tracked(&self, paths: &[String]) -> Result<Vec<String>> {

@@ -1323,6 +1323,27 @@ fn clean_keeps_a_worktree_the_user_locked_and_its_dry_run_says_so() {
     assert!(t.path("workspace/worktrees/p/a").exists());
 }
 
+/// What git ignores in a merged worktree goes with it, as `git worktree
+/// remove` takes it, but never unsaid: the dry run names it, and so does
+/// the removal (it went without a word).
+#[test]
+fn clean_names_what_git_ignores_in_a_worktree_it_removes() {
+    let t = repo("");
+    t.write(".git/info/exclude", "*.log\nbuild/\n");
+    t.task(
+        "p/a",
+        &sh("echo results > run.log && mkdir build && touch build/1 build/2 && echo a > a.txt && git add a.txt && git commit -qm a"),
+    );
+    t.run(&["orchestrate"]).code(0);
+    let said = "task/p/a and workspace/worktrees/p/a, with what git ignores in it: build/, run.log";
+    t.run(&["clean", "--dry-run"])
+        .code(0)
+        .says(&format!("would remove {said}"));
+    assert!(t.exists("workspace/worktrees/p/a/run.log"));
+    t.run(&["clean"]).code(0).says(&format!("removed  {said}"));
+    assert!(!t.exists("workspace/worktrees/p/a"));
+}
+
 #[test]
 fn clean_removes_merged_work_and_keeps_the_rest() {
     let t = repo("");
