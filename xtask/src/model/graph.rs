@@ -10,6 +10,7 @@ use crate::model::task::Task;
 use crate::sys::parallel;
 
 mod cycles;
+mod inputs;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dep {
@@ -333,10 +334,19 @@ impl Graph {
         for cycle in self.find_cycles() {
             problems.push(self.cycle_problem(&cycle));
         }
+        if problems.is_empty() {
+            self.link_dependents(first);
+            problems = self.unawaited_inputs(first);
+        }
         if !problems.is_empty() {
             self.truncate(first);
-            return problems;
         }
+        problems
+    }
+
+    /// Lists the tasks from `first` on among the dependents of what they
+    /// depend on.
+    fn link_dependents(&mut self, first: usize) {
         for t in first..self.tasks.len() {
             for dep in self.deps[t].clone() {
                 match dep {
@@ -345,7 +355,6 @@ impl Graph {
                 }
             }
         }
-        problems
     }
 
     /// Tasks from `first` on whose id is inside another's (`p/a/b` beside
@@ -423,8 +432,13 @@ impl Graph {
         self.deps.truncate(len);
         self.dependents.truncate(len);
         self.phase_of.truncate(len);
+        // Linked already when a later check found a problem.
+        for dependents in &mut self.dependents {
+            dependents.retain(|&t| t < len);
+        }
         for phase in &mut self.phases {
             phase.tasks.retain(|&t| t < len);
+            phase.dependents.retain(|&t| t < len);
         }
         let empty: Vec<String> = self
             .phases

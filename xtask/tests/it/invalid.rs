@@ -32,6 +32,60 @@ fn a_dependency_written_as_a_file_names_the_task_s_id() {
     }
 }
 
+/// A glob input whose task part is a pattern, or a folder of task folders,
+/// names no producer to wait for: one that can hold the outputs of tasks
+/// the task does not wait for is refused (it started on a failing task's
+/// partial output). Waiting for them, or coming before them, it is fine.
+#[test]
+fn a_glob_input_that_can_match_tasks_it_does_not_wait_for_is_refused() {
+    check(
+        |t| {
+            t.task("a/p1", "outputs: [out]");
+            t.task("a/p2", "outputs: [out]");
+            t.task("a/other", "outputs: [log.txt]");
+            t.task("b/c", "title: c\ninputs: [\"a/*/out\"]");
+            t.task("b/d", "title: d\ndependencies: [a/p1]\ninputs: [\"a/*/out\"]");
+            t.task("b/e", "title: e\ninputs: [a]");
+        },
+        &[
+            "tasks/b/c.md:3: input `a/*/out` can hold the outputs of a/p1, a/p2, which this task does not wait for: it could start on an output being written, or left by a failure; add `a/p1` (or its phase, `a`) to its `dependencies`",
+            "tasks/b/d.md:4: input `a/*/out` can hold the outputs of a/p2, which",
+            "tasks/b/e.md:3: input `a` can hold the outputs of a/other, a/p1, a/p2, which",
+        ],
+    );
+    let t = Tree::new();
+    t.task(
+        "a/first",
+        &format!(
+            "outputs: [out]\n{}",
+            sh("echo first > $TASK_OUTPUT_DIR/out")
+        ),
+    );
+    // After one of them and before the others, and after them all: fine.
+    t.task(
+        "a/mid",
+        &format!(
+            "dependencies: [a/first]\ninputs: [\"a/*/out\"]\n{}",
+            sh(MARK)
+        ),
+    );
+    let writes = format!(
+        "dependencies: [a/mid]\noutputs: [out]\n{}",
+        sh("echo partial > $TASK_OUTPUT_DIR/out; exit 1")
+    );
+    t.task("a/p1", &writes);
+    t.task("a/p2", &writes);
+    t.task(
+        "b/c",
+        &format!("dependencies: [a]\ninputs: [\"a/*/out\"]\n{}", sh(MARK)),
+    );
+    t.run(&["validate"]).code(0);
+    t.run(&["orchestrate"]).code(1);
+    assert_eq!(t.launches("a/mid"), 1);
+    assert_eq!(t.launches("b/c"), 0, "it started on a failed output");
+    assert_eq!(t.state("b/c"), "blocked");
+}
+
 #[test]
 fn unknown_dependency_names_the_nearest_id() {
     check(

@@ -1,0 +1,114 @@
+//! Inputs that name no single producer but can hold several tasks' outputs:
+//! a glob whose task part is a pattern (`01-a/*/out.json`), a folder of
+//! task folders (`01-a`). What they can match must be waited for by the
+//! task's own dependencies.
+
+use std::collections::HashSet;
+
+use super::Graph;
+use crate::model::problem::Problem;
+use crate::state::outputs::is_glob;
+
+impl Graph {
+    /// Problems of the tasks from `first` on: an input that can hold the
+    /// declared outputs of a task it neither waits for nor comes before (it
+    /// would start on that task's output while it is written, or after
+    /// that task failed). Needs the dependents linked.
+    pub(super) fn unawaited_inputs(&self, first: usize) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        let mut by_id: Option<Vec<(&str, usize)>> = None;
+        for t in first..self.tasks.len() {
+            let task = &self.tasks[t];
+            let mut related: Option<HashSet<usize>> = None;
+            for input in task.inputs.iter().filter(|i| self.producer(i).is_none()) {
+                let by_id = by_id.get_or_insert_with(|| self.ids_in_order());
+                let possible = self.possible_producers(by_id, input);
+                if possible.is_empty() {
+                    continue;
+                }
+                let related = related.get_or_insert_with(|| {
+                    let mut related = self.upstream(t);
+                    related.extend(self.downstream(t, |_| true));
+                    related.insert(t);
+                    related
+                });
+                let unawaited: Vec<&str> = (possible.into_iter())
+                    .filter(|d| !related.contains(d))
+                    .map(|d| self.tasks[d].id.as_str())
+                    .collect();
+                if let Some(problem) = self.unawaited(t, input, &unawaited) {
+                    problems.push(problem);
+                }
+            }
+        }
+        problems
+    }
+
+    fn unawaited(&self, t: usize, input: &str, unawaited: &[&str]) -> Option<Problem> {
+        let first = *unawaited.first()?;
+        let phase = self.get(first).map_or("", |d| self.tasks[d].phase());
+        let named = match unawaited.len() {
+            n if n <= 3 => unawaited.join(", "),
+            n => format!("{} and {} more", unawaited[..3].join(", "), n - 3),
+        };
+        Some(Problem::in_file_at_value(
+            &self.tasks[t].file,
+            "inputs",
+            input,
+            format!("input `{input}` can hold the outputs of {named}, which this task does not wait for: it could start on an output being written, or left by a failure; add `{first}` (or its phase, `{phase}`) to its `dependencies`"),
+        ))
+    }
+
+    /// Every task's id and index, in id order: the tasks under a folder
+    /// are found by a range, not by a look at every task per input.
+    fn ids_in_order(&self) -> Vec<(&str, usize)> {
+        let mut ids: Vec<(&str, usize)> = (self.tasks.iter().enumerate())
+            .map(|(t, task)| (task.id.as_str(), t))
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// The tasks with declared outputs under `input`'s first literal
+    /// folders that it can hold: a folder, all of them; a glob, those one
+    /// of whose outputs it matches, or a file in it (`01-a/*/out.json`
+    /// matches `01-a/p`'s `out.json`, `01-a/*/dir/*.txt` its folder `dir`).
+    fn possible_producers(&self, by_id: &[(&str, usize)], input: &str) -> Vec<usize> {
+        let literal = match is_glob(input) {
+            true => {
+                let literal = &input[..input.find(['*', '?', '[']).unwrap_or(input.len())];
+                literal[..literal.rfind('/').map_or(0, |i| i + 1)].to_owned()
+            }
+            false => format!("{input}/"),
+        };
+        let start = by_id.partition_point(|(id, _)| *id < literal.as_str());
+        let under = (by_id[start..].iter())
+            .take_while(|(id, _)| id.starts_with(literal.as_str()))
+            .map(|&(_, d)| d)
+            .filter(|&d| !self.tasks[d].outputs.is_empty());
+        if !is_glob(input) {
+            return under.collect();
+        }
+        let options = glob::MatchOptions {
+            require_literal_separator: true,
+            ..glob::MatchOptions::new()
+        };
+        // The pattern, and each of its leading parts (`01-a/*/dir` of
+        // `01-a/*/dir/*.txt`): an output folder holds what they match. One
+        // that ends in `**` would take any output for a folder.
+        let parts: Vec<glob::Pattern> = (input.match_indices('/').map(|(i, _)| &input[..i]))
+            .filter(|part| !part.ends_with("**"))
+            .chain([input])
+            .filter_map(|part| glob::Pattern::new(part).ok())
+            .collect();
+        under
+            .filter(|&d| {
+                let task = &self.tasks[d];
+                task.outputs.iter().any(|output| {
+                    let path = format!("{}/{output}", task.id);
+                    parts.iter().any(|part| part.matches_with(&path, options))
+                })
+            })
+            .collect()
+    }
+}
