@@ -14,6 +14,7 @@ use super::readiness::Node;
 use super::Run;
 use crate::git::worktrees::Prepared;
 use crate::model::config::ResultFormat;
+use crate::model::discovery;
 use crate::model::graph::Dep;
 use crate::state::events::Event;
 use crate::state::records::ExitRecord;
@@ -200,6 +201,14 @@ impl Run<'_> {
             return Ok(());
         };
         active.making_worktree = false;
+        if made.is_ok() && self.stop.is_none() && discovery::gone(&self.graph.tasks[t].file) {
+            // Taken away while its worktree was made (minutes, with Git
+            // LFS): it never starts, as one whose file is gone before.
+            self.running.insert(t, active);
+            self.reopen_never_started(t);
+            self.file_gone(t);
+            return Ok(());
+        }
         let started = match made {
             Ok(_) if self.stop.is_some() => Err(anyhow!("the run stopped before it started")),
             Ok(worktree) => self.start_in(t, &mut active, worktree),

@@ -1323,6 +1323,53 @@ fn clean_keeps_a_worktree_the_user_locked_and_its_dry_run_says_so() {
     assert!(t.path("workspace/worktrees/p/a").exists());
 }
 
+/// A task whose file is removed while its worktree is made (a slow hook,
+/// Git LFS) never starts, as one removed before would not: it ran, and
+/// its work was merged. What waits on its phase runs; its attempt is not
+/// counted.
+#[test]
+fn a_task_removed_while_its_worktree_is_made_never_starts() {
+    let t = repo("");
+    let (hooked, release) = (t.path("hooked"), t.path("release"));
+    t.write_executable(
+        ".git/hooks/post-checkout",
+        &format!(
+            "#!/bin/sh\ncase $PWD in */.new/*) ;; *) exit 0;; esac\ntouch {h}\nwhile [ ! -f {r} ]; do sleep 0.02; done\n",
+            h = hooked.display(),
+            r = release.display()
+        ),
+    );
+    let runs = t.path("runs");
+    t.task(
+        "p/a",
+        &sh(&format!(
+            "echo p/a >> {} && echo a > a.txt && git add a.txt && git commit -qm a",
+            runs.display()
+        )),
+    );
+    t.task("q/after", &format!("dependencies: [p]\n{}", sh("true")));
+    std::fs::create_dir_all(t.path("markers")).unwrap();
+    let out = std::fs::File::create(t.path("markers/out")).unwrap();
+    let mut run = t.command(&["orchestrate"]).stdout(out).spawn().unwrap();
+    wait_for("its worktree's making", || hooked.exists());
+    std::fs::remove_file(t.path("tasks/p/a.md")).unwrap();
+    t.write("release", "");
+    let ended = run.wait().unwrap();
+    let said = t.read("markers/out");
+    assert!(ended.success(), "{said}");
+    assert!(said.contains("p/a: its task file was removed"), "{said}");
+    assert!(!runs.exists(), "p/a ran: {said}");
+    assert_eq!(t.state("q/after"), "completed");
+    assert_eq!(
+        changes(&t, "p/a"),
+        ["pending -> running", "running -> pending"]
+    );
+    assert!(t
+        .git(&["log", "--format=%s", "integration"])
+        .lines()
+        .all(|s| s != "a"));
+}
+
 /// What git ignores in a merged worktree goes with it, as `git worktree
 /// remove` takes it, but never unsaid: the dry run names it, and so does
 /// the removal (it went without a word).
