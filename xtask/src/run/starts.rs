@@ -62,9 +62,11 @@ impl Run<'_> {
     pub(super) fn launch(&mut self, t: usize) -> Result<()> {
         let agent = self.running.next_slot();
         let made = self.made_ahead.remove(&t).unwrap_or(Ahead::Nothing);
-        if self.history[t].attempt == 0 && made == Ahead::Nothing {
+        if self.history[t].attempt == 0 && made == Ahead::Nothing && !self.history[t].undone {
             // No status says it ran (a log made ahead says nothing ran
-            // since): after a `reset`, attempts number on from its logs.
+            // since; a first try that never started left the log its
+            // attempt writes over): after a `reset`, attempts number on
+            // from its logs.
             let id = &self.graph.tasks[t].id;
             self.history[t].attempt = logs::latest_attempt_on_disk(self.layout, id);
         }

@@ -72,6 +72,25 @@ fn an_attempt_cut_short_while_its_worktree_was_made_keeps_the_logs_in_step() {
     assert!(!t.exists("workspace/logs/p/a.attempt-3.log"));
 }
 
+/// A first try that never started (a kill while its worktree was made)
+/// is attempt 1 again: its log, which says its worktree was being made,
+/// is that attempt's (it was taken for an attempt 1 that ran: the task
+/// ran as attempt 2, and `logs --attempt 1` said a log was removed).
+#[test]
+fn a_first_try_that_never_started_is_attempt_1_again() {
+    let t = repo("");
+    // The integration worktree made first: the hook holds the task's.
+    t.task("p/first", &sh("true"));
+    t.run(&["orchestrate"]).code(0);
+    t.task("p/a", &sh("echo ran attempt $TASK_ATTEMPT"));
+    kill_while_its_worktree_is_made(&t, 1);
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.status("p/a")["attempt"], 1);
+    t.run(&["logs", "p/a", "--attempt", "1"])
+        .code(0)
+        .says("ran attempt 1");
+}
+
 /// A try that never started (a kill while its worktree was made) is begun
 /// again told of the failure before it, as the try was: its running
 /// status keeps it (`previous`). It was told nothing: no error, no log.
