@@ -40,6 +40,8 @@ pub struct Discovery {
     /// Those read since, or gone, for the run to take: their problems are
     /// past (their task files are found as new ones).
     pub folders_read_again: Vec<Utf8PathBuf>,
+    /// Links to a folder they are in (a loop), not followed: said once.
+    loops: Vec<Utf8PathBuf>,
 }
 
 /// A file as last seen.
@@ -232,8 +234,8 @@ impl Discovery {
             let Ok(kind) = entry.file_type() else {
                 continue;
             };
-            if kind.is_dir() {
-                let path = dir.join(&name);
+            let path = dir.join(&name);
+            if kind.is_dir() || (kind.is_symlink() && self.followed_link(dir, &path)) {
                 if !self.folders.contains_key(&path) {
                     found.push((path, true));
                 }
@@ -260,6 +262,32 @@ impl Discovery {
         // (component by component), which is slower to compare.
         found.sort_unstable_by(|(a, _), (b, _)| a.as_str().cmp(b.as_str()));
         found
+    }
+
+    /// Whether the symbolic link `path` in `dir` leads to a folder to look
+    /// into (a phase folder shared by linking it in): not to one it is in,
+    /// or that holds one, which would be a loop (said once, as a problem).
+    fn followed_link(&mut self, dir: &Utf8Path, path: &Utf8Path) -> bool {
+        let Ok(target) = path.canonicalize_utf8() else {
+            return false;
+        };
+        if !target.is_dir() {
+            return false;
+        }
+        // It leads to one of the folders it is in, as the walk reached
+        // them (by their real paths), or to a folder holding one.
+        let looped = (dir.ancestors())
+            .take_while(|folder| self.folders.contains_key(*folder))
+            .any(|folder| folder.canonicalize_utf8().is_ok_and(|real| real.starts_with(&target)));
+        if looped && !self.loops.iter().any(|known| known == path) {
+            self.loops.push(path.to_owned());
+            self.problems.push(Problem::in_file(
+                path,
+                None,
+                format!("a link to {target}, a folder it is in (a loop): not followed; remove it, or link to a folder outside"),
+            ));
+        }
+        !looped
     }
 
     /// A folder that went (removed, or renamed: the new name is found as a

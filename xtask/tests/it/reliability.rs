@@ -1665,6 +1665,28 @@ fn bad_file_names_are_clear_errors() {
         .says("the path is not valid UTF-8");
 }
 
+/// A folder linked into `tasks/` (a phase shared between repositories) is
+/// looked into as a folder of its own is (its tasks were left out without
+/// a word); a link to a folder it is in is a loop, a clear error.
+#[test]
+fn folders_linked_into_tasks_are_looked_into_and_a_loop_is_a_clear_error() {
+    let t = Tree::new();
+    t.write("shared/01-a/t.md", &format!("---\n{}\n---\n", sh(MARK)));
+    std::os::unix::fs::symlink("../shared/01-a", t.path("tasks/01-a")).unwrap();
+    t.task("01-b/own", &sh(MARK));
+    std::os::unix::fs::symlink("../../shared/01-a", t.path("tasks/01-b/linked")).unwrap();
+    t.run(&["orchestrate"]).code(0);
+    for id in ["01-a/t", "01-b/own", "01-b/linked/t"] {
+        assert_eq!(t.state(id), "completed", "{id}");
+    }
+    std::os::unix::fs::symlink("..", t.path("shared/01-a/up")).unwrap();
+    let run = t.run(&["validate"]);
+    run.code(2)
+        .says("tasks/01-a/up: a link to ")
+        .says(", a folder it is in (a loop): not followed; remove it, or link to a folder outside");
+    assert!(!run.stderr.contains("panicked"));
+}
+
 /// A name that is not UTF-8 but would be no task (a note, an editor's
 /// hidden swap file) is none of the run's business.
 #[test]
