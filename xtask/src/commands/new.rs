@@ -17,7 +17,7 @@ pub fn run(layout: &Layout, id: &str) -> Result<i32> {
         bail!("`{id}` names a phase, and no task in it: write <phase>/<name>, e.g. {id}07-audit-errors");
     }
     // Named by its file's path, as other commands take it.
-    let id = id.trim_end_matches(".md");
+    let id = id.strip_suffix(".md").unwrap_or(id);
     let id = id.strip_prefix("tasks/").unwrap_or(id);
     if id
         .split('/')
@@ -49,7 +49,10 @@ pub fn run(layout: &Layout, id: &str) -> Result<i32> {
     let template_path = layout.template_file();
     let template = match std::fs::read_to_string(&template_path) {
         Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => init::TEMPLATE.to_owned(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => init::TEMPLATE.replace(
+            "from tasks/TEMPLATE.md",
+            "from its built-in template (there is no tasks/TEMPLATE.md)",
+        ),
         Err(e) => return Err(e).with_context(|| format!("cannot read {template_path}")),
     };
     let text = template
@@ -101,7 +104,19 @@ fn refuse_what_validate_would(
             said.join("; ")
         );
     }
-    let files = Discovery::scan(&layout.tasks).files;
+    if let Some(said) = crate::model::graph::too_long(id) {
+        bail!("`{id}`: {said}");
+    }
+    let discovery = Discovery::scan(&layout.tasks);
+    let phase = id.split('/').next().unwrap_or(id);
+    let key = task::phase_key(phase);
+    let folders = discovery.phase_folders(&layout.tasks);
+    let same_key = (folders.iter()).find(|f| *f != phase && task::phase_key(f) == key);
+    if let (false, Some(other)) = (folders.iter().any(|f| f == phase), same_key) {
+        let name = &id[phase.len() + 1..];
+        bail!("tasks/{other} is phase `{key}` already (a phase's key is its folder's name without the number), and two folders of one key are refused: put the task there (`{}`), or name its phase otherwise", layout.cmd(&format!("new {other}/{name}")));
+    }
+    let files = discovery.files;
     let nested = (files.iter().filter_map(|file| layout.task_id(file)))
         .find(|other| id.starts_with(&format!("{other}/")) || other.starts_with(&format!("{id}/")));
     if let Some(other) = nested {

@@ -278,7 +278,11 @@ impl Discovery {
         // them (by their real paths), or to a folder holding one.
         let looped = (dir.ancestors())
             .take_while(|folder| self.folders.contains_key(*folder))
-            .any(|folder| folder.canonicalize_utf8().is_ok_and(|real| real.starts_with(&target)));
+            .any(|folder| {
+                folder
+                    .canonicalize_utf8()
+                    .is_ok_and(|real| real.starts_with(&target))
+            });
         if looped && !self.loops.iter().any(|known| known == path) {
             self.loops.push(path.to_owned());
             self.problems.push(Problem::in_file(

@@ -639,18 +639,19 @@ const LONGEST_NAME: usize = 200;
 
 /// A task whose name leaves no room for the files kept for it.
 fn name_problems(task: &Task) -> Vec<Problem> {
-    let name = task.id.rsplit('/').next().unwrap_or(&task.id);
-    if name.len() <= LONGEST_NAME {
-        return Vec::new();
-    }
-    vec![Problem::in_file(
-        &task.file,
-        None,
-        format!(
-            "its name is {} bytes long, past the {LONGEST_NAME} a task's can be (the files kept for it add to it, and a file name has at most 255): shorten it",
-            name.len()
-        ),
-    )]
+    (too_long(&task.id).into_iter())
+        .map(|said| Problem::in_file(&task.file, None, said))
+        .collect()
+}
+
+/// What is wrong with task `id`'s name, when it leaves no room for the
+/// files kept for it.
+pub fn too_long(id: &str) -> Option<String> {
+    let name = id.rsplit('/').next().unwrap_or(id);
+    (name.len() > LONGEST_NAME).then(|| format!(
+        "its name is {} bytes long, past the {LONGEST_NAME} a task's can be (the files kept for it add to it, and a file name has at most 255): shorten it",
+        name.len()
+    ))
 }
 
 /// Its inputs, outputs and writes that are not right as paths.

@@ -270,7 +270,12 @@ pub fn phase_key(phase: &str) -> &str {
     }
     let rest = &phase[digits..];
     let dashes = rest.bytes().take_while(|&b| b == b'-' || b == b'_').count();
-    &rest[dashes..]
+    match &rest[dashes..] {
+        // A folder named by its number only (`01`, `02`) is its own key:
+        // two such folders were one key, empty.
+        "" => phase,
+        key => key,
+    }
 }
 
 /// A task file, read: the task (`None` when the file cannot be read as
@@ -547,7 +552,8 @@ mod tests {
             ("02_build", "build"),
             ("analysis", "analysis"),
             ("L0", "L0"),
-            ("007", ""),
+            ("007", "007"),
+            ("01-", "01-"),
         ] {
             assert_eq!(phase_key(folder), key, "{folder}");
         }

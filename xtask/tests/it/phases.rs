@@ -204,6 +204,29 @@ fn new_creates_a_task_from_the_template_and_never_overwrites() {
         .collect();
     assert!(!comment.join("\n").contains("02-b/c"), "{text}");
     assert!(text.contains("title: \"C\""), "{text}");
+    // Nor does it claim a tasks/TEMPLATE.md there is none of.
+    assert!(!text.contains("from tasks/TEMPLATE.md"), "{text}");
+    assert!(text.contains("from its built-in template"), "{text}");
+    // Named by its file, with `.md` once: the rest is its name.
+    t.run(&["new", "02-b/x.md.md"])
+        .code(0)
+        .says("created tasks/02-b/x.md.md");
+}
+
+/// Phase folders named by their number only (`01`, `02`) are each their
+/// own key: two were one empty key, refused as a clash.
+#[test]
+fn phase_folders_named_by_their_number_only_are_their_own_keys() {
+    let t = Tree::new();
+    t.config("max_memory_gb: 0.25\nphases:\n  \"02\": {max_parallel: 1}\n");
+    t.task("01/a", &sh(MARK));
+    t.task("02/b", &format!("dependencies: [\"01\"]\n{}", sh(MARK)));
+    t.run(&["validate"]).code(0);
+    t.run(&["orchestrate", "--phase", "01"]).code(0);
+    assert_eq!(t.launches("01/a"), 1);
+    assert_eq!(t.launches("02/b"), 0);
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.launches("02/b"), 1);
 }
 
 /// `new` refuses, writing nothing, a task `validate` would refuse: an id
@@ -230,6 +253,18 @@ fn new_refuses_a_task_validate_would_refuse() {
         "tasks/TEMPLATE.md makes a task that is not valid (line 3: frontmatter is not valid YAML",
     );
     assert!(!t.exists("tasks/p/second.md"));
+    std::fs::remove_file(t.path("tasks/TEMPLATE.md")).unwrap();
+    // A second folder of a phase's key, and a name too long for the
+    // files kept for it: both made every run exit 2.
+    t.run(&["new", "05-p/x"]).code(2).says(
+        "tasks/p is phase `p` already (a phase's key is its folder's name without the number), and two folders of one key are refused: put the task there (`cargo xtask --root",
+    );
+    assert!(!t.exists("tasks/05-p"));
+    let long = format!("q/{}", "y".repeat(230));
+    t.run(&["new", &long])
+        .code(2)
+        .says("its name is 230 bytes long, past the 200");
+    assert!(!t.exists("tasks/q"));
 }
 
 /// `new` takes a task's file path, refuses names it would make no task
