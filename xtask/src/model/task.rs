@@ -444,6 +444,9 @@ fn alias(key: &str) -> Option<&'static str> {
         "cmd" | "run" | "script" => "command",
         "timeout_seconds" | "time_limit" => "timeout",
         "idle" => "idle_timeout",
+        // Set under `resources`, where they are read.
+        "cpus" | "cpu" => "resources.cpus",
+        "memory_gb" | "memory" | "mem" => "resources.memory_gb",
         _ => return None,
     })
 }
@@ -631,6 +634,30 @@ mod tests {
                 "/r/tasks/01-a/t.md:4: unknown key `retry`: did you mean `retries`?",
                 "/r/tasks/01-a/t.md:5: unknown key `depends_on`: did you mean `dependencies`?",
                 "/r/tasks/01-a/t.md:6: `resources.cpus`: must be a number above 0, found 0",
+            ]
+        );
+    }
+
+    /// A known key in capitals, or a resource set outside `resources`, is
+    /// taken for ours misspelt: it was kept as a key of the user's, and a
+    /// task with `COMMAND:` ran the default agent.
+    #[test]
+    fn a_key_shouted_or_out_of_its_place_is_a_typo() {
+        let text = "---\nCOMMAND: x\nTIMEOUT: 1h\nmemory_gb: 2\ncpus: 1\nmy_Notes: kept\n---\n";
+        let problems = parse(
+            Utf8Path::new("/r/tasks"),
+            Utf8Path::new("/r/tasks/01-a/t.md"),
+            text,
+        )
+        .problems;
+        let shown: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+        assert_eq!(
+            shown,
+            [
+                "/r/tasks/01-a/t.md:2: unknown key `COMMAND`: did you mean `command`?",
+                "/r/tasks/01-a/t.md:3: unknown key `TIMEOUT`: did you mean `timeout`?",
+                "/r/tasks/01-a/t.md:4: unknown key `memory_gb`: did you mean `resources.memory_gb`?",
+                "/r/tasks/01-a/t.md:5: unknown key `cpus`: did you mean `resources.cpus`?",
             ]
         );
     }

@@ -184,8 +184,11 @@ impl<'a> Fields<'a> {
                 self.problem(entry.line, message);
                 continue;
             }
-            let near =
-                alias(&entry.key).or_else(|| nearest(&entry.key, self.known.iter().copied()));
+            // `OUTPUTS` is `outputs` shouted, not a key of the user's.
+            let lower = entry.key.to_lowercase();
+            let near = alias(&entry.key)
+                .or_else(|| alias(&lower))
+                .or_else(|| nearest(&lower, self.known.iter().copied()));
             let message = match (near, unknown) {
                 (Some(known), _) => format!(
                     "unknown key `{}`: did you mean `{}`?",
