@@ -34,7 +34,7 @@ pub fn run(layout: &Layout, name: &str, decided: &Decided) -> Result<i32> {
     let defs = definitions::load(layout)?;
     let named = defs.tasks_named(name)?;
     let single = named.len() == 1;
-    let by_id = defs.graph.get(layout.typed_id(name)).is_some();
+    let by_id = defs.graph.get(&layout.typed_id(name)).is_some();
     let mut chosen = Vec::new();
     for t in named {
         match decidable(layout, &defs, t, decided.decision, by_id) {

@@ -37,7 +37,7 @@ pub fn run(layout: &Layout, name: &str, reason: &str) -> Result<i32> {
     let mut events = Told::open(layout, &defs.config.notify, true)?;
     let completed = |t: usize| plan.readiness().node(t) == Node::Completed;
     if named.iter().all(|&t| completed(t)) {
-        let what = match graph.get(layout.typed_id(name)) {
+        let what = match graph.get(&layout.typed_id(name)) {
             Some(_) => format!("{name} is"),
             None => format!("every task of {name} is"),
         };

@@ -13,7 +13,8 @@ use crate::model::layout::Layout;
 use crate::state::events::Event;
 
 pub fn run(layout: &Layout, follow: bool, task: Option<&str>, json: bool) -> Result<i32> {
-    let task = task.map(|typed| layout.typed_id(typed));
+    let typed = task.map(|typed| layout.typed_id(typed));
+    let task = typed.as_deref();
     let path = layout.events_file();
     let mut file = match File::open(&path) {
         Ok(file) => Some(file),

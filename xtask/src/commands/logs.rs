@@ -12,7 +12,8 @@ use crate::state::status::{self, State, Status};
 use crate::state::{lock, logs, runs};
 
 pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Result<i32> {
-    let id = layout.typed_id(id);
+    let typed = layout.typed_id(id);
+    let id: &str = &typed;
     if !layout.task_file(id).is_file() && !layout.log_file(id).exists() {
         // Read the definitions only now: a log is shown even while they
         // have problems.

@@ -14,10 +14,10 @@ use crate::run::{self, Mode, Options};
 use crate::state::lock;
 
 pub fn run(layout: &Layout, args: &cli::Orchestrate) -> Result<i32> {
-    let ids: Vec<&str> = args.tasks.iter().map(|id| layout.typed_id(id)).collect();
+    let ids: Vec<std::borrow::Cow<str>> = args.tasks.iter().map(|id| layout.typed_id(id)).collect();
     let selects = |task: &Task| match &args.phase {
         Some(phase) => names_phase(phase, task.phase()),
-        None => ids.is_empty() || ids.contains(&task.id.as_str()),
+        None => ids.is_empty() || ids.iter().any(|id| *id == task.id),
     };
     let runs = Runs {
         tasks: &selects,

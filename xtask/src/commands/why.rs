@@ -33,7 +33,7 @@ pub fn run(layout: &Layout, name: &str) -> Result<i32> {
         statuses: HashMap::new(),
         warnings: Vec::new(),
     };
-    let is_task = defs.graph.get(layout.typed_id(name)).is_some();
+    let is_task = defs.graph.get(&layout.typed_id(name)).is_some();
     match defs.phase(name) {
         Ok(phase) if !is_task => why.phase(&phase),
         _ => {

@@ -87,7 +87,8 @@ impl Definitions {
     /// The task named `typed` (its id, or its file's path), or an error
     /// suggesting the nearest id.
     pub fn task(&self, typed: &str) -> anyhow::Result<usize> {
-        let id = self.layout.typed_id(typed);
+        let typed_id = self.layout.typed_id(typed);
+        let id: &str = &typed_id;
         if let Some(t) = self.graph.get(id) {
             return Ok(t);
         }
@@ -134,7 +135,7 @@ impl Definitions {
     /// The tasks `name` names: a task (as `task` reads it), or every task
     /// of a phase (as `phase` reads it).
     pub fn tasks_named(&self, name: &str) -> anyhow::Result<Vec<usize>> {
-        if self.graph.get(self.layout.typed_id(name)).is_none() {
+        if self.graph.get(&self.layout.typed_id(name)).is_none() {
             if let Ok(phase) = self.phase(name) {
                 let p = self.graph.phase(&phase).expect("a phase of the graph");
                 return Ok(self.graph.phases[p].tasks.clone());

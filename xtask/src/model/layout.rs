@@ -43,12 +43,43 @@ impl Layout {
     }
 
     /// A task id (or phase) as a user may type it: also as its file's path,
-    /// from the root, under `tasks/` or whole (as the tool prints it).
-    pub fn typed_id<'a>(&self, typed: &'a str) -> &'a str {
+    /// from the root, under `tasks/` or whole, or from where they stand (as
+    /// the tool prints paths: `fail.md` in `tasks/01-a`), when that file or
+    /// folder is there.
+    pub fn typed_id<'a>(&self, typed: &'a str) -> std::borrow::Cow<'a, str> {
+        if let Some(id) = self.id_from_here(typed) {
+            return id.into();
+        }
         let under_tasks = typed
             .strip_prefix(self.tasks.as_str())
             .and_then(|rest| rest.strip_prefix('/'));
-        crate::model::task::normalize_id(under_tasks.unwrap_or(typed))
+        crate::model::task::normalize_id(under_tasks.unwrap_or(typed)).into()
+    }
+
+    /// The id of the task file (or phase folder) at path `typed` from where
+    /// the user stands, if there is one under `tasks/`.
+    fn id_from_here(&self, typed: &str) -> Option<String> {
+        // At the root, a path from here is one from the root: read below.
+        let here =
+            (self.here.as_deref()).filter(|here| !typed.starts_with('/') && *here != self.root)?;
+        // Lexically: `..` takes off the folder before it, as the shell's
+        // `cd` does.
+        let mut path = Utf8PathBuf::new();
+        for part in here.join(typed).components() {
+            match part {
+                camino::Utf8Component::ParentDir => {
+                    path.pop();
+                }
+                camino::Utf8Component::CurDir => {}
+                part => path.push(part),
+            }
+        }
+        let id = path.strip_prefix(&self.tasks).ok()?.as_str();
+        let file = self
+            .tasks
+            .join(format!("{}.md", id.strip_suffix(".md").unwrap_or(id)));
+        let there = file.is_file() || path.is_dir();
+        there.then(|| crate::model::task::normalize_id(id).to_owned())
     }
 
     /// `cmd` of `verb` on task (or phase) `id`, quoted for the shell (an id

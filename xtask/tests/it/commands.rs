@@ -458,6 +458,36 @@ fn a_task_named_by_its_file_s_whole_path_is_found() {
         .says("exit code 3");
 }
 
+/// A task named by its file's path from where the user stands, as the
+/// tool prints paths (`../g/tasks/p/a.md`, `a.md` in its folder), is found;
+/// its id typed in its own folder still names it.
+#[test]
+fn a_task_named_by_its_path_from_where_one_stands_is_found() {
+    let t = Tree::new();
+    t.task("p/a", &sh("exit 3"));
+    t.run(&["orchestrate"]).code(1);
+    let name = t.root.file_name().unwrap().to_str().unwrap();
+    let from_parent = format!("{name}/tasks/p/a.md");
+    for (here, typed) in [
+        (t.root.parent().unwrap().to_owned(), from_parent.as_str()),
+        (t.path("tasks/p"), "a.md"),
+        (t.path("tasks/p"), "./a.md"),
+        (t.path("tasks/p"), "p/a"),
+        (t.path("tasks"), "p/a.md"),
+        (t.path("workspace"), "../tasks/p/a.md"),
+    ] {
+        let why = t
+            .command(&["why", typed])
+            .current_dir(&here)
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&why.stdout);
+        let err = String::from_utf8_lossy(&why.stderr);
+        assert_eq!(why.status.code(), Some(0), "{typed} in {here:?}: {err}");
+        assert!(said.contains("exit code 3"), "{typed}: {said}");
+    }
+}
+
 /// `-q` prints the summary only: not the stale tasks a run takes up
 /// again, nor its wait for the notifiers.
 #[test]
