@@ -82,10 +82,13 @@ impl<'a> Fields<'a> {
             let key = match key {
                 Value::String(key) => key,
                 other => {
-                    let line = Some(from_line);
+                    // At the key's own line, found by the key as written.
+                    let written = serde_yaml::to_string(&other).unwrap_or_default();
+                    let written = written.trim();
+                    let line = find_key_line(text, written, from_line).or(Some(from_line));
                     fields.problem(
                         line,
-                        format!("keys must be text, found {}", type_name(&other)),
+                        format!("keys must be text, found {}: quote it (`\"{written}\": ...`), or fix the name", type_name(&other)),
                     );
                     continue;
                 }
@@ -398,15 +401,17 @@ pub fn without_locations(message: &str) -> String {
 }
 
 /// What a value is, in words.
-pub fn type_name(value: &Value) -> &'static str {
+pub fn type_name(value: &Value) -> std::borrow::Cow<'static, str> {
     match value {
-        Value::Null => "nothing",
-        Value::Bool(_) => "true or false",
-        Value::Number(_) => "a number",
-        Value::String(_) => "text",
-        Value::Sequence(_) => "a list",
-        Value::Mapping(_) => "a mapping",
-        Value::Tagged(_) => "a tagged value",
+        Value::Null => "nothing".into(),
+        // The value itself, where it is short: `approve: true` is found
+        // `true`, not "true or false".
+        Value::Bool(b) => format!("`{b}`").into(),
+        Value::Number(n) => format!("the number `{n}`").into(),
+        Value::String(_) => "text".into(),
+        Value::Sequence(_) => "a list".into(),
+        Value::Mapping(_) => "a mapping".into(),
+        Value::Tagged(_) => "a tagged value".into(),
     }
 }
 
@@ -456,7 +461,7 @@ pub fn text_list(value: &Value) -> Result<Vec<String>, String> {
 pub fn whole(value: &Value, min: u64) -> Result<u64, String> {
     let shown = || match value {
         Value::Number(n) => n.to_string(),
-        other => type_name(other).to_owned(),
+        other => type_name(other).into_owned(),
     };
     match value.as_u64() {
         Some(n) if n >= min => Ok(n),
@@ -532,7 +537,7 @@ pub fn duration(value: &Value) -> Result<Duration, String> {
     let shown = match value {
         Value::String(s) => format!("`{s}`"),
         Value::Number(n) => n.to_string(),
-        other => type_name(other).to_owned(),
+        other => type_name(other).into_owned(),
     };
     parsed
         .filter(|d| !d.is_zero() && *d <= LONGEST)

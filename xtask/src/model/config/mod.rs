@@ -431,6 +431,15 @@ mod tests {
             "max_cpu_per_agent: x\n",
             Err("`max_cpu_per_agent`: must be a number above 0, found text"),
         );
+        // At the key's own line, the key as written.
+        check(
+            "max_memory_gb: 0.25\n\n\n1: x\n",
+            Err("orchestrator.yaml:4: keys must be text, found the number `1`: quote it (`\"1\": ...`)"),
+        );
+        check(
+            "title: x\ntrue: y\n",
+            Err("orchestrator.yaml:2: keys must be text, found `true`"),
+        );
         check(
             "agent: {command: []}\n",
             Err("`agent.command`: must name a program"),
