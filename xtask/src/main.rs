@@ -135,6 +135,9 @@ fn root(flag: Option<Utf8PathBuf>, needs_tasks: bool) -> Result<Utf8PathBuf> {
     };
     let root = match root.canonicalize_utf8() {
         Ok(root) => root,
+        Err(e) if root.as_str().is_empty() => {
+            bail!("`--root` was given an empty path: name the project's folder (`--root .` for this one): {e}")
+        }
         Err(e) => bail!("cannot use {root} as the root: {e}"),
     };
     if !root.is_dir() {

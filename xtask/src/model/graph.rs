@@ -522,6 +522,11 @@ impl Graph {
                 continue;
             }
             deps.push(Dep::Task(d));
+            // A glob that does not parse is said as such (`path_problems`),
+            // not as an output to declare.
+            if glob::Pattern::new(input).is_err() {
+                continue;
+            }
             if let Some(problem) = self.undeclared(t, d, input) {
                 problems.push(problem);
             }

@@ -299,12 +299,19 @@ pub fn syntax_problem(
     first_line: usize,
     what: &str,
 ) -> Problem {
-    let line = error.location().map(|l| {
-        let again = duplicate_key(&error.to_string())
-            .and_then(|key| second_line_of_key(yaml, l.line(), key));
-        again.unwrap_or(l.line()) + first_line - 1
-    });
     let said = without_locations(&error.to_string());
+    let line = error
+        .location()
+        .map(|l| {
+            let again = duplicate_key(&error.to_string())
+                .and_then(|key| second_line_of_key(yaml, l.line(), key));
+            again.unwrap_or(l.line())
+        })
+        .or_else(|| {
+            said.contains("more than one document")
+                .then(|| second_document(yaml))?
+        })
+        .map(|line| line + first_line - 1);
     let message = match too_large(&said) {
         Some((key, number)) => {
             format!("`{key}`: {number} {BEYOND_RANGE}")
@@ -317,6 +324,21 @@ pub fn syntax_problem(
     Problem::in_file(file, line, message)
 }
 
+/// The line of the `---` that starts a second YAML document in `yaml`
+/// (the first `---` starts the first, when nothing but comments comes
+/// before it).
+fn second_document(yaml: &str) -> Option<usize> {
+    let content = |l: &&str| !l.trim().is_empty() && !l.trim_start().starts_with('#');
+    let explicit_start = yaml
+        .lines()
+        .find(content)
+        .is_some_and(|l| l.trim_end() == "---");
+    (yaml.lines().enumerate())
+        .filter(|(_, l)| l.trim_end() == "---")
+        .nth(usize::from(explicit_start))
+        .map(|(i, _)| i + 1)
+}
+
 /// What to do, for the mistakes YAML's messages do not name: a tab in
 /// indentation, quotes inside a quoted value, `: ` or a leading backtick,
 /// `@` or `%` in a plain value, a list in brackets left open.
@@ -325,6 +347,9 @@ fn hint(yaml: &str, error: &serde_yaml::Error, said: &str) -> &'static str {
         .location()
         .and_then(|l| yaml.lines().nth(l.line().checked_sub(1)?))
         .unwrap_or("");
+    if said.contains("more than one document") {
+        return " (a `---` line starts another document: this file is one; remove it)";
+    }
     let value = line.split_once(": ").map_or("", |(_, v)| v.trim_start());
     if line.trim_start_matches(' ').starts_with('\t') {
         " (the line is indented with a tab: YAML indents with spaces)"

@@ -399,6 +399,24 @@ fn a_command_the_shell_cannot_find_is_named_in_the_error() {
     );
 }
 
+/// An empty `--root` (a variable unset in a script) says so, not "cannot
+/// use  as the root".
+#[test]
+fn an_empty_root_is_said_empty() {
+    let out = std::process::Command::new(BIN)
+        .args(["--root", "", "validate"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "`--root` was given an empty path: name the project's folder (`--root .` for this one)"
+        ),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn a_root_without_tasks_is_told_the_init_that_makes_them_there() {
     // A space in the path: the suggested command must survive a copy and

@@ -99,6 +99,18 @@ fn an_input_whose_task_part_is_a_typo_names_the_task() {
     );
 }
 
+/// A glob input that does not parse is one problem, not also an output
+/// its producer should declare.
+#[test]
+fn a_bad_glob_input_is_said_once() {
+    let t = Tree::new();
+    t.task("a/p", &format!("outputs: [out]\n{}", sh("true")));
+    t.task("b/c", &format!("inputs: [\"a/p/[bad\"]\n{}", sh("true")));
+    let run = t.run(&["validate"]);
+    run.code(2).says("input `a/p/[bad` is not a valid glob");
+    assert!(!run.stderr.contains("to its `outputs`"), "{}", run.stderr);
+}
+
 #[test]
 fn unknown_dependency_names_the_nearest_id() {
     check(

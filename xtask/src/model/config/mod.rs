@@ -431,6 +431,15 @@ mod tests {
             "max_cpu_per_agent: x\n",
             Err("`max_cpu_per_agent`: must be a number above 0, found text"),
         );
+        // A second document: where it starts, and what to do.
+        check(
+            "max_memory_gb: 0.25\n---\nmax_concurrent_agents: 2\n",
+            Err("orchestrator.yaml:2: the config is not valid YAML: deserializing from YAML containing more than one document is not supported (a `---` line starts another document: this file is one; remove it)"),
+        );
+        check(
+            "# settings\n---\nmax_memory_gb: 0.25\n---\n",
+            Err("orchestrator.yaml:4: the config is not valid YAML"),
+        );
         // At the key's own line, the key as written.
         check(
             "max_memory_gb: 0.25\n\n\n1: x\n",
