@@ -274,6 +274,7 @@ fn read_definitions(layout: &Layout, runs: Option<&Runs>) -> Result<Definitions,
         all.extend(found);
         all
     })?;
+    problems.extend(undeclared_requirements(layout, &config, &graph));
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -351,6 +352,30 @@ fn pools_in_use<'a>(config: &'a Config, tasks: &'a [Task]) -> BTreeSet<&'a str> 
     tasks
         .iter()
         .filter_map(|t| t.counts_in_pool(config))
+        .collect()
+}
+
+/// A phase gate's artifact in a task's output folder that the task does
+/// not declare: the gate would wait for it for good (the run found it
+/// missing only at its end), as an input would.
+fn undeclared_requirements(layout: &Layout, config: &Config, graph: &Graph) -> Vec<Problem> {
+    let file = layout.config_file();
+    (config.phases.iter())
+        .flat_map(|(key, phase)| phase.requires.iter().map(move |path| (key, path)))
+        .filter_map(|(key, path)| {
+            let d = graph.producer(path)?;
+            if graph.declaring_producer(path).is_some() {
+                return None;
+            }
+            let task = &graph.tasks[d];
+            let rest = &path[task.id.len() + 1..];
+            Some(Problem::in_file_at_value(
+                &file,
+                "requires",
+                path,
+                format!("`phases.{key}.requires`: `{path}` is in the output folder of {}, which does not declare it among its outputs: add `{rest}` to its `outputs`, or fix the path", task.id),
+            ))
+        })
         .collect()
 }
 

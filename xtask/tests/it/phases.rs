@@ -6,9 +6,7 @@ use crate::tree::*;
 #[test]
 fn a_gate_waits_for_its_required_artifact_and_says_so() {
     let t = Tree::new();
-    t.config(
-        "kill_grace: 1s\nphases:\n  planning:\n    requires: [02-planning/plan/features.json]\n",
-    );
+    t.config("kill_grace: 1s\nphases:\n  planning:\n    requires: [02-planning/features.json]\n");
     t.task(
         "02-planning/plan",
         &sh("echo plan > $TASK_OUTPUT_DIR/plan.md"),
@@ -17,9 +15,9 @@ fn a_gate_waits_for_its_required_artifact_and_says_so() {
         "03-build/a",
         &format!("dependencies: [02-planning]\n{}", sh(MARK)),
     );
-    t.run(&["orchestrate"]).code(1).says(
-        "03-build/a: waits on phase 02-planning (its gate needs 02-planning/plan/features.json)",
-    );
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("03-build/a: waits on phase 02-planning (its gate needs 02-planning/features.json)");
     assert_eq!(t.launches("03-build/a"), 0);
     let progress = t.run(&["progress", "--json"]);
     let json: serde_json::Value = serde_json::from_str(&progress.stdout).unwrap();
@@ -27,16 +25,33 @@ fn a_gate_waits_for_its_required_artifact_and_says_so() {
     assert_eq!(gate["complete"], false);
     assert_eq!(
         gate["waiting_on"][0],
-        "workspace/outputs/02-planning/plan/features.json"
+        "workspace/outputs/02-planning/features.json"
     );
     t.run(&["progress"])
-        .says("Gate: waiting on workspace/outputs/02-planning/plan/features.json");
+        .says("Gate: waiting on workspace/outputs/02-planning/features.json");
 
     // The artifact appears: the gate opens and the dependent runs.
-    t.write("workspace/outputs/02-planning/plan/features.json", "[]");
+    t.write("workspace/outputs/02-planning/features.json", "[]");
     t.run(&["orchestrate"]).code(0);
     assert_eq!(t.launches("03-build/a"), 1);
     t.run(&["progress"]).says("Gate: complete");
+}
+
+/// A gate's artifact in a task's output folder that the task does not
+/// declare is refused, as such an input is: the gate waited for it for good.
+#[test]
+fn a_gate_s_artifact_its_task_does_not_declare_is_refused() {
+    let t = Tree::new();
+    t.config(
+        "kill_grace: 1s\nphases:\n  planning:\n    requires: [02-planning/plan/features.json]\n",
+    );
+    t.task(
+        "02-planning/plan",
+        &format!("outputs: [plan.md]\n{}", sh("true")),
+    );
+    t.run(&["validate"]).code(2).says(
+        "tasks/orchestrator.yaml:4: `phases.planning.requires`: `02-planning/plan/features.json` is in the output folder of 02-planning/plan, which does not declare it among its outputs: add `features.json` to its `outputs`, or fix the path",
+    );
 }
 
 /// A phase is complete with the earlier ones: what an earlier phase's gate
@@ -44,7 +59,7 @@ fn a_gate_waits_for_its_required_artifact_and_says_so() {
 #[test]
 fn an_earlier_phase_s_missing_artifact_holds_a_later_phase_s_gate() {
     let t = Tree::new();
-    t.config("kill_grace: 1s\nphases:\n  build: {requires: [01-build/a/never.txt]}\n");
+    t.config("kill_grace: 1s\nphases:\n  build: {requires: [01-build/never.txt]}\n");
     t.task("01-build/a", &sh("true"));
     t.task("02-test/t", &sh("true"));
     t.task(
@@ -53,14 +68,15 @@ fn an_earlier_phase_s_missing_artifact_holds_a_later_phase_s_gate() {
     );
     t.run(&["orchestrate", "--dry-run"])
         .code(1)
-        .says("03-ship/s: waits on phase 02-test (its gate needs 01-build/a/never.txt)");
+        .says("03-ship/s: waits on phase 02-test (its gate needs 01-build/never.txt)");
     t.run(&["orchestrate"])
         .code(1)
-        .says("03-ship/s: waits on phase 02-test (its gate needs 01-build/a/never.txt)");
+        .says("03-ship/s: waits on phase 02-test (its gate needs 01-build/never.txt)");
     assert_eq!(t.launches("03-ship/s"), 0);
-    t.run(&["why", "03-ship/s"])
-        .says("phase 01-build: its gate needs workspace/outputs/01-build/a/never.txt, which does not exist");
-    t.write("workspace/outputs/01-build/a/never.txt", "");
+    t.run(&["why", "03-ship/s"]).says(
+        "phase 01-build: its gate needs workspace/outputs/01-build/never.txt, which does not exist",
+    );
+    t.write("workspace/outputs/01-build/never.txt", "");
     t.run(&["orchestrate"]).code(0);
     assert_eq!(t.launches("03-ship/s"), 1);
 }
@@ -882,13 +898,13 @@ printf -- '---\ndependencies: [p/nope]\n---\n' > tasks/q/.bad && mv tasks/q/.bad
 #[test]
 fn why_names_a_missing_gate_artifact() {
     let t = Tree::new();
-    t.config("kill_grace: 1s\nphases:\n  a: {requires: [01-a/x/list.json]}\n");
+    t.config("kill_grace: 1s\nphases:\n  a: {requires: [01-a/list.json]}\n");
     t.task("01-a/x", &sh("true"));
     t.task("02-b/y", &format!("dependencies: [01-a]\n{}", sh("true")));
     t.run(&["orchestrate", "--task", "01-a/x"]).code(0);
     t.run(&["why", "02-b/y"])
         .code(0)
-        .says("its gate needs workspace/outputs/01-a/x/list.json");
+        .says("its gate needs workspace/outputs/01-a/list.json");
 }
 
 /// A task file removed during the run is no task any more: it does not
