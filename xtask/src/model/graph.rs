@@ -508,7 +508,6 @@ impl Graph {
                 continue;
             }
             let Some(d) = self.producer(input) else {
-                problems.extend(self.misnamed_producer(t, input));
                 continue;
             };
             if d == t {
@@ -552,30 +551,6 @@ impl Graph {
         });
         deps.dedup();
         (deps, problems)
-    }
-
-    /// An input of task `t` in a phase's output folder that no task's folder
-    /// holds, whose task part is close to a task's id there (`01-a/x.v3/out`
-    /// beside task `01-a/x.v2`): a typo that would only be found missing
-    /// at run time, as no task makes it.
-    fn misnamed_producer(&self, t: usize, input: &str) -> Option<Problem> {
-        if crate::state::outputs::is_glob(input) {
-            return None;
-        }
-        let (phase, _) = input.split_once('/')?;
-        let tasks = &self.phases[*self.phase_index.get(phase)?].tasks;
-        let ids = || tasks.iter().map(|&d| self.tasks[d].id.as_str());
-        // Each folder of the path as a task's id (`01-a/x.v3`, then
-        // `01-a/x.v3/sub`...), the first close to one.
-        let (part, near) = (input.match_indices('/').skip(1).map(|(i, _)| &input[..i]))
-            .find_map(|part| Some((part, nearest(part, ids())?)))?;
-        let rest = &input[part.len()..];
-        Some(self.problem_at(
-            t,
-            "inputs",
-            input,
-            format!("input `{input}`: no task {part} makes it: did you mean `{near}{rest}`? (an input in a task's output folder names that task; a file of your own goes outside the phases' folders)"),
-        ))
     }
 
     /// An input of task `t` produced by task `d` that `d` does not declare

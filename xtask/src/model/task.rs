@@ -445,8 +445,8 @@ fn alias(key: &str) -> Option<&'static str> {
         "timeout_seconds" | "time_limit" => "timeout",
         "idle" => "idle_timeout",
         // Set under `resources`, where they are read.
-        "cpus" | "cpu" => "resources.cpus",
-        "memory_gb" | "memory" | "mem" => "resources.memory_gb",
+        "cpus" => "resources.cpus",
+        "memory_gb" => "resources.memory_gb",
         _ => return None,
     })
 }
@@ -643,7 +643,8 @@ mod tests {
     /// task with `COMMAND:` ran the default agent.
     #[test]
     fn a_key_shouted_or_out_of_its_place_is_a_typo() {
-        let text = "---\nCOMMAND: x\nTIMEOUT: 1h\nmemory_gb: 2\ncpus: 1\nmy_Notes: kept\n---\n";
+        // `memory:` and `my_Notes:` stay the user's own.
+        let text = "---\nCOMMAND: x\nTIMEOUT: 1h\nmemory_gb: 2\ncpus: 1\nmy_Notes: kept\nmemory: the API's quirks\n---\n";
         let problems = parse(
             Utf8Path::new("/r/tasks"),
             Utf8Path::new("/r/tasks/01-a/t.md"),

@@ -180,6 +180,7 @@ pub fn run(
         gate_holds: Vec::new(),
         log_dirs: HashSet::new(),
         made_ahead: HashMap::new(),
+        big_folders: HashSet::new(),
         events: None,
         git,
         budget: budget::Budget::load(layout, config.agents.budget_usd),
@@ -279,6 +280,8 @@ struct Run<'a> {
     log_dirs: HashSet<Utf8PathBuf>,
     /// Tasks whose files were made ahead of their start, and which.
     made_ahead: HashMap<usize, attempt::Ahead>,
+    /// Folder inputs said too big to look into: said once a run.
+    big_folders: HashSet<String>,
     /// `workspace/events.jsonl`, while it can be written.
     events: Option<events::Log>,
     /// Git worktrees and the merge queue, when a selected task uses one.

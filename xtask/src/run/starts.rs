@@ -162,8 +162,11 @@ impl Run<'_> {
         active.built_from = attempt::built_from(self.layout, &self.graph, t);
         if active.built_from.is_some() {
             for folder in outputs::folders_not_looked_into(self.layout, task) {
+                if !self.big_folders.insert(folder.clone()) {
+                    continue;
+                }
                 let line = format!(
-                    "its input folder {folder} holds more than {} files: not looked into (a change in it does not make its result stale; name what it is built from by a glob)",
+                    "its input folder {folder} holds more than {} files: not looked into, for it or any task of this run (a change in it does not make a result stale; name what a task is built from by a glob)",
                     outputs::FOLDER_FILES
                 );
                 self.printer.event(Tone::Warn, "inputs", &task.id, &line);

@@ -51,10 +51,15 @@ pub fn of_task(layout: &Layout, graph: &Graph, t: usize) -> Fingerprint {
     let mut built_from = |path: &Utf8Path| {
         let under = path.strip_prefix(layout.outputs_dir());
         match under.ok().and_then(|under| graph.producer(under.as_str())) {
+            None => true,
+            Some(producer) if producer == t => false,
+            // Most are one step away, either way: no walk of the graph
+            // (a phase's gate has thousands of tasks) at each start.
+            Some(producer) if graph.waits_directly_on(t, producer) => true,
+            Some(producer) if graph.waits_directly_on(producer, t) => false,
             Some(producer) => upstream
                 .get_or_insert_with(|| graph.upstream(t))
                 .contains(&producer),
-            None => true,
         }
     };
     let files: Vec<Utf8PathBuf> = (task.inputs.iter())

@@ -570,7 +570,7 @@ fn a_folder_input_follows_links_to_files_and_says_when_it_is_too_big() {
         ),
     );
     t.run(&["orchestrate"]).code(0).says(
-        "its input folder p/make/big holds more than 1000 files: not looked into (a change in it does not make its result stale; name what it is built from by a glob)",
+        "its input folder p/make/big holds more than 1000 files: not looked into, for it or any task of this run (a change in it does not make a result stale; name what a task is built from by a glob)",
     );
     t.write("workspace/outputs/p/make/big/1", "changed\n");
     let tasks = t.run(&["progress", "--tasks"]);

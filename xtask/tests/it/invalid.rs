@@ -86,19 +86,6 @@ fn a_glob_input_that_can_match_tasks_it_does_not_wait_for_is_refused() {
     assert_eq!(t.state("b/c"), "blocked");
 }
 
-/// An input whose task part is a typo of a task's id is refused with the
-/// id it is close to: it was found missing only once the run reached it.
-#[test]
-fn an_input_whose_task_part_is_a_typo_names_the_task() {
-    check(
-        |t| {
-            t.task("a/x.v2", "outputs: [out]");
-            t.task("b/c", "title: c\ninputs: [a/x.v3/out]");
-        },
-        &["tasks/b/c.md:3: input `a/x.v3/out`: no task a/x.v3 makes it: did you mean `a/x.v2/out`?"],
-    );
-}
-
 /// A glob input that does not parse is one problem, not also an output
 /// its producer should declare.
 #[test]

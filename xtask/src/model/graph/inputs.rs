@@ -3,7 +3,7 @@
 //! task folders (`01-a`). What they can match must be waited for by the
 //! task's own dependencies.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::Graph;
 use crate::model::problem::Problem;
@@ -17,13 +17,24 @@ impl Graph {
     pub(super) fn unawaited_inputs(&self, first: usize) -> Vec<Problem> {
         let mut problems = Vec::new();
         let mut by_id: Option<Vec<(&str, usize)>> = None;
+        // Each input's possible producers, and the latest phase (by name)
+        // among them: 50,000 tasks reading `01-a/*/out.json` share one.
+        let mut producers: HashMap<&str, (Vec<usize>, usize)> = HashMap::new();
         for t in first..self.tasks.len() {
             let task = &self.tasks[t];
             let mut related: Option<HashSet<usize>> = None;
             for input in task.inputs.iter().filter(|i| self.producer(i).is_none()) {
-                let by_id = by_id.get_or_insert_with(|| self.ids_in_order());
-                let possible = self.possible_producers(by_id, input);
-                if possible.is_empty() {
+                let (possible, latest) = producers.entry(input).or_insert_with(|| {
+                    let by_id = by_id.get_or_insert_with(|| self.ids_in_order());
+                    let possible = self.possible_producers(by_id, input);
+                    let latest = (possible.iter())
+                        .map(|&d| self.name_rank[self.phase_of[d]])
+                        .max()
+                        .unwrap_or(0);
+                    (possible, latest)
+                });
+                // After a gate that holds them all: no walk, no pair checked.
+                if possible.is_empty() || self.gate_rank(t).is_some_and(|rank| rank >= *latest) {
                     continue;
                 }
                 let related = related.get_or_insert_with(|| {
@@ -32,9 +43,9 @@ impl Graph {
                     related.insert(t);
                     related
                 });
-                let unawaited: Vec<&str> = (possible.into_iter())
+                let unawaited: Vec<&str> = (possible.iter())
                     .filter(|d| !related.contains(d))
-                    .map(|d| self.tasks[d].id.as_str())
+                    .map(|&d| self.tasks[d].id.as_str())
                     .collect();
                 if let Some(problem) = self.unawaited(t, input, &unawaited) {
                     problems.push(problem);
@@ -57,6 +68,17 @@ impl Graph {
             input,
             format!("input `{input}` can hold the outputs of {named}, which this task does not wait for: it could start on an output being written, or left by a failure; add `{first}` (or its phase, `{phase}`) to its `dependencies`"),
         ))
+    }
+
+    /// The latest phase (its place by name) whose gate task `t` names as a
+    /// dependency: it waits for every task of that phase and the earlier.
+    fn gate_rank(&self, t: usize) -> Option<usize> {
+        (self.deps[t].iter())
+            .filter_map(|dep| match *dep {
+                super::Dep::Phase(p) => Some(self.name_rank[p]),
+                super::Dep::Task(_) => None,
+            })
+            .max()
     }
 
     /// Every task's id and index, in id order: the tasks under a folder
