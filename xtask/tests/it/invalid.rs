@@ -53,6 +53,18 @@ fn a_glob_input_that_can_match_tasks_it_does_not_wait_for_is_refused() {
             "tasks/b/e.md:3: input `a` can hold the outputs of a/other, a/p1, a/p2, which",
         ],
     );
+    // A pattern that names an output's folder, or the task's own.
+    check(
+        |t| {
+            t.task("a/p", "outputs: [res/x.json]");
+            t.task("b/f", "title: f\ninputs: [\"a/*/res\"]");
+            t.task("b/g", "title: g\ninputs: [\"a/*\"]");
+        },
+        &[
+            "tasks/b/f.md:3: input `a/*/res` can hold the outputs of a/p, which",
+            "tasks/b/g.md:3: input `a/*` can hold the outputs of a/p, which",
+        ],
+    );
     let t = Tree::new();
     t.task(
         "a/first",

@@ -895,6 +895,28 @@ printf -- '---\ndependencies: [p/nope]\n---\n' > tasks/q/.bad && mv tasks/q/.bad
     assert_eq!(t.state("q/good"), "completed");
 }
 
+/// A task generated into a folder a glob input reads, whose task does not
+/// wait for it, is refused as it joins, as `validate` refuses it after:
+/// the reader started on the new task's output while it failed.
+#[test]
+fn a_generated_task_a_glob_of_a_task_not_waiting_for_it_can_read_is_refused() {
+    let t = Tree::new();
+    let generate = r#"mkdir -p tasks/02-g
+printf -- '---\noutputs: [out]\ncommand: echo partial > $TASK_OUTPUT_DIR/out; exit 1\n---\n' > tasks/02-g/.x && mv tasks/02-g/.x tasks/02-g/x.md"#;
+    t.task("01-p/gen", &sh(generate));
+    t.task(
+        "03-r/r",
+        &format!(
+            "dependencies: [01-p/gen]\ninputs: [\"02-g/*/out\"]\n{}",
+            sh(MARK)
+        ),
+    );
+    t.run(&["orchestrate"]).code(1).says(
+        "input `02-g/*/out` can hold the outputs of 02-g/x, which this task does not wait for",
+    );
+    assert_eq!(t.launches("03-r/r"), 0);
+}
+
 #[test]
 fn why_names_a_missing_gate_artifact() {
     let t = Tree::new();

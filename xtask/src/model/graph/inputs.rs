@@ -10,31 +10,35 @@ use crate::model::problem::Problem;
 use crate::state::outputs::is_glob;
 
 impl Graph {
-    /// Problems of the tasks from `first` on: an input that can hold the
-    /// declared outputs of a task it neither waits for nor comes before (it
-    /// would start on that task's output while it is written, or after
-    /// that task failed). Needs the dependents linked.
+    /// Problems of the tasks from `first` on, and of the tasks before them
+    /// whose inputs can hold the new ones' outputs (tasks generated into a
+    /// phase a glob reads): an input that can hold the declared outputs of
+    /// a task it neither waits for nor comes before (it would start on that
+    /// task's output while it is written, or after that task failed).
+    /// Needs the dependents linked.
     pub(super) fn unawaited_inputs(&self, first: usize) -> Vec<Problem> {
         let mut problems = Vec::new();
         let mut by_id: Option<Vec<(&str, usize)>> = None;
-        // Each input's possible producers, and the latest phase (by name)
-        // among them: 50,000 tasks reading `01-a/*/out.json` share one.
-        let mut producers: HashMap<&str, (Vec<usize>, usize)> = HashMap::new();
-        for t in first..self.tasks.len() {
+        // Each input's possible producers: 50,000 tasks reading
+        // `01-a/*/out.json` share one list.
+        let mut producers: HashMap<&str, Vec<usize>> = HashMap::new();
+        for t in 0..self.tasks.len() {
             let task = &self.tasks[t];
             let mut related: Option<HashSet<usize>> = None;
             for input in task.inputs.iter().filter(|i| self.producer(i).is_none()) {
-                let (possible, latest) = producers.entry(input).or_insert_with(|| {
+                let possible = producers.entry(input).or_insert_with(|| {
                     let by_id = by_id.get_or_insert_with(|| self.ids_in_order());
-                    let possible = self.possible_producers(by_id, input);
-                    let latest = (possible.iter())
-                        .map(|&d| self.name_rank[self.phase_of[d]])
-                        .max()
-                        .unwrap_or(0);
-                    (possible, latest)
+                    self.possible_producers(by_id, input)
                 });
-                // After a gate that holds them all: no walk, no pair checked.
-                if possible.is_empty() || self.gate_rank(t).is_some_and(|rank| rank >= *latest) {
+                // A task checked before is checked against the new ones.
+                let checked = |d: &&usize| t >= first || **d >= first;
+                let latest = (possible.iter().filter(checked))
+                    .map(|&d| self.name_rank[self.phase_of[d]])
+                    .max();
+                // None, or all behind a gate it waits for: no walk, no
+                // pair checked.
+                let Some(latest) = latest else { continue };
+                if self.gate_rank(t).is_some_and(|rank| rank >= latest) {
                     continue;
                 }
                 let related = related.get_or_insert_with(|| {
@@ -43,7 +47,7 @@ impl Graph {
                     related.insert(t);
                     related
                 });
-                let unawaited: Vec<&str> = (possible.iter())
+                let unawaited: Vec<&str> = (possible.iter().filter(checked))
                     .filter(|d| !related.contains(d))
                     .map(|&d| self.tasks[d].id.as_str())
                     .collect();
@@ -115,12 +119,14 @@ impl Graph {
             require_literal_separator: true,
             ..glob::MatchOptions::new()
         };
-        // The pattern, and each of its leading parts (`01-a/*/dir` of
-        // `01-a/*/dir/*.txt`): an output folder holds what they match. One
-        // that ends in `**` would take any output for a folder.
-        let parts: Vec<glob::Pattern> = (input.match_indices('/').map(|(i, _)| &input[..i]))
+        let Ok(whole) = glob::Pattern::new(input) else {
+            return Vec::new();
+        };
+        // Its leading parts (`01-a/*/dir` of `01-a/*/dir/*.txt`): an output
+        // that is a folder holds what the rest matches. One that ends in
+        // `**` would take any output for a folder.
+        let leading: Vec<glob::Pattern> = (input.match_indices('/').map(|(i, _)| &input[..i]))
             .filter(|part| !part.ends_with("**"))
-            .chain([input])
             .filter_map(|part| glob::Pattern::new(part).ok())
             .collect();
         under
@@ -128,7 +134,14 @@ impl Graph {
                 let task = &self.tasks[d];
                 task.outputs.iter().any(|output| {
                     let path = format!("{}/{output}", task.id);
-                    parts.iter().any(|part| part.matches_with(&path, options))
+                    // The pattern names the output, or a folder holding it
+                    // (`01-a/*`, `01-a/*/res` of `res/x.json`) ...
+                    let folders = path.match_indices('/').map(|(i, _)| &path[..i]);
+                    let named = (folders.skip(task.id.matches('/').count()))
+                        .chain([path.as_str()])
+                        .any(|held| whole.matches_with(held, options));
+                    // ... or goes into it.
+                    named || leading.iter().any(|part| part.matches_with(&path, options))
                 })
             })
             .collect()
