@@ -9,6 +9,14 @@ use super::Graph;
 use crate::model::problem::Problem;
 use crate::state::outputs::is_glob;
 
+/// The tasks an input can hold the outputs of, and the latest phase (its
+/// place by name) among them, and among those joining now.
+struct Producers {
+    possible: Vec<usize>,
+    latest: Option<usize>,
+    latest_new: Option<usize>,
+}
+
 impl Graph {
     /// Problems of the tasks from `first` on, and of the tasks before them
     /// whose inputs can hold the new ones' outputs (tasks generated into a
@@ -19,22 +27,31 @@ impl Graph {
     pub(super) fn unawaited_inputs(&self, first: usize) -> Vec<Problem> {
         let mut problems = Vec::new();
         let mut by_id: Option<Vec<(&str, usize)>> = None;
-        // Each input's possible producers: 50,000 tasks reading
+        // Each input's possible producers, with the latest phase (by name)
+        // among them and among the new ones: 50,000 tasks reading
         // `01-a/*/out.json` share one list.
-        let mut producers: HashMap<&str, Vec<usize>> = HashMap::new();
+        let mut producers: HashMap<&str, Producers> = HashMap::new();
         for t in 0..self.tasks.len() {
             let task = &self.tasks[t];
             let mut related: Option<HashSet<usize>> = None;
             for input in task.inputs.iter().filter(|i| self.producer(i).is_none()) {
-                let possible = producers.entry(input).or_insert_with(|| {
+                let Producers {
+                    possible,
+                    latest,
+                    latest_new,
+                } = producers.entry(input).or_insert_with(|| {
                     let by_id = by_id.get_or_insert_with(|| self.ids_in_order());
-                    self.possible_producers(by_id, input)
+                    let possible = self.possible_producers(by_id, input);
+                    let rank = |d: &usize| self.name_rank[self.phase_of[*d]];
+                    Producers {
+                        latest: possible.iter().map(rank).max(),
+                        latest_new: possible.iter().filter(|&&d| d >= first).map(rank).max(),
+                        possible,
+                    }
                 });
                 // A task checked before is checked against the new ones.
                 let checked = |d: &&usize| t >= first || **d >= first;
-                let latest = (possible.iter().filter(checked))
-                    .map(|&d| self.name_rank[self.phase_of[d]])
-                    .max();
+                let latest = if t >= first { *latest } else { *latest_new };
                 // None, or all behind a gate it waits for: no walk, no
                 // pair checked.
                 let Some(latest) = latest else { continue };
