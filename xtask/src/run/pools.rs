@@ -27,6 +27,9 @@ struct PoolState {
     paused_until: Option<SystemTime>,
     /// The next wait when a limit names no reset time.
     backoff: Option<Duration>,
+    /// The latest limit's wait, when it was a backoff: what a task limited
+    /// by the same limit waits once that pause is over.
+    wait: Option<Duration>,
     /// When the latest limit was hit: only tasks started after it show
     /// that the pool is fine again.
     limited_at: Option<SystemTime>,
@@ -99,11 +102,12 @@ impl Pools {
     /// ±10 % `jitter`, a number in [-1, 1]), never sooner than a pause
     /// already on. A new limit halves the pool's concurrency (at most the
     /// tasks that ran, itself included). A task that started before the
-    /// pool's latest limit, while that pause is still on (or where the
-    /// task that hit it gave up, and the pool did not pause), hit the same
-    /// limit (agents started together hit it together): the pool neither
-    /// halves again nor doubles its backoff, and the task waits for the
-    /// pause that is on, so five agents limited at once wait once.
+    /// pool's latest limit hit the same limit (agents started together hit
+    /// it together, and report it as late as their CLIs give up retrying:
+    /// minutes, for Claude Code), also once that pause is over: the pool
+    /// neither halves again nor doubles its backoff, and the task waits
+    /// for the pause that is on, or the end its first task was told, else
+    /// that limit's wait from now, so five agents limited at once wait once.
     pub fn rate_limited(
         &mut self,
         pool: &str,
@@ -119,24 +123,25 @@ impl Pools {
             // was given up on.
             let on = state.paused_until.filter(|paused| *paused > hit.now);
             let given_up = state.paused_until.is_none_or(|paused| paused <= at);
-            if on.is_some() || given_up {
-                // Its end as the first was told, unless that is past; or,
-                // where the first gave up on a reset time its message gave,
-                // a backoff: the pool's other tasks try, and so does this
-                // one, unless its own message gives that time too (it
-                // failed with the first's, which its own message did not
-                // give, as a task started beside it succeeded).
-                let told = state.lifts_at.filter(|at| *at > hit.now);
-                let lifts = on.or(told.filter(|_| !state.lifts_by_reset));
-                let until = lifts.unwrap_or(hit.now + state.backoff.unwrap_or(settings.backoff));
-                return reset.map_or(until, |reset| reset.max(until));
-            }
+            // Its end as the first was told, unless that is past, where the
+            // first gave up; or, where the first gave up on a reset time
+            // its message gave, or that pause is over, that limit's wait:
+            // the pool's other tasks try, and so does this one, unless its
+            // own message gives a reset time (it failed with the first's,
+            // which its own message did not give, as a task started beside
+            // it succeeded).
+            let told = state.lifts_at.filter(|at| *at > hit.now);
+            let lifts = on.or(told.filter(|_| given_up && !state.lifts_by_reset));
+            let until = lifts.unwrap_or(hit.now + state.wait.unwrap_or(settings.backoff));
+            return reset.map_or(until, |reset| reset.max(until));
         }
         state.limit = Some((cap / 2).max(1));
         state.limited_at = Some(hit.now);
+        state.wait = None;
         let until = reset.unwrap_or_else(|| {
             let wait = state.backoff.unwrap_or(settings.backoff);
             state.backoff = Some((wait * 2).min(settings.max_backoff));
+            state.wait = Some(wait);
             hit.now + wait.mul_f64(1.0 + 0.1 * jitter.clamp(-1.0, 1.0))
         });
         let until = state.paused_until.map_or(until, |u| u.max(until));
@@ -486,6 +491,43 @@ mod tests {
             ),
             "halved once, from 4 to 2"
         );
+    }
+
+    /// Agents started together whose CLIs retried the limit for minutes
+    /// report it after its pause is over: the same limit still (the pool
+    /// went 4, 2, 1 and the backoff 3, 6, 12, 24 s for one limit).
+    #[test]
+    fn tasks_limited_together_that_report_it_after_its_pause_wait_its_wait_once_more() {
+        let mut p = pools();
+        let now = SystemTime::now();
+        let settings = RateLimits {
+            backoff: Duration::from_secs(3),
+            ..RateLimits::default()
+        };
+        let first = p.rate_limited("anthropic", hit(4, None, now), &settings, 0.0);
+        p.pause_until("anthropic", first);
+        assert_eq!(first, now + Duration::from_secs(3));
+        for later in [5, 9, 13] {
+            let at = now + Duration::from_secs(later);
+            let until = p.rate_limited("anthropic", hit(4, None, at), &settings, 0.0);
+            p.pause_until("anthropic", until);
+            assert_eq!(until, at + Duration::from_secs(3), "the same limit's wait");
+        }
+        assert!(
+            matches!(
+                p.admits("anthropic", 2, now + Duration::from_secs(20)),
+                Err(Held::Full { limit: 2, .. })
+            ),
+            "halved once, from 4 to 2"
+        );
+        // Started after it, limited: a new limit, the backoff doubled once.
+        let after = now + Duration::from_secs(20);
+        let again = Hit {
+            started: after,
+            ..hit(2, None, after + Duration::from_secs(1))
+        };
+        let until = p.rate_limited("anthropic", again, &settings, 0.0);
+        assert_eq!(until.duration_since(after).unwrap().as_secs(), 7);
     }
 
     #[test]
