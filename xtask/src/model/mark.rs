@@ -4,11 +4,34 @@
 //! completed task was built from is a set of these (`state::fingerprint`);
 //! a task file's is taken when it is read.
 
+use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
 
-use camino::Utf8Path;
+use camino::{Utf8Path, Utf8PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+/// Files at least this large have their marks remembered by the process
+/// (`of_file`): a small one is read again sooner than looked up.
+const REMEMBERED: u64 = 1 << 20;
+
+/// The marks of large files this process hashed, by path.
+static MARKS: std::sync::Mutex<Option<HashMap<Utf8PathBuf, Mark>>> = std::sync::Mutex::new(None);
+
+/// The mark remembered for `path`, if its size and change time are still
+/// `meta`'s.
+fn remembered(path: &Utf8Path, meta: &std::fs::Metadata) -> Option<Mark> {
+    let marks = MARKS.lock().unwrap_or_else(|e| e.into_inner());
+    let mark = marks.as_ref()?.get(path)?;
+    (mark.size == meta.len() && mark.changed_ns == changed_ns(meta)).then(|| mark.clone())
+}
+
+fn remember(path: &Utf8Path, mark: &Mark) {
+    let mut marks = MARKS.lock().unwrap_or_else(|e| e.into_inner());
+    marks
+        .get_or_insert_with(HashMap::new)
+        .insert(path.to_owned(), mark.clone());
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mark {
@@ -35,18 +58,30 @@ impl Mark {
     pub fn of_file(path: &Utf8Path) -> std::io::Result<Mark> {
         // Only a file: opening a FIFO (a glob may match one) waits for a
         // writer that may never come.
-        if !path.metadata()?.is_file() {
+        let meta = path.metadata()?;
+        if !meta.is_file() {
             return Err(std::io::Error::other(format!("{path} is not a file")));
+        }
+        // Hashed before by this process, with the same size and change
+        // time: the same content (as `fingerprint` judges files), not read
+        // again at each start of the tasks that take it as an input.
+        let big = meta.len() >= REMEMBERED;
+        if let Some(mark) = big.then(|| remembered(path, &meta)).flatten() {
+            return Ok(mark);
         }
         let mut file = std::fs::File::open(path)?;
         let meta = file.metadata()?;
         let mut hasher = Fnv1a(FNV_OFFSET);
         let size = std::io::copy(&mut file, &mut hasher)?;
-        Ok(Mark {
+        let mark = Mark {
             hash: format!("{:016x}", hasher.0),
             size,
             changed_ns: changed_ns(&meta),
-        })
+        };
+        if big {
+            remember(path, &mark);
+        }
+        Ok(mark)
     }
 
     /// The mark of a file that is not there: one that appears differs.
@@ -123,6 +158,22 @@ impl std::io::Write for Fnv1a {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A large file's mark is remembered, but never past a change of it:
+    /// rewritten with as many bytes, it is hashed again.
+    #[test]
+    fn a_remembered_mark_is_taken_again_once_its_file_changes() {
+        let dir = std::env::temp_dir().join(format!("xtask-mark-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = Utf8PathBuf::from_path_buf(dir.join("big")).unwrap();
+        std::fs::write(&path, vec![b'a'; 2 << 20]).unwrap();
+        let first = Mark::of_file(&path).unwrap();
+        assert_eq!(Mark::of_file(&path).unwrap(), first);
+        std::fs::write(&path, vec![b'b'; 2 << 20]).unwrap();
+        let second = Mark::of_file(&path).unwrap();
+        assert_ne!(second.hash, first.hash);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn a_file_read_in_pieces_has_the_mark_of_its_whole_content() {

@@ -166,8 +166,9 @@ impl Run<'_> {
                     continue;
                 }
                 let line = format!(
-                    "its input folder {folder} holds more than {} files: not looked into, for it or any task of this run (a change in it does not make a result stale; name what a task is built from by a glob)",
-                    outputs::FOLDER_FILES
+                    "its input folder {folder} holds more than {} files or {} MiB: not looked into, for it or any task of this run (a change in it does not make a result stale; name what a task is built from by a glob)",
+                    outputs::FOLDER_FILES,
+                    outputs::FOLDER_BYTES >> 20
                 );
                 self.printer.event(Tone::Warn, "inputs", &task.id, &line);
             }

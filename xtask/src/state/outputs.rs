@@ -46,12 +46,14 @@ pub fn names_many(layout: &Layout, path: &str) -> bool {
     is_glob(path) || layout.outputs_dir().join(path).is_dir()
 }
 
-/// The most files a folder input is looked into for: each is read at
-/// every start of its task, and its mark kept in the status.
+/// The most files, and bytes, a folder input is looked into for: each
+/// file is marked as its task starts (read once a run while unchanged,
+/// when large: `Mark::of_file`), its mark kept in the status.
 pub const FOLDER_FILES: usize = 1000;
+pub const FOLDER_BYTES: u64 = 256 << 20;
 
 /// Those of `task`'s folder inputs that hold more than `FOLDER_FILES`
-/// files: not looked into.
+/// files or `FOLDER_BYTES` bytes: not looked into.
 pub fn folders_not_looked_into(layout: &Layout, task: &Task) -> Vec<String> {
     (task.inputs.iter())
         .filter(|input| !is_glob(input))
@@ -64,12 +66,14 @@ pub fn folders_not_looked_into(layout: &Layout, task: &Task) -> Vec<String> {
 }
 
 /// The files in the folder `dir` and its subfolders, by path, or none when
-/// there are more than `FOLDER_FILES`. Symbolic links to folders are not
+/// there are more than `FOLDER_FILES`, or more than `FOLDER_BYTES` in
+/// them (a dataset's folder). Symbolic links to folders are not
 /// followed (one may lead back up, or out of the outputs); one to a file
 /// is taken, as a regular file is, and nothing else (a FIFO's reader would
 /// wait for a writer). A subfolder that cannot be read is left out.
 fn files_in(dir: &Utf8Path) -> Option<Vec<Utf8PathBuf>> {
     let mut files = Vec::new();
+    let mut bytes = 0;
     let mut folders = vec![dir.to_owned()];
     while let Some(folder) = folders.pop() {
         let Ok(entries) = folder.read_dir_utf8() else {
@@ -77,13 +81,22 @@ fn files_in(dir: &Utf8Path) -> Option<Vec<Utf8PathBuf>> {
         };
         for entry in entries.flatten() {
             let path = entry.path();
-            match entry.file_type() {
-                Ok(kind) if kind.is_dir() => folders.push(path.to_owned()),
-                Ok(kind) if kind.is_file() => files.push(path.to_owned()),
-                Ok(kind) if kind.is_symlink() && path.is_file() => files.push(path.to_owned()),
-                _ => {}
-            }
-            if files.len() > FOLDER_FILES {
+            let size = match entry.file_type() {
+                Ok(kind) if kind.is_dir() => {
+                    folders.push(path.to_owned());
+                    continue;
+                }
+                Ok(kind) if kind.is_file() => entry.metadata().map(|m| m.len()),
+                // A link to a file counts as that file.
+                Ok(kind) if kind.is_symlink() => match path.metadata() {
+                    Ok(meta) if meta.is_file() => Ok(meta.len()),
+                    _ => continue,
+                },
+                _ => continue,
+            };
+            files.push(path.to_owned());
+            bytes += size.unwrap_or(0);
+            if files.len() > FOLDER_FILES || bytes > FOLDER_BYTES {
                 return None;
             }
         }

@@ -554,10 +554,10 @@ fn a_folder_input_follows_links_to_files_and_says_when_it_is_too_big() {
     t.task(
         "p/make",
         &format!(
-            "outputs: [dir, big]\n{}",
+            "outputs: [dir, big, huge]\n{}",
             sh(&format!(
-                "cd $TASK_OUTPUT_DIR && mkdir dir big && ln -s {} dir/link && ln -s .. dir/up \
-                 && (cd big && seq 1001 | xargs touch)",
+                "cd $TASK_OUTPUT_DIR && mkdir dir big huge && ln -s {} dir/link && ln -s .. dir/up \
+                 && (cd big && seq 1001 | xargs touch) && truncate -s 300M huge/data",
                 real.display()
             ))
         ),
@@ -565,13 +565,16 @@ fn a_folder_input_follows_links_to_files_and_says_when_it_is_too_big() {
     t.task(
         "q/use",
         &format!(
-            "dependencies: [p/make]\ninputs: [p/make/dir, p/make/big]\n{}",
+            "dependencies: [p/make]\ninputs: [p/make/dir, p/make/big, p/make/huge]\n{}",
             sh(MARK)
         ),
     );
-    t.run(&["orchestrate"]).code(0).says(
-        "its input folder p/make/big holds more than 1000 files: not looked into, for it or any task of this run (a change in it does not make a result stale; name what a task is built from by a glob)",
-    );
+    t.run(&["orchestrate"])
+        .code(0)
+        .says(
+            "its input folder p/make/big holds more than 1000 files or 256 MiB: not looked into, for it or any task of this run (a change in it does not make a result stale; name what a task is built from by a glob)",
+        )
+        .says("its input folder p/make/huge holds more than 1000 files or 256 MiB");
     t.write("workspace/outputs/p/make/big/1", "changed\n");
     let tasks = t.run(&["progress", "--tasks"]);
     assert!(!tasks.stdout.contains("stale"), "{}", tasks.stdout);
