@@ -82,14 +82,11 @@ impl<'a> Fields<'a> {
             let key = match key {
                 Value::String(key) => key,
                 other => {
-                    // At the key's own line, found by the key as written.
-                    let written = serde_yaml::to_string(&other).unwrap_or_default();
-                    let written = written.trim();
-                    let line = find_key_line(text, written, from_line).or(Some(from_line));
-                    fields.problem(
-                        line,
-                        format!("keys must be text, found {}: quote it (`\"{written}\": ...`), or fix the name", type_name(&other)),
-                    );
+                    let message = match written_key(text, &other, from_line) {
+                        Some((line, written)) => (Some(line), format!("keys must be text, found {}: quote it (`\"{written}\": ...`), or fix the name", type_name(&other))),
+                        None => (Some(from_line), format!("keys must be text, found {}: quote it, or fix the name", type_name(&other))),
+                    };
+                    fields.problem(message.0, message.1);
                     continue;
                 }
             };
@@ -322,6 +319,19 @@ pub fn syntax_problem(
         ),
     };
     Problem::in_file(file, line, message)
+}
+
+/// Where the mapping key `key`, which is not text (`1`, `0x10`, `true`,
+/// `~`), is written from line `from_line` on: its line, and the key as
+/// written (YAML reads `0x10` as 16: the user wrote `0x10`).
+fn written_key(text: &str, key: &Value, from_line: usize) -> Option<(usize, String)> {
+    (text.lines().enumerate().skip(from_line.saturating_sub(1))).find_map(|(i, line)| {
+        let (token, _) = line.split_once(':')?;
+        let token = token.trim();
+        let token = token.strip_prefix("- ").unwrap_or(token).trim();
+        let read: Value = serde_yaml::from_str(token).ok()?;
+        (read == *key).then(|| (i + 1, token.to_owned()))
+    })
 }
 
 /// The line of the `---` that starts a second YAML document in `yaml`

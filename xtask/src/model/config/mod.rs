@@ -449,6 +449,15 @@ mod tests {
             "title: x\ntrue: y\n",
             Err("orchestrator.yaml:2: keys must be text, found `true`"),
         );
+        // As written, where YAML reads it otherwise.
+        check(
+            "title: x\n~: a\n0x10: b\n",
+            Err("orchestrator.yaml:2: keys must be text, found nothing: quote it (`\"~\": ...`)"),
+        );
+        check(
+            "title: x\n0x10: b\n",
+            Err("orchestrator.yaml:2: keys must be text, found the number `16`: quote it (`\"0x10\": ...`)"),
+        );
         check(
             "agent: {command: []}\n",
             Err("`agent.command`: must name a program"),
