@@ -339,12 +339,11 @@ fn written_key(text: &str, key: &Value, from_line: usize) -> Option<(usize, Stri
 /// before it).
 fn second_document(yaml: &str) -> Option<usize> {
     let content = |l: &&str| !l.trim().is_empty() && !l.trim_start().starts_with('#');
-    let explicit_start = yaml
-        .lines()
-        .find(content)
-        .is_some_and(|l| l.trim_end() == "---");
+    // `---`, or `--- # a comment`, `--- value`.
+    let starts = |l: &str| l.trim_end() == "---" || l.starts_with("--- ");
+    let explicit_start = yaml.lines().find(content).is_some_and(starts);
     (yaml.lines().enumerate())
-        .filter(|(_, l)| l.trim_end() == "---")
+        .filter(|(_, l)| starts(l))
         .nth(usize::from(explicit_start))
         .map(|(i, _)| i + 1)
 }

@@ -437,7 +437,7 @@ mod tests {
             Err("orchestrator.yaml:2: the config is not valid YAML: deserializing from YAML containing more than one document is not supported (a `---` line starts another document: this file is one; remove it)"),
         );
         check(
-            "# settings\n---\nmax_memory_gb: 0.25\n---\n",
+            "# settings\n---\nmax_memory_gb: 0.25\n--- # more\n",
             Err("orchestrator.yaml:4: the config is not valid YAML"),
         );
         // At the key's own line, the key as written.
