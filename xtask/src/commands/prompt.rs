@@ -31,10 +31,15 @@ pub fn run(layout: &crate::model::layout::Layout, name: &str) -> Result<i32> {
             let log = logs::of_attempt(layout, &task.id, failure.attempt);
             Previous::told(failure, log)
         }),
-        // Reset after a failure: its next attempt is told of it.
+        // Reset after a failure: its next attempt is told of it, its log
+        // kept under its number by then (here, still the latest log).
         None => cleared
             .as_ref()
-            .and_then(|cleared| Previous::after_reset(layout, &task.id, cleared)),
+            .and_then(|cleared| Previous::after_reset(layout, &task.id, cleared))
+            .map(|previous| Previous {
+                log: logs::of_attempt(layout, &task.id, previous.attempt),
+                ..previous
+            }),
     };
     // Where it would run: the root's folder in its worktree.
     let workdir = task.in_worktree(&defs.config).then(|| {

@@ -344,6 +344,23 @@ fn a_task_s_own_template_wins_and_prompt_shows_the_next_attempt() {
     assert!(t.exists("workspace/prompts/p/own.attempt-2.md"));
 }
 
+/// After a `reset` of a failed task, `prompt` shows the end of the failed
+/// attempt's log, as its next attempt gets it (it showed an empty one).
+#[test]
+fn prompt_after_a_reset_shows_the_failed_attempt_s_log() {
+    let t = Tree::new();
+    t.config(
+        "agent:\n  command: [sh, -c, 'echo the reason it broke; exit 3', sh, '{prompt_file}']\n",
+    );
+    t.task("p/a", "");
+    t.run(&["orchestrate"]).code(1);
+    t.run(&["reset", "p/a"]).code(0);
+    t.run(&["prompt", "p/a"])
+        .code(0)
+        .says("The end of its log:")
+        .says("the reason it broke");
+}
+
 /// A template failing for a reason of its own is not told to guard
 /// `previous`, which it does not use.
 #[test]
