@@ -9,7 +9,9 @@ use super::terminal;
 /// Defaults for `prompt_patterns`: case-insensitive substrings of a last
 /// log line that asks a question nobody will answer; one that ends in `$`
 /// only where it ends the line (`password:` is a question at a line's
-/// end, not in "Rotated the password: done"). Every line of the
+/// end, not in "Rotated the password: done"), one that starts with `^`
+/// only where it starts it, as a menu's option does (`❯ 1. Yes, proceed`,
+/// not "whether to say yes, proceed with it"). Every line of the
 /// fixtures' `prompts.txt` is matched but one: Claude Code's "Warning: no
 /// stdin data received in 3s, proceeding without it" is a notice, not a
 /// question. It goes on, and in `-p --output-format json` mode it can stay
@@ -23,18 +25,18 @@ pub const DEFAULT_PATTERNS: &[&str] = &[
     "is this a project you created or one you trust",
     "be able to read, edit, and execute files",
     "accessing workspace:$",
-    "security guide",
+    "^security guide",
     "yes, i trust this folder",
-    "yes, proceed",
-    "no, exit",
+    "^yes, proceed",
+    "^no, exit",
     "enter to confirm",
     // Claude Code: API key, bypass-permissions, login and setup dialogs.
     "detected a custom api key",
     "do you want to use this api key",
-    "no (recommended)",
+    "^no (recommended)",
     "running in bypass permissions mode",
     "will not ask for your approval",
-    "yes, i accept",
+    "^yes, i accept",
     "select login method",
     "claude account with subscription",
     "anthropic console account",
@@ -50,7 +52,7 @@ pub const DEFAULT_PATTERNS: &[&str] = &[
     "what to do differently",
     "would you like to proceed",
     "how is claude doing this session",
-    "0: dismiss",
+    "0: dismiss$",
     // Claude Code: misuse errors. The CLI exits on these rather than
     // waits, so matching them can stop nothing that runs.
     "requires --verbose",
@@ -59,12 +61,12 @@ pub const DEFAULT_PATTERNS: &[&str] = &[
     "do you trust the contents of this directory",
     "allow codex to work in this folder",
     "ask me to approve edits and commands",
-    "yes, continue",
-    "no, quit",
+    "^yes, continue",
+    "^no, quit",
     "would you like to run the following command",
     "would you like to make the following edits",
     "would you like to grant these permissions",
-    "needs your approval",
+    "needs your approval$",
     "press enter to confirm",
     "mcp server to run tool",
     // Codex exec reading its prompt from a stdin that never ends.
@@ -89,11 +91,11 @@ pub const DEFAULT_PATTERNS: &[&str] = &[
     "press enter to continue",
     "press return/enter to continue",
     "press any key to continue",
-    "(y/n)",
-    "[y/n]",
-    "([y]/n)",
+    "(y/n)$",
+    "[y/n]$",
+    "([y]/n)$",
     "(yes/no",
-    "[yes/no]",
+    "[yes/no]$",
 ];
 
 /// The pattern `line` matches, if it asks for input: the first of
@@ -116,11 +118,44 @@ pub fn waiting_for_input<'a>(patterns: &'a [String], line: &str) -> Option<&'a s
         .map(String::as_str)
 }
 
-/// Whether a trimmed, lower-case line holds a lower-case pattern.
+/// Whether a trimmed, lower-case line holds a lower-case pattern: where
+/// it ends (`$`: but for a closing `?` or `.`), where it starts (`^`: but
+/// for a menu's marks and numbering), or anywhere.
 fn matches(line: &str, pattern: &str) -> bool {
-    match pattern.strip_suffix('$') {
-        Some(end) => !end.is_empty() && line.ends_with(end),
-        None => !pattern.is_empty() && line.contains(pattern),
+    let (start, pattern) = match pattern.strip_prefix('^') {
+        Some(rest) => (true, rest),
+        None => (false, pattern),
+    };
+    let (end, pattern) = match pattern.strip_suffix('$') {
+        Some(rest) => (true, rest),
+        None => (false, pattern),
+    };
+    if pattern.is_empty() {
+        return false;
+    }
+    let line = match start {
+        true => option_text(line),
+        false => line,
+    };
+    // The line as it is, and without a closing `?` or `.`.
+    let bare = line.trim_end_matches(['?', '.']).trim_end();
+    match (start, end) {
+        (true, true) => line == pattern || bare == pattern,
+        (true, false) => line.starts_with(pattern),
+        (false, true) => line.ends_with(pattern) || bare.ends_with(pattern),
+        (false, false) => line.contains(pattern),
+    }
+}
+
+/// A menu line's text, without the marks and numbering before it
+/// (`❯ 1. `, `> `, `2) `).
+fn option_text(line: &str) -> &str {
+    let marks = |c: char| c.is_whitespace() || "❯›>*•·│|-".contains(c);
+    let line = line.trim_start_matches(marks);
+    let digits = line.len() - line.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    match line[digits..].strip_prefix(['.', ')', ':']) {
+        Some(rest) if digits > 0 => rest.trim_start(),
+        _ => line,
     }
 }
 
@@ -176,6 +211,11 @@ mod tests {
             "Rotated the database password: done, migrating now",
             "Security notes: see SECURITY.md",
             "Loop (end) reached",
+            // Menu options and confirmations, in a sentence.
+            "Reviewing the security guide section by section",
+            "npm test: 41 passed (y/n) flags parsed",
+            "Step 3: deciding whether to say yes, proceed with migration",
+            "the deploy needs your approval before Friday, says the doc",
             // An agent's event quoting a prompt is not a prompt.
             r#"{"type":"assistant","message":{"content":[{"type":"tool_use","input":{"command":"echo 'Continue? (y/n)'"}}]}}"#,
         ];
@@ -189,7 +229,16 @@ mod tests {
         let patterns = defaults();
         assert_eq!(
             waiting_for_input(&patterns, "Overwrite config? (Y/N)"),
-            Some("(y/n)")
+            Some("(y/n)$")
+        );
+        assert_eq!(
+            waiting_for_input(&patterns, "Terminate batch job (Y/N)?"),
+            Some("(y/n)$")
+        );
+        // A menu's option, as a terminal shows it.
+        assert_eq!(
+            waiting_for_input(&patterns, "│ ❯ 1. Yes, proceed"),
+            Some("^yes, proceed")
         );
         assert_eq!(
             waiting_for_input(&patterns, "Username for 'https://github.com': "),
