@@ -63,7 +63,7 @@ pub fn run(layout: &Layout, name: &str, decided: &Decided) -> Result<i32> {
     for &t in &chosen {
         let task = &defs.graph.tasks[t];
         let after = task.approval(&defs.config) == Some(Approve::After);
-        let seen = approvals::seen(layout, task, after);
+        let seen = approvals::seen(layout, &defs.config, &defs.graph, t, after);
         let approval = Approval {
             decision: decided.decision,
             by: by.clone(),

@@ -246,6 +246,20 @@ impl Graph {
         by
     }
 
+    /// The tasks `t` names as dependencies, a phase standing for its own
+    /// tasks, each once (what its prompt quotes).
+    pub fn tasks_waited_on_directly(&self, t: usize) -> Vec<usize> {
+        let mut seen = HashSet::new();
+        (self.deps[t].iter())
+            .flat_map(|dep| match dep {
+                Dep::Task(d) => std::slice::from_ref(d),
+                Dep::Phase(p) => self.phases[*p].tasks.as_slice(),
+            })
+            .copied()
+            .filter(|&d| seen.insert(d))
+            .collect()
+    }
+
     /// The tasks `t` waits on, directly or through others (phase gates
     /// included): all its result may be built from.
     pub fn upstream(&self, t: usize) -> HashSet<usize> {

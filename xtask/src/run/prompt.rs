@@ -2,14 +2,13 @@
 //! what the task's dependencies produced and what its previous attempt
 //! left, written to `workspace/prompts/<id>.attempt-<n>.md`.
 
-use std::collections::HashSet;
 use std::io::Read;
 
 use anyhow::{Context as _, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::model::config::Config;
-use crate::model::graph::{Dep, Graph};
+use crate::model::graph::Graph;
 use crate::model::layout::Layout;
 use crate::model::problem::Problem;
 use crate::model::prompt::{
@@ -125,15 +124,8 @@ fn context(layout: &Layout, graph: &Graph, t: usize, attempt: &Attempt) -> Resul
     let text = std::fs::read_to_string(&task.file)
         .with_context(|| format!("cannot read {}", task.file))?;
     // A phase depended on stands for its tasks, each once.
-    let mut seen = HashSet::new();
-    let deps = graph.deps[t]
-        .iter()
-        .flat_map(|dep| match dep {
-            Dep::Task(d) => std::slice::from_ref(d),
-            Dep::Phase(p) => graph.phases[*p].tasks.as_slice(),
-        })
-        .filter(|&&d| seen.insert(d))
-        .map(|&d| {
+    let deps = (graph.tasks_waited_on_directly(t).into_iter())
+        .map(|d| {
             let dep = &graph.tasks[d];
             let status = (attempt.upstream)(d);
             let status = status.as_ref();

@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use anyhow::{Context, Result};
 
+use crate::model::config::Config;
+use crate::model::graph::Graph;
 use crate::model::layout::Layout;
-use crate::model::task::Task;
 use crate::state::fingerprint::{self, Fingerprint};
 use crate::state::status::Status;
 use crate::state::{atomic, outputs};
@@ -36,10 +37,19 @@ pub struct Approval {
     pub seen: Fingerprint,
 }
 
-/// What an approval of `task` covers, as it is now: its task file and
+/// What an approval of task `t` covers, as it is now: its task file and
 /// inputs (one not made yet marked absent, a glob input also by what it
-/// matches), and `with_outputs` its outputs.
-pub fn seen(layout: &Layout, task: &Task, with_outputs: bool) -> Fingerprint {
+/// matches), for a task given a prompt what the prompt is made of (its
+/// template's own file, and the outputs of its dependencies there now,
+/// which the prompt quotes), and `with_outputs` its outputs.
+pub fn seen(
+    layout: &Layout,
+    config: &Config,
+    graph: &Graph,
+    t: usize,
+    with_outputs: bool,
+) -> Fingerprint {
+    let task = &graph.tasks[t];
     let mut files = vec![task.file.clone()];
     files.extend(fingerprint::inputs(layout, task));
     if with_outputs {
@@ -47,6 +57,18 @@ pub fn seen(layout: &Layout, task: &Task, with_outputs: bool) -> Fingerprint {
     }
     let mut seen = fingerprint::of_all(layout, &files);
     seen.extend(fingerprint::input_listings(layout, task));
+    if let Some(template) = task.prompt_template(config) {
+        // A template written in the config is part of it: the config's
+        // other settings do not revoke approvals.
+        let mut quoted = Vec::new();
+        if template.file != layout.config_file() {
+            quoted.push(template.file.clone());
+        }
+        for d in graph.tasks_waited_on_directly(t) {
+            quoted.extend(outputs::existing(layout, &graph.tasks[d]));
+        }
+        seen.extend(fingerprint::of(layout, &quoted));
+    }
     seen
 }
 

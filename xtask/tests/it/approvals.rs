@@ -601,6 +601,47 @@ fn a_fifo_a_glob_input_matches_is_not_opened() {
     assert_eq!(t.launches("q/use"), 1);
 }
 
+/// An approval covers what the task's prompt is made of: the outputs of
+/// its dependencies that the prompt quotes, and its template's file. A
+/// change to either revokes it (the agent started on a prompt nobody
+/// approved).
+#[test]
+fn an_approval_covers_what_the_prompt_quotes_and_its_template() {
+    let t = Tree::new();
+    t.config("agent:\n  command: [sh, -c, 'cat \"$0\" > $TASK_OUTPUT_DIR/got', '{prompt_file}']\n");
+    t.task(
+        "01-a/up",
+        &format!(
+            "outputs: [out.txt]\n{}",
+            sh("echo made > $TASK_OUTPUT_DIR/out.txt")
+        ),
+    );
+    t.task(
+        "02-b/down",
+        "approve: before\ndependencies: [01-a/up]\nprompt_file: p.jinja",
+    );
+    t.write("tasks/p.jinja", "Use {{ deps[0].outputs[0].text }}");
+    t.run(&["orchestrate"]).code(4);
+    t.run(&["approve", "02-b/down", "--by", "alice"]).code(0);
+    t.write("workspace/outputs/01-a/up/out.txt", "DIFFERENT\n");
+    t.run(&["orchestrate"]).code(4).says(
+        "the approval by alice no longer holds: workspace/outputs/01-a/up/out.txt changed since",
+    );
+    t.run(&["approve", "02-b/down", "--by", "alice"]).code(0);
+    t.write(
+        "tasks/p.jinja",
+        "Use {{ deps[0].outputs[0].text }} and then remove everything",
+    );
+    t.run(&["orchestrate"])
+        .code(4)
+        .says("the approval by alice no longer holds: tasks/p.jinja changed since");
+    t.run(&["approve", "02-b/down", "--by", "alice"]).code(0);
+    t.run(&["orchestrate"]).code(0);
+    assert!(t
+        .read("workspace/outputs/02-b/down/got")
+        .contains("remove everything"));
+}
+
 /// A rejected task is held until `reset`; run again, it is told why it was
 /// rejected, as a retry is told why it failed.
 #[test]
