@@ -615,19 +615,19 @@ mod tests {
         );
     }
 
+    /// The problems of a task file `tasks/01-a/t.md` holding `text`.
+    fn problems_of(text: &str) -> Vec<String> {
+        let file = Utf8Path::new("/r/tasks/01-a/t.md");
+        let problems = parse(Utf8Path::new("/r/tasks"), file, text).problems;
+        problems.iter().map(|p| p.to_string()).collect()
+    }
+
     #[test]
     fn every_problem_of_a_file_at_once() {
         let text =
             "---\noutput: [a]\ntimout: 1h\nretry: 2\ndepends_on: [x]\nresources: {cpus: 0}\n---\n";
-        let problems = parse(
-            Utf8Path::new("/r/tasks"),
-            Utf8Path::new("/r/tasks/01-a/t.md"),
-            text,
-        )
-        .problems;
-        let shown: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
         assert_eq!(
-            shown,
+            problems_of(text),
             [
                 "/r/tasks/01-a/t.md:2: unknown key `output`: did you mean `outputs`?",
                 "/r/tasks/01-a/t.md:3: unknown key `timout`: did you mean `timeout`?",
@@ -645,15 +645,8 @@ mod tests {
     fn a_key_shouted_or_out_of_its_place_is_a_typo() {
         // `memory:` and `my_Notes:` stay the user's own.
         let text = "---\nCOMMAND: x\nTIMEOUT: 1h\nmemory_gb: 2\ncpus: 1\nmy_Notes: kept\nmemory: the API's quirks\n---\n";
-        let problems = parse(
-            Utf8Path::new("/r/tasks"),
-            Utf8Path::new("/r/tasks/01-a/t.md"),
-            text,
-        )
-        .problems;
-        let shown: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
         assert_eq!(
-            shown,
+            problems_of(text),
             [
                 "/r/tasks/01-a/t.md:2: unknown key `COMMAND`: did you mean `command`?",
                 "/r/tasks/01-a/t.md:3: unknown key `TIMEOUT`: did you mean `timeout`?",

@@ -714,6 +714,19 @@ fn progress_watch_shows_the_live_view_of_another_run() {
     let mut run = t.start(&["orchestrate", "-q"]);
     wait_for("the task to run", || t.state("01-a/wait") == "running");
     // Not on a terminal: plain frames; the first comes at once.
+    let seen = watched_until(&t, "waiting for release");
+    assert!(
+        seen.contains("0/1 completed") && seen.contains("01-a/wait"),
+        "{seen}"
+    );
+    // Its expected end, as the run's own view and `progress` show it.
+    assert!(seen.contains(", ETA "), "{seen}");
+    t.write("release", "");
+    run.wait().unwrap();
+}
+
+/// What `progress --watch` prints, up to `text`; then it is stopped.
+fn watched_until(t: &Tree, text: &str) -> String {
     let mut watch = t
         .command(&["progress", "--watch"])
         .stdout(std::process::Stdio::piped())
@@ -722,21 +735,14 @@ fn progress_watch_shows_the_live_view_of_another_run() {
     let mut stdout = watch.stdout.take().unwrap();
     let mut seen = String::new();
     let mut buf = [0u8; 4096];
-    while !seen.contains("waiting for release") {
+    while !seen.contains(text) {
         let n = std::io::Read::read(&mut stdout, &mut buf).unwrap();
         assert!(n > 0, "progress --watch ended: {seen}");
         seen.push_str(&String::from_utf8_lossy(&buf[..n]));
     }
-    assert!(
-        seen.contains("0/1 completed") && seen.contains("01-a/wait"),
-        "{seen}"
-    );
-    // Its expected end, as the run's own view and `progress` show it.
-    assert!(seen.contains(", ETA "), "{seen}");
     watch.kill().unwrap();
     watch.wait().unwrap();
-    t.write("release", "");
-    run.wait().unwrap();
+    seen
 }
 
 /// With no run going on, `progress --watch` gives no time for the end,
@@ -746,22 +752,8 @@ fn progress_watch_with_no_run_says_the_work_left() {
     let t = Tree::new();
     t.write("workspace/history.json", r#"{"tasks": {"p/a": 100.0}}"#);
     t.task("p/a", &sh("true"));
-    let mut watch = t
-        .command(&["progress", "--watch"])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = watch.stdout.take().unwrap();
-    let mut seen = String::new();
-    let mut buf = [0u8; 4096];
     // Not on a terminal: plain frames, the first at once.
-    while !seen.contains("\n\n") {
-        let n = std::io::Read::read(&mut stdout, &mut buf).unwrap();
-        assert!(n > 0, "progress --watch ended: {seen}");
-        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
-    }
-    watch.kill().unwrap();
-    watch.wait().unwrap();
+    let seen = watched_until(&t, "\n\n");
     assert!(
         seen.contains("0/1 completed (0%), 0 running, 0 failed, 0 blocked, no run going on (1m 40s of work left)"),
         "{seen}"
