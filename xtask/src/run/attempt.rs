@@ -201,8 +201,13 @@ pub fn prepare(
 /// What `task` is built from as its attempt starts (`Active::built_from`):
 /// only a task with inputs, whose files may change while it runs, pays
 /// for it here, off no other path.
-pub fn built_from(layout: &Layout, graph: &Graph, t: usize) -> Option<Fingerprint> {
-    (!graph.tasks[t].inputs.is_empty()).then(|| fingerprint::of_task(layout, graph, t))
+pub fn built_from(
+    layout: &Layout,
+    config: &Config,
+    graph: &Graph,
+    t: usize,
+) -> Option<Fingerprint> {
+    (!graph.tasks[t].inputs.is_empty()).then(|| fingerprint::of_task(layout, config, graph, t))
 }
 
 /// What `make_ahead` made for a task.

@@ -99,6 +99,7 @@ impl Run<'_> {
     pub(super) fn write_final_statuses(&mut self) -> Result<()> {
         self.finals.write(
             self.layout,
+            self.config,
             self.executor.as_mut(),
             &self.running,
             &self.graph,

@@ -7,6 +7,7 @@ use anyhow::Result;
 use camino::Utf8PathBuf;
 
 use crate::executor::Executor;
+use crate::model::config::Config;
 use crate::model::graph::Graph;
 use crate::model::layout::Layout;
 use crate::run::running::Running;
@@ -50,6 +51,7 @@ impl Finals {
     pub fn write(
         &mut self,
         layout: &Layout,
+        config: &Config,
         mut executor: Option<&mut Executor>,
         running: &Running,
         graph: &Graph,
@@ -60,7 +62,7 @@ impl Finals {
             // stale: off the path between an end and the next start.
             let built = matches!(status.status, State::Completed | State::AwaitingApproval);
             if built && status.fingerprint.is_none() {
-                status.fingerprint = Some(fingerprint::of_task(layout, graph, t));
+                status.fingerprint = Some(fingerprint::of_task(layout, config, graph, t));
             }
             // A retry that started meanwhile has written a newer status.
             if !running.contains(t) {

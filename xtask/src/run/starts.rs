@@ -159,7 +159,7 @@ impl Run<'_> {
             task.result_format(self.config) != ResultFormat::None,
             &mut self.log_dirs,
         )?);
-        active.built_from = attempt::built_from(self.layout, &self.graph, t);
+        active.built_from = attempt::built_from(self.layout, self.config, &self.graph, t);
         if active.built_from.is_some() {
             for folder in outputs::folders_not_looked_into(self.layout, task) {
                 if !self.big_folders.insert(folder.clone()) {

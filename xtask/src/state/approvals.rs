@@ -64,9 +64,7 @@ pub fn seen(
         if template.file != layout.config_file() {
             quoted.push(template.file.clone());
         }
-        for d in graph.tasks_waited_on_directly(t) {
-            quoted.extend(outputs::existing(layout, &graph.tasks[d]));
-        }
+        quoted.extend(fingerprint::quoted_outputs(layout, graph, t));
         seen.extend(fingerprint::of(layout, &quoted));
     }
     seen

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use camino::{Utf8Path, Utf8PathBuf};
 
+use crate::model::config::Config;
 use crate::model::graph::Graph;
 use crate::model::layout::Layout;
 use crate::model::mark::changed_ns;
@@ -39,13 +40,15 @@ pub fn of_all(layout: &Layout, files: &[Utf8PathBuf]) -> Fingerprint {
     fingerprint
 }
 
-/// What task `t` is built from: its task file as it was read, and its
-/// input files as they are now (taken as a task with inputs starts). What
+/// What task `t` is built from: its task file as it was read, its input
+/// files as they are now (taken as a task with inputs starts), and for a
+/// task given a prompt the outputs of its dependencies that the prompt
+/// quotes (`approvals::seen` covers the same). What
 /// a glob matches, or a folder holds, in the output folders of tasks not
 /// upstream of it (after it, or unrelated) is left out: on a rerun it
 /// finds what they wrote in the run before, which they rewrite after it
 /// (it was stale again after each `--rerun-stale`).
-pub fn of_task(layout: &Layout, graph: &Graph, t: usize) -> Fingerprint {
+pub fn of_task(layout: &Layout, config: &Config, graph: &Graph, t: usize) -> Fingerprint {
     let task = &graph.tasks[t];
     let mut upstream = None;
     let mut built_from = |path: &Utf8Path| {
@@ -62,7 +65,7 @@ pub fn of_task(layout: &Layout, graph: &Graph, t: usize) -> Fingerprint {
                 .contains(&producer),
         }
     };
-    let files: Vec<Utf8PathBuf> = (task.inputs.iter())
+    let mut files: Vec<Utf8PathBuf> = (task.inputs.iter())
         .flat_map(|input| {
             let mut files = matches(layout, input, &task.id);
             if outputs::names_many(layout, input) {
@@ -71,6 +74,9 @@ pub fn of_task(layout: &Layout, graph: &Graph, t: usize) -> Fingerprint {
             files
         })
         .collect();
+    if task.prompt_template(config).is_some() {
+        files.extend(quoted_outputs(layout, graph, t));
+    }
     let mut fingerprint = of(layout, &files);
     match &task.mark {
         Some(mark) => {
@@ -79,6 +85,14 @@ pub fn of_task(layout: &Layout, graph: &Graph, t: usize) -> Fingerprint {
         None => fingerprint.extend(of(layout, std::slice::from_ref(&task.file))),
     }
     fingerprint
+}
+
+/// The outputs of task `t`'s dependencies there now, which its prompt
+/// quotes.
+pub fn quoted_outputs(layout: &Layout, graph: &Graph, t: usize) -> Vec<Utf8PathBuf> {
+    (graph.tasks_waited_on_directly(t).into_iter())
+        .flat_map(|d| outputs::existing(layout, &graph.tasks[d]))
+        .collect()
 }
 
 /// For each glob or folder input of `task`, the files it names now, as

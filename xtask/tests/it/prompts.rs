@@ -344,6 +344,34 @@ fn a_task_s_own_template_wins_and_prompt_shows_the_next_attempt() {
     assert!(t.exists("workspace/prompts/p/own.attempt-2.md"));
 }
 
+/// A result an agent built from a prompt quoting its dependencies' outputs
+/// is stale once one of them changes, as one built from an input is; a
+/// command not given a prompt is not taken to have read them.
+#[test]
+fn a_result_built_from_a_prompt_is_stale_once_what_it_quoted_changes() {
+    let t = Tree::new();
+    t.config("agent:\n  command: [sh, -c, 'true', sh, '{prompt_file}']\n");
+    t.task(
+        "01-a/up",
+        &format!(
+            "outputs: [out.txt]\n{}",
+            sh("echo made > $TASK_OUTPUT_DIR/out.txt")
+        ),
+    );
+    t.task("02-b/agent", "dependencies: [01-a/up]");
+    t.task(
+        "02-b/script",
+        &format!("dependencies: [01-a/up]\n{}", sh("true")),
+    );
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(progress_task(&t, "02-b/agent")["state"], "completed");
+    t.write("workspace/outputs/01-a/up/out.txt", "changed\n");
+    let agent = progress_task(&t, "02-b/agent");
+    assert_eq!(agent["state"], "stale");
+    assert_eq!(agent["stale_because"], "workspace/outputs/01-a/up/out.txt");
+    assert_eq!(progress_task(&t, "02-b/script")["state"], "completed");
+}
+
 /// After a `reset` of a failed task, `prompt` shows the end of the failed
 /// attempt's log, as its next attempt gets it (it showed an empty one).
 #[test]
