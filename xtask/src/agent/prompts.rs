@@ -66,7 +66,7 @@ pub const DEFAULT_PATTERNS: &[&str] = &[
     "would you like to run the following command",
     "would you like to make the following edits",
     "would you like to grant these permissions",
-    "needs your approval$",
+    "needs your approval",
     "press enter to confirm",
     "mcp server to run tool",
     // Codex exec reading its prompt from a stdin that never ends.
@@ -119,8 +119,9 @@ pub fn waiting_for_input<'a>(patterns: &'a [String], line: &str) -> Option<&'a s
 }
 
 /// Whether a trimmed, lower-case line holds a lower-case pattern: where
-/// it ends (`$`: but for a closing `?` or `.`), where it starts (`^`: but
-/// for a menu's marks and numbering), or anywhere.
+/// it ends (`$`: but for what closes a question or a box, `?`, `.`, `:`,
+/// a border), where it starts (`^`: but for a menu's marks and
+/// numbering), or anywhere.
 fn matches(line: &str, pattern: &str) -> bool {
     let (start, pattern) = match pattern.strip_prefix('^') {
         Some(rest) => (true, rest),
@@ -137,8 +138,9 @@ fn matches(line: &str, pattern: &str) -> bool {
         true => option_text(line),
         false => line,
     };
-    // The line as it is, and without a closing `?` or `.`.
-    let bare = line.trim_end_matches(['?', '.']).trim_end();
+    // The line as it is, and without what closes a question or a box
+    // (`?`, `: `, a border).
+    let bare = line.trim_end_matches(|c: char| c.is_whitespace() || "?.:!│|›>»".contains(c));
     match (start, end) {
         (true, true) => line == pattern || bare == pattern,
         (true, false) => line.starts_with(pattern),
@@ -150,7 +152,7 @@ fn matches(line: &str, pattern: &str) -> bool {
 /// A menu line's text, without the marks and numbering before it
 /// (`❯ 1. `, `> `, `2) `).
 fn option_text(line: &str) -> &str {
-    let marks = |c: char| c.is_whitespace() || "❯›>*•·│|-".contains(c);
+    let marks = |c: char| c.is_whitespace() || "❯›>»*•·│|-→➜▸▶◯○●◉◦([".contains(c);
     let line = line.trim_start_matches(marks);
     let digits = line.len() - line.trim_start_matches(|c: char| c.is_ascii_digit()).len();
     match line[digits..].strip_prefix(['.', ')', ':']) {
@@ -215,7 +217,7 @@ mod tests {
             "Reviewing the security guide section by section",
             "npm test: 41 passed (y/n) flags parsed",
             "Step 3: deciding whether to say yes, proceed with migration",
-            "the deploy needs your approval before Friday, says the doc",
+
             // An agent's event quoting a prompt is not a prompt.
             r#"{"type":"assistant","message":{"content":[{"type":"tool_use","input":{"command":"echo 'Continue? (y/n)'"}}]}}"#,
         ];
@@ -236,10 +238,30 @@ mod tests {
             Some("(y/n)$")
         );
         // A menu's option, as a terminal shows it.
-        assert_eq!(
-            waiting_for_input(&patterns, "│ ❯ 1. Yes, proceed"),
-            Some("^yes, proceed")
-        );
+        for option in [
+            "│ ❯ 1. Yes, proceed",
+            "◯ Yes, proceed",
+            "→ Yes, proceed",
+            "(1) Yes, proceed",
+        ] {
+            assert_eq!(
+                waiting_for_input(&patterns, option),
+                Some("^yes, proceed"),
+                "{option}"
+            );
+        }
+        // Confirmations as prompts end them: `: `, a box's border.
+        for question in [
+            "Continue? [y/N]: ",
+            "Are you sure you want to continue? (y/n): ",
+            "Type yes to confirm [yes/no]: ",
+            "│ Continue? (y/n)                      │",
+        ] {
+            assert!(
+                waiting_for_input(&patterns, question).is_some(),
+                "{question}"
+            );
+        }
         assert_eq!(
             waiting_for_input(&patterns, "Username for 'https://github.com': "),
             Some("username for '")

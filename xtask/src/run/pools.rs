@@ -39,6 +39,9 @@ struct PoolState {
     /// That end is the reset time its first task's message gave, not a
     /// backoff.
     lifts_by_reset: bool,
+    /// A task started after the latest limit succeeded: a task started
+    /// before it that reports a limit now hit a new one.
+    recovered: bool,
 }
 
 /// A rate limit one of a pool's tasks hit.
@@ -104,7 +107,8 @@ impl Pools {
     /// tasks that ran, itself included). A task that started before the
     /// pool's latest limit hit the same limit (agents started together hit
     /// it together, and report it as late as their CLIs give up retrying:
-    /// minutes, for Claude Code), also once that pause is over: the pool
+    /// minutes, for Claude Code), also once that pause is over, unless a
+    /// task started after it has succeeded since (then it is a new one): the pool
     /// neither halves again nor doubles its backoff, and the task waits
     /// for the pause that is on, or the end its first task was told, else
     /// that limit's wait from now, so five agents limited at once wait once.
@@ -123,20 +127,24 @@ impl Pools {
             // was given up on.
             let on = state.paused_until.filter(|paused| *paused > hit.now);
             let given_up = state.paused_until.is_none_or(|paused| paused <= at);
-            // Its end as the first was told, unless that is past, where the
-            // first gave up; or, where the first gave up on a reset time
-            // its message gave, or that pause is over, that limit's wait:
-            // the pool's other tasks try, and so does this one, unless its
-            // own message gives a reset time (it failed with the first's,
-            // which its own message did not give, as a task started beside
-            // it succeeded).
-            let told = state.lifts_at.filter(|at| *at > hit.now);
-            let lifts = on.or(told.filter(|_| given_up && !state.lifts_by_reset));
-            let until = lifts.unwrap_or(hit.now + state.wait.unwrap_or(settings.backoff));
-            return reset.map_or(until, |reset| reset.max(until));
+            // The same limit, unless the pool was fine since.
+            if on.is_some() || given_up || !state.recovered {
+                // Its end as the first was told, unless that is past; or,
+                // where the first gave up on a reset time its message
+                // gave, or that pause is over, that limit's wait: the
+                // pool's other tasks try, and so does this one, unless its
+                // own message gives a reset time (it failed with the
+                // first's, which its own message did not give, as a task
+                // started beside it succeeded).
+                let told = state.lifts_at.filter(|at| *at > hit.now);
+                let lifts = on.or(told.filter(|_| !state.lifts_by_reset));
+                let until = lifts.unwrap_or(hit.now + state.wait.unwrap_or(settings.backoff));
+                return reset.map_or(until, |reset| reset.max(until));
+            }
         }
         state.limit = Some((cap / 2).max(1));
         state.limited_at = Some(hit.now);
+        state.recovered = false;
         state.wait = None;
         let until = reset.unwrap_or_else(|| {
             let wait = state.backoff.unwrap_or(settings.backoff);
@@ -163,6 +171,7 @@ impl Pools {
         let cap = self.caps.get(pool).copied().unwrap_or(self.ceiling);
         let state = self.state.get_mut(pool);
         if let Some(state) = state.filter(|s| s.limited_at.is_none_or(|at| started >= at)) {
+            state.recovered = true;
             state.backoff = None;
             state.limit = state.limit.map(|limit| limit + 1).filter(|l| *l < cap);
         }
@@ -527,7 +536,20 @@ mod tests {
             ..hit(2, None, after + Duration::from_secs(1))
         };
         let until = p.rate_limited("anthropic", again, &settings, 0.0);
+        p.pause_until("anthropic", until);
         assert_eq!(until.duration_since(after).unwrap().as_secs(), 7);
+        // A task started after that limit succeeds: the pool is fine (its
+        // backoff starts over). One started long before that reports a
+        // limit now hit a new one: the pool halves again.
+        let later = until + Duration::from_secs(60);
+        p.succeeded("anthropic", until);
+        let old = Hit {
+            started: now,
+            ..hit(4, None, later)
+        };
+        let until = p.rate_limited("anthropic", old, &settings, 0.0);
+        assert_eq!(until.duration_since(later).unwrap().as_secs(), 3);
+        assert_eq!(p.limit("anthropic"), Some(1), "halved: a new limit");
     }
 
     #[test]
