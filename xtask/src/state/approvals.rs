@@ -13,7 +13,7 @@ use crate::model::config::Config;
 use crate::model::graph::Graph;
 use crate::model::layout::Layout;
 use crate::state::fingerprint::{self, Fingerprint};
-use crate::state::status::Status;
+use crate::state::status::{State, Status};
 use crate::state::{atomic, outputs};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,8 +40,9 @@ pub struct Approval {
 /// What an approval of task `t` covers, as it is now: its task file and
 /// inputs (one not made yet marked absent, a glob input also by what it
 /// matches), for a task given a prompt what the prompt is made of (its
-/// template's own file, and the outputs of its dependencies there now,
-/// which the prompt quotes), and `with_outputs` its outputs.
+/// template's own file, and the outputs of the completed tasks it names
+/// as dependencies, which the prompt quotes), and `with_outputs` its
+/// outputs.
 pub fn seen(
     layout: &Layout,
     config: &Config,
@@ -64,7 +65,12 @@ pub fn seen(
         if template.file != layout.config_file() {
             quoted.push(template.file.clone());
         }
-        quoted.extend(fingerprint::quoted_outputs(layout, graph, t));
+        // Those of a dependency still to run (again) are not what the
+        // person saw: an approval given ahead of time holds.
+        let completed = |d: usize| {
+            crate::state::status::state_of(layout, &graph.tasks[d].id) == Some(State::Completed)
+        };
+        quoted.extend(fingerprint::quoted_outputs(layout, graph, t, completed));
         seen.extend(fingerprint::of(layout, &quoted));
     }
     seen

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::model::config::Config;
-use crate::model::graph::Graph;
+use crate::model::graph::{Dep, Graph};
 use crate::model::layout::Layout;
 use crate::model::mark::changed_ns;
 pub use crate::model::mark::Mark;
@@ -42,8 +42,9 @@ pub fn of_all(layout: &Layout, files: &[Utf8PathBuf]) -> Fingerprint {
 
 /// What task `t` is built from: its task file as it was read, its input
 /// files as they are now (taken as a task with inputs starts), and for a
-/// task given a prompt the outputs of its dependencies that the prompt
-/// quotes (`approvals::seen` covers the same). What
+/// task given a prompt the outputs of the tasks it names as dependencies,
+/// which the prompt quotes (`approvals::seen` covers those completed).
+/// What
 /// a glob matches, or a folder holds, in the output folders of tasks not
 /// upstream of it (after it, or unrelated) is left out: on a rerun it
 /// finds what they wrote in the run before, which they rewrite after it
@@ -75,7 +76,7 @@ pub fn of_task(layout: &Layout, config: &Config, graph: &Graph, t: usize) -> Fin
         })
         .collect();
     if task.prompt_template(config).is_some() {
-        files.extend(quoted_outputs(layout, graph, t));
+        files.extend(quoted_outputs(layout, graph, t, |_| true));
     }
     let mut fingerprint = of(layout, &files);
     match &task.mark {
@@ -87,11 +88,26 @@ pub fn of_task(layout: &Layout, config: &Config, graph: &Graph, t: usize) -> Fin
     fingerprint
 }
 
-/// The outputs of task `t`'s dependencies there now, which its prompt
-/// quotes.
-pub fn quoted_outputs(layout: &Layout, graph: &Graph, t: usize) -> Vec<Utf8PathBuf> {
-    (graph.tasks_waited_on_directly(t).into_iter())
+/// The most files of its dependencies' outputs a task's fingerprint
+/// marks: each is in its status, and judged by every view.
+const QUOTED: usize = 100;
+
+/// The outputs there now of the tasks `t` names as dependencies (those
+/// `keep` takes), which its prompt quotes; at most `QUOTED`. A phase's are
+/// left out: thousands of files, in the status of each task after it.
+pub fn quoted_outputs(
+    layout: &Layout,
+    graph: &Graph,
+    t: usize,
+    keep: impl Fn(usize) -> bool,
+) -> Vec<Utf8PathBuf> {
+    (graph.deps[t].iter())
+        .filter_map(|dep| match *dep {
+            Dep::Task(d) if keep(d) => Some(d),
+            _ => None,
+        })
         .flat_map(|d| outputs::existing(layout, &graph.tasks[d]))
+        .take(QUOTED)
         .collect()
 }
 

@@ -640,6 +640,18 @@ fn an_approval_covers_what_the_prompt_quotes_and_its_template() {
     assert!(t
         .read("workspace/outputs/02-b/down/got")
         .contains("remove everything"));
+    // Approved ahead of time, its dependency to run again: what that one
+    // writes anew is not a change to what was approved.
+    t.task(
+        "01-a/up",
+        &format!(
+            "outputs: [out.txt]\n{}",
+            sh("date +%s%N > $TASK_OUTPUT_DIR/out.txt")
+        ),
+    );
+    t.run(&["reset", "01-a/up", "02-b/down"]).code(0);
+    t.run(&["approve", "02-b/down", "--by", "alice"]).code(0);
+    t.run(&["orchestrate"]).code(0);
 }
 
 /// A rejected task is held until `reset`; run again, it is told why it was
