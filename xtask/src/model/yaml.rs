@@ -325,13 +325,20 @@ pub fn syntax_problem(
 /// `~`), is written from line `from_line` on: its line, and the key as
 /// written (YAML reads `0x10` as 16: the user wrote `0x10`).
 fn written_key(text: &str, key: &Value, from_line: usize) -> Option<(usize, String)> {
-    (text.lines().enumerate().skip(from_line.saturating_sub(1))).find_map(|(i, line)| {
-        let (token, _) = line.split_once(':')?;
-        let token = token.trim();
-        let token = token.strip_prefix("- ").unwrap_or(token).trim();
-        let read: Value = serde_yaml::from_str(token).ok()?;
-        (read == *key).then(|| (i + 1, token.to_owned()))
-    })
+    let lines = || text.lines().enumerate().skip(from_line.saturating_sub(1));
+    let said = |line: &&str| !line.trim().is_empty() && !line.trim_start().starts_with('#');
+    // The mapping's keys are at its first key's column: not a line of a
+    // block of text inside it, nor a comment.
+    let indent = |line: &str| line.len() - line.trim_start().len();
+    let column = lines().map(|(_, line)| line).find(said).map(indent)?;
+    lines()
+        .filter(|(_, line)| said(line) && indent(line) == column)
+        .find_map(|(i, line)| {
+            let (token, _) = line.split_once(':')?;
+            let token = token.trim();
+            let read: Value = serde_yaml::from_str(token).ok()?;
+            (read == *key).then(|| (i + 1, token.to_owned()))
+        })
 }
 
 /// The line of the `---` that starts a second YAML document in `yaml`

@@ -59,10 +59,12 @@ fn a_glob_input_that_can_match_tasks_it_does_not_wait_for_is_refused() {
             t.task("a/p", "outputs: [res/x.json]");
             t.task("b/f", "title: f\ninputs: [\"a/*/res\"]");
             t.task("b/g", "title: g\ninputs: [\"a/*\"]");
+            t.task("b/h", "title: h\ninputs: [\"?\"]");
         },
         &[
             "tasks/b/f.md:3: input `a/*/res` can hold the outputs of a/p, which",
             "tasks/b/g.md:3: input `a/*` can hold the outputs of a/p, which",
+            "tasks/b/h.md:3: input `?` can hold the outputs of a/p, which",
         ],
     );
     let t = Tree::new();

@@ -458,6 +458,11 @@ mod tests {
             "title: x\n0x10: b\n",
             Err("orchestrator.yaml:2: keys must be text, found the number `16`: quote it (`\"0x10\": ...`)"),
         );
+        // Not a comment, nor a line of a block of text.
+        check(
+            "max_memory_gb: 0.25\n# see: the docs\ntitle: |\n  true: that is\ntrue: x\n",
+            Err("orchestrator.yaml:5: keys must be text, found `true`: quote it (`\"true\": ...`)"),
+        );
         check(
             "agent: {command: []}\n",
             Err("`agent.command`: must name a program"),

@@ -152,10 +152,9 @@ impl Graph {
                 task.outputs.iter().any(|output| {
                     let path = format!("{}/{output}", task.id);
                     // The pattern names the output, or a folder holding it
-                    // (`01-a/*`, `01-a/*/res` of `res/x.json`) ...
+                    // (`01-a/*/res` of `res/x.json`, `01-a/*`, `0?-a`) ...
                     let folders = path.match_indices('/').map(|(i, _)| &path[..i]);
-                    let named = (folders.skip(task.id.matches('/').count()))
-                        .chain([path.as_str()])
+                    let named = (folders.chain([path.as_str()]))
                         .any(|held| whole.matches_with(held, options));
                     // ... or goes into it.
                     named || leading.iter().any(|part| part.matches_with(&path, options))
