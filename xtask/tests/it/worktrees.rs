@@ -1389,6 +1389,29 @@ fn a_task_removed_while_its_worktree_is_made_never_starts() {
         .all(|s| s != "a"));
 }
 
+/// A worktree record an `add` killed with an earlier orchestrator left
+/// half written (its `commondir` made, still empty: git dies reading it)
+/// is dropped, and the worktrees after it are made (every later add
+/// failed, "failed to read .git/worktrees/<name>/commondir").
+#[test]
+fn a_worktree_record_left_half_written_by_a_kill_is_dropped() {
+    let t = repo("");
+    t.task("p/first", &sh("true"));
+    t.run(&["orchestrate"]).code(0);
+    let record = ".git/worktrees/p%2Fcut";
+    let gitdir = t.path("workspace/worktrees/.new/p%2Fcut/.git");
+    t.write(&format!("{record}/locked"), "initializing");
+    t.write(
+        &format!("{record}/gitdir"),
+        &format!("{}\n", gitdir.display()),
+    );
+    t.write(&format!("{record}/commondir"), "");
+    t.task("p/after", &commit("a.txt", "a"));
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.git(&["show", "integration:a.txt"]), "a");
+    assert!(!t.exists(record));
+}
+
 /// What git ignores in a merged worktree goes with it, as `git worktree
 /// remove` takes it, but never unsaid: the dry run names it, and so does
 /// the removal (it went without a word).

@@ -94,7 +94,7 @@ impl Repo {
 
     /// Removes the records of worktrees whose `add` was cut short before it
     /// had written them whole: locked as "initializing", without the file
-    /// that names the repository, and either for a folder of ours or not
+    /// that names the repository (or with it empty), and either for a folder of ours or not
     /// touched for a while (an `add` of someone else's, in progress, writes
     /// its records in microseconds). Returns whether it removed any.
     fn drop_unfinished_adds(&self) -> Result<bool> {
@@ -103,7 +103,9 @@ impl Repo {
         for dir in self.worktree_records()? {
             let dir = dir.as_path();
             let locked = std::fs::read_to_string(dir.join("locked")).unwrap_or_default();
-            let unfinished = locked.trim() == "initializing" && !dir.join("commondir").exists();
+            // Killed before it wrote the file, or while it did (empty).
+            let commondir = std::fs::read_to_string(dir.join("commondir")).unwrap_or_default();
+            let unfinished = locked.trim() == "initializing" && commondir.trim().is_empty();
             let quiet = dir
                 .join("locked")
                 .metadata()
@@ -128,7 +130,18 @@ impl Repo {
     pub fn add_worktree(&self, path: &Utf8Path, branch: &str) -> Result<()> {
         let _adding = command::adding(path);
         let sh = &self.sh;
-        run(prep(cmd!(sh, "git worktree add {path} {branch}"))).map(drop)
+        let add = || run(prep(cmd!(sh, "git worktree add {path} {branch}"))).map(drop);
+        match add() {
+            // A record an `add` killed with an earlier orchestrator left
+            // half written fails every later add: dropped, then again.
+            Err(e)
+                if format!("{e:#}").contains("failed to read")
+                    && self.drop_unfinished_adds()? =>
+            {
+                add()
+            }
+            added => added,
+        }
     }
 
     /// Removes the folder `dir` when it is empty and no worktree is being
