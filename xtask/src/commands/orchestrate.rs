@@ -15,7 +15,9 @@ use crate::state::lock;
 
 pub fn run(layout: &Layout, args: &cli::Orchestrate) -> Result<i32> {
     let ids: Vec<std::borrow::Cow<str>> = args.tasks.iter().map(|id| layout.typed_id(id)).collect();
-    let selects = |task: &Task| match &args.phase {
+    // A phase too may be named by its folder's path from where one stands.
+    let typed_phase = args.phase.as_deref().map(|phase| layout.typed_id(phase));
+    let selects = |task: &Task| match &typed_phase {
         Some(phase) => names_phase(phase, task.phase()),
         None => ids.is_empty() || ids.iter().any(|id| *id == task.id),
     };
@@ -25,7 +27,7 @@ pub fn run(layout: &Layout, args: &cli::Orchestrate) -> Result<i32> {
         worktrees_usable: Worktrees::usable,
     };
     let defs = definitions::load_to_run(layout, &runs)?;
-    let phase = args.phase.as_deref().map(|p| defs.phase(p)).transpose()?;
+    let phase = typed_phase.as_deref().map(|p| defs.phase(p)).transpose()?;
     let mut only = Vec::new();
     for id in &args.tasks {
         only.push(defs.graph.tasks[defs.task(id)?].id.clone());

@@ -488,6 +488,28 @@ fn a_task_named_by_its_path_from_where_one_stands_is_found() {
     }
 }
 
+/// A phase given to `orchestrate --phase` by its folder's path from where
+/// one stands (`.` in it) is that phase.
+#[test]
+fn a_phase_named_by_its_path_from_where_one_stands_is_run() {
+    let t = Tree::new();
+    t.task("p/a", &sh(MARK));
+    t.task("q/b", &sh(MARK));
+    let run = t
+        .command(&["orchestrate", "--phase", "."])
+        .current_dir(t.path("tasks/q"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(t.launches("q/b"), 1);
+    assert_eq!(t.launches("p/a"), 0);
+}
+
 /// `-q` prints the summary only: not the stale tasks a run takes up
 /// again, nor its wait for the notifiers.
 #[test]
