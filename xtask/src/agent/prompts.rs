@@ -119,9 +119,9 @@ pub fn waiting_for_input<'a>(patterns: &'a [String], line: &str) -> Option<&'a s
 }
 
 /// Whether a trimmed, lower-case line holds a lower-case pattern: where
-/// it ends (`$`: but for what closes a question or a box, `?`, `.`, `:`,
-/// a border), where it starts (`^`: but for a menu's marks and
-/// numbering), or anywhere.
+/// it ends (`$`: but for a closing `?` or `:`), as the whole line (`^`: a
+/// menu's option, but for its marks, numbering and key), or anywhere; a
+/// line drawn in a box is taken without its borders.
 fn matches(line: &str, pattern: &str) -> bool {
     let (start, pattern) = match pattern.strip_prefix('^') {
         Some(rest) => (true, rest),
@@ -134,19 +134,41 @@ fn matches(line: &str, pattern: &str) -> bool {
     if pattern.is_empty() {
         return false;
     }
-    let line = match start {
-        true => option_text(line),
-        false => line,
-    };
-    // The line as it is, and without what closes a question or a box
-    // (`?`, `: `, a border).
-    let bare = line.trim_end_matches(|c: char| c.is_whitespace() || "?.:!│|›>»".contains(c));
+    let line = unboxed(line);
     match (start, end) {
-        (true, true) => line == pattern || bare == pattern,
-        (true, false) => line.starts_with(pattern),
-        (false, true) => line.ends_with(pattern) || bare.ends_with(pattern),
+        // A menu's option is its line, whole: but for a key to press.
+        (true, _) => {
+            let option = option_text(line);
+            option
+                .strip_prefix(pattern)
+                .is_some_and(|rest| rest.is_empty() || is_key_hint(rest))
+        }
+        // A question ends its line, or its `?` or `:` does.
+        (false, true) => {
+            let before = |closing: char| line.strip_suffix(closing).map(str::trim_end);
+            [Some(line), before('?'), before(':')]
+                .into_iter()
+                .flatten()
+                .any(|question| question.ends_with(pattern))
+        }
         (false, false) => line.contains(pattern),
     }
+}
+
+/// A line drawn in a box (`│ Password: │`), without its borders (a
+/// terminal's box-drawing ones: `|` starts a Markdown table's row).
+fn unboxed(line: &str) -> &str {
+    match line.strip_prefix('│') {
+        Some(inside) => inside.trim().trim_end_matches('│').trim_end(),
+        None => line,
+    }
+}
+
+/// Whether `rest`, after an option's text, is the key that picks it:
+/// ` (y)`, ` (esc)`.
+fn is_key_hint(rest: &str) -> bool {
+    let hint = rest.trim_start();
+    hint.len() < rest.len() && hint.starts_with('(') && hint.ends_with(')') && hint.len() <= 8
 }
 
 /// A menu line's text, without the marks and numbering before it
@@ -217,6 +239,13 @@ mod tests {
             "Reviewing the security guide section by section",
             "npm test: 41 passed (y/n) flags parsed",
             "Step 3: deciding whether to say yes, proceed with migration",
+            "- Yes, continue with the plan",
+            "* Yes, proceed with the migration as discussed",
+            "No, exiting: nothing to do",
+            "Security guidelines reviewed",
+            "| --yes | skip questions (y/n) |",
+            "| Accept | [yes/no] |",
+            "Prompt (y/n) »",
 
             // An agent's event quoting a prompt is not a prompt.
             r#"{"type":"assistant","message":{"content":[{"type":"tool_use","input":{"command":"echo 'Continue? (y/n)'"}}]}}"#,
@@ -250,12 +279,15 @@ mod tests {
                 "{option}"
             );
         }
-        // Confirmations as prompts end them: `: `, a box's border.
+        // Confirmations as prompts end them: `: `, `?`, in a box.
         for question in [
             "Continue? [y/N]: ",
             "Are you sure you want to continue? (y/n): ",
             "Type yes to confirm [yes/no]: ",
             "│ Continue? (y/n)                      │",
+            "│ Password: │",
+            "│ Accessing workspace: │",
+            "Yes, proceed (y)",
         ] {
             assert!(
                 waiting_for_input(&patterns, question).is_some(),

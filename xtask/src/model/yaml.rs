@@ -82,7 +82,7 @@ impl<'a> Fields<'a> {
             let key = match key {
                 Value::String(key) => key,
                 other => {
-                    let message = match written_key(text, &other, from_line) {
+                    let message = match written_key(text, &other, from_line, !path.is_empty()) {
                         Some((line, written)) => (Some(line), format!("keys must be text, found {}: quote it (`\"{written}\": ...`), or fix the name", type_name(&other))),
                         None => (Some(from_line), format!("keys must be text, found {}: quote it, or fix the name", type_name(&other))),
                     };
@@ -321,20 +321,41 @@ pub fn syntax_problem(
     Problem::in_file(file, line, message)
 }
 
+/// A line's text from its key on, after its indentation and a list's
+/// `- `, and the column that starts at.
+fn keyed(line: &str) -> (usize, &str) {
+    let text = line.trim_start();
+    let text = match text.strip_prefix("- ") {
+        Some(rest) => rest.trim_start(),
+        None => text,
+    };
+    (line.len() - text.len(), text)
+}
+
 /// Where the mapping key `key`, which is not text (`1`, `0x10`, `true`,
-/// `~`), is written from line `from_line` on: its line, and the key as
-/// written (YAML reads `0x10` as 16: the user wrote `0x10`).
-fn written_key(text: &str, key: &Value, from_line: usize) -> Option<(usize, String)> {
+/// `~`), is written from line `from_line` on (for a `nested` mapping, the
+/// line of the key that holds it): its line, and the key as written (YAML
+/// reads `0x10` as 16: the user wrote `0x10`).
+fn written_key(text: &str, key: &Value, from_line: usize, nested: bool) -> Option<(usize, String)> {
     let lines = || text.lines().enumerate().skip(from_line.saturating_sub(1));
-    let said = |line: &&str| !line.trim().is_empty() && !line.trim_start().starts_with('#');
-    // The mapping's keys are at its first key's column: not a line of a
-    // block of text inside it, nor a comment.
-    let indent = |line: &str| line.len() - line.trim_start().len();
-    let column = lines().map(|(_, line)| line).find(said).map(indent)?;
+    let said = |line: &str| !line.trim().is_empty() && !line.trim_start().starts_with('#');
+
+    // The mapping's keys are at its first key's column (below its
+    // holder's, when nested): not a line of a block of text inside it,
+    // nor a comment.
+    let holder = text
+        .lines()
+        .nth(from_line.saturating_sub(1))
+        .map(|l| keyed(l).0);
+    let column = lines()
+        .map(|(_, line)| line)
+        .filter(|line| said(line))
+        .map(|line| keyed(line).0)
+        .find(|&column| !nested || holder.is_none_or(|holder| column > holder))?;
     lines()
-        .filter(|(_, line)| said(line) && indent(line) == column)
+        .filter(|(_, line)| said(line) && keyed(line).0 == column)
         .find_map(|(i, line)| {
-            let (token, _) = line.split_once(':')?;
+            let (token, _) = keyed(line).1.split_once(':')?;
             let token = token.trim();
             let read: Value = serde_yaml::from_str(token).ok()?;
             (read == *key).then(|| (i + 1, token.to_owned()))

@@ -122,13 +122,11 @@ impl Pools {
         let cap = self.limit(pool).unwrap_or(hit.running.max(1));
         let state = self.state.entry(pool.to_owned()).or_default();
         let reset = hit.reset.filter(|reset| *reset > hit.now);
-        if let Some(at) = state.limited_at.filter(|at| hit.started < *at) {
-            // A pause that ended by `at` is an earlier limit's: that one
-            // was given up on.
+        if state.limited_at.is_some_and(|at| hit.started < at) {
             let on = state.paused_until.filter(|paused| *paused > hit.now);
-            let given_up = state.paused_until.is_none_or(|paused| paused <= at);
-            // The same limit, unless the pool was fine since.
-            if on.is_some() || given_up || !state.recovered {
+            // The same limit, unless the pool was fine since (also where
+            // its first task gave up on it, and the pool did not pause).
+            if on.is_some() || !state.recovered {
                 // Its end as the first was told, unless that is past; or,
                 // where the first gave up on a reset time its message
                 // gave, or that pause is over, that limit's wait: the
@@ -549,6 +547,29 @@ mod tests {
         };
         let until = p.rate_limited("anthropic", old, &settings, 0.0);
         assert_eq!(until.duration_since(later).unwrap().as_secs(), 3);
+        assert_eq!(p.limit("anthropic"), Some(1), "halved: a new limit");
+    }
+
+    /// Where the first task gave up on a limit (no pause), once tasks
+    /// started after it succeed, one started before it that reports a
+    /// limit hit a new one.
+    #[test]
+    fn a_late_limit_after_the_pool_recovered_from_one_given_up_on_is_new() {
+        let mut p = pools();
+        let now = SystemTime::now();
+        let settings = RateLimits::default();
+        let reset = now + Duration::from_secs(3 * 3600);
+        // The cap of 4 halved to 2, grown back to 3 by a success.
+        p.rate_limited("anthropic", hit(4, Some(reset), now), &settings, 0.0);
+        assert_eq!(p.limit("anthropic"), Some(2));
+        p.succeeded("anthropic", now + Duration::from_secs(1));
+        assert_eq!(p.limit("anthropic"), Some(3));
+        let later = now + Duration::from_secs(600);
+        let old = Hit {
+            started: now - Duration::from_secs(60),
+            ..hit(3, None, later)
+        };
+        p.rate_limited("anthropic", old, &settings, 0.0);
         assert_eq!(p.limit("anthropic"), Some(1), "halved: a new limit");
     }
 

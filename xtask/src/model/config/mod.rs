@@ -458,6 +458,15 @@ mod tests {
             "title: x\n0x10: b\n",
             Err("orchestrator.yaml:2: keys must be text, found the number `16`: quote it (`\"0x10\": ...`)"),
         );
+        // In a nested mapping, below the key that holds it.
+        check(
+            "max_memory_gb: 0.25\nagent:\n  true: x\n",
+            Err("orchestrator.yaml:3: keys must be text, found `true`: quote it (`\"true\": ...`)"),
+        );
+        check(
+            "phases:\n  p:\n    1: x\n",
+            Err("orchestrator.yaml:3: keys must be text, found the number `1`: quote it (`\"1\": ...`)"),
+        );
         // Not a comment, nor a line of a block of text.
         check(
             "max_memory_gb: 0.25\n# see: the docs\ntitle: |\n  true: that is\ntrue: x\n",
