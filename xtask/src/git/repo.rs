@@ -253,16 +253,7 @@ impl Repo {
     /// (untracked ones too, not ignored ones), but those at the paths of
     /// `except`.
     pub fn uncommitted(&self, dir: &Utf8Path, except: &[String]) -> Result<Vec<String>> {
-        let sh = &self.sh;
-        let paths = all_but(except);
-        // Untrimmed: the first entry's status may start with a space
-        // (` M README.md`); `-z`: names as they are, not quoted. No
-        // optional lock: `status` would take the index's lock to refresh
-        // it, and a person's `git add` there meanwhile would fail.
-        let text = run_untrimmed(prep(cmd!(
-            sh,
-            "git --no-optional-locks -C {dir} status --porcelain -z --untracked-files=all -- {paths...}"
-        )))?;
+        let text = self.status(dir, &["--untracked-files=all"], except)?;
         Ok(changed_paths(&text))
     }
 
@@ -270,16 +261,27 @@ impl Repo {
     /// as one entry: `target/`), but at the paths of `except`: `git
     /// worktree remove` takes it with the worktree.
     pub fn ignored(&self, dir: &Utf8Path, except: &[String]) -> Result<Vec<String>> {
-        let sh = &self.sh;
-        let paths = all_but(except);
-        let text = run_untrimmed(prep(cmd!(
-            sh,
-            "git --no-optional-locks -C {dir} status --porcelain -z --ignored=traditional --untracked-files=normal -- {paths...}"
-        )))?;
+        let options = ["--ignored=traditional", "--untracked-files=normal"];
+        let text = self.status(dir, &options, except)?;
         Ok((text.split('\0'))
             .filter_map(|entry| entry.strip_prefix("!! "))
             .map(str::to_owned)
             .collect())
+    }
+
+    /// `git status --porcelain -z` of the worktree at `dir`, with
+    /// `options`, but for the paths of `except`. Untrimmed: the first
+    /// entry's status may start with a space (` M README.md`); `-z`: names
+    /// as they are, not quoted. No optional lock: `status` would take the
+    /// index's lock to refresh it, and a person's `git add` there meanwhile
+    /// would fail.
+    fn status(&self, dir: &Utf8Path, options: &[&str], except: &[String]) -> Result<String> {
+        let sh = &self.sh;
+        let paths = all_but(except);
+        run_untrimmed(prep(cmd!(
+            sh,
+            "git --no-optional-locks -C {dir} status --porcelain -z {options...} -- {paths...}"
+        )))
     }
 
     /// Those of `paths` (from the top, as written, no wildcards) that git

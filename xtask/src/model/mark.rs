@@ -163,7 +163,9 @@ mod tests {
     /// rewritten with as many bytes, it is hashed again.
     #[test]
     fn a_remembered_mark_is_taken_again_once_its_file_changes() {
-        let dir = std::env::temp_dir().join(format!("xtask-mark-{}", std::process::id()));
+        // A folder of its own: the tests run side by side, and each removes
+        // its folder at its end.
+        let dir = std::env::temp_dir().join(format!("xtask-mark-big-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = Utf8PathBuf::from_path_buf(dir.join("big")).unwrap();
         std::fs::write(&path, vec![b'a'; 2 << 20]).unwrap();

@@ -108,10 +108,11 @@ impl Pools {
     /// pool's latest limit hit the same limit (agents started together hit
     /// it together, and report it as late as their CLIs give up retrying:
     /// minutes, for Claude Code), also once that pause is over, unless a
-    /// task started after it has succeeded since (then it is a new one): the pool
-    /// neither halves again nor doubles its backoff, and the task waits
-    /// for the pause that is on, or the end its first task was told, else
-    /// that limit's wait from now, so five agents limited at once wait once.
+    /// task started after it has succeeded since (then it is a new one):
+    /// the pool neither halves again nor doubles its backoff, and the task
+    /// waits for the pause that is on, or the end its first task was told,
+    /// else that limit's wait from now, so five agents limited at once
+    /// wait once.
     pub fn rate_limited(
         &mut self,
         pool: &str,

@@ -161,16 +161,20 @@ impl Run<'_> {
         )?);
         active.built_from = attempt::built_from(self.layout, self.config, &self.graph, t);
         if active.built_from.is_some() {
-            for folder in outputs::folders_not_looked_into(self.layout, task) {
-                if !self.big_folders.insert(folder.clone()) {
-                    continue;
-                }
+            // Said once a run: not walked again once said.
+            let unsaid = (task.inputs.iter()).filter(|input| !self.big_folders.contains(*input));
+            let big: Vec<String> = unsaid
+                .filter(|input| outputs::folder_not_looked_into(self.layout, input))
+                .cloned()
+                .collect();
+            for folder in big {
                 let line = format!(
                     "its input folder {folder} holds more than {} files or {} MiB: not looked into, for it or any task of this run (a change in it does not make a result stale; name what a task is built from by a glob)",
                     outputs::FOLDER_FILES,
                     outputs::FOLDER_BYTES >> 20
                 );
                 self.printer.event(Tone::Warn, "inputs", &task.id, &line);
+                self.big_folders.insert(folder);
             }
         }
         let in_worktree = task.in_worktree(self.config);

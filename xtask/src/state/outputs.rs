@@ -52,17 +52,11 @@ pub fn names_many(layout: &Layout, path: &str) -> bool {
 pub const FOLDER_FILES: usize = 1000;
 pub const FOLDER_BYTES: u64 = 256 << 20;
 
-/// Those of `task`'s folder inputs that hold more than `FOLDER_FILES`
+/// Whether input `path` is a folder that holds more than `FOLDER_FILES`
 /// files or `FOLDER_BYTES` bytes: not looked into.
-pub fn folders_not_looked_into(layout: &Layout, task: &Task) -> Vec<String> {
-    (task.inputs.iter())
-        .filter(|input| !is_glob(input))
-        .filter(|input| {
-            let full = layout.outputs_dir().join(input);
-            full.is_dir() && files_in(&full).is_none()
-        })
-        .cloned()
-        .collect()
+pub fn folder_not_looked_into(layout: &Layout, path: &str) -> bool {
+    let full = layout.outputs_dir().join(path);
+    !is_glob(path) && full.is_dir() && files_in(&full).is_none()
 }
 
 /// The files in the folder `dir` and its subfolders, by path, or none when

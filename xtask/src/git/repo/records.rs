@@ -94,8 +94,8 @@ impl Repo {
 
     /// Removes the records of worktrees whose `add` was cut short before it
     /// had written them whole: locked as "initializing", without the file
-    /// that names the repository (or with it empty), and either for a folder of ours or not
-    /// touched for a while (an `add` of someone else's, in progress, writes
+    /// that names the repository (or with it empty), and either for a
+    /// folder of ours or not touched for a while (an `add` of someone else's, in progress, writes
     /// its records in microseconds). Returns whether it removed any.
     fn drop_unfinished_adds(&self) -> Result<bool> {
         let real = real_path(&self.ours);

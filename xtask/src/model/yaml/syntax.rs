@@ -1,0 +1,147 @@
+//! YAML that does not parse, said at the file's line with what to do:
+//! serde_yaml's own positions count from the YAML's start (a task file's
+//! frontmatter starts on its second line) and name the first of a key
+//! given twice, and its messages do not name the commonest mistakes.
+
+use camino::Utf8Path;
+
+use crate::model::problem::Problem;
+
+/// What a number too large for any setting (64 bits), of either sign, is.
+pub const BEYOND_RANGE: &str = "is beyond any setting's range (64 bits): write a number nearer 0";
+
+/// A YAML syntax error in `file`, whose YAML `yaml` starts on line
+/// `first_line`: the file's line, and the message without serde_yaml's own
+/// positions (which count from the YAML's start). A key given twice is
+/// reported where it comes again (serde_yaml says where the first is).
+pub fn syntax_problem(
+    file: &Utf8Path,
+    yaml: &str,
+    error: &serde_yaml::Error,
+    first_line: usize,
+    what: &str,
+) -> Problem {
+    let said = without_locations(&error.to_string());
+    let line = error
+        .location()
+        .map(|l| {
+            let again = duplicate_key(&error.to_string())
+                .and_then(|key| second_line_of_key(yaml, l.line(), key));
+            again.unwrap_or(l.line())
+        })
+        .or_else(|| {
+            said.contains("more than one document")
+                .then(|| second_document(yaml))?
+        })
+        .map(|line| line + first_line - 1);
+    let message = match too_large(&said) {
+        Some((key, number)) => {
+            format!("`{key}`: {number} {BEYOND_RANGE}")
+        }
+        None => format!(
+            "{what} is not valid YAML: {said}{}",
+            hint(yaml, error, &said)
+        ),
+    };
+    Problem::in_file(file, line, message)
+}
+
+/// The line of the `---` that starts a second YAML document in `yaml`
+/// (the first `---` starts the first, when nothing but comments comes
+/// before it).
+fn second_document(yaml: &str) -> Option<usize> {
+    let content = |l: &&str| !l.trim().is_empty() && !l.trim_start().starts_with('#');
+    // `---`, or `--- # a comment`, `--- value`.
+    let starts = |l: &str| l.trim_end() == "---" || l.starts_with("--- ");
+    let explicit_start = yaml.lines().find(content).is_some_and(starts);
+    (yaml.lines().enumerate())
+        .filter(|(_, l)| starts(l))
+        .nth(usize::from(explicit_start))
+        .map(|(i, _)| i + 1)
+}
+
+/// What to do, for the mistakes YAML's messages do not name: a tab in
+/// indentation, quotes inside a quoted value, `: ` or a leading backtick,
+/// `@` or `%` in a plain value, a list in brackets left open.
+fn hint(yaml: &str, error: &serde_yaml::Error, said: &str) -> &'static str {
+    let line = error
+        .location()
+        .and_then(|l| yaml.lines().nth(l.line().checked_sub(1)?))
+        .unwrap_or("");
+    if said.contains("more than one document") {
+        return " (a `---` line starts another document: this file is one; remove it)";
+    }
+    let value = line.split_once(": ").map_or("", |(_, v)| v.trim_start());
+    if line.trim_start_matches(' ').starts_with('\t') {
+        " (the line is indented with a tab: YAML indents with spaces)"
+    } else if said.starts_with("did not find expected key") && value.matches('"').count() > 2 {
+        " (a quoted value ends at its second quote: quote one that holds `\"` with single quotes, 'echo \"hi\"', or write it as a block after `|`)"
+    } else if said.starts_with("mapping values are not allowed") && value.contains(": ") {
+        " (a value that holds `: ` must be quoted: title: \"a: b\")"
+    } else if said.starts_with("mapping values are not allowed") {
+        " (a key indented deeper than the key above it, which has a value: indent the keys of one mapping alike)"
+    } else if said.starts_with("found character that cannot start any token")
+        && value.starts_with(['`', '@', '%'])
+    {
+        " (a value that starts with ` @ or % must be quoted: '@me')"
+    } else if said.contains("while parsing a flow sequence") {
+        " (a list in brackets, above, is not closed: `]`)"
+    } else {
+        ""
+    }
+}
+
+/// The key and the number of serde_yaml's `K: invalid type: integer `N`
+/// as u128` (`as i128` below zero): a whole number beyond 64 bits, which
+/// YAML allows and nothing here can hold.
+fn too_large(message: &str) -> Option<(&str, &str)> {
+    let (key, rest) = message.split_once(": invalid type: integer `")?;
+    let (number, rest) = rest.split_once('`')?;
+    (rest.starts_with(" as u128") || rest.starts_with(" as i128")).then_some((key, number))
+}
+
+/// The key of serde_yaml's `duplicate entry with key "K"`.
+fn duplicate_key(message: &str) -> Option<&str> {
+    let rest = message.split("duplicate entry with key \"").nth(1)?;
+    rest.split('"').next()
+}
+
+/// The line (from 1) where `key` comes a second time at the indentation
+/// of its first, from line `from` on.
+fn second_line_of_key(yaml: &str, from: usize, key: &str) -> Option<usize> {
+    let mut seen = None;
+    for (i, line) in yaml.lines().enumerate().skip(from.saturating_sub(1)) {
+        let trimmed = line.trim_start();
+        let Some(after) = trimmed.strip_prefix(key) else {
+            continue;
+        };
+        if !after.trim_start().starts_with(':') {
+            continue;
+        }
+        let indent = line.len() - trimmed.len();
+        match seen {
+            None => seen = Some(indent),
+            Some(first) if first == indent => return Some(i + 1),
+            Some(_) => {}
+        }
+    }
+    None
+}
+
+/// `message` without any ` at line L column C`.
+pub(super) fn without_locations(message: &str) -> String {
+    let mut out = String::new();
+    let mut rest = message;
+    while let Some(at) = rest.find(" at line ") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + " at line ".len()..];
+        let digits = |s: &str| s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+        let mut skip = digits(after);
+        if let Some(column) = after[skip..].strip_prefix(" column ") {
+            skip += " column ".len() + digits(column);
+        }
+        rest = &after[skip..];
+    }
+    out.push_str(rest);
+    out
+}
