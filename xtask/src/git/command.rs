@@ -266,14 +266,8 @@ fn checked(cmd: Cmd<'_>, stops_with_us: bool) -> Result<String> {
     let shown = cmd.to_string();
     let mut command = prepared(cmd, stops_with_us);
     let mut out = run_once(&mut command, &shown, stops_with_us)?;
-    let mut pause = Duration::from_millis(2);
-    let deadline = Instant::now() + HALF_WRITTEN_WAIT;
-    while !out.status.success() && read_a_record_being_added(&out.stderr) {
-        if Instant::now() >= deadline {
-            break;
-        }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(50));
+    let mut wait = HalfWritten::new();
+    while !out.status.success() && read_a_record_being_added(&out.stderr) && wait.pause() {
         out = run_once(&mut command, &shown, stops_with_us)?;
     }
     if !out.status.success() {
@@ -296,9 +290,33 @@ fn checked(cmd: Cmd<'_>, stops_with_us: bool) -> Result<String> {
 /// and which is no `add` cut short (`Repo::drop_unfinished_adds`).
 static ADDING: Mutex<Vec<Utf8PathBuf>> = Mutex::new(Vec::new());
 
-/// How long a git that died on such a record is run again for; the
-/// record is whole in microseconds.
-const HALF_WRITTEN_WAIT: Duration = Duration::from_secs(2);
+/// The pauses before a git that died on such a record is run again: 2 ms
+/// doubling to 50 ms, for 2 s in all (the record is whole in
+/// microseconds).
+pub(super) struct HalfWritten {
+    pause: Duration,
+    deadline: Instant,
+}
+
+impl HalfWritten {
+    pub(super) fn new() -> HalfWritten {
+        HalfWritten {
+            pause: Duration::from_millis(2),
+            deadline: Instant::now() + Duration::from_secs(2),
+        }
+    }
+
+    /// Waits before the next run; false, without waiting, once the time
+    /// is up.
+    pub(super) fn pause(&mut self) -> bool {
+        if Instant::now() >= self.deadline {
+            return false;
+        }
+        std::thread::sleep(self.pause);
+        self.pause = (self.pause * 2).min(Duration::from_millis(50));
+        true
+    }
+}
 
 /// `path` is being added while the guard lives.
 pub(super) struct Adding(Utf8PathBuf);

@@ -1412,6 +1412,38 @@ fn a_worktree_record_left_half_written_by_a_kill_is_dropped() {
     assert!(!t.exists(record));
 }
 
+/// A worktree `add` that dies on the record another `add` is writing
+/// that moment (another task's, made beside it: "failed to read
+/// .git/worktrees/<name>/commondir", after git's "Preparing worktree"
+/// line) is run again once that record is whole: the task runs, its work
+/// merged. Here the other record is someone else's, half written while
+/// the task's first `add` runs, gone after it.
+#[test]
+fn a_worktree_add_that_read_another_add_s_record_half_written_is_run_again() {
+    let t = repo("");
+    t.task("p/a", &commit("a.txt", "a"));
+    let record = t.path(".git/worktrees/other");
+    let made = t.path("markers/made");
+    let path = git_wrapped(
+        &t,
+        &format!(
+            "case \"$*\" in\n  \"worktree add \"*p%2Fa*)\n    [ -e {made} ] && exec {git} \"$@\"\n    touch {made}; mkdir -p {r}; echo initializing > {r}/locked; echo /elsewhere/.git > {r}/gitdir; : > {r}/commondir\n    {git} \"$@\"; s=$?; rm -r {r}; exit $s;;\nesac\n",
+            made = made.display(),
+            git = real_git(),
+            r = record.display(),
+        ),
+    );
+    let out = t
+        .command(&["orchestrate"])
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}");
+    assert!(t.exists("markers/made"));
+    assert_eq!(t.git(&["show", "integration:a.txt"]), "a");
+}
+
 /// What git ignores in a merged worktree goes with it, as `git worktree
 /// remove` takes it, but never unsaid: the dry run names it, and so does
 /// the removal (it went without a word).
@@ -2115,17 +2147,21 @@ fn recording_git(t: &Tree) -> String {
     git_wrapped(t, &format!("echo \"$*\" >> {}\n", calls.display()))
 }
 
-/// A PATH whose `git` runs the shell `script` first (its arguments in
-/// `$*`), then the real git.
-fn git_wrapped(t: &Tree, script: &str) -> String {
+/// The path of the git on PATH.
+fn real_git() -> String {
     let real = std::process::Command::new("sh")
         .args(["-c", "command -v git"])
         .output()
         .unwrap();
-    let real = String::from_utf8(real.stdout).unwrap();
+    String::from_utf8(real.stdout).unwrap().trim().to_owned()
+}
+
+/// A PATH whose `git` runs the shell `script` first (its arguments in
+/// `$*`), then the real git.
+fn git_wrapped(t: &Tree, script: &str) -> String {
     t.write_executable(
         "markers/bin/git",
-        &format!("#!/bin/sh\n{script}exec {} \"$@\"\n", real.trim()),
+        &format!("#!/bin/sh\n{script}exec {} \"$@\"\n", real_git()),
     );
     format!(
         "{}:{}",

@@ -131,16 +131,28 @@ impl Repo {
         let _adding = command::adding(path);
         let sh = &self.sh;
         let add = || run(prep(cmd!(sh, "git worktree add {path} {branch}"))).map(drop);
-        match add() {
+        let mut wait = command::HalfWritten::new();
+        loop {
+            let e = match add() {
+                Err(e) if format!("{e:#}").contains("failed to read") => e,
+                added => return added,
+            };
             // A record an `add` killed with an earlier orchestrator left
             // half written fails every later add: dropped, then again.
-            Err(e)
-                if format!("{e:#}").contains("failed to read")
-                    && self.drop_unfinished_adds()? =>
-            {
-                add()
+            if self.drop_unfinished_adds()? {
+                return add();
             }
-            added => added,
+            // One another `add` is writing (another task's, beside this
+            // one), whole in a moment: run again. Only while git made
+            // nothing of this one: it reads the records before it makes
+            // the folder, and runs a hook only in a worktree it made (and
+            // keeps), so no hook runs twice. (Its stderr cannot tell: a
+            // hook's follows git's "Preparing worktree" line as this
+            // error does.)
+            let record = format!("{e:#}").contains("/worktrees/");
+            if !record || path.exists() || !wait.pause() {
+                return Err(e);
+            }
         }
     }
 
