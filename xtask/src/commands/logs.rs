@@ -9,7 +9,7 @@ use crate::model::definitions;
 use crate::model::layout::Layout;
 use crate::model::task;
 use crate::state::status::{self, State, Status};
-use crate::state::{lock, logs, runs};
+use crate::state::{lock, resets, runs};
 
 pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Result<i32> {
     let typed = layout.typed_id(id);
@@ -30,9 +30,12 @@ pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Res
     for warning in warnings {
         eprintln!("warning: {warning}");
     }
-    // With no status (a reset cleared it) the logs on disk say which
-    // attempt the latest log is.
-    let latest = recorded.unwrap_or_else(|| logs::latest_attempt_on_disk(layout, id));
+    // With no status (a reset cleared it) the reset's record and the logs
+    // on disk say which attempt the latest log is.
+    let latest = recorded.unwrap_or_else(|| {
+        let cleared = resets::read(layout).remove(id);
+        resets::latest_attempt(layout, id, cleared.as_ref())
+    });
     let missing = |path: &camino::Utf8Path| match (recorded, attempt) {
         (None, Some(n)) => {
             anyhow::anyhow!("{id} has no log of attempt {n} ({})", layout.display(path))

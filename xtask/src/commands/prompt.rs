@@ -20,8 +20,7 @@ pub fn run(layout: &crate::model::layout::Layout, name: &str) -> Result<i32> {
     let cleared = resets::read(layout).remove(&task.id);
     let number = match (&recorded, &cleared) {
         (Some(status), _) => status.attempt,
-        (None, Some(cleared)) => Previous::latest_after_reset(layout, &task.id, cleared),
-        (None, None) => logs::latest_attempt_on_disk(layout, &task.id),
+        (None, cleared) => resets::latest_attempt(layout, &task.id, cleared.as_ref()),
     } + 1;
     let previous = match &recorded {
         // Its next attempt is told of how the running one ends, not known

@@ -142,7 +142,11 @@ impl Why<'_> {
                     let earlier = match waits || blocked {
                         true => format!(
                             " (attempt {}, which ran before)",
-                            logs::latest_attempt_on_disk(self.layout, &s.task_id)
+                            // Its status keeps the latest attempt's
+                            // number; a quiet one's empty log counts for
+                            // none on disk.
+                            s.attempt
+                                .max(logs::latest_attempt_on_disk(self.layout, &s.task_id))
                         ),
                         false => String::new(),
                     };

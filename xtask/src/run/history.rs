@@ -91,14 +91,6 @@ impl Previous {
         }
     }
 
-    /// The latest attempt of a task `reset`: the one the reset recorded,
-    /// or a later one whose log is on disk (its status removed by hand
-    /// since). A quiet attempt's empty log counts for none, but the
-    /// reset's record does: its number is not given again.
-    pub fn latest_after_reset(layout: &Layout, id: &str, cleared: &Cleared) -> u32 {
-        logs::latest_attempt_on_disk(layout, id).max(cleared.attempt)
-    }
-
     /// What a reset task's latest attempt failed with (`state::resets`),
     /// for its next attempt, unless a later attempt left a log since (its
     /// status removed by hand). A quiet attempt leaves an empty log, which

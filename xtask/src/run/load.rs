@@ -370,7 +370,7 @@ impl Reader<'_> {
                 }
             } else if let Some(cleared) = cleared.get(id.as_str()) {
                 history[t].previous = Previous::after_reset(layout, id, cleared).map(Box::new);
-                history[t].attempt = Previous::latest_after_reset(layout, id, cleared);
+                history[t].attempt = resets::latest_attempt(layout, id, Some(cleared));
             }
             nodes.push((t, node));
         }

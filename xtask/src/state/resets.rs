@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::agent::result::ThreadUsage;
 use crate::model::layout::Layout;
-use crate::state::atomic;
 use crate::state::status::Failure;
+use crate::state::{atomic, logs};
 
 /// The attempt a reset cleared, and its failure, if any.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -43,6 +43,15 @@ pub struct Cleared {
 /// file is missing or unreadable: a run goes on without them).
 pub fn read(layout: &Layout) -> BTreeMap<String, Cleared> {
     atomic::read_to_change(&layout.resets_file()).unwrap_or_default()
+}
+
+/// The latest attempt of a task with no status to say it (`reset`, or
+/// its status removed by hand), `cleared` what a reset recorded of it: the
+/// reset's, or a later one whose log is on disk. A quiet attempt's empty
+/// log counts for none, but the reset's record does: its number is not
+/// given again, and its log is shown.
+pub fn latest_attempt(layout: &Layout, id: &str, cleared: Option<&Cleared>) -> u32 {
+    logs::latest_attempt_on_disk(layout, id).max(cleared.map_or(0, |c| c.attempt))
 }
 
 /// Keeps `latest`, task `id`'s latest attempt, and `failure`, what it

@@ -207,6 +207,28 @@ fn following_the_next_attempt(t: &Tree, id: &str) -> std::process::Child {
     follow
 }
 
+/// A quiet task (its log empty) that ran and was `reset` has a log, of
+/// its attempt 1, in `logs` and `why`: not "it has not run" or "attempt
+/// 0".
+#[test]
+fn a_quiet_task_reset_keeps_its_attempt_in_logs_and_why() {
+    let t = Tree::new();
+    t.task("p/up", &sh("true"));
+    t.task("p/q", &format!("dependencies: [p/up]\n{}", sh("true")));
+    t.run(&["orchestrate"]).code(0);
+    t.run(&["reset", "p/up", "--downstream"]).code(0);
+    t.run(&["logs", "p/q"]).code(0);
+    t.run(&["logs", "p/q", "--attempt", "1"]).code(0);
+    t.run(&["logs", "p/q", "--attempt", "2"])
+        .code(2)
+        .says("p/q has no attempt 2: its attempts are 1 to 1");
+    t.task("p/up", &sh("exit 1"));
+    t.run(&["orchestrate"]).code(1);
+    t.run(&["why", "p/q"])
+        .says("last lines of workspace/logs/p/q.log (attempt 1, which ran before):");
+    t.run(&["logs", "p/q"]).code(0);
+}
+
 /// Followed after a `reset`, a task's log is the next attempt's: waited
 /// for, not the one before the reset printed and ended at once.
 #[test]
