@@ -86,7 +86,10 @@ pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Res
     }
     // Follow while the task runs, like `tail -f`, then print what is left.
     // A retry renames the log to `<id>.attempt-N.log` and starts a new one:
-    // after the old file's rest, go on with the new one.
+    // after the old file's rest, go on with the new one, said. A later
+    // run's attempt is another following: the task had ended (a run
+    // started right after the last, between two looks at its status).
+    let followed_run = runs::last(layout).map(|run| run.id);
     loop {
         // Running, and looked after: a status left `running` by a killed
         // orchestrator and supervisor is followed no more. Paused by a
@@ -108,9 +111,17 @@ pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Res
         std::io::copy(&mut file, &mut out).with_context(|| format!("cannot read {path}"))?;
         out.flush()?;
         let rotated = attempt.is_none() && crate::sys::replaced(&path, &file);
+        if rotated && runs::last(layout).map(|run| run.id) != followed_run {
+            let follow = layout.cmd(&format!("logs -f {id}"));
+            eprintln!(
+                "{id} ended, and a later run started its next attempt: `{follow}` follows that one"
+            );
+            return Ok(crate::exit::SUCCESS);
+        }
         if rotated {
             if let Ok(next) = std::fs::File::open(&path) {
                 file = next;
+                eprintln!("{id}: its next attempt started, its log follows");
                 continue;
             }
         }

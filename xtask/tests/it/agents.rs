@@ -1003,7 +1003,10 @@ fn logs_follow_goes_on_through_a_rate_limit_s_pause() {
     let out = follow.wait_with_output().unwrap();
     assert!(run.wait().unwrap().success());
     let said = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(said, "p/a ended: completed\n");
+    assert_eq!(
+        said,
+        "p/a: its next attempt started, its log follows\np/a ended: completed\n"
+    );
     assert_eq!(runs(&t, "p/a").len(), 2);
 }
 

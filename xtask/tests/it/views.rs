@@ -207,6 +207,92 @@ fn following_the_next_attempt(t: &Tree, id: &str) -> std::process::Child {
     follow
 }
 
+/// `logs -f` ends with the task's attempt when a later run starts its
+/// next one before it looks again (runs back to back): attempt 2's lines
+/// are not run into attempt 1's as if one.
+#[test]
+fn logs_follow_ends_where_a_later_run_starts_the_next_attempt() {
+    let t = Tree::new();
+    t.task(
+        "p/a",
+        &sh("echo hi-$TASK_ATTEMPT; while [ ! -e go ]; do sleep 0.01; done; exit 1"),
+    );
+    let log_says = |text: &str| {
+        std::fs::read_to_string(t.path("workspace/logs/p/a.log"))
+            .is_ok_and(|log| log.contains(text))
+    };
+    let mut first = t.start(&["orchestrate"]);
+    wait_for("p/a to run", || log_says("hi-1"));
+    let out = std::fs::File::create(t.path("follow.out")).unwrap();
+    let err = std::fs::File::create(t.path("follow.err")).unwrap();
+    let follow = t
+        .command(&["logs", "-f", "p/a"])
+        .stdout(out)
+        .stderr(err)
+        .spawn();
+    let mut follow = follow.unwrap();
+    wait_for("logs -f to print attempt 1", || {
+        t.read("follow.out") == "hi-1\n"
+    });
+    // Held still while the first run ends and the next starts the task.
+    unsafe { libc::kill(follow.id() as i32, libc::SIGSTOP) };
+    t.write("go", "");
+    assert_eq!(first.wait().unwrap().code(), Some(1));
+    std::fs::remove_file(t.path("go")).unwrap();
+    let mut second = t.start(&["orchestrate"]);
+    wait_for("attempt 2 to run", || log_says("hi-2"));
+    unsafe { libc::kill(follow.id() as i32, libc::SIGCONT) };
+    t.write("go", "");
+    assert_eq!(second.wait().unwrap().code(), Some(1));
+    assert!(follow.wait().unwrap().success());
+    assert_eq!(t.read("follow.out"), "hi-1\n");
+    assert!(
+        t.read("follow.err")
+            .contains("p/a ended, and a later run started its next attempt"),
+        "{}",
+        t.read("follow.err")
+    );
+}
+
+/// `logs -f` follows a retry in the same run into its log, and says so.
+#[test]
+fn logs_follow_goes_on_into_a_retry_and_says_so() {
+    let t = Tree::new();
+    t.task(
+        "p/a",
+        &format!(
+            "retries: 1\n{}",
+            sh("echo hi-$TASK_ATTEMPT; [ $TASK_ATTEMPT = 2 ] && exit 0; while [ ! -e go ]; do sleep 0.01; done; exit 1")
+        ),
+    );
+    let mut run = t.start(&["orchestrate"]);
+    wait_for("p/a to run", || {
+        std::fs::read_to_string(t.path("workspace/logs/p/a.log"))
+            .is_ok_and(|log| log.contains("hi-1"))
+    });
+    let out = std::fs::File::create(t.path("follow.out")).unwrap();
+    let err = std::fs::File::create(t.path("follow.err")).unwrap();
+    let follow = t
+        .command(&["logs", "-f", "p/a"])
+        .stdout(out)
+        .stderr(err)
+        .spawn();
+    let mut follow = follow.unwrap();
+    wait_for("logs -f to print attempt 1", || {
+        t.read("follow.out") == "hi-1\n"
+    });
+    t.write("go", "");
+    assert!(run.wait().unwrap().success());
+    assert!(follow.wait().unwrap().success());
+    assert_eq!(t.read("follow.out"), "hi-1\nhi-2\n");
+    let said = t.read("follow.err");
+    assert!(
+        said.contains("p/a: its next attempt started, its log follows"),
+        "{said}"
+    );
+    assert!(said.contains("p/a ended: completed"), "{said}");
+}
+
 /// A quiet task (its log empty) that ran and was `reset` has a log, of
 /// its attempt 1, in `logs` and `why`: not "it has not run" or "attempt
 /// 0".
