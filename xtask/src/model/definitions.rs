@@ -210,8 +210,9 @@ fn read_definitions(layout: &Layout, runs: Option<&Runs>) -> Result<Definitions,
     // vectors of them at once would weigh tens of MB.
     // Files that did not parse stand as placeholders. Their (lack of a)
     // command is not checked, nor that of a file whose `command` is wrong
-    // (an empty one would be taken for the agent's): their own problems
-    // say what is wrong.
+    // (an empty one would be taken for the agent's) or misspelt (`comand`:
+    // the agent's, not on PATH, would be said too, where only the key is
+    // wrong): their own problems say what is wrong.
     let mut unchecked = HashSet::new();
     let tasks: Vec<Task> = cache
         .load_all(&files)
@@ -221,7 +222,7 @@ fn read_definitions(layout: &Layout, runs: Option<&Runs>) -> Result<Definitions,
             let bad_command = parsed
                 .problems
                 .iter()
-                .any(|p| p.message.starts_with("`command`"));
+                .any(|p| p.message.contains("`command`"));
             if bad_command || parsed.task.is_none() {
                 unchecked.insert(file.clone());
             }

@@ -112,6 +112,19 @@ fn a_bad_glob_input_is_said_once() {
     assert!(!run.stderr.contains("to its `outputs`"), "{}", run.stderr);
 }
 
+/// A misspelt `command` is said at its line, and only that: not also the
+/// default agent, which the task would run without it, as missing from
+/// PATH (the fix is the key, not an install).
+#[test]
+fn a_misspelt_command_is_said_and_no_agent_missing_beside_it() {
+    let t = Tree::new();
+    t.task("p/ok", "comand: \"make build\"");
+    let run = t.run(&["validate"]);
+    run.code(2)
+        .says("tasks/p/ok.md:2: unknown key `comand`: did you mean `command`?");
+    assert!(!run.stderr.contains("not on PATH"), "{}", run.stderr);
+}
+
 #[test]
 fn unknown_dependency_names_the_nearest_id() {
     check(
