@@ -37,7 +37,11 @@ pub fn run(layout: &Layout, name: &str) -> Result<i32> {
     match defs.phase(name) {
         Ok(phase) if !is_task => why.phase(&phase),
         _ => {
-            let t = defs.task(name)?;
+            // Neither: a phase near it is suggested as `reset` and the
+            // others that take either do.
+            let t = defs
+                .task(name)
+                .or_else(|e| defs.tasks_named(name).and(Err(e)))?;
             why.task(t);
         }
     }

@@ -166,7 +166,16 @@ impl Definitions {
             return Ok(phase.name.clone());
         }
         let known: Vec<&str> = phases.iter().map(|p| p.name.as_str()).collect();
-        anyhow::bail!("no phase `{name}`: the phases are {}", known.join(", "))
+        let names = phases
+            .iter()
+            .flat_map(|p| [p.name.as_str(), task::phase_key(&p.name)]);
+        match nearest(name.trim_end_matches('/'), names) {
+            Some(near) => anyhow::bail!(
+                "no phase `{name}`: did you mean `{near}`? (the phases are {})",
+                known.join(", ")
+            ),
+            None => anyhow::bail!("no phase `{name}`: the phases are {}", known.join(", ")),
+        }
     }
 }
 

@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::model::problem::{find_value_line, nearest, Problem};
-use crate::model::task::Task;
+use crate::model::task::{phase_key, Task};
 use crate::sys::parallel;
 
 mod cycles;
@@ -496,9 +496,19 @@ impl Graph {
                     .strip_prefix("tasks/")
                     .unwrap_or(name)
                     .strip_suffix(".md");
+                // A phase is named by its folder; a name near its key
+                // (`analisys` for `01-analysis`) is suggested the folder.
+                let by_key = || {
+                    let keys = self.phases.iter().map(|p| phase_key(&p.name));
+                    let key = nearest(name, keys)?;
+                    self.phases
+                        .iter()
+                        .find(|p| phase_key(&p.name) == key)
+                        .map(|p| p.name.as_str())
+                };
                 let hint = match as_file.filter(|id| self.get(id).is_some()) {
                     Some(id) => format!(": did you mean `{id}`? (a task's id is its file's path under tasks/, without `.md`)"),
-                    None => match nearest(name, others) {
+                    None => match nearest(name, others).or_else(by_key) {
                         Some(near) => format!(": did you mean `{near}`?"),
                         None => ": no task or phase has that name".to_owned(),
                     },

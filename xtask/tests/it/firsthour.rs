@@ -175,11 +175,27 @@ fn task_ids_are_understood_as_users_type_them() {
         .says("such as `01-build/01-fetch`")
         .says("progress --tasks` lists them");
     // Where a phase is taken too, a name close to a phase's gets it.
-    for command in ["reset", "block", "approve"] {
+    for command in ["reset", "block", "approve", "why"] {
         t.run(&[command, "02-plam"])
             .code(2)
             .says("no task or phase `02-plam`: did you mean the phase `02-plan`?");
     }
+    // Where only a phase is taken, by its folder or its key.
+    for (command, typed, near) in [
+        ("orchestrate", "plam", "plan"),
+        ("graph", "02-plam", "02-plan"),
+    ] {
+        t.run(&[command, "--phase", typed])
+            .code(2)
+            .says(&format!("no phase `{typed}`: did you mean `{near}`?"));
+    }
+    // A dependency names a phase by its folder: one near its key gets the
+    // folder suggested.
+    t.task("03-ship/01-go", "dependencies: [plam]\ncommand: \"true\"");
+    t.run(&["validate"])
+        .code(2)
+        .says("unknown dependency `plam`: did you mean `02-plan`?");
+    std::fs::remove_dir_all(t.path("tasks/03-ship")).unwrap();
     t.run(&["reset", "03-prioritize"])
         .code(2)
         .says("did you mean `02-plan/03-prioritize`?");
