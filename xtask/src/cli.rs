@@ -33,6 +33,7 @@ Exit codes (README.md, \"Exit codes\", says each in full):
   3  the budget is reached and tasks were left unstarted (or awaiting approval to start)
   4  nothing more could start but tasks awaiting approval
   130, 143, 129  stopped by SIGINT, SIGTERM or SIGHUP
+  141  a view whose reader went away (piped into `head`)
 
 Examples:
   cargo xtask orchestrate --dry-run     what would start, in which order

@@ -66,6 +66,10 @@ fn main() {
 fn run(cli: Cli) -> Result<i32> {
     use commands::approve::Decided;
     use state::approvals::Decision;
+    if let (Command::Demo { .. }, Some(root)) = (&cli.command, &cli.root) {
+        // It makes a repository of its own, never in the one it is given.
+        anyhow::bail!("demo makes a repository of its own: give its folder as DIR (`demo {root}`, an empty folder), not --root");
+    }
     let root_arg = cli.root.as_ref().map(|r| r.to_string());
     let needs_tasks = !matches!(cli.command, Command::Init | Command::Demo { .. });
     let layout = Layout::new(root(cli.root, needs_tasks)?, root_arg);

@@ -360,11 +360,18 @@ impl Why<'_> {
                 };
                 println!("{id} is blocked by {shown}");
                 for c in causes.clone() {
-                    let error = self
-                        .status(c)
-                        .and_then(|s| s.error)
-                        .unwrap_or_else(|| "-".into());
-                    println!("  {} failed: {error}", graph.tasks[c].id);
+                    let cause = self.status(c);
+                    let error = cause.as_ref().and_then(|s| s.error.clone());
+                    let error = error.unwrap_or_else(|| "-".into());
+                    // No run retries it: said, with what does.
+                    let held = match cause.as_ref().and_then(|s| self.held(s)) {
+                        Some(how) => format!(
+                            " ({how}: it stays failed until `{}`)",
+                            layout.task_cmd("reset", &graph.tasks[c].id)
+                        ),
+                        None => String::new(),
+                    };
+                    println!("  {} failed: {error}{held}", graph.tasks[c].id);
                 }
                 let whys: Vec<String> = names
                     .iter()
@@ -395,18 +402,26 @@ impl Why<'_> {
         })
     }
 
+    /// How a failed task is held failed, which no run retries: rejected,
+    /// or blocked by hand.
+    fn held(&self, s: &Status) -> Option<&'static str> {
+        if !s.held {
+            return None;
+        }
+        let rejected = approvals::read(self.layout, &s.task_id)
+            .is_some_and(|a| a.decision == Decision::Rejected);
+        Some(if rejected {
+            "rejected"
+        } else {
+            "blocked by hand"
+        })
+    }
+
     /// What the next run (or the one going on) does with a failed task,
     /// and how to change it.
     fn next_step(&self, s: &Status, reset: &str) -> String {
         let orchestrate = self.layout.cmd("orchestrate");
-        if s.held {
-            let rejected = approvals::read(self.layout, &s.task_id)
-                .is_some_and(|a| a.decision == Decision::Rejected);
-            let how = if rejected {
-                "rejected"
-            } else {
-                "blocked by hand"
-            };
+        if let Some(how) = self.held(s) {
             return format!(
                 "it was {how}: it stays failed, and what depends on it blocked, until `{reset}`"
             );

@@ -587,6 +587,7 @@ fn help_lists_the_exit_codes_and_examples_that_parse() {
         "3  the budget",
         "4  nothing more could start",
         "130, 143, 129",
+        "141  a view whose reader went away",
     ] {
         help.says(code);
     }

@@ -257,6 +257,11 @@ fn why_says_what_the_next_run_does_and_names_every_failure_upstream() {
     let run = t.run(&["why", "01-a/f1"]);
     run.code(0).says("it was blocked by hand: it stays failed");
     assert!(!run.stdout.contains("retries it"), "{}", run.stdout);
+    // Downstream, the held one is said to be no run's to retry.
+    t.run(&["why", "02-b/x"])
+        .code(0)
+        .says("01-a/f1 failed: waiting for a key (it had failed: exit code 1) (blocked by hand: it stays failed until `cargo xtask --root ")
+        .says(" reset 01-a/f1`)");
     // A phase: a line per task.
     t.run(&["why", "01-a"])
         .code(0)

@@ -2384,6 +2384,15 @@ fn the_demo_without_a_folder_makes_one_only_its_user_may_change() {
     assert!(std::path::Path::new(&dir).starts_with(&t.root), "{dir}");
     let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o700, "{dir}: {mode:o}");
+    // `--root` names a repository to run in, which the demo is not: it
+    // is refused, not ignored.
+    let run: Run = std::process::Command::new(BIN)
+        .args(["--root", "elsewhere", "demo"])
+        .env("TMPDIR", &t.root)
+        .output()
+        .unwrap()
+        .into();
+    run.code(2).says("give its folder as DIR (`demo elsewhere`");
 }
 
 #[test]
