@@ -65,8 +65,18 @@ pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Res
     // again: the log there is an earlier attempt's, and the one to follow
     // is the next one's.
     let earlier_log = follow && attempt.is_none() && latest > 0 && waits_to_start(found.as_ref());
+    // The run whose attempt is followed: the last one as the log is
+    // opened (a run records itself before it makes a log), or, for a log
+    // waited for, as it appears. A later run's attempt is another
+    // following (see below).
+    let mut followed_run = runs::last(layout).map(|run| run.id);
+    let mut awaited = |earlier_log| {
+        let file = wait_for_start(layout, id, &path, earlier_log);
+        followed_run = runs::last(layout).map(|run| run.id);
+        file
+    };
     let mut file = match std::fs::File::open(&path) {
-        _ if earlier_log => wait_for_start(layout, id, &path, true)?,
+        _ if earlier_log => awaited(true)?,
         Ok(file) if started(&file) => file,
         Ok(_) if !follow => return Err(missing(&path)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && (!follow || latest > 0) => {
@@ -77,7 +87,7 @@ pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Res
         }
         // Followed before it starts (`orchestrate & logs -f T`): as
         // `tail -F` would, wait for it.
-        _ => wait_for_start(layout, id, &path, false)?,
+        _ => awaited(false)?,
     };
     let mut out = std::io::stdout().lock();
     std::io::copy(&mut file, &mut out).with_context(|| format!("cannot read {path}"))?;
@@ -89,7 +99,6 @@ pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Res
     // after the old file's rest, go on with the new one, said. A later
     // run's attempt is another following: the task had ended (a run
     // started right after the last, between two looks at its status).
-    let followed_run = runs::last(layout).map(|run| run.id);
     loop {
         // Running, and looked after: a status left `running` by a killed
         // orchestrator and supervisor is followed no more. Paused by a

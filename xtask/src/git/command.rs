@@ -357,8 +357,19 @@ fn read_a_record_being_added(stderr: &[u8]) -> bool {
     let said = String::from_utf8_lossy(stderr);
     let first = said.lines().next().unwrap_or_default();
     first.starts_with("fatal: failed to read")
-        && first.contains("worktrees/")
+        && read_a_record(first)
         && !crate::sys::lock(&ADDING).is_empty()
+}
+
+/// Whether git's words `said` tell it died reading a worktree's record:
+/// `fatal: failed to read <git dir>/worktrees/<name>/<file>: <errno>`
+/// (the path itself, not the rest of a message that may name a worktree's
+/// folder).
+pub(super) fn read_a_record(said: &str) -> bool {
+    said.split("fatal: failed to read ").skip(1).any(|rest| {
+        let path = rest.split([':', ';', '\n']).next().unwrap_or_default();
+        path.contains("/worktrees/") || path.starts_with("worktrees/")
+    })
 }
 
 /// What to do, when git failed to sign a commit (`commit.gpgsign`): it

@@ -228,10 +228,11 @@ fn read_definitions(layout: &Layout, runs: Option<&Runs>) -> Result<Definitions,
         .into_iter()
         .zip(&files)
         .filter_map(|(parsed, file)| {
-            let bad_command = parsed
-                .problems
-                .iter()
-                .any(|p| p.message.contains("`command`"));
+            let sets_command = parsed.task.as_ref().is_some_and(|t| t.command.is_some());
+            let bad_command = parsed.problems.iter().any(|p| {
+                p.message.starts_with("`command`")
+                    || (!sets_command && p.message.ends_with("did you mean `command`?"))
+            });
             if bad_command || parsed.task.is_none() {
                 unchecked.insert(file.clone());
             }

@@ -485,12 +485,14 @@ impl Graph {
             } else if let Some(p) = self.phase(name) {
                 deps.push(Dep::Phase(p));
             } else {
+                // Never the task itself, nor its own phase (a cycle).
+                let own_phase = task.phase();
                 let others = self
                     .index
                     .keys()
                     .chain(self.phase_index.keys())
                     .map(String::as_str)
-                    .filter(|id| *id != task.id);
+                    .filter(|id| *id != task.id && *id != own_phase);
                 // A path to the task's file (`tasks/p/a.md`) names it.
                 let as_file = name
                     .strip_prefix("tasks/")
@@ -499,7 +501,8 @@ impl Graph {
                 // A phase is named by its folder; a name near its key
                 // (`analisys` for `01-analysis`) is suggested the folder.
                 let by_key = || {
-                    let keys = self.phases.iter().map(|p| phase_key(&p.name));
+                    let phases = self.phases.iter().filter(|p| p.name != own_phase);
+                    let keys = phases.map(|p| phase_key(&p.name));
                     let key = nearest(name, keys)?;
                     self.phases
                         .iter()

@@ -125,6 +125,31 @@ fn a_misspelt_command_is_said_and_no_agent_missing_beside_it() {
     assert!(!run.stderr.contains("not on PATH"), "{}", run.stderr);
 }
 
+/// A key near `command` in a task that sets its own (`comment`) hides
+/// nothing: that command's program missing from PATH is said too.
+#[test]
+fn a_key_near_command_beside_one_hides_no_missing_program() {
+    let t = Tree::new();
+    t.task("p/a", "command: [nosuchprog-xyz, run]\ncomment: a note");
+    t.run(&["validate"])
+        .code(2)
+        .says("unknown key `comment`: did you mean `command`?")
+        .says("`nosuchprog-xyz` (the task's `command`, used by p/a) is not on PATH");
+}
+
+/// A dependency near the name of the task's own phase gets no
+/// suggestion of it: that would be a cycle.
+#[test]
+fn a_dependency_near_its_own_phase_is_not_suggested_it() {
+    let t = Tree::new();
+    t.task("01-build/x", "dependencies: [buld]\ncommand: \"true\"");
+    t.task("02-ship/y", "dependencies: [buld]\ncommand: \"true\"");
+    let run = t.run(&["validate"]);
+    run.code(2)
+        .says("01-build/x.md:2: unknown dependency `buld`: no task or phase has that name")
+        .says("02-ship/y.md:2: unknown dependency `buld`: did you mean `01-build`?");
+}
+
 #[test]
 fn unknown_dependency_names_the_nearest_id() {
     check(

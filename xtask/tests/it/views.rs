@@ -254,6 +254,63 @@ fn logs_follow_ends_where_a_later_run_starts_the_next_attempt() {
     );
 }
 
+/// The same, where `logs -f` is slow to print the log it opened (its
+/// reader holds still) while the later run starts: that run is not taken
+/// for the one followed.
+#[test]
+fn logs_follow_slow_to_print_ends_where_a_later_run_starts_the_next_attempt() {
+    let t = Tree::new();
+    t.task(
+        "p/a",
+        &sh("head -c 300000 /dev/zero | tr '\\0' x; echo; echo hi-$TASK_ATTEMPT; while [ ! -e go ]; do sleep 0.01; done; exit 1"),
+    );
+    let log_says = |text: &str| {
+        std::fs::read_to_string(t.path("workspace/logs/p/a.log"))
+            .is_ok_and(|log| log.contains(text))
+    };
+    let mut first = t.start(&["orchestrate"]);
+    wait_for("p/a to run", || log_says("hi-1"));
+    let err = std::fs::File::create(t.path("follow.err")).unwrap();
+    let follow = (t.command(&["logs", "-f", "p/a"]))
+        .stdout(std::process::Stdio::piped())
+        .stderr(err)
+        .spawn();
+    let mut follow = follow.unwrap();
+    // Its stdout unread: it holds in its first copy, the log open.
+    let fds = format!("/proc/{}/fd", follow.id());
+    wait_for("logs -f to open the log", || {
+        std::fs::read_dir(&fds).unwrap().any(|fd| {
+            std::fs::read_link(fd.unwrap().path()).is_ok_and(|to| to.ends_with("logs/p/a.log"))
+        })
+    });
+    t.write("go", "");
+    assert_eq!(first.wait().unwrap().code(), Some(1));
+    std::fs::remove_file(t.path("go")).unwrap();
+    let mut second = t.start(&["orchestrate"]);
+    wait_for("attempt 2 to run", || log_says("hi-2"));
+    let mut stdout = follow.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut stdout, &mut out).unwrap();
+        out
+    });
+    t.write("go", "");
+    assert_eq!(second.wait().unwrap().code(), Some(1));
+    assert!(follow.wait().unwrap().success());
+    let out = reader.join().unwrap();
+    assert!(
+        out.ends_with("\nhi-1\n"),
+        "{}",
+        &out[out.len().saturating_sub(50)..]
+    );
+    assert!(
+        t.read("follow.err")
+            .contains("p/a ended, and a later run started its next attempt"),
+        "{}",
+        t.read("follow.err")
+    );
+}
+
 /// `logs -f` follows a retry in the same run into its log, and says so.
 #[test]
 fn logs_follow_goes_on_into_a_retry_and_says_so() {

@@ -1444,6 +1444,32 @@ fn a_worktree_add_that_read_another_add_s_record_half_written_is_run_again() {
     assert_eq!(t.git(&["show", "integration:a.txt"]), "a");
 }
 
+/// An `add` that failed to read something else (an object, a disk error)
+/// is not run again: its task fails at once with git's words, though the
+/// command names the worktree's folder under `worktrees/`.
+#[test]
+fn a_worktree_add_that_failed_to_read_an_object_is_not_run_again() {
+    let t = repo("");
+    t.task("p/a", &commit("a.txt", "a"));
+    let calls = t.path("markers/adds");
+    let path = git_wrapped(
+        &t,
+        &format!(
+            "case \"$*\" in\n  \"worktree add \"*p%2Fa*)\n    echo >> {calls}; echo \"Preparing worktree (checking out 'task/p/a')\" >&2; echo 'fatal: failed to read object 0123abcd: Input/output error' >&2; exit 128;;\nesac\n",
+            calls = calls.display(),
+        ),
+    );
+    let out = t
+        .command(&["orchestrate"])
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(t.read("markers/adds"), "\n", "the add ran more than once");
+    let error = t.status("p/a")["error"].as_str().unwrap().to_owned();
+    assert!(error.contains("failed to read object 0123abcd"), "{error}");
+}
+
 /// What git ignores in a merged worktree goes with it, as `git worktree
 /// remove` takes it, but never unsaid: the dry run names it, and so does
 /// the removal (it went without a word).

@@ -149,7 +149,7 @@ impl Repo {
             // keeps), so no hook runs twice. (Its stderr cannot tell: a
             // hook's follows git's "Preparing worktree" line as this
             // error does.)
-            let record = format!("{e:#}").contains("/worktrees/");
+            let record = command::read_a_record(&format!("{e:#}"));
             if !record || path.exists() || !wait.pause() {
                 return Err(e);
             }
