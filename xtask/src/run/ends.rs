@@ -177,7 +177,11 @@ impl Run<'_> {
         // kill in between has the next run tell it again, never not at all.
         let merges = active.worktree.is_some() && self.git.is_some() && verdict.error.is_none();
         if merges && !active.merging_told {
-            self.event(Event::change(&id, "running", "merging").happened_at(ended));
+            self.event(Event {
+                attempt: Some(active.attempt),
+                agent: Some(active.agent),
+                ..Event::change(&id, "running", "merging").happened_at(ended)
+            });
         }
         match (&active.worktree, &mut self.git) {
             (Some(worktree), Some(git)) if merges => {

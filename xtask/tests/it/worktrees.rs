@@ -1444,6 +1444,23 @@ fn a_worktree_add_that_read_another_add_s_record_half_written_is_run_again() {
     assert_eq!(t.git(&["show", "integration:a.txt"]), "a");
 }
 
+/// The `running -> merging` event names its attempt and agent, as every
+/// other change of a task's state does (a notifier filtering on them
+/// missed it).
+#[test]
+fn the_merging_event_names_its_attempt_and_agent() {
+    let t = repo("");
+    t.task("p/a", &commit("a.txt", "a"));
+    t.run(&["orchestrate"]).code(0);
+    let all = events(&t);
+    let merging = all
+        .iter()
+        .find(|e| e["to"] == "merging")
+        .expect("a merging event");
+    assert_eq!(merging["attempt"], 1, "{merging}");
+    assert_eq!(merging["agent"], "agent-1", "{merging}");
+}
+
 /// An `add` that failed to read something else (an object, a disk error)
 /// is not run again: its task fails at once with git's words, though the
 /// command names the worktree's folder under `worktrees/`.
