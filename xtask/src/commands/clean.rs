@@ -1,6 +1,6 @@
 //! `clean [--dry-run]`: removes the worktrees and `task/*` branches whose
-//! work is in the integration branch (or that have no commit beyond their
-//! base), prunes git's records of worktrees, and lists every other one with
+//! work is in the integration branch (in the branch checked out, once the
+//! integration branch is gone; or that have no commit beyond their base), prunes git's records of worktrees, and lists every other one with
 //! its number of unmerged commits, keeping it. It touches only branches and
 //! folders this orchestrator made (marked in git config; a task's folder
 //! under `workspace/worktrees/`, never one where the user checked out a
@@ -59,6 +59,16 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
         true => {}
     }
     let integration = &config.worktrees.integration;
+    // Where work counts as merged: the integration branch, or, once it is
+    // gone (merged into yours and deleted, as README suggests), the branch
+    // checked out: a task branch whose commits it holds loses nothing.
+    let (merged_into, integration) = match repo.branch_commit(integration)? {
+        Some(_) => (branch_ref(integration), integration.clone()),
+        None => (
+            "HEAD".to_owned(),
+            format!("the branch checked out ({integration}, the integration branch, is gone)"),
+        ),
+    };
     let brought = worktrees::brought(&repo, &config.worktrees)?;
     let listed = repo.worktrees()?;
     let (mut removed, mut kept) = (0, 0);
@@ -70,10 +80,7 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
     for (folder, on, branch) in &moved {
         kept += 1;
         let head = repo.head(folder)?;
-        let unmerged = match repo.branch_commit(integration)? {
-            Some(_) => repo.count(&branch_ref(integration), &head)?,
-            None => 0,
-        };
+        let unmerged = repo.count(&merged_into, &head)?;
         let folder = layout.display(folder);
         // The branch checked out elsewhere (a worktree of the user's):
         // git refuses it a second checkout.
@@ -100,10 +107,7 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
             continue;
         };
         let base = repo.config_get(&mark(&branch))?.unwrap_or_default();
-        let unmerged = match repo.branch_commit(integration)? {
-            Some(_) => repo.count(&branch_ref(integration), &branch_ref(&branch))?,
-            None => repo.count(&base, &branch_ref(&branch))?,
-        };
+        let unmerged = repo.count(&merged_into, &branch_ref(&branch))?;
         let folder = listed
             .iter()
             .find(|(_, b)| b.as_deref() == Some(branch.as_str()))

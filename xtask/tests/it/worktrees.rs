@@ -1551,6 +1551,32 @@ fn clean_removes_merged_work_and_keeps_the_rest() {
     assert!(!t.exists("workspace/worktrees/p"));
 }
 
+/// Once the integration branch is merged into yours and deleted (as
+/// README suggests), `clean` judges the task branches by the branch
+/// checked out: what it holds goes, the rest is kept and said so (it said
+/// "not in integration" of merged work, and kept it all).
+#[test]
+fn clean_after_the_integration_branch_is_merged_and_deleted() {
+    let t = repo("");
+    t.task("p/merged", &commit("a.txt", "a"));
+    t.task(
+        "p/unmerged",
+        &sh("echo b > b.txt && git add b.txt && git commit -q -m b && exit 1"),
+    );
+    t.run(&["orchestrate"]).code(1);
+    t.git(&["merge", "-q", "--ff-only", "integration"]);
+    let integration = t.path("workspace/worktrees/.integration");
+    t.git(&["worktree", "remove", integration.to_str().unwrap()]);
+    t.git(&["branch", "-D", "integration"]);
+    t.run(&["clean"])
+        .code(0)
+        .says("removed  task/p/merged")
+        .says("kept     task/p/unmerged: 1 commit(s) not in the branch checked out (integration, the integration branch, is gone)");
+    let branches = t.git(&["branch", "--format=%(refname:short)"]);
+    assert!(!branches.contains("task/p/merged"), "{branches}");
+    assert!(branches.contains("task/p/unmerged"), "{branches}");
+}
+
 /// An agent that commits on a branch of its own (or a detached HEAD) does
 /// not have that work left behind while the task completes: the task fails
 /// saying where the commits are, and they stay there.
