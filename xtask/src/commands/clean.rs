@@ -100,7 +100,10 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
         }
     }
     for branch in ours(&repo)? {
-        if moved.iter().any(|(_, _, b)| *b == branch) {
+        // Another root's (another tasks/ folder of this repository): its
+        // own `clean` judges it.
+        let for_ours = worktrees::is_for(&repo, &branch, &config.worktrees.integration)?;
+        if !for_ours || moved.iter().any(|(_, _, b)| *b == branch) {
             continue;
         }
         let Some(tip) = repo.branch_commit(&branch)? else {
@@ -205,7 +208,7 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
             remove_empty_parents(folder, &layout.worktree_dir(""));
         }
         repo.delete_branch(&branch, &tip)?;
-        repo.config_unset(&mark(&branch))?;
+        worktrees::unmark(&repo, &branch)?;
         let _ = std::fs::remove_file(layout.setup_done_file(&branch));
         removed += 1;
         println!("removed  {branch}{what}");

@@ -93,6 +93,31 @@ pub fn mark(branch: &str) -> String {
     format!("branch.{branch}.xtaskbase")
 }
 
+/// The git config key that names the integration branch a task branch's
+/// work goes into. Two `tasks/` folders of one repository (roots, each
+/// with an integration branch of its own) may have tasks of the same id,
+/// so branches of the same name: one is never taken for the other's.
+fn integration_mark(branch: &str) -> String {
+    format!("branch.{branch}.xtaskinto")
+}
+
+/// Whether the task branch `branch`, marked as made by this orchestrator,
+/// is for the integration branch `integration` (made for it, or before
+/// branches named theirs), not for another root's.
+pub fn is_for(repo: &Repo, branch: &str, integration: &str) -> Result<bool> {
+    let into = repo.config_get(&integration_mark(branch))?;
+    Ok(into.is_none_or(|into| into == integration))
+}
+
+/// Takes this orchestrator's marks off `branch` (removed, or gone).
+pub fn unmark(repo: &Repo, branch: &str) -> Result<()> {
+    repo.config_unset(&mark(branch))?;
+    if repo.config_get(&integration_mark(branch))?.is_some() {
+        repo.config_unset(&integration_mark(branch))?;
+    }
+    Ok(())
+}
+
 /// What a run does to the integration branch before it merges.
 enum Integration {
     /// Makes it, from this commit.
@@ -286,6 +311,14 @@ impl Worktrees {
         if exists && base.is_none() {
             bail!("branch `{branch}` exists and was not made by cargo xtask: rename or remove it, or rename the task");
         }
+        let integration = &self.settings.integration;
+        if exists && !is_for(&self.repo, branch, integration)? {
+            let into = self
+                .repo
+                .config_get(&integration_mark(branch))?
+                .unwrap_or_default();
+            bail!("branch `{branch}` was made by cargo xtask for the integration branch `{into}`, not `{integration}` (another tasks/ folder of this repository, or the config named another): its work is that one's, never merged here; rename the task, or, if that work is not wanted, `git branch -D {branch}`");
+        }
         Ok((exists, base))
     }
 
@@ -448,7 +481,7 @@ impl Worktrees {
         let base = match self.task_branch(&branch)? {
             // A mark left after the branch was removed by hand.
             (false, Some(_)) => {
-                repo.config_unset(&mark(&branch))?;
+                unmark(repo, &branch)?;
                 None
             }
             (_, base) => base,
@@ -540,6 +573,7 @@ impl Worktrees {
                 // mark without a branch (dropped next time), never a
                 // branch of ours that looks like someone else's.
                 repo.config_set(&mark(&branch), &start)?;
+                repo.config_set(&integration_mark(&branch), integration)?;
                 repo.create_branch(&branch, &start)?;
                 start
             }

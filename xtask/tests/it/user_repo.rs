@@ -717,6 +717,56 @@ fn changes_outside_a_root_in_a_folder_of_the_repository_are_warned_of() {
 /// root's folder of its worktree, as a task without one runs in the root:
 /// relative paths mean the same in both, `copy` brings files there, and
 /// they are still never committed (though the agent staged them).
+/// Two roots in one repository (`a/tasks`, `b/tasks`, an integration
+/// branch each) with a task of the same id: the branch one made is never
+/// taken up by the other, whose task fails saying whose it is, and
+/// merges nothing of it (it stacked its work on the other's failed
+/// commit and merged both); each `clean` leaves the other's alone.
+#[test]
+fn a_task_branch_of_another_root_in_the_repository_is_not_taken_up() {
+    let t = Tree::new();
+    t.write(".gitignore", "a/workspace/\nb/workspace/\n");
+    for (root, integration) in [("a", "integ-a"), ("b", "integ-b")] {
+        t.write(
+            &format!("{root}/tasks/orchestrator.yaml"),
+            &format!("kill_grace: 1s\nworktrees: {{default: true, integration: {integration}}}\n"),
+        );
+    }
+    let work = |file: &str, end: &str| {
+        format!(
+            "---\n{}\n---\n",
+            sh(&format!(
+                "echo x > {file} && git add {file} && git commit -qm {file}{end}"
+            ))
+        )
+    };
+    t.write("a/tasks/p/x.md", &work("failed-a.txt", " && exit 1"));
+    t.write("b/tasks/p/x.md", &work("good-b.txt", ""));
+    t.git(&["init", "-q", "-b", "main"]);
+    t.git(&["add", "."]);
+    t.git(&["commit", "-q", "-m", "first"]);
+    let run = |root: &str, args: &[&str]| -> Run {
+        let mut command = std::process::Command::new(BIN);
+        command.arg("--root").arg(t.path(root)).args(args);
+        command.output().unwrap().into()
+    };
+    run("a", &["orchestrate"]).code(1);
+    run("b", &["orchestrate"])
+        .code(1)
+        .says("branch `task/p/x` was made by cargo xtask for the integration branch `integ-a`, not `integ-b`");
+    let merged = t.git(&["log", "--format=%s", "integ-b"]);
+    assert!(!merged.contains("failed-a.txt"), "{merged}");
+    // a's clean keeps its own unmerged branch, and b's does not judge it.
+    run("a", &["clean"])
+        .code(0)
+        .says("kept     task/p/x: 1 commit(s) not in integ-a");
+    let cleaned = run("b", &["clean"]);
+    assert!(!cleaned.stdout.contains("task/p/x"), "{}", cleaned.stdout);
+    assert!(t
+        .git(&["branch", "--list", "task/p/x"])
+        .contains("task/p/x"));
+}
+
 #[test]
 fn a_worktree_task_of_a_root_in_a_folder_runs_in_that_folder_of_its_worktree() {
     let t = Tree::new();
