@@ -58,17 +58,12 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
         }
         true => {}
     }
-    let integration = &config.worktrees.integration;
-    // Where work counts as merged: the integration branch, or, once it is
-    // gone (merged into yours and deleted, as README suggests), the branch
-    // checked out: a task branch whose commits it holds loses nothing.
-    let (merged_into, integration) = match repo.branch_commit(integration)? {
-        Some(_) => (branch_ref(integration), integration.clone()),
-        None => (
-            "HEAD".to_owned(),
-            format!("the branch checked out ({integration}, the integration branch, is gone)"),
-        ),
+    let Some(judge) = merged_into(&repo, &config.worktrees.integration)? else {
+        let integration = &config.worktrees.integration;
+        println!("kept every task branch: the integration branch `{integration}` is gone, and the checkout is on no branch of yours to tell merged work by (a detached HEAD, a task's branch, or one with no commit yet): check out the branch you merged it into, then clean again");
+        return Ok(crate::exit::SUCCESS);
     };
+    let (merged_into, integration) = (&judge.rev, &judge.shown);
     let brought = worktrees::brought(&repo, &config.worktrees)?;
     let listed = repo.worktrees()?;
     let (mut removed, mut kept) = (0, 0);
@@ -80,7 +75,7 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
     for (folder, on, branch) in &moved {
         kept += 1;
         let head = repo.head(folder)?;
-        let unmerged = repo.count(&merged_into, &head)?;
+        let unmerged = repo.count(merged_into, &head)?;
         let folder = layout.display(folder);
         // The branch checked out elsewhere (a worktree of the user's):
         // git refuses it a second checkout.
@@ -100,17 +95,23 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
         }
     }
     for branch in ours(&repo)? {
-        // Another root's (another tasks/ folder of this repository): its
-        // own `clean` judges it.
-        let for_ours = worktrees::is_for(&repo, &branch, &config.worktrees.integration)?;
-        if !for_ours || moved.iter().any(|(_, _, b)| *b == branch) {
+        if moved.iter().any(|(_, _, b)| *b == branch) {
+            continue;
+        }
+        // Another root's (another tasks/ folder of this repository), or
+        // made for an integration branch the config no longer names:
+        // judged by that root's `clean`, or once the config names it.
+        let named = &config.worktrees.integration;
+        if let Some(other) = worktrees::made_for_another(&repo, &branch, named)? {
+            kept += 1;
+            println!("kept     {branch}: made for the integration branch `{other}`, not `{named}` (another tasks/ folder of this repository cleans it, or this one once worktrees.integration names `{other}` again)");
             continue;
         }
         let Some(tip) = repo.branch_commit(&branch)? else {
             continue;
         };
         let base = repo.config_get(&mark(&branch))?.unwrap_or_default();
-        let unmerged = repo.count(&merged_into, &branch_ref(&branch))?;
+        let unmerged = repo.count(merged_into, &branch_ref(&branch))?;
         let folder = listed
             .iter()
             .find(|(_, b)| b.as_deref() == Some(branch.as_str()))
@@ -137,7 +138,10 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
             );
             continue;
         }
-        if unmerged > 0 && tip != base {
+        // No commit of its own: its base is the integration branch's (or,
+        // that branch gone, it must be in yours too).
+        let own_work = tip != base || !judge.is_integration;
+        if unmerged > 0 && own_work {
             kept += 1;
             let at = folder
                 .map(|f| format!(" (worktree {})", layout.display(&f)))
@@ -268,6 +272,40 @@ fn made_for(layout: &Layout, folder: &Utf8Path, branch: &str) -> bool {
         Err(_) => rel.to_string(),
     };
     branch::branch_name(&id) == branch
+}
+
+/// What task branches are judged merged by.
+struct Judge {
+    rev: String,
+    shown: String,
+    is_integration: bool,
+}
+
+/// The integration branch; once it is gone (merged into yours and
+/// deleted, as README suggests), the branch checked out, when it is one of
+/// the user's with commits: a task branch whose commits it holds loses
+/// nothing. None when there is neither (a detached HEAD, a task's branch,
+/// an unborn one): nothing can be judged, nothing goes.
+fn merged_into(repo: &Repo, integration: &str) -> Result<Option<Judge>> {
+    if repo.branch_commit(integration)?.is_some() {
+        return Ok(Some(Judge {
+            rev: branch_ref(integration),
+            shown: integration.to_owned(),
+            is_integration: true,
+        }));
+    }
+    let yours = repo
+        .branch_at(&repo.top)?
+        .filter(|b| !branch::among_task_branches(b));
+    let Some(yours) = yours else { return Ok(None) };
+    if repo.branch_commit(&yours)?.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(Judge {
+        rev: branch_ref(&yours),
+        shown: format!("{yours} (the integration branch, {integration}, is gone)"),
+        is_integration: false,
+    }))
 }
 
 /// The branches this orchestrator made: those with its mark in git config.

@@ -315,6 +315,15 @@ fn merge(worktrees: &Worktrees, target: &Target, request: &Request) -> Result<Me
             request.branch
         )));
     }
+    // Made for another integration branch (worktrees.integration changed
+    // since its task started, which a run adopting it after a kill does
+    // not check): never merged here.
+    let other = super::worktrees::made_for_another(repo, &request.branch, &target.integration)?;
+    if let Some(other) = other {
+        let fix =
+            super::worktrees::made_for_another_fix(&request.branch, &other, &target.integration);
+        return Ok(Merged::Failed(format!("{fix}: nothing was merged")));
+    }
     prepare_integration(repo, target, request).context(QueueSide)?;
     repo.remove_stale_worktree_locks(worktree)?;
     repo.undo_rebase(worktree, &request.branch)?;

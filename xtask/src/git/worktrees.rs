@@ -101,12 +101,18 @@ fn integration_mark(branch: &str) -> String {
     format!("branch.{branch}.xtaskinto")
 }
 
-/// Whether the task branch `branch`, marked as made by this orchestrator,
-/// is for the integration branch `integration` (made for it, or before
-/// branches named theirs), not for another root's.
-pub fn is_for(repo: &Repo, branch: &str, integration: &str) -> Result<bool> {
+/// The other integration branch the task branch `branch` (marked as made
+/// by this orchestrator) was made for, if not `integration`: another
+/// root's, or one the config named before. None for one made for it, or
+/// before branches named theirs.
+pub fn made_for_another(repo: &Repo, branch: &str, integration: &str) -> Result<Option<String>> {
     let into = repo.config_get(&integration_mark(branch))?;
-    Ok(into.is_none_or(|into| into == integration))
+    Ok(into.filter(|into| into != integration))
+}
+
+/// What to do about a task branch made for the integration branch `other`.
+pub fn made_for_another_fix(branch: &str, other: &str, integration: &str) -> String {
+    format!("branch `{branch}` was made by cargo xtask for the integration branch `{other}`, not `{integration}` (another tasks/ folder of this repository, or worktrees.integration named it then): its work is that one's, never merged here; set worktrees.integration back to `{other}`, or rename the task, or, if that work is not wanted, remove its worktree and `git branch -D {branch}`")
 }
 
 /// Takes this orchestrator's marks off `branch` (removed, or gone).
@@ -312,12 +318,19 @@ impl Worktrees {
             bail!("branch `{branch}` exists and was not made by cargo xtask: rename or remove it, or rename the task");
         }
         let integration = &self.settings.integration;
-        if exists && !is_for(&self.repo, branch, integration)? {
-            let into = self
-                .repo
-                .config_get(&integration_mark(branch))?
-                .unwrap_or_default();
-            bail!("branch `{branch}` was made by cargo xtask for the integration branch `{into}`, not `{integration}` (another tasks/ folder of this repository, or the config named another): its work is that one's, never merged here; rename the task, or, if that work is not wanted, `git branch -D {branch}`");
+        if let Some(other) = made_for_another(&self.repo, branch, integration)?.filter(|_| exists) {
+            bail!(made_for_another_fix(branch, &other, integration));
+        }
+        // Made before branches named their integration branch: named now,
+        // as it is taken up, so that no other root takes it up.
+        let unnamed = || {
+            self.repo
+                .config_get(&integration_mark(branch))
+                .map(|m| m.is_none())
+        };
+        if exists && base.is_some() && unnamed()? {
+            self.repo
+                .config_set(&integration_mark(branch), integration)?;
         }
         Ok((exists, base))
     }

@@ -1444,6 +1444,58 @@ fn a_worktree_add_that_read_another_add_s_record_half_written_is_run_again() {
     assert_eq!(t.git(&["show", "integration:a.txt"]), "a");
 }
 
+/// A task adopted after a kill, whose branch was made for the integration
+/// branch the config named then, is not merged into the one it names now:
+/// it fails saying so, and its work stays on its branch.
+#[test]
+fn an_adopted_task_s_branch_made_for_another_integration_branch_is_not_merged() {
+    let t = repo("");
+    t.config("kill_grace: 1s\nworktrees: {default: true, integration: int-a}\n");
+    let go = t.path("markers/go");
+    t.task(
+        "p/a",
+        &sh(&format!("while [ ! -e {} ]; do sleep 0.01; done; echo a > a.txt && git add a.txt && git commit -qm a", go.display())),
+    );
+    let mut first = t.start(&["orchestrate"]);
+    wait_for("p/a to run", || {
+        t.exists("workspace/status/p/a.json") && t.status("p/a")["pid"].is_number()
+    });
+    first.kill().unwrap();
+    first.wait().unwrap();
+    t.config("kill_grace: 1s\nworktrees: {default: true, integration: int-b}\n");
+    // As the run says to, for the new integration branch.
+    let integration = t.path("workspace/worktrees/.integration");
+    t.git(&["worktree", "remove", integration.to_str().unwrap()]);
+    t.write("markers/go", "");
+    t.run(&["orchestrate"]).code(1).says(
+        "branch `task/p/a` was made by cargo xtask for the integration branch `int-a`, not `int-b`",
+    );
+    let merged = t.git(&["log", "--format=%s", "int-b"]);
+    assert!(!merged.lines().any(|s| s == "a"), "{merged}");
+    assert_eq!(t.git(&["log", "-1", "--format=%s", "task/p/a"]), "a");
+}
+
+/// A task branch made before branches named their integration branch (no
+/// `xtaskinto`) is taken up as before, and named as it is.
+#[test]
+fn a_task_branch_made_before_branches_named_their_integration_is_taken_up_and_named() {
+    let t = repo("");
+    t.task(
+        "p/a",
+        &sh("echo a > a.txt && git add a.txt && git commit -qm a && exit 1"),
+    );
+    t.run(&["orchestrate"]).code(1);
+    t.git(&["config", "--unset", "branch.task/p/a.xtaskinto"]);
+    t.run(&["reset", "p/a"]).code(0);
+    t.task("p/a", &sh("true"));
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(
+        t.git(&["config", "branch.task/p/a.xtaskinto"]),
+        "integration"
+    );
+    assert!(integration_log(&t).iter().any(|s| s == "a"));
+}
+
 /// The `running -> merging` event names its attempt and agent, as every
 /// other change of a task's state does (a notifier filtering on them
 /// missed it).
@@ -1568,10 +1620,17 @@ fn clean_after_the_integration_branch_is_merged_and_deleted() {
     let integration = t.path("workspace/worktrees/.integration");
     t.git(&["worktree", "remove", integration.to_str().unwrap()]);
     t.git(&["branch", "-D", "integration"]);
+    // On no branch of yours (detached, or on a task's branch), nothing
+    // tells merged work: nothing goes.
+    t.git(&["checkout", "-q", "--detach"]);
+    t.run(&["clean"])
+        .code(0)
+        .says("kept every task branch: the integration branch `integration` is gone");
+    t.git(&["checkout", "-q", "main"]);
     t.run(&["clean"])
         .code(0)
         .says("removed  task/p/merged")
-        .says("kept     task/p/unmerged: 1 commit(s) not in the branch checked out (integration, the integration branch, is gone)");
+        .says("kept     task/p/unmerged: 1 commit(s) not in main (the integration branch, integration, is gone)");
     let branches = t.git(&["branch", "--format=%(refname:short)"]);
     assert!(!branches.contains("task/p/merged"), "{branches}");
     assert!(branches.contains("task/p/unmerged"), "{branches}");
