@@ -481,7 +481,14 @@ fn initial(
             Node::Failed
         }
         State::Blocked if selected && resumed => Node::Blocked,
-        State::Failed | State::Blocked => fresh,
+        State::Failed => {
+            // Failed still, as its status says, until its retry starts:
+            // why, for the summary when the budget holds that retry (a rate
+            // limit is no failure a retry is told of).
+            past.error = status.error.clone();
+            fresh
+        }
+        State::Blocked => fresh,
         // Its result waits for a person: what depends on it waits too.
         State::AwaitingApproval if status.completed_at.is_some() => {
             loaded.awaiting.push(t);

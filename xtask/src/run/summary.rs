@@ -174,7 +174,10 @@ pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
         match o.readiness.node(t) {
             Node::Failed => printer.plain(&failed_line(o, t, o.history[t].error.as_deref())),
             _ if retried(&t) && waiting.contains_key(&t) => {
-                let error = o.history[t].previous.as_ref().map(|p| p.error.as_str());
+                // Why it failed, as its status says (a rate limit, which
+                // a retry is not told of, too).
+                let told = o.history[t].previous.as_ref().map(|p| p.error.as_str());
+                let error = o.history[t].error.as_deref().or(told);
                 printer.plain(&format!("{}; {}", failed_line(o, t, error), waiting[&t]))
             }
             Node::Blocked => printer.plain(&format!(

@@ -1373,6 +1373,29 @@ fn a_retry_held_by_the_budget_is_told_once_when_it_starts() {
     assert_eq!(changes(&t, "p/a"), RETRIED_ONCE);
 }
 
+/// The summary line of a task that gave up on a rate limit, its retry
+/// held by the budget, says the limit (it said only `failed`: a rate
+/// limit is no previous error to tell a retry of).
+#[test]
+fn a_retry_held_by_the_budget_after_a_rate_limit_given_up_says_the_limit() {
+    let t = Tree::new();
+    t.config(&format!(
+        "{}budget: {{usd: 0.50}}\nrate_limits: {{backoff: 5s, max_backoff: 5s, give_up_after: 1s}}\n",
+        agent("claude", "claude-json")
+    ));
+    t.task("p/a", "retries: 2");
+    scenario(&t, "p/a", &["error_max_turns.json 1"]);
+    t.task("p/b", "retries: 2\ndependencies: [p/a]");
+    t.task("p/limited", "retries: 2");
+    scenario(&t, "p/limited", &["rate_limited_api_429.json 1"]);
+    t.run(&["orchestrate"]).code(3);
+    // The next run takes it up again, and the budget holds its retry.
+    let run = t.run(&["orchestrate"]);
+    run.code(3)
+        .says("failed   p/limited: rate limited since ")
+        .says("; its retry ready, not started: budget of $0.50 reached");
+}
+
 /// So is one the budget held when its run was killed: the run that
 /// resumes it says `failed -> pending` as the retry starts.
 #[test]
