@@ -351,7 +351,7 @@ impl Repo {
 
     /// Those of `paths` (from the top of the worktree at `dir`) that git
     /// does not ignore there; a tracked file never is.
-    fn not_ignored(&self, dir: &Utf8Path, paths: &[String]) -> Result<Vec<String>> {
+    pub fn not_ignored(&self, dir: &Utf8Path, paths: &[String]) -> Result<Vec<String>> {
         if paths.is_empty() {
             return Ok(Vec::new());
         }

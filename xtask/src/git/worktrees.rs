@@ -165,6 +165,15 @@ impl Worktrees {
         Ok(worktrees)
     }
 
+    /// The links `worktrees.link` makes that git does not ignore as links
+    /// (a `node_modules/` pattern matches folders only): an agent's `git
+    /// add -A` commits them, and its work is then never merged. Asked in
+    /// the integration worktree, where they are not.
+    pub fn unignored_links(&self) -> Result<Vec<String>> {
+        let links = links(&self.repo, &self.settings)?;
+        self.repo.not_ignored(&self.integration_dir(), &links)
+    }
+
     /// The same worktrees, for another thread (a `Repo` is one thread's).
     pub fn for_another_thread(&self) -> Result<Worktrees> {
         Ok(Worktrees {
@@ -785,10 +794,20 @@ fn not_a_worktree_of_ours(path: &Utf8Path) -> String {
 /// change, not left behind to stop the rebase.
 pub fn brought(repo: &Repo, settings: &Settings) -> Result<Vec<String>> {
     let in_top = |path: &String| repo.root_in_top.join(path).to_string();
+    Ok((settings.copy.iter().map(in_top))
+        .chain(links(repo, settings)?)
+        .collect())
+}
+
+/// The links `worktrees.link` makes (those the repository does not track),
+/// from the top of the repository.
+fn links(repo: &Repo, settings: &Settings) -> Result<Vec<String>> {
+    let in_top = |path: &String| repo.root_in_top.join(path).to_string();
     let links: Vec<String> = settings.link.iter().map(in_top).collect();
     let tracked = repo.tracked(&links)?;
-    Ok((settings.copy.iter().map(in_top))
-        .chain(links.into_iter().filter(|link| !tracked.contains(link)))
+    Ok(links
+        .into_iter()
+        .filter(|link| !tracked.contains(link))
         .collect())
 }
 

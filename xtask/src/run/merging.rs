@@ -121,6 +121,12 @@ impl Git {
                 crate::ui::format::first_few(&changed, 3),
             ));
         }
+        for link in self.worktrees.unignored_links().unwrap_or_default() {
+            let name = link.trim_end_matches('/');
+            warnings.push(format!(
+                "warning: worktrees.link `{link}`: git does not ignore the link it makes in each worktree (.gitignore has no `{name}`, or only `{name}/`, which matches folders, not links): an agent that commits everything (`git add -A`) commits it, and its work is then not merged; write `{name}`, without a `/`, in .gitignore"
+            ));
+        }
         let base = &self.worktrees.settings.base;
         let repo = &self.worktrees.repo;
         let checked_out = repo.branch_at(&repo.top).ok().flatten();

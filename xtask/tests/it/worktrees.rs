@@ -1819,6 +1819,33 @@ fn a_brought_file_an_agent_committed_is_never_merged() {
     assert!(kept.contains(".env"), "{kept}");
 }
 
+/// A link `worktrees.link` makes that git does not ignore as a link
+/// (`node_modules/` matches folders only) is said as the run starts:
+/// an agent's `git add -A` would commit it, and its work not be merged.
+#[test]
+fn a_link_git_does_not_ignore_as_a_link_is_said_at_the_start() {
+    let said = "warning: worktrees.link `node_modules`: git does not ignore the link it makes in each worktree (.gitignore has no `node_modules`, or only `node_modules/`";
+    for (ignored, warned) in [("node_modules/", true), ("node_modules", false)] {
+        let t = repo("");
+        std::fs::create_dir_all(t.path("node_modules/lib")).unwrap();
+        t.config("kill_grace: 1s\nworktrees:\n  default: true\n  link: [node_modules]\n");
+        t.write(
+            ".gitignore",
+            &format!("workspace/\nmarkers/\ntasks/\n{ignored}\n"),
+        );
+        t.git(&["commit", "-qam", ignored]);
+        t.task("p/a", &commit("a.txt", "a"));
+        let run = t.run(&["orchestrate"]);
+        run.code(0);
+        assert_eq!(
+            run.stdout.contains(said),
+            warned,
+            "{ignored}: {}",
+            run.stdout
+        );
+    }
+}
+
 #[test]
 fn the_integration_branch_checked_out_elsewhere_stops_everything() {
     let t = repo("");
