@@ -138,10 +138,13 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
             );
             continue;
         }
-        // No commit of its own: its base is the integration branch's (or,
-        // that branch gone, it must be in yours too).
-        let own_work = tip != base || !judge.is_integration;
-        if unmerged > 0 && own_work {
+        // No commit of its own, its base held by another branch (the
+        // integration branch made again from one that lacks it): it holds
+        // nothing only it holds. Else it goes only once the branch judged
+        // by holds it all (its base may be the last hold of merged work
+        // the integration branch dropped).
+        let held_elsewhere = || repo.held_by_another_branch(&tip, &branch);
+        if unmerged > 0 && (tip != base || !held_elsewhere()?) {
             kept += 1;
             let at = folder
                 .map(|f| format!(" (worktree {})", layout.display(&f)))
@@ -278,7 +281,6 @@ fn made_for(layout: &Layout, folder: &Utf8Path, branch: &str) -> bool {
 struct Judge {
     rev: String,
     shown: String,
-    is_integration: bool,
 }
 
 /// The integration branch; once it is gone (merged into yours and
@@ -291,7 +293,6 @@ fn merged_into(repo: &Repo, integration: &str) -> Result<Option<Judge>> {
         return Ok(Some(Judge {
             rev: branch_ref(integration),
             shown: integration.to_owned(),
-            is_integration: true,
         }));
     }
     let yours = repo
@@ -304,7 +305,6 @@ fn merged_into(repo: &Repo, integration: &str) -> Result<Option<Judge>> {
     Ok(Some(Judge {
         rev: branch_ref(&yours),
         shown: format!("{yours} (the integration branch, {integration}, is gone)"),
-        is_integration: false,
     }))
 }
 

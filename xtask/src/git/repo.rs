@@ -391,6 +391,17 @@ impl Repo {
         run(prep(cmd!(sh, "git -C {dir} reset --quiet -- {specs...}"))).map(drop)
     }
 
+    /// Whether a branch other than `branch` holds commit `commit`.
+    pub fn held_by_another_branch(&self, commit: &str, branch: &str) -> Result<bool> {
+        let sh = &self.sh;
+        let text = run(prep(cmd!(
+            sh,
+            "git for-each-ref --contains {commit} --format=%(refname) refs/heads"
+        )))?;
+        let own = branch_ref(branch);
+        Ok(text.lines().any(|name| name != own))
+    }
+
     /// How many commits `to` has that `from` has not (revisions: a branch
     /// is named by `branch_ref`).
     pub fn count(&self, from: &str, to: &str) -> Result<u64> {

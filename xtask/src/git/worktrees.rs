@@ -330,18 +330,19 @@ impl Worktrees {
         if let Some(other) = made_for_another(&self.repo, branch, integration)?.filter(|_| exists) {
             bail!(made_for_another_fix(branch, &other, integration));
         }
-        // Made before branches named their integration branch: named now,
-        // as it is taken up, so that no other root takes it up.
-        let unnamed = || {
-            self.repo
-                .config_get(&integration_mark(branch))
-                .map(|m| m.is_none())
-        };
-        if exists && base.is_some() && unnamed()? {
-            self.repo
-                .config_set(&integration_mark(branch), integration)?;
-        }
         Ok((exists, base))
+    }
+
+    /// Names this root's integration branch on task branch `branch`, made
+    /// before branches named theirs, as it is taken up (never on a look:
+    /// `validate` checks through `task_branch` too): no other root takes
+    /// it up then.
+    fn claim(&self, branch: &str) -> Result<()> {
+        if self.repo.config_get(&integration_mark(branch))?.is_none() {
+            self.repo
+                .config_set(&integration_mark(branch), &self.settings.integration)?;
+        }
+        Ok(())
     }
 
     /// Returns the commit it made the branch from, if it made it.
@@ -561,6 +562,7 @@ impl Worktrees {
         }
         match (here, &base) {
             (Some((_, Some(b))), Some(base)) if *b == branch => {
+                self.claim(&branch)?;
                 drop(records);
                 let base = self.catch_up(&path, &branch, base)?;
                 return self.checked(Prepared {
@@ -585,7 +587,10 @@ impl Worktrees {
         // catch up with.
         let made_now = base.is_none();
         let base = match base {
-            Some(base) => base,
+            Some(base) => {
+                self.claim(&branch)?;
+                base
+            }
             None => {
                 let integration = &self.settings.integration;
                 let start = repo

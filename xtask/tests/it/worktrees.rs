@@ -1488,6 +1488,14 @@ fn a_task_branch_made_before_branches_named_their_integration_is_taken_up_and_na
     t.git(&["config", "--unset", "branch.task/p/a.xtaskinto"]);
     t.run(&["reset", "p/a"]).code(0);
     t.task("p/a", &sh("true"));
+    // A look (`validate`, the check before a run) names nothing.
+    t.run(&["validate"]).code(0);
+    let named = std::process::Command::new("git")
+        .args(["config", "branch.task/p/a.xtaskinto"])
+        .current_dir(&t.root)
+        .output()
+        .unwrap();
+    assert!(!named.status.success(), "named by a look");
     t.run(&["orchestrate"]).code(0);
     assert_eq!(
         t.git(&["config", "branch.task/p/a.xtaskinto"]),
@@ -1601,6 +1609,35 @@ fn clean_removes_merged_work_and_keeps_the_rest() {
     t.run(&["orchestrate"]).code(0);
     t.run(&["clean"]).code(0).says("removed  task/p/unmerged");
     assert!(!t.exists("workspace/worktrees/p"));
+}
+
+/// A task branch with no commit of its own whose base the integration
+/// branch no longer holds (reset back by hand) is the last hold of that
+/// base's commits: `clean` keeps it (it removed it, losing them).
+#[test]
+fn clean_keeps_an_empty_task_branch_whose_base_only_it_holds() {
+    let t = repo("");
+    t.task("p/ok", &commit("a.txt", "a"));
+    t.run(&["orchestrate"]).code(0);
+    t.run(&["clean"]).code(0).says("removed  task/p/ok");
+    t.task("p/e", &sh("exit 1"));
+    t.run(&["orchestrate"]).code(1);
+    let integration = t.path("workspace/worktrees/.integration");
+    t.git(&[
+        "-C",
+        integration.to_str().unwrap(),
+        "reset",
+        "-q",
+        "--hard",
+        "main",
+    ]);
+    t.run(&["clean"])
+        .code(0)
+        .says("kept     task/p/e: 1 commit(s) not in integration");
+    assert_eq!(
+        t.git(&["log", "-1", "--format=%s", "task/p/e"]),
+        "write a.txt"
+    );
 }
 
 /// Once the integration branch is merged into yours and deleted (as
