@@ -94,6 +94,8 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
             ),
         }
     }
+    // Branches the dry run would remove: they hold nothing for the next.
+    let mut would_go: Vec<String> = Vec::new();
     for branch in ours(&repo)? {
         if moved.iter().any(|(_, _, b)| *b == branch) {
             continue;
@@ -143,7 +145,7 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
         // nothing only it holds. Else it goes only once the branch judged
         // by holds it all (its base may be the last hold of merged work
         // the integration branch dropped).
-        let held_elsewhere = || repo.held_by_another_branch(&tip, &branch);
+        let held_elsewhere = || repo.held_by_another_branch(&tip, &branch, &would_go);
         if unmerged > 0 && (tip != base || !held_elsewhere()?) {
             kept += 1;
             let at = folder
@@ -196,6 +198,8 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
         if dry_run {
             println!("would remove {branch}{what}");
             removed += 1;
+            // Holds nothing for the branches after it, as once removed.
+            would_go.push(branch);
             continue;
         }
         // What `copy` and `link` brought in is ours to remove (a link, not

@@ -391,15 +391,25 @@ impl Repo {
         run(prep(cmd!(sh, "git -C {dir} reset --quiet -- {specs...}"))).map(drop)
     }
 
-    /// Whether a branch other than `branch` holds commit `commit`.
-    pub fn held_by_another_branch(&self, commit: &str, branch: &str) -> Result<bool> {
+    /// Whether a branch other than `branch` and those `gone` holds commit
+    /// `commit`.
+    pub fn held_by_another_branch(
+        &self,
+        commit: &str,
+        branch: &str,
+        gone: &[String],
+    ) -> Result<bool> {
         let sh = &self.sh;
         let text = run(prep(cmd!(
             sh,
             "git for-each-ref --contains {commit} --format=%(refname) refs/heads"
         )))?;
-        let own = branch_ref(branch);
-        Ok(text.lines().any(|name| name != own))
+        let others = text
+            .lines()
+            .filter_map(|name| name.strip_prefix("refs/heads/"));
+        Ok(others
+            .filter(|name| *name != branch)
+            .any(|name| !gone.iter().any(|g| g == name)))
     }
 
     /// How many commits `to` has that `from` has not (revisions: a branch

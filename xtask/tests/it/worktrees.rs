@@ -1621,6 +1621,7 @@ fn clean_keeps_an_empty_task_branch_whose_base_only_it_holds() {
     t.run(&["orchestrate"]).code(0);
     t.run(&["clean"]).code(0).says("removed  task/p/ok");
     t.task("p/e", &sh("exit 1"));
+    t.task("p/f", &sh("exit 1"));
     t.run(&["orchestrate"]).code(1);
     let integration = t.path("workspace/worktrees/.integration");
     t.git(&[
@@ -1631,11 +1632,18 @@ fn clean_keeps_an_empty_task_branch_whose_base_only_it_holds() {
         "--hard",
         "main",
     ]);
+    // Of two that hold it alone, one goes: the dry run says what `clean`
+    // does.
+    let dry = t.run(&["clean", "--dry-run"]);
+    dry.code(0)
+        .says("would remove task/p/e")
+        .says("kept     task/p/f: 1 commit(s) not in integration");
     t.run(&["clean"])
         .code(0)
-        .says("kept     task/p/e: 1 commit(s) not in integration");
+        .says("removed  task/p/e")
+        .says("kept     task/p/f: 1 commit(s) not in integration");
     assert_eq!(
-        t.git(&["log", "-1", "--format=%s", "task/p/e"]),
+        t.git(&["log", "-1", "--format=%s", "task/p/f"]),
         "write a.txt"
     );
 }
