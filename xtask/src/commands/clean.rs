@@ -145,8 +145,11 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
         // nothing only it holds. Else it goes only once the branch judged
         // by holds it all (its base may be the last hold of merged work
         // the integration branch dropped).
+        // (Only a branch that names this root's integration branch: one
+        // made before branches named theirs may be another root's.)
+        let named = || worktrees::named_for(&repo, &branch, &config.worktrees.integration);
         let held_elsewhere = || repo.held_by_another_branch(&tip, &branch, &would_go);
-        if unmerged > 0 && (tip != base || !held_elsewhere()?) {
+        if unmerged > 0 && (tip != base || !named()? || !held_elsewhere()?) {
             kept += 1;
             let at = folder
                 .map(|f| format!(" (worktree {})", layout.display(&f)))

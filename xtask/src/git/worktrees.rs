@@ -110,6 +110,13 @@ pub fn made_for_another(repo: &Repo, branch: &str, integration: &str) -> Result<
     Ok(into.filter(|into| into != integration))
 }
 
+/// Whether the task branch `branch` names `integration` as the one it is
+/// for (false for one made before branches named theirs: any root's).
+pub fn named_for(repo: &Repo, branch: &str, integration: &str) -> Result<bool> {
+    let into = repo.config_get(&integration_mark(branch))?;
+    Ok(into.is_some_and(|into| into == integration))
+}
+
 /// What to do about a task branch made for the integration branch `other`.
 pub fn made_for_another_fix(branch: &str, other: &str, integration: &str) -> String {
     format!("branch `{branch}` was made by cargo xtask for the integration branch `{other}`, not `{integration}` (another tasks/ folder of this repository, or worktrees.integration named it then): its work is that one's, never merged here; set worktrees.integration back to `{other}`, or rename the task, or, if that work is not wanted, remove its worktree and `git branch -D {branch}`")

@@ -1648,6 +1648,34 @@ fn clean_keeps_an_empty_task_branch_whose_base_only_it_holds() {
     );
 }
 
+/// An empty task branch whose base another branch holds goes only when it
+/// names this root's integration branch: one made before branches named
+/// theirs may be another root's, and goes only once merged here.
+#[test]
+fn clean_removes_an_empty_branch_on_a_held_base_only_when_it_is_named_ours() {
+    let t = repo("");
+    t.task("p/ok", &commit("a.txt", "a"));
+    t.run(&["orchestrate"]).code(0);
+    t.task("p/e", &sh("exit 1"));
+    t.run(&["orchestrate"]).code(1);
+    t.git(&["branch", "keep", "integration"]);
+    let integration = t.path("workspace/worktrees/.integration");
+    t.git(&[
+        "-C",
+        integration.to_str().unwrap(),
+        "reset",
+        "-q",
+        "--hard",
+        "main",
+    ]);
+    t.git(&["config", "--unset", "branch.task/p/e.xtaskinto"]);
+    t.run(&["clean"])
+        .code(0)
+        .says("kept     task/p/e: 1 commit(s) not in integration");
+    t.git(&["config", "branch.task/p/e.xtaskinto", "integration"]);
+    t.run(&["clean"]).code(0).says("removed  task/p/e");
+}
+
 /// Once the integration branch is merged into yours and deleted (as
 /// README suggests), `clean` judges the task branches by the branch
 /// checked out: what it holds goes, the rest is kept and said so (it said
