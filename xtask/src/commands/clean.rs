@@ -1,7 +1,8 @@
 //! `clean [--dry-run]`: removes the worktrees and `task/*` branches whose
 //! work is in the integration branch (in the branch checked out, once the
-//! integration branch is gone; or that have no commit beyond their base), prunes git's records of worktrees, and lists every other one with
-//! its number of unmerged commits, keeping it. It touches only branches and
+//! integration branch is gone; or that have no commit beyond a base
+//! another branch holds), prunes git's records of worktrees, and lists
+//! every other one with its number of unmerged commits, keeping it. It touches only branches and
 //! folders this orchestrator made (marked in git config; a task's folder
 //! under `workspace/worktrees/`, never one where the user checked out a
 //! task branch), and forces
@@ -104,7 +105,8 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
         // made for an integration branch the config no longer names:
         // judged by that root's `clean`, or once the config names it.
         let named = &config.worktrees.integration;
-        if let Some(other) = worktrees::made_for_another(&repo, &branch, named)? {
+        let into = worktrees::integration_of(&repo, &branch)?;
+        if let Some(other) = into.as_ref().filter(|into| *into != named) {
             kept += 1;
             println!("kept     {branch}: made for the integration branch `{other}`, not `{named}` (another tasks/ folder of this repository cleans it, or this one once worktrees.integration names `{other}` again)");
             continue;
@@ -142,14 +144,14 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
         }
         // No commit of its own, its base held by another branch (the
         // integration branch made again from one that lacks it): it holds
-        // nothing only it holds. Else it goes only once the branch judged
-        // by holds it all (its base may be the last hold of merged work
-        // the integration branch dropped).
-        // (Only a branch that names this root's integration branch: one
-        // made before branches named theirs may be another root's.)
-        let named = || worktrees::named_for(&repo, &branch, &config.worktrees.integration);
+        // nothing only it holds; so only for a branch that names this
+        // root's integration branch (one made before branches named
+        // theirs may be another root's). Else it goes only once the branch
+        // judged by holds it all (its base may be the last hold of merged
+        // work the integration branch dropped).
+        let named_ours = into.as_ref() == Some(named);
         let held_elsewhere = || repo.held_by_another_branch(&tip, &branch, &would_go);
-        if unmerged > 0 && (tip != base || !named()? || !held_elsewhere()?) {
+        if unmerged > 0 && (tip != base || !named_ours || !held_elsewhere()?) {
             kept += 1;
             let at = folder
                 .map(|f| format!(" (worktree {})", layout.display(&f)))

@@ -69,10 +69,11 @@ pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Res
     // opened (a run records itself before it makes a log), or, for a log
     // waited for, as it appears. A later run's attempt is another
     // following (see below).
-    let mut followed_run = runs::last(layout).map(|run| run.id);
+    let last_run = || runs::last(layout).map(|run| run.id);
+    let mut followed_run = last_run();
     let mut awaited = |earlier_log| {
         let file = wait_for_start(layout, id, &path, earlier_log);
-        followed_run = runs::last(layout).map(|run| run.id);
+        followed_run = last_run();
         file
     };
     let mut file = match std::fs::File::open(&path) {
@@ -120,7 +121,7 @@ pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Res
         std::io::copy(&mut file, &mut out).with_context(|| format!("cannot read {path}"))?;
         out.flush()?;
         let rotated = attempt.is_none() && crate::sys::replaced(&path, &file);
-        if rotated && runs::last(layout).map(|run| run.id) != followed_run {
+        if rotated && last_run() != followed_run {
             let follow = layout.cmd(&format!("logs -f {id}"));
             eprintln!(
                 "{id} ended, and a later run started its next attempt: `{follow}` follows that one"

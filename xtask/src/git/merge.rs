@@ -318,11 +318,10 @@ fn merge(worktrees: &Worktrees, target: &Target, request: &Request) -> Result<Me
     // Made for another integration branch (worktrees.integration changed
     // since its task started, which a run adopting it after a kill does
     // not check): never merged here.
-    let other = super::worktrees::made_for_another(repo, &request.branch, &target.integration)?;
-    if let Some(other) = other {
-        let fix =
-            super::worktrees::made_for_another_fix(&request.branch, &other, &target.integration);
-        return Ok(Merged::Failed(format!("{fix}: nothing was merged")));
+    let other = super::worktrees::integration_of(repo, &request.branch)?;
+    if let Some(other) = other.filter(|into| *into != target.integration) {
+        let why = super::worktrees::made_for_another(&request.branch, &other, &target.integration);
+        return Ok(Merged::Failed(format!("{why}: nothing was merged")));
     }
     prepare_integration(repo, target, request).context(QueueSide)?;
     repo.remove_stale_worktree_locks(worktree)?;

@@ -12,10 +12,17 @@ use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::git::merge;
 use crate::git::repo::{branch_ref, Repo};
-use crate::model::branch::{branch_name, TASK_BRANCHES};
+use crate::model::branch::branch_name;
 use crate::model::config::Worktrees as Settings;
 use crate::model::discovery::Discovery;
 use crate::model::layout::Layout;
+
+mod brought;
+mod marks;
+
+pub use brought::brought;
+use marks::{integration_mark, was_integration};
+pub use marks::{integration_of, made_for_another, mark, unmark};
 
 /// A task's worktree, ready for an attempt.
 #[derive(Debug, Clone)]
@@ -88,49 +95,6 @@ impl Maker {
     }
 }
 
-/// The git config key that marks a branch as made by this orchestrator.
-pub fn mark(branch: &str) -> String {
-    format!("branch.{branch}.xtaskbase")
-}
-
-/// The git config key that names the integration branch a task branch's
-/// work goes into. Two `tasks/` folders of one repository (roots, each
-/// with an integration branch of its own) may have tasks of the same id,
-/// so branches of the same name: one is never taken for the other's.
-fn integration_mark(branch: &str) -> String {
-    format!("branch.{branch}.xtaskinto")
-}
-
-/// The other integration branch the task branch `branch` (marked as made
-/// by this orchestrator) was made for, if not `integration`: another
-/// root's, or one the config named before. None for one made for it, or
-/// before branches named theirs.
-pub fn made_for_another(repo: &Repo, branch: &str, integration: &str) -> Result<Option<String>> {
-    let into = repo.config_get(&integration_mark(branch))?;
-    Ok(into.filter(|into| into != integration))
-}
-
-/// Whether the task branch `branch` names `integration` as the one it is
-/// for (false for one made before branches named theirs: any root's).
-pub fn named_for(repo: &Repo, branch: &str, integration: &str) -> Result<bool> {
-    let into = repo.config_get(&integration_mark(branch))?;
-    Ok(into.is_some_and(|into| into == integration))
-}
-
-/// What to do about a task branch made for the integration branch `other`.
-pub fn made_for_another_fix(branch: &str, other: &str, integration: &str) -> String {
-    format!("branch `{branch}` was made by cargo xtask for the integration branch `{other}`, not `{integration}` (another tasks/ folder of this repository, or worktrees.integration named it then): its work is that one's, never merged here; set worktrees.integration back to `{other}`, or rename the task, or, if that work is not wanted, remove its worktree and `git branch -D {branch}`")
-}
-
-/// Takes this orchestrator's marks off `branch` (removed, or gone).
-pub fn unmark(repo: &Repo, branch: &str) -> Result<()> {
-    repo.config_unset(&mark(branch))?;
-    if repo.config_get(&integration_mark(branch))?.is_some() {
-        repo.config_unset(&integration_mark(branch))?;
-    }
-    Ok(())
-}
-
 /// What a run does to the integration branch before it merges.
 enum Integration {
     /// Makes it, from this commit.
@@ -170,15 +134,6 @@ impl Worktrees {
         // `git worktree add` would hold the run before it even starts.
         worktrees.made_from = super::command::cut_by_a_stop(|| worktrees.make_integration())?;
         Ok(worktrees)
-    }
-
-    /// The links `worktrees.link` makes that git does not ignore as links
-    /// (a `node_modules/` pattern matches folders only): an agent's `git
-    /// add -A` commits them, and its work is then never merged. Asked in
-    /// the integration worktree, where they are not.
-    pub fn unignored_links(&self) -> Result<Vec<String>> {
-        let links = links(&self.repo, &self.settings)?;
-        self.repo.not_ignored(&self.integration_dir(), &links)
     }
 
     /// The same worktrees, for another thread (a `Repo` is one thread's).
@@ -334,8 +289,9 @@ impl Worktrees {
             bail!("branch `{branch}` exists and was not made by cargo xtask: rename or remove it, or rename the task");
         }
         let integration = &self.settings.integration;
-        if let Some(other) = made_for_another(&self.repo, branch, integration)?.filter(|_| exists) {
-            bail!(made_for_another_fix(branch, &other, integration));
+        let other = integration_of(&self.repo, branch)?.filter(|into| into != integration);
+        if let Some(other) = other.filter(|_| exists) {
+            bail!(made_for_another(branch, &other, integration));
         }
         Ok((exists, base))
     }
@@ -345,7 +301,7 @@ impl Worktrees {
     /// `validate` checks through `task_branch` too): no other root takes
     /// it up then.
     fn claim(&self, branch: &str) -> Result<()> {
-        if self.repo.config_get(&integration_mark(branch))?.is_none() {
+        if integration_of(&self.repo, branch)?.is_none() {
             self.repo
                 .config_set(&integration_mark(branch), &self.settings.integration)?;
         }
@@ -745,31 +701,6 @@ impl Worktrees {
         }
         Ok(prepared)
     }
-
-    /// Copies `worktrees.copy` and links `worktrees.link` from the root
-    /// into a new worktree, each that exists in the root.
-    fn bring_files(&self, worktree: &Utf8Path) -> Result<()> {
-        let root = &self.layout.root;
-        let there = self.repo.root_in(worktree);
-        for name in &self.settings.copy {
-            let from = root.join(name);
-            let to = there.join(name);
-            if from.is_file() {
-                make_parent(&to)?;
-                std::fs::copy(&from, &to).with_context(|| format!("cannot copy {from} to {to}"))?;
-            }
-        }
-        for name in &self.settings.link {
-            let from = root.join(name);
-            let to = there.join(name);
-            if from.exists() && !to.exists() {
-                make_parent(&to)?;
-                std::os::unix::fs::symlink(&from, &to)
-                    .with_context(|| format!("cannot link {to} to {from}"))?;
-            }
-        }
-        Ok(())
-    }
 }
 
 /// Fails for a task whose worktree folder git cannot make: named `@`
@@ -781,13 +712,6 @@ fn check_folder_name(id: &str) -> Result<()> {
     Ok(())
 }
 
-/// Whether `branch` is one this orchestrator made as its integration
-/// branch (marked so, not a task's).
-fn was_integration(repo: &Repo, branch: &str) -> bool {
-    let task_branch = branch.starts_with(&format!("{TASK_BRANCHES}/"));
-    !task_branch && repo.config_get(&mark(branch)).is_ok_and(|m| m.is_some())
-}
-
 /// Why the user's branch `theirs` stops making `branch` (`what`).
 fn in_the_way(theirs: &str, what: &str, branch: &str) -> String {
     format!("a branch `{theirs}` is in the way of {what} `{branch}`: git cannot have a branch and a folder of branches of the same name; rename yours (`git branch -m {theirs} <new name>`)")
@@ -796,31 +720,6 @@ fn in_the_way(theirs: &str, what: &str, branch: &str) -> String {
 /// What a folder in the way of a task's worktree is said to be.
 fn not_a_worktree_of_ours(path: &Utf8Path) -> String {
     format!("{path} exists and is not a worktree made by cargo xtask: move it away")
-}
-
-/// The paths `worktrees.copy` and `link` bring into each worktree, from
-/// its top (they are the root's, wherever the root is in the repository):
-/// never committed, and removed with the worktree. A `link` path git
-/// tracks is none: the worktree has its own checkout of it (no link is
-/// made over it), and what an agent changes there is committed as any
-/// change, not left behind to stop the rebase.
-pub fn brought(repo: &Repo, settings: &Settings) -> Result<Vec<String>> {
-    let in_top = |path: &String| repo.root_in_top.join(path).to_string();
-    Ok((settings.copy.iter().map(in_top))
-        .chain(links(repo, settings)?)
-        .collect())
-}
-
-/// The links `worktrees.link` makes (those the repository does not track),
-/// from the top of the repository.
-fn links(repo: &Repo, settings: &Settings) -> Result<Vec<String>> {
-    let in_top = |path: &String| repo.root_in_top.join(path).to_string();
-    let links: Vec<String> = settings.link.iter().map(in_top).collect();
-    let tracked = repo.tracked(&links)?;
-    Ok(links
-        .into_iter()
-        .filter(|link| !tracked.contains(link))
-        .collect())
 }
 
 /// Removes the folders that held `path` (a worktree gone or moved) while

@@ -134,9 +134,13 @@ impl Repo {
         let mut wait = command::HalfWritten::new();
         loop {
             let e = match add() {
-                Err(e) if format!("{e:#}").contains("failed to read") => e,
-                added => return added,
+                Ok(()) => return Ok(()),
+                Err(e) => e,
             };
+            let said = format!("{e:#}");
+            if !said.contains("failed to read") {
+                return Err(e);
+            }
             // A record an `add` killed with an earlier orchestrator left
             // half written fails every later add: dropped, then again.
             if self.drop_unfinished_adds()? {
@@ -149,8 +153,7 @@ impl Repo {
             // keeps), so no hook runs twice. (Its stderr cannot tell: a
             // hook's follows git's "Preparing worktree" line as this
             // error does.)
-            let record = command::read_a_record(&format!("{e:#}"));
-            if !record || path.exists() || !wait.pause() {
+            if !command::read_a_record(&said) || path.exists() || !wait.pause() {
                 return Err(e);
             }
         }
