@@ -207,45 +207,47 @@ fn following_the_next_attempt(t: &Tree, id: &str) -> std::process::Child {
     follow
 }
 
-/// `logs -f` ends with the task's attempt when a later run starts its
-/// next one before it looks again (runs back to back): attempt 2's lines
-/// are not run into attempt 1's as if one.
-#[test]
-fn logs_follow_ends_where_a_later_run_starts_the_next_attempt() {
-    let t = Tree::new();
+/// Whether `p/a`'s log holds `text`.
+fn a_log_says(t: &Tree, text: &str) -> bool {
+    std::fs::read_to_string(t.path("workspace/logs/p/a.log")).is_ok_and(|log| log.contains(text))
+}
+
+/// A run of `p/a`, which runs `before` then prints `hi-<attempt>` and
+/// fails once `go` is there; returned once attempt 1 has printed.
+fn running_attempt_1(t: &Tree, before: &str) -> std::process::Child {
     t.task(
         "p/a",
-        &sh("echo hi-$TASK_ATTEMPT; while [ ! -e go ]; do sleep 0.01; done; exit 1"),
+        &sh(&format!(
+            "{before}echo hi-$TASK_ATTEMPT; while [ ! -e go ]; do sleep 0.01; done; exit 1"
+        )),
     );
-    let log_says = |text: &str| {
-        std::fs::read_to_string(t.path("workspace/logs/p/a.log"))
-            .is_ok_and(|log| log.contains(text))
-    };
-    let mut first = t.start(&["orchestrate"]);
-    wait_for("p/a to run", || log_says("hi-1"));
-    let out = std::fs::File::create(t.path("follow.out")).unwrap();
-    let err = std::fs::File::create(t.path("follow.err")).unwrap();
-    let follow = t
-        .command(&["logs", "-f", "p/a"])
-        .stdout(out)
-        .stderr(err)
-        .spawn();
-    let mut follow = follow.unwrap();
-    wait_for("logs -f to print attempt 1", || {
-        t.read("follow.out") == "hi-1\n"
-    });
-    // Held still while the first run ends and the next starts the task.
-    unsafe { libc::kill(follow.id() as i32, libc::SIGSTOP) };
+    let first = t.start(&["orchestrate"]);
+    wait_for("p/a to run", || a_log_says(t, "hi-1"));
+    first
+}
+
+/// Ends the run `first`, then starts the next one: returned once `p/a`'s
+/// attempt 2 has printed.
+fn next_run_at_attempt_2(t: &Tree, mut first: std::process::Child) -> std::process::Child {
     t.write("go", "");
     assert_eq!(first.wait().unwrap().code(), Some(1));
     std::fs::remove_file(t.path("go")).unwrap();
-    let mut second = t.start(&["orchestrate"]);
-    wait_for("attempt 2 to run", || log_says("hi-2"));
-    unsafe { libc::kill(follow.id() as i32, libc::SIGCONT) };
+    let second = t.start(&["orchestrate"]);
+    wait_for("attempt 2 to run", || a_log_says(t, "hi-2"));
+    second
+}
+
+/// Lets the run `second` end (`p/a`'s attempt 2 fails); `follow`, a `logs
+/// -f p/a` whose stderr is in `follow.err`, has ended saying a later run
+/// started the next attempt.
+fn ended_at_the_later_run(
+    t: &Tree,
+    mut second: std::process::Child,
+    mut follow: std::process::Child,
+) {
     t.write("go", "");
     assert_eq!(second.wait().unwrap().code(), Some(1));
     assert!(follow.wait().unwrap().success());
-    assert_eq!(t.read("follow.out"), "hi-1\n");
     assert!(
         t.read("follow.err")
             .contains("p/a ended, and a later run started its next attempt"),
@@ -254,22 +256,39 @@ fn logs_follow_ends_where_a_later_run_starts_the_next_attempt() {
     );
 }
 
+/// `logs -f` ends with the task's attempt when a later run starts its
+/// next one before it looks again (runs back to back): attempt 2's lines
+/// are not run into attempt 1's as if one.
+#[test]
+fn logs_follow_ends_where_a_later_run_starts_the_next_attempt() {
+    let t = Tree::new();
+    let first = running_attempt_1(&t, "");
+    let out = std::fs::File::create(t.path("follow.out")).unwrap();
+    let err = std::fs::File::create(t.path("follow.err")).unwrap();
+    let follow = t
+        .command(&["logs", "-f", "p/a"])
+        .stdout(out)
+        .stderr(err)
+        .spawn();
+    let follow = follow.unwrap();
+    wait_for("logs -f to print attempt 1", || {
+        t.read("follow.out") == "hi-1\n"
+    });
+    // Held still while the first run ends and the next starts the task.
+    unsafe { libc::kill(follow.id() as i32, libc::SIGSTOP) };
+    let second = next_run_at_attempt_2(&t, first);
+    unsafe { libc::kill(follow.id() as i32, libc::SIGCONT) };
+    ended_at_the_later_run(&t, second, follow);
+    assert_eq!(t.read("follow.out"), "hi-1\n");
+}
+
 /// The same, where `logs -f` is slow to print the log it opened (its
 /// reader holds still) while the later run starts: that run is not taken
 /// for the one followed.
 #[test]
 fn logs_follow_slow_to_print_ends_where_a_later_run_starts_the_next_attempt() {
     let t = Tree::new();
-    t.task(
-        "p/a",
-        &sh("head -c 300000 /dev/zero | tr '\\0' x; echo; echo hi-$TASK_ATTEMPT; while [ ! -e go ]; do sleep 0.01; done; exit 1"),
-    );
-    let log_says = |text: &str| {
-        std::fs::read_to_string(t.path("workspace/logs/p/a.log"))
-            .is_ok_and(|log| log.contains(text))
-    };
-    let mut first = t.start(&["orchestrate"]);
-    wait_for("p/a to run", || log_says("hi-1"));
+    let first = running_attempt_1(&t, "head -c 300000 /dev/zero | tr '\\0' x; echo; ");
     let err = std::fs::File::create(t.path("follow.err")).unwrap();
     let follow = (t.command(&["logs", "-f", "p/a"]))
         .stdout(std::process::Stdio::piped())
@@ -283,31 +302,19 @@ fn logs_follow_slow_to_print_ends_where_a_later_run_starts_the_next_attempt() {
             std::fs::read_link(fd.unwrap().path()).is_ok_and(|to| to.ends_with("logs/p/a.log"))
         })
     });
-    t.write("go", "");
-    assert_eq!(first.wait().unwrap().code(), Some(1));
-    std::fs::remove_file(t.path("go")).unwrap();
-    let mut second = t.start(&["orchestrate"]);
-    wait_for("attempt 2 to run", || log_says("hi-2"));
+    let second = next_run_at_attempt_2(&t, first);
     let mut stdout = follow.stdout.take().unwrap();
     let reader = std::thread::spawn(move || {
         let mut out = String::new();
         std::io::Read::read_to_string(&mut stdout, &mut out).unwrap();
         out
     });
-    t.write("go", "");
-    assert_eq!(second.wait().unwrap().code(), Some(1));
-    assert!(follow.wait().unwrap().success());
+    ended_at_the_later_run(&t, second, follow);
     let out = reader.join().unwrap();
     assert!(
         out.ends_with("\nhi-1\n"),
         "{}",
         &out[out.len().saturating_sub(50)..]
-    );
-    assert!(
-        t.read("follow.err")
-            .contains("p/a ended, and a later run started its next attempt"),
-        "{}",
-        t.read("follow.err")
     );
 }
 
