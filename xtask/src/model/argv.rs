@@ -64,17 +64,29 @@ pub fn unknown_placeholders(argv: &[String], key: &str, near_only: bool) -> Vec<
             let name = arg[at + 1..].split('}').next().unwrap_or_default();
             let word = !name.is_empty()
                 && name.len() < arg.len() - at - 1
-                && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
-            if !word || arg[..at].ends_with('$') || known().any(|k| k == name) {
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            if !word || arg[..at].ends_with('$') {
                 continue;
             }
-            let hint = match crate::model::problem::nearest(name, known()) {
+            // `{{prompt}}`, as in a template: the program would get the
+            // value in braces.
+            let doubled = arg[..at].ends_with('{') && arg[at + name.len() + 2..].starts_with('}');
+            if known().any(|k| k == name) && !doubled {
+                continue;
+            }
+            let lower = name.to_ascii_lowercase();
+            let near = known().find(|k| *k == lower);
+            let hint = match near.or_else(|| crate::model::problem::nearest(&lower, known())) {
                 Some(near) => format!(": did you mean `{{{near}}}`?"),
                 None if near_only => continue,
                 None => String::new(),
             };
+            let written = match doubled {
+                true => format!("{{{{{name}}}}}"),
+                false => format!("{{{name}}}"),
+            };
             found.push(format!(
-                "`{key}` argument {}: `{{{name}}}` is no placeholder{hint} (they are {})",
+                "`{key}` argument {}: `{written}` is no placeholder{hint} (they are {})",
                 i + 1,
                 PLACEHOLDER_VARIABLES
                     .map(|(p, _)| format!("`{p}`"))

@@ -533,10 +533,10 @@ fn prompt_problems(layout: &Layout, config: &Config, tasks: &[Task]) -> Vec<Prob
             .map(|o| dir.join(o).to_string())
             .collect()
     };
-    for task in tasks {
+    let mut check = |task: &Task| {
         // The built-in prompt is tested with the program, not for each task.
         let Some(template) = task.prompt_template(config).filter(|t| !t.is_built_in()) else {
-            continue;
+            return;
         };
         let in_worktree = task.in_worktree(config);
         let shape = (
@@ -549,7 +549,7 @@ fn prompt_problems(layout: &Layout, config: &Config, tasks: &[Task]) -> Vec<Prob
             task.inputs.is_empty(),
         );
         if checked.contains(&shape) {
-            continue;
+            return;
         }
         let sample = Context::sample(
             task,
@@ -573,6 +573,18 @@ fn prompt_problems(layout: &Layout, config: &Config, tasks: &[Task]) -> Vec<Prob
             problems.extend(found);
         }
         checked.push(shape);
+    };
+    tasks.iter().for_each(&mut check);
+    // The shared template, also when no task is an agent's yet: one a
+    // task makes during the run would fail with it, after `validate`
+    // passed. Checked for an agent's task with a dependency and an input,
+    // for which every part of it renders.
+    if config.agents.prompt.is_some() {
+        let file = layout.tasks.join("01-phase/02-agent.md");
+        let stand_in = "---\ndependencies: [01-phase/01-earlier]\ninputs: [input]\n---\n";
+        if let Some(task) = task::parse(&layout.tasks, &file, stand_in).task {
+            check(&task);
+        }
     }
     problems
 }

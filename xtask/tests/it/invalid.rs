@@ -771,6 +771,19 @@ fn an_unknown_placeholder_in_the_agent_command_is_an_error() {
         },
         &["tasks/orchestrator.yaml:2: `agent.command` argument 3: `{promt}` is no placeholder: did you mean `{prompt}`?"],
     );
+    // In capitals, or in a template's double braces, the agent would get
+    // the braces (and the prompt file's path in them).
+    check(
+        |t| {
+            t.config("agent:\n  command: [\"claude\", \"{PROMPT}\", \"{{prompt_file}}\", \"{Task_Id}\"]\n");
+            t.task("p/t", "title: t");
+        },
+        &[
+            "tasks/orchestrator.yaml:2: `agent.command` argument 2: `{PROMPT}` is no placeholder: did you mean `{prompt}`?",
+            "tasks/orchestrator.yaml:2: `agent.command` argument 3: `{{prompt_file}}` is no placeholder: did you mean `{prompt_file}`?",
+            "tasks/orchestrator.yaml:2: `agent.command` argument 4: `{Task_Id}` is no placeholder: did you mean `{task_id}`?",
+        ],
+    );
     let t = Tree::new();
     t.config("agent:\n  command: [\"sh\", \"-c\", \"awk '{print}' {task_file}; echo ${f}\"]\n");
     t.task("p/t", "title: t");

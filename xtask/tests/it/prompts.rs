@@ -420,6 +420,36 @@ fn a_shared_template_is_checked_for_every_kind_of_task_that_uses_it() {
     assert_eq!(t.launches("p/a"), 0);
 }
 
+/// The shared template is checked while every task runs its own command:
+/// a task one of them makes during the run would take it, and fail.
+#[test]
+fn a_shared_template_no_task_takes_yet_is_checked() {
+    for (template, says) in [
+        ("{{ task.nme }}", "unknown variable `task.nme`"),
+        ("{{ task.id ", "agent.prompt"),
+        (
+            "{% for d in deps %}{{ d.outputs[0].txt }}{% endfor %}",
+            "undefined value",
+        ),
+    ] {
+        let t = Tree::new();
+        t.config(&format!(
+            "agent:\n  prompt: {}\n  command: [\"true\"]\n",
+            serde_json::to_string(template).unwrap()
+        ));
+        t.task("p/a", "command: \"true\"");
+        t.run(&["validate"])
+            .code(2)
+            .says("tasks/orchestrator.yaml:2: ")
+            .says(says);
+    }
+    // A good one passes.
+    let t = Tree::new();
+    t.config("agent:\n  prompt: \"{{ task.id }}{% for d in deps %}{{ d.id }}{% endfor %}\"\n  command: [\"true\"]\n");
+    t.task("p/a", "command: \"true\"");
+    t.run(&["validate"]).code(0);
+}
+
 #[test]
 fn template_mistakes_are_invalid_definitions_and_nothing_launches() {
     for (template, line, says) in [
