@@ -25,6 +25,7 @@ pub fn run(layout: &Layout, args: &cli::Orchestrate) -> Result<i32> {
         tasks: &selects,
         executor: args.executor,
         worktrees_usable: Worktrees::usable,
+        jobs: args.jobs.map(|j| j as usize),
     };
     let defs = definitions::load_to_run(layout, &runs)?;
     let phase = typed_phase.as_deref().map(|p| defs.phase(p)).transpose()?;
@@ -66,6 +67,7 @@ pub fn load(layout: &Layout, selects: &dyn Fn(&Task) -> bool) -> Result<Definiti
         tasks: selects,
         executor: None,
         worktrees_usable: Worktrees::usable,
+        jobs: None,
     };
     Ok(definitions::load_to_run(layout, &runs)?)
 }

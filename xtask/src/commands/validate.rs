@@ -18,6 +18,7 @@ pub fn run(layout: &Layout, ids: &[String]) -> Result<i32> {
         tasks: &every,
         executor: None,
         worktrees_usable: Worktrees::usable,
+        jobs: None,
     };
     let defs = definitions::load_to_run(layout, &runs)?;
     let chosen: Vec<usize> = if ids.is_empty() {

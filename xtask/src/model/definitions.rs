@@ -40,6 +40,8 @@ pub struct Runs<'a> {
     /// Whether worktrees can be made or used here, changing nothing
     /// (`git::worktrees::usable`: given, so that the model calls no git).
     pub worktrees_usable: fn(&Layout, &crate::model::config::Worktrees) -> anyhow::Result<()>,
+    /// Its `-j` (`None`: the config's `max_concurrent_agents`).
+    pub jobs: Option<usize>,
 }
 
 /// Every definition, or every problem found in them (as `Invalid`).
@@ -277,6 +279,7 @@ fn read_definitions(layout: &Layout, runs: Option<&Runs>) -> Result<Definitions,
                 &run,
                 runs.worktrees_usable,
             ));
+            problems.extend(ports_problem(layout, &config, &run, runs.jobs));
         }
     }
     let phase_folders = discovery.phase_folders(&layout.tasks);
@@ -690,6 +693,37 @@ fn worktree_problem(
             format!("{} runs in a worktree (the config's), and {e:#}", first.id),
         ),
     })
+}
+
+/// A port past the last (65535) for an agent slot the run may fill: the
+/// `TASK_PORT` of parallel agents in worktrees would be the same.
+fn ports_problem(
+    layout: &Layout,
+    config: &Config,
+    tasks: &[&Task],
+    jobs: Option<usize>,
+) -> Option<Problem> {
+    tasks.iter().find(|t| t.in_worktree(config))?;
+    let at_once = jobs
+        .unwrap_or(config.max_concurrent_agents)
+        .min(tasks.len());
+    let (base, stride) = (config.worktrees.port_base, config.worktrees.port_stride);
+    let last = u64::from(base) + u64::from(stride) * at_once.saturating_sub(1) as u64;
+    if last <= u64::from(u16::MAX) {
+        return None;
+    }
+    let limit = match jobs {
+        Some(j) => format!("-j {j}"),
+        None => "max_concurrent_agents".to_owned(),
+    };
+    Some(Problem::in_file_where(
+        &layout.config_file(),
+        "port_base",
+        format!(
+            "worktrees.port_base ({base}) + port_stride ({stride}) × {} is {last} for {at_once} tasks at once ({limit}): past the last port, 65535, so parallel agents would get the same TASK_PORT; lower port_base or port_stride",
+            at_once - 1
+        ),
+    ))
 }
 
 /// Programs the given tasks would run that cannot be found or executed:

@@ -705,12 +705,8 @@ fn listed_path_problems(task: &Task) -> Vec<Problem> {
                 // `./a`, `a//b`, `a/`: the same file under another name,
                 // which no producer's or overlap's comparison would match.
                 "has an empty or `.` part (`./`, `//`, a trailing `/`)".to_owned()
-            } else if let Err(e) = glob::Pattern::new(path) {
-                format!(
-                    "is not a valid glob ({e}; a `[` starts a set of characters, `[[]` is one `[`)"
-                )
             } else {
-                return None;
+                crate::state::outputs::bad_glob(path)?
             };
             Some((kind, path, reason))
         })

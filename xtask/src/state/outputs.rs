@@ -175,6 +175,14 @@ pub fn is_glob(path: &str) -> bool {
     path.contains(['*', '?', '['])
 }
 
+/// Why `path` is no glob (it would match nothing, ever), said with how to
+/// write a `[` of a name.
+pub fn bad_glob(path: &str) -> Option<String> {
+    glob::Pattern::new(path).err().map(|e| {
+        format!("is not a valid glob ({e}; a `[` starts a set of characters, `[[]` is one `[`)")
+    })
+}
+
 /// The paths under `dir` that `pattern` matches: the folder's own name is
 /// taken as it is (a task id or a root may hold `[`), the pattern as a
 /// glob (checked when the task is read).

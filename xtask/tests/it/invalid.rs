@@ -565,6 +565,14 @@ fn a_phase_key_with_a_typo_is_an_error() {
         |t| t.config("phases:\n  p: {requires: [../outside]}\n"),
         &["`phases.p.requires`: `../outside` must be a path under workspace/outputs/"],
     );
+    // A glob that can match nothing would hold the gate for ever.
+    check(
+        |t| t.config("phases:\n  p: {requires: [\"x/[bad\"]}\n"),
+        &[
+            "tasks/orchestrator.yaml:2: `phases.p.requires`: `x/[bad` is not a valid glob (",
+            "`[[]` is one `[`)",
+        ],
+    );
     // One near no phase (for tasks made later) is a warning, at its line.
     let t = Tree::new();
     t.task("01-analysis/a", &sh("true"));

@@ -885,6 +885,28 @@ fn each_task_knows_its_worktree_branch_and_port() {
     assert_eq!(ports, ["4000", "4010"]);
 }
 
+/// Ports past 65535 for the agents a run may have at once would give
+/// parallel agents the same `TASK_PORT`: an error at `port_base`'s line,
+/// judged by `-j` when it is given.
+#[test]
+fn ports_past_the_last_for_the_agents_at_once_are_an_error() {
+    let t = repo("");
+    t.config("kill_grace: 1s\nmax_concurrent_agents: 3\nworktrees:\n  default: true\n  port_base: 65530\n");
+    for id in ["p/a", "p/b", "p/c"] {
+        t.task(id, &sh("echo ran > $TASK_OUTPUT_DIR/ran"));
+    }
+    t.run(&["validate"]).code(2).says(
+        "tasks/orchestrator.yaml:5: worktrees.port_base (65530) + port_stride (10) × 2 is 65550 for 3 tasks at once (max_concurrent_agents): past the last port, 65535, so parallel agents would get the same TASK_PORT; lower port_base or port_stride",
+    );
+    t.run(&["orchestrate", "-j", "2"])
+        .code(2)
+        .says("is 65540 for 2 tasks at once (-j 2)");
+    assert!(!t.exists("workspace/outputs/p/a/ran"), "a task started");
+    // One at a time, each gets the base.
+    t.run(&["orchestrate", "-j", "1"]).code(0);
+    assert!(t.exists("workspace/outputs/p/c/ran"));
+}
+
 /// An agent that removes its worktree's `.git` leaves a folder where git
 /// would find the user's checkout above it: the merge refuses, and the
 /// checkout's branch and lock files are untouched.

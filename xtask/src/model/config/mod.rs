@@ -20,6 +20,7 @@ pub use worktrees::{workdir, Workdir, Worktrees};
 use crate::model::layout::Layout;
 use crate::model::problem::Problem;
 use crate::model::yaml::{self, set, Fields, Unknown};
+use crate::state::outputs;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -369,6 +370,9 @@ fn requires(value: &Value) -> Result<Vec<String>, String> {
         return Err(format!(
             "`{bad}` must be a path under workspace/outputs/, without `..`"
         ));
+    }
+    if let Some((bad, why)) = (paths.iter()).find_map(|r| Some((r, outputs::bad_glob(r)?))) {
+        return Err(format!("`{bad}` {why}"));
     }
     Ok(paths)
 }
