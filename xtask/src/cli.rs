@@ -80,7 +80,7 @@ Examples:
         #[arg(long, value_name = "NAME", value_parser = one_line)]
         by: Option<String>,
         /// Recorded with the approval
-        #[arg(long, value_name = "TEXT")]
+        #[arg(long, value_name = "TEXT", value_parser = one_line)]
         note: Option<String>,
     },
     /// Reject a task (or a phase's tasks) that awaits approval: it fails with the reason, and what depends on it is blocked

@@ -73,6 +73,13 @@ pub fn refusal(name: &str) -> Option<&'static str> {
     {
         return Some("a part between `/` starts with `.` or ends with `.lock`");
     }
+    // Git keeps a branch as a file (`.git/refs/heads/<name>`), with a
+    // `.lock` beside it while it changes; a file's name has at most 255.
+    if name.split('/').any(|part| part.len() > 250) {
+        return Some(
+            "a part between `/` is longer than 250 bytes, which git cannot keep as a file",
+        );
+    }
     None
 }
 
@@ -121,7 +128,17 @@ mod tests {
         ] {
             assert!(refusal(name).is_some(), "{name:?}");
         }
-        for name in ["integration", "merged/v2", "a.b", "a-b_c", "@x", "ä"] {
+        assert!(refusal(&format!("a/{}", "i".repeat(251))).is_some());
+        let longest = format!("{}/{}", "i".repeat(250), "i".repeat(250));
+        for name in [
+            "integration",
+            "merged/v2",
+            "a.b",
+            "a-b_c",
+            "@x",
+            "ä",
+            &longest,
+        ] {
             assert_eq!(refusal(name), None, "{name:?}");
         }
     }

@@ -205,6 +205,16 @@ fn read_definitions(layout: &Layout, runs: Option<&Runs>) -> Result<Definitions,
     // be noise beside the problem to fix); tasks' own commands are.
     let config_read = found.is_empty();
     problems.extend(found);
+    // A config under another name would be left out, the run going on
+    // with the defaults (ten agents at once) as if it were not there.
+    let misnamed = layout.tasks.join("orchestrator.yml");
+    if misnamed.exists() {
+        problems.push(Problem::in_file(
+            &misnamed,
+            None,
+            "is not read: the config is tasks/orchestrator.yaml; rename it (or move what it sets there)",
+        ));
+    }
     // The stored cache (tens of MB at 100,000 tasks) is read while the
     // folders are: neither needs the other.
     let (mut cache, mut discovery) =

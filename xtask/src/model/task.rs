@@ -444,6 +444,10 @@ fn alias(key: &str) -> Option<&'static str> {
         "cmd" | "run" | "script" => "command",
         "timeout_seconds" | "time_limit" => "timeout",
         "idle" => "idle_timeout",
+        // Kept as the user's own, the task would run unapproved.
+        "approval" | "approvals" | "requires_approval" | "require_approval" | "needs_approval"
+        | "approval_required" => "approve",
+        "prio" | "priorities" => "priority",
         // Set under `resources`, where they are read.
         "cpus" => "resources.cpus",
         "memory_gb" => "resources.memory_gb",
@@ -652,6 +656,22 @@ mod tests {
                 "/r/tasks/01-a/t.md:3: unknown key `TIMEOUT`: did you mean `timeout`?",
                 "/r/tasks/01-a/t.md:4: unknown key `memory_gb`: did you mean `resources.memory_gb`?",
                 "/r/tasks/01-a/t.md:5: unknown key `cpus`: did you mean `resources.cpus`?",
+            ]
+        );
+    }
+
+    /// An approval gate or a priority under another name would be kept as
+    /// a key of the user's: the task would run without approval.
+    #[test]
+    fn an_approval_or_priority_under_another_name_is_a_typo() {
+        let text = "---\napprovals: before\nrequires_approval: true\nprio: 3\npriorities: 2\n---\n";
+        assert_eq!(
+            problems_of(text),
+            [
+                "/r/tasks/01-a/t.md:2: unknown key `approvals`: did you mean `approve`?",
+                "/r/tasks/01-a/t.md:3: unknown key `requires_approval`: did you mean `approve`?",
+                "/r/tasks/01-a/t.md:4: unknown key `prio`: did you mean `priority`?",
+                "/r/tasks/01-a/t.md:5: unknown key `priorities`: did you mean `priority`?",
             ]
         );
     }

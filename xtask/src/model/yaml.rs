@@ -362,6 +362,16 @@ pub fn non_empty_text(value: &Value) -> Result<String, String> {
     Ok(s)
 }
 
+/// Text a view shows on a line of its own: not empty, and without a
+/// newline or another control character (a terminal would act on it).
+pub fn one_line_text(value: &Value) -> Result<String, String> {
+    let s = non_empty_text(value)?;
+    if s.chars().any(char::is_control) {
+        return Err("must be one line, without newlines or other control characters".into());
+    }
+    Ok(s)
+}
+
 /// A list of non-empty texts (nothing counts as an empty list).
 pub fn text_list(value: &Value) -> Result<Vec<String>, String> {
     let items = match value {

@@ -1035,6 +1035,19 @@ fn an_empty_reason_or_name_is_refused() {
     t.run(&["reject", "p/c", "--reason", "a\nb"])
         .code(2)
         .says("must be one line");
+    // A note too: in the events' log, one line would read as two events.
+    t.run(&[
+        "approve",
+        "p/c",
+        "--note",
+        "ok\n2026-12-06T00:00:00Z  p/c  failed -> completed",
+    ])
+    .code(2)
+    .says("--note")
+    .says("must be one line");
+    t.run(&["approve", "p/c", "--note", "ok\u{1b}[2J"])
+        .code(2)
+        .says("must be one line");
     assert_eq!(t.state("p/c"), "awaiting_approval");
 }
 

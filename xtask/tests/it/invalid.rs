@@ -749,6 +749,12 @@ fn a_negative_price_is_shown_and_quoted_seconds_are_seconds() {
             "tasks/orchestrator.yaml:4: `rate_limits.backoff` (10m) is longer than `rate_limits.max_backoff` (1m)",
         ],
     );
+    // A price past any model's: its cost could overflow to infinity,
+    // which no budget counts.
+    check(
+        |t| t.config("agent:\n  prices: {input: 1e308, output: 1}\n"),
+        &["tasks/orchestrator.yaml:2: `agent.prices.input`: must be USD per million tokens, 1000000 at most, found 1e308"],
+    );
     let t = Tree::new();
     t.task("p/t", "timeout: \"3600\"\ncommand: \"true\"");
     t.run(&["validate"]).code(0);
@@ -796,6 +802,26 @@ fn an_unknown_placeholder_in_the_agent_command_is_an_error() {
     t.config("agent:\n  command: [\"sh\", \"-c\", \"awk '{print}' {task_file}; echo ${f}\"]\n");
     t.task("p/t", "title: t");
     t.run(&["validate"]).code(0);
+}
+
+/// A config named `orchestrator.yml` would be left out, the run going on
+/// with the defaults.
+#[test]
+fn a_config_under_the_yml_name_is_an_error() {
+    check(
+        |t| t.write("tasks/orchestrator.yml", "max_concurrent_agents: 1\n"),
+        &["tasks/orchestrator.yml: is not read: the config is tasks/orchestrator.yaml; rename it"],
+    );
+}
+
+/// The dashboard's title is shown on a line of its own, also off a
+/// terminal: a newline or an escape sequence in it is an error at its line.
+#[test]
+fn a_title_with_control_characters_is_an_error() {
+    check(
+        |t| t.config("kill_grace: 1s\ntitle: \"evil\\e[31mRED\\a\"\n"),
+        &["tasks/orchestrator.yaml:2: `title`: must be one line, without newlines or other control characters"],
+    );
 }
 
 /// A priority past 64 bits, of either sign, or not whole, says what to

@@ -153,9 +153,9 @@ impl Agents {
                 );
             }
             let read = prices
-                .take("input", non_negative)
-                .zip(prices.take("output", non_negative));
-            let cached = prices.take("cached_input", non_negative);
+                .take("input", price)
+                .zip(prices.take("output", price));
+            let cached = prices.take("cached_input", price);
             if let Some((input, output)) = read {
                 self.prices = Some(Prices {
                     input,
@@ -227,9 +227,15 @@ impl Agents {
 }
 
 /// A number, 0 or more.
-fn non_negative(value: &Value) -> Result<f64, String> {
+/// A price in USD per million tokens. Bounded: tokens times a price past
+/// any model's would overflow to an infinite cost, which no budget counts.
+fn price(value: &Value) -> Result<f64, String> {
+    const HIGHEST: f64 = 1_000_000.0;
     match value.as_f64() {
-        Some(n) if n >= 0.0 && n.is_finite() => Ok(n),
+        Some(n) if (0.0..=HIGHEST).contains(&n) => Ok(n),
+        Some(n) if n > HIGHEST => Err(format!(
+            "must be USD per million tokens, {HIGHEST} at most, found {n:e}"
+        )),
         Some(n) => Err(format!("must be a number, 0 or more, found {n}")),
         None => Err(format!(
             "must be a number, 0 or more, found {}",

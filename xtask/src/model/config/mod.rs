@@ -229,7 +229,7 @@ impl Config {
     /// Reads every key it knows from `f`, each over its default.
     fn read(&mut self, f: &mut Fields, path: &Utf8Path) {
         let whole = |min| move |v: &Value| yaml::whole(v, min).map(|n| n as usize);
-        if let Some(title) = f.take("title", yaml::non_empty_text) {
+        if let Some(title) = f.take("title", yaml::one_line_text) {
             self.title = Some(title);
         }
         if let Some(mut agent) = f.nested("agent") {
