@@ -24,6 +24,9 @@ pub fn read_regular_file(path: &camino::Utf8Path) -> std::io::Result<(Vec<u8>, s
         .custom_flags(libc::O_NONBLOCK)
         .open(path)?;
     let meta = file.metadata()?;
+    if meta.is_dir() {
+        return Err(std::io::Error::other("a folder, not a file: name a file"));
+    }
     if !meta.is_file() {
         return Err(std::io::Error::other(
             "not a regular file (a FIFO, a socket or a device): make it a file",

@@ -496,6 +496,21 @@ fn a_task_file_or_config_that_is_no_regular_file_is_said_not_read() {
         |t| fifo(t, "tasks/orchestrator.yaml"),
         &["tasks/orchestrator.yaml: cannot read: not a regular file"],
     );
+    // A folder is said as one.
+    check(
+        |t| {
+            std::fs::create_dir(t.path("tasks/prompt.jinja")).unwrap();
+            t.config("agent:\n  prompt_file: prompt.jinja\n");
+        },
+        &["prompt.jinja", "a folder, not a file: name a file"],
+    );
+    check(
+        |t| {
+            let _ = std::fs::remove_file(t.path("tasks/orchestrator.yaml"));
+            std::fs::create_dir(t.path("tasks/orchestrator.yaml")).unwrap();
+        },
+        &["tasks/orchestrator.yaml: cannot read: a folder, not a file: name a file"],
+    );
 }
 
 /// A config that does not parse is the one problem said of it: the
@@ -517,6 +532,14 @@ fn every_copied_path_outside_the_root_is_said_at_once() {
         |t| t.config("worktrees:\n  copy: [.env, ../secret, /etc/passwd]\n"),
         &["tasks/orchestrator.yaml:2: `worktrees.copy`: `../secret`, `/etc/passwd` must be paths under the repository root, without `..`"],
     );
+    // The root or its `.git`: each worktree has its own (they were
+    // accepted, then left unlinked without a word).
+    for path in [".", "./", ".git", "./.git/hooks"] {
+        check(
+            |t| t.config(&format!("worktrees:\n  link: [node_modules, \"{path}\"]\n")),
+            &[&format!("tasks/orchestrator.yaml:2: `worktrees.link`: `{path}` is the repository itself or its `.git`, which each worktree has of its own")],
+        );
+    }
 }
 
 #[test]

@@ -138,6 +138,17 @@ fn relative_paths(value: &Value) -> Result<Vec<String>, String> {
         .filter(|p| p.starts_with('/') || p.split('/').any(|c| c == ".."))
         .map(|p| format!("`{p}`"))
         .collect();
+    // The root itself, or git's own folder: each worktree has its own,
+    // which nothing may replace.
+    let own = (paths.iter()).find(|p| {
+        let mut parts = p.split('/').filter(|c| !c.is_empty() && *c != ".");
+        parts.next().is_none_or(|first| first == ".git")
+    });
+    if let Some(own) = own {
+        return Err(format!(
+            "`{own}` is the repository itself or its `.git`, which each worktree has of its own: name what to bring in (`node_modules`, `.env`)"
+        ));
+    }
     match bad.as_slice() {
         [] => Ok(paths),
         [one] => Err(format!(
