@@ -693,22 +693,25 @@ fn listed_path_problems(task: &Task) -> Vec<Problem> {
         ("output", &task.outputs),
         ("write", &task.writes),
     ];
-    let bad: Vec<(&str, &String, String)> = lists
+    // Each with why, and whether where it is relative to is the fix (not
+    // for a glob that does not compile: its reason says how to write it).
+    let bad: Vec<(&str, &String, String, bool)> = lists
         .into_iter()
         .flat_map(|(kind, paths)| paths.iter().map(move |path| (kind, path)))
         .filter_map(|(kind, path)| {
-            let reason = if path.starts_with('/') {
-                "is absolute".to_owned()
+            let shape = if path.starts_with('/') {
+                "is absolute"
             } else if path.split('/').any(|c| c == "..") {
-                "climbs out of its folder with `..`".to_owned()
+                "climbs out of its folder with `..`"
             } else if path.split('/').any(|c| c.is_empty() || c == ".") {
                 // `./a`, `a//b`, `a/`: the same file under another name,
                 // which no producer's or overlap's comparison would match.
-                "has an empty or `.` part (`./`, `//`, a trailing `/`)".to_owned()
+                "has an empty or `.` part (`./`, `//`, a trailing `/`)"
             } else {
-                crate::state::outputs::bad_glob(path)?
+                let glob = crate::state::outputs::bad_glob(path)?;
+                return Some((kind, path, glob, false));
             };
-            Some((kind, path, reason))
+            Some((kind, path, shape.to_owned(), true))
         })
         .collect();
     if bad.is_empty() {
@@ -716,16 +719,20 @@ fn listed_path_problems(task: &Task) -> Vec<Problem> {
     }
     let text = std::fs::read_to_string(&task.file).unwrap_or_default();
     bad.into_iter()
-        .map(|(kind, path, reason)| {
+        .map(|(kind, path, reason, relative)| {
             let base = match kind {
                 "input" => "workspace/outputs/ (e.g. 01-analysis/01-task/result.json)".to_owned(),
                 "output" => format!("workspace/outputs/{}/", task.id),
                 _ => "its working folder (e.g. src/parser/*)".to_owned(),
             };
+            let fix = match relative {
+                true => format!(": write it relative to {base}"),
+                false => String::new(),
+            };
             Problem::in_file(
                 &task.file,
                 find_value_line(&text, &format!("{kind}s"), path),
-                format!("{kind} `{path}` {reason}: write it relative to {base}"),
+                format!("{kind} `{path}` {reason}{fix}"),
             )
         })
         .collect()

@@ -208,6 +208,7 @@ fn paths_written_another_way_and_bad_writes() {
             "tasks/p/w.md:2: write `/src/a` is absolute",
             "tasks/p/w.md:2: write `./src/lib.rs` has an empty or `.` part",
             "tasks/p/w.md:2: write `[` is not a valid glob (",
+            "`[[]` is one `[`)\n",
         ],
     );
 }
