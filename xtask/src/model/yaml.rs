@@ -338,6 +338,10 @@ pub fn type_name(value: &Value) -> std::borrow::Cow<'static, str> {
         // `true`, not "true or false".
         Value::Bool(b) => format!("`{b}`").into(),
         Value::Number(n) => format!("the number `{n}`").into(),
+        // Short text as written (`yes` is text in YAML 1.2, not true).
+        Value::String(s) if s.len() <= 40 && !s.contains(|c: char| c.is_control()) => {
+            format!("the text `{s}`").into()
+        }
         Value::String(_) => "text".into(),
         Value::Sequence(_) => "a list".into(),
         Value::Mapping(_) => "a mapping".into(),
@@ -443,7 +447,13 @@ pub fn cpus(value: &Value) -> Result<f64, String> {
 
 /// GiB of memory: above 0, and short of what 64 bits of bytes hold.
 pub fn gib(value: &Value) -> Result<f64, String> {
-    at_most(positive(value)?, (1u64 << 33) as f64)
+    let gib = at_most(positive(value)?, (1u64 << 33) as f64)?;
+    // Less than a MiB: no program starts within it (the cgroup's limit,
+    // rounded down, would be 0).
+    match gib >= 1.0 / 1024.0 {
+        true => Ok(gib),
+        false => Err(format!("must be at least 0.001 (1 MiB), found {gib:e}")),
+    }
 }
 
 fn at_most(n: f64, most: f64) -> Result<f64, String> {
@@ -573,7 +583,7 @@ mod tests {
         assert_eq!(
             found,
             [
-                "f.yaml:1: `count`: must be a whole number, 1 or more, found text",
+                "f.yaml:1: `count`: must be a whole number, 1 or more, found the text `x`",
                 "f.yaml:2: `retries`: must be a whole number, 0 or more, found -1",
                 "f.yaml:3: `grace`: must be a positive duration of at most 100 years: seconds as a number, or `90s`, `30m`, `1.5h`; found `forever`",
                 "f.yaml:4: unknown key `cuont`: did you mean `count`?",

@@ -89,7 +89,7 @@ fn messages_speak_of_keys_not_types() {
     t.config("max_concurrent_agents: many\nagent: 3\nmax_memory_gb: [1]\n");
     let run = t.run(&["validate"]);
     run.code(2)
-        .says("`max_concurrent_agents`: must be a whole number, 1 or more, found text")
+        .says("`max_concurrent_agents`: must be a whole number, 1 or more, found the text `many`")
         .says("`agent` must be a mapping of `key: value` lines, found the number `3`")
         .says("`max_memory_gb`: must be a number above 0, found a list");
     // A YAML error names the file's line once.

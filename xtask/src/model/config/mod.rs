@@ -432,8 +432,12 @@ mod tests {
             Err("`max_memory_gb`: must be a number above 0, found 0"),
         );
         check(
+            "max_memory_gb: 1e-300\n",
+            Err("`max_memory_gb`: must be at least 0.001 (1 MiB), found 1e-300"),
+        );
+        check(
             "max_cpu_per_agent: x\n",
-            Err("`max_cpu_per_agent`: must be a number above 0, found text"),
+            Err("`max_cpu_per_agent`: must be a number above 0, found the text `x`"),
         );
         // A second document: where it starts, and what to do.
         check(
