@@ -172,16 +172,19 @@ pub fn read(
                 );
                 return None;
             }
-            match crate::sys::read_regular_file(&full)
-                .and_then(|(bytes, _)| String::from_utf8(bytes).map_err(std::io::Error::other))
-            {
-                Ok(source) => Some(Template {
+            match crate::sys::read_regular_file(&full).map(|(bytes, _)| String::from_utf8(bytes)) {
+                Ok(Ok(source)) => Some(Template {
                     file: full,
                     first_line: 1,
                     lines_follow: true,
                     key: format!("{prefix}prompt_file"),
                     source,
                 }),
+                // Said at the template's line where it stops being text.
+                Ok(Err(e)) => {
+                    f.absorb(vec![Problem::not_utf8(&full, &e)]);
+                    None
+                }
                 Err(e) => {
                     f.problem(
                         file_line,

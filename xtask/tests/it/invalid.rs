@@ -505,6 +505,14 @@ fn a_task_file_or_config_that_is_no_regular_file_is_said_not_read() {
         },
         &["prompt.jinja", "a folder, not a file: name a file"],
     );
+    // A template that is not text: at its line and byte.
+    check(
+        |t| {
+            std::fs::write(t.path("tasks/prompt.jinja"), b"Do it.\nnow \xff\n").unwrap();
+            t.config("agent:\n  prompt_file: prompt.jinja\n");
+        },
+        &["tasks/prompt.jinja:2: not valid UTF-8 (byte 5 of the line): save it as UTF-8"],
+    );
     check(
         |t| {
             let _ = std::fs::remove_file(t.path("tasks/orchestrator.yaml"));
