@@ -430,8 +430,9 @@ fn unused_pools(layout: &Layout, config: &Config, tasks: &[Task]) -> Vec<Problem
                 format!("pools.{pool}: no task is in this pool: did you mean `{near}`?"),
             )),
             None => eprintln!(
-                "warning: {}: pools.{pool}: no task is in this pool yet",
-                layout.display(&file)
+                "warning: {}{}: pools.{pool}: no task is in this pool yet",
+                layout.display(&file),
+                line.map(|l| format!(":{l}")).unwrap_or_default()
             ),
         }
     }

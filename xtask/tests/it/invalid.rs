@@ -634,7 +634,7 @@ fn a_pool_cap_with_a_typo_is_an_error_and_an_unused_one_a_warning() {
     run.code(0);
     assert!(
         run.stderr
-            .contains("pools.gpu: no task is in this pool yet"),
+            .contains("tasks/orchestrator.yaml:4: pools.gpu: no task is in this pool yet"),
         "{}",
         run.stderr
     );
