@@ -183,6 +183,10 @@ impl Run<'_> {
                 ..Event::change(&id, "running", "merging").happened_at(ended)
             });
         }
+        let from = match merges {
+            true => self.keep_end_while_merging(&id, active.attempt, record.as_ref(), from)?,
+            false => from,
+        };
         match (&active.worktree, &mut self.git) {
             (Some(worktree), Some(git)) if merges => {
                 let mut merging = active.running_status(self.layout, &id, &run);
@@ -201,6 +205,34 @@ impl Run<'_> {
             _ => self.conclude(t, status, from, "running", ended),
         }
         Ok(())
+    }
+
+    /// Keeps the end of an attempt whose work waits in the merge queue on
+    /// disk (`workspace/pids/<id>.exit`) for as long as it waits, and lets
+    /// the executor forget it: killed with its supervisor (a power cut, the
+    /// OOM killer taking the session), the run would leave an end that only
+    /// the two of them knew, and the next would fail the task as `lost`
+    /// and pay its agent again, where it finds the end and merges the
+    /// work. Returns where the end is kept now.
+    fn keep_end_while_merging(
+        &mut self,
+        id: &str,
+        attempt: u32,
+        record: Option<&ExitRecord>,
+        from: RecordFrom,
+    ) -> Result<RecordFrom> {
+        let (RecordFrom::Executor, Some(record)) = (&from, record) else {
+            return Ok(from);
+        };
+        let record = ExitRecord {
+            attempt: Some(attempt),
+            ..record.clone()
+        };
+        records::write_record(&self.layout.exit_file(id), &record)?;
+        if let Some(executor) = &mut self.executor {
+            executor.written(id, attempt);
+        }
+        Ok(RecordFrom::Disk)
     }
 
     /// The error of a worktree task that wrote task files in its worktree,

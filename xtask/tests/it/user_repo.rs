@@ -684,6 +684,32 @@ fn a_merge_taken_up_after_a_kill_is_told_once() {
     );
 }
 
+/// Killed (SIGKILL) with its supervisor while a task's work waits in the
+/// merge queue (a power cut, the OOM killer taking the session), a run
+/// leaves the attempt's end on disk: the next run merges the work, where
+/// it failed the task as `lost` and would have run its agent again.
+#[test]
+fn work_waiting_to_merge_is_merged_after_a_kill_of_the_run_and_its_supervisor() {
+    let t = repo("");
+    let mut orchestrator = run_until_its_merge_waits_for_the_user_s(&t);
+    wait_for("p/a to wait in the queue", || {
+        t.status("p/a")["merging"] == true
+    });
+    let supervisor = t.status("p/a")["supervisor_pid"].as_u64().unwrap() as i32;
+    // SAFETY: signals a process this test's run started.
+    unsafe { libc::kill(supervisor, libc::SIGKILL) };
+    orchestrator.kill().unwrap();
+    orchestrator.wait().unwrap();
+    wait_for("the supervisor to be gone", || {
+        !std::path::Path::new(&format!("/proc/{supervisor}")).exists()
+    });
+    commit_the_user_s_merge_and_run_again(&t);
+    assert_eq!(t.state("p/a"), "completed");
+    assert_eq!(t.status("p/a")["attempt"], 1);
+    let log = t.git(&["log", "--format=%s", "integration"]);
+    assert_eq!(log.matches("write a.txt").count(), 1, "{log}");
+}
+
 /// With the root a folder of the repository, a worktree is still a
 /// checkout of all of it: a change outside the root is in no worktree
 /// either, and the warning names it.
