@@ -112,6 +112,12 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
             continue;
         }
         let Some(tip) = repo.branch_commit(&branch)? else {
+            // A mark whose branch is gone (a `clean` killed between the
+            // two, a branch removed by hand) goes: a branch the user makes
+            // later under that name would be taken for ours.
+            if !dry_run {
+                worktrees::unmark(&repo, &branch)?;
+            }
             continue;
         };
         let base = repo.config_get(&mark(&branch))?.unwrap_or_default();
@@ -223,8 +229,12 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
             }
             remove_empty_parents(folder, &layout.worktree_dir(""));
         }
-        repo.delete_branch(&branch, &tip)?;
+        // Unmarked first: cut short between the two, it leaves a branch of
+        // ours that looks like the user's (kept, and said by a run that
+        // needs it), never a mark that would make a branch the user
+        // makes later under this name look like ours.
         worktrees::unmark(&repo, &branch)?;
+        repo.delete_branch(&branch, &tip)?;
         let _ = std::fs::remove_file(layout.setup_done_file(&branch));
         removed += 1;
         println!("removed  {branch}{what}");

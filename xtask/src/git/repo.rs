@@ -660,13 +660,42 @@ impl Repo {
         let range = format!("{}..HEAD", branch_ref(branch));
         let n = run(prep(cmd!(sh, "git -C {dir} rev-list --count {range}")))?;
         if n != "0" {
-            let head = run(prep(cmd!(sh, "git -C {dir} rev-parse --short HEAD")))?;
+            let head = run(prep(cmd!(sh, "git -C {dir} rev-parse HEAD")))?;
+            // On a branch of another's the agent checked out (off the
+            // task's history, or made before the task's branch), those
+            // commits are that branch's too: merged whole, they would take
+            // another's work into the integration.
+            let off_history = match base {
+                Some(base) => self.count(&head, base)? != 0,
+                None => false,
+            };
+            let older = |other: &str| {
+                let made = |b: &str| self.made_at(b);
+                made(other).zip(made(branch)).is_some_and(|(o, b)| o < b)
+            };
+            let own_history = !off_history && (on.is_empty() || !older(on));
             let dir = shell_word(dir.as_str());
+            let short = &head[..head.len().min(12)];
+            if !own_history {
+                bail!(
+                    "the agent left its worktree on {place}, which was not made for the task (it is older than `{branch}`, or lacks its base): of the {n} commit(s) there that `{branch}` lacks, only those the agent made are its work, and none is merged; look (`git -C {dir} log {branch}..{short}`), put the agent's on `{branch}` (`git -C {dir} checkout {branch} && git -C {dir} cherry-pick <commit>...`), then run it again"
+                );
+            }
             bail!(
-                "the agent left its worktree on {place}, with {n} commit(s) `{branch}` lacks: they are not merged; put them on `{branch}` (in that worktree: `git -C {dir} checkout {branch} && git -C {dir} merge --ff-only {head}`, or a rebase), then run it again"
+                "the agent left its worktree on {place}, with {n} commit(s) `{branch}` lacks: they are not merged; put them on `{branch}` (in that worktree: `git -C {dir} checkout {branch} && git -C {dir} merge --ff-only {short}`, or a rebase), then run it again"
             );
         }
         run(prep(cmd!(sh, "git -C {dir} checkout --quiet {branch}"))).map(drop)
+    }
+
+    /// When branch `name` was made, in seconds since the epoch, as the
+    /// oldest entry of its reflog says; none without a reflog.
+    fn made_at(&self, name: &str) -> Option<u64> {
+        let sh = &self.sh;
+        let rev = branch_ref(name);
+        let out = run(prep(cmd!(sh, "git log -g --date=unix --format=%gd {rev}"))).ok()?;
+        let oldest = out.lines().last()?;
+        oldest.rsplit_once("@{")?.1.strip_suffix('}')?.parse().ok()
     }
 
     /// Whether `dir` is still a worktree of this repository, its own top

@@ -1633,6 +1633,24 @@ fn clean_removes_merged_work_and_keeps_the_rest() {
     assert!(!t.exists("workspace/worktrees/p"));
 }
 
+/// A task branch whose ref went without its config (a `clean` cut short
+/// between the two, `git update-ref -d`) leaves this orchestrator's mark:
+/// `clean` takes it off, so that a branch the user makes later under that
+/// name is never taken for ours (and removed).
+#[test]
+fn clean_forgets_the_mark_of_a_branch_that_is_gone() {
+    let t = repo("");
+    t.task("p/a", &commit("a.txt", "a"));
+    t.run(&["orchestrate"]).code(0);
+    t.git(&["worktree", "remove", "workspace/worktrees/p/a"]);
+    t.git(&["update-ref", "-d", "refs/heads/task/p/a"]);
+    t.run(&["clean"]).code(0);
+    t.git(&["branch", "task/p/a", "main"]);
+    t.run(&["clean"]).code(0);
+    let branches = t.git(&["branch", "--format=%(refname:short)"]);
+    assert!(branches.contains("task/p/a"), "{branches}");
+}
+
 /// A task branch with no commit of its own whose base the integration
 /// branch no longer holds (reset back by hand) is the last hold of that
 /// base's commits: `clean` keeps it (it removed it, losing them).
@@ -1802,6 +1820,32 @@ fn an_agent_that_deleted_its_branch_is_told_where_its_work_is() {
     t.task("p/d", &sh("true"));
     t.run(&["orchestrate"]).code(0);
     assert_eq!(t.git(&["show", "integration:d.txt"]), "d");
+}
+
+/// An agent that checks out a branch of the user's, older than its task's,
+/// is not told to merge that branch's commits into its own: they are the
+/// user's as well as (perhaps) the agent's.
+#[test]
+fn an_agent_left_on_the_user_s_branch_is_not_told_to_merge_it_whole() {
+    let t = repo("");
+    // Made last year, as its reflog says.
+    let made = std::process::Command::new("sh")
+        .args(["-c", "git checkout -q -b userfeature && echo mine > private.txt && git add private.txt && git commit -q -m \"the user's private work\" && git checkout -q main"])
+        .current_dir(&t.root)
+        .env("GIT_COMMITTER_DATE", "2025-01-01T00:00:00Z")
+        .status()
+        .unwrap();
+    assert!(made.success());
+    t.task("p/a", &sh("git checkout -q userfeature && echo e > e.txt"));
+    let run = t.run(&["orchestrate"]);
+    run.code(1)
+        .says("the agent left its worktree on branch `userfeature`, which was not made for the task (it is older than `task/p/a`, or lacks its base): of the 1 commit(s) there that `task/p/a` lacks, only those the agent made are its work")
+        .says("cherry-pick");
+    assert!(!run.stdout.contains("merge --ff-only"), "{}", run.stdout);
+    assert_eq!(
+        t.git(&["log", "-1", "--format=%s", "userfeature"]),
+        "the user's private work"
+    );
 }
 
 /// The same at a retry's start: an attempt that failed on a branch of its
