@@ -228,6 +228,10 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
 
 /// The candidate closest to `word`, if it is close enough to be a typo.
 pub fn nearest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    // Nothing typed is no typo of a short name.
+    if word.trim().is_empty() {
+        return None;
+    }
     candidates
         .map(|c| (edit_distance(word, c), c))
         .filter(|(d, c)| *d <= (c.len() / 3).max(2))
@@ -251,6 +255,7 @@ mod tests {
 
     #[test]
     fn nearest_candidate() {
+        assert_eq!(nearest("", ["a", "ab"].into_iter()), None);
         let ids = ["01-analysis/01-run", "01-analysis/02-categorize"];
         assert_eq!(
             nearest("01-analysis/01-rn", ids.into_iter()),
