@@ -229,12 +229,12 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
             }
             remove_empty_parents(folder, &layout.worktree_dir(""));
         }
-        // Unmarked first: cut short between the two, it leaves a branch of
-        // ours that looks like the user's (kept, and said by a run that
-        // needs it), never a mark that would make a branch the user
-        // makes later under this name look like ours.
-        worktrees::unmark(&repo, &branch)?;
+        // Removed, then unmarked: cut short between the two, it leaves a
+        // mark without a branch, which the next `clean` (above) or the
+        // task's next worktree takes off; the other way round, a branch
+        // of ours no `clean` would ever see again.
         repo.delete_branch(&branch, &tip)?;
+        worktrees::unmark(&repo, &branch)?;
         let _ = std::fs::remove_file(layout.setup_done_file(&branch));
         removed += 1;
         println!("removed  {branch}{what}");

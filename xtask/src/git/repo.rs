@@ -665,13 +665,15 @@ impl Repo {
             // task's history, or made before the task's branch), those
             // commits are that branch's too: merged whole, they would take
             // another's work into the integration.
+            // Unknown (a base gone, no reflogs) is taken for another's:
+            // the advice then errs on the side of the user's commits.
             let off_history = match base {
-                Some(base) => self.count(&head, base)? != 0,
+                Some(base) => self.count(&head, base).map_or(true, |n| n != 0),
                 None => false,
             };
-            let older = |other: &str| {
-                let made = |b: &str| self.made_at(b);
-                made(other).zip(made(branch)).is_some_and(|(o, b)| o < b)
+            let older = |other: &str| match (self.made_at(other), self.made_at(branch)) {
+                (Some(other), Some(ours)) => other < ours,
+                _ => true,
             };
             let own_history = !off_history && (on.is_empty() || !older(on));
             let dir = shell_word(dir.as_str());

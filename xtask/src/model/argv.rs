@@ -74,11 +74,14 @@ pub fn unknown_placeholders(argv: &[String], key: &str, near_only: bool) -> Vec<
             if known().any(|k| k == name) && !doubled {
                 continue;
             }
+            // A name in capitals or with digits is a program's own
+            // (`{0}`, `{ID}`) unless it is near a placeholder.
+            let plain = name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
             let lower = name.to_ascii_lowercase();
             let near = known().find(|k| *k == lower);
             let hint = match near.or_else(|| crate::model::problem::nearest(&lower, known())) {
                 Some(near) => format!(": did you mean `{{{near}}}`?"),
-                None if near_only => continue,
+                None if near_only || !plain => continue,
                 None => String::new(),
             };
             let written = match doubled {

@@ -589,13 +589,16 @@ fn prompt_problems(layout: &Layout, config: &Config, tasks: &[Task]) -> Vec<Prob
         checked.push(shape);
     };
     tasks.iter().for_each(&mut check);
-    // The shared template, also when no task is an agent's yet: one a
-    // task makes during the run would fail with it, after `validate`
-    // passed. Checked for an agent's task with a dependency and an input,
-    // for which every part of it renders.
-    if config.agents.prompt.is_some() {
+    // The shared template, when no task takes it yet: one a task makes
+    // during the run would fail with it, after `validate` passed. Checked
+    // for an agent's task with a dependency, an input and an output, for
+    // which most of it renders (one that takes it is checked as it is: a stand-in's
+    // shape, with no outputs, say, may fail where no real task would).
+    let taken = || tasks.iter().any(Task::takes_the_shared_prompt);
+    if config.agents.prompt.is_some() && !taken() {
         let file = layout.tasks.join("01-phase/02-agent.md");
-        let stand_in = "---\ndependencies: [01-phase/01-earlier]\ninputs: [input]\n---\n";
+        let stand_in =
+            "---\ndependencies: [01-phase/01-earlier]\ninputs: [input]\noutputs: [output]\n---\n";
         if let Some(task) = task::parse(&layout.tasks, &file, stand_in).task {
             check(&task);
         }

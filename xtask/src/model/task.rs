@@ -162,7 +162,7 @@ impl Task {
         if let Some(own) = &self.prompt {
             return Some(Template::clone(own));
         }
-        if self.command.is_none() {
+        if self.takes_the_shared_prompt() {
             if let Some(shared) = &config.agents.prompt {
                 return Some(shared.clone());
             }
@@ -174,6 +174,12 @@ impl Task {
             None => config.agent.command.iter().any(asks),
         };
         asked.then(|| prompt::built_in(&self.file))
+    }
+
+    /// Whether the config's `agent.prompt`, if any, is its prompt: it has
+    /// none of its own, and runs the agent command.
+    pub fn takes_the_shared_prompt(&self) -> bool {
+        self.prompt.is_none() && self.command.is_none()
     }
 
     /// When it waits for a person's approval: as it says, else as its

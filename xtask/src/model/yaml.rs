@@ -367,10 +367,11 @@ pub fn non_empty_text(value: &Value) -> Result<String, String> {
 }
 
 /// Text a view shows on a line of its own: not empty, and without a
-/// newline or another control character (a terminal would act on it).
+/// newline or another control character (a terminal would act on it)
+/// but a tab; the newline a YAML block (`title: >`) ends with is dropped.
 pub fn one_line_text(value: &Value) -> Result<String, String> {
-    let s = non_empty_text(value)?;
-    if s.chars().any(char::is_control) {
+    let s = non_empty_text(value)?.trim_end().to_owned();
+    if s.chars().any(|c| c.is_control() && c != '\t') {
         return Err("must be one line, without newlines or other control characters".into());
     }
     Ok(s)
@@ -450,9 +451,11 @@ pub fn gib(value: &Value) -> Result<f64, String> {
     let gib = at_most(positive(value)?, (1u64 << 33) as f64)?;
     // Less than a MiB: no program starts within it (the cgroup's limit,
     // rounded down, would be 0).
-    match gib >= 1.0 / 1024.0 {
+    match gib >= 0.001 {
         true => Ok(gib),
-        false => Err(format!("must be at least 0.001 (1 MiB), found {gib:e}")),
+        false => Err(format!(
+            "must be at least 0.001 (about 1 MiB), found {gib:e}"
+        )),
     }
 }
 

@@ -1,8 +1,9 @@
 //! Worktree tasks in the run: each one's worktree made (or found) before it
 //! starts, and its work sent through the merge queue after its process
 //! ends well. Until its work is merged, its final status waits here, and
-//! its exit record stays with the executor: a crash before the merge is
-//! recorded leaves the task to be ended, and merged, again.
+//! its exit record in `workspace/pids/` (`run::ends`): a crash before the
+//! merge is recorded, of the run or of the run and its supervisor, leaves
+//! the task to be ended, and merged, again.
 
 use std::collections::HashMap;
 use std::sync::mpsc::Sender;

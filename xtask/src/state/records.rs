@@ -1,6 +1,7 @@
 //! What `workspace/pids/` holds for a task whose orchestrator died: its pid
-//! (written by the supervisor), its exit record (by the supervisor, or the
-//! Slurm poller) and its Slurm job. The next orchestrator reads them to take
+//! (written by the supervisor), its exit record (by the supervisor, the
+//! Slurm poller, or the run while the task's work waits in the merge
+//! queue) and its Slurm job. The next orchestrator reads them to take
 //! over, and removes them once the task's final status is written.
 
 use std::time::SystemTime;

@@ -57,6 +57,14 @@ impl fmt::Display for State {
 }
 
 /// `Status::gone_note`, of a task whose work is `merging` or not.
+/// Whether a run holds the workspace: another process than this one (an
+/// `orchestrate` loading statuses is not the run that wrote them, which
+/// died).
+fn a_run_holds(layout: &Layout) -> bool {
+    crate::state::lock::holder(layout)
+        .is_some_and(|holder| holder != std::process::id().to_string())
+}
+
 pub fn gone_note(merging: bool) -> &'static str {
     if merging {
         "its work is left in the merge queue: the next run merges it"
@@ -382,9 +390,13 @@ impl Status {
         gone_note(self.merging)
     }
 
-    /// Whether its supervisor recorded the end of its latest attempt.
+    /// Whether the end of its latest attempt is recorded, by its
+    /// supervisor once its run died, or by its run while the attempt's
+    /// work waits in the merge queue (`run::ends`): then only once no run
+    /// holds the workspace, for until then that run merges it.
     pub fn end_recorded(&self, layout: &Layout) -> bool {
         crate::state::records::recorded_end(layout, &self.task_id, self.attempt).is_some()
+            && !(self.merging && a_run_holds(layout))
     }
 
     /// Whether a running task is still looked after: its process or its
@@ -397,14 +409,10 @@ impl Status {
         let alive = |pid: Option<u32>, start| {
             pid.is_some_and(|pid| crate::sys::process::is_same_process(pid, start))
         };
-        let run_holds_it = || {
-            crate::state::lock::holder(layout)
-                .is_some_and(|holder| holder != std::process::id().to_string())
-        };
         self.job_id.is_some()
             || alive(self.pid, self.pid_start)
             || alive(self.supervisor_pid, self.supervisor_start)
-            || (self.being_started() && run_holds_it())
+            || (self.being_started() && a_run_holds(layout))
     }
 
     /// Whether a running task was still being started as this status was

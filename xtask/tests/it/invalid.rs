@@ -830,6 +830,12 @@ fn an_unknown_placeholder_in_the_agent_command_is_an_error() {
             "tasks/orchestrator.yaml:2: `agent.command` argument 4: `{Task_Id}` is no placeholder: did you mean `{task_id}`?",
         ],
     );
+    // A program's own braces in capitals or digits are its own.
+    let t = Tree::new();
+    t.config("agent:\n  command: [\"python3\", \"-c\", \"print('{0}')\", \"{1}\", \"{ID}\"]\n");
+    t.task("p/t", "title: t");
+    let run = t.run(&["validate"]);
+    assert!(!run.stderr.contains("placeholder"), "{}", run.stderr);
     let t = Tree::new();
     t.config("agent:\n  command: [\"sh\", \"-c\", \"awk '{print}' {task_file}; echo ${f}\"]\n");
     t.task("p/t", "title: t");
@@ -854,6 +860,14 @@ fn a_title_with_control_characters_is_an_error() {
         |t| t.config("kill_grace: 1s\ntitle: \"evil\\e[31mRED\\a\"\n"),
         &["tasks/orchestrator.yaml:2: `title`: must be one line, without newlines or other control characters"],
     );
+    // A YAML block's last newline is no second line.
+    let t = Tree::new();
+    t.task("p/a", &sh("true"));
+    t.config("title: >\n  My\tproject\n");
+    t.run(&["validate"]).code(0);
+    t.run(&["progress"])
+        .code(0)
+        .says("=== My\tproject Status ===");
 }
 
 /// A priority past 64 bits, of either sign, or not whole, says what to

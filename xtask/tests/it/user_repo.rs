@@ -684,6 +684,26 @@ fn a_merge_taken_up_after_a_kill_is_told_once() {
     );
 }
 
+/// While a live run merges a task (its end kept on disk meanwhile), the
+/// views show it merging, not left for the next run; once the run is
+/// killed, they say the next run merges it.
+#[test]
+fn a_task_a_live_run_merges_is_not_shown_as_left_in_the_queue() {
+    let t = repo("");
+    let mut orchestrator = run_until_its_merge_waits_for_the_user_s(&t);
+    wait_for("p/a to wait in the queue", || {
+        t.status("p/a")["merging"] == true
+    });
+    let left = "the next run merges it";
+    let progress = t.run(&["progress", "--tasks"]);
+    progress.code(0).says("merging");
+    assert!(!progress.stdout.contains(left), "{}", progress.stdout);
+    assert!(progress_task(&t, "p/a").get("process_gone").is_none());
+    orchestrator.kill().unwrap();
+    orchestrator.wait().unwrap();
+    t.run(&["progress", "--tasks"]).code(0).says(left);
+}
+
 /// Killed (SIGKILL) with its supervisor while a task's work waits in the
 /// merge queue (a power cut, the OOM killer taking the session), a run
 /// leaves the attempt's end on disk: the next run merges the work, where

@@ -433,7 +433,7 @@ mod tests {
         );
         check(
             "max_memory_gb: 1e-300\n",
-            Err("`max_memory_gb`: must be at least 0.001 (1 MiB), found 1e-300"),
+            Err("`max_memory_gb`: must be at least 0.001 (about 1 MiB), found 1e-300"),
         );
         check(
             "max_cpu_per_agent: x\n",
