@@ -238,7 +238,7 @@ pub fn make_ahead(
     if !first {
         return Ahead::Nothing;
     }
-    status::prepare_write(layout, id, None);
+    status::prepare_write(layout, id);
     let log = layout.log_file(id);
     // Never over an existing log: it may be an earlier attempt's.
     let made_log = make_log_dir(&log, log_dirs).is_ok()

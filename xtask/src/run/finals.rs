@@ -28,9 +28,9 @@ pub enum RecordFrom {
 #[derive(Default)]
 pub struct Finals {
     unwritten: Vec<(usize, Status, RecordFrom)>,
-    /// The files that held the running statuses the final ones replaced:
-    /// each can be the file another task's final status is written in.
-    spares: Vec<Utf8PathBuf>,
+    /// The file that holds the running status the last final one replaced:
+    /// the next final status is written in it (`status::write_over`).
+    spare: Option<Utf8PathBuf>,
 }
 
 impl Finals {
@@ -66,8 +66,8 @@ impl Finals {
             }
             // A retry that started meanwhile has written a newer status.
             if !running.contains(t) {
-                match status::write_replacing(layout, &status) {
-                    Ok(replaced) => self.spares.extend(replaced),
+                match status::write_over(layout, &status, self.spare.take()) {
+                    Ok(replaced) => self.spare = replaced,
                     Err(e) => {
                         self.unwritten.push((t, status, from));
                         self.unwritten.extend(pending);
@@ -92,15 +92,5 @@ impl Finals {
             }
         }
         Ok(())
-    }
-
-    /// A file that held a replaced status, to write another in.
-    pub fn spare(&mut self) -> Option<Utf8PathBuf> {
-        self.spares.pop()
-    }
-
-    /// Takes back a spare that was not used.
-    pub fn keep_spare(&mut self, spare: Option<Utf8PathBuf>) {
-        self.spares.extend(spare);
     }
 }

@@ -296,12 +296,6 @@ impl Run<'_> {
             .as_mut()
             .context("no executor to start tasks")?;
         executor.launch(self.layout, &launch, &limits)?;
-        // While it runs: the file its final status will be written in, which
-        // its first status was renamed from. Made now, its end makes none;
-        // from a finished task's replaced status, no file is made at all.
-        let spare = self.finals.spare();
-        let unused = status::prepare_write(self.layout, &task.id, spare);
-        self.finals.keep_spare(unused);
         self.prepare_dependents(t);
         Ok(())
     }

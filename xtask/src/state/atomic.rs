@@ -60,36 +60,35 @@ pub fn create_new(path: &Utf8Path, bytes: &[u8]) -> Result<bool> {
 /// write). `first`: the caller expects `path` not to exist yet.
 pub fn replace(path: &Utf8Path, bytes: &[u8], first: bool) -> Result<Option<Utf8PathBuf>> {
     let shadow = previous(path)?;
-    create_with(&shadow, |file| file.write_all(bytes))?;
+    let swapped = replace_via(path, bytes, first, &shadow)?;
+    Ok(swapped.then_some(shadow))
+}
+
+/// `replace`, written in `shadow`: its own `.prev`, or a spare (another
+/// file's, whose content nobody wants any more) on the same file system,
+/// swapped in from where it is rather than moved beside `path` first.
+/// Returns whether `shadow` holds the version replaced (else it is gone).
+pub fn replace_via(path: &Utf8Path, bytes: &[u8], first: bool, shadow: &Utf8Path) -> Result<bool> {
+    create_with(shadow, |file| file.write_all(bytes))?;
     // The likelier case is tried first: a move that never replaces a file
     // for a first write, else the swap. Where it does not apply, it fails
     // as cheaply as the `stat` that would have told; a plain rename is
     // left for file systems without either.
-    if first && rename_flags(&shadow, path, libc::RENAME_NOREPLACE).is_ok() {
-        return Ok(None);
+    if first && rename_flags(shadow, path, libc::RENAME_NOREPLACE).is_ok() {
+        return Ok(false);
     }
     // A swap with a folder (a person's, put where the status goes) would
     // hide it as the `.prev` and fail the next write: one `stat`, a
     // microsecond, to say so instead.
     if path.is_dir() {
-        let _ = std::fs::remove_file(&shadow);
+        let _ = std::fs::remove_file(shadow);
         bail!("cannot write {path}: a folder is there; move it away");
     }
-    if rename_flags(&shadow, path, libc::RENAME_EXCHANGE).is_ok() {
-        return Ok(Some(shadow));
+    if rename_flags(shadow, path, libc::RENAME_EXCHANGE).is_ok() {
+        return Ok(true);
     }
-    std::fs::rename(&shadow, path).with_context(|| format!("cannot write {path}"))?;
-    Ok(None)
-}
-
-/// Moves `spare` (a `.prev` whose content is no longer wanted) to be the
-/// file `replace` writes `path`'s next version in: a rename instead of a
-/// new file, never over one that exists (`AlreadyExists`, and the spare is
-/// still there).
-pub fn reuse(spare: &Utf8Path, path: &Utf8Path) -> std::io::Result<()> {
-    let shadow =
-        previous(path).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
-    rename_flags(spare, &shadow, libc::RENAME_NOREPLACE)
+    std::fs::rename(shadow, path).with_context(|| format!("cannot write {path}"))?;
+    Ok(false)
 }
 
 /// Renames `from` to `to`, never over a file that exists there
@@ -232,10 +231,10 @@ mod tests {
     }
 
     #[test]
-    fn a_spare_is_reused_never_over_a_file_and_written_over_whole() {
+    fn a_spare_in_another_folder_is_written_over_whole_and_keeps_the_replaced_version() {
         let dir = std::env::temp_dir().join(format!("xtask-spare-{}", std::process::id()));
         let dir = Utf8PathBuf::from_path_buf(dir).unwrap();
-        let (a, b) = (dir.join("a.json"), dir.join("b.json"));
+        let (a, b) = (dir.join("p/a.json"), dir.join("q/b.json"));
         let first = replace(&a, b"a, first and long", true).unwrap();
         assert_eq!(first, None, "nothing to swap");
         // Expected first, wrongly: swapped all the same.
@@ -247,19 +246,16 @@ mod tests {
             std::fs::read_to_string(&spare).unwrap(),
             "a, first and long"
         );
-        // b's own file to write in exists: the spare does not replace it.
-        std::fs::write(previous(&b).unwrap(), "b's").unwrap();
-        let refused = reuse(&spare, &b).unwrap_err();
-        assert_eq!(refused.kind(), std::io::ErrorKind::AlreadyExists);
-        assert_eq!(
-            std::fs::read_to_string(previous(&b).unwrap()).unwrap(),
-            "b's"
-        );
-        std::fs::remove_file(previous(&b).unwrap()).unwrap();
-        reuse(&spare, &b).unwrap();
-        assert!(!spare.exists());
-        assert_eq!(replace(&b, b"b", false).unwrap(), None);
+        replace(&b, b"b, first", true).unwrap();
+        assert!(replace_via(&b, b"b", false, &spare).unwrap());
         assert_eq!(std::fs::read_to_string(&b).unwrap(), "b");
+        assert_eq!(std::fs::read_to_string(&spare).unwrap(), "b, first");
+        assert!(!previous(&b).unwrap().exists(), "no file made beside b");
+        // Nothing to swap with: the spare is the status now.
+        let c = dir.join("q/c.json");
+        assert!(!replace_via(&c, b"c", false, &spare).unwrap());
+        assert_eq!(std::fs::read_to_string(&c).unwrap(), "c");
+        assert!(!spare.exists());
         assert_eq!(std::fs::read_to_string(&a).unwrap(), "a, second");
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -547,7 +547,7 @@ pub fn read(layout: &Layout, id: &str) -> Result<Option<Status>, ReadError> {
             // A reader slow between its open and its read may see the file
             // it opened rewritten (`atomic::replace`): as its task's next
             // version, or, once a run made it the spare another task's
-            // status is written in (`write_replacing`), as that task's. The
+            // status is written in (`write_over`), as that task's. The
             // file at the path is whole: read again.
             Ok(_) | Err(_) if tries < 2 => tries += 1,
             Ok(status) => {
@@ -609,17 +609,30 @@ pub fn state_of(layout: &Layout, id: &str) -> Option<State> {
 
 /// Writes a status; for the holder of the workspace lock, the only writer.
 pub fn write(layout: &Layout, status: &Status) -> Result<()> {
-    write_replacing(layout, status).map(|_| ())
-}
-
-/// `write`, which returns the file that now holds the version it replaced
-/// (if there was one): no longer wanted, it can become the file another
-/// task's next status is written in (`prepare_write`).
-pub fn write_replacing(layout: &Layout, status: &Status) -> Result<Option<Utf8PathBuf>> {
     let bytes = serde_json::to_vec_pretty(status)?;
     // A first attempt starting is most often its task's first status.
     let first = status.status == State::Running && status.attempt == 1;
-    atomic::replace(&layout.status_file(&status.task_id), &bytes, first)
+    atomic::replace(&layout.status_file(&status.task_id), &bytes, first).map(|_| ())
+}
+
+/// `write`, for a status that replaces one (a final status), in `spare`
+/// when there is one: a file that holds a status nobody wants any more,
+/// swapped in from where it is, which then holds the version replaced.
+/// No file is made, nor moved beside the status first. Returns the file
+/// that holds the version replaced, if any: the next such write's spare.
+pub fn write_over(
+    layout: &Layout,
+    status: &Status,
+    spare: Option<Utf8PathBuf>,
+) -> Result<Option<Utf8PathBuf>> {
+    let bytes = serde_json::to_vec_pretty(status)?;
+    let path = layout.status_file(&status.task_id);
+    match spare.map(|spare| (atomic::replace_via(&path, &bytes, false, &spare), spare)) {
+        Some((Ok(kept), spare)) => Ok(kept.then_some(spare)),
+        // The spare cannot be written (its folder removed by hand): the
+        // status's own `.prev`, as with none.
+        Some((Err(_), _)) | None => atomic::replace(&path, &bytes, false),
+    }
 }
 
 /// Writes the blocked status of each task of `blocked` (its id and latest
@@ -662,27 +675,26 @@ pub fn write_blocked<'a>(
 }
 
 /// Makes, ahead, the file the task's next status will be written in, so
-/// that writing it creates no file: from `spare` if given (see
-/// `write_replacing`), which saves creating one. Best effort: `write` makes
-/// it anyway. Returns the spare when the task has such a file already (a
-/// retry's, say), to be used for another.
-pub fn prepare_write(layout: &Layout, id: &str, spare: Option<Utf8PathBuf>) -> Option<Utf8PathBuf> {
+/// that writing it creates no file. Best effort: `write` makes it anyway.
+pub fn prepare_write(layout: &Layout, id: &str) {
     let path = layout.status_file(id);
-    if let Some(spare) = spare {
-        match atomic::reuse(&spare, &path) {
-            Ok(()) => return None,
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Some(spare),
-            // Gone, or another file system: a new file, as without one.
-            Err(_) => {}
+    if let Ok(file) = atomic::previous(&path) {
+        let make = || {
+            std::fs::File::options()
+                .write(true)
+                .create_new(true)
+                .open(&file)
+        };
+        // No status of its phase written yet: the folder too, or its first
+        // status would make the file after all, between its dependency's
+        // end and its start.
+        if make().is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound) {
+            let made = file.parent().map(std::fs::create_dir_all);
+            if made.is_some_and(|made| made.is_ok()) {
+                let _ = make();
+            }
         }
     }
-    if let Ok(file) = atomic::previous(&path) {
-        let _ = std::fs::File::options()
-            .write(true)
-            .create_new(true)
-            .open(file);
-    }
-    None
 }
 
 /// Writes a status without holding the lock (`validate`): with a temporary

@@ -2069,9 +2069,11 @@ fn next_and_the_dry_run_plan_the_resume_of_a_killed_run() {
     t.task("p/long", &waiting_task("long", "true"));
     t.task("q/after", &format!("dependencies: [p/fails]\n{}", sh(MARK)));
     let mut first = spawn_orchestrate(&t, "out");
+    // Its dependent is blocked before its own final status is written.
     wait_for("p/fails to fail and p/long to run", || {
         t.exists("workspace/status/q/after.json")
             && t.state("q/after") == "blocked"
+            && t.state("p/fails") == "failed"
             && t.state("p/long") == "running"
     });
     first.kill().unwrap();
