@@ -234,7 +234,12 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
         // task's next worktree takes off; the other way round, a branch
         // of ours no `clean` would ever see again.
         repo.delete_branch(&branch, &tip)?;
-        worktrees::unmark(&repo, &branch)?;
+        // Removed all the same: a mark left is taken off next time.
+        if let Err(e) = worktrees::unmark(&repo, &branch) {
+            println!(
+                "warning: {branch}: its mark stays in git's config, for the next `clean`: {e:#}"
+            );
+        }
         let _ = std::fs::remove_file(layout.setup_done_file(&branch));
         removed += 1;
         println!("removed  {branch}{what}");

@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use crate::model::argv;
 use crate::model::branch;
 use crate::model::cache::Cache;
-use crate::model::config::{Config, ExecutorKind, ResultFormat};
+use crate::model::config::{Config, ExecutorKind, ResultFormat, Workdir};
 use crate::model::discovery::Discovery;
 use crate::model::graph::Graph;
 use crate::model::layout::Layout;
@@ -589,17 +589,22 @@ fn prompt_problems(layout: &Layout, config: &Config, tasks: &[Task]) -> Vec<Prob
         checked.push(shape);
     };
     tasks.iter().for_each(&mut check);
-    // The shared template, when no task takes it yet: one a task makes
-    // during the run would fail with it, after `validate` passed. Checked
-    // for an agent's task with a dependency, an input and an output, for
-    // which most of it renders (one that takes it is checked as it is: a stand-in's
-    // shape, with no outputs, say, may fail where no real task would).
-    let taken = || tasks.iter().any(Task::takes_the_shared_prompt);
-    if config.agents.prompt.is_some() && !taken() {
+    // The shared template, for a task made during the run, which would
+    // fail with it after `validate` passed: a stand-in agent task with a
+    // dependency, an input and an output, for which most of it renders,
+    // where the tasks that take it run (a worktree, or the root), else
+    // where the config puts tasks.
+    if config.agents.prompt.is_some() {
         let file = layout.tasks.join("01-phase/02-agent.md");
         let stand_in =
             "---\ndependencies: [01-phase/01-earlier]\ninputs: [input]\noutputs: [output]\n---\n";
-        if let Some(task) = task::parse(&layout.tasks, &file, stand_in).task {
+        if let Some(mut task) = task::parse(&layout.tasks, &file, stand_in).task {
+            let taker = tasks.iter().find(|t| t.takes_the_shared_prompt());
+            task.workdir = match taker.map(|t| t.in_worktree(config)) {
+                Some(true) => Some(Workdir::Worktree),
+                Some(false) => Some(Workdir::Root),
+                None => None,
+            };
             check(&task);
         }
     }

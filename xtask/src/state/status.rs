@@ -56,15 +56,16 @@ impl fmt::Display for State {
     }
 }
 
-/// `Status::gone_note`, of a task whose work is `merging` or not.
 /// Whether a run holds the workspace: another process than this one (an
 /// `orchestrate` loading statuses is not the run that wrote them, which
-/// died).
+/// died), and one that runs tasks (not an `approve` holding it a moment).
 fn a_run_holds(layout: &Layout) -> bool {
-    crate::state::lock::holder(layout)
-        .is_some_and(|holder| holder != std::process::id().to_string())
+    use crate::state::lock;
+    lock::holder(layout)
+        .is_some_and(|holder| holder != std::process::id().to_string() && lock::runs_tasks(&holder))
 }
 
+/// `Status::gone_note`, of a task whose work is `merging` or not.
 pub fn gone_note(merging: bool) -> &'static str {
     if merging {
         "its work is left in the merge queue: the next run merges it"
@@ -629,7 +630,7 @@ pub fn write_over(
     let path = layout.status_file(&status.task_id);
     match spare.map(|spare| (atomic::replace_via(&path, &bytes, false, &spare), spare)) {
         Some((Ok(kept), spare)) => Ok(kept.then_some(spare)),
-        // The spare cannot be written (its folder removed by hand): the
+        // The spare cannot be used (on another file system, say): the
         // status's own `.prev`, as with none.
         Some((Err(_), _)) | None => atomic::replace(&path, &bytes, false),
     }

@@ -448,13 +448,21 @@ fn a_shared_template_no_task_takes_yet_is_checked() {
     t.config("agent:\n  prompt: \"{{ task.id }}{{ task.outputs[0] }}{% for d in deps %}{{ d.id }}{% endfor %}\"\n  command: [\"true\"]\n");
     t.task("p/a", "command: \"true\"");
     t.run(&["validate"]).code(0);
-    // Taken by a task, it is checked for that task only: a stand-in's
-    // shape (without a worktree, say) is not the tasks'.
+    // Taken by a task, it is checked for that task, and for a stand-in
+    // where that task runs: a worktree, though the config's default is
+    // the root; a part only a task with a dependency renders is checked.
     let t = Tree::new();
     t.config("agent:\n  prompt: \"Work in {{ worktree }}.\"\n  command: [\"true\"]\n");
     t.task("p/a", "workdir: worktree\noutputs: [r.txt]");
     let run = t.run(&["validate"]);
     assert!(!run.stderr.contains("agent.prompt"), "{}", run.stderr);
+    let t = Tree::new();
+    t.config("agent:\n  prompt: \"{{ task.id }}{% for d in deps %}{{ d.nosuch.x }}{% endfor %}\"\n  command: [\"true\"]\n");
+    t.task("p/a", "title: a");
+    t.run(&["validate"])
+        .code(2)
+        .says("agent.prompt")
+        .says("nosuch");
 }
 
 #[test]
