@@ -7,7 +7,6 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::os::unix::fs::PermissionsExt;
 
 use crate::model::argv;
-use crate::model::branch;
 use crate::model::cache::Cache;
 use crate::model::config::{Config, ExecutorKind, ResultFormat, Workdir};
 use crate::model::discovery::Discovery;
@@ -17,6 +16,9 @@ use crate::model::problem::{find_line, nearest, Invalid, Problem};
 use crate::model::prompt::{Context, Template};
 use crate::model::task::{self, CommandSpec, Task};
 use crate::state::durations::Durations;
+
+mod worktrees;
+use worktrees::{branch_clashes, ports_problem, worktree_problem};
 
 pub struct Definitions {
     pub layout: Layout,
@@ -611,44 +613,6 @@ fn prompt_problems(layout: &Layout, config: &Config, tasks: &[Task]) -> Vec<Prob
     problems
 }
 
-/// Worktree tasks whose ids give the same branch name (`a b` and `a-b`),
-/// or a branch inside another's (`a` and `a/b`: git cannot have both, and
-/// their worktrees would nest).
-fn branch_clashes(config: &Config, tasks: &[Task]) -> Vec<Problem> {
-    let mut by_branch: BTreeMap<String, &Task> = BTreeMap::new();
-    let mut problems = Vec::new();
-    for task in tasks.iter().filter(|t| t.in_worktree(config)) {
-        let branch = branch::branch_name(&task.id);
-        if let Some(first) = by_branch.insert(branch.clone(), task) {
-            problems.push(Problem::in_file(
-                &task.file,
-                None,
-                format!(
-                    "its branch would be `{branch}`, as {}'s: rename one of the two files",
-                    first.id
-                ),
-            ));
-        }
-    }
-    for (branch, task) in &by_branch {
-        let outer = branch
-            .match_indices('/')
-            .map(|(i, _)| &branch[..i])
-            .find_map(|up| by_branch.get_key_value(up));
-        if let Some((up, outer)) = outer {
-            problems.push(Problem::in_file(
-                &task.file,
-                None,
-                format!(
-                    "its branch would be `{branch}`, inside {}'s `{up}`: git cannot have both, and their worktrees would nest; rename one of the two",
-                    outer.id
-                ),
-            ));
-        }
-    }
-    problems
-}
-
 /// Tasks asking for more than `max_cpu_per_agent` or `max_memory_gb`.
 fn over_ceilings(layout: &Layout, config: &Config, tasks: &[Task]) -> Vec<Problem> {
     let mut problems = Vec::new();
@@ -686,63 +650,6 @@ fn over_ceilings(layout: &Layout, config: &Config, tasks: &[Task]) -> Vec<Proble
         }
     }
     problems
-}
-
-/// What keeps the worktrees the given tasks run in from being made here
-/// (no repository, no commit to start from, a branch of the user's in the
-/// way...), checked without changing anything: at the first such task's
-/// file, or at `worktrees` in the config when it sets them all.
-fn worktree_problem(
-    layout: &Layout,
-    config: &Config,
-    tasks: &[&Task],
-    usable: fn(&Layout, &crate::model::config::Worktrees) -> anyhow::Result<()>,
-) -> Option<Problem> {
-    let first = tasks.iter().find(|t| t.in_worktree(config))?;
-    let e = usable(layout, &config.worktrees).err()?;
-    Some(match first.workdir {
-        Some(_) => Problem::in_file_where(
-            &first.file,
-            "workdir",
-            format!("it runs in a worktree, and {e:#}"),
-        ),
-        None => Problem::in_file_where(
-            &layout.config_file(),
-            "worktrees",
-            format!("{} runs in a worktree (the config's), and {e:#}", first.id),
-        ),
-    })
-}
-
-/// A port past the last (65535) for an agent slot the run may fill: the
-/// `TASK_PORT` of parallel agents in worktrees would be the same.
-fn ports_problem(
-    layout: &Layout,
-    config: &Config,
-    tasks: &[&Task],
-    jobs: Option<usize>,
-) -> Option<Problem> {
-    tasks.iter().find(|t| t.in_worktree(config))?;
-    let at_once = jobs
-        .unwrap_or(config.max_concurrent_agents)
-        .min(tasks.len());
-    let (base, stride) = (config.worktrees.port_base, config.worktrees.port_stride);
-    let last = u64::from(base) + u64::from(stride) * at_once.saturating_sub(1) as u64;
-    if last <= u64::from(u16::MAX) {
-        return None;
-    }
-    let limit = match jobs {
-        Some(j) => format!("-j {j}"),
-        None => "max_concurrent_agents".to_owned(),
-    };
-    Some(Problem::in_file_where(
-        &layout.config_file(),
-        "port_base",
-        format!(
-            "worktrees.port_base ({base}) + port_stride ({stride}) × {} is {last} for {at_once} tasks at once ({limit}): past the last port, 65535, so parallel agents would get the same TASK_PORT; lower port_base or port_stride",
-            at_once - 1
-        ),
-    ))
 }
 
 /// Programs the given tasks would run that cannot be found or executed:

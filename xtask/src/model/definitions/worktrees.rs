@@ -1,0 +1,105 @@
+//! The checks of the definitions that concern tasks run in worktrees:
+//! their branches, whether their worktrees can be made here, their ports.
+
+use std::collections::BTreeMap;
+
+use crate::model::branch;
+use crate::model::config::Config;
+use crate::model::layout::Layout;
+use crate::model::problem::Problem;
+use crate::model::task::Task;
+
+/// Worktree tasks whose ids give the same branch name (`a b` and `a-b`),
+/// or a branch inside another's (`a` and `a/b`: git cannot have both, and
+/// their worktrees would nest).
+pub(super) fn branch_clashes(config: &Config, tasks: &[Task]) -> Vec<Problem> {
+    let mut by_branch: BTreeMap<String, &Task> = BTreeMap::new();
+    let mut problems = Vec::new();
+    for task in tasks.iter().filter(|t| t.in_worktree(config)) {
+        let branch = branch::branch_name(&task.id);
+        if let Some(first) = by_branch.insert(branch.clone(), task) {
+            problems.push(Problem::in_file(
+                &task.file,
+                None,
+                format!(
+                    "its branch would be `{branch}`, as {}'s: rename one of the two files",
+                    first.id
+                ),
+            ));
+        }
+    }
+    for (branch, task) in &by_branch {
+        let outer = branch
+            .match_indices('/')
+            .map(|(i, _)| &branch[..i])
+            .find_map(|up| by_branch.get_key_value(up));
+        if let Some((up, outer)) = outer {
+            problems.push(Problem::in_file(
+                &task.file,
+                None,
+                format!(
+                    "its branch would be `{branch}`, inside {}'s `{up}`: git cannot have both, and their worktrees would nest; rename one of the two",
+                    outer.id
+                ),
+            ));
+        }
+    }
+    problems
+}
+
+/// What keeps the worktrees the given tasks run in from being made here
+/// (no repository, no commit to start from, a branch of the user's in the
+/// way...), checked without changing anything: at the first such task's
+/// file, or at `worktrees` in the config when it sets them all.
+pub(super) fn worktree_problem(
+    layout: &Layout,
+    config: &Config,
+    tasks: &[&Task],
+    usable: fn(&Layout, &crate::model::config::Worktrees) -> anyhow::Result<()>,
+) -> Option<Problem> {
+    let first = tasks.iter().find(|t| t.in_worktree(config))?;
+    let e = usable(layout, &config.worktrees).err()?;
+    Some(match first.workdir {
+        Some(_) => Problem::in_file_where(
+            &first.file,
+            "workdir",
+            format!("it runs in a worktree, and {e:#}"),
+        ),
+        None => Problem::in_file_where(
+            &layout.config_file(),
+            "worktrees",
+            format!("{} runs in a worktree (the config's), and {e:#}", first.id),
+        ),
+    })
+}
+
+/// A port past the last (65535) for an agent slot the run may fill: the
+/// `TASK_PORT` of parallel agents in worktrees would be the same.
+pub(super) fn ports_problem(
+    layout: &Layout,
+    config: &Config,
+    tasks: &[&Task],
+    jobs: Option<usize>,
+) -> Option<Problem> {
+    tasks.iter().find(|t| t.in_worktree(config))?;
+    let at_once = jobs
+        .unwrap_or(config.max_concurrent_agents)
+        .min(tasks.len());
+    let (base, stride) = (config.worktrees.port_base, config.worktrees.port_stride);
+    let last = u64::from(base) + u64::from(stride) * at_once.saturating_sub(1) as u64;
+    if last <= u64::from(u16::MAX) {
+        return None;
+    }
+    let limit = match jobs {
+        Some(j) => format!("-j {j}"),
+        None => "max_concurrent_agents".to_owned(),
+    };
+    Some(Problem::in_file_where(
+        &layout.config_file(),
+        "port_base",
+        format!(
+            "worktrees.port_base ({base}) + port_stride ({stride}) × {} is {last} for {at_once} tasks at once ({limit}): past the last port, 65535, so parallel agents would get the same TASK_PORT; lower port_base or port_stride",
+            at_once - 1
+        ),
+    ))
+}
