@@ -1026,10 +1026,7 @@ fn logs_follow_of_a_paused_task_the_run_going_on_leaves_out_ends() {
         "q/other",
         &sh("while [ ! -f release ]; do sleep 0.02; done"),
     );
-    let mut first = t
-        .command(&["orchestrate", "--task", "p/limited"])
-        .spawn()
-        .unwrap();
+    let mut first = t.start(&["orchestrate", "--task", "p/limited"]);
     wait_for("the rate limit", || {
         t.exists("workspace/status/p/limited.json")
             && t.status("p/limited")["rate_limited_until"].is_string()

@@ -1096,6 +1096,7 @@ fn logs_follow_waits_for_a_task_awaiting_its_approval() {
     let follow = t
         .command(&["logs", "-f", "p/a"])
         .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     t.run(&["approve", "p/a"]).code(0);

@@ -85,9 +85,14 @@ impl Tree {
         cmd
     }
 
-    /// The binary started in the background, its stdout discarded.
+    /// The binary started in the background, its output discarded (it
+    /// would show among the tests' own).
     pub fn start(&self, args: &[&str]) -> std::process::Child {
-        self.command(args).stdout(Stdio::null()).spawn().unwrap()
+        self.command(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
     }
 
     pub fn run(&self, args: &[&str]) -> Run {

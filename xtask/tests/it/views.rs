@@ -971,6 +971,7 @@ fn logs_follow_goes_on_into_the_next_attempt() {
     let follow = t
         .command(&["logs", "-f", "p/flaky"])
         .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     t.write("release-1", "");
