@@ -86,7 +86,8 @@ pub fn find<'a>(patterns: &[String], lines: &'a [String]) -> Option<&'a str> {
 /// `rate_limit_event` line (the last one in `text`), or
 /// "anthropic-ratelimit-unified-reset: <epoch>".
 ///
-/// A clock time without a date is the next such time after `now`; a date
+/// A clock time without a date is the next such time after `now`, or the
+/// last one if it passed less than an hour ago (`JUST_PASSED`); a date
 /// without a year is the one nearest `now` (so a stale "Jul 31" read on
 /// Aug 1 is not taken for next year). "(UTC)" is UTC; another zone is read
 /// `offset_of(Some(zone), at)` seconds east of UTC at epoch second `at`
@@ -210,6 +211,15 @@ const MAX_OFFSET: i64 = 24 * 3600;
 const MAX_SECS: i64 = 253_402_300_799;
 
 const DAY: i64 = 86_400;
+
+/// How long ago a clock time without a date may have passed and still be
+/// today's, a reset due now, rather than tomorrow's: a CLI shows a reset to
+/// the minute (or the hour), so the limit may hold a few seconds past it,
+/// and a limit reported late (Claude Code retries one for minutes before it
+/// gives up) names a reset just past. Read as tomorrow's, it would pause
+/// the whole pool for a day, or fail the task past `give_up_after`; as
+/// past, the wait is the backoff's.
+const JUST_PASSED: i64 = 3600;
 
 // ------------------------------------------------------------- epochs
 
@@ -537,10 +547,12 @@ fn resolve(clock: &Clock, now: i64, offset: i64) -> Option<i64> {
     let local_now = now + offset;
     let time = i64::from(clock.hour) * 3600 + i64::from(clock.minute) * 60;
     let Some((year, month, day)) = clock.date else {
-        let mut at = local_now.div_euclid(DAY) * DAY + time;
-        if at < local_now {
-            at += DAY;
-        }
+        // Yesterday's, today's or tomorrow's: the first not passed more
+        // than `JUST_PASSED` ago.
+        let today = local_now.div_euclid(DAY) * DAY + time;
+        let at = [today - DAY, today, today + DAY]
+            .into_iter()
+            .find(|at| local_now - at < JUST_PASSED)?;
         return Some(at - offset);
     };
     let this_year = civil_year(local_now.div_euclid(DAY));

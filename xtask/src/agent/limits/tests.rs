@@ -140,7 +140,7 @@ fn every_claude_reset_time() {
         Some("2026-07-30T22:50:00.000Z"), // 12:50am
         Some("2026-07-30T21:00:00.000Z"), // 11pm
         Some("2026-07-30T13:00:00.000Z"), // 3pm
-        Some("2026-07-31T11:30:00.000Z"), // 1:30pm, passed at 14:00: tomorrow
+        Some(now),                        // 1:30pm, passed half an hour ago: due
         Some("2026-07-31T02:50:00.000Z"), // 4:50am
         Some("2026-07-30T21:00:00.000Z"), // 11pm
         Some("2026-07-30T22:50:00.000Z"), // 12:50am
@@ -319,6 +319,22 @@ fn clock_forms() {
         reset("resets 2pm").as_deref(),
         Some("2026-07-30T12:00:00.000Z")
     );
+    // Passed within the hour (shown to the minute, or reported late): due
+    // now, not tomorrow; yesterday's too, just after midnight; an hour or
+    // more ago, tomorrow's.
+    for (text, expected) in [
+        ("resets 1:59pm", "2026-07-30T12:00:00.000Z"),
+        ("resets 1:01pm", "2026-07-30T12:00:00.000Z"),
+        ("resets 1pm", "2026-07-31T11:00:00.000Z"),
+        ("try again at 1:30 PM", "2026-07-30T12:00:00.000Z"),
+    ] {
+        assert_eq!(reset(text).as_deref(), Some(expected), "{text}");
+    }
+    let past_midnight = at("2026-07-30T22:10:00Z"); // 00:10 on the machine
+    let read = |text: &str| reset_time(text, past_midnight, &machine(OFFSET));
+    assert_eq!(read("resets 11:50pm"), Some(past_midnight));
+    assert_eq!(read("resets 11pm"), Some(at("2026-07-31T21:00:00Z")));
+    assert_eq!(read("resets 1am"), Some(at("2026-07-30T23:00:00Z")));
     for nonsense in [
         "resets the counter",
         "resets 5 files",
@@ -475,12 +491,17 @@ fn zone_offsets_come_from_the_time_zone_database() {
     let reset = reset_time("resets 9am (America/New_York)", halloween, &offset_of);
     // 8am there: the next 9am is within the hour, still at UTC-4.
     assert_eq!(reset, Some(at("2026-10-31T13:00:00Z")));
-    // Read at 9:00:30, the next 9am is the next day's, at UTC-5.
-    let later = at("2026-10-31T13:00:30Z");
+    // Read at 9:00:30, it is due; at 10:30, the next 9am is the next
+    // day's, at UTC-5.
+    let just_past = at("2026-10-31T13:00:30Z");
+    let reset = reset_time("resets 9am (America/New_York)", just_past, &offset_of);
+    assert_eq!(reset, Some(just_past));
+    let later = at("2026-10-31T14:30:00Z");
     let reset = reset_time("resets 9am (America/New_York)", later, &offset_of);
     assert_eq!(reset, Some(at("2026-11-01T14:00:00Z")));
-    // Read at 00:30 on the day of the change, 11:45pm is that evening's.
-    let night = at("2026-11-01T04:30:00Z");
+    // Read at 00:50 on the day of the change (the last 11:45pm over an
+    // hour ago), 11:45pm is that evening's.
+    let night = at("2026-11-01T04:50:00Z");
     let reset = reset_time("resets 11:45pm (America/New_York)", night, &offset_of);
     assert_eq!(reset, Some(at("2026-11-02T04:45:00Z")));
     // Not a zone's file: read in the machine's zone.
