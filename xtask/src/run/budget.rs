@@ -145,6 +145,11 @@ impl Run<'_> {
                 status.attempt,
                 status.error.as_deref().unwrap_or("stopped")
             ),
+            Some(Ending::Lost) if task.is_agent(self.config) => format!(
+                "warning: budget.usd is set, but {id} (attempt {}) was lost before its agent's cost could be read ({}): what it spent is not counted",
+                status.attempt,
+                status.error.as_deref().unwrap_or("lost")
+            ),
             _ => return,
         };
         self.printer.line(Tone::Warn, &warning);

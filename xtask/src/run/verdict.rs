@@ -68,10 +68,23 @@ pub fn judge(
                 "lost: the task and its supervisor are gone, and no exit code was recorded",
             )
         };
+        // A lost agent may have printed its result before it ended
+        // unseen (its stdout is a file of this attempt's: an earlier one's
+        // is moved aside as an attempt starts): its cost is counted, and
+        // its session is its retry's to resume.
+        let agent = match ending {
+            Ending::Lost => report_of(
+                layout,
+                config,
+                task,
+                outcome_of(layout, config, task, previous),
+            ),
+            _ => None,
+        };
         return Verdict {
             ending,
             error: Some(error.to_owned()),
-            agent: None,
+            agent,
             rate_limit: None,
         };
     };
@@ -95,18 +108,10 @@ pub fn judge(
     };
     // An attempt that never started printed nothing: what its task's
     // stdout holds is an earlier attempt's (its cost, charged again).
-    let mut outcome = match r.ending {
+    let outcome = match r.ending {
         Ending::SpawnFailed => None,
-        _ => read_result(layout, config, task),
+        _ => outcome_of(layout, config, task, previous),
     };
-    // A Codex run that resumed the session it was given reports its
-    // thread's totals, the earlier attempt's tokens with its own: counted
-    // once, not again (openai/codex#17539).
-    if let (Some(Ok(outcome)), Some(previous)) = (&mut outcome, previous) {
-        if let (Some(session), Some(before)) = (&previous.session_id, &previous.thread_usage) {
-            outcome.count_since(session, before, config.agents.prices.as_ref());
-        }
-    }
     let error = exit_error(layout, config, task, r, active, outcome.as_ref())
         .map(|error| in_setup(layout, r, active, error));
     let failure = outcome
@@ -150,18 +155,47 @@ pub fn judge(
         }
         _ => None,
     };
-    let agent = match outcome {
+    Verdict {
+        ending: r.ending,
+        error,
+        agent: report_of(layout, config, task, outcome),
+        rate_limit,
+    }
+}
+
+/// The agent's result, when the task's result is read (`read_result`),
+/// its tokens counted once where it resumed the session of `previous`.
+fn outcome_of(
+    layout: &Layout,
+    config: &Config,
+    task: &Task,
+    previous: Option<&Previous>,
+) -> Option<Result<Outcome, String>> {
+    let mut outcome = read_result(layout, config, task);
+    // A Codex run that resumed the session it was given reports its
+    // thread's totals, the earlier attempt's tokens with its own: counted
+    // once, not again (openai/codex#17539).
+    if let (Some(Ok(outcome)), Some(previous)) = (&mut outcome, previous) {
+        if let (Some(session), Some(before)) = (&previous.session_id, &previous.thread_usage) {
+            outcome.count_since(session, before, config.agents.prices.as_ref());
+        }
+    }
+    outcome
+}
+
+/// What the agent reported, from its `outcome`.
+fn report_of(
+    layout: &Layout,
+    config: &Config,
+    task: &Task,
+    outcome: Option<Result<Outcome, String>>,
+) -> Option<Report> {
+    match outcome {
         Some(Ok(outcome)) => Some(outcome.report),
         // Cut short: the session, for a retry to resume. An empty report
         // otherwise: the agent reported no cost, which views count apart.
         Some(Err(_)) => Some(session_of_unread(layout, config, task).unwrap_or_default()),
         None => None,
-    };
-    Verdict {
-        ending: r.ending,
-        error,
-        agent,
-        rate_limit,
     }
 }
 

@@ -1287,7 +1287,35 @@ fn an_agent_printing_after_its_supervisor_died_lives_on_and_its_output_is_kept()
         let kept = t.read("workspace/logs/p/a.attempt-1.stdout");
         assert!(kept.contains("\"type\":\"result\""), "{kept}");
         assert_eq!(t.state("p/a"), "completed", "{}", t.read("out2"));
+        // What it reported is its own: its cost counted once, its session
+        // resumed by its retry.
+        let ledger = t.read("workspace/ledger.jsonl");
+        let attempts: Vec<&str> = ledger
+            .lines()
+            .filter(|l| l.contains("\"attempt\":1,"))
+            .collect();
+        assert_eq!(attempts.len(), 1, "{ledger}");
+        assert!(attempts[0].contains("\"cost_usd\":0.1629377"), "{ledger}");
+        let session = "4b8e2f61-9c3a-4d17-b5e2-7a1f0c9d3e58\n";
+        assert_eq!(t.read("markers/session"), session);
     }
+}
+
+/// An agent lost with its supervisor before it printed its result: with a
+/// budget, the run says its cost is not counted, as for one stopped.
+#[test]
+fn a_lost_agent_s_uncounted_cost_is_said() {
+    let t = Tree::new();
+    let agent = agent_outliving_its_supervisor(&t);
+    signal(agent, libc::SIGKILL);
+    wait_for("the agent to be gone", || !alive(agent));
+    t.config(&format!(
+        "agent:\n  command: [sh, {}]\n  result: claude-json\nbudget: {{usd: 5}}\n",
+        t.path("agent.sh").display()
+    ));
+    t.run(&["orchestrate"]).code(0).says(
+        "warning: budget.usd is set, but p/a (attempt 1) was lost before its agent's cost could be read (lost: ",
+    );
 }
 
 /// The run that adopts an agent whose supervisor died finds a question
@@ -1331,7 +1359,7 @@ fn agent_outliving_its_supervisor(t: &Tree) -> u32 {
     t.write(
         "agent.sh",
         &format!(
-            "[ \"$TASK_ATTEMPT\" = 2 ] && exec cat {result}
+            "[ \"$TASK_ATTEMPT\" = 2 ] && echo \"$TASK_PREVIOUS_SESSION_ID\" > {m}/session && exec cat {result}
 echo $$ > {m}/pid
 i=0
 while [ ! -e {m}/go ] && [ $i -lt 1200 ]; do echo '{{\"type\":\"assistant\",\"i\":'$i'}}'; sleep 0.05; i=$((i+1)); done
