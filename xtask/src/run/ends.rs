@@ -349,9 +349,14 @@ impl Run<'_> {
         let attempt = status.attempt;
         let cost = status.agent.as_ref().and_then(|a| a.cost_usd);
         // An attempt cut short before it named a session (its timeout, a
-        // crash) leaves the one before it to resume: its work is there.
+        // crash) leaves the one before it to resume: its work is there. So
+        // does one whose session holds no turn: Claude answers a resume of
+        // an id it does not know ("No conversation found") with a new,
+        // empty one, which every later retry would fail to resume too.
         let earlier = self.history[t].previous.as_ref();
-        let own = status.agent.as_ref().and_then(|a| a.session_id.clone());
+        let own = (status.agent.as_ref())
+            .filter(|a| a.turns != Some(0))
+            .and_then(|a| a.session_id.clone());
         let session = own
             .clone()
             .or_else(|| earlier.and_then(|p| p.session_id.clone()));

@@ -928,6 +928,44 @@ fn a_retry_after_an_attempt_that_named_no_session_resumes_the_one_before() {
     }
 }
 
+/// An attempt whose resume of the session it was given missed (Claude's
+/// "No conversation found": a new session, with no turn) leaves the
+/// session before it to resume, in the same run and in the next: the
+/// empty one would make every later retry miss too.
+#[test]
+fn a_resume_that_missed_leaves_the_session_before_it_to_resume() {
+    for same_run in [true, false] {
+        let t = Tree::new();
+        t.config(&agent("claude", "claude-json"));
+        t.task("p/a", if same_run { "retries: 2" } else { "" });
+        scenario(
+            &t,
+            "p/a",
+            &[
+                "error_max_turns.json 1",
+                "error_during_execution.json 1",
+                "success.json",
+            ],
+        );
+        if !same_run {
+            t.run(&["orchestrate"]).code(1);
+            t.run(&["orchestrate"]).code(1);
+        }
+        t.run(&["orchestrate"]).code(0);
+        let session = fixture("claude/error_max_turns.json")["session_id"].clone();
+        let third = env_of(&t, "p/a", 3);
+        assert!(
+            third["previous_error"].contains("No conversation found"),
+            "same run: {same_run}: {third:?}"
+        );
+        assert_eq!(
+            third["previous_session"],
+            session.as_str().unwrap(),
+            "same run: {same_run}"
+        );
+    }
+}
+
 /// A block's reason reaches the retry after `reset` also when the status
 /// keeps an earlier session to resume apart (`previous`).
 #[test]
