@@ -627,11 +627,18 @@ impl Why<'_> {
             let refused =
                 run::second_copy(layout, &defs.config, graph, &options, &mut self.warnings);
             let orchestrate = layout.cmd("orchestrate");
-            match refused {
-                Some(stray) => println!(
+            let paused = Plan::new(defs, &options).pool_paused_until(t);
+            match (refused, paused) {
+                (Some(stray), _) => println!(
                     "  nothing of its own: it is ready, but `{orchestrate}` refuses to run now: {stray}"
                 ),
-                None => println!("  nothing: it starts on the next `{orchestrate}`"),
+                // Another task's limit: the pool starts nothing before.
+                (None, Some(until)) => println!(
+                    "  its pool's pause: rate limited until {} (pool {}); the next `{orchestrate}` starts it then",
+                    format::clock(until),
+                    task.counts_in_pool(&defs.config).unwrap_or(UNNAMED_POOL)
+                ),
+                (None, None) => println!("  nothing: it starts on the next `{orchestrate}`"),
             }
         }
     }

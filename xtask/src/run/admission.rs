@@ -282,6 +282,17 @@ impl<'a> Admission<'a> {
             .filter(|until| *until > now)
     }
 
+    /// Until when the pool task `t` counts in (if any) pauses for a rate
+    /// limit (another task's), if it does after `now`.
+    pub fn pool_paused_until(
+        &self,
+        graph: &Graph,
+        t: usize,
+        now: SystemTime,
+    ) -> Option<SystemTime> {
+        self.pools.paused_until(self.pool_of(graph, t)?, now)
+    }
+
     /// How many of the `running` tasks are in `pool`.
     pub fn running_in_pool(&self, graph: &Graph, running: &[usize], pool: &str) -> usize {
         running

@@ -174,6 +174,12 @@ impl<'a> Plan<'a> {
         self.paused.binary_search(&t).is_ok()
     }
 
+    /// Until when task `t`'s pool pauses for a rate limit, if it does now.
+    pub fn pool_paused_until(&self, t: usize) -> Option<std::time::SystemTime> {
+        let now = std::time::SystemTime::now();
+        self.admission.pool_paused_until(self.graph, t, now)
+    }
+
     /// The latest attempt's number of task `t`.
     pub fn attempt(&self, t: usize) -> u32 {
         self.history[t].attempt
@@ -392,11 +398,20 @@ impl<'a> Plan<'a> {
             .collect()
     }
 
-    /// The tasks a rate limit pauses, and those that wait on one of them
-    /// (and on nothing that failed: those are blocked).
+    /// The tasks a rate limit pauses (their own, or their pool's: one
+    /// that never ran waits for its pool's), and those that wait on one
+    /// of them (and on nothing that failed: those are blocked).
     fn behind_a_pause(&self) -> HashSet<usize> {
-        let mut behind: HashSet<usize> = self.paused.iter().copied().collect();
+        let now = std::time::SystemTime::now();
         let mut queue = self.paused.clone();
+        queue.extend((0..self.graph.tasks.len()).filter(|&t| {
+            self.readiness.node(t).is_waiting()
+                && self
+                    .admission
+                    .pool_paused_until(self.graph, t, now)
+                    .is_some()
+        }));
+        let mut behind: HashSet<usize> = queue.iter().copied().collect();
         while let Some(t) = queue.pop() {
             for d in self.graph.waiting_on(t) {
                 if self.readiness.node(d).is_waiting() && behind.insert(d) {

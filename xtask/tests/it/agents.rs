@@ -649,6 +649,38 @@ fn what_waits_on_a_paused_task_says_it_is_paused() {
         .says("would wait for a rate limit's pause: q/after: waits on p/limited (paused by a rate limit)");
 }
 
+/// A task that never ran, held only by its pool's pause (another task's
+/// limit), is said paused by `why` and by the dry run, as by `next`: not
+/// one the next run starts at once, nor one that would never start.
+#[test]
+fn a_task_held_by_its_pool_s_pause_is_said_to_wait_for_it() {
+    let t = Tree::new();
+    t.config(&format!(
+        "{}  pool: anthropic\npools: {{anthropic: 1}}\nkill_grace: 1s\n",
+        agent("claude", "claude-json")
+    ));
+    t.task("p/limited", "priority: 5");
+    scenario(&t, "p/limited", &["limit-in:600 1"]);
+    t.task("p/other", "");
+    scenario(&t, "p/other", &["success.json"]);
+    let mut run = t.start(&["orchestrate"]);
+    wait_for("the rate limit", || {
+        t.exists("workspace/status/p/limited.json")
+            && t.status("p/limited")["rate_limited_until"].is_string()
+    });
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(run.id() as i32, libc::SIGTERM) };
+    run.wait().unwrap();
+    assert!(!t.exists("workspace/status/p/other.json"));
+    t.run(&["next"]).says("p/other: paused: rate limited until");
+    t.run(&["why", "p/other"])
+        .says("its pool's pause: rate limited until")
+        .says("(pool anthropic); the next `");
+    t.run(&["orchestrate", "--dry-run"])
+        .code(0)
+        .says("would wait for a rate limit's pause: p/other: paused: rate limited until");
+}
+
 /// A run that takes up a task a rate limit paused says so, and until
 /// when: off a terminal it said nothing until the pause ended.
 #[test]
