@@ -41,7 +41,10 @@ pub struct Report {
     pub subtype: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost_usd: Option<f64>,
-    /// Input tokens. Claude's exclude the cached ones; Codex's include them.
+    /// Input tokens not read from a cache, those written to one included
+    /// (`cache_write_tokens` of them): Claude's `input_tokens` and
+    /// `cache_creation_input_tokens`; Codex's `input_tokens` less its
+    /// `cached_input_tokens`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub input_tokens: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -368,7 +371,15 @@ fn claude_report(result: &Map<String, Value>) -> Report {
         // and some also printed a per-call `cost_usd` beside the total, so
         // reading it could report the wrong figure.
         cost_usd: cost(result.get("total_cost_usd")),
-        input_tokens: tokens("input_tokens"),
+        // Claude counts apart the input it wrote to its cache: input all
+        // the same, not read from a cache, and billed above it.
+        input_tokens: match (
+            tokens("input_tokens"),
+            tokens("cache_creation_input_tokens"),
+        ) {
+            (Some(input), Some(written)) => Some(input.saturating_add(written)),
+            (input, written) => input.or(written),
+        },
         output_tokens: tokens("output_tokens"),
         cache_read_tokens: tokens("cache_read_input_tokens"),
         cache_write_tokens: tokens("cache_creation_input_tokens"),

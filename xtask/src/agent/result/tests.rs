@@ -53,7 +53,7 @@ fn claude_success_is_read_exactly() {
             is_error: Some(false),
             subtype: Some("success".into()),
             cost_usd: Some(0.1629377),
-            input_tokens: Some(38),
+            input_tokens: Some(38 + 18342),
             output_tokens: Some(1893),
             cache_read_tokens: Some(201554),
             cache_write_tokens: Some(18342),
@@ -209,7 +209,7 @@ fn claude_stream_reads_the_result_line() {
             is_error: Some(false),
             subtype: Some("success".into()),
             cost_usd: Some(0.05772385),
-            input_tokens: Some(6),
+            input_tokens: Some(6 + 6805),
             output_tokens: Some(598),
             cache_read_tokens: Some(75637),
             cache_write_tokens: Some(6805),
@@ -337,6 +337,7 @@ fn claude_odd_fields_are_left_out() {
     assert_eq!(
         outcome.report,
         Report {
+            input_tokens: Some(u64::MAX),
             cache_write_tokens: Some(u64::MAX),
             ..Report::default()
         }
