@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 
 use crate::model::argv;
 use crate::model::cache::Cache;
-use crate::model::config::{Config, ExecutorKind, ResultFormat, Workdir};
+use crate::model::config::{Config, ExecutorKind, Workdir};
 use crate::model::discovery::Discovery;
 use crate::model::graph::Graph;
 use crate::model::layout::Layout;
@@ -17,7 +17,9 @@ use crate::model::prompt::{Context, Template};
 use crate::model::task::{self, CommandSpec, Task};
 use crate::state::durations::Durations;
 
+mod agents;
 mod worktrees;
+use agents::{warn_uncosted_agents, warn_unread_results};
 use worktrees::{branch_clashes, ports_problem, worktree_problem};
 
 pub struct Definitions {
@@ -273,6 +275,7 @@ fn read_definitions(layout: &Layout, runs: Option<&Runs>) -> Result<Definitions,
     problems.extend(unused_pools(layout, &config, &tasks));
     warn_uncapped_pools(layout, &config, &tasks);
     warn_uncosted_agents(&config, &tasks);
+    warn_unread_results(layout, &config, &tasks);
     warn_misspelled_placeholders(layout, &tasks);
     if let Some(runs) = runs {
         let run: Vec<&Task> = tasks
@@ -489,41 +492,6 @@ fn warn_misspelled_placeholders(layout: &Layout, tasks: &[Task]) {
                 );
             }
         }
-    }
-}
-
-/// Under a budget, says which agent tasks will report no cost (their
-/// result not read, or Codex's tokens with no prices): before anything
-/// runs, not once the first of them has spent what the budget cannot count.
-fn warn_uncosted_agents(config: &Config, tasks: &[Task]) {
-    if config.agents.budget_usd.is_none() {
-        return;
-    }
-    let uncosted = |t: &&Task| {
-        t.is_agent(config)
-            && match t.result_format(config) {
-                ResultFormat::None => true,
-                ResultFormat::CodexJsonl => config.agents.prices.is_none(),
-                ResultFormat::ClaudeJson => false,
-            }
-    };
-    if !tasks.iter().any(|t| t.is_agent(config)) {
-        eprintln!(
-            "warning: budget.usd is set, but no task runs an agent (agent.command, a result read, a pool): nothing reports a cost, and the budget counts nothing"
-        );
-        return;
-    }
-    let mut found = tasks.iter().filter(uncosted);
-    if let Some(first) = found.next() {
-        let more = found.count();
-        let others = match more {
-            0 => String::new(),
-            n => format!(" and {n} more"),
-        };
-        eprintln!(
-            "warning: budget.usd is set, but {}{others} will report no cost (agent.result none, or codex-jsonl without agent.prices): the budget cannot count what they spend",
-            first.id
-        );
     }
 }
 

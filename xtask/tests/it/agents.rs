@@ -654,6 +654,40 @@ fn what_waits_on_a_paused_task_says_it_is_paused() {
         .says("would wait for a rate limit's pause: q/after: waits on p/limited (paused by a rate limit)");
 }
 
+/// A command that runs Claude Code or Codex printing a result that is not
+/// read (no `agent.result`, no `result:`) is warned of, naming the result
+/// to set: `claude -p` exits 0 having failed, and the task would pass.
+#[test]
+fn a_cli_printing_a_result_that_is_not_read_is_warned_of() {
+    let t = Tree::new();
+    let claude = format!("{FIXTURES}/standin/claude");
+    t.config(&format!(
+        "agent:\n  command: [sh, {claude}, -p, --output-format, json, go]\n"
+    ));
+    t.task("p/a", "");
+    t.task(
+        "p/b",
+        &format!("command: [sh, {FIXTURES}/standin/codex, exec, --json, go]"),
+    );
+    t.run(&["validate"])
+        .code(0)
+        .says("tasks/orchestrator.yaml:2: agent.command runs `claude` with a JSON `--output-format`, but agent.result is none")
+        .says("set `agent.result: claude-json`")
+        .says("tasks/p/b.md: its command runs `codex exec --json`, but its result is not read")
+        .says("add `result: codex-jsonl` to it");
+    // Read: nothing to say.
+    t.config(&format!(
+        "agent:\n  command: [sh, {claude}, -p, --output-format, json, go]\n  result: claude-json\n"
+    ));
+    t.task(
+        "p/b",
+        &format!("command: [sh, {FIXTURES}/standin/codex, exec, --json, go]\nresult: codex-jsonl"),
+    );
+    let quiet = t.run(&["validate"]);
+    quiet.code(0);
+    assert!(!quiet.stderr.contains("is not read"), "{}", quiet.stderr);
+}
+
 /// A task that never ran, held only by its pool's pause (another task's
 /// limit), is said paused by `why` and by the dry run, as by `next`: not
 /// one the next run starts at once, nor one that would never start.

@@ -1,0 +1,164 @@
+//! The warnings of the definitions that concern agents: what they will
+//! report of their cost, and whether what their CLIs print is read.
+
+use crate::model::config::{Config, ResultFormat};
+use crate::model::layout::Layout;
+use crate::model::task::{CommandSpec, Task};
+
+/// Under a budget, says which agent tasks will report no cost (their
+/// result not read, or Codex's tokens with no prices): before anything
+/// runs, not once the first of them has spent what the budget cannot count.
+pub(super) fn warn_uncosted_agents(config: &Config, tasks: &[Task]) {
+    if config.agents.budget_usd.is_none() {
+        return;
+    }
+    let uncosted = |t: &&Task| {
+        t.is_agent(config)
+            && match t.result_format(config) {
+                ResultFormat::None => true,
+                ResultFormat::CodexJsonl => config.agents.prices.is_none(),
+                ResultFormat::ClaudeJson => false,
+            }
+    };
+    if !tasks.iter().any(|t| t.is_agent(config)) {
+        eprintln!(
+            "warning: budget.usd is set, but no task runs an agent (agent.command, a result read, a pool): nothing reports a cost, and the budget counts nothing"
+        );
+        return;
+    }
+    let mut found = tasks.iter().filter(uncosted);
+    if let Some(first) = found.next() {
+        let more = found.count();
+        let others = match more {
+            0 => String::new(),
+            n => format!(" and {n} more"),
+        };
+        eprintln!(
+            "warning: budget.usd is set, but {}{others} will report no cost (agent.result none, or codex-jsonl without agent.prices): the budget cannot count what they spend",
+            first.id
+        );
+    }
+}
+
+/// Says where a command runs Claude Code or Codex printing a result to
+/// read, which is not read (`agent.result` or a task's `result:` none):
+/// `claude -p` exits 0 with `"is_error": true`, and the task would count
+/// as completed, its cost unknown.
+pub(super) fn warn_unread_results(layout: &Layout, config: &Config, tasks: &[Task]) {
+    let unread = |t: &&Task| t.result_format(config) == ResultFormat::None;
+    // The agent's command, once, where a task runs it.
+    let words: Vec<&str> = config.agent.command.iter().map(String::as_str).collect();
+    if let Some(format) = printed_result(&words) {
+        if tasks.iter().filter(unread).any(|t| t.command.is_none()) {
+            let config_file = layout.config_file();
+            let config_file = layout.display(&config_file);
+            let at = match config.agent.command_set.flatten() {
+                Some(line) => format!("{config_file}:{line}"),
+                None => config_file.to_string(),
+            };
+            eprintln!(
+                "warning: {at}: agent.command {}, but agent.result is none: its result is not read, so an agent that exits 0 having failed counts as completed, and its cost is not counted; set `agent.result: {}`",
+                prints(format).0,
+                prints(format).1
+            );
+        }
+    }
+    let mut own = tasks.iter().filter(unread).filter_map(|t| {
+        let format = match t.command.as_ref()? {
+            CommandSpec::Argv(argv) => {
+                printed_result(&argv.iter().map(String::as_str).collect::<Vec<_>>())
+            }
+            CommandSpec::Shell(line) => printed_result(&shell_words(line)),
+        }?;
+        Some((t, format))
+    });
+    if let Some((first, format)) = own.next() {
+        let more = match own.count() {
+            0 => String::new(),
+            n => format!(" (and {n} more task(s))"),
+        };
+        eprintln!(
+            "warning: {}{more}: its command {}, but its result is not read: an agent that exits 0 having failed counts as completed; add `result: {}` to it",
+            layout.display(&first.file),
+            prints(format).0,
+            prints(format).1
+        );
+    }
+}
+
+/// The result the CLI a command runs prints, if it runs one that prints
+/// one: `claude ... --output-format json` (or `stream-json`), `codex exec
+/// ... --json`.
+fn printed_result(words: &[&str]) -> Option<ResultFormat> {
+    let program = |name: &str| {
+        words
+            .iter()
+            .position(|w| w.rsplit('/').next() == Some(name))
+    };
+    if let Some(at) = program("claude") {
+        let rest = &words[at + 1..];
+        let json = |format: &str| matches!(format, "json" | "stream-json");
+        let flagged = rest
+            .windows(2)
+            .any(|w| w[0] == "--output-format" && json(w[1]))
+            || rest
+                .iter()
+                .any(|w| w.strip_prefix("--output-format=").is_some_and(json));
+        if flagged {
+            return Some(ResultFormat::ClaudeJson);
+        }
+    }
+    let codex = program("codex")?;
+    let rest = &words[codex + 1..];
+    (rest.contains(&"exec") && rest.contains(&"--json")).then_some(ResultFormat::CodexJsonl)
+}
+
+/// What a command of `format` runs, said, and the format's name.
+fn prints(format: ResultFormat) -> (&'static str, &'static str) {
+    match format {
+        ResultFormat::ClaudeJson => ("runs `claude` with a JSON `--output-format`", "claude-json"),
+        _ => ("runs `codex exec --json`", "codex-jsonl"),
+    }
+}
+
+/// A shell command's words, near enough to find a program and its flags:
+/// split at blanks, quotes taken off.
+fn shell_words(line: &str) -> Vec<&str> {
+    line.split_whitespace()
+        .map(|w| w.trim_matches(|c| c == '"' || c == '\'' || c == ';'))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cli_printing_a_result_is_recognised() {
+        let read = |line: &str| printed_result(&shell_words(line));
+        for (line, expected) in [
+            (
+                "claude -p --output-format json hi",
+                Some(ResultFormat::ClaudeJson),
+            ),
+            (
+                "/usr/local/bin/claude -p --output-format=stream-json --verbose",
+                Some(ResultFormat::ClaudeJson),
+            ),
+            (
+                "cd x && claude -p \"--output-format\" 'json' go",
+                Some(ResultFormat::ClaudeJson),
+            ),
+            (
+                "codex exec --json --full-auto go",
+                Some(ResultFormat::CodexJsonl),
+            ),
+            ("claude -p --output-format text hi", None),
+            ("claude -p hi", None),
+            ("codex --json", None),
+            ("sh agent.sh", None),
+        ] {
+            assert_eq!(read(line), expected, "{line}");
+        }
+    }
+}
