@@ -82,7 +82,9 @@ pub fn find<'a>(patterns: &[String], lines: &'a [String]) -> Option<&'a str> {
 /// "resets Jul 31, 2am (UTC)", "resets Sep 15 at 7pm", "Your limit will
 /// reset at 3pm (America/Bogota)", "try again at Sep 22nd, 2026 3:14 PM",
 /// "try again in 5 days 22 hours 11 minutes", "Please try again in 1.5s"
-/// (or "663ms"), "Retry-After: 120" (seconds), the `resetsAt` epoch of a
+/// (or "663ms"), "retry after 30 seconds", "Retry-After: 120" (seconds;
+/// `retry_after` and `retry_after_ms` as a JSON field), an RFC 3339
+/// instant in UTC after "resets at" or "try again at", the `resetsAt` epoch of a
 /// `rate_limit_event` line (the last one in `text`), or
 /// "anthropic-ratelimit-unified-reset: <epoch>".
 ///
@@ -101,8 +103,13 @@ pub fn reset_time(text: &str, now: SystemTime, offset_of: OffsetOf) -> Option<Sy
         .or_else(|| epoch_after(&text, "\"resetsat\"", true))
         .or_else(|| epoch_after(&text, "anthropic-ratelimit-unified-reset", false))
         .or_else(|| after_reset(&text, now, offset_of))
-        .or_else(|| after_each(&text, "try again at", |c| clock_at(c, now, offset_of)))
+        .or_else(|| {
+            after_each(&text, "try again at", |c| {
+                instant(c).or_else(|| clock_at(c, now, offset_of))
+            })
+        })
         .or_else(|| after_each(&text, "try again in", |c| wait(c, now)))
+        .or_else(|| after_each(&text, "retry after ", |c| wait(c, now)))
         .or_else(|| retry_after(&text, now))?;
     Some(at.max(now))
 }
@@ -294,7 +301,23 @@ fn retry_after(text: &str, now: SystemTime) -> Option<SystemTime> {
             now.checked_add(Duration::try_from_secs_f64(secs).ok()?)
         })
     };
-    find("retry-after-ms", 0.001).or_else(|| find("retry-after", 1.0))
+    find("retry-after-ms", 0.001)
+        .or_else(|| find("retry_after_ms", 0.001))
+        .or_else(|| find("retry-after", 1.0))
+        .or_else(|| find("retry_after", 1.0))
+}
+
+/// An RFC 3339 instant in UTC at `c` ("[at] 2026-12-06T15:00:00Z", as an
+/// API's field or error gives it).
+fn instant(mut c: Cursor) -> Option<SystemTime> {
+    c.spaces();
+    if c.eat_word("at") {
+        c.spaces();
+    }
+    let token = c.skip(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b':' | b'.'));
+    // A sentence's full stop is not the time's.
+    let token = token.trim_end_matches('.');
+    humantime::parse_rfc3339(&token.to_ascii_uppercase()).ok()
 }
 
 /// "in 5 days 22 hours 11 minutes", "in 1.5s", "in 663ms", "6m0s": `now`
@@ -354,7 +377,7 @@ fn after_reset(text: &str, now: SystemTime, offset_of: OffsetOf) -> Option<Syste
         if relative.eat_word("in") || relative.eat_word("after") {
             return wait(relative, now);
         }
-        clock_at(c, now, offset_of)
+        instant(c).or_else(|| clock_at(c, now, offset_of))
     })
 }
 

@@ -335,6 +335,22 @@ fn clock_forms() {
     assert_eq!(read("resets 11:50pm"), Some(past_midnight));
     assert_eq!(read("resets 11pm"), Some(at("2026-07-31T21:00:00Z")));
     assert_eq!(read("resets 1am"), Some(at("2026-07-30T23:00:00Z")));
+    // An API's instants and fields.
+    for (text, expected) in [
+        ("resets at 2026-07-30T15:00:00Z", "2026-07-30T15:00:00.000Z"),
+        (
+            "Try again at 2026-07-30T13:30:00.5Z.",
+            "2026-07-30T13:30:00.500Z",
+        ),
+        ("Please retry after 30 seconds.", "2026-07-30T12:00:30.000Z"),
+        (
+            "{\"error\":{\"retry_after\": 30}}",
+            "2026-07-30T12:00:30.000Z",
+        ),
+        ("\"retry_after_ms\":1500", "2026-07-30T12:00:01.500Z"),
+    ] {
+        assert_eq!(reset(text).as_deref(), Some(expected), "{text}");
+    }
     for nonsense in [
         "resets the counter",
         "resets 5 files",
