@@ -721,7 +721,7 @@ fn scan_json_lines(mut reader: impl BufRead, mut each: impl FnMut(Value)) -> std
             break;
         }
         let line = String::from_utf8_lossy(&bytes);
-        let line = line.trim();
+        let line = without_leading_marks(line.trim());
         scan.printed |= !line.is_empty();
         if !line.starts_with('{') && !line.starts_with('[') {
             continue;
@@ -737,6 +737,24 @@ fn scan_json_lines(mut reader: impl BufRead, mut each: impl FnMut(Value)) -> std
         }
     }
     Ok(scan)
+}
+
+/// `line` without what a wrapper may print before its JSON: a byte-order
+/// mark, terminal escapes (`ESC [ ... m`, a colour reset).
+fn without_leading_marks(mut line: &str) -> &str {
+    loop {
+        let rest = line.trim_start_matches('\u{feff}');
+        let Some(escape) = rest.strip_prefix("\x1b[") else {
+            return rest;
+        };
+        // Its parameters, then the letter that ends it.
+        let params = escape.trim_start_matches(|c: char| c.is_ascii_digit() || c == ';');
+        let mut chars = params.chars();
+        match chars.next() {
+            Some(c) if c.is_ascii_alphabetic() => line = chars.as_str(),
+            _ => return rest,
+        }
+    }
 }
 
 fn text(value: Option<&Value>) -> Option<String> {

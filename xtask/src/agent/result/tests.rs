@@ -327,6 +327,15 @@ fn a_quoted_cost_is_read_and_a_cost_that_is_none_is_left_out() {
 }
 
 #[test]
+fn claude_result_after_a_byte_order_mark_or_escapes_is_read() {
+    let result = claude!("success.json").trim();
+    for prefix in ["\u{feff}", "\x1b[0m", "\x1b[1;32m\x1b[K", "\u{feff}\x1b[0m"] {
+        let outcome = claude(&format!("{prefix}{result}\n"));
+        assert_eq!(outcome.report.cost_usd, Some(0.1629377), "{prefix:?}");
+    }
+}
+
+#[test]
 fn claude_odd_fields_are_left_out() {
     let stdout = r#"{"type":"result","subtype":5,"is_error":"yes","num_turns":99999999999,
         "total_cost_usd":-1,"cost_usd":0.5,"session_id":null,
