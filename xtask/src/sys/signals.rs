@@ -75,7 +75,7 @@ extern "C" fn count(signal: libc::c_int) {
 /// signal is blocked: a child started by `fork` inherits a blocked mask,
 /// never a handler (`exec` sets handlers back to their default).
 pub fn count_received() {
-    for signal in HANDLED {
+    for signal in HANDLED.into_iter().filter(|&signal| !ignored(signal)) {
         // SAFETY: `count` only adds to an atomic, which is
         // async-signal-safe.
         unsafe { libc::signal(signal, count as *const () as libc::sighandler_t) };
@@ -102,14 +102,31 @@ pub fn default_sigpipe() {
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
 }
 
+/// The signals handled, less those the process was started with ignored:
+/// `nohup` ignores SIGHUP, and a shell ignores SIGINT in a job it starts
+/// in the background, so that the run outlives its terminal. Linux queues
+/// a blocked signal even when it is ignored, for `sigwait` to take: left
+/// in the set, a hang-up would stop the run all the same.
 fn handled_set() -> libc::sigset_t {
     // SAFETY: sigset_t is plain data, initialised by sigemptyset before use.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
-        for signal in HANDLED {
+        for signal in HANDLED.into_iter().filter(|&signal| !ignored(signal)) {
             libc::sigaddset(&mut set, signal);
         }
         set
+    }
+}
+
+/// Whether `signal` is ignored (`SIG_IGN`), as a process inherits it.
+/// Async-signal-safe (`unblock` runs it between fork and exec).
+fn ignored(signal: libc::c_int) -> bool {
+    // SAFETY: sigaction with a null new action only reads the current one
+    // into `old`, plain data.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, std::ptr::null(), &mut old) == 0
+            && old.sa_sigaction == libc::SIG_IGN
     }
 }

@@ -1432,6 +1432,36 @@ fn sighup_stops_the_run_with_exit_129() {
     assert_eq!(t.status("p/a")["error"], "interrupted");
 }
 
+/// A run started with SIGHUP ignored (`nohup`, so that it outlives its
+/// terminal) goes on through a hang-up: the first signal it acts on is
+/// the SIGTERM sent after it.
+#[test]
+fn a_run_under_nohup_goes_on_through_a_hang_up() {
+    use std::os::unix::process::CommandExt;
+    let t = Tree::new();
+    t.task("p/a", &waiting_task("a", "true"));
+    let out = std::fs::File::create(t.path("out")).unwrap();
+    let mut command = t.command(&["orchestrate"]);
+    command.stdout(out.try_clone().unwrap()).stderr(out);
+    // SAFETY: signal is async-signal-safe.
+    unsafe {
+        command.pre_exec(|| {
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+            Ok(())
+        })
+    };
+    let mut orchestrator = command.spawn().unwrap();
+    wait_for("the task to run", || {
+        pid_written(&t, "workspace/outputs/p/a/pid")
+    });
+    signal(orchestrator.id(), libc::SIGHUP);
+    signal(orchestrator.id(), libc::SIGTERM);
+    assert_eq!(orchestrator.wait().unwrap().code(), Some(143));
+    let said = t.read("out");
+    assert!(said.contains("SIGTERM received"), "{said}");
+    assert!(!said.contains("SIGHUP"), "{said}");
+}
+
 #[test]
 fn one_ctrl_c_gives_a_stubborn_task_its_grace_then_sigkill() {
     let t = Tree::new();
