@@ -173,6 +173,23 @@ fn unheld(error: &str, held: bool) -> Option<&str> {
     }
 }
 
+/// A task that ended while no orchestrator ran, its end recorded (its
+/// supervisor's exit record) but not taken yet: blocked or reset now, its
+/// completion (and what its agent reported) would be lost, and the work
+/// run again.
+fn refuse_if_ended_unseen(layout: &Layout, id: &str, attempt: u32) -> Result<()> {
+    let Some(end) = records::recorded_end(layout, id, attempt) else {
+        return Ok(());
+    };
+    bail!(
+        "{id} ended at {} ({}) while no orchestrator ran, and its end is not recorded yet: `{}` (or `{}`) records it first",
+        end.ended_at,
+        end.how(),
+        layout.cmd("monitor"),
+        layout.cmd("orchestrate")
+    )
+}
+
 /// A task that runs cannot be edited by hand.
 pub fn refuse_if_running(layout: &Layout, id: &str) -> Result<()> {
     let mut warnings = Vec::new();
@@ -203,7 +220,7 @@ pub fn refuse_if_running(layout: &Layout, id: &str) -> Result<()> {
             (None, Some(pid)) => {
                 format!("pid {pid}, found by its environment; nothing looks after it")
             }
-            (None, None) => return Ok(()),
+            (None, None) => return refuse_if_ended_unseen(layout, id, status.attempt),
         }
     };
     bail!(

@@ -238,14 +238,12 @@ impl Why<'_> {
                 );
                 let (orchestrate, monitor) = (layout.cmd("orchestrate"), layout.cmd("monitor"));
                 if let Some(end) = records::recorded_end(layout, id, s.attempt) {
-                    let how = match (end.exit_code, end.signal) {
-                        (Some(code), _) => format!("exit code {code}"),
-                        (None, Some(signal)) => format!("signal {signal}"),
-                        (None, None) => "no exit code".to_owned(),
-                    };
                     println!(
-                        "  but it ended at {} ({how}), with no orchestrator to see it: the next `{}` or `{}` records it",
-                        end.ended_at, orchestrate, monitor
+                        "  but it ended at {} ({}), with no orchestrator to see it: the next `{}` or `{}` records it",
+                        end.ended_at,
+                        end.how(),
+                        orchestrate,
+                        monitor
                     );
                 } else if !s.looked_after(layout) {
                     println!(

@@ -42,6 +42,15 @@ pub struct ExitRecord {
 }
 
 impl ExitRecord {
+    /// How it ended, in a few words: `exit code 0`, `signal 9`.
+    pub fn how(&self) -> String {
+        match (self.exit_code, self.signal) {
+            (Some(code), _) => format!("exit code {code}"),
+            (None, Some(signal)) => format!("signal {signal}"),
+            (None, None) => "no exit code".to_owned(),
+        }
+    }
+
     /// A record of an ending at this moment, with nothing else known yet.
     pub fn now(ending: Ending) -> ExitRecord {
         ExitRecord {

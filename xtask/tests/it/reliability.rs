@@ -257,6 +257,30 @@ fn an_adopted_task_s_duration_is_to_the_millisecond() {
     );
 }
 
+/// A task that ended while no orchestrator ran, its supervisor gone too,
+/// is not blocked or reset before its end is recorded: its completion
+/// would be lost, and the work run again. Once `monitor` records it, it
+/// is completed, run once.
+#[test]
+fn a_task_that_ended_unseen_is_not_blocked_or_reset_before_its_end_is_recorded() {
+    let t = Tree::new();
+    let (mut first, _, supervisor) = run_with_a_supervised_task(&t);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    t.write("release-a", "");
+    wait_for("the end's record", || t.exists("workspace/pids/p/a.exit"));
+    wait_for("the supervisor to exit", || !alive(supervisor));
+    for command in [&["block", "p/a"][..], &["reset", "p/a"]] {
+        t.run(command)
+            .code(2)
+            .says("p/a ended at ")
+            .says("(exit code 0) while no orchestrator ran, and its end is not recorded yet");
+    }
+    t.run(&["monitor"]).code(0);
+    assert_eq!(t.state("p/a"), "completed");
+    assert_eq!(t.launches("p/a"), 1);
+}
+
 /// A task running on under the supervisor of a killed run, whose status
 /// was removed, or is unreadable, or of another version, is not started
 /// beside itself: the run refuses, naming its pid (it started a second
