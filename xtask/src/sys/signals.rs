@@ -6,11 +6,13 @@ use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::sync::mpsc::Sender;
+use std::time::{Duration, Instant};
 
 const HANDLED: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 
 /// Sends `make(signal)` on `tx` for each of these signals received from now
-/// on, after calling `heard` in the thread that hears it (for what cannot
+/// on (but one within `SAME_REQUEST` of the last, the same request), after
+/// calling `heard` in the thread that hears it (for what cannot
 /// wait until the receiver looks). Call before starting other threads,
 /// which inherit the blocked mask.
 /// Child processes inherit it too: the supervisor undoes it (`unblock`).
@@ -22,19 +24,31 @@ pub fn forward_to<E: Send + 'static>(
     let set = handled_set();
     // SAFETY: `set` is a valid signal set.
     unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    let mut last: Option<Instant> = None;
     super::spawn_thread("signals", move || loop {
         let mut signal: libc::c_int = 0;
         // SAFETY: `set` is a valid signal set and `signal` a valid out-pointer.
-        if unsafe { libc::sigwait(&set, &mut signal) } == 0 {
-            LATEST.store(signal, Ordering::Relaxed);
-            heard();
-            if tx.send(make(signal)).is_err() {
-                return;
-            }
+        if unsafe { libc::sigwait(&set, &mut signal) } != 0 {
+            continue;
+        }
+        if last.is_some_and(|at| at.elapsed() < SAME_REQUEST) {
+            continue;
+        }
+        last = Some(Instant::now());
+        LATEST.store(signal, Ordering::Relaxed);
+        heard();
+        if tx.send(make(signal)).is_err() {
+            return;
         }
     })
     .map(drop)
 }
+
+/// How soon after one signal another is the same request to stop, not a
+/// second one (which kills every task at once): GNU `timeout` sends its
+/// SIGTERM to the child and again to its process group, microseconds
+/// apart, and a person cannot press Ctrl-C twice that fast.
+const SAME_REQUEST: Duration = Duration::from_millis(250);
 
 /// Gives a program the orchestrator starts these signals back: a child
 /// can inherit the blocked mask (std's spawn clears it only on its

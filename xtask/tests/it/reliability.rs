@@ -1513,12 +1513,33 @@ fn a_second_ctrl_c_kills_at_once() {
     wait_for("the first Ctrl-C to be handled", || {
         t.read("out").contains("SIGINT received: stopping 1")
     });
+    signal_until(orchestrator.id(), libc::SIGINT, "the second Ctrl-C", || {
+        t.read("workspace/logs/p/stubborn.log")
+            .contains("xtask: interrupted again: SIGKILL sent")
+    });
+    interrupted_log(&t, orchestrator);
+}
+
+/// One request to stop delivered twice at once (GNU `timeout` sends its
+/// SIGTERM to the run and again to its process group) gives the tasks
+/// their grace: it is not a second Ctrl-C.
+#[test]
+fn a_stop_delivered_twice_at_once_gives_the_tasks_their_grace() {
+    let t = Tree::new();
+    let mut orchestrator = stubborn_run(&t, "1s");
+    // Two kinds: two of one kind pending at once would merge into one.
+    signal(orchestrator.id(), libc::SIGTERM);
     signal(orchestrator.id(), libc::SIGINT);
-    let log = interrupted_log(&t, orchestrator);
+    // Whichever the run took first (both pending, SIGINT).
+    let code = orchestrator.wait().unwrap().code();
+    assert!(matches!(code, Some(130 | 143)), "{code:?}");
+    let log = t.read("workspace/logs/p/stubborn.log");
+    assert!(!log.contains("interrupted again"), "{log}");
     assert!(
-        log.contains("xtask: interrupted again: SIGKILL sent"),
+        log.contains("xtask: still running 1s after SIGTERM: SIGKILL sent"),
         "{log}"
     );
+    assert!(!t.read("out").contains("Killing every running task now"));
 }
 
 /// A task adopted from a killed orchestrator, stopped by the next one's
@@ -1581,8 +1602,7 @@ fn an_adopted_task_whose_pid_comes_late_is_killed_by_a_second_ctrl_c() {
     let (second, supervisor) = adopted_with_its_supervisor_held(&t, "p/a");
     signal(second.id(), libc::SIGINT);
     wait_for("the stop", || t.read("out2").contains("SIGINT received"));
-    signal(second.id(), libc::SIGINT);
-    wait_for("the second interrupt", || {
+    signal_until(second.id(), libc::SIGINT, "the second interrupt", || {
         t.read("out2").contains("Killing every running task now")
     });
     let log = let_the_supervisor_go_and_end(&t, second, supervisor, "p/a");

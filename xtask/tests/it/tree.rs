@@ -294,6 +294,22 @@ pub fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
     }
 }
 
+/// Sends `signal` to `pid` again and again, a third of a second apart,
+/// until `heard`: a run takes a signal that comes within a quarter of a
+/// second of the last one for the same request to stop, not a second one.
+pub fn signal_until(pid: u32, signal: i32, what: &str, mut heard: impl FnMut() -> bool) {
+    let mut sent: Option<Instant> = None;
+    wait_for(what, || {
+        if sent.is_none_or(|at| at.elapsed() > Duration::from_millis(330)) {
+            // SAFETY: kill has no memory-safety preconditions; the process
+            // may have exited already.
+            unsafe { libc::kill(pid as i32, signal) };
+            sent = Some(Instant::now());
+        }
+        heard()
+    });
+}
+
 /// Whether a process with this pid exists (and is not a zombie).
 pub fn alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {

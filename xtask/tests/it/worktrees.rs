@@ -1055,14 +1055,14 @@ while :; do sleep 0.02; done
     let mut child = t.command(&["orchestrate"]).stdout(file).spawn().unwrap();
     wait_for("the hook to hold the merge", || pid_written(&t, "hook.pid"));
     let hook = read_pid(&t.path("hook.pid"));
-    for said in [
-        "leave them to the next run",
-        "Killing every running task now",
-    ] {
-        // SAFETY: kill has no memory-safety preconditions.
-        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-        wait_for(said, || t.read(out).contains(said));
-    }
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let said = "leave them to the next run";
+    wait_for(said, || t.read(out).contains(said));
+    let said = "Killing every running task now";
+    signal_until(child.id(), libc::SIGINT, said, || {
+        t.read(out).contains(said)
+    });
     wait_for("the run to end", || child.try_wait().unwrap().is_some());
     let said = t.read(out);
     assert_eq!(child.wait().unwrap().code(), Some(130), "{said}");
