@@ -1520,6 +1520,43 @@ fn a_second_ctrl_c_kills_at_once() {
     interrupted_log(&t, orchestrator);
 }
 
+/// A try the run interrupted, the run killed before its stop ended (a
+/// task slow to stop) and resumed: the try is not held against the task's
+/// retries, which a failure after it still has.
+#[test]
+fn a_try_interrupted_by_a_run_killed_while_stopping_spares_the_retries() {
+    let t = Tree::new();
+    t.config("kill_grace: 1h\nmax_memory_gb: 0.25\n");
+    t.task(
+        "p/a",
+        &format!(
+            "retries: 1\n{}",
+            sh(&format!(
+                "{MARK}; [ $TASK_ATTEMPT -ge 2 ] && exit 1; while true; do sleep 0.05; done"
+            ))
+        ),
+    );
+    t.task(
+        "p/slow",
+        &sh("[ $TASK_ATTEMPT -ge 2 ] && exit 0; trap 'while [ ! -f release ]; do sleep 0.02; done; exit 0' TERM; echo $$ > $TASK_OUTPUT_DIR/pid; while true; do sleep 0.05; done"),
+    );
+    let mut run = spawn_orchestrate(&t, "out");
+    wait_for("both tasks to run", || {
+        t.launches("p/a") == 1 && pid_written(&t, "workspace/outputs/p/slow/pid")
+    });
+    signal(run.id(), libc::SIGTERM);
+    wait_for("p/a's try to be interrupted", || {
+        t.exists("workspace/status/p/a.json") && t.status("p/a")["error"] == "interrupted"
+    });
+    run.kill().unwrap();
+    run.wait().unwrap();
+    t.write("release", "");
+    t.run(&["orchestrate"]).code(1);
+    // Attempt 2 failed, and was retried: the interrupted one was no try.
+    assert_eq!(t.launches("p/a"), 3);
+    assert_eq!(t.status("p/a")["attempt"], 3);
+}
+
 /// One request to stop delivered twice at once (GNU `timeout` sends its
 /// SIGTERM to the run and again to its process group) gives the tasks
 /// their grace: it is not a second Ctrl-C.
