@@ -275,6 +275,19 @@ pub fn retrying_when_cut(format: Format, stdout: &str) -> Option<String> {
 }
 
 impl Report {
+    /// The session a retry may resume: none where Claude answered a resume
+    /// of a session it does not know, with a new one that has no turn.
+    pub fn session_to_resume(&self) -> Option<&str> {
+        self.session_id.as_deref().filter(|_| !self.resume_missed())
+    }
+
+    /// Whether it is Claude's answer to a resume of a session it does not
+    /// know (`error_during_execution`, "No conversation found", no turn):
+    /// neither that session nor the new one it names is one to resume.
+    pub fn resume_missed(&self) -> bool {
+        self.subtype.as_deref() == Some("error_during_execution") && self.turns == Some(0)
+    }
+
     /// A report of a session only: what `session_in` found in an output
     /// whose result could not be read (or, with no session, an empty one).
     pub fn of_session(session_id: String) -> Report {

@@ -12,6 +12,7 @@ use super::merging::Waiting;
 use super::readiness::Walk;
 use super::verdict;
 use super::{Mode, Run};
+use crate::agent::result::Report;
 use crate::git::merge::Merged;
 use crate::run::attempt::Active;
 use crate::run::history::Previous;
@@ -349,14 +350,14 @@ impl Run<'_> {
         let attempt = status.attempt;
         let cost = status.agent.as_ref().and_then(|a| a.cost_usd);
         // An attempt cut short before it named a session (its timeout, a
-        // crash) leaves the one before it to resume: its work is there. So
-        // does one whose session holds no turn: Claude answers a resume of
-        // an id it does not know ("No conversation found") with a new,
-        // empty one, which every later retry would fail to resume too.
-        let earlier = self.history[t].previous.as_ref();
+        // crash) leaves the one before it to resume: its work is there.
+        // Not one whose resume missed: that session is not to be found
+        // (another machine's, or folder's), and the retry starts afresh.
+        let earlier = (self.history[t].previous.as_ref())
+            .filter(|_| !status.agent.as_ref().is_some_and(Report::resume_missed));
         let own = (status.agent.as_ref())
-            .filter(|a| a.turns != Some(0))
-            .and_then(|a| a.session_id.clone());
+            .and_then(Report::session_to_resume)
+            .map(str::to_owned);
         let session = own
             .clone()
             .or_else(|| earlier.and_then(|p| p.session_id.clone()));

@@ -398,18 +398,14 @@ impl<'a> Plan<'a> {
             .collect()
     }
 
-    /// The tasks a rate limit pauses (their own, or their pool's: one
-    /// that never ran waits for its pool's), and those that wait on one
-    /// of them (and on nothing that failed: those are blocked).
+    /// The tasks a rate limit pauses (their own, or their pool's: a ready
+    /// one that never ran waits for its pool's, unless it waits for a
+    /// person too), and those that wait on one of them (and on nothing
+    /// that failed: those are blocked).
     fn behind_a_pause(&self) -> HashSet<usize> {
-        let now = std::time::SystemTime::now();
         let mut queue = self.paused.clone();
-        queue.extend((0..self.graph.tasks.len()).filter(|&t| {
-            self.readiness.node(t).is_waiting()
-                && self
-                    .admission
-                    .pool_paused_until(self.graph, t, now)
-                    .is_some()
+        queue.extend(self.readiness.tasks_in(Node::Ready).filter(|&t| {
+            self.pool_paused_until(t).is_some() && !self.waits_for_approval(t, Approve::Before)
         }));
         let mut behind: HashSet<usize> = queue.iter().copied().collect();
         while let Some(t) = queue.pop() {

@@ -322,7 +322,9 @@ impl Status {
             attempt: self.attempt,
             // Also with no log: a rejection before its start says why.
             error: self.error.clone().filter(|_| own)?,
-            session_id: self.agent.as_ref().and_then(|a| a.session_id.clone()),
+            session_id: (self.agent.as_ref())
+                .and_then(|a| a.session_to_resume())
+                .map(str::to_owned),
             thread_usage: self.agent.as_ref().and_then(|a| a.thread_usage),
         })
     }
