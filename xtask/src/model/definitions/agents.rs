@@ -47,7 +47,10 @@ pub(super) fn warn_uncosted_agents(config: &Config, tasks: &[Task]) {
 pub(super) fn warn_unread_results(layout: &Layout, config: &Config, tasks: &[Task]) {
     let unread = |t: &&Task| t.result_format(config) == ResultFormat::None;
     // The agent's command, once, where a task runs it.
-    let words: Vec<&str> = config.agent.command.iter().map(String::as_str).collect();
+    // An argument may be a shell's line (`sh -c "claude ..."`).
+    let words: Vec<&str> = (config.agent.command.iter())
+        .flat_map(|a| shell_words(a))
+        .collect();
     if let Some(format) = printed_result(&words) {
         if tasks.iter().filter(unread).any(|t| t.command.is_none()) {
             let config_file = layout.config_file();
@@ -56,17 +59,16 @@ pub(super) fn warn_unread_results(layout: &Layout, config: &Config, tasks: &[Tas
                 Some(line) => format!("{config_file}:{line}"),
                 None => config_file.to_string(),
             };
+            let (runs, name) = prints(format);
             eprintln!(
-                "warning: {at}: agent.command {}, but agent.result is none: its result is not read, so an agent that exits 0 having failed counts as completed, and its cost is not counted; set `agent.result: {}`",
-                prints(format).0,
-                prints(format).1
+                "warning: {at}: agent.command {runs}, but agent.result is none: its result is not read, so an agent that exits 0 having failed counts as completed, and its cost is not counted; set `agent.result: {name}`"
             );
         }
     }
     let mut own = tasks.iter().filter(unread).filter_map(|t| {
         let format = match t.command.as_ref()? {
             CommandSpec::Argv(argv) => {
-                printed_result(&argv.iter().map(String::as_str).collect::<Vec<_>>())
+                printed_result(&argv.iter().flat_map(|a| shell_words(a)).collect::<Vec<_>>())
             }
             CommandSpec::Shell(line) => printed_result(&shell_words(line)),
         }?;
@@ -77,11 +79,10 @@ pub(super) fn warn_unread_results(layout: &Layout, config: &Config, tasks: &[Tas
             0 => String::new(),
             n => format!(" (and {n} more task(s))"),
         };
+        let (runs, name) = prints(format);
         eprintln!(
-            "warning: {}{more}: its command {}, but its result is not read: an agent that exits 0 having failed counts as completed; add `result: {}` to it",
-            layout.display(&first.file),
-            prints(format).0,
-            prints(format).1
+            "warning: {}{more}: its command {runs}, but its result is not read: an agent that exits 0 having failed counts as completed; add `result: {name}` to it",
+            layout.display(&first.file)
         );
     }
 }
@@ -90,27 +91,42 @@ pub(super) fn warn_unread_results(layout: &Layout, config: &Config, tasks: &[Tas
 /// one: `claude ... --output-format json` (or `stream-json`), `codex exec
 /// ... --json`.
 fn printed_result(words: &[&str]) -> Option<ResultFormat> {
-    let program = |name: &str| {
-        words
-            .iter()
-            .position(|w| w.rsplit('/').next() == Some(name))
+    let program = |names: &[&str]| {
+        (words.iter()).position(|w| {
+            w.rsplit('/')
+                .next()
+                .is_some_and(|name| names.contains(&name))
+        })
     };
-    if let Some(at) = program("claude") {
+    // Its words, unless it prints elsewhere (`> out.json`, `| jq`): then
+    // the task's stdout is not the CLI's.
+    let until_redirected = |at: usize| -> &[&str] {
         let rest = &words[at + 1..];
+        match rest
+            .iter()
+            .any(|w| w.starts_with('>') || w.starts_with('|'))
+        {
+            true => &[],
+            false => rest,
+        }
+    };
+    if let Some(at) = program(&["claude", "claude-code"]) {
+        let rest = until_redirected(at);
         let json = |format: &str| matches!(format, "json" | "stream-json");
         let flagged = rest
             .windows(2)
             .any(|w| w[0] == "--output-format" && json(w[1]))
-            || rest
-                .iter()
-                .any(|w| w.strip_prefix("--output-format=").is_some_and(json));
+            || rest.iter().any(|w| {
+                (w.strip_prefix("--output-format="))
+                    .is_some_and(|f| json(f.trim_matches(|c| c == '"' || c == '\'')))
+            });
         if flagged {
             return Some(ResultFormat::ClaudeJson);
         }
     }
-    let codex = program("codex")?;
-    let rest = &words[codex + 1..];
-    (rest.contains(&"exec") && rest.contains(&"--json")).then_some(ResultFormat::CodexJsonl)
+    let rest = until_redirected(program(&["codex"])?);
+    let exec = rest.first().is_some_and(|w| matches!(*w, "exec" | "e"));
+    (exec && rest.contains(&"--json")).then_some(ResultFormat::CodexJsonl)
 }
 
 /// What a command of `format` runs, said, and the format's name.
@@ -157,6 +173,17 @@ mod tests {
             ("claude -p hi", None),
             ("codex --json", None),
             ("sh agent.sh", None),
+            (
+                "npx @anthropic-ai/claude-code -p --output-format json go",
+                Some(ResultFormat::ClaudeJson),
+            ),
+            (
+                "claude -p --output-format=\"json\" go",
+                Some(ResultFormat::ClaudeJson),
+            ),
+            ("codex e --json go", Some(ResultFormat::CodexJsonl)),
+            ("claude -p --output-format json go > out.json", None),
+            ("claude -p --output-format json go | jq -r .result", None),
         ] {
             assert_eq!(read(line), expected, "{line}");
         }
