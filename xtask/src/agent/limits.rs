@@ -407,11 +407,13 @@ fn clock_at(c: Cursor, now: SystemTime, offset_of: OffsetOf) -> Option<SystemTim
         };
         offset.clamp(-MAX_OFFSET, MAX_OFFSET)
     };
-    // The day is chosen on the clock in force now; should a daylight-saving
-    // change fall in between, the time is then moved by the change.
+    // The days are counted on the clock in force now; should a
+    // daylight-saving change fall in between, each time is then moved by
+    // the change, before it is judged passed or not.
     let offset_now = offset_at(now);
-    let first = resolve(&clock, now, offset_now)?;
-    let secs = first + offset_now - offset_at(first);
+    let secs = (candidates(&clock, now, offset_now).into_iter())
+        .map(|at| at + offset_now - offset_at(at))
+        .find(|at| clock.date.is_some() || now - at < JUST_PASSED)?;
     UNIX_EPOCH.checked_add(Duration::from_secs(u64::try_from(secs).ok()?))
 }
 
@@ -564,19 +566,16 @@ fn zone(mut c: Cursor) -> Zone {
 }
 
 /// Epoch seconds of `clock`, read at UTC offset `offset`, for `now` (epoch
-/// seconds within years 1970-9999): the next such time for a time alone,
-/// the nearest one for a date without a year.
-fn resolve(clock: &Clock, now: i64, offset: i64) -> Option<i64> {
+/// seconds within years 1970-9999): for a time alone, yesterday's, today's
+/// and tomorrow's, of which the caller takes the first not passed more
+/// than `JUST_PASSED` ago; for a date, the one (without a year, the one
+/// nearest `now`).
+fn candidates(clock: &Clock, now: i64, offset: i64) -> Vec<i64> {
     let local_now = now + offset;
     let time = i64::from(clock.hour) * 3600 + i64::from(clock.minute) * 60;
     let Some((year, month, day)) = clock.date else {
-        // Yesterday's, today's or tomorrow's: the first not passed more
-        // than `JUST_PASSED` ago.
-        let today = local_now.div_euclid(DAY) * DAY + time;
-        let at = [today - DAY, today, today + DAY]
-            .into_iter()
-            .find(|at| local_now - at < JUST_PASSED)?;
-        return Some(at - offset);
+        let today = local_now.div_euclid(DAY) * DAY + time - offset;
+        return vec![today - DAY, today, today + DAY];
     };
     let this_year = civil_year(local_now.div_euclid(DAY));
     let years = match year {
@@ -587,6 +586,8 @@ fn resolve(clock: &Clock, now: i64, offset: i64) -> Option<i64> {
         .filter(|&y| (1..=days_in_month(y, month)).contains(&day))
         .map(|y| days_from_civil(y, month, day) * DAY + time - offset)
         .min_by_key(|at| at.abs_diff(now))
+        .into_iter()
+        .collect()
 }
 
 fn days_in_month(year: i64, month: u32) -> u32 {

@@ -330,6 +330,22 @@ fn clock_forms() {
     ] {
         assert_eq!(reset(text).as_deref(), Some(expected), "{text}");
     }
+    // Passed 40 minutes ago, across a change of the clock (an hour
+    // forward, 30 minutes ago): 100 minutes by the clock, due all the same.
+    let change = at("2026-07-30T10:00:00Z");
+    let shifting = move |_: Option<&str>, at: i64| {
+        let change = change
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        if at >= change {
+            3600
+        } else {
+            0
+        }
+    };
+    let after = at("2026-07-30T10:30:00Z");
+    assert_eq!(reset_time("resets 9:50am", after, &shifting), Some(after));
     let past_midnight = at("2026-07-30T22:10:00Z"); // 00:10 on the machine
     let read = |text: &str| reset_time(text, past_midnight, &machine(OFFSET));
     assert_eq!(read("resets 11:50pm"), Some(past_midnight));
