@@ -141,6 +141,17 @@ impl Run<'_> {
             &active,
             self.history[t].previous.as_deref(),
         );
+        if verdict.ending == Ending::Lost
+            && record.is_none()
+            && active.adopted.is_some()
+            && self.resumed_a_stop
+        {
+            // The killed run was stopping it when it died with its
+            // supervisor (a stop cut short by SIGKILL): an interruption,
+            // tried again, not a failure of the task's.
+            verdict.ending = Ending::Interrupted;
+            verdict.error = Some(status::INTERRUPTED.to_owned());
+        }
         if verdict.error.is_none() {
             verdict.error = self.task_files_left_in_worktree(&active);
         }

@@ -122,6 +122,7 @@ pub fn run(
             anyhow::bail!("{stray}");
         }
     }
+    let resumed_a_stop = runs::resumes_a_stop(layout);
     let run_id = runs::begin(layout, selection, &mut warnings)?;
     let printer = Printer::with_live_view(layout, options.quiet);
     for warning in &warnings {
@@ -196,6 +197,7 @@ pub fn run(
         discovery_due: None,
         dead_supervisors: Vec::new(),
         removed: HashSet::new(),
+        resumed_a_stop,
     };
     run.events = match events::Log::open(layout, Some(&run_id)) {
         Ok(log) => Some(log),
@@ -315,6 +317,9 @@ struct Run<'a> {
     /// Tasks whose files were removed before they started: no longer the
     /// run's to finish.
     removed: HashSet<usize>,
+    /// The run this one resumes was killed while it stopped its tasks:
+    /// an adopted task lost with it was being stopped (`ends`).
+    resumed_a_stop: bool,
 }
 
 impl Run<'_> {
@@ -697,6 +702,11 @@ impl Run<'_> {
             ),
         };
         self.printer.line(Tone::Bad, &format!("{why}: {what}"));
+        // Before the first SIGTERM: killed during the stop, this run is
+        // resumed knowing that what it finds lost was being stopped.
+        if let Err(e) = runs::mark_stopping(self.layout, &self.run_id) {
+            self.printer.line(Tone::Warn, &format!("warning: {e:#}"));
+        }
         self.stop = Some(reason);
         // A worktree being made is for a task that will not run now (the
         // thread that hears a signal has cut it short already).

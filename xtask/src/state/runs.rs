@@ -31,6 +31,11 @@ pub struct Run {
     pub jobs: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub executor: Option<ExecutorKind>,
+    /// It was stopping its tasks (a signal, or an error it could not go
+    /// on after): killed then, what it was stopping is lost with it only
+    /// as an interruption (see `run::ends`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stopping: bool,
 }
 
 impl Run {
@@ -79,6 +84,7 @@ pub fn begin(layout: &Layout, selects: Selection, warnings: &mut Vec<String>) ->
         only: selects.only,
         jobs: selects.jobs,
         executor: selects.executor,
+        stopping: false,
     };
     atomic::write(&layout.run_file(), &serde_json::to_vec(&run)?)?;
     Ok(id)
@@ -124,6 +130,21 @@ pub fn end(layout: &Layout, id: &str) -> Result<()> {
         only: Vec::new(),
         jobs: None,
         executor: None,
+        stopping: false,
     };
     atomic::write(&layout.run_file(), &serde_json::to_vec(&run)?)
+}
+
+/// Marks run `id` as stopping its tasks, before it sends them SIGTERM.
+pub fn mark_stopping(layout: &Layout, id: &str) -> Result<()> {
+    let Some(mut run) = last(layout).filter(|run| run.id == id) else {
+        return Ok(());
+    };
+    run.stopping = true;
+    atomic::write(&layout.run_file(), &serde_json::to_vec(&run)?)
+}
+
+/// Whether the run a new one resumes was killed while it stopped its tasks.
+pub fn resumes_a_stop(layout: &Layout) -> bool {
+    last(layout).is_some_and(|run| !run.finished && run.stopping)
 }

@@ -1557,6 +1557,39 @@ fn a_try_interrupted_by_a_run_killed_while_stopping_spares_the_retries() {
     assert_eq!(t.status("p/a")["attempt"], 3);
 }
 
+/// A stop cut short by SIGKILL to everything (a service manager's stop
+/// whose grace is shorter than `kill_grace`): the task the run was
+/// stopping is found interrupted by the next run, and tried again, not
+/// lost (a failure that would block its dependents).
+#[test]
+fn a_task_whose_stop_was_cut_short_by_a_kill_of_everything_is_interrupted() {
+    let t = Tree::new();
+    t.config("kill_grace: 1h\n");
+    t.task(
+        "p/slow",
+        &sh(&format!("{MARK}; [ $TASK_ATTEMPT -ge 2 ] && exit 0; trap 'while true; do sleep 0.05; done' TERM; echo $$ > $TASK_OUTPUT_DIR/pid; while true; do sleep 0.05; done")),
+    );
+    t.task("q/after", &format!("dependencies: [p/slow]\n{}", sh(MARK)));
+    let mut run = spawn_orchestrate(&t, "out");
+    wait_for("the task to run", || {
+        pid_written(&t, "workspace/outputs/p/slow/pid")
+            && t.status("p/slow")["supervisor_pid"].is_u64()
+    });
+    let supervisor = t.status("p/slow")["supervisor_pid"].as_u64().unwrap() as u32;
+    let task = read_pid(&t.path("workspace/outputs/p/slow/pid"));
+    signal(run.id(), libc::SIGTERM);
+    wait_for("the stop", || t.read("out").contains("SIGTERM received"));
+    run.kill().unwrap();
+    run.wait().unwrap();
+    signal(supervisor, libc::SIGKILL);
+    signal(task, libc::SIGKILL);
+    wait_for("the supervisor and the task to be gone", || {
+        !alive(supervisor) && !alive(task)
+    });
+    t.run(&["orchestrate"]).code(0).says("interrupted");
+    assert_eq!((t.launches("p/slow"), t.launches("q/after")), (2, 1));
+}
+
 /// One request to stop delivered twice at once (GNU `timeout` sends its
 /// SIGTERM to the run and again to its process group) gives the tasks
 /// their grace: it is not a second Ctrl-C.
