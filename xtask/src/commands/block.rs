@@ -220,6 +220,9 @@ pub fn refuse_if_running(layout: &Layout, id: &str) -> Result<()> {
             (None, Some(pid)) => {
                 format!("pid {pid}, found by its environment; nothing looks after it")
             }
+            // Work left in the merge queue keeps its end on disk on
+            // purpose: the run took it.
+            (None, None) if status.merging => return Ok(()),
             (None, None) => return refuse_if_ended_unseen(layout, id, status.attempt),
         }
     };

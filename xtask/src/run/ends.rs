@@ -166,15 +166,16 @@ impl Run<'_> {
         );
         let id = task.id.clone();
         self.count_cost(t, &status);
-        if active.adopted.is_some()
-            && status.ending == Some(Ending::Interrupted)
-            && self.stop.is_none()
+        if status.ending == Some(Ending::Interrupted)
+            && (self.stop.is_some() || active.adopted.is_some())
         {
-            // Stopped by the earlier run that started it (its end recorded
-            // by its supervisor after that run was killed): no failure of
-            // the task's, retried as a stopped run's tasks are, not held
-            // against its retries. (One this run started and did not stop,
-            // a Slurm job cancelled by hand, is a failure.)
+            // Stopped by this run, or by the earlier run that started it
+            // (its end recorded by its supervisor after that run was
+            // killed): no failure of the task's, retried as a stopped
+            // run's tasks are, not held against its retries, also by a run
+            // that resumes this one, killed before its stop ended (the
+            // status keeps the count). (One this run started and did not
+            // stop, a Slurm job cancelled by hand, is a failure.)
             self.history[t].forgive();
             status.tries = self.history[t].tries;
         }

@@ -395,14 +395,7 @@ fn read_past(layout: &Layout, id: &str, status: &Status, resumed: bool, past: &m
     // One no task can take (a hand edit) says nothing, as in history.json.
     past.seconds = status.duration_seconds.filter(|&s| durations::plausible(s));
     if resumed {
-        // A try the stopped run interrupted is none of the task's failures
-        // (the run was killed before its stop ended, and is resumed): not
-        // held against its retries, as one adopted and found interrupted
-        // is not (`ends`).
-        past.tries = match status.interrupted() && status.status == State::Failed {
-            true => status.tries.saturating_sub(1),
-            false => status.tries,
-        };
+        past.tries = status.tries;
     }
     past.previous = status.failure_to_tell().map(|failure| {
         // Where its log is once the next attempt has started (which keeps

@@ -701,12 +701,13 @@ impl Run<'_> {
                 format::duration(self.config.kill_grace)
             ),
         };
-        self.printer.line(Tone::Bad, &format!("{why}: {what}"));
-        // Before the first SIGTERM: killed during the stop, this run is
-        // resumed knowing that what it finds lost was being stopped.
+        // Before the first SIGTERM (and before it is said): killed during
+        // the stop, this run is resumed knowing that what it finds lost
+        // was being stopped.
         if let Err(e) = runs::mark_stopping(self.layout, &self.run_id) {
             self.printer.line(Tone::Warn, &format!("warning: {e:#}"));
         }
+        self.printer.line(Tone::Bad, &format!("{why}: {what}"));
         self.stop = Some(reason);
         // A worktree being made is for a task that will not run now (the
         // thread that hears a signal has cut it short already).
