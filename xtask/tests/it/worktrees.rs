@@ -359,6 +359,27 @@ fn a_merge_git_cannot_do_is_left_in_the_queue_and_merged_without_the_agent() {
     );
 }
 
+/// Work left in the merge queue can be thrown away, as the run advises:
+/// `reset` takes the task (its end kept on disk for the queue is no end
+/// left unseen), and the next run runs its agent again.
+#[test]
+fn a_task_left_in_the_merge_queue_can_be_reset() {
+    let t = repo("");
+    let git_file = a_task_that_breaks_the_queue(&t, "");
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("reset p/a` runs its agent again");
+    assert_eq!(t.status("p/a")["merging"], true);
+    t.run(&["reset", "p/a"]).code(0);
+    queue_fixed(&git_file);
+    // Its agent, run again (on its branch, its first try's commit kept),
+    // no longer breaks the queue.
+    let commit = "echo again >> a.txt && git add a.txt && git commit -q -m 'write a.txt again'";
+    t.task("p/a", &counted(&t, "a", commit));
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.read("runs"), "a\na\n");
+}
+
 /// A task that `writes` the same files as work a stopped merge queue left
 /// waits for that work, as for work merging: the run ends without it. It
 /// looped at full CPU, never ending (what was ready seemed startable).
