@@ -625,7 +625,7 @@ impl Why<'_> {
             let refused =
                 run::second_copy(layout, &defs.config, graph, &options, &mut self.warnings);
             let orchestrate = layout.cmd("orchestrate");
-            let paused = Plan::new(defs, &options).pool_paused_until(t);
+            let paused = plan.pool_paused_until(t);
             match (refused, paused) {
                 (Some(stray), _) => println!(
                     "  nothing of its own: it is ready, but `{orchestrate}` refuses to run now: {stray}"

@@ -47,7 +47,8 @@ pub fn forward_to<E: Send + 'static>(
 /// How soon after one signal another is the same request to stop, not a
 /// second one (which kills every task at once): GNU `timeout` sends its
 /// SIGTERM to the child and again to its process group, microseconds
-/// apart, and a person cannot press Ctrl-C twice that fast.
+/// apart. A person's quick double press can come within it too: the
+/// tasks then get their grace, and a third press kills them.
 const SAME_REQUEST: Duration = Duration::from_millis(250);
 
 /// Gives a program the orchestrator starts these signals back: a child
@@ -89,7 +90,7 @@ extern "C" fn count(signal: libc::c_int) {
 /// signal is blocked: a child started by `fork` inherits a blocked mask,
 /// never a handler (`exec` sets handlers back to their default).
 pub fn count_received() {
-    for signal in HANDLED.into_iter().filter(|&signal| !ignored(signal)) {
+    for signal in handled() {
         // SAFETY: `count` only adds to an atomic, which is
         // async-signal-safe.
         unsafe { libc::signal(signal, count as *const () as libc::sighandler_t) };
@@ -121,12 +122,16 @@ pub fn default_sigpipe() {
 /// in the background, so that the run outlives its terminal. Linux queues
 /// a blocked signal even when it is ignored, for `sigwait` to take: left
 /// in the set, a hang-up would stop the run all the same.
+fn handled() -> impl Iterator<Item = libc::c_int> {
+    HANDLED.into_iter().filter(|&signal| !ignored(signal))
+}
+
 fn handled_set() -> libc::sigset_t {
     // SAFETY: sigset_t is plain data, initialised by sigemptyset before use.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
-        for signal in HANDLED.into_iter().filter(|&signal| !ignored(signal)) {
+        for signal in handled() {
             libc::sigaddset(&mut set, signal);
         }
         set
