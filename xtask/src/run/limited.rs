@@ -3,7 +3,9 @@
 //! pauses until the limit resets (or for a backoff) and its concurrency
 //! halves (see `pools`), and the task waits for its pool. When its wait
 //! would pass `rate_limits.give_up_after` in all, it fails at once, with no
-//! retry, and the pool does not pause.
+//! retry, and the pool does not pause. A limit read from the log of an
+//! agent read as text, said again once its pool has served a whole task
+//! since, is the task's own words: a failure like any other.
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
@@ -34,19 +36,33 @@ impl Run<'_> {
         limit: &RateLimit,
         started: SystemTime,
     ) {
-        let now = SystemTime::now();
-        let settings = &self.config.agents.rate_limits;
-        let since = *self.history[t].limited_since.get_or_insert(now);
         let pool = self
             .admission
             .pool_of(&self.graph, t)
             .unwrap_or(UNNAMED_POOL)
             .to_owned();
+        if limit.from_log && self.admission.pools.served_since_hit_of(&pool, t) {
+            // Its pool served a whole task since this one last printed a
+            // limit: the words are the task's own (its tests failing on a
+            // 429), which waiting would repeat until `give_up_after`, a
+            // paid run each time. A failure like any other, counted.
+            self.history[t].limited_since = None;
+            let error = status.error.take().unwrap_or_default();
+            status.error = Some(format!(
+                "{error}; its log says \"{}\" again, but a task of pool {pool} started since its last limit has succeeded: taken for the task's own output, not a rate limit",
+                limit.line
+            ));
+            return;
+        }
+        let now = SystemTime::now();
+        let settings = &self.config.agents.rate_limits;
+        let since = *self.history[t].limited_since.get_or_insert(now);
         status.rate_limited_since = Some(status::timestamp(since));
         status.pool = Some(pool.clone());
         let running = self.running.tasks();
         // The limited task ran beside these.
         let hit = Hit {
+            task: t,
             running: self.admission.running_in_pool(&self.graph, &running, &pool) + 1,
             reset: limit.reset,
             started,

@@ -14,6 +14,9 @@ use crate::state::status::{parse_timestamp, timestamp_millis};
 pub struct Pools {
     /// The configured caps.
     caps: BTreeMap<String, usize>,
+    /// When each task that hit a limit (by its index in the graph) last
+    /// did.
+    hits: HashMap<usize, SystemTime>,
     /// How many tasks the run runs at once: a pool with no cap, lowered
     /// by a limit, has none again once it grows back to this.
     ceiling: usize,
@@ -42,10 +45,15 @@ struct PoolState {
     /// A task started after the latest limit succeeded: a task started
     /// before it that reports a limit now hit a new one.
     recovered: bool,
+    /// The latest start of a task of the pool that succeeded since it was
+    /// first limited: the pool served a whole task from then on.
+    served_from: Option<SystemTime>,
 }
 
 /// A rate limit one of a pool's tasks hit.
 pub struct Hit {
+    /// The task that hit it (its index in the graph).
+    pub task: usize,
     /// The pool's tasks that ran beside it, itself included.
     pub running: usize,
     /// When the limit resets, when its message said.
@@ -66,6 +74,7 @@ impl Pools {
     pub fn new(caps: &BTreeMap<String, usize>, ceiling: usize) -> Pools {
         Pools {
             caps: caps.clone(),
+            hits: HashMap::new(),
             ceiling,
             state: HashMap::new(),
         }
@@ -121,6 +130,7 @@ impl Pools {
         jitter: f64,
     ) -> SystemTime {
         let cap = self.limit(pool).unwrap_or(hit.running.max(1));
+        self.hits.insert(hit.task, hit.now);
         let state = self.state.entry(pool.to_owned()).or_default();
         let reset = hit.reset.filter(|reset| *reset > hit.now);
         if state.limited_at.is_some_and(|at| hit.started < at) {
@@ -169,11 +179,23 @@ impl Pools {
     pub fn succeeded(&mut self, pool: &str, started: SystemTime) {
         let cap = self.caps.get(pool).copied().unwrap_or(self.ceiling);
         let state = self.state.get_mut(pool);
-        if let Some(state) = state.filter(|s| s.limited_at.is_none_or(|at| started >= at)) {
+        let Some(state) = state else {
+            return;
+        };
+        state.served_from = state.served_from.max(Some(started));
+        if state.limited_at.is_none_or(|at| started >= at) {
             state.recovered = true;
             state.backoff = None;
             state.limit = state.limit.map(|limit| limit + 1).filter(|l| *l < cap);
         }
+    }
+
+    /// Whether a task of `pool` that started after task `t` last hit a
+    /// limit has succeeded since: the pool served a whole task while `t`
+    /// keeps reporting a limit.
+    pub fn served_since_hit_of(&self, pool: &str, t: usize) -> bool {
+        let served = self.state.get(pool).and_then(|s| s.served_from);
+        self.hits.get(&t).is_some_and(|hit| served > Some(*hit))
     }
 
     /// The earliest end of a pause after `now`, to wake up then.
@@ -419,8 +441,26 @@ mod tests {
     }
 
     /// A hit at `now` by an attempt that started a minute before.
+    #[test]
+    fn a_task_limited_again_after_a_later_task_succeeded_was_served_beside() {
+        let mut p = Pools::new(&BTreeMap::new(), 4);
+        let settings = RateLimits::default();
+        let now = SystemTime::now();
+        p.rate_limited("api", hit(2, None, now), &settings, 0.0);
+        assert!(!p.served_since_hit_of("api", 0));
+        // Started before the limit: no proof the pool serves again.
+        p.succeeded("api", now - Duration::from_secs(1));
+        assert!(!p.served_since_hit_of("api", 0));
+        p.succeeded("api", now + Duration::from_secs(1));
+        assert!(p.served_since_hit_of("api", 0));
+        // Only of the task that hit the limit, and of its pool.
+        assert!(!p.served_since_hit_of("api", 1));
+        assert!(!p.served_since_hit_of("other", 0));
+    }
+
     fn hit(running: usize, reset: Option<SystemTime>, now: SystemTime) -> Hit {
         Hit {
+            task: 0,
             running,
             reset,
             started: now - Duration::from_secs(60),

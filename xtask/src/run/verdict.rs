@@ -39,6 +39,10 @@ pub struct RateLimit {
     pub line: String,
     /// When the limit resets, when the message says.
     pub reset: Option<SystemTime>,
+    /// Read from the log of an agent read as text, which holds the task's
+    /// own words too (a test failing on a 429), not from what its CLI
+    /// reported.
+    pub from_log: bool,
 }
 
 /// How many of a log's last lines are searched for a rate limit.
@@ -141,6 +145,7 @@ pub fn judge(
                 .filter(|at| *at > now);
             limit.map(|limit| RateLimit {
                 reset: stream_says.or(limit.reset),
+                from_log: failure.is_none(),
                 ..limit
             })
         }
@@ -350,7 +355,11 @@ fn retrying_when_cut(layout: &Layout, config: &Config, task: &Task) -> Option<Ra
     let format = task.result_format(config).reader()?;
     let end = logs::end_of(&stdout_of(layout, task), RETRY_TAIL).ok()?;
     let line = result::retrying_when_cut(format, &end.whole_lines())?;
-    Some(RateLimit { line, reset: None })
+    Some(RateLimit {
+        line,
+        reset: None,
+        from_log: false,
+    })
 }
 
 /// How much of the end of an agent's output is read for what it was doing
@@ -388,5 +397,9 @@ fn rate_limit(config: &Config, texts: &[String], told: Option<&str>) -> Option<R
         .collect();
     let line = limits::find(&config.agents.rate_limits.patterns, &lines)?.to_owned();
     let reset = limits::reset_time(&lines.join("\n"), SystemTime::now(), &limits::offset_of);
-    Some(RateLimit { line, reset })
+    Some(RateLimit {
+        line,
+        reset,
+        from_log: false,
+    })
 }

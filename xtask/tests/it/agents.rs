@@ -1306,6 +1306,46 @@ fn an_agent_whose_result_is_read_is_no_rate_limit_for_a_log_that_mentions_one() 
     t.run(&["orchestrate"]).code(1).says("rate limited since ");
 }
 
+/// An agent read as text whose own output names a 429 (its tests of an
+/// API client fail on one) is paused once; once its pool has served a
+/// whole task since, the same words are its own failure, counted against
+/// its retries, not a pause repeated until `give_up_after`.
+#[test]
+fn a_limit_an_agent_read_as_text_repeats_while_its_pool_serves_others_is_its_own_failure() {
+    let t = Tree::new();
+    t.config(
+        "pools: {api: 2}\nmax_memory_gb: 1\n\
+         rate_limits: {backoff: 1s, max_backoff: 1s, give_up_after: 20s}\n",
+    );
+    let quotes = format!("{MARK}; echo 'FAILED test_client: got 429 Too Many Requests'; exit 1");
+    t.task("p/a", &format!("pool: api\nretries: 1\n{}", sh(&quotes)));
+    // Runs beside `a`'s first attempt, and ends once that one is paused.
+    let status = t.path("workspace/status/p/a.json");
+    let waits = format!(
+        "until grep -q rate_limited_until {}; do sleep 0.05; done",
+        status.display()
+    );
+    t.task("p/b", &format!("pool: api\n{}", sh(&waits)));
+    // Started after `a`'s limit, first as the pause ends: it succeeds.
+    t.task(
+        "p/c",
+        &format!(
+            "pool: api\npriority: 10\ndependencies: [p/b]\n{}",
+            sh("true")
+        ),
+    );
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("taken for the task's own output, not a rate limit");
+    // Paused once, then two counted attempts: its retries, spent.
+    assert_eq!(t.launches("p/a"), 3);
+    assert_eq!(t.state("p/a"), "failed");
+    let error = t.status("p/a")["error"].as_str().unwrap().to_owned();
+    assert!(error.starts_with("exit code 1"), "{error}");
+    assert!(error.contains("429 Too Many Requests"), "{error}");
+    assert_eq!(t.state("p/c"), "completed");
+}
+
 #[test]
 fn a_rate_limit_without_a_reset_time_backs_off_and_gives_up_in_time() {
     let t = Tree::new();
