@@ -144,11 +144,13 @@ impl Run<'_> {
         if verdict.ending == Ending::Lost
             && record.is_none()
             && active.adopted.is_some()
+            && active.unsupervised_when_adopted
             && self.resumed_a_stop
         {
             // The killed run was stopping it when it died with its
             // supervisor (a stop cut short by SIGKILL): an interruption,
-            // tried again, not a failure of the task's.
+            // tried again, not a failure of the task's. (One this run saw
+            // supervised, lost later, died of its own: the OOM killer.)
             verdict.ending = Ending::Interrupted;
             verdict.error = Some(status::INTERRUPTED.to_owned());
         }

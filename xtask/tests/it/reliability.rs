@@ -1590,6 +1590,42 @@ fn a_task_whose_stop_was_cut_short_by_a_kill_of_everything_is_interrupted() {
     assert_eq!((t.launches("p/slow"), t.launches("q/after")), (2, 1));
 }
 
+/// A task that outlived a stop cut short (it ignores SIGTERM), adopted
+/// with its supervisor by the next run, and lost later with it (the OOM
+/// killer taking both): lost, a failure, not taken for the stop's doing.
+#[test]
+fn a_task_that_outlived_a_cut_short_stop_and_is_lost_later_is_lost() {
+    let t = Tree::new();
+    t.config("kill_grace: 1h\n");
+    t.task(
+        "p/slow",
+        &format!(
+            "retries: 0\n{}",
+            sh(&format!("{MARK}; [ $TASK_ATTEMPT -ge 2 ] && exit 0; trap 'while true; do sleep 0.05; done' TERM; echo $$ > $TASK_OUTPUT_DIR/pid; while true; do sleep 0.05; done"))
+        ),
+    );
+    t.task("q/after", &format!("dependencies: [p/slow]\n{}", sh(MARK)));
+    let mut run = spawn_orchestrate(&t, "out");
+    wait_for("the task to run", || {
+        pid_written(&t, "workspace/outputs/p/slow/pid")
+            && t.status("p/slow")["supervisor_pid"].is_u64()
+    });
+    let supervisor = t.status("p/slow")["supervisor_pid"].as_u64().unwrap() as u32;
+    let task = read_pid(&t.path("workspace/outputs/p/slow/pid"));
+    signal(run.id(), libc::SIGTERM);
+    wait_for("the stop", || t.read("out").contains("SIGTERM received"));
+    run.kill().unwrap();
+    run.wait().unwrap();
+    let mut second = spawn_orchestrate(&t, "out2");
+    wait_for("the adoption", || t.read("out2").contains("adopt   p/slow"));
+    signal(supervisor, libc::SIGKILL);
+    signal(task, libc::SIGKILL);
+    wait_for("the run to end", || second.try_wait().unwrap().is_some());
+    assert_eq!(second.wait().unwrap().code(), Some(1), "{}", t.read("out2"));
+    assert_eq!(t.status("p/slow")["ending"], "lost");
+    assert_eq!((t.launches("p/slow"), t.launches("q/after")), (1, 0));
+}
+
 /// One request to stop delivered twice at once (GNU `timeout` sends its
 /// SIGTERM to the run and again to its process group) gives the tasks
 /// their grace: it is not a second Ctrl-C.
