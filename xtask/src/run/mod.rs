@@ -455,6 +455,7 @@ impl Run<'_> {
                 admission: &self.admission,
                 starting: self.stop.is_none() && !self.budget.reached(),
                 removed: &self.removed,
+                spent: self.budget.this_run,
             };
             self.printer.refresh(|| snapshot.progress());
             if let Some(executor) = &mut self.executor {

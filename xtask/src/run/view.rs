@@ -15,7 +15,7 @@ use crate::run::running::Running;
 use crate::state::durations::Durations;
 use crate::state::outputs;
 use crate::state::status::{self, Link};
-use crate::ui::progress::{Attempt, Builder, Progress, Seen, Usage};
+use crate::ui::progress::{Attempt, Builder, Progress, Seen, Spent, Usage};
 
 /// What the run knows now, as the dashboard.
 pub struct Snapshot<'a> {
@@ -36,6 +36,8 @@ pub struct Snapshot<'a> {
     /// Tasks whose files were removed before they started: no tasks any
     /// more, as `progress` (which reads the task folders) has them.
     pub removed: &'a std::collections::HashSet<usize>,
+    /// What the run's attempts cost, once one reported a cost.
+    pub spent: Option<f64>,
 }
 
 impl Snapshot<'_> {
@@ -70,6 +72,7 @@ impl Snapshot<'_> {
         };
         let mut progress = builder.finish(self.config.title(self.layout), missing, Vec::new());
         progress.run_going_on = true;
+        progress.spent = Spent::ThisRun(self.spent);
         let left: Vec<Left> = (0..self.graph.tasks.len()).map(|t| self.left(t)).collect();
         // Made again at each frame (at most every 500 ms, on a terminal):
         // the first tasks of a phase to complete tell what the others take.

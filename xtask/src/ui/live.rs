@@ -14,7 +14,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::model::layout::Layout;
 use crate::state::logs;
 use crate::ui::format;
-use crate::ui::progress::{PhaseProgress, Progress};
+use crate::ui::progress::{PhaseProgress, Progress, Spent};
 use crate::ui::progress_text;
 
 /// How often the frame is redrawn.
@@ -135,8 +135,12 @@ pub fn frame(layout: &Layout, progress: &Progress) -> String {
             heading += &format!(", {n} {what}");
         }
     }
-    if let Some(cost) = progress.cost_usd {
-        heading += &format!(", {} spent", format::usd(cost));
+    match (&progress.spent, progress.cost_usd) {
+        (Spent::ThisRun(Some(usd)), _) => heading += &format!(", {} spent", format::usd(*usd)),
+        (Spent::LatestAttempts, Some(usd)) => {
+            heading += &format!(", latest attempts' cost {}", format::usd(usd))
+        }
+        _ => {}
     }
     match progress.eta_seconds {
         Some(eta) if progress.run_going_on => heading += &format!(", ETA {}", format::seconds(eta)),

@@ -45,6 +45,19 @@ pub struct Progress {
     /// What is wrong in the definitions (a task file that does not parse,
     /// ...): the dashboard shows the rest.
     pub problems: Vec<String>,
+    /// What a live view's heading says of costs.
+    #[serde(skip)]
+    pub spent: Spent,
+}
+
+/// The cost a live view's heading shows: `orchestrate`'s, what its run's
+/// attempts cost (failed and retried ones too), as its summary says;
+/// `progress --watch`'s, what the latest attempts cost, as `progress`.
+#[derive(Debug, Default)]
+pub enum Spent {
+    #[default]
+    LatestAttempts,
+    ThisRun(Option<f64>),
 }
 
 #[derive(Debug, Serialize)]

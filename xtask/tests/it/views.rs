@@ -876,6 +876,36 @@ fn the_live_view_shows_a_held_retry_as_failed() {
     assert!(heading.contains(" 1 failed"), "{heading}");
 }
 
+/// The live view's heading says what the run spent, as its summary does:
+/// the failed attempt's cost too, not the latest attempts' only.
+#[test]
+fn the_live_view_says_what_the_run_spent() {
+    let t = Tree::new();
+    t.config(&format!(
+        "{}max_memory_gb: 1\n",
+        crate::agents::agent("claude", "claude-json")
+    ));
+    t.task("p/paid", "retries: 1");
+    crate::agents::scenario(&t, "p/paid", &["error_max_turns.json 1", "success.json"]);
+    // Keeps the view drawn (every 500 ms) a second after p/paid completed.
+    t.task(
+        "p/free",
+        &sh("until grep -qs '\"completed\"' workspace/status/p/paid.json; do sleep 0.05; done; sleep 1"),
+    );
+    let drawn = on_a_terminal(&t, "orchestrate", false);
+    assert!(drawn.contains("Summary: 2 completed"), "{drawn}");
+    let summary = drawn.rsplit("Summary: ").next().unwrap_or_default();
+    let spent = summary.split(", ").find(|s| s.contains(" spent")).unwrap();
+    let spent = spent.trim_end_matches(|c: char| c != 't');
+    // The last heading drawn, after p/paid's completion.
+    let last = drawn.rsplit("/2 completed").next().unwrap_or_default();
+    let heading = last.split(['\r', '\n']).next().unwrap_or_default();
+    assert!(
+        heading.contains(&format!(", {spent}")),
+        "{spent}: {heading}"
+    );
+}
+
 #[test]
 fn progress_watch_shows_the_live_view_of_another_run() {
     let t = Tree::new();
