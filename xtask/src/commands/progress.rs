@@ -260,6 +260,12 @@ fn set_eta(defs: &Definitions, progress: &mut Progress) {
         .filter(|task| !task.alive)
         .map(|task| task.task_id.as_str())
         .collect();
+    // Its result awaits approval: it ran, nothing of it is left to run.
+    let ran: HashSet<&str> = (progress.phases.iter())
+        .flat_map(|phase| &phase.awaiting_approval_tasks)
+        .filter(|task| task.result)
+        .map(|task| task.task_id.as_str())
+        .collect();
     // With the budget reached, nothing new starts: only the running end.
     let starts = progress.budget.as_ref().is_none_or(|b| b.left_usd > 0.0);
     let to_start = |left: Left| if starts { left } else { Left::Nothing };
@@ -315,7 +321,7 @@ fn set_eta(defs: &Definitions, progress: &mut Progress) {
                         let until = until.and_then(status::parse_timestamp);
                         start(Left::Paused(until.map_or(0.0, seconds_until)))
                     }
-                    "awaiting_approval" if line.duration_seconds.is_none() => start(Left::All),
+                    "awaiting_approval" if !ran.contains(line.task_id.as_str()) => start(Left::All),
                     "failed" if retried.contains(line.task_id.as_str()) => start(Left::All),
                     "blocked" if unblocked(line) => start(Left::All),
                     _ => Left::Nothing,

@@ -166,16 +166,31 @@ fn place(
         .unwrap_or_default()
         .as_secs_f64();
     let mut bars: Vec<Bar> = Vec::new();
-    // Task -> its bar still open.
+    // Task -> its bar still open; its bar whose result awaits approval.
     let mut open: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
+    let mut awaiting: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
     let of_run = |e: &&Event| run_id.is_none() || e.run_id.as_deref() == run_id;
-    for event in events.iter().filter(of_run) {
+    for event in events {
         let (Some(task), Some(from), Some(to)) = (&event.task, &event.from, &event.to) else {
             continue;
         };
         let (Some(t), Some(at)) = (graph.get(task), secs(event)) else {
             continue;
         };
+        if from == "awaiting_approval" {
+            // Decided (by the run, or by `approve` or `reject` after it):
+            // approved, its attempt completed the task; rejected, it
+            // failed. (Pending again: its approval went stale.)
+            if let Some(b) = awaiting
+                .remove(&t)
+                .filter(|_| to == "completed" || to == "failed")
+            {
+                bars[b].to = Some(to.clone());
+            }
+        }
+        if !of_run(&event) {
+            continue;
+        }
         if to == "running" {
             open.insert(t, bars.len());
             bars.push(Bar {
@@ -204,6 +219,9 @@ fn place(
             open.remove(&t);
             bar.to = Some(to.clone());
             bar.error = event.error.clone();
+            if to == "awaiting_approval" {
+                awaiting.insert(t, b);
+            }
         }
     }
     for (&t, &b) in &open {
@@ -248,6 +266,10 @@ fn gantt(defs: &Definitions, bars: &[Bar], wall: f64, critical: &[usize]) -> Str
             (None, _) => "running",
             (Some(GONE), _) => GONE,
             (Some("completed"), _) => "completed",
+            // It ran: its result waits for a person, not a failure.
+            (Some("awaiting_approval"), _) => "awaiting",
+            // A rate limit: no attempt counted, the task waits its pool.
+            (Some("paused"), _) => "paused",
             (_, Some(Ending::Timeout | Ending::IdleTimeout)) => "timeout",
             _ => "failed",
         };
@@ -278,7 +300,7 @@ fn gantt(defs: &Definitions, bars: &[Bar], wall: f64, critical: &[usize]) -> Str
             esc(&detail)
         )
         .unwrap();
-        if !["completed", "running", GONE].contains(&class) {
+        if ["failed", "timeout"].contains(&class) {
             write!(
                 svg,
                 "<text class=\"mark\" x=\"{:.1}\" y=\"{:.1}\">✕</text>",
@@ -302,7 +324,7 @@ fn gantt(defs: &Definitions, bars: &[Bar], wall: f64, critical: &[usize]) -> Str
         format::seconds(wall)
     )
     .unwrap();
-    svg.push_str("</svg><p class=\"legend\"><span class=\"completed\">completed</span> <span class=\"failed\">failed</span> <span class=\"timeout\">timed out</span> <span class=\"running\">running</span> <span class=\"gone\">process gone, end not recorded yet</span> <span class=\"critical\">on the critical path</span></p>");
+    svg.push_str("</svg><p class=\"legend\"><span class=\"completed\">completed</span> <span class=\"failed\">failed</span> <span class=\"timeout\">timed out</span> <span class=\"running\">running</span> <span class=\"awaiting\">its result awaiting approval</span> <span class=\"paused\">rate limited</span> <span class=\"gone\">process gone, end not recorded yet</span> <span class=\"critical\">on the critical path</span></p>");
     svg
 }
 
@@ -502,9 +524,9 @@ fn esc(text: &str) -> String {
 const CSS: &str = "body{font:14px system-ui,sans-serif;margin:24px;color:#222}h1{font-size:20px}\
 table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left}\
 .gantt .lane,.gantt .axis{font-size:11px;fill:#555}.bar.completed{fill:#81c784}.bar.failed{fill:#e57373}\
-.bar.timeout{fill:#ffb74d}.bar.running{fill:#64b5f6}.bar.gone{fill:#bdbdbd}.bar.critical{stroke:#212121;stroke-width:2}\
+.bar.timeout{fill:#ffb74d}.bar.running{fill:#64b5f6}.bar.gone{fill:#bdbdbd}.bar.awaiting{fill:#4dd0e1}.bar.paused{fill:#fff176}.bar.critical{stroke:#212121;stroke-width:2}\
 .mark{font-size:12px;fill:#b71c1c}.legend span{padding:2px 6px;margin-right:6px;border-radius:3px}\
 .legend .completed{background:#81c784}.legend .failed{background:#e57373}.legend .timeout{background:#ffb74d}\
-.legend .running{background:#64b5f6}.legend .gone{background:#bdbdbd}.legend .critical{border:2px solid #212121}\
+.legend .running{background:#64b5f6}.legend .gone{background:#bdbdbd}.legend .awaiting{background:#4dd0e1}.legend .paused{background:#fff176}.legend .critical{border:2px solid #212121}\
 tr.failed td{background:#ffebee}tr.blocked td{background:#fff3e0}tr.awaiting_approval td{background:#e1f5fe}\
 tr.stale td{background:#f9fbe7}tr.paused td{background:#fffde7}.critical span{color:#777}";

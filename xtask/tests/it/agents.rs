@@ -1364,6 +1364,17 @@ fn a_rate_limit_without_a_reset_time_backs_off_and_gives_up_in_time() {
         "waited {waited}s, less than the 1 s backoff less 10 %"
     );
     assert_eq!(t.status("p/a")["attempt"], 2);
+    // The report draws the limited attempt as such, not as a failure.
+    t.run(&["report"]).code(0);
+    let report = t.read("workspace/report.html");
+    assert!(
+        report.contains(r#"class="bar paused"#),
+        "limited attempt not drawn paused"
+    );
+    assert!(
+        !report.contains(r#"class="bar failed"#),
+        "limited attempt drawn failed"
+    );
 
     // Always limited: after `give_up_after` it fails, saying since when.
     let t = Tree::new();

@@ -133,6 +133,37 @@ fn tasks_awaiting_approval_end_the_run_with_exit_4_and_approve_lets_them_go_on()
         .says("nothing in p awaits this decision");
 }
 
+/// A result awaiting approval ran already: `progress` counts no work
+/// left for it, and the report draws its attempt as what it is.
+#[test]
+fn a_result_awaiting_approval_is_no_work_left() {
+    let t = Tree::new();
+    t.write("workspace/history.json", r#"{"tasks": {"p/plan": 100}}"#);
+    t.task("p/plan", &format!("approve: after\n{}", sh("true")));
+    t.run(&["orchestrate"]).code(4);
+    let progress: serde_json::Value =
+        serde_json::from_str(&t.run(&["progress", "--json"]).stdout).unwrap();
+    assert!(
+        progress["eta_seconds"].is_null(),
+        "{}",
+        progress["eta_seconds"]
+    );
+    t.run(&["report"]).code(0);
+    let report = t.read("workspace/report.html");
+    assert!(
+        report.contains(r#"class="bar awaiting"#),
+        "not drawn awaiting approval"
+    );
+    // Approved, its attempt completed the task.
+    t.run(&["approve", "p/plan"]).code(0);
+    t.run(&["report"]).code(0);
+    let report = t.read("workspace/report.html");
+    assert!(
+        report.contains(r#"class="bar completed"#),
+        "not drawn completed once approved"
+    );
+}
+
 #[test]
 fn a_running_orchestrator_picks_up_decisions_from_another_terminal() {
     let t = Tree::new();
