@@ -346,6 +346,11 @@ impl Why<'_> {
                             _ => "which has not failed since",
                         };
                         println!("{id} is recorded blocked by {by}, {since}: {next}");
+                        // Taken up again, it may still wait (a gate's
+                        // artifact, an input, a dependency to run).
+                        if unfinished.is_none() {
+                            self.what_holds(t);
+                        }
                         return;
                     }
                     // Written by hand, or by a tool: nothing upstream

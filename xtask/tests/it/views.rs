@@ -1291,6 +1291,22 @@ fn why_of_a_task_blocked_by_one_completed_since() {
         .says("orchestrate` takes it up again");
 }
 
+/// A task recorded blocked, taken up again by a run but still waiting (on
+/// a gate's artifact): `why` says what it waits on, as `next` does.
+#[test]
+fn why_of_a_task_recorded_blocked_says_what_it_still_waits_on() {
+    let t = Tree::new();
+    t.config("phases: {p: {requires: [shared/x.json]}}\n");
+    t.task("p/a", &sh("test -e ok"));
+    t.task("q/c", &format!("dependencies: [p]\n{}", sh("true")));
+    t.run(&["orchestrate"]).code(1);
+    t.write("ok", "");
+    t.run(&["orchestrate"]).code(1);
+    t.run(&["why", "q/c"])
+        .says("q/c is recorded blocked by p/a, which has not failed since")
+        .says("waits on phase p: its gate needs workspace/outputs/shared/x.json, which does not exist");
+}
+
 /// The commands a message suggests quote a task id the shell would split
 /// (a phase folder with a space): pasted, they work.
 #[test]
