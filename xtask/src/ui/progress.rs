@@ -168,8 +168,9 @@ pub struct PhaseProgress {
     #[serde(skip)]
     pub timed: usize,
     /// CPU time of the phase's finished attempts, and the largest peak
-    /// memory among them (from their cgroups; none where not enforced).
-    pub cpu_seconds: f64,
+    /// memory among them (from their cgroups; null where none was
+    /// measured, as a number not known is).
+    pub cpu_seconds: Option<f64>,
     pub peak_memory_mb: Option<f64>,
     /// What the phase's tasks' latest attempts cost, and their tokens
     /// (null when none reported any).
@@ -489,7 +490,7 @@ impl Builder {
         ) {
             phase.gate.waiting_on.push(id.to_owned());
         }
-        phase.cpu_seconds += usage.cpu_seconds.unwrap_or(0.0);
+        phase.cpu_seconds = add(phase.cpu_seconds, usage.cpu_seconds);
         phase.cost_usd = add(phase.cost_usd, usage.cost_usd);
         self.cost_unknown_tasks += usize::from(usage.cost_unknown);
         phase.input_tokens = add(phase.input_tokens, usage.input_tokens);

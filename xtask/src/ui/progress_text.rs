@@ -94,7 +94,7 @@ pub fn print(progress: &Progress) {
         if let Some(peak) = phase.peak_memory_mb {
             println!(
                 "  CPU: {:.1} s, peak memory: {peak:.0} MiB",
-                phase.cpu_seconds
+                phase.cpu_seconds.unwrap_or(0.0)
             );
         }
         if phase.gate.complete {

@@ -1291,6 +1291,19 @@ fn why_of_a_task_blocked_by_one_completed_since() {
         .says("orchestrate` takes it up again");
 }
 
+/// A phase where nothing ran has no CPU time known: null, as every
+/// number not known in `progress --json`, not 0.
+#[test]
+fn progress_json_gives_an_unknown_cpu_time_as_null() {
+    let t = Tree::new();
+    t.task("p/a", &sh("true"));
+    let progress: serde_json::Value =
+        serde_json::from_str(&t.run(&["progress", "--json"]).stdout).unwrap();
+    let phase = &progress["phases"][0];
+    assert!(phase["cpu_seconds"].is_null(), "{phase}");
+    assert!(phase["peak_memory_mb"].is_null(), "{phase}");
+}
+
 /// A task recorded blocked, taken up again by a run but still waiting (on
 /// a gate's artifact): `why` says what it waits on, as `next` does.
 #[test]
