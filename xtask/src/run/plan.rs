@@ -28,7 +28,9 @@ use crate::state::status::AgentSlot;
 use crate::sys::parallel;
 use crate::sys::shell;
 use crate::ui::format;
+use gone::Gone;
 
+mod gone;
 mod waits;
 pub use waits::{waiting, Waits};
 
@@ -58,9 +60,9 @@ pub struct Plan<'a> {
     undecided: HashSet<usize>,
     /// Tasks a rate limit pauses now.
     paused: Vec<usize>,
-    /// Tasks recorded as running whose process is gone, each with whether
-    /// its work waits in the merge queue.
-    gone: Vec<(usize, bool)>,
+    /// Tasks recorded as running whose process is gone, and how the run
+    /// will find each.
+    gone: Vec<(usize, Gone)>,
     /// What the run would say of stale completed tasks.
     stale_notes: Vec<String>,
     /// `orchestrate` would refuse to run (`next` found a task running on
@@ -92,6 +94,14 @@ impl<'a> Plan<'a> {
         for t in loaded.failed {
             readiness.block_downstream(graph, t, Walk::OnStart(&mut walked));
         }
+        let stopping = resumed.is_some() && runs::resumes_a_stop(layout);
+        let gone: Vec<(usize, Gone)> = (loaded.gone.iter())
+            .map(|&(t, merging)| {
+                let tries = history[t].tries;
+                (t, gone::judge(layout, graph, t, merging, tries, stopping))
+            })
+            .collect();
+        gone::plan(graph, &mut readiness, &mut history, &gone, &files);
         // A result whose `approve: after` is gone counts, as the run has it.
         for &t in &loaded.awaiting {
             if graph.tasks[t].approval(config) != Some(Approve::After) {
@@ -142,7 +152,7 @@ impl<'a> Plan<'a> {
             order,
             undecided,
             paused,
-            gone: loaded.gone,
+            gone,
             refused: false,
             stale_notes: load::stale_notes(
                 layout,
@@ -469,19 +479,11 @@ impl<'a> Plan<'a> {
             .collect()
     }
 
-    /// Each task recorded as running whose process is gone: planned as
-    /// running, whatever its end turns out to be.
+    /// Each task recorded as running whose process is gone, as the run
+    /// will find it.
     fn gone_lines(&self) -> Vec<String> {
-        self.gone
-            .iter()
-            .map(|&(t, merging)| {
-                let id = &self.graph.tasks[t].id;
-                if merging {
-                    format!("  {id}: its work is left in the merge queue: the run merges it")
-                } else {
-                    format!("  {id}: its process is gone: the run records how it ended (and retries it, if it failed and a retry is owed)")
-                }
-            })
+        (self.gone.iter())
+            .map(|&(t, how)| gone::line(&self.graph.tasks[t].id, how))
             .collect()
     }
 

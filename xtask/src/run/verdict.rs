@@ -45,6 +45,9 @@ pub struct RateLimit {
     pub from_log: bool,
 }
 
+/// The error of an attempt that ended unseen, with its supervisor.
+pub const LOST: &str = "lost: the task and its supervisor are gone, and no exit code was recorded";
+
 /// How many of a log's last lines are searched for a rate limit.
 const LOG_LINES: usize = 50;
 
@@ -67,10 +70,7 @@ pub fn judge(
         let (ending, error) = if stopping {
             (Ending::Interrupted, INTERRUPTED)
         } else {
-            (
-                Ending::Lost,
-                "lost: the task and its supervisor are gone, and no exit code was recorded",
-            )
+            (Ending::Lost, LOST)
         };
         // A lost agent may have printed its result before it ended
         // unseen (its stdout is a file of this attempt's: an earlier one's

@@ -562,18 +562,21 @@ fn running_under_a_dead_supervisor(t: &Tree, id: &str, attempt: u32) {
 }
 
 /// `next` and the dry run tell a task recorded as running whose process
-/// is gone from one that runs, as `progress` does.
+/// is gone from one that runs, as `progress` does: lost, as the run will
+/// find it (a supervisor that may have started it, no end recorded).
 #[test]
 fn next_and_the_dry_run_say_a_running_task_s_process_is_gone() {
     let t = Tree::new();
     t.task("p/a", &sh("true"));
     running_under_a_dead_supervisor(&t, "p/a", 1);
-    let gone = "p/a: its process is gone: the run records how it ended";
-    t.run(&["next"]).code(0).says("Running now: 1").says(gone);
-    t.run(&["orchestrate", "--dry-run"])
-        .says("Running now (1): p/a")
-        .says(gone);
+    let gone =
+        "p/a: lost (it and its supervisor are gone, no end recorded): the run records it failed";
+    let next = t.run(&["next"]);
+    next.code(0).says(gone);
+    assert!(!next.stdout.contains("Running now"), "{}", next.stdout);
+    t.run(&["orchestrate", "--dry-run"]).code(1).says(gone);
     t.run(&["progress"]).says("its process is gone");
+    t.run(&["orchestrate"]).code(1).says("lost");
 }
 
 #[test]
@@ -1160,6 +1163,44 @@ fn run_with_a_supervised_task(t: &Tree) -> (std::process::Child, u32, u32) {
     });
     let supervisor = t.status("p/a")["supervisor_pid"].as_u64().unwrap() as u32;
     (orchestrator, task_pid(), supervisor)
+}
+
+/// A task lost with its supervisor while no run looked: the dry run and
+/// `next` plan it as the run will find it, failed (its retries spent),
+/// what depends on it blocked, not as running to a success; with a retry
+/// owed, tried again before what depends on it.
+#[test]
+fn the_dry_run_plans_a_lost_task_as_the_run_will_find_it() {
+    let t = Tree::new();
+    t.task("p/b", &format!("dependencies: [p/a]\n{}", sh(MARK)));
+    let (mut orchestrator, task, supervisor) = run_with_a_supervised_task(&t);
+    orchestrator.kill().unwrap();
+    orchestrator.wait().unwrap();
+    signal(supervisor, libc::SIGKILL);
+    signal(task, libc::SIGKILL);
+    wait_for("the supervisor and the task to be gone", || {
+        !alive(supervisor) && !alive(task)
+    });
+    t.run(&["orchestrate", "--dry-run"])
+        .code(1)
+        .says("p/a: lost (it and its supervisor are gone, no end recorded): the run records it failed")
+        .says("would not start: p/b: blocked");
+    t.run(&["next"]).says("p/a: lost (");
+    // With a retry owed, it runs again first.
+    let file = t.path("tasks/p/a.md");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, text.replacen("---\n", "---\nretries: 1\n", 1)).unwrap();
+    let plan = t.run(&["orchestrate", "--dry-run"]);
+    plan.code(0)
+        .says("the run records it failed and tries it again");
+    let (a, b) = (
+        plan.stdout.find("  p/a  ").unwrap(),
+        plan.stdout.find("  p/b  ").unwrap(),
+    );
+    assert!(a < b, "{}", plan.stdout);
+    t.write("release-a", "");
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!((t.launches("p/a"), t.launches("p/b")), (2, 1));
 }
 
 /// An adopted task's status may name any slot (edited by hand, or written
