@@ -178,6 +178,7 @@ impl Snapshot<'_> {
                 exit_code: None,
                 seconds: None,
                 retry: None,
+                again: false,
             },
             Node::Blocked => Seen::Blocked {
                 by: self
@@ -195,6 +196,7 @@ impl Snapshot<'_> {
                     exit_code: None,
                     seconds: None,
                     retry: None,
+                    again: self.starting,
                 }
             }
             Node::Waiting | Node::NeedsInputs | Node::Ready

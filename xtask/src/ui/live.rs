@@ -196,10 +196,11 @@ fn phase_line(phase: &PhaseProgress) -> String {
         bar.extend(std::iter::repeat_n(mark, width));
     }
     // Nothing more to run in it: "done" when all completed, "ended" when
-    // some failed or were blocked ("0/1 done" read as a success).
+    // some failed or were blocked ("0/1 done" read as a success), and no
+    // failed one is to be tried again.
     let done = match (
         c.completed == c.total,
-        c.total == c.completed + c.failed + c.blocked,
+        c.total == c.completed + c.failed + c.blocked && c.to_retry == 0,
     ) {
         (true, _) => "done",
         (false, true) => "ended",

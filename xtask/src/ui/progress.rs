@@ -153,6 +153,10 @@ pub struct Counts {
     pub stale: usize,
     /// Completed as a whole percentage of total (0 for an empty phase).
     pub percent: u32,
+    /// Of the failed, those the run showing them is to try again (as the
+    /// run knows): the phase has not ended.
+    #[serde(skip)]
+    pub to_retry: usize,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -264,6 +268,9 @@ pub enum Seen {
         seconds: Option<f64>,
         /// Read from its status (a run knows its retries itself).
         retry: Option<Retry>,
+        /// The run showing it is to try it again (its retry waits for a
+        /// slot): its phase has not ended.
+        again: bool,
     },
     Blocked {
         by: Option<String>,
@@ -352,6 +359,7 @@ impl Seen {
                 exit_code: s.exit_code,
                 seconds: s.duration_seconds,
                 retry: Some(s.retry()),
+                again: false,
             },
             State::Blocked => Seen::Blocked {
                 by: s.blocked_by.clone(),
@@ -537,9 +545,13 @@ impl Builder {
                 });
             }
             Seen::Failed {
-                error, exit_code, ..
+                error,
+                exit_code,
+                again,
+                ..
             } => {
                 counts.failed += 1;
+                counts.to_retry += usize::from(again);
                 phase.failed_tasks.push(FailedTask {
                     task_id: id.to_owned(),
                     error,
@@ -687,6 +699,7 @@ fn sum(a: Counts, b: Counts) -> Counts {
         awaiting_approval: a.awaiting_approval + b.awaiting_approval,
         stale: a.stale + b.stale,
         percent: 0,
+        to_retry: a.to_retry + b.to_retry,
     }
 }
 

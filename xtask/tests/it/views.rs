@@ -876,6 +876,28 @@ fn the_live_view_shows_a_held_retry_as_failed() {
     assert!(heading.contains(" 1 failed"), "{heading}");
 }
 
+/// A phase whose failed task the run is to try again, once a slot is
+/// free, has not ended: the live view does not say so.
+#[test]
+fn a_phase_with_a_retry_to_come_is_not_shown_ended() {
+    let t = Tree::new();
+    t.config("max_concurrent_agents: 1\nmax_memory_gb: 1\n");
+    t.task("p/a", &sh("test -e ok"));
+    t.run(&["orchestrate"]).code(1);
+    t.write("ok", "");
+    // Runs first, a second and more: frames are drawn every 500 ms.
+    t.task("q/y", &format!("priority: 9\n{}", sh("sleep 1.2")));
+    let drawn = on_a_terminal(&t, "orchestrate", false);
+    assert!(drawn.contains("Summary: 2 completed"), "{drawn}");
+    // Each frame's line of phase p: its bar, counts and word.
+    let phase_p = format!("{:<22} [", "p");
+    let lines: Vec<String> = (drawn.match_indices(&phase_p))
+        .map(|(at, _)| drawn[at..].chars().take(22 + 50).collect())
+        .collect();
+    assert!(!lines.is_empty(), "{drawn}");
+    assert!(!lines.iter().any(|l| l.contains("ended")), "{lines:#?}");
+}
+
 /// The live view's heading says what the run spent, as its summary does:
 /// the failed attempt's cost too, not the latest attempts' only.
 #[test]
