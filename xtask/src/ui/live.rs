@@ -124,8 +124,15 @@ pub fn watch(layout: &Layout, collect: impl Fn() -> Progress) -> ! {
 pub fn frame(layout: &Layout, progress: &Progress) -> String {
     let t = &progress.total;
     let mut heading = format!(
-        "{}: {}/{} completed ({}%), {} running, {} failed, {} blocked",
-        progress.title, t.completed, t.total, t.percent, t.running, t.failed, t.blocked
+        "{}: {}/{} completed ({}%), {} running{}, {} failed, {} blocked",
+        progress.title,
+        t.completed,
+        t.total,
+        t.percent,
+        t.running,
+        progress_text::merging(t),
+        t.failed,
+        t.blocked
     );
     for (n, what) in [
         (t.paused, "paused"),

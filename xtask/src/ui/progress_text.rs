@@ -228,7 +228,7 @@ fn tokens(input: Option<u64>, output: Option<u64>) -> String {
 }
 
 /// How many of the running tasks wait in the merge queue, said after them.
-fn merging(counts: &Counts) -> String {
+pub fn merging(counts: &Counts) -> String {
     match counts.merging {
         0 => String::new(),
         merging => format!(" ({merging} merging)"),

@@ -1048,6 +1048,28 @@ fn ctrl_c_during_a_merge_says_the_queue_ends_first() {
     assert_eq!(t.git(&["show", "integration:a.txt"]), "a");
 }
 
+/// A task whose work waits in the merge queue is said merging in the live
+/// view's heading, as `progress` says it.
+#[test]
+fn the_live_view_says_how_many_of_the_running_merge() {
+    let t = repo("");
+    // A slow fast-forward (its post-merge hook) holds the merge a while,
+    // once the task has run: frames are drawn every 500 ms.
+    let root = t.root.display();
+    t.write_executable(
+        ".git/hooks/post-merge",
+        &format!("#!/bin/sh\n[ -e {root}/ran ] || exit 0\nsleep 1.2\n"),
+    );
+    let work = format!("touch {root}/ran && echo a > a.txt && git add a.txt && git commit -q -m a");
+    t.task("p/a", &sh(&work));
+    let drawn = on_a_terminal(&t, "orchestrate", false);
+    assert!(drawn.contains("Summary: 1 completed"), "{drawn}");
+    assert!(
+        drawn.contains("0/1 completed (0%), 1 running (1 merging)"),
+        "{drawn}"
+    );
+}
+
 /// A hook that never ends holds a merge: the second Ctrl-C stops it (git
 /// and the hook, its process group), leaves the work in the merge queue
 /// and ends the run; the next run merges it without running the agent
