@@ -244,8 +244,17 @@ impl Run<'_> {
         }
         active.setup = attempt::setup_needed(self.layout, self.config, &worktree.branch).is_some();
         let workdir = git.worktrees.workdir(&worktree.path)?;
-        active.worktree = Some(worktree);
         let id = &self.graph.tasks[t].id;
+        // The line the live view shows of a task that prints nothing, in
+        // the place of the one above.
+        logs::append_line(
+            &self.layout.log_file(id),
+            &format!(
+                "xtask: its worktree is ready, on branch {}: it starts",
+                worktree.branch
+            ),
+        );
+        active.worktree = Some(worktree);
         let status = active.running_status(self.layout, id, &self.run_info(t));
         status::write(self.layout, &status)?;
         self.hand_over(t, active, Some(&workdir))

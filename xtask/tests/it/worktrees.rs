@@ -1068,6 +1068,12 @@ fn the_live_view_says_how_many_of_the_running_merge() {
         drawn.contains("0/1 completed (0%), 1 running (1 merging)"),
         "{drawn}"
     );
+    // It printed nothing: its log, whose last line the live view shows,
+    // says it started, not only that its worktree was being prepared.
+    let log = t.read("workspace/logs/p/a.log");
+    let ready = log.find("xtask: its worktree is ready, on branch task/");
+    let preparing = log.find("xtask: preparing its worktree, then it starts");
+    assert!(ready.is_some() && ready > preparing, "{log}");
 }
 
 /// A hook that never ends holds a merge: the second Ctrl-C stops it (git
