@@ -483,13 +483,24 @@ impl Run<'_> {
         let tries = self.history[t].tries;
         if self.stop.is_none() && tries <= retries {
             let (next, of) = (tries + 1, retries + 1);
-            let line = match self.mode {
-                Mode::Launch => format!("try {next} of {of} in this run"),
-                Mode::Monitor => format!("try {next} of {of}: {}", super::MONITOR_STARTS_NOTHING),
+            // Adopted, outside this run's `--task`/`--phase`: its retry is
+            // a run's that selects it, not a slot of this one's.
+            let selected = self.options.selects(&self.graph.tasks[t]);
+            let line = match (self.mode, selected) {
+                (Mode::Launch, true) => format!("try {next} of {of} in this run"),
+                (Mode::Launch, false) => format!(
+                    "try {next} of {of}: outside this run's selection, for the next run that selects it"
+                ),
+                (Mode::Monitor, _) => {
+                    format!("try {next} of {of}: {}", super::MONITOR_STARTS_NOTHING)
+                }
             };
             self.printer.event(Tone::Warn, "retry", id, &line);
             let files = Disk::new(self.layout, self.config, &self.graph);
-            self.readiness.retry(&self.graph, t, &files);
+            match selected {
+                true => self.readiness.retry(&self.graph, t, &files),
+                false => self.readiness.reopen(&self.graph, t, false, &files),
+            }
             // Its status says failed until the retry starts: the change to
             // pending is told then, once, whichever run starts it (held by
             // the budget or a stop, the next run's).

@@ -1165,6 +1165,32 @@ fn run_with_a_supervised_task(t: &Tree) -> (std::process::Child, u32, u32) {
     (orchestrator, task_pid(), supervisor)
 }
 
+/// A run of other tasks (`--task`, `--phase`, `launch`) that adopts a
+/// task of a killed run and sees it fail leaves its retry to a run that
+/// selects it: no slot of its own spent on work it was not asked for.
+#[test]
+fn a_run_of_other_tasks_leaves_an_adopted_failure_s_retry_alone() {
+    let t = Tree::new();
+    t.task(
+        "p/agent",
+        &format!("retries: 1\n{}", waiting_task("agent", "exit 3")),
+    );
+    t.task("p/wanted", &sh(MARK));
+    let mut first = spawn_orchestrate(&t, "out");
+    wait_for("p/agent to start", || t.launches("p/agent") == 1);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    t.write("release-agent", "");
+    t.run(&["orchestrate", "--task", "p/wanted"])
+        .code(0)
+        .says("outside this run's selection, for the next run that selects it");
+    assert_eq!((t.launches("p/agent"), t.launches("p/wanted")), (1, 1));
+    assert_eq!(t.state("p/agent"), "failed");
+    // The next run that selects it tries it again.
+    t.run(&["orchestrate"]).code(1);
+    assert_eq!(t.launches("p/agent"), 3);
+}
+
 /// A task lost with its supervisor while no run looked: the dry run and
 /// `next` plan it as the run will find it, failed (its retries spent),
 /// what depends on it blocked, not as running to a success; with a retry
