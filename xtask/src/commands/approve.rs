@@ -58,8 +58,15 @@ pub fn run(layout: &Layout, name: &str, decided: &Decided) -> Result<i32> {
     // lines, from this process: each event is one write.
     let ours = matches!(held, Held::Ours(_));
     let mut changes = Told::open(layout, &defs.config.notify, ours)?;
-    // What the running orchestrator, if any, selects.
-    let run = runs::last(layout).filter(|run| !run.finished);
+    // What the running orchestrator, if any, selects; one that has ended
+    // its run is closing (waiting for its notifiers): it decides nothing
+    // more.
+    let last = runs::last(layout);
+    let ending = match (&held, &last) {
+        (Held::By(pid), Some(run)) => run.ended_by.is_some_and(|by| pid.trim() == by.to_string()),
+        _ => false,
+    };
+    let run = last.filter(|run| !run.finished);
     for &t in &chosen {
         let task = &defs.graph.tasks[t];
         let after = task.approval(&defs.config) == Some(Approve::After);
@@ -92,6 +99,11 @@ pub fn run(layout: &Layout, name: &str, decided: &Decided) -> Result<i32> {
                     // Another command kept the workspace past the wait.
                     (Some(command), _) if !lock::runs_tasks(pid) => println!(
                         "{verb} {}: recorded; `{command}`{who} holds the workspace: the next `{}` acts on it",
+                        task.id,
+                        layout.cmd("orchestrate")
+                    ),
+                    _ if ending => println!(
+                        "{verb} {}: recorded; the run{who} is ending (it waits for its notifiers): the next `{}` acts on it",
                         task.id,
                         layout.cmd("orchestrate")
                     ),

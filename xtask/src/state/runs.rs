@@ -36,6 +36,11 @@ pub struct Run {
     /// as an interruption (see `run::ends`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stopping: bool,
+    /// The pid of the orchestrator that ended it: while that one holds
+    /// the workspace still, it is closing (its notifiers), deciding
+    /// nothing more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_by: Option<u32>,
 }
 
 impl Run {
@@ -85,6 +90,7 @@ pub fn begin(layout: &Layout, selects: Selection, warnings: &mut Vec<String>) ->
         jobs: selects.jobs,
         executor: selects.executor,
         stopping: false,
+        ended_by: None,
     };
     atomic::write(&layout.run_file(), &serde_json::to_vec(&run)?)?;
     Ok(id)
@@ -131,6 +137,7 @@ pub fn end(layout: &Layout, id: &str) -> Result<()> {
         jobs: None,
         executor: None,
         stopping: false,
+        ended_by: Some(std::process::id()),
     };
     atomic::write(&layout.run_file(), &serde_json::to_vec(&run)?)
 }

@@ -164,6 +164,33 @@ fn a_result_awaiting_approval_is_no_work_left() {
     );
 }
 
+/// A decision given while a run that has ended waits for its notifiers
+/// says the next run acts on it: that run decides nothing more.
+#[test]
+fn a_decision_while_a_run_closes_says_the_next_run_acts_on_it() {
+    let t = Tree::new();
+    let go = t.path("go");
+    t.config(&format!(
+        "notify:\n  - on: [run_finished]\n    command: \"cat > /dev/null; until [ -e {} ]; do sleep 0.05; done\"\n",
+        go.display()
+    ));
+    t.task("p/a", &format!("approve: before\n{}", sh(MARK)));
+    let mut run = t.start(&["orchestrate"]);
+    wait_for("the run to end", || {
+        t.exists("workspace/events.jsonl")
+            && t.read("workspace/events.jsonl").contains("run_finished")
+    });
+    t.run(&["approve", "p/a"])
+        .code(0)
+        .says("approved p/a: recorded; the run (pid ")
+        .says("is ending (it waits for its notifiers): the next `");
+    t.write("go", "");
+    assert_eq!(run.wait().unwrap().code(), Some(4));
+    assert_eq!(t.launches("p/a"), 0);
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.launches("p/a"), 1);
+}
+
 #[test]
 fn a_running_orchestrator_picks_up_decisions_from_another_terminal() {
     let t = Tree::new();
