@@ -105,7 +105,7 @@ pub fn run(layout: &Layout, ids: &[String]) -> Result<i32> {
     })
 }
 
-/// The worktree tasks not completed that would fail as they start, each
+/// The worktree tasks not completed nor running that would fail as they start, each
 /// with why: a branch or folder of the user's where theirs goes
 /// (`Worktrees::check_tasks`). What keeps every worktree from being made
 /// is the definitions' check, said before.
@@ -114,7 +114,15 @@ pub fn worktree_obstacles(layout: &Layout, defs: &Definitions, chosen: &[usize])
         .iter()
         .map(|&t| &defs.graph.tasks[t])
         .filter(|t| t.in_worktree(&defs.config))
-        .filter(|t| status::state_of(layout, &t.id) != Some(State::Completed))
+        // Not one recorded running: its worktree is made, or being made
+        // (under `worktrees/.new/`), by the run that started it; a run
+        // after a kill takes up what that one left.
+        .filter(|t| {
+            !matches!(
+                status::state_of(layout, &t.id),
+                Some(State::Completed | State::Running)
+            )
+        })
         .collect();
     if to_start.is_empty() {
         return Vec::new();

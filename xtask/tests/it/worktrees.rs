@@ -2883,6 +2883,15 @@ fn a_worktree_a_hook_holds_as_it_is_made_holds_no_other_task() {
     let running = &progress["phases"][0]["running_tasks"][0];
     assert_eq!(running["task_id"], "p/a");
     assert_eq!(running["alive"], true, "{progress}");
+    // Its branch, checked out in the worktree being made, is the run's
+    // own: no obstacle to `validate` or the dry run.
+    t.run(&["validate"]).code(0);
+    let plan = t.run(&["orchestrate", "--dry-run"]);
+    assert!(
+        !plan.stdout.contains("would fail as it starts"),
+        "{}",
+        plan.stdout
+    );
     assert!(alive(hook), "the hook ended before p/d was recorded");
     t.write("go", "");
     assert_eq!(child.wait().unwrap().code(), Some(0));
