@@ -71,10 +71,17 @@ fn ignore_workspace(layout: &Layout) -> Result<()> {
         Err(e) => return Err(e).with_context(|| format!("cannot read {path}")),
     };
     let shown = layout.display(&path);
-    if text
-        .lines()
-        .any(|l| l.trim().trim_matches('/').starts_with("workspace"))
-    {
+    // A line that ignores the folder itself: not `workspaces/`, nor
+    // `workspace.json`.
+    let ignores = |line: &str| {
+        let line = line.trim();
+        let line = line.strip_prefix('/').unwrap_or(line);
+        matches!(
+            line,
+            "workspace" | "workspace/" | "workspace/*" | "workspace/**"
+        )
+    };
+    if text.lines().any(ignores) {
         println!("kept    {shown} (it ignores workspace/ already)");
         return Ok(());
     }

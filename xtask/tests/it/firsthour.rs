@@ -469,7 +469,8 @@ fn init_sets_up_a_fresh_repository_and_an_empty_one_says_what_to_do() {
     let dir = std::env::temp_dir().join(format!("xtask-init-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join(".gitignore"), "/target").unwrap();
+    // `workspaces/` is another folder: it does not ignore `workspace/`.
+    std::fs::write(dir.join(".gitignore"), "/target\nworkspaces/").unwrap();
     let run = |args: &[&str]| -> Run {
         std::process::Command::new(BIN)
             .arg("--root")
@@ -493,7 +494,7 @@ fn init_sets_up_a_fresh_repository_and_an_empty_one_says_what_to_do() {
         .says("added   /workspace/ to .gitignore");
     assert_eq!(
         std::fs::read_to_string(dir.join(".gitignore")).unwrap(),
-        "/target\n# The orchestrator's run-time state (cargo xtask)\n/workspace/\n"
+        "/target\nworkspaces/\n# The orchestrator's run-time state (cargo xtask)\n/workspace/\n"
     );
     // Again: nothing overwritten, nothing added twice.
     std::fs::write(
