@@ -4,8 +4,9 @@
 //! halves (see `pools`), and the task waits for its pool. When its wait
 //! would pass `rate_limits.give_up_after` in all, it fails at once, with no
 //! retry, and the pool does not pause. A limit read from the log of an
-//! agent read as text, said again once its pool has served a whole task
-//! since, is the task's own words: a failure like any other.
+//! agent read as text, said again and again while its pool serves other
+//! tasks between (`Pools::own_words`), is the task's own words: a failure
+//! like any other.
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
@@ -41,15 +42,15 @@ impl Run<'_> {
             .pool_of(&self.graph, t)
             .unwrap_or(UNNAMED_POOL)
             .to_owned();
-        if limit.from_log && self.admission.pools.served_since_hit_of(&pool, t) {
-            // Its pool served a whole task since this one last printed a
-            // limit: the words are the task's own (its tests failing on a
-            // 429), which waiting would repeat until `give_up_after`, a
-            // paid run each time. A failure like any other, counted.
+        if limit.from_log && self.admission.pools.own_words(&pool, t) {
+            // Its pool served others between its limits, again: the words
+            // are the task's own (its tests failing on a 429), which
+            // waiting would repeat until `give_up_after`, a paid run each
+            // time. A failure like any other, counted.
             self.history[t].limited_since = None;
             let error = status.error.take().unwrap_or_default();
             status.error = Some(format!(
-                "{error}; its log says \"{}\" again, but a task of pool {pool} started since its last limit has succeeded: taken for the task's own output, not a rate limit",
+                "{error}; its log says \"{}\" again, while tasks of pool {pool} started after its earlier limits have succeeded: taken for the task's own output, not a rate limit",
                 limit.line
             ));
             return;

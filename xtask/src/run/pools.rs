@@ -14,9 +14,6 @@ use crate::state::status::{parse_timestamp, timestamp_millis};
 pub struct Pools {
     /// The configured caps.
     caps: BTreeMap<String, usize>,
-    /// When each task that hit a limit (by its index in the graph) last
-    /// did.
-    hits: HashMap<usize, SystemTime>,
     /// How many tasks the run runs at once: a pool with no cap, lowered
     /// by a limit, has none again once it grows back to this.
     ceiling: usize,
@@ -48,7 +45,16 @@ struct PoolState {
     /// The latest start of a task of the pool that succeeded since it was
     /// first limited: the pool served a whole task from then on.
     served_from: Option<SystemTime>,
+    /// Each of its tasks that hit a limit (by its index in the graph):
+    /// when it last did, and how many of its limits came after the pool
+    /// served a whole task since its one before (see `own_words`).
+    hits: HashMap<usize, (SystemTime, u32)>,
 }
+
+/// How many times the pool serves a whole task between two limits of the
+/// same task before its words are taken for its own (`Pools::own_words`):
+/// a task paused twice, a third limit its failure.
+const OWN_WORDS_AFTER: u32 = 2;
 
 /// A rate limit one of a pool's tasks hit.
 pub struct Hit {
@@ -74,7 +80,6 @@ impl Pools {
     pub fn new(caps: &BTreeMap<String, usize>, ceiling: usize) -> Pools {
         Pools {
             caps: caps.clone(),
-            hits: HashMap::new(),
             ceiling,
             state: HashMap::new(),
         }
@@ -130,8 +135,8 @@ impl Pools {
         jitter: f64,
     ) -> SystemTime {
         let cap = self.limit(pool).unwrap_or(hit.running.max(1));
-        self.hits.insert(hit.task, hit.now);
         let state = self.state.entry(pool.to_owned()).or_default();
+        state.hits.entry(hit.task).or_insert((hit.now, 0)).0 = hit.now;
         let reset = hit.reset.filter(|reset| *reset > hit.now);
         if state.limited_at.is_some_and(|at| hit.started < at) {
             let on = state.paused_until.filter(|paused| *paused > hit.now);
@@ -190,12 +195,32 @@ impl Pools {
         }
     }
 
-    /// Whether a task of `pool` that started after task `t` last hit a
-    /// limit has succeeded since: the pool served a whole task while `t`
-    /// keeps reporting a limit.
-    pub fn served_since_hit_of(&self, pool: &str, t: usize) -> bool {
-        let served = self.state.get(pool).and_then(|s| s.served_from);
-        self.hits.get(&t).is_some_and(|hit| served > Some(*hit))
+    /// Task `t` of `pool` reports a limit again, in words read from its
+    /// log: whether they are taken for its own (a test of its failing on
+    /// a 429), not its CLI's. So they are the `OWN_WORDS_AFTER`th time the
+    /// pool has served a whole task (one started after `t`'s limit before,
+    /// and succeeded) between two of `t`'s: an account's limit holds for
+    /// every task of the pool, and one that comes back hours later, after
+    /// the pool served others, is rarely hit by the same task again and
+    /// again.
+    /// Not while another task of the pool has hit a limit since it last
+    /// served one: the pool is limited again, this task with it.
+    pub fn own_words(&mut self, pool: &str, t: usize) -> bool {
+        let Some(state) = self.state.get_mut(pool) else {
+            return false;
+        };
+        let served = state.served_from;
+        let limited_again = (state.hits.iter()).any(|(&u, (at, _))| u != t && Some(*at) >= served);
+        let Some((last, served_between)) = state.hits.get_mut(&t) else {
+            return false;
+        };
+        if limited_again {
+            return false;
+        }
+        if served > Some(*last) {
+            *served_between += 1;
+        }
+        *served_between >= OWN_WORDS_AFTER
     }
 
     /// The earliest end of a pause after `now`, to wake up then.
@@ -440,24 +465,49 @@ mod tests {
         assert_eq!(p.limit("default"), None, "back at the ceiling of 10");
     }
 
-    /// A hit at `now` by an attempt that started a minute before.
     #[test]
-    fn a_task_limited_again_after_a_later_task_succeeded_was_served_beside() {
+    fn a_task_limited_again_and_again_while_the_pool_serves_others_quotes_a_limit() {
         let mut p = Pools::new(&BTreeMap::new(), 4);
         let settings = RateLimits::default();
         let now = SystemTime::now();
+        let at = |secs| now + Duration::from_secs(secs);
         p.rate_limited("api", hit(2, None, now), &settings, 0.0);
-        assert!(!p.served_since_hit_of("api", 0));
         // Started before the limit: no proof the pool serves again.
         p.succeeded("api", now - Duration::from_secs(1));
-        assert!(!p.served_since_hit_of("api", 0));
-        p.succeeded("api", now + Duration::from_secs(1));
-        assert!(p.served_since_hit_of("api", 0));
+        assert!(!p.own_words("api", 0));
+        // Served once between two limits: a limit still.
+        p.succeeded("api", at(1));
+        assert!(!p.own_words("api", 0));
+        p.rate_limited("api", hit(2, None, at(2)), &settings, 0.0);
         // Only of the task that hit the limit, and of its pool.
-        assert!(!p.served_since_hit_of("api", 1));
-        assert!(!p.served_since_hit_of("other", 0));
+        p.succeeded("api", at(3));
+        assert!(!p.own_words("api", 1));
+        assert!(!p.own_words("other", 0));
+        // Served again before its next: its own words.
+        assert!(p.own_words("api", 0));
     }
 
+    #[test]
+    fn a_limit_another_task_hit_since_the_pool_served_one_is_no_task_s_own_words() {
+        let mut p = Pools::new(&BTreeMap::new(), 4);
+        let settings = RateLimits::default();
+        let now = SystemTime::now();
+        let at = |secs| now + Duration::from_secs(secs);
+        p.rate_limited("api", hit(2, None, now), &settings, 0.0);
+        p.succeeded("api", at(1));
+        assert!(!p.own_words("api", 0));
+        p.rate_limited("api", hit(2, None, at(2)), &settings, 0.0);
+        p.succeeded("api", at(3));
+        // The next usage window runs out: another task hits it first.
+        let other = Hit {
+            task: 1,
+            ..hit(2, None, at(4))
+        };
+        p.rate_limited("api", other, &settings, 0.0);
+        assert!(!p.own_words("api", 0));
+    }
+
+    /// A hit at `now` by an attempt that started a minute before.
     fn hit(running: usize, reset: Option<SystemTime>, now: SystemTime) -> Hit {
         Hit {
             task: 0,

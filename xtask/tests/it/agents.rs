@@ -1307,43 +1307,96 @@ fn an_agent_whose_result_is_read_is_no_rate_limit_for_a_log_that_mentions_one() 
 }
 
 /// An agent read as text whose own output names a 429 (its tests of an
-/// API client fail on one) is paused once; once its pool has served a
-/// whole task since, the same words are its own failure, counted against
-/// its retries, not a pause repeated until `give_up_after`.
+/// API client fail on one) is paused, and paused again once its pool has
+/// served a task between; the third time the pool served others between
+/// its limits, the same words are its own failure, counted against its
+/// retries, not a pause repeated until `give_up_after`.
 #[test]
 fn a_limit_an_agent_read_as_text_repeats_while_its_pool_serves_others_is_its_own_failure() {
     let t = Tree::new();
     t.config(
         "pools: {api: 2}\nmax_memory_gb: 1\n\
-         rate_limits: {backoff: 1s, max_backoff: 1s, give_up_after: 20s}\n",
+         rate_limits: {backoff: 1s, max_backoff: 1s, give_up_after: 30s}\n",
     );
     let quotes = format!("{MARK}; echo 'FAILED test_client: got 429 Too Many Requests'; exit 1");
-    t.task("p/a", &format!("pool: api\nretries: 1\n{}", sh(&quotes)));
-    // Runs beside `a`'s first attempt, and ends once that one is paused.
-    let status = t.path("workspace/status/p/a.json");
-    let waits = format!(
-        "until grep -q rate_limited_until {}; do sleep 0.05; done",
-        status.display()
-    );
-    t.task("p/b", &format!("pool: api\n{}", sh(&waits)));
-    // Started after `a`'s limit, first as the pause ends: it succeeds.
+    t.task("p/a", &format!("pool: api\nretries: 0\n{}", sh(&quotes)));
+    // Tasks of no pool that end once `a` has hit `n` limits.
+    let events = t.path("workspace/events.jsonl");
+    let after_limits = |n: usize| {
+        sh(&format!(
+            "until [ \"$(grep -c '\"rate_limited\"' {})\" -ge {n} ]; do sleep 0.05; done",
+            events.display()
+        ))
+    };
+    t.task("p/b1", &after_limits(1));
+    t.task("p/b2", &after_limits(2));
+    // Tasks of the pool started after `a`'s first and second limits, first
+    // as each pause ends: they succeed.
     t.task(
-        "p/c",
+        "p/c1",
         &format!(
-            "pool: api\npriority: 10\ndependencies: [p/b]\n{}",
+            "pool: api\npriority: 10\ndependencies: [p/b1]\n{}",
+            sh("true")
+        ),
+    );
+    t.task(
+        "p/c2",
+        &format!(
+            "pool: api\npriority: 10\ndependencies: [p/b2]\n{}",
             sh("true")
         ),
     );
     t.run(&["orchestrate"])
         .code(1)
         .says("taken for the task's own output, not a rate limit");
-    // Paused once, then two counted attempts: its retries, spent.
+    // Paused twice, then a counted attempt: its retries (none), spent.
     assert_eq!(t.launches("p/a"), 3);
     assert_eq!(t.state("p/a"), "failed");
     let error = t.status("p/a")["error"].as_str().unwrap().to_owned();
     assert!(error.starts_with("exit code 1"), "{error}");
     assert!(error.contains("429 Too Many Requests"), "{error}");
-    assert_eq!(t.state("p/c"), "completed");
+    assert_eq!(
+        (t.state("p/c1"), t.state("p/c2")),
+        ("completed".into(), "completed".into())
+    );
+}
+
+/// A usage limit that comes back after the pool served another task,
+/// hitting the task limited before and another with it: a limit still,
+/// waited out, not taken for the task's own words.
+#[test]
+fn a_limit_that_comes_back_after_the_pool_served_others_is_waited_out() {
+    let t = Tree::new();
+    t.config(
+        "pools: {api: 3}\nmax_memory_gb: 1\n\
+         rate_limits: {backoff: 1s, max_backoff: 1s, give_up_after: 1m}\n",
+    );
+    let limited_until = |n: u32| {
+        format!("{MARK}; if [ $TASK_ATTEMPT -le {n} ]; then echo 'Claude usage limit reached'; exit 1; fi")
+    };
+    t.task("p/a", &format!("pool: api\n{}", sh(&limited_until(2))));
+    let status = t.path("workspace/status/p/a.json");
+    let waits = format!(
+        "until grep -qs rate_limited_until {}; do sleep 0.05; done",
+        status.display()
+    );
+    t.task("p/x", &sh(&waits));
+    t.task(
+        "p/b",
+        &format!(
+            "pool: api\npriority: 10\ndependencies: [p/x]\n{}",
+            sh("true")
+        ),
+    );
+    t.task(
+        "p/c",
+        &format!(
+            "pool: api\npriority: 5\ndependencies: [p/x]\n{}",
+            sh(&limited_until(1))
+        ),
+    );
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!((t.launches("p/a"), t.launches("p/c")), (3, 2));
 }
 
 #[test]
