@@ -58,9 +58,9 @@ pub struct Active {
     pub pool: Option<String>,
     /// Adopted, its supervisor gone: the limits this run enforces instead.
     pub orphan: Option<Box<Orphan>>,
-    /// Adopted with its supervisor gone already: whatever ended it came
-    /// before this run (a kill of everything), not while it watched.
-    pub unsupervised_when_adopted: bool,
+    /// Adopted ended already, with its supervisor: whatever ended it
+    /// came before this run (a kill of everything), not while it watched.
+    pub ended_when_adopted: bool,
     /// What a task with inputs was built from, taken as it started: an
     /// input changed while it ran makes its result stale. (Without inputs,
     /// or adopted, it is taken as the final status is written.)
@@ -89,7 +89,7 @@ impl Active {
             setup: false,
             pool: None,
             orphan: None,
-            unsupervised_when_adopted: false,
+            ended_when_adopted: false,
             built_from: None,
             merging_told: false,
         }

@@ -144,7 +144,7 @@ impl Run<'_> {
         if verdict.ending == Ending::Lost
             && record.is_none()
             && active.adopted.is_some()
-            && active.unsupervised_when_adopted
+            && active.ended_when_adopted
             && self.resumed_a_stop
         {
             // The killed run was stopping it when it died with its

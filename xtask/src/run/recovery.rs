@@ -108,7 +108,7 @@ pub fn assess(
         setup: false,
         pool: status.pool.clone(),
         orphan: None,
-        unsupervised_when_adopted: !supervisor_alive,
+        ended_when_adopted: !supervisor_alive && !task.alive(),
         built_from: None,
         merging_told: status.merging,
     }))

@@ -1662,6 +1662,20 @@ fn a_task_whose_stop_was_cut_short_by_a_kill_of_everything_is_interrupted() {
 /// killer taking both): lost, a failure, not taken for the stop's doing.
 #[test]
 fn a_task_that_outlived_a_cut_short_stop_and_is_lost_later_is_lost() {
+    outlived_a_cut_short_stop(false);
+}
+
+/// The same, its supervisor killed with the run: adopted running on
+/// alone, and lost later, while the next run watched it.
+#[test]
+fn a_task_that_outlived_a_cut_short_stop_and_its_supervisor_is_lost_later() {
+    outlived_a_cut_short_stop(true);
+}
+
+/// A run stopping a task that ignores SIGTERM is killed (and its
+/// supervisor with it, `supervisor_too`); the next run adopts the task,
+/// which then dies with its supervisor: lost, no retry.
+fn outlived_a_cut_short_stop(supervisor_too: bool) {
     let t = Tree::new();
     t.config("kill_grace: 1h\n");
     t.task(
@@ -1683,6 +1697,10 @@ fn a_task_that_outlived_a_cut_short_stop_and_is_lost_later_is_lost() {
     wait_for("the stop", || t.read("out").contains("SIGTERM received"));
     run.kill().unwrap();
     run.wait().unwrap();
+    if supervisor_too {
+        signal(supervisor, libc::SIGKILL);
+        wait_for("the supervisor to be gone", || !alive(supervisor));
+    }
     let mut second = spawn_orchestrate(&t, "out2");
     wait_for("the adoption", || t.read("out2").contains("adopt   p/slow"));
     signal(supervisor, libc::SIGKILL);
