@@ -247,13 +247,7 @@ impl Run<'_> {
         let id = &self.graph.tasks[t].id;
         // The line the live view shows of a task that prints nothing, in
         // the place of the one above.
-        logs::append_line(
-            &self.layout.log_file(id),
-            &format!(
-                "xtask: its worktree is ready, on branch {}: it starts",
-                worktree.branch
-            ),
-        );
+        logs::append_line(&self.layout.log_file(id), "xtask: its worktree is ready");
         active.worktree = Some(worktree);
         let status = active.running_status(self.layout, id, &self.run_info(t));
         status::write(self.layout, &status)?;

@@ -392,6 +392,9 @@ fn rate_limit(config: &Config, texts: &[String], told: Option<&str>) -> Option<R
     let lines: Vec<String> = texts
         .iter()
         .flat_map(|t| t.lines())
+        // The orchestrator's own lines in the log (naming the task's
+        // files and branch) are no agent's words.
+        .filter(|line| !line.starts_with(logs::OURS))
         .filter(|line| !quoted.iter().any(|q| line.contains(q)))
         .map(str::to_owned)
         .collect();

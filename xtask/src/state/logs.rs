@@ -48,6 +48,9 @@ pub fn last_short_line(path: &Utf8Path) -> String {
 
 const LAST_LINE_BYTES: u64 = 2048;
 
+/// How the orchestrator's own lines in a task's log begin.
+pub const OURS: &str = "xtask: ";
+
 /// The last line of `text` that is not blank, plain and trimmed, with the
 /// offset in `text` where it starts.
 fn last_nonblank(text: &str) -> Option<(usize, String)> {

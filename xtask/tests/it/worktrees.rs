@@ -1048,6 +1048,21 @@ fn ctrl_c_during_a_merge_says_the_queue_ends_first() {
     assert_eq!(t.git(&["show", "integration:a.txt"]), "a");
 }
 
+/// The orchestrator's own lines in a task's log (naming its branch) are
+/// no rate limit: a task whose id holds a limit's pattern fails as any
+/// other.
+#[test]
+fn a_task_whose_id_names_a_limit_s_pattern_is_not_rate_limited() {
+    let t = repo("pools: {api: 1}\nrate_limits: {backoff: 1s, give_up_after: 5s}\n");
+    t.task(
+        "api/insufficient_quota",
+        &format!("pool: api\n{}", sh("echo 'assertion failed'; exit 1")),
+    );
+    let run = t.run(&["orchestrate"]);
+    run.code(1).says("exit code 1");
+    assert!(!run.stdout.contains("rate limited"), "{}", run.stdout);
+}
+
 /// A task whose work waits in the merge queue is said merging in the live
 /// view's heading, as `progress` says it.
 #[test]
@@ -1071,7 +1086,7 @@ fn the_live_view_says_how_many_of_the_running_merge() {
     // It printed nothing: its log, whose last line the live view shows,
     // says it started, not only that its worktree was being prepared.
     let log = t.read("workspace/logs/p/a.log");
-    let ready = log.find("xtask: its worktree is ready, on branch task/");
+    let ready = log.find("xtask: its worktree is ready");
     let preparing = log.find("xtask: preparing its worktree, then it starts");
     assert!(ready.is_some() && ready > preparing, "{log}");
 }
