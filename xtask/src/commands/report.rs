@@ -186,6 +186,8 @@ fn place(
                 .filter(|_| to == "completed" || to == "failed")
             {
                 bars[b].to = Some(to.clone());
+                // A rejection's reason.
+                bars[b].error = event.error.clone().or(bars[b].error.take());
             }
         }
         if !of_run(&event) {

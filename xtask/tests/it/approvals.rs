@@ -140,6 +140,7 @@ fn a_result_awaiting_approval_is_no_work_left() {
     let t = Tree::new();
     t.write("workspace/history.json", r#"{"tasks": {"p/plan": 100}}"#);
     t.task("p/plan", &format!("approve: after\n{}", sh("true")));
+    t.task("p/other", &format!("approve: after\n{}", sh("true")));
     t.run(&["orchestrate"]).code(4);
     let progress: serde_json::Value =
         serde_json::from_str(&t.run(&["progress", "--json"]).stdout).unwrap();
@@ -154,13 +155,20 @@ fn a_result_awaiting_approval_is_no_work_left() {
         report.contains(r#"class="bar awaiting"#),
         "not drawn awaiting approval"
     );
-    // Approved, its attempt completed the task.
+    // Approved, its attempt completed the task; rejected, it failed, for
+    // the reason given.
     t.run(&["approve", "p/plan"]).code(0);
+    t.run(&["reject", "p/other", "--reason", "not what I asked"])
+        .code(0);
     t.run(&["report"]).code(0);
     let report = t.read("workspace/report.html");
     assert!(
         report.contains(r#"class="bar completed"#),
         "not drawn completed once approved"
+    );
+    assert!(
+        report.contains("s, rejected by ") && report.contains(": not what I asked</title>"),
+        "the rejection's reason not drawn"
     );
 }
 
