@@ -140,7 +140,7 @@ impl Read {
             warnings.extend(task.error.map(|e| e.to_string()));
             let seen = match (task.seen, blocker) {
                 (Seen::Blocked { .. }, None) => Seen::Pending,
-                (Seen::Blocked { .. }, Some(by)) => Seen::Blocked { by },
+                (Seen::Blocked { again, .. }, Some(by)) => Seen::Blocked { by, again },
                 (seen, _) => seen,
             };
             let seen = seen.in_pool(task.attempt.pool.as_deref(), &paused);
@@ -190,7 +190,7 @@ impl Read {
                     .collect();
                 let recorded =
                     |t: usize| match &self.tasks[*index.get(graph.tasks[t].id.as_str())?].seen {
-                        Seen::Blocked { by: Some(by) } => graph.get(by),
+                        Seen::Blocked { by: Some(by), .. } => graph.get(by),
                         _ => None,
                     };
                 status::blocked_now(graph, &links, recorded)
@@ -204,7 +204,7 @@ impl Read {
         };
         (self.ids.iter().zip(&self.tasks))
             .map(|(id, task)| {
-                let (status::Link::Blocked { kept }, Seen::Blocked { by }) =
+                let (status::Link::Blocked { kept }, Seen::Blocked { by, .. }) =
                     (task.link, &task.seen)
                 else {
                     return None;

@@ -181,6 +181,7 @@ impl Snapshot<'_> {
                 again: false,
             },
             Node::Blocked => Seen::Blocked {
+                again: false,
                 by: self
                     .readiness
                     .blocked_by(t)
@@ -205,6 +206,7 @@ impl Snapshot<'_> {
                 match blocked_now {
                     Some(b) => Seen::Blocked {
                         by: Some(self.graph.tasks[b].id.clone()),
+                        again: self.starting,
                     },
                     None => Seen::Pending,
                 }

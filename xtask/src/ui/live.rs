@@ -207,7 +207,7 @@ fn phase_line(phase: &PhaseProgress) -> String {
     // failed one is to be tried again.
     let done = match (
         c.completed == c.total,
-        c.total == c.completed + c.failed + c.blocked && c.to_retry == 0,
+        c.total == c.completed + c.failed + c.blocked && c.to_run_again == 0,
     ) {
         (true, _) => "done",
         (false, true) => "ended",

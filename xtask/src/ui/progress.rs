@@ -153,10 +153,11 @@ pub struct Counts {
     pub stale: usize,
     /// Completed as a whole percentage of total (0 for an empty phase).
     pub percent: u32,
-    /// Of the failed, those the run showing them is to try again (as the
-    /// run knows): the phase has not ended.
+    /// Of the failed and blocked, those the run showing them is to run
+    /// again (a retry waiting for a slot, and what it blocked): the phase
+    /// has not ended.
     #[serde(skip)]
-    pub to_retry: usize,
+    pub to_run_again: usize,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -274,6 +275,9 @@ pub enum Seen {
     },
     Blocked {
         by: Option<String>,
+        /// The run showing it is to run it again, once what blocks it
+        /// has (a retry waiting for a slot): its phase has not ended.
+        again: bool,
     },
     /// Waits for its pool, paused by a rate limit until `until`.
     Paused {
@@ -362,6 +366,7 @@ impl Seen {
                 again: false,
             },
             State::Blocked => Seen::Blocked {
+                again: false,
                 by: s.blocked_by.clone(),
             },
         }
@@ -535,7 +540,10 @@ impl Builder {
                     phase.mean_seconds = Some(phase.mean_seconds.map_or(d, |m| m + (d - m) / n));
                 }
             }
-            Seen::Blocked { .. } => counts.blocked += 1,
+            Seen::Blocked { again, .. } => {
+                counts.blocked += 1;
+                counts.to_run_again += usize::from(again);
+            }
             Seen::Paused { until, .. } => {
                 counts.paused += 1;
                 phase.paused_tasks.push(PausedTask {
@@ -551,7 +559,7 @@ impl Builder {
                 ..
             } => {
                 counts.failed += 1;
-                counts.to_retry += usize::from(again);
+                counts.to_run_again += usize::from(again);
                 phase.failed_tasks.push(FailedTask {
                     task_id: id.to_owned(),
                     error,
@@ -627,7 +635,7 @@ impl Builder {
                 line.duration_seconds = *seconds;
                 line.retry = retry.clone();
             }
-            Seen::Blocked { by } => line.blocked_by = by.clone(),
+            Seen::Blocked { by, .. } => line.blocked_by = by.clone(),
             Seen::Paused { until, error } => {
                 line.rate_limited_until = Some(status::timestamp(*until));
                 line.error = error.clone();
@@ -699,7 +707,7 @@ fn sum(a: Counts, b: Counts) -> Counts {
         awaiting_approval: a.awaiting_approval + b.awaiting_approval,
         stale: a.stale + b.stale,
         percent: 0,
-        to_retry: a.to_retry + b.to_retry,
+        to_run_again: a.to_run_again + b.to_run_again,
     }
 }
 

@@ -883,19 +883,23 @@ fn a_phase_with_a_retry_to_come_is_not_shown_ended() {
     let t = Tree::new();
     t.config("max_concurrent_agents: 1\nmax_memory_gb: 1\n");
     t.task("p/a", &sh("test -e ok"));
+    // Blocked by it, in a phase of its own: to run once its retry has.
+    t.task("q/c", &format!("dependencies: [p/a]\n{}", sh("true")));
     t.run(&["orchestrate"]).code(1);
     t.write("ok", "");
     // Runs first, a second and more: frames are drawn every 500 ms.
-    t.task("q/y", &format!("priority: 9\n{}", sh("sleep 1.2")));
+    t.task("r/y", &format!("priority: 9\n{}", sh("sleep 1.2")));
     let drawn = on_a_terminal(&t, "orchestrate", false);
-    assert!(drawn.contains("Summary: 2 completed"), "{drawn}");
-    // Each frame's line of phase p: its bar, counts and word.
-    let phase_p = format!("{:<22} [", "p");
-    let lines: Vec<String> = (drawn.match_indices(&phase_p))
-        .map(|(at, _)| drawn[at..].chars().take(22 + 50).collect())
-        .collect();
-    assert!(!lines.is_empty(), "{drawn}");
-    assert!(!lines.iter().any(|l| l.contains("ended")), "{lines:#?}");
+    assert!(drawn.contains("Summary: 3 completed"), "{drawn}");
+    for phase in ["p", "q"] {
+        // Each frame's line of the phase: its bar, counts and word.
+        let line_start = format!("{phase:<22} [");
+        let lines: Vec<String> = (drawn.match_indices(&line_start))
+            .map(|(at, _)| drawn[at..].chars().take(22 + 50).collect())
+            .collect();
+        assert!(!lines.is_empty(), "{drawn}");
+        assert!(!lines.iter().any(|l| l.contains("ended")), "{lines:#?}");
+    }
 }
 
 /// The live view's heading says what the run spent, as its summary does:
