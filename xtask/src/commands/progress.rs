@@ -346,8 +346,17 @@ fn set_eta(defs: &Definitions, progress: &mut Progress) {
             .filter(|&seconds| durations::plausible(seconds))
             .or_else(|| kept(t))
     });
-    // The run's own `-j` is not known here: the configured limits are.
-    let admission = Admission::new(&defs.config, None, defs.config.executor);
+    // The limits of the run going on (its `-j`, its `--executor`), else
+    // the configured ones; each pool as rate limits left it, as a run
+    // takes it up.
+    let jobs = run.and_then(|run| run.jobs);
+    let executor = run
+        .and_then(|run| run.executor)
+        .unwrap_or(defs.config.executor);
+    let mut admission = Admission::new(&defs.config, jobs, executor);
+    if let Ok(saved) = crate::state::pools::read(&defs.layout) {
+        admission.restore_pools(graph, &saved);
+    }
     progress.set_eta(order::remaining(graph, &expected, &left, |own| {
         admission.spread(graph, own)
     }));

@@ -246,6 +246,13 @@ fn the_expected_end_spreads_the_work_over_the_tightest_limit() {
     assert_eq!(eta("max_memory_gb: 8\nmax_total_memory_gb: 16"), 200.0);
     // Of 15, one at a time: memory holds whole tasks.
     assert_eq!(eta("max_memory_gb: 8\nmax_total_memory_gb: 15"), 400.0);
+    // A pool of 4 that a rate limit left at 1, as a run takes it up.
+    let limited = r#"{"x": {"limit": 1, "backoff_seconds": 60.0}}"#;
+    t.write("workspace/pools.json", limited);
+    for id in ["p/a", "p/b", "p/c", "p/d"] {
+        t.task(id, &format!("pool: x\n{}", sh("true")));
+    }
+    assert_eq!(eta("pools: {x: 4}"), 400.0);
 }
 
 /// Tasks of different sizes share the memory: 6 and 4 GiB of 10 run
