@@ -295,6 +295,26 @@ fn set_eta(defs: &Definitions, progress: &mut Progress) {
     let unblocked =
         |line: &TaskLine| (line.blocked_by.as_deref()).is_some_and(|by| retried.contains(by));
     let never = never_starting(defs);
+    // Each pool a rate limit pauses, until when (its paused tasks say):
+    // its other tasks wait for it too.
+    let mut pool_paused: HashMap<&str, std::time::SystemTime> = HashMap::new();
+    for line in progress.tasks.iter().filter(|line| line.state == "paused") {
+        let until = line
+            .rate_limited_until
+            .as_deref()
+            .and_then(status::parse_timestamp);
+        if let (Some(pool), Some(until)) = (line.pool.as_deref(), until) {
+            let latest = pool_paused.entry(pool).or_insert(until);
+            *latest = (*latest).max(until);
+        }
+    }
+    let pending = |t: usize| {
+        let pool = graph.tasks[t].counts_in_pool(&defs.config);
+        match pool.and_then(|pool| pool_paused.get(pool)) {
+            Some(until) => Left::Paused(seconds_until(*until)),
+            None => Left::All,
+        }
+    };
     let left: Vec<Left> = graph
         .tasks
         .iter()
@@ -315,7 +335,7 @@ fn set_eta(defs: &Definitions, progress: &mut Progress) {
                     // it, or runs it again.
                     "running" if gone.contains(line.task_id.as_str()) => start(Left::All),
                     "running" => Left::Running(line.elapsed_seconds.unwrap_or(0) as f64),
-                    "pending" => start(Left::All),
+                    "pending" => start(pending(t)),
                     "paused" => {
                         let until = line.rate_limited_until.as_deref();
                         let until = until.and_then(status::parse_timestamp);
@@ -326,7 +346,7 @@ fn set_eta(defs: &Definitions, progress: &mut Progress) {
                     "blocked" if unblocked(line) => start(Left::All),
                     _ => Left::Nothing,
                 },
-                None => start(Left::All),
+                None => start(pending(t)),
             }
         })
         .collect();

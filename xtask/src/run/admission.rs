@@ -31,6 +31,9 @@ pub struct Admission<'a> {
     least_memory: Cell<(usize, f64)>,
 }
 
+/// A task with its rank in the order, which compares first.
+type Ranked = (u32, usize);
+
 impl<'a> Admission<'a> {
     pub fn new(config: &'a Config, jobs: Option<usize>, executor: ExecutorKind) -> Admission<'a> {
         let jobs = jobs.unwrap_or(config.max_concurrent_agents).max(1);
@@ -54,7 +57,8 @@ impl<'a> Admission<'a> {
     /// slot, whose memory fits beside what the running tasks reserve, and
     /// whose `writes` overlap none of a running task's or of one whose work
     /// waits in the merge queue (`merging`: started beside it, it would
-    /// start from a tip without that work, and conflict).
+    /// start from a tip without that work, and conflict); none after one
+    /// that may start but for the memory (`waiting_for_memory`).
     pub fn pick(
         &self,
         graph: &Graph,
@@ -66,36 +70,70 @@ impl<'a> Admission<'a> {
             return None;
         }
         let reserved = self.reserved(graph, running);
-        let idle = running.is_empty();
-        if !idle && reserved + self.least_memory(graph) > self.memory_capacity {
+        if !running.is_empty() && reserved + self.least_memory(graph) > self.memory_capacity {
             // No ready task fits: none is looked at (100,000 ready tasks
             // were, at each turn of a run held by its memory).
             return None;
         }
+        let (best, held) = self.first_in_order(graph, readiness, running, merging);
+        best.filter(|best| held.is_none_or(|held| *best < held))
+            .map(|(_, t)| t)
+    }
+
+    /// The first ready task in order that may start now, and the first
+    /// that may but for the memory, if it comes before: every task after
+    /// it waits with it, the memory draining for it, where smaller tasks
+    /// passing it again and again would keep it from starting for good.
+    fn waiting_for_memory(
+        &self,
+        graph: &Graph,
+        readiness: &Readiness,
+        running: &[usize],
+    ) -> Option<usize> {
+        let (best, held) = self.first_in_order(graph, readiness, running, &[]);
+        held.filter(|held| best.is_none_or(|best| *held < best))
+            .map(|(_, t)| t)
+    }
+
+    /// Of each phase with a free slot, its first ready task that may start
+    /// (its pool and `writes` let it): the first in order of those that fit
+    /// in memory beside the running ones, and of those that do not, each
+    /// with its rank. The phases are looked at by their first ready task:
+    /// once that comes after both, no task of theirs comes before them.
+    fn first_in_order(
+        &self,
+        graph: &Graph,
+        readiness: &Readiness,
+        running: &[usize],
+        merging: &[usize],
+    ) -> (Option<Ranked>, Option<Ranked>) {
+        let reserved = self.reserved(graph, running);
+        let idle = running.is_empty();
         let now = SystemTime::now();
-        let fits = |t: usize| {
-            (idle || reserved + self.memory_gb(graph, t) <= self.memory_capacity)
-                && writing_the_same(graph, running, t).is_none()
+        let may_start = |t: usize| {
+            writing_the_same(graph, running, t).is_none()
                 && writing_the_same(graph, merging, t).is_none()
                 && self.pool_holds(graph, running, t, now).is_none()
         };
-        // Each phase's first task that fits; of those, the first in order.
-        // The phases are looked at by their first ready task: once that
-        // comes after the best found, no task of theirs comes before it.
-        let mut best: Option<(u32, usize)> = None;
+        let fits = |t: usize| idle || reserved + self.memory_gb(graph, t) <= self.memory_capacity;
+        let mut best: Option<Ranked> = None;
+        let mut held: Option<Ranked> = None;
         for (first, p) in readiness.phases_by_first_ready() {
-            if best.is_some_and(|best| first > best) {
+            if best.is_some_and(|best| first > best) || held.is_some_and(|held| first > held) {
                 break;
             }
             if readiness.running_in_phase(p) >= self.phase_limit(graph, p) {
                 continue;
             }
-            if let Some(t) = readiness.ready_in_phase(p).find(|&t| fits(t)) {
+            if let Some(t) = readiness.ready_in_phase(p).find(|&t| may_start(t)) {
                 let key = (readiness.rank_of(t), t);
-                best = Some(best.map_or(key, |best| best.min(key)));
+                match fits(t) {
+                    true => best = Some(best.map_or(key, |best| best.min(key))),
+                    false => held = Some(held.map_or(key, |held| held.min(key))),
+                }
             }
         }
-        best.map(|(_, t)| t)
+        (best, held)
     }
 
     /// Why a ready task does not start beside the `running` ones.
@@ -124,6 +162,26 @@ impl<'a> Admission<'a> {
                 "ready, waits for {} to end: their `writes` may overlap",
                 graph.tasks[other].id
             );
+        }
+        let reserved = format::gib(self.reserved(graph, running));
+        let capacity = format::gib(self.memory_capacity);
+        let first = (running.len() < self.jobs)
+            .then(|| self.waiting_for_memory(graph, readiness, running))
+            .flatten();
+        match first {
+            Some(first) if first == t => {
+                return format!(
+                    "ready, waits for memory: it needs {} beside the {reserved} reserved, of {capacity}; nothing after it in the order starts before it",
+                    format::gib(self.memory_gb(graph, t)),
+                )
+            }
+            Some(first) => {
+                return format!(
+                    "ready, after {} in the order, which waits for memory ({reserved} of {capacity} reserved): nothing after it starts before it",
+                    graph.tasks[first].id,
+                )
+            }
+            None => {}
         }
         let phase = graph.phase_of[t];
         format!(
@@ -415,10 +473,11 @@ mod tests {
     use crate::run::readiness::tests::{waiting, ALL_THERE};
     use crate::run::readiness::Node;
 
-    /// The first ready task in order that fits, whichever phase it is in:
-    /// here behind its phase's first, which does not fit beside what runs.
+    /// The first ready task in order starts, whichever phase it is in,
+    /// when it fits beside what runs; when it does not, no task after it
+    /// does (the memory drains for it).
     #[test]
-    fn the_first_task_in_order_that_fits_starts() {
+    fn no_task_passes_the_first_in_order_that_waits_for_memory() {
         let memory = [
             ("a/big", 8.0),
             ("a/small", 1.0),
@@ -444,14 +503,18 @@ mod tests {
             let admission = Admission::new(&config, Some(10), ExecutorKind::Local);
             (admission.pick(&graph, readiness, running, &[])).map(|t| graph.tasks[t].id.clone())
         };
-        assert_eq!(pick(&readiness, 12.0, &[3]).as_deref(), Some("a/small"));
+        // `a/big` first: the smaller ones wait with it.
+        assert_eq!(pick(&readiness, 12.0, &[3]), None);
         assert_eq!(pick(&readiness, 20.0, &[3]).as_deref(), Some("a/big"));
-        // Not even the smallest fits; alone, the first in order would.
-        assert_eq!(pick(&readiness, 8.5, &[3]), None);
+        // Alone, the first in order always starts.
         assert_eq!(pick(&readiness, 4.0, &[]).as_deref(), Some("a/big"));
-        // `a/small` started: the first of `b`, after `a`'s first, is next.
+        // `a/small` first, then `b/x`: each starts as it fits.
+        readiness.set_order(vec![1, 0, 2, 3]);
+        assert_eq!(pick(&readiness, 12.0, &[3]).as_deref(), Some("a/small"));
         readiness.start(&graph, 1);
-        assert_eq!(pick(&readiness, 12.0, &[3]).as_deref(), Some("b/x"));
+        assert_eq!(pick(&readiness, 12.0, &[3, 1]), None);
+        readiness.set_order(vec![2, 0, 1, 3]);
+        assert_eq!(pick(&readiness, 12.0, &[3, 1]).as_deref(), Some("b/x"));
         assert_eq!(readiness.node(0), Node::Ready);
     }
 

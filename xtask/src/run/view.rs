@@ -99,8 +99,12 @@ impl Snapshot<'_> {
             }
             _ if !self.starting => Left::Nothing,
             Node::Waiting | Node::NeedsInputs | Node::Ready => {
-                match self.history[t].paused.as_deref() {
-                    Some((until, _)) => Left::Paused(order::seconds_until(*until)),
+                let now = SystemTime::now();
+                // Its own pause, or its pool's (another task's limit).
+                let own = self.history[t].paused.as_deref().map(|(until, _)| *until);
+                let pool = self.admission.pool_paused_until(self.graph, t, now);
+                match own.max(pool) {
+                    Some(until) => Left::Paused(order::seconds_until(until)),
                     None => Left::All,
                 }
             }

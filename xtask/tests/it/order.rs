@@ -105,6 +105,88 @@ fn durations_from_earlier_runs_and_priorities_decide() {
     assert!(t.exists("workspace/history.json"));
 }
 
+/// The first task in the order that does not fit in memory beside the
+/// running ones holds back the smaller ones after it: the memory drains
+/// for it, as the dry run plans, where they passed it again and again.
+#[test]
+fn smaller_tasks_do_not_pass_the_first_in_order_that_waits_for_memory() {
+    let t = Tree::new();
+    t.config("max_memory_gb: 4\nmax_total_memory_gb: 4\nmax_concurrent_agents: 3\n");
+    let small = |script: &str| format!("resources: {{memory_gb: 1}}\n{}", sh(script));
+    t.task("p/pre", &small("true"));
+    t.task(
+        "p/big",
+        &format!(
+            "priority: 10\ndependencies: [p/pre]\nresources: {{memory_gb: 4}}\n{}",
+            sh("true")
+        ),
+    );
+    // They end once `p/pre` has (`p/big` is ready by then), and `go` is
+    // there.
+    let after_pre = "until grep -qs '\"completed\"' workspace/status/p/pre.json && [ -e go ]; do sleep 0.02; done";
+    for n in 1..=5 {
+        t.task(&format!("p/s{n}"), &small(after_pre));
+    }
+    let mut run = t.start(&["orchestrate"]);
+    wait_for("p/pre to complete", || {
+        t.exists("workspace/status/p/pre.json") && t.state("p/pre") == "completed"
+    });
+    t.run(&["why", "p/big"]).says(
+        "ready, waits for memory: it needs 4 GiB beside the 2 GiB reserved, of 4 GiB; nothing after it in the order starts before it",
+    );
+    t.run(&["why", "p/s3"])
+        .says("ready, after p/big in the order, which waits for memory (2 GiB of 4 GiB reserved)");
+    t.write("go", "");
+    assert!(run.wait().unwrap().success());
+    let order = start_order(&t);
+    // `p/pre` and two small ones at first; then, `p/pre` done, nothing
+    // more until `p/big` fits, and it starts first.
+    assert_eq!(
+        order.iter().position(|id| id == "p/big"),
+        Some(3),
+        "{order:?}"
+    );
+}
+
+/// The tasks of a pool a rate limit paused wait for the pause, in the
+/// expected end too: not only the task that hit the limit.
+#[test]
+fn the_expected_end_waits_for_a_pool_s_pause_with_all_its_tasks() {
+    let t = Tree::new();
+    t.config(
+        "pools: {x: 2}\nmax_memory_gb: 1\n\
+         rate_limits: {backoff: 4s, max_backoff: 4s}\n",
+    );
+    t.write(
+        "workspace/history.json",
+        r#"{"tasks": {"x/a": 0.5, "x/b": 0.5, "x/c": 5.0, "x/d": 5.0}}"#,
+    );
+    let limited_once = "[ $TASK_ATTEMPT = 1 ] && echo '429 Too Many Requests' && exit 1; true";
+    // `x/a` and `x/b` first, though the others are expected to take longer.
+    t.task(
+        "x/a",
+        &format!("pool: x\npriority: 2\n{}", sh(limited_once)),
+    );
+    let status = t.path("workspace/status/x/a.json");
+    let waits = format!(
+        "until grep -qs rate_limited_until {}; do sleep 0.05; done",
+        status.display()
+    );
+    t.task("x/b", &format!("pool: x\npriority: 1\n{}", sh(&waits)));
+    t.task("x/c", &format!("pool: x\n{}", sh("true")));
+    t.task("x/d", &format!("pool: x\n{}", sh("true")));
+    let mut run = t.start(&["orchestrate"]);
+    wait_for("x/b to complete during the pause", || {
+        t.exists("workspace/status/x/b.json") && t.state("x/b") == "completed"
+    });
+    let eta = progress_json(&t)["eta_seconds"].as_f64().unwrap();
+    // The pause (4 s less 10 % at most, from x/a's limit), then x/a, x/c
+    // and x/d one at a time (the pool halved): 10.5 s more. Were x/c and
+    // x/d to start now, 10.5 s in all.
+    assert!(eta > 12.0, "{eta}");
+    assert!(run.wait().unwrap().success());
+}
+
 /// On a graph's first run, what its first tasks took reorders those still
 /// to start: once `a/first` completes in milliseconds, its phase's other
 /// task is no longer expected to take a second, and the tasks known to take
