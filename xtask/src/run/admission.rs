@@ -225,16 +225,20 @@ impl<'a> Admission<'a> {
         if fewest >= cap {
             return None;
         }
-        let (tasks_at_once, each) = if fewest == most_admitted || most_admitted >= cap {
-            (fewest.to_string(), format::gib(most))
-        } else {
-            (
-                format!("{fewest} to {most_admitted}"),
-                format!("{} to {}", format::gib(least), format::gib(most)),
-            )
+        let tasks = |n: usize| match n {
+            1 => "1 task".to_owned(),
+            n => format!("{n} tasks"),
+        };
+        let sizes = format!("{} to {}", format::gib(least), format::gib(most));
+        // Tasks of mixed sizes: from the fewest to the most (as many as
+        // the cap lets, the smaller ones together).
+        let (tasks_at_once, each) = match (fewest == most_admitted, most_admitted >= cap) {
+            (true, _) => (tasks(fewest), format::gib(most)),
+            (false, true) => (format!("as few as {}", tasks(fewest)), sizes),
+            (false, false) => (format!("{fewest} to {}", tasks(most_admitted)), sizes),
         };
         Some(format!(
-            "memory admits {tasks_at_once} tasks at a time, not {cap}: {each} each of {}; set resources.memory_gb in the tasks (or max_memory_gb), or max_total_memory_gb",
+            "memory admits {tasks_at_once} at a time, not {cap}: {each} each of {}; set resources.memory_gb in the tasks (or max_memory_gb), or max_total_memory_gb",
             format::gib(self.memory_capacity)
         ))
     }

@@ -569,6 +569,19 @@ fn the_memory_that_caps_concurrency_is_said() {
     t.task("p/big2", &sh("true"));
     t.run(&["next"])
         .says("memory admits 1 to 2 tasks at a time, not 3: 1 GiB to 8 GiB each of 10 GiB");
+    // Small ones enough to fill the slots together: the large ones alone
+    // hold the run to fewer.
+    for n in 1..=3 {
+        t.task(
+            &format!("p/small{n}"),
+            &format!("resources: {{memory_gb: 1}}\n{}", sh("true")),
+        );
+    }
+    t.config(
+        "kill_grace: 1s\nmax_memory_gb: 8\nmax_total_memory_gb: 10\nmax_concurrent_agents: 3\n",
+    );
+    t.run(&["next"])
+        .says("memory admits as few as 1 task at a time, not 3: 1 GiB to 8 GiB each of 10 GiB");
 }
 
 #[test]
