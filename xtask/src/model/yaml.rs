@@ -402,10 +402,22 @@ pub fn text_list(value: &Value) -> Result<Vec<String>, String> {
         .collect()
 }
 
+/// How a number found where a whole one goes is shown: a whole one
+/// written as a decimal or with an exponent (`2.0`, `1e3`, which YAML
+/// reads as decimals) says how to write it.
+pub fn shown_number(n: &serde_yaml::Number) -> String {
+    match n.as_f64() {
+        Some(f) if n.is_f64() && f.is_finite() && f.fract() == 0.0 && f.abs() < 1e15 => {
+            format!("{n}, a decimal: write {}", f as i64)
+        }
+        _ => n.to_string(),
+    }
+}
+
 /// A whole number of at least `min`.
 pub fn whole(value: &Value, min: u64) -> Result<u64, String> {
     let shown = || match value {
-        Value::Number(n) => n.to_string(),
+        Value::Number(n) => shown_number(n),
         other => type_name(other).into_owned(),
     };
     match value.as_u64() {
