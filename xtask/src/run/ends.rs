@@ -532,6 +532,7 @@ impl Run<'_> {
             }
         };
         if !blocked.is_empty() {
+            self.chain_dropped();
             self.printer.note(
                 Tone::Bad,
                 &format!(

@@ -22,6 +22,7 @@ use crate::run::history::{self, Past};
 use crate::run::load::{self, Disk, Reader};
 use crate::run::order::Order;
 use crate::run::readiness::{Node, Readiness, Walk};
+use crate::run::reorder;
 use crate::run::Options;
 use crate::state::runs;
 use crate::state::status::AgentSlot;
@@ -126,7 +127,7 @@ impl<'a> Plan<'a> {
             .collect();
         paused.sort_unstable();
         let known = history::known_seconds(graph, &readiness, &history, &defs.durations);
-        let order = Order::new(graph, known, |t| readiness.node(t) == Node::Completed);
+        let order = Order::new(graph, known, |t| reorder::weighs_nothing(readiness.node(t)));
         let budget = Budget::load(layout, config.agents.budget_usd);
         readiness.set_order(order.rank.clone());
         Plan {

@@ -1,5 +1,5 @@
 //! The order tasks start in, made again during the run: when tasks are
-//! added, and when what completed says that its phase's tasks nothing is
+//! added, when a failure blocks a chain, and when what completed says that its phase's tasks nothing is
 //! known of take far longer or shorter than the order expected
 //! (`Order::learn`). On a graph's first run, every task is expected to take
 //! a second until some complete: a phase of hour-long agents and one of
@@ -22,7 +22,7 @@ impl Run<'_> {
         let began = Instant::now();
         let readiness = &self.readiness;
         let known = history::known_seconds(&self.graph, readiness, &self.history, &self.durations);
-        self.order = Order::new(&self.graph, known, |t| readiness.node(t) == Node::Completed);
+        self.order = Order::new(&self.graph, known, |t| weighs_nothing(readiness.node(t)));
         self.readiness.set_order(self.order.rank.clone());
         self.ordered = Ordered {
             at: Instant::now(),
@@ -40,6 +40,12 @@ impl Run<'_> {
         }
     }
 
+    /// A task failed for good, blocking what depends on it: what led to
+    /// those weighs less now, and the order is made again.
+    pub(super) fn chain_dropped(&mut self) {
+        self.ordered.out_of_date = true;
+    }
+
     /// Orders the tasks again if the order is out of date and the time
     /// allows.
     pub(super) fn reorder_if_due(&mut self) {
@@ -49,6 +55,12 @@ impl Run<'_> {
             self.order_tasks();
         }
     }
+}
+
+/// Whether a task in state `node` weighs nothing in the order: it is
+/// done, or failed or blocked for good (nothing of it is to run).
+pub fn weighs_nothing(node: Node) -> bool {
+    matches!(node, Node::Completed | Node::Failed | Node::Blocked)
 }
 
 /// When the order was last made, how long that took, and whether it is

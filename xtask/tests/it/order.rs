@@ -187,6 +187,33 @@ fn the_expected_end_waits_for_a_pool_s_pause_with_all_its_tasks() {
     assert!(run.wait().unwrap().success());
 }
 
+/// A failure that blocks a chain makes the order again: the slot it
+/// frees goes to a chain still to run, not to a task whose path led
+/// through the blocked one.
+#[test]
+fn a_chain_a_failure_blocks_weighs_nothing_in_the_order() {
+    let t = Tree::new();
+    t.config("max_memory_gb: 1\nmax_concurrent_agents: 2\n");
+    t.write(
+        "workspace/history.json",
+        r#"{"tasks": {"p/fail": 0.1, "p/x": 1, "p/a": 1, "q/long": 10, "p/c1": 1, "q/c2": 3}}"#,
+    );
+    t.task("p/fail", &format!("priority: 5\n{}", sh("exit 1")));
+    // Holds the other slot until the freed one is taken.
+    let taken = "until grep -qs '\"to\":\"running\"' workspace/events.jsonl && [ $(grep -c '\"to\":\"running\"' workspace/events.jsonl) -ge 3 ]; do sleep 0.02; done";
+    t.task("p/x", &format!("priority: 5\n{}", sh(taken)));
+    t.task("p/a", &sh("true"));
+    t.task(
+        "q/long",
+        &format!("dependencies: [p/fail, p/a]\n{}", sh("true")),
+    );
+    t.task("p/c1", &sh("true"));
+    t.task("q/c2", &format!("dependencies: [p/c1]\n{}", sh("true")));
+    t.run(&["orchestrate"]).code(1);
+    let order = start_order(&t);
+    assert_eq!(order[2], "p/c1", "{order:?}");
+}
+
 /// On a graph's first run, what its first tasks took reorders those still
 /// to start: once `a/first` completes in milliseconds, its phase's other
 /// task is no longer expected to take a second, and the tasks known to take
