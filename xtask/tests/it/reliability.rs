@@ -1631,15 +1631,32 @@ fn a_try_interrupted_by_a_run_killed_while_stopping_spares_the_retries() {
 #[test]
 fn a_task_whose_stop_was_cut_short_by_a_kill_of_everything_is_interrupted() {
     let t = Tree::new();
+    let (supervisor, task) = stop_cut_short(&t, "");
+    signal(supervisor, libc::SIGKILL);
+    signal(task, libc::SIGKILL);
+    wait_for("the supervisor and the task to be gone", || {
+        !alive(supervisor) && !alive(task)
+    });
+    t.run(&["orchestrate"]).code(0).says("interrupted");
+    assert_eq!((t.launches("p/slow"), t.launches("q/after")), (2, 1));
+}
+
+/// A run stopping `p/slow` (which ignores SIGTERM; `q/after` waits on
+/// it; its frontmatter begins with `extra`) is killed before the stop
+/// ends: the pids of its supervisor and of the task, both alive.
+fn stop_cut_short(t: &Tree, extra: &str) -> (u32, u32) {
     t.config("kill_grace: 1h\n");
     t.task(
         "p/slow",
-        &sh(&format!("{MARK}; [ $TASK_ATTEMPT -ge 2 ] && exit 0; trap 'while true; do sleep 0.05; done' TERM; echo $$ > $TASK_OUTPUT_DIR/pid; while true; do sleep 0.05; done")),
+        &format!(
+            "{extra}{}",
+            sh(&format!("{MARK}; [ $TASK_ATTEMPT -ge 2 ] && exit 0; trap 'while true; do sleep 0.05; done' TERM; echo $$ > $TASK_OUTPUT_DIR/pid; while true; do sleep 0.05; done"))
+        ),
     );
     t.task("q/after", &format!("dependencies: [p/slow]\n{}", sh(MARK)));
-    let mut run = spawn_orchestrate(&t, "out");
+    let mut run = spawn_orchestrate(t, "out");
     wait_for("the task to run", || {
-        pid_written(&t, "workspace/outputs/p/slow/pid")
+        pid_written(t, "workspace/outputs/p/slow/pid")
             && t.status("p/slow")["supervisor_pid"].is_u64()
     });
     let supervisor = t.status("p/slow")["supervisor_pid"].as_u64().unwrap() as u32;
@@ -1648,13 +1665,7 @@ fn a_task_whose_stop_was_cut_short_by_a_kill_of_everything_is_interrupted() {
     wait_for("the stop", || t.read("out").contains("SIGTERM received"));
     run.kill().unwrap();
     run.wait().unwrap();
-    signal(supervisor, libc::SIGKILL);
-    signal(task, libc::SIGKILL);
-    wait_for("the supervisor and the task to be gone", || {
-        !alive(supervisor) && !alive(task)
-    });
-    t.run(&["orchestrate"]).code(0).says("interrupted");
-    assert_eq!((t.launches("p/slow"), t.launches("q/after")), (2, 1));
+    (supervisor, task)
 }
 
 /// A task that outlived a stop cut short (it ignores SIGTERM), adopted
@@ -1677,26 +1688,7 @@ fn a_task_that_outlived_a_cut_short_stop_and_its_supervisor_is_lost_later() {
 /// which then dies with its supervisor: lost, no retry.
 fn outlived_a_cut_short_stop(supervisor_too: bool) {
     let t = Tree::new();
-    t.config("kill_grace: 1h\n");
-    t.task(
-        "p/slow",
-        &format!(
-            "retries: 0\n{}",
-            sh(&format!("{MARK}; [ $TASK_ATTEMPT -ge 2 ] && exit 0; trap 'while true; do sleep 0.05; done' TERM; echo $$ > $TASK_OUTPUT_DIR/pid; while true; do sleep 0.05; done"))
-        ),
-    );
-    t.task("q/after", &format!("dependencies: [p/slow]\n{}", sh(MARK)));
-    let mut run = spawn_orchestrate(&t, "out");
-    wait_for("the task to run", || {
-        pid_written(&t, "workspace/outputs/p/slow/pid")
-            && t.status("p/slow")["supervisor_pid"].is_u64()
-    });
-    let supervisor = t.status("p/slow")["supervisor_pid"].as_u64().unwrap() as u32;
-    let task = read_pid(&t.path("workspace/outputs/p/slow/pid"));
-    signal(run.id(), libc::SIGTERM);
-    wait_for("the stop", || t.read("out").contains("SIGTERM received"));
-    run.kill().unwrap();
-    run.wait().unwrap();
+    let (supervisor, task) = stop_cut_short(&t, "retries: 0\n");
     if supervisor_too {
         signal(supervisor, libc::SIGKILL);
         wait_for("the supervisor to be gone", || !alive(supervisor));
