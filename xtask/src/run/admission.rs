@@ -165,9 +165,15 @@ impl<'a> Admission<'a> {
         }
         let reserved = format::gib(self.reserved(graph, running));
         let capacity = format::gib(self.memory_capacity);
-        let first = (running.len() < self.jobs)
+        // Held by the memory, or behind one that is: not where the slots
+        // or its phase's limit hold it first.
+        let phase = graph.phase_of[t];
+        let free = running.len() < self.jobs
+            && readiness.running_in_phase(phase) < self.phase_limit(graph, phase);
+        let first = free
             .then(|| self.waiting_for_memory(graph, readiness, running))
-            .flatten();
+            .flatten()
+            .filter(|&first| readiness.rank_of(first) <= readiness.rank_of(t));
         match first {
             Some(first) if first == t => {
                 return format!(
@@ -183,7 +189,6 @@ impl<'a> Admission<'a> {
             }
             None => {}
         }
-        let phase = graph.phase_of[t];
         format!(
             "ready, held back by the limits ({} of {} slots busy, {} of {} in phase {}, {} of memory reserved)",
             running.len(),

@@ -102,7 +102,14 @@ impl<'a> Plan<'a> {
                 (t, gone::judge(layout, graph, t, merging, tries, stopping))
             })
             .collect();
-        gone::plan(graph, &mut readiness, &mut history, &gone, &files);
+        gone::plan(
+            graph,
+            &mut readiness,
+            &mut history,
+            &gone,
+            &files,
+            &selected,
+        );
         // A result whose `approve: after` is gone counts, as the run has it.
         for &t in &loaded.awaiting {
             if graph.tasks[t].approval(config) != Some(Approve::After) {

@@ -187,6 +187,37 @@ fn the_expected_end_waits_for_a_pool_s_pause_with_all_its_tasks() {
     assert!(run.wait().unwrap().success());
 }
 
+/// A task its phase's limit holds is said so, not held by the memory a
+/// task after it in the order waits for.
+#[test]
+fn a_task_its_phase_holds_is_not_said_to_wait_for_memory() {
+    let t = Tree::new();
+    t.config("max_memory_gb: 4\nmax_total_memory_gb: 4\nphases: {a: {max_parallel: 1}}\n");
+    let sized = |gb: u32, priority: u32, script: &str| {
+        format!(
+            "priority: {priority}\nresources: {{memory_gb: {gb}}}\n{}",
+            sh(script)
+        )
+    };
+    let hold = "until [ -e go ]; do sleep 0.02; done";
+    t.task("a/run", &sized(1, 20, hold));
+    t.task("a/next", &sized(1, 10, "true"));
+    t.task("b/hold", &sized(2, 30, hold));
+    t.task("b/big", &sized(2, 5, "true"));
+    let mut run = t.start(&["orchestrate"]);
+    wait_for("a/run and b/hold to run", || {
+        ["a/run", "b/hold"]
+            .iter()
+            .all(|id| t.exists(&format!("workspace/status/{id}.json")) && t.state(id) == "running")
+    });
+    t.run(&["why", "a/next"])
+        .says("ready, held back by the limits (2 of 10 slots busy, 1 of 1 in phase a");
+    t.run(&["why", "b/big"])
+        .says("ready, waits for memory: it needs 2 GiB beside the 3 GiB reserved");
+    t.write("go", "");
+    assert!(run.wait().unwrap().success());
+}
+
 /// A failure that blocks a chain makes the order again: the slot it
 /// frees goes to a chain still to run, not to a task whose path led
 /// through the blocked one.

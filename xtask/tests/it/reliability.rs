@@ -1191,6 +1191,29 @@ fn a_run_of_other_tasks_leaves_an_adopted_failure_s_retry_alone() {
     assert_eq!(t.launches("p/agent"), 3);
 }
 
+/// The same for one that hits a rate limit: the pause and the next try
+/// are a run's that selects it; this one ends with its own work.
+#[test]
+fn a_run_of_other_tasks_leaves_an_adopted_rate_limited_task_alone() {
+    let t = Tree::new();
+    t.config("pools: {api: 2}\nrate_limits: {backoff: 1m, max_backoff: 1m}\n");
+    let limited_once = "[ $TASK_ATTEMPT = 1 ] && echo '429 Too Many Requests' && exit 1; true";
+    t.task(
+        "p/agent",
+        &format!("pool: api\n{}", waiting_task("agent", limited_once)),
+    );
+    t.task("p/wanted", &sh(MARK));
+    let mut first = spawn_orchestrate(&t, "out");
+    wait_for("p/agent to start", || t.launches("p/agent") == 1);
+    first.kill().unwrap();
+    first.wait().unwrap();
+    t.write("release-agent", "");
+    t.run(&["orchestrate", "--task", "p/wanted"]).code(0);
+    assert_eq!((t.launches("p/agent"), t.launches("p/wanted")), (1, 1));
+    // Its pause is in its status, for the next run that selects it.
+    assert!(t.status("p/agent")["rate_limited_until"].is_string());
+}
+
 /// A task lost with its supervisor while no run looked: the dry run and
 /// `next` plan it as the run will find it, failed (its retries spent),
 /// what depends on it blocked, not as running to a success; with a retry
@@ -1224,6 +1247,11 @@ fn the_dry_run_plans_a_lost_task_as_the_run_will_find_it() {
         plan.stdout.find("  p/b  ").unwrap(),
     );
     assert!(a < b, "{}", plan.stdout);
+    // A run of another task leaves it to a run that selects it.
+    t.task("p/other", &sh("true"));
+    let plan = t.run(&["orchestrate", "--task", "p/other", "--dry-run"]);
+    assert!(!plan.stdout.contains("  p/a  "), "{}", plan.stdout);
+    std::fs::remove_file(t.path("tasks/p/other.md")).unwrap();
     t.write("release-a", "");
     t.run(&["orchestrate"]).code(0);
     assert_eq!((t.launches("p/a"), t.launches("p/b")), (2, 1));

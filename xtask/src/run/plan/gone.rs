@@ -78,13 +78,15 @@ pub fn judge(
 }
 
 /// Plans each of `gone` as the run will find it: a lost task failed
-/// (blocking what depends on it) or waiting to be tried again.
+/// (blocking what depends on it) or waiting to be tried again, if the run
+/// selects it (`selected`).
 pub fn plan(
     graph: &Graph,
     readiness: &mut Readiness,
     history: &mut [Past],
     gone: &[(usize, Gone)],
     files: &Disk,
+    selected: &dyn Fn(usize) -> bool,
 ) {
     let mut walked = std::collections::HashSet::new();
     for &(t, how) in gone {
@@ -94,8 +96,12 @@ pub fn plan(
                 readiness.fail(graph, t);
                 readiness.block_downstream(graph, t, Walk::OnStart(&mut walked));
             }
+            // Outside the run's selection: left for a run that selects it.
             Gone::Lost { retried: true } | Gone::Interrupted | Gone::NeverStarted => {
-                readiness.retry(graph, t, files)
+                match selected(t) {
+                    true => readiness.retry(graph, t, files),
+                    false => readiness.reopen(graph, t, false, files),
+                }
             }
             Gone::Merging | Gone::Recorded => {}
         }
