@@ -58,13 +58,16 @@ impl<'a> Admission<'a> {
     /// whose `writes` overlap none of a running task's or of one whose work
     /// waits in the merge queue (`merging`: started beside it, it would
     /// start from a tip without that work, and conflict); none after one
-    /// that may start but for the memory (`waiting_for_memory`).
+    /// that may start but for the memory (`waiting_for_memory`), unless
+    /// `may_pass(held, t)`: it is expected to end before the held one could
+    /// start (`fits_in`), so the held one starts no later for it.
     pub fn pick(
         &self,
         graph: &Graph,
         readiness: &Readiness,
         running: &[usize],
         merging: &[usize],
+        may_pass: &dyn Fn(usize, usize) -> bool,
     ) -> Option<usize> {
         if running.len() >= self.jobs {
             return None;
@@ -76,8 +79,24 @@ impl<'a> Admission<'a> {
             return None;
         }
         let (best, held) = self.first_in_order(graph, readiness, running, merging);
-        best.filter(|best| held.is_none_or(|held| *best < held))
+        best.filter(|best| held.is_none_or(|held| *best < held || may_pass(held.1, best.1)))
             .map(|(_, t)| t)
+    }
+
+    /// In how many seconds task `held` fits in memory, the `running` tasks
+    /// (each with the seconds it is expected to run on) ending as expected.
+    pub fn fits_in(&self, graph: &Graph, held: usize, running: &[(usize, f64)]) -> f64 {
+        let mut ends = running.to_vec();
+        ends.sort_by(|a, b| a.1.total_cmp(&b.1));
+        let mut reserved: f64 = ends.iter().map(|&(r, _)| self.memory_gb(graph, r)).sum();
+        let needs = self.memory_gb(graph, held);
+        for (r, left) in ends {
+            reserved -= self.memory_gb(graph, r);
+            if reserved + needs <= self.memory_capacity + 1e-9 {
+                return left;
+            }
+        }
+        0.0
     }
 
     /// The first ready task in order that may start now, and the first
@@ -96,10 +115,12 @@ impl<'a> Admission<'a> {
     }
 
     /// Of each phase with a free slot, its first ready task that may start
-    /// (its pool and `writes` let it): the first in order of those that fit
-    /// in memory beside the running ones, and of those that do not, each
-    /// with its rank. The phases are looked at by their first ready task:
-    /// once that comes after both, no task of theirs comes before them.
+    /// (its pool and `writes` let it), or, where that one does not fit in
+    /// memory beside the running ones, the first after it that does: the
+    /// first in order of those that fit, and the first of those held by
+    /// the memory, each with its rank. The phases are looked at by their
+    /// first ready task: once that comes after the best found, no task of
+    /// theirs comes before it.
     fn first_in_order(
         &self,
         graph: &Graph,
@@ -118,19 +139,29 @@ impl<'a> Admission<'a> {
         let fits = |t: usize| idle || reserved + self.memory_gb(graph, t) <= self.memory_capacity;
         let mut best: Option<Ranked> = None;
         let mut held: Option<Ranked> = None;
+        let ranked = |t: usize| (readiness.rank_of(t), t);
         for (first, p) in readiness.phases_by_first_ready() {
-            if best.is_some_and(|best| first > best) || held.is_some_and(|held| first > held) {
+            if best.is_some_and(|best| first > best) {
                 break;
             }
             if readiness.running_in_phase(p) >= self.phase_limit(graph, p) {
                 continue;
             }
-            if let Some(t) = readiness.ready_in_phase(p).find(|&t| may_start(t)) {
-                let key = (readiness.rank_of(t), t);
-                match fits(t) {
-                    true => best = Some(best.map_or(key, |best| best.min(key))),
-                    false => held = Some(held.map_or(key, |held| held.min(key))),
+            let mut ready = readiness.ready_in_phase(p).filter(|&t| may_start(t));
+            let Some(t) = ready.next() else {
+                continue;
+            };
+            // Past one held by the memory, the first that fits, which may
+            // pass it (`pick`).
+            let fitting = match fits(t) {
+                true => Some(t),
+                false => {
+                    held = Some(held.map_or(ranked(t), |held| held.min(ranked(t))));
+                    ready.find(|&u| fits(u))
                 }
+            };
+            if let Some(t) = fitting {
+                best = Some(best.map_or(ranked(t), |best| best.min(ranked(t))));
             }
         }
         (best, held)
@@ -510,7 +541,8 @@ mod tests {
         let pick = |readiness: &Readiness, total, running: &[usize]| {
             let config = config(total);
             let admission = Admission::new(&config, Some(10), ExecutorKind::Local);
-            (admission.pick(&graph, readiness, running, &[])).map(|t| graph.tasks[t].id.clone())
+            (admission.pick(&graph, readiness, running, &[], &|_, _| false))
+                .map(|t| graph.tasks[t].id.clone())
         };
         // `a/big` first: the smaller ones wait with it.
         assert_eq!(pick(&readiness, 12.0, &[3]), None);

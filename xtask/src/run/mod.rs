@@ -427,16 +427,19 @@ impl Run<'_> {
                 // Work a stopped merge queue left counts as merging still:
                 // what `writes` the same files waits for it.
                 let left = self.git.as_ref().map(|git| git.left()).unwrap_or_default();
-                let startable = self
-                    .admission
-                    .pick(&self.graph, &self.readiness, &[], &left);
+                let startable =
+                    self.admission
+                        .pick(&self.graph, &self.readiness, &[], &left, &|_, _| false);
                 if startable.is_some() {
                     continue;
                 }
                 let paused = (self.admission.pools.next_wake(SystemTime::now())).is_some();
                 if !left.is_empty()
                     && !paused
-                    && (self.admission.pick(&self.graph, &self.readiness, &[], &[])).is_some()
+                    && (self
+                        .admission
+                        .pick(&self.graph, &self.readiness, &[], &[], &|_, _| false))
+                    .is_some()
                 {
                     // It holds what is ready: nothing more starts here.
                     return Ok(());

@@ -564,9 +564,9 @@ impl<'a> Plan<'a> {
             }
             return;
         }
-        while let Some(t) = self
-            .admission
-            .pick(self.graph, &self.readiness, &self.wave, &[])
+        while let Some(t) =
+            self.admission
+                .pick(self.graph, &self.readiness, &self.wave, &[], &|_, _| false)
         {
             if self.waits_for_approval(t, Approve::Before) {
                 self.readiness.await_approval(self.graph, t);

@@ -13,7 +13,7 @@ use super::prompt;
 use super::readiness::Node;
 use super::Run;
 use crate::git::worktrees::Prepared;
-use crate::model::config::ResultFormat;
+use crate::model::config::{Approve, ResultFormat};
 use crate::model::discovery;
 use crate::model::graph::Dep;
 use crate::state::events::Event;
@@ -36,9 +36,10 @@ impl Run<'_> {
                 .as_ref()
                 .map(|git| git.queued())
                 .unwrap_or_default();
-            let picked = self
-                .admission
-                .pick(&self.graph, &self.readiness, &running, &merging);
+            let running_on = self.expected_left(&running);
+            let may_pass = |held: usize, t: usize| self.may_pass(held, t, &running_on);
+            let picked =
+                (self.admission).pick(&self.graph, &self.readiness, &running, &merging, &may_pass);
             let Some(t) = picked else {
                 return Ok(());
             };
@@ -49,6 +50,38 @@ impl Run<'_> {
                 self.launch(t)?;
             }
         }
+    }
+
+    /// Whether task `t` may start before `held`, the first in the order,
+    /// which waits for memory: `held` waits for a person's approval to
+    /// start (it holds nothing back then), or `t` is expected to end before
+    /// the running tasks (`running_on`: each with the seconds it is
+    /// expected to run on) leave room for `held`.
+    fn may_pass(&self, held: usize, t: usize, running_on: &[(usize, f64)]) -> bool {
+        self.graph.tasks[held].approval(self.config) == Some(Approve::Before)
+            || self.expected(t) <= self.admission.fits_in(&self.graph, held, running_on)
+    }
+
+    /// Each of the `running` tasks with the seconds it is expected to run
+    /// on: what is left of its expected duration, or, past it, a tenth of
+    /// it more (as the expected end counts an overrun).
+    fn expected_left(&self, running: &[usize]) -> Vec<(usize, f64)> {
+        let now = std::time::SystemTime::now();
+        (running.iter())
+            .map(|&r| {
+                let expected = self.expected(r);
+                let started = self.running.get(r).map(|a| a.started);
+                let ran = started.and_then(|s| now.duration_since(s).ok());
+                let ran = ran.map_or(0.0, |d| d.as_secs_f64());
+                (r, (expected - ran).max(expected / 10.0))
+            })
+            .collect()
+    }
+
+    /// What task `t` is expected to take (a second where the order, made
+    /// before it joined, does not say).
+    fn expected(&self, t: usize) -> f64 {
+        self.order.expected.get(t).copied().unwrap_or(1.0)
     }
 
     /// A task this run took up again (`Past::taken_up_from`) leaves the

@@ -187,6 +187,65 @@ fn the_expected_end_waits_for_a_pool_s_pause_with_all_its_tasks() {
     assert!(run.wait().unwrap().success());
 }
 
+/// Tasks expected to end before the one held by the memory could fit go
+/// ahead of it, beside what runs: it starts no later for them.
+#[test]
+fn tasks_expected_to_end_before_the_held_one_fits_go_ahead() {
+    let t = Tree::new();
+    t.config("max_memory_gb: 4\nmax_total_memory_gb: 4\nmax_concurrent_agents: 4\n");
+    t.write(
+        "workspace/history.json",
+        r#"{"tasks": {"p/long": 30, "p/big": 1, "p/s1": 0.5, "p/s2": 0.5, "p/s3": 0.5}}"#,
+    );
+    let sized = |gb: u32, priority: u32, script: &str| {
+        format!(
+            "priority: {priority}\nresources: {{memory_gb: {gb}}}\n{}",
+            sh(script)
+        )
+    };
+    t.task(
+        "p/long",
+        &sized(3, 30, "until [ -e go ]; do sleep 0.02; done"),
+    );
+    t.task("p/big", &sized(2, 20, "true"));
+    for n in 1..=3 {
+        t.task(&format!("p/s{n}"), &sized(1, 0, "true"));
+    }
+    let mut run = t.start(&["orchestrate"]);
+    wait_for("the small ones to complete beside p/long", || {
+        (1..=3).all(|n| {
+            let id = format!("p/s{n}");
+            t.exists(&format!("workspace/status/{id}.json")) && t.state(&id) == "completed"
+        })
+    });
+    assert_eq!(t.state("p/long"), "running");
+    t.write("go", "");
+    assert!(run.wait().unwrap().success());
+    assert_eq!(start_order(&t), ["p/long", "p/s1", "p/s2", "p/s3", "p/big"]);
+
+    // One that waits for a person's approval to start holds nothing back,
+    // however long what goes ahead of it is expected to take.
+    std::fs::remove_dir_all(t.path("workspace")).unwrap();
+    std::fs::remove_file(t.path("go")).unwrap();
+    t.write(
+        "workspace/history.json",
+        r#"{"tasks": {"p/long": 30, "p/big": 1, "p/s1": 100, "p/s2": 100, "p/s3": 100}}"#,
+    );
+    t.task(
+        "p/big",
+        &format!("approve: before\n{}", sized(2, 20, "true")),
+    );
+    let mut run = t.start(&["orchestrate"]);
+    wait_for("the small ones to complete beside p/long", || {
+        (1..=3).all(|n| {
+            let id = format!("p/s{n}");
+            t.exists(&format!("workspace/status/{id}.json")) && t.state(&id) == "completed"
+        })
+    });
+    t.write("go", "");
+    assert_eq!(run.wait().unwrap().code(), Some(4));
+}
+
 /// A task its phase's limit holds is said so, not held by the memory a
 /// task after it in the order waits for.
 #[test]
