@@ -429,7 +429,10 @@ fn integer(value: &Value) -> Result<i64, String> {
     match value {
         Value::Number(n) => n.as_i64().ok_or_else(|| match n.is_u64() {
             true => format!("{n} {}", yaml::BEYOND_RANGE),
-            false => format!("must be a whole number, found {}", yaml::shown_number(n)),
+            false => format!(
+                "must be a whole number, found {}",
+                yaml::shown_number(n, f64::MIN)
+            ),
         }),
         _ => Err(format!(
             "must be a whole number, found {}",

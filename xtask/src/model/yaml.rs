@@ -402,12 +402,13 @@ pub fn text_list(value: &Value) -> Result<Vec<String>, String> {
         .collect()
 }
 
-/// How a number found where a whole one goes is shown: a whole one
-/// written as a decimal or with an exponent (`2.0`, `1e3`, which YAML
-/// reads as decimals) says how to write it.
-pub fn shown_number(n: &serde_yaml::Number) -> String {
+/// How a number found where a whole one of at least `min` goes is shown:
+/// a whole one written as a decimal or with an exponent (`2.0`, `1e3`,
+/// which YAML reads as decimals) says how to write it, where that would
+/// do.
+pub fn shown_number(n: &serde_yaml::Number, min: f64) -> String {
     match n.as_f64() {
-        Some(f) if n.is_f64() && f.is_finite() && f.fract() == 0.0 && f.abs() < 1e15 => {
+        Some(f) if n.is_f64() && f.fract() == 0.0 && f.abs() < 1e15 && f >= min => {
             format!("{n}, a decimal: write {}", f as i64)
         }
         _ => n.to_string(),
@@ -417,7 +418,7 @@ pub fn shown_number(n: &serde_yaml::Number) -> String {
 /// A whole number of at least `min`.
 pub fn whole(value: &Value, min: u64) -> Result<u64, String> {
     let shown = || match value {
-        Value::Number(n) => shown_number(n),
+        Value::Number(n) => shown_number(n, min as f64),
         other => type_name(other).into_owned(),
     };
     match value.as_u64() {

@@ -489,7 +489,7 @@ impl Run<'_> {
             let line = match (self.mode, selected) {
                 (Mode::Launch, true) => format!("try {next} of {of} in this run"),
                 (Mode::Launch, false) => format!(
-                    "try {next} of {of}: outside this run's selection, for the next run that selects it"
+                    "try {next} of {of}: outside this run's selection; the next run that selects it runs it again"
                 ),
                 (Mode::Monitor, _) => {
                     format!("try {next} of {of}: {}", super::MONITOR_STARTS_NOTHING)

@@ -880,12 +880,14 @@ fn a_priority_out_of_range_or_not_whole_says_so() {
             t.task("p/b", "priority: -9223372036854775809\ncommand: \"true\"");
             t.task("p/c", "priority: 1.5\ncommand: \"true\"");
             t.task("p/d", "priority: 1e3\ncommand: \"true\"");
+            t.task("p/e", "retries: -1.0\ncommand: \"true\"");
         },
         &[
             "tasks/p/a.md:2: `priority`: 9223372036854775808 is beyond any setting's range (64 bits): write a number nearer 0",
             "tasks/p/b.md:2: `priority`: -9223372036854775809 is beyond any setting's range (64 bits): write a number nearer 0",
             "tasks/p/c.md:2: `priority`: must be a whole number, found 1.5",
             "tasks/p/d.md:2: `priority`: must be a whole number, found 1000.0, a decimal: write 1000",
+            "tasks/p/e.md:2: `retries`: must be a whole number, 0 or more, found -1.0",
         ],
     );
 }

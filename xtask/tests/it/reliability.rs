@@ -1183,7 +1183,7 @@ fn a_run_of_other_tasks_leaves_an_adopted_failure_s_retry_alone() {
     t.write("release-agent", "");
     t.run(&["orchestrate", "--task", "p/wanted"])
         .code(0)
-        .says("outside this run's selection, for the next run that selects it");
+        .says("outside this run's selection; the next run that selects it runs it again");
     assert_eq!((t.launches("p/agent"), t.launches("p/wanted")), (1, 1));
     assert_eq!(t.state("p/agent"), "failed");
     // The next run that selects it tries it again.
