@@ -84,19 +84,23 @@ impl<'a> Admission<'a> {
     }
 
     /// In how many seconds task `held` fits in memory, the `running` tasks
-    /// (each with the seconds it is expected to run on) ending as expected.
+    /// (each with the seconds it is expected to run on) ending as expected:
+    /// one larger than the memory, once they all have (it runs alone).
     pub fn fits_in(&self, graph: &Graph, held: usize, running: &[(usize, f64)]) -> f64 {
         let mut ends = running.to_vec();
         ends.sort_by(|a, b| a.1.total_cmp(&b.1));
         let mut reserved: f64 = ends.iter().map(|&(r, _)| self.memory_gb(graph, r)).sum();
         let needs = self.memory_gb(graph, held);
-        for (r, left) in ends {
+        if reserved + needs <= self.memory_capacity + 1e-9 {
+            return 0.0;
+        }
+        for &(r, left) in &ends {
             reserved -= self.memory_gb(graph, r);
             if reserved + needs <= self.memory_capacity + 1e-9 {
                 return left;
             }
         }
-        0.0
+        ends.last().map_or(0.0, |&(_, left)| left)
     }
 
     /// The first ready task in order that may start now, and the first
@@ -557,6 +561,37 @@ mod tests {
         readiness.set_order(vec![2, 0, 1, 3]);
         assert_eq!(pick(&readiness, 12.0, &[3, 1]).as_deref(), Some("b/x"));
         assert_eq!(readiness.node(0), Node::Ready);
+    }
+
+    /// When the held task fits: once enough of the running ones end, the
+    /// soonest first; one larger than the memory, once they all have.
+    #[test]
+    fn a_held_task_fits_once_enough_running_ones_end() {
+        let memory = [
+            ("p/a", 2.0),
+            ("p/b", 1.0),
+            ("p/c", 1.0),
+            ("p/d", 2.0),
+            ("p/huge", 8.0),
+        ];
+        let tasks = memory.iter().map(|&(id, gb)| {
+            let mut task = Task::new(id, format!("/nonexistent/{id}.md").into(), Vec::new());
+            task.resources.memory_gb = Some(gb);
+            task
+        });
+        let graph = Graph::build(tasks.collect()).unwrap();
+        let config = Config {
+            max_total_memory_gb: Some(4.0),
+            max_memory_gb: 8.0,
+            ..Config::default()
+        };
+        let admission = Admission::new(&config, Some(10), ExecutorKind::Local);
+        let running = [(1, 5.0), (2, 9.0), (0, 12.0)];
+        // p/d (2 of 4): beside p/b alone, now; beside all three, once p/b
+        // and p/c have ended (p/b alone leaves 3 reserved).
+        assert_eq!(admission.fits_in(&graph, 3, &running[..1]), 0.0);
+        assert_eq!(admission.fits_in(&graph, 3, &running), 9.0);
+        assert_eq!(admission.fits_in(&graph, 4, &running), 12.0);
     }
 
     #[test]
