@@ -342,8 +342,8 @@ fn set_eta(defs: &Definitions, progress: &mut Progress) {
                         start(Left::Paused(until.map_or(0.0, seconds_until)))
                     }
                     "awaiting_approval" if !ran.contains(line.task_id.as_str()) => start(Left::All),
-                    "failed" if retried.contains(line.task_id.as_str()) => start(Left::All),
-                    "blocked" if unblocked(line) => start(Left::All),
+                    "failed" if retried.contains(line.task_id.as_str()) => start(pending(t)),
+                    "blocked" if unblocked(line) => start(pending(t)),
                     _ => Left::Nothing,
                 },
                 None => start(pending(t)),

@@ -304,6 +304,33 @@ fn a_chain_a_failure_blocks_weighs_nothing_in_the_order() {
     assert_eq!(order[2], "p/c1", "{order:?}");
 }
 
+/// A failed task the next run tries again, in a pool a rate limit
+/// pauses, waits for the pause in the expected end too.
+#[test]
+fn the_expected_end_has_a_retry_in_a_paused_pool_wait_for_the_pause() {
+    let t = Tree::new();
+    t.config("pools: {x: 2}\nmax_memory_gb: 1\n");
+    t.write(
+        "workspace/history.json",
+        r#"{"tasks": {"x/a": 1, "x/b": 10}}"#,
+    );
+    t.task("x/a", &format!("pool: x\n{}", sh("true")));
+    t.task("x/b", &format!("pool: x\nretries: 1\n{}", sh("true")));
+    let until = std::time::SystemTime::now() + std::time::Duration::from_secs(100);
+    let until = humantime::format_rfc3339_seconds(until);
+    t.write(
+        "workspace/status/x/a.json",
+        &format!(r#"{{"version": 1, "task_id": "x/a", "status": "failed", "attempt": 1, "tries": 0, "error": "rate limited: 429", "pool": "x", "rate_limited_until": "{until}", "rate_limited_since": "{until}"}}"#),
+    );
+    t.write(
+        "workspace/status/x/b.json",
+        r#"{"version": 1, "task_id": "x/b", "status": "failed", "attempt": 1, "tries": 1, "error": "exit code 1", "exit_code": 1}"#,
+    );
+    let eta = progress_json(&t)["eta_seconds"].as_f64().unwrap();
+    // The pause (100 s, less the time this takes), then x/b's 10 s.
+    assert!(eta > 105.0, "{eta}");
+}
+
 /// On a graph's first run, what its first tasks took reorders those still
 /// to start: once `a/first` completes in milliseconds, its phase's other
 /// task is no longer expected to take a second, and the tasks known to take
