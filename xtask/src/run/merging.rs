@@ -19,7 +19,7 @@ use crate::model::graph::Graph;
 use crate::model::layout::Layout;
 use crate::run::finals::RecordFrom;
 use crate::run::Options;
-use crate::state::status::{self, State, Status};
+use crate::state::status::{self, AgentSlot, State, Status};
 
 pub struct Git {
     pub worktrees: Worktrees,
@@ -211,6 +211,13 @@ impl Git {
     /// Whether task `t`'s work waits in the queue.
     pub fn holds(&self, t: usize) -> bool {
         self.waiting.contains_key(&t)
+    }
+
+    /// The agent slot task `t`'s work in the queue ran in.
+    pub fn agent_of(&self, t: usize) -> Option<AgentSlot> {
+        self.waiting
+            .get(&t)
+            .and_then(|waiting| waiting.status.agent_id)
     }
 
     /// The tasks whose work waits in the queue.

@@ -459,6 +459,7 @@ impl Run<'_> {
                 starting: self.stop.is_none() && !self.budget.reached(),
                 removed: &self.removed,
                 spent: self.budget.this_run,
+                git: self.git.as_ref(),
             };
             self.printer.refresh(|| snapshot.progress());
             if let Some(executor) = &mut self.executor {

@@ -14,7 +14,7 @@ use crate::run::readiness::{Node, Readiness};
 use crate::run::running::Running;
 use crate::state::durations::Durations;
 use crate::state::outputs;
-use crate::state::status::{self, Link};
+use crate::state::status::{self, AgentSlot, Link};
 use crate::ui::progress::{Attempt, Builder, Progress, Seen, Spent, Usage};
 
 /// What the run knows now, as the dashboard.
@@ -38,6 +38,8 @@ pub struct Snapshot<'a> {
     pub removed: &'a std::collections::HashSet<usize>,
     /// What the run's attempts cost, once one reported a cost.
     pub spent: Option<f64>,
+    /// The merge queue, where a task whose process has ended waits.
+    pub git: Option<&'a super::merging::Git>,
 }
 
 impl Snapshot<'_> {
@@ -52,7 +54,7 @@ impl Snapshot<'_> {
             let active = self.running.get(t);
             let attempt = Attempt {
                 number: past.attempt,
-                agent: active.map(|a| a.agent),
+                agent: self.agent_of(t),
                 branch: active
                     .and_then(|a| a.worktree.as_ref())
                     .map(|w| w.branch.clone()),
@@ -83,6 +85,13 @@ impl Snapshot<'_> {
             self.admission.spread(self.graph, own)
         }));
         progress
+    }
+
+    /// The agent slot task `t` runs in, or ran in, its work now waiting
+    /// in the merge queue.
+    fn agent_of(&self, t: usize) -> Option<AgentSlot> {
+        let active = self.running.get(t).map(|a| a.agent);
+        active.or_else(|| self.git.and_then(|git| git.agent_of(t)))
     }
 
     /// What is left of task `t` in this run.
@@ -170,7 +179,7 @@ impl Snapshot<'_> {
             Node::Running | Node::Merging => {
                 let active = self.running.get(t);
                 Seen::Running {
-                    agent: active.map(|a| a.agent),
+                    agent: self.agent_of(t),
                     started: active.map(|a| a.started),
                     alive: true,
                     queued: active.is_some_and(|a| a.job_id.is_some() && a.queued),

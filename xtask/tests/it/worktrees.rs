@@ -1083,6 +1083,9 @@ fn the_live_view_says_how_many_of_the_running_merge() {
         drawn.contains("0/1 completed (0%), 1 running (1 merging)"),
         "{drawn}"
     );
+    // Its line names the agent slot it ran in.
+    let line = format!("  {:<8} {:<44} {:>8}", "agent-1", "p/a", "merging");
+    assert!(drawn.contains(&line), "{drawn}");
     // It printed nothing: its log, whose last line the live view shows,
     // says it started, not only that its worktree was being prepared.
     let log = t.read("workspace/logs/p/a.log");
