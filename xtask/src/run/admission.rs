@@ -58,9 +58,11 @@ impl<'a> Admission<'a> {
     /// whose `writes` overlap none of a running task's or of one whose work
     /// waits in the merge queue (`merging`: started beside it, it would
     /// start from a tip without that work, and conflict); none after one
-    /// that may start but for the memory (`waiting_for_memory`), unless
-    /// `may_pass(held, t)`: it is expected to end before the held one could
-    /// start (`fits_in`), so the held one starts no later for it.
+    /// that may start but for the memory (`waiting_for_memory`), but the
+    /// first after it that `may_pass(held, t)` (it is expected to end
+    /// before the held one could start, `fits_in`) and leaves the held one
+    /// its phase's and its pool's slots and its `writes`: the held one
+    /// starts no later for it.
     pub fn pick(
         &self,
         graph: &Graph,
@@ -78,9 +80,39 @@ impl<'a> Admission<'a> {
             // were, at each turn of a run held by its memory).
             return None;
         }
-        let (best, held) = self.first_in_order(graph, readiness, running, merging);
-        best.filter(|best| held.is_none_or(|held| *best < held || may_pass(held.1, best.1)))
-            .map(|(_, t)| t)
+        let (best, held) = self.first_in_order(graph, readiness, running, merging, &|_| true);
+        match held {
+            Some(held) if best.is_some_and(|best| best > held) => {
+                let passes = |t: usize| {
+                    self.leaves_room(graph, readiness, running, held.1, t) && may_pass(held.1, t)
+                };
+                let (best, _) = self.first_in_order(graph, readiness, running, merging, &passes);
+                best.map(|(_, t)| t)
+            }
+            _ => best.map(|(_, t)| t),
+        }
+    }
+
+    /// Whether task `t`, started beside the `running` ones, leaves `held`
+    /// its phase's slot, its pool's, and files of its own to write.
+    fn leaves_room(
+        &self,
+        graph: &Graph,
+        readiness: &Readiness,
+        running: &[usize],
+        held: usize,
+        t: usize,
+    ) -> bool {
+        let phase = graph.phase_of[held];
+        let phase_full = graph.phase_of[t] == phase
+            && readiness.running_in_phase(phase) + 1 >= self.phase_limit(graph, phase);
+        let mut beside: Vec<usize> = running.to_vec();
+        beside.push(t);
+        !phase_full
+            && self
+                .pool_holds(graph, &beside, held, SystemTime::now())
+                .is_none()
+            && writing_the_same(graph, &[t], held).is_none()
     }
 
     /// In how many seconds task `held` fits in memory, the `running` tasks
@@ -107,20 +139,21 @@ impl<'a> Admission<'a> {
     /// that may but for the memory, if it comes before: every task after
     /// it waits with it, the memory draining for it, where smaller tasks
     /// passing it again and again would keep it from starting for good.
-    fn waiting_for_memory(
+    pub fn waiting_for_memory(
         &self,
         graph: &Graph,
         readiness: &Readiness,
         running: &[usize],
     ) -> Option<usize> {
-        let (best, held) = self.first_in_order(graph, readiness, running, &[]);
+        let (best, held) = self.first_in_order(graph, readiness, running, &[], &|_| true);
         held.filter(|held| best.is_none_or(|best| *held < best))
             .map(|(_, t)| t)
     }
 
     /// Of each phase with a free slot, its first ready task that may start
     /// (its pool and `writes` let it), or, where that one does not fit in
-    /// memory beside the running ones, the first after it that does: the
+    /// memory beside the running ones (or is not `allowed`), the first
+    /// after it that does (and is): the
     /// first in order of those that fit, and the first of those held by
     /// the memory, each with its rank. The phases are looked at by their
     /// first ready task: once that comes after the best found, no task of
@@ -131,6 +164,7 @@ impl<'a> Admission<'a> {
         readiness: &Readiness,
         running: &[usize],
         merging: &[usize],
+        allowed: &dyn Fn(usize) -> bool,
     ) -> (Option<Ranked>, Option<Ranked>) {
         let reserved = self.reserved(graph, running);
         let idle = running.is_empty();
@@ -155,15 +189,14 @@ impl<'a> Admission<'a> {
             let Some(t) = ready.next() else {
                 continue;
             };
-            // Past one held by the memory, the first that fits, which may
-            // pass it (`pick`).
-            let fitting = match fits(t) {
-                true => Some(t),
-                false => {
-                    held = Some(held.map_or(ranked(t), |held| held.min(ranked(t))));
-                    ready.find(|&u| fits(u))
-                }
-            };
+            if !fits(t) {
+                held = Some(held.map_or(ranked(t), |held| held.min(ranked(t))));
+            }
+            // The first that fits (and is `allowed`), past one held by the
+            // memory, which it may pass (`pick`).
+            let fitting = std::iter::once(t)
+                .chain(ready)
+                .find(|&u| fits(u) && allowed(u));
             if let Some(t) = fitting {
                 best = Some(best.map_or(ranked(t), |best| best.min(ranked(t))));
             }
@@ -212,13 +245,13 @@ impl<'a> Admission<'a> {
         match first {
             Some(first) if first == t => {
                 return format!(
-                    "ready, waits for memory: it needs {} beside the {reserved} reserved, of {capacity}; nothing after it in the order starts before it",
+                    "ready, waits for memory: it needs {} beside the {reserved} reserved, of {capacity}; of the tasks after it in the order, only those known to end before it fits start before it",
                     format::gib(self.memory_gb(graph, t)),
                 )
             }
             Some(first) => {
                 return format!(
-                    "ready, after {} in the order, which waits for memory ({reserved} of {capacity} reserved): nothing after it starts before it",
+                    "ready, after {} in the order, which waits for memory ({reserved} of {capacity} reserved): it starts before it only if known to end before it fits",
                     graph.tasks[first].id,
                 )
             }

@@ -7,13 +7,15 @@ use std::time::SystemTime;
 use anyhow::{anyhow, Context, Result};
 use camino::Utf8Path;
 
+use super::approvals;
 use super::attempt::{self, Active, Ahead};
 use super::finals::RecordFrom;
+use super::order;
 use super::prompt;
 use super::readiness::Node;
 use super::Run;
 use crate::git::worktrees::Prepared;
-use crate::model::config::{Approve, ResultFormat};
+use crate::model::config::ResultFormat;
 use crate::model::discovery;
 use crate::model::graph::Dep;
 use crate::state::events::Event;
@@ -41,6 +43,19 @@ impl Run<'_> {
             let picked =
                 (self.admission).pick(&self.graph, &self.readiness, &running, &merging, &may_pass);
             let Some(t) = picked else {
+                // The task held by the memory waits for a person's approval
+                // to start: set aside now, its notice sent, not once the
+                // memory has room for it.
+                let held =
+                    self.admission
+                        .waiting_for_memory(&self.graph, &self.readiness, &running);
+                let task = held.map(|h| &self.graph.tasks[h]);
+                if let (Some(h), Some(task)) = (held, task) {
+                    if approvals::waits_to_start(self.layout, self.config, task) {
+                        self.held_for_approval(h)?;
+                        continue;
+                    }
+                }
                 return Ok(());
             };
             if self.file_gone(t) {
@@ -54,17 +69,22 @@ impl Run<'_> {
 
     /// Whether task `t` may start before `held`, the first in the order,
     /// which waits for memory: `held` waits for a person's approval to
-    /// start (it holds nothing back then), or `t` is expected to end before
-    /// the running tasks (`running_on`: each with the seconds it is
-    /// expected to run on) leave room for `held`.
+    /// start (it holds nothing back then), or `t`, whose duration is known
+    /// (a guess could be hours short), is expected to end before the
+    /// running tasks (`running_on`: each with the seconds it is expected
+    /// to run on) leave room for `held`.
     fn may_pass(&self, held: usize, t: usize, running_on: &[(usize, f64)]) -> bool {
-        self.graph.tasks[held].approval(self.config) == Some(Approve::Before)
-            || self.expected(t) <= self.admission.fits_in(&self.graph, held, running_on)
+        if approvals::waits_to_start(self.layout, self.config, &self.graph.tasks[held]) {
+            return true;
+        }
+        let known = order::kept(&self.graph, &self.durations)(t);
+        known
+            .is_some_and(|seconds| seconds <= self.admission.fits_in(&self.graph, held, running_on))
     }
 
     /// Each of the `running` tasks with the seconds it is expected to run
     /// on: what is left of its expected duration, or, past it, a tenth of
-    /// it more (as the expected end counts an overrun).
+    /// it (an overrun says little of the end: admission stays cautious).
     fn expected_left(&self, running: &[usize]) -> Vec<(usize, f64)> {
         let now = std::time::SystemTime::now();
         (running.iter())

@@ -132,7 +132,7 @@ fn smaller_tasks_do_not_pass_the_first_in_order_that_waits_for_memory() {
         t.exists("workspace/status/p/pre.json") && t.state("p/pre") == "completed"
     });
     t.run(&["why", "p/big"]).says(
-        "ready, waits for memory: it needs 4 GiB beside the 2 GiB reserved, of 4 GiB; nothing after it in the order starts before it",
+        "ready, waits for memory: it needs 4 GiB beside the 2 GiB reserved, of 4 GiB; of the tasks after it in the order, only those known to end before it fits start before it",
     );
     t.run(&["why", "p/s3"])
         .says("ready, after p/big in the order, which waits for memory (2 GiB of 4 GiB reserved)");
@@ -195,7 +195,7 @@ fn tasks_expected_to_end_before_the_held_one_fits_go_ahead() {
     t.config("max_memory_gb: 4\nmax_total_memory_gb: 4\nmax_concurrent_agents: 4\n");
     t.write(
         "workspace/history.json",
-        r#"{"tasks": {"p/long": 30, "p/big": 1, "p/s1": 0.5, "p/s2": 0.5, "p/s3": 0.5}}"#,
+        r#"{"tasks": {"p/long": 30, "p/big": 1, "p/s0": 100, "p/s1": 0.5, "p/s2": 0.5, "p/s3": 0.5}}"#,
     );
     let sized = |gb: u32, priority: u32, script: &str| {
         format!(
@@ -208,6 +208,11 @@ fn tasks_expected_to_end_before_the_held_one_fits_go_ahead() {
         &sized(3, 30, "until [ -e go ]; do sleep 0.02; done"),
     );
     t.task("p/big", &sized(2, 20, "true"));
+    // Expected to take longer than p/long has left (first of the small
+    // ones in the order: those after it are tried too), and one nothing
+    // is known of (a guess could be hours short): neither goes ahead.
+    t.task("p/s0", &sized(1, 0, "true"));
+    t.task("p/u", &sized(1, 0, "true"));
     for n in 1..=3 {
         t.task(&format!("p/s{n}"), &sized(1, 0, "true"));
     }
@@ -221,7 +226,14 @@ fn tasks_expected_to_end_before_the_held_one_fits_go_ahead() {
     assert_eq!(t.state("p/long"), "running");
     t.write("go", "");
     assert!(run.wait().unwrap().success());
-    assert_eq!(start_order(&t), ["p/long", "p/s1", "p/s2", "p/s3", "p/big"]);
+    let order = start_order(&t);
+    assert_eq!(
+        order[..5],
+        ["p/long", "p/s1", "p/s2", "p/s3", "p/big"],
+        "{order:?}"
+    );
+    std::fs::remove_file(t.path("tasks/p/s0.md")).unwrap();
+    std::fs::remove_file(t.path("tasks/p/u.md")).unwrap();
 
     // One that waits for a person's approval to start holds nothing back,
     // however long what goes ahead of it is expected to take.
@@ -244,6 +256,71 @@ fn tasks_expected_to_end_before_the_held_one_fits_go_ahead() {
     });
     t.write("go", "");
     assert_eq!(run.wait().unwrap().code(), Some(4));
+
+    // Approved ahead, it holds the others back as any task.
+    std::fs::remove_dir_all(t.path("workspace")).unwrap();
+    std::fs::remove_file(t.path("go")).unwrap();
+    t.write(
+        "workspace/history.json",
+        r#"{"tasks": {"p/long": 30, "p/big": 1, "p/s1": 100, "p/s2": 100, "p/s3": 100}}"#,
+    );
+    t.run(&["approve", "p/big"]).code(0);
+    let mut run = t.start(&["orchestrate"]);
+    wait_for("p/long to run", || {
+        t.exists("workspace/status/p/long.json") && t.state("p/long") == "running"
+    });
+    t.write("go", "");
+    assert!(run.wait().unwrap().success());
+    let order = start_order(&t);
+    assert_eq!(order[..2], ["p/long", "p/big"], "{order:?}");
+}
+
+/// A task that would take the last slot of the held task's phase (or
+/// pool) does not go ahead of it, however short: the held one would then
+/// hold nothing back, and longer tasks would take its memory.
+#[test]
+fn no_task_goes_ahead_that_would_take_the_held_one_s_phase_slot() {
+    let t = Tree::new();
+    t.config(
+        "max_memory_gb: 4\nmax_total_memory_gb: 6\nmax_concurrent_agents: 6\n\
+         phases: {a: {max_parallel: 2}}\n",
+    );
+    t.write(
+        "workspace/history.json",
+        r#"{"tasks": {"a/p1": 100, "z/long": 3, "a/big": 1, "a/b": 0.5, "c/x": 100, "c/y": 100}}"#,
+    );
+    let sized = |gb: u32, priority: u32, script: &str| {
+        format!(
+            "priority: {priority}\nresources: {{memory_gb: {gb}}}\n{}",
+            sh(script)
+        )
+    };
+    t.task(
+        "a/p1",
+        &sized(1, 40, "until [ -e go1 ]; do sleep 0.02; done"),
+    );
+    t.task(
+        "z/long",
+        &sized(2, 30, "until [ -e go2 ]; do sleep 0.02; done"),
+    );
+    t.task("a/big", &sized(4, 20, "true"));
+    t.task("a/b", &sized(1, 10, "true"));
+    t.task("c/x", &sized(1, 0, "true"));
+    t.task("c/y", &sized(1, 0, "true"));
+    let mut run = t.start(&["orchestrate"]);
+    wait_for("a/p1 and z/long to run", || {
+        ["a/p1", "z/long"]
+            .iter()
+            .all(|id| t.exists(&format!("workspace/status/{id}.json")) && t.state(id) == "running")
+    });
+    t.write("go2", "");
+    wait_for("a/big to complete", || {
+        t.exists("workspace/status/a/big.json") && t.state("a/big") == "completed"
+    });
+    t.write("go1", "");
+    assert!(run.wait().unwrap().success());
+    let order = start_order(&t);
+    assert_eq!(order[..3], ["a/p1", "z/long", "a/big"], "{order:?}");
 }
 
 /// A task its phase's limit holds is said so, not held by the memory a
