@@ -187,6 +187,14 @@ fn the_expected_end_waits_for_a_pool_s_pause_with_all_its_tasks() {
     assert!(run.wait().unwrap().success());
 }
 
+/// A task's frontmatter: its priority, its memory, and `script`.
+fn sized(gb: u32, priority: u32, script: &str) -> String {
+    format!(
+        "priority: {priority}\nresources: {{memory_gb: {gb}}}\n{}",
+        sh(script)
+    )
+}
+
 /// Tasks expected to end before the one held by the memory could fit go
 /// ahead of it, beside what runs: it starts no later for them.
 #[test]
@@ -197,12 +205,6 @@ fn tasks_expected_to_end_before_the_held_one_fits_go_ahead() {
         "workspace/history.json",
         r#"{"tasks": {"p/long": 30, "p/big": 1, "p/s0": 100, "p/s1": 0.5, "p/s2": 0.5, "p/s3": 0.5}}"#,
     );
-    let sized = |gb: u32, priority: u32, script: &str| {
-        format!(
-            "priority: {priority}\nresources: {{memory_gb: {gb}}}\n{}",
-            sh(script)
-        )
-    };
     t.task(
         "p/long",
         &sized(3, 30, "until [ -e go ]; do sleep 0.02; done"),
@@ -289,12 +291,6 @@ fn no_task_goes_ahead_that_would_take_the_held_one_s_phase_slot() {
         "workspace/history.json",
         r#"{"tasks": {"a/p1": 100, "z/long": 3, "a/big": 1, "a/b": 0.5, "c/x": 100, "c/y": 100}}"#,
     );
-    let sized = |gb: u32, priority: u32, script: &str| {
-        format!(
-            "priority: {priority}\nresources: {{memory_gb: {gb}}}\n{}",
-            sh(script)
-        )
-    };
     t.task(
         "a/p1",
         &sized(1, 40, "until [ -e go1 ]; do sleep 0.02; done"),
@@ -329,12 +325,6 @@ fn no_task_goes_ahead_that_would_take_the_held_one_s_phase_slot() {
 fn a_task_its_phase_holds_is_not_said_to_wait_for_memory() {
     let t = Tree::new();
     t.config("max_memory_gb: 4\nmax_total_memory_gb: 4\nphases: {a: {max_parallel: 1}}\n");
-    let sized = |gb: u32, priority: u32, script: &str| {
-        format!(
-            "priority: {priority}\nresources: {{memory_gb: {gb}}}\n{}",
-            sh(script)
-        )
-    };
     let hold = "until [ -e go ]; do sleep 0.02; done";
     t.task("a/run", &sized(1, 20, hold));
     t.task("a/next", &sized(1, 10, "true"));
