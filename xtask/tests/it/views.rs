@@ -524,8 +524,10 @@ fn a_task_kept_blocked_by_a_killed_run_is_blocked_by_what_it_names() {
     t.task("p/b", &format!("dependencies: [p/a]\n{}", sh("true")));
     t.task("p/z", &sh("while [ ! -f release ]; do sleep 0.02; done"));
     let mut run = t.start(&["orchestrate"]);
-    wait_for("p/b blocked and p/z running", || {
-        t.state("p/b") == "blocked" && t.state("p/z") == "running"
+    // p/a's final status too: written after the block it causes, it is
+    // not on disk yet in the instant after.
+    wait_for("p/a failed, p/b blocked and p/z running", || {
+        t.state("p/a") == "failed" && t.state("p/b") == "blocked" && t.state("p/z") == "running"
     });
     run.kill().unwrap();
     run.wait().unwrap();
