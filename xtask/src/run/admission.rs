@@ -34,6 +34,10 @@ pub struct Admission<'a> {
 /// A task with its rank in the order, which compares first.
 type Ranked = (u32, usize);
 
+/// How many ready tasks of a phase are looked at, at most, for one that
+/// may go ahead of a task held by the memory.
+const BACKFILL_LOOKS: usize = 64;
+
 impl<'a> Admission<'a> {
     pub fn new(config: &'a Config, jobs: Option<usize>, executor: ExecutorKind) -> Admission<'a> {
         let jobs = jobs.unwrap_or(config.max_concurrent_agents).max(1);
@@ -80,13 +84,14 @@ impl<'a> Admission<'a> {
             // were, at each turn of a run held by its memory).
             return None;
         }
-        let (best, held) = self.first_in_order(graph, readiness, running, merging, &|_| true);
+        let (best, held) = self.first_in_order(graph, readiness, running, merging, None);
         match held {
-            Some(held) if best.is_some_and(|best| best > held) => {
+            Some(held) if best.is_none_or(|best| best > held) => {
                 let passes = |t: usize| {
                     self.leaves_room(graph, readiness, running, held.1, t) && may_pass(held.1, t)
                 };
-                let (best, _) = self.first_in_order(graph, readiness, running, merging, &passes);
+                let (best, _) =
+                    self.first_in_order(graph, readiness, running, merging, Some(&passes));
                 best.map(|(_, t)| t)
             }
             _ => best.map(|(_, t)| t),
@@ -145,26 +150,26 @@ impl<'a> Admission<'a> {
         readiness: &Readiness,
         running: &[usize],
     ) -> Option<usize> {
-        let (best, held) = self.first_in_order(graph, readiness, running, &[], &|_| true);
+        let (best, held) = self.first_in_order(graph, readiness, running, &[], None);
         held.filter(|held| best.is_none_or(|best| *held < best))
             .map(|(_, t)| t)
     }
 
     /// Of each phase with a free slot, its first ready task that may start
-    /// (its pool and `writes` let it), or, where that one does not fit in
-    /// memory beside the running ones (or is not `allowed`), the first
-    /// after it that does (and is): the
-    /// first in order of those that fit, and the first of those held by
-    /// the memory, each with its rank. The phases are looked at by their
-    /// first ready task: once that comes after the best found, no task of
-    /// theirs comes before it.
+    /// (its pool and `writes` let it): the first in order of those that fit
+    /// in memory beside the running ones, and the first of those that do
+    /// not (held by the memory), each with its rank. With `passing`, of
+    /// each phase the first that fits and passes, among its first
+    /// `BACKFILL_LOOKS` that may start (`pick`: what may go ahead of a
+    /// held one). The phases are looked at by their first ready task: once
+    /// that comes after the best found, no task of theirs comes before it.
     fn first_in_order(
         &self,
         graph: &Graph,
         readiness: &Readiness,
         running: &[usize],
         merging: &[usize],
-        allowed: &dyn Fn(usize) -> bool,
+        passing: Option<&dyn Fn(usize) -> bool>,
     ) -> (Option<Ranked>, Option<Ranked>) {
         let reserved = self.reserved(graph, running);
         let idle = running.is_empty();
@@ -192,11 +197,14 @@ impl<'a> Admission<'a> {
             if !fits(t) {
                 held = Some(held.map_or(ranked(t), |held| held.min(ranked(t))));
             }
-            // The first that fits (and is `allowed`), past one held by the
-            // memory, which it may pass (`pick`).
-            let fitting = std::iter::once(t)
-                .chain(ready)
-                .find(|&u| fits(u) && allowed(u));
+            let fitting = match passing {
+                None => Some(t).filter(|&t| fits(t)),
+                // A bounded look: 100,000 ready tasks none of which may
+                // pass were each looked at, at every turn of the run.
+                Some(passes) => (std::iter::once(t).chain(ready))
+                    .take(BACKFILL_LOOKS)
+                    .find(|&u| fits(u) && passes(u)),
+            };
             if let Some(t) = fitting {
                 best = Some(best.map_or(ranked(t), |best| best.min(ranked(t))));
             }

@@ -38,23 +38,20 @@ impl Run<'_> {
                 .as_ref()
                 .map(|git| git.queued())
                 .unwrap_or_default();
-            let running_on = self.expected_left(&running);
-            let may_pass = |held: usize, t: usize| self.may_pass(held, t, &running_on);
+            // When the held one fits, worked out once a pick asks.
+            let held_fits_in = std::cell::OnceCell::new();
+            let may_pass = |held: usize, t: usize| {
+                let fits_in = || {
+                    let running_on = self.expected_left(&running);
+                    self.admission.fits_in(&self.graph, held, &running_on)
+                };
+                self.may_pass(held, t, || *held_fits_in.get_or_init(fits_in))
+            };
             let picked =
                 (self.admission).pick(&self.graph, &self.readiness, &running, &merging, &may_pass);
             let Some(t) = picked else {
-                // The task held by the memory waits for a person's approval
-                // to start: set aside now, its notice sent, not once the
-                // memory has room for it.
-                let held =
-                    self.admission
-                        .waiting_for_memory(&self.graph, &self.readiness, &running);
-                let task = held.map(|h| &self.graph.tasks[h]);
-                if let (Some(h), Some(task)) = (held, task) {
-                    if approvals::waits_to_start(self.layout, self.config, task) {
-                        self.held_for_approval(h)?;
-                        continue;
-                    }
+                if running.len() < self.admission.jobs && self.set_aside_held_for_approval()? {
+                    continue;
                 }
                 return Ok(());
             };
@@ -71,15 +68,32 @@ impl Run<'_> {
     /// which waits for memory: `held` waits for a person's approval to
     /// start (it holds nothing back then), or `t`, whose duration is known
     /// (a guess could be hours short), is expected to end before the
-    /// running tasks (`running_on`: each with the seconds it is expected
-    /// to run on) leave room for `held`.
-    fn may_pass(&self, held: usize, t: usize, running_on: &[(usize, f64)]) -> bool {
+    /// running tasks leave room for `held` (in `held_fits_in()` seconds).
+    fn may_pass(&self, held: usize, t: usize, held_fits_in: impl FnOnce() -> f64) -> bool {
         if approvals::waits_to_start(self.layout, self.config, &self.graph.tasks[held]) {
             return true;
         }
         let known = order::kept(&self.graph, &self.durations)(t);
-        known
-            .is_some_and(|seconds| seconds <= self.admission.fits_in(&self.graph, held, running_on))
+        known.is_some_and(|seconds| seconds <= held_fits_in())
+    }
+
+    /// The task held by the memory, if it waits for a person's approval to
+    /// start, is set aside now, its notice sent, not once the memory has
+    /// room for it. Returns whether one was.
+    fn set_aside_held_for_approval(&mut self) -> Result<bool> {
+        let running = self.running.tasks();
+        let held = self
+            .admission
+            .waiting_for_memory(&self.graph, &self.readiness, &running);
+        match held {
+            Some(h)
+                if approvals::waits_to_start(self.layout, self.config, &self.graph.tasks[h]) =>
+            {
+                self.held_for_approval(h)?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 
     /// Each of the `running` tasks with the seconds it is expected to run
