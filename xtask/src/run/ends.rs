@@ -497,10 +497,7 @@ impl Run<'_> {
             };
             self.printer.event(Tone::Warn, "retry", id, &line);
             let files = Disk::new(self.layout, self.config, &self.graph);
-            match selected {
-                true => self.readiness.retry(&self.graph, t, &files),
-                false => self.readiness.reopen(&self.graph, t, false, &files),
-            }
+            self.readiness.reopen(&self.graph, t, selected, &files);
             // Its status says failed until the retry starts: the change to
             // pending is told then, once, whichever run starts it (held by
             // the budget or a stop, the next run's).

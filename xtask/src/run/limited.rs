@@ -122,10 +122,8 @@ impl Run<'_> {
         let files = super::load::Disk::new(self.layout, self.config, &self.graph);
         // Adopted, outside this run's selection: the next run that selects
         // it waits for the pause and starts it, not this one.
-        match self.options.selects(&self.graph.tasks[t]) {
-            true => self.readiness.retry(&self.graph, t, &files),
-            false => self.readiness.reopen(&self.graph, t, false, &files),
-        }
+        let selected = self.options.selects(&self.graph.tasks[t]);
+        self.readiness.reopen(&self.graph, t, selected, &files);
         self.event(Event {
             task: Some(id),
             until: Some(until.to_owned()),

@@ -416,15 +416,9 @@ impl Readiness {
         self.node[t] = Node::Failed;
     }
 
-    /// A running task failed and is tried again.
-    pub fn retry(&mut self, graph: &Graph, t: usize, files: &dyn Files) {
-        self.stop_running(graph, t);
-        self.node[t] = Node::Waiting;
-        self.become_ready(graph, t, files);
-    }
-
-    /// A task recorded as running that never started: waiting again (or
-    /// unselected).
+    /// A running task to try again, or one recorded as running that never
+    /// started: waiting again, or, outside the run's selection, left for a
+    /// run that selects it.
     pub fn reopen(&mut self, graph: &Graph, t: usize, selected: bool, files: &dyn Files) {
         self.stop_running(graph, t);
         self.node[t] = if selected {

@@ -98,10 +98,7 @@ pub fn plan(
             }
             // Outside the run's selection: left for a run that selects it.
             Gone::Lost { retried: true } | Gone::Interrupted | Gone::NeverStarted => {
-                match selected(t) {
-                    true => readiness.retry(graph, t, files),
-                    false => readiness.reopen(graph, t, false, files),
-                }
+                readiness.reopen(graph, t, selected(t), files)
             }
             Gone::Merging | Gone::Recorded => {}
         }

@@ -339,7 +339,7 @@ fn a_retry_is_ready_again_and_a_reopened_task_waits() {
     r.reopen(&g, 0, true, files);
     assert_eq!((r.node(0), r.running_in_phase(0)), (Node::Ready, 0));
     r.start(&g, 0);
-    r.retry(&g, 0, files);
+    r.reopen(&g, 0, true, files);
     assert_eq!(ready(&r, &g), ["p/a"]);
 }
 
