@@ -133,7 +133,12 @@ impl Read {
         let config = Config::load(&layout.config_file()).unwrap_or_default();
         let mut builder = Builder::new();
         let mut warnings = Vec::new();
-        let paused = paused_pools(self.tasks.iter().map(|task| (&task.seen, &task.attempt)));
+        let paused = paused_pools(self.tasks.iter().filter_map(|task| {
+            match (&task.seen, task.attempt.pool.as_deref()) {
+                (Seen::Paused { until, .. }, Some(pool)) => Some((pool, *until)),
+                _ => None,
+            }
+        }));
         let blockers = self.blockers(graph);
         let tasks = self.ids.iter().zip(self.tasks).zip(blockers);
         for (n, ((id, task), blocker)) in tasks.enumerate() {
@@ -297,17 +302,13 @@ fn set_eta(defs: &Definitions, progress: &mut Progress) {
     let never = never_starting(defs);
     // Each pool a rate limit pauses, until when (its paused tasks say):
     // its other tasks wait for it too.
-    let mut pool_paused: HashMap<&str, std::time::SystemTime> = HashMap::new();
-    for line in progress.tasks.iter().filter(|line| line.state == "paused") {
+    let pool_paused = paused_pools(progress.tasks.iter().filter_map(|line| {
         let until = line
             .rate_limited_until
             .as_deref()
             .and_then(status::parse_timestamp);
-        if let (Some(pool), Some(until)) = (line.pool.as_deref(), until) {
-            let latest = pool_paused.entry(pool).or_insert(until);
-            *latest = (*latest).max(until);
-        }
-    }
+        Some((line.pool.as_deref()?, until?))
+    }));
     let pending = |t: usize| {
         let pool = graph.tasks[t].counts_in_pool(&defs.config);
         match pool.and_then(|pool| pool_paused.get(pool)) {

@@ -289,14 +289,12 @@ pub enum Seen {
 /// The pools a rate limit pauses now (`Seen::Paused` tasks), each until
 /// its latest pause.
 pub fn paused_pools<'a>(
-    tasks: impl Iterator<Item = (&'a Seen, &'a Attempt)>,
+    paused_tasks: impl Iterator<Item = (&'a str, SystemTime)>,
 ) -> HashMap<String, SystemTime> {
     let mut paused: HashMap<String, SystemTime> = HashMap::new();
-    for (seen, attempt) in tasks {
-        if let (Seen::Paused { until, .. }, Some(pool)) = (seen, &attempt.pool) {
-            let latest = paused.entry(pool.clone()).or_insert(*until);
-            *latest = (*latest).max(*until);
-        }
+    for (pool, until) in paused_tasks {
+        let latest = paused.entry(pool.to_owned()).or_insert(until);
+        *latest = (*latest).max(until);
     }
     paused
 }
