@@ -131,6 +131,16 @@ pub enum Ended {
 /// a background child of a task that has ended would otherwise keep the
 /// task `running` for as long as it lives, and run beside its retry.
 pub fn adopted_ended(layout: &Layout, id: &str, active: &mut Active) -> Option<Ended> {
+    let ended = how_adopted_ended(layout, id, active);
+    if ended == Some(Ended::Unseen) {
+        kill_leftovers(layout, id, active);
+    }
+    ended
+}
+
+/// `adopted_ended`, but what a lost task left running is left alone:
+/// for the plans of `next` and the dry run.
+pub fn how_adopted_ended(layout: &Layout, id: &str, active: &mut Active) -> Option<Ended> {
     let supervisor = active.adopted?;
     let supervisor_alive = supervisor_runs(supervisor);
     learn_pid(layout, id, active, supervisor_alive);
@@ -140,7 +150,6 @@ pub fn adopted_ended(layout: &Layout, id: &str, active: &mut Active) -> Option<E
     if supervisor_alive || active.process().alive() {
         return None;
     }
-    kill_leftovers(layout, id, active);
     Some(Ended::Unseen)
 }
 

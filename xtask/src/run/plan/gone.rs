@@ -9,9 +9,8 @@ use crate::model::layout::Layout;
 use crate::run::history::Past;
 use crate::run::load::Disk;
 use crate::run::readiness::{Readiness, Walk};
-use crate::run::recovery::{self, Found};
+use crate::run::recovery::{self, Ended, Found};
 use crate::run::verdict;
-use crate::state::records;
 use crate::state::status;
 
 /// How a run will find a task whose process is gone.
@@ -57,15 +56,11 @@ pub fn judge(
         return Gone::Recorded;
     }
     // As the run assesses it (`Run::recover`), nothing killed.
-    let active = match recovery::assess(layout, id, &status, None, false) {
+    let mut active = match recovery::assess(layout, id, &status, None, false) {
         Found::NeverStarted => return Gone::NeverStarted,
         Found::Adopt(active) => active,
     };
-    let supervised = active.adopted.is_some_and(recovery::supervisor_runs);
-    if records::recorded_end(layout, id, status.attempt).is_some()
-        || supervised
-        || active.process().alive()
-    {
+    if recovery::how_adopted_ended(layout, id, &mut active) != Some(Ended::Unseen) {
         return Gone::Recorded;
     }
     match stopping {
