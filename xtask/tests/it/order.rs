@@ -128,9 +128,7 @@ fn smaller_tasks_do_not_pass_the_first_in_order_that_waits_for_memory() {
         t.task(&format!("p/s{n}"), &small(after_pre));
     }
     let mut run = t.start(&["orchestrate"]);
-    wait_for("p/pre to complete", || {
-        t.exists("workspace/status/p/pre.json") && t.state("p/pre") == "completed"
-    });
+    wait_for("p/pre to complete", || t.state("p/pre") == "completed");
     t.run(&["why", "p/big"]).says(
         "ready, waits for memory: it needs 4 GiB beside the 2 GiB reserved, of 4 GiB; of the tasks after it in the order, only those known to end before it fits start before it",
     );
@@ -177,7 +175,7 @@ fn the_expected_end_waits_for_a_pool_s_pause_with_all_its_tasks() {
     t.task("x/d", &format!("pool: x\n{}", sh("true")));
     let mut run = t.start(&["orchestrate"]);
     wait_for("x/b to complete during the pause", || {
-        t.exists("workspace/status/x/b.json") && t.state("x/b") == "completed"
+        t.state("x/b") == "completed"
     });
     let eta = progress_json(&t)["eta_seconds"].as_f64().unwrap();
     // The pause (4 s less 10 % at most, from x/a's limit), then x/a, x/c
@@ -222,7 +220,7 @@ fn tasks_expected_to_end_before_the_held_one_fits_go_ahead() {
     wait_for("the small ones to complete beside p/long", || {
         (1..=3).all(|n| {
             let id = format!("p/s{n}");
-            t.exists(&format!("workspace/status/{id}.json")) && t.state(&id) == "completed"
+            t.state(&id) == "completed"
         })
     });
     assert_eq!(t.state("p/long"), "running");
@@ -253,7 +251,7 @@ fn tasks_expected_to_end_before_the_held_one_fits_go_ahead() {
     wait_for("the small ones to complete beside p/long", || {
         (1..=3).all(|n| {
             let id = format!("p/s{n}");
-            t.exists(&format!("workspace/status/{id}.json")) && t.state(&id) == "completed"
+            t.state(&id) == "completed"
         })
     });
     t.write("go", "");
@@ -268,9 +266,7 @@ fn tasks_expected_to_end_before_the_held_one_fits_go_ahead() {
     );
     t.run(&["approve", "p/big"]).code(0);
     let mut run = t.start(&["orchestrate"]);
-    wait_for("p/long to run", || {
-        t.exists("workspace/status/p/long.json") && t.state("p/long") == "running"
-    });
+    wait_for("p/long to run", || t.state("p/long") == "running");
     t.write("go", "");
     assert!(run.wait().unwrap().success());
     let order = start_order(&t);
@@ -305,14 +301,10 @@ fn no_task_goes_ahead_that_would_take_the_held_one_s_phase_slot() {
     t.task("c/y", &sized(1, 0, "true"));
     let mut run = t.start(&["orchestrate"]);
     wait_for("a/p1 and z/long to run", || {
-        ["a/p1", "z/long"]
-            .iter()
-            .all(|id| t.exists(&format!("workspace/status/{id}.json")) && t.state(id) == "running")
+        ["a/p1", "z/long"].iter().all(|id| t.state(id) == "running")
     });
     t.write("go2", "");
-    wait_for("a/big to complete", || {
-        t.exists("workspace/status/a/big.json") && t.state("a/big") == "completed"
-    });
+    wait_for("a/big to complete", || t.state("a/big") == "completed");
     t.write("go1", "");
     assert!(run.wait().unwrap().success());
     let order = start_order(&t);
@@ -334,7 +326,7 @@ fn a_task_its_phase_holds_is_not_said_to_wait_for_memory() {
     wait_for("a/run and b/hold to run", || {
         ["a/run", "b/hold"]
             .iter()
-            .all(|id| t.exists(&format!("workspace/status/{id}.json")) && t.state(id) == "running")
+            .all(|id| t.state(id) == "running")
     });
     t.run(&["why", "a/next"])
         .says("ready, held back by the limits (2 of 10 slots busy, 1 of 1 in phase a");
@@ -703,9 +695,7 @@ fn next_during_a_run_says_a_running_dependency_runs() {
     t.task("p/x", &sh("while [ ! -f release ]; do sleep 0.02; done"));
     t.task("q/w", &format!("dependencies: [p/x]\n{}", sh("true")));
     let mut run = t.start(&["orchestrate"]);
-    wait_for("p/x to run", || {
-        t.exists("workspace/status/p/x.json") && t.state("p/x") == "running"
-    });
+    wait_for("p/x to run", || t.state("p/x") == "running");
     let next = t.run(&["next"]);
     t.write("release", "");
     next.code(0)
@@ -722,9 +712,7 @@ fn next_and_why_during_a_run_take_its_jobs() {
     t.task("p/a", &sh("while [ ! -f release ]; do sleep 0.02; done"));
     t.task("p/b", &sh("true"));
     let mut run = t.start(&["orchestrate", "-j", "1"]);
-    wait_for("p/a to run", || {
-        t.exists("workspace/status/p/a.json") && t.state("p/a") == "running"
-    });
+    wait_for("p/a to run", || t.state("p/a") == "running");
     let next = t.run(&["next"]);
     let why = t.run(&["why", "p/b"]);
     t.write("release", "");
@@ -752,9 +740,7 @@ fn why_during_a_run_says_the_run_starts_a_ready_task() {
         .says("nothing: it starts on the next `cargo xtask");
     let mut run = t.start(&["orchestrate"]);
     wait_for("p/a and q/x to run", || {
-        ["p/a", "q/x"]
-            .iter()
-            .all(|id| t.exists(&format!("workspace/status/{id}.json")) && t.state(id) == "running")
+        ["p/a", "q/x"].iter().all(|id| t.state(id) == "running")
     });
     let by_phase = t.run(&["why", "p/b"]);
     let by_pool = t.run(&["why", "q/y"]);
@@ -785,9 +771,7 @@ fn next_and_why_during_a_run_of_one_phase_take_its_selection() {
         let mut args = vec!["orchestrate", "-j", "1"];
         args.extend(selection);
         let mut run = t.start(&args);
-        wait_for("a/s to run", || {
-            t.exists("workspace/status/a/s.json") && t.state("a/s") == "running"
-        });
+        wait_for("a/s to run", || t.state("a/s") == "running");
         let next = t.run(&["next"]);
         let why = t.run(&["why", "b/u"]);
         t.write("release", "");
@@ -818,9 +802,7 @@ fn the_expected_end_of_a_run_of_some_tasks_counts_only_them() {
     t.task("p/a", &sh("while [ ! -e go ]; do sleep 0.01; done"));
     t.task("p/b", &sh("true"));
     let mut run = t.start(&["orchestrate", "--task", "p/a"]);
-    wait_for("p/a to run", || {
-        t.exists("workspace/status/p/a.json") && t.state("p/a") == "running"
-    });
+    wait_for("p/a to run", || t.state("p/a") == "running");
     let json = progress_json(&t);
     let eta = json["eta_seconds"].as_f64().unwrap();
     assert_eq!(json["run_going_on"], true);
