@@ -3,7 +3,7 @@
 //! Once what finished attempts cost reaches it, nothing new starts; the
 //! tasks running finish, and the run ends with exit code 3.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::{Run, Stop};
 use crate::model::config::{Config, ResultFormat};
@@ -35,11 +35,22 @@ pub struct Budget {
     /// The task whose cost reached the budget, until its end is told: the
     /// budget is said after it, not before the line with that cost.
     reached_by: Option<usize>,
+    /// What each task's latest counted attempt cost: what its next one is
+    /// expected to cost.
+    latest: HashMap<String, f64>,
+    /// Every counted attempt's cost, sorted: their median is what an
+    /// attempt of a task with none counted is expected to cost.
+    sorted: Vec<f64>,
+    /// Whether the run said that the running agents are expected to spend
+    /// what is left, since a start last went ahead (said once a hold).
+    pub said_spoken_for: bool,
 }
 
 impl Budget {
     pub fn load(layout: &Layout, usd: Option<f64>) -> Budget {
         let ledger = ledger::read(layout);
+        let mut sorted: Vec<f64> = ledger.costs.iter().map(|(_, cost)| *cost).collect();
+        sorted.sort_by(f64::total_cmp);
         Budget {
             usd,
             spent: ledger.spent,
@@ -49,7 +60,57 @@ impl Budget {
             unrecorded: HashSet::new(),
             skipped: ledger.skipped,
             reached_by: None,
+            latest: ledger.costs.into_iter().collect(),
+            sorted,
+            said_spoken_for: false,
         }
+    }
+
+    /// Counts an attempt of task `id` that cost `cost`.
+    fn add(&mut self, id: &str, cost: f64) {
+        self.spent += cost;
+        *self.this_run.get_or_insert(0.0) += cost;
+        self.latest.insert(id.to_owned(), cost);
+        let at = self.sorted.partition_point(|&c| c < cost);
+        self.sorted.insert(at, cost);
+    }
+
+    /// What an attempt of task `id` is expected to cost: what its latest
+    /// counted attempt cost, else the median of all counted attempts';
+    /// nothing before one is counted.
+    fn expected_cost(&self, id: &str) -> f64 {
+        let median = || match self.sorted.len() {
+            0 => 0.0,
+            n if n % 2 == 1 => self.sorted[n / 2],
+            n => (self.sorted[n / 2 - 1] + self.sorted[n / 2]) / 2.0,
+        };
+        self.latest.get(id).copied().unwrap_or_else(median)
+    }
+
+    /// Why no more agents start though the budget is not reached: what is
+    /// left of it is no more than the `running` agents (their task ids)
+    /// are expected to cost, so that a next one would likely take the
+    /// work past it (five agents started with $0.04 left spend five
+    /// agents' worth). With no agent running, one starts while anything
+    /// is left, as before costs were known.
+    pub fn spoken_for<'a>(&self, running: impl Iterator<Item = &'a str>) -> Option<String> {
+        let left = self.left().filter(|&left| left > 0.0)?;
+        let (mut agents, mut expected) = (0, 0.0);
+        for id in running {
+            agents += 1;
+            expected += self.expected_cost(id);
+        }
+        (agents > 0 && expected > 0.0 && left <= expected).then(|| {
+            let them = match agents {
+                1 => "the running agent is".to_owned(),
+                n => format!("the {n} running agents are"),
+            };
+            format!(
+                "{} left of budget.usd, no more than {them} expected to cost ({}, from what attempts cost): the next agent starts once one ends",
+                format::usd(left),
+                format::usd(expected)
+            )
+        })
     }
 
     /// What a budget counts short of: the ledger's lines that do not parse
@@ -186,11 +247,31 @@ impl Run<'_> {
         }
         self.budget.counted.insert(attempt);
         let was_reached = self.budget.reached();
-        self.budget.spent += cost;
-        *self.budget.this_run.get_or_insert(0.0) += cost;
+        self.budget.add(id, cost);
         if self.budget.reached() && !was_reached {
             self.budget.reached_by = Some(t);
         }
+    }
+
+    /// Whether agent task `t` waits, though the budget is not reached, for
+    /// a running agent to end (`Budget::spoken_for`); said once a hold.
+    pub(super) fn held_by_budget_spoken_for(&mut self, t: usize) -> bool {
+        if !self.graph.tasks[t].is_agent(self.config) {
+            return false;
+        }
+        let graph = &self.graph;
+        let agents = (self.running.tasks().into_iter())
+            .map(|r| &graph.tasks[r])
+            .filter(|task| task.is_agent(self.config))
+            .map(|task| task.id.as_str());
+        let Some(why) = self.budget.spoken_for(agents) else {
+            self.budget.said_spoken_for = false;
+            return false;
+        };
+        if !std::mem::replace(&mut self.budget.said_spoken_for, true) {
+            self.printer.note(Tone::Warn, &why);
+        }
+        true
     }
 
     /// Says the budget is reached, once the end of the task whose cost

@@ -69,6 +69,9 @@ pub struct Plan<'a> {
     /// `orchestrate` would refuse to run (`next` found a task running on
     /// without its status): nothing starts until it has ended.
     refused: bool,
+    /// Why the wave planned last starts no more agents, the budget left
+    /// being what the agents in it are expected to cost.
+    spoken_for: Option<String>,
 }
 
 impl<'a> Plan<'a> {
@@ -162,6 +165,7 @@ impl<'a> Plan<'a> {
             paused,
             gone,
             refused: false,
+            spoken_for: None,
             stale_notes: load::stale_notes(
                 layout,
                 graph,
@@ -545,7 +549,9 @@ impl<'a> Plan<'a> {
             admission: &self.admission,
             running: &self.wave,
             planned: &self.wave[self.running_now.min(self.wave.len())..],
-            budget_reached: self.budget.reached().then(|| self.budget.reached_message()),
+            budget: (self.budget.reached())
+                .then(|| self.budget.reached_message())
+                .or_else(|| self.spoken_for.clone()),
             stopped: None,
             paused: &self.paused,
             retries: &[],
@@ -555,6 +561,7 @@ impl<'a> Plan<'a> {
 
     /// Adds to the wave every task the limits let start beside it.
     fn plan_wave(&mut self) {
+        self.spoken_for = None;
         if self.budget.reached() {
             // Nothing starts; what waits for a person says so, as in a run.
             for t in self.readiness.all_ready() {
@@ -572,9 +579,27 @@ impl<'a> Plan<'a> {
                 self.readiness.await_approval(self.graph, t);
                 continue;
             }
+            if self.budget_spoken_for(t) {
+                break;
+            }
             self.readiness.start(self.graph, t);
             self.wave.push(t);
         }
+    }
+
+    /// Whether agent task `t` would wait for one in the wave to end, the
+    /// budget left being what those are expected to cost, as a run waits.
+    fn budget_spoken_for(&mut self, t: usize) -> bool {
+        let (graph, config) = (self.graph, self.config);
+        if !graph.tasks[t].is_agent(config) {
+            return false;
+        }
+        let agents = (self.wave.iter())
+            .map(|&w| &graph.tasks[w])
+            .filter(|task| task.is_agent(config))
+            .map(|task| task.id.as_str());
+        self.spoken_for = self.budget.spoken_for(agents);
+        self.spoken_for.is_some()
     }
 
     /// The wave's tasks end, completed; what depends on one whose result

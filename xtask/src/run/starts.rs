@@ -58,9 +58,13 @@ impl Run<'_> {
             if self.file_gone(t) {
                 continue;
             }
-            if !self.held_for_approval(t)? {
-                self.launch(t)?;
+            if self.held_for_approval(t)? {
+                continue;
             }
+            if self.held_by_budget_spoken_for(t) {
+                return Ok(());
+            }
+            self.launch(t)?;
         }
     }
 

@@ -81,7 +81,7 @@ impl Run<'_> {
             admission: &self.admission,
             running: &running,
             planned: &[],
-            budget_reached: self.budget.reached().then(|| self.budget.reached_message()),
+            budget: self.budget.reached().then(|| self.budget.reached_message()),
             stopped: match (&self.stop, self.mode) {
                 (Some(_), _) => Some("the run was stopped"),
                 (None, Mode::Monitor) => Some(super::MONITOR_STARTS_NOTHING),

@@ -49,6 +49,9 @@ pub type Attempt = (String, u32, Option<u64>);
 pub struct Ledger {
     pub spent: f64,
     pub counted: HashSet<Attempt>,
+    /// What each counted attempt cost, with its task, in the ledger's
+    /// order.
+    pub costs: Vec<(String, f64)>,
     /// The lines that do not parse, by number, but those of an attempt
     /// another line counts: not counted.
     pub skipped: Vec<usize>,
@@ -59,11 +62,10 @@ pub fn read(layout: &Layout) -> Ledger {
     let (entries, skipped) = jsonl::read_noting_skipped::<Entry>(&layout.ledger_file());
     let mut ledger = Ledger::default();
     for entry in entries {
-        if ledger
-            .counted
-            .insert((entry.task, entry.attempt, entry.since_ns))
-        {
+        let attempt = (entry.task.clone(), entry.attempt, entry.since_ns);
+        if ledger.counted.insert(attempt) {
             ledger.spent += entry.cost_usd;
+            ledger.costs.push((entry.task, entry.cost_usd));
         }
     }
     // A line cut by a kill before its attempt's final status: the run

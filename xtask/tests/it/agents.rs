@@ -1628,6 +1628,50 @@ fn a_retry_held_by_the_budget_of_a_killed_run_is_told_when_it_starts() {
     assert_eq!(changes(&t, "p/a"), RETRIED_ONCE);
 }
 
+/// Once what the budget leaves is no more than the running agents are
+/// expected to cost (what attempts cost before), no more agents start
+/// until one ends: five agents started with a third of one left would
+/// spend five agents' worth past the budget.
+#[test]
+fn no_more_agents_start_once_the_running_ones_are_expected_to_spend_what_is_left() {
+    let t = Tree::new();
+    t.config(&format!(
+        "{}budget: {{usd: 0.50}}\nmax_memory_gb: 1\n",
+        agent("claude", "claude-json")
+    ));
+    t.task("p/a", "resources: {memory_gb: 0.1}");
+    let after_a = "dependencies: [p/a]\nresources: {memory_gb: 0.1}";
+    for id in ["p/b", "p/c", "p/d", "p/e", "p/f"] {
+        t.task(id, after_a);
+    }
+    for id in ["p/a", "p/b", "p/c", "p/d", "p/e", "p/f"] {
+        scenario(&t, id, &["success.json"]);
+    }
+    // p/a costs $0.16, leaving $0.34: three agents at that cost start
+    // ($0.33 expected), the fourth waits; their ends reach the budget.
+    t.run(&["orchestrate"])
+        .code(3)
+        .says("$0.34 left of budget.usd, no more than the 3 running agents are expected to cost ($0.49")
+        .says("budget of $0.50 reached ($0.65 spent)");
+    let ran: Vec<&str> = ["p/b", "p/c", "p/d", "p/e", "p/f"]
+        .into_iter()
+        .filter(|id| !runs(&t, id).is_empty())
+        .collect();
+    assert_eq!(ran, ["p/b", "p/c", "p/d"]);
+    // Raised to leave $0.15: the plan starts one agent, then the other
+    // once it ends, as the run would.
+    t.config(&format!(
+        "{}budget: {{usd: 0.80}}\nmax_memory_gb: 1\n",
+        agent("claude", "claude-json")
+    ));
+    t.run(&["orchestrate", "--dry-run"])
+        .says("Wave 1")
+        .says("Wave 2");
+    t.run(&["next"]).says("p/f: ready, not started: ").says(
+        "$0.15 left of budget.usd, no more than the running agent is expected to cost ($0.16",
+    );
+}
+
 /// A run that reached the budget while a task awaits approval to start
 /// exits 3, as the next run does: approved, that task would not start.
 #[test]

@@ -20,8 +20,10 @@ pub struct Waits<'a> {
     pub running: &'a [usize],
     /// In a plan, the running tasks that would start now (the others run).
     pub planned: &'a [usize],
-    /// The budget, when it is reached: nothing ready starts.
-    pub budget_reached: Option<String>,
+    /// What the budget holds ready tasks with: it is reached, or (in a
+    /// plan) what is left is no more than the agents planned to run are
+    /// expected to cost (`Budget::spoken_for`).
+    pub budget: Option<String>,
     /// Why nothing ready starts, when nothing does: the run was stopped (a
     /// signal, a fatal error), or it is a `monitor`.
     pub stopped: Option<&'static str>,
@@ -53,7 +55,7 @@ impl Waits<'_> {
                     Ok(_) => "its retry ready, not started",
                     Err(_) => "ready, not started",
                 };
-                return match (&self.budget_reached, self.stopped) {
+                return match (&self.budget, self.stopped) {
                     (Some(budget), _) => format!("{ready}: {budget}"),
                     (None, Some(why)) if paused => {
                         format!("paused by a rate limit, not started: {why}")
