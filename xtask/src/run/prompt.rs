@@ -197,6 +197,13 @@ fn named_length(dep: &DepVars) -> usize {
 /// character, with a marker saying what was left out; a binary file (a NUL
 /// byte in that part, as git and grep judge) only named.
 fn text_of(path: &Utf8Path) -> String {
+    if path.is_dir() {
+        return format!(
+            "[a folder of more than {} files or {} MiB, not quoted: {path}]",
+            outputs::FOLDER_FILES,
+            outputs::FOLDER_BYTES >> 20
+        );
+    }
     // Its first part only (and a byte more, to cut at a character): an
     // output may be gigabytes.
     let head = std::fs::File::open(path).and_then(|file| {

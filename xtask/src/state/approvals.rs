@@ -72,6 +72,7 @@ pub fn seen(
         };
         quoted.extend(fingerprint::quoted_outputs(layout, graph, t, completed));
         seen.extend(fingerprint::of(layout, &quoted));
+        seen.extend(fingerprint::output_listings(layout, graph, t, completed));
     }
     seen
 }

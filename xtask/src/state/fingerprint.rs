@@ -115,11 +115,36 @@ pub fn quoted_outputs(
 /// one mark by its path (`Mark::listing`), for an approval: a file that
 /// matches later, or no longer, changes it.
 pub fn input_listings(layout: &Layout, task: &Task) -> Fingerprint {
-    (task.inputs.iter())
-        .filter(|input| outputs::names_many(layout, input))
-        .map(|input| {
-            let path = layout.outputs_dir().join(input);
-            (relative(layout, &path), listing(layout, input, &task.id))
+    listings(layout, task.inputs.iter().cloned(), &task.id)
+}
+
+/// For each glob or folder output of the tasks `t` names as dependencies
+/// (those `keep` takes), what it names now, as `input_listings` marks an
+/// input: a file a dependency's glob matches later, which `t`'s prompt
+/// would quote, changes it.
+pub fn output_listings(
+    layout: &Layout,
+    graph: &Graph,
+    t: usize,
+    keep: impl Fn(usize) -> bool,
+) -> Fingerprint {
+    let outputs = (graph.deps[t].iter())
+        .filter_map(|dep| match *dep {
+            Dep::Task(d) if keep(d) => Some(&graph.tasks[d]),
+            _ => None,
+        })
+        .flat_map(|dep| (dep.outputs.iter()).map(|output| format!("{}/{output}", dep.id)));
+    listings(layout, outputs, &graph.tasks[t].id)
+}
+
+/// The listing marks of those of `paths` (under `workspace/outputs/`)
+/// that name files by a pattern or a folder, but for task `own`'s outputs.
+fn listings(layout: &Layout, paths: impl Iterator<Item = String>, own: &str) -> Fingerprint {
+    paths
+        .filter(|path| outputs::names_many(layout, path))
+        .map(|path| {
+            let full = layout.outputs_dir().join(&path);
+            (relative(layout, &full), listing(layout, &path, own))
         })
         .collect()
 }

@@ -155,17 +155,26 @@ fn check_one(
     ))
 }
 
-/// The files `task`'s outputs name that exist, globs expanded, in the
-/// order declared.
+/// The files `task`'s outputs name that exist, in the order declared:
+/// globs expanded, folders (named or matched) looked into as folder
+/// inputs are (`files_in`), and one too large for that named itself.
 pub fn existing(layout: &Layout, task: &Task) -> Vec<Utf8PathBuf> {
     let dir = layout.output_dir(&task.id);
     let mut files = Vec::new();
     for output in &task.outputs {
-        let path = dir.join(output);
-        if is_glob(output) {
-            files.extend(glob_in(&dir, output).into_iter().filter(|p| p.is_file()));
-        } else if path.is_file() {
-            files.push(path);
+        let named = match is_glob(output) {
+            true => glob_in(&dir, output),
+            false => vec![dir.join(output)],
+        };
+        for path in named {
+            if path.is_file() {
+                files.push(path);
+            } else if path.is_dir() {
+                match files_in(&path) {
+                    Some(inside) => files.extend(inside),
+                    None => files.push(path),
+                }
+            }
         }
     }
     files

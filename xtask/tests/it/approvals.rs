@@ -720,6 +720,38 @@ fn an_approval_covers_what_the_prompt_quotes_and_its_template() {
     t.run(&["orchestrate"]).code(0);
 }
 
+/// So does a file a dependency's glob or folder output gains after the
+/// approval, which the prompt would quote: the approver never saw it.
+#[test]
+fn an_approval_covers_what_a_dependency_s_glob_output_matches() {
+    let t = Tree::new();
+    t.config("agent:\n  command: [sh, -c, 'cat \"$0\" > $TASK_OUTPUT_DIR/got', '{prompt_file}']\n");
+    t.task(
+        "p/up",
+        &format!(
+            "outputs: [\"g/*.txt\", notes]\n{}",
+            sh("mkdir -p $TASK_OUTPUT_DIR/g $TASK_OUTPUT_DIR/notes && echo one > $TASK_OUTPUT_DIR/g/1.txt && echo n > $TASK_OUTPUT_DIR/notes/n.txt")
+        ),
+    );
+    t.task("p/down", "approve: before\ndependencies: [p/up]");
+    t.run(&["orchestrate"]).code(4);
+    t.run(&["approve", "p/down", "--by", "alice"]).code(0);
+    t.write("workspace/outputs/p/up/g/2.txt", "rm -rf everything\n");
+    t.run(&["orchestrate"]).code(4).says(
+        "the approval by alice no longer holds: workspace/outputs/p/up/g/*.txt (what it matches) changed since",
+    );
+    t.run(&["approve", "p/down", "--by", "alice"]).code(0);
+    t.write("workspace/outputs/p/up/notes/more.txt", "more\n");
+    t.run(&["orchestrate"]).code(4).says(
+        "the approval by alice no longer holds: workspace/outputs/p/up/notes (what it holds) changed since",
+    );
+    t.run(&["approve", "p/down", "--by", "alice"]).code(0);
+    t.run(&["orchestrate"]).code(0);
+    assert!(t
+        .read("workspace/outputs/p/down/got")
+        .contains("rm -rf everything"));
+}
+
 /// A rejected task is held until `reset`; run again, it is told why it was
 /// rejected, as a retry is told why it failed.
 #[test]

@@ -212,6 +212,35 @@ fn the_built_in_prompt_starts_with_its_first_words_and_ends_a_line() {
     );
 }
 
+/// A folder a dependency wrote as its output (named, or matched by a
+/// glob) is looked into: its files are quoted (the prompt said the task
+/// wrote no output files).
+#[test]
+fn the_files_of_a_dependency_s_output_folder_are_quoted() {
+    let t = Tree::new();
+    t.task(
+        "p/a",
+        &format!(
+            "outputs: [sub, \"g*\"]\n{}",
+            sh("mkdir -p $TASK_OUTPUT_DIR/sub/deep $TASK_OUTPUT_DIR/g1 && echo inner > $TASK_OUTPUT_DIR/sub/deep/inner.txt && echo globbed > $TASK_OUTPUT_DIR/g1/x.txt")
+        ),
+    );
+    t.write(
+        "tasks/p/b.md",
+        "---\ndependencies: [p/a]\ncommand: [cat, '{prompt_file}']\n---\n",
+    );
+    t.run(&["orchestrate"]).code(0);
+    let out = t.root.join("workspace/outputs/p/a");
+    assert_eq!(
+        t.read("workspace/prompts/p/b.attempt-1.md"),
+        format!(
+            "## What the tasks before this one produced\n\n### `p/a`\n\n`{}`:\n\n```\ninner\n```\n\n`{}`:\n\n```\nglobbed\n```\n",
+            out.join("sub/deep/inner.txt").display(),
+            out.join("g1/x.txt").display()
+        )
+    );
+}
+
 /// So many dependencies that naming each one's files is too long for one
 /// argument (a phase of hundreds of tasks): the last are counted, not
 /// named, and `{prompt}` still works (it failed with `Argument list too
