@@ -47,8 +47,22 @@ pub fn on_disk<'a>(layout: &'a Layout, graph: &'a Graph) -> impl Fn(usize) -> Op
     move |d| status::read(layout, &graph.tasks[d].id).ok().flatten()
 }
 
+/// A prompt its template cannot make of what this attempt has (a mistake
+/// only a retry, or a dependency's outputs, reach: `validate` tries the
+/// template on a stand-in): every retry would fail the same way.
+#[derive(Debug)]
+pub struct Unrenderable(String);
+
+impl std::fmt::Display for Unrenderable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Unrenderable {}
+
 /// The prompt of task `t`'s attempt, when it has a template; `Err` says
-/// why it cannot be rendered.
+/// why it cannot be rendered (`Unrenderable`, or the task file unread).
 pub fn render(
     layout: &Layout,
     config: &Config,
@@ -62,7 +76,7 @@ pub fn render(
             true => built_in(&template, context),
             false => template.render(&context),
         }
-        .map_err(|p| anyhow::anyhow!("{}", p.relative_to(layout.here())))
+        .map_err(|p| Unrenderable(p.relative_to(layout.here()).to_string()).into())
     });
     Some(rendered)
 }

@@ -196,6 +196,12 @@ impl Run<'_> {
     /// Task `t`'s start failed with `error`, said in its log: `stopped`, by
     /// the run's stop (it cut its worktree's making short, or came first).
     fn start_failed(&mut self, t: usize, error: anyhow::Error, stopped: bool) -> Result<()> {
+        let unrenderable = error.is::<prompt::Unrenderable>();
+        self.history[t].unrenderable = unrenderable;
+        let error = match unrenderable {
+            true => anyhow!("{error:#}; not retried, each attempt would fail the same way: fix the template, then run the task again"),
+            false => error,
+        };
         let log = self.layout.log_file(&self.graph.tasks[t].id);
         logs::append_line(&log, &format!("xtask: not started: {error:#}"));
         let ending = match stopped {

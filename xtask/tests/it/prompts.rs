@@ -418,6 +418,34 @@ fn prompt_after_a_reset_shows_the_failed_attempt_s_log() {
         .says("the reason it broke");
 }
 
+/// A template that fails only on a retry (a mistake `validate`'s stand-in
+/// does not reach) fails the task without burning its retries on the same
+/// mistake, and the attempt after the fix is told the failure before it,
+/// not the template's.
+#[test]
+fn a_template_failing_on_a_retry_is_not_retried_and_the_real_failure_is_told() {
+    let t = Tree::new();
+    t.write(
+        "tasks/p/f.md",
+        "---\nretries: 3\ncommand: [sh, -c, 'echo \"told: $TASK_PREVIOUS_ERROR\" >> told; test -e fixed || exit 7', '{prompt_file}']\nprompt: \"{% set p = previous %}{% if p %}{{ p.eror }}{% endif %}Go.\"\n---\n",
+    );
+    t.run(&["validate"]).code(0);
+    let run = t.run(&["orchestrate"]);
+    run.code(1)
+        .says("undefined value")
+        .says("not retried, each attempt would fail the same way: fix the template, then run the task again");
+    assert_eq!(t.read("told"), "told: \n");
+    assert_eq!(t.status("p/f")["attempt"], 2);
+    assert!(!run.stdout.contains("try 3 of 4"), "{}", run.stdout);
+    t.write(
+        "tasks/p/f.md",
+        "---\nretries: 3\ncommand: [sh, -c, 'echo \"told: $TASK_PREVIOUS_ERROR\" >> told; test -e fixed || exit 7', '{prompt_file}']\nprompt: \"{% set p = previous %}{% if p %}{{ p.error }}{% endif %}Go.\"\n---\n",
+    );
+    t.write("fixed", "");
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.read("told"), "told: \ntold: exit code 7\n");
+}
+
 /// A template failing for a reason of its own is not told to guard
 /// `previous`, which it does not use.
 #[test]
