@@ -770,8 +770,17 @@ fn without_leading_marks(mut line: &str) -> &str {
     }
 }
 
+/// A string the agent printed, each line as a terminal shows it
+/// (`terminal::plain`): what it says reaches the views, which must not
+/// hand its escape sequences (or a web page's it quotes) to the person's
+/// terminal.
 fn text(value: Option<&Value>) -> Option<String> {
-    value.and_then(Value::as_str).map(str::to_owned)
+    let raw = value.and_then(Value::as_str)?;
+    if !raw.contains(|c: char| c.is_control() && c != '\n') {
+        return Some(raw.to_owned());
+    }
+    let lines: Vec<String> = raw.split('\n').map(crate::agent::terminal::plain).collect();
+    Some(lines.join("\n"))
 }
 
 fn count(value: Option<&Value>) -> Option<u32> {

@@ -1628,6 +1628,28 @@ fn a_retry_held_by_the_budget_of_a_killed_run_is_told_when_it_starts() {
     assert_eq!(changes(&t, "p/a"), RETRIED_ONCE);
 }
 
+/// An agent's words reach the views as a terminal would show them: its
+/// escape sequences and control characters (colours, a clear screen, a
+/// carriage return over the line) never reach the person's terminal.
+#[test]
+fn an_agent_s_escape_sequences_never_reach_the_terminal() {
+    let t = Tree::new();
+    t.config("agent:\n  command: [cat, said.json]\n  result: claude-json\n");
+    t.write(
+        "said.json",
+        r#"{"type":"result","subtype":"success","is_error":true,"result":"err \u0001 \u001b[31mred\u001b[0m \u001b[2Jgone","total_cost_usd":0.01}"#,
+    );
+    t.task("p/a", "");
+    let run = t.run(&["orchestrate"]);
+    run.code(1).says("err  red gone");
+    let why = t.run(&["why", "p/a"]);
+    let progress = t.run(&["progress", "--tasks"]);
+    for out in [&run.stdout, &why.stdout, &progress.stdout] {
+        assert!(!out.contains(['\u{1}', '\u{1b}']), "{out:?}");
+    }
+    assert!(why.stdout.contains("err  red gone"), "{}", why.stdout);
+}
+
 /// Once what the budget leaves is no more than the running agents are
 /// expected to cost (what attempts cost before), no more agents start
 /// until one ends: five agents started with a third of one left would
