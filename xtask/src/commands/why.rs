@@ -303,8 +303,8 @@ impl Why<'_> {
                 } else {
                     println!("{id} awaits approval before it starts");
                 }
-                if let Some((approval, changed)) = approvals::revoked(layout, id) {
-                    println!("  {}", approvals::revoked_text(&approval, &changed));
+                if let Some((_, revoked)) = approvals::revoked(layout, &self.defs.graph.tasks[t]) {
+                    println!("  {revoked}");
                 }
                 println!("  `{approve}` lets it go on (`--by NAME --note TEXT` are recorded); `{reject}` fails it and blocks what depends on it");
             }
@@ -411,7 +411,9 @@ impl Why<'_> {
         if !s.held {
             return None;
         }
-        let rejected = approvals::read(self.layout, &s.task_id)
+        let graph = &self.defs.graph;
+        let rejected = (graph.get(&s.task_id))
+            .and_then(|t| approvals::read(self.layout, &graph.tasks[t]))
             .is_some_and(|a| a.decision == Decision::Rejected);
         Some(if rejected {
             "rejected"
@@ -601,11 +603,10 @@ impl Why<'_> {
             println!("  waits on the budget: {}", budget.reached_message());
         } else if run::approvals::waits_to_start(layout, &defs.config, task) {
             let approve = layout.task_cmd("approve", &task.id);
-            match approvals::revoked(layout, &task.id) {
-                Some((approval, changed)) => println!(
-                    "  awaits approval to start: {} (`{approve}`)",
-                    approvals::revoked_text(&approval, &changed)
-                ),
+            match approvals::revoked(layout, task) {
+                Some((_, revoked)) => {
+                    println!("  awaits approval to start: {revoked} (`{approve}`)")
+                }
                 None => println!("  awaits approval to start (`{approve}`)"),
             }
         } else if let Some(pid) = lock::run_going_on(layout) {
@@ -654,7 +655,7 @@ fn decided_in_advance(layout: &Layout, config: &Config, task: &Task) -> Option<S
     if task.approval(config) != Some(Approve::Before) {
         return None;
     }
-    let approval = approvals::read(layout, &task.id)?;
+    let approval = approvals::read(layout, task)?;
     if approval.decision != Decision::Approved {
         return None;
     }

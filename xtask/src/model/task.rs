@@ -73,6 +73,12 @@ pub struct Task {
     /// from; see `state::fingerprint`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mark: Option<Mark>,
+    /// Its body (what follows the frontmatter) as it was read, for a task
+    /// that may be given a prompt (`may_take_a_prompt`): its prompt is made
+    /// of the file as the run read it, as the rest of the task is, not of
+    /// an edit made since (which takes effect in the next run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Box<str>>,
 }
 
 impl Task {
@@ -99,6 +105,7 @@ impl Task {
             approve: None,
             priority: 0,
             mark: None,
+            body: None,
         }
     }
 }
@@ -167,13 +174,25 @@ impl Task {
                 return Some(shared.clone());
             }
         }
-        let asks = |arg: &String| arg.contains("{prompt}") || arg.contains("{prompt_file}");
         let asked = match &self.command {
-            Some(CommandSpec::Shell(script)) => asks(script),
-            Some(CommandSpec::Argv(argv)) => argv.iter().any(asks),
-            None => config.agent.command.iter().any(asks),
+            Some(_) => self.may_take_a_prompt(),
+            None => (config.agent.command.iter())
+                .any(|arg| arg.contains("{prompt}") || arg.contains("{prompt_file}")),
         };
         asked.then(|| prompt::built_in(&self.file))
+    }
+
+    /// Whether it may be given a prompt (`prompt_template`, whatever the
+    /// config says): it has a template of its own, runs the agent command,
+    /// or its command asks for one.
+    pub fn may_take_a_prompt(&self) -> bool {
+        let asks = |arg: &String| arg.contains("{prompt}") || arg.contains("{prompt_file}");
+        match &self.command {
+            _ if self.prompt.is_some() => true,
+            None => true,
+            Some(CommandSpec::Shell(script)) => asks(script),
+            Some(CommandSpec::Argv(argv)) => argv.iter().any(asks),
+        }
     }
 
     /// Whether the config's `agent.prompt`, if any, is its prompt: it has
@@ -326,6 +345,9 @@ pub fn load(tasks_dir: &Utf8Path, file: &Utf8Path) -> Parsed {
             let mut parsed = parse(tasks_dir, file, &text);
             if let Some(task) = &mut parsed.task {
                 task.mark = Some(mark);
+                if task.may_take_a_prompt() {
+                    task.body = Some(body(&text).into());
+                }
             }
             parsed
         }

@@ -28,7 +28,7 @@ pub fn waits_to_start(layout: &Layout, config: &Config, task: &Task) -> bool {
 /// (before it starts, or of its result), with none given that holds.
 pub fn waits(layout: &Layout, config: &Config, task: &Task, when: Approve) -> bool {
     task.approval(config) == Some(when)
-        && approvals::read(layout, &task.id).is_none_or(|a| a.decision != Decision::Approved)
+        && approvals::read(layout, task).is_none_or(|a| a.decision != Decision::Approved)
 }
 
 impl Run<'_> {
@@ -39,7 +39,7 @@ impl Run<'_> {
         if task.approval(self.config) != Some(Approve::Before) {
             return Ok(false);
         }
-        match approvals::read(self.layout, &task.id) {
+        match approvals::read(self.layout, task) {
             Some(approval) if approval.decision == Decision::Approved => {
                 self.history[t].approval = Some(Box::new(approval));
                 Ok(false)
@@ -83,13 +83,12 @@ impl Run<'_> {
     /// is to approve it again.
     fn say_revoked(&mut self, t: usize) {
         let id = self.graph.tasks[t].id.clone();
-        let Some((approval, changed)) = approvals::revoked(self.layout, &id) else {
+        let Some((approval, text)) = approvals::revoked(self.layout, &self.graph.tasks[t]) else {
             return;
         };
         if !self.revoked.insert(t) {
             return;
         }
-        let text = approvals::revoked_text(&approval, &changed);
         self.printer.event(Tone::Warn, "revoked", &id, &text);
         self.event(Event {
             task: Some(id),
@@ -121,7 +120,7 @@ impl Run<'_> {
         // An approval given before this result existed saw other outputs:
         // reading it revokes it.
         if let Some(approval) =
-            approvals::read(self.layout, &task.id).filter(|a| a.decision == Decision::Approved)
+            approvals::read(self.layout, task).filter(|a| a.decision == Decision::Approved)
         {
             approvals::record(status, &approval);
             self.history[t].approval = Some(Box::new(approval));
@@ -186,7 +185,7 @@ impl Run<'_> {
         let waiting: Vec<(usize, bool)> = self.awaiting.iter().map(|(&t, &r)| (t, r)).collect();
         for (t, ran) in waiting {
             let id = self.graph.tasks[t].id.clone();
-            let Some(decision) = approvals::read(self.layout, &id) else {
+            let Some(decision) = approvals::read(self.layout, &self.graph.tasks[t]) else {
                 // Given, then revoked before the run took it up.
                 self.say_revoked(t);
                 continue;

@@ -15,7 +15,6 @@ use crate::model::prompt::{
     Context, DepVars, OutputVars, PreviousVars, TaskVars, Template, BUILT_IN_LONGEST, LOG_TAIL,
     OUTPUT_TEXT,
 };
-use crate::model::task;
 use crate::run::history::Previous;
 use crate::state::status::{self, Status};
 use crate::state::{atomic, logs, outputs};
@@ -135,8 +134,6 @@ pub fn prepare(
 
 fn context(layout: &Layout, graph: &Graph, t: usize, attempt: &Attempt) -> Result<Context> {
     let task = &graph.tasks[t];
-    let text = std::fs::read_to_string(&task.file)
-        .with_context(|| format!("cannot read {}", task.file))?;
     // A phase depended on stands for its tasks, each once.
     let deps = (graph.tasks_waited_on_directly(t).into_iter())
         .map(|d| {
@@ -165,7 +162,8 @@ fn context(layout: &Layout, graph: &Graph, t: usize, attempt: &Attempt) -> Resul
             id: task.id.clone(),
             title: task.title.clone().unwrap_or_else(|| task.id.clone()),
             phase: task.phase().to_owned(),
-            body: task::body(&text).to_owned(),
+            // Kept as it was read (`Task::may_take_a_prompt`).
+            body: task.body.as_deref().unwrap_or_default().to_owned(),
             outputs: task.outputs.clone(),
             output_dir: layout.output_dir(&task.id).to_string(),
         },

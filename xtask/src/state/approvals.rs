@@ -12,6 +12,8 @@ use anyhow::{Context, Result};
 use crate::model::config::Config;
 use crate::model::graph::Graph;
 use crate::model::layout::Layout;
+use crate::model::mark::Mark;
+use crate::model::task::Task;
 use crate::state::fingerprint::{self, Fingerprint};
 use crate::state::status::{State, Status};
 use crate::state::{atomic, outputs};
@@ -77,39 +79,46 @@ pub fn seen(
     seen
 }
 
-/// The decision on task `id`, if one was made and still holds: an approval
+/// The decision on `task`, if one was made and still holds: an approval
 /// whose files changed since is revoked (`None`; a new approval replaces
-/// its file).
-pub fn read(layout: &Layout, id: &str) -> Option<Approval> {
-    let (decision, changed) = read_as_it_stands(layout, id)?;
+/// its file). Its task file is judged as this command read it (`task`).
+pub fn read(layout: &Layout, task: &Task) -> Option<Approval> {
+    let (decision, changed) = read_as_it_stands(layout, task)?;
     changed.is_none().then_some(decision)
 }
 
-/// An approval of task `id` that no longer holds, with the first file that
-/// changed since it was given (`read` takes it for none).
-pub fn revoked(layout: &Layout, id: &str) -> Option<(Approval, String)> {
-    let (approval, changed) = read_as_it_stands(layout, id)?;
-    Some((approval, changed?))
+/// An approval of `task` that no longer holds, with why (`the approval by
+/// alice no longer holds: tasks/p/a.md changed since`); `read` takes it
+/// for none.
+pub fn revoked(layout: &Layout, task: &Task) -> Option<(Approval, String)> {
+    let (approval, changed) = read_as_it_stands(layout, task)?;
+    let changed = changed?;
+    let by = &approval.by;
+    let own_file = task.file.strip_prefix(&layout.root).unwrap_or(&task.file);
+    // Given for the file as it is now, which this command did not read: a
+    // run reads each task file once, and runs what it read.
+    let edited_since_read = changed == own_file.as_str()
+        && (approval.seen.get(own_file.as_str()))
+            .is_some_and(|seen| Mark::of_file(&task.file).is_ok_and(|now| now.hash == seen.hash));
+    let said = match edited_since_read {
+        true => format!(
+            "the approval by {by} is of {own_file} as it is now, edited after this run read it: the next run, which reads it again, acts on it"
+        ),
+        false => format!("the approval by {by} no longer holds: {changed} changed since"),
+    };
+    Some((approval, said))
 }
 
-/// The decision on task `id`, and for an approval the first file that
+/// The decision on `task`, and for an approval the first file that
 /// changed since it was given.
-fn read_as_it_stands(layout: &Layout, id: &str) -> Option<(Approval, Option<String>)> {
-    let text = std::fs::read_to_string(layout.approval_file(id)).ok()?;
+fn read_as_it_stands(layout: &Layout, task: &Task) -> Option<(Approval, Option<String>)> {
+    let text = std::fs::read_to_string(layout.approval_file(&task.id)).ok()?;
     let decision: Approval = serde_json::from_str(&text).ok()?;
     let changed = match decision.decision {
-        Decision::Approved => fingerprint::changed(layout, &decision.seen, None, id),
+        Decision::Approved => fingerprint::changed(layout, &decision.seen, Some(task), &task.id),
         Decision::Rejected => None,
     };
     Some((decision, changed))
-}
-
-/// `the approval by alice no longer holds: tasks/p/a.md changed since`.
-pub fn revoked_text(approval: &Approval, changed: &str) -> String {
-    format!(
-        "the approval by {} no longer holds: {changed} changed since",
-        approval.by
-    )
 }
 
 pub fn write(layout: &Layout, id: &str, approval: &Approval) -> Result<()> {

@@ -752,6 +752,38 @@ fn an_approval_covers_what_a_dependency_s_glob_output_matches() {
         .contains("rm -rf everything"));
 }
 
+/// An approval given for a task file edited after the run read it covers
+/// what the person saw, which is not what this run would start (it runs
+/// each task file as it first read it): the run says so and leaves it to
+/// the next run, which reads the file again and acts on the approval.
+#[test]
+fn an_approval_of_a_file_edited_during_the_run_is_the_next_run_s() {
+    let t = Tree::new();
+    t.task("p/long", &sh("while [ ! -f release ]; do sleep 0.02; done"));
+    let x = |command: &str| {
+        format!("---\ndependencies: [p/long]\napprove: before\ncommand: {command}\n---\n")
+    };
+    t.write("tasks/p/x.md", &x("'echo one > $TASK_OUTPUT_DIR/ran'"));
+    let run = (t.command(&["orchestrate"]))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("p/long to run", || t.state("p/long") == "running");
+    t.write("tasks/p/x.md", &x("'echo two > $TASK_OUTPUT_DIR/ran'"));
+    t.run(&["approve", "p/x", "--by", "alice"]).code(0);
+    t.write("release", "");
+    let out = run.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(4), "{stdout}");
+    assert!(
+        stdout.contains("the approval by alice is of tasks/p/x.md as it is now, edited after this run read it: the next run, which reads it again, acts on it"),
+        "{stdout}"
+    );
+    assert!(!t.exists("workspace/outputs/p/x/ran"));
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.read("workspace/outputs/p/x/ran"), "two\n");
+}
+
 /// A rejected task is held until `reset`; run again, it is told why it was
 /// rejected, as a retry is told why it failed.
 #[test]

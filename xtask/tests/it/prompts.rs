@@ -446,6 +446,31 @@ fn a_template_failing_on_a_retry_is_not_retried_and_the_real_failure_is_told() {
     assert_eq!(t.read("told"), "told: \ntold: exit code 7\n");
 }
 
+/// A run reads each task file once: a waiting task's body edited during
+/// the run is not what this run's prompt says (its frontmatter was the
+/// first read's: the prompt mixed the two); the next run takes the edit.
+#[test]
+fn a_body_edited_during_the_run_waits_for_the_next_run() {
+    let t = Tree::new();
+    t.task("p/long", &sh("while [ ! -f release ]; do sleep 0.02; done"));
+    let x = |body: &str| {
+        format!("---\ndependencies: [p/long]\ncommand: [cat, '{{prompt_file}}']\n---\n{body}\n")
+    };
+    t.write("tasks/p/x.md", &x("VERSION ONE"));
+    let mut run = t.start(&["orchestrate"]);
+    wait_for("p/long to run", || t.state("p/long") == "running");
+    t.write("tasks/p/x.md", &x("VERSION TWO"));
+    t.write("release", "");
+    assert!(run.wait().unwrap().success());
+    let body = |attempt: u32| {
+        let prompt = t.read(&format!("workspace/prompts/p/x.attempt-{attempt}.md"));
+        prompt.lines().next().unwrap().to_owned()
+    };
+    assert_eq!(body(1), "VERSION ONE");
+    t.run(&["orchestrate", "--rerun-stale"]).code(0);
+    assert_eq!(body(2), "VERSION TWO");
+}
+
 /// A template failing for a reason of its own is not told to guard
 /// `previous`, which it does not use.
 #[test]
