@@ -130,11 +130,14 @@ fn check_one(
         true => path.as_path(),
         false => path.strip_prefix(&layout.root).unwrap_or(&path),
     };
-    let matches = if is_glob(output) {
-        glob_matches(dir, output)
-    } else {
-        path.symlink_metadata().map(|m| vec![m]).unwrap_or_default()
+    let matches = match is_glob(output) {
+        true => glob_in(dir, output),
+        false => vec![path.clone()],
     };
+    let matches: Vec<(Utf8PathBuf, std::fs::Metadata)> = (matches.into_iter())
+        .filter_map(|path| Some((path.symlink_metadata().ok()?, path)))
+        .map(|(meta, path)| (path, meta))
+        .collect();
     if matches.is_empty() {
         let what = if is_glob(output) {
             "no file matches"
@@ -143,16 +146,61 @@ fn check_one(
         };
         return Some(format!("{what} {shown}"));
     }
+    // A link to nothing is no output: the task that takes it as an input
+    // would find it missing.
+    if let Some((link, _)) =
+        (matches.iter()).find(|(path, meta)| meta.is_symlink() && !path.exists())
+    {
+        let to = link
+            .read_link_utf8()
+            .map(|to| to.to_string())
+            .unwrap_or_default();
+        let link = link.strip_prefix(&layout.root).unwrap_or(link);
+        return Some(format!(
+            "{link} is a symbolic link to {to}, which does not exist"
+        ));
+    }
     let since = since_ns?;
-    if matches.iter().any(|m| changed_ns(m) >= since) {
+    let written = |(path, meta): &(Utf8PathBuf, std::fs::Metadata)| {
+        changed_ns(meta) >= since || (meta.is_dir() && changed_inside(path, since))
+    };
+    if matches.iter().any(written) {
         return None;
     }
-    let last = matches.iter().map(changed_ns).max().unwrap_or(0);
+    let last = matches
+        .iter()
+        .map(|(_, meta)| changed_ns(meta))
+        .max()
+        .unwrap_or(0);
     Some(format!(
         "{shown} was not written by this attempt (last changed {}, before the attempt started {})",
         crate::state::status::timestamp(from_ns(last)),
         crate::state::status::timestamp(from_ns(since)),
     ))
+}
+
+/// Whether anything in the folder `dir` (a file or folder in it, at any
+/// depth) changed at or after `since` (ns): a folder output written over
+/// in place (no entry added or removed) keeps its own change time.
+fn changed_inside(dir: &Utf8Path, since: u64) -> bool {
+    let mut folders = vec![dir.to_owned()];
+    while let Some(folder) = folders.pop() {
+        let Ok(entries) = folder.read_dir_utf8() else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.path().symlink_metadata() else {
+                continue;
+            };
+            if changed_ns(&meta) >= since {
+                return true;
+            }
+            if meta.is_dir() {
+                folders.push(entry.path().to_owned());
+            }
+        }
+    }
+    false
 }
 
 /// The files `task`'s outputs name that exist, in the order declared:

@@ -204,6 +204,49 @@ fn an_output_left_by_an_earlier_attempt_does_not_count() {
     );
 }
 
+/// A folder output counts as written by the attempt when anything in it
+/// changed during the attempt (a retry that writes its file over in place
+/// failed: the folder's own time stays the first attempt's); an untouched
+/// folder still does not count.
+#[test]
+fn a_folder_output_written_over_in_place_counts_and_an_untouched_one_does_not() {
+    let t = Tree::new();
+    t.task(
+        "p/a",
+        &format!(
+            "outputs: [d]\nretries: 1\n{}",
+            sh("mkdir -p $TASK_OUTPUT_DIR/d/deep; echo $TASK_ATTEMPT > $TASK_OUTPUT_DIR/d/deep/x.txt; [ $TASK_ATTEMPT -gt 1 ]")
+        ),
+    );
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.read("workspace/outputs/p/a/d/deep/x.txt"), "2\n");
+    t.task("p/a", &format!("outputs: [d]\n{}", sh("true")));
+    t.run(&["reset", "p/a"]).code(0);
+    t.run(&["orchestrate"]).code(1);
+    let error = t.status("p/a")["error"].as_str().unwrap().to_owned();
+    assert!(
+        error.contains("d was not written by this attempt"),
+        "{error}"
+    );
+}
+
+/// A symbolic link to nothing is no output: its task fails saying so (it
+/// completed, and the task taking it as an input found it missing).
+#[test]
+fn an_output_that_links_to_nothing_is_no_output() {
+    let t = Tree::new();
+    t.task(
+        "p/a",
+        &format!(
+            "outputs: [l]\n{}",
+            sh("ln -sf /nonexistent/zz $TASK_OUTPUT_DIR/l")
+        ),
+    );
+    t.run(&["orchestrate"]).code(1).says(
+        "workspace/outputs/p/a/l is a symbolic link to /nonexistent/zz, which does not exist",
+    );
+}
+
 /// A task next up has its log and folders made while its dependency
 /// runs; its attempt still begins at its start. A file its dependency
 /// wrote in its output folder meanwhile is not its output.
