@@ -79,6 +79,15 @@ pub fn run(layout: &Layout, name: &str, decided: &Decided) -> Result<i32> {
             seen,
         };
         approvals::write(layout, &task.id, &approval)?;
+        // Given ahead of time, it cannot cover an input not made yet: the
+        // person is told now, not when the run asks again.
+        let absent = (approval.seen.iter()).filter(|(_, mark)| mark.is_absent());
+        for (path, _) in absent.filter(|_| decided.decision == Decision::Approved) {
+            eprintln!(
+                "warning: {}'s input {path} is not made yet: once it is, this approval no longer holds, and the task waits for one given with it there",
+                task.id
+            );
+        }
         let verb = match decided.decision {
             Decision::Approved => "approved",
             Decision::Rejected => "rejected",
