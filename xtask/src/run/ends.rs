@@ -126,10 +126,13 @@ impl Run<'_> {
                 self.dead_supervisors.push(supervisor);
             }
         }
+        // The end its record says, for a task that may have ended before
+        // this run saw it (adopted after a crash; a Slurm job, whose end is
+        // Slurm's, as its start is): else now, on the clock of its start.
         let ended = record
             .as_ref()
             .and_then(|r| status::parse_timestamp(&r.ended_at))
-            .filter(|_| active.adopted.is_some())
+            .filter(|_| active.adopted.is_some() || active.job_id.is_some())
             .unwrap_or_else(SystemTime::now);
         let task = &self.graph.tasks[t];
         let mut verdict = verdict::judge(

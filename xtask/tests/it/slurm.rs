@@ -587,6 +587,28 @@ fn slurm_resume_readopts_jobs_without_resubmitting() {
     assert_eq!((t.launches("p/one"), t.launches("p/two")), (1, 1));
 }
 
+/// A job that ended while no orchestrator ran is timed by Slurm's start
+/// and end, not up to when the next run found it ended (it ran to the
+/// run's start).
+#[test]
+fn slurm_a_job_that_ended_unseen_is_timed_by_slurm() {
+    let Some(t) = killed_while_a_job_runs() else {
+        return;
+    };
+    let job = t.status("p/one")["job_id"].as_str().unwrap().to_owned();
+    t.write("release", "");
+    wait_for("the job to end", || job_state(&job) == "COMPLETED");
+    let ended = second();
+    wait_for("three seconds to pass", || second() >= ended + 3);
+    t.run(&["orchestrate"]).code(0);
+    let duration = t.status("p/one")["duration_seconds"].as_f64().unwrap();
+    let slurm = run_time(&job) as f64;
+    assert!(
+        (duration - slurm).abs() <= 1.5,
+        "{duration} s recorded, Slurm says it ran {slurm} s"
+    );
+}
+
 /// A task whose status was removed while its job runs on (its
 /// orchestrator killed) is not submitted again beside it: `next` says so,
 /// and the run refuses (exit 2) naming the job, until the job ends. It
