@@ -200,7 +200,12 @@ pub fn refuse_if_running(layout: &Layout, id: &str) -> Result<()> {
     let Some(status) = status.filter(|s| s.status == State::Running) else {
         return Ok(());
     };
-    let by = if status.looked_after(layout) {
+    // Looked after, by what its status names (not only found by its
+    // environment, which the other branch says).
+    let supervisor_alive = (status.supervisor_pid)
+        .is_some_and(|pid| process::is_same_process(pid, status.supervisor_start));
+    let named = status.pid.is_some() || status.supervisor_pid.is_none() || supervisor_alive;
+    let by = if named && status.looked_after(layout) {
         match (status.pid, status.supervisor_pid) {
             (Some(pid), _) => format!("pid {pid}"),
             (None, Some(pid)) => format!("under supervisor pid {pid}"),

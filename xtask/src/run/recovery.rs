@@ -17,7 +17,7 @@ use crate::model::layout::Layout;
 use crate::run::attempt::Active;
 use crate::run::options::Options;
 use crate::state::logs;
-use crate::state::records::{self, recorded_end, recorded_pid, ExitRecord};
+use crate::state::records::{self, recorded_end, ExitRecord};
 use crate::state::status::{self, AgentSlot, Status};
 use crate::sys::process::{self, Process};
 
@@ -62,7 +62,7 @@ pub fn assess(
             pid,
             start: status.pid_start.or_else(|| process::start_time(pid)),
         },
-        None => pid_of(layout, id, status.attempt, orphaned).unwrap_or(Process {
+        None => records::task_process(layout, id, status.attempt, orphaned).unwrap_or(Process {
             pid: 0,
             start: None,
         }),
@@ -162,7 +162,7 @@ pub fn learn_pid(layout: &Layout, id: &str, active: &mut Active, supervisor_aliv
     if active.pid != 0 {
         return;
     }
-    if let Some(task) = pid_of(layout, id, active.attempt, !supervisor_alive) {
+    if let Some(task) = records::task_process(layout, id, active.attempt, !supervisor_alive) {
         active.pid = task.pid;
         active.pid_start = task.start;
     }
@@ -251,36 +251,6 @@ impl Orphan {
             ..ExitRecord::now(alarm.ending)
         })
     }
-}
-
-/// The pid of attempt `attempt` of task `id`, whose status has none: the
-/// pid file its supervisor wrote, or, `orphaned` (its supervisor died too
-/// before anyone wrote it, in its first second), the process that carries
-/// its environment, if it still runs.
-fn pid_of(layout: &Layout, id: &str, attempt: u32, orphaned: bool) -> Option<Process> {
-    let workspace = layout.workspace.as_str();
-    let recorded = recorded_pid(layout, id).map(|task| match task.start {
-        Some(_) => task,
-        // A pid alone (an older version's file): the process there now is
-        // the task's only if it carries its environment. One that does not
-        // came since, so the task's group is gone (see `Process::alive`):
-        // a start no process but init has says so.
-        None => Process {
-            start: match process::start_time(task.pid) {
-                Some(_) if !process::carries_task(task.pid, workspace, id, attempt) => Some(0),
-                start => start,
-            },
-            ..task
-        },
-    });
-    recorded.or_else(|| {
-        let pid = orphaned.then(|| process::find_task(workspace, id, attempt))??;
-        // Found by its environment: the process there now is the task's.
-        Some(Process {
-            pid,
-            start: process::start_time(pid),
-        })
-    })
 }
 
 /// Whether the supervisor `supervisor` still runs. Its process alone: it

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::layout::{handover_of, Layout};
 use crate::state::atomic;
 use crate::state::status::{self, Ending};
-use crate::sys::process::Process;
+use crate::sys::process::{self, Process};
 
 /// How the task ended, as written to `workspace/pids/<id>.exit`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -102,6 +102,36 @@ pub fn recorded_pid(layout: &Layout, id: &str) -> Option<Process> {
     let pid = fields.next()?.parse().ok()?;
     let start = fields.next().and_then(|start| start.parse().ok());
     Some(Process { pid, start })
+}
+
+/// The pid of attempt `attempt` of task `id`, whose status has none: the
+/// pid file its supervisor wrote, or, `orphaned` (its supervisor died too
+/// before anyone wrote it, in its first second), the process that carries
+/// its environment, if it still runs.
+pub fn task_process(layout: &Layout, id: &str, attempt: u32, orphaned: bool) -> Option<Process> {
+    let workspace = layout.workspace.as_str();
+    let recorded = recorded_pid(layout, id).map(|task| match task.start {
+        Some(_) => task,
+        // A pid alone (an older version's file): the process there now is
+        // the task's only if it carries its environment. One that does not
+        // came since, so the task's group is gone (see `Process::alive`):
+        // a start no process but init has says so.
+        None => Process {
+            start: match process::start_time(task.pid) {
+                Some(_) if !process::carries_task(task.pid, workspace, id, attempt) => Some(0),
+                start => start,
+            },
+            ..task
+        },
+    });
+    recorded.or_else(|| {
+        let pid = orphaned.then(|| process::find_task(workspace, id, attempt))??;
+        // Found by its environment: the process there now is the task's.
+        Some(Process {
+            pid,
+            start: process::start_time(pid),
+        })
+    })
 }
 
 /// The Slurm job an attempt was submitted as, in `workspace/pids/<id>.job`:

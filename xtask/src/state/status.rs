@@ -407,15 +407,24 @@ impl Status {
     /// with none of them yet (its worktree being made, its job being
     /// submitted), the run starting it holds the workspace: another
     /// process than this one (an `orchestrate` loading statuses is not
-    /// the run that wrote them, which died).
+    /// the run that wrote them, which died). A process its status does not
+    /// name yet (its run and supervisor killed in its first second, before
+    /// its pid was written) is looked for as the next run looks for it
+    /// (`records::task_process`): it runs on.
     pub fn looked_after(&self, layout: &Layout) -> bool {
         let alive = |pid: Option<u32>, start| {
             pid.is_some_and(|pid| crate::sys::process::is_same_process(pid, start))
+        };
+        let unnamed_runs = || {
+            let records = crate::state::records::task_process;
+            self.pid.is_none()
+                && records(layout, &self.task_id, self.attempt, true).is_some_and(|p| p.alive())
         };
         self.job_id.is_some()
             || alive(self.pid, self.pid_start)
             || alive(self.supervisor_pid, self.supervisor_start)
             || (self.being_started() && a_run_holds(layout))
+            || (self.supervisor_pid.is_some() && unnamed_runs())
     }
 
     /// Whether a running task was still being started as this status was

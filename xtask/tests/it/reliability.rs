@@ -1165,6 +1165,39 @@ fn run_with_a_supervised_task(t: &Tree) -> (std::process::Child, u32, u32) {
     (orchestrator, task_pid(), supervisor)
 }
 
+/// A task whose run and supervisor were killed before its pid was in its
+/// status (its first second) runs on: the views find it as the next run
+/// does (its pid file, its environment), not "its process is gone".
+#[test]
+fn the_views_find_a_task_running_on_that_its_status_does_not_name() {
+    let t = Tree::new();
+    let (mut orchestrator, task, supervisor) = run_with_a_supervised_task(&t);
+    orchestrator.kill().unwrap();
+    orchestrator.wait().unwrap();
+    signal(supervisor, libc::SIGKILL);
+    wait_for("the supervisor to be gone", || !alive(supervisor));
+    // As its status was in the task's first second.
+    let mut status = t.status("p/a");
+    let fields = status.as_object_mut().unwrap();
+    fields.remove("pid");
+    fields.remove("pid_start");
+    t.write("workspace/status/p/a.json", &status.to_string());
+    let json = progress_json(&t);
+    let tasks = json["tasks"].as_array().unwrap();
+    let line = tasks.iter().find(|l| l["task_id"] == "p/a").unwrap();
+    assert_eq!(line["process_gone"], serde_json::Value::Null, "{line}");
+    let why = t.run(&["why", "p/a"]);
+    assert!(!why.stdout.contains("gone"), "{}", why.stdout);
+    // As the next run finds it (adopted, its end unknown: lost).
+    let mut next = spawn_orchestrate(&t, "out2");
+    wait_for("the next run to adopt it", || {
+        t.read("out2").contains("still running")
+    });
+    t.write("release-a", "");
+    next.wait().unwrap();
+    assert!(!alive(task));
+}
+
 /// A run of other tasks (`--task`, `--phase`, `launch`) that adopts a
 /// task of a killed run and sees it fail leaves its retry to a run that
 /// selects it: no slot of its own spent on work it was not asked for.
