@@ -170,9 +170,9 @@ fn decidable(
     };
     match (kind, state, decision) {
         _ if !missing.is_empty() => Err(format!(
-            "{id}'s result cannot be approved: {}; run it again (`{}`)",
+            "{id}'s result cannot be approved: {}; the next `{}` runs it again",
             missing.join("; "),
-            layout.task_cmd("reset", id)
+            layout.cmd("orchestrate")
         )),
         (_, Some(State::AwaitingApproval), _) => Ok(()),
         // A task may be approved to start before it is ready.

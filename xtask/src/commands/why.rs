@@ -295,6 +295,19 @@ impl Why<'_> {
             State::AwaitingApproval => {
                 let approve = layout.task_cmd("approve", id);
                 let reject = format!("{} --reason TEXT", layout.task_cmd("reject", id));
+                let task = &self.defs.graph.tasks[t];
+                let missing = match s.completed_at {
+                    Some(_) => outputs::problems(layout, task, None, false),
+                    None => Vec::new(),
+                };
+                if !missing.is_empty() {
+                    println!(
+                        "{id} completed (attempt {}, {agent}), and its result awaited approval, but {}: nothing is left to approve; the next run runs it again",
+                        s.attempt,
+                        missing.join("; ")
+                    );
+                    return;
+                }
                 if s.completed_at.is_some() {
                     println!(
                         "{id} completed (attempt {}, {agent}) and awaits approval of its result: what depends on it waits",

@@ -489,8 +489,19 @@ fn initial(
             fresh
         }
         State::Blocked => fresh,
-        // Its result waits for a person: what depends on it waits too.
+        // Its result waits for a person: what depends on it waits too;
+        // unless it is gone (nothing left to approve), as a completed
+        // task's outputs may be.
         State::AwaitingApproval if status.completed_at.is_some() => {
+            let missing = outputs::problems(layout, &graph.tasks[t], None, false);
+            if !missing.is_empty() {
+                loaded.warnings.push(format!(
+                    "{}'s result awaits approval but {}: it runs again",
+                    graph.tasks[t].id,
+                    missing.join("; ")
+                ));
+                return fresh;
+            }
             loaded.awaiting.push(t);
             Node::AwaitingApproval
         }

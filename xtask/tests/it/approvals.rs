@@ -953,8 +953,16 @@ fn a_result_whose_output_is_gone_cannot_be_approved() {
     std::fs::remove_file(t.path("workspace/outputs/p/c/o.txt")).unwrap();
     t.run(&["approve", "p/c"])
         .code(2)
-        .says("p/c's result cannot be approved: ");
+        .says("p/c's result cannot be approved: ")
+        .says("the next `cargo xtask");
     assert_eq!(t.state("p/c"), "awaiting_approval");
+    // Nothing is left to approve: the next run runs it again (it asked,
+    // and exited 4, for an approval `approve` refuses).
+    t.run(&["why", "p/c"]).says("the next run runs it again");
+    t.run(&["orchestrate"]).code(4).says(
+        "p/c's result awaits approval but missing workspace/outputs/p/c/o.txt: it runs again",
+    );
+    assert_eq!(t.read("workspace/outputs/p/c/o.txt"), "o\n");
 }
 
 /// With no orchestrator running, `approve` and `reject` apply the decision
