@@ -316,8 +316,15 @@ impl Why<'_> {
                 } else {
                     println!("{id} awaits approval before it starts");
                 }
-                if let Some((_, revoked)) = approvals::revoked(layout, &self.defs.graph.tasks[t]) {
+                if let Some((_, revoked)) = approvals::revoked(layout, task) {
                     println!("  {revoked}");
+                }
+                let budget = Budget::load(layout, self.defs.config.agents.budget_usd);
+                if budget.reached() && s.completed_at.is_none() {
+                    println!(
+                        "  {}: approved, it starts once budget.usd is raised",
+                        budget.reached_message()
+                    );
                 }
                 println!("  `{approve}` lets it go on (`--by NAME --note TEXT` are recorded); `{reject}` fails it and blocks what depends on it");
             }

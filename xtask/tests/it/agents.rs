@@ -1717,6 +1717,9 @@ fn a_budget_reached_beside_a_task_awaiting_approval_to_start_exits_3() {
     next.code(3)
         .says("1 awaiting approval")
         .says("awaiting p/b: awaits approval to start");
+    t.run(&["why", "p/b"]).says(
+        "budget of $0.10 reached ($0.16 spent): approved, it starts once budget.usd is raised",
+    );
     assert!(
         !next.stdout.contains("ready, not started"),
         "{}",
