@@ -257,34 +257,37 @@ impl Job {
                 .min(self.timeout),
             _ => self.timeout,
         };
-        self.log(&format!(
-            "{} notifier {} (`{}`) for {event}\n",
-            status::timestamp(SystemTime::now()),
-            self.number,
-            self.command
-        ));
-        let summary = if self.interrupted.load(Ordering::Relaxed) {
-            "dropped: interrupted while the run's notifiers finished".to_owned()
+        let started = status::timestamp(SystemTime::now());
+        let (summary, printed) = if self.interrupted.load(Ordering::Relaxed) {
+            let why = "dropped: interrupted while the run's notifiers finished";
+            (why.to_owned(), String::new())
         } else if limit.is_zero() {
-            "dropped: the run had ended, and its notifiers' time with it".to_owned()
+            let why = "dropped: the run had ended, and its notifiers' time with it";
+            (why.to_owned(), String::new())
         } else {
             self.run_command(event, limit)
         };
+        // One write: the notifiers run at once, and their blocks must not
+        // interleave.
         self.log(&format!(
-            "  notifier {} for {}: {summary}\n",
+            "{started} notifier {} (`{}`) for {event}\n{printed}  notifier {} for {}: {summary}\n",
+            self.number,
+            self.command,
             self.number,
             named(event)
         ));
     }
 
-    fn run_command(&self, event: &str, limit: Duration) -> String {
-        let output = match open_log(&self.log) {
-            Some(file) => file,
-            None => return "cannot open the log".into(),
+    /// Runs the command for `event`, `limit` at most; how it ended, and
+    /// what it printed (`Printed`).
+    fn run_command(&self, event: &str, limit: Duration) -> (String, String) {
+        let (reader, output) = match std::io::pipe() {
+            Ok(pipe) => pipe,
+            Err(e) => return (format!("cannot start: {e}"), String::new()),
         };
         let errors = match output.try_clone() {
-            Ok(file) => file,
-            Err(e) => return format!("cannot start: {e}"),
+            Ok(pipe) => pipe,
+            Err(e) => return (format!("cannot start: {e}"), String::new()),
         };
         let mut command = Command::new("sh");
         let orchestrator = std::process::id() as i32;
@@ -315,8 +318,9 @@ impl Job {
             .spawn();
         let mut child = match spawned {
             Ok(child) => child,
-            Err(e) => return format!("cannot start: {e}"),
+            Err(e) => return (format!("cannot start: {e}"), String::new()),
         };
+        let printed = Printed::read(reader);
         self.shared
             .running
             .store(child.id() as i32, Ordering::Relaxed);
@@ -334,7 +338,7 @@ impl Job {
         let waited = child.wait_timeout(limit);
         let ended = match waited {
             Ok(Some(status)) if status.success() => "exit 0".into(),
-            Ok(Some(status)) => format!("failed: {status}"),
+            Ok(Some(status)) => status.to_string(),
             Ok(None) => {
                 // SAFETY: signals the process group the command leads.
                 unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
@@ -348,7 +352,7 @@ impl Job {
             Err(e) => format!("cannot wait for it: {e}"),
         };
         self.shared.running.store(0, Ordering::Relaxed);
-        ended
+        (ended, printed.text())
     }
 
     /// Appends `text` to the log, as one write.
@@ -356,6 +360,53 @@ impl Job {
         if let Some(mut file) = open_log(&self.log) {
             let _ = file.write_all(text.as_bytes());
         }
+    }
+}
+
+/// The most of what one command prints that the log keeps: a notifier
+/// that prints without end fills no disk.
+const PRINTED_KEPT: usize = 64 << 10;
+
+/// What a notifier's command prints (stdout and stderr), read on a thread
+/// of its own as it comes: the first `PRINTED_KEPT` bytes kept, the rest
+/// counted.
+struct Printed {
+    read: Arc<std::sync::Mutex<(Vec<u8>, u64)>>,
+    done: mpsc::Receiver<()>,
+}
+
+impl Printed {
+    fn read(mut pipe: std::io::PipeReader) -> Printed {
+        let read = Arc::new(std::sync::Mutex::new((Vec::new(), 0)));
+        let (tell, done) = mpsc::channel();
+        let kept = read.clone();
+        let _ = crate::sys::spawn_thread("a notifier's output", move || {
+            let mut chunk = [0u8; 8192];
+            while let Ok(n @ 1..) = std::io::Read::read(&mut pipe, &mut chunk) {
+                let mut kept = kept.lock().unwrap_or_else(|e| e.into_inner());
+                let room = PRINTED_KEPT.saturating_sub(kept.0.len()).min(n);
+                kept.0.extend_from_slice(&chunk[..room]);
+                kept.1 += (n - room) as u64;
+            }
+            let _ = tell.send(());
+        });
+        Printed { read, done }
+    }
+
+    /// What was printed, once the pipe is closed (a moment at most: a
+    /// daemon the command left may hold it open), each line indented, and
+    /// how much more was not kept.
+    fn text(self) -> String {
+        let _ = self.done.recv_timeout(Duration::from_millis(500));
+        let read = self.read.lock().unwrap_or_else(|e| e.into_inner());
+        let mut text = String::new();
+        for line in String::from_utf8_lossy(&read.0).lines() {
+            text += &format!("    {line}\n");
+        }
+        if read.1 > 0 {
+            text += &format!("    [... {} more bytes, not kept]\n", read.1);
+        }
+        text
     }
 }
 

@@ -250,7 +250,7 @@ fn failing_and_hanging_notifiers_change_nothing_in_the_run() {
     // Each end names its notifier and its event: the notifiers' lines
     // interleave.
     assert!(
-        log.contains("notifier 2 for p/fails failed: failed: exit status: 1"),
+        log.contains("notifier 2 for p/fails failed: exit status: 1"),
         "{log}"
     );
     assert!(
@@ -259,6 +259,36 @@ fn failing_and_hanging_notifiers_change_nothing_in_the_run() {
     );
     // No notifier outlives the run.
     assert!(!sh_running("sleep 1000", &t));
+}
+
+/// What each notifier's command prints is kept in the log with its own
+/// lines, whole, never inside another's (they ran at once and wrote into
+/// one file), and only its first 64 KiB: a notifier printing without end
+/// fills no disk.
+#[test]
+fn notifiers_output_is_kept_apart_and_bounded() {
+    let t = Tree::new();
+    t.config(
+        "notify:\n  - on: [run_finished]\n    command: \"head -c 20000000 /dev/zero | tr '\\\\0' y\"\n  - on: [run_finished]\n    command: \"echo hello; exit 7\"\n",
+    );
+    t.task("p/ok", &sh("true"));
+    t.run(&["orchestrate"]).code(0);
+    let log = t.read("workspace/logs/notify.log");
+    assert!(log.len() < 100_000, "{} bytes", log.len());
+    assert!(
+        log.contains("[... 19934464 more bytes, not kept]"),
+        "{}",
+        &log[log.len() - 300..]
+    );
+    assert!(
+        log.contains("    hello\n  notifier 2 for run_finished: exit status: 7\n"),
+        "{log}"
+    );
+    assert!(
+        log.contains("not kept]\n  notifier 1 for run_finished: exit 0\n"),
+        "{}",
+        &log[log.len() - 300..]
+    );
 }
 
 /// The orchestrator blocks SIGTERM for itself (it takes signals as
