@@ -174,8 +174,8 @@ fn check_one(
         .unwrap_or(0);
     Some(format!(
         "{shown} was not written by this attempt (last changed {}, before the attempt started {})",
-        crate::state::status::timestamp(from_ns(last)),
-        crate::state::status::timestamp(from_ns(since)),
+        crate::state::status::timestamp_millis(from_ns(last)),
+        crate::state::status::timestamp_millis(from_ns(since)),
     ))
 }
 
