@@ -321,11 +321,11 @@ fn read_result(layout: &Layout, config: &Config, task: &Task) -> Option<Result<O
     };
     // Claude's result is its output's last JSON line: a stream of hundreds
     // of MB is not read whole (into memory, parsed) to find it, unless it
-    // is not at the end. Codex's session id comes first and its usage
+    // is not at the end (and then its last `CLAUDE_MOST` bytes). Codex's session id comes first and its usage
     // last: its events are read one line at a time.
     Some(match format {
         result::Format::ClaudeJson => match read(CLAUDE_TAIL) {
-            (false, Err(_)) => read(u64::MAX).1,
+            (false, Err(_)) => read(CLAUDE_MOST).1,
             (_, outcome) => outcome,
         },
         result::Format::CodexJsonl => match std::fs::File::open(&path) {
@@ -375,6 +375,12 @@ fn session_of_unread(layout: &Layout, config: &Config, task: &Task) -> Option<Re
 
 /// How much of the end of Claude's output is read for its result first.
 const CLAUDE_TAIL: u64 = 16 << 20;
+
+/// How much of its end is read when the result is not in that tail (a
+/// result larger than it, or much printed after it): no more, for an
+/// agent that printed gigabytes would take as much of the orchestrator's
+/// memory; its result is then unreadable, said so.
+const CLAUDE_MOST: u64 = 256 << 20;
 
 /// The rate limit `texts` name, if one of the patterns matches them.
 /// Lines that quote `told` (the error the attempt was given: an agent may
