@@ -231,11 +231,19 @@ impl Why<'_> {
                     .started()
                     .and_then(|t| SystemTime::now().duration_since(t).ok())
                     .unwrap_or_default();
-                println!(
-                    "{id} is running on {agent} (attempt {}) for {}",
-                    s.attempt,
-                    format::duration(elapsed)
-                );
+                match (&s.job_id, s.queued) {
+                    (Some(job), true) => println!(
+                        "{id} is queued in Slurm as job {job} (attempt {}, {agent}) for {}: `squeue -j {job}` says what it waits for",
+                        s.attempt,
+                        format::duration(elapsed)
+                    ),
+                    (job, _) => println!(
+                        "{id} is running on {agent}{} (attempt {}) for {}",
+                        job.as_ref().map_or(String::new(), |job| format!(" as Slurm job {job}")),
+                        s.attempt,
+                        format::duration(elapsed)
+                    ),
+                }
                 let (orchestrate, monitor) = (layout.cmd("orchestrate"), layout.cmd("monitor"));
                 if let Some(end) = records::recorded_end(layout, id, s.attempt) {
                     println!(
