@@ -29,6 +29,10 @@ use crate::ui::printer::Tone;
 /// another's.
 const QUEUE_STOPPED: &str = "was not done: the merge queue stopped";
 
+/// The error of a Slurm job cancelled by someone else than the run.
+const SLURM_CANCELLED: &str =
+    "cancelled in Slurm, not by this run (scancel, or the cluster's administrators)";
+
 impl Run<'_> {
     /// A task has ended (or vanished): record the result. Its exit record
     /// comes from the executor, or (`None`) from the disk, where a
@@ -159,6 +163,14 @@ impl Run<'_> {
         }
         if verdict.error.is_none() {
             verdict.error = self.task_files_left_in_worktree(&active);
+        }
+        if verdict.ending == Ending::Interrupted
+            && active.job_id.is_some()
+            && self.stop.is_none()
+            && !self.resumed_a_stop
+        {
+            // A failure, unlike a stop's (see below): said apart from it.
+            verdict.error = Some(SLURM_CANCELLED.to_owned());
         }
         let run = self.run_info(t);
         let mut status = active.ended_status(

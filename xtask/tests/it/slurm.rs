@@ -384,6 +384,29 @@ fn slurm_a_job_requeued_and_restarted_unseen_is_timed_from_its_new_start() {
     );
 }
 
+/// A job cancelled in Slurm by hand is a failure of its task, said as
+/// such: not `interrupted`, the word of a stop of the run's, which is
+/// forgiven.
+#[test]
+fn slurm_a_job_cancelled_by_hand_says_so() {
+    let Some(t) = slurm_tree() else { return };
+    let started = t.path("started");
+    let script = format!("touch {}; while :; do sleep 0.2; done", started.display());
+    t.task("p/c", &sh(&script));
+    let (run, job) = run_until_its_job_runs(&t, "p/c", &started);
+    let cancelled = std::process::Command::new("scancel")
+        .arg(&job)
+        .status()
+        .unwrap();
+    assert!(cancelled.success());
+    let out = run.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", t.read("out"));
+    assert_eq!(
+        t.status("p/c")["error"],
+        "cancelled in Slurm, not by this run (scancel, or the cluster's administrators)"
+    );
+}
+
 /// The time a job spends suspended counts neither against its task's
 /// timeout nor its idle timeout: resumed, it runs on (it was cancelled at
 /// once: for its timeout, its time counted from its start; then for its
