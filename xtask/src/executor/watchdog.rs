@@ -264,19 +264,22 @@ impl Escalation {
                 signal(libc::SIGTERM);
                 self.kill_at = Some(now + grace);
             }
-            Some(at) if now >= at => {
-                if !self.killed {
-                    let grace = humantime::format_duration(grace);
-                    logs::append_line(
-                        log,
-                        &format!("xtask: still running {grace} after SIGTERM: SIGKILL sent"),
-                    );
-                    self.killed = true;
-                }
-                signal(libc::SIGKILL);
-            }
+            Some(at) if now >= at => self.kill(log, grace, signal),
             Some(_) => {}
         }
+    }
+
+    /// The grace is over: SIGKILL (through `signal`), said once in `log`.
+    pub fn kill(&mut self, log: &Utf8Path, grace: Duration, signal: impl Fn(i32)) {
+        if !self.killed {
+            let grace = humantime::format_duration(grace);
+            logs::append_line(
+                log,
+                &format!("xtask: still running {grace} after SIGTERM: SIGKILL sent"),
+            );
+            self.killed = true;
+        }
+        signal(libc::SIGKILL);
     }
 }
 

@@ -477,6 +477,12 @@ impl Group {
         kill_members(&self.counters.procs)
     }
 
+    /// The processes in the groups (but this one): what a task left
+    /// running, a daemon that left its process group too.
+    pub fn members(&self) -> Vec<u32> {
+        members(&self.counters.procs)
+    }
+
     /// Removes the groups. Called by the slot's thread, which first moves
     /// back to the `xtask` groups: a group with a member cannot be removed.
     pub fn remove(self) {
@@ -523,14 +529,9 @@ fn remove_when_empty(dir: &Path) {
 /// until none is left, reaping those that were ours. Returns whether there
 /// was any.
 fn kill_members(procs: &Option<Control>) -> bool {
-    let me = std::process::id();
     let mut found = false;
     for _ in 0..200 {
-        let members: Vec<u32> = text(procs)
-            .lines()
-            .filter_map(|l| l.trim().parse().ok())
-            .filter(|&pid| pid != me)
-            .collect();
+        let members = members(procs);
         if members.is_empty() {
             break;
         }
@@ -547,10 +548,20 @@ fn kill_members(procs: &Option<Control>) -> bool {
     found
 }
 
+/// The processes listed in a group's `procs`, but this one (a slot's
+/// thread is in its groups).
+fn members(procs: &Option<Control>) -> Vec<u32> {
+    let me = std::process::id();
+    text(procs)
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .filter(|&pid| pid != me)
+        .collect()
+}
+
 impl Counters {
     fn open(hierarchy: &Hierarchy, dirs: &[PathBuf], keep: bool) -> Counters {
         let control = |dir: &Path, name| Control::open(dir, name, keep);
-        let procs = control(&dirs[0], "cgroup.procs");
         match hierarchy {
             Hierarchy::V2(_) => Counters {
                 memory: control(&dirs[0], "memory.current"),
@@ -558,14 +569,17 @@ impl Counters {
                 cpu: control(&dirs[0], "cpu.stat"),
                 // Always open: its reset holds only for the file it was made through.
                 peak: Control::open(&dirs[0], "memory.peak", true),
-                procs,
+                procs: control(&dirs[0], "cgroup.procs"),
             },
             Hierarchy::V1 { .. } => Counters {
                 memory: control(&dirs[0], "memory.usage_in_bytes"),
                 events: control(&dirs[0], "memory.oom_control"),
                 cpu: control(&dirs[2], "cpuacct.usage"),
                 peak: control(&dirs[0], "memory.max_usage_in_bytes"),
-                procs,
+                // Opened at each use: v1 reads an open `procs` again from
+                // the list it made at its first read, while read within a
+                // second of the last (processes long gone stayed listed).
+                procs: Control::open(&dirs[0], "cgroup.procs", false),
             },
         }
     }

@@ -76,6 +76,10 @@ struct Running {
     /// Why it is being stopped, once it is.
     stopping: Option<Alarm>,
     escalation: Escalation,
+    /// Its own process has exited: its end is the one it had (no timeout
+    /// or stop changes it any more), and what it left is its slot's to end
+    /// (`Supervisor::exited`).
+    exited: bool,
 }
 
 /// The supervisor's state, shared by its threads (see the module's
@@ -286,12 +290,17 @@ impl Supervisor {
     }
 
     /// The running task, marked as being stopped (interrupted, unless a
-    /// timeout stops it already).
+    /// timeout stops it already). One that has exited keeps the end it
+    /// had: only what it left, in its grace, is there to stop (`None`
+    /// when nothing is).
     fn interrupt(&mut self, task_id: &str) -> Option<&mut Running> {
         let task = self
             .running
             .values_mut()
             .find(|t| t.spec.task_id == task_id)?;
+        if task.exited {
+            return task.escalation.kill_at.is_some().then_some(task);
+        }
         task.stopping.get_or_insert(Alarm {
             ending: Ending::Interrupted,
             detail: None,
@@ -313,11 +322,42 @@ impl Supervisor {
         self.mark_handover();
     }
 
-    /// A slot's task has exited (what it left may still run): its start,
-    /// if not reported yet, never will be; its pid is no longer its own.
-    fn exited(&mut self, slot: usize) {
+    /// A slot's task has exited, processes of it still running if
+    /// `left_running`: its start, if not reported yet, never will be; its
+    /// pid is no longer its own; what it left is its slot's to end, which
+    /// `signal`s it. Left by a task being stopped, that gets the rest of
+    /// the stop's grace; else SIGTERM now and a grace of its own, the
+    /// same `kill_grace` (its cleanup is no shorter for the task having
+    /// ended first): returns whether so.
+    fn exited(&mut self, slot: usize, left_running: bool, signal: impl Fn(i32)) -> bool {
+        let Some(task) = self.running.get_mut(&slot) else {
+            return false;
+        };
+        task.start_unreported = None;
+        task.exited = true;
+        if !left_running || task.escalation.kill_at.is_some() {
+            return false;
+        }
+        let why = "its process exited and left others running";
+        let grace = task.grace();
+        let log = &task.spec.log_file;
+        task.escalation
+            .step(why, log, grace, Instant::now(), signal);
+        true
+    }
+
+    /// When what a slot's exited task left gets SIGKILL: at the end of its
+    /// grace, or at once after a second stop (`None`: nothing is left).
+    fn kill_at(&self, slot: usize) -> Option<Instant> {
+        self.running.get(&slot)?.escalation.kill_at
+    }
+
+    /// The grace of what a slot's exited task left is over: SIGKILL
+    /// through `signal`, said in its log (once, whoever sent it first).
+    fn overdue(&mut self, slot: usize, signal: impl Fn(i32)) {
         if let Some(task) = self.running.get_mut(&slot) {
-            task.start_unreported = None;
+            let grace = task.grace();
+            task.escalation.kill(&task.spec.log_file, grace, signal);
         }
     }
 
@@ -446,7 +486,13 @@ impl Running {
             watchdog,
             stopping: None,
             escalation: Escalation::default(),
+            exited: false,
         }
+    }
+
+    /// How long after SIGTERM its processes get SIGKILL.
+    fn grace(&self) -> Duration {
+        Duration::from_millis(self.spec.grace_ms)
     }
 }
 
@@ -533,8 +579,12 @@ fn read_requests(shared: Shared) -> anyhow::Result<()> {
     .map(drop)
 }
 
-/// Applies the timeout, the idle timeout and a requested stop to a task.
+/// Applies the timeout, the idle timeout and a requested stop to a task,
+/// until it exits (then its slot ends what it left).
 fn enforce(task: &mut Running) {
+    if task.exited {
+        return;
+    }
     let now = Instant::now();
     if task.stopping.is_none() {
         task.stopping = task.watchdog.check(now);
@@ -543,7 +593,7 @@ fn enforce(task: &mut Running) {
     if task.stopping.is_none() || task.pid == 0 {
         return;
     }
-    let grace = Duration::from_millis(task.spec.grace_ms);
+    let grace = task.grace();
     let why = task.watchdog.why(task.stopping.as_ref());
     let pid = task.pid;
     task.escalation

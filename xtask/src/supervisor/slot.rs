@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use camino::Utf8Path;
@@ -47,13 +47,7 @@ impl Slot {
             let mut programs = Programs::default();
             for spec in specs {
                 let prepared = groups.prepare(&spec);
-                let outcome = run(
-                    &spec,
-                    prepared,
-                    &mut programs,
-                    |pid| lock(&shared).started(index, pid),
-                    || lock(&shared).exited(index),
-                );
+                let outcome = run(&spec, prepared, &mut programs, index, &shared);
                 // Reported from here, the lock released: the end reaches
                 // the orchestrator with no other thread woken on the way.
                 let ended = lock(&shared).ended(index, outcome);
@@ -169,15 +163,15 @@ impl SlotGroups {
     }
 }
 
-/// Starts one task in the slot's groups and waits for it; then kills
+/// Starts one task in the slot's groups and waits for it; then ends
 /// whatever it left running and waits for that to be gone, so that nothing
 /// of the task is alive once its end is recorded.
 fn run(
     spec: &Spec,
     prepared: Option<(&cgroups::Group, cgroups::Baseline)>,
     programs: &mut Programs,
-    started: impl FnOnce(u32),
-    exited: impl FnOnce(),
+    index: usize,
+    shared: &Shared,
 ) -> Outcome {
     let join = prepared
         .as_ref()
@@ -187,19 +181,10 @@ fn run(
         Ok((child, follower)) => (child.id(), follower),
         Err(e) => return Outcome::SpawnFailed(format!("{e:#}")),
     };
-    started(pid);
+    lock(shared).started(index, pid);
     let (status, rusage) = process::wait(pid);
-    exited();
-    // Members of the group that are dying already (a stop signals the whole
-    // group) get a moment to go, and are reaped, before what is left counts
-    // as left running.
-    process::wait_group_gone(pid, Duration::from_millis(100));
-    let mut leftovers = process::signal_group(pid, libc::SIGKILL);
-    process::wait_group_gone(pid, Duration::from_secs(2));
-    match &prepared {
-        Some((group, _)) => leftovers |= group.kill_strays(),
-        None => leftovers |= process::kill_adopted_since(pid, |p| spec.carried_by(p)),
-    }
+    let group = prepared.as_ref().map(|(group, _)| *group);
+    let leftovers = end_leftovers(pid, group, spec, index, shared);
     // Its stdout is whole: the rest of it is copied into its log.
     if let Some(following) = follower {
         following.finish();
@@ -225,6 +210,64 @@ fn run(
         enforced: prepared.is_some(),
     }
 }
+
+/// Ends what the task whose process `pid` has exited left running, and
+/// waits for it to be gone: its process group, and what else is in its
+/// cgroup (a daemon that called `setsid`). Left by a task being stopped,
+/// it gets the rest of the stop's grace; else SIGTERM and a grace of its
+/// own (`Supervisor::exited`); SIGKILL after, at once on a second stop.
+/// Where no cgroup holds the task, its daemons out of the group are found
+/// among our orphans once the group is gone, and get SIGKILL. Returns
+/// whether it left any (not counting a stopped group's members that were
+/// still on their way out).
+fn end_leftovers(
+    pid: u32,
+    group: Option<&cgroups::Group>,
+    spec: &Spec,
+    index: usize,
+    shared: &Shared,
+) -> bool {
+    let signal = |signal| {
+        process::signal_group(pid, signal);
+        for stray in group.map(cgroups::Group::members).unwrap_or_default() {
+            // SAFETY: kill has no memory-safety preconditions.
+            unsafe { libc::kill(stray as libc::pid_t, signal) };
+        }
+    };
+    // Reaps those that have ended and were ours (a zombie still counts as
+    // a member of its group until reaped), then looks for the others.
+    let left_running = || {
+        process::reap(-(pid as libc::pid_t));
+        let strays = group.map(cgroups::Group::members).unwrap_or_default();
+        strays.iter().for_each(|&p| process::reap(p as libc::pid_t));
+        process::signal_group(pid, 0) || !strays.is_empty()
+    };
+    let left = left_running();
+    let mut leftovers = lock(shared).exited(index, left, signal);
+    while left && left_running() {
+        let kill_at = lock(shared).kill_at(index);
+        if kill_at.is_none_or(|at| Instant::now() >= at) {
+            lock(shared).overdue(index, signal);
+            leftovers = true;
+            break;
+        }
+        std::thread::sleep(LOOK_EVERY);
+    }
+    // Nothing joins an emptied group or cgroup: only the daemons no
+    // cgroup holds can be left then.
+    if left {
+        process::wait_group_gone(pid, Duration::from_secs(2));
+    }
+    let strays = match group {
+        Some(group) => left && group.kill_strays(),
+        None => process::kill_adopted_since(pid, |p| spec.carried_by(p)),
+    };
+    leftovers | strays
+}
+
+/// How often the slot looks whether what a task left has ended, in its
+/// grace.
+const LOOK_EVERY: Duration = Duration::from_millis(5);
 
 /// Programs found on PATH, by name. Without this every start would search
 /// PATH again, one failed exec per folder before the right one.

@@ -1130,6 +1130,74 @@ fn ctrl_c_stops_every_task_and_exits_130() {
     }
 }
 
+/// A task whose shell starts a child that, told to stop, takes a second
+/// to clean up (it writes `cleaned` then), and that goes on (`then`) once
+/// the child's trap is set (it writes `ready`). Its kill_grace is long
+/// enough for that cleanup.
+fn task_with_a_cleaning_child(t: &Tree, frontmatter: &str, then: &str) {
+    t.config("kill_grace: 30s");
+    let child = r#"trap "sleep 1; echo cleaned > $TASK_OUTPUT_DIR/cleaned; exit 0" TERM; touch $TASK_OUTPUT_DIR/ready; while :; do sleep 0.1; done"#;
+    let script = format!(
+        "sh -c '{child}' &\nwhile [ ! -f $TASK_OUTPUT_DIR/ready ]; do sleep 0.01; done\n{then}"
+    );
+    t.task("p/a", &format!("{frontmatter}{}", sh(&script)));
+}
+
+/// The task's own process dies at once of a timeout's SIGTERM: what it
+/// left, its cleanup under way, gets the rest of the grace, not SIGKILL
+/// (it got it 0.1 s later).
+#[test]
+fn a_timeout_s_grace_outlives_the_task_s_own_process() {
+    let t = Tree::new();
+    task_with_a_cleaning_child(&t, "timeout: 2s\n", "wait");
+    t.run(&["orchestrate"]).code(1);
+    assert_eq!(t.status("p/a")["error"], "Timeout");
+    let log = t.read("workspace/logs/p/a.log");
+    assert!(t.exists("workspace/outputs/p/a/cleaned"), "{log}");
+    assert!(!log.contains("SIGKILL"), "{log}");
+}
+
+/// The same of a stop (SIGTERM to the run): the task is interrupted, and
+/// what it left finishes its cleanup in the grace.
+#[test]
+fn a_stop_s_grace_outlives_the_task_s_own_process() {
+    let t = Tree::new();
+    task_with_a_cleaning_child(&t, "", "wait");
+    let mut orchestrator = spawn_orchestrate(&t, "out");
+    wait_for("the child's trap", || {
+        t.exists("workspace/outputs/p/a/ready")
+    });
+    signal(orchestrator.id(), libc::SIGTERM);
+    assert_eq!(
+        orchestrator.wait().unwrap().code(),
+        Some(143),
+        "{}",
+        t.read("out")
+    );
+    assert_eq!(t.status("p/a")["error"], "interrupted");
+    let log = t.read("workspace/logs/p/a.log");
+    assert!(t.exists("workspace/outputs/p/a/cleaned"), "{log}");
+    assert!(!log.contains("SIGKILL"), "{log}");
+}
+
+/// What a task that ended on its own left running gets SIGTERM first and
+/// its grace (it got SIGKILL alone); the task's end stays its own process's.
+#[test]
+fn what_a_task_leaves_running_gets_sigterm_and_a_grace() {
+    let t = Tree::new();
+    task_with_a_cleaning_child(&t, "", "exit 0");
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.state("p/a"), "completed");
+    assert_eq!(t.status("p/a")["exit_code"], 0);
+    let log = t.read("workspace/logs/p/a.log");
+    assert!(t.exists("workspace/outputs/p/a/cleaned"), "{log}");
+    assert!(
+        log.contains("xtask: its process exited and left others running: SIGTERM sent"),
+        "{log}"
+    );
+    assert!(!log.contains("SIGKILL"), "{log}");
+}
+
 #[test]
 fn a_long_task_gets_its_pid_in_its_running_status() {
     let t = Tree::new();
