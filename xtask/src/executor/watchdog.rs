@@ -243,8 +243,9 @@ pub struct Escalation {
 }
 
 impl Escalation {
-    /// One step of stopping a task, at `now`, for `why`: SIGTERM to its
-    /// group (through `signal`), then, `grace` later, SIGKILL, sent again
+    /// One step of stopping a task, at `now`, for `why`: SIGTERM and
+    /// SIGCONT to its group (through `signal`), then, `grace` later,
+    /// SIGKILL, sent again
     /// at each step until it is gone; each said once in its `log`. For the
     /// supervisor, and for a run whose adopted task's supervisor is gone.
     pub fn step(
@@ -262,6 +263,10 @@ impl Escalation {
                     &format!("xtask: {why}: SIGTERM sent to the task's processes"),
                 );
                 signal(libc::SIGTERM);
+                // A stopped process (SIGSTOP, a shell's ^Z) would handle
+                // its SIGTERM only once continued: else it waits out the
+                // grace for SIGKILL (systemd does the same).
+                signal(libc::SIGCONT);
                 self.kill_at = Some(now + grace);
             }
             Some(at) if now >= at => self.kill(log, grace, signal),

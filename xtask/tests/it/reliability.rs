@@ -1198,6 +1198,27 @@ fn what_a_task_leaves_running_gets_sigterm_and_a_grace() {
     assert!(!log.contains("SIGKILL"), "{log}");
 }
 
+/// A task that stopped itself (SIGSTOP) is continued after its SIGTERM,
+/// so that its handler runs, rather than waiting out the grace for SIGKILL.
+#[test]
+fn a_stopped_task_is_continued_to_handle_its_sigterm() {
+    let t = Tree::new();
+    t.config("kill_grace: 30s");
+    t.task(
+        "p/a",
+        &format!(
+            "timeout: 2s\n{}",
+            sh("trap 'echo cleaning; exit 0' TERM; kill -STOP $$; echo continued")
+        ),
+    );
+    t.run(&["orchestrate"]).code(1);
+    assert_eq!(t.status("p/a")["error"], "Timeout");
+    let log = t.read("workspace/logs/p/a.log");
+    assert!(log.contains("cleaning"), "{log}");
+    assert!(!log.contains("continued"), "{log}");
+    assert!(!log.contains("SIGKILL"), "{log}");
+}
+
 #[test]
 fn a_long_task_gets_its_pid_in_its_running_status() {
     let t = Tree::new();
