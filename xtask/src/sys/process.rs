@@ -123,6 +123,33 @@ fn pidfd(pid: u32) -> Option<OwnedFd> {
     (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
+/// Marks every descriptor above stderr close-on-exec. Those this process
+/// inherited (a pipe of the shell that started it) would reach the
+/// supervisor and every task, and keep open what they are for as long as
+/// any runs. Not closed: whoever passed one may count on this process
+/// holding it. Call first thing: every descriptor made here later is
+/// close-on-exec already (std opens them so), or meant to be inherited.
+pub fn inherited_descriptors_close_on_exec() {
+    let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<RawFd> = entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
+        .filter(|&fd| fd > 2)
+        .collect();
+    for fd in fds {
+        // SAFETY: fcntl on a descriptor number changes no memory; one that
+        // was the listing's own, closed since, gives EBADF.
+        unsafe {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags >= 0 {
+                libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
+            }
+        }
+    }
+}
+
 /// A pid and its start time, to tell it from a later process with the same pid.
 #[derive(Debug, Clone, Copy)]
 pub struct Process {

@@ -1219,6 +1219,30 @@ fn a_stopped_task_is_continued_to_handle_its_sigterm() {
     assert!(!log.contains("SIGKILL"), "{log}");
 }
 
+/// A descriptor the run was started with, beyond stdin, stdout and
+/// stderr (a pipe of the shell that started it), reaches no task.
+#[test]
+fn a_descriptor_the_run_inherits_reaches_no_task() {
+    use std::os::fd::AsRawFd;
+    let t = Tree::new();
+    t.task("p/a", &sh("ls -l /proc/$$/fd > $TASK_OUTPUT_DIR/fds"));
+    t.write("inherited", "");
+    let inherited = std::fs::File::open(t.path("inherited")).unwrap();
+    let fd = inherited.as_raw_fd();
+    let mut command = t.command(&["orchestrate"]);
+    // SAFETY: dup2 is async-signal-safe; it leaves the copy inheritable.
+    unsafe {
+        command.pre_exec(move || match libc::dup2(fd, 7) {
+            -1 => Err(std::io::Error::last_os_error()),
+            _ => Ok(()),
+        })
+    };
+    let run: Run = command.output().unwrap().into();
+    run.code(0);
+    let fds = t.read("workspace/outputs/p/a/fds");
+    assert!(!fds.contains("inherited"), "{fds}");
+}
+
 #[test]
 fn a_long_task_gets_its_pid_in_its_running_status() {
     let t = Tree::new();
