@@ -260,5 +260,10 @@ fn signal_said(layout: &Layout, id: &str, active: &Active, signal: i32, said: &s
     if active.process().alive() {
         logs::append_line(&layout.log_file(id), said);
         active.process().signal_group(signal);
+        if signal == libc::SIGTERM {
+            // A stopped process (SIGSTOP) handles its SIGTERM only once it
+            // runs again, as the supervisor's stops do.
+            active.process().signal_group(libc::SIGCONT);
+        }
     }
 }

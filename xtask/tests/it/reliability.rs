@@ -602,6 +602,35 @@ fn a_task_whose_orchestrator_and_supervisor_died_in_its_first_second_is_not_star
     assert_eq!(t.launches("p/a"), 0, "started twice");
 }
 
+/// A stop of a run that adopted a stopped (SIGSTOP) task after a double
+/// crash continues it with its SIGTERM, so that its handler runs (it
+/// waited, stopped, for the SIGKILL).
+#[test]
+fn a_stop_continues_an_adopted_stopped_task_so_its_handler_runs() {
+    let t = Tree::new();
+    t.task("p/a", &sh(MARK));
+    running_under_a_dead_supervisor(&t, "p/a", 1);
+    let mut orphan = orphan_of(
+        &t,
+        "p/a",
+        "trap 'echo cleaned > cleaned; exit 0' TERM; kill -STOP $$; sleep 1000",
+    );
+    let pid = orphan.id();
+    wait_for("the task to stop itself", || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|stat| stat.split_whitespace().nth(2) == Some("T"))
+    });
+    let mut run = spawn_orchestrate(&t, "run.out");
+    wait_for("the adoption", || {
+        t.read("run.out")
+            .contains(&format!("still running, pid {pid}"))
+    });
+    signal(run.id(), libc::SIGTERM);
+    orphan.wait().unwrap();
+    assert_eq!(t.read("cleaned"), "cleaned\n");
+    run.wait().unwrap();
+}
+
 #[test]
 fn reset_and_block_refuse_a_task_that_runs_on_after_a_double_crash() {
     let t = Tree::new();
