@@ -71,6 +71,11 @@ pub fn run(layout: &Layout, name: &str, decided: &Decided) -> Result<i32> {
         let task = &defs.graph.tasks[t];
         let after = task.approval(&defs.config) == Some(Approve::After);
         let seen = approvals::seen(layout, &defs.config, &defs.graph, t, after);
+        // An approval that holds, replaced by this one: said (its note
+        // and name are gone from the record).
+        let approves = decided.decision == Decision::Approved;
+        let earlier =
+            approvals::read(layout, task).filter(|a| approves && a.decision == Decision::Approved);
         let approval = Approval {
             decision: decided.decision,
             by: by.clone(),
@@ -79,6 +84,31 @@ pub fn run(layout: &Layout, name: &str, decided: &Decided) -> Result<i32> {
             seen,
         };
         approvals::write(layout, &task.id, &approval)?;
+        if let Some(earlier) = earlier {
+            eprintln!(
+                "note: this approval replaces the one {} gave at {}",
+                earlier.by, earlier.at
+            );
+        }
+        // A result approved once what it was built from changed is stale
+        // as soon as it counts: said now.
+        let recorded = status::read(layout, &task.id).ok().flatten();
+        let built_from = recorded
+            .as_ref()
+            .filter(|_| after)
+            .and_then(|s| s.fingerprint.as_ref());
+        if let Some(changed) = built_from
+            .and_then(|built| {
+                crate::state::fingerprint::changed(layout, built, Some(task), &task.id)
+            })
+            .filter(|_| approves)
+        {
+            eprintln!(
+                "warning: {changed} changed since {} ran: approved, its result is stale at once, and `{}` runs it again",
+                task.id,
+                layout.cmd("orchestrate --rerun-stale")
+            );
+        }
         // Given ahead of time, it cannot cover an input not made yet: the
         // person is told now, not when the run asks again.
         let absent = (approval.seen.iter()).filter(|(_, mark)| mark.is_absent());

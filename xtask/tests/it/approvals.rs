@@ -786,6 +786,27 @@ fn an_approval_of_a_file_edited_during_the_run_is_the_next_run_s() {
     assert_eq!(t.read("workspace/outputs/p/x/ran"), "two\n");
 }
 
+/// A second approval says whose it replaces, and one of a result whose
+/// task file changed since it ran warns that the result is stale at once.
+#[test]
+fn approve_says_what_it_replaces_and_warns_of_a_stale_result() {
+    let t = Tree::new();
+    t.task("p/b", &format!("approve: before\n{}", sh(MARK)));
+    t.run(&["approve", "p/b", "--by", "alice"]).code(0);
+    t.run(&["approve", "p/b", "--by", "bob"])
+        .code(0)
+        .says("note: this approval replaces the one alice gave at ");
+    t.task("p/a", &format!("approve: after\n{}", sh("true")));
+    t.run(&["orchestrate", "--task", "p/a"]).code(4);
+    t.task(
+        "p/a",
+        &format!("approve: after\ntimeout: 5m\n{}", sh("true")),
+    );
+    t.run(&["approve", "p/a"])
+        .code(0)
+        .says("warning: tasks/p/a.md changed since p/a ran: approved, its result is stale at once");
+}
+
 /// A rejected task is held until `reset`; run again, it is told why it was
 /// rejected, as a retry is told why it failed.
 #[test]
