@@ -20,10 +20,31 @@ use crate::sys::env::GIT_REPOSITORY_VARS;
 /// A git command made to act on the repository of the shell's folder,
 /// whatever the orchestrator's environment says (it may run from a git
 /// hook), and not echoed.
+///
+/// It runs none of the repository's hooks: they are the user's and the
+/// agents' (whose own gits, which the orchestrator does not run, keep
+/// them), written for a checkout someone works in. Run in the
+/// orchestrator's worktrees, a post-merge or post-checkout hook that
+/// writes a file leaves changes that are no one's, which stall the merge
+/// queue or get committed as an agent's; one that fails fails a making
+/// that worked. `core.hooksPath` set to a file holds no hook; set through
+/// `GIT_CONFIG_COUNT` (the user's is removed above), it outranks the
+/// repository's config, `core.hooksPath` too.
+///
+/// And in the C locale: the orchestrator reads git's messages
+/// (`read_a_record`, `signing_hint`, a locked config), which a
+/// translated git would word otherwise. What users see of it is git's
+/// stderr quoted in an error, in English like the rest of the
+/// orchestrator's words; names are not touched (git neither converts a
+/// path nor a commit's message to the locale's encoding).
 pub(super) fn prep(cmd: Cmd<'_>) -> Cmd<'_> {
     GIT_REPOSITORY_VARS
         .iter()
         .fold(cmd.quiet(), |cmd, var| cmd.env_remove(var))
+        .env("GIT_CONFIG_COUNT", "1")
+        .env("GIT_CONFIG_KEY_0", "core.hooksPath")
+        .env("GIT_CONFIG_VALUE_0", "/dev/null")
+        .env("LC_ALL", "C")
 }
 
 /// Runs a git command to its end, whatever its exit status. xshell builds

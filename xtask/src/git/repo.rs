@@ -200,8 +200,8 @@ impl Repo {
         self.write_config(|| prep(cmd!(sh, "git config --unset {key}")))
     }
 
-    /// Runs the config write `cmd` makes (in the C locale, so that git's
-    /// message is known), again while another git holds the config's lock,
+    /// Runs the config write `cmd` makes (in the C locale, `prep`, so
+    /// that git's message is known), again while another git holds the config's lock,
     /// for up to `CONFIG_LOCK_WAIT`. A lock that stayed that long is taken
     /// for stale: later writes try once, so that the run's loop, where
     /// worktrees are made, does not stall at every start.
@@ -214,7 +214,7 @@ impl Repo {
         let deadline = Instant::now() + wait;
         let mut pause = Duration::from_millis(5);
         loop {
-            let done = run_to_end(cmd().env("LC_ALL", "C"));
+            let done = run_to_end(cmd());
             let locked = done.as_ref().is_err_and(|e| {
                 let said = e.to_string();
                 said.contains("could not lock config file") && said.contains("File exists")
@@ -330,7 +330,7 @@ impl Repo {
     /// `except`, also when the agent staged them itself (`git add -A`):
     /// those are taken out of the index (back to the commit's version)
     /// first, so that a copied `.env` is never committed. Without the
-    /// repository's hooks (`--no-verify`): a formatter hook that edits
+    /// repository's hooks (as every git here, `prep`): a formatter hook that edits
     /// files would leave them unstaged and stop the rebase, and a
     /// commit-msg hook would refuse this fixed message, every retry; the
     /// hooks are the agent's commits' to pass (`commit_leftovers: false`
@@ -342,11 +342,7 @@ impl Repo {
         let paths = all_but(&self.not_ignored(dir, except)?);
         run(prep(cmd!(sh, "git -C {dir} add --all -- {paths...}")))?;
         self.unstage(dir, except)?;
-        run(prep(cmd!(
-            sh,
-            "git -C {dir} commit --quiet --no-verify -m {message}"
-        )))
-        .map(drop)
+        run(prep(cmd!(sh, "git -C {dir} commit --quiet -m {message}"))).map(drop)
     }
 
     /// Those of `paths` (from the top of the worktree at `dir`) that git

@@ -60,6 +60,29 @@ impl Tree {
         .unwrap();
     }
 
+    /// Writes git hook `name` for the orchestrator's own git commands,
+    /// which otherwise run no hook: a hook stands in for a git that is
+    /// slow, hangs or fails (Git LFS's filter). They run a `git` that
+    /// names the hooks' folder on its command line (`-c`), which outranks
+    /// the orchestrator's `core.hooksPath`; `command` puts it first on
+    /// the PATH.
+    pub fn hook_the_orchestrator_runs(&self, name: &str, script: &str) {
+        self.write_executable(&format!(".git/hooks/{name}"), script);
+        let path = std::env::var_os("PATH").unwrap();
+        let git = std::env::split_paths(&path)
+            .map(|dir| dir.join("git"))
+            .find(|git| git.is_file())
+            .unwrap();
+        self.write_executable(
+            ".git/test-bin/git",
+            &format!(
+                "#!/bin/sh\nexec {} -c core.hooksPath={} \"$@\"\n",
+                git.display(),
+                self.path(".git/hooks").display()
+            ),
+        );
+    }
+
     pub fn read(&self, rel: &str) -> String {
         std::fs::read_to_string(self.root.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
     }
@@ -76,6 +99,12 @@ impl Tree {
     /// user stands to run `cargo xtask`).
     pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(BIN);
+        let bin = self.path(".git/test-bin");
+        if bin.exists() {
+            let path = std::env::var_os("PATH").unwrap();
+            let dirs = std::iter::once(bin).chain(std::env::split_paths(&path));
+            cmd.env("PATH", std::env::join_paths(dirs).unwrap());
+        }
         cmd.arg("--root")
             .arg(&self.root)
             .args(args)

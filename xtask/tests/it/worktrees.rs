@@ -24,8 +24,8 @@ pub fn repo(extra: &str) -> Tree {
 /// hook go: that attempt never started.
 fn kill_while_its_worktree_is_made(t: &Tree, attempt: u32) {
     let (block, hooked, release) = (t.path("block"), t.path("hooked"), t.path("release"));
-    t.write_executable(
-        ".git/hooks/post-checkout",
+    t.hook_the_orchestrator_runs(
+        "post-checkout",
         &format!(
             "#!/bin/sh\n[ -f {b} ] || exit 0\ntouch {h}\nwhile [ ! -f {r} ]; do sleep 0.02; done\n",
             b = block.display(),
@@ -617,6 +617,47 @@ fn leftovers_are_committed_without_the_repository_s_hooks() {
     assert_eq!(t.git(&["show", "integration:notes.txt"]), "draft");
 }
 
+/// The orchestrator's own git commands (making worktrees, the merge
+/// queue's rebase and fast-forward) run none of the repository's hooks,
+/// in `.git/hooks` or in `core.hooksPath`: a post-merge hook writing a
+/// file in the integration worktree stalled the queue (changes not
+/// cargo xtask's), a post-checkout one's file was committed as the
+/// agent's. The agents' own commits run them.
+#[test]
+fn the_orchestrator_s_own_git_runs_none_of_the_repository_s_hooks() {
+    for hooks in [".git/hooks", "markers/hooks"] {
+        let t = repo("");
+        if hooks == "markers/hooks" {
+            let path = t.path(hooks).display().to_string();
+            t.git(&["config", "core.hooksPath", &path]);
+        }
+        for name in ["post-checkout", "post-merge", "post-rewrite"] {
+            let script = format!("#!/bin/sh\ndate > .last-{name}\n");
+            t.write_executable(&format!("{hooks}/{name}"), &script);
+        }
+        std::fs::create_dir_all(t.path("markers")).unwrap();
+        let agent_s = t.path("markers/committed");
+        let script = format!("#!/bin/sh\ntouch {}\n", agent_s.display());
+        t.write_executable(&format!("{hooks}/post-commit"), &script);
+        t.task("p/a", &commit("a.txt", "a"));
+        t.task("p/b", &commit("b.txt", "b"));
+        // A stalled queue waited for good.
+        let mut run = t.start(&["orchestrate"]);
+        wait_for("the run to end", || run.try_wait().unwrap().is_some());
+        assert_eq!(run.wait().unwrap().code(), Some(0), "{hooks}");
+        let files = t.git(&["ls-tree", "-r", "--name-only", "integration"]);
+        assert!(
+            files.contains("a.txt") && files.contains("b.txt"),
+            "{files}"
+        );
+        assert!(!files.contains(".last-"), "{hooks}: {files}");
+        let integration = t.path("workspace/worktrees/.integration");
+        let status = git_in(&integration, &["status", "--porcelain", "--ignored"]);
+        assert_eq!(status, "", "{hooks}");
+        assert!(agent_s.exists(), "{hooks}: the agent's commit ran no hook");
+    }
+}
+
 /// Leftovers git cannot commit (a signing key that fails) fail the task,
 /// naming them, and nothing is merged.
 #[test]
@@ -1018,8 +1059,8 @@ fn ctrl_c_during_a_merge_says_the_queue_ends_first() {
     // A slow fast-forward (its post-merge hook) holds the merge, once the
     // task has run.
     let root = t.root.display();
-    t.write_executable(
-        ".git/hooks/post-merge",
+    t.hook_the_orchestrator_runs(
+        "post-merge",
         &format!("#!/bin/sh\n[ -e {root}/ran ] || exit 0\nwhile [ ! -e {root}/go ]; do sleep 0.02; done\n"),
     );
     let work = format!("touch {root}/ran && echo a > a.txt && git add a.txt && git commit -q -m a");
@@ -1071,8 +1112,8 @@ fn the_live_view_says_how_many_of_the_running_merge() {
     // A slow fast-forward (its post-merge hook) holds the merge a while,
     // once the task has run: frames are drawn every 500 ms.
     let root = t.root.display();
-    t.write_executable(
-        ".git/hooks/post-merge",
+    t.hook_the_orchestrator_runs(
+        "post-merge",
         &format!("#!/bin/sh\n[ -e {root}/ran ] || exit 0\nsleep 1.2\n"),
     );
     let work = format!("touch {root}/ran && echo a > a.txt && git add a.txt && git commit -q -m a");
@@ -1102,8 +1143,8 @@ fn the_live_view_says_how_many_of_the_running_merge() {
 fn a_second_ctrl_c_cuts_a_merge_a_hook_holds_and_leaves_it_to_the_next_run() {
     let t = repo("");
     let root = t.root.display();
-    t.write_executable(
-        ".git/hooks/post-merge",
+    t.hook_the_orchestrator_runs(
+        "post-merge",
         &format!(
             "#!/bin/sh
 [ -e {root}/ran ] || exit 0
@@ -1444,8 +1485,8 @@ fn clean_keeps_a_worktree_the_user_locked_and_its_dry_run_says_so() {
 fn a_task_removed_while_its_worktree_is_made_never_starts() {
     let t = repo("");
     let (hooked, release) = (t.path("hooked"), t.path("release"));
-    t.write_executable(
-        ".git/hooks/post-checkout",
+    t.hook_the_orchestrator_runs(
+        "post-checkout",
         &format!(
             "#!/bin/sh\ncase $PWD in */.new/*) ;; *) exit 0;; esac\ntouch {h}\nwhile [ ! -f {r} ]; do sleep 0.02; done\n",
             h = hooked.display(),
@@ -2134,8 +2175,8 @@ fn why_and_progress_tell_a_task_waiting_for_its_merge() {
     );
     t.task("p/b", &format!("dependencies: [p/a]\n{}", sh("true")));
     // Holds the integration branch's move by the merge (not its making).
-    t.write_executable(
-        ".git/hooks/reference-transaction",
+    t.hook_the_orchestrator_runs(
+        "reference-transaction",
         &format!(
             "#!/bin/sh\n[ \"$1\" = prepared ] || exit 0\ngrep -q ' refs/heads/integration$' || exit 0\ncd {m} || exit 1\n[ -f ran ] || exit 0\ntouch held\nwhile [ ! -f go ]; do sleep 0.02; done\n"
         ),
@@ -2212,7 +2253,7 @@ fn killing_the_orchestrator_during_merges_loses_no_commit_and_merges_nothing_twi
     let t = repo("max_concurrent_agents: 4\n");
     // Slow checkouts (made during a rebase and a fast-forward) widen the
     // moments a kill lands in the middle of a merge.
-    t.write_executable(".git/hooks/post-checkout", "#!/bin/sh\nsleep 0.05\n");
+    t.hook_the_orchestrator_runs("post-checkout", "#!/bin/sh\nsleep 0.05\n");
     let n: usize = 16;
     for i in 0..n {
         let deps = if i >= 4 && i % 3 == 0 {
@@ -2305,8 +2346,8 @@ fn a_cherry_pick_head_the_queue_s_rebase_left_is_not_taken_for_the_agent_s() {
         t.task("p/a", &commit("a.txt", "a"));
         // Ends after p/a: its merge rebases onto p/a's commit, a pick.
         t.task("p/b", &sh("sleep 0.5; echo b > b.txt"));
-        t.write_executable(
-            ".git/hooks/post-commit",
+        t.hook_the_orchestrator_runs(
+            "post-commit",
             &format!(
                 "#!/bin/sh\n[ -e \"$(git rev-parse --git-path CHERRY_PICK_HEAD)\" ] || exit 0\n[ -e {m}/picked ] && exit 0\n: > \"$(git rev-parse --git-common-dir)/packed-refs.lock\"\ntouch {m}/picked\n[ {kill} = true ] || exit 0\nwhile [ ! -f {m}/go ]; do sleep 0.02; done\n"
             ),
@@ -2348,8 +2389,8 @@ fn the_next_run_waits_for_what_the_gits_of_a_killed_orchestrator_started() {
     let m = t.path("markers");
     let m = m.display();
     // The first checkout's hook runs until released (at most a minute).
-    t.write_executable(
-        ".git/hooks/post-checkout",
+    t.hook_the_orchestrator_runs(
+        "post-checkout",
         &format!(
             "#!/bin/sh
 [ -e {m}/hook-started ] && exit 0
@@ -2444,8 +2485,8 @@ fn hook_leaving_a_daemon(t: &Tree, redirect: &str) {
     let m = t.path("markers");
     let m = m.display();
     let daemon = format!("touch {m}/daemon; i=0; while [ ! -e {m}/release ] && [ $i -lt 9000 ]; do sleep 0.01; i=$((i+1)); done; rm {m}/daemon");
-    t.write_executable(
-        ".git/hooks/post-checkout",
+    t.hook_the_orchestrator_runs(
+        "post-checkout",
         &format!(
             "#!/bin/sh
 [ -e {m}/hooked ] && exit 0
@@ -2705,7 +2746,7 @@ fn a_git_killed_with_the_orchestrator_leaves_no_lock_behind() {
     t.task("p/a", &sh(MARK));
     let markers = t.path("markers");
     std::fs::create_dir_all(&markers).unwrap();
-    t.write_executable(".git/hooks/reference-transaction",
+    t.hook_the_orchestrator_runs("reference-transaction",
         &format!(
             "#!/bin/sh\n[ \"$1\" = prepared ] || exit 0\ngrep -q ' refs/heads/task/p/a$' || exit 0\ncd {m} || exit 1\n[ -e hooked ] && exit 0\necho $$ > hooked.tmp && mv hooked.tmp hooked\nexec sleep 30\n",
             m = markers.display()
@@ -2860,8 +2901,8 @@ fn an_integration_branch_squash_merged_then_deleted_is_made_again_in_silence() {
 /// and waits for the file `go` (none if it is there).
 fn post_checkout_that_hangs(t: &Tree, which: &str) {
     let root = t.root.display();
-    t.write_executable(
-        ".git/hooks/post-checkout",
+    t.hook_the_orchestrator_runs(
+        "post-checkout",
         &format!("#!/bin/sh\ncase $PWD in {which}) ;; *) exit 0;; esac\n[ -e {root}/go ] && exit 0\necho $$ > {root}/hook.pid\nuntil [ -e {root}/go ]; do sleep 0.02; done\n"),
     );
 }
@@ -2922,8 +2963,8 @@ fn a_worktree_a_hook_holds_as_it_is_made_holds_no_other_task() {
 fn repo_whose_new_worktrees_run(script: &str) -> Tree {
     let t = repo("max_memory_gb: 1\n");
     let script = script.replace("{root}", &t.root.display().to_string());
-    t.write_executable(
-        ".git/hooks/post-checkout",
+    t.hook_the_orchestrator_runs(
+        "post-checkout",
         &format!("#!/bin/sh\ncase $PWD in */.new/*) ;; *) exit 0;; esac\n{script}"),
     );
     std::fs::create_dir_all(t.path("markers")).unwrap();
@@ -3014,8 +3055,8 @@ fn ctrl_c_stops_every_worktree_being_made() {
 #[test]
 fn a_worktree_a_hook_refuses_fails_its_task_saying_why_on_one_line() {
     let t = repo("");
-    t.write_executable(
-        ".git/hooks/post-checkout",
+    t.hook_the_orchestrator_runs(
+        "post-checkout",
         "#!/bin/sh\ncase $PWD in */p%2Fa|*/p/a|*/p) ;; *) exit 0;; esac\necho 'lfs: object missing' >&2\necho 'run git lfs fetch' >&2\nexit 1\n",
     );
     t.task("p/a", &commit("a.txt", "a"));
