@@ -158,15 +158,15 @@ impl Worktrees {
             .into_iter()
             .filter_map(|dir| dir.strip_prefix(&layout.root).ok())
             .map(|dir| dir.to_string())
-            .collect();
-        reaching.extend(self.settings.brought());
-        reaching.push(".gitignore".to_owned());
-        // A worktree is a checkout of the whole repository, the root only
-        // a folder of it: changes anywhere in it are in no worktree.
-        let reaching: Vec<String> = reaching
-            .iter()
+            .chain([".gitignore".to_owned()])
+            // A worktree is a checkout of the whole repository, the root
+            // only a folder of it: changes anywhere in it are in no
+            // worktree.
             .map(|path| self.repo.root_in_top.join(path).to_string())
             .collect();
+        // A tracked `copy` path is not brought: the user's change to it
+        // reaches no worktree either.
+        reaching.extend(brought(&self.repo, &self.settings)?);
         self.repo.uncommitted(&self.repo.top, &reaching)
     }
 

@@ -122,6 +122,11 @@ impl Git {
                 crate::ui::format::first_few(&changed, 3),
             ));
         }
+        for copy in self.worktrees.tracked_copies().unwrap_or_default() {
+            warnings.push(format!(
+                "warning: worktrees.copy `{copy}`: git tracks it, so it is not copied: each worktree has its own checkout of it, the integration branch's (a copy over it would be a change no one made, which stops every merge); commit the version the agents should see, or take it out of `worktrees.copy`"
+            ));
+        }
         for link in self.worktrees.unignored_links().unwrap_or_default() {
             let name = link.trim_end_matches('/');
             warnings.push(format!(

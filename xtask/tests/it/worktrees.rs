@@ -1373,6 +1373,28 @@ fn a_tracked_path_listed_in_link_is_committed_as_any_change() {
     assert_eq!(t.git(&["show", "integration:vendor/pkg.js"]), "two");
 }
 
+/// A `copy` path that git tracks is not copied (the worktree has its own
+/// checkout of it), and the run says so as it starts: copied, it was a
+/// change no one made, and every merge failed ("cannot rebase: You have
+/// unstaged changes"), also with the user's edit of it not committed.
+#[test]
+fn a_tracked_path_listed_in_copy_is_not_copied_and_is_warned_of() {
+    let t = repo("");
+    t.config("kill_grace: 1s\nworktrees:\n  default: true\n  copy: [.env]\n");
+    t.write(".env", "KEY=committed\n");
+    t.git(&["add", ".env"]);
+    t.git(&["commit", "-q", "-m", "env"]);
+    t.write(".env", "KEY=edited\n");
+    t.task("p/a", &commit("a.txt", "a"));
+    t.task("p/b", &sh("cat .env > seen.txt"));
+    let run = t.run(&["orchestrate"]);
+    run.code(0);
+    let warned = "warning: worktrees.copy `.env`: git tracks it, so it is not copied";
+    assert_eq!(run.said().matches(warned).count(), 1, "{}", run.said());
+    assert_eq!(t.git(&["show", "integration:a.txt"]), "a");
+    assert_eq!(t.git(&["show", "integration:seen.txt"]), "KEY=committed");
+}
+
 /// A task's worktree reused by its retry is not refused for another
 /// task's worktree that git cannot repair (its agent replaced its `.git`).
 #[test]

@@ -48,14 +48,6 @@ impl Default for Worktrees {
     }
 }
 
-impl Worktrees {
-    /// The paths `copy` and `link` bring into each worktree: the user's,
-    /// never committed from a worktree, and removed with it.
-    pub fn brought(&self) -> Vec<String> {
-        self.copy.iter().chain(&self.link).cloned().collect()
-    }
-}
-
 /// Where a task runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Workdir {
