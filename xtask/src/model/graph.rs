@@ -677,12 +677,21 @@ fn name_problems(task: &Task) -> Vec<Problem> {
 }
 
 /// What is wrong with task `id`'s name, when it leaves no room for the
-/// files kept for it.
+/// files kept for it. Its whole id is one file name too, flattened: the
+/// folder its worktree is made in, whose name git gives its record of the
+/// worktree (adding a number when taken). Checked of every task, a
+/// worktree's or not: a change of the config makes any task one.
 pub fn too_long(id: &str) -> Option<String> {
     let name = id.rsplit('/').next().unwrap_or(id);
-    (name.len() > LONGEST_NAME).then(|| format!(
-        "its name is {} bytes long, past the {LONGEST_NAME} a task's can be (the files kept for it add to it, and a file name has at most 255): shorten it",
-        name.len()
+    if name.len() > LONGEST_NAME {
+        return Some(format!(
+            "its name is {} bytes long, past the {LONGEST_NAME} a task's can be (the files kept for it add to it, and a file name has at most 255): shorten it",
+            name.len()
+        ));
+    }
+    let flat = crate::model::layout::Layout::flat_id(id).len();
+    (flat > LONGEST_NAME).then(|| format!(
+        "its id is {flat} bytes long as one file name (each `/` written `%2F`, each `%` `%25`), which names the folder its worktree is made in and git's record of it: past the {LONGEST_NAME} it can be (a file name has at most 255); shorten its name or its folders'"
     ))
 }
 

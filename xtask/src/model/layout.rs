@@ -181,8 +181,11 @@ impl Layout {
     /// worktrees made at once never make or remove a folder another's
     /// making needs.
     pub fn new_worktree_dir(&self, id: &str) -> Utf8PathBuf {
-        let flat = id.replace('%', "%25").replace('/', "%2F");
-        self.new_worktrees().join(flat)
+        self.new_worktrees().join(Layout::flat_id(id))
+    }
+    /// Task `id` as one file name (`new_worktree_dir`).
+    pub fn flat_id(id: &str) -> String {
+        id.replace('%', "%25").replace('/', "%2F")
     }
     /// The folder the worktrees are made in (`new_worktree_dir`).
     pub fn new_worktrees(&self) -> Utf8PathBuf {

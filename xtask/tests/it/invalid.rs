@@ -237,6 +237,27 @@ fn a_task_name_too_long_for_its_files_is_refused() {
     );
 }
 
+/// A task id too long as one file name (each `/` written `%2F`, each `%`
+/// `%25`), the folder its worktree is made in and git's record of it, is
+/// refused by `validate` and `new`: it passed, and its worktree failed to
+/// be made at every start ("File name too long").
+#[test]
+fn a_task_id_too_long_as_its_worktree_s_folder_name_is_refused() {
+    let nested = format!("p/{}/{}", "a".repeat(150), "b".repeat(150));
+    let percents = format!("p/{}", "%".repeat(100));
+    for id in [&nested, &percents] {
+        check(
+            |t| t.task(id, "title: long"),
+            &["bytes long as one file name (each `/` written `%2F`"],
+        );
+    }
+    let t = Tree::new();
+    t.run(&["new", &nested])
+        .code(2)
+        .says("its id is 307 bytes long as one file name");
+    assert!(!t.exists("tasks/p"));
+}
+
 /// `1M` is a month to the duration parser, and most likely meant as a
 /// minute: refused, saying so.
 #[test]
