@@ -20,7 +20,7 @@ use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::git::command::{self, Cut};
-use crate::git::repo::{branch_ref, Moved, Rebased, Repo};
+use crate::git::repo::{branch_ref, Moved, Nested, Rebased, Repo};
 use crate::git::worktrees::Worktrees;
 use crate::sys::shell::shell_word;
 
@@ -334,6 +334,10 @@ fn merge(worktrees: &Worktrees, target: &Target, request: &Request) -> Result<Me
     // the index, stop the rebase: it stays in the worktree, unstaged.
     repo.unstage(worktree, &target.brought)?;
     let leftovers = repo.uncommitted(worktree, &target.brought)?;
+    let nested = repo.nested_repositories(worktree, &leftovers)?;
+    if !nested.is_empty() {
+        return Ok(Merged::Failed(nested_left(worktree, &nested)));
+    }
     if !leftovers.is_empty() {
         if !target.commit_leftovers {
             return Ok(Merged::Failed(format!(
@@ -428,6 +432,29 @@ fn left_unfinished(repo: &Repo, dir: &Utf8Path) -> Result<Option<String>> {
     Ok(Some(format!(
         "the agent left {left} in its worktree {shown}: nothing was merged; finish it (resolve, `git add`, `git commit`) or undo it ({undo}), then run the task again"
     )))
+}
+
+/// Why the work in the task's worktree `dir` is not merged, when the
+/// agent left `nested` git repositories or worktrees of their own there,
+/// uncommitted: the leftovers commit would record each as a commit id
+/// alone, not its files. The way out depends on what it is.
+fn nested_left(dir: &Utf8Path, nested: &[Nested]) -> String {
+    let shown = shell_word(dir.as_str());
+    let each: Vec<String> = (nested.iter())
+        .map(|Nested { path, worktree }| match worktree {
+            true => format!(
+                "{path} is a git worktree (`git worktree add`): remove it (`git -C {shown} worktree remove {}`)",
+                shell_word(path)
+            ),
+            false => format!(
+                "{path} is a git repository of its own (a `git clone` or `git init`): remove its `.git` to commit its files, add it to .gitignore, or make it a submodule (`git submodule add URL PATH`)"
+            ),
+        })
+        .collect();
+    format!(
+        "the agent left a git repository or worktree of its own in its worktree {shown}, uncommitted (committed, git would keep its commit id, not its files): nothing was committed or merged; {}; then run the task again",
+        each.join("; ")
+    )
 }
 
 /// What the run and `why` say of a merge queue held by a person's work

@@ -34,6 +34,23 @@ const EMAIL: &str = "xtask@localhost";
 /// that lock. A live git holds it for milliseconds.
 const CONFIG_LOCK_WAIT: Duration = Duration::from_secs(2);
 
+/// A git repository or worktree of its own inside a worktree
+/// (`nested_repositories`).
+pub struct Nested {
+    /// From the worktree's top.
+    pub path: String,
+    /// Made by `git worktree add`, not `git init` or `git clone`.
+    pub worktree: bool,
+}
+
+/// Whether `dot_git`, the text of a `.git` file, points into a
+/// repository's `worktrees/` (`gitdir: /repo/.git/worktrees/<name>`).
+fn names_a_worktree(dot_git: &str) -> bool {
+    (dot_git.trim().strip_prefix("gitdir: "))
+        .and_then(|gitdir| Utf8Path::new(gitdir).parent())
+        .is_some_and(|records| records.file_name() == Some("worktrees"))
+}
+
 pub struct Repo {
     sh: Shell,
     /// The repository's top folder (the main worktree).
@@ -512,20 +529,57 @@ impl Repo {
         if linked.is_empty() {
             return Ok(linked);
         }
-        // None when there is no `.gitmodules`.
-        let (modules, paths) = (format!("{to}:.gitmodules"), r"^submodule\..*\.path$");
+        let named = self.submodule_paths(dir, "--blob", &format!("{to}:.gitmodules"))?;
+        Ok(linked
+            .into_iter()
+            .filter(|path| !named.contains(path))
+            .collect())
+    }
+
+    /// Those of `paths` (changes in the worktree at `dir`, from its top;
+    /// a folder git does not go into ends in `/`) that are a git
+    /// repository or worktree of their own, a folder with its own `.git`,
+    /// which the worktree's `.gitmodules` does not name: committed, git
+    /// would keep its commit id alone, not its files.
+    pub fn nested_repositories(&self, dir: &Utf8Path, paths: &[String]) -> Result<Vec<Nested>> {
+        let nested: Vec<Nested> = (paths.iter())
+            .map(|path| path.trim_end_matches('/'))
+            .filter_map(|path| {
+                let git = dir.join(path).join(".git");
+                let meta = std::fs::symlink_metadata(&git).ok()?;
+                // A worktree's `.git` is a file naming its record, in a
+                // repository's `worktrees/` (a submodule's names its
+                // `modules/`).
+                let worktree = meta.is_file()
+                    && std::fs::read_to_string(&git).is_ok_and(|text| names_a_worktree(&text));
+                let path = path.to_owned();
+                Some(Nested { path, worktree })
+            })
+            .collect();
+        if nested.is_empty() {
+            return Ok(nested);
+        }
+        let named = self.submodule_paths(dir, "--file", ".gitmodules")?;
+        Ok(nested
+            .into_iter()
+            .filter(|nested| !named.contains(&nested.path))
+            .collect())
+    }
+
+    /// The paths of the submodules a `.gitmodules` names: the one `from`
+    /// (`--blob` or `--file`) says, in the worktree at `dir`. None when
+    /// there is no such file.
+    fn submodule_paths(&self, dir: &Utf8Path, from: &str, modules: &str) -> Result<Vec<String>> {
+        let sh = &self.sh;
+        let paths = r"^submodule\..*\.path$";
         let named = output(prep(cmd!(
             sh,
-            "git -C {dir} config --null --blob {modules} --get-regexp {paths}"
+            "git -C {dir} config --null {from} {modules} --get-regexp {paths}"
         )))?;
         // `<key>\n<value>\0` each: a name or a path may hold spaces.
         let named = String::from_utf8_lossy(&named.stdout);
-        let named: Vec<&str> = (named.split('\0'))
-            .filter_map(|entry| entry.split_once('\n').map(|(_, path)| path))
-            .collect();
-        Ok(linked
-            .into_iter()
-            .filter(|path| !named.contains(&path.as_str()))
+        Ok((named.split('\0'))
+            .filter_map(|entry| entry.split_once('\n').map(|(_, path)| path.to_owned()))
             .collect())
     }
 

@@ -568,26 +568,23 @@ fn what_an_agent_leaves_uncommitted_is_committed_or_refused() {
 }
 
 /// A git repository an agent made inside its worktree (a `git clone`, a
-/// scaffolder's `git init`), left uncommitted or committed, is never
-/// merged: git would keep its commit id alone, not its files.
+/// scaffolder's `git init`) and committed is never merged: git would keep
+/// its commit id alone, not its files. (Left uncommitted:
+/// `a_repository_or_worktree_an_agent_left_uncommitted_is_not_committed`.)
 #[test]
 fn a_repository_an_agent_made_in_its_worktree_is_never_merged() {
-    let nested = "mkdir vendor && cd vendor && git init -q . && echo lib > lib.txt && git add lib.txt && git -c user.name=a -c user.email=a@b commit -qm lib && cd ..";
-    for (id, then) in [
-        ("p/left", "true"),
-        (
-            "p/committed",
-            "git add vendor && git commit -qm 'add vendor'",
-        ),
-    ] {
-        let t = repo("");
-        t.task(id, &sh(&format!("{nested} && {then}")));
-        t.run(&["orchestrate"])
-            .code(1)
-            .says("its commits add vendor, a git repository of its own")
-            .says("Nothing was merged");
-        assert_eq!(integration_log(&t), ["first"], "{id}");
-    }
+    let t = repo("");
+    t.task(
+        "p/committed",
+        &sh(&format!(
+            "{NESTED} && git add vendor && git commit -qm 'add vendor'"
+        )),
+    );
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("its commits add vendor, a git repository of its own")
+        .says("Nothing was merged");
+    assert_eq!(integration_log(&t), ["first"]);
     // A submodule `.gitmodules` names is merged, whatever its name.
     let lib = repo("");
     let t = repo("");
@@ -615,6 +612,36 @@ fn leftovers_are_committed_without_the_repository_s_hooks() {
     t.task("p/sloppy", &sh("echo draft > notes.txt"));
     t.run(&["orchestrate"]).code(0);
     assert_eq!(t.git(&["show", "integration:notes.txt"]), "draft");
+}
+
+/// A git repository an agent makes in its worktree, with a commit.
+const NESTED: &str = "mkdir vendor && cd vendor && git init -q . && echo lib > lib.txt && git add lib.txt && git -c user.name=a -c user.email=a@b commit -qm lib && cd ..";
+
+/// A git repository or worktree of its own that an agent left uncommitted
+/// in its worktree is not committed by the leftovers commit (it was, then
+/// the task failed blaming the agent's commits, with advice that did not
+/// fit a worktree): the task fails before, nothing committed or merged,
+/// with the way out that fits each, staged by the agent or not.
+#[test]
+fn a_repository_or_worktree_an_agent_left_uncommitted_is_not_committed() {
+    let worktree = "git worktree add -q .trees/sub -b helper-a";
+    for (id, work, says) in [
+        ("p/repo", NESTED.to_owned(), "vendor is a git repository of its own (a `git clone` or `git init`): remove its `.git` to commit its files, add it to .gitignore"),
+        ("p/staged", format!("{NESTED} && git add vendor 2>/dev/null"), "vendor is a git repository of its own"),
+        ("p/tree", worktree.to_owned(), "/p/tree worktree remove .trees/sub`"),
+    ] {
+        let t = repo("");
+        t.task(id, &sh(&format!("{work} && echo a > a.txt")));
+        t.run(&["orchestrate"])
+            .code(1)
+            .says("the agent left a git repository or worktree of its own in its worktree")
+            .says("nothing was committed or merged")
+            .says(says);
+        assert_eq!(integration_log(&t), ["first"], "{id}");
+        let branch = format!("task/{id}");
+        let subjects = t.git(&["log", "--format=%s", &branch]);
+        assert_eq!(subjects, "first", "{id}");
+    }
 }
 
 /// The orchestrator's own git commands (making worktrees, the merge
