@@ -133,10 +133,13 @@ impl Run<'_> {
         // The end its record says, for a task that may have ended before
         // this run saw it (adopted after a crash; a Slurm job, whose end is
         // Slurm's, as its start is): else now, on the clock of its start.
+        // (Slurm's times are whole seconds: an end never before the start,
+        // which may be the submission's, taken here to the millisecond.)
         let ended = record
             .as_ref()
             .and_then(|r| status::parse_timestamp(&r.ended_at))
             .filter(|_| active.adopted.is_some() || active.job_id.is_some())
+            .map(|ended| ended.max(active.started))
             .unwrap_or_else(SystemTime::now);
         let task = &self.graph.tasks[t];
         let mut verdict = verdict::judge(

@@ -320,6 +320,10 @@ impl Job {
             Ok(child) => child,
             Err(e) => return (format!("cannot start: {e}"), String::new()),
         };
+        // The command holds the pipe's write ends: dropped, so that the
+        // reader sees its end once the command's processes close theirs
+        // (kept, every command took the reader's half-second wait more).
+        drop(command);
         let printed = Printed::read(reader);
         self.shared
             .running
