@@ -770,17 +770,17 @@ fn without_leading_marks(mut line: &str) -> &str {
     }
 }
 
-/// A string the agent printed, each line as a terminal shows it
-/// (`terminal::plain`): what it says reaches the views, which must not
-/// hand its escape sequences (or a web page's it quotes) to the person's
-/// terminal.
+/// A string the agent printed, without escape sequences or control
+/// characters but its tabs and line breaks (`terminal::without_escapes`):
+/// what it says reaches the views, which must not hand its escapes (or a
+/// web page's it quotes) to the person's terminal, and its dependents'
+/// prompts, which quote it as it was (a Makefile's tabs).
 fn text(value: Option<&Value>) -> Option<String> {
     let raw = value.and_then(Value::as_str)?;
-    if !raw.contains(|c: char| c.is_control() && c != '\n') {
+    if !raw.contains(|c: char| c.is_control() && c != '\n' && c != '\t') {
         return Some(raw.to_owned());
     }
-    let lines: Vec<String> = raw.split('\n').map(crate::agent::terminal::plain).collect();
-    Some(lines.join("\n"))
+    Some(crate::agent::terminal::without_escapes(raw))
 }
 
 fn count(value: Option<&Value>) -> Option<u32> {

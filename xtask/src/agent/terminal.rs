@@ -35,6 +35,28 @@ pub fn plain(line: &str) -> String {
     shown.into_iter().collect()
 }
 
+/// `text` without what would act on a terminal it is printed to: escape
+/// sequences and control characters are dropped (a carriage return of a
+/// Windows line end too), tabs and line breaks kept. For what is kept as
+/// it was said (an agent's message, quoted in its dependents' prompts),
+/// where `plain`'s rendering (a tab as a space, a line written over after
+/// a carriage return) would change it.
+pub fn without_escapes(text: &str) -> String {
+    let mut kept = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\u{1b}' => {
+                skip_escape(&mut chars);
+            }
+            '\n' | '\t' => kept.push(c),
+            c if c.is_control() => {}
+            c => kept.push(c),
+        }
+    }
+    kept
+}
+
 /// Skips the rest of an escape sequence whose ESC was just read; returns
 /// the final character of a CSI (`[`, parameters, a final character from
 /// `@` to `~`). Strings (OSC `]`, DCS `P`, SOS `X`, PM `^`, APC `_`) end
@@ -64,7 +86,13 @@ fn skip_escape(chars: &mut std::iter::Peekable<std::str::Chars>) -> Option<char>
 
 #[cfg(test)]
 mod tests {
-    use super::plain;
+    use super::{plain, without_escapes};
+
+    #[test]
+    fn text_without_escapes_keeps_its_tabs_and_lines() {
+        let said = "all:\n\tgo build\r\n\u{1b}[31mred\u{1b}[0m \u{1}x\u{1b}]0;t\u{7}\n10%\rdone";
+        assert_eq!(without_escapes(said), "all:\n\tgo build\nred x\n10%done");
+    }
 
     #[test]
     fn a_line_is_kept_as_a_terminal_shows_it() {
