@@ -29,6 +29,10 @@ pub struct Admission<'a> {
     /// The least memory a task of the graph reserves, and for how many
     /// tasks (made again when the graph grows).
     least_memory: Cell<(usize, f64)>,
+    /// No agent task may start now: what the budget leaves is spoken for
+    /// by the running agents (`Budget::spoken_for`); set by the run and the
+    /// plan around their picks.
+    agents_held: Cell<bool>,
 }
 
 /// A task with its rank in the order, which compares first.
@@ -53,6 +57,7 @@ impl<'a> Admission<'a> {
             },
             pools: Pools::new(&config.agents.pools, jobs),
             least_memory: Cell::new((0, f64::INFINITY)),
+            agents_held: Cell::new(false),
         }
     }
 
@@ -174,8 +179,10 @@ impl<'a> Admission<'a> {
         let reserved = self.reserved(graph, running);
         let idle = running.is_empty();
         let now = SystemTime::now();
+        let agents_held = self.agents_held.get();
         let may_start = |t: usize| {
-            writing_the_same(graph, running, t).is_none()
+            !(agents_held && graph.tasks[t].is_agent(self.config))
+                && writing_the_same(graph, running, t).is_none()
                 && writing_the_same(graph, merging, t).is_none()
                 && self.pool_holds(graph, running, t, now).is_none()
         };
@@ -210,6 +217,11 @@ impl<'a> Admission<'a> {
             }
         }
         (best, held)
+    }
+
+    /// Holds the agent tasks back from the picks (or lets them go).
+    pub fn hold_agents(&self, held: bool) {
+        self.agents_held.set(held);
     }
 
     /// Why a ready task does not start beside the `running` ones.

@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 
 use super::{Run, Stop};
 use crate::model::config::{Config, ResultFormat};
+use crate::model::graph::Graph;
 use crate::model::layout::Layout;
 use crate::state::events::Event;
 use crate::state::ledger;
@@ -93,12 +94,14 @@ impl Budget {
     /// work past it (five agents started with $0.04 left spend five
     /// agents' worth). With no agent running, one starts while anything
     /// is left, as before costs were known.
-    pub fn spoken_for<'a>(&self, running: impl Iterator<Item = &'a str>) -> Option<String> {
+    pub fn spoken_for(&self, graph: &Graph, config: &Config, running: &[usize]) -> Option<String> {
         let left = self.left().filter(|&left| left > 0.0)?;
         let (mut agents, mut expected) = (0, 0.0);
-        for id in running {
-            agents += 1;
-            expected += self.expected_cost(id);
+        for task in running.iter().map(|&r| &graph.tasks[r]) {
+            if task.is_agent(config) {
+                agents += 1;
+                expected += self.expected_cost(&task.id);
+            }
         }
         (agents > 0 && expected > 0.0 && left <= expected).then(|| {
             let them = match agents {
@@ -253,25 +256,31 @@ impl Run<'_> {
         }
     }
 
-    /// Whether agent task `t` waits, though the budget is not reached, for
-    /// a running agent to end (`Budget::spoken_for`); said once a hold.
-    pub(super) fn held_by_budget_spoken_for(&mut self, t: usize) -> bool {
-        if !self.graph.tasks[t].is_agent(self.config) {
-            return false;
-        }
-        let graph = &self.graph;
-        let agents = (self.running.tasks().into_iter())
-            .map(|r| &graph.tasks[r])
-            .filter(|task| task.is_agent(self.config))
-            .map(|task| task.id.as_str());
-        let Some(why) = self.budget.spoken_for(agents) else {
+    /// Holds the agents back from the picks while what the budget leaves
+    /// is spoken for by the `running` ones (`Budget::spoken_for`); returns
+    /// why, when it does.
+    pub(super) fn hold_agents_for_the_budget(&mut self, running: &[usize]) -> Option<String> {
+        let why = self.budget.spoken_for(&self.graph, self.config, running);
+        self.admission.hold_agents(why.is_some());
+        if why.is_none() {
             self.budget.said_spoken_for = false;
-            return false;
-        };
-        if !std::mem::replace(&mut self.budget.said_spoken_for, true) {
-            self.printer.note(Tone::Warn, &why);
         }
-        true
+        why
+    }
+
+    /// Says `why` the budget holds the agents back, once a hold, when an
+    /// agent would start but for it (`merging`: as the pick had it).
+    pub(super) fn say_agents_held(&mut self, why: &str, running: &[usize], merging: &[usize]) {
+        if self.budget.said_spoken_for {
+            return;
+        }
+        self.admission.hold_agents(false);
+        let none = &|_, _| false;
+        let would = (self.admission).pick(&self.graph, &self.readiness, running, merging, none);
+        if would.is_some_and(|t| self.graph.tasks[t].is_agent(self.config)) {
+            self.budget.said_spoken_for = true;
+            self.printer.note(Tone::Warn, why);
+        }
     }
 
     /// Says the budget is reached, once the end of the task whose cost

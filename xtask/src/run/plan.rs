@@ -70,7 +70,8 @@ pub struct Plan<'a> {
     /// without its status): nothing starts until it has ended.
     refused: bool,
     /// Why the wave planned last starts no more agents, the budget left
-    /// being what the agents in it are expected to cost.
+    /// being what the agents in it are expected to cost (a ready agent
+    /// not in it waits for that).
     spoken_for: Option<String>,
 }
 
@@ -549,9 +550,8 @@ impl<'a> Plan<'a> {
             admission: &self.admission,
             running: &self.wave,
             planned: &self.wave[self.running_now.min(self.wave.len())..],
-            budget: (self.budget.reached())
-                .then(|| self.budget.reached_message())
-                .or_else(|| self.spoken_for.clone()),
+            budget: self.budget.reached().then(|| self.budget.reached_message()),
+            agents_held: self.spoken_for.as_deref(),
             stopped: None,
             paused: &self.paused,
             retries: &[],
@@ -571,35 +571,24 @@ impl<'a> Plan<'a> {
             }
             return;
         }
-        while let Some(t) =
-            self.admission
-                .pick(self.graph, &self.readiness, &self.wave, &[], &|_, _| false)
-        {
+        loop {
+            // As a run holds its agents while the budget left is spoken for.
+            let held = self.budget.spoken_for(self.graph, self.config, &self.wave);
+            self.admission.hold_agents(held.is_some());
+            let none = &|_, _| false;
+            let picked = (self.admission).pick(self.graph, &self.readiness, &self.wave, &[], none);
+            let Some(t) = picked else {
+                self.spoken_for = held;
+                break;
+            };
             if self.waits_for_approval(t, Approve::Before) {
                 self.readiness.await_approval(self.graph, t);
                 continue;
             }
-            if self.budget_spoken_for(t) {
-                break;
-            }
             self.readiness.start(self.graph, t);
             self.wave.push(t);
         }
-    }
-
-    /// Whether agent task `t` would wait for one in the wave to end, the
-    /// budget left being what those are expected to cost, as a run waits.
-    fn budget_spoken_for(&mut self, t: usize) -> bool {
-        let (graph, config) = (self.graph, self.config);
-        if !graph.tasks[t].is_agent(config) {
-            return false;
-        }
-        let agents = (self.wave.iter())
-            .map(|&w| &graph.tasks[w])
-            .filter(|task| task.is_agent(config))
-            .map(|task| task.id.as_str());
-        self.spoken_for = self.budget.spoken_for(agents);
-        self.spoken_for.is_some()
+        self.admission.hold_agents(false);
     }
 
     /// The wave's tasks end, completed; what depends on one whose result

@@ -27,6 +27,13 @@ use crate::ui::printer::Tone;
 impl Run<'_> {
     /// Starts ready tasks while the limits allow.
     pub(super) fn launch_ready(&mut self) -> Result<()> {
+        let launched = self.launch_while_allowed();
+        // The budget's hold on agents is of these picks only.
+        self.admission.hold_agents(false);
+        launched
+    }
+
+    fn launch_while_allowed(&mut self) -> Result<()> {
         loop {
             // A signal not yet handled: nothing more starts.
             if crate::git::starts_stopped() {
@@ -38,6 +45,7 @@ impl Run<'_> {
                 .as_ref()
                 .map(|git| git.queued())
                 .unwrap_or_default();
+            let agents_held = self.hold_agents_for_the_budget(&running);
             // When the held one fits, worked out once a pick asks.
             let held_fits_in = std::cell::OnceCell::new();
             let may_pass = |held: usize, t: usize| {
@@ -50,6 +58,9 @@ impl Run<'_> {
             let picked =
                 (self.admission).pick(&self.graph, &self.readiness, &running, &merging, &may_pass);
             let Some(t) = picked else {
+                if let Some(why) = agents_held {
+                    self.say_agents_held(&why, &running, &merging);
+                }
                 if running.len() < self.admission.jobs && self.set_aside_held_for_approval()? {
                     continue;
                 }
@@ -58,13 +69,9 @@ impl Run<'_> {
             if self.file_gone(t) {
                 continue;
             }
-            if self.held_for_approval(t)? {
-                continue;
+            if !self.held_for_approval(t)? {
+                self.launch(t)?;
             }
-            if self.held_by_budget_spoken_for(t) {
-                return Ok(());
-            }
-            self.launch(t)?;
         }
     }
 

@@ -82,6 +82,7 @@ impl Run<'_> {
             running: &running,
             planned: &[],
             budget: self.budget.reached().then(|| self.budget.reached_message()),
+            agents_held: None,
             stopped: match (&self.stop, self.mode) {
                 (Some(_), _) => Some("the run was stopped"),
                 (None, Mode::Monitor) => Some(super::MONITOR_STARTS_NOTHING),

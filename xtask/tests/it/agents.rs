@@ -1669,6 +1669,11 @@ fn no_more_agents_start_once_the_running_ones_are_expected_to_spend_what_is_left
     for id in ["p/a", "p/b", "p/c", "p/d", "p/e", "p/f"] {
         scenario(&t, id, &["success.json"]);
     }
+    // A command, last in the order, costs nothing: the hold is not its.
+    t.task(
+        "p/script",
+        &format!("{after_a}\npriority: -1\n{}", sh(MARK)),
+    );
     // p/a costs $0.16, leaving $0.34: three agents at that cost start
     // ($0.33 expected), the fourth waits; their ends reach the budget.
     t.run(&["orchestrate"])
@@ -1680,6 +1685,7 @@ fn no_more_agents_start_once_the_running_ones_are_expected_to_spend_what_is_left
         .filter(|id| !runs(&t, id).is_empty())
         .collect();
     assert_eq!(ran, ["p/b", "p/c", "p/d"]);
+    assert_eq!(t.launches("p/script"), 1);
     // Raised to leave $0.15: the plan starts one agent, then the other
     // once it ends, as the run would.
     t.config(&format!(

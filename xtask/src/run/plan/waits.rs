@@ -20,10 +20,12 @@ pub struct Waits<'a> {
     pub running: &'a [usize],
     /// In a plan, the running tasks that would start now (the others run).
     pub planned: &'a [usize],
-    /// What the budget holds ready tasks with: it is reached, or (in a
-    /// plan) what is left is no more than the agents planned to run are
-    /// expected to cost (`Budget::spoken_for`).
+    /// The budget, when it is reached: nothing ready starts.
     pub budget: Option<String>,
+    /// In a plan, why no more agents start: what the budget leaves is no
+    /// more than the agents planned to run are expected to cost
+    /// (`Budget::spoken_for`).
+    pub agents_held: Option<&'a str>,
     /// Why nothing ready starts, when nothing does: the run was stopped (a
     /// signal, a fatal error), or it is a `monitor`.
     pub stopped: Option<&'static str>,
@@ -61,9 +63,13 @@ impl Waits<'_> {
                         format!("paused by a rate limit, not started: {why}")
                     }
                     (None, Some(why)) => format!("{ready}: {why}"),
-                    (None, None) => self
-                        .admission
-                        .held_reason(graph, readiness, self.running, t),
+                    (None, None) => match self
+                        .agents_held
+                        .filter(|_| graph.tasks[t].is_agent(self.config))
+                    {
+                        Some(why) => format!("{ready}: {why}"),
+                        None => (self.admission).held_reason(graph, readiness, self.running, t),
+                    },
                 };
             }
             Node::NeedsInputs => return self.missing_inputs(t),
