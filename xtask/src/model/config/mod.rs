@@ -11,6 +11,7 @@ use serde_yaml::Value;
 
 mod agents;
 mod notify;
+mod slurm;
 mod worktrees;
 
 pub use agents::{result_format, Agents, RateLimits, ResultFormat, UNNAMED_POOL};
@@ -271,7 +272,7 @@ impl Config {
             self.slurm.account = slurm.take("account", yaml::non_empty_text);
             set(
                 &mut self.slurm.extra_args,
-                slurm.take("extra_args", yaml::text_list),
+                slurm.take("extra_args", self::slurm::extra_args),
             );
             set(
                 &mut self.slurm.poll_interval,
@@ -487,6 +488,11 @@ mod tests {
         check(
             "executor: slurmm\n",
             Err("`executor`: must be `local` or `slurm`, found `slurmm`"),
+        );
+        // At its line, saying why: it would override sbatch's own.
+        check(
+            "executor: slurm\nslurm:\n  extra_args: [--qos=long, -o, x.log]\n",
+            Err("orchestrator.yaml:3: `slurm.extra_args`: `-o` would override the orchestrator's own `--output` (the task's log"),
         );
     }
 
