@@ -279,8 +279,12 @@ pub fn sbatch_args(config: &SlurmConfig, launch: &Launch, limits: &Limits) -> Ve
         args.push(format!("--account={account}"));
     }
     args.extend(config.extra_args.iter().cloned());
+    // `exec`: the task is the batch step's process, not a child of the
+    // shell sbatch wraps the command in, so that its death by a signal is
+    // Slurm's (not the shell's exit code 128+n), and scancel's TERM
+    // reaches it first (not a shell whose end has Slurm kill the rest).
     args.push(format!(
-        "--wrap={}",
+        "--wrap=exec {}",
         crate::sys::shell::shell_words(&launch.argv)
     ));
     args

@@ -130,6 +130,18 @@ fn slurm_timeout_cancels_the_job() {
     assert_eq!(job_state(&job), "CANCELLED");
 }
 
+/// A task killed by a signal on Slurm is said killed by it, as locally:
+/// the shell sbatch wrapped it in made it exit code 137.
+#[test]
+fn slurm_a_task_killed_by_a_signal_is_said_killed_by_it() {
+    let Some(t) = slurm_tree() else { return };
+    t.task("p/killed", &sh("kill -9 $$"));
+    t.run(&["orchestrate"]).code(1);
+    let status = t.status("p/killed");
+    assert_eq!(status["error"], "killed by SIGKILL", "{status}");
+    assert!(status["exit_code"].is_null(), "{status}");
+}
+
 #[test]
 fn slurm_ctrl_c_cancels_jobs_and_exits_130() {
     let Some(t) = slurm_tree() else { return };
