@@ -300,8 +300,7 @@ fn attempt_mark(attempt: u32) -> String {
 /// one: submitted by an orchestrator killed while its `sbatch` ran, which
 /// went on and submitted it with no record. The newest, if several.
 pub fn find_submitted(task_id: &str, log_file: &Utf8Path, attempt: u32) -> Option<String> {
-    let scontrol = ["scontrol", "show", "job", "-o"].map(str::to_owned);
-    let output = slurm(&scontrol, &[], None).ok()?;
+    let output = slurm(&show_jobs(None), &[], None).ok()?;
     let jobs = parse_jobs(&String::from_utf8_lossy(&output.stdout));
     let (mark, log) = (attempt_mark(attempt), log_file.as_str());
     let field = |fields: &HashMap<String, String>, key| fields.get(key).cloned();
@@ -331,7 +330,7 @@ pub struct LiveJob {
 /// log (`log_file`, `sbatch_args`). A task of one, started again, would
 /// run beside it. An error when Slurm does not answer.
 pub fn live_jobs(log_file: impl Fn(&str) -> Utf8PathBuf) -> Result<Vec<LiveJob>> {
-    let scontrol = ["scontrol", "show", "job", "-o"].map(str::to_owned);
+    let scontrol = show_jobs(None);
     let (_, mut command) = slurm_command(&scontrol, &[], None)?;
     let child = (command.stdout(Stdio::piped()).stderr(Stdio::piped()))
         .spawn()
@@ -498,28 +497,86 @@ fn slurm_command<'a>(
     Ok((program, command))
 }
 
+/// The `scontrol` command that lists every job Slurm knows (`job`: that
+/// one), one line each. `-a`: also in partitions hidden from the user, who
+/// would not see their own jobs there otherwise.
+fn show_jobs(job: Option<&str>) -> Vec<String> {
+    let mut argv = ["scontrol", "-a", "show", "job", "-o"]
+        .map(str::to_owned)
+        .to_vec();
+    argv.extend(job.map(str::to_owned));
+    argv
+}
+
+/// The jobs `scontrol` lists (`show_jobs`), by id, or `None` when it
+/// fails.
+fn list_jobs() -> Option<HashMap<String, HashMap<String, String>>> {
+    let output = slurm(&show_jobs(None), &[], None).ok()?;
+    let listed = output.status.success();
+    listed.then(|| parse_jobs(&String::from_utf8_lossy(&output.stdout)))
+}
+
+/// What Slurm says of one job asked for by its id.
+enum Lookup {
+    Listed(HashMap<String, String>),
+    /// It knows no such job (its record purged): not only that it did not
+    /// answer.
+    Unknown,
+}
+
+/// What Slurm says of job `job`, or `None` when it does not answer.
+fn look_up(job: &str) -> Option<Lookup> {
+    let output = slurm(&show_jobs(Some(job)), &[], None).ok()?;
+    if String::from_utf8_lossy(&output.stderr).contains("Invalid job id specified") {
+        return Some(Lookup::Unknown);
+    }
+    let mut listed = parse_jobs(&String::from_utf8_lossy(&output.stdout));
+    (output.status.success())
+        .then(|| listed.remove(job).map(Lookup::Listed))
+        .flatten()
+}
+
 /// One `scontrol` call for all jobs in flight; writes the exit record of each
 /// job that ended and returns the events to send.
 fn poll(jobs: &Mutex<Jobs>) -> Vec<Event> {
-    if lock(jobs).in_flight.is_empty() {
+    let followed: Vec<String> = lock(jobs).in_flight.keys().cloned().collect();
+    if followed.is_empty() {
         return Vec::new();
     }
-    let scontrol = ["scontrol", "show", "job", "-o"].map(str::to_owned);
-    let Ok(output) = slurm(&scontrol, &[], None) else {
+    let Some(mut states) = list_jobs() else {
         return Vec::new();
     };
-    if !output.status.success() {
-        return Vec::new();
+    let missing: Vec<&String> = (followed.iter())
+        .filter(|id| !states.contains_key(*id))
+        .collect();
+    // Slurm keeps a job from the moment sbatch gives its id until
+    // MinJobAge after its end, so a job the listing leaves out was purged
+    // after an end we did not see, or this listing hid it from us (a
+    // partition hidden from it, before `-a`; a controller taking over from
+    // another). Only Slurm saying it knows no such job is taken for the
+    // first: a job lost at once on one listing was submitted again beside
+    // itself.
+    let mut unknown = Vec::new();
+    for id in missing {
+        match look_up(id) {
+            Some(Lookup::Listed(fields)) => {
+                states.insert(id.clone(), fields);
+            }
+            Some(Lookup::Unknown) => unknown.push(id.clone()),
+            None => {}
+        }
     }
-    let states = parse_jobs(&String::from_utf8_lossy(&output.stdout));
     let mut jobs = lock(jobs);
     let jobs = &mut jobs.in_flight;
     let mut events = Vec::new();
     let mut ended = Vec::new();
     for (id, job) in jobs.iter_mut() {
         let Some(fields) = states.get(id) else {
-            // Purged before we saw its end: nothing tells how it ended.
-            ended.push((id.clone(), lost_record("Slurm no longer knows the job")));
+            if unknown.contains(id) {
+                // Purged before we saw its end: nothing tells how it ended.
+                ended.push((id.clone(), lost_record("Slurm no longer knows the job")));
+            }
+            // Else the next look tells.
             continue;
         };
         let state = fields.get("JobState").map(String::as_str).unwrap_or("");

@@ -250,6 +250,40 @@ fn slurm_a_job_submitted_as_the_orchestrator_died_is_found_not_submitted_again()
     assert_eq!(t.state("p/a"), "completed");
 }
 
+/// A job a listing of Slurm's jobs leaves out (a partition hidden from
+/// the user, a controller taking over) is not lost while Slurm still knows
+/// it: it was taken for lost on that one listing and submitted again
+/// beside itself.
+#[test]
+fn slurm_a_job_one_listing_leaves_out_is_not_lost() {
+    let Some(t) = slurm_tree() else { return };
+    t.task("p/a", &sh(&format!("{MARK}; echo ran")));
+    // The first listing that holds p/a's job (by its log: other trees'
+    // jobs are named p/a too) leaves it out.
+    let path = std::env::var("PATH").unwrap();
+    let once = t.path("left-out");
+    let log = format!("StdOut={}/workspace/logs/p/a.log", t.root.display());
+    t.write_executable(
+        "bin/scontrol",
+        &format!(
+            "#!/bin/sh\nout=$(env PATH='{path}' scontrol \"$@\")\nrc=$?\n\
+             case \"$*\" in *' -o') if [ ! -e {0} ] && echo \"$out\" | grep -q '{log} '; then\n\
+             touch {0}; echo \"$out\" | grep -v '{log} '; exit $rc; fi;; esac\n\
+             echo \"$out\"\nexit $rc\n",
+            once.display()
+        ),
+    );
+    let run = (t.command(&["orchestrate"]))
+        .env("PATH", format!("{}:{path}", t.path("bin").display()))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(run.status.code(), Some(0), "{said}");
+    assert!(once.exists(), "no listing left the job out");
+    assert_eq!(t.launches("p/a"), 1, "{said}");
+    assert_eq!(t.status("p/a")["tries"], 1, "{said}");
+}
+
 /// How long Slurm says the job has run (`RunTime`), in seconds.
 fn run_time(job_id: &str) -> u64 {
     let out = std::process::Command::new("scontrol")

@@ -97,3 +97,15 @@ fn the_time_limit_leaves_room_for_the_setup() {
         Some("--time=12")
     );
 }
+
+/// Every listing of jobs asks for all partitions (`-a`): a user's own job
+/// in a partition hidden from them was missing from it, taken for lost at
+/// once and submitted again.
+#[test]
+fn jobs_are_listed_also_in_hidden_partitions() {
+    assert_eq!(show_jobs(None), ["scontrol", "-a", "show", "job", "-o"]);
+    assert_eq!(
+        show_jobs(Some("7")),
+        ["scontrol", "-a", "show", "job", "-o", "7"]
+    );
+}
