@@ -83,6 +83,10 @@ struct Job {
     setup: Option<Setup>,
     /// Why we cancelled it, once we did.
     stopping: Option<Alarm>,
+    /// The `scancel` owed it (with its signal) until one reaches Slurm: one
+    /// that failed (a controller busy or restarting) is tried again at
+    /// each look, else the job ran on to its own end.
+    cancel_owed: Option<Option<&'static str>>,
     /// When it was first seen suspended, while it is: the pause is taken
     /// off its time when it resumes (`Watchdog::resumed`).
     suspended: Option<Instant>,
@@ -180,6 +184,7 @@ impl Job {
             setup: limits.setup.clone(),
             watchdog: None,
             stopping: None,
+            cancel_owed: None,
             suspended: None,
             said_held: false,
             restarts: None,
@@ -187,12 +192,22 @@ impl Job {
     }
 
     /// Cancels job `id`, this job, for the run's stop.
-    fn cancel(&mut self, id: &str, signal: Option<&str>) {
+    fn cancel(&mut self, id: &str, signal: Option<&'static str>) {
         self.stopping.get_or_insert(Alarm {
             ending: Ending::Interrupted,
             detail: None,
         });
-        scancel(id, signal);
+        self.cancel_owed = Some(signal);
+        self.send_cancel(id);
+    }
+
+    /// Runs the `scancel` owed to job `id`, this job, if one is.
+    fn send_cancel(&mut self, id: &str) {
+        if let Some(signal) = self.cancel_owed {
+            if scancel(id, signal) {
+                self.cancel_owed = None;
+            }
+        }
     }
 }
 
@@ -435,13 +450,15 @@ fn time_run(fields: &HashMap<String, String>, start: Option<SystemTime>) -> Dura
     }
 }
 
-fn scancel(job_id: &str, signal: Option<&str>) {
+/// Cancels job `job_id` (with `signal`, else Slurm's TERM then KILL):
+/// whether Slurm took it (scancel says 0 also of a job already ended).
+fn scancel(job_id: &str, signal: Option<&str>) -> bool {
     let mut args = vec!["scancel".to_owned()];
     if let Some(signal) = signal {
         args.extend([format!("--signal={signal}"), "--full".to_owned()]);
     }
     args.push(job_id.to_owned());
-    let _ = slurm(&args, &[], None);
+    slurm(&args, &[], None).is_ok_and(|output| output.status.success())
 }
 
 /// Runs a Slurm command (`argv`, its program first) to its end, built by
@@ -581,7 +598,8 @@ fn poll(jobs: &Mutex<Jobs>) -> Vec<Event> {
         };
         let state = fields.get("JobState").map(String::as_str).unwrap_or("");
         let reason = fields.get("Reason").map(String::as_str).unwrap_or("None");
-        match stage(state) {
+        let stage = stage(state);
+        match stage {
             Some(Stage::Waiting) => {
                 let held = is_held(state, reason);
                 let tell = if state == "SUSPENDED" {
@@ -606,8 +624,9 @@ fn poll(jobs: &Mutex<Jobs>) -> Vec<Event> {
                         what: waiting_now(id, state, reason),
                     });
                 }
-                if HOPELESS.contains(&reason) {
-                    scancel(id, None);
+                // Recorded ended once Slurm took the cancel: else the job
+                // would wait on, and the next look tries again.
+                if HOPELESS.contains(&reason) && scancel(id, None) {
                     let why = format!("Slurm cannot run the job: Reason={reason}");
                     ended.push((
                         id.clone(),
@@ -665,7 +684,7 @@ fn poll(jobs: &Mutex<Jobs>) -> Vec<Event> {
                 if job.stopping.is_none() {
                     job.stopping = watchdog.check(now);
                     if job.stopping.is_some() {
-                        scancel(id, None);
+                        job.cancel_owed = Some(None);
                     }
                 }
             }
@@ -677,6 +696,9 @@ fn poll(jobs: &Mutex<Jobs>) -> Vec<Event> {
                 }
                 ended.push((id.clone(), record));
             }
+        }
+        if stage.is_some() {
+            job.send_cancel(id);
         }
     }
     for (id, record) in ended {

@@ -142,6 +142,44 @@ fn slurm_a_task_killed_by_a_signal_is_said_killed_by_it() {
     assert!(status["exit_code"].is_null(), "{status}");
 }
 
+/// Puts in `t` a stand-in for Slurm's `program` whose first call fails
+/// as Slurm's does when its controller cannot be reached (`said` on
+/// stderr, exit 1; the file `failed` made then), the later ones the real
+/// program's; returns the PATH that finds it first.
+fn failing_once(t: &Tree, program: &str, said: &str) -> String {
+    let path = std::env::var("PATH").unwrap();
+    let failed = t.path("failed");
+    t.write_executable(
+        &format!("bin/{program}"),
+        &format!(
+            "#!/bin/sh\nif [ ! -e {0} ]; then touch {0}; echo \"{said}\" >&2; exit 1; fi\n\
+             exec env PATH='{path}' {program} \"$@\"\n",
+            failed.display()
+        ),
+    );
+    format!("{}:{path}", t.path("bin").display())
+}
+
+/// A cancel for our timeout that fails (the controller did not answer) is
+/// tried again until one works: the job ran on to Slurm's own time limit.
+#[test]
+fn slurm_a_failed_cancel_is_tried_again() {
+    let Some(t) = slurm_tree() else { return };
+    t.task("p/slow", &format!("timeout: 2s\n{}", sh("sleep 600")));
+    let said = "scancel: error: Kill job error on job id $1: Unable to contact slurm controller (connect failure)";
+    let path = failing_once(&t, "scancel", said);
+    let run = t
+        .command(&["orchestrate"])
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1));
+    assert!(t.exists("failed"), "no scancel failed");
+    assert_eq!(t.status("p/slow")["error"], "Timeout");
+    let job = t.status("p/slow")["job_id"].as_str().unwrap().to_owned();
+    assert_eq!(job_state(&job), "CANCELLED");
+}
+
 #[test]
 fn slurm_ctrl_c_cancels_jobs_and_exits_130() {
     let Some(t) = slurm_tree() else { return };
