@@ -271,8 +271,8 @@ pub fn sbatch_args(config: &SlurmConfig, launch: &Launch, limits: &Limits) -> Ve
         format!("--job-name={}", launch.task_id),
         // stdout and stderr both into the log: the result is read from it
         // (`run::verdict`), the watchdog sees it grow, `why` shows it whole.
-        format!("--output={}", launch.log_file),
-        format!("--error={}", launch.log_file),
+        format!("--output={}", log_pattern(&launch.log_file)),
+        format!("--error={}", log_pattern(&launch.log_file)),
         format!("--chdir={}", launch.cwd),
         // What finds the job again after a crash before sbatch answered
         // (`find_submitted`), with its name and log.
@@ -305,6 +305,51 @@ pub fn sbatch_args(config: &SlurmConfig, launch: &Launch, limits: &Limits) -> Ve
     args
 }
 
+/// `--output`'s value for the log `log_file`: sbatch reads it as a pattern
+/// (`%x` is the job's name, `%j` its id...), and a `%` in a task's id or
+/// the root made another path, which slurmd could not open: the job failed
+/// to launch. `%%` is a `%`.
+fn log_pattern(log_file: &Utf8Path) -> String {
+    log_file.as_str().replace('%', "%%")
+}
+
+/// Whether `std_out`, the `StdOut` scontrol shows for a job, is the log
+/// `log_file` (`log_pattern`). scontrol shows the pattern expanded, and
+/// versions do it differently: Slurm 22.05's keeps `%%` and expands the
+/// `%x` that follows (`p%%xq` shown as `p%<name>q`, though the log is
+/// `p%xq`), a later one may show the path itself; so any expansion of the
+/// pattern is taken.
+fn shows_log(std_out: &str, log_file: &Utf8Path) -> bool {
+    std_out == log_file.as_str() || expands_to(log_pattern(log_file).as_bytes(), std_out.as_bytes())
+}
+
+/// Whether some reading of the sbatch filename pattern `pattern` gives
+/// `text`: `%%` as `%`, or kept as `%` before a `%` read again; a `%`,
+/// maybe a width (`%4j`), and a letter as anything (a job's name, a task
+/// id, holds `/`); other bytes as they are.
+fn expands_to(pattern: &[u8], text: &[u8]) -> bool {
+    match pattern {
+        [] => text.is_empty(),
+        [b'%', b'%', rest @ ..] => {
+            text.first() == Some(&b'%')
+                && (expands_to(rest, &text[1..]) || expands_to(&pattern[1..], &text[1..]))
+        }
+        [b'%', rest @ ..] => {
+            let width = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+            let literal = text.first() == Some(&b'%') && expands_to(rest, &text[1..]);
+            literal
+                || match rest.get(width) {
+                    Some(letter) if letter.is_ascii_alphabetic() => {
+                        let after = &rest[width + 1..];
+                        (0..=text.len()).any(|n| expands_to(after, &text[n..]))
+                    }
+                    _ => false,
+                }
+        }
+        [byte, rest @ ..] => text.first() == Some(byte) && expands_to(rest, &text[1..]),
+    }
+}
+
 /// The comment of attempt `attempt`'s job.
 fn attempt_mark(attempt: u32) -> String {
     format!("xtask-attempt-{attempt}")
@@ -317,12 +362,12 @@ fn attempt_mark(attempt: u32) -> String {
 pub fn find_submitted(task_id: &str, log_file: &Utf8Path, attempt: u32) -> Option<String> {
     let output = slurm(&show_jobs(None), &[], None).ok()?;
     let jobs = parse_jobs(&String::from_utf8_lossy(&output.stdout));
-    let (mark, log) = (attempt_mark(attempt), log_file.as_str());
+    let mark = attempt_mark(attempt);
     let field = |fields: &HashMap<String, String>, key| fields.get(key).cloned();
     jobs.into_iter()
         .filter(|(_, f)| {
             field(f, "JobName").as_deref() == Some(task_id)
-                && field(f, "StdOut").as_deref() == Some(log)
+                && field(f, "StdOut").is_some_and(|out| shows_log(&out, log_file))
                 && field(f, "Comment").as_deref() == Some(mark.as_str())
         })
         .filter_map(|(id, _)| Some((id.parse::<u64>().ok()?, id)))
@@ -369,7 +414,7 @@ pub fn live_jobs(log_file: impl Fn(&str) -> Utf8PathBuf) -> Result<Vec<LiveJob>>
             let state = f.remove("JobState").filter(|s| stage(s).is_some())?;
             let task_id = f.remove("JobName")?;
             let logs_here =
-                f.get("StdOut").map(String::as_str) == Some(log_file(&task_id).as_str());
+                (f.get("StdOut")).is_some_and(|out| shows_log(out, &log_file(&task_id)));
             logs_here.then(|| LiveJob {
                 reason: f.remove("Reason").unwrap_or_default(),
                 task_id,
@@ -734,14 +779,32 @@ fn final_record(
             )
         })
         .unwrap_or((None, None));
-    let code = code.filter(|_| signal.is_none());
-    let mut record = ending_record(state, code, signal, stopping);
+    let reason = fields.get("Reason").map_or("", String::as_str);
+    let mut record = match never_launched(state, reason, signal) {
+        // Its log could not be opened on the node, say: slurmd's log there
+        // tells. Its exit code and signal are Slurm's, not the task's.
+        true => ExitRecord::with_message(
+            Ending::SpawnFailed,
+            format!("Slurm could not launch the job: {reason}"),
+        ),
+        false => ending_record(state, code.filter(|_| signal.is_none()), signal, stopping),
+    };
     // When Slurm says it ended, not when the poller saw it (after a
     // crash, maybe much later): the task's duration is taken from it.
     if let Some(ended) = slurm_time(fields, "EndTime").filter(|e| *e <= SystemTime::now()) {
         record.ended_at = crate::state::status::timestamp_millis(ended);
     }
     record
+}
+
+/// Whether a job that ended in `state`, for `reason`, with `signal`, never
+/// ran its command. Slurm says `JobLaunchFailure` of a job whose batch
+/// script a signal killed too (`kill -9 $$`: `0:9`); one it could not
+/// launch has a "signal" of Slurm's own past the standard ones (slurmstepd
+/// unable to open the log: `0:53`), or none.
+fn never_launched(state: &str, reason: &str, signal: Option<i32>) -> bool {
+    let killed = signal.is_some_and(|signal| (1..=31).contains(&signal));
+    state == "FAILED" && reason == "JobLaunchFailure" && !killed
 }
 
 /// A time `scontrol` gives (`2026-12-02T08:21:39`, in the machine's local

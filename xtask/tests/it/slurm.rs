@@ -180,6 +180,17 @@ fn slurm_a_failed_cancel_is_tried_again() {
     assert_eq!(job_state(&job), "CANCELLED");
 }
 
+/// A `%` in a task's id (so in its log's path) is no sbatch pattern: the
+/// job wrote to another path, which slurmd could not open, and failed to
+/// launch, said killed by signal 53.
+#[test]
+fn slurm_a_percent_in_a_task_id_is_no_pattern() {
+    let Some(t) = slurm_tree() else { return };
+    t.task("p/b%xq", &sh("echo ran"));
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.read("workspace/logs/p/b%xq.log"), "ran\n");
+}
+
 #[test]
 fn slurm_ctrl_c_cancels_jobs_and_exits_130() {
     let Some(t) = slurm_tree() else { return };

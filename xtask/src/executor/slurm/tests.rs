@@ -64,25 +64,8 @@ fn job_states_not_ended_are_not_taken_for_ends() {
 /// its worktree's setup first, the setup's (whole minutes, up).
 #[test]
 fn the_time_limit_leaves_room_for_the_setup() {
-    let launch = Launch {
-        task_id: "p/a".into(),
-        attempt: 1,
-        argv: vec!["true".into()],
-        env: Vec::new(),
-        log_file: "/w/p/a.log".into(),
-        stdout_file: None,
-        cwd: "/r".into(),
-    };
-    let limits = Limits {
-        timeout: Some(Duration::from_secs(90)),
-        idle_timeout: None,
-        prompt_idle: Duration::from_secs(60),
-        prompt_patterns: Vec::new().into(),
-        grace: Duration::from_secs(30),
-        cpus: 1.0,
-        memory_gb: 1.0,
-        setup: None,
-    };
+    let launch = launch();
+    let limits = limits();
     let time = |limits: &Limits| {
         let args = sbatch_args(&SlurmConfig::default(), &launch, limits);
         args.into_iter().find(|a| a.starts_with("--time="))
@@ -108,4 +91,91 @@ fn jobs_are_listed_also_in_hidden_partitions() {
         show_jobs(Some("7")),
         ["scontrol", "-a", "show", "job", "-o", "7"]
     );
+}
+
+/// A `%` in a log's path is sbatch's pattern character: it is given as
+/// `%%`, and the job is still known by its log as each Slurm shows it
+/// (22.05's scontrol, asked for jobs submitted with `p%%xq.log` and
+/// `a%%jb.log`, shows `p%<name>q.log` and `a%<id>b.log`).
+#[test]
+fn a_percent_in_the_log_s_path_is_no_pattern() {
+    let launch = Launch {
+        log_file: "/w/logs/p/b%xq.log".into(),
+        ..launch()
+    };
+    let args = sbatch_args(&SlurmConfig::default(), &launch, &limits());
+    assert!(args.contains(&"--output=/w/logs/p/b%%xq.log".to_owned()));
+    assert!(args.contains(&"--error=/w/logs/p/b%%xq.log".to_owned()));
+    let log = Utf8Path::new("/w/logs/p/b%xq.log");
+    for shown in [
+        "/w/logs/p/b%xq.log",
+        "/w/logs/p/b%p/b%xqq.log",
+        "/w/logs/p/b%%xq.log",
+    ] {
+        assert!(shows_log(shown, log), "{shown}");
+    }
+    for shown in [
+        "/w/logs/p/bxq.log",
+        "/v/logs/p/b%xq.log",
+        "/w/logs/p/b%xq.log2",
+    ] {
+        assert!(!shows_log(shown, log), "{shown}");
+    }
+    assert!(shows_log("/t/a%118b.log", Utf8Path::new("/t/a%jb.log")));
+    assert!(shows_log("/t/c%%.log", Utf8Path::new("/t/c%.log")));
+    assert!(shows_log("/p.log", Utf8Path::new("/p.log")));
+    assert!(!shows_log("/q.log", Utf8Path::new("/p.log")));
+}
+
+/// A job Slurm could not launch (its log's folder not there on the node,
+/// say) failed with an exit code and signal of Slurm's making: it was said
+/// killed by signal 53.
+#[test]
+fn a_job_slurm_could_not_launch_is_said_so_without_a_signal() {
+    let text = "JobId=9 JobName=p/a JobState=FAILED Reason=JobLaunchFailure Dependency=(null) ExitCode=0:53\n";
+    let jobs = parse_jobs(text);
+    let r = final_record("FAILED", &jobs["9"], None);
+    assert_eq!(
+        (r.ending, r.exit_code, r.signal, r.message.as_deref()),
+        (
+            Ending::SpawnFailed,
+            None,
+            None,
+            Some("Slurm could not launch the job: JobLaunchFailure")
+        )
+    );
+    // The same reason for a batch script a signal killed, which ran.
+    let killed = parse_jobs(&text.replace("0:53", "0:9"));
+    let r = final_record("FAILED", &killed["9"], None);
+    assert_eq!(
+        (r.ending, r.exit_code, r.signal),
+        (Ending::Exited, None, Some(9))
+    );
+}
+
+/// An attempt of task p/a, as the run launches it.
+fn launch() -> Launch {
+    Launch {
+        task_id: "p/a".into(),
+        attempt: 1,
+        argv: vec!["true".into()],
+        env: Vec::new(),
+        log_file: "/w/p/a.log".into(),
+        stdout_file: None,
+        cwd: "/r".into(),
+    }
+}
+
+/// Its limits: a timeout of 90 s, 1 CPU, 1 GiB.
+fn limits() -> Limits {
+    Limits {
+        timeout: Some(Duration::from_secs(90)),
+        idle_timeout: None,
+        prompt_idle: Duration::from_secs(60),
+        prompt_patterns: Vec::new().into(),
+        grace: Duration::from_secs(30),
+        cpus: 1.0,
+        memory_gb: 1.0,
+        setup: None,
+    }
 }
