@@ -215,16 +215,15 @@ impl Job {
 /// there is none; the job is followed from then on (its events come after
 /// that id), cancelled at once if the run stopped its task meanwhile.
 /// Returns what `tell` did: false once the run is gone.
-fn submit(submission: Submission, jobs: &Mutex<Jobs>, tell: impl FnOnce(Event) -> bool) -> bool {
+fn submit(submission: Submission, jobs: &Mutex<Jobs>, tell: impl Fn(Event) -> bool) -> bool {
+    let submitted = submit_until_known(&submission, jobs, &tell);
     let Submission {
         task_id,
         attempt,
-        args,
-        env,
         layout,
         mut job,
+        ..
     } = submission;
-    let submitted = sbatch(&args, &env, &layout.root).map_err(|e| format!("{e:#}"));
     if let Ok(job_id) = &submitted {
         // On disk first: a crash now leaves a job the next run adopts.
         let recorded = crate::state::records::write_job(&layout, &task_id, job_id, attempt);
@@ -247,18 +246,124 @@ fn submit(submission: Submission, jobs: &Mutex<Jobs>, tell: impl FnOnce(Event) -
     told
 }
 
+/// Submits the job, its id, or why there is none. An sbatch that could not
+/// reach the controller, or heard nothing back, may have had the job taken
+/// all the same (the controller answers once it has it): the job is looked
+/// for (`submitted_job`), and while the controller cannot be reached the
+/// submission waits and tries again, said in the run's output and the
+/// task's log, for `UNREACHED_FOR` at most. Submitting again at once ran
+/// two copies of the task, untracked, and a controller restarting burnt the
+/// task's retries in seconds.
+fn submit_until_known(
+    submission: &Submission,
+    jobs: &Mutex<Jobs>,
+    tell: impl Fn(Event) -> bool,
+) -> Result<String, String> {
+    let Submission {
+        task_id,
+        attempt,
+        args,
+        env,
+        layout,
+        job,
+    } = submission;
+    let since = Instant::now();
+    // Slurm's times are whole seconds.
+    let submitted_after = SystemTime::now() - Duration::from_secs(1);
+    let mut wait = FIRST_WAIT;
+    // What the last try said, when it did not reach the controller.
+    let mut unreached: Option<String> = None;
+    loop {
+        if let Some(said) = &unreached {
+            if since.elapsed() + wait > UNREACHED_FOR {
+                return Err(format!(
+                    "Slurm's controller could not be reached for {} min: {said}",
+                    UNREACHED_FOR.as_secs() / 60
+                ));
+            }
+            let what = format!(
+                "Slurm's controller could not be reached ({said}), and may have taken the job: looking for it in {}s",
+                wait.as_secs()
+            );
+            crate::state::logs::append_line(&job.log_file, &format!("xtask: {what}"));
+            tell(Event::Queued {
+                task_id: task_id.clone(),
+                what,
+            });
+            std::thread::sleep(wait);
+            wait = (wait * 2).min(LONGEST_WAIT);
+            if lock(jobs).stopped.contains_key(task_id) {
+                return Err(format!(
+                    "stopped while Slurm's controller could not be reached: {said}"
+                ));
+            }
+            // Submitted again only once Slurm says it has no such job.
+            match submitted_job(task_id, &job.log_file, *attempt, Some(submitted_after)) {
+                Ok(Some(job_id)) => return Ok(job_id),
+                Ok(None) => {}
+                Err(e) => {
+                    unreached = Some(format!("{e:#}"));
+                    continue;
+                }
+            }
+        }
+        match sbatch(args, env, &layout.root) {
+            Ok(job_id) => return Ok(job_id),
+            Err(Unsubmitted::Refused(why)) => return Err(why),
+            Err(Unsubmitted::Unreached(said)) => unreached = Some(said),
+        }
+    }
+}
+
+/// How long a submission waits for a controller it cannot reach, in all,
+/// before its attempt fails; and its first and longest wait between two
+/// tries (doubled each time).
+const UNREACHED_FOR: Duration = Duration::from_secs(10 * 60);
+const FIRST_WAIT: Duration = Duration::from_secs(1);
+const LONGEST_WAIT: Duration = Duration::from_secs(30);
+
+/// Why `sbatch` gave no job id.
+enum Unsubmitted {
+    /// The controller refused the job (an invalid partition, too much
+    /// memory...), or sbatch could not run: the attempt fails.
+    Refused(String),
+    /// sbatch could not reach the controller, or had no answer: what it
+    /// said. The controller may have taken the job.
+    Unreached(String),
+}
+
+/// What sbatch (and every Slurm command) says when it did not reach the
+/// controller, or heard nothing back from it (Slurm's communication
+/// errors, `slurm_strerror`).
+const UNREACHED: [&str; 4] = [
+    "Unable to contact slurm controller",
+    "Socket timed out on send/recv operation",
+    "Zero Bytes were transmitted or received",
+    "Communication connection failure",
+];
+
 /// Submits a job (`args`, from `sbatch_args`): its id.
-fn sbatch(args: &[String], env: &[(String, String)], root: &Utf8Path) -> Result<String> {
-    let output = slurm(args, env, Some(root))?;
+fn sbatch(
+    args: &[String],
+    env: &[(String, String)],
+    root: &Utf8Path,
+) -> Result<String, Unsubmitted> {
+    let output =
+        slurm(args, env, Some(root)).map_err(|e| Unsubmitted::Refused(format!("{e:#}")))?;
     if !output.status.success() {
         // Its lines (`sbatch: error: ...` twice, often) as one.
         let said = crate::ui::format::one_line(&String::from_utf8_lossy(&output.stderr));
-        bail!("sbatch rejected the job: {said}");
+        if UNREACHED.iter().any(|error| said.contains(error)) {
+            return Err(Unsubmitted::Unreached(said));
+        }
+        return Err(Unsubmitted::Refused(format!(
+            "sbatch rejected the job: {said}"
+        )));
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
     let job_id = stdout.trim().split(';').next().unwrap_or_default();
     if job_id.is_empty() {
-        bail!("sbatch printed no job id");
+        return Err(Unsubmitted::Refused("sbatch printed no job id".to_owned()));
     }
     Ok(job_id.to_owned())
 }
@@ -360,19 +465,39 @@ fn attempt_mark(attempt: u32) -> String {
 /// one: submitted by an orchestrator killed while its `sbatch` ran, which
 /// went on and submitted it with no record. The newest, if several.
 pub fn find_submitted(task_id: &str, log_file: &Utf8Path, attempt: u32) -> Option<String> {
-    let output = slurm(&show_jobs(None), &[], None).ok()?;
+    submitted_job(task_id, log_file, attempt, None)
+        .ok()
+        .flatten()
+}
+
+/// As `find_submitted`, of the jobs submitted at `after` or later if
+/// given (not an earlier run's of the same attempt: a task reset counts
+/// its attempts again), and an error when Slurm does not answer: none
+/// found is then no proof that there is none.
+fn submitted_job(
+    task_id: &str,
+    log_file: &Utf8Path,
+    attempt: u32,
+    after: Option<SystemTime>,
+) -> Result<Option<String>> {
+    let output = slurm(&show_jobs(None), &[], None)?;
+    if !output.status.success() {
+        let said = crate::ui::format::one_line(&String::from_utf8_lossy(&output.stderr));
+        bail!("`scontrol show job` failed: {said}");
+    }
     let jobs = parse_jobs(&String::from_utf8_lossy(&output.stdout));
     let mark = attempt_mark(attempt);
     let field = |fields: &HashMap<String, String>, key| fields.get(key).cloned();
-    jobs.into_iter()
+    let found = (jobs.into_iter())
         .filter(|(_, f)| {
             field(f, "JobName").as_deref() == Some(task_id)
                 && field(f, "StdOut").is_some_and(|out| shows_log(&out, log_file))
                 && field(f, "Comment").as_deref() == Some(mark.as_str())
+                && after.is_none_or(|after| slurm_time(f, "SubmitTime") >= Some(after))
         })
         .filter_map(|(id, _)| Some((id.parse::<u64>().ok()?, id)))
-        .max()
-        .map(|(_, id)| id)
+        .max();
+    Ok(found.map(|(_, id)| id))
 }
 
 /// A job Slurm has not ended, of a task of this workspace (see

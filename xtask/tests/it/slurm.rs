@@ -144,20 +144,73 @@ fn slurm_a_task_killed_by_a_signal_is_said_killed_by_it() {
 
 /// Puts in `t` a stand-in for Slurm's `program` whose first call fails
 /// as Slurm's does when its controller cannot be reached (`said` on
-/// stderr, exit 1; the file `failed` made then), the later ones the real
-/// program's; returns the PATH that finds it first.
-fn failing_once(t: &Tree, program: &str, said: &str) -> String {
+/// stderr, exit 1; the file `failed` made then), after running the real
+/// one if `reached` (the controller did what was asked, its answer was
+/// lost), the later ones the real program's; returns the PATH that finds
+/// it first.
+fn failing_once(t: &Tree, program: &str, reached: bool, said: &str) -> String {
     let path = std::env::var("PATH").unwrap();
-    let failed = t.path("failed");
+    let real = format!("env PATH='{path}' {program} \"$@\"");
+    let first = match reached {
+        true => format!("{real} > /dev/null; "),
+        false => String::new(),
+    };
     t.write_executable(
         &format!("bin/{program}"),
         &format!(
-            "#!/bin/sh\nif [ ! -e {0} ]; then touch {0}; echo \"{said}\" >&2; exit 1; fi\n\
-             exec env PATH='{path}' {program} \"$@\"\n",
-            failed.display()
+            "#!/bin/sh\nif [ ! -e {0} ]; then touch {0}; {first}echo \"{said}\" >&2; exit 1; fi\n\
+             exec {real}\n",
+            t.path("failed").display()
         ),
     );
     format!("{}:{path}", t.path("bin").display())
+}
+
+/// An sbatch that heard nothing back from the controller, which took the
+/// job all the same: the job is found and followed, not submitted again.
+/// Both attempts were recorded rejected, and two jobs ran for the task.
+#[test]
+fn slurm_a_job_taken_by_a_controller_that_did_not_answer_is_found() {
+    let Some(t) = slurm_tree() else { return };
+    t.task("p/a", &sh(MARK));
+    let said =
+        "sbatch: error: Batch job submission failed: Socket timed out on send/recv operation";
+    let path = failing_once(&t, "sbatch", true, said);
+    let run = t
+        .command(&["orchestrate"])
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(run.status.code(), Some(0), "{out}");
+    assert!(t.exists("failed"), "no sbatch failed");
+    assert!(out.contains("Socket timed out"), "{out}");
+    assert_eq!(t.status("p/a")["tries"], 1);
+    assert_eq!(t.launches("p/a"), 1);
+}
+
+/// A controller that cannot be reached is waited for, said, and tried
+/// again: the task's attempt is not failed (its retries burnt in seconds).
+#[test]
+fn slurm_a_controller_that_cannot_be_reached_is_waited_for() {
+    let Some(t) = slurm_tree() else { return };
+    t.task("p/a", &sh(MARK));
+    let said = "sbatch: error: Batch job submission failed: Unable to contact slurm controller (connect failure)";
+    let path = failing_once(&t, "sbatch", false, said);
+    let run = t
+        .command(&["orchestrate"])
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(run.status.code(), Some(0), "{out}");
+    assert!(t.exists("failed"), "no sbatch failed");
+    assert!(
+        out.contains("Slurm's controller could not be reached"),
+        "{out}"
+    );
+    assert_eq!(t.status("p/a")["tries"], 1);
+    assert_eq!(t.launches("p/a"), 1);
 }
 
 /// A cancel for our timeout that fails (the controller did not answer) is
@@ -167,7 +220,7 @@ fn slurm_a_failed_cancel_is_tried_again() {
     let Some(t) = slurm_tree() else { return };
     t.task("p/slow", &format!("timeout: 2s\n{}", sh("sleep 600")));
     let said = "scancel: error: Kill job error on job id $1: Unable to contact slurm controller (connect failure)";
-    let path = failing_once(&t, "scancel", said);
+    let path = failing_once(&t, "scancel", false, said);
     let run = t
         .command(&["orchestrate"])
         .env("PATH", path)
