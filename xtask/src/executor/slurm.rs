@@ -154,9 +154,15 @@ impl Slurm {
         let _ = self.submissions.send(submission);
     }
 
-    /// Follows a job submitted by an orchestrator that died.
+    /// Follows a job submitted by an orchestrator that died; one it was
+    /// cancelling is cancelled again (its scancel may have died with it),
+    /// and ends for the reason it was cancelled for (`StopRecord`).
     pub fn follow(&mut self, layout: &Layout, task_id: &str, job_id: &str, limits: &Limits) {
-        let job = Job::new(layout, task_id, limits);
+        let mut job = Job::new(layout, task_id, limits);
+        job.stopping = StopRecord::read(&job.exit_file, job_id);
+        if job.stopping.is_some() {
+            job.cancel_owed = Some(None);
+        }
         lock(&self.jobs).in_flight.insert(job_id.to_owned(), job);
     }
 
@@ -193,12 +199,25 @@ impl Job {
 
     /// Cancels job `id`, this job, for the run's stop.
     fn cancel(&mut self, id: &str, signal: Option<&'static str>) {
-        self.stopping.get_or_insert(Alarm {
-            ending: Ending::Interrupted,
-            detail: None,
-        });
+        if self.stopping.is_none() {
+            let alarm = Alarm {
+                ending: Ending::Interrupted,
+                detail: None,
+            };
+            self.stop_for(id, alarm);
+        }
         self.cancel_owed = Some(signal);
         self.send_cancel(id);
+    }
+
+    /// Has job `id`, this job, cancelled for `alarm` (at the next look),
+    /// recorded on disk first (`StopRecord`).
+    fn stop_for(&mut self, id: &str, alarm: Alarm) {
+        if let Err(e) = StopRecord::write(&self.exit_file, id, &alarm) {
+            eprintln!("warning: {e:#}");
+        }
+        self.stopping = Some(alarm);
+        self.cancel_owed.get_or_insert(None);
     }
 
     /// Runs the `scancel` owed to job `id`, this job, if one is.
@@ -208,6 +227,47 @@ impl Job {
                 self.cancel_owed = None;
             }
         }
+    }
+}
+
+/// Why the orchestrator cancelled a job, on disk beside its exit record
+/// (`<task id>.stopping` in `workspace/pids/`, removed with it by the next
+/// run, `records::remove_stale`) before the cancel: an orchestrator killed
+/// before the job's end leaves it to the next, which records the job's end
+/// as a timeout, not as the `interrupted` a cancel by no one of ours is.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StopRecord {
+    /// The job it was of: an earlier attempt's record is not this job's.
+    job_id: String,
+    ending: Ending,
+    detail: Option<String>,
+}
+
+impl StopRecord {
+    fn path(exit_file: &Utf8Path) -> Utf8PathBuf {
+        exit_file.with_extension("stopping")
+    }
+
+    fn write(exit_file: &Utf8Path, job_id: &str, alarm: &Alarm) -> Result<()> {
+        let record = StopRecord {
+            job_id: job_id.to_owned(),
+            ending: alarm.ending,
+            detail: alarm.detail.clone(),
+        };
+        let path = StopRecord::path(exit_file);
+        let bytes = serde_json::to_vec(&record)?;
+        crate::state::atomic::write(&path, &bytes)
+            .with_context(|| format!("cannot record why job {job_id} is cancelled in {path}"))
+    }
+
+    /// Why job `job_id` was being cancelled, if it was.
+    fn read(exit_file: &Utf8Path, job_id: &str) -> Option<Alarm> {
+        let bytes = std::fs::read(StopRecord::path(exit_file)).ok()?;
+        let record: StopRecord = serde_json::from_slice(&bytes).ok()?;
+        (record.job_id == job_id).then_some(Alarm {
+            ending: record.ending,
+            detail: record.detail,
+        })
     }
 }
 
@@ -851,11 +911,13 @@ fn poll(jobs: &Mutex<Jobs>) -> Vec<Event> {
                     }
                     watchdog
                 });
-                if job.stopping.is_none() {
-                    job.stopping = watchdog.check(now);
-                    if job.stopping.is_some() {
-                        job.cancel_owed = Some(None);
-                    }
+                if let Some(alarm) = job
+                    .stopping
+                    .is_none()
+                    .then(|| watchdog.check(now))
+                    .flatten()
+                {
+                    job.stop_for(id, alarm);
                 }
             }
             None => {

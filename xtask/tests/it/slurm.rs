@@ -244,6 +244,35 @@ fn slurm_a_percent_in_a_task_id_is_no_pattern() {
     assert_eq!(t.read("workspace/logs/p/b%xq.log"), "ran\n");
 }
 
+/// An orchestrator killed as it cancelled a job for its timeout (the
+/// cancel taken, the job's end not seen yet) leaves the next run to record
+/// a timeout, not the `interrupted` of a job cancelled by no one of ours.
+#[test]
+fn slurm_a_timeout_cut_short_by_a_kill_is_recorded_by_the_next_run() {
+    let Some(t) = slurm_tree() else { return };
+    t.task("p/slow", &format!("timeout: 2s\n{}", sh("sleep 600")));
+    // scancel cancels, then hangs until its orchestrator dies.
+    let path = std::env::var("PATH").unwrap();
+    t.write_executable(
+        "bin/scancel",
+        &format!(
+            "#!/bin/sh\nenv PATH='{path}' scancel \"$@\"\ntouch {}\nexec sleep 600\n",
+            t.path("cancelled").display()
+        ),
+    );
+    let mut first = (t.command(&["orchestrate"]))
+        .env("PATH", format!("{}:{path}", t.path("bin").display()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the timeout's cancel", || t.exists("cancelled"));
+    first.kill().unwrap();
+    first.wait().unwrap();
+    t.run(&["orchestrate"]).code(1).says("Timeout");
+    assert_eq!(t.status("p/slow")["error"], "Timeout");
+}
+
 #[test]
 fn slurm_ctrl_c_cancels_jobs_and_exits_130() {
     let Some(t) = slurm_tree() else { return };
