@@ -490,11 +490,8 @@ fn slurm_a_job_requeued_held_is_queued_not_ended() {
         t.read("out")
     );
     // As for a requeue: not in the second its credential was revoked in.
-    wait_for("its status to say queued", || {
-        t.status("p/one")["queued"] == true
-    });
-    t.run(&["why", "p/one"]).says(&format!(
-        "p/one is queued in Slurm as job {job} (attempt 1, agent-1) for "
+    t.run(&["why", "p/held"]).says(&format!(
+        "p/held is queued in Slurm as job {job} (attempt 1, agent-1) for "
     ));
     wait_for("the second after the requeue", || second() > requeued_at);
     scontrol(&["release", &job]);
