@@ -73,11 +73,12 @@ pub struct Task {
     /// from; see `state::fingerprint`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mark: Option<Mark>,
-    /// Its body (what follows the frontmatter) as it was read, for a task
-    /// that may be given a prompt (`may_take_a_prompt`): its prompt is made
-    /// of the file as the run read it, as the rest of the task is, not of
-    /// an edit made since (which takes effect in the next run).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Its body (what follows the frontmatter) as it was read, kept by a
+    /// run for a task that may be given a prompt (`keep_body`): its prompt
+    /// is made of the file as the run read it, as the rest of the task is,
+    /// not of an edit made since (which takes effect in the next run).
+    /// Neither the views nor the cache hold it (tens of KB an agent task).
+    #[serde(skip)]
     pub body: Option<Box<str>>,
 }
 
@@ -180,6 +181,24 @@ impl Task {
                 .any(|arg| arg.contains("{prompt}") || arg.contains("{prompt_file}")),
         };
         asked.then(|| prompt::built_in(&self.file))
+    }
+
+    /// Keeps its body, for a run that may make its prompt (see `body`):
+    /// read again, and kept only while its file is the one it was read
+    /// from (its mark; from the cache, the file its stamp found unchanged).
+    /// Changed since, it is read as its prompt is made.
+    pub fn keep_body(&mut self) {
+        if !self.may_take_a_prompt() {
+            return;
+        }
+        let Ok((bytes, meta)) = crate::sys::read_regular_file(&self.file) else {
+            return;
+        };
+        let unchanged =
+            (self.mark.as_ref()).is_some_and(|mark| Mark::of(&bytes, &meta).hash == mark.hash);
+        if let (true, Ok(text)) = (unchanged, std::str::from_utf8(&bytes)) {
+            self.body = Some(body(text).into());
+        }
     }
 
     /// Whether it may be given a prompt (`prompt_template`, whatever the
@@ -345,9 +364,6 @@ pub fn load(tasks_dir: &Utf8Path, file: &Utf8Path) -> Parsed {
             let mut parsed = parse(tasks_dir, file, &text);
             if let Some(task) = &mut parsed.task {
                 task.mark = Some(mark);
-                if task.may_take_a_prompt() {
-                    task.body = Some(body(&text).into());
-                }
             }
             parsed
         }

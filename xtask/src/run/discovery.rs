@@ -231,6 +231,9 @@ impl Run<'_> {
     /// recorded as running, and blocks what depends on recorded failures (a
     /// crash may have come between a failure and the blocking).
     pub(super) fn add_tasks(&mut self, added: &[usize]) -> Result<()> {
+        for &t in added {
+            self.graph.tasks[t].keep_body();
+        }
         let selected = |t: usize| self.options.selects(&self.graph.tasks[t]);
         let reader = Reader {
             layout: self.layout,

@@ -78,12 +78,14 @@ pub use stopping::Stop;
 pub fn run(
     layout: &Layout,
     config: &Config,
-    graph: Graph,
+    mut graph: Graph,
     discovery: Discovery,
     durations: Durations,
     options: &Options,
     mode: Mode,
 ) -> Result<i32> {
+    // Its prompts are made of the task files as it reads them now.
+    (graph.tasks.iter_mut()).for_each(crate::model::task::Task::keep_body);
     let (tx, rx) = mpsc::channel();
     // First: the threads started after it inherit the signals blocked.
     // A task's start that hangs in git (a hook) is cut short at once: the

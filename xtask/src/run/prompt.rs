@@ -15,6 +15,7 @@ use crate::model::prompt::{
     Context, DepVars, OutputVars, PreviousVars, TaskVars, Template, BUILT_IN_LONGEST, LOG_TAIL,
     OUTPUT_TEXT,
 };
+use crate::model::task::{self, Task};
 use crate::run::history::Previous;
 use crate::state::status::{self, Status};
 use crate::state::{atomic, logs, outputs};
@@ -132,6 +133,11 @@ pub fn prepare(
     Ok(Some(Rendered { path, text }))
 }
 
+/// The text of `task`'s file.
+fn read_task_file(task: &Task) -> Result<String> {
+    std::fs::read_to_string(&task.file).with_context(|| format!("cannot read {}", task.file))
+}
+
 fn context(layout: &Layout, graph: &Graph, t: usize, attempt: &Attempt) -> Result<Context> {
     let task = &graph.tasks[t];
     // A phase depended on stands for its tasks, each once.
@@ -162,8 +168,12 @@ fn context(layout: &Layout, graph: &Graph, t: usize, attempt: &Attempt) -> Resul
             id: task.id.clone(),
             title: task.title.clone().unwrap_or_else(|| task.id.clone()),
             phase: task.phase().to_owned(),
-            // Kept as it was read (`Task::may_take_a_prompt`).
-            body: task.body.as_deref().unwrap_or_default().to_owned(),
+            // As the run read it (`Task::keep_body`); else as it is now
+            // (`prompt`, or a file changed as the run read it).
+            body: match &task.body {
+                Some(body) => body.to_string(),
+                None => task::body(&read_task_file(task)?).to_owned(),
+            },
             outputs: task.outputs.clone(),
             output_dir: layout.output_dir(&task.id).to_string(),
         },
