@@ -146,6 +146,19 @@ pub fn run(layout: &Layout, name: &str, decided: &Decided) -> Result<i32> {
                         task.id,
                         layout.cmd("orchestrate")
                     ),
+                    // It reads each task file once: an approval of the
+                    // file as edited since is not of what it would run.
+                    (_, true)
+                        if approves
+                            && (run.as_ref()).is_some_and(|r| r.started_before_change_of(&task.file)) =>
+                    {
+                        println!(
+                            "{verb} {}: recorded; {} changed after the running orchestrator{who} started: if it read it before, it leaves this approval to the next `{}`, and says so",
+                            task.id,
+                            layout.display(&task.file),
+                            layout.cmd("orchestrate")
+                        )
+                    }
                     (_, true) => println!(
                         "{verb} {}: the running orchestrator{who} acts on it",
                         task.id

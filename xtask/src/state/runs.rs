@@ -41,9 +41,30 @@ pub struct Run {
     /// nothing more.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_by: Option<u32>,
+    /// When its orchestrator (the last to take it up) started, having read
+    /// the task files: one changed since is not what it runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
 }
 
 impl Run {
+    /// Whether `file` changed after this run's orchestrator started: it
+    /// may run the task as it was before (it reads each file once).
+    pub fn started_before_change_of(&self, file: &camino::Utf8Path) -> bool {
+        let started = self
+            .started_at
+            .as_deref()
+            .and_then(crate::state::status::parse_timestamp);
+        let changed = file
+            .metadata()
+            .ok()
+            .map(|meta| crate::model::mark::changed_ns(&meta));
+        match (started, changed) {
+            (Some(started), Some(changed)) => crate::state::outputs::from_ns(changed) >= started,
+            _ => false,
+        }
+    }
+
     /// Whether its orchestrator selects task `id` of phase `phase`.
     pub fn selects(&self, id: &str, phase: &str) -> bool {
         selects(self.phase.as_deref(), &self.only, id, || phase)
@@ -91,6 +112,7 @@ pub fn begin(layout: &Layout, selects: Selection, warnings: &mut Vec<String>) ->
         executor: selects.executor,
         stopping: false,
         ended_by: None,
+        started_at: Some(crate::state::status::timestamp_millis(SystemTime::now())),
     };
     atomic::write(&layout.run_file(), &serde_json::to_vec(&run)?)?;
     Ok(id)
@@ -138,6 +160,7 @@ pub fn end(layout: &Layout, id: &str) -> Result<()> {
         executor: None,
         stopping: false,
         ended_by: Some(std::process::id()),
+        started_at: None,
     };
     atomic::write(&layout.run_file(), &serde_json::to_vec(&run)?)
 }

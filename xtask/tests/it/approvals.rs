@@ -772,7 +772,9 @@ fn an_approval_of_a_file_edited_during_the_run_is_the_next_run_s() {
         .unwrap();
     wait_for("p/long to run", || t.state("p/long") == "running");
     t.write("tasks/p/x.md", &x("'echo two > $TASK_OUTPUT_DIR/ran'"));
-    t.run(&["approve", "p/x", "--by", "alice"]).code(0);
+    t.run(&["approve", "p/x", "--by", "alice"])
+        .code(0)
+        .says("approved p/x: recorded; tasks/p/x.md changed after the running orchestrator");
     t.write("release", "");
     let out = run.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
