@@ -321,8 +321,9 @@ fn read_result(layout: &Layout, config: &Config, task: &Task) -> Option<Result<O
     };
     // Claude's result is its output's last JSON line: a stream of hundreds
     // of MB is not read whole (into memory, parsed) to find it, unless it
-    // is not at the end (and then its last `CLAUDE_MOST` bytes). Codex's session id comes first and its usage
-    // last: its events are read one line at a time.
+    // is not at the end (and then only its last `CLAUDE_MOST` bytes).
+    // Codex's session id comes first and its usage last: its events are
+    // read one line at a time.
     Some(match format {
         result::Format::ClaudeJson => match read(CLAUDE_TAIL) {
             (false, Err(_)) => read(CLAUDE_MOST).1,
