@@ -121,13 +121,19 @@ impl Executor {
 
     /// The Slurm job of attempt `attempt` of task `task_id` that an
     /// orchestrator killed while its sbatch ran left with no record (see
-    /// `slurm::find_submitted`); none locally.
-    pub fn find_submitted(&self, layout: &Layout, task_id: &str, attempt: u32) -> Option<String> {
+    /// `slurm::find_submitted`; an error when Slurm does not answer); none
+    /// locally.
+    pub fn find_submitted(
+        &self,
+        layout: &Layout,
+        task_id: &str,
+        attempt: u32,
+    ) -> anyhow::Result<Option<String>> {
         match self {
             Executor::Slurm(_) => {
                 slurm::find_submitted(task_id, &layout.log_file(task_id), attempt)
             }
-            Executor::Local(_) => None,
+            Executor::Local(_) => Ok(None),
         }
     }
 

@@ -523,11 +523,10 @@ fn attempt_mark(attempt: u32) -> String {
 /// The job Slurm knows for attempt `attempt` of task `task_id`, whose log
 /// is `log_file` (`sbatch_args`: its name, output and comment), if there is
 /// one: submitted by an orchestrator killed while its `sbatch` ran, which
-/// went on and submitted it with no record. The newest, if several.
-pub fn find_submitted(task_id: &str, log_file: &Utf8Path, attempt: u32) -> Option<String> {
+/// went on and submitted it with no record. The newest, if several; an
+/// error when Slurm does not answer.
+pub fn find_submitted(task_id: &str, log_file: &Utf8Path, attempt: u32) -> Result<Option<String>> {
     submitted_job(task_id, log_file, attempt, None)
-        .ok()
-        .flatten()
 }
 
 /// As `find_submitted`, of the jobs submitted at `after` or later if
@@ -540,12 +539,7 @@ fn submitted_job(
     attempt: u32,
     after: Option<SystemTime>,
 ) -> Result<Option<String>> {
-    let output = slurm(&show_jobs(None), &[], None)?;
-    if !output.status.success() {
-        let said = crate::ui::format::one_line(&String::from_utf8_lossy(&output.stderr));
-        bail!("`scontrol show job` failed: {said}");
-    }
-    let jobs = parse_jobs(&String::from_utf8_lossy(&output.stdout));
+    let jobs = all_jobs()?;
     let mark = attempt_mark(attempt);
     let field = |fields: &HashMap<String, String>, key| fields.get(key).cloned();
     let found = (jobs.into_iter())
@@ -575,25 +569,7 @@ pub struct LiveJob {
 /// log (`log_file`, `sbatch_args`). A task of one, started again, would
 /// run beside it. An error when Slurm does not answer.
 pub fn live_jobs(log_file: impl Fn(&str) -> Utf8PathBuf) -> Result<Vec<LiveJob>> {
-    let scontrol = show_jobs(None);
-    let (_, mut command) = slurm_command(&scontrol, &[], None)?;
-    let child = (command.stdout(Stdio::piped()).stderr(Stdio::piped()))
-        .spawn()
-        .context("cannot run scontrol")?;
-    // A controller that does not answer holds scontrol for its timeout
-    // (MessageTimeout, and more): `next` would wait as long.
-    let deadline = Instant::now() + LIVE_JOBS_WAIT;
-    let Some(output) = crate::sys::process::output_within(child, Some(deadline))? else {
-        bail!(
-            "Slurm did not answer `scontrol show job` within {}s",
-            LIVE_JOBS_WAIT.as_secs()
-        );
-    };
-    if !output.status.success() {
-        let said = String::from_utf8_lossy(&output.stderr);
-        bail!("`scontrol show job` failed: {}", said.trim());
-    }
-    let jobs = parse_jobs(&String::from_utf8_lossy(&output.stdout));
+    let jobs = all_jobs()?;
     let mut live: Vec<LiveJob> = (jobs.into_iter())
         .filter_map(|(job_id, mut f)| {
             let state = f.remove("JobState").filter(|s| stage(s).is_some())?;
@@ -612,8 +588,33 @@ pub fn live_jobs(log_file: impl Fn(&str) -> Utf8PathBuf) -> Result<Vec<LiveJob>>
     Ok(live)
 }
 
-/// How long `live_jobs` waits for Slurm.
-const LIVE_JOBS_WAIT: Duration = Duration::from_secs(3);
+/// Every job Slurm knows (`show_jobs`), by id, with its fields; an error
+/// when Slurm does not answer within `SHOW_JOBS_WAIT`: a controller that
+/// does not answer holds scontrol for its timeout (MessageTimeout, and
+/// more), and `next`, or a run taking up a killed run's tasks, would wait
+/// as long.
+fn all_jobs() -> Result<HashMap<String, HashMap<String, String>>> {
+    let scontrol = show_jobs(None);
+    let (_, mut command) = slurm_command(&scontrol, &[], None)?;
+    let child = (command.stdout(Stdio::piped()).stderr(Stdio::piped()))
+        .spawn()
+        .context("cannot run scontrol")?;
+    let deadline = Instant::now() + SHOW_JOBS_WAIT;
+    let Some(output) = crate::sys::process::output_within(child, Some(deadline))? else {
+        bail!(
+            "Slurm did not answer `scontrol show job` within {}s",
+            SHOW_JOBS_WAIT.as_secs()
+        );
+    };
+    if !output.status.success() {
+        let said = crate::ui::format::one_line(&String::from_utf8_lossy(&output.stderr));
+        bail!("`scontrol show job` failed: {said}");
+    }
+    Ok(parse_jobs(&String::from_utf8_lossy(&output.stdout)))
+}
+
+/// How long `all_jobs` waits for Slurm.
+const SHOW_JOBS_WAIT: Duration = Duration::from_secs(3);
 
 /// Where a job not ended stands, by its state (Slurm's names, "JOB STATE
 /// CODES" in `squeue(1)`); any other state is an end.

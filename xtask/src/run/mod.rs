@@ -350,10 +350,16 @@ impl Run<'_> {
         // Being started when its orchestrator died, by nothing that records
         // (a worktree being made, an sbatch not answered yet): Slurm may
         // have the job all the same.
-        let job = recovery::submitted_job(self.layout, id, status).or_else(|| {
-            let executor = self.executor.as_ref().filter(|_| status.being_started())?;
-            executor.find_submitted(self.layout, id, status.attempt)
-        });
+        let executor = self.executor.as_ref().filter(|_| status.being_started());
+        let job = match (recovery::submitted_job(self.layout, id, status), executor) {
+            (Some(job), _) => Some(job),
+            (None, Some(executor)) => executor
+                .find_submitted(self.layout, id, status.attempt)
+                .with_context(|| {
+                    format!("whether the sbatch of {id} that the killed run waited for reached Slurm cannot be told, and submitting it again could run it twice: run again once Slurm answers")
+                })?,
+            (None, None) => None,
+        };
         let follows_job = match (&mut self.executor, &job) {
             (Some(executor), Some(job)) => {
                 let (task, branch) = (&self.graph.tasks[t], status.branch.as_deref());

@@ -906,6 +906,36 @@ fn slurm_that_does_not_answer_is_said_and_not_waited_for() {
     );
 }
 
+/// A run that takes up a task its killed run was submitting (its sbatch
+/// not answered: no job in its status or record) while Slurm does not
+/// answer stops, saying why, rather than submit it again: Slurm may have
+/// the job already.
+#[test]
+fn slurm_a_submission_left_unanswered_is_not_made_again_while_slurm_is_silent() {
+    let Some(t) = slurm_tree() else { return };
+    t.task("p/a", &sh(MARK));
+    let status = serde_json::json!({
+        "version": 1, "task_id": "p/a", "status": "running",
+        "started_at": "2025-01-01T00:00:00Z", "agent_id": "agent-1", "attempt": 1,
+    });
+    t.write("workspace/status/p/a.json", &status.to_string());
+    let out = t
+        .command(&["orchestrate"])
+        .env("SLURM_CONF", "/nonexistent")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains(
+            "whether the sbatch of p/a that the killed run waited for reached Slurm cannot be told"
+        ),
+        "{said}"
+    );
+    assert_eq!(t.launches("p/a"), 0);
+    assert_eq!(t.state("p/a"), "running");
+}
+
 #[test]
 fn slurm_a_job_submitted_just_before_a_crash_is_adopted_from_its_record() {
     // The orchestrator died after sbatch answered and before the running
