@@ -411,8 +411,26 @@ fn start_error(program: &str, e: std::io::Error) -> anyhow::Error {
     let hint = match e.raw_os_error() {
         Some(libc::E2BIG) => {
             ": one argument is more than the 128 KiB Linux takes (or all of them, with the environment, more than it allows); a long prompt belongs in a file: `{prompt_file}` in the command instead of `{prompt}`"
+                .to_owned()
         }
-        _ => crate::sys::limit_hint(&e),
+        Some(libc::ENOENT) => missing_interpreter(program)
+            .map(|interpreter| {
+                format!(": the program is there, but the interpreter its `#!` line names, `{interpreter}`, is not")
+            })
+            .unwrap_or_default(),
+        _ => crate::sys::limit_hint(&e).to_owned(),
     };
     anyhow::anyhow!("cannot start `{program}`: {e}{hint}")
+}
+
+/// The interpreter the `#!` line of the script `program` names, when the
+/// script is there and the interpreter is not (Linux then says the
+/// script is missing).
+fn missing_interpreter(program: &str) -> Option<String> {
+    let mut head = [0u8; 256];
+    let read = std::io::Read::read(&mut std::fs::File::open(program).ok()?, &mut head).ok()?;
+    let line = head[..read].split(|&b| b == b'\n').next()?;
+    let rest = std::str::from_utf8(line.strip_prefix(b"#!")?).ok()?;
+    let interpreter = rest.split_whitespace().next()?;
+    (!std::path::Path::new(interpreter).exists()).then(|| interpreter.to_owned())
 }

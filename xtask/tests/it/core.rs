@@ -230,6 +230,22 @@ fn a_folder_output_written_over_in_place_counts_and_an_untouched_one_does_not() 
     );
 }
 
+/// A script whose `#!` line names an interpreter that is not there fails
+/// saying so (Linux says the script itself is missing).
+#[test]
+fn a_script_whose_interpreter_is_missing_says_so() {
+    let t = Tree::new();
+    t.write("bin/odd", "#!/nonexistent/interp -x\necho hi\n");
+    let script = t.path("bin/odd");
+    let mut mode = std::fs::metadata(&script).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut mode, 0o755);
+    std::fs::set_permissions(&script, mode).unwrap();
+    t.task("p/a", "command: [bin/odd]");
+    t.run(&["orchestrate"]).code(1).says(
+        "the program is there, but the interpreter its `#!` line names, `/nonexistent/interp`, is not",
+    );
+}
+
 /// A symbolic link to nothing is no output: its task fails saying so (it
 /// completed, and the task taking it as an input found it missing).
 #[test]
