@@ -154,6 +154,16 @@ impl Read {
             let read = || graph.and_then(|graph| Some(&graph.tasks[graph.get_guessing(id, n)?]));
             let stale = (task.unjudged).and_then(|unjudged| unjudged.changed(layout, read(), id));
             let seen = seen.stale_because(stale);
+            // A result awaiting approval whose outputs are gone: nothing is
+            // left to approve, and the next run runs it again.
+            let seen = match (seen, read()) {
+                (Seen::AwaitingApproval { ran: true }, Some(task))
+                    if !outputs::problems(layout, task, None, false).is_empty() =>
+                {
+                    Seen::Pending
+                }
+                (seen, _) => seen,
+            };
             builder.add(task::phase_of(id), id, seen, task.attempt, task.usage);
             if let Some(line) = task.last_log_line {
                 builder.set_last_log_line(line);

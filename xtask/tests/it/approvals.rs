@@ -982,6 +982,7 @@ fn a_result_whose_output_is_gone_cannot_be_approved() {
     // Nothing is left to approve: the next run runs it again (it asked,
     // and exited 4, for an approval `approve` refuses).
     t.run(&["why", "p/c"]).says("the next run runs it again");
+    assert_eq!(progress_json(&t)["total"]["pending"], 1);
     t.run(&["orchestrate"]).code(4).says(
         "p/c's result awaits approval but missing workspace/outputs/p/c/o.txt: it runs again",
     );
