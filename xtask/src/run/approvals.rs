@@ -66,8 +66,14 @@ impl Run<'_> {
                     status::write(self.layout, &waiting)?;
                     self.say_taken_up(t);
                     let id = &self.graph.tasks[t].id;
+                    // The person paged is told that approving is not all.
+                    let budget = (self.budget.reached()).then(|| {
+                        let reached = self.budget.reached_message();
+                        format!("{reached}: approved, it starts once budget.usd is raised")
+                    });
                     self.event(Event {
                         attempt: Some(self.history[t].attempt),
+                        note: budget,
                         ..Event::change(id, "pending", "awaiting_approval")
                     });
                 }

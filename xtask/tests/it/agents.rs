@@ -1713,15 +1713,25 @@ fn a_budget_reached_beside_a_task_awaiting_approval_to_start_exits_3() {
     scenario(&t, "p/a", &["success.json"]);
     t.task("p/b", "approve: before");
     scenario(&t, "p/b", &["success.json"]);
+    // Ready once the budget is reached: the person paged is told so.
+    t.task("p/c", "approve: before\ndependencies: [p/a]");
     t.run(&["orchestrate"])
         .code(3)
         .says("awaiting p/b: awaits approval to start")
         .says("budget of $0.10 reached ($0.16 spent)");
+    let paged = events(&t)
+        .into_iter()
+        .find(|e| e["task"] == "p/c" && e["to"] == "awaiting_approval")
+        .unwrap();
+    assert_eq!(
+        paged["note"],
+        "budget of $0.10 reached ($0.16 spent): approved, it starts once budget.usd is raised"
+    );
     // The next run (the budget reached before p/b was to start) says the
     // same, and so does its plan.
     let next = t.run(&["orchestrate"]);
     next.code(3)
-        .says("1 awaiting approval")
+        .says("2 awaiting approval")
         .says("awaiting p/b: awaits approval to start");
     t.run(&["why", "p/b"]).says(
         "budget of $0.10 reached ($0.16 spent): approved, it starts once budget.usd is raised",
