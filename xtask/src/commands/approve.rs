@@ -111,10 +111,11 @@ pub fn run(layout: &Layout, name: &str, decided: &Decided) -> Result<i32> {
         }
         // Given ahead of time, it cannot cover an input not made yet: the
         // person is told now, not when the run asks again.
-        let absent = (approval.seen.iter()).filter(|(_, mark)| mark.is_absent());
-        for (path, _) in absent.filter(|_| decided.decision == Decision::Approved) {
+        let absent = (approval.seen.iter())
+            .filter(|(_, mark)| mark.is_absent() || (mark.is_listing() && mark.size == 0));
+        for (path, _) in absent.filter(|_| approves) {
             eprintln!(
-                "warning: {}'s input {path} is not made yet: once it is, this approval no longer holds, and the task waits for one given with it there",
+                "warning: {}'s input {path} is not made yet (or names no file yet): once it is, this approval no longer holds, and the task waits for one given with it there",
                 task.id
             );
         }

@@ -471,7 +471,7 @@ fn an_approval_given_before_an_input_existed_does_not_cover_it() {
         "p/make/o.txt",
     );
     t.run(&["approve", "q/use", "--by", "alice"]).code(0).says(
-        "warning: q/use's input workspace/outputs/p/make/o.txt is not made yet: once it is, this approval no longer holds",
+        "warning: q/use's input workspace/outputs/p/make/o.txt is not made yet (or names no file yet): once it is, this approval no longer holds",
     );
     t.run(&["orchestrate"]).code(4).says(
         "the approval by alice no longer holds: workspace/outputs/p/make/o.txt changed since",
@@ -720,6 +720,18 @@ fn an_approval_covers_what_the_prompt_quotes_and_its_template() {
     t.run(&["reset", "01-a/up", "02-b/down"]).code(0);
     t.run(&["approve", "02-b/down", "--by", "alice"]).code(0);
     t.run(&["orchestrate"]).code(0);
+}
+
+/// A glob input that matches nothing yet is warned of as an approval is
+/// given ahead of time, as a missing input is: a file it matches later
+/// revokes the approval.
+#[test]
+fn approve_warns_of_a_glob_input_that_matches_nothing_yet() {
+    let t =
+        made_and_approved_before_use("o.txt", "echo o > $TASK_OUTPUT_DIR/o.txt", "p/make/*.txt");
+    t.run(&["approve", "q/use", "--by", "alice"]).code(0).says(
+        "warning: q/use's input workspace/outputs/p/make/*.txt is not made yet (or names no file yet)",
+    );
 }
 
 /// So does a file a dependency's glob or folder output gains after the
