@@ -49,7 +49,7 @@ Examples:
   cargo xtask orchestrate                          every task that can run
   cargo xtask orchestrate --phase analysis         only the tasks of one phase
   cargo xtask orchestrate --task p/a --task p/b    only these tasks
-  cargo xtask orchestrate --rerun-stale            also what changed since it completed
+  cargo xtask orchestrate --rerun-stale            also completed tasks whose files changed since
   cargo xtask orchestrate --dry-run                plan only: launch and write nothing")]
     Orchestrate(Orchestrate),
     /// Run one task in the foreground, if its dependencies and inputs are met

@@ -219,7 +219,7 @@ impl Why<'_> {
                     status::stale_because(layout, Some(&self.defs.graph.tasks[t]), s)
                 {
                     println!(
-                        "  but it is stale: {changed} changed since it completed; `{}` runs it again, and what depends on it",
+                        "  but it is stale: {changed} changed since it started; `{}` runs it again, and what depends on it",
                         layout.cmd("orchestrate --rerun-stale")
                     );
                 }

@@ -533,7 +533,7 @@ pub fn stale_notes(
                     false => "not selected, it does not run again, nor what is downstream of it",
                 };
                 format!(
-                    "stale  {}: {changed} changed since it completed: {fate}",
+                    "stale  {}: {changed} changed since it started: {fate}",
                     graph.tasks[*t].id
                 )
             })

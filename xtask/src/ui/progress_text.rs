@@ -126,7 +126,7 @@ pub fn print(progress: &Progress) {
         }
         for task in &phase.stale_tasks {
             println!(
-                "    stale    {}: {} changed since it completed",
+                "    stale    {}: {} changed since it started",
                 task.task_id, task.changed
             );
         }

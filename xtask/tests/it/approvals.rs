@@ -282,7 +282,7 @@ fn a_changed_input_makes_a_task_and_its_approval_stale_and_rerun_stale_reruns_ex
 
     t.write("workspace/outputs/src/data.txt", "two\n");
     t.run(&["progress"])
-        .says("stale    p/a: workspace/outputs/src/data.txt changed since it completed");
+        .says("stale    p/a: workspace/outputs/src/data.txt changed since it started");
     t.run(&["why", "p/a"])
         .says("but it is stale: workspace/outputs/src/data.txt changed");
     t.run(&["graph"]).says(":::stale");
@@ -299,14 +299,12 @@ fn a_changed_input_makes_a_task_and_its_approval_stale_and_rerun_stale_reruns_ex
     // Its approval saw other inputs: it is revoked, and asked for again;
     // the dry run says so first.
     t.run(&["orchestrate", "--rerun-stale", "--dry-run"])
-        .says(
-            "stale  p/a: workspace/outputs/src/data.txt changed since it completed: it runs again",
-        )
+        .says("stale  p/a: workspace/outputs/src/data.txt changed since it started: it runs again")
         .says("  would await approval of its result: p/a")
         .says("would not start: p/b");
     t.run(&["orchestrate", "--rerun-stale"])
         .code(4)
-        .says("stale  p/a: workspace/outputs/src/data.txt changed since it completed");
+        .says("stale  p/a: workspace/outputs/src/data.txt changed since it started");
     assert_eq!((t.launches("p/a"), t.launches("p/other")), (2, 1));
     assert_eq!(
         t.launches("p/b"),
@@ -347,7 +345,7 @@ fn an_input_changed_while_its_task_ran_makes_the_result_stale() {
     assert!(run.wait().unwrap().success());
     assert_eq!(t.read("workspace/outputs/p/a/data.txt"), "one\n");
     t.run(&["progress"])
-        .says("stale    p/a: workspace/outputs/src/data.txt changed since it completed");
+        .says("stale    p/a: workspace/outputs/src/data.txt changed since it started");
 }
 
 #[test]
@@ -888,8 +886,8 @@ fn rerun_stale_with_a_selection_reruns_only_what_it_selects() {
     t.write("workspace/outputs/src/data.txt", "two\n");
     t.run(&["orchestrate", "--phase", "q", "--rerun-stale"])
         .code(0)
-        .says("stale  p/a: workspace/outputs/src/data.txt changed since it completed: not selected, it does not run again, nor what is downstream of it")
-        .says("stale  q/s: workspace/outputs/src/data.txt changed since it completed: it runs again, with what is downstream");
+        .says("stale  p/a: workspace/outputs/src/data.txt changed since it started: not selected, it does not run again, nor what is downstream of it")
+        .says("stale  q/s: workspace/outputs/src/data.txt changed since it started: it runs again, with what is downstream");
     assert_eq!(
         [
             t.launches("p/a"),
