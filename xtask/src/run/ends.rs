@@ -147,7 +147,7 @@ impl Run<'_> {
             self.config,
             task,
             record.as_ref(),
-            self.stop.is_some(),
+            self.stopped_at,
             &active,
             self.history[t].previous.as_deref(),
         );

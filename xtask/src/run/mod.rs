@@ -176,6 +176,7 @@ pub fn run(
         printer,
         finals: Finals::default(),
         stop: None,
+        stopped_at: None,
         kill_at: None,
         run_id: run_id.clone(),
         _tx: tx,
@@ -263,6 +264,8 @@ struct Run<'a> {
     /// Final statuses decided but not yet written.
     finals: Finals,
     stop: Option<Stop>,
+    /// When the run began to stop its tasks.
+    stopped_at: Option<SystemTime>,
     /// When tasks still running after a stop get SIGKILL.
     kill_at: Option<Instant>,
     run_id: String,

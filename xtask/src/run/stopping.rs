@@ -2,7 +2,7 @@
 //! or on an error it cannot go on after; the stop marked in `run.json`
 //! before the first SIGTERM, for the run that resumes it.
 
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use super::Run;
 use crate::state::runs;
@@ -77,6 +77,7 @@ impl Run<'_> {
         }
         self.printer.line(Tone::Bad, &format!("{why}: {what}"));
         self.stop = Some(reason);
+        self.stopped_at.get_or_insert_with(SystemTime::now);
         // A worktree being made is for a task that will not run now (the
         // thread that hears a signal has cut it short already).
         crate::git::stop_starts();

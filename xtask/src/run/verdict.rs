@@ -61,10 +61,11 @@ pub fn judge(
     config: &Config,
     task: &Task,
     record: Option<&ExitRecord>,
-    stopping: bool,
+    stopped_at: Option<SystemTime>,
     active: &Active,
     previous: Option<&Previous>,
 ) -> Verdict {
+    let stopping = stopped_at.is_some();
     let told = previous.map(|p| p.error.as_str());
     let Some(r) = record else {
         let (ending, error) = if stopping {
@@ -95,10 +96,17 @@ pub fn judge(
     // An adopted task this run stopped: its supervisor, an earlier
     // orchestrator's, saw a signal from outside, and an exit (by the
     // signal, or with its own code once it caught it), as for ours.
+    // (Not one whose own process had exited before the stop, with its
+    // own code, while what it left had its grace.)
+    // (The record's time is to the millisecond: one in the stop's own
+    // millisecond is the stop's.)
+    let exited_first = (stopped_at.zip(crate::state::status::parse_timestamp(&r.ended_at)))
+        .is_some_and(|(stopped, ended)| ended < to_the_millisecond(stopped));
     let stopped_here = stopping
         && active.adopted.is_some()
         && r.ending == Ending::Exited
-        && r.exit_code != Some(0);
+        && r.exit_code != Some(0)
+        && !exited_first;
     let interrupted;
     let r = match stopped_here {
         true => {
@@ -412,4 +420,12 @@ fn rate_limit(config: &Config, texts: &[String], told: Option<&str>) -> Option<R
         reset,
         from_log: false,
     })
+}
+
+/// `time` cut to the millisecond, as records keep times.
+fn to_the_millisecond(time: SystemTime) -> SystemTime {
+    let since = time
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    std::time::UNIX_EPOCH + std::time::Duration::from_millis(since.as_millis() as u64)
 }

@@ -62,6 +62,8 @@ enum Outcome {
         status: ExitStatus,
         usage: cgroups::Usage,
         enforced: bool,
+        /// When its own process exited (what it left may have ended later).
+        at: std::time::SystemTime,
     },
     SpawnFailed(String),
 }
@@ -503,6 +505,7 @@ fn exit_record(task: &Running, outcome: Outcome) -> ExitRecord {
             status,
             usage,
             enforced,
+            at,
         } => {
             let ending = match &task.stopping {
                 Some(alarm) => alarm.ending,
@@ -525,6 +528,9 @@ fn exit_record(task: &Running, outcome: Outcome) -> ExitRecord {
                 peak_memory_bytes: usage.peak_memory_bytes,
                 cpu_seconds: usage.cpu_seconds,
                 message: task.stopping.as_ref().and_then(|a| a.detail.clone()),
+                // Its own end: a run that adopted it judges a stop of its
+                // by it (`run::verdict`).
+                ended_at: crate::state::status::timestamp_millis(at),
                 ..ExitRecord::now(ending)
             }
         }

@@ -183,6 +183,7 @@ fn run(
     };
     lock(shared).started(index, pid);
     let (status, rusage) = process::wait(pid);
+    let exited_at = std::time::SystemTime::now();
     let group = prepared.as_ref().map(|(group, _)| *group);
     let leftovers = end_leftovers(pid, group, spec, index, shared);
     // Its stdout is whole: the rest of it is copied into its log.
@@ -208,6 +209,7 @@ fn run(
         status,
         usage,
         enforced: prepared.is_some(),
+        at: exited_at,
     }
 }
 

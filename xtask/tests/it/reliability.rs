@@ -631,6 +631,38 @@ fn a_stop_continues_an_adopted_stopped_task_so_its_handler_runs() {
     run.wait().unwrap();
 }
 
+/// An adopted task whose own process exited with a failure before a stop
+/// of the run that adopted it (what it left still in its grace) failed
+/// with its own code: not taken for interrupted by the stop (and retried
+/// as not counted).
+#[test]
+fn an_adopted_task_that_failed_before_the_stop_keeps_its_own_exit_code() {
+    let t = Tree::new();
+    t.config("kill_grace: 3s\n");
+    t.task(
+        "p/a",
+        &waiting_task("a", "sh -c 'trap \"\" TERM; sleep 30' & sleep 0.3; exit 1"),
+    );
+    let mut first = spawn_orchestrate(&t, "out");
+    wait_for("p/a to run", || {
+        pid_written(&t, "workspace/outputs/p/a/pid")
+    });
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let mut next = spawn_orchestrate(&t, "out2");
+    wait_for("the adoption", || t.read("out2").contains("still running"));
+    t.write("release-a", "");
+    wait_for("its process to exit, leaving another", || {
+        t.read("workspace/logs/p/a.log")
+            .contains("its process exited and left others running")
+    });
+    signal(next.id(), libc::SIGTERM);
+    next.wait().unwrap();
+    let status = t.status("p/a");
+    assert_eq!(status["exit_code"], 1, "{status}");
+    assert_eq!(status["error"], "exit code 1", "{status}");
+}
+
 #[test]
 fn reset_and_block_refuse_a_task_that_runs_on_after_a_double_crash() {
     let t = Tree::new();
