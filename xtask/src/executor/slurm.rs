@@ -350,12 +350,22 @@ fn submit_until_known(
                 task_id: task_id.clone(),
                 what,
             });
-            std::thread::sleep(wait);
+            let stopped = || lock(jobs).stopped.contains_key(task_id);
+            let until = Instant::now() + wait;
+            while !stopped() && Instant::now() < until {
+                std::thread::sleep(STOP_LOOK);
+            }
             wait = (wait * 2).min(LONGEST_WAIT);
-            if lock(jobs).stopped.contains_key(task_id) {
-                return Err(format!(
-                    "stopped while Slurm's controller could not be reached: {said}"
-                ));
+            if stopped() {
+                // A job found is the run's to cancel; none found, the run's
+                // stop leaves it interrupted, not failed.
+                return match submitted_job(task_id, &job.log_file, *attempt, Some(submitted_after))
+                {
+                    Ok(Some(job_id)) => Ok(job_id),
+                    _ => Err(format!(
+                        "stopped while Slurm's controller could not be reached: {said}"
+                    )),
+                };
             }
             // Submitted again only once Slurm says it has no such job.
             match submitted_job(task_id, &job.log_file, *attempt, Some(submitted_after)) {
@@ -381,6 +391,8 @@ fn submit_until_known(
 const UNREACHED_FOR: Duration = Duration::from_secs(10 * 60);
 const FIRST_WAIT: Duration = Duration::from_secs(1);
 const LONGEST_WAIT: Duration = Duration::from_secs(30);
+/// How often a submission waiting for the controller looks for a stop.
+const STOP_LOOK: Duration = Duration::from_millis(100);
 
 /// Why `sbatch` gave no job id.
 enum Unsubmitted {

@@ -196,7 +196,8 @@ impl Run<'_> {
                 self.write_running(t)
                     .with_context(|| format!("cannot record the Slurm job of {id}"))
             }
-            Err(why) => self.start_failed(t, anyhow!(why), false),
+            // Failed, or cut short by the run's stop (an interruption).
+            Err(why) => self.start_failed(t, anyhow!(why), self.stop.is_some()),
         }
     }
 

@@ -213,6 +213,32 @@ fn slurm_a_controller_that_cannot_be_reached_is_waited_for() {
     assert_eq!(t.launches("p/a"), 1);
 }
 
+/// A stop while a submission waits for the controller ends the wait at
+/// once, looks for the job a last time, and leaves the task interrupted,
+/// not failed (a try counted, and a job it may have made untracked).
+#[test]
+fn slurm_a_stop_while_the_controller_is_waited_for_interrupts_the_task() {
+    let Some(t) = slurm_tree() else { return };
+    t.task("p/a", &sh(MARK));
+    let said = "sbatch: error: Batch job submission failed: Unable to contact slurm controller (connect failure)";
+    let path = failing_once(&t, "sbatch", false, said);
+    let out = std::fs::File::create(t.path("out")).unwrap();
+    let mut run = t
+        .command(&["orchestrate"])
+        .env("PATH", path)
+        .stdout(out)
+        .spawn()
+        .unwrap();
+    wait_for("the wait for the controller", || {
+        t.read("out").contains("could not be reached")
+    });
+    unsafe { libc::kill(run.id() as i32, libc::SIGTERM) };
+    assert_eq!(run.wait().unwrap().code(), Some(143), "{}", t.read("out"));
+    let status = t.status("p/a");
+    assert_eq!(status["ending"], "interrupted", "{status}");
+    assert_eq!(t.launches("p/a"), 0);
+}
+
 /// A cancel for our timeout that fails (the controller did not answer) is
 /// tried again until one works: the job ran on to Slurm's own time limit.
 #[test]
