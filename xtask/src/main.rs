@@ -24,6 +24,7 @@ use crate::model::layout::Layout;
 use crate::model::problem::Invalid;
 
 fn main() {
+    state::runs::note_process_start();
     sys::process::inherited_descriptors_close_on_exec();
     // As the OS gives them: an argument that is not UTF-8 is clap's to
     // refuse, with a usage error (`std::env::args` would panic on it).

@@ -41,8 +41,8 @@ pub struct Run {
     /// nothing more.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_by: Option<u32>,
-    /// When its orchestrator (the last to take it up) started, having read
-    /// the task files: one changed since is not what it runs.
+    /// When its orchestrator (the last to take it up) started, before it
+    /// read the task files: one changed since may not be what it runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<String>,
 }
@@ -95,6 +95,14 @@ pub struct Selection {
     pub executor: Option<ExecutorKind>,
 }
 
+/// When this process started, before it read any task file (noted first
+/// thing by `main`): what a run records as its `started_at`.
+static PROCESS_START: std::sync::OnceLock<SystemTime> = std::sync::OnceLock::new();
+
+pub fn note_process_start() {
+    PROCESS_START.get_or_init(SystemTime::now);
+}
+
 /// Starts a run, or resumes the last one when it did not end in order (its
 /// orchestrator was killed), with what it selects. Returns the run's id;
 /// a `run.json` that cannot be read is said in `warnings`.
@@ -112,7 +120,9 @@ pub fn begin(layout: &Layout, selects: Selection, warnings: &mut Vec<String>) ->
         executor: selects.executor,
         stopping: false,
         ended_by: None,
-        started_at: Some(crate::state::status::timestamp_millis(SystemTime::now())),
+        started_at: Some(crate::state::status::timestamp_millis(
+            PROCESS_START.get().copied().unwrap_or_else(SystemTime::now),
+        )),
     };
     atomic::write(&layout.run_file(), &serde_json::to_vec(&run)?)?;
     Ok(id)
