@@ -246,6 +246,7 @@ fn end_leftovers(
     };
     let left = left_running();
     let mut leftovers = lock(shared).exited(index, left, signal);
+    let mut look_every = FIRST_LOOK;
     while left && left_running() {
         let kill_at = lock(shared).kill_at(index);
         if kill_at.is_none_or(|at| Instant::now() >= at) {
@@ -253,7 +254,8 @@ fn end_leftovers(
             leftovers = true;
             break;
         }
-        std::thread::sleep(LOOK_EVERY);
+        std::thread::sleep(look_every);
+        look_every = (look_every * 2).min(LONGEST_LOOK);
     }
     // Nothing joins an emptied group or cgroup: only the daemons no
     // cgroup holds can be left then.
@@ -268,8 +270,11 @@ fn end_leftovers(
 }
 
 /// How often the slot looks whether what a task left has ended, in its
-/// grace.
-const LOOK_EVERY: Duration = Duration::from_millis(5);
+/// grace: soon at first (most die at once on SIGTERM), then less often (on
+/// cgroup v1 the looks are charged to the task's CPU, the slot's thread
+/// being in its groups).
+const FIRST_LOOK: Duration = Duration::from_millis(5);
+const LONGEST_LOOK: Duration = Duration::from_millis(50);
 
 /// Programs found on PATH, by name. Without this every start would search
 /// PATH again, one failed exec per folder before the right one.
