@@ -505,26 +505,39 @@ fn shows_log(std_out: &str, log_file: &Utf8Path) -> bool {
 /// maybe a width (`%4j`), and a letter as anything (a job's name, a task
 /// id, holds `/`); other bytes as they are.
 fn expands_to(pattern: &[u8], text: &[u8]) -> bool {
-    match pattern {
+    expands_to_seen(pattern, text, &mut HashMap::new())
+}
+
+/// `expands_to`, each pair of ends (by their lengths) worked out once: the
+/// readings of many `%` branch, which tried every one of them again and
+/// again (28 `%` took a second).
+fn expands_to_seen(pattern: &[u8], text: &[u8], seen: &mut HashMap<(usize, usize), bool>) -> bool {
+    if let Some(&known) = seen.get(&(pattern.len(), text.len())) {
+        return known;
+    }
+    let mut rest_gives = |pattern: &[u8], text: &[u8]| expands_to_seen(pattern, text, seen);
+    let gives = match pattern {
         [] => text.is_empty(),
         [b'%', b'%', rest @ ..] => {
             text.first() == Some(&b'%')
-                && (expands_to(rest, &text[1..]) || expands_to(&pattern[1..], &text[1..]))
+                && (rest_gives(rest, &text[1..]) || rest_gives(&pattern[1..], &text[1..]))
         }
         [b'%', rest @ ..] => {
             let width = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-            let literal = text.first() == Some(&b'%') && expands_to(rest, &text[1..]);
+            let literal = text.first() == Some(&b'%') && rest_gives(rest, &text[1..]);
             literal
                 || match rest.get(width) {
                     Some(letter) if letter.is_ascii_alphabetic() => {
                         let after = &rest[width + 1..];
-                        (0..=text.len()).any(|n| expands_to(after, &text[n..]))
+                        (0..=text.len()).any(|n| rest_gives(after, &text[n..]))
                     }
                     _ => false,
                 }
         }
-        [byte, rest @ ..] => text.first() == Some(byte) && expands_to(rest, &text[1..]),
-    }
+        [byte, rest @ ..] => text.first() == Some(byte) && rest_gives(rest, &text[1..]),
+    };
+    seen.insert((pattern.len(), text.len()), gives);
+    gives
 }
 
 /// The comment of attempt `attempt`'s job.

@@ -127,6 +127,16 @@ fn a_percent_in_the_log_s_path_is_no_pattern() {
     assert!(!shows_log("/q.log", Utf8Path::new("/p.log")));
 }
 
+/// A log path of many `%` is matched at once, not by trying every reading
+/// of each again and again (28 of them took a second, each 4 more ×18).
+#[test]
+fn a_log_of_many_percents_is_matched_at_once() {
+    let log = format!("/w/{}.log", "%x".repeat(40));
+    let shown = format!("/w/{}.lot", "%x".repeat(40));
+    assert!(!shows_log(&shown, Utf8Path::new(&log)));
+    assert!(shows_log(&log, Utf8Path::new(&log)));
+}
+
 /// A job Slurm could not launch (its log's folder not there on the node,
 /// say) failed with an exit code and signal of Slurm's making: it was said
 /// killed by signal 53.
