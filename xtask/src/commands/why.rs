@@ -324,8 +324,8 @@ impl Why<'_> {
                 } else {
                     println!("{id} awaits approval before it starts");
                 }
-                if let Some((_, revoked)) = approvals::revoked(layout, task) {
-                    println!("  {revoked}");
+                if let Some(revoked) = approvals::revoked(layout, task) {
+                    println!("  {}", revoked.said);
                 }
                 let budget = Budget::load(layout, self.defs.config.agents.budget_usd);
                 if budget.reached() && s.completed_at.is_none() {
@@ -632,8 +632,8 @@ impl Why<'_> {
         } else if run::approvals::waits_to_start(layout, &defs.config, task) {
             let approve = layout.task_cmd("approve", &task.id);
             match approvals::revoked(layout, task) {
-                Some((_, revoked)) => {
-                    println!("  awaits approval to start: {revoked} (`{approve}`)")
+                Some(revoked) => {
+                    println!("  awaits approval to start: {} (`{approve}`)", revoked.said)
                 }
                 None => println!("  awaits approval to start (`{approve}`)"),
             }

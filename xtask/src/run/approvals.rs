@@ -89,10 +89,16 @@ impl Run<'_> {
     /// is to approve it again.
     fn say_revoked(&mut self, t: usize) {
         let id = self.graph.tasks[t].id.clone();
-        let Some((approval, text)) = approvals::revoked(self.layout, &self.graph.tasks[t]) else {
+        let Some(revoked) = approvals::revoked(self.layout, &self.graph.tasks[t]) else {
             return;
         };
         if !self.revoked.insert(t) {
+            return;
+        }
+        let (approval, text) = (revoked.approval, revoked.said);
+        if revoked.for_the_next_run {
+            // Not revoked: the next run acts on it; no one is asked again.
+            self.printer.event(Tone::Warn, "approval", &id, &text);
             return;
         }
         self.printer.event(Tone::Warn, "revoked", &id, &text);

@@ -341,8 +341,14 @@ impl Job {
         }
         let waited = child.wait_timeout(limit);
         let ended = match waited {
-            Ok(Some(status)) if status.success() => "exit 0".into(),
-            Ok(Some(status)) => status.to_string(),
+            Ok(Some(status)) => match (
+                status.code(),
+                std::os::unix::process::ExitStatusExt::signal(&status),
+            ) {
+                (Some(code), _) => format!("exit {code}"),
+                (None, Some(signal)) => format!("killed by signal {signal}"),
+                (None, None) => status.to_string(),
+            },
             Ok(None) => {
                 // SAFETY: signals the process group the command leads.
                 unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };

@@ -87,10 +87,10 @@ pub fn read(layout: &Layout, task: &Task) -> Option<Approval> {
     changed.is_none().then_some(decision)
 }
 
-/// An approval of `task` that no longer holds, with why (`the approval by
-/// alice no longer holds: tasks/p/a.md changed since`); `read` takes it
-/// for none.
-pub fn revoked(layout: &Layout, task: &Task) -> Option<(Approval, String)> {
+/// An approval of `task` that does not hold for this command, with why
+/// (`the approval by alice no longer holds: tasks/p/a.md changed since`);
+/// `read` takes it for none.
+pub fn revoked(layout: &Layout, task: &Task) -> Option<Revoked> {
     let (approval, changed) = read_as_it_stands(layout, task)?;
     let changed = changed?;
     let by = &approval.by;
@@ -106,7 +106,21 @@ pub fn revoked(layout: &Layout, task: &Task) -> Option<(Approval, String)> {
         ),
         false => format!("the approval by {by} no longer holds: {changed} changed since"),
     };
-    Some((approval, said))
+    Some(Revoked {
+        approval,
+        said,
+        for_the_next_run: edited_since_read,
+    })
+}
+
+/// An approval that does not hold for the command that reads it.
+pub struct Revoked {
+    pub approval: Approval,
+    /// Why, in words.
+    pub said: String,
+    /// It holds for the file as it is now, which this run did not read:
+    /// the next run acts on it (not revoked, only not this run's).
+    pub for_the_next_run: bool,
 }
 
 /// The decision on `task`, and for an approval the first file that

@@ -794,6 +794,11 @@ fn an_approval_of_a_file_edited_during_the_run_is_the_next_run_s() {
         "{stdout}"
     );
     assert!(!t.exists("workspace/outputs/p/x/ran"));
+    // Not revoked: no one is asked to approve it again.
+    assert!(
+        !events(&t).iter().any(|e| e["event"] == "revoked"),
+        "{stdout}"
+    );
     t.run(&["orchestrate"]).code(0);
     assert_eq!(t.read("workspace/outputs/p/x/ran"), "two\n");
 }

@@ -250,7 +250,7 @@ fn failing_and_hanging_notifiers_change_nothing_in_the_run() {
     // Each end names its notifier and its event: the notifiers' lines
     // interleave.
     assert!(
-        log.contains("notifier 2 for p/fails failed: exit status: 1"),
+        log.contains("notifier 2 for p/fails failed: exit 1"),
         "{log}"
     );
     assert!(
@@ -281,7 +281,7 @@ fn notifiers_output_is_kept_apart_and_bounded() {
         &log[log.len() - 300..]
     );
     assert!(
-        log.contains("    hello\n  notifier 2 for run_finished: exit status: 7\n"),
+        log.contains("    hello\n  notifier 2 for run_finished: exit 7\n"),
         "{log}"
     );
     assert!(
