@@ -1,5 +1,5 @@
 //! Runs tasks on a Slurm cluster: each attempt is one `sbatch` job, and one
-//! `scontrol show job -o` per interval tells the state of every job in
+//! `scontrol -a show job -o` per interval tells the state of every job in
 //! flight (never one process per job). When a job ends, its exit record is
 //! written like the local supervisor's, so the run loop treats both alike.
 //! `workspace/` must be on a file system shared with the compute nodes.
@@ -23,6 +23,17 @@ use crate::state::records::{write_record, ExitRecord};
 use crate::state::status::Ending;
 use crate::sys::env::GIT_REPOSITORY_VARS;
 use crate::sys::lock;
+
+mod ends;
+mod listing;
+mod submit;
+#[cfg(test)]
+mod tests;
+
+use ends::*;
+use listing::*;
+pub use listing::{find_submitted, live_jobs};
+use submit::*;
 
 /// Reasons for which a pending job will never start.
 const HOPELESS: [&str; 6] = [
@@ -306,140 +317,6 @@ fn submit(submission: Submission, jobs: &Mutex<Jobs>, tell: impl Fn(Event) -> bo
     told
 }
 
-/// Submits the job, its id, or why there is none. An sbatch that could not
-/// reach the controller, or heard nothing back, may have had the job taken
-/// all the same (the controller answers once it has it): the job is looked
-/// for (`submitted_job`), and while the controller cannot be reached the
-/// submission waits and tries again, said in the run's output and the
-/// task's log, for `UNREACHED_FOR` at most. Submitting again at once ran
-/// two copies of the task, untracked, and a controller restarting burnt the
-/// task's retries in seconds.
-fn submit_until_known(
-    submission: &Submission,
-    jobs: &Mutex<Jobs>,
-    tell: impl Fn(Event) -> bool,
-) -> Result<String, String> {
-    let Submission {
-        task_id,
-        attempt,
-        args,
-        env,
-        layout,
-        job,
-    } = submission;
-    let since = Instant::now();
-    // Slurm's times are whole seconds.
-    let submitted_after = SystemTime::now() - Duration::from_secs(1);
-    let mut wait = FIRST_WAIT;
-    // What the last try said, when it did not reach the controller.
-    let mut unreached: Option<String> = None;
-    loop {
-        if let Some(said) = &unreached {
-            if since.elapsed() + wait > UNREACHED_FOR {
-                return Err(format!(
-                    "Slurm's controller could not be reached for {} min: {said}",
-                    UNREACHED_FOR.as_secs() / 60
-                ));
-            }
-            let what = format!(
-                "Slurm's controller could not be reached ({said}), and may have taken the job: looking for it in {}s",
-                wait.as_secs()
-            );
-            crate::state::logs::append_line(&job.log_file, &format!("xtask: {what}"));
-            tell(Event::Queued {
-                task_id: task_id.clone(),
-                what,
-            });
-            let stopped = || lock(jobs).stopped.contains_key(task_id);
-            let until = Instant::now() + wait;
-            while !stopped() && Instant::now() < until {
-                std::thread::sleep(STOP_LOOK);
-            }
-            wait = (wait * 2).min(LONGEST_WAIT);
-            if stopped() {
-                // A job found is the run's to cancel; none found, the run's
-                // stop leaves it interrupted, not failed.
-                return match submitted_job(task_id, &job.log_file, *attempt, Some(submitted_after))
-                {
-                    Ok(Some(job_id)) => Ok(job_id),
-                    _ => Err(format!(
-                        "stopped while Slurm's controller could not be reached: {said}"
-                    )),
-                };
-            }
-            // Submitted again only once Slurm says it has no such job.
-            match submitted_job(task_id, &job.log_file, *attempt, Some(submitted_after)) {
-                Ok(Some(job_id)) => return Ok(job_id),
-                Ok(None) => {}
-                Err(e) => {
-                    unreached = Some(format!("{e:#}"));
-                    continue;
-                }
-            }
-        }
-        match sbatch(args, env, &layout.root) {
-            Ok(job_id) => return Ok(job_id),
-            Err(Unsubmitted::Refused(why)) => return Err(why),
-            Err(Unsubmitted::Unreached(said)) => unreached = Some(said),
-        }
-    }
-}
-
-/// How long a submission waits for a controller it cannot reach, in all,
-/// before its attempt fails; and its first and longest wait between two
-/// tries (doubled each time).
-const UNREACHED_FOR: Duration = Duration::from_secs(10 * 60);
-const FIRST_WAIT: Duration = Duration::from_secs(1);
-const LONGEST_WAIT: Duration = Duration::from_secs(30);
-/// How often a submission waiting for the controller looks for a stop.
-const STOP_LOOK: Duration = Duration::from_millis(100);
-
-/// Why `sbatch` gave no job id.
-enum Unsubmitted {
-    /// The controller refused the job (an invalid partition, too much
-    /// memory...), or sbatch could not run: the attempt fails.
-    Refused(String),
-    /// sbatch could not reach the controller, or had no answer: what it
-    /// said. The controller may have taken the job.
-    Unreached(String),
-}
-
-/// What sbatch (and every Slurm command) says when it did not reach the
-/// controller, or heard nothing back from it (Slurm's communication
-/// errors, `slurm_strerror`).
-const UNREACHED: [&str; 4] = [
-    "Unable to contact slurm controller",
-    "Socket timed out on send/recv operation",
-    "Zero Bytes were transmitted or received",
-    "Communication connection failure",
-];
-
-/// Submits a job (`args`, from `sbatch_args`): its id.
-fn sbatch(
-    args: &[String],
-    env: &[(String, String)],
-    root: &Utf8Path,
-) -> Result<String, Unsubmitted> {
-    let output =
-        slurm(args, env, Some(root)).map_err(|e| Unsubmitted::Refused(format!("{e:#}")))?;
-    if !output.status.success() {
-        // Its lines (`sbatch: error: ...` twice, often) as one.
-        let said = crate::ui::format::one_line(&String::from_utf8_lossy(&output.stderr));
-        if UNREACHED.iter().any(|error| said.contains(error)) {
-            return Err(Unsubmitted::Unreached(said));
-        }
-        return Err(Unsubmitted::Refused(format!(
-            "sbatch rejected the job: {said}"
-        )));
-    }
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let job_id = stdout.trim().split(';').next().unwrap_or_default();
-    if job_id.is_empty() {
-        return Err(Unsubmitted::Refused("sbatch printed no job id".to_owned()));
-    }
-    Ok(job_id.to_owned())
-}
-
 /// The `sbatch` command line for an attempt (also what a dry run prints).
 pub fn sbatch_args(config: &SlurmConfig, launch: &Launch, limits: &Limits) -> Vec<String> {
     let mut args = vec![
@@ -481,165 +358,6 @@ pub fn sbatch_args(config: &SlurmConfig, launch: &Launch, limits: &Limits) -> Ve
     ));
     args
 }
-
-/// `--output`'s value for the log `log_file`: sbatch reads it as a pattern
-/// (`%x` is the job's name, `%j` its id...), and a `%` in a task's id or
-/// the root made another path, which slurmd could not open: the job failed
-/// to launch. `%%` is a `%`.
-fn log_pattern(log_file: &Utf8Path) -> String {
-    log_file.as_str().replace('%', "%%")
-}
-
-/// Whether `std_out`, the `StdOut` scontrol shows for a job, is the log
-/// `log_file` (`log_pattern`). scontrol shows the pattern expanded, and
-/// versions do it differently: Slurm 22.05's keeps `%%` and expands the
-/// `%x` that follows (`p%%xq` shown as `p%<name>q`, though the log is
-/// `p%xq`), a later one may show the path itself; so any expansion of the
-/// pattern is taken.
-fn shows_log(std_out: &str, log_file: &Utf8Path) -> bool {
-    std_out == log_file.as_str() || expands_to(log_pattern(log_file).as_bytes(), std_out.as_bytes())
-}
-
-/// Whether some reading of the sbatch filename pattern `pattern` gives
-/// `text`: `%%` as `%`, or kept as `%` before a `%` read again; a `%`,
-/// maybe a width (`%4j`), and a letter as anything (a job's name, a task
-/// id, holds `/`); other bytes as they are.
-fn expands_to(pattern: &[u8], text: &[u8]) -> bool {
-    expands_to_seen(pattern, text, &mut HashMap::new())
-}
-
-/// `expands_to`, each pair of ends (by their lengths) worked out once: the
-/// readings of many `%` branch, which tried every one of them again and
-/// again (28 `%` took a second).
-fn expands_to_seen(pattern: &[u8], text: &[u8], seen: &mut HashMap<(usize, usize), bool>) -> bool {
-    if let Some(&known) = seen.get(&(pattern.len(), text.len())) {
-        return known;
-    }
-    let mut rest_gives = |pattern: &[u8], text: &[u8]| expands_to_seen(pattern, text, seen);
-    let gives = match pattern {
-        [] => text.is_empty(),
-        [b'%', b'%', rest @ ..] => {
-            text.first() == Some(&b'%')
-                && (rest_gives(rest, &text[1..]) || rest_gives(&pattern[1..], &text[1..]))
-        }
-        [b'%', rest @ ..] => {
-            let width = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-            let literal = text.first() == Some(&b'%') && rest_gives(rest, &text[1..]);
-            literal
-                || match rest.get(width) {
-                    Some(letter) if letter.is_ascii_alphabetic() => {
-                        let after = &rest[width + 1..];
-                        (0..=text.len()).any(|n| rest_gives(after, &text[n..]))
-                    }
-                    _ => false,
-                }
-        }
-        [byte, rest @ ..] => text.first() == Some(byte) && rest_gives(rest, &text[1..]),
-    };
-    seen.insert((pattern.len(), text.len()), gives);
-    gives
-}
-
-/// The comment of attempt `attempt`'s job.
-fn attempt_mark(attempt: u32) -> String {
-    format!("xtask-attempt-{attempt}")
-}
-
-/// The job Slurm knows for attempt `attempt` of task `task_id`, whose log
-/// is `log_file` (`sbatch_args`: its name, output and comment), if there is
-/// one: submitted by an orchestrator killed while its `sbatch` ran, which
-/// went on and submitted it with no record. The newest, if several; an
-/// error when Slurm does not answer.
-pub fn find_submitted(task_id: &str, log_file: &Utf8Path, attempt: u32) -> Result<Option<String>> {
-    submitted_job(task_id, log_file, attempt, None)
-}
-
-/// As `find_submitted`, of the jobs submitted at `after` or later if
-/// given (not an earlier run's of the same attempt: a task reset counts
-/// its attempts again), and an error when Slurm does not answer: none
-/// found is then no proof that there is none.
-fn submitted_job(
-    task_id: &str,
-    log_file: &Utf8Path,
-    attempt: u32,
-    after: Option<SystemTime>,
-) -> Result<Option<String>> {
-    let jobs = all_jobs()?;
-    let mark = attempt_mark(attempt);
-    let field = |fields: &HashMap<String, String>, key| fields.get(key).cloned();
-    let found = (jobs.into_iter())
-        .filter(|(_, f)| {
-            field(f, "JobName").as_deref() == Some(task_id)
-                && field(f, "StdOut").is_some_and(|out| shows_log(&out, log_file))
-                && field(f, "Comment").as_deref() == Some(mark.as_str())
-                && after.is_none_or(|after| slurm_time(f, "SubmitTime") >= Some(after))
-        })
-        .filter_map(|(id, _)| Some((id.parse::<u64>().ok()?, id)))
-        .max();
-    Ok(found.map(|(_, id)| id))
-}
-
-/// A job Slurm has not ended, of a task of this workspace (see
-/// `live_jobs`).
-pub struct LiveJob {
-    pub task_id: String,
-    pub job_id: String,
-    pub state: String,
-    /// Why it waits, when it does (`Reason`).
-    pub reason: String,
-}
-
-/// The jobs Slurm has not ended (held, queued, running, finishing) for
-/// tasks of this workspace: named by a task id, their output going to its
-/// log (`log_file`, `sbatch_args`). A task of one, started again, would
-/// run beside it. An error when Slurm does not answer.
-pub fn live_jobs(log_file: impl Fn(&str) -> Utf8PathBuf) -> Result<Vec<LiveJob>> {
-    let jobs = all_jobs()?;
-    let mut live: Vec<LiveJob> = (jobs.into_iter())
-        .filter_map(|(job_id, mut f)| {
-            let state = f.remove("JobState").filter(|s| stage(s).is_some())?;
-            let task_id = f.remove("JobName")?;
-            let logs_here =
-                (f.get("StdOut")).is_some_and(|out| shows_log(out, &log_file(&task_id)));
-            logs_here.then(|| LiveJob {
-                reason: f.remove("Reason").unwrap_or_default(),
-                task_id,
-                job_id,
-                state,
-            })
-        })
-        .collect();
-    live.sort_by(|a, b| (&a.task_id, &a.job_id).cmp(&(&b.task_id, &b.job_id)));
-    Ok(live)
-}
-
-/// Every job Slurm knows (`show_jobs`), by id, with its fields; an error
-/// when Slurm does not answer within `SHOW_JOBS_WAIT`: a controller that
-/// does not answer holds scontrol for its timeout (MessageTimeout, and
-/// more), and `next`, or a run taking up a killed run's tasks, would wait
-/// as long.
-fn all_jobs() -> Result<HashMap<String, HashMap<String, String>>> {
-    let scontrol = show_jobs(None);
-    let (_, mut command) = slurm_command(&scontrol, &[], None)?;
-    let child = (command.stdout(Stdio::piped()).stderr(Stdio::piped()))
-        .spawn()
-        .context("cannot run scontrol")?;
-    let deadline = Instant::now() + SHOW_JOBS_WAIT;
-    let Some(output) = crate::sys::process::output_within(child, Some(deadline))? else {
-        bail!(
-            "Slurm did not answer `scontrol show job` within {}s",
-            SHOW_JOBS_WAIT.as_secs()
-        );
-    };
-    if !output.status.success() {
-        let said = crate::ui::format::one_line(&String::from_utf8_lossy(&output.stderr));
-        bail!("`scontrol show job` failed: {said}");
-    }
-    Ok(parse_jobs(&String::from_utf8_lossy(&output.stdout)))
-}
-
-/// How long `all_jobs` waits for Slurm.
-const SHOW_JOBS_WAIT: Duration = Duration::from_secs(3);
 
 /// Where a job not ended stands, by its state (Slurm's names, "JOB STATE
 /// CODES" in `squeue(1)`); any other state is an end.
@@ -781,14 +499,6 @@ fn show_jobs(job: Option<&str>) -> Vec<String> {
     argv
 }
 
-/// The jobs `scontrol` lists (`show_jobs`), by id, or `None` when it
-/// fails.
-fn list_jobs() -> Option<HashMap<String, HashMap<String, String>>> {
-    let output = slurm(&show_jobs(None), &[], None).ok()?;
-    let listed = output.status.success();
-    listed.then(|| parse_jobs(&String::from_utf8_lossy(&output.stdout)))
-}
-
 /// What Slurm says of one job asked for by its id.
 enum Lookup {
     Listed(HashMap<String, String>),
@@ -816,7 +526,7 @@ fn poll(jobs: &Mutex<Jobs>) -> Vec<Event> {
     if followed.is_empty() {
         return Vec::new();
     }
-    let Some(mut states) = list_jobs() else {
+    let Ok(mut states) = all_jobs(None) else {
         return Vec::new();
     };
     let missing: Vec<&String> = (followed.iter())
@@ -975,98 +685,6 @@ fn poll(jobs: &Mutex<Jobs>) -> Vec<Event> {
     events
 }
 
-/// The exit record of a job in a final state.
-fn final_record(
-    state: &str,
-    fields: &HashMap<String, String>,
-    stopping: Option<Ending>,
-) -> ExitRecord {
-    // ExitCode=3:0 is exit code 3, no signal; 0:9 is killed by signal 9.
-    let (code, signal) = fields
-        .get("ExitCode")
-        .and_then(|e| e.split_once(':'))
-        .map(|(c, s)| {
-            (
-                c.parse::<i32>().ok(),
-                s.parse::<i32>().ok().filter(|&s| s != 0),
-            )
-        })
-        .unwrap_or((None, None));
-    let reason = fields.get("Reason").map_or("", String::as_str);
-    let mut record = match never_launched(state, reason, signal) {
-        // Its log could not be opened on the node, say: slurmd's log there
-        // tells. Its exit code and signal are Slurm's, not the task's.
-        true => ExitRecord::with_message(
-            Ending::SpawnFailed,
-            format!("Slurm could not launch the job: {reason}"),
-        ),
-        false => ending_record(state, code.filter(|_| signal.is_none()), signal, stopping),
-    };
-    // When Slurm says it ended, not when the poller saw it (after a
-    // crash, maybe much later): the task's duration is taken from it.
-    if let Some(ended) = slurm_time(fields, "EndTime").filter(|e| *e <= SystemTime::now()) {
-        record.ended_at = crate::state::status::timestamp_millis(ended);
-    }
-    record
-}
-
-/// Whether a job that ended in `state`, for `reason`, with `signal`, never
-/// ran its command. Slurm says `JobLaunchFailure` of a job whose batch
-/// script a signal killed too (`kill -9 $$`: `0:9`); one it could not
-/// launch has a "signal" of Slurm's own past the standard ones (slurmstepd
-/// unable to open the log: `0:53`), or none.
-fn never_launched(state: &str, reason: &str, signal: Option<i32>) -> bool {
-    let killed = signal.is_some_and(|signal| (1..=31).contains(&signal));
-    state == "FAILED" && reason == "JobLaunchFailure" && !killed
-}
-
-/// A time `scontrol` gives (`2026-12-02T08:21:39`, in the machine's local
-/// time), if it gives one (`Unknown`, `None` otherwise).
-fn slurm_time(fields: &HashMap<String, String>, key: &str) -> Option<SystemTime> {
-    let local = humantime::parse_rfc3339_weak(fields.get(key)?).ok()?;
-    let offset = crate::agent::limits::local_offset();
-    let shift = Duration::from_secs(offset.unsigned_abs());
-    match offset >= 0 {
-        true => local.checked_sub(shift),
-        false => local.checked_add(shift),
-    }
-}
-
-/// The exit record of a job that ended in `state`.
-fn ending_record(
-    state: &str,
-    code: Option<i32>,
-    signal: Option<i32>,
-    stopping: Option<Ending>,
-) -> ExitRecord {
-    match state {
-        "COMPLETED" | "FAILED" => record(stopping.unwrap_or(Ending::Exited), code, signal),
-        // A cancelled job has no exit code of its own (Slurm says 0:0
-        // when it never ran, 0:15 when it was stopped).
-        "CANCELLED" => record(stopping.unwrap_or(Ending::Interrupted), None, signal),
-        "TIMEOUT" | "DEADLINE" => record(Ending::Timeout, code, signal),
-        "OUT_OF_MEMORY" => record(Ending::OutOfMemory, code, signal),
-        "NODE_FAIL" | "BOOT_FAIL" | "PREEMPTED" => lost_record(&format!("Slurm reports {state}")),
-        other => {
-            let mut record = record(Ending::Exited, code, signal);
-            record.message = Some(format!("Slurm job state {other}"));
-            record
-        }
-    }
-}
-
-fn record(ending: Ending, exit_code: Option<i32>, signal: Option<i32>) -> ExitRecord {
-    ExitRecord {
-        exit_code,
-        signal,
-        ..ExitRecord::now(ending)
-    }
-}
-
-fn lost_record(why: &str) -> ExitRecord {
-    ExitRecord::with_message(Ending::Lost, why)
-}
-
 /// `scontrol show job -o`: one line per job of `Key=Value` fields. A value
 /// may contain spaces: a word without `=` belongs to the previous value.
 fn parse_jobs(text: &str) -> HashMap<String, HashMap<String, String>> {
@@ -1099,6 +717,3 @@ fn parse_jobs(text: &str) -> HashMap<String, HashMap<String, String>> {
     }
     jobs
 }
-
-#[cfg(test)]
-mod tests;

@@ -1,0 +1,96 @@
+//! The exit record of a job Slurm says has ended, as the local supervisor
+//! writes one.
+
+use super::*;
+
+/// The exit record of a job in a final state.
+pub(super) fn final_record(
+    state: &str,
+    fields: &HashMap<String, String>,
+    stopping: Option<Ending>,
+) -> ExitRecord {
+    // ExitCode=3:0 is exit code 3, no signal; 0:9 is killed by signal 9.
+    let (code, signal) = fields
+        .get("ExitCode")
+        .and_then(|e| e.split_once(':'))
+        .map(|(c, s)| {
+            (
+                c.parse::<i32>().ok(),
+                s.parse::<i32>().ok().filter(|&s| s != 0),
+            )
+        })
+        .unwrap_or((None, None));
+    let reason = fields.get("Reason").map_or("", String::as_str);
+    let mut record = match never_launched(state, reason, signal) {
+        // Its log could not be opened on the node, say: slurmd's log there
+        // tells. Its exit code and signal are Slurm's, not the task's.
+        true => ExitRecord::with_message(
+            Ending::SpawnFailed,
+            format!("Slurm could not launch the job: {reason}"),
+        ),
+        false => ending_record(state, code.filter(|_| signal.is_none()), signal, stopping),
+    };
+    // When Slurm says it ended, not when the poller saw it (after a
+    // crash, maybe much later): the task's duration is taken from it.
+    if let Some(ended) = slurm_time(fields, "EndTime").filter(|e| *e <= SystemTime::now()) {
+        record.ended_at = crate::state::status::timestamp_millis(ended);
+    }
+    record
+}
+
+/// Whether a job that ended in `state`, for `reason`, with `signal`, never
+/// ran its command. Slurm says `JobLaunchFailure` of a job whose batch
+/// script a signal killed too (`kill -9 $$`: `0:9`); one it could not
+/// launch has a "signal" of Slurm's own past the standard ones (slurmstepd
+/// unable to open the log: `0:53`), or none.
+pub(super) fn never_launched(state: &str, reason: &str, signal: Option<i32>) -> bool {
+    let killed = signal.is_some_and(|signal| (1..=31).contains(&signal));
+    state == "FAILED" && reason == "JobLaunchFailure" && !killed
+}
+
+/// A time `scontrol` gives (`2026-12-02T08:21:39`, in the machine's local
+/// time), if it gives one (`Unknown`, `None` otherwise).
+pub(super) fn slurm_time(fields: &HashMap<String, String>, key: &str) -> Option<SystemTime> {
+    let local = humantime::parse_rfc3339_weak(fields.get(key)?).ok()?;
+    let offset = crate::agent::limits::local_offset();
+    let shift = Duration::from_secs(offset.unsigned_abs());
+    match offset >= 0 {
+        true => local.checked_sub(shift),
+        false => local.checked_add(shift),
+    }
+}
+
+/// The exit record of a job that ended in `state`.
+pub(super) fn ending_record(
+    state: &str,
+    code: Option<i32>,
+    signal: Option<i32>,
+    stopping: Option<Ending>,
+) -> ExitRecord {
+    match state {
+        "COMPLETED" | "FAILED" => record(stopping.unwrap_or(Ending::Exited), code, signal),
+        // A cancelled job has no exit code of its own (Slurm says 0:0
+        // when it never ran, 0:15 when it was stopped).
+        "CANCELLED" => record(stopping.unwrap_or(Ending::Interrupted), None, signal),
+        "TIMEOUT" | "DEADLINE" => record(Ending::Timeout, code, signal),
+        "OUT_OF_MEMORY" => record(Ending::OutOfMemory, code, signal),
+        "NODE_FAIL" | "BOOT_FAIL" | "PREEMPTED" => lost_record(&format!("Slurm reports {state}")),
+        other => {
+            let mut record = record(Ending::Exited, code, signal);
+            record.message = Some(format!("Slurm job state {other}"));
+            record
+        }
+    }
+}
+
+pub(super) fn record(ending: Ending, exit_code: Option<i32>, signal: Option<i32>) -> ExitRecord {
+    ExitRecord {
+        exit_code,
+        signal,
+        ..ExitRecord::now(ending)
+    }
+}
+
+pub(super) fn lost_record(why: &str) -> ExitRecord {
+    ExitRecord::with_message(Ending::Lost, why)
+}
