@@ -89,7 +89,7 @@ impl Budget {
     }
 
     /// Why no more agents start though the budget is not reached: what is
-    /// left of it is no more than the `running` agents (their task ids)
+    /// left of it is no more than the agents among the `running` tasks
     /// are expected to cost, so that a next one would likely take the
     /// work past it (five agents started with $0.04 left spend five
     /// agents' worth). With no agent running, one starts while anything
