@@ -225,7 +225,17 @@ impl Run<'_> {
                 let mut merging = active.running_status(self.layout, &id, &run);
                 merging.merging = true;
                 status::write(self.layout, &merging)?;
-                git.enqueue(t, &id, worktree, Waiting { status, from });
+                let started = active.started;
+                git.enqueue(
+                    t,
+                    &id,
+                    worktree,
+                    Waiting {
+                        status,
+                        from,
+                        started,
+                    },
+                );
                 self.readiness.merging(&self.graph, t);
                 if self.git.as_ref().is_some_and(|git| git.merges_no_more()) {
                     self.say_left(t, QUEUE_STOPPED);
@@ -235,7 +245,7 @@ impl Run<'_> {
                 let line = format!("{}  {} into {into}", active.agent, worktree.branch);
                 self.printer.event(Tone::Plain, "merging", &id, &line);
             }
-            _ => self.conclude(t, status, from, "running", ended),
+            _ => self.conclude(t, status, from, active.started, "running", ended),
         }
         Ok(())
     }
@@ -332,7 +342,8 @@ impl Run<'_> {
             status.outputs_validated = false;
             status.error = Some(error);
         }
-        self.conclude(t, status, waiting.from, "merging", SystemTime::now());
+        let (from, started) = (waiting.from, waiting.started);
+        self.conclude(t, status, from, started, "merging", SystemTime::now());
     }
 
     /// The merge queue stopped at task `t`'s work, whose merge `why` says
@@ -363,15 +374,16 @@ impl Run<'_> {
         self.printer.event(Tone::Warn, "left", id, &line);
     }
 
-    /// Task `t`'s attempt has its final status, reached at `when` (its
-    /// recorded end, for a task that ended while no orchestrator was
-    /// alive): written soon (see `Finals`), and what it means for the graph
-    /// done now.
+    /// Task `t`'s attempt, `started` then, has its final status, reached
+    /// at `when` (its recorded end, for a task that ended while no
+    /// orchestrator was alive): written soon (see `Finals`), and what it
+    /// means for the graph done now.
     fn conclude(
         &mut self,
         t: usize,
         mut status: Status,
         from: RecordFrom,
+        started: SystemTime,
         was: &str,
         when: SystemTime,
     ) {
@@ -405,10 +417,6 @@ impl Run<'_> {
         }
         self.history[t].report = status.agent.clone().map(Box::new);
         let paused = status.rate_limited_until.clone().zip(status.pool.clone());
-        let started = status
-            .started_at
-            .as_deref()
-            .and_then(status::parse_timestamp);
         self.event(Event {
             attempt: Some(attempt),
             agent: status.agent_id,
@@ -491,7 +499,9 @@ impl Run<'_> {
                     self.learn_duration(t, seconds);
                 }
                 let pool = self.admission.pool_of(&self.graph, t).map(str::to_owned);
-                if let (Some(pool), Some(started)) = (pool, started) {
+                // Its start to the nanosecond (its status says the second):
+                // whether it started after a limit hit within that second.
+                if let Some(pool) = pool {
                     self.admission.pools.succeeded(&pool, started);
                     self.save_pools();
                 }

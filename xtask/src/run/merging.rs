@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::mpsc::Sender;
+use std::time::SystemTime;
 
 use anyhow::Result;
 
@@ -44,6 +45,8 @@ pub struct Waiting {
     /// Its final status, completed once the work is merged.
     pub status: Status,
     pub from: RecordFrom,
+    /// When its attempt started (to the nanosecond, as `Active::started`).
+    pub started: SystemTime,
 }
 
 /// `Git::unseen_warnings`, when the run may start a worktree task: one it

@@ -1361,6 +1361,29 @@ fn a_limit_an_agent_read_as_text_repeats_while_its_pool_serves_others_is_its_own
     );
 }
 
+/// A task of the pool started after a limit, within the same second, and
+/// succeeded: the pool is fine again, its concurrency back and its backoff
+/// over (a start taken from its status, to the second, read as before the
+/// limit: the pool stayed halved, and the task's own 429s were never
+/// judged its own words).
+#[test]
+fn a_task_started_the_same_second_after_a_limit_shows_the_pool_fine_again() {
+    let t = Tree::new();
+    t.config(
+        "pools: {api: 2}\nmax_memory_gb: 1\n\
+         rate_limits: {backoff: 1ms, max_backoff: 1ms}\n",
+    );
+    let once = format!(
+        "{MARK}; if [ $TASK_ATTEMPT -le 1 ]; then echo 'got 429 Too Many Requests'; exit 1; fi"
+    );
+    t.task("p/a", &format!("pool: api\n{}", sh(&once)));
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.launches("p/a"), 2);
+    t.run(&["next"]).never_says("lowered by a rate limit");
+    let saved = t.read("workspace/pools.json");
+    assert!(!saved.contains("api"), "{saved}");
+}
+
 /// A usage limit that comes back after the pool served another task,
 /// hitting the task limited before and another with it: a limit still,
 /// waited out, not taken for the task's own words.
