@@ -8,7 +8,7 @@ use crate::git::worktrees::Worktrees;
 use crate::model::definitions::{self, Definitions, Runs};
 use crate::model::layout::Layout;
 use crate::model::task::Task;
-use crate::run::notify::Told;
+use crate::run::notify::{self, Told};
 use crate::state::events::Event;
 use crate::state::status::{self, State};
 
@@ -26,6 +26,9 @@ pub fn run(layout: &Layout, ids: &[String]) -> Result<i32> {
     } else {
         ids.iter().map(|id| defs.task(id)).collect::<Result<_>>()?
     };
+    for warning in notify::missing_programs(layout, &defs.config.notify) {
+        eprintln!("warning: {warning}");
+    }
     let mut wrong = 0;
     let mut checked = 0;
     let mut unreadable = 0;

@@ -55,7 +55,9 @@ impl Run<'_> {
             let (printer, inbox) = (&self.printer, &mut self.inbox);
             let moment = Some(Duration::from_millis(50));
             notifiers.finish(
+                self.layout,
                 |line| printer.note(Tone::Plain, &format!("{line}; Ctrl-C drops them")),
+                |line| printer.line(Tone::Warn, line),
                 || matches!(inbox.next(None, moment), Some(Incoming::Signal(_))),
             );
         }

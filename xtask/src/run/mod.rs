@@ -128,6 +128,7 @@ pub fn run(
     let resumed_a_stop = runs::resumes_a_stop(layout);
     let run_id = runs::begin(layout, selection, &mut warnings)?;
     let printer = Printer::with_live_view(layout, options.quiet);
+    warnings.extend(notify::missing_programs(layout, &config.notify));
     for warning in &warnings {
         printer.line(Tone::Warn, &format!("warning: {warning}"));
     }
@@ -723,6 +724,11 @@ impl Run<'_> {
             Ok(line) => {
                 if let Some(notifiers) = &self.notifiers {
                     notifiers.send(&kind, &line);
+                    // Said at the next event after it: the commands run
+                    // on threads of their own.
+                    for warning in notifiers.failures_to_tell(self.layout) {
+                        self.printer.line(Tone::Warn, &warning);
+                    }
                 }
             }
             Err(e) => {

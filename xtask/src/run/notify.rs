@@ -3,7 +3,7 @@
 //! per notifier, in the order of the events, on a thread of its own, so the
 //! run never waits for one. What a command prints, and how it ended, goes
 //! to `workspace/logs/notify.log`. Nothing a notifier does changes the run:
-//! a failure is logged, a command still running after its `timeout` (30 s)
+//! a failure is logged (and said on the console, once), a command still running after its `timeout` (30 s)
 //! is killed (its whole process group), and when the run ends each notifier
 //! gets its own timeout more for what is queued; what is left then is
 //! dropped, and logged, but for `run_finished`, which always gets its own
@@ -58,6 +58,14 @@ struct Shared {
     queued: AtomicUsize,
     /// The process group of the command running now (0: none).
     running: AtomicI32,
+    /// Commands run, and those of them that failed (an exit code other
+    /// than 0, a signal, its timeout, a start that failed).
+    ran: AtomicUsize,
+    failed: AtomicUsize,
+    /// How its first failure ended, and for which event.
+    first_failure: OnceLock<String>,
+    /// That first failure has been said on the console.
+    told: AtomicBool,
 }
 
 /// What a worker needs to run its commands.
@@ -135,12 +143,39 @@ impl Notifiers {
         }
     }
 
+    /// What the console is to say of notifiers whose first failure it has
+    /// not said yet, once each: the log says every failure, and a notifier
+    /// that fails (a webhook's address unset, a program missing) would
+    /// otherwise page nobody in silence, with a task awaiting approval.
+    pub fn failures_to_tell(&self, layout: &Layout) -> Vec<String> {
+        let log = layout.notify_log_file();
+        (self.workers.iter().enumerate())
+            .filter_map(|(i, w)| {
+                let first = w.shared.first_failure.get()?;
+                (!w.shared.told.swap(true, Ordering::Relaxed)).then(|| {
+                    format!(
+                        "warning: notifier {} failed ({first}): see {}, where its later failures go too",
+                        i + 1,
+                        layout.display(&log)
+                    )
+                })
+            })
+            .collect()
+    }
+
     /// The run has ended: waits for the queues to drain, each notifier
     /// for its own timeout at most (and `run_finished` its own), saying so
     /// when there is anything to wait for. `interrupted` waits a moment
     /// for a signal, and says whether one came: the wait ends then, what
     /// runs is killed and what is queued dropped.
-    pub fn finish(self, say: impl FnOnce(&str), mut interrupted: impl FnMut() -> bool) {
+    /// Then `warn`s of each notifier that failed, how many times.
+    pub fn finish(
+        self,
+        layout: &Layout,
+        say: impl FnOnce(&str),
+        warn: impl Fn(&str),
+        mut interrupted: impl FnMut() -> bool,
+    ) {
         let now = Instant::now();
         let busy: Vec<&Worker> = self
             .workers
@@ -190,17 +225,65 @@ impl Notifiers {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        for (thread, _) in threads {
+        for (i, (thread, shared)) in threads.into_iter().enumerate() {
             let _ = thread.join();
+            let failed = shared.failed.load(Ordering::Relaxed);
+            if failed > 0 {
+                let ran = shared.ran.load(Ordering::Relaxed);
+                warn(&format!(
+                    "warning: notifier {} failed {failed} of its {ran} command(s): see {}",
+                    i + 1,
+                    layout.display(&layout.notify_log_file())
+                ));
+            }
         }
     }
 }
+
+/// A warning for each notifier whose command starts with a program the
+/// shell does not find from the repository root (a typo, a tool not
+/// installed), said as a run starts and by `validate`: its every command
+/// would fail, and a page for a task awaiting approval never reach anyone.
+/// Only a first word that is plain is looked at: not `VAR=x cmd`, `$TOOL`
+/// or a quoted word, which only the command's shell can read.
+pub fn missing_programs(layout: &Layout, notifiers: &[Notifier]) -> Vec<String> {
+    let Ok(sh) = xshell::Shell::new() else {
+        return Vec::new();
+    };
+    sh.change_dir(&layout.root);
+    let plain = |c: char| c.is_alphanumeric() || "_-./+@%:,".contains(c);
+    (notifiers.iter().enumerate())
+        .filter_map(|(i, notifier)| {
+            let word = notifier.command.split_whitespace().next()?;
+            if !word.chars().all(plain) {
+                return None;
+            }
+            // `command -v`, as the shell that runs the command finds it
+            // (a builtin, a keyword, a path).
+            let found = xshell::cmd!(sh, "sh -c {LOOK_UP} sh {word}")
+                .quiet()
+                .ignore_stdout()
+                .ignore_stderr()
+                .run();
+            found.is_err().then(|| {
+                format!(
+                    "notifier {}'s command runs `{word}`, which the shell does not find (on PATH, or from the repository root): each of its commands would fail",
+                    i + 1
+                )
+            })
+        })
+        .collect()
+}
+
+/// The shell's own look-up of a program (`$1`).
+const LOOK_UP: &str = r#"command -v -- "$1""#;
 
 /// Where a command that changes tasks itself (`approve`, `reject`,
 /// `block`, `reset`, `validate`) tells its changes: the events' log and,
 /// when no orchestrator runs (which would tell them), the notifiers,
 /// waited for when the command is done, as a run waits for its own.
 pub struct Told {
+    layout: Layout,
     log: events::Log,
     notifiers: Option<Notifiers>,
 }
@@ -209,6 +292,7 @@ impl Told {
     /// `notify`: whether the notifiers hear of this command's changes.
     pub fn open(layout: &Layout, notifiers: &[Notifier], notify: bool) -> anyhow::Result<Told> {
         Ok(Told {
+            layout: layout.clone(),
             log: events::Log::open(layout, None)?,
             notifiers: match notify {
                 true => Notifiers::start(layout, notifiers)?,
@@ -242,7 +326,8 @@ impl Drop for Told {
                 std::thread::sleep(Duration::from_millis(50));
                 false
             };
-            notifiers.finish(|line| println!("{line}"), moment);
+            let say = |line: &str| println!("{line}");
+            notifiers.finish(&self.layout, say, say, moment);
         }
     }
 }
@@ -265,7 +350,14 @@ impl Job {
             let why = "dropped: the run had ended, and its notifiers' time with it";
             (why.to_owned(), String::new())
         } else {
-            self.run_command(event, limit)
+            let (ended, printed) = self.run_command(event, limit);
+            self.shared.ran.fetch_add(1, Ordering::Relaxed);
+            if ended != SUCCEEDED {
+                self.shared.failed.fetch_add(1, Ordering::Relaxed);
+                let first = format!("{ended}, for {}", named(event));
+                let _ = self.shared.first_failure.set(first);
+            }
+            (ended, printed)
         };
         // One write: the notifiers run at once, and their blocks must not
         // interleave.
@@ -345,6 +437,7 @@ impl Job {
                 status.code(),
                 std::os::unix::process::ExitStatusExt::signal(&status),
             ) {
+                (Some(0), _) => SUCCEEDED.to_owned(),
                 (Some(code), _) => format!("exit {code}"),
                 (None, Some(signal)) => format!("killed by signal {signal}"),
                 (None, None) => status.to_string(),
@@ -372,6 +465,9 @@ impl Job {
         }
     }
 }
+
+/// How a command that succeeded ended, as the log says it.
+const SUCCEEDED: &str = "exit 0";
 
 /// The most of what one command prints that the log keeps: a notifier
 /// that prints without end fills no disk.

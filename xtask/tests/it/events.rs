@@ -291,6 +291,61 @@ fn notifiers_output_is_kept_apart_and_bounded() {
     );
 }
 
+/// A notifier that fails is said on the console, not only in its log:
+/// its first failure at the run's next event, and how many of its commands
+/// failed once the run has waited for it (a webhook's address unset would
+/// otherwise page nobody, in silence). One that works is never named.
+#[test]
+fn a_failing_notifier_is_said_on_the_console() {
+    let t = Tree::new();
+    t.config(
+        "notify:\n  - on: [failed, completed, run_finished]\n    command: \"echo no webhook; exit 3\"\n  \
+         - on: [failed, completed, run_finished]\n    command: \"cat > /dev/null\"\n",
+    );
+    t.task("p/a", &format!("retries: 0\n{}", sh("exit 1")));
+    // Ends once the failing notifier has ended for `a`'s failure.
+    let log = t.path("workspace/logs/notify.log");
+    let waits = format!(
+        "until grep -qs 'notifier 1 for p/a failed: exit 3' {}; do sleep 0.05; done",
+        log.display()
+    );
+    t.task("p/b", &sh(&waits));
+    let run = t.run(&["orchestrate"]);
+    run.code(1).never_says("notifier 2");
+    let said = run.said();
+    let first = "warning: notifier 1 failed (exit 3, for p/a failed): see ";
+    let at = said.find(first).unwrap_or_else(|| panic!("{said}"));
+    let done = said.find("done    p/b").unwrap_or_else(|| panic!("{said}"));
+    assert!(at < done, "said at the next event, `b`'s end: {said}");
+    assert_eq!(said.matches(first).count(), 1, "{said}");
+    run.says("warning: notifier 1 failed 3 of its 3 command(s): see ");
+}
+
+/// A notifier whose command starts with a program the shell does not find
+/// is warned of by `validate` and as a run starts; a command that starts
+/// with what only its shell reads (an assignment, a variable), a builtin
+/// or a script of the repository is not.
+#[test]
+fn a_notifier_s_missing_program_is_warned_of() {
+    let t = Tree::new();
+    t.write_executable("scripts/page.sh", "#!/bin/sh\ncat > /dev/null\n");
+    t.config(
+        "notify:\n  - on: [failed]\n    command: \"jqq -c . | curl -d @- http://chat\"\n  \
+         - on: [failed]\n    command: \"URL=x ./scripts/page.sh\"\n  \
+         - on: [failed]\n    command: \"$PAGER_TOOL\"\n  \
+         - on: [failed]\n    command: \"echo hi\"\n  \
+         - on: [failed]\n    command: \"./scripts/page.sh --urgent\"\n",
+    );
+    t.task("p/a", &sh("true"));
+    let warning = "warning: notifier 1's command runs `jqq`, which the shell does not find";
+    let validated = t.run(&["validate"]);
+    validated.code(0).says(warning).never_says("notifier 2");
+    for n in 3..=5 {
+        validated.never_says(&format!("notifier {n}"));
+    }
+    t.run(&["orchestrate"]).code(0).says(warning);
+}
+
 /// The orchestrator blocks SIGTERM for itself (it takes signals as
 /// events); what a notifier runs gets it back, so that the notifier can
 /// stop its own commands.
