@@ -483,6 +483,13 @@ impl Group {
         members(&self.counters.procs)
     }
 
+    /// The file that lists the processes in the memory group, for the
+    /// supervisor's main thread, which has no `Group`, to reach them
+    /// (`outside_group`).
+    pub fn procs_file(&self) -> PathBuf {
+        self.dirs[0].join("cgroup.procs")
+    }
+
     /// Removes the groups. Called by the slot's thread, which first moves
     /// back to the `xtask` groups: a group with a member cannot be removed.
     pub fn remove(self) {
@@ -523,6 +530,21 @@ fn remove_when_empty(dir: &Path) {
         }
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
+}
+
+/// The processes that `procs` (a group's `cgroup.procs`) lists, but this
+/// one, that are not in the process group `pgid`: a daemon its task
+/// started with `setsid`, which a signal to the task's group misses.
+pub fn outside_group(procs: &Path, pgid: u32) -> Vec<u32> {
+    let listed = members(&Some(Control::Path(procs.to_owned())));
+    listed
+        .into_iter()
+        .filter(|&pid| {
+            // SAFETY: getpgid has no memory-safety preconditions (-1: gone).
+            let group = unsafe { libc::getpgid(pid as libc::pid_t) };
+            group >= 0 && group as u32 != pgid
+        })
+        .collect()
 }
 
 /// SIGKILL to every process listed in a group's `procs` (but this one),

@@ -74,6 +74,9 @@ struct Running {
     pid: u32,
     /// When its slot reported the start, until the start is reported on.
     start_unreported: Option<Instant>,
+    /// The `cgroup.procs` of the groups it runs in, if any: a stop's
+    /// signals reach what they hold out of its process group too.
+    cgroup_procs: Option<std::path::PathBuf>,
     watchdog: Watchdog,
     /// Why it is being stopped, once it is.
     stopping: Option<Alarm>,
@@ -310,11 +313,12 @@ impl Supervisor {
         Some(task)
     }
 
-    fn started(&mut self, slot: usize, pid: u32) {
+    fn started(&mut self, slot: usize, pid: u32, cgroup_procs: Option<std::path::PathBuf>) {
         let Some(task) = self.running.get_mut(&slot) else {
             return;
         };
         task.pid = pid;
+        task.cgroup_procs = cgroup_procs;
         task.start_unreported = Some(Instant::now());
         if self.orchestrator_gone {
             write_pid_file(task);
@@ -485,6 +489,7 @@ impl Running {
             spec,
             pid: 0,
             start_unreported: None,
+            cgroup_procs: None,
             watchdog,
             stopping: None,
             escalation: Escalation::default(),
@@ -602,9 +607,18 @@ fn enforce(task: &mut Running) {
     let grace = task.grace();
     let why = task.watchdog.why(task.stopping.as_ref());
     let pid = task.pid;
+    let procs = task.cgroup_procs.as_deref();
     task.escalation
         .step(&why, &task.spec.log_file, grace, now, |signal| {
             process::signal_group(pid, signal);
+            // A daemon that left the group (`setsid`) is still in its
+            // cgroup: it gets the SIGTERM too, to clean up in the grace,
+            // not only the SIGKILL after it.
+            let strays = procs.map(|p| cgroups::outside_group(p, pid));
+            for stray in strays.unwrap_or_default() {
+                // SAFETY: kill has no memory-safety preconditions.
+                unsafe { libc::kill(stray as libc::pid_t, signal) };
+            }
         });
 }
 
@@ -687,7 +701,7 @@ mod tests {
                 .process_group(0)
                 .spawn()
                 .unwrap();
-            supervisor.started(0, task.id());
+            supervisor.started(0, task.id(), None);
             let status = task.wait().unwrap();
             assert_eq!(
                 std::os::unix::process::ExitStatusExt::signal(&status),

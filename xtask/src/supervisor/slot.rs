@@ -181,7 +181,8 @@ fn run(
         Ok((child, follower)) => (child.id(), follower),
         Err(e) => return Outcome::SpawnFailed(format!("{e:#}")),
     };
-    lock(shared).started(index, pid);
+    let procs = prepared.as_ref().map(|(group, _)| group.procs_file());
+    lock(shared).started(index, pid, procs);
     let (status, rusage) = process::wait(pid);
     let exited_at = std::time::SystemTime::now();
     let group = prepared.as_ref().map(|(group, _)| *group);

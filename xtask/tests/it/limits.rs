@@ -346,3 +346,51 @@ fn cgroups_another_user_made_are_said_once_to_be_unwritable() {
     );
     assert_eq!(t.status("p/a")["limits_enforced"], false);
 }
+
+/// A stop's SIGTERM (a timeout's, here) reaches a daemon the task started
+/// out of its process group (`setsid`), which its cgroup still holds: it
+/// cleans up in the grace, as the task's own processes do, rather than
+/// wait it out for SIGKILL.
+#[test]
+fn a_timeout_s_sigterm_reaches_a_daemon_that_left_the_process_group() {
+    if !cgroups_writable() {
+        return;
+    }
+    let t = Tree::new();
+    t.config("kill_grace: 20s\n");
+    let daemon = "trap 'echo cleaned > $TASK_OUTPUT_DIR/cleaned; exit 0' TERM; \
+                  echo $$ > $TASK_OUTPUT_DIR/daemon.tmp; mv $TASK_OUTPUT_DIR/daemon.tmp $TASK_OUTPUT_DIR/daemon; \
+                  while :; do sleep 0.05; done";
+    t.task(
+        "p/spawner",
+        &format!(
+            "timeout: 1s\n{}",
+            sh(&format!(
+                "setsid sh -c {} & \
+                 while [ ! -e $TASK_OUTPUT_DIR/daemon ]; do sleep 0.01; done; sleep 300",
+                shell_quote(daemon)
+            ))
+        ),
+    );
+    let started = std::time::Instant::now();
+    t.run(&["orchestrate"]).code(1).says("Timeout");
+    assert_eq!(t.status("p/spawner")["error"], "Timeout");
+    assert!(
+        t.exists("workspace/outputs/p/spawner/cleaned"),
+        "the daemon got no SIGTERM: {}",
+        t.read("workspace/logs/p/spawner.log")
+    );
+    let daemon = read_pid(&t.path("workspace/outputs/p/spawner/daemon"));
+    assert!(!alive(daemon), "the daemon {daemon} outlived its task");
+    assert!(
+        !t.read("workspace/logs/p/spawner.log").contains("SIGKILL"),
+        "{}",
+        t.read("workspace/logs/p/spawner.log")
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+}
+
+/// `text` quoted for sh, as one word.
+fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
