@@ -42,6 +42,11 @@ type Ranked = (u32, usize);
 /// may go ahead of a task held by the memory.
 const BACKFILL_LOOKS: usize = 64;
 
+/// How far a sum of sizes may be over the memory and still fit: sizes in
+/// GiB are not exact in binary (0.1 + 0.1 + 0.1 > 0.3), and tasks whose
+/// sizes add up to the memory fit in it.
+const ROUNDING: f64 = 1e-9;
+
 impl<'a> Admission<'a> {
     pub fn new(config: &'a Config, jobs: Option<usize>, executor: ExecutorKind) -> Admission<'a> {
         let jobs = jobs.unwrap_or(config.max_concurrent_agents).max(1);
@@ -84,7 +89,9 @@ impl<'a> Admission<'a> {
             return None;
         }
         let reserved = self.reserved(graph, running);
-        if !running.is_empty() && reserved + self.least_memory(graph) > self.memory_capacity {
+        if !running.is_empty()
+            && reserved + self.least_memory(graph) > self.memory_capacity + ROUNDING
+        {
             // No ready task fits: none is looked at (100,000 ready tasks
             // were, at each turn of a run held by its memory).
             return None;
@@ -133,12 +140,12 @@ impl<'a> Admission<'a> {
         ends.sort_by(|a, b| a.1.total_cmp(&b.1));
         let mut reserved: f64 = ends.iter().map(|&(r, _)| self.memory_gb(graph, r)).sum();
         let needs = self.memory_gb(graph, held);
-        if reserved + needs <= self.memory_capacity + 1e-9 {
+        if reserved + needs <= self.memory_capacity + ROUNDING {
             return 0.0;
         }
         for &(r, left) in &ends {
             reserved -= self.memory_gb(graph, r);
-            if reserved + needs <= self.memory_capacity + 1e-9 {
+            if reserved + needs <= self.memory_capacity + ROUNDING {
                 return left;
             }
         }
@@ -186,7 +193,9 @@ impl<'a> Admission<'a> {
                 && writing_the_same(graph, merging, t).is_none()
                 && self.pool_holds(graph, running, t, now).is_none()
         };
-        let fits = |t: usize| idle || reserved + self.memory_gb(graph, t) <= self.memory_capacity;
+        let fits = |t: usize| {
+            idle || reserved + self.memory_gb(graph, t) <= self.memory_capacity + ROUNDING
+        };
         let mut best: Option<Ranked> = None;
         let mut held: Option<Ranked> = None;
         let ranked = |t: usize| (readiness.rank_of(t), t);
@@ -308,7 +317,7 @@ impl<'a> Admission<'a> {
             let fit = sizes
                 .take_while(|&&gb| {
                     sum += gb;
-                    sum <= self.memory_capacity + 1e-9
+                    sum <= self.memory_capacity + ROUNDING
                 })
                 .count();
             fit.max(1)
@@ -340,7 +349,7 @@ impl<'a> Admission<'a> {
     /// default size: the global limit, as many as the memory holds (one at
     /// least). The supervisor makes that many slots as it starts.
     pub fn likely_at_once(&self, tasks: usize) -> usize {
-        let by_memory = (self.memory_capacity / self.config.max_memory_gb).floor();
+        let by_memory = (self.memory_capacity / self.config.max_memory_gb + ROUNDING).floor();
         self.jobs.min(tasks).min(by_memory.max(1.0) as usize)
     }
 
@@ -519,7 +528,7 @@ impl Memory {
     fn add(&mut self, capacity: f64, gb: f64, seconds: f64) {
         self.full += seconds * (gb / capacity).min(1.0);
         // One at least: a task larger than it all runs alone.
-        let fit = (capacity / gb).floor().max(1.0) as u64;
+        let fit = (capacity / gb + ROUNDING).floor().max(1.0) as u64;
         *self.by_fit.entry(fit).or_default() += seconds;
     }
 

@@ -102,6 +102,27 @@ fn admission_holds_back_a_task_whose_memory_does_not_fit() {
     );
 }
 
+/// Tasks whose memory adds up to `max_total_memory_gb` exactly run
+/// together, also where the sum of their sizes in binary floating point
+/// comes out a hair over it (0.1 + 0.1 + 0.1 > 0.3).
+#[test]
+fn tasks_whose_memory_adds_up_to_the_total_run_together() {
+    let t = Tree::new();
+    t.config("kill_grace: 1s\nmax_memory_gb: 0.1\nmax_total_memory_gb: 0.3\n");
+    // Each waits (a bounded while) until all three have started.
+    let together = "touch $WORKSPACE/started-$TASK_PHASE-$(basename $TASK_ID); i=0; \
+                    while [ $(ls $WORKSPACE | grep -c '^started-') -lt 3 ]; do \
+                    i=$((i+1)); [ $i -gt 300 ] && exit 1; sleep 0.05; done";
+    for id in ["p/a", "p/b", "p/c"] {
+        t.task(id, &sh(together));
+    }
+    let run = t.run(&["orchestrate"]);
+    run.code(0).never_says("memory admits");
+    for id in ["p/a", "p/b", "p/c"] {
+        assert_eq!(t.state(id), "completed", "{}", run.stdout);
+    }
+}
+
 #[test]
 fn resources_over_the_ceiling_are_invalid() {
     let t = Tree::new();
