@@ -382,8 +382,10 @@ impl Supervisor {
         Some(report)
     }
 
-    /// Timeouts and stops enforced; the starts that are due, to report.
+    /// Timeouts and stops enforced, ended orphans reaped; the starts that
+    /// are due, to report.
     fn tick(&mut self) -> Vec<Report> {
+        self.reap_orphans();
         let now = Instant::now();
         let mut due = Vec::new();
         for task in self.running.values_mut() {
@@ -398,6 +400,36 @@ impl Supervisor {
             }
         }
         due
+    }
+
+    /// Reaps the tasks' orphans that have ended (this process is their
+    /// reaper, `become_subreaper`): else each is a zombie until its task
+    /// ends, hours later for an agent, holding a pid and counting against
+    /// the user's limit of processes. Never a task's own process, which
+    /// its slot waits for: nothing is reaped while a task's pid is not
+    /// known yet (its slot may have started it), and an ended child that
+    /// is a task's ends the look (its slot reaps it; the rest are reaped
+    /// at the next tick).
+    fn reap_orphans(&self) {
+        if self.running.values().any(|t| t.pid == 0) {
+            return;
+        }
+        loop {
+            // SAFETY: an all-zero siginfo_t is a valid value.
+            let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+            let flags = libc::WEXITED | libc::WNOHANG | libc::WNOWAIT;
+            // SAFETY: info is a live, writable local.
+            if unsafe { libc::waitid(libc::P_ALL, 0, &mut info, flags) } != 0 {
+                return;
+            }
+            // SAFETY: waitid filled it in (0: no child has ended).
+            let pid = unsafe { info.si_pid() };
+            let own = |t: &Running| t.pid as libc::pid_t == pid;
+            if pid <= 0 || self.running.values().any(own) {
+                return;
+            }
+            process::reap(pid);
+        }
     }
 
     /// The orchestrator is gone: what only this process knows goes to disk.

@@ -2756,3 +2756,42 @@ fn an_unreadable_run_file_is_said_and_replaced() {
         run.stderr
     );
 }
+
+/// The orphans of a task that end while it runs are reaped by its
+/// supervisor, their reaper, as they end, not left as zombies until the
+/// task ends: an agent runs for hours, and each zombie holds a pid and
+/// counts against the user's limit of processes.
+#[test]
+fn a_running_task_s_orphans_are_reaped_as_they_end() {
+    let t = Tree::new();
+    // Each orphan writes its pid and ends; the task runs on until
+    // `release` (at most 30 s).
+    let script = "for i in 1 2 3 4 5 6 7 8 9 10; do \
+                  (sh -c 'echo $$ >> $TASK_OUTPUT_DIR/orphans' &); done; \
+                  while [ $(wc -l < $TASK_OUTPUT_DIR/orphans) -lt 10 ]; do sleep 0.01; done; \
+                  touch $TASK_OUTPUT_DIR/spawned; \
+                  i=0; while [ ! -f release ] && [ $i -lt 600 ]; do i=$((i+1)); sleep 0.05; done";
+    t.task("p/a", &sh(script));
+    let mut run = t.start(&["orchestrate"]);
+    wait_for("the orphans", || t.exists("workspace/outputs/p/a/spawned"));
+    let orphans: Vec<u32> = t
+        .read("workspace/outputs/p/a/orphans")
+        .lines()
+        .map(|l| l.trim().parse().unwrap())
+        .collect();
+    let left = || {
+        (orphans.iter())
+            .filter(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists())
+            .count()
+    };
+    // A zombie is there until reaped.
+    let reaped = std::time::Instant::now();
+    while left() > 0 && reaped.elapsed() < std::time::Duration::from_secs(20) {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let zombies = left();
+    t.write("release", "");
+    assert!(run.wait().unwrap().success());
+    assert_eq!(zombies, 0, "orphans left unreaped while their task ran");
+    assert_eq!(t.state("p/a"), "completed");
+}
