@@ -148,10 +148,12 @@ impl Watchdog {
         };
         if !self.watched {
             // The first look: the log last grew when it was last written.
+            // A time ahead of our clock (a file server's clock ahead of
+            // ours) was written just now, not never.
             self.watched = true;
             self.log_size = size;
             let age = modified
-                .and_then(|at| SystemTime::now().duration_since(at).ok())
+                .map(|at| SystemTime::now().duration_since(at).unwrap_or_default())
                 .unwrap_or(ran);
             self.last_growth = now - self.stillness(age, now).min(ran);
         } else if size != self.log_size {

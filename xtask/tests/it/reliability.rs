@@ -2114,6 +2114,20 @@ fn an_idle_task_is_killed_and_a_talking_one_is_not() {
     assert_eq!(t.state("p/talks"), "completed");
 }
 
+/// A talking task whose log's times are ahead of this machine's clock
+/// (a file server's clock ahead of ours) is not taken for idle: a log
+/// written "in the future" was written just now, not never.
+#[test]
+fn a_talking_task_whose_log_s_clock_is_ahead_is_not_taken_for_idle() {
+    let t = Tree::new();
+    // It talks for 2 s, each line's time set a minute ahead.
+    let talks = "for i in 1 2 3 4 5 6 7 8 9 10; do echo $i; \
+                 touch -d @$(( $(date +%s) + 60 )) $TASK_LOG; sleep 0.2; done";
+    t.task("p/talks", &format!("idle_timeout: 1s\n{}", sh(talks)));
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.state("p/talks"), "completed");
+}
+
 #[test]
 fn a_talking_task_whose_log_was_removed_is_not_taken_for_idle() {
     let t = Tree::new();
