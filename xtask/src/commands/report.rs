@@ -140,7 +140,9 @@ fn render(layout: &Layout, defs: &Definitions, warnings: &mut Vec<String>) -> St
         .unwrap();
     }
     html.push_str("</ol>");
-    html.push_str(&parallelism(defs, &bars));
+    // The last run's `-j`, the limit of the phases the config does not limit.
+    let jobs = runs::last(layout).and_then(|run| run.jobs);
+    html.push_str(&parallelism(defs, &bars, jobs));
     html.push_str(&tables(layout, defs, &statuses));
     html.push_str("</body></html>\n");
     html
@@ -418,8 +420,9 @@ fn critical_path(defs: &Definitions, statuses: &[Option<Status>]) -> (Vec<usize>
     (path, length(end))
 }
 
-/// The most tasks of each phase that ran at once, against its limit.
-fn parallelism(defs: &Definitions, bars: &[Bar]) -> String {
+/// The most tasks of each phase that ran at once, against its limit
+/// (`jobs`: the run's `-j`, which overrides `max_concurrent_agents`).
+fn parallelism(defs: &Definitions, bars: &[Bar], jobs: Option<usize>) -> String {
     let mut html = String::from("<h2>Parallelism per phase</h2><table><tr><th>phase</th><th>most at once</th><th>limit</th></tr>");
     for (p, phase) in defs.graph.phases.iter().enumerate() {
         let mut events: Vec<(f64, i32)> = bars
@@ -433,7 +436,7 @@ fn parallelism(defs: &Definitions, bars: &[Bar]) -> String {
             now += delta;
             most = most.max(now);
         }
-        let limit = defs.config.max_parallel(phase_key(&phase.name));
+        let limit = defs.config.max_parallel(phase_key(&phase.name), jobs);
         write!(
             html,
             "<tr><td>{}</td><td>{most}</td><td>{limit}</td></tr>",

@@ -482,7 +482,8 @@ impl<'a> Admission<'a> {
     }
 
     pub fn phase_limit(&self, graph: &Graph, p: usize) -> usize {
-        self.config.max_parallel(phase_key(&graph.phases[p].name))
+        let key = phase_key(&graph.phases[p].name);
+        self.config.max_parallel(key, Some(self.jobs))
     }
 
     fn memory_gb(&self, graph: &Graph, t: usize) -> f64 {

@@ -123,6 +123,27 @@ fn tasks_whose_memory_adds_up_to_the_total_run_together() {
     }
 }
 
+/// `-j` overrides `max_concurrent_agents` also where that is a phase's
+/// limit: a phase the config does not list runs as many at once as `-j`
+/// says, not the config's number.
+#[test]
+fn j_raises_the_limit_of_a_phase_the_config_does_not_list() {
+    let t = Tree::new();
+    t.config("kill_grace: 1s\nmax_concurrent_agents: 2\n");
+    // Each waits (a bounded while) until all three have started.
+    let together = "touch $WORKSPACE/started-$(basename $TASK_ID); i=0; \
+                    while [ $(ls $WORKSPACE | grep -c '^started-') -lt 3 ]; do \
+                    i=$((i+1)); [ $i -gt 300 ] && exit 1; sleep 0.05; done";
+    for id in ["p/a", "p/b", "p/c"] {
+        t.task(id, &sh(together));
+    }
+    let run = t.run(&["orchestrate", "-j", "3"]);
+    run.code(0);
+    for id in ["p/a", "p/b", "p/c"] {
+        assert_eq!(t.state(id), "completed", "{}", run.stdout);
+    }
+}
+
 #[test]
 fn resources_over_the_ceiling_are_invalid() {
     let t = Tree::new();

@@ -343,11 +343,14 @@ impl Config {
             .unwrap_or_else(|| layout.root.file_name().unwrap_or("tasks").to_owned())
     }
 
-    pub fn max_parallel(&self, key: &str) -> usize {
+    /// How many tasks of phase `key` may run at once: its `max_parallel`,
+    /// else the run's limit, `jobs` (`-j`, which overrides
+    /// `max_concurrent_agents` here too) or `max_concurrent_agents`.
+    pub fn max_parallel(&self, key: &str, jobs: Option<usize>) -> usize {
         self.phases
             .get(key)
             .and_then(|p| p.max_parallel)
-            .unwrap_or(self.max_concurrent_agents)
+            .unwrap_or(jobs.unwrap_or(self.max_concurrent_agents))
     }
 }
 
@@ -396,7 +399,7 @@ mod tests {
         match (got, expected) {
             (Ok(c), Ok((max, analysis))) => {
                 assert_eq!(
-                    (c.max_concurrent_agents, c.max_parallel("analysis")),
+                    (c.max_concurrent_agents, c.max_parallel("analysis", None)),
                     (max, analysis)
                 )
             }
@@ -499,7 +502,9 @@ mod tests {
     #[test]
     fn unlisted_phase_gets_the_global_limit() {
         let c = Config::parse(Utf8Path::new("x"), "max_concurrent_agents: 4").unwrap();
-        assert_eq!(c.max_parallel("research"), 4);
+        assert_eq!(c.max_parallel("research", None), 4);
+        assert_eq!(c.max_parallel("research", Some(6)), 6);
+        assert_eq!(c.max_parallel("analysis", Some(1)), 6);
         assert_eq!(c.phase("research").timeout, None);
         assert_eq!(
             c.phase("analysis").timeout,
