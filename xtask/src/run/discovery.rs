@@ -277,7 +277,7 @@ impl Run<'_> {
         }
         self.awaiting_from_before(&loaded.awaiting)?;
         self.say_stale(&loaded.stale, &loaded.rerun);
-        for t in loaded.rerun {
+        for (t, from) in loaded.rerun {
             // As `reset` would: what a person decided was on what ran before.
             let id = self.graph.tasks[t].id.clone();
             // Its attempts number on, should this run stop before it
@@ -285,7 +285,7 @@ impl Run<'_> {
             resets::keep(self.layout, &id, self.history[t].attempt, None)?;
             status::remove(self.layout, &id)?;
             decisions::remove(self.layout, &id);
-            self.event(Event::change(&id, "completed", "pending"));
+            self.event(Event::change(&id, from, "pending"));
         }
         self.admission.pause(&self.graph, &loaded.paused);
         self.say_paused(&loaded.paused);
@@ -375,7 +375,7 @@ impl Run<'_> {
 
     /// Says which completed tasks are stale: run again with
     /// `--rerun-stale`, else only counted.
-    fn say_stale(&self, stale: &[(usize, String)], rerun: &[usize]) {
+    fn say_stale(&self, stale: &[(usize, String)], rerun: &[(usize, &str)]) {
         let notes = load::stale_notes(
             self.layout,
             &self.graph,

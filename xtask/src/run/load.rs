@@ -285,9 +285,10 @@ pub struct Loaded {
     /// Completed tasks built from files that changed since, each with the
     /// first such file (run again when the reader says so).
     pub stale: Vec<(usize, String)>,
-    /// Completed tasks that run again (`rerun_stale`): their statuses are
-    /// to be cleared.
-    pub rerun: Vec<usize>,
+    /// Completed tasks that run again (`rerun_stale`), and results awaiting
+    /// approval downstream of them, each with the state it leaves: their
+    /// statuses are to be cleared.
+    pub rerun: Vec<(usize, &'static str)>,
     /// Tasks that ended failed, blocked or completed in an earlier run and
     /// wait to run again in this one, each with the state they leave (for
     /// the events: a retry is `failed` then `pending`, whichever run makes
@@ -376,6 +377,9 @@ impl Reader<'_> {
         }
         if self.rerun_stale && !loaded.stale.is_empty() {
             loaded.rerun = rerun(graph, &loaded.stale, &mut nodes, selected);
+            // Run again, a result that awaited approval awaits none now.
+            let again: HashSet<usize> = loaded.rerun.iter().map(|&(t, _)| t).collect();
+            loaded.awaiting.retain(|t| !again.contains(t));
         }
         loaded.late = readiness.add(graph, &nodes, files);
         for (t, by) in blocked_by {
@@ -415,15 +419,16 @@ fn read_past(layout: &Layout, id: &str, status: &Status, resumed: bool, past: &m
 }
 
 /// The stale tasks the run selected, and every completed task downstream
-/// of them, wait to run again (those selected). A stale task not selected
-/// stays as it is, and so does what depends on it: run again, it would be
-/// built on the same stale result. Returns them.
+/// of them (a result awaiting approval too, built on the stale one), wait
+/// to run again (those selected). A stale task not selected stays as it
+/// is, and so does what depends on it: run again, it would be built on
+/// the same stale result. Returns them, each with the state it leaves.
 fn rerun(
     graph: &Graph,
     stale: &[(usize, String)],
     nodes: &mut [(usize, Node)],
     selected: &dyn Fn(usize) -> bool,
-) -> Vec<usize> {
+) -> Vec<(usize, &'static str)> {
     let seeds = stale.iter().map(|(t, _)| *t).filter(|&t| selected(t));
     let mut again: std::collections::HashSet<usize> = seeds.clone().collect();
     for t in seeds {
@@ -431,9 +436,14 @@ fn rerun(
     }
     let mut rerun = Vec::new();
     for (t, node) in nodes.iter_mut() {
-        if *node == Node::Completed && again.contains(t) && selected(*t) {
+        let from = match *node {
+            Node::Completed => "completed",
+            Node::AwaitingApproval => "awaiting_approval",
+            _ => continue,
+        };
+        if again.contains(t) && selected(*t) {
             *node = Node::Waiting;
-            rerun.push(*t);
+            rerun.push((*t, from));
         }
     }
     rerun
@@ -518,14 +528,14 @@ pub fn stale_notes(
     layout: &Layout,
     graph: &Graph,
     stale: &[(usize, String)],
-    rerun: &[usize],
+    rerun: &[(usize, &str)],
     rerun_stale: bool,
 ) -> Vec<String> {
     if stale.is_empty() {
         return Vec::new();
     }
     if rerun_stale {
-        let rerun: HashSet<&usize> = rerun.iter().collect();
+        let rerun: HashSet<&usize> = rerun.iter().map(|(t, _)| t).collect();
         return (stale.iter())
             .map(|(t, changed)| {
                 let fate = match rerun.contains(t) {

@@ -121,7 +121,7 @@ impl<'a> Plan<'a> {
             }
         }
         // `--rerun-stale` forgets what was decided on what ran before.
-        let undecided = loaded.rerun.iter().copied().collect();
+        let undecided = loaded.rerun.iter().map(|&(t, _)| t).collect();
         let mut admission = Admission::new(config, options.jobs, options.executor);
         // As the run takes it up; one it cannot read is said by the run.
         if let Ok(saved) = crate::state::pools::read(layout) {

@@ -925,6 +925,35 @@ fn a_dry_run_of_rerun_stale_asks_again_for_the_approvals_it_forgets() {
     assert_eq!(t.launches("p/g"), 1);
 }
 
+/// `--rerun-stale` runs again what is downstream of a stale task, a result
+/// that awaits approval there too: it was built on the stale result, and
+/// approved as it is, what waits on it would start on it.
+#[test]
+fn rerun_stale_runs_again_a_result_awaiting_approval_downstream() {
+    let t = Tree::new();
+    t.write("workspace/outputs/src/d.txt", "one\n");
+    t.task("p/a", &format!("inputs: [src/d.txt]\n{}", sh(MARK)));
+    t.task(
+        "p/b",
+        &format!("dependencies: [p/a]\napprove: after\n{}", sh(MARK)),
+    );
+    t.task("p/c", &format!("dependencies: [p/b]\n{}", sh(MARK)));
+    t.run(&["orchestrate"]).code(4);
+    assert_eq!(t.state("p/b"), "awaiting_approval");
+    t.write("workspace/outputs/src/d.txt", "two\n");
+    // The dry run plans it as the run runs it.
+    t.run(&["orchestrate", "--rerun-stale", "--dry-run"])
+        .says("Wave 2:\n  p/b")
+        .says("  would await approval of its result: p/b");
+    t.run(&["orchestrate", "--rerun-stale"]).code(4);
+    assert_eq!(
+        (t.launches("p/a"), t.launches("p/b"), t.launches("p/c")),
+        (2, 2, 0)
+    );
+    assert!(changes(&t, "p/b").contains(&"awaiting_approval -> pending".to_owned()));
+    assert_eq!(t.state("p/b"), "awaiting_approval");
+}
+
 /// A task whose result awaits approval, then whose `approve: after` is
 /// removed: `approve` and `reject` refuse it (it asks for none), so the
 /// next run completes it, and what depends on it runs.
