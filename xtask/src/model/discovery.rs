@@ -180,6 +180,19 @@ impl Discovery {
             Ok(stamp) => stamp,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 self.forget_folder(dir);
+                // A link whose folder went (a shared phase's, moved away a
+                // moment) is still there, and its own folder does not
+                // change when the folder it leads to comes back: looked
+                // at again at each rescan (one `stat`) meanwhile.
+                if dir.symlink_metadata().is_ok_and(|meta| meta.is_symlink()) {
+                    self.folders.insert(
+                        dir.to_owned(),
+                        Folder {
+                            modified: SystemTime::UNIX_EPOCH,
+                            seen: Vec::new(),
+                        },
+                    );
+                }
                 return Vec::new();
             }
             // It cannot be looked at (a folder above made unreadable): it

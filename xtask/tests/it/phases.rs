@@ -1056,6 +1056,38 @@ fn a_task_file_made_again_during_the_run_joins_again() {
     assert_eq!(t.launches("q/b"), 1);
 }
 
+/// A phase folder linked in (shared between repositories) whose folder
+/// goes during the run takes its tasks with it, and brings them back when
+/// it comes back (moved away a moment): the link itself, unchanged,
+/// changes nothing in the folder it is in.
+#[test]
+fn a_linked_phase_folder_that_comes_back_brings_its_tasks_back() {
+    let t = Tree::new();
+    t.task("p/tick", &sh("while [ ! -e tick ]; do sleep 0.01; done"));
+    t.write(
+        "shared/b.md",
+        &format!("---\ndependencies: [p/a]\n{}\n---\n", sh(MARK)),
+    );
+    std::os::unix::fs::symlink(t.path("shared"), t.path("tasks/q")).unwrap();
+    // `tasks/` changed long ago: a folder changed moments ago is read
+    // again anyway.
+    let long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+    std::fs::File::open(t.path("tasks"))
+        .and_then(|tasks| tasks.set_modified(long_ago))
+        .unwrap();
+    let mut run = running_until_go(&t);
+    std::fs::rename(t.path("shared"), t.path("shared.away")).unwrap();
+    t.write("tick", "");
+    wait_for("the run to see it gone", || {
+        t.read("out.txt").contains("q/b: its task file was removed")
+    });
+    std::fs::rename(t.path("shared.away"), t.path("shared")).unwrap();
+    t.write("go", "");
+    assert!(run.wait().unwrap().success(), "{}", t.read("out.txt"));
+    assert!(t.read("out.txt").contains("its task file is back"));
+    assert_eq!(t.launches("q/b"), 1);
+}
+
 /// A task file removed during the run and made again invalid is said to be
 /// invalid, and its task waits; once valid it joins again, said to run as
 /// the run first read it when it changed meanwhile.
