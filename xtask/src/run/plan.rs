@@ -556,6 +556,7 @@ impl<'a> Plan<'a> {
             paused: &self.paused,
             retries: &[],
             refused: self.refused,
+            removed: None,
         }
     }
 

@@ -91,6 +91,7 @@ impl Run<'_> {
             paused: &paused,
             retries: &retries,
             refused: false,
+            removed: Some(&self.removed),
         };
         let outcome = Outcome {
             layout: self.layout,

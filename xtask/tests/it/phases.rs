@@ -977,6 +977,30 @@ fn what_waits_on_a_removed_task_file_says_so() {
     );
 }
 
+/// What waits on a task whose file was removed during the run, and made
+/// again invalid, says the file was removed: no selection left it out.
+#[test]
+fn what_waits_on_a_task_file_removed_then_made_again_invalid_says_so() {
+    let t = Tree::new();
+    t.task("p/tick", &sh("while [ ! -e tick ]; do sleep 0.01; done"));
+    t.task("q/b", &format!("dependencies: [p/a]\n{}", sh(MARK)));
+    t.task("r/c", &format!("dependencies: [q/b]\n{}", sh(MARK)));
+    let mut run = running_until_go(&t);
+    std::fs::remove_file(t.path("tasks/q/b.md")).unwrap();
+    t.write("tick", "");
+    wait_for("the run to see it gone", || {
+        t.read("out.txt").contains("q/b: its task file was removed")
+    });
+    t.write("tasks/q/b.md", "---\ncommand: [unclosed\n---\n");
+    t.write("go", "");
+    run.wait().unwrap();
+    let out = t.read("out.txt");
+    assert!(
+        out.contains("r/c: waits on q/b (its task file was removed)"),
+        "{out}"
+    );
+}
+
 /// A phase folder removed or renamed during the run takes its task files
 /// with it: none starts from a file that is gone, and a renamed one's
 /// tasks run once, under their new ids only.

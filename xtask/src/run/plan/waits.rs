@@ -1,6 +1,8 @@
 //! Why tasks wait, as the run's summary, `next`, a dry run and `why` say
 //! it.
 
+use std::collections::HashSet;
+
 use crate::model::config::Config;
 use crate::model::graph::{Dep, Graph};
 use crate::model::layout::Layout;
@@ -37,6 +39,9 @@ pub struct Waits<'a> {
     /// `next` on a workspace where `orchestrate` would refuse to run (a
     /// task runs on without its status): what it plans starts only after.
     pub refused: bool,
+    /// In a run, the tasks whose files were removed before they started
+    /// (one made again since may be there, invalid or not read again).
+    pub removed: Option<&'a HashSet<usize>>,
 }
 
 /// Every task that waits, with why, in id order.
@@ -146,6 +151,11 @@ impl Waits<'_> {
 
     pub fn describe(&self, t: usize) -> &'static str {
         match self.readiness.node(t) {
+            // No task any more, whatever its file is now: no selection
+            // left it out.
+            Node::Unselected if self.removed.is_some_and(|r| r.contains(&t)) => {
+                "its task file was removed"
+            }
             // Not this run's to start: what its status says stands.
             Node::Unselected => match status::state_of(self.layout, &self.graph.tasks[t].id) {
                 Some(State::Failed) => "failed, and not selected in this run",
