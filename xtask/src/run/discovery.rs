@@ -189,10 +189,14 @@ impl Run<'_> {
     }
 
     /// A task whose file was removed: it does not start, unless it has.
+    /// One awaiting approval to start has not: no one is asked for it any
+    /// more.
     fn drop_removed(&mut self, t: usize) {
-        if !self.readiness.node(t).is_waiting() {
+        let to_start = self.awaiting.get(&t) == Some(&false);
+        if !self.readiness.node(t).is_waiting() && !to_start {
             return;
         }
+        self.awaiting.remove(&t);
         let files = Disk::new(self.layout, self.config, &self.graph);
         self.readiness.drop_unstarted(&self.graph, t, &files);
         self.removed.insert(t);

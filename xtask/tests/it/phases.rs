@@ -1059,6 +1059,31 @@ fn a_task_file_removed_during_the_run_holds_no_phase_gate() {
     assert_eq!(t.launches("q/d"), 1);
 }
 
+/// A task awaiting approval to start has not started: its file removed
+/// during the run, it is no task any more, as a waiting one is: the run
+/// says so, no phase gate waits for it, and the run does not end asking
+/// for an approval of a task that is gone.
+#[test]
+fn a_task_file_removed_while_it_awaits_approval_to_start_holds_no_gate() {
+    let t = Tree::new();
+    t.task("o/tick", &sh("while [ ! -e tick ]; do sleep 0.01; done"));
+    t.task("q/b", &format!("approve: before\n{}", sh(MARK)));
+    t.task("q/c", &sh(MARK));
+    t.task("r/d", &format!("dependencies: [q]\n{}", sh(MARK)));
+    let mut run = running_until_go(&t);
+    wait_for("q/b to await approval", || {
+        t.read("out.txt").contains("awaits approval to start")
+    });
+    std::fs::remove_file(t.path("tasks/q/b.md")).unwrap();
+    t.write("tick", "");
+    wait_for("the run to see it gone", || {
+        t.read("out.txt").contains("q/b: its task file was removed")
+    });
+    t.write("go", "");
+    assert!(run.wait().unwrap().success(), "{}", t.read("out.txt"));
+    assert_eq!((t.launches("q/b"), t.launches("r/d")), (0, 1));
+}
+
 /// A task file removed, then made again, during the run: it joins again,
 /// and runs.
 #[test]
