@@ -390,10 +390,20 @@ fn modified(dir: &Utf8Path) -> std::io::Result<SystemTime> {
 }
 
 /// Changed so recently that a coarse clock could give a later change the
-/// same time.
+/// same time: the kernel's, a tick of milliseconds; or, where the file
+/// system keeps whole seconds (a time without a fraction: ext4 with
+/// 128-byte inodes, FAT's two seconds), the file system's, whose time of
+/// a change made a second ago may be the one to come.
 fn just_now(time: SystemTime) -> bool {
     let age = SystemTime::now().duration_since(time).unwrap_or_default();
-    age < std::time::Duration::from_millis(50)
+    let whole_second = time
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .is_ok_and(|since| since.subsec_nanos() == 0);
+    let tick = match whole_second {
+        true => std::time::Duration::from_secs(2),
+        false => std::time::Duration::from_millis(50),
+    };
+    age < tick
 }
 
 #[cfg(test)]
