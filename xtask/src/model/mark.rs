@@ -23,7 +23,7 @@ static MARKS: std::sync::Mutex<Option<HashMap<Utf8PathBuf, Mark>>> = std::sync::
 fn remembered(path: &Utf8Path, meta: &std::fs::Metadata) -> Option<Mark> {
     let marks = MARKS.lock().unwrap_or_else(|e| e.into_inner());
     let mark = marks.as_ref()?.get(path)?;
-    (mark.size == meta.len() && mark.changed_ns == changed_ns(meta)).then(|| mark.clone())
+    mark.unchanged_by(meta).then(|| mark.clone())
 }
 
 fn remember(path: &Utf8Path, mark: &Mark) {
@@ -95,6 +95,17 @@ impl Mark {
 
     pub fn is_absent(&self) -> bool {
         self.hash == ABSENT
+    }
+
+    /// Whether a file with metadata `meta` surely has the content this
+    /// mark was taken of, without reading it: the same size and change
+    /// time; not a time of whole seconds, which a file system that keeps
+    /// no fraction (ext4 with 128-byte inodes, FAT) gives every change
+    /// within that second, another content of as many bytes too.
+    pub fn unchanged_by(&self, meta: &std::fs::Metadata) -> bool {
+        self.size == meta.len()
+            && self.changed_ns == changed_ns(meta)
+            && !self.changed_ns.is_multiple_of(1_000_000_000)
     }
 
     /// The mark of a glob's matches, `names` (sorted): one more or one

@@ -9,7 +9,6 @@ use camino::{Utf8Path, Utf8PathBuf};
 use crate::model::config::Config;
 use crate::model::graph::{Dep, Graph};
 use crate::model::layout::Layout;
-use crate::model::mark::changed_ns;
 pub use crate::model::mark::Mark;
 use crate::model::task::Task;
 use crate::state::outputs;
@@ -261,8 +260,8 @@ fn differs(full: &Utf8Path, was: &Mark) -> bool {
         return full.exists();
     }
     match full.metadata() {
-        // Same size and change time: the same content.
-        Ok(meta) if meta.len() == was.size && changed_ns(&meta) == was.changed_ns => false,
+        // Same size and change time: the same content (see `unchanged_by`).
+        Ok(meta) if was.unchanged_by(&meta) => false,
         Ok(_) => Mark::of_file(full).map_or(true, |now| now.hash != was.hash),
         Err(_) => true,
     }

@@ -925,6 +925,41 @@ fn a_dry_run_of_rerun_stale_asks_again_for_the_approvals_it_forgets() {
     assert_eq!(t.launches("p/g"), 1);
 }
 
+/// On a file system whose times are whole seconds, an input changed in
+/// the second it was written, to as many bytes, still makes the result
+/// stale: its change time, the same, does not tell that its content is.
+#[test]
+fn an_input_changed_within_its_second_makes_the_result_stale_on_a_coarse_clock() {
+    let t = Tree::new();
+    let Some(_disk) = CoarseClockDisk::mount(&t.path("workspace")) else {
+        return;
+    };
+    // Written a tenth of a second into a second, then written over by the
+    // task that takes it, moments later.
+    t.task(
+        "p/make",
+        &format!(
+            "outputs: [d.txt]\n{}",
+            sh("while [ \"$(date +%N | cut -c1)\" != 1 ]; do sleep 0.005; done; echo one > $TASK_OUTPUT_DIR/d.txt; date +%s > $WORKSPACE/made")
+        ),
+    );
+    t.task(
+        "p/use",
+        &format!(
+            "inputs: [p/make/d.txt]\n{}",
+            sh("echo two > $WORKSPACE/outputs/p/make/d.txt; date +%s > $WORKSPACE/changed")
+        ),
+    );
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(
+        t.read("workspace/made"),
+        t.read("workspace/changed"),
+        "the test needs both written within one second (the machine stalled?)"
+    );
+    t.run(&["progress", "--json"])
+        .says("\"stale_because\": \"workspace/outputs/p/make/d.txt\"");
+}
+
 /// `--rerun-stale` runs again what is downstream of a stale task, a result
 /// that awaits approval there too: it was built on the stale result, and
 /// approved as it is, what waits on it would start on it.

@@ -470,3 +470,58 @@ pub fn on_a_terminal(t: &Tree, args: &str, no_color: bool) -> String {
     }
     String::from_utf8_lossy(&cmd.output().unwrap().stdout).into_owned()
 }
+
+/// A file system whose times are whole seconds (ext4 with 128-byte
+/// inodes, as older ones were made; FAT keeps two) mounted at a folder of
+/// the tree, unmounted on drop. `None` where it cannot be made (no
+/// `mke2fs`, no loop device, not root).
+pub struct CoarseClockDisk {
+    at: std::path::PathBuf,
+    image: std::path::PathBuf,
+}
+
+impl CoarseClockDisk {
+    pub fn mount(at: &std::path::Path) -> Option<CoarseClockDisk> {
+        std::fs::create_dir_all(at).unwrap();
+        let image = at.with_extension("img");
+        let run = |program: &str, args: &[&std::ffi::OsStr]| {
+            std::process::Command::new(program)
+                .args(args)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        let mke2fs = ["-q", "-t", "ext4", "-I", "128", "-F"].map(std::ffi::OsStr::new);
+        let made = std::fs::File::create(&image)
+            .and_then(|file| file.set_len(8 << 20))
+            .is_ok()
+            && run("mke2fs", &[&mke2fs[..], &[image.as_os_str()]].concat())
+            && run(
+                "mount",
+                &[
+                    "-o".as_ref(),
+                    "loop".as_ref(),
+                    image.as_os_str(),
+                    at.as_os_str(),
+                ],
+            );
+        if !made {
+            eprintln!("skipped: cannot mount an ext4 image with whole-second times here");
+            let _ = std::fs::remove_file(&image);
+            return None;
+        }
+        let _ = std::fs::remove_dir(at.join("lost+found"));
+        Some(CoarseClockDisk {
+            at: at.to_owned(),
+            image,
+        })
+    }
+}
+
+impl Drop for CoarseClockDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.at).status();
+        let _ = std::fs::remove_file(&self.image);
+    }
+}
