@@ -271,9 +271,14 @@ pub fn from_ns(ns: u64) -> SystemTime {
 /// Waits until every existing output of `task` is a little older than now.
 /// File timestamps can be as coarse as a clock tick: an output rewritten in
 /// the same tick as the previous attempt wrote it would look unchanged. Only
-/// outputs changed in the last few milliseconds (a fast retry) cause a wait.
+/// outputs changed in the last few milliseconds (a fast retry) cause a wait;
+/// on a file system that keeps whole seconds (an output's time without a
+/// fraction: ext4 with 128-byte inodes, FAT's two seconds), in the last two
+/// seconds: the attempt's start would have the time of an output written
+/// in the same second, which would count as written by it.
 pub fn settle(layout: &Layout, task: &Task) {
     const TICK: Duration = Duration::from_millis(20);
+    const WHOLE_SECONDS_TICK: Duration = Duration::from_secs(2);
     let dir = layout.output_dir(&task.id);
     let newest = task
         .outputs
@@ -289,10 +294,14 @@ pub fn settle(layout: &Layout, task: &Task) {
         .map(|m| changed_ns(&m))
         .max();
     let Some(newest) = newest else { return };
+    let tick = match newest.is_multiple_of(1_000_000_000) {
+        true => WHOLE_SECONDS_TICK,
+        false => TICK,
+    };
     let age = SystemTime::now()
         .duration_since(from_ns(newest))
         .unwrap_or_default();
-    if age < TICK {
-        std::thread::sleep(TICK - age);
+    if age < tick {
+        std::thread::sleep(tick - age);
     }
 }

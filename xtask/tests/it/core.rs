@@ -204,6 +204,32 @@ fn an_output_left_by_an_earlier_attempt_does_not_count() {
     );
 }
 
+/// On a file system whose times are whole seconds, an output a failed
+/// attempt wrote does not count for its retry started within the same
+/// second: the retry waits for the clock to tell their times apart.
+#[test]
+fn an_output_of_the_attempt_before_does_not_count_for_a_fast_retry_on_a_coarse_clock() {
+    let t = Tree::new();
+    let Some(_disk) = CoarseClockDisk::mount(&t.path("workspace")) else {
+        return;
+    };
+    // The first attempt writes it a tenth of a second into a second, and
+    // fails; the retry, moments later, exits 0 without writing it.
+    t.task(
+        "p/a",
+        &format!(
+            "outputs: [out.txt]\nretries: 1\n{}",
+            sh("if [ $TASK_ATTEMPT = 1 ]; then while [ \"$(date +%N | cut -c1)\" != 1 ]; do sleep 0.005; done; echo old > $TASK_OUTPUT_DIR/out.txt; exit 1; fi")
+        ),
+    );
+    t.run(&["orchestrate"]).code(1);
+    let error = t.status("p/a")["error"].as_str().unwrap().to_owned();
+    assert!(
+        error.contains("out.txt was not written by this attempt"),
+        "{error}"
+    );
+}
+
 /// A folder output counts as written by the attempt when anything in it
 /// changed during the attempt (a retry that writes its file over in place
 /// failed: the folder's own time stays the first attempt's); an untouched
