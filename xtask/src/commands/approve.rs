@@ -19,6 +19,7 @@ use crate::state::approvals::{self, Approval, Decision};
 use crate::state::events::Event;
 use crate::state::lock::{self, Held};
 use crate::state::outputs;
+use crate::state::resets;
 use crate::state::runs;
 use crate::state::status::{self, State, Status};
 
@@ -267,6 +268,15 @@ fn apply(
         // `workspace/approvals/` for the run that starts it.
         Decision::Approved => {
             if before == "awaiting_approval" {
+                // Its latest attempt and the failure before the wait go
+                // to its next attempt, as after a reset: the status that
+                // said them is removed.
+                let failure = recorded.failure_to_tell();
+                let latest = failure.as_ref().map_or(0, |f| f.attempt);
+                let latest = recorded.attempt.max(latest);
+                if latest > 0 {
+                    resets::keep(layout, id, latest, failure.as_ref())?;
+                }
                 status::remove(layout, id)?;
                 log.append(Event::change(id, before, "pending"))?;
             }
@@ -276,6 +286,8 @@ fn apply(
             let error = format!("rejected by {}: {reason}", approval.by);
             recorded.status = State::Failed;
             recorded.error = Some(error.clone());
+            // The rejection is the failure to tell, not the one before it.
+            recorded.previous = None;
             recorded.held = true;
             recorded.completed_at = Some(status::timestamp(SystemTime::now()));
             status::write(layout, &recorded)?;

@@ -91,12 +91,18 @@ fn clear(layout: &Layout, events: &mut Told, id: &str) -> Result<()> {
     let before = status::read(layout, id).ok().flatten();
     // Its failure (a rejection's reason too) is told to its next attempt,
     // as its status would tell it (`failure_to_tell`: never a rate limit,
-    // and a blocked status's kept one), and its latest attempt numbers the
+    // and a blocked status's kept one, or one awaiting approval to start
+    // again), and its latest attempt numbers the
     // next; one kept by an earlier reset stays while it has not run since
     // (a blocked status of a task reset before it ran again numbers no
     // attempt of its own), and goes once it ran.
     match &before {
-        Some(s) if matches!(s.status, State::Failed | State::Blocked) => {
+        Some(s)
+            if matches!(
+                s.status,
+                State::Failed | State::Blocked | State::AwaitingApproval
+            ) =>
+        {
             match s.failure_to_tell() {
                 Some(failure) => {
                     let latest = s.attempt.max(failure.attempt);

@@ -58,8 +58,12 @@ impl Run<'_> {
                 if recorded.as_ref().map(|s| s.status) != Some(State::AwaitingApproval) {
                     self.say_revoked(t);
                     let id = &self.graph.tasks[t].id;
+                    // It keeps the failure before the wait (its failed
+                    // status, or the one a reset kept), which its next
+                    // attempt is told of, whichever run starts it.
                     let waiting = Status {
                         attempt: self.history[t].attempt,
+                        previous: self.history[t].previous.as_ref().map(|p| p.failure()),
                         run_id: Some(self.run_id.clone()),
                         ..Status::new(id, State::AwaitingApproval)
                     };
@@ -241,6 +245,8 @@ impl Run<'_> {
             .unwrap_or_else(|| Status::new(&id, State::Failed));
         failed.status = State::Failed;
         failed.error = Some(error.clone());
+        // The rejection is the failure to tell, not the one before it.
+        failed.previous = None;
         failed.held = true;
         failed.completed_at = Some(status::timestamp(SystemTime::now()));
         status::write(self.layout, &failed)?;

@@ -1,5 +1,6 @@
 //! A task's latest attempt when it was `reset` (or taken up again by
-//! `--rerun-stale`), and what it failed with, in `workspace/resets.json`:
+//! `--rerun-stale`, or approved to start with no run going on), and what
+//! it failed with, in `workspace/resets.json`:
 //! the reset removes its status, where a retry finds the previous error and
 //! its attempt number, so that a task run again after a rejection or a
 //! failure is told what went wrong (`previous`, `TASK_PREVIOUS_ERROR`) all

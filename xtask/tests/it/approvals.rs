@@ -1372,3 +1372,50 @@ fn a_decision_on_a_task_the_running_orchestrator_did_not_select_says_so() {
     assert_eq!(t.state("p/e"), "failed");
     assert_eq!(t.launches("p/e"), 0);
 }
+
+/// A task that failed, then waits for approval to start again (its file
+/// fixed, which revokes the approval), keeps its failure and its attempt
+/// number across the wait: approved with no run going on, or in a later
+/// run, its next attempt is told what failed and is numbered after it,
+/// even when the failed attempt was quiet (an empty log counts for none).
+#[test]
+fn a_failed_task_awaiting_approval_again_keeps_its_failure_and_attempt() {
+    for approve_during_a_run in [false, true] {
+        let t = Tree::new();
+        t.task("p/d", "approve: before\ncommand: \"exit 3\"");
+        t.run(&["approve", "p/d"]).code(0);
+        t.run(&["orchestrate"]).code(1);
+        assert_eq!(t.status("p/d")["attempt"], 1);
+        // The fix: the approval no longer holds, the task awaits another.
+        let told =
+            "echo \"attempt $TASK_ATTEMPT: ${TASK_PREVIOUS_ERROR:-none}\" > $TASK_OUTPUT_DIR/told";
+        t.task("p/d", &format!("approve: before\n{}", sh(told)));
+        t.run(&["orchestrate"]).code(4);
+        assert_eq!(t.status("p/d")["attempt"], 1);
+        // A later run finds it awaiting, as it was left.
+        t.run(&["orchestrate"]).code(4);
+        if approve_during_a_run {
+            t.task("q/hold", &sh(WAIT_FOR_GO));
+            let mut run = t.start(&["orchestrate"]);
+            wait_for("q/hold to start", || t.state("q/hold") == "running");
+            t.run(&["approve", "p/d"]).code(0);
+            wait_for("p/d to run", || t.state("p/d") == "completed");
+            t.write("go", "");
+            assert!(run.wait().unwrap().success());
+        } else {
+            t.run(&["approve", "p/d"]).code(0);
+            t.run(&["orchestrate"]).code(0);
+        }
+        assert_eq!(
+            t.read("workspace/outputs/p/d/told"),
+            "attempt 2: exit code 3\n"
+        );
+        assert_eq!(t.status("p/d")["attempt"], 2);
+        let starts: Vec<u64> = events(&t)
+            .iter()
+            .filter(|e| e["task"] == "p/d" && e["to"] == "running")
+            .map(|e| e["attempt"].as_u64().unwrap())
+            .collect();
+        assert_eq!(starts, [1, 2]);
+    }
+}
