@@ -236,17 +236,26 @@ impl Read {
     }
 }
 
-/// The tasks that wait for an input no task produces, and what waits on
-/// them: no run starts them until a person writes that file.
+/// The tasks that wait for an input no task produces, or on a phase gate
+/// that (itself or an earlier phase's, which it includes) requires an
+/// artifact no task produces, and what waits on them: no run starts them
+/// until a person writes that file.
 fn never_starting(defs: &Definitions) -> HashSet<usize> {
     let graph = &defs.graph;
+    let unmade = |path: &String| {
+        graph.producer(path).is_none() && !outputs::input_exists(&defs.layout, path)
+    };
     let mut never: HashSet<usize> = (0..graph.tasks.len())
-        .filter(|&t| {
-            (graph.tasks[t].inputs.iter()).any(|input| {
-                graph.producer(input).is_none() && !outputs::input_exists(&defs.layout, input)
-            })
-        })
+        .filter(|&t| graph.tasks[t].inputs.iter().any(unmade))
         .collect();
+    for (q, phase) in graph.phases.iter().enumerate() {
+        let requires = &defs.config.phase(phase_key(&phase.name)).requires;
+        if requires.iter().any(unmade) {
+            for p in graph.gates_including(q) {
+                never.extend(graph.phases[p].dependents.iter().copied());
+            }
+        }
+    }
     let mut queue: Vec<usize> = never.iter().copied().collect();
     while let Some(t) = queue.pop() {
         for d in graph.waiting_on(t) {

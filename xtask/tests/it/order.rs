@@ -507,6 +507,28 @@ fn the_expected_end_leaves_out_what_waits_for_an_input_no_task_produces() {
     assert_eq!(progress_json(&t)["eta_seconds"], 150.0, "the chain a, b");
 }
 
+/// Nor what waits on a phase whose gate (or an earlier phase's, which it
+/// includes) requires an artifact no task produces: no run starts it until
+/// a person puts the file there.
+#[test]
+fn the_expected_end_leaves_out_what_waits_for_a_gate_artifact_no_task_produces() {
+    let t = Tree::new();
+    t.config("phases: { p: { requires: [data/ok.txt] } }");
+    t.write(
+        "workspace/history.json",
+        r#"{"tasks": {"p/a": 10.0, "q/b": 100.0, "r/c": 50.0, "s/d": 20.0}}"#,
+    );
+    t.task("p/a", &sh("true"));
+    t.task("q/b", &format!("dependencies: [p]\n{}", sh("true")));
+    t.task("r/c", &format!("dependencies: [q/b]\n{}", sh("true")));
+    t.task("s/d", &format!("dependencies: [r]\n{}", sh("true")));
+    assert_eq!(progress_json(&t)["eta_seconds"], 10.0, "p/a only");
+    t.run(&["orchestrate"]).code(1);
+    assert!(progress_json(&t)["eta_seconds"].is_null(), "nothing starts");
+    t.write("workspace/outputs/data/ok.txt", "x\n");
+    assert_eq!(progress_json(&t)["eta_seconds"], 170.0, "q/b, r/c, s/d");
+}
+
 /// The work left is spread over what the tightest limit lets run at once:
 /// a phase's `max_parallel`, the memory, not only `max_concurrent_agents`.
 #[test]
