@@ -24,6 +24,9 @@ use crate::ui::format;
 /// How a bar of a task whose process is gone, its end not recorded,
 /// ends (its class).
 const GONE: &str = "gone";
+/// How a bar ends whose work a stopped run left in the merge queue: its
+/// attempt's end is recorded, and the next run merges it.
+const MERGING: &str = "merging";
 
 /// An attempt of the last run, placed in time (seconds since the run
 /// began).
@@ -67,7 +70,8 @@ fn render(layout: &Layout, defs: &Definitions, warnings: &mut Vec<String>) -> St
         .and_then(|e| e.run_id.clone())
         .or_else(|| runs::last(layout).map(|run| run.id));
     // A task recorded as running whose process is gone ran until its exit
-    // record says, or, with none, as far as anyone knows: until now.
+    // record says, or, with none, as far as anyone knows: until now; and
+    // whether its work is left in the merge queue.
     let gone = |t: usize| {
         let s = statuses[t]
             .as_ref()
@@ -78,12 +82,11 @@ fn render(layout: &Layout, defs: &Definitions, warnings: &mut Vec<String>) -> St
         let ended = records::recorded_end(layout, &s.task_id, s.attempt)
             .and_then(|r| status::parse_timestamp(&r.ended_at))
             .unwrap_or_else(SystemTime::now);
-        Some(
-            ended
-                .duration_since(UNIX_EPOCH)
-                .unwrap_or_default()
-                .as_secs_f64(),
-        )
+        let ended = ended
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64();
+        Some((ended, s.merging))
     };
     let bars = place(graph, &events, last_run.as_deref(), &gone);
     let run_cost: Option<f64> = events
@@ -150,13 +153,13 @@ fn render(layout: &Layout, defs: &Definitions, warnings: &mut Vec<String>) -> St
 
 /// Each attempt of run `run_id` (every run, when there is no run file),
 /// from its start event to its end event; lanes are the agent slots. One
-/// with no end event whose process is gone (`gone`: when it ended) ends
-/// `gone`.
+/// with no end event whose process is gone (`gone`: when it ended, and
+/// whether its work is left in the merge queue) ends `gone` (`merging`).
 fn place(
     graph: &Graph,
     events: &[Event],
     run_id: Option<&str>,
-    gone: &dyn Fn(usize) -> Option<f64>,
+    gone: &dyn Fn(usize) -> Option<(f64, bool)>,
 ) -> Vec<Bar> {
     let secs = |e: &Event| {
         e.at()
@@ -229,9 +232,9 @@ fn place(
         }
     }
     for (&t, &b) in &open {
-        if let Some(ended) = gone(t) {
+        if let Some((ended, merging)) = gone(t) {
             bars[b].end = ended.max(bars[b].start);
-            bars[b].to = Some(GONE.to_owned());
+            bars[b].to = Some(if merging { MERGING } else { GONE }.to_owned());
         }
     }
     let origin = bars.iter().map(|b| b.start).fold(f64::INFINITY, f64::min);
@@ -269,6 +272,7 @@ fn gantt(defs: &Definitions, bars: &[Bar], wall: f64, critical: &[usize]) -> Str
         let class = match (bar.to.as_deref(), bar.ending) {
             (None, _) => "running",
             (Some(GONE), _) => GONE,
+            (Some(MERGING), _) => MERGING,
             (Some("completed"), _) => "completed",
             // It ran: its result waits for a person, not a failure.
             (Some("awaiting_approval"), _) => "awaiting",
@@ -287,9 +291,10 @@ fn gantt(defs: &Definitions, bars: &[Bar], wall: f64, critical: &[usize]) -> Str
         let w = ((bar.end - bar.start) * scale - 1.0).max(2.0);
         let y = (bar.lane - 1) as f64 * LANE + 3.0;
         let detail = match (&bar.error, class) {
-            (_, GONE) => format!(
-                "{id}: {}, its process is gone: the next run records how it ended",
-                format::seconds(bar.end - bar.start)
+            (_, GONE | MERGING) => format!(
+                "{id}: {}, {}",
+                format::seconds(bar.end - bar.start),
+                status::gone_note(class == MERGING)
             ),
             (Some(error), _) => {
                 format!("{id}: {}, {error}", format::seconds(bar.end - bar.start))
@@ -328,7 +333,7 @@ fn gantt(defs: &Definitions, bars: &[Bar], wall: f64, critical: &[usize]) -> Str
         format::seconds(wall)
     )
     .unwrap();
-    svg.push_str("</svg><p class=\"legend\"><span class=\"completed\">completed</span> <span class=\"failed\">failed</span> <span class=\"timeout\">timed out</span> <span class=\"running\">running</span> <span class=\"awaiting\">its result awaiting approval</span> <span class=\"paused\">rate limited</span> <span class=\"gone\">process gone, end not recorded yet</span> <span class=\"critical\">on the critical path</span></p>");
+    svg.push_str("</svg><p class=\"legend\"><span class=\"completed\">completed</span> <span class=\"failed\">failed</span> <span class=\"timeout\">timed out</span> <span class=\"running\">running</span> <span class=\"awaiting\">its result awaiting approval</span> <span class=\"paused\">rate limited</span> <span class=\"gone\">process gone, end not recorded yet</span> <span class=\"merging\">its work left in the merge queue</span> <span class=\"critical\">on the critical path</span></p>");
     svg
 }
 
@@ -529,9 +534,9 @@ fn esc(text: &str) -> String {
 const CSS: &str = "body{font:14px system-ui,sans-serif;margin:24px;color:#222}h1{font-size:20px}\
 table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left}\
 .gantt .lane,.gantt .axis{font-size:11px;fill:#555}.bar.completed{fill:#81c784}.bar.failed{fill:#e57373}\
-.bar.timeout{fill:#ffb74d}.bar.running{fill:#64b5f6}.bar.gone{fill:#bdbdbd}.bar.awaiting{fill:#4dd0e1}.bar.paused{fill:#fff176}.bar.critical{stroke:#212121;stroke-width:2}\
+.bar.timeout{fill:#ffb74d}.bar.running{fill:#64b5f6}.bar.gone{fill:#bdbdbd}.bar.merging{fill:#ce93d8}.bar.awaiting{fill:#4dd0e1}.bar.paused{fill:#fff176}.bar.critical{stroke:#212121;stroke-width:2}\
 .mark{font-size:12px;fill:#b71c1c}.legend span{padding:2px 6px;margin-right:6px;border-radius:3px}\
 .legend .completed{background:#81c784}.legend .failed{background:#e57373}.legend .timeout{background:#ffb74d}\
-.legend .running{background:#64b5f6}.legend .gone{background:#bdbdbd}.legend .awaiting{background:#4dd0e1}.legend .paused{background:#fff176}.legend .critical{border:2px solid #212121}\
+.legend .running{background:#64b5f6}.legend .gone{background:#bdbdbd}.legend .merging{background:#ce93d8}.legend .awaiting{background:#4dd0e1}.legend .paused{background:#fff176}.legend .critical{border:2px solid #212121}\
 tr.failed td{background:#ffebee}tr.blocked td{background:#fff3e0}tr.awaiting_approval td{background:#e1f5fe}\
 tr.stale td{background:#f9fbe7}tr.paused td{background:#fffde7}.critical span{color:#777}";

@@ -3224,3 +3224,50 @@ fn ctrl_c_stops_a_hook_that_hangs_as_the_integration_worktree_is_made() {
     t.run(&["orchestrate"]).code(0);
     assert_eq!(t.git(&["show", "integration:a.txt"]), "a");
 }
+
+/// Work a stopped run left in the merge queue is drawn in the report as
+/// what it is: the agent's attempt ended (its end is recorded), and the
+/// next run merges it, not "the next run records how it ended".
+#[test]
+fn the_report_says_work_left_in_the_merge_queue_is_merged_next() {
+    let t = repo("");
+    let root = t.root.display();
+    t.hook_the_orchestrator_runs(
+        "post-merge",
+        &format!(
+            "#!/bin/sh
+[ -e {root}/ran ] || exit 0
+echo $$ > {root}/hook.pid
+while :; do sleep 0.02; done
+"
+        ),
+    );
+    let work = format!("touch {root}/ran && echo a > a.txt && git add a.txt && git commit -q -m a");
+    t.task("p/a", &sh(&work));
+    std::fs::create_dir_all(t.path("markers")).unwrap();
+    let out = "markers/out";
+    let file = std::fs::File::create(t.path(out)).unwrap();
+    let mut child = t.command(&["orchestrate"]).stdout(file).spawn().unwrap();
+    wait_for("the hook to hold the merge", || pid_written(&t, "hook.pid"));
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let said = "leave them to the next run";
+    wait_for(said, || t.read(out).contains(said));
+    let said = "Killing every running task now";
+    signal_until(child.id(), libc::SIGINT, said, || {
+        t.read(out).contains(said)
+    });
+    assert_eq!(child.wait().unwrap().code(), Some(130), "{}", t.read(out));
+    assert_eq!(progress_task(&t, "p/a")["state"], "merging");
+    t.run(&["report"]).code(0);
+    let html = t.read("workspace/report.html");
+    assert!(
+        html.contains("its work is left in the merge queue: the next run merges it"),
+        "{html}"
+    );
+    assert!(
+        !html.contains("the next run records how it ended"),
+        "{html}"
+    );
+    assert!(html.contains("class=\"bar merging"), "{html}");
+}
