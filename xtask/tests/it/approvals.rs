@@ -1419,3 +1419,33 @@ fn a_failed_task_awaiting_approval_again_keeps_its_failure_and_attempt() {
         assert_eq!(starts, [1, 2]);
     }
 }
+
+/// A result awaiting approval whose output is gone is pending in every
+/// view, as `progress` counts it: the graph, the report's table and `why`
+/// of its phase say so too, not that it awaits approval.
+#[test]
+fn every_view_shows_a_result_whose_output_is_gone_pending() {
+    let t = Tree::new();
+    t.task(
+        "p/c",
+        &format!(
+            "approve: after\noutputs: [o.txt]\n{}",
+            sh("echo o > $TASK_OUTPUT_DIR/o.txt")
+        ),
+    );
+    t.run(&["orchestrate"]).code(4);
+    std::fs::remove_file(t.path("workspace/outputs/p/c/o.txt")).unwrap();
+    assert_eq!(progress_task(&t, "p/c")["state"], "pending");
+    let graph = t.run(&["graph"]);
+    graph.code(0).says("n0[\"c\"]:::pending");
+    t.run(&["graph", "--format", "dot"])
+        .code(0)
+        .says("fillcolor=\"#eeeeee\"");
+    t.run(&["report"]).code(0);
+    let html = t.read("workspace/report.html");
+    assert!(
+        html.contains("<tr class=\"pending\"><td>p/c</td><td>pending</td>"),
+        "{html}"
+    );
+    t.run(&["why", "p"]).code(0).says("  pending    p/c");
+}

@@ -10,6 +10,7 @@ use super::{State, Status};
 use crate::model::graph::Graph;
 use crate::model::layout::Layout;
 use crate::model::task::Task;
+use crate::state::outputs;
 
 /// The state a view shows for a task: its status's, `merging` for a
 /// running task whose work waits in the merge queue, or pending without one.
@@ -26,8 +27,10 @@ pub fn shown_state(status: Option<&Status>) -> &'static str {
     }
 }
 
-/// `shown_state`, and `stale` for a completed task built from a task file
-/// or inputs that changed since (see `stale_because`).
+/// `shown_state`, `stale` for a completed task built from a task file
+/// or inputs that changed since (see `stale_because`), and pending for a
+/// result awaiting approval whose outputs are gone: nothing is left to
+/// approve, and the next run runs it again (as `progress` counts it).
 pub fn shown_state_now(
     layout: &Layout,
     task: Option<&Task>,
@@ -35,8 +38,15 @@ pub fn shown_state_now(
 ) -> &'static str {
     match status {
         Some(s) if stale_because(layout, task, s).is_some() => "stale",
+        Some(s) if result_gone(layout, task, s) => "pending",
         _ => shown_state(status),
     }
+}
+
+/// Whether `status` is a result awaiting approval whose outputs are gone.
+fn result_gone(layout: &Layout, task: Option<&Task>, status: &Status) -> bool {
+    let ran = status.status == State::AwaitingApproval && status.completed_at.is_some();
+    ran && task.is_some_and(|task| !outputs::problems(layout, task, None, false).is_empty())
 }
 
 /// Whether the run that recorded a task blocked (`status`) has not
