@@ -195,6 +195,20 @@ fn place(
                 bars[b].error = event.error.clone().or(bars[b].error.take());
             }
         }
+        // Moved on from running by a command with no run (`reset`,
+        // `block`: they refuse a task that runs on): its process had gone,
+        // its end never recorded; it ran until then at the latest.
+        if event.run_id.is_none() && (from == "running" || from == "merging") {
+            if let Some(b) = open.remove(&t) {
+                let bar = &mut bars[b];
+                bar.end = at.max(bar.start);
+                bar.to = Some(GONE.to_owned());
+                bar.error = Some(format!(
+                    "its process is gone, its end not recorded: made {to} since"
+                ));
+            }
+            continue;
+        }
         if !of_run(&event) {
             continue;
         }
@@ -291,6 +305,9 @@ fn gantt(defs: &Definitions, bars: &[Bar], wall: f64, critical: &[usize]) -> Str
         let w = ((bar.end - bar.start) * scale - 1.0).max(2.0);
         let y = (bar.lane - 1) as f64 * LANE + 3.0;
         let detail = match (&bar.error, class) {
+            (Some(error), GONE) => {
+                format!("{id}: {}, {error}", format::seconds(bar.end - bar.start))
+            }
             (_, GONE | MERGING) => format!(
                 "{id}: {}, {}",
                 format::seconds(bar.end - bar.start),

@@ -2536,6 +2536,41 @@ fn the_report_draws_a_task_whose_process_is_gone_as_gone() {
     assert!(!html.contains("class=\"bar running"), "{html}");
 }
 
+/// Killed with its orchestrator and supervisor, then `reset` (or
+/// `block`), a task runs no more: the report does not draw its attempt
+/// running until now (the last run's wall time growing with the clock),
+/// but gone, ended by the command's change at the latest.
+#[test]
+fn the_report_draws_a_task_reset_after_a_crash_as_gone_not_running() {
+    for command in ["reset", "block"] {
+        let t = Tree::new();
+        t.task("p/a", &waiting_task("a", "true"));
+        let mut orchestrator = spawn_orchestrate(&t, "out");
+        wait_for("the task's pid in its status", || {
+            pid_written(&t, "workspace/outputs/p/a/pid")
+                && t.status("p/a")["pid"] == read_pid(&t.path("workspace/outputs/p/a/pid"))
+        });
+        let task = read_pid(&t.path("workspace/outputs/p/a/pid"));
+        let supervisor = t.status("p/a")["supervisor_pid"].as_u64().unwrap() as u32;
+        orchestrator.kill().unwrap();
+        orchestrator.wait().unwrap();
+        signal(supervisor, libc::SIGKILL);
+        signal(task, libc::SIGKILL);
+        wait_for("the supervisor and the task to be gone", || {
+            !alive(supervisor) && !alive(task)
+        });
+        t.run(&[command, "p/a"]).code(0);
+        t.run(&["report"]).code(0);
+        let html = t.read("workspace/report.html");
+        assert!(!html.contains("class=\"bar running"), "{command}: {html}");
+        assert!(html.contains("class=\"bar gone"), "{command}: {html}");
+        assert!(
+            !html.contains("the next run records how it ended"),
+            "{command}: {html}"
+        );
+    }
+}
+
 /// `monitor` waits for the tasks recorded as running only: its summary
 /// names what it leaves for the next run, and its exit code is theirs.
 #[test]
