@@ -57,6 +57,10 @@ pub fn run(layout: &Layout, name: &str, reason: &str) -> Result<i32> {
         }
         let recorded = status::read(layout, id).ok().flatten();
         let before = status::shown_state(recorded.as_ref());
+        let was = recorded
+            .as_ref()
+            .filter(|s| s.status == State::Failed && s.held)
+            .and_then(|s| s.error.clone());
         let failed = match recorded.filter(|s| s.status == State::Failed) {
             // A task paused by a rate limit is held: no longer paused, and
             // what failed before the limit is what its reason names.
@@ -115,16 +119,22 @@ pub fn run(layout: &Layout, name: &str, reason: &str) -> Result<i32> {
                 ..Status::new(id, State::Failed)
             },
         };
-        status::write(layout, &failed)?;
+        // Held already, for the same reason: no change to tell.
+        let again = was.is_some() && was == failed.error;
+        if !again {
+            status::write(layout, &failed)?;
+        }
         let blocked = plan.hold(t);
         let ids = blocked
             .iter()
             .map(|&d| (graph.tasks[d].id.as_str(), plan.attempt(d), None));
         let froms = status::write_blocked(layout, ids, id, None, true)?;
-        events.append(Event {
-            error: failed.error.clone(),
-            ..Event::change(id, before, "failed")
-        })?;
+        if !again {
+            events.append(Event {
+                error: failed.error.clone(),
+                ..Event::change(id, before, "failed")
+            })?;
+        }
         for (&d, from) in blocked.iter().zip(froms) {
             if let Some(from) = from {
                 events.append(Event::blocked(&graph.tasks[d].id, from, id))?;

@@ -226,6 +226,24 @@ fn blocking_a_failed_task_keeps_its_failure_and_repeats_no_block() {
     assert_eq!(t.status("p/a")["error"], "two (it had failed: exit code 3)");
 }
 
+/// Blocking again a task held with the same reason changes nothing: no
+/// event (nor notification) says it failed again; another reason is told.
+#[test]
+fn blocking_again_with_the_same_reason_tells_no_change() {
+    let t = Tree::new();
+    t.task("p/a", &sh("true"));
+    t.task("q/b", &format!("dependencies: [p/a]\n{}", sh("true")));
+    t.run(&["block", "p/a", "--reason", "later"]).code(0);
+    t.run(&["block", "p/a", "--reason", "later"]).code(0);
+    t.run(&["block", "p"]).code(0);
+    assert_eq!(
+        changes(&t, "p/a"),
+        ["pending -> failed", "failed -> failed"]
+    );
+    assert_eq!(changes(&t, "q/b"), ["pending -> blocked"]);
+    assert_eq!(t.status("p/a")["error"], "blocked by hand");
+}
+
 #[test]
 fn clean_outside_git_has_nothing_to_clean() {
     let t = Tree::new();
