@@ -2555,9 +2555,24 @@ fn the_report_draws_a_task_reset_after_a_crash_as_gone_not_running() {
         orchestrator.kill().unwrap();
         orchestrator.wait().unwrap();
         signal(supervisor, libc::SIGKILL);
-        signal(task, libc::SIGKILL);
+        // The task's whole process group (its `sleep` too); a zombie left
+        // for init to reap is gone.
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe { libc::kill(-(task as i32), libc::SIGKILL) };
+        let group_gone = || {
+            let dir = std::fs::read_dir("/proc").unwrap();
+            !dir.flatten().any(|entry| {
+                let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                    return false;
+                };
+                let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
+                    .split_whitespace()
+                    .collect();
+                !matches!(fields[0], "Z" | "X") && fields[2] == task.to_string()
+            })
+        };
         wait_for("the supervisor and the task to be gone", || {
-            !alive(supervisor) && !alive(task)
+            !alive(supervisor) && group_gone()
         });
         t.run(&[command, "p/a"]).code(0);
         t.run(&["report"]).code(0);
