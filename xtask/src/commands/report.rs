@@ -209,7 +209,11 @@ fn place(
             }
             continue;
         }
-        if !of_run(&event) {
+        // The end of an attempt of the run that a later run told (one
+        // that started no task: work the run left in the merge queue,
+        // merged by the next) is that attempt's.
+        let ends_open = (from == "running" || from == "merging") && open.contains_key(&t);
+        if !of_run(&event) && !ends_open {
             continue;
         }
         if to == "running" {

@@ -3270,4 +3270,13 @@ while :; do sleep 0.02; done
         "{html}"
     );
     assert!(html.contains("class=\"bar merging"), "{html}");
+    // The next run merges it, starting no task: its attempt, the last
+    // run's, is drawn completed, not running until now.
+    std::fs::remove_file(t.path("ran")).unwrap();
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.state("p/a"), "completed");
+    t.run(&["report"]).code(0);
+    let html = t.read("workspace/report.html");
+    assert!(html.contains("class=\"bar completed"), "{html}");
+    assert!(!html.contains("class=\"bar running"), "{html}");
 }
