@@ -424,6 +424,32 @@ fn ctrl_c_while_the_notifiers_finish_ends_the_wait() {
     assert!(!sh_running("sleep 100", &t));
 }
 
+/// A run that has ended and waits for its notifiers runs nothing more:
+/// `progress` says no run is going on (the work left is for the next one),
+/// not an expected end that nothing brings nearer.
+#[test]
+fn a_run_waiting_for_its_notifiers_is_no_run_going_on() {
+    let t = Tree::new();
+    t.config(
+        "notify:\n  - on: [run_finished]\n    command: \"i=0; while [ ! -e go ] && [ $i -lt 3000 ]; do sleep 0.01; i=$((i+1)); done\"\n    timeout: 60s\n",
+    );
+    t.task("p/a", &sh("exit 1"));
+    t.task("p/b", &format!("dependencies: [p/a]\n{}", sh("true")));
+    let out = std::fs::File::create(t.path("out")).unwrap();
+    let mut run = t.command(&["orchestrate"]).stdout(out).spawn().unwrap();
+    wait_for("the run to say it waits", || {
+        t.read("out").contains("waiting for the notifiers")
+    });
+    let json = progress_json(&t);
+    assert_eq!(json["run_going_on"], false, "{json}");
+    t.run(&["progress"])
+        .code(0)
+        .says("once a run starts (no run is going on;")
+        .never_says("Expected end: ");
+    t.write("go", "");
+    assert_eq!(run.wait().unwrap().code(), Some(1));
+}
+
 /// Whether a process whose command line is `cmd` runs in the tree.
 fn sh_running(cmd: &str, t: &Tree) -> bool {
     std::fs::read_dir("/proc")
