@@ -31,7 +31,7 @@ pub fn run(layout: &Layout, json: bool, tasks: bool) -> Result<i32> {
         || definitions::load(layout),
     );
     let mut progress = read.progress(layout, defs.as_ref().ok().map(|defs| &defs.graph));
-    progress.run_going_on = run_going_on(layout);
+    progress.run_going_on = lock::run_going_on(layout).is_some();
     match defs {
         Ok(defs) => {
             set_eta(&defs, &mut progress);
@@ -66,25 +66,12 @@ pub fn watch(layout: &Layout) -> ! {
     live::watch(layout, || {
         let graph = defs.as_ref().map(|defs| &defs.graph);
         let mut progress = Read::statuses(layout, false).progress(layout, graph);
-        progress.run_going_on = run_going_on(layout);
+        progress.run_going_on = lock::run_going_on(layout).is_some();
         if let Some(defs) = &defs {
             set_eta(defs, &mut progress);
         }
         progress
     })
-}
-
-/// Whether a run is going on that runs the work: a run holds the
-/// workspace, and is not one that has ended and only waits for its
-/// notifiers (it decides nothing more: what is left is the next run's).
-fn run_going_on(layout: &Layout) -> bool {
-    let Some(pid) = lock::run_going_on(layout) else {
-        return false;
-    };
-    let closing = runs::last(layout).is_some_and(|run| {
-        run.finished && run.ended_by.is_some_and(|by| pid.trim() == by.to_string())
-    });
-    !closing
 }
 
 /// What the dashboard is made of: each task file's status, read on every

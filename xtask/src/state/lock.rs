@@ -73,9 +73,21 @@ pub fn acquire(layout: &Layout) -> Result<WorkspaceLock> {
 
 /// The run going on (an `orchestrate`, `launch` or `monitor` holds the
 /// lock), by its pid as it wrote it: not a command that holds the lock
-/// for a moment.
+/// for a moment, nor a run that has ended and only waits for its
+/// notifiers (it runs and takes up nothing more: what is left is the
+/// next run's).
 pub fn run_going_on(layout: &Layout) -> Option<String> {
-    holder(layout).filter(|pid| runs_tasks(pid))
+    holder(layout)
+        .filter(|pid| runs_tasks(pid))
+        .filter(|pid| !closing(layout, pid))
+}
+
+/// Whether the run of the orchestrator `pid` has ended (`run.json`:
+/// finished, ended by it) and it only waits for its notifiers.
+fn closing(layout: &Layout, pid: &str) -> bool {
+    crate::state::runs::last(layout).is_some_and(|run| {
+        run.finished && run.ended_by.is_some_and(|by| pid.trim() == by.to_string())
+    })
 }
 
 /// Whether a run going on starts tasks: an `orchestrate` or a `launch`,

@@ -446,6 +446,13 @@ fn a_run_waiting_for_its_notifiers_is_no_run_going_on() {
         .code(0)
         .says("once a run starts (no run is going on;")
         .never_says("Expected end: ");
+    // Nor do `why` and `new` say it takes a task up.
+    t.run(&["why", "p/b"])
+        .code(0)
+        .never_says("the run going on");
+    t.run(&["new", "p/c"])
+        .code(0)
+        .never_says("a run is going on");
     t.write("go", "");
     assert_eq!(run.wait().unwrap().code(), Some(1));
 }
