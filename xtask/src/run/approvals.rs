@@ -46,6 +46,10 @@ impl Run<'_> {
             }
             Some(rejection) => {
                 self.readiness.await_approval(&self.graph, t);
+                // From awaiting approval, the rejection is its change.
+                if self.history[t].taken_up_from == Some("awaiting_approval") {
+                    self.history[t].taken_up_from = None;
+                }
                 self.say_taken_up(t);
                 self.on_rejected(t, &rejection)?;
                 Ok(true)
@@ -222,6 +226,10 @@ impl Run<'_> {
             } else {
                 let files = Disk::new(self.layout, self.config, &self.graph);
                 self.readiness.approved_to_start(&self.graph, t, &files);
+                // Told here, not again as it starts.
+                if self.history[t].taken_up_from == Some("awaiting_approval") {
+                    self.history[t].taken_up_from = None;
+                }
                 self.event(Event::change(&id, "awaiting_approval", "pending"));
                 self.printer.event(Tone::Good, "approved", &id, &by);
             }

@@ -353,9 +353,15 @@ impl Reader<'_> {
                 node = initial(layout, graph, t, &status, resumed, node, past, &mut loaded);
                 // Whichever run takes it up again (a resumed one too: a
                 // retry's change is told as it starts, and its run may
-                // have stopped first) says it leaves what its status says.
+                // have stopped first) says it leaves what its status says:
+                // awaiting approval too (a result whose outputs are gone,
+                // or a start approved while a run that did not select it
+                // went on).
                 let shown = status::shown_state(Some(&status));
-                let ended = matches!(shown, "failed" | "blocked" | "completed");
+                let ended = matches!(
+                    shown,
+                    "failed" | "blocked" | "completed" | "awaiting_approval"
+                );
                 if node == Node::Waiting && ended {
                     let by = status.blocked_by.as_deref().and_then(|by| graph.get(by));
                     loaded.requeued.push((t, shown, by));

@@ -1449,3 +1449,52 @@ fn every_view_shows_a_result_whose_output_is_gone_pending() {
     );
     t.run(&["why", "p"]).code(0).says("  pending    p/c");
 }
+
+/// A task whose status says it awaits approval is told back to pending as
+/// a run starts it: a result whose output is gone, run again, and a task
+/// approved to start while a run that did not select it went on, started
+/// by the next. The events never say pending of a task last told awaiting.
+#[test]
+fn a_task_started_from_awaiting_approval_is_told_pending_first() {
+    let t = Tree::new();
+    t.task(
+        "p/c",
+        &format!(
+            "approve: after\noutputs: [o.txt]\n{}",
+            sh("echo o > $TASK_OUTPUT_DIR/o.txt")
+        ),
+    );
+    t.run(&["orchestrate"]).code(4);
+    std::fs::remove_file(t.path("workspace/outputs/p/c/o.txt")).unwrap();
+    t.run(&["orchestrate"]).code(4);
+    assert_eq!(
+        changes(&t, "p/c"),
+        [
+            "pending -> running",
+            "running -> awaiting_approval",
+            "awaiting_approval -> pending",
+            "pending -> running",
+            "running -> awaiting_approval"
+        ]
+    );
+
+    let t = Tree::new();
+    t.task("p/d", &format!("approve: before\n{}", sh(MARK)));
+    t.task("q/hold", &sh(WAIT_FOR_GO));
+    t.run(&["orchestrate", "--task", "p/d"]).code(4);
+    let mut run = t.start(&["orchestrate", "--task", "q/hold"]);
+    wait_for("q/hold to start", || t.state("q/hold") == "running");
+    t.run(&["approve", "p/d"]).code(0).says("did not select it");
+    t.write("go", "");
+    assert!(run.wait().unwrap().success());
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(
+        changes(&t, "p/d"),
+        [
+            "pending -> awaiting_approval",
+            "awaiting_approval -> pending",
+            "pending -> running",
+            "running -> completed"
+        ]
+    );
+}
