@@ -132,10 +132,15 @@ fn render(
 }
 
 /// A name as text inside the format's double quotes: a folder may be
-/// named with `"` or a backslash.
+/// named with `"` or a backslash, and Mermaid reads a label as HTML (`<`,
+/// `>`), its `#` starting an entity code.
 fn text(format: Format, name: &str) -> String {
     match format {
-        Format::Mermaid => name.replace('"', "#quot;"),
+        Format::Mermaid => name
+            .replace('#', "#35;")
+            .replace('"', "#quot;")
+            .replace('<', "#lt;")
+            .replace('>', "#gt;"),
         Format::Dot => name.replace('\\', "\\\\").replace('"', "\\\""),
     }
 }
