@@ -549,10 +549,14 @@ fn exit_record(task: &Running, outcome: Outcome) -> ExitRecord {
                 // A child killed for memory whose parent still succeeded is
                 // not a failure of the task.
                 None if usage.oom_killed && !status.success() => {
+                    // Written as its status's error writes it.
                     let limit = task.spec.memory_bytes as f64 / (1u64 << 30) as f64;
+                    let limit = crate::ui::format::gib(limit);
                     logs::append_line(
                         &task.spec.log_file,
-                        &format!("xtask: out of memory: killed by the kernel at its limit of {limit:.2} GiB"),
+                        &format!(
+                            "xtask: out of memory: killed by the kernel at its limit of {limit}"
+                        ),
                     );
                     Ending::OutOfMemory
                 }

@@ -56,6 +56,12 @@ fn a_task_past_its_memory_limit_is_killed_and_reported_out_of_memory() {
         .says("Out of memory (limit 100 MiB)");
     let hog = t.status("p/hog");
     assert_eq!(hog["error"], "Out of memory (limit 100 MiB)");
+    // Its log says the limit as its status does.
+    let log = t.read("workspace/logs/p/hog.log");
+    assert!(
+        log.contains("xtask: out of memory: killed by the kernel at its limit of 100 MiB\n"),
+        "{log}"
+    );
     assert_eq!(hog["limits_enforced"], true);
     assert!(hog["peak_memory_mb"].as_f64().unwrap() <= 101.0, "{hog}");
     assert_eq!(t.state("p/small"), "completed");
