@@ -157,7 +157,7 @@ impl Read {
             // A result awaiting approval whose outputs are gone: nothing is
             // left to approve, and the next run runs it again.
             let seen = match (seen, read()) {
-                (Seen::AwaitingApproval { ran: true }, Some(task))
+                (Seen::AwaitingApproval { ran: true, .. }, Some(task))
                     if !outputs::problems(layout, task, None, false).is_empty() =>
                 {
                     Seen::Pending

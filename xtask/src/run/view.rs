@@ -175,6 +175,7 @@ impl Snapshot<'_> {
             },
             Node::AwaitingApproval => Seen::AwaitingApproval {
                 ran: past.seconds.is_some(),
+                seconds: past.seconds,
             },
             Node::Running | Node::Merging => {
                 let active = self.running.get(t);

@@ -262,6 +262,8 @@ pub enum Seen {
     /// Waits for a person's approval: to start, or (`ran`) of its result.
     AwaitingApproval {
         ran: bool,
+        /// What its attempt took, when it ran.
+        seconds: Option<f64>,
     },
     Failed {
         error: Option<String>,
@@ -338,6 +340,7 @@ impl Seen {
             },
             State::AwaitingApproval => Seen::AwaitingApproval {
                 ran: s.completed_at.is_some(),
+                seconds: s.duration_seconds,
             },
             State::Running => Seen::Running {
                 agent: s.agent_id,
@@ -514,7 +517,7 @@ impl Builder {
         counts.total += 1;
         match seen {
             Seen::Pending => counts.pending += 1,
-            Seen::AwaitingApproval { ran } => {
+            Seen::AwaitingApproval { ran, .. } => {
                 counts.awaiting_approval += 1;
                 phase.awaiting_approval_tasks.push(AwaitingTask {
                     task_id: id.to_owned(),
@@ -622,7 +625,7 @@ impl Builder {
                 line.duration_seconds = *seconds;
                 line.stale_because = stale.clone();
             }
-            Seen::AwaitingApproval { .. } => {}
+            Seen::AwaitingApproval { seconds, .. } => line.duration_seconds = *seconds,
             Seen::Failed {
                 error,
                 seconds,

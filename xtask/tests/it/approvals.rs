@@ -134,7 +134,8 @@ fn tasks_awaiting_approval_end_the_run_with_exit_4_and_approve_lets_them_go_on()
 }
 
 /// A result awaiting approval ran already: `progress` counts no work
-/// left for it, and the report draws its attempt as what it is.
+/// left for it and gives what its attempt took, and the report draws its
+/// attempt as what it is.
 #[test]
 fn a_result_awaiting_approval_is_no_work_left() {
     let t = Tree::new();
@@ -149,6 +150,10 @@ fn a_result_awaiting_approval_is_no_work_left() {
         "{}",
         progress["eta_seconds"]
     );
+    // What its attempt took, as for a completed task.
+    let plan = progress_task(&t, "p/plan");
+    assert_eq!(plan["state"], "awaiting_approval");
+    assert!(plan["duration_seconds"].as_f64().is_some(), "{plan}");
     t.run(&["report"]).code(0);
     let report = t.read("workspace/report.html");
     assert!(
