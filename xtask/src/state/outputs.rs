@@ -254,11 +254,26 @@ fn glob_in(dir: &Utf8Path, pattern: &str) -> Vec<Utf8PathBuf> {
         .collect()
 }
 
-fn glob_matches(dir: &Utf8Path, pattern: &str) -> Vec<std::fs::Metadata> {
-    glob_in(dir, pattern)
-        .iter()
-        .filter_map(|p| p.symlink_metadata().ok())
-        .collect()
+/// The latest change time of anything in the folder `dir`, at any depth
+/// (`None`: nothing in it).
+fn newest_inside(dir: &Utf8Path) -> Option<u64> {
+    let mut newest = None;
+    let mut folders = vec![dir.to_owned()];
+    while let Some(folder) = folders.pop() {
+        let Ok(entries) = folder.read_dir_utf8() else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.path().symlink_metadata() else {
+                continue;
+            };
+            newest = newest.max(Some(changed_ns(&meta)));
+            if meta.is_dir() {
+                folders.push(entry.path().to_owned());
+            }
+        }
+    }
+    newest
 }
 
 pub use crate::model::mark::changed_ns;
@@ -275,7 +290,9 @@ pub fn from_ns(ns: u64) -> SystemTime {
 /// on a file system that keeps whole seconds (an output's time without a
 /// fraction: ext4 with 128-byte inodes, FAT's two seconds), in the last two
 /// seconds: the attempt's start would have the time of an output written
-/// in the same second, which would count as written by it.
+/// in the same second, which would count as written by it. What is in a
+/// folder output counts too, as it does for the attempt (`changed_inside`):
+/// a file written over in place leaves the folder's own time older.
 pub fn settle(layout: &Layout, task: &Task) {
     const TICK: Duration = Duration::from_millis(20);
     const WHOLE_SECONDS_TICK: Duration = Duration::from_secs(2);
@@ -283,15 +300,15 @@ pub fn settle(layout: &Layout, task: &Task) {
     let newest = task
         .outputs
         .iter()
-        .flat_map(|o| {
-            let path = dir.join(o);
-            if is_glob(o) {
-                glob_matches(&dir, o)
-            } else {
-                path.symlink_metadata().into_iter().collect()
-            }
+        .flat_map(|o| match is_glob(o) {
+            true => glob_in(&dir, o),
+            false => vec![dir.join(o)],
         })
-        .map(|m| changed_ns(&m))
+        .filter_map(|path| {
+            let meta = path.symlink_metadata().ok()?;
+            let inside = meta.is_dir().then(|| newest_inside(&path)).flatten();
+            Some(changed_ns(&meta).max(inside.unwrap_or(0)))
+        })
         .max();
     let Some(newest) = newest else { return };
     let tick = match newest.is_multiple_of(1_000_000_000) {

@@ -230,6 +230,37 @@ fn an_output_of_the_attempt_before_does_not_count_for_a_fast_retry_on_a_coarse_c
     );
 }
 
+/// On a file system whose times are whole seconds, a file in a folder
+/// output that a failed attempt wrote over in place (the folder's own time
+/// stays older) does not count for its retry started within the same
+/// second: the retry waits for what is in the folder too, not only for
+/// the folder's own time.
+#[test]
+fn a_folder_output_written_over_in_place_by_the_attempt_before_does_not_count_for_a_fast_retry_on_a_coarse_clock(
+) {
+    let t = Tree::new();
+    let Some(_disk) = CoarseClockDisk::mount(&t.path("workspace")) else {
+        return;
+    };
+    // The first attempt makes the folder and its file, and once their
+    // times are two seconds old, writes the file over in place a tenth
+    // of a second into a second, and fails; the retry, moments later,
+    // exits 0 without writing anything.
+    t.task(
+        "p/a",
+        &format!(
+            "outputs: [d]\nretries: 1\n{}",
+            sh("if [ $TASK_ATTEMPT = 1 ]; then mkdir -p $TASK_OUTPUT_DIR/d; echo new > $TASK_OUTPUT_DIR/d/f; sleep 2.5; while [ \"$(date +%N | cut -c1)\" != 1 ]; do sleep 0.005; done; echo old > $TASK_OUTPUT_DIR/d/f; exit 1; fi")
+        ),
+    );
+    t.run(&["orchestrate"]).code(1);
+    let error = t.status("p/a")["error"].as_str().unwrap().to_owned();
+    assert!(
+        error.contains("d was not written by this attempt"),
+        "{error}"
+    );
+}
+
 /// A folder output counts as written by the attempt when anything in it
 /// changed during the attempt (a retry that writes its file over in place
 /// failed: the folder's own time stays the first attempt's); an untouched
