@@ -133,11 +133,12 @@ fn render(
 
 /// A name as text inside the format's double quotes: a folder may be
 /// named with `"` or a backslash, and Mermaid reads a label as HTML (`<`,
-/// `>`), its `#` starting an entity code.
+/// `>`, `&`), its `#` starting an entity code.
 fn text(format: Format, name: &str) -> String {
     match format {
         Format::Mermaid => name
             .replace('#', "#35;")
+            .replace('&', "#38;")
             .replace('"', "#quot;")
             .replace('<', "#lt;")
             .replace('>', "#gt;"),

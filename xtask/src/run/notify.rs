@@ -326,8 +326,12 @@ impl Drop for Told {
                 std::thread::sleep(Duration::from_millis(50));
                 false
             };
-            let say = |line: &str| println!("{line}");
-            notifiers.finish(&self.layout, say, say, moment);
+            // Warnings on stderr, as the command's others.
+            let (say, warn) = (
+                |line: &str| println!("{line}"),
+                |line: &str| eprintln!("{line}"),
+            );
+            notifiers.finish(&self.layout, say, warn, moment);
         }
     }
 }
@@ -352,7 +356,9 @@ impl Job {
         } else {
             let (ended, printed) = self.run_command(event, limit);
             self.shared.ran.fetch_add(1, Ordering::Relaxed);
-            if ended != SUCCEEDED {
+            // One a Ctrl-C killed as the run closed failed of nothing.
+            let killed_by_us = self.interrupted.load(Ordering::Relaxed);
+            if ended != SUCCEEDED && !killed_by_us {
                 self.shared.failed.fetch_add(1, Ordering::Relaxed);
                 let first = format!("{ended}, for {}", named(event));
                 let _ = self.shared.first_failure.set(first);

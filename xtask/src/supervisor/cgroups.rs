@@ -574,10 +574,12 @@ fn kill_members(procs: &Option<Control>) -> bool {
 /// thread is in its groups).
 fn members(procs: &Option<Control>) -> Vec<u32> {
     let me = std::process::id();
+    // 0: a process of another pid namespace, which no signal of ours
+    // can name (`kill(0)` would signal our own process group).
     text(procs)
         .lines()
         .filter_map(|l| l.trim().parse().ok())
-        .filter(|&pid| pid != me)
+        .filter(|&pid| pid != me && pid != 0)
         .collect()
 }
 

@@ -319,6 +319,13 @@ fn a_failing_notifier_is_said_on_the_console() {
     assert!(at < done, "said at the next event, `b`'s end: {said}");
     assert_eq!(said.matches(first).count(), 1, "{said}");
     run.says("warning: notifier 1 failed 3 of its 3 command(s): see ");
+    // A command that tells its change says it too, on stderr as its other
+    // warnings, what a script reads on stdout left as it was.
+    let block = t.run(&["block", "p/a", "--reason", "flaky"]);
+    block.code(0);
+    let warning = "warning: notifier 1 failed 1 of its 1 command(s)";
+    assert!(block.stderr.contains(warning), "{}", block.stderr);
+    assert!(!block.stdout.contains(warning), "{}", block.stdout);
 }
 
 /// A notifier whose command starts with a program the shell does not find

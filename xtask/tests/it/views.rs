@@ -1193,14 +1193,17 @@ fn the_report_s_title_is_escaped() {
     assert!(!html.contains("<b>R&D</b>"), "{html}");
 }
 
-/// Mermaid reads a label as HTML: a task named with `<`, `>`, `"` or `#`
+/// Mermaid reads a label as HTML: a task named with `<`, `>`, `&`, `"` or `#`
 /// is shown as named, never as markup or an entity code.
 #[test]
 fn mermaid_labels_show_markup_in_names_as_text() {
     let t = Tree::new();
-    t.task("p/<b>x#1\"y", &sh("true"));
+    t.task("p/<b>x#1\"y&lt;", &sh("true"));
     let mermaid = t.run(&["graph"]).code(0).stdout.clone();
-    assert!(mermaid.contains("#lt;b#gt;x#35;1#quot;y"), "{mermaid}");
+    assert!(
+        mermaid.contains("#lt;b#gt;x#35;1#quot;y#38;lt;"),
+        "{mermaid}"
+    );
     assert!(!mermaid.contains("<b>"), "{mermaid}");
 }
 
