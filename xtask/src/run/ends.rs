@@ -582,11 +582,16 @@ impl Run<'_> {
         // The start's walks block what no run took up since: their
         // statuses say what they change from. A run's took them up, but
         // for those it took up and did not start: their statuses say it.
+        // Tasks outside its selection (`--task`, `--phase`, a `monitor`)
+        // it never takes up: their statuses (failed, blocked by this
+        // very task) say it too.
         let on_start = matches!(walk, Walk::OnStart(_));
         let blocked = self.readiness.block_downstream(&self.graph, t, walk);
-        let (from_disk, from_pending): (Vec<usize>, Vec<usize>) = blocked
-            .iter()
-            .partition(|&&d| on_start || self.history[d].taken_up_from.take().is_some());
+        let (from_disk, from_pending): (Vec<usize>, Vec<usize>) = blocked.iter().partition(|&&d| {
+            on_start
+                || self.history[d].taken_up_from.take().is_some()
+                || !self.options.selects(&self.graph.tasks[d])
+        });
         for (tasks, from_disk) in [(from_disk, true), (from_pending, false)] {
             self.write_blocked(&tasks, t, from_disk);
         }

@@ -2,6 +2,55 @@
 
 use crate::tree::*;
 
+/// A failure in a run that does not select what it blocks (`--task`, or
+/// `monitor`, which selects only the tasks it waits for) tells each of
+/// those its change from what its status says: a task that failed on its
+/// own goes `failed -> blocked`, not `pending -> blocked`, and one blocked
+/// already by that task is no new event (the soak found a `monitor` that
+/// told a task blocked twice, the second time from `pending`).
+#[test]
+fn a_block_outside_the_run_s_selection_is_told_from_what_its_status_says() {
+    let t = Tree::new();
+    t.task("p/a", &sh("test -e fail-a && exit 3; true"));
+    t.task("q/b", &format!("dependencies: [p/a]\n{}", sh("exit 4")));
+    t.task("q/c", &format!("dependencies: [q/b]\n{}", sh("true")));
+    t.run(&["orchestrate"]).code(1);
+    assert_eq!(changes(&t, "q/c"), ["pending -> blocked"]);
+    t.write("fail-a", "");
+    t.run(&["reset", "p/a"]).code(0);
+    t.run(&["orchestrate", "--task", "p/a"]).code(1);
+    assert_eq!(
+        changes(&t, "q/b"),
+        [
+            "pending -> running",
+            "running -> failed",
+            "failed -> blocked"
+        ]
+    );
+    // Blocked by q/b before, by p/a now: a change, from blocked.
+    assert_eq!(
+        changes(&t, "q/c"),
+        ["pending -> blocked", "blocked -> blocked"]
+    );
+    assert_eq!(t.status("q/c")["blocked_by"], "p/a");
+    // Its own failure is kept for its retry.
+    assert_eq!(t.status("q/b")["previous"]["error"], "exit code 4");
+    // The same failure again: no change.
+    t.run(&["orchestrate", "--task", "p/a"]).code(1);
+    assert_eq!(
+        changes(&t, "q/b"),
+        [
+            "pending -> running",
+            "running -> failed",
+            "failed -> blocked"
+        ]
+    );
+    assert_eq!(
+        changes(&t, "q/c"),
+        ["pending -> blocked", "blocked -> blocked"]
+    );
+}
+
 #[test]
 fn every_transition_of_a_run_is_an_event_in_order() {
     let t = Tree::new();
