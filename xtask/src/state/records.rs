@@ -182,6 +182,33 @@ pub fn remove_stale(layout: &Layout, running: impl Fn(&str) -> bool) {
             let _ = std::fs::remove_file(&path);
         }
     }
+    remove_cut_writes(layout);
+}
+
+/// Removes the temporary files of atomic writes (`.<name>.<pid>.<n>.tmp`)
+/// whose writer is gone: a supervisor killed as it wrote its records
+/// (which it does as its orchestrator dies) never renames them. One whose
+/// writer lives is a write in progress, left alone.
+fn remove_cut_writes(layout: &Layout) {
+    let mut folders = vec![layout.pids_dir()];
+    while let Some(folder) = folders.pop() {
+        let Ok(entries) = folder.read_dir_utf8() else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                folders.push(entry.path().to_owned());
+                continue;
+            }
+            let writer = (entry.file_name().strip_prefix('.'))
+                .and_then(|name| name.strip_suffix(".tmp"))
+                .and_then(|name| name.rsplit('.').nth(1))
+                .and_then(|pid| pid.parse::<u32>().ok());
+            if writer.is_some_and(|pid| pid != 0 && !process::is_same_process(pid, None)) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
 }
 
 /// The tasks whose process the supervisor recorded and is alive, but that

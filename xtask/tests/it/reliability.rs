@@ -524,6 +524,32 @@ fn records_left_for_tasks_that_are_not_running_are_removed() {
     assert!(!t.exists("workspace/pids/p/a.pid"));
 }
 
+/// A supervisor killed as it wrote a record (killed a moment after its
+/// orchestrator, which is when it writes them) leaves the temporary file
+/// of that write: removed by the next run once its writer is gone, never
+/// while its writer lives (the soak left one in a tenth of its runs).
+#[test]
+fn a_record_s_write_cut_short_by_a_kill_leaves_no_file_behind() {
+    let t = Tree::new();
+    t.task("p/a", &sh("true"));
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let gone_pid = gone.id();
+    gone.wait().unwrap();
+    let cut = format!("workspace/pids/p/.a.pid.{gone_pid}.0.tmp");
+    t.write(&cut, "");
+    let mut alive = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .unwrap();
+    let writing = format!("workspace/pids/p/.a.pid.{}.0.tmp", alive.id());
+    t.write(&writing, "");
+    t.run(&["orchestrate"]).code(0);
+    assert!(!t.exists(&cut), "{cut} is left");
+    assert!(t.exists(&writing), "{writing} was removed under its writer");
+    alive.kill().unwrap();
+    alive.wait().unwrap();
+}
+
 /// A status that claims `running` for a process that is gone or is another.
 fn fake_running(t: &Tree, id: &str, pid: u32, pid_start: u64) {
     let status = serde_json::json!({
