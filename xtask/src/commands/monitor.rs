@@ -7,18 +7,29 @@ use crate::commands::orchestrate;
 use crate::model::layout::Layout;
 use crate::model::task::Task;
 use crate::run::{Mode, Options};
+use crate::state::records;
 use crate::state::status::{self, State};
 
 pub fn run(layout: &Layout) -> Result<i32> {
     let running = |task: &Task| status::state_of(layout, &task.id) == Some(State::Running);
     let defs = orchestrate::load(layout, &running)?;
-    let only: Vec<String> = defs
+    let mut only: Vec<String> = defs
         .graph
         .tasks
         .iter()
         .filter(|t| running(t))
         .map(|t| t.id.clone())
         .collect();
+    // Also those whose task file is gone since (see `run::unlisted`),
+    // which select no task of the graph.
+    if only.is_empty() {
+        let known = |id: &str| defs.graph.get(id).is_some();
+        only.extend(
+            records::running_unknown(layout, known)
+                .into_iter()
+                .map(|(id, _)| id),
+        );
+    }
     if only.is_empty() {
         println!("No task is recorded as running.");
         return Ok(crate::exit::SUCCESS);

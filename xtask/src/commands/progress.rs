@@ -15,7 +15,7 @@ use crate::run::admission::Admission;
 use crate::run::budget::Budget;
 use crate::run::order::{self, seconds_until, Left};
 use crate::state::status::State;
-use crate::state::{durations, fingerprint, lock, logs, outputs, runs, status};
+use crate::state::{durations, fingerprint, lock, logs, outputs, records, runs, status};
 use crate::sys::parallel;
 use crate::ui::progress::{
     paused_pools, Attempt, BudgetLine, Builder, Progress, Seen, TaskLine, Usage,
@@ -172,6 +172,7 @@ impl Read {
         let missing = |phase: &str| {
             outputs::missing_artifacts(layout, &config.phase(phase_key(phase)).requires)
         };
+        warnings.extend(unlisted_running(layout, &self.ids));
         let mut progress = builder.finish(config.title(layout), missing, warnings);
         let budget = Budget::load(layout, config.agents.budget_usd);
         progress.warnings.extend(budget.skipped_warning(layout));
@@ -234,6 +235,27 @@ impl Read {
             })
             .collect()
     }
+}
+
+/// What is said of each task recorded running whose task file is gone
+/// (not in `ids`): a killed run left it running, and the run that takes
+/// over records its end (see `run::unlisted`). Found by the files in
+/// `workspace/pids/`, where only a killed run's supervisor leaves a running
+/// task's: no other status is read.
+fn unlisted_running(layout: &Layout, ids: &[String]) -> Vec<String> {
+    let known = std::cell::OnceCell::new();
+    let known = |id: &str| {
+        let ids: &HashSet<&str> = known.get_or_init(|| ids.iter().map(String::as_str).collect());
+        ids.contains(id)
+    };
+    (records::running_unknown(layout, known).into_iter())
+        .map(|(id, status)| {
+            let pid = (status.pid)
+                .or_else(|| records::recorded_pid(layout, &id).map(|p| p.pid))
+                .map_or(String::new(), |pid| format!(", pid {pid}"));
+            format!("{id} is recorded running (started by a run that was killed{pid}), but its task file is gone: the run going on, or the next `orchestrate` or `monitor`, records its end (failed: its outputs are not judged)")
+        })
+        .collect()
 }
 
 /// The tasks that wait for an input no task produces, or on a phase gate

@@ -35,6 +35,7 @@ mod running;
 mod starts;
 mod stopping;
 mod summary;
+mod unlisted;
 mod verdict;
 mod view;
 
@@ -202,6 +203,7 @@ pub fn run(
         discovery_due: None,
         dead_supervisors: Vec::new(),
         removed: HashSet::new(),
+        unlisted: Vec::new(),
         resumed_a_stop,
     };
     run.events = match events::Log::open(layout, Some(&run_id)) {
@@ -317,6 +319,9 @@ struct Run<'a> {
     /// Tasks whose files were removed before they started: no longer the
     /// run's to finish.
     removed: HashSet<usize>,
+    /// Tasks a killed run left running whose files are gone since: waited
+    /// for, their end recorded, nothing else (see `unlisted`).
+    unlisted: Vec<unlisted::Unlisted>,
     /// The run this one resumes was killed while it stopped its tasks:
     /// an adopted task lost with it was being stopped (`ends`).
     resumed_a_stop: bool,
@@ -328,6 +333,7 @@ impl Run<'_> {
     fn start(&mut self) -> Result<()> {
         let all: Vec<usize> = (0..self.graph.tasks.len()).collect();
         self.add_tasks(&all)?;
+        self.take_up_unlisted();
         let to_run: Vec<usize> = all
             .into_iter()
             .filter(|&t| self.readiness.node(t).is_waiting())
@@ -338,11 +344,14 @@ impl Run<'_> {
         // The ends recovered from records are on disk before the records go.
         self.write_final_statuses()?;
         // A task whose work waits in the merge queue still needs its record.
+        // One whose file is gone needs its records until its end is.
         let (graph, running, git) = (&self.graph, &self.running, &self.git);
+        let unlisted = &self.unlisted;
         records::remove_stale(self.layout, |id| {
             graph
                 .get(id)
                 .is_some_and(|t| running.contains(t) || git.as_ref().is_some_and(|g| g.holds(t)))
+                || unlisted.iter().any(|u| u.id == id)
         });
         Ok(())
     }
@@ -426,7 +435,8 @@ impl Run<'_> {
             }
             self.sweep_dead_supervisors();
             let merging = self.git.as_ref().is_some_and(|git| !git.idle());
-            if self.running.is_empty() && !merging && !self.signal_pending() {
+            let idle = self.running.is_empty() && self.unlisted.is_empty();
+            if idle && !merging && !self.signal_pending() {
                 if !self.launching() {
                     // What a scan the last end put off finds counts in the
                     // summary.
@@ -530,7 +540,8 @@ impl Run<'_> {
     /// do (`None`: as long as it takes): the next poll, live view's frame,
     /// pid to record, or end of a pool's pause.
     fn wait_limit(&self) -> Option<Duration> {
-        let polling = self.kill_at.is_some() || self.running.any_adopted();
+        let polling =
+            self.kill_at.is_some() || self.running.any_adopted() || !self.unlisted.is_empty();
         let poll = polling.then_some(Duration::from_millis(200));
         // The live view's next frame: soon after an event line, else
         // every 500 ms (its elapsed times, its log lines).
@@ -707,6 +718,7 @@ impl Run<'_> {
         for t in ended {
             self.finish(t, None)?;
         }
+        self.check_unlisted();
         Ok(())
     }
 

@@ -30,7 +30,7 @@ pub struct Running {
 }
 
 /// What a stop says in a task's log as it sends SIGTERM.
-const TERM_SAID: &str = "xtask: interrupted: SIGTERM sent to the task's processes";
+pub const TERM_SAID: &str = "xtask: interrupted: SIGTERM sent to the task's processes";
 
 impl Running {
     pub fn new() -> Running {
@@ -229,13 +229,7 @@ impl Running {
         graph: &Graph,
         grace: Option<Duration>,
     ) {
-        let said = match grace {
-            Some(grace) => format!(
-                "xtask: still running {} after SIGTERM: SIGKILL sent",
-                humantime::format_duration(grace)
-            ),
-            None => "xtask: interrupted again: SIGKILL sent to the task's processes".to_owned(),
-        };
+        let said = kill_said(grace);
         let handed_over = self.active.iter().filter(|(_, a)| !a.making_worktree);
         for (&t, active) in handed_over {
             let id = &graph.tasks[t].id;
@@ -254,9 +248,21 @@ impl Running {
     }
 }
 
+/// What a kill says in a task's log as it sends SIGKILL: `grace` after
+/// the SIGTERM of a stop, or at once (`None`: a second interrupt).
+pub fn kill_said(grace: Option<Duration>) -> String {
+    match grace {
+        Some(grace) => format!(
+            "xtask: still running {} after SIGTERM: SIGKILL sent",
+            humantime::format_duration(grace)
+        ),
+        None => "xtask: interrupted again: SIGKILL sent to the task's processes".to_owned(),
+    }
+}
+
 /// `signal` to an attempt's processes, when it runs, said in its log
 /// (`said`) as its supervisor would.
-fn signal_said(layout: &Layout, id: &str, active: &Active, signal: i32, said: &str) {
+pub fn signal_said(layout: &Layout, id: &str, active: &Active, signal: i32, said: &str) {
     if active.process().alive() {
         logs::append_line(&layout.log_file(id), said);
         active.process().signal_group(signal);

@@ -54,7 +54,7 @@ impl Run<'_> {
             Stop::Signal(_) => "; press Ctrl-C again to kill them at once",
             Stop::Fatal(_) => "",
         };
-        let what = match self.running.len() {
+        let what = match self.running.len() + self.unlisted.len() {
             0 if merges > 0 => {
                 let again = match reason {
                     Stop::Signal(_) => "; press Ctrl-C again to leave them to the next run",
@@ -83,6 +83,7 @@ impl Run<'_> {
         crate::git::stop_starts();
         self.running
             .stop_all(self.executor.as_mut(), self.layout, &self.graph);
+        self.signal_unlisted(libc::SIGTERM, super::running::TERM_SAID);
         if let Some(git) = &self.git {
             git.stop();
         }
@@ -95,6 +96,7 @@ impl Run<'_> {
         let grace = (!asked).then_some(self.config.kill_grace);
         self.running
             .kill_all(self.executor.as_mut(), self.layout, &self.graph, grace);
+        self.signal_unlisted(libc::SIGKILL, &super::running::kill_said(grace));
         self.kill_at = None;
     }
 }

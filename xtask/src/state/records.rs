@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::layout::{handover_of, Layout};
 use crate::state::atomic;
-use crate::state::status::{self, Ending};
+use crate::state::status::{self, Ending, Status};
 use crate::sys::process::{self, Process};
 
 /// How the task ended, as written to `workspace/pids/<id>.exit`.
@@ -219,6 +219,26 @@ pub fn live_unrecorded(layout: &Layout, running: impl Fn(&str) -> bool) -> Vec<(
     (files(layout).into_iter())
         .filter(|(path, id)| path.extension() == Some("pid") && !running(id))
         .filter_map(|(_, id)| Some((id.clone(), live_process(layout, &id)?)))
+        .collect()
+}
+
+/// The tasks recorded running that `known` does not know, each with its
+/// status: a killed run's supervisor handed them over, and their task
+/// files are gone since (see `run::unlisted`). Found by their files in
+/// `workspace/pids/`, which holds only what a killed run left: no other
+/// status is read.
+pub fn running_unknown(layout: &Layout, known: impl Fn(&str) -> bool) -> Vec<(String, Status)> {
+    let mut ids: Vec<String> = (files(layout).into_iter())
+        .map(|(_, id)| id)
+        .filter(|id| !known(id))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    (ids.into_iter())
+        .filter_map(|id| {
+            let status = status::read(layout, &id).ok().flatten()?;
+            (status.status == status::State::Running).then_some((id, status))
+        })
         .collect()
 }
 

@@ -2885,3 +2885,125 @@ fn a_running_task_s_orphans_are_reaped_as_they_end() {
     assert_eq!(zombies, 0, "orphans left unreaped while their task ran");
     assert_eq!(t.state("p/a"), "completed");
 }
+
+/// A run killed while its task ran, left to its supervisor: the task's
+/// pid, and the supervisor's pid file of it (which the next run finds it
+/// by) written.
+fn killed_while_it_runs(t: &Tree, id: &str) -> u32 {
+    let mut first = spawn_orchestrate(t, "first.out");
+    let pid_file = format!("workspace/outputs/{id}/pid");
+    wait_for("the task to run", || pid_written(t, &pid_file));
+    first.kill().unwrap();
+    first.wait().unwrap();
+    wait_for("the supervisor's pid file", || {
+        t.exists(&format!("workspace/pids/{id}.pid"))
+    });
+    read_pid(&t.path(&pid_file))
+}
+
+/// A task whose file is renamed after its run was killed, before the next
+/// run: that run says it is still running under its old name, starts the
+/// renamed copy without waiting for it, waits for the old one and records
+/// its end in its status (failed: its outputs not judged), its records
+/// in `workspace/pids/` gone; `progress` says it meanwhile.
+#[test]
+fn a_task_renamed_after_its_run_was_killed_is_waited_for_and_its_end_recorded() {
+    let t = Tree::new();
+    t.task("p/a", &waiting_task("a", "echo done > out.txt"));
+    let pid = killed_while_it_runs(&t, "p/a");
+    std::fs::rename(t.path("tasks/p/a.md"), t.path("tasks/p/b.md")).unwrap();
+    t.run(&["progress"]).code(0).says(&format!(
+        "p/a is recorded running (started by a run that was killed, pid {pid}), but its task file is gone"
+    ));
+    let mut second = spawn_orchestrate(&t, "second.out");
+    wait_for("the renamed copy to start", || t.launches("p/b") == 1);
+    let said = t.read("second.out");
+    assert!(
+        said.contains(&format!("warning: p/a: its task file is gone (renamed, moved or removed), but the run that was killed left it running (pid {pid})")),
+        "{said}"
+    );
+    assert!(alive(pid), "{said}");
+    assert_eq!(t.state("p/a"), "running");
+    t.write("release-a", "");
+    assert_eq!(
+        second.wait().unwrap().code(),
+        Some(0),
+        "{}",
+        t.read("second.out")
+    );
+    let said = t.read("second.out");
+    assert!(!alive(pid), "{said}");
+    let status = t.status("p/a");
+    assert_eq!(status["status"], "failed", "{said}");
+    assert_eq!(status["exit_code"], 0, "{said}");
+    assert_eq!(
+        status["error"],
+        "exit code 0; its task file is gone, so its outputs were not judged"
+    );
+    assert_eq!(status.get("pid"), None);
+    assert_eq!(t.state("p/b"), "completed", "{said}");
+    assert!(!t.exists("workspace/pids/p/a.pid") && !t.exists("workspace/pids/p/a.exit"));
+    assert_eq!(
+        said.matches("p/a: its task file is gone").count(),
+        1,
+        "{said}"
+    );
+    assert!(changes(&t, "p/a").ends_with(&["running -> failed".to_owned()]));
+    t.run(&["progress"])
+        .code(0)
+        .never_says("p/a is recorded running");
+}
+
+/// A task whose file was removed after its run was killed, and that ended
+/// while no run looked: `monitor` records its end (its exit code), and its
+/// records go.
+#[test]
+fn monitor_records_the_end_of_a_task_whose_file_was_removed_after_its_run_was_killed() {
+    let t = Tree::new();
+    t.task("p/a", &waiting_task("a", "exit 3"));
+    let pid = killed_while_it_runs(&t, "p/a");
+    std::fs::remove_file(t.path("tasks/p/a.md")).unwrap();
+    t.task("p/other", &sh("true"));
+    t.write("release-a", "");
+    wait_for("the end's record", || t.exists("workspace/pids/p/a.exit"));
+    assert!(!alive(pid));
+    t.run(&["monitor"])
+        .code(0)
+        .says("failed  p/a")
+        .never_says("No task is recorded as running");
+    let status = t.status("p/a");
+    assert_eq!(status["status"], "failed");
+    assert_eq!(status["exit_code"], 3);
+    assert_eq!(status["ending"], "exited");
+    assert!(!t.exists("workspace/pids/p/a.pid") && !t.exists("workspace/pids/p/a.exit"));
+}
+
+/// A task moved to another phase after its run was killed: a stop of the
+/// next run stops it with the copy that run started, as it does adopted
+/// tasks, and records it interrupted by the signal.
+#[test]
+fn a_stop_stops_a_task_moved_to_another_phase_after_its_run_was_killed() {
+    let t = Tree::new();
+    t.task("p/a", &waiting_task("a", "true"));
+    let pid = killed_while_it_runs(&t, "p/a");
+    std::fs::create_dir_all(t.path("tasks/q")).unwrap();
+    std::fs::rename(t.path("tasks/p/a.md"), t.path("tasks/q/a.md")).unwrap();
+    let mut second = spawn_orchestrate(&t, "second.out");
+    wait_for("the moved copy to start", || t.launches("q/a") == 1);
+    wait_for("the moved copy to run", || {
+        pid_written(&t, "workspace/outputs/q/a/pid")
+    });
+    let said = t.read("second.out");
+    assert!(said.contains(&format!("p/a: its task file is gone (renamed, moved or removed), but the run that was killed left it running (pid {pid})")), "{said}");
+    signal(second.id(), libc::SIGINT);
+    second.wait().unwrap();
+    let said = t.read("second.out");
+    assert!(said.contains("stopping 2 running tasks"), "{said}");
+    assert!(!alive(pid), "{said}");
+    assert_eq!(t.status("p/a")["signal"], libc::SIGTERM, "{said}");
+    assert_eq!(t.state("p/a"), "failed", "{said}");
+    assert!(t
+        .read("workspace/logs/p/a.log")
+        .contains("xtask: interrupted: SIGTERM sent"));
+    assert!(!t.exists("workspace/pids/p/a.pid") && !t.exists("workspace/pids/p/a.exit"));
+}

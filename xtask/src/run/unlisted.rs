@@ -1,0 +1,182 @@
+//! Tasks a killed run left running whose task file is gone since (renamed,
+//! moved to another phase, removed) before the next run read the folders:
+//! no task of its graph, so no adoption looks for them. They are found by
+//! what the killed run's supervisor handed over in `workspace/pids/` (the
+//! statuses of those alone are read), said once as the run starts, and
+//! followed as adopted tasks are (stopped by a stop of the run), their end
+//! recorded in their status as `failed`: their definition is gone, so
+//! nothing can judge their outputs. None stays `running`, and their
+//! records go. Nothing waits on them: nothing starts, or is held back,
+//! for them.
+
+use std::time::SystemTime;
+
+use super::recovery::{self, Ended, Found};
+use super::Run;
+use crate::model::layout::Layout;
+use crate::run::attempt::Active;
+use crate::state::events::Event;
+use crate::state::records::{self, ExitRecord};
+use crate::state::status::{self, Ending, State, Status};
+use crate::ui::printer::Tone;
+
+/// A task recorded running, whose file is gone, followed to its end.
+pub struct Unlisted {
+    pub id: String,
+    /// Its running status, which its final status is made of.
+    status: Status,
+    active: Box<Active>,
+}
+
+impl Unlisted {
+    /// Whether it has ended, and how (see `recovery::adopted_ended`):
+    /// its exit record, or `None` if it was lost.
+    fn ended(&mut self, layout: &Layout) -> Option<Option<ExitRecord>> {
+        let how = recovery::adopted_ended(layout, &self.id, &mut self.active)?;
+        let record = records::recorded_end(layout, &self.id, self.active.attempt);
+        Some(record.filter(|_| how == Ended::Recorded))
+    }
+}
+
+/// Said of every task whose file is gone when its end is recorded.
+const NOT_JUDGED: &str = "its task file is gone, so its outputs were not judged";
+
+impl Run<'_> {
+    /// Finds the tasks recorded running whose files in `workspace/pids/`
+    /// name no task of the graph, says each, and follows those that run
+    /// on; the end of one that ended already is recorded now.
+    pub(super) fn take_up_unlisted(&mut self) {
+        let graph = &self.graph;
+        for (id, status) in records::running_unknown(self.layout, |id| graph.get(id).is_some()) {
+            // A Slurm job: nothing follows it without its task.
+            if let Some(job) = recovery::submitted_job(self.layout, &id, &status) {
+                self.printer.line(
+                    Tone::Warn,
+                    &format!("warning: {id}: its task file is gone (renamed, moved or removed), but the run that was killed left it running as Slurm job {job}, which nothing follows now: recorded failed (`scancel {job}` if it runs on)"),
+                );
+                let record = ExitRecord::with_message(
+                    Ending::Lost,
+                    format!("its Slurm job {job} was not followed"),
+                );
+                self.record_unlisted(status, None, Some(record));
+                continue;
+            }
+            let mut active = match recovery::assess(self.layout, &id, &status, None, false) {
+                Found::Adopt(active) => active,
+                // Nothing of it ran: nothing to wait for.
+                Found::NeverStarted => {
+                    let record = ExitRecord::with_message(Ending::Lost, "it never started");
+                    self.record_unlisted(status, None, Some(record));
+                    continue;
+                }
+            };
+            let supervisor = active.adopted.filter(|&s| recovery::supervisor_runs(s));
+            recovery::learn_pid(self.layout, &id, &mut active, supervisor.is_some());
+            let runs = match (active.pid, supervisor) {
+                (0, Some(s)) => Some(format!("under its supervisor, pid {}", s.pid)),
+                (pid, _) => active.process().alive().then(|| format!("pid {pid}")),
+            };
+            if let Some(runs) = runs {
+                self.printer.line(
+                    Tone::Warn,
+                    &format!("warning: {id}: its task file is gone (renamed, moved or removed), but the run that was killed left it running ({runs}): this run waits for it and records its end in its status (failed: its outputs are not judged); nothing waits on it"),
+                );
+            }
+            self.unlisted.push(Unlisted { id, status, active });
+        }
+        self.check_unlisted();
+    }
+
+    /// Records the end of each task whose file is gone that has ended.
+    pub(super) fn check_unlisted(&mut self) {
+        let layout = self.layout;
+        let mut ended = Vec::new();
+        self.unlisted.retain_mut(|u| match u.ended(layout) {
+            Some(record) => {
+                ended.push((u.status.clone(), u.active.started, record));
+                false
+            }
+            None => true,
+        });
+        for (status, started, record) in ended {
+            self.record_unlisted(status, Some(started), record);
+        }
+    }
+
+    /// Writes the final status of a task whose file is gone, recorded
+    /// running in `status` (started at `started`, if known better), ended
+    /// as `record` says (`None`: lost), and removes its records. A status
+    /// that cannot be written is said, its records kept for the next run.
+    fn record_unlisted(
+        &mut self,
+        status: Status,
+        started: Option<SystemTime>,
+        record: Option<ExitRecord>,
+    ) {
+        let id = status.task_id.clone();
+        let now = SystemTime::now();
+        let ended = (record.as_ref())
+            .and_then(|r| status::parse_timestamp(&r.ended_at))
+            .unwrap_or(now);
+        let started = started.or_else(|| status.started()).unwrap_or(ended);
+        let (ending, how) = match &record {
+            Some(r) => {
+                let code = (r.exit_code.is_some() || r.signal.is_some()).then(|| r.how());
+                let said: Vec<String> = code.into_iter().chain(r.message.clone()).collect();
+                (r.ending, said.join(", "))
+            }
+            None => (Ending::Lost, super::verdict::LOST.to_owned()),
+        };
+        let mut error = format!("{how}; {NOT_JUDGED}");
+        // Its work waited in the merge queue: it stays on its branch.
+        if let Some(branch) = status.branch.as_ref().filter(|_| status.merging) {
+            error.push_str(&format!(
+                ", and its work, on branch {branch}, was not merged"
+            ));
+        }
+        let final_status = Status {
+            status: State::Failed,
+            completed_at: Some(status::timestamp(ended)),
+            duration_seconds: Some(status::seconds(
+                ended.duration_since(started).unwrap_or_default(),
+            )),
+            exit_code: record.as_ref().and_then(|r| r.exit_code),
+            signal: record.as_ref().and_then(|r| r.signal),
+            ending: Some(ending),
+            error: Some(error.clone()),
+            pid: None,
+            pid_start: None,
+            supervisor_pid: None,
+            supervisor_start: None,
+            queued: false,
+            merging: false,
+            previous: None,
+            ..status
+        };
+        if let Err(e) = status::write(self.layout, &final_status) {
+            self.printer.line(Tone::Bad, &format!("error: {e:#}"));
+            return;
+        }
+        if let Err(e) = records::remove(self.layout, &id) {
+            self.printer.line(Tone::Warn, &format!("warning: {e:#}"));
+        }
+        self.printer.event(Tone::Bad, "failed", &id, &error);
+        self.event(Event {
+            attempt: Some(final_status.attempt),
+            agent: final_status.agent_id,
+            error: Some(error),
+            ending: Some(ending),
+            ..Event::change(&id, "running", "failed").happened_at(ended)
+        });
+    }
+
+    /// `signal` to the tasks whose file is gone that run, said in their
+    /// logs (`said`): a stop of the run stops them as it does adopted ones.
+    pub(super) fn signal_unlisted(&mut self, signal: i32, said: &str) {
+        for u in &mut self.unlisted {
+            let alive = u.active.adopted.is_some_and(recovery::supervisor_runs);
+            recovery::learn_pid(self.layout, &u.id, &mut u.active, alive);
+            super::running::signal_said(self.layout, &u.id, &u.active, signal, said);
+        }
+    }
+}
