@@ -7,8 +7,10 @@ use std::time::SystemTime;
 
 use anyhow::{bail, Result};
 
+use crate::model::config::Config;
 use crate::model::definitions;
 use crate::model::layout::Layout;
+use crate::model::task::Task;
 use crate::run::notify::Told;
 use crate::run::plan::Plan;
 use crate::run::readiness::Node;
@@ -18,6 +20,7 @@ use crate::state::lock;
 use crate::state::records;
 use crate::state::status::{self, Failure, State, Status};
 use crate::sys::process;
+use crate::ui::format;
 
 /// The error a task blocked with no `--reason` records.
 pub const BY_HAND: &str = "blocked by hand";
@@ -28,7 +31,7 @@ pub fn run(layout: &Layout, name: &str, reason: &str) -> Result<i32> {
     let graph = &defs.graph;
     let held = lock::acquire(layout)?;
     for &t in &named {
-        refuse_if_running(layout, &graph.tasks[t].id)?;
+        refuse_if_running(layout, &defs.config, &graph.tasks[t])?;
     }
     let options = Options::everything(defs.config.executor);
     let mut plan = Plan::new(&defs, &options);
@@ -187,9 +190,30 @@ fn unheld(error: &str, held: bool) -> Option<&str> {
 /// supervisor's exit record) but not taken yet: blocked or reset now, its
 /// completion (and what its agent reported) would be lost, and the work
 /// run again.
-fn refuse_if_ended_unseen(layout: &Layout, id: &str, attempt: u32) -> Result<()> {
+fn refuse_if_ended_unseen(
+    layout: &Layout,
+    config: &Config,
+    task: &Task,
+    attempt: u32,
+) -> Result<()> {
+    let id = &task.id;
     let Some(end) = records::recorded_end(layout, id, attempt) else {
-        return Ok(());
+        // Lost with its supervisor, no end recorded: an agent that printed
+        // its result first has it read by the next run, its cost counted
+        // and its session kept for its retry; made pending now, its cost
+        // would never reach the ledger, and the budget would count short.
+        let Some(report) = crate::run::printed_result(layout, config, task) else {
+            return Ok(());
+        };
+        let cost = report
+            .cost_usd
+            .map_or_else(|| "its cost unknown".to_owned(), format::usd);
+        bail!(
+            "{id}'s agent printed its result ({cost}) after its supervisor died, while no orchestrator ran, and it is not recorded yet (nor counted in {}): `{}` (or `{}`) records it first",
+            layout.display(&layout.ledger_file()),
+            layout.cmd("monitor"),
+            layout.cmd("orchestrate")
+        )
     };
     bail!(
         "{id} ended at {} ({}) while no orchestrator ran, and its end is not recorded yet: `{}` (or `{}`) records it first",
@@ -201,7 +225,8 @@ fn refuse_if_ended_unseen(layout: &Layout, id: &str, attempt: u32) -> Result<()>
 }
 
 /// A task that runs cannot be edited by hand.
-pub fn refuse_if_running(layout: &Layout, id: &str) -> Result<()> {
+pub fn refuse_if_running(layout: &Layout, config: &Config, task: &Task) -> Result<()> {
+    let id = &task.id;
     let mut warnings = Vec::new();
     let status = status::read_or_warn(layout, id, &mut warnings);
     for warning in warnings {
@@ -238,7 +263,7 @@ pub fn refuse_if_running(layout: &Layout, id: &str) -> Result<()> {
             // Work left in the merge queue keeps its end on disk on
             // purpose: the run took it.
             (None, None) if status.merging => return Ok(()),
-            (None, None) => return refuse_if_ended_unseen(layout, id, status.attempt),
+            (None, None) => return refuse_if_ended_unseen(layout, config, task, status.attempt),
         }
     };
     bail!(

@@ -32,7 +32,7 @@ pub fn run(layout: &Layout, names: &[String], downstream: bool) -> Result<i32> {
     // changes from here.
     let mut events = Told::open(layout, &defs.config.notify, true)?;
     for &t in &chosen {
-        refuse_if_running(layout, &graph.tasks[t].id)?;
+        refuse_if_running(layout, &defs.config, &graph.tasks[t])?;
     }
     for &t in &chosen {
         let id = &graph.tasks[t].id;

@@ -196,6 +196,15 @@ fn outcome_of(
     outcome
 }
 
+/// What the agent of task `task` reported of its latest attempt, when its
+/// output holds a result (not only a session): that of an attempt lost
+/// with its supervisor, which the next run records (`judge`), its cost
+/// counted then.
+pub fn printed_result(layout: &Layout, config: &Config, task: &Task) -> Option<Report> {
+    let report = read_result(layout, config, task)?.ok()?.report;
+    report.is_result().then_some(report)
+}
+
 /// What the agent reported, from its `outcome`.
 fn report_of(
     layout: &Layout,

@@ -1670,6 +1670,33 @@ fn a_lost_agent_s_uncounted_cost_is_said() {
     );
 }
 
+/// An agent lost with its supervisor after it printed its result, while no
+/// orchestrator ran, is not blocked or reset before that result is
+/// recorded: what it cost would never reach the ledger (the budget would
+/// count short). Once `monitor` records it, its cost is counted once, and
+/// `reset` goes ahead.
+#[test]
+fn an_agent_lost_after_printing_its_result_is_not_reset_before_its_cost_is_counted() {
+    let t = Tree::new();
+    let agent = agent_outliving_its_supervisor(&t);
+    t.write("markers/go", "");
+    wait_for("the agent to end", || !alive(agent));
+    for command in [&["block", "p/a"][..], &["reset", "p/a"]] {
+        t.run(command)
+            .code(2)
+            .says("p/a's agent printed its result ($0.16) after its supervisor died")
+            .says(" monitor` (or `cargo xtask ")
+            .says(" orchestrate`) records it first");
+        assert_eq!(t.state("p/a"), "running");
+    }
+    // Lost, a failure: its cost counted, its session its retry's.
+    t.run(&["monitor"]).code(1);
+    let ledger = t.read("workspace/ledger.jsonl");
+    assert_eq!(ledger.lines().count(), 1, "{ledger}");
+    assert!(ledger.contains("\"cost_usd\":0.1629377"), "{ledger}");
+    t.run(&["reset", "p/a"]).code(0);
+}
+
 /// The run that adopts an agent whose supervisor died finds a question
 /// it asks on stderr right after a line on stdout: its stdout, which
 /// nothing copies into its log then, is looked at beside the log.
