@@ -272,6 +272,14 @@ impl Why<'_> {
                 println!(
                     "  not counted against its retries; no task of pool {pool} starts before then"
                 );
+                // Nor after, while the budget is reached.
+                let budget = Budget::load(layout, self.defs.config.agents.budget_usd);
+                if budget.reached() {
+                    println!(
+                        "  {}: it does not start again, its pause over or not, until budget.usd is raised",
+                        budget.reached_message()
+                    );
+                }
             }
             // Its pause over: pending, as `progress` has it.
             State::Failed if s.paused_until().is_some() => {

@@ -390,8 +390,12 @@ impl<'a> Plan<'a> {
             writeln!(out, "  would await {what}: {}", task.id)?;
         }
         // What a rate limit's pause holds waits it out in the run: not
-        // stuck.
-        let behind = self.behind_a_pause();
+        // stuck. Under a reached budget the run waits for no pause: it
+        // starts nothing, and exits 3.
+        let behind = match self.budget.reached() {
+            true => HashSet::new(),
+            false => self.behind_a_pause(),
+        };
         let (paused, stuck): (Vec<_>, Vec<_>) = self
             .not_started_tasks()
             .into_iter()

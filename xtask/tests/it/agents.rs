@@ -1846,6 +1846,35 @@ fn the_budget_stops_new_launches_with_exit_3_and_holds_on_the_next_run() {
     t.run(&["orchestrate"]).code(0);
 }
 
+/// Under a reached budget, a task a rate limit paused does not start when
+/// its pause ends either: the dry run says it would not start and exits
+/// 1, as the run exits 3, not that the run would wait for its pause; and
+/// `why` says so beside its pause.
+#[test]
+fn the_dry_run_under_a_reached_budget_does_not_wait_for_a_pause() {
+    let t = Tree::new();
+    with_budget(&t, "0.10");
+    t.task("p/limited", "pool: x");
+    scenario(&t, "p/limited", &["limit-in:600", "success.json"]);
+    t.task("p/costly", "pool: y");
+    scenario(&t, "p/costly", &["success.json"]);
+    t.run(&["orchestrate"])
+        .code(3)
+        .says("waiting  p/limited: ready, not started: budget of $0.10 reached");
+    let dry = t.run(&["orchestrate", "--dry-run"]);
+    dry.code(1)
+        .says("would not start: p/limited: ready, not started: budget of $0.10 reached");
+    assert!(
+        !dry.stdout.contains("would wait for a rate limit's pause"),
+        "{}",
+        dry.stdout
+    );
+    // `why` says so too, beside its pause.
+    t.run(&["why", "p/limited"]).code(0).says(
+        "budget of $0.10 reached ($0.16 spent): it does not start again, its pause over or not, until budget.usd is raised",
+    );
+}
+
 /// The budget reached by the last tasks, which failed: nothing was left
 /// unstarted, so the run exits 1 for the failures, saying the budget too;
 /// the next run, which would retry them, exits 3.
