@@ -174,7 +174,17 @@ impl Read {
         };
         warnings.extend(unlisted_running(layout, &self.ids));
         let mut progress = builder.finish(config.title(layout), missing, warnings);
-        let budget = Budget::load(layout, config.agents.budget_usd);
+        let budget = match graph {
+            // What the attempts that ended unseen cost too, as the next
+            // run counts it.
+            Some(graph) => {
+                let gone = (progress.tasks.iter())
+                    .filter(|line| line.process_gone)
+                    .filter_map(|line| graph.get(&line.task_id));
+                Budget::seen(layout, &config, graph, gone)
+            }
+            None => Budget::load(layout, config.agents.budget_usd),
+        };
         progress.warnings.extend(budget.skipped_warning(layout));
         if let (Some(usd), Some(left_usd)) = (budget.usd, budget.left()) {
             progress.budget = Some(BudgetLine {

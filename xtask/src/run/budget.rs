@@ -45,6 +45,9 @@ pub struct Budget {
     /// Whether the run said that the running agents are expected to spend
     /// what is left, since a start last went ahead (said once a hold).
     pub said_spoken_for: bool,
+    /// For a view (`seen`): the tasks recorded as running whose attempt
+    /// ended unseen, its cost counted: expected to cost nothing more.
+    ended_unseen: HashSet<String>,
 }
 
 impl Budget {
@@ -64,7 +67,53 @@ impl Budget {
             latest: ledger.costs.into_iter().collect(),
             sorted,
             said_spoken_for: false,
+            ended_unseen: HashSet::new(),
         }
+    }
+
+    /// What a view counts (`progress`, `next`, the dry run, `why`): also
+    /// what the attempts of the tasks `gone` (recorded as running, their
+    /// process gone: ended while no orchestrator ran) cost, as their
+    /// agents printed it, which the next run counts as it takes their
+    /// ends, before it starts anything: a view that left them out said
+    /// money was left that was spent, and planned starts that run would
+    /// not make.
+    pub fn seen(
+        layout: &Layout,
+        config: &Config,
+        graph: &Graph,
+        gone: impl IntoIterator<Item = usize>,
+    ) -> Budget {
+        let mut budget = Budget::load(layout, config.agents.budget_usd);
+        if budget.usd.is_none() {
+            return budget;
+        }
+        for t in gone {
+            let task = &graph.tasks[t];
+            if !task.is_agent(config) {
+                continue;
+            }
+            let Ok(Some(status)) = crate::state::status::read(layout, &task.id) else {
+                continue;
+            };
+            // Work in the merge queue was counted as its attempt ended.
+            if status.status != crate::state::status::State::Running || status.merging {
+                continue;
+            }
+            let attempt = (task.id.clone(), status.attempt, status.attempt_since_ns);
+            if budget.counted.contains(&attempt) {
+                continue;
+            }
+            let told = status.previous.clone();
+            let cost = super::unseen_cost(layout, config, task, status.attempt, told);
+            if let Some(cost) = cost {
+                budget.counted.insert(attempt);
+                budget.add(&task.id, cost);
+                budget.ended_unseen.insert(task.id.clone());
+            }
+        }
+        budget.this_run = None;
+        budget
     }
 
     /// Counts an attempt of task `id` that cost `cost`.
@@ -98,7 +147,9 @@ impl Budget {
         let left = self.left().filter(|&left| left > 0.0)?;
         let (mut agents, mut expected) = (0, 0.0);
         for task in running.iter().map(|&r| &graph.tasks[r]) {
-            if task.is_agent(config) {
+            // Ended, its cost counted (a view's `seen`): the run that takes
+            // its end has it running no more.
+            if task.is_agent(config) && !self.ended_unseen.contains(&task.id) {
                 agents += 1;
                 expected += self.expected_cost(&task.id);
             }

@@ -139,7 +139,8 @@ impl<'a> Plan<'a> {
         paused.sort_unstable();
         let known = history::known_seconds(graph, &readiness, &history, &defs.durations);
         let order = Order::new(graph, known, |t| reorder::weighs_nothing(readiness.node(t)));
-        let budget = Budget::load(layout, config.agents.budget_usd);
+        let ended_unseen = (loaded.gone.iter()).filter(|(_, merging)| !merging);
+        let budget = Budget::seen(layout, config, graph, ended_unseen.map(|&(t, _)| t));
         readiness.set_order(order.rank.clone());
         Plan {
             layout,
@@ -189,6 +190,12 @@ impl<'a> Plan<'a> {
 
     pub fn readiness(&self) -> &Readiness {
         &self.readiness
+    }
+
+    /// The budget as the next run starts with it: what the ledger holds,
+    /// and what the attempts that ended unseen cost (`Budget::seen`).
+    pub fn into_budget(self) -> Budget {
+        self.budget
     }
 
     /// Whether task `t` waits for a rate limit's pause: its own, or its

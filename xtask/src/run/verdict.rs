@@ -205,6 +205,27 @@ pub fn printed_result(layout: &Layout, config: &Config, task: &Task) -> Option<R
     report.is_result().then_some(report)
 }
 
+/// What the latest attempt of task `task` cost, as its agent printed it,
+/// for an attempt whose end no run has taken yet (it ended while no
+/// orchestrator ran): counted as the run that takes it will count it,
+/// its tokens once where it resumed the session of the failure it was
+/// told of (`told`). None for one that never started.
+pub fn unseen_cost(
+    layout: &Layout,
+    config: &Config,
+    task: &Task,
+    attempt: u32,
+    told: Option<crate::state::status::Failure>,
+) -> Option<f64> {
+    let record = crate::state::records::recorded_end(layout, &task.id, attempt);
+    if record.is_some_and(|r| r.ending == Ending::SpawnFailed) {
+        return None;
+    }
+    let previous = told.map(|f| Previous::told(f, layout.attempt_log_file(&task.id, attempt)));
+    let outcome = outcome_of(layout, config, task, previous.as_ref())?.ok()?;
+    outcome.report.cost_usd
+}
+
 /// What the agent reported, from its `outcome`.
 fn report_of(
     layout: &Layout,

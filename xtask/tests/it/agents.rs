@@ -1875,6 +1875,50 @@ fn the_dry_run_under_a_reached_budget_does_not_wait_for_a_pause() {
     );
 }
 
+/// An agent that ended while no orchestrator ran (its run killed) spent
+/// what it printed, which the next run counts before it starts anything:
+/// `progress`, `next`, the dry run and `why` count it too (they said the
+/// budget was untouched, and the dry run that p/b would start, where the
+/// run reaches the budget and exits 3).
+#[test]
+fn the_views_count_what_an_agent_that_ended_unseen_spent() {
+    let t = Tree::new();
+    with_budget(&t, "0.10");
+    t.task("p/a", "");
+    scenario(&t, "p/a", &["success.json 0 1"]);
+    let mut first = t.start(&["orchestrate"]);
+    wait_for("p/a to run", || t.exists("env/p_a.1"));
+    first.kill().unwrap();
+    first.wait().unwrap();
+    wait_for("p/a's end, recorded by its supervisor", || {
+        t.exists("workspace/pids/p/a.exit")
+    });
+    // A task ready to start, added since.
+    t.task("p/b", "");
+    scenario(&t, "p/b", &["success.json"]);
+    let reached = "budget of $0.10 reached ($0.16 spent)";
+    let json = progress_json(&t);
+    assert_eq!(json["budget"]["spent_usd"], 0.1629377, "{json}");
+    t.run(&["next"])
+        .says("Budget: $0.16 of $0.10 spent, $0.00 left");
+    t.run(&["orchestrate", "--dry-run"]).code(1).says(&format!(
+        "would not start: p/b: ready, not started: {reached}"
+    ));
+    t.run(&["why", "p/b"])
+        .says(&format!("waits on the budget: {reached}"));
+    // Ended, p/a is expected to spend nothing more: with $0.14 left, p/b
+    // starts, as it does in the run (no agent running then).
+    with_budget(&t, "0.30");
+    t.run(&["next"])
+        .says("Budget: $0.16 of $0.30 spent, $0.14 left")
+        .says("Would start now, in this order:\n  p/b ");
+    with_budget(&t, "0.10");
+    t.run(&["orchestrate"]).code(3).says(reached);
+    assert!(runs(&t, "p/b").is_empty());
+    let ledger = t.read("workspace/ledger.jsonl");
+    assert_eq!(ledger.lines().count(), 1, "{ledger}");
+}
+
 /// The budget reached by the last tasks, which failed: nothing was left
 /// unstarted, so the run exits 1 for the failures, saying the budget too;
 /// the next run, which would retry them, exits 3.
