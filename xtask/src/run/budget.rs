@@ -195,13 +195,20 @@ impl Budget {
         ))
     }
 
+    /// Whether what was spent reached it. A sum of costs is taken as
+    /// written (`format::cost_sum`), without float noise: ten attempts of
+    /// $0.10 add up to 0.9999999999999999, which a budget of $1 is
+    /// reached by.
     pub fn reached(&self) -> bool {
-        self.usd.is_some_and(|usd| self.spent >= usd)
+        self.usd
+            .is_some_and(|usd| format::cost_sum(self.spent) >= usd)
     }
 
-    /// What is left of it, when there is one.
+    /// What is left of it, when there is one (none, not float noise, once
+    /// it is reached).
     pub fn left(&self) -> Option<f64> {
-        self.usd.map(|usd| (usd - self.spent).max(0.0))
+        self.usd
+            .map(|usd| format::cost_sum((usd - format::cost_sum(self.spent)).max(0.0)))
     }
 
     /// `budget of $50.00 reached ($51.20 spent)`.

@@ -1919,6 +1919,31 @@ fn the_views_count_what_an_agent_that_ended_unseen_spent() {
     assert_eq!(ledger.lines().count(), 1, "{ledger}");
 }
 
+/// Ten attempts of $0.10 spend a budget of $1.00: a sum of costs is taken
+/// to the cent's billionth, without float noise (0.1 added ten times is
+/// 0.9999999999999999: the budget was not reached, and an eleventh agent
+/// started with "$0.00 left").
+#[test]
+fn costs_that_add_up_to_the_budget_reach_it() {
+    let t = Tree::new();
+    t.config(
+        "agent:\n  command: [cat, said.json]\n  result: claude-json\nbudget: {usd: 1}\nmax_concurrent_agents: 1\n",
+    );
+    t.write(
+        "said.json",
+        r#"{"type":"result","subtype":"success","is_error":false,"result":"done","total_cost_usd":0.1}"#,
+    );
+    for n in 1..=11 {
+        t.task(&format!("p/{n:02}"), "");
+    }
+    t.run(&["orchestrate"])
+        .code(3)
+        .says("Summary: 10 completed, 0 failed, 0 blocked, 1 not started")
+        .says("budget of $1.00 reached ($1.00 spent)");
+    let json = progress_json(&t);
+    assert_eq!(json["budget"]["left_usd"], 0.0, "{json}");
+}
+
 /// The budget reached by the last tasks, which failed: nothing was left
 /// unstarted, so the run exits 1 for the failures, saying the budget too;
 /// the next run, which would retry them, exits 3.
