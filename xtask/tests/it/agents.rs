@@ -2326,7 +2326,10 @@ fn a_run_stopped_in_a_pause_says_the_task_is_paused() {
 /// pending, as `progress` does (it said "failed: rate limited").
 #[test]
 fn why_says_a_task_whose_pause_ended_is_pending() {
-    let t = stopped_in_a_pause_of(&["limit-in:1 1", "success.json"]);
+    // A reset 2 to 3 s ahead (the stand-in's clock is whole seconds): one
+    // already past when a busy machine reads it is waited out as the
+    // backoff, a minute.
+    let t = stopped_in_a_pause_of(&["limit-in:3 1", "success.json"]);
     wait_for("`why` to say p/a is pending", || {
         t.run(&["why", "p/a"])
             .stdout
