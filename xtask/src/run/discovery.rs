@@ -294,6 +294,12 @@ impl Run<'_> {
         self.admission.pause(&self.graph, &loaded.paused);
         self.say_paused(&loaded.paused);
         self.mend_events(&loaded.running);
+        // A task followed as one whose file was gone, its file back: the
+        // task's again, adopted below; else its end would be told twice
+        // (the task's, and failed as one whose file is gone).
+        let graph = &self.graph;
+        let back = |id: &str| (loaded.running.iter()).any(|&(t, _)| graph.tasks[t].id == id);
+        self.unlisted.retain(|u| !back(&u.id));
         for (t, status) in loaded.running {
             self.recover(t, &status)?;
         }

@@ -3034,3 +3034,48 @@ fn a_stop_stops_a_task_moved_to_another_phase_after_its_run_was_killed() {
         .contains("xtask: interrupted: SIGTERM sent"));
     assert!(!t.exists("workspace/pids/p/a.pid") && !t.exists("workspace/pids/p/a.exit"));
 }
+
+/// A task whose file was moved away after its run was killed, and put
+/// back while the next run waits for it: that run finds it again, adopts
+/// it, and its end is told once, as the task's (its outputs judged), never
+/// also as that of a task whose file is gone (`failed`).
+#[test]
+fn a_task_whose_file_comes_back_while_the_run_waits_for_it_ends_once() {
+    let t = Tree::new();
+    t.task(
+        "p/a",
+        &format!(
+            "outputs: [out]\n{}",
+            waiting_task("a", "echo ok > $TASK_OUTPUT_DIR/out")
+        ),
+    );
+    let pid = killed_while_it_runs(&t, "p/a");
+    std::fs::rename(t.path("tasks/p/a.md"), t.path("a.md.away")).unwrap();
+    t.task("q/other", &waiting_task("other", "true"));
+    let mut second = spawn_orchestrate(&t, "second.out");
+    wait_for("the other task to run", || {
+        pid_written(&t, "workspace/outputs/q/other/pid")
+    });
+    assert!(t.read("second.out").contains(&format!(
+        "p/a: its task file is gone (renamed, moved or removed), but the run that was killed left it running (pid {pid})"
+    )));
+    // Back before the other task's end, whose scan finds it.
+    std::fs::rename(t.path("a.md.away"), t.path("tasks/p/a.md")).unwrap();
+    t.write("release-other", "");
+    wait_for("the task to be adopted", || {
+        t.read("second.out")
+            .contains(&format!("still running, pid {pid}"))
+    });
+    t.write("release-a", "");
+    let code = second.wait().unwrap().code();
+    let said = t.read("second.out");
+    assert_eq!(code, Some(0), "{said}");
+    assert!(!alive(pid), "{said}");
+    assert_eq!(t.state("p/a"), "completed", "{said}");
+    assert!(!said.contains("its task file is gone, so"), "{said}");
+    let ends: Vec<String> = (changes(&t, "p/a").into_iter())
+        .filter(|c| c.starts_with("running -> "))
+        .collect();
+    assert_eq!(ends, ["running -> completed"], "{said}");
+    assert!(!t.exists("workspace/pids/p/a.pid") && !t.exists("workspace/pids/p/a.exit"));
+}
