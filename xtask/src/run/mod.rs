@@ -205,6 +205,7 @@ pub fn run(
         dead_supervisors: Vec::new(),
         removed: HashSet::new(),
         unlisted: Vec::new(),
+        unlisted_ended: Vec::new(),
         resumed_a_stop,
     };
     run.events = match events::Log::open(layout, Some(&run_id)) {
@@ -323,6 +324,9 @@ struct Run<'a> {
     /// Tasks a killed run left running whose files are gone since: waited
     /// for, their end recorded, nothing else (see `unlisted`).
     unlisted: Vec<unlisted::Unlisted>,
+    /// Those whose end this run recorded (failed), each with its error:
+    /// in the summary and the exit code.
+    unlisted_ended: Vec<(String, String)>,
     /// The run this one resumes was killed while it stopped its tasks:
     /// an adopted task lost with it was being stopped (`ends`).
     resumed_a_stop: bool,

@@ -46,6 +46,10 @@ pub struct Outcome<'a> {
     pub left_to_merge: Vec<usize>,
     /// Why the queue stopped, when a merge could not be done.
     pub queue_broken: Option<String>,
+    /// Tasks a killed run left running whose files are gone, whose end
+    /// the run recorded (failed), each with its error (`run::unlisted`):
+    /// failures it waited for, though no task of its graph.
+    pub unlisted_ended: &'a [(String, String)],
 }
 
 impl Run<'_> {
@@ -119,6 +123,7 @@ impl Run<'_> {
             left_for_next: self.left_for_next(),
             left_to_merge: self.git.as_ref().map_or(Vec::new(), |git| git.left()),
             queue_broken: self.git.as_ref().and_then(|git| git.broken.clone()),
+            unlisted_ended: &self.unlisted_ended,
         };
         print(&mut self.printer, &outcome)
     }
@@ -137,7 +142,7 @@ pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
     let held_retries = o.not_started.iter().filter(|(t, _)| retried(t)).count();
     let (completed, failed, blocked) = (
         count(Node::Completed),
-        count(Node::Failed) + held_retries,
+        count(Node::Failed) + held_retries + o.unlisted_ended.len(),
         count(Node::Blocked),
     );
     let left_to_merge = o.left_to_merge.len();
@@ -190,6 +195,9 @@ pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
             )),
             _ => {}
         }
+    }
+    for (id, error) in o.unlisted_ended {
+        printer.plain(&failed_id_line(o, id, Some(error)));
     }
     for &t in &o.left_to_merge {
         printer.plain(&format!(
@@ -271,7 +279,7 @@ pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
     {
         return exit::AWAITING_APPROVAL;
     }
-    if done && o.invalid.is_empty() {
+    if done && o.invalid.is_empty() && o.unlisted_ended.is_empty() {
         exit::SUCCESS
     } else {
         exit::TASK_FAILED
@@ -280,7 +288,11 @@ pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
 
 /// `failed <id>: <error> (log: <its log>)`.
 fn failed_line(o: &Outcome, t: usize, error: Option<&str>) -> String {
-    let id = &o.graph.tasks[t].id;
+    failed_id_line(o, &o.graph.tasks[t].id, error)
+}
+
+/// `failed_line`, of task `id` (one whose file is gone too).
+fn failed_id_line(o: &Outcome, id: &str, error: Option<&str>) -> String {
     let log = o.layout.log_file(id);
     let shown = if log.exists() {
         format!(" (log: {})", o.layout.display(&log))

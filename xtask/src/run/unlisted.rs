@@ -161,6 +161,7 @@ impl Run<'_> {
             self.printer.line(Tone::Warn, &format!("warning: {e:#}"));
         }
         self.printer.event(Tone::Bad, "failed", &id, &error);
+        self.unlisted_ended.push((id.clone(), error.clone()));
         self.event(Event {
             attempt: Some(final_status.attempt),
             agent: final_status.agent_id,

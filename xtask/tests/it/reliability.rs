@@ -2952,13 +2952,21 @@ fn a_task_renamed_after_its_run_was_killed_is_waited_for_and_its_end_recorded() 
     assert!(alive(pid), "{said}");
     assert_eq!(t.state("p/a"), "running");
     t.write("release-a", "");
+    // A failure it recorded: in its summary and its exit code.
     assert_eq!(
         second.wait().unwrap().code(),
-        Some(0),
+        Some(1),
         "{}",
         t.read("second.out")
     );
     let said = t.read("second.out");
+    assert!(said.contains("Summary: 1 completed, 1 failed"), "{said}");
+    assert!(
+        said.contains(
+            "  failed   p/a: exit code 0; its task file is gone, so its outputs were not judged"
+        ),
+        "{said}"
+    );
     assert!(!alive(pid), "{said}");
     let status = t.status("p/a");
     assert_eq!(status["status"], "failed", "{said}");
@@ -2983,7 +2991,8 @@ fn a_task_renamed_after_its_run_was_killed_is_waited_for_and_its_end_recorded() 
 
 /// A task whose file was removed after its run was killed, and that ended
 /// while no run looked: `monitor` records its end (its exit code), and its
-/// records go.
+/// records go; its summary counts it failed, and so does its exit code,
+/// which is of the tasks it waited for.
 #[test]
 fn monitor_records_the_end_of_a_task_whose_file_was_removed_after_its_run_was_killed() {
     let t = Tree::new();
@@ -2994,9 +3003,12 @@ fn monitor_records_the_end_of_a_task_whose_file_was_removed_after_its_run_was_ki
     t.write("release-a", "");
     wait_for("the end's record", || t.exists("workspace/pids/p/a.exit"));
     assert!(!alive(pid));
+    // Its exit code is of the tasks it waited for: this one failed.
     t.run(&["monitor"])
-        .code(0)
+        .code(1)
         .says("failed  p/a")
+        .says("Summary: 0 completed, 1 failed")
+        .says("  failed   p/a: exit code 3; its task file is gone")
         .never_says("No task is recorded as running");
     let status = t.status("p/a");
     assert_eq!(status["status"], "failed");
