@@ -349,14 +349,13 @@ impl Run<'_> {
         // The ends recovered from records are on disk before the records go.
         self.write_final_statuses()?;
         // A task whose work waits in the merge queue still needs its record.
-        // One whose file is gone needs its records until its end is.
+        // One whose file is gone needs its records until its end is
+        // written (not yet if its status could not be: for the next run).
         let (graph, running, git) = (&self.graph, &self.running, &self.git);
-        let unlisted = &self.unlisted;
-        records::remove_stale(self.layout, |id| {
-            graph
-                .get(id)
-                .is_some_and(|t| running.contains(t) || git.as_ref().is_some_and(|g| g.holds(t)))
-                || unlisted.iter().any(|u| u.id == id)
+        let layout = self.layout;
+        records::remove_stale(self.layout, |id| match graph.get(id) {
+            Some(t) => running.contains(t) || git.as_ref().is_some_and(|g| g.holds(t)),
+            None => status::state_of(layout, id) == Some(status::State::Running),
         });
         Ok(())
     }

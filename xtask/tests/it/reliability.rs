@@ -3091,3 +3091,34 @@ fn a_task_whose_file_comes_back_while_the_run_waits_for_it_ends_once() {
     assert_eq!(ends, ["running -> completed"], "{said}");
     assert!(!t.exists("workspace/pids/p/a.pid") && !t.exists("workspace/pids/p/a.exit"));
 }
+
+/// A task whose file was removed after its run was killed, ended since,
+/// whose end the next run cannot write in its status (a folder where the
+/// write goes, as a full disk would fail it): that run says so and keeps
+/// its records in `workspace/pids/`, so that a later run records the end
+/// the supervisor kept (its exit code), never leaving it `running`.
+#[test]
+fn an_end_of_a_task_whose_file_is_gone_that_cannot_be_written_is_kept() {
+    let t = Tree::new();
+    t.task("p/a", &waiting_task("a", "exit 3"));
+    let pid = killed_while_it_runs(&t, "p/a");
+    std::fs::remove_file(t.path("tasks/p/a.md")).unwrap();
+    t.task("p/other", &sh("true"));
+    t.write("release-a", "");
+    wait_for("the end's record", || t.exists("workspace/pids/p/a.exit"));
+    assert!(!alive(pid));
+    std::fs::create_dir_all(t.path("workspace/status/p/.a.json.prev/x")).unwrap();
+    t.run(&["orchestrate"]).says("cannot");
+    assert_eq!(t.state("p/a"), "running");
+    assert!(
+        t.exists("workspace/pids/p/a.exit"),
+        "the end the supervisor kept is gone"
+    );
+    std::fs::remove_dir_all(t.path("workspace/status/p/.a.json.prev")).unwrap();
+    t.run(&["orchestrate"])
+        .says("  failed   p/a: exit code 3; its task file is gone");
+    let status = t.status("p/a");
+    assert_eq!(status["status"], "failed");
+    assert_eq!(status["exit_code"], 3);
+    assert!(!t.exists("workspace/pids/p/a.pid") && !t.exists("workspace/pids/p/a.exit"));
+}
