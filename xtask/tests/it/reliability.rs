@@ -3122,3 +3122,36 @@ fn an_end_of_a_task_whose_file_is_gone_that_cannot_be_written_is_kept() {
     assert_eq!(status["exit_code"], 3);
     assert!(!t.exists("workspace/pids/p/a.pid") && !t.exists("workspace/pids/p/a.exit"));
 }
+
+/// A task of a killed run that the next run adopted, its file removed
+/// while that run goes on: the run, which read its file as it started,
+/// judges its end as the task's; `progress` meanwhile never says it will
+/// be failed unjudged as one whose file was gone before the run began.
+#[test]
+fn progress_never_says_a_task_the_run_adopted_whose_file_went_since_will_fail_unjudged() {
+    let t = Tree::new();
+    t.task(
+        "p/a",
+        &format!(
+            "outputs: [out]\n{}",
+            waiting_task("a", "echo ok > $TASK_OUTPUT_DIR/out")
+        ),
+    );
+    t.task("p/other", &sh("true"));
+    let pid = killed_while_it_runs(&t, "p/a");
+    let mut second = spawn_orchestrate(&t, "second.out");
+    wait_for("the task to be adopted", || {
+        t.read("second.out")
+            .contains(&format!("still running, pid {pid}"))
+    });
+    std::fs::rename(t.path("tasks/p/a.md"), t.path("a.md.away")).unwrap();
+    t.run(&["progress"])
+        .code(0)
+        .says(&format!("p/a is recorded running (pid {pid}), but its task file is gone: the run going on records its end (as the task's, if it read its file as it started"))
+        .never_says("records its end (failed");
+    t.write("release-a", "");
+    let code = second.wait().unwrap().code();
+    let said = t.read("second.out");
+    assert_eq!(code, Some(0), "{said}");
+    assert_eq!(t.state("p/a"), "completed", "{said}");
+}
