@@ -12,7 +12,9 @@ use crate::state::status::{self, State};
 
 pub fn run(layout: &Layout) -> Result<i32> {
     let running = |task: &Task| status::state_of(layout, &task.id) == Some(State::Running);
-    let defs = orchestrate::load(layout, &running)?;
+    // Every task file may be gone, while a task of one a killed run left
+    // running runs on (see `run::unlisted`): waited for all the same.
+    let defs = orchestrate::load_some(layout, &running, true)?;
     let mut only: Vec<String> = defs
         .graph
         .tasks

@@ -26,6 +26,7 @@ pub fn run(layout: &Layout, args: &cli::Orchestrate) -> Result<i32> {
         executor: args.executor,
         worktrees_usable: Worktrees::usable,
         jobs: args.jobs.map(|j| j as usize),
+        none_needed: false,
     };
     let defs = definitions::load_to_run(layout, &runs)?;
     let phase = typed_phase.as_deref().map(|p| defs.phase(p)).transpose()?;
@@ -63,11 +64,21 @@ pub fn run(layout: &Layout, args: &cli::Orchestrate) -> Result<i32> {
 /// The definitions, with the programs of the tasks `selects` accepts
 /// checked (on the config's executor).
 pub fn load(layout: &Layout, selects: &dyn Fn(&Task) -> bool) -> Result<Definitions> {
+    load_some(layout, selects, false)
+}
+
+/// `load`, which finds no task file no problem if `none_needed`.
+pub fn load_some(
+    layout: &Layout,
+    selects: &dyn Fn(&Task) -> bool,
+    none_needed: bool,
+) -> Result<Definitions> {
     let runs = Runs {
         tasks: selects,
         executor: None,
         worktrees_usable: Worktrees::usable,
         jobs: None,
+        none_needed,
     };
     Ok(definitions::load_to_run(layout, &runs)?)
 }

@@ -19,6 +19,7 @@ pub fn run(layout: &Layout, ids: &[String]) -> Result<i32> {
         executor: None,
         worktrees_usable: Worktrees::usable,
         jobs: None,
+        none_needed: false,
     };
     let defs = definitions::load_to_run(layout, &runs)?;
     let chosen: Vec<usize> = if ids.is_empty() {

@@ -46,6 +46,9 @@ pub struct Runs<'a> {
     pub worktrees_usable: fn(&Layout, &crate::model::config::Worktrees) -> anyhow::Result<()>,
     /// Its `-j` (`None`: the config's `max_concurrent_agents`).
     pub jobs: Option<usize>,
+    /// No task file at all is no problem: a `monitor` that waits for
+    /// tasks a killed run left running, their files gone since.
+    pub none_needed: bool,
 }
 
 /// Every definition, or every problem found in them (as `Invalid`).
@@ -225,7 +228,7 @@ fn read_definitions(layout: &Layout, runs: Option<&Runs>) -> Result<Definitions,
         crate::sys::parallel::both(|| Cache::open(layout), || Discovery::scan(&layout.tasks));
     problems.append(&mut discovery.problems);
     let files = std::mem::take(&mut discovery.files);
-    if files.is_empty() {
+    if files.is_empty() && !runs.is_some_and(|runs| runs.none_needed) {
         problems.push(Problem::general(format!(
             "tasks/ has no task yet: `{}` adds one (from tasks/TEMPLATE.md, if there is one)",
             layout.cmd("new 01-plan/01-first-task")

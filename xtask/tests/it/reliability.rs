@@ -3155,3 +3155,30 @@ fn progress_never_says_a_task_the_run_adopted_whose_file_went_since_will_fail_un
     assert_eq!(code, Some(0), "{said}");
     assert_eq!(t.state("p/a"), "completed", "{said}");
 }
+
+/// Every task file removed after a run was killed while a task ran: the
+/// `monitor` that `progress` names waits for that task and records its
+/// end, rather than refuse for want of a task file.
+#[test]
+fn monitor_records_the_end_of_a_task_of_a_killed_run_when_no_task_file_is_left() {
+    let t = Tree::new();
+    t.task("p/a", &waiting_task("a", "exit 3"));
+    let pid = killed_while_it_runs(&t, "p/a");
+    std::fs::remove_file(t.path("tasks/p/a.md")).unwrap();
+    t.run(&["progress"])
+        .says("the next `orchestrate` or `monitor` records its end");
+    t.write("release-a", "");
+    wait_for("the end's record", || t.exists("workspace/pids/p/a.exit"));
+    assert!(!alive(pid));
+    t.run(&["monitor"])
+        .code(1)
+        .says("failed  p/a")
+        .never_says("has no task yet");
+    let status = t.status("p/a");
+    assert_eq!(status["status"], "failed");
+    assert_eq!(status["exit_code"], 3);
+    assert!(!t.exists("workspace/pids/p/a.pid") && !t.exists("workspace/pids/p/a.exit"));
+    t.run(&["monitor"])
+        .code(0)
+        .says("No task is recorded as running");
+}
