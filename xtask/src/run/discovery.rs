@@ -300,6 +300,12 @@ impl Run<'_> {
         let graph = &self.graph;
         let back = |id: &str| (loaded.running.iter()).any(|&(t, _)| graph.tasks[t].id == id);
         self.unlisted.retain(|u| !back(&u.id));
+        // One whose end was recorded already, its file back: the graph's
+        // task, failed, is in the summary as such; not twice.
+        if !self.unlisted_ended.is_empty() {
+            self.unlisted_ended
+                .retain(|(id, _)| graph.get(id).is_none());
+        }
         for (t, status) in loaded.running {
             self.recover(t, &status)?;
         }

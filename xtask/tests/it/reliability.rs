@@ -3182,3 +3182,36 @@ fn monitor_records_the_end_of_a_task_of_a_killed_run_when_no_task_file_is_left()
         .code(0)
         .says("No task is recorded as running");
 }
+
+/// A task whose file was moved away after its run was killed, whose end
+/// the next run recorded (failed), its file put back before that run ends:
+/// the summary lists and counts it once, as the task found again.
+#[test]
+fn a_task_whose_file_comes_back_after_its_end_was_recorded_is_summed_up_once() {
+    let t = Tree::new();
+    t.task("p/a", &waiting_task("a", "exit 3"));
+    killed_while_it_runs(&t, "p/a");
+    std::fs::rename(t.path("tasks/p/a.md"), t.path("a.md.away")).unwrap();
+    t.task("q/other", &waiting_task("other", "true"));
+    let mut second = spawn_orchestrate(&t, "second.out");
+    wait_for("the other task to run", || {
+        pid_written(&t, "workspace/outputs/q/other/pid")
+    });
+    t.write("release-a", "");
+    wait_for("the end to be recorded", || {
+        t.read("second.out").contains("failed  p/a")
+    });
+    // Back before the other task's end, whose scan finds it.
+    std::fs::rename(t.path("a.md.away"), t.path("tasks/p/a.md")).unwrap();
+    t.write("release-other", "");
+    let code = second.wait().unwrap().code();
+    let said = t.read("second.out");
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains("found   p/a"), "{said}");
+    assert!(said.contains("Summary: 1 completed, 1 failed"), "{said}");
+    assert_eq!(
+        said.matches("  failed   p/a: exit code 3").count(),
+        1,
+        "{said}"
+    );
+}
