@@ -183,6 +183,17 @@ fn check_one(
 /// depth) changed at or after `since` (ns): a folder output written over
 /// in place (no entry added or removed) keeps its own change time.
 fn changed_inside(dir: &Utf8Path, since: u64) -> bool {
+    let mut changed = false;
+    each_inside(dir, |ns| {
+        changed = ns >= since;
+        !changed
+    });
+    changed
+}
+
+/// Calls `go_on` with the change time (ns) of each file and folder in the
+/// folder `dir`, at any depth, until it returns false.
+fn each_inside(dir: &Utf8Path, mut go_on: impl FnMut(u64) -> bool) {
     let mut folders = vec![dir.to_owned()];
     while let Some(folder) = folders.pop() {
         let Ok(entries) = folder.read_dir_utf8() else {
@@ -192,15 +203,14 @@ fn changed_inside(dir: &Utf8Path, since: u64) -> bool {
             let Ok(meta) = entry.path().symlink_metadata() else {
                 continue;
             };
-            if changed_ns(&meta) >= since {
-                return true;
+            if !go_on(changed_ns(&meta)) {
+                return;
             }
             if meta.is_dir() {
                 folders.push(entry.path().to_owned());
             }
         }
     }
-    false
 }
 
 /// The files `task`'s outputs name that exist, in the order declared:
@@ -258,21 +268,10 @@ fn glob_in(dir: &Utf8Path, pattern: &str) -> Vec<Utf8PathBuf> {
 /// (`None`: nothing in it).
 fn newest_inside(dir: &Utf8Path) -> Option<u64> {
     let mut newest = None;
-    let mut folders = vec![dir.to_owned()];
-    while let Some(folder) = folders.pop() {
-        let Ok(entries) = folder.read_dir_utf8() else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let Ok(meta) = entry.path().symlink_metadata() else {
-                continue;
-            };
-            newest = newest.max(Some(changed_ns(&meta)));
-            if meta.is_dir() {
-                folders.push(entry.path().to_owned());
-            }
-        }
-    }
+    each_inside(dir, |ns| {
+        newest = newest.max(Some(ns));
+        true
+    });
     newest
 }
 

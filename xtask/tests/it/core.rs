@@ -209,23 +209,35 @@ fn an_output_left_by_an_earlier_attempt_does_not_count() {
 /// second: the retry waits for the clock to tell their times apart.
 #[test]
 fn an_output_of_the_attempt_before_does_not_count_for_a_fast_retry_on_a_coarse_clock() {
+    // The first attempt writes it a tenth of a second into a second, and
+    // fails; the retry, moments later, exits 0 without writing it.
+    a_fast_retry_on_a_coarse_clock_fails(
+        "out.txt",
+        "while [ \"$(date +%N | cut -c1)\" != 1 ]; do sleep 0.005; done; echo old > $TASK_OUTPUT_DIR/out.txt",
+    );
+}
+
+/// Task `p/a`, with output `output`, run in a tree whose workspace has
+/// whole-second times: its first attempt runs `first` and fails, its retry
+/// exits 0 at once; the retry fails, `output` not written by it.
+fn a_fast_retry_on_a_coarse_clock_fails(output: &str, first: &str) {
     let t = Tree::new();
     let Some(_disk) = CoarseClockDisk::mount(&t.path("workspace")) else {
         return;
     };
-    // The first attempt writes it a tenth of a second into a second, and
-    // fails; the retry, moments later, exits 0 without writing it.
     t.task(
         "p/a",
         &format!(
-            "outputs: [out.txt]\nretries: 1\n{}",
-            sh("if [ $TASK_ATTEMPT = 1 ]; then while [ \"$(date +%N | cut -c1)\" != 1 ]; do sleep 0.005; done; echo old > $TASK_OUTPUT_DIR/out.txt; exit 1; fi")
+            "outputs: [{output}]\nretries: 1\n{}",
+            sh(&format!(
+                "if [ $TASK_ATTEMPT = 1 ]; then {first}; exit 1; fi"
+            ))
         ),
     );
     t.run(&["orchestrate"]).code(1);
     let error = t.status("p/a")["error"].as_str().unwrap().to_owned();
     assert!(
-        error.contains("out.txt was not written by this attempt"),
+        error.contains(&format!("{output} was not written by this attempt")),
         "{error}"
     );
 }
@@ -238,26 +250,13 @@ fn an_output_of_the_attempt_before_does_not_count_for_a_fast_retry_on_a_coarse_c
 #[test]
 fn a_folder_output_written_over_in_place_by_the_attempt_before_does_not_count_for_a_fast_retry_on_a_coarse_clock(
 ) {
-    let t = Tree::new();
-    let Some(_disk) = CoarseClockDisk::mount(&t.path("workspace")) else {
-        return;
-    };
     // The first attempt makes the folder and its file, and once their
     // times are two seconds old, writes the file over in place a tenth
     // of a second into a second, and fails; the retry, moments later,
     // exits 0 without writing anything.
-    t.task(
-        "p/a",
-        &format!(
-            "outputs: [d]\nretries: 1\n{}",
-            sh("if [ $TASK_ATTEMPT = 1 ]; then mkdir -p $TASK_OUTPUT_DIR/d; echo new > $TASK_OUTPUT_DIR/d/f; sleep 2.5; while [ \"$(date +%N | cut -c1)\" != 1 ]; do sleep 0.005; done; echo old > $TASK_OUTPUT_DIR/d/f; exit 1; fi")
-        ),
-    );
-    t.run(&["orchestrate"]).code(1);
-    let error = t.status("p/a")["error"].as_str().unwrap().to_owned();
-    assert!(
-        error.contains("d was not written by this attempt"),
-        "{error}"
+    a_fast_retry_on_a_coarse_clock_fails(
+        "d",
+        "mkdir -p $TASK_OUTPUT_DIR/d; echo new > $TASK_OUTPUT_DIR/d/f; sleep 2.5; while [ \"$(date +%N | cut -c1)\" != 1 ]; do sleep 0.005; done; echo old > $TASK_OUTPUT_DIR/d/f",
     );
 }
 
