@@ -36,6 +36,9 @@ pub struct Budget {
     /// The task whose cost reached the budget, until its end is told: the
     /// budget is said after it, not before the line with that cost.
     reached_by: Option<usize>,
+    /// The run has said that the budget is reached (once is enough: a
+    /// resumed run's recovered ends may reach it before the run starts).
+    told_reached: bool,
     /// What each task's latest counted attempt cost: what its next one is
     /// expected to cost.
     latest: HashMap<String, f64>,
@@ -64,6 +67,7 @@ impl Budget {
             unrecorded: HashSet::new(),
             skipped: ledger.skipped,
             reached_by: None,
+            told_reached: false,
             latest: ledger.costs.into_iter().collect(),
             sorted,
             said_spoken_for: false,
@@ -228,7 +232,7 @@ impl Run<'_> {
             self.printer
                 .line(Tone::Warn, &format!("warning: {warning}"));
         }
-        if self.budget.reached() && mode == super::Mode::Launch {
+        if self.budget.reached() && mode == super::Mode::Launch && !self.budget.told_reached {
             let budget = self.budget.reached_message();
             (self.printer).note(Tone::Bad, &format!("{budget}: nothing new starts"));
         }
@@ -348,10 +352,15 @@ impl Run<'_> {
             return;
         }
         self.budget.reached_by = None;
+        self.budget.told_reached = true;
+        let running = match self.running.is_empty() {
+            true => "",
+            false => "; the running tasks finish",
+        };
         self.printer.note(
             Tone::Bad,
             &format!(
-                "{}: nothing new starts; the running tasks finish",
+                "{}: nothing new starts{running}",
                 self.budget.reached_message()
             ),
         );

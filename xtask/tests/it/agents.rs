@@ -1913,7 +1913,18 @@ fn the_views_count_what_an_agent_that_ended_unseen_spent() {
         .says("Budget: $0.16 of $0.30 spent, $0.14 left")
         .says("Would start now, in this order:\n  p/b ");
     with_budget(&t, "0.10");
-    t.run(&["orchestrate"]).code(3).says(reached);
+    let resumed = t.run(&["orchestrate"]);
+    resumed.code(3).says(reached);
+    // Said once: as the recovered end reaches it, not again as the run
+    // starts.
+    let said = resumed.said();
+    let line = format!("{reached}: nothing new starts\n");
+    assert_eq!(said.matches(&line).count(), 1, "no task running: {said}");
+    assert_eq!(
+        said.matches(reached).count(),
+        3,
+        "its line and the summary's two: {said}"
+    );
     assert!(runs(&t, "p/b").is_empty());
     let ledger = t.read("workspace/ledger.jsonl");
     assert_eq!(ledger.lines().count(), 1, "{ledger}");
