@@ -134,7 +134,10 @@ impl Pools {
         settings: &RateLimits,
         jitter: f64,
     ) -> SystemTime {
-        let cap = self.limit(pool).unwrap_or(hit.running.max(1));
+        // What the pool ran at most: its limit, but never more than the
+        // run's `-j` (a cap of 4 under `-j 2` halves to 1, not to 2, which
+        // is no lower at all).
+        let cap = (self.limit(pool).unwrap_or(hit.running.max(1))).min(self.ceiling);
         let state = self.state.entry(pool.to_owned()).or_default();
         state.hits.entry(hit.task).or_insert((hit.now, 0)).0 = hit.now;
         let reset = hit.reset.filter(|reset| *reset > hit.now);
@@ -182,7 +185,7 @@ impl Pools {
     /// A task of `pool` that `started` after the latest limit succeeded:
     /// its concurrency grows back by one, and its backoff starts over.
     pub fn succeeded(&mut self, pool: &str, started: SystemTime) {
-        let cap = self.caps.get(pool).copied().unwrap_or(self.ceiling);
+        let cap = self.ceiling_of(pool);
         let state = self.state.get_mut(pool);
         let Some(state) = state else {
             return;
@@ -269,7 +272,7 @@ impl Pools {
             if age.is_some_and(|age| age > settings.give_up_after) {
                 continue;
             }
-            let cap = self.caps.get(pool).copied().unwrap_or(self.ceiling);
+            let cap = self.ceiling_of(pool);
             let state = self.state.entry(pool.clone()).or_default();
             state.limit = saved.limit.filter(|l| (1..cap).contains(l));
             state.backoff = (saved.backoff_seconds)
@@ -288,6 +291,14 @@ impl Pools {
             .collect();
         lowered.sort_unstable();
         lowered
+    }
+
+    /// How many of `pool`'s tasks the run may run at once, no rate limit
+    /// lowering it: its cap, never more than the run's `-j`; the run's
+    /// `-j` when it has none. A limit as high is none.
+    fn ceiling_of(&self, pool: &str) -> usize {
+        let cap = self.caps.get(pool).copied().unwrap_or(self.ceiling);
+        cap.min(self.ceiling)
     }
 
     /// How many of `pool`'s tasks may run at once now, if it has a cap:
@@ -463,6 +474,21 @@ mod tests {
         }
         p.succeeded("default", after);
         assert_eq!(p.limit("default"), None, "back at the ceiling of 10");
+    }
+
+    #[test]
+    fn a_pool_capped_over_the_run_s_jobs_halves_what_it_ran() {
+        // A cap of 4 under `-j 2`: it ran 2 at most, and halves to 1.
+        let mut p = Pools::new(&BTreeMap::from([("anthropic".to_owned(), 4)]), 2);
+        let now = SystemTime::now();
+        let settings = RateLimits::default();
+        p.rate_limited("anthropic", hit(2, None, now), &settings, 0.0);
+        assert_eq!(p.limit("anthropic"), Some(1));
+        // Back at `-j` with one success: no longer lowered, nothing kept.
+        p.succeeded("anthropic", now + Duration::from_secs(1));
+        assert_eq!(p.limit("anthropic"), Some(4));
+        assert!(p.lowered().is_empty());
+        assert!(p.saved().is_empty());
     }
 
     #[test]

@@ -522,6 +522,43 @@ fn a_rate_limit_with_a_reset_time_pauses_the_pool_and_halves_it_without_burning_
     assert!(overlap, "the pool never grew back: {after:?}");
 }
 
+/// A pool whose cap is over the run's `-j` runs at most `-j` of its
+/// tasks: a rate limit halves that, not the cap (which, halved to `-j`,
+/// would lower nothing).
+#[test]
+fn a_rate_limit_halves_a_pool_capped_over_the_run_s_jobs_to_half_of_them() {
+    let t = Tree::new();
+    t.config(&format!(
+        "{}  pool: anthropic\npools: {{anthropic: 4}}\n",
+        agent("claude", "claude-json")
+    ));
+    // `0-limited` and `a` start together (`-j 2`); `0-limited` hits a
+    // limit at once, which resets 2 s later, and then succeeds.
+    t.task("p/0-limited", "retries: 0");
+    scenario(&t, "p/0-limited", &["limit-in:2 1", "success.json 0 0.5"]);
+    for id in ["p/a", "p/b", "p/c"] {
+        t.task(id, "");
+        scenario(&t, id, &["success.json 0 0.5"]);
+    }
+    t.run(&["orchestrate", "-j", "2"]).code(0);
+    let until = events(&t)
+        .iter()
+        .find(|e| e["event"] == "rate_limited")
+        .map(|e| ns(e["until"].as_str().unwrap()))
+        .expect("a rate_limited event");
+    let mut after: Vec<(u128, u128)> = ["p/0-limited", "p/a", "p/b", "p/c"]
+        .iter()
+        .flat_map(|id| runs(&t, id))
+        .filter(|run| run.0 >= until)
+        .collect();
+    after.sort();
+    assert_eq!(after.len(), 3, "{after:?}");
+    assert!(
+        after[1].0 >= after[0].1,
+        "two tasks of the pool started together after the limit, as many as before it: {after:?}"
+    );
+}
+
 /// A run killed during a pool's pause and started again keeps the pool
 /// halved (`workspace/pools.json`): the pause over, its tasks do not all
 /// start together, and those that started before the limit do not grow it
