@@ -287,6 +287,13 @@ impl StopRecord {
 /// that id), cancelled at once if the run stopped its task meanwhile.
 /// Returns what `tell` did: false once the run is gone.
 fn submit(submission: Submission, jobs: &Mutex<Jobs>, tell: impl Fn(Event) -> bool) -> bool {
+    // On disk before sbatch runs: a crash while it runs leaves the task
+    // found in `workspace/pids/`, its task file gone or not.
+    let (layout, task_id) = (&submission.layout, &submission.task_id);
+    let marked = crate::state::records::write_submitting(layout, task_id, submission.attempt);
+    if let Err(e) = marked {
+        eprintln!("warning: {e:#}");
+    }
     let submitted = submit_until_known(&submission, jobs, &tell);
     let Submission {
         task_id,

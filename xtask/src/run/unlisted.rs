@@ -48,8 +48,41 @@ impl Run<'_> {
     pub(super) fn take_up_unlisted(&mut self) {
         let graph = &self.graph;
         for (id, status) in records::running_unknown(self.layout, |id| graph.get(id).is_some()) {
+            // Its sbatch cut short by the kill, no job recorded: the
+            // controller may have taken the job all the same.
+            let cut_short =
+                status.being_started() && records::submitting(self.layout, &id, status.attempt);
+            let job = match recovery::submitted_job(self.layout, &id, &status) {
+                None if cut_short => {
+                    let log = self.layout.log_file(&id);
+                    match crate::executor::slurm::find_submitted(&id, &log, status.attempt) {
+                        Ok(Some(job)) => Some(job),
+                        Ok(None) => {
+                            let record = ExitRecord::with_message(
+                                Ending::Lost,
+                                "its sbatch was cut short, and Slurm has no job of it",
+                            );
+                            self.record_unlisted(status, None, Some(record));
+                            continue;
+                        }
+                        Err(e) => {
+                            self.printer.line(
+                                Tone::Warn,
+                                &format!("warning: {id}: its task file is gone (renamed, moved or removed), and the run that was killed was submitting it to Slurm, which did not answer whether it took the job ({e:#}): recorded failed (`squeue --name {id}` shows the job if it took it; `scancel` it)"),
+                            );
+                            let record = ExitRecord::with_message(
+                                Ending::Lost,
+                                "its sbatch was cut short, and whether Slurm took its job could not be told",
+                            );
+                            self.record_unlisted(status, None, Some(record));
+                            continue;
+                        }
+                    }
+                }
+                job => job,
+            };
             // A Slurm job: nothing follows it without its task.
-            if let Some(job) = recovery::submitted_job(self.layout, &id, &status) {
+            if let Some(job) = job {
                 self.printer.line(
                     Tone::Warn,
                     &format!("warning: {id}: its task file is gone (renamed, moved or removed), but the run that was killed left it running as Slurm job {job}, which nothing follows now: recorded failed (`scancel {job}` if it runs on)"),

@@ -153,13 +153,35 @@ pub fn write_job(layout: &Layout, id: &str, job_id: &str, attempt: u32) -> Resul
     atomic::write(&layout.job_file(id), &serde_json::to_vec(&record)?)
 }
 
-/// The Slurm job attempt `attempt` of task `id` was submitted as, if its
-/// record says so: another attempt's job is not this one's. (A run removes
-/// the records of tasks not running at its start: `remove_stale`.)
-pub fn submitted_job(layout: &Layout, id: &str, attempt: u32) -> Option<String> {
+/// Records that attempt `attempt` of task `id` is being submitted, its
+/// job id not known yet (a job record with none): written before its
+/// sbatch runs, so that a run that takes up a killed one finds the task in
+/// `workspace/pids/` also when its task file is gone since (see
+/// `run::unlisted`).
+pub fn write_submitting(layout: &Layout, id: &str, attempt: u32) -> Result<()> {
+    write_job(layout, id, "", attempt)
+}
+
+/// The job record of task `id`, if it is of attempt `attempt`.
+fn job_record(layout: &Layout, id: &str, attempt: u32) -> Option<JobRecord> {
     let bytes = std::fs::read(layout.job_file(id)).ok()?;
     let record: JobRecord = serde_json::from_slice(&bytes).ok()?;
-    (record.attempt == attempt).then_some(record.job_id)
+    (record.attempt == attempt).then_some(record)
+}
+
+/// The Slurm job attempt `attempt` of task `id` was submitted as, if its
+/// record says so: another attempt's job is not this one's, and a record
+/// written as its sbatch started names none. (A run removes the records of
+/// tasks not running at its start: `remove_stale`.)
+pub fn submitted_job(layout: &Layout, id: &str, attempt: u32) -> Option<String> {
+    let record = job_record(layout, id, attempt)?;
+    (!record.job_id.is_empty()).then_some(record.job_id)
+}
+
+/// Whether attempt `attempt` of task `id` was handed to sbatch (see
+/// `write_submitting`), its job recorded or not.
+pub fn submitting(layout: &Layout, id: &str, attempt: u32) -> bool {
+    job_record(layout, id, attempt).is_some()
 }
 
 /// Removes the exit record and pid file of task `id` (its Slurm job record

@@ -401,10 +401,60 @@ fn slurm_a_job_submitted_as_the_orchestrator_died_is_found_not_submitted_again()
     run.kill().unwrap();
     run.wait().unwrap();
     wait_for("the sbatch to die with its orchestrator", || !alive(sbatch));
-    assert!(!t.exists("workspace/pids/p/a.job"), "the job was recorded");
+    // Recorded as being submitted, its job not named.
+    let record = t.read("workspace/pids/p/a.job");
+    assert!(
+        record.contains(r#""job_id":"""#),
+        "the job was recorded: {record}"
+    );
     t.run(&["orchestrate"]).code(0).says("p/a");
     assert_eq!(t.read("runs"), "ran\n", "the task ran twice");
     assert_eq!(t.state("p/a"), "completed");
+}
+
+/// The Slurm job whose task's log is `t`'s `workspace/logs/<id>.log`, if
+/// Slurm knows one (other trees' jobs have the same names).
+fn job_of_log(t: &Tree, id: &str) -> Option<String> {
+    let out = std::process::Command::new("scontrol")
+        .args(["-a", "show", "job", "-o"])
+        .output()
+        .unwrap();
+    let log = t.path(&format!("workspace/logs/{id}.log"));
+    let wanted = format!("StdOut={}", log.display());
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|line| line.split_whitespace().any(|w| w == wanted))
+        .find_map(|line| {
+            let id = line.split_whitespace().next()?.strip_prefix("JobId=")?;
+            Some(id.to_owned())
+        })
+}
+
+/// An orchestrator killed while its sbatch ran, the controller having
+/// taken the job, and the task's file removed before the next run: that
+/// run finds the job (by its name, log and attempt), records the task
+/// failed and names the job to `scancel`. Nothing in `workspace/pids/`
+/// named the task, so no run took it up: its status stayed `running` for
+/// good, and its job ran on unsaid.
+#[test]
+fn slurm_a_job_submitted_as_the_orchestrator_died_whose_file_is_gone_is_said() {
+    let Some(t) = slurm_tree() else { return };
+    t.task("p/a", &sh("sleep 60"));
+    let mut run = run_with_p_a_s_submission_held(&t, true);
+    let sbatch = read_pid(&t.path("held"));
+    run.kill().unwrap();
+    run.wait().unwrap();
+    wait_for("the sbatch to die with its orchestrator", || !alive(sbatch));
+    let job = job_of_log(&t, "p/a").expect("the controller took no job");
+    std::fs::remove_file(t.path("tasks/p/a.md")).unwrap();
+    t.task("p/z", &sh("true"));
+    let said = t.run(&["orchestrate"]);
+    let cancelled = std::process::Command::new("scancel").arg(&job).status();
+    assert!(cancelled.unwrap().success(), "scancel {job}");
+    said.code(1).says(&format!("`scancel {job}`"));
+    let status = t.status("p/a");
+    assert_eq!(status["status"], "failed", "{status}");
+    assert!(status["error"].as_str().unwrap().contains(&job), "{status}");
 }
 
 /// A job a listing of Slurm's jobs leaves out (a partition hidden from
