@@ -204,6 +204,16 @@ impl Executor {
     }
 
     /// Sends what is pending (before the run loop waits for events).
+    /// The events of one look at the Slurm jobs followed, taken now (see
+    /// `Slurm::look_now`); none locally, where the supervisor's records
+    /// give the ends of tasks that ended unseen.
+    pub fn look_now(&self) -> Vec<Event> {
+        match self {
+            Executor::Slurm(slurm) => slurm.look_now(),
+            Executor::Local(_) => Vec::new(),
+        }
+    }
+
     pub fn flush(&mut self) -> Result<()> {
         match self {
             Executor::Local(supervisor) => supervisor.flush(),

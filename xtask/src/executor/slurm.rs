@@ -120,7 +120,7 @@ impl Slurm {
         let told = events.clone();
         crate::sys::spawn_thread("following Slurm's jobs", move || loop {
             std::thread::sleep(interval);
-            for event in poll(&watched) {
+            for event in poll(&watched, None) {
                 if told.send(wrap(event)).is_err() {
                     return;
                 }
@@ -175,6 +175,13 @@ impl Slurm {
             job.cancel_owed = Some(None);
         }
         lock(&self.jobs).in_flight.insert(job_id.to_owned(), job);
+    }
+
+    /// Looks at the jobs followed once now, as the poller does at each
+    /// interval (Slurm given `SHOW_JOBS_WAIT` to answer): the events it
+    /// gives, an end among them, are the run's to take at once.
+    pub fn look_now(&self) -> Vec<Event> {
+        poll(&self.jobs, Some(SHOW_JOBS_WAIT))
     }
 
     /// Cancels the task's job (Slurm sends TERM, then KILL after KillWait),
@@ -528,12 +535,16 @@ fn look_up(job: &str) -> Option<Lookup> {
 
 /// One `scontrol` call for all jobs in flight; writes the exit record of each
 /// job that ended and returns the events to send.
-fn poll(jobs: &Mutex<Jobs>) -> Vec<Event> {
+fn poll(jobs: &Mutex<Jobs>, wait: Option<Duration>) -> Vec<Event> {
+    // One look at a time (the poller's and the run's `look_now`): an older
+    // listing taken in after a newer one would tell a job back in time.
+    static LOOKING: Mutex<()> = Mutex::new(());
+    let _looking = lock(&LOOKING);
     let followed: Vec<String> = lock(jobs).in_flight.keys().cloned().collect();
     if followed.is_empty() {
         return Vec::new();
     }
-    let Ok(mut states) = all_jobs(None) else {
+    let Ok(mut states) = all_jobs(wait) else {
         return Vec::new();
     };
     let missing: Vec<&String> = (followed.iter())

@@ -357,7 +357,14 @@ impl Run<'_> {
             Some(t) => running.contains(t) || git.as_ref().is_some_and(|g| g.holds(t)),
             None => status::state_of(layout, id) == Some(status::State::Running),
         });
-        Ok(())
+        // Adopted Slurm jobs that ended while no run was on end before
+        // anything starts, as a local task whose end its supervisor
+        // recorded does: what they cost counts against the budget first.
+        let events = (self.executor.as_ref()).map(|e| e.look_now());
+        for event in events.unwrap_or_default() {
+            self.on_executor(event)?;
+        }
+        self.write_final_statuses()
     }
 
     /// A task recorded as running: adopted, or pending again if it never

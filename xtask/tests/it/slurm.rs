@@ -457,6 +457,43 @@ fn slurm_a_job_submitted_as_the_orchestrator_died_whose_file_is_gone_is_said() {
     assert!(status["error"].as_str().unwrap().contains(&job), "{status}");
 }
 
+/// An agent whose Slurm job ended while no orchestrator ran (its run
+/// killed) spent what it printed: the next run takes that end before it
+/// starts anything, as it does a local task's, so a budget it reached
+/// starts nothing more (exit 3). The run submitted p/b first, the job's
+/// end taken at its first look at Slurm after: $0.33 spent of $0.10.
+#[test]
+fn slurm_a_job_that_ended_unseen_counts_against_the_budget_before_any_start() {
+    let Some(t) = slurm_tree() else { return };
+    t.config(&format!(
+        "{CONFIG}{}budget: {{usd: 0.10}}\n",
+        crate::agents::agent("claude", "claude-json")
+    ));
+    t.task("p/a", "");
+    crate::agents::scenario(&t, "p/a", &["success.json 0 1"]);
+    let mut first = t
+        .command(&["orchestrate"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("p/a's job to run", || {
+        t.exists("env/p_a.1") && t.status("p/a")["job_id"].is_string()
+    });
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let job = t.status("p/a")["job_id"].as_str().unwrap().to_owned();
+    wait_for("p/a's job to end", || job_state(&job) == "COMPLETED");
+    // A task ready to start, added since.
+    t.task("p/b", "");
+    crate::agents::scenario(&t, "p/b", &["success.json"]);
+    t.run(&["orchestrate"])
+        .code(3)
+        .says("budget of $0.10 reached ($0.16 spent)");
+    assert!(!t.exists("env/p_b.1"), "p/b ran");
+    assert_eq!(t.state("p/a"), "completed");
+}
+
 /// A job a listing of Slurm's jobs leaves out (a partition hidden from
 /// the user, a controller taking over) is not lost while Slurm still knows
 /// it: it was taken for lost on that one listing and submitted again
