@@ -181,7 +181,11 @@ impl Read {
                 let gone = (progress.tasks.iter())
                     .filter(|line| line.process_gone)
                     .filter_map(|line| graph.get(&line.task_id));
-                Budget::seen(layout, &config, graph, gone)
+                // A Slurm job's end is asked of Slurm.
+                let alive = (progress.tasks.iter())
+                    .filter(|line| line.state == "running" && !line.process_gone)
+                    .filter_map(|line| graph.get(&line.task_id));
+                Budget::seen(layout, &config, graph, gone, alive)
             }
             None => Budget::load(layout, config.agents.budget_usd),
         };

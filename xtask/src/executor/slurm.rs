@@ -35,6 +35,21 @@ use listing::*;
 pub use listing::{find_submitted, live_jobs};
 use submit::*;
 
+/// Of the jobs `ids`, those Slurm lists ended (a view's look, given
+/// `SHOW_JOBS_WAIT`: an error when Slurm does not answer). A job Slurm no
+/// longer lists is not among them: how it ended is not known.
+pub fn ended_jobs(ids: &[String]) -> Result<std::collections::HashSet<String>> {
+    let jobs = all_jobs(Some(SHOW_JOBS_WAIT))?;
+    let ended = |fields: &HashMap<String, String>| {
+        let state = fields.get("JobState").map(String::as_str).unwrap_or("");
+        !state.is_empty() && stage(state).is_none()
+    };
+    Ok((ids.iter())
+        .filter(|id| jobs.get(*id).is_some_and(ended))
+        .cloned()
+        .collect())
+}
+
 /// Reasons for which a pending job will never start.
 const HOPELESS: [&str; 6] = [
     "PartitionConfig",

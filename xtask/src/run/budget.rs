@@ -11,7 +11,7 @@ use crate::model::graph::Graph;
 use crate::model::layout::Layout;
 use crate::state::events::Event;
 use crate::state::ledger;
-use crate::state::status::{Ending, Status};
+use crate::state::status::{self, Ending, Status};
 use crate::ui::format;
 use crate::ui::printer::Tone;
 
@@ -82,24 +82,44 @@ impl Budget {
     /// ends, before it starts anything: a view that left them out said
     /// money was left that was spent, and planned starts that run would
     /// not make.
+    /// The tasks `running` (recorded as running, their process not known
+    /// gone) whose status names a Slurm job are counted too once Slurm
+    /// lists that job ended: the next run takes its end as it starts.
     pub fn seen(
         layout: &Layout,
         config: &Config,
         graph: &Graph,
         gone: impl IntoIterator<Item = usize>,
+        running: impl IntoIterator<Item = usize>,
     ) -> Budget {
         let mut budget = Budget::load(layout, config.agents.budget_usd);
         if budget.usd.is_none() {
             return budget;
         }
-        for t in gone {
+        let read = |t: usize| {
             let task = &graph.tasks[t];
-            if !task.is_agent(config) {
-                continue;
-            }
-            let Ok(Some(status)) = crate::state::status::read(layout, &task.id) else {
-                continue;
-            };
+            let status = task
+                .is_agent(config)
+                .then(|| status::read(layout, &task.id));
+            Some((task, status?.ok()??))
+        };
+        let mut statuses: Vec<_> = gone.into_iter().filter_map(read).collect();
+        let on_slurm: Vec<_> = (running.into_iter().filter_map(read))
+            .filter(|(_, s)| s.job_id.is_some())
+            .collect();
+        if !on_slurm.is_empty() {
+            let jobs: Vec<String> = on_slurm
+                .iter()
+                .filter_map(|(_, s)| s.job_id.clone())
+                .collect();
+            // Slurm silent: the run, too, takes their ends later.
+            let ended = crate::executor::slurm::ended_jobs(&jobs).unwrap_or_default();
+            statuses.extend(
+                (on_slurm.into_iter())
+                    .filter(|(_, s)| s.job_id.as_ref().is_some_and(|j| ended.contains(j))),
+            );
+        }
+        for (task, status) in statuses {
             // Work in the merge queue was counted as its attempt ended.
             if status.status != crate::state::status::State::Running || status.merging {
                 continue;

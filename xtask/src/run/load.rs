@@ -298,6 +298,8 @@ pub struct Loaded {
     /// (`Status::process_gone`), each with whether its work waits in the
     /// merge queue.
     pub gone: Vec<(usize, bool)>,
+    /// The other tasks recorded as running (their process not known gone).
+    pub alive: Vec<usize>,
     pub warnings: Vec<String>,
 }
 
@@ -489,6 +491,8 @@ fn initial(
         State::Running => {
             if status.process_gone(layout) {
                 loaded.gone.push((t, status.merging));
+            } else {
+                loaded.alive.push(t);
             }
             Node::Running
         }

@@ -140,7 +140,8 @@ impl<'a> Plan<'a> {
         let known = history::known_seconds(graph, &readiness, &history, &defs.durations);
         let order = Order::new(graph, known, |t| reorder::weighs_nothing(readiness.node(t)));
         let ended_unseen = (loaded.gone.iter()).filter(|(_, merging)| !merging);
-        let budget = Budget::seen(layout, config, graph, ended_unseen.map(|&(t, _)| t));
+        let alive = loaded.alive.iter().copied();
+        let budget = Budget::seen(layout, config, graph, ended_unseen.map(|&(t, _)| t), alive);
         readiness.set_order(order.rank.clone());
         Plan {
             layout,

@@ -460,8 +460,10 @@ fn slurm_a_job_submitted_as_the_orchestrator_died_whose_file_is_gone_is_said() {
 /// An agent whose Slurm job ended while no orchestrator ran (its run
 /// killed) spent what it printed: the next run takes that end before it
 /// starts anything, as it does a local task's, so a budget it reached
-/// starts nothing more (exit 3). The run submitted p/b first, the job's
-/// end taken at its first look at Slurm after: $0.33 spent of $0.10.
+/// starts nothing more (exit 3), and the views count it as they do a local
+/// one's. The run submitted p/b first, the job's end taken at its first
+/// look at Slurm after ($0.33 spent of $0.10), and the views said the
+/// budget untouched.
 #[test]
 fn slurm_a_job_that_ended_unseen_counts_against_the_budget_before_any_start() {
     let Some(t) = slurm_tree() else { return };
@@ -487,9 +489,16 @@ fn slurm_a_job_that_ended_unseen_counts_against_the_budget_before_any_start() {
     // A task ready to start, added since.
     t.task("p/b", "");
     crate::agents::scenario(&t, "p/b", &["success.json"]);
-    t.run(&["orchestrate"])
-        .code(3)
-        .says("budget of $0.10 reached ($0.16 spent)");
+    // The views count it too, as they do a local agent's (they said the
+    // budget untouched, and that p/b would start).
+    let reached = "budget of $0.10 reached ($0.16 spent)";
+    t.run(&["progress"]).says("Budget: $0.16 of $0.10 spent");
+    t.run(&["next"])
+        .says("Budget: $0.16 of $0.10 spent, $0.00 left");
+    t.run(&["orchestrate", "--dry-run"]).code(1).says(&format!(
+        "would not start: p/b: ready, not started: {reached}"
+    ));
+    t.run(&["orchestrate"]).code(3).says(reached);
     assert!(!t.exists("env/p_b.1"), "p/b ran");
     assert_eq!(t.state("p/a"), "completed");
 }
