@@ -50,6 +50,24 @@ pub fn ended_jobs(ids: &[String]) -> Result<std::collections::HashSet<String>> {
         .collect())
 }
 
+/// How job `job_id` of task `task_id` ended, if Slurm lists it ended (one
+/// look, given `SHOW_JOBS_WAIT`), as the poller records it: none while it
+/// waits or runs, once Slurm no longer lists it, or when Slurm is silent.
+pub fn ended_record(layout: &Layout, task_id: &str, job_id: &str) -> Option<ExitRecord> {
+    let jobs = all_jobs(Some(SHOW_JOBS_WAIT)).ok()?;
+    let fields = jobs.get(job_id)?;
+    let state = fields.get("JobState")?;
+    if stage(state).is_some() {
+        return None;
+    }
+    let stopping = StopRecord::read(&layout.exit_file(task_id), job_id);
+    let mut record = final_record(state, fields, stopping.as_ref().map(|a| a.ending));
+    if let Some(detail) = stopping.and_then(|a| a.detail) {
+        record.message = Some(detail);
+    }
+    Some(record)
+}
+
 /// Reasons for which a pending job will never start.
 const HOPELESS: [&str; 6] = [
     "PartitionConfig",

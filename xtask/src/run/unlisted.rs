@@ -81,6 +81,13 @@ impl Run<'_> {
                 }
                 job => job,
             };
+            // A Slurm job that ended meanwhile: its end as Slurm tells it.
+            let ended = (job.as_deref())
+                .and_then(|job| crate::executor::slurm::ended_record(self.layout, &id, job));
+            if let Some(record) = ended {
+                self.record_unlisted(status, None, Some(record));
+                continue;
+            }
             // A Slurm job: nothing follows it without its task.
             if let Some(job) = job {
                 self.printer.line(

@@ -503,6 +503,33 @@ fn slurm_a_job_that_ended_unseen_counts_against_the_budget_before_any_start() {
     assert_eq!(t.state("p/a"), "completed");
 }
 
+/// A Slurm job of a killed run that ended before the next run, its task's
+/// file removed meanwhile: that run records its end as Slurm tells it (its
+/// exit code), without a warning that it runs on and is to be cancelled.
+/// It was said left running, to `scancel`, and recorded lost.
+#[test]
+fn slurm_a_job_whose_file_is_gone_that_ended_meanwhile_keeps_its_exit_code() {
+    let Some(t) = slurm_tree() else { return };
+    t.task(
+        "p/a",
+        &sh("touch $WORKSPACE/started; while [ ! -f release ]; do sleep 0.1; done; exit 4"),
+    );
+    let job = kill_once_the_job_runs(&t, |_| true);
+    t.write("release", "");
+    wait_for("the job to end", || job_state(&job) == "FAILED");
+    std::fs::remove_file(t.path("tasks/p/a.md")).unwrap();
+    t.task("p/z", &sh("true"));
+    let run = t.run(&["orchestrate"]);
+    run.code(1).says("exit code 4; its task file is gone");
+    assert!(!run.said().contains("scancel"), "{}", run.said());
+    let status = t.status("p/a");
+    assert_eq!(
+        (status["status"].as_str(), status["exit_code"].as_i64()),
+        (Some("failed"), Some(4)),
+        "{status}"
+    );
+}
+
 /// A job a listing of Slurm's jobs leaves out (a partition hidden from
 /// the user, a controller taking over) is not lost while Slurm still knows
 /// it: it was taken for lost on that one listing and submitted again
