@@ -244,8 +244,10 @@ pub fn refuse_if_running(layout: &Layout, config: &Config, task: &Task) -> Resul
         match (status.pid, status.supervisor_pid) {
             (Some(pid), _) => format!("pid {pid}"),
             (None, Some(pid)) => format!("under supervisor pid {pid}"),
-            (None, None) if status.job_id.is_some() => "on Slurm".to_owned(),
-            (None, None) => "being started by the run going on".to_owned(),
+            (None, None) => match &status.job_id {
+                Some(job) => format!("as Slurm job {job}: `scancel {job}` stops it"),
+                None => "being started by the run going on".to_owned(),
+            },
         }
     } else {
         // Its orchestrator and supervisor died before its pid was written

@@ -56,6 +56,40 @@ fn a_dry_run_shows_the_sbatch_that_would_submit_each_task() {
     assert!(!local.stdout.contains("sbatch"), "{}", local.stdout);
 }
 
+/// `reset` or `block` of a task whose Slurm job runs is refused, naming
+/// the job and the `scancel` that stops it (it said "on Slurm" alone).
+#[test]
+fn slurm_reset_of_a_task_whose_job_runs_names_the_job() {
+    let Some(t) = slurm_tree() else { return };
+    let release = t.path("release");
+    t.task(
+        "p/a",
+        &sh(&format!(
+            "until [ -e {} ]; do sleep 0.05; done",
+            release.display()
+        )),
+    );
+    let mut run = t
+        .command(&["orchestrate"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("p/a's job", || {
+        t.exists("workspace/status/p/a.json") && t.status("p/a")["job_id"].is_string()
+    });
+    // Killed: its job runs on, no run going on.
+    run.kill().unwrap();
+    run.wait().unwrap();
+    let job = t.status("p/a")["job_id"].as_str().unwrap().to_owned();
+    let said = format!("p/a is running (as Slurm job {job}: `scancel {job}` stops it)");
+    t.run(&["reset", "p/a"]).code(2).says(&said);
+    t.run(&["block", "p/a"]).code(2).says(&said);
+    // Released, the job ends, and the next run records it.
+    std::fs::write(&release, "").unwrap();
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.state("p/a"), "completed");
+}
+
 #[test]
 fn slurm_diamond_with_a_failure() {
     let Some(t) = slurm_tree() else { return };
