@@ -434,6 +434,10 @@ impl Job {
             // No thread to spare (a limit of threads reached): the command
             // reads the end of its input instead of the event.
             let _ = crate::sys::spawn_thread("a notifier's input", move || {
+                // A command that ends without reading it all closes the
+                // pipe: its SIGPIPE would end `block` or `approve`, whose
+                // SIGPIPE is a view's, halfway through their changes.
+                crate::sys::signals::block_sigpipe_in_this_thread();
                 let _ = stdin.write_all(line.as_bytes());
             });
         }

@@ -110,6 +110,20 @@ pub fn received() -> (usize, i32) {
     )
 }
 
+/// Blocks SIGPIPE in the calling thread alone: a write of its to a pipe
+/// whose reader is gone fails (EPIPE), and the SIGPIPE it raises, sent to
+/// this thread, is dropped when the thread ends, rather than end a command
+/// that takes SIGPIPE as a view does (`default_sigpipe`).
+pub fn block_sigpipe_in_this_thread() {
+    // SAFETY: the set is initialised by sigemptyset before use.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGPIPE);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+}
+
 /// SIGPIPE ends the process again (Rust starts with it ignored, which
 /// makes a write to a closed pipe an error instead).
 pub fn default_sigpipe() {

@@ -434,6 +434,31 @@ fn a_notifier_that_reads_no_large_event_is_killed_at_its_timeout() {
     assert!(!sh_running("sleep 1000", &t));
 }
 
+/// A command that tells its changes (`validate` here) and whose notifier
+/// ends without reading an event larger than a pipe holds goes on to its
+/// end: the write fails, and its SIGPIPE (a view's, for such a command)
+/// does not end it halfway (it exited 141).
+#[test]
+fn a_notifier_that_reads_no_large_event_does_not_end_a_command() {
+    let t = Tree::new();
+    t.config("notify:\n  - on: [failed]\n    command: \"exit 0\"\n");
+    let name = "o".repeat(100);
+    let outputs: Vec<String> = (0..800).map(|i| format!("{name}{i}")).collect();
+    let makes =
+        format!("i=0; while [ $i -lt 800 ]; do : > $TASK_OUTPUT_DIR/{name}$i; i=$((i+1)); done");
+    t.task("p/a", &format!("outputs: {outputs:?}\n{}", sh(&makes)));
+    t.run(&["orchestrate"]).code(0);
+    std::fs::remove_dir_all(t.path("workspace/outputs/p/a")).unwrap();
+    // The `failed` event names 800 missing outputs: some 90 KB.
+    t.run(&["validate"])
+        .code(1)
+        .says("FAILED p/a: ")
+        .says("1 completed task(s) checked, 1 with problems");
+    assert!(t
+        .read("workspace/logs/notify.log")
+        .contains("notifier 1 for p/a failed: exit 0"));
+}
+
 /// A notifier's command dies with a SIGKILLed orchestrator, and what it
 /// runs with it (its shell alone did, its `sleep` lived on): nothing would
 /// enforce its timeout any more.
