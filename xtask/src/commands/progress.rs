@@ -271,15 +271,12 @@ fn unlisted_running(layout: &Layout, ids: &[String]) -> Vec<String> {
         .map(|(id, status)| {
             let pid = (status.pid)
                 .or_else(|| records::recorded_pid(layout, &id).map(|p| p.pid));
-            match (going_on, pid) {
-                (true, pid) => {
-                    let pid = pid.map_or(String::new(), |pid| format!(" (pid {pid})"));
-                    format!("{id} is recorded running{pid}, but its task file is gone: the run going on records its end (as the task's, if it read its file as it started; else failed, its outputs not judged)")
-                }
-                (false, pid) => {
-                    let pid = pid.map_or(String::new(), |pid| format!(", pid {pid}"));
-                    format!("{id} is recorded running (started by a run that was killed{pid}), but its task file is gone: the next `orchestrate` or `monitor` records its end (failed: its outputs are not judged)")
-                }
+            if going_on {
+                let pid = pid.map_or(String::new(), |pid| format!(" (pid {pid})"));
+                format!("{id} is recorded running{pid}, but its task file is gone: the run going on records its end (as the task's, if it read its file as it started; else failed, its outputs not judged)")
+            } else {
+                let pid = pid.map_or(String::new(), |pid| format!(", pid {pid}"));
+                format!("{id} is recorded running (started by a run that was killed{pid}), but its task file is gone: the next `orchestrate` or `monitor` records its end (failed: its outputs are not judged)")
             }
         })
         .collect()

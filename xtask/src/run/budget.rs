@@ -121,7 +121,7 @@ impl Budget {
         }
         for (task, status) in statuses {
             // Work in the merge queue was counted as its attempt ended.
-            if status.status != crate::state::status::State::Running || status.merging {
+            if status.status != status::State::Running || status.merging {
                 continue;
             }
             let attempt = (task.id.clone(), status.attempt, status.attempt_since_ns);
