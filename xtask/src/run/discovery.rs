@@ -280,7 +280,7 @@ impl Run<'_> {
             }
         }
         self.awaiting_from_before(&loaded.awaiting)?;
-        self.say_stale(&loaded.stale, &loaded.rerun);
+        self.say_stale(&loaded.stale, &loaded.rerun, &loaded.stale_held);
         for (t, from) in loaded.rerun {
             // As `reset` would: what a person decided was on what ran before.
             let id = self.graph.tasks[t].id.clone();
@@ -391,12 +391,18 @@ impl Run<'_> {
 
     /// Says which completed tasks are stale: run again with
     /// `--rerun-stale`, else only counted.
-    fn say_stale(&self, stale: &[(usize, String)], rerun: &[(usize, &str)]) {
+    fn say_stale(
+        &self,
+        stale: &[(usize, String)],
+        rerun: &[(usize, &str)],
+        held: &[(usize, usize)],
+    ) {
         let notes = load::stale_notes(
             self.layout,
             &self.graph,
             stale,
             rerun,
+            held,
             self.options.rerun_stale,
         );
         for note in notes {

@@ -4,7 +4,7 @@
 //! resumes one killed mid-way keeps the failures and blocks it had
 //! recorded; a new run tries failed and blocked tasks again.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::SystemTime;
 
 use camino::{Utf8Path, Utf8PathBuf};
@@ -289,6 +289,9 @@ pub struct Loaded {
     /// approval downstream of them, each with the state it leaves: their
     /// statuses are to be cleared.
     pub rerun: Vec<(usize, &'static str)>,
+    /// Selected stale tasks that do not run again, each with the stale task
+    /// not selected that it depends on (built on it as it is).
+    pub stale_held: Vec<(usize, usize)>,
     /// Tasks that ended failed, blocked or completed in an earlier run and
     /// wait to run again in this one, each with the state they leave (for
     /// the events: a retry is `failed` then `pending`, whichever run makes
@@ -384,7 +387,7 @@ impl Reader<'_> {
             nodes.push((t, node));
         }
         if self.rerun_stale && !loaded.stale.is_empty() {
-            loaded.rerun = rerun(graph, &loaded.stale, &mut nodes, selected);
+            (loaded.rerun, loaded.stale_held) = rerun(graph, &loaded.stale, &mut nodes, selected);
             // Run again, a result that awaited approval awaits none now.
             let again: HashSet<usize> = loaded.rerun.iter().map(|&(t, _)| t).collect();
             loaded.awaiting.retain(|t| !again.contains(t));
@@ -429,18 +432,21 @@ fn read_past(layout: &Layout, id: &str, status: &Status, resumed: bool, past: &m
 /// The stale tasks the run selected, and every completed task downstream
 /// of them (a result awaiting approval too, built on the stale one), wait
 /// to run again (those selected). A stale task not selected stays as it
-/// is, and so does what depends on it: run again, it would be built on
-/// the same stale result. Returns them, each with the state it leaves.
+/// is, and so does what depends on it, a selected stale task too: run
+/// again, it would be built on the same stale result. Returns those that
+/// run again, each with the state it leaves, and the selected stale tasks
+/// held so, each with the stale task it depends on.
 fn rerun(
     graph: &Graph,
     stale: &[(usize, String)],
     nodes: &mut [(usize, Node)],
     selected: &dyn Fn(usize) -> bool,
-) -> Vec<(usize, &'static str)> {
-    let seeds = stale.iter().map(|(t, _)| *t).filter(|&t| selected(t));
-    let mut again: std::collections::HashSet<usize> = seeds.clone().collect();
+) -> (Vec<(usize, &'static str)>, Vec<(usize, usize)>) {
+    let held = held_by_stale(graph, stale, selected);
+    let seeds = (stale.iter().map(|(t, _)| *t)).filter(|&t| selected(t) && !held.contains_key(&t));
+    let mut again: HashSet<usize> = seeds.clone().collect();
     for t in seeds {
-        again.extend(graph.downstream(t, |_| true));
+        again.extend(graph.downstream(t, |d| !held.contains_key(&d)));
     }
     let mut rerun = Vec::new();
     for (t, node) in nodes.iter_mut() {
@@ -454,7 +460,27 @@ fn rerun(
             rerun.push((*t, from));
         }
     }
-    rerun
+    let stale_held = (stale.iter())
+        .filter_map(|(t, _)| Some((*t, *held.get(t)?)))
+        .filter(|&(t, _)| selected(t))
+        .collect();
+    (rerun, stale_held)
+}
+
+/// Every task downstream of a stale task not selected, each with the
+/// first such task found upstream of it: one walk over the graph in all.
+fn held_by_stale(
+    graph: &Graph,
+    stale: &[(usize, String)],
+    selected: &dyn Fn(usize) -> bool,
+) -> HashMap<usize, usize> {
+    let mut held = HashMap::new();
+    for (u, _) in stale.iter().filter(|(u, _)| !selected(*u)) {
+        for d in graph.downstream(*u, |d| !held.contains_key(&d)) {
+            held.insert(d, *u);
+        }
+    }
+    held
 }
 
 /// The node of a task with a status: failed and blocked tasks run again in
@@ -539,6 +565,7 @@ pub fn stale_notes(
     graph: &Graph,
     stale: &[(usize, String)],
     rerun: &[(usize, &str)],
+    held: &[(usize, usize)],
     rerun_stale: bool,
 ) -> Vec<String> {
     if stale.is_empty() {
@@ -548,9 +575,14 @@ pub fn stale_notes(
         let rerun: HashSet<&usize> = rerun.iter().map(|(t, _)| t).collect();
         return (stale.iter())
             .map(|(t, changed)| {
-                let fate = match rerun.contains(t) {
-                    true => "it runs again, with what is downstream",
-                    false => "not selected, it does not run again, nor what is downstream of it",
+                let by = held.iter().find(|(h, _)| h == t).map(|&(_, u)| u);
+                let fate = match (rerun.contains(t), by) {
+                    (true, _) => "it runs again, with what is downstream".to_owned(),
+                    (false, Some(u)) => format!(
+                        "it depends on {}, stale and not selected: it does not run again, nor what is downstream of it",
+                        graph.tasks[u].id
+                    ),
+                    (false, None) => "not selected, it does not run again, nor what is downstream of it".to_owned(),
                 };
                 format!(
                     "stale  {}: {changed} changed since it started: {fate}",

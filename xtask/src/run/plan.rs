@@ -174,6 +174,7 @@ impl<'a> Plan<'a> {
                 graph,
                 &loaded.stale,
                 &loaded.rerun,
+                &loaded.stale_held,
                 options.rerun_stale,
             ),
         }

@@ -909,6 +909,39 @@ fn rerun_stale_with_a_selection_reruns_only_what_it_selects() {
     );
 }
 
+/// What depends on a stale task the selection leaves out stays as it is,
+/// even where it also depends on a selected one, or is stale and selected
+/// itself: run again, it would be built on the old result.
+#[test]
+fn rerun_stale_leaves_what_depends_on_a_stale_task_not_selected() {
+    let t = Tree::new();
+    t.write("workspace/outputs/src/data.txt", "one\n");
+    t.task("p/a", &format!("inputs: [src/data.txt]\n{}", sh(MARK)));
+    t.task("q/s", &format!("inputs: [src/data.txt]\n{}", sh(MARK)));
+    t.task("q/both", &format!("dependencies: [p/a, q/s]\n{}", sh(MARK)));
+    t.task(
+        "q/on_a",
+        &format!("dependencies: [p/a]\ninputs: [src/data.txt]\n{}", sh(MARK)),
+    );
+    t.run(&["orchestrate"]).code(0);
+    t.write("workspace/outputs/src/data.txt", "two\n");
+    t.run(&["orchestrate", "--phase", "q", "--rerun-stale", "--dry-run"])
+        .says("Already completed (2): q/both, q/on_a");
+    t.run(&["orchestrate", "--phase", "q", "--rerun-stale"])
+        .code(0)
+        .says("stale  q/s: workspace/outputs/src/data.txt changed since it started: it runs again, with what is downstream")
+        .says("stale  q/on_a: workspace/outputs/src/data.txt changed since it started: it depends on p/a, stale and not selected: it does not run again, nor what is downstream of it");
+    assert_eq!(
+        [
+            t.launches("p/a"),
+            t.launches("q/s"),
+            t.launches("q/both"),
+            t.launches("q/on_a")
+        ],
+        [1, 2, 1, 1]
+    );
+}
+
 #[test]
 fn a_dry_run_of_rerun_stale_asks_again_for_the_approvals_it_forgets() {
     let t = Tree::new();
