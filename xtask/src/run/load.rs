@@ -387,7 +387,7 @@ impl Reader<'_> {
             nodes.push((t, node));
         }
         if self.rerun_stale && !loaded.stale.is_empty() {
-            (loaded.rerun, loaded.stale_held) = rerun(graph, &loaded.stale, &mut nodes, selected);
+            rerun(graph, &mut loaded, &mut nodes, selected);
             // Run again, a result that awaited approval awaits none now.
             let again: HashSet<usize> = loaded.rerun.iter().map(|&(t, _)| t).collect();
             loaded.awaiting.retain(|t| !again.contains(t));
@@ -433,15 +433,15 @@ fn read_past(layout: &Layout, id: &str, status: &Status, resumed: bool, past: &m
 /// of them (a result awaiting approval too, built on the stale one), wait
 /// to run again (those selected). A stale task not selected stays as it
 /// is, and so does what depends on it, a selected stale task too: run
-/// again, it would be built on the same stale result. Returns those that
-/// run again, each with the state it leaves, and the selected stale tasks
-/// held so, each with the stale task it depends on.
+/// again, it would be built on the same stale result. Sets `rerun` and
+/// `stale_held` of `loaded`.
 fn rerun(
     graph: &Graph,
-    stale: &[(usize, String)],
+    loaded: &mut Loaded,
     nodes: &mut [(usize, Node)],
     selected: &dyn Fn(usize) -> bool,
-) -> (Vec<(usize, &'static str)>, Vec<(usize, usize)>) {
+) {
+    let stale = &loaded.stale;
     let held = held_by_stale(graph, stale, selected);
     let seeds = (stale.iter().map(|(t, _)| *t)).filter(|&t| selected(t) && !held.contains_key(&t));
     let mut again: HashSet<usize> = seeds.clone().collect();
@@ -460,11 +460,11 @@ fn rerun(
             rerun.push((*t, from));
         }
     }
-    let stale_held = (stale.iter())
+    loaded.stale_held = (stale.iter())
         .filter_map(|(t, _)| Some((*t, *held.get(t)?)))
         .filter(|&(t, _)| selected(t))
         .collect();
-    (rerun, stale_held)
+    loaded.rerun = rerun;
 }
 
 /// Every task downstream of a stale task not selected, each with the
