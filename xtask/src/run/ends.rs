@@ -199,11 +199,11 @@ impl Run<'_> {
             self.history[t].forgive();
             status.tries = self.history[t].tries;
         }
+        // Also in a stop: the limit holds for the next run to wait out, and
+        // the attempt is no failure of the task's to count or to tell.
         match &verdict.rate_limit {
-            Some(limit) if self.stop.is_none() => {
-                self.rate_limited(t, &mut status, limit, active.started)
-            }
-            _ => self.history[t].limited_since = None,
+            Some(limit) => self.rate_limited(t, &mut status, limit, active.started),
+            None => self.history[t].limited_since = None,
         }
         // Its work goes into the integration branch first: the task is
         // completed once it is there. Told before its status says so: a

@@ -2174,6 +2174,39 @@ fn an_interrupted_attempt_is_no_sign_that_costs_go_unreported() {
     assert!(!stdout.contains("reported no cost"), "{stdout}");
 }
 
+/// An agent that reported a rate limit just before the run's stop reached
+/// it (here: its CLI exited on the limit, and a helper it left has its
+/// grace when the Ctrl-C comes): the limit is kept, its pool's pause too,
+/// for the next run to wait out; the attempt is not a failure of the
+/// task's to count, nor an error to tell the next attempt.
+#[test]
+fn a_limit_an_agent_reports_as_a_stop_arrives_is_kept_for_the_next_run() {
+    let t = Tree::new();
+    let limited = format!("{FIXTURES}/claude/rate_limited_api_429.json");
+    t.write(
+        "agent.sh",
+        &format!("cat \"{limited}\"\nsh -c 'trap \"\" TERM; exec sleep 30' &\nexit 1\n"),
+    );
+    t.config(
+        "agent:\n  command: [sh, agent.sh]\n  result: claude-json\n  pool: anthropic\nkill_grace: 3s\nrate_limits: {backoff: 10m}\n",
+    );
+    t.task("p/a", "retries: 0");
+    let child = t.command(&["orchestrate"]).spawn().unwrap();
+    wait_for("the agent to exit and leave its helper", || {
+        std::fs::read_to_string(t.path("workspace/logs/p/a.log"))
+            .is_ok_and(|log| log.contains("its process exited and left others running"))
+    });
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    assert_eq!(child.wait_with_output().unwrap().status.code(), Some(130));
+    let status = t.status("p/a");
+    assert!(status["rate_limited_until"].is_string(), "{status}");
+    assert_eq!(status["tries"], 0, "{status}");
+    assert!(error(&t, "p/a").starts_with("rate limited: "), "{status}");
+    assert!(t.read("workspace/pools.json").contains("anthropic"));
+    t.run(&["why", "p/a"])
+        .says("p/a is paused: rate limited until");
+}
+
 #[test]
 fn a_pool_caps_its_tasks_across_phases_and_next_names_it() {
     let t = Tree::new();
