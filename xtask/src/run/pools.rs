@@ -134,10 +134,12 @@ impl Pools {
         settings: &RateLimits,
         jitter: f64,
     ) -> SystemTime {
-        // What the pool ran at most: its limit, but never more than the
-        // run's `-j` (a cap of 4 under `-j 2` halves to 1, not to 2, which
-        // is no lower at all).
-        let cap = (self.limit(pool).unwrap_or(hit.running.max(1))).min(self.ceiling);
+        // What the pool ran: the tasks running as the limit came, itself
+        // included, never more than its limit or the run's `-j` (a cap of
+        // 4 under `-j 2`, or under memory for two, halves to 1, not to 2,
+        // which is no lower at all).
+        let ran = hit.running.max(1);
+        let cap = (self.limit(pool).map_or(ran, |limit| limit.min(ran))).min(self.ceiling);
         let state = self.state.entry(pool.to_owned()).or_default();
         state.hits.entry(hit.task).or_insert((hit.now, 0)).0 = hit.now;
         let reset = hit.reset.filter(|reset| *reset > hit.now);
@@ -334,6 +336,17 @@ mod tests {
             Ok(()),
             "an unlisted pool has no cap"
         );
+    }
+
+    /// A pool of 4 that ran two (held down by memory, or by what was
+    /// ready): a limit halves what it ran, not its cap, which would lower
+    /// nothing.
+    #[test]
+    fn a_rate_limit_halves_what_the_pool_ran_below_its_cap() {
+        let mut p = pools();
+        let now = SystemTime::now();
+        p.rate_limited("anthropic", hit(2, None, now), &RateLimits::default(), 0.0);
+        assert_eq!(p.limit("anthropic"), Some(1));
     }
 
     #[test]
