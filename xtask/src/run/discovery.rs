@@ -20,7 +20,7 @@ use crate::model::discovery;
 use crate::state::approvals as decisions;
 use crate::state::events::{self, Event};
 use crate::state::resets;
-use crate::state::status::{self, Status};
+use crate::state::status::{self, State, Status};
 use crate::ui::format;
 use crate::ui::printer::Tone;
 
@@ -129,10 +129,24 @@ impl Run<'_> {
         let files = Disk::new(self.layout, self.config, &self.graph);
         for &t in &found.back {
             if self.removed.remove(&t) {
-                self.readiness.rejoin(&self.graph, t, &files);
                 let id = &self.graph.tasks[t].id;
-                self.printer
-                    .event(Tone::Plain, "found", id, "its task file is back");
+                // A result that awaited approval when its file went awaits
+                // it again (its status kept it), rather than run again.
+                let awaiting = status::read(self.layout, id)
+                    .ok()
+                    .flatten()
+                    .is_some_and(|s| {
+                        s.status == State::AwaitingApproval && s.completed_at.is_some()
+                    });
+                self.readiness.rejoin(&self.graph, t, &files, awaiting);
+                let line = match awaiting {
+                    true => {
+                        self.awaiting.insert(t, true);
+                        "its task file is back: its result awaits approval"
+                    }
+                    false => "its task file is back",
+                };
+                self.printer.event(Tone::Plain, "found", id, line);
                 if found.changed.contains(&t) {
                     self.printer.line(
                         Tone::Warn,
@@ -189,11 +203,11 @@ impl Run<'_> {
     }
 
     /// A task whose file was removed: it does not start, unless it has.
-    /// One awaiting approval to start has not: no one is asked for it any
-    /// more.
+    /// One awaiting approval has not, or its result does not count: no one
+    /// is asked for it any more (`approve` knows no such task).
     fn drop_removed(&mut self, t: usize) {
-        let to_start = self.awaiting.get(&t) == Some(&false);
-        if !self.readiness.node(t).is_waiting() && !to_start {
+        let awaiting = self.awaiting.get(&t).copied();
+        if !self.readiness.node(t).is_waiting() && awaiting.is_none() {
             return;
         }
         self.awaiting.remove(&t);
@@ -201,9 +215,13 @@ impl Run<'_> {
         self.readiness.drop_unstarted(&self.graph, t, &files);
         self.removed.insert(t);
         let id = &self.graph.tasks[t].id;
+        let fate = match awaiting {
+            Some(true) => "its result no longer awaits approval in this run, and what names it as a dependency does not start",
+            _ => "it does not start in this run, nor what names it as a dependency",
+        };
         self.printer.line(
             Tone::Warn,
-            &format!("warning: {id}: its task file was removed: it does not start in this run, nor what names it as a dependency"),
+            &format!("warning: {id}: its task file was removed: {fate}"),
         );
     }
 

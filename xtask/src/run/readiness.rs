@@ -448,15 +448,20 @@ impl Readiness {
     }
 
     /// A task dropped when its file went (`drop_unstarted`), its file back:
-    /// it waits again (or stays blocked by a failure met meanwhile), and
-    /// the phase gates not open yet wait for it.
-    pub fn rejoin(&mut self, graph: &Graph, t: usize, files: &dyn Files) {
+    /// it waits again (or stays blocked by a failure met meanwhile), or,
+    /// its result `awaiting` approval, awaits it again; and the phase
+    /// gates not open yet wait for it.
+    pub fn rejoin(&mut self, graph: &Graph, t: usize, files: &dyn Files, awaiting: bool) {
         for p in graph.gates_including(graph.phase_of[t]) {
             if !self.gate_open[p] {
                 self.gate_unmet[p] += 1;
             }
         }
         self.gone[t] = false;
+        if awaiting {
+            self.node[t] = Node::AwaitingApproval;
+            return;
+        }
         if self.node[t] == Node::Blocked {
             return;
         }

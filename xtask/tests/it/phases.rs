@@ -1084,6 +1084,46 @@ fn a_task_file_removed_while_it_awaits_approval_to_start_holds_no_gate() {
     assert_eq!((t.launches("q/b"), t.launches("r/d")), (0, 1));
 }
 
+/// A result awaiting approval whose task file is removed during the run
+/// no longer awaits it (`approve` knows no such task), and what names it
+/// waits on; its file back, it awaits approval again, and does not run
+/// again.
+#[test]
+fn a_result_awaiting_approval_whose_file_is_removed_awaits_none_until_it_is_back() {
+    let t = Tree::new();
+    t.task("o/tick", &sh("while [ ! -e tick ]; do sleep 0.01; done"));
+    t.task("o/tock", &sh("while [ ! -e tock ]; do sleep 0.01; done"));
+    t.task("q/b", &format!("approve: after\n{}", sh(MARK)));
+    t.task("q/c", &format!("dependencies: [q/b]\n{}", sh(MARK)));
+    t.task("r/d", &format!("dependencies: [q]\n{}", sh(MARK)));
+    t.config("max_concurrent_agents: 4\nmax_memory_gb: 1\n");
+    let text = t.read("tasks/q/b.md");
+    let mut run = running_until_go(&t);
+    wait_for("q/b's result to await approval", || {
+        t.read("out.txt").contains("its result awaits approval")
+    });
+    std::fs::remove_file(t.path("tasks/q/b.md")).unwrap();
+    t.write("tick", "");
+    wait_for("the run to see it gone", || {
+        t.read("out.txt").contains(
+            "q/b: its task file was removed: its result no longer awaits approval in this run",
+        )
+    });
+    t.write("tasks/q/b.md", &text);
+    t.write("tock", "");
+    wait_for("the run to see it back", || {
+        t.read("out.txt")
+            .contains("its task file is back: its result awaits approval")
+    });
+    t.write("go", "");
+    assert_eq!(run.wait().unwrap().code(), Some(4), "{}", t.read("out.txt"));
+    assert_eq!(
+        (t.launches("q/b"), t.launches("q/c"), t.launches("r/d")),
+        (1, 0, 0)
+    );
+    assert_eq!(t.state("q/b"), "awaiting_approval");
+}
+
 /// A task file removed, then made again, during the run: it joins again,
 /// and runs.
 #[test]
