@@ -18,7 +18,7 @@ use super::protocol::{
 };
 use super::{Event, Launch, Limits};
 use crate::model::layout::Layout;
-use crate::sys::env::GIT_REPOSITORY_VARS;
+use crate::sys::env::{self, GIT_REPOSITORY_VARS};
 
 /// The orchestrator's handle on its supervisor.
 pub struct Supervisor {
@@ -58,6 +58,7 @@ impl Supervisor {
         for var in GIT_REPOSITORY_VARS {
             command.env_remove(var);
         }
+        command.envs(env::make_flags_for_tasks());
         command
             .arg(SUPERVISOR_ARG)
             .env(PROMPTS_ENV, serde_json::to_string(prompt_patterns)?)

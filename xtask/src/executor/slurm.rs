@@ -516,12 +516,14 @@ fn slurm_command<'a>(
         .split_first()
         .context("a Slurm command names its program")?;
     // sbatch exports its environment to the job: no task may get the
-    // user's repository from a git hook that started the run.
+    // user's repository from a git hook that started the run, nor a make
+    // jobserver it cannot reach.
     let cmd = GIT_REPOSITORY_VARS
         .iter()
         .fold(xshell::cmd!(sh, "{program} {args...}"), |cmd, var| {
             cmd.env_remove(var)
         })
+        .envs(crate::sys::env::make_flags_for_tasks())
         .envs(env.iter().map(|(k, v)| (k, v)))
         .quiet();
     let mut command = Command::from(cmd);

@@ -1330,6 +1330,35 @@ fn a_descriptor_the_run_inherits_reaches_no_task() {
     assert!(!fds.contains("inherited"), "{fds}");
 }
 
+/// A run started by `make -j2` (a `+` rule, as make asks of a recursive
+/// one): a make in a task runs without warning that the jobserver, whose
+/// descriptors no task inherits, is unavailable.
+#[test]
+fn a_make_in_a_task_of_a_run_make_started_has_no_jobserver_to_miss() {
+    let t = Tree::new();
+    t.write("inner.mk", "all:\n\t@echo inner make ran\n");
+    t.task(
+        "p/a",
+        &sh("make -s -f inner.mk; echo \"flags: $MAKEFLAGS.\""),
+    );
+    t.write(
+        "outer.mk",
+        &format!(
+            "all:\n\t+@{BIN} --root {} orchestrate -q\n",
+            t.root.display()
+        ),
+    );
+    let out = std::process::Command::new("make")
+        .args(["-s", "-j2", "-f", "outer.mk"])
+        .current_dir(&t.root)
+        .output()
+        .expect("make runs");
+    assert!(out.status.success(), "{out:?}");
+    let log = t.read("workspace/logs/p/a.log");
+    assert!(log.contains("inner make ran"), "{log}");
+    assert!(!log.contains("jobserver"), "{log}");
+}
+
 #[test]
 fn a_long_task_gets_its_pid_in_its_running_status() {
     let t = Tree::new();
