@@ -64,15 +64,14 @@ pub fn run(layout: &Layout, name: &str, reason: &str) -> Result<i32> {
             .as_ref()
             .filter(|s| s.status == State::Failed && s.held)
             .and_then(|s| s.error.clone());
-        let failed = match recorded.filter(|s| s.status == State::Failed) {
+        let failed = match recorded {
             // A task paused by a rate limit is held: no longer paused, and
             // what failed before the limit is what its reason names.
-            Some(paused) if paused.rate_limited_until.is_some() => {
+            Some(paused)
+                if paused.status == State::Failed && paused.rate_limited_until.is_some() =>
+            {
                 let previous = match paused.previous.clone() {
-                    Some(p) => Failure {
-                        error: held_because(reason, &p.error),
-                        ..p
-                    },
+                    Some(p) => held_previous(reason, p, paused.held),
                     // It never failed otherwise: the reason alone, and no
                     // session to resume (the limit's was refused).
                     None => Failure {
@@ -94,7 +93,7 @@ pub fn run(layout: &Layout, name: &str, reason: &str) -> Result<i32> {
             // A failed attempt keeps its record (its exit code, its times),
             // and its error stays in the reason: a retry after `reset` is
             // told what failed, not only why it was held.
-            Some(attempt) => {
+            Some(attempt) if attempt.status == State::Failed => {
                 let error = match failure_of(&attempt) {
                     Some(error) => held_because(reason, error),
                     None => reason.to_owned(),
@@ -103,10 +102,8 @@ pub fn run(layout: &Layout, name: &str, reason: &str) -> Result<i32> {
                 // (`Status::previous`: with an earlier session to resume,
                 // or what failed before a limit given up on) says the
                 // reason too.
-                let previous = attempt.previous.clone().map(|p| Failure {
-                    error: held_because(reason, unheld(&p.error, attempt.held).unwrap_or(&p.error)),
-                    ..p
-                });
+                let previous =
+                    (attempt.previous.clone()).map(|p| held_previous(reason, p, attempt.held));
                 Status {
                     error: Some(error),
                     held: true,
@@ -114,13 +111,24 @@ pub fn run(layout: &Layout, name: &str, reason: &str) -> Result<i32> {
                     ..attempt
                 }
             }
-            None => Status {
-                error: Some(reason.to_owned()),
-                held: true,
-                attempt: plan.attempt(t),
-                completed_at: Some(status::timestamp(SystemTime::now())),
-                ..Status::new(id, State::Failed)
-            },
+            recorded => {
+                // Blocked, or awaiting approval to start again, after a
+                // failure of its own: that failure stays what its retry
+                // after `reset` is told, with the reason, as for a failed
+                // attempt.
+                let previous = recorded
+                    .filter(|s| matches!(s.status, State::Blocked | State::AwaitingApproval))
+                    .and_then(|s| s.failure_to_tell())
+                    .map(|p| held_previous(reason, p, false));
+                Status {
+                    error: Some(previous.as_ref().map_or(reason, |p| &p.error).to_owned()),
+                    held: true,
+                    attempt: plan.attempt(t),
+                    completed_at: Some(status::timestamp(SystemTime::now())),
+                    previous,
+                    ..Status::new(id, State::Failed)
+                }
+            }
         };
         // Held already, for the same reason: no change to tell.
         let again = was.is_some() && was == failed.error;
@@ -169,6 +177,18 @@ const HAD_FAILED: &str = " (it had failed: ";
 /// A block's `reason`, naming the failure (`error`) it holds.
 fn held_because(reason: &str, error: &str) -> String {
     format!("{reason}{HAD_FAILED}{error})")
+}
+
+/// `previous`, the failure a retry is told of, as a block's `reason` holds
+/// it (`held`: a block's reason is in it already, and is replaced).
+fn held_previous(reason: &str, previous: Failure, held: bool) -> Failure {
+    Failure {
+        error: held_because(
+            reason,
+            unheld(&previous.error, held).unwrap_or(&previous.error),
+        ),
+        ..previous
+    }
 }
 
 /// The failure a failed status records: its error, or, blocked by hand

@@ -226,6 +226,37 @@ fn blocking_a_failed_task_keeps_its_failure_and_repeats_no_block() {
     assert_eq!(t.status("p/a")["error"], "two (it had failed: exit code 3)");
 }
 
+/// Blocking a task blocked by a failure upstream after a failure of its
+/// own keeps that failure (its status's `previous`) beside the reason:
+/// the retry after `reset` is told what failed, as for a failed task.
+#[test]
+fn blocking_a_blocked_task_keeps_the_failure_before_it() {
+    let t = Tree::new();
+    t.task("p/a", &sh("test ! -f fail-a"));
+    t.task(
+        "p/b",
+        &format!(
+            "dependencies: [p/a]\n{}",
+            sh("echo \"$TASK_PREVIOUS_ERROR\" > told; exit 3")
+        ),
+    );
+    t.run(&["orchestrate"]).code(1);
+    // p/a fails now: p/b, taken up again, is blocked by it, keeping its
+    // own failure for its retry.
+    t.write("fail-a", "");
+    t.run(&["reset", "p/a"]).code(0);
+    t.run(&["orchestrate"]).code(1);
+    assert_eq!(t.state("p/b"), "blocked");
+    t.run(&["block", "p/b", "--reason", "investigating"])
+        .code(0);
+    let held = "investigating (it had failed: exit code 3)";
+    assert_eq!(t.status("p/b")["error"], held);
+    std::fs::remove_file(t.path("fail-a")).unwrap();
+    t.run(&["reset", "p/a", "p/b"]).code(0);
+    t.run(&["orchestrate"]).code(1);
+    assert_eq!(t.read("told").trim(), held);
+}
+
 /// Blocking again a task held with the same reason changes nothing: no
 /// event (nor notification) says it failed again; another reason is told.
 #[test]
