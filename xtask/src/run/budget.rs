@@ -5,6 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::verdict::Verdict;
 use super::{Run, Stop};
 use crate::model::config::{Config, ResultFormat};
 use crate::model::graph::Graph;
@@ -39,11 +40,12 @@ pub struct Budget {
     /// The run has said that the budget is reached (once is enough: a
     /// resumed run's recovered ends may reach it before the run starts).
     told_reached: bool,
-    /// What each task's latest counted attempt cost: what its next one is
-    /// expected to cost.
+    /// What each task's latest counted attempt cost (but one a rate limit
+    /// refused): what its next one is expected to cost.
     latest: HashMap<String, f64>,
-    /// Every counted attempt's cost, sorted: their median is what an
-    /// attempt of a task with none counted is expected to cost.
+    /// Every counted attempt's cost (but those a rate limit refused),
+    /// sorted: their median is what an attempt of a task with none counted
+    /// is expected to cost.
     sorted: Vec<f64>,
     /// Whether the run said that the running agents are expected to spend
     /// what is left, since a start last went ahead (said once a hold).
@@ -132,7 +134,8 @@ impl Budget {
             let cost = super::unseen_cost(layout, config, task, status.attempt, told);
             if let Some(cost) = cost {
                 budget.counted.insert(attempt);
-                budget.add(&task.id, cost);
+                budget.add(cost);
+                budget.expect(&task.id, cost);
                 budget.ended_unseen.insert(task.id.clone());
             }
         }
@@ -140,10 +143,15 @@ impl Budget {
         budget
     }
 
-    /// Counts an attempt of task `id` that cost `cost`.
-    fn add(&mut self, id: &str, cost: f64) {
+    /// Counts an attempt that cost `cost`.
+    fn add(&mut self, cost: f64) {
         self.spent += cost;
         *self.this_run.get_or_insert(0.0) += cost;
+    }
+
+    /// Takes what an attempt of task `id` cost as what its task's next
+    /// attempts, and others', are expected to cost.
+    fn expect(&mut self, id: &str, cost: f64) {
         self.latest.insert(id.to_owned(), cost);
         let at = self.sorted.partition_point(|&c| c < cost);
         self.sorted.insert(at, cost);
@@ -301,8 +309,10 @@ impl Run<'_> {
         self.printer.line(Tone::Warn, &warning);
     }
 
-    /// Counts what task `t`'s attempt cost, as its final `status` says.
-    pub(super) fn count_cost(&mut self, t: usize, status: &Status) {
+    /// Counts what task `t`'s attempt cost, as its final `status` says;
+    /// one a rate limit refused (`verdict`) is not what its task is
+    /// expected to cost: it spent nothing (or little) on the work.
+    pub(super) fn count_cost(&mut self, t: usize, status: &Status, verdict: &Verdict) {
         let cost = status.agent.as_ref().and_then(|a| a.cost_usd);
         let id = &self.graph.tasks[t].id;
         let Some(cost) = cost else {
@@ -314,7 +324,8 @@ impl Run<'_> {
             // Its end taken again after a crash: counted already.
             return;
         }
-        if let Err(e) = ledger::record(self.layout, &attempt, cost) {
+        let rate_limited = verdict.rate_limit.is_some();
+        if let Err(e) = ledger::record(self.layout, &attempt, cost, rate_limited) {
             // A cost only this run knows would be lost, and the budget
             // would count short ever after: the run stops as for a status
             // it cannot write, and the end is counted by the next.
@@ -332,7 +343,10 @@ impl Run<'_> {
         }
         self.budget.counted.insert(attempt);
         let was_reached = self.budget.reached();
-        self.budget.add(id, cost);
+        self.budget.add(cost);
+        if !rate_limited {
+            self.budget.expect(id, cost);
+        }
         if self.budget.reached() && !was_reached {
             self.budget.reached_by = Some(t);
         }

@@ -185,7 +185,7 @@ impl Run<'_> {
             &verdict,
         );
         let id = task.id.clone();
-        self.count_cost(t, &status);
+        self.count_cost(t, &status, &verdict);
         if status.ending == Some(Ending::Interrupted)
             && (self.stop.is_some() || active.adopted.is_some())
         {

@@ -23,6 +23,10 @@ struct Entry {
     since_ns: Option<u64>,
     #[serde(deserialize_with = "a_cost")]
     cost_usd: f64,
+    /// A rate limit refused the attempt: what it cost says nothing of what
+    /// its task's work costs.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    rate_limited: bool,
 }
 
 /// A cost as the ledger holds one: a line with a cost below zero (edited
@@ -50,7 +54,8 @@ pub struct Ledger {
     pub spent: f64,
     pub counted: HashSet<Attempt>,
     /// What each counted attempt cost, with its task, in the ledger's
-    /// order.
+    /// order, but those a rate limit refused: what attempts are expected
+    /// to cost.
     pub costs: Vec<(String, f64)>,
     /// The lines that do not parse, by number, but those of an attempt
     /// another line counts: not counted.
@@ -65,7 +70,9 @@ pub fn read(layout: &Layout) -> Ledger {
         let attempt = (entry.task.clone(), entry.attempt, entry.since_ns);
         if ledger.counted.insert(attempt) {
             ledger.spent += entry.cost_usd;
-            ledger.costs.push((entry.task, entry.cost_usd));
+            if !entry.rate_limited {
+                ledger.costs.push((entry.task, entry.cost_usd));
+            }
         }
     }
     // A line cut by a kill before its attempt's final status: the run
@@ -93,8 +100,9 @@ fn field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
     text.find(key).map(|at| &text[at + key.len()..])
 }
 
-/// Records what an attempt cost, as one appended line.
-pub fn record(layout: &Layout, attempt: &Attempt, cost_usd: f64) -> Result<()> {
+/// Records what an attempt cost, as one appended line, and whether a rate
+/// limit refused it.
+pub fn record(layout: &Layout, attempt: &Attempt, cost_usd: f64, rate_limited: bool) -> Result<()> {
     let path = layout.ledger_file();
     let (task, number, since_ns) = attempt;
     let entry = Entry {
@@ -103,6 +111,7 @@ pub fn record(layout: &Layout, attempt: &Attempt, cost_usd: f64) -> Result<()> {
         attempt: *number,
         since_ns: *since_ns,
         cost_usd,
+        rate_limited,
     };
     let mut line = serde_json::to_vec(&entry)?;
     line.push(b'\n');

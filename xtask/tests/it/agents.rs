@@ -1760,6 +1760,33 @@ fn no_more_agents_start_once_the_running_ones_are_expected_to_spend_what_is_left
     );
 }
 
+/// An attempt a rate limit refused, at $0, says nothing of what its task
+/// costs: its next attempt is expected to cost what attempts cost, not $0,
+/// so no second agent starts beside it while what is left is no more than
+/// that (one did, and the run spent $0.49 of $0.30).
+#[test]
+fn a_rate_limited_attempt_is_not_what_its_task_is_expected_to_cost() {
+    let t = Tree::new();
+    t.config(&format!(
+        "{}  pool: anthropic\npools: {{anthropic: 4}}\nbudget: {{usd: 0.30}}\nmax_concurrent_agents: 4\nmax_memory_gb: 1\n",
+        agent("claude", "claude-json")
+    ));
+    t.task("p/a", "resources: {memory_gb: 0.1}");
+    scenario(&t, "p/a", &["success.json"]);
+    // After p/a ($0.16), $0.14 is left: p/limited starts first, and p/other
+    // waits for it, before its limit and after the pause alike.
+    let after_a = "dependencies: [p/a]\nresources: {memory_gb: 0.1}";
+    t.task("p/limited", &format!("{after_a}\npriority: 1"));
+    scenario(&t, "p/limited", &["limit-in:1 1", "success.json"]);
+    t.task("p/other", after_a);
+    scenario(&t, "p/other", &["success.json"]);
+    t.run(&["orchestrate"])
+        .code(3)
+        .says("budget of $0.30 reached ($0.33 spent)");
+    assert_eq!(runs(&t, "p/limited").len(), 2);
+    assert!(runs(&t, "p/other").is_empty());
+}
+
 /// A run that reached the budget while a task awaits approval to start
 /// exits 3, as the next run does: approved, that task would not start.
 #[test]
