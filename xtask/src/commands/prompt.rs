@@ -5,8 +5,8 @@ use anyhow::Result;
 
 use crate::git::repo::Repo;
 use crate::model::definitions;
-use crate::run::budget::Budget;
 use crate::run::history::Previous;
+use crate::run::plan::Plan;
 use crate::run::prompt::{self, Attempt};
 use crate::state::{logs, resets, status};
 
@@ -52,7 +52,9 @@ pub fn run(layout: &crate::model::layout::Layout, name: &str) -> Result<i32> {
         number,
         previous: previous.as_ref(),
         workdir: workdir.as_deref(),
-        budget_left: Budget::load(layout, defs.config.agents.budget_usd).left(),
+        // What an agent that ended unseen spent counts, as the next run
+        // counts it before it starts this one.
+        budget_left: Plan::seen_budget(&defs).left(),
         upstream: &prompt::on_disk(layout, &defs.graph),
     };
     match prompt::render(layout, &defs.config, &defs.graph, t, &attempt) {

@@ -14,7 +14,6 @@ use crate::model::definitions::{self, Definitions};
 use crate::model::graph::Dep;
 use crate::model::layout::Layout;
 use crate::model::task::{phase_key, Task};
-use crate::run::budget::Budget;
 use crate::run::plan::Plan;
 use crate::run::readiness::Node;
 use crate::run::{self, Options};
@@ -273,7 +272,7 @@ impl Why<'_> {
                     "  not counted against its retries; no task of pool {pool} starts before then"
                 );
                 // Nor after, while the budget is reached.
-                let budget = seen_budget(layout, self.defs);
+                let budget = Plan::seen_budget(self.defs);
                 if budget.reached() {
                     println!(
                         "  {}: it does not start again, its pause over or not, until budget.usd is raised",
@@ -335,7 +334,7 @@ impl Why<'_> {
                 if let Some(revoked) = approvals::revoked(layout, task) {
                     println!("  {}", revoked.said);
                 }
-                let budget = seen_budget(layout, self.defs);
+                let budget = Plan::seen_budget(self.defs);
                 if budget.reached() && s.completed_at.is_none() {
                     println!(
                         "  {}: approved, it starts once budget.usd is raised",
@@ -467,7 +466,7 @@ impl Why<'_> {
                 "it was {how}: it stays failed, and what depends on it blocked, until `{reset}`"
             );
         }
-        let budget = seen_budget(self.layout, self.defs);
+        let budget = Plan::seen_budget(self.defs);
         if budget.reached() {
             return format!(
                 "{}: nothing starts, its retry neither, until budget.usd is raised; `{reset}` clears it now",
@@ -634,7 +633,7 @@ impl Why<'_> {
             return;
         }
         // Ready: what holds it still is a person, or the budget.
-        let budget = seen_budget(layout, defs);
+        let budget = Plan::seen_budget(defs);
         if budget.reached() {
             println!("  waits on the budget: {}", budget.reached_message());
         } else if run::approvals::waits_to_start(layout, &defs.config, task) {
@@ -767,11 +766,4 @@ fn merge_held_by_person(layout: &Layout, defs: &Definitions) -> Option<String> {
     let integration = &defs.config.worktrees.integration;
     let what = merge::persons_work(&Repo::open(layout).ok()?, &dir, integration).ok()??;
     Some(merge::held_by_person(&dir, &what))
-}
-
-/// The budget as the next run starts with it (`Plan::into_budget`): what the
-/// attempts that ended while no orchestrator ran cost counts too.
-fn seen_budget(layout: &Layout, defs: &Definitions) -> Budget {
-    let options = Options::of_the_run_going_on(layout, defs.config.executor);
-    Plan::new(defs, &options).into_budget()
 }

@@ -200,6 +200,14 @@ impl<'a> Plan<'a> {
         self.budget
     }
 
+    /// The budget as the run going on, or the next, starts with it
+    /// (`into_budget`), for the views that say what is left (`why`,
+    /// `prompt`): what the attempts that ended unseen cost counts too.
+    pub fn seen_budget(defs: &Definitions) -> Budget {
+        let options = Options::of_the_run_going_on(&defs.layout, defs.config.executor);
+        Plan::new(defs, &options).into_budget()
+    }
+
     /// Whether task `t` waits for a rate limit's pause: its own, or its
     /// pool's (another task's).
     pub fn is_paused(&self, t: usize) -> bool {

@@ -1948,15 +1948,7 @@ fn the_dry_run_under_a_reached_budget_does_not_wait_for_a_pause() {
 fn the_views_count_what_an_agent_that_ended_unseen_spent() {
     let t = Tree::new();
     with_budget(&t, "0.10");
-    t.task("p/a", "");
-    scenario(&t, "p/a", &["success.json 0 1"]);
-    let mut first = t.start(&["orchestrate"]);
-    wait_for("p/a to run", || t.exists("env/p_a.1"));
-    first.kill().unwrap();
-    first.wait().unwrap();
-    wait_for("p/a's end, recorded by its supervisor", || {
-        t.exists("workspace/pids/p/a.exit")
-    });
+    ended_unseen(&t);
     // A task ready to start, added since.
     t.task("p/b", "");
     scenario(&t, "p/b", &["success.json"]);
@@ -1992,6 +1984,36 @@ fn the_views_count_what_an_agent_that_ended_unseen_spent() {
     assert!(runs(&t, "p/b").is_empty());
     let ledger = t.read("workspace/ledger.jsonl");
     assert_eq!(ledger.lines().count(), 1, "{ledger}");
+}
+
+/// `prompt` tells the budget left as the next run counts it: less what an
+/// agent that ended while no orchestrator ran spent, as the other views
+/// say (it told the whole budget).
+#[test]
+fn prompt_counts_what_an_agent_that_ended_unseen_spent() {
+    let t = Tree::new();
+    t.config(&format!(
+        "{}  prompt: \"left={{{{ budget_left_usd }}}}\"\nbudget: {{usd: 0.30}}\n",
+        agent("claude", "claude-json")
+    ));
+    ended_unseen(&t);
+    t.task("p/b", "");
+    t.run(&["prompt", "p/b"]).code(0).says("left=0.137");
+}
+
+/// Runs `p/a` (an agent that spends $0.16) and kills the run (SIGKILL)
+/// while it works: it ends while no orchestrator runs, its end recorded by
+/// its supervisor.
+fn ended_unseen(t: &Tree) {
+    t.task("p/a", "");
+    scenario(t, "p/a", &["success.json 0 1"]);
+    let mut first = t.start(&["orchestrate"]);
+    wait_for("p/a to run", || t.exists("env/p_a.1"));
+    first.kill().unwrap();
+    first.wait().unwrap();
+    wait_for("p/a's end, recorded by its supervisor", || {
+        t.exists("workspace/pids/p/a.exit")
+    });
 }
 
 /// Ten attempts of $0.10 spend a budget of $1.00: a sum of costs is taken
