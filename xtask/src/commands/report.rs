@@ -15,7 +15,7 @@ use anyhow::Result;
 use crate::model::definitions::Definitions;
 use crate::model::graph::{Dep, Graph};
 use crate::model::layout::Layout;
-use crate::model::task::phase_key;
+use crate::run::admission::Admission;
 use crate::state::events::{self, Event};
 use crate::state::status::{self, AgentSlot, Ending, State, Status};
 use crate::state::{records, runs};
@@ -88,12 +88,7 @@ fn render(layout: &Layout, defs: &Definitions, warnings: &mut Vec<String>) -> St
             .as_secs_f64();
         Some((ended, s.merging))
     };
-    let bars = place(graph, &events, last_run.as_deref(), &gone);
-    let run_cost: Option<f64> = events
-        .iter()
-        .filter(|e| last_run.is_none() || e.run_id == last_run)
-        .filter_map(|e| e.cost_usd)
-        .fold(None, |sum, c| Some(sum.unwrap_or(0.0) + c));
+    let (bars, run_cost) = place(graph, &events, last_run.as_deref(), &gone);
     let wall = bars.iter().map(|b| b.end).fold(0.0, f64::max);
     let ran: std::collections::BTreeSet<usize> = bars.iter().map(|b| b.t).collect();
     let completed = statuses
@@ -143,9 +138,11 @@ fn render(layout: &Layout, defs: &Definitions, warnings: &mut Vec<String>) -> St
         .unwrap();
     }
     html.push_str("</ol>");
-    // The last run's `-j`, the limit of the phases the config does not limit.
+    // The last run's `-j` (kept once it ended), which overrides
+    // `max_concurrent_agents`: the limits it ran under.
     let jobs = runs::last(layout).and_then(|run| run.jobs);
-    html.push_str(&parallelism(defs, &bars, jobs));
+    let admission = Admission::new(&defs.config, jobs, defs.config.executor);
+    html.push_str(&parallelism(defs, &bars, &admission));
     html.push_str(&tables(layout, defs, &statuses));
     html.push_str("</body></html>\n");
     html
@@ -155,12 +152,14 @@ fn render(layout: &Layout, defs: &Definitions, warnings: &mut Vec<String>) -> St
 /// from its start event to its end event; lanes are the agent slots. One
 /// with no end event whose process is gone (`gone`: when it ended, and
 /// whether its work is left in the merge queue) ends `gone` (`merging`).
+/// With what the run's attempts cost, as their agents reported, those
+/// whose end a later run told too.
 fn place(
     graph: &Graph,
     events: &[Event],
     run_id: Option<&str>,
     gone: &dyn Fn(usize) -> Option<(f64, bool)>,
-) -> Vec<Bar> {
+) -> (Vec<Bar>, Option<f64>) {
     let secs = |e: &Event| {
         e.at()
             .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
@@ -171,6 +170,7 @@ fn place(
         .unwrap_or_default()
         .as_secs_f64();
     let mut bars: Vec<Bar> = Vec::new();
+    let mut cost: Option<f64> = None;
     // Task -> its bar still open; its bar whose result awaits approval.
     let mut open: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
     let mut awaiting: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
@@ -216,6 +216,9 @@ fn place(
         if !of_run(&event) && !ends_open {
             continue;
         }
+        if let Some(usd) = event.cost_usd {
+            *cost.get_or_insert(0.0) += usd;
+        }
         if to == "running" {
             open.insert(t, bars.len());
             bars.push(Bar {
@@ -260,7 +263,7 @@ fn place(
         bar.start -= origin;
         bar.end -= origin;
     }
-    bars
+    (bars, cost)
 }
 
 fn gantt(defs: &Definitions, bars: &[Bar], wall: f64, critical: &[usize]) -> String {
@@ -446,9 +449,10 @@ fn critical_path(defs: &Definitions, statuses: &[Option<Status>]) -> (Vec<usize>
     (path, length(end))
 }
 
-/// The most tasks of each phase that ran at once, against its limit
-/// (`jobs`: the run's `-j`, which overrides `max_concurrent_agents`).
-fn parallelism(defs: &Definitions, bars: &[Bar], jobs: Option<usize>) -> String {
+/// The most tasks of each phase that ran at once, against its limit under
+/// the run's `admission`: the phase's `max_parallel`, or all the run ran
+/// at once where that is fewer.
+fn parallelism(defs: &Definitions, bars: &[Bar], admission: &Admission) -> String {
     let mut html = String::from("<h2>Parallelism per phase</h2><table><tr><th>phase</th><th>most at once</th><th>limit</th></tr>");
     for (p, phase) in defs.graph.phases.iter().enumerate() {
         let mut events: Vec<(f64, i32)> = bars
@@ -462,7 +466,7 @@ fn parallelism(defs: &Definitions, bars: &[Bar], jobs: Option<usize>) -> String 
             now += delta;
             most = most.max(now);
         }
-        let limit = defs.config.max_parallel(phase_key(&phase.name), jobs);
+        let limit = admission.phase_limit(&defs.graph, p).min(admission.jobs);
         write!(
             html,
             "<tr><td>{}</td><td>{most}</td><td>{limit}</td></tr>",

@@ -28,7 +28,7 @@ impl Run<'_> {
         // and a `monitor`, which ran none of what is left of it: the next
         // `orchestrate` resumes it, retry counts and all.
         let ended = match self.mode {
-            Mode::Launch => runs::end(self.layout, &self.run_id),
+            Mode::Launch => runs::end(self.layout, &self.run_id, self.options.jobs),
             _ => Ok(()),
         };
         // Not written (a full disk): said, and the run still ends as one does,

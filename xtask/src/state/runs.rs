@@ -26,7 +26,7 @@ pub struct Run {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub only: Vec<String>,
     /// Its `-j` and `--executor`, when given: for the views that say what
-    /// it starts next.
+    /// it starts next (its `-j` kept once it ended, for the report).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jobs: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -159,14 +159,15 @@ pub fn last_or_warn(layout: &Layout, warnings: &mut Vec<String>) -> Option<Run> 
     }
 }
 
-/// Marks the run as ended in order: the next one starts afresh.
-pub fn end(layout: &Layout, id: &str) -> Result<()> {
+/// Marks the run as ended in order: the next one starts afresh. Its `-j`
+/// (`jobs`) stays, for the report of the limits it ran under.
+pub fn end(layout: &Layout, id: &str, jobs: Option<usize>) -> Result<()> {
     let run = Run {
         id: id.to_owned(),
         finished: true,
         phase: None,
         only: Vec::new(),
-        jobs: None,
+        jobs,
         executor: None,
         stopping: false,
         ended_by: Some(std::process::id()),

@@ -1176,6 +1176,32 @@ fn the_report_counts_parallelism_on_one_clock() {
     );
 }
 
+/// A phase's limit in the report is what the run held it to: its `-j`,
+/// else `max_concurrent_agents`, where fewer than the phase's
+/// `max_parallel` (it said the phase's own, and a finished run's `-j` was
+/// not kept).
+#[test]
+fn the_report_s_parallelism_limit_is_the_run_s() {
+    let t = Tree::new();
+    t.config("kill_grace: 1s\nmax_concurrent_agents: 2\nphases:\n  p: {max_parallel: 4}\n");
+    t.task("p/a", &sh("true"));
+    t.run(&["orchestrate", "-j", "1"]).code(0);
+    t.run(&["report"]).code(0);
+    let html = t.read("workspace/report.html");
+    assert!(
+        html.contains("<tr><td>p</td><td>1</td><td>1</td></tr>"),
+        "{html}"
+    );
+    t.run(&["reset", "p/a"]).code(0);
+    t.run(&["orchestrate"]).code(0);
+    t.run(&["report"]).code(0);
+    let html = t.read("workspace/report.html");
+    assert!(
+        html.contains("<tr><td>p</td><td>1</td><td>2</td></tr>"),
+        "{html}"
+    );
+}
+
 /// The title is the config's or the root folder's name: any text, escaped
 /// in the report as everything else it shows.
 #[test]

@@ -3225,12 +3225,14 @@ fn ctrl_c_stops_a_hook_that_hangs_as_the_integration_worktree_is_made() {
     assert_eq!(t.git(&["show", "integration:a.txt"]), "a");
 }
 
-/// Work a stopped run left in the merge queue is drawn in the report as
-/// what it is: the agent's attempt ended (its end is recorded), and the
-/// next run merges it, not "the next run records how it ended".
-#[test]
-fn the_report_says_work_left_in_the_merge_queue_is_merged_next() {
-    let t = repo("");
+/// A task's work: `ran` marked in the root (`{root}`), `a.txt` committed.
+const COMMIT_A: &str = "touch {root}/ran && echo a > a.txt && git add a.txt && git commit -q -m a";
+
+/// Runs the tree and stops the run (Ctrl-C, then again) while a
+/// post-merge hook holds the merge of the work of a task that marked
+/// `ran` (`COMMIT_A`): that work is left in the merge queue for the next
+/// run, which merges it once `ran` is removed.
+fn stop_with_work_in_the_merge_queue(t: &Tree) {
     let root = t.root.display();
     t.hook_the_orchestrator_runs(
         "post-merge",
@@ -3242,13 +3244,11 @@ while :; do sleep 0.02; done
 "
         ),
     );
-    let work = format!("touch {root}/ran && echo a > a.txt && git add a.txt && git commit -q -m a");
-    t.task("p/a", &sh(&work));
     std::fs::create_dir_all(t.path("markers")).unwrap();
     let out = "markers/out";
     let file = std::fs::File::create(t.path(out)).unwrap();
     let mut child = t.command(&["orchestrate"]).stdout(file).spawn().unwrap();
-    wait_for("the hook to hold the merge", || pid_written(&t, "hook.pid"));
+    wait_for("the hook to hold the merge", || pid_written(t, "hook.pid"));
     // SAFETY: kill has no memory-safety preconditions.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let said = "leave them to the next run";
@@ -3258,6 +3258,45 @@ while :; do sleep 0.02; done
         t.read(out).contains(said)
     });
     assert_eq!(child.wait().unwrap().code(), Some(130), "{}", t.read(out));
+}
+
+/// The report's cost line counts an attempt whose work a stopped run left
+/// in the merge queue: its end, with its cost, is told by the next run as
+/// it merges the work (the line was left out).
+#[test]
+fn the_report_counts_the_cost_of_work_the_next_run_merged() {
+    let t = repo("");
+    let result = r#"{"type":"result","subtype":"success","is_error":false,"result":"done","total_cost_usd":0.25}"#;
+    let work = COMMIT_A.replace("{root}", &t.root.display().to_string());
+    t.task(
+        "p/a",
+        &format!(
+            "result: claude-json\n{}",
+            sh(&format!("{work} && echo '{result}'"))
+        ),
+    );
+    stop_with_work_in_the_merge_queue(&t);
+    std::fs::remove_file(t.path("ran")).unwrap();
+    t.run(&["orchestrate"]).code(0);
+    t.run(&["report"]).code(0);
+    let html = t.read("workspace/report.html");
+    assert!(
+        html.contains("The last run's attempts cost $0.25"),
+        "{html}"
+    );
+}
+
+/// Work a stopped run left in the merge queue is drawn in the report as
+/// what it is: the agent's attempt ended (its end is recorded), and the
+/// next run merges it, not "the next run records how it ended".
+#[test]
+fn the_report_says_work_left_in_the_merge_queue_is_merged_next() {
+    let t = repo("");
+    t.task(
+        "p/a",
+        &sh(&COMMIT_A.replace("{root}", &t.root.display().to_string())),
+    );
+    stop_with_work_in_the_merge_queue(&t);
     assert_eq!(progress_task(&t, "p/a")["state"], "merging");
     t.run(&["report"]).code(0);
     let html = t.read("workspace/report.html");
