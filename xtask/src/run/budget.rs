@@ -272,9 +272,11 @@ impl Run<'_> {
     /// for every such attempt); each time an agent's attempt was stopped
     /// before it could report one (a timeout, a question, its memory
     /// limit, a stop), since it spent what no one knows. One refused
-    /// before it started, or lost, spent nothing known either way.
-    fn warn_uncounted(&mut self, t: usize, status: &Status) {
-        if self.budget.usd.is_none() {
+    /// before it started, or lost, spent nothing known either way; one that
+    /// ended in its worktree's setup (`verdict`), before its agent started,
+    /// spent nothing.
+    fn warn_uncounted(&mut self, t: usize, status: &Status, verdict: &Verdict) {
+        if self.budget.usd.is_none() || !verdict.agent_started {
             return;
         }
         let task = &self.graph.tasks[t];
@@ -316,7 +318,7 @@ impl Run<'_> {
         let cost = status.agent.as_ref().and_then(|a| a.cost_usd);
         let id = &self.graph.tasks[t].id;
         let Some(cost) = cost else {
-            self.warn_uncounted(t, status);
+            self.warn_uncounted(t, status, verdict);
             return;
         };
         let attempt = (id.clone(), status.attempt, status.attempt_since_ns);

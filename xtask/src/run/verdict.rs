@@ -30,6 +30,9 @@ pub struct Verdict {
     pub agent: Option<Report>,
     /// The attempt failed on a rate limit.
     pub rate_limit: Option<RateLimit>,
+    /// Its agent started: not an attempt that ended in its worktree's
+    /// setup, which spent nothing.
+    pub agent_started: bool,
 }
 
 /// A rate limit an attempt hit.
@@ -91,6 +94,7 @@ pub fn judge(
             error: Some(error.to_owned()),
             agent,
             rate_limit: None,
+            agent_started: true,
         };
     };
     // An adopted task this run stopped: its supervisor, an earlier
@@ -173,6 +177,7 @@ pub fn judge(
         error,
         agent: report_of(layout, config, task, outcome),
         rate_limit,
+        agent_started: !setup_failed(layout, active),
     }
 }
 

@@ -933,6 +933,33 @@ fn a_quiet_setup_is_held_to_its_own_timeout_not_the_task_s() {
     assert!(!t.exists("workspace/outputs/p/a/ran"), "the agent started");
 }
 
+/// A stop (Ctrl-C) while a worktree's setup runs, before the agent
+/// started, spent nothing: under a budget, no warning says that what the
+/// agent spent is not counted (one did, as for an agent stopped at work).
+#[test]
+fn a_stop_in_a_worktree_s_setup_warns_of_no_cost_uncounted() {
+    let t = repo("");
+    t.config(
+        "kill_grace: 1s\nagent:\n  command: [sh, -c, \"echo the agent ran\"]\n  result: claude-json\nbudget: {usd: 5}\nworktrees:\n  default: true\n  setup: \"touch $WORKSPACE/setup-started; sleep 60\"\n",
+    );
+    t.task("p/a", "");
+    std::fs::create_dir_all(t.path("markers")).unwrap();
+    let out = "markers/out";
+    let file = std::fs::File::create(t.path(out)).unwrap();
+    let mut child = (t.command(&["orchestrate"]))
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .spawn()
+        .unwrap();
+    wait_for("the setup to run", || t.exists("workspace/setup-started"));
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    assert_eq!(child.wait().unwrap().code(), Some(130), "{}", t.read(out));
+    let said = t.read(out);
+    assert_eq!(t.status("p/a")["ending"], "interrupted", "{said}");
+    assert!(!said.contains("warning: budget.usd"), "{said}");
+}
+
 #[test]
 fn each_task_knows_its_worktree_branch_and_port() {
     let t = repo("");
