@@ -272,9 +272,9 @@ impl Run<'_> {
     /// for every such attempt); each time an agent's attempt was stopped
     /// before it could report one (a timeout, a question, its memory
     /// limit, a stop), since it spent what no one knows. One refused
-    /// before it started, or lost, spent nothing known either way; one that
-    /// ended in its worktree's setup (`verdict`), before its agent started,
-    /// spent nothing.
+    /// before it started, or lost, spent nothing known either way; one
+    /// stopped before its agent started (`verdict`: as its worktree was
+    /// made, in its setup) spent nothing.
     fn warn_uncounted(&mut self, t: usize, status: &Status, verdict: &Verdict) {
         if self.budget.usd.is_none() || !verdict.agent_started {
             return;

@@ -151,6 +151,8 @@ impl Run<'_> {
             &active,
             self.history[t].previous.as_deref(),
         );
+        // Its record made by the run: it could not start, nor its agent.
+        verdict.agent_started &= !matches!(from, RecordFrom::Nowhere);
         if verdict.ending == Ending::Lost
             && record.is_none()
             && active.adopted.is_some()

@@ -31,7 +31,7 @@ pub struct Verdict {
     /// The attempt failed on a rate limit.
     pub rate_limit: Option<RateLimit>,
     /// Its agent started: not an attempt that ended in its worktree's
-    /// setup, which spent nothing.
+    /// setup (or could not start: `run::ends` says), which spent nothing.
     pub agent_started: bool,
 }
 

@@ -939,10 +939,39 @@ fn a_quiet_setup_is_held_to_its_own_timeout_not_the_task_s() {
 #[test]
 fn a_stop_in_a_worktree_s_setup_warns_of_no_cost_uncounted() {
     let t = repo("");
-    t.config(
-        "kill_grace: 1s\nagent:\n  command: [sh, -c, \"echo the agent ran\"]\n  result: claude-json\nbudget: {usd: 5}\nworktrees:\n  default: true\n  setup: \"touch $WORKSPACE/setup-started; sleep 60\"\n",
+    agent_under_a_budget(
+        &t,
+        "  setup: \"touch $WORKSPACE/setup-started; sleep 60\"\n",
     );
+    let said = ctrl_c_before_the_agent(&t, || t.exists("workspace/setup-started"));
+    assert!(!said.contains("warning: budget.usd"), "{said}");
+}
+
+/// The same while its worktree is made (a hook holds it): the agent never
+/// started.
+#[test]
+fn a_stop_as_a_worktree_is_made_warns_of_no_cost_uncounted() {
+    let t = repo("");
+    agent_under_a_budget(&t, "");
+    post_checkout_that_hangs(&t, "*/p%2Fa|*/p/a|*/p");
+    let said = ctrl_c_before_the_agent(&t, || pid_written(&t, "hook.pid"));
+    t.write("go", "");
+    assert!(!said.contains("warning: budget.usd"), "{said}");
+}
+
+/// An agent task `p/a` in a worktree, under a budget; `worktrees` has
+/// `extra` too.
+fn agent_under_a_budget(t: &Tree, extra: &str) {
+    t.config(&format!(
+        "kill_grace: 1s\nagent:\n  command: [sh, -c, \"echo the agent ran\"]\n  result: claude-json\nbudget: {{usd: 5}}\nworktrees:\n  default: true\n{extra}"
+    ));
     t.task("p/a", "");
+}
+
+/// Runs the tree and stops the run (Ctrl-C) once `before` says `p/a` has
+/// not reached its agent yet: what the run said. The attempt is
+/// interrupted.
+fn ctrl_c_before_the_agent(t: &Tree, before: impl FnMut() -> bool) -> String {
     std::fs::create_dir_all(t.path("markers")).unwrap();
     let out = "markers/out";
     let file = std::fs::File::create(t.path(out)).unwrap();
@@ -951,13 +980,13 @@ fn a_stop_in_a_worktree_s_setup_warns_of_no_cost_uncounted() {
         .stderr(file)
         .spawn()
         .unwrap();
-    wait_for("the setup to run", || t.exists("workspace/setup-started"));
+    wait_for("the attempt to start", before);
     // SAFETY: kill has no memory-safety preconditions.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     assert_eq!(child.wait().unwrap().code(), Some(130), "{}", t.read(out));
     let said = t.read(out);
     assert_eq!(t.status("p/a")["ending"], "interrupted", "{said}");
-    assert!(!said.contains("warning: budget.usd"), "{said}");
+    said
 }
 
 #[test]
