@@ -185,13 +185,26 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
                 );
                 continue;
             }
-            let changed = repo.uncommitted(folder, &brought)?;
+            let changed = repo.uncommitted_anywhere(folder, &brought)?;
             if !changed.is_empty() {
                 kept += 1;
                 println!(
                     "kept     {branch}: uncommitted changes in {}: {}",
                     layout.display(folder),
                     changed.join(", ")
+                );
+                continue;
+            }
+            let alone = repo.submodule_work_alone(folder)?;
+            if !alone.is_empty() {
+                kept += 1;
+                let said: Vec<String> = (alone.iter())
+                    .map(|(name, n)| format!("{name} ({n} commit(s))"))
+                    .collect();
+                println!(
+                    "kept     {branch}: submodules checked out in {} hold commits none of their remotes has, which removing it would delete: {}; push them, then clean again",
+                    layout.display(folder),
+                    said.join(", ")
                 );
                 continue;
             }

@@ -274,6 +274,21 @@ impl Repo {
         Ok(changed_paths(&text))
     }
 
+    /// `uncommitted`, before a removal that would delete what a
+    /// submodule holds: its changes count whatever the user's config says
+    /// to show (`submodule.<name>.ignore`), but not its being at another
+    /// commit than the worktree records (its work rebased under it by the
+    /// merge queue), whose commits `submodule_work_alone` looks for.
+    pub fn uncommitted_anywhere(&self, dir: &Utf8Path, except: &[String]) -> Result<Vec<String>> {
+        let options = [
+            "--porcelain=v2",
+            "--untracked-files=all",
+            "--ignore-submodules=none",
+        ];
+        let text = self.status(dir, &options, except)?;
+        Ok(changed_paths_v2(&text))
+    }
+
     /// What git ignores in the worktree at `dir` (a folder it ignores whole
     /// as one entry: `target/`), but at the paths of `except`: `git
     /// worktree remove` takes it with the worktree.
@@ -768,9 +783,43 @@ fn changed_paths(text: &str) -> Vec<String> {
     paths
 }
 
+/// The paths of a `git status --porcelain=v2 -z`, but a submodule's whose
+/// only change is the commit it is at (`1 .M SC.. ...`).
+fn changed_paths_v2(text: &str) -> Vec<String> {
+    let mut fields = text.split('\0').filter(|field| !field.is_empty());
+    let mut paths = Vec::new();
+    while let Some(entry) = fields.next() {
+        let (kind, words) = match entry.split_at_checked(2) {
+            Some(("1 ", rest)) => (1, rest.splitn(8, ' ').collect::<Vec<_>>()),
+            Some(("2 ", rest)) => (2, rest.splitn(9, ' ').collect()),
+            Some(("u ", rest)) => (3, rest.splitn(10, ' ').collect()),
+            Some(("? ", rest)) => (4, vec![rest]),
+            _ => continue,
+        };
+        if kind == 2 {
+            // The path it was renamed from.
+            fields.next();
+        }
+        let commit_only = kind == 1 && words.get(..2) == Some(&[".M", "SC.."]);
+        if let (Some(path), false) = (words.last(), commit_only) {
+            paths.push((*path).to_owned());
+        }
+    }
+    paths
+}
+
 #[cfg(test)]
 mod tests {
-    use super::changed_paths;
+    use super::{changed_paths, changed_paths_v2};
+
+    #[test]
+    fn a_submodule_only_at_another_commit_is_no_change_in_status_v2() {
+        let status = "1 .M SC.. 160000 160000 160000 a b lib\x001 .M SCM. 160000 160000 160000 a b dirty lib\x002 R. N... 100644 100644 100644 a b R100 new name.rs\x00old name.rs\x00? notes.txt\x00";
+        assert_eq!(
+            changed_paths_v2(status),
+            ["dirty lib", "new name.rs", "notes.txt"]
+        );
+    }
 
     #[test]
     fn every_path_of_a_status_is_whole_and_a_rename_names_its_new_path() {

@@ -1808,6 +1808,60 @@ fn clean_names_what_git_ignores_in_a_worktree_it_removes() {
     assert!(!t.exists("workspace/worktrees/p/a"));
 }
 
+/// Worktrees whose submodules are checked out (`worktrees.setup`), which
+/// git refuses to remove whatever they hold: `clean` removes one whose
+/// submodule holds nothing of its own, and keeps one whose submodule has
+/// a commit of the agent's that its remote lacks (removing the worktree
+/// would delete it, with the submodule's repository, the worktree's own).
+#[test]
+fn clean_removes_a_worktree_with_submodules_but_not_their_unpushed_commits() {
+    let t = repo("");
+    t.config(
+        "kill_grace: 1s\nworktrees:\n  default: true\n  setup: \"git -c protocol.file.allow=always submodule update --init -q\"\n",
+    );
+    t.write(".git/info/exclude", "lib-origin/\n");
+    let origin = t.path("lib-origin");
+    let git_in = |dir: &std::path::Path, args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+    };
+    std::fs::create_dir_all(&origin).unwrap();
+    git_in(&origin, &["init", "-q", "-b", "main"]);
+    git_in(&origin, &["commit", "-q", "--allow-empty", "-m", "lib"]);
+    let url = origin.to_str().unwrap();
+    t.git(&[
+        "-c",
+        "protocol.file.allow=always",
+        "submodule",
+        "add",
+        "-q",
+        url,
+        "lib",
+    ]);
+    t.git(&["commit", "-q", "-m", "the lib"]);
+    t.task(
+        "p/a",
+        &sh("echo a > a.txt && git add a.txt && git commit -qm a"),
+    );
+    t.task(
+        "p/b",
+        &sh("cd lib && git commit -q --allow-empty -m mine && cd .. && git add lib && git commit -qm 'lib: mine'"),
+    );
+    t.run(&["orchestrate"]).code(0);
+    t.run(&["clean"])
+        .code(0)
+        .says("removed  task/p/a")
+        .says("kept     task/p/b: submodules checked out in workspace/worktrees/p/b hold commits none of their remotes has, which removing it would delete: lib (1 commit(s)); push them, then clean again")
+        .says("removed 1, kept 1");
+    assert!(!t.exists("workspace/worktrees/p/a"));
+    assert!(t.exists("workspace/worktrees/p/b/lib"));
+}
+
 #[test]
 fn clean_removes_merged_work_and_keeps_the_rest() {
     let t = repo("");

@@ -174,8 +174,37 @@ impl Repo {
         run(prep(cmd!(sh, "git worktree move {from} {to}"))).map(drop)
     }
 
+    /// The repositories of the submodules checked out in the worktree at
+    /// `dir` (in its own git folder's `modules/`, nested ones too), by
+    /// their path there, each with how many commits its branches and
+    /// `HEAD` hold that none of its remotes' branches has: an agent's
+    /// commit in a submodule, which removing the worktree would delete
+    /// (its repository is the worktree's own). Those holding none are
+    /// left out.
+    pub fn submodule_work_alone(&self, dir: &Utf8Path) -> Result<Vec<(String, u64)>> {
+        let modules = self.own_git_dir(dir)?.join("modules");
+        let sh = &self.sh;
+        let mut alone = Vec::new();
+        for git_dir in module_repositories(&modules) {
+            let count = run(prep(cmd!(
+                sh,
+                "git --git-dir={git_dir} rev-list --count HEAD --branches --not --remotes"
+            )))?;
+            // Unreadable, it is taken to hold work: kept.
+            let count: u64 = count.trim().parse().unwrap_or(1);
+            if count > 0 {
+                let name = git_dir.strip_prefix(&modules).unwrap_or(&git_dir);
+                alone.push((name.to_string(), count));
+            }
+        }
+        Ok(alone)
+    }
+
     /// Removes the worktree at `path`; git refuses when it has changes,
-    /// and so do we (no force). Its folders are made emptiable first: a
+    /// and so do we (no force), but for one whose submodules are checked
+    /// out, which git refuses whatever they hold: its caller has found it
+    /// clean and its submodules' work elsewhere (`uncommitted`,
+    /// `submodule_work_alone`). Its folders are made emptiable first: a
     /// read-only folder (a Go module cache is made so) stopped git halfway,
     /// for any user but root.
     ///
@@ -192,7 +221,9 @@ impl Repo {
         }
         let_folders_be_emptied(path);
         let sh = &self.sh;
-        let removed = run(prep(cmd!(sh, "git worktree remove {path}"))).map(drop);
+        let submodules = self.own_git_dir(path)?.join("modules").exists();
+        let force = submodules.then_some("--force");
+        let removed = run(prep(cmd!(sh, "git worktree remove {force...} {path}"))).map(drop);
         // Refused before it deleted anything, the worktree stays whole.
         if let Some(mark) = mark.filter(|_| removed.is_ok() || path.join(".git").exists()) {
             self.remove_mark(&mark)?;
@@ -390,4 +421,31 @@ fn real_path(path: &Utf8Path) -> Utf8PathBuf {
             _ => return path.to_owned(),
         }
     }
+}
+
+/// The git folders under `modules` (a submodule's, named by its path,
+/// which may have slashes; each with its own `modules/` for those nested
+/// in it).
+fn module_repositories(modules: &Utf8Path) -> Vec<Utf8PathBuf> {
+    let mut found = Vec::new();
+    let mut folders = vec![modules.to_owned()];
+    while let Some(folder) = folders.pop() {
+        let Ok(entries) = folder.read_dir_utf8() else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path().to_owned();
+            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            if path.join("HEAD").is_file() && path.join("objects").is_dir() {
+                folders.push(path.join("modules"));
+                found.push(path);
+            } else {
+                folders.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
 }
