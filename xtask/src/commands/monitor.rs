@@ -27,7 +27,7 @@ pub fn run(layout: &Layout) -> Result<i32> {
     if only.is_empty() {
         let known = |id: &str| defs.graph.get(id).is_some();
         only.extend(
-            records::running_unknown(layout, known)
+            records::running_unknown(layout, known, false)
                 .into_iter()
                 .map(|(id, _)| id),
         );

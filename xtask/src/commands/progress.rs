@@ -15,7 +15,7 @@ use crate::run::admission::Admission;
 use crate::run::budget::Budget;
 use crate::run::order::{self, seconds_until, Left};
 use crate::state::status::State;
-use crate::state::{durations, fingerprint, lock, logs, outputs, records, runs, status};
+use crate::state::{durations, fingerprint, lock, logs, outputs, runs, status};
 use crate::sys::parallel;
 use crate::ui::progress::{
     paused_pools, Attempt, BudgetLine, Builder, Progress, Seen, TaskLine, Usage,
@@ -252,34 +252,14 @@ impl Read {
 }
 
 /// What is said of each task recorded running whose task file is gone
-/// (not in `ids`): a killed run left it running, and the run that takes
-/// over records its end (see `run::unlisted`). Found by the files in
-/// `workspace/pids/`, where only a killed run's supervisor leaves a running
-/// task's: no other status is read. With a run going on, which may have
-/// read its file as it started (then its end is judged as the task's),
-/// and may have started it itself (a Slurm job's record, work waiting in
-/// its merge queue, its file removed since), neither is told.
+/// (not in `ids`): see `run::unlisted::said`.
 fn unlisted_running(layout: &Layout, ids: &[String]) -> Vec<String> {
     let known = std::cell::OnceCell::new();
     let known = |id: &str| {
         let ids: &HashSet<&str> = known.get_or_init(|| ids.iter().map(String::as_str).collect());
         ids.contains(id)
     };
-    let found = records::running_unknown(layout, known);
-    let going_on = !found.is_empty() && lock::run_going_on(layout).is_some();
-    (found.into_iter())
-        .map(|(id, status)| {
-            let pid = (status.pid)
-                .or_else(|| records::recorded_pid(layout, &id).map(|p| p.pid));
-            if going_on {
-                let pid = pid.map_or(String::new(), |pid| format!(" (pid {pid})"));
-                format!("{id} is recorded running{pid}, but its task file is gone: the run going on records its end (as the task's, if it read its file as it started; else failed, its outputs not judged)")
-            } else {
-                let pid = pid.map_or(String::new(), |pid| format!(", pid {pid}"));
-                format!("{id} is recorded running (started by a run that was killed{pid}), but its task file is gone: the next `orchestrate` or `monitor` records its end (failed: its outputs are not judged)")
-            }
-        })
-        .collect()
+    crate::run::unlisted::said(layout, known)
 }
 
 /// The tasks that wait for an input no task produces, or on a phase gate

@@ -120,6 +120,10 @@ impl Layout {
     pub fn status_file(&self, id: &str) -> Utf8PathBuf {
         self.of_task("status", id, ".json")
     }
+    /// Where every status file is (see `status_file`).
+    pub fn status_dir(&self) -> Utf8PathBuf {
+        self.workspace.join("status")
+    }
     pub fn outputs_dir(&self) -> Utf8PathBuf {
         self.workspace.join("outputs")
     }

@@ -35,7 +35,7 @@ mod running;
 mod starts;
 mod stopping;
 mod summary;
-mod unlisted;
+pub mod unlisted;
 mod verdict;
 mod view;
 

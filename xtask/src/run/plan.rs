@@ -544,10 +544,16 @@ impl<'a> Plan<'a> {
     }
 
     /// On stderr: the plan on stdout stays what a script reads. Also a
-    /// task the run would refuse to start beside itself (asked here, not
+    /// task whose file is gone that a run waits for, and a task the run
+    /// would refuse to start beside itself (asked here, not
     /// by the other commands that plan): whether it would, so refuse.
     fn print_warnings(&self) -> bool {
         for warning in &self.warnings {
+            eprintln!("warning: {warning}");
+        }
+        // No task of the graph, but waited for by the run as one is.
+        let known = |id: &str| self.graph.get(id).is_some();
+        for warning in super::unlisted::said(self.layout, known) {
             eprintln!("warning: {warning}");
         }
         let mut unasked = Vec::new();

@@ -38,6 +38,31 @@ impl Unlisted {
     }
 }
 
+/// What the views and plans say of each task recorded running whose task
+/// file is gone (`known` knows the tasks whose files are there). Without a
+/// run going on, found by what a killed run left in `workspace/pids/`: the
+/// next run records its end. With one, also among all the statuses (see
+/// `records::running_unknown`): that run may have read its file as it
+/// started (then it judges its end as the task's), or may have started it
+/// itself (a Slurm job's record, work waiting in its merge queue, its file
+/// removed since), which none of this tells.
+pub fn said(layout: &Layout, known: impl Fn(&str) -> bool) -> Vec<String> {
+    let going_on = crate::state::lock::run_going_on(layout).is_some();
+    let found = records::running_unknown(layout, known, going_on);
+    (found.into_iter())
+        .map(|(id, status)| {
+            let pid = (status.pid).or_else(|| records::recorded_pid(layout, &id).map(|p| p.pid));
+            if going_on {
+                let pid = pid.map_or(String::new(), |pid| format!(" (pid {pid})"));
+                format!("{id} is recorded running{pid}, but its task file is gone: the run going on records its end (as the task's, if it read its file as it started; else failed, its outputs not judged)")
+            } else {
+                let pid = pid.map_or(String::new(), |pid| format!(", pid {pid}"));
+                format!("{id} is recorded running (started by a run that was killed{pid}), but its task file is gone: the next `orchestrate` or `monitor` records its end (failed: its outputs are not judged)")
+            }
+        })
+        .collect()
+}
+
 /// Said of every task whose file is gone when its end is recorded.
 const NOT_JUDGED: &str = "its task file is gone, so its outputs were not judged";
 
@@ -47,7 +72,9 @@ impl Run<'_> {
     /// on; the end of one that ended already is recorded now.
     pub(super) fn take_up_unlisted(&mut self) {
         let graph = &self.graph;
-        for (id, status) in records::running_unknown(self.layout, |id| graph.get(id).is_some()) {
+        for (id, status) in
+            records::running_unknown(self.layout, |id| graph.get(id).is_some(), false)
+        {
             // Its sbatch cut short by the kill, no job recorded: the
             // controller may have taken the job all the same.
             let cut_short =

@@ -248,10 +248,18 @@ pub fn live_unrecorded(layout: &Layout, running: impl Fn(&str) -> bool) -> Vec<(
 /// status: a killed run's supervisor handed them over, and their task
 /// files are gone since (see `run::unlisted`). Found by their files in
 /// `workspace/pids/`, which holds only what a killed run left: no other
-/// status is read.
-pub fn running_unknown(layout: &Layout, known: impl Fn(&str) -> bool) -> Vec<(String, Status)> {
-    let mut ids: Vec<String> = (files(layout).into_iter())
-        .map(|(_, id)| id)
+/// status is read, unless `every_status`: then also among all the status
+/// files, as a view asks while a run goes on, whose running tasks have no
+/// record there (its supervisor writes them only if the run dies) and may
+/// have lost their files since the run read them.
+pub fn running_unknown(
+    layout: &Layout,
+    known: impl Fn(&str) -> bool,
+    every_status: bool,
+) -> Vec<(String, Status)> {
+    let recorded = files(layout).into_iter().map(|(_, id)| id);
+    let listed = every_status.then(|| status::ids_on_disk(layout));
+    let mut ids: Vec<String> = (recorded.chain(listed.into_iter().flatten()))
         .filter(|id| !known(id))
         .collect();
     ids.sort_unstable();

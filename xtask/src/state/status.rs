@@ -587,6 +587,34 @@ pub fn read(layout: &Layout, id: &str) -> Result<Option<Status>, ReadError> {
     Ok(Some(status))
 }
 
+/// The ids of every status file there is, whatever its task: a listing
+/// of `workspace/status/`, no file read. A status being written (a
+/// dot-file, or the `.prev` beside it) is not one.
+pub fn ids_on_disk(layout: &Layout) -> Vec<String> {
+    let root = layout.status_dir();
+    let mut folders = vec![root.clone()];
+    let mut ids = Vec::new();
+    while let Some(folder) = folders.pop() {
+        let Ok(entries) = folder.read_dir_utf8() else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            if entry.file_name().starts_with('.') {
+                continue;
+            }
+            let path = entry.path();
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                folders.push(path.to_owned());
+                continue;
+            }
+            let id =
+                (path.strip_prefix(&root).ok()).and_then(|rel| rel.as_str().strip_suffix(".json"));
+            ids.extend(id.map(str::to_owned));
+        }
+    }
+    ids
+}
+
 /// The status in an open status file. One `read` nearly always gets a
 /// whole status (they weigh about a kilobyte), where `std::fs::read` would
 /// also `stat` the file and read once more to meet its end: two system

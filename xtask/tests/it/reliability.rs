@@ -3244,3 +3244,51 @@ fn a_task_whose_file_comes_back_after_its_end_was_recorded_is_summed_up_once() {
         "{said}"
     );
 }
+
+/// A task whose file is removed while the run that started it goes on:
+/// that run, which read its file, finishes it; `progress` (its JSON too)
+/// says it is running meanwhile, though no task file names it and its
+/// supervisor, its orchestrator alive, left no record in
+/// `workspace/pids/`.
+#[test]
+fn progress_says_a_running_task_whose_file_was_removed_during_its_run() {
+    let t = Tree::new();
+    t.task("p/a", &waiting_task("a", "true"));
+    t.task("p/other", &sh("true"));
+    let mut run = spawn_orchestrate(&t, "run.out");
+    wait_for("the task to run", || {
+        pid_written(&t, "workspace/outputs/p/a/pid")
+    });
+    std::fs::remove_file(t.path("tasks/p/a.md")).unwrap();
+    let said = "p/a is recorded running";
+    t.run(&["progress"]).code(0).says(&format!(
+        "{said}, but its task file is gone: the run going on records its end"
+    ));
+    let json = progress_json(&t);
+    let warnings = json["warnings"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().starts_with(said)),
+        "{json}"
+    );
+    t.write("release-a", "");
+    let code = run.wait().unwrap().code();
+    assert_eq!(code, Some(0), "{}", t.read("run.out"));
+    t.run(&["progress"]).code(0).never_says(said);
+}
+
+/// A task a killed run left running whose file is gone since: `next` and
+/// `orchestrate --dry-run` say the run they plan will wait for it.
+#[test]
+fn next_and_the_dry_run_say_a_task_whose_file_is_gone_that_a_run_waits_for() {
+    let t = Tree::new();
+    t.task("p/a", &waiting_task("a", "true"));
+    t.task("p/other", &sh("true"));
+    let pid = killed_while_it_runs(&t, "p/a");
+    std::fs::remove_file(t.path("tasks/p/a.md")).unwrap();
+    let said = format!("warning: p/a is recorded running (started by a run that was killed, pid {pid}), but its task file is gone: the next `orchestrate` or `monitor` records its end");
+    t.run(&["next"]).says(&said);
+    t.run(&["orchestrate", "--dry-run"]).says(&said);
+    t.write("release-a", "");
+}
