@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::config::Config;
 use crate::model::layout::Layout;
 use crate::model::task::{phase_key, Task};
+use crate::state::records::Enforced;
 use crate::state::status::AgentSlot;
 
 /// Everything an executor needs to start one attempt of a task.
@@ -65,6 +66,33 @@ impl Limits {
             grace: config.kill_grace,
             cpus: task.resources.cpus.unwrap_or(config.max_cpu_per_agent),
             memory_gb: memory_gb(config, task),
+            setup: None,
+        }
+    }
+
+    /// Those of a task of phase `phase` whose file is gone, which set its
+    /// own: as its supervisor recorded them (`enforced`), else its
+    /// phase's, else the config's. Its resources are the config's: they
+    /// are asked of no one.
+    pub fn of_gone(config: &Config, phase: &str, enforced: Option<Enforced>) -> Limits {
+        let phase = config.phase(phase_key(phase));
+        let ms = |ms: Option<u64>| ms.map(Duration::from_millis);
+        let (timeout, idle_timeout, prompt_idle) = match enforced {
+            Some(e) => (
+                ms(e.timeout_ms),
+                ms(e.idle_timeout_ms),
+                ms(e.prompt_idle_ms),
+            ),
+            None => (phase.timeout, phase.idle_timeout, phase.prompt_idle),
+        };
+        Limits {
+            timeout,
+            idle_timeout,
+            prompt_idle: prompt_idle.unwrap_or(config.agents.prompt_idle),
+            prompt_patterns: config.agents.prompt_patterns.clone(),
+            grace: config.kill_grace,
+            cpus: config.max_cpu_per_agent,
+            memory_gb: config.max_memory_gb,
             setup: None,
         }
     }

@@ -432,6 +432,18 @@ pub fn limits(
     branch: Option<&str>,
     started: SystemTime,
 ) -> Limits {
+    with_setup(layout, config, Limits::of(config, task), branch, started)
+}
+
+/// `limits` as the task's own are given (`Limits::of`, or one whose file
+/// is gone: `Limits::of_gone`), with its worktree's setup, if it runs it.
+pub fn with_setup(
+    layout: &Layout,
+    config: &Config,
+    limits: Limits,
+    branch: Option<&str>,
+    started: SystemTime,
+) -> Limits {
     let ran_setup = |done: &Utf8Path| {
         done.metadata()
             .and_then(|m| m.modified())
@@ -445,10 +457,7 @@ pub fn limits(
             done,
             timeout: config.worktrees.setup_timeout,
         });
-    Limits {
-        setup,
-        ..Limits::of(config, task)
-    }
+    Limits { setup, ..limits }
 }
 
 /// The setup command a worktree task's attempt runs first: the config's,

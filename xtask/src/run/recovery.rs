@@ -180,6 +180,38 @@ fn kill_leftovers(layout: &Layout, id: &str, active: &Active) {
     }
 }
 
+/// Applies to adopted attempt `active` of task `id`, once its supervisor
+/// is gone, the limits that supervisor would (see `Orphan`), given by
+/// `watched` the first time (its limits and, when kept apart, its
+/// stdout). A Slurm job is the poller's to watch; one that has ended (its
+/// supervisor recorded it, or it ended unseen) is `adopted_ended`'s.
+pub fn watch_orphan(
+    layout: &Layout,
+    id: &str,
+    active: &mut Active,
+    watched: impl FnOnce(&Active) -> (Limits, Option<Utf8PathBuf>),
+) {
+    let Some(supervisor) = active.adopted else {
+        return;
+    };
+    if active.pid == 0 || active.job_id.is_some() || supervisor_runs(supervisor) {
+        return;
+    }
+    let ended = || recorded_end(layout, id, active.attempt).is_some() || !active.process().alive();
+    if active.orphan.is_none() && ended() {
+        return;
+    }
+    if active.orphan.is_none() {
+        let (limits, kept) = watched(active);
+        let log = layout.log_file(id);
+        active.orphan = Some(Box::new(Orphan::new(log, kept, &limits, active.started)));
+    }
+    let process = active.process();
+    if let Some(orphan) = &mut active.orphan {
+        orphan.enforce(process);
+    }
+}
+
 /// Said in the log of a task whose supervisor died while it ran, once it
 /// has ended, before all it printed on stdout: nothing copied that into
 /// its log since (a copy while it ran would put its lines after a question
@@ -249,6 +281,22 @@ impl Orphan {
         Some(ExitRecord {
             message: alarm.detail.clone(),
             ..ExitRecord::now(alarm.ending)
+        })
+    }
+
+    /// `ended`, its message saying why it was stopped (`timed out after
+    /// 2s`), then what the alarm tells (the question): for an end no
+    /// verdict words, of a task whose file is gone (see `run::unlisted`).
+    pub fn ended_said(&self) -> Option<ExitRecord> {
+        let record = self.ended()?;
+        let why = self.watchdog.why(self.stopping.as_ref());
+        let message = match record.message {
+            Some(detail) => format!("{why}: {detail}"),
+            None => why,
+        };
+        Some(ExitRecord {
+            message: Some(message),
+            ..record
         })
     }
 }

@@ -9,9 +9,8 @@ use crate::model::config::Config;
 use crate::model::graph::Graph;
 use crate::model::layout::Layout;
 use crate::run::attempt::{self, Active};
-use crate::run::recovery::{self, Ended, Orphan};
+use crate::run::recovery::{self, Ended};
 use crate::state::logs;
-use crate::state::records::recorded_end;
 use crate::state::status::AgentSlot;
 
 pub struct Running {
@@ -119,34 +118,12 @@ impl Running {
     /// as it would have (see `recovery::Orphan`).
     pub fn watch_orphans(&mut self, layout: &Layout, config: &Config, graph: &Graph) {
         for (&t, active) in self.active.iter_mut() {
-            let Some(supervisor) = active.adopted else {
-                continue;
-            };
-            // A Slurm job is the poller's to watch.
-            if active.pid == 0 || active.job_id.is_some() || recovery::supervisor_runs(supervisor) {
-                continue;
-            }
             let task = &graph.tasks[t];
-            // Ended already (its supervisor recorded it, or it ended
-            // unseen): nothing to watch, `adopted_ended` takes it.
-            let ended = || {
-                recorded_end(layout, &task.id, active.attempt).is_some()
-                    || !active.process().alive()
-            };
-            if active.orphan.is_none() && ended() {
-                continue;
-            }
-            let (log, started) = (layout.log_file(&task.id), active.started);
-            let process = active.process();
-            let branch = active.worktree.as_ref().map(|w| w.branch.as_str());
-            active
-                .orphan
-                .get_or_insert_with(|| {
-                    let limits = attempt::limits(layout, config, task, branch, started);
-                    let kept = attempt::kept_stdout(layout, config, task);
-                    Box::new(Orphan::new(log, kept, &limits, started))
-                })
-                .enforce(process);
+            recovery::watch_orphan(layout, &task.id, active, |active| {
+                let branch = active.worktree.as_ref().map(|w| w.branch.as_str());
+                let limits = attempt::limits(layout, config, task, branch, active.started);
+                (limits, attempt::kept_stdout(layout, config, task))
+            });
         }
     }
 

@@ -13,8 +13,11 @@ use std::time::SystemTime;
 
 use super::recovery::{self, Ended, Found};
 use super::Run;
+use crate::executor::Limits;
+use crate::model::config::Config;
 use crate::model::layout::Layout;
-use crate::run::attempt::Active;
+use crate::model::task;
+use crate::run::attempt::{self, Active};
 use crate::state::events::Event;
 use crate::state::records::{self, ExitRecord};
 use crate::state::status::{self, Ending, State, Status};
@@ -32,9 +35,28 @@ impl Unlisted {
     /// Whether it has ended, and how (see `recovery::adopted_ended`):
     /// its exit record, or `None` if it was lost.
     fn ended(&mut self, layout: &Layout) -> Option<Option<ExitRecord>> {
-        let how = recovery::adopted_ended(layout, &self.id, &mut self.active)?;
-        let record = records::recorded_end(layout, &self.id, self.active.attempt);
-        Some(record.filter(|_| how == Ended::Recorded))
+        Some(
+            match recovery::adopted_ended(layout, &self.id, &mut self.active)? {
+                Ended::Recorded => records::recorded_end(layout, &self.id, self.active.attempt),
+                // Stopped by this run, its supervisor gone: that stop's end.
+                Ended::Unseen => self.active.orphan.as_ref().and_then(|o| o.ended_said()),
+            },
+        )
+    }
+
+    /// Its supervisor gone, the limits it enforced are this run's to
+    /// enforce (see `recovery::watch_orphan`): as its pid file records
+    /// them, else its phase's (`Limits::of_gone`).
+    fn watch(&mut self, layout: &Layout, config: &Config) {
+        recovery::watch_orphan(layout, &self.id, &mut self.active, |active| {
+            let enforced = records::recorded_enforced(layout, &self.id);
+            let own = Limits::of_gone(config, task::phase_of(&self.id), enforced);
+            let branch = active.worktree.as_ref().map(|w| w.branch.as_str());
+            let limits = attempt::with_setup(layout, config, own, branch, active.started);
+            // Kept apart when its result was to be read from it.
+            let stdout = Some(layout.stdout_file(&self.id)).filter(|f| f.exists());
+            (limits, stdout)
+        });
     }
 }
 
@@ -154,10 +176,14 @@ impl Run<'_> {
         self.check_unlisted();
     }
 
-    /// Records the end of each task whose file is gone that has ended.
+    /// Enforces the limits of each task whose file is gone whose
+    /// supervisor is gone too, and records the end of each that has ended.
     pub(super) fn check_unlisted(&mut self) {
-        let layout = self.layout;
+        let (layout, config) = (self.layout, self.config);
         let mut ended = Vec::new();
+        for u in &mut self.unlisted {
+            u.watch(layout, config);
+        }
         self.unlisted.retain_mut(|u| match u.ended(layout) {
             Some(record) => {
                 ended.push((u.status.clone(), u.active.started, record));

@@ -92,16 +92,47 @@ pub fn recorded_end(layout: &Layout, id: &str, attempt: u32) -> Option<ExitRecor
     read_record(&layout.exit_file(id)).filter(|r| r.attempt.is_none_or(|a| a == attempt))
 }
 
+/// The timeouts a supervisor enforced on a task, written in its pid file
+/// after the pid: a run that takes the task up once that supervisor is
+/// gone enforces them in its stead, also when the task's file, which set
+/// them, is gone too (see `run::unlisted`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enforced {
+    pub timeout_ms: Option<u64>,
+    pub idle_timeout_ms: Option<u64>,
+    pub prompt_idle_ms: Option<u64>,
+}
+
+/// Writes a task's pid file: `pid start` (the start when known), then on
+/// a line of its own what its supervisor enforced.
+pub fn write_pid(path: &Utf8Path, task: Process, enforced: &Enforced) -> Result<()> {
+    let start = task
+        .start
+        .map_or(String::new(), |start| format!(" {start}"));
+    let enforced = serde_json::to_string(enforced)?;
+    atomic::write(
+        path,
+        format!("{}{start}\n{enforced}\n", task.pid).as_bytes(),
+    )
+}
+
 /// The pid the supervisor wrote for a running task, if it did, with the
 /// process's start time (`pid start`), by which a process that reused the
 /// pid since is not taken for the task. (A file of an older version has
 /// the pid alone.)
 pub fn recorded_pid(layout: &Layout, id: &str) -> Option<Process> {
     let text = std::fs::read_to_string(layout.pid_file(id)).ok()?;
-    let mut fields = text.split_whitespace();
+    let mut fields = text.lines().next()?.split_whitespace();
     let pid = fields.next()?.parse().ok()?;
     let start = fields.next().and_then(|start| start.parse().ok());
     Some(Process { pid, start })
+}
+
+/// What the supervisor of task `id` enforced on it, as its pid file says
+/// (`None`: no pid file, or one of an older version that says nothing).
+pub fn recorded_enforced(layout: &Layout, id: &str) -> Option<Enforced> {
+    let text = std::fs::read_to_string(layout.pid_file(id)).ok()?;
+    serde_json::from_str(text.lines().nth(1)?).ok()
 }
 
 /// The pid of attempt `attempt` of task `id`, whose status has none: the

@@ -43,7 +43,7 @@ use crate::executor::protocol::{
 use crate::executor::watchdog::{Alarm, Escalation, Watchdog};
 use crate::model::layout::handover_mark_in;
 use crate::state::logs;
-use crate::state::records::write_record;
+use crate::state::records::{write_pid, write_record, Enforced};
 use crate::state::status::Ending;
 use crate::sys::{lock, process, signals};
 use slot::Slot;
@@ -485,14 +485,19 @@ impl Supervisor {
     }
 }
 
-/// `pid start` (see `records::recorded_pid`): the task is this process's
-/// child, not reaped yet, so the start read now is the task's.
+/// The task's pid file (see `records::write_pid`): the task is this
+/// process's child, not reaped yet, so the start read now is the task's.
 fn write_pid_file(task: &Running) {
-    let pid = match process::start_time(task.pid) {
-        Some(start) => format!("{} {start}\n", task.pid),
-        None => format!("{}\n", task.pid),
+    let process = process::Process {
+        pid: task.pid,
+        start: process::start_time(task.pid),
     };
-    if let Err(e) = crate::state::atomic::write(&task.spec.pid_file, pid.as_bytes()) {
+    let enforced = Enforced {
+        timeout_ms: task.spec.timeout_ms,
+        idle_timeout_ms: task.spec.idle_timeout_ms,
+        prompt_idle_ms: task.spec.prompt_idle_ms,
+    };
+    if let Err(e) = write_pid(&task.spec.pid_file, process, &enforced) {
         eprintln!("xtask supervisor: {e:#}");
     }
 }

@@ -3292,3 +3292,51 @@ fn next_and_the_dry_run_say_a_task_whose_file_is_gone_that_a_run_waits_for() {
     t.run(&["orchestrate", "--dry-run"]).says(&said);
     t.write("release-a", "");
 }
+
+/// A task left running by a run killed with its supervisor, whose file is
+/// gone since: the next run enforces the timeout its supervisor did, as
+/// that supervisor recorded it in its pid file (the file that set it is
+/// gone), or, with no such record (a pid file of an older version), its
+/// phase's in the config; it stops it and records its end failed, saying
+/// why.
+#[test]
+fn a_task_whose_file_and_supervisor_are_gone_keeps_its_timeout() {
+    for recorded in [true, false] {
+        let t = Tree::new();
+        let own = match recorded {
+            true => "timeout: 2s\n",
+            false => {
+                t.config("phases:\n  p: {timeout: 2s}\n");
+                ""
+            }
+        };
+        t.task("p/a", &format!("{own}{}", waiting_task("a", "true")));
+        let pid = killed_while_it_runs(&t, "p/a");
+        let supervisor = t.status("p/a")["supervisor_pid"].as_u64().unwrap() as u32;
+        signal(supervisor, libc::SIGKILL);
+        wait_for("the supervisor to be gone", || !alive(supervisor));
+        if !recorded {
+            let pid_file = t.read("workspace/pids/p/a.pid");
+            t.write("workspace/pids/p/a.pid", pid_file.lines().next().unwrap());
+        }
+        std::fs::remove_file(t.path("tasks/p/a.md")).unwrap();
+        t.task("p/other", &sh("true"));
+        let mut second = spawn_orchestrate(&t, "second.out");
+        wait_for("the task to be stopped by its timeout", || !alive(pid));
+        let code = second.wait().unwrap().code();
+        let said = t.read("second.out");
+        assert_eq!(code, Some(1), "{said}");
+        let status = t.status("p/a");
+        assert_eq!(status["status"], "failed", "{said}");
+        assert_eq!(status["ending"], "timeout", "{said}");
+        assert_eq!(
+            status["error"],
+            "timed out after 2s; its task file is gone, so its outputs were not judged"
+        );
+        let log = t.read("workspace/logs/p/a.log");
+        assert!(
+            log.contains("xtask: timed out after 2s: SIGTERM sent to the task's processes"),
+            "{log}"
+        );
+    }
+}
