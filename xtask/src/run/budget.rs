@@ -315,23 +315,49 @@ impl Run<'_> {
     /// one a rate limit refused (`verdict`) is not what its task is
     /// expected to cost: it spent nothing (or little) on the work.
     pub(super) fn count_cost(&mut self, t: usize, status: &Status, verdict: &Verdict) {
-        let cost = status.agent.as_ref().and_then(|a| a.cost_usd);
-        let id = &self.graph.tasks[t].id;
-        let Some(cost) = cost else {
+        let Some(cost) = status.agent.as_ref().and_then(|a| a.cost_usd) else {
             self.warn_uncounted(t, status, verdict);
             return;
         };
+        match self.add_cost(status, cost, verdict.rate_limit.is_some()) {
+            Ok(true) => self.budget.reached_by = Some(t),
+            Ok(false) => {}
+            // Its end is taken again by the next run (see `unrecorded`).
+            Err(()) => {
+                self.budget.unrecorded.insert(t);
+            }
+        }
+    }
+
+    /// Counts what the attempt of a task whose file is gone, whose final
+    /// status is `status`, cost, if its agent said (see `run::unlisted`),
+    /// saying so when that reaches the budget. `Err` when the ledger
+    /// could not take it: the run stops, its status is not to be written,
+    /// so that the next run takes its end again and counts it then.
+    pub(super) fn count_gone_cost(&mut self, status: &Status) -> Result<(), ()> {
+        let Some(cost) = status.agent.as_ref().and_then(|a| a.cost_usd) else {
+            return Ok(());
+        };
+        if self.add_cost(status, cost, false)? {
+            self.tell_budget_reached();
+        }
+        Ok(())
+    }
+
+    /// Records in the ledger, and counts, that `status`'s attempt cost
+    /// `cost`, unless counted already (its end taken again after a crash):
+    /// whether that reached the budget. A `rate_limited` attempt's is not
+    /// what its task is expected to cost. `Err` when the ledger could not
+    /// take it: said, and the run stops, as for a status it cannot write.
+    fn add_cost(&mut self, status: &Status, cost: f64, rate_limited: bool) -> Result<bool, ()> {
+        let id = &status.task_id;
         let attempt = (id.clone(), status.attempt, status.attempt_since_ns);
         if self.budget.counted.contains(&attempt) {
-            // Its end taken again after a crash: counted already.
-            return;
+            return Ok(false);
         }
-        let rate_limited = verdict.rate_limit.is_some();
         if let Err(e) = ledger::record(self.layout, &attempt, cost, rate_limited) {
             // A cost only this run knows would be lost, and the budget
-            // would count short ever after: the run stops as for a status
-            // it cannot write, and the end is counted by the next.
-            self.budget.unrecorded.insert(t);
+            // would count short ever after.
             let cost = format::usd(cost);
             let said = format!(
                 "{e:#}: what {id} cost ({cost}) is not recorded; its end is taken again, and counted, by the next run"
@@ -341,7 +367,7 @@ impl Run<'_> {
                 self.printer.line(Tone::Bad, &format!("error: {said}"));
             }
             self.stop_for(Stop::Fatal(said));
-            return;
+            return Err(());
         }
         self.budget.counted.insert(attempt);
         let was_reached = self.budget.reached();
@@ -349,9 +375,7 @@ impl Run<'_> {
         if !rate_limited {
             self.budget.expect(id, cost);
         }
-        if self.budget.reached() && !was_reached {
-            self.budget.reached_by = Some(t);
-        }
+        Ok(self.budget.reached() && !was_reached)
     }
 
     /// Holds the agents back from the picks while what the budget leaves
@@ -388,6 +412,11 @@ impl Run<'_> {
             return;
         }
         self.budget.reached_by = None;
+        self.tell_budget_reached();
+    }
+
+    /// Says the budget is reached, in its output and its events.
+    fn tell_budget_reached(&mut self) {
         self.budget.told_reached = true;
         let running = match self.running.is_empty() {
             true => "",

@@ -12,7 +12,7 @@
 use std::time::SystemTime;
 
 use super::recovery::{self, Ended, Found};
-use super::Run;
+use super::{verdict, Run};
 use crate::executor::Limits;
 use crate::model::config::Config;
 use crate::model::layout::Layout;
@@ -227,8 +227,13 @@ impl Run<'_> {
                 ", and its work, on branch {branch}, was not merged"
             ));
         }
+        // What its agent said, if it was one whose result is read: the
+        // money it spent is counted, as any attempt's.
+        let told = status.previous.clone();
+        let agent = verdict::gone_report(self.layout, self.config, &id, status.attempt, told);
         let final_status = Status {
             status: State::Failed,
+            agent,
             completed_at: Some(status::timestamp(ended)),
             duration_seconds: Some(status::seconds(
                 ended.duration_since(started).unwrap_or_default(),
@@ -246,6 +251,9 @@ impl Run<'_> {
             previous: None,
             ..status
         };
+        if self.count_gone_cost(&final_status).is_err() {
+            return;
+        }
         if let Err(e) = status::write(self.layout, &final_status) {
             self.printer.line(Tone::Bad, &format!("error: {e:#}"));
             return;

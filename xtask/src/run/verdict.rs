@@ -6,6 +6,8 @@
 
 use std::time::SystemTime;
 
+use camino::Utf8Path;
+
 use crate::agent::limits;
 use crate::agent::result::{self, Outcome, Report};
 use crate::executor::{setup, Limits};
@@ -15,8 +17,8 @@ use crate::model::task::Task;
 use crate::run::attempt::Active;
 use crate::run::history::Previous;
 use crate::state::records::ExitRecord;
-use crate::state::status::Ending;
 use crate::state::status::INTERRUPTED;
+use crate::state::status::{Ending, Failure};
 use crate::state::{logs, outputs};
 use crate::sys::process;
 use crate::ui::format;
@@ -189,7 +191,16 @@ fn outcome_of(
     task: &Task,
     previous: Option<&Previous>,
 ) -> Option<Result<Outcome, String>> {
-    let mut outcome = read_result(layout, config, task);
+    counted_once(config, read_result(layout, config, task), previous)
+}
+
+/// `outcome`, its tokens counted once where it resumed the session of
+/// `previous`.
+fn counted_once(
+    config: &Config,
+    mut outcome: Option<Result<Outcome, String>>,
+    previous: Option<&Previous>,
+) -> Option<Result<Outcome, String>> {
     // A Codex run that resumed the session it was given reports its
     // thread's totals, the earlier attempt's tokens with its own: counted
     // once, not again (openai/codex#17539).
@@ -207,6 +218,29 @@ fn outcome_of(
 /// counted then.
 pub fn printed_result(layout: &Layout, config: &Config, task: &Task) -> Option<Report> {
     let report = read_result(layout, config, task)?.ok()?.report;
+    report.is_result().then_some(report)
+}
+
+/// What the agent of task `id`, whose file is gone (see `run::unlisted`),
+/// reported of attempt `attempt`: read as `agent.result` says (a `result`
+/// of its own went with its file) from its stdout, which its supervisor
+/// keeps apart only for an attempt whose result is read; its tokens
+/// counted once where it resumed the session of the failure it was told
+/// of (`told`). None when there is no such stdout, or no result in it.
+pub fn gone_report(
+    layout: &Layout,
+    config: &Config,
+    id: &str,
+    attempt: u32,
+    told: Option<Failure>,
+) -> Option<Report> {
+    let kept = layout.stdout_file(id);
+    let format = config.agents.result.reader().filter(|_| kept.exists())?;
+    let previous = told.map(|f| Previous::told(f, layout.attempt_log_file(id, attempt)));
+    let outcome = Some(read_output(config, format, &kept));
+    let report = counted_once(config, outcome, previous.as_ref())?
+        .ok()?
+        .report;
     report.is_result().then_some(report)
 }
 
@@ -349,9 +383,17 @@ fn exit_error(
 /// (the reader skips the lines that are not JSON).
 fn read_result(layout: &Layout, config: &Config, task: &Task) -> Option<Result<Outcome, String>> {
     let format = task.result_format(config).reader()?;
-    let path = stdout_of(layout, task);
+    Some(read_output(config, format, &stdout_of(layout, task)))
+}
+
+/// The agent's result in its output at `path`, read as `format`.
+fn read_output(
+    config: &Config,
+    format: result::Format,
+    path: &Utf8Path,
+) -> Result<Outcome, String> {
     // Whether it read the whole output, and what it made of it.
-    let read = |bytes| match logs::end_of(&path, bytes) {
+    let read = |bytes| match logs::end_of(path, bytes) {
         Ok(end) => {
             let whole = end.whole;
             let text = end.whole_lines();
@@ -367,19 +409,19 @@ fn read_result(layout: &Layout, config: &Config, task: &Task) -> Option<Result<O
     // is not at the end (and then only its last `CLAUDE_MOST` bytes).
     // Codex's session id comes first and its usage last: its events are
     // read one line at a time.
-    Some(match format {
+    match format {
         result::Format::ClaudeJson => match read(CLAUDE_TAIL) {
             (false, Err(_)) => read(CLAUDE_MOST).1,
             (_, outcome) => outcome,
         },
-        result::Format::CodexJsonl => match std::fs::File::open(&path) {
+        result::Format::CodexJsonl => match std::fs::File::open(path) {
             Ok(file) => {
                 let prices = config.agents.prices.as_ref();
                 result::read_codex(std::io::BufReader::new(file), prices)
             }
             Err(e) => Err(format!("cannot read {path}: {e}")),
         },
-    })
+    }
 }
 
 /// Where the agent's stdout is: kept apart by the local supervisor, or in

@@ -3340,3 +3340,49 @@ fn a_task_whose_file_and_supervisor_are_gone_keeps_its_timeout() {
         );
     }
 }
+
+/// An agent left running by a killed run whose task file is gone since:
+/// the run that waits for it reads its result as `agent.result` says (its
+/// file is gone), keeps it in its status and counts its cost in the
+/// ledger and against the budget, which it reaches.
+#[test]
+fn what_an_agent_whose_file_is_gone_spent_is_counted() {
+    let t = Tree::new();
+    let result = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/agents/claude/success.json"
+    );
+    t.write(
+        "agent.sh",
+        &format!(
+            "echo $$ > $TASK_OUTPUT_DIR/pid; while [ ! -f release-a ]; do sleep 0.02; done; cat {result}"
+        ),
+    );
+    t.config(&format!(
+        "agent:\n  command: [sh, {}]\n  result: claude-json\nbudget: {{usd: 0.10}}\n",
+        t.path("agent.sh").display()
+    ));
+    t.task("p/a", "retries: 0");
+    killed_while_it_runs(&t, "p/a");
+    std::fs::remove_file(t.path("tasks/p/a.md")).unwrap();
+    t.task("q/other", &sh("true"));
+    let mut second = spawn_orchestrate(&t, "second.out");
+    wait_for("the run to wait for it", || {
+        t.read("second.out").contains("its task file is gone")
+    });
+    t.write("release-a", "");
+    let code = second.wait().unwrap().code();
+    let said = t.read("second.out");
+    assert_eq!(t.state("p/a"), "failed", "{said}");
+    assert_eq!(t.status("p/a")["agent"]["cost_usd"], 0.1629377, "{said}");
+    let ledger = t.read("workspace/ledger.jsonl");
+    assert!(
+        ledger.contains("\"task\":\"p/a\"") && ledger.contains("\"cost_usd\":0.1629377"),
+        "{ledger}"
+    );
+    assert!(
+        said.contains("budget of $0.10 reached ($0.16 spent)"),
+        "{said}"
+    );
+    assert_eq!(code, Some(1), "{said}");
+}
