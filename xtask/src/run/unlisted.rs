@@ -212,21 +212,19 @@ impl Run<'_> {
             .and_then(|r| status::parse_timestamp(&r.ended_at))
             .unwrap_or(now);
         let started = started.or_else(|| status.started()).unwrap_or(ended);
-        let (ending, how) = match &record {
-            Some(r) => {
-                let code = (r.exit_code.is_some() || r.signal.is_some()).then(|| r.how());
-                let said: Vec<String> = code.into_iter().chain(r.message.clone()).collect();
-                (r.ending, said.join(", "))
-            }
-            None => (Ending::Lost, super::verdict::LOST.to_owned()),
+        // Stopped by this run's stop, as an adopted task is (see
+        // `verdict::judge`): interrupted, as the tasks it stopped are,
+        // its try spared (a file put back runs it again).
+        let interrupted = self.stopped_at.is_some()
+            && (record.as_ref()).is_none_or(|r| verdict::adopted_stopped_here(self.stopped_at, r));
+        let (ending, error) = match interrupted {
+            true => (Ending::Interrupted, status::INTERRUPTED.to_owned()),
+            false => ended_error(&status, record.as_ref()),
         };
-        let mut error = format!("{how}; {NOT_JUDGED}");
-        // Its work waited in the merge queue: it stays on its branch.
-        if let Some(branch) = status.branch.as_ref().filter(|_| status.merging) {
-            error.push_str(&format!(
-                ", and its work, on branch {branch}, was not merged"
-            ));
-        }
+        let tries = match interrupted {
+            true => status.tries.saturating_sub(1),
+            false => status.tries,
+        };
         // What its agent said, if it was one whose result is read: the
         // money it spent is counted, as any attempt's.
         let told = status.previous.clone();
@@ -241,6 +239,7 @@ impl Run<'_> {
             exit_code: record.as_ref().and_then(|r| r.exit_code),
             signal: record.as_ref().and_then(|r| r.signal),
             ending: Some(ending),
+            tries,
             error: Some(error.clone()),
             pid: None,
             pid_start: None,
@@ -281,4 +280,25 @@ impl Run<'_> {
             super::running::signal_said(self.layout, &u.id, &u.active, signal, said);
         }
     }
+}
+
+/// The ending and error of a task whose file is gone, recorded running in
+/// `status`, that ended as `record` says (`None`: lost), not by a stop.
+fn ended_error(status: &Status, record: Option<&ExitRecord>) -> (Ending, String) {
+    let (ending, how) = match record {
+        Some(r) => {
+            let code = (r.exit_code.is_some() || r.signal.is_some()).then(|| r.how());
+            let said: Vec<String> = code.into_iter().chain(r.message.clone()).collect();
+            (r.ending, said.join(", "))
+        }
+        None => (Ending::Lost, verdict::LOST.to_owned()),
+    };
+    let mut error = format!("{how}; {NOT_JUDGED}");
+    // Its work waited in the merge queue: it stays on its branch.
+    if let Some(branch) = status.branch.as_ref().filter(|_| status.merging) {
+        error.push_str(&format!(
+            ", and its work, on branch {branch}, was not merged"
+        ));
+    }
+    (ending, error)
 }

@@ -99,20 +99,7 @@ pub fn judge(
             agent_started: true,
         };
     };
-    // An adopted task this run stopped: its supervisor, an earlier
-    // orchestrator's, saw a signal from outside, and an exit (by the
-    // signal, or with its own code once it caught it), as for ours.
-    // (Not one whose own process had exited before the stop, with its
-    // own code, while what it left had its grace.)
-    // (The record's time is to the millisecond: one in the stop's own
-    // millisecond is the stop's.)
-    let exited_first = (stopped_at.zip(crate::state::status::parse_timestamp(&r.ended_at)))
-        .is_some_and(|(stopped, ended)| ended < to_the_millisecond(stopped));
-    let stopped_here = stopping
-        && active.adopted.is_some()
-        && r.ending == Ending::Exited
-        && r.exit_code != Some(0)
-        && !exited_first;
+    let stopped_here = active.adopted.is_some() && adopted_stopped_here(stopped_at, r);
     let interrupted;
     let r = match stopped_here {
         true => {
@@ -181,6 +168,23 @@ pub fn judge(
         rate_limit,
         agent_started: !setup_failed(layout, active),
     }
+}
+
+/// Whether an adopted attempt that ended as `r` says was stopped by this
+/// run, which began to stop at `stopped_at` (if it did): its supervisor,
+/// an earlier orchestrator's, saw a signal from outside, and an exit (by
+/// the signal, or with its own code once it caught it), as for ours. (Not
+/// one whose own process had exited before the stop, with its own code,
+/// while what it left had its grace.)
+pub fn adopted_stopped_here(stopped_at: Option<SystemTime>, r: &ExitRecord) -> bool {
+    let Some(stopped) = stopped_at else {
+        return false;
+    };
+    // The record's time is to the millisecond: one in the stop's own
+    // millisecond is the stop's.
+    let exited_first = crate::state::status::parse_timestamp(&r.ended_at)
+        .is_some_and(|ended| ended < to_the_millisecond(stopped));
+    r.ending == Ending::Exited && r.exit_code != Some(0) && !exited_first
 }
 
 /// The agent's result, when the task's result is read (`read_result`),

@@ -3386,3 +3386,41 @@ fn what_an_agent_whose_file_is_gone_spent_is_counted() {
     );
     assert_eq!(code, Some(1), "{said}");
 }
+
+/// A task a killed run left running whose file is gone since, stopped by
+/// a Ctrl-C of the run that waits for it (its supervisor alive, or gone
+/// too): recorded interrupted, as the other tasks a stop ends are, its
+/// try spared, not failed (nor lost); its file put back, the next run
+/// runs it again.
+#[test]
+fn a_stop_records_a_task_whose_file_is_gone_interrupted() {
+    for supervisor_killed in [false, true] {
+        let t = Tree::new();
+        t.task("p/a", &waiting_task("a", "true"));
+        let pid = killed_while_it_runs(&t, "p/a");
+        if supervisor_killed {
+            let supervisor = t.status("p/a")["supervisor_pid"].as_u64().unwrap() as u32;
+            signal(supervisor, libc::SIGKILL);
+            wait_for("the supervisor to be gone", || !alive(supervisor));
+        }
+        std::fs::rename(t.path("tasks/p/a.md"), t.path("a.md.away")).unwrap();
+        t.task("q/other", &sh("true"));
+        let mut second = spawn_orchestrate(&t, "second.out");
+        wait_for("the run to wait for it", || {
+            t.read("second.out").contains("its task file is gone")
+        });
+        signal(second.id(), libc::SIGINT);
+        second.wait().unwrap();
+        let said = t.read("second.out");
+        assert!(!alive(pid), "{said}");
+        let status = t.status("p/a");
+        assert_eq!(status["status"], "failed", "{said}");
+        assert_eq!(status["ending"], "interrupted", "{said}");
+        assert_eq!(status["error"], "interrupted", "{said}");
+        assert_eq!(status["tries"], 0, "{said}");
+        std::fs::rename(t.path("a.md.away"), t.path("tasks/p/a.md")).unwrap();
+        t.write("release-a", "");
+        t.run(&["orchestrate"]).code(0);
+        assert_eq!(t.state("p/a"), "completed");
+    }
+}
