@@ -3,11 +3,14 @@
 //! no task of its graph, so no adoption looks for them. They are found by
 //! what the killed run's supervisor handed over in `workspace/pids/` (the
 //! statuses of those alone are read), said once as the run starts, and
-//! followed as adopted tasks are (stopped by a stop of the run), their end
-//! recorded in their status as `failed`: their definition is gone, so
-//! nothing can judge their outputs. None stays `running`, and their
-//! records go. Nothing waits on them: nothing starts, or is held back,
-//! for them.
+//! followed as adopted tasks are (stopped by a stop of the run, and then
+//! `interrupted`; their supervisor gone, their timeouts enforced as it
+//! recorded them in their pid files), their end recorded in their status
+//! as `failed`: their definition is gone, so nothing can judge their
+//! outputs (an agent's result is read, and its cost counted). None stays
+//! `running`, and their records go. Nothing waits on them: nothing
+//! starts, or is held back, for them. The views and plans say them too
+//! (`said`).
 
 use std::time::SystemTime;
 
