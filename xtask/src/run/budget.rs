@@ -5,14 +5,14 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::verdict::Verdict;
+use super::verdict::{self, Verdict};
 use super::{Run, Stop};
 use crate::model::config::{Config, ResultFormat};
 use crate::model::graph::Graph;
 use crate::model::layout::Layout;
 use crate::state::events::Event;
-use crate::state::ledger;
-use crate::state::status::{self, Ending, Status};
+use crate::state::status::{self, Ending, Failure, Status};
+use crate::state::{ledger, records};
 use crate::ui::format;
 use crate::ui::printer::Tone;
 
@@ -126,21 +126,39 @@ impl Budget {
             if status.status != status::State::Running || status.merging {
                 continue;
             }
-            let attempt = (task.id.clone(), status.attempt, status.attempt_since_ns);
-            if budget.counted.contains(&attempt) {
-                continue;
-            }
-            let told = status.previous.clone();
-            let cost = super::unseen_cost(layout, config, task, status.attempt, told);
-            if let Some(cost) = cost {
-                budget.counted.insert(attempt);
-                budget.add(cost);
-                budget.expect(&task.id, cost);
-                budget.ended_unseen.insert(task.id.clone());
-            }
+            budget.add_unseen(&status, |told| {
+                super::unseen_cost(layout, config, task, status.attempt, told)
+            });
+        }
+        // Those whose task file is gone that a killed run left (see
+        // `run::unlisted`): the run that records their end counts what
+        // their agents printed.
+        let known = |id: &str| graph.get(id).is_some();
+        for (id, status) in records::running_unknown(layout, known, false) {
+            budget.add_unseen(&status, |told| {
+                let report = verdict::gone_report(layout, config, &id, status.attempt, told);
+                report?.cost_usd
+            });
         }
         budget.this_run = None;
         budget
+    }
+
+    /// Counts, for a view, the attempt that running `status` names, as
+    /// `cost` reads it (given the failure it was told of), unless counted
+    /// already: ended unseen, it costs nothing more.
+    fn add_unseen(&mut self, status: &Status, cost: impl FnOnce(Option<Failure>) -> Option<f64>) {
+        let id = &status.task_id;
+        let attempt = (id.clone(), status.attempt, status.attempt_since_ns);
+        if self.counted.contains(&attempt) {
+            return;
+        }
+        if let Some(cost) = cost(status.previous.clone()) {
+            self.counted.insert(attempt);
+            self.add(cost);
+            self.expect(id, cost);
+            self.ended_unseen.insert(id.clone());
+        }
     }
 
     /// Counts an attempt that cost `cost`.

@@ -3341,13 +3341,10 @@ fn a_task_whose_file_and_supervisor_are_gone_keeps_its_timeout() {
     }
 }
 
-/// An agent left running by a killed run whose task file is gone since:
-/// the run that waits for it reads its result as `agent.result` says (its
-/// file is gone), keeps it in its status and counts its cost in the
-/// ledger and against the budget, which it reaches.
-#[test]
-fn what_an_agent_whose_file_is_gone_spent_is_counted() {
-    let t = Tree::new();
+/// An agent p/a (its result $0.1629377) left running by a killed run,
+/// waiting for `release-a`, under a budget of `usd`; its task file removed
+/// since, and a task q/other added.
+fn agent_left_running_whose_file_is_gone(t: &Tree, usd: &str) {
     let result = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/agents/claude/success.json"
@@ -3359,13 +3356,23 @@ fn what_an_agent_whose_file_is_gone_spent_is_counted() {
         ),
     );
     t.config(&format!(
-        "agent:\n  command: [sh, {}]\n  result: claude-json\nbudget: {{usd: 0.10}}\n",
+        "agent:\n  command: [sh, {}]\n  result: claude-json\nbudget: {{usd: {usd}}}\n",
         t.path("agent.sh").display()
     ));
     t.task("p/a", "retries: 0");
-    killed_while_it_runs(&t, "p/a");
+    killed_while_it_runs(t, "p/a");
     std::fs::remove_file(t.path("tasks/p/a.md")).unwrap();
     t.task("q/other", &sh("true"));
+}
+
+/// An agent left running by a killed run whose task file is gone since:
+/// the run that waits for it reads its result as `agent.result` says (its
+/// file is gone), keeps it in its status and counts its cost in the
+/// ledger and against the budget, which it reaches.
+#[test]
+fn what_an_agent_whose_file_is_gone_spent_is_counted() {
+    let t = Tree::new();
+    agent_left_running_whose_file_is_gone(&t, "0.10");
     let mut second = spawn_orchestrate(&t, "second.out");
     wait_for("the run to wait for it", || {
         t.read("second.out").contains("its task file is gone")
@@ -3423,4 +3430,20 @@ fn a_stop_records_a_task_whose_file_is_gone_interrupted() {
         t.run(&["orchestrate"]).code(0);
         assert_eq!(t.state("p/a"), "completed");
     }
+}
+
+/// An agent left running by a killed run whose task file is gone since,
+/// ended while no run looked: `progress` and `next` count what it spent,
+/// as the run that records its end will, before it starts anything.
+#[test]
+fn the_views_count_what_an_agent_whose_file_is_gone_spent() {
+    let t = Tree::new();
+    agent_left_running_whose_file_is_gone(&t, "1.00");
+    t.write("release-a", "");
+    wait_for("its end's record", || t.exists("workspace/pids/p/a.exit"));
+    let spent = "$0.16 of $1.00 spent";
+    t.run(&["progress"]).code(0).says(spent);
+    t.run(&["next"]).says(spent);
+    t.run(&["orchestrate"]).code(1).says("$0.16 spent");
+    t.run(&["progress"]).code(0).says(spent);
 }
