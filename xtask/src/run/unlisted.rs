@@ -14,6 +14,8 @@
 
 use std::time::SystemTime;
 
+use camino::Utf8PathBuf;
+
 use super::recovery::{self, Ended, Found};
 use super::{verdict, Run};
 use crate::executor::Limits;
@@ -22,6 +24,7 @@ use crate::model::layout::Layout;
 use crate::model::task;
 use crate::run::attempt::{self, Active};
 use crate::state::events::Event;
+use crate::state::logs;
 use crate::state::records::{self, ExitRecord};
 use crate::state::status::{self, Ending, State, Status};
 use crate::ui::printer::Tone;
@@ -41,8 +44,16 @@ impl Unlisted {
         Some(
             match recovery::adopted_ended(layout, &self.id, &mut self.active)? {
                 Ended::Recorded => records::recorded_end(layout, &self.id, self.active.attempt),
-                // Stopped by this run, its supervisor gone: that stop's end.
-                Ended::Unseen => self.active.orphan.as_ref().and_then(|o| o.ended_said()),
+                Ended::Unseen => {
+                    // Nothing copied its stdout into its log since its
+                    // supervisor died: all of it, now.
+                    if let Some(kept) = kept_stdout(layout, &self.id) {
+                        let log = layout.log_file(&self.id);
+                        logs::append_all_of(&log, &kept, recovery::ORPHAN_OUTPUT);
+                    }
+                    // Stopped by this run: that stop's end.
+                    self.active.orphan.as_ref().and_then(|o| o.ended_said())
+                }
             },
         )
     }
@@ -56,9 +67,7 @@ impl Unlisted {
             let own = Limits::of_gone(config, task::phase_of(&self.id), enforced);
             let branch = active.worktree.as_ref().map(|w| w.branch.as_str());
             let limits = attempt::with_setup(layout, config, own, branch, active.started);
-            // Kept apart when its result was to be read from it.
-            let stdout = Some(layout.stdout_file(&self.id)).filter(|f| f.exists());
-            (limits, stdout)
+            (limits, kept_stdout(layout, &self.id))
         });
     }
 }
@@ -283,6 +292,12 @@ impl Run<'_> {
             super::running::signal_said(self.layout, &u.id, &u.active, signal, said);
         }
     }
+}
+
+/// The stdout of task `id`, whose file is gone, if its supervisor kept it
+/// apart from its log (only when its result was to be read from it).
+fn kept_stdout(layout: &Layout, id: &str) -> Option<Utf8PathBuf> {
+    Some(layout.stdout_file(id)).filter(|f| f.exists())
 }
 
 /// The ending and error of a task whose file is gone, recorded running in

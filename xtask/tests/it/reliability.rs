@@ -3447,3 +3447,25 @@ fn the_views_count_what_an_agent_whose_file_is_gone_spent() {
     t.run(&["orchestrate"]).code(1).says("$0.16 spent");
     t.run(&["progress"]).code(0).says(spent);
 }
+
+/// An agent left running by a run killed with its supervisor, its task
+/// file gone since: what it printed on stdout once nothing followed it
+/// into its log is appended there, all of it, when the next run records
+/// its end, as for an adopted task.
+#[test]
+fn the_stdout_of_an_agent_whose_file_and_supervisor_are_gone_is_in_its_log() {
+    let t = Tree::new();
+    agent_left_running_whose_file_is_gone(&t, "1.00");
+    let supervisor = t.status("p/a")["supervisor_pid"].as_u64().unwrap() as u32;
+    signal(supervisor, libc::SIGKILL);
+    wait_for("the supervisor to be gone", || !alive(supervisor));
+    let agent = read_pid(&t.path("workspace/outputs/p/a/pid"));
+    t.write("release-a", "");
+    wait_for("the agent to end", || !alive(agent));
+    t.run(&["orchestrate"]).code(1);
+    let log = t.read("workspace/logs/p/a.log");
+    let header = "xtask: its supervisor died while it ran: all it printed on stdout follows";
+    let after = log.split(header).nth(1).unwrap_or_else(|| panic!("{log}"));
+    assert!(after.contains("\"total_cost_usd\""), "{log}");
+    assert_eq!(t.status("p/a")["agent"]["cost_usd"], 0.1629377);
+}
