@@ -7,8 +7,8 @@ use crate::commands::orchestrate;
 use crate::model::layout::Layout;
 use crate::model::task::Task;
 use crate::run::{Mode, Options};
-use crate::state::records;
 use crate::state::status::{self, State};
+use crate::state::{records, runs};
 
 pub fn run(layout: &Layout) -> Result<i32> {
     let running = |task: &Task| status::state_of(layout, &task.id) == Some(State::Running);
@@ -27,7 +27,7 @@ pub fn run(layout: &Layout) -> Result<i32> {
     if only.is_empty() {
         let known = |id: &str| defs.graph.get(id).is_some();
         only.extend(
-            records::running_unknown(layout, known, false)
+            records::running_unknown(layout, known, runs::unfinished(layout).is_some())
                 .into_iter()
                 .map(|(id, _)| id),
         );

@@ -134,7 +134,8 @@ impl Budget {
         // `run::unlisted`): the run that records their end counts what
         // their agents printed.
         let known = |id: &str| graph.get(id).is_some();
-        for (id, status) in records::running_unknown(layout, known, false) {
+        let every_status = crate::state::runs::unfinished(layout).is_some();
+        for (id, status) in records::running_unknown(layout, known, every_status) {
             budget.add_unseen(&status, |told| {
                 let report = verdict::gone_report(layout, config, &id, status.attempt, told);
                 report?.cost_usd

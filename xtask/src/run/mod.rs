@@ -128,6 +128,7 @@ pub fn run(
         }
     }
     let resumed_a_stop = runs::resumes_a_stop(layout);
+    let resumes_a_kill = runs::unfinished(layout).is_some();
     let run_id = runs::begin(layout, selection, &mut warnings)?;
     let printer = Printer::with_live_view(layout, options.quiet);
     warnings.extend(notify::missing_programs(layout, &config.notify));
@@ -207,6 +208,7 @@ pub fn run(
         unlisted: Vec::new(),
         unlisted_ended: Vec::new(),
         resumed_a_stop,
+        resumes_a_kill,
     };
     run.events = match events::Log::open(layout, Some(&run_id)) {
         Ok(log) => Some(log),
@@ -330,6 +332,9 @@ struct Run<'a> {
     /// The run this one resumes was killed while it stopped its tasks:
     /// an adopted task lost with it was being stopped (`ends`).
     resumed_a_stop: bool,
+    /// This run resumes one that was killed: maybe with its supervisor,
+    /// which then handed nothing over (`unlisted`).
+    resumes_a_kill: bool,
 }
 
 impl Run<'_> {

@@ -26,6 +26,7 @@ use crate::run::attempt::{self, Active};
 use crate::state::events::Event;
 use crate::state::logs;
 use crate::state::records::{self, ExitRecord};
+use crate::state::runs;
 use crate::state::status::{self, Ending, State, Status};
 use crate::ui::printer::Tone;
 
@@ -82,7 +83,7 @@ impl Unlisted {
 /// removed since), which none of this tells.
 pub fn said(layout: &Layout, known: impl Fn(&str) -> bool) -> Vec<String> {
     let going_on = crate::state::lock::run_going_on(layout).is_some();
-    let found = records::running_unknown(layout, known, going_on);
+    let found = records::running_unknown(layout, known, runs::unfinished(layout).is_some());
     (found.into_iter())
         .map(|(id, status)| {
             let pid = (status.pid).or_else(|| records::recorded_pid(layout, &id).map(|p| p.pid));
@@ -102,13 +103,13 @@ const NOT_JUDGED: &str = "its task file is gone, so its outputs were not judged"
 
 impl Run<'_> {
     /// Finds the tasks recorded running whose files in `workspace/pids/`
-    /// name no task of the graph, says each, and follows those that run
-    /// on; the end of one that ended already is recorded now.
+    /// (or, resuming a killed run, whose statuses) name no task of the
+    /// graph, says each, and follows those that run on; the end of one that
+    /// ended already is recorded now.
     pub(super) fn take_up_unlisted(&mut self) {
         let graph = &self.graph;
-        for (id, status) in
-            records::running_unknown(self.layout, |id| graph.get(id).is_some(), false)
-        {
+        let known = |id: &str| graph.get(id).is_some();
+        for (id, status) in records::running_unknown(self.layout, known, self.resumes_a_kill) {
             // Its sbatch cut short by the kill, no job recorded: the
             // controller may have taken the job all the same.
             let cut_short =

@@ -280,9 +280,10 @@ pub fn live_unrecorded(layout: &Layout, running: impl Fn(&str) -> bool) -> Vec<(
 /// files are gone since (see `run::unlisted`). Found by their files in
 /// `workspace/pids/`, which holds only what a killed run left: no other
 /// status is read, unless `every_status`: then also among all the status
-/// files, as a view asks while a run goes on, whose running tasks have no
-/// record there (its supervisor writes them only if the run dies) and may
-/// have lost their files since the run read them.
+/// files, as is asked while the last run is unfinished (`runs::unfinished`):
+/// one going on, whose running tasks have no record there (its supervisor
+/// writes them only if the run dies) and may have lost their files since
+/// the run read them, or one killed with its supervisor, which wrote none.
 pub fn running_unknown(
     layout: &Layout,
     known: impl Fn(&str) -> bool,

@@ -2957,6 +2957,48 @@ fn killed_while_it_runs(t: &Tree, id: &str) -> u32 {
     read_pid(&t.path(&pid_file))
 }
 
+/// A run killed with its supervisor (nothing handed over in
+/// `workspace/pids/`), its task's file removed before the next run: the
+/// views still say the task, and the next run finds it by its status,
+/// waits for it and records its end; none stays `running`.
+#[test]
+fn a_task_of_a_run_killed_with_its_supervisor_whose_file_is_gone_is_found() {
+    let t = Tree::new();
+    t.task("p/a", &waiting_task("a", "echo done > out.txt"));
+    t.task("p/b", &sh(MARK));
+    let mut first = spawn_orchestrate(&t, "first.out");
+    wait_for("the task's pid in its status", || {
+        pid_written(&t, "workspace/outputs/p/a/pid") && t.status("p/a")["pid"].is_u64()
+    });
+    let pid = read_pid(&t.path("workspace/outputs/p/a/pid"));
+    let supervisor = t.status("p/a")["supervisor_pid"].as_u64().unwrap() as i32;
+    // SAFETY: kill takes integer arguments.
+    unsafe { libc::kill(supervisor, libc::SIGKILL) };
+    first.kill().unwrap();
+    first.wait().unwrap();
+    std::fs::remove_file(t.path("tasks/p/a.md")).unwrap();
+    assert!(
+        !t.exists("workspace/pids/p/a.pid"),
+        "nothing was handed over"
+    );
+    t.run(&["progress"]).code(0).says("p/a is recorded running");
+    let mut second = spawn_orchestrate(&t, "second.out");
+    wait_for("the other task to run", || t.launches("p/b") == 1);
+    assert!(alive(pid));
+    t.write("release-a", "");
+    assert_eq!(
+        second.wait().unwrap().code(),
+        Some(1),
+        "{}",
+        t.read("second.out")
+    );
+    assert_eq!(t.state("p/a"), "failed", "{}", t.read("second.out"));
+    assert!(!alive(pid));
+    t.run(&["progress"])
+        .code(0)
+        .never_says("p/a is recorded running");
+}
+
 /// A task whose file is renamed after its run was killed, before the next
 /// run: that run says it is still running under its old name, starts the
 /// renamed copy without waiting for it, waits for the old one and records
