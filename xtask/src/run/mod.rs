@@ -103,12 +103,12 @@ pub fn run(
     let told: merging::Told<Incoming> = (Incoming::Prepared, Incoming::Merged);
     let git = match merging::Git::open(layout, config, uses_worktrees, tx.clone(), told) {
         // Stopped while the integration worktree was made (a hook that
-        // hangs): nothing started, and the exit code says the signal.
-        Err(e) if crate::git::a_start_cut_short() => {
+        // hangs): nothing started, and the exit code says the signal. The
+        // git it cut short failed of the stop, which is no error.
+        Err(_) if crate::git::a_start_cut_short() => {
             let signal = signals::latest();
-            eprintln!("error: {e:#}");
             eprintln!(
-                "{} received: stopped before any task started",
+                "{} received: stopped before any task started (the git preparing the integration branch was stopped; the next run goes on from there)",
                 process::signal_name(signal)
             );
             return Ok(128 + signal);

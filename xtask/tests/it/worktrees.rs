@@ -3331,6 +3331,7 @@ fn ctrl_c_stops_a_hook_that_hangs_as_the_integration_worktree_is_made() {
         said.contains("SIGINT received: stopped before any task started"),
         "{said}"
     );
+    assert!(!said.contains("error:"), "the stop is no error: {said}");
     t.run(&["orchestrate"]).code(0);
     assert_eq!(t.git(&["show", "integration:a.txt"]), "a");
 }
