@@ -15,8 +15,13 @@ fn bar(percent: u32) -> String {
 
 /// Every task on a line: its state, id, attempt and what went wrong.
 pub fn print_tasks(progress: &Progress) {
+    // Ids line up: ten wide, as most states fit, or as the widest shown
+    // (`awaiting_approval`).
+    let width = (progress.tasks.iter())
+        .map(|task| task.state.len())
+        .fold(10, usize::max);
     for task in &progress.tasks {
-        let mut line = format!("{:<10} {}", task.state, task.task_id);
+        let mut line = format!("{:<width$} {}", task.state, task.task_id);
         if task.attempt > 0 {
             line += &format!("  attempt {}", task.attempt);
         }

@@ -1536,3 +1536,18 @@ fn a_task_started_from_awaiting_approval_is_told_pending_first() {
         ]
     );
 }
+
+/// `progress --tasks` lines its ids up also with a state wider than most
+/// (`awaiting_approval`); without one, the state column is ten wide.
+#[test]
+fn progress_tasks_lines_ids_up_beside_a_result_awaiting_approval() {
+    let t = Tree::new();
+    t.task("p/a", &format!("approve: after\n{}", sh(MARK)));
+    t.task("p/b", &format!("dependencies: [p/a]\n{}", sh(MARK)));
+    t.run(&["orchestrate"]).code(4);
+    t.run(&["progress", "--tasks"])
+        .says("awaiting_approval p/a  attempt 1")
+        .says("pending           p/b");
+    t.run(&["approve", "p/a"]).code(0);
+    t.run(&["progress", "--tasks"]).says("pending    p/b");
+}

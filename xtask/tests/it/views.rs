@@ -424,7 +424,9 @@ fn a_task_blocked_by_one_run_again_is_pending_in_the_views() {
     let progress = t.run(&["progress", "--json"]);
     let json: serde_json::Value = serde_json::from_str(&progress.stdout).unwrap();
     assert_eq!(json["total"]["blocked"], 0, "{}", progress.stdout);
-    t.run(&["progress", "--tasks"]).says("pending    p/y");
+    // Lined up with `awaiting_approval p/x`.
+    t.run(&["progress", "--tasks"])
+        .says("pending           p/y");
     // Every view agrees.
     t.run(&["graph"]).says("[\"y\"]:::pending");
     t.run(&["why", "p"]).says("pending    p/y");
