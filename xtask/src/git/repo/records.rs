@@ -215,14 +215,14 @@ impl Repo {
     /// marked while it goes on, and one cut short is finished by
     /// `finish_removals`.
     pub fn remove_worktree(&self, path: &Utf8Path) -> Result<()> {
+        let submodules = (self.own_git_dir(path)).is_ok_and(|git| git.join("modules").exists());
+        let force = submodules.then_some("--force");
         let mark = self.removal_mark(path);
         if let Some(mark) = &mark {
             write_mark(mark)?;
         }
         let_folders_be_emptied(path);
         let sh = &self.sh;
-        let submodules = self.own_git_dir(path)?.join("modules").exists();
-        let force = submodules.then_some("--force");
         let removed = run(prep(cmd!(sh, "git worktree remove {force...} {path}"))).map(drop);
         // Refused before it deleted anything, the worktree stays whole.
         if let Some(mark) = mark.filter(|_| removed.is_ok() || path.join(".git").exists()) {
