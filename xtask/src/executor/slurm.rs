@@ -710,8 +710,21 @@ fn poll(jobs: &Mutex<Jobs>, wait: Option<Duration>) -> Vec<Event> {
                 }
             }
             None => {
+                // Ended before a look saw it run (a short job, or one that
+                // ended while no orchestrator looked): its time counts
+                // from Slurm's start, not from its submission.
                 let mut record =
                     final_record(state, fields, job.stopping.as_ref().map(|a| a.ending));
+                let since = slurm_time(fields, "StartTime").filter(|s| *s <= SystemTime::now());
+                let ran = matches!(state, "COMPLETED" | "FAILED" | "TIMEOUT" | "OUT_OF_MEMORY")
+                    && record.ending != Ending::SpawnFailed;
+                if let Some(since) = since.filter(|_| ran && job.watchdog.is_none()) {
+                    events.push(Event::Started {
+                        task_id: job.task_id.clone(),
+                        pid: None,
+                        since: Some(since),
+                    });
+                }
                 if let Some(detail) = job.stopping.as_ref().and_then(|a| a.detail.clone()) {
                     record.message = Some(detail);
                 }

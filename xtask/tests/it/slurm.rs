@@ -979,6 +979,45 @@ fn slurm_resume_readopts_jobs_without_resubmitting() {
     assert_eq!((t.launches("p/one"), t.launches("p/two")), (1, 1));
 }
 
+/// A job that waited in Slurm's queue (held), then ran and ended while no
+/// orchestrator looked (its run killed as it waited): its time counts from
+/// Slurm's start, not from its submission (its wait in the queue).
+#[test]
+fn slurm_a_job_that_waited_then_ended_unseen_is_timed_from_its_start() {
+    let Some(t) = slurm_tree() else {
+        return;
+    };
+    let held = CONFIG.replace(
+        "slurm: {poll_interval: 200ms}",
+        "slurm: {poll_interval: 200ms, extra_args: [--hold]}",
+    );
+    t.config(&held);
+    t.task("p/one", &sh("touch $WORKSPACE/ran"));
+    let mut first = t.start(&["orchestrate"]);
+    wait_for("the job to wait in the queue", || {
+        t.exists("workspace/status/p/one.json") && t.status("p/one")["job_id"].is_string()
+    });
+    let job = t.status("p/one")["job_id"].as_str().unwrap().to_owned();
+    first.kill().unwrap();
+    first.wait().unwrap();
+    // It waits two seconds more, then runs.
+    let submitted = second();
+    wait_for("two seconds to pass", || second() >= submitted + 2);
+    let released = std::process::Command::new("scontrol")
+        .args(["release", &job])
+        .status()
+        .unwrap();
+    assert!(released.success());
+    wait_for("the job to end", || job_state(&job) == "COMPLETED");
+    t.run(&["orchestrate"]).code(0);
+    let duration = t.status("p/one")["duration_seconds"].as_f64().unwrap();
+    let slurm = run_time(&job) as f64;
+    assert!(
+        (duration - slurm).abs() <= 1.5,
+        "{duration} s recorded, Slurm says it ran {slurm} s"
+    );
+}
+
 /// A job that ended while no orchestrator ran is timed by Slurm's start
 /// and end, not up to when the next run found it ended (it ran to the
 /// run's start).
