@@ -596,7 +596,13 @@ fn a_phase_s_completed_tasks_tell_what_its_others_take_before_the_run_ends() {
     );
     t.task("p/c", &sh("true"));
     let mut run = t.start(&["orchestrate", "-j", "1"]);
-    wait_for("p/hold to start", || pid_written(&t, "hold.pid"));
+    // The final statuses of the tasks before it are written in a batch,
+    // maybe after it starts (their ends are kept on disk meanwhile).
+    wait_for("p/hold to start, the ends before it written", || {
+        pid_written(&t, "hold.pid")
+            && t.state("p/a") == "completed"
+            && t.state("p/b") == "completed"
+    });
     run.kill().unwrap();
     run.wait().unwrap();
     let hold = read_pid(&t.path("hold.pid"));
