@@ -180,6 +180,12 @@ fn place(
             continue;
         };
         let (Some(t), Some(at)) = (graph.get(task), secs(event)) else {
+            // No bar for a task whose file is gone since (removed,
+            // renamed), but what its attempt cost was the run's all the
+            // same, as the ledger counts it.
+            if let Some(usd) = event.cost_usd.filter(|_| of_run(&event)) {
+                *cost.get_or_insert(0.0) += usd;
+            }
             continue;
         };
         if from == "awaiting_approval" {

@@ -280,6 +280,8 @@ impl Run<'_> {
             agent: final_status.agent_id,
             error: Some(error),
             ending: Some(ending),
+            // What it cost, counted above, as every attempt's end tells.
+            cost_usd: final_status.agent.as_ref().and_then(|a| a.cost_usd),
             ..Event::change(&id, "running", "failed").happened_at(ended)
         });
     }

@@ -3434,6 +3434,18 @@ fn what_an_agent_whose_file_is_gone_spent_is_counted() {
         "{said}"
     );
     assert_eq!(code, Some(1), "{said}");
+    // Its end event tells it, as any attempt's: the report counts it.
+    let events = t.read("workspace/events.jsonl");
+    let end = (events.lines())
+        .find(|line| line.contains("\"task\":\"p/a\"") && line.contains("\"to\":\"failed\""))
+        .unwrap_or_else(|| panic!("{events}"));
+    assert!(end.contains("\"cost_usd\":0.1629377"), "{end}");
+    t.run(&["report"]).code(0);
+    let html = t.read("workspace/report.html");
+    assert!(
+        html.contains("The last run's attempts cost $0.16"),
+        "{html}"
+    );
 }
 
 /// A task a killed run left running whose file is gone since, stopped by

@@ -1204,6 +1204,33 @@ fn the_report_s_parallelism_limit_is_the_run_s() {
     );
 }
 
+/// The report's cost of the last run counts an attempt whose task file
+/// is gone since (removed, renamed), as the ledger and the budget count
+/// it (it counted only the tasks that have a file still: money spent
+/// left out).
+#[test]
+fn the_report_counts_the_cost_of_a_task_whose_file_is_gone() {
+    let t = Tree::new();
+    let result = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/agents/claude/success.json"
+    );
+    for id in ["p/a", "p/b"] {
+        t.task(
+            id,
+            &format!("result: claude-json\n{}", sh(&format!("cat {result}"))),
+        );
+    }
+    t.run(&["orchestrate"]).code(0);
+    std::fs::remove_file(t.path("tasks/p/b.md")).unwrap();
+    t.run(&["report"]).code(0);
+    let html = t.read("workspace/report.html");
+    assert!(
+        html.contains("The last run's attempts cost $0.33"),
+        "{html}"
+    );
+}
+
 /// The title is the config's or the root folder's name: any text, escaped
 /// in the report as everything else it shows.
 #[test]
