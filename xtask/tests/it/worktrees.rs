@@ -1852,12 +1852,30 @@ fn clean_removes_a_worktree_with_submodules_but_not_their_unpushed_commits() {
         "p/b",
         &sh("cd lib && git commit -q --allow-empty -m mine && cd .. && git add lib && git commit -qm 'lib: mine'"),
     );
+    t.task(
+        "p/c",
+        &sh("echo c > c.txt && git add c.txt && git commit -qm c"),
+    );
     t.run(&["orchestrate"]).code(0);
+    // A submodule's repository git cannot count in (its `HEAD` names no
+    // commit): taken to hold work, the others cleaned all the same.
+    let modules = t.git(&[
+        "-C",
+        "workspace/worktrees/p/c",
+        "rev-parse",
+        "--absolute-git-dir",
+    ]);
+    std::fs::write(
+        format!("{modules}/modules/lib/HEAD"),
+        "ref: refs/heads/none\n",
+    )
+    .unwrap();
     t.run(&["clean"])
         .code(0)
         .says("removed  task/p/a")
         .says("kept     task/p/b: submodules checked out in workspace/worktrees/p/b hold commits none of their remotes has, which removing it would delete: lib (1 commit(s)); push them, then clean again")
-        .says("removed 1, kept 1");
+        .says("kept     task/p/c: submodules checked out in workspace/worktrees/p/c")
+        .says("removed 1, kept 2");
     assert!(!t.exists("workspace/worktrees/p/a"));
     assert!(t.exists("workspace/worktrees/p/b/lib"));
 }

@@ -189,9 +189,11 @@ impl Repo {
             let count = run(prep(cmd!(
                 sh,
                 "git --git-dir={git_dir} rev-list --count HEAD --branches --not --remotes"
-            )))?;
-            // Unreadable, it is taken to hold work: kept.
-            let count: u64 = count.trim().parse().unwrap_or(1);
+            )));
+            // One git cannot count in (a `HEAD` with no commit yet, a
+            // repository half made) is taken to hold work: kept, and the
+            // other worktrees are cleaned all the same.
+            let count: u64 = count.ok().and_then(|c| c.trim().parse().ok()).unwrap_or(1);
             if count > 0 {
                 let name = git_dir.strip_prefix(&modules).unwrap_or(&git_dir);
                 alone.push((name.to_string(), count));
