@@ -266,6 +266,17 @@ impl Run<'_> {
         if self.count_gone_cost(&final_status).is_err() {
             return;
         }
+        // Told before its status says so, as every end is: a kill in
+        // between has the next run tell it again, never not at all.
+        self.event(Event {
+            attempt: Some(final_status.attempt),
+            agent: final_status.agent_id,
+            error: Some(error.clone()),
+            ending: Some(ending),
+            // What it cost, counted above, as every attempt's end tells.
+            cost_usd: final_status.agent.as_ref().and_then(|a| a.cost_usd),
+            ..Event::change(&id, "running", "failed").happened_at(ended)
+        });
         if let Err(e) = status::write(self.layout, &final_status) {
             self.printer.line(Tone::Bad, &format!("error: {e:#}"));
             return;
@@ -274,16 +285,7 @@ impl Run<'_> {
             self.printer.line(Tone::Warn, &format!("warning: {e:#}"));
         }
         self.printer.event(Tone::Bad, "failed", &id, &error);
-        self.unlisted_ended.push((id.clone(), error.clone()));
-        self.event(Event {
-            attempt: Some(final_status.attempt),
-            agent: final_status.agent_id,
-            error: Some(error),
-            ending: Some(ending),
-            // What it cost, counted above, as every attempt's end tells.
-            cost_usd: final_status.agent.as_ref().and_then(|a| a.cost_usd),
-            ..Event::change(&id, "running", "failed").happened_at(ended)
-        });
+        self.unlisted_ended.push((id, error));
     }
 
     /// `signal` to the tasks whose file is gone that run, said in their
