@@ -346,6 +346,11 @@ impl Job {
                 .min(self.timeout),
             _ => self.timeout,
         };
+        // Cut short by the end of the notifiers' time, not its own timeout.
+        let cut = match limit < self.timeout {
+            true => "the run had ended, and its notifiers' time with it",
+            false => "it took too long",
+        };
         let started = status::timestamp(SystemTime::now());
         let (summary, printed) = if self.interrupted.load(Ordering::Relaxed) {
             let why = "dropped: interrupted while the run's notifiers finished";
@@ -354,7 +359,7 @@ impl Job {
             let why = "dropped: the run had ended, and its notifiers' time with it";
             (why.to_owned(), String::new())
         } else {
-            let (ended, printed) = self.run_command(event, limit);
+            let (ended, printed) = self.run_command(event, limit, cut);
             self.shared.ran.fetch_add(1, Ordering::Relaxed);
             // One a Ctrl-C killed as the run closed failed of nothing.
             let killed_by_us = self.interrupted.load(Ordering::Relaxed);
@@ -376,9 +381,10 @@ impl Job {
         ));
     }
 
-    /// Runs the command for `event`, `limit` at most; how it ended, and
-    /// what it printed (`Printed`).
-    fn run_command(&self, event: &str, limit: Duration) -> (String, String) {
+    /// Runs the command for `event`, `limit` at most (`cut`: why a
+    /// command still running then is killed); how it ended, and what it
+    /// printed (`Printed`).
+    fn run_command(&self, event: &str, limit: Duration, cut: &str) -> (String, String) {
         let (reader, output) = match std::io::pipe() {
             Ok(pipe) => pipe,
             Err(e) => return (format!("cannot start: {e}"), String::new()),
@@ -457,10 +463,7 @@ impl Job {
                 unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
                 let _ = child.wait();
                 let limit = Duration::from_millis(limit.as_millis() as u64);
-                format!(
-                    "killed after {}: it took too long",
-                    humantime::format_duration(limit)
-                )
+                format!("killed after {}: {cut}", humantime::format_duration(limit))
             }
             Err(e) => format!("cannot wait for it: {e}"),
         };

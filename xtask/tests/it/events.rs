@@ -310,6 +310,25 @@ fn failing_and_hanging_notifiers_change_nothing_in_the_run() {
     assert!(!sh_running("sleep 1000", &t));
 }
 
+/// A command the end of the notifiers' time cuts short (the run ended, and
+/// what was queued had its notifier's timeout more) is said so, not as one
+/// that took longer than its timeout: it said `killed after 549ms: it took
+/// too long` of a notifier whose timeout is 2s.
+#[test]
+fn a_notifier_cut_short_by_the_run_s_end_is_not_said_to_take_too_long() {
+    let t = Tree::new();
+    t.config("notify:\n  - on: [completed]\n    timeout: 2s\n    command: \"sleep 1.5\"\n");
+    t.task("p/a", &sh("true"));
+    t.task("p/b", &sh("true"));
+    t.run(&["orchestrate"]).code(0);
+    let log = t.read("workspace/logs/notify.log");
+    assert!(
+        log.contains(": the run had ended, and its notifiers' time with it"),
+        "{log}"
+    );
+    assert!(!log.contains("it took too long"), "{log}");
+}
+
 /// What each notifier's command prints is kept in the log with its own
 /// lines, whole, never inside another's (they ran at once and wrote into
 /// one file), and only its first 64 KiB: a notifier printing without end
