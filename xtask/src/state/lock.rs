@@ -63,6 +63,11 @@ pub fn acquire(layout: &Layout) -> Result<WorkspaceLock> {
                 "`{command}` (pid {holder}) holds the workspace {}: wait for it to finish, or stop it (`kill {holder}`)",
                 layout.workspace
             ),
+            // Its run is over: it starts and decides nothing more.
+            _ if closing(layout, &holder) => bail!(
+                "the last run (pid {holder}) on {} has ended and waits for its notifiers (each its timeout at most): run again once it is done, or stop it (`kill {holder}`: what they have not told is dropped)",
+                layout.workspace
+            ),
             _ => bail!(
                 "another orchestrator (pid {holder}) is running on {}: wait for it to finish, or stop it (`kill {holder}`)",
                 layout.workspace

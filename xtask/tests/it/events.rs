@@ -557,6 +557,34 @@ fn a_run_waiting_for_its_notifiers_is_no_run_going_on() {
     assert_eq!(run.wait().unwrap().code(), Some(1));
 }
 
+/// A run started while the last one waits for its notifiers is refused
+/// (the workspace is still that one's), saying why: `approve` had just
+/// said that the next run acts on the approval, and the refusal said
+/// another orchestrator was running, to be waited for or killed.
+#[test]
+fn a_run_refused_beside_one_that_waits_for_its_notifiers_says_so() {
+    let t = Tree::new();
+    t.config(
+        "notify:\n  - on: [run_finished]\n    command: \"i=0; while [ ! -e go ] && [ $i -lt 3000 ]; do sleep 0.01; i=$((i+1)); done\"\n    timeout: 60s\n",
+    );
+    t.task("p/a", &format!("approve: before\n{}", sh("true")));
+    let out = std::fs::File::create(t.path("out")).unwrap();
+    let mut run = t.command(&["orchestrate"]).stdout(out).spawn().unwrap();
+    wait_for("the run to say it waits", || {
+        t.read("out").contains("waiting for the notifiers")
+    });
+    t.run(&["approve", "p/a"])
+        .code(0)
+        .says("the next `cargo xtask");
+    t.run(&["orchestrate"])
+        .code(2)
+        .says("has ended and waits for its notifiers")
+        .never_says("is running on");
+    t.write("go", "");
+    assert_eq!(run.wait().unwrap().code(), Some(4));
+    t.run(&["orchestrate"]).code(0);
+}
+
 /// Whether a process whose command line is `cmd` runs in the tree.
 fn sh_running(cmd: &str, t: &Tree) -> bool {
     std::fs::read_dir("/proc")
