@@ -341,7 +341,27 @@ impl Why<'_> {
                         budget.reached_message()
                     );
                 }
-                println!("  `{approve}` lets it go on (`--by NAME --note TEXT` are recorded); `{reject}` fails it and blocks what depends on it");
+                // Decided already, for a run to act on: no one is to
+                // decide again (given for its file as edited after the run
+                // going on read it, or as a run ended).
+                if let Some(decided) = approvals::read(layout, task) {
+                    let verb = match decided.decision {
+                        Decision::Approved => "approved",
+                        Decision::Rejected => "rejected",
+                    };
+                    let orchestrate = layout.cmd("orchestrate");
+                    let read_before = runs::last(layout)
+                        .is_some_and(|run| run.started_before_change_of(&task.file));
+                    let who = match lock::run_going_on(layout) {
+                        Some(pid) if !read_before => {
+                            format!("the run going on{} acts on it", lock::shown_pid(&pid))
+                        }
+                        _ => format!("the next `{orchestrate}` acts on it"),
+                    };
+                    println!("  {verb} by {} at {}: {who}", decided.by, decided.at);
+                } else {
+                    println!("  `{approve}` lets it go on (`--by NAME --note TEXT` are recorded); `{reject}` fails it and blocks what depends on it");
+                }
             }
             State::Blocked => {
                 let causes = self.failed_upstream(t);

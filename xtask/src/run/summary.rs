@@ -37,7 +37,8 @@ pub struct Outcome<'a> {
     /// The budget, when it is reached.
     pub budget_reached: Option<String>,
     /// Tasks awaiting approval: each with whether it ran (its result
-    /// awaits it) and the command that gives it.
+    /// awaits it) and what is to be done: the command that gives it, or
+    /// that the next run acts on one given already.
     pub awaiting: Vec<(usize, bool, String)>,
     /// A `monitor`'s: the tasks it did not wait for and not completed, for
     /// the next run (its exit code is of those it waited for).
@@ -115,8 +116,21 @@ impl Run<'_> {
                 .awaiting
                 .iter()
                 .map(|(&t, &ran)| {
-                    let approve = self.layout.task_cmd("approve", &self.graph.tasks[t].id);
-                    (t, ran, approve)
+                    let task = &self.graph.tasks[t];
+                    // Given for its file as edited after this run read it:
+                    // no one is to approve it again.
+                    let next = crate::state::approvals::revoked(self.layout, task)
+                        .filter(|revoked| revoked.for_the_next_run);
+                    let then = match next {
+                        Some(revoked) => format!(
+                            "approved by {} for {} as edited after this run read it: the next `{}` acts on it",
+                            revoked.approval.by,
+                            self.layout.display(&task.file),
+                            self.layout.cmd("orchestrate")
+                        ),
+                        None => format!("`{}`", self.layout.task_cmd("approve", &task.id)),
+                    };
+                    (t, ran, then)
                 })
                 .collect(),
             budget_reached: self.budget.reached().then(|| self.budget.reached_message()),
@@ -211,14 +225,14 @@ pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
             "The merge queue stopped: {why}: fix that first (`reset TASK` runs a task's agent again instead)"
         ));
     }
-    for (t, ran, approve) in &o.awaiting {
+    for (t, ran, then) in &o.awaiting {
         let what = if *ran {
             "its result awaits approval"
         } else {
             "awaits approval to start"
         };
         printer.plain(&format!(
-            "  awaiting {}: {what}: `{approve}`",
+            "  awaiting {}: {what}: {then}",
             o.graph.tasks[*t].id
         ));
     }

@@ -808,6 +808,47 @@ fn an_approval_of_a_file_edited_during_the_run_is_the_next_run_s() {
     assert_eq!(t.read("workspace/outputs/p/x/ran"), "two\n");
 }
 
+/// That approval, left to the next run, is no longer asked for: the
+/// summary and `why` say who gave it and that the next run acts on it
+/// (they said the task awaited approval, with the command that gives it,
+/// as if no one had).
+#[test]
+fn an_approval_left_to_the_next_run_is_not_asked_for_again() {
+    let t = Tree::new();
+    t.task("p/long", &sh("while [ ! -f release ]; do sleep 0.02; done"));
+    let x = |command: &str| format!("---\napprove: before\ncommand: {command}\n---\n");
+    t.write("tasks/p/x.md", &x("'echo one > $TASK_OUTPUT_DIR/ran'"));
+    let run = (t.command(&["orchestrate"]))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for("p/x to await approval", || {
+        t.state("p/x") == "awaiting_approval"
+    });
+    t.write("tasks/p/x.md", &x("'echo two > $TASK_OUTPUT_DIR/ran'"));
+    t.run(&["approve", "p/x", "--by", "alice"]).code(0);
+    let approved = "approved by alice at ";
+    let next = "the next `cargo xtask";
+    t.run(&["why", "p/x"])
+        .code(0)
+        .says(approved)
+        .says(next)
+        .never_says("lets it go on");
+    t.write("release", "");
+    let out = run.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(4), "{stdout}");
+    let summary = stdout.split("Summary:").nth(1).unwrap();
+    assert!(
+        summary.contains("approved by alice for tasks/p/x.md as edited after this run read it: the next `cargo xtask"),
+        "{stdout}"
+    );
+    assert!(!summary.contains("approve p/x`"), "{stdout}");
+    t.run(&["why", "p/x"]).code(0).says(approved).says(next);
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.read("workspace/outputs/p/x/ran"), "two\n");
+}
+
 /// A second approval says whose it replaces, and one of a result whose
 /// task file changed since it ran warns that the result is stale at once.
 #[test]
