@@ -115,6 +115,7 @@ impl Run<'_> {
             awaiting: self
                 .awaiting
                 .iter()
+                .filter(|(&t, _)| self.wants_decided(t))
                 .map(|(&t, &ran)| {
                     let task = &self.graph.tasks[t];
                     // Given for its file as edited after this run read it:
@@ -140,6 +141,35 @@ impl Run<'_> {
             unlisted_ended: &self.unlisted_ended,
         };
         print(&mut self.printer, &outcome)
+    }
+}
+
+impl Run<'_> {
+    /// Whether the summary names task `t`, awaiting approval: selected, or
+    /// waited on by a selected task not completed (a result from before,
+    /// which the run takes up whatever it selects, and nothing it selects
+    /// needs, is not this run's: its exit was 4 with every selected task
+    /// completed).
+    fn wants_decided(&self, t: usize) -> bool {
+        if self.options.selects(&self.graph.tasks[t]) {
+            return true;
+        }
+        let mut seen = HashSet::from([t]);
+        let mut queue = vec![t];
+        while let Some(t) = queue.pop() {
+            for d in self.graph.waiting_on(t) {
+                if !seen.insert(d) {
+                    continue;
+                }
+                if self.options.selects(&self.graph.tasks[d])
+                    && self.readiness.node(d) != Node::Completed
+                {
+                    return true;
+                }
+                queue.push(d);
+            }
+        }
+        false
     }
 }
 

@@ -849,6 +849,27 @@ fn an_approval_left_to_the_next_run_is_not_asked_for_again() {
     assert_eq!(t.read("workspace/outputs/p/x/ran"), "two\n");
 }
 
+/// A result awaiting approval that a run did not select, and that
+/// nothing it selects waits on, is not that run's: with every selected
+/// task completed it exits 0 and its summary counts no approval (it
+/// exited 4, `1 awaiting approval`).
+#[test]
+fn an_unselected_result_awaiting_approval_is_not_the_run_s() {
+    let t = Tree::new();
+    t.task("p/plan", &format!("approve: after\n{}", sh(MARK)));
+    t.task("p/after", &format!("dependencies: [p/plan]\n{}", sh(MARK)));
+    t.task("p/other", &sh(MARK));
+    t.run(&["orchestrate", "--task", "p/plan"]).code(4);
+    t.run(&["orchestrate", "--task", "p/other"])
+        .code(0)
+        .says("Summary: 1 completed, 0 failed, 0 blocked, 0 not started")
+        .never_says("awaiting p/plan");
+    // One a selected task waits on is still named, and exits 4.
+    t.run(&["orchestrate", "--task", "p/after"])
+        .code(4)
+        .says("awaiting p/plan");
+}
+
 /// A second approval says whose it replaces, and one of a result whose
 /// task file changed since it ran warns that the result is stale at once.
 #[test]
