@@ -262,7 +262,7 @@ fn apply(
             approvals::record(&mut recorded, approval);
             recorded.status = State::Completed;
             status::write(layout, &recorded)?;
-            log.append(Event::change(id, before, "completed"))?;
+            log.append(Event::change(id, before, "completed").of_attempt(&recorded))?;
         }
         // Approved to start: pending again (or still), the approval in
         // `workspace/approvals/` for the run that starts it.
@@ -301,7 +301,7 @@ fn apply(
             status::write(layout, &recorded)?;
             log.append(Event {
                 error: Some(error),
-                ..Event::change(id, before, "failed")
+                ..Event::change(id, before, "failed").of_attempt(&recorded)
             })?;
             let blocked = plan.hold(t);
             let ids = blocked

@@ -188,14 +188,16 @@ impl Run<'_> {
         let id = self.graph.tasks[t].id.clone();
         let files = Disk::new(self.layout, self.config, &self.graph);
         self.readiness.approved_result(&self.graph, t, &files);
+        let mut event = Event::change(&id, "awaiting_approval", "completed");
         if let Some(mut recorded) = status::read(self.layout, &id).ok().flatten() {
             recorded.status = State::Completed;
             if let Some(decision) = decision {
                 approvals::record(&mut recorded, decision);
             }
             status::write(self.layout, &recorded)?;
+            event = event.of_attempt(&recorded);
         }
-        self.event(Event::change(&id, "awaiting_approval", "completed"));
+        self.event(event);
         Ok(())
     }
 
@@ -261,7 +263,7 @@ impl Run<'_> {
         self.printer.event(Tone::Bad, "rejected", &id, &error);
         self.event(Event {
             error: Some(error),
-            ..Event::change(&id, "awaiting_approval", "failed")
+            ..Event::change(&id, "awaiting_approval", "failed").of_attempt(&failed)
         });
         self.block_and_alert(t);
         Ok(())

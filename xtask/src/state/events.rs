@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::layout::Layout;
 use crate::state::jsonl;
-use crate::state::status::{self, AgentSlot, Ending};
+use crate::state::status::{self, AgentSlot, Ending, Status};
 
 /// One line of the file.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -86,6 +86,16 @@ impl Event {
         Event {
             blocked_by: Some(by.to_owned()),
             ..Event::change(task, from, "blocked")
+        }
+    }
+
+    /// The event of the attempt `status` records: its number and agent,
+    /// when it ran one.
+    pub fn of_attempt(self, status: &Status) -> Event {
+        Event {
+            attempt: (status.attempt > 0).then_some(status.attempt),
+            agent: status.agent_id,
+            ..self
         }
     }
 

@@ -1613,3 +1613,44 @@ fn progress_tasks_lines_ids_up_beside_a_result_awaiting_approval() {
     t.run(&["approve", "p/a"]).code(0);
     t.run(&["progress", "--tasks"]).says("pending    p/b");
 }
+
+/// The change a decision on a result makes names the attempt it was on,
+/// and its agent, as every other change of an attempt does: by `approve`
+/// with no run, by the run acting on an approval, and by `reject`.
+#[test]
+fn a_decision_on_a_result_names_its_attempt_in_its_event() {
+    let t = Tree::new();
+    t.config("max_concurrent_agents: 4\nmax_memory_gb: 1\n");
+    for id in ["p/a", "p/b", "p/c"] {
+        t.task(id, &format!("approve: after\n{}", sh(MARK)));
+    }
+    t.task("p/long", &sh("while [ ! -e go ]; do sleep 0.05; done"));
+    let mut run = t.start(&["orchestrate"]);
+    wait_for("p/b's result to await approval", || {
+        t.exists("workspace/status/p/b.json") && t.status("p/b")["status"] == "awaiting_approval"
+    });
+    // Acted on by the run going on.
+    t.run(&["approve", "p/b"]).code(0);
+    wait_for("the run to act on it", || t.state("p/b") == "completed");
+    t.write("go", "");
+    assert_eq!(run.wait().unwrap().code(), Some(4));
+    // With no run.
+    t.run(&["approve", "p/a"]).code(0);
+    t.run(&["reject", "p/c", "--reason", "no"]).code(0);
+    for (id, to) in [
+        ("p/a", "completed"),
+        ("p/b", "completed"),
+        ("p/c", "failed"),
+    ] {
+        let decided = (events(&t).into_iter())
+            .find(|e| e["task"] == id && e["from"] == "awaiting_approval" && e["to"] == to)
+            .unwrap_or_else(|| panic!("no {id} awaiting_approval -> {to}"));
+        assert_eq!(decided["attempt"], 1, "{decided}");
+        assert!(
+            decided["agent"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("agent-")),
+            "{decided}"
+        );
+    }
+}
