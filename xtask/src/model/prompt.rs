@@ -73,6 +73,9 @@ pub struct DepVars {
     pub id: String,
     pub title: String,
     pub outputs: Vec<OutputVars>,
+    /// The outputs it declares that are not there now (by path; a glob's
+    /// pattern): removed since it completed.
+    pub missing: Vec<String>,
     /// What its agent said last (`agent.final_message` of its status), when
     /// it reported anything: what it did, in its own words.
     pub message: Option<String>,
@@ -266,6 +269,7 @@ impl Context {
                             text: String::new(),
                         })
                         .collect(),
+                    missing: Vec::new(),
                 })
                 .collect(),
             attempt: 1,
@@ -297,6 +301,7 @@ impl Context {
                 id: "a task making its inputs".to_owned(),
                 title: "a task making its inputs".to_owned(),
                 outputs: Vec::new(),
+                missing: Vec::new(),
                 message: None,
                 commit: None,
             });

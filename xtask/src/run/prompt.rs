@@ -160,6 +160,7 @@ fn context(layout: &Layout, graph: &Graph, t: usize, attempt: &Attempt) -> Resul
                         path: path.to_string(),
                     })
                     .collect(),
+                missing: outputs::gone(layout, dep),
             }
         })
         .collect();

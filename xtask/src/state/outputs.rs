@@ -238,6 +238,19 @@ pub fn existing(layout: &Layout, task: &Task) -> Vec<Utf8PathBuf> {
     files
 }
 
+/// The outputs `task` declares that match nothing now, by path (a glob's
+/// pattern, joined to its folder).
+pub fn gone(layout: &Layout, task: &Task) -> Vec<String> {
+    let dir = layout.output_dir(&task.id);
+    (task.outputs.iter())
+        .filter(|output| match is_glob(output) {
+            true => glob_in(&dir, output).is_empty(),
+            false => !dir.join(output).exists(),
+        })
+        .map(|output| dir.join(output).to_string())
+        .collect()
+}
+
 pub fn is_glob(path: &str) -> bool {
     path.contains(['*', '?', '['])
 }

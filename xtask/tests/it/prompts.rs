@@ -212,6 +212,37 @@ fn the_built_in_prompt_starts_with_its_first_words_and_ends_a_line() {
     );
 }
 
+/// A dependency's output removed after it completed: the built-in prompt
+/// says it is gone (it said nothing of it, or that the dependency wrote no
+/// output files).
+#[test]
+fn the_built_in_prompt_says_a_dependency_s_output_is_gone() {
+    let t = Tree::new();
+    t.task(
+        "p/a",
+        &format!(
+            "outputs: [notes.md, '*.json']\n{}",
+            sh("echo n > $TASK_OUTPUT_DIR/notes.md; echo 1 > $TASK_OUTPUT_DIR/r.json")
+        ),
+    );
+    t.run(&["orchestrate"]).code(0);
+    std::fs::remove_file(t.path("workspace/outputs/p/a/notes.md")).unwrap();
+    std::fs::remove_file(t.path("workspace/outputs/p/a/r.json")).unwrap();
+    t.write(
+        "tasks/p/b.md",
+        "---\ndependencies: [p/a]\ncommand: [cat, '{prompt_file}']\n---\n",
+    );
+    t.run(&["orchestrate"]).code(0);
+    let dir = t.path("workspace/outputs/p/a");
+    assert_eq!(
+        t.read("workspace/prompts/p/b.attempt-1.md"),
+        format!(
+            "## What the tasks before this one produced\n\n### `p/a`\n\nGone since it completed (removed after it wrote them): `{d}/notes.md`, `{d}/*.json`.\n",
+            d = dir.display()
+        )
+    );
+}
+
 /// A folder a dependency wrote as its output (named, or matched by a
 /// glob) is looked into: its files are quoted (the prompt said the task
 /// wrote no output files).
