@@ -44,11 +44,17 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
     // Moved since they were made, our worktrees are no longer git's: linked
     // again first. A dry run cannot tell what `clean` would do with them
     // before that: it says so, and plans nothing.
-    match dry_run {
+    // A `clean` killed while it removed a worktree: finished, the folders
+    // named (git has no record of them left, and their branches are
+    // judged without one), in a dry run too.
+    let cut_short = match dry_run {
         false => {
             repo.repair_after_a_move()?;
-            // A `clean` killed while it removed a worktree: finished.
-            repo.finish_removals()?;
+            for folder in repo.finish_removals()? {
+                let folder = layout.display(&folder);
+                println!("removed  what was left of {folder}, whose removal was cut short");
+            }
+            Vec::new()
         }
         true if !repo.worktrees_left_by_a_move().is_empty() => {
             println!(
@@ -57,8 +63,15 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
             );
             return Ok(crate::exit::SUCCESS);
         }
-        true => {}
-    }
+        true => {
+            let cut_short = repo.removals_cut_short();
+            for folder in cut_short.iter().filter(|f| f.exists()) {
+                let folder = layout.display(folder);
+                println!("would remove what is left of {folder}, whose removal was cut short");
+            }
+            cut_short
+        }
+    };
     let Some(judge) = merged_into(&repo, &config.worktrees.integration)? else {
         let integration = &config.worktrees.integration;
         println!("kept every task branch: the integration branch `{integration}` is gone, and the checkout is on no branch of yours to tell merged work by (a detached HEAD, a task's branch, or one with no commit yet): check out the branch you merged it into, then clean again");
@@ -66,7 +79,9 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
     };
     let (merged_into, integration) = (&judge.rev, &judge.shown);
     let brought = worktrees::brought(&repo, &config.worktrees)?;
-    let listed = repo.worktrees()?;
+    let mut listed = repo.worktrees()?;
+    // Gone from git's records once finished, as in `clean`.
+    listed.retain(|(path, _)| !cut_short.contains(path));
     let (mut removed, mut kept) = (0, 0);
     // A task's worktree that its agent moved to a branch of its own (or
     // detached): its commits are on no task branch. Neither the folder nor

@@ -1416,6 +1416,39 @@ fn a_worktree_removal_cut_short_is_finished_by_the_next_clean() {
     assert_eq!(listed.lines().count(), 2, "main, .integration: {listed}");
 }
 
+/// The dry run of a `clean` after one cut short says what `clean` then
+/// does: it finishes that removal (not "kept ... move it away") and removes
+/// the branch, line for line.
+#[test]
+fn clean_dry_run_says_it_finishes_a_removal_cut_short_as_clean_does() {
+    let t = repo("");
+    for id in ["p/a", "p/b"] {
+        t.task(id, &commit(&format!("{}.txt", &id[2..]), "x"));
+    }
+    t.run(&["orchestrate"]).code(0);
+    t.write("workspace/worktrees/.removing/p/a", "");
+    std::fs::remove_file(t.path("workspace/worktrees/p/a/.git")).unwrap();
+    let dry = t.run(&["clean", "--dry-run"]).code(0).stdout.clone();
+    assert!(t.exists("workspace/worktrees/p/a/a.txt"));
+    let real = t.run(&["clean"]).code(0).stdout.clone();
+    // `would remove task/p/b` is `removed  task/p/b`, the summary
+    // `would remove 2, kept 0` is `removed 2, kept 0`.
+    let said = |text: &str, verb: &str| -> Vec<String> {
+        let mut lines: Vec<String> = (text.lines())
+            .map(|line| line.replacen(verb, "", 1).trim_start().to_owned())
+            .map(|line| line.replace("what is left", "what was left"))
+            .collect();
+        lines.sort();
+        lines
+    };
+    assert_eq!(said(&dry, "would remove"), said(&real, "removed"));
+    assert!(
+        real.contains("what was left of workspace/worktrees/p/a"),
+        "{real}"
+    );
+    assert!(!t.exists("workspace/worktrees/p"));
+}
+
 /// A task whose commit the rebase leaves empty (another task merged the
 /// same change first) merged nothing: no `merged_commit`, not the other's.
 #[test]

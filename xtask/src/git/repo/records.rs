@@ -243,13 +243,55 @@ impl Repo {
         Some(self.ours.join(REMOVING).join(under))
     }
 
+    /// The folders of our worktrees whose removal was cut short (see
+    /// `remove_worktree`): marked, with no `.git` left (gone whole, or in
+    /// part), which `finish_removals` removes with git's record of them.
+    /// What a dry run of `clean` says it would finish.
+    pub fn removals_cut_short(&self) -> Vec<Utf8PathBuf> {
+        let marks_dir = self.ours.join(REMOVING);
+        (self.removal_marks().iter())
+            .map(|mark| {
+                self.ours
+                    .join(mark.strip_prefix(&marks_dir).expect("found under it"))
+            })
+            .filter(|path| !path.join(".git").exists())
+            .collect()
+    }
+
     /// Finishes the removals of our worktrees that were cut short: what is
     /// left of each folder goes, with git's record of it (git had found
     /// the worktree clean before it began). A mark whose worktree still
     /// has its `.git` was left before git deleted anything: dropped.
-    pub fn finish_removals(&self) -> Result<()> {
-        let marks_dir = self.ours.join(REMOVING);
-        let mut folders = vec![marks_dir.clone()];
+    /// Returns the folders it removed what was left of.
+    pub fn finish_removals(&self) -> Result<Vec<Utf8PathBuf>> {
+        let marks = self.removal_marks();
+        if marks.is_empty() {
+            return Ok(Vec::new());
+        }
+        let cut_short = self.removals_cut_short();
+        let mut finished = Vec::new();
+        for path in &cut_short {
+            if path.exists() {
+                let_folders_be_emptied(path);
+                std::fs::remove_dir_all(path).with_context(|| {
+                    format!("cannot remove {path}, a worktree whose removal was cut short")
+                })?;
+                remove_empty_parents(path, &self.ours);
+                finished.push(path.clone());
+            }
+        }
+        // Only their records: one of ours whose folder is gone for another
+        // reason is `clean`'s to name with its branch, as its dry run does.
+        self.forget_missing(|folder| cut_short.iter().any(|p| p == folder))?;
+        for mark in &marks {
+            self.remove_mark(mark)?;
+        }
+        Ok(finished)
+    }
+
+    /// The marks of the removals going on, or cut short.
+    fn removal_marks(&self) -> Vec<Utf8PathBuf> {
+        let mut folders = vec![self.ours.join(REMOVING)];
         let mut marks = Vec::new();
         while let Some(folder) = folders.pop() {
             for entry in folder.read_dir_utf8().into_iter().flatten().flatten() {
@@ -259,25 +301,7 @@ impl Repo {
                 }
             }
         }
-        if marks.is_empty() {
-            return Ok(());
-        }
-        for mark in &marks {
-            let under = mark.strip_prefix(&marks_dir).expect("found under it");
-            let path = self.ours.join(under);
-            if path.exists() && !path.join(".git").exists() {
-                let_folders_be_emptied(&path);
-                std::fs::remove_dir_all(&path).with_context(|| {
-                    format!("cannot remove {path}, a worktree whose removal was cut short")
-                })?;
-                remove_empty_parents(&path, &self.ours);
-            }
-        }
-        self.forget_missing_worktrees()?;
-        for mark in &marks {
-            self.remove_mark(mark)?;
-        }
-        Ok(())
+        marks
     }
 
     /// Removes a removal's mark, and the folders that held it once empty.
@@ -372,13 +396,19 @@ impl Repo {
     /// (on a disk not mounted), and the commits only it held. A locked
     /// record is kept, as the prune keeps it.
     pub fn forget_missing_worktrees(&self) -> Result<()> {
+        self.forget_missing(|_| true)
+    }
+
+    /// `forget_missing_worktrees`, of the worktrees whose folder `of` takes.
+    fn forget_missing(&self, of: impl Fn(&Utf8Path) -> bool) -> Result<()> {
         let real = real_path(&self.ours);
         for record in self.worktree_records()? {
             let Ok(gitdir) = std::fs::read_to_string(record.join("gitdir")) else {
                 continue;
             };
             let gitdir = gitdir.trim();
-            let mine = self.as_ours(gitdir, &real).starts_with(&self.ours);
+            let ours = self.as_ours(gitdir, &real);
+            let mine = ours.starts_with(&self.ours) && ours.parent().is_some_and(&of);
             let gone = !Utf8Path::new(gitdir).exists();
             if mine && gone && !record.join("locked").exists() {
                 std::fs::remove_dir_all(&record)
