@@ -617,14 +617,16 @@ impl Repo {
         run(prep(cmd!(sh, "git -C {dir} rev-parse --absolute-git-dir"))).map(Utf8PathBuf::from)
     }
 
-    /// The files of the checkout at `dir` with a conflict not resolved.
+    /// The files of the checkout at `dir` with a conflict not resolved,
+    /// named as they are (`-z`: not quoted, as `"na\303\257ve.txt"`), for
+    /// the messages the agent's retry is told.
     pub fn unmerged(&self, dir: &Utf8Path) -> Result<Vec<String>> {
         let sh = &self.sh;
-        let listed = run(prep(cmd!(
+        let listed = run_untrimmed(prep(cmd!(
             sh,
-            "git -C {dir} diff --name-only --diff-filter=U"
+            "git -C {dir} diff --name-only -z --diff-filter=U"
         )))?;
-        Ok(listed.lines().map(str::to_owned).collect())
+        Ok(nul_separated(&listed))
     }
 
     /// What the checkout at `dir` is in the middle of (a rebase, a merge, a

@@ -456,6 +456,28 @@ fn a_conflict_fails_the_task_keeps_its_commits_blocks_its_dependents_and_the_ret
     );
 }
 
+/// A conflict in a file whose name is not ASCII, or has a space, names it
+/// as it is, not as git quotes it (`"na\303\257ve notes.txt"`): the
+/// retry's agent is told the file to resolve.
+#[test]
+fn a_merge_conflict_names_its_files_as_they_are() {
+    let t = repo("");
+    t.task(
+        "p/first",
+        &sh("echo first > 'naïve notes.txt' && git add -A && git commit -q -m 'write naïve'"),
+    );
+    t.task(
+        "p/second",
+        &format!("timeout: 20s\n{}", sh("until git log --format=%s $TASK_INTEGRATION_BRANCH | grep -q 'naïve'; do sleep 0.05; done; \
+             echo second > 'naïve notes.txt' && git add -A && git commit -q -m 'write it again'")),
+    );
+    t.run(&["orchestrate"]).code(1);
+    assert_eq!(
+        t.status("p/second")["error"],
+        "merge conflict: naïve notes.txt: rebase `task/p/second` onto `integration` to resolve it (the queue rebases: a merge commit is not kept)"
+    );
+}
+
 #[test]
 fn changes_not_committed_in_the_checkout_are_warned_of_as_unseen() {
     let t = repo("");
