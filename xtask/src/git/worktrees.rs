@@ -170,6 +170,27 @@ impl Worktrees {
         self.repo.uncommitted(&self.repo.top, &reaching)
     }
 
+    /// Whether git does not ignore `workspace/` (the worktrees, the run's
+    /// logs and statuses) in the person's checkout: a `git add -A` there
+    /// (theirs, or a `workdir: root` task's) would commit each worktree as
+    /// a git repository of its own. A `workspace/` elsewhere (a symlink to
+    /// a scratch disk, which git does not go into) is none of git's.
+    pub fn workspace_unignored(&self) -> Result<bool> {
+        let layout = &self.layout;
+        let Ok(workspace) = layout.workspace.strip_prefix(&layout.root) else {
+            return Ok(false);
+        };
+        if layout.workspace.is_symlink() {
+            return Ok(false);
+        }
+        let workspace = self.repo.root_in_top.join(workspace);
+        let paths = [
+            format!("{workspace}/worktrees/"),
+            format!("{workspace}/run.json"),
+        ];
+        Ok(!self.repo.not_ignored(&self.repo.top, &paths)?.is_empty())
+    }
+
     /// Where a task runs in its worktree: the root's folder in it (its top,
     /// unless the root is a folder of the repository), made if the
     /// integration branch has none.

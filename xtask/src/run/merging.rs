@@ -118,6 +118,9 @@ impl Git {
             self.worktrees.integration_dir()
         );
         let mut warnings = Vec::new();
+        if self.worktrees.workspace_unignored().unwrap_or(false) {
+            warnings.push("warning: git does not ignore `workspace/`, where the worktrees are: a `git add -A` in the checkout (yours, or a `workdir: root` task's) would commit each worktree as a git repository of its own, with the run's logs and statuses; add `/workspace/` to .gitignore (`cargo xtask init` does)".to_owned());
+        }
         let changed = self.worktrees.uncommitted_in_checkout().unwrap_or_default();
         if !changed.is_empty() {
             warnings.push(format!(

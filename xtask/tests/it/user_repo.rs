@@ -1187,3 +1187,31 @@ fn an_integration_branch_moved_outside_the_queue_is_said_with_how_to_keep_or_und
     assert_eq!(t.state("p/a"), "completed");
     assert_eq!(integration_log(&t)[0], "write a.txt");
 }
+
+/// A `.gitignore` that does not ignore `workspace/` is said as a run
+/// starts: a `git add -A` in the checkout (a `workdir: root` task's, the
+/// person's) would commit each worktree as a repository of its own, with
+/// the run's logs and statuses. One that ignores what is in it but a
+/// README (this project's own) is no such thing.
+#[test]
+fn a_workspace_git_does_not_ignore_is_said_as_a_run_starts() {
+    let said = "warning: git does not ignore `workspace/`, where the worktrees are";
+    for (ignored, warned) in [
+        ("tasks/\n", true),
+        ("tasks/\n/workspace/*\n!/workspace/README.md\n", false),
+        ("tasks/\nworkspace/\n", false),
+    ] {
+        let t = repo("");
+        t.write(".gitignore", ignored);
+        t.git(&["commit", "-qam", "ignore"]);
+        t.task("p/a", &commit("a.txt", "a"));
+        let run = t.run(&["orchestrate"]);
+        run.code(0);
+        assert_eq!(
+            run.stdout.contains(said),
+            warned,
+            "{ignored}: {}",
+            run.stdout
+        );
+    }
+}
