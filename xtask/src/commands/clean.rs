@@ -90,7 +90,14 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
     let moved = moved_worktrees(layout, &repo, &listed);
     for (folder, on, branch) in &moved {
         kept += 1;
-        let head = repo.head(folder)?;
+        let Some(head) = repo.commit_at(folder)? else {
+            // `git checkout --orphan`: its files are in no commit.
+            println!(
+                "kept     {branch} and {}: the worktree is on {on}, which has no commit yet: check out {branch} there, keeping what you want of its files, or move the worktree away, then clean again",
+                layout.display(folder)
+            );
+            continue;
+        };
         let unmerged = repo.count(merged_into, &head)?;
         let folder = layout.display(folder);
         // The branch checked out elsewhere (a worktree of the user's):

@@ -1566,6 +1566,40 @@ fn a_task_folder_whose_worktree_record_is_gone_is_named_with_the_fix() {
         .says("workspace/worktrees/p/a is no longer a worktree of this repository (git has no record of it): move it away");
 }
 
+/// An agent that leaves its worktree on a branch with no commit yet (`git
+/// checkout --orphan`, as for a `gh-pages`) fails its task saying so, not
+/// with git's `ambiguous argument`; `clean`, and its dry run, keep that
+/// worktree with its files, saying why, and clean the others (they
+/// stopped at it, cleaning nothing).
+#[test]
+fn a_worktree_left_on_a_branch_with_no_commit_fails_its_task_and_does_not_stop_clean() {
+    let t = repo("");
+    t.task("p/a", &commit("a.txt", "a"));
+    t.task(
+        "p/b",
+        &sh("git checkout -q --orphan gh-pages && git rm -rqf . && echo page > index.html"),
+    );
+    t.run(&["orchestrate"]).code(1);
+    let error = t.status("p/b")["error"].as_str().unwrap().to_owned();
+    assert!(
+        error.contains("the agent left its worktree on branch `gh-pages`, which has no commit yet (`git checkout --orphan`): nothing is merged"),
+        "{error}"
+    );
+    let kept = "kept     task/p/b and workspace/worktrees/p/b: the worktree is on branch `gh-pages`, which has no commit yet";
+    t.run(&["clean", "--dry-run"])
+        .code(0)
+        .says(kept)
+        .says("would remove task/p/a and workspace/worktrees/p/a")
+        .says("would remove 1, kept 1");
+    t.run(&["clean"])
+        .code(0)
+        .says(kept)
+        .says("removed 1, kept 1");
+    assert!(!t.exists("workspace/worktrees/p/a"));
+    assert_eq!(t.read("workspace/worktrees/p/b/index.html"), "page\n");
+    t.git(&["rev-parse", "--verify", "-q", "task/p/b"]);
+}
+
 /// A task's worktree detached by hand with nothing unmerged is kept (its
 /// folder is not on its branch), said as such: not as unmerged work.
 #[test]

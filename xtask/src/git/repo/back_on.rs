@@ -29,6 +29,13 @@ impl Repo {
             "" => "a detached HEAD".to_owned(),
             other => format!("branch `{other}`"),
         };
+        if self.commit_at(dir)?.is_none() {
+            // `git checkout --orphan`: what the agent left is in no commit.
+            let dir = shell_word(dir.as_str());
+            bail!(
+                "the agent left its worktree on {place}, which has no commit yet (`git checkout --orphan`): nothing is merged, and what it left there is committed nowhere; check out `{branch}` there (`git -C {dir} checkout {branch}`) keeping what you want of it, then run it again"
+            );
+        }
         if self.branch_commit(branch)?.is_none() {
             // The agent deleted it: its work is where HEAD is, or nowhere.
             let head = run(prep(cmd!(sh, "git -C {dir} rev-parse --short HEAD")))?;
@@ -75,6 +82,21 @@ impl Repo {
             );
         }
         run(prep(cmd!(sh, "git -C {dir} checkout --quiet {branch}"))).map(drop)
+    }
+
+    /// The commit checked out at `dir`; none on a branch with no commit
+    /// yet (`git checkout --orphan`).
+    pub fn commit_at(&self, dir: &Utf8Path) -> Result<Option<String>> {
+        let sh = &self.sh;
+        let spec = "HEAD^{commit}";
+        let out = output(prep(cmd!(
+            sh,
+            "git -C {dir} rev-parse --verify --quiet {spec}"
+        )))?;
+        Ok(out
+            .status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned()))
     }
 
     /// When branch `name` was made, in seconds since the epoch, as the
