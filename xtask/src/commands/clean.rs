@@ -6,8 +6,10 @@
 //! folders this orchestrator made (marked in git config; a task's folder
 //! under `workspace/worktrees/`, never one where the user checked out a
 //! task branch), and forces
-//! nothing: a worktree with changes is kept, a branch moved meanwhile too;
-//! only what `worktrees.copy` and `link` brought in is removed first.
+//! nothing: a worktree with changes is kept, a branch moved meanwhile too,
+//! and one holding commits nowhere else (in its submodules, or in a
+//! repository in what git ignores there); only what `worktrees.copy` and
+//! `link` brought in is removed first.
 
 use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
@@ -232,11 +234,28 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
             }
         }
         // What git ignores goes with the worktree, as `git worktree remove`
-        // takes it (build output, most often): named, in a dry run first.
+        // takes it (build output, most often): named, in a dry run first;
+        // but never a repository there with commits only it holds.
         let ignored = match present {
-            Some(folder) => ignored_note(&repo.ignored(folder, &brought)?),
-            None => String::new(),
+            Some(folder) => repo.ignored(folder, &brought)?,
+            None => Vec::new(),
         };
+        if let Some(folder) = present {
+            let alone = repo.ignored_work_alone(folder, &ignored)?;
+            if !alone.is_empty() {
+                kept += 1;
+                let said: Vec<String> = (alone.iter())
+                    .map(|(path, n)| format!("{path} ({n} commit(s))"))
+                    .collect();
+                println!(
+                    "kept     {branch}: git repositories in what git ignores in {} hold commits none of their remotes has, which removing it would delete: {}; push them or move them out (or remove them if they are no one's work, as a test's fixture), then clean again",
+                    layout.display(folder),
+                    said.join(", ")
+                );
+                continue;
+            }
+        }
+        let ignored = ignored_note(&ignored);
         let what = folder
             .as_ref()
             .map(|f| format!(" and {}{ignored}", layout.display(f)))

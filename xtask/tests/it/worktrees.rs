@@ -1897,6 +1897,53 @@ fn clean_names_what_git_ignores_in_a_worktree_it_removes() {
     assert!(!t.exists("workspace/worktrees/p/a"));
 }
 
+/// A git repository an agent made in a folder git ignores (a dependency
+/// cloned into `vendor/` and patched there) goes with a merged worktree
+/// only when its commits are on its remote: one holding commits only it
+/// has keeps the worktree, named, in the dry run too (`git worktree
+/// remove` would delete them with what git ignores).
+#[test]
+fn clean_keeps_a_merged_worktree_whose_ignored_repository_holds_commits_alone() {
+    let t = repo("");
+    t.write(".gitignore", "workspace/\nmarkers/\ntasks/\nvendor/\n");
+    t.git(&["commit", "-qam", "ignore vendor"]);
+    let upstream = t.path("markers/upstream");
+    std::fs::create_dir_all(&upstream).unwrap();
+    git_in(&upstream, &["init", "-q", "-b", "main"]);
+    git_in(&upstream, &["commit", "-q", "--allow-empty", "-m", "dep"]);
+    let clone = |dir: &str| {
+        format!(
+            "git clone -q {} {dir} && git add -A && git commit -q --allow-empty -m 'vendor'",
+            upstream.display()
+        )
+    };
+    t.task(
+        "p/a",
+        &sh(&format!(
+            "{} && cd vendor/dep && echo patch > p.c && git add p.c && git -c user.name=a -c user.email=a@x commit -qm 'patch the dependency'",
+            clone("vendor/dep")
+        )),
+    );
+    t.task("p/b", &sh(&clone("vendor/dep")));
+    t.run(&["orchestrate"]).code(0);
+    let kept = "kept     task/p/a: git repositories in what git ignores in workspace/worktrees/p/a hold commits none of their remotes has, which removing it would delete: vendor/dep (1 commit(s))";
+    t.run(&["clean", "--dry-run"])
+        .code(0)
+        .says(kept)
+        .says("would remove task/p/b and workspace/worktrees/p/b, with what git ignores in it: vendor/")
+        .says("would remove 1, kept 1");
+    t.run(&["clean"])
+        .code(0)
+        .says(kept)
+        .says("removed 1, kept 1");
+    let dep = t.path("workspace/worktrees/p/a/vendor/dep");
+    assert_eq!(
+        git_in(&dep, &["log", "-1", "--format=%s"]),
+        "patch the dependency"
+    );
+    assert!(!t.exists("workspace/worktrees/p/b"));
+}
+
 /// Worktrees whose submodules are checked out (`worktrees.setup`), which
 /// git refuses to remove whatever they hold: `clean` removes one whose
 /// submodule holds nothing of its own, and keeps one whose submodule has

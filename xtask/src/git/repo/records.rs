@@ -202,6 +202,57 @@ impl Repo {
         Ok(alone)
     }
 
+    /// The git repositories of their own in what git ignores in the
+    /// worktree at `dir` (`ignored`, from its top: a folder ends in `/`),
+    /// by their path there, each with how many commits its refs and `HEAD`
+    /// hold that none of its remotes' branches has: an agent's commit in a
+    /// dependency it cloned into an ignored `vendor/`, which removing the
+    /// worktree would delete (git's `worktree remove` takes ignored files).
+    /// Those holding none are left out; links are not followed.
+    pub fn ignored_work_alone(
+        &self,
+        dir: &Utf8Path,
+        ignored: &[String],
+    ) -> Result<Vec<(String, u64)>> {
+        let mut folders: Vec<Utf8PathBuf> = (ignored.iter())
+            .filter(|entry| entry.ends_with('/'))
+            .map(|entry| dir.join(entry.trim_end_matches('/')))
+            .collect();
+        let mut found = Vec::new();
+        while let Some(folder) = folders.pop() {
+            let Ok(entries) = folder.read_dir_utf8() else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                // Not following links: `file_type` is the entry's own.
+                if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    continue;
+                }
+                match entry.file_name() == ".git" {
+                    true => found.push(entry.path().to_owned()),
+                    false => folders.push(entry.path().to_owned()),
+                }
+            }
+        }
+        found.sort();
+        let sh = &self.sh;
+        let mut alone = Vec::new();
+        for git_dir in found {
+            let count = run(prep(cmd!(
+                sh,
+                "git --git-dir={git_dir} rev-list --count --all --not --remotes"
+            )));
+            // Unreadable, it is taken to hold work: kept.
+            let count: u64 = count.ok().and_then(|n| n.trim().parse().ok()).unwrap_or(1);
+            if count > 0 {
+                let repository = git_dir.parent().expect("a .git is in a folder");
+                let name = repository.strip_prefix(dir).unwrap_or(repository);
+                alone.push((name.to_string(), count));
+            }
+        }
+        Ok(alone)
+    }
+
     /// Removes the worktree at `path`; git refuses when it has changes,
     /// and so do we (no force), but for one whose submodules are checked
     /// out, which git refuses whatever they hold: its caller has found it
