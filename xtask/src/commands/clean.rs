@@ -85,6 +85,16 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
     // Gone from git's records once finished, as in `clean`.
     listed.retain(|(path, _)| !cut_short.contains(path));
     let (mut removed, mut kept) = (0, 0);
+    // Folders whose record git no longer has (pruned while they were away,
+    // removed by hand): no longer worktrees, never removed; their branches
+    // are judged as those of worktrees gone.
+    for folder in repo.worktrees_without_record() {
+        kept += 1;
+        println!(
+            "kept     {}: it is no longer a worktree of this repository (git has no record of it): move it away",
+            layout.display(&folder)
+        );
+    }
     // A task's worktree that its agent moved to a branch of its own (or
     // detached): its commits are on no task branch. Neither the folder nor
     // the task's branch goes (the run's advice names that branch); both

@@ -1600,6 +1600,35 @@ fn a_worktree_left_on_a_branch_with_no_commit_fails_its_task_and_does_not_stop_c
     t.git(&["rev-parse", "--verify", "-q", "task/p/b"]);
 }
 
+/// A task's folder whose record git no longer has (pruned while a
+/// scratch disk was away, removed by hand) is no repository moved: the
+/// dry run plans the rest, as `clean` then does, and both keep that folder
+/// with its files, saying why (`clean` kept it unsaid, and its dry run
+/// said to let it link the worktrees again, and planned nothing).
+#[test]
+fn clean_keeps_a_task_folder_git_has_no_record_of_and_plans_the_rest() {
+    let t = repo("");
+    for id in ["p/a", "p/b"] {
+        t.task(id, &commit(&format!("{}.txt", &id[2..]), "x"));
+    }
+    t.run(&["orchestrate"]).code(0);
+    t.write("workspace/worktrees/p/a/notes.txt", "mine\n");
+    std::fs::remove_dir_all(t.path(".git/worktrees/p%2Fa")).unwrap();
+    let kept = "kept     workspace/worktrees/p/a: it is no longer a worktree of this repository (git has no record of it): move it away";
+    let dry = t.run(&["clean", "--dry-run"]);
+    dry.code(0)
+        .says(kept)
+        .says("would remove task/p/b and workspace/worktrees/p/b")
+        .says("would remove 2, kept 1");
+    assert!(!dry.stdout.contains("was moved"), "{}", dry.stdout);
+    t.run(&["clean"])
+        .code(0)
+        .says(kept)
+        .says("removed  task/p/b and workspace/worktrees/p/b")
+        .says("removed 2, kept 1");
+    assert_eq!(t.read("workspace/worktrees/p/a/notes.txt"), "mine\n");
+}
+
 /// A task's worktree detached by hand with nothing unmerged is kept (its
 /// folder is not on its branch), said as such: not as unmerged work.
 #[test]

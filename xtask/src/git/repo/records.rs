@@ -370,9 +370,33 @@ impl Repo {
     }
 
     /// Our worktrees (in the orchestrator's folder of them) whose link to
-    /// the repository leads nowhere: the repository (or the root) was moved
-    /// since they were made, and git records absolute paths both ways.
+    /// the repository leads nowhere while git still has their record: the
+    /// repository (or the root) was moved since they were made, and git
+    /// records absolute paths both ways (`git worktree repair` links them
+    /// again).
     pub fn worktrees_left_by_a_move(&self) -> Vec<Utf8PathBuf> {
+        let records = self.records_dir();
+        (self.links_leading_nowhere().into_iter())
+            .filter(|(_, name)| records.as_ref().is_ok_and(|r| r.join(name).is_dir()))
+            .map(|(path, _)| path)
+            .collect()
+    }
+
+    /// Our worktree folders whose link leads nowhere and whose record git
+    /// no longer has (removed by hand, or pruned while the folder was away,
+    /// a scratch disk not mounted): no longer worktrees, which no repair
+    /// links again; kept, as a folder that is no longer a worktree is.
+    pub fn worktrees_without_record(&self) -> Vec<Utf8PathBuf> {
+        let records = self.records_dir();
+        (self.links_leading_nowhere().into_iter())
+            .filter(|(_, name)| !records.as_ref().is_ok_and(|r| r.join(name).is_dir()))
+            .map(|(path, _)| path)
+            .collect()
+    }
+
+    /// Our folders with a `.git` file whose link to the repository leads
+    /// nowhere, each with the name of the record it names.
+    fn links_leading_nowhere(&self) -> Vec<(Utf8PathBuf, String)> {
         let mut found = Vec::new();
         // Each task's at its id's path (`<phase>/<name>`, deeper for ids
         // of folders), the integration's at `.integration`: every folder,
@@ -386,7 +410,8 @@ impl Repo {
                         // Relative with `worktree.useRelativePaths`: to it.
                         let gitdir = link.trim().strip_prefix("gitdir: ").unwrap_or("");
                         if !path.join(gitdir).exists() {
-                            found.push(path.to_owned());
+                            let name = Utf8Path::new(gitdir).file_name().unwrap_or_default();
+                            found.push((path.to_owned(), name.to_owned()));
                         }
                     }
                     Err(_) if entry.file_type().is_ok_and(|t| t.is_dir()) => {
@@ -469,12 +494,17 @@ impl Repo {
         Ok(())
     }
 
-    /// The folders where git keeps its record of each worktree.
-    fn worktree_records(&self) -> Result<Vec<Utf8PathBuf>> {
+    /// The folder that holds git's records of the worktrees.
+    fn records_dir(&self) -> Result<Utf8PathBuf> {
         let sh = &self.sh;
         let common = run(prep(cmd!(sh, "git rev-parse --git-common-dir")))?;
-        let records = self.top.join(common).join("worktrees");
-        Ok(records
+        Ok(self.top.join(common).join("worktrees"))
+    }
+
+    /// The folders where git keeps its record of each worktree.
+    fn worktree_records(&self) -> Result<Vec<Utf8PathBuf>> {
+        Ok(self
+            .records_dir()?
             .read_dir_utf8()
             .into_iter()
             .flatten()
