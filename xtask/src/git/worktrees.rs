@@ -370,7 +370,7 @@ impl Worktrees {
             None => {
                 let base = &self.settings.base;
                 self.check_head_settled()?;
-                let Some(start) = repo.commit_of(base)? else {
+                let Some(start) = repo.commit_of(&self.base_rev()?)? else {
                     match repo.commit_of("HEAD")? {
                         None => bail!("worktrees.base `{base}` names no commit: {} has none yet; make a first commit", repo.top),
                         Some(_) => bail!("worktrees.base `{base}` names no commit of {}: set worktrees.base in tasks/orchestrator.yaml to a branch or commit", repo.top),
@@ -438,6 +438,18 @@ impl Worktrees {
             bail!("{dir} exists and is not the integration worktree git knows: move it away");
         }
         Ok((made, true))
+    }
+
+    /// `worktrees.base` as git is to take it: a branch of that name in
+    /// full (`refs/heads/main`), when there is one, since a short name is
+    /// taken for a tag first (a tag `main` beside the branch); else as
+    /// written (`HEAD`, a commit, `origin/main`).
+    pub fn base_rev(&self) -> Result<String> {
+        let base = &self.settings.base;
+        Ok(match self.repo.branch_commit(base)? {
+            Some(_) => branch_ref(base),
+            None => base.clone(),
+        })
     }
 
     /// With `worktrees.base: HEAD`, the integration branch starts from

@@ -151,7 +151,9 @@ impl Git {
             warnings.push(format!(
                 "warning: the checkout is on `{task_branch}`, a task's branch that cargo xtask made: its work reaches `{integration}` through the merge queue, not by a merge of yours; check out a branch of your own (`git switch -`)"
             ));
-        } else if let Ok(n @ 1..) = repo.count(&branch_ref(integration), base) {
+        } else if let Ok(n @ 1..) =
+            (self.worktrees.base_rev()).and_then(|base| repo.count(&branch_ref(integration), &base))
+        {
             warnings.push(format!(
                 "warning: `{base}` has {n} commit(s) that the integration branch `{integration}` lacks (it was made from `{base}` once): worktree tasks start from `{integration}` and do not see them; merge them into it to give them to the agents ({merge})"
             ));

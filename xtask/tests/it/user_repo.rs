@@ -987,6 +987,30 @@ fn a_tag_named_like_the_integration_branch_brings_none_of_its_commits() {
     );
 }
 
+/// `worktrees.base` naming a branch beside a tag of the same name (a
+/// release tag `main` on an old commit): the integration branch starts
+/// from the branch, and the commits it lacks are counted from the branch,
+/// not the tag git would take a short name for.
+#[test]
+fn a_base_branch_beside_a_tag_of_its_name_is_the_branch() {
+    let t = repo("");
+    t.config("kill_grace: 1s\nworktrees: {default: true, base: main}\n");
+    t.git(&["tag", "main"]);
+    t.write("second.txt", "second\n");
+    t.git(&["add", "second.txt"]);
+    t.git(&["commit", "-q", "-m", "second"]);
+    t.task("p/a", &commit("a.txt", "a"));
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(integration_log(&t), ["write a.txt", "second", "first"]);
+    t.write("third.txt", "third\n");
+    t.git(&["add", "third.txt"]);
+    t.git(&["commit", "-q", "-m", "third"]);
+    t.task("p/b", &commit("b.txt", "b"));
+    t.run(&["orchestrate"])
+        .code(0)
+        .says("warning: `main` has 1 commit(s) that the integration branch `integration` lacks");
+}
+
 /// `copy` of a file the repository ignores (a `.env`, as it should be):
 /// what an agent left uncommitted is committed, the file is not.
 #[test]
