@@ -81,15 +81,19 @@ pub fn judge(
         // A lost agent may have printed its result before it ended
         // unseen (its stdout is a file of this attempt's: an earlier one's
         // is moved aside as an attempt starts): its cost is counted, and
-        // its session is its retry's to resume.
-        let agent = match ending {
-            Ending::Lost => report_of(
+        // its session is its retry's to resume. So may an adopted one this
+        // run stopped, with no supervisor to record its end (a CLI that
+        // says what it spent when sent SIGTERM, or one that ended before
+        // the stop saw it). One of this run's, with no record, never
+        // started: it printed nothing.
+        let agent = match ending == Ending::Lost || active.adopted.is_some() {
+            true => report_of(
                 layout,
                 config,
                 task,
                 outcome_of(layout, config, task, previous),
             ),
-            _ => None,
+            false => None,
         };
         return Verdict {
             ending,

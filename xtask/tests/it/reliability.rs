@@ -1726,6 +1726,53 @@ fn an_agent_lost_after_printing_its_result_is_not_reset_before_its_cost_is_count
     t.run(&["reset", "p/a"]).code(0);
 }
 
+/// An agent adopted from a run killed with its supervisor that prints its
+/// result as the next run stops it (a CLI that says what it spent when
+/// sent SIGTERM) has its cost counted, as when its own supervisor saw it
+/// end: no record of its end, but its stdout is this attempt's.
+#[test]
+fn an_adopted_agent_that_prints_its_result_as_the_run_stops_it_is_counted() {
+    let t = Tree::new();
+    let result = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/agents/claude/success.json"
+    );
+    t.write(
+        "agent.sh",
+        &format!(
+            "trap 'cat {result}; exit 143' TERM\necho $$ > pid\nwhile true; do sleep 0.05; done\n"
+        ),
+    );
+    t.config(&format!(
+        "kill_grace: 5s\nagent:\n  command: [sh, {}]\n  result: claude-json\nbudget: {{usd: 5}}\n",
+        t.path("agent.sh").display()
+    ));
+    t.task("p/a", "retries: 1");
+    let mut first = spawn_orchestrate(&t, "out");
+    wait_for("the agent's pid in its status", || {
+        t.exists("workspace/status/p/a.json") && t.status("p/a")["pid"].as_u64().is_some()
+    });
+    let supervisor = t.status("p/a")["supervisor_pid"].as_u64().unwrap() as u32;
+    first.kill().unwrap();
+    first.wait().unwrap();
+    signal(supervisor, libc::SIGKILL);
+    wait_for("the supervisor to be gone", || !alive(supervisor));
+    let mut next = spawn_orchestrate(&t, "out2");
+    wait_for("the next run to adopt it", || {
+        std::fs::read_to_string(t.path("out2")).is_ok_and(|o| o.contains("adopt"))
+    });
+    signal(next.id(), libc::SIGTERM);
+    assert_eq!(next.wait().unwrap().code(), Some(143), "{}", t.read("out2"));
+    assert!(!alive(read_pid(&t.path("pid"))));
+    let said = t.read("out2");
+    assert!(!said.contains("is not counted"), "{said}");
+    let ledger = std::fs::read_to_string(t.path("workspace/ledger.jsonl")).unwrap_or_default();
+    assert_eq!(ledger.lines().count(), 1, "{ledger}");
+    assert!(ledger.contains("\"cost_usd\":0.1629377"), "{ledger}");
+    assert_eq!(progress_json(&t)["budget"]["spent_usd"], 0.1629377);
+    assert_eq!(t.status("p/a")["error"], "interrupted");
+}
+
 /// The run that adopts an agent whose supervisor died finds a question
 /// it asks on stderr right after a line on stdout: its stdout, which
 /// nothing copies into its log then, is looked at beside the log.
