@@ -3107,6 +3107,42 @@ fn a_task_renamed_after_its_run_was_killed_is_waited_for_and_its_end_recorded() 
         .never_says("p/a is recorded running");
 }
 
+/// An agent a killed run left running whose task file is renamed before
+/// the next run: what it printed it cost is counted, once, in the ledger
+/// and the budget, as its end is recorded, though nothing judges it.
+#[test]
+fn what_an_agent_renamed_after_its_run_was_killed_printed_it_cost_is_counted() {
+    let t = Tree::new();
+    let result = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/agents/claude/success.json"
+    );
+    t.write(
+        "agent.sh",
+        &format!(
+            "echo $$ > \"$TASK_OUTPUT_DIR/pid\"\nwhile [ ! -f release-a ]; do sleep 0.02; done\ncat {result}\n"
+        ),
+    );
+    t.config(&format!(
+        "kill_grace: 1s\nagent:\n  command: [sh, {}]\n  result: claude-json\nbudget: {{usd: 5}}\n",
+        t.path("agent.sh").display()
+    ));
+    t.task("p/a", "retries: 0");
+    killed_while_it_runs(&t, "p/a");
+    std::fs::rename(t.path("tasks/p/a.md"), t.path("tasks/p/b.md")).unwrap();
+    t.write("release-a", "");
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("failed   p/a: exit code 0; its task file is gone");
+    let ledger = t.read("workspace/ledger.jsonl");
+    assert_eq!(ledger.matches("\"task\":\"p/a\"").count(), 1, "{ledger}");
+    assert_eq!(ledger.lines().count(), 2, "{ledger}");
+    assert_eq!(progress_json(&t)["budget"]["spent_usd"], 0.3258754);
+    assert_eq!(t.status("p/a")["agent"]["cost_usd"], 0.1629377);
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.read("workspace/ledger.jsonl"), ledger);
+}
+
 /// A task whose file was removed after its run was killed, and that ended
 /// while no run looked: `monitor` records its end (its exit code), and its
 /// records go; its summary counts it failed, and so does its exit code,
