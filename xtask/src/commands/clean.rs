@@ -129,30 +129,99 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
             ),
         }
     }
-    // Branches the dry run would remove: they hold nothing for the next.
-    let mut would_go: Vec<String> = Vec::new();
+    let mut cleaning = Cleaning {
+        layout,
+        repo: &repo,
+        dry_run,
+        named: &config.worktrees.integration,
+        merged_into,
+        integration,
+        brought: &brought,
+        listed: &listed,
+        moved: &moved,
+        would_go: Vec::new(),
+    };
+    // A git that fails on one branch or worktree keeps that one, said;
+    // the others are cleaned all the same, and the exit code says it.
+    let mut failed = false;
     for branch in ours(&repo)? {
-        if moved.iter().any(|(_, _, b)| *b == branch) {
-            continue;
+        match cleaning.branch(branch.clone()) {
+            Ok(Fate::Skipped) => {}
+            Ok(Fate::Kept) => kept += 1,
+            Ok(Fate::Removed) => removed += 1,
+            Err(e) => {
+                kept += 1;
+                failed = true;
+                println!("kept     {branch}: git failed on it: {e:#}");
+            }
+        }
+    }
+    if !dry_run {
+        repo.forget_missing_worktrees()?;
+    }
+    let verb = if dry_run { "would remove" } else { "removed" };
+    // Kept for the reasons said above: work not merged, a worktree of the
+    // user's, a task running...
+    println!("{verb} {removed}, kept {kept}");
+    Ok(match failed {
+        true => crate::exit::TASK_FAILED,
+        false => crate::exit::SUCCESS,
+    })
+}
+/// What `clean` found of the branches and worktrees before it judges
+/// each task branch (`Cleaning::branch`).
+struct Cleaning<'a> {
+    layout: &'a Layout,
+    repo: &'a Repo,
+    dry_run: bool,
+    /// The integration branch the config names.
+    named: &'a String,
+    /// What merged work is judged by, and its name for a person.
+    merged_into: &'a str,
+    integration: &'a str,
+    brought: &'a [String],
+    listed: &'a [(Utf8PathBuf, Option<String>)],
+    moved: &'a [(Utf8PathBuf, String, String)],
+    /// Branches the dry run would remove: they hold nothing for the next.
+    would_go: Vec<String>,
+}
+
+/// What became of a task branch.
+enum Fate {
+    /// Not one for this `clean` to count (moved, said above; its mark
+    /// without a branch, taken off).
+    Skipped,
+    Kept,
+    /// Removed, or in a dry run would be.
+    Removed,
+}
+
+impl Cleaning<'_> {
+    /// Judges task branch `branch` and its worktree: kept (said why) or
+    /// removed.
+    fn branch(&mut self, branch: String) -> Result<Fate> {
+        let (layout, repo, dry_run, named) = (self.layout, self.repo, self.dry_run, self.named);
+        let (merged_into, integration) = (self.merged_into, self.integration);
+        let (brought, listed) = (self.brought, self.listed);
+        if self.moved.iter().any(|(_, _, b)| *b == branch) {
+            return Ok(Fate::Skipped);
         }
         // Another root's (another tasks/ folder of this repository), or
         // made for an integration branch the config no longer names:
         // judged by that root's `clean`, or once the config names it.
-        let named = &config.worktrees.integration;
-        let into = worktrees::integration_of(&repo, &branch)?;
+        let into = worktrees::integration_of(repo, &branch)?;
         if let Some(other) = into.as_ref().filter(|into| *into != named) {
-            kept += 1;
             println!("kept     {branch}: made for the integration branch `{other}`, not `{named}` (another tasks/ folder of this repository cleans it, or this one once worktrees.integration names `{other}` again)");
-            continue;
+            return Ok(Fate::Kept);
         }
         let Some(tip) = repo.branch_commit(&branch)? else {
             // A mark whose branch is gone (a `clean` killed between the
             // two, a branch removed by hand) goes: a branch the user makes
             // later under that name would be taken for ours.
             if !dry_run {
-                worktrees::unmark(&repo, &branch)?;
+                worktrees::unmark(repo, &branch)?;
             }
-            continue;
+            return Ok(Fate::Skipped);
         };
         let base = repo.config_get(&mark(&branch))?.unwrap_or_default();
         let unmerged = repo.count(merged_into, &branch_ref(&branch))?;
@@ -161,12 +230,11 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
             .find(|(_, b)| b.as_deref() == Some(branch.as_str()))
             .map(|(path, _)| path.clone());
         if let Some(other) = folder.as_ref().filter(|f| !made_for(layout, f, &branch)) {
-            kept += 1;
             println!(
                 "kept     {branch}: it is checked out at {}, which cargo xtask did not make and never removes; check out another branch there (or remove that worktree yourself), then clean again",
                 layout.display(other)
             );
-            continue;
+            return Ok(Fate::Kept);
         }
         // An orchestrator killed mid-run leaves its tasks running (the
         // supervisor goes on): the lock is free, but the worktree is not.
@@ -175,12 +243,11 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
             .and_then(|f| f.strip_prefix(layout.worktree_dir("")).ok())
             .is_some_and(|id| status::state_of(layout, id.as_str()) == Some(State::Running));
         if running {
-            kept += 1;
             println!(
                 "kept     {branch}: its task is recorded as running (`{}` waits for its end and records it)",
                 layout.cmd("monitor")
             );
-            continue;
+            return Ok(Fate::Kept);
         }
         // No commit of its own, its base held by another branch (the
         // integration branch made again from one that lacks it): it holds
@@ -190,48 +257,43 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
         // judged by holds it all (its base may be the last hold of merged
         // work the integration branch dropped).
         let named_ours = into.as_ref() == Some(named);
-        let held_elsewhere = || repo.held_by_another_branch(&tip, &branch, &would_go);
+        let held_elsewhere = || repo.held_by_another_branch(&tip, &branch, &self.would_go);
         if unmerged > 0 && (tip != base || !named_ours || !held_elsewhere()?) {
-            kept += 1;
             let at = folder
                 .map(|f| format!(" (worktree {})", layout.display(&f)))
                 .unwrap_or_default();
             println!("kept     {branch}: {unmerged} commit(s) not in {integration}{at}");
-            continue;
+            return Ok(Fate::Kept);
         }
         // A folder gone already is for `forget_missing_worktrees`.
         let present = folder.as_ref().filter(|f| f.exists());
         if let Some(folder) = present {
             if !repo.is_own_worktree(folder)? {
-                kept += 1;
                 println!(
                     "kept     {branch}: {} is no longer a worktree of this repository (its `.git` was removed or replaced): move it away",
                     layout.display(folder)
                 );
-                continue;
+                return Ok(Fate::Kept);
             }
             // Locked by a person (`git worktree lock`): theirs to unlock.
             if let Some(reason) = repo.lock_reason(folder)? {
-                kept += 1;
                 let shown = layout.display(folder);
                 println!(
                     "kept     {branch}: its worktree {shown} is locked ({reason}): unlock it (`git worktree unlock {shown}`), then clean again"
                 );
-                continue;
+                return Ok(Fate::Kept);
             }
-            let changed = repo.uncommitted_anywhere(folder, &brought)?;
+            let changed = repo.uncommitted_anywhere(folder, brought)?;
             if !changed.is_empty() {
-                kept += 1;
                 println!(
                     "kept     {branch}: uncommitted changes in {}: {}",
                     layout.display(folder),
                     changed.join(", ")
                 );
-                continue;
+                return Ok(Fate::Kept);
             }
             let alone = repo.submodule_work_alone(folder)?;
             if !alone.is_empty() {
-                kept += 1;
                 let said: Vec<String> = (alone.iter())
                     .map(|(name, n)| format!("{name} ({n} commit(s))"))
                     .collect();
@@ -240,20 +302,19 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
                     layout.display(folder),
                     said.join(", ")
                 );
-                continue;
+                return Ok(Fate::Kept);
             }
         }
         // What git ignores goes with the worktree, as `git worktree remove`
         // takes it (build output, most often): named, in a dry run first;
         // but never a repository there with commits only it holds.
         let ignored = match present {
-            Some(folder) => repo.ignored(folder, &brought)?,
+            Some(folder) => repo.ignored(folder, brought)?,
             None => Vec::new(),
         };
         if let Some(folder) = present {
             let alone = repo.ignored_work_alone(folder, &ignored)?;
             if !alone.is_empty() {
-                kept += 1;
                 let said: Vec<String> = (alone.iter())
                     .map(|(path, n)| format!("{path} ({n} commit(s))"))
                     .collect();
@@ -262,7 +323,7 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
                     layout.display(folder),
                     said.join(", ")
                 );
-                continue;
+                return Ok(Fate::Kept);
             }
         }
         let ignored = ignored_note(&ignored);
@@ -272,24 +333,22 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
             .unwrap_or_default();
         if dry_run {
             println!("would remove {branch}{what}");
-            removed += 1;
             // Holds nothing for the branches after it, as once removed.
-            would_go.push(branch);
-            continue;
+            self.would_go.push(branch);
+            return Ok(Fate::Removed);
         }
         // What `copy` and `link` brought in is ours to remove (a link, not
         // what it points to); git keeps a worktree with untracked files.
         if let Some(folder) = present {
-            for path in repo.untracked(folder, &brought)? {
+            for path in repo.untracked(folder, brought)? {
                 let path = folder.join(&path);
                 std::fs::remove_file(&path).with_context(|| format!("cannot remove {path}"))?;
             }
         }
         if let Some(folder) = &folder {
             if let Err(e) = repo.remove_worktree(folder) {
-                kept += 1;
                 println!("kept     {branch}: its worktree cannot be removed: {e:#}");
-                continue;
+                return Ok(Fate::Kept);
             }
             remove_empty_parents(folder, &layout.worktree_dir(""));
         }
@@ -299,23 +358,15 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
         // of ours no `clean` would ever see again.
         repo.delete_branch(&branch, &tip)?;
         // Removed all the same: a mark left is taken off next time.
-        if let Err(e) = worktrees::unmark(&repo, &branch) {
+        if let Err(e) = worktrees::unmark(repo, &branch) {
             println!(
                 "warning: {branch}: its mark stays in git's config, for the next `clean`: {e:#}"
             );
         }
         let _ = std::fs::remove_file(layout.setup_done_file(&branch));
-        removed += 1;
         println!("removed  {branch}{what}");
+        Ok(Fate::Removed)
     }
-    if !dry_run {
-        repo.forget_missing_worktrees()?;
-    }
-    let verb = if dry_run { "would remove" } else { "removed" };
-    // Kept for the reasons said above: work not merged, a worktree of the
-    // user's, a task running...
-    println!("{verb} {removed}, kept {kept}");
-    Ok(crate::exit::SUCCESS)
 }
 
 /// The worktrees in task folders (`workspace/worktrees/<id>`) that are not

@@ -2045,6 +2045,30 @@ fn clean_removes_a_worktree_with_submodules_but_not_their_unpushed_commits() {
     assert!(t.exists("workspace/worktrees/p/b/lib"));
 }
 
+/// A git that fails on one worktree (its index corrupt) keeps that one,
+/// saying git's words; the others are cleaned all the same, and the exit
+/// code says it (it stopped at the first, exit 2, cleaning nothing after).
+#[test]
+fn clean_keeps_a_worktree_git_fails_on_and_cleans_the_others() {
+    let t = repo("");
+    t.task("p/a", &commit("a.txt", "a"));
+    t.task("p/b", &commit("b.txt", "b"));
+    t.run(&["orchestrate"]).code(0);
+    let git_dir = t.git(&[
+        "-C",
+        "workspace/worktrees/p/a",
+        "rev-parse",
+        "--absolute-git-dir",
+    ]);
+    std::fs::write(format!("{git_dir}/index"), "not an index").unwrap();
+    t.run(&["clean"])
+        .code(1)
+        .says("kept     task/p/a: git failed on it: ")
+        .says("removed  task/p/b")
+        .says("removed 1, kept 1");
+    assert!(t.exists("workspace/worktrees/p/a/a.txt"));
+}
+
 #[test]
 fn clean_removes_merged_work_and_keeps_the_rest() {
     let t = repo("");
