@@ -1733,20 +1733,11 @@ fn an_agent_lost_after_printing_its_result_is_not_reset_before_its_cost_is_count
 #[test]
 fn an_adopted_agent_that_prints_its_result_as_the_run_stops_it_is_counted() {
     let t = Tree::new();
-    let result = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/agents/claude/success.json"
+    claude_agent(
+        &t,
+        "trap 'cat {result}; exit 143' TERM\necho $$ > pid\nwhile true; do sleep 0.05; done\n",
+        "kill_grace: 5s\nbudget: {usd: 5}\n",
     );
-    t.write(
-        "agent.sh",
-        &format!(
-            "trap 'cat {result}; exit 143' TERM\necho $$ > pid\nwhile true; do sleep 0.05; done\n"
-        ),
-    );
-    t.config(&format!(
-        "kill_grace: 5s\nagent:\n  command: [sh, {}]\n  result: claude-json\nbudget: {{usd: 5}}\n",
-        t.path("agent.sh").display()
-    ));
     t.task("p/a", "retries: 1");
     let mut first = spawn_orchestrate(&t, "out");
     wait_for("the agent's pid in its status", || {
@@ -3113,20 +3104,11 @@ fn a_task_renamed_after_its_run_was_killed_is_waited_for_and_its_end_recorded() 
 #[test]
 fn what_an_agent_renamed_after_its_run_was_killed_printed_it_cost_is_counted() {
     let t = Tree::new();
-    let result = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/agents/claude/success.json"
+    claude_agent(
+        &t,
+        "echo $$ > \"$TASK_OUTPUT_DIR/pid\"\nwhile [ ! -f release-a ]; do sleep 0.02; done\ncat {result}\n",
+        "kill_grace: 1s\nbudget: {usd: 5}\n",
     );
-    t.write(
-        "agent.sh",
-        &format!(
-            "echo $$ > \"$TASK_OUTPUT_DIR/pid\"\nwhile [ ! -f release-a ]; do sleep 0.02; done\ncat {result}\n"
-        ),
-    );
-    t.config(&format!(
-        "kill_grace: 1s\nagent:\n  command: [sh, {}]\n  result: claude-json\nbudget: {{usd: 5}}\n",
-        t.path("agent.sh").display()
-    ));
     t.task("p/a", "retries: 0");
     killed_while_it_runs(&t, "p/a");
     std::fs::rename(t.path("tasks/p/a.md"), t.path("tasks/p/b.md")).unwrap();
@@ -3466,24 +3448,31 @@ fn a_task_whose_file_and_supervisor_are_gone_keeps_its_timeout() {
     }
 }
 
-/// An agent p/a (its result $0.1629377) left running by a killed run,
-/// waiting for `release-a`, under a budget of `usd`; its task file removed
-/// since, and a task q/other added.
-fn agent_left_running_whose_file_is_gone(t: &Tree, usd: &str) {
+/// Makes `agent.sh`, which runs `script` (`{result}` in it stands for a
+/// recorded result of Claude's, a success that cost $0.16), the config's
+/// agent, its result read as Claude's JSON, beside the config's `extra`
+/// lines.
+fn claude_agent(t: &Tree, script: &str, extra: &str) {
     let result = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/agents/claude/success.json"
     );
-    t.write(
-        "agent.sh",
-        &format!(
-            "echo $$ > $TASK_OUTPUT_DIR/pid; while [ ! -f release-a ]; do sleep 0.02; done; cat {result}"
-        ),
-    );
+    t.write("agent.sh", &script.replace("{result}", result));
     t.config(&format!(
-        "agent:\n  command: [sh, {}]\n  result: claude-json\nbudget: {{usd: {usd}}}\n",
+        "{extra}agent:\n  command: [sh, {}]\n  result: claude-json\n",
         t.path("agent.sh").display()
     ));
+}
+
+/// An agent p/a (its result $0.1629377) left running by a killed run,
+/// waiting for `release-a`, under a budget of `usd`; its task file removed
+/// since, and a task q/other added.
+fn agent_left_running_whose_file_is_gone(t: &Tree, usd: &str) {
+    claude_agent(
+        t,
+        "echo $$ > $TASK_OUTPUT_DIR/pid; while [ ! -f release-a ]; do sleep 0.02; done; cat {result}",
+        &format!("budget: {{usd: {usd}}}\n"),
+    );
     t.task("p/a", "retries: 0");
     killed_while_it_runs(t, "p/a");
     std::fs::remove_file(t.path("tasks/p/a.md")).unwrap();

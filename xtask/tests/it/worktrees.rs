@@ -1986,15 +1986,6 @@ fn clean_removes_a_worktree_with_submodules_but_not_their_unpushed_commits() {
     );
     t.write(".git/info/exclude", "lib-origin/\n");
     let origin = t.path("lib-origin");
-    let git_in = |dir: &std::path::Path, args: &[&str]| {
-        let out = std::process::Command::new("git")
-            .arg("-C")
-            .arg(dir)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "git {args:?}: {out:?}");
-    };
     std::fs::create_dir_all(&origin).unwrap();
     git_in(&origin, &["init", "-q", "-b", "main"]);
     git_in(&origin, &["commit", "-q", "--allow-empty", "-m", "lib"]);
