@@ -448,6 +448,14 @@ impl Job {
             });
         }
         let waited = child.wait_timeout(limit);
+        if let Ok(Some(_)) = waited {
+            // What it left running in its process group (a `cmd &`) ends
+            // with it, as a task's leftovers do: no process of the run's
+            // outlives it. (The group's number is not reused while a
+            // member is left.)
+            // SAFETY: signals the process group the command led.
+            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+        }
         let ended = match waited {
             Ok(Some(status)) => match (
                 status.code(),

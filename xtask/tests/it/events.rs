@@ -433,6 +433,21 @@ fn a_notifier_can_stop_what_it_runs_with_sigterm() {
     assert_eq!(t.read("code.txt").trim(), "143");
 }
 
+/// What a notifier's command leaves running as it exits (a `cmd &`) is
+/// killed with it, as a task's leftovers are: nothing the run started
+/// outlives it.
+#[test]
+fn what_a_notifier_leaves_running_is_killed_as_it_exits() {
+    let t = Tree::new();
+    t.config("notify:\n  - on: [run_finished]\n    command: \"sleep 1001 & echo $! > left.pid\"\n");
+    t.task("p/ok", &sh("true"));
+    t.run(&["orchestrate"]).code(0);
+    let left = read_pid(&t.path("left.pid"));
+    wait_for("what it left to end", || !alive(left));
+    let log = t.read("workspace/logs/notify.log");
+    assert!(log.contains("exit 0"), "{log}");
+}
+
 /// A command that reads none of its event still gets no more than its
 /// timeout when the event is larger than a pipe holds (a failure naming
 /// hundreds of missing outputs): the run ends.
