@@ -370,9 +370,14 @@ impl Repo {
     pub fn commit_all(&self, dir: &Utf8Path, message: &str, except: &[String]) -> Result<()> {
         let sh = &self.sh;
         // `add --all` leaves ignored files out by itself; one named in an
-        // exclude makes it fail ("paths are ignored").
+        // exclude makes it fail ("paths are ignored"). `--sparse`: a file
+        // the agent made outside the user's sparse-checkout cone (which
+        // every worktree gets) is its work too; git refused to stage it.
         let paths = all_but(&self.not_ignored(dir, except)?);
-        run(prep(cmd!(sh, "git -C {dir} add --all -- {paths...}")))?;
+        run(prep(cmd!(
+            sh,
+            "git -C {dir} add --all --sparse -- {paths...}"
+        )))?;
         self.unstage(dir, except)?;
         run(prep(cmd!(sh, "git -C {dir} commit --quiet -m {message}"))).map(drop)
     }

@@ -2060,6 +2060,23 @@ fn clean_keeps_a_worktree_git_fails_on_and_cleans_the_others() {
     assert!(t.exists("workspace/worktrees/p/a/a.txt"));
 }
 
+/// A checkout with a sparse-checkout (which git gives every worktree made
+/// from it): a file the agent leaves outside its cone is its work too,
+/// committed and merged (git refused to stage it, and the task failed
+/// after its work was done).
+#[test]
+fn an_agent_s_file_outside_the_sparse_checkout_is_committed_and_merged() {
+    let t = repo("");
+    t.write("src/a.txt", "a\n");
+    t.write("docs/d.txt", "d\n");
+    t.git(&["add", "src", "docs"]);
+    t.git(&["commit", "-q", "-m", "src and docs"]);
+    t.git(&["sparse-checkout", "set", "--cone", "src"]);
+    t.task("p/a", &sh("mkdir -p docs && echo b > docs/b.txt"));
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.git(&["show", "integration:docs/b.txt"]), "b");
+}
+
 #[test]
 fn clean_removes_merged_work_and_keeps_the_rest() {
     let t = repo("");
