@@ -143,17 +143,22 @@ pub fn find_line(text: &str, needle: &str, from_line: usize) -> Option<usize> {
 }
 
 /// The 1-based line, from `from_line` on, where mapping key `key` is
-/// written: `key:` first on its line, after a list's `- `, or in a flow
-/// mapping after `{` or `,`. Not `idle_timeout:` for `timeout`, nor
-/// `a-timeout:`, nor a comment.
+/// written, bare or quoted (`"02":`, as a phase key of digits must be):
+/// `key:` first on its line, after a list's `- `, or in a flow mapping
+/// after `{` or `,`. Not `idle_timeout:` for `timeout`, nor `a-timeout:`,
+/// nor a comment.
 pub fn find_key_line(text: &str, key: &str, from_line: usize) -> Option<usize> {
+    let written = [key.to_owned(), format!("\"{key}\""), format!("'{key}'")];
     first_line(text, from_line, |line| {
-        line.match_indices(key).any(|(at, _)| {
-            let before = &line[..at];
-            let after = line[at + key.len()..].trim_start();
-            let listed = before.ends_with(char::is_whitespace) && before.trim_end().ends_with('-');
-            let opens = before.trim().is_empty() || before.trim_end().ends_with(['{', ',']);
-            after.starts_with(':') && (opens || listed)
+        written.iter().any(|key| {
+            line.match_indices(key.as_str()).any(|(at, _)| {
+                let before = &line[..at];
+                let after = line[at + key.len()..].trim_start();
+                let listed =
+                    before.ends_with(char::is_whitespace) && before.trim_end().ends_with('-');
+                let opens = before.trim().is_empty() || before.trim_end().ends_with(['{', ',']);
+                after.starts_with(':') && (opens || listed)
+            })
         })
     })
 }
@@ -275,6 +280,10 @@ mod tests {
         assert_eq!(find_key_line(text, "missing", 1), None);
         let listed = "a-timeout: 1\n- timeout: 2\n";
         assert_eq!(find_key_line(listed, "timeout", 1), Some(2));
+        let quoted = "phases:\n  \"01\": {max_parallel: 1}\n  '02': {}\nx: {\"03\": 1}\n";
+        assert_eq!(find_key_line(quoted, "01", 1), Some(2));
+        assert_eq!(find_key_line(quoted, "02", 1), Some(3));
+        assert_eq!(find_key_line(quoted, "03", 1), Some(4));
         assert_eq!(find_line(text, "retries", 1), Some(8));
     }
 
