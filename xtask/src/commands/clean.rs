@@ -294,13 +294,10 @@ impl Cleaning<'_> {
             }
             let alone = repo.submodule_work_alone(folder)?;
             if !alone.is_empty() {
-                let said: Vec<String> = (alone.iter())
-                    .map(|(name, n)| format!("{name} ({n} commit(s))"))
-                    .collect();
                 println!(
                     "kept     {branch}: submodules checked out in {} hold commits none of their remotes has, which removing it would delete: {}; push them, then clean again",
                     layout.display(folder),
-                    said.join(", ")
+                    counted(&alone)
                 );
                 return Ok(Fate::Kept);
             }
@@ -315,13 +312,10 @@ impl Cleaning<'_> {
         if let Some(folder) = present {
             let alone = repo.ignored_work_alone(folder, &ignored)?;
             if !alone.is_empty() {
-                let said: Vec<String> = (alone.iter())
-                    .map(|(path, n)| format!("{path} ({n} commit(s))"))
-                    .collect();
                 println!(
                     "kept     {branch}: git repositories in what git ignores in {} hold commits none of their remotes has, which removing it would delete: {}; push them or move them out (or remove them if they are no one's work, as a test's fixture), then clean again",
                     layout.display(folder),
-                    said.join(", ")
+                    counted(&alone)
                 );
                 return Ok(Fate::Kept);
             }
@@ -476,4 +470,12 @@ fn ignored_note(ignored: &[String]) -> String {
         note += &format!(" and {} more", ignored.len() - NAMED);
     }
     note
+}
+
+/// Repositories, each with the commits only it holds: `lib (1 commit(s))`.
+fn counted(alone: &[(String, u64)]) -> String {
+    let said: Vec<String> = (alone.iter())
+        .map(|(name, n)| format!("{name} ({n} commit(s))"))
+        .collect();
+    said.join(", ")
 }

@@ -183,23 +183,28 @@ impl Repo {
     /// left out.
     pub fn submodule_work_alone(&self, dir: &Utf8Path) -> Result<Vec<(String, u64)>> {
         let modules = self.own_git_dir(dir)?.join("modules");
-        let sh = &self.sh;
         let mut alone = Vec::new();
         for git_dir in module_repositories(&modules) {
-            let count = run(prep(cmd!(
-                sh,
-                "git --git-dir={git_dir} rev-list --count HEAD --branches --not --remotes"
-            )));
-            // One git cannot count in (a `HEAD` with no commit yet, a
-            // repository half made) is taken to hold work: kept, and the
-            // other worktrees are cleaned all the same.
-            let count: u64 = count.ok().and_then(|c| c.trim().parse().ok()).unwrap_or(1);
+            let count = self.commits_alone(&git_dir, &["HEAD", "--branches"]);
             if count > 0 {
                 let name = git_dir.strip_prefix(&modules).unwrap_or(&git_dir);
                 alone.push((name.to_string(), count));
             }
         }
         Ok(alone)
+    }
+
+    /// How many commits of `revs` in the repository whose git folder is
+    /// `git_dir` none of its remotes' branches has. One git cannot count
+    /// in (a `HEAD` with no commit yet, a repository half made) is taken
+    /// to hold work: kept, and the other worktrees cleaned all the same.
+    fn commits_alone(&self, git_dir: &Utf8Path, revs: &[&str]) -> u64 {
+        let sh = &self.sh;
+        let count = run(prep(cmd!(
+            sh,
+            "git --git-dir={git_dir} rev-list --count {revs...} --not --remotes"
+        )));
+        count.ok().and_then(|n| n.trim().parse().ok()).unwrap_or(1)
     }
 
     /// The git repositories of their own in what git ignores in the
@@ -235,15 +240,9 @@ impl Repo {
             }
         }
         found.sort();
-        let sh = &self.sh;
         let mut alone = Vec::new();
         for git_dir in found {
-            let count = run(prep(cmd!(
-                sh,
-                "git --git-dir={git_dir} rev-list --count --all --not --remotes"
-            )));
-            // Unreadable, it is taken to hold work: kept.
-            let count: u64 = count.ok().and_then(|n| n.trim().parse().ok()).unwrap_or(1);
+            let count = self.commits_alone(&git_dir, &["--all"]);
             if count > 0 {
                 let repository = git_dir.parent().expect("a .git is in a folder");
                 let name = repository.strip_prefix(dir).unwrap_or(repository);
