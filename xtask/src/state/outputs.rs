@@ -7,6 +7,7 @@ use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::model::layout::Layout;
 use crate::model::task::Task;
+use crate::sys::walk::{walk, Step};
 
 /// The artifacts of a phase gate's `requires` (paths under
 /// `workspace/outputs/`) that do not exist.
@@ -68,32 +69,28 @@ pub fn folder_not_looked_into(layout: &Layout, path: &str) -> bool {
 fn files_in(dir: &Utf8Path) -> Option<Vec<Utf8PathBuf>> {
     let mut files = Vec::new();
     let mut bytes = 0;
-    let mut folders = vec![dir.to_owned()];
-    while let Some(folder) = folders.pop() {
-        let Ok(entries) = folder.read_dir_utf8() else {
-            continue;
+    let mut too_many = false;
+    walk([dir.to_owned()], |entry, _| {
+        let path = entry.path();
+        let size = match entry.file_type() {
+            Ok(kind) if kind.is_file() => entry.metadata().map(|m| m.len()),
+            // A link to a file counts as that file.
+            Ok(kind) if kind.is_symlink() => match path.metadata() {
+                Ok(meta) if meta.is_file() => Ok(meta.len()),
+                _ => return Step::Past,
+            },
+            _ => return Step::Into,
         };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let size = match entry.file_type() {
-                Ok(kind) if kind.is_dir() => {
-                    folders.push(path.to_owned());
-                    continue;
-                }
-                Ok(kind) if kind.is_file() => entry.metadata().map(|m| m.len()),
-                // A link to a file counts as that file.
-                Ok(kind) if kind.is_symlink() => match path.metadata() {
-                    Ok(meta) if meta.is_file() => Ok(meta.len()),
-                    _ => continue,
-                },
-                _ => continue,
-            };
-            files.push(path.to_owned());
-            bytes += size.unwrap_or(0);
-            if files.len() > FOLDER_FILES || bytes > FOLDER_BYTES {
-                return None;
-            }
+        files.push(path.to_owned());
+        bytes += size.unwrap_or(0);
+        too_many = files.len() > FOLDER_FILES || bytes > FOLDER_BYTES;
+        match too_many {
+            true => Step::Stop,
+            false => Step::Into,
         }
+    });
+    if too_many {
+        return None;
     }
     files.sort_unstable();
     Some(files)
@@ -194,23 +191,15 @@ fn changed_inside(dir: &Utf8Path, since: u64) -> bool {
 /// Calls `go_on` with the change time (ns) of each file and folder in the
 /// folder `dir`, at any depth, until it returns false.
 fn each_inside(dir: &Utf8Path, mut go_on: impl FnMut(u64) -> bool) {
-    let mut folders = vec![dir.to_owned()];
-    while let Some(folder) = folders.pop() {
-        let Ok(entries) = folder.read_dir_utf8() else {
-            continue;
+    walk([dir.to_owned()], |entry, _| {
+        let Ok(meta) = entry.path().symlink_metadata() else {
+            return Step::Past;
         };
-        for entry in entries.flatten() {
-            let Ok(meta) = entry.path().symlink_metadata() else {
-                continue;
-            };
-            if !go_on(changed_ns(&meta)) {
-                return;
-            }
-            if meta.is_dir() {
-                folders.push(entry.path().to_owned());
-            }
+        match go_on(changed_ns(&meta)) {
+            true => Step::Into,
+            false => Step::Stop,
         }
-    }
+    });
 }
 
 /// The files `task`'s outputs name that exist, in the order declared:

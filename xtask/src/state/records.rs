@@ -14,6 +14,7 @@ use crate::model::layout::{handover_of, Layout};
 use crate::state::atomic;
 use crate::state::status::{self, Ending, Status};
 use crate::sys::process::{self, Process};
+use crate::sys::walk::{walk, Step};
 
 /// How the task ended, as written to `workspace/pids/<id>.exit`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -243,25 +244,16 @@ pub fn remove_stale(layout: &Layout, running: impl Fn(&str) -> bool) {
 /// (which it does as its orchestrator dies) never renames them. One whose
 /// writer lives is a write in progress, left alone.
 fn remove_cut_writes(layout: &Layout) {
-    let mut folders = vec![layout.pids_dir()];
-    while let Some(folder) = folders.pop() {
-        let Ok(entries) = folder.read_dir_utf8() else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                folders.push(entry.path().to_owned());
-                continue;
-            }
-            let writer = (entry.file_name().strip_prefix('.'))
-                .and_then(|name| name.strip_suffix(".tmp"))
-                .and_then(|name| name.rsplit('.').nth(1))
-                .and_then(|pid| pid.parse::<u32>().ok());
-            if writer.is_some_and(|pid| pid != 0 && !process::is_same_process(pid, None)) {
-                let _ = std::fs::remove_file(entry.path());
-            }
+    walk([layout.pids_dir()], |entry, _| {
+        let writer = (entry.file_name().strip_prefix('.'))
+            .and_then(|name| name.strip_suffix(".tmp"))
+            .and_then(|name| name.rsplit('.').nth(1))
+            .and_then(|pid| pid.parse::<u32>().ok());
+        if writer.is_some_and(|pid| pid != 0 && !process::is_same_process(pid, None)) {
+            let _ = std::fs::remove_file(entry.path());
         }
-    }
+        Step::Into
+    });
 }
 
 /// The tasks whose process the supervisor recorded and is alive, but that
@@ -315,29 +307,17 @@ fn live_process(layout: &Layout, id: &str) -> Option<Process> {
 /// orchestrator that died).
 fn files(layout: &Layout) -> Vec<(Utf8PathBuf, String)> {
     let pids = layout.pids_dir();
-    let mut folders = vec![pids.clone()];
     let mut found = Vec::new();
-    while let Some(folder) = folders.pop() {
-        let Ok(entries) = folder.read_dir_utf8() else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                folders.push(path.to_owned());
-                continue;
-            }
-            if entry.file_name().starts_with('.') {
-                continue;
-            }
-            let id = path
-                .strip_prefix(&pids)
-                .ok()
+    walk([pids.clone()], |entry, folder| {
+        let path = entry.path();
+        if !folder && !entry.file_name().starts_with('.') {
+            let id = (path.strip_prefix(&pids).ok())
                 .and_then(|rel| rel.as_str().rsplit_once('.'))
                 .map(|(id, _)| id.to_owned());
             found.extend(id.map(|id| (path.to_owned(), id)));
         }
-    }
+        Step::Into
+    });
     found
 }
 

@@ -14,6 +14,7 @@ use crate::model::graph::{Dep, Graph};
 use crate::model::layout::Layout;
 use crate::state::atomic;
 use crate::state::fingerprint::Fingerprint;
+use crate::sys::walk::{walk, Step};
 
 mod shown;
 pub use shown::{
@@ -592,26 +593,18 @@ pub fn read(layout: &Layout, id: &str) -> Result<Option<Status>, ReadError> {
 /// dot-file, or the `.prev` beside it) is not one.
 pub fn ids_on_disk(layout: &Layout) -> Vec<String> {
     let root = layout.status_dir();
-    let mut folders = vec![root.clone()];
     let mut ids = Vec::new();
-    while let Some(folder) = folders.pop() {
-        let Ok(entries) = folder.read_dir_utf8() else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            if entry.file_name().starts_with('.') {
-                continue;
-            }
-            let path = entry.path();
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                folders.push(path.to_owned());
-                continue;
-            }
-            let id =
-                (path.strip_prefix(&root).ok()).and_then(|rel| rel.as_str().strip_suffix(".json"));
+    walk([root.clone()], |entry, folder| {
+        if entry.file_name().starts_with('.') {
+            return Step::Past;
+        }
+        if !folder {
+            let id = (entry.path().strip_prefix(&root).ok())
+                .and_then(|rel| rel.as_str().strip_suffix(".json"));
             ids.extend(id.map(str::to_owned));
         }
-    }
+        Step::Into
+    });
     ids
 }
 

@@ -1,7 +1,8 @@
 //! Thin wrappers over the operating system: process groups, signals,
 //! what children's environment leaves out, waiting on file descriptors,
-//! quoting for the shell, work spread over the CPUs, a lock that
-//! outlives a panic, and reading a file that must be a regular one.
+//! quoting for the shell, work spread over the CPUs, the walk through a
+//! folder's tree, a lock that outlives a panic, and reading a file that
+//! must be a regular one.
 
 use std::sync::{Mutex, MutexGuard};
 
@@ -11,6 +12,7 @@ pub mod poll;
 pub mod process;
 pub mod shell;
 pub mod signals;
+pub mod walk;
 
 /// The content and metadata of the file at `path`, which must be a
 /// regular file: a FIFO would hang the read until someone writes to it,

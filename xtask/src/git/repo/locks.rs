@@ -10,6 +10,7 @@ use camino::Utf8Path;
 
 use super::{remove_file_if_there, Repo};
 use crate::git::command;
+use crate::sys::walk::{walk, Step};
 
 impl Repo {
     /// Removes the lock files a git killed with an earlier orchestrator left
@@ -17,21 +18,18 @@ impl Repo {
     /// index, HEAD, merge message...). Nothing but this orchestrator runs
     /// git there while it holds the workspace.
     pub fn remove_stale_worktree_locks(&self, dir: &Utf8Path) -> Result<()> {
-        let mut folders = vec![self.own_git_dir(dir)?];
-        while let Some(folder) = folders.pop() {
-            let Ok(entries) = folder.read_dir_utf8() else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                let path = entry.path().to_owned();
-                if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                    folders.push(path);
-                } else if path.as_str().ends_with(".lock") {
-                    remove_lock(&path)?;
-                }
+        let mut failed = Ok(());
+        walk([self.own_git_dir(dir)?], |entry, folder| {
+            if folder || !entry.file_name().ends_with(".lock") {
+                return Step::Into;
             }
-        }
-        Ok(())
+            failed = remove_lock(entry.path());
+            match failed {
+                Ok(()) => Step::Into,
+                Err(_) => Step::Stop,
+            }
+        });
+        failed
     }
 
     /// Removes the lock files a git killed with an earlier orchestrator left

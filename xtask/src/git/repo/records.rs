@@ -8,6 +8,7 @@ use xshell::cmd;
 use super::Repo;
 use crate::git::command::{self, output, prep, run};
 use crate::git::worktrees::remove_empty_parents;
+use crate::sys::walk::{walk, Step};
 
 /// The file in a worktree's own git folder that marks it as ours.
 const WORKTREE_MARK: &str = "xtask-worktree";
@@ -27,23 +28,26 @@ fn write_mark(mark: &Utf8Path) -> Result<()> {
 /// under `dir` that lacks one (not following links), so that what is in
 /// it can be deleted. A folder that is not ours stays as it is.
 fn let_folders_be_emptied(dir: &Utf8Path) {
-    use std::os::unix::fs::PermissionsExt;
-    let mut folders = vec![dir.as_std_path().to_path_buf()];
-    while let Some(folder) = folders.pop() {
-        let Ok(meta) = std::fs::symlink_metadata(&folder) else {
-            continue;
-        };
-        let mode = meta.permissions().mode();
-        if meta.is_dir() && mode & 0o700 != 0o700 {
-            let emptiable = std::fs::Permissions::from_mode(mode | 0o700);
-            let _ = std::fs::set_permissions(&folder, emptiable);
+    let_be_emptied(dir);
+    walk([dir.to_owned()], |entry, folder| {
+        if folder {
+            let_be_emptied(entry.path());
         }
-        let entries = std::fs::read_dir(&folder).into_iter().flatten().flatten();
-        folders.extend(
-            entries
-                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                .map(|e| e.path()),
-        );
+        Step::Into
+    });
+}
+
+/// Gives its owner read, write and search permission on the folder
+/// `dir` if it lacks one (and is a folder, not a link to one).
+fn let_be_emptied(dir: &Utf8Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(meta) = dir.symlink_metadata() else {
+        return;
+    };
+    let mode = meta.permissions().mode();
+    if meta.is_dir() && mode & 0o700 != 0o700 {
+        let emptiable = std::fs::Permissions::from_mode(mode | 0o700);
+        let _ = std::fs::set_permissions(dir, emptiable);
     }
 }
 
@@ -219,26 +223,19 @@ impl Repo {
         dir: &Utf8Path,
         ignored: &[String],
     ) -> Result<Vec<(String, u64)>> {
-        let mut folders: Vec<Utf8PathBuf> = (ignored.iter())
+        let folders = (ignored.iter())
             .filter(|entry| entry.ends_with('/'))
-            .map(|entry| dir.join(entry.trim_end_matches('/')))
-            .collect();
+            .map(|entry| dir.join(entry.trim_end_matches('/')));
         let mut found = Vec::new();
-        while let Some(folder) = folders.pop() {
-            let Ok(entries) = folder.read_dir_utf8() else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                // Not following links: `file_type` is the entry's own.
-                if !entry.file_type().is_ok_and(|t| t.is_dir()) {
-                    continue;
+        walk(folders, |entry, folder| {
+            match folder && entry.file_name() == ".git" {
+                true => {
+                    found.push(entry.path().to_owned());
+                    Step::Past
                 }
-                match entry.file_name() == ".git" {
-                    true => found.push(entry.path().to_owned()),
-                    false => folders.push(entry.path().to_owned()),
-                }
+                false => Step::Into,
             }
-        }
+        });
         found.sort();
         let mut alone = Vec::new();
         for git_dir in found {
@@ -341,16 +338,13 @@ impl Repo {
 
     /// The marks of the removals going on, or cut short.
     fn removal_marks(&self) -> Vec<Utf8PathBuf> {
-        let mut folders = vec![self.ours.join(REMOVING)];
         let mut marks = Vec::new();
-        while let Some(folder) = folders.pop() {
-            for entry in folder.read_dir_utf8().into_iter().flatten().flatten() {
-                match entry.file_type().is_ok_and(|t| t.is_dir()) {
-                    true => folders.push(entry.path().to_owned()),
-                    false => marks.push(entry.path().to_owned()),
-                }
+        walk([self.ours.join(REMOVING)], |entry, folder| {
+            if !folder {
+                marks.push(entry.path().to_owned());
             }
-        }
+            Step::Into
+        });
         marks
     }
 
@@ -400,26 +394,19 @@ impl Repo {
         // Each task's at its id's path (`<phase>/<name>`, deeper for ids
         // of folders), the integration's at `.integration`: every folder,
         // but inside a worktree.
-        let mut folders = vec![self.ours.clone()];
-        while let Some(folder) = folders.pop() {
-            for entry in folder.read_dir_utf8().into_iter().flatten().flatten() {
-                let path = entry.path();
-                match std::fs::read_to_string(path.join(".git")) {
-                    Ok(link) => {
-                        // Relative with `worktree.useRelativePaths`: to it.
-                        let gitdir = link.trim().strip_prefix("gitdir: ").unwrap_or("");
-                        if !path.join(gitdir).exists() {
-                            let name = Utf8Path::new(gitdir).file_name().unwrap_or_default();
-                            found.push((path.to_owned(), name.to_owned()));
-                        }
-                    }
-                    Err(_) if entry.file_type().is_ok_and(|t| t.is_dir()) => {
-                        folders.push(path.to_owned())
-                    }
-                    Err(_) => {}
-                }
+        walk([self.ours.clone()], |entry, _| {
+            let path = entry.path();
+            let Ok(link) = std::fs::read_to_string(path.join(".git")) else {
+                return Step::Into;
+            };
+            // Relative with `worktree.useRelativePaths`: to it.
+            let gitdir = link.trim().strip_prefix("gitdir: ").unwrap_or("");
+            if !path.join(gitdir).exists() {
+                let name = Utf8Path::new(gitdir).file_name().unwrap_or_default();
+                found.push((path.to_owned(), name.to_owned()));
             }
-        }
+            Step::Past
+        });
         found
     }
 
@@ -541,22 +528,20 @@ fn real_path(path: &Utf8Path) -> Utf8PathBuf {
 fn module_repositories(modules: &Utf8Path) -> Vec<Utf8PathBuf> {
     let mut found = Vec::new();
     let mut folders = vec![modules.to_owned()];
-    while let Some(folder) = folders.pop() {
-        let Ok(entries) = folder.read_dir_utf8() else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path().to_owned();
-            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
-                continue;
+    // A repository's own submodules are in its `modules`, by name: walked
+    // after, its other folders left out.
+    while !folders.is_empty() {
+        let mut nested = Vec::new();
+        walk(std::mem::take(&mut folders), |entry, folder| {
+            let path = entry.path();
+            if !folder || !path.join("HEAD").is_file() || !path.join("objects").is_dir() {
+                return Step::Into;
             }
-            if path.join("HEAD").is_file() && path.join("objects").is_dir() {
-                folders.push(path.join("modules"));
-                found.push(path);
-            } else {
-                folders.push(path);
-            }
-        }
+            nested.push(path.join("modules"));
+            found.push(path.to_owned());
+            Step::Past
+        });
+        folders = nested;
     }
     found.sort();
     found
