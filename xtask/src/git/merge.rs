@@ -20,7 +20,7 @@ use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::git::command::{self, Cut};
-use crate::git::repo::{branch_ref, Moved, Nested, Rebased, Repo};
+use crate::git::repo::{branch_ref, HeldLock, Moved, Nested, Rebased, Repo};
 use crate::git::worktrees::Worktrees;
 use crate::sys::shell::shell_word;
 
@@ -65,6 +65,9 @@ pub enum Merged {
 /// tells them to do, and the reset before a merge would throw it away.
 #[derive(Debug, Clone)]
 pub enum PersonsWork {
+    /// A live git at work there, holding one of its locks (a `git commit`
+    /// waiting on its editor).
+    Git(HeldLock),
     /// An operation of git's (`a merge`, `a rebase`...).
     Operation(&'static str),
     /// Files changed, staged or untracked, that no fast-forward of ours
@@ -85,6 +88,7 @@ pub enum PersonsWork {
 impl std::fmt::Display for PersonsWork {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            PersonsWork::Git(held) => write!(f, "{held}"),
             PersonsWork::Operation(what) => write!(f, "{what}"),
             PersonsWork::Changes(files) => {
                 let files = crate::ui::format::first_few(files, 3);
@@ -106,7 +110,11 @@ impl std::fmt::Display for PersonsWork {
 /// What a person is doing in the integration worktree `dir` of branch
 /// `integration`, if anything.
 pub fn persons_work(repo: &Repo, dir: &Utf8Path, integration: &str) -> Result<Option<PersonsWork>> {
-    // An operation first: a rebase leaves HEAD detached.
+    // A git at work first: what it does is not done yet.
+    if let Some(held) = repo.held_lock(dir, Duration::from_secs(1))? {
+        return Ok(Some(PersonsWork::Git(held)));
+    }
+    // An operation next: a rebase leaves HEAD detached.
     if let Some(what) = repo.in_progress(dir)? {
         return Ok(Some(PersonsWork::Operation(what)));
     }
@@ -324,7 +332,11 @@ fn merge(worktrees: &Worktrees, target: &Target, request: &Request) -> Result<Me
         return Ok(Merged::Failed(format!("{why}: nothing was merged")));
     }
     prepare_integration(repo, target, request).context(QueueSide)?;
-    repo.remove_stale_worktree_locks(worktree)?;
+    // A person's git at work in the task's worktree: left for the next
+    // run, as the integration worktree's would be (not the task's doing).
+    if let Err(e) = repo.remove_stale_worktree_locks(worktree) {
+        return Ok(Merged::Broken(format!("{e:#}")));
+    }
     repo.undo_rebase(worktree, &request.branch)?;
     repo.back_on(worktree, &request.branch, Some(&request.base))?;
     if let Some(failed) = left_unfinished(repo, worktree)? {
@@ -457,10 +469,14 @@ fn nested_left(dir: &Utf8Path, nested: &[Nested]) -> String {
     )
 }
 
+/// How the git a person left at work most often ends.
+const EDITOR_CLOSES: &str = "a `git commit` waiting on its editor ends as the editor closes";
+
 /// What the run and `why` say of a merge queue held by a person's work
 /// `what` in the integration worktree `dir`.
 pub fn held_by_person(dir: &Utf8Path, what: &PersonsWork) -> String {
     match what {
+        PersonsWork::Git(_) => format!("{dir} has {what}, not cargo xtask's: the merge queue waits until it ends ({EDITOR_CLOSES})"),
         PersonsWork::Operation(_) => format!("{dir} is in the middle of {what}, not cargo xtask's: the merge queue waits until it is committed or aborted there"),
         PersonsWork::Changes(_) => format!("{dir} has {what}, not cargo xtask's: the merge queue waits until they are committed or stashed there"),
         PersonsWork::Moved(moved) => format!("the integration branch moved outside the merge queue: the queue waits; {}", keep_or_undo(dir, moved)),
@@ -474,6 +490,9 @@ pub fn held_by_person(dir: &Utf8Path, what: &PersonsWork) -> String {
 /// to do there).
 pub fn refused_for(dir: &Utf8Path, work: &PersonsWork) -> String {
     match work {
+        PersonsWork::Git(_) => {
+            format!("{dir} has {work}, not cargo xtask's: let it end ({EDITOR_CLOSES}), then run again")
+        }
         PersonsWork::Operation(what) => format!(
             "{dir} is in the middle of {what}, not one of cargo xtask's (it only fast-forwards there): finish it (`git commit`, `git rebase --continue`) or abort it (`git merge --abort`, `git rebase --abort`, `git reset --merge` for a squash merge) there, then run again"
         ),

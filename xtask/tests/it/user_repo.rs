@@ -476,6 +476,108 @@ fn run_with_a_commit_on_release(t: &Tree, id: &str, file: &str) -> std::process:
     orchestrator
 }
 
+/// A git of the user's at work in the integration worktree (a `git
+/// commit` waiting on its editor there, holding `index.lock`) stops the
+/// next run before anything starts; one that starts during a run holds the
+/// merge queue until it ends. The queue took its lock for a killed git's
+/// and removed it: that git would then rename the queue's own lock over
+/// the index.
+#[test]
+fn a_git_of_the_user_s_at_work_in_the_integration_worktree_is_waited_for() {
+    let t = repo("");
+    t.task("p/a", &commit("a.txt", "a"));
+    t.run(&["orchestrate"]).code(0);
+    let integration = t.path("workspace/worktrees/.integration");
+    let git_dir = git_in(&integration, &["rev-parse", "--absolute-git-dir"]);
+    let lock = std::path::Path::new(&git_dir).join("index.lock");
+    let hold = || {
+        let held = lock.with_extension("lock.held");
+        let _ = std::fs::remove_file(&held);
+        let holder = std::process::Command::new("sh")
+            .args(["-c", "exec 3>\"$0\"; : > \"$0.held\"; exec sleep 60"])
+            .arg(&lock)
+            .spawn()
+            .unwrap();
+        wait_for("the lock to be held", || held.exists());
+        holder
+    };
+    let end = |mut holder: std::process::Child| {
+        holder.kill().unwrap();
+        holder.wait().unwrap();
+        std::fs::remove_file(&lock).unwrap();
+    };
+    let holder = hold();
+    t.task("p/b", &commit("b.txt", "b"));
+    t.run(&["orchestrate"])
+        .code(2)
+        .says("a git at work (pid")
+        .says("index.lock), not cargo xtask's: let it end (a `git commit` waiting on its editor ends as the editor closes), then run again");
+    assert!(lock.exists(), "a lock a live git holds was removed");
+    assert_eq!(t.launches("p/b"), 0);
+    end(holder);
+    // Started during a run: the queue waits for it.
+    let mut orchestrator = run_with_a_commit_on_release(&t, "p/c", "c.txt");
+    let holder = hold();
+    t.write("release", "");
+    wait_for("the queue to say it waits", || {
+        t.read("out")
+            .contains("index.lock), not cargo xtask's: the merge queue waits until it ends")
+    });
+    assert!(lock.exists(), "a lock a live git holds was removed");
+    end(holder);
+    let code = orchestrator.wait().unwrap().code();
+    assert_eq!(code, Some(0), "{}", t.read("out"));
+    let log = integration_log(&t);
+    assert_eq!(log[0], "write c.txt");
+}
+
+/// A git of the user's at work in a task's worktree as its agent ends
+/// (holding its `index.lock` for more than the 10 s the queue waits) leaves
+/// the task's work in the merge queue, its lock kept: the next run merges
+/// it without running the agent again. It was removed as a killed git's.
+#[test]
+fn a_git_of_the_user_s_at_work_in_a_task_s_worktree_holds_its_merge() {
+    let t = repo("");
+    let (started, release) = (t.path("started"), t.path("release"));
+    t.task(
+        "p/a",
+        &sh(&format!(
+            "echo a > a.txt && git add a.txt && git commit -q -m 'write a.txt' && touch {} && while [ ! -f {} ]; do sleep 0.02; done",
+            started.display(),
+            release.display()
+        )),
+    );
+    let mut orchestrator = orchestrate_into_out(&t);
+    wait_for("p/a's agent to commit", || started.exists());
+    let worktree = t.path("workspace/worktrees/p/a");
+    let git_dir = git_in(&worktree, &["rev-parse", "--absolute-git-dir"]);
+    let lock = std::path::Path::new(&git_dir).join("index.lock");
+    let mut holder = std::process::Command::new("sh")
+        .args(["-c", "exec 3>\"$0\"; : > \"$0.held\"; exec sleep 120"])
+        .arg(&lock)
+        .spawn()
+        .unwrap();
+    wait_for("the lock to be held", || {
+        lock.with_extension("lock.held").exists()
+    });
+    t.write("release", "");
+    let code = orchestrator.wait().unwrap().code();
+    assert_eq!(code, Some(1), "{}", t.read("out"));
+    let out = t.read("out");
+    assert!(
+        out.contains("index.lock), not cargo xtask's: let it end"),
+        "{out}"
+    );
+    assert!(lock.exists(), "a lock a live git holds was removed");
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    std::fs::remove_file(&lock).unwrap();
+    std::fs::remove_file(&started).unwrap();
+    t.run(&["orchestrate"]).code(0);
+    assert!(!started.exists(), "the agent ran again");
+    assert_eq!(integration_log(&t)[0], "write a.txt");
+}
+
 /// `orchestrate` started, what it prints going to the file `out`.
 fn orchestrate_into_out(t: &Tree) -> std::process::Child {
     let out = std::fs::File::create(t.path("out")).unwrap();

@@ -2854,6 +2854,8 @@ fn a_hook_s_daemon_holding_git_s_output_does_not_hold_the_run() {
 /// The first checkout's post-checkout hook leaves a daemon, its output
 /// sent as `redirect` says (git's stdout and stderr when empty), which
 /// runs until `markers/release` is made (at most a minute and a half).
+/// The hook ends once the daemon runs (a busy machine started it after
+/// the run had ended).
 fn hook_leaving_a_daemon(t: &Tree, redirect: &str) {
     std::fs::create_dir_all(t.path("markers")).unwrap();
     let m = t.path("markers");
@@ -2867,6 +2869,7 @@ fn hook_leaving_a_daemon(t: &Tree, redirect: &str) {
 touch {m}/hooked
 echo hooked
 ( {daemon} ) {redirect} &
+while [ ! -e {m}/daemon ]; do sleep 0.01; done
 "
         ),
     );

@@ -5,8 +5,8 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
-use camino::Utf8Path;
+use anyhow::{bail, Context, Result};
+use camino::{Utf8Path, Utf8PathBuf};
 
 use super::{remove_file_if_there, Repo};
 use crate::git::command;
@@ -15,21 +15,49 @@ use crate::sys::walk::{walk, Step};
 impl Repo {
     /// Removes the lock files a git killed with an earlier orchestrator left
     /// in the worktree at `dir`: every `*.lock` of its own git folder (its
-    /// index, HEAD, merge message...). Nothing but this orchestrator runs
-    /// git there while it holds the workspace.
+    /// index, HEAD, merge message...), once none is held open by a live
+    /// process (waited for, 10 s at most: see `held_lock`). One held is a
+    /// live git's, a person's: removed, that git would later rename the
+    /// orchestrator's own lock over the index. Then this fails, naming it.
     pub fn remove_stale_worktree_locks(&self, dir: &Utf8Path) -> Result<()> {
-        let mut failed = Ok(());
+        if let Some(held) = self.held_lock(dir, Duration::from_secs(10))? {
+            bail!("{held}, not cargo xtask's: let it end (a `git commit` waiting on its editor ends as the editor closes), then run again");
+        }
+        for lock in self.worktree_locks(dir)? {
+            remove_lock(&lock)?;
+        }
+        Ok(())
+    }
+
+    /// A lock file in the worktree at `dir`'s own git folder that a live
+    /// process holds open (a person's `git commit` waiting on its editor,
+    /// an editor's `git status`), still held after waiting up to `settle`
+    /// for it to go (a `git status` holds `index.lock` for milliseconds),
+    /// or a second Ctrl-C.
+    pub fn held_lock(&self, dir: &Utf8Path, settle: Duration) -> Result<Option<HeldLock>> {
+        let until = Instant::now() + settle;
+        loop {
+            let locks = self.worktree_locks(dir)?;
+            let Some(held) = locks.into_iter().find_map(HeldLock::of) else {
+                return Ok(None);
+            };
+            if Instant::now() >= until || command::cut_here() {
+                return Ok(Some(held));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The `*.lock` files of the worktree at `dir`'s own git folder.
+    fn worktree_locks(&self, dir: &Utf8Path) -> Result<Vec<Utf8PathBuf>> {
+        let mut locks = Vec::new();
         walk([self.own_git_dir(dir)?], |entry, folder| {
-            if folder || !entry.file_name().ends_with(".lock") {
-                return Step::Into;
+            if !folder && entry.file_name().ends_with(".lock") {
+                locks.push(entry.path().to_owned());
             }
-            failed = remove_lock(entry.path());
-            match failed {
-                Ok(()) => Step::Into,
-                Err(_) => Step::Stop,
-            }
+            Step::Into
         });
-        failed
+        Ok(locks)
     }
 
     /// Removes the lock files a git killed with an earlier orchestrator left
@@ -100,6 +128,27 @@ fn remove_if_stale(path: &Utf8Path) -> Result<()> {
     match mine && still && !open {
         true => remove_lock(path),
         false => Ok(()),
+    }
+}
+
+/// A lock file a live process other than this one holds open.
+#[derive(Debug, Clone)]
+pub struct HeldLock {
+    pub lock: Utf8PathBuf,
+    pub pid: u32,
+}
+
+impl HeldLock {
+    fn of(lock: Utf8PathBuf) -> Option<HeldLock> {
+        let real = std::fs::canonicalize(&lock).ok()?;
+        let pid = crate::sys::process::other_holder(&real)?;
+        Some(HeldLock { lock, pid })
+    }
+}
+
+impl std::fmt::Display for HeldLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "a git at work (pid {} holds {})", self.pid, self.lock)
     }
 }
 
