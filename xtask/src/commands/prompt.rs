@@ -67,10 +67,9 @@ pub fn run(layout: &crate::model::layout::Layout, name: &str) -> Result<i32> {
             Ok(crate::exit::SUCCESS)
         }
         Some(Ok(text)) => {
+            // As the agent gets it, byte for byte: no newline added to a
+            // template's text that ends without one.
             print!("{text}");
-            if !text.ends_with('\n') {
-                println!();
-            }
             Ok(crate::exit::SUCCESS)
         }
         Some(Err(e)) => {

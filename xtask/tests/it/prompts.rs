@@ -404,6 +404,26 @@ fn a_task_s_own_template_wins_and_prompt_shows_the_next_attempt() {
     assert!(t.exists("workspace/prompts/p/own.attempt-2.md"));
 }
 
+/// `prompt` prints the prompt byte for byte as the agent gets it, also
+/// one that does not end in a newline (it printed one more).
+#[test]
+fn prompt_prints_exactly_what_the_agent_is_given() {
+    let t = Tree::new();
+    t.config("agent:\n  command: [\"sh\", \"-c\", \"cp {prompt_file} $TASK_OUTPUT_DIR/got\"]\n");
+    t.task("p/bare", "prompt: \"no newline after {{ task.id }}\"");
+    t.task("p/ended", "prompt: \"a newline after {{ task.id }}\\n\\n\"");
+    let printed = |id: &str| {
+        let run = t.run(&["prompt", id]);
+        run.code(0);
+        run.stdout.clone()
+    };
+    let before = [printed("p/bare"), printed("p/ended")];
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(before[0], "no newline after p/bare");
+    assert_eq!(before[0], t.read("workspace/outputs/p/bare/got"));
+    assert_eq!(before[1], t.read("workspace/outputs/p/ended/got"));
+}
+
 /// A result an agent built from a prompt quoting its dependencies' outputs
 /// is stale once one of them changes, as one built from an input is; a
 /// command not given a prompt is not taken to have read them.
