@@ -4,6 +4,8 @@
 use camino::Utf8PathBuf;
 use clap::{Args, Parser, Subcommand};
 
+use crate::agent::terminal::escaped;
+
 /// Runs the dependency graph of tasks/ (Markdown tasks with YAML
 /// frontmatter) with per-phase limits, timeouts, retries, status files under
 /// workspace/status/ and a log per task.
@@ -220,6 +222,34 @@ pub struct Orchestrate {
     /// Print only the summary
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+/// The command line, or an exit with clap's error (or help), what it
+/// echoes of the arguments escaped.
+pub fn parse() -> Cli {
+    Cli::try_parse().unwrap_or_else(|e| escape_echoed(e).exit())
+}
+
+/// `e` with the arguments it quotes written with their control characters
+/// escaped: clap echoes a refused value as typed, and an escape sequence
+/// in it would act on the terminal (clear it, write over a line).
+fn escape_echoed(mut e: clap::Error) -> clap::Error {
+    use clap::error::ContextValue;
+    let quoted: Vec<_> = e
+        .context()
+        .filter_map(|(kind, value)| match value {
+            ContextValue::String(text) => Some((kind, ContextValue::String(escaped(text)))),
+            ContextValue::Strings(texts) => Some((
+                kind,
+                ContextValue::Strings(texts.iter().map(|t| escaped(t)).collect()),
+            )),
+            _ => None,
+        })
+        .collect();
+    for (kind, value) in quoted {
+        e.insert(kind, value);
+    }
+    e
 }
 
 /// A name or a reason: shown on one line in every view, so one line of

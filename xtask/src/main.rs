@@ -17,7 +17,6 @@ mod ui;
 
 use anyhow::{bail, Result};
 use camino::{Utf8Path, Utf8PathBuf};
-use clap::Parser;
 
 use crate::cli::{Cli, Command};
 use crate::model::layout::Layout;
@@ -40,7 +39,7 @@ fn main() {
         }
         _ => {}
     }
-    let cli = Cli::parse();
+    let cli = cli::parse();
     // A dry run launches nothing: a view.
     let launches = match &cli.command {
         Command::Orchestrate(args) => !args.dry_run,
@@ -144,7 +143,10 @@ fn root(flag: Option<Utf8PathBuf>, needs_tasks: bool) -> Result<Utf8PathBuf> {
         Err(e) if root.as_str().is_empty() => {
             bail!("`--root` was given an empty path: name the project's folder (`--root .` for this one): {e}")
         }
-        Err(e) => bail!("cannot use {root} as the root: {e}"),
+        Err(e) => bail!(
+            "cannot use {} as the root: {e}",
+            agent::terminal::escaped(root.as_str())
+        ),
     };
     if !root.is_dir() {
         bail!("{root} is a file, not a folder: pass --root with the repository's folder");

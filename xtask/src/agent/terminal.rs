@@ -57,6 +57,19 @@ pub fn without_escapes(text: &str) -> String {
     kept
 }
 
+/// `text` with its control characters written as escapes (`\n`,
+/// `\u{1b}`), the rest as it is: for what a person typed, echoed in an
+/// error (a name refused for holding them, an id that names no task), so
+/// that it shows what was typed and acts on no terminal.
+pub fn escaped(text: &str) -> String {
+    text.chars()
+        .map(|c| match c.is_control() {
+            true => c.escape_default().to_string(),
+            false => c.to_string(),
+        })
+        .collect()
+}
+
 /// Skips the rest of an escape sequence whose ESC was just read; returns
 /// the final character of a CSI (`[`, parameters, a final character from
 /// `@` to `~`). Strings (OSC `]`, DCS `P`, SOS `X`, PM `^`, APC `_`) end
@@ -86,7 +99,12 @@ fn skip_escape(chars: &mut std::iter::Peekable<std::str::Chars>) -> Option<char>
 
 #[cfg(test)]
 mod tests {
-    use super::{plain, without_escapes};
+    use super::{escaped, plain, without_escapes};
+
+    #[test]
+    fn control_characters_are_escaped_and_the_rest_kept() {
+        assert_eq!(escaped("a\u{1b}[2J\tb\nc é"), "a\\u{1b}[2J\\tb\\nc é");
+    }
 
     #[test]
     fn text_without_escapes_keeps_its_tabs_and_lines() {

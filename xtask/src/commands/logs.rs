@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
+use crate::agent::terminal::escaped;
 use crate::model::definitions;
 use crate::model::layout::Layout;
 use crate::model::task;
@@ -19,7 +20,8 @@ pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Res
         // have problems.
         definitions::suggest_task(layout, id)?;
         bail!(
-            "no task `{id}` (ids are paths under tasks/ without .md; `{}` lists them)",
+            "no task `{}` (ids are paths under tasks/ without .md; `{}` lists them)",
+            escaped(id),
             layout.cmd("progress --tasks")
         );
     }

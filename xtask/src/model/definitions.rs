@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::os::unix::fs::PermissionsExt;
 
+use crate::agent::terminal::escaped;
 use crate::model::argv;
 use crate::model::cache::Cache;
 use crate::model::config::{Config, ExecutorKind, Workdir};
@@ -101,6 +102,8 @@ impl Definitions {
         if let Some(t) = self.graph.get(id) {
             return Ok(t);
         }
+        // Echoed in the error as typed, but for what would act on a terminal.
+        let typed = &escaped(typed);
         let ids = || self.graph.tasks.iter().map(|t| t.id.as_str());
         // A task's name without its phase: `03-prioritize`.
         let named: Vec<&str> = ids().filter(|i| i.rsplit('/').next() == Some(id)).collect();
@@ -161,6 +164,7 @@ impl Definitions {
             (self.graph.phases.iter()).flat_map(|p| [p.name.as_str(), task::phase_key(&p.name)]);
         match nearest(folder, phases) {
             Some(near) if task.is_err() && !folder.contains('/') && !names_a_task => {
+                let name = escaped(name);
                 anyhow::bail!("no task or phase `{name}`: did you mean the phase `{near}`?")
             }
             _ => task.map(|t| vec![t]),
@@ -178,7 +182,9 @@ impl Definitions {
         let names = phases
             .iter()
             .flat_map(|p| [p.name.as_str(), task::phase_key(&p.name)]);
-        match nearest(name.trim_end_matches('/'), names) {
+        let near = nearest(name.trim_end_matches('/'), names);
+        let name = escaped(name);
+        match near {
             Some(near) => anyhow::bail!(
                 "no phase `{name}`: did you mean `{near}`? (the phases are {})",
                 known.join(", ")

@@ -1654,3 +1654,35 @@ fn a_decision_on_a_result_names_its_attempt_in_its_event() {
         );
     }
 }
+
+/// A refused name, note or reason is shown with its control characters
+/// escaped (clap echoed them raw: an escape sequence in one cleared the
+/// screen, a newline made a line of its own); so is a task or phase
+/// named with them that is none.
+#[test]
+fn a_refused_name_or_reason_is_shown_escaped() {
+    let t = Tree::new();
+    t.task("p/a", "approve: before");
+    let refused = [
+        "approve p/a --by",
+        "approve p/a --note",
+        "reject p/a --reason",
+        "reject p/a --by",
+        "block p/a --reason",
+        "prompt",
+        "orchestrate --task",
+        "orchestrate --phase",
+        "logs",
+        "progress --root",
+    ];
+    for args in refused {
+        let drawn = on_a_terminal(&t, &format!("{args} \"$(printf 'x\\033[2Jy')\""), false);
+        assert!(drawn.contains("x\\u{1b}[2Jy"), "{args}: {drawn:?}");
+        assert!(!drawn.contains("\x1b[2J"), "{args}: {drawn:?}");
+    }
+    t.run(&["reject", "p/a", "--reason", "x\ny"])
+        .code(2)
+        .says("'x\\ny'")
+        .never_says("x\ny");
+    assert_eq!(t.state("p/a"), "pending");
+}
