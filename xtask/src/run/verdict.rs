@@ -13,7 +13,7 @@ use crate::agent::result::{self, Outcome, Report};
 use crate::executor::{setup, Limits};
 use crate::model::config::Config;
 use crate::model::layout::Layout;
-use crate::model::task::Task;
+use crate::model::task::{self, Task};
 use crate::run::attempt::Active;
 use crate::run::history::Previous;
 use crate::state::records::ExitRecord;
@@ -273,6 +273,35 @@ pub fn unseen_cost(
     outcome.report.cost_usd
 }
 
+/// The error of an attempt its timeout or idle timeout ended: which
+/// limit, how long, and where it is set (the task's own, else its
+/// phase's), as `Limits::of` takes them: the one to raise, if it was too
+/// short. The bare name where neither sets it any more (the config
+/// changed since the attempt started).
+fn timeout_error(config: &Config, task: &Task, ending: Ending) -> String {
+    let phase_key = task::phase_key(task.phase());
+    let phase = config.phase(phase_key);
+    let (name, key, own, phases) = match ending {
+        Ending::Timeout => ("Timeout", "timeout", task.timeout, phase.timeout),
+        _ => (
+            "Idle timeout",
+            "idle_timeout",
+            task.idle_timeout,
+            phase.idle_timeout,
+        ),
+    };
+    let (limit, set_by) = match (own, phases) {
+        (Some(limit), _) => (limit, format!("its `{key}`")),
+        (None, Some(limit)) => (limit, format!("its phase's, `phases.{phase_key}.{key}`")),
+        (None, None) => return name.to_owned(),
+    };
+    let limit = humantime::format_duration(limit);
+    match ending {
+        Ending::Timeout => format!("{name} after {limit} ({set_by})"),
+        _ => format!("{name}: its log did not grow for {limit} ({set_by})"),
+    }
+}
+
 /// What the agent reported, from its `outcome`.
 fn report_of(
     layout: &Layout,
@@ -360,8 +389,11 @@ fn exit_error(
             (None, Some(sig)) => Some(format!("killed by {}", process::signal_name(sig))),
             (None, None) => Some("ended without an exit code".to_owned()),
         },
-        Ending::Timeout => Some("Timeout".to_owned()),
-        Ending::IdleTimeout => Some("Idle timeout".to_owned()),
+        // A limit the record names is none of the task's (Slurm's own).
+        Ending::Timeout if r.message.is_some() => {
+            (r.message.as_ref()).map(|limit| format!("Timeout: {limit}"))
+        }
+        Ending::Timeout | Ending::IdleTimeout => Some(timeout_error(config, task, r.ending)),
         Ending::Interrupted => Some(INTERRUPTED.to_owned()),
         Ending::OutOfMemory => Some(format!(
             "Out of memory (limit {})",

@@ -938,7 +938,10 @@ fn a_run_cut_short_by_its_timeout_leaves_its_session_to_resume() {
         scenario(&t, "p/a", &[&cut, "echo-previous"]);
         t.run(&["orchestrate"]).code(1);
         let told = env_of(&t, "p/a", 2);
-        assert_eq!(told["previous_error"], "Timeout", "{cli}");
+        assert_eq!(
+            told["previous_error"], "Timeout after 2s (its `timeout`)",
+            "{cli}"
+        );
         // What the stream's first event names (`system` `init`,
         // `thread.started`).
         assert_eq!(told["previous_session"], session, "{cli}");
@@ -973,7 +976,7 @@ rate_limits: {{backoff: 1s, max_backoff: 1s, give_up_after: 1m}}
     assert_eq!(t.state("p/waiting"), "completed");
     assert_eq!(t.status("p/waiting")["attempt"], 2);
     assert_eq!(t.state("p/working"), "failed");
-    assert_eq!(error(&t, "p/working"), "Timeout");
+    assert_eq!(error(&t, "p/working"), "Timeout after 2s (its `timeout`)");
 }
 
 /// `progress` says how many tasks' costs are unknown beside the total it
@@ -1033,7 +1036,10 @@ fn a_retry_after_an_attempt_that_named_no_session_resumes_the_one_before() {
         t.run(&["orchestrate"]).code(0);
         let session = fixture("claude/error_max_turns.json")["session_id"].clone();
         let third = env_of(&t, "p/a", 3);
-        assert_eq!(third["previous_error"], "Timeout", "same run: {same_run}");
+        assert_eq!(
+            third["previous_error"], "Timeout after 2s (its `timeout`)",
+            "same run: {same_run}"
+        );
         assert_eq!(
             third["previous_session"],
             session.as_str().unwrap(),
@@ -1099,7 +1105,7 @@ fn a_block_s_reason_reaches_the_retry_beside_an_earlier_session() {
     let third = env_of(&t, "p/a", 3);
     assert_eq!(
         third["previous_error"],
-        "the spec changed (it had failed: Timeout)"
+        "the spec changed (it had failed: Timeout after 2s (its `timeout`))"
     );
     let session = fixture("claude/error_max_turns.json")["session_id"].clone();
     assert_eq!(third["previous_session"], session.as_str().unwrap());
@@ -2193,7 +2199,7 @@ fn an_agent_stopped_before_it_reports_a_cost_is_said_uncounted_under_a_budget() 
     scenario(&t, "p/a", &["success.json 0 60"]);
     t.run(&["orchestrate"])
         .code(1)
-        .says("p/a (attempt 1) was stopped before its agent reported a cost (Timeout)");
+        .says("p/a (attempt 1) was stopped before its agent reported a cost (Timeout after 1s (its `timeout`))");
 }
 
 #[test]

@@ -449,7 +449,7 @@ fn a_timeout_kills_the_whole_process_group() {
     t.run(&["orchestrate"]).code(1).says("Timeout");
     let s = t.status("p/slow");
     assert_eq!(s["status"], "failed");
-    assert_eq!(s["error"], "Timeout");
+    assert_eq!(s["error"], "Timeout after 1s (its `timeout`)");
     let grandchild = read_pid(&t.path("workspace/outputs/p/slow/grandchild.pid"));
     wait_for("the grandchild to die", || !alive(grandchild));
 }
@@ -465,7 +465,10 @@ fn a_task_that_ignores_sigterm_is_killed_after_the_grace_period() {
         ),
     );
     t.run(&["orchestrate"]).code(1);
-    assert_eq!(t.status("p/stubborn")["error"], "Timeout");
+    assert_eq!(
+        t.status("p/stubborn")["error"],
+        "Timeout after 1s (its `timeout`)"
+    );
     wait_for("the process to die", || {
         !alive(read_pid(&t.path("workspace/outputs/p/stubborn/child.pid")))
     });

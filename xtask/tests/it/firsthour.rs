@@ -297,7 +297,10 @@ fn a_stopped_task_ends_with_its_processes_and_its_log_says_why() {
         ),
     );
     t.run(&["orchestrate"]).code(1);
-    assert_eq!(t.status("p/slow")["error"], "Timeout");
+    assert_eq!(
+        t.status("p/slow")["error"],
+        "Timeout after 1s (its `timeout`)"
+    );
     assert_eq!(t.status("p/slow")["ending"], "timeout");
     let child = read_pid(&t.path("workspace/outputs/p/slow/child"));
     assert!(

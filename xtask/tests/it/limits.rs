@@ -422,7 +422,10 @@ fn a_timeout_s_sigterm_reaches_a_daemon_that_left_the_process_group() {
     );
     let started = std::time::Instant::now();
     t.run(&["orchestrate"]).code(1).says("Timeout");
-    assert_eq!(t.status("p/spawner")["error"], "Timeout");
+    assert_eq!(
+        t.status("p/spawner")["error"],
+        "Timeout after 1s (its `timeout`)"
+    );
     assert!(
         t.exists("workspace/outputs/p/spawner/cleaned"),
         "the daemon got no SIGTERM: {}",

@@ -1238,7 +1238,7 @@ fn a_timeout_s_grace_outlives_the_task_s_own_process() {
     let t = Tree::new();
     task_with_a_cleaning_child(&t, "timeout: 2s\n", "wait");
     t.run(&["orchestrate"]).code(1);
-    assert_eq!(t.status("p/a")["error"], "Timeout");
+    assert_eq!(t.status("p/a")["error"], "Timeout after 2s (its `timeout`)");
     let log = t.read("workspace/logs/p/a.log");
     assert!(t.exists("workspace/outputs/p/a/cleaned"), "{log}");
     assert!(!log.contains("SIGKILL"), "{log}");
@@ -1299,7 +1299,7 @@ fn a_stopped_task_is_continued_to_handle_its_sigterm() {
         ),
     );
     t.run(&["orchestrate"]).code(1);
-    assert_eq!(t.status("p/a")["error"], "Timeout");
+    assert_eq!(t.status("p/a")["error"], "Timeout after 2s (its `timeout`)");
     let log = t.read("workspace/logs/p/a.log");
     assert!(log.contains("cleaning"), "{log}");
     assert!(!log.contains("continued"), "{log}");
@@ -1620,7 +1620,7 @@ fn an_orphaned_task_keeps_its_timeout() {
     wait_for("the supervisor to be gone", || !alive(supervisor));
     let task = task();
     t.run(&["orchestrate"]).code(1).says("Timeout");
-    assert_eq!(t.status("p/a")["error"], "Timeout");
+    assert_eq!(t.status("p/a")["error"], "Timeout after 2s (its `timeout`)");
     assert!(!alive(task));
     let log = t.read("workspace/logs/p/a.log");
     assert!(
@@ -2230,7 +2230,10 @@ fn an_idle_task_is_killed_and_a_talking_one_is_not() {
         ),
     );
     t.run(&["orchestrate"]).code(1);
-    assert_eq!(t.status("p/hung")["error"], "Idle timeout");
+    assert_eq!(
+        t.status("p/hung")["error"],
+        "Idle timeout: its log did not grow for 1s (its `idle_timeout`)"
+    );
     assert_eq!(t.state("p/talks"), "completed");
 }
 
@@ -2273,13 +2276,56 @@ fn a_folder_where_a_status_goes_is_named_and_left_alone() {
     assert!(!t.exists("workspace/status/p/.a.json.prev"));
 }
 
+/// A timeout's error names the limit that ended the task, its value and
+/// where it is set (the task's own, or its phase's), in its status, the
+/// summary and `why`: each said `Timeout` or `Idle timeout`, which of the
+/// limits, and how long, only the log told.
+#[test]
+fn a_timeout_s_error_names_the_limit_that_ended_it() {
+    let t = Tree::new();
+    t.config("kill_grace: 1s\nphases:\n  agents: {timeout: 3s, idle_timeout: 1s}\n");
+    let talks = "while true; do echo talking; sleep 0.2; done";
+    t.task("01-agents/quiet", &sh("sleep 600"));
+    t.task("01-agents/talks", &sh(talks));
+    t.task("01-agents/own", &format!("timeout: 1s\n{}", sh(talks)));
+    t.task(
+        "01-agents/own-idle",
+        &format!("idle_timeout: 2s\ntimeout: 1h\n{}", sh("sleep 600")),
+    );
+    let run = t.run(&["orchestrate"]);
+    run.code(1);
+    let expected = [
+        (
+            "01-agents/quiet",
+            "Idle timeout: its log did not grow for 1s (its phase's, `phases.agents.idle_timeout`)",
+        ),
+        (
+            "01-agents/talks",
+            "Timeout after 3s (its phase's, `phases.agents.timeout`)",
+        ),
+        ("01-agents/own", "Timeout after 1s (its `timeout`)"),
+        (
+            "01-agents/own-idle",
+            "Idle timeout: its log did not grow for 2s (its `idle_timeout`)",
+        ),
+    ];
+    for (id, error) in expected {
+        assert_eq!(t.status(id)["error"], error);
+        run.says(error);
+        t.run(&["why", id]).code(0).says(error);
+    }
+}
+
 #[test]
 fn an_idle_timeout_can_be_a_phase_default() {
     let t = Tree::new();
     t.config("kill_grace: 1s\nphases:\n  agents: {idle_timeout: 1s}\n");
     t.task("01-agents/hung", &sh("sleep 600"));
     t.run(&["orchestrate"]).code(1);
-    assert_eq!(t.status("01-agents/hung")["error"], "Idle timeout");
+    assert_eq!(
+        t.status("01-agents/hung")["error"],
+        "Idle timeout: its log did not grow for 1s (its phase's, `phases.agents.idle_timeout`)"
+    );
 }
 
 #[test]

@@ -159,7 +159,10 @@ fn slurm_timeout_cancels_the_job() {
     let Some(t) = slurm_tree() else { return };
     t.task("p/slow", &format!("timeout: 2s\n{}", sh("sleep 600")));
     t.run(&["orchestrate"]).code(1).says("Timeout");
-    assert_eq!(t.status("p/slow")["error"], "Timeout");
+    assert_eq!(
+        t.status("p/slow")["error"],
+        "Timeout after 2s (its `timeout`)"
+    );
     let job = t.status("p/slow")["job_id"].as_str().unwrap().to_owned();
     assert_eq!(job_state(&job), "CANCELLED");
 }
@@ -288,7 +291,10 @@ fn slurm_a_failed_cancel_is_tried_again() {
         .unwrap();
     assert_eq!(run.status.code(), Some(1));
     assert!(t.exists("failed"), "no scancel failed");
-    assert_eq!(t.status("p/slow")["error"], "Timeout");
+    assert_eq!(
+        t.status("p/slow")["error"],
+        "Timeout after 2s (its `timeout`)"
+    );
     let job = t.status("p/slow")["job_id"].as_str().unwrap().to_owned();
     assert_eq!(job_state(&job), "CANCELLED");
 }
@@ -330,7 +336,10 @@ fn slurm_a_timeout_cut_short_by_a_kill_is_recorded_by_the_next_run() {
     first.kill().unwrap();
     first.wait().unwrap();
     t.run(&["orchestrate"]).code(1).says("Timeout");
-    assert_eq!(t.status("p/slow")["error"], "Timeout");
+    assert_eq!(
+        t.status("p/slow")["error"],
+        "Timeout after 2s (its `timeout`)"
+    );
 }
 
 #[test]
@@ -903,7 +912,10 @@ fn slurm_a_job_adopted_after_a_crash_keeps_its_timeout() {
     );
     let job = kill_once_the_job_runs(&t, |job| run_time(job) >= 4);
     t.run(&["orchestrate"]).code(1).says("Timeout");
-    assert_eq!(t.status("p/slow")["error"], "Timeout");
+    assert_eq!(
+        t.status("p/slow")["error"],
+        "Timeout after 6s (its `timeout`)"
+    );
     // Cancelled at about 6 s; from the new orchestrator's first sight, it
     // would have run 10 s at least.
     let ran = run_time(&job);

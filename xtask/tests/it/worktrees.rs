@@ -940,8 +940,14 @@ fn a_quiet_setup_is_held_to_its_own_timeout_not_the_task_s() {
     assert_eq!(t.state("p/idle"), "completed");
     assert_eq!(t.state("p/late"), "completed");
     let hangs = t.status("p/hangs");
-    assert_eq!(hangs["error"], "Timeout", "{hangs}");
-    assert_eq!(t.status("p/quiet")["error"], "Idle timeout");
+    assert_eq!(
+        hangs["error"], "Timeout after 2s (its `timeout`)",
+        "{hangs}"
+    );
+    assert_eq!(
+        t.status("p/quiet")["error"],
+        "Idle timeout: its log did not grow for 2s (its `idle_timeout`)"
+    );
     assert!(t.read("workspace/logs/p/hangs.log").contains("installed"));
 
     let t = repo("");

@@ -72,7 +72,17 @@ pub(super) fn ending_record(
         // A cancelled job has no exit code of its own (Slurm says 0:0
         // when it never ran, 0:15 when it was stopped).
         "CANCELLED" => record(stopping.unwrap_or(Ending::Interrupted), None, signal),
-        "TIMEOUT" | "DEADLINE" => record(Ending::Timeout, code, signal),
+        // Slurm's limit, not one the watchdog enforced: said, so that the
+        // error does not name the task's timeout for it.
+        "TIMEOUT" | "DEADLINE" => {
+            let limit = match state {
+                "TIMEOUT" => "time limit",
+                _ => "deadline",
+            };
+            let mut record = record(Ending::Timeout, code, signal);
+            record.message = Some(format!("Slurm ended the job at its {limit}"));
+            record
+        }
         "OUT_OF_MEMORY" => record(Ending::OutOfMemory, code, signal),
         "NODE_FAIL" | "BOOT_FAIL" | "PREEMPTED" => lost_record(&format!("Slurm reports {state}")),
         other => {

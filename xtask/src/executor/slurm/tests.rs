@@ -31,6 +31,15 @@ fn scontrol_lines() {
         final_record("OUT_OF_MEMORY", &killed, None).ending,
         Ending::OutOfMemory
     );
+    // Slurm's own limit, named as such (not the task's timeout).
+    let limited = final_record("TIMEOUT", &killed, None);
+    assert_eq!(
+        (limited.ending, limited.message.as_deref()),
+        (
+            Ending::Timeout,
+            Some("Slurm ended the job at its time limit")
+        )
+    );
 }
 
 /// Every state `squeue(1)` lists: the held, requeued and stopped ones
