@@ -409,9 +409,13 @@ impl Template {
             .map_or(String::new(), |text| format!(" in `{}`", text.trim()))
     }
 
-    /// The template's text where rendering failed, when minijinja says.
+    /// The template's text where rendering failed, when minijinja says,
+    /// from the start of its variable (minijinja's range of an index
+    /// leaves out what it indexes: `[0].outputs` of `deps[0].outputs`).
     fn failed_text(&self, e: &minijinja::Error) -> Option<&str> {
-        e.range().and_then(|range| self.source.get(range))
+        let range = e.range()?;
+        let start = variable_start(self.source.get(..range.start)?);
+        self.source.get(start..range.end)
     }
 
     fn line_of(&self, name: &str) -> Option<usize> {
@@ -428,6 +432,25 @@ fn line_using(source: &str, name: &str) -> Option<usize> {
     let first = name.split('.').next().unwrap_or(name);
     let find = |name: &str| code.lines().position(|line| uses(line, name));
     find(name).or_else(|| find(first)).map(|i| i + 1)
+}
+
+/// Where the variable whose fields or items `before` ends in begins: back
+/// over names, dots and whole `[...]` (`deps[0].` in `{{ deps[0].`), to
+/// the end of `before` when it ends in none.
+fn variable_start(before: &str) -> usize {
+    let mut depth = 0usize;
+    let mut start = before.len();
+    for (at, c) in before.char_indices().rev() {
+        match c {
+            ']' => depth += 1,
+            '[' if depth > 0 => depth -= 1,
+            _ if depth > 0 => {}
+            c if c.is_alphanumeric() || c == '_' || c == '.' => {}
+            _ => break,
+        }
+        start = at;
+    }
+    start
 }
 
 /// Whether `line` of code names `name` whole: not as the end of a field
@@ -649,7 +672,18 @@ fn detail(e: &minijinja::Error) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{code_only, fence, line_using};
+    use super::{code_only, fence, line_using, variable_start};
+
+    #[test]
+    fn a_variable_starts_before_its_fields_and_items() {
+        fn start(before: &str) -> &str {
+            &before[variable_start(before)..]
+        }
+        assert_eq!(start("{{ deps[0].outputs"), "deps[0].outputs");
+        assert_eq!(start("{{ 'x' ~ d.outputs[2]['a']"), "d.outputs[2]['a']");
+        assert_eq!(start("{{ é"), "é");
+        assert_eq!(start("{{ "), "");
+    }
 
     #[test]
     fn only_expressions_and_statements_are_code() {

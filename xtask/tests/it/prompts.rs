@@ -874,6 +874,39 @@ fn a_mistake_inside_a_loop_over_outputs_is_found_before_anything_runs() {
     }
 }
 
+/// A template's error names the whole variable that failed, not the part
+/// from its index on (`[1].outputs` for `deps[1].outputs`).
+#[test]
+fn a_template_error_names_the_whole_variable() {
+    let t = Tree::new();
+    t.task(
+        "p/up",
+        &format!("outputs: [out]\n{}", sh("echo x > $TASK_OUTPUT_DIR/out")),
+    );
+    for (prompt, says) in [
+        (
+            "{{ deps[1].outputs }}",
+            "undefined value in `deps[1].outputs`\n",
+        ),
+        (
+            "{{ deps[0].outputs[3].text }}",
+            "undefined value in `deps[0].outputs[3].text`\n",
+        ),
+        (
+            "{% for d in deps %}{{ 'x' ~ d.outputs[2]['path'] }}{% endfor %}",
+            "undefined value in `d.outputs[2]['path']`\n",
+        ),
+    ] {
+        t.task(
+            "p/down",
+            &format!(
+                "dependencies: [p/up]\nprompt: \"{prompt}\"\ncommand: [cat, \"{{prompt_file}}\"]"
+            ),
+        );
+        t.run(&["validate"]).code(2).says(says);
+    }
+}
+
 /// `prompt` on a task whose retry is running tells the next attempt of no
 /// failure yet: the running status keeps the one *it* was told of (it
 /// showed attempt 3 told attempt 1's failure).
