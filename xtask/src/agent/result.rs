@@ -10,6 +10,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::agent::terminal::escaped;
 use crate::ui::format;
 
 mod codex;
@@ -27,6 +28,11 @@ pub enum Format {
     /// `codex exec --json`.
     CodexJsonl,
 }
+
+/// The most one attempt of an agent is taken to cost, in USD: a cost
+/// reported past it (1e308, cents taken for dollars a million times over)
+/// is refused rather than spend the budget for good.
+pub const MOST_COST_USD: f64 = 10_000.0;
 
 /// What the agent reported, as recorded in a task's status (field `agent`).
 /// Absent fields are left out, never invented (e.g. codex prints no cost:
@@ -48,6 +54,11 @@ pub struct Report {
     pub subtype: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost_usd: Option<f64>,
+    /// A cost it reported that no attempt costs (less than 0, not a
+    /// number, past `MOST_COST_USD`: 1e308), as it said it: counted
+    /// nowhere, neither in the ledger nor the budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_refused: Option<String>,
     /// Input tokens not read from a cache, those written to one included
     /// (`cache_write_tokens` of them): Claude's `input_tokens` and
     /// `cache_creation_input_tokens`; Codex's `input_tokens` less its
@@ -145,7 +156,7 @@ impl Outcome {
         };
         added.set_tokens(report);
         if let Some(prices) = prices {
-            report.cost_usd = codex_cost(report, prices);
+            price(report, prices);
         }
     }
 }
@@ -382,15 +393,17 @@ fn claude_report(result: &Map<String, Value>) -> Report {
     let usage = result.get("usage");
     let tokens = |key| usage.and_then(|u| u.get(key)).and_then(Value::as_u64);
     let (permission_denials, refused_tool_calls) = denials(result.get("permission_denials"));
+    // Only `total_cost_usd`: very old releases called it `cost_usd`, and
+    // some also printed a per-call `cost_usd` beside the total, so reading
+    // it could report the wrong figure.
+    let reported_cost = cost(result.get("total_cost_usd"));
     Report {
         session_id: text(result.get("session_id")),
         turns: count(result.get("num_turns")),
         is_error: result.get("is_error").and_then(Value::as_bool),
         subtype: text(result.get("subtype")),
-        // Only `total_cost_usd`: very old releases called it `cost_usd`,
-        // and some also printed a per-call `cost_usd` beside the total, so
-        // reading it could report the wrong figure.
-        cost_usd: cost(result.get("total_cost_usd")),
+        cost_usd: reported_cost.clone().ok().flatten(),
+        cost_refused: reported_cost.err(),
         // Claude counts apart the input it wrote to its cache: input all
         // the same, not read from a cache, and billed above it.
         input_tokens: match (
@@ -628,12 +641,29 @@ fn count(value: Option<&Value>) -> Option<u32> {
     u32::try_from(value.and_then(Value::as_u64)?).ok()
 }
 
-/// A cost: a number, 0 or more, or a string of one (quoted, it still says
-/// what was spent).
-fn cost(value: Option<&Value>) -> Option<f64> {
-    let number = match value? {
+/// A cost: a number from 0 to `MOST_COST_USD`, or a string of one
+/// (quoted, it still says what was spent); none when there is no value;
+/// `Err` with what it said when it is none of these.
+fn cost(value: Option<&Value>) -> Result<Option<f64>, String> {
+    let value = match value {
+        None | Some(Value::Null) => return Ok(None),
+        Some(value) => value,
+    };
+    let number = match value {
         Value::String(text) => text.trim().parse().ok(),
         value => value.as_f64(),
     };
-    number.filter(|c: &f64| c.is_finite() && *c >= 0.0)
+    match number.filter(|cost| believable(*cost)) {
+        Some(cost) => Ok(Some(cost)),
+        // Shown as it was said, but for what would act on a terminal.
+        None => Err(match value {
+            Value::String(text) => escaped(&format::first_line(text, 40)),
+            value => format::first_line(&value.to_string(), 40),
+        }),
+    }
+}
+
+/// Whether `cost` is one an attempt can have cost: 0 to `MOST_COST_USD`.
+fn believable(cost: f64) -> bool {
+    (0.0..=MOST_COST_USD).contains(&cost)
 }

@@ -756,6 +756,11 @@ fn describe_report(r: &Report) -> String {
     if let Some(cost) = r.cost_usd {
         parts.push(format::usd(cost));
     }
+    if let Some(refused) = &r.cost_refused {
+        parts.push(format!(
+            "its cost of {refused} USD refused, counted nowhere"
+        ));
+    }
     if let Some(input) = r.input_tokens {
         parts.push(format!("{input} tokens in"));
     }

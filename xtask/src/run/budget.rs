@@ -7,12 +7,13 @@ use std::collections::{HashMap, HashSet};
 
 use super::verdict::{self, Verdict};
 use super::{Run, Stop};
+use crate::agent::result::MOST_COST_USD;
 use crate::model::config::{Config, ResultFormat};
 use crate::model::graph::Graph;
 use crate::model::layout::Layout;
 use crate::state::events::Event;
 use crate::state::status::{self, Ending, Failure, Status};
-use crate::state::{ledger, records};
+use crate::state::{ledger, logs, records};
 use crate::ui::format;
 use crate::ui::printer::Tone;
 
@@ -334,6 +335,14 @@ impl Run<'_> {
     /// one a rate limit refused (`verdict`) is not what its task is
     /// expected to cost: it spent nothing (or little) on the work.
     pub(super) fn count_cost(&mut self, t: usize, status: &Status, verdict: &Verdict) {
+        if let Some(refused) = status
+            .agent
+            .as_ref()
+            .and_then(|a| a.cost_refused.as_deref())
+        {
+            self.say_cost_refused(t, refused);
+            return;
+        }
         let Some(cost) = status.agent.as_ref().and_then(|a| a.cost_usd) else {
             self.warn_uncounted(t, status, verdict);
             return;
@@ -395,6 +404,18 @@ impl Run<'_> {
             self.budget.expect(id, cost);
         }
         Ok(self.budget.reached() && !was_reached)
+    }
+
+    /// Says, in the output and task `t`'s log, that its agent reported a
+    /// cost no attempt has (`refused`, as it said it), which nothing counts.
+    fn say_cost_refused(&self, t: usize, refused: &str) {
+        let id = &self.graph.tasks[t].id;
+        let said = format!(
+            "{id}'s agent reported a cost of {refused} USD, refused (not a cost of one attempt: 0 to {}): the ledger and the budget leave it out",
+            format::usd(MOST_COST_USD)
+        );
+        logs::append_line(&self.layout.log_file(id), &format!("xtask: {said}"));
+        self.printer.line(Tone::Warn, &format!("warning: {said}"));
     }
 
     /// Holds the agents back from the picks while what the budget leaves

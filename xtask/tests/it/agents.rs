@@ -2047,6 +2047,55 @@ fn costs_that_add_up_to_the_budget_reach_it() {
     assert_eq!(json["budget"]["left_usd"], 0.0, "{json}");
 }
 
+/// An absurd cost an agent reports (1e308 dollars, less than nothing,
+/// past what one attempt can cost) is refused: said in the run's output
+/// and the task's log, kept in its status as what it said, and counted
+/// nowhere (1e308 went into the ledger and reached the budget for good).
+#[test]
+fn an_absurd_cost_is_refused_not_counted() {
+    let t = Tree::new();
+    t.config(
+        "agent:\n  command: [sh, -c, 'cat \"said/$TASK_ID.json\"']\n  result: claude-json\nbudget: {usd: 10}\n",
+    );
+    let said = |id: &str, cost: &str| {
+        t.task(id, "");
+        t.write(
+            &format!("said/{id}.json"),
+            &format!(r#"{{"type":"result","subtype":"success","is_error":false,"result":"done","total_cost_usd":{cost}}}"#),
+        );
+    };
+    said("p/huge", "1e308");
+    said("p/negative", "-5");
+    said("p/past", "20000");
+    said("q/after", "0.5");
+    t.write(
+        "tasks/q/after.md",
+        "---\ndependencies: [p/huge, p/negative, p/past]\n---\nDo it.\n",
+    );
+    let run = t.run(&["orchestrate"]);
+    run.code(0);
+    // As JSON writes the number again.
+    for (id, cost) in [
+        ("p/huge", "1e+308"),
+        ("p/negative", "-5"),
+        ("p/past", "20000"),
+    ] {
+        let refused = format!("{id}'s agent reported a cost of {cost} USD, refused (not a cost of one attempt: 0 to $10000.00): the ledger and the budget leave it out");
+        run.says(&format!("warning: {refused}"));
+        assert!(t
+            .read(&format!("workspace/logs/{id}.log"))
+            .contains(&format!("xtask: {refused}")));
+        let agent = &t.status(id)["agent"];
+        assert!(agent["cost_usd"].is_null(), "{agent}");
+        assert_eq!(agent["cost_refused"], cost, "{agent}");
+        t.run(&["why", id])
+            .says(&format!("its cost of {cost} USD refused, counted nowhere"));
+    }
+    let ledger = t.read("workspace/ledger.jsonl");
+    assert_eq!(ledger.lines().count(), 1, "{ledger}");
+    assert_eq!(progress_json(&t)["budget"]["spent_usd"], 0.5);
+}
+
 /// The budget reached by the last tasks, which failed: nothing was left
 /// unstarted, so the run exits 1 for the failures, saying the budget too;
 /// the next run, which would retry them, exits 3.

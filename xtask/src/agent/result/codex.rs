@@ -39,7 +39,7 @@ pub fn read_codex(reader: impl BufRead, prices: Option<&Prices>) -> Result<Outco
     let mut report = run.report;
     report.turns = Some(run.turns);
     if let Some(prices) = prices {
-        report.cost_usd = codex_cost(&report, prices);
+        price(&mut report, prices);
     }
     Ok(Outcome { report, failure })
 }
@@ -124,6 +124,16 @@ pub(super) fn read_codex_usage(usage: &Value, report: &mut Report) {
     };
     totals.set_tokens(report);
     report.thread_usage = Some(totals);
+}
+
+/// Sets the cost of a report of token counts, at `prices`: refused, as a
+/// reported one is, when it is none an attempt can have cost.
+pub(super) fn price(report: &mut Report, prices: &Prices) {
+    let cost = codex_cost(report, prices);
+    report.cost_usd = cost.filter(|cost| believable(*cost));
+    report.cost_refused = cost
+        .filter(|cost| !believable(*cost))
+        .map(|cost| format!("{cost:e} (its tokens at agent.prices)"));
 }
 
 /// The cost at `prices`: the input not read from a cache at the full

@@ -53,6 +53,7 @@ fn claude_success_is_read_exactly() {
             is_error: Some(false),
             subtype: Some("success".into()),
             cost_usd: Some(0.1629377),
+            cost_refused: None,
             input_tokens: Some(38 + 18342),
             output_tokens: Some(1893),
             cache_read_tokens: Some(201554),
@@ -321,9 +322,26 @@ fn a_quoted_cost_is_read_and_a_cost_that_is_none_is_left_out() {
     };
     assert_eq!(with_cost(r#""0.5""#), Some(0.5));
     assert_eq!(with_cost(r#"" 2 ""#), Some(2.0));
-    for odd in [r#""abc""#, r#""-1""#, r#""NaN""#, r#""inf""#, "true", "[1]"] {
+    for odd in [
+        r#""abc""#, r#""-1""#, r#""NaN""#, r#""inf""#, "true", "[1]", "1e308",
+    ] {
         assert_eq!(with_cost(odd), None, "{odd}");
     }
+    // Past what one attempt costs: refused, as said.
+    let stdout = r#"{"type":"result","subtype":"success","total_cost_usd":"10000.01"}"#;
+    assert_eq!(
+        claude(stdout).report.cost_refused.as_deref(),
+        Some("10000.01")
+    );
+    let stdout = r#"{"type":"result","subtype":"success","total_cost_usd":"\u001b[2J"}"#;
+    assert_eq!(
+        claude(stdout).report.cost_refused.as_deref(),
+        Some("\\u{1b}[2J")
+    );
+    assert_eq!(with_cost("10000"), Some(10000.0));
+    assert_eq!(with_cost("null"), None);
+    let stdout = r#"{"type":"result","subtype":"success","total_cost_usd":null}"#;
+    assert_eq!(claude(stdout).report.cost_refused, None);
 }
 
 #[test]
@@ -346,6 +364,7 @@ fn claude_odd_fields_are_left_out() {
     assert_eq!(
         outcome.report,
         Report {
+            cost_refused: Some("-1".into()),
             input_tokens: Some(u64::MAX),
             cache_write_tokens: Some(u64::MAX),
             ..Report::default()

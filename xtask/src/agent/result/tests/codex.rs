@@ -90,6 +90,16 @@ fn codex_prices_give_a_cost() {
     let odd = "{\"type\":\"turn.completed\",\"usage\":{\"input_tokens\":10,\"cached_input_tokens\":1000000,\"output_tokens\":0}}";
     let odd = read(Format::CodexJsonl, odd, Some(&prices)).unwrap().report;
     assert_eq!(odd.cost_usd, Some(10.0 * 0.125 / 1e6));
+    // Tokens no attempt spends make a cost refused, not counted.
+    let absurd = "{\"type\":\"turn.completed\",\"usage\":{\"input_tokens\":18446744073709551615,\"output_tokens\":0}}";
+    let absurd = read(Format::CodexJsonl, absurd, Some(&prices))
+        .unwrap()
+        .report;
+    assert_eq!(absurd.cost_usd, None);
+    assert_eq!(
+        absurd.cost_refused.as_deref(),
+        Some("2.305843009213694e13 (its tokens at agent.prices)")
+    );
 }
 
 #[test]
