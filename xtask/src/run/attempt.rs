@@ -49,6 +49,9 @@ pub struct Active {
     pub pid_due: Option<Instant>,
     /// Its git worktree, when it runs in one.
     pub worktree: Option<Prepared>,
+    /// Where its command runs, when not in the root (its worktree's root
+    /// folder), once handed over: what a relative path it names is from.
+    pub workdir: Option<Utf8PathBuf>,
     /// Its worktree is being made (`worktrees::Maker`): not handed to the
     /// executor yet, nothing of it to stop.
     pub making_worktree: bool,
@@ -85,6 +88,7 @@ impl Active {
             adopted: None,
             pid_due: None,
             worktree: None,
+            workdir: None,
             making_worktree: false,
             setup: false,
             pool: None,

@@ -103,6 +103,9 @@ pub fn assess(
             base: status.base_commit.clone().unwrap_or_default(),
             new: false,
         }),
+        // Not recorded: a relative path its command named is looked for
+        // in the root.
+        workdir: None,
         making_worktree: false,
         // Set by the run, which knows the config (see `Run::recover`).
         setup: false,

@@ -377,6 +377,7 @@ impl Run<'_> {
             prompt: rendered.as_ref(),
         };
         let launch = attempt::launch(self.layout, self.config, task, &start);
+        active.workdir = workdir.map(ToOwned::to_owned);
         let branch = active.worktree.as_ref().map(|w| w.branch.as_str());
         let limits = attempt::limits(self.layout, self.config, task, branch, SystemTime::now());
         let executor = self

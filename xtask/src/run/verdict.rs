@@ -20,7 +20,7 @@ use crate::state::records::ExitRecord;
 use crate::state::status::INTERRUPTED;
 use crate::state::status::{Ending, Failure};
 use crate::state::{logs, outputs};
-use crate::sys::process;
+use crate::sys::{self, process};
 use crate::ui::format;
 
 /// How an attempt ended, judged.
@@ -320,13 +320,29 @@ fn report_of(
 
 /// What the shell said (its log's last line, `sh: 1: nosuchprog: not
 /// found`) when it exited with its codes for a command it could not find
-/// (127) or run (126): the summary then tells why without the log.
-fn shell_said(layout: &Layout, task: &Task, code: i32) -> Option<String> {
+/// (127) or run (126): the summary then tells why without the log. A
+/// script it did not find that is there (`sh` says so of one whose `#!`
+/// interpreter is missing) is said to be there, the interpreter named.
+fn shell_said(layout: &Layout, task: &Task, code: i32, active: &Active) -> Option<String> {
     if !matches!(code, 126 | 127) {
         return None;
     }
     let line = logs::last_line(&layout.log_file(&task.id));
-    (!line.is_empty()).then_some(line)
+    if line.is_empty() {
+        return None;
+    }
+    let not_found = (line.strip_suffix(": not found"))
+        .and_then(|said| said.rsplit_once(": "))
+        .map(|(_, program)| program);
+    let cwd = active.workdir.as_deref().unwrap_or(&layout.root);
+    let hint = not_found.and_then(|program| match program.contains('/') {
+        true => sys::missing_interpreter_hint(cwd.join(program).as_std_path()),
+        false => sys::missing_interpreter_hint(program.as_ref()),
+    });
+    Some(match hint {
+        Some(hint) => format!("{line}: {hint}"),
+        None => line,
+    })
 }
 
 /// Whether the attempt's worktree setup ran and did not succeed.
@@ -382,10 +398,12 @@ fn exit_error(
                 }
             },
             // The exit code stays the error; what the agent said, the why.
-            (Some(code), _) => Some(match said.or_else(|| shell_said(layout, task, code)) {
-                Some(said) => format!("exit code {code} ({said})"),
-                None => format!("exit code {code}"),
-            }),
+            (Some(code), _) => Some(
+                match said.or_else(|| shell_said(layout, task, code, active)) {
+                    Some(said) => format!("exit code {code} ({said})"),
+                    None => format!("exit code {code}"),
+                },
+            ),
             (None, Some(sig)) => Some(format!("killed by {}", process::signal_name(sig))),
             (None, None) => Some("ended without an exit code".to_owned()),
         },

@@ -324,7 +324,8 @@ fn spawn(
         }
         None => log,
     };
-    let mut command = Command::new(programs.resolve(&spec.argv[0]));
+    let program = programs.resolve(&spec.argv[0]);
+    let mut command = Command::new(&program);
     if !cgroup_procs.is_empty() {
         // SAFETY: `join` only makes async-signal-safe system calls, on
         // strings prepared before the fork.
@@ -338,7 +339,9 @@ fn spawn(
         .stdout(stdout)
         .stderr(stderr)
         .process_group(0);
-    let mut child = command.spawn().map_err(|e| start_error(&spec.argv[0], e))?;
+    let mut child = command
+        .spawn()
+        .map_err(|e| start_error(&spec.argv[0], &program, e))?;
     let following = match &spec.stdout_file {
         Some(kept) => match Following::start(kept, &spec.log_file) {
             Ok(following) => Some(following),
@@ -412,33 +415,19 @@ impl Following {
     }
 }
 
-/// Why `program` could not start, with what to do when its arguments were
-/// too long for Linux (a rendered prompt of more than 128 KiB, passed as
-/// `{prompt}`): retrying cannot help.
-fn start_error(program: &str, e: std::io::Error) -> anyhow::Error {
+/// Why `program` (found at `path`) could not start, with what to do when
+/// its arguments were too long for Linux (a rendered prompt of more than
+/// 128 KiB, passed as `{prompt}`): retrying cannot help.
+fn start_error(program: &str, path: &std::path::Path, e: std::io::Error) -> anyhow::Error {
     let hint = match e.raw_os_error() {
         Some(libc::E2BIG) => {
             ": one argument is more than the 128 KiB Linux takes (or all of them, with the environment, more than it allows); a long prompt belongs in a file: `{prompt_file}` in the command instead of `{prompt}`"
                 .to_owned()
         }
-        Some(libc::ENOENT) => missing_interpreter(program)
-            .map(|interpreter| {
-                format!(": the program is there, but the interpreter its `#!` line names, `{interpreter}`, is not")
-            })
+        Some(libc::ENOENT) => crate::sys::missing_interpreter_hint(path)
+            .map(|hint| format!(": {hint}"))
             .unwrap_or_default(),
         _ => crate::sys::limit_hint(&e).to_owned(),
     };
     anyhow::anyhow!("cannot start `{program}`: {e}{hint}")
-}
-
-/// The interpreter the `#!` line of the script `program` names, when the
-/// script is there and the interpreter is not (Linux then says the
-/// script is missing).
-fn missing_interpreter(program: &str) -> Option<String> {
-    let mut head = [0u8; 256];
-    let read = std::io::Read::read(&mut std::fs::File::open(program).ok()?, &mut head).ok()?;
-    let line = head[..read].split(|&b| b == b'\n').next()?;
-    let rest = std::str::from_utf8(line.strip_prefix(b"#!")?).ok()?;
-    let interpreter = rest.split_whitespace().next()?;
-    (!std::path::Path::new(interpreter).exists()).then(|| interpreter.to_owned())
 }

@@ -71,6 +71,25 @@ pub fn limit_hint(e: &std::io::Error) -> &'static str {
     }
 }
 
+/// Why the script `program` (a path, or a name looked up on PATH) cannot
+/// run when it is there and the interpreter its `#!` line names is not:
+/// Linux then says the script itself is missing (`ENOENT`; `sh`: `not
+/// found`).
+pub fn missing_interpreter_hint(program: &std::path::Path) -> Option<String> {
+    let file = match program.components().count() {
+        1 if !program.is_absolute() => which::which(program).ok()?,
+        _ => program.to_owned(),
+    };
+    let mut head = [0u8; 256];
+    let read = std::io::Read::read(&mut std::fs::File::open(file).ok()?, &mut head).ok()?;
+    let line = head[..read].split(|&b| b == b'\n').next()?;
+    let rest = std::str::from_utf8(line.strip_prefix(b"#!")?).ok()?;
+    let interpreter = rest.split_whitespace().next()?;
+    (!std::path::Path::new(interpreter).exists()).then(|| {
+        format!("the program is there, but the interpreter its `#!` line names, `{interpreter}`, is not")
+    })
+}
+
 /// What `mutex` guards, even if a thread panicked while it held it: the
 /// data (tasks running, events to handle) stays worth going on with.
 pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -302,6 +302,34 @@ fn a_script_whose_interpreter_is_missing_says_so() {
     );
 }
 
+/// The same for a script a shell command runs (`sh` says it is `not
+/// found`, as if its file were missing) and for one found on PATH: each
+/// fails naming the interpreter that is missing.
+#[test]
+fn a_script_run_by_a_shell_or_found_on_path_whose_interpreter_is_missing_says_so() {
+    let t = Tree::new();
+    t.write_executable("bin/odd", "#!/nonexistent/interp -x\necho hi\n");
+    t.task("p/shell", "command: \"bin/odd --flag\"");
+    t.task("p/on-path", "command: [odd]");
+    let path = std::env::var_os("PATH").unwrap();
+    let path =
+        std::env::join_paths(std::iter::once(t.path("bin")).chain(std::env::split_paths(&path)))
+            .unwrap();
+    let run = Run::from(
+        t.command(&["orchestrate"])
+            .env("PATH", path)
+            .output()
+            .unwrap(),
+    );
+    run.code(1);
+    let missing = "the program is there, but the interpreter its `#!` line names, `/nonexistent/interp`, is not";
+    for id in ["p/shell", "p/on-path"] {
+        let error = t.status(id)["error"].as_str().unwrap().to_owned();
+        assert!(error.contains(missing), "{id}: {error}");
+        run.says(&format!("{id}: {error}"));
+    }
+}
+
 /// A symbolic link to nothing is no output: its task fails saying so (it
 /// completed, and the task taking it as an input found it missing).
 #[test]
