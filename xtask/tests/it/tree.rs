@@ -154,9 +154,20 @@ impl Tree {
             .into()
     }
 
-    /// The status file of `id` as JSON (panics when there is none).
+    /// The status file of `id` as JSON (panics when there is none). Read
+    /// again when it does not parse, as the orchestrator's reader does: a
+    /// reader slow between its open and its read may see the file it opened
+    /// rewritten in place, as the spare of the next write (`atomic::replace`).
     pub fn status(&self, id: &str) -> serde_json::Value {
-        serde_json::from_str(&self.read(&format!("workspace/status/{id}.json"))).unwrap()
+        let path = format!("workspace/status/{id}.json");
+        let mut tries = 0;
+        loop {
+            match serde_json::from_str(&self.read(&path)) {
+                Ok(status) => return status,
+                Err(_) if tries < 2 => tries += 1,
+                Err(e) => panic!("{path} does not parse: {e}"),
+            }
+        }
     }
 
     pub fn state(&self, id: &str) -> String {
