@@ -444,16 +444,19 @@ fn merged_into(repo: &Repo, integration: &str) -> Result<Option<Judge>> {
 /// The branches this orchestrator made: those with its mark in git config.
 fn ours(repo: &Repo) -> Result<Vec<String>> {
     let marked = format!(r"^branch\.{}/.*\.xtaskbase$", branch::TASK_BRANCHES);
-    Ok(repo
-        .config_regexp(&marked)?
-        .into_iter()
+    let mut branches: Vec<String> = (repo.config_regexp(&marked)?.into_iter())
         .filter_map(|key| {
             key.strip_prefix("branch.")?
                 .strip_suffix(".xtaskbase")
                 .map(str::to_owned)
         })
         .filter(|name| branch::among_task_branches(name))
-        .collect())
+        .collect();
+    // By name, not in the order their worktrees happened to be made:
+    // `clean` says the same of the same branches every time, and its
+    // dry run what it does.
+    branches.sort();
+    Ok(branches)
 }
 
 /// `, with what git ignores in it: target/, x.log`, the first few named.

@@ -2146,7 +2146,8 @@ fn clean_forgets_the_mark_of_a_branch_that_is_gone() {
 
 /// A task branch with no commit of its own whose base the integration
 /// branch no longer holds (reset back by hand) is the last hold of that
-/// base's commits: `clean` keeps it (it removed it, losing them).
+/// base's commits: `clean` keeps it (it removed it, losing them). Of two,
+/// the first by name goes.
 #[test]
 fn clean_keeps_an_empty_task_branch_whose_base_only_it_holds() {
     let t = repo("");
@@ -2155,7 +2156,10 @@ fn clean_keeps_an_empty_task_branch_whose_base_only_it_holds() {
     t.run(&["clean"]).code(0).says("removed  task/p/ok");
     t.task("p/e", &sh("exit 1"));
     t.task("p/f", &sh("exit 1"));
-    t.run(&["orchestrate"]).code(1);
+    // p/f's worktree made first: `clean` goes by name all the same (it
+    // went in the order they were made, which the load decided).
+    t.run(&["orchestrate", "--task", "p/f"]).code(1);
+    t.run(&["orchestrate", "--task", "p/e"]).code(1);
     let integration = t.path("workspace/worktrees/.integration");
     t.git(&[
         "-C",
