@@ -238,10 +238,12 @@ fn escape_echoed(mut e: clap::Error) -> clap::Error {
     let quoted: Vec<_> = e
         .context()
         .filter_map(|(kind, value)| match value {
-            ContextValue::String(text) => Some((kind, ContextValue::String(escaped(text)))),
+            ContextValue::String(text) => {
+                Some((kind, ContextValue::String(escaped(text, &[]).into_owned())))
+            }
             ContextValue::Strings(texts) => Some((
                 kind,
-                ContextValue::Strings(texts.iter().map(|t| escaped(t)).collect()),
+                ContextValue::Strings(texts.iter().map(|t| escaped(t, &[]).into_owned()).collect()),
             )),
             _ => None,
         })

@@ -145,7 +145,7 @@ fn root(flag: Option<Utf8PathBuf>, needs_tasks: bool) -> Result<Utf8PathBuf> {
         }
         Err(e) => bail!(
             "cannot use {} as the root: {e}",
-            agent::terminal::escaped(root.as_str())
+            agent::terminal::escaped(root.as_str(), &[])
         ),
     };
     if !root.is_dir() {

@@ -657,7 +657,7 @@ fn cost(value: Option<&Value>) -> Result<Option<f64>, String> {
         Some(cost) => Ok(Some(cost)),
         // Shown as it was said, but for what would act on a terminal.
         None => Err(match value {
-            Value::String(text) => escaped(&format::first_line(text, 40)),
+            Value::String(text) => escaped(&format::first_line(text, 40), &[]).into_owned(),
             value => format::first_line(&value.to_string(), 40),
         }),
     }

@@ -57,17 +57,42 @@ pub fn without_escapes(text: &str) -> String {
     kept
 }
 
-/// `text` with its control characters written as escapes (`\n`,
-/// `\u{1b}`), the rest as it is: for what a person typed, echoed in an
-/// error (a name refused for holding them, an id that names no task), so
-/// that it shows what was typed and acts on no terminal.
-pub fn escaped(text: &str) -> String {
-    text.chars()
-        .map(|c| match c.is_control() {
-            true => c.escape_default().to_string(),
-            false => c.to_string(),
-        })
-        .collect()
+/// `text` with each character that would act on a terminal written out
+/// instead (`\e`, `\n`, `\u{7}`): for names and values a person gave,
+/// which a view shows as they are (a file named with an escape sequence,
+/// a dependency written `"\e]0;x\a"`), where dropping it would show a name
+/// that is not the file's. `keep` lists the ones kept as they are (a line
+/// break in a message, a tab). Bidirectional overrides count too: they
+/// would show the text after them reversed.
+pub fn escaped<'a>(text: &'a str, keep: &[char]) -> std::borrow::Cow<'a, str> {
+    let acts = |c: char| !keep.contains(&c) && acts_on_a_terminal(c);
+    if !text.contains(acts) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut shown = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            c if !acts(c) => shown.push(c),
+            '\u{1b}' => shown.push_str("\\e"),
+            '\n' => shown.push_str("\\n"),
+            '\r' => shown.push_str("\\r"),
+            '\t' => shown.push_str("\\t"),
+            c => shown.push_str(&format!("\\u{{{:x}}}", c as u32)),
+        }
+    }
+    std::borrow::Cow::Owned(shown)
+}
+
+/// Whether a terminal acts on `c` rather than showing it: a control
+/// character, or one that sets the direction of the text after it.
+pub fn acts_on_a_terminal(c: char) -> bool {
+    c.is_control() || is_bidi_control(c)
+}
+
+/// The characters that set the direction of the text after them
+/// (embeddings, overrides, isolates and their ends).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// Skips the rest of an escape sequence whose ESC was just read; returns
@@ -102,14 +127,31 @@ mod tests {
     use super::{escaped, plain, without_escapes};
 
     #[test]
-    fn control_characters_are_escaped_and_the_rest_kept() {
-        assert_eq!(escaped("a\u{1b}[2J\tb\nc é"), "a\\u{1b}[2J\\tb\\nc é");
-    }
-
-    #[test]
     fn text_without_escapes_keeps_its_tabs_and_lines() {
         let said = "all:\n\tgo build\r\n\u{1b}[31mred\u{1b}[0m \u{1}x\u{1b}]0;t\u{7}\n10%\rdone";
         assert_eq!(without_escapes(said), "all:\n\tgo build\nred x\n10%done");
+    }
+
+    #[test]
+    fn what_would_act_on_a_terminal_is_written_out() {
+        let cases = [
+            (
+                "01-p/plain ünïcode 中文 עברית",
+                &[][..],
+                "01-p/plain ünïcode 中文 עברית",
+            ),
+            ("a\u{1b}[31mb\u{1b}]0;t\u{7}", &[], "a\\e[31mb\\e]0;t\\u{7}"),
+            ("one\ntwo\tthree\r", &[], "one\\ntwo\\tthree\\r"),
+            (
+                "one\ntwo\tthree\u{9b}",
+                &['\n', '\t'],
+                "one\ntwo\tthree\\u{9b}",
+            ),
+            ("evil\u{202e}dm.exe", &[], "evil\\u{202e}dm.exe"),
+        ];
+        for (text, keep, shown) in cases {
+            assert_eq!(escaped(text, keep), shown, "{text:?}");
+        }
     }
 
     #[test]

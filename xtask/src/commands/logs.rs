@@ -21,7 +21,7 @@ pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Res
         definitions::suggest_task(layout, id)?;
         bail!(
             "no task `{}` (ids are paths under tasks/ without .md; `{}` lists them)",
-            escaped(id),
+            escaped(id, &[]),
             layout.cmd("progress --tasks")
         );
     }

@@ -25,8 +25,8 @@ pub fn run(layout: &Layout, id: &str) -> Result<i32> {
     {
         bail!("`{id}`: a name that starts with `.` is hidden, never read as a task: drop the dot");
     }
-    if id.chars().any(char::is_control) {
-        bail!("{id:?}: a task id cannot hold control characters (a tab, a newline): pick another name");
+    if id.contains(crate::agent::terminal::acts_on_a_terminal) {
+        bail!("{id:?}: a task id cannot hold control characters (a tab, a newline, a direction override): pick another name");
     }
     if id.contains(['"', '\\']) {
         bail!("`{id}`: `\"` and `\\` cannot be in a task id (the template writes it into a quoted title): pick another name");

@@ -3,6 +3,7 @@
 
 use anyhow::Result;
 
+use crate::agent::terminal::escaped;
 use crate::model::config::Config;
 use std::collections::{HashMap, HashSet};
 
@@ -102,7 +103,9 @@ impl Read {
             .iter()
             .filter_map(|file| layout.task_id(file))
             .filter(|id| id.contains('/'))
-            .map(str::to_owned)
+            // An invalid file's name (its problem says so) is shown, not
+            // acted on by the terminal; no valid id changes.
+            .map(|id| escaped(id, &[]).into_owned())
             .collect();
         let unfinished_run = runs::unfinished(layout);
         let tasks = parallel::map(&ids, |id| {

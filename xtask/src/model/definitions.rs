@@ -103,7 +103,7 @@ impl Definitions {
             return Ok(t);
         }
         // Echoed in the error as typed, but for what would act on a terminal.
-        let typed = &escaped(typed);
+        let typed = &escaped(typed, &[]);
         let ids = || self.graph.tasks.iter().map(|t| t.id.as_str());
         // A task's name without its phase: `03-prioritize`.
         let named: Vec<&str> = ids().filter(|i| i.rsplit('/').next() == Some(id)).collect();
@@ -164,7 +164,7 @@ impl Definitions {
             (self.graph.phases.iter()).flat_map(|p| [p.name.as_str(), task::phase_key(&p.name)]);
         match nearest(folder, phases) {
             Some(near) if task.is_err() && !folder.contains('/') && !names_a_task => {
-                let name = escaped(name);
+                let name = escaped(name, &[]);
                 anyhow::bail!("no task or phase `{name}`: did you mean the phase `{near}`?")
             }
             _ => task.map(|t| vec![t]),
@@ -183,7 +183,7 @@ impl Definitions {
             .iter()
             .flat_map(|p| [p.name.as_str(), task::phase_key(&p.name)]);
         let near = nearest(name.trim_end_matches('/'), names);
-        let name = escaped(name);
+        let name = escaped(name, &[]);
         match near {
             Some(near) => anyhow::bail!(
                 "no phase `{name}`: did you mean `{near}`? (the phases are {})",
@@ -375,8 +375,9 @@ fn phase_keys(layout: &Layout, config: &mut Config, folders: &[&str]) -> Vec<Pro
             None if !Config::default().phases.contains_key(&listed) => {
                 let at = line.map(|n| format!(":{n}")).unwrap_or_default();
                 eprintln!(
-                    "warning: {}{at}: phases.{listed} matches no phase folder under tasks/ yet",
-                    layout.display(&file)
+                    "warning: {}{at}: phases.{} matches no phase folder under tasks/ yet",
+                    layout.display(&file),
+                    crate::agent::terminal::escaped(&listed, &[])
                 )
             }
             None => {}

@@ -5,6 +5,8 @@ use std::fmt;
 
 use camino::{Utf8Path, Utf8PathBuf};
 
+use crate::agent::terminal::escaped;
+
 #[derive(Debug, Clone)]
 pub struct Problem {
     pub file: Option<Utf8PathBuf>,
@@ -86,12 +88,19 @@ impl Problem {
     }
 }
 
+/// A problem as a person reads it. A file's name and the values a message
+/// quotes are the user's, and may hold what a terminal acts on (a file
+/// named with an escape sequence, a dependency `"\e]0;x\a"`): written
+/// out, never sent raw; a message's own line breaks and tabs are kept.
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let message = escaped(&self.message, &['\n', '\t']);
         match (&self.file, self.line) {
-            (Some(file), Some(line)) => write!(f, "{file}:{line}: {}", self.message),
-            (Some(file), None) => write!(f, "{file}: {}", self.message),
-            _ => write!(f, "{}", self.message),
+            (Some(file), Some(line)) => {
+                write!(f, "{}:{line}: {message}", escaped(file.as_str(), &[]))
+            }
+            (Some(file), None) => write!(f, "{}: {message}", escaped(file.as_str(), &[])),
+            _ => write!(f, "{message}"),
         }
     }
 }

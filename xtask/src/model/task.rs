@@ -439,7 +439,7 @@ fn read(task: &mut Task, f: &mut Fields) {
     task.workdir = f.take("workdir", workdir);
     task.writes = list(f, "writes");
     task.result = f.take("result", result_format);
-    task.pool = f.take("pool", yaml::non_empty_text);
+    task.pool = f.take("pool", yaml::one_line_text);
     task.approve = f.take("approve", approve);
     task.priority = f.take("priority", integer).unwrap_or(0);
     if let Some(mut resources) = f.nested("resources") {
@@ -510,7 +510,9 @@ fn task_id(tasks_dir: &Utf8Path, file: &Utf8Path) -> Result<String, String> {
         .as_str()
         .strip_suffix(".md")
         .unwrap_or(relative.as_str());
-    if id.chars().any(|c| c.is_control()) {
+    // Ids are shown as they are everywhere; one a terminal would act on
+    // (a newline, an escape, a direction override) is refused here once.
+    if id.contains(crate::agent::terminal::acts_on_a_terminal) {
         return Err("the path contains control characters: rename the file".into());
     }
     Ok(id.to_owned())

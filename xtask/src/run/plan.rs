@@ -8,6 +8,7 @@ use std::io::{BufWriter, Write};
 
 use anyhow::Result;
 
+use crate::agent::terminal::escaped;
 use crate::executor::{slurm, Limits};
 use crate::exit;
 use crate::model::config::{Approve, Config, ExecutorKind};
@@ -270,7 +271,7 @@ impl<'a> Plan<'a> {
                 "  {:<40} {}  {}",
                 self.graph.tasks[t].id,
                 shown.expectation(t),
-                shell::shell_words(&shown.command(t, AgentSlot(0)))
+                command_line(&shown.command(t, AgentSlot(0)))
             );
         }
         for t in self.readiness.tasks_in(Node::AwaitingApproval) {
@@ -385,7 +386,7 @@ impl<'a> Plan<'a> {
                 "  {:<40} {agent}  {}  {}",
                 shown.graph.tasks[t].id,
                 shown.expectation(t),
-                shell::shell_words(&shown.started(t, agent))
+                command_line(&shown.started(t, agent))
             )
         })
         .into_iter();
@@ -701,4 +702,11 @@ impl Shown<'_> {
             }
         }
     }
+}
+
+/// A task's argv as the plans show it: as a shell would need it typed,
+/// what a terminal would act on written out (a script's line breaks and
+/// tabs kept: it reads as written).
+fn command_line(argv: &[String]) -> String {
+    escaped(&shell::shell_words(argv), &['\n', '\t']).into_owned()
 }

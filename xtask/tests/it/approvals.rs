@@ -1677,7 +1677,7 @@ fn a_refused_name_or_reason_is_shown_escaped() {
     ];
     for args in refused {
         let drawn = on_a_terminal(&t, &format!("{args} \"$(printf 'x\\033[2Jy')\""), false);
-        assert!(drawn.contains("x\\u{1b}[2Jy"), "{args}: {drawn:?}");
+        assert!(drawn.contains("x\\e[2Jy"), "{args}: {drawn:?}");
         assert!(!drawn.contains("\x1b[2J"), "{args}: {drawn:?}");
     }
     t.run(&["reject", "p/a", "--reason", "x\ny"])

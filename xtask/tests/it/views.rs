@@ -1458,3 +1458,87 @@ fn a_running_task_s_time_is_shown_in_the_seconds_it_is_counted_in() {
     t.write("go", "");
     assert!(run.wait().unwrap().success());
 }
+
+/// Whether `text` holds a character a terminal would act on but a line
+/// break: an escape, a bell, a carriage return, a direction override.
+fn acts_on_a_terminal(text: &str) -> bool {
+    text.chars()
+        .any(|c| (c.is_control() && c != '\n') || ('\u{202a}'..='\u{202e}').contains(&c))
+}
+
+/// A file named with an escape sequence, a newline or a direction
+/// override, and a value that holds one, are the user's text: every view
+/// writes what a terminal would act on out (`\e`), never sends it raw (a
+/// title set, colours, the screen cleared, a name shown reversed).
+#[test]
+fn names_and_values_with_control_characters_are_shown_written_out() {
+    let t = Tree::new();
+    t.task("01-p/ok", &sh("true"));
+    t.task("01-p/esc\u{1b}[31mred", &sh("true"));
+    t.task("01-p/line\nbreak", &sh("true"));
+    t.task("01-p/evil\u{202e}dm.exe", &sh("true"));
+    t.task("02-p\u{1b}]0;title\u{7}/t", &sh("true"));
+    t.task(
+        "01-p/deps",
+        &format!("dependencies: [\"x\\e]0;T\\ay\"]\n{}", sh("true")),
+    );
+    for args in [
+        &["validate"][..],
+        &["progress"],
+        &["progress", "--tasks"],
+        &["progress", "--json"],
+    ] {
+        let run = t.run(args);
+        // JSON writes the backslash of `\e` as `\\`: read as text.
+        let said = match args.contains(&"--json") {
+            true => serde_json::from_str::<serde_json::Value>(&run.stdout)
+                .unwrap()
+                .to_string()
+                .replace("\\\\", "\\"),
+            false => run.said(),
+        };
+        run.code(2);
+        for name in [
+            "01-p/esc\\e[31mred",
+            "01-p/line\\nbreak",
+            "01-p/evil\\u{202e}dm.exe",
+            "02-p\\e]0;title\\u{7}/t",
+        ] {
+            assert!(said.contains(name), "{args:?}: {name}:\n{said}");
+        }
+        assert!(
+            !acts_on_a_terminal(&run.said()),
+            "{args:?}:\n{}",
+            run.said()
+        );
+    }
+    t.run(&["validate"])
+        .says("tasks/01-p/deps.md:2: unknown dependency `x\\e]0;T\\u{7}y`")
+        .says("tasks/01-p/esc\\e[31mred.md: the path contains control characters");
+    // A pool's name is shown on lines of its own (paused, in `why`).
+    let t = Tree::new();
+    t.task("p/a", &format!("pool: \"a\\e[1mb\"\n{}", sh("true")));
+    t.run(&["validate"]).code(2).says(
+        "tasks/p/a.md:2: `pool`: must be one line, without newlines or other control characters",
+    );
+}
+
+/// A command that holds an escape sequence is shown by `next` and the dry
+/// run written out; a script's lines stay lines.
+#[test]
+fn a_command_with_control_characters_is_planned_written_out() {
+    let t = Tree::new();
+    t.task("p/a", "command: \"printf '\\e]0;title\\a\\e[2J\\r'\"");
+    t.task("p/b", "command: \"echo one\\necho two\"");
+    for args in [&["next"][..], &["orchestrate", "--dry-run"]] {
+        let run = t.run(args);
+        run.code(0)
+            .says("sh -c 'printf '\\''\\e]0;title\\u{7}\\e[2J\\r'\\'''")
+            .says("sh -c 'echo one\necho two'");
+        assert!(
+            !acts_on_a_terminal(&run.said()),
+            "{args:?}:\n{}",
+            run.said()
+        );
+    }
+}

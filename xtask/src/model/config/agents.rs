@@ -135,7 +135,7 @@ impl Agents {
         let tasks_dir = path.parent().unwrap_or(Utf8Path::new("."));
         self.prompt = prompt::read(agent, path, tasks_dir, "agent.");
         set(&mut self.result, agent.take("result", result_format));
-        self.pool = agent.take("pool", yaml::non_empty_text);
+        self.pool = agent.take("pool", yaml::one_line_text);
         let at = agent.line("prices");
         if let Some(mut prices) = agent.nested("prices") {
             // Half a price list counts nothing: said, not dropped.

@@ -311,7 +311,7 @@ impl Config {
             phase.idle_timeout = f.take("idle_timeout", yaml::duration);
             phase.workdir = f.take("workdir", workdir);
             self.workdir_in_phases |= phase.workdir.is_some();
-            phase.pool = f.take("pool", yaml::non_empty_text);
+            phase.pool = f.take("pool", yaml::one_line_text);
             phase.prompt_idle = f.take("prompt_idle", yaml::duration);
             phase.approve = f.take("approve", approve);
             set(&mut phase.requires, f.take("requires", requires));
