@@ -268,8 +268,8 @@ impl<'a> Plan<'a> {
         let shown = self.shown();
         for &t in starting {
             println!(
-                "  {:<40} {}  {}",
-                self.graph.tasks[t].id,
+                "  {} {}  {}",
+                format::padded(&self.graph.tasks[t].id, 40),
                 shown.expectation(t),
                 command_line(&shown.command(t, AgentSlot(0)))
             );
@@ -383,8 +383,8 @@ impl<'a> Plan<'a> {
         let mut lines = parallel::map(&slots, |&(i, t)| {
             let agent = AgentSlot(i + 1);
             format!(
-                "  {:<40} {agent}  {}  {}",
-                shown.graph.tasks[t].id,
+                "  {} {agent}  {}  {}",
+                format::padded(&shown.graph.tasks[t].id, 40),
                 shown.expectation(t),
                 command_line(&shown.started(t, agent))
             )

@@ -53,6 +53,15 @@ pub fn one_line(text: &str) -> String {
     lines.join("; ")
 }
 
+/// `text` and the spaces that fill it to `width` columns, as a terminal
+/// draws it: a column of names lines up when one is `中文` (two columns a
+/// character) or `é` written as `e` and a combining accent (none), which
+/// `{:<width$}`, counting characters, would shift.
+pub fn padded(text: &str, width: usize) -> String {
+    let fill = width.saturating_sub(unicode_width::UnicodeWidthStr::width(text));
+    format!("{text}{}", " ".repeat(fill))
+}
+
 /// The first `n` of `items`, and how many more: `a, b, c and 4 more`.
 pub fn first_few(items: &[String], n: usize) -> String {
     let shown: Vec<&str> = items.iter().take(n).map(String::as_str).collect();
@@ -120,6 +129,14 @@ pub fn usd(amount: f64) -> String {
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn names_are_padded_to_the_columns_they_take() {
+        assert_eq!(super::padded("ab", 6), "ab    ");
+        assert_eq!(super::padded("中文", 6), "中文  ");
+        assert_eq!(super::padded("e\u{301}🚀", 6), "e\u{301}🚀   ");
+        assert_eq!(super::padded("too long", 3), "too long");
+    }
 
     #[test]
     fn a_time_past_year_9999_is_written_as_its_last_day() {

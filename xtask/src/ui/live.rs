@@ -174,15 +174,15 @@ pub fn frame(layout: &Layout, progress: &Progress) -> String {
                 .take(LOG_LINE)
                 .collect();
             lines.push(format!(
-                "  {agent:<8} {:<44} {state:>8}  {last}",
-                task.task_id
+                "  {agent:<8} {} {state:>8}  {last}",
+                format::padded(&task.task_id, 44)
             ));
         }
         for task in &phase.paused_tasks {
             lines.push(format!(
-                "  {:<8} {:<44} {}",
+                "  {:<8} {} {}",
                 "paused",
-                task.task_id,
+                format::padded(&task.task_id, 44),
                 progress_text::paused_reason(task)
             ));
         }
@@ -214,8 +214,10 @@ fn phase_line(phase: &PhaseProgress) -> String {
         (false, false) => "",
     };
     format!(
-        "{:<22} [{bar}] {:>5}/{:<5} {done}",
-        phase.phase, c.completed, c.total
+        "{} [{bar}] {:>5}/{:<5} {done}",
+        format::padded(&phase.phase, 22),
+        c.completed,
+        c.total
     )
 }
 

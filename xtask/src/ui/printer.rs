@@ -5,6 +5,7 @@ use std::io::{IsTerminal, Write};
 use std::time::{Duration, SystemTime};
 
 use crate::model::layout::Layout;
+use crate::ui::format;
 use crate::ui::live::Live;
 use crate::ui::progress::Progress;
 
@@ -85,7 +86,10 @@ impl Printer {
         let clock = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
         let clock = clock.get(11..19).unwrap_or(&clock);
         let what = self.paint(tone, &format!("{what:<7}"));
-        self.emit(&format!("{clock} {what} {task:<44} {details}"));
+        self.emit(&format!(
+            "{clock} {what} {} {details}",
+            format::padded(task, 44)
+        ));
     }
 
     /// A line that is always printed (warnings, errors, the summary).

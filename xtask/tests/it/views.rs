@@ -1542,3 +1542,60 @@ fn a_command_with_control_characters_is_planned_written_out() {
         );
     }
 }
+
+/// The columns `text` takes on a terminal, for the names below: a CJK
+/// character takes two, a combining accent none.
+fn columns(text: &str) -> usize {
+    text.chars()
+        .map(|c| match c {
+            '\u{300}'..='\u{36f}' => 0,
+            '\u{4e00}'..='\u{9fff}' => 2,
+            _ => 1,
+        })
+        .sum()
+}
+
+/// The column where `mark` starts on each line that names one of `ids`.
+fn columns_of(text: &str, ids: &[&str], mark: &str) -> Vec<usize> {
+    (text.lines())
+        .filter(|line| ids.iter().any(|id| line.contains(id)))
+        .map(|line| columns(&line[..line.find(mark).unwrap()]))
+        .collect()
+}
+
+/// Names in CJK (two columns a character) or with a combining accent (an
+/// `e` and its accent take one) keep the columns after them in line, in
+/// the event lines, `next` and the dry run.
+#[test]
+fn columns_after_wide_or_combining_names_line_up() {
+    let t = Tree::new();
+    let ids = ["p/中文任务", "p/e\u{301}cole", "p/plain"];
+    for id in ids {
+        t.task(id, &sh("true"));
+    }
+    let same = |found: Vec<usize>, what: &str, said: &str| {
+        assert_eq!(found.len(), ids.len(), "{what}:\n{said}");
+        assert!(
+            found.iter().all(|&c| c == found[0]),
+            "{what}: {found:?}\n{said}"
+        );
+    };
+    let next = t.run(&["next"]);
+    same(columns_of(&next.stdout, &ids, "~"), "next", &next.stdout);
+    let plan = t.run(&["orchestrate", "--dry-run"]);
+    same(
+        columns_of(&plan.stdout, &ids, " agent-"),
+        "dry run",
+        &plan.stdout,
+    );
+    let run = t.run(&["orchestrate"]);
+    let starts: String = (run.stdout.lines())
+        .filter(|line| line.contains(" start "))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    same(
+        columns_of(&starts, &ids, " agent-"),
+        "event lines",
+        &run.stdout,
+    );
+}
