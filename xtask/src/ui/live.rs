@@ -6,7 +6,7 @@
 //! model `progress` prints: a running orchestrator builds it from its own
 //! state, `progress --watch` from the status files.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -41,11 +41,12 @@ pub struct Live {
 }
 
 impl Live {
-    /// The live view, when it is wanted: stdout is a terminal and neither
-    /// `--quiet` nor NO_COLOR asks for plain lines.
+    /// The live view, when it is wanted: stdout is a terminal that can
+    /// draw it (`TERM` not `dumb`) and neither `--quiet` nor NO_COLOR asks
+    /// for plain lines.
     pub fn new(layout: &Layout, quiet: bool) -> Option<Live> {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-        if quiet || no_color || !std::io::stdout().is_terminal() {
+        if quiet || no_color || !crate::ui::stdout_takes_escapes() {
             return None;
         }
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stdout());

@@ -1,7 +1,7 @@
 //! Lines the orchestrator prints as tasks start and end: plain text, one per
 //! event, coloured only on a terminal and when NO_COLOR is unset.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::time::{Duration, SystemTime};
 
 use crate::model::layout::Layout;
@@ -26,7 +26,7 @@ pub enum Tone {
 
 impl Printer {
     pub fn new(quiet: bool) -> Printer {
-        let color = std::io::stdout().is_terminal()
+        let color = crate::ui::stdout_takes_escapes()
             && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
         Printer {
             color,

@@ -469,17 +469,25 @@ pub fn changes(t: &Tree, task: &str) -> Vec<String> {
 /// Runs the binary under a pseudo-terminal (util-linux `script`), as a
 /// person at a terminal would, and returns everything it drew.
 pub fn on_a_terminal(t: &Tree, args: &str, no_color: bool) -> String {
-    let command = format!("{BIN} --root {} {args}", t.root.display());
-    let mut cmd = std::process::Command::new("script");
-    cmd.args(["-qfec", &command, "/dev/null"])
-        .env("COLUMNS", "160")
-        .env("LINES", "40");
+    let mut cmd = terminal_command(t, args, "xterm-256color");
     if no_color {
         cmd.env("NO_COLOR", "1");
     } else {
         cmd.env_remove("NO_COLOR");
     }
     String::from_utf8_lossy(&cmd.output().unwrap().stdout).into_owned()
+}
+
+/// The binary under a pseudo-terminal (util-linux `script`) of type
+/// `term` (a terminal emulator sets `TERM`; the tests' own may have none).
+pub fn terminal_command(t: &Tree, args: &str, term: &str) -> Command {
+    let command = format!("{BIN} --root {} {args}", t.root.display());
+    let mut cmd = Command::new("script");
+    cmd.args(["-qfec", &command, "/dev/null"])
+        .env("COLUMNS", "160")
+        .env("LINES", "40")
+        .env("TERM", term);
+    cmd
 }
 
 /// A file system whose times are whole seconds (ext4 with 128-byte

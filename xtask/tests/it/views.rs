@@ -1599,3 +1599,49 @@ fn columns_after_wide_or_combining_names_line_up() {
         &run.stdout,
     );
 }
+
+/// Everything `cmd` prints until `done` says it is enough (within a
+/// generous bound, else the test fails with what it printed); then it is
+/// stopped.
+fn printed_until(mut cmd: std::process::Command, done: impl Fn(&str) -> bool) -> String {
+    let mut child = cmd.stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let reader = {
+        let seen = seen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = std::io::Read::read(&mut stdout, &mut buf) {
+                seen.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        })
+    };
+    let text = || String::from_utf8_lossy(&seen.lock().unwrap()).into_owned();
+    let finished = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait_for("what was asked for", || done(&text()))
+    }));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    reader.join().unwrap();
+    assert!(finished.is_ok(), "it printed:\n{}", text());
+    text()
+}
+
+/// A terminal whose `TERM` is `dumb` (an editor's shell buffer) shows
+/// escape sequences as text, and indicatif draws nothing on it: a run's
+/// event lines come without colour codes, and `progress --watch` prints
+/// plain frames (it showed nothing at all).
+#[test]
+fn a_dumb_terminal_gets_plain_lines_and_plain_frames() {
+    let t = Tree::new();
+    t.task("p/a", &sh("true"));
+    let run = printed_until(terminal_command(&t, "orchestrate", "dumb"), |s| {
+        s.contains("Summary:")
+    });
+    assert!(run.contains("done    p/a"), "{run}");
+    assert!(!run.contains('\u{1b}'), "{run:?}");
+    let watch = printed_until(terminal_command(&t, "progress --watch", "dumb"), |s| {
+        s.contains("1/1     done")
+    });
+    assert!(!watch.contains('\u{1b}'), "{watch:?}");
+}
