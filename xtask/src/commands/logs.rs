@@ -124,7 +124,7 @@ pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Res
         out.flush()?;
         let rotated = attempt.is_none() && crate::sys::replaced(&path, &file);
         if rotated && last_run() != followed_run {
-            let follow = layout.cmd(&format!("logs -f {id}"));
+            let follow = layout.task_cmd("logs -f", id);
             eprintln!(
                 "{id} ended, and a later run started its next attempt: `{follow}` follows that one"
             );
@@ -172,7 +172,7 @@ fn wait_for_start(
     match earlier_log {
         true => eprintln!(
             "{id} has not started its next attempt: waiting for its log ({shown}; the last attempt's is shown by `{}`)",
-            layout.cmd(&format!("logs {id}"))
+            layout.task_cmd("logs", id)
         ),
         false => eprintln!("{id} has not started yet: waiting for its log ({shown})"),
     }

@@ -114,7 +114,7 @@ fn refuse_what_validate_would(
     let same_key = (folders.iter()).find(|f| *f != phase && task::phase_key(f) == key);
     if let (false, Some(other)) = (folders.iter().any(|f| f == phase), same_key) {
         let name = &id[phase.len() + 1..];
-        bail!("tasks/{other} is phase `{key}` already (a phase's key is its folder's name without the number), and two folders of one key are refused: put the task there (`{}`), or name its phase otherwise", layout.cmd(&format!("new {other}/{name}")));
+        bail!("tasks/{other} is phase `{key}` already (a phase's key is its folder's name without the number), and two folders of one key are refused: put the task there (`{}`), or name its phase otherwise", layout.task_cmd("new", &format!("{other}/{name}")));
     }
     let files = discovery.files;
     let nested = (files.iter().filter_map(|file| layout.task_id(file)))

@@ -309,7 +309,7 @@ impl Why<'_> {
             }
             State::AwaitingApproval => {
                 let approve = layout.task_cmd("approve", id);
-                let reject = format!("{} --reason TEXT", layout.task_cmd("reject", id));
+                let reject = layout.task_cmd("reject --reason TEXT", id);
                 let task = &self.defs.graph.tasks[t];
                 let missing = match s.completed_at {
                     Some(_) => outputs::problems(layout, task, None, false),

@@ -85,7 +85,10 @@ impl Layout {
     /// `cmd` of `verb` on task (or phase) `id`, quoted for the shell (an id
     /// may hold a space, or `<`, `&`).
     pub fn task_cmd(&self, verb: &str, id: &str) -> String {
-        self.cmd(&format!("{verb} {}", shell_word(id)))
+        // An id that begins with `-` (a phase folder `-x`) would be read as
+        // a flag: after `--`, no argument is.
+        let end_of_flags = if id.starts_with('-') { "-- " } else { "" };
+        self.cmd(&format!("{verb} {end_of_flags}{}", shell_word(id)))
     }
 
     /// `workspace/<folder>/<id><suffix>`, made in one allocation: these
