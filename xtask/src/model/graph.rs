@@ -716,6 +716,12 @@ fn listed_path_problems(task: &Task) -> Vec<Problem> {
                 // `./a`, `a//b`, `a/`: the same file under another name,
                 // which no producer's or overlap's comparison would match.
                 "has an empty or `.` part (`./`, `//`, a trailing `/`)"
+            } else if path.contains(crate::agent::terminal::acts_on_a_terminal) {
+                // Its failures (`missing ...`) are shown on lines of their
+                // own, in every view: a terminal would act on it.
+                let reason =
+                    "holds a control character (a newline, an escape): name the file without one";
+                return Some((kind, path, reason.to_owned(), false));
             } else {
                 let glob = crate::state::outputs::bad_glob(path)?;
                 return Some((kind, path, glob, false));

@@ -91,10 +91,11 @@ impl Problem {
 /// A problem as a person reads it. A file's name and the values a message
 /// quotes are the user's, and may hold what a terminal acts on (a file
 /// named with an escape sequence, a dependency `"\e]0;x\a"`): written
-/// out, never sent raw; a message's own line breaks and tabs are kept.
+/// out, never sent raw, a line break too (a problem is one line); a tab is
+/// kept.
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let message = escaped(&self.message, &['\n', '\t']);
+        let message = escaped(&self.message, &['\t']);
         match (&self.file, self.line) {
             (Some(file), Some(line)) => {
                 write!(f, "{}:{line}: {message}", escaped(file.as_str(), &[]))

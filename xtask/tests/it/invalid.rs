@@ -1025,3 +1025,23 @@ fn an_argument_that_is_not_utf8_is_a_usage_error() {
     run.code(2).says("invalid UTF-8");
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
 }
+
+/// An input, output, write or gate artifact is named in the lines that
+/// say it is missing, in every view: one that holds what a terminal acts
+/// on is refused at its line (an output `\e]0;x\a.txt` set the window's
+/// title from each failure's line).
+#[test]
+fn a_path_with_control_characters_is_refused() {
+    check(
+        |t| {
+            t.task("p/a", "command: \"true\"\noutputs: [\"\\e]0;x\\a.txt\"]");
+            t.task("p/b", "command: \"true\"\ninputs: [\"p/a/x\\ny\"]");
+            t.config("kill_grace: 1s\nphases:\n  p:\n    requires: [\"a\\rb\"]\n");
+        },
+        &[
+            "tasks/p/a.md:3: output `\\e]0;x\\u{7}.txt` holds a control character (a newline, an escape): name the file without one",
+            "tasks/p/b.md:3: input `p/a/x\\ny` holds a control character (a newline, an escape): name the file without one",
+            "tasks/orchestrator.yaml:4: `phases.p.requires`: `a\\rb` holds a control character (a newline, an escape): name the file without one",
+        ],
+    );
+}

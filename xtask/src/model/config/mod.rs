@@ -378,6 +378,14 @@ fn requires(value: &Value) -> Result<Vec<String>, String> {
     if let Some((bad, why)) = (paths.iter()).find_map(|r| Some((r, outputs::bad_glob(r)?))) {
         return Err(format!("`{bad}` {why}"));
     }
+    // What the gate waits on is shown on a line of its own.
+    if let Some(bad) =
+        (paths.iter()).find(|r| r.contains(crate::agent::terminal::acts_on_a_terminal))
+    {
+        return Err(format!(
+            "`{bad}` holds a control character (a newline, an escape): name the file without one"
+        ));
+    }
     Ok(paths)
 }
 
