@@ -400,17 +400,9 @@ pub fn parse(tasks_dir: &Utf8Path, file: &Utf8Path, text: &str) -> Parsed {
         Ok(split) => split,
         Err((line, msg)) => return problem(line, msg),
     };
-    let value: Value = match serde_yaml::from_str(frontmatter) {
+    let value = match yaml::parse(file, frontmatter, first_line, "frontmatter") {
         Ok(value) => value,
-        Err(e) => {
-            return Parsed::failed(yaml::syntax_problem(
-                file,
-                frontmatter,
-                &e,
-                first_line,
-                "frontmatter",
-            ))
-        }
+        Err(problem) => return Parsed::failed(problem),
     };
     let mut fields = match Fields::new(file, text, value, "", first_line) {
         Ok(fields) => fields,

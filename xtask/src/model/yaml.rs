@@ -12,7 +12,7 @@ use serde_yaml::Value;
 use crate::model::problem::{find_key_line, nearest, Problem};
 
 mod syntax;
-pub use syntax::{syntax_problem, BEYOND_RANGE};
+pub use syntax::{parse, BEYOND_RANGE};
 
 /// A mapping being read.
 pub struct Fields<'a> {
@@ -615,7 +615,8 @@ mod tests {
     fn common_syntax_mistakes_are_said_with_what_to_do() {
         let said = |yaml: &str| {
             let error = serde_yaml::from_str::<Value>(yaml).unwrap_err();
-            syntax_problem(Utf8Path::new("f.md"), yaml, &error, 1, "frontmatter").to_string()
+            syntax::syntax_problem(Utf8Path::new("f.md"), yaml, &error, 1, "frontmatter")
+                .to_string()
         };
         for (yaml, hint) in [
             (
@@ -647,7 +648,7 @@ mod tests {
     fn a_number_beyond_64_bits_is_named_too_large() {
         let yaml = "a: 1\nretries: 99999999999999999999\n";
         let error = serde_yaml::from_str::<Value>(yaml).unwrap_err();
-        let problem = syntax_problem(Utf8Path::new("f.md"), yaml, &error, 2, "frontmatter");
+        let problem = syntax::syntax_problem(Utf8Path::new("f.md"), yaml, &error, 2, "frontmatter");
         assert_eq!(
             problem.to_string(),
             "f.md:3: `retries`: 99999999999999999999 is beyond any setting's range (64 bits): write a number nearer 0"
@@ -688,7 +689,7 @@ mod tests {
     fn a_key_given_twice_is_reported_where_it_comes_again() {
         let problem = |yaml: &str, first_line: usize| {
             let error = serde_yaml::from_str::<Value>(yaml).unwrap_err();
-            syntax_problem(
+            syntax::syntax_problem(
                 Utf8Path::new("t.md"),
                 yaml,
                 &error,

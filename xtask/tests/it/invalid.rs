@@ -1045,3 +1045,21 @@ fn a_path_with_control_characters_is_refused() {
         ],
     );
 }
+
+/// YAML nested thousands of `[` deep (a generated task file gone wrong)
+/// is refused before YAML's reader, whose time grows with the square of
+/// the depth, takes it (100,000 deep took half a minute), at its line.
+#[test]
+fn yaml_nested_thousands_deep_is_refused_at_its_line() {
+    let deep = format!("{}{}", "[".repeat(20_000), "]".repeat(20_000));
+    check(
+        |t| {
+            t.task("p/a", &format!("title: a\nx: {deep}\ncommand: \"true\""));
+            t.config(&format!("kill_grace: 1s\nx: {deep}\n"));
+        },
+        &[
+            "tasks/p/a.md:3: frontmatter is not valid YAML: `[` and `{` nest more than 1000 deep here (YAML is read to 128 levels)",
+            "tasks/orchestrator.yaml:2: the config is not valid YAML: `[` and `{` nest more than 1000 deep here",
+        ],
+    );
+}

@@ -209,14 +209,9 @@ impl Config {
         if text.trim().is_empty() {
             return (config, Vec::new());
         }
-        let value: Value = match serde_yaml::from_str(text) {
+        let value = match yaml::parse(path, text, 1, "the config") {
             Ok(value) => value,
-            Err(e) => {
-                return (
-                    config,
-                    vec![yaml::syntax_problem(path, text, &e, 1, "the config")],
-                )
-            }
+            Err(problem) => return (config, vec![problem]),
         };
         let mut fields = match Fields::new(path, text, value, "", 1) {
             Ok(fields) => fields,

@@ -10,6 +10,25 @@ use crate::model::problem::Problem;
 /// What a number too large for any setting (64 bits), of either sign, is.
 pub const BEYOND_RANGE: &str = "is beyond any setting's range (64 bits): write a number nearer 0";
 
+/// `yaml`, of `file` from its line `first_line`, read as a YAML value, or
+/// the problem that it is not one; `what` names it (`frontmatter`, `the
+/// config`).
+pub fn parse(
+    file: &Utf8Path,
+    yaml: &str,
+    first_line: usize,
+    what: &str,
+) -> Result<serde_yaml::Value, Problem> {
+    if let Some(line) = nested_too_deep(yaml) {
+        return Err(Problem::in_file(
+            file,
+            Some(line + first_line - 1),
+            format!("{what} is not valid YAML: `[` and `{{` nest more than {DEEPEST} deep here (YAML is read to 128 levels)"),
+        ));
+    }
+    serde_yaml::from_str(yaml).map_err(|e| syntax_problem(file, yaml, &e, first_line, what))
+}
+
 /// A YAML syntax error in `file`, whose YAML `yaml` starts on line
 /// `first_line`: the file's line, and the message without serde_yaml's own
 /// positions (which count from the YAML's start). A key given twice is
@@ -44,6 +63,32 @@ pub fn syntax_problem(
         ),
     };
     Problem::in_file(file, line, message)
+}
+
+/// How deep `[` and `{` may nest before YAML is read at all. The reader
+/// (libyaml's scanner) takes time that grows with the square of the
+/// depth: a frontmatter of 100,000 `[` took half a minute to be refused
+/// past 128 levels, and a run's loop reads generated task files. Counted
+/// without regard to quotes: deeper than this only inside quoted text is
+/// refused too, which no file people write is.
+const DEEPEST: usize = 1000;
+
+/// The line of `yaml` where `[` and `{` come to nest past `DEEPEST`.
+fn nested_too_deep(yaml: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    for (i, line) in yaml.lines().enumerate() {
+        for byte in line.bytes() {
+            match byte {
+                b'[' | b'{' => depth += 1,
+                b']' | b'}' => depth = depth.saturating_sub(1),
+                _ => continue,
+            }
+            if depth > DEEPEST {
+                return Some(i + 1);
+            }
+        }
+    }
+    None
 }
 
 /// The line of the `---` that starts a second YAML document in `yaml`
