@@ -1063,3 +1063,25 @@ fn yaml_nested_thousands_deep_is_refused_at_its_line() {
         ],
     );
 }
+
+/// A config saved with a byte order mark (as Windows editors save UTF-8)
+/// and Windows line ends is read as without them, as a task file is, and
+/// its problems are at their lines (it was refused as two documents).
+#[test]
+fn a_config_with_a_byte_order_mark_and_windows_line_ends_is_read() {
+    let t = Tree::new();
+    t.write(
+        "tasks/orchestrator.yaml",
+        "\u{feff}kill_grace: 1s\r\nmax_memory_gb: 0.25\r\ntitle: Ünï 中文\r\n",
+    );
+    t.task("p/a", &sh("true"));
+    t.run(&["validate"]).code(0);
+    t.run(&["progress"]).code(0).says("=== Ünï 中文 Status ===");
+    t.write(
+        "tasks/orchestrator.yaml",
+        "\u{feff}kill_grace: 1s\r\nmax_memory_gb: 0.25\r\nmax_concurrent: 2\r\n",
+    );
+    t.run(&["validate"])
+        .code(2)
+        .says("tasks/orchestrator.yaml:3: unknown key `max_concurrent`");
+}

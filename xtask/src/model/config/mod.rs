@@ -205,6 +205,9 @@ impl Config {
     }
 
     fn parse_as_far_as_it_reads(path: &Utf8Path, text: &str) -> (Config, Vec<Problem>) {
+        // A byte order mark, as Windows editors save UTF-8 with, is no text
+        // (YAML took it for content before a second document).
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let mut config = Config::default();
         if text.trim().is_empty() {
             return (config, Vec::new());
