@@ -1085,3 +1085,23 @@ fn a_config_with_a_byte_order_mark_and_windows_line_ends_is_read() {
         .code(2)
         .says("tasks/orchestrator.yaml:3: unknown key `max_concurrent`");
 }
+
+/// A quoted value never closed is said at the line it opens on, in a
+/// task file and in the config: YAML finds it out past the last line (the
+/// closing `---`, or a line the config does not have).
+#[test]
+fn a_quote_never_closed_is_said_where_it_opens() {
+    check(
+        |t| {
+            t.write(
+                "tasks/p/a.md",
+                "---\ntitle: \"unterminated\ncommand: echo hi\nretries: 1\n---\nbody\n",
+            );
+            t.config("title: 'x\nkill_grace: 1s\n");
+        },
+        &[
+            "tasks/p/a.md:2: frontmatter is not valid YAML: found unexpected end of stream, while scanning a quoted scalar (the quote that opens this value is never closed: close it)",
+            "tasks/orchestrator.yaml:1: the config is not valid YAML: found unexpected end of stream, while scanning a quoted scalar",
+        ],
+    );
+}

@@ -41,12 +41,13 @@ pub fn syntax_problem(
     what: &str,
 ) -> Problem {
     let said = without_locations(&error.to_string());
-    let line = error
-        .location()
-        .map(|l| {
-            let again = duplicate_key(&error.to_string())
-                .and_then(|key| second_line_of_key(yaml, l.line(), key));
-            again.unwrap_or(l.line())
+    let line = (unclosed_quote(&error.to_string()))
+        .or_else(|| {
+            error.location().map(|l| {
+                let again = duplicate_key(&error.to_string())
+                    .and_then(|key| second_line_of_key(yaml, l.line(), key));
+                again.unwrap_or(l.line())
+            })
         })
         .or_else(|| {
             said.contains("more than one document")
@@ -63,6 +64,21 @@ pub fn syntax_problem(
         ),
     };
     Problem::in_file(file, line, message)
+}
+
+/// The line where a quoted value that is never closed opens: YAML says
+/// where it ran out of text (past the last line), and where the value
+/// began only in its message.
+fn unclosed_quote(message: &str) -> Option<usize> {
+    const OPENED: &str = "while scanning a quoted scalar at line ";
+    if !message.starts_with("found unexpected end of stream") {
+        return None;
+    }
+    let after = &message[message.find(OPENED)? + OPENED.len()..];
+    let digits = after
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(after.len());
+    after[..digits].parse().ok()
 }
 
 /// How deep `[` and `{` may nest before YAML is read at all. The reader
@@ -129,6 +145,8 @@ fn hint(yaml: &str, error: &serde_yaml::Error, said: &str) -> &'static str {
         && value.starts_with(['`', '@', '%'])
     {
         " (a value that starts with ` @ or % must be quoted: '@me')"
+    } else if said.contains("end of stream, while scanning a quoted scalar") {
+        " (the quote that opens this value is never closed: close it)"
     } else if said.contains("while parsing a flow sequence") {
         " (a list in brackets, above, is not closed: `]`)"
     } else {
