@@ -56,7 +56,12 @@ fn main() {
         Err(e) => {
             match e.downcast_ref::<Invalid>() {
                 Some(invalid) => eprintln!("error: {}", invalid.describe(launches)),
-                None => eprintln!("error: {e:#}"),
+                // It may quote what was typed, or a file's text: what a
+                // terminal would act on is written out.
+                None => eprintln!(
+                    "error: {}",
+                    agent::terminal::escaped(&format!("{e:#}"), &['\n', '\t'])
+                ),
             }
             exit::INVALID
         }

@@ -1645,3 +1645,20 @@ fn a_dumb_terminal_gets_plain_lines_and_plain_frames() {
     });
     assert!(!watch.contains('\u{1b}'), "{watch:?}");
 }
+
+/// An error that quotes what was typed (a name pasted with its colour
+/// codes) writes what a terminal would act on out.
+#[test]
+fn an_error_quoting_a_typed_name_writes_its_control_characters_out() {
+    let t = Tree::new();
+    t.task("p/a", &sh("true"));
+    for command in ["why", "logs", "prompt", "approve"] {
+        let run = t.run(&[command, "p/\u{1b}[31ma\u{7}"]);
+        run.code(2).says("no task `p/\\e[31ma\\u{7}`");
+        assert!(
+            !acts_on_a_terminal(&run.said()),
+            "{command}:\n{}",
+            run.said()
+        );
+    }
+}
