@@ -278,7 +278,7 @@ fn one_line(text: &str) -> Result<String, String> {
     if text.trim().is_empty() {
         return Err("must not be empty".to_owned());
     }
-    if text.chars().any(char::is_control) {
+    if text.contains(crate::agent::terminal::acts_on_a_terminal) {
         return Err("must be one line, without newlines or other control characters".to_owned());
     }
     Ok(text.to_owned())

@@ -371,7 +371,7 @@ pub fn non_empty_text(value: &Value) -> Result<String, String> {
 /// but a tab; the newline a YAML block (`title: >`) ends with is dropped.
 pub fn one_line_text(value: &Value) -> Result<String, String> {
     let s = non_empty_text(value)?.trim_end().to_owned();
-    if s.chars().any(|c| c.is_control() && c != '\t') {
+    if s.contains(|c| c != '\t' && crate::agent::terminal::acts_on_a_terminal(c)) {
         return Err("must be one line, without newlines or other control characters".into());
     }
     Ok(s)

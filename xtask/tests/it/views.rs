@@ -1662,3 +1662,20 @@ fn an_error_quoting_a_typed_name_writes_its_control_characters_out() {
         );
     }
 }
+
+/// A direction override shows the text after it reversed: a title, a
+/// pool, a reason or a note is refused with one, as with a control
+/// character.
+#[test]
+fn a_direction_override_in_a_one_line_text_is_refused() {
+    let t = Tree::new();
+    t.task("p/a", &sh("true"));
+    t.run(&["block", "p/a", "--reason", "fine\u{202e}txt.exe"])
+        .code(2)
+        .says("must be one line, without newlines or other control characters");
+    assert_eq!(t.state("p/a"), "pending");
+    t.config("kill_grace: 1s\ntitle: \"evil\u{202e}txt.exe\"\n");
+    t.run(&["validate"]).code(2).says(
+        "tasks/orchestrator.yaml:2: `title`: must be one line, without newlines or other control characters",
+    );
+}
