@@ -70,8 +70,10 @@ fn files_in(dir: &Utf8Path) -> Option<Vec<Utf8PathBuf>> {
     let mut files = Vec::new();
     let mut bytes = 0;
     let mut too_many = false;
-    walk([dir.to_owned()], |entry, _| {
-        let path = entry.path();
+    walk([dir], |entry| {
+        let Some(path) = entry.utf8() else {
+            return Step::Past;
+        };
         let size = match entry.file_type() {
             Ok(kind) if kind.is_file() => entry.metadata().map(|m| m.len()),
             // A link to a file counts as that file.
@@ -141,7 +143,7 @@ fn check_one(
         } else {
             "missing"
         };
-        return Some(format!("{what} {shown}"));
+        return Some(format!("{what} {shown}{}", not_utf8_note(&path)));
     }
     // A link to nothing is no output: the task that takes it as an input
     // would find it missing.
@@ -176,6 +178,39 @@ fn check_one(
     ))
 }
 
+/// What output `path` (a name, or a pattern of the last part) cannot
+/// match in its folder: the names there that are not UTF-8 (` (b\u{fffd}d.csv
+/// is there, its name not UTF-8, which no output names: name it in
+/// UTF-8)`), else nothing. The task wrote one of those instead, and `ls`
+/// shows it.
+fn not_utf8_note(path: &Utf8Path) -> String {
+    let Some(folder) = path.parent().filter(|folder| !is_glob(folder.as_str())) else {
+        return String::new();
+    };
+    let found: Vec<std::ffi::OsString> = (std::fs::read_dir(folder).into_iter().flatten())
+        .flatten()
+        .map(|entry| entry.file_name())
+        .filter(|name| name.to_str().is_none())
+        .collect();
+    // Said in every view of the failure: what a terminal would act on in
+    // the name is written out.
+    let shown = |name: &std::ffi::OsString| {
+        crate::agent::terminal::escaped(&name.to_string_lossy(), &[]).into_owned()
+    };
+    match found.as_slice() {
+        [] => String::new(),
+        [one] => format!(
+            " ({} is there, its name not UTF-8, which no output names: name it in UTF-8)",
+            shown(one)
+        ),
+        [first, more @ ..] => format!(
+            " ({} and {} more are there, their names not UTF-8, which no output names: name them in UTF-8)",
+            shown(first),
+            more.len()
+        ),
+    }
+}
+
 /// Whether anything in the folder `dir` (a file or folder in it, at any
 /// depth) changed at or after `since` (ns): a folder output written over
 /// in place (no entry added or removed) keeps its own change time.
@@ -191,8 +226,10 @@ fn changed_inside(dir: &Utf8Path, since: u64) -> bool {
 /// Calls `go_on` with the change time (ns) of each file and folder in the
 /// folder `dir`, at any depth, until it returns false.
 fn each_inside(dir: &Utf8Path, mut go_on: impl FnMut(u64) -> bool) {
-    walk([dir.to_owned()], |entry, _| {
-        let Ok(meta) = entry.path().symlink_metadata() else {
+    // Every name, UTF-8 or not: a file the task wrote counts whatever its
+    // name.
+    walk([dir], |entry| {
+        let Ok(meta) = entry.metadata() else {
             return Step::Past;
         };
         match go_on(changed_ns(&meta)) {

@@ -244,8 +244,8 @@ pub fn remove_stale(layout: &Layout, running: impl Fn(&str) -> bool) {
 /// (which it does as its orchestrator dies) never renames them. One whose
 /// writer lives is a write in progress, left alone.
 fn remove_cut_writes(layout: &Layout) {
-    walk([layout.pids_dir()], |entry, _| {
-        let writer = (entry.file_name().strip_prefix('.'))
+    walk([layout.pids_dir()], |entry| {
+        let writer = (entry.name().and_then(|name| name.strip_prefix('.')))
             .and_then(|name| name.strip_suffix(".tmp"))
             .and_then(|name| name.rsplit('.').nth(1))
             .and_then(|pid| pid.parse::<u32>().ok());
@@ -308,9 +308,11 @@ fn live_process(layout: &Layout, id: &str) -> Option<Process> {
 fn files(layout: &Layout) -> Vec<(Utf8PathBuf, String)> {
     let pids = layout.pids_dir();
     let mut found = Vec::new();
-    walk([pids.clone()], |entry, folder| {
-        let path = entry.path();
-        if !folder && !entry.file_name().starts_with('.') {
+    walk([pids.clone()], |entry| {
+        let Some(path) = entry.utf8() else {
+            return Step::Past;
+        };
+        if !entry.is_folder && !path.file_name().unwrap_or_default().starts_with('.') {
             let id = (path.strip_prefix(&pids).ok())
                 .and_then(|rel| rel.as_str().rsplit_once('.'))
                 .map(|(id, _)| id.to_owned());

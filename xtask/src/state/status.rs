@@ -594,13 +594,16 @@ pub fn read(layout: &Layout, id: &str) -> Result<Option<Status>, ReadError> {
 pub fn ids_on_disk(layout: &Layout) -> Vec<String> {
     let root = layout.status_dir();
     let mut ids = Vec::new();
-    walk([root.clone()], |entry, folder| {
-        if entry.file_name().starts_with('.') {
+    walk([root.clone()], |entry| {
+        let Some(path) = entry
+            .utf8()
+            .filter(|_| entry.name().is_some_and(|n| !n.starts_with('.')))
+        else {
             return Step::Past;
-        }
-        if !folder {
-            let id = (entry.path().strip_prefix(&root).ok())
-                .and_then(|rel| rel.as_str().strip_suffix(".json"));
+        };
+        if !entry.is_folder {
+            let id =
+                (path.strip_prefix(&root).ok()).and_then(|rel| rel.as_str().strip_suffix(".json"));
             ids.extend(id.map(str::to_owned));
         }
         Step::Into

@@ -866,3 +866,33 @@ fn a_failure_kept_by_reset_outlasts_a_block() {
     t.run(&["orchestrate"]).code(0);
     assert_eq!(t.read("workspace/outputs/p/b/told"), "none\nexit code 1\n");
 }
+
+/// Outputs a task wrote under a name that is not UTF-8: a pattern never
+/// matches one, and the failure says it is there (it said only `no file
+/// matches`, beside an `ls` that showed it); a folder output rewritten
+/// through one counts as written (it was passed over).
+#[test]
+fn outputs_named_in_bytes_that_are_not_utf8_are_said_and_counted() {
+    let t = Tree::new();
+    t.task(
+        "p/a",
+        &format!(
+            "outputs: [\"*.csv\"]\n{}",
+            sh(r#"printf x > "$TASK_OUTPUT_DIR/$(printf 'b\377d').csv""#)
+        ),
+    );
+    t.task(
+        "p/b",
+        &format!(
+            "outputs: [dir]\nretries: 1\n{}",
+            sh(r#"mkdir -p "$TASK_OUTPUT_DIR/dir"; printf "$TASK_ATTEMPT" > "$TASK_OUTPUT_DIR/dir/$(printf 'x\377')"; [ "$TASK_ATTEMPT" = 2 ]"#)
+        ),
+    );
+    t.run(&["orchestrate"]).code(1);
+    let error = t.status("p/a")["error"].as_str().unwrap().to_owned();
+    assert!(
+        error.contains("no file matches workspace/outputs/p/a/*.csv (b\u{fffd}d.csv is there, its name not UTF-8, which no output names: name it in UTF-8)"),
+        "{error}"
+    );
+    assert_eq!(t.state("p/b"), "completed", "{}", t.status("p/b"));
+}

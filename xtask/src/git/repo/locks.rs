@@ -51,9 +51,10 @@ impl Repo {
     /// The `*.lock` files of the worktree at `dir`'s own git folder.
     fn worktree_locks(&self, dir: &Utf8Path) -> Result<Vec<Utf8PathBuf>> {
         let mut locks = Vec::new();
-        walk([self.own_git_dir(dir)?], |entry, folder| {
-            if !folder && entry.file_name().ends_with(".lock") {
-                locks.push(entry.path().to_owned());
+        walk([self.own_git_dir(dir)?], |entry| {
+            match entry.utf8().filter(|path| path.as_str().ends_with(".lock")) {
+                Some(lock) if !entry.is_folder => locks.push(lock.to_owned()),
+                _ => {}
             }
             Step::Into
         });

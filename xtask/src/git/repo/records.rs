@@ -28,9 +28,9 @@ fn write_mark(mark: &Utf8Path) -> Result<()> {
 /// under `dir` that lacks one (not following links), so that what is in
 /// it can be deleted. A folder that is not ours stays as it is.
 fn let_folders_be_emptied(dir: &Utf8Path) {
-    let_be_emptied(dir);
-    walk([dir.to_owned()], |entry, folder| {
-        if folder {
+    let_be_emptied(dir.as_std_path());
+    walk([dir], |entry| {
+        if entry.is_folder {
             let_be_emptied(entry.path());
         }
         Step::Into
@@ -39,7 +39,7 @@ fn let_folders_be_emptied(dir: &Utf8Path) {
 
 /// Gives its owner read, write and search permission on the folder
 /// `dir` if it lacks one (and is a folder, not a link to one).
-fn let_be_emptied(dir: &Utf8Path) {
+fn let_be_emptied(dir: &std::path::Path) {
     use std::os::unix::fs::PermissionsExt;
     let Ok(meta) = dir.symlink_metadata() else {
         return;
@@ -227,10 +227,10 @@ impl Repo {
             .filter(|entry| entry.ends_with('/'))
             .map(|entry| dir.join(entry.trim_end_matches('/')));
         let mut found = Vec::new();
-        walk(folders, |entry, folder| {
-            match folder && entry.file_name() == ".git" {
+        walk(folders, |entry| {
+            match entry.is_folder && entry.name() == Some(".git") {
                 true => {
-                    found.push(entry.path().to_owned());
+                    found.extend(entry.utf8().map(Utf8Path::to_owned));
                     Step::Past
                 }
                 false => Step::Into,
@@ -339,9 +339,9 @@ impl Repo {
     /// The marks of the removals going on, or cut short.
     fn removal_marks(&self) -> Vec<Utf8PathBuf> {
         let mut marks = Vec::new();
-        walk([self.ours.join(REMOVING)], |entry, folder| {
-            if !folder {
-                marks.push(entry.path().to_owned());
+        walk([self.ours.join(REMOVING)], |entry| {
+            if !entry.is_folder {
+                marks.extend(entry.utf8().map(Utf8Path::to_owned));
             }
             Step::Into
         });
@@ -394,8 +394,10 @@ impl Repo {
         // Each task's at its id's path (`<phase>/<name>`, deeper for ids
         // of folders), the integration's at `.integration`: every folder,
         // but inside a worktree.
-        walk([self.ours.clone()], |entry, _| {
-            let path = entry.path();
+        walk([self.ours.clone()], |entry| {
+            let Some(path) = entry.utf8() else {
+                return Step::Past;
+            };
             let Ok(link) = std::fs::read_to_string(path.join(".git")) else {
                 return Step::Into;
             };
@@ -532,9 +534,11 @@ fn module_repositories(modules: &Utf8Path) -> Vec<Utf8PathBuf> {
     // after, its other folders left out.
     while !folders.is_empty() {
         let mut nested = Vec::new();
-        walk(std::mem::take(&mut folders), |entry, folder| {
-            let path = entry.path();
-            if !folder || !path.join("HEAD").is_file() || !path.join("objects").is_dir() {
+        walk(std::mem::take(&mut folders), |entry| {
+            let Some(path) = entry.utf8() else {
+                return Step::Past;
+            };
+            if !entry.is_folder || !path.join("HEAD").is_file() || !path.join("objects").is_dir() {
                 return Step::Into;
             }
             nested.push(path.join("modules"));
