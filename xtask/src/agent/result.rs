@@ -624,14 +624,15 @@ fn without_leading_marks(mut line: &str) -> &str {
     }
 }
 
-/// A string the agent printed, without escape sequences or control
-/// characters but its tabs and line breaks (`terminal::without_escapes`):
+/// A string the agent printed, without escape sequences, direction
+/// overrides or control characters but its tabs and line breaks (`terminal::without_escapes`):
 /// what it says reaches the views, which must not hand its escapes (or a
 /// web page's it quotes) to the person's terminal, and its dependents'
 /// prompts, which quote it as it was (a Makefile's tabs).
 fn text(value: Option<&Value>) -> Option<String> {
     let raw = value.and_then(Value::as_str)?;
-    if !raw.contains(|c: char| c.is_control() && c != '\n' && c != '\t') {
+    let acts = |c: char| c != '\n' && c != '\t' && crate::agent::terminal::acts_on_a_terminal(c);
+    if !raw.contains(acts) {
         return Some(raw.to_owned());
     }
     Some(crate::agent::terminal::without_escapes(raw))

@@ -7,8 +7,8 @@
 /// to the start and what follows is written over what was there (a
 /// progress bar redrawn in place ends as its last state), an erase to the
 /// end of the line (`ESC [ K`) erases, other escape sequences (colours,
-/// cursor moves, window titles) and control characters are dropped, and a
-/// tab is a space.
+/// cursor moves, window titles), control characters and direction
+/// overrides are dropped, and a tab is a space.
 pub fn plain(line: &str) -> String {
     let mut shown: Vec<char> = Vec::with_capacity(line.len());
     let mut column = 0;
@@ -21,7 +21,7 @@ pub fn plain(line: &str) -> String {
                     shown.truncate(column);
                 }
             }
-            c if c.is_control() && c != '\t' => {}
+            c if c != '\t' && acts_on_a_terminal(c) => {}
             c => {
                 let c = if c == '\t' { ' ' } else { c };
                 match shown.get_mut(column) {
@@ -36,7 +36,7 @@ pub fn plain(line: &str) -> String {
 }
 
 /// `text` without what would act on a terminal it is printed to: escape
-/// sequences and control characters are dropped (a carriage return of a
+/// sequences, control characters and direction overrides are dropped (a carriage return of a
 /// Windows line end too), tabs and line breaks kept. For what is kept as
 /// it was said (an agent's message, quoted in its dependents' prompts),
 /// where `plain`'s rendering (a tab as a space, a line written over after
@@ -50,7 +50,7 @@ pub fn without_escapes(text: &str) -> String {
                 skip_escape(&mut chars);
             }
             '\n' | '\t' => kept.push(c),
-            c if c.is_control() => {}
+            c if acts_on_a_terminal(c) => {}
             c => kept.push(c),
         }
     }
@@ -173,6 +173,7 @@ mod tests {
             ("a windows line\r", "a windows line"),
             ("dcs \u{1b}Pq#0;2;0;0;0\u{1b}\\gone", "dcs gone"),
             ("tab\tand\u{7}bell\u{8}", "tab andbell"),
+            ("fine\u{202e}txt.exe\u{2069}", "finetxt.exe"),
             ("cut \u{1b}[3", "cut "),
             ("\u{1b}", ""),
             ("plain: ünïcode ✓", "plain: ünïcode ✓"),

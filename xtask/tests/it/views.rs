@@ -1679,3 +1679,20 @@ fn a_direction_override_in_a_one_line_text_is_refused() {
         "tasks/orchestrator.yaml:2: `title`: must be one line, without newlines or other control characters",
     );
 }
+
+/// A task's output with a direction override (which shows the text after
+/// it reversed) is shown without it, as its escape sequences are: `why`'s
+/// last lines, `progress`'s last log line.
+#[test]
+fn a_direction_override_in_a_task_s_output_is_dropped_from_the_views() {
+    let t = Tree::new();
+    t.task(
+        "p/a",
+        &sh(r#"printf 'report\342\200\256txt.exe\n'; exit 1"#),
+    );
+    t.run(&["orchestrate"]).code(1);
+    let why = t.run(&["why", "p/a"]);
+    why.says("    reporttxt.exe");
+    assert!(!acts_on_a_terminal(&why.said()), "{}", why.said());
+    assert_eq!(progress_task(&t, "p/a")["last_log_line"], "reporttxt.exe");
+}
