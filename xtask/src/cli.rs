@@ -56,13 +56,7 @@ Examples:
     Orchestrate(Orchestrate),
     /// Run one task in the foreground, if its dependencies and inputs are met
     Launch {
-        // Here and in every argument of one task: an id may begin with `-`
-        // (a phase folder `-x`), typed as it is (`why -x/a`); a flag the
-        // command knows is still read as that flag. A list of tasks (reset,
-        // validate) would take its flags for ids: there `--` comes first,
-        // as the hints write it (`Layout::task_cmd`).
         /// Task id, e.g. 01-analysis/01-run-conformance-tests
-        #[arg(allow_hyphen_values = true)]
         task: String,
     },
     /// Wait for the tasks recorded as running (after a crash) and record their end
@@ -75,7 +69,6 @@ Examples:
     /// Mark a task (or every task of a phase) failed, and block what depends on it, until `reset`
     Block {
         /// Task id, or a phase (`01-analysis` or `analysis`)
-        #[arg(allow_hyphen_values = true)]
         task: String,
         /// Why, recorded as the task's error
         #[arg(long, default_value = crate::commands::block::BY_HAND, value_parser = one_line)]
@@ -84,7 +77,6 @@ Examples:
     /// Approve a task (or a phase's tasks) that awaits approval: to start, or its result
     Approve {
         /// Task id, or a phase (`01-analysis` or `analysis`)
-        #[arg(allow_hyphen_values = true)]
         task: String,
         /// Who approves [default: $USER, else the account's name]
         #[arg(long, value_name = "NAME", value_parser = one_line)]
@@ -96,7 +88,6 @@ Examples:
     /// Reject a task (or a phase's tasks) that awaits approval: it fails with the reason, and what depends on it is blocked
     Reject {
         /// Task id, or a phase (each of its tasks that awaits approval)
-        #[arg(allow_hyphen_values = true)]
         task: String,
         /// Why, recorded as the task's error
         #[arg(long, value_name = "TEXT", value_parser = one_line)]
@@ -122,7 +113,6 @@ Examples:
     /// Explain why a task is where it is (what it waits on, its error, its log), or a phase's tasks
     Why {
         /// Task id, or a phase
-        #[arg(allow_hyphen_values = true)]
         task: String,
     },
     /// List the tasks that would start now, and what the first waiting ones wait on
@@ -130,7 +120,6 @@ Examples:
     /// Print the prompt a task's next attempt would get, rendered from its template
     Prompt {
         /// Task id
-        #[arg(allow_hyphen_values = true)]
         task: String,
     },
     /// Print the dependency graph (Graphviz DOT or Mermaid), coloured by status
@@ -163,7 +152,6 @@ Examples:
   cargo xtask logs 01-analysis/02-lint --attempt 1    an earlier attempt's")]
     Logs {
         /// Task id, e.g. 01-analysis/01-run-conformance-tests
-        #[arg(allow_hyphen_values = true)]
         task: String,
         /// Keep printing while the task runs (waiting for it to start, if it has not)
         #[arg(short, long)]
@@ -188,7 +176,6 @@ Examples:
     /// Create tasks/<phase>/<name>.md from tasks/TEMPLATE.md
     New {
         /// The new task's id, e.g. 01-analysis/07-audit-errors
-        #[arg(allow_hyphen_values = true)]
         task: String,
     },
     /// Show progress per phase and each phase's completion gate
@@ -218,18 +205,13 @@ pub struct Orchestrate {
     #[arg(long)]
     pub dry_run: bool,
     /// Run only this phase (`01-analysis` or `analysis`)
-    #[arg(
-        long,
-        value_name = "PHASE",
-        conflicts_with = "tasks",
-        allow_hyphen_values = true
-    )]
+    #[arg(long, value_name = "PHASE", conflicts_with = "tasks")]
     pub phase: Option<String>,
     /// Run at most N tasks at once [default: max_concurrent_agents]
     #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub jobs: Option<u32>,
     /// Run only this task (repeatable)
-    #[arg(long = "task", value_name = "ID", allow_hyphen_values = true)]
+    #[arg(long = "task", value_name = "ID")]
     pub tasks: Vec<String>,
     /// Where tasks run [default: `executor` in tasks/orchestrator.yaml, else local]
     #[arg(long, value_enum)]

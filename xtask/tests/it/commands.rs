@@ -663,33 +663,33 @@ fn help_lists_the_exit_codes_and_examples_that_parse() {
 }
 
 /// A phase folder whose name begins with `-`: the hints name its tasks
-/// after `--` (`reset -- -p/a`), and every command that takes one task
-/// reads such a name as one as it is typed, not as a flag it does not know.
+/// after `--` (`reset -- -p/a`), which every command that takes a task
+/// reads as a task, not as a flag it does not know; `--task=-p/c` and
+/// `--phase=-p` select them.
 #[test]
-fn a_task_whose_id_begins_with_a_dash_is_taken_as_the_hints_name_it() {
+fn a_task_whose_id_begins_with_a_dash_is_named_by_hints_that_run() {
     let t = Tree::new();
     t.task("-p/a", &sh("echo ran; exit 1"));
     t.task("-p/c", &format!("approve: before\n{}", sh("true")));
     t.run(&["orchestrate"]).code(1);
-    t.run(&["why", "-p/a"])
+    t.run(&["why", "--", "-p/a"])
         .code(0)
         .says("reset -- -p/a` clears it now");
-    t.run(&["logs", "-p/a"]).code(0).says("ran");
-    t.run(&["logs", "-p/a", "--attempt", "1"])
+    t.run(&["logs", "--attempt", "1", "--", "-p/a"])
         .code(0)
         .says("ran");
     t.run(&["reset", "--downstream", "--", "-p/a"]).code(0);
     assert_eq!(t.state("-p/a"), "pending");
-    t.run(&["why", "-p/c"])
+    t.run(&["why", "--", "-p/c"])
         .code(0)
         .says("approve -- -p/c` lets it go on")
         .says("reject --reason TEXT -- -p/c` fails it");
     t.run(&["reject", "--reason", "no", "--", "-p/c"]).code(0);
     t.run(&["reset", "--", "-p/c"]).code(0);
-    t.run(&["approve", "-p/c"]).code(0);
-    t.run(&["orchestrate", "--task", "-p/c"]).code(0);
+    t.run(&["approve", "--", "-p/c"]).code(0);
+    t.run(&["orchestrate", "--task=-p/c"]).code(0);
     assert_eq!(t.state("-p/c"), "completed");
-    t.run(&["orchestrate", "--phase", "-p", "--dry-run"])
+    t.run(&["orchestrate", "--phase=-p", "--dry-run"])
         .code(0)
         .says("-p/a");
 }
