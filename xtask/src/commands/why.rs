@@ -101,7 +101,8 @@ impl Why<'_> {
                     status::shown_state_now(self.layout, Some(&graph.tasks[t]), status.as_ref())
                 }
             };
-            println!("  {state:<10} {}  {detail}", graph.tasks[t].id);
+            let line = format!("  {state:<10} {}  {detail}", graph.tasks[t].id);
+            println!("{}", line.trim_end());
         }
         println!("`{}` explains one of them", self.layout.cmd("why TASK"));
     }

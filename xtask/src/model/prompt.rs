@@ -181,7 +181,12 @@ pub fn read(
                     first_line: 1,
                     lines_follow: true,
                     key: format!("{prefix}prompt_file"),
-                    source,
+                    // An editor's byte order mark is no text of the
+                    // prompt's (the agent got it first), as in task files.
+                    source: match source.strip_prefix('\u{feff}') {
+                        Some(text) => text.to_owned(),
+                        None => source,
+                    },
                 }),
                 // Said at the template's line where it stops being text.
                 Ok(Err(e)) => {

@@ -62,6 +62,19 @@ pub fn padded(text: &str, width: usize) -> String {
     format!("{text}{}", " ".repeat(fill))
 }
 
+/// The start of `text` that takes at most `columns` columns on a
+/// terminal (a CJK character takes two, a combining accent none).
+pub fn within_columns(text: &str, columns: usize) -> &str {
+    let mut taken = 0;
+    for (at, c) in text.char_indices() {
+        taken += unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if taken > columns {
+            return &text[..at];
+        }
+    }
+    text
+}
+
 /// The first `n` of `items`, and how many more: `a, b, c and 4 more`.
 pub fn first_few(items: &[String], n: usize) -> String {
     let shown: Vec<&str> = items.iter().take(n).map(String::as_str).collect();
@@ -129,6 +142,14 @@ pub fn usd(amount: f64) -> String {
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn a_line_is_cut_to_the_columns_it_takes() {
+        assert_eq!(super::within_columns("abcdef", 4), "abcd");
+        assert_eq!(super::within_columns("解析する", 5), "解析");
+        assert_eq!(super::within_columns("e\u{301}te", 2), "e\u{301}t");
+        assert_eq!(super::within_columns("ab", 4), "ab");
+    }
 
     #[test]
     fn names_are_padded_to_the_columns_they_take() {

@@ -27,7 +27,8 @@ const AFTER_AN_EVENT: Duration = Duration::from_millis(50);
 /// takes tens of milliseconds to make.
 const FRAME_SHARE: u32 = 20;
 const BAR_WIDTH: usize = 24;
-/// How much of a running task's last log line the frame shows.
+/// How much of a running task's last log line the frame shows, in
+/// columns.
 const LOG_LINE: usize = 60;
 
 pub struct Live {
@@ -170,10 +171,8 @@ pub fn frame(layout: &Layout, progress: &Progress) -> String {
                 (false, false) => elapsed.as_str(),
             };
             let agent = task.agent_id.map_or("-".to_owned(), |a| a.to_string());
-            let last: String = logs::last_line(&layout.log_file(&task.task_id))
-                .chars()
-                .take(LOG_LINE)
-                .collect();
+            let line = logs::last_line(&layout.log_file(&task.task_id));
+            let last = format::within_columns(&line, LOG_LINE);
             lines.push(format!(
                 "  {agent:<8} {} {state:>8}  {last}",
                 format::padded(&task.task_id, 44)

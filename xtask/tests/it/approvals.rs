@@ -1547,7 +1547,15 @@ fn every_view_shows_a_result_whose_output_is_gone_pending() {
         html.contains("<tr class=\"pending\"><td>p/c</td><td>pending</td>"),
         "{html}"
     );
-    t.run(&["why", "p"]).code(0).says("  pending    p/c");
+    let why = t.run(&["why", "p"]);
+    why.code(0).says("  pending    p/c");
+    // A task with nothing to say of it ends its line (it had trailing
+    // spaces).
+    assert!(
+        why.stdout.lines().all(|l| l == l.trim_end()),
+        "{}",
+        why.stdout
+    );
 }
 
 /// A task whose status says it awaits approval is told back to pending as

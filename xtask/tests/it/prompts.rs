@@ -424,6 +424,19 @@ fn prompt_prints_exactly_what_the_agent_is_given() {
     assert_eq!(before[1], t.read("workspace/outputs/p/ended/got"));
 }
 
+/// A template file an editor saved with a byte order mark gives the agent
+/// its text, not the mark first.
+#[test]
+fn a_template_file_s_byte_order_mark_is_no_part_of_the_prompt() {
+    let t = Tree::new();
+    t.config("agent:\n  command: [\"sh\", \"-c\", \"cp {prompt_file} $TASK_OUTPUT_DIR/got\"]\n  prompt_file: prompt.jinja\n");
+    t.write("tasks/prompt.jinja", "\u{feff}Do {{ task.id }}.\n");
+    t.task("p/a", "");
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.read("workspace/outputs/p/a/got"), "Do p/a.");
+    t.run(&["prompt", "p/a"]).code(0).says("Do p/a.");
+}
+
 /// A result an agent built from a prompt quoting its dependencies' outputs
 /// is stale once one of them changes, as one built from an input is; a
 /// command not given a prompt is not taken to have read them.

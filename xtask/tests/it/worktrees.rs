@@ -845,8 +845,8 @@ fn branches_that_clash_are_invalid_before_anything_runs() {
     for command in [&["validate"][..], &["orchestrate"]] {
         t.run(command)
             .code(2)
-            .says("its branch would be `task/p/a-b`, as p/a b's: rename one of the two files")
-            .says("its branch would be `task/p/x/y`, inside p/x's `task/p/x`: git cannot have both, and their worktrees would nest; rename one of the two");
+            .says("its branch would be `task/p/a-b`, as `p/a b`'s: rename one of the two files")
+            .says("its branch would be `task/p/x/y`, inside `p/x`'s `task/p/x`: git cannot have both, and their worktrees would nest; rename one of the two");
     }
     assert!(!t.exists("markers"));
 }

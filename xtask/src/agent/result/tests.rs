@@ -336,7 +336,7 @@ fn a_quoted_cost_is_read_and_a_cost_that_is_none_is_left_out() {
     let stdout = r#"{"type":"result","subtype":"success","total_cost_usd":"\u001b[2J"}"#;
     assert_eq!(
         claude(stdout).report.cost_refused.as_deref(),
-        Some("\\u{1b}[2J")
+        Some("\\e[2J")
     );
     assert_eq!(with_cost("10000"), Some(10000.0));
     assert_eq!(with_cost("null"), None);

@@ -22,7 +22,7 @@ pub(super) fn branch_clashes(config: &Config, tasks: &[Task]) -> Vec<Problem> {
                 &task.file,
                 None,
                 format!(
-                    "its branch would be `{branch}`, as {}'s: rename one of the two files",
+                    "its branch would be `{branch}`, as `{}`'s: rename one of the two files",
                     first.id
                 ),
             ));
@@ -38,7 +38,7 @@ pub(super) fn branch_clashes(config: &Config, tasks: &[Task]) -> Vec<Problem> {
                 &task.file,
                 None,
                 format!(
-                    "its branch would be `{branch}`, inside {}'s `{up}`: git cannot have both, and their worktrees would nest; rename one of the two",
+                    "its branch would be `{branch}`, inside `{}`'s `{up}`: git cannot have both, and their worktrees would nest; rename one of the two",
                     outer.id
                 ),
             ));
