@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::time::SystemTime;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use crate::model::layout::Layout;
@@ -147,10 +147,7 @@ pub struct Log {
 impl Log {
     /// Opens `workspace/events.jsonl` for appending; events carry `run_id`.
     pub fn open(layout: &Layout, run_id: Option<&str>) -> Result<Log> {
-        let path = layout.events_file();
-        std::fs::create_dir_all(&layout.workspace)
-            .with_context(|| format!("cannot create {}", layout.workspace))?;
-        let file = jsonl::open_to_append(&path)?;
+        let file = jsonl::open_to_append(&layout.events_file())?;
         Ok(Log {
             file,
             run_id: run_id.map(str::to_owned),

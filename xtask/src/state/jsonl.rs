@@ -6,6 +6,7 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::MetadataExt;
 
 use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
@@ -46,31 +47,55 @@ pub fn lines(path: &Utf8Path) -> impl Iterator<Item = Vec<u8>> {
 pub struct Appender {
     file: File,
     path: Utf8PathBuf,
+    /// The open file's inode, to tell when `path` names another.
+    inode: u64,
 }
 
 impl Appender {
     /// Appends `line` (ending with its newline) in one write (`O_APPEND`:
     /// it lands whole at the end, whoever else appends), under a shared
     /// lock of the file, which only the mending of a cut line waits for.
+    /// A file moved away or removed since it was opened (kept aside by
+    /// hand, or by logrotate) is made again at its path: what is appended
+    /// to the one still open would be read by nobody.
     pub fn append(&mut self, line: &[u8]) -> Result<()> {
+        if !self.names_the_open_file() {
+            *self = open_to_append(&self.path)?;
+        }
         let _shared = Flock::new(&self.file, libc::LOCK_SH);
         (&self.file)
             .write_all(line)
             .with_context(|| format!("cannot append to {}", self.path))
     }
+
+    /// Whether the path still names the file open (one `stat`).
+    fn names_the_open_file(&self) -> bool {
+        self.path.metadata().is_ok_and(|m| m.ino() == self.inode)
+    }
 }
 
-/// The file at `path`, made if need be, open for appending, its last line
-/// ended if something cut it. A write that crosses a page can be seen half
-/// done, its line cut for a moment: the mending waits, under an exclusive
-/// lock, for every write going on to end, and looks again.
+/// The file at `path`, made if need be (its folder too), open for
+/// appending, its last line ended if something cut it. A write that
+/// crosses a page can be seen half done, its line cut for a moment: the
+/// mending waits, under an exclusive lock, for every write going on to
+/// end, and looks again.
 pub fn open_to_append(path: &Utf8Path) -> Result<Appender> {
-    let file = File::options()
-        .create(true)
-        .append(true)
-        .read(true)
-        .open(path)
-        .with_context(|| format!("cannot open {path}"))?;
+    let open = || {
+        File::options()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(path)
+    };
+    let file = match open() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let dir = path.parent().context("a file path has a folder")?;
+            std::fs::create_dir_all(dir).with_context(|| format!("cannot create folder {dir}"))?;
+            open()
+        }
+        opened => opened,
+    }
+    .with_context(|| format!("cannot open {path}"))?;
     if ends_cut(&file) {
         let _alone = Flock::new(&file, libc::LOCK_EX);
         if ends_cut(&file) {
@@ -79,9 +104,13 @@ pub fn open_to_append(path: &Utf8Path) -> Result<Appender> {
                 .with_context(|| format!("cannot append to {path}"))?;
         }
     }
+    let inode = (file.metadata())
+        .with_context(|| format!("cannot read {path}"))?
+        .ino();
     Ok(Appender {
         file,
         path: path.to_owned(),
+        inode,
     })
 }
 

@@ -755,3 +755,30 @@ fn what_block_reset_and_validate_change_reaches_the_notifiers() {
         ]
     );
 }
+
+/// `workspace/events.jsonl` moved away (kept aside, as logrotate does) or
+/// removed while a run goes on: the run's later events go to a new file
+/// at that path, where `events` and `report` read them. They went into
+/// the file the run had open, moved or gone, and were lost.
+#[test]
+fn the_events_log_moved_away_during_a_run_is_made_again() {
+    let t = Tree::new();
+    t.task("p/a", &sh("while [ ! -e go ]; do sleep 0.05; done"));
+    let mut run = t.start(&["orchestrate"]);
+    wait_for("p/a to start", || {
+        t.exists("workspace/events.jsonl") && changes(&t, "p/a") == ["pending -> running"]
+    });
+    std::fs::rename(
+        t.path("workspace/events.jsonl"),
+        t.path("workspace/events.1.jsonl"),
+    )
+    .unwrap();
+    t.write("go", "");
+    assert_eq!(run.wait().unwrap().code(), Some(0));
+    assert_eq!(changes(&t, "p/a"), ["running -> completed"]);
+    let all = events(&t);
+    assert_eq!(all.last().unwrap()["event"], "run_finished");
+    let kept = t.read("workspace/events.1.jsonl");
+    assert!(kept.contains("run_started"), "{kept}");
+    assert!(!kept.contains("run_finished"), "{kept}");
+}
