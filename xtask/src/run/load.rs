@@ -102,8 +102,9 @@ pub fn discover(
     let mut changed = Vec::new();
     // Each file's problems from its latest reading, and its state then.
     let mut problems: Found = unnamed.into_iter().map(|p| (None, p)).collect();
+    let folders = discovery.phase_folders(&layout.tasks);
     for _ in 0..4 {
-        let (joined, again, found) = read_batch(layout, graph, &batch);
+        let (joined, again, found) = read_batch(layout, graph, &folders, &batch);
         back.extend(again.iter().map(|&(t, _)| t));
         changed.extend(
             again
@@ -191,6 +192,7 @@ type Found = Vec<(Option<(Utf8PathBuf, Seen)>, Problem)>;
 fn read_batch(
     layout: &Layout,
     graph: &mut Graph,
+    folders: &[String],
     batch: &[Utf8PathBuf],
 ) -> (Vec<usize>, Vec<(usize, bool)>, Found) {
     let read: Vec<(Utf8PathBuf, Seen)> = batch.iter().map(|f| (f.clone(), Seen::now(f))).collect();
@@ -202,7 +204,10 @@ fn read_batch(
         match task::load(&layout.tasks, file).valid() {
             Ok(task) => match layout.task_id(file).and_then(|id| graph.get(id)) {
                 Some(t) => again.push((t, differs(&task, &graph.tasks[t]))),
-                None => tasks.push(task),
+                None => match shared_phase_key(layout, graph, folders, &task) {
+                    Some(problem) => found.push(problem),
+                    None => tasks.push(task),
+                },
             },
             Err(more) => found.extend(more),
         }
@@ -222,6 +227,38 @@ fn read_batch(
         })
         .collect();
     (joined, again, found)
+}
+
+/// The problem of a task found during the run in a phase folder new to
+/// it whose key another phase folder has (`04-a` beside `01-a`): the two
+/// would share the key's settings, and `--phase`, `block` or `why` given
+/// it would take the first, so the definitions refuse them at the start.
+/// The run leaves the new folder's tasks out until it is renamed; a folder
+/// gone (renamed to another number) shares nothing.
+fn shared_phase_key(
+    layout: &Layout,
+    graph: &Graph,
+    folders: &[String],
+    task: &task::Task,
+) -> Option<Problem> {
+    let folder = task.phase();
+    if graph.phase(folder).is_some() {
+        return None;
+    }
+    let key = phase_key(folder);
+    let other = folders
+        .iter()
+        .find(|other| *other != folder && phase_key(other) == key)?;
+    let shown = |name: &str| layout.display(&layout.tasks.join(name)).to_string();
+    Some(Problem::in_file(
+        &task.file,
+        None,
+        format!(
+            "its phase folder {} is phase `{key}`, as {} is (a phase's key is its folder's name without the number): rename it; this run leaves its tasks out until then",
+            shown(folder),
+            shown(other)
+        ),
+    ))
 }
 
 /// Whether the file `now` was read from is not the one `first` was.

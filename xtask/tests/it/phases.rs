@@ -1268,3 +1268,26 @@ fn a_task_file_generated_in_the_second_of_the_last_scan_joins_on_a_coarse_clock(
     );
     assert_eq!((t.launches("q/g1"), t.launches("q/g2")), (1, 1));
 }
+
+/// A phase folder made during the run with the key of another (`4-plan`
+/// beside `1-plan`), which `validate` and a run's start refuse, is
+/// refused by the run too: its task is said invalid, naming both folders
+/// and what to do, and does not run. It ran, sharing the other folder's
+/// settings, while every view said the definitions were invalid.
+#[test]
+fn a_phase_folder_made_during_the_run_with_another_s_key_is_refused() {
+    let t = Tree::new();
+    let generate = "mkdir -p \"$TASKS_DIR/4-plan\" && printf -- '---\\ncommand: \"touch ran\"\\n---\\n' > \"$TASKS_DIR/.k\" && mv \"$TASKS_DIR/.k\" \"$TASKS_DIR/4-plan/k.md\"";
+    t.task("1-plan/gen", &sh(generate));
+    let run = t.run(&["orchestrate"]);
+    run.code(1)
+        .says(
+            "tasks/4-plan/k.md: its phase folder tasks/4-plan is phase `plan`, as tasks/1-plan is",
+        )
+        .says("rename it");
+    assert!(!t.exists("ran"), "{}", run.said());
+    assert_eq!(t.state("1-plan/gen"), "completed");
+    t.run(&["validate"])
+        .code(2)
+        .says("tasks/1-plan and tasks/4-plan are both phase `plan`");
+}
