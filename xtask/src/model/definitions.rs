@@ -591,8 +591,9 @@ fn prompt_problems(layout: &Layout, config: &Config, tasks: &[Task]) -> Vec<Prob
     problems
 }
 
-/// Tasks asking for more than `max_cpu_per_agent` or `max_memory_gb`.
-fn over_ceilings(layout: &Layout, config: &Config, tasks: &[Task]) -> Vec<Problem> {
+/// Tasks asking for more than `max_cpu_per_agent` or `max_memory_gb`
+/// (also of a task file found during a run: `run::load`).
+pub fn over_ceilings(layout: &Layout, config: &Config, tasks: &[Task]) -> Vec<Problem> {
     let mut problems = Vec::new();
     for task in tasks {
         let asks = [

@@ -76,6 +76,7 @@ impl Run<'_> {
         let phases = self.graph.phases.len();
         let found = load::discover(
             self.layout,
+            self.config,
             &mut self.discovery,
             &mut self.graph,
             &self.removed,

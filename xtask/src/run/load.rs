@@ -10,6 +10,7 @@ use std::time::SystemTime;
 use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::model::config::{Config, UNNAMED_POOL};
+use crate::model::definitions;
 use crate::model::discovery::{self, Discovery, Seen};
 use crate::model::graph::Graph;
 use crate::model::layout::Layout;
@@ -63,6 +64,7 @@ pub struct Invalid {
 /// may have changed, or be invalid now.
 pub fn discover(
     layout: &Layout,
+    config: &Config,
     discovery: &mut Discovery,
     graph: &mut Graph,
     dropped: &HashSet<usize>,
@@ -104,7 +106,7 @@ pub fn discover(
     let mut problems: Found = unnamed.into_iter().map(|p| (None, p)).collect();
     let folders = discovery.phase_folders(&layout.tasks);
     for _ in 0..4 {
-        let (joined, again, found) = read_batch(layout, graph, &folders, &batch);
+        let (joined, again, found) = read_batch(layout, config, graph, &folders, &batch);
         back.extend(again.iter().map(|&(t, _)| t));
         changed.extend(
             again
@@ -191,6 +193,7 @@ type Found = Vec<(Option<(Utf8PathBuf, Seen)>, Problem)>;
 /// problems.
 fn read_batch(
     layout: &Layout,
+    config: &Config,
     graph: &mut Graph,
     folders: &[String],
     batch: &[Utf8PathBuf],
@@ -204,10 +207,13 @@ fn read_batch(
         match task::load(&layout.tasks, file).valid() {
             Ok(task) => match layout.task_id(file).and_then(|id| graph.get(id)) {
                 Some(t) => again.push((t, differs(&task, &graph.tasks[t]))),
-                None => match shared_phase_key(layout, graph, folders, &task) {
-                    Some(problem) => found.push(problem),
-                    None => tasks.push(task),
-                },
+                None => {
+                    let problems = definition_problems(layout, config, graph, folders, &task);
+                    match problems.is_empty() {
+                        true => tasks.push(task),
+                        false => found.extend(problems),
+                    }
+                }
             },
             Err(more) => found.extend(more),
         }
@@ -227,6 +233,28 @@ fn read_batch(
         })
         .collect();
     (joined, again, found)
+}
+
+/// What the checks of the whole definitions (`definitions::load`) find in
+/// a task file found during the run, beside its own problems and the
+/// graph's: a phase folder sharing another's key, what it asks past the
+/// ceilings (its cgroup would be given it).
+fn definition_problems(
+    layout: &Layout,
+    config: &Config,
+    graph: &Graph,
+    folders: &[String],
+    task: &task::Task,
+) -> Vec<Problem> {
+    let mut problems: Vec<Problem> = shared_phase_key(layout, graph, folders, task)
+        .into_iter()
+        .collect();
+    problems.extend(definitions::over_ceilings(
+        layout,
+        config,
+        std::slice::from_ref(task),
+    ));
+    problems
 }
 
 /// The problem of a task found during the run in a phase folder new to

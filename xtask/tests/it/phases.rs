@@ -1277,8 +1277,7 @@ fn a_task_file_generated_in_the_second_of_the_last_scan_joins_on_a_coarse_clock(
 #[test]
 fn a_phase_folder_made_during_the_run_with_another_s_key_is_refused() {
     let t = Tree::new();
-    let generate = "mkdir -p \"$TASKS_DIR/4-plan\" && printf -- '---\\ncommand: \"touch ran\"\\n---\\n' > \"$TASKS_DIR/.k\" && mv \"$TASKS_DIR/.k\" \"$TASKS_DIR/4-plan/k.md\"";
-    t.task("1-plan/gen", &sh(generate));
+    t.task("1-plan/gen", &t.generating("4-plan/k", &sh("touch ran")));
     let run = t.run(&["orchestrate"]);
     run.code(1)
         .says(
@@ -1290,4 +1289,20 @@ fn a_phase_folder_made_during_the_run_with_another_s_key_is_refused() {
     t.run(&["validate"])
         .code(2)
         .says("tasks/1-plan and tasks/4-plan are both phase `plan`");
+}
+
+/// A task file found during the run that asks for more than the ceilings
+/// (`max_memory_gb`, `max_cpu_per_agent`), which `validate` and a run's
+/// start refuse, is refused by the run too, said with its file and line.
+/// It ran, its cgroup given what it asked for, past the ceiling.
+#[test]
+fn a_task_found_during_the_run_asking_past_the_ceilings_is_refused() {
+    let t = Tree::new();
+    let big = format!("resources: {{ memory_gb: 4 }}\n{}", sh("touch ran"));
+    t.task("1-plan/gen", &t.generating("1-plan/big", &big));
+    let run = t.run(&["orchestrate"]);
+    run.code(1).says(
+        "tasks/1-plan/big.md:2: resources.memory_gb: 4 is more than max_memory_gb (0.25) in tasks/orchestrator.yaml: ask for less, or raise the ceiling",
+    );
+    assert!(!t.exists("ran"), "{}", run.said());
 }

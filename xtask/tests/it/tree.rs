@@ -44,6 +44,19 @@ impl Tree {
         );
     }
 
+    /// A frontmatter line whose command adds task `id` to the tree, as a
+    /// task that generates one does: its file (`frontmatter` between the
+    /// `---` lines) written aside, then moved in whole.
+    pub fn generating(&self, id: &str, frontmatter: &str) -> String {
+        let aside = format!("generated/{id}.md");
+        self.write(&aside, &format!("---\n{frontmatter}\n---\nDo the task.\n"));
+        let (folder, name) = id.rsplit_once('/').unwrap();
+        let dir = format!("\"$TASKS_DIR/{folder}\"");
+        sh(&format!(
+            "mkdir -p {dir} && cp {aside} {dir}/.{name}.md && mv {dir}/.{name}.md {dir}/{name}.md"
+        ))
+    }
+
     pub fn write(&self, rel: &str, text: &str) {
         let path = self.root.join(rel);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
