@@ -80,9 +80,9 @@ pub fn replace_via(path: &Utf8Path, bytes: &[u8], first: bool, shadow: &Utf8Path
     // A swap with a folder (a person's, put where the status goes) would
     // hide it as the `.prev` and fail the next write: one `stat`, a
     // microsecond, to say so instead.
-    if path.is_dir() {
+    if let Some(obstacle) = in_the_way(path) {
         let _ = std::fs::remove_file(shadow);
-        bail!("cannot write {path}: a folder is there; move it away");
+        bail!("cannot write {path}: {obstacle}");
     }
     if rename_flags(shadow, path, libc::RENAME_EXCHANGE).is_ok() {
         return Ok(true);
@@ -118,6 +118,27 @@ fn rename_flags(from: &Utf8Path, to: &Utf8Path, flags: libc::c_uint) -> std::io:
         Ok(())
     } else {
         Err(std::io::Error::last_os_error())
+    }
+}
+
+/// What a person put in the way of the file at `path` under `workspace/`,
+/// and what to do: a folder where it goes, or a file where one of its
+/// folders goes (a junk file named like a phase's folder of statuses).
+/// Looked for once writing or reading it failed, to say so beside the
+/// system's error, which names neither.
+pub fn in_the_way(path: &Utf8Path) -> Option<String> {
+    if path.is_dir() {
+        return Some("a folder is there; move it away".to_owned());
+    }
+    let nearest = path.ancestors().skip(1).find(|dir| dir.exists())?;
+    (!nearest.is_dir()).then(|| format!("{nearest} is a file, where a folder goes; move it away"))
+}
+
+/// `what` of `path`, as an error's context, with what is in its way.
+fn failed_at(what: &str, path: &Utf8Path) -> String {
+    match in_the_way(path) {
+        Some(obstacle) => format!("{what} {path}: {obstacle}"),
+        None => format!("{what} {path}"),
     }
 }
 
@@ -157,10 +178,10 @@ fn create_with(
     let mut handle = match open() {
         Ok(handle) => handle,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(dir).with_context(|| format!("cannot create folder {dir}"))?;
-            open().with_context(|| format!("cannot create {file}"))?
+            std::fs::create_dir_all(dir).with_context(|| failed_at("cannot create folder", dir))?;
+            open().with_context(|| failed_at("cannot create", file))?
         }
-        Err(e) => return Err(e).with_context(|| format!("cannot create {file}")),
+        Err(e) => return Err(e).with_context(|| failed_at("cannot create", file)),
     };
     let written = handle.metadata().and_then(|old| {
         fill(&mut handle)?;
@@ -186,7 +207,7 @@ fn create_with(
 pub fn remove(path: &Utf8Path) -> Result<()> {
     match std::fs::remove_file(path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            Err(e).with_context(|| format!("cannot remove {path}"))
+            Err(e).with_context(|| failed_at("cannot remove", path))
         }
         _ => Ok(()),
     }

@@ -488,6 +488,9 @@ pub enum ReadError {
     Unreadable {
         path: Utf8PathBuf,
         error: std::io::Error,
+        /// What is in the way of the file, and what to do
+        /// (`atomic::in_the_way`).
+        obstacle: Option<String>,
     },
     Corrupt {
         path: Utf8PathBuf,
@@ -511,7 +514,17 @@ pub enum ReadError {
 impl fmt::Display for ReadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ReadError::Unreadable { path, error } => write!(f, "{path}: cannot read: {error}"),
+            ReadError::Unreadable {
+                path,
+                error,
+                obstacle,
+            } => {
+                write!(f, "{path}: cannot read: {error}: treated as pending")?;
+                match obstacle {
+                    Some(obstacle) => write!(f, "; {obstacle}"),
+                    None => Ok(()),
+                }
+            }
             ReadError::Corrupt {
                 path,
                 error,
@@ -552,6 +565,7 @@ pub fn read(layout: &Layout, id: &str) -> Result<Option<Status>, ReadError> {
                 return Err(ReadError::Unreadable {
                     path: shown(),
                     error,
+                    obstacle: atomic::in_the_way(&path),
                 })
             }
         };

@@ -130,6 +130,35 @@ fn progress_survives_a_corrupt_status_file() {
     assert_eq!(t.state("p/a"), "completed");
 }
 
+/// What a person put in the way of a status under `workspace/status/` (a
+/// folder named like a status file, a file named like a phase's folder
+/// of statuses) is named with what to do by the views, `reset` and the
+/// run. They said `cannot read: Is a directory (os error 21)`, `cannot
+/// remove` it, or `cannot create .../q/.b.json.prev: Not a directory (os
+/// error 20)`: neither what was in the way nor how to get it out of it.
+#[test]
+fn what_is_in_the_way_of_a_status_is_named_with_what_to_do() {
+    let t = Tree::new();
+    t.task("p/a", &sh("true"));
+    t.task("q/b", &sh("true"));
+    std::fs::create_dir_all(t.path("workspace/status/p/a.json")).unwrap();
+    t.write("workspace/status/q", "junk\n");
+    let folder = "p/a.json: cannot read: Is a directory (os error 21): treated as pending; a folder is there; move it away";
+    let file = format!(
+        "{} is a file, where a folder goes; move it away",
+        t.path("workspace/status/q").display()
+    );
+    t.run(&["progress"]).code(0).says(folder).says(&format!(
+        "q/b.json: cannot read: Not a directory (os error 20): treated as pending; {file}"
+    ));
+    t.run(&["reset", "p/a"])
+        .says("status/p/a.json: a folder is there; move it away");
+    t.run(&["reset", "q/b"]).says(&file);
+    t.run(&["orchestrate", "--task", "q/b"])
+        .code(1)
+        .says(&format!("q/.b.json.prev: {file}"));
+}
+
 #[test]
 fn a_status_longer_than_one_read_is_read_whole() {
     let t = Tree::new();
