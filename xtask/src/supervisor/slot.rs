@@ -417,16 +417,20 @@ impl Following {
 
 /// Why `program` (found at `path`) could not start, with what to do when
 /// its arguments were too long for Linux (a rendered prompt of more than
-/// 128 KiB, passed as `{prompt}`): retrying cannot help.
+/// 128 KiB, passed as `{prompt}`): retrying cannot help. Also when it is
+/// not there (a task found during the run is not checked for it as a
+/// run's start checks every task's), as the start's check says it.
 fn start_error(program: &str, path: &std::path::Path, e: std::io::Error) -> anyhow::Error {
     let hint = match e.raw_os_error() {
         Some(libc::E2BIG) => {
             ": one argument is more than the 128 KiB Linux takes (or all of them, with the environment, more than it allows); a long prompt belongs in a file: `{prompt_file}` in the command instead of `{prompt}`"
                 .to_owned()
         }
-        Some(libc::ENOENT) => crate::sys::missing_interpreter_hint(path)
-            .map(|hint| format!(": {hint}"))
-            .unwrap_or_default(),
+        Some(libc::ENOENT) => match crate::sys::missing_interpreter_hint(path) {
+            Some(hint) => format!(": {hint}"),
+            None if program.contains('/') => ": there is no such file: fix the path".to_owned(),
+            None => ": it is not on PATH: install it or fix the name".to_owned(),
+        },
         _ => crate::sys::limit_hint(&e).to_owned(),
     };
     anyhow::anyhow!("cannot start `{program}`: {e}{hint}")

@@ -1306,3 +1306,20 @@ fn a_task_found_during_the_run_asking_past_the_ceilings_is_refused() {
     );
     assert!(!t.exists("ran"), "{}", run.said());
 }
+
+/// A task file found during the run whose program is not there (a run's
+/// start refuses it, exit 2, as `validate` does) fails as it starts,
+/// saying what to do as that check does. It said only `No such file or
+/// directory (os error 2)`.
+#[test]
+fn a_task_found_during_the_run_whose_program_is_missing_says_what_to_do() {
+    let t = Tree::new();
+    let missing = "command: [no-such-agent-here, --go]";
+    t.task("1-plan/gen", &t.generating("1-plan/late", missing));
+    t.run(&["orchestrate"]).code(1).says(
+        "cannot start `no-such-agent-here`: No such file or directory (os error 2): it is not on PATH: install it or fix the name",
+    );
+    t.run(&["validate"])
+        .code(2)
+        .says("`no-such-agent-here` (the task's `command`, used by 1-plan/late) is not on PATH: install it or fix the name");
+}
