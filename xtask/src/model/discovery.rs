@@ -42,6 +42,8 @@ pub struct Discovery {
     pub folders_read_again: Vec<Utf8PathBuf>,
     /// Links to a folder they are in (a loop), not followed: said once.
     loops: Vec<Utf8PathBuf>,
+    /// The folder scanned (`tasks/`).
+    root: Utf8PathBuf,
 }
 
 /// A file as last seen.
@@ -101,7 +103,10 @@ impl Discovery {
     }
 
     pub fn scan(tasks_dir: &Utf8Path) -> Discovery {
-        let mut discovery = Discovery::default();
+        let mut discovery = Discovery {
+            root: tasks_dir.to_owned(),
+            ..Discovery::default()
+        };
         let mut files = Vec::new();
         discovery.walk(tasks_dir, &mut files);
         discovery.files = files;
@@ -182,9 +187,11 @@ impl Discovery {
                 self.forget_folder(dir);
                 // A link whose folder went (a shared phase's, moved away a
                 // moment) is still there, and its own folder does not
-                // change when the folder it leads to comes back: looked
-                // at again at each rescan (one `stat`) meanwhile.
-                if dir.symlink_metadata().is_ok_and(|meta| meta.is_symlink()) {
+                // change when the folder it leads to comes back; `tasks/`
+                // itself (a checkout of a branch without it, and back) has
+                // no folder watched above it: each is looked at again at
+                // each rescan (one `stat`) meanwhile.
+                if *dir == self.root || dir.symlink_metadata().is_ok_and(|meta| meta.is_symlink()) {
                     self.folders.insert(
                         dir.to_owned(),
                         Folder {

@@ -1177,6 +1177,31 @@ fn a_linked_phase_folder_that_comes_back_brings_its_tasks_back() {
     assert_eq!(t.launches("q/b"), 1);
 }
 
+/// `tasks/` itself gone a moment during the run (a `git checkout` of a
+/// branch without it, and back; a copy put in its place) brings its tasks
+/// back when it comes back, and a task file made in it after is found.
+/// The run stopped looking at it: the task it dropped never ran, unsaid
+/// in the summary (exit 0), and no task file made since joined.
+#[test]
+fn the_tasks_folder_gone_a_moment_brings_its_tasks_back() {
+    let t = Tree::new();
+    t.task("p/tick", &sh("while [ ! -e tick ]; do sleep 0.01; done"));
+    t.task("q/b", &format!("dependencies: [p/a]\n{}", sh(MARK)));
+    let mut run = running_until_go(&t);
+    std::fs::rename(t.path("tasks"), t.path("tasks.away")).unwrap();
+    t.write("tick", "");
+    wait_for("the run to see it gone", || {
+        t.read("out.txt").contains("q/b: its task file was removed")
+    });
+    std::fs::rename(t.path("tasks.away"), t.path("tasks")).unwrap();
+    t.task("q/c", &sh(MARK));
+    t.write("go", "");
+    assert!(run.wait().unwrap().success(), "{}", t.read("out.txt"));
+    assert!(t.read("out.txt").contains("its task file is back"));
+    assert_eq!(t.launches("q/b"), 1);
+    assert_eq!(t.launches("q/c"), 1);
+}
+
 /// A task file removed during the run and made again invalid is said to be
 /// invalid, and its task waits; once valid it joins again, said to run as
 /// the run first read it when it changed meanwhile.
