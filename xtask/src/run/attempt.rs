@@ -188,8 +188,7 @@ pub fn prepare(
         outputs::settle(layout, task);
     }
     let log_path = layout.log_file(&task.id);
-    make_log_dir(&log_path, log_dirs)?;
-    let log = File::create(&log_path).with_context(|| format!("cannot create log {log_path}"))?;
+    let log = create_log(&log_path, log_dirs)?;
     if reads_result {
         // The previous attempt's stdout must not pass for this one's.
         let stdout = layout.stdout_file(&task.id);
@@ -270,6 +269,22 @@ pub fn remove_made_ahead(layout: &Layout, id: &str) {
         let _ = std::fs::remove_file(&log);
     }
     let _ = std::fs::remove_dir(layout.output_dir(id));
+}
+
+/// Creates (or empties) a log, its folder first. A folder made before in
+/// this run and gone since (`workspace/logs` removed by hand) is made
+/// again.
+fn create_log(log: &Utf8Path, known: &mut HashSet<Utf8PathBuf>) -> Result<File> {
+    make_log_dir(log, known)?;
+    let created = match File::create(log) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            known.remove(log.parent().expect("a log file has a folder"));
+            make_log_dir(log, known)?;
+            File::create(log)
+        }
+        created => created,
+    };
+    created.with_context(|| format!("cannot create log {log}"))
 }
 
 /// Creates a log's folder, once per run: thousands of tasks share a few.

@@ -2264,6 +2264,31 @@ fn a_talking_task_whose_log_was_removed_is_not_taken_for_idle() {
     assert_eq!(t.state("p/talks"), "completed");
 }
 
+/// `workspace/logs` removed during the run (old logs cleared by hand, to
+/// free space): a task that starts after makes its log's folder again.
+/// The run made each folder of logs once, and every later task of that
+/// folder failed as it started (`cannot create log ...: No such file or
+/// directory`), blocking what waits on it.
+#[test]
+fn the_logs_folder_removed_during_the_run_is_made_again() {
+    let t = Tree::new();
+    t.task(
+        "p/a",
+        &sh("touch started; while [ ! -e go ]; do sleep 0.01; done"),
+    );
+    t.task(
+        "p/b",
+        &format!("dependencies: [p/a]\n{}", sh("echo said by b")),
+    );
+    let mut run = t.start(&["orchestrate"]);
+    wait_for("p/a to run", || t.exists("started"));
+    std::fs::remove_dir_all(t.path("workspace/logs")).unwrap();
+    t.write("go", "");
+    assert_eq!(run.wait().unwrap().code(), Some(0));
+    assert_eq!(t.state("p/b"), "completed");
+    assert_eq!(t.read("workspace/logs/p/b.log"), "said by b\n");
+}
+
 #[test]
 fn a_folder_where_a_status_goes_is_named_and_left_alone() {
     let t = Tree::new();
