@@ -80,9 +80,9 @@ pub fn replace_via(path: &Utf8Path, bytes: &[u8], first: bool, shadow: &Utf8Path
     // A swap with a folder (a person's, put where the status goes) would
     // hide it as the `.prev` and fail the next write: one `stat`, a
     // microsecond, to say so instead.
-    if let Some(obstacle) = in_the_way(path) {
+    if path.is_dir() {
         let _ = std::fs::remove_file(shadow);
-        bail!("cannot write {path}: {obstacle}");
+        bail!("cannot write {path}: {FOLDER_IN_THE_WAY}");
     }
     if rename_flags(shadow, path, libc::RENAME_EXCHANGE).is_ok() {
         return Ok(true);
@@ -121,6 +121,9 @@ fn rename_flags(from: &Utf8Path, to: &Utf8Path, flags: libc::c_uint) -> std::io:
     }
 }
 
+/// What is said of a folder where a file goes.
+const FOLDER_IN_THE_WAY: &str = "a folder is there; move it away";
+
 /// What a person put in the way of the file at `path` under `workspace/`,
 /// and what to do: a folder where it goes, or a file where one of its
 /// folders goes (a junk file named like a phase's folder of statuses).
@@ -128,7 +131,7 @@ fn rename_flags(from: &Utf8Path, to: &Utf8Path, flags: libc::c_uint) -> std::io:
 /// system's error, which names neither.
 pub fn in_the_way(path: &Utf8Path) -> Option<String> {
     if path.is_dir() {
-        return Some("a folder is there; move it away".to_owned());
+        return Some(FOLDER_IN_THE_WAY.to_owned());
     }
     let nearest = path.ancestors().skip(1).find(|dir| dir.exists())?;
     (!nearest.is_dir()).then(|| format!("{nearest} is a file, where a folder goes; move it away"))
