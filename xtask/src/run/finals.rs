@@ -47,7 +47,8 @@ impl Finals {
     }
 
     /// Writes them, then lets go of their records. A status that cannot be
-    /// written is kept (with its record) for a later try.
+    /// written is kept (with its record) for a later try, the others
+    /// written; the first error is returned.
     pub fn write(
         &mut self,
         layout: &Layout,
@@ -56,8 +57,16 @@ impl Finals {
         running: &Running,
         graph: &Graph,
     ) -> Result<()> {
-        let mut pending = std::mem::take(&mut self.unwritten).into_iter();
-        while let Some((t, mut status, from)) = pending.next() {
+        let mut first_error = None;
+        // A status that cannot be written (a folder put where it goes)
+        // holds back no other task's; a later status of its own task waits
+        // behind it, never written before it.
+        let mut held: Vec<usize> = Vec::new();
+        for (t, mut status, from) in std::mem::take(&mut self.unwritten) {
+            if held.contains(&t) {
+                self.unwritten.push((t, status, from));
+                continue;
+            }
             // What the result was built from, to tell later when it is
             // stale: off the path between an end and the next start.
             let built = matches!(status.status, State::Completed | State::AwaitingApproval);
@@ -69,9 +78,10 @@ impl Finals {
                 match status::write_over(layout, &status, self.spare.take()) {
                     Ok(replaced) => self.spare = replaced,
                     Err(e) => {
+                        held.push(t);
                         self.unwritten.push((t, status, from));
-                        self.unwritten.extend(pending);
-                        return Err(e);
+                        first_error.get_or_insert(e);
+                        continue;
                     }
                 }
             }
@@ -84,13 +94,12 @@ impl Finals {
                 }
                 RecordFrom::Disk => {
                     if let Err(e) = records::remove(layout, id) {
-                        self.unwritten.extend(pending);
-                        return Err(e);
+                        first_error.get_or_insert(e);
                     }
                 }
                 RecordFrom::Nowhere => {}
             }
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 }

@@ -2341,6 +2341,31 @@ fn a_timeout_s_error_names_the_limit_that_ended_it() {
     }
 }
 
+/// A status the run cannot write (a folder put where it goes while its
+/// task ran) holds back no other: the task the run stops for it is
+/// recorded as the run says, `interrupted`. Each later final status
+/// waited behind the one that could not be written, and was left
+/// `running`, its process gone.
+#[test]
+fn a_status_that_cannot_be_written_holds_back_no_other() {
+    let t = Tree::new();
+    t.task(
+        "p/a",
+        &sh("touch a-started; while [ ! -e go ]; do sleep 0.01; done"),
+    );
+    t.task("p/b", &sh("touch b-started; sleep 600"));
+    let mut run = t.start(&["orchestrate"]);
+    wait_for("both to run", || {
+        t.exists("a-started") && t.exists("b-started")
+    });
+    std::fs::remove_file(t.path("workspace/status/p/a.json")).unwrap();
+    std::fs::create_dir(t.path("workspace/status/p/a.json")).unwrap();
+    t.write("go", "");
+    assert_eq!(run.wait().unwrap().code(), Some(1));
+    assert_eq!(t.state("p/b"), "failed");
+    assert_eq!(t.status("p/b")["error"], "interrupted");
+}
+
 #[test]
 fn an_idle_timeout_can_be_a_phase_default() {
     let t = Tree::new();
