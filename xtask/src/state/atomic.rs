@@ -78,11 +78,14 @@ pub fn replace_via(path: &Utf8Path, bytes: &[u8], first: bool, shadow: &Utf8Path
         return Ok(false);
     }
     // A swap with a folder (a person's, put where the status goes) would
-    // hide it as the `.prev` and fail the next write: one `stat`, a
-    // microsecond, to say so instead.
-    if path.is_dir() {
+    // hide it as the `.prev` and fail the next write, and one with a FIFO
+    // would hang it: one `stat`, a microsecond, to say so instead.
+    if path.metadata().is_ok_and(|meta| !meta.is_file()) {
         let _ = std::fs::remove_file(shadow);
-        bail!("cannot write {path}: {FOLDER_IN_THE_WAY}");
+        bail!(
+            "cannot write {path}: {}",
+            in_the_way(path).unwrap_or_default()
+        );
     }
     if rename_flags(shadow, path, libc::RENAME_EXCHANGE).is_ok() {
         return Ok(true);
@@ -121,17 +124,19 @@ fn rename_flags(from: &Utf8Path, to: &Utf8Path, flags: libc::c_uint) -> std::io:
     }
 }
 
-/// What is said of a folder where a file goes.
-const FOLDER_IN_THE_WAY: &str = "a folder is there; move it away";
-
 /// What a person put in the way of the file at `path` under `workspace/`,
 /// and what to do: a folder where it goes, or a file where one of its
-/// folders goes (a junk file named like a phase's folder of statuses).
+/// folders goes (a junk file named like a phase's folder of statuses), or
+/// what is no file (a FIFO, which would hang a read or a write).
 /// Looked for once writing or reading it failed, to say so beside the
 /// system's error, which names neither.
 pub fn in_the_way(path: &Utf8Path) -> Option<String> {
-    if path.is_dir() {
-        return Some(FOLDER_IN_THE_WAY.to_owned());
+    if let Ok(meta) = path.metadata() {
+        return match meta.is_dir() {
+            true => Some("a folder is there; move it away".to_owned()),
+            false => (!meta.is_file())
+                .then(|| "a FIFO, a socket or a device is there; remove it".to_owned()),
+        };
     }
     let nearest = path.ancestors().skip(1).find(|dir| dir.exists())?;
     (!nearest.is_dir()).then(|| format!("{nearest} is a file, where a folder goes; move it away"))
@@ -171,11 +176,15 @@ fn create_with(
     fill: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
 ) -> Result<()> {
     let dir = file.parent().context("a file path has a folder")?;
+    use std::os::unix::fs::OpenOptionsExt;
+    // Non-blocking: a FIFO put where the file goes fails the open (no
+    // reader) rather than waiting for one forever.
     let open = || {
         std::fs::File::options()
             .write(true)
             .create(true)
             .truncate(false)
+            .custom_flags(libc::O_NONBLOCK)
             .open(file)
     };
     let mut handle = match open() {

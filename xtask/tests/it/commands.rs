@@ -159,6 +159,40 @@ fn what_is_in_the_way_of_a_status_is_named_with_what_to_do() {
         .says(&format!("q/.b.json.prev: {file}"));
 }
 
+/// A FIFO named like a status (junk under `workspace/status/`) is said,
+/// with what to do, and `reset` removes it: every command that read the
+/// statuses waited for a writer to it forever, `orchestrate` too, which
+/// neither Ctrl-C nor SIGTERM could stop.
+#[test]
+fn a_fifo_where_a_status_goes_hangs_nothing() {
+    let t = Tree::new();
+    t.task("p/a", &sh("true"));
+    std::fs::create_dir_all(t.path("workspace/status/p")).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(t.path("workspace/status/p/a.json"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let fifo = "a FIFO, a socket or a device is there; remove it";
+    let ended = |args: &[&str]| {
+        let out = std::fs::File::create(t.path("out.txt")).unwrap();
+        let err = std::fs::File::create(t.path("err.txt")).unwrap();
+        let mut child = t.command(args).stdout(out).stderr(err).spawn().unwrap();
+        wait_for("the command to end", || child.try_wait().unwrap().is_some());
+        let code = child.wait().unwrap().code();
+        (code, t.read("out.txt") + &t.read("err.txt"))
+    };
+    let (code, said) = ended(&["progress"]);
+    assert_eq!(code, Some(0), "{said}");
+    let read = format!("p/a.json: cannot read: not a regular file: treated as pending; {fifo}");
+    assert!(said.contains(&read), "{said}");
+    let (code, said) = ended(&["orchestrate"]);
+    assert_eq!(code, Some(1), "{said}");
+    assert!(said.contains(&format!("p/a.json: {fifo}")), "{said}");
+    t.run(&["reset", "p/a"]).code(0);
+    t.run(&["orchestrate"]).code(0);
+}
+
 #[test]
 fn a_status_longer_than_one_read_is_read_whole() {
     let t = Tree::new();
