@@ -64,7 +64,9 @@ impl Seen {
     /// `file` now: taken before it is read, so that a write after the
     /// read changes it.
     pub fn now(file: &Utf8Path) -> Seen {
-        let meta = match file.metadata() {
+        // A link to nothing is seen as the link itself: there until it is
+        // removed, or leads to a file.
+        let meta = match file.metadata().or_else(|_| file.symlink_metadata()) {
             Ok(meta) => meta,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Seen::Gone,
             Err(_) => return Seen::Hidden,

@@ -346,6 +346,19 @@ impl Parsed {
     }
 }
 
+/// Why a task file listed in its folder could not be read: a link to
+/// nothing is said so, where the system says only that there is no such
+/// file.
+fn unread_because(file: &Utf8Path, e: &std::io::Error) -> String {
+    match std::fs::read_link(file) {
+        Ok(to) if e.kind() == std::io::ErrorKind::NotFound => format!(
+            "a link to nothing ({}): fix the link, or remove it",
+            to.display()
+        ),
+        _ => e.to_string(),
+    }
+}
+
 /// Reads and parses one task file.
 pub fn load(tasks_dir: &Utf8Path, file: &Utf8Path) -> Parsed {
     let (bytes, meta) = match crate::sys::read_regular_file(file) {
@@ -354,7 +367,7 @@ pub fn load(tasks_dir: &Utf8Path, file: &Utf8Path) -> Parsed {
             return Parsed::failed(Problem::in_file(
                 file,
                 None,
-                format!("cannot read task file: {e}"),
+                format!("cannot read task file: {}", unread_because(file, &e)),
             ))
         }
     };

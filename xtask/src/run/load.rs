@@ -202,8 +202,10 @@ fn read_batch(
     let mut tasks = Vec::new();
     let mut again = Vec::new();
     let mut found = Vec::new();
-    // A file gone while invalid is a problem no more.
-    for (file, _) in read.iter().filter(|(f, _)| !discovery::gone(f)) {
+    // A file gone while invalid is a problem no more; a link to nothing
+    // is there, and says so.
+    let there = |file: &Utf8Path| !discovery::gone(file) || file.is_symlink();
+    for (file, _) in read.iter().filter(|(f, _)| there(f)) {
         match task::load(&layout.tasks, file).valid() {
             Ok(task) => match layout.task_id(file).and_then(|id| graph.get(id)) {
                 Some(t) => again.push((t, differs(&task, &graph.tasks[t]))),

@@ -1348,3 +1348,16 @@ fn a_task_found_during_the_run_whose_program_is_missing_says_what_to_do() {
         .code(2)
         .says("`no-such-agent-here` (the task's `command`, used by 1-plan/late) is not on PATH: install it or fix the name");
 }
+
+/// A task file that is a link to nothing is said so, with what to do, by
+/// a run that finds it and by `validate`: the run passed over it in
+/// silence (exit 0), and `validate` said only `No such file or directory
+/// (os error 2)` of a file it had listed.
+#[test]
+fn a_task_file_linked_to_nothing_is_said_so() {
+    let t = Tree::new();
+    t.task("p/gen", &sh("ln -s nowhere.md \"$TASKS_DIR/p/link.md\""));
+    let said = "tasks/p/link.md: cannot read task file: a link to nothing (nowhere.md): fix the link, or remove it";
+    t.run(&["orchestrate"]).code(1).says(said);
+    t.run(&["validate"]).code(2).says(said);
+}
