@@ -10,6 +10,7 @@ use crate::model::layout::Layout;
 use crate::model::task::Task;
 use crate::run::notify::{self, Told};
 use crate::state::events::Event;
+use crate::state::lock;
 use crate::state::status::{self, State};
 
 pub fn run(layout: &Layout, ids: &[String]) -> Result<i32> {
@@ -30,6 +31,10 @@ pub fn run(layout: &Layout, ids: &[String]) -> Result<i32> {
     for warning in notify::missing_programs(layout, &defs.config.notify) {
         eprintln!("warning: {warning}");
     }
+    // The run going on owns the statuses: what it finds is said, not
+    // recorded (the run would go on taking the task for completed, its
+    // summary saying so against its status).
+    let run = lock::run_going_on(layout);
     let mut wrong = 0;
     let mut checked = 0;
     let mut unreadable = 0;
@@ -54,7 +59,7 @@ pub fn run(layout: &Layout, ids: &[String]) -> Result<i32> {
         // they only have to be there.
         let missing = crate::state::outputs::problems(layout, task, None, false);
         if missing.is_empty() {
-            if !status.outputs_validated {
+            if !status.outputs_validated && run.is_none() {
                 status.outputs_validated = true;
                 status::write_unlocked(layout, &status)?;
             }
@@ -62,6 +67,15 @@ pub fn run(layout: &Layout, ids: &[String]) -> Result<i32> {
             continue;
         }
         wrong += 1;
+        if let Some(pid) = &run {
+            println!(
+                "FAILED {}: {} (not recorded: the run going on, pid {}, owns the statuses; validate again once it has ended)",
+                task.id,
+                missing.join("; "),
+                pid.trim()
+            );
+            continue;
+        }
         status.status = State::Failed;
         status.outputs_validated = false;
         status.error = Some(format!(
@@ -70,8 +84,9 @@ pub fn run(layout: &Layout, ids: &[String]) -> Result<i32> {
         ));
         status::write_unlocked(layout, &status)?;
         // Opened at the first change: a check that changes nothing makes
-        // no workspace. No lock: a run meanwhile would not tell this
-        // change, so the notifiers hear of it from here.
+        // no workspace. No lock: a run that has ended and waits for its
+        // notifiers would not tell this change, so they hear of it from
+        // here.
         let log = match events.take() {
             Some(log) => log,
             None => Told::open(layout, &defs.config.notify, true)?,

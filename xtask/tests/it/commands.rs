@@ -468,6 +468,39 @@ fn validate_checks_definitions_and_outputs_of_completed_tasks() {
         .says("unknown dependency `p/q`");
 }
 
+/// `validate` while a run goes on says what it finds of completed tasks
+/// but records nothing: the run owns the statuses. It marked the task
+/// failed behind the run, whose summary went on saying it completed.
+#[test]
+fn validate_beside_a_run_records_nothing() {
+    let t = Tree::new();
+    t.task(
+        "p/a",
+        &format!("outputs: [x]\n{}", sh("echo > $TASK_OUTPUT_DIR/x")),
+    );
+    t.task(
+        "p/b",
+        &format!(
+            "dependencies: [p/a]\n{}",
+            sh("touch b-started; while [ ! -e go ]; do sleep 0.01; done")
+        ),
+    );
+    let mut run = t.start(&["orchestrate"]);
+    wait_for("p/b to run", || t.exists("b-started"));
+    std::fs::remove_file(t.path("workspace/outputs/p/a/x")).unwrap();
+    t.run(&["validate"])
+        .code(1)
+        .says("FAILED p/a: missing workspace/outputs/p/a/x (not recorded: the run going on, pid ")
+        .says("validate again once it has ended)");
+    assert_eq!(t.state("p/a"), "completed");
+    t.write("go", "");
+    assert_eq!(run.wait().unwrap().code(), Some(0));
+    t.run(&["validate"])
+        .code(1)
+        .says("FAILED p/a: missing workspace/outputs/p/a/x\n");
+    assert_eq!(t.state("p/a"), "failed");
+}
+
 #[test]
 fn monitor_with_nothing_running() {
     let t = Tree::new();
