@@ -7,6 +7,7 @@ use std::io::{Read, Write};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use camino::Utf8Path;
 
 use crate::model::definitions;
 use crate::model::layout::Layout;
@@ -16,7 +17,7 @@ pub fn run(layout: &Layout, follow: bool, task: Option<&str>, json: bool) -> Res
     let typed = task.map(|typed| layout.typed_id(typed));
     let task = typed.as_deref();
     let path = layout.events_file();
-    let mut file = match File::open(&path) {
+    let mut file = match open(&path) {
         Ok(file) => Some(file),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && follow => None,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -36,7 +37,7 @@ pub fn run(layout: &Layout, follow: bool, task: Option<&str>, json: bool) -> Res
     let mut number = 0;
     loop {
         if file.is_none() {
-            file = File::open(&path).ok();
+            file = open(&path).ok();
         }
         if let Some(file) = &mut file {
             // From where the last read stopped: the file only grows
@@ -160,4 +161,17 @@ fn describe(e: &Event) -> String {
         text += &format!(": {error}");
     }
     text
+}
+
+/// `workspace/events.jsonl` open for reading: a FIFO or a device put
+/// there is refused, not waited on (its reader waited for a writer for
+/// good).
+fn open(path: &Utf8Path) -> std::io::Result<File> {
+    let file = crate::sys::open_nonblocking(path.as_std_path())?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other(
+            "not a regular file (a FIFO, a socket or a device): remove it; a run writes it again",
+        ));
+    }
+    Ok(file)
 }

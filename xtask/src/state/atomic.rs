@@ -230,8 +230,8 @@ pub fn remove(path: &Utf8Path) -> Result<()> {
 /// an error naming it when it is there but cannot be read, so that what
 /// it holds is never written over with a part of it.
 pub fn read_to_change<T: serde::de::DeserializeOwned + Default>(path: &Utf8Path) -> Result<T> {
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
+    let bytes = match crate::sys::read_regular_file(path) {
+        Ok((bytes, _)) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(T::default()),
         Err(e) => return Err(e).with_context(|| format!("cannot read {path}")),
     };

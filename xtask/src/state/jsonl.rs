@@ -36,11 +36,14 @@ pub fn read_noting_skipped<T: DeserializeOwned>(path: &Utf8Path) -> (Vec<T>, Vec
 /// The lines of the file at `path`, read one at a time, not all held
 /// (none when there is no file; a read error ends them).
 pub fn lines(path: &Utf8Path) -> impl Iterator<Item = Vec<u8>> {
-    File::open(path).into_iter().flat_map(|file| {
-        BufReader::new(file)
-            .split(b'\n')
-            .map_while(std::io::Result::ok)
-    })
+    // Non-blocking: a FIFO put there reads as empty, not forever.
+    crate::sys::open_nonblocking(path.as_std_path())
+        .into_iter()
+        .flat_map(|file| {
+            BufReader::new(file)
+                .split(b'\n')
+                .map_while(std::io::Result::ok)
+        })
 }
 
 /// A file of JSON lines open for appending (`open_to_append`).

@@ -144,7 +144,8 @@ pub fn last(layout: &Layout) -> Option<Run> {
 /// keeps them failed.
 pub fn last_or_warn(layout: &Layout, warnings: &mut Vec<String>) -> Option<Run> {
     let path = layout.run_file();
-    let read = std::fs::read(&path)
+    let read = crate::sys::read_regular_file(&path)
+        .map(|(bytes, _)| bytes)
         .map_err(|e| e.to_string())
         .and_then(|bytes| serde_json::from_slice::<Run>(&bytes).map_err(|e| e.to_string()));
     match read {

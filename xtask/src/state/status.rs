@@ -558,7 +558,9 @@ pub fn read(layout: &Layout, id: &str) -> Result<Option<Status>, ReadError> {
     let shown = || layout.display(&path).to_owned();
     let mut tries = 0;
     let status: Status = loop {
-        let parsed = match open_nonblocking(&path).and_then(|mut file| parse(&mut file)) {
+        let parsed = match crate::sys::open_nonblocking(path.as_std_path())
+            .and_then(|mut file| parse(&mut file))
+        {
             Ok(parsed) => parsed,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(error) => {
@@ -608,16 +610,6 @@ pub fn read(layout: &Layout, id: &str) -> Result<Option<Status>, ReadError> {
         });
     }
     Ok(Some(status))
-}
-
-/// `path` open for reading, without waiting for a writer if it is a FIFO
-/// (it then reads as empty).
-fn open_nonblocking(path: &Utf8PathBuf) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::File::options()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
 }
 
 /// The ids of every status file there is, whatever its task: a listing

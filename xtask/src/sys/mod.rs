@@ -14,17 +14,23 @@ pub mod shell;
 pub mod signals;
 pub mod walk;
 
+/// `path` open for reading, without waiting for a writer if it is a FIFO
+/// (one put where a workspace file goes, which would hang its reader for
+/// good: it reads as empty).
+pub fn open_nonblocking(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+}
+
 /// The content and metadata of the file at `path`, which must be a
 /// regular file: a FIFO would hang the read until someone writes to it,
 /// and a device (`/dev/zero`) would fill the memory.
 pub fn read_regular_file(path: &camino::Utf8Path) -> std::io::Result<(Vec<u8>, std::fs::Metadata)> {
     use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    // Opening a FIFO for reading waits for a writer, unless non-blocking.
-    let file = std::fs::File::options()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)?;
+    let file = open_nonblocking(path.as_std_path())?;
     let meta = file.metadata()?;
     if meta.is_dir() {
         return Err(std::io::Error::other("a folder, not a file: name a file"));

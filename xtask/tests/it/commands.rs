@@ -193,6 +193,46 @@ fn a_fifo_where_a_status_goes_hangs_nothing() {
     t.run(&["orchestrate"]).code(0);
 }
 
+/// A FIFO put where the workspace's own files go (`run.json`,
+/// `history.json`, `events.jsonl`) hangs nothing either: it is said not a
+/// regular file, as a status's is. Their readers waited for a writer
+/// forever.
+#[test]
+fn a_fifo_where_a_workspace_file_goes_hangs_nothing() {
+    let t = Tree::new();
+    t.task("p/a", &sh("true"));
+    std::fs::create_dir_all(t.path("workspace")).unwrap();
+    for file in ["run.json", "history.json", "events.jsonl"] {
+        let made = std::process::Command::new("mkfifo")
+            .arg(t.path(&format!("workspace/{file}")))
+            .status()
+            .unwrap();
+        assert!(made.success());
+    }
+    for args in [&["progress"][..], &["orchestrate"], &["events"]] {
+        let out = std::fs::File::create(t.path("out.txt")).unwrap();
+        let mut child = t
+            .command(args)
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap();
+        wait_for("the command to end", || child.try_wait().unwrap().is_some());
+        let said = t.read("out.txt");
+        let code = child.wait().unwrap().code();
+        if args == ["events"] {
+            assert_eq!(code, Some(2), "{said}");
+            assert!(said.contains("events.jsonl: not a regular file"), "{said}");
+        } else {
+            assert_eq!(code, Some(0), "{args:?}: {said}");
+            assert!(
+                said.contains("history.json: not a regular file"),
+                "{args:?}: {said}"
+            );
+        }
+    }
+}
+
 #[test]
 fn a_status_longer_than_one_read_is_read_whole() {
     let t = Tree::new();
