@@ -341,7 +341,7 @@ fn spawn(
         .process_group(0);
     let mut child = command
         .spawn()
-        .map_err(|e| start_error(&spec.argv[0], &program, e))?;
+        .map_err(|e| start_error(&spec.argv[0], &program, &spec.cwd, e))?;
     let following = match &spec.stdout_file {
         Some(kept) => match Following::start(kept, &spec.log_file) {
             Ok(following) => Some(following),
@@ -415,19 +415,32 @@ impl Following {
     }
 }
 
-/// Why `program` (found at `path`) could not start, with what to do when
-/// its arguments were too long for Linux (a rendered prompt of more than
-/// 128 KiB, passed as `{prompt}`): retrying cannot help. Also when it is
-/// not there (a task found during the run is not checked for it as a
-/// run's start checks every task's), as the start's check says it.
-fn start_error(program: &str, path: &std::path::Path, e: std::io::Error) -> anyhow::Error {
+/// Why `program` (found at `path`, the task's folder `cwd`) could not
+/// start, with what to do when its arguments were too long for Linux (a
+/// rendered prompt of more than 128 KiB, passed as `{prompt}`): retrying
+/// cannot help. Also when it is not there (a task found during the run is
+/// not checked for it as a run's start checks every task's), as the
+/// start's check says it; one that is there, whose interpreter or loader
+/// is not (Linux says the same of it), is not said missing.
+fn start_error(
+    program: &str,
+    path: &std::path::Path,
+    cwd: &Utf8Path,
+    e: std::io::Error,
+) -> anyhow::Error {
+    // A bare name PATH did not find stays bare: never looked for in `cwd`.
+    let path = match program.contains('/') {
+        true => cwd.as_std_path().join(path),
+        false => path.to_owned(),
+    };
     let hint = match e.raw_os_error() {
         Some(libc::E2BIG) => {
             ": one argument is more than the 128 KiB Linux takes (or all of them, with the environment, more than it allows); a long prompt belongs in a file: `{prompt_file}` in the command instead of `{prompt}`"
                 .to_owned()
         }
-        Some(libc::ENOENT) => match crate::sys::missing_interpreter_hint(path) {
+        Some(libc::ENOENT) => match crate::sys::missing_interpreter_hint(&path) {
             Some(hint) => format!(": {hint}"),
+            None if path.is_absolute() && path.exists() => String::new(),
             None if program.contains('/') => ": there is no such file: fix the path".to_owned(),
             None => ": it is not on PATH: install it or fix the name".to_owned(),
         },

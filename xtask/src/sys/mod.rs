@@ -80,7 +80,9 @@ pub fn limit_hint(e: &std::io::Error) -> &'static str {
 /// Why the script `program` (a path, or a name looked up on PATH) cannot
 /// run when it is there and the interpreter its `#!` line names is not:
 /// Linux then says the script itself is missing (`ENOENT`; `sh`: `not
-/// found`).
+/// found`). Read as Linux reads it: the interpreter ends at a space or a
+/// tab, so a line ending in a carriage return (a script saved on Windows)
+/// names `/bin/sh\r`, which is no file.
 pub fn missing_interpreter_hint(program: &std::path::Path) -> Option<String> {
     let file = match program.components().count() {
         1 if !program.is_absolute() => which::which(program).ok()?,
@@ -90,9 +92,14 @@ pub fn missing_interpreter_hint(program: &std::path::Path) -> Option<String> {
     let read = std::io::Read::read(&mut std::fs::File::open(file).ok()?, &mut head).ok()?;
     let line = head[..read].split(|&b| b == b'\n').next()?;
     let rest = std::str::from_utf8(line.strip_prefix(b"#!")?).ok()?;
-    let interpreter = rest.split_whitespace().next()?;
-    (!std::path::Path::new(interpreter).exists()).then(|| {
-        format!("the program is there, but the interpreter its `#!` line names, `{interpreter}`, is not")
+    let interpreter = rest.split([' ', '\t']).find(|word| !word.is_empty())?;
+    if std::path::Path::new(interpreter).exists() {
+        return None;
+    }
+    let shown = crate::agent::terminal::escaped(interpreter, &[]);
+    Some(match interpreter.strip_suffix('\r') {
+        Some(_) => format!("the program is there, but its `#!` line ends in a carriage return (Windows line endings): the interpreter it names, `{shown}`, is not there; save the file with Unix line endings"),
+        None => format!("the program is there, but the interpreter its `#!` line names, `{shown}`, is not"),
     })
 }
 

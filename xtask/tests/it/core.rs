@@ -330,6 +330,38 @@ fn a_script_run_by_a_shell_or_found_on_path_whose_interpreter_is_missing_says_so
     }
 }
 
+/// A script saved with Windows line endings (`#!/bin/sh\r`: Linux looks
+/// for the interpreter `/bin/sh\r`, and says the script is missing) fails
+/// saying so, whether its path is given, PATH finds it or a shell runs
+/// it. Its task failed saying the script was not on PATH, or no such file,
+/// beside it, or the shell's `not found` alone.
+#[test]
+fn a_script_with_windows_line_endings_is_said_so() {
+    let t = Tree::new();
+    t.write_executable("bin/crlf", "#!/bin/sh\r\necho hi\r\n");
+    t.task("p/path", "command: [bin/crlf]");
+    t.task("p/on-path", "command: [crlf]");
+    t.task("p/shell", "command: \"bin/crlf --flag\"");
+    let path = std::env::var_os("PATH").unwrap();
+    let path =
+        std::env::join_paths(std::iter::once(t.path("bin")).chain(std::env::split_paths(&path)))
+            .unwrap();
+    let run = Run::from(
+        t.command(&["orchestrate"])
+            .env("PATH", path)
+            .output()
+            .unwrap(),
+    );
+    run.code(1);
+    let said = "the program is there, but its `#!` line ends in a carriage return (Windows line endings): the interpreter it names, `/bin/sh\\r`, is not there; save the file with Unix line endings";
+    for id in ["p/path", "p/on-path", "p/shell"] {
+        let error = t.status(id)["error"].as_str().unwrap().to_owned();
+        assert!(error.contains(said), "{id}: {error}");
+        assert!(!error.contains("not on PATH"), "{id}: {error}");
+        assert!(!error.contains("no such file"), "{id}: {error}");
+    }
+}
+
 /// A symbolic link to nothing is no output: its task fails saying so (it
 /// completed, and the task taking it as an input found it missing).
 #[test]
