@@ -309,6 +309,23 @@ pub fn other_holder(path: &std::path::Path) -> Option<u32> {
     holding(path, others)
 }
 
+/// A live git, not this process, working in the folder `dir` (absolute,
+/// links resolved): git moves to the top of the worktree it works in. One
+/// waiting on its editor (`git commit -a`) has closed the lock it will
+/// rename, which no descriptor then shows. Reads every process's name and
+/// folder: for the rare check of a lock that may be stale.
+pub fn git_working_in(dir: &std::path::Path) -> Option<u32> {
+    let others = pids()
+        .ok()?
+        .into_iter()
+        .filter(|&p| p != std::process::id());
+    others.into_iter().find(|pid| {
+        let git = std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .is_ok_and(|name| name.trim_end() == "git");
+        git && std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd == dir)
+    })
+}
+
 /// The first of `pids` with a descriptor that links to `target` (a path
 /// as `/proc/<pid>/fd` shows it: a removed file's ends in ` (deleted)`).
 pub fn holding(target: &std::path::Path, pids: impl IntoIterator<Item = u32>) -> Option<u32> {

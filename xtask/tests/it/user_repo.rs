@@ -578,6 +578,61 @@ fn a_git_of_the_user_s_at_work_in_a_task_s_worktree_holds_its_merge() {
     assert_eq!(integration_log(&t)[0], "write a.txt");
 }
 
+/// A person's `git commit -a` waiting on its editor in a task's worktree
+/// as its agent ends is a git at work there, as one holding its lock open
+/// is: git closed `index.lock` before starting the editor, so the queue
+/// took it for a killed git's, removed it and merged around the commit
+/// being written.
+#[test]
+fn a_git_commit_waiting_on_its_editor_in_a_task_s_worktree_holds_its_merge() {
+    let t = repo("");
+    let (started, release) = (t.path("started"), t.path("release"));
+    t.task(
+        "p/a",
+        &sh(&format!(
+            "echo a > a.txt && git add a.txt && git commit -q -m 'write a.txt' && touch {} && while [ ! -f {} ]; do sleep 0.02; done",
+            started.display(),
+            release.display()
+        )),
+    );
+    let mut orchestrator = orchestrate_into_out(&t);
+    wait_for("p/a's agent to commit", || started.exists());
+    let worktree = t.path("workspace/worktrees/p/a");
+    std::fs::write(worktree.join("a.txt"), "a, fixed by hand\n").unwrap();
+    let (editing, closed) = (t.path("editing"), t.path("closed"));
+    let editor = format!(
+        "touch {}; while [ ! -f {} ]; do sleep 0.02; done; :",
+        editing.display(),
+        closed.display()
+    );
+    let mut person = std::process::Command::new("git")
+        .args(["commit", "-q", "-a", "-e", "-m", "fix a.txt by hand"])
+        .current_dir(&worktree)
+        .env("GIT_EDITOR", editor)
+        .env("GIT_AUTHOR_NAME", "test")
+        .env("GIT_AUTHOR_EMAIL", "test@localhost")
+        .env("GIT_COMMITTER_NAME", "test")
+        .env("GIT_COMMITTER_EMAIL", "test@localhost")
+        .spawn()
+        .unwrap();
+    wait_for("the person's editor to open", || editing.exists());
+    t.write("release", "");
+    let code = orchestrator.wait().unwrap().code();
+    let out = t.read("out");
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("not cargo xtask's: let it end"), "{out}");
+    t.write("closed", "");
+    assert!(
+        person.wait().unwrap().success(),
+        "the person's commit failed"
+    );
+    std::fs::remove_file(&started).unwrap();
+    t.run(&["orchestrate"]).code(0);
+    assert!(!started.exists(), "the agent ran again");
+    let log = integration_log(&t);
+    assert_eq!(log[..2], ["fix a.txt by hand", "write a.txt"], "{log:?}");
+}
+
 /// `orchestrate` started, what it prints going to the file `out`.
 fn orchestrate_into_out(t: &Tree) -> std::process::Child {
     let out = std::fs::File::create(t.path("out")).unwrap();

@@ -30,15 +30,15 @@ impl Repo {
     }
 
     /// A lock file in the worktree at `dir`'s own git folder that a live
-    /// process holds open (a person's `git commit` waiting on its editor,
-    /// an editor's `git status`), still held after waiting up to `settle`
-    /// for it to go (a `git status` holds `index.lock` for milliseconds),
-    /// or a second Ctrl-C.
+    /// process holds open (an editor's `git status`), or that is there
+    /// while a live git works in `dir` (a person's `git commit -a` waiting
+    /// on its editor, which closed it), still held after waiting up to
+    /// `settle` for it to go (a `git status` holds `index.lock` for
+    /// milliseconds), or a second Ctrl-C.
     pub fn held_lock(&self, dir: &Utf8Path, settle: Duration) -> Result<Option<HeldLock>> {
         let until = Instant::now() + settle;
         loop {
-            let locks = self.worktree_locks(dir)?;
-            let Some(held) = locks.into_iter().find_map(HeldLock::of) else {
+            let Some(held) = HeldLock::among(dir, self.worktree_locks(dir)?) else {
                 return Ok(None);
             };
             if Instant::now() >= until || command::cut_here() {
@@ -140,6 +140,17 @@ pub struct HeldLock {
 }
 
 impl HeldLock {
+    /// The first of `locks`, of the worktree at `dir`, a live process
+    /// holds open, else the first while a live git works in `dir`.
+    fn among(dir: &Utf8Path, locks: Vec<Utf8PathBuf>) -> Option<HeldLock> {
+        let first = locks.first()?.clone();
+        locks.into_iter().find_map(HeldLock::of).or_else(|| {
+            let dir = std::fs::canonicalize(dir).ok()?;
+            let pid = crate::sys::process::git_working_in(&dir)?;
+            Some(HeldLock { lock: first, pid })
+        })
+    }
+
     fn of(lock: Utf8PathBuf) -> Option<HeldLock> {
         let real = std::fs::canonicalize(&lock).ok()?;
         let pid = crate::sys::process::other_holder(&real)?;
