@@ -20,7 +20,7 @@ use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
 use crate::git::command::{self, Cut};
-use crate::git::repo::{branch_ref, HeldLock, Moved, Nested, Rebased, Repo};
+use crate::git::repo::{branch_ref, HeldLock, Moved, Nested, Rebased, Repo, EDITOR_CLOSES};
 use crate::git::worktrees::Worktrees;
 use crate::sys::shell::shell_word;
 
@@ -468,9 +468,6 @@ fn nested_left(dir: &Utf8Path, nested: &[Nested]) -> String {
         each.join("; ")
     )
 }
-
-/// How the git a person left at work most often ends.
-const EDITOR_CLOSES: &str = "a `git commit` waiting on its editor ends as the editor closes";
 
 /// What the run and `why` say of a merge queue held by a person's work
 /// `what` in the integration worktree `dir`.

@@ -22,7 +22,7 @@ mod rebase;
 mod records;
 
 pub use fast_forward::Moved;
-pub use locks::HeldLock;
+pub use locks::{HeldLock, EDITOR_CLOSES};
 pub use rebase::Rebased;
 
 /// Who commits when git has no identity configured (a fresh CI machine):

@@ -12,6 +12,10 @@ use super::{remove_file_if_there, Repo};
 use crate::git::command;
 use crate::sys::walk::{walk, Step};
 
+/// How the git a person left at work most often ends: what the queue and
+/// a run refused say to wait for.
+pub const EDITOR_CLOSES: &str = "a `git commit` waiting on its editor ends as the editor closes";
+
 impl Repo {
     /// Removes the lock files a git killed with an earlier orchestrator left
     /// in the worktree at `dir`: every `*.lock` of its own git folder (its
@@ -21,7 +25,7 @@ impl Repo {
     /// orchestrator's own lock over the index. Then this fails, naming it.
     pub fn remove_stale_worktree_locks(&self, dir: &Utf8Path) -> Result<()> {
         if let Some(held) = self.held_lock(dir, Duration::from_secs(10))? {
-            bail!("{held}, not cargo xtask's: let it end (a `git commit` waiting on its editor ends as the editor closes), then run again");
+            bail!("{held}, not cargo xtask's: let it end ({EDITOR_CLOSES}), then run again");
         }
         for lock in self.worktree_locks(dir)? {
             remove_lock(&lock)?;
