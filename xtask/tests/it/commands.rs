@@ -233,6 +233,37 @@ fn a_fifo_where_a_workspace_file_goes_hangs_nothing() {
     }
 }
 
+/// A status that is a link to a device that never ends (`/dev/zero`) is
+/// said not a regular file, with what to do, as a FIFO is: `progress`
+/// read it until the memory ran out (here, under a limit of 2 GB, until it
+/// said `out of memory`).
+#[test]
+fn a_status_linked_to_a_device_is_not_read_without_end() {
+    let t = Tree::new();
+    t.task("p/a", &sh("true"));
+    std::fs::create_dir_all(t.path("workspace/status/p")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", t.path("workspace/status/p/a.json")).unwrap();
+    let out = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "ulimit -v 2000000 && exec \"$@\"",
+            "sh",
+            BIN,
+            "--root",
+        ])
+        .arg(&t.root)
+        .arg("progress")
+        .current_dir(&t.root)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let said =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    let read = "p/a.json: cannot read: not a regular file: treated as pending; a FIFO, a socket or a device is there; remove it";
+    assert!(said.contains(read), "{said}");
+}
+
 #[test]
 fn a_status_longer_than_one_read_is_read_whole() {
     let t = Tree::new();

@@ -117,14 +117,6 @@ pub fn read(layout: &Layout, id: &str) -> Result<Option<Status>, ReadError> {
                     reset: layout.task_cmd("reset", id),
                 })
             }
-            // A FIFO (read as empty) or a device, put where the status goes.
-            Err(_) if !path.is_file() => {
-                return Err(ReadError::Unreadable {
-                    path: shown(),
-                    error: std::io::Error::other("not a regular file"),
-                    obstacle: atomic::in_the_way(&path),
-                })
-            }
             Err(error) => {
                 return Err(ReadError::Corrupt {
                     path: shown(),
@@ -178,6 +170,12 @@ fn parse(file: &mut std::fs::File) -> std::io::Result<Result<Status, serde_json:
     bytes.truncate(n);
     if let Ok(status) = serde_json::from_slice(&bytes) {
         return Ok(Ok(status));
+    }
+    // A FIFO (read as empty) or a device put where the status goes: read
+    // no further (`/dev/zero` would fill the memory). One `stat`, off the
+    // path of a status read whole at once.
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
     }
     file.read_to_end(&mut bytes)?;
     Ok(serde_json::from_slice(&bytes))
