@@ -311,16 +311,7 @@ fn a_script_run_by_a_shell_or_found_on_path_whose_interpreter_is_missing_says_so
     t.write_executable("bin/odd", "#!/nonexistent/interp -x\necho hi\n");
     t.task("p/shell", "command: \"bin/odd --flag\"");
     t.task("p/on-path", "command: [odd]");
-    let path = std::env::var_os("PATH").unwrap();
-    let path =
-        std::env::join_paths(std::iter::once(t.path("bin")).chain(std::env::split_paths(&path)))
-            .unwrap();
-    let run = Run::from(
-        t.command(&["orchestrate"])
-            .env("PATH", path)
-            .output()
-            .unwrap(),
-    );
+    let run = orchestrate_with_bin_on_path(&t);
     run.code(1);
     let missing = "the program is there, but the interpreter its `#!` line names, `/nonexistent/interp`, is not";
     for id in ["p/shell", "p/on-path"] {
@@ -328,6 +319,20 @@ fn a_script_run_by_a_shell_or_found_on_path_whose_interpreter_is_missing_says_so
         assert!(error.contains(missing), "{id}: {error}");
         run.says(&format!("{id}: {error}"));
     }
+}
+
+/// `orchestrate` run to its end with the tree's `bin` first on PATH.
+fn orchestrate_with_bin_on_path(t: &Tree) -> Run {
+    let path = std::env::var_os("PATH").unwrap();
+    let path =
+        std::env::join_paths(std::iter::once(t.path("bin")).chain(std::env::split_paths(&path)))
+            .unwrap();
+    Run::from(
+        t.command(&["orchestrate"])
+            .env("PATH", path)
+            .output()
+            .unwrap(),
+    )
 }
 
 /// A script saved with Windows line endings (`#!/bin/sh\r`: Linux looks
@@ -342,16 +347,7 @@ fn a_script_with_windows_line_endings_is_said_so() {
     t.task("p/path", "command: [bin/crlf]");
     t.task("p/on-path", "command: [crlf]");
     t.task("p/shell", "command: \"bin/crlf --flag\"");
-    let path = std::env::var_os("PATH").unwrap();
-    let path =
-        std::env::join_paths(std::iter::once(t.path("bin")).chain(std::env::split_paths(&path)))
-            .unwrap();
-    let run = Run::from(
-        t.command(&["orchestrate"])
-            .env("PATH", path)
-            .output()
-            .unwrap(),
-    );
+    let run = orchestrate_with_bin_on_path(&t);
     run.code(1);
     let said = "the program is there, but its `#!` line ends in a carriage return (Windows line endings): the interpreter it names, `/bin/sh\\r`, is not there; save the file with Unix line endings";
     for id in ["p/path", "p/on-path", "p/shell"] {

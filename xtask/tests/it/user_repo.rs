@@ -538,17 +538,7 @@ fn a_git_of_the_user_s_at_work_in_the_integration_worktree_is_waited_for() {
 #[test]
 fn a_git_of_the_user_s_at_work_in_a_task_s_worktree_holds_its_merge() {
     let t = repo("");
-    let (started, release) = (t.path("started"), t.path("release"));
-    t.task(
-        "p/a",
-        &sh(&format!(
-            "echo a > a.txt && git add a.txt && git commit -q -m 'write a.txt' && touch {} && while [ ! -f {} ]; do sleep 0.02; done",
-            started.display(),
-            release.display()
-        )),
-    );
-    let mut orchestrator = orchestrate_into_out(&t);
-    wait_for("p/a's agent to commit", || started.exists());
+    let (mut orchestrator, started) = run_until_p_a_s_agent_committed(&t);
     let worktree = t.path("workspace/worktrees/p/a");
     let git_dir = git_in(&worktree, &["rev-parse", "--absolute-git-dir"]);
     let lock = std::path::Path::new(&git_dir).join("index.lock");
@@ -586,17 +576,7 @@ fn a_git_of_the_user_s_at_work_in_a_task_s_worktree_holds_its_merge() {
 #[test]
 fn a_git_commit_waiting_on_its_editor_in_a_task_s_worktree_holds_its_merge() {
     let t = repo("");
-    let (started, release) = (t.path("started"), t.path("release"));
-    t.task(
-        "p/a",
-        &sh(&format!(
-            "echo a > a.txt && git add a.txt && git commit -q -m 'write a.txt' && touch {} && while [ ! -f {} ]; do sleep 0.02; done",
-            started.display(),
-            release.display()
-        )),
-    );
-    let mut orchestrator = orchestrate_into_out(&t);
-    wait_for("p/a's agent to commit", || started.exists());
+    let (mut orchestrator, started) = run_until_p_a_s_agent_committed(&t);
     let worktree = t.path("workspace/worktrees/p/a");
     std::fs::write(worktree.join("a.txt"), "a, fixed by hand\n").unwrap();
     let (editing, closed) = (t.path("editing"), t.path("closed"));
@@ -631,6 +611,24 @@ fn a_git_commit_waiting_on_its_editor_in_a_task_s_worktree_holds_its_merge() {
     assert!(!started.exists(), "the agent ran again");
     let log = integration_log(&t);
     assert_eq!(log[..2], ["fix a.txt by hand", "write a.txt"], "{log:?}");
+}
+
+/// A run whose task `p/a` commits `a.txt`, makes the file `started`, and
+/// ends once the file `release` is made: the orchestrator, once `started`
+/// is there, and that file's path.
+fn run_until_p_a_s_agent_committed(t: &Tree) -> (std::process::Child, std::path::PathBuf) {
+    let (started, release) = (t.path("started"), t.path("release"));
+    t.task(
+        "p/a",
+        &sh(&format!(
+            "echo a > a.txt && git add a.txt && git commit -q -m 'write a.txt' && touch {} && while [ ! -f {} ]; do sleep 0.02; done",
+            started.display(),
+            release.display()
+        )),
+    );
+    let orchestrator = orchestrate_into_out(t);
+    wait_for("p/a's agent to commit", || started.exists());
+    (orchestrator, started)
 }
 
 /// `orchestrate` started, what it prints going to the file `out`.
