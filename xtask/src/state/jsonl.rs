@@ -6,7 +6,6 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::MetadataExt;
 
 use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
@@ -50,8 +49,6 @@ pub fn lines(path: &Utf8Path) -> impl Iterator<Item = Vec<u8>> {
 pub struct Appender {
     file: File,
     path: Utf8PathBuf,
-    /// The open file's inode, to tell when `path` names another.
-    inode: u64,
 }
 
 impl Appender {
@@ -62,18 +59,13 @@ impl Appender {
     /// hand, or by logrotate) is made again at its path: what is appended
     /// to the one still open would be read by nobody.
     pub fn append(&mut self, line: &[u8]) -> Result<()> {
-        if !self.names_the_open_file() {
+        if crate::sys::replaced(&self.path, &self.file) {
             *self = open_to_append(&self.path)?;
         }
         let _shared = Flock::new(&self.file, libc::LOCK_SH);
         (&self.file)
             .write_all(line)
             .with_context(|| format!("cannot append to {}", self.path))
-    }
-
-    /// Whether the path still names the file open (one `stat`).
-    fn names_the_open_file(&self) -> bool {
-        self.path.metadata().is_ok_and(|m| m.ino() == self.inode)
     }
 }
 
@@ -107,13 +99,9 @@ pub fn open_to_append(path: &Utf8Path) -> Result<Appender> {
                 .with_context(|| format!("cannot append to {path}"))?;
         }
     }
-    let inode = (file.metadata())
-        .with_context(|| format!("cannot read {path}"))?
-        .ino();
     Ok(Appender {
         file,
         path: path.to_owned(),
-        inode,
     })
 }
 
