@@ -106,7 +106,9 @@ pub fn discover(
     let mut problems: Found = unnamed.into_iter().map(|p| (None, p)).collect();
     let folders = discovery.phase_folders(&layout.tasks);
     for _ in 0..4 {
-        let (joined, again, found) = read_batch(layout, config, graph, &folders, &batch);
+        // Those of the tasks that joined just before too.
+        let phases = phases_holding_tasks(graph, &folders, dropped);
+        let (joined, again, found) = read_batch(layout, config, graph, &phases, &batch);
         back.extend(again.iter().map(|&(t, _)| t));
         changed.extend(
             again
@@ -195,13 +197,15 @@ fn read_batch(
     layout: &Layout,
     config: &Config,
     graph: &mut Graph,
-    folders: &[String],
+    phases: &[String],
     batch: &[Utf8PathBuf],
 ) -> (Vec<usize>, Vec<(usize, bool)>, Found) {
     let read: Vec<(Utf8PathBuf, Seen)> = batch.iter().map(|f| (f.clone(), Seen::now(f))).collect();
     let mut tasks = Vec::new();
     let mut again = Vec::new();
     let mut found = Vec::new();
+    // With the folders of the tasks taken so far.
+    let mut phases = phases.to_vec();
     // A file gone while invalid is a problem no more; a link to nothing
     // is there, and says so.
     let there = |file: &Utf8Path| !discovery::gone(file) || file.is_symlink();
@@ -210,11 +214,15 @@ fn read_batch(
             Ok(task) => match layout.task_id(file).and_then(|id| graph.get(id)) {
                 Some(t) => again.push((t, differs(&task, &graph.tasks[t]))),
                 None => {
-                    let problems = definition_problems(layout, config, graph, folders, &task);
-                    match problems.is_empty() {
-                        true => tasks.push(task),
-                        false => found.extend(problems),
+                    let problems = definition_problems(layout, config, graph, &phases, &task);
+                    if !problems.is_empty() {
+                        found.extend(problems);
+                        continue;
                     }
+                    if !phases.iter().any(|phase| phase == task.phase()) {
+                        phases.push(task.phase().to_owned());
+                    }
+                    tasks.push(task);
                 }
             },
             Err(more) => found.extend(more),
@@ -237,18 +245,34 @@ fn read_batch(
     (joined, again, found)
 }
 
+/// The phase folders among `folders` (those under `tasks/` now) that hold
+/// a task of `graph` whose file did not go (`dropped`): phases as a run's
+/// start counts them. An empty folder, or one renamed away, is none.
+fn phases_holding_tasks(
+    graph: &Graph,
+    folders: &[String],
+    dropped: &HashSet<usize>,
+) -> Vec<String> {
+    (graph.phases.iter())
+        .filter(|phase| folders.contains(&phase.name))
+        .filter(|phase| phase.tasks.iter().any(|t| !dropped.contains(t)))
+        .map(|phase| phase.name.clone())
+        .collect()
+}
+
 /// What the checks of the whole definitions (`definitions::load`) find in
 /// a task file found during the run, beside its own problems and the
 /// graph's: a phase folder sharing another's key, what it asks past the
-/// ceilings (its cgroup would be given it).
+/// ceilings (its cgroup would be given it). `phases` are the phase
+/// folders holding a task.
 fn definition_problems(
     layout: &Layout,
     config: &Config,
     graph: &Graph,
-    folders: &[String],
+    phases: &[String],
     task: &task::Task,
 ) -> Vec<Problem> {
-    let mut problems: Vec<Problem> = shared_phase_key(layout, graph, folders, task)
+    let mut problems: Vec<Problem> = shared_phase_key(layout, graph, phases, task)
         .into_iter()
         .collect();
     problems.extend(definitions::over_ceilings(
@@ -264,11 +288,12 @@ fn definition_problems(
 /// would share the key's settings, and `--phase`, `block` or `why` given
 /// it would take the first, so the definitions refuse them at the start.
 /// The run leaves the new folder's tasks out until it is renamed; a folder
-/// gone (renamed to another number) shares nothing.
+/// gone (renamed to another number), or holding no task, is not among
+/// `phases` and shares nothing.
 fn shared_phase_key(
     layout: &Layout,
     graph: &Graph,
-    folders: &[String],
+    phases: &[String],
     task: &task::Task,
 ) -> Option<Problem> {
     let folder = task.phase();
@@ -276,7 +301,7 @@ fn shared_phase_key(
         return None;
     }
     let key = phase_key(folder);
-    let other = folders
+    let other = phases
         .iter()
         .find(|other| *other != folder && phase_key(other) == key)?;
     let shown = |name: &str| layout.display(&layout.tasks.join(name)).to_string();

@@ -1316,6 +1316,21 @@ fn a_phase_folder_made_during_the_run_with_another_s_key_is_refused() {
         .says("tasks/1-plan and tasks/4-plan are both phase `plan`");
 }
 
+/// A phase folder made during the run whose key an empty folder has
+/// (`4-a` beside an empty `1-a`) is refused by neither the run nor its
+/// start: a folder with no task file is no phase. The run left its task
+/// out, said invalid, and the next run's start took it.
+#[test]
+fn a_phase_folder_made_during_the_run_beside_an_empty_folder_of_its_key_runs() {
+    let t = Tree::new();
+    std::fs::create_dir_all(t.path("tasks/1-a")).unwrap();
+    t.task("0-p/gen", &t.generating("4-a/late", &sh("touch ran")));
+    let run = t.run(&["orchestrate"]);
+    run.code(0);
+    assert!(t.exists("ran"), "{}", run.said());
+    t.run(&["validate"]).code(0);
+}
+
 /// A task file found during the run that asks for more than the ceilings
 /// (`max_memory_gb`, `max_cpu_per_agent`), which `validate` and a run's
 /// start refuse, is refused by the run too, said with its file and line.
