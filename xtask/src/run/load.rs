@@ -214,7 +214,7 @@ fn read_batch(
             Ok(task) => match layout.task_id(file).and_then(|id| graph.get(id)) {
                 Some(t) => again.push((t, differs(&task, &graph.tasks[t]))),
                 None => {
-                    let problems = definition_problems(layout, config, graph, &phases, &task);
+                    let problems = definition_problems(layout, config, &phases, &task);
                     if !problems.is_empty() {
                         found.extend(problems);
                         continue;
@@ -268,13 +268,10 @@ fn phases_holding_tasks(
 fn definition_problems(
     layout: &Layout,
     config: &Config,
-    graph: &Graph,
     phases: &[String],
     task: &task::Task,
 ) -> Vec<Problem> {
-    let mut problems: Vec<Problem> = shared_phase_key(layout, graph, phases, task)
-        .into_iter()
-        .collect();
+    let mut problems: Vec<Problem> = shared_phase_key(layout, phases, task).into_iter().collect();
     problems.extend(definitions::over_ceilings(
         layout,
         config,
@@ -283,21 +280,17 @@ fn definition_problems(
     problems
 }
 
-/// The problem of a task found during the run in a phase folder new to
-/// it whose key another phase folder has (`04-a` beside `01-a`): the two
-/// would share the key's settings, and `--phase`, `block` or `why` given
-/// it would take the first, so the definitions refuse them at the start.
-/// The run leaves the new folder's tasks out until it is renamed; a folder
-/// gone (renamed to another number), or holding no task, is not among
-/// `phases` and shares nothing.
-fn shared_phase_key(
-    layout: &Layout,
-    graph: &Graph,
-    phases: &[String],
-    task: &task::Task,
-) -> Option<Problem> {
+/// The problem of a task found during the run in a phase folder that
+/// holds no task yet (new, or an empty one a task depends on) whose key
+/// another phase folder has (`04-a` beside `01-a`): the two would share
+/// the key's settings, and `--phase`, `block` or `why` given it would take
+/// the first, so the definitions refuse them at the start. The run leaves
+/// the folder's tasks out until it is renamed; a folder gone (renamed to
+/// another number), or holding no task, is not among `phases` (those that
+/// hold one) and shares nothing.
+fn shared_phase_key(layout: &Layout, phases: &[String], task: &task::Task) -> Option<Problem> {
     let folder = task.phase();
-    if graph.phase(folder).is_some() {
+    if phases.iter().any(|phase| phase == folder) {
         return None;
     }
     let key = phase_key(folder);

@@ -1331,6 +1331,24 @@ fn a_phase_folder_made_during_the_run_beside_an_empty_folder_of_its_key_runs() {
     t.run(&["validate"]).code(0);
 }
 
+/// An empty phase folder a task depends on (`4-a`, beside `1-a` with its
+/// tasks) is no phase at the start; the first task generated into it
+/// during the run gives it the key `1-a` has, and is refused as in a
+/// folder new to the run. It ran, and the next run's start refused the
+/// definitions (`both phase a`).
+#[test]
+fn a_task_generated_into_a_depended_on_folder_of_another_s_key_is_refused() {
+    let t = Tree::new();
+    t.task("1-a/x", &sh("true"));
+    std::fs::create_dir_all(t.path("tasks/4-a")).unwrap();
+    t.task("5-z/dep", &format!("dependencies: [4-a]\n{}", sh("true")));
+    t.task("0-p/gen", &t.generating("4-a/late", &sh("touch ran")));
+    let run = t.run(&["orchestrate"]);
+    run.code(1)
+        .says("tasks/4-a/late.md: its phase folder tasks/4-a is phase `a`, as tasks/1-a is");
+    assert!(!t.exists("ran"), "{}", run.said());
+}
+
 /// A task file found during the run that asks for more than the ceilings
 /// (`max_memory_gb`, `max_cpu_per_agent`), which `validate` and a run's
 /// start refuse, is refused by the run too, said with its file and line.
