@@ -720,7 +720,7 @@ fn unusable(layout: &Layout, program: &str) -> Option<String> {
     if !program.contains('/') {
         return match which::which(program) {
             Ok(_) => None,
-            Err(_) => Some("is not on PATH: install it or fix the name".to_owned()),
+            Err(_) => Some(crate::sys::NOT_ON_PATH.to_owned()),
         };
     }
     let path = layout.root.join(program);

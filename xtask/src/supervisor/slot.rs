@@ -442,7 +442,7 @@ fn start_error(
             Some(hint) => format!(": {hint}"),
             None if path.is_absolute() && path.exists() => String::new(),
             None if program.contains('/') => ": there is no such file: fix the path".to_owned(),
-            None => ": it is not on PATH: install it or fix the name".to_owned(),
+            None => format!(": it {}", crate::sys::NOT_ON_PATH),
         },
         _ => crate::sys::limit_hint(&e).to_owned(),
     };

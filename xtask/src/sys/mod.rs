@@ -77,6 +77,10 @@ pub fn limit_hint(e: &std::io::Error) -> &'static str {
     }
 }
 
+/// What is said of a program PATH does not find, with what to do: by the
+/// start's check of every task, and by a start that fails on it.
+pub const NOT_ON_PATH: &str = "is not on PATH: install it or fix the name";
+
 /// Why the script `program` (a path, or a name looked up on PATH) cannot
 /// run when it is there and the interpreter its `#!` line names is not:
 /// Linux then says the script itself is missing (`ENOENT`; `sh`: `not
