@@ -100,7 +100,9 @@ pub fn missing_interpreter_hint(program: &std::path::Path) -> Option<String> {
     if std::path::Path::new(interpreter).exists() {
         return None;
     }
-    let shown = crate::agent::terminal::escaped(interpreter, &[]);
+    // Its carriage return written out, which would send the view's
+    // cursor back over the line.
+    let shown = interpreter.escape_debug();
     Some(match interpreter.strip_suffix('\r') {
         Some(_) => format!("the program is there, but its `#!` line ends in a carriage return (Windows line endings): the interpreter it names, `{shown}`, is not there; save the file with Unix line endings"),
         None => format!("the program is there, but the interpreter its `#!` line names, `{shown}`, is not"),
