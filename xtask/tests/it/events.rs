@@ -302,8 +302,11 @@ fn failing_and_hanging_notifiers_change_nothing_in_the_run() {
         log.contains("notifier 2 for p/fails failed: exit 1"),
         "{log}"
     );
+    // Killed at its own timeout, or, started after the run had ended (a
+    // busy machine), at the end of the notifiers' time a moment before.
     assert!(
-        log.contains("notifier 3 for p/fails failed: killed after 1s: it took too long"),
+        log.contains("notifier 3 for p/fails failed: killed after 1s: it took too long")
+            || log.contains("the run had ended, and its notifiers' time with it"),
         "{log}"
     );
     // No notifier outlives the run.
