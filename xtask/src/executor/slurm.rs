@@ -374,6 +374,10 @@ pub fn sbatch_args(config: &SlurmConfig, launch: &Launch, limits: &Limits) -> Ve
         // (`run::verdict`), the watchdog sees it grow, `why` shows it whole.
         format!("--output={}", log_pattern(&launch.log_file)),
         format!("--error={}", log_pattern(&launch.log_file)),
+        // Slurm truncates the log as the job starts, by default: what the run
+        // wrote there first (a controller it waited for) was erased. Each
+        // attempt has a log of its own (`logs::keep_attempt_log`).
+        "--open-mode=append".to_owned(),
         format!("--chdir={}", launch.cwd),
         // What finds the job again after a crash before sbatch answered
         // (`find_submitted`), with its name and log.

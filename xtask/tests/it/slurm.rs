@@ -250,6 +250,29 @@ fn slurm_a_controller_that_cannot_be_reached_is_waited_for() {
     assert_eq!(t.launches("p/a"), 1);
 }
 
+/// What the run writes in a task's log before its job starts (the wait for
+/// a controller that could not be reached) stays there beside the job's
+/// output: the job opened its log truncated, Slurm's default, and erased it.
+#[test]
+fn slurm_the_wait_for_the_controller_stays_in_the_task_s_log() {
+    let Some(t) = slurm_tree() else { return };
+    t.task("p/a", &sh("echo from the job"));
+    let said = "sbatch: error: Batch job submission failed: Unable to contact slurm controller (connect failure)";
+    let path = failing_once(&t, "sbatch", false, said);
+    let run = t
+        .command(&["orchestrate"])
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0), "{run:?}");
+    let log = t.read("workspace/logs/p/a.log");
+    assert!(
+        log.contains("xtask: Slurm's controller could not be reached")
+            && log.contains("from the job"),
+        "{log}"
+    );
+}
+
 /// A stop while a submission waits for the controller ends the wait at
 /// once, looks for the job a last time, and leaves the task interrupted,
 /// not failed (a try counted, and a job it may have made untracked).

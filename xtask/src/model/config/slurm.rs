@@ -9,9 +9,10 @@ use crate::model::yaml;
 /// sbatch_args`), their short forms, and what overriding one would break.
 /// sbatch takes the last of an option given twice, so one in `extra_args`
 /// (which come after ours) would win, silently.
-const OWN_OPTIONS: [(&str, Option<char>, &str); 7] = [
+const OWN_OPTIONS: [(&str, Option<char>, &str); 8] = [
     ("output", Some('o'), "the task's log, which its result is read from, its idle timeout watches and a job left by a crash is found by"),
     ("error", Some('e'), "the task's log, which its result is read from, its idle timeout watches and a job left by a crash is found by"),
+    ("open-mode", None, "the log opened to append: what the run wrote in it before the job started stays"),
     ("job-name", Some('J'), "the task's id, by which a job left by a crash is found and a second copy of a task refused"),
     ("comment", None, "the attempt's mark, by which a job left by a crash is found"),
     ("chdir", Some('D'), "the folder the task runs in (the root or its worktree)"),
@@ -74,10 +75,19 @@ mod tests {
             ("--chdir=/tmp", "chdir"),
             ("--wrap=true", "wrap"),
             ("--parsable", "parsable"),
+            ("--open-mode=truncate", "open-mode"),
         ] {
             assert_eq!(refused(arg), Some(name), "{arg}");
         }
-        for arg in ["--qos=long", "--partition=x", "-p", "-c2", "--", "x"] {
+        for arg in [
+            "--overcommit",
+            "--qos=long",
+            "--partition=x",
+            "-p",
+            "-c2",
+            "--",
+            "x",
+        ] {
             assert_eq!(refused(arg), None, "{arg}");
         }
     }
