@@ -1294,3 +1294,34 @@ fn slurm_jobs_results_are_read_from_their_stdout() {
         .read("workspace/logs/p/ok.log")
         .contains("stand-in claude: working"));
 }
+
+/// A task whose id holds a space and an `=` (`p/set n=2`), its status lost
+/// while its job runs on, is not submitted again beside its job: scontrol
+/// prints `JobName=p/set n=2`, which was read as a name `p/set` and a
+/// field `n`, so the job was taken for no task's.
+#[test]
+fn slurm_a_task_id_with_a_space_and_an_equals_sign_keeps_its_job() {
+    let Some(t) = slurm_tree() else { return };
+    let ran = t.path("ran");
+    let release = t.path("release");
+    t.task(
+        "p/set n=2",
+        &sh(&format!(
+            "{MARK}; touch {}; until [ -e {} ]; do sleep 0.05; done",
+            ran.display(),
+            release.display()
+        )),
+    );
+    let (mut run, job) = run_until_its_job_runs(&t, "p/set n=2", &ran);
+    run.kill().unwrap();
+    run.wait().unwrap();
+    std::fs::remove_file(t.path("workspace/status/p/set n=2.json")).unwrap();
+    let said = format!("p/set n=2 has a Slurm job not ended (job {job}, RUNNING)");
+    t.run(&["next"]).says(&said);
+    t.run(&["orchestrate"]).code(2).says(&said);
+    std::fs::write(&release, "").unwrap();
+    wait_for("the job's end", || {
+        !["RUNNING", "COMPLETING"].contains(&job_state(&job).as_str())
+    });
+    assert_eq!(t.launches("p/set n=2"), 1);
+}

@@ -12,7 +12,7 @@ pub(super) fn log_pattern(log_file: &Utf8Path) -> String {
     log_file.as_str().replace('%', "%%")
 }
 
-/// Whether `std_out`, the `StdOut` scontrol shows for a job, is the log
+/// Whether `std_out`, the `StdErr` (or `StdOut`) scontrol shows for a job, is the log
 /// `log_file` (`log_pattern`). scontrol shows the pattern expanded, and
 /// versions do it differently: Slurm 22.05's keeps `%%` and expands the
 /// `%x` that follows (`p%%xq` shown as `p%<name>q`, though the log is
@@ -66,6 +66,12 @@ pub(super) fn expands_to_seen(
     gives
 }
 
+/// The field of scontrol's line that shows a job's log: `StdErr`, the same
+/// path as `StdOut` (`sbatch_args`), and always followed by `StdIn`, which
+/// ends it (`parse_job`), where Slurm's versions print optional fields
+/// after `StdOut`.
+pub(super) const LOG_FIELD: &str = "StdErr";
+
 /// The comment of attempt `attempt`'s job.
 pub(super) fn attempt_mark(attempt: u32) -> String {
     format!("xtask-attempt-{attempt}")
@@ -96,7 +102,7 @@ pub(super) fn submitted_job(
     let found = (jobs.into_iter())
         .filter(|(_, f)| {
             field(f, "JobName").as_deref() == Some(task_id)
-                && field(f, "StdOut").is_some_and(|out| shows_log(&out, log_file))
+                && field(f, LOG_FIELD).is_some_and(|out| shows_log(&out, log_file))
                 && field(f, "Comment").as_deref() == Some(mark.as_str())
                 && after.is_none_or(|after| slurm_time(f, "SubmitTime") >= Some(after))
         })
@@ -126,7 +132,7 @@ pub fn live_jobs(log_file: impl Fn(&str) -> Utf8PathBuf) -> Result<Vec<LiveJob>>
             let state = f.remove("JobState").filter(|s| stage(s).is_some())?;
             let task_id = f.remove("JobName")?;
             let logs_here =
-                (f.get("StdOut")).is_some_and(|out| shows_log(out, &log_file(&task_id)));
+                (f.get(LOG_FIELD)).is_some_and(|out| shows_log(out, &log_file(&task_id)));
             logs_here.then(|| LiveJob {
                 reason: f.remove("Reason").unwrap_or_default(),
                 task_id,

@@ -198,3 +198,21 @@ fn limits() -> Limits {
         setup: None,
     }
 }
+
+/// A task's id or a log's path holding words such as `n=2`, or two spaces,
+/// is read whole: scontrol prints the field after each, which ends it.
+#[test]
+fn a_value_of_ours_holding_a_field_s_shape_is_read_whole() {
+    let line = "JobId=7 JobName=p/set n=2  x UserId=root(0) JobState=RUNNING Comment=xtask-attempt-1  \
+                StdErr=/r/logs/p/set n=2  x.log StdIn=/dev/null StdOut=/r/logs/p/set n=2  x.log Power= \n\
+                JobId=8 JobName=p/b n=1 JobState=RUNNING StdOut=/r/logs/p/b n=1.log\n";
+    let jobs = parse_jobs(line);
+    assert_eq!(jobs["7"]["JobName"], "p/set n=2  x");
+    assert_eq!(jobs["7"]["StdErr"], "/r/logs/p/set n=2  x.log");
+    assert_eq!(jobs["7"]["Comment"], "xtask-attempt-1");
+    assert_eq!(jobs["7"]["JobState"], "RUNNING");
+    // Without the field that follows (another version's line), each
+    // word of a field's shape is one.
+    assert_eq!(jobs["8"]["JobName"], "p/b");
+    assert_eq!(jobs["8"]["JobState"], "RUNNING");
+}
