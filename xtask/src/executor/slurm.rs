@@ -257,16 +257,27 @@ impl Job {
             };
             self.stop_for(id, alarm);
         }
+        if let Some(signal) = signal {
+            let said = format!("xtask: SIG{signal} sent to job {id} (`scancel --signal={signal}`)");
+            crate::state::logs::append_line(&self.log_file, &said);
+        }
         self.cancel_owed = Some(signal);
         self.send_cancel(id);
     }
 
     /// Has job `id`, this job, cancelled for `alarm` (at the next look),
-    /// recorded on disk first (`StopRecord`).
+    /// recorded on disk first (`StopRecord`), and said in its log, as the
+    /// local supervisor says why it stops a task: Slurm's own line says
+    /// only that the job was cancelled.
     fn stop_for(&mut self, id: &str, alarm: Alarm) {
         if let Err(e) = StopRecord::write(&self.exit_file, id, &alarm) {
             eprintln!("warning: {e:#}");
         }
+        // Not run yet, no limit of its own stopped it: a stop of the run's.
+        let why = (self.watchdog.as_ref())
+            .map_or_else(|| "interrupted".to_owned(), |w| w.why(Some(&alarm)));
+        let said = format!("xtask: {why}: `scancel {id}` sent (Slurm sends SIGTERM, then SIGKILL after its KillWait)");
+        crate::state::logs::append_line(&self.log_file, &said);
         self.stopping = Some(alarm);
         self.cancel_owed.get_or_insert(None);
     }

@@ -1325,3 +1325,28 @@ fn slurm_a_task_id_with_a_space_and_an_equals_sign_keeps_its_job() {
     });
     assert_eq!(t.launches("p/set n=2"), 1);
 }
+
+/// The task's log says why the run cancelled its job (its timeout, a
+/// Ctrl-C), as a local task's does: it held only Slurm's `CANCELLED AT`.
+#[test]
+fn slurm_the_log_says_why_the_run_cancelled_the_job() {
+    let Some(t) = slurm_tree() else { return };
+    t.task("p/slow", &format!("timeout: 2s\n{}", sh("sleep 600")));
+    t.run(&["orchestrate"]).code(1);
+    let job = t.status("p/slow")["job_id"].as_str().unwrap().to_owned();
+    let log = t.read("workspace/logs/p/slow.log");
+    let said = format!("xtask: timed out after 2s: `scancel {job}` sent");
+    assert!(log.contains(&said), "{log}");
+    let ran = t.path("ran");
+    t.task(
+        "p/wait",
+        &sh(&format!("touch {}; sleep 600", ran.display())),
+    );
+    let (run, job) = run_until_its_job_runs(&t, "p/wait", &ran);
+    unsafe { libc::kill(run.id() as i32, libc::SIGINT) };
+    let code = run.wait_with_output().unwrap().status.code();
+    assert_eq!(code, Some(130), "{}", t.read("out"));
+    let log = t.read("workspace/logs/p/wait.log");
+    let said = format!("xtask: interrupted: `scancel {job}` sent");
+    assert!(log.contains(&said), "{log}");
+}
