@@ -445,16 +445,23 @@ fn stage(state: &str) -> Option<Stage> {
     }
 }
 
-/// What became of a job seen running that waits now, for the run to say:
-/// requeued (its time counts again from its next start), held as well
-/// (and how to let it go on), or suspended (its time stops meanwhile).
-fn waiting_now(job_id: &str, state: &str, reason: &str) -> String {
+/// What became of a job that waits now, for the run to say: `requeued`
+/// after it ran (its time counts again from its next start), held as well
+/// or held before it ever ran (and how to let it go on), or suspended (its
+/// time stops meanwhile).
+fn waiting_now(job_id: &str, state: &str, reason: &str, requeued: bool) -> String {
     if state == "SUSPENDED" {
         return format!(
             "Slurm suspended its job ({state}, {reason}): its time stops until it resumes"
         );
     }
-    let release = match is_held(state, reason) {
+    let held = is_held(state, reason);
+    if !requeued && held {
+        return format!(
+            "Slurm holds its job in the queue ({state}, {reason}) until `scontrol release {job_id}`"
+        );
+    }
+    let release = match held {
         true => format!(", held until `scontrol release {job_id}`"),
         false => String::new(),
     };
@@ -636,6 +643,8 @@ fn poll(jobs: &Mutex<Jobs>, wait: Option<Duration>) -> Vec<Event> {
         match stage {
             Some(Stage::Waiting) => {
                 let held = is_held(state, reason);
+                let restarted = (fields.get("Restarts")).is_some_and(|n| n != "0");
+                let mut requeued = restarted;
                 let tell = if state == "SUSPENDED" {
                     // Its watchdog waits for it, its time stopped: said once.
                     let first = job.suspended.is_none();
@@ -648,6 +657,7 @@ fn poll(jobs: &Mutex<Jobs>, wait: Option<Duration>) -> Vec<Event> {
                     // (taken up after a crash): it waits for a person.
                     job.suspended = None;
                     let ran = job.watchdog.take().is_some();
+                    requeued |= ran;
                     let tell = ran || (held && !job.said_held);
                     job.said_held = held;
                     tell
@@ -655,7 +665,7 @@ fn poll(jobs: &Mutex<Jobs>, wait: Option<Duration>) -> Vec<Event> {
                 if tell {
                     events.push(Event::Queued {
                         task_id: job.task_id.clone(),
-                        what: waiting_now(id, state, reason),
+                        what: waiting_now(id, state, reason, requeued),
                     });
                 }
                 // Recorded ended once Slurm took the cancel: else the job

@@ -1350,3 +1350,29 @@ fn slurm_the_log_says_why_the_run_cancelled_the_job() {
     let said = format!("xtask: interrupted: `scancel {job}` sent");
     assert!(log.contains(&said), "{log}");
 }
+
+/// A job held before it ever ran (`--hold`, `scontrol hold`) is said held,
+/// not put back in the queue, and its task completes once it is released.
+#[test]
+fn slurm_a_job_held_before_it_ran_is_said_held_not_requeued() {
+    let Some(t) = slurm_tree() else { return };
+    let held = "{poll_interval: 200ms, extra_args: [--hold]}";
+    t.config(&CONFIG.replace("{poll_interval: 200ms}", held));
+    t.task("p/a", &sh("true"));
+    let out = std::fs::File::create(t.path("out")).unwrap();
+    let run = t.command(&["orchestrate"]).stdout(out).spawn().unwrap();
+    wait_for("the run to say it held", || {
+        t.read("out").contains("scontrol release")
+    });
+    let job = t.status("p/a")["job_id"].as_str().unwrap().to_owned();
+    let said = t.read("out");
+    let held = format!(
+        "Slurm holds its job in the queue (PENDING, JobHeldUser) until `scontrol release {job}`"
+    );
+    assert!(
+        said.contains(&held) && !said.contains("back in the queue"),
+        "{said}"
+    );
+    scontrol(&["release", &job]);
+    ends_completed(&t, run, "p/a");
+}

@@ -59,7 +59,7 @@ fn job_states_not_ended_are_not_taken_for_ends() {
             assert_eq!(stage(state), want, "{state}");
         }
     }
-    let said = |state, reason| waiting_now("7", state, reason);
+    let said = |state, reason| waiting_now("7", state, reason, true);
     let release = "held until `scontrol release 7`";
     assert!(said("SPECIAL_EXIT", "job_requeued_in_held_state").contains(release));
     // `scontrol requeuehold` without a state.
@@ -67,6 +67,11 @@ fn job_states_not_ended_are_not_taken_for_ends() {
     assert!(said("PENDING", "JobHeldUser").contains(release));
     assert!(!said("PENDING", "BeginTime").contains(release));
     assert!(said("SUSPENDED", "None").contains("its time stops until it resumes"));
+    // Held before it ever ran: not back in the queue.
+    assert_eq!(
+        waiting_now("7", "PENDING", "JobHeldUser", false),
+        "Slurm holds its job in the queue (PENDING, JobHeldUser) until `scontrol release 7`"
+    );
 }
 
 /// Slurm's time limit holds the attempt's timeout and, when it runs
