@@ -62,7 +62,7 @@ impl fmt::Display for State {
 /// Whether a run holds the workspace: another process than this one (an
 /// `orchestrate` loading statuses is not the run that wrote them, which
 /// died), and one that runs tasks (not an `approve` holding it a moment).
-fn a_run_holds(layout: &Layout) -> bool {
+pub fn a_run_holds(layout: &Layout) -> bool {
     use crate::state::lock;
     lock::holder(layout)
         .is_some_and(|holder| holder != std::process::id().to_string() && lock::runs_tasks(&holder))

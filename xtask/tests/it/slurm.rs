@@ -1376,3 +1376,20 @@ fn slurm_a_job_held_before_it_ran_is_said_held_not_requeued() {
     scontrol(&["release", &job]);
     ends_completed(&t, run, "p/a");
 }
+
+/// `why` of a task whose Slurm job ended while no orchestrator ran says it
+/// ended and how, as of a local task whose supervisor recorded its end: it
+/// said the task was running.
+#[test]
+fn slurm_why_says_a_job_that_ended_unseen_ended() {
+    let Some(t) = killed_while_a_job_runs() else {
+        return;
+    };
+    let job = t.status("p/one")["job_id"].as_str().unwrap().to_owned();
+    t.write("release", "");
+    wait_for("the job to end", || job_state(&job) == "COMPLETED");
+    t.run(&["why", "p/one"])
+        .says("(exit code 0), with no orchestrator to see it: the next `");
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.state("p/one"), "completed");
+}
