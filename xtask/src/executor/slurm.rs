@@ -390,6 +390,9 @@ pub fn sbatch_args(config: &SlurmConfig, launch: &Launch, limits: &Limits) -> Ve
         // attempt has a log of its own (`logs::keep_attempt_log`).
         "--open-mode=append".to_owned(),
         format!("--chdir={}", launch.cwd),
+        // The task's variables go with sbatch's environment, also where the
+        // submitter's says `SBATCH_EXPORT=NONE` (a site's default, maybe).
+        "--export=ALL".to_owned(),
         // What finds the job again after a crash before sbatch answered
         // (`find_submitted`), with its name and log.
         format!("--comment={}", attempt_mark(launch.attempt)),

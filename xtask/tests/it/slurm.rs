@@ -1393,3 +1393,23 @@ fn slurm_why_says_a_job_that_ended_unseen_ended() {
     t.run(&["orchestrate"]).code(0);
     assert_eq!(t.state("p/one"), "completed");
 }
+
+/// A submitter whose environment says `SBATCH_EXPORT=NONE` (a site's
+/// default on some clusters) still gives each job the task's variables:
+/// its job had no `TASK_ID`, `WORKSPACE` nor `TASK_OUTPUT_DIR`, and failed.
+#[test]
+fn slurm_jobs_get_the_task_s_environment_whatever_sbatch_export_says() {
+    let Some(t) = slurm_tree() else { return };
+    t.task(
+        "p/a",
+        &format!("outputs: [o]\n{}", sh("echo $TASK_ID > $TASK_OUTPUT_DIR/o")),
+    );
+    let run = t
+        .command(&["orchestrate"])
+        .env("SBATCH_EXPORT", "NONE")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(run.status.code(), Some(0), "{out}");
+    assert_eq!(t.read("workspace/outputs/p/a/o"), "p/a\n");
+}

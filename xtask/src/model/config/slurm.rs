@@ -9,7 +9,7 @@ use crate::model::yaml;
 /// sbatch_args`), their short forms, and what overriding one would break.
 /// sbatch takes the last of an option given twice, so one in `extra_args`
 /// (which come after ours) would win, silently.
-const OWN_OPTIONS: [(&str, Option<char>, &str); 8] = [
+const OWN_OPTIONS: [(&str, Option<char>, &str); 9] = [
     ("output", Some('o'), "the task's log, which its result is read from, its idle timeout watches and a job left by a crash is found by"),
     ("error", Some('e'), "the task's log, which its result is read from, its idle timeout watches and a job left by a crash is found by"),
     ("open-mode", None, "the log opened to append: what the run wrote in it before the job started stays"),
@@ -17,6 +17,7 @@ const OWN_OPTIONS: [(&str, Option<char>, &str); 8] = [
     ("comment", None, "the attempt's mark, by which a job left by a crash is found"),
     ("chdir", Some('D'), "the folder the task runs in (the root or its worktree)"),
     ("wrap", None, "the task's command"),
+    ("export", None, "the task's environment (TASK_ID, WORKSPACE...), exported to the job whole"),
     ("parsable", None, "how the job id is read from what sbatch prints"),
 ];
 
@@ -76,11 +77,14 @@ mod tests {
             ("--wrap=true", "wrap"),
             ("--parsable", "parsable"),
             ("--open-mode=truncate", "open-mode"),
+            ("--export=NONE", "export"),
         ] {
             assert_eq!(refused(arg), Some(name), "{arg}");
         }
         for arg in [
             "--overcommit",
+            "--exclusive",
+            "--exclude=n1",
             "--qos=long",
             "--partition=x",
             "-p",
