@@ -542,9 +542,10 @@ fn slurm_command<'a>(
         .context("a Slurm command names its program")?;
     // sbatch exports its environment to the job: no task may get the
     // user's repository from a git hook that started the run, nor a make
-    // jobserver it cannot reach.
-    let cmd = GIT_REPOSITORY_VARS
-        .iter()
+    // jobserver it cannot reach. Nor may sbatch wait for its job's end
+    // (`SBATCH_WAIT`, which no option undoes): the job's id came only then,
+    // and its timeout never applied.
+    let cmd = (GIT_REPOSITORY_VARS.iter().chain(&["SBATCH_WAIT"]))
         .fold(xshell::cmd!(sh, "{program} {args...}"), |cmd, var| {
             cmd.env_remove(var)
         })

@@ -1413,3 +1413,23 @@ fn slurm_jobs_get_the_task_s_environment_whatever_sbatch_export_says() {
     assert_eq!(run.status.code(), Some(0), "{out}");
     assert_eq!(t.read("workspace/outputs/p/a/o"), "p/a\n");
 }
+
+/// A submitter whose environment says `SBATCH_WAIT` (sbatch waits for
+/// its job's end) has its jobs followed all the same: sbatch gave the
+/// job's id only at its end, and the task's timeout never applied.
+#[test]
+fn slurm_sbatch_wait_in_the_environment_holds_no_timeout_back() {
+    let Some(t) = slurm_tree() else { return };
+    t.task("p/slow", &format!("timeout: 2s\n{}", sh("sleep 20")));
+    let run = t
+        .command(&["orchestrate"])
+        .env("SBATCH_WAIT", "1")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(run.status.code(), Some(1), "{out}");
+    assert_eq!(
+        t.status("p/slow")["error"],
+        "Timeout after 2s (its `timeout`)"
+    );
+}
