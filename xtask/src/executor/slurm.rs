@@ -473,11 +473,17 @@ fn waiting_now(job_id: &str, state: &str, reason: &str, requeued: bool) -> Strin
 
 /// Whether a job's state or the reason it waits holds it until a person
 /// releases it (`scontrol requeuehold` without a state leaves it `PENDING`
-/// with a reason of its own).
+/// with a reason of its own; Slurm holds a job requeued too often, or
+/// whose launch failed, with others).
 pub fn is_held(state: &str, reason: &str) -> bool {
     matches!(state, "REQUEUE_HOLD" | "SPECIAL_EXIT" | "RESV_DEL_HOLD")
         || reason.starts_with("JobHeld")
-        || reason == "job_requeued_in_held_state"
+        || [
+            "JobHoldMaxRequeue",
+            "job_requeued_in_held_state",
+            "launch failed requeued held",
+        ]
+        .contains(&reason)
 }
 
 /// How long a running job has run: Slurm's `RunTime` (`[D-]HH:MM:SS`),

@@ -1433,3 +1433,40 @@ fn slurm_sbatch_wait_in_the_environment_holds_no_timeout_back() {
         "Timeout after 2s (its `timeout`)"
     );
 }
+
+/// A job Slurm holds after too many requeues (`Reason=JobHoldMaxRequeue`,
+/// shown here by an scontrol that says so of a held job) is said held,
+/// with the `scontrol release` that lets it run: the run waited on it
+/// saying nothing.
+#[test]
+fn slurm_a_job_held_after_too_many_requeues_is_said_held() {
+    let Some(t) = slurm_tree() else { return };
+    let held = "{poll_interval: 200ms, extra_args: [--hold]}";
+    t.config(&CONFIG.replace("{poll_interval: 200ms}", held));
+    t.task("p/a", &sh("true"));
+    let path = std::env::var("PATH").unwrap();
+    t.write_executable(
+        "bin/scontrol",
+        &format!(
+            "#!/bin/sh\nenv PATH='{path}' scontrol \"$@\" | sed 's/Reason=JobHeldUser/Reason=JobHoldMaxRequeue/'\n"
+        ),
+    );
+    let out = std::fs::File::create(t.path("out")).unwrap();
+    let run = t
+        .command(&["orchestrate"])
+        .env("PATH", format!("{}:{path}", t.path("bin").display()))
+        .stdout(out)
+        .spawn()
+        .unwrap();
+    wait_for("its job", || {
+        t.exists("workspace/status/p/a.json") && t.status("p/a")["job_id"].is_string()
+    });
+    let job = t.status("p/a")["job_id"].as_str().unwrap().to_owned();
+    wait_for("the run to say it held", || {
+        t.read("out").contains(&format!(
+            "(PENDING, JobHoldMaxRequeue) until `scontrol release {job}`"
+        ))
+    });
+    scontrol(&["release", &job]);
+    ends_completed(&t, run, "p/a");
+}

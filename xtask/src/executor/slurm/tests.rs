@@ -65,6 +65,8 @@ fn job_states_not_ended_are_not_taken_for_ends() {
     // `scontrol requeuehold` without a state.
     assert!(said("PENDING", "job_requeued_in_held_state").contains(release));
     assert!(said("PENDING", "JobHeldUser").contains(release));
+    assert!(said("PENDING", "JobHoldMaxRequeue").contains(release));
+    assert!(said("PENDING", "launch failed requeued held").contains(release));
     assert!(!said("PENDING", "BeginTime").contains(release));
     assert!(said("SUSPENDED", "None").contains("its time stops until it resumes"));
     // Held before it ever ran: not back in the queue.
