@@ -84,6 +84,8 @@ struct Read {
 
 struct ReadTask {
     seen: Seen,
+    /// The Slurm job of its running attempt.
+    job: Option<String>,
     attempt: Attempt,
     usage: Usage,
     link: status::Link,
@@ -92,6 +94,23 @@ struct ReadTask {
     error: Option<status::ReadError>,
     /// The last line of its log, when asked for and it has run.
     last_log_line: Option<String>,
+}
+
+/// Running tasks whose Slurm job Slurm lists ended while no run holds the
+/// workspace to record it: their process is gone, as a local task's whose
+/// supervisor recorded its end (one look at Slurm, only then; none when
+/// Slurm does not answer).
+fn gone_with_their_jobs(layout: &Layout, tasks: &mut [ReadTask]) {
+    let jobs: Vec<String> = tasks.iter().filter_map(|t| t.job.clone()).collect();
+    if jobs.is_empty() || status::a_run_holds(layout) {
+        return;
+    }
+    let ended = crate::executor::slurm::ended_jobs(&jobs).unwrap_or_default();
+    for task in tasks {
+        if let (Seen::Running { alive, .. }, Some(job)) = (&mut task.seen, &task.job) {
+            *alive = *alive && !ended.contains(job);
+        }
+    }
 }
 
 impl Read {
@@ -108,12 +127,13 @@ impl Read {
             .map(|id| escaped(id, &[]).into_owned())
             .collect();
         let unfinished_run = runs::unfinished(layout);
-        let tasks = parallel::map(&ids, |id| {
+        let mut tasks = parallel::map(&ids, |id| {
             let status = status::read(layout, id);
             let found = status.as_ref().ok().and_then(Option::as_ref);
             let attempt = Attempt::of(found);
             let ran = log_lines && attempt.number > 0;
             ReadTask {
+                job: (found.filter(|s| s.status == State::Running)).and_then(|s| s.job_id.clone()),
                 seen: Seen::now(layout, found),
                 usage: Usage::of(found),
                 link: status::Link::of(found, unfinished_run.as_deref()),
@@ -125,6 +145,7 @@ impl Read {
                 error: status.err(),
             }
         });
+        gone_with_their_jobs(layout, &mut tasks);
         Read { ids, tasks }
     }
 

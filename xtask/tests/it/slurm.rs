@@ -1394,6 +1394,30 @@ fn slurm_why_says_a_job_that_ended_unseen_ended() {
     assert_eq!(t.state("p/one"), "completed");
 }
 
+/// `progress` of a task whose Slurm job ended while no orchestrator ran
+/// shows its process gone, as of a local task whose supervisor recorded its
+/// end: it showed it alive, running on.
+#[test]
+fn slurm_progress_shows_a_job_that_ended_unseen_gone() {
+    let Some(t) = killed_while_a_job_runs() else {
+        return;
+    };
+    let job = t.status("p/one")["job_id"].as_str().unwrap().to_owned();
+    let running = |t: &Tree| {
+        let run = t.run(&["progress", "--json"]);
+        let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        json["phases"][0]["running_tasks"][0].clone()
+    };
+    assert_eq!(running(&t)["alive"], true);
+    t.write("release", "");
+    wait_for("the job to end", || job_state(&job) == "COMPLETED");
+    let task = running(&t);
+    assert_eq!(task["task_id"], "p/one");
+    assert_eq!(task["alive"], false, "{task}");
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.state("p/one"), "completed");
+}
+
 /// A submitter whose environment says `SBATCH_EXPORT=NONE` (a site's
 /// default on some clusters) still gives each job the task's variables:
 /// its job had no `TASK_ID`, `WORKSPACE` nor `TASK_OUTPUT_DIR`, and failed.
