@@ -21,24 +21,47 @@ const OWN_OPTIONS: [(&str, Option<char>, &str); 9] = [
     ("parsable", None, "how the job id is read from what sbatch prints"),
 ];
 
+/// The `sbatch` options that would take a job out of the run's hands,
+/// their short forms, and why.
+const BREAKING_OPTIONS: [(&str, Option<char>, &str); 2] = [
+    (
+        "wait",
+        Some('W'),
+        "sbatch would return only once the job has ended: its timeouts would never apply",
+    ),
+    (
+        "array",
+        Some('a'),
+        "its tasks would be jobs the run does not follow",
+    ),
+];
+
 /// `slurm.extra_args`: a list of texts, none of them one of the options the
 /// orchestrator sets (`--output=x`, `--output x`, `-ox`, `-o x`, or a long
 /// one abbreviated, as sbatch takes it: `--out=x`).
 pub(super) fn extra_args(value: &Value) -> Result<Vec<String>, String> {
     let args = yaml::text_list(value)?;
     for arg in &args {
-        if let Some((name, why)) = own_option(arg) {
+        if let Some((name, why)) = option_among(&OWN_OPTIONS, arg) {
             return Err(format!(
                 "`{arg}` would override the orchestrator's own `--{name}` ({why}): remove it"
+            ));
+        }
+        if let Some((name, why)) = option_among(&BREAKING_OPTIONS, arg) {
+            return Err(format!(
+                "`{arg}` (`--{name}`) cannot be given: {why}; remove it"
             ));
         }
     }
     Ok(args)
 }
 
-/// The orchestrator's option that `arg` sets, if it sets one, and why it
-/// is the orchestrator's.
-fn own_option(arg: &str) -> Option<(&'static str, &'static str)> {
+/// The option of `options` that `arg` sets, if it sets one, and why it is
+/// listed there.
+fn option_among(
+    options: &[(&'static str, Option<char>, &'static str)],
+    arg: &str,
+) -> Option<(&'static str, &'static str)> {
     let sets = |own: &str, letter: Option<char>| match arg.strip_prefix("--") {
         // A long option, maybe abbreviated (getopt_long takes any
         // unambiguous prefix); `--` alone ends the options.
@@ -49,7 +72,7 @@ fn own_option(arg: &str) -> Option<(&'static str, &'static str)> {
         // A short one, its value maybe joined to it (`-ox`).
         None => letter.is_some() && arg.strip_prefix('-').and_then(|s| s.chars().next()) == letter,
     };
-    (OWN_OPTIONS.iter())
+    (options.iter())
         .find(|(own, letter, _)| sets(own, *letter))
         .map(|(own, _, why)| (*own, *why))
 }
@@ -60,7 +83,7 @@ mod tests {
 
     #[test]
     fn the_orchestrator_s_own_options_are_refused_in_every_form() {
-        let refused = |arg: &str| own_option(arg).map(|(name, _)| name);
+        let refused = |arg: &str| option_among(&OWN_OPTIONS, arg).map(|(name, _)| name);
         for (arg, name) in [
             ("--output=x.log", "output"),
             ("--output", "output"),
@@ -94,5 +117,23 @@ mod tests {
         ] {
             assert_eq!(refused(arg), None, "{arg}");
         }
+    }
+
+    #[test]
+    fn options_that_take_a_job_out_of_the_run_s_hands_are_refused() {
+        for (arg, name) in [
+            ("--wait", "wait"),
+            ("-W", "wait"),
+            ("--array=1-4", "array"),
+            ("-a1-4", "array"),
+        ] {
+            let refused = extra_args(&Value::from(vec![arg]));
+            let said = refused.expect_err(arg);
+            assert!(
+                said.contains(&format!("(`--{name}`) cannot be given")),
+                "{said}"
+            );
+        }
+        assert!(extra_args(&Value::from(vec!["--qos=long", "--wckey=x"])).is_ok());
     }
 }
