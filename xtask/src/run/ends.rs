@@ -427,7 +427,18 @@ impl Run<'_> {
             cost_usd: cost,
             until: paused.as_ref().map(|(until, _)| until.clone()),
             pool: paused.as_ref().map(|(_, pool)| pool.clone()),
-            ..Event::change(&id, was, status::shown_state(Some(&status))).happened_at(when)
+            // A pause is told a pause, though its end, kept to the whole
+            // second, may be past already (a view would show it pending):
+            // the next event of the task is from `paused`.
+            ..Event::change(
+                &id,
+                was,
+                match paused {
+                    Some(_) => "paused",
+                    None => status::shown_state(Some(&status)),
+                },
+            )
+            .happened_at(when)
         });
         let mut details = format!(
             "{}  {}",

@@ -1465,6 +1465,48 @@ fn a_limit_that_comes_back_after_the_pool_served_others_is_waited_out() {
     assert_eq!((t.launches("p/a"), t.launches("p/c")), (3, 2));
 }
 
+/// An attempt a rate limit paused is told `paused` in the events, and its
+/// next attempt starts from `paused`, however short the pause: its end,
+/// kept to the whole second, was often past already when it was told, and
+/// the end was told `pending` (a notifier `on: [paused]` never heard it).
+#[test]
+fn a_short_pause_is_told_a_pause() {
+    let t = Tree::new();
+    t.config(&format!(
+        "{}rate_limits: {{backoff: 100ms, max_backoff: 100ms, give_up_after: 1m}}\n",
+        agent("claude", "claude-json")
+    ));
+    t.task("p/a", "");
+    scenario(&t, "p/a", &["rate_limited_api_429.json 1", "success.json"]);
+    t.run(&["orchestrate"]).code(0);
+    let changes: Vec<(String, String)> = t
+        .read("workspace/events.jsonl")
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["task"] == "p/a" && e["from"].is_string())
+        .map(|e| {
+            (
+                e["from"].as_str().unwrap().to_owned(),
+                e["to"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let told: Vec<(&str, &str)> = changes
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    assert_eq!(
+        told,
+        [
+            ("pending", "running"),
+            ("running", "paused"),
+            ("paused", "pending"),
+            ("pending", "running"),
+            ("running", "completed")
+        ]
+    );
+}
+
 #[test]
 fn a_rate_limit_without_a_reset_time_backs_off_and_gives_up_in_time() {
     let t = Tree::new();
