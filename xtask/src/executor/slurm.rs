@@ -751,8 +751,12 @@ fn poll(jobs: &Mutex<Jobs>, wait: Option<Duration>) -> Vec<Event> {
                 let mut record =
                     final_record(state, fields, job.stopping.as_ref().map(|a| a.ending));
                 let since = slurm_time(fields, "StartTime").filter(|s| *s <= SystemTime::now());
-                let ran = matches!(state, "COMPLETED" | "FAILED" | "TIMEOUT" | "OUT_OF_MEMORY")
-                    && record.ending != Ending::SpawnFailed;
+                // A job cancelled in the queue never ran: Slurm gives it
+                // its cancel as its start, so that it took no time.
+                let ran = matches!(
+                    state,
+                    "COMPLETED" | "FAILED" | "TIMEOUT" | "OUT_OF_MEMORY" | "CANCELLED"
+                ) && record.ending != Ending::SpawnFailed;
                 if let Some(since) = since.filter(|_| ran && job.watchdog.is_none()) {
                     events.push(Event::Started {
                         task_id: job.task_id.clone(),

@@ -1351,6 +1351,35 @@ fn slurm_the_log_says_why_the_run_cancelled_the_job() {
     assert!(log.contains(&said), "{log}");
 }
 
+/// An attempt whose job a stop cancels in the queue, before it ever ran,
+/// took no time: its duration counts from the job leaving the queue, as
+/// README says (it counted from the submission).
+#[test]
+fn slurm_a_job_cancelled_in_the_queue_took_no_time() {
+    let Some(t) = slurm_tree() else { return };
+    let held = "{poll_interval: 200ms, extra_args: [--hold]}";
+    t.config(&CONFIG.replace("{poll_interval: 200ms}", held));
+    t.task("p/a", &sh("true"));
+    let out = std::fs::File::create(t.path("out")).unwrap();
+    let mut run = t.command(&["orchestrate"]).stdout(out).spawn().unwrap();
+    wait_for("the run to say it held", || {
+        t.read("out").contains("scontrol release")
+    });
+    // Queued for more than a second before the stop.
+    wait_for("a second in the queue", || {
+        let json = t.run(&["progress", "--json"]).stdout;
+        let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let task = &json["phases"][0]["running_tasks"][0];
+        task["elapsed_seconds"].as_f64().is_some_and(|s| s >= 1.5)
+    });
+    unsafe { libc::kill(run.id() as i32, libc::SIGINT) };
+    assert_eq!(run.wait().unwrap().code(), Some(130), "{}", t.read("out"));
+    let status = t.status("p/a");
+    assert_eq!(status["error"], "interrupted");
+    let took = status["duration_seconds"].as_f64().unwrap();
+    assert!(took < 1.0, "took {took} s in the queue: {status}");
+}
+
 /// A job held before it ever ran (`--hold`, `scontrol hold`) is said held,
 /// not put back in the queue, and its task completes once it is released.
 #[test]
