@@ -6,7 +6,6 @@ use std::time::SystemTime;
 
 use anyhow::Result;
 
-use crate::agent::result::Report;
 use crate::git::merge;
 use crate::git::repo::Repo;
 use crate::model::config::{Approve, Config, UNNAMED_POOL};
@@ -21,6 +20,9 @@ use crate::state::approvals::{self, Decision};
 use crate::state::status::{self, State, Status};
 use crate::state::{lock, logs, outputs, records, runs};
 use crate::ui::format;
+
+mod agent;
+use agent::{describe_report, print_message};
 
 const LOG_LINES: usize = 10;
 
@@ -721,58 +723,6 @@ fn decided_in_advance(layout: &Layout, config: &Config, task: &Task) -> Option<S
         "approved in advance by {} at {}{note}: it starts without waiting for approval once ready",
         approval.by, approval.at
     ))
-}
-
-/// How many lines of an agent's last message `why` shows.
-const MESSAGE_LINES: usize = 12;
-
-/// An agent's last message, its first `MESSAGE_LINES` lines.
-fn print_message(said: &str) {
-    println!("  its last message:");
-    for line in said.lines().take(MESSAGE_LINES) {
-        println!("    {line}");
-    }
-    let more = said.lines().count().saturating_sub(MESSAGE_LINES);
-    if more > 0 {
-        println!("    [{more} more lines in its status]");
-    }
-}
-
-/// `session 1f0c…, 12 turns, $0.37, 12000 tokens in, 800 out`.
-fn describe_report(r: &Report) -> String {
-    let mut parts = Vec::new();
-    if let Some(session) = &r.session_id {
-        parts.push(format!("session {session}"));
-    }
-    // Claude says `success` beside `is_error` for an API failure.
-    match (&r.subtype, r.is_error) {
-        (Some(subtype), Some(true)) if subtype == "success" => parts.push("is_error".to_owned()),
-        (Some(subtype), _) => parts.push(subtype.clone()),
-        (None, Some(true)) => parts.push("is_error".to_owned()),
-        (None, _) => {}
-    }
-    if let Some(turns) = r.turns {
-        let s = if turns == 1 { "" } else { "s" };
-        parts.push(format!("{turns} turn{s}"));
-    }
-    if let Some(cost) = r.cost_usd {
-        parts.push(format::usd(cost));
-    }
-    if let Some(refused) = &r.cost_refused {
-        parts.push(format!(
-            "its cost of {refused} USD refused, counted nowhere"
-        ));
-    }
-    if let Some(input) = r.input_tokens {
-        parts.push(format!("{input} tokens in"));
-    }
-    if let Some(output) = r.output_tokens {
-        parts.push(format!("{output} out"));
-    }
-    if !r.is_result() {
-        parts.push("its result could not be read".to_owned());
-    }
-    parts.join(", ")
 }
 
 /// A run that has not finished.
