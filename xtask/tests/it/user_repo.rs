@@ -517,6 +517,9 @@ fn a_git_of_the_user_s_at_work_in_the_integration_worktree_is_waited_for() {
     end(holder);
     // Started during a run: the queue waits for it.
     let mut orchestrator = run_with_a_commit_on_release(&t, "p/c", "c.txt");
+    // p/b, refused above, runs too: merged before the lock is taken, so
+    // that the queue's wait is p/c's alone and the log's order is known.
+    wait_for("p/b to be merged", || t.state("p/b") == "completed");
     let holder = hold();
     t.write("release", "");
     wait_for("the queue to say it waits", || {
