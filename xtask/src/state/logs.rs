@@ -211,6 +211,7 @@ pub fn append_line(log: &Utf8Path, line: &str) {
 /// its next write (an agent that had done its work, at its result).
 pub struct Follower {
     kept: std::fs::File,
+    kept_path: Utf8PathBuf,
     log: std::fs::File,
     log_path: Utf8PathBuf,
     /// How much of `kept` was copied, and its last bytes copied: a file
@@ -227,6 +228,7 @@ impl Follower {
     pub fn open(kept: &Utf8Path, log: &Utf8Path) -> std::io::Result<Follower> {
         Ok(Follower {
             kept: std::fs::File::open(kept)?,
+            kept_path: kept.to_owned(),
             log: std::fs::File::options().append(true).open(log)?,
             log_path: log.to_owned(),
             copied: 0,
@@ -256,6 +258,26 @@ impl Follower {
             let over = self.last.len().saturating_sub(LAST);
             self.last.drain(..over);
         }
+    }
+
+    /// Once the task has ended: what it printed, put back where it is read
+    /// from when that file is gone or another (`workspace/logs` removed
+    /// while it ran, to free space). An agent's result is read there once
+    /// it has ended: without it the attempt failed, its cost was counted
+    /// nowhere, and the agent was paid to run again.
+    pub fn put_back(&self) -> anyhow::Result<()> {
+        use anyhow::Context;
+        let path = &self.kept_path;
+        if !crate::sys::replaced(path, &self.kept) {
+            return Ok(());
+        }
+        if let Some(folder) = path.parent() {
+            std::fs::create_dir_all(folder)
+                .with_context(|| format!("cannot make {folder} again"))?;
+        }
+        crate::state::atomic::write_with(path, |file| {
+            std::io::copy(&mut &self.kept, file).map(drop)
+        })
     }
 
     /// Whether the bytes last copied are no longer where they were: the

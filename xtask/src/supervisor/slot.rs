@@ -396,6 +396,9 @@ impl Following {
                 let ended = seen.0.load(Ordering::Acquire);
                 follower.copy_new();
                 if ended {
+                    if let Err(e) = follower.put_back() {
+                        eprintln!("xtask supervisor: what the task printed is lost: {e:#}");
+                    }
                     return;
                 }
                 poll::wait_readable(&fds, limit);

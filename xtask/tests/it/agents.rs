@@ -162,6 +162,29 @@ fn claude_results_decide_the_verdict_and_are_recorded() {
     assert_eq!(exit_1["exit_code"], 1);
 }
 
+/// `workspace/logs` removed while an agent works (old logs cleared by
+/// hand): its result, printed after into the file its supervisor keeps, is
+/// read, and its cost counted. The file was read back by its path once
+/// the agent had ended: the result was "unreadable", the attempt failed,
+/// what it cost was in no ledger, and the agent was paid to run again.
+#[test]
+fn an_agent_s_result_outlives_its_logs_folder_removed_while_it_works() {
+    let t = Tree::new();
+    t.config(&agent("claude", "claude-json"));
+    t.task("p/a", "retries: 1\n");
+    scenario(&t, "p/a", &["success.json 0 until:go"]);
+    let mut run = t.start(&["orchestrate"]);
+    wait_for("the agent to work", || t.exists("env/p_a.1"));
+    std::fs::remove_dir_all(t.path("workspace/logs")).unwrap();
+    t.write("go", "");
+    assert_eq!(run.wait().unwrap().code(), Some(0));
+    assert_eq!(t.state("p/a"), "completed");
+    assert_eq!(runs(&t, "p/a").len(), 1, "the agent ran again");
+    let cost = fixture("claude/success.json")["total_cost_usd"].clone();
+    assert_eq!(t.status("p/a")["agent"]["cost_usd"], cost);
+    assert!(t.read("workspace/ledger.jsonl").contains("p/a"));
+}
+
 /// A dependent's built-in prompt says what its dependency's agent said it
 /// did: downstream is told what upstream made, in its own words.
 #[test]
