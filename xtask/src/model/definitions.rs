@@ -21,6 +21,7 @@ use crate::state::durations::Durations;
 mod agents;
 mod worktrees;
 use agents::{warn_uncosted_agents, warn_unread_results};
+pub use worktrees::{branch_clash_with, branches, Branches};
 use worktrees::{branch_clashes, ports_problem, worktree_problem};
 
 pub struct Definitions {

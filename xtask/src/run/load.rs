@@ -108,7 +108,7 @@ pub fn discover(
     for _ in 0..4 {
         // Those of the tasks that joined just before too.
         let phases = phases_holding_tasks(graph, &folders, dropped);
-        let (joined, again, found) = read_batch(layout, config, graph, &phases, &batch);
+        let (joined, again, found) = read_batch(layout, config, graph, dropped, &phases, &batch);
         back.extend(again.iter().map(|&(t, _)| t));
         changed.extend(
             again
@@ -197,6 +197,7 @@ fn read_batch(
     layout: &Layout,
     config: &Config,
     graph: &mut Graph,
+    dropped: &HashSet<usize>,
     phases: &[String],
     batch: &[Utf8PathBuf],
 ) -> (Vec<usize>, Vec<(usize, bool)>, Found) {
@@ -206,6 +207,9 @@ fn read_batch(
     let mut found = Vec::new();
     // With the folders of the tasks taken so far.
     let mut phases = phases.to_vec();
+    // The branches of the run's worktree tasks, and of those found with
+    // them: made once a new task runs in a worktree.
+    let mut branches: Option<definitions::Branches> = None;
     // A file gone while invalid is a problem no more; a link to nothing
     // is there, and says so.
     let there = |file: &Utf8Path| !discovery::gone(file) || file.is_symlink();
@@ -214,7 +218,15 @@ fn read_batch(
             Ok(task) => match layout.task_id(file).and_then(|id| graph.get(id)) {
                 Some(t) => again.push((t, differs(&task, &graph.tasks[t]))),
                 None => {
-                    let problems = definition_problems(layout, config, &phases, &task);
+                    let mut problems = definition_problems(layout, config, &phases, &task);
+                    if problems.is_empty() && task.in_worktree(config) {
+                        let known = branches.get_or_insert_with(|| {
+                            let live = (graph.tasks.iter().enumerate())
+                                .filter(|(t, _)| !dropped.contains(t));
+                            definitions::branches(config, live.map(|(_, task)| task))
+                        });
+                        problems.extend(definitions::branch_clash_with(config, &task, known));
+                    }
                     if !problems.is_empty() {
                         found.extend(problems);
                         continue;

@@ -2495,6 +2495,32 @@ fn the_integration_branch_checked_out_elsewhere_stops_everything() {
     assert!(!t.exists("workspace/status/p/a.json"));
 }
 
+/// A worktree task found during the run whose branch would be another's
+/// (`p/a b` beside `p/a-b`), or hold another's (`p/x` beside `p/x/y`), is
+/// refused as a run's start refuses it, at its file, and never starts. It
+/// started and failed on the other's worktree (`branch task/p/a-b is
+/// checked out at ...`), and the next run refused the definitions.
+#[test]
+fn a_task_found_during_the_run_whose_branch_clashes_is_refused() {
+    let t = repo("");
+    t.task("p/a-b", &commit("a.txt", "a"));
+    t.task("p/x/y", &commit("y.txt", "y"));
+    t.write("generated.md", &format!("---\n{}\n---\n", sh("touch ran")));
+    for (gen, name) in [("g/1", "a b"), ("g/2", "x")] {
+        let generating = sh(&format!("cp generated.md \"$TASKS_DIR/p/{name}.md\""));
+        t.task(gen, &format!("workdir: root\n{generating}"));
+    }
+    let run = t.run(&["orchestrate"]);
+    run.code(1)
+        .says("tasks/p/a b.md: its branch would be `task/p/a-b`, as `p/a-b`'s: rename one of the two files")
+        .says("tasks/p/x.md: its branch would be `task/p/x`, holding `p/x/y`'s `task/p/x/y`");
+    assert!(!t.exists("ran"), "{}", run.said());
+    assert!(!t.exists("workspace/status/p/a b.json"));
+    t.run(&["validate"])
+        .code(2)
+        .says("rename one of the two files");
+}
+
 /// A branch of the user's with the integration branch's name is never
 /// taken over and moved: the run stops before anything starts.
 #[test]

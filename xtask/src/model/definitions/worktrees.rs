@@ -18,14 +18,7 @@ pub(super) fn branch_clashes(config: &Config, tasks: &[Task]) -> Vec<Problem> {
     for task in tasks.iter().filter(|t| t.in_worktree(config)) {
         let branch = branch::branch_name(&task.id);
         if let Some(first) = by_branch.insert(branch.clone(), task) {
-            problems.push(Problem::in_file(
-                &task.file,
-                None,
-                format!(
-                    "its branch would be `{branch}`, as `{}`'s: rename one of the two files",
-                    first.id
-                ),
-            ));
+            problems.push(same_branch(task, &branch, &first.id));
         }
     }
     for (branch, task) in &by_branch {
@@ -34,17 +27,62 @@ pub(super) fn branch_clashes(config: &Config, tasks: &[Task]) -> Vec<Problem> {
             .map(|(i, _)| &branch[..i])
             .find_map(|up| by_branch.get_key_value(up));
         if let Some((up, outer)) = outer {
-            problems.push(Problem::in_file(
-                &task.file,
-                None,
-                format!(
-                    "its branch would be `{branch}`, inside `{}`'s `{up}`: git cannot have both, and their worktrees would nest; rename one of the two",
-                    outer.id
-                ),
-            ));
+            problems.push(nested_branch(task, branch, up, &outer.id));
         }
     }
     problems
+}
+
+/// The worktree tasks' branches, each with its task's id.
+pub type Branches = BTreeMap<String, String>;
+
+/// The branches of `tasks` that run in worktrees.
+pub fn branches<'a>(config: &Config, tasks: impl Iterator<Item = &'a Task>) -> Branches {
+    (tasks.filter(|t| t.in_worktree(config)))
+        .map(|t| (branch::branch_name(&t.id), t.id.clone()))
+        .collect()
+}
+
+/// `branch_clashes` of one task found during a run, against the `known`
+/// branches of the others (the run's, and those found with it): taken into
+/// them when it clashes with none. It failed as it started, on the other's
+/// worktree, and the next run refused the definitions.
+pub fn branch_clash_with(config: &Config, task: &Task, known: &mut Branches) -> Option<Problem> {
+    if !task.in_worktree(config) {
+        return None;
+    }
+    let branch = branch::branch_name(&task.id);
+    if let Some(other) = known.get(&branch) {
+        return Some(same_branch(task, &branch, other));
+    }
+    let outer = (branch.match_indices('/').map(|(i, _)| &branch[..i]))
+        .find_map(|up| known.get_key_value(up));
+    if let Some((up, outer)) = outer {
+        return Some(nested_branch(task, &branch, up, outer));
+    }
+    let inner = format!("{branch}/");
+    let within = known.range(inner.clone()..).next();
+    if let Some((under, inside)) = within.filter(|(b, _)| b.starts_with(&inner)) {
+        let problem = format!(
+            "its branch would be `{branch}`, holding `{inside}`'s `{under}`: git cannot have both, and their worktrees would nest; rename one of the two"
+        );
+        return Some(Problem::in_file(&task.file, None, problem));
+    }
+    known.insert(branch, task.id.clone());
+    None
+}
+
+fn same_branch(task: &Task, branch: &str, other: &str) -> Problem {
+    let said =
+        format!("its branch would be `{branch}`, as `{other}`'s: rename one of the two files");
+    Problem::in_file(&task.file, None, said)
+}
+
+fn nested_branch(task: &Task, branch: &str, up: &str, outer: &str) -> Problem {
+    let said = format!(
+        "its branch would be `{branch}`, inside `{outer}`'s `{up}`: git cannot have both, and their worktrees would nest; rename one of the two"
+    );
+    Problem::in_file(&task.file, None, said)
 }
 
 /// What keeps the worktrees the given tasks run in from being made here
