@@ -225,6 +225,17 @@ impl Worktrees {
             .collect())
     }
 
+    /// How many tasks' worktrees the repository holds: they stay, merged
+    /// or not, until `clean` removes those whose work is merged.
+    pub fn tasks_kept(&self) -> Result<usize> {
+        let (integration, new) = (self.integration_dir(), self.layout.new_worktrees());
+        let all = self.layout.workspace.join("worktrees");
+        Ok((self.repo.worktrees()?.into_iter())
+            .filter(|(dir, _)| dir.starts_with(&all))
+            .filter(|(dir, _)| *dir != integration && !dir.starts_with(&new))
+            .count())
+    }
+
     /// The orchestrator's worktree of the integration branch.
     pub fn integration_dir(&self) -> Utf8PathBuf {
         self.layout.integration_worktree()

@@ -51,6 +51,9 @@ pub struct Outcome<'a> {
     /// the run recorded (failed), each with its error (`run::unlisted`):
     /// failures it waited for, though no task of its graph.
     pub unlisted_ended: &'a [(String, String)],
+    /// How many tasks' worktrees stay in the repository, when the run
+    /// used any.
+    pub worktrees_kept: usize,
 }
 
 impl Run<'_> {
@@ -139,6 +142,9 @@ impl Run<'_> {
             left_to_merge: self.git.as_ref().map_or(Vec::new(), |git| git.left()),
             queue_broken: self.git.as_ref().and_then(|git| git.broken.clone()),
             unlisted_ended: &self.unlisted_ended,
+            worktrees_kept: (self.git.as_ref())
+                .and_then(|git| git.worktrees.tasks_kept().ok())
+                .unwrap_or(0),
         };
         print(&mut self.printer, &outcome)
     }
@@ -284,6 +290,14 @@ pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
                 0 => String::new(),
                 n => format!(" and {n} more"),
             }
+        ));
+    }
+    if o.worktrees_kept > 0 {
+        printer.plain(&format!(
+            "{} task worktree(s) kept in {}: `{}` removes those whose work is merged, and lists the rest (`--dry-run` first to see)",
+            o.worktrees_kept,
+            o.layout.display(&o.layout.workspace.join("worktrees")),
+            o.layout.cmd("clean")
         ));
     }
     match o.stop {

@@ -2495,6 +2495,25 @@ fn the_integration_branch_checked_out_elsewhere_stops_everything() {
     assert!(!t.exists("workspace/status/p/a.json"));
 }
 
+/// The end of a run that used worktrees says how many tasks' worktrees
+/// stay, and that `clean` removes the merged ones: nothing told of them,
+/// and they piled up unseen.
+#[test]
+fn a_run_says_how_many_worktrees_it_keeps_and_what_removes_them() {
+    let t = repo("");
+    t.task("p/a", &commit("a.txt", "a"));
+    t.task("p/b", &commit("b.txt", "b"));
+    t.run(&["orchestrate"])
+        .code(0)
+        .says("2 task worktree(s) kept in workspace/worktrees: `cargo xtask --root")
+        .says(" clean` removes those whose work is merged");
+    t.run(&["clean"]).code(0);
+    t.task("p/a", &commit("a2.txt", "a again"));
+    t.run(&["reset", "p/a"]).code(0);
+    let again = t.run(&["orchestrate"]);
+    again.code(0).says("1 task worktree(s) kept");
+}
+
 /// A worktree task found during the run whose branch would be another's
 /// (`p/a b` beside `p/a-b`), or hold another's (`p/x` beside `p/x/y`), is
 /// refused as a run's start refuses it, at its file, and never starts. It
