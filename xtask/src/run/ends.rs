@@ -20,6 +20,7 @@ use crate::state::events::Event;
 use crate::state::logs;
 use crate::state::records::{self, recorded_end, ExitRecord};
 use crate::state::status::{self, Ending, Status};
+use crate::state::{atomic, resets};
 use crate::supervisor::cgroups;
 use crate::sys::process;
 use crate::ui::format;
@@ -46,8 +47,7 @@ impl Run<'_> {
                 let record = recorded_end(self.layout, &self.graph.tasks[t].id, attempt)
                     .or_else(|| self.running.get(t)?.orphan.as_ref()?.ended());
                 if record.is_none() && self.never_reached_its_supervisor(t) {
-                    self.reopen_never_started(t);
-                    return Ok(());
+                    return self.reopen_never_started(t);
                 }
                 self.complete(t, record, RecordFrom::Disk)
             }
@@ -77,27 +77,36 @@ impl Run<'_> {
 
     /// Task `t`, adopted as running, never started: pending again, its
     /// attempt not counted.
-    pub(super) fn reopen_never_started(&mut self, t: usize) {
+    pub(super) fn reopen_never_started(&mut self, t: usize) -> Result<()> {
         self.running.remove(t);
-        let id = self.graph.tasks[t].id.clone();
-        // Its running status names the supervisor it never reached, whose
-        // mark this run's end removes: a later run (this one may not start
-        // it: a selection, a `monitor`) finds it named by no supervisor,
-        // so never started, as this one did.
-        if let Ok(Some(mut recorded)) = status::read(self.layout, &id) {
-            if recorded.status == status::State::Running && recorded.supervisor_pid.is_some() {
-                recorded.supervisor_pid = None;
-                recorded.supervisor_start = None;
-                if let Err(e) = status::write(self.layout, &recorded) {
-                    self.printer.line(Tone::Bad, &format!("error: {e:#}"));
-                }
-            }
-        }
-        self.event(Event::change(&id, "running", "pending"));
         self.history[t].undo();
+        let id = self.graph.tasks[t].id.clone();
+        // Pending on disk too, as the event says, for every view and a
+        // later run (this one may not start it: a selection, a `monitor`,
+        // a stop).
+        self.forget_never_started(t)?;
+        self.event(Event::change(&id, "running", "pending"));
         let selected = self.options.selects(&self.graph.tasks[t]);
         let files = Disk::new(self.layout, self.config, &self.graph);
         self.readiness.reopen(&self.graph, t, selected, &files);
+        Ok(())
+    }
+
+    /// Removes the running status of task `t`'s try that never started, as
+    /// a reset does: its number and the failure it was told of are kept
+    /// first (`resets.json`), so that the next attempt, here or in a later
+    /// run, takes the same number and is told the same failure. Its log
+    /// goes too: it holds nothing that ran, and kept under its number by
+    /// the next attempt, it would pass for an attempt that did.
+    fn forget_never_started(&self, t: usize) -> Result<()> {
+        let id = &self.graph.tasks[t].id;
+        let past = &self.history[t];
+        let failure = past.previous.as_ref().map(|p| p.failure());
+        if past.attempt > 0 {
+            resets::keep(self.layout, id, past.attempt, failure.as_ref())?;
+        }
+        status::remove(self.layout, id)?;
+        atomic::remove(&self.layout.log_file(id))
     }
 
     /// Writes the final statuses of the tasks that ended (see `Finals`).

@@ -399,7 +399,7 @@ impl Run<'_> {
             _ => false,
         };
         match recovery::assess(self.layout, id, status, job, follows_job) {
-            Found::NeverStarted => self.reopen_never_started(t),
+            Found::NeverStarted => self.reopen_never_started(t)?,
             Found::Adopt(mut active) => {
                 // A setup not marked done ran in this attempt, and did not
                 // succeed (or has not ended).

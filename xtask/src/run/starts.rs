@@ -300,7 +300,7 @@ impl Run<'_> {
             // Taken away while its worktree was made (minutes, with Git
             // LFS): it never starts, as one whose file is gone before.
             self.running.insert(t, active);
-            self.reopen_never_started(t);
+            self.reopen_never_started(t)?;
             self.file_gone(t);
             return Ok(());
         }

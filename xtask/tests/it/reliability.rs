@@ -986,6 +986,50 @@ fn a_task_that_never_reached_its_supervisor_is_started_not_lost() {
     assert_eq!(t.status("p/a")["attempt"], 1);
 }
 
+/// A task that never reached its supervisor, found by a command that does
+/// not start it (`monitor`, a run of another task), is pending again on
+/// disk, as the event that command tells says, not `running` with nothing
+/// running it: its status goes, and the next run starts it under the
+/// number of the try that never started, told what the attempt before it
+/// failed with, that attempt's log kept as it was.
+#[test]
+fn a_task_that_never_reached_its_supervisor_is_pending_in_every_view() {
+    for command in [&["monitor"][..], &["orchestrate", "--task", "p/other"]] {
+        let t = Tree::new();
+        let seen = r#"echo "attempt $TASK_ATTEMPT after: $TASK_PREVIOUS_ERROR" > seen"#;
+        t.task("p/a", &sh(seen));
+        t.task("p/other", &sh("true"));
+        let mut gone = std::process::Command::new("true").spawn().unwrap();
+        let dead = gone.id();
+        gone.wait().unwrap();
+        let status = serde_json::json!({
+            "version": 1, "task_id": "p/a", "status": "running", "started_at": "2025-01-01T00:00:00Z",
+            "agent_id": "agent-1", "attempt": 2, "supervisor_pid": dead, "supervisor_start": 1,
+            "previous": {"attempt": 1, "error": "exit code 3"},
+        });
+        t.write("workspace/status/p/a.json", &status.to_string());
+        t.write(&format!("workspace/pids/.handed-over-{dead}-1"), "");
+        t.write("workspace/logs/p/a.attempt-1.log", "the first attempt\n");
+        // Made for the second, which never started.
+        t.write("workspace/logs/p/a.log", "");
+        t.run(command);
+        assert_eq!(
+            changes(&t, "p/a"),
+            ["pending -> running", "running -> pending"]
+        );
+        assert!(!t.exists("workspace/status/p/a.json"), "{command:?}");
+        assert_eq!(progress_task(&t, "p/a")["state"], "pending", "{command:?}");
+        t.run(&["progress"]).never_says("process is gone");
+        t.run(&["orchestrate"]).code(0);
+        assert_eq!(t.read("seen"), "attempt 2 after: exit code 3\n");
+        assert_eq!(
+            t.read("workspace/logs/p/a.attempt-1.log"),
+            "the first attempt\n"
+        );
+        assert!(!t.exists("workspace/logs/p/a.attempt-2.log"), "{command:?}");
+    }
+}
+
 /// The real supervisor of an orchestrator killed while nothing ran (a
 /// rate limit's pause) marks that it had every task it was handed: a
 /// task whose running status names it, written just before that kill and
