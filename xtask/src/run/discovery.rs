@@ -392,8 +392,7 @@ impl Run<'_> {
         for (t, status) in running {
             let id = self.graph.tasks[*t].id.clone();
             match told.remove(&id) {
-                Some(mut changes) => {
-                    changes.remove(0);
+                Some(changes) => {
                     if let Some(log) = &mut self.events {
                         log.told_before(&id, status.attempt, changes);
                     }

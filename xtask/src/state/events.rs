@@ -215,11 +215,14 @@ pub fn read(layout: &Layout) -> Vec<Event> {
 }
 
 /// What the file tells of attempts an earlier run left running (`attempts`:
-/// each task's attempt): per task, the events of the task told since that
-/// attempt's start, the start first. A task with none has its start
-/// untold: a run killed between writing its running status and telling
-/// it. Read line by line, and only the lines that name one of those tasks
-/// are parsed: the file of a long-lived workspace holds millions.
+/// each task's attempt): per task whose attempt's start was told, the
+/// events of the task told since. A task with none has its start untold:
+/// a run killed between writing its running status and telling it. A
+/// change of the attempt with no start before it says the start was told,
+/// to a file since moved away (kept aside by hand, or by logrotate): told
+/// again, it would come after that change. Read line by line, and only
+/// the lines that name one of those tasks are parsed: the file of a
+/// long-lived workspace holds millions.
 pub fn since_start(layout: &Layout, attempts: &HashMap<&str, u32>) -> HashMap<String, Vec<Event>> {
     let mut since: HashMap<String, Vec<Event>> = HashMap::new();
     // How each task's name appears in a line: as serde_json writes it.
@@ -247,10 +250,13 @@ pub fn since_start(layout: &Layout, attempts: &HashMap<&str, u32>) -> HashMap<St
         if event.task.as_deref() != Some(task) {
             continue;
         }
-        if event.to.as_deref() == Some("running") && event.attempt == Some(attempt) {
-            since.insert(task.to_owned(), vec![event]);
+        let of_attempt = event.attempt == Some(attempt);
+        if of_attempt && event.to.as_deref() == Some("running") {
+            since.insert(task.to_owned(), Vec::new());
         } else if let Some(told) = since.get_mut(task) {
             told.push(event);
+        } else if of_attempt {
+            since.insert(task.to_owned(), vec![event]);
         }
     }
     since

@@ -654,6 +654,14 @@ fn run_until_its_merge_waits_for_the_user_s(t: &Tree) -> std::process::Child {
 
 /// The same, with `p/a`'s frontmatter `extra` and its `work` once released.
 fn run_until_the_merge_waits(t: &Tree, extra: &str, work: &str) -> std::process::Child {
+    let orchestrator = run_until_p_a_runs_held(t, extra, work);
+    release_p_a_into_a_waiting_merge(t);
+    orchestrator
+}
+
+/// A run whose `p/a` (`extra`, then `work` once released) runs, held,
+/// the user's work on a branch of theirs.
+fn run_until_p_a_runs_held(t: &Tree, extra: &str, work: &str) -> std::process::Child {
     t.git(&["checkout", "-q", "-b", "mine"]);
     t.write("mine.txt", "mine\n");
     t.git(&["add", "mine.txt"]);
@@ -669,6 +677,13 @@ fn run_until_the_merge_waits(t: &Tree, extra: &str, work: &str) -> std::process:
     wait_for("p/a to start", || {
         t.exists("workspace/status/p/a.json") && t.state("p/a") == "running"
     });
+    orchestrator
+}
+
+/// The user starts a merge of their work in the integration worktree, and
+/// `p/a` (`run_until_p_a_runs_held`), released, ends: its work waits in
+/// the merge queue.
+fn release_p_a_into_a_waiting_merge(t: &Tree) {
     let integration = t.path("workspace/worktrees/.integration");
     git_in(
         &integration,
@@ -679,7 +694,6 @@ fn run_until_the_merge_waits(t: &Tree, extra: &str, work: &str) -> std::process:
         t.read("out")
             .contains("the merge queue waits until it is committed or aborted")
     });
-    orchestrator
 }
 
 /// The user commits the merge they started in the integration worktree
@@ -839,6 +853,32 @@ fn a_merge_taken_up_after_a_kill_is_told_once() {
             "\"running\" -> \"merging\"",
             "\"merging\" -> \"completed\""
         ]
+    );
+}
+
+/// events.jsonl moved away (kept aside by hand, or by logrotate) while a
+/// task ran, and the run then killed (SIGKILL) while its work waits to
+/// merge: the next run finds that attempt's `running -> merging` in the
+/// file made again, without its start, which the file moved away holds.
+/// It tells the start neither again nor after that change.
+#[test]
+fn a_start_told_to_an_events_file_moved_away_is_not_told_again_after_its_changes() {
+    let t = repo("");
+    let work = "echo a > a.txt && git add a.txt && git commit -q -m 'write a.txt'";
+    let mut orchestrator = run_until_p_a_runs_held(&t, "", work);
+    wait_for("p/a's start to be told", || {
+        changes(&t, "p/a") == ["pending -> running"]
+    });
+    let (events, kept) = (t.path("workspace/events.jsonl"), t.path("events.kept"));
+    std::fs::rename(events, kept).unwrap();
+    release_p_a_into_a_waiting_merge(&t);
+    orchestrator.kill().unwrap();
+    orchestrator.wait().unwrap();
+    commit_the_user_s_merge_and_run_again(&t);
+    assert_eq!(t.state("p/a"), "completed");
+    assert_eq!(
+        changes(&t, "p/a"),
+        ["running -> merging", "merging -> completed"]
     );
 }
 
