@@ -1044,9 +1044,15 @@ fn slurm_a_job_that_waited_then_ended_unseen_is_timed_from_its_start() {
         .unwrap();
     assert!(released.success());
     wait_for("the job to end", || job_state(&job) == "COMPLETED");
+    timed_by_slurm(&t, &job);
+}
+
+/// The next run records `p/one`'s `job`, ended, with the time Slurm says
+/// it ran (within the second Slurm counts in).
+fn timed_by_slurm(t: &Tree, job: &str) {
     t.run(&["orchestrate"]).code(0);
     let duration = t.status("p/one")["duration_seconds"].as_f64().unwrap();
-    let slurm = run_time(&job) as f64;
+    let slurm = run_time(job) as f64;
     assert!(
         (duration - slurm).abs() <= 1.5,
         "{duration} s recorded, Slurm says it ran {slurm} s"
@@ -1066,13 +1072,7 @@ fn slurm_a_job_that_ended_unseen_is_timed_by_slurm() {
     wait_for("the job to end", || job_state(&job) == "COMPLETED");
     let ended = second();
     wait_for("three seconds to pass", || second() >= ended + 3);
-    t.run(&["orchestrate"]).code(0);
-    let duration = t.status("p/one")["duration_seconds"].as_f64().unwrap();
-    let slurm = run_time(&job) as f64;
-    assert!(
-        (duration - slurm).abs() <= 1.5,
-        "{duration} s recorded, Slurm says it ran {slurm} s"
-    );
+    timed_by_slurm(&t, &job);
 }
 
 /// A task whose status was removed while its job runs on (its

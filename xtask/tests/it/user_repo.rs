@@ -476,6 +476,27 @@ fn run_with_a_commit_on_release(t: &Tree, id: &str, file: &str) -> std::process:
     orchestrator
 }
 
+/// A process holding `lock` open, as a git at work holds its lock, once
+/// it does.
+fn hold_open(lock: &std::path::Path) -> std::process::Child {
+    let held = lock.with_extension("lock.held");
+    let _ = std::fs::remove_file(&held);
+    let holder = std::process::Command::new("sh")
+        .args(["-c", "exec 3>\"$0\"; : > \"$0.held\"; exec sleep 120"])
+        .arg(lock)
+        .spawn()
+        .unwrap();
+    wait_for("the lock to be held", || held.exists());
+    holder
+}
+
+/// Ends `hold_open`'s holder and removes its lock, as its git would.
+fn let_go(mut holder: std::process::Child, lock: &std::path::Path) {
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    std::fs::remove_file(lock).unwrap();
+}
+
 /// A git of the user's at work in the integration worktree (a `git
 /// commit` waiting on its editor there, holding `index.lock`) stops the
 /// next run before anything starts; one that starts during a run holds the
@@ -490,22 +511,8 @@ fn a_git_of_the_user_s_at_work_in_the_integration_worktree_is_waited_for() {
     let integration = t.path("workspace/worktrees/.integration");
     let git_dir = git_in(&integration, &["rev-parse", "--absolute-git-dir"]);
     let lock = std::path::Path::new(&git_dir).join("index.lock");
-    let hold = || {
-        let held = lock.with_extension("lock.held");
-        let _ = std::fs::remove_file(&held);
-        let holder = std::process::Command::new("sh")
-            .args(["-c", "exec 3>\"$0\"; : > \"$0.held\"; exec sleep 60"])
-            .arg(&lock)
-            .spawn()
-            .unwrap();
-        wait_for("the lock to be held", || held.exists());
-        holder
-    };
-    let end = |mut holder: std::process::Child| {
-        holder.kill().unwrap();
-        holder.wait().unwrap();
-        std::fs::remove_file(&lock).unwrap();
-    };
+    let hold = || hold_open(&lock);
+    let end = |holder| let_go(holder, &lock);
     let holder = hold();
     t.task("p/b", &commit("b.txt", "b"));
     t.run(&["orchestrate"])
@@ -545,14 +552,7 @@ fn a_git_of_the_user_s_at_work_in_a_task_s_worktree_holds_its_merge() {
     let worktree = t.path("workspace/worktrees/p/a");
     let git_dir = git_in(&worktree, &["rev-parse", "--absolute-git-dir"]);
     let lock = std::path::Path::new(&git_dir).join("index.lock");
-    let mut holder = std::process::Command::new("sh")
-        .args(["-c", "exec 3>\"$0\"; : > \"$0.held\"; exec sleep 120"])
-        .arg(&lock)
-        .spawn()
-        .unwrap();
-    wait_for("the lock to be held", || {
-        lock.with_extension("lock.held").exists()
-    });
+    let holder = hold_open(&lock);
     t.write("release", "");
     let code = orchestrator.wait().unwrap().code();
     assert_eq!(code, Some(1), "{}", t.read("out"));
@@ -562,9 +562,7 @@ fn a_git_of_the_user_s_at_work_in_a_task_s_worktree_holds_its_merge() {
         "{out}"
     );
     assert!(lock.exists(), "a lock a live git holds was removed");
-    holder.kill().unwrap();
-    holder.wait().unwrap();
-    std::fs::remove_file(&lock).unwrap();
+    let_go(holder, &lock);
     std::fs::remove_file(&started).unwrap();
     t.run(&["orchestrate"]).code(0);
     assert!(!started.exists(), "the agent ran again");

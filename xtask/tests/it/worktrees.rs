@@ -1419,11 +1419,10 @@ fn clean_removes_a_merged_worktree_that_holds_a_read_only_folder() {
     assert_eq!(listed.lines().count(), 2, "main, .integration: {listed}");
 }
 
-/// What a `clean` killed while git removed a merged worktree leaves (its
-/// mark, the folder half deleted with no `.git`, git's record of it) is
-/// finished by the next `clean`; a normal `clean` leaves no mark.
-#[test]
-fn a_worktree_removal_cut_short_is_finished_by_the_next_clean() {
+/// Two merged tasks, `p/a` and `p/b`, and what a `clean` killed while git
+/// removed `p/a`'s worktree leaves: its mark, and the folder without its
+/// `.git`.
+fn a_removal_of_p_a_cut_short() -> Tree {
     let t = repo("");
     for id in ["p/a", "p/b"] {
         t.task(id, &commit(&format!("{}.txt", &id[2..]), "x"));
@@ -1431,6 +1430,15 @@ fn a_worktree_removal_cut_short_is_finished_by_the_next_clean() {
     t.run(&["orchestrate"]).code(0);
     t.write("workspace/worktrees/.removing/p/a", "");
     std::fs::remove_file(t.path("workspace/worktrees/p/a/.git")).unwrap();
+    t
+}
+
+/// What a `clean` killed while git removed a merged worktree leaves (its
+/// mark, the folder half deleted with no `.git`, git's record of it) is
+/// finished by the next `clean`; a normal `clean` leaves no mark.
+#[test]
+fn a_worktree_removal_cut_short_is_finished_by_the_next_clean() {
+    let t = a_removal_of_p_a_cut_short();
     std::fs::remove_file(t.path("workspace/worktrees/p/a/README.md")).unwrap();
     t.run(&["clean"])
         .code(0)
@@ -1449,13 +1457,7 @@ fn a_worktree_removal_cut_short_is_finished_by_the_next_clean() {
 /// the branch, line for line.
 #[test]
 fn clean_dry_run_says_it_finishes_a_removal_cut_short_as_clean_does() {
-    let t = repo("");
-    for id in ["p/a", "p/b"] {
-        t.task(id, &commit(&format!("{}.txt", &id[2..]), "x"));
-    }
-    t.run(&["orchestrate"]).code(0);
-    t.write("workspace/worktrees/.removing/p/a", "");
-    std::fs::remove_file(t.path("workspace/worktrees/p/a/.git")).unwrap();
+    let t = a_removal_of_p_a_cut_short();
     let dry = t.run(&["clean", "--dry-run"]).code(0).stdout.clone();
     assert!(t.exists("workspace/worktrees/p/a/a.txt"));
     let real = t.run(&["clean"]).code(0).stdout.clone();
