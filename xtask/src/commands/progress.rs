@@ -178,11 +178,9 @@ impl Read {
             let read = || graph.and_then(|graph| Some(&graph.tasks[graph.get_guessing(id, n)?]));
             let stale = (task.unjudged).and_then(|unjudged| unjudged.changed(layout, read(), id));
             let seen = seen.stale_because(stale);
-            // A result awaiting approval whose outputs are gone: nothing is
-            // left to approve, and the next run runs it again.
             let seen = match (seen, read()) {
                 (Seen::AwaitingApproval { ran: true, .. }, Some(task))
-                    if !outputs::problems(layout, task, None, false).is_empty() =>
+                    if status::outputs_gone(layout, task) =>
                 {
                     Seen::Pending
                 }

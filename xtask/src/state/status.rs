@@ -20,8 +20,8 @@ pub use files::{
     write_over, write_unlocked, ReadError,
 };
 pub use shown::{
-    blocked_now, kept_blocked, shown_blocker, shown_blockers, shown_state, shown_state_now,
-    shown_states, stale_because, Link,
+    blocked_now, kept_blocked, outputs_gone, shown_blocker, shown_blockers, shown_state,
+    shown_state_now, shown_states, stale_because, Link,
 };
 
 /// The version of the status file format this build writes and reads.

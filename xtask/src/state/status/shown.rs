@@ -46,7 +46,14 @@ pub fn shown_state_now(
 /// Whether `status` is a result awaiting approval whose outputs are gone.
 fn result_gone(layout: &Layout, task: Option<&Task>, status: &Status) -> bool {
     let ran = status.status == State::AwaitingApproval && status.completed_at.is_some();
-    ran && task.is_some_and(|task| !outputs::problems(layout, task, None, false).is_empty())
+    ran && task.is_some_and(|task| outputs_gone(layout, task))
+}
+
+/// Whether an output `task` declares is missing or empty: a result
+/// awaiting approval with such an output has nothing left to approve, and
+/// the next run runs it again.
+pub fn outputs_gone(layout: &Layout, task: &Task) -> bool {
+    !outputs::problems(layout, task, None, false).is_empty()
 }
 
 /// Whether the run that recorded a task blocked (`status`) has not
