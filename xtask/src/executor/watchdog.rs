@@ -73,6 +73,15 @@ impl Watchdog {
         }
     }
 
+    /// The task's process started at `at`, after the watch began: its
+    /// supervisor's slot was still making its cgroups ready (new ones after
+    /// a task that left them charged, up to half a second), which neither
+    /// its timeout nor its idle timeout counts.
+    pub fn spawned(&mut self, at: Instant) {
+        self.started = self.started.max(at);
+        self.last_growth = self.last_growth.max(at);
+    }
+
     /// The task was suspended for `pause` and runs again at `now`: neither
     /// its timeout nor its idle timeout nor the prompts' while counts the
     /// pause.
@@ -339,6 +348,18 @@ mod tests {
         let mut dog = Watchdog::new(no_log(), Some(secs(3)), None, start);
         assert_eq!(dog.check(start + Duration::from_millis(2999)), None);
         assert_eq!(dog.check(start + secs(3)).unwrap().ending, Ending::Timeout);
+    }
+
+    /// Its slot made its cgroups ready for half a second after the watch
+    /// began: the task's 3 s count from its process's start.
+    #[test]
+    fn timeout_counts_from_the_process_s_start() {
+        let start = Instant::now();
+        let (secs, ms) = (Duration::from_secs, Duration::from_millis);
+        let mut dog = Watchdog::new(no_log(), Some(secs(3)), None, start);
+        dog.spawned(start + ms(500));
+        assert_eq!(dog.check(start + ms(3499)), None);
+        assert_eq!(dog.check(start + ms(3500)).unwrap().ending, Ending::Timeout);
     }
 
     #[test]

@@ -319,7 +319,9 @@ impl Supervisor {
         };
         task.pid = pid;
         task.cgroup_procs = cgroup_procs;
-        task.start_unreported = Some(Instant::now());
+        let now = Instant::now();
+        task.watchdog.spawned(now);
+        task.start_unreported = Some(now);
         if self.orchestrator_gone {
             write_pid_file(task);
         }
