@@ -55,7 +55,7 @@ pub struct Report {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost_usd: Option<f64>,
     /// A cost it reported that no attempt costs (less than 0, not a
-    /// number, past `MOST_COST_USD`: 1e308), as it said it: counted
+    /// number, past `MOST_COST_USD`: 1e308, say), as it said it: counted
     /// nowhere, neither in the ledger nor the budget.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost_refused: Option<String>,
