@@ -110,7 +110,8 @@ mod tests {
     use crate::model::config::Config;
 
     /// The commented config, every setting uncommented, is a valid config:
-    /// it cannot fall behind the keys the parser knows.
+    /// it names no key the parser no longer takes (that it names every
+    /// key the parser takes is `firsthour::init_s_config_shows_every_key_the_config_takes`).
     #[test]
     fn the_commented_config_is_valid_when_uncommented() {
         let uncommented: String = CONFIG

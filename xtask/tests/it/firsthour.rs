@@ -617,3 +617,47 @@ fn quiet_prints_only_the_summary_and_read_only_commands_launch_nothing() {
     }
     t.run(&["orchestrate"]).code(2).says("nothing was launched");
 }
+
+/// `init` writes every setting, commented out (README, Commands): each key
+/// the config takes, as the binary lists them when it meets one it does
+/// not know, is set on a commented-out line of the file `init` wrote.
+#[test]
+fn init_s_config_shows_every_key_the_config_takes() {
+    let t = Tree::new();
+    t.task("p/a", &sh("true"));
+    std::fs::remove_file(t.path("tasks/orchestrator.yaml")).unwrap();
+    t.run(&["init"]).code(0);
+    let written = t.read("tasks/orchestrator.yaml");
+    // `# key: value` and `#   key: {inner: value}`, not the `##` prose.
+    let settings: Vec<&str> = written.lines().filter(|l| l.starts_with("# ")).collect();
+    let shown = |key: &str| {
+        settings
+            .iter()
+            .any(|l| l.contains(&format!(" {key}:")) || l.contains(&format!("{{{key}:")))
+    };
+    // A key no section takes, in each section of the config.
+    let probes = [
+        "zzzzzzzzzz: 1",
+        "agent: {zzzzzzzzzz: 1}",
+        "agent: {prices: {zzzzzzzzzz: 1}}",
+        "phases: {a: {zzzzzzzzzz: 1}}",
+        "worktrees: {zzzzzzzzzz: 1}",
+        "slurm: {zzzzzzzzzz: 1}",
+        "rate_limits: {zzzzzzzzzz: 1}",
+        "budget: {zzzzzzzzzz: 1}",
+    ];
+    for probe in probes {
+        t.config(probe);
+        let said = t.run(&["validate"]).code(2).said();
+        let keys = said
+            .split_once("the keys here are ")
+            .and_then(|(_, rest)| rest.lines().next())
+            .unwrap_or_else(|| panic!("no list of the keys `{probe}` may hold: {said}"));
+        for key in keys.split(", ").map(|k| k.trim_matches('`')) {
+            assert!(
+                shown(key),
+                "`{key}` (beside `{probe}`) is not in the config `init` writes:\n{written}"
+            );
+        }
+    }
+}
