@@ -172,11 +172,14 @@ impl Definitions {
         }
     }
 
-    /// The phase folder named by `name`, as a folder (`01-analysis`) or a
-    /// key (`analysis`).
+    /// The phase folder named by `name`, as a folder (`01-analysis`), its
+    /// path as `Layout::typed_id` reads one (`tasks/01-analysis/`), or a key
+    /// (`analysis`).
     pub fn phase(&self, name: &str) -> anyhow::Result<String> {
         let phases = &self.graph.phases;
-        if let Some(phase) = phases.iter().find(|p| names_phase(name, &p.name)) {
+        let typed = self.layout.typed_id(name);
+        let named = |folder: &str| names_phase(name, folder) || names_phase(&typed, folder);
+        if let Some(phase) = phases.iter().find(|p| named(&p.name)) {
             return Ok(phase.name.clone());
         }
         let known: Vec<&str> = phases.iter().map(|p| p.name.as_str()).collect();

@@ -45,7 +45,8 @@ impl Layout {
     /// A task id (or phase) as a user may type it: also as its file's path,
     /// from the root, under `tasks/` or whole, or from where they stand (as
     /// the tool prints paths: `fail.md` in `tasks/01-a`), when that file or
-    /// folder is there.
+    /// folder is there; a folder with the `/` a shell's completion ends it
+    /// with (`tasks/01-a/`).
     pub fn typed_id<'a>(&self, typed: &'a str) -> std::borrow::Cow<'a, str> {
         if let Some(id) = self.id_from_here(typed) {
             return id.into();
@@ -53,7 +54,8 @@ impl Layout {
         let under_tasks = typed
             .strip_prefix(self.tasks.as_str())
             .and_then(|rest| rest.strip_prefix('/'));
-        crate::model::task::normalize_id(under_tasks.unwrap_or(typed)).into()
+        let id = crate::model::task::normalize_id(under_tasks.unwrap_or(typed));
+        id.trim_end_matches('/').into()
     }
 
     /// The id of the task file (or phase folder) at path `typed` from where

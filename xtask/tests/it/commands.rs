@@ -726,6 +726,36 @@ fn a_phase_named_by_its_path_from_where_one_stands_is_run() {
     assert_eq!(t.launches("p/a"), 0);
 }
 
+/// A phase named by its folder's path, as a shell completes it
+/// (`tasks/p/`, `p/`), is that phase for every command that takes one:
+/// `why`, `block`, `reset` and `approve` said "is a phase: give one of its
+/// tasks", and `orchestrate --phase` and `graph --phase` found no phase.
+#[test]
+fn a_phase_named_by_its_folder_s_path_is_that_phase_for_every_command() {
+    let t = Tree::new();
+    t.task("p/a", &sh("exit 3"));
+    t.task("q/b", &format!("{}\napprove: before", sh(MARK)));
+    t.run(&["orchestrate", "--phase", "tasks/p/"]).code(1);
+    assert_eq!(t.launches("q/b"), 0);
+    t.run(&["why", "tasks/p/"])
+        .code(0)
+        .says("phase p: 1 task(s)");
+    t.run(&["graph", "--phase", "p/"])
+        .code(0)
+        .says("[\"a\"]:::failed")
+        .never_says("[\"b\"]");
+    t.run(&["block", "tasks/p/"]).code(0).says("blocked  p/a");
+    t.run(&["reset", "p/"]).code(0).says("reset  p/a");
+    t.run(&["orchestrate", "--phase", "q"]).code(4);
+    t.run(&["approve", "tasks/q/"]).code(0).says("approved q/b");
+    let why = t
+        .command(&["why", "q/"])
+        .current_dir(t.path("tasks"))
+        .output()
+        .unwrap();
+    Run::from(why).code(0).says("phase q: 1 task(s)");
+}
+
 /// `-q` prints the summary only: not the stale tasks a run takes up
 /// again, nor its wait for the notifiers.
 #[test]

@@ -105,7 +105,7 @@ fn logs_prints_each_attempt() {
         .says("`01-a` is a phase: give one of its tasks, such as `01-a/");
     t.run(&["logs", "tasks/01-a/"])
         .code(2)
-        .says("`01-a/` is a phase: give one of its tasks");
+        .says("`01-a` is a phase: give one of its tasks");
     t.run(&["prompt", "a"])
         .code(2)
         .says("`a` is a phase: give one of its tasks");
