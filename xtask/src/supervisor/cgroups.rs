@@ -199,8 +199,13 @@ pub fn detect() -> Result<Hierarchy> {
     {
         let groups = ["memory", "cpu", "cpuacct"].map(|h| v1(h).join("xtask"));
         // Made, or there already (an earlier run's, maybe root's): a group
-        // made and removed in each says they can be written.
-        let probe = format!("probe-{}", std::process::id());
+        // made and removed in each says they can be written. Named as this
+        // process's groups are, by its pid and start time: a probe that a
+        // process killed before it removed it left under a pid reused since
+        // is not this one's (`clean_stale` removes it).
+        let me = std::process::id();
+        let start = crate::sys::process::start_time(me).unwrap_or(0);
+        let probe = format!("{}probe", group_prefix(me, start));
         let writable = |group: &std::path::PathBuf| {
             std::fs::create_dir_all(group)?;
             std::fs::create_dir(group.join(&probe))?;
@@ -280,16 +285,20 @@ impl Hierarchy {
     }
 
     /// Removes the groups a crashed run left behind: those whose supervisor
-    /// (the pid their name starts with) is gone. Another supervisor's groups,
+    /// (the pid their name starts with) is gone, and the probes of `detect`
+    /// that a process killed before it removed them left. Another supervisor's groups,
     /// on this machine for another workspace, are left alone; and a group
     /// with a live task in it cannot be removed anyway.
     pub fn clean_stale(&self) {
         for base in self.bases() {
             for entry in std::fs::read_dir(base).into_iter().flatten().flatten() {
                 let name = entry.file_name();
-                let owner = name
-                    .to_str()
-                    .and_then(|n| n.split('-').next()?.parse::<u32>().ok());
+                // A probe of `detect` by a build before 2026-12-07 is named
+                // `probe-<pid>`.
+                let owner = name.to_str().and_then(|n| {
+                    let n = n.strip_prefix("probe-").unwrap_or(n);
+                    n.split('-').next()?.parse::<u32>().ok()
+                });
                 let orphaned =
                     owner.is_some_and(|pid| crate::sys::process::start_time(pid).is_none());
                 if orphaned && entry.file_type().is_ok_and(|t| t.is_dir()) {

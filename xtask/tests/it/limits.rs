@@ -441,6 +441,60 @@ fn a_timeout_s_sigterm_reaches_a_daemon_that_left_the_process_group() {
     assert!(started.elapsed() < std::time::Duration::from_secs(15));
 }
 
+/// The cgroup v1 folders where the orchestrator makes its groups.
+const V1_GROUPS: [&str; 3] = [
+    "/sys/fs/cgroup/memory/xtask",
+    "/sys/fs/cgroup/cpu/xtask",
+    "/sys/fs/cgroup/cpuacct/xtask",
+];
+
+/// A probe group that a process killed between making and removing it
+/// left, named as this run's own probe would have been (its pid reused),
+/// takes no limit away: the run said "cannot write the cgroup v1
+/// hierarchies: File exists" and ran every task without its limits. A
+/// probe of a process gone is removed, as a stale group is.
+#[test]
+fn a_probe_group_left_by_a_killed_process_takes_no_limit_away() {
+    // Only cgroup v1 is probed (v2 says whether it can be written itself).
+    let v1 = std::path::Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists();
+    if !cgroups_writable() || !v1 {
+        return;
+    }
+    let t = Tree::new();
+    t.task("p/a", &sh("echo fine"));
+    let gone = std::process::Command::new("true").spawn().unwrap();
+    let gone_pid = gone.id();
+    gone.wait_with_output().unwrap();
+    for dir in V1_GROUPS {
+        std::fs::create_dir_all(format!("{dir}/probe-{gone_pid}")).unwrap();
+    }
+    // The shell leaves the probe its own pid names, then becomes the
+    // orchestrator, which keeps that pid.
+    let made = V1_GROUPS.map(|dir| format!("mkdir -p {dir}/probe-$$"));
+    let script = format!("{} && exec \"$@\"", made.join(" && "));
+    let root = t.root.to_str().unwrap();
+    let child = std::process::Command::new("sh")
+        .args(["-c", &script, "sh", BIN, "--root", root, "orchestrate"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let run = Run::from(child.wait_with_output().unwrap());
+    let stale_left: Vec<String> = (V1_GROUPS.iter())
+        .map(|dir| format!("{dir}/probe-{gone_pid}"))
+        .filter(|probe| std::path::Path::new(probe).exists())
+        .collect();
+    // Ours to remove, whatever the run did: no probe outlives the test.
+    for dir in V1_GROUPS {
+        let _ = std::fs::remove_dir(format!("{dir}/probe-{pid}"));
+        let _ = std::fs::remove_dir(format!("{dir}/probe-{gone_pid}"));
+    }
+    run.code(0).never_says("cannot write the cgroup");
+    assert_eq!(t.status("p/a")["limits_enforced"], true);
+    assert!(stale_left.is_empty(), "left: {stale_left:?}");
+}
+
 /// `text` quoted for sh, as one word.
 fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
