@@ -53,7 +53,7 @@ pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Res
     };
     let path = match attempt {
         Some(n) if n == 0 || (latest > 0 && n > latest) => {
-            bail!("{id} has no attempt {n}: its attempts are 1 to {latest}")
+            bail!("{id} has no attempt {n}: {}", attempts_there(latest))
         }
         // A kept log names its attempt; the latest one is the task's log.
         Some(n) if n < latest || latest == 0 || layout.attempt_log_file(id, n).exists() => {
@@ -198,5 +198,14 @@ fn wait_for_start(
             }
             _ => std::thread::sleep(Duration::from_millis(200)),
         }
+    }
+}
+
+/// The attempts a task has had, up to `latest`, said in words.
+fn attempts_there(latest: u32) -> String {
+    match latest {
+        0 => "it has not run".to_owned(),
+        1 => "its only attempt is 1".to_owned(),
+        _ => format!("its attempts are 1 to {latest}"),
     }
 }

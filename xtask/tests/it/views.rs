@@ -85,6 +85,23 @@ fn graph_escapes_quotes_and_backslashes_in_names() {
     );
 }
 
+/// `logs --attempt N` of an attempt not there says which attempts there
+/// are in words: it said "its attempts are 1 to 0" of a task that has not
+/// run, and "1 to 1" of one that ran once.
+#[test]
+fn logs_of_an_attempt_not_there_says_which_there_are() {
+    let t = after_a_run();
+    t.run(&["logs", "02-b/free", "--attempt", "0"])
+        .code(2)
+        .says("02-b/free has no attempt 0: it has not run");
+    t.run(&["logs", "01-a/ok", "--attempt", "2"])
+        .code(2)
+        .says("01-a/ok has no attempt 2: its only attempt is 1");
+    t.run(&["logs", "01-a/bad", "--attempt", "3"])
+        .code(2)
+        .says("01-a/bad has no attempt 3: its attempts are 1 to 2");
+}
+
 #[test]
 fn logs_prints_each_attempt() {
     let t = after_a_run();
@@ -121,7 +138,7 @@ fn logs_prints_each_attempt() {
         .says("attempt 1");
     t.run(&["logs", "01-a/bad", "--attempt", "5"])
         .code(2)
-        .says("01-a/bad has no attempt 5: its attempts are 1 to 1");
+        .says("01-a/bad has no attempt 5: its only attempt is 1");
 }
 
 /// Waiting for a task to start ends when it ran too quickly to be seen
@@ -371,7 +388,7 @@ fn a_quiet_task_reset_keeps_its_attempt_in_logs_and_why() {
     t.run(&["logs", "p/q", "--attempt", "1"]).code(0);
     t.run(&["logs", "p/q", "--attempt", "2"])
         .code(2)
-        .says("p/q has no attempt 2: its attempts are 1 to 1");
+        .says("p/q has no attempt 2: its only attempt is 1");
     t.task("p/up", &sh("exit 1"));
     t.run(&["orchestrate"]).code(1);
     t.run(&["why", "p/q"])
