@@ -121,6 +121,13 @@ fn run_once(command: &mut Command, shown: &str, stops_with_us: bool) -> Result<O
         .with_context(|| format!("cannot run `{shown}`"));
     if let (Some(cut), Some(leader)) = (cut, leader) {
         cut.ended(leader);
+        // Cut short, git is gone; what it started (a hook), sent the same
+        // SIGTERM, is dying: waited for, a moment at most, so that the run
+        // that stops leaves nothing of its gits running.
+        if cut.is_cut() {
+            let leader = u32::try_from(leader).unwrap_or_default();
+            crate::sys::process::wait_group_gone(leader, Duration::from_secs(1));
+        }
     }
     out
 }
