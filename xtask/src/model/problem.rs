@@ -247,9 +247,13 @@ pub fn nearest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Opt
     if word.trim().is_empty() {
         return None;
     }
+    // Nor is a name as many edits away as the longer of the two has
+    // letters (`zz` and `a`): nothing of either is in the other.
+    let letters = word.chars().count();
     candidates
         .map(|c| (edit_distance(word, c), c))
         .filter(|(d, c)| *d <= (c.len() / 3).max(2))
+        .filter(|(d, c)| *d < letters.max(c.chars().count()))
         .min()
         .map(|(_, c)| c)
 }
@@ -277,6 +281,9 @@ mod tests {
             Some("01-analysis/01-run")
         );
         assert_eq!(nearest("zzz", ids.into_iter()), None);
+        assert_eq!(nearest("zz", ["a", "b2"].into_iter()), None);
+        assert_eq!(nearest("ab", ["abc"].into_iter()), Some("abc"));
+        assert_eq!(nearest("b", ["ab"].into_iter()), Some("ab"));
     }
 
     #[test]
