@@ -118,6 +118,18 @@ pub fn waiting_for_input<'a>(patterns: &'a [String], line: &str) -> Option<&'a s
         .map(String::as_str)
 }
 
+/// Whether `line` quotes `told`, the error an attempt was given about the
+/// one before it: it holds one of its lines (of 8 characters at least, so
+/// that a word does not count). An agent repeats what it was told (its
+/// prompt, its environment): a question or a rate limit it quotes is the
+/// previous attempt's, not one it meets now.
+pub fn quotes(told: &str, line: &str) -> bool {
+    told.lines()
+        .map(str::trim)
+        .filter(|quoted| quoted.len() >= 8)
+        .any(|quoted| line.contains(quoted))
+}
+
 /// Whether a trimmed, lower-case line holds a lower-case pattern: where
 /// it ends (`$`: but for a closing `?` or `:`), as the whole line (`^`: a
 /// menu's option, but for its marks, numbering and key), or anywhere; a

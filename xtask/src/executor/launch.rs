@@ -28,6 +28,17 @@ pub struct Launch {
     pub cwd: Utf8PathBuf,
 }
 
+/// The variable that tells a retry what its previous attempt failed with.
+pub const PREVIOUS_ERROR: &str = "TASK_PREVIOUS_ERROR";
+
+/// What the environment `env` tells an attempt its previous attempt failed
+/// with, if it is a retry: what the agent may repeat (`Watchdog::told`).
+pub fn told_error(env: &[(String, String)]) -> Option<String> {
+    env.iter()
+        .find(|(name, _)| name == PREVIOUS_ERROR)
+        .map(|(_, error)| error.clone())
+}
+
 /// What an attempt may use and how long.
 #[derive(Debug, Clone)]
 pub struct Limits {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
-use super::launch::Setup;
+use super::launch::{told_error, Setup};
 use super::watchdog::{Alarm, Watchdog};
 use super::{Event, Launch, Limits};
 use crate::model::config::SlurmConfig;
@@ -125,6 +125,9 @@ struct Job {
     watchdog: Option<Watchdog>,
     /// A still log ending with one of these is a question: see `Watchdog`.
     prompt: (Duration, std::sync::Arc<[String]>),
+    /// The error it was told its previous attempt failed with, if known:
+    /// see `Watchdog::told`.
+    told: Option<String>,
     /// The worktree's setup it runs first, if it does.
     setup: Option<Setup>,
     /// Why we cancelled it, once we did.
@@ -194,7 +197,10 @@ impl Slurm {
             args: sbatch_args(&self.config, launch, limits),
             env: launch.env.clone(),
             layout: layout.clone(),
-            job: Job::new(layout, &launch.task_id, limits),
+            job: Job {
+                told: told_error(&launch.env),
+                ..Job::new(layout, &launch.task_id, limits)
+            },
         };
         // The thread outlives every submission: it ends with the run.
         let _ = self.submissions.send(submission);
@@ -240,6 +246,7 @@ impl Job {
             idle_timeout: limits.idle_timeout,
             log_file: layout.log_file(task_id),
             prompt: (limits.prompt_idle, limits.prompt_patterns.clone()),
+            told: None,
             setup: limits.setup.clone(),
             watchdog: None,
             stopping: None,
@@ -728,7 +735,8 @@ fn poll(jobs: &Mutex<Jobs>, wait: Option<Duration>) -> Vec<Event> {
                     let mut watchdog =
                         Watchdog::new(job.log_file.clone(), job.timeout, job.idle_timeout, started)
                             .with_prompts(job.prompt.0, job.prompt.1.clone())
-                            .after_setup(job.setup.as_ref());
+                            .after_setup(job.setup.as_ref())
+                            .told(job.told.clone());
                     if let Some(at) = resumed {
                         // First seen suspended (taken up after a crash):
                         // `RunTime` leaves the pause out already; its log's

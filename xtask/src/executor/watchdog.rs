@@ -39,6 +39,9 @@ pub struct Watchdog {
     /// The task's stdout kept apart, when nothing copies it into the log
     /// (its supervisor is gone): looked at beside the log.
     kept: Option<Utf8PathBuf>,
+    /// The error a retry was told its previous attempt failed with: a
+    /// last line that quotes it asks nothing.
+    told: Option<String>,
 }
 
 /// Why a task must be stopped.
@@ -70,6 +73,7 @@ impl Watchdog {
             pauses: Vec::new(),
             setup_done: None,
             kept: None,
+            told: None,
         }
     }
 
@@ -111,6 +115,14 @@ impl Watchdog {
     /// agent. A question in the setup's output is still one.
     pub fn after_setup(mut self, setup: Option<&Setup>) -> Watchdog {
         self.setup_done = setup.map(|s| s.done.clone());
+        self
+    }
+
+    /// A retry, told that its previous attempt failed with `told`: an
+    /// agent that repeats it (`waiting for input: Continue? (y/n)`, as it
+    /// repeats its prompt) and then works quietly is not asking.
+    pub fn told(mut self, told: Option<String>) -> Watchdog {
+        self.told = told;
         self
     }
 
@@ -174,7 +186,9 @@ impl Watchdog {
             if still >= *idle && self.asked_at != Some(size) {
                 self.asked_at = Some(size);
                 let line = logs::last_short_line(&last_written);
-                if prompts::waiting_for_input(patterns, &line).is_some() {
+                let quoted =
+                    (self.told.as_deref()).is_some_and(|told| prompts::quotes(told, &line));
+                if !quoted && prompts::waiting_for_input(patterns, &line).is_some() {
                     return Some(Alarm {
                         ending: Ending::WaitingForInput,
                         detail: Some(line),
@@ -478,6 +492,33 @@ mod tests {
         std::fs::write(&path, "Overwrite config? (y/n)\nthinking...\n").unwrap();
         assert_eq!(dog.check(start + secs(32)), None);
         assert_eq!(dog.check(start + secs(100)), None);
+        std::fs::remove_file(path).unwrap();
+    }
+
+    /// A retry that quotes the question it was told of is not asking it;
+    /// one that asks it again, in its own words, is.
+    #[test]
+    fn a_question_quoted_from_the_error_told_is_none() {
+        let path = log("told");
+        let start = Instant::now();
+        let secs = Duration::from_secs;
+        let patterns: Arc<[String]> = vec!["(y/n)$".to_owned()].into();
+        let told = Some("waiting for input: Overwrite config? (y/n)".to_owned());
+        for (last, asks) in [
+            (
+                "Retrying. Last time: waiting for input: Overwrite config? (y/n)",
+                false,
+            ),
+            ("Overwrite config? (y/n)", true),
+        ] {
+            let mut dog = Watchdog::new(path.clone(), None, None, start)
+                .with_prompts(secs(1), patterns.clone())
+                .told(told.clone());
+            std::fs::write(&path, format!("{last}\n")).unwrap();
+            written_ago(&path, secs(5));
+            let alarm = dog.check(start + secs(5));
+            assert_eq!(alarm.is_some(), asks, "{last}");
+        }
         std::fs::remove_file(path).unwrap();
     }
 

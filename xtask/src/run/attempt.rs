@@ -9,7 +9,7 @@ use std::time::{Instant, SystemTime};
 use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
-use crate::executor::launch::{environment, Setup};
+use crate::executor::launch::{self, environment, Setup};
 use crate::executor::setup;
 use crate::executor::{Launch, Limits};
 use crate::git::worktrees::Prepared;
@@ -337,7 +337,7 @@ pub struct Start<'a> {
 pub fn launch(layout: &Layout, config: &Config, task: &Task, start: &Start) -> Launch {
     let mut env = environment(layout, task, start.agent, start.attempt);
     if let Some(previous) = start.previous {
-        env.push(("TASK_PREVIOUS_ERROR".into(), previous.error.clone()));
+        env.push((launch::PREVIOUS_ERROR.into(), previous.error.clone()));
         env.push(("TASK_PREVIOUS_LOG".into(), previous.log.to_string()));
         if let Some(session) = &previous.session_id {
             env.push(("TASK_PREVIOUS_SESSION_ID".into(), session.clone()));

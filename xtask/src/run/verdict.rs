@@ -8,8 +8,8 @@ use std::time::SystemTime;
 
 use camino::Utf8Path;
 
-use crate::agent::limits;
 use crate::agent::result::{self, Outcome, Report};
+use crate::agent::{limits, prompts};
 use crate::executor::{setup, Limits};
 use crate::model::config::Config;
 use crate::model::layout::Layout;
@@ -533,19 +533,13 @@ const CLAUDE_MOST: u64 = 256 << 20;
 /// last, and the task paused, unpaid for in retries but paid for in runs,
 /// until `give_up_after`.
 fn rate_limit(config: &Config, texts: &[String], told: Option<&str>) -> Option<RateLimit> {
-    let quoted: Vec<&str> = told
-        .into_iter()
-        .flat_map(str::lines)
-        .map(str::trim)
-        .filter(|line| line.len() >= 8)
-        .collect();
     let lines: Vec<String> = texts
         .iter()
         .flat_map(|t| t.lines())
         // The orchestrator's own lines in the log (naming the task's
         // files and branch) are no agent's words.
         .filter(|line| !line.starts_with(logs::OURS))
-        .filter(|line| !quoted.iter().any(|q| line.contains(q)))
+        .filter(|line| !told.is_some_and(|told| prompts::quotes(told, line)))
         .map(str::to_owned)
         .collect();
     let line = limits::find(&config.agents.rate_limits.patterns, &lines)?.to_owned();

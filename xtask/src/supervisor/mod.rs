@@ -37,6 +37,7 @@ use std::time::{Duration, Instant};
 
 use camino::{Utf8Path, Utf8PathBuf};
 
+use crate::executor::launch::told_error;
 use crate::executor::protocol::{
     ExitRecord, Report, Request, Spec, PIDS_DIR_ENV, PROMPTS_ENV, SLOTS_ENV,
 };
@@ -519,7 +520,8 @@ impl Running {
             spec.idle_timeout_ms.map(ms),
             Instant::now(),
         )
-        .after_setup(spec.setup.as_ref());
+        .after_setup(spec.setup.as_ref())
+        .told(told_error(&spec.env));
         let watchdog = match spec.prompt_idle_ms {
             Some(idle) => watchdog.with_prompts(ms(idle), prompts.clone()),
             None => watchdog,

@@ -1636,6 +1636,36 @@ sleep 30
         .says("waiting for input: Do you want to continue? (y/n)");
 }
 
+/// A retry that repeats the error it was told (`TASK_PREVIOUS_ERROR`,
+/// which names the question its previous attempt was stopped on), as an
+/// agent repeating its prompt does, then works quietly, is not asking that
+/// question again: it runs to its end instead of failing as waiting for
+/// input, paid for again at each retry.
+#[test]
+fn a_retry_quoting_the_question_it_was_told_of_is_not_asking_it() {
+    let t = Tree::new();
+    t.write(
+        "agent.sh",
+        "if [ \"$TASK_ATTEMPT\" = 1 ]; then printf 'Overwrite config? (y/n) '; sleep 60; fi
+echo \"Retrying. Last time: $TASK_PREVIOUS_ERROR\"
+sleep 3
+echo done
+",
+    );
+    t.config(&format!(
+        "prompt_idle: 1s\nkill_grace: 1s\nagent: {{command: [sh, {}]}}\n",
+        t.path("agent.sh").display()
+    ));
+    t.task("p/a", "retries: 1\ntimeout: 60s");
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.status("p/a")["attempt"], 2);
+    let told = t.read("workspace/logs/p/a.log");
+    assert!(
+        told.contains("Last time: waiting for input: Overwrite config? (y/n)"),
+        "{told}"
+    );
+}
+
 /// An agent that opens `/dev/stdout` again for writing (`> /dev/stdout`)
 /// writes its stdout file again from its start (a file, no longer a
 /// pipe): its log still has all it printed, says so, and its result is
