@@ -412,21 +412,36 @@ pub struct Rusage {
     pub cpu_seconds: f64,
 }
 
-/// Waits for the child `pid` to end and reaps it. An error (it cannot
-/// happen to a child of ours) reads as exit code 255.
-pub fn wait(pid: u32) -> (std::process::ExitStatus, Rusage) {
+/// A child that was stopped by a signal (`Stopped`, its number) or
+/// continued, as `wait` tells it.
+pub enum Paused {
+    Stopped(i32),
+    Continued,
+}
+
+/// Waits for the child `pid` to end and reaps it, telling `paused` each
+/// time it is stopped or continued meanwhile. An error (it cannot happen
+/// to a child of ours) reads as exit code 255.
+pub fn wait(pid: u32, mut paused: impl FnMut(Paused)) -> (std::process::ExitStatus, Rusage) {
     use std::os::unix::process::ExitStatusExt;
     let mut status = 0;
     // SAFETY: rusage is plain data; zero is a valid value.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let flags = libc::WUNTRACED | libc::WCONTINUED;
     loop {
         // SAFETY: both pointers are to live, writable locals.
-        let reaped = unsafe { libc::wait4(pid as libc::pid_t, &mut status, 0, &mut usage) };
+        let reaped = unsafe { libc::wait4(pid as libc::pid_t, &mut status, flags, &mut usage) };
         if reaped < 0 && std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted {
             continue;
         }
         if reaped != pid as libc::pid_t {
             status = 0xff00; // the wait status of exit code 255
+        } else if libc::WIFSTOPPED(status) {
+            paused(Paused::Stopped(libc::WSTOPSIG(status)));
+            continue;
+        } else if libc::WIFCONTINUED(status) {
+            paused(Paused::Continued);
+            continue;
         }
         break;
     }
@@ -450,6 +465,10 @@ pub fn signal_name(signal: i32) -> String {
         libc::SIGPIPE => "SIGPIPE",
         libc::SIGTERM => "SIGTERM",
         libc::SIGBUS => "SIGBUS",
+        libc::SIGSTOP => "SIGSTOP",
+        libc::SIGTSTP => "SIGTSTP",
+        libc::SIGTTIN => "SIGTTIN",
+        libc::SIGTTOU => "SIGTTOU",
         _ => return format!("signal {signal}"),
     };
     name.to_owned()

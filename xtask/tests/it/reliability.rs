@@ -2281,6 +2281,39 @@ fn an_idle_task_is_killed_and_a_talking_one_is_not() {
     assert_eq!(t.state("p/talks"), "completed");
 }
 
+/// A task that stops itself (SIGTSTP, as a program suspending itself
+/// does) waits for a SIGCONT nothing sends, until its timeout: its log
+/// says so as it stops, so that `progress` (and the live view) show it
+/// stopped, not working; continued, it says so and runs to its end.
+#[test]
+fn a_task_that_stops_itself_is_said_stopped_until_continued() {
+    let t = Tree::new();
+    let stops = "echo $$ > pid; echo working; kill -TSTP $$; \
+                 while [ ! -f release ]; do sleep 0.02; done; echo resumed";
+    t.task("p/a", &format!("timeout: 10m\n{}", sh(stops)));
+    let mut run = t.start(&["orchestrate"]);
+    let log = || std::fs::read_to_string(t.path("workspace/logs/p/a.log")).unwrap_or_default();
+    wait_for("the task to be said stopped", || {
+        log().contains("xtask: its process was stopped by SIGTSTP")
+    });
+    let last = progress_task(&t, "p/a")["last_log_line"].clone();
+    assert!(
+        last.as_str().unwrap().contains("stopped by SIGTSTP"),
+        "{last}"
+    );
+    signal(read_pid(&t.path("pid")), libc::SIGCONT);
+    wait_for("the task to be said continued", || {
+        log().contains("xtask: its process was continued")
+    });
+    t.write("release", "");
+    assert!(run.wait().unwrap().success());
+    let log = log();
+    assert!(
+        log.ends_with("xtask: its process was continued\nresumed\n"),
+        "{log}"
+    );
+}
+
 /// A talking task whose log's times are ahead of this machine's clock
 /// (a file server's clock ahead of ours) is not taken for idle: a log
 /// written "in the future" was written just now, not never.
