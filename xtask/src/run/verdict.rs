@@ -386,17 +386,7 @@ fn exit_error(
             None => "worktree setup failed".to_owned(),
         }),
         Ending::Exited => match (r.exit_code, r.signal) {
-            (Some(0), _) => match outcome {
-                Some(Err(why)) => Some(format!("agent output unreadable: {why}")),
-                _ if said.is_some() => said,
-                _ => {
-                    let missing =
-                        outputs::problems(layout, task, active.since_ns, active.worktree.is_some());
-                    (!missing.is_empty()).then(|| {
-                        format!("exited 0 but outputs are not right: {}", missing.join("; "))
-                    })
-                }
-            },
+            (Some(0), _) => done_error(layout, task, active, outcome, said, "exited 0"),
             // The exit code stays the error; what the agent said, the why.
             (Some(code), _) => Some(
                 match said.or_else(|| shell_said(layout, task, code, active)) {
@@ -407,6 +397,13 @@ fn exit_error(
             (None, Some(sig)) => Some(format!("killed by {}", process::signal_name(sig))),
             (None, None) => Some("ended without an exit code".to_owned()),
         },
+        // Stopped once its agent had said it succeeded: its CLI hung on
+        // its way out (a child it waits for). The work is done and paid
+        // for; run again, it would be paid for again.
+        Ending::Timeout | Ending::IdleTimeout | Ending::WaitingForInput if succeeded(outcome) => {
+            let done = "its agent said it succeeded (then hung, and was stopped)";
+            done_error(layout, task, active, outcome, said, done)
+        }
         // A limit the record names is none of the task's (Slurm's own).
         Ending::Timeout if r.message.is_some() => {
             (r.message.as_ref()).map(|limit| format!("Timeout: {limit}"))
@@ -433,6 +430,36 @@ fn exit_error(
                 .unwrap_or_else(|| "could not start".into()),
         ),
     }
+}
+
+/// The error of an attempt that is `done` (it exited 0, or its agent said
+/// it succeeded): its result unreadable, a failure its agent said, or
+/// its outputs not right; `None` when it completed.
+fn done_error(
+    layout: &Layout,
+    task: &Task,
+    active: &Active,
+    outcome: Option<&Result<Outcome, String>>,
+    said: Option<String>,
+    done: &str,
+) -> Option<String> {
+    match outcome {
+        Some(Err(why)) => Some(format!("agent output unreadable: {why}")),
+        _ if said.is_some() => said,
+        _ => {
+            let missing =
+                outputs::problems(layout, task, active.since_ns, active.worktree.is_some());
+            (!missing.is_empty())
+                .then(|| format!("{done} but outputs are not right: {}", missing.join("; ")))
+        }
+    }
+}
+
+/// Whether the agent printed its result, and said it succeeded.
+fn succeeded(outcome: Option<&Result<Outcome, String>>) -> bool {
+    outcome
+        .and_then(|o| o.as_ref().ok())
+        .is_some_and(|o| o.failure.is_none() && o.report.is_result())
 }
 
 /// The agent's result, read from the attempt's stdout, when the task's

@@ -1636,6 +1636,35 @@ sleep 30
         .says("waiting for input: Do you want to continue? (y/n)");
 }
 
+/// An agent whose CLI printed a successful result and then hung on its
+/// way out (a child it waits for), stopped by its idle timeout or its
+/// timeout, did its work and was paid for it: the task completes by that
+/// result (its log saying how it was stopped), not failed and run again,
+/// paid for again.
+#[test]
+fn an_agent_that_hangs_after_its_successful_result_completes() {
+    for limit in ["idle_timeout: 2s", "timeout: 2s"] {
+        let t = Tree::new();
+        t.write(
+            "agent.sh",
+            &format!("cat {FIXTURES}/claude/success.json\nsleep 60\n"),
+        );
+        t.config(&format!(
+            "kill_grace: 1s\nagent: {{command: [sh, {}], result: claude-json}}\n",
+            t.path("agent.sh").display()
+        ));
+        t.task("p/a", &format!("retries: 1\n{limit}"));
+        t.run(&["orchestrate"]).code(0).says("Summary: 1 completed");
+        assert_eq!(t.status("p/a")["attempt"], 1, "{limit}");
+        assert_eq!(t.read("workspace/ledger.jsonl").lines().count(), 1);
+        let log = t.read("workspace/logs/p/a.log");
+        assert!(
+            log.contains("SIGTERM sent to the task's processes"),
+            "{log}"
+        );
+    }
+}
+
 /// A retry that repeats the error it was told (`TASK_PREVIOUS_ERROR`,
 /// which names the question its previous attempt was stopped on), as an
 /// agent repeating its prompt does, then works quietly, is not asking that
