@@ -143,6 +143,9 @@ fn matches(line: &str, pattern: &str) -> bool {
         Some(rest) => (true, rest),
         None => (false, pattern),
     };
+    // Written as the question shows, with the blank a prompt waits after
+    // (`Proceed? `): the line is taken without its trailing blanks.
+    let pattern = pattern.trim_end();
     if pattern.is_empty() {
         return false;
     }
@@ -325,6 +328,8 @@ mod tests {
         assert_eq!(waiting_for_input(&anchored, "me@box:~$ "), Some("~$$"));
         assert_eq!(waiting_for_input(&anchored, "GO ON?  "), Some("Go on?$"));
         assert_eq!(waiting_for_input(&anchored, "Go on? no"), None);
+        let blank = vec!["Proceed? ".to_owned()];
+        assert_eq!(waiting_for_input(&blank, "Proceed? "), Some("Proceed? "));
         assert_eq!(
             waiting_for_input(&anchored, "a $ line"),
             None,

@@ -1636,6 +1636,24 @@ sleep 30
         .says("waiting for input: Do you want to continue? (y/n)");
 }
 
+/// A pattern of `prompt_patterns` written as the question shows, with
+/// the blank a prompt waits after (`Proceed? `), matches it at the end of
+/// the line (the line is taken without its trailing blanks: the pattern's
+/// never matched, and the task waited for its timeout).
+#[test]
+fn a_pattern_ending_in_a_blank_matches_a_question_ending_the_line() {
+    let t = Tree::new();
+    t.config("kill_grace: 1s\nprompt_idle: 1s\nprompt_patterns: ['Proceed? ', 'Sure?  $']\n");
+    for (id, asks) in [("p/a", "Proceed? "), ("p/b", "Sure? ")] {
+        let script = format!("printf '{asks}'; sleep 60");
+        t.task(id, &format!("timeout: 20s\n{}", sh(&script)));
+    }
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("p/a: waiting for input: Proceed?")
+        .says("p/b: waiting for input: Sure?");
+}
+
 /// An agent whose CLI printed a successful result and then hung on its
 /// way out (a child it waits for), stopped by its idle timeout or its
 /// timeout, did its work and was paid for it: the task completes by that
