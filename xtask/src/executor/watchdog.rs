@@ -27,6 +27,8 @@ pub struct Watchdog {
     last_growth: Instant,
     /// The log size at which its last line was last read for a question.
     asked_at: Option<u64>,
+    /// How long its log had been still when a question was found.
+    asked_after: Duration,
     /// Whether the log has been looked at yet.
     watched: bool,
     /// The suspensions of its Slurm job, each by when it ended and how long
@@ -69,6 +71,7 @@ impl Watchdog {
             log_size: 0,
             last_growth: started,
             asked_at: None,
+            asked_after: Duration::ZERO,
             watched: false,
             pauses: Vec::new(),
             setup_done: None,
@@ -182,13 +185,18 @@ impl Watchdog {
             self.last_growth = now;
         }
         let still = now - self.last_growth;
-        if let Some((idle, patterns)) = &self.prompt {
-            if still >= *idle && self.asked_at != Some(size) {
+        let idle_due = self.idle_timeout.filter(|idle| !in_setup && still >= *idle);
+        if let Some((asked, patterns)) = &self.prompt {
+            // An idle timeout due before the prompts' while stops a
+            // question as the question it is, not as silence.
+            let after = idle_due.map_or(*asked, |idle| idle.min(*asked));
+            if still >= after && self.asked_at != Some(size) {
                 self.asked_at = Some(size);
                 let line = logs::last_short_line(&last_written);
                 let quoted =
                     (self.told.as_deref()).is_some_and(|told| prompts::quotes(told, &line));
                 if !quoted && prompts::waiting_for_input(patterns, &line).is_some() {
+                    self.asked_after = after;
                     return Some(Alarm {
                         ending: Ending::WaitingForInput,
                         detail: Some(line),
@@ -196,9 +204,7 @@ impl Watchdog {
                 }
             }
         }
-        self.idle_timeout
-            .filter(|idle| !in_setup && still >= *idle)
-            .map(|_| alarm(Ending::IdleTimeout))
+        idle_due.map(|_| alarm(Ending::IdleTimeout))
     }
 
     /// How much the task has written, when it last wrote, and the file it
@@ -331,7 +337,7 @@ impl Watchdog {
             ),
             Some(Ending::WaitingForInput) => format!(
                 "waiting for input: its log has been still for {} and ends with a question",
-                limit(self.prompt.as_ref().map(|(idle, _)| *idle))
+                limit(Some(self.asked_after))
             ),
             _ => "interrupted".to_owned(),
         }

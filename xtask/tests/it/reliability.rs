@@ -2281,6 +2281,27 @@ fn an_idle_task_is_killed_and_a_talking_one_is_not() {
     assert_eq!(t.state("p/talks"), "completed");
 }
 
+/// A task whose idle timeout, shorter than `prompt_idle`, stops it while
+/// its log ends with a question is said waiting for input, the question
+/// named, as the question watch says it: it was said idle, as if it had
+/// hung silently.
+#[test]
+fn a_question_its_idle_timeout_stops_is_said_a_question() {
+    let t = Tree::new();
+    let asks = "echo working; printf 'Continue? (y/n) '; sleep 600";
+    t.task(
+        "p/a",
+        &format!("idle_timeout: 1s\ntimeout: 1m\n{}", sh(asks)),
+    );
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("p/a: waiting for input: Continue? (y/n)");
+    assert_eq!(t.status("p/a")["ending"], "waiting_for_input");
+    let log = t.read("workspace/logs/p/a.log");
+    let said = "xtask: waiting for input: its log has been still for 1s and ends with a question";
+    assert!(log.contains(said), "{log}");
+}
+
 /// A task that stops itself (SIGTSTP, as a program suspending itself
 /// does) waits for a SIGCONT nothing sends, until its timeout: its log
 /// says so as it stops, so that `progress` (and the live view) show it
