@@ -52,7 +52,9 @@ const LAST_LINE_BYTES: u64 = 2048;
 pub const OURS: &str = "xtask: ";
 
 /// The last line of `text` that is not blank, plain and trimmed, with the
-/// offset in `text` where it starts.
+/// offset in `text` where it starts. A line that only draws (a box's
+/// bottom border, `╰────╯`, or an empty row of it) counts as blank: what a terminal shows last
+/// is the box's last line of text (a dialog's last option).
 fn last_nonblank(text: &str) -> Option<(usize, String)> {
     text.lines()
         .rev()
@@ -62,7 +64,13 @@ fn last_nonblank(text: &str) -> Option<(usize, String)> {
                 plain(line).trim().to_owned(),
             )
         })
-        .find(|(_, line)| !line.is_empty())
+        .find(|(_, line)| !line.chars().all(draws))
+}
+
+/// Whether `c` draws, without being text: a blank, or a box-drawing
+/// character (U+2500 to U+257F).
+fn draws(c: char) -> bool {
+    c.is_whitespace() || ('\u{2500}'..='\u{257F}').contains(&c)
 }
 
 /// The end of a file, as read by `end_of`.

@@ -1636,6 +1636,30 @@ sleep 30
         .says("waiting for input: Do you want to continue? (y/n)");
 }
 
+/// A dialog drawn in a box, with nothing below it, is found: its last
+/// line is the box's bottom border, drawing and no text, passed over for
+/// the last line inside the box (the border was read, and the task waited
+/// for its timeout); `progress` shows that line too.
+#[test]
+fn a_question_in_a_box_with_nothing_below_it_is_found() {
+    let t = Tree::new();
+    t.config("kill_grace: 1s\nprompt_idle: 1s\n");
+    let dialog = "╭──────────────────────────╮\n\
+                  │ Do you trust this folder? │\n\
+                  │ ❯ 1. Yes, proceed         │\n\
+                  │   2. No, exit             │\n\
+                  │                           │\n\
+                  ╰──────────────────────────╯\n";
+    t.write("dialog.txt", dialog);
+    t.task(
+        "p/a",
+        &format!("timeout: 10s\n{}", sh("cat dialog.txt; sleep 60")),
+    );
+    t.run(&["orchestrate"]).code(1).says("waiting for input: ");
+    let error = t.status("p/a")["error"].as_str().unwrap().to_owned();
+    assert!(error.contains("2. No, exit"), "{error}");
+}
+
 /// A pattern of `prompt_patterns` written as the question shows, with
 /// the blank a prompt waits after (`Proceed? `), matches it at the end of
 /// the line (the line is taken without its trailing blanks: the pattern's
