@@ -207,7 +207,10 @@ pub fn watch_orphan(
     if active.orphan.is_none() {
         let (limits, kept) = watched(active);
         let log = layout.log_file(id);
-        active.orphan = Some(Box::new(Orphan::new(log, kept, &limits, active.started)));
+        // What it was told, as its supervisor had it: its environment.
+        let told = process::env_var(active.pid, executor::launch::PREVIOUS_ERROR);
+        let orphan = Orphan::new(log, kept, &limits, active.started).told(told);
+        active.orphan = Some(Box::new(orphan));
     }
     let process = active.process();
     if let Some(orphan) = &mut active.orphan {
@@ -259,6 +262,13 @@ impl Orphan {
             stopping: None,
             escalation: Escalation::default(),
         }
+    }
+
+    /// A retry, told that its previous attempt failed with `told` (see
+    /// `Watchdog::told`).
+    fn told(mut self, told: Option<String>) -> Orphan {
+        self.watchdog = self.watchdog.told(told);
+        self
     }
 
     /// Applies its limits, at this moment, to `task`'s group.

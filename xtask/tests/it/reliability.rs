@@ -657,6 +657,43 @@ fn a_stop_continues_an_adopted_stopped_task_so_its_handler_runs() {
     run.wait().unwrap();
 }
 
+/// A retry that quotes the question it was told of, adopted after its
+/// orchestrator and supervisor were killed, is not taken for asking it by
+/// the run that follows it, as its supervisor would not have: it runs to
+/// its end (stopped at its first second of quiet, as waiting for input).
+#[test]
+fn an_adopted_retry_quoting_the_question_it_was_told_of_is_not_asking_it() {
+    let t = Tree::new();
+    t.write(
+        "agent.sh",
+        "if [ \"$TASK_ATTEMPT\" = 1 ]; then printf 'Overwrite config? (y/n) '; sleep 60; fi
+echo \"Retrying. Last time: $TASK_PREVIOUS_ERROR\"
+sleep 4
+echo done
+",
+    );
+    t.config(&format!(
+        "prompt_idle: 1s\nkill_grace: 1s\nagent: {{command: [sh, {}]}}\n",
+        t.path("agent.sh").display()
+    ));
+    t.task("p/a", "retries: 1\ntimeout: 60s");
+    let mut first = spawn_orchestrate(&t, "out");
+    let log = || std::fs::read_to_string(t.path("workspace/logs/p/a.log")).unwrap_or_default();
+    wait_for("its retry to quote the question", || {
+        log().contains("Last time: waiting for input")
+    });
+    let supervisor = t.status("p/a")["supervisor_pid"].as_u64().unwrap() as u32;
+    first.kill().unwrap();
+    first.wait().unwrap();
+    signal(supervisor, libc::SIGKILL);
+    // Its end, no supervisor to reap it, is unknown: lost, once it ran
+    // to its end.
+    t.run(&["orchestrate"])
+        .never_says("waiting for input: Retrying")
+        .says("lost: ");
+    assert!(log().ends_with("done\n"), "{}", log());
+}
+
 /// An adopted task whose own process exited with a failure before a stop
 /// of the run that adopted it (what it left still in its grace) failed
 /// with its own code: not taken for interrupted by the stop (and retried
