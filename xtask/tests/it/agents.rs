@@ -748,6 +748,23 @@ fn a_cli_printing_a_result_that_is_not_read_is_warned_of() {
     assert!(!quiet.stderr.contains("is not read"), "{}", quiet.stderr);
 }
 
+/// A `prompt_patterns` pattern written as a regular expression
+/// (`Continue\?\s*$`) is text, which no question holds: warned of before
+/// anything runs, rather than left to match nothing while a task waits
+/// on that question until its timeout.
+#[test]
+fn a_prompt_pattern_written_as_a_regex_is_warned_of() {
+    let t = Tree::new();
+    t.config("prompt_patterns: ['Continue\\?\\s*$', '(y/n)', 'Proceed.*']\n");
+    t.task("p/a", &sh("true"));
+    let validate = t.run(&["validate"]);
+    validate
+        .code(0)
+        .says("prompt_patterns: `Continue\\?\\s*$` is text, not a regular expression")
+        .says("prompt_patterns: `Proceed.*` is text");
+    assert!(!validate.stderr.contains("`(y/n)`"), "{}", validate.stderr);
+}
+
 /// A task that never ran, held only by its pool's pause (another task's
 /// limit), is said paused by `why` and by the dry run, as by `next`: not
 /// one the next run starts at once, nor one that would never start.

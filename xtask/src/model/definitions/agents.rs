@@ -5,6 +5,22 @@ use crate::model::config::{Config, ResultFormat};
 use crate::model::layout::Layout;
 use crate::model::task::{CommandSpec, Task};
 
+/// Says which `prompt_patterns` are written as regular expressions
+/// (`Continue\?\s*$`, `Proceed.*`): they are text, matched as written,
+/// which no question holds, and a task waiting on that question would
+/// wait for its timeout.
+pub(super) fn warn_regex_prompt_patterns(layout: &Layout, config: &Config) {
+    let config_file = layout.config_file();
+    let config_file = layout.display(&config_file);
+    let regex_like = |p: &&String| p.contains('\\') || p.contains(".*") || p.contains(".+");
+    for pattern in config.agents.prompt_patterns.iter().filter(regex_like) {
+        let pattern = crate::agent::terminal::escaped(pattern, &[]);
+        eprintln!(
+            "warning: {config_file}: prompt_patterns: `{pattern}` is text, not a regular expression (only a `^` or `$` at its ends means something): it matches only a line that holds it as written, backslashes and dots included"
+        );
+    }
+}
+
 /// Under a budget, says which agent tasks will report no cost (their
 /// result not read, or Codex's tokens with no prices): before anything
 /// runs, not once the first of them has spent what the budget cannot count.
