@@ -20,7 +20,10 @@ use crate::state::durations::Durations;
 
 mod agents;
 mod worktrees;
-use agents::{warn_regex_prompt_patterns, warn_uncosted_agents, warn_unread_results};
+use agents::{
+    warn_idle_timeouts_on_quiet_agents, warn_regex_prompt_patterns, warn_uncosted_agents,
+    warn_unread_results,
+};
 pub use worktrees::{branch_clash_with, branches, Branches};
 use worktrees::{branch_clashes, ports_problem, worktree_problem};
 
@@ -290,6 +293,7 @@ fn read_definitions(layout: &Layout, runs: Option<&Runs>) -> Result<Definitions,
     warn_uncosted_agents(&config, &tasks);
     warn_unread_results(layout, &config, &tasks);
     warn_regex_prompt_patterns(layout, &config);
+    warn_idle_timeouts_on_quiet_agents(layout, &config, &tasks);
     warn_misspelled_placeholders(layout, &tasks);
     if let Some(runs) = runs {
         let run: Vec<&Task> = tasks

@@ -748,6 +748,34 @@ fn a_cli_printing_a_result_that_is_not_read_is_warned_of() {
     assert!(!quiet.stderr.contains("is not read"), "{}", quiet.stderr);
 }
 
+/// An idle timeout on an agent that prints nothing until it ends
+/// (`claude -p`, its result one JSON object) is warned of before anything
+/// runs: its log does not grow while it works, and every run longer than
+/// the idle timeout was stopped, and run again, paid for each time. Not
+/// one that streams its events (`stream-json`), nor one with no idle
+/// timeout.
+#[test]
+fn an_idle_timeout_on_an_agent_quiet_until_its_end_is_warned_of() {
+    let t = Tree::new();
+    let claude = format!("{FIXTURES}/standin/claude");
+    t.config(&format!(
+        "agent:\n  command: [sh, {claude}, -p, --output-format, json, go]\n  result: claude-json\n"
+    ));
+    t.task("p/a", "idle_timeout: 20m");
+    t.task("p/b", "title: no idle timeout");
+    t.task(
+        "p/c",
+        &format!("idle_timeout: 20m\nresult: claude-json\ncommand: [sh, {claude}, -p, --output-format, stream-json, --verbose, go]"),
+    );
+    let validate = t.run(&["validate"]);
+    validate
+        .code(0)
+        .says("tasks/p/a.md: its idle_timeout (20m) counts from its log's last growth, but its command runs `claude -p` without `--output-format stream-json`");
+    for quiet in ["p/b.md", "p/c.md"] {
+        assert!(!validate.stderr.contains(quiet), "{}", validate.stderr);
+    }
+}
+
 /// A `prompt_patterns` pattern written as a regular expression
 /// (`Continue\?\s*$`) is text, which no question holds: warned of before
 /// anything runs, rather than left to match nothing while a task waits

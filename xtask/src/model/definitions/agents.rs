@@ -3,7 +3,60 @@
 
 use crate::model::config::{Config, ResultFormat};
 use crate::model::layout::Layout;
-use crate::model::task::{CommandSpec, Task};
+use crate::model::task::{phase_key, CommandSpec, Task};
+
+/// Says which tasks have an idle timeout but run `claude -p` printing
+/// nothing until it ends (its result one JSON object, or its text): their
+/// log does not grow while the agent works, and the idle timeout stops
+/// every run longer than it, each run again and paid for again.
+pub(super) fn warn_idle_timeouts_on_quiet_agents(layout: &Layout, config: &Config, tasks: &[Task]) {
+    let idle_timeout = |t: &Task| {
+        let phase = config.phase(phase_key(t.phase()));
+        t.idle_timeout.or(phase.idle_timeout)
+    };
+    let mut found = tasks
+        .iter()
+        .filter_map(|t| Some((t, idle_timeout(t)?)))
+        .filter(|(t, _)| quiet_until_done(&command_words(config, t)));
+    if let Some((first, limit)) = found.next() {
+        let more = match found.count() {
+            0 => String::new(),
+            n => format!(" (and {n} more task(s))"),
+        };
+        eprintln!(
+            "warning: {}{more}: its idle_timeout ({}) counts from its log's last growth, but its command runs `claude -p` without `--output-format stream-json`, which prints nothing until it ends: every run longer than that is stopped, and run again; stream its events (`--output-format stream-json --verbose`, read as `claude-json`), or set a `timeout` instead",
+            layout.display(&first.file),
+            humantime::format_duration(limit)
+        );
+    }
+}
+
+/// The words of the command `task` runs (its own, else `agent.command`),
+/// as `shell_words` splits them.
+fn command_words<'a>(config: &'a Config, task: &'a Task) -> Vec<&'a str> {
+    match &task.command {
+        Some(CommandSpec::Argv(argv)) => argv.iter().flat_map(|a| shell_words(a)).collect(),
+        Some(CommandSpec::Shell(line)) => shell_words(line),
+        None => (config.agent.command.iter())
+            .flat_map(|a| shell_words(a))
+            .collect(),
+    }
+}
+
+/// Whether a command runs `claude -p` (`--print`) that prints nothing
+/// before its end: any output format but `stream-json`.
+fn quiet_until_done(words: &[&str]) -> bool {
+    let claude = |w: &&str| matches!(w.rsplit('/').next(), Some("claude" | "claude-code"));
+    let Some(at) = words.iter().position(claude) else {
+        return false;
+    };
+    let rest = &words[at + 1..];
+    let streams = rest
+        .windows(2)
+        .any(|w| w[0] == "--output-format" && w[1] == "stream-json")
+        || rest.contains(&"--output-format=stream-json");
+    rest.iter().any(|w| matches!(*w, "-p" | "--print")) && !streams
+}
 
 /// Says which `prompt_patterns` are written as regular expressions
 /// (`Continue\?\s*$`, `Proceed.*`): they are text, matched as written,
