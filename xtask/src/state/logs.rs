@@ -53,8 +53,9 @@ pub const OURS: &str = "xtask: ";
 
 /// The last line of `text` that is not blank, plain and trimmed, with the
 /// offset in `text` where it starts. A line that only draws (a box's
-/// bottom border, `╰────╯`, or an empty row of it) counts as blank: what a terminal shows last
-/// is the box's last line of text (a dialog's last option).
+/// bottom border, `╰────╯`, or an empty row of it) counts as blank: what
+/// a terminal shows last is the box's last line of text (a dialog's last
+/// option).
 fn last_nonblank(text: &str) -> Option<(usize, String)> {
     text.lines()
         .rev()

@@ -135,13 +135,8 @@ pub(super) fn warn_unread_results(layout: &Layout, config: &Config, tasks: &[Tas
         }
     }
     let mut own = tasks.iter().filter(unread).filter_map(|t| {
-        let format = match t.command.as_ref()? {
-            CommandSpec::Argv(argv) => {
-                printed_result(&argv.iter().flat_map(|a| shell_words(a)).collect::<Vec<_>>())
-            }
-            CommandSpec::Shell(line) => printed_result(&shell_words(line)),
-        }?;
-        Some((t, format))
+        t.command.as_ref()?;
+        Some((t, printed_result(&command_words(config, t))?))
     });
     if let Some((first, format)) = own.next() {
         let more = match own.count() {
