@@ -398,9 +398,12 @@ fn exit_error(
             (None, None) => Some("ended without an exit code".to_owned()),
         },
         // Stopped once its agent had said it succeeded: its CLI hung on
-        // its way out (a child it waits for). The work is done and paid
-        // for; run again, it would be paid for again.
-        Ending::Timeout | Ending::IdleTimeout | Ending::WaitingForInput if succeeded(outcome) => {
+        // its way out (a child it waits for), or a person stopped the run
+        // then. The work is done and paid for; run again, it would be paid
+        // for again.
+        Ending::Timeout | Ending::IdleTimeout | Ending::WaitingForInput | Ending::Interrupted
+            if succeeded(outcome) =>
+        {
             let done = "its agent said it succeeded (then hung, and was stopped)";
             done_error(layout, task, active, outcome, said, done)
         }

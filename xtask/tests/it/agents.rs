@@ -1752,6 +1752,32 @@ fn an_agent_that_hangs_after_its_successful_result_completes() {
     }
 }
 
+/// The same agent, hanging after its successful result, stopped by a
+/// person's Ctrl-C: it completes by its result, and the next run does not
+/// pay for its work again (it was `interrupted`, and run again).
+#[test]
+fn an_agent_stopped_by_a_person_after_its_successful_result_completes() {
+    let t = Tree::new();
+    t.write(
+        "agent.sh",
+        &format!("cat {FIXTURES}/claude/success.json\ntouch printed\nsleep 60\n"),
+    );
+    t.config(&format!(
+        "kill_grace: 1s\nagent: {{command: [sh, {}], result: claude-json}}\n",
+        t.path("agent.sh").display()
+    ));
+    t.task("p/a", "");
+    let mut run = t.start(&["orchestrate"]);
+    wait_for("the agent's result", || t.exists("printed"));
+    signal(run.id(), libc::SIGINT);
+    assert_eq!(run.wait().unwrap().code(), Some(130));
+    assert_eq!(t.state("p/a"), "completed");
+    assert_eq!(t.read("workspace/ledger.jsonl").lines().count(), 1);
+    std::fs::remove_file(t.path("printed")).unwrap();
+    t.run(&["orchestrate"]).code(0);
+    assert!(!t.exists("printed"), "the agent ran again");
+}
+
 /// A retry that repeats the error it was told (`TASK_PREVIOUS_ERROR`,
 /// which names the question its previous attempt was stopped on), as an
 /// agent repeating its prompt does, then works quietly, is not asking that

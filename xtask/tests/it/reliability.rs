@@ -140,10 +140,6 @@ fn spawn_orchestrate(t: &Tree, out: &str) -> std::process::Child {
         .unwrap()
 }
 
-fn signal(pid: u32, signal: i32) {
-    assert_eq!(unsafe { libc::kill(pid as i32, signal) }, 0);
-}
-
 /// A task that records its pid, then waits for the file `release-<name>`.
 fn waiting_task(name: &str, then: &str) -> String {
     sh(&format!(

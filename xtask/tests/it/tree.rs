@@ -347,6 +347,12 @@ pub fn wait_for(what: &str, mut condition: impl FnMut() -> bool) {
     }
 }
 
+/// Sends `signal` to `pid`, which is there.
+pub fn signal(pid: u32, signal: i32) {
+    // SAFETY: kill has no memory-safety preconditions.
+    assert_eq!(unsafe { libc::kill(pid as i32, signal) }, 0);
+}
+
 /// Sends `signal` to `pid` again and again, a third of a second apart,
 /// until `heard`: a run takes a signal that comes within a quarter of a
 /// second of the last one for the same request to stop, not a second one.
