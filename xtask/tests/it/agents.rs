@@ -1778,6 +1778,27 @@ fn an_agent_stopped_by_a_person_after_its_successful_result_completes() {
     assert!(!t.exists("printed"), "the agent ran again");
 }
 
+/// Task `p/a`, an agent whose first attempt asks a question nobody
+/// answers, and whose retry quotes it (`TASK_PREVIOUS_ERROR`) then works
+/// quietly for `quiet` seconds (more than `prompt_idle`) before it ends.
+pub fn a_retry_quoting_its_question(t: &Tree, quiet: u32) {
+    t.write(
+        "agent.sh",
+        &format!(
+            "if [ \"$TASK_ATTEMPT\" = 1 ]; then printf 'Overwrite config? (y/n) '; sleep 60; fi
+echo \"Retrying. Last time: $TASK_PREVIOUS_ERROR\"
+sleep {quiet}
+echo done
+"
+        ),
+    );
+    t.config(&format!(
+        "prompt_idle: 1s\nkill_grace: 1s\nagent: {{command: [sh, {}]}}\n",
+        t.path("agent.sh").display()
+    ));
+    t.task("p/a", "retries: 1\ntimeout: 60s");
+}
+
 /// A retry that repeats the error it was told (`TASK_PREVIOUS_ERROR`,
 /// which names the question its previous attempt was stopped on), as an
 /// agent repeating its prompt does, then works quietly, is not asking that
@@ -1786,19 +1807,7 @@ fn an_agent_stopped_by_a_person_after_its_successful_result_completes() {
 #[test]
 fn a_retry_quoting_the_question_it_was_told_of_is_not_asking_it() {
     let t = Tree::new();
-    t.write(
-        "agent.sh",
-        "if [ \"$TASK_ATTEMPT\" = 1 ]; then printf 'Overwrite config? (y/n) '; sleep 60; fi
-echo \"Retrying. Last time: $TASK_PREVIOUS_ERROR\"
-sleep 3
-echo done
-",
-    );
-    t.config(&format!(
-        "prompt_idle: 1s\nkill_grace: 1s\nagent: {{command: [sh, {}]}}\n",
-        t.path("agent.sh").display()
-    ));
-    t.task("p/a", "retries: 1\ntimeout: 60s");
+    a_retry_quoting_its_question(&t, 3);
     t.run(&["orchestrate"]).code(0);
     assert_eq!(t.status("p/a")["attempt"], 2);
     let told = t.read("workspace/logs/p/a.log");
