@@ -82,7 +82,7 @@ impl Repo {
         let dir = &layout.root;
         let sh = Shell::new().context("cannot start a shell for git")?;
         sh.change_dir(dir);
-        let ours = layout.workspace.join("worktrees");
+        let ours = layout.worktrees();
         for (var, value) in [
             ("GIT_EDITOR", "true"),
             ("GIT_SEQUENCE_EDITOR", "true"),

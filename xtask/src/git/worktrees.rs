@@ -229,7 +229,7 @@ impl Worktrees {
     /// or not, until `clean` removes those whose work is merged.
     pub fn tasks_kept(&self) -> Result<usize> {
         let (integration, new) = (self.integration_dir(), self.layout.new_worktrees());
-        let all = self.layout.workspace.join("worktrees");
+        let all = self.layout.worktrees();
         Ok((self.repo.worktrees()?.into_iter())
             .filter(|(dir, _)| dir.starts_with(&all))
             .filter(|(dir, _)| *dir != integration && !dir.starts_with(&new))

@@ -180,9 +180,13 @@ impl Layout {
     pub fn exit_file(&self, id: &str) -> Utf8PathBuf {
         self.of_task("pids", id, ".exit")
     }
+    /// The folder of the tasks' worktrees and of the orchestrator's own.
+    pub fn worktrees(&self) -> Utf8PathBuf {
+        self.workspace.join("worktrees")
+    }
     /// Task `id`'s git worktree, when it runs in one.
     pub fn worktree_dir(&self, id: &str) -> Utf8PathBuf {
-        self.workspace.join("worktrees").join(id)
+        self.worktrees().join(id)
     }
     /// Where task `id`'s worktree is made, before it is moved in place: a
     /// worktree whose making was cut short never sits where tasks run.
@@ -198,7 +202,7 @@ impl Layout {
     }
     /// The folder the worktrees are made in (`new_worktree_dir`).
     pub fn new_worktrees(&self) -> Utf8PathBuf {
-        self.workspace.join("worktrees").join(".new")
+        self.worktrees().join(".new")
     }
     /// The task whose worktree is made in `folder` of `new_worktrees`.
     pub fn id_of_new_worktree(folder: &str) -> String {
@@ -206,12 +210,11 @@ impl Layout {
     }
     /// The orchestrator's own worktree of the integration branch.
     pub fn integration_worktree(&self) -> Utf8PathBuf {
-        self.workspace.join("worktrees").join(".integration")
+        self.worktrees().join(".integration")
     }
     /// Made when the setup of the worktree of `branch` has succeeded.
     pub fn setup_done_file(&self, branch: &str) -> Utf8PathBuf {
-        self.workspace
-            .join("worktrees")
+        self.worktrees()
             .join(".setup")
             .join(format!("{branch}.done"))
     }

@@ -296,7 +296,7 @@ pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
         printer.plain(&format!(
             "{} task worktree(s) kept in {}: `{}` removes those whose work is merged, and lists the rest (`--dry-run` first to see)",
             o.worktrees_kept,
-            o.layout.display(&o.layout.workspace.join("worktrees")),
+            o.layout.display(&o.layout.worktrees()),
             o.layout.cmd("clean")
         ));
     }
