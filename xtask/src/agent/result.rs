@@ -193,6 +193,10 @@ pub struct Outcome {
     pub report: Report,
     /// The agent says it failed, even if it exited 0.
     pub failure: Option<Failure>,
+    /// Whether its output ends with its result (Claude) or its turn's end
+    /// (Codex), no event after it: an agent stopped then had done no more
+    /// (a wrapper that runs its CLI again has).
+    pub ends_with_it: bool,
 }
 
 /// How the agent says it failed.
@@ -376,7 +380,11 @@ fn read_claude(stdout: &str) -> Result<Outcome, String> {
         limit_resets_at: lines.limit_event.as_ref().and_then(rejected_until),
         ..failure
     });
-    Ok(Outcome { report, failure })
+    Ok(Outcome {
+        report,
+        failure,
+        ends_with_it: !lines.more,
+    })
 }
 
 /// The object of type `result` in `value`: the value itself, or the last
@@ -528,6 +536,8 @@ const NO_MESSAGE: &str = "it gave no message";
 struct ClaudeLines {
     result: Option<Value>,
     limit_event: Option<Value>,
+    /// Whether events follow its last result.
+    more: bool,
     scan: Scan,
 }
 
@@ -561,18 +571,21 @@ impl Scan {
 /// The lines that parse as a JSON object or array, as `ClaudeLines`; the
 /// others (warnings printed before the JSON, tracing lines) are skipped.
 fn claude_lines(stdout: &str) -> ClaudeLines {
-    let (mut result, mut limit_event) = (None, None);
+    let (mut result, mut limit_event, mut more) = (None, None, false);
     let scan = scan_json_lines(stdout.as_bytes(), |value| {
+        more = result.is_some();
         if value.get("type").is_some_and(|t| t == "rate_limit_event") {
             limit_event = Some(value);
         } else if claude_result(&value).is_some() {
             result = Some(value);
+            more = false;
         }
     })
     .expect("reading a string cannot fail");
     ClaudeLines {
         result,
         limit_event,
+        more,
         scan,
     }
 }

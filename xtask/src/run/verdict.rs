@@ -458,11 +458,12 @@ fn done_error(
     }
 }
 
-/// Whether the agent printed its result, and said it succeeded.
+/// Whether the agent printed its result, said it succeeded, and did no
+/// more after it.
 fn succeeded(outcome: Option<&Result<Outcome, String>>) -> bool {
     outcome
         .and_then(|o| o.as_ref().ok())
-        .is_some_and(|o| o.failure.is_none() && o.report.is_result())
+        .is_some_and(|o| o.failure.is_none() && o.report.is_result() && o.ends_with_it)
 }
 
 /// The agent's result, read from the attempt's stdout, when the task's

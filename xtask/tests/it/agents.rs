@@ -1752,6 +1752,29 @@ fn an_agent_that_hangs_after_its_successful_result_completes() {
     }
 }
 
+/// An agent that went on after a successful result (a wrapper that runs
+/// its CLI again, whose events follow that result) and was stopped by its
+/// idle timeout did not finish: it fails as stopped, not completed by the
+/// result before (its later work cut short, counted done).
+#[test]
+fn an_agent_that_goes_on_after_a_successful_result_and_is_stopped_fails() {
+    let t = Tree::new();
+    let more = r#"{"type":"system","subtype":"init","session_id":"second"}"#;
+    t.write(
+        "agent.sh",
+        &format!("cat {FIXTURES}/claude/success.json\necho '{more}'\nsleep 60\n"),
+    );
+    t.config(&format!(
+        "kill_grace: 1s\nagent: {{command: [sh, {}], result: claude-json}}\n",
+        t.path("agent.sh").display()
+    ));
+    t.task("p/a", "idle_timeout: 2s");
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("Idle timeout: its log did not grow for 2s");
+    assert_eq!(t.state("p/a"), "failed");
+}
+
 /// The same agent, hanging after its successful result, stopped by a
 /// person's Ctrl-C: it completes by its result, and the next run does not
 /// pay for its work again (it was `interrupted`, and run again).

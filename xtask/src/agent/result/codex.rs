@@ -41,7 +41,11 @@ pub fn read_codex(reader: impl BufRead, prices: Option<&Prices>) -> Result<Outco
     if let Some(prices) = prices {
         price(&mut report, prices);
     }
-    Ok(Outcome { report, failure })
+    Ok(Outcome {
+        report,
+        failure,
+        ends_with_it: !run.more,
+    })
 }
 
 /// What Codex's events have said so far.
@@ -53,6 +57,8 @@ pub(super) struct CodexRun {
     last_error: Option<String>,
     /// Whether the last event so far is an `error` event.
     error_last: bool,
+    /// Whether events follow the last turn's end.
+    more: bool,
     events: usize,
     /// A line of the format before 0.44 was seen.
     legacy: bool,
@@ -67,12 +73,14 @@ impl CodexRun {
         };
         self.events += 1;
         self.error_last = false;
+        self.more = self.ending.is_some();
         match kind {
             "thread.started" => {
                 self.report.session_id =
                     text(value.get("thread_id")).or(self.report.session_id.take());
             }
             "turn.completed" => {
+                self.more = false;
                 self.turns = self.turns.saturating_add(1);
                 self.ending = Some(Ending::Completed);
                 // The usage is the thread's running total, not the turn's
@@ -85,6 +93,7 @@ impl CodexRun {
                 }
             }
             "turn.failed" => {
+                self.more = false;
                 self.turns = self.turns.saturating_add(1);
                 let message = value.get("error").and_then(|e| text(e.get("message")));
                 let message = message.or_else(|| self.last_error.clone());

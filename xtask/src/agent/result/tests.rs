@@ -579,3 +579,15 @@ fn the_last_message_is_kept_short_and_an_error_is_not_one() {
     let outcome = claude(claude!("is_error.json"));
     assert_eq!(outcome.report.final_message, None);
 }
+
+/// An output that ends with its result (Claude) or its turn's end (Codex)
+/// says so; one with events after it (its CLI run again) does not.
+#[test]
+fn an_output_with_events_after_its_result_does_not_end_with_it() {
+    assert!(claude(claude!("success.json")).ends_with_it);
+    assert!(codex(codex!("success.jsonl")).ends_with_it);
+    let init = "{\"type\":\"system\",\"subtype\":\"init\",\"session_id\":\"next\"}\n";
+    assert!(!claude(&format!("{}{init}", claude!("success.json"))).ends_with_it);
+    let started = "{\"type\":\"turn.started\"}\n";
+    assert!(!codex(&format!("{}{started}", codex!("success.jsonl"))).ends_with_it);
+}
