@@ -1732,14 +1732,7 @@ fn a_pattern_ending_in_a_blank_matches_a_question_ending_the_line() {
 fn an_agent_that_hangs_after_its_successful_result_completes() {
     for limit in ["idle_timeout: 2s", "timeout: 2s"] {
         let t = Tree::new();
-        t.write(
-            "agent.sh",
-            &format!("cat {FIXTURES}/claude/success.json\nsleep 60\n"),
-        );
-        t.config(&format!(
-            "kill_grace: 1s\nagent: {{command: [sh, {}], result: claude-json}}\n",
-            t.path("agent.sh").display()
-        ));
+        claude_printing_success_then(&t, "");
         t.task("p/a", &format!("retries: 1\n{limit}"));
         t.run(&["orchestrate"]).code(0).says("Summary: 1 completed");
         assert_eq!(t.status("p/a")["attempt"], 1, "{limit}");
@@ -1752,6 +1745,19 @@ fn an_agent_that_hangs_after_its_successful_result_completes() {
     }
 }
 
+/// The agent of `t` prints a successful Claude result, then runs `then`,
+/// then hangs.
+fn claude_printing_success_then(t: &Tree, then: &str) {
+    t.write(
+        "agent.sh",
+        &format!("cat {FIXTURES}/claude/success.json\n{then}sleep 60\n"),
+    );
+    t.config(&format!(
+        "kill_grace: 1s\nagent: {{command: [sh, {}], result: claude-json}}\n",
+        t.path("agent.sh").display()
+    ));
+}
+
 /// An agent that went on after a successful result (a wrapper that runs
 /// its CLI again, whose events follow that result) and was stopped by its
 /// idle timeout did not finish: it fails as stopped, not completed by the
@@ -1760,14 +1766,7 @@ fn an_agent_that_hangs_after_its_successful_result_completes() {
 fn an_agent_that_goes_on_after_a_successful_result_and_is_stopped_fails() {
     let t = Tree::new();
     let more = r#"{"type":"system","subtype":"init","session_id":"second"}"#;
-    t.write(
-        "agent.sh",
-        &format!("cat {FIXTURES}/claude/success.json\necho '{more}'\nsleep 60\n"),
-    );
-    t.config(&format!(
-        "kill_grace: 1s\nagent: {{command: [sh, {}], result: claude-json}}\n",
-        t.path("agent.sh").display()
-    ));
+    claude_printing_success_then(&t, &format!("echo '{more}'\n"));
     t.task("p/a", "idle_timeout: 2s");
     t.run(&["orchestrate"])
         .code(1)
@@ -1781,14 +1780,7 @@ fn an_agent_that_goes_on_after_a_successful_result_and_is_stopped_fails() {
 #[test]
 fn an_agent_stopped_by_a_person_after_its_successful_result_completes() {
     let t = Tree::new();
-    t.write(
-        "agent.sh",
-        &format!("cat {FIXTURES}/claude/success.json\ntouch printed\nsleep 60\n"),
-    );
-    t.config(&format!(
-        "kill_grace: 1s\nagent: {{command: [sh, {}], result: claude-json}}\n",
-        t.path("agent.sh").display()
-    ));
+    claude_printing_success_then(&t, "touch printed\n");
     t.task("p/a", "");
     let mut run = t.start(&["orchestrate"]);
     wait_for("the agent's result", || t.exists("printed"));
