@@ -573,12 +573,14 @@ impl Scan {
 fn claude_lines(stdout: &str) -> ClaudeLines {
     let (mut result, mut limit_event, mut more) = (None, None, false);
     let scan = scan_json_lines(stdout.as_bytes(), |value| {
-        more = result.is_some();
+        // A limit's news is no work done after the result.
         if value.get("type").is_some_and(|t| t == "rate_limit_event") {
             limit_event = Some(value);
         } else if claude_result(&value).is_some() {
             result = Some(value);
             more = false;
+        } else {
+            more = result.is_some();
         }
     })
     .expect("reading a string cannot fail");

@@ -588,6 +588,8 @@ fn an_output_with_events_after_its_result_does_not_end_with_it() {
     assert!(codex(codex!("success.jsonl")).ends_with_it);
     let init = "{\"type\":\"system\",\"subtype\":\"init\",\"session_id\":\"next\"}\n";
     assert!(!claude(&format!("{}{init}", claude!("success.json"))).ends_with_it);
+    let limit = "{\"type\":\"rate_limit_event\",\"rate_limit_info\":{\"status\":\"allowed\"}}\n";
+    assert!(claude(&format!("{}{limit}", claude!("success.json"))).ends_with_it);
     let started = "{\"type\":\"turn.started\"}\n";
     assert!(!codex(&format!("{}{started}", codex!("success.jsonl"))).ends_with_it);
 }
