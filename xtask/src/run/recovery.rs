@@ -207,8 +207,13 @@ pub fn watch_orphan(
     if active.orphan.is_none() {
         let (limits, kept) = watched(active);
         let log = layout.log_file(id);
-        // What it was told, as its supervisor had it: its environment.
-        let told = process::env_var(active.pid, executor::launch::PREVIOUS_ERROR);
+        // What it was told (`TASK_PREVIOUS_ERROR`), as its running status
+        // keeps it: its environment may be gone from /proc (a process that
+        // exec'd with another).
+        let running = status::read(layout, id).ok().flatten();
+        let told = running
+            .and_then(|s| s.previous)
+            .map(|previous| previous.error);
         let orphan = Orphan::new(log, kept, &limits, active.started).told(told);
         active.orphan = Some(Box::new(orphan));
     }

@@ -388,15 +388,6 @@ pub fn kill_members(pgid: u32, belongs: impl Fn(u32) -> bool) -> bool {
     !killed.is_empty()
 }
 
-/// The value of variable `name` in the environment process `pid` was
-/// started with, if it has it.
-pub fn env_var(pid: u32, name: &str) -> Option<String> {
-    let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
-    let prefix = format!("{name}=");
-    let value = (environ.split(|&b| b == 0)).find_map(|v| v.strip_prefix(prefix.as_bytes()))?;
-    Some(String::from_utf8_lossy(value).into_owned())
-}
-
 /// Whether process `pid` has the environment of attempt `attempt` of task
 /// `id` of `workspace`.
 pub fn carries_task(pid: u32, workspace: &str, id: &str, attempt: u32) -> bool {

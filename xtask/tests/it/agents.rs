@@ -1795,15 +1795,16 @@ fn an_agent_stopped_by_a_person_after_its_successful_result_completes() {
 
 /// Task `p/a`, an agent whose first attempt asks a question nobody
 /// answers, and whose retry quotes it (`TASK_PREVIOUS_ERROR`) then works
-/// quietly for `quiet` seconds (more than `prompt_idle`) before it ends.
+/// quietly for `quiet` seconds (more than `prompt_idle`) before it ends,
+/// in a process of its own environment (an agent's CLI exec'd with
+/// another: what it was told is not in its environment any more).
 pub fn a_retry_quoting_its_question(t: &Tree, quiet: u32) {
     t.write(
         "agent.sh",
         &format!(
             "if [ \"$TASK_ATTEMPT\" = 1 ]; then printf 'Overwrite config? (y/n) '; sleep 60; fi
 echo \"Retrying. Last time: $TASK_PREVIOUS_ERROR\"
-sleep {quiet}
-echo done
+exec env -u TASK_PREVIOUS_ERROR sh -c 'sleep {quiet}; echo done'
 "
         ),
     );
