@@ -136,27 +136,46 @@ pub fn end_of(path: &Utf8Path, bytes: u64) -> std::io::Result<End> {
 /// `<id>.attempt-N.stdout` beside it (its result, which a log whose
 /// supervisor died may not hold all of).
 pub fn keep_previous(layout: &Layout, id: &str, attempt: u32) -> Result<()> {
-    let log = layout.log_file(id);
-    if attempt <= 1 || !log.exists() {
+    if attempt <= 1 {
         return Ok(());
     }
-    let mut n = attempt - 1;
+    let (log, stdout) = (layout.log_file(id), layout.stdout_file(id));
+    let kept_stdout = |n| layout.attempt_stdout_file(id, n);
+    match keep_numbered(&log, |n| layout.attempt_log_file(id, n), attempt - 1)? {
+        Some(n) => match std::fs::rename(&stdout, kept_stdout(n)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e)
+                .with_context(|| format!("cannot keep the previous stdout as {}", kept_stdout(n))),
+            _ => Ok(()),
+        },
+        // Its log removed by hand (`workspace/logs` cleared during the
+        // attempt, its stdout put back by its supervisor): the stdout is
+        // kept alone, not made empty by the next attempt.
+        None => keep_numbered(&stdout, kept_stdout, attempt - 1).map(drop),
+    }
+}
+
+/// Renames `file` to `numbered(n)` for the first `n` from `first` that is
+/// free: the number taken, `None` when there is no `file`.
+fn keep_numbered(
+    file: &Utf8Path,
+    numbered: impl Fn(u32) -> Utf8PathBuf,
+    first: u32,
+) -> Result<Option<u32>> {
+    if !file.exists() {
+        return Ok(None);
+    }
+    let mut n = first;
     loop {
-        let kept = layout.attempt_log_file(id, n);
-        match atomic::rename_new(&log, &kept) {
+        let kept = numbered(n);
+        match atomic::rename_new(file, &kept) {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => n += 1,
             done => {
-                done.with_context(|| format!("cannot keep the previous log as {kept}"))?;
-                break;
+                done.with_context(|| {
+                    format!("cannot keep the previous attempt's {file} as {kept}")
+                })?;
+                return Ok(Some(n));
             }
         }
-    }
-    let (stdout, kept) = (layout.stdout_file(id), layout.attempt_stdout_file(id, n));
-    match std::fs::rename(&stdout, &kept) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            Err(e).with_context(|| format!("cannot keep the previous stdout as {kept}"))
-        }
-        _ => Ok(()),
     }
 }
 

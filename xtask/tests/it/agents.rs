@@ -185,6 +185,29 @@ fn an_agent_s_result_outlives_its_logs_folder_removed_while_it_works() {
     assert!(t.read("workspace/ledger.jsonl").contains("p/a"));
 }
 
+/// The same, the attempt failing: its stdout, put back, is kept beside
+/// the retry's as `attempt-1.stdout` (with no log to keep beside it, it
+/// stayed, and the retry's supervisor made it empty).
+#[test]
+fn an_agent_s_output_put_back_is_kept_as_its_attempt_s_by_the_retry() {
+    let t = Tree::new();
+    t.config(&agent("claude", "claude-json"));
+    t.task("p/a", "retries: 1\n");
+    scenario(
+        &t,
+        "p/a",
+        &["error_max_turns.json 0 until:go", "success.json"],
+    );
+    let mut run = t.start(&["orchestrate"]);
+    wait_for("the agent to work", || t.exists("env/p_a.1"));
+    std::fs::remove_dir_all(t.path("workspace/logs")).unwrap();
+    t.write("go", "");
+    assert_eq!(run.wait().unwrap().code(), Some(0));
+    assert_eq!(t.status("p/a")["attempt"], 2);
+    let kept = t.read("workspace/logs/p/a.attempt-1.stdout");
+    assert!(kept.contains("error_max_turns"), "{kept}");
+}
+
 /// A dependent's built-in prompt says what its dependency's agent said it
 /// did: downstream is told what upstream made, in its own words.
 #[test]
