@@ -64,11 +64,8 @@ fn render(layout: &Layout, defs: &Definitions, warnings: &mut Vec<String>) -> St
     // The timeline is of the last run that started a task (one that found
     // nothing left to do would leave it empty); tasks done in earlier runs
     // are in the tables.
-    let events = events::read(layout);
-    let last_run = (events.iter().rev())
-        .find(|e| e.to.as_deref() == Some("running"))
-        .and_then(|e| e.run_id.clone())
-        .or_else(|| runs::last(layout).map(|run| run.id));
+    let (events, last_run) = events::since_last_start(layout);
+    let last_run = last_run.or_else(|| runs::last(layout).map(|run| run.id));
     // A task recorded as running whose process is gone ran until its exit
     // record says, or, with none, as far as anyone knows: until now; and
     // whether its work is left in the merge queue.

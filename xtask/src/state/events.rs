@@ -208,10 +208,39 @@ struct ToldBefore {
     changes: Vec<Event>,
 }
 
-/// Every event in the file, oldest first (a line that does not parse,
-/// such as one cut by a full disk, is skipped).
-pub fn read(layout: &Layout) -> Vec<Event> {
-    jsonl::read(&layout.events_file())
+/// The events from the start of the last run that started a task to the
+/// end of the file, oldest first, and that run's id (`None` when no task
+/// started, or its start named no run: then every event is read). Read
+/// from the file's end: what a report of the last run costs is that run,
+/// not the weeks of runs before it in a long-lived workspace's file.
+pub fn since_last_start(layout: &Layout) -> (Vec<Event>, Option<String>) {
+    let mut read = Vec::new();
+    // The run of the latest start, once it is found, and whether one of
+    // its `run_started` was passed.
+    let mut run: Option<Option<String>> = None;
+    let mut passed_its_start = false;
+    for line in jsonl::lines_backwards(&layout.events_file()) {
+        let Ok(event) = serde_json::from_slice::<Event>(&line) else {
+            continue;
+        };
+        if run.is_none() && event.to.as_deref() == Some("running") {
+            run = Some(event.run_id.clone());
+        }
+        if let Some(Some(id)) = &run {
+            // Every event of a run comes after its `run_started`, and a
+            // killed run is resumed under its id (each resume starting it
+            // again) before another run begins: the first event of another
+            // run before one of its starts is before all of it.
+            if passed_its_start && event.run_id.as_ref().is_some_and(|other| other != id) {
+                break;
+            }
+            passed_its_start |=
+                event.event.as_deref() == Some("run_started") && event.run_id.as_ref() == Some(id);
+        }
+        read.push(event);
+    }
+    read.reverse();
+    (read, run.flatten())
 }
 
 /// What the file tells of attempts an earlier run left running (`attempts`:

@@ -11,14 +11,9 @@ use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use serde::de::DeserializeOwned;
 
-/// Every line of the file at `path` that parses, oldest first; none when
-/// there is no file.
-pub fn read<T: DeserializeOwned>(path: &Utf8Path) -> Vec<T> {
-    read_noting_skipped(path).0
-}
-
-/// `read`, and the lines that did not parse, with their numbers (from 1);
-/// a blank one is none of them.
+/// Every line of the file at `path` that parses, oldest first (none when
+/// there is no file), and the lines that did not parse, with their
+/// numbers (from 1); a blank one is none of them.
 pub fn read_noting_skipped<T: DeserializeOwned>(path: &Utf8Path) -> (Vec<T>, Vec<(usize, String)>) {
     let mut read = Vec::new();
     let mut skipped = Vec::new();
@@ -43,6 +38,72 @@ pub fn lines(path: &Utf8Path) -> impl Iterator<Item = Vec<u8>> {
                 .split(b'\n')
                 .map_while(std::io::Result::ok)
         })
+}
+
+/// The lines of the file at `path` from its last to its first, but blank
+/// ones, read a block at a time from its end: a reader of the latest
+/// lines pays for them alone, however long the file grew over weeks of
+/// runs (none when there is no file; a read error ends them).
+pub fn lines_backwards(path: &Utf8Path) -> impl Iterator<Item = Vec<u8>> {
+    let file = crate::sys::open_nonblocking(path.as_std_path()).ok();
+    let unread = file
+        .as_ref()
+        .and_then(|file| file.metadata().ok())
+        .map_or(0, |meta| meta.len());
+    Backwards {
+        file,
+        unread,
+        held: Vec::new(),
+    }
+}
+
+/// `lines_backwards`' reader.
+struct Backwards {
+    file: Option<File>,
+    /// How much of the file, from its start, is still to be read.
+    unread: u64,
+    /// What was read of the file and not handed out yet: the bytes from
+    /// `unread` to the start of the last line handed out.
+    held: Vec<u8>,
+}
+
+impl Iterator for Backwards {
+    type Item = Vec<u8>;
+
+    fn next(&mut self) -> Option<Vec<u8>> {
+        loop {
+            if let Some(at) = self.held.iter().rposition(|&b| b == b'\n') {
+                let line = self.held.split_off(at + 1);
+                self.held.pop();
+                if !line.is_empty() {
+                    return Some(line);
+                }
+            } else if self.unread == 0 || !self.read_block() {
+                let line = std::mem::take(&mut self.held);
+                return (!line.is_empty()).then_some(line);
+            }
+        }
+    }
+}
+
+impl Backwards {
+    /// Reads the block before what is held; false when it cannot be read.
+    fn read_block(&mut self) -> bool {
+        use std::os::unix::fs::FileExt;
+        let Some(file) = &self.file else {
+            return false;
+        };
+        let start = self.unread.saturating_sub(1 << 16);
+        let mut block = vec![0; (self.unread - start) as usize];
+        if file.read_exact_at(&mut block, start).is_err() {
+            self.file = None;
+            return false;
+        }
+        block.append(&mut self.held);
+        self.held = block;
+        self.unread = start;
+        true
+    }
 }
 
 /// A file of JSON lines open for appending (`open_to_append`).
@@ -129,5 +190,35 @@ impl Drop for Flock<'_> {
         use std::os::fd::AsRawFd;
         // SAFETY: as above.
         unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The lines of `text` read backwards are its lines but blank ones,
+    /// last first, also across the blocks it is read in.
+    #[test]
+    fn lines_backwards() {
+        let dir = std::env::temp_dir().join(format!("xtask-jsonl-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = camino::Utf8PathBuf::try_from(dir.join("lines")).unwrap();
+        let long = "x".repeat(3 << 16);
+        let check = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            let read: Vec<Vec<u8>> = super::lines_backwards(&path).collect();
+            let mut expected: Vec<&[u8]> = (text.split('\n'))
+                .filter(|line| !line.is_empty())
+                .map(str::as_bytes)
+                .collect();
+            expected.reverse();
+            assert_eq!(read, expected, "{:?}", &text[..text.len().min(40)]);
+        };
+        check("");
+        check("\n");
+        check("a");
+        check("a\nb\n");
+        check("a\n\nb");
+        check(&format!("a\n{long}\nb\n{long}"));
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -657,6 +657,44 @@ fn a_bad_line_in_the_events_log_hides_none_after_it() {
     assert!(report.contains("2 task(s) ran"), "{report}");
 }
 
+/// The events log of a workspace used for weeks holds millions of lines:
+/// `events` reads it a block at a time (read whole and each line taken
+/// off its front, 10 MB took it half a minute, 100 MB over ten), and
+/// `report`, of the last run, reads it from its end (it parsed all of it,
+/// holding four times the file). Neither needs as much memory as the file.
+#[test]
+fn a_long_events_log_is_read_without_holding_it() {
+    let t = Tree::new();
+    t.task("p/a", &sh("true"));
+    t.run(&["orchestrate"]).code(0);
+    let last = t.read("workspace/events.jsonl");
+    let first: serde_json::Value = serde_json::from_str(last.lines().next().unwrap()).unwrap();
+    let run_id = first["run_id"].as_str().unwrap();
+    // Earlier runs of the same task, each its own, then the last.
+    const SIZE: usize = 32 << 20;
+    let mut weeks = String::with_capacity(SIZE + last.len());
+    let mut runs = 0;
+    while weeks.len() < SIZE {
+        weeks += &last.replace(run_id, &format!("earlier-{runs}"));
+        runs += 1;
+    }
+    weeks += &last;
+    std::fs::write(t.path("workspace/events.jsonl"), weeks).unwrap();
+    let memory = SIZE as u64 * 3 / 4;
+    let events = t.run_in_memory(&["events", "--task", "p/a"], memory);
+    events.code(0);
+    assert_eq!(
+        events.stdout.matches("running -> completed").count(),
+        runs + 1
+    );
+    t.run_in_memory(&["report"], memory).code(0);
+    assert!(
+        t.read("workspace/report.html")
+            .contains("1 task(s) ran, 1 attempt(s)"),
+        "the report is of the last run"
+    );
+}
+
 /// A last line cut short (a disk full, a kill mid-write) is ended before
 /// the next event is appended, which is then whole, not glued to it.
 #[test]

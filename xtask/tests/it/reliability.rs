@@ -2873,6 +2873,35 @@ fn the_report_draws_a_task_whose_process_is_gone_as_gone() {
     assert!(!html.contains("class=\"bar running"), "{html}");
 }
 
+/// A run killed and resumed keeps its id: the report of it draws the
+/// attempt started before the kill and ended in the resume beside the
+/// ones the resume started (the report, read from the events log's end,
+/// stops before the run's first start, not its last).
+#[test]
+fn the_report_of_a_resumed_run_draws_what_started_before_the_kill() {
+    let t = Tree::new();
+    t.task("p/a", &waiting_task("a", "true"));
+    t.task("p/b", &format!("dependencies: [p/a]\n{}", sh("true")));
+    let mut first = spawn_orchestrate(&t, "out");
+    wait_for("the task to start", || {
+        pid_written(&t, "workspace/outputs/p/a/pid")
+    });
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let mut resume = spawn_orchestrate(&t, "resumed");
+    wait_for("the resume to start", || {
+        t.read("workspace/events.jsonl")
+            .matches("run_started")
+            .count()
+            == 2
+    });
+    t.write("release-a", "");
+    assert!(resume.wait().unwrap().success());
+    t.run(&["report"]).code(0);
+    let html = t.read("workspace/report.html");
+    assert!(html.contains("2 task(s) ran, 2 attempt(s)"), "{html}");
+}
+
 /// Killed with its orchestrator and supervisor, then `reset` (or
 /// `block`), a task runs no more: the report does not draw its attempt
 /// running until now (the last run's wall time growing with the clock),

@@ -142,6 +142,30 @@ impl Tree {
         Run::from(output)
     }
 
+    /// `run` with the binary's address space limited to `bytes`
+    /// (`RLIMIT_AS`): an allocation past it fails, and the binary with it.
+    /// Its peak resident size cannot tell: the kernel counts in it the
+    /// memory of the test process that started it, before its exec.
+    pub fn run_in_memory(&self, args: &[&str], bytes: u64) -> Run {
+        use std::os::unix::process::CommandExt;
+        let mut cmd = self.command(args);
+        // SAFETY: setrlimit is async-signal-safe, and touches no memory
+        // of the parent's.
+        unsafe {
+            cmd.pre_exec(move || {
+                let limit = libc::rlimit {
+                    rlim_cur: bytes,
+                    rlim_max: bytes,
+                };
+                if libc::setrlimit(libc::RLIMIT_AS, &limit) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        Run::from(cmd.output().unwrap())
+    }
+
     /// The binary run by `nobody`, who may write no cgroup and whom file
     /// permissions bind (see `as_root`): the tree is made theirs first.
     pub fn run_as_nobody(&self, args: &[&str]) -> Run {
