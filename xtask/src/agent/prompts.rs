@@ -130,6 +130,17 @@ pub fn quotes(told: &str, line: &str) -> bool {
         .any(|quoted| line.contains(quoted))
 }
 
+/// Whether `line`, which asks for input, asks the question `told` (the
+/// error the attempt was given) names, quoting it: a retry repeating what
+/// it was told. One whose told error asked nothing (`exit code 1`) asks
+/// its own question, whatever of that error it quotes.
+pub fn quotes_the_question(patterns: &[String], told: &str, line: &str) -> bool {
+    quotes(told, line)
+        && told
+            .lines()
+            .any(|l| waiting_for_input(patterns, l).is_some())
+}
+
 /// Whether a trimmed, lower-case line holds a lower-case pattern: where
 /// it ends (`$`: but for a closing `?` or `:`), as the whole line (`^`: a
 /// menu's option, but for its marks, numbering and key), or anywhere; a

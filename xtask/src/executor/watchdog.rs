@@ -193,8 +193,9 @@ impl Watchdog {
             if still >= after && self.asked_at != Some(size) {
                 self.asked_at = Some(size);
                 let line = logs::last_short_line(&last_written);
+                let told = self.told.as_deref();
                 let quoted =
-                    (self.told.as_deref()).is_some_and(|told| prompts::quotes(told, &line));
+                    told.is_some_and(|told| prompts::quotes_the_question(patterns, told, &line));
                 if !quoted && prompts::waiting_for_input(patterns, &line).is_some() {
                     self.asked_after = after;
                     return Some(Alarm {
@@ -509,17 +510,24 @@ mod tests {
         let start = Instant::now();
         let secs = Duration::from_secs;
         let patterns: Arc<[String]> = vec!["(y/n)$".to_owned()].into();
-        let told = Some("waiting for input: Overwrite config? (y/n)".to_owned());
-        for (last, asks) in [
+        let asked = "waiting for input: Overwrite config? (y/n)";
+        for (told, last, asks) in [
             (
+                asked,
                 "Retrying. Last time: waiting for input: Overwrite config? (y/n)",
                 false,
             ),
-            ("Overwrite config? (y/n)", true),
+            (asked, "Overwrite config? (y/n)", true),
+            // What it was told asked nothing: the question is its own.
+            (
+                "exit code 1",
+                "Retrying after exit code 1. Continue? (y/n)",
+                true,
+            ),
         ] {
             let mut dog = Watchdog::new(path.clone(), None, None, start)
                 .with_prompts(secs(1), patterns.clone())
-                .told(told.clone());
+                .told(Some(told.to_owned()));
             std::fs::write(&path, format!("{last}\n")).unwrap();
             written_ago(&path, secs(5));
             let alarm = dog.check(start + secs(5));
