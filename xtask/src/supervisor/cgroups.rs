@@ -293,14 +293,17 @@ impl Hierarchy {
         for base in self.bases() {
             for entry in std::fs::read_dir(base).into_iter().flatten().flatten() {
                 let name = entry.file_name();
-                // A probe of `detect` by a build before 2026-12-07 is named
-                // `probe-<pid>`.
+                // Named `<pid>-<start>-...` by the process that made it,
+                // which is gone when no process has that pid and start (its
+                // pid may be another's since). A probe of `detect` by a build
+                // before 2026-12-07 is named `probe-<pid>`, without a start.
                 let owner = name.to_str().and_then(|n| {
-                    let n = n.strip_prefix("probe-").unwrap_or(n);
-                    n.split('-').next()?.parse::<u32>().ok()
+                    let mut fields = n.strip_prefix("probe-").unwrap_or(n).split('-');
+                    let pid = fields.next()?.parse::<u32>().ok()?;
+                    Some((pid, fields.next().and_then(|f| f.parse::<u64>().ok())))
                 });
-                let orphaned =
-                    owner.is_some_and(|pid| crate::sys::process::start_time(pid).is_none());
+                let orphaned = owner
+                    .is_some_and(|(pid, start)| !crate::sys::process::is_same_process(pid, start));
                 if orphaned && entry.file_type().is_ok_and(|t| t.is_dir()) {
                     let _ = std::fs::remove_dir(entry.path());
                 }

@@ -465,8 +465,12 @@ fn a_probe_group_left_by_a_killed_process_takes_no_limit_away() {
     let gone = std::process::Command::new("true").spawn().unwrap();
     let gone_pid = gone.id();
     gone.wait_with_output().unwrap();
+    // And one whose pid lives on as another process (this test's, with
+    // another start): gone too.
+    let reused = format!("{}-1-probe", std::process::id());
     for dir in V1_GROUPS {
         std::fs::create_dir_all(format!("{dir}/probe-{gone_pid}")).unwrap();
+        std::fs::create_dir_all(format!("{dir}/{reused}")).unwrap();
     }
     // The shell leaves the probe its own pid names, then becomes the
     // orchestrator, which keeps that pid.
@@ -482,13 +486,14 @@ fn a_probe_group_left_by_a_killed_process_takes_no_limit_away() {
     let pid = child.id();
     let run = Run::from(child.wait_with_output().unwrap());
     let stale_left: Vec<String> = (V1_GROUPS.iter())
-        .map(|dir| format!("{dir}/probe-{gone_pid}"))
+        .flat_map(|dir| [format!("{dir}/probe-{gone_pid}"), format!("{dir}/{reused}")])
         .filter(|probe| std::path::Path::new(probe).exists())
         .collect();
     // Ours to remove, whatever the run did: no probe outlives the test.
     for dir in V1_GROUPS {
         let _ = std::fs::remove_dir(format!("{dir}/probe-{pid}"));
         let _ = std::fs::remove_dir(format!("{dir}/probe-{gone_pid}"));
+        let _ = std::fs::remove_dir(format!("{dir}/{reused}"));
     }
     run.code(0).never_says("cannot write the cgroup");
     assert_eq!(t.status("p/a")["limits_enforced"], true);
