@@ -182,8 +182,9 @@ fn matches(line: &str, pattern: &str) -> bool {
 }
 
 /// A line drawn in a box (`│ Password: │`), without its borders (a
-/// terminal's box-drawing ones: `|` starts a Markdown table's row).
-fn unboxed(line: &str) -> &str {
+/// terminal's box-drawing ones: `|` starts a Markdown table's row): also
+/// the question as said.
+pub fn unboxed(line: &str) -> &str {
     match line.strip_prefix('│') {
         Some(inside) => inside.trim().trim_end_matches('│').trim_end(),
         None => line,

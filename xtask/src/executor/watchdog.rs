@@ -200,7 +200,7 @@ impl Watchdog {
                     self.asked_after = after;
                     return Some(Alarm {
                         ending: Ending::WaitingForInput,
-                        detail: Some(line),
+                        detail: Some(prompts::unboxed(&line).to_owned()),
                     });
                 }
             }

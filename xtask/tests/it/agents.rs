@@ -1724,8 +1724,9 @@ fn a_question_in_a_box_with_nothing_below_it_is_found() {
         &format!("timeout: 10s\n{}", sh("cat dialog.txt; sleep 60")),
     );
     t.run(&["orchestrate"]).code(1).says("waiting for input: ");
+    // Said without the box's borders (`│   2. No, exit   │`).
     let error = t.status("p/a")["error"].as_str().unwrap().to_owned();
-    assert!(error.contains("2. No, exit"), "{error}");
+    assert_eq!(error, "waiting for input: 2. No, exit");
 }
 
 /// A pattern of `prompt_patterns` written as the question shows, with
