@@ -18,7 +18,7 @@ use crate::agent::terminal::escaped;
     after_help = AFTER_HELP
 )]
 pub struct Cli {
-    /// Repository root holding tasks/ and workspace/ [default: this repository]
+    /// Repository root holding tasks/ and workspace/ [default: this repository; `demo` makes its own]
     #[arg(long, global = true, value_name = "DIR")]
     pub root: Option<Utf8PathBuf>,
 
