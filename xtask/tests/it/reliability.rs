@@ -2873,6 +2873,21 @@ fn the_report_draws_a_task_whose_process_is_gone_as_gone() {
     assert!(!html.contains("class=\"bar running"), "{html}");
 }
 
+/// A run of `p/a` (which waits for the file `release-a`) and `p/b`, which
+/// depends on it, killed (SIGKILL, its supervisor left) once `p/a` runs.
+fn killed_while_p_a_runs_before_p_b(t: &Tree) {
+    t.task("p/a", &waiting_task("a", "true"));
+    t.task("p/b", &format!("dependencies: [p/a]\n{}", sh("true")));
+    let mut first = spawn_orchestrate(t, "out");
+    // Its process, not its status: the status is written before the
+    // supervisor is asked to start it.
+    wait_for("the task to start", || {
+        pid_written(t, "workspace/outputs/p/a/pid")
+    });
+    first.kill().unwrap();
+    first.wait().unwrap();
+}
+
 /// A run killed and resumed keeps its id: the report of it draws the
 /// attempt started before the kill and ended in the resume beside the
 /// ones the resume started (the report, read from the events log's end,
@@ -2880,14 +2895,7 @@ fn the_report_draws_a_task_whose_process_is_gone_as_gone() {
 #[test]
 fn the_report_of_a_resumed_run_draws_what_started_before_the_kill() {
     let t = Tree::new();
-    t.task("p/a", &waiting_task("a", "true"));
-    t.task("p/b", &format!("dependencies: [p/a]\n{}", sh("true")));
-    let mut first = spawn_orchestrate(&t, "out");
-    wait_for("the task to start", || {
-        pid_written(&t, "workspace/outputs/p/a/pid")
-    });
-    first.kill().unwrap();
-    first.wait().unwrap();
+    killed_while_p_a_runs_before_p_b(&t);
     let mut resume = spawn_orchestrate(&t, "resumed");
     wait_for("the resume to start", || {
         t.read("workspace/events.jsonl")
@@ -2957,16 +2965,7 @@ fn the_report_draws_a_task_reset_after_a_crash_as_gone_not_running() {
 #[test]
 fn monitor_names_the_tasks_it_leaves_for_the_next_run() {
     let t = Tree::new();
-    t.task("p/a", &waiting_task("a", "true"));
-    t.task("p/b", &format!("dependencies: [p/a]\n{}", sh("true")));
-    let mut first = spawn_orchestrate(&t, "out");
-    // Its process, not its status: the status is written before the
-    // supervisor is asked to start it.
-    wait_for("the task to start", || {
-        pid_written(&t, "workspace/outputs/p/a/pid")
-    });
-    first.kill().unwrap();
-    first.wait().unwrap();
+    killed_while_p_a_runs_before_p_b(&t);
     t.write("release-a", "");
     t.run(&["monitor"])
         .code(0)
