@@ -222,6 +222,10 @@ impl Layout {
     pub fn run_file(&self) -> Utf8PathBuf {
         self.workspace.join("run.json")
     }
+    /// Made as the current run stops its tasks (`runs::mark_stopping`).
+    pub fn stopping_mark(&self) -> Utf8PathBuf {
+        self.workspace.join("run.stopping")
+    }
     /// Every change of state, one JSON line each (see `state::events`).
     pub fn events_file(&self) -> Utf8PathBuf {
         self.workspace.join("events.jsonl")

@@ -31,11 +31,6 @@ pub struct Run {
     pub jobs: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub executor: Option<ExecutorKind>,
-    /// It was stopping its tasks (a signal, or an error it could not go
-    /// on after): killed then, what it was stopping is lost with it only
-    /// as an interruption (see `run::ends`).
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub stopping: bool,
     /// The pid of the orchestrator that ended it: while that one holds
     /// the workspace still, it is closing (its notifiers), deciding
     /// nothing more.
@@ -118,13 +113,14 @@ pub fn begin(layout: &Layout, selects: Selection, warnings: &mut Vec<String>) ->
         only: selects.only,
         jobs: selects.jobs,
         executor: selects.executor,
-        stopping: false,
         ended_by: None,
         started_at: Some(crate::state::status::timestamp_millis(
             PROCESS_START.get().copied().unwrap_or_else(SystemTime::now),
         )),
     };
     atomic::write(&layout.run_file(), &serde_json::to_vec(&run)?)?;
+    // Read by now (`resumes_a_stop`): a stop is this run's to mark again.
+    atomic::remove(&layout.stopping_mark())?;
     Ok(id)
 }
 
@@ -170,23 +166,25 @@ pub fn end(layout: &Layout, id: &str, jobs: Option<usize>) -> Result<()> {
         only: Vec::new(),
         jobs,
         executor: None,
-        stopping: false,
         ended_by: Some(std::process::id()),
         started_at: None,
     };
-    atomic::write(&layout.run_file(), &serde_json::to_vec(&run)?)
+    atomic::write(&layout.run_file(), &serde_json::to_vec(&run)?)?;
+    atomic::remove(&layout.stopping_mark())
 }
 
-/// Marks run `id` as stopping its tasks, before it sends them SIGTERM.
-pub fn mark_stopping(layout: &Layout, id: &str) -> Result<()> {
-    let Some(mut run) = last(layout).filter(|run| run.id == id) else {
-        return Ok(());
-    };
-    run.stopping = true;
-    atomic::write(&layout.run_file(), &serde_json::to_vec(&run)?)
+/// Marks the run as stopping its tasks, before it sends them SIGTERM:
+/// killed then, what it was stopping is lost with it only as an
+/// interruption (see `run::ends`). An empty file (`Layout::stopping_mark`),
+/// which a full disk still lets be made: a run stopped because its disk
+/// filled writes neither `run.json` nor its tasks' ends, and the run that
+/// resumes it would take the tasks it stopped for lost.
+pub fn mark_stopping(layout: &Layout) -> Result<()> {
+    atomic::write(&layout.stopping_mark(), b"")
 }
 
-/// Whether the run a new one resumes was killed while it stopped its tasks.
+/// Whether the run a new one resumes was killed while it stopped its
+/// tasks (or ended without `run.json` saying so: a full disk).
 pub fn resumes_a_stop(layout: &Layout) -> bool {
-    last(layout).is_some_and(|run| !run.finished && run.stopping)
+    last(layout).is_some_and(|run| !run.finished) && layout.stopping_mark().exists()
 }

@@ -2706,6 +2706,37 @@ fn a_disk_filled_during_the_run_ends_it_with_its_summary_and_exit_1() {
     assert!(!run.stderr.contains("panicked"));
 }
 
+/// A task the run stopped because its disk filled, whose end neither the
+/// run (its status) nor its supervisor (its exit record) could write: the
+/// run that resumes it (the run's end not written either) finds it
+/// interrupted, as the stop said, and tries it again, not `lost`, a
+/// failure that blocked what depends on it.
+#[test]
+fn a_task_stopped_by_a_run_whose_disk_filled_is_interrupted_not_lost() {
+    let t = Tree::new();
+    t.task(
+        "p/small",
+        &sh(&format!(
+            "{MARK}; [ $TASK_ATTEMPT -ge 2 ] && exit 0; touch small-started; while true; do sleep 0.05; done"
+        )),
+    );
+    t.task(
+        "p/big",
+        &sh("[ $TASK_ATTEMPT -ge 2 ] && exit 0; while [ ! -e small-started ]; do sleep 0.02; done; head -c 1000000 /dev/zero"),
+    );
+    t.task("p/after", &format!("dependencies: [p/small]\n{}", sh(MARK)));
+    let Some(_disk) = SmallDisk::mount(&t.path("workspace")) else {
+        return;
+    };
+    let run = t.run(&["orchestrate"]);
+    run.code(1)
+        .says("No space left on device")
+        .says("p/small: interrupted");
+    std::fs::remove_file(t.path("workspace/logs/p/big.log")).unwrap();
+    t.run(&["orchestrate"]).code(0).never_says("lost");
+    assert_eq!((t.launches("p/small"), t.launches("p/after")), (2, 1));
+}
+
 /// What a task of the fault-injection graph does, and so what it is owed.
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
