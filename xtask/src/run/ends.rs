@@ -102,8 +102,14 @@ impl Run<'_> {
         let id = &self.graph.tasks[t].id;
         let past = &self.history[t];
         let failure = past.previous.as_ref().map(|p| p.failure());
+        // Its tries too, which the status held: a run that resumes this
+        // one (killed before the task starts again) counts on from them.
+        let tries = resets::RunTries {
+            run_id: self.run_id.clone(),
+            tries: past.tries,
+        };
         if past.attempt > 0 {
-            resets::keep(self.layout, id, past.attempt, failure.as_ref())?;
+            resets::keep_counted(self.layout, id, past.attempt, failure.as_ref(), Some(tries))?;
         }
         status::remove(self.layout, id)?;
         atomic::remove(&self.layout.log_file(id))

@@ -480,6 +480,7 @@ impl Reader<'_> {
             } else if let Some(cleared) = cleared.get(id.as_str()) {
                 history[t].previous = Previous::after_reset(layout, id, cleared).map(Box::new);
                 history[t].attempt = resets::latest_attempt(layout, id, Some(cleared));
+                history[t].tries = cleared.tries_of(run_id).unwrap_or(0);
             }
             nodes.push((t, node));
         }

@@ -5,8 +5,9 @@
 //! its attempt number, so that a task run again after a rejection or a
 //! failure is told what went wrong (`previous`, `TASK_PREVIOUS_ERROR`) all
 //! the same, and no attempt's number is given twice (a quiet attempt's
-//! empty log counts for none). One file for the workspace: read once by a
-//! run, rarely written.
+//! empty log counts for none). Also a try that never started, its status
+//! removed as a reset's (see `run::ends`), with the tries its run counted.
+//! One file for the workspace: read once by a run, rarely written.
 
 use std::collections::BTreeMap;
 
@@ -38,6 +39,26 @@ pub struct Cleared {
     /// That session's totals (`Failure::thread_usage`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thread_usage: Option<ThreadUsage>,
+    /// The tries counted against its retries by the run that removed the
+    /// status of a try that never started: the run that resumes that run
+    /// (killed) counts on from them, as it would from the status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tries: Option<RunTries>,
+}
+
+/// The tries a run (`run_id`) had counted for a task.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunTries {
+    pub run_id: String,
+    pub tries: u32,
+}
+
+impl Cleared {
+    /// The tries it keeps, when of run `run_id`.
+    pub fn tries_of(&self, run_id: Option<&str>) -> Option<u32> {
+        let kept = self.tries.as_ref()?;
+        (Some(kept.run_id.as_str()) == run_id).then_some(kept.tries)
+    }
 }
 
 /// Every task's failure cleared by a reset, by task id (none when the
@@ -61,6 +82,18 @@ pub fn latest_attempt(layout: &Layout, id: &str, cleared: Option<&Cleared>) -> u
 /// Under the workspace lock. An error when the file is there but cannot be
 /// read: writing it again would lose the other tasks' failures.
 pub fn keep(layout: &Layout, id: &str, latest: u32, failure: Option<&Failure>) -> Result<()> {
+    keep_counted(layout, id, latest, failure, None)
+}
+
+/// `keep`, with the `tries` a run counted (a try that never started had
+/// its status removed, which held them: see `run::ends`).
+pub fn keep_counted(
+    layout: &Layout,
+    id: &str,
+    latest: u32,
+    failure: Option<&Failure>,
+    tries: Option<RunTries>,
+) -> Result<()> {
     let mut all: BTreeMap<String, Cleared> = atomic::read_to_change(&layout.resets_file())?;
     let cleared = Cleared {
         attempt: latest,
@@ -68,6 +101,7 @@ pub fn keep(layout: &Layout, id: &str, latest: u32, failure: Option<&Failure>) -
         failed: failure.filter(|f| f.attempt != latest).map(|f| f.attempt),
         session_id: failure.and_then(|f| f.session_id.clone()),
         thread_usage: failure.and_then(|f| f.thread_usage),
+        tries,
     };
     all.insert(id.to_owned(), cleared);
     write(layout, &all)

@@ -1051,6 +1051,53 @@ fn a_task_that_never_reached_its_supervisor_is_pending_in_every_view() {
     }
 }
 
+/// A try that never started, of a run killed (its status removed, its
+/// tries kept in `resets.json`), then that run resumed and killed again
+/// before the task started: the run after counts on from the tries the
+/// removed status held, and gives the task no retry beyond its `retries`.
+#[test]
+fn a_try_that_never_started_keeps_its_tries_across_a_second_kill() {
+    let t = Tree::new();
+    t.task(
+        "p/a",
+        &format!("retries: 1\n{}", sh(&format!("{MARK}; exit 3"))),
+    );
+    t.task(
+        "p/hold",
+        &format!(
+            "priority: 1\n{}",
+            sh("touch hold-started; while [ ! -e release ]; do sleep 0.02; done")
+        ),
+    );
+    let mut gone = std::process::Command::new("true").spawn().unwrap();
+    let dead = gone.id();
+    gone.wait().unwrap();
+    t.write(
+        "workspace/run.json",
+        r#"{"id": "killed", "finished": false}"#,
+    );
+    // Its second and last try, counted, never started.
+    let status = serde_json::json!({
+        "version": 1, "task_id": "p/a", "status": "running", "started_at": "2025-01-01T00:00:00Z",
+        "agent_id": "agent-1", "attempt": 2, "tries": 2, "run_id": "killed",
+        "supervisor_pid": dead, "supervisor_start": 1,
+        "previous": {"attempt": 1, "error": "exit code 3"},
+    });
+    t.write("workspace/status/p/a.json", &status.to_string());
+    t.write(&format!("workspace/pids/.handed-over-{dead}-1"), "");
+    t.write("workspace/logs/p/a.attempt-1.log", "the first attempt\n");
+    let mut run = t.start(&["orchestrate", "-j", "1"]);
+    wait_for("the slot to be held", || t.exists("hold-started"));
+    assert!(!t.exists("workspace/status/p/a.json"));
+    run.kill().unwrap();
+    run.wait().unwrap();
+    t.write("release", "");
+    t.run(&["orchestrate"]).code(1);
+    assert_eq!(t.launches("p/a"), 1);
+    assert_eq!(t.status("p/a")["attempt"], 2);
+    assert_eq!(t.state("p/a"), "failed");
+}
+
 /// The real supervisor of an orchestrator killed while nothing ran (a
 /// rate limit's pause) marks that it had every task it was handed: a
 /// task whose running status names it, written just before that kill and
