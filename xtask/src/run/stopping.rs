@@ -72,7 +72,7 @@ impl Run<'_> {
         // Before the first SIGTERM (and before it is said): killed during
         // the stop, this run is resumed knowing that what it finds lost
         // was being stopped.
-        if let Err(e) = runs::mark_stopping(self.layout) {
+        if let Err(e) = runs::mark_stopping(self.layout, &self.run_id) {
             self.printer.line(Tone::Warn, &format!("warning: {e:#}"));
         }
         self.printer.line(Tone::Bad, &format!("{why}: {what}"));

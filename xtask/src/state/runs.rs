@@ -31,6 +31,11 @@ pub struct Run {
     pub jobs: Option<usize>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub executor: Option<ExecutorKind>,
+    /// It was stopping its tasks (a signal, or an error it could not go
+    /// on after), as README says of `run.json`; the mark the next run goes
+    /// by is `Layout::stopping_mark`, which a full disk still lets be made.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stopping: bool,
     /// The pid of the orchestrator that ended it: while that one holds
     /// the workspace still, it is closing (its notifiers), deciding
     /// nothing more.
@@ -113,6 +118,7 @@ pub fn begin(layout: &Layout, selects: Selection, warnings: &mut Vec<String>) ->
         only: selects.only,
         jobs: selects.jobs,
         executor: selects.executor,
+        stopping: false,
         ended_by: None,
         started_at: Some(crate::state::status::timestamp_millis(
             PROCESS_START.get().copied().unwrap_or_else(SystemTime::now),
@@ -166,6 +172,7 @@ pub fn end(layout: &Layout, id: &str, jobs: Option<usize>) -> Result<()> {
         only: Vec::new(),
         jobs,
         executor: None,
+        stopping: false,
         ended_by: Some(std::process::id()),
         started_at: None,
     };
@@ -179,8 +186,14 @@ pub fn end(layout: &Layout, id: &str, jobs: Option<usize>) -> Result<()> {
 /// which a full disk still lets be made: a run stopped because its disk
 /// filled writes neither `run.json` nor its tasks' ends, and the run that
 /// resumes it would take the tasks it stopped for lost.
-pub fn mark_stopping(layout: &Layout) -> Result<()> {
-    atomic::write(&layout.stopping_mark(), b"")
+/// `run.json` says so too, where it can be written (run `id`'s).
+pub fn mark_stopping(layout: &Layout, id: &str) -> Result<()> {
+    atomic::write(&layout.stopping_mark(), b"")?;
+    let Some(mut run) = last(layout).filter(|run| run.id == id) else {
+        return Ok(());
+    };
+    run.stopping = true;
+    atomic::write(&layout.run_file(), &serde_json::to_vec(&run)?)
 }
 
 /// Whether the run a new one resumes was killed while it stopped its
