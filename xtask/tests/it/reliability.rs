@@ -2101,6 +2101,10 @@ fn a_try_interrupted_by_a_run_killed_while_stopping_spares_the_retries() {
 fn a_task_whose_stop_was_cut_short_by_a_kill_of_everything_is_interrupted() {
     let t = Tree::new();
     let (supervisor, task) = stop_cut_short(&t, "");
+    // Marked as README says: `run.json`'s `stopping`, and the mark beside.
+    let run: serde_json::Value = serde_json::from_str(&t.read("workspace/run.json")).unwrap();
+    assert_eq!(run["stopping"], true, "{run}");
+    assert!(t.exists("workspace/run.stopping"));
     signal(supervisor, libc::SIGKILL);
     signal(task, libc::SIGKILL);
     wait_for("the supervisor and the task to be gone", || {
