@@ -32,8 +32,8 @@ pub struct Run {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub executor: Option<ExecutorKind>,
     /// It was stopping its tasks (a signal, or an error it could not go
-    /// on after), as README says of `run.json`; the mark the next run goes
-    /// by is `Layout::stopping_mark`, which a full disk still lets be made.
+    /// on after): said by `Layout::stopping_mark` too, which a full disk
+    /// still lets be made where this file could not be written.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stopping: bool,
     /// The pid of the orchestrator that ended it: while that one holds
@@ -199,5 +199,6 @@ pub fn mark_stopping(layout: &Layout, id: &str) -> Result<()> {
 /// Whether the run a new one resumes was killed while it stopped its
 /// tasks (or ended without `run.json` saying so: a full disk).
 pub fn resumes_a_stop(layout: &Layout) -> bool {
-    last(layout).is_some_and(|run| !run.finished) && layout.stopping_mark().exists()
+    let marked = || layout.stopping_mark().exists();
+    last(layout).is_some_and(|run| !run.finished && (run.stopping || marked()))
 }
