@@ -137,8 +137,29 @@ pub fn adopted_ended(layout: &Layout, id: &str, active: &mut Active) -> Option<E
     let ended = how_adopted_ended(layout, id, active);
     if ended == Some(Ended::Unseen) {
         kill_leftovers(layout, id, active);
+        let held = active.orphan.as_ref().and_then(|o| o.stdout.as_ref());
+        if let Some((path, file)) = held {
+            if let Err(e) = logs::put_back(path, file) {
+                eprintln!("warning: {id}: what it printed is lost: {e:#}");
+            }
+        }
     }
     ended
+}
+
+/// The kept stdout `kept` of the task process `pid`, which its supervisor
+/// (dead) gave it as its stdout, opened through that process while it
+/// lives: removed by hand (`workspace/logs` cleared), it is still the
+/// task's, and its result is read from it once the task ends.
+fn held_stdout(pid: u32, kept: &Utf8PathBuf) -> Option<(Utf8PathBuf, std::fs::File)> {
+    let fd = format!("/proc/{pid}/fd/1");
+    let target = std::fs::read_link(&fd).ok()?;
+    let target = target.to_str()?;
+    let named = target.strip_suffix(" (deleted)").unwrap_or(target);
+    let file = std::fs::File::open(&fd)
+        .ok()
+        .filter(|_| named == kept.as_str())?;
+    Some((kept.clone(), file))
 }
 
 /// `adopted_ended`, but what a lost task left running is left alone:
@@ -214,7 +235,9 @@ pub fn watch_orphan(
         let told = running
             .and_then(|s| s.previous)
             .map(|previous| previous.error);
-        let orphan = Orphan::new(log, kept, &limits, active.started).told(told);
+        let held = kept.as_ref().and_then(|kept| held_stdout(active.pid, kept));
+        let mut orphan = Orphan::new(log, kept, &limits, active.started).told(told);
+        orphan.stdout = held;
         active.orphan = Some(Box::new(orphan));
     }
     let process = active.process();
@@ -238,6 +261,9 @@ pub struct Orphan {
     grace: Duration,
     stopping: Option<Alarm>,
     escalation: Escalation,
+    /// Its kept stdout, where its result is read, and that file open
+    /// (`held_stdout`): put back once it ends if the path no longer has it.
+    stdout: Option<(Utf8PathBuf, std::fs::File)>,
 }
 
 impl Orphan {
@@ -266,6 +292,7 @@ impl Orphan {
             grace: limits.grace,
             stopping: None,
             escalation: Escalation::default(),
+            stdout: None,
         }
     }
 

@@ -294,18 +294,7 @@ impl Follower {
     /// it has ended: without it the attempt failed, its cost was counted
     /// nowhere, and the agent was paid to run again.
     pub fn put_back(&self) -> anyhow::Result<()> {
-        use anyhow::Context;
-        let path = &self.kept_path;
-        if !crate::sys::replaced(path, &self.kept) {
-            return Ok(());
-        }
-        if let Some(folder) = path.parent() {
-            std::fs::create_dir_all(folder)
-                .with_context(|| format!("cannot make {folder} again"))?;
-        }
-        crate::state::atomic::write_with(path, |file| {
-            std::io::copy(&mut &self.kept, file).map(drop)
-        })
+        put_back(&self.kept_path, &self.kept)
     }
 
     /// Whether the bytes last copied are no longer where they were: the
@@ -320,6 +309,22 @@ impl Follower {
                 .read_exact_at(&mut now, at)
                 .map_or(true, |()| now != self.last)
     }
+}
+
+/// Writes what the open `kept` holds back at `path` when `path` no longer
+/// names it (removed, or another file): a task's kept stdout, which its
+/// result and cost are read from once it has ended (`Follower::put_back`,
+/// `run::recovery::Orphan`).
+pub fn put_back(path: &Utf8Path, kept: &std::fs::File) -> Result<()> {
+    if !crate::sys::replaced(path, kept) {
+        return Ok(());
+    }
+    if let Some(folder) = path.parent() {
+        std::fs::create_dir_all(folder).with_context(|| format!("cannot make {folder} again"))?;
+    }
+    let mut from = kept;
+    std::io::Seek::rewind(&mut from).with_context(|| format!("cannot read back {path}"))?;
+    atomic::write_with(path, |file| std::io::copy(&mut from, file).map(drop))
 }
 
 /// Said in a log when the task wrote its stdout file again from its start.

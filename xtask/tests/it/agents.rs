@@ -185,6 +185,37 @@ fn an_agent_s_result_outlives_its_logs_folder_removed_while_it_works() {
     assert!(t.read("workspace/ledger.jsonl").contains("p/a"));
 }
 
+/// An agent that printed its result and hangs, its run and supervisor
+/// killed, then `workspace/logs` removed: the run that adopts it reads its
+/// result from the file it still has open (its supervisor, which would
+/// have put it back, is dead), and it completes with its cost counted. It
+/// failed at its timeout, its result "unreadable" and its cost in no ledger.
+#[test]
+fn an_orphaned_agent_s_result_outlives_its_logs_folder_removed() {
+    let t = Tree::new();
+    t.config(&format!(
+        "kill_grace: 1s\n{}",
+        agent("claude", "claude-json")
+    ));
+    t.task("p/a", "timeout: 3s\n");
+    scenario(&t, "p/a", &["cut-at:1:success.json 0 0"]);
+    let mut run = t.start(&["orchestrate"]);
+    wait_for("the agent's result and its supervisor", || {
+        t.exists("workspace/status/p/a.json")
+            && t.status("p/a")["supervisor_pid"].is_u64()
+            && std::fs::read_to_string(t.path("workspace/logs/p/a.stdout"))
+                .is_ok_and(|out| out.contains("\"result\""))
+    });
+    let supervisor = t.status("p/a")["supervisor_pid"].as_u64().unwrap() as u32;
+    run.kill().unwrap();
+    run.wait().unwrap();
+    signal(supervisor, libc::SIGKILL);
+    std::fs::remove_dir_all(t.path("workspace/logs")).unwrap();
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.state("p/a"), "completed");
+    assert_eq!(t.read("workspace/ledger.jsonl").lines().count(), 1);
+}
+
 /// The same, the attempt failing: its stdout, put back, is kept beside
 /// the retry's as `attempt-1.stdout` (with no log to keep beside it, it
 /// stayed, and the retry's supervisor made it empty).
