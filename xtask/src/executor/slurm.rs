@@ -197,10 +197,7 @@ impl Slurm {
             args: sbatch_args(&self.config, launch, limits),
             env: launch.env.clone(),
             layout: layout.clone(),
-            job: Job {
-                told: told_error(&launch.env),
-                ..Job::new(layout, &launch.task_id, limits)
-            },
+            job: Job::new(layout, &launch.task_id, limits, told_error(&launch.env)),
         };
         // The thread outlives every submission: it ends with the run.
         let _ = self.submissions.send(submission);
@@ -210,7 +207,7 @@ impl Slurm {
     /// cancelling is cancelled again (its scancel may have died with it),
     /// and ends for the reason it was cancelled for (`StopRecord`).
     pub fn follow(&mut self, layout: &Layout, task_id: &str, job_id: &str, limits: &Limits) {
-        let mut job = Job::new(layout, task_id, limits);
+        let mut job = Job::new(layout, task_id, limits, None);
         job.stopping = StopRecord::read(&job.exit_file, job_id);
         if job.stopping.is_some() {
             job.cancel_owed = Some(None);
@@ -238,7 +235,7 @@ impl Slurm {
 }
 
 impl Job {
-    fn new(layout: &Layout, task_id: &str, limits: &Limits) -> Job {
+    fn new(layout: &Layout, task_id: &str, limits: &Limits, told: Option<String>) -> Job {
         Job {
             task_id: task_id.to_owned(),
             exit_file: layout.exit_file(task_id),
@@ -246,7 +243,7 @@ impl Job {
             idle_timeout: limits.idle_timeout,
             log_file: layout.log_file(task_id),
             prompt: (limits.prompt_idle, limits.prompt_patterns.clone()),
-            told: None,
+            told,
             setup: limits.setup.clone(),
             watchdog: None,
             stopping: None,
