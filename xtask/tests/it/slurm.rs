@@ -179,6 +179,17 @@ fn slurm_a_task_killed_by_a_signal_is_said_killed_by_it() {
     assert!(status["exit_code"].is_null(), "{status}");
 }
 
+/// Puts in `t` a stand-in for Slurm's `program`, the shell script that
+/// `script` makes of how the real one is run (`env PATH=... program`);
+/// returns the PATH that finds it first.
+fn stand_in(t: &Tree, program: &str, script: impl FnOnce(&str) -> String) -> String {
+    let path = std::env::var("PATH").unwrap();
+    let real = format!("env PATH='{path}' {program}");
+    let script = script(&real);
+    t.write_executable(&format!("bin/{program}"), &format!("#!/bin/sh\n{script}"));
+    format!("{}:{path}", t.path("bin").display())
+}
+
 /// Puts in `t` a stand-in for Slurm's `program` whose first call fails
 /// as Slurm's does when its controller cannot be reached (`said` on
 /// stderr, exit 1; the file `failed` made then), after running the real
@@ -186,21 +197,18 @@ fn slurm_a_task_killed_by_a_signal_is_said_killed_by_it() {
 /// lost), the later ones the real program's; returns the PATH that finds
 /// it first.
 fn failing_once(t: &Tree, program: &str, reached: bool, said: &str) -> String {
-    let path = std::env::var("PATH").unwrap();
-    let real = format!("env PATH='{path}' {program} \"$@\"");
-    let first = match reached {
-        true => format!("{real} > /dev/null; "),
-        false => String::new(),
-    };
-    t.write_executable(
-        &format!("bin/{program}"),
-        &format!(
-            "#!/bin/sh\nif [ ! -e {0} ]; then touch {0}; {first}echo \"{said}\" >&2; exit 1; fi\n\
-             exec {real}\n",
-            t.path("failed").display()
-        ),
-    );
-    format!("{}:{path}", t.path("bin").display())
+    let failed = t.path("failed");
+    stand_in(t, program, |real| {
+        let first = match reached {
+            true => format!("{real} \"$@\" > /dev/null; "),
+            false => String::new(),
+        };
+        format!(
+            "if [ ! -e {0} ]; then touch {0}; {first}echo \"{said}\" >&2; exit 1; fi\n\
+             exec {real} \"$@\"\n",
+            failed.display()
+        )
+    })
 }
 
 /// An sbatch that heard nothing back from the controller, which took the
@@ -341,16 +349,15 @@ fn slurm_a_timeout_cut_short_by_a_kill_is_recorded_by_the_next_run() {
     let Some(t) = slurm_tree() else { return };
     t.task("p/slow", &format!("timeout: 2s\n{}", sh("sleep 600")));
     // scancel cancels, then hangs until its orchestrator dies.
-    let path = std::env::var("PATH").unwrap();
-    t.write_executable(
-        "bin/scancel",
-        &format!(
-            "#!/bin/sh\nenv PATH='{path}' scancel \"$@\"\ntouch {}\nexec sleep 600\n",
-            t.path("cancelled").display()
-        ),
-    );
+    let cancelled = t.path("cancelled");
+    let path = stand_in(&t, "scancel", |real| {
+        format!(
+            "{real} \"$@\"\ntouch {}\nexec sleep 600\n",
+            cancelled.display()
+        )
+    });
     let mut first = (t.command(&["orchestrate"]))
-        .env("PATH", format!("{}:{path}", t.path("bin").display()))
+        .env("PATH", path)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -394,23 +401,21 @@ fn slurm_ctrl_c_cancels_jobs_and_exits_130() {
 /// until the file `release` is there, once it holds it (its pid in
 /// `held`); the run's output goes to `out`.
 fn run_with_p_a_s_submission_held(t: &Tree, submitted: bool) -> std::process::Child {
-    let path = std::env::var("PATH").unwrap();
     let root = t.root.display();
-    let sbatch = format!("env PATH='{path}' sbatch \"$@\"");
-    let (submit, answer) = match submitted {
-        true => (format!("  id=$({sbatch})\n"), "  echo \"$id\"; exit\n"),
-        false => (String::new(), ""),
-    };
-    t.write_executable(
-        "bin/sbatch",
-        &format!(
-            "#!/bin/sh\nif [ \"$TASK_ID\" = p/a ]; then\n{submit}  echo $$ > {root}/held\n  \
+    let path = stand_in(t, "sbatch", |real| {
+        let sbatch = format!("{real} \"$@\"");
+        let (submit, answer) = match submitted {
+            true => (format!("  id=$({sbatch})\n"), "  echo \"$id\"; exit\n"),
+            false => (String::new(), ""),
+        };
+        format!(
+            "if [ \"$TASK_ID\" = p/a ]; then\n{submit}  echo $$ > {root}/held\n  \
              until [ -e {root}/release ]; do sleep 0.02; done\n{answer}fi\nexec {sbatch}\n"
-        ),
-    );
+        )
+    });
     let out = std::fs::File::create(t.path("out")).unwrap();
     let run = (t.command(&["orchestrate", "-j", "2"]))
-        .env("PATH", format!("{}:{path}", t.path("bin").display()))
+        .env("PATH", path)
         .stdout(out)
         .stderr(Stdio::null())
         .spawn()
@@ -606,21 +611,19 @@ fn slurm_a_job_one_listing_leaves_out_is_not_lost() {
     t.task("p/a", &sh(&format!("{MARK}; echo ran")));
     // The first listing that holds p/a's job (by its log: other trees'
     // jobs are named p/a too) leaves it out.
-    let path = std::env::var("PATH").unwrap();
     let once = t.path("left-out");
     let log = format!("StdOut={}/workspace/logs/p/a.log", t.root.display());
-    t.write_executable(
-        "bin/scontrol",
-        &format!(
-            "#!/bin/sh\nout=$(env PATH='{path}' scontrol \"$@\")\nrc=$?\n\
+    let path = stand_in(&t, "scontrol", |real| {
+        format!(
+            "out=$({real} \"$@\")\nrc=$?\n\
              case \"$*\" in *' -o') if [ ! -e {0} ] && echo \"$out\" | grep -q '{log} '; then\n\
              touch {0}; echo \"$out\" | grep -v '{log} '; exit $rc; fi;; esac\n\
              echo \"$out\"\nexit $rc\n",
             once.display()
-        ),
-    );
+        )
+    });
     let run = (t.command(&["orchestrate"]))
-        .env("PATH", format!("{}:{path}", t.path("bin").display()))
+        .env("PATH", path)
         .output()
         .unwrap();
     let said = String::from_utf8_lossy(&run.stdout);
@@ -732,16 +735,12 @@ fn slurm_a_job_requeued_and_restarted_unseen_is_timed_from_its_new_start() {
     );
     t.task("p/a", &format!("timeout: 8s\n{}", sh(&script)));
     // The run's `scontrol` fails while `blind` is there.
-    let path = std::env::var("PATH").unwrap();
-    t.write_executable(
-        "bin/scontrol",
-        &format!(
-            "#!/bin/sh\n[ -e {} ] && exit 1\nexec env PATH='{path}' scontrol \"$@\"\n",
-            t.path("blind").display()
-        ),
-    );
+    let blind = t.path("blind");
+    let path = stand_in(&t, "scontrol", |real| {
+        format!("[ -e {} ] && exit 1\nexec {real} \"$@\"\n", blind.display())
+    });
     let mut orchestrate = t.command(&["orchestrate"]);
-    orchestrate.env("PATH", format!("{}:{path}", t.path("bin").display()));
+    orchestrate.env("PATH", path);
     let (run, job) = run_until_it_runs(&t, orchestrate, "p/a", &again);
     t.write("blind", "");
     wait_for("its first run to outlast its timeout", || {
@@ -1497,17 +1496,13 @@ fn slurm_a_job_held_after_too_many_requeues_is_said_held() {
     let held = "{poll_interval: 200ms, extra_args: [--hold]}";
     t.config(&CONFIG.replace("{poll_interval: 200ms}", held));
     t.task("p/a", &sh("true"));
-    let path = std::env::var("PATH").unwrap();
-    t.write_executable(
-        "bin/scontrol",
-        &format!(
-            "#!/bin/sh\nenv PATH='{path}' scontrol \"$@\" | sed 's/Reason=JobHeldUser/Reason=JobHoldMaxRequeue/'\n"
-        ),
-    );
+    let path = stand_in(&t, "scontrol", |real| {
+        format!("{real} \"$@\" | sed 's/Reason=JobHeldUser/Reason=JobHoldMaxRequeue/'\n")
+    });
     let out = std::fs::File::create(t.path("out")).unwrap();
     let run = t
         .command(&["orchestrate"])
-        .env("PATH", format!("{}:{path}", t.path("bin").display()))
+        .env("PATH", path)
         .stdout(out)
         .spawn()
         .unwrap();
