@@ -144,12 +144,16 @@ Examples:
         /// The JSON lines as they are in the file
         #[arg(long)]
         json: bool,
+        /// Only the last N events (of --task, with it), then with -f those that come
+        #[arg(short = 'n', long, value_name = "N")]
+        lines: Option<usize>,
     },
     /// Print or follow a task's log
     #[command(after_help = "\
 Examples:
   cargo xtask logs 01-analysis/02-lint -f             follow it while it runs
-  cargo xtask logs 01-analysis/02-lint --attempt 1    an earlier attempt's")]
+  cargo xtask logs 01-analysis/02-lint --attempt 1    an earlier attempt's
+  cargo xtask logs 01-analysis/02-lint -n 50 -f       its last 50 lines, then follow it")]
     Logs {
         /// Task id, e.g. 01-analysis/01-run-conformance-tests
         task: String,
@@ -159,6 +163,9 @@ Examples:
         /// An earlier attempt's log
         #[arg(long, value_name = "N")]
         attempt: Option<u32>,
+        /// Only the last N lines, then with -f what comes (as `tail -n N`)
+        #[arg(short = 'n', long, value_name = "N")]
+        lines: Option<usize>,
     },
     /// Remove the worktrees and task/* branches whose work is merged; list the others, kept
     Clean {

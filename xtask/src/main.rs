@@ -114,15 +114,19 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Next => commands::next::run(&layout),
         Command::Prompt { task } => commands::prompt::run(&layout, &task),
         Command::Report => commands::report::run(&layout),
-        Command::Events { follow, task, json } => {
-            commands::events::run(&layout, follow, task.as_deref(), json)
-        }
+        Command::Events {
+            follow,
+            task,
+            json,
+            lines,
+        } => commands::events::run(&layout, follow, task.as_deref(), json, lines),
         Command::Graph { format, phase } => commands::graph::run(&layout, format, phase.as_deref()),
         Command::Logs {
             task,
             follow,
             attempt,
-        } => commands::logs::run(&layout, &task, follow, attempt),
+            lines,
+        } => commands::logs::run(&layout, &task, follow, attempt, lines),
     }
 }
 

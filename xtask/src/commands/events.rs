@@ -1,9 +1,10 @@
-//! `events [-f] [--task ID] [--json]`: the lines of
-//! `workspace/events.jsonl`, as text or as they are, and with `-f` those
-//! that come after, until Ctrl-C.
+//! `events [-f] [--task ID] [--json] [-n N]`: the lines of
+//! `workspace/events.jsonl` (or their last `N`), as text or as they are,
+//! and with `-f` those that come after, until Ctrl-C.
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -12,8 +13,15 @@ use camino::Utf8Path;
 use crate::model::definitions;
 use crate::model::layout::Layout;
 use crate::state::events::Event;
+use crate::state::{jsonl, logs};
 
-pub fn run(layout: &Layout, follow: bool, task: Option<&str>, json: bool) -> Result<i32> {
+pub fn run(
+    layout: &Layout,
+    follow: bool,
+    task: Option<&str>,
+    json: bool,
+    lines: Option<usize>,
+) -> Result<i32> {
     let typed = task.map(|typed| layout.typed_id(typed));
     let task = typed.as_deref();
     let path = layout.events_file();
@@ -33,8 +41,14 @@ pub fn run(layout: &Layout, follow: bool, task: Option<&str>, json: bool) -> Res
     // A line still being written stays here until its newline comes.
     let mut pending = Vec::new();
     let mut printed = 0;
-    // Lines read, to name one that is not an event.
-    let mut number = 0;
+    // Lines read, to name one that is not an event; not known after the
+    // last `n` were read from the end.
+    let mut number = Some(0);
+    if let (Some(n), Some(file)) = (lines, &mut file) {
+        printed = print_last(&mut out, file, n, task, json)
+            .with_context(|| format!("cannot read {path}"))?;
+        number = None;
+    }
     loop {
         if file.is_none() {
             file = open(&path).ok();
@@ -44,14 +58,15 @@ pub fn run(layout: &Layout, follow: bool, task: Option<&str>, json: bool) -> Res
             // (but for a replacement, below).
             read_lines(file, &mut pending, |line| {
                 let text = String::from_utf8_lossy(line);
-                number += 1;
+                number = number.map(|n| n + 1);
                 match print_line(&mut out, text.trim_end(), task, json)? {
                     Some(shown) => printed += usize::from(shown),
                     // A line cut by a kill (the next append ends it), or
                     // edited: said, not passed on as an event.
                     None if !text.trim().is_empty() => eprintln!(
-                        "warning: {}:{number}: not an event (a line cut by a kill, or edited): skipped",
-                        layout.display(&path)
+                        "warning: {}{}: not an event (a line cut by a kill, or edited): skipped",
+                        layout.display(&path),
+                        number.map(|n| format!(":{n}")).unwrap_or_default()
                     ),
                     None => {}
                 }
@@ -69,11 +84,11 @@ pub fn run(layout: &Layout, follow: bool, task: Option<&str>, json: bool) -> Res
         {
             file = None;
             pending.clear();
-            number = 0;
+            number = Some(0);
             continue;
         }
         if !follow {
-            if let (Some(id), 0) = (task, printed) {
+            if let (Some(id), 0, false) = (task, printed, lines == Some(0)) {
                 // A task that does not exist gets the nearest id (a task
                 // removed since still has its events).
                 if !layout.task_file(id).is_file() {
@@ -116,6 +131,48 @@ fn read_lines(
     }
 }
 
+/// Prints the last `n` events `file` holds (of `task`, with one), oldest
+/// first, and leaves the file where `-f` goes on: after them, at the start
+/// of a last line still being written. A long-lived workspace's file holds
+/// months of runs: it is read back from its end only as far as those `n`
+/// go. Returns how many it printed.
+fn print_last(
+    out: &mut impl Write,
+    file: &mut File,
+    n: usize,
+    task: Option<&str>,
+    json: bool,
+) -> Result<usize> {
+    let end = file.metadata()?.len();
+    let mut last_byte = [b'\n'];
+    if end > 0 {
+        file.read_exact_at(&mut last_byte, end - 1)?;
+    }
+    let resume = match last_byte {
+        [b'\n'] => end,
+        _ => logs::start_of_last_lines(file, 1)?,
+    };
+    let mut shown: Vec<String> = jsonl::lines_before(file, resume)
+        .map(|line| String::from_utf8_lossy(&line).trim_end().to_owned())
+        .filter(|line| event_of(line, task).is_some_and(|event| event.is_some()))
+        .take(n)
+        .collect();
+    shown.reverse();
+    for line in &shown {
+        print_line(out, line, task, json)?;
+    }
+    file.seek(SeekFrom::Start(resume))?;
+    Ok(shown.len())
+}
+
+/// The event on `line` if it is one of `task`'s (or any, without a task):
+/// `None` when the line is no event, `Some(None)` when it is another
+/// task's.
+fn event_of(line: &str, task: Option<&str>) -> Option<Option<Event>> {
+    let event = serde_json::from_str::<Event>(line).ok()?;
+    Some(Some(event).filter(|e| task.is_none_or(|id| e.task.as_deref() == Some(id))))
+}
+
 /// Prints the event on `line` if it is one of `task`'s (or any, without
 /// a task); returns whether it printed it, `None` when it is no event.
 fn print_line(
@@ -124,12 +181,12 @@ fn print_line(
     task: Option<&str>,
     json: bool,
 ) -> Result<Option<bool>> {
-    let Ok(event) = serde_json::from_str::<Event>(line) else {
+    let Some(event) = event_of(line, task) else {
         return Ok(None);
     };
-    if task.is_some_and(|id| event.task.as_deref() != Some(id)) {
+    let Some(event) = event else {
         return Ok(Some(false));
-    }
+    };
     if json {
         writeln!(out, "{line}")?;
     } else {

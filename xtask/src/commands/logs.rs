@@ -1,6 +1,7 @@
-//! `logs <task> [-f] [--attempt N]`: prints or follows a task's log.
+//! `logs <task> [-f] [--attempt N] [-n N]`: prints or follows a task's
+//! log, or its last lines.
 
-use std::io::Write;
+use std::io::{Seek, SeekFrom, Write};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -10,9 +11,15 @@ use crate::model::definitions;
 use crate::model::layout::Layout;
 use crate::model::task;
 use crate::state::status::{self, State, Status};
-use crate::state::{lock, resets, runs};
+use crate::state::{lock, logs, resets, runs};
 
-pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Result<i32> {
+pub fn run(
+    layout: &Layout,
+    id: &str,
+    follow: bool,
+    attempt: Option<u32>,
+    lines: Option<usize>,
+) -> Result<i32> {
     let typed = layout.typed_id(id);
     let id: &str = &typed;
     if !layout.task_file(id).is_file() && !layout.log_file(id).exists() {
@@ -92,6 +99,11 @@ pub fn run(layout: &Layout, id: &str, follow: bool, attempt: Option<u32>) -> Res
         // `tail -F` would, wait for it.
         _ => awaited(false)?,
     };
+    if let Some(n) = lines {
+        logs::start_of_last_lines(&file, n)
+            .and_then(|start| file.seek(SeekFrom::Start(start)))
+            .with_context(|| format!("cannot read {path}"))?;
+    }
     let mut out = std::io::stdout().lock();
     std::io::copy(&mut file, &mut out).with_context(|| format!("cannot read {path}"))?;
     if !follow {

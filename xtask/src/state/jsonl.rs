@@ -57,6 +57,16 @@ pub fn lines_backwards(path: &Utf8Path) -> impl Iterator<Item = Vec<u8>> {
     }
 }
 
+/// The lines of `file` before byte `end`, from the last to the first, as
+/// `lines_backwards` reads them (the file's own offset is left as it is).
+pub fn lines_before(file: &File, end: u64) -> impl Iterator<Item = Vec<u8>> {
+    Backwards {
+        file: file.try_clone().ok(),
+        unread: end,
+        held: Vec::new(),
+    }
+}
+
 /// `lines_backwards`' reader.
 struct Backwards {
     file: Option<File>,

@@ -129,6 +129,38 @@ pub fn end_of(path: &Utf8Path, bytes: u64) -> std::io::Result<End> {
     })
 }
 
+/// Where the last `n` lines of `file` begin (its start when it has fewer),
+/// found from its end a block at a time, as `tail -n` finds them: a last
+/// line with no newline yet counts as one. An agent's log of a day's work
+/// is gigabytes: it is never read whole for its end.
+pub fn start_of_last_lines(file: &std::fs::File, n: usize) -> std::io::Result<u64> {
+    let len = file.metadata()?.len();
+    if n == 0 {
+        return Ok(len);
+    }
+    let mut newlines = 0;
+    let mut end = len;
+    let mut block = vec![0; 1 << 16];
+    while end > 0 {
+        let start = end.saturating_sub(block.len() as u64);
+        let part = &mut block[..(end - start) as usize];
+        file.read_exact_at(part, start)?;
+        for (i, _) in part.iter().enumerate().rev().filter(|(_, &b)| b == b'\n') {
+            let after = start + i as u64 + 1;
+            // The file's last newline ends its last line: no line to skip.
+            if after == len {
+                continue;
+            }
+            newlines += 1;
+            if newlines == n {
+                return Ok(after);
+            }
+        }
+        end = start;
+    }
+    Ok(0)
+}
+
 /// Before attempt `attempt` (a retry) starts: the previous attempt's log is
 /// kept as `<id>.attempt-N.log`, never over a kept log (one whose attempt
 /// number a person's removal of statuses and logs made free again takes
@@ -329,3 +361,37 @@ pub fn put_back(path: &Utf8Path, kept: &std::fs::File) -> Result<()> {
 
 /// Said in a log when the task wrote its stdout file again from its start.
 const REWRITTEN: &str = "xtask: the task wrote its stdout again from its start (it opened it again for writing, as `> /dev/stdout` does): all it holds now follows; what it held before is above only";
+
+#[cfg(test)]
+mod tests {
+    /// The last `n` lines start where `tail -n` starts them, also when
+    /// they span the blocks the file is read in from its end.
+    #[test]
+    fn start_of_last_lines() {
+        let dir = std::env::temp_dir().join(format!("xtask-logs-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("log");
+        let long = "x".repeat(3 << 16);
+        let check = |text: &str, n: usize, expected: &str| {
+            std::fs::write(&path, text).unwrap();
+            let file = std::fs::File::open(&path).unwrap();
+            let start = super::start_of_last_lines(&file, n).unwrap() as usize;
+            assert_eq!(
+                &text[start..],
+                expected,
+                "{n} of {:?}",
+                &text[..text.len().min(20)]
+            );
+        };
+        check("", 3, "");
+        check("a\nb\nc\n", 0, "");
+        check("a\nb\nc\n", 1, "c\n");
+        check("a\nb\nc\n", 2, "b\nc\n");
+        check("a\nb\nc\n", 9, "a\nb\nc\n");
+        check("a\nb\nc", 1, "c");
+        check("a\n\n\n", 2, "\n\n");
+        check(&format!("a\n{long}\nb\n"), 2, &format!("{long}\nb\n"));
+        check(&format!("{long}\n{long}"), 1, &long);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

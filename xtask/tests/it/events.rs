@@ -723,6 +723,73 @@ fn an_event_after_a_cut_line_is_kept_whole() {
     }
 }
 
+/// `events -n N` prints the last N events (of `--task`, with it), read
+/// from the file's end, and with `-f` goes on with those that come: a
+/// line still being written when it looked is printed once it is whole,
+/// not lost between the two. Without it, a workspace used for weeks
+/// printed every run's events before the new ones.
+#[test]
+fn events_lines_prints_the_last_events_then_follows() {
+    let t = Tree::new();
+    t.task("p/a", &sh("true"));
+    t.task("p/b", &format!("dependencies: [p/a]\n{}", sh("true")));
+    t.run(&["orchestrate"]).code(0);
+    t.run(&["reset", "p/a"]).code(0);
+    let last_two = t.run(&["events", "-n", "2"]);
+    last_two.code(0);
+    let lines: Vec<&str> = last_two.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", last_two.stdout);
+    assert!(lines[0].contains("run_finished  exit code 0"), "{lines:?}");
+    assert!(lines[1].contains("p/a  completed -> pending"), "{lines:?}");
+    let of_a = t.run(&["events", "-n", "1", "--task", "p/a", "--json"]);
+    of_a.code(0);
+    let event: serde_json::Value = serde_json::from_str(of_a.stdout.trim()).unwrap();
+    assert_eq!(
+        (event["task"].as_str(), event["to"].as_str()),
+        (Some("p/a"), Some("pending"))
+    );
+    // A line half written as `-f` starts: kept for when it ends.
+    let path = t.path("workspace/events.jsonl");
+    let whole = std::fs::read_to_string(&path).unwrap();
+    let last = whole.lines().last().unwrap().to_owned();
+    let (head, tail) = last.split_at(last.len() / 2);
+    std::fs::write(
+        &path,
+        format!("{}{head}", &whole[..whole.len() - last.len() - 1]),
+    )
+    .unwrap();
+    let out = std::fs::File::create(t.path("follow.out")).unwrap();
+    let mut follow = t
+        .command(&["events", "-f", "-n", "1", "--json"])
+        .stdout(out)
+        .spawn()
+        .unwrap();
+    wait_for("the last whole event", || {
+        t.read("follow.out").lines().count() == 1
+    });
+    std::io::Write::write_all(
+        &mut std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap(),
+        format!("{tail}\n").as_bytes(),
+    )
+    .unwrap();
+    wait_for("the event finished", || {
+        t.read("follow.out").lines().count() == 2
+    });
+    t.run(&["block", "p/a"]).code(0);
+    wait_for("the new event", || {
+        t.read("follow.out").contains("\"to\":\"failed\"")
+    });
+    follow.kill().unwrap();
+    follow.wait().unwrap();
+    let followed = t.read("follow.out");
+    let lines: Vec<&str> = followed.lines().collect();
+    assert_eq!(lines[1], last, "{followed}");
+    assert_eq!(lines[0], whole.lines().rev().nth(1).unwrap(), "{followed}");
+}
+
 /// `events -f` goes on with a new events log when the file is removed and
 /// made again (a new workspace).
 #[test]

@@ -643,6 +643,43 @@ fn logs_follow_after_a_reset_of_a_task_needing_approval() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "attempt=2\n");
 }
 
+/// `logs -n N` prints the last N lines of a log, as `tail -n` does (a
+/// last line with no newline is one), read from its end; with `-f` it
+/// then follows the task. An agent's log of hours was printed whole
+/// before the following began.
+#[test]
+fn logs_lines_prints_the_last_lines_then_follows() {
+    let t = Tree::new();
+    t.task(
+        "p/slow",
+        &sh("seq 1 5000; printf 'no newline'; while [ ! -f release ]; do sleep 0.02; done; echo; echo last"),
+    );
+    let mut run = t.start(&["orchestrate"]);
+    wait_for("the task to run", || {
+        t.exists("workspace/logs/p/slow.log")
+            && t.read("workspace/logs/p/slow.log").contains("no newline")
+    });
+    let two = t.run(&["logs", "p/slow", "-n", "2"]);
+    two.code(0);
+    assert_eq!(two.stdout, "5000\nno newline");
+    let out = std::fs::File::create(t.path("follow.out")).unwrap();
+    let mut follow = t
+        .command(&["logs", "-f", "-n", "1", "p/slow"])
+        .stdout(out)
+        .spawn()
+        .unwrap();
+    wait_for("the last line", || t.read("follow.out") == "no newline");
+    t.write("release", "");
+    assert!(follow.wait().unwrap().success());
+    assert_eq!(t.read("follow.out"), "no newline\nlast\n");
+    assert!(run.wait().unwrap().success());
+    let none = t.run(&["logs", "p/slow", "-n", "0"]);
+    assert_eq!(none.code(0).stdout, "");
+    let all = t.run(&["logs", "p/slow", "-n", "9999"]);
+    all.code(0);
+    assert_eq!(all.stdout, t.read("workspace/logs/p/slow.log"));
+}
+
 #[test]
 fn logs_follow_prints_until_the_task_ends() {
     let t = Tree::new();
