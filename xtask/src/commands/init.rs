@@ -24,6 +24,9 @@ pub fn run(layout: &Layout) -> Result<i32> {
             layout.cmd("init")
         );
     }
+    // Read before anything is made: a `.gitignore` that cannot be read
+    // left `init` half done.
+    let gitignore = read_gitignore(layout)?;
     std::fs::create_dir_all(&layout.tasks)
         .with_context(|| format!("cannot create {}", layout.tasks))?;
     for (path, text) in [
@@ -37,7 +40,7 @@ pub fn run(layout: &Layout) -> Result<i32> {
             println!("kept    {shown} (it exists)");
         }
     }
-    ignore_workspace(layout)?;
+    ignore_workspace(layout, &gitignore)?;
     // The example task's name, unless it was made already.
     let example = "01-plan/01-first-task";
     let new = if layout.task_file(example).exists() {
@@ -61,15 +64,28 @@ pub fn create_new(path: &Utf8Path, text: &str) -> Result<bool> {
     atomic::create_new(path, text.as_bytes())
 }
 
-/// Adds `/workspace/` to the repository's `.gitignore` unless a line there
-/// names it already.
-fn ignore_workspace(layout: &Layout) -> Result<()> {
+/// The repository's `.gitignore` (empty when there is none; a line that
+/// is not UTF-8 read as near as can be), or why `init` cannot add to it.
+fn read_gitignore(layout: &Layout) -> Result<String> {
     let path = layout.root.join(".gitignore");
-    let text = match std::fs::read_to_string(&path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(e).with_context(|| format!("cannot read {path}")),
-    };
+    if path.is_dir() {
+        anyhow::bail!(
+            "{} is a folder, not a file: git reads what to ignore from a file `.gitignore`; move the folder away, then run `{}` again",
+            layout.display(&path),
+            layout.cmd("init")
+        );
+    }
+    match std::fs::read(&path) {
+        Ok(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        Err(e) => Err(e).with_context(|| format!("cannot read {path}")),
+    }
+}
+
+/// Adds `/workspace/` to the repository's `.gitignore`, which held `text`,
+/// unless a line there names it already.
+fn ignore_workspace(layout: &Layout, text: &str) -> Result<()> {
+    let path = layout.root.join(".gitignore");
     let shown = layout.display(&path);
     // A line that ignores the folder itself: not `workspaces/`, nor
     // `workspace.json`.

@@ -467,6 +467,29 @@ fn a_root_without_tasks_is_told_the_init_that_makes_them_there() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A `.gitignore` that is a folder is said before `init` makes anything
+/// (it made `tasks/` and its files, then failed on it, half done); one
+/// that is not UTF-8 gets its line added as any other.
+#[test]
+fn init_with_a_gitignore_it_cannot_add_to_makes_nothing() {
+    let t = Tree::new();
+    std::fs::remove_dir_all(t.path("tasks")).unwrap();
+    std::fs::create_dir_all(t.path(".gitignore")).unwrap();
+    t.run(&["init"]).code(2).says(
+        ".gitignore is a folder, not a file: git reads what to ignore from a file `.gitignore`; move the folder away",
+    );
+    assert!(!t.exists("tasks"), "init made tasks/ before it failed");
+    std::fs::remove_dir(t.path(".gitignore")).unwrap();
+    std::fs::write(t.path(".gitignore"), b"caf\xe9/\n").unwrap();
+    t.run(&["init"])
+        .code(0)
+        .says("added   /workspace/ to .gitignore");
+    assert_eq!(
+        std::fs::read(t.path(".gitignore")).unwrap(),
+        b"caf\xe9/\n# The orchestrator's run-time state (cargo xtask)\n/workspace/\n"
+    );
+}
+
 #[test]
 fn init_sets_up_a_fresh_repository_and_an_empty_one_says_what_to_do() {
     let dir = std::env::temp_dir().join(format!("xtask-init-{}", std::process::id()));
