@@ -162,28 +162,11 @@ impl Watchdog {
         if ran < earliest {
             return None;
         }
-        let Some((size, modified, last_written)) = self.output() else {
-            // Its log was removed (by hand, with workspace/logs): what the
-            // task writes goes on into the file it still has open, which
-            // cannot be seen. Not taken for silence: only its timeout
-            // applies until a log is there again.
-            self.watched = false;
-            return None;
-        };
-        if !self.watched {
-            // The first look: the log last grew when it was last written.
-            // A time ahead of our clock (a file server's clock ahead of
-            // ours) was written just now, not never.
-            self.watched = true;
-            self.log_size = size;
-            let age = modified
-                .map(|at| SystemTime::now().duration_since(at).unwrap_or_default())
-                .unwrap_or(ran);
-            self.last_growth = now - self.stillness(age, now).min(ran);
-        } else if size != self.log_size {
-            self.log_size = size;
-            self.last_growth = now;
-        }
+        // Its log was removed (by hand, with workspace/logs): what the task
+        // writes goes on into the file it still has open, which cannot be
+        // seen. Not taken for silence: only its timeout applies until a
+        // log is there again.
+        let (size, last_written) = self.look(now)?;
         let still = now - self.last_growth;
         let idle_due = self.idle_timeout.filter(|idle| !in_setup && still >= *idle);
         if let Some((asked, patterns)) = &self.prompt {
@@ -206,6 +189,43 @@ impl Watchdog {
             }
         }
         idle_due.map(|_| alarm(Ending::IdleTimeout))
+    }
+
+    /// Appends `line`, the run's own (the task's process was stopped or
+    /// continued), to the log at `now`: it is not the task's output, so
+    /// neither the idle timeout nor a question's while counts it as growth.
+    pub fn say(&mut self, line: &str, now: Instant) {
+        let seen = self.look(now);
+        logs::append_line(&self.log, line);
+        if let (Some(_), Some((size, ..))) = (seen, self.output()) {
+            self.log_size = size;
+        }
+    }
+
+    /// Takes in, at `now`, how the log has grown since the last look: its
+    /// size and the file the task last wrote to. `None`, and no look
+    /// taken, when its log is gone.
+    fn look(&mut self, now: Instant) -> Option<(u64, Utf8PathBuf)> {
+        let Some((size, modified, last_written)) = self.output() else {
+            self.watched = false;
+            return None;
+        };
+        if !self.watched {
+            // The first look: the log last grew when it was last written.
+            // A time ahead of our clock (a file server's clock ahead of
+            // ours) was written just now, not never.
+            let ran = now.saturating_duration_since(self.started);
+            self.watched = true;
+            self.log_size = size;
+            let age = modified
+                .map(|at| SystemTime::now().duration_since(at).unwrap_or_default())
+                .unwrap_or(ran);
+            self.last_growth = now - self.stillness(age, now).min(ran);
+        } else if size != self.log_size {
+            self.log_size = size;
+            self.last_growth = now;
+        }
+        Some((size, last_written))
     }
 
     /// How much the task has written, when it last wrote, and the file it

@@ -314,6 +314,15 @@ impl Supervisor {
         Some(task)
     }
 
+    /// Says `line` in the log of slot `slot`'s task, `log`, through its
+    /// watchdog, which does not take it for the task's output.
+    fn say(&mut self, slot: usize, log: &Utf8Path, line: &str) {
+        match self.running.get_mut(&slot) {
+            Some(task) => task.watchdog.say(line, Instant::now()),
+            None => logs::append_line(log, line),
+        }
+    }
+
     fn started(&mut self, slot: usize, pid: u32, cgroup_procs: Option<std::path::PathBuf>) {
         let Some(task) = self.running.get_mut(&slot) else {
             return;

@@ -183,7 +183,9 @@ fn run(
     };
     let procs = prepared.as_ref().map(|(group, _)| group.procs_file());
     lock(shared).started(index, pid, procs);
-    let (status, rusage) = process::wait(pid, |paused| said_paused(&spec.log_file, pid, paused));
+    let (status, rusage) = process::wait(pid, |paused| {
+        lock(shared).say(index, &spec.log_file, &said_paused(pid, paused));
+    });
     let exited_at = std::time::SystemTime::now();
     let group = prepared.as_ref().map(|(group, _)| *group);
     let leftovers = end_leftovers(pid, group, spec, index, shared);
@@ -270,20 +272,19 @@ fn end_leftovers(
     leftovers | strays
 }
 
-/// Says in the task's `log` that its process `pid` was stopped or
+/// What the task's log says when its process `pid` was stopped or
 /// continued: a task stopped (a program that suspends itself, a person's
 /// `kill -STOP`) waits for a SIGCONT that nothing here sends, and its
 /// timeouts still count; its log, and so `progress` and the live view,
 /// would show it working.
-fn said_paused(log: &Utf8Path, pid: u32, paused: process::Paused) {
-    let line = match paused {
+fn said_paused(pid: u32, paused: process::Paused) -> String {
+    match paused {
         process::Paused::Stopped(signal) => format!(
             "xtask: its process was stopped by {}: it waits for `kill -CONT -{pid}`, which nothing here sends; its timeouts still count",
             process::signal_name(signal)
         ),
         process::Paused::Continued => "xtask: its process was continued".to_owned(),
-    };
-    logs::append_line(log, &line);
+    }
 }
 
 /// How often the slot looks whether what a task left has ended, in its

@@ -2409,6 +2409,30 @@ fn a_task_that_stops_itself_is_said_stopped_until_continued() {
     );
 }
 
+/// A task that stops itself again each time it is continued prints
+/// nothing: the log's lines that say so are the run's, not its output,
+/// and its idle timeout stops it (they were taken for growth, and only
+/// its timeout did).
+#[test]
+fn a_task_said_stopped_and_continued_is_still_idle() {
+    let t = Tree::new();
+    let stops = "echo $$ > pid; echo working; while :; do kill -TSTP $$; done";
+    t.task(
+        "p/a",
+        &format!("idle_timeout: 1s\ntimeout: 20s\n{}", sh(stops)),
+    );
+    let mut run = t.start(&["orchestrate"]);
+    let log = || std::fs::read_to_string(t.path("workspace/logs/p/a.log")).unwrap_or_default();
+    wait_for("the task to stop itself", || {
+        log().contains("stopped by SIGTSTP")
+    });
+    let pid = read_pid(&t.path("pid"));
+    signal_until(pid, libc::SIGCONT, "the run's end", || {
+        run.try_wait().unwrap().is_some()
+    });
+    assert_eq!(t.status("p/a")["ending"], "idle_timeout");
+}
+
 /// A talking task whose log's times are ahead of this machine's clock
 /// (a file server's clock ahead of ours) is not taken for idle: a log
 /// written "in the future" was written just now, not never.
