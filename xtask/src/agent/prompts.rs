@@ -118,6 +118,69 @@ pub fn waiting_for_input<'a>(patterns: &'a [String], line: &str) -> Option<&'a s
         .map(String::as_str)
 }
 
+/// A question a log's end asks again and again (`asked_again`).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Repeated {
+    /// What is printed each time: `Continue? (y/n) `, or the question and
+    /// its line break.
+    pub text: String,
+    /// How many bytes at the end are its repeats, back to back (the first
+    /// maybe only its end).
+    pub bytes: usize,
+}
+
+impl Repeated {
+    /// The question, as a last line would say it.
+    pub fn question(&self) -> String {
+        unboxed(terminal::plain(&self.text).trim()).to_owned()
+    }
+}
+
+/// The question `end`, a log's last bytes, asks again and again: the text
+/// it ends with, printed back to back twice at least, when that text is
+/// one line and asks for input by `patterns`. A task that asks on an input
+/// that answers nothing (`while :; do printf 'Continue? (y/n) '; read a ||
+/// true; done`, its stdin empty) fills its log with the question, which
+/// never goes still.
+pub fn asked_again(patterns: &[String], end: &str) -> Option<Repeated> {
+    let (period, bytes) = repeated_end(end.as_bytes())?;
+    let text = end.get(end.len() - period..)?;
+    let line = text.trim();
+    if line.contains('\n') || waiting_for_input(patterns, line).is_none() {
+        return None;
+    }
+    Some(Repeated {
+        text: text.to_owned(),
+        bytes,
+    })
+}
+
+/// The text `bytes` ends with, repeated back to back twice at least: the
+/// length of its one repeat and of all its repeats, the longest such end
+/// (so `Sure??Sure??` repeats `Sure??`, not `?`). The prefix function of
+/// the bytes from the end gives the shortest period of every end in one
+/// pass: an end of length `n` whose shortest period `p` fits twice in it.
+fn repeated_end(bytes: &[u8]) -> Option<(usize, usize)> {
+    let back: Vec<u8> = bytes.iter().rev().copied().collect();
+    let mut prefix = vec![0; back.len()];
+    let mut longest = None;
+    for i in 1..back.len() {
+        let mut k = prefix[i - 1];
+        while k > 0 && back[i] != back[k] {
+            k = prefix[k - 1];
+        }
+        if back[i] == back[k] {
+            k += 1;
+        }
+        prefix[i] = k;
+        let (length, period) = (i + 1, i + 1 - k);
+        if length >= 2 * period {
+            longest = Some((period, length));
+        }
+    }
+    longest
+}
+
 /// Whether `line` quotes `told`, the error an attempt was given about the
 /// one before it: it holds one of its lines (of 8 characters at least, so
 /// that a word does not count). An agent repeats what it was told (its
@@ -347,6 +410,33 @@ mod tests {
             None,
             "a lone $ matches nothing"
         );
+    }
+
+    #[test]
+    fn a_question_asked_again_and_again_is_found() {
+        let patterns = defaults();
+        let asks = "Continue? (y/n) ";
+        let check = |end: &str, expected: Option<(&str, usize)>| {
+            let found = asked_again(&patterns, end);
+            let found = found.as_ref().map(|r| (r.text.as_str(), r.bytes));
+            assert_eq!(found, expected, "{end:?}");
+        };
+        check(&asks.repeat(3), Some((asks, 48)));
+        check(&format!("working\n{}", asks.repeat(2)), Some((asks, 32)));
+        let line = "Continue? (y/n)\n";
+        // The line break before the first repeat is the end of one too.
+        check(&format!("done\n{}", line.repeat(4)), Some((line, 65)));
+        // The longest repeat, not a doubled character at its end.
+        let custom = vec!["sure??$".to_owned()];
+        let found = asked_again(&custom, "Sure??Sure??").unwrap();
+        assert_eq!(found.question(), "Sure??");
+        // Asked once, or once after each other line: not again and again.
+        check(&format!("working\n{asks}"), None);
+        check(&"step\nContinue? (y/n)\n".repeat(3), None);
+        // Repeated, but no question; blank lines.
+        check(&"Compiling...\n".repeat(5), None);
+        check("\n\n\n", None);
+        check("", None);
     }
 
     #[test]

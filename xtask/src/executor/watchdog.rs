@@ -27,8 +27,15 @@ pub struct Watchdog {
     last_growth: Instant,
     /// The log size at which its last line was last read for a question.
     asked_at: Option<u64>,
-    /// How long its log had been still when a question was found.
+    /// How long its log had been still when a question was found, or
+    /// had asked it again and again (`asked_again`).
     asked_after: Duration,
+    asked_again: bool,
+    /// The question its log's end has asked again and again, with nothing
+    /// else between, at every look since it was first seen.
+    repeats: Option<Repeats>,
+    /// The log size at which its end was last read for those.
+    repeats_looked_at: Option<u64>,
     /// Whether the log has been looked at yet.
     watched: bool,
     /// The suspensions of its Slurm job, each by when it ended and how long
@@ -44,6 +51,24 @@ pub struct Watchdog {
     /// The error a retry was told its previous attempt failed with: a
     /// last line that quotes it asks nothing.
     told: Option<String>,
+}
+
+/// A question a log's end asks again and again, since `since`.
+struct Repeats {
+    question: prompts::Repeated,
+    since: Instant,
+}
+
+impl Repeats {
+    /// Whether `repeated`, found at the end of the log once it had
+    /// `grown` since these were last seen, goes on from them: the same
+    /// question, and all written since more of it, its repeats reaching
+    /// back past the end seen by one at least; or the end read, all of its
+    /// repeats (`fills`), could not reach that far.
+    fn go_on(&self, repeated: &prompts::Repeated, grown: u64, fills: bool) -> bool {
+        let reaches_back = grown + repeated.text.len() as u64 <= repeated.bytes as u64;
+        self.question.text == repeated.text && (reaches_back || fills)
+    }
 }
 
 /// Why a task must be stopped.
@@ -72,6 +97,9 @@ impl Watchdog {
             last_growth: started,
             asked_at: None,
             asked_after: Duration::ZERO,
+            asked_again: false,
+            repeats: None,
+            repeats_looked_at: None,
             watched: false,
             pauses: Vec::new(),
             setup_done: None,
@@ -188,6 +216,9 @@ impl Watchdog {
                 }
             }
         }
+        if let Some(asked) = self.asked_again(now, size, &last_written) {
+            return Some(asked);
+        }
         idle_due.map(|_| alarm(Ending::IdleTimeout))
     }
 
@@ -200,6 +231,55 @@ impl Watchdog {
         if let (Some(_), Some((size, ..))) = (seen, self.output()) {
             self.log_size = size;
         }
+    }
+
+    /// The question the task's log, `size` long, `last_written` its file
+    /// written last, has asked again and again for the prompts' while,
+    /// with nothing else between, as far as its ends show: each look since
+    /// found it ending with that question, printed back to back, and
+    /// everything written since the look before more of it (or, grown by
+    /// more than it read, its whole read end). Its log never goes still,
+    /// but it waits as a quiet question does.
+    fn asked_again(&mut self, now: Instant, size: u64, last_written: &Utf8Path) -> Option<Alarm> {
+        let (asked, patterns) = self.prompt.clone()?;
+        if self.repeats_looked_at != Some(size) {
+            let grown = self
+                .repeats_looked_at
+                .replace(size)
+                .map(|at| size.checked_sub(at));
+            let end = logs::end_of(last_written, logs::LAST_LINE_BYTES).ok();
+            let found = end.and_then(|end| {
+                let repeated = prompts::asked_again(&patterns, &end.text)?;
+                let fills = !end.whole && repeated.bytes == end.text.len();
+                Some((repeated, fills))
+            });
+            self.repeats = match (self.repeats.take(), found) {
+                (Some(seen), Some((repeated, fills)))
+                    if grown
+                        .flatten()
+                        .is_some_and(|g| seen.go_on(&repeated, g, fills)) =>
+                {
+                    Some(seen)
+                }
+                (_, found) => found.map(|(question, _)| Repeats {
+                    question,
+                    since: now,
+                }),
+            };
+        }
+        let repeats = self.repeats.as_ref()?;
+        let question = repeats.question.question();
+        let quoted = (self.told.as_deref())
+            .is_some_and(|told| prompts::quotes_the_question(&patterns, told, &question));
+        if now.saturating_duration_since(repeats.since) < asked || quoted {
+            return None;
+        }
+        self.asked_after = asked;
+        self.asked_again = true;
+        Some(Alarm {
+            ending: Ending::WaitingForInput,
+            detail: Some(question),
+        })
     }
 
     /// Takes in, at `now`, how the log has grown since the last look: its
@@ -355,6 +435,10 @@ impl Watchdog {
             Some(Ending::IdleTimeout) => format!(
                 "idle for {} (its log did not grow)",
                 limit(self.idle_timeout)
+            ),
+            Some(Ending::WaitingForInput) if self.asked_again => format!(
+                "waiting for input: its log has ended with the same question, asked again and again with nothing else between, for {}",
+                limit(Some(self.asked_after))
             ),
             Some(Ending::WaitingForInput) => format!(
                 "waiting for input: its log has been still for {} and ends with a question",

@@ -46,7 +46,8 @@ pub fn last_short_line(path: &Utf8Path) -> String {
     }
 }
 
-const LAST_LINE_BYTES: u64 = 2048;
+/// How much of a log's end is read for its last line.
+pub const LAST_LINE_BYTES: u64 = 2048;
 
 /// How the orchestrator's own lines in a task's log begin.
 pub const OURS: &str = "xtask: ";
@@ -76,7 +77,7 @@ fn draws(c: char) -> bool {
 
 /// The end of a file, as read by `end_of`.
 pub struct End {
-    text: String,
+    pub text: String,
     /// The file was read from its first byte: its first line is whole.
     pub whole: bool,
 }

@@ -1778,6 +1778,34 @@ fn a_pattern_ending_in_a_blank_matches_a_question_ending_the_line() {
         .says("p/b: waiting for input: Sure?");
 }
 
+/// A task that asks again and again on an input that answers nothing
+/// (its stdin is empty) fills its log with its question, which never goes
+/// still: it is stopped as waiting for input once it has asked nothing
+/// else for `prompt_idle` (only its timeout stopped it, its log growing
+/// by megabytes a second). One that prints the question between lines of
+/// its work runs to its end.
+#[test]
+fn a_question_asked_again_and_again_is_waiting_for_input() {
+    let t = Tree::new();
+    t.config("kill_grace: 1s\nprompt_idle: 1s\n");
+    let asks = "while :; do printf 'Continue? (y/n) '; read a || true; done";
+    t.task("p/asks", &format!("timeout: 15s\n{}", sh(asks)));
+    let works = "for i in $(seq 40); do echo \"step $i\"; echo 'Continue? (y/n)'; sleep 0.05; done";
+    t.task("p/works", &format!("timeout: 15s\n{}", sh(works)));
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("p/asks: waiting for input: Continue? (y/n)");
+    assert_eq!(t.status("p/asks")["ending"], "waiting_for_input");
+    assert_eq!(t.state("p/works"), "completed");
+    let log = t.read("workspace/logs/p/asks.log");
+    let said = "xtask: waiting for input: its log has ended with the same question, asked again and again with nothing else between, for 1s";
+    assert!(
+        log.contains(said),
+        "{}",
+        &log[log.len().saturating_sub(500)..]
+    );
+}
+
 /// An agent whose CLI printed a successful result and then hung on its
 /// way out (a child it waits for), stopped by its idle timeout or its
 /// timeout, did its work and was paid for it: the task completes by that
