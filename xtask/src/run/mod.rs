@@ -351,6 +351,11 @@ impl Run<'_> {
         if let Some(note) = self.admission.memory_note(&self.graph, &to_run) {
             self.printer.note(Tone::Warn, &note);
         }
+        if self.config.agents.prompt_patterns.is_empty() {
+            let config_file = self.layout.config_file();
+            let config_file = self.layout.display(&config_file);
+            self.printer.note(Tone::Plain, &format!("note: {config_file}: `prompt_patterns: []` turns the question watch off: a task waiting on a question nobody answers waits for its timeout"));
+        }
         // The ends recovered from records are on disk before the records go.
         self.write_final_statuses()?;
         // A task whose work waits in the merge queue still needs its record.

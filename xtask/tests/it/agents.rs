@@ -1806,6 +1806,20 @@ fn a_question_asked_again_and_again_is_waiting_for_input() {
     );
 }
 
+/// `prompt_patterns: []` turns the question watch off, as README says:
+/// the run says so as it starts (it was silent), and a task whose still
+/// log ends with a question runs to its end.
+#[test]
+fn an_empty_prompt_patterns_is_said_to_turn_the_question_watch_off() {
+    let t = Tree::new();
+    t.config("prompt_idle: 1s\nprompt_patterns: []\n");
+    t.task("p/a", &sh("printf 'Continue? (y/n) '; sleep 2"));
+    t.run(&["orchestrate"])
+        .code(0)
+        .says("note: tasks/orchestrator.yaml: `prompt_patterns: []` turns the question watch off");
+    assert_eq!(t.state("p/a"), "completed");
+}
+
 /// An agent whose CLI printed a successful result and then hung on its
 /// way out (a child it waits for), stopped by its idle timeout or its
 /// timeout, did its work and was paid for it: the task completes by that
