@@ -137,18 +137,20 @@ impl Executor {
         }
     }
 
-    /// Follows a Slurm job submitted by an earlier orchestrator; false when
-    /// this executor cannot (it is not Slurm).
+    /// Follows a Slurm job submitted by an earlier orchestrator, for an
+    /// attempt told `told` (`TASK_PREVIOUS_ERROR`); false when this
+    /// executor cannot (it is not Slurm).
     pub fn follow(
         &mut self,
         layout: &Layout,
         task_id: &str,
         job_id: &str,
         limits: &Limits,
+        told: Option<String>,
     ) -> bool {
         match self {
             Executor::Slurm(slurm) => {
-                slurm.follow(layout, task_id, job_id, limits);
+                slurm.follow(layout, task_id, job_id, limits, told);
                 true
             }
             Executor::Local(_) => false,

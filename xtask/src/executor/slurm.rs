@@ -203,11 +203,20 @@ impl Slurm {
         let _ = self.submissions.send(submission);
     }
 
-    /// Follows a job submitted by an orchestrator that died; one it was
-    /// cancelling is cancelled again (its scancel may have died with it),
-    /// and ends for the reason it was cancelled for (`StopRecord`).
-    pub fn follow(&mut self, layout: &Layout, task_id: &str, job_id: &str, limits: &Limits) {
-        let mut job = Job::new(layout, task_id, limits, None);
+    /// Follows a job submitted by an orchestrator that died, told `told`
+    /// as its attempt was (a retry quoting it asks nothing: see
+    /// `Watchdog::told`); one it was cancelling is cancelled again (its
+    /// scancel may have died with it), and ends for the reason it was
+    /// cancelled for (`StopRecord`).
+    pub fn follow(
+        &mut self,
+        layout: &Layout,
+        task_id: &str,
+        job_id: &str,
+        limits: &Limits,
+        told: Option<String>,
+    ) {
+        let mut job = Job::new(layout, task_id, limits, told);
         job.stopping = StopRecord::read(&job.exit_file, job_id);
         if job.stopping.is_some() {
             job.cancel_owed = Some(None);

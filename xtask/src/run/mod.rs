@@ -399,7 +399,9 @@ impl Run<'_> {
                 let (task, branch) = (&self.graph.tasks[t], status.branch.as_deref());
                 let started = status.started().unwrap_or_else(SystemTime::now);
                 let limits = attempt::limits(self.layout, self.config, task, branch, started);
-                executor.follow(self.layout, id, job, &limits)
+                // What its attempt was told, as its running status keeps it.
+                let told = status.previous.as_ref().map(|p| p.error.clone());
+                executor.follow(self.layout, id, job, &limits, told)
             }
             _ => false,
         };

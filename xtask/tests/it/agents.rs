@@ -1894,8 +1894,9 @@ fn an_agent_stopped_by_a_person_after_its_successful_result_completes() {
 /// answers, and whose retry quotes it (`TASK_PREVIOUS_ERROR`) then works
 /// quietly for `quiet` seconds (more than `prompt_idle`) before it ends,
 /// in a process of its own environment (an agent's CLI exec'd with
-/// another: what it was told is not in its environment any more).
-pub fn a_retry_quoting_its_question(t: &Tree, quiet: u32) {
+/// another: what it was told is not in its environment any more); the
+/// config is `config` (the executor's settings, say) and what it needs.
+pub fn a_retry_quoting_its_question(t: &Tree, quiet: u32, config: &str) {
     t.write(
         "agent.sh",
         &format!(
@@ -1906,7 +1907,7 @@ exec env -u TASK_PREVIOUS_ERROR sh -c 'sleep {quiet}; echo done'
         ),
     );
     t.config(&format!(
-        "prompt_idle: 1s\nkill_grace: 1s\nagent: {{command: [sh, {}]}}\n",
+        "{config}prompt_idle: 1s\nkill_grace: 1s\nagent: {{command: [sh, {}]}}\n",
         t.path("agent.sh").display()
     ));
     t.task("p/a", "retries: 1\ntimeout: 60s");
@@ -1920,7 +1921,7 @@ exec env -u TASK_PREVIOUS_ERROR sh -c 'sleep {quiet}; echo done'
 #[test]
 fn a_retry_quoting_the_question_it_was_told_of_is_not_asking_it() {
     let t = Tree::new();
-    a_retry_quoting_its_question(&t, 3);
+    a_retry_quoting_its_question(&t, 3, "");
     t.run(&["orchestrate"]).code(0);
     assert_eq!(t.status("p/a")["attempt"], 2);
     let told = t.read("workspace/logs/p/a.log");

@@ -660,7 +660,7 @@ fn a_stop_continues_an_adopted_stopped_task_so_its_handler_runs() {
 #[test]
 fn an_adopted_retry_quoting_the_question_it_was_told_of_is_not_asking_it() {
     let t = Tree::new();
-    crate::agents::a_retry_quoting_its_question(&t, 4);
+    crate::agents::a_retry_quoting_its_question(&t, 4, "");
     let mut first = spawn_orchestrate(&t, "out");
     let log = || std::fs::read_to_string(t.path("workspace/logs/p/a.log")).unwrap_or_default();
     wait_for("its retry to quote the question", || {

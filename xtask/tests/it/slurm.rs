@@ -946,6 +946,34 @@ fn slurm_a_job_adopted_after_a_crash_keeps_its_timeout() {
     assert!(duration < 9.0, "duration {duration} s");
 }
 
+/// A retry's job that quotes the question it was told of, taken up by the
+/// next orchestrator after a crash, is not taken for asking it, as the
+/// run that submitted it would not have: it runs to its end (its job was
+/// cancelled at its first second of quiet, as waiting for input).
+#[test]
+fn slurm_an_adopted_retry_quoting_the_question_it_was_told_of_is_not_asking_it() {
+    let Some(t) = slurm_tree() else { return };
+    let slurm = CONFIG.replace("kill_grace: 1s\n", "");
+    crate::agents::a_retry_quoting_its_question(&t, 4, &slurm);
+    let mut first = t
+        .command(&["orchestrate"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let log = || std::fs::read_to_string(t.path("workspace/logs/p/a.log")).unwrap_or_default();
+    wait_for("its retry to quote the question", || {
+        log().contains("Last time: waiting for input")
+    });
+    first.kill().unwrap();
+    first.wait().unwrap();
+    t.run(&["orchestrate"])
+        .code(0)
+        .never_says("waiting for input: Retrying");
+    assert_eq!(t.status("p/a")["attempt"], 2);
+    assert!(log().contains("done\n"), "{}", log());
+}
+
 /// A tree whose orchestrator was killed (SIGKILL) while the job of `p/one`
 /// runs; `p/one` ends once the file `release` exists (a second copy at
 /// once: a test that fails, not hangs), and `p/two` waits for it. Both
