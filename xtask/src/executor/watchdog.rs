@@ -250,7 +250,9 @@ impl Watchdog {
             let end = logs::end_of(last_written, logs::LAST_LINE_BYTES).ok();
             let found = end.and_then(|end| {
                 let repeated = prompts::asked_again(&patterns, &end.text)?;
-                let fills = !end.whole && repeated.bytes == end.text.len();
+                // Less than a repeat before them: the read began in one
+                // (in a character, maybe, read as U+FFFD).
+                let fills = !end.whole && end.text.len() - repeated.bytes < repeated.text.len();
                 Some((repeated, fills))
             });
             self.repeats = match (self.repeats.take(), found) {
@@ -637,6 +639,51 @@ mod tests {
             let alarm = dog.check(start + secs(5));
             assert_eq!(alarm.is_some(), asks, "{last}");
         }
+        std::fs::remove_file(path).unwrap();
+    }
+
+    /// A log that grows by nothing but one question, again and again, for
+    /// the prompts' while stops the task; anything else printed between
+    /// starts that while again.
+    #[test]
+    fn a_question_asked_again_and_again_stops_the_task() {
+        let path = log("again");
+        let start = Instant::now();
+        let secs = Duration::from_secs;
+        let patterns: Arc<[String]> = vec!["(y/n)$".to_owned(), "[o/n]$".to_owned()].into();
+        let append = |text: &str| {
+            use std::io::Write;
+            let mut file = std::fs::File::options().append(true).open(&path).unwrap();
+            file.write_all(text.as_bytes()).unwrap();
+        };
+        let asks = "Continue? (y/n) ";
+        let mut dog =
+            Watchdog::new(path.clone(), None, None, start).with_prompts(secs(2), patterns.clone());
+        append(&format!("working\n{}", asks.repeat(3)));
+        assert_eq!(dog.check(start + secs(2)), None, "first seen");
+        append(&asks.repeat(2));
+        assert_eq!(dog.check(start + secs(3)), None);
+        append(&format!("step\n{}", asks.repeat(2)));
+        assert_eq!(dog.check(start + secs(4)), None, "seen again from here");
+        append(asks);
+        assert_eq!(dog.check(start + secs(5)), None);
+        append(asks);
+        let alarm = dog.check(start + secs(6)).unwrap();
+        assert_eq!(alarm.ending, Ending::WaitingForInput);
+        assert_eq!(alarm.detail.as_deref(), Some("Continue? (y/n)"));
+        assert!(dog.why(Some(&alarm)).contains("asked again and again"));
+        // Grown past the end read, which begins inside a character (the
+        // second byte of a `«`).
+        std::fs::write(&path, "").unwrap();
+        let asks = "Écraser « config.backup.toml » ? [o/n] ";
+        let mut dog =
+            Watchdog::new(path.clone(), None, None, start).with_prompts(secs(2), patterns);
+        append(&format!("working\n{}", asks.repeat(100)));
+        assert_eq!(dog.check(start + secs(2)), None);
+        append(&asks.repeat(80));
+        let alarm = dog.check(start + secs(4)).unwrap();
+        let question = "Écraser « config.backup.toml » ? [o/n]";
+        assert_eq!(alarm.detail.as_deref(), Some(question));
         std::fs::remove_file(path).unwrap();
     }
 
