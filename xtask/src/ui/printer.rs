@@ -9,6 +9,11 @@ use crate::ui::format;
 use crate::ui::live::Live;
 use crate::ui::progress::Progress;
 
+/// The width of an event line's type column: that of its widest types
+/// (`approval`, `approved`, `rejected`), so every line's task id starts in
+/// one column.
+const WHAT_WIDTH: usize = 8;
+
 pub struct Printer {
     color: bool,
     quiet: bool,
@@ -83,9 +88,13 @@ impl Printer {
         if self.quiet {
             return;
         }
+        debug_assert!(
+            what.len() <= WHAT_WIDTH,
+            "`{what}` is wider than its column"
+        );
         let clock = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
         let clock = clock.get(11..19).unwrap_or(&clock);
-        let what = self.paint(tone, &format!("{what:<7}"));
+        let what = self.paint(tone, &format!("{what:<WHAT_WIDTH$}"));
         self.emit(&format!(
             "{clock} {what} {} {details}",
             format::padded(task, 44)

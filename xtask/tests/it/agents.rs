@@ -112,7 +112,7 @@ fn claude_results_decide_the_verdict_and_are_recorded() {
     let done = run
         .stdout
         .lines()
-        .find(|l| l.contains("done    p/ok "))
+        .find(|l| l.contains("done     p/ok "))
         .unwrap();
     assert!(done.ends_with("  1 tool call refused"), "{done}");
     t.run(&["why", "p/ok"])
@@ -906,7 +906,7 @@ fn a_run_resumed_during_a_pause_says_what_it_waits_for() {
     child.wait().unwrap();
     t.run(&["orchestrate"])
         .code(0)
-        .says("paused  p/limited")
+        .says("paused   p/limited")
         .says("(pool anthropic): it starts again then");
     assert_eq!(t.state("p/limited"), "completed");
 }
@@ -963,7 +963,7 @@ fn a_task_whose_pool_is_paused_by_another_is_paused_in_every_view() {
     let out = std::fs::File::create(t.path("out")).unwrap();
     let mut child = t.command(&["orchestrate"]).stdout(out).spawn().unwrap();
     wait_for("the pauses said", || {
-        t.read("out").contains("paused  p/near")
+        t.read("out").contains("paused   p/near")
     });
     // SAFETY: kill has no memory-safety preconditions.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
@@ -2000,7 +2000,7 @@ fn a_retry_held_by_the_budget_is_told_once_when_it_starts() {
         .says("; its retry ready, not started: budget of $0.50 reached");
     // The budget is said after the line with the cost that reached it.
     let at = |text: &str| run.stdout.find(text).expect(text);
-    assert!(at("failed  p/a") < at("reached ($0.64 spent): nothing new starts"));
+    assert!(at("failed   p/a") < at("reached ($0.64 spent): nothing new starts"));
     assert_eq!(progress_json(&t)["total"]["failed"], 1);
     assert_eq!(
         changes(&t, "p/a"),

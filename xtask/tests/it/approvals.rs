@@ -1302,7 +1302,7 @@ fn a_run_says_an_approval_revoked_before_it_took_it_up() {
     let stale = r#"{"decision": "approved", "by": "alice", "at": "2026-01-01T00:00:00Z",
         "seen": {"tasks/p/c.md": {"hash": "0", "size": 1, "changed_ns": 1}}}"#;
     t.write("workspace/approvals/p/c.json", stale);
-    let said = "revoked p/c";
+    let said = "revoked  p/c";
     wait_for("the run to say it", || t.read("out").contains(said));
     t.write("go", "");
     assert_eq!(run.wait().unwrap().code(), Some(4));
@@ -1323,7 +1323,7 @@ fn an_approval_revoked_before_the_run_is_said_once_and_recorded() {
     t.task("p/c", &format!("approve: before\n{}", sh("echo edited")));
     let out = std::fs::File::create(t.path("out")).unwrap();
     let mut run = t.command(&["orchestrate"]).stdout(out).spawn().unwrap();
-    let said = "revoked p/c";
+    let said = "revoked  p/c";
     wait_for("the run to say it", || t.read("out").contains(said));
     wait_for("p/c to await approval", || {
         t.state("p/c") == "awaiting_approval"

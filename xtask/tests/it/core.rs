@@ -587,7 +587,7 @@ fn a_task_file_added_during_the_run_runs_in_the_same_run() {
     t.task("p/gen", &sh(&format!("mkdir -p tasks/q && {generate}")));
     t.run(&["orchestrate"])
         .code(0)
-        .says("found   q/new")
+        .says("found    q/new")
         .says("Summary: 2 completed");
     assert_eq!(t.read("workspace/outputs/q/new/x"), "generated\n");
 }

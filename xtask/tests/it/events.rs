@@ -386,7 +386,9 @@ fn a_failing_notifier_is_said_on_the_console() {
     let said = run.said();
     let first = "warning: notifier 1 failed (exit 3, for p/a failed): see ";
     let at = said.find(first).unwrap_or_else(|| panic!("{said}"));
-    let done = said.find("done    p/b").unwrap_or_else(|| panic!("{said}"));
+    let done = said
+        .find("done     p/b")
+        .unwrap_or_else(|| panic!("{said}"));
     assert!(at < done, "said at the next event, `b`'s end: {said}");
     assert_eq!(said.matches(first).count(), 1, "{said}");
     run.says("warning: notifier 1 failed 3 of its 3 command(s): see ");

@@ -652,7 +652,7 @@ fn a_folder_under_one_made_unreadable_is_looked_at_again() {
     let run = t.run_as_nobody(&["orchestrate"]);
     let said = run.said();
     assert_eq!(run.code, 0, "{said}");
-    assert!(said.contains("found   2-b/sub/u"), "{said}");
+    assert!(said.contains("found    2-b/sub/u"), "{said}");
     assert!(t.exists("found"), "{said}");
     assert_eq!(t.launches("2-b/sub/t"), 1, "{said}");
 }
@@ -724,7 +724,7 @@ fn run_that_finds_an_empty_task_file(
     let out = std::fs::File::create(t.path("out.txt")).unwrap();
     let run = t.command(&["orchestrate"]).stdout(out).spawn().unwrap();
     wait_for("the writer's start", || {
-        t.read("out.txt").contains("start   1-plan/writer")
+        t.read("out.txt").contains("start    1-plan/writer")
     });
     first();
     std::fs::write(&file, "").unwrap();
@@ -752,7 +752,7 @@ fn a_task_file_found_half_written_is_read_again_once_written() {
     t.write("tasks/2-impl/late.md", "---\ncommand: \"true\"\n---\n");
     let (code, said) = let_it_end(&t, run);
     assert_eq!(code, Some(0), "{said}");
-    assert!(said.contains("found   2-impl/late"), "{said}");
+    assert!(said.contains("found    2-impl/late"), "{said}");
     assert!(!said.contains("invalid"), "{said}");
     assert_eq!(t.state("2-impl/late"), "completed");
     assert!(t.exists("markers/3-final_merge"), "{said}");
@@ -798,7 +798,7 @@ fn a_generated_file_that_closes_a_cycle_is_left_out_alone() {
     let run = t.run(&["orchestrate"]);
     run.code(1)
         .says("tasks/2-b/n.md:2: dependency cycle: 2-b/n -> 3-c/e -> phase 2-b -> 2-b/n");
-    assert!(!run.stdout.contains("found   3-c/e"), "{}", run.stdout);
+    assert!(!run.stdout.contains("found    3-c/e"), "{}", run.stdout);
     assert_eq!(t.launches("3-c/e"), 0);
     assert_eq!(t.launches("3-c/f"), 1);
 }

@@ -197,7 +197,7 @@ fn a_killed_orchestrator_loses_nothing_and_starts_nothing_twice() {
     wait_for("the task to end", || !alive(pids[0]));
     let mut second = spawn_orchestrate(&t, "second.out");
     wait_for("the adoption", || {
-        t.read("second.out").contains("adopt   p/works")
+        t.read("second.out").contains("adopt    p/works")
     });
     t.write("release-works", "");
     let code = second.wait().unwrap().code();
@@ -2167,7 +2167,9 @@ fn outlived_a_cut_short_stop(supervisor_too: bool) {
         wait_for("the supervisor to be gone", || !alive(supervisor));
     }
     let mut second = spawn_orchestrate(&t, "out2");
-    wait_for("the adoption", || t.read("out2").contains("adopt   p/slow"));
+    wait_for("the adoption", || {
+        t.read("out2").contains("adopt    p/slow")
+    });
     signal(supervisor, libc::SIGKILL);
     signal(task, libc::SIGKILL);
     wait_for("the run to end", || second.try_wait().unwrap().is_some());
@@ -2209,7 +2211,7 @@ fn an_adopted_task_stopped_by_ctrl_c_is_interrupted() {
     first.wait().unwrap();
     let second = spawn_orchestrate(&t, "out");
     wait_for("the adoption", || {
-        t.read("out").contains("adopt   p/stubborn")
+        t.read("out").contains("adopt    p/stubborn")
     });
     signal(second.id(), libc::SIGINT);
     let log = interrupted_log(&t, second);
@@ -2281,7 +2283,7 @@ fn adopted_with_its_supervisor_held(t: &Tree, id: &str) -> (std::process::Child,
     first.kill().unwrap();
     first.wait().unwrap();
     let second = spawn_orchestrate(t, "out2");
-    let adopted = format!("adopt   {id}");
+    let adopted = format!("adopt    {id}");
     wait_for("the adoption", || t.read("out2").contains(&adopted));
     (second, supervisor)
 }
@@ -2319,7 +2321,7 @@ fn an_adopted_task_that_exits_on_sigterm_is_interrupted() {
     first.kill().unwrap();
     first.wait().unwrap();
     let mut second = spawn_orchestrate(&t, "out");
-    wait_for("the adoption", || t.read("out").contains("adopt   p/a"));
+    wait_for("the adoption", || t.read("out").contains("adopt    p/a"));
     signal(second.id(), libc::SIGTERM);
     assert_eq!(
         second.wait().unwrap().code(),
@@ -3493,7 +3495,7 @@ fn monitor_records_the_end_of_a_task_whose_file_was_removed_after_its_run_was_ki
     // Its exit code is of the tasks it waited for: this one failed.
     t.run(&["monitor"])
         .code(1)
-        .says("failed  p/a")
+        .says("failed   p/a")
         .says("Summary: 0 completed, 1 failed")
         .says("  failed   p/a: exit code 3; its task file is gone")
         .never_says("No task is recorded as running");
@@ -3659,7 +3661,7 @@ fn monitor_records_the_end_of_a_task_of_a_killed_run_when_no_task_file_is_left()
     assert!(!alive(pid));
     t.run(&["monitor"])
         .code(1)
-        .says("failed  p/a")
+        .says("failed   p/a")
         .never_says("has no task yet");
     let status = t.status("p/a");
     assert_eq!(status["status"], "failed");
@@ -3686,7 +3688,7 @@ fn a_task_whose_file_comes_back_after_its_end_was_recorded_is_summed_up_once() {
     });
     t.write("release-a", "");
     wait_for("the end to be recorded", || {
-        t.read("second.out").contains("failed  p/a")
+        t.read("second.out").contains("failed   p/a")
     });
     // Back before the other task's end, whose scan finds it.
     std::fs::rename(t.path("a.md.away"), t.path("tasks/p/a.md")).unwrap();
@@ -3694,7 +3696,7 @@ fn a_task_whose_file_comes_back_after_its_end_was_recorded_is_summed_up_once() {
     let code = second.wait().unwrap().code();
     let said = t.read("second.out");
     assert_eq!(code, Some(1), "{said}");
-    assert!(said.contains("found   p/a"), "{said}");
+    assert!(said.contains("found    p/a"), "{said}");
     assert!(said.contains("Summary: 1 completed, 1 failed"), "{said}");
     assert_eq!(
         said.matches("  failed   p/a: exit code 3").count(),

@@ -1280,7 +1280,7 @@ fn a_branch_moved_below_its_start_is_not_said_to_be_merged() {
     t.run(&["orchestrate"]).code(0);
     t.task("p/b", &sh("git reset -q --hard HEAD~1"));
     let run = t.run(&["orchestrate"]);
-    run.code(0).says("done    p/b");
+    run.code(0).says("done     p/b");
     assert!(!run.stdout.contains("merged as"), "{}", run.stdout);
     assert_eq!(integration_log(&t), ["write a.txt", "first"]);
 }

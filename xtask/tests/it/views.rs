@@ -843,6 +843,33 @@ fn the_report_has_a_bar_for_every_finished_task_in_a_real_browser() {
     }
 }
 
+/// The console's event lines start their task ids in one column, whatever
+/// the line's type: `approval`, `approved` and `rejected`, wider than the
+/// others' column, pushed their ids one character right.
+#[test]
+fn event_lines_start_their_task_ids_in_one_column() {
+    let t = Tree::new();
+    t.task("p/plan", &format!("approve: after\n{}", sh("true")));
+    t.task("p/b", &sh("true"));
+    let run = t.run(&["orchestrate"]);
+    run.code(4);
+    let columns: Vec<(usize, &str)> = run
+        .stdout
+        .lines()
+        .filter(|l| l.get(8..9) == Some(" ") && l.contains(" p/"))
+        .map(|l| (l.find(" p/").unwrap(), l))
+        .collect();
+    assert!(
+        columns.iter().any(|(_, l)| l.contains(" approval p/plan")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        columns.iter().all(|(at, _)| *at == columns[0].0),
+        "{columns:#?}"
+    );
+}
+
 #[test]
 fn on_a_terminal_orchestrate_draws_a_live_view_and_plain_lines_otherwise() {
     let t = Tree::new();
@@ -863,11 +890,11 @@ fn on_a_terminal_orchestrate_draws_a_live_view_and_plain_lines_otherwise() {
     // window narrowed, a blank line after each).
     let event = drawn
         .split('\n')
-        .find(|l| l.contains("start   01-a/slow"))
+        .find(|l| l.contains("start    01-a/slow"))
         .unwrap()
         .trim_end_matches('\r');
     assert!(
-        !event.ends_with(' ') && !event.contains("start   01-a/quick"),
+        !event.ends_with(' ') && !event.contains("start    01-a/quick"),
         "{event:?}"
     );
 
@@ -877,7 +904,7 @@ fn on_a_terminal_orchestrate_draws_a_live_view_and_plain_lines_otherwise() {
         !plain.contains("[#"),
         "NO_COLOR must give plain lines:\n{plain}"
     );
-    assert!(plain.contains("done    01-a/slow"), "{plain}");
+    assert!(plain.contains("done     01-a/slow"), "{plain}");
 }
 
 #[test]
@@ -1692,7 +1719,7 @@ fn a_dumb_terminal_gets_plain_lines_and_plain_frames() {
     let run = printed_until(terminal_command(&t, "orchestrate", "dumb"), |s| {
         s.contains("Summary:")
     });
-    assert!(run.contains("done    p/a"), "{run}");
+    assert!(run.contains("done     p/a"), "{run}");
     assert!(!run.contains('\u{1b}'), "{run:?}");
     let watch = printed_until(terminal_command(&t, "progress --watch", "dumb"), |s| {
         s.contains("1/1     done")
