@@ -12,6 +12,7 @@ use crate::run::notify::{self, Told};
 use crate::state::events::Event;
 use crate::state::lock;
 use crate::state::status::{self, State};
+use crate::ui::format::counted;
 
 pub fn run(layout: &Layout, ids: &[String]) -> Result<i32> {
     let every = |_: &Task| true;
@@ -100,7 +101,7 @@ pub fn run(layout: &Layout, ids: &[String]) -> Result<i32> {
     }
     let unreadable_said = match unreadable {
         0 => String::new(),
-        n => format!("; {n} status file(s) unreadable"),
+        n => format!("; {} unreadable", counted(n, "status file", "status files")),
     };
     let obstacles = worktree_obstacles(layout, &defs, &chosen);
     for line in &obstacles {
@@ -108,11 +109,17 @@ pub fn run(layout: &Layout, ids: &[String]) -> Result<i32> {
     }
     let obstacles_said = match obstacles.len() {
         0 => String::new(),
-        n => format!("; {n} task(s) would fail as they start"),
+        1 => "; 1 task would fail as it starts".to_owned(),
+        n => format!("; {n} tasks would fail as they start"),
     };
     println!(
-        "{} task definitions valid; {checked} completed task(s) checked, {wrong} with problems{unreadable_said}{obstacles_said}",
-        defs.graph.tasks.len()
+        "{} valid; {} checked, {wrong} with problems{unreadable_said}{obstacles_said}",
+        counted(
+            defs.graph.tasks.len(),
+            "task definition",
+            "task definitions"
+        ),
+        counted(checked, "completed task", "completed tasks"),
     );
     if let Some(told) = events {
         told.finish();

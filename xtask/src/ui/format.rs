@@ -84,6 +84,11 @@ pub fn first_few(items: &[String], n: usize) -> String {
     }
 }
 
+/// A count and its noun, in the singular for one: `1 task`, `3 tasks`.
+pub fn counted(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// `8 GiB`, `100 MiB`.
 pub fn gib(amount: f64) -> String {
     let amount = amount.max(0.0);
@@ -157,6 +162,15 @@ mod tests {
         assert_eq!(super::padded("中文", 6), "中文  ");
         assert_eq!(super::padded("e\u{301}🚀", 6), "e\u{301}🚀   ");
         assert_eq!(super::padded("too long", 3), "too long");
+    }
+
+    #[test]
+    fn one_is_counted_in_the_singular() {
+        let tasks = |n| super::counted(n, "task", "tasks");
+        assert_eq!(
+            [tasks(0), tasks(1), tasks(2)],
+            ["0 tasks", "1 task", "2 tasks"]
+        );
     }
 
     #[test]

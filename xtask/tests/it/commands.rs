@@ -117,7 +117,7 @@ fn progress_survives_a_corrupt_status_file() {
     // `validate` counts them apart from the completed tasks it checked.
     t.run(&["validate"])
         .code(1)
-        .says("0 completed task(s) checked, 0 with problems; 3 status file(s) unreadable");
+        .says("0 completed tasks checked, 0 with problems; 3 status files unreadable");
     // The task list warns too, on stderr.
     let tasks = t.run(&["progress", "--tasks"]);
     assert!(
@@ -537,6 +537,26 @@ fn validate_checks_definitions_and_outputs_of_completed_tasks() {
     t.run(&["validate"])
         .code(2)
         .says("unknown dependency `p/q`");
+}
+
+/// `validate`'s summary counts one in the singular: it said `1 task
+/// definitions valid; 1 completed task(s) checked`.
+#[test]
+fn validate_counts_one_in_the_singular() {
+    let t = Tree::new();
+    t.task("p/a", &sh("true"));
+    t.run(&["orchestrate"]).code(0);
+    t.run(&["validate"])
+        .code(0)
+        .says("1 task definition valid; 1 completed task checked, 0 with problems\n");
+    t.task("p/b", &sh("true"));
+    t.run(&["validate"])
+        .code(0)
+        .says("2 task definitions valid; 1 completed task checked");
+    std::fs::remove_dir_all(t.path("workspace/status")).unwrap();
+    t.run(&["validate"])
+        .code(0)
+        .says("2 task definitions valid; 0 completed tasks checked");
 }
 
 /// `validate` while a run goes on says what it finds of completed tasks

@@ -492,7 +492,7 @@ fn a_notifier_that_reads_no_large_event_does_not_end_a_command() {
     t.run(&["validate"])
         .code(1)
         .says("FAILED p/a: ")
-        .says("1 completed task(s) checked, 1 with problems");
+        .says("1 completed task checked, 1 with problems");
     assert!(t
         .read("workspace/logs/notify.log")
         .contains("notifier 1 for p/a failed: exit 0"));

@@ -866,7 +866,7 @@ fn a_branch_or_folder_it_did_not_make_is_refused_before_launch() {
         .code(1)
         .says("FAILS  p/theirs: branch `task/p/theirs` exists and was not made by cargo xtask")
         .says("FAILS  p/folder: ")
-        .says("2 task(s) would fail as they start");
+        .says("2 tasks would fail as they start");
     assert!(
         !validated.stdout.contains("p/mine:"),
         "{}",
