@@ -284,6 +284,10 @@ fn a_status_longer_than_one_read_is_read_whole() {
     assert_eq!(t.read("workspace/status/p/a.json"), padded);
 }
 
+/// A launch of a task whose dependency is not completed is refused,
+/// saying which, in what state, and the command that goes on. It ran,
+/// and said the dependency was "not selected in this run", which a
+/// launch, of one task, cannot help.
 #[test]
 fn launch_runs_one_task_or_says_what_is_unmet() {
     let t = Tree::new();
@@ -292,20 +296,41 @@ fn launch_runs_one_task_or_says_what_is_unmet() {
         &format!("outputs: [x]\n{}", sh("echo > $TASK_OUTPUT_DIR/x")),
     );
     t.task("p/b", &format!("dependencies: [p/a]\n{}", sh("true")));
+    // A hint carries the --root the command was given.
+    let hint =
+        |verb: &str, id: &str| format!("cargo xtask --root {} {verb} {id}", t.root.display());
+    let launch = |id: &str| hint("launch", id);
     t.run(&["launch", "p/b"])
         .code(1)
-        .says("p/b: waits on p/a (not run yet, and not selected in this run)");
+        .says(&format!(
+            "error: cannot launch p/b: its dependency p/a is not completed (not run yet): `{}` runs it first",
+            launch("p/a")
+        ))
+        .never_says("not selected");
     assert_eq!(t.state("p/b"), "pending");
+    assert!(!t.exists("workspace/events.jsonl"), "a refusal is no run");
     t.run(&["launch", "p/a"]).code(0);
     t.run(&["launch", "p/b"]).code(0);
     t.run(&["launch", "p/b"]).code(2).says("already completed");
-    // A dependency that failed is said to have failed.
+    // A dependency that failed is said to have failed, with its error;
+    // one blocked, by what; each of several.
     t.task("p/c", &sh("exit 3"));
     t.task("p/d", &format!("dependencies: [p/c]\n{}", sh("true")));
-    t.run(&["launch", "p/c"]).code(1);
-    t.run(&["launch", "p/d"])
-        .code(1)
-        .says("p/d: waits on p/c (failed, and not selected in this run)");
+    t.task(
+        "p/e",
+        &format!("dependencies: [p/d, p/a, q/f]\n{}", sh("true")),
+    );
+    t.task("q/f", &sh("true"));
+    t.run(&["orchestrate", "--phase", "p"]).code(1);
+    t.run(&["launch", "p/d"]).code(1).says(&format!(
+        "cannot launch p/d: its dependency p/c is not completed (failed: exit code 3): `{}` runs it again",
+        launch("p/c")
+    ));
+    t.run(&["launch", "p/e"]).code(1).says(&format!(
+        "cannot launch p/e: its dependencies are not completed: p/d (blocked by p/c: `{}` says what it waits on); q/f (not run yet: `{}` runs it first)",
+        hint("why", "p/d"),
+        launch("q/f")
+    ));
 }
 
 #[test]
