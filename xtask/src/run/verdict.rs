@@ -276,9 +276,11 @@ pub fn unseen_cost(
 /// The error of an attempt its timeout or idle timeout ended: which
 /// limit, how long, and where it is set (the task's own, else its
 /// phase's), as `Limits::of` takes them: the one to raise, if it was too
-/// short. The bare name where neither sets it any more (the config
-/// changed since the attempt started).
-fn timeout_error(config: &Config, task: &Task, ending: Ending) -> String {
+/// short. The limit is the one the attempt was given (`ran_with`, as its
+/// record says), the one set now beside it when the config changed since
+/// the attempt started (a run that adopted it after an edit); the bare
+/// name where neither is known.
+fn timeout_error(config: &Config, task: &Task, ending: Ending, ran_with: Option<u64>) -> String {
     let phase_key = task::phase_key(task.phase());
     let phase = config.phase(phase_key);
     let (name, key, own, phases) = match ending {
@@ -290,15 +292,48 @@ fn timeout_error(config: &Config, task: &Task, ending: Ending) -> String {
             phase.idle_timeout,
         ),
     };
-    let (limit, set_by) = match (own, phases) {
-        (Some(limit), _) => (limit, format!("its `{key}`")),
-        (None, Some(limit)) => (limit, format!("its phase's, `phases.{phase_key}.{key}`")),
+    let now = match (own, phases) {
+        (Some(limit), _) => Some((limit, format!("its `{key}`"))),
+        (None, Some(limit)) => Some((limit, format!("its phase's, `phases.{phase_key}.{key}`"))),
+        (None, None) => None,
+    };
+    // As the supervisor was given it: to the millisecond.
+    let ran_with = ran_with.map(std::time::Duration::from_millis);
+    let (limit, said) = match (ran_with, now) {
         (None, None) => return name.to_owned(),
+        (Some(ran), Some((limit, set_by))) if ran.as_millis() != limit.as_millis() => {
+            let limit = humantime::format_duration(limit);
+            (
+                ran,
+                format!("its limit as it started; now {limit}, {set_by}"),
+            )
+        }
+        (Some(ran), None) => (
+            ran,
+            format!("its limit as it started; no `{key}` is set now"),
+        ),
+        (_, Some((limit, set_by))) => (limit, set_by),
     };
     let limit = humantime::format_duration(limit);
     match ending {
-        Ending::Timeout => format!("{name} after {limit} ({set_by})"),
-        _ => format!("{name}: its log did not grow for {limit} ({set_by})"),
+        Ending::Timeout => format!("{name} after {limit} ({said})"),
+        _ => format!("{name}: its log did not grow for {limit} ({said})"),
+    }
+}
+
+/// The error of an attempt killed for its memory: the limit it was given
+/// (`ran_with`, in bytes, as its record says), and the one set now beside
+/// it when the config changed since it started.
+fn memory_error(config: &Config, task: &Task, ran_with: Option<u64>) -> String {
+    let now = Limits::of(config, task).memory_gb;
+    let ran_with = ran_with.map(|bytes| bytes as f64 / (1u64 << 30) as f64);
+    match ran_with.map(format::gib) {
+        Some(ran) if ran != format::gib(now) => format!(
+            "Out of memory (limit {ran} as it started; {} now)",
+            format::gib(now)
+        ),
+        Some(ran) => format!("Out of memory (limit {ran})"),
+        None => format!("Out of memory (limit {})", format::gib(now)),
     }
 }
 
@@ -411,12 +446,11 @@ fn exit_error(
         Ending::Timeout if r.message.is_some() => {
             (r.message.as_ref()).map(|limit| format!("Timeout: {limit}"))
         }
-        Ending::Timeout | Ending::IdleTimeout => Some(timeout_error(config, task, r.ending)),
+        Ending::Timeout | Ending::IdleTimeout => {
+            Some(timeout_error(config, task, r.ending, r.limit_ms))
+        }
         Ending::Interrupted => Some(INTERRUPTED.to_owned()),
-        Ending::OutOfMemory => Some(format!(
-            "Out of memory (limit {})",
-            format::gib(Limits::of(config, task).memory_gb)
-        )),
+        Ending::OutOfMemory => Some(memory_error(config, task, r.memory_limit_bytes)),
         Ending::Lost => Some(format!(
             "lost: {}",
             r.message.as_deref().unwrap_or("the node failed")

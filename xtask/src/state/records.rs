@@ -40,6 +40,13 @@ pub struct ExitRecord {
     /// is never taken for the current one (`None`: Slurm's, or unknown).
     #[serde(default)]
     pub attempt: Option<u32>,
+    /// The limit that stopped it, as its supervisor was given it: the
+    /// timeout or idle timeout, or the memory. The config may set another
+    /// by the time a run judges it (edited before a run adopted it).
+    #[serde(default)]
+    pub limit_ms: Option<u64>,
+    #[serde(default)]
+    pub memory_limit_bytes: Option<u64>,
 }
 
 impl ExitRecord {
@@ -64,6 +71,8 @@ impl ExitRecord {
             peak_memory_bytes: None,
             cpu_seconds: None,
             attempt: None,
+            limit_ms: None,
+            memory_limit_bytes: None,
         }
     }
 

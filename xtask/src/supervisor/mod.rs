@@ -601,8 +601,15 @@ fn exit_record(task: &Running, outcome: Outcome) -> ExitRecord {
             }
         }
     };
+    let spec = &task.spec;
     ExitRecord {
-        attempt: Some(task.spec.attempt),
+        attempt: Some(spec.attempt),
+        limit_ms: match record.ending {
+            Ending::Timeout => spec.timeout_ms,
+            Ending::IdleTimeout => spec.idle_timeout_ms,
+            _ => None,
+        },
+        memory_limit_bytes: (record.ending == Ending::OutOfMemory).then_some(spec.memory_bytes),
         ..record
     }
 }

@@ -33,6 +33,34 @@ fn leftover_groups() -> Vec<String> {
     .collect()
 }
 
+/// A task of a killed run, the config's memory limit raised before the
+/// next run adopts it, killed at the limit its cgroup was given: its error
+/// names that one, and the one set now. It named the one set now (`limit
+/// 1 GiB`), which it had never reached.
+#[test]
+fn an_adopted_task_s_memory_kill_names_the_limit_it_started_with() {
+    if !cgroups_writable() {
+        return;
+    }
+    let t = Tree::new();
+    t.config("kill_grace: 1s\nmax_memory_gb: 0.09765625\n");
+    // A 300 MiB buffer against a 100 MiB limit, once released.
+    t.task(
+        "p/hog",
+        &sh("touch started; while [ ! -e go ]; do sleep 0.02; done; dd if=/dev/zero of=/dev/null bs=300M count=1"),
+    );
+    let mut first = t.start(&["orchestrate"]);
+    wait_for("p/hog to start", || t.exists("started"));
+    wait_for("its running status", || t.state("p/hog") == "running");
+    first.kill().unwrap();
+    first.wait().unwrap();
+    t.config("kill_grace: 1s\nmax_memory_gb: 1\n");
+    t.write("go", "");
+    let said = "Out of memory (limit 100 MiB as it started; 1 GiB now)";
+    t.run(&["orchestrate"]).code(1).says(said);
+    assert_eq!(t.status("p/hog")["error"], said);
+}
+
 #[test]
 fn a_task_past_its_memory_limit_is_killed_and_reported_out_of_memory() {
     if !cgroups_writable() {

@@ -2305,6 +2305,34 @@ fn let_the_supervisor_go_and_end(
     t.read(&format!("workspace/logs/{id}.log"))
 }
 
+/// A task of a killed run, its phase's timeout raised in the config
+/// before the next run adopts it, is stopped by its supervisor at the
+/// timeout it started with: its error names that one, and the one set
+/// now. It named the one set now (`Timeout after 1h`), which had stopped
+/// nothing.
+#[test]
+fn an_adopted_task_s_timeout_is_the_one_it_started_with() {
+    let t = Tree::new();
+    t.config("kill_grace: 1s\nphases:\n  p: {timeout: 3s}\n");
+    t.task("p/slow", &sh("touch started; sleep 60"));
+    let mut first = spawn_orchestrate(&t, "first.out");
+    wait_for("p/slow to start", || t.exists("started"));
+    wait_for("its running status", || t.state("p/slow") == "running");
+    first.kill().unwrap();
+    first.wait().unwrap();
+    t.config("kill_grace: 1s\nphases:\n  p: {timeout: 1h}\n");
+    let said =
+        "Timeout after 3s (its limit as it started; now 1h, its phase's, `phases.p.timeout`)";
+    t.run(&["orchestrate"]).code(1).says(said);
+    assert_eq!(t.status("p/slow")["error"], said);
+    // Unchanged, the error says where it is set, as ever.
+    t.run(&["reset", "p/slow"]).code(0);
+    t.config("kill_grace: 1s\nphases:\n  p: {timeout: 1s}\n");
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("Timeout after 1s (its phase's, `phases.p.timeout`)");
+}
+
 /// An adopted task that catches SIGTERM and exits with its own code is
 /// interrupted too, as a task of the run's own would be.
 #[test]
