@@ -63,7 +63,11 @@ pub fn without_escapes(text: &str) -> String {
 /// a dependency written `"\e]0;x\a"`), where dropping it would show a name
 /// that is not the file's. `keep` lists the ones kept as they are (a line
 /// break in a message, a tab). Bidirectional overrides count too: they
-/// would show the text after them reversed.
+/// would show the text after them reversed. Where one is written out, a
+/// backslash is too (`\\`), so that `\e` there is the escape, never the
+/// two characters a name may hold; a text with none to write out is shown
+/// as it is, backslashes and all, as it was typed (a pattern
+/// `Continue\?`, a planned `tr '\0' x`).
 pub fn escaped<'a>(text: &'a str, keep: &[char]) -> std::borrow::Cow<'a, str> {
     let acts = |c: char| !keep.contains(&c) && acts_on_a_terminal(c);
     if !text.contains(acts) {
@@ -72,6 +76,7 @@ pub fn escaped<'a>(text: &'a str, keep: &[char]) -> std::borrow::Cow<'a, str> {
     let mut shown = String::with_capacity(text.len() + 8);
     for c in text.chars() {
         match c {
+            '\\' => shown.push_str("\\\\"),
             c if !acts(c) => shown.push(c),
             '\u{1b}' => shown.push_str("\\e"),
             '\n' => shown.push_str("\\n"),
@@ -148,6 +153,10 @@ mod tests {
                 "one\ntwo\tthree\\u{9b}",
             ),
             ("evil\u{202e}dm.exe", &[], "evil\\u{202e}dm.exe"),
+            // Beside an escape written out, a backslash is written out too.
+            ("x\\e\u{1b}", &[], "x\\\\e\\e"),
+            ("x\\e\ny", &['\n'], "x\\e\ny"),
+            ("Continue\\?\\s*$", &[], "Continue\\?\\s*$"),
         ];
         for (text, keep, shown) in cases {
             assert_eq!(escaped(text, keep), shown, "{text:?}");

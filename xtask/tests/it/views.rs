@@ -1547,6 +1547,26 @@ fn acts_on_a_terminal(text: &str) -> bool {
         .any(|c| (c.is_control() && c != '\n') || ('\u{202a}'..='\u{202e}').contains(&c))
 }
 
+/// A name that holds a backslash beside a character written out has the
+/// backslash written out too (`\\`): `\e` in it is the escape, never the
+/// two characters a name may hold (`two\e` and `two` with an escape read
+/// alike). A name with nothing to write out is shown as it is, backslash
+/// and all, as it is typed.
+#[test]
+fn a_backslash_beside_a_written_out_escape_is_written_out_too() {
+    let t = Tree::new();
+    t.task("01-p/back\\slash", &sh("true"));
+    t.task("01-p/two\\e\u{1b}", &sh("true"));
+    t.run(&["validate"])
+        .code(2)
+        .says("01-p/two\\\\e\\e.md: the path contains control characters")
+        .never_says("two\\e\\e.md");
+    t.run(&["progress", "--tasks"])
+        .code(2)
+        .says("01-p/back\\slash\n")
+        .says("01-p/two\\\\e\\e\n");
+}
+
 /// A file named with an escape sequence, a newline or a direction
 /// override, and a value that holds one, are the user's text: every view
 /// writes what a terminal would act on out (`\e`), never sends it raw (a
@@ -1605,7 +1625,8 @@ fn names_and_values_with_control_characters_are_shown_written_out() {
 }
 
 /// A command that holds an escape sequence is shown by `next` and the dry
-/// run written out; a script's lines stay lines.
+/// run written out, its backslashes too (the quoting's `'\''` is `'\\''`
+/// there); a script's lines stay lines.
 #[test]
 fn a_command_with_control_characters_is_planned_written_out() {
     let t = Tree::new();
@@ -1614,7 +1635,7 @@ fn a_command_with_control_characters_is_planned_written_out() {
     for args in [&["next"][..], &["orchestrate", "--dry-run"]] {
         let run = t.run(args);
         run.code(0)
-            .says("sh -c 'printf '\\''\\e]0;title\\u{7}\\e[2J\\r'\\'''")
+            .says("sh -c 'printf '\\\\''\\e]0;title\\u{7}\\e[2J\\r'\\\\'''")
             .says("sh -c 'echo one\necho two'");
         assert!(
             !acts_on_a_terminal(&run.said()),
