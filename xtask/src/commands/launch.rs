@@ -107,11 +107,12 @@ fn unmet<'a>(layout: &Layout, id: &'a str) -> Option<Unmet<'a>> {
                 Some(error) => format!("{shown}: {error}"),
                 None => shown.to_owned(),
             };
-            Some(Unmet {
-                id,
-                state,
-                next: format!("`{launch}` runs it again"),
-            })
+            // Held by `block`: no run starts it until `reset`.
+            let next = match status.held {
+                true => format!("`{}` lets it run again", layout.task_cmd("reset", id)),
+                false => format!("`{launch}` runs it again"),
+            };
+            Some(Unmet { id, state, next })
         }
     }
 }

@@ -331,6 +331,12 @@ fn launch_runs_one_task_or_says_what_is_unmet() {
         hint("why", "p/d"),
         launch("q/f")
     ));
+    // Held by `block`, it is `reset` that lets it run again.
+    t.run(&["block", "p/c", "--reason", "flaky"]).code(0);
+    t.run(&["launch", "p/d"]).code(1).says(&format!(
+        "its dependency p/c is not completed (failed: flaky (it had failed: exit code 3)): `{}` lets it run again",
+        hint("reset", "p/c")
+    ));
 }
 
 #[test]
