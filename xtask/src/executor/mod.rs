@@ -138,7 +138,8 @@ impl Executor {
     }
 
     /// Follows a Slurm job submitted by an earlier orchestrator, for an
-    /// attempt told `told` (`TASK_PREVIOUS_ERROR`); false when this
+    /// attempt told `told` (`TASK_PREVIOUS_ERROR`), whose result is read
+    /// from its log when `reads_result`; false when this
     /// executor cannot (it is not Slurm).
     pub fn follow(
         &mut self,
@@ -147,10 +148,11 @@ impl Executor {
         job_id: &str,
         limits: &Limits,
         told: Option<String>,
+        reads_result: bool,
     ) -> bool {
         match self {
             Executor::Slurm(slurm) => {
-                slurm.follow(layout, task_id, job_id, limits, told);
+                slurm.follow(layout, task_id, job_id, limits, told, reads_result);
                 true
             }
             Executor::Local(_) => false,

@@ -19,6 +19,7 @@ use super::watchdog::{Alarm, Watchdog};
 use super::{Event, Launch, Limits};
 use crate::model::config::SlurmConfig;
 use crate::model::layout::Layout;
+use crate::state::logs::HeldLog;
 use crate::state::records::{write_record, ExitRecord};
 use crate::state::status::Ending;
 use crate::sys::env::GIT_REPOSITORY_VARS;
@@ -144,6 +145,10 @@ struct Job {
     /// How often Slurm had requeued it (`Restarts`) when last seen running:
     /// more now, and it was requeued and started again between two looks.
     restarts: Option<u32>,
+    /// Its log, open, for a job whose result is read from it (an agent's):
+    /// removed with `workspace/logs` while the job runs, it is put back
+    /// from here once the job has ended (`put_back_log`).
+    held_log: Option<HeldLog>,
 }
 
 impl Slurm {
@@ -197,7 +202,8 @@ impl Slurm {
             args: sbatch_args(&self.config, launch, limits),
             env: launch.env.clone(),
             layout: layout.clone(),
-            job: Job::new(layout, &launch.task_id, limits, told_error(&launch.env)),
+            job: Job::new(layout, &launch.task_id, limits, told_error(&launch.env))
+                .holding_log(launch.stdout_file.is_some()),
         };
         // The thread outlives every submission: it ends with the run.
         let _ = self.submissions.send(submission);
@@ -207,7 +213,8 @@ impl Slurm {
     /// as its attempt was (a retry quoting it asks nothing: see
     /// `Watchdog::told`); one it was cancelling is cancelled again (its
     /// scancel may have died with it), and ends for the reason it was
-    /// cancelled for (`StopRecord`).
+    /// cancelled for (`StopRecord`). Its log is held open where its result
+    /// is read from it (`reads_result`).
     pub fn follow(
         &mut self,
         layout: &Layout,
@@ -215,8 +222,9 @@ impl Slurm {
         job_id: &str,
         limits: &Limits,
         told: Option<String>,
+        reads_result: bool,
     ) {
-        let mut job = Job::new(layout, task_id, limits, told);
+        let mut job = Job::new(layout, task_id, limits, told).holding_log(reads_result);
         job.stopping = StopRecord::read(&job.exit_file, job_id);
         if job.stopping.is_some() {
             job.cancel_owed = Some(None);
@@ -260,6 +268,28 @@ impl Job {
             suspended: None,
             said_held: false,
             restarts: None,
+            held_log: None,
+        }
+    }
+
+    /// The job, its log held open when `reads_result` (see `held_log`):
+    /// the file the run made for it, which Slurm appends to.
+    fn holding_log(mut self, reads_result: bool) -> Job {
+        self.held_log = reads_result.then(|| HeldLog::hold(&self.log_file));
+        self
+    }
+
+    /// Once the job has ended: its log put back if it was removed
+    /// meanwhile (see `HeldLog`).
+    fn put_back_log(&self) {
+        let Some(held) = &self.held_log else {
+            return;
+        };
+        if let Err(e) = held.put_back_if_gone() {
+            eprintln!(
+                "warning: {}: what its job printed is lost: {e:#}",
+                self.task_id
+            );
         }
     }
 
@@ -725,6 +755,10 @@ fn poll(jobs: &Mutex<Jobs>, wait: Option<Duration>) -> Vec<Event> {
                         task_id: job.task_id.clone(),
                     });
                 }
+                if let Some(held) = job.held_log.as_mut().filter(|_| job.watchdog.is_none()) {
+                    // (Re)started: Slurm opened its log by its path.
+                    held.again();
+                }
                 let watchdog = job.watchdog.get_or_insert_with(|| {
                     // Slurm's start, not when this poller first saw it (an
                     // orchestrator that took the job up after a crash):
@@ -794,6 +828,7 @@ fn poll(jobs: &Mutex<Jobs>, wait: Option<Duration>) -> Vec<Event> {
         let Some(job) = jobs.remove(&id) else {
             continue;
         };
+        job.put_back_log();
         if let Err(e) = write_record(&job.exit_file, &record) {
             eprintln!("error: {e:#}");
         }

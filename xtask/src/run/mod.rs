@@ -401,7 +401,8 @@ impl Run<'_> {
                 let limits = attempt::limits(self.layout, self.config, task, branch, started);
                 // What its attempt was told, as its running status keeps it.
                 let told = status.previous.as_ref().map(|p| p.error.clone());
-                executor.follow(self.layout, id, job, &limits, told)
+                let reads_result = attempt::kept_stdout(self.layout, self.config, task).is_some();
+                executor.follow(self.layout, id, job, &limits, told, reads_result)
             }
             _ => false,
         };

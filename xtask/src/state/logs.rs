@@ -347,7 +347,7 @@ impl Follower {
 /// Writes what the open `kept` holds back at `path` when `path` no longer
 /// names it (removed, or another file): a task's kept stdout, which its
 /// result and cost are read from once it has ended (`Follower::put_back`,
-/// `run::recovery::Orphan`).
+/// `run::recovery::Orphan`, `HeldLog`).
 pub fn put_back(path: &Utf8Path, kept: &std::fs::File) -> Result<()> {
     if !crate::sys::replaced(path, kept) {
         return Ok(());
@@ -358,6 +358,46 @@ pub fn put_back(path: &Utf8Path, kept: &std::fs::File) -> Result<()> {
     let mut from = kept;
     std::io::Seek::rewind(&mut from).with_context(|| format!("cannot read back {path}"))?;
     atomic::write_with(path, |file| std::io::copy(&mut from, file).map(drop))
+}
+
+/// A log its task writes by itself, held open by the run (a Slurm job's,
+/// which the job's own process opens by its path as it starts, on another
+/// machine maybe): removed while the task runs (`workspace/logs` cleared
+/// by hand, to free space), it is put back once the task has ended. An
+/// agent's result is read there: without it the attempt failed, its cost
+/// was counted nowhere, and the agent was paid to run again.
+pub struct HeldLog {
+    path: Utf8PathBuf,
+    file: Option<std::fs::File>,
+}
+
+impl HeldLog {
+    /// Holds the log at `path`, if there is one.
+    pub fn hold(path: &Utf8Path) -> HeldLog {
+        HeldLog {
+            path: path.to_owned(),
+            file: std::fs::File::open(path).ok(),
+        }
+    }
+
+    /// Holds the file at its path now, if there is one, else still the
+    /// one held: as the task (re)starts, and opens its log by its path,
+    /// one removed while it waited is made again, and is the one written.
+    pub fn again(&mut self) {
+        if let Ok(file) = std::fs::File::open(&self.path) {
+            self.file = Some(file);
+        }
+    }
+
+    /// Once the task has ended: the file held put back at its path if
+    /// that names nothing, never over a file there (the one the task
+    /// wrote, made again as it started).
+    pub fn put_back_if_gone(&self) -> Result<()> {
+        match &self.file {
+            Some(file) if self.path.symlink_metadata().is_err() => put_back(&self.path, file),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Said in a log when the task wrote its stdout file again from its start.

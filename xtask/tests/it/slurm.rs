@@ -1322,6 +1322,31 @@ fn slurm_jobs_results_are_read_from_their_stdout() {
         .contains("stand-in claude: working"));
 }
 
+/// `workspace/logs` removed while an agent's job works (old logs cleared
+/// by hand): its result, printed after into the log the job still has
+/// open, is read, and its cost counted. The log was read back by its path
+/// once the job had ended: the result was "unreadable", the attempt
+/// failed, what it cost was in no ledger, and the agent was paid to run
+/// again.
+#[test]
+fn slurm_an_agent_s_result_outlives_its_logs_folder_removed_while_it_works() {
+    let Some(t) = slurm_tree() else { return };
+    t.config(&format!(
+        "{CONFIG}{}",
+        crate::agents::agent("claude", "claude-json")
+    ));
+    t.task("p/a", "retries: 1\n");
+    crate::agents::scenario(&t, "p/a", &["success.json 0 until:go"]);
+    let (run, _) = run_until_its_job_runs(&t, "p/a", &t.path("env/p_a.1"));
+    std::fs::remove_dir_all(t.path("workspace/logs")).unwrap();
+    t.write("go", "");
+    ends_completed(&t, run, "p/a");
+    assert_eq!(t.status("p/a")["attempt"], 1, "the agent ran again");
+    assert!(t.status("p/a")["agent"]["cost_usd"].as_f64().unwrap() > 0.0);
+    assert!(t.read("workspace/ledger.jsonl").contains("p/a"));
+    assert!(t.read("workspace/logs/p/a.log").contains("\"result\""));
+}
+
 /// A task whose id holds a space and an `=` (`p/set n=2`), its status lost
 /// while its job runs on, is not submitted again beside its job: scontrol
 /// prints `JobName=p/set n=2`, which was read as a name `p/set` and a
