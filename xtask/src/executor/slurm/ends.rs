@@ -1,5 +1,5 @@
 //! The exit record of a job Slurm says has ended, as the local supervisor
-//! writes one.
+//! writes one, and why the run cancelled it (`StopRecord`).
 
 use super::*;
 
@@ -103,4 +103,45 @@ pub(super) fn record(ending: Ending, exit_code: Option<i32>, signal: Option<i32>
 
 pub(super) fn lost_record(why: &str) -> ExitRecord {
     ExitRecord::with_message(Ending::Lost, why)
+}
+
+/// Why the orchestrator cancelled a job, on disk beside its exit record
+/// (`<task id>.stopping` in `workspace/pids/`, removed with it by the next
+/// run, `records::remove_stale`) before the cancel: an orchestrator killed
+/// before the job's end leaves it to the next, which records the job's end
+/// as a timeout, not as the `interrupted` a cancel by no one of ours is.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(super) struct StopRecord {
+    /// The job it was of: an earlier attempt's record is not this job's.
+    job_id: String,
+    ending: Ending,
+    detail: Option<String>,
+}
+
+impl StopRecord {
+    fn path(exit_file: &Utf8Path) -> Utf8PathBuf {
+        exit_file.with_extension("stopping")
+    }
+
+    pub(super) fn write(exit_file: &Utf8Path, job_id: &str, alarm: &Alarm) -> Result<()> {
+        let record = StopRecord {
+            job_id: job_id.to_owned(),
+            ending: alarm.ending,
+            detail: alarm.detail.clone(),
+        };
+        let path = StopRecord::path(exit_file);
+        let bytes = serde_json::to_vec(&record)?;
+        crate::state::atomic::write(&path, &bytes)
+            .with_context(|| format!("cannot record why job {job_id} is cancelled in {path}"))
+    }
+
+    /// Why job `job_id` was being cancelled, if it was.
+    pub(super) fn read(exit_file: &Utf8Path, job_id: &str) -> Option<Alarm> {
+        let bytes = std::fs::read(StopRecord::path(exit_file)).ok()?;
+        let record: StopRecord = serde_json::from_slice(&bytes).ok()?;
+        (record.job_id == job_id).then_some(Alarm {
+            ending: record.ending,
+            detail: record.detail,
+        })
+    }
 }
