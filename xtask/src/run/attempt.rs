@@ -356,20 +356,19 @@ pub fn launch(layout: &Layout, config: &Config, task: &Task, start: &Start) -> L
     env.push(("TASK_WORKDIR".into(), cwd.to_string()));
     if let Some(worktree) = start.worktree {
         let settings = &config.worktrees;
-        let slot = u16::try_from(start.agent.0.saturating_sub(1)).unwrap_or(u16::MAX);
-        let port = settings
-            .port_base
-            .saturating_add(slot.saturating_mul(settings.port_stride));
         env.extend(
             [
                 ("TASK_WORKTREE", worktree.path.to_string()),
                 ("TASK_BRANCH", worktree.branch.clone()),
                 ("TASK_BASE_COMMIT", worktree.base.clone()),
                 ("TASK_INTEGRATION_BRANCH", settings.integration.clone()),
-                ("TASK_PORT", port.to_string()),
             ]
             .map(|(k, v)| (k.to_owned(), v)),
         );
+        // Checked as the attempt began (`task_port`): it has one.
+        if let Ok(port) = task_port(config, start.agent) {
+            env.push(("TASK_PORT".to_owned(), port.to_string()));
+        }
     }
     Launch {
         task_id: task.id.clone(),
@@ -380,6 +379,23 @@ pub fn launch(layout: &Layout, config: &Config, task: &Task, start: &Start) -> L
         stdout_file: kept_stdout(layout, config, task),
         cwd: cwd.to_owned(),
     }
+}
+
+/// The `TASK_PORT` of a worktree task's attempt in agent slot `agent`
+/// (`worktrees.port_base` plus the slot's index times `port_stride`), or
+/// why it has none: past the last port it would be another slot's, so
+/// that parallel dev servers clash. The run's start checks the slots its
+/// tasks may fill (`definitions::ports_problem`); tasks added during the
+/// run may fill more.
+pub fn task_port(config: &Config, agent: AgentSlot) -> Result<u16> {
+    let index = agent.0.saturating_sub(1);
+    config.worktrees.port(index).with_context(|| {
+        let w = &config.worktrees;
+        format!(
+            "its TASK_PORT, worktrees.port_base ({}) + port_stride ({}) × {index} (its slot, {agent}), is past the last port, 65535: it would share another agent's; tasks added during the run made more run at once than its start counted: lower port_base or port_stride, or run fewer at once (-j)",
+            w.port_base, w.port_stride
+        )
+    })
 }
 
 /// The file that keeps `task`'s stdout apart, where its result is read

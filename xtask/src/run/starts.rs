@@ -263,6 +263,10 @@ impl Run<'_> {
             }
         }
         let in_worktree = task.in_worktree(self.config);
+        if in_worktree {
+            // Before its worktree is made (minutes, with Git LFS) for nothing.
+            attempt::task_port(self.config, active.agent)?;
+        }
         let mut run = self.run_info(t);
         if in_worktree {
             // No supervisor has it until its worktree is made: a crash

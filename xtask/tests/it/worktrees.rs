@@ -1085,6 +1085,56 @@ fn ports_past_the_last_for_the_agents_at_once_are_an_error() {
     assert!(t.exists("workspace/outputs/p/c/ran"));
 }
 
+/// A run that starts with one task, which writes three worktree tasks that
+/// run at once: the one whose `TASK_PORT` would be past 65535 fails, saying
+/// why, and no two of them share a port. The start's check counted the one
+/// task it saw; the third was given 65535, the second's port, saturated.
+#[test]
+fn a_task_added_during_the_run_whose_port_is_past_the_last_fails() {
+    let t = repo("");
+    // Memory for the three at once.
+    t.config("kill_grace: 1s\nmax_memory_gb: 0.25\nworktrees: {default: true, port_base: 65530, port_stride: 5}\n");
+    let ids = ["q/w1", "q/w2", "q/w3"];
+    let wait = format!(
+        "echo $TASK_PORT > {}/${{TASK_ID##*/}}; while [ ! -f {} ]; do sleep 0.02; done",
+        t.path("ports").display(),
+        t.path("go").display()
+    );
+    for id in ids {
+        t.write(
+            &format!("generated/{id}.md"),
+            &format!("---\n{}\n---\n", sh(&wait)),
+        );
+    }
+    std::fs::create_dir_all(t.path("ports")).unwrap();
+    let generate = format!(
+        "mkdir -p \"$TASKS_DIR/q\" && for f in {}/*.md; do cp $f \"$TASKS_DIR/q/.new\" && mv \"$TASKS_DIR/q/.new\" \"$TASKS_DIR/q/${{f##*/}}\"; done",
+        t.path("generated/q").display()
+    );
+    t.task("p/gen", &sh(&generate));
+    let mut run = t.start(&["orchestrate"]);
+    let ports = || std::fs::read_dir(t.path("ports")).unwrap().count();
+    let failed = || {
+        ids.iter()
+            .any(|id| t.exists(&format!("workspace/status/{id}.json")) && t.state(id) == "failed")
+    };
+    wait_for("three ports, or a task failed", || ports() == 3 || failed());
+    t.write("go", "");
+    run.wait().unwrap();
+    let mut given: Vec<String> = (std::fs::read_dir(t.path("ports")).unwrap())
+        .map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap())
+        .collect();
+    given.sort();
+    assert_eq!(given, ["65530\n", "65535\n"], "ports given");
+    let failed: Vec<&str> = ids
+        .into_iter()
+        .filter(|id| t.state(id) == "failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    let error = t.status(failed[0])["error"].as_str().unwrap().to_owned();
+    assert!(error.contains("past the last port, 65535"), "{error}");
+}
+
 /// An agent that removes its worktree's `.git` leaves a folder where git
 /// would find the user's checkout above it: the merge refuses, and the
 /// checkout's branch and lock files are untouched.

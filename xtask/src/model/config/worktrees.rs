@@ -66,6 +66,14 @@ pub fn workdir(value: &Value) -> Result<Workdir, String> {
 }
 
 impl Worktrees {
+    /// The `TASK_PORT` of the agent slot of index `index` (from 0): none
+    /// past the last port, 65535, where it would be another slot's.
+    pub fn port(&self, index: usize) -> Option<u16> {
+        let index = u16::try_from(index).ok()?;
+        self.port_base
+            .checked_add(index.checked_mul(self.port_stride)?)
+    }
+
     /// Reads `worktrees:` over the defaults.
     pub fn read(&mut self, f: &mut Fields) {
         let Some(mut w) = f.nested("worktrees") else {

@@ -123,11 +123,11 @@ pub(super) fn ports_problem(
     let at_once = jobs
         .unwrap_or(config.max_concurrent_agents)
         .min(tasks.len());
-    let (base, stride) = (config.worktrees.port_base, config.worktrees.port_stride);
-    let last = u64::from(base) + u64::from(stride) * at_once.saturating_sub(1) as u64;
-    if last <= u64::from(u16::MAX) {
+    if config.worktrees.port(at_once.saturating_sub(1)).is_some() {
         return None;
     }
+    let (base, stride) = (config.worktrees.port_base, config.worktrees.port_stride);
+    let last = u64::from(base) + u64::from(stride) * at_once.saturating_sub(1) as u64;
     let limit = match jobs {
         Some(j) => format!("-j {j}"),
         None => "max_concurrent_agents".to_owned(),
