@@ -795,6 +795,37 @@ fn slurm_a_job_cancelled_by_hand_says_so() {
     );
 }
 
+/// A job cancelled while suspended ends at its cancel: its duration counts
+/// the time it was suspended, as README says of a suspended job. Slurm
+/// gives it the time of its suspension as its `EndTime`, which was taken
+/// for its end: its duration stopped there, before the run said it
+/// suspended.
+#[test]
+fn slurm_a_job_cancelled_while_suspended_ends_at_its_cancel() {
+    let Some(t) = slurm_tree() else { return };
+    let started = t.path("started");
+    let script = format!("touch {}; while :; do sleep 0.2; done", started.display());
+    t.task("p/c", &sh(&script));
+    let (run, job) = run_until_its_job_runs(&t, "p/c", &started);
+    scontrol(&["suspend", &job]);
+    let suspended = std::time::Instant::now();
+    wait_for("the run to see it suspended", || {
+        t.read("out").contains("its time stops until it resumes")
+    });
+    wait_for("2 s suspended", || {
+        suspended.elapsed() > std::time::Duration::from_secs(2)
+    });
+    let cancelled = std::process::Command::new("scancel")
+        .arg(&job)
+        .status()
+        .unwrap();
+    assert!(cancelled.success());
+    assert_eq!(run.wait_with_output().unwrap().status.code(), Some(1));
+    let status = t.status("p/c");
+    let took = status["duration_seconds"].as_f64().unwrap();
+    assert!(took >= 2.0, "took {took} s, 2 s of it suspended: {status}");
+}
+
 /// The time a job spends suspended counts neither against its task's
 /// timeout nor its idle timeout: resumed, it runs on (it was cancelled at
 /// once: for its timeout, its time counted from its start; then for its

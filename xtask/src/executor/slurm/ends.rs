@@ -32,10 +32,21 @@ pub(super) fn final_record(
     };
     // When Slurm says it ended, not when the poller saw it (after a
     // crash, maybe much later): the task's duration is taken from it.
-    if let Some(ended) = slurm_time(fields, "EndTime").filter(|e| *e <= SystemTime::now()) {
+    if let Some(ended) = slurm_end(fields) {
         record.ended_at = crate::state::status::timestamp_millis(ended);
     }
     record
+}
+
+/// When Slurm says a job ended (`EndTime`), if it says. None for a job
+/// that ended suspended (cancelled while suspended): Slurm gives it the
+/// time of its suspension (`SuspendTime`, the last suspension's or
+/// resumption's) as its end, and it ended when the look that saw it
+/// ended, within a poll interval of its cancel (one after a crash: later).
+pub(super) fn slurm_end(fields: &HashMap<String, String>) -> Option<SystemTime> {
+    let ended = slurm_time(fields, "EndTime").filter(|e| *e <= SystemTime::now())?;
+    let suspended = slurm_time(fields, "SuspendTime");
+    suspended.is_none_or(|s| ended > s).then_some(ended)
 }
 
 /// Whether a job that ended in `state`, for `reason`, with `signal`, never

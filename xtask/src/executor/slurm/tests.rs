@@ -42,6 +42,21 @@ fn scontrol_lines() {
     );
 }
 
+/// A job's end is Slurm's `EndTime`, also after it was suspended and
+/// resumed; not for one that ended suspended, which Slurm says ended at
+/// its suspension.
+#[test]
+fn a_job_that_ended_suspended_ends_when_seen_ended() {
+    let check = |suspended: &str, ended: bool| {
+        let line = format!("JobId=7 EndTime=2026-01-02T03:04:05 SuspendTime={suspended}");
+        let jobs = parse_jobs(&line);
+        assert_eq!(slurm_end(&jobs["7"]).is_some(), ended, "{line}");
+    };
+    check("None", true);
+    check("2026-01-02T03:04:01", true);
+    check("2026-01-02T03:04:05", false);
+}
+
 /// Every state `squeue(1)` lists: the held, requeued and stopped ones
 /// are not ends (a job requeued held was recorded failed, one whose
 /// allocation was being signalled or resized ended).
