@@ -1378,6 +1378,36 @@ fn slurm_an_agent_s_result_outlives_its_logs_folder_removed_while_it_works() {
     assert!(t.read("workspace/logs/p/a.log").contains("\"result\""));
 }
 
+/// The same for a job the next run took up after a crash: removed while
+/// that run follows it, its log is put back at its end, its result read.
+#[test]
+fn slurm_an_adopted_agent_s_result_outlives_its_logs_folder_removed() {
+    let Some(t) = slurm_tree() else { return };
+    t.config(&format!(
+        "{CONFIG}{}",
+        crate::agents::agent("claude", "claude-json")
+    ));
+    t.task("p/a", "retries: 1\n");
+    crate::agents::scenario(&t, "p/a", &["success.json 0 until:go"]);
+    let (mut first, _) = run_until_its_job_runs(&t, "p/a", &t.path("env/p_a.1"));
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let out = std::fs::File::create(t.path("out")).unwrap();
+    let run = t.command(&["orchestrate"]).stdout(out).spawn().unwrap();
+    // Nothing the run says tells that it took the job up.
+    let log = t.path("workspace/logs/p/a.log");
+    wait_for("the next run to hold the job's log", || {
+        let fds = std::fs::read_dir(format!("/proc/{}/fd", run.id())).unwrap();
+        fds.flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|to| to == log))
+    });
+    std::fs::remove_dir_all(t.path("workspace/logs")).unwrap();
+    t.write("go", "");
+    ends_completed(&t, run, "p/a");
+    assert_eq!(t.status("p/a")["attempt"], 1, "the agent ran again");
+    assert!(t.read("workspace/ledger.jsonl").contains("p/a"));
+}
+
 /// A task whose id holds a space and an `=` (`p/set n=2`), its status lost
 /// while its job runs on, is not submitted again beside its job: scontrol
 /// prints `JobName=p/set n=2`, which was read as a name `p/set` and a
