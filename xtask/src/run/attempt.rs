@@ -392,7 +392,7 @@ pub fn task_port(config: &Config, agent: AgentSlot) -> Result<u16> {
     config.worktrees.port(index).with_context(|| {
         let w = &config.worktrees;
         format!(
-            "its TASK_PORT, worktrees.port_base ({}) + port_stride ({}) × {index} (its slot, {agent}), is past the last port, 65535: it would share another agent's; tasks added during the run made more run at once than its start counted: lower port_base or port_stride, or run fewer at once (-j)",
+            "its TASK_PORT, worktrees.port_base ({}) + port_stride ({}) × {index} (its slot, {agent}), would be past the last port, 65535, and so another agent's: more tasks run at once than the run's start counted (tasks added since); lower port_base or port_stride, or run fewer at once (-j)",
             w.port_base, w.port_stride
         )
     })
