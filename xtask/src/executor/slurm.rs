@@ -210,11 +210,9 @@ impl Slurm {
     }
 
     /// Follows a job submitted by an orchestrator that died, told `told`
-    /// as its attempt was (a retry quoting it asks nothing: see
-    /// `Watchdog::told`); one it was cancelling is cancelled again (its
-    /// scancel may have died with it), and ends for the reason it was
-    /// cancelled for (`StopRecord`). Its log is held open where its result
-    /// is read from it (`reads_result`).
+    /// as its attempt was (`Watchdog::told`), its log held open where its
+    /// result is read (`reads_result`); one it was cancelling is cancelled
+    /// again and ends for the reason it was cancelled for (`StopRecord`).
     pub fn follow(
         &mut self,
         layout: &Layout,
