@@ -183,7 +183,7 @@ pub fn run(
         stopped_at: None,
         kill_at: None,
         run_id: run_id.clone(),
-        _tx: tx,
+        tx,
         inbox,
         invalid: Vec::new(),
         gate_holds: Vec::new(),
@@ -276,8 +276,9 @@ struct Run<'a> {
     /// When tasks still running after a stop get SIGKILL.
     kill_at: Option<Instant>,
     run_id: String,
-    /// Held so that the channel of other threads' events never closes.
-    _tx: Sender<Incoming>,
+    /// Held so that the channel of other threads' events never closes;
+    /// given to the git side opened during the run (`open_git`).
+    tx: Sender<Incoming>,
     inbox: Inbox,
     /// The problems of task files found invalid during the run.
     invalid: Vec<load::Invalid>,

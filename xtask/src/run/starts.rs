@@ -13,7 +13,7 @@ use super::finals::RecordFrom;
 use super::order;
 use super::prompt;
 use super::readiness::Node;
-use super::Run;
+use super::{merging, Incoming, Run};
 use crate::git::worktrees::Prepared;
 use crate::model::config::ResultFormat;
 use crate::model::discovery;
@@ -266,7 +266,9 @@ impl Run<'_> {
         if in_worktree {
             // Before its worktree is made (minutes, with Git LFS) for nothing.
             attempt::task_port(self.config, active.agent)?;
+            self.open_git()?;
         }
+        let task = &self.graph.tasks[t];
         let mut run = self.run_info(t);
         if in_worktree {
             // No supervisor has it until its worktree is made: a crash
@@ -290,6 +292,29 @@ impl Run<'_> {
         );
         git.make_worktree(t, &task.id);
         active.making_worktree = true;
+        Ok(())
+    }
+
+    /// The repository's worktrees and merge queue, for a worktree task
+    /// that a task added during a run that began with none (a planning
+    /// task writing the tasks it planned): opened as a run that began with
+    /// one opens them, its warnings said then. Every such task failed, "no
+    /// git repository for worktree tasks", in a repository.
+    fn open_git(&mut self) -> Result<()> {
+        if self.git.is_some() {
+            return Ok(());
+        }
+        let told: merging::Told<Incoming> = (Incoming::Prepared, Incoming::Merged);
+        self.git = merging::Git::open(self.layout, self.config, true, self.tx.clone(), told)?;
+        for warning in merging::unseen_warnings(
+            self.git.as_ref(),
+            self.layout,
+            self.config,
+            &self.graph,
+            self.options,
+        ) {
+            self.printer.line(Tone::Warn, &warning);
+        }
         Ok(())
     }
 

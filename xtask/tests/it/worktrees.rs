@@ -1085,6 +1085,29 @@ fn ports_past_the_last_for_the_agents_at_once_are_an_error() {
     assert!(t.exists("workspace/outputs/p/c/ran"));
 }
 
+/// A run that begins with no worktree task (its one task runs in the
+/// root) opens the repository's worktrees and merge queue once a task it
+/// adds during the run needs them: that task runs in its worktree and its
+/// work is merged. Every such task failed, "no git repository for
+/// worktree tasks".
+#[test]
+fn a_worktree_task_added_to_a_run_that_began_with_none_runs_and_is_merged() {
+    let t = repo("");
+    t.write(
+        "generated/w.md",
+        &format!("---\n{}\n---\n", commit("added.txt", "added")),
+    );
+    let generate = format!(
+        "mkdir -p \"$TASKS_DIR/q\" && cp {} \"$TASKS_DIR/q/.new\" && mv \"$TASKS_DIR/q/.new\" \"$TASKS_DIR/q/w.md\"",
+        t.path("generated/w.md").display()
+    );
+    t.task("p/plan", &format!("workdir: root\n{}", sh(&generate)));
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.state("q/w"), "completed");
+    assert_eq!(t.git(&["show", "integration:added.txt"]), "added");
+    assert!(!t.exists("added.txt"), "it ran in the root");
+}
+
 /// A run that starts with one task, which writes three worktree tasks that
 /// run at once: the one whose `TASK_PORT` would be past 65535 fails, saying
 /// why, and no two of them share a port. The start's check counted the one
