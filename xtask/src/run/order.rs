@@ -5,7 +5,8 @@
 //! else one second. A task's remaining path is its expected duration plus
 //! the longest remaining path of what waits on it (its dependents, and
 //! through its phase's gate, what depends on that phase): ready tasks start
-//! by `priority:` (higher first), then by the longest remaining path, then
+//! by `priority:` (higher first; a task takes the highest of what waits
+//! on it), then by the longest remaining path, then
 //! by id. With agents that run for hours under a limit of a few at a time,
 //! this order, not the id order, decides when the last one ends.
 //!
@@ -28,6 +29,8 @@ pub struct Order {
     pub expected: Vec<f64>,
     /// Each task's remaining path: it and the longest chain after it.
     pub path: Vec<f64>,
+    /// Each task's priority, or the higher one of what waits on it.
+    pub priority: Vec<i64>,
     /// Each task's place in the order tasks start in.
     pub rank: Vec<u32>,
     /// Per phase, what its tasks still to run that nothing is known of are
@@ -53,6 +56,7 @@ impl Order {
         Order {
             expected: Vec::new(),
             path: Vec::new(),
+            priority: Vec::new(),
             rank: Vec::new(),
             guesses: Vec::new(),
         }
@@ -80,11 +84,12 @@ impl Order {
             })
             .collect();
         let path = longest_paths(graph, &expected, |t| !done(t));
+        let priority = priorities(graph, |t| !done(t));
         // The keys side by side, not read from 100,000 tasks scattered in
         // memory at each comparison; ties end with the index: a total
         // order, stable or not.
         let mut sorted: Vec<(i64, f64, usize)> = (0..graph.tasks.len())
-            .map(|t| (graph.tasks[t].priority, path[t], t))
+            .map(|t| (priority[t], path[t], t))
             .collect();
         sorted.sort_unstable_by(|a, b| {
             (b.0.cmp(&a.0))
@@ -98,6 +103,7 @@ impl Order {
         Order {
             expected,
             path,
+            priority,
             rank,
             guesses,
         }
@@ -254,6 +260,26 @@ pub fn longest_paths(graph: &Graph, weight: &[f64], counts: impl Fn(usize) -> bo
     }
     path.truncate(n);
     path
+}
+
+/// Each task's priority: its own, or the highest of what waits on it
+/// (through the tasks `counts` accepts, and the phase gates), which it
+/// holds back: a task of priority 10 would otherwise wait while a longer
+/// chain of priority 0 went before what it needs.
+fn priorities(graph: &Graph, counts: impl Fn(usize) -> bool) -> Vec<i64> {
+    let nodes = Nodes::of(graph);
+    let n = nodes.tasks();
+    let mut priority = vec![i64::MIN; nodes.total()];
+    for node in nodes.in_order().into_iter().rev() {
+        let after = nodes.successors(node).map(|s| priority[s]).max();
+        let own = (node < n && counts(node)).then(|| graph.tasks[node].priority);
+        priority[node] = own.max(after).unwrap_or(i64::MIN);
+    }
+    priority.truncate(n);
+    for (t, priority) in priority.iter_mut().enumerate() {
+        *priority = graph.tasks[t].priority.max(*priority);
+    }
+    priority
 }
 
 /// The earliest the last node can end, from now: each task starts once
@@ -481,6 +507,24 @@ mod tests {
         let g = Graph::build(tasks).unwrap();
         let order = Order::new(&g, kept(&g, &durations(&[])), |_| false);
         assert_eq!(order.rank[g.get("p/urgent").unwrap()], 0);
+    }
+
+    #[test]
+    fn what_waits_on_a_task_lends_it_its_priority_unless_done() {
+        let mut tasks: Vec<Task> = ["p/chain", "p/needed", "p/urgent"]
+            .iter()
+            .map(|id| Task::new(id, Utf8PathBuf::from("/x.md"), Vec::new()))
+            .collect();
+        tasks[2].dependencies = vec!["p/needed".into()];
+        tasks[2].priority = 5;
+        let g = Graph::build(tasks).unwrap();
+        let known = durations(&[("p/chain", 60.0)]);
+        let (chain, needed) = (g.get("p/chain").unwrap(), g.get("p/needed").unwrap());
+        let order = Order::new(&g, kept(&g, &known), |_| false);
+        assert!(order.rank[needed] < order.rank[chain]);
+        let urgent = g.get("p/urgent").unwrap();
+        let order = Order::new(&g, kept(&g, &known), |t| t == urgent);
+        assert!(order.rank[needed] > order.rank[chain]);
     }
 
     #[test]

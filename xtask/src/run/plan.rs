@@ -38,7 +38,7 @@ pub use waits::{waiting, Waits};
 
 /// How the order is said, before the tasks with their expected duration
 /// and remaining path.
-const ORDER: &str = "Order: priority, then the longest remaining path to the end (~expected duration, path: it and what waits on it), then id";
+const ORDER: &str = "Order: priority (a task's own, or the highest of what waits on it), then the longest remaining path to the end (~expected duration, path: it and what waits on it), then id";
 
 /// The run's state as a new run would start from it, to plan with.
 pub struct Plan<'a> {
@@ -660,10 +660,15 @@ struct Shown<'p> {
 
 impl Shown<'_> {
     /// `~2m 10s, path 1h 05m`: what task `t` is expected to take, and its
-    /// remaining path.
+    /// remaining path; `, priority 5` when it has one (its own, or what
+    /// waits on it lends it), which comes first.
     fn expectation(&self, t: usize) -> String {
+        let priority = match self.order.priority[t] {
+            0 => String::new(),
+            p => format!(", priority {p}"),
+        };
         format!(
-            "~{}, path {}",
+            "~{}, path {}{priority}",
             format::seconds(self.order.expected[t]),
             format::seconds(self.order.path[t])
         )

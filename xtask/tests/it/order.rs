@@ -108,6 +108,38 @@ fn durations_from_earlier_runs_and_priorities_decide() {
 /// The first task in the order that does not fit in memory beside the
 /// running ones holds back the smaller ones after it: the memory drains
 /// for it, as the dry run plans, where they passed it again and again.
+/// A task that a task of a higher priority waits on starts as that one
+/// would: it holds it back (a longer chain of lower priority went first,
+/// and the urgent task waited for it, its priority of no use).
+#[test]
+fn what_an_urgent_task_waits_on_starts_first() {
+    let t = Tree::new();
+    t.task("p/a", &sh("true"));
+    t.task(
+        "p/b",
+        &format!("priority: 10\ndependencies: [p/a]\n{}", sh("true")),
+    );
+    t.task("p/d", &sh("true"));
+    t.task("p/e", &format!("dependencies: [p/d]\n{}", sh("true")));
+    t.task("p/f", &format!("dependencies: [p/e]\n{}", sh("true")));
+    // Through a phase's gate too: `r/late` waits on all of phase q.
+    t.task("q/g", &format!("dependencies: [p/f]\n{}", sh("true")));
+    t.task(
+        "r/late",
+        &format!("priority: 5\ndependencies: [q]\n{}", sh("true")),
+    );
+    // Nothing urgent waits on it.
+    t.task("z/c", &sh("true"));
+    t.run(&["next"])
+        .says("Would start now, in this order:\n  p/a")
+        .says("path 3.0s, priority 10");
+    t.run(&["orchestrate", "-j", "1"]).code(0);
+    assert_eq!(
+        start_order(&t),
+        ["p/a", "p/b", "p/d", "p/e", "p/f", "q/g", "r/late", "z/c"]
+    );
+}
+
 #[test]
 fn smaller_tasks_do_not_pass_the_first_in_order_that_waits_for_memory() {
     let t = Tree::new();
