@@ -241,7 +241,9 @@ fn place(
             // The agent's slot is free once it exits; a worktree task's
             // outcome comes with its merge's end.
             if from == "running" {
-                bar.end = at;
+                // An end told before the start (a Slurm job's, by a run
+                // before the end was clamped to it) ran for no time.
+                bar.end = at.max(bar.start);
                 bar.ending = event.ending;
             }
             if to == "merging" {
@@ -458,14 +460,23 @@ fn critical_path(defs: &Definitions, statuses: &[Option<Status>]) -> (Vec<usize>
 fn parallelism(defs: &Definitions, bars: &[Bar], admission: &Admission) -> String {
     let mut html = String::from("<h2>Parallelism per phase</h2><table><tr><th>phase</th><th>most at once</th><th>limit</th></tr>");
     for (p, phase) in defs.graph.phases.iter().enumerate() {
-        let mut events: Vec<(f64, i32)> = bars
+        // At one instant, ends come before starts (back to back is not at
+        // once), but the end of a bar that ends where it starts (a Slurm
+        // job within one of Slurm's whole seconds) comes after them: it
+        // ran, with what runs then.
+        let mut events: Vec<(f64, u8, i32)> = bars
             .iter()
             .filter(|b| defs.graph.phase_of[b.t] == p)
-            .flat_map(|b| [(b.start, 1), (b.end, -1)])
+            .flat_map(|b| {
+                [
+                    (b.start, 1, 1),
+                    (b.end, if b.end > b.start { 0 } else { 2 }, -1),
+                ]
+            })
             .collect();
         events.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
         let (mut now, mut most) = (0, 0);
-        for (_, delta) in events {
+        for (_, _, delta) in events {
             now += delta;
             most = most.max(now);
         }

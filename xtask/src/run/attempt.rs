@@ -34,6 +34,10 @@ pub struct Active {
     pub agent: AgentSlot,
     pub attempt: u32,
     pub started: SystemTime,
+    /// When this run told it running, the time of its start event (on
+    /// the machine's clock, where a Slurm job's `started` becomes Slurm's
+    /// whole seconds); none when adopted, told by the run before.
+    pub told_running: Option<SystemTime>,
     /// The attempt's start on the file system's clock (see `prepare`).
     pub since_ns: Option<u64>,
     /// The task's pid (its process group), once known; 0 before.
@@ -80,6 +84,7 @@ impl Active {
             agent,
             attempt,
             started: SystemTime::now(),
+            told_running: None,
             since_ns: None,
             pid: 0,
             pid_start: None,

@@ -156,6 +156,11 @@ impl Run<'_> {
             .filter(|_| active.adopted.is_some() || active.job_id.is_some())
             .map(|ended| ended.max(active.started))
             .unwrap_or_else(SystemTime::now);
+        // Its end event is never before its start event, which is on the
+        // machine's clock: a Slurm job's end is Slurm's, in whole seconds,
+        // from a controller's clock that may be behind (the report drew
+        // it ending before it started).
+        let told_end = active.told_running.map_or(ended, |told| ended.max(told));
         let task = &self.graph.tasks[t];
         let mut verdict = verdict::judge(
             self.layout,
@@ -230,7 +235,7 @@ impl Run<'_> {
             self.event(Event {
                 attempt: Some(active.attempt),
                 agent: Some(active.agent),
-                ..Event::change(&id, "running", "merging").happened_at(ended)
+                ..Event::change(&id, "running", "merging").happened_at(told_end)
             });
         }
         let from = match merges {
@@ -262,7 +267,7 @@ impl Run<'_> {
                 let line = format!("{}  {} into {into}", active.agent, worktree.branch);
                 self.printer.event(Tone::Plain, "merging", &id, &line);
             }
-            _ => self.conclude(t, status, from, active.started, "running", ended),
+            _ => self.conclude(t, status, from, active.started, "running", told_end),
         }
         Ok(())
     }

@@ -90,6 +90,7 @@ pub fn assess(
         // clock), not `started_at`'s whole seconds: the duration goes into
         // the history that orders later runs.
         started: status.started().unwrap_or_else(SystemTime::now),
+        told_running: None,
         since_ns: status.attempt_since_ns,
         pid,
         pid_start: task.start,

@@ -164,11 +164,13 @@ impl Run<'_> {
             details += &format!("  attempt {attempt}");
         }
         // Tracked from now on: its end comes as an event from the executor.
+        let told = SystemTime::now();
+        active.told_running = Some(told);
         self.running.insert(t, active);
         self.event(Event {
             attempt: Some(attempt),
             agent: Some(agent),
-            ..Event::change(&self.graph.tasks[t].id, "pending", "running")
+            ..Event::change(&self.graph.tasks[t].id, "pending", "running").happened_at(told)
         });
         match sent {
             Ok(()) => {

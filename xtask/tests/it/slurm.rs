@@ -1632,3 +1632,57 @@ fn slurm_a_job_held_after_too_many_requeues_is_said_held() {
     scontrol(&["release", &job]);
     ends_completed(&t, run, "p/a");
 }
+
+/// A job's end is never told before its start, whose time is the
+/// machine's (its submission), where Slurm's times are whole seconds
+/// from a controller whose clock may be behind (here, an hour): a job
+/// ended, in the events and the report, before it started, its bar drawn
+/// backwards.
+#[test]
+fn slurm_a_job_s_end_is_never_told_before_its_start() {
+    let Some(t) = slurm_tree() else { return };
+    t.config(&format!("{CONFIG}phases: {{p: {{max_parallel: 1}}}}\n"));
+    for id in ["p/a", "p/b"] {
+        t.task(id, &sh("sleep 0.5"));
+    }
+    let behind = r#"out=$(REAL "$@")
+rc=$?
+echo "$out" | while IFS= read -r line; do
+  case "$line" in *ROOT*) ;; *) echo "$line"; continue;; esac
+  for key in StartTime EndTime; do
+    v=$(echo "$line" | sed -n "s/.* $key=\([^ ]*\).*/\1/p")
+    case "$v" in 20*) line=$(echo "$line" | sed "s/ $key=$v/ $key=$(date -d "$v 1 hour ago" +%Y-%m-%dT%H:%M:%S)/");; esac
+  done
+  echo "$line"
+done
+exit $rc
+"#;
+    // Only this tree's jobs: the listing holds every test's.
+    let ours = t.root.display().to_string();
+    let path = stand_in(&t, "scontrol", |real| {
+        behind.replace("REAL", real).replace("ROOT", &ours)
+    });
+    let run = (t.command(&["orchestrate"]))
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(run.status.code(), Some(0), "{said}");
+    let at =
+        |e: &serde_json::Value| humantime::parse_rfc3339_weak(e["time"].as_str().unwrap()).unwrap();
+    for id in ["p/a", "p/b"] {
+        let of_task: Vec<_> = events(&t).into_iter().filter(|e| e["task"] == id).collect();
+        let start = of_task.iter().find(|e| e["to"] == "running").unwrap();
+        let end = of_task.iter().find(|e| e["from"] == "running").unwrap();
+        assert!(
+            at(end) >= at(start),
+            "{id} ended before it started: {of_task:?}"
+        );
+    }
+    t.run(&["report"]).code(0);
+    let html = t.read("workspace/report.html");
+    assert!(
+        html.contains("<tr><td>p</td><td>1</td><td>1</td></tr>"),
+        "{html}"
+    );
+}
