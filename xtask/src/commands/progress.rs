@@ -332,6 +332,13 @@ fn set_eta(defs: &Definitions, progress: &mut Progress) {
         .filter(|task| !task.alive)
         .map(|task| task.task_id.as_str())
         .collect();
+    // Waiting in Slurm's queue: none of it has run yet (its time counted
+    // from its submission had it run past what it is expected to take).
+    let queued: HashSet<&str> = (progress.phases.iter())
+        .flat_map(|phase| &phase.running_tasks)
+        .filter(|task| task.queued)
+        .map(|task| task.task_id.as_str())
+        .collect();
     // Its result awaits approval: it ran, nothing of it is left to run.
     let ran: HashSet<&str> = (progress.phases.iter())
         .flat_map(|phase| &phase.awaiting_approval_tasks)
@@ -402,6 +409,7 @@ fn set_eta(defs: &Definitions, progress: &mut Progress) {
                     // Gone with no one to record its end: the next run records
                     // it, or runs it again.
                     "running" if gone.contains(line.task_id.as_str()) => start(Left::All),
+                    "running" if queued.contains(line.task_id.as_str()) => Left::All,
                     "running" => Left::Running(line.elapsed_seconds.unwrap_or(0) as f64),
                     "pending" => start(pending(t)),
                     "paused" => {

@@ -99,6 +99,15 @@ impl Snapshot<'_> {
         match self.readiness.node(t) {
             // Its process has ended: only the merge is left, no work.
             Node::Merging => Left::Nothing,
+            // Waiting in Slurm's queue: none of it has run yet.
+            Node::Running
+                if self
+                    .running
+                    .get(t)
+                    .is_some_and(|a| a.queued && a.job_id.is_some()) =>
+            {
+                Left::All
+            }
             Node::Running => {
                 let started = self.running.get(t).map(|a| a.started);
                 let ran = started

@@ -1686,3 +1686,28 @@ exit $rc
         "{html}"
     );
 }
+
+/// A job waiting in Slurm's queue has run none of its expected duration:
+/// the expected end counts all of it (its time in the queue was taken for
+/// time run, so that a job held past what it takes was expected to end
+/// any moment).
+#[test]
+fn slurm_a_queued_job_is_expected_to_take_all_of_its_duration() {
+    let Some(t) = slurm_tree() else { return };
+    let held = "{poll_interval: 200ms, extra_args: [--hold]}";
+    t.config(&CONFIG.replace("{poll_interval: 200ms}", held));
+    t.write("workspace/history.json", r#"{"tasks": {"p/a": 10.0}}"#);
+    t.task("p/a", &sh("true"));
+    let out = std::fs::File::create(t.path("out")).unwrap();
+    let run = t.command(&["orchestrate"]).stdout(out).spawn().unwrap();
+    wait_for("the run to say it held", || {
+        t.read("out").contains("scontrol release")
+    });
+    wait_for("two seconds in the queue", || {
+        progress_task(&t, "p/a")["elapsed_seconds"].as_u64() >= Some(2)
+    });
+    assert_eq!(progress_json(&t)["eta_seconds"], 10.0);
+    let job = t.status("p/a")["job_id"].as_str().unwrap().to_owned();
+    scontrol(&["release", &job]);
+    ends_completed(&t, run, "p/a");
+}
