@@ -453,7 +453,8 @@ fn set_eta(defs: &Definitions, progress: &mut Progress) {
     if let Ok(saved) = crate::state::pools::read(&defs.layout) {
         admission.restore_pools(graph, &saved);
     }
-    progress.set_eta(order::remaining(graph, &expected, &left, |own| {
+    let longest = order::longest(graph, &defs.config);
+    progress.set_eta(order::remaining(graph, &expected, &left, &longest, |own| {
         admission.spread(graph, own)
     }));
 }

@@ -70,7 +70,7 @@ impl Limits {
     pub fn of(config: &Config, task: &Task) -> Limits {
         let phase = config.phase(phase_key(task.phase()));
         Limits {
-            timeout: task.timeout.or(phase.timeout),
+            timeout: Limits::timeout_of(config, task),
             idle_timeout: task.idle_timeout.or(phase.idle_timeout),
             prompt_idle: task.prompt_idle(config),
             prompt_patterns: config.agents.prompt_patterns.clone(),
@@ -79,6 +79,13 @@ impl Limits {
             memory_gb: memory_gb(config, task),
             setup: None,
         }
+    }
+
+    /// The task's timeout, else its phase's (for the expected end, which
+    /// wants no more of the limits, 100,000 times a frame).
+    pub fn timeout_of(config: &Config, task: &Task) -> Option<Duration> {
+        task.timeout
+            .or(config.phase(phase_key(task.phase())).timeout)
     }
 
     /// Those of a task of phase `phase` whose file is gone, which set its

@@ -12,6 +12,8 @@
 //!
 //! Pure: the graph and the durations in, numbers out (unit-tested).
 
+use crate::executor::launch::Limits;
+use crate::model::config::Config;
 use crate::model::graph::Graph;
 use crate::state::durations::{self, Durations};
 
@@ -349,6 +351,17 @@ pub fn seconds_until(at: std::time::SystemTime) -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
+/// The longest an attempt of each task may run, in seconds: its timeout
+/// (its own, else its phase's) and the kill grace after it; none without
+/// a timeout. `remaining` expects no attempt to run past it.
+pub fn longest(graph: &Graph, config: &Config) -> Vec<Option<f64>> {
+    graph
+        .tasks
+        .iter()
+        .map(|task| Limits::timeout_of(config, task).map(|t| (t + config.kill_grace).as_secs_f64()))
+        .collect()
+}
+
 /// Seconds until the run is expected to end: the longer of the earliest
 /// end of the remaining graph (its critical path, each phase gate opening
 /// no sooner than its phase's work allows: `earliest_end`) and the
@@ -357,23 +370,26 @@ pub fn seconds_until(at: std::time::SystemTime) -> f64 {
 /// task has its expected duration less what it has run, never less than a
 /// tenth of it; one that runs past it is expected to run as long again as
 /// it has overrun (that tenth at least), so that it pushes the end out as
-/// the clock goes on. `None` when nothing is left.
+/// the clock goes on, but never past its timeout (`longest`), which stops
+/// it. `None` when nothing is left.
 pub fn remaining(
     graph: &Graph,
     expected: &[f64],
     left: &[Left],
+    longest: &[Option<f64>],
     spread: impl Fn(&mut dyn Iterator<Item = (usize, f64)>) -> f64,
 ) -> Option<f64> {
     if left.iter().all(|left| *left == Left::Nothing) {
         return None;
     }
-    let own: Vec<f64> = left
-        .iter()
-        .zip(expected)
-        .map(|(left, &e)| match *left {
-            Left::Nothing => 0.0,
-            Left::Running(ran) => (e - ran).abs().max(e / 10.0),
-            Left::All | Left::Paused(_) => e,
+    let own: Vec<f64> = (left.iter().zip(expected).zip(longest))
+        .map(|((left, &e), &longest)| {
+            let longest = longest.unwrap_or(f64::INFINITY);
+            match *left {
+                Left::Nothing => 0.0,
+                Left::Running(ran) => (e - ran).abs().max(e / 10.0).min((longest - ran).max(0.0)),
+                Left::All | Left::Paused(_) => e.min(longest),
+            }
         })
         .collect();
     // A paused task's wait is on its paths, but is no work for the slots.
@@ -544,39 +560,60 @@ mod tests {
         };
         let all = [Left::All; 4];
         assert_eq!(
-            remaining(&g, &expected, &all, slots(1.0)),
+            remaining(&g, &expected, &all, &[None; 4], slots(1.0)),
             Some(40.0),
             "the work, one at a time"
         );
         assert_eq!(
-            remaining(&g, &expected, &all, slots(4.0)),
+            remaining(&g, &expected, &all, &[None; 4], slots(4.0)),
             Some(20.0),
             "the chain a, b"
         );
         let later = [Left::Running(4.0), Left::All, Left::Nothing, Left::Nothing];
-        assert_eq!(remaining(&g, &expected, &later, slots(4.0)), Some(16.0));
+        assert_eq!(
+            remaining(&g, &expected, &later, &[None; 4], slots(4.0)),
+            Some(16.0)
+        );
         // 5 s past its expected 10: 5 s more expected; at 10.5 s, a tenth.
         let overdue = [Left::Running(15.0), Left::All, Left::Nothing, Left::Nothing];
-        assert_eq!(remaining(&g, &expected, &overdue, slots(4.0)), Some(15.0));
+        assert_eq!(
+            remaining(&g, &expected, &overdue, &[None; 4], slots(4.0)),
+            Some(15.0)
+        );
         let just = [
             Left::Running(10.5),
             Left::Nothing,
             Left::Nothing,
             Left::Nothing,
         ];
-        assert_eq!(remaining(&g, &expected, &just, slots(4.0)), Some(1.0));
+        assert_eq!(
+            remaining(&g, &expected, &just, &[None; 4], slots(4.0)),
+            Some(1.0)
+        );
         // Paused for 30 s more: its chain starts no sooner, and the wait is
         // no work for the slots.
         let paused = [Left::Paused(30.0), Left::All, Left::Nothing, Left::Nothing];
-        assert_eq!(remaining(&g, &expected, &paused, slots(4.0)), Some(50.0));
+        assert_eq!(
+            remaining(&g, &expected, &paused, &[None; 4], slots(4.0)),
+            Some(50.0)
+        );
         let paused = [Left::Nothing, Left::Nothing, Left::Paused(30.0), Left::All];
-        assert_eq!(remaining(&g, &expected, &paused, slots(1.0)), Some(40.0));
+        assert_eq!(
+            remaining(&g, &expected, &paused, &[None; 4], slots(1.0)),
+            Some(40.0)
+        );
         // Its pause ends in 5 s, while what it waits on runs 10: the pause
         // ends at a time, it is not added to the wait.
         let behind = [Left::All, Left::Paused(5.0), Left::Nothing, Left::Nothing];
-        assert_eq!(remaining(&g, &expected, &behind, slots(4.0)), Some(20.0));
+        assert_eq!(
+            remaining(&g, &expected, &behind, &[None; 4], slots(4.0)),
+            Some(20.0)
+        );
         let done = [Left::Nothing; 4];
-        assert_eq!(remaining(&g, &expected, &done, slots(1.0)), None);
+        assert_eq!(
+            remaining(&g, &expected, &done, &[None; 4], slots(1.0)),
+            None
+        );
     }
 
     #[test]
@@ -595,21 +632,21 @@ mod tests {
         };
         let all = [Left::All; 4];
         assert_eq!(
-            remaining(&g, &expected, &all, one_at_a_time_in_p),
+            remaining(&g, &expected, &all, &[None; 4], one_at_a_time_in_p),
             Some(30.0),
             "a, b, then x"
         );
         // a has run 5 s of its 10: 5 + 10 of p, then x.
         let running = [Left::Running(5.0), Left::All, Left::All, Left::Nothing];
         assert_eq!(
-            remaining(&g, &expected, &running, one_at_a_time_in_p),
+            remaining(&g, &expected, &running, &[None; 4], one_at_a_time_in_p),
             Some(25.0)
         );
         // b paused 20 s more: p's work starts when a does, b after its
         // pause, so x after 30 s.
         let paused = [Left::Nothing, Left::Paused(20.0), Left::All, Left::Nothing];
         assert_eq!(
-            remaining(&g, &expected, &paused, one_at_a_time_in_p),
+            remaining(&g, &expected, &paused, &[None; 4], one_at_a_time_in_p),
             Some(40.0)
         );
     }

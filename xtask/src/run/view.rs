@@ -81,9 +81,14 @@ impl Snapshot<'_> {
         let known =
             history::known_seconds(self.graph, self.readiness, self.history, self.durations);
         let expected = order::expected(self.graph, known);
-        progress.set_eta(order::remaining(self.graph, &expected, &left, |own| {
-            self.admission.spread(self.graph, own)
-        }));
+        let longest = order::longest(self.graph, self.config);
+        progress.set_eta(order::remaining(
+            self.graph,
+            &expected,
+            &left,
+            &longest,
+            |own| self.admission.spread(self.graph, own),
+        ));
         progress
     }
 

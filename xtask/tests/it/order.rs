@@ -178,6 +178,32 @@ fn smaller_tasks_do_not_pass_the_first_in_order_that_waits_for_memory() {
     );
 }
 
+/// A task that runs past what it is expected to take pushes the expected
+/// end out, but not past its timeout (and the kill grace), which stops
+/// it: it was expected to run as long again as it had overrun.
+#[test]
+fn a_running_task_is_not_expected_past_its_timeout() {
+    let t = Tree::new();
+    t.write("workspace/history.json", r#"{"tasks": {"p/a": 0.1}}"#);
+    t.task("p/a", &format!("timeout: 6s\n{}", sh("sleep 30")));
+    let mut run = t.start(&["orchestrate"]);
+    // The run's own view, in one look: how long it has run, and the end.
+    let mut seen = serde_json::Value::Null;
+    wait_for("p/a to run 4 s", || {
+        seen = progress_json(&t);
+        let tasks = seen["tasks"].as_array().unwrap();
+        let a = tasks.iter().find(|task| task["task_id"] == "p/a").unwrap();
+        a["elapsed_seconds"].as_u64() >= Some(4)
+    });
+    let tasks = seen["tasks"].as_array().unwrap();
+    let a = tasks.iter().find(|task| task["task_id"] == "p/a").unwrap();
+    let ran = a["elapsed_seconds"].as_f64().unwrap();
+    // Its timeout (6 s) and the kill grace (1 s) from its start.
+    let eta = seen["eta_seconds"].as_f64().unwrap();
+    assert!(eta <= 7.0 - ran, "{eta} s left after {ran} s: {seen}");
+    assert_eq!(run.wait().unwrap().code(), Some(1));
+}
+
 /// The tasks of a pool a rate limit paused wait for the pause, in the
 /// expected end too: not only the task that hit the limit.
 #[test]
