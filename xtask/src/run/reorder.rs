@@ -57,10 +57,14 @@ impl Run<'_> {
     }
 }
 
-/// Whether a task in state `node` weighs nothing in the order: it is
-/// done, or failed or blocked for good (nothing of it is to run).
+/// Whether a task in state `node` weighs nothing in the order (and lends
+/// no priority): it is done, or failed or blocked for good, or outside
+/// what the run selects (`--phase`, `--task`): nothing of it is to run.
 pub fn weighs_nothing(node: Node) -> bool {
-    matches!(node, Node::Completed | Node::Failed | Node::Blocked)
+    matches!(
+        node,
+        Node::Completed | Node::Failed | Node::Blocked | Node::Unselected
+    )
 }
 
 /// When the order was last made, how long that took, and whether it is

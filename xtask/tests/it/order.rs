@@ -178,6 +178,27 @@ fn smaller_tasks_do_not_pass_the_first_in_order_that_waits_for_memory() {
     );
 }
 
+/// A run of one phase orders its tasks by their paths within what it
+/// runs: a chain of another phase, which it does not run, makes no task
+/// of its own go first (`p/a` did, for `q/long` after it).
+#[test]
+fn what_a_run_does_not_select_weighs_nothing_in_its_order() {
+    let t = Tree::new();
+    t.write(
+        "workspace/history.json",
+        r#"{"tasks": {"p/a": 1.0, "p/b": 1.0, "p/c": 1.0, "q/long": 100.0}}"#,
+    );
+    t.task("p/a", &sh("true"));
+    t.task("p/b", &sh("true"));
+    t.task("p/c", &format!("dependencies: [p/b]\n{}", sh("true")));
+    t.task(
+        "q/long",
+        &format!("priority: 5\ndependencies: [p/a]\n{}", sh("true")),
+    );
+    t.run(&["orchestrate", "--phase", "p", "-j", "1"]).code(0);
+    assert_eq!(start_order(&t), ["p/b", "p/a", "p/c"]);
+}
+
 /// A task that runs past what it is expected to take pushes the expected
 /// end out, but not past its timeout (and the kill grace), which stops
 /// it: it was expected to run as long again as it had overrun.
