@@ -88,10 +88,11 @@ impl Order {
         let path = longest_paths(graph, &expected, |t| !done(t));
         let priority = priorities(graph, |t| !done(t));
         // The keys side by side, not read from 100,000 tasks scattered in
-        // memory at each comparison; ties end with the index: a total
-        // order, stable or not.
-        let mut sorted: Vec<(i64, f64, usize)> = (0..graph.tasks.len())
-            .map(|t| (priority[t], path[t], t))
+        // memory at each comparison; ties end with the place in id order:
+        // a total order, stable or not.
+        let by_id = places_by_id(graph);
+        let mut sorted: Vec<(i64, f64, u32, usize)> = (0..graph.tasks.len())
+            .map(|t| (priority[t], path[t], by_id[t], t))
             .collect();
         sorted.sort_unstable_by(|a, b| {
             (b.0.cmp(&a.0))
@@ -99,7 +100,7 @@ impl Order {
                 .then(a.2.cmp(&b.2))
         });
         let mut rank = vec![0; graph.tasks.len()];
-        for (place, &(_, _, t)) in sorted.iter().enumerate() {
+        for (place, &(_, _, _, t)) in sorted.iter().enumerate() {
             rank[t] = place as u32;
         }
         Order {
@@ -130,6 +131,20 @@ impl Order {
         guess.shorter += u32::from(seconds < guess.seconds / 2.0);
         2 * guess.longer.max(guess.shorter) > guess.seen
     }
+}
+
+/// Each task's place in id order: its index, but where tasks found
+/// during a run joined the graph after the others.
+fn places_by_id(graph: &Graph) -> Vec<u32> {
+    let mut by_id: Vec<usize> = (0..graph.tasks.len()).collect();
+    if !graph.tasks.windows(2).all(|pair| pair[0].id <= pair[1].id) {
+        by_id.sort_unstable_by(|&a, &b| graph.tasks[a].id.cmp(&graph.tasks[b].id));
+    }
+    let mut place = vec![0; graph.tasks.len()];
+    for (i, &t) in by_id.iter().enumerate() {
+        place[t] = i as u32;
+    }
+    place
 }
 
 /// What is known of each task's duration, and each phase's median of it.

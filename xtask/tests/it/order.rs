@@ -199,6 +199,20 @@ fn what_a_run_does_not_select_weighs_nothing_in_its_order() {
     assert_eq!(start_order(&t), ["p/b", "p/a", "p/c"]);
 }
 
+/// Ties go by id also among tasks found during the run, which join the
+/// graph after the others (they went by that place: `q/a`, generated,
+/// started after `q/x` and `q/y`).
+#[test]
+fn ties_go_by_id_for_tasks_found_during_the_run_too() {
+    let t = Tree::new();
+    let after_p = format!("dependencies: [p]\n{}", sh("true"));
+    t.task("p/gen", &t.generating("q/a", &after_p));
+    t.task("q/x", &after_p);
+    t.task("q/y", &after_p);
+    t.run(&["orchestrate", "-j", "1"]).code(0);
+    assert_eq!(start_order(&t), ["p/gen", "q/a", "q/x", "q/y"]);
+}
+
 /// A task that runs past what it is expected to take pushes the expected
 /// end out, but not past its timeout (and the kill grace), which stops
 /// it: it was expected to run as long again as it had overrun.
