@@ -385,10 +385,17 @@ impl<'a> Admission<'a> {
     /// The limits, as `next` names them, with the pools a rate limit
     /// lowered.
     pub fn describe(&self) -> String {
+        let memory = match self.memory_capacity.is_finite() {
+            true => format!(
+                "{} of memory for them all",
+                format::gib(self.memory_capacity)
+            ),
+            // Slurm places each job by its own accounting (it said `inf GiB`).
+            false => "the memory Slurm grants each job".to_owned(),
+        };
         let mut said = format!(
-            "at most {} at once (-j or max_concurrent_agents), {} of memory for them all",
-            self.jobs,
-            format::gib(self.memory_capacity)
+            "at most {} at once (-j or max_concurrent_agents), {memory}",
+            self.jobs
         );
         for (pool, limit) in self.pools.lowered() {
             said += &format!("; pool {pool} at most {limit} at once, lowered by a rate limit (one more with each task of it that succeeds)");

@@ -41,6 +41,17 @@ fn job_state(job_id: &str) -> String {
         .to_owned()
 }
 
+/// `next` on Slurm names no memory of this machine's as the limit (it
+/// said `inf GiB of memory for them all`).
+#[test]
+fn next_on_slurm_says_slurm_grants_the_memory() {
+    let Some(t) = slurm_tree() else { return };
+    t.task("p/a", &sh("true"));
+    (t.run(&["next"]).code(0))
+        .says("the memory Slurm grants each job")
+        .never_says("inf");
+}
+
 #[test]
 fn a_dry_run_shows_the_sbatch_that_would_submit_each_task() {
     let Some(t) = slurm_tree() else { return };
