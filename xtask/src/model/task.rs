@@ -278,12 +278,15 @@ impl Task {
 /// part of one, before its first wildcard, starts the other's. `src/*`
 /// and `src/lib.rs` overlap; `src/*` and `docs/*` do not.
 pub fn scopes_overlap(a: &str, b: &str) -> bool {
-    let literal = |glob: &str| {
-        let end = glob.find(['*', '?', '[', '{']).unwrap_or(glob.len());
-        glob[..end].trim_start_matches("./").to_owned()
-    };
-    let (a, b) = (literal(a), literal(b));
-    a.starts_with(&b) || b.starts_with(&a)
+    let (a, b) = (scope_literal(a), scope_literal(b));
+    a.starts_with(b) || b.starts_with(a)
+}
+
+/// The literal part of a write scope, before its first wildcard: scopes
+/// with the same one overlap, every two of them.
+pub fn scope_literal(glob: &str) -> &str {
+    let end = glob.find(['*', '?', '[', '{']).unwrap_or(glob.len());
+    glob[..end].trim_start_matches("./")
 }
 
 /// A task id as a user may type it: also as the file's path, under

@@ -213,6 +213,23 @@ fn ties_go_by_id_for_tasks_found_during_the_run_too() {
     assert_eq!(start_order(&t), ["p/gen", "q/a", "q/x", "q/y"]);
 }
 
+/// Tasks whose `writes` overlap never run side by side: the expected end
+/// has them run one at a time, as the dry run plans them (four of 100 s
+/// each were expected to end in 100 s).
+#[test]
+fn the_expected_end_runs_tasks_that_write_the_same_scope_one_at_a_time() {
+    let t = Tree::new();
+    t.write(
+        "workspace/history.json",
+        r#"{"tasks": {"p/a": 100.0, "p/b": 100.0, "p/c": 100.0, "p/docs": 100.0}}"#,
+    );
+    for id in ["p/a", "p/b", "p/c"] {
+        t.task(id, &format!("writes: [\"src/*\"]\n{}", sh("true")));
+    }
+    t.task("p/docs", &format!("writes: [\"docs/*\"]\n{}", sh("true")));
+    assert_eq!(progress_json(&t)["eta_seconds"], 300.0);
+}
+
 /// A task that runs past what it is expected to take pushes the expected
 /// end out, but not past its timeout (and the kill grace), which stops
 /// it: it was expected to run as long again as it had overrun.
