@@ -284,37 +284,6 @@ fn unlisted_running(layout: &Layout, ids: &[String]) -> Vec<String> {
     crate::run::unlisted::said(layout, known)
 }
 
-/// The tasks that wait for an input no task produces, or on a phase gate
-/// that (itself or an earlier phase's, which it includes) requires an
-/// artifact no task produces, and what waits on them: no run starts them
-/// until a person writes that file.
-fn never_starting(defs: &Definitions) -> HashSet<usize> {
-    let graph = &defs.graph;
-    let unmade = |path: &String| {
-        graph.producer(path).is_none() && !outputs::input_exists(&defs.layout, path)
-    };
-    let mut never: HashSet<usize> = (0..graph.tasks.len())
-        .filter(|&t| graph.tasks[t].inputs.iter().any(unmade))
-        .collect();
-    for (q, phase) in graph.phases.iter().enumerate() {
-        let requires = &defs.config.phase(phase_key(&phase.name)).requires;
-        if requires.iter().any(unmade) {
-            for p in graph.gates_including(q) {
-                never.extend(graph.phases[p].dependents.iter().copied());
-            }
-        }
-    }
-    let mut queue: Vec<usize> = never.iter().copied().collect();
-    while let Some(t) = queue.pop() {
-        for d in graph.waiting_on(t) {
-            if never.insert(d) {
-                queue.push(d);
-            }
-        }
-    }
-    never
-}
-
 /// The expected end of the work left, from what each task is expected to
 /// take and how far the running ones are (see `run::order`).
 fn set_eta(defs: &Definitions, progress: &mut Progress) {
@@ -373,7 +342,7 @@ fn set_eta(defs: &Definitions, progress: &mut Progress) {
         .collect();
     let unblocked =
         |line: &TaskLine| (line.blocked_by.as_deref()).is_some_and(|by| retried.contains(by));
-    let never = never_starting(defs);
+    let never = crate::run::plan::never_starting(&defs.layout, &defs.config, graph);
     // Each pool a rate limit pauses, until when (its paused tasks say):
     // its other tasks wait for it too.
     let pool_paused = paused_pools(progress.tasks.iter().filter_map(|line| {

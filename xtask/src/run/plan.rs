@@ -34,7 +34,7 @@ use gone::Gone;
 
 mod gone;
 mod waits;
-pub use waits::{waiting, Waits};
+pub use waits::{never_starting, waiting, Waits};
 
 /// How the order is said, before the tasks with their expected duration
 /// and remaining path.

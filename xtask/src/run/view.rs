@@ -1,6 +1,7 @@
 //! The run as its live view shows it: the dashboard built from the run's
 //! own state, with no file read but each running task's last log line.
 
+use std::collections::HashSet;
 use std::time::SystemTime;
 
 use crate::model::config::Config;
@@ -10,6 +11,7 @@ use crate::model::task::phase_key;
 use crate::run::admission::Admission;
 use crate::run::history::{self, Past};
 use crate::run::order::{self, Left};
+use crate::run::plan;
 use crate::run::readiness::{Node, Readiness};
 use crate::run::running::Running;
 use crate::state::durations::Durations;
@@ -75,7 +77,10 @@ impl Snapshot<'_> {
         let mut progress = builder.finish(self.config.title(self.layout), missing, Vec::new());
         progress.run_going_on = true;
         progress.spent = Spent::ThisRun(self.spent);
-        let left: Vec<Left> = (0..self.graph.tasks.len()).map(|t| self.left(t)).collect();
+        let never = plan::never_starting(self.layout, self.config, self.graph);
+        let left: Vec<Left> = (0..self.graph.tasks.len())
+            .map(|t| self.left(t, &never))
+            .collect();
         // Made again at each frame (at most every 500 ms, on a terminal):
         // the first tasks of a phase to complete tell what the others take.
         let known =
@@ -99,8 +104,11 @@ impl Snapshot<'_> {
         active.or_else(|| self.git.and_then(|git| git.agent_of(t)))
     }
 
-    /// What is left of task `t` in this run.
-    fn left(&self, t: usize) -> Left {
+    /// What is left of task `t` in this run; nothing of one still to start
+    /// that is among those `never` starting (it waits for a file no task
+    /// produces: no run starts it until a person writes it), as `progress`
+    /// leaves it out.
+    fn left(&self, t: usize, never: &HashSet<usize>) -> Left {
         match self.readiness.node(t) {
             // Its process has ended: only the merge is left, no work.
             Node::Merging => Left::Nothing,
@@ -120,7 +128,7 @@ impl Snapshot<'_> {
                     .map_or(0.0, |d| d.as_secs_f64());
                 Left::Running(ran)
             }
-            _ if !self.starting => Left::Nothing,
+            _ if !self.starting || never.contains(&t) => Left::Nothing,
             Node::Waiting | Node::NeedsInputs | Node::Ready => {
                 let now = SystemTime::now();
                 // Its own pause, or its pool's (another task's limit).

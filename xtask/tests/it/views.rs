@@ -937,6 +937,23 @@ fn once_the_budget_is_reached_the_live_view_s_eta_counts_only_what_runs() {
     );
 }
 
+/// The live view's expected end leaves out a task waiting for an input no
+/// task produces, as `progress` does: no run starts it until a person
+/// writes the file (the heading said `ETA 1m 40s` while `progress` said 2 s).
+#[test]
+fn the_live_view_s_eta_leaves_out_what_waits_for_a_file_no_task_makes() {
+    let t = Tree::new();
+    t.write(
+        "workspace/history.json",
+        r#"{"tasks": {"p/free": 2, "p/needs": 100}}"#,
+    );
+    t.task("p/free", &sh("sleep 2"));
+    t.task("p/needs", &format!("inputs: [ext/x.txt]\n{}", sh("true")));
+    let drawn = on_a_terminal(&t, "orchestrate", false);
+    assert!(drawn.contains("ETA "), "{drawn}");
+    assert!(!drawn.contains("ETA 1m"), "{drawn}");
+}
+
 /// A retry the budget holds is failed in the live view, as its status
 /// and `progress` say: not pending.
 #[test]

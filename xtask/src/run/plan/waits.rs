@@ -6,10 +6,42 @@ use std::collections::HashSet;
 use crate::model::config::Config;
 use crate::model::graph::{Dep, Graph};
 use crate::model::layout::Layout;
+use crate::model::task::phase_key;
 use crate::run::admission::Admission;
 use crate::run::load::Disk;
 use crate::run::readiness::{Node, Readiness};
+use crate::state::outputs;
 use crate::state::status::{self, State};
+
+/// The tasks that wait for an input no task produces, or on a phase gate
+/// that (itself or an earlier phase's, which it includes) requires an
+/// artifact no task produces, and what waits on them: no run starts them
+/// until a person writes that file. `progress` and the live view leave
+/// them out of the expected end alike.
+pub fn never_starting(layout: &Layout, config: &Config, graph: &Graph) -> HashSet<usize> {
+    let unmade =
+        |path: &String| graph.producer(path).is_none() && !outputs::input_exists(layout, path);
+    let mut never: HashSet<usize> = (0..graph.tasks.len())
+        .filter(|&t| graph.tasks[t].inputs.iter().any(unmade))
+        .collect();
+    for (q, phase) in graph.phases.iter().enumerate() {
+        let requires = &config.phase(phase_key(&phase.name)).requires;
+        if requires.iter().any(unmade) {
+            for p in graph.gates_including(q) {
+                never.extend(graph.phases[p].dependents.iter().copied());
+            }
+        }
+    }
+    let mut queue: Vec<usize> = never.iter().copied().collect();
+    while let Some(t) = queue.pop() {
+        for d in graph.waiting_on(t) {
+            if never.insert(d) {
+                queue.push(d);
+            }
+        }
+    }
+    never
+}
 
 /// Why tasks wait: for the run's summary, `next`, a dry run and `why`.
 pub struct Waits<'a> {
