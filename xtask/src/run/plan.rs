@@ -282,12 +282,23 @@ impl<'a> Plan<'a> {
             );
         }
         const SHOWN: usize = 10;
-        let waiting = self.not_started();
+        // The ready ones first, in the order they would start, each with
+        // what it is expected to take (they were listed by id, and the
+        // order was not to be seen past the first tasks); the others by id.
+        let mut waiting = self.not_started_tasks();
+        let ready = |t: usize| self.readiness.node(t) == Node::Ready;
+        waiting.sort_by_key(|&(t, _)| match ready(t) {
+            true => (0, shown.order.rank.get(t).copied().unwrap_or(u32::MAX)),
+            false => (1, 0),
+        });
         if !waiting.is_empty() {
             println!("Waiting ({}):", waiting.len());
         }
-        for line in waiting.iter().take(SHOWN) {
-            println!("  {line}");
+        for (t, line) in waiting.iter().take(SHOWN) {
+            match ready(*t) {
+                true => println!("  {line}; {}", shown.expectation(*t)),
+                false => println!("  {line}"),
+            }
         }
         if waiting.len() > SHOWN {
             println!("  ... and {} more", waiting.len() - SHOWN);
@@ -432,17 +443,6 @@ impl<'a> Plan<'a> {
         })
     }
 
-    /// Selected tasks that have not started, each with why: those that
-    /// wait, and those the next run keeps failed (a block by hand, a
-    /// rejection, the final failure of the killed run it resumes) or
-    /// blocked by them.
-    pub fn not_started(&self) -> Vec<String> {
-        self.not_started_tasks()
-            .into_iter()
-            .map(|(_, line)| line)
-            .collect()
-    }
-
     /// The tasks a rate limit pauses (their own, or their pool's: a ready
     /// one that never ran waits for its pool's, unless it waits for a
     /// person too), and those that wait on one of them (and on nothing
@@ -463,7 +463,10 @@ impl<'a> Plan<'a> {
         behind
     }
 
-    /// `not_started`, each line with its task.
+    /// Selected tasks that have not started, each with why (its line) and
+    /// by id: those that wait, and those the next run keeps failed (a
+    /// block by hand, a rejection, the final failure of the killed run it
+    /// resumes) or blocked by them.
     fn not_started_tasks(&self) -> Vec<(usize, String)> {
         let waits = self.waits();
         let mut lines: Vec<(usize, String)> = (0..self.graph.tasks.len())

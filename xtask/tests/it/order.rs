@@ -230,6 +230,29 @@ fn the_expected_end_runs_tasks_that_write_the_same_scope_one_at_a_time() {
     assert_eq!(progress_json(&t)["eta_seconds"], 300.0);
 }
 
+/// `next` shows the order past what would start now: the ready tasks the
+/// limits hold back come in the order they would start, each with what
+/// it is expected to take (they were listed by id, with neither).
+#[test]
+fn next_lists_the_ready_tasks_held_back_in_the_order_they_start() {
+    let t = Tree::new();
+    t.config("max_concurrent_agents: 1\n");
+    t.write(
+        "workspace/history.json",
+        r#"{"tasks": {"p/a": 1.0, "p/b": 5.0, "p/c": 50.0, "p/d": 20.0}}"#,
+    );
+    for id in ["p/a", "p/b", "p/c", "p/d"] {
+        t.task(id, &sh("true"));
+    }
+    let said = t.run(&["next"]).said();
+    let at = |line: &str| {
+        said.find(line)
+            .unwrap_or_else(|| panic!("no {line:?} in:\n{said}"))
+    };
+    assert!(at("Would start now, in this order:\n  p/c") < at("Waiting (3):\n  p/d: ready"));
+    assert!(at("~20.0s, path 20.0s\n  p/b: ready") < at("~5.0s, path 5.0s\n  p/a: ready"));
+}
+
 /// A task that runs past what it is expected to take pushes the expected
 /// end out, but not past its timeout (and the kill grace), which stops
 /// it: it was expected to run as long again as it had overrun.
