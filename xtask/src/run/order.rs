@@ -6,9 +6,9 @@
 //! the longest remaining path of what waits on it (its dependents, and
 //! through its phase's gate, what depends on that phase): ready tasks start
 //! by `priority:` (higher first; a task takes the highest of what waits
-//! on it), then by the longest remaining path, then
-//! by id. With agents that run for hours under a limit of a few at a time,
-//! this order, not the id order, decides when the last one ends.
+//! on it), then by the longest remaining path, then by id. With agents
+//! that run for hours under a limit of a few at a time, this order, not
+//! the id order, decides when the last one ends.
 //!
 //! Pure: the graph and the durations in, numbers out (unit-tested).
 
