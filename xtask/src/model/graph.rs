@@ -163,6 +163,13 @@ impl Graph {
         self.by_name[..=self.name_rank[p]].iter().copied()
     }
 
+    /// The phase just before `p` in name order: its gate holds every task
+    /// of `p`'s gate but `p`'s own.
+    pub fn phase_before(&self, p: usize) -> Option<usize> {
+        let rank = self.name_rank[p].checked_sub(1)?;
+        Some(self.by_name[rank])
+    }
+
     /// Tasks whose completion a dependency on phase `p` waits for.
     pub fn gate_members(&self, p: usize) -> impl Iterator<Item = usize> + '_ {
         let rank = self.name_rank[p];

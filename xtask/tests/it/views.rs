@@ -1260,6 +1260,35 @@ fn the_report_s_critical_path_is_of_completed_tasks_only() {
     );
 }
 
+/// The critical path runs through phase gates: a gate's longest chain
+/// ends at its own phase's tasks or an earlier phase's, whichever is
+/// longer (each gate is worked out once, however many tasks wait on it).
+#[test]
+fn the_report_s_critical_path_goes_through_phase_gates() {
+    let t = Tree::new();
+    t.task("p/slow", &sh("sleep 0.3"));
+    t.task("p/fast", &sh("true"));
+    t.task("q/mid", &format!("dependencies: [p]\n{}", sh("sleep 0.2")));
+    t.task("q/alone", &sh("true"));
+    t.task("r/end", &format!("dependencies: [q]\n{}", sh("true")));
+    t.task("r/side", &format!("dependencies: [p]\n{}", sh("true")));
+    t.run(&["orchestrate"]).code(0);
+    t.run(&["report"]).code(0);
+    let html = t.read("workspace/report.html");
+    let path = &html[html.find("<h2>Critical path</h2>").unwrap()..];
+    let path = &path[..path.find("</ol>").unwrap()];
+    let on: Vec<&str> = ["p/slow", "q/mid", "r/end", "p/fast", "q/alone", "r/side"]
+        .into_iter()
+        .filter(|id| path.contains(id))
+        .collect();
+    assert_eq!(on, ["p/slow", "q/mid", "r/end"], "{path}");
+    let at = |id: &str| path.find(id).unwrap();
+    assert!(
+        at("p/slow") < at("q/mid") && at("q/mid") < at("r/end"),
+        "{path}"
+    );
+}
+
 #[test]
 fn the_report_counts_parallelism_on_one_clock() {
     let t = Tree::new();
