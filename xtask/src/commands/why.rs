@@ -4,6 +4,10 @@
 use std::collections::HashMap;
 use std::time::SystemTime;
 
+/// How many of the failures that block a task `why` names, each with its
+/// error: a phase of thousands that failed made a line of thousands.
+const FAILURES_SHOWN: usize = 5;
+
 use anyhow::Result;
 
 use crate::git::merge;
@@ -377,7 +381,10 @@ impl Why<'_> {
                 let kept = unfinished.is_some()
                     && (s.blocked_by.as_deref()).is_some_and(|by| !names.contains(&by));
                 let shown = match (names.is_empty() || kept, &s.blocked_by) {
-                    (false, _) => names.join(", "),
+                    (false, _) => {
+                        let names: Vec<String> = names.iter().map(|&n| n.to_owned()).collect();
+                        crate::ui::format::first_few(&names, FAILURES_SHOWN)
+                    }
                     // What blocked it has not failed since (run again, or
                     // reset), or is no longer waited on.
                     (true, Some(by)) => {
@@ -421,7 +428,9 @@ impl Why<'_> {
                     }
                 };
                 println!("{id} is blocked by {shown}");
-                for c in causes.clone() {
+                // A phase of thousands failed: the first few, each with
+                // its error; `progress --tasks` lists them all.
+                for &c in causes.iter().take(FAILURES_SHOWN) {
                     let cause = self.status(c);
                     let error = cause.as_ref().and_then(|s| s.error.clone());
                     let error = error.unwrap_or_else(|| "-".into());
@@ -435,6 +444,13 @@ impl Why<'_> {
                     };
                     println!("  {} failed: {error}{held}", graph.tasks[c].id);
                 }
+                if causes.len() > FAILURES_SHOWN {
+                    println!(
+                        "  and {} more failed (`{}` lists them)",
+                        causes.len() - FAILURES_SHOWN,
+                        layout.cmd("progress --tasks")
+                    );
+                }
                 let whys: Vec<String> = names
                     .iter()
                     .map(|n| format!("`{}`", layout.task_cmd("why", n)))
@@ -446,7 +462,7 @@ impl Why<'_> {
                     } else {
                         "that has"
                     },
-                    whys.join(", ")
+                    crate::ui::format::first_few(&whys, FAILURES_SHOWN)
                 );
             }
         }

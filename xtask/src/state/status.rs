@@ -517,13 +517,17 @@ pub fn failed_upstream(
 ) -> Vec<usize> {
     let mut found = Vec::new();
     let mut seen = std::collections::HashSet::new();
+    // A gate's members are looked at once: the thousands of tasks that
+    // wait on one phase would each go through all of it again.
+    let mut gates = std::collections::HashSet::new();
     let mut queue = vec![t];
     while let Some(current) = queue.pop() {
         let upstream: Vec<usize> = graph.deps[current]
             .iter()
             .flat_map(|dep| match *dep {
                 Dep::Task(d) => vec![d],
-                Dep::Phase(p) => graph.gate_members(p).collect(),
+                Dep::Phase(p) if gates.insert(p) => graph.gate_members(p).collect(),
+                Dep::Phase(_) => Vec::new(),
             })
             .collect();
         for d in upstream {

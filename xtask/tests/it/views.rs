@@ -1456,6 +1456,25 @@ fn logs_of_an_attempt_by_number_after_a_reset() {
 
 /// `why` of a failed task whose run was killed with a retry still owed
 /// says the next run tries it again, as that run does.
+/// `why` of a task a whole phase's failures block names the first five,
+/// each with its error, and how many more (a phase of 3,000 that failed
+/// made a line of 3,000 names, 3,000 error lines and 3,000 commands).
+#[test]
+fn why_of_a_task_many_failures_block_names_the_first_few() {
+    let t = Tree::new();
+    for i in 1..=7 {
+        t.task(&format!("a/t{i}"), &sh("exit 1"));
+    }
+    t.task("b/x", &format!("dependencies: [a]\n{}", sh("true")));
+    t.run(&["orchestrate"]).code(1);
+    let why = t.run(&["why", "b/x"]);
+    why.code(0)
+        .says("b/x is blocked by a/t1, a/t2, a/t3, a/t4, a/t5 and 2 more\n")
+        .says("  a/t5 failed: exit code 1\n  and 2 more failed (`cargo xtask --root ")
+        .says("why a/t5` and 2 more)");
+    assert!(!why.stdout.contains("a/t6"), "{}", why.stdout);
+}
+
 #[test]
 fn why_says_a_killed_run_s_retry_is_still_owed() {
     let t = Tree::new();
