@@ -50,7 +50,7 @@ pub fn run(layout: &Layout, json: bool, tasks: bool) -> Result<i32> {
     } else if tasks {
         progress_text::print_tasks(&progress);
     } else {
-        progress_text::print(&progress);
+        progress_text::print(&progress, &layout.cmd("progress --tasks"));
     }
     Ok(if progress.problems.is_empty() {
         crate::exit::SUCCESS

@@ -180,6 +180,10 @@ impl Run<'_> {
 }
 
 /// Prints the summary; returns the run's exit code.
+/// How many tasks of each kind (failed, blocked, waiting) the summary
+/// names, each on a line.
+const LISTED: usize = 20;
+
 pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
     printer.finish();
     let count = |node: Node| {
@@ -226,24 +230,48 @@ pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
         .iter()
         .map(|(t, why)| (*t, why.as_str()))
         .collect();
+    // Each kind's first lines: thousands of tasks blocked by one failure
+    // scrolled the summary's first line, and the failures, away.
+    let (mut failed_said, mut blocked_said) = (0, 0);
     for &t in &o.selected {
         let id = &o.graph.tasks[t].id;
-        match o.readiness.node(t) {
-            Node::Failed => printer.plain(&failed_line(o, t, o.history[t].error.as_deref())),
+        let failure = match o.readiness.node(t) {
+            Node::Failed => Some(failed_line(o, t, o.history[t].error.as_deref())),
             _ if retried(&t) && waiting.contains_key(&t) => {
                 // Why it failed, as its status says (a rate limit, which
                 // a retry is not told of, too).
                 let told = o.history[t].previous.as_ref().map(|p| p.error.as_str());
                 let error = o.history[t].error.as_deref().or(told);
-                printer.plain(&format!("{}; {}", failed_line(o, t, error), waiting[&t]))
+                Some(format!("{}; {}", failed_line(o, t, error), waiting[&t]))
             }
-            Node::Blocked => printer.plain(&format!(
-                "  blocked  {id}: blocked by {}",
-                o.readiness
-                    .blocked_by(t)
-                    .map_or("?", |b| o.graph.tasks[b].id.as_str())
-            )),
-            _ => {}
+            Node::Blocked => {
+                blocked_said += 1;
+                if blocked_said <= LISTED {
+                    printer.plain(&format!(
+                        "  blocked  {id}: blocked by {}",
+                        o.readiness
+                            .blocked_by(t)
+                            .map_or("?", |b| o.graph.tasks[b].id.as_str())
+                    ));
+                }
+                None
+            }
+            _ => None,
+        };
+        if let Some(line) = failure {
+            failed_said += 1;
+            if failed_said <= LISTED {
+                printer.plain(&line);
+            }
+        }
+    }
+    let every = o.layout.cmd("progress --tasks");
+    for (said, what) in [(failed_said, "failed"), (blocked_said, "blocked")] {
+        if said > LISTED {
+            printer.plain(&format!(
+                "  ... and {} more {what} (`{every}` lists them)",
+                said - LISTED
+            ));
         }
     }
     for (id, error) in o.unlisted_ended {
@@ -272,8 +300,15 @@ pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
             o.graph.tasks[*t].id
         ));
     }
-    for (t, why) in o.not_started.iter().filter(|(t, _)| !retried(t)) {
+    let waiting: Vec<_> = o.not_started.iter().filter(|(t, _)| !retried(t)).collect();
+    for (t, why) in waiting.iter().take(LISTED) {
         printer.plain(&format!("  waiting  {}: {why}", o.graph.tasks[*t].id));
+    }
+    if waiting.len() > LISTED {
+        printer.plain(&format!(
+            "  ... and {} more waiting (`{every}` lists them)",
+            waiting.len() - LISTED
+        ));
     }
     for problem in o.invalid {
         printer.plain(&format!("  invalid  {}", problem.said));

@@ -58,7 +58,24 @@ pub fn print_tasks(progress: &Progress) {
 }
 
 /// The dashboard as text.
-pub fn print(progress: &Progress) {
+/// How many of a phase's failed (or stale, awaiting, paused) tasks the
+/// dashboard lists, each on a line: a phase of thousands that failed
+/// filled the screen many times over with them.
+const LISTED: usize = 10;
+
+/// The line after a list cut at `LISTED` of `count`: how many more, and
+/// `every` (the command that lists every task).
+fn more_line(count: usize, what: &str, every: &str) {
+    if count > LISTED {
+        println!(
+            "    ... and {} more {what} (`{every}` lists them)",
+            count - LISTED
+        );
+    }
+}
+
+/// The dashboard; `every` is the command that lists every task.
+pub fn print(progress: &Progress, every: &str) {
     let printer = Printer::new(false);
     println!("=== {} Status ===", progress.title);
     println!();
@@ -118,10 +135,11 @@ pub fn print(progress: &Progress) {
             let state = if task.merging { "merging" } else { "running" };
             println!("    {state}  {}  {agent}  {elapsed}{note}", task.task_id);
         }
-        for task in &phase.paused_tasks {
+        for task in phase.paused_tasks.iter().take(LISTED) {
             println!("    paused   {}: {}", task.task_id, paused_reason(task));
         }
-        for task in &phase.awaiting_approval_tasks {
+        more_line(phase.paused_tasks.len(), "paused", every);
+        for task in phase.awaiting_approval_tasks.iter().take(LISTED) {
             let what = if task.result {
                 "its result awaits approval"
             } else {
@@ -129,13 +147,19 @@ pub fn print(progress: &Progress) {
             };
             println!("    awaiting {}: {what}", task.task_id);
         }
-        for task in &phase.stale_tasks {
+        more_line(
+            phase.awaiting_approval_tasks.len(),
+            "awaiting approval",
+            every,
+        );
+        for task in phase.stale_tasks.iter().take(LISTED) {
             println!(
                 "    stale    {}: {} changed since it started",
                 task.task_id, task.changed
             );
         }
-        for task in &phase.failed_tasks {
+        more_line(phase.stale_tasks.len(), "stale", every);
+        for task in phase.failed_tasks.iter().take(LISTED) {
             let error = task.error.as_deref().unwrap_or("failed");
             println!(
                 "    {}  {}: {error}",
@@ -143,6 +167,7 @@ pub fn print(progress: &Progress) {
                 task.task_id
             );
         }
+        more_line(phase.failed_tasks.len(), "failed", every);
         println!();
     }
     let t = &progress.total;

@@ -1456,6 +1456,37 @@ fn logs_of_an_attempt_by_number_after_a_reset() {
 
 /// `why` of a failed task whose run was killed with a retry still owed
 /// says the next run tries it again, as that run does.
+/// A run whose thousands of tasks fail or are blocked names the first 20
+/// of each in its summary, and `progress` the first 10 failures of each
+/// phase, each list with how many more and the command that lists them
+/// all: every one was listed, scrolling the summary's own line, and the
+/// failures, away behind the blocked tasks.
+#[test]
+fn the_summary_and_progress_name_the_first_failures_and_how_many_more() {
+    let t = Tree::new();
+    for i in 10..35 {
+        t.task(&format!("a/t{i}"), &sh("exit 1"));
+        t.task(
+            &format!("b/t{i}"),
+            &format!("dependencies: [a/t{i}]\n{}", sh("true")),
+        );
+    }
+    let run = t.run(&["orchestrate"]);
+    run.code(1)
+        .says("Summary: 0 completed, 25 failed, 25 blocked")
+        .says("  failed   a/t29: exit code 1")
+        .says("  blocked  b/t29: blocked by a/t29\n  ... and 5 more failed (`cargo xtask --root ")
+        .says("progress --tasks` lists them)\n  ... and 5 more blocked (`cargo xtask --root ");
+    assert!(!run.stdout.contains("  failed   a/t30:"), "{}", run.stdout);
+    let progress = t.run(&["progress"]);
+    progress
+        .code(0)
+        .says("    failed  a/t19: exit code 1\n    ... and 15 more failed (`cargo xtask --root ");
+    assert!(!progress.stdout.contains("a/t20"), "{}", progress.stdout);
+    let every = t.run(&["progress", "--tasks"]);
+    assert!(every.stdout.contains("a/t34") && every.stdout.contains("b/t34"));
+}
+
 /// `why` of a task a whole phase's failures block names the first five,
 /// each with its error, and how many more (a phase of 3,000 that failed
 /// made a line of 3,000 names, 3,000 error lines and 3,000 commands).
