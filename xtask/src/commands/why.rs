@@ -4,10 +4,6 @@
 use std::collections::HashMap;
 use std::time::SystemTime;
 
-/// How many of the failures that block a task `why` names, each with its
-/// error: a phase of thousands that failed made a line of thousands.
-const FAILURES_SHOWN: usize = 5;
-
 use anyhow::Result;
 
 use crate::git::merge;
@@ -24,6 +20,10 @@ use crate::state::approvals::{self, Decision};
 use crate::state::status::{self, State, Status};
 use crate::state::{lock, logs, outputs, records, runs};
 use crate::ui::format;
+
+/// How many of the failures that block a task `why` names, each with its
+/// error: a phase of thousands that failed made a line of thousands.
+const FAILURES_SHOWN: usize = 5;
 
 mod agent;
 use agent::{describe_report, print_message};
@@ -383,7 +383,7 @@ impl Why<'_> {
                 let shown = match (names.is_empty() || kept, &s.blocked_by) {
                     (false, _) => {
                         let names: Vec<String> = names.iter().map(|&n| n.to_owned()).collect();
-                        crate::ui::format::first_few(&names, FAILURES_SHOWN)
+                        format::first_few(&names, FAILURES_SHOWN)
                     }
                     // What blocked it has not failed since (run again, or
                     // reset), or is no longer waited on.
@@ -462,7 +462,7 @@ impl Why<'_> {
                     } else {
                         "that has"
                     },
-                    crate::ui::format::first_few(&whys, FAILURES_SHOWN)
+                    format::first_few(&whys, FAILURES_SHOWN)
                 );
             }
         }

@@ -179,11 +179,11 @@ impl Run<'_> {
     }
 }
 
-/// Prints the summary; returns the run's exit code.
 /// How many tasks of each kind (failed, blocked, waiting) the summary
 /// names, each on a line.
 const LISTED: usize = 20;
 
+/// Prints the summary; returns the run's exit code.
 pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
     printer.finish();
     let count = |node: Node| {

@@ -57,7 +57,6 @@ pub fn print_tasks(progress: &Progress) {
     }
 }
 
-/// The dashboard as text.
 /// How many of a phase's failed (or stale, awaiting, paused) tasks the
 /// dashboard lists, each on a line: a phase of thousands that failed
 /// filled the screen many times over with them.
@@ -74,7 +73,7 @@ fn more_line(count: usize, what: &str, every: &str) {
     }
 }
 
-/// The dashboard; `every` is the command that lists every task.
+/// The dashboard as text; `every` is the command that lists every task.
 pub fn print(progress: &Progress, every: &str) {
     let printer = Printer::new(false);
     println!("=== {} Status ===", progress.title);
