@@ -1,5 +1,6 @@
 //! The run as its live view shows it: the dashboard built from the run's
-//! own state, with no file read but each running task's last log line.
+//! own state, with no file read but each running task's last log line, and
+//! whether the inputs no task makes are there yet (`never_starting`).
 
 use std::collections::HashSet;
 use std::time::SystemTime;

@@ -1,7 +1,7 @@
 //! Why tasks wait, as the run's summary, `next`, a dry run and `why` say
 //! it.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::model::config::Config;
 use crate::model::graph::{Dep, Graph};
@@ -18,15 +18,22 @@ use crate::state::status::{self, State};
 /// artifact no task produces, and what waits on them: no run starts them
 /// until a person writes that file. `progress` and the live view leave
 /// them out of the expected end alike.
-pub fn never_starting(layout: &Layout, config: &Config, graph: &Graph) -> HashSet<usize> {
-    let unmade =
-        |path: &String| graph.producer(path).is_none() && !outputs::input_exists(layout, path);
+pub fn never_starting<'a>(layout: &Layout, config: &'a Config, graph: &'a Graph) -> HashSet<usize> {
+    // Each path looked up once: the live view asks at each frame, on the
+    // run's thread, and thousands of tasks may name one glob of a folder
+    // of thousands (it took seconds a frame).
+    let mut looked: HashMap<&str, bool> = HashMap::new();
+    let mut unmade = |path: &'a String| {
+        *looked.entry(path).or_insert_with(|| {
+            graph.producer(path).is_none() && !outputs::input_exists(layout, path)
+        })
+    };
     let mut never: HashSet<usize> = (0..graph.tasks.len())
-        .filter(|&t| graph.tasks[t].inputs.iter().any(unmade))
+        .filter(|&t| graph.tasks[t].inputs.iter().any(&mut unmade))
         .collect();
     for (q, phase) in graph.phases.iter().enumerate() {
         let requires = &config.phase(phase_key(&phase.name)).requires;
-        if requires.iter().any(unmade) {
+        if requires.iter().any(&mut unmade) {
             for p in graph.gates_including(q) {
                 never.extend(graph.phases[p].dependents.iter().copied());
             }
