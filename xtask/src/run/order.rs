@@ -282,14 +282,20 @@ pub fn longest_paths(graph: &Graph, weight: &[f64], counts: impl Fn(usize) -> bo
 /// Each task's priority: its own, or the highest of what waits on it
 /// (through the tasks `counts` accepts, and the phase gates), which it
 /// holds back: a task of priority 10 would otherwise wait while a longer
-/// chain of priority 0 went before what it needs.
+/// chain of priority 0 went before what it needs. A task `counts` refuses
+/// lends none and passes none on: what waits on one completed no longer
+/// waits on what it needed, and what waits on one failed or outside the
+/// run does not start in it.
 fn priorities(graph: &Graph, counts: impl Fn(usize) -> bool) -> Vec<i64> {
     let nodes = Nodes::of(graph);
     let n = nodes.tasks();
     let mut priority = vec![i64::MIN; nodes.total()];
     for node in nodes.in_order().into_iter().rev() {
+        if node < n && !counts(node) {
+            continue;
+        }
         let after = nodes.successors(node).map(|s| priority[s]).max();
-        let own = (node < n && counts(node)).then(|| graph.tasks[node].priority);
+        let own = (node < n).then(|| graph.tasks[node].priority);
         priority[node] = own.max(after).unwrap_or(i64::MIN);
     }
     priority.truncate(n);

@@ -140,6 +140,36 @@ fn what_an_urgent_task_waits_on_starts_first() {
     );
 }
 
+/// A completed task passes on no priority: what waits on it no longer
+/// waits on what it needed. `p/a`, reset after `p/b` that depends on it
+/// completed, took the priority of `p/c`, which waits on `p/b` only, and
+/// started before it (`next` said `priority 10` of it).
+#[test]
+fn a_completed_task_passes_on_no_priority() {
+    let t = Tree::new();
+    t.task("p/a", &sh("true"));
+    t.task("p/b", &format!("dependencies: [p/a]\n{}", sh("true")));
+    t.run(&["orchestrate"]).code(0);
+    t.run(&["reset", "p/a"]).code(0);
+    t.task(
+        "p/c",
+        &format!("priority: 10\ndependencies: [p/b]\n{}", sh("true")),
+    );
+    let next = t.run(&["next"]);
+    next.code(0).says("Would start now, in this order:\n  p/c");
+    let a = next
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("p/a "));
+    assert!(
+        a.is_some_and(|a| !a.contains("priority")),
+        "{}",
+        next.stdout
+    );
+    t.run(&["orchestrate", "-j", "1"]).code(0);
+    assert_eq!(start_order(&t), ["p/a", "p/b", "p/c", "p/a"]);
+}
+
 #[test]
 fn smaller_tasks_do_not_pass_the_first_in_order_that_waits_for_memory() {
     let t = Tree::new();
