@@ -44,8 +44,9 @@ pub fn run(
     // Lines read, to name one that is not an event; not known after the
     // last `n` were read from the end.
     let mut number = Some(0);
+    let events_file = layout.display(&path);
     if let (Some(n), Some(file)) = (lines, &mut file) {
-        printed = print_last(&mut out, file, n, task, json)
+        printed = print_last(&mut out, file, n, task, json, events_file)
             .with_context(|| format!("cannot read {path}"))?;
         number = None;
     }
@@ -61,13 +62,7 @@ pub fn run(
                 number = number.map(|n| n + 1);
                 match print_line(&mut out, text.trim_end(), task, json)? {
                     Some(shown) => printed += usize::from(shown),
-                    // A line cut by a kill (the next append ends it), or
-                    // edited: said, not passed on as an event.
-                    None if !text.trim().is_empty() => eprintln!(
-                        "warning: {}{}: not an event (a line cut by a kill, or edited): skipped",
-                        layout.display(&path),
-                        number.map(|n| format!(":{n}")).unwrap_or_default()
-                    ),
+                    None if !text.trim().is_empty() => not_an_event(events_file, number),
                     None => {}
                 }
                 Ok(())
@@ -142,6 +137,7 @@ fn print_last(
     n: usize,
     task: Option<&str>,
     json: bool,
+    shown: &Utf8Path,
 ) -> Result<usize> {
     let end = file.metadata()?.len();
     let mut last_byte = [b'\n'];
@@ -152,17 +148,44 @@ fn print_last(
         [b'\n'] => end,
         _ => logs::start_of_last_lines(file, 1)?,
     };
-    let mut shown: Vec<String> = jsonl::lines_before(file, resume)
-        .map(|line| String::from_utf8_lossy(&line).trim_end().to_owned())
-        .filter(|line| event_of(line, task).is_some_and(|event| event.is_some()))
-        .take(n)
-        .collect();
-    shown.reverse();
-    for line in &shown {
-        print_line(out, line, task, json)?;
+    // The events, newest first, and among them the lines that are none
+    // (`None`), said as `events` says them.
+    let mut read: Vec<Option<String>> = Vec::new();
+    let mut events = 0;
+    for line in jsonl::lines_before(file, resume) {
+        if events == n {
+            break;
+        }
+        let line = String::from_utf8_lossy(&line).trim_end().to_owned();
+        match event_of(&line, task) {
+            Some(Some(_)) => {
+                events += 1;
+                read.push(Some(line));
+            }
+            None if !line.trim().is_empty() => read.push(None),
+            _ => {}
+        }
+    }
+    for line in read.iter().rev() {
+        match line {
+            Some(line) => {
+                print_line(out, line, task, json)?;
+            }
+            None => not_an_event(shown, None),
+        }
     }
     file.seek(SeekFrom::Start(resume))?;
-    Ok(shown.len())
+    Ok(events)
+}
+
+/// Says that a line of the events file `shown` (its `number`, when
+/// known) is no event: a line cut by a kill (the next append ends it), or
+/// edited; it is not passed on as one.
+fn not_an_event(shown: &Utf8Path, number: Option<usize>) {
+    eprintln!(
+        "warning: {shown}{}: not an event (a line cut by a kill, or edited): skipped",
+        number.map(|n| format!(":{n}")).unwrap_or_default()
+    );
 }
 
 /// The event on `line` if it is one of `task`'s (or any, without a task):

@@ -725,6 +725,26 @@ fn an_event_after_a_cut_line_is_kept_whole() {
     }
 }
 
+/// `events -n N` names a line among those it reads that is no event (cut
+/// by a kill, edited) on stderr, as `events` does, and skips it: it was
+/// skipped unsaid.
+#[test]
+fn events_lines_names_a_line_that_is_no_event() {
+    let t = Tree::new();
+    t.task("p/a", &sh("true"));
+    t.run(&["orchestrate"]).code(0);
+    let path = t.path("workspace/events.jsonl");
+    let whole = std::fs::read_to_string(&path).unwrap();
+    let last = whole.lines().last().unwrap();
+    let before = &whole[..whole.len() - last.len() - 1];
+    std::fs::write(&path, format!("{before}{{\"cut\": tr\n{last}\n")).unwrap();
+    let last_two = t.run(&["events", "-n", "2"]);
+    last_two
+        .code(0)
+        .says("events.jsonl: not an event (a line cut by a kill, or edited): skipped");
+    assert_eq!(last_two.stdout.lines().count(), 2, "{}", last_two.stdout);
+}
+
 /// `events -n N` prints the last N events (of `--task`, with it), read
 /// from the file's end, and with `-f` goes on with those that come: a
 /// line still being written when it looked is printed once it is whole,
