@@ -30,6 +30,8 @@ pub struct Watchdog {
     /// How long its log had been still when a question was found, or
     /// had asked it again and again (`asked_again`).
     asked_after: Duration,
+    /// The question was found asked again and again, not in a still log:
+    /// `why` says which, the log having grown all along.
     asked_again: bool,
     /// The question its log's end has asked again and again, with nothing
     /// else between, at every look since it was first seen.

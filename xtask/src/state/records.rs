@@ -40,11 +40,12 @@ pub struct ExitRecord {
     /// is never taken for the current one (`None`: Slurm's, or unknown).
     #[serde(default)]
     pub attempt: Option<u32>,
-    /// The limit that stopped it, as its supervisor was given it: the
-    /// timeout or idle timeout, or the memory. The config may set another
-    /// by the time a run judges it (edited before a run adopted it).
+    /// The timeout or idle timeout that stopped it, as its supervisor was
+    /// given it: the config may set another by the time a run judges it
+    /// (edited before a run adopted it).
     #[serde(default)]
     pub limit_ms: Option<u64>,
+    /// Likewise the memory limit of its group, for one that limit killed.
     #[serde(default)]
     pub memory_limit_bytes: Option<u64>,
 }
