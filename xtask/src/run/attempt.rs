@@ -34,9 +34,10 @@ pub struct Active {
     pub agent: AgentSlot,
     pub attempt: u32,
     pub started: SystemTime,
-    /// When this run told it running, the time of its start event (on
-    /// the machine's clock, where a Slurm job's `started` becomes Slurm's
-    /// whole seconds); none when adopted, told by the run before.
+    /// When it was told running, the time of its start event (on the
+    /// machine's clock, where a Slurm job's `started` becomes Slurm's
+    /// whole seconds), by this run or, adopted, the run before; none when
+    /// that is not known (its events file moved away).
     pub told_running: Option<SystemTime>,
     /// The attempt's start on the file system's clock (see `prepare`).
     pub since_ns: Option<u64>,

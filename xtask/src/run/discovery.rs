@@ -5,7 +5,7 @@
 //! them (their statuses, recoveries, blocks, stale results), at the start
 //! and later alike.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Result;
@@ -312,7 +312,7 @@ impl Run<'_> {
         }
         self.admission.pause(&self.graph, &loaded.paused);
         self.say_paused(&loaded.paused);
-        self.mend_events(&loaded.running);
+        let told_starts = self.mend_events(&loaded.running);
         // A task followed as one whose file was gone, its file back: the
         // task's again, adopted below; else its end would be told twice
         // (the task's, and failed as one whose file is gone).
@@ -326,7 +326,7 @@ impl Run<'_> {
                 .retain(|(id, _)| graph.get(id).is_none());
         }
         for (t, status) in loaded.running {
-            self.recover(t, &status)?;
+            self.recover(t, &status, told_starts.get(&t).copied())?;
         }
         Ok(())
     }
@@ -379,10 +379,11 @@ impl Run<'_> {
     /// The events of the attempts an earlier run left running, made whole
     /// before they are taken up: a start the run was killed before telling
     /// is told now, and the changes it told before their statuses said them
-    /// are not told twice.
-    fn mend_events(&mut self, running: &[(usize, Status)]) {
+    /// are not told twice. Returns when each start was told, where known.
+    fn mend_events(&mut self, running: &[(usize, Status)]) -> HashMap<usize, SystemTime> {
+        let mut starts = HashMap::new();
         if running.is_empty() || self.events.is_none() {
-            return;
+            return starts;
         }
         let attempts = running
             .iter()
@@ -392,19 +393,24 @@ impl Run<'_> {
         for (t, status) in running {
             let id = self.graph.tasks[*t].id.clone();
             match told.remove(&id) {
-                Some(changes) => {
+                Some(since) => {
+                    starts.extend(since.started.map(|at| (*t, at)));
                     if let Some(log) = &mut self.events {
-                        log.told_before(&id, status.attempt, changes);
+                        log.told_before(&id, status.attempt, since.changes);
                     }
                 }
-                None => self.event(Event {
-                    attempt: Some(status.attempt),
-                    agent: status.agent_id,
-                    ..Event::change(&id, "pending", "running")
-                        .happened_at(status.started().unwrap_or_else(SystemTime::now))
-                }),
+                None => {
+                    let at = status.started().unwrap_or_else(SystemTime::now);
+                    starts.insert(*t, at);
+                    self.event(Event {
+                        attempt: Some(status.attempt),
+                        agent: status.agent_id,
+                        ..Event::change(&id, "pending", "running").happened_at(at)
+                    });
+                }
             }
         }
+        starts
     }
 
     /// Says which completed tasks are stale: run again with

@@ -379,8 +379,13 @@ impl Run<'_> {
     }
 
     /// A task recorded as running: adopted, or pending again if it never
-    /// started.
-    fn recover(&mut self, t: usize, status: &Status) -> Result<()> {
+    /// started; `told_running`, when its start was told (`mend_events`).
+    fn recover(
+        &mut self,
+        t: usize,
+        status: &Status,
+        told_running: Option<SystemTime>,
+    ) -> Result<()> {
         let id = &self.graph.tasks[t].id;
         // Being started when its orchestrator died, by nothing that records
         // (a worktree being made, an sbatch not answered yet): Slurm may
@@ -410,6 +415,7 @@ impl Run<'_> {
         match recovery::assess(self.layout, id, status, job, follows_job) {
             Found::NeverStarted => self.reopen_never_started(t)?,
             Found::Adopt(mut active) => {
+                active.told_running = told_running;
                 // A setup not marked done ran in this attempt, and did not
                 // succeed (or has not ended).
                 active.setup = active.worktree.as_ref().is_some_and(|w| {

@@ -243,17 +243,26 @@ pub fn since_last_start(layout: &Layout) -> (Vec<Event>, Option<String>) {
     (read, run.flatten())
 }
 
+/// What the file tells of an attempt an earlier run left running.
+pub struct SinceStart {
+    /// When its start was told (`None`: to a file since moved away), on
+    /// the machine's clock: its end is never told before it.
+    pub started: Option<SystemTime>,
+    /// The events of its task told since.
+    pub changes: Vec<Event>,
+}
+
 /// What the file tells of attempts an earlier run left running (`attempts`:
-/// each task's attempt): per task whose attempt's start was told, the
-/// events of the task told since. A task with none has its start untold:
+/// each task's attempt): per task whose attempt's start was told, when,
+/// and the events of the task told since. A task with none has its start untold:
 /// a run killed between writing its running status and telling it. A
 /// change of the attempt with no start before it says the start was told,
 /// to a file since moved away (kept aside by hand, or by logrotate): told
 /// again, it would come after that change. Read line by line, and only
 /// the lines that name one of those tasks are parsed: the file of a
 /// long-lived workspace holds millions.
-pub fn since_start(layout: &Layout, attempts: &HashMap<&str, u32>) -> HashMap<String, Vec<Event>> {
-    let mut since: HashMap<String, Vec<Event>> = HashMap::new();
+pub fn since_start(layout: &Layout, attempts: &HashMap<&str, u32>) -> HashMap<String, SinceStart> {
+    let mut since: HashMap<String, SinceStart> = HashMap::new();
     // How each task's name appears in a line: as serde_json writes it.
     let named: Vec<(String, &str, u32)> = attempts
         .iter()
@@ -281,11 +290,20 @@ pub fn since_start(layout: &Layout, attempts: &HashMap<&str, u32>) -> HashMap<St
         }
         let of_attempt = event.attempt == Some(attempt);
         if of_attempt && event.to.as_deref() == Some("running") {
-            since.insert(task.to_owned(), Vec::new());
+            let started = event.at();
+            let changes = Vec::new();
+            since.insert(task.to_owned(), SinceStart { started, changes });
         } else if let Some(told) = since.get_mut(task) {
-            told.push(event);
+            told.changes.push(event);
         } else if of_attempt {
-            since.insert(task.to_owned(), vec![event]);
+            let changes = vec![event];
+            since.insert(
+                task.to_owned(),
+                SinceStart {
+                    started: None,
+                    changes,
+                },
+            );
         }
     }
     since

@@ -1656,6 +1656,49 @@ fn slurm_a_job_s_end_is_never_told_before_its_start() {
     for id in ["p/a", "p/b"] {
         t.task(id, &sh("sleep 0.5"));
     }
+    let run = (t.command(&["orchestrate"]))
+        .env("PATH", controller_an_hour_behind(&t))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(run.status.code(), Some(0), "{said}");
+    for id in ["p/a", "p/b"] {
+        ends_after_it_starts(&t, id);
+    }
+    t.run(&["report"]).code(0);
+    let html = t.read("workspace/report.html");
+    assert!(
+        html.contains("<tr><td>p</td><td>1</td><td>1</td></tr>"),
+        "{html}"
+    );
+}
+
+/// So for a job the next run takes up after its orchestrator was killed:
+/// the start the killed run told is on the machine's clock, the end Slurm's
+/// (the adopting run clamped it to the start its status says, Slurm's
+/// whole seconds: it ended an hour before it started).
+#[test]
+fn slurm_an_adopted_job_s_end_is_never_told_before_its_start() {
+    let Some(t) = slurm_tree() else { return };
+    t.task(
+        "p/a",
+        &sh("touch $WORKSPACE/started; while [ ! -f release ]; do sleep 0.1; done"),
+    );
+    kill_once_the_job_runs(&t, |_| true);
+    t.write("release", "");
+    let run = (t.command(&["orchestrate"]))
+        .env("PATH", controller_an_hour_behind(&t))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(run.status.code(), Some(0), "{said}");
+    ends_after_it_starts(&t, "p/a");
+}
+
+/// Puts in `t` a stand-in for `scontrol` that says the times of `t`'s jobs
+/// (`StartTime`, `EndTime`) an hour behind, as a controller whose clock is
+/// behind would; returns the PATH that finds it first.
+fn controller_an_hour_behind(t: &Tree) -> String {
     let behind = r#"out=$(REAL "$@")
 rc=$?
 echo "$out" | while IFS= read -r line; do
@@ -1670,31 +1713,21 @@ exit $rc
 "#;
     // Only this tree's jobs: the listing holds every test's.
     let ours = t.root.display().to_string();
-    let path = stand_in(&t, "scontrol", |real| {
+    stand_in(t, "scontrol", |real| {
         behind.replace("REAL", real).replace("ROOT", &ours)
-    });
-    let run = (t.command(&["orchestrate"]))
-        .env("PATH", path)
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&run.stdout);
-    assert_eq!(run.status.code(), Some(0), "{said}");
+    })
+}
+
+/// Asserts that `id`'s end event is not before its start event.
+fn ends_after_it_starts(t: &Tree, id: &str) {
     let at =
         |e: &serde_json::Value| humantime::parse_rfc3339_weak(e["time"].as_str().unwrap()).unwrap();
-    for id in ["p/a", "p/b"] {
-        let of_task: Vec<_> = events(&t).into_iter().filter(|e| e["task"] == id).collect();
-        let start = of_task.iter().find(|e| e["to"] == "running").unwrap();
-        let end = of_task.iter().find(|e| e["from"] == "running").unwrap();
-        assert!(
-            at(end) >= at(start),
-            "{id} ended before it started: {of_task:?}"
-        );
-    }
-    t.run(&["report"]).code(0);
-    let html = t.read("workspace/report.html");
+    let of_task: Vec<_> = events(t).into_iter().filter(|e| e["task"] == id).collect();
+    let start = of_task.iter().find(|e| e["to"] == "running").unwrap();
+    let end = of_task.iter().find(|e| e["from"] == "running").unwrap();
     assert!(
-        html.contains("<tr><td>p</td><td>1</td><td>1</td></tr>"),
-        "{html}"
+        at(end) >= at(start),
+        "{id} ended before it started: {of_task:?}"
     );
 }
 
