@@ -86,13 +86,26 @@ fn unmet_dependencies<'a>(layout: &Layout, graph: &'a Graph, t: usize) -> Vec<Un
 /// or awaits approval is left to the run, which waits for it or says so.
 fn unmet<'a>(layout: &Layout, id: &'a str) -> Option<Unmet<'a>> {
     let launch = layout.task_cmd("launch", id);
-    let Some(status) = status::read(layout, id).ok().flatten() else {
-        let next = format!("`{launch}` runs it first");
-        return Some(Unmet {
-            id,
-            state: "not run yet".to_owned(),
-            next,
-        });
+    let first = format!("`{launch}` runs it first");
+    let status = match status::read(layout, id) {
+        Ok(Some(status)) => status,
+        Ok(None) => {
+            let state = "not run yet".to_owned();
+            return Some(Unmet {
+                id,
+                state,
+                next: first,
+            });
+        }
+        // Said as every view says it (taken as not run): it ran.
+        Err(e) => {
+            let state = e.to_string();
+            return Some(Unmet {
+                id,
+                state,
+                next: first,
+            });
+        }
     };
     match (status.status, &status.blocked_by) {
         (State::Completed | State::Running | State::AwaitingApproval, _) => None,

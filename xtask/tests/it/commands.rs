@@ -339,6 +339,24 @@ fn launch_runs_one_task_or_says_what_is_unmet() {
     ));
 }
 
+/// `launch` of a task whose dependency's status file cannot be read says
+/// so, as every view does (taken as not run): it said the dependency was
+/// `not run yet`, which it had been.
+#[test]
+fn launch_says_a_dependency_s_status_cannot_be_read() {
+    let t = Tree::new();
+    t.task("p/a", &sh("true"));
+    t.task("p/b", &format!("dependencies: [p/a]\n{}", sh("true")));
+    t.run(&["orchestrate", "--task", "p/a"]).code(0);
+    t.write("workspace/status/p/a.json", "{\"status\": \"comp");
+    t.run(&["launch", "p/b"])
+        .code(1)
+        .says(
+            "its dependency p/a is not completed (workspace/status/p/a.json: corrupt status file (",
+        )
+        .never_says("not run yet");
+}
+
 #[test]
 fn a_block_with_no_reason_says_by_hand_once() {
     let t = Tree::new();
