@@ -25,6 +25,7 @@ use crate::model::problem::Invalid;
 fn main() {
     state::runs::note_process_start();
     sys::process::inherited_descriptors_close_on_exec();
+    sys::process::raise_open_files_limit();
     // As the OS gives them: an argument that is not UTF-8 is clap's to
     // refuse, with a usage error (`std::env::args` would panic on it).
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();

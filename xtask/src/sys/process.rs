@@ -123,6 +123,27 @@ fn pidfd(pid: u32) -> Option<OwnedFd> {
     (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
+/// Raises this process's soft limit on open files to its hard limit. A
+/// run holds a descriptor for each Slurm job of an agent in flight (its
+/// log, `logs::HeldLog`): past the soft limit (1,024 on many systems, the
+/// hard one often far above), its logs, job records and statuses could
+/// not be made, and its tasks failed to start. What it starts inherits
+/// the limit raised, as under a system whose soft limit is its hard one.
+pub fn raise_open_files_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit write and read only `limit`.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
 /// Marks every descriptor above stderr close-on-exec. Those this process
 /// inherited (a pipe of the shell that started it) would reach the
 /// supervisor and every task, and keep open what they are for as long as

@@ -1389,6 +1389,59 @@ fn slurm_an_agent_s_result_outlives_its_logs_folder_removed_while_it_works() {
     assert!(t.read("workspace/logs/p/a.log").contains("\"result\""));
 }
 
+/// The log the run holds open for each agent's job in flight takes a
+/// descriptor: a run of more jobs at once than the soft limit on open
+/// files allows (1,024 on many systems; 40 here) raises that limit to the
+/// hard one as it starts. Each job past it failed to start, `cannot
+/// create log ...: Too many open files`.
+#[test]
+fn slurm_a_run_of_many_agent_jobs_is_not_short_of_open_files() {
+    let Some(t) = slurm_tree() else { return };
+    let held = CONFIG.replace(
+        "{poll_interval: 200ms}",
+        "{poll_interval: 200ms, extra_args: [--hold]}",
+    );
+    t.config(&format!(
+        "{held}max_concurrent_agents: 50\n{}",
+        crate::agents::agent("claude", "claude-json")
+    ));
+    let ids: Vec<String> = (10..50).map(|i| format!("p/t{i}")).collect();
+    for id in &ids {
+        t.task(id, "");
+    }
+    let out = std::fs::File::create(t.path("out")).unwrap();
+    let mut run = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "ulimit -Sn 40 && exec \"$0\" \"$@\"",
+            crate::tree::BIN,
+        ])
+        .arg("--root")
+        .arg(&t.root)
+        .arg("orchestrate")
+        .current_dir(&t.root)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .spawn()
+        .unwrap();
+    let job = |id: &str| {
+        let status: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(t.path(&format!("workspace/status/{id}.json"))).ok()?,
+        )
+        .ok()?;
+        status["job_id"].as_str().map(str::to_owned)
+    };
+    wait_for("every job submitted, or a start failed", || {
+        t.read("out").contains("failed") || ids.iter().all(|id| job(id).is_some())
+    });
+    // Stopped: the run cancels its held jobs.
+    unsafe { libc::kill(run.id() as i32, libc::SIGINT) };
+    run.wait().unwrap();
+    let said = t.read("out");
+    assert!(!said.contains("Too many open files"), "{said}");
+    assert!(ids.iter().all(|id| job(id).is_some()), "{said}");
+}
+
 /// The same for a job the next run took up after a crash: removed while
 /// that run follows it, its log is put back at its end, its result read.
 #[test]
