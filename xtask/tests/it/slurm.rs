@@ -1709,12 +1709,7 @@ fn slurm_a_job_s_end_is_never_told_before_its_start() {
     for id in ["p/a", "p/b"] {
         t.task(id, &sh("sleep 0.5"));
     }
-    let run = (t.command(&["orchestrate"]))
-        .env("PATH", controller_an_hour_behind(&t))
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&run.stdout);
-    assert_eq!(run.status.code(), Some(0), "{said}");
+    runs_with_a_controller_an_hour_behind(&t);
     for id in ["p/a", "p/b"] {
         ends_after_it_starts(&t, id);
     }
@@ -1739,13 +1734,19 @@ fn slurm_an_adopted_job_s_end_is_never_told_before_its_start() {
     );
     kill_once_the_job_runs(&t, |_| true);
     t.write("release", "");
+    runs_with_a_controller_an_hour_behind(&t);
+    ends_after_it_starts(&t, "p/a");
+}
+
+/// Runs `orchestrate` on `t`, which completes, its jobs' times said an
+/// hour behind (`controller_an_hour_behind`).
+fn runs_with_a_controller_an_hour_behind(t: &Tree) {
     let run = (t.command(&["orchestrate"]))
-        .env("PATH", controller_an_hour_behind(&t))
+        .env("PATH", controller_an_hour_behind(t))
         .output()
         .unwrap();
     let said = String::from_utf8_lossy(&run.stdout);
     assert_eq!(run.status.code(), Some(0), "{said}");
-    ends_after_it_starts(&t, "p/a");
 }
 
 /// Puts in `t` a stand-in for `scontrol` that says the times of `t`'s jobs
