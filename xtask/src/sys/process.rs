@@ -123,12 +123,14 @@ fn pidfd(pid: u32) -> Option<OwnedFd> {
     (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
-/// Raises this process's soft limit on open files to its hard limit. A
-/// run holds a descriptor for each Slurm job of an agent in flight (its
-/// log, `logs::HeldLog`): past the soft limit (1,024 on many systems, the
-/// hard one often far above), its logs, job records and statuses could
-/// not be made, and its tasks failed to start. What it starts inherits
-/// the limit raised, as under a system whose soft limit is its hard one.
+/// Raises this process's soft limit on open files to `OPEN_FILES` (its
+/// hard limit, if lower). A run holds a descriptor for each Slurm job of
+/// an agent in flight (its log, `logs::HeldLog`): past the soft limit
+/// (1,024 on many systems, the hard one often far above), its logs, job
+/// records and statuses could not be made, and its tasks failed to start.
+/// What it starts inherits the limit raised: not to the hard limit, often
+/// a million, which programs that close every descriptor up to the limit
+/// before they start another (older Pythons, daemons) take seconds over.
 pub fn raise_open_files_limit() {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
@@ -136,13 +138,19 @@ pub fn raise_open_files_limit() {
     };
     // SAFETY: getrlimit and setrlimit write and read only `limit`.
     unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
-        {
-            limit.rlim_cur = limit.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+            let raised = limit.rlim_max.min(OPEN_FILES);
+            if limit.rlim_cur < raised {
+                limit.rlim_cur = raised;
+                libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+            }
         }
     }
 }
+
+/// The soft limit on open files a run raises its own to: a descriptor for
+/// each of thousands of agents' Slurm jobs in flight.
+const OPEN_FILES: libc::rlim_t = 8192;
 
 /// Marks every descriptor above stderr close-on-exec. Those this process
 /// inherited (a pipe of the shell that started it) would reach the
