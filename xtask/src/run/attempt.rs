@@ -43,6 +43,10 @@ pub struct Active {
     pub since_ns: Option<u64>,
     /// The task's pid (its process group), once known; 0 before.
     pub pid: u32,
+    /// Its kept stdout, held open from before its start where its result
+    /// is read (local: a Slurm job's log is its executor's to hold), put
+    /// back as it ends if removed meanwhile (`HeldLog`).
+    pub held_stdout: Option<logs::HeldLog>,
     pub pid_start: Option<u64>,
     /// Its Slurm job, when it runs on Slurm; queued until the job runs.
     pub job_id: Option<String>,
@@ -88,6 +92,7 @@ impl Active {
             told_running: None,
             since_ns: None,
             pid: 0,
+            held_stdout: None,
             pid_start: None,
             job_id: None,
             queued: true,

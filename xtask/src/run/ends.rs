@@ -136,6 +136,14 @@ impl Run<'_> {
         from: RecordFrom,
     ) -> Result<()> {
         let active = self.running.remove(t).expect("only running tasks finish");
+        // Removed since it ended (`workspace/logs` cleared), before its
+        // result was read here: put back.
+        if let Some(held) = &active.held_stdout {
+            if let Err(e) = held.put_back_if_gone() {
+                let id = &self.graph.tasks[t].id;
+                eprintln!("warning: {id}: what its agent printed is lost: {e:#}");
+            }
+        }
         if let Some(supervisor) = active.adopted.filter(|s| s.pid != 0) {
             let known = self
                 .dead_supervisors

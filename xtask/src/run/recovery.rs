@@ -93,6 +93,8 @@ pub fn assess(
         told_running: None,
         since_ns: status.attempt_since_ns,
         pid,
+        // Its process holds it: see `held_stdout`.
+        held_stdout: None,
         pid_start: task.start,
         adopted: job_id.is_none().then_some(supervisor),
         queued: job_id.is_some() && status.queued,

@@ -14,6 +14,7 @@ use super::order;
 use super::prompt;
 use super::readiness::Node;
 use super::{merging, Incoming, Run};
+use crate::executor::Executor;
 use crate::git::worktrees::Prepared;
 use crate::model::config::ResultFormat;
 use crate::model::discovery;
@@ -415,6 +416,9 @@ impl Run<'_> {
             .executor
             .as_mut()
             .context("no executor to start tasks")?;
+        if let (Some(kept), Executor::Local(_)) = (&launch.stdout_file, &*executor) {
+            active.held_stdout = Some(logs::HeldLog::made(kept)?);
+        }
         executor.launch(self.layout, &launch, &limits)?;
         self.prepare_dependents(t);
         Ok(())

@@ -372,6 +372,27 @@ pub struct HeldLog {
 }
 
 impl HeldLog {
+    /// Makes the file at `path` empty (one there of an earlier attempt
+    /// too) and holds it: a local agent's kept stdout, made by the run as
+    /// its start is asked for, which its supervisor then gives the agent
+    /// as its stdout (the same file; the supervisor puts it back as the
+    /// agent ends, and lets go of it), so that a removal after that, before
+    /// the run read its result, loses nothing either.
+    pub fn made(path: &Utf8Path) -> Result<HeldLog> {
+        // Read back from, should it be put back.
+        let file = std::fs::File::options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .with_context(|| format!("cannot create {path}"))?;
+        Ok(HeldLog {
+            path: path.to_owned(),
+            file: Some(file),
+        })
+    }
+
     /// Holds the log at `path`, if there is one.
     pub fn hold(path: &Utf8Path) -> HeldLog {
         HeldLog {

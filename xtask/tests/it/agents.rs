@@ -185,6 +185,53 @@ fn an_agent_s_result_outlives_its_logs_folder_removed_while_it_works() {
     assert!(t.read("workspace/ledger.jsonl").contains("p/a"));
 }
 
+/// `workspace/logs` removed after an agent ended and its supervisor had
+/// let go of its kept stdout, before the run read its result (a busy
+/// machine; here the run is stopped meanwhile): the run, which holds that
+/// file from before the agent's start, puts it back, and the result and
+/// cost are read. The attempt failed "unreadable", its cost in no ledger,
+/// and the agent was paid to run again (a fault soak's finding).
+#[test]
+fn an_agent_s_result_outlives_its_logs_folder_removed_as_it_ends() {
+    let t = Tree::new();
+    t.config(&agent("claude", "claude-json"));
+    t.task("p/a", "retries: 1\n");
+    scenario(&t, "p/a", &["success.json 0 until:go"]);
+    let mut run = t.start(&["orchestrate"]);
+    wait_for("the agent to work, its supervisor known", || {
+        t.exists("env/p_a.1")
+            && t.exists("workspace/status/p/a.json")
+            && t.status("p/a")["supervisor_pid"].is_u64()
+    });
+    let supervisor = t.status("p/a")["supervisor_pid"].as_u64().unwrap() as u32;
+    signal(run.id(), libc::SIGSTOP);
+    t.write("go", "");
+    // The agent has ended, and its supervisor has closed its kept stdout:
+    // past the supervisor's own put-back.
+    let kept = t.path("workspace/logs/p/a.stdout");
+    let holds_it = || {
+        std::fs::read_dir(format!("/proc/{supervisor}/fd"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|to| to == kept))
+    };
+    wait_for("the supervisor to let go of the agent's stdout", || {
+        runs(&t, "p/a").len() == 1 && !holds_it()
+    });
+    std::fs::remove_dir_all(t.path("workspace/logs")).unwrap();
+    signal(run.id(), libc::SIGCONT);
+    assert_eq!(run.wait().unwrap().code(), Some(0));
+    assert_eq!(t.state("p/a"), "completed");
+    assert_eq!(
+        runs(&t, "p/a").len(),
+        1,
+        "the agent ran again: {}",
+        t.read("workspace/events.jsonl")
+    );
+    assert!(t.read("workspace/ledger.jsonl").contains("p/a"));
+}
+
 /// An agent that printed its result and hangs, its run and supervisor
 /// killed, then `workspace/logs` removed: the run that adopts it reads its
 /// result from the file it still has open (its supervisor, which would
