@@ -444,12 +444,11 @@ impl Why<'_> {
                     };
                     println!("  {} failed: {error}{held}", graph.tasks[c].id);
                 }
-                if causes.len() > FAILURES_SHOWN {
-                    println!(
-                        "  and {} more failed (`{}` lists them)",
-                        causes.len() - FAILURES_SHOWN,
-                        layout.cmd("progress --tasks")
-                    );
+                let every = layout.cmd("progress --tasks");
+                if let Some(more) =
+                    crate::ui::format::more_listed(causes.len(), FAILURES_SHOWN, "failed", &every)
+                {
+                    println!("  {more}");
                 }
                 let whys: Vec<String> = names
                     .iter()

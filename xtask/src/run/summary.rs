@@ -267,11 +267,8 @@ pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
     }
     let every = o.layout.cmd("progress --tasks");
     for (said, what) in [(failed_said, "failed"), (blocked_said, "blocked")] {
-        if said > LISTED {
-            printer.plain(&format!(
-                "  ... and {} more {what} (`{every}` lists them)",
-                said - LISTED
-            ));
+        if let Some(more) = format::more_listed(said, LISTED, what, &every) {
+            printer.plain(&format!("  ... {more}"));
         }
     }
     for (id, error) in o.unlisted_ended {
@@ -304,11 +301,8 @@ pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
     for (t, why) in waiting.iter().take(LISTED) {
         printer.plain(&format!("  waiting  {}: {why}", o.graph.tasks[*t].id));
     }
-    if waiting.len() > LISTED {
-        printer.plain(&format!(
-            "  ... and {} more waiting (`{every}` lists them)",
-            waiting.len() - LISTED
-        ));
+    if let Some(more) = format::more_listed(waiting.len(), LISTED, "waiting", &every) {
+        printer.plain(&format!("  ... {more}"));
     }
     for problem in o.invalid {
         printer.plain(&format!("  invalid  {}", problem.said));

@@ -84,6 +84,13 @@ pub fn first_few(items: &[String], n: usize) -> String {
     }
 }
 
+/// What a list of `count` tasks cut at `shown` left out, `and 5 more
+/// failed (`every` lists them)`, `every` the command that lists them all;
+/// none when nothing was left out.
+pub fn more_listed(count: usize, shown: usize, what: &str, every: &str) -> Option<String> {
+    (count > shown).then(|| format!("and {} more {what} (`{every}` lists them)", count - shown))
+}
+
 /// A count and its noun, in the singular for one: `1 task`, `3 tasks`.
 pub fn counted(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })

@@ -65,11 +65,8 @@ const LISTED: usize = 10;
 /// The line after a list cut at `LISTED` of `count`: how many more, and
 /// `every` (the command that lists every task).
 fn more_line(count: usize, what: &str, every: &str) {
-    if count > LISTED {
-        println!(
-            "    ... and {} more {what} (`{every}` lists them)",
-            count - LISTED
-        );
+    if let Some(more) = format::more_listed(count, LISTED, what, every) {
+        println!("    ... {more}");
     }
 }
 
