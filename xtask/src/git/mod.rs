@@ -2,6 +2,7 @@
 //! their commits into the integration branch. `repo.rs` is the only code
 //! that runs git (each process started by `command.rs`).
 
+pub mod cleaning;
 mod command;
 pub mod merge;
 
