@@ -79,13 +79,10 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
     else {
         return Ok(crate::exit::SUCCESS);
     };
-    if !dry_run {
-        repo.forget_missing_worktrees()?;
-    }
     let verb = if dry_run { "would remove" } else { "removed" };
     // Kept for the reasons said above: work not merged, a worktree of the
     // user's, a task running...
-    println!("{verb} {removed}, kept {kept}");
+    println!("{verb} {}, kept {kept}", removed.len());
     Ok(match failed {
         true => crate::exit::TASK_FAILED,
         false => crate::exit::SUCCESS,

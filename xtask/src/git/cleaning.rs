@@ -2,7 +2,8 @@
 //! integration branch (in the branch checked out, once the integration
 //! branch is gone; or that have no commit beyond a base another branch
 //! holds), saying of every other one why it is kept (its number of
-//! unmerged commits...): for `clean`. It touches only branches and folders this
+//! unmerged commits...): for `clean`, and for a run that ends with
+//! `worktrees.remove_merged`. It touches only branches and folders this
 //! orchestrator made (marked in git config; a task's folder under
 //! `workspace/worktrees/`, never one where the user checked out a task
 //! branch), and forces nothing: a worktree with changes is kept, a branch
@@ -21,9 +22,10 @@ use crate::model::layout::Layout;
 use crate::state::status::{self, State};
 
 /// What a sweep did: branches (with their worktrees) removed, or in a dry
-/// run that would be, and kept; whether git failed on any.
+/// run that would be, each as said, and how many kept; whether git failed
+/// on any.
 pub struct Swept {
-    pub removed: usize,
+    pub removed: Vec<String>,
     pub kept: usize,
     pub failed: bool,
 }
@@ -33,7 +35,8 @@ pub struct Swept {
 /// or kept, and why. `cut_short`: folders whose removal a killed `clean`
 /// left, finished already (no longer git's). None when nothing can be
 /// judged (said): the integration branch is gone and the checkout is on
-/// no branch of the user's.
+/// no branch of the user's. Then (not in a dry run) forgets git's records
+/// of our worktrees whose folders are gone.
 pub fn sweep(
     layout: &Layout,
     repo: &Repo,
@@ -52,7 +55,7 @@ pub fn sweep(
     let mut listed = repo.worktrees()?;
     // Gone from git's records once finished, as in `clean`.
     listed.retain(|(path, _)| !cut_short.contains(path));
-    let (mut removed, mut kept) = (0, 0);
+    let (mut removed, mut kept) = (Vec::new(), 0);
     // Folders whose record git no longer has (pruned while they were away,
     // removed by hand): no longer worktrees, never removed; their branches
     // are judged as those of worktrees gone.
@@ -117,13 +120,19 @@ pub fn sweep(
         match cleaning.branch(branch.clone()) {
             Ok(Fate::Skipped) => {}
             Ok(Fate::Kept) => kept += 1,
-            Ok(Fate::Removed) => removed += 1,
+            Ok(Fate::Removed(said)) => {
+                cleaning.tell(said.clone());
+                removed.push(said);
+            }
             Err(e) => {
                 kept += 1;
                 failed = true;
                 cleaning.tell(format!("kept     {branch}: git failed on it: {e:#}"));
             }
         }
+    }
+    if !dry_run {
+        repo.forget_missing_worktrees()?;
     }
     Ok(Some(Swept {
         removed,
@@ -158,8 +167,8 @@ enum Fate {
     /// without a branch, taken off).
     Skipped,
     Kept,
-    /// Removed, or in a dry run would be.
-    Removed,
+    /// Removed, or in a dry run would be: what is said of it.
+    Removed(String),
 }
 
 impl Cleaning<'_> {
@@ -298,10 +307,9 @@ impl Cleaning<'_> {
             .map(|f| format!(" and {}{ignored}", layout.display(f)))
             .unwrap_or_default();
         if dry_run {
-            self.tell(format!("would remove {branch}{what}"));
             // Holds nothing for the branches after it, as once removed.
-            self.would_go.push(branch);
-            return Ok(Fate::Removed);
+            self.would_go.push(branch.clone());
+            return Ok(Fate::Removed(format!("would remove {branch}{what}")));
         }
         // What `copy` and `link` brought in is ours to remove (a link, not
         // what it points to); git keeps a worktree with untracked files.
@@ -332,8 +340,7 @@ impl Cleaning<'_> {
             ));
         }
         let _ = std::fs::remove_file(layout.setup_done_file(&branch));
-        self.tell(format!("removed  {branch}{what}"));
-        Ok(Fate::Removed)
+        Ok(Fate::Removed(format!("removed  {branch}{what}")))
     }
 }
 

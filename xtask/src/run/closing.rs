@@ -43,7 +43,8 @@ impl Run<'_> {
                 ),
             );
         }
-        let code = match (self.summary(), &ended) {
+        let removed = self.remove_merged_worktrees();
+        let code = match (self.summary(&removed), &ended) {
             (exit::SUCCESS, Err(_)) => exit::TASK_FAILED,
             (code, _) => code,
         };
@@ -65,5 +66,34 @@ impl Run<'_> {
         // only make the command end later.
         std::mem::forget(std::mem::take(&mut self.graph));
         code
+    }
+
+    /// With `worktrees.remove_merged`, a run that ended in order (not
+    /// stopped: a person stopping it wants out) removes the task worktrees
+    /// and branches whose work is merged, its queue idle: what was said of
+    /// each, for the summary. A git that fails on one keeps it, warned of.
+    fn remove_merged_worktrees(&mut self) -> Vec<String> {
+        let Some(git) = self.git.as_ref() else {
+            return Vec::new();
+        };
+        if !git.worktrees.settings.remove_merged || self.stop.is_some() || self.mode != Mode::Launch
+        {
+            return Vec::new();
+        }
+        let dry_run = self.layout.cmd("clean --dry-run");
+        match git.remove_merged(self.layout) {
+            Ok(Some(swept)) => {
+                if swept.failed {
+                    self.printer.line(Tone::Warn, &format!("warning: git failed on a task branch or worktree whose work may be merged, kept: `{dry_run}` says which"));
+                }
+                swept.removed
+            }
+            // The integration branch is gone: nothing to judge by.
+            Ok(None) => Vec::new(),
+            Err(e) => {
+                self.printer.line(Tone::Warn, &format!("warning: the worktrees whose work is merged were not removed: {e:#}: `{dry_run}` says what `clean` would do"));
+                Vec::new()
+            }
+        }
     }
 }

@@ -11,6 +11,7 @@ use std::time::SystemTime;
 
 use anyhow::Result;
 
+use crate::git::cleaning::{self, Swept};
 use crate::git::merge::{self, Merged, Queue};
 use crate::git::repo::branch_ref;
 use crate::git::worktrees::{self, Maker, Prepared, Worktrees};
@@ -275,5 +276,13 @@ impl Git {
         };
         left.sort_unstable();
         left
+    }
+
+    /// For `worktrees.remove_merged`, at a run's end: the task worktrees
+    /// and branches whose work is merged removed, as `clean` removes them
+    /// (what it would say of those it keeps, `clean --dry-run` says).
+    pub fn remove_merged(&self, layout: &Layout) -> Result<Option<Swept>> {
+        let (repo, settings) = (&self.worktrees.repo, &self.worktrees.settings);
+        cleaning::sweep(layout, repo, settings, false, &[], &mut |_| {})
     }
 }

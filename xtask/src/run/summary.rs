@@ -53,6 +53,8 @@ pub struct Outcome<'a> {
     pub unlisted_ended: &'a [(String, String)],
     /// How many tasks' worktrees stay in the repository, when the run
     /// used any.
+    /// What was said of each task worktree removed at the run's end.
+    pub worktrees_removed: &'a [String],
     pub worktrees_kept: usize,
 }
 
@@ -73,7 +75,9 @@ impl Run<'_> {
     }
 
     /// Prints the end-of-run summary; returns the exit code.
-    pub(super) fn summary(&mut self) -> i32 {
+    /// `removed`: what was said of each task worktree the run's end
+    /// removed (`worktrees.remove_merged`).
+    pub(super) fn summary(&mut self, removed: &[String]) -> i32 {
         let running = self.running.tasks();
         let paused: Vec<usize> = (0..self.graph.tasks.len())
             .filter(|&t| self.history[t].paused.is_some())
@@ -142,6 +146,7 @@ impl Run<'_> {
             left_to_merge: self.git.as_ref().map_or(Vec::new(), |git| git.left()),
             queue_broken: self.git.as_ref().and_then(|git| git.broken.clone()),
             unlisted_ended: &self.unlisted_ended,
+            worktrees_removed: removed,
             worktrees_kept: (self.git.as_ref())
                 .and_then(|git| git.worktrees.tasks_kept().ok())
                 .unwrap_or(0),
@@ -320,6 +325,13 @@ pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
                 n => format!(" and {n} more"),
             }
         ));
+    }
+    if !o.worktrees_removed.is_empty() {
+        printer
+            .plain("Task worktrees whose work is merged, removed (worktrees.remove_merged: true):");
+        for said in o.worktrees_removed {
+            printer.plain(&format!("  {said}"));
+        }
     }
     if o.worktrees_kept > 0 {
         printer.plain(&format!(

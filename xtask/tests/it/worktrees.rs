@@ -2589,6 +2589,66 @@ fn a_run_says_how_many_worktrees_it_keeps_and_what_removes_them() {
     again.code(0).says("1 task worktree(s) kept");
 }
 
+/// With `worktrees.remove_merged: true`, a run that ends removes the
+/// worktrees and branches whose work is merged, as `clean` does, naming
+/// each and what git ignores in it; a failed task's worktree and branch,
+/// holding its commit, stay. A run stopped by Ctrl-C removes nothing.
+#[test]
+fn a_run_with_remove_merged_removes_merged_worktrees_and_keeps_unmerged_work() {
+    let t = repo("");
+    t.config("kill_grace: 1s\nworktrees: {default: true, remove_merged: true}\n");
+    t.write(".git/info/exclude", "build/\n");
+    t.task(
+        "p/a",
+        &sh("mkdir build && touch build/1 && echo a > a.txt && git add a.txt && git commit -qm a"),
+    );
+    t.task(
+        "p/b",
+        &format!(
+            "retries: 0\n{}",
+            sh("echo b > b.txt && git add b.txt && git commit -qm b && exit 1")
+        ),
+    );
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("Task worktrees whose work is merged, removed (worktrees.remove_merged: true):")
+        .says(
+            "  removed  task/p/a and workspace/worktrees/p/a, with what git ignores in it: build/",
+        )
+        .says("1 task worktree(s) kept");
+    assert!(!t.exists("workspace/worktrees/p/a"));
+    assert_eq!(t.git(&["branch", "--list", "task/p/a"]), "");
+    assert_eq!(integration_log(&t).len(), 2);
+    // The failed task's work stays, on its branch and in its worktree.
+    assert!(t.exists("workspace/worktrees/p/b/b.txt"));
+    assert_eq!(t.git(&["log", "-1", "--format=%s", "task/p/b"]), "b");
+    // Stopped by Ctrl-C once p/c's work is merged and p/d runs: p/c's
+    // worktree stays.
+    t.task("p/c", &commit("c.txt", "c"));
+    let root = t.root.display();
+    t.task(
+        "p/d",
+        &format!(
+            "dependencies: [p/c]\n{}",
+            sh(&format!("touch {root}/markers/d; sleep 30"))
+        ),
+    );
+    std::fs::create_dir_all(t.path("markers")).unwrap();
+    let out = "markers/out";
+    let file = std::fs::File::create(t.path(out)).unwrap();
+    let mut child = (t.command(&["orchestrate", "--task", "p/c", "--task", "p/d"]))
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .spawn()
+        .unwrap();
+    wait_for("p/d to start", || t.exists("markers/d"));
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    assert_eq!(child.wait().unwrap().code(), Some(130), "{}", t.read(out));
+    assert!(!t.read(out).contains("remove_merged"), "{}", t.read(out));
+    assert!(t.exists("workspace/worktrees/p/c/c.txt"));
+}
+
 /// A worktree task found during the run whose branch would be another's
 /// (`p/a b` beside `p/a-b`), or hold another's (`p/x` beside `p/x/y`), is
 /// refused as a run's start refuses it, at its file, and never starts. It

@@ -26,6 +26,9 @@ pub struct Worktrees {
     /// What an agent left uncommitted is committed on its branch; when
     /// false, leftovers fail the task.
     pub commit_leftovers: bool,
+    /// A run that ends in order removes the task worktrees and branches
+    /// whose work is merged, as `clean` does; else they stay until `clean`.
+    pub remove_merged: bool,
     /// `TASK_PORT` = port_base + slot index × port_stride.
     pub port_base: u16,
     pub port_stride: u16,
@@ -42,6 +45,7 @@ impl Default for Worktrees {
             copy: Vec::new(),
             link: Vec::new(),
             commit_leftovers: true,
+            remove_merged: false,
             port_base: 4000,
             port_stride: 10,
         }
@@ -92,6 +96,10 @@ impl Worktrees {
         set(
             &mut self.commit_leftovers,
             w.take("commit_leftovers", yaml::boolean),
+        );
+        set(
+            &mut self.remove_merged,
+            w.take("remove_merged", yaml::boolean),
         );
         set(&mut self.port_base, w.take("port_base", port));
         set(&mut self.port_stride, w.take("port_stride", port));
