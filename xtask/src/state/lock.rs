@@ -28,6 +28,8 @@ const PATIENCE: Duration = Duration::from_secs(2);
 /// Held for as long as it lives.
 pub struct WorkspaceLock {
     _file: File,
+    /// The root folder's lock, held with it (`root_taken`).
+    _root: Option<File>,
 }
 
 /// A holder that ends in order has waited for each of its gits: what
@@ -203,8 +205,11 @@ pub fn try_acquire(layout: &Layout) -> Result<Held> {
     }
     // Ours, unless the file was removed under a run that still holds it
     // (taken for a stale lock file): two runs would start the same tasks.
-    if let Some(pid) = holder_of_a_removed_lock(layout, &flock_lines()) {
-        return Ok(Held::By(pid));
+    let root = root_taken(layout);
+    if root.is_none() {
+        if let Some(pid) = holder_of_a_removed_lock(layout, &flock_lines()) {
+            return Ok(Held::By(pid));
+        }
     }
     file.set_len(0)
         .and_then(|()| file.rewind())
@@ -212,7 +217,24 @@ pub fn try_acquire(layout: &Layout) -> Result<Held> {
     writeln!(file, "{}", std::process::id()).with_context(|| format!("cannot write {path}"))?;
     // A process holds the workspace lock once.
     let _ = GITS_FILE.set(layout.gits_lock_file());
-    Ok(Held::Ours(WorkspaceLock { _file: file }))
+    Ok(Held::Ours(WorkspaceLock {
+        _file: file,
+        _root: root,
+    }))
+}
+
+/// The root folder's lock, which every holder of the workspace's takes
+/// after it: no removal of `workspace/.lock` (or of `workspace/`) takes it
+/// from a run. Found free, no run holds a removed lock file, and the
+/// kernel's list of locks need not be read: reading `/proc/locks` makes
+/// the kernel wait for a grace period, 10 ms or more, which every command
+/// taking the lock paid. Held (by such a run, or by something of the
+/// user's: `flock . cargo xtask orchestrate` in a script), or a folder
+/// that cannot be locked (some network file systems): none, and the list
+/// is read.
+fn root_taken(layout: &Layout) -> Option<File> {
+    let root = File::open(&layout.root).ok()?;
+    locked(&root).then_some(root)
 }
 
 /// The gits' lock file of the workspace whose lock this process holds.

@@ -53,6 +53,40 @@ fn a_run_whose_lock_file_was_removed_still_keeps_a_second_one_out() {
     t.run(&["orchestrate"]).code(0).says("Summary: 1 completed");
 }
 
+/// A script that serialises its commands with `flock` on the project's
+/// folder (`flock . cargo xtask orchestrate`) holds the folder's lock,
+/// which every run takes beside the workspace's so that it need not read
+/// the kernel's list of locks: its run runs all the same, and with its
+/// lock file removed still keeps a second run out (the list is read then).
+#[test]
+fn a_run_under_flock_of_its_root_runs_and_still_keeps_a_second_one_out() {
+    let t = Tree::new();
+    t.task(
+        "p/wait",
+        &sh("touch started; while [ ! -f release ]; do sleep 0.05; done"),
+    );
+    let mut first = std::process::Command::new("flock")
+        .arg(&t.root)
+        .arg(BIN)
+        .arg("--root")
+        .arg(&t.root)
+        .arg("orchestrate")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("the first orchestrator's task to start", || {
+        t.exists("started")
+    });
+    std::fs::remove_file(t.path("workspace/.lock")).unwrap();
+    t.run(&["orchestrate"])
+        .code(2)
+        .says("another orchestrator (pid ");
+    t.write("release", "");
+    assert!(first.wait().unwrap().success());
+    t.run(&["orchestrate"]).code(0).says("Summary: 1 completed");
+}
+
 /// A user's limit of processes and threads (`ulimit -u`, which root is
 /// not held to) reached at any point of a run: no panic (the supervisor's
 /// took its run down), and what could not start says what to do.
