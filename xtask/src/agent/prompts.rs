@@ -122,8 +122,11 @@ pub fn waiting_for_input<'a>(patterns: &'a [String], line: &str) -> Option<&'a s
 #[derive(Debug, PartialEq, Eq)]
 pub struct Repeated {
     /// What is printed each time: `Continue? (y/n) `, or the question and
-    /// its line break.
+    /// its line break; its digits as `0` (`Attempt 0: Continue? `), so that
+    /// a question that counts its askings is the same each time.
     pub text: String,
+    /// Its last repeat as printed (`Attempt 3: Continue? `).
+    pub last: String,
     /// How many bytes at the end are its repeats, back to back (the first
     /// maybe only its end).
     pub bytes: usize,
@@ -132,7 +135,7 @@ pub struct Repeated {
 impl Repeated {
     /// The question, as a last line would say it.
     pub fn question(&self) -> String {
-        unboxed(terminal::plain(&self.text).trim()).to_owned()
+        unboxed(terminal::plain(&self.last).trim()).to_owned()
     }
 }
 
@@ -141,16 +144,21 @@ impl Repeated {
 /// one line and asks for input by `patterns`. A task that asks on an input
 /// that answers nothing (`while :; do printf 'Continue? (y/n) '; read a ||
 /// true; done`, its stdin empty) fills its log with the question, which
-/// never goes still.
+/// never goes still. Digits are not told apart: one that counts
+/// (`Attempt 3: Continue? (y/n) `) asks the same each time.
 pub fn asked_again(patterns: &[String], end: &str) -> Option<Repeated> {
-    let (period, bytes) = repeated_end(end.as_bytes())?;
-    let text = end.get(end.len() - period..)?;
-    let line = text.trim();
-    if line.contains('\n') || waiting_for_input(patterns, line).is_none() {
+    // ASCII for ASCII: the same length, byte for byte.
+    let counted: String = (end.chars())
+        .map(|c| if c.is_ascii_digit() { '0' } else { c })
+        .collect();
+    let (period, bytes) = repeated_end(counted.as_bytes())?;
+    let last = end.get(end.len() - period..)?;
+    if last.trim().contains('\n') || waiting_for_input(patterns, last.trim()).is_none() {
         return None;
     }
     Some(Repeated {
-        text: text.to_owned(),
+        text: counted[counted.len() - period..].to_owned(),
+        last: last.to_owned(),
         bytes,
     })
 }
@@ -435,6 +443,20 @@ mod tests {
         check(&"step\nContinue? (y/n)\n".repeat(3), None);
         // Repeated, but no question; blank lines.
         check(&"Compiling...\n".repeat(5), None);
+        // A question that counts its askings, past a change of width.
+        let counted: String = (8..12)
+            .map(|i| format!("Attempt {i}: Go on? (y/n) "))
+            .collect();
+        let found = asked_again(&patterns, &counted).unwrap();
+        assert_eq!(found.text, "Attempt 00: Go on? (y/n) ");
+        // Two whole repeats, and the end of the one before (`0: Go on?`).
+        assert_eq!(found.bytes, 66);
+        assert_eq!(found.question(), "Attempt 11: Go on? (y/n)");
+        // Lines of work that count, between questions: not again and again.
+        let steps: String = (1..5)
+            .map(|i| format!("step {i}\nContinue? (y/n)\n"))
+            .collect();
+        check(&steps, None);
         check("\n\n\n", None);
         check("", None);
     }

@@ -1829,8 +1829,9 @@ fn a_pattern_ending_in_a_blank_matches_a_question_ending_the_line() {
 /// (its stdin is empty) fills its log with its question, which never goes
 /// still: it is stopped as waiting for input once it has asked nothing
 /// else for `prompt_idle` (only its timeout stopped it, its log growing
-/// by megabytes a second). One that prints the question between lines of
-/// its work runs to its end.
+/// by megabytes a second), also when it counts its askings (`Attempt 3:
+/// Continue?`). One that prints the question between lines of its work
+/// runs to its end.
 #[test]
 fn a_question_asked_again_and_again_is_waiting_for_input() {
     let t = Tree::new();
@@ -1839,9 +1840,13 @@ fn a_question_asked_again_and_again_is_waiting_for_input() {
     t.task("p/asks", &format!("timeout: 15s\n{}", sh(asks)));
     let works = "for i in $(seq 40); do echo \"step $i\"; echo 'Continue? (y/n)'; sleep 0.05; done";
     t.task("p/works", &format!("timeout: 15s\n{}", sh(works)));
+    let counts = "i=0; while :; do i=$((i+1)); printf \"Attempt $i: Continue? (y/n) \"; read a || true; done";
+    t.task("p/counts", &format!("timeout: 15s\n{}", sh(counts)));
     t.run(&["orchestrate"])
         .code(1)
-        .says("p/asks: waiting for input: Continue? (y/n)");
+        .says("p/asks: waiting for input: Continue? (y/n)")
+        .says("p/counts: waiting for input: Attempt ");
+    assert_eq!(t.status("p/counts")["ending"], "waiting_for_input");
     assert_eq!(t.status("p/asks")["ending"], "waiting_for_input");
     assert_eq!(t.state("p/works"), "completed");
     let log = t.read("workspace/logs/p/asks.log");
