@@ -10,6 +10,12 @@ use crate::model::task::Task;
 use crate::run::{Mode, Options};
 use crate::state::lock;
 use crate::state::status::{self, State};
+use crate::sys::parallel;
+use crate::sys::shell::shell_word;
+use crate::ui::format;
+
+/// How many of a phase's tasks not completed a refusal names.
+const LISTED: usize = 5;
 
 pub fn run(layout: &Layout, id: &str) -> Result<i32> {
     let wanted = layout.typed_id(id);
@@ -43,10 +49,10 @@ pub fn run(layout: &Layout, id: &str) -> Result<i32> {
     orchestrate::launch(layout, defs, &options, Mode::Launch)
 }
 
-/// A dependency a launch would wait on for good: its state, and what
-/// to do about it.
-struct Unmet<'a> {
-    id: &'a str,
+/// A dependency a launch would wait on for good (a task, or `phase
+/// 01-a`): its state, and what to do about it.
+struct Unmet {
+    id: String,
     state: String,
     next: String,
 }
@@ -70,21 +76,62 @@ fn refusal(unmet: &[Unmet]) -> String {
 
 /// The dependencies of task `t` that a launch of it alone would wait on
 /// for good. The run it starts selects `t` only: it ran, and said they
-/// were "not selected in this run". A phase is left to the run's
-/// summary, which says what of it is not completed.
-fn unmet_dependencies<'a>(layout: &Layout, graph: &'a Graph, t: usize) -> Vec<Unmet<'a>> {
+/// were "not selected in this run" (a phase: "waits on phase 01-a").
+/// A completed dependency is met, its outputs gone since or not, as a run
+/// takes it: only an input is looked for (by the run).
+fn unmet_dependencies(layout: &Layout, graph: &Graph, t: usize) -> Vec<Unmet> {
     (graph.deps[t].iter())
         .filter_map(|dep| match *dep {
             Dep::Task(d) => unmet(layout, &graph.tasks[d].id),
-            Dep::Phase(_) => None,
+            Dep::Phase(p) => unmet_phase(layout, graph, p),
         })
         .collect()
+}
+
+/// Phase `p`, when a task of its gate (of it or an earlier phase) is
+/// unmet as a dependency would be: the first few such tasks, each with
+/// its state, and the runs of their phases that go on.
+fn unmet_phase(layout: &Layout, graph: &Graph, p: usize) -> Option<Unmet> {
+    let members: Vec<usize> = graph.gate_members(p).collect();
+    // A gate of thousands of tasks: their statuses read on every CPU.
+    let unmet: Vec<(usize, Unmet)> =
+        parallel::map(&members, |&m| Some((m, unmet(layout, &graph.tasks[m].id)?)))
+            .into_iter()
+            .flatten()
+            .collect();
+    if unmet.is_empty() {
+        return None;
+    }
+    let shown: Vec<String> = (unmet.iter().take(LISTED))
+        .map(|(_, u)| format!("{} ({})", u.id, u.state))
+        .collect();
+    let every = layout.cmd("progress --tasks");
+    let state = match format::more_listed(unmet.len(), LISTED, "not completed", &every) {
+        Some(more) => format!("{} {more}", shown.join(", ")),
+        None => shown.join(", "),
+    };
+    // `--phase` selects one phase: each that holds one of them, in the
+    // order of their gates.
+    let runs: Vec<String> = (graph.phases_through(p))
+        .filter(|&q| unmet.iter().any(|&(m, _)| graph.phase_of[m] == q))
+        .map(|q| {
+            let phase = shell_word(&graph.phases[q].name);
+            format!("`{}`", layout.cmd(&format!("orchestrate --phase={phase}")))
+        })
+        .collect();
+    let them = if unmet.len() == 1 { "it" } else { "them" };
+    let next = match runs.as_slice() {
+        [one] => format!("{one} runs {them} first"),
+        many => format!("{} run {them} first", many.join(", then ")),
+    };
+    let id = format!("phase {}", graph.phases[p].name);
+    Some(Unmet { id, state, next })
 }
 
 /// Dependency `id`, when it is not completed and no run would end that
 /// for a launch: one that runs (a killed run's, which the launch adopts)
 /// or awaits approval is left to the run, which waits for it or says so.
-fn unmet<'a>(layout: &Layout, id: &'a str) -> Option<Unmet<'a>> {
+fn unmet(layout: &Layout, id: &str) -> Option<Unmet> {
     let launch = layout.task_cmd("launch", id);
     let first = format!("`{launch}` runs it first");
     let status = match status::read(layout, id) {
@@ -92,7 +139,7 @@ fn unmet<'a>(layout: &Layout, id: &'a str) -> Option<Unmet<'a>> {
         Ok(None) => {
             let state = "not run yet".to_owned();
             return Some(Unmet {
-                id,
+                id: id.to_owned(),
                 state,
                 next: first,
             });
@@ -101,7 +148,7 @@ fn unmet<'a>(layout: &Layout, id: &'a str) -> Option<Unmet<'a>> {
         Err(e) => {
             let state = e.to_string();
             return Some(Unmet {
-                id,
+                id: id.to_owned(),
                 state,
                 next: first,
             });
@@ -110,7 +157,7 @@ fn unmet<'a>(layout: &Layout, id: &'a str) -> Option<Unmet<'a>> {
     match (status.status, &status.blocked_by) {
         (State::Completed | State::Running | State::AwaitingApproval, _) => None,
         (State::Blocked, Some(by)) => Some(Unmet {
-            id,
+            id: id.to_owned(),
             state: format!("blocked by {by}"),
             next: format!("`{}` says what it waits on", layout.task_cmd("why", id)),
         }),
@@ -125,6 +172,7 @@ fn unmet<'a>(layout: &Layout, id: &'a str) -> Option<Unmet<'a>> {
                 true => format!("`{}` lets it run again", layout.task_cmd("reset", id)),
                 false => format!("`{launch}` runs it again"),
             };
+            let id = id.to_owned();
             Some(Unmet { id, state, next })
         }
     }

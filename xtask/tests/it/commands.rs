@@ -357,6 +357,48 @@ fn launch_says_a_dependency_s_status_cannot_be_read() {
         .never_says("not run yet");
 }
 
+/// `launch` of a task that depends on a phase not completed is refused
+/// as one of a task is (exit 1, nothing run), naming the phase, its first
+/// tasks not completed with their states, and the runs that go on: it
+/// ran, and said it waited on the phase. A completed dependency whose
+/// declared output was removed since is met, for `launch` as for a run.
+#[test]
+fn launch_says_what_of_a_phase_it_depends_on_is_not_completed() {
+    let t = Tree::new();
+    for n in 1..=5 {
+        t.task(&format!("01-a/t{n}"), &sh("true"));
+    }
+    t.task("01-a/t6", &sh("exit 3"));
+    t.task(
+        "00-z/z",
+        &format!("outputs: [x]\n{}", sh("echo > $TASK_OUTPUT_DIR/x")),
+    );
+    t.task("02-b/u", &format!("dependencies: [01-a]\n{}", sh("true")));
+    t.task("02-b/v", &format!("dependencies: [00-z/z]\n{}", sh("true")));
+    let cmd = |args: &str| format!("cargo xtask --root {} {args}", t.root.display());
+    t.run(&["launch", "02-b/u"])
+        .code(1)
+        .says(&format!(
+            "error: cannot launch 02-b/u: its dependency phase 01-a is not completed (00-z/z (not run yet), 01-a/t1 (not run yet), 01-a/t2 (not run yet), 01-a/t3 (not run yet), 01-a/t4 (not run yet) and 2 more not completed (`{}` lists them)): `{}`, then `{}` run them first",
+            cmd("progress --tasks"),
+            cmd("orchestrate --phase=00-z"),
+            cmd("orchestrate --phase=01-a"),
+        ))
+        .never_says("waits on");
+    assert!(!t.exists("workspace/events.jsonl"), "a refusal is no run");
+    t.run(&["orchestrate", "--phase", "00-z"]).code(0);
+    t.run(&["orchestrate", "--phase", "01-a"]).code(1);
+    t.run(&["launch", "02-b/u"]).code(1).says(&format!(
+        "its dependency phase 01-a is not completed (01-a/t6 (failed: exit code 3)): `{}` runs it first",
+        cmd("orchestrate --phase=01-a"),
+    ));
+    t.task("01-a/t6", &sh("true"));
+    t.run(&["orchestrate", "--phase", "01-a"]).code(0);
+    std::fs::remove_file(t.root.join("workspace/outputs/00-z/z/x")).unwrap();
+    t.run(&["launch", "02-b/u"]).code(0);
+    t.run(&["orchestrate", "--task", "02-b/v"]).code(0);
+}
+
 #[test]
 fn a_block_with_no_reason_says_by_hand_once() {
     let t = Tree::new();
