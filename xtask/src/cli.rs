@@ -242,23 +242,55 @@ pub fn parse() -> Cli {
 /// in it would act on the terminal (clear it, write over a line).
 fn escape_echoed(mut e: clap::Error) -> clap::Error {
     use clap::error::ContextValue;
+    // Each quoted text that changed, as typed and as written out.
+    let mut changed: Vec<(String, String)> = Vec::new();
+    let mut escape = |text: &String| {
+        let shown = escaped(text, &[]).into_owned();
+        if shown != *text {
+            changed.push((text.clone(), shown.clone()));
+        }
+        shown
+    };
     let quoted: Vec<_> = e
         .context()
         .filter_map(|(kind, value)| match value {
-            ContextValue::String(text) => {
-                Some((kind, ContextValue::String(escaped(text, &[]).into_owned())))
-            }
+            ContextValue::String(text) => Some((kind, ContextValue::String(escape(text)))),
             ContextValue::Strings(texts) => Some((
                 kind,
-                ContextValue::Strings(texts.iter().map(|t| escaped(t, &[]).into_owned()).collect()),
+                ContextValue::Strings(texts.iter().map(&mut escape).collect()),
             )),
             _ => None,
         })
         .collect();
-    for (kind, value) in quoted {
+    // A tip quotes them again (`to pass '--x' as a value, use '-- --x'`),
+    // between clap's own colours, which a terminal shows as typed.
+    let tips: Vec<_> = e
+        .context()
+        .filter_map(|(kind, value)| match value {
+            ContextValue::StyledStrs(tips) => Some((
+                kind,
+                ContextValue::StyledStrs(tips.iter().map(|tip| requoted(tip, &changed)).collect()),
+            )),
+            _ => None,
+        })
+        .collect();
+    for (kind, value) in quoted.into_iter().chain(tips) {
         e.insert(kind, value);
     }
     e
+}
+
+/// `tip` with each text `changed` quotes written out as it is elsewhere
+/// in the error: its colours kept.
+fn requoted(
+    tip: &clap::builder::StyledStr,
+    changed: &[(String, String)],
+) -> clap::builder::StyledStr {
+    let mut text = tip.ansi().to_string();
+    for (typed, shown) in changed {
+        text = text.replace(typed.as_str(), shown);
+    }
+    text.into()
 }
 
 /// A name or a reason: shown on one line in every view, so one line of

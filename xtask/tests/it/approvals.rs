@@ -1688,6 +1688,19 @@ fn a_refused_name_or_reason_is_shown_escaped() {
         assert!(drawn.contains("x\\e[2Jy"), "{args}: {drawn:?}");
         assert!(!drawn.contains("\x1b[2J"), "{args}: {drawn:?}");
     }
+    // An option that is none: clap's tip quotes it again, between its own
+    // colours (it was written raw there).
+    let drawn = on_a_terminal(&t, "launch p/a \"--$(printf 'x\\033[2Jy')\"", false);
+    assert!(
+        drawn.contains("use '\x1b[32m-- --x\\e[2Jy\x1b[0m'"),
+        "{drawn:?}"
+    );
+    assert!(!drawn.contains("\x1b[2J"), "{drawn:?}");
+    // Not on a terminal, clap dropped the sequence from the tip, which then
+    // named no argument given.
+    t.run(&["launch", "p/a", "--x\x1b[2Jy"])
+        .code(2)
+        .says("tip: to pass '--x\\e[2Jy' as a value");
     t.run(&["reject", "p/a", "--reason", "x\ny"])
         .code(2)
         .says("'x\\ny'")
