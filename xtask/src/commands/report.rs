@@ -101,9 +101,9 @@ fn render(layout: &Layout, defs: &Definitions, warnings: &mut Vec<String>) -> St
         html,
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title} report</title><style>{CSS}</style></head><body>\
          <h1>{title}: run report</h1>\
-         <p>Last run: {} task(s) ran, {} attempt(s), {}; {completed} of {} completed in all; critical path {} ({}).</p>",
-        ran.len(),
-        bars.len(),
+         <p>Last run: {} ran, {}, {}; {completed} of {} completed in all; critical path {} ({}).</p>",
+        format::counted(ran.len(), "task", "tasks"),
+        format::counted(bars.len(), "attempt", "attempts"),
         format::seconds(wall),
         graph.tasks.len(),
         format::seconds(critical_len),

@@ -78,7 +78,8 @@ impl Why<'_> {
     fn phase(&mut self, name: &str) {
         let graph = &self.defs.graph;
         let p = graph.phase(name).expect("a phase of the graph");
-        println!("phase {name}: {} task(s)", graph.phases[p].tasks.len());
+        let tasks = format::counted(graph.phases[p].tasks.len(), "task", "tasks");
+        println!("phase {name}: {tasks}");
         let tasks = graph.phases[p].tasks.clone();
         let unfinished = runs::unfinished(self.layout);
         // A task whose pool another task's pause holds is paused.
@@ -624,8 +625,8 @@ impl Why<'_> {
                             ""
                         };
                         unmet.push(format!(
-                            "phase {name}: {} task(s) of it or earlier phases not completed ({}{more})",
-                            open.len(),
+                            "phase {name}: {} of it or earlier phases not completed ({}{more})",
+                            format::counted(open.len(), "task", "tasks"),
                             shown.join(", "),
                         ));
                     }

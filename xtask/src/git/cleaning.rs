@@ -20,6 +20,7 @@ use crate::model::branch;
 use crate::model::config::Worktrees as Settings;
 use crate::model::layout::Layout;
 use crate::state::status::{self, State};
+use crate::ui::format::counted;
 
 /// What a sweep did: branches (with their worktrees) removed, or in a dry
 /// run that would be, each as said, and how many kept; whether git failed
@@ -96,7 +97,9 @@ pub fn sweep(
                 "kept     {branch} and {folder}: the worktree is on {on}, with nothing that {integration} lacks: check out {branch} there, or move the worktree away, then clean again"
             )),
             (_, _) => say(format!(
-                "kept     {branch} and {folder}: the worktree is on {on}, with {unmerged} commit(s) not in {integration}: put them on {branch}, or move the worktree away"
+                "kept     {branch} and {folder}: the worktree is on {on}, with {} not in {integration}: put {} on {branch}, or move the worktree away",
+                commits(unmerged),
+                if unmerged == 1 { "it" } else { "them" },
             )),
         }
     }
@@ -242,7 +245,8 @@ impl Cleaning<'_> {
                 .map(|f| format!(" (worktree {})", layout.display(&f)))
                 .unwrap_or_default();
             self.tell(format!(
-                "kept     {branch}: {unmerged} commit(s) not in {integration}{at}"
+                "kept     {branch}: {} not in {integration}{at}",
+                commits(unmerged)
             ));
             return Ok(Fate::Kept);
         }
@@ -278,7 +282,7 @@ impl Cleaning<'_> {
                 self.tell(format!(
                     "kept     {branch}: submodules checked out in {} hold commits none of their remotes has, which removing it would delete: {}; push them, then clean again",
                     layout.display(folder),
-                    counted(&alone)
+                    commits_alone(&alone)
                 ));
                 return Ok(Fate::Kept);
             }
@@ -296,7 +300,7 @@ impl Cleaning<'_> {
                 self.tell(format!(
                     "kept     {branch}: git repositories in what git ignores in {} hold commits none of their remotes has, which removing it would delete: {}; push them or move them out (or remove them if they are no one's work, as a test's fixture), then clean again",
                     layout.display(folder),
-                    counted(&alone)
+                    commits_alone(&alone)
                 ));
                 return Ok(Fate::Kept);
             }
@@ -456,10 +460,15 @@ fn ignored_note(ignored: &[String]) -> String {
     note
 }
 
-/// Repositories, each with the commits only it holds: `lib (1 commit(s))`.
-fn counted(alone: &[(String, u64)]) -> String {
+/// Repositories, each with the commits only it holds: `lib (1 commit)`.
+fn commits_alone(alone: &[(String, u64)]) -> String {
     let said: Vec<String> = (alone.iter())
-        .map(|(name, n)| format!("{name} ({n} commit(s))"))
+        .map(|(name, n)| format!("{name} ({})", commits(*n)))
         .collect();
     said.join(", ")
+}
+
+/// `1 commit`, `3 commits`: git counts them in a `u64`.
+fn commits(n: u64) -> String {
+    counted(n as usize, "commit", "commits")
 }

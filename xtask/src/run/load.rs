@@ -693,9 +693,10 @@ pub fn stale_notes(
         .map(|(t, changed)| format!("{}: {changed}", graph.tasks[*t].id))
         .collect();
     vec![format!(
-        "note: {} completed task(s) are stale, built from files that changed since ({}): `{}` runs them again, and what depends on them",
-        stale.len(),
+        "note: {} stale, built from files that changed since ({}): `{}` runs {them} again, and what depends on {them}",
+        crate::ui::format::counted(stale.len(), "completed task is", "completed tasks are"),
         first.join("; "),
-        layout.cmd("orchestrate --rerun-stale")
+        layout.cmd("orchestrate --rerun-stale"),
+        them = if stale.len() == 1 { "it" } else { "them" },
     )]
 }

@@ -156,7 +156,9 @@ impl Git {
             (self.worktrees.base_rev()).and_then(|base| repo.count(&branch_ref(integration), &base))
         {
             warnings.push(format!(
-                "warning: `{base}` has {n} commit(s) that the integration branch `{integration}` lacks (it was made from `{base}` once): worktree tasks start from `{integration}` and do not see them; merge them into it to give them to the agents ({merge})"
+                "warning: `{base}` has {} that the integration branch `{integration}` lacks (it was made from `{base}` once): worktree tasks start from `{integration}` and do not see {them}; merge {them} into it to give {them} to the agents ({merge})",
+                crate::ui::format::counted(n as usize, "commit", "commits"),
+                them = if n == 1 { "it" } else { "them" },
             ));
         }
         warnings

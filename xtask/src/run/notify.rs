@@ -194,7 +194,8 @@ impl Notifiers {
                 false => "",
             };
             say(&format!(
-                "waiting for the notifiers ({events} event(s) left: each notifier gets its timeout more, {} at most{last})",
+                "waiting for the notifiers ({} left: each notifier gets its timeout more, {} at most{last})",
+                crate::ui::format::counted(events, "event", "events"),
                 humantime::format_duration(longest)
             ));
         }
@@ -231,8 +232,9 @@ impl Notifiers {
             if failed > 0 {
                 let ran = shared.ran.load(Ordering::Relaxed);
                 warn(&format!(
-                    "warning: notifier {} failed {failed} of its {ran} command(s): see {}",
+                    "warning: notifier {} failed {failed} of its {}: see {}",
                     i + 1,
+                    crate::ui::format::counted(ran, "command", "commands"),
                     layout.display(&layout.notify_log_file())
                 ));
             }

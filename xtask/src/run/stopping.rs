@@ -29,7 +29,10 @@ impl Run<'_> {
             (Some(_), Stop::Signal(_)) => {
                 let left = match merges {
                     0 => String::new(),
-                    n => format!(", and leaving the {n} merge(s) in the queue to the next run"),
+                    n => format!(
+                        ", and leaving the {} in the queue to the next run",
+                        format::counted(n, "merge", "merges")
+                    ),
                 };
                 self.printer
                     .line(Tone::Bad, &format!("Killing every running task now{left}"));
@@ -60,7 +63,9 @@ impl Run<'_> {
                     Stop::Signal(_) => "; press Ctrl-C again to leave them to the next run",
                     Stop::Fatal(_) => "",
                 };
-                format!("nothing new starts; the {merges} merge(s) in the queue end first{again}")
+                let end = if merges == 1 { "ends" } else { "end" };
+                let merges = format::counted(merges, "merge", "merges");
+                format!("nothing new starts; the {merges} in the queue {end} first{again}")
             }
             0 => "nothing runs; nothing new starts".to_owned(),
             n => format!(

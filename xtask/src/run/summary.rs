@@ -224,7 +224,7 @@ pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
             o.not_started.len() - held_retries,
             match invalid_files(o.invalid) {
                 0 => String::new(),
-                n => format!(", {n} invalid task file(s)"),
+                n => format!(", {}", format::counted(n, "invalid task file", "invalid task files")),
             },
             format::duration(o.elapsed),
             o.cost.map_or(String::new(), |c| format!(", {} spent", format::usd(c))),
@@ -317,9 +317,9 @@ pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
         let more = o.left_for_next.len().saturating_sub(SHOWN);
         let named = o.left_for_next[..o.left_for_next.len().min(SHOWN)].join(", ");
         printer.plain(&format!(
-            "Left for the next `{}`: {} task(s) not completed ({named}{})",
+            "Left for the next `{}`: {} not completed ({named}{})",
             o.layout.cmd("orchestrate"),
-            o.left_for_next.len(),
+            format::counted(o.left_for_next.len(), "task", "tasks"),
             match more {
                 0 => String::new(),
                 n => format!(" and {n} more"),
@@ -335,8 +335,8 @@ pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
     }
     if o.worktrees_kept > 0 {
         printer.plain(&format!(
-            "{} task worktree(s) kept in {}: `{}` removes those whose work is merged, and lists the rest (`--dry-run` first to see)",
-            o.worktrees_kept,
+            "{} kept in {}: `{}` removes those whose work is merged, and lists the rest (`--dry-run` first to see)",
+            format::counted(o.worktrees_kept, "task worktree", "task worktrees"),
             o.layout.display(&o.layout.worktrees()),
             o.layout.cmd("clean")
         ));

@@ -685,8 +685,11 @@ fn close_gate(phase: &mut PhaseProgress, missing_artifacts: Vec<String>) {
     let unfinished = gate.waiting_on.len();
     if unfinished > GATE_NAMES {
         gate.waiting_on.truncate(GATE_NAMES);
-        gate.waiting_on
-            .push(format!("{} more task(s)", unfinished - GATE_NAMES));
+        gate.waiting_on.push(format::counted(
+            unfinished - GATE_NAMES,
+            "more task",
+            "more tasks",
+        ));
     }
     for artifact in missing_artifacts {
         gate.waiting_on

@@ -189,7 +189,10 @@ pub fn print(progress: &Progress, every: &str) {
     );
     let unknown = match progress.cost_unknown_tasks {
         0 => String::new(),
-        n => format!(" ({n} task(s) reported no cost: not counted)"),
+        n => format!(
+            " ({} reported no cost: not counted)",
+            format::counted(n, "task", "tasks")
+        ),
     };
     if progress.cost_usd.is_some() || !unknown.is_empty() {
         println!(

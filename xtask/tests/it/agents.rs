@@ -1164,7 +1164,7 @@ fn progress_says_the_costs_it_does_not_know() {
     t.run(&["orchestrate"]).code(1);
     t.run(&["progress"])
         .code(0)
-        .says("(2 task(s) reported no cost: not counted)");
+        .says("(2 tasks reported no cost: not counted)");
     let json = t.run(&["progress", "--json"]);
     let doc: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
     assert_eq!(doc["cost_unknown_tasks"], 2);

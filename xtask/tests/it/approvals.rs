@@ -294,11 +294,11 @@ fn a_changed_input_makes_a_task_and_its_approval_stale_and_rerun_stale_reruns_ex
     // Without the flag, completed stays completed: nothing runs. The dry
     // run and `next` say so too.
     for args in [&["orchestrate", "--dry-run"][..], &["next"]] {
-        t.run(args).code(0).says("1 completed task(s) are stale");
+        t.run(args).code(0).says("1 completed task is stale");
     }
     t.run(&["orchestrate"])
         .code(0)
-        .says("1 completed task(s) are stale");
+        .says("1 completed task is stale");
     assert_eq!((t.launches("p/a"), t.launches("p/b")), (1, 1));
 
     // Its approval saw other inputs: it is revoked, and asked for again;
@@ -332,7 +332,7 @@ fn a_changed_input_makes_a_task_and_its_approval_stale_and_rerun_stale_reruns_ex
         .says("but it is stale: tasks/p/other.md changed");
     t.run(&["orchestrate"])
         .code(0)
-        .says("1 completed task(s) are stale");
+        .says("1 completed task is stale");
 }
 
 /// A result is built from its inputs as they were when it started: one

@@ -650,6 +650,40 @@ fn validate_counts_one_in_the_singular() {
         .says("2 task definitions valid; 0 completed tasks checked");
 }
 
+/// Messages count one in the singular and more in the plural, with their
+/// verbs and pronouns: they said `1 task(s)`, `1 completed task(s) are
+/// stale ... runs them again`.
+#[test]
+fn messages_count_one_in_the_singular_and_more_in_the_plural() {
+    let t = Tree::new();
+    t.task("01-a/x", &sh("true"));
+    t.task("02-b/y", &sh("true"));
+    t.task("02-b/z", &sh("true"));
+    t.task("03-c/w", &format!("dependencies: [01-a]\n{}", sh("true")));
+    t.task("03-c/v", &format!("dependencies: [02-b]\n{}", sh("true")));
+    t.run(&["why", "01-a"]).code(0).says("phase 01-a: 1 task\n");
+    t.run(&["why", "02-b"])
+        .code(0)
+        .says("phase 02-b: 2 tasks\n");
+    t.run(&["orchestrate", "--task", "03-c/w"])
+        .code(1)
+        .says("waits on phase 01-a (1 task of it or earlier phases not completed)");
+    t.run(&["orchestrate", "--task", "03-c/v"])
+        .code(1)
+        .says("waits on phase 02-b (3 tasks of it or earlier phases not completed)");
+    t.run(&["orchestrate"]).code(0);
+    t.task("02-b/y", &sh("true; true"));
+    t.run(&["next"])
+        .code(0)
+        .says("note: 1 completed task is stale, built from files that changed since (02-b/y: ")
+        .says("runs it again, and what depends on it");
+    t.task("02-b/z", &sh("true; true"));
+    t.run(&["next"])
+        .code(0)
+        .says("note: 2 completed tasks are stale")
+        .says("runs them again, and what depends on them");
+}
+
 /// `validate` while a run goes on says what it finds of completed tasks
 /// but records nothing: the run owns the statuses. It marked the task
 /// failed behind the run, whose summary went on saying it completed.
@@ -848,9 +882,7 @@ fn a_phase_named_by_its_folder_s_path_is_that_phase_for_every_command() {
     t.task("q/b", &format!("{}\napprove: before", sh(MARK)));
     t.run(&["orchestrate", "--phase", "tasks/p/"]).code(1);
     assert_eq!(t.launches("q/b"), 0);
-    t.run(&["why", "tasks/p/"])
-        .code(0)
-        .says("phase p: 1 task(s)");
+    t.run(&["why", "tasks/p/"]).code(0).says("phase p: 1 task");
     t.run(&["graph", "--phase", "p/"])
         .code(0)
         .says("[\"a\"]:::failed")
@@ -864,7 +896,7 @@ fn a_phase_named_by_its_folder_s_path_is_that_phase_for_every_command() {
         .current_dir(t.path("tasks"))
         .output()
         .unwrap();
-    Run::from(why).code(0).says("phase q: 1 task(s)");
+    Run::from(why).code(0).says("phase q: 1 task");
 }
 
 /// `-q` prints the summary only: not the stale tasks a run takes up

@@ -391,12 +391,12 @@ fn a_failing_notifier_is_said_on_the_console() {
         .unwrap_or_else(|| panic!("{said}"));
     assert!(at < done, "said at the next event, `b`'s end: {said}");
     assert_eq!(said.matches(first).count(), 1, "{said}");
-    run.says("warning: notifier 1 failed 3 of its 3 command(s): see ");
+    run.says("warning: notifier 1 failed 3 of its 3 commands: see ");
     // A command that tells its change says it too, on stderr as its other
     // warnings, what a script reads on stdout left as it was.
     let block = t.run(&["block", "p/a", "--reason", "flaky"]);
     block.code(0);
-    let warning = "warning: notifier 1 failed 1 of its 1 command(s)";
+    let warning = "warning: notifier 1 failed 1 of its 1 command";
     assert!(block.stderr.contains(warning), "{}", block.stderr);
     assert!(!block.stdout.contains(warning), "{}", block.stdout);
 }
@@ -533,7 +533,7 @@ fn ctrl_c_while_the_notifiers_finish_ends_the_wait() {
     let mut run = t.command(&["orchestrate"]).stdout(out).spawn().unwrap();
     wait_for("the run to say it waits", || {
         t.read("out").contains(
-            "waiting for the notifiers (1 event(s) left: each notifier gets its timeout more, 1m at most, and run_finished its own); Ctrl-C drops them",
+            "waiting for the notifiers (1 event left: each notifier gets its timeout more, 1m at most, and run_finished its own); Ctrl-C drops them",
         )
     });
     wait_for("the command to start", || sh_running("sleep 100", &t));
@@ -656,7 +656,7 @@ fn a_bad_line_in_the_events_log_hides_none_after_it() {
         report.contains("data-task=\"p/b\""),
         "p/b left the timeline"
     );
-    assert!(report.contains("2 task(s) ran"), "{report}");
+    assert!(report.contains("2 tasks ran"), "{report}");
 }
 
 /// The events log of a workspace used for weeks holds millions of lines:
@@ -692,7 +692,7 @@ fn a_long_events_log_is_read_without_holding_it() {
     t.run_in_memory(&["report"], memory).code(0);
     assert!(
         t.read("workspace/report.html")
-            .contains("1 task(s) ran, 1 attempt(s)"),
+            .contains("1 task ran, 1 attempt"),
         "the report is of the last run"
     );
 }

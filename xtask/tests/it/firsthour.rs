@@ -265,7 +265,7 @@ fn why_says_what_the_next_run_does_and_names_every_failure_upstream() {
     // A phase: a line per task.
     t.run(&["why", "01-a"])
         .code(0)
-        .says("phase 01-a: 3 task(s)")
+        .says("phase 01-a: 3 tasks")
         .says("failed     01-a/f2  exit code 2");
 }
 

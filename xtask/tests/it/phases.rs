@@ -443,8 +443,8 @@ fn an_invalid_generated_task_keeps_its_phase_gate_closed() {
         .says("invalid  tasks/2-impl/bad.md:3: frontmatter is not valid YAML")
         .says("tasks/2-impl/twice.md:2: ")
         .says("tasks/2-impl/twice.md:3: ")
-        .says("2 invalid task file(s)")
-        .says("waiting  3-final/merge: waits on phase 2-impl (2 task(s) of it or earlier phases not completed)");
+        .says("2 invalid task files")
+        .says("waiting  3-final/merge: waits on phase 2-impl (2 tasks of it or earlier phases not completed)");
     assert_eq!(t.state("2-impl/good"), "completed");
     assert!(!t.exists("markers"), "3-final/merge ran");
 }

@@ -3077,7 +3077,7 @@ fn the_report_of_a_resumed_run_draws_what_started_before_the_kill() {
     assert!(resume.wait().unwrap().success());
     t.run(&["report"]).code(0);
     let html = t.read("workspace/report.html");
-    assert!(html.contains("2 task(s) ran, 2 attempt(s)"), "{html}");
+    assert!(html.contains("2 tasks ran, 2 attempts"), "{html}");
 }
 
 /// Killed with its orchestrator and supervisor, then `reset` (or
@@ -3141,7 +3141,7 @@ fn monitor_names_the_tasks_it_leaves_for_the_next_run() {
         .code(0)
         .says("Summary: 1 completed")
         .says("Left for the next `cargo xtask --root")
-        .says("orchestrate`: 1 task(s) not completed (p/b)");
+        .says("orchestrate`: 1 task not completed (p/b)");
 }
 
 /// `monitor` starts nothing: a failure it records with a retry left is

@@ -1001,7 +1001,7 @@ fn a_task_branch_of_another_root_in_the_repository_is_not_taken_up() {
     // a's clean keeps its own unmerged branch, and b's does not judge it.
     run("a", &["clean"])
         .code(0)
-        .says("kept     task/p/x: 1 commit(s) not in integ-a");
+        .says("kept     task/p/x: 1 commit not in integ-a");
     run("b", &["clean"])
         .code(0)
         .says("kept     task/p/x: made for the integration branch `integ-a`, not `integ-b`");
@@ -1157,7 +1157,7 @@ fn a_tag_named_like_a_task_branch_does_not_make_clean_drop_its_commits() {
     t.run(&["clean"])
         .code(0)
         .says("kept     task/p/a")
-        .says("1 commit(s) not in integration");
+        .says("1 commit not in integration");
     assert_eq!(
         t.git(&["log", "-1", "--format=%s", "refs/heads/task/p/a"]),
         "work"
@@ -1204,7 +1204,7 @@ fn a_base_branch_beside_a_tag_of_its_name_is_the_branch() {
     t.task("p/b", &commit("b.txt", "b"));
     t.run(&["orchestrate"])
         .code(0)
-        .says("warning: `main` has 1 commit(s) that the integration branch `integration` lacks");
+        .says("warning: `main` has 1 commit that the integration branch `integration` lacks");
 }
 
 /// `copy` of a file the repository ignores (a `.env`, as it should be):

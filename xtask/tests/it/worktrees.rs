@@ -511,7 +511,7 @@ fn changes_not_committed_in_the_checkout_are_warned_of_as_unseen() {
     assert!(!quiet.stdout.contains("not committed"), "{}", quiet.stdout);
     // Committed is not enough: the integration branch was made before the
     // commit, and the worktrees start from it.
-    quiet.says("warning: `HEAD` has 1 commit(s) that the integration branch `integration` lacks (it was made from `HEAD` once)");
+    quiet.says("warning: `HEAD` has 1 commit that the integration branch `integration` lacks (it was made from `HEAD` once)");
     t.git(&[
         "-C",
         "workspace/worktrees/.integration",
@@ -1266,7 +1266,7 @@ fn ctrl_c_during_a_merge_says_the_queue_ends_first() {
     let code = child.wait_with_output().unwrap().status.code();
     let said = t.read(out);
     assert!(
-        said.contains("SIGINT received: nothing new starts; the 1 merge(s) in the queue end first"),
+        said.contains("SIGINT received: nothing new starts; the 1 merge in the queue ends first"),
         "{said}"
     );
     assert_eq!(code, Some(130), "{said}");
@@ -1360,7 +1360,7 @@ while :; do sleep 0.02; done
     assert_eq!(child.wait().unwrap().code(), Some(130), "{said}");
     assert!(!alive(hook), "the hook was left running: {said}");
     for line in [
-        "Killing every running task now, and leaving the 1 merge(s) in the queue to the next run",
+        "Killing every running task now, and leaving the 1 merge in the queue to the next run",
         "its merge was cut short by the stop: left in the merge queue",
         "Summary: 0 completed, 1 left to merge, 0 failed",
         "merging  p/a: left in the merge queue",
@@ -2036,7 +2036,7 @@ fn clean_keeps_a_merged_worktree_whose_ignored_repository_holds_commits_alone() 
     );
     t.task("p/b", &sh(&clone("vendor/dep")));
     t.run(&["orchestrate"]).code(0);
-    let kept = "kept     task/p/a: git repositories in what git ignores in workspace/worktrees/p/a hold commits none of their remotes has, which removing it would delete: vendor/dep (1 commit(s))";
+    let kept = "kept     task/p/a: git repositories in what git ignores in workspace/worktrees/p/a hold commits none of their remotes has, which removing it would delete: vendor/dep (1 commit)";
     t.run(&["clean", "--dry-run"])
         .code(0)
         .says(kept)
@@ -2110,7 +2110,7 @@ fn clean_removes_a_worktree_with_submodules_but_not_their_unpushed_commits() {
     t.run(&["clean"])
         .code(0)
         .says("removed  task/p/a")
-        .says("kept     task/p/b: submodules checked out in workspace/worktrees/p/b hold commits none of their remotes has, which removing it would delete: lib (1 commit(s)); push them, then clean again")
+        .says("kept     task/p/b: submodules checked out in workspace/worktrees/p/b hold commits none of their remotes has, which removing it would delete: lib (1 commit); push them, then clean again")
         .says("kept     task/p/c: submodules checked out in workspace/worktrees/p/c")
         .says("removed 1, kept 2");
     assert!(!t.exists("workspace/worktrees/p/a"));
@@ -2173,13 +2173,13 @@ fn clean_removes_merged_work_and_keeps_the_rest() {
     t.run(&["clean", "--dry-run"])
         .code(0)
         .says("would remove task/p/merged")
-        .says("kept     task/p/unmerged: 1 commit(s) not in integration");
+        .says("kept     task/p/unmerged: 1 commit not in integration");
     assert!(t.exists("workspace/worktrees/p/merged"));
     t.run(&["clean"])
         .code(0)
         .says("removed  task/p/merged")
         .says("removed  task/p/empty")
-        .says("kept     task/p/unmerged: 1 commit(s) not in integration");
+        .says("kept     task/p/unmerged: 1 commit not in integration");
     assert!(!t.exists("workspace/worktrees/p/merged"));
     assert!(t.exists("workspace/worktrees/p/unmerged/b.txt"));
     let branches = t.git(&["branch", "--format=%(refname:short)"]);
@@ -2249,11 +2249,11 @@ fn clean_keeps_an_empty_task_branch_whose_base_only_it_holds() {
     let dry = t.run(&["clean", "--dry-run"]);
     dry.code(0)
         .says("would remove task/p/e")
-        .says("kept     task/p/f: 1 commit(s) not in integration");
+        .says("kept     task/p/f: 1 commit not in integration");
     t.run(&["clean"])
         .code(0)
         .says("removed  task/p/e")
-        .says("kept     task/p/f: 1 commit(s) not in integration");
+        .says("kept     task/p/f: 1 commit not in integration");
     assert_eq!(
         t.git(&["log", "-1", "--format=%s", "task/p/f"]),
         "write a.txt"
@@ -2283,7 +2283,7 @@ fn clean_removes_an_empty_branch_on_a_held_base_only_when_it_is_named_ours() {
     t.git(&["config", "--unset", "branch.task/p/e.xtaskinto"]);
     t.run(&["clean"])
         .code(0)
-        .says("kept     task/p/e: 1 commit(s) not in integration");
+        .says("kept     task/p/e: 1 commit not in integration");
     t.git(&["config", "branch.task/p/e.xtaskinto", "integration"]);
     t.run(&["clean"]).code(0).says("removed  task/p/e");
 }
@@ -2315,7 +2315,7 @@ fn clean_after_the_integration_branch_is_merged_and_deleted() {
     t.run(&["clean"])
         .code(0)
         .says("removed  task/p/merged")
-        .says("kept     task/p/unmerged: 1 commit(s) not in main (the integration branch, integration, is gone)");
+        .says("kept     task/p/unmerged: 1 commit not in main (the integration branch, integration, is gone)");
     let branches = t.git(&["branch", "--format=%(refname:short)"]);
     assert!(!branches.contains("task/p/merged"), "{branches}");
     assert!(branches.contains("task/p/unmerged"), "{branches}");
@@ -2334,8 +2334,10 @@ fn commits_an_agent_left_off_its_branch_fail_the_task_and_stay() {
     t.task("p/b", &sh("git checkout -q --detach && echo b > b.txt && git add b.txt && git commit -qm 'detached work'"));
     t.run(&["orchestrate"])
         .code(1)
-        .says("the agent left its worktree on branch `agent-feature`, with 1 commit(s) `task/p/a` lacks")
-        .says("the agent left its worktree on a detached HEAD, with 1 commit(s) `task/p/b` lacks");
+        .says(
+            "the agent left its worktree on branch `agent-feature`, with 1 commit `task/p/a` lacks",
+        )
+        .says("the agent left its worktree on a detached HEAD, with 1 commit `task/p/b` lacks");
     assert_eq!(t.state("p/a"), "failed");
     assert_eq!(t.git(&["show", "agent-feature:w.txt"]), "work");
     let merged = t.git(&["ls-tree", "-r", "--name-only", "integration"]);
@@ -2346,8 +2348,8 @@ fn commits_an_agent_left_off_its_branch_fail_the_task_and_stay() {
     // `clean` keeps both worktrees, and the task branches the advice names.
     t.run(&["clean"])
         .code(0)
-        .says("kept     task/p/a and workspace/worktrees/p/a: the worktree is on branch `agent-feature`, with 1 commit(s) not in integration")
-        .says("kept     task/p/b and workspace/worktrees/p/b: the worktree is on a detached HEAD, with 1 commit(s) not in integration");
+        .says("kept     task/p/a and workspace/worktrees/p/a: the worktree is on branch `agent-feature`, with 1 commit not in integration")
+        .says("kept     task/p/b and workspace/worktrees/p/b: the worktree is on a detached HEAD, with 1 commit not in integration");
     assert!(t.path("workspace/worktrees/p/a").exists());
     t.git(&["rev-parse", "--verify", "task/p/a"]);
     // The advice, followed as given, puts the work where it is merged from.
@@ -2411,7 +2413,7 @@ fn an_agent_left_on_the_user_s_branch_is_not_told_to_merge_it_whole() {
     t.task("p/a", &sh("git checkout -q userfeature && echo e > e.txt"));
     let run = t.run(&["orchestrate"]);
     run.code(1)
-        .says("the agent left its worktree on branch `userfeature`, which was not made for the task (it is older than `task/p/a`, or lacks its base): of the 1 commit(s) there that `task/p/a` lacks, only those the agent made are its work")
+        .says("the agent left its worktree on branch `userfeature`, which was not made for the task (it is older than `task/p/a`, or lacks its base): of the 1 commit there that `task/p/a` lacks, only those the agent made are its work")
         .says("cherry-pick");
     assert!(!run.stdout.contains("merge --ff-only"), "{}", run.stdout);
     assert_eq!(
@@ -2435,7 +2437,7 @@ fn a_retry_does_not_start_over_commits_left_off_the_branch() {
     );
     t.run(&["orchestrate"])
         .code(1)
-        .says("the agent left its worktree on branch `mine`, with 1 commit(s) `task/p/a` lacks");
+        .says("the agent left its worktree on branch `mine`, with 1 commit `task/p/a` lacks");
     assert_eq!(t.git(&["show", "mine:w.txt"]), "w");
     assert_eq!(t.state("p/a"), "failed");
 }
@@ -2580,13 +2582,13 @@ fn a_run_says_how_many_worktrees_it_keeps_and_what_removes_them() {
     t.task("p/b", &commit("b.txt", "b"));
     t.run(&["orchestrate"])
         .code(0)
-        .says("2 task worktree(s) kept in workspace/worktrees: `cargo xtask --root")
+        .says("2 task worktrees kept in workspace/worktrees: `cargo xtask --root")
         .says(" clean` removes those whose work is merged");
     t.run(&["clean"]).code(0);
     t.task("p/a", &commit("a2.txt", "a again"));
     t.run(&["reset", "p/a"]).code(0);
     let again = t.run(&["orchestrate"]);
-    again.code(0).says("1 task worktree(s) kept");
+    again.code(0).says("1 task worktree kept");
 }
 
 /// With `worktrees.remove_merged: true`, a run that ends removes the
@@ -2615,7 +2617,7 @@ fn a_run_with_remove_merged_removes_merged_worktrees_and_keeps_unmerged_work() {
         .says(
             "  removed  task/p/a and workspace/worktrees/p/a, with what git ignores in it: build/",
         )
-        .says("1 task worktree(s) kept");
+        .says("1 task worktree kept");
     assert!(!t.exists("workspace/worktrees/p/a"));
     assert_eq!(t.git(&["branch", "--list", "task/p/a"]), "");
     assert_eq!(integration_log(&t).len(), 2);

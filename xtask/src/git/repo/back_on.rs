@@ -1,7 +1,7 @@
 //! A worktree put back on its task's branch, or the advice on where its
 //! agent left the work, when it stands elsewhere.
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use camino::Utf8Path;
 use xshell::cmd;
 
@@ -53,7 +53,9 @@ impl Repo {
         }
         let range = format!("{}..HEAD", branch_ref(branch));
         let n = run(prep(cmd!(sh, "git -C {dir} rev-list --count {range}")))?;
-        if n != "0" {
+        let n: usize =
+            (n.parse()).with_context(|| format!("git rev-list --count printed `{n}`"))?;
+        if n != 0 {
             let head = run(prep(cmd!(sh, "git -C {dir} rev-parse HEAD")))?;
             // On a branch of another's the agent checked out (off the
             // task's history, or made before the task's branch), those
@@ -72,13 +74,19 @@ impl Repo {
             let own_history = !off_history && (on.is_empty() || !older(on));
             let dir = shell_word(dir.as_str());
             let short = &head[..head.len().min(12)];
+            let commits = crate::ui::format::counted(n, "commit", "commits");
+            let (they_are, them) = if n == 1 {
+                ("it is", "it")
+            } else {
+                ("they are", "them")
+            };
             if !own_history {
                 bail!(
-                    "the agent left its worktree on {place}, which was not made for the task (it is older than `{branch}`, or lacks its base): of the {n} commit(s) there that `{branch}` lacks, only those the agent made are its work, and none is merged; look (`git -C {dir} log {branch}..{short}`), put the agent's on `{branch}` (`git -C {dir} checkout {branch} && git -C {dir} cherry-pick <commit>...`), then run it again"
+                    "the agent left its worktree on {place}, which was not made for the task (it is older than `{branch}`, or lacks its base): of the {commits} there that `{branch}` lacks, only those the agent made are its work, and none is merged; look (`git -C {dir} log {branch}..{short}`), put the agent's on `{branch}` (`git -C {dir} checkout {branch} && git -C {dir} cherry-pick <commit>...`), then run it again"
                 );
             }
             bail!(
-                "the agent left its worktree on {place}, with {n} commit(s) `{branch}` lacks: they are not merged; put them on `{branch}` (in that worktree: `git -C {dir} checkout {branch} && git -C {dir} merge --ff-only {short}`, or a rebase), then run it again"
+                "the agent left its worktree on {place}, with {commits} `{branch}` lacks: {they_are} not merged; put {them} on `{branch}` (in that worktree: `git -C {dir} checkout {branch} && git -C {dir} merge --ff-only {short}`, or a rebase), then run it again"
             );
         }
         run(prep(cmd!(sh, "git -C {dir} checkout --quiet {branch}"))).map(drop)

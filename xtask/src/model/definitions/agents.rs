@@ -19,9 +19,11 @@ pub(super) fn warn_idle_timeouts_on_quiet_agents(layout: &Layout, config: &Confi
         .filter_map(|t| Some((t, idle_timeout(t)?)))
         .filter(|(t, _)| quiet_until_done(&command_words(config, t)));
     if let Some((first, limit)) = found.next() {
+        // Said alike for one more and many: `model` uses no `ui` (its
+        // `format::counted`).
         let more = match found.count() {
             0 => String::new(),
-            n => format!(" (and {n} more task(s))"),
+            n => format!(" (and {n} more like it)"),
         };
         eprintln!(
             "warning: {}{more}: its idle_timeout ({}) counts from its log's last growth, but its command runs `claude -p` without `--output-format stream-json`, which prints nothing until it ends: every run longer than that is stopped, and run again; stream its events (`--output-format stream-json --verbose`, read as `claude-json`), or set a `timeout` instead",
@@ -141,7 +143,7 @@ pub(super) fn warn_unread_results(layout: &Layout, config: &Config, tasks: &[Tas
     if let Some((first, format)) = own.next() {
         let more = match own.count() {
             0 => String::new(),
-            n => format!(" (and {n} more task(s))"),
+            n => format!(" (and {n} more like it)"),
         };
         let (runs, name) = prints(format);
         eprintln!(

@@ -131,9 +131,10 @@ impl Waits<'_> {
                     let detail = if readiness.gate_unmet(p) == 0 && !artifacts.is_empty() {
                         format!("its gate needs {}", artifacts.join(", "))
                     } else {
+                        let unmet = readiness.gate_unmet(p);
                         format!(
-                            "{} task(s) of it or earlier phases not completed",
-                            readiness.gate_unmet(p)
+                            "{} of it or earlier phases not completed",
+                            crate::ui::format::counted(unmet as usize, "task", "tasks")
                         )
                     };
                     Some(format!("phase {} ({detail})", graph.phases[p].name))
