@@ -3425,6 +3425,9 @@ fn a_task_of_a_run_killed_with_its_supervisor_whose_file_is_gone_is_found() {
     });
     let pid = read_pid(&t.path("workspace/outputs/p/a/pid"));
     let supervisor = t.status("p/a")["supervisor_pid"].as_u64().unwrap() as i32;
+    // Stopped first: a run that saw its supervisor die would stop its
+    // tasks before its own kill (a loaded machine gives it the time).
+    signal(first.id(), libc::SIGSTOP);
     // SAFETY: kill takes integer arguments.
     unsafe { libc::kill(supervisor, libc::SIGKILL) };
     first.kill().unwrap();

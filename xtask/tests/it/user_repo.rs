@@ -912,6 +912,9 @@ fn work_waiting_to_merge_is_merged_after_a_kill_of_the_run_and_its_supervisor() 
         t.status("p/a")["merging"] == true
     });
     let supervisor = t.status("p/a")["supervisor_pid"].as_u64().unwrap() as i32;
+    // Stopped first: a run that saw its supervisor die would stop its
+    // tasks before its own kill (a loaded machine gives it the time).
+    signal(orchestrator.id(), libc::SIGSTOP);
     // SAFETY: signals a process this test's run started.
     unsafe { libc::kill(supervisor, libc::SIGKILL) };
     orchestrator.kill().unwrap();
