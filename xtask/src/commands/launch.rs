@@ -55,6 +55,8 @@ struct Unmet {
     id: String,
     state: String,
     next: String,
+    /// Held by `block`: no run starts it until `reset`.
+    held: bool,
 }
 
 /// What is unmet, and how to go on: `its dependency p/a is not completed
@@ -124,8 +126,32 @@ fn unmet_phase(layout: &Layout, graph: &Graph, p: usize) -> Option<Unmet> {
         [one] => format!("{one} runs {them} first"),
         many => format!("{} run {them} first", many.join(", then ")),
     };
+    // `--phase` starts none of them.
+    let held: Vec<&str> = (unmet.iter())
+        .filter(|(_, u)| u.held)
+        .map(|(_, u)| u.id.as_str())
+        .collect();
+    let next = match held.as_slice() {
+        [] => next,
+        [one] => format!(
+            "`{}` (`block` holds it), then {next}",
+            layout.task_cmd("reset", one)
+        ),
+        many => format!(
+            "a `{}` of each that `block` holds ({}{}), then {next}",
+            layout.cmd("reset"),
+            many[..many.len().min(LISTED)].join(", "),
+            format::more_listed(many.len(), LISTED, "held", &every)
+                .map_or(String::new(), |more| format!(" {more}"))
+        ),
+    };
     let id = format!("phase {}", graph.phases[p].name);
-    Some(Unmet { id, state, next })
+    Some(Unmet {
+        id,
+        state,
+        next,
+        held: false,
+    })
 }
 
 /// Dependency `id`, when it is not completed and no run would end that
@@ -142,6 +168,7 @@ fn unmet(layout: &Layout, id: &str) -> Option<Unmet> {
                 id: id.to_owned(),
                 state,
                 next: first,
+                held: false,
             });
         }
         // Said as every view says it (taken as not run): it ran.
@@ -151,6 +178,7 @@ fn unmet(layout: &Layout, id: &str) -> Option<Unmet> {
                 id: id.to_owned(),
                 state,
                 next: first,
+                held: false,
             });
         }
     };
@@ -160,6 +188,7 @@ fn unmet(layout: &Layout, id: &str) -> Option<Unmet> {
             id: id.to_owned(),
             state: format!("blocked by {by}"),
             next: format!("`{}` says what it waits on", layout.task_cmd("why", id)),
+            held: false,
         }),
         _ => {
             let shown = status::shown_state(Some(&status));
@@ -173,7 +202,13 @@ fn unmet(layout: &Layout, id: &str) -> Option<Unmet> {
                 false => format!("`{launch}` runs it again"),
             };
             let id = id.to_owned();
-            Some(Unmet { id, state, next })
+            let held = status.held;
+            Some(Unmet {
+                id,
+                state,
+                next,
+                held,
+            })
         }
     }
 }

@@ -392,6 +392,14 @@ fn launch_says_what_of_a_phase_it_depends_on_is_not_completed() {
         "its dependency phase 01-a is not completed (01-a/t6 (failed: exit code 3)): `{}` runs it first",
         cmd("orchestrate --phase=01-a"),
     ));
+    // Held by `block`: `--phase` starts it only after a `reset`.
+    t.run(&["block", "01-a/t6"]).code(0);
+    t.run(&["launch", "02-b/u"]).code(1).says(&format!(
+        "its dependency phase 01-a is not completed (01-a/t6 (failed: blocked by hand (it had failed: exit code 3))): `{}` (`block` holds it), then `{}` runs it first",
+        cmd("reset 01-a/t6"),
+        cmd("orchestrate --phase=01-a"),
+    ));
+    t.run(&["reset", "01-a/t6"]).code(0);
     t.task("01-a/t6", &sh("true"));
     t.run(&["orchestrate", "--phase", "01-a"]).code(0);
     std::fs::remove_file(t.root.join("workspace/outputs/00-z/z/x")).unwrap();
