@@ -4,11 +4,13 @@
 use anyhow::{bail, Result};
 
 use crate::commands::orchestrate;
+use crate::model::config::Config;
 use crate::model::graph::{Dep, Graph};
 use crate::model::layout::Layout;
-use crate::model::task::Task;
+use crate::model::task::{phase_key, Task};
 use crate::run::{Mode, Options};
 use crate::state::lock;
+use crate::state::outputs;
 use crate::state::status::{self, State};
 use crate::sys::parallel;
 use crate::sys::shell::shell_word;
@@ -32,7 +34,7 @@ pub fn run(layout: &Layout, id: &str) -> Result<i32> {
     // naming its pid.
     let unmet = match lock::run_going_on(layout) {
         Some(_) => Vec::new(),
-        None => unmet_dependencies(layout, &defs.graph, t),
+        None => unmet_dependencies(layout, &defs.config, &defs.graph, t),
     };
     if !unmet.is_empty() {
         let said = refusal(&unmet);
@@ -81,13 +83,57 @@ fn refusal(unmet: &[Unmet]) -> String {
 /// were "not selected in this run" (a phase: "waits on phase 01-a").
 /// A completed dependency is met, its outputs gone since or not, as a run
 /// takes it: only an input is looked for (by the run).
-fn unmet_dependencies(layout: &Layout, graph: &Graph, t: usize) -> Vec<Unmet> {
+fn unmet_dependencies(layout: &Layout, config: &Config, graph: &Graph, t: usize) -> Vec<Unmet> {
     (graph.deps[t].iter())
         .filter_map(|dep| match *dep {
             Dep::Task(d) => unmet(layout, &graph.tasks[d].id),
-            Dep::Phase(p) => unmet_phase(layout, graph, p),
+            Dep::Phase(p) => {
+                unmet_phase(layout, graph, p).or_else(|| missing_required(layout, config, graph, p))
+            }
         })
         .collect()
+}
+
+/// Phase `p`, its tasks (and the earlier phases') completed, when its gate
+/// or an earlier one requires an artifact that is not there
+/// (`phases.<key>.requires`): no run opens it. The way on is the task
+/// that declares it, run again, or the config.
+fn missing_required(layout: &Layout, config: &Config, graph: &Graph, p: usize) -> Option<Unmet> {
+    let missing: Vec<(usize, String)> = (graph.phases_through(p))
+        .flat_map(|q| {
+            let requires = &config.phase(phase_key(&graph.phases[q].name)).requires;
+            outputs::missing_artifacts(layout, requires)
+                .into_iter()
+                .map(move |artifact| (q, artifact))
+        })
+        .collect();
+    let (q, artifact) = missing.first()?;
+    let state = format!(
+        "its gate requires {}, which is not there",
+        layout.display(&layout.outputs_dir().join(artifact))
+    );
+    let next = match graph.declaring_producer(artifact) {
+        Some(d) => {
+            let id = &graph.tasks[d].id;
+            format!(
+                "`{}` and `{}` make it again",
+                layout.task_cmd("reset", id),
+                layout.task_cmd("launch", id)
+            )
+        }
+        None => format!(
+            "no task declares it among its outputs: write it, or take it out of `phases.{}.requires` in {}",
+            phase_key(&graph.phases[*q].name),
+            layout.display(&layout.config_file())
+        ),
+    };
+    let id = format!("phase {}", graph.phases[p].name);
+    Some(Unmet {
+        id,
+        state,
+        next,
+        held: false,
+    })
 }
 
 /// Phase `p`, when a task of its gate (of it or an earlier phase) is

@@ -407,6 +407,40 @@ fn launch_says_what_of_a_phase_it_depends_on_is_not_completed() {
     t.run(&["orchestrate", "--task", "02-b/v"]).code(0);
 }
 
+/// `launch` of a task that depends on a phase whose tasks completed but
+/// whose gate requires an artifact that is not there is refused, naming
+/// it and what makes it (its run started nothing, its summary saying the
+/// gate needed it).
+#[test]
+fn launch_says_what_a_phase_it_depends_on_requires() {
+    let t = Tree::new();
+    t.config("phases:\n  a: { requires: [01-a/t/list.json] }\n");
+    t.task(
+        "01-a/t",
+        &format!(
+            "outputs: [list.json]\n{}",
+            sh("echo [] > $TASK_OUTPUT_DIR/list.json")
+        ),
+    );
+    t.task("02-b/u", &format!("dependencies: [01-a]\n{}", sh("true")));
+    t.run(&["orchestrate", "--phase", "01-a"]).code(0);
+    std::fs::remove_file(t.root.join("workspace/outputs/01-a/t/list.json")).unwrap();
+    let cmd = |args: &str| format!("cargo xtask --root {} {args}", t.root.display());
+    let events = t.read("workspace/events.jsonl");
+    t.run(&["launch", "02-b/u"]).code(1).says(&format!(
+        "cannot launch 02-b/u: its dependency phase 01-a is not completed (its gate requires workspace/outputs/01-a/t/list.json, which is not there): `{}` and `{}` make it again",
+        cmd("reset 01-a/t"),
+        cmd("launch 01-a/t"),
+    ));
+    assert_eq!(t.read("workspace/events.jsonl"), events, "no run");
+    t.config("phases:\n  a: { requires: [notes.md] }\n");
+    t.run(&["launch", "02-b/u"]).code(1).says(
+        "(its gate requires workspace/outputs/notes.md, which is not there): no task declares it among its outputs: write it, or take it out of `phases.a.requires` in tasks/orchestrator.yaml",
+    );
+    t.write("workspace/outputs/notes.md", "");
+    t.run(&["launch", "02-b/u"]).code(0);
+}
+
 #[test]
 fn a_block_with_no_reason_says_by_hand_once() {
     let t = Tree::new();
