@@ -61,6 +61,18 @@ struct Unmet {
     held: bool,
 }
 
+impl Unmet {
+    /// Phase `p` as an unmet dependency (`phase 01-a`).
+    fn phase(graph: &Graph, p: usize, state: String, next: String) -> Unmet {
+        Unmet {
+            id: format!("phase {}", graph.phases[p].name),
+            state,
+            next,
+            held: false,
+        }
+    }
+}
+
 /// What is unmet, and how to go on: `its dependency p/a is not completed
 /// (not run yet): `cargo xtask launch p/a` runs it first`.
 fn refusal(unmet: &[Unmet]) -> String {
@@ -127,13 +139,7 @@ fn missing_required(layout: &Layout, config: &Config, graph: &Graph, p: usize) -
             layout.display(&layout.config_file())
         ),
     };
-    let id = format!("phase {}", graph.phases[p].name);
-    Some(Unmet {
-        id,
-        state,
-        next,
-        held: false,
-    })
+    Some(Unmet::phase(graph, p, state, next))
 }
 
 /// Phase `p`, when a task of its gate (of it or an earlier phase) is
@@ -191,13 +197,7 @@ fn unmet_phase(layout: &Layout, graph: &Graph, p: usize) -> Option<Unmet> {
                 .map_or(String::new(), |more| format!(" {more}"))
         ),
     };
-    let id = format!("phase {}", graph.phases[p].name);
-    Some(Unmet {
-        id,
-        state,
-        next,
-        held: false,
-    })
+    Some(Unmet::phase(graph, p, state, next))
 }
 
 /// Dependency `id`, when it is not completed and no run would end that
