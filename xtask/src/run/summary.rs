@@ -56,6 +56,8 @@ pub struct Outcome<'a> {
     /// What was said of each task worktree removed at the run's end.
     pub worktrees_removed: &'a [String],
     pub worktrees_kept: usize,
+    /// `worktrees.remove_merged`: the run's end removes the merged ones.
+    pub removes_merged: bool,
 }
 
 impl Run<'_> {
@@ -150,6 +152,7 @@ impl Run<'_> {
             worktrees_kept: (self.git.as_ref())
                 .and_then(|git| git.worktrees.tasks_kept().ok())
                 .unwrap_or(0),
+            removes_merged: self.config.worktrees.remove_merged,
         };
         print(&mut self.printer, &outcome)
     }
@@ -334,8 +337,14 @@ pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
         }
     }
     if o.worktrees_kept > 0 {
+        // Piled up unseen, they were the first complaint about agent
+        // runners: the key that removes them as each run ends is named.
+        let at_each_end = match o.removes_merged {
+            true => "",
+            false => "; `worktrees.remove_merged: true` removes them as each run ends",
+        };
         printer.plain(&format!(
-            "{} kept in {}: `{}` removes those whose work is merged, and lists the rest (`--dry-run` first to see)",
+            "{} kept in {}: `{}` removes those whose work is merged, and lists the rest (`--dry-run` first to see){at_each_end}",
             format::counted(o.worktrees_kept, "task worktree", "task worktrees"),
             o.layout.display(&o.layout.worktrees()),
             o.layout.cmd("clean")

@@ -2583,7 +2583,8 @@ fn a_run_says_how_many_worktrees_it_keeps_and_what_removes_them() {
     t.run(&["orchestrate"])
         .code(0)
         .says("2 task worktrees kept in workspace/worktrees: `cargo xtask --root")
-        .says(" clean` removes those whose work is merged");
+        .says(" clean` removes those whose work is merged")
+        .says("; `worktrees.remove_merged: true` removes them as each run ends");
     t.run(&["clean"]).code(0);
     t.task("p/a", &commit("a2.txt", "a again"));
     t.run(&["reset", "p/a"]).code(0);
@@ -2617,7 +2618,8 @@ fn a_run_with_remove_merged_removes_merged_worktrees_and_keeps_unmerged_work() {
         .says(
             "  removed  task/p/a and workspace/worktrees/p/a, with what git ignores in it: build/",
         )
-        .says("1 task worktree kept");
+        .says("1 task worktree kept")
+        .never_says("`worktrees.remove_merged: true` removes them");
     assert!(!t.exists("workspace/worktrees/p/a"));
     assert_eq!(t.git(&["branch", "--list", "task/p/a"]), "");
     assert_eq!(integration_log(&t).len(), 2);
