@@ -461,6 +461,20 @@ fn a_notifier_s_problem_is_said_at_its_line() {
     );
 }
 
+/// A misspelt key of a notifier gets the nearest known key, as every
+/// other unknown key of the config does (it got the list of keys alone).
+#[test]
+fn a_notifier_s_misspelt_key_gets_the_nearest_one() {
+    check(
+        |t| t.config("notify:\n  - on: [failed]\n    command: \"true\"\n    timout: 5s\n"),
+        &["tasks/orchestrator.yaml:4: `notify`: item 1: unknown key `timout`: did you mean `timeout`?"],
+    );
+    check(
+        |t| t.config("notify:\n  - on: [failed]\n    command: \"true\"\n    when: always\n"),
+        &["tasks/orchestrator.yaml:4: `notify`: item 1: unknown key `when`: the keys are `on`, `command` and `timeout`"],
+    );
+}
+
 /// A number beyond a float (YAML reads it as text) is said to be out of
 /// range, not "text".
 #[test]

@@ -82,12 +82,7 @@ fn notifier(item: &Value) -> Result<Notifier, String> {
             Some("timeout") => {
                 timeout = yaml::duration(value).map_err(|e| format!("`timeout`: {e}"))?
             }
-            other => {
-                return Err(format!(
-                    "unknown key `{}`: the keys are `on`, `command` and `timeout`",
-                    other.unwrap_or("?")
-                ))
-            }
+            other => return Err(unknown_key(other.unwrap_or("?"))),
         }
     }
     match (on, command) {
@@ -97,6 +92,16 @@ fn notifier(item: &Value) -> Result<Notifier, String> {
             timeout,
         }),
         _ => Err("needs both `on` (the events) and `command`".into()),
+    }
+}
+
+/// An item's key it does not know, with the nearest known one, as every
+/// other unknown key of the config is said.
+fn unknown_key(key: &str) -> String {
+    const KEYS: [&str; 3] = ["on", "command", "timeout"];
+    match nearest(key, KEYS.into_iter()) {
+        Some(near) => format!("unknown key `{key}`: did you mean `{near}`?"),
+        None => format!("unknown key `{key}`: the keys are `on`, `command` and `timeout`"),
     }
 }
 
