@@ -19,7 +19,9 @@ use crate::agent::terminal::escaped;
 )]
 pub struct Cli {
     /// Repository root holding tasks/ and workspace/ [default: this repository; `demo` makes its own]
-    #[arg(long, global = true, value_name = "DIR")]
+    // Listed after each command's own options, not among them: just
+    // before --help, which clap lists last (at 999).
+    #[arg(long, global = true, value_name = "DIR", display_order = 998)]
     pub root: Option<Utf8PathBuf>,
 
     #[command(subcommand)]
@@ -71,7 +73,7 @@ Examples:
         /// Task id, or a phase (`01-analysis` or `analysis`)
         task: String,
         /// Why, recorded as the task's error
-        #[arg(long, default_value = crate::commands::block::BY_HAND, value_parser = one_line)]
+        #[arg(long, value_name = "TEXT", default_value = crate::commands::block::BY_HAND, value_parser = one_line)]
         reason: String,
     },
     /// Approve a task (or a phase's tasks) that awaits approval: to start, or its result

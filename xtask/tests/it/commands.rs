@@ -1044,6 +1044,51 @@ fn help_lists_the_exit_codes_and_examples_that_parse() {
     }
 }
 
+/// Every command's `--help` lists its own options first, `--root` (which
+/// every command takes) after them, just before `--help`; every argument
+/// and option says what it is; a text a person writes is `<TEXT>`, as in
+/// README's table of commands (`block --reason TEXT`).
+#[test]
+fn every_command_s_help_lists_its_own_options_first_each_with_its_help() {
+    let t = Tree::new();
+    let top = t.run(&["--help"]);
+    let commands: Vec<&str> = (top.stdout.lines())
+        .skip_while(|l| *l != "Commands:")
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .collect();
+    assert!(commands.len() > 15, "{}", top.stdout);
+    for command in commands {
+        let help = t.run(&[command, "--help"]);
+        help.code(0);
+        let listed: Vec<&str> = (help.stdout.lines())
+            .filter(|l| l.starts_with("  ") && l.trim_start().starts_with(['-', '<', '[']))
+            .collect();
+        for line in &listed {
+            // The name, then its help two spaces or more away.
+            let said = line.trim().split_once("  ").map(|(_, help)| help.trim());
+            assert!(
+                said.is_some_and(|s| !s.is_empty()),
+                "`{command} --help`: no help for {line}"
+            );
+        }
+        let options: Vec<&str> = (listed.iter())
+            .map(|l| l.trim_start())
+            .filter(|l| l.starts_with('-'))
+            .collect();
+        let root = options.iter().position(|l| l.starts_with("--root"));
+        assert_eq!(
+            root,
+            Some(options.len() - 2),
+            "`{command} --help`: --root among the command's own options:\n{}",
+            help.stdout
+        );
+    }
+    t.run(&["block", "--help"]).says("--reason <TEXT>");
+}
+
 /// A phase folder whose name begins with `-`: the hints name its tasks
 /// after `--` (`reset -- -p/a`), which every command that takes a task
 /// reads as a task, not as a flag it does not know; `--task=-p/c` and
