@@ -48,6 +48,11 @@ pub fn run(layout: &Layout, ids: &[String]) -> Result<i32> {
                 println!("skip   {}: {}, not completed", task.id, status.status);
                 continue;
             }
+            // Named, it is said as the others are: no status is pending.
+            Ok(None) if !ids.is_empty() => {
+                println!("skip   {}: pending, not completed", task.id);
+                continue;
+            }
             Err(problem) => {
                 eprintln!("warning: {problem}");
                 unreadable += 1;

@@ -726,6 +726,20 @@ fn messages_count_one_in_the_singular_and_more_in_the_plural() {
         .says("runs them again, and what depends on them");
 }
 
+/// `validate` of named tasks says each that it skips, one never run too:
+/// it said nothing of a pending task, only of those with a status.
+#[test]
+fn validate_of_named_tasks_says_each_it_skips() {
+    let t = Tree::new();
+    t.task("p/a", &sh("exit 3"));
+    t.task("p/b", &sh("true"));
+    t.run(&["orchestrate", "--task", "p/a"]).code(1);
+    t.run(&["validate", "p/a", "p/b"])
+        .code(0)
+        .says("skip   p/a: failed, not completed\n")
+        .says("skip   p/b: pending, not completed\n");
+}
+
 /// `validate` while a run goes on says what it finds of completed tasks
 /// but records nothing: the run owns the statuses. It marked the task
 /// failed behind the run, whose summary went on saying it completed.
