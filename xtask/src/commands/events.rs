@@ -193,6 +193,11 @@ fn not_an_event(shown: &Utf8Path, number: Option<usize>) {
 /// task's.
 fn event_of(line: &str, task: Option<&str>) -> Option<Option<Event>> {
     let event = serde_json::from_str::<Event>(line).ok()?;
+    // Every field but `time` may be absent, so any object with a time
+    // reads as one: an event names its kind, or the task that changed.
+    if event.event.is_none() && event.task.is_none() {
+        return None;
+    }
     Some(Some(event).filter(|e| task.is_none_or(|id| e.task.as_deref() == Some(id))))
 }
 

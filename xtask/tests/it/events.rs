@@ -745,6 +745,36 @@ fn events_lines_names_a_line_that_is_no_event() {
     assert_eq!(last_two.stdout.lines().count(), 2, "{}", last_two.stdout);
 }
 
+/// A JSON line that is neither a run's event nor a task's change (an
+/// object with a `time` and nothing of ours: a note written in by hand)
+/// is no event: named on stderr and skipped, in `--json` too. It was
+/// printed as an empty event (its time alone), and passed on by `--json`.
+#[test]
+fn a_json_line_that_names_no_event_nor_task_is_no_event() {
+    let t = Tree::new();
+    t.task("p/a", &sh("true"));
+    t.run(&["orchestrate"]).code(0);
+    let path = t.path("workspace/events.jsonl");
+    let whole = std::fs::read_to_string(&path).unwrap();
+    let lines = whole.lines().count();
+    let note = r#"{"time":"2026-12-01T00:00:00Z","note":"checked by hand"}"#;
+    std::fs::write(&path, format!("{whole}{note}\n")).unwrap();
+    let said = format!(
+        "warning: workspace/events.jsonl:{}: not an event (a line cut by a kill, or edited): skipped",
+        lines + 1
+    );
+    for args in [&["events"][..], &["events", "--json"]] {
+        let events = t.run(args);
+        events.code(0).says(&said);
+        assert_eq!(events.stdout.lines().count(), lines, "{}", events.stdout);
+        assert!(
+            !events.stdout.contains("checked by hand"),
+            "{}",
+            events.stdout
+        );
+    }
+}
+
 /// `events -n N` prints the last N events (of `--task`, with it), read
 /// from the file's end, and with `-f` goes on with those that come: a
 /// line still being written when it looked is printed once it is whole,
