@@ -140,7 +140,11 @@ impl Read {
                 unjudged: (found.filter(|s| s.status == State::Completed))
                     .and_then(|s| s.fingerprint.as_ref())
                     .map(|fingerprint| fingerprint::Unjudged::of(layout, fingerprint, id)),
-                last_log_line: ran.then(|| logs::last_line(&layout.log_file(id))),
+                // A log with no line has none: left out, as a field that
+                // does not apply is.
+                last_log_line: ran
+                    .then(|| logs::last_line(&layout.log_file(id)))
+                    .filter(|line| !line.is_empty()),
                 attempt,
                 error: status.err(),
             }

@@ -1891,3 +1891,17 @@ fn a_direction_override_in_a_task_s_output_is_dropped_from_the_views() {
     assert!(!acts_on_a_terminal(&why.said()), "{}", why.said());
     assert_eq!(progress_task(&t, "p/a")["last_log_line"], "reporttxt.exe");
 }
+
+/// `progress --json` leaves `last_log_line` out for a task whose log has
+/// no line, as it leaves out every field that does not apply: it gave
+/// `"last_log_line": ""`.
+#[test]
+fn progress_json_leaves_out_the_last_log_line_of_an_empty_log() {
+    let t = Tree::new();
+    t.task("p/quiet", &sh("true"));
+    t.task("p/said", &sh("echo done"));
+    t.run(&["orchestrate"]).code(0);
+    let quiet = progress_task(&t, "p/quiet");
+    assert!(quiet.get("last_log_line").is_none(), "{quiet}");
+    assert_eq!(progress_task(&t, "p/said")["last_log_line"], "done");
+}
