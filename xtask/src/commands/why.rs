@@ -313,7 +313,9 @@ impl Why<'_> {
                 let error = s.error.as_deref().unwrap_or("");
                 let code = (s.exit_code.filter(|_| !error.starts_with("exit code")))
                     .map_or(String::new(), |code| format!("exit code {code}, "));
-                println!("  {code}attempt {}, {agent}", s.attempt);
+                // A task blocked by hand after a `reset` ran on no agent.
+                let on = s.agent_id.map_or(String::new(), |a| format!(", {a}"));
+                println!("  {code}attempt {}{on}", s.attempt);
                 println!("  {}", self.next_step(s, &reset));
             }
             State::AwaitingApproval => {

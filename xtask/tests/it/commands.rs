@@ -441,6 +441,21 @@ fn launch_says_what_a_phase_it_depends_on_requires() {
     t.run(&["launch", "02-b/u"]).code(0);
 }
 
+/// `why` of a task blocked by hand after a `reset` names no agent: its
+/// attempt ran on none (it said `attempt 1, -`).
+#[test]
+fn why_of_a_task_blocked_after_a_reset_names_no_agent() {
+    let t = Tree::new();
+    t.task("p/a", &sh("exit 3"));
+    t.run(&["orchestrate"]).code(1);
+    t.run(&["reset", "p/a"]).code(0);
+    t.run(&["block", "p/a"]).code(0);
+    t.run(&["why", "p/a"])
+        .code(0)
+        .says("p/a failed: blocked by hand")
+        .never_says(", -\n");
+}
+
 #[test]
 fn a_block_with_no_reason_says_by_hand_once() {
     let t = Tree::new();
