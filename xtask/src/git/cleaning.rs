@@ -218,18 +218,29 @@ impl Cleaning<'_> {
             ));
             return Ok(Fate::Kept);
         }
-        // An orchestrator killed mid-run leaves its tasks running (the
-        // supervisor goes on): the lock is free, but the worktree is not.
-        let running = folder
-            .as_ref()
+        let task = (folder.as_ref())
             .and_then(|f| f.strip_prefix(layout.worktree_dir("")).ok())
-            .is_some_and(|id| status::state_of(layout, id.as_str()) == Some(State::Running));
-        if running {
-            self.tell(format!(
-                "kept     {branch}: its task is recorded as running (`{}` waits for its end and records it)",
-                layout.cmd("monitor")
-            ));
-            return Ok(Fate::Kept);
+            .and_then(|id| Some((id.as_str(), status::state_of(layout, id.as_str())?)));
+        match task {
+            // An orchestrator killed mid-run leaves its tasks running (the
+            // supervisor goes on): the lock is free, but the worktree is not.
+            Some((_, State::Running)) => {
+                self.tell(format!(
+                    "kept     {branch}: its task is recorded as running (`{}` waits for its end and records it)",
+                    layout.cmd("monitor")
+                ));
+                return Ok(Fate::Kept);
+            }
+            // Merged before the approval (`approve: after`): the worktree
+            // is what the person asked to approve it looks at.
+            Some((id, State::AwaitingApproval)) => {
+                self.tell(format!(
+                    "kept     {branch}: its result awaits approval (`{}`)",
+                    layout.task_cmd("approve", id)
+                ));
+                return Ok(Fate::Kept);
+            }
+            _ => {}
         }
         // No commit of its own, its base held by another branch (the
         // integration branch made again from one that lacks it): it holds

@@ -2653,6 +2653,29 @@ fn a_run_with_remove_merged_removes_merged_worktrees_and_keeps_unmerged_work() {
     assert!(t.exists("workspace/worktrees/p/c/c.txt"));
 }
 
+/// With `worktrees.remove_merged: true`, the worktree of a result that
+/// awaits approval (`approve: after`, its work merged before the approval)
+/// stays for the person asked to look at it, and `clean` keeps it too,
+/// saying why; once approved, the next run's end removes it. It was
+/// removed by the very run whose summary asked for the approval.
+#[test]
+fn a_run_with_remove_merged_keeps_a_result_awaiting_approval() {
+    let t = repo("");
+    t.config("kill_grace: 1s\nworktrees: {default: true, remove_merged: true}\n");
+    t.task("p/a", &format!("approve: after\n{}", commit("a.txt", "a")));
+    t.run(&["orchestrate"]).code(4).says("1 task worktree kept");
+    assert!(t.exists("workspace/worktrees/p/a/a.txt"));
+    t.run(&["clean"])
+        .code(0)
+        .says("kept     task/p/a: its result awaits approval (`cargo xtask --root");
+    assert!(t.exists("workspace/worktrees/p/a/a.txt"));
+    t.run(&["approve", "p/a"]).code(0);
+    t.run(&["orchestrate"])
+        .code(0)
+        .says("  removed  task/p/a and workspace/worktrees/p/a");
+    assert!(!t.exists("workspace/worktrees/p/a"));
+}
+
 /// A worktree task found during the run whose branch would be another's
 /// (`p/a b` beside `p/a-b`), or hold another's (`p/x` beside `p/x/y`), is
 /// refused as a run's start refuses it, at its file, and never starts. It
