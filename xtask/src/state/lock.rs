@@ -28,7 +28,7 @@ const PATIENCE: Duration = Duration::from_secs(2);
 /// Held for as long as it lives.
 pub struct WorkspaceLock {
     _file: File,
-    /// The root folder's lock, held with it (`root_taken`).
+    /// The root folder's lock, held with it (`root_locked`).
     _root: Option<File>,
 }
 
@@ -205,8 +205,8 @@ pub fn try_acquire(layout: &Layout) -> Result<Held> {
     }
     // Ours, unless the file was removed under a run that still holds it
     // (taken for a stale lock file): two runs would start the same tasks.
-    let root = root_taken(layout);
-    if root.is_none() {
+    let root = root_locked(layout);
+    if !root.as_ref().is_some_and(|(_, alone)| *alone) {
         if let Some(pid) = holder_of_a_removed_lock(layout, &flock_lines()) {
             return Ok(Held::By(pid));
         }
@@ -219,22 +219,42 @@ pub fn try_acquire(layout: &Layout) -> Result<Held> {
     let _ = GITS_FILE.set(layout.gits_lock_file());
     Ok(Held::Ours(WorkspaceLock {
         _file: file,
-        _root: root,
+        _root: root.map(|(folder, _)| folder),
     }))
 }
 
-/// The root folder's lock, which every holder of the workspace's takes
-/// after it: no removal of `workspace/.lock` (or of `workspace/`) takes it
-/// from a run. Found free, no run holds a removed lock file, and the
-/// kernel's list of locks need not be read: reading `/proc/locks` makes
-/// the kernel wait for a grace period, 10 ms or more, which every command
-/// taking the lock paid. Held (by such a run, or by something of the
-/// user's: `flock . cargo xtask orchestrate` in a script), or a folder
-/// that cannot be locked (some network file systems): none, and the list
-/// is read.
-fn root_taken(layout: &Layout) -> Option<File> {
+/// The root folder, read-locked, and whether no other process has it
+/// read-locked: every holder of the workspace's lock takes this one after
+/// it, and no removal of `workspace/.lock` (or of `workspace/`) takes it
+/// from a run. Alone, no run holds a removed lock file, and the kernel's
+/// list of locks need not be read: reading `/proc/locks` makes the kernel
+/// wait for a grace period, 10 ms or more, which every command taking the
+/// lock paid. Not alone (such a run, or two holders a moment apart), or a
+/// folder that cannot be locked (some network file systems): the list is
+/// read. A lock of `fcntl`'s kind, shared, not a `flock`: a `flock` of the
+/// folder (a script's `flock . cargo xtask orchestrate`, a task's `flock
+/// .`) neither waits for it nor stands in its way. Taken before it is
+/// looked for, so that two holders at once each see the other.
+fn root_locked(layout: &Layout) -> Option<(File, bool)> {
     let root = File::open(&layout.root).ok()?;
-    locked(&root).then_some(root)
+    folder_lock(&root, libc::F_OFD_SETLK, libc::F_RDLCK)?;
+    let other = folder_lock(&root, libc::F_OFD_GETLK, libc::F_WRLCK)?;
+    Some((root, other.l_type == libc::F_UNLCK as libc::c_short))
+}
+
+/// `fcntl`'s `command` for a lock of `kind` on the whole of `folder`, held
+/// by its open file description (released when the last descriptor to it
+/// closes, as a `flock` is, not by any close of the process): the lock
+/// as the kernel left it, or none when it refused.
+fn folder_lock(folder: &File, command: libc::c_int, kind: libc::c_int) -> Option<libc::flock> {
+    // SAFETY: a zeroed `flock` is valid (the whole file, from its start,
+    // no pid, as an open file description's lock must have).
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = kind as libc::c_short;
+    lock.l_whence = libc::SEEK_SET as libc::c_short;
+    // SAFETY: the fd is open, and `lock` lives through the call.
+    let done = unsafe { libc::fcntl(folder.as_raw_fd(), command, &mut lock) } == 0;
+    done.then_some(lock)
 }
 
 /// The gits' lock file of the workspace whose lock this process holds.

@@ -54,10 +54,10 @@ fn a_run_whose_lock_file_was_removed_still_keeps_a_second_one_out() {
 }
 
 /// A script that serialises its commands with `flock` on the project's
-/// folder (`flock . cargo xtask orchestrate`) holds the folder's lock,
-/// which every run takes beside the workspace's so that it need not read
-/// the kernel's list of locks: its run runs all the same, and with its
-/// lock file removed still keeps a second run out (the list is read then).
+/// folder (`flock . cargo xtask orchestrate`) holds the folder's `flock`,
+/// beside the lock every run takes on it so that it need not read the
+/// kernel's list of locks: its run runs all the same, and with its lock
+/// file removed still keeps a second run out.
 #[test]
 fn a_run_under_flock_of_its_root_runs_and_still_keeps_a_second_one_out() {
     let t = Tree::new();
@@ -85,6 +85,18 @@ fn a_run_under_flock_of_its_root_runs_and_still_keeps_a_second_one_out() {
     t.write("release", "");
     assert!(first.wait().unwrap().success());
     t.run(&["orchestrate"]).code(0).says("Summary: 1 completed");
+}
+
+/// The lock a run takes on the project's folder, beside the workspace's,
+/// is none a `flock` of that folder waits for: a task (or a script beside
+/// the run) that serialises its work with `flock .` gets it. It waited
+/// for the run's end (here `-n`: it failed at once).
+#[test]
+fn a_flock_of_the_root_is_not_held_by_a_run() {
+    let t = Tree::new();
+    t.task("p/a", &sh("flock -n . echo free > flocked"));
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.read("flocked"), "free\n");
 }
 
 /// A user's limit of processes and threads (`ulimit -u`, which root is
