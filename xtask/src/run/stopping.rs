@@ -69,8 +69,8 @@ impl Run<'_> {
             }
             0 => "nothing runs; nothing new starts".to_owned(),
             n => format!(
-                "stopping {n} running task{} (SIGTERM, SIGKILL after {}){hint}",
-                if n == 1 { "" } else { "s" },
+                "stopping {} (SIGTERM, SIGKILL after {}){hint}",
+                format::counted(n, "running task", "running tasks"),
                 format::duration(self.config.kill_grace)
             ),
         };

@@ -51,10 +51,10 @@ pub struct Outcome<'a> {
     /// the run recorded (failed), each with its error (`run::unlisted`):
     /// failures it waited for, though no task of its graph.
     pub unlisted_ended: &'a [(String, String)],
-    /// How many tasks' worktrees stay in the repository, when the run
-    /// used any.
     /// What was said of each task worktree removed at the run's end.
     pub worktrees_removed: &'a [String],
+    /// How many tasks' worktrees stay in the repository, when the run
+    /// used any.
     pub worktrees_kept: usize,
     /// `worktrees.remove_merged`: the run's end removes the merged ones.
     pub removes_merged: bool,
