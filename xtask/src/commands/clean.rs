@@ -70,6 +70,8 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
         dry_run,
         &cut_short,
         &mut |line| println!("{line}"),
+        // A Ctrl-C ends it: a removal cut short is finished next time.
+        &mut || false,
     )?;
     let Some(cleaning::Swept {
         removed,

@@ -33,7 +33,8 @@ pub struct Swept {
 
 /// Judges every task branch this orchestrator made, with its worktree,
 /// saying each one's fate through `say`: removed (in a dry run, would be)
-/// or kept, and why. `cut_short`: folders whose removal a killed `clean`
+/// or kept, and why; none after `stopped` says so (asked before each), as
+/// a person's Ctrl-C. `cut_short`: folders whose removal a killed `clean`
 /// left, finished already (no longer git's). None when nothing can be
 /// judged (said): the integration branch is gone and the checkout is on
 /// no branch of the user's. Then (not in a dry run) forgets git's records
@@ -45,6 +46,7 @@ pub fn sweep(
     dry_run: bool,
     cut_short: &[Utf8PathBuf],
     say: &mut dyn FnMut(String),
+    stopped: &mut dyn FnMut() -> bool,
 ) -> Result<Option<Swept>> {
     let Some(judge) = merged_into(repo, &settings.integration)? else {
         let integration = &settings.integration;
@@ -120,6 +122,9 @@ pub fn sweep(
     // the others are cleaned all the same, and the exit code says it.
     let mut failed = false;
     for branch in ours(repo)? {
+        if stopped() {
+            break;
+        }
         match cleaning.branch(branch.clone()) {
             Ok(Fate::Skipped) => {}
             Ok(Fate::Kept) => kept += 1,

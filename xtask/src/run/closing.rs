@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use super::{Incoming, Mode, Run};
+use super::{Incoming, Mode, Run, Stop};
 use crate::exit;
 use crate::state::events::Event;
 use crate::state::records;
@@ -72,6 +72,7 @@ impl Run<'_> {
     /// stopped: a person stopping it wants out) removes the task worktrees
     /// and branches whose work is merged, its queue idle: what was said of
     /// each, for the summary. A git that fails on one keeps it, warned of.
+    /// A signal meanwhile stops the removals, and the run is one stopped.
     fn remove_merged_worktrees(&mut self) -> Vec<String> {
         let Some(git) = self.git.as_ref() else {
             return Vec::new();
@@ -80,8 +81,22 @@ impl Run<'_> {
         {
             return Vec::new();
         }
+        let (inbox, mut signal) = (&mut self.inbox, None);
+        // Nothing else comes to a run that has ended.
+        let mut stopped = || {
+            if let Some(Incoming::Signal(s)) = inbox.next(None, Some(Duration::ZERO)) {
+                signal = Some(s);
+            }
+            signal.is_some()
+        };
+        let swept = git.remove_merged(self.layout, &mut stopped);
+        if let Some(signal) = signal {
+            self.stop = Some(Stop::Signal(signal));
+            let clean = self.layout.cmd("clean");
+            self.printer.line(Tone::Bad, &format!("stopped: the task worktrees whose work is merged that are left stay (`{clean}` removes them)"));
+        }
         let dry_run = self.layout.cmd("clean --dry-run");
-        match git.remove_merged(self.layout) {
+        match swept {
             Ok(Some(swept)) => {
                 if swept.failed {
                     self.printer.line(Tone::Warn, &format!("warning: git failed on a task branch or worktree whose work may be merged, kept: `{dry_run}` says which"));

@@ -282,9 +282,14 @@ impl Git {
 
     /// For `worktrees.remove_merged`, at a run's end: the task worktrees
     /// and branches whose work is merged removed, as `clean` removes them
-    /// (what it would say of those it keeps, `clean --dry-run` says).
-    pub fn remove_merged(&self, layout: &Layout) -> Result<Option<Swept>> {
+    /// (what it would say of those it keeps, `clean --dry-run` says), until
+    /// `stopped`.
+    pub fn remove_merged(
+        &self,
+        layout: &Layout,
+        stopped: &mut dyn FnMut() -> bool,
+    ) -> Result<Option<Swept>> {
         let (repo, settings) = (&self.worktrees.repo, &self.worktrees.settings);
-        cleaning::sweep(layout, repo, settings, false, &[], &mut |_| {})
+        cleaning::sweep(layout, repo, settings, false, &[], &mut |_| {}, stopped)
     }
 }

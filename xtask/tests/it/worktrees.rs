@@ -2676,6 +2676,58 @@ fn a_run_with_remove_merged_keeps_a_result_awaiting_approval() {
     assert!(!t.exists("workspace/worktrees/p/a"));
 }
 
+/// A Ctrl-C as a run's end removes the worktrees whose work is merged
+/// (`worktrees.remove_merged`) stops the removals: what was removed is
+/// named, the rest stays for `clean`, and the run exits as a stopped one
+/// does. It went on removing them all, said nothing of the Ctrl-C, and
+/// exited 0. (A `core.fsmonitor` of git's holds the judging of `p/a`'s
+/// worktree until the Ctrl-C is sent.)
+#[test]
+fn a_ctrl_c_as_a_run_removes_merged_worktrees_stops_the_removals() {
+    let t = repo("");
+    t.config("kill_grace: 1s\nworktrees: {default: true, remove_merged: true}\n");
+    let root = t.root.display();
+    let markers = format!("{root}/markers");
+    let hook = format!("{markers}/fsmonitor");
+    t.write(
+        "markers/fsmonitor",
+        &format!(
+            "#!/bin/sh\ncase \"$PWD\" in */workspace/worktrees/p/a) [ -e {markers}/hold ] && touch {markers}/judging && until [ -e {markers}/release ]; do sleep 0.02; done;; esac\nexit 1\n"
+        ),
+    );
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    t.git(&["config", "core.fsmonitor", &hook]);
+    t.task("p/a", &commit("a.txt", "a"));
+    let b = format!("touch {markers}/hold && echo b > b.txt && git add b.txt && git commit -qm b");
+    t.task("p/b", &format!("dependencies: [p/a]\n{}", sh(&b)));
+    let out = "markers/out";
+    let file = std::fs::File::create(t.path(out)).unwrap();
+    let mut child = (t.command(&["orchestrate"]))
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .spawn()
+        .unwrap();
+    wait_for("the run's end to judge p/a's worktree", || {
+        t.exists("markers/judging")
+    });
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    t.write("markers/release", "");
+    assert_eq!(child.wait().unwrap().code(), Some(130), "{}", t.read(out));
+    let said = t.read(out);
+    assert!(
+        said.contains("  removed  task/p/a and workspace/worktrees/p/a"),
+        "{said}"
+    );
+    assert!(!said.contains("removed  task/p/b"), "{said}");
+    assert!(
+        said.contains("stopped: the task worktrees whose work is merged that are left stay"),
+        "{said}"
+    );
+    assert!(t.exists("workspace/worktrees/p/b/b.txt"));
+    assert_eq!(t.git(&["log", "-1", "--format=%s", "task/p/b"]), "b");
+}
+
 /// A worktree task found during the run whose branch would be another's
 /// (`p/a b` beside `p/a-b`), or hold another's (`p/x` beside `p/x/y`), is
 /// refused as a run's start refuses it, at its file, and never starts. It
