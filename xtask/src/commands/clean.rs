@@ -67,8 +67,11 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
         layout,
         &repo,
         &config.worktrees,
-        dry_run,
-        &cut_short,
+        &cleaning::How {
+            dry_run,
+            cut_short: &cut_short,
+            completed_only: false,
+        },
         &mut |line| println!("{line}"),
         // A Ctrl-C ends it: a removal cut short is finished next time.
         &mut || false,

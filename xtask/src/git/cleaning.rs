@@ -31,11 +31,24 @@ pub struct Swept {
     pub failed: bool,
 }
 
+/// Who sweeps, and how.
+pub struct How<'a> {
+    /// Says what would go, removing nothing (`clean --dry-run`).
+    pub dry_run: bool,
+    /// Folders whose removal a killed `clean` left, finished already (no
+    /// longer git's).
+    pub cut_short: &'a [Utf8PathBuf],
+    /// A run's end (`worktrees.remove_merged`): a worktree goes only with
+    /// its task completed (one failed, or not run since a `reset`, holds
+    /// what a person looks into next: build output, logs), where `clean`,
+    /// asked by that person, takes any with nothing unmerged.
+    pub completed_only: bool,
+}
+
 /// Judges every task branch this orchestrator made, with its worktree,
 /// saying each one's fate through `say`: removed (in a dry run, would be)
 /// or kept, and why; none after `stopped` says so (asked before each), as
-/// a person's Ctrl-C. `cut_short`: folders whose removal a killed `clean`
-/// left, finished already (no longer git's). None when nothing can be
+/// a person's Ctrl-C. None when nothing can be
 /// judged (said): the integration branch is gone and the checkout is on
 /// no branch of the user's. Then (not in a dry run) forgets git's records
 /// of our worktrees whose folders are gone.
@@ -43,8 +56,7 @@ pub fn sweep(
     layout: &Layout,
     repo: &Repo,
     settings: &Settings,
-    dry_run: bool,
-    cut_short: &[Utf8PathBuf],
+    how: &How,
     say: &mut dyn FnMut(String),
     stopped: &mut dyn FnMut() -> bool,
 ) -> Result<Option<Swept>> {
@@ -57,7 +69,7 @@ pub fn sweep(
     let brought = worktrees::brought(repo, settings)?;
     let mut listed = repo.worktrees()?;
     // Gone from git's records once finished, as in `clean`.
-    listed.retain(|(path, _)| !cut_short.contains(path));
+    listed.retain(|(path, _)| !how.cut_short.contains(path));
     let (mut removed, mut kept) = (Vec::new(), 0);
     // Folders whose record git no longer has (pruned while they were away,
     // removed by hand): no longer worktrees, never removed; their branches
@@ -108,7 +120,8 @@ pub fn sweep(
     let mut cleaning = Cleaning {
         layout,
         repo,
-        dry_run,
+        dry_run: how.dry_run,
+        completed_only: how.completed_only,
         named: &settings.integration,
         merged_into,
         integration,
@@ -139,7 +152,7 @@ pub fn sweep(
             }
         }
     }
-    if !dry_run {
+    if !how.dry_run {
         repo.forget_missing_worktrees()?;
     }
     Ok(Some(Swept {
@@ -155,6 +168,8 @@ struct Cleaning<'a> {
     layout: &'a Layout,
     repo: &'a Repo,
     dry_run: bool,
+    /// See `How::completed_only`.
+    completed_only: bool,
     /// The integration branch the config names.
     named: &'a String,
     /// What merged work is judged by, and its name for a person.
@@ -242,6 +257,13 @@ impl Cleaning<'_> {
                 self.tell(format!(
                     "kept     {branch}: its result awaits approval (`{}`)",
                     layout.task_cmd("approve", id)
+                ));
+                return Ok(Fate::Kept);
+            }
+            Some((id, state)) if self.completed_only && state != State::Completed => {
+                self.tell(format!(
+                    "kept     {branch}: its task is not completed (`{}`)",
+                    layout.task_cmd("why", id)
                 ));
                 return Ok(Fate::Kept);
             }

@@ -290,6 +290,11 @@ impl Git {
         stopped: &mut dyn FnMut() -> bool,
     ) -> Result<Option<Swept>> {
         let (repo, settings) = (&self.worktrees.repo, &self.worktrees.settings);
-        cleaning::sweep(layout, repo, settings, false, &[], &mut |_| {}, stopped)
+        let how = cleaning::How {
+            dry_run: false,
+            cut_short: &[],
+            completed_only: true,
+        };
+        cleaning::sweep(layout, repo, settings, &how, &mut |_| {}, stopped)
     }
 }

@@ -332,8 +332,12 @@ pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
     if !o.worktrees_removed.is_empty() {
         printer
             .plain("Task worktrees whose work is merged, removed (worktrees.remove_merged: true):");
-        for said in o.worktrees_removed {
+        for said in o.worktrees_removed.iter().take(LISTED) {
             printer.plain(&format!("  {said}"));
+        }
+        // Gone: no command lists them after.
+        if let Some(more) = o.worktrees_removed.len().checked_sub(LISTED + 1) {
+            printer.plain(&format!("  ... and {} more", more + 1));
         }
     }
     if o.worktrees_kept > 0 {

@@ -2592,6 +2592,22 @@ fn a_run_says_how_many_worktrees_it_keeps_and_what_removes_them() {
     again.code(0).says("1 task worktree kept");
 }
 
+/// The run's summary names the first 20 worktrees its end removed, then
+/// how many more (40 tasks gave 40 lines).
+#[test]
+fn a_run_names_the_first_20_worktrees_it_removes() {
+    let t = repo("");
+    t.config("kill_grace: 1s\nworktrees: {default: true, remove_merged: true}\n");
+    for i in 0..22 {
+        t.task(&format!("p/t{i:02}"), &sh("true"));
+    }
+    let run = t.run(&["orchestrate"]);
+    run.code(0)
+        .says("  removed  task/p/t19 and workspace/worktrees/p/t19\n  ... and 2 more\n")
+        .never_says("removed  task/p/t20");
+    assert!(!t.exists("workspace/worktrees/p/t21"));
+}
+
 /// With `worktrees.remove_merged: true`, a run that ends removes the
 /// worktrees and branches whose work is merged, as `clean` does, naming
 /// each and what git ignores in it; a failed task's worktree and branch,
@@ -2612,13 +2628,22 @@ fn a_run_with_remove_merged_removes_merged_worktrees_and_keeps_unmerged_work() {
             sh("echo b > b.txt && git add b.txt && git commit -qm b && exit 1")
         ),
     );
+    // Failed with nothing committed: what it left is what a person
+    // looks into next (it went, as `clean` takes it).
+    t.task(
+        "p/e",
+        &format!(
+            "retries: 0\n{}",
+            sh("mkdir build && echo trying > build/test.log && exit 3")
+        ),
+    );
     t.run(&["orchestrate"])
         .code(1)
         .says("Task worktrees whose work is merged, removed (worktrees.remove_merged: true):")
         .says(
             "  removed  task/p/a and workspace/worktrees/p/a, with what git ignores in it: build/",
         )
-        .says("1 task worktree kept")
+        .says("2 task worktrees kept")
         .never_says("`worktrees.remove_merged: true` removes them");
     assert!(!t.exists("workspace/worktrees/p/a"));
     assert_eq!(t.git(&["branch", "--list", "task/p/a"]), "");
@@ -2626,6 +2651,7 @@ fn a_run_with_remove_merged_removes_merged_worktrees_and_keeps_unmerged_work() {
     // The failed task's work stays, on its branch and in its worktree.
     assert!(t.exists("workspace/worktrees/p/b/b.txt"));
     assert_eq!(t.git(&["log", "-1", "--format=%s", "task/p/b"]), "b");
+    assert!(t.exists("workspace/worktrees/p/e/build/test.log"));
     // Stopped by Ctrl-C once p/c's work is merged and p/d runs: p/c's
     // worktree stays.
     t.task("p/c", &commit("c.txt", "c"));
