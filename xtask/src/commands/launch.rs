@@ -173,7 +173,7 @@ fn unmet_phase(layout: &Layout, graph: &Graph, p: usize) -> Option<Unmet> {
             format!("`{}`", layout.cmd(&format!("orchestrate --phase={phase}")))
         })
         .collect();
-    let them = if unmet.len() == 1 { "it" } else { "them" };
+    let them = format::it_or_them(unmet.len());
     let next = match runs.as_slice() {
         [one] => format!("{one} runs {them} first"),
         many => format!("{} run {them} first", many.join(", then ")),

@@ -20,7 +20,7 @@ use crate::model::branch;
 use crate::model::config::Worktrees as Settings;
 use crate::model::layout::Layout;
 use crate::state::status::{self, State};
-use crate::ui::format::counted;
+use crate::ui::format::{counted, it_or_them};
 
 /// What a sweep did: branches (with their worktrees) removed, or in a dry
 /// run that would be, each as said, and how many kept; whether git failed
@@ -113,7 +113,7 @@ pub fn sweep(
             (_, _) => say(format!(
                 "kept     {branch} and {folder}: the worktree is on {on}, with {} not in {integration}: put {} on {branch}, or move the worktree away",
                 commits(unmerged),
-                if unmerged == 1 { "it" } else { "them" },
+                it_or_them(unmerged as usize),
             )),
         }
     }

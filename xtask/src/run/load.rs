@@ -23,6 +23,7 @@ use crate::state::outputs;
 use crate::state::resets;
 use crate::state::status::{self, State, Status};
 use crate::sys::parallel;
+use crate::ui::format;
 
 /// Task files that appeared during the run, or were read again.
 #[derive(Default)]
@@ -694,9 +695,9 @@ pub fn stale_notes(
         .collect();
     vec![format!(
         "note: {} stale, built from files that changed since ({}): `{}` runs {them} again, and what depends on {them}",
-        crate::ui::format::counted(stale.len(), "completed task is", "completed tasks are"),
+        format::counted(stale.len(), "completed task is", "completed tasks are"),
         first.join("; "),
         layout.cmd("orchestrate --rerun-stale"),
-        them = if stale.len() == 1 { "it" } else { "them" },
+        them = format::it_or_them(stale.len()),
     )]
 }

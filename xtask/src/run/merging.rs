@@ -22,6 +22,7 @@ use crate::model::layout::Layout;
 use crate::run::finals::RecordFrom;
 use crate::run::Options;
 use crate::state::status::{self, AgentSlot, State, Status};
+use crate::ui::format;
 
 pub struct Git {
     pub worktrees: Worktrees,
@@ -157,8 +158,8 @@ impl Git {
         {
             warnings.push(format!(
                 "warning: `{base}` has {} that the integration branch `{integration}` lacks (it was made from `{base}` once): worktree tasks start from `{integration}` and do not see {them}; merge {them} into it to give {them} to the agents ({merge})",
-                crate::ui::format::counted(n as usize, "commit", "commits"),
-                them = if n == 1 { "it" } else { "them" },
+                format::counted(n as usize, "commit", "commits"),
+                them = format::it_or_them(n as usize),
             ));
         }
         warnings

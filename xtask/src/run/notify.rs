@@ -29,6 +29,7 @@ use crate::model::config::Notifier;
 use crate::model::layout::Layout;
 use crate::state::events::{self, Event};
 use crate::state::status;
+use crate::ui::format;
 
 pub struct Notifiers {
     workers: Vec<Worker>,
@@ -195,7 +196,7 @@ impl Notifiers {
             };
             say(&format!(
                 "waiting for the notifiers ({} left: each notifier gets its timeout more, {} at most{last})",
-                crate::ui::format::counted(events, "event", "events"),
+                format::counted(events, "event", "events"),
                 humantime::format_duration(longest)
             ));
         }
@@ -234,7 +235,7 @@ impl Notifiers {
                 warn(&format!(
                     "warning: notifier {} failed {failed} of its {}: see {}",
                     i + 1,
-                    crate::ui::format::counted(ran, "command", "commands"),
+                    format::counted(ran, "command", "commands"),
                     layout.display(&layout.notify_log_file())
                 ));
             }

@@ -20,6 +20,7 @@ use crate::state::logs;
 use crate::state::records::{self, recorded_end, ExitRecord};
 use crate::state::status::{self, AgentSlot, Status};
 use crate::sys::process::{self, Process};
+use crate::ui::format;
 
 /// A task recorded as running, as found.
 pub enum Found {
@@ -531,7 +532,7 @@ fn refusal(
     ids: impl Iterator<Item = String>,
     ending: &str,
 ) -> String {
-    let them = if count == 1 { "it" } else { "them" };
+    let them = format::it_or_them(count);
     let ids: Vec<String> = ids.collect();
     format!(
         "{}. Let {them} end{ending}, or {verb} {them} (`{command} {}`), then run again",

@@ -96,6 +96,15 @@ pub fn counted(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
+/// The pronoun for `n` things: `it` for one, `them` for more.
+pub fn it_or_them(n: usize) -> &'static str {
+    if n == 1 {
+        "it"
+    } else {
+        "them"
+    }
+}
+
 /// `8 GiB`, `100 MiB`.
 pub fn gib(amount: f64) -> String {
     let amount = amount.max(0.0);

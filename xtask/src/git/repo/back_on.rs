@@ -8,6 +8,7 @@ use xshell::cmd;
 use super::{branch_ref, Repo};
 use crate::git::command::{output, prep, run};
 use crate::sys::shell::shell_word;
+use crate::ui::format;
 
 impl Repo {
     /// Puts the worktree at `dir` back on `branch` when something (a rebase
@@ -74,7 +75,7 @@ impl Repo {
             let own_history = !off_history && (on.is_empty() || !older(on));
             let dir = shell_word(dir.as_str());
             let short = &head[..head.len().min(12)];
-            let commits = crate::ui::format::counted(n, "commit", "commits");
+            let commits = format::counted(n, "commit", "commits");
             let (they_are, them) = if n == 1 {
                 ("it is", "it")
             } else {

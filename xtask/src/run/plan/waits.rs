@@ -12,6 +12,7 @@ use crate::run::load::Disk;
 use crate::run::readiness::{Node, Readiness};
 use crate::state::outputs;
 use crate::state::status::{self, State};
+use crate::ui::format;
 
 /// The tasks that wait for an input no task produces, or on a phase gate
 /// that (itself or an earlier phase's, which it includes) requires an
@@ -134,7 +135,7 @@ impl Waits<'_> {
                         let unmet = readiness.gate_unmet(p);
                         format!(
                             "{} of it or earlier phases not completed",
-                            crate::ui::format::counted(unmet as usize, "task", "tasks")
+                            format::counted(unmet as usize, "task", "tasks")
                         )
                     };
                     Some(format!("phase {} ({detail})", graph.phases[p].name))
