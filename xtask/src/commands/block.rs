@@ -235,7 +235,13 @@ fn refuse_if_ended_unseen(
             layout.cmd("orchestrate")
         )
     };
-    bail!(
+    Err(ended_unseen(layout, id, &end))
+}
+
+/// The refusal of task `id`, which ended as `end` says while no
+/// orchestrator ran: its end is the next run's (or `monitor`'s) to record.
+fn ended_unseen(layout: &Layout, id: &str, end: &records::ExitRecord) -> anyhow::Error {
+    anyhow::anyhow!(
         "{id} ended at {} ({}) while no orchestrator ran, and its end is not recorded yet: `{}` (or `{}`) records it first",
         end.ended_at,
         end.how(),
@@ -260,6 +266,11 @@ pub fn refuse_if_running(layout: &Layout, config: &Config, task: &Task) -> Resul
     let supervisor_alive = (status.supervisor_pid)
         .is_some_and(|pid| process::is_same_process(pid, status.supervisor_start));
     let named = status.pid.is_some() || status.supervisor_pid.is_none() || supervisor_alive;
+    // A Slurm job is taken to run; Slurm may list it ended, as a local
+    // task's supervisor records its end.
+    if let Some(end) = crate::executor::slurm::end_unseen(layout, &status) {
+        return Err(ended_unseen(layout, id, &end));
+    }
     let by = if named && status.looked_after(layout) {
         match (status.pid, status.supervisor_pid) {
             (Some(pid), _) => format!("pid {pid}"),

@@ -2,7 +2,7 @@
 //! log, or its last lines.
 
 use std::io::{Seek, SeekFrom, Write};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
@@ -114,6 +114,7 @@ pub fn run(
     // after the old file's rest, go on with the new one, said. A later
     // run's attempt is another following: the task had ended (a run
     // started right after the last, between two looks at its status).
+    let mut looked = None;
     loop {
         // Running, and looked after: a status left `running` by a killed
         // orchestrator and supervisor is followed no more. Paused by a
@@ -122,7 +123,9 @@ pub fn run(
         let status = status::read(layout, id).ok().flatten();
         let running = status.as_ref().is_some_and(|s| s.status == State::Running);
         let gone = (status.as_ref())
-            .filter(|s| running && !s.looked_after(layout))
+            .filter(|s| {
+                running && (!s.looked_after(layout) || job_ended_unseen(layout, s, &mut looked))
+            })
             .map(Status::gone_note);
         let selected = || {
             let run = runs::last(layout).filter(|run| !run.finished);
@@ -160,6 +163,21 @@ pub fn run(
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// How often `logs -f` asks Slurm whether a job ended at most: each look
+/// lists every job.
+const SLURM_LOOKS: Duration = Duration::from_secs(1);
+
+/// Whether Slurm lists the job of running task `s` ended while no run is
+/// on to record it: its process is gone, as a local task's whose
+/// supervisor recorded its end (`looked`: when Slurm was last asked).
+fn job_ended_unseen(layout: &Layout, s: &Status, looked: &mut Option<Instant>) -> bool {
+    if s.job_id.is_none() || looked.is_some_and(|at: Instant| at.elapsed() < SLURM_LOOKS) {
+        return false;
+    }
+    *looked = Some(Instant::now());
+    crate::executor::slurm::end_unseen(layout, s).is_some()
 }
 
 /// Whether a task whose status is `status` has not started its next

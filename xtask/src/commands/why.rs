@@ -253,7 +253,9 @@ impl Why<'_> {
                 }
                 let (orchestrate, monitor) = (layout.cmd("orchestrate"), layout.cmd("monitor"));
                 let recorded = records::recorded_end(layout, id, s.attempt);
-                if let Some(end) = recorded.or_else(|| slurm_end_unseen(layout, s)) {
+                if let Some(end) =
+                    recorded.or_else(|| crate::executor::slurm::end_unseen(layout, s))
+                {
                     println!(
                         "  but it ended at {} ({}), with no orchestrator to see it: the next `{}` or `{}` records it",
                         end.ended_at,
@@ -761,15 +763,4 @@ fn merge_held_by_person(layout: &Layout, defs: &Definitions) -> Option<String> {
     let integration = &defs.config.worktrees.integration;
     let what = merge::persons_work(&Repo::open(layout).ok()?, &dir, integration).ok()??;
     Some(merge::held_by_person(&dir, &what))
-}
-
-/// How the Slurm job of running task `s` ended, when Slurm lists it ended
-/// and no run is on to record it (one look, given a few seconds), as the
-/// local supervisor's record of an end tells it.
-fn slurm_end_unseen(layout: &Layout, s: &Status) -> Option<records::ExitRecord> {
-    let job = s.job_id.as_deref()?;
-    if status::a_run_holds(layout) {
-        return None;
-    }
-    crate::executor::slurm::ended_record(layout, &s.task_id, job)
 }

@@ -21,7 +21,7 @@ use crate::model::config::SlurmConfig;
 use crate::model::layout::Layout;
 use crate::state::logs::HeldLog;
 use crate::state::records::{write_record, ExitRecord};
-use crate::state::status::Ending;
+use crate::state::status::{Ending, Status};
 use crate::sys::env::GIT_REPOSITORY_VARS;
 use crate::sys::lock;
 
@@ -69,6 +69,18 @@ pub fn ended_record(layout: &Layout, task_id: &str, job_id: &str) -> Option<Exit
         record.message = Some(detail);
     }
     Some(record)
+}
+
+/// How the Slurm job of running task `s` ended, when Slurm lists it ended
+/// and no run is on to record it (one look, given `SHOW_JOBS_WAIT`), as
+/// the local supervisor's record of an end tells it: for the commands that
+/// would take a job the run no longer follows for one that runs.
+pub fn end_unseen(layout: &Layout, s: &Status) -> Option<ExitRecord> {
+    let job = s.job_id.as_deref()?;
+    if crate::state::status::a_run_holds(layout) {
+        return None;
+    }
+    ended_record(layout, &s.task_id, job)
 }
 
 /// Reasons for which a pending job will never start.

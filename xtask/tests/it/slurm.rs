@@ -1600,6 +1600,63 @@ fn slurm_why_says_a_job_that_ended_unseen_ended() {
     assert_eq!(t.state("p/one"), "completed");
 }
 
+/// `reset` and `block` of a task whose Slurm job ended while no
+/// orchestrator ran say it ended and that `monitor` records it first, as
+/// of a local task whose supervisor recorded its end: they said the job
+/// was running and that `scancel` would stop it, which could not.
+#[test]
+fn slurm_reset_of_a_task_whose_job_ended_unseen_says_it_ended() {
+    let Some(t) = killed_while_a_job_runs() else {
+        return;
+    };
+    let job = t.status("p/one")["job_id"].as_str().unwrap().to_owned();
+    t.write("release", "");
+    wait_for("the job to end", || job_state(&job) == "COMPLETED");
+    for command in ["reset", "block"] {
+        t.run(&[command, "p/one"])
+            .code(2)
+            .says("p/one ended at ")
+            .says("(exit code 0) while no orchestrator ran, and its end is not recorded yet: `")
+            .never_says("scancel");
+    }
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.state("p/one"), "completed");
+}
+
+/// `logs -f` of a task whose Slurm job ended while no orchestrator ran
+/// ends, saying its process is gone, as for a local task whose supervisor
+/// recorded its end: it followed the log forever.
+#[test]
+fn slurm_logs_follow_ends_with_a_job_that_ended_unseen() {
+    let Some(t) = killed_while_a_job_runs() else {
+        return;
+    };
+    let job = t.status("p/one")["job_id"].as_str().unwrap().to_owned();
+    let mut follow = t
+        .command(&["logs", "-f", "p/one"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    t.write("release", "");
+    wait_for("the job to end", || job_state(&job) == "COMPLETED");
+    // Bounded as `wait_for` is, and killed if it follows on, so that it
+    // outlives no failure.
+    let ended = (0..3000).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+        follow.try_wait().unwrap().is_some()
+    });
+    if !ended {
+        follow.kill().unwrap();
+    }
+    let out = Run::from(follow.wait_with_output().unwrap());
+    assert!(ended, "logs -f followed on: {}", out.said());
+    out.code(0)
+        .says("p/one: its process is gone: the next run records how it ended");
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.state("p/one"), "completed");
+}
+
 /// `progress` of a task whose Slurm job ended while no orchestrator ran
 /// shows its process gone, as of a local task whose supervisor recorded its
 /// end: it showed it alive, running on.
