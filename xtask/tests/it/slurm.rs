@@ -178,6 +178,29 @@ fn slurm_timeout_cancels_the_job() {
     assert_eq!(job_state(&job), "CANCELLED");
 }
 
+/// A task that catches the SIGTERM of its timeout's `scancel` and exits
+/// with a code of its own keeps that code in its status, as locally (Slurm
+/// says `7:0` of the cancelled job): it had none.
+#[test]
+fn slurm_a_task_stopped_by_its_timeout_keeps_its_own_exit_code() {
+    let Some(t) = slurm_tree() else { return };
+    t.task(
+        "p/slow",
+        &format!(
+            "timeout: 2s\n{}",
+            sh("trap 'exit 7' TERM; sleep 600 & wait")
+        ),
+    );
+    t.run(&["orchestrate"]).code(1);
+    let status = t.status("p/slow");
+    assert_eq!(
+        status["error"], "Timeout after 2s (its `timeout`)",
+        "{status}"
+    );
+    assert_eq!(status["exit_code"], 7, "{status}");
+    assert!(status["signal"].is_null(), "{status}");
+}
+
 /// A task killed by a signal on Slurm is said killed by it, as locally:
 /// the shell sbatch wrapped it in made it exit code 137.
 #[test]

@@ -80,9 +80,14 @@ pub(super) fn ending_record(
 ) -> ExitRecord {
     match state {
         "COMPLETED" | "FAILED" => record(stopping.unwrap_or(Ending::Exited), code, signal),
-        // A cancelled job has no exit code of its own (Slurm says 0:0
-        // when it never ran, 0:15 when it was stopped).
-        "CANCELLED" => record(stopping.unwrap_or(Ending::Interrupted), None, signal),
+        // Slurm says 0:0 of a cancelled job that never ran (no exit code
+        // of its own: nor of one that caught the TERM and exited 0, the
+        // same words), 0:15 of one the TERM killed, and 7:0 of one that
+        // caught it and exited 7, its own code, kept as locally.
+        "CANCELLED" => {
+            let own = code.filter(|&c| c != 0);
+            record(stopping.unwrap_or(Ending::Interrupted), own, signal)
+        }
         // Slurm's limit, not one the watchdog enforced: said, so that the
         // error does not name the task's timeout for it.
         "TIMEOUT" | "DEADLINE" => {

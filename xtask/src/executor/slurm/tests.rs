@@ -23,6 +23,13 @@ fn scontrol_lines() {
         (r.ending, r.exit_code, r.signal),
         (Ending::Timeout, None, Some(9))
     );
+    // Its own code, once it caught the TERM; 0:0 may be a job never run.
+    for (exit, code) in [("7:0", Some(7)), ("0:0", None)] {
+        let mut caught = jobs["7"].clone();
+        caught.insert("ExitCode".into(), exit.into());
+        let r = final_record("CANCELLED", &caught, Some(Ending::Timeout));
+        assert_eq!((r.exit_code, r.signal), (code, None), "{exit}");
+    }
     assert_eq!(
         final_record("NODE_FAIL", &killed, None).ending,
         Ending::Lost
