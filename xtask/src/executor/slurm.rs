@@ -15,7 +15,7 @@ use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 
 use super::launch::{told_error, Setup};
-use super::watchdog::{Alarm, Watchdog};
+use super::watchdog::{Alarm, Escalation, Watchdog};
 use super::{Event, Launch, Limits};
 use crate::model::config::SlurmConfig;
 use crate::model::layout::Layout;
@@ -145,6 +145,10 @@ struct Job {
     setup: Option<Setup>,
     /// Why we cancelled it, once we did.
     stopping: Option<Alarm>,
+    /// How far its stop has got, for a job stopped as it ran: SIGTERM
+    /// first, SIGKILL `grace` later, as a local task's.
+    escalation: Option<Escalation>,
+    grace: Duration,
     /// The `scancel` owed it (with its signal) until one reaches Slurm: one
     /// that failed (a controller busy or restarting) is tried again at
     /// each look, else the job ran on to its own end.
@@ -274,6 +278,8 @@ impl Job {
             setup: limits.setup.clone(),
             watchdog: None,
             stopping: None,
+            escalation: None,
+            grace: limits.grace,
             cancel_owed: None,
             suspended: None,
             said_held: false,
@@ -313,10 +319,18 @@ impl Job {
             self.stop_for(id, alarm);
         }
         if let Some(signal) = signal {
-            let said = format!("xtask: SIG{signal} sent to job {id} (`scancel --signal={signal}`)");
-            crate::state::logs::append_line(&self.log_file, &said);
+            // Said once: the end of the grace may have sent it already.
+            let killed = self.escalation.as_ref().is_some_and(|e| e.killed);
+            if !(killed && signal == "KILL") {
+                let said =
+                    format!("xtask: SIG{signal} sent to job {id} (`scancel --signal={signal}`)");
+                crate::state::logs::append_line(&self.log_file, &said);
+            }
+            if let Some(escalation) = self.escalation.as_mut().filter(|_| signal == "KILL") {
+                escalation.killed = true;
+            }
+            self.cancel_owed = Some(Some(signal));
         }
-        self.cancel_owed = Some(signal);
         self.send_cancel(id);
     }
 
@@ -331,10 +345,45 @@ impl Job {
         // Not run yet, no limit of its own stopped it: a stop of the run's.
         let why = (self.watchdog.as_ref())
             .map_or_else(|| "interrupted".to_owned(), |w| w.why(Some(&alarm)));
+        self.stopping = Some(alarm);
+        if self.runs() {
+            // SIGTERM to its processes, SIGKILL `kill_grace` later, as
+            // locally: Slurm's own cancel would leave them the cluster's
+            // KillWait instead, and cut a longer cleanup short.
+            self.escalation = Some(Escalation::default());
+            self.escalate(&why, Instant::now());
+            return;
+        }
+        // Queued or suspended: cancelled, it runs no more.
         let said = format!("xtask: {why}: `scancel {id}` sent (Slurm sends SIGTERM, then SIGKILL after its KillWait)");
         crate::state::logs::append_line(&self.log_file, &said);
-        self.stopping = Some(alarm);
         self.cancel_owed.get_or_insert(None);
+    }
+
+    /// Whether it runs, as last seen: out of the queue, not suspended.
+    fn runs(&self) -> bool {
+        self.watchdog.is_some() && self.suspended.is_none()
+    }
+
+    /// One step of the stop of a job that runs, at `now`, for `why` (see
+    /// `Escalation::step`): the signal it owes, sent to every process of
+    /// the job (`scancel --signal=... --full`) at this look or the next.
+    fn escalate(&mut self, why: &str, now: Instant) {
+        let Some(escalation) = self.escalation.as_mut() else {
+            return;
+        };
+        let owed = std::cell::Cell::new(self.cancel_owed);
+        escalation.step(why, &self.log_file, self.grace, now, |signal| {
+            // Slurm sends no SIGCONT of its own with a signal: a process
+            // stopped in the job waits for its SIGKILL.
+            let name = match signal {
+                libc::SIGTERM => "TERM",
+                libc::SIGKILL => "KILL",
+                _ => return,
+            };
+            owed.set(Some(Some(name)));
+        });
+        self.cancel_owed = owed.get();
     }
 
     /// Runs the `scancel` owed to job `id`, this job, if one is.
@@ -415,9 +464,13 @@ pub fn sbatch_args(config: &SlurmConfig, launch: &Launch, limits: &Limits) -> Ve
     ];
     if let Some(timeout) = limits.timeout {
         // Slurm counts whole minutes; ours is enforced to the second by
-        // scancel, from the end of the worktree's setup, which has its own.
+        // scancel, from the end of the worktree's setup, which has its own,
+        // and then leaves the task its `kill_grace`, within Slurm's limit.
         let setup = limits.setup.as_ref().map_or(Duration::ZERO, |s| s.timeout);
-        let minutes = (timeout + setup).as_secs().div_ceil(60).max(1);
+        let minutes = (timeout + setup + limits.grace)
+            .as_secs()
+            .div_ceil(60)
+            .max(1);
         args.push(format!("--time={minutes}"));
     }
     if let Some(partition) = &config.partition {
@@ -692,6 +745,11 @@ fn poll(jobs: &Mutex<Jobs>, wait: Option<Duration>) -> Vec<Event> {
                         what: waiting_now(id, state, reason, requeued),
                     });
                 }
+                if job.escalation.take().is_some() {
+                    // Stopped as it ran, waiting again (requeued,
+                    // suspended): a signal would wait with it.
+                    job.cancel_owed = Some(None);
+                }
                 // Recorded ended once Slurm took the cancel: else the job
                 // would wait on, and the next look tries again.
                 if HOPELESS.contains(&reason) && scancel(id, None) {
@@ -762,6 +820,7 @@ fn poll(jobs: &Mutex<Jobs>, wait: Option<Duration>) -> Vec<Event> {
                 {
                     job.stop_for(id, alarm);
                 }
+                job.escalate("", now);
             }
             None => {
                 // Ended before a look saw it run (a short job, or one that

@@ -174,8 +174,71 @@ fn slurm_timeout_cancels_the_job() {
         t.status("p/slow")["error"],
         "Timeout after 2s (its `timeout`)"
     );
+    // Ended by its SIGTERM, as locally, not cancelled by Slurm.
+    assert_eq!(t.status("p/slow")["signal"], 15);
     let job = t.status("p/slow")["job_id"].as_str().unwrap().to_owned();
-    assert_eq!(job_state(&job), "CANCELLED");
+    assert_eq!(job_state(&job), "FAILED");
+}
+
+/// The cluster's KillWait, in seconds: how long a plain `scancel` leaves
+/// a job between its SIGTERM and its SIGKILL.
+fn kill_wait() -> u64 {
+    let out = std::process::Command::new("scontrol")
+        .args(["show", "config"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = text.lines().find(|l| l.starts_with("KillWait")).unwrap();
+    let value = line.split('=').nth(1).unwrap().split_whitespace().next();
+    value.unwrap().parse().unwrap()
+}
+
+/// A task its timeout stops on Slurm gets SIGTERM, and its `kill_grace`
+/// before SIGKILL, as locally: the run's plain `scancel` gave it the
+/// cluster's KillWait instead, and a cleanup longer than that (a commit
+/// of the work done), within its `kill_grace`, was killed. One that
+/// ignores SIGTERM gets SIGKILL once its `kill_grace` is over, said in its
+/// log.
+#[test]
+fn slurm_a_timeout_gives_the_task_its_kill_grace() {
+    let Some(t) = slurm_tree() else { return };
+    let wait = kill_wait();
+    let grace = format!("kill_grace: {}s", wait + 10);
+    t.config(&CONFIG.replace("kill_grace: 1s", &grace));
+    let cleanup = format!(
+        "trap 'sleep {}; echo done > $TASK_OUTPUT_DIR/cleaned; exit 7' TERM; sleep 600 & wait",
+        wait + 2
+    );
+    t.task("p/a", &format!("timeout: 2s\n{}", sh(&cleanup)));
+    t.run(&["orchestrate"]).code(1);
+    let status = t.status("p/a");
+    assert_eq!(
+        status["error"], "Timeout after 2s (its `timeout`)",
+        "{status}"
+    );
+    let log = t.read("workspace/logs/p/a.log");
+    assert!(t.exists("workspace/outputs/p/a/cleaned"), "{log}");
+    assert_eq!(status["exit_code"], 7, "{status}");
+
+    t.config(CONFIG);
+    t.task(
+        "p/deaf",
+        &format!("timeout: 2s\n{}", sh("trap '' TERM; sleep 600")),
+    );
+    t.run(&["orchestrate", "--task", "p/deaf"]).code(1);
+    let status = t.status("p/deaf");
+    assert_eq!(
+        status["error"], "Timeout after 2s (its `timeout`)",
+        "{status}"
+    );
+    assert_eq!(status["signal"], 9, "{status}");
+    let log = t.read("workspace/logs/p/deaf.log");
+    assert!(
+        log.contains("xtask: timed out after 2s: SIGTERM sent to the task's processes\n"),
+        "{log}"
+    );
+    let said = "xtask: still running 1s after SIGTERM: SIGKILL sent\n";
+    assert!(log.contains(said), "{log}");
 }
 
 /// A task that catches the SIGTERM of its timeout's `scancel` and exits
@@ -360,8 +423,9 @@ fn slurm_a_failed_cancel_is_tried_again() {
         t.status("p/slow")["error"],
         "Timeout after 2s (its `timeout`)"
     );
+    // Ended by the SIGTERM sent again, before Slurm's time limit.
     let job = t.status("p/slow")["job_id"].as_str().unwrap().to_owned();
-    assert_eq!(job_state(&job), "CANCELLED");
+    assert_eq!(job_state(&job), "FAILED");
 }
 
 /// A `%` in a task's id (so in its log's path) is no sbatch pattern: the
@@ -1329,7 +1393,7 @@ fn slurm_idle_timeout_cancels_a_silent_job() {
     );
     t.run(&["orchestrate"]).code(1).says("Idle timeout");
     let job = t.status("p/hung")["job_id"].as_str().unwrap().to_owned();
-    assert_eq!(job_state(&job), "CANCELLED");
+    assert_eq!(job_state(&job), "FAILED", "not ended by its SIGTERM");
 }
 
 #[test]
@@ -1533,22 +1597,21 @@ fn slurm_the_log_says_why_the_run_cancelled_the_job() {
     let Some(t) = slurm_tree() else { return };
     t.task("p/slow", &format!("timeout: 2s\n{}", sh("sleep 600")));
     t.run(&["orchestrate"]).code(1);
-    let job = t.status("p/slow")["job_id"].as_str().unwrap().to_owned();
     let log = t.read("workspace/logs/p/slow.log");
-    let said = format!("xtask: timed out after 2s: `scancel {job}` sent");
-    assert!(log.contains(&said), "{log}");
+    let said = "xtask: timed out after 2s: SIGTERM sent to the task's processes";
+    assert!(log.contains(said), "{log}");
     let ran = t.path("ran");
     t.task(
         "p/wait",
         &sh(&format!("touch {}; sleep 600", ran.display())),
     );
-    let (run, job) = run_until_its_job_runs(&t, "p/wait", &ran);
+    let (run, _) = run_until_its_job_runs(&t, "p/wait", &ran);
     unsafe { libc::kill(run.id() as i32, libc::SIGINT) };
     let code = run.wait_with_output().unwrap().status.code();
     assert_eq!(code, Some(130), "{}", t.read("out"));
     let log = t.read("workspace/logs/p/wait.log");
-    let said = format!("xtask: interrupted: `scancel {job}` sent");
-    assert!(log.contains(&said), "{log}");
+    let said = "xtask: interrupted: SIGTERM sent to the task's processes";
+    assert!(log.contains(said), "{log}");
 }
 
 /// An attempt whose job a stop cancels in the queue, before it ever ran,

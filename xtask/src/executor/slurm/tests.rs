@@ -98,8 +98,9 @@ fn job_states_not_ended_are_not_taken_for_ends() {
     );
 }
 
-/// Slurm's time limit holds the attempt's timeout and, when it runs
-/// its worktree's setup first, the setup's (whole minutes, up).
+/// Slurm's time limit holds the attempt's timeout, the `kill_grace` after
+/// its SIGTERM and, when it runs its worktree's setup first, the setup's
+/// (whole minutes, up).
 #[test]
 fn the_time_limit_leaves_room_for_the_setup() {
     let launch = launch();
@@ -109,6 +110,12 @@ fn the_time_limit_leaves_room_for_the_setup() {
         args.into_iter().find(|a| a.starts_with("--time="))
     };
     assert_eq!(time(&limits).as_deref(), Some("--time=2"));
+    let grace = Duration::from_secs(31);
+    let longer = Limits {
+        grace,
+        ..self::limits()
+    };
+    assert_eq!(time(&longer).as_deref(), Some("--time=3"));
     let setup = Some(Setup {
         done: "/w/setup.done".into(),
         timeout: Duration::from_secs(600),
