@@ -241,25 +241,29 @@ fn slurm_a_timeout_gives_the_task_its_kill_grace() {
     assert!(log.contains(said), "{log}");
 }
 
-/// A task that catches the SIGTERM of its timeout's `scancel` and exits
-/// with a code of its own keeps that code in its status, as locally (Slurm
-/// says `7:0` of the cancelled job): it had none.
+/// A task whose job is cancelled (`scancel`, by hand here, as by the run
+/// that takes up a job it was stopping after a crash) that catches the
+/// SIGTERM and exits with a code of its own keeps that code in its status,
+/// as locally (Slurm says `7:0` of the cancelled job): it had none.
 #[test]
-fn slurm_a_task_stopped_by_its_timeout_keeps_its_own_exit_code() {
+fn slurm_a_task_whose_job_is_cancelled_keeps_its_own_exit_code() {
     let Some(t) = slurm_tree() else { return };
-    t.task(
-        "p/slow",
-        &format!(
-            "timeout: 2s\n{}",
-            sh("trap 'exit 7' TERM; sleep 600 & wait")
-        ),
+    let started = t.path("started");
+    let script = format!(
+        "trap 'exit 7' TERM; touch {}; sleep 600 & wait",
+        started.display()
     );
-    t.run(&["orchestrate"]).code(1);
-    let status = t.status("p/slow");
-    assert_eq!(
-        status["error"], "Timeout after 2s (its `timeout`)",
-        "{status}"
-    );
+    t.task("p/c", &sh(&script));
+    let (run, job) = run_until_its_job_runs(&t, "p/c", &started);
+    let cancelled = std::process::Command::new("scancel")
+        .arg(&job)
+        .status()
+        .unwrap();
+    assert!(cancelled.success());
+    let out = run.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", t.read("out"));
+    let status = t.status("p/c");
+    assert_eq!(job_state(&job), "CANCELLED");
     assert_eq!(status["exit_code"], 7, "{status}");
     assert!(status["signal"].is_null(), "{status}");
 }
