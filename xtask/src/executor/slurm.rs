@@ -464,13 +464,11 @@ pub fn sbatch_args(config: &SlurmConfig, launch: &Launch, limits: &Limits) -> Ve
     ];
     if let Some(timeout) = limits.timeout {
         // Slurm counts whole minutes; ours is enforced to the second by
-        // scancel, from the end of the worktree's setup, which has its own,
-        // and then leaves the task its `kill_grace`, within Slurm's limit.
+        // scancel, from the end of the worktree's setup, which has its own.
+        // Not lengthened by `kill_grace`: a timeout set to a partition's
+        // longest time would be refused (Slurm's limit may cut the grace).
         let setup = limits.setup.as_ref().map_or(Duration::ZERO, |s| s.timeout);
-        let minutes = (timeout + setup + limits.grace)
-            .as_secs()
-            .div_ceil(60)
-            .max(1);
+        let minutes = (timeout + setup).as_secs().div_ceil(60).max(1);
         args.push(format!("--time={minutes}"));
     }
     if let Some(partition) = &config.partition {

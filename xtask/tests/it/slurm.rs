@@ -241,6 +241,28 @@ fn slurm_a_timeout_gives_the_task_its_kill_grace() {
     assert!(log.contains(said), "{log}");
 }
 
+/// A job whose grace after its timeout's SIGTERM runs into Slurm's own
+/// time limit (`--time`, the timeout in whole minutes: here 30 s, then 1
+/// minute) ends as that timeout, as the run stopped it: it was said ended
+/// by Slurm's limit (`Timeout: Slurm ended the job at its time limit`).
+#[test]
+fn slurm_a_grace_cut_by_slurm_s_time_limit_is_the_timeout_s() {
+    let Some(t) = slurm_tree() else { return };
+    t.config(&CONFIG.replace("kill_grace: 1s", "kill_grace: 10m"));
+    t.task(
+        "p/deaf",
+        &format!("timeout: 30s\n{}", sh("trap '' TERM; sleep 600")),
+    );
+    t.run(&["orchestrate"]).code(1);
+    let status = t.status("p/deaf");
+    let job = status["job_id"].as_str().unwrap().to_owned();
+    assert_eq!(job_state(&job), "TIMEOUT", "{status}");
+    assert_eq!(
+        status["error"], "Timeout after 30s (its `timeout`)",
+        "{status}"
+    );
+}
+
 /// A task whose job is cancelled (`scancel`, by hand here, as by the run
 /// that takes up a job it was stopping after a crash) that catches the
 /// SIGTERM and exits with a code of its own keeps that code in its status,

@@ -78,6 +78,11 @@ pub(super) fn ending_record(
     signal: Option<i32>,
     stopping: Option<Ending>,
 ) -> ExitRecord {
+    // Slurm's limit, reached in the grace of a stop of ours (a timeout of
+    // whole minutes): the end is that stop's.
+    if let (Some(stop), "TIMEOUT" | "DEADLINE") = (stopping, state) {
+        return record(stop, code, signal);
+    }
     match state {
         "COMPLETED" | "FAILED" => record(stopping.unwrap_or(Ending::Exited), code, signal),
         // Slurm says 0:0 of a cancelled job that never ran (no exit code

@@ -47,6 +47,11 @@ fn scontrol_lines() {
             Some("Slurm ended the job at its time limit")
         )
     );
+    // Reached in the grace of a stop of ours: that stop's end.
+    for stop in [Ending::Timeout, Ending::Interrupted] {
+        let r = final_record("TIMEOUT", &killed, Some(stop));
+        assert_eq!((r.ending, r.message), (stop, None));
+    }
 }
 
 /// A job's end is Slurm's `EndTime`, also after it was suspended and
@@ -98,9 +103,10 @@ fn job_states_not_ended_are_not_taken_for_ends() {
     );
 }
 
-/// Slurm's time limit holds the attempt's timeout, the `kill_grace` after
-/// its SIGTERM and, when it runs its worktree's setup first, the setup's
-/// (whole minutes, up).
+/// Slurm's time limit holds the attempt's timeout and, when it runs
+/// its worktree's setup first, the setup's (whole minutes, up); not its
+/// `kill_grace`, which would have a timeout of a partition's longest time
+/// refused.
 #[test]
 fn the_time_limit_leaves_room_for_the_setup() {
     let launch = launch();
@@ -115,7 +121,7 @@ fn the_time_limit_leaves_room_for_the_setup() {
         grace,
         ..self::limits()
     };
-    assert_eq!(time(&longer).as_deref(), Some("--time=3"));
+    assert_eq!(time(&longer).as_deref(), Some("--time=2"));
     let setup = Some(Setup {
         done: "/w/setup.done".into(),
         timeout: Duration::from_secs(600),
