@@ -375,7 +375,25 @@ impl Run<'_> {
         for event in events.unwrap_or_default() {
             self.on_executor(event)?;
         }
+        self.say_adopted_jobs();
         self.write_final_statuses()
+    }
+
+    /// Says each Slurm job taken up that is still in flight, once the look
+    /// at Slurm as the run starts has taken the ends of those that ended,
+    /// as a local task is said adopted once its process is found alive.
+    fn say_adopted_jobs(&self) {
+        for t in self.running.tasks() {
+            let Some(active) = self.running.get(t) else {
+                continue;
+            };
+            let Some(job) = &active.job_id else {
+                continue;
+            };
+            let how = if active.queued { "queued" } else { "running" };
+            let said = format!("still {how}, Slurm job {job}");
+            (self.printer).event(Tone::Plain, "adopt", &self.graph.tasks[t].id, &said);
+        }
     }
 
     /// A task recorded as running: adopted, or pending again if it never

@@ -1180,6 +1180,38 @@ fn kill_once_the_job_runs(t: &Tree, ready: impl Fn(&str) -> bool) -> String {
     job
 }
 
+/// Whether `condition` comes true within `wait_for`'s bound: for a test
+/// that must clean up (a run, a job) before it fails.
+fn comes_within_bound(mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !condition() {
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    true
+}
+
+/// A run that takes up a Slurm job still running after its orchestrator
+/// was killed says so, as of a local task it adopts (`adopt p/one still
+/// running, Slurm job N`): it said nothing until the job ended.
+#[test]
+fn slurm_a_job_taken_up_still_running_is_said_adopted() {
+    let Some(t) = killed_while_a_job_runs() else {
+        return;
+    };
+    let job = t.status("p/one")["job_id"].as_str().unwrap().to_owned();
+    let out = std::fs::File::create(t.path("out")).unwrap();
+    let mut run = t.command(&["orchestrate"]).stdout(out).spawn().unwrap();
+    let said = format!("still running, Slurm job {job}");
+    let told = comes_within_bound(|| t.read("out").contains(&said));
+    t.write("release", "");
+    assert_eq!(run.wait().unwrap().code(), Some(0), "{}", t.read("out"));
+    assert!(told, "{}", t.read("out"));
+    assert_eq!(t.launches("p/one"), 1);
+}
+
 #[test]
 fn slurm_resume_readopts_jobs_without_resubmitting() {
     let Some(t) = killed_while_a_job_runs() else {
@@ -1752,12 +1784,8 @@ fn slurm_logs_follow_ends_with_a_job_that_ended_unseen() {
         .unwrap();
     t.write("release", "");
     wait_for("the job to end", || job_state(&job) == "COMPLETED");
-    // Bounded as `wait_for` is, and killed if it follows on, so that it
-    // outlives no failure.
-    let ended = (0..3000).any(|_| {
-        std::thread::sleep(std::time::Duration::from_millis(10));
-        follow.try_wait().unwrap().is_some()
-    });
+    // Killed if it follows on, so that it outlives no failure.
+    let ended = comes_within_bound(|| follow.try_wait().unwrap().is_some());
     if !ended {
         follow.kill().unwrap();
     }
