@@ -148,6 +148,7 @@ struct Job {
     /// How far its stop has got, for a job stopped as it ran: SIGTERM
     /// first, SIGKILL `grace` later, as a local task's.
     escalation: Option<Escalation>,
+    /// Its `kill_grace`: from its SIGTERM to its SIGKILL.
     grace: Duration,
     /// The `scancel` owed it (with its signal) until one reaches Slurm: one
     /// that failed (a controller busy or restarting) is tried again at
