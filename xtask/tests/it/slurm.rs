@@ -1129,6 +1129,16 @@ fn slurm_an_adopted_retry_quoting_the_question_it_was_told_of_is_not_asking_it()
     assert!(log().contains("done\n"), "{}", log());
 }
 
+/// `killed_while_a_job_runs`, then `p/one`'s job let end, which no run
+/// sees: its end is Slurm's alone.
+fn a_job_ended_unseen() -> Option<Tree> {
+    let t = killed_while_a_job_runs()?;
+    let job = t.status("p/one")["job_id"].as_str().unwrap().to_owned();
+    t.write("release", "");
+    wait_for("the job to end", || job_state(&job) == "COMPLETED");
+    Some(t)
+}
+
 /// A tree whose orchestrator was killed (SIGKILL) while the job of `p/one`
 /// runs; `p/one` ends once the file `release` exists (a second copy at
 /// once: a test that fails, not hangs), and `p/two` waits for it. Both
@@ -1278,12 +1288,10 @@ fn timed_by_slurm(t: &Tree, job: &str) {
 /// run's start).
 #[test]
 fn slurm_a_job_that_ended_unseen_is_timed_by_slurm() {
-    let Some(t) = killed_while_a_job_runs() else {
+    let Some(t) = a_job_ended_unseen() else {
         return;
     };
     let job = t.status("p/one")["job_id"].as_str().unwrap().to_owned();
-    t.write("release", "");
-    wait_for("the job to end", || job_state(&job) == "COMPLETED");
     let ended = second();
     wait_for("three seconds to pass", || second() >= ended + 3);
     timed_by_slurm(&t, &job);
@@ -1732,12 +1740,9 @@ fn slurm_a_job_held_before_it_ran_is_said_held_not_requeued() {
 /// said the task was running.
 #[test]
 fn slurm_why_says_a_job_that_ended_unseen_ended() {
-    let Some(t) = killed_while_a_job_runs() else {
+    let Some(t) = a_job_ended_unseen() else {
         return;
     };
-    let job = t.status("p/one")["job_id"].as_str().unwrap().to_owned();
-    t.write("release", "");
-    wait_for("the job to end", || job_state(&job) == "COMPLETED");
     t.run(&["why", "p/one"])
         .says("(exit code 0), with no orchestrator to see it: the next `");
     t.run(&["orchestrate"]).code(0);
@@ -1750,12 +1755,9 @@ fn slurm_why_says_a_job_that_ended_unseen_ended() {
 /// was running and that `scancel` would stop it, which could not.
 #[test]
 fn slurm_reset_of_a_task_whose_job_ended_unseen_says_it_ended() {
-    let Some(t) = killed_while_a_job_runs() else {
+    let Some(t) = a_job_ended_unseen() else {
         return;
     };
-    let job = t.status("p/one")["job_id"].as_str().unwrap().to_owned();
-    t.write("release", "");
-    wait_for("the job to end", || job_state(&job) == "COMPLETED");
     for command in ["reset", "block"] {
         t.run(&[command, "p/one"])
             .code(2)
