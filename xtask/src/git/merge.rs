@@ -309,9 +309,18 @@ fn merge(worktrees: &Worktrees, target: &Target, request: &Request) -> Result<Me
         // it, as a retry's is, and merged: its agent does not run again.
         // With its branch gone too, there is no work to merge: the task's
         // failure, not the queue's.
-        if repo.branch_commit(&request.branch)?.is_none() {
+        let Some(tip) = repo.branch_commit(&request.branch)? else {
             return Ok(Merged::Failed(format!(
                 "its worktree and its branch `{}` are gone: nothing to merge",
+                request.branch
+            )));
+        };
+        // What the agent left uncommitted is committed here, at the merge:
+        // it went with the folder. A branch with no commit of its own then
+        // holds nothing of its work, which completing would pass over.
+        if repo.count(&request.base, &tip)? == 0 {
+            return Ok(Merged::Failed(format!(
+                "its worktree was removed before its work was merged, and its branch `{}` holds no commit of its own: what its agent left uncommitted went with it; nothing was merged",
                 request.branch
             )));
         }

@@ -825,6 +825,30 @@ fn a_worktree_removed_while_its_work_waits_in_the_queue_is_made_again_and_merged
     }
 }
 
+/// A task's worktree removed by hand while its work waits in the merge
+/// queue, its agent's work left uncommitted there (committed as leftovers
+/// only at the merge): its branch holds nothing of its own, so the task
+/// fails saying its work went with the folder, rather than completing
+/// with nothing merged and its dependents starting without it.
+#[test]
+fn a_worktree_removed_with_its_work_uncommitted_while_it_waits_in_the_queue_fails_its_task() {
+    let t = repo("");
+    let root = t.root.display();
+    let work = format!("echo run >> {root}/runs && echo a > a.txt");
+    let mut orchestrator = run_until_the_merge_waits(&t, "", &work);
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(orchestrator.id() as i32, libc::SIGTERM) };
+    assert_eq!(orchestrator.wait().unwrap().code(), Some(143));
+    std::fs::remove_dir_all(t.path("workspace/worktrees/p/a")).unwrap();
+    let integration = t.path("workspace/worktrees/.integration");
+    git_in(&integration, &["commit", "-q", "-m", "merge mine"]);
+    t.run(&["orchestrate"]).code(1).says(
+        "its worktree was removed before its work was merged, and its branch `task/p/a` holds no commit of its own",
+    );
+    assert_eq!(t.state("p/a"), "failed");
+    assert_eq!(t.read("runs"), "run\n", "the agent ran again");
+}
+
 /// Killed (SIGKILL) while its merge waits, a run leaves the task in the
 /// merge queue; the next run merges it, and its move to `merging` is one
 /// line of events.jsonl, not one more per run that took it up.
