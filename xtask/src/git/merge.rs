@@ -327,10 +327,7 @@ fn merge(worktrees: &Worktrees, target: &Target, request: &Request) -> Result<Me
         worktrees.remake_for_merge(&request.id)?;
     }
     if !repo.is_own_worktree(worktree)? {
-        return Ok(Merged::Failed(format!(
-            "{worktree} is no longer a worktree of this repository (its `.git` was removed or replaced): nothing was merged; what was committed on `{}` stays there",
-            request.branch
-        )));
+        return Ok(no_longer_a_worktree(request));
     }
     // Made for another integration branch (worktrees.integration changed
     // since its task started, which a run adopting it after a kill does
@@ -344,6 +341,11 @@ fn merge(worktrees: &Worktrees, target: &Target, request: &Request) -> Result<Me
     // A person's git at work in the task's worktree: left for the next
     // run, as the integration worktree's would be (not the task's doing).
     if let Err(e) = repo.remove_stale_worktree_locks(worktree) {
+        // Removed by hand as its merge began (an `rm -rf` going on when
+        // it was found there): the task's, as found gone, not the queue's.
+        if !repo.is_own_worktree(worktree)? {
+            return Ok(no_longer_a_worktree(request));
+        }
         return Ok(Merged::Broken(format!("{e:#}")));
     }
     repo.undo_rebase(worktree, &request.branch)?;
@@ -422,6 +424,15 @@ fn merge(worktrees: &Worktrees, target: &Target, request: &Request) -> Result<Me
     // task's, as a failed rebase is.
     repo.fast_forward_marked(&target.integration_dir, &request.branch)?;
     Ok(Merged::Done(Some(repo.head(&target.integration_dir)?)))
+}
+
+/// The task's failure when its worktree is no longer one of this
+/// repository's (its `.git` removed or replaced, by its agent or by hand).
+fn no_longer_a_worktree(request: &Request) -> Merged {
+    Merged::Failed(format!(
+        "{} is no longer a worktree of this repository (its `.git` was removed or replaced): nothing was merged; what was committed on `{}` stays there",
+        request.worktree, request.branch
+    ))
 }
 
 /// Why the work in the task's worktree `dir` is not merged, when the agent

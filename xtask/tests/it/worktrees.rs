@@ -3249,6 +3249,64 @@ fn git_wrapped(t: &Tree, script: &str) -> String {
     )
 }
 
+/// A task's worktree removed by hand (`rm -rf`) as its merge begins, after
+/// the queue found it there: the task fails, its commits kept on its
+/// branch, and the queue goes on (it stopped, leaving every later task's
+/// work unmerged for the next run). The removal is made by a `git` on PATH
+/// at the queue's first look into that worktree, to hit that moment.
+#[test]
+fn a_worktree_removed_as_its_merge_begins_fails_its_task_and_the_queue_goes_on() {
+    let t = repo("");
+    let (wt, ended, removed) = (
+        t.path("workspace/worktrees/p/a"),
+        t.path("markers/a-ended"),
+        t.path("markers/removed"),
+    );
+    let path = git_wrapped(
+        &t,
+        &format!(
+            "case \"$*\" in\n  \"-C {wt} rev-parse --absolute-git-dir\") [ -e {ended} ] && [ ! -e {removed} ] && rm -rf {wt} && touch {removed};;\nesac\n",
+            wt = wt.display(),
+            ended = ended.display(),
+            removed = removed.display(),
+        ),
+    );
+    t.task(
+        "p/a",
+        &sh(&format!(
+            "echo a > a.txt && git add a.txt && git commit -q -m 'write a.txt' && touch {}",
+            ended.display()
+        )),
+    );
+    // p/b reaches the queue after p/a's merge was tried.
+    t.task(
+        "p/b",
+        &sh(&format!(
+            "while [ ! -e {} ]; do sleep 0.02; done; echo b > b.txt && git add b.txt && git commit -q -m 'write b.txt'",
+            removed.display()
+        )),
+    );
+    let out = t
+        .command(&["orchestrate"])
+        .env("PATH", &path)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(t.exists("markers/removed"), "{said}");
+    assert_eq!(t.state("p/a"), "failed", "{said}");
+    assert!(
+        t.status("p/a")["error"]
+            .as_str()
+            .unwrap()
+            .contains("is no longer a worktree of this repository"),
+        "{said}"
+    );
+    assert_eq!(t.git(&["show", "task/p/a:a.txt"]), "a");
+    assert_eq!(t.state("p/b"), "completed", "{said}");
+    assert_eq!(t.git(&["show", "integration:b.txt"]), "b");
+}
+
 /// The orchestrator killed as it makes the integration branch, at the git
 /// that marks it as its own or at the one that makes it, leaves nothing
 /// that stops the next run (made first, the branch was left unmarked: the
