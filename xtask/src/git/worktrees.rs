@@ -290,7 +290,7 @@ impl Worktrees {
         self.task_branch(&branch)?;
         let path = self.layout.worktree_dir(id);
         if path.exists() && !path.join(".git").exists() {
-            bail!(not_a_worktree_of_ours(&path));
+            return Err(obstacle(not_a_worktree_of_ours(&path)));
         }
         // A record of a folder gone (moved with the repository: the run
         // links it again first) holds nothing.
@@ -298,11 +298,11 @@ impl Worktrees {
             .iter()
             .find(|(p, b)| b.as_deref() == Some(branch.as_str()) && *p != path && p.exists());
         if let Some((other, _)) = elsewhere {
-            bail!(checked_out_elsewhere(&branch, other, &path));
+            return Err(obstacle(checked_out_elsewhere(&branch, other, &path)));
         }
         match listed.iter().find(|(p, _)| *p == path) {
             Some((_, on)) if on.as_deref() != Some(branch.as_str()) => {
-                bail!(worktree_of_another(&path, on.as_deref(), &branch))
+                Err(obstacle(worktree_of_another(&path, on.as_deref(), &branch)))
             }
             _ => Ok(()),
         }
@@ -318,12 +318,12 @@ impl Worktrees {
         }
         let base = self.repo.config_get(&mark(branch))?;
         if exists && base.is_none() {
-            bail!("branch `{branch}` exists and was not made by cargo xtask: rename or remove it, or rename the task");
+            return Err(obstacle(format!("branch `{branch}` exists and was not made by cargo xtask: rename or remove it, or rename the task")));
         }
         let integration = &self.settings.integration;
         let other = integration_of(&self.repo, branch)?.filter(|into| into != integration);
         if let Some(other) = other.filter(|_| exists) {
-            bail!(made_for_another(branch, &other, integration));
+            return Err(obstacle(made_for_another(branch, &other, integration)));
         }
         Ok((exists, base))
     }
@@ -536,7 +536,7 @@ impl Worktrees {
                     .err()
                     .map(|e| format!(" ({e:#})"))
                     .unwrap_or_default();
-                bail!("{path} is no longer a worktree of this repository (git has no record of it): move it away{why}");
+                return Err(obstacle(format!("{path} is no longer a worktree of this repository (git has no record of it): move it away{why}")));
             }
         }
         if aside.exists() {
@@ -565,7 +565,7 @@ impl Worktrees {
             .iter()
             .find(|(p, b)| b.as_deref() == Some(branch.as_str()) && *p != path);
         if let Some((other, _)) = elsewhere {
-            bail!(checked_out_elsewhere(&branch, other, &path));
+            return Err(obstacle(checked_out_elsewhere(&branch, other, &path)));
         }
         match (here, &base) {
             (Some((_, Some(b))), Some(base)) if *b == branch => {
@@ -579,14 +579,14 @@ impl Worktrees {
                     new: false,
                 });
             }
-            (Some((_, other)), _) => bail!(worktree_of_another(&path, other.as_deref(), &branch)),
+            (Some((_, other)), _) => return Err(obstacle(worktree_of_another(&path, other.as_deref(), &branch))),
             // Ours, its `.git` removed (by its agent): what it committed
             // is on its branch.
-            (None, Some(_)) if path.exists() && !path.join(".git").exists() => bail!(
+            (None, Some(_)) if path.exists() && !path.join(".git").exists() => return Err(obstacle(format!(
                 "{path} is no longer a worktree of this repository (its `.git` was removed): move it away; what was committed on `{branch}` stays there"
-            ),
+            ))),
             (None, _) if path.exists() => {
-                bail!(not_a_worktree_of_ours(&path))
+                return Err(obstacle(not_a_worktree_of_ours(&path)))
             }
             (None, _) => {}
         }
@@ -696,11 +696,11 @@ impl Worktrees {
         let folders = branch.match_indices('/').map(|(end, _)| &branch[..end]);
         for folder in folders {
             if self.repo.branch_commit(folder)?.is_some() {
-                bail!(in_the_way(folder, what, branch));
+                return Err(obstacle(in_the_way(folder, what, branch)));
             }
         }
         if let Some(under) = self.repo.branch_under(branch)? {
-            bail!(in_the_way(&under, what, branch));
+            return Err(obstacle(in_the_way(&under, what, branch)));
         }
         Ok(())
     }
@@ -737,11 +737,10 @@ impl Worktrees {
         let head = self.repo.head(&prepared.path)?;
         let tip = self.repo.branch_commit(&prepared.branch)?;
         if tip.as_deref() != Some(head.as_str()) {
-            bail!(
+            return Err(obstacle(format!(
                 "{} does not have `{}` checked out: move it away",
-                prepared.path,
-                prepared.branch
-            );
+                prepared.path, prepared.branch
+            )));
         }
         Ok(prepared)
     }
@@ -751,9 +750,30 @@ impl Worktrees {
 /// (git takes it for `-`, then cannot find the worktree it made).
 fn check_folder_name(id: &str) -> Result<()> {
     if id.rsplit('/').next() == Some("@") {
-        bail!("git cannot make a worktree in a folder named `@`: rename the task's file (`@.md`)");
+        return Err(obstacle(
+            "git cannot make a worktree in a folder named `@`: rename the task's file (`@.md`)"
+                .to_owned(),
+        ));
     }
     Ok(())
+}
+
+/// A folder or branch in a task's worktree's way that cargo xtask did not
+/// make, or a worktree of ours no longer one: a person's to clear, which
+/// every attempt would meet again until then (the run does not retry it).
+#[derive(Debug)]
+pub struct Obstacle(String);
+
+impl std::fmt::Display for Obstacle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Obstacle {}
+
+fn obstacle(said: String) -> anyhow::Error {
+    Obstacle(said).into()
 }
 
 /// Why the user's branch `theirs` stops making `branch` (`what`).

@@ -493,7 +493,7 @@ impl Run<'_> {
                 thread_usage,
             });
         }
-        if self.history[t].unrenderable {
+        if self.history[t].unstartable {
             // The failure to tell stays the attempt's before, which its
             // prompt never reached an agent to change.
             status.previous = self.history[t].previous.as_ref().map(|p| p.failure());
@@ -519,7 +519,7 @@ impl Run<'_> {
             Some(error) => {
                 self.printer
                     .event(Tone::Bad, "failed", &id, &format!("{details}  {error}"));
-                if !self.history[t].unrenderable {
+                if !self.history[t].unstartable {
                     self.history[t].previous = Some(Box::new(previous(&error)));
                 }
                 self.on_failed(t, error);
@@ -557,7 +557,7 @@ impl Run<'_> {
         let id = &self.graph.tasks[t].id;
         let retries = self.graph.tasks[t].retries;
         let tries = self.history[t].tries;
-        if self.stop.is_none() && tries <= retries && !self.history[t].unrenderable {
+        if self.stop.is_none() && tries <= retries && !self.history[t].unstartable {
             let (next, of) = (tries + 1, retries + 1);
             // Adopted, outside this run's `--task`/`--phase`: its retry is
             // a run's that selects it, not a slot of this one's.

@@ -54,11 +54,12 @@ pub struct Past {
     /// Its attempt recorded as begun never started (`undo`): the next
     /// attempt, of the same number, finds that try's log.
     pub undone: bool,
-    /// Its latest attempt failed because its prompt could not be made from
-    /// its template: a mistake in its definition, which every retry would
-    /// meet again. It is not retried, and the failure its next attempt is
-    /// told of stays the one before.
-    pub unrenderable: bool,
+    /// Its latest attempt could not start for what every retry would meet
+    /// again: its prompt cannot be made from its template (a mistake in
+    /// its definition), or a branch or folder not ours is in its worktree's
+    /// way (`worktrees::Obstacle`). It is not retried, and the failure its
+    /// next attempt is told of stays the one before.
+    pub unstartable: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -126,7 +127,7 @@ impl Past {
     /// this attempt's, not the one's before it.
     pub fn begin(&mut self) -> (u32, bool) {
         self.paused = None;
-        self.unrenderable = false;
+        self.unstartable = false;
         let again = std::mem::take(&mut self.undone);
         // A status edited by hand may name any number: no overflow.
         self.attempt = self.attempt.saturating_add(1);

@@ -15,7 +15,7 @@ use super::prompt;
 use super::readiness::Node;
 use super::{merging, Incoming, Run};
 use crate::executor::Executor;
-use crate::git::worktrees::Prepared;
+use crate::git::worktrees::{Obstacle, Prepared};
 use crate::model::config::ResultFormat;
 use crate::model::discovery;
 use crate::model::graph::Dep;
@@ -207,11 +207,16 @@ impl Run<'_> {
     /// Task `t`'s start failed with `error`, said in its log: `stopped`, by
     /// the run's stop (it cut its worktree's making short, or came first).
     fn start_failed(&mut self, t: usize, error: anyhow::Error, stopped: bool) -> Result<()> {
-        let unrenderable = error.is::<prompt::Unrenderable>();
-        self.history[t].unrenderable = unrenderable;
-        let error = match unrenderable {
-            true => anyhow!("{error:#}; not retried, each attempt would fail the same way: fix the template, then run the task again"),
-            false => error,
+        // What every retry would meet again: not retried in this run.
+        let again = match () {
+            _ if error.is::<prompt::Unrenderable>() => Some("fix the template"),
+            _ if error.is::<Obstacle>() => Some("clear the way"),
+            _ => None,
+        };
+        self.history[t].unstartable = again.is_some();
+        let error = match again {
+            Some(fix) => anyhow!("{error:#}; not retried, each attempt would fail the same way: {fix}, then run the task again"),
+            None => error,
         };
         let log = self.layout.log_file(&self.graph.tasks[t].id);
         logs::append_line(&log, &format!("xtask: not started: {error:#}"));

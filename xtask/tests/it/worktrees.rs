@@ -855,7 +855,8 @@ fn branches_that_clash_are_invalid_before_anything_runs() {
 fn a_branch_or_folder_it_did_not_make_is_refused_before_launch() {
     let t = repo("");
     t.task("p/mine", &sh(MARK));
-    t.task("p/theirs", &sh(MARK));
+    // Its retries would each meet the branch at once: not spent.
+    t.task("p/theirs", &format!("retries: 3\n{}", sh(MARK)));
     t.task("p/folder", &sh(MARK));
     // Someone's own branch, and a folder in the way.
     t.git(&["branch", "task/p/theirs"]);
@@ -884,6 +885,15 @@ fn a_branch_or_folder_it_did_not_make_is_refused_before_launch() {
         t.git(&["rev-parse", "main"])
     );
     assert_eq!(t.state("p/mine"), "completed");
+    let theirs = t.status("p/theirs");
+    assert_eq!(theirs["attempt"], 1, "{theirs}");
+    assert!(
+        theirs["error"]
+            .as_str()
+            .unwrap()
+            .ends_with("; not retried, each attempt would fail the same way: clear the way, then run the task again"),
+        "{theirs}"
+    );
 }
 
 #[test]
