@@ -25,6 +25,7 @@ use crate::state::status::{Ending, Status};
 use crate::sys::env::GIT_REPOSITORY_VARS;
 use crate::sys::lock;
 
+mod cancel;
 mod ends;
 mod fields;
 mod listing;
@@ -32,6 +33,7 @@ mod submit;
 #[cfg(test)]
 mod tests;
 
+use cancel::scancel;
 use ends::*;
 use fields::*;
 use listing::*;
@@ -309,92 +311,6 @@ impl Job {
             );
         }
     }
-
-    /// Cancels job `id`, this job, for the run's stop.
-    fn cancel(&mut self, id: &str, signal: Option<&'static str>) {
-        if self.stopping.is_none() {
-            let alarm = Alarm {
-                ending: Ending::Interrupted,
-                detail: None,
-            };
-            self.stop_for(id, alarm);
-        }
-        if let Some(signal) = signal {
-            // Said once: the end of the grace may have sent it already.
-            let killed = self.escalation.as_ref().is_some_and(|e| e.killed);
-            if !(killed && signal == "KILL") {
-                let said =
-                    format!("xtask: SIG{signal} sent to job {id} (`scancel --signal={signal}`)");
-                crate::state::logs::append_line(&self.log_file, &said);
-            }
-            if let Some(escalation) = self.escalation.as_mut().filter(|_| signal == "KILL") {
-                escalation.killed = true;
-            }
-            self.cancel_owed = Some(Some(signal));
-        }
-        self.send_cancel(id);
-    }
-
-    /// Has job `id`, this job, cancelled for `alarm` (at the next look),
-    /// recorded on disk first (`StopRecord`), and said in its log, as the
-    /// local supervisor says why it stops a task: Slurm's own line says
-    /// only that the job was cancelled.
-    fn stop_for(&mut self, id: &str, alarm: Alarm) {
-        if let Err(e) = StopRecord::write(&self.exit_file, id, &alarm) {
-            eprintln!("warning: {e:#}");
-        }
-        // Not run yet, no limit of its own stopped it: a stop of the run's.
-        let why = (self.watchdog.as_ref())
-            .map_or_else(|| "interrupted".to_owned(), |w| w.why(Some(&alarm)));
-        self.stopping = Some(alarm);
-        if self.runs() {
-            // SIGTERM to its processes, SIGKILL `kill_grace` later, as
-            // locally: Slurm's own cancel would leave them the cluster's
-            // KillWait instead, and cut a longer cleanup short.
-            self.escalation = Some(Escalation::default());
-            self.escalate(&why, Instant::now());
-            return;
-        }
-        // Queued or suspended: cancelled, it runs no more.
-        let said = format!("xtask: {why}: `scancel {id}` sent (Slurm sends SIGTERM, then SIGKILL after its KillWait)");
-        crate::state::logs::append_line(&self.log_file, &said);
-        self.cancel_owed.get_or_insert(None);
-    }
-
-    /// Whether it runs, as last seen: out of the queue, not suspended.
-    fn runs(&self) -> bool {
-        self.watchdog.is_some() && self.suspended.is_none()
-    }
-
-    /// One step of the stop of a job that runs, at `now`, for `why` (see
-    /// `Escalation::step`): the signal it owes, sent to every process of
-    /// the job (`scancel --signal=... --full`) at this look or the next.
-    fn escalate(&mut self, why: &str, now: Instant) {
-        let Some(escalation) = self.escalation.as_mut() else {
-            return;
-        };
-        let owed = std::cell::Cell::new(self.cancel_owed);
-        escalation.step(why, &self.log_file, self.grace, now, |signal| {
-            // Slurm sends no SIGCONT of its own with a signal: a process
-            // stopped in the job waits for its SIGKILL.
-            let name = match signal {
-                libc::SIGTERM => "TERM",
-                libc::SIGKILL => "KILL",
-                _ => return,
-            };
-            owed.set(Some(Some(name)));
-        });
-        self.cancel_owed = owed.get();
-    }
-
-    /// Runs the `scancel` owed to job `id`, this job, if one is.
-    fn send_cancel(&mut self, id: &str) {
-        if let Some(signal) = self.cancel_owed {
-            if scancel(id, signal) {
-                self.cancel_owed = None;
-            }
-        }
-    }
 }
 
 /// Runs `sbatch` for a submission, and `tell`s the run its job id, or why
@@ -566,17 +482,6 @@ fn time_run(fields: &HashMap<String, String>, start: Option<SystemTime>) -> Dura
         Some(secs) => Duration::from_secs(secs),
         None => start.and_then(|s| s.elapsed().ok()).unwrap_or_default(),
     }
-}
-
-/// Cancels job `job_id` (with `signal`, else Slurm's TERM then KILL):
-/// whether Slurm took it (scancel says 0 also of a job already ended).
-fn scancel(job_id: &str, signal: Option<&str>) -> bool {
-    let mut args = vec!["scancel".to_owned()];
-    if let Some(signal) = signal {
-        args.extend([format!("--signal={signal}"), "--full".to_owned()]);
-    }
-    args.push(job_id.to_owned());
-    slurm(&args, &[], None).is_ok_and(|output| output.status.success())
 }
 
 /// Runs a Slurm command (`argv`, its program first) to its end, built by
