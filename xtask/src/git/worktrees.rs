@@ -19,10 +19,15 @@ use crate::model::layout::Layout;
 
 mod brought;
 mod marks;
+mod obstacles;
 
 pub use brought::brought;
 use marks::{integration_mark, was_integration};
 pub use marks::{integration_of, made_for_another, mark, unmark};
+pub use obstacles::Obstacle;
+use obstacles::{
+    checked_out_elsewhere, in_the_way, not_a_worktree_of_ours, obstacle, worktree_of_another,
+};
 
 /// A task's worktree, ready for an attempt.
 #[derive(Debug, Clone)]
@@ -758,34 +763,6 @@ fn check_folder_name(id: &str) -> Result<()> {
     Ok(())
 }
 
-/// A folder or branch in a task's worktree's way that cargo xtask did not
-/// make, or a worktree of ours no longer one: a person's to clear, which
-/// every attempt would meet again until then (the run does not retry it).
-#[derive(Debug)]
-pub struct Obstacle(String);
-
-impl std::fmt::Display for Obstacle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Obstacle {}
-
-fn obstacle(said: String) -> anyhow::Error {
-    Obstacle(said).into()
-}
-
-/// Why the user's branch `theirs` stops making `branch` (`what`).
-fn in_the_way(theirs: &str, what: &str, branch: &str) -> String {
-    format!("a branch `{theirs}` is in the way of {what} `{branch}`: git cannot have a branch and a folder of branches of the same name; rename yours (`git branch -m {theirs} <new name>`)")
-}
-
-/// What a folder in the way of a task's worktree is said to be.
-fn not_a_worktree_of_ours(path: &Utf8Path) -> String {
-    format!("{path} exists and is not a worktree made by cargo xtask: move it away")
-}
-
 /// Removes the folders that held `path` (a worktree gone or moved) while
 /// they are empty, up to `top` (kept): task ids nest, and their phases'
 /// folders would pile up empty under `workspace/worktrees/`.
@@ -803,16 +780,4 @@ pub fn remove_empty_parents(path: &Utf8Path, top: &Utf8Path) {
 fn make_parent(path: &Utf8Path) -> Result<()> {
     let dir = path.parent().expect("a file has a folder");
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {dir}"))
-}
-
-/// A task's branch checked out at `other`, not its worktree `path`.
-fn checked_out_elsewhere(branch: &str, other: &Utf8Path, path: &Utf8Path) -> String {
-    format!("branch `{branch}` is checked out at {other}: a task's branch is only checked out in its own worktree, {path}")
-}
-
-/// The worktree at a task's `path`, on `on` (a branch, or none: detached),
-/// not on the task's `branch`.
-fn worktree_of_another(path: &Utf8Path, on: Option<&str>, branch: &str) -> String {
-    let on = on.unwrap_or("a detached commit");
-    format!("{path} is a worktree of {on}, not of `{branch}`: move it away")
 }
