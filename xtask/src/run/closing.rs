@@ -77,7 +77,7 @@ impl Run<'_> {
         let Some(git) = self.git.as_ref() else {
             return Vec::new();
         };
-        if !git.worktrees.settings.remove_merged || self.stop.is_some() || self.mode != Mode::Launch
+        if !self.config.worktrees.remove_merged || self.stop.is_some() || self.mode != Mode::Launch
         {
             return Vec::new();
         }

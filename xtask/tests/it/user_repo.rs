@@ -804,13 +804,7 @@ fn a_worktree_removed_while_its_work_waits_in_the_queue_is_made_again_and_merged
         let work = format!(
             "echo run >> {root}/runs && echo a > a.txt && git add a.txt && git commit -q -m 'write a.txt'"
         );
-        let mut orchestrator = run_until_the_merge_waits(&t, "", &work);
-        // SAFETY: kill has no memory-safety preconditions.
-        unsafe { libc::kill(orchestrator.id() as i32, libc::SIGTERM) };
-        assert_eq!(orchestrator.wait().unwrap().code(), Some(143));
-        std::fs::remove_dir_all(t.path("workspace/worktrees/p/a")).unwrap();
-        let integration = t.path("workspace/worktrees/.integration");
-        git_in(&integration, &["commit", "-q", "-m", "merge mine"]);
+        stopped_with_its_worktree_removed(&t, &work);
         if branch_too {
             t.git(&["worktree", "prune"]);
             t.git(&["branch", "-D", "-q", "task/p/a"]);
@@ -825,6 +819,19 @@ fn a_worktree_removed_while_its_work_waits_in_the_queue_is_made_again_and_merged
     }
 }
 
+/// A run of `p/a` doing `work`, stopped (SIGTERM) while its work waits
+/// in the merge queue behind the user's merge, its worktree then removed
+/// by hand and the user's merge committed: the next run finds the work.
+fn stopped_with_its_worktree_removed(t: &Tree, work: &str) {
+    let mut orchestrator = run_until_the_merge_waits(t, "", work);
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(orchestrator.id() as i32, libc::SIGTERM) };
+    assert_eq!(orchestrator.wait().unwrap().code(), Some(143));
+    std::fs::remove_dir_all(t.path("workspace/worktrees/p/a")).unwrap();
+    let integration = t.path("workspace/worktrees/.integration");
+    git_in(&integration, &["commit", "-q", "-m", "merge mine"]);
+}
+
 /// A task's worktree removed by hand while its work waits in the merge
 /// queue, its agent's work left uncommitted there (committed as leftovers
 /// only at the merge): its branch holds nothing of its own, so the task
@@ -835,13 +842,7 @@ fn a_worktree_removed_with_its_work_uncommitted_while_it_waits_in_the_queue_fail
     let t = repo("");
     let root = t.root.display();
     let work = format!("echo run >> {root}/runs && echo a > a.txt");
-    let mut orchestrator = run_until_the_merge_waits(&t, "", &work);
-    // SAFETY: kill has no memory-safety preconditions.
-    unsafe { libc::kill(orchestrator.id() as i32, libc::SIGTERM) };
-    assert_eq!(orchestrator.wait().unwrap().code(), Some(143));
-    std::fs::remove_dir_all(t.path("workspace/worktrees/p/a")).unwrap();
-    let integration = t.path("workspace/worktrees/.integration");
-    git_in(&integration, &["commit", "-q", "-m", "merge mine"]);
+    stopped_with_its_worktree_removed(&t, &work);
     t.run(&["orchestrate"]).code(1).says(
         "its worktree was removed before its work was merged, and its branch `task/p/a` holds no commit of its own",
     );
