@@ -9,7 +9,8 @@
 //! branch), and forces nothing: a worktree with changes is kept, a branch
 //! moved meanwhile too, and one holding commits nowhere else (in its
 //! submodules, or in a repository in what git ignores there); only what
-//! `worktrees.copy` and `link` brought in is removed first.
+//! `worktrees.copy` and `link` brought in is removed first (a copy edited
+//! there is a change, which keeps it).
 
 use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
@@ -126,6 +127,7 @@ pub fn sweep(
         merged_into,
         integration,
         brought: &brought,
+        copy: &settings.copy,
         listed: &listed,
         moved: &moved,
         would_go: Vec::new(),
@@ -176,6 +178,8 @@ struct Cleaning<'a> {
     merged_into: &'a str,
     integration: &'a str,
     brought: &'a [String],
+    /// `worktrees.copy`, as written.
+    copy: &'a [String],
     listed: &'a [(Utf8PathBuf, Option<String>)],
     moved: &'a [(Utf8PathBuf, String, String)],
     /// Branches the dry run would remove: they hold nothing for the next.
@@ -306,7 +310,14 @@ impl Cleaning<'_> {
                 ));
                 return Ok(Fate::Kept);
             }
-            let changed = repo.uncommitted_anywhere(folder, brought)?;
+            let mut changed = repo.uncommitted_anywhere(folder, brought)?;
+            // A copy is ours to remove only as it was copied.
+            changed.extend(worktrees::copies_changed(
+                repo,
+                &layout.root,
+                self.copy,
+                folder,
+            )?);
             if !changed.is_empty() {
                 self.tell(format!(
                     "kept     {branch}: uncommitted changes in {}: {}",

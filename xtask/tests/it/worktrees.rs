@@ -2512,6 +2512,73 @@ fn files_brought_into_a_worktree_are_never_committed_and_go_with_it() {
     assert!(t.path("node_modules/lib").is_dir());
 }
 
+/// A file `worktrees.copy` brought in (a `.env`) that the agent then
+/// edited is work of its own: `clean` and a run's end with
+/// `worktrees.remove_merged` keep its worktree, naming the file, while one
+/// whose copies are as copied goes, also when the root's file changed
+/// since (an edit is told from the copy as it was made, not from the
+/// root's file). A worktree that recorded no copies (made before they
+/// were recorded) has them compared with the root's files. They removed
+/// the worktree, and the edit with it.
+#[test]
+fn an_edited_copy_keeps_its_worktree() {
+    let t = repo("");
+    t.write(".env", "SECRET=1\n");
+    t.write("conf/local.env", "LOCAL=1\n");
+    let config = |remove| {
+        format!("kill_grace: 1s\nworktrees:\n  default: true\n  remove_merged: {remove}\n  copy: [.env, conf/local.env]\n")
+    };
+    t.config(&config(false));
+    t.task("p/a", &sh("echo a > a.txt && echo EDITED=1 >> .env"));
+    t.task("p/b", &commit("b.txt", "b"));
+    t.run(&["orchestrate"]).code(0);
+    // The root's own file changes meanwhile: p/b's copy, as copied, is
+    // no work of anyone's.
+    t.write(".env", "SECRET=2\n");
+    let kept_a = "kept     task/p/a: uncommitted changes in workspace/worktrees/p/a: .env (edited since worktrees.copy copied it)";
+    t.run(&["clean", "--dry-run"])
+        .code(0)
+        .says("would remove task/p/b and workspace/worktrees/p/b")
+        .says(kept_a);
+    t.run(&["clean"])
+        .code(0)
+        .says("removed  task/p/b and workspace/worktrees/p/b")
+        .says(kept_a);
+    assert_eq!(
+        t.read("workspace/worktrees/p/a/.env"),
+        "SECRET=1\nEDITED=1\n"
+    );
+    assert!(!t.exists("workspace/worktrees/p/b"));
+    // A run's end with remove_merged judges them the same.
+    t.config(&config(true));
+    t.task(
+        "p/c",
+        &sh("echo c > c.txt && echo EDITED=1 >> conf/local.env"),
+    );
+    t.task("p/d", &commit("d.txt", "d"));
+    t.run(&["orchestrate"])
+        .code(0)
+        .says("  removed  task/p/d and workspace/worktrees/p/d");
+    assert!(!t.exists("workspace/worktrees/p/d"));
+    assert_eq!(
+        t.read("workspace/worktrees/p/c/conf/local.env"),
+        "LOCAL=1\nEDITED=1\n"
+    );
+    assert!(t.exists("workspace/worktrees/p/a/.env"));
+    // With no record of its copies, p/c's are compared with the root's.
+    let git_dir = t.git(&[
+        "-C",
+        "workspace/worktrees/p/c",
+        "rev-parse",
+        "--absolute-git-dir",
+    ]);
+    std::fs::remove_file(std::path::Path::new(&git_dir).join("xtask-copies")).unwrap();
+    t.run(&["clean", "--dry-run"])
+        .code(0)
+        .says("kept     task/p/c: uncommitted changes in workspace/worktrees/p/c: conf/local.env (edited since worktrees.copy copied it)")
+        .says(kept_a);
+}
+
 /// An agent that commits everything (`git add -A`) commits the `.env`
 /// that `copy` brought in, and the symlink `link` made: none of it is
 /// merged, the task fails saying why, and the others' work still merges.

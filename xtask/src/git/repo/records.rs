@@ -1,6 +1,8 @@
 //! git's records of the worktrees: listing them, making, moving and
 //! repairing them, and forgetting those of ours whose folders are gone.
 
+use std::collections::BTreeMap;
+
 use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
 use xshell::cmd;
@@ -12,6 +14,11 @@ use crate::sys::walk::{walk, Step};
 
 /// The file in a worktree's own git folder that marks it as ours.
 const WORKTREE_MARK: &str = "xtask-worktree";
+
+/// The file in a worktree's own git folder that records what
+/// `worktrees.copy` copied into it, each path (as the config names it)
+/// with the hash of its content as copied (JSON).
+const COPIES_RECORD: &str = "xtask-copies";
 
 /// The folder, in ours, of the marks of worktree removals going on.
 const REMOVING: &str = ".removing";
@@ -440,6 +447,29 @@ impl Repo {
     pub fn mark_worktree(&self, dir: &Utf8Path, branch: &str) -> Result<()> {
         let mark = self.own_git_dir(dir)?.join(WORKTREE_MARK);
         std::fs::write(&mark, branch).with_context(|| format!("cannot write {mark}"))
+    }
+
+    /// Records, in the own git folder of the worktree at `dir`, the files
+    /// `worktrees.copy` copied into it, each with its content's hash as
+    /// copied: what tells a copy edited since from one as it came, whatever
+    /// the root's file became meanwhile.
+    pub fn record_copies(&self, dir: &Utf8Path, copies: &BTreeMap<String, String>) -> Result<()> {
+        let record = self.own_git_dir(dir)?.join(COPIES_RECORD);
+        let text = serde_json::to_string(copies)?;
+        std::fs::write(&record, text).with_context(|| format!("cannot write {record}"))
+    }
+
+    /// What `record_copies` recorded of the worktree at `dir`; none for a
+    /// worktree made before copies were recorded.
+    pub fn copies_recorded(&self, dir: &Utf8Path) -> Result<Option<BTreeMap<String, String>>> {
+        let record = self.own_git_dir(dir)?.join(COPIES_RECORD);
+        match std::fs::read_to_string(&record) {
+            Ok(text) => serde_json::from_str(&text)
+                .map(Some)
+                .with_context(|| format!("cannot read {record}")),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("cannot read {record}")),
+        }
     }
 
     /// The branch this orchestrator made the worktree at `dir` for, if it
