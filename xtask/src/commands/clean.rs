@@ -75,6 +75,8 @@ pub fn run(layout: &Layout, dry_run: bool) -> Result<i32> {
         &mut |line| println!("{line}"),
         // A Ctrl-C ends it: a removal cut short is finished next time.
         &mut || false,
+        // Each removal is said as it is done.
+        &mut || {},
     )?;
     let Some(cleaning::Swept {
         removed,

@@ -49,7 +49,8 @@ pub struct How<'a> {
 /// Judges every task branch this orchestrator made, with its worktree,
 /// saying each one's fate through `say`: removed (in a dry run, would be)
 /// or kept, and why; none after `stopped` says so (asked before each), as
-/// a person's Ctrl-C. None when nothing can be
+/// a person's Ctrl-C. `removing` is called once, as the first removal
+/// begins (a worktree of many files takes seconds). None when nothing can be
 /// judged (said): the integration branch is gone and the checkout is on
 /// no branch of the user's. Then (not in a dry run) forgets git's records
 /// of our worktrees whose folders are gone.
@@ -60,6 +61,7 @@ pub fn sweep(
     how: &How,
     say: &mut dyn FnMut(String),
     stopped: &mut dyn FnMut() -> bool,
+    removing: &mut dyn FnMut(),
 ) -> Result<Option<Swept>> {
     let Some(judge) = merged_into(repo, &settings.integration)? else {
         let integration = &settings.integration;
@@ -132,6 +134,7 @@ pub fn sweep(
         moved: &moved,
         would_go: Vec::new(),
         say,
+        removing: Some(removing),
     };
     // A git that fails on one branch or worktree keeps that one, said;
     // the others are cleaned all the same, and the exit code says it.
@@ -186,6 +189,8 @@ struct Cleaning<'a> {
     would_go: Vec<String>,
     /// Where each branch's fate is said, as it is decided.
     say: &'a mut dyn FnMut(String),
+    /// Told as the first removal begins, then dropped.
+    removing: Option<&'a mut dyn FnMut()>,
 }
 
 /// What became of a task branch.
@@ -363,6 +368,9 @@ impl Cleaning<'_> {
             // Holds nothing for the branches after it, as once removed.
             self.would_go.push(branch.clone());
             return Ok(Fate::Removed(format!("would remove {branch}{what}")));
+        }
+        if let Some(removing) = self.removing.take() {
+            removing();
         }
         // What `copy` and `link` brought in is ours to remove (a link, not
         // what it points to); git keeps a worktree with untracked files.

@@ -89,7 +89,13 @@ impl Run<'_> {
             }
             signal.is_some()
         };
-        let swept = git.remove_merged(self.layout, &mut stopped);
+        // The summary names them once they are gone; till then (seconds,
+        // for a worktree of many files) the run would seem stuck.
+        let printer = &self.printer;
+        let mut removing = || {
+            printer.note(Tone::Plain, "removing the task worktrees whose work is merged (worktrees.remove_merged: true); Ctrl-C stops there");
+        };
+        let swept = git.remove_merged(self.layout, &mut stopped, &mut removing);
         if let Some(signal) = signal {
             self.stop = Some(Stop::Signal(signal));
             let clean = self.layout.cmd("clean");

@@ -284,11 +284,12 @@ impl Git {
     /// For `worktrees.remove_merged`, at a run's end: the task worktrees
     /// and branches whose work is merged removed, as `clean` removes them
     /// (what it would say of those it keeps, `clean --dry-run` says), until
-    /// `stopped`.
+    /// `stopped`; `removing` told as the first removal begins.
     pub fn remove_merged(
         &self,
         layout: &Layout,
         stopped: &mut dyn FnMut() -> bool,
+        removing: &mut dyn FnMut(),
     ) -> Result<Option<Swept>> {
         let (repo, settings) = (&self.worktrees.repo, &self.worktrees.settings);
         let how = cleaning::How {
@@ -296,6 +297,6 @@ impl Git {
             cut_short: &[],
             completed_only: true,
         };
-        cleaning::sweep(layout, repo, settings, &how, &mut |_| {}, stopped)
+        cleaning::sweep(layout, repo, settings, &how, &mut |_| {}, stopped, removing)
     }
 }

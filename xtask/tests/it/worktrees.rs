@@ -2669,6 +2669,32 @@ fn a_run_says_how_many_worktrees_it_keeps_and_what_removes_them() {
     again.code(0).says("1 task worktree kept");
 }
 
+/// A run's end with `worktrees.remove_merged: true` says, on a line of its
+/// own, that it removes the merged worktrees before it begins (a
+/// worktree of 30,000 ignored files takes seconds, which passed unsaid),
+/// once, off a terminal plainly; a run's end that removes none says
+/// nothing of it.
+#[test]
+fn a_run_says_it_removes_merged_worktrees_before_it_begins() {
+    let said = "removing the task worktrees whose work is merged (worktrees.remove_merged: true); Ctrl-C stops there";
+    let t = repo("");
+    t.config("kill_grace: 1s\nworktrees: {default: true, remove_merged: true}\n");
+    t.task("p/a", &commit("a.txt", "a"));
+    t.task("p/b", &commit("b.txt", "b"));
+    let run = t.run(&["orchestrate"]);
+    run.code(0);
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    let at = |line: &str| lines.iter().position(|l| l.starts_with(line));
+    let announced = lines.iter().position(|l| *l == said);
+    let summary = at("Task worktrees whose work is merged, removed");
+    assert!(announced.is_some() && announced < summary, "{}", run.stdout);
+    assert_eq!(lines.iter().filter(|l| **l == said).count(), 1);
+    assert!(!t.exists("workspace/worktrees/p/a"));
+    // Nothing left to remove: nothing said.
+    t.task("p/c", &format!("retries: 0\n{}", sh("exit 1")));
+    t.run(&["orchestrate"]).code(1).never_says(said);
+}
+
 /// The run's summary names the first 20 worktrees its end removed, then
 /// how many more (40 tasks gave 40 lines).
 #[test]
