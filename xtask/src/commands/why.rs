@@ -121,7 +121,14 @@ impl Why<'_> {
                 self.recorded(t, &s);
                 if let Some(branch) = &s.branch {
                     let base = s.base_commit.as_deref().unwrap_or("?");
-                    println!("  branch {branch}, from {}", &base[..base.len().min(12)]);
+                    let gone = match branch_gone(self.layout, branch) {
+                        true => ": removed since",
+                        false => "",
+                    };
+                    println!(
+                        "  branch {branch}, from {}{gone}",
+                        &base[..base.len().min(12)]
+                    );
                 }
                 if let Some(commit) = &s.merged_commit {
                     println!("  merged into the integration branch as {commit}");
@@ -752,6 +759,16 @@ enum Unfinished {
     Live,
     /// It was stopped before it ended: the next run resumes it.
     Stopped,
+}
+
+/// Whether the task branch `branch` a status names is gone from the
+/// repository (`clean`, or `worktrees.remove_merged`, removes a branch
+/// whose work is merged): no longer where its work is. Not when git cannot
+/// tell.
+fn branch_gone(layout: &Layout, branch: &str) -> bool {
+    Repo::open(layout)
+        .and_then(|repo| repo.branch_commit(branch))
+        .is_ok_and(|commit| commit.is_none())
 }
 
 /// What holds the merge queue when a person's work (a merge or rebase of

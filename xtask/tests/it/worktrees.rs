@@ -2695,6 +2695,28 @@ fn a_run_says_it_removes_merged_worktrees_before_it_begins() {
     t.run(&["orchestrate"]).code(1).never_says(said);
 }
 
+/// `why` of a task whose branch `clean` removed since (its work merged)
+/// says the branch was removed, not where the work is: it showed the
+/// branch as if it held the task's work still.
+#[test]
+fn why_says_a_task_branch_removed_since_is_gone() {
+    let t = repo("");
+    t.task("p/a", &commit("a.txt", "a"));
+    t.run(&["orchestrate"]).code(0);
+    let why = t.run(&["why", "p/a"]);
+    why.code(0).never_says("removed since");
+    let shown = why
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("  branch task/p/a, from "));
+    let shown = shown.expect("its branch").to_owned();
+    t.run(&["clean"]).code(0).says("removed  task/p/a");
+    t.run(&["why", "p/a"])
+        .code(0)
+        .says(&format!("{shown}: removed since\n"))
+        .says("  merged into the integration branch as ");
+}
+
 /// The run's summary names the first 20 worktrees its end removed, then
 /// how many more (40 tasks gave 40 lines).
 #[test]
