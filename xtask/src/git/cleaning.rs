@@ -70,6 +70,7 @@ pub fn sweep(
     };
     let (merged_into, integration) = (&judge.rev, &judge.shown);
     let brought = worktrees::brought(repo, settings)?;
+    let copies = worktrees::copied(repo, settings)?;
     let mut listed = repo.worktrees()?;
     // Gone from git's records once finished, as in `clean`.
     listed.retain(|(path, _)| !how.cut_short.contains(path));
@@ -129,7 +130,7 @@ pub fn sweep(
         merged_into,
         integration,
         brought: &brought,
-        copy: &settings.copy,
+        copies: &copies,
         listed: &listed,
         moved: &moved,
         would_go: Vec::new(),
@@ -181,8 +182,8 @@ struct Cleaning<'a> {
     merged_into: &'a str,
     integration: &'a str,
     brought: &'a [String],
-    /// `worktrees.copy`, as written.
-    copy: &'a [String],
+    /// What `worktrees.copy` copies into each worktree, as written.
+    copies: &'a [String],
     listed: &'a [(Utf8PathBuf, Option<String>)],
     moved: &'a [(Utf8PathBuf, String, String)],
     /// Branches the dry run would remove: they hold nothing for the next.
@@ -320,7 +321,7 @@ impl Cleaning<'_> {
             changed.extend(worktrees::copies_changed(
                 repo,
                 &layout.root,
-                self.copy,
+                self.copies,
                 folder,
             )?);
             if !changed.is_empty() {

@@ -21,7 +21,7 @@ mod brought;
 mod marks;
 mod obstacles;
 
-pub use brought::{brought, copies_changed};
+pub use brought::{brought, copied, copies_changed};
 use marks::{integration_mark, was_integration};
 pub use marks::{integration_of, made_for_another, mark, unmark};
 pub use obstacles::Obstacle;

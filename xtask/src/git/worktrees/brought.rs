@@ -21,17 +21,17 @@ impl Worktrees {
     pub(super) fn bring_files(&self, worktree: &Utf8Path) -> Result<()> {
         let root = &self.layout.root;
         let there = self.repo.root_in(worktree);
-        let mut copied = BTreeMap::new();
-        for name in untracked_names(&self.repo, &self.settings.copy)? {
-            let from = root.join(name);
-            let to = there.join(name);
+        let mut hashes = BTreeMap::new();
+        for name in copied(&self.repo, &self.settings)? {
+            let from = root.join(&name);
+            let to = there.join(&name);
             if from.is_file() {
                 make_parent(&to)?;
                 std::fs::copy(&from, &to).with_context(|| format!("cannot copy {from} to {to}"))?;
-                copied.insert(name.clone(), content_hash(&to)?);
+                hashes.insert(name, content_hash(&to)?);
             }
         }
-        self.repo.record_copies(worktree, &copied)?;
+        self.repo.record_copies(worktree, &hashes)?;
         for name in &self.settings.link {
             let from = root.join(name);
             let to = there.join(name);
@@ -73,8 +73,17 @@ pub fn brought(repo: &Repo, settings: &Settings) -> Result<Vec<String>> {
         .collect())
 }
 
-/// The files `worktrees.copy` (`copy`) names in the worktree at `folder`
-/// that are someone's work, each with why: edited since it was copied
+/// The paths of `worktrees.copy` (as written) that the repository does
+/// not track: those copied into each worktree, for `copies_changed`.
+pub fn copied(repo: &Repo, settings: &Settings) -> Result<Vec<String>> {
+    Ok(untracked_names(repo, &settings.copy)?
+        .into_iter()
+        .cloned()
+        .collect())
+}
+
+/// The files of `copies` (`copied`) in the worktree at `folder` that are
+/// someone's work, each with why: edited since it was copied
 /// (its content's hash is not the one recorded as it was copied), or put
 /// there with none copied (the root had none). The root's file is not what
 /// a copy is judged by: it may have changed since. A worktree made before
@@ -83,17 +92,16 @@ pub fn brought(repo: &Repo, settings: &Settings) -> Result<Vec<String>> {
 pub fn copies_changed(
     repo: &Repo,
     root: &Utf8Path,
-    copy: &[String],
+    copies: &[String],
     folder: &Utf8Path,
 ) -> Result<Vec<String>> {
-    let names = untracked_names(repo, copy)?;
-    if names.is_empty() {
+    if copies.is_empty() {
         return Ok(Vec::new());
     }
     let recorded = repo.copies_recorded(folder)?;
     let there = repo.root_in(folder);
     let mut changed = Vec::new();
-    for name in names {
+    for name in copies {
         let path = there.join(name);
         match path.symlink_metadata() {
             // Removed: the root's file is untouched, nothing was lost.
