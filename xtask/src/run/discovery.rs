@@ -19,6 +19,7 @@ use crate::model::config::UNNAMED_POOL;
 use crate::model::discovery;
 use crate::state::approvals as decisions;
 use crate::state::events::{self, Event};
+use crate::state::records::{self, ExitRecord};
 use crate::state::resets;
 use crate::state::status::{self, State, Status};
 use crate::ui::format;
@@ -312,7 +313,7 @@ impl Run<'_> {
         }
         self.admission.pause(&self.graph, &loaded.paused);
         self.say_paused(&loaded.paused);
-        let told_starts = self.mend_events(&loaded.running);
+        let told = self.mend_events(&loaded.running);
         // A task followed as one whose file was gone, its file back: the
         // task's again, adopted below; else its end would be told twice
         // (the task's, and failed as one whose file is gone).
@@ -326,7 +327,11 @@ impl Run<'_> {
                 .retain(|(id, _)| graph.get(id).is_none());
         }
         for (t, status) in loaded.running {
-            self.recover(t, &status, told_starts.get(&t).copied())?;
+            let told = told.get(&t);
+            if let Some(record) = told.and_then(|told| told.start_failure.as_ref()) {
+                self.record_told_start_failure(t, record)?;
+            }
+            self.recover(t, &status, told.and_then(|told| told.started))?;
         }
         Ok(())
     }
@@ -379,11 +384,11 @@ impl Run<'_> {
     /// The events of the attempts an earlier run left running, made whole
     /// before they are taken up: a start the run was killed before telling
     /// is told now, and the changes it told before their statuses said them
-    /// are not told twice. Returns when each start was told, where known.
-    fn mend_events(&mut self, running: &[(usize, Status)]) -> HashMap<usize, SystemTime> {
-        let mut starts = HashMap::new();
+    /// are not told twice. Returns what was told of each, where known.
+    fn mend_events(&mut self, running: &[(usize, Status)]) -> HashMap<usize, Told> {
+        let mut told_of = HashMap::new();
         if running.is_empty() || self.events.is_none() {
-            return starts;
+            return told_of;
         }
         let attempts = running
             .iter()
@@ -394,14 +399,29 @@ impl Run<'_> {
             let id = self.graph.tasks[*t].id.clone();
             match told.remove(&id) {
                 Some(since) => {
-                    starts.extend(since.started.map(|at| (*t, at)));
+                    let start_failure = since.start_failure(status.attempt);
+                    let started = since.started;
+                    told_of.insert(
+                        *t,
+                        Told {
+                            started,
+                            start_failure,
+                        },
+                    );
                     if let Some(log) = &mut self.events {
                         log.told_before(&id, status.attempt, since.changes);
                     }
                 }
                 None => {
                     let at = status.started().unwrap_or_else(SystemTime::now);
-                    starts.insert(*t, at);
+                    let (started, start_failure) = (Some(at), None);
+                    told_of.insert(
+                        *t,
+                        Told {
+                            started,
+                            start_failure,
+                        },
+                    );
                     self.event(Event {
                         attempt: Some(status.attempt),
                         agent: status.agent_id,
@@ -410,7 +430,21 @@ impl Run<'_> {
                 }
             }
         }
-        starts
+        told_of
+    }
+
+    /// Keeps on disk, as the exit record it never had, the start failure
+    /// `record` told of task `t`'s attempt that its run died before writing
+    /// the final status of: its end is then recovered from it as any
+    /// other's (and not told twice). Taken for a start that never happened,
+    /// it was begun again under the same number. A record on disk wins.
+    fn record_told_start_failure(&self, t: usize, record: &ExitRecord) -> Result<()> {
+        let id = &self.graph.tasks[t].id;
+        let attempt = record.attempt.unwrap_or(0);
+        if records::recorded_end(self.layout, id, attempt).is_some() {
+            return Ok(());
+        }
+        records::write_record(&self.layout.exit_file(id), record)
     }
 
     /// Says which completed tasks are stale: run again with
@@ -433,4 +467,12 @@ impl Run<'_> {
             self.printer.note(Tone::Warn, &note);
         }
     }
+}
+
+/// What the events file told of an attempt an earlier run left running.
+struct Told {
+    /// When its start was told, where known.
+    started: Option<SystemTime>,
+    /// Its start failed, and that was told (`SinceStart::start_failure`).
+    start_failure: Option<ExitRecord>,
 }

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::layout::Layout;
 use crate::state::jsonl;
+use crate::state::records::ExitRecord;
 use crate::state::status::{self, AgentSlot, Ending, Status};
 
 /// One line of the file.
@@ -250,6 +251,27 @@ pub struct SinceStart {
     pub started: Option<SystemTime>,
     /// The events of its task told since.
     pub changes: Vec<Event>,
+}
+
+impl SinceStart {
+    /// The exit record of attempt `attempt`, whose start failed (a branch
+    /// in its worktree's way, a template that does not render), when that
+    /// failure was told: its run died before the final status was written,
+    /// and a start failure has no exit record on disk, as a task that ran
+    /// has, to recover its end from.
+    pub fn start_failure(&self, attempt: u32) -> Option<ExitRecord> {
+        let told = (self.changes.iter().rev()).find(|e| {
+            e.attempt == Some(attempt)
+                && e.to.as_deref() == Some("failed")
+                && e.ending == Some(Ending::SpawnFailed)
+        })?;
+        let message = told.error.clone().unwrap_or_default();
+        Some(ExitRecord {
+            attempt: Some(attempt),
+            ended_at: told.time.clone(),
+            ..ExitRecord::with_message(Ending::SpawnFailed, message)
+        })
+    }
 }
 
 /// What the file tells of attempts an earlier run left running (`attempts`:

@@ -91,6 +91,47 @@ fn a_first_try_that_never_started_is_attempt_1_again() {
         .says("ran attempt 1");
 }
 
+/// A start that failed at once (a branch in its worktree's way), its
+/// `failed` told, then the run killed before its final status was
+/// written: the next run takes that told failure as the attempt's end. It
+/// took the attempt, `running` on disk, for one that never started
+/// (`running -> pending` after `failed`) and ran it again under the same
+/// number. The kill is made while the worktree is made (a hook holds it),
+/// and the `failed` the killed run would have told next is appended as
+/// it tells it.
+#[test]
+fn a_start_failure_told_before_a_kill_is_not_tried_again_under_its_number() {
+    let t = repo("");
+    // The integration worktree made first: the hook holds the task's.
+    t.task("p/first", &sh("true"));
+    t.run(&["orchestrate"]).code(0);
+    t.task("p/a", &sh("echo ran attempt $TASK_ATTEMPT"));
+    kill_while_its_worktree_is_made(&t, 1);
+    let events = t.read("workspace/events.jsonl");
+    let mut failed: serde_json::Value =
+        serde_json::from_str(events.lines().last().unwrap()).unwrap();
+    assert_eq!(failed["to"], "running", "{events}");
+    let error = "a branch is in the way; not retried, each attempt would fail the same way: clear the way, then run the task again";
+    failed["from"] = "running".into();
+    failed["to"] = "failed".into();
+    failed["error"] = error.into();
+    failed["ending"] = "spawn_failed".into();
+    t.write("workspace/events.jsonl", &format!("{events}{failed}\n"));
+    t.run(&["orchestrate"]).code(1).says(error);
+    assert_eq!(
+        changes(&t, "p/a"),
+        ["pending -> running", "running -> failed"]
+    );
+    let status = t.status("p/a");
+    assert_eq!(
+        (&status["attempt"], &status["error"]),
+        (&1.into(), &error.into())
+    );
+    assert!(!t.read("workspace/logs/p/a.log").contains("ran attempt"));
+    // The record kept for it went once its final status was written.
+    assert!(!t.exists("workspace/pids/p/a.exit"));
+}
+
 /// A try that never started (a kill while its worktree was made) is begun
 /// again told of the failure before it, as the try was: its running
 /// status keeps it (`previous`). It was told nothing: no error, no log.
