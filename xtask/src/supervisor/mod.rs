@@ -665,6 +665,9 @@ fn enforce(task: &mut Running) {
     if task.stopping.is_none() || task.pid == 0 {
         return;
     }
+    if killed_by_another(task, now) {
+        return;
+    }
     let grace = task.grace();
     let why = task.watchdog.why(task.stopping.as_ref());
     let pid = task.pid;
@@ -681,6 +684,16 @@ fn enforce(task: &mut Running) {
                 unsafe { libc::kill(stray as libc::pid_t, signal) };
             }
         });
+}
+
+/// Whether the task's SIGKILL is due and it is dead already, its slot not
+/// having reaped it yet: the run's SIGKILL, a safety net should this
+/// supervisor fail to send its own, came first and said so in its log
+/// (said again here, the log had the line twice). Looked at only then:
+/// not a `/proc` read per task at every tick.
+fn killed_by_another(task: &Running, now: Instant) -> bool {
+    let due = task.escalation.kill_at.is_some_and(|at| now >= at);
+    due && !task.escalation.killed && process::start_time(task.pid).is_none()
 }
 
 /// One report line on stdout. The orchestrator may be gone (a broken pipe):

@@ -2613,6 +2613,37 @@ fn a_timeout_s_error_names_the_limit_that_ended_it() {
     }
 }
 
+/// A stopped task that traps SIGTERM gets its SIGKILL after the grace
+/// from the run too, a safety net should its supervisor fail to: the
+/// SIGKILL is said once in its log, by whichever sends it first. The
+/// supervisor is held (SIGSTOP) past the grace, so that the run's comes
+/// first; let go, the supervisor, whose own time had come, said it again
+/// of the task already dead, not yet reaped (as a supervisor slowed by a
+/// loaded machine would).
+#[test]
+fn a_task_stopped_past_its_grace_has_its_sigkill_said_once() {
+    let t = Tree::new();
+    t.config("kill_grace: 1s\n");
+    t.task(
+        "p/a",
+        &sh("trap 'echo got term' TERM; touch started; while true; do sleep 0.05; done"),
+    );
+    let mut run = t.start(&["orchestrate"]);
+    // Its pid known to the run, whose SIGKILL goes to it.
+    wait_for("the task to run, its pid recorded", || {
+        t.exists("started") && t.status("p/a")["pid"].is_u64()
+    });
+    let supervisor = t.status("p/a")["supervisor_pid"].as_u64().unwrap() as u32;
+    signal(run.id(), libc::SIGTERM);
+    let log = || t.read("workspace/logs/p/a.log");
+    wait_for("the task's SIGTERM", || log().contains("got term"));
+    signal(supervisor, libc::SIGSTOP);
+    wait_for("the run's SIGKILL", || log().contains("SIGKILL sent"));
+    signal(supervisor, libc::SIGCONT);
+    assert_eq!(run.wait().unwrap().code(), Some(143));
+    assert_eq!(log().matches("SIGKILL sent").count(), 1, "{}", log());
+}
+
 /// A status the run cannot write (a folder put where it goes while its
 /// task ran) holds back no other: the task the run stops for it is
 /// recorded as the run says, `interrupted`. Each later final status
