@@ -552,7 +552,8 @@ pub fn boolean(value: &Value) -> Result<bool, String> {
         .ok_or_else(|| format!("must be true or false, found {}", type_name(value)))
 }
 
-/// One of `choices`.
+/// One of `choices`; a text near one (`Slurm`) is suggested it, as a
+/// misspelt key is.
 pub fn one_of<'c>(value: &Value, choices: &[&'c str]) -> Result<&'c str, String> {
     let listed = || {
         choices
@@ -566,7 +567,12 @@ pub fn one_of<'c>(value: &Value, choices: &[&'c str]) -> Result<&'c str, String>
             .iter()
             .find(|c| **c == s.as_str())
             .copied()
-            .ok_or_else(|| format!("must be {}, found `{s}`", listed())),
+            .ok_or_else(|| {
+                let near = nearest(s, choices.iter().copied())
+                    .map(|near| format!(": did you mean `{near}`?"))
+                    .unwrap_or_default();
+                format!("must be {}, found `{s}`{near}", listed())
+            }),
         other => Err(format!("must be {}, found {}", listed(), type_name(other))),
     }
 }

@@ -21,6 +21,16 @@ fn check(setup: impl FnOnce(&Tree), messages: &[&str]) {
     assert_eq!(t.launches("p/ok"), 0, "something was launched");
 }
 
+/// A config value given with a capital (`executor: Slurm`) is suggested
+/// its spelling, as a misspelt key is: it was only told the choices.
+#[test]
+fn a_config_value_near_a_choice_is_suggested_it() {
+    check(
+        |t| t.config("executor: Slurm"),
+        &["tasks/orchestrator.yaml:1: `executor`: must be `local` or `slurm`, found `Slurm`: did you mean `slurm`?"],
+    );
+}
+
 /// A dependency written as the path of the task's file names its id.
 #[test]
 fn a_dependency_written_as_a_file_names_the_task_s_id() {

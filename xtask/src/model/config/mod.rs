@@ -496,7 +496,7 @@ mod tests {
         );
         check(
             "executor: slurmm\n",
-            Err("`executor`: must be `local` or `slurm`, found `slurmm`"),
+            Err("`executor`: must be `local` or `slurm`, found `slurmm`: did you mean `slurm`?"),
         );
         // At its line, saying why: it would override sbatch's own.
         check(
