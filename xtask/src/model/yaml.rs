@@ -58,19 +58,8 @@ impl<'a> Fields<'a> {
             Value::Null => Default::default(),
             Value::Mapping(map) => map,
             other => {
-                let what = if path.is_empty() {
-                    "the file".to_owned()
-                } else {
-                    format!("`{}`", path.trim_end_matches('.'))
-                };
-                return Err(Problem::in_file(
-                    file,
-                    Some(from_line),
-                    format!(
-                        "{what} must be a mapping of `key: value` lines, found {}",
-                        type_name(&other)
-                    ),
-                ));
+                let message = not_a_mapping(path.trim_end_matches('.'), &other);
+                return Err(Problem::in_file(file, Some(from_line), message));
             }
         };
         let mut fields = Fields {
@@ -346,6 +335,31 @@ pub fn type_name(value: &Value) -> std::borrow::Cow<'static, str> {
         Value::Sequence(_) => "a list".into(),
         Value::Mapping(_) => "a mapping".into(),
         Value::Tagged(_) => "a tagged value".into(),
+    }
+}
+
+/// What a file, or the section at `path` (`phases`, `phases.a`; empty:
+/// the file), that is `found` and not a mapping is told: as a wrong value
+/// is (`phases`: what it must be, what it is), with how to fix it.
+fn not_a_mapping(path: &str, found: &Value) -> String {
+    let must = "must be a mapping of `key: value` lines";
+    if path.is_empty() {
+        return format!("the file {must}, found {}", type_name(found));
+    }
+    let key = path.rsplit('.').next().unwrap_or(path);
+    let empty = match found {
+        Value::Sequence(items) => items.is_empty().then_some("an empty list"),
+        Value::String(text) => text.is_empty().then_some("empty text"),
+        _ => None,
+    };
+    match empty {
+        Some(empty) => {
+            format!("`{path}`: {must}, found {empty}: remove the line, or write `{key}: {{}}`")
+        }
+        None => format!(
+            "`{path}`: {must}, found {}: write its settings as `key: value` lines indented under `{key}:`",
+            type_name(found)
+        ),
     }
 }
 

@@ -90,7 +90,7 @@ fn messages_speak_of_keys_not_types() {
     let run = t.run(&["validate"]);
     run.code(2)
         .says("`max_concurrent_agents`: must be a whole number, 1 or more, found the text `many`")
-        .says("`agent` must be a mapping of `key: value` lines, found the number `3`")
+        .says("`agent`: must be a mapping of `key: value` lines, found the number `3`: write its settings as `key: value` lines indented under `agent:`")
         .says("`max_memory_gb`: must be a number above 0, found a list");
     // A YAML error names the file's line once.
     t.config("phases: [\n");

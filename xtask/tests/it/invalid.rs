@@ -31,6 +31,17 @@ fn a_config_value_near_a_choice_is_suggested_it() {
     );
 }
 
+/// `phases: []` (an empty list for the mapping of phase settings) is said
+/// as the config's other wrong values are, `key`: what it must be, and
+/// how to fix it.
+#[test]
+fn an_empty_list_of_phases_is_said_with_its_fix() {
+    check(
+        |t| t.config("phases: []"),
+        &["tasks/orchestrator.yaml:1: `phases`: must be a mapping of `key: value` lines, found an empty list: remove the line, or write `phases: {}`"],
+    );
+}
+
 /// A dependency written as the path of the task's file names its id.
 #[test]
 fn a_dependency_written_as_a_file_names_the_task_s_id() {
