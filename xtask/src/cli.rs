@@ -18,7 +18,7 @@ use crate::agent::terminal::escaped;
     after_help = AFTER_HELP
 )]
 pub struct Cli {
-    /// Repository root holding tasks/ and workspace/ [default: this repository; `demo` makes its own]
+    /// Repository root holding tasks/ and workspace/ [default: this repository]
     // Listed after each command's own options, not among them: just
     // before --help, which clap lists last (at 999).
     #[arg(long, global = true, value_name = "DIR", display_order = 998)]
@@ -179,6 +179,10 @@ Examples:
     Demo {
         /// An empty folder for the demo repository [default: a new temporary folder]
         dir: Option<Utf8PathBuf>,
+        /// The global `--root`, left out of this command's help: the demo
+        /// makes a repository of its own, and refuses it (`main`).
+        #[arg(long, hide = true, value_name = "DIR")]
+        root: Option<Utf8PathBuf>,
     },
     /// Set a repository up: tasks/, tasks/orchestrator.yaml (every setting, commented), tasks/TEMPLATE.md, workspace/ in .gitignore
     Init,

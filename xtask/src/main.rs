@@ -73,7 +73,12 @@ fn main() {
 fn run(cli: Cli) -> Result<i32> {
     use commands::approve::Decided;
     use state::approvals::Decision;
-    if let (Command::Demo { .. }, Some(root)) = (&cli.command, &cli.root) {
+    // Typed after `demo`, `--root` is the demo's own (hidden from its help).
+    let demo_root = match &cli.command {
+        Command::Demo { root, .. } => root.as_ref().or(cli.root.as_ref()),
+        _ => None,
+    };
+    if let Some(root) = demo_root {
         // It makes a repository of its own, never in the one it is given.
         anyhow::bail!("demo makes a repository of its own: give its folder as DIR (`demo {root}`, an empty folder), not --root");
     }
@@ -109,7 +114,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Progress { watch: true, .. } => commands::progress::watch(&layout),
         Command::Progress { json, tasks, .. } => commands::progress::run(&layout, json, tasks),
         Command::Init => commands::init::run(&layout),
-        Command::Demo { dir } => commands::demo::run(dir.as_deref()),
+        Command::Demo { dir, .. } => commands::demo::run(dir.as_deref()),
         Command::Clean { dry_run } => commands::clean::run(&layout, dry_run),
         Command::New { task } => commands::new::run(&layout, &task),
         Command::Next => commands::next::run(&layout),

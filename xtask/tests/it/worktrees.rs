@@ -3698,6 +3698,34 @@ fn the_demo_without_a_folder_makes_one_only_its_user_may_change() {
     run.code(2).says("give its folder as DIR (`demo elsewhere`");
 }
 
+/// `demo --help` lists no `--root`, which the demo refuses (it makes a
+/// repository of its own, in DIR): it listed it, as every command does,
+/// with a default that said `demo` makes its own. Typed all the same, it
+/// is still refused, not ignored; the other commands still list it.
+#[test]
+fn the_demo_s_help_lists_no_root_it_refuses() {
+    let t = Tree::new();
+    let help = t.run(&["demo", "--help"]);
+    help.code(0).says("Usage: cargo xtask demo ");
+    assert!(!help.stdout.contains("--root"), "{}", help.stdout);
+    for refused in [
+        &["demo", "--root", "elsewhere"][..],
+        &["--root", "elsewhere", "demo"],
+    ] {
+        let run: Run = std::process::Command::new(BIN)
+            .args(refused)
+            .env("TMPDIR", &t.root)
+            .output()
+            .unwrap()
+            .into();
+        run.code(2).says("give its folder as DIR (`demo elsewhere`");
+    }
+    t.run(&["orchestrate", "--help"])
+        .code(0)
+        .says("--root <DIR>")
+        .says("Repository root holding tasks/ and workspace/ [default: this repository]\n");
+}
+
 #[test]
 fn the_demo_runs_agents_side_by_side_and_reports_the_conflict() {
     let dir = std::env::temp_dir().join(format!("xtask-demo-test-{}", std::process::id()));
