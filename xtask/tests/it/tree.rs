@@ -15,6 +15,17 @@ impl Tree {
     /// An empty tree with a `tasks/` folder. Tests leave the kill grace short.
     pub fn new() -> Tree {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        static SIGNALS: std::sync::Once = std::sync::Once::new();
+        // The tests signal runs as a terminal would: a suite started under
+        // `nohup`, or in a shell's background (SIGINT ignored), would pass
+        // that on to every run, which then keeps the signal ignored (as
+        // README says of `nohup`), and the tests waiting on it would hang.
+        SIGNALS.call_once(|| {
+            for signal in [libc::SIGHUP, libc::SIGINT] {
+                // SAFETY: signal has no memory-safety preconditions.
+                unsafe { libc::signal(signal, libc::SIG_DFL) };
+            }
+        });
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let root = std::env::temp_dir().join(format!("xtask-it-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
