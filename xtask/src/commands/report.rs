@@ -17,8 +17,8 @@ use crate::model::graph::{Dep, Graph};
 use crate::model::layout::Layout;
 use crate::run::admission::Admission;
 use crate::state::events::{self, Event};
+use crate::state::runs;
 use crate::state::status::{self, AgentSlot, Ending, State, Status};
-use crate::state::{records, runs};
 use crate::ui::format;
 
 /// How a bar of a task whose process is gone, its end not recorded,
@@ -76,9 +76,7 @@ fn render(layout: &Layout, defs: &Definitions, warnings: &mut Vec<String>) -> St
         if !s.process_gone(layout) {
             return None;
         }
-        let ended = records::recorded_end(layout, &s.task_id, s.attempt)
-            .and_then(|r| status::parse_timestamp(&r.ended_at))
-            .unwrap_or_else(SystemTime::now);
+        let ended = s.recorded_end_time(layout).unwrap_or_else(SystemTime::now);
         let ended = ended
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()

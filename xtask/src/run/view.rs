@@ -205,6 +205,7 @@ impl Snapshot<'_> {
                 Seen::Running {
                     agent: self.agent_of(t),
                     started: active.map(|a| a.started),
+                    ended: None,
                     alive: true,
                     queued: active.is_some_and(|a| a.job_id.is_some() && a.queued),
                     merging: self.readiness.node(t) == Node::Merging,

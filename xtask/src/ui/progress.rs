@@ -247,6 +247,9 @@ pub enum Seen {
     Running {
         agent: Option<AgentSlot>,
         started: Option<SystemTime>,
+        /// When its process ended, once it is gone with its end recorded:
+        /// it ran until then, not until now.
+        ended: Option<SystemTime>,
         alive: bool,
         queued: bool,
         /// Its process ended; its work waits in the merge queue.
@@ -345,6 +348,7 @@ impl Seen {
             State::Running => Seen::Running {
                 agent: s.agent_id,
                 started: s.started(),
+                ended: None,
                 alive: s.looked_after(layout),
                 queued: s.queued,
                 merging: s.merging,
@@ -395,8 +399,11 @@ impl Seen {
         let mut seen = Seen::of(layout, status);
         // Looked after (`Seen::of`), but its supervisor recorded its end:
         // its process is gone (`Status::process_gone`).
-        if let (Seen::Running { alive, .. }, Some(s)) = (&mut seen, status) {
+        if let (Seen::Running { alive, ended, .. }, Some(s)) = (&mut seen, status) {
             *alive = *alive && !s.end_recorded(layout);
+            if !*alive {
+                *ended = s.recorded_end_time(layout);
+            }
         }
         seen
     }
@@ -570,6 +577,7 @@ impl Builder {
             Seen::Running {
                 agent,
                 started,
+                ended,
                 alive,
                 queued,
                 merging,
@@ -579,9 +587,7 @@ impl Builder {
                 phase.running_tasks.push(RunningTask {
                     task_id: id.to_owned(),
                     agent_id: agent,
-                    elapsed_seconds: started
-                        .and_then(|t| self.now.duration_since(t).ok())
-                        .map_or(0, |d| d.as_secs()),
+                    elapsed_seconds: elapsed(self.now, started, ended).unwrap_or(0),
                     alive,
                     queued,
                     merging,
@@ -615,10 +621,13 @@ impl Builder {
             retry: None,
         };
         match seen {
-            Seen::Running { started, alive, .. } => {
-                line.elapsed_seconds = started
-                    .and_then(|t| self.now.duration_since(t).ok())
-                    .map(|d| d.as_secs());
+            Seen::Running {
+                started,
+                ended,
+                alive,
+                ..
+            } => {
+                line.elapsed_seconds = elapsed(self.now, *started, *ended);
                 line.process_gone = !alive;
             }
             Seen::Completed { seconds, stale, .. } => {
@@ -678,6 +687,15 @@ impl Builder {
         progress.cost_usd = progress.cost_usd.map(format::cost_sum);
         progress
     }
+}
+
+/// How long a running task has run, in whole seconds: until its process
+/// `ended`, or until `now`.
+fn elapsed(now: SystemTime, started: Option<SystemTime>, ended: Option<SystemTime>) -> Option<u64> {
+    let until = ended.unwrap_or(now);
+    started
+        .and_then(|t| until.duration_since(t).ok())
+        .map(|d| d.as_secs())
 }
 
 fn close_gate(phase: &mut PhaseProgress, missing_artifacts: Vec<String>) {

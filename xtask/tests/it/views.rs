@@ -1905,3 +1905,52 @@ fn progress_json_leaves_out_the_last_log_line_of_an_empty_log() {
     assert!(quiet.get("last_log_line").is_none(), "{quiet}");
     assert_eq!(progress_task(&t, "p/said")["last_log_line"], "done");
 }
+
+/// A task whose process ended while no orchestrator was alive ran until
+/// its end: `progress` counted its running time on to now (a task of a
+/// second, ended an hour before, had run for an hour), beside its own
+/// "its process is gone".
+#[test]
+fn a_task_gone_while_no_orchestrator_ran_is_shown_running_until_its_end() {
+    let t = Tree::new();
+    t.task(
+        "p/a",
+        &sh("echo $$ > $TASK_OUTPUT_DIR/pid; while [ ! -f release ]; do sleep 0.02; done"),
+    );
+    let mut run = t.start(&["orchestrate"]);
+    wait_for("p/a to run", || {
+        pid_written(&t, "workspace/outputs/p/a/pid")
+    });
+    run.kill().unwrap();
+    run.wait().unwrap();
+    t.write("release", "");
+    wait_for("its end's record", || t.exists("workspace/pids/p/a.exit"));
+    let record: serde_json::Value =
+        serde_json::from_str(&t.read("workspace/pids/p/a.exit")).unwrap();
+    let ended = humantime::parse_rfc3339(record["ended_at"].as_str().unwrap()).unwrap();
+    let started = t.status("p/a")["started_at"].as_str().unwrap().to_owned();
+    let started = humantime::parse_rfc3339(&started).unwrap();
+    // Its status's start is to the second, at most a second early.
+    let ran = ended.duration_since(started).unwrap().as_secs() + 1;
+    let well_after = ended + std::time::Duration::from_secs(ran + 3);
+    wait_for("its end to be well past", || {
+        std::time::SystemTime::now() > well_after
+    });
+    let json = progress_json(&t);
+    let line = json["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["task_id"] == "p/a")
+        .unwrap();
+    assert_eq!(line["process_gone"], true, "{line}");
+    assert!(
+        line["elapsed_seconds"].as_u64().unwrap() <= ran,
+        "ran {ran}s: {line}"
+    );
+    let running = &json["phases"][0]["running_tasks"][0];
+    assert!(
+        running["elapsed_seconds"].as_u64().unwrap() <= ran,
+        "ran {ran}s: {running}"
+    );
+}
