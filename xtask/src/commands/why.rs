@@ -181,22 +181,26 @@ impl Why<'_> {
         }
     }
 
-    /// Until when a rate limit pauses the task of status `s`: its own
-    /// pause, or, that one over, the latest of its pool's (another task's
-    /// limit, the pool halved meanwhile: the run starts it after that).
+    /// Until when a rate limit pauses the task of status `s`: the latest
+    /// of its own pause and its pool's (another task's limit, which may
+    /// end later, or go on once its own is over, the pool halved
+    /// meanwhile: the run starts it after that).
     fn paused_until(&mut self, s: &Status) -> Option<SystemTime> {
         let now = SystemTime::now();
         let own = s.paused_until()?;
-        if own > now {
-            return Some(own);
-        }
-        let pool = s.pool.as_deref()?;
-        (0..self.defs.graph.tasks.len())
-            .filter_map(|t| self.status(t))
-            .filter(|other| other.pool.as_deref() == Some(pool))
-            .filter_map(|other| other.paused_until())
-            .filter(|until| *until > now)
+        let pool_until = match s.pool.as_deref() {
+            Some(pool) => (0..self.defs.graph.tasks.len())
+                .filter_map(|t| self.status(t))
+                .filter(|other| other.pool.as_deref() == Some(pool))
+                .filter_map(|other| other.paused_until())
+                .max(),
+            None => None,
+        };
+        pool_until
+            .into_iter()
+            .chain([own])
             .max()
+            .filter(|until| *until > now)
     }
 
     fn recorded(&mut self, t: usize, s: &Status) {

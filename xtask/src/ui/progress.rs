@@ -322,10 +322,15 @@ impl Seen {
 
     /// A task pending again in a pool that another task's rate limit
     /// pauses (its own pause over, its pool halved meanwhile) waits for
-    /// that pause, as the run has it.
+    /// that pause, as the run has it; so does a paused one whose own
+    /// pause ends first.
     pub fn in_pool(self, pool: Option<&str>, paused: &HashMap<String, SystemTime>) -> Seen {
         match (self, pool.and_then(|p| paused.get(p))) {
             (Seen::Pending, Some(&until)) => Seen::Paused { until, error: None },
+            (Seen::Paused { until, error }, Some(&pool_until)) => Seen::Paused {
+                until: until.max(pool_until),
+                error,
+            },
             (seen, _) => seen,
         }
     }

@@ -1017,6 +1017,60 @@ fn a_task_whose_pool_is_paused_by_another_is_paused_in_every_view() {
     child.wait().unwrap();
 }
 
+/// A task whose own pause ends before its pool's (another task's later
+/// limit) waits for the pool's: `progress` (its `--json` too) and `why`
+/// said it was paused until its own reset, which neither `next` nor the
+/// run keeps to.
+#[test]
+fn a_task_paused_until_before_its_pool_s_pause_is_shown_paused_until_the_pool_s() {
+    let t = Tree::new();
+    t.config(&format!(
+        "{}  pool: anthropic\npools: {{anthropic: 2}}\nkill_grace: 1s\n",
+        agent("claude", "claude-json")
+    ));
+    t.task("p/near", "");
+    t.task("p/far", "");
+    scenario(&t, "p/near", &["limit-in:300 1", "success.json"]);
+    scenario(&t, "p/far", &["limit-in:600 1 0.5", "success.json"]);
+    let mut child = t.start(&["orchestrate"]);
+    let paused = |id: &str| {
+        t.exists(&format!("workspace/status/{id}.json"))
+            && t.status(id)["rate_limited_until"].is_string()
+    };
+    wait_for("both paused", || paused("p/near") && paused("p/far"));
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    child.wait().unwrap();
+    let until =
+        |value: &serde_json::Value| humantime::parse_rfc3339(value.as_str().unwrap()).unwrap();
+    let far = until(&t.status("p/far")["rate_limited_until"]);
+    assert!(until(&t.status("p/near")["rate_limited_until"]) < far);
+    let json = progress_json(&t);
+    let line = (json["tasks"].as_array().unwrap().iter())
+        .find(|task| task["task_id"] == "p/near")
+        .unwrap();
+    assert_eq!(line["state"], "paused", "{line}");
+    assert_eq!(until(&line["rate_limited_until"]), far, "{line}");
+    let listed = (json["phases"][0]["paused_tasks"].as_array().unwrap().iter())
+        .find(|task| task["task_id"] == "p/near")
+        .unwrap();
+    assert_eq!(until(&listed["rate_limited_until"]), far, "{listed}");
+    // The clock time `next` gives, every view gives.
+    let next = t.run(&["next"]).stdout;
+    let said = next
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("p/near: paused: rate limited until "))
+        .and_then(|rest| rest.split(" (pool").next())
+        .unwrap_or_else(|| panic!("{next}"))
+        .to_owned();
+    t.run(&["progress"]).says(&format!(
+        "paused   p/near: rate limited until {said} (pool anthropic)"
+    ));
+    t.run(&["why", "p/near"]).says(&format!(
+        "p/near is paused: rate limited until {said} (pool anthropic)"
+    ));
+}
+
 /// A task a rate limit paused is not one that failed: `why` names what
 /// did fail upstream of a blocked task, not the paused one too.
 #[test]
