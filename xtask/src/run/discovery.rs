@@ -43,11 +43,21 @@ impl Run<'_> {
     /// it may open one (or waits for approval), else within `rescan_after`
     /// of the last scan, so that a burst of short tasks pays for one scan.
     pub(super) fn discover_before_completing(&mut self, t: usize, held: bool) {
+        if held || self.readiness.may_open_a_gate(&self.graph, t) {
+            self.discover();
+        } else {
+            self.discover_soon();
+        }
+    }
+
+    /// After a task's end, whatever it was (a failure, a rate limit's
+    /// pause, a success that opens no gate): the task folders are scanned
+    /// within `rescan_after` of the last scan. A task file that appeared
+    /// meanwhile waited for the next success, its slot idle, while `next`
+    /// said it would start.
+    pub(super) fn discover_soon(&mut self) {
         let after = self.rescan_after();
-        if held
-            || self.readiness.may_open_a_gate(&self.graph, t)
-            || self.discovered_at.elapsed() >= after
-        {
+        if self.discovered_at.elapsed() >= after {
             self.discover();
         } else {
             self.discovery_due.get_or_insert(self.discovered_at + after);

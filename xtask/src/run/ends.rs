@@ -515,10 +515,12 @@ impl Run<'_> {
                 // is nothing to resume).
                 let (until, pool) = paused.expect("paused");
                 self.on_paused(t, &until, &pool, &error);
+                self.discover_soon();
             }
             Some(error) => {
                 self.printer
                     .event(Tone::Bad, "failed", &id, &format!("{details}  {error}"));
+                self.discover_soon();
                 if !self.history[t].unstartable {
                     self.history[t].previous = Some(Box::new(previous(&error)));
                 }

@@ -1394,3 +1394,27 @@ fn a_task_file_linked_to_nothing_is_said_so() {
     t.run(&["orchestrate"]).code(1).says(said);
     t.run(&["validate"]).code(2).says(said);
 }
+
+/// A task file written while the graph runs joins when a task ends, also
+/// one that failed: it waited for the next task to complete, its slot
+/// idle meanwhile, while `next` said it would start now (here, forever:
+/// the task that completes next waits for it to run).
+#[test]
+fn a_task_file_found_as_a_task_fails_starts_without_waiting_for_a_success() {
+    let t = Tree::new();
+    // Bounded: without p/late it times out, and fails.
+    t.task(
+        "p/hold",
+        &format!(
+            "timeout: 30s\n{}",
+            sh("while [ ! -f markers/late ]; do sleep 0.02; done")
+        ),
+    );
+    let generate = t.generating("p/late", &sh("mkdir -p markers && touch markers/late"));
+    let script: String = serde_json::from_str(generate.strip_prefix("command: ").unwrap()).unwrap();
+    t.task("p/gen", &sh(&format!("{script} && exit 3")));
+    let run = t.run(&["orchestrate"]);
+    run.code(1).says("found    p/late");
+    assert_eq!(t.state("p/late"), "completed", "{}", run.said());
+    assert_eq!(t.state("p/hold"), "completed", "{}", run.said());
+}
