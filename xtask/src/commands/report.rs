@@ -41,6 +41,18 @@ struct Bar {
     error: Option<String>,
 }
 
+impl Bar {
+    /// Ends the bar of an attempt whose process is gone, its end never
+    /// recorded, at `at` at the latest: `since` says what came then.
+    fn end_unrecorded(&mut self, at: f64, since: &str) {
+        self.end = at.max(self.start);
+        self.to = Some(GONE.to_owned());
+        self.error = Some(format!(
+            "its process is gone, its end not recorded: {since}"
+        ));
+    }
+}
+
 pub fn run(layout: &Layout) -> Result<i32> {
     let defs = crate::model::definitions::load(layout)?;
     let mut warnings = Vec::new();
@@ -201,12 +213,7 @@ fn place(
         // its end never recorded; it ran until then at the latest.
         if event.run_id.is_none() && (from == "running" || from == "merging") {
             if let Some(b) = open.remove(&t) {
-                let bar = &mut bars[b];
-                bar.end = at.max(bar.start);
-                bar.to = Some(GONE.to_owned());
-                bar.error = Some(format!(
-                    "its process is gone, its end not recorded: made {to} since"
-                ));
+                bars[b].end_unrecorded(at, &format!("made {to} since"));
             }
             continue;
         }
@@ -221,6 +228,12 @@ fn place(
             *cost.get_or_insert(0.0) += usd;
         }
         if to == "running" {
+            // A bar still open of an attempt before it (gone with its
+            // machine, its end never recorded, the workspace started over)
+            // ended by then at the latest: a task runs one attempt at once.
+            if let Some(b) = open.remove(&t) {
+                bars[b].end_unrecorded(at, "a later attempt started");
+            }
             open.insert(t, bars.len());
             bars.push(Bar {
                 t,

@@ -3132,35 +3132,8 @@ fn the_report_draws_a_task_reset_after_a_crash_as_gone_not_running() {
     for command in ["reset", "block"] {
         let t = Tree::new();
         t.task("p/a", &waiting_task("a", "true"));
-        let mut orchestrator = spawn_orchestrate(&t, "out");
-        wait_for("the task's pid in its status", || {
-            pid_written(&t, "workspace/outputs/p/a/pid")
-                && t.status("p/a")["pid"] == read_pid(&t.path("workspace/outputs/p/a/pid"))
-        });
-        let task = read_pid(&t.path("workspace/outputs/p/a/pid"));
-        let supervisor = t.status("p/a")["supervisor_pid"].as_u64().unwrap() as u32;
-        orchestrator.kill().unwrap();
-        orchestrator.wait().unwrap();
-        signal(supervisor, libc::SIGKILL);
-        // The task's whole process group (its `sleep` too); a zombie left
-        // for init to reap is gone.
-        // SAFETY: kill has no memory-safety preconditions.
-        unsafe { libc::kill(-(task as i32), libc::SIGKILL) };
-        let group_gone = || {
-            let dir = std::fs::read_dir("/proc").unwrap();
-            !dir.flatten().any(|entry| {
-                let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-                    return false;
-                };
-                let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
-                    .split_whitespace()
-                    .collect();
-                !matches!(fields[0], "Z" | "X") && fields[2] == task.to_string()
-            })
-        };
-        wait_for("the supervisor and the task to be gone", || {
-            !alive(supervisor) && group_gone()
-        });
+        let orchestrator = spawn_orchestrate(&t, "out");
+        down_with_the_machine(&t, orchestrator, &["p/a"]);
         t.run(&[command, "p/a"]).code(0);
         t.run(&["report"]).code(0);
         let html = t.read("workspace/report.html");
@@ -3171,6 +3144,71 @@ fn the_report_draws_a_task_reset_after_a_crash_as_gone_not_running() {
             "{command}: {html}"
         );
     }
+}
+
+/// The machine went down (the run, its supervisor and its tasks killed
+/// at once) and the workspace was started over (`rm -rf workspace/status
+/// workspace/outputs`): the next run resumes the run's id and starts the
+/// tasks again. The attempts that went down, their ends never recorded,
+/// had ended by then: the report drew them running until it was written
+/// (the run's wall time growing with the clock, "most at once" twice what
+/// ran at once).
+#[test]
+fn the_report_ends_an_unrecorded_attempt_where_the_task_s_next_one_starts() {
+    let t = Tree::new();
+    t.task("p/a", &waiting_task("a", "true"));
+    t.task("p/b", &waiting_task("b", "true"));
+    let orchestrator = spawn_orchestrate(&t, "out");
+    down_with_the_machine(&t, orchestrator, &["p/a", "p/b"]);
+    for folder in ["workspace/status", "workspace/outputs"] {
+        std::fs::remove_dir_all(t.path(folder)).unwrap();
+    }
+    t.write("release-a", "");
+    t.write("release-b", "");
+    t.run(&["orchestrate"]).code(0);
+    t.run(&["report"]).code(0);
+    let html = t.read("workspace/report.html");
+    assert!(!html.contains("class=\"bar running"), "{html}");
+    assert!(html.contains("<tr><td>p</td><td>2</td>"), "{html}");
+}
+
+/// Kills `orchestrator`, the supervisor of the tasks `ids` and each one's
+/// process group, as a machine going down does, once their pids are in
+/// their statuses; returns once they are gone.
+fn down_with_the_machine(t: &Tree, mut orchestrator: std::process::Child, ids: &[&str]) {
+    let pid_file = |id: &str| t.path(&format!("workspace/outputs/{id}/pid"));
+    wait_for("the tasks' pids in their statuses", || {
+        ids.iter().all(|id| {
+            pid_written(t, &format!("workspace/outputs/{id}/pid"))
+                && t.status(id)["pid"] == read_pid(&pid_file(id))
+        })
+    });
+    let tasks: Vec<u32> = ids.iter().map(|id| read_pid(&pid_file(id))).collect();
+    let supervisor = t.status(ids[0])["supervisor_pid"].as_u64().unwrap() as u32;
+    orchestrator.kill().unwrap();
+    orchestrator.wait().unwrap();
+    signal(supervisor, libc::SIGKILL);
+    for &task in &tasks {
+        // The task's whole process group (its `sleep` too).
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe { libc::kill(-(task as i32), libc::SIGKILL) };
+    }
+    // A zombie left for init to reap is gone.
+    let group_gone = |task: u32| {
+        let dir = std::fs::read_dir("/proc").unwrap();
+        !dir.flatten().any(|entry| {
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+                return false;
+            };
+            let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
+                .split_whitespace()
+                .collect();
+            !matches!(fields[0], "Z" | "X") && fields[2] == task.to_string()
+        })
+    };
+    wait_for("the supervisor and the tasks to be gone", || {
+        !alive(supervisor) && tasks.iter().all(|&task| group_gone(task))
+    });
 }
 
 /// `monitor` waits for the tasks recorded as running only: its summary
