@@ -245,9 +245,15 @@ impl Why<'_> {
             // Said above: its agent has ended.
             State::Running if s.merging => {}
             State::Running => {
+                let recorded = records::recorded_end(layout, id, s.attempt);
+                let end = recorded.or_else(|| crate::executor::slurm::end_unseen(layout, s));
+                // Ended unseen: it ran until its end, as `progress` says.
+                let until = (end.as_ref())
+                    .and_then(|end| status::parse_timestamp(&end.ended_at))
+                    .unwrap_or_else(SystemTime::now);
                 let elapsed = s
                     .started()
-                    .and_then(|t| SystemTime::now().duration_since(t).ok())
+                    .and_then(|t| until.duration_since(t).ok())
                     .unwrap_or_default();
                 match (&s.job_id, s.queued) {
                     (Some(job), true) => println!(
@@ -263,10 +269,7 @@ impl Why<'_> {
                     ),
                 }
                 let (orchestrate, monitor) = (layout.cmd("orchestrate"), layout.cmd("monitor"));
-                let recorded = records::recorded_end(layout, id, s.attempt);
-                if let Some(end) =
-                    recorded.or_else(|| crate::executor::slurm::end_unseen(layout, s))
-                {
+                if let Some(end) = end {
                     println!(
                         "  but it ended at {} ({}), with no orchestrator to see it: the next `{}` or `{}` records it",
                         end.ended_at,

@@ -1953,4 +1953,13 @@ fn a_task_gone_while_no_orchestrator_ran_is_shown_running_until_its_end() {
         running["elapsed_seconds"].as_u64().unwrap() <= ran,
         "ran {ran}s: {running}"
     );
+    // `why` says so too.
+    let why = t.run(&["why", "p/a"]).stdout;
+    let said: f64 = why
+        .lines()
+        .find_map(|l| l.strip_prefix("p/a is running on agent-1 (attempt 1) for "))
+        .and_then(|rest| rest.strip_suffix('s'))
+        .and_then(|secs| secs.parse().ok())
+        .unwrap_or_else(|| panic!("{why}"));
+    assert!(said <= ran as f64, "ran {ran}s: {why}");
 }
