@@ -599,11 +599,15 @@ impl Run<'_> {
         let outside = (blocked.iter())
             .filter(|&&d| !self.options.selects(&self.graph.tasks[d]))
             .count();
+        let tasks = |n| format::counted(n, "task", "tasks");
         let count = match (blocked.len() - outside, outside) {
-            (_, 0) => format!("{} tasks", blocked.len()),
-            (0, outside) => format!("{outside} tasks outside this run's selection"),
+            (_, 0) => tasks(blocked.len()),
+            (0, outside) => format!("{} outside this run's selection", tasks(outside)),
             (inside, outside) => {
-                format!("{inside} tasks, and {outside} outside this run's selection")
+                format!(
+                    "{}, and {outside} outside this run's selection",
+                    tasks(inside)
+                )
             }
         };
         if !blocked.is_empty() {

@@ -258,7 +258,7 @@ fn a_running_orchestrator_picks_up_decisions_from_another_terminal() {
     // As any failure that blocks others: an alert.
     assert!(
         t.read("out")
-            .contains("ALERT: Task p/doomed failed, blocking 1 tasks"),
+            .contains("ALERT: Task p/doomed failed, blocking 1 task"),
         "{}",
         t.read("out")
     );

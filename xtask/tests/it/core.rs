@@ -12,7 +12,7 @@ fn the_alert_tells_apart_blocked_tasks_outside_the_run_s_selection() {
     t.task("q/d", &format!("dependencies: [p/b]\n{}", sh("true")));
     t.run(&["orchestrate", "--phase", "p"])
         .code(1)
-        .says("ALERT: Task p/b failed, blocking 1 tasks, and 1 outside this run's selection")
+        .says("ALERT: Task p/b failed, blocking 1 task, and 1 outside this run's selection")
         .says("1 failed, 1 blocked");
     assert_eq!(t.state("q/d"), "blocked");
 }

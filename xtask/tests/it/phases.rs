@@ -169,7 +169,7 @@ fn a_failure_in_a_phase_blocks_what_depends_on_the_phase() {
     t.task("02-b/after", &format!("dependencies: [01-a]\n{}", sh(MARK)));
     t.run(&["orchestrate"])
         .code(1)
-        .says("ALERT: Task 01-a/bad failed, blocking 1 tasks");
+        .says("ALERT: Task 01-a/bad failed, blocking 1 task");
     assert_eq!(t.state("02-b/after"), "blocked");
     assert_eq!(t.status("02-b/after")["blocked_by"], "01-a/bad");
     assert_eq!(t.launches("02-b/after"), 0);

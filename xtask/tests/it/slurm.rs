@@ -116,7 +116,7 @@ fn slurm_diamond_with_a_failure() {
     t.task("p/d", &format!("dependencies: [p/b, p/c]\n{}", sh("true")));
     t.run(&["orchestrate"])
         .code(1)
-        .says("ALERT: Task p/b failed, blocking 1 tasks");
+        .says("ALERT: Task p/b failed, blocking 1 task");
     assert_eq!(t.status("p/b")["exit_code"], 3);
     assert_eq!(t.state("p/c"), "completed");
     assert_eq!(t.status("p/d")["blocked_by"], "p/b");
