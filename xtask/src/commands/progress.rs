@@ -88,12 +88,28 @@ struct ReadTask {
     job: Option<String>,
     attempt: Attempt,
     usage: Usage,
+    /// Its status, recorded running: what its agent printed counts once
+    /// its attempt ended unseen.
+    running: Option<status::Status>,
     link: status::Link,
     /// A completed task's files, but its task file, judged.
     unjudged: Option<fingerprint::Unjudged>,
     error: Option<status::ReadError>,
     /// The last line of its log, when asked for and it has run.
     last_log_line: Option<String>,
+}
+
+/// What the attempt of task `task`, recorded running in `status` and
+/// ended unseen, used: with what its agent printed, which the budget
+/// counts (`Budget::seen`) and the next run records.
+fn ended_unseen_usage(
+    layout: &Layout,
+    config: &Config,
+    task: &Task,
+    status: &status::Status,
+) -> Option<Usage> {
+    let report = crate::run::ended_unseen_report(layout, config, task, status)?;
+    Some(Usage::with_report(status, Some(&report)))
 }
 
 /// Running tasks whose Slurm job Slurm lists ended while no run holds the
@@ -136,6 +152,7 @@ impl Read {
                 job: (found.filter(|s| s.status == State::Running)).and_then(|s| s.job_id.clone()),
                 seen: Seen::now(layout, found),
                 usage: Usage::of(found),
+                running: found.filter(|s| s.status == State::Running).cloned(),
                 link: status::Link::of(found, unfinished_run.as_deref()),
                 unjudged: (found.filter(|s| s.status == State::Completed))
                     .and_then(|s| s.fingerprint.as_ref())
@@ -190,7 +207,13 @@ impl Read {
                 }
                 (seen, _) => seen,
             };
-            builder.add(task::phase_of(id), id, seen, task.attempt, task.usage);
+            let usage = match (&seen, &task.running, read()) {
+                (Seen::Running { alive: false, .. }, Some(status), Some(defined)) => {
+                    ended_unseen_usage(layout, &config, defined, status).unwrap_or(task.usage)
+                }
+                _ => task.usage,
+            };
+            builder.add(task::phase_of(id), id, seen, task.attempt, usage);
             if let Some(line) = task.last_log_line {
                 builder.set_last_log_line(line);
             }

@@ -12,6 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 
+use crate::agent::result::Report;
 use crate::model::definitions::Definitions;
 use crate::model::graph::{Dep, Graph};
 use crate::model::layout::Layout;
@@ -552,7 +553,8 @@ fn tables(layout: &Layout, defs: &Definitions, statuses: &[Option<Status>]) -> S
         for t in tasks {
             let s = statuses[t].as_ref();
             let state = states[t];
-            let agent = s.and_then(|s| s.agent.as_ref());
+            let unseen = ended_unseen_report(layout, defs, t, s);
+            let agent = s.and_then(|s| s.agent.as_ref()).or(unseen.as_ref());
             let cost = agent.and_then(|a| a.cost_usd);
             if let Some(cost) = cost {
                 phase_cost = Some(phase_cost.unwrap_or(0.0) + cost);
@@ -593,6 +595,19 @@ fn tables(layout: &Layout, defs: &Definitions, statuses: &[Option<Status>]) -> S
         }
     }
     html
+}
+
+/// What the agent of task `t` printed, recorded running in `status` and
+/// its process gone: its attempt ended unseen, and what it cost counts in
+/// the budget, as the next run records it.
+fn ended_unseen_report(
+    layout: &Layout,
+    defs: &Definitions,
+    t: usize,
+    status: Option<&Status>,
+) -> Option<Report> {
+    let status = status.filter(|s| s.status == State::Running && s.process_gone(layout))?;
+    crate::run::ended_unseen_report(layout, &defs.config, &defs.graph.tasks[t], status)
 }
 
 /// A worktree task's branch, and the commit its work was merged as.

@@ -74,7 +74,7 @@ pub use recovery::second_copy;
 use recovery::Found;
 use running::Running;
 pub use stopping::Stop;
-pub use verdict::{printed_result, unseen_cost};
+pub use verdict::{ended_unseen_report, printed_result, unseen_cost};
 
 /// Runs the graph; returns the process exit code.
 pub fn run(

@@ -441,11 +441,20 @@ pub struct Usage {
 
 impl Usage {
     pub fn of(status: Option<&Status>) -> Usage {
-        status.map_or(Usage::default(), |s| Usage {
-            cpu_seconds: s.cpu_seconds,
-            peak_memory_mb: s.peak_memory_mb,
-            ..Usage::reported(s.agent.as_ref())
+        status.map_or(Usage::default(), |s| {
+            Usage::with_report(s, s.agent.as_ref())
         })
+    }
+
+    /// What `status` says was used, with what its agent reported taken
+    /// from `report` (one the status does not hold yet: its attempt ended
+    /// unseen).
+    pub fn with_report(status: &Status, report: Option<&Report>) -> Usage {
+        Usage {
+            cpu_seconds: status.cpu_seconds,
+            peak_memory_mb: status.peak_memory_mb,
+            ..Usage::reported(report)
+        }
     }
 
     /// What an agent reported.

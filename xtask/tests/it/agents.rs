@@ -2458,6 +2458,38 @@ fn the_views_count_what_an_agent_that_ended_unseen_spent() {
     assert_eq!(ledger.lines().count(), 1, "{ledger}");
 }
 
+/// What an agent that ended while no orchestrator ran printed is shown
+/// where costs are shown, as the budget counts it: `progress` said "Budget:
+/// $0.16 of $5.00 spent" with no cost on the task nor a line of the
+/// latest attempts' cost (not counted as unknown either), and `report`
+/// left its cost out.
+#[test]
+fn the_views_show_the_cost_of_an_agent_that_ended_unseen() {
+    let t = Tree::new();
+    with_budget(&t, "5");
+    ended_unseen(&t);
+    let json = progress_json(&t);
+    assert_eq!(json["budget"]["spent_usd"], 0.1629377, "{json}");
+    assert_eq!(json["cost_usd"], 0.1629377, "{json}");
+    assert_eq!(json["cost_unknown_tasks"], 0, "{json}");
+    assert_eq!(json["tasks"][0]["cost_usd"], 0.1629377, "{json}");
+    t.run(&["progress"])
+        .says("Budget: $0.16 of $5.00 spent")
+        .says("Cost of the latest attempts: $0.16");
+    let tasks = t.run(&["progress", "--tasks"]).said();
+    let line = tasks
+        .lines()
+        .find(|l| l.contains("p/a"))
+        .unwrap_or_default();
+    assert!(line.contains("$0.16"), "{tasks}");
+    t.run(&["report"]).code(0);
+    let report = t.read("workspace/report.html");
+    assert!(
+        report.contains("Phase cost (latest attempts): $0.16"),
+        "{report}"
+    );
+}
+
 /// `prompt` tells the budget left as the next run counts it: less what an
 /// agent that ended while no orchestrator ran spent, as the other views
 /// say (it told the whole budget).
