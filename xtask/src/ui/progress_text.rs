@@ -31,8 +31,14 @@ pub fn print_tasks(progress: &Progress) {
         if task.process_gone {
             line += &format!("  {}", status::gone_note(task.state == "merging"));
         }
-        if let Some(error) = &task.error {
-            line += &format!("  {error}");
+        // A paused task's error is its CLI's words, which may end in the
+        // epoch it resets at: said as the dashboard says it.
+        match (&task.rate_limited_until, &task.error) {
+            (Some(until), _) => {
+                line += &format!("  {}", paused_until(Some(until), task.pool.as_deref()))
+            }
+            (None, Some(error)) => line += &format!("  {error}"),
+            (None, None) => {}
         }
         if let Some(cost) = task.cost_usd {
             line += &format!("  {}", format::usd(cost));
@@ -237,14 +243,16 @@ pub fn budget_text(budget: &BudgetLine) -> String {
 
 /// `rate limited until 15:00 (pool anthropic)`.
 pub fn paused_reason(task: &PausedTask) -> String {
-    let until = task
-        .rate_limited_until
-        .as_deref()
-        .and_then(status::parse_timestamp)
-        .map_or("?".to_owned(), format::clock);
+    paused_until(task.rate_limited_until.as_deref(), task.pool.as_deref())
+}
+
+/// `rate limited until 15:00 (pool anthropic)`, of a task paused `until`
+/// (a status's timestamp) in `pool`.
+fn paused_until(until: Option<&str>, pool: Option<&str>) -> String {
+    let until = (until.and_then(status::parse_timestamp)).map_or("?".to_owned(), format::clock);
     format!(
         "rate limited until {until} (pool {})",
-        task.pool.as_deref().unwrap_or(UNNAMED_POOL)
+        pool.unwrap_or(UNNAMED_POOL)
     )
 }
 

@@ -1017,6 +1017,42 @@ fn a_task_whose_pool_is_paused_by_another_is_paused_in_every_view() {
     child.wait().unwrap();
 }
 
+/// `progress --tasks` says a task paused by a rate limit as the dashboard
+/// does, until when and in which pool: it gave its stored error, the CLI's
+/// words with the epoch they end in ("usage limit reached|1796650144").
+#[test]
+fn progress_tasks_says_a_paused_task_as_the_dashboard_does() {
+    let t = Tree::new();
+    t.config(&format!(
+        "{}  pool: anthropic\nkill_grace: 1s\n",
+        agent("claude", "claude-json")
+    ));
+    t.task("p/a", "");
+    scenario(&t, "p/a", &["limit-in:300 1", "success.json"]);
+    let mut child = t.start(&["orchestrate"]);
+    wait_for("p/a paused", || {
+        t.exists("workspace/status/p/a.json") && t.status("p/a")["rate_limited_until"].is_string()
+    });
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    child.wait().unwrap();
+    assert!(error(&t, "p/a").contains("usage limit reached|"));
+    let dashboard = t.run(&["progress"]).stdout;
+    let said = dashboard
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("paused   p/a: "))
+        .unwrap_or_else(|| panic!("{dashboard}"))
+        .to_owned();
+    assert!(said.starts_with("rate limited until "), "{dashboard}");
+    let tasks = t.run(&["progress", "--tasks"]).stdout;
+    let line = tasks
+        .lines()
+        .find(|l| l.contains("p/a"))
+        .unwrap_or_default();
+    assert!(line.contains(&format!("  {said}")), "{tasks}");
+    assert!(!line.contains('|'), "{tasks}");
+}
+
 /// A task whose own pause ends before its pool's (another task's later
 /// limit) waits for the pool's: `progress` (its `--json` too) and `why`
 /// said it was paused until its own reset, which neither `next` nor the
