@@ -255,14 +255,23 @@ impl Why<'_> {
                     .started()
                     .and_then(|t| until.duration_since(t).ok())
                     .unwrap_or_default();
+                // Gone, it ran (its status says running until a run
+                // records its end, as `progress` says), for as long as it
+                // did: until its end, else at most until now.
+                let gone = end.is_some() || !s.looked_after(layout);
+                let (runs, for_) = match (gone, &end) {
+                    (false, _) => ("is running", "for"),
+                    (true, Some(_)) => ("ran", "for"),
+                    (true, None) => ("ran", "for at most"),
+                };
                 match (&s.job_id, s.queued) {
-                    (Some(job), true) => println!(
+                    (Some(job), true) if !gone => println!(
                         "{id} is queued in Slurm as job {job} (attempt {}, {agent}) for {}: `squeue -j {job}` says what it waits for",
                         s.attempt,
                         format::duration(elapsed)
                     ),
                     (job, _) => println!(
-                        "{id} is running on {agent}{} (attempt {}) for {}",
+                        "{id} {runs} on {agent}{} (attempt {}) {for_} {}",
                         job.as_ref().map_or(String::new(), |job| format!(" as Slurm job {job}")),
                         s.attempt,
                         format::duration(elapsed)
@@ -271,15 +280,15 @@ impl Why<'_> {
                 let (orchestrate, monitor) = (layout.cmd("orchestrate"), layout.cmd("monitor"));
                 if let Some(end) = end {
                     println!(
-                        "  but it ended at {} ({}), with no orchestrator to see it: the next `{}` or `{}` records it",
+                        "  and ended at {} ({}), with no orchestrator to see it: the next `{}` or `{}` records its end (its status says running until then)",
                         end.ended_at,
                         end.how(),
                         orchestrate,
                         monitor
                     );
-                } else if !s.looked_after(layout) {
+                } else if gone {
                     println!(
-                        "  but its process is gone: the next `{}` or `{}` records how it ended",
+                        "  and its process is gone: the next `{}` or `{}` records how it ended (its status says running until then)",
                         orchestrate, monitor
                     );
                 }

@@ -1909,7 +1909,7 @@ fn progress_json_leaves_out_the_last_log_line_of_an_empty_log() {
 /// A task whose process ended while no orchestrator was alive ran until
 /// its end: `progress` counted its running time on to now (a task of a
 /// second, ended an hour before, had run for an hour), beside its own
-/// "its process is gone".
+/// "its process is gone"; `why` said it "is running ... but it ended".
 #[test]
 fn a_task_gone_while_no_orchestrator_ran_is_shown_running_until_its_end() {
     let t = Tree::new();
@@ -1953,11 +1953,24 @@ fn a_task_gone_while_no_orchestrator_ran_is_shown_running_until_its_end() {
         running["elapsed_seconds"].as_u64().unwrap() <= ran,
         "ran {ran}s: {running}"
     );
-    // `why` says so too.
+    // `why` says so too, in words that hold: it ran, and ended (it said
+    // "p/a is running on agent-1 ... for 1.0s, but it ended at ...").
     let why = t.run(&["why", "p/a"]).stdout;
+    assert!(!why.contains("is running"), "{why}");
+    let ended_at = record["ended_at"].as_str().unwrap();
+    assert!(
+        why.contains(&format!(
+            "\n  and ended at {ended_at} (exit code 0), with no orchestrator to see it: the next `"
+        )),
+        "{why}"
+    );
+    assert!(
+        why.contains("records its end (its status says running until then)"),
+        "{why}"
+    );
     let said: f64 = why
         .lines()
-        .find_map(|l| l.strip_prefix("p/a is running on agent-1 (attempt 1) for "))
+        .find_map(|l| l.strip_prefix("p/a ran on agent-1 (attempt 1) for "))
         .and_then(|rest| rest.strip_suffix('s'))
         .and_then(|secs| secs.parse().ok())
         .unwrap_or_else(|| panic!("{why}"));
