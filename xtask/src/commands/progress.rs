@@ -45,6 +45,9 @@ pub fn run(layout: &Layout, json: bool, tasks: bool) -> Result<i32> {
             progress.problems = invalid.problems.iter().map(|p| p.to_string()).collect();
         }
     }
+    if json || tasks {
+        mark_branches_removed(layout, &mut progress.tasks);
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&progress)?);
     } else if tasks {
@@ -57,6 +60,16 @@ pub fn run(layout: &Layout, json: bool, tasks: bool) -> Result<i32> {
     } else {
         crate::exit::INVALID
     })
+}
+
+/// Marks the task lines whose branch is gone from the repository since
+/// (one listing of its branches), as `why` says it.
+fn mark_branches_removed(layout: &Layout, tasks: &mut [TaskLine]) {
+    let named = tasks.iter().filter_map(|line| line.branch.as_deref());
+    let gone = crate::git::repo::branches_gone(layout, named);
+    for line in tasks.iter_mut() {
+        line.branch_removed = line.branch.as_ref().is_some_and(|b| gone.contains(b));
+    }
 }
 
 /// `progress --watch`: the live view of a run started elsewhere, with its

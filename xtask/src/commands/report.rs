@@ -6,7 +6,7 @@
 //! `workspace/events.jsonl` (each attempt's start and end on one clock), the
 //! tables from the status files.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fmt::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -546,6 +546,12 @@ fn tables(layout: &Layout, defs: &Definitions, statuses: &[Option<Status>]) -> S
     }
     let blockers = status::shown_blockers(layout, &defs.graph, statuses);
     let states = status::shown_states(layout, &defs.graph, statuses, &blockers);
+    // One listing of the branches for the whole table.
+    let named = statuses
+        .iter()
+        .flatten()
+        .filter_map(|s| s.branch.as_deref());
+    let gone = crate::git::repo::branches_gone(layout, named);
     let mut html = String::from("<h2>Tasks</h2>");
     for (phase, tasks) in by_phase {
         write!(html, "<h3>{}</h3><table><tr><th>task</th><th>status</th><th>attempts</th><th>duration</th><th>exit code</th><th>CPU</th><th>peak memory</th><th>cost</th><th>tokens in/out</th><th>branch</th><th>error</th></tr>", esc(phase)).unwrap();
@@ -579,7 +585,7 @@ fn tables(layout: &Layout, defs: &Definitions, statuses: &[Option<Status>]) -> S
                 s.and_then(|s| s.peak_memory_mb).map(|m| format!("{m:.0} MiB")).unwrap_or_default(),
                 cost.map(format::usd).unwrap_or_default(),
                 tokens.unwrap_or_default(),
-                esc(&branch_cell(s)),
+                esc(&branch_cell(s, &gone)),
                 esc(s.filter(|_| state != "pending").and_then(|s| s.error.as_deref().or(blockers[t].as_ref().and_then(|by| by.as_deref()))).unwrap_or("")),
             )
             .unwrap();
@@ -610,17 +616,19 @@ fn ended_unseen_report(
     crate::run::ended_unseen_report(layout, &defs.config, &defs.graph.tasks[t], status)
 }
 
-/// A worktree task's branch, and the commit its work was merged as.
-fn branch_cell(status: Option<&Status>) -> String {
-    let Some(s) = status else {
+/// A worktree task's branch, the commit its work was merged as, and
+/// whether the branch is `gone` since (as `why` says it).
+fn branch_cell(status: Option<&Status>, gone: &HashSet<String>) -> String {
+    let Some(branch) = status.and_then(|s| s.branch.as_ref()) else {
         return String::new();
     };
-    match (&s.branch, &s.merged_commit) {
-        (Some(branch), Some(commit)) => {
-            format!("{branch} (merged as {})", &commit[..commit.len().min(12)])
-        }
-        (Some(branch), None) => branch.clone(),
-        _ => String::new(),
+    let merged = (status.and_then(|s| s.merged_commit.as_ref()))
+        .map(|commit| format!("merged as {}", &commit[..commit.len().min(12)]));
+    let removed = gone.contains(branch).then(|| "removed since".to_owned());
+    let notes: Vec<String> = merged.into_iter().chain(removed).collect();
+    match notes.is_empty() {
+        true => branch.clone(),
+        false => format!("{branch} ({})", notes.join(", ")),
     }
 }
 

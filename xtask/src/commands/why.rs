@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use anyhow::Result;
 
 use crate::git::merge;
-use crate::git::repo::Repo;
+use crate::git::repo::{branches_gone, Repo};
 use crate::model::config::{Approve, Config, UNNAMED_POOL};
 use crate::model::definitions::{self, Definitions};
 use crate::model::graph::Dep;
@@ -121,9 +121,9 @@ impl Why<'_> {
                 self.recorded(t, &s);
                 if let Some(branch) = &s.branch {
                     let base = s.base_commit.as_deref().unwrap_or("?");
-                    let gone = match branch_gone(self.layout, branch) {
-                        true => ": removed since",
-                        false => "",
+                    let gone = match branches_gone(self.layout, [branch.as_str()]).is_empty() {
+                        false => ": removed since",
+                        true => "",
                     };
                     println!(
                         "  branch {branch}, from {}{gone}",
@@ -775,16 +775,6 @@ enum Unfinished {
     Live,
     /// It was stopped before it ended: the next run resumes it.
     Stopped,
-}
-
-/// Whether the task branch `branch` a status names is gone from the
-/// repository (`clean`, or `worktrees.remove_merged`, removes a branch
-/// whose work is merged): no longer where its work is. Not when git cannot
-/// tell.
-fn branch_gone(layout: &Layout, branch: &str) -> bool {
-    Repo::open(layout)
-        .and_then(|repo| repo.branch_commit(branch))
-        .is_ok_and(|commit| commit.is_none())
 }
 
 /// What holds the merge queue when a person's work (a merge or rebase of

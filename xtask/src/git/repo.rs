@@ -5,6 +5,7 @@
 
 use anyhow::{bail, Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -66,6 +67,28 @@ pub struct Repo {
     /// writes try once, until one gets through (shared with the `Repo`s
     /// of other threads, `for_another_thread`).
     config_lock_stale: Arc<AtomicBool>,
+}
+
+/// Which of the task branches `named` (as their statuses name them) are
+/// gone from the repository of `layout` (`clean`, `worktrees.remove_merged`
+/// or a person removed them): no longer where their work is, which the
+/// views say. One listing of the branches, none when no branch is named;
+/// none gone when git cannot tell.
+pub fn branches_gone<'a>(
+    layout: &Layout,
+    named: impl IntoIterator<Item = &'a str>,
+) -> HashSet<String> {
+    let mut named = named.into_iter().peekable();
+    if named.peek().is_none() {
+        return HashSet::new();
+    }
+    let Ok(there) = Repo::open(layout).and_then(|repo| repo.branches()) else {
+        return HashSet::new();
+    };
+    named
+        .filter(|branch| !there.contains(*branch))
+        .map(str::to_owned)
+        .collect()
 }
 
 impl Repo {
@@ -178,6 +201,19 @@ impl Repo {
             .strip_prefix("refs/heads/")
             .map(str::to_owned)
             .filter(|b| !b.is_empty()))
+    }
+
+    /// Every branch, by name (one `git for-each-ref`).
+    pub fn branches(&self) -> Result<HashSet<String>> {
+        let sh = &self.sh;
+        let text = run(prep(cmd!(
+            sh,
+            "git for-each-ref --format=%(refname) refs/heads"
+        )))?;
+        let names = text
+            .lines()
+            .filter_map(|name| name.strip_prefix("refs/heads/"));
+        Ok(names.map(str::to_owned).collect())
     }
 
     /// The commit a branch points to, if the branch exists.

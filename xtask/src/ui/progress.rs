@@ -100,6 +100,10 @@ pub struct TaskLine {
     /// commit its work was merged as.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub branch: Option<String>,
+    /// Its branch is gone from the repository since (`clean`,
+    /// `worktrees.remove_merged`, a person): no longer where its work is.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub branch_removed: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub merged_commit: Option<String>,
     /// Its pool, and until when a rate limit pauses it (paused tasks).
@@ -625,6 +629,7 @@ impl Builder {
             blocked_by: None,
             last_log_line: None,
             branch: attempt.branch,
+            branch_removed: false,
             merged_commit: attempt.merged_commit,
             pool: attempt.pool,
             rate_limited_until: None,

@@ -48,6 +48,9 @@ pub fn print_tasks(progress: &Progress) {
         }
         if let Some(branch) = &task.branch {
             line += &format!("  {branch}");
+            if task.branch_removed {
+                line += " (removed since)";
+            }
         }
         if let Some(commit) = &task.merged_commit {
             line += &format!("  merged as {}", &commit[..commit.len().min(12)]);

@@ -2758,6 +2758,47 @@ fn why_says_a_task_branch_removed_since_is_gone() {
         .says("  merged into the integration branch as ");
 }
 
+/// `progress --tasks` (and its `--json`) and `report`'s branch column say
+/// a task branch removed since is gone, as `why` does: they named it as
+/// if it held the task's work still. A branch there is named alone.
+#[test]
+fn progress_and_report_say_a_task_branch_removed_since_is_gone() {
+    let t = repo("");
+    t.task("p/a", &commit("a.txt", "a"));
+    t.task("p/b", &commit("b.txt", "b"));
+    t.run(&["orchestrate"]).code(0);
+    // Removed by hand: p/b's branch stays.
+    t.git(&["worktree", "remove", "--force", "workspace/worktrees/p/a"]);
+    t.git(&["branch", "-D", "task/p/a"]);
+    let tasks = t.run(&["progress", "--tasks"]).stdout;
+    let line = |id: &str| {
+        let line = tasks.lines().find(|l| l.contains(&format!(" {id} ")));
+        line.unwrap_or_else(|| panic!("{tasks}")).to_owned()
+    };
+    assert!(
+        line("p/a").contains("  task/p/a (removed since)  merged as "),
+        "{tasks}"
+    );
+    assert!(line("p/b").contains("  task/p/b  merged as "), "{tasks}");
+    let json = progress_json(&t);
+    let task = |id: &str| {
+        json["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["task_id"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(task("p/a")["branch_removed"], true, "{json}");
+    assert!(task("p/b").get("branch_removed").is_none(), "{json}");
+    t.run(&["report"]).code(0);
+    let report = t.read("workspace/report.html");
+    assert!(report.contains("<td>task/p/a (merged as "), "{report}");
+    assert!(report.contains(", removed since)</td>"), "{report}");
+    assert_eq!(report.matches("removed since").count(), 1, "{report}");
+}
+
 /// The run's summary names the first 20 worktrees its end removed, then
 /// how many more (40 tasks gave 40 lines).
 #[test]
