@@ -133,8 +133,20 @@ impl Why<'_> {
                 if let Some(commit) = &s.merged_commit {
                     println!("  merged into the integration branch as {commit}");
                 }
-                if let Some(agent) = &s.agent {
-                    println!("  agent reported: {}", describe_report(agent));
+                // Ended unseen, what it printed is read as the next run
+                // will record it (the budget counts its cost already).
+                let unseen = (s.agent.is_none() && s.process_gone(self.layout))
+                    .then(|| {
+                        let task = &self.defs.graph.tasks[t];
+                        crate::run::ended_unseen_report(self.layout, &self.defs.config, task, &s)
+                    })
+                    .flatten();
+                let recorded = match unseen {
+                    Some(_) => " (the next run records it)",
+                    None => "",
+                };
+                if let Some(agent) = s.agent.as_ref().or(unseen.as_ref()) {
+                    println!("  agent reported{recorded}: {}", describe_report(agent));
                     if let Some(refused) = agent.refused_in_full() {
                         println!("  {refused}");
                     }

@@ -2498,7 +2498,7 @@ fn the_views_count_what_an_agent_that_ended_unseen_spent() {
 /// where costs are shown, as the budget counts it: `progress` said "Budget:
 /// $0.16 of $5.00 spent" with no cost on the task nor a line of the
 /// latest attempts' cost (not counted as unknown either), and `report`
-/// left its cost out.
+/// and `why` left its cost out.
 #[test]
 fn the_views_show_the_cost_of_an_agent_that_ended_unseen() {
     let t = Tree::new();
@@ -2524,6 +2524,9 @@ fn the_views_show_the_cost_of_an_agent_that_ended_unseen() {
         report.contains("Phase cost (latest attempts): $0.16"),
         "{report}"
     );
+    t.run(&["why", "p/a"])
+        .says("  agent reported (the next run records it): ")
+        .says(", $0.16, ");
 }
 
 /// `prompt` tells the budget left as the next run counts it: less what an
