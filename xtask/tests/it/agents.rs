@@ -981,15 +981,7 @@ fn a_task_whose_pool_is_paused_by_another_is_paused_in_every_view() {
         &["rate_limited_api_429.json 1", "success.json"],
     );
     scenario(&t, "p/far", &["limit-in:600 1 0.5", "success.json"]);
-    let mut child = t.start(&["orchestrate"]);
-    let paused = |id: &str| {
-        t.exists(&format!("workspace/status/{id}.json"))
-            && t.status(id)["rate_limited_until"].is_string()
-    };
-    wait_for("both paused", || paused("p/near") && paused("p/far"));
-    // SAFETY: kill has no memory-safety preconditions.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    child.wait().unwrap();
+    stop_once_both_paused(&t);
     let until = t.status("p/near")["rate_limited_until"]
         .as_str()
         .unwrap()
@@ -1053,6 +1045,20 @@ fn progress_tasks_says_a_paused_task_as_the_dashboard_does() {
     assert!(!line.contains('|'), "{tasks}");
 }
 
+/// Runs the graph until `p/near` and `p/far` are both paused by their
+/// rate limits, then stops the run (SIGTERM).
+fn stop_once_both_paused(t: &Tree) {
+    let mut child = t.start(&["orchestrate"]);
+    let paused = |id: &str| {
+        t.exists(&format!("workspace/status/{id}.json"))
+            && t.status(id)["rate_limited_until"].is_string()
+    };
+    wait_for("both paused", || paused("p/near") && paused("p/far"));
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    child.wait().unwrap();
+}
+
 /// A task whose own pause ends before its pool's (another task's later
 /// limit) waits for the pool's: `progress` (its `--json` too) and `why`
 /// said it was paused until its own reset, which neither `next` nor the
@@ -1068,15 +1074,7 @@ fn a_task_paused_until_before_its_pool_s_pause_is_shown_paused_until_the_pool_s(
     t.task("p/far", "");
     scenario(&t, "p/near", &["limit-in:300 1", "success.json"]);
     scenario(&t, "p/far", &["limit-in:600 1 0.5", "success.json"]);
-    let mut child = t.start(&["orchestrate"]);
-    let paused = |id: &str| {
-        t.exists(&format!("workspace/status/{id}.json"))
-            && t.status(id)["rate_limited_until"].is_string()
-    };
-    wait_for("both paused", || paused("p/near") && paused("p/far"));
-    // SAFETY: kill has no memory-safety preconditions.
-    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    child.wait().unwrap();
+    stop_once_both_paused(&t);
     let until =
         |value: &serde_json::Value| humantime::parse_rfc3339(value.as_str().unwrap()).unwrap();
     let far = until(&t.status("p/far")["rate_limited_until"]);
