@@ -14,6 +14,7 @@ use camino::Utf8PathBuf;
 
 use super::load::{self, Disk, Invalid, Reader};
 use super::readiness::{Node, Walk};
+use super::starts;
 use super::Run;
 use crate::model::config::UNNAMED_POOL;
 use crate::model::discovery;
@@ -448,7 +449,11 @@ impl Run<'_> {
     /// the final status of: its end is then recovered from it as any
     /// other's (and not told twice). Taken for a start that never happened,
     /// it was begun again under the same number. A record on disk wins.
-    fn record_told_start_failure(&self, t: usize, record: &ExitRecord) -> Result<()> {
+    /// One every retry would meet again is not retried in this run either,
+    /// as it says (told "not retried", it was then tried again).
+    fn record_told_start_failure(&mut self, t: usize, record: &ExitRecord) -> Result<()> {
+        let told = record.message.as_deref().unwrap_or_default();
+        self.history[t].unstartable = told.contains(starts::NOT_RETRIED);
         let id = &self.graph.tasks[t].id;
         let attempt = record.attempt.unwrap_or(0);
         if records::recorded_end(self.layout, id, attempt).is_some() {

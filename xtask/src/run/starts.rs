@@ -25,6 +25,11 @@ use crate::state::status::{self, Ending};
 use crate::state::{logs, outputs};
 use crate::ui::printer::Tone;
 
+/// What the error of a start that every retry would meet again says (a
+/// branch in its worktree's way, a template that does not render); read
+/// back by a run that takes up such a failure told before a kill.
+pub(super) const NOT_RETRIED: &str = "not retried, each attempt would fail the same way";
+
 impl Run<'_> {
     /// Starts ready tasks while the limits allow.
     pub(super) fn launch_ready(&mut self) -> Result<()> {
@@ -215,7 +220,7 @@ impl Run<'_> {
         };
         self.history[t].unstartable = again.is_some();
         let error = match again {
-            Some(fix) => anyhow!("{error:#}; not retried, each attempt would fail the same way: {fix}, then run the task again"),
+            Some(fix) => anyhow!("{error:#}; {NOT_RETRIED}: {fix}, then run the task again"),
             None => error,
         };
         let log = self.layout.log_file(&self.graph.tasks[t].id);

@@ -98,14 +98,23 @@ fn a_first_try_that_never_started_is_attempt_1_again() {
 /// (`running -> pending` after `failed`) and ran it again under the same
 /// number. The kill is made while the worktree is made (a hook holds it),
 /// and the `failed` the killed run would have told next is appended as
-/// it tells it.
+/// it tells it. With retries left, the run that takes it up does not try
+/// it again either, as the failure it tells says (it told "not retried",
+/// then started attempt 2, told the start failure as the one before).
 #[test]
 fn a_start_failure_told_before_a_kill_is_not_tried_again_under_its_number() {
+    for retries in [0, 1] {
+        a_start_failure_told_before_a_kill(retries);
+    }
+}
+
+fn a_start_failure_told_before_a_kill(retries: u32) {
     let t = repo("");
     // The integration worktree made first: the hook holds the task's.
     t.task("p/first", &sh("true"));
     t.run(&["orchestrate"]).code(0);
-    t.task("p/a", &sh("echo ran attempt $TASK_ATTEMPT"));
+    let task = sh("echo ran attempt $TASK_ATTEMPT");
+    t.task("p/a", &format!("retries: {retries}\n{task}"));
     kill_while_its_worktree_is_made(&t, 1);
     let events = t.read("workspace/events.jsonl");
     let mut failed: serde_json::Value =
