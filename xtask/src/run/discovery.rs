@@ -55,8 +55,12 @@ impl Run<'_> {
     /// pause, a success that opens no gate): the task folders are scanned
     /// within `rescan_after` of the last scan. A task file that appeared
     /// meanwhile waited for the next success, its slot idle, while `next`
-    /// said it would start.
+    /// said it would start. Not in a stop: nothing more starts, and the
+    /// scan of a large tree would hold it (the next run finds the file).
     pub(super) fn discover_soon(&mut self) {
+        if self.stop.is_some() {
+            return;
+        }
         let after = self.rescan_after();
         if self.discovered_at.elapsed() >= after {
             self.discover();

@@ -4094,3 +4094,34 @@ fn the_stdout_of_an_agent_whose_file_and_supervisor_are_gone_is_in_its_log() {
     assert!(after.contains("\"total_cost_usd\""), "{log}");
     assert_eq!(t.status("p/a")["agent"]["cost_usd"], 0.1629377);
 }
+
+/// A run stopping (Ctrl-C) does not scan the task folders as its tasks end
+/// interrupted: nothing more starts, and a scan of a large tree would hold
+/// the stop (a task file written meanwhile was found and said as the run
+/// stopped). The next run finds it.
+#[test]
+fn a_stopping_run_does_not_scan_for_task_files_as_its_tasks_end() {
+    let t = Tree::new();
+    t.task(
+        "p/a",
+        &sh("touch started; while [ ! -f never ]; do sleep 0.02; done"),
+    );
+    let mut run = spawn_orchestrate(&t, "run.out");
+    wait_for("p/a to start", || t.exists("started"));
+    t.task("p/new", &sh("true"));
+    signal(run.id(), libc::SIGINT);
+    assert_eq!(
+        run.wait().unwrap().code(),
+        Some(130),
+        "{}",
+        t.read("run.out")
+    );
+    assert!(
+        !t.read("run.out").contains("p/new"),
+        "{}",
+        t.read("run.out")
+    );
+    t.write("never", "");
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.state("p/new"), "completed");
+}
