@@ -36,13 +36,29 @@ pub fn last_line(path: &Utf8Path) -> String {
 /// watchdog reads for a question. A question fits in a line of a
 /// terminal; a longer last line is output (a JSON event of an agent CLI
 /// quoting a tool's output, cut, no longer looks like JSON), never a
-/// question, even where its end reads like one.
+/// question, even where its end reads like one. The run's own lines after
+/// it (the task was stopped, then continued) are not what the task asked
+/// last: passed over.
 pub fn last_short_line(path: &Utf8Path) -> String {
     let end = read_end(path, LAST_LINE_BYTES);
-    match last_nonblank(&end.text) {
+    match last_nonblank(without_our_last_lines(&end.text)) {
         Some((0, _)) if !end.whole => String::new(),
         Some((_, line)) => line,
         None => String::new(),
+    }
+}
+
+/// `text` without the run's own lines at its end (each begins a line:
+/// `append_line`).
+fn without_our_last_lines(text: &str) -> &str {
+    let mut text = text;
+    loop {
+        let body = text.trim_end_matches(['\n', '\r']);
+        let start = body.rfind('\n').map_or(0, |i| i + 1);
+        if start == 0 || !body[start..].starts_with(OURS) {
+            return text;
+        }
+        text = &body[..start];
     }
 }
 
@@ -426,6 +442,22 @@ const REWRITTEN: &str = "xtask: the task wrote its stdout again from its start (
 
 #[cfg(test)]
 mod tests {
+    /// What the task asked last is found under the run's lines after it,
+    /// never before the text read (a line that may begin before it).
+    #[test]
+    fn the_run_s_last_lines_are_passed_over() {
+        let asked = "work\nProceed? (y/n) \nxtask: stopped\nxtask: continued\n";
+        assert_eq!(
+            super::without_our_last_lines(asked),
+            "work\nProceed? (y/n) \n"
+        );
+        assert_eq!(
+            super::without_our_last_lines("xtask: only\n"),
+            "xtask: only\n"
+        );
+        assert_eq!(super::without_our_last_lines("done\n"), "done\n");
+    }
+
     /// The last `n` lines start where `tail -n` starts them, also when
     /// they span the blocks the file is read in from its end.
     #[test]

@@ -2509,6 +2509,29 @@ fn a_task_said_stopped_and_continued_is_still_idle() {
     assert_eq!(t.status("p/a")["ending"], "idle_timeout");
 }
 
+/// A task stopped and continued as it asks a question is stopped as
+/// waiting for input: the lines that say it was stopped and continued are
+/// the run's, not what it asked last (they hid the question, and only its
+/// timeout stopped it).
+#[test]
+fn a_question_the_run_said_a_stop_after_is_still_the_question() {
+    let t = Tree::new();
+    t.config("prompt_idle: 1s\n");
+    let asks = "printf 'Proceed? (y/n) '; echo $$ > pid; kill -TSTP $$; sleep 30";
+    t.task("p/a", &format!("timeout: 20s\n{}", sh(asks)));
+    let mut run = t.start(&["orchestrate"]);
+    let log = || std::fs::read_to_string(t.path("workspace/logs/p/a.log")).unwrap_or_default();
+    wait_for("the task to stop itself", || {
+        log().contains("stopped by SIGTSTP")
+    });
+    let pid = read_pid(&t.path("pid"));
+    signal_until(pid, libc::SIGCONT, "the run's end", || {
+        run.try_wait().unwrap().is_some()
+    });
+    let status = t.status("p/a");
+    assert_eq!(status["ending"], "waiting_for_input", "{status}\n{}", log());
+}
+
 /// A talking task whose log's times are ahead of this machine's clock
 /// (a file server's clock ahead of ours) is not taken for idle: a log
 /// written "in the future" was written just now, not never.
