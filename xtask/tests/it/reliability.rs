@@ -2497,15 +2497,7 @@ fn a_task_said_stopped_and_continued_is_still_idle() {
         "p/a",
         &format!("idle_timeout: 1s\ntimeout: 20s\n{}", sh(stops)),
     );
-    let mut run = t.start(&["orchestrate"]);
-    let log = || std::fs::read_to_string(t.path("workspace/logs/p/a.log")).unwrap_or_default();
-    wait_for("the task to stop itself", || {
-        log().contains("stopped by SIGTSTP")
-    });
-    let pid = read_pid(&t.path("pid"));
-    signal_until(pid, libc::SIGCONT, "the run's end", || {
-        run.try_wait().unwrap().is_some()
-    });
+    continued_until_the_run_ends(&t);
     assert_eq!(t.status("p/a")["ending"], "idle_timeout");
 }
 
@@ -2519,6 +2511,14 @@ fn a_question_the_run_said_a_stop_after_is_still_the_question() {
     t.config("prompt_idle: 1s\n");
     let asks = "printf 'Proceed? (y/n) '; echo $$ > pid; kill -TSTP $$; sleep 30";
     t.task("p/a", &format!("timeout: 20s\n{}", sh(asks)));
+    let log = continued_until_the_run_ends(&t);
+    let status = t.status("p/a");
+    assert_eq!(status["ending"], "waiting_for_input", "{status}\n{log}");
+}
+
+/// Runs the graph, whose task `p/a` writes its pid to `pid` and stops
+/// itself (SIGTSTP): continued (SIGCONT) until the run ends. Returns its log.
+fn continued_until_the_run_ends(t: &Tree) -> String {
     let mut run = t.start(&["orchestrate"]);
     let log = || std::fs::read_to_string(t.path("workspace/logs/p/a.log")).unwrap_or_default();
     wait_for("the task to stop itself", || {
@@ -2528,8 +2528,7 @@ fn a_question_the_run_said_a_stop_after_is_still_the_question() {
     signal_until(pid, libc::SIGCONT, "the run's end", || {
         run.try_wait().unwrap().is_some()
     });
-    let status = t.status("p/a");
-    assert_eq!(status["ending"], "waiting_for_input", "{status}\n{}", log());
+    log()
 }
 
 /// A talking task whose log's times are ahead of this machine's clock
