@@ -326,7 +326,7 @@ impl Cleaning<'_> {
             )?);
             if !changed.is_empty() {
                 self.tell(format!(
-                    "kept     {branch}: uncommitted changes in {}: {}",
+                    "kept     {branch}: uncommitted changes in {}: {}; commit or remove them, then clean again",
                     layout.display(folder),
                     changed.join(", ")
                 ));

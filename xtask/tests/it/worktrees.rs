@@ -2545,7 +2545,7 @@ fn files_brought_into_a_worktree_are_never_committed_and_go_with_it() {
     assert_eq!(files, [".gitignore", "README.md", "a.txt", "b.txt"]);
     // Someone's file in p/b's worktree after its merge.
     t.write("workspace/worktrees/p/b/notes.txt", "mine\n");
-    let kept = "kept     task/p/b: uncommitted changes in workspace/worktrees/p/b: notes.txt";
+    let kept = "kept     task/p/b: uncommitted changes in workspace/worktrees/p/b: notes.txt, .env (edited since worktrees.copy copied it); commit or remove them, then clean again";
     t.run(&["clean", "--dry-run"])
         .code(0)
         .says("would remove task/p/a and workspace/worktrees/p/a")
