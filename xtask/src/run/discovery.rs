@@ -414,29 +414,22 @@ impl Run<'_> {
             let id = self.graph.tasks[*t].id.clone();
             match told.remove(&id) {
                 Some(since) => {
-                    let start_failure = since.start_failure(status.attempt);
-                    let started = since.started;
-                    told_of.insert(
-                        *t,
-                        Told {
-                            started,
-                            start_failure,
-                        },
-                    );
+                    let told = Told {
+                        started: since.started,
+                        start_failure: since.start_failure(status.attempt),
+                    };
+                    told_of.insert(*t, told);
                     if let Some(log) = &mut self.events {
                         log.told_before(&id, status.attempt, since.changes);
                     }
                 }
                 None => {
                     let at = status.started().unwrap_or_else(SystemTime::now);
-                    let (started, start_failure) = (Some(at), None);
-                    told_of.insert(
-                        *t,
-                        Told {
-                            started,
-                            start_failure,
-                        },
-                    );
+                    let told = Told {
+                        started: Some(at),
+                        start_failure: None,
+                    };
+                    told_of.insert(*t, told);
                     self.event(Event {
                         attempt: Some(status.attempt),
                         agent: status.agent_id,
