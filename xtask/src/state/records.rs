@@ -24,7 +24,9 @@ pub struct ExitRecord {
     pub exit_code: Option<i32>,
     #[serde(default)]
     pub signal: Option<i32>,
-    /// To the millisecond: an adopted task's duration is taken from it.
+    /// To the millisecond (to the microsecond from a supervisor, whose
+    /// task's exit an adopting run compares with its stop): an adopted
+    /// task's duration is taken from it.
     pub ended_at: String,
     #[serde(default)]
     pub message: Option<String>,

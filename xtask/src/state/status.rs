@@ -500,6 +500,12 @@ pub fn timestamp_millis(time: SystemTime) -> String {
     humantime::format_rfc3339_millis(time).to_string()
 }
 
+/// To the microsecond: what is compared with another process's clock
+/// reading (an exit against a stop), where a millisecond holds both.
+pub fn timestamp_micros(time: SystemTime) -> String {
+    humantime::format_rfc3339_micros(time).to_string()
+}
+
 pub fn parse_timestamp(text: &str) -> Option<SystemTime> {
     humantime::parse_rfc3339_weak(text).ok()
 }

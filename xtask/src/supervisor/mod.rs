@@ -589,7 +589,7 @@ fn exit_record(task: &Running, outcome: Outcome) -> ExitRecord {
                 message: task.stopping.as_ref().and_then(|a| a.detail.clone()),
                 // Its own end: a run that adopted it judges a stop of its
                 // by it (`run::verdict`).
-                ended_at: crate::state::status::timestamp_millis(at),
+                ended_at: crate::state::status::timestamp_micros(at),
                 ..ExitRecord::now(ending)
             }
         }
