@@ -241,6 +241,34 @@ fn slurm_a_timeout_gives_the_task_its_kill_grace() {
     assert!(log.contains(said), "{log}");
 }
 
+/// A job whose process was stopped (SIGSTOP, a shell's ^Z on the node)
+/// handles the run's SIGTERM within its `kill_grace`, continued as a
+/// local task is: Slurm sends no SIGCONT with a signal, and the stopped
+/// process waited for its SIGKILL, its cleanup never run.
+#[test]
+fn slurm_a_stopped_job_is_continued_to_handle_its_sigterm() {
+    let Some(t) = slurm_tree() else { return };
+    t.config(&CONFIG.replace("kill_grace: 1s", "kill_grace: 30s"));
+    let (started, pid) = (t.path("started"), t.path("pid"));
+    let script = format!(
+        "trap 'echo cleaned > $TASK_OUTPUT_DIR/cleaned; exit 7' TERM; echo $$ > {}; touch {}; sleep 600 & wait",
+        pid.display(),
+        started.display()
+    );
+    t.task("p/a", &sh(&script));
+    let (run, _job) = run_until_its_job_runs(&t, "p/a", &started);
+    signal(read_pid(&pid), libc::SIGSTOP);
+    signal(run.id(), libc::SIGTERM);
+    let out = run.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(143), "{}", t.read("out"));
+    let status = t.status("p/a");
+    let log = t.read("workspace/logs/p/a.log");
+    assert!(t.exists("workspace/outputs/p/a/cleaned"), "{status}\n{log}");
+    assert_eq!(status["exit_code"], 7, "{status}");
+    // Not once its grace was over, continued by the SIGKILL's cancel.
+    assert!(!log.contains("SIGKILL"), "{log}");
+}
+
 /// A job whose grace after its timeout's SIGTERM runs into Slurm's own
 /// time limit (`--time`, the timeout in whole minutes: here 30 s, then 1
 /// minute) ends as that timeout, as the run stopped it: it was said ended

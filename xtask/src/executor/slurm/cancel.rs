@@ -1,5 +1,6 @@
-//! How a job is stopped: a running one gets SIGTERM, then SIGKILL
-//! `kill_grace` later, as a local task does (`scancel --signal=... --full`);
+//! How a job is stopped: a running one gets SIGTERM (and SIGCONT), then
+//! SIGKILL `kill_grace` later, as a local task does (`scancel --signal=...
+//! --full`);
 //! one queued or suspended is cancelled. Each `scancel` that Slurm did not
 //! take is owed, and sent again at the next look.
 
@@ -76,8 +77,7 @@ impl Job {
         };
         let owed = std::cell::Cell::new(self.cancel_owed);
         escalation.step(why, &self.log_file, self.grace, now, |signal| {
-            // Slurm sends no SIGCONT of its own with a signal: a process
-            // stopped in the job waits for its SIGKILL.
+            // The SIGCONT after a SIGTERM is `scancel`'s (below).
             let name = match signal {
                 libc::SIGTERM => "TERM",
                 libc::SIGKILL => "KILL",
@@ -101,6 +101,18 @@ impl Job {
 /// Cancels job `job_id` (with `signal`, else Slurm's TERM then KILL):
 /// whether Slurm took it (scancel says 0 also of a job already ended).
 pub(super) fn scancel(job_id: &str, signal: Option<&str>) -> bool {
+    let sent = scancel_once(job_id, signal);
+    // A process stopped in the job (SIGSTOP, a ^Z on the node) handles
+    // its SIGTERM only once continued, as locally: Slurm sends no SIGCONT
+    // with a signal, and it waited out its grace for the SIGKILL.
+    if sent && signal == Some("TERM") {
+        scancel_once(job_id, Some("CONT"));
+    }
+    sent
+}
+
+/// One `scancel` of job `job_id`: whether Slurm took it.
+fn scancel_once(job_id: &str, signal: Option<&str>) -> bool {
     let mut args = vec!["scancel".to_owned()];
     if let Some(signal) = signal {
         args.extend([format!("--signal={signal}"), "--full".to_owned()]);
