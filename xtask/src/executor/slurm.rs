@@ -147,6 +147,9 @@ struct Job {
     setup: Option<Setup>,
     /// Why we cancelled it, once we did.
     stopping: Option<Alarm>,
+    /// Whether it is a job a killed run was stopping, to stop again as the
+    /// first look finds it (`stop_again`).
+    stop_again: bool,
     /// How far its stop has got, for a job stopped as it ran: SIGTERM
     /// first, SIGKILL `grace` later, as a local task's.
     escalation: Option<Escalation>,
@@ -230,8 +233,9 @@ impl Slurm {
 
     /// Follows a job submitted by an orchestrator that died, told `told`
     /// as its attempt was (`Watchdog::told`), its log held open where its
-    /// result is read (`reads_result`); one it was cancelling is cancelled
-    /// again and ends for the reason it was cancelled for (`StopRecord`).
+    /// result is read (`reads_result`); one it was cancelling is stopped
+    /// again as the first look finds it (`Job::stop_again`) and ends for
+    /// the reason it was cancelled for (`StopRecord`).
     pub fn follow(
         &mut self,
         layout: &Layout,
@@ -243,9 +247,7 @@ impl Slurm {
     ) {
         let mut job = Job::new(layout, task_id, limits, told).holding_log(reads_result);
         job.stopping = StopRecord::read(&job.exit_file, job_id);
-        if job.stopping.is_some() {
-            job.cancel_owed = Some(None);
-        }
+        job.stop_again = job.stopping.is_some();
         lock(&self.jobs).in_flight.insert(job_id.to_owned(), job);
     }
 
@@ -281,6 +283,7 @@ impl Job {
             setup: limits.setup.clone(),
             watchdog: None,
             stopping: None,
+            stop_again: false,
             escalation: None,
             grace: limits.grace,
             cancel_owed: None,
@@ -753,6 +756,7 @@ fn poll(jobs: &Mutex<Jobs>, wait: Option<Duration>) -> Vec<Event> {
             }
         }
         if stage.is_some() {
+            job.stop_again(id);
             job.send_cancel(id);
         }
     }

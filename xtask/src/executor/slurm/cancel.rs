@@ -63,6 +63,20 @@ impl Job {
         self.cancel_owed.get_or_insert(None);
     }
 
+    /// Stops job `id`, this job, again if a killed run was stopping it, as
+    /// the first look finds it: one that runs gets its SIGTERM again and a
+    /// whole `kill_grace` (how much of it the killed run had given is not
+    /// known: a plain `scancel` gave it the cluster's KillWait instead, and
+    /// cut a longer cleanup short), one waiting is cancelled.
+    pub(super) fn stop_again(&mut self, id: &str) {
+        if !std::mem::take(&mut self.stop_again) {
+            return;
+        }
+        if let Some(alarm) = self.stopping.clone() {
+            self.stop_for(id, alarm);
+        }
+    }
+
     /// Whether it runs, as last seen: out of the queue, not suspended.
     fn runs(&self) -> bool {
         self.watchdog.is_some() && self.suspended.is_none()
