@@ -15,6 +15,7 @@ use crate::model::task::{self, phase_key, Task};
 use crate::run::admission::Admission;
 use crate::run::budget::Budget;
 use crate::run::order::{self, seconds_until, Left};
+use crate::run::unseen::{EndedUnseen, SlurmEnds};
 use crate::state::status::State;
 use crate::state::{durations, fingerprint, lock, logs, outputs, runs, status};
 use crate::sys::parallel;
@@ -97,13 +98,13 @@ struct Read {
 
 struct ReadTask {
     seen: Seen,
-    /// The Slurm job of its running attempt.
-    job: Option<String>,
     attempt: Attempt,
     usage: Usage,
-    /// Its status, recorded running: what its agent printed counts once
-    /// its attempt ended unseen.
+    /// Its status, recorded running.
     running: Option<status::Status>,
+    /// Its attempt, recorded running, that ended unseen: what its agent
+    /// printed counts.
+    unseen: Option<EndedUnseen>,
     link: status::Link,
     /// A completed task's files, but its task file, judged.
     unjudged: Option<fingerprint::Unjudged>,
@@ -112,32 +113,14 @@ struct ReadTask {
     last_log_line: Option<String>,
 }
 
-/// What the attempt of task `task`, recorded running in `status` and
-/// ended unseen, used: with what its agent printed, which the budget
-/// counts (`Budget::seen`) and the next run records.
-fn ended_unseen_usage(
-    layout: &Layout,
-    config: &Config,
-    task: &Task,
-    status: &status::Status,
-) -> Option<Usage> {
-    let report = crate::run::ended_unseen_report(layout, config, task, status)?;
-    Some(Usage::with_report(status, Some(&report)))
-}
-
-/// Running tasks whose Slurm job Slurm lists ended while no run holds the
-/// workspace to record it: their process is gone, as a local task's whose
-/// supervisor recorded its end (one look at Slurm, only then; none when
-/// Slurm does not answer).
-fn gone_with_their_jobs(layout: &Layout, tasks: &mut [ReadTask]) {
-    let jobs: Vec<String> = tasks.iter().filter_map(|t| t.job.clone()).collect();
-    if jobs.is_empty() || status::a_run_holds(layout) {
-        return;
-    }
-    let ended = crate::executor::slurm::ended_jobs(&jobs).unwrap_or_default();
+/// Marks the running tasks whose attempt ended unseen (one look at Slurm
+/// for those on Slurm, only then).
+fn mark_ended_unseen(layout: &Layout, tasks: &mut [ReadTask]) {
+    let slurm = SlurmEnds::look(layout, tasks.iter().filter_map(|t| t.running.as_ref()));
     for task in tasks {
-        if let (Seen::Running { alive, .. }, Some(job)) = (&mut task.seen, &task.job) {
-            *alive = *alive && !ended.contains(job);
+        task.unseen = (task.running.as_ref()).and_then(|s| EndedUnseen::of(layout, s, &slurm));
+        if let Some(unseen) = &task.unseen {
+            task.seen.ended_unseen(unseen);
         }
     }
 }
@@ -162,10 +145,10 @@ impl Read {
             let attempt = Attempt::of(found);
             let ran = log_lines && attempt.number > 0;
             ReadTask {
-                job: (found.filter(|s| s.status == State::Running)).and_then(|s| s.job_id.clone()),
-                seen: Seen::now(layout, found),
+                seen: Seen::of(found),
                 usage: Usage::of(found),
                 running: found.filter(|s| s.status == State::Running).cloned(),
+                unseen: None,
                 link: status::Link::of(found, unfinished_run.as_deref()),
                 unjudged: (found.filter(|s| s.status == State::Completed))
                     .and_then(|s| s.fingerprint.as_ref())
@@ -179,7 +162,7 @@ impl Read {
                 error: status.err(),
             }
         });
-        gone_with_their_jobs(layout, &mut tasks);
+        mark_ended_unseen(layout, &mut tasks);
         Read { ids, tasks }
     }
 
@@ -191,6 +174,8 @@ impl Read {
         let config = Config::load(&layout.config_file()).unwrap_or_default();
         let mut builder = Builder::new();
         let mut warnings = Vec::new();
+        // The attempts that ended unseen, with what their agents reported.
+        let mut ended_unseen = Vec::new();
         let paused = paused_pools(self.tasks.iter().filter_map(|task| {
             match (&task.seen, task.attempt.pool.as_deref()) {
                 (Seen::Paused { until, .. }, Some(pool)) => Some((pool, *until)),
@@ -220,12 +205,19 @@ impl Read {
                 }
                 (seen, _) => seen,
             };
-            let usage = match (&seen, &task.running, read()) {
-                (Seen::Running { alive: false, .. }, Some(status), Some(defined)) => {
-                    ended_unseen_usage(layout, &config, defined, status).unwrap_or(task.usage)
+            // Read once, for its line and the budget.
+            let unseen = match (task.unseen, &task.running, read()) {
+                (Some(unseen), Some(status), Some(defined)) => {
+                    let unseen = unseen.with_report(layout, &config, defined, status);
+                    unseen.report.map(|report| (status.clone(), report))
                 }
-                _ => task.usage,
+                _ => None,
             };
+            let usage = match &unseen {
+                Some((status, report)) => Usage::with_report(status, Some(report)),
+                None => task.usage,
+            };
+            ended_unseen.extend(unseen);
             builder.add(task::phase_of(id), id, seen, task.attempt, usage);
             if let Some(line) = task.last_log_line {
                 builder.set_last_log_line(line);
@@ -236,20 +228,15 @@ impl Read {
         };
         warnings.extend(unlisted_running(layout, &self.ids));
         let mut progress = builder.finish(config.title(layout), missing, warnings);
+        let budget = Budget::load(layout, config.agents.budget_usd);
         let budget = match graph {
             // What the attempts that ended unseen cost too, as the next
             // run counts it.
             Some(graph) => {
-                let gone = (progress.tasks.iter())
-                    .filter(|line| line.process_gone)
-                    .filter_map(|line| graph.get(&line.task_id));
-                // A Slurm job's end is asked of Slurm.
-                let alive = (progress.tasks.iter())
-                    .filter(|line| line.state == "running" && !line.process_gone)
-                    .filter_map(|line| graph.get(&line.task_id));
-                Budget::seen(layout, &config, graph, gone, alive)
+                let unseen = ended_unseen.iter().map(|(s, report)| (s, Some(report)));
+                budget.with_unseen(layout, &config, graph, unseen)
             }
-            None => Budget::load(layout, config.agents.budget_usd),
+            None => budget,
         };
         progress.warnings.extend(budget.skipped_warning(layout));
         if let (Some(usd), Some(left_usd)) = (budget.usd, budget.left()) {

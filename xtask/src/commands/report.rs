@@ -12,11 +12,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::Result;
 
-use crate::agent::result::Report;
 use crate::model::definitions::Definitions;
 use crate::model::graph::{Dep, Graph};
 use crate::model::layout::Layout;
 use crate::run::admission::Admission;
+use crate::run::unseen::{EndedUnseen, SlurmEnds};
 use crate::state::events::{self, Event};
 use crate::state::runs;
 use crate::state::status::{self, AgentSlot, Ending, State, Status};
@@ -79,17 +79,16 @@ fn render(layout: &Layout, defs: &Definitions, warnings: &mut Vec<String>) -> St
     // are in the tables.
     let (events, last_run) = events::since_last_start(layout);
     let last_run = last_run.or_else(|| runs::last(layout).map(|run| run.id));
-    // A task recorded as running whose process is gone ran until its exit
-    // record says, or, with none, as far as anyone knows: until now; and
+    let unseen = ended_unseen(layout, defs, &statuses);
+    // A task recorded as running whose attempt ended unseen ran until its
+    // end, or, with none known, as far as anyone knows: until now; and
     // whether its work is left in the merge queue.
     let gone = |t: usize| {
-        let s = statuses[t]
-            .as_ref()
-            .filter(|s| s.status == State::Running)?;
-        if !s.process_gone(layout) {
-            return None;
-        }
-        let ended = s.recorded_end_time(layout).unwrap_or_else(SystemTime::now);
+        let s = statuses[t].as_ref()?;
+        let ended = unseen[t]
+            .as_ref()?
+            .ended_at()
+            .unwrap_or_else(SystemTime::now);
         let ended = ended
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
@@ -151,7 +150,7 @@ fn render(layout: &Layout, defs: &Definitions, warnings: &mut Vec<String>) -> St
     let jobs = runs::last(layout).and_then(|run| run.jobs);
     let admission = Admission::new(&defs.config, jobs, defs.config.executor);
     html.push_str(&parallelism(defs, &bars, &admission));
-    html.push_str(&tables(layout, defs, &statuses));
+    html.push_str(&tables(layout, defs, &statuses, &unseen));
     html.push_str("</body></html>\n");
     html
 }
@@ -539,7 +538,28 @@ fn parallelism(defs: &Definitions, bars: &[Bar], admission: &Admission) -> Strin
     html
 }
 
-fn tables(layout: &Layout, defs: &Definitions, statuses: &[Option<Status>]) -> String {
+/// Of the tasks whose `statuses` say running, those whose attempt ended
+/// unseen, with what their agents printed (one look at Slurm for all).
+fn ended_unseen(
+    layout: &Layout,
+    defs: &Definitions,
+    statuses: &[Option<Status>],
+) -> Vec<Option<EndedUnseen>> {
+    let slurm = SlurmEnds::look(layout, statuses.iter().flatten());
+    let tasks = defs.graph.tasks.iter().zip(statuses);
+    tasks
+        .map(|(task, s)| EndedUnseen::read(layout, &defs.config, task, s.as_ref()?, &slurm))
+        .collect()
+}
+
+/// The tables of tasks by phase; `unseen`: the attempts that ended unseen
+/// (`ended_unseen`), whose cost counts.
+fn tables(
+    layout: &Layout,
+    defs: &Definitions,
+    statuses: &[Option<Status>],
+    unseen: &[Option<EndedUnseen>],
+) -> String {
     let mut by_phase: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (t, task) in defs.graph.tasks.iter().enumerate() {
         by_phase.entry(task.phase()).or_default().push(t);
@@ -559,8 +579,8 @@ fn tables(layout: &Layout, defs: &Definitions, statuses: &[Option<Status>]) -> S
         for t in tasks {
             let s = statuses[t].as_ref();
             let state = states[t];
-            let unseen = ended_unseen_report(layout, defs, t, s);
-            let agent = s.and_then(|s| s.agent.as_ref()).or(unseen.as_ref());
+            let unseen = unseen[t].as_ref().and_then(|unseen| unseen.report.as_ref());
+            let agent = s.and_then(|s| s.agent.as_ref()).or(unseen);
             let cost = agent.and_then(|a| a.cost_usd);
             if let Some(cost) = cost {
                 phase_cost = Some(phase_cost.unwrap_or(0.0) + cost);
@@ -603,19 +623,6 @@ fn tables(layout: &Layout, defs: &Definitions, statuses: &[Option<Status>]) -> S
     html
 }
 
-/// What the agent of task `t` printed, recorded running in `status` and
-/// its process gone: its attempt ended unseen, and what it cost counts in
-/// the budget, as the next run records it.
-fn ended_unseen_report(
-    layout: &Layout,
-    defs: &Definitions,
-    t: usize,
-    status: Option<&Status>,
-) -> Option<Report> {
-    let status = status.filter(|s| s.status == State::Running && s.process_gone(layout))?;
-    crate::run::ended_unseen_report(layout, &defs.config, &defs.graph.tasks[t], status)
-}
-
 /// A worktree task's branch, the commit its work was merged as, and
 /// whether the branch is `gone` since (as `why` says it).
 fn branch_cell(status: Option<&Status>, gone: &HashSet<String>) -> String {
@@ -626,9 +633,10 @@ fn branch_cell(status: Option<&Status>, gone: &HashSet<String>) -> String {
         .map(|commit| format!("merged as {}", &commit[..commit.len().min(12)]));
     let removed = gone.contains(branch).then(|| "removed since".to_owned());
     let notes: Vec<String> = merged.into_iter().chain(removed).collect();
-    match notes.is_empty() {
-        true => branch.clone(),
-        false => format!("{branch} ({})", notes.join(", ")),
+    if notes.is_empty() {
+        branch.clone()
+    } else {
+        format!("{branch} ({})", notes.join(", "))
     }
 }
 

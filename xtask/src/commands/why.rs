@@ -15,10 +15,11 @@ use crate::model::layout::Layout;
 use crate::model::task::{phase_key, Task};
 use crate::run::plan::Plan;
 use crate::run::readiness::Node;
+use crate::run::unseen::{EndedUnseen, SlurmEnds};
 use crate::run::{self, Options};
 use crate::state::approvals::{self, Decision};
 use crate::state::status::{self, State, Status};
-use crate::state::{lock, logs, outputs, records, runs};
+use crate::state::{lock, logs, outputs, runs};
 use crate::ui::format;
 
 /// How many of the failures that block a task `why` names, each with its
@@ -118,13 +119,14 @@ impl Why<'_> {
         match self.status(t) {
             None => self.pending(t),
             Some(s) => {
-                self.recorded(t, &s);
+                let task = &self.defs.graph.tasks[t];
+                let slurm = SlurmEnds::look(self.layout, [&s]);
+                let unseen = EndedUnseen::read(self.layout, &self.defs.config, task, &s, &slurm);
+                self.recorded(t, &s, unseen.as_ref());
                 if let Some(branch) = &s.branch {
                     let base = s.base_commit.as_deref().unwrap_or("?");
-                    let gone = match branches_gone(self.layout, [branch.as_str()]).is_empty() {
-                        false => ": removed since",
-                        true => "",
-                    };
+                    let removed = !branches_gone(self.layout, [branch.as_str()]).is_empty();
+                    let gone = if removed { ": removed since" } else { "" };
                     println!(
                         "  branch {branch}, from {}{gone}",
                         &base[..base.len().min(12)]
@@ -135,17 +137,14 @@ impl Why<'_> {
                 }
                 // Ended unseen, what it printed is read as the next run
                 // will record it (the budget counts its cost already).
-                let unseen = (s.agent.is_none() && s.process_gone(self.layout))
-                    .then(|| {
-                        let task = &self.defs.graph.tasks[t];
-                        crate::run::ended_unseen_report(self.layout, &self.defs.config, task, &s)
-                    })
-                    .flatten();
+                let unseen = (unseen.as_ref())
+                    .filter(|_| s.agent.is_none())
+                    .and_then(|unseen| unseen.report.as_ref());
                 let recorded = match unseen {
                     Some(_) => " (the next run records it)",
                     None => "",
                 };
-                if let Some(agent) = s.agent.as_ref().or(unseen.as_ref()) {
+                if let Some(agent) = s.agent.as_ref().or(unseen) {
                     println!("  agent reported{recorded}: {}", describe_report(agent));
                     if let Some(refused) = agent.refused_in_full() {
                         println!("  {refused}");
@@ -215,7 +214,9 @@ impl Why<'_> {
             .filter(|until| *until > now)
     }
 
-    fn recorded(&mut self, t: usize, s: &Status) {
+    /// What its status `s` says; `unseen`: its attempt, recorded running,
+    /// ended unseen.
+    fn recorded(&mut self, t: usize, s: &Status, unseen: Option<&EndedUnseen>) {
         let layout = self.layout;
         let id = &s.task_id;
         let paused = self.paused_until(s);
@@ -257,12 +258,10 @@ impl Why<'_> {
             // Said above: its agent has ended.
             State::Running if s.merging => {}
             State::Running => {
-                let recorded = records::recorded_end(layout, id, s.attempt);
-                let end = recorded.or_else(|| crate::executor::slurm::end_unseen(layout, s));
+                let end = unseen.and_then(|unseen| unseen.end.as_ref());
                 // Ended unseen: it ran until its end, as `progress` says.
-                let until = (end.as_ref())
-                    .and_then(|end| status::parse_timestamp(&end.ended_at))
-                    .unwrap_or_else(SystemTime::now);
+                let until =
+                    (unseen.and_then(EndedUnseen::ended_at)).unwrap_or_else(SystemTime::now);
                 let elapsed = s
                     .started()
                     .and_then(|t| until.duration_since(t).ok())
@@ -270,8 +269,8 @@ impl Why<'_> {
                 // Gone, it ran (its status says running until a run
                 // records its end, as `progress` says), for as long as it
                 // did: until its end, else at most until now.
-                let gone = end.is_some() || !s.looked_after(layout);
-                let (runs, for_) = match (gone, &end) {
+                let gone = unseen.is_some();
+                let (runs, for_) = match (gone, end) {
                     (false, _) => ("is running", "for"),
                     (true, Some(_)) => ("ran", "for"),
                     (true, None) => ("ran", "for at most"),

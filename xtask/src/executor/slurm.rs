@@ -40,37 +40,33 @@ use listing::*;
 pub use listing::{find_submitted, live_jobs};
 use submit::*;
 
-/// Of the jobs `ids`, those Slurm lists ended (a view's look, given
-/// `SHOW_JOBS_WAIT`: an error when Slurm does not answer). A job Slurm no
-/// longer lists is not among them: how it ended is not known.
-pub fn ended_jobs(ids: &[String]) -> Result<std::collections::HashSet<String>> {
-    let jobs = all_jobs(Some(SHOW_JOBS_WAIT))?;
-    let ended = |fields: &HashMap<String, String>| {
-        let state = fields.get("JobState").map(String::as_str).unwrap_or("");
-        !state.is_empty() && stage(state).is_none()
-    };
-    Ok((ids.iter())
-        .filter(|id| jobs.get(*id).is_some_and(ended))
-        .cloned()
-        .collect())
-}
-
 /// How job `job_id` of task `task_id` ended, if Slurm lists it ended (one
 /// look, given `SHOW_JOBS_WAIT`), as the poller records it: none while it
 /// waits or runs, once Slurm no longer lists it, or when Slurm is silent.
 pub fn ended_record(layout: &Layout, task_id: &str, job_id: &str) -> Option<ExitRecord> {
-    let jobs = all_jobs(Some(SHOW_JOBS_WAIT)).ok()?;
-    let fields = jobs.get(job_id)?;
-    let state = fields.get("JobState")?;
-    if stage(state).is_some() {
-        return None;
-    }
-    let stopping = StopRecord::read(&layout.exit_file(task_id), job_id);
-    let mut record = final_record(state, fields, stopping.as_ref().map(|a| a.ending));
-    if let Some(detail) = stopping.and_then(|a| a.detail) {
-        record.message = Some(detail);
-    }
-    Some(record)
+    ended_records(layout, &[(task_id, job_id)]).remove(job_id)
+}
+
+/// Of the `jobs` (each a task id and its job id), how those Slurm lists
+/// ended, by job id (one look for all: `ended_record`).
+pub fn ended_records(layout: &Layout, jobs: &[(&str, &str)]) -> HashMap<String, ExitRecord> {
+    let Ok(listed) = all_jobs(Some(SHOW_JOBS_WAIT)) else {
+        return HashMap::new();
+    };
+    let ended = |&(task_id, job_id): &(&str, &str)| {
+        let fields = listed.get(job_id)?;
+        let state = fields.get("JobState").filter(|state| !state.is_empty())?;
+        if stage(state).is_some() {
+            return None;
+        }
+        let stopping = StopRecord::read(&layout.exit_file(task_id), job_id);
+        let mut record = final_record(state, fields, stopping.as_ref().map(|a| a.ending));
+        if let Some(detail) = stopping.and_then(|a| a.detail) {
+            record.message = Some(detail);
+        }
+        Some((job_id.to_owned(), record))
+    };
+    jobs.iter().filter_map(ended).collect()
 }
 
 /// How the Slurm job of running task `s` ended, when Slurm lists it ended

@@ -5,9 +5,10 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::unseen::{EndedUnseen, SlurmEnds};
 use super::verdict::{self, Verdict};
 use super::{Run, Stop};
-use crate::agent::result::MOST_COST_USD;
+use crate::agent::result::{Report, MOST_COST_USD};
 use crate::model::config::{Config, ResultFormat};
 use crate::model::graph::Graph;
 use crate::model::layout::Layout;
@@ -79,23 +80,19 @@ impl Budget {
     }
 
     /// What a view counts (`progress`, `next`, the dry run, `why`): also
-    /// what the attempts of the tasks `gone` (recorded as running, their
-    /// process gone: ended while no orchestrator ran) cost, as their
-    /// agents printed it, which the next run counts as it takes their
+    /// what the attempts of the tasks `running` (recorded as running) that
+    /// ended unseen (`run::unseen`: while no orchestrator ran) cost, as
+    /// their agents printed it, which the next run counts as it takes their
     /// ends, before it starts anything: a view that left them out said
     /// money was left that was spent, and planned starts that run would
     /// not make.
-    /// The tasks `running` (recorded as running, their process not known
-    /// gone) whose status names a Slurm job are counted too once Slurm
-    /// lists that job ended: the next run takes its end as it starts.
     pub fn seen(
         layout: &Layout,
         config: &Config,
         graph: &Graph,
-        gone: impl IntoIterator<Item = usize>,
         running: impl IntoIterator<Item = usize>,
     ) -> Budget {
-        let mut budget = Budget::load(layout, config.agents.budget_usd);
+        let budget = Budget::load(layout, config.agents.budget_usd);
         if budget.usd.is_none() {
             return budget;
         }
@@ -106,30 +103,33 @@ impl Budget {
                 .then(|| status::read(layout, &task.id));
             Some((task, status?.ok()??))
         };
-        let mut statuses: Vec<_> = gone.into_iter().filter_map(read).collect();
-        let on_slurm: Vec<_> = (running.into_iter().filter_map(read))
-            .filter(|(_, s)| s.job_id.is_some())
+        let statuses: Vec<_> = running.into_iter().filter_map(read).collect();
+        let slurm = SlurmEnds::look(layout, statuses.iter().map(|(_, s)| s));
+        let unseen: Vec<(Status, Option<Report>)> = (statuses.into_iter())
+            .filter_map(|(task, s)| {
+                let ended = EndedUnseen::read(layout, config, task, &s, &slurm)?;
+                Some((s, ended.report))
+            })
             .collect();
-        if !on_slurm.is_empty() {
-            let jobs: Vec<String> = on_slurm
-                .iter()
-                .filter_map(|(_, s)| s.job_id.clone())
-                .collect();
-            // Slurm silent: the run, too, takes their ends later.
-            let ended = crate::executor::slurm::ended_jobs(&jobs).unwrap_or_default();
-            statuses.extend(
-                (on_slurm.into_iter())
-                    .filter(|(_, s)| s.job_id.as_ref().is_some_and(|j| ended.contains(j))),
-            );
+        let unseen = unseen.iter().map(|(s, report)| (s, report.as_ref()));
+        budget.with_unseen(layout, config, graph, unseen)
+    }
+
+    /// `seen`, given the attempts that ended unseen, each its status with
+    /// what its agent reported (`EndedUnseen::report`), read once by a
+    /// view that shows it too.
+    pub fn with_unseen<'a>(
+        mut self,
+        layout: &Layout,
+        config: &Config,
+        graph: &Graph,
+        unseen: impl IntoIterator<Item = (&'a Status, Option<&'a Report>)>,
+    ) -> Budget {
+        if self.usd.is_none() {
+            return self;
         }
-        for (task, status) in statuses {
-            // Work in the merge queue was counted as its attempt ended.
-            if status.status != status::State::Running || status.merging {
-                continue;
-            }
-            budget.add_unseen(&status, |told| {
-                super::unseen_cost(layout, config, task, status.attempt, told)
-            });
+        for (status, report) in unseen {
+            self.add_unseen(status, |_| report.and_then(|r| r.cost_usd));
         }
         // Those whose task file is gone that a killed run left (see
         // `run::unlisted`): the run that records their end counts what
@@ -137,13 +137,13 @@ impl Budget {
         let known = |id: &str| graph.get(id).is_some();
         let every_status = crate::state::runs::unfinished(layout).is_some();
         for (id, status) in records::running_unknown(layout, known, every_status) {
-            budget.add_unseen(&status, |told| {
+            self.add_unseen(&status, |told| {
                 let report = verdict::gone_report(layout, config, &id, status.attempt, told);
                 report?.cost_usd
             });
         }
-        budget.this_run = None;
-        budget
+        self.this_run = None;
+        self
     }
 
     /// Counts, for a view, the attempt that running `status` names, as

@@ -37,6 +37,7 @@ mod starts;
 mod stopping;
 mod summary;
 pub mod unlisted;
+pub mod unseen;
 mod verdict;
 mod view;
 
@@ -74,7 +75,7 @@ use readiness::Readiness;
 pub use recovery::second_copy;
 use running::Running;
 pub use stopping::Stop;
-pub use verdict::{ended_unseen_report, printed_result, unseen_cost};
+pub use verdict::printed_result;
 
 /// Runs the graph; returns the process exit code.
 pub fn run(

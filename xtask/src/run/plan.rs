@@ -140,9 +140,8 @@ impl<'a> Plan<'a> {
         paused.sort_unstable();
         let known = history::known_seconds(graph, &readiness, &history, &defs.durations);
         let order = Order::new(graph, known, |t| reorder::weighs_nothing(readiness.node(t)));
-        let ended_unseen = (loaded.gone.iter()).filter(|(_, merging)| !merging);
-        let alive = loaded.alive.iter().copied();
-        let budget = Budget::seen(layout, config, graph, ended_unseen.map(|&(t, _)| t), alive);
+        let running = (loaded.gone.iter().map(|&(t, _)| t)).chain(loaded.alive.iter().copied());
+        let budget = Budget::seen(layout, config, graph, running);
         readiness.set_order(order.rank.clone());
         Plan {
             layout,

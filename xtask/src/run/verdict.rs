@@ -18,7 +18,7 @@ use crate::run::attempt::Active;
 use crate::run::history::Previous;
 use crate::state::records::ExitRecord;
 use crate::state::status::INTERRUPTED;
-use crate::state::status::{Ending, Failure, State, Status};
+use crate::state::status::{Ending, Failure};
 use crate::state::{logs, outputs};
 use crate::sys::{self, process};
 use crate::ui::format;
@@ -258,8 +258,8 @@ pub fn gone_report(
 /// attempt whose end no run has taken yet (it ended while no orchestrator
 /// ran): read as the run that takes it will read it, its tokens counted
 /// once where it resumed the session of the failure it was told of
-/// (`told`). None for one that never started. The budget counts its cost
-/// (`unseen_cost`), and the views show it where they show costs.
+/// (`told`). The budget counts its cost, and the views show it where they
+/// show costs (`run::unseen`).
 pub fn unseen_report(
     layout: &Layout,
     config: &Config,
@@ -267,44 +267,12 @@ pub fn unseen_report(
     attempt: u32,
     told: Option<crate::state::status::Failure>,
 ) -> Option<Report> {
-    let record = crate::state::records::recorded_end(layout, &task.id, attempt);
-    if record.is_some_and(|r| r.ending == Ending::SpawnFailed) {
-        return None;
-    }
     let previous = told.map(|f| Previous::told(f, layout.attempt_log_file(&task.id, attempt)));
     Some(
         outcome_of(layout, config, task, previous.as_ref())?
             .ok()?
             .report,
     )
-}
-
-/// What the agent of task `task` reported of the attempt its `status`
-/// names, an attempt the caller knows gone (`Status::process_gone`, or
-/// its Slurm job ended): for a running status whose work is not in the
-/// merge queue (whose cost was counted as its attempt ended), as the next
-/// run will read it (`unseen_report`).
-pub fn ended_unseen_report(
-    layout: &Layout,
-    config: &Config,
-    task: &Task,
-    status: &Status,
-) -> Option<Report> {
-    let unseen = status.status == State::Running && !status.merging && task.is_agent(config);
-    let told = status.previous.clone();
-    unseen.then(|| unseen_report(layout, config, task, status.attempt, told))?
-}
-
-/// What the latest attempt of task `task`, which ended unseen, cost, as
-/// its agent printed it (`unseen_report`).
-pub fn unseen_cost(
-    layout: &Layout,
-    config: &Config,
-    task: &Task,
-    attempt: u32,
-    told: Option<crate::state::status::Failure>,
-) -> Option<f64> {
-    unseen_report(layout, config, task, attempt, told)?.cost_usd
 }
 
 /// The error of an attempt its timeout or idle timeout ended: which

@@ -405,13 +405,6 @@ impl Status {
             && !(self.merging && a_run_holds(layout))
     }
 
-    /// When its latest attempt's process ended, as the record of its end
-    /// says; `None` with no such record.
-    pub fn recorded_end_time(&self, layout: &Layout) -> Option<SystemTime> {
-        let record = crate::state::records::recorded_end(layout, &self.task_id, self.attempt)?;
-        parse_timestamp(&record.ended_at)
-    }
-
     /// Whether a running task is still looked after: its process or its
     /// supervisor is alive (a Slurm job runs elsewhere: assumed so), or,
     /// with none of them yet (its worktree being made, its job being

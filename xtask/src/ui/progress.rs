@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use serde::Serialize;
 
 use crate::agent::result::Report;
-use crate::model::layout::Layout;
+use crate::run::unseen::EndedUnseen;
 use crate::state::durations;
 use crate::state::status::{self, AgentSlot, Retry, State, Status};
 use crate::ui::format;
@@ -251,8 +251,8 @@ pub enum Seen {
     Running {
         agent: Option<AgentSlot>,
         started: Option<SystemTime>,
-        /// When its process ended, once it is gone with its end recorded:
-        /// it ran until then, not until now.
+        /// When its process ended, once it ended unseen with its end known
+        /// (`Seen::ended_unseen`): it ran until then, not until now.
         ended: Option<SystemTime>,
         alive: bool,
         queued: bool,
@@ -339,8 +339,10 @@ impl Seen {
         }
     }
 
-    /// What a status file says.
-    fn of(layout: &Layout, status: Option<&Status>) -> Seen {
+    /// What a status file says: a running task's attempt goes on until
+    /// `ended_unseen` says it ended; whether a completed task is stale is
+    /// `stale_because`'s.
+    pub fn of(status: Option<&Status>) -> Seen {
         let Some(s) = status else {
             return Seen::Pending;
         };
@@ -358,7 +360,7 @@ impl Seen {
                 agent: s.agent_id,
                 started: s.started(),
                 ended: None,
-                alive: s.looked_after(layout),
+                alive: true,
                 queued: s.queued,
                 merging: s.merging,
             },
@@ -402,19 +404,13 @@ impl Seen {
 }
 
 impl Seen {
-    /// What a status file says, and whether a running task's process is
-    /// gone; whether a completed task is stale is `stale_because`'s.
-    pub fn now(layout: &Layout, status: Option<&Status>) -> Seen {
-        let mut seen = Seen::of(layout, status);
-        // Looked after (`Seen::of`), but its supervisor recorded its end:
-        // its process is gone (`Status::process_gone`).
-        if let (Seen::Running { alive, ended, .. }, Some(s)) = (&mut seen, status) {
-            *alive = *alive && !s.end_recorded(layout);
-            if !*alive {
-                *ended = s.recorded_end_time(layout);
-            }
+    /// A running task whose attempt ended unseen (`run::unseen`) is gone:
+    /// it ran until its end, when known, not until now.
+    pub fn ended_unseen(&mut self, unseen: &EndedUnseen) {
+        if let Seen::Running { alive, ended, .. } = self {
+            *alive = false;
+            *ended = unseen.ended_at();
         }
-        seen
     }
 }
 

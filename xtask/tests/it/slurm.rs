@@ -1889,6 +1889,60 @@ fn slurm_progress_shows_a_job_that_ended_unseen_gone() {
     assert_eq!(t.state("p/one"), "completed");
 }
 
+/// An agent whose Slurm job ended while no orchestrator ran (its run
+/// killed): `why` and `report` show what it printed it cost, as `progress`
+/// and the budget count it, and `progress` times it until its end, as
+/// `why` does. `why` and `report` took it for running and left its cost
+/// out, and `progress` timed it on to now.
+#[test]
+fn slurm_the_views_show_the_cost_and_end_of_an_agent_that_ended_unseen() {
+    let Some(t) = slurm_tree() else { return };
+    t.config(&format!(
+        "{CONFIG}{}budget: {{usd: 5}}\n",
+        crate::agents::agent("claude", "claude-json")
+    ));
+    t.task("p/a", "");
+    crate::agents::scenario(&t, "p/a", &["success.json 0 until:release"]);
+    let mut first = t.start(&["orchestrate"]);
+    wait_for("p/a's job to run", || {
+        t.exists("env/p_a.1") && t.status("p/a")["job_id"].is_string()
+    });
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let job = t.status("p/a")["job_id"].as_str().unwrap().to_owned();
+    t.write("release", "");
+    wait_for("p/a's job to end", || job_state(&job) == "COMPLETED");
+    let progress = || {
+        let run = t.run(&["progress", "--json"]);
+        serde_json::from_str::<serde_json::Value>(&run.stdout).unwrap()
+    };
+    let json = progress();
+    assert_eq!(json["budget"]["spent_usd"], 0.1629377, "{json}");
+    assert_eq!(json["tasks"][0]["cost_usd"], 0.1629377, "{json}");
+    let running = &json["phases"][0]["running_tasks"][0];
+    assert_eq!(running["alive"], false, "{running}");
+    // Timed until its end, its time stays as the clock goes on.
+    let (elapsed, then) = (running["elapsed_seconds"].clone(), second());
+    wait_for("two seconds to pass", || second() >= then + 2);
+    let json = progress();
+    assert_eq!(
+        json["phases"][0]["running_tasks"][0]["elapsed_seconds"], elapsed,
+        "{json}"
+    );
+    t.run(&["why", "p/a"])
+        .says("(exit code 0), with no orchestrator to see it: the next `")
+        .says("  agent reported (the next run records it): ")
+        .says(", $0.16, ");
+    t.run(&["report"]).code(0);
+    let report = t.read("workspace/report.html");
+    assert!(
+        report.contains("Phase cost (latest attempts): $0.16"),
+        "{report}"
+    );
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.state("p/a"), "completed");
+}
+
 /// A submitter whose environment says `SBATCH_EXPORT=NONE` (a site's
 /// default on some clusters) still gives each job the task's variables:
 /// its job had no `TASK_ID`, `WORKSPACE` nor `TASK_OUTPUT_DIR`, and failed.
