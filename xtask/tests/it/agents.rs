@@ -849,6 +849,23 @@ fn a_cli_printing_a_result_that_is_not_read_is_warned_of() {
     assert!(!quiet.stderr.contains("is not read"), "{}", quiet.stderr);
 }
 
+/// `codex exec --experimental-json`, the flag's old name, which Codex still
+/// takes for `--json` (`alias = "experimental-json"` in openai/codex
+/// `codex-rs/exec/src/cli.rs`) and prints the same events with, is a
+/// command whose result is not read as much as `--json` is.
+#[test]
+fn codex_s_old_experimental_json_flag_is_warned_of_unread_too() {
+    let t = Tree::new();
+    t.task(
+        "p/a",
+        &format!("command: [sh, {FIXTURES}/standin/codex, exec, --experimental-json, go]"),
+    );
+    t.run(&["validate"])
+        .code(0)
+        .says("tasks/p/a.md: its command runs `codex exec --json`, but its result is not read")
+        .says("add `result: codex-jsonl` to it");
+}
+
 /// An idle timeout on an agent that prints nothing until it ends
 /// (`claude -p`, its result one JSON object) is warned of before anything
 /// runs: its log does not grow while it works, and every run longer than

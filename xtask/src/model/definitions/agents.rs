@@ -192,7 +192,12 @@ fn printed_result(words: &[&str]) -> Option<ResultFormat> {
     }
     let rest = until_redirected(program(&["codex"])?);
     let exec = rest.first().is_some_and(|w| matches!(*w, "exec" | "e"));
-    (exec && rest.contains(&"--json")).then_some(ResultFormat::CodexJsonl)
+    // `--experimental-json`, the flag's name before 0.44, is still an alias
+    // of `--json` (openai/codex `codex-rs/exec/src/cli.rs`).
+    let json = rest
+        .iter()
+        .any(|w| matches!(*w, "--json" | "--experimental-json"));
+    (exec && json).then_some(ResultFormat::CodexJsonl)
 }
 
 /// What a command of `format` runs, said, and the format's name.
@@ -248,6 +253,10 @@ mod tests {
                 Some(ResultFormat::ClaudeJson),
             ),
             ("codex e --json go", Some(ResultFormat::CodexJsonl)),
+            (
+                "codex exec --experimental-json go",
+                Some(ResultFormat::CodexJsonl),
+            ),
             ("claude -p --output-format json go > out.json", None),
             ("claude -p --output-format json go | jq -r .result", None),
         ] {
