@@ -184,6 +184,9 @@ fn kept_message(text: Option<String>) -> Option<String> {
 pub struct Prices {
     pub input: f64,
     pub cached_input: f64,
+    /// Input written to the prompt cache: billed as input before GPT-5.6,
+    /// at 1.25 times the input price from it on (OpenAI's prompt caching).
+    pub cache_write: f64,
     pub output: f64,
 }
 

@@ -435,6 +435,43 @@ fn a_codex_retry_adopted_after_a_kill_counts_only_its_own_tokens() {
     );
 }
 
+/// Codex prints the input its run wrote to the prompt cache
+/// (`cache_write_input_tokens`, part of its `input_tokens`), which GPT-5.6
+/// models bill at 1.25 times the input price: `agent.prices.cache_write`
+/// prices them so, the rest of the uncached input at `input`.
+#[test]
+fn codex_cache_writes_are_priced_at_their_own_price() {
+    let t = Tree::new();
+    t.config(&format!(
+        "{}  prices: {{input: 5, cached_input: 0.5, cache_write: 6.25, output: 30}}\n",
+        agent("codex", "codex-jsonl")
+    ));
+    t.task("p/a", "");
+    scenario(&t, "p/a", &["success_cache_writes.jsonl"]);
+    t.run(&["orchestrate"]).code(0);
+    let usage = &fixture("codex/success_cache_writes.jsonl")["usage"];
+    let of = |key: &str| usage[key].as_f64().unwrap();
+    let (input, cached, written) = (
+        of("input_tokens"),
+        of("cached_input_tokens"),
+        of("cache_write_input_tokens"),
+    );
+    assert!(written > 0.0, "the fixture writes to the cache");
+    let agent = &t.status("p/a")["agent"];
+    assert_eq!(agent["input_tokens"], input - cached, "{agent}");
+    assert_eq!(agent["cache_write_tokens"], written, "{agent}");
+    let expected = ((input - cached - written) * 5.0
+        + written * 6.25
+        + cached * 0.5
+        + of("output_tokens") * 30.0)
+        / 1e6;
+    let recorded = agent["cost_usd"].as_f64().unwrap();
+    assert!(
+        (recorded - expected).abs() < 1e-9,
+        "{recorded} != {expected}"
+    );
+}
+
 #[test]
 fn codex_results_are_read_and_priced() {
     let t = Tree::new();

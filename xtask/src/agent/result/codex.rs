@@ -146,13 +146,16 @@ pub(super) fn price(report: &mut Report, prices: &Prices) {
 }
 
 /// The cost at `prices`: the input not read from a cache at the full
-/// price, the cached at its own (see `read_codex_usage`). `output_tokens`
-/// already include the reasoning tokens. Cache writes are not priced apart.
+/// price, but what it wrote to the cache (part of it) at the cache-write
+/// price, and the cached at its own (see `read_codex_usage`).
+/// `output_tokens` already include the reasoning tokens.
 pub(super) fn codex_cost(report: &Report, prices: &Prices) -> Option<f64> {
     let uncached = report.input_tokens?;
+    let written = report.cache_write_tokens.unwrap_or(0).min(uncached);
     let cached = report.cache_read_tokens.unwrap_or(0);
     let output = report.output_tokens.unwrap_or(0);
-    let cost = (uncached as f64 * prices.input
+    let cost = ((uncached - written) as f64 * prices.input
+        + written as f64 * prices.cache_write
         + cached as f64 * prices.cached_input
         + output as f64 * prices.output)
         / 1e6;

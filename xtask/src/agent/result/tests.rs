@@ -72,6 +72,7 @@ fn claude_prices_are_not_used() {
     let prices = Prices {
         input: 100.0,
         cached_input: 100.0,
+        cache_write: 100.0,
         output: 100.0,
     };
     let outcome = read(Format::ClaudeJson, claude!("success.json"), Some(&prices)).unwrap();
@@ -444,6 +445,7 @@ fn no_input_panics() {
                 let prices = Prices {
                     input: f64::MAX,
                     cached_input: f64::MAX,
+                    cache_write: f64::MAX,
                     output: f64::MAX,
                 };
                 let _ = read(format, &fixture[..end], Some(&prices));

@@ -156,10 +156,13 @@ impl Agents {
                 .take("input", price)
                 .zip(prices.take("output", price));
             let cached = prices.take("cached_input", price);
+            let written = prices.take("cache_write", price);
             if let Some((input, output)) = read {
                 self.prices = Some(Prices {
                     input,
                     cached_input: cached.unwrap_or(input),
+                    // No premium: how OpenAI bills it before GPT-5.6.
+                    cache_write: written.unwrap_or(input),
                     output,
                 });
             }

@@ -67,6 +67,7 @@ fn codex_prices_give_a_cost() {
     let prices = Prices {
         input: 1.25,
         cached_input: 0.125,
+        cache_write: 1.25,
         output: 10.0,
     };
     let outcome = read(Format::CodexJsonl, codex!("success.jsonl"), Some(&prices)).unwrap();
@@ -252,6 +253,29 @@ fn codex_odd_fields_are_left_out() {
     assert_eq!(no_usage.report.input_tokens, None);
 }
 
+/// What a run wrote to the prompt cache is part of its uncached input:
+/// priced at `cache_write`, which is the input price unless said.
+#[test]
+fn codex_cache_writes_are_priced_apart_from_the_rest_of_the_input() {
+    let cost = |cache_write: f64| {
+        let prices = Prices {
+            input: 5.0,
+            cached_input: 0.5,
+            cache_write,
+            output: 30.0,
+        };
+        let fixture = codex!("success_cache_writes.jsonl");
+        let outcome = read(Format::CodexJsonl, fixture, Some(&prices)).unwrap();
+        outcome.report.cost_usd.unwrap()
+    };
+    // 935040 in, 875306 of them cached, 57610 written; 11150 out.
+    let rest = 875306.0 * 0.5 + 11150.0 * 30.0;
+    let at_input = ((935040.0 - 875306.0) * 5.0 + rest) / 1e6;
+    assert!((cost(5.0) - at_input).abs() < 1e-12, "{}", cost(5.0));
+    let premium = ((935040.0 - 875306.0 - 57610.0) * 5.0 + 57610.0 * 6.25 + rest) / 1e6;
+    assert!((cost(6.25) - premium).abs() < 1e-12, "{}", cost(6.25));
+}
+
 #[test]
 fn a_resumed_codex_thread_counts_what_it_added() {
     let first = codex(codex!("success.jsonl")).report;
@@ -260,6 +284,7 @@ fn a_resumed_codex_thread_counts_what_it_added() {
     let prices = Prices {
         input: 1.0,
         cached_input: 0.5,
+        cache_write: 1.0,
         output: 2.0,
     };
     let mut resumed = codex(codex!("resumed_success.jsonl"));
