@@ -32,6 +32,9 @@ pub const DEFAULT_PATTERNS: &[&str] = &[
     "limit · resets",
     "limit ∙ resets",
     "your limit will reset",
+    // Claude Code, once the extra usage bought past a plan's limits is
+    // spent: "You're out of extra usage · resets 9pm".
+    "out of extra usage",
     // HTTP 429: API rate limits.
     "rate limit",
     "rate_limit_error",

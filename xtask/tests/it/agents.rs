@@ -1205,6 +1205,33 @@ fn a_retry_after_a_limit_is_told_no_limit_and_fails_for_its_own_reason() {
     assert_eq!(env_of(&t, "p/a", 2)["previous_error"], "");
 }
 
+/// Claude Code's words when the extra usage a plan buys past its limits
+/// runs out (`You're out of extra usage · resets …`, anthropics/claude-code
+/// #22603, #42654, #84141) are a limit: a task whose log ends in them
+/// waits for the reset, here past `give_up_after`, so it fails at once as
+/// rate limited, its retries not run into the limit.
+#[test]
+fn claude_s_out_of_extra_usage_is_a_rate_limit() {
+    let t = Tree::new();
+    t.config("rate_limits: {backoff: 10m, max_backoff: 10m, give_up_after: 2s}\n");
+    let says = format!(
+        "{MARK}; echo \"You're out of extra usage · resets Feb 4, 8pm (Europe/Budapest)\"; exit 1"
+    );
+    t.task(
+        "p/a",
+        &format!("pool: anthropic\nretries: 2\n{}", sh(&says)),
+    );
+    t.run(&["orchestrate"]).code(1).says("rate limited since ");
+    assert_eq!(t.launches("p/a"), 1, "its retries run into the limit");
+    let error = t.status("p/a")["error"].as_str().unwrap().to_owned();
+    assert!(
+        error.contains(
+            ": You're out of extra usage · resets Feb 4, 8pm (Europe/Budapest) (it lifts at"
+        ),
+        "{error}"
+    );
+}
+
 /// `p/a` (retries 1) under `rate_limits`, whose first attempt fails
 /// (Claude's `error_max_turns`), whose second prints the fixture `limit`
 /// (and exits 1), and whose third succeeds.

@@ -151,6 +151,9 @@ fn every_claude_reset_time() {
         Some("2026-07-31T02:00:00.000Z"), // 4am
         Some("2026-09-15T17:00:00.000Z"), // Sep 15 at 7pm
         Some("2026-07-30T15:00:00.000Z"), // 3pm (UTC)
+        Some("2026-07-31T07:00:00.000Z"), // out of extra usage, 9am
+        Some(now),                        // Feb 4, past
+        Some("2026-07-30T19:00:00.000Z"), // 9pm
         Some("2026-07-31T08:00:00.000Z"), // 10am (Asia/Seoul)
         Some("2026-07-31T03:00:00.000Z"), // 5am
         Some("2026-07-31T10:00:00.000Z"), // 12pm, passed
