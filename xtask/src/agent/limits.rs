@@ -84,7 +84,8 @@ pub fn find<'a>(patterns: &[String], lines: &'a [String]) -> Option<&'a str> {
 /// limit reached|1750708800"), "resets 3pm", "resets 4:50am (Europe/Rome)",
 /// "resets Jul 31, 2am (UTC)", "resets Sep 15 at 7pm", "Your limit will
 /// reset at 3pm (America/Bogota)", "try again at Sep 22nd, 2026 3:14 PM",
-/// "try again in 5 days 22 hours 11 minutes", "Please try again in 1.5s"
+/// "try again in 5 days 22 hours 11 minutes", "You will regain access on
+/// 2026-04-01 at 00:00 UTC", "Please try again in 1.5s"
 /// (or "663ms"), "retry after 30 seconds", "Retry-After: 120" (seconds;
 /// `retry_after` and `retry_after_ms` as a JSON field), an RFC 3339
 /// instant in UTC after "resets at" or "try again at", the `resetsAt` epoch of a
@@ -106,6 +107,9 @@ pub fn reset_time(text: &str, now: SystemTime, offset_of: OffsetOf) -> Option<Sy
         .or_else(|| epoch_after(&text, "\"resetsat\"", true))
         .or_else(|| epoch_after(&text, "anthropic-ratelimit-unified-reset", false))
         .or_else(|| after_reset(&text, now, offset_of))
+        // The Anthropic API's spend limit: "You will regain access on
+        // 2026-04-01 at 00:00 UTC."
+        .or_else(|| after_each(&text, "regain access on", |c| clock_at(c, now, offset_of)))
         .or_else(|| {
             after_each(&text, "try again at", |c| {
                 instant(c).or_else(|| clock_at(c, now, offset_of))
@@ -482,9 +486,13 @@ fn clock(mut c: Cursor) -> Option<Clock> {
     })
 }
 
-/// `Jul 31, `, `Sep 15 at `, `Sep 22nd, 2026 `: the date before a time,
-/// if there is one (the cursor is left as it was when there is not).
+/// `Jul 31, `, `Sep 15 at `, `Sep 22nd, 2026 `, `2026-04-01 at `: the
+/// date before a time, if there is one (the cursor is left as it was when
+/// there is not).
 fn date(c: &mut Cursor) -> Option<(Option<i64>, u32, u32)> {
+    if let Some(date) = iso_date(c) {
+        return Some(date);
+    }
     let mut t = *c;
     let month = month(t.word())?;
     t.eat(".");
@@ -514,6 +522,30 @@ fn date(c: &mut Cursor) -> Option<(Option<i64>, u32, u32)> {
     }
     *c = t;
     Some((year, month, day))
+}
+
+/// `2026-04-01 ` (`at ` may follow), as the Anthropic API names the day
+/// an organisation's spend limit lifts. Joined to its time
+/// (`2026-04-01T00:00Z`) it is an RFC 3339 instant, read as one.
+fn iso_date(c: &mut Cursor) -> Option<(Option<i64>, u32, u32)> {
+    let mut t = *c;
+    let year = t.number(4, 4)?;
+    if !t.eat("-") {
+        return None;
+    }
+    let month = t.number(2, 2).filter(|m| (1..=12).contains(m))?;
+    if !t.eat("-") {
+        return None;
+    }
+    let day = t.number(2, 2)?;
+    if !t.spaces() {
+        return None;
+    }
+    if t.eat_word("at") {
+        t.spaces();
+    }
+    *c = t;
+    Some((Some(i64::from(year)), month, day))
 }
 
 /// 1-12 for a month's name or its abbreviation ("sep", "sept", "september").

@@ -1232,6 +1232,32 @@ fn claude_s_out_of_extra_usage_is_a_rate_limit() {
     );
 }
 
+/// An Anthropic organisation's spend limit, as Claude Code relays it (`API
+/// Error: 400 {… "You have reached your specified API usage limits. You
+/// will regain access on 2026-04-01 at 00:00 UTC." …}`,
+/// anthropics/claude-code#38038, #2127), names when it lifts: the wait is
+/// until then, not the backoff (a retry every 30 minutes for a day, each
+/// refused), and past `give_up_after` the task fails at once, saying when.
+#[test]
+fn an_api_spend_limit_is_waited_for_until_access_is_regained() {
+    let t = Tree::new();
+    // A backoff past `give_up_after`: a limit read without its time fails
+    // at once too, but lifting at the backoff's end.
+    t.config("rate_limits: {backoff: 10m, max_backoff: 10m, give_up_after: 2s}\n");
+    // The month it lifts moved on to one that is surely ahead.
+    let error = r#"API Error: 400 {"type":"error","error":{"type":"invalid_request_error","message":"You have reached your specified API usage limits. You will regain access on 2099-04-01 at 00:00 UTC."},"request_id":"req_011CZM37KZVHEegQcQEk3tSW"}"#;
+    let says = format!("{MARK}; echo '{error}'; exit 1");
+    t.task(
+        "p/a",
+        &format!("pool: anthropic\nretries: 2\n{}", sh(&says)),
+    );
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("rate limited since ")
+        .says("(it lifts at 2099-");
+    assert_eq!(t.launches("p/a"), 1, "its retries run into the limit");
+}
+
 /// `p/a` (retries 1) under `rate_limits`, whose first attempt fails
 /// (Claude's `error_max_turns`), whose second prints the fixture `limit`
 /// (and exits 1), and whose third succeeds.

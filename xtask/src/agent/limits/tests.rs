@@ -165,6 +165,7 @@ fn every_claude_reset_time() {
         Some("2026-07-30T13:00:00.000Z"), // reset at 3pm
         Some("2026-07-30T15:00:00.000Z"), // 5pm
         Some("2026-07-31T07:00:00.000Z"), // 9am
+        Some(now),                        // regain access on 2026-04-01: past
         None,                             // 429s: no time
         None,
         None,
@@ -367,6 +368,11 @@ fn clock_forms() {
             "2026-07-30T12:00:30.000Z",
         ),
         ("\"retry_after_ms\":1500", "2026-07-30T12:00:01.500Z"),
+        (
+            "You will regain access on 2026-09-01 at 00:00 UTC.",
+            "2026-09-01T00:00:00.000Z",
+        ),
+        ("resets 2026-08-02 at 9am", "2026-08-02T07:00:00.000Z"),
     ] {
         assert_eq!(reset(text).as_deref(), Some(expected), "{text}");
     }
@@ -380,6 +386,9 @@ fn clock_forms() {
         "resets Jul 32, 2am",
         "resets Feb 30 at 1am",
         "resets Foo 3, 2am",
+        "You will regain access on 2026-13-01 at 00:00 UTC.",
+        "You will regain access on 2026-02-30 at 00:00 UTC.",
+        "You will regain access on 2026-09-01.",
         "resets9am",
         "resets at",
         "the limit resets ",
