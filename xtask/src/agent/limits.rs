@@ -88,7 +88,8 @@ pub fn find<'a>(patterns: &[String], lines: &'a [String]) -> Option<&'a str> {
 /// 2026-04-01 at 00:00 UTC", "Please try again in 1.5s"
 /// (or "663ms"), "retry after 30 seconds", "Retry-After: 120" (seconds;
 /// `retry_after` and `retry_after_ms` as a JSON field), an RFC 3339
-/// instant in UTC after "resets at" or "try again at", the `resetsAt` epoch of a
+/// instant in UTC after "resets at", "try again at" or "regain access
+/// on", the `resetsAt` epoch of a
 /// `rate_limit_event` line (the last one in `text`), or
 /// "anthropic-ratelimit-unified-reset: <epoch>".
 ///
@@ -109,7 +110,11 @@ pub fn reset_time(text: &str, now: SystemTime, offset_of: OffsetOf) -> Option<Sy
         .or_else(|| after_reset(&text, now, offset_of))
         // The Anthropic API's spend limit: "You will regain access on
         // 2026-04-01 at 00:00 UTC."
-        .or_else(|| after_each(&text, "regain access on", |c| clock_at(c, now, offset_of)))
+        .or_else(|| {
+            after_each(&text, "regain access on", |c| {
+                instant(c).or_else(|| clock_at(c, now, offset_of))
+            })
+        })
         .or_else(|| {
             after_each(&text, "try again at", |c| {
                 instant(c).or_else(|| clock_at(c, now, offset_of))
@@ -429,9 +434,10 @@ fn clock_at(c: Cursor, now: SystemTime, offset_of: OffsetOf) -> Option<SystemTim
 struct Clock {
     /// Year (if given), month, day.
     date: Option<(Option<i64>, u32, u32)>,
-    /// 0-23, 0-59.
+    /// 0-23, 0-59, 0-59.
     hour: u32,
     minute: u32,
+    second: u32,
     zone: Zone,
 }
 
@@ -444,8 +450,8 @@ enum Zone {
     Unnamed,
 }
 
-/// `[at] [Mon d[st|nd|rd|th][,] [yyyy][,] [at]] h[:mm][ ]am|pm [(Zone)]`,
-/// or a 24-hour `hh:mm`.
+/// `[at] [Mon d[st|nd|rd|th][,] [yyyy][,] [at]] h[:mm[:ss]][ ]am|pm
+/// [(Zone)]`, or a 24-hour `hh:mm[:ss]`.
 fn clock(mut c: Cursor) -> Option<Clock> {
     c.spaces();
     if c.eat_word("at") {
@@ -457,6 +463,12 @@ fn clock(mut c: Cursor) -> Option<Clock> {
         Some(c.number(2, 2)?)
     } else {
         None
+    };
+    // Its seconds read, or its zone after them would not be.
+    let second = if minute.is_some() && c.eat(":") {
+        c.number(2, 2)?
+    } else {
+        0
     };
     let mut meridiem = c;
     meridiem.spaces();
@@ -475,13 +487,14 @@ fn clock(mut c: Cursor) -> Option<Clock> {
         _ => return None,
     };
     let minute = minute.unwrap_or(0);
-    if minute > 59 {
+    if minute > 59 || second > 59 {
         return None;
     }
     Some(Clock {
         date,
         hour,
         minute,
+        second,
         zone: zone(c),
     })
 }
@@ -526,7 +539,8 @@ fn date(c: &mut Cursor) -> Option<(Option<i64>, u32, u32)> {
 
 /// `2026-04-01 ` (`at ` may follow), as the Anthropic API names the day
 /// an organisation's spend limit lifts. Joined to its time
-/// (`2026-04-01T00:00Z`) it is an RFC 3339 instant, read as one.
+/// (`2026-04-01T00:00:00Z`) it is an RFC 3339 instant, read as one after
+/// "resets at", "try again at" and "regain access on".
 fn iso_date(c: &mut Cursor) -> Option<(Option<i64>, u32, u32)> {
     let mut t = *c;
     let year = t.number(4, 4)?;
@@ -607,7 +621,8 @@ fn zone(mut c: Cursor) -> Zone {
 /// nearest `now`).
 fn candidates(clock: &Clock, now: i64, offset: i64) -> Vec<i64> {
     let local_now = now + offset;
-    let time = i64::from(clock.hour) * 3600 + i64::from(clock.minute) * 60;
+    let time =
+        i64::from(clock.hour) * 3600 + i64::from(clock.minute) * 60 + i64::from(clock.second);
     let Some((year, month, day)) = clock.date else {
         let today = local_now.div_euclid(DAY) * DAY + time - offset;
         return vec![today - DAY, today, today + DAY];

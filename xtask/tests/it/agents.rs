@@ -1258,6 +1258,41 @@ fn an_api_spend_limit_is_waited_for_until_access_is_regained() {
     assert_eq!(t.launches("p/a"), 1, "its retries run into the limit");
 }
 
+/// The day an API spend limit lifts said with seconds ("00:00:00 UTC") or
+/// as an RFC 3339 instant is read as that instant: with seconds its zone
+/// was dropped, the time read on the machine's clock (two hours early
+/// here), and an instant was not read at all, the backoff waited instead.
+#[test]
+fn an_api_spend_limit_said_with_seconds_or_as_an_instant_is_read_in_utc() {
+    let t = Tree::new();
+    t.config("rate_limits: {backoff: 10m, max_backoff: 10m, give_up_after: 2s}\n");
+    for (id, when) in [
+        ("p/a", "2099-04-01 at 00:00:00 UTC"),
+        ("p/b", "2099-04-01T00:00:00Z"),
+    ] {
+        let says = format!("{MARK}; echo 'You have reached your specified API usage limits. You will regain access on {when}.'; exit 1");
+        // A pool each: a limit of one holds none of the other.
+        t.task(
+            id,
+            &format!("pool: {}\n{}", id.replace('/', "-"), sh(&says)),
+        );
+    }
+    // The machine two hours east of UTC (a POSIX zone: no database).
+    let out = t
+        .command(&["orchestrate"])
+        .env("TZ", "UTC-2")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    for id in ["p/a", "p/b"] {
+        let error = t.status(id)["error"].as_str().unwrap().to_owned();
+        assert!(
+            error.contains("(it lifts at 2099-04-01 02:00,"),
+            "{id}: {error}"
+        );
+    }
+}
+
 /// `p/a` (retries 1) under `rate_limits`, whose first attempt fails
 /// (Claude's `error_max_turns`), whose second prints the fixture `limit`
 /// (and exits 1), and whose third succeeds.

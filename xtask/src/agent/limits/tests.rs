@@ -373,6 +373,15 @@ fn clock_forms() {
             "2026-09-01T00:00:00.000Z",
         ),
         ("resets 2026-08-02 at 9am", "2026-08-02T07:00:00.000Z"),
+        // Seconds, the zone after them read too.
+        (
+            "You will regain access on 2026-09-01 at 00:00:30 UTC.",
+            "2026-09-01T00:00:30.000Z",
+        ),
+        (
+            "You will regain access on 2026-09-01T00:00:00Z.",
+            "2026-09-01T00:00:00.000Z",
+        ),
     ] {
         assert_eq!(reset(text).as_deref(), Some(expected), "{text}");
     }
@@ -389,6 +398,7 @@ fn clock_forms() {
         "You will regain access on 2026-13-01 at 00:00 UTC.",
         "You will regain access on 2026-02-30 at 00:00 UTC.",
         "You will regain access on 2026-09-01.",
+        "You will regain access on 2026-09-01 at 00:00:60 UTC.",
         "resets9am",
         "resets at",
         "the limit resets ",
