@@ -59,7 +59,7 @@ pub fn ended_records(layout: &Layout, jobs: &[(&str, &str)]) -> HashMap<String, 
         if stage(state).is_some() {
             return None;
         }
-        let stopping = StopRecord::read(&layout.exit_file(task_id), job_id);
+        let stopping = StopRecord::read(&layout.exit_file(task_id), job_id).map(|s| s.alarm);
         let mut record = final_record(state, fields, stopping.as_ref().map(|a| a.ending));
         if let Some(detail) = stopping.and_then(|a| a.detail) {
             record.message = Some(detail);
@@ -146,6 +146,9 @@ struct Job {
     /// Whether it is a job a killed run was stopping, to stop again as the
     /// first look finds it (`stop_again`).
     stop_again: bool,
+    /// When Slurm took the SIGTERM of its stop, once it did (recorded in
+    /// its `StopRecord`, for a run that takes it up).
+    terminated_at: Option<SystemTime>,
     /// How far its stop has got, for a job stopped as it ran: SIGTERM
     /// first, SIGKILL `grace` later, as a local task's.
     escalation: Option<Escalation>,
@@ -242,8 +245,11 @@ impl Slurm {
         reads_result: bool,
     ) {
         let mut job = Job::new(layout, task_id, limits, told).holding_log(reads_result);
-        job.stopping = StopRecord::read(&job.exit_file, job_id);
-        job.stop_again = job.stopping.is_some();
+        if let Some(stopping) = StopRecord::read(&job.exit_file, job_id) {
+            job.stopping = Some(stopping.alarm);
+            job.terminated_at = stopping.terminated_at;
+            job.stop_again = true;
+        }
         lock(&self.jobs).in_flight.insert(job_id.to_owned(), job);
     }
 
@@ -280,6 +286,7 @@ impl Job {
             watchdog: None,
             stopping: None,
             stop_again: false,
+            terminated_at: None,
             escalation: None,
             grace: limits.grace,
             cancel_owed: None,

@@ -269,30 +269,40 @@ fn slurm_a_stopped_job_is_continued_to_handle_its_sigterm() {
     assert!(!log.contains("SIGKILL"), "{log}");
 }
 
-/// A job its run was stopping when the run was killed gets its SIGTERM
-/// again from the run that takes it up, and a whole `kill_grace`: a
-/// plain `scancel` left it the cluster's KillWait (5 s here), and a
-/// cleanup longer than that, within `kill_grace`, was killed.
+/// A job its run was stopping when the run was killed keeps the rest of
+/// its `kill_grace` under the run that takes it up, with no second
+/// SIGTERM: a plain `scancel` left it the cluster's KillWait (5 s here),
+/// and a cleanup longer than that, within `kill_grace`, was killed; a
+/// second SIGTERM to every process of the job would reach what the
+/// cleanup started (a `git commit` in its trap).
 #[test]
 fn slurm_a_job_being_stopped_when_its_run_was_killed_keeps_its_kill_grace() {
     let Some(t) = slurm_tree() else { return };
     t.config(&CONFIG.replace("kill_grace: 1s", "kill_grace: 10m"));
     let (started, release) = (t.path("started"), t.path("release"));
+    let cleanup = format!(
+        "sh -c \"while [ ! -e {} ]; do sleep 0.1; done; echo cleaned > $TASK_OUTPUT_DIR/cleaned\"; exit 7",
+        release.display()
+    );
     let script = format!(
-        "trap 'while [ ! -e {} ]; do sleep 0.1; done; echo cleaned > $TASK_OUTPUT_DIR/cleaned; exit 7' TERM; touch {}; sleep 600 & wait",
-        release.display(),
+        "trap '{cleanup}' TERM; touch {}; sleep 600 & wait",
         started.display()
     );
     t.task("p/a", &sh(&script));
     let (mut first, _job) = run_until_its_job_runs(&t, "p/a", &started);
     let log = || t.read("workspace/logs/p/a.log");
-    let terms = || log().matches("SIGTERM sent").count();
     signal(first.id(), libc::SIGTERM);
-    wait_for("the stop's SIGTERM", || terms() == 1);
+    wait_for("the stop's SIGTERM taken, recorded", || {
+        std::fs::read_to_string(t.path("workspace/pids/p/a.stopping"))
+            .is_ok_and(|record| record.contains("terminated_at"))
+    });
     first.kill().unwrap();
     first.wait().unwrap();
     let monitor = t.start(&["monitor"]);
-    wait_for("the SIGTERM of the run that takes it up", || terms() == 2);
+    wait_for(
+        "the run that takes it up to give it the rest of its grace",
+        || log().contains("xtask: taken up as it was being stopped: its SIGTERM was sent at "),
+    );
     t.write("release", "");
     let out = monitor.wait_with_output().unwrap();
     let status = t.status("p/a");
@@ -303,7 +313,8 @@ fn slurm_a_job_being_stopped_when_its_run_was_killed_keeps_its_kill_grace() {
     );
     assert_eq!(status["exit_code"], 7, "{status}");
     assert_eq!(status["error"], "interrupted", "{status}");
-    assert!(!log().contains("SIGKILL"), "{}", log());
+    assert_eq!(log().matches("SIGTERM sent").count(), 1, "{}", log());
+    assert!(!log().contains("SIGKILL sent"), "{}", log());
     assert_ne!(out.status.code(), Some(2), "{status}");
 }
 

@@ -4,7 +4,7 @@
 //! one queued or suspended is cancelled. Each `scancel` that Slurm did not
 //! take is owed, and sent again at the next look.
 
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
 use super::ends::StopRecord;
 use super::{slurm, Job};
@@ -42,7 +42,7 @@ impl Job {
     /// local supervisor says why it stops a task: Slurm's own line says
     /// only that the job was cancelled.
     pub(super) fn stop_for(&mut self, id: &str, alarm: Alarm) {
-        if let Err(e) = StopRecord::write(&self.exit_file, id, &alarm) {
+        if let Err(e) = StopRecord::write(&self.exit_file, id, &alarm, None) {
             eprintln!("warning: {e:#}");
         }
         // Not run yet, no limit of its own stopped it: a stop of the run's.
@@ -72,9 +72,32 @@ impl Job {
         if !std::mem::take(&mut self.stop_again) {
             return;
         }
-        if let Some(alarm) = self.stopping.clone() {
-            self.stop_for(id, alarm);
+        let Some(alarm) = self.stopping.clone() else {
+            return;
+        };
+        match self.terminated_at.filter(|_| self.runs()) {
+            Some(at) => self.grace_goes_on(at),
+            None => self.stop_for(id, alarm),
         }
+    }
+
+    /// The rest of the grace of a job that runs, whose SIGTERM Slurm took
+    /// at `at` (a killed run's): a second SIGTERM would reach what its
+    /// cleanup started (a `git commit` in a trap), so SIGKILL only, once
+    /// the grace from `at` is over.
+    fn grace_goes_on(&mut self, at: SystemTime) {
+        let spent = SystemTime::now().duration_since(at).unwrap_or_default();
+        let left = self.grace.saturating_sub(spent);
+        let said = format!(
+            "xtask: taken up as it was being stopped: its SIGTERM was sent at {}; SIGKILL once its kill_grace is over, in {}",
+            crate::ui::format::clock(at),
+            humantime::format_duration(Duration::from_secs(left.as_secs()))
+        );
+        crate::state::logs::append_line(&self.log_file, &said);
+        self.escalation = Some(Escalation {
+            kill_at: Some(Instant::now() + left),
+            killed: false,
+        });
     }
 
     /// Whether it runs, as last seen: out of the queue, not suspended.
@@ -102,11 +125,22 @@ impl Job {
         self.cancel_owed = owed.get();
     }
 
-    /// Runs the `scancel` owed to job `id`, this job, if one is.
+    /// Runs the `scancel` owed to job `id`, this job, if one is; a SIGTERM
+    /// Slurm took is recorded (`StopRecord`), for a run that takes the job
+    /// up after a kill.
     pub(super) fn send_cancel(&mut self, id: &str) {
-        if let Some(signal) = self.cancel_owed {
-            if scancel(id, signal) {
-                self.cancel_owed = None;
+        let Some(signal) = self.cancel_owed else {
+            return;
+        };
+        if !scancel(id, signal) {
+            return;
+        }
+        self.cancel_owed = None;
+        if let (Some("TERM"), Some(alarm)) = (signal, &self.stopping) {
+            let now = SystemTime::now();
+            self.terminated_at = Some(now);
+            if let Err(e) = StopRecord::write(&self.exit_file, id, alarm, Some(now)) {
+                eprintln!("warning: {e:#}");
             }
         }
     }

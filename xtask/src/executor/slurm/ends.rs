@@ -137,6 +137,19 @@ pub(super) struct StopRecord {
     job_id: String,
     ending: Ending,
     detail: Option<String>,
+    /// When Slurm took the SIGTERM of a job stopped as it ran (to the
+    /// millisecond): the run that takes the job up gives it the rest of
+    /// its grace, not a second SIGTERM, which would reach what its
+    /// cleanup started (a `git commit`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    terminated_at: Option<String>,
+}
+
+/// A stop of a job, as its `StopRecord` keeps it.
+pub(super) struct Stopping {
+    pub alarm: Alarm,
+    /// When Slurm took its SIGTERM, if it was sent.
+    pub terminated_at: Option<SystemTime>,
 }
 
 impl StopRecord {
@@ -144,11 +157,19 @@ impl StopRecord {
         exit_file.with_extension("stopping")
     }
 
-    pub(super) fn write(exit_file: &Utf8Path, job_id: &str, alarm: &Alarm) -> Result<()> {
+    /// Records why job `job_id` is stopped, and when its SIGTERM was
+    /// taken (`terminated_at`), once it was.
+    pub(super) fn write(
+        exit_file: &Utf8Path,
+        job_id: &str,
+        alarm: &Alarm,
+        terminated_at: Option<SystemTime>,
+    ) -> Result<()> {
         let record = StopRecord {
             job_id: job_id.to_owned(),
             ending: alarm.ending,
             detail: alarm.detail.clone(),
+            terminated_at: terminated_at.map(crate::state::status::timestamp_millis),
         };
         let path = StopRecord::path(exit_file);
         let bytes = serde_json::to_vec(&record)?;
@@ -157,12 +178,17 @@ impl StopRecord {
     }
 
     /// Why job `job_id` was being cancelled, if it was.
-    pub(super) fn read(exit_file: &Utf8Path, job_id: &str) -> Option<Alarm> {
+    pub(super) fn read(exit_file: &Utf8Path, job_id: &str) -> Option<Stopping> {
         let bytes = std::fs::read(StopRecord::path(exit_file)).ok()?;
         let record: StopRecord = serde_json::from_slice(&bytes).ok()?;
-        (record.job_id == job_id).then_some(Alarm {
-            ending: record.ending,
-            detail: record.detail,
+        let terminated_at =
+            (record.terminated_at.as_deref()).and_then(crate::state::status::parse_timestamp);
+        (record.job_id == job_id).then_some(Stopping {
+            alarm: Alarm {
+                ending: record.ending,
+                detail: record.detail,
+            },
+            terminated_at,
         })
     }
 }
