@@ -10,6 +10,7 @@ use std::sync::mpsc::Sender;
 use std::time::SystemTime;
 
 use anyhow::Result;
+use camino::Utf8Path;
 
 use crate::git::cleaning::{self, Swept};
 use crate::git::merge::{self, Merged, Queue};
@@ -22,6 +23,7 @@ use crate::model::layout::Layout;
 use crate::run::finals::RecordFrom;
 use crate::run::Options;
 use crate::state::status::{self, AgentSlot, State, Status};
+use crate::sys::shell::shell_word;
 use crate::ui::format;
 
 pub struct Git {
@@ -115,9 +117,13 @@ impl Git {
     /// sees is a surprise found late.
     fn unseen_warnings(&self) -> Vec<String> {
         let integration = &self.worktrees.settings.integration;
-        let merge = format!(
-            "in {}: `git merge <your branch>`",
-            self.worktrees.integration_dir()
+        let base = &self.worktrees.settings.base;
+        let repo = &self.worktrees.repo;
+        let checked_out = repo.branch_at(&repo.top).ok().flatten();
+        let merge = merge_command(
+            &self.worktrees.integration_dir(),
+            base,
+            checked_out.as_deref(),
         );
         let mut warnings = Vec::new();
         if self.worktrees.workspace_unignored().unwrap_or(false) {
@@ -126,7 +132,7 @@ impl Git {
         let changed = self.worktrees.uncommitted_in_checkout().unwrap_or_default();
         if !changed.is_empty() {
             warnings.push(format!(
-                "warning: changes not committed in the checkout ({}): worktree tasks start from the integration branch `{integration}` and do not see them; to give them to the agents, commit them and merge them into `{integration}` ({merge})",
+                "warning: changes not committed in the checkout ({}): worktree tasks start from the integration branch `{integration}` and do not see them; to give them to the agents, commit them and merge them into `{integration}`: {merge}",
                 crate::ui::format::first_few(&changed, 3),
             ));
         }
@@ -141,9 +147,6 @@ impl Git {
                 "warning: worktrees.link `{link}`: git does not ignore the link it makes in each worktree (.gitignore has no `{name}`, or only `{name}/`, which matches folders, not links): an agent that commits everything (`git add -A`) commits it, and its work is then not merged; write `{name}`, without a `/`, in .gitignore"
             ));
         }
-        let base = &self.worktrees.settings.base;
-        let repo = &self.worktrees.repo;
-        let checked_out = repo.branch_at(&repo.top).ok().flatten();
         // A task's branch checked out by hand: its commits are the task's,
         // which reach the integration branch through the queue, never by
         // a merge of the person's.
@@ -157,7 +160,7 @@ impl Git {
             (self.worktrees.base_rev()).and_then(|base| repo.count(&branch_ref(integration), &base))
         {
             warnings.push(format!(
-                "warning: `{base}` has {} that the integration branch `{integration}` lacks (it was made from `{base}` once): worktree tasks start from `{integration}` and do not see {them}; merge {them} into it to give {them} to the agents ({merge})",
+                "warning: `{base}` has {} that the integration branch `{integration}` lacks (it was made from `{base}` once): worktree tasks start from `{integration}` and do not see {them}; merge {them} into it to give {them} to the agents: {merge}",
                 format::counted(n as usize, "commit", "commits"),
                 them = format::it_or_them(n as usize),
             ));
@@ -299,4 +302,21 @@ impl Git {
         };
         cleaning::sweep(layout, repo, settings, &how, &mut |_| {}, stopped, removing)
     }
+}
+
+/// The command, ready to paste, that merges the person's work into the
+/// integration branch in its worktree: `worktrees.base` when it names a
+/// branch, else the branch checked out (`HEAD`), unless that is a task's
+/// (whose work goes through the queue) or none.
+fn merge_command(integration_dir: &Utf8Path, base: &str, checked_out: Option<&str>) -> String {
+    let task_branch = |b: &str| b.starts_with(&format!("{TASK_BRANCHES}/"));
+    let yours = match (base, checked_out) {
+        ("HEAD", Some(branch)) if !task_branch(branch) => shell_word(branch),
+        ("HEAD", _) => "<your branch>".to_owned(),
+        (base, _) => shell_word(base),
+    };
+    format!(
+        "`git -C {} merge {yours}`",
+        shell_word(integration_dir.as_str())
+    )
 }

@@ -592,6 +592,43 @@ fn changes_not_committed_in_the_checkout_are_warned_of_as_unseen() {
     assert!(!none.stdout.contains("not committed"), "{}", none.stdout);
 }
 
+/// The warning of commits the integration branch lacks gives the command
+/// that merges them, naming the branch checked out, ready to paste (it
+/// said `git merge <your branch>`, in a folder named apart): run as
+/// given, the next task sees the commit, and the warning is gone.
+#[test]
+fn the_warning_of_commits_the_integration_branch_lacks_gives_the_command_that_merges_them() {
+    let t = repo("");
+    t.task("p/a", &sh("true"));
+    t.run(&["orchestrate"]).code(0);
+    t.write("README.md", "committed after the integration branch\n");
+    t.git(&["commit", "-q", "-am", "later"]);
+    // Held for an approval, it waits while the person merges.
+    let seen = format!(
+        "approve: before\noutputs: [seen.txt]\n{}",
+        sh("cp README.md $TASK_OUTPUT_DIR/seen.txt")
+    );
+    t.task("p/b", &seen);
+    let warned = t.run(&["orchestrate"]);
+    let integration = t.path("workspace/worktrees/.integration");
+    let command = format!("git -C {} merge main", integration.display());
+    warned.code(4).says(&format!(
+        "merge it into it to give it to the agents: `{command}`"
+    ));
+    let merged = std::process::Command::new("sh")
+        .args(["-c", &command])
+        .current_dir(t.path(""))
+        .output()
+        .unwrap();
+    assert!(merged.status.success(), "{merged:?}");
+    t.run(&["approve", "p/b"]).code(0);
+    t.run(&["orchestrate"]).code(0).never_says("warning");
+    assert_eq!(
+        t.read("workspace/outputs/p/b/seen.txt"),
+        "committed after the integration branch\n"
+    );
+}
+
 #[test]
 fn an_attempt_refused_before_it_starts_charges_nothing() {
     let t = repo(&crate::agents::agent("claude", "claude-json"));
@@ -3979,7 +4016,8 @@ fn a_task_branch_checked_out_in_the_checkout_is_not_advised_for_a_merge() {
     t.run(&["orchestrate"])
         .code(1)
         .says("warning: the checkout is on `task/p/b`, a task's branch that cargo xtask made: its work reaches `integration` through the merge queue")
-        .never_says("git merge <your branch>");
+        .never_says("merge <your branch>")
+        .never_says("merge task/p/b");
 }
 
 /// A Ctrl-C stops every worktree being made, not only one: two tasks'
