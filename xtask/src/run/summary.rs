@@ -355,7 +355,10 @@ pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
         ));
     }
     match o.stop {
-        Some(Stop::Signal(signal)) => return 128 + signal,
+        Some(Stop::Signal(signal)) => {
+            printer.plain(&how_to_go_on(o));
+            return 128 + signal;
+        }
         Some(Stop::Fatal(error)) => {
             printer.line(Tone::Bad, &format!("error: {error}"));
             return exit::TASK_FAILED;
@@ -396,6 +399,27 @@ pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
     } else {
         exit::TASK_FAILED
     }
+}
+
+/// After a stop (Ctrl-C): that the next run goes on, and what of the
+/// tasks listed `failed ... interrupted` (they look lost, and to be
+/// `reset`, but their tries are spared).
+fn how_to_go_on(o: &Outcome) -> String {
+    let interrupted = (o.selected.iter())
+        .filter(|&&t| o.history[t].error.as_deref() == Some(status::INTERRUPTED))
+        .count();
+    let again = match interrupted {
+        0 => String::new(),
+        n => format!(
+            ", and runs again the {} this stop interrupted (not counted against {} retries)",
+            format::counted(n, "task", "tasks"),
+            if n == 1 { "its" } else { "their" }
+        ),
+    };
+    format!(
+        "Stopped: the next `{}` goes on from here{again}",
+        o.layout.cmd("orchestrate")
+    )
 }
 
 /// `failed <id>: <error> (log: <its log>)`.

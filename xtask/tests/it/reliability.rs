@@ -1378,6 +1378,37 @@ fn ctrl_c_stops_every_task_and_exits_130() {
     }
 }
 
+/// A run stopped by Ctrl-C lists the task it stopped as `failed ...:
+/// interrupted`, which reads as lost (to `reset` by hand); its summary
+/// says that the next run goes on and runs it again, its retries spared,
+/// as it then does (it said nothing of what to do next).
+#[test]
+fn a_stopped_run_says_the_next_run_goes_on_and_runs_the_interrupted_again() {
+    let t = Tree::new();
+    t.task("p/a", &format!("retries: 0\n{}", waiting_task("a", "true")));
+    let mut orchestrator = spawn_orchestrate(&t, "out");
+    wait_for("the task to start", || {
+        pid_written(&t, "workspace/outputs/p/a/pid")
+    });
+    signal(orchestrator.id(), libc::SIGINT);
+    assert_eq!(orchestrator.wait().unwrap().code(), Some(130));
+    let said = t.read("out");
+    let root = t.path("").display().to_string();
+    let next = format!(
+        "cargo xtask --root {} orchestrate",
+        root.trim_end_matches('/')
+    );
+    assert!(
+        said.contains(&format!(
+            "Stopped: the next `{next}` goes on from here, and runs again the 1 task this stop interrupted (not counted against its retries)"
+        )),
+        "{said}"
+    );
+    t.write("release-a", "");
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.status("p/a")["attempt"], 2);
+}
+
 /// A task whose shell starts a child that, told to stop, takes a second
 /// to clean up (it writes `cleaned` then), and that goes on (`then`) once
 /// the child's trap is set (it writes `ready`). Its kill_grace is long
