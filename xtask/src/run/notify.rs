@@ -548,15 +548,19 @@ impl Printed {
 /// command's is /dev/null); the guard exits with the command's status.
 const GUARD: &str = r#"trap 'kill -KILL 0' TERM; exec 3<&0; sh -c "$1" <&3 3<&- & wait $!"#;
 
-/// An event, named in a few words for the log (`p/a failed`,
-/// `run_finished`): each notifier's end is logged after the others' lines.
+/// An event, named in a few words for the log (`p/a -> failed`,
+/// `p/a approved`, `run_finished`): each notifier's end is logged after
+/// the others' lines. A task's change of state is written as `events`
+/// writes it: `notifier 1 for p/a failed: exit 0` read as the notifier
+/// failing.
 fn named(event: &str) -> String {
     let value: serde_json::Value = serde_json::from_str(event).unwrap_or_default();
     let text = |key: &str| value.get(key).and_then(serde_json::Value::as_str);
-    match (text("task"), text("event").or(text("to"))) {
-        (Some(task), Some(what)) => format!("{task} {what}"),
-        (None, Some(what)) => what.to_owned(),
-        (task, None) => task.unwrap_or("an event").to_owned(),
+    match (text("task"), text("event"), text("to")) {
+        (Some(task), None, Some(to)) => format!("{task} -> {to}"),
+        (Some(task), Some(what), _) => format!("{task} {what}"),
+        (None, Some(what), _) | (None, None, Some(what)) => what.to_owned(),
+        (task, None, None) => task.unwrap_or("an event").to_owned(),
     }
 }
 

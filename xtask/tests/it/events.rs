@@ -299,13 +299,13 @@ fn failing_and_hanging_notifiers_change_nothing_in_the_run() {
     // Each end names its notifier and its event: the notifiers' lines
     // interleave.
     assert!(
-        log.contains("notifier 2 for p/fails failed: exit 1"),
+        log.contains("notifier 2 for p/fails -> failed: exit 1"),
         "{log}"
     );
     // Killed at its own timeout, or, started after the run had ended (a
     // busy machine), at the end of the notifiers' time a moment before.
     assert!(
-        log.contains("notifier 3 for p/fails failed: killed after 1s: it took too long")
+        log.contains("notifier 3 for p/fails -> failed: killed after 1s: it took too long")
             || log.contains("the run had ended, and its notifiers' time with it"),
         "{log}"
     );
@@ -377,14 +377,14 @@ fn a_failing_notifier_is_said_on_the_console() {
     // Ends once the failing notifier has ended for `a`'s failure.
     let log = t.path("workspace/logs/notify.log");
     let waits = format!(
-        "until grep -qs 'notifier 1 for p/a failed: exit 3' {}; do sleep 0.05; done",
+        "until grep -qs 'notifier 1 for p/a -> failed: exit 3' {}; do sleep 0.05; done",
         log.display()
     );
     t.task("p/b", &sh(&waits));
     let run = t.run(&["orchestrate"]);
     run.code(1).never_says("notifier 2");
     let said = run.said();
-    let first = "warning: notifier 1 failed (exit 3, for p/a failed): see ";
+    let first = "warning: notifier 1 failed (exit 3, for p/a -> failed): see ";
     let at = said.find(first).unwrap_or_else(|| panic!("{said}"));
     let done = said
         .find("done     p/b")
@@ -495,7 +495,7 @@ fn a_notifier_that_reads_no_large_event_does_not_end_a_command() {
         .says("1 completed task checked, 1 with problems");
     assert!(t
         .read("workspace/logs/notify.log")
-        .contains("notifier 1 for p/a failed: exit 0"));
+        .contains("notifier 1 for p/a -> failed: exit 0"));
 }
 
 /// A notifier's command dies with a SIGKILLed orchestrator, and what it
