@@ -146,7 +146,9 @@ impl Why<'_> {
                     None => "",
                 };
                 if let Some(agent) = s.agent.as_ref().or(unseen) {
-                    println!("  agent reported{recorded}: {}", describe_report(agent));
+                    let stopped = s.ending.filter(|e| e.is_a_stop());
+                    let said = describe_report(agent, stopped);
+                    println!("  agent reported{recorded}: {said}");
                     if let Some(refused) = agent.refused_in_full() {
                         println!("  {refused}");
                     }

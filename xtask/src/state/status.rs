@@ -97,6 +97,22 @@ pub enum Ending {
     WaitingForInput,
 }
 
+impl Ending {
+    /// Whether the attempt was stopped before its own end: by the run (a
+    /// Ctrl-C, a timeout, a question) or by its memory limit.
+    pub fn is_a_stop(self) -> bool {
+        !matches!(self, Ending::Exited | Ending::SpawnFailed | Ending::Lost)
+    }
+
+    /// As a status file says it (`ending`).
+    pub fn said(self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default()
+    }
+}
+
 /// The agent slot an attempt ran in, written `agent-N`: slots are numbered
 /// from 1, and a slot runs one task at a time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

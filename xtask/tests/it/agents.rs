@@ -1378,6 +1378,26 @@ rate_limits: {{backoff: 1s, max_backoff: 1s, give_up_after: 1m}}
     assert_eq!(error(&t, "p/working"), "Timeout after 2s (its `timeout`)");
 }
 
+/// `why` of an agent the run stopped before it printed a result says so:
+/// it said "its result could not be read", as of a garbled output.
+#[test]
+fn why_says_an_agent_stopped_before_its_result_printed_none() {
+    let t = Tree::new();
+    t.config(&agent("claude", "claude-json"));
+    t.task("p/a", "");
+    scenario(&t, "p/a", &["success.json 0 until:release"]);
+    let mut run = t.start(&["orchestrate"]);
+    wait_for("the agent to run", || {
+        t.exists("workspace/status/p/a.json") && t.status("p/a")["pid"].is_u64()
+    });
+    signal(run.id(), libc::SIGINT);
+    assert_eq!(run.wait().unwrap().code(), Some(130));
+    assert_eq!(t.status("p/a")["ending"], "interrupted");
+    t.run(&["why", "p/a"])
+        .says("agent reported: no result: its attempt was stopped first (interrupted)")
+        .never_says("could not be read");
+}
+
 /// `progress` says how many tasks' costs are unknown beside the total it
 /// gives, which leaves them out: an old CLI's, and one whose output could
 /// not be read (`why` says so of it).

@@ -2,6 +2,7 @@
 //! the start of its last message.
 
 use crate::agent::result::Report;
+use crate::state::status::Ending;
 use crate::ui::format;
 
 /// How many lines of an agent's last message `why` shows.
@@ -19,8 +20,11 @@ pub(super) fn print_message(said: &str) {
     }
 }
 
-/// `session 1f0c…, 12 turns, $0.37, 12000 tokens in, 800 out`.
-pub(super) fn describe_report(r: &Report) -> String {
+/// `session 1f0c…, 12 turns, $0.37, 12000 tokens in, 800 out`; of an
+/// attempt the run stopped (`stopped`: a Ctrl-C, a timeout) before its
+/// agent printed a result, that it printed none, not that its result
+/// could not be read.
+pub(super) fn describe_report(r: &Report, stopped: Option<Ending>) -> String {
     let mut parts = Vec::new();
     if let Some(session) = &r.session_id {
         parts.push(format!("session {session}"));
@@ -51,7 +55,13 @@ pub(super) fn describe_report(r: &Report) -> String {
         parts.push(format!("{output} out"));
     }
     if !r.is_result() {
-        parts.push("its result could not be read".to_owned());
+        parts.push(match stopped {
+            Some(ending) => format!(
+                "no result: its attempt was stopped first ({})",
+                ending.said()
+            ),
+            None => "its result could not be read".to_owned(),
+        });
     }
     parts.join(", ")
 }
