@@ -51,6 +51,14 @@ impl Options {
         options
     }
 
+    /// The arguments that select what it selects, as typed: ` --phase P`,
+    /// ` --task A --task B`, or nothing.
+    pub fn selection_args(&self) -> String {
+        let phase = self.phase.iter().map(|p| format!(" --phase {p}"));
+        let tasks = self.only.iter().map(|id| format!(" --task {id}"));
+        phase.chain(tasks).collect()
+    }
+
     pub fn selects(&self, task: &Task) -> bool {
         runs::selects(self.phase.as_deref(), &self.only, &task.id, || task.phase())
     }

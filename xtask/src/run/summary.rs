@@ -58,6 +58,9 @@ pub struct Outcome<'a> {
     pub worktrees_kept: usize,
     /// `worktrees.remove_merged`: the run's end removes the merged ones.
     pub removes_merged: bool,
+    /// The command that goes on after a stop: the run's, what it selected
+    /// selected again (a plain `orchestrate` would start everything else).
+    pub go_on: String,
 }
 
 impl Run<'_> {
@@ -153,6 +156,7 @@ impl Run<'_> {
                 .and_then(|git| git.worktrees.tasks_kept().ok())
                 .unwrap_or(0),
             removes_merged: self.config.worktrees.remove_merged,
+            go_on: (self.layout).cmd(&format!("orchestrate{}", self.options.selection_args())),
         };
         print(&mut self.printer, &outcome)
     }
@@ -416,10 +420,7 @@ fn how_to_go_on(o: &Outcome) -> String {
             if n == 1 { "its" } else { "their" }
         ),
     };
-    format!(
-        "Stopped: the next `{}` goes on from here{again}",
-        o.layout.cmd("orchestrate")
-    )
+    format!("Stopped: the next `{}` goes on from here{again}", o.go_on)
 }
 
 /// `failed <id>: <error> (log: <its log>)`.

@@ -178,8 +178,13 @@ fn a_lock_left_by_a_killed_orchestrator_blocks_nobody() {
 
 /// Spawns `orchestrate` with its output going to `out` (read while it runs).
 fn spawn_orchestrate(t: &Tree, out: &str) -> std::process::Child {
+    spawn_orchestrate_with(t, out, &[])
+}
+
+/// `spawn_orchestrate`, given `args` after `orchestrate`.
+fn spawn_orchestrate_with(t: &Tree, out: &str, args: &[&str]) -> std::process::Child {
     let file = std::fs::File::create(t.path(out)).unwrap();
-    t.command(&["orchestrate"])
+    t.command(&[&["orchestrate"], args].concat())
         .stdout(file.try_clone().unwrap())
         .stderr(file)
         .spawn()
@@ -1407,6 +1412,31 @@ fn a_stopped_run_says_the_next_run_goes_on_and_runs_the_interrupted_again() {
     t.write("release-a", "");
     t.run(&["orchestrate"]).code(0);
     assert_eq!(t.status("p/a")["attempt"], 2);
+}
+
+/// A run of one phase, stopped, names the command that goes on with that
+/// phase: a plain `orchestrate`, as it said, starts everything else too.
+#[test]
+fn a_stopped_run_of_one_phase_says_to_go_on_with_that_phase() {
+    let t = Tree::new();
+    t.task("p/a", &waiting_task("a", "true"));
+    t.task("q/b", &sh("true"));
+    let mut orchestrator = spawn_orchestrate_with(&t, "out", &["--phase", "p"]);
+    wait_for("the task to start", || {
+        pid_written(&t, "workspace/outputs/p/a/pid")
+    });
+    signal(orchestrator.id(), libc::SIGINT);
+    assert_eq!(orchestrator.wait().unwrap().code(), Some(130));
+    let root = t.path("").display().to_string();
+    let next = format!(
+        "cargo xtask --root {} orchestrate --phase p",
+        root.trim_end_matches('/')
+    );
+    let said = t.read("out");
+    assert!(
+        said.contains(&format!("Stopped: the next `{next}` goes on from here")),
+        "{said}"
+    );
 }
 
 /// A task whose shell starts a child that, told to stop, takes a second
