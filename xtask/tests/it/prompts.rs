@@ -136,6 +136,26 @@ fn without_a_template_the_prompt_still_says_what_upstream_made_and_what_failed()
         .says("  its prompt (attempt 2): workspace/prompts/p/b.attempt-2.md");
 }
 
+/// The built-in prompt of an attempt after one a stop interrupted says it
+/// was stopped, not that it failed: "The previous attempt failed:
+/// interrupted" read to an agent as a failure of its own.
+#[test]
+fn the_built_in_prompt_after_a_stop_says_the_attempt_was_stopped() {
+    let t = Tree::new();
+    t.config(
+        "agent:\n  command: [\"sh\", \"-c\", \"touch $WORKSPACE/started; echo working; while [ ! -e $WORKSPACE/go ]; do sleep 0.02; done; cat {prompt_file}\"]\n",
+    );
+    t.write("tasks/p/a.md", "---\n---\n\nDo it.\n");
+    let mut run = t.start(&["orchestrate"]);
+    wait_for("the agent to work", || t.exists("workspace/started"));
+    signal(run.id(), libc::SIGINT);
+    assert_eq!(run.wait().unwrap().code(), Some(130));
+    let next = t.run(&["prompt", "p/a"]).code(0).stdout.clone();
+    let told = "\n\n## The previous attempt was stopped\n\nIt was interrupted (the run was stopped), not failed by anything it did:\nwhat it did is where it left it; go on from there.\n\nThe end of its log:\n\n```\nworking\n";
+    assert!(next.contains(told), "{next}");
+    assert!(!next.contains("attempt failed"), "{next}");
+}
+
 /// The built-in prompt never grows past what one argument holds: what
 /// thirteen dependencies produced (8 KiB quoted of each) is named, not
 /// quoted, their agents' messages cut to a line, and `{prompt}` still
