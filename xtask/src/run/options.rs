@@ -6,6 +6,7 @@ use crate::model::layout::Layout;
 use crate::model::task::Task;
 use crate::state::lock;
 use crate::state::runs;
+use crate::sys::shell::shell_word;
 
 /// What the run selects and how it shows itself.
 pub struct Options {
@@ -51,11 +52,16 @@ impl Options {
         options
     }
 
-    /// The arguments that select what it selects, as typed: ` --phase P`,
-    /// ` --task A --task B`, or nothing.
+    /// The arguments that select what it selects, for a shell: ` --phase
+    /// P`, ` --task A --task B`, or nothing (`--task=-x`: a value that
+    /// begins with `-` would be read as a flag).
     pub fn selection_args(&self) -> String {
-        let phase = self.phase.iter().map(|p| format!(" --phase {p}"));
-        let tasks = self.only.iter().map(|id| format!(" --task {id}"));
+        let arg = |flag: &str, value: &str| {
+            let join = if value.starts_with('-') { "=" } else { " " };
+            format!(" {flag}{join}{}", shell_word(value))
+        };
+        let phase = self.phase.iter().map(|p| arg("--phase", p));
+        let tasks = self.only.iter().map(|id| arg("--task", id));
         phase.chain(tasks).collect()
     }
 
@@ -70,4 +76,20 @@ impl Options {
 pub enum Mode {
     Launch,
     Monitor,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_selection_is_given_back_as_a_shell_takes_it() {
+        let mut options = Options::everything(ExecutorKind::Local);
+        assert_eq!(options.selection_args(), "");
+        options.phase = Some("01-build".to_owned());
+        assert_eq!(options.selection_args(), " --phase 01-build");
+        options.phase = None;
+        options.only = vec!["p/a".to_owned(), "-x/a b".to_owned()];
+        assert_eq!(options.selection_args(), " --task p/a --task='-x/a b'");
+    }
 }
