@@ -243,7 +243,7 @@ fn refuse_if_ended_unseen(
 fn ended_unseen(layout: &Layout, id: &str, end: &records::ExitRecord) -> anyhow::Error {
     anyhow::anyhow!(
         "{id} ended at {} ({}) while no orchestrator ran, and its end is not recorded yet: `{}` (or `{}`) records it first",
-        end.ended_at,
+        end.ended_at_shown(),
         end.how(),
         layout.cmd("monitor"),
         layout.cmd("orchestrate")

@@ -62,6 +62,13 @@ impl ExitRecord {
         }
     }
 
+    /// When it ended, as the views say it: to the millisecond (a
+    /// supervisor's record is finer).
+    pub fn ended_at_shown(&self) -> String {
+        status::parse_timestamp(&self.ended_at)
+            .map_or_else(|| self.ended_at.clone(), status::timestamp_millis)
+    }
+
     /// A record of an ending at this moment, with nothing else known yet.
     pub fn now(ending: Ending) -> ExitRecord {
         ExitRecord {

@@ -104,7 +104,7 @@ impl Why<'_> {
         if let Some(end) = end {
             println!(
                 "  and ended at {} ({}), with no orchestrator to see it: the next `{}` or `{}` records its end (its status says running until then)",
-                end.ended_at,
+                end.ended_at_shown(),
                 end.how(),
                 orchestrate,
                 monitor
