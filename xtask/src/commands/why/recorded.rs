@@ -123,11 +123,7 @@ impl Why<'_> {
         let until = paused.map_or("?".to_owned(), format::clock);
         let pool = s.pool.as_deref().unwrap_or(UNNAMED_POOL);
         println!("{id} is paused: rate limited until {until} (pool {pool})");
-        println!(
-            "  its attempt {} hit the limit: {}",
-            s.attempt,
-            s.error.as_deref().unwrap_or("-")
-        );
+        say_limit_hit(s);
         println!("  not counted against its retries; no task of pool {pool} starts before then");
         // Nor after, while the budget is reached.
         let budget = Plan::seen_budget(self.defs);
@@ -146,11 +142,7 @@ impl Why<'_> {
         let ended = s.paused_until().map_or("?".to_owned(), format::clock);
         let pool = s.pool.as_deref().unwrap_or(UNNAMED_POOL);
         println!("{id} is pending: its pause for a rate limit ended at {ended} (pool {pool})");
-        println!(
-            "  its attempt {} hit the limit: {}",
-            s.attempt,
-            s.error.as_deref().unwrap_or("-")
-        );
+        say_limit_hit(s);
         println!("  not counted against its retries");
         self.what_holds(t);
     }
@@ -328,4 +320,10 @@ impl Why<'_> {
             format::first_few(&whys, FAILURES_SHOWN)
         );
     }
+}
+
+/// The limit a rate-limited task's attempt hit, as its status keeps it.
+fn say_limit_hit(s: &Status) {
+    let error = s.error.as_deref().unwrap_or("-");
+    println!("  its attempt {} hit the limit: {error}", s.attempt);
 }
