@@ -1,6 +1,8 @@
 //! What a run selects (`--phase`, `--task`), how it shows itself, and
 //! whether it launches.
 
+use clap::ValueEnum;
+
 use crate::model::config::ExecutorKind;
 use crate::model::layout::Layout;
 use crate::model::task::Task;
@@ -52,17 +54,27 @@ impl Options {
         options
     }
 
-    /// The arguments that select what it selects, for a shell: ` --phase
-    /// P`, ` --task A --task B`, or nothing (`--task=-x`: a value that
-    /// begins with `-` would be read as a flag).
-    pub fn selection_args(&self) -> String {
+    /// The arguments that run again what it runs, where and as widely,
+    /// for a shell: ` --executor slurm` (when not the config's
+    /// `executor`, `configured`: else the tasks it stopped would go on
+    /// elsewhere), ` -j N`, then ` --phase P` or ` --task A --task B`
+    /// (`--task=-x`: a value that begins with `-` would be read as a flag).
+    pub fn args_again(&self, configured: ExecutorKind) -> String {
         let arg = |flag: &str, value: &str| {
             let join = if value.starts_with('-') { "=" } else { " " };
             format!(" {flag}{join}{}", shell_word(value))
         };
+        let executor = (self.executor != configured)
+            .then(|| self.executor.to_possible_value())
+            .flatten()
+            .map(|kind| format!(" --executor {}", kind.get_name()));
+        let jobs = self.jobs.map(|n| format!(" -j {n}"));
         let phase = self.phase.iter().map(|p| arg("--phase", p));
         let tasks = self.only.iter().map(|id| arg("--task", id));
-        phase.chain(tasks).collect()
+        (executor.into_iter().chain(jobs))
+            .chain(phase)
+            .chain(tasks)
+            .collect()
     }
 
     pub fn selects(&self, task: &Task) -> bool {
@@ -85,11 +97,25 @@ mod tests {
     #[test]
     fn the_selection_is_given_back_as_a_shell_takes_it() {
         let mut options = Options::everything(ExecutorKind::Local);
-        assert_eq!(options.selection_args(), "");
+        assert_eq!(options.args_again(ExecutorKind::Local), "");
         options.phase = Some("01-build".to_owned());
-        assert_eq!(options.selection_args(), " --phase 01-build");
+        assert_eq!(options.args_again(ExecutorKind::Local), " --phase 01-build");
         options.phase = None;
         options.only = vec!["p/a".to_owned(), "-x/a b".to_owned()];
-        assert_eq!(options.selection_args(), " --task p/a --task='-x/a b'");
+        assert_eq!(
+            options.args_again(ExecutorKind::Local),
+            " --task p/a --task='-x/a b'"
+        );
+    }
+
+    #[test]
+    fn the_executor_and_jobs_given_are_given_back() {
+        let mut options = Options::everything(ExecutorKind::Slurm);
+        options.jobs = Some(2);
+        assert_eq!(
+            options.args_again(ExecutorKind::Local),
+            " --executor slurm -j 2"
+        );
+        assert_eq!(options.args_again(ExecutorKind::Slurm), " -j 2");
     }
 }

@@ -59,7 +59,8 @@ pub struct Outcome<'a> {
     /// `worktrees.remove_merged`: the run's end removes the merged ones.
     pub removes_merged: bool,
     /// The command that goes on after a stop: the run's, what it selected
-    /// selected again (a plain `orchestrate` would start everything else).
+    /// selected again (a plain `orchestrate` would start everything else),
+    /// on its executor (`Run::go_on`).
     pub go_on: String,
 }
 
@@ -77,6 +78,18 @@ impl Run<'_> {
             })
             .map(|task| task.id.clone())
             .collect()
+    }
+
+    /// The command that goes on after a stop: the run's again, on its
+    /// executor; a `monitor`'s is a plain `orchestrate` (it selects only
+    /// what a killed run left running: the rest is left for that run, as
+    /// its `Left for the next` says).
+    fn go_on(&self) -> String {
+        let args = match self.mode {
+            Mode::Monitor => String::new(),
+            Mode::Launch => self.options.args_again(self.config.executor),
+        };
+        self.layout.cmd(&format!("orchestrate{args}"))
     }
 
     /// Prints the end-of-run summary; returns the exit code.
@@ -156,7 +169,7 @@ impl Run<'_> {
                 .and_then(|git| git.worktrees.tasks_kept().ok())
                 .unwrap_or(0),
             removes_merged: self.config.worktrees.remove_merged,
-            go_on: (self.layout).cmd(&format!("orchestrate{}", self.options.selection_args())),
+            go_on: self.go_on(),
         };
         print(&mut self.printer, &outcome)
     }

@@ -1391,21 +1391,11 @@ fn ctrl_c_stops_every_task_and_exits_130() {
 fn a_stopped_run_says_the_next_run_goes_on_and_runs_the_interrupted_again() {
     let t = Tree::new();
     t.task("p/a", &format!("retries: 0\n{}", waiting_task("a", "true")));
-    let mut orchestrator = spawn_orchestrate(&t, "out");
-    wait_for("the task to start", || {
-        pid_written(&t, "workspace/outputs/p/a/pid")
-    });
-    signal(orchestrator.id(), libc::SIGINT);
-    assert_eq!(orchestrator.wait().unwrap().code(), Some(130));
-    let said = t.read("out");
-    let root = t.path("").display().to_string();
-    let next = format!(
-        "cargo xtask --root {} orchestrate",
-        root.trim_end_matches('/')
-    );
+    let said = stopped_once_p_a_runs(&t, &[]);
+    let next = goes_on_with(&t, "");
     assert!(
         said.contains(&format!(
-            "Stopped: the next `{next}` goes on from here, and runs again the 1 task this stop interrupted (not counted against its retries)"
+            "{next}, and runs again the 1 task this stop interrupted (not counted against its retries)"
         )),
         "{said}"
     );
@@ -1421,20 +1411,78 @@ fn a_stopped_run_of_one_phase_says_to_go_on_with_that_phase() {
     let t = Tree::new();
     t.task("p/a", &waiting_task("a", "true"));
     t.task("q/b", &sh("true"));
-    let mut orchestrator = spawn_orchestrate_with(&t, "out", &["--phase", "p"]);
+    let said = stopped_once_p_a_runs(&t, &["--phase", "p"]);
+    assert!(said.contains(&goes_on_with(&t, " --phase p")), "{said}");
+}
+
+/// What `orchestrate` given `args` said, stopped by Ctrl-C once `p/a`
+/// (a `waiting_task`) runs.
+fn stopped_once_p_a_runs(t: &Tree, args: &[&str]) -> String {
+    let mut orchestrator = spawn_orchestrate_with(t, "out", args);
     wait_for("the task to start", || {
-        pid_written(&t, "workspace/outputs/p/a/pid")
+        pid_written(t, "workspace/outputs/p/a/pid")
     });
     signal(orchestrator.id(), libc::SIGINT);
     assert_eq!(orchestrator.wait().unwrap().code(), Some(130));
+    t.read("out")
+}
+
+/// The words a stopped run's summary says the command that goes on in:
+/// `cargo xtask --root <tree> orchestrate<args>`.
+fn goes_on_with(t: &Tree, args: &str) -> String {
     let root = t.path("").display().to_string();
     let next = format!(
-        "cargo xtask --root {} orchestrate --phase p",
+        "cargo xtask --root {} orchestrate{args}",
         root.trim_end_matches('/')
     );
-    let said = t.read("out");
+    format!("Stopped: the next `{next}` goes on from here")
+}
+
+/// A run on another executor than the config's (or with `-j`), stopped,
+/// names the command that goes on there: a plain `orchestrate`, as it
+/// said, ran the tasks it stopped on the config's `executor` (a Slurm
+/// cluster's tasks on the machine one stands on), as widely as the
+/// config lets.
+#[test]
+fn a_stopped_run_on_another_executor_says_to_go_on_there() {
+    let t = Tree::new();
+    t.config("executor: slurm\n");
+    t.task("p/a", &waiting_task("a", "true"));
+    let said = stopped_once_p_a_runs(&t, &["--executor", "local", "-j", "1"]);
+    let next = goes_on_with(&t, " --executor local -j 1");
+    assert!(said.contains(&next), "{said}");
+}
+
+/// A `monitor` stopped names a plain `orchestrate` to go on: it selects
+/// only what the killed run left running, and said `orchestrate --task
+/// p/a`, which starts nothing else, beside its own "Left for the next
+/// `orchestrate`: ... p/b".
+#[test]
+fn a_stopped_monitor_says_to_go_on_with_everything() {
+    let t = Tree::new();
+    t.task("p/a", &waiting_task("a", "true"));
+    t.task("p/b", &format!("dependencies: [p/a]\n{}", sh("true")));
+    let mut first = spawn_orchestrate(&t, "out");
+    wait_for("the task to start", || {
+        pid_written(&t, "workspace/outputs/p/a/pid")
+    });
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let file = std::fs::File::create(t.path("monitored")).unwrap();
+    let mut monitor = t
+        .command(&["monitor"])
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .spawn()
+        .unwrap();
+    wait_for("monitor to take the task up", || {
+        t.read("monitored").contains("still running, pid")
+    });
+    signal(monitor.id(), libc::SIGINT);
+    assert_eq!(monitor.wait().unwrap().code(), Some(130));
+    let said = t.read("monitored");
     assert!(
-        said.contains(&format!("Stopped: the next `{next}` goes on from here")),
+        said.contains(&format!("{}, and runs again", goes_on_with(&t, ""))),
         "{said}"
     );
 }
