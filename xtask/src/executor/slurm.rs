@@ -146,9 +146,9 @@ struct Job {
     /// Whether it is a job a killed run was stopping, to stop again as the
     /// first look finds it (`stop_again`).
     stop_again: bool,
-    /// When Slurm took the SIGTERM of its stop, once it did (recorded in
-    /// its `StopRecord`, for a run that takes it up).
-    terminated_at: Option<SystemTime>,
+    /// The SIGTERM of its stop Slurm took, once it did (recorded in its
+    /// `StopRecord`, for a run that takes it up).
+    terminated: Option<Terminated>,
     /// How far its stop has got, for a job stopped as it ran: SIGTERM
     /// first, SIGKILL `grace` later, as a local task's.
     escalation: Option<Escalation>,
@@ -247,7 +247,7 @@ impl Slurm {
         let mut job = Job::new(layout, task_id, limits, told).holding_log(reads_result);
         if let Some(stopping) = StopRecord::read(&job.exit_file, job_id) {
             job.stopping = Some(stopping.alarm);
-            job.terminated_at = stopping.terminated_at;
+            job.terminated = stopping.terminated;
             job.stop_again = true;
         }
         lock(&self.jobs).in_flight.insert(job_id.to_owned(), job);
@@ -286,7 +286,7 @@ impl Job {
             watchdog: None,
             stopping: None,
             stop_again: false,
-            terminated_at: None,
+            terminated: None,
             escalation: None,
             grace: limits.grace,
             cancel_owed: None,

@@ -289,15 +289,9 @@ fn slurm_a_job_being_stopped_when_its_run_was_killed_keeps_its_kill_grace() {
         started.display()
     );
     t.task("p/a", &sh(&script));
-    let (mut first, _job) = run_until_its_job_runs(&t, "p/a", &started);
+    let (first, _job) = run_until_its_job_runs(&t, "p/a", &started);
     let log = || t.read("workspace/logs/p/a.log");
-    signal(first.id(), libc::SIGTERM);
-    wait_for("the stop's SIGTERM taken, recorded", || {
-        std::fs::read_to_string(t.path("workspace/pids/p/a.stopping"))
-            .is_ok_and(|record| record.contains("terminated_at"))
-    });
-    first.kill().unwrap();
-    first.wait().unwrap();
+    killed_once_its_sigterm_is_taken(&t, first);
     let monitor = t.start(&["monitor"]);
     wait_for(
         "the run that takes it up to give it the rest of its grace",
@@ -315,6 +309,55 @@ fn slurm_a_job_being_stopped_when_its_run_was_killed_keeps_its_kill_grace() {
     assert_eq!(status["error"], "interrupted", "{status}");
     assert_eq!(log().matches("SIGTERM sent").count(), 1, "{}", log());
     assert!(!log().contains("SIGKILL sent"), "{}", log());
+    assert_ne!(out.status.code(), Some(2), "{status}");
+}
+
+/// Stops run `first` (SIGTERM), and kills it (SIGKILL) once Slurm took
+/// the SIGTERM of its job for `p/a`, recorded.
+fn killed_once_its_sigterm_is_taken(t: &Tree, mut first: std::process::Child) {
+    signal(first.id(), libc::SIGTERM);
+    wait_for("the stop's SIGTERM taken, recorded", || {
+        std::fs::read_to_string(t.path("workspace/pids/p/a.stopping"))
+            .is_ok_and(|record| record.contains("terminated_at"))
+    });
+    first.kill().unwrap();
+    first.wait().unwrap();
+}
+
+/// A job its run was stopping when the run was killed, requeued and
+/// started again since, gets its SIGTERM from the run that takes it up:
+/// the SIGTERM recorded was its first start's, and the rest of that
+/// grace, over, was a SIGKILL at once, its cleanup never run.
+#[test]
+fn slurm_a_job_requeued_after_its_sigterm_gets_its_own() {
+    let Some(t) = slurm_tree() else { return };
+    let (first_start, again) = (t.path("first"), t.path("again"));
+    // Its first start holds on after its SIGTERM (until the requeue
+    // kills it); its second cleans up on its own.
+    let script = format!(
+        "if [ -e {0} ]; then trap 'echo cleaned > $TASK_OUTPUT_DIR/cleaned; exit 7' TERM; touch {1}; else trap 'sleep 600' TERM; touch {0}; fi; sleep 600 & wait",
+        first_start.display(),
+        again.display()
+    );
+    t.task("p/a", &sh(&script));
+    let (first, job) = run_until_its_job_runs(&t, "p/a", &first_start);
+    killed_once_its_sigterm_is_taken(&t, first);
+    let requeued_at = second();
+    scontrol(&["requeue", &job]);
+    wait_for("it to wait again", || job_state(&job) == "PENDING");
+    // Started again within the second its credential was revoked in, the
+    // job fails at once (slurmd: "Job credential revoked").
+    wait_for("the second after the requeue", || second() > requeued_at);
+    scontrol(&["update", &format!("JobId={job}"), "StartTime=now"]);
+    wait_for("its second start", || again.exists());
+    let monitor = t.start(&["monitor"]);
+    let out = monitor.wait_with_output().unwrap();
+    let status = t.status("p/a");
+    let log = t.read("workspace/logs/p/a.log");
+    assert!(t.exists("workspace/outputs/p/a/cleaned"), "{status}\n{log}");
+    assert_eq!(status["exit_code"], 7, "{status}");
+    assert_eq!(status["error"], "interrupted", "{status}");
+    assert!(!log.contains("taken up as it was being stopped"), "{log}");
     assert_ne!(out.status.code(), Some(2), "{status}");
 }
 

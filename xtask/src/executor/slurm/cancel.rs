@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use super::ends::StopRecord;
+use super::ends::{StopRecord, Terminated};
 use super::{slurm, Job};
 use crate::executor::watchdog::{Alarm, Escalation};
 use crate::state::status::Ending;
@@ -64,10 +64,12 @@ impl Job {
     }
 
     /// Stops job `id`, this job, again if a killed run was stopping it, as
-    /// the first look finds it: one that runs gets its SIGTERM again and a
-    /// whole `kill_grace` (how much of it the killed run had given is not
-    /// known: a plain `scancel` gave it the cluster's KillWait instead, and
-    /// cut a longer cleanup short), one waiting is cancelled.
+    /// the first look finds it: one that runs keeps the rest of its
+    /// `kill_grace` from the SIGTERM Slurm took (`grace_goes_on`; a plain
+    /// `scancel` gave it the cluster's KillWait instead, and cut a longer
+    /// cleanup short); one whose SIGTERM is not known taken, or was taken
+    /// by a start before a requeue, gets it and a whole `kill_grace`; one
+    /// waiting is cancelled.
     pub(super) fn stop_again(&mut self, id: &str) {
         if !std::mem::take(&mut self.stop_again) {
             return;
@@ -75,8 +77,12 @@ impl Job {
         let Some(alarm) = self.stopping.clone() else {
             return;
         };
-        match self.terminated_at.filter(|_| self.runs()) {
-            Some(at) => self.grace_goes_on(at),
+        // A job requeued and started again since: its SIGTERM was its
+        // earlier start's.
+        let restarts = self.restarts;
+        let taken = (self.terminated).filter(|term| self.runs() && term.of_the_start(restarts));
+        match taken {
+            Some(term) => self.grace_goes_on(term.at),
             None => self.stop_for(id, alarm),
         }
     }
@@ -137,9 +143,12 @@ impl Job {
         }
         self.cancel_owed = None;
         if let (Some("TERM"), Some(alarm)) = (signal, &self.stopping) {
-            let now = SystemTime::now();
-            self.terminated_at = Some(now);
-            if let Err(e) = StopRecord::write(&self.exit_file, id, alarm, Some(now)) {
+            let terminated = Terminated {
+                at: SystemTime::now(),
+                restarts: self.restarts,
+            };
+            self.terminated = Some(terminated);
+            if let Err(e) = StopRecord::write(&self.exit_file, id, alarm, Some(terminated)) {
                 eprintln!("warning: {e:#}");
             }
         }

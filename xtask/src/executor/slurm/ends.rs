@@ -143,13 +143,34 @@ pub(super) struct StopRecord {
     /// cleanup started (a `git commit`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     terminated_at: Option<String>,
+    /// The job's `Restarts` then: requeued since, it was started again,
+    /// and that start has had no SIGTERM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    restarts: Option<u32>,
 }
 
 /// A stop of a job, as its `StopRecord` keeps it.
 pub(super) struct Stopping {
     pub alarm: Alarm,
     /// When Slurm took its SIGTERM, if it was sent.
-    pub terminated_at: Option<SystemTime>,
+    pub terminated: Option<Terminated>,
+}
+
+/// The SIGTERM Slurm took for a job's stop.
+#[derive(Clone, Copy)]
+pub(super) struct Terminated {
+    pub at: SystemTime,
+    /// The job's `Restarts` then (none: not known), to tell its start
+    /// from a later one.
+    pub restarts: Option<u32>,
+}
+
+impl Terminated {
+    /// Whether it was the start `restarts` tells (Slurm's `Restarts` of the
+    /// job running now) that took it: a requeued job started again has not.
+    pub fn of_the_start(&self, restarts: Option<u32>) -> bool {
+        self.restarts.is_none_or(|then| Some(then) == restarts)
+    }
 }
 
 impl StopRecord {
@@ -158,18 +179,19 @@ impl StopRecord {
     }
 
     /// Records why job `job_id` is stopped, and when its SIGTERM was
-    /// taken (`terminated_at`), once it was.
+    /// taken (`terminated`), once it was.
     pub(super) fn write(
         exit_file: &Utf8Path,
         job_id: &str,
         alarm: &Alarm,
-        terminated_at: Option<SystemTime>,
+        terminated: Option<Terminated>,
     ) -> Result<()> {
         let record = StopRecord {
             job_id: job_id.to_owned(),
             ending: alarm.ending,
             detail: alarm.detail.clone(),
-            terminated_at: terminated_at.map(crate::state::status::timestamp_millis),
+            terminated_at: terminated.map(|t| crate::state::status::timestamp_millis(t.at)),
+            restarts: terminated.and_then(|t| t.restarts),
         };
         let path = StopRecord::path(exit_file);
         let bytes = serde_json::to_vec(&record)?;
@@ -181,14 +203,18 @@ impl StopRecord {
     pub(super) fn read(exit_file: &Utf8Path, job_id: &str) -> Option<Stopping> {
         let bytes = std::fs::read(StopRecord::path(exit_file)).ok()?;
         let record: StopRecord = serde_json::from_slice(&bytes).ok()?;
-        let terminated_at =
-            (record.terminated_at.as_deref()).and_then(crate::state::status::parse_timestamp);
+        let terminated = (record.terminated_at.as_deref())
+            .and_then(crate::state::status::parse_timestamp)
+            .map(|at| Terminated {
+                at,
+                restarts: record.restarts,
+            });
         (record.job_id == job_id).then_some(Stopping {
             alarm: Alarm {
                 ending: record.ending,
                 detail: record.detail,
             },
-            terminated_at,
+            terminated,
         })
     }
 }
