@@ -422,8 +422,12 @@ pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
 /// tasks listed `failed ... interrupted` (they look lost, and to be
 /// `reset`, but their tries are spared).
 fn how_to_go_on(o: &Outcome) -> String {
+    // One an earlier stop interrupted, whose retry this run had not
+    // started, is listed as such ("its retry ready, not started").
     let interrupted = (o.selected.iter())
-        .filter(|&&t| o.history[t].error.as_deref() == Some(status::INTERRUPTED))
+        .map(|&t| &o.history[t])
+        .filter(|past| past.error.as_deref() == Some(status::INTERRUPTED))
+        .filter(|past| !past.failed_until_retried())
         .count();
     let again = match interrupted {
         0 => String::new(),

@@ -1427,6 +1427,42 @@ fn stopped_once_p_a_runs(t: &Tree, args: &[&str]) -> String {
     t.read("out")
 }
 
+/// A run stopped before it started again a task an earlier stop had
+/// interrupted counts only the task it interrupted itself: it said "runs
+/// again the 2 tasks this stop interrupted" of the one it stopped and the
+/// one still waiting for its retry.
+#[test]
+fn a_stop_counts_only_the_tasks_it_interrupted() {
+    let t = Tree::new();
+    for name in ["a", "b"] {
+        t.task(&format!("p/{name}"), &waiting_task(name, "true"));
+    }
+    let pids = ["workspace/outputs/p/a/pid", "workspace/outputs/p/b/pid"];
+    let mut first = spawn_orchestrate(&t, "out");
+    wait_for("both tasks to start", || {
+        pids.iter().all(|pid| pid_written(&t, pid))
+    });
+    signal(first.id(), libc::SIGINT);
+    assert_eq!(first.wait().unwrap().code(), Some(130));
+    for pid in pids {
+        std::fs::remove_file(t.path(pid)).unwrap();
+    }
+    // One at a time: the other is left waiting for its retry.
+    let mut second = spawn_orchestrate_with(&t, "out", &["-j", "1"]);
+    wait_for("a task to start again", || {
+        pids.iter().any(|pid| pid_written(&t, pid))
+    });
+    signal(second.id(), libc::SIGINT);
+    assert_eq!(second.wait().unwrap().code(), Some(130));
+    let said = t.read("out");
+    assert!(
+        said.contains(
+            "runs again the 1 task this stop interrupted (not counted against its retries)"
+        ),
+        "{said}"
+    );
+}
+
 /// The words a stopped run's summary says the command that goes on in:
 /// `cargo xtask --root <tree> orchestrate<args>`.
 fn goes_on_with(t: &Tree, args: &str) -> String {
