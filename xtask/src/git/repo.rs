@@ -205,10 +205,17 @@ impl Repo {
 
     /// Every branch, by name (one `git for-each-ref`).
     pub fn branches(&self) -> Result<HashSet<String>> {
+        Ok(self.branches_holding(None)?.into_iter().collect())
+    }
+
+    /// The branches, by name, that hold commit `commit` (every branch with
+    /// none): one `git for-each-ref`.
+    fn branches_holding(&self, commit: Option<&str>) -> Result<Vec<String>> {
         let sh = &self.sh;
+        let contains = commit.map(|commit| format!("--contains={commit}"));
         let text = run(prep(cmd!(
             sh,
-            "git for-each-ref --format=%(refname) refs/heads"
+            "git for-each-ref {contains...} --format=%(refname) refs/heads"
         )))?;
         let names = text
             .lines()
@@ -401,17 +408,10 @@ impl Repo {
         branch: &str,
         gone: &[String],
     ) -> Result<bool> {
-        let sh = &self.sh;
-        let text = run(prep(cmd!(
-            sh,
-            "git for-each-ref --contains {commit} --format=%(refname) refs/heads"
-        )))?;
-        let others = text
-            .lines()
-            .filter_map(|name| name.strip_prefix("refs/heads/"));
-        Ok(others
+        let holding = self.branches_holding(Some(commit))?;
+        Ok((holding.iter())
             .filter(|name| *name != branch)
-            .any(|name| !gone.iter().any(|g| g == name)))
+            .any(|name| !gone.contains(name)))
     }
 
     /// How many commits `to` has that `from` has not (revisions: a branch
