@@ -41,7 +41,25 @@ pub fn run(layout: &Layout) -> Result<i32> {
         }
     }
     ignore_workspace(layout, &gitignore)?;
-    // The example task's name, unless it was made already.
+    say_next(layout);
+    Ok(crate::exit::SUCCESS)
+}
+
+/// What to do next: add a first task, or run those there are (an `init`
+/// on a repository with tasks must not suggest a phase it does not have).
+fn say_next(layout: &Layout) {
+    let found = crate::model::discovery::Discovery::scan(&layout.tasks)
+        .files
+        .len();
+    let orchestrate = layout.cmd("orchestrate");
+    if found > 0 {
+        let new = layout.cmd("new PHASE/NAME");
+        let tasks = crate::ui::format::counted(found, "task", "tasks");
+        println!("next: `{orchestrate}` runs the {tasks} in tasks/, `{new}` adds one");
+        return;
+    }
+    // The example task's name, unless a file of that name is there
+    // (invalid, or it would have been counted).
     let example = "01-plan/01-first-task";
     let new = if layout.task_file(example).exists() {
         "new PHASE/NAME".to_owned()
@@ -49,11 +67,9 @@ pub fn run(layout: &Layout) -> Result<i32> {
         format!("new {example}")
     };
     println!(
-        "next: `{}` adds a task, `{}` runs them",
-        layout.cmd(&new),
-        layout.cmd("orchestrate")
+        "next: `{}` adds a task, `{orchestrate}` runs them",
+        layout.cmd(&new)
     );
-    Ok(crate::exit::SUCCESS)
 }
 
 /// Writes `text` to `path` unless it exists; returns whether it wrote.
