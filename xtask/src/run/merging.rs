@@ -14,7 +14,7 @@ use camino::Utf8Path;
 
 use crate::git::cleaning::{self, Swept};
 use crate::git::merge::{self, Merged, Queue};
-use crate::git::repo::branch_ref;
+use crate::git::repo::{branch_ref, Repo};
 use crate::git::worktrees::{self, Maker, Prepared, Worktrees};
 use crate::model::branch::TASK_BRANCHES;
 use crate::model::config::Config;
@@ -120,11 +120,14 @@ impl Git {
         let base = &self.worktrees.settings.base;
         let repo = &self.worktrees.repo;
         let checked_out = repo.branch_at(&repo.top).ok().flatten();
-        let merge = merge_command(
-            &self.worktrees.integration_dir(),
-            base,
-            checked_out.as_deref(),
-        );
+        let merge = || {
+            merge_command(
+                repo,
+                &self.worktrees.integration_dir(),
+                base,
+                checked_out.as_deref(),
+            )
+        };
         let mut warnings = Vec::new();
         if self.worktrees.workspace_unignored().unwrap_or(false) {
             warnings.push("warning: git does not ignore `workspace/`, where the worktrees are: a `git add -A` in the checkout (yours, or a `workdir: root` task's) would commit each worktree as a git repository of its own, with the run's logs and statuses; add `/workspace/` to .gitignore (`cargo xtask init` does)".to_owned());
@@ -134,6 +137,7 @@ impl Git {
             warnings.push(format!(
                 "warning: changes not committed in the checkout ({}): worktree tasks start from the integration branch `{integration}` and do not see them; to give them to the agents, commit them and merge them into `{integration}`: {merge}",
                 crate::ui::format::first_few(&changed, 3),
+                merge = merge(),
             ));
         }
         for copy in self.worktrees.tracked_copies().unwrap_or_default() {
@@ -150,8 +154,9 @@ impl Git {
         // A task's branch checked out by hand: its commits are the task's,
         // which reach the integration branch through the queue, never by
         // a merge of the person's.
-        if let Some(task_branch) =
-            checked_out.filter(|b| base == "HEAD" && b.starts_with(&format!("{TASK_BRANCHES}/")))
+        if let Some(task_branch) = checked_out
+            .as_deref()
+            .filter(|b| base == "HEAD" && b.starts_with(&format!("{TASK_BRANCHES}/")))
         {
             warnings.push(format!(
                 "warning: the checkout is on `{task_branch}`, a task's branch that cargo xtask made: its work reaches `{integration}` through the merge queue, not by a merge of yours; check out a branch of your own (`git switch -`)"
@@ -163,6 +168,7 @@ impl Git {
                 "warning: `{base}` has {} that the integration branch `{integration}` lacks (it was made from `{base}` once): worktree tasks start from `{integration}` and do not see {them}; merge {them} into it to give {them} to the agents: {merge}",
                 format::counted(n as usize, "commit", "commits"),
                 them = format::it_or_them(n as usize),
+                merge = merge(),
             ));
         }
         warnings
@@ -307,13 +313,28 @@ impl Git {
 /// The command, ready to paste, that merges the person's work into the
 /// integration branch in its worktree: `worktrees.base` when it names a
 /// branch, else the branch checked out (`HEAD`), unless that is a task's
-/// (whose work goes through the queue) or none.
-fn merge_command(integration_dir: &Utf8Path, base: &str, checked_out: Option<&str>) -> String {
+/// (whose work goes through the queue) or none. A branch a tag shares the
+/// name of is named in full: git takes the tag first.
+fn merge_command(
+    repo: &Repo,
+    integration_dir: &Utf8Path,
+    base: &str,
+    checked_out: Option<&str>,
+) -> String {
     let task_branch = |b: &str| b.starts_with(&format!("{TASK_BRANCHES}/"));
+    let branch = |name: &str| {
+        let tagged = matches!(repo.commit_of(&format!("refs/tags/{name}")), Ok(Some(_)));
+        let full = tagged && matches!(repo.branch_commit(name), Ok(Some(_)));
+        shell_word(&if full {
+            branch_ref(name)
+        } else {
+            name.to_owned()
+        })
+    };
     let yours = match (base, checked_out) {
-        ("HEAD", Some(branch)) if !task_branch(branch) => shell_word(branch),
+        ("HEAD", Some(name)) if !task_branch(name) => branch(name),
         ("HEAD", _) => "<your branch>".to_owned(),
-        (base, _) => shell_word(base),
+        (base, _) => branch(base),
     };
     format!(
         "`git -C {} merge {yours}`",

@@ -629,6 +629,32 @@ fn the_warning_of_commits_the_integration_branch_lacks_gives_the_command_that_me
     );
 }
 
+/// A tag named as the branch to merge (`main`): git would take the tag
+/// first (`refname 'main' is ambiguous`) and merge an old commit; the
+/// command names the branch in full, and run as given merges the work.
+#[test]
+fn the_command_that_merges_a_branch_a_tag_shares_the_name_of_names_the_branch() {
+    let t = repo("");
+    t.git(&["tag", "main"]);
+    t.task("p/a", &sh("true"));
+    t.run(&["orchestrate"]).code(0);
+    t.write("README.md", "committed after the integration branch\n");
+    t.git(&["commit", "-q", "-am", "later"]);
+    t.task("p/b", &sh("true"));
+    let warned = t.run(&["orchestrate"]);
+    let integration = t.path("workspace/worktrees/.integration");
+    let command = format!("git -C {} merge refs/heads/main", integration.display());
+    warned.code(0).says(&format!("`{command}`"));
+    let merged = std::process::Command::new("sh")
+        .args(["-c", &command])
+        .current_dir(t.path(""))
+        .output()
+        .unwrap();
+    assert!(merged.status.success(), "{merged:?}");
+    t.task("p/c", &sh("true"));
+    t.run(&["orchestrate"]).code(0).never_says("warning");
+}
+
 #[test]
 fn an_attempt_refused_before_it_starts_charges_nothing() {
     let t = repo(&crate::agents::agent("claude", "claude-json"));
