@@ -248,6 +248,34 @@ fn slurm_a_timeout_gives_the_task_its_kill_grace() {
 #[test]
 fn slurm_a_stopped_job_is_continued_to_handle_its_sigterm() {
     let Some(t) = slurm_tree() else { return };
+    let orchestrate = t.command(&["orchestrate"]);
+    a_stopped_job_handles_its_sigterm(&t, orchestrate);
+}
+
+/// The SIGCONT after a SIGTERM Slurm took is owed, as any `scancel`, when
+/// the controller does not take it: sent again at the next look, not
+/// dropped (the stopped process then waited out its grace).
+#[test]
+fn slurm_a_sigcont_slurm_did_not_take_is_sent_again() {
+    let Some(t) = slurm_tree() else { return };
+    let failed = t.path("failed");
+    let said = "scancel: error: Kill job error on job id $1: Unable to contact slurm controller (connect failure)";
+    let path = stand_in(&t, "scancel", |real| {
+        format!(
+            "case \"$*\" in *--signal=CONT*) if [ ! -e {0} ]; then touch {0}; echo \"{said}\" >&2; exit 1; fi;; esac\n\
+             exec {real} \"$@\"\n",
+            failed.display()
+        )
+    });
+    let mut orchestrate = t.command(&["orchestrate"]);
+    orchestrate.env("PATH", path);
+    a_stopped_job_handles_its_sigterm(&t, orchestrate);
+    assert!(t.exists("failed"), "no SIGCONT refused");
+}
+
+/// Runs a task whose job's process is stopped (SIGSTOP), then stops the
+/// run: the job's cleanup runs within its grace.
+fn a_stopped_job_handles_its_sigterm(t: &Tree, orchestrate: std::process::Command) {
     t.config(&CONFIG.replace("kill_grace: 1s", "kill_grace: 30s"));
     let (started, pid) = (t.path("started"), t.path("pid"));
     let script = format!(
@@ -256,7 +284,7 @@ fn slurm_a_stopped_job_is_continued_to_handle_its_sigterm() {
         started.display()
     );
     t.task("p/a", &sh(&script));
-    let (run, _job) = run_until_its_job_runs(&t, "p/a", &started);
+    let (run, _job) = run_until_it_runs(t, orchestrate, "p/a", &started);
     signal(read_pid(&pid), libc::SIGSTOP);
     signal(run.id(), libc::SIGTERM);
     let out = run.wait_with_output().unwrap();

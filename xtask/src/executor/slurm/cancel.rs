@@ -152,24 +152,19 @@ impl Job {
                 eprintln!("warning: {e:#}");
             }
         }
+        // A process stopped in the job (SIGSTOP, a ^Z on the node) handles
+        // its SIGTERM only once continued, as locally: Slurm sends no
+        // SIGCONT with a signal, and it waited out its grace for the
+        // SIGKILL. Owed too, if Slurm did not take it.
+        if signal == Some("TERM") && !scancel(id, Some("CONT")) {
+            self.cancel_owed = Some(Some("CONT"));
+        }
     }
 }
 
 /// Cancels job `job_id` (with `signal`, else Slurm's TERM then KILL):
 /// whether Slurm took it (scancel says 0 also of a job already ended).
 pub(super) fn scancel(job_id: &str, signal: Option<&str>) -> bool {
-    let sent = scancel_once(job_id, signal);
-    // A process stopped in the job (SIGSTOP, a ^Z on the node) handles
-    // its SIGTERM only once continued, as locally: Slurm sends no SIGCONT
-    // with a signal, and it waited out its grace for the SIGKILL.
-    if sent && signal == Some("TERM") {
-        scancel_once(job_id, Some("CONT"));
-    }
-    sent
-}
-
-/// One `scancel` of job `job_id`: whether Slurm took it.
-fn scancel_once(job_id: &str, signal: Option<&str>) -> bool {
     let mut args = vec!["scancel".to_owned()];
     if let Some(signal) = signal {
         args.extend([format!("--signal={signal}"), "--full".to_owned()]);
