@@ -77,6 +77,12 @@ impl Job {
         let Some(alarm) = self.stopping.clone() else {
             return;
         };
+        // This run was stopped twice before its first look (a SIGKILL
+        // owed, its `scancel` not taken yet): it ends the job, and no
+        // SIGTERM with a new grace takes its place.
+        if self.cancel_owed == Some(Some("KILL")) {
+            return;
+        }
         // A job requeued and started again since: its SIGTERM was its
         // earlier start's.
         let restarts = self.restarts;

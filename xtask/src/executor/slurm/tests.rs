@@ -258,3 +258,33 @@ fn a_value_of_ours_holding_a_field_s_shape_is_read_whole() {
     assert_eq!(jobs["8"]["JobName"], "p/b");
     assert_eq!(jobs["8"]["JobState"], "RUNNING");
 }
+
+/// A job a killed run was stopping, taken up by a run stopped twice
+/// before its first look (its SIGKILL's `scancel` not taken): the first
+/// look keeps the SIGKILL owed; it sent a SIGTERM instead, and gave the
+/// job a whole grace more.
+#[test]
+fn a_sigkill_owed_before_the_first_look_is_not_replaced_by_a_sigterm() {
+    let dir = std::env::temp_dir().join(format!("xtask-slurm-owed-{}", std::process::id()));
+    let root = Utf8PathBuf::from_path_buf(dir.clone()).unwrap();
+    let layout = Layout::new(root, None);
+    std::fs::create_dir_all(layout.exit_file("p/a").parent().unwrap()).unwrap();
+    std::fs::create_dir_all(layout.log_file("p/a").parent().unwrap()).unwrap();
+    let mut job = Job::new(&layout, "p/a", &limits(), None);
+    job.stopping = Some(Alarm {
+        ending: Ending::Interrupted,
+        detail: None,
+    });
+    job.stop_again = true;
+    job.cancel_owed = Some(Some("KILL"));
+    // Seen running at the first look.
+    job.watchdog = Some(Watchdog::new(
+        job.log_file.clone(),
+        None,
+        None,
+        Instant::now(),
+    ));
+    job.stop_again("7");
+    assert_eq!(job.cancel_owed, Some(Some("KILL")));
+    let _ = std::fs::remove_dir_all(&dir);
+}
