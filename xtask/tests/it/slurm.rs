@@ -340,6 +340,45 @@ fn slurm_a_job_being_stopped_when_its_run_was_killed_keeps_its_kill_grace() {
     assert_ne!(out.status.code(), Some(2), "{status}");
 }
 
+/// A job its killed run was stopping, taken up once its `kill_grace` is
+/// over, is killed at once, and its log says so (it said "in 0s").
+#[test]
+fn slurm_a_job_taken_up_after_its_grace_is_killed_at_once() {
+    let Some(t) = slurm_tree() else { return };
+    let started = t.path("started");
+    // It holds on after its SIGTERM.
+    let script = format!(
+        "trap 'sleep 600' TERM; touch {}; sleep 600 & wait",
+        started.display()
+    );
+    t.task("p/a", &sh(&script));
+    let (first, _job) = run_until_its_job_runs(&t, "p/a", &started);
+    killed_once_its_sigterm_is_taken(&t, first);
+    let record = t.read("workspace/pids/p/a.stopping");
+    wait_for("its kill_grace (1 s) to be over", || {
+        std::fs::metadata(t.path("workspace/pids/p/a.stopping"))
+            .and_then(|m| m.modified())
+            .is_ok_and(|at| {
+                at.elapsed()
+                    .is_ok_and(|e| e > std::time::Duration::from_secs(2))
+            })
+    });
+    let out = t.start(&["monitor"]).wait_with_output().unwrap();
+    let log = t.read("workspace/logs/p/a.log");
+    assert!(
+        log.contains("and its kill_grace is over: SIGKILL now"),
+        "{record}\n{log}"
+    );
+    assert!(!log.contains("in 0s"), "{log}");
+    assert_eq!(
+        t.status("p/a")["error"],
+        "interrupted",
+        "{}",
+        t.status("p/a")
+    );
+    assert_ne!(out.status.code(), Some(2));
+}
+
 /// Stops run `first` (SIGTERM), and kills it (SIGKILL) once Slurm took
 /// the SIGTERM of its job for `p/a`, recorded.
 fn killed_once_its_sigterm_is_taken(t: &Tree, mut first: std::process::Child) {

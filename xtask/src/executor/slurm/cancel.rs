@@ -100,11 +100,17 @@ impl Job {
     fn grace_goes_on(&mut self, at: SystemTime) {
         let spent = SystemTime::now().duration_since(at).unwrap_or_default();
         let left = self.grace.saturating_sub(spent);
-        let said = format!(
-            "xtask: taken up as it was being stopped: its SIGTERM was sent at {}; SIGKILL once its kill_grace is over, in {}",
-            crate::ui::format::clock(at),
-            humantime::format_duration(Duration::from_secs(left.as_secs()))
-        );
+        let sent = crate::ui::format::clock(at);
+        let said = if left.is_zero() {
+            format!("xtask: taken up as it was being stopped: its SIGTERM was sent at {sent}, and its kill_grace is over: SIGKILL now")
+        } else {
+            // Whole seconds, rounded up: "in 0s" read as now.
+            let secs = left.as_secs() + u64::from(left.subsec_nanos() > 0);
+            format!(
+                "xtask: taken up as it was being stopped: its SIGTERM was sent at {sent}; SIGKILL once its kill_grace is over, in {}",
+                humantime::format_duration(Duration::from_secs(secs))
+            )
+        };
         crate::state::logs::append_line(&self.log_file, &said);
         self.escalation = Some(Escalation {
             kill_at: Some(Instant::now() + left),
