@@ -131,17 +131,29 @@ fn render(
     (out, warnings)
 }
 
-/// A name as text inside the format's double quotes: a folder may be
-/// named with `"` or a backslash, and Mermaid reads a label as HTML (`<`,
-/// `>`, `&`), its `#` starting an entity code.
+/// A name as text inside the format's double quotes.
 fn text(format: Format, name: &str) -> String {
     match format {
-        Format::Mermaid => name
-            .replace('#', "#35;")
-            .replace('&', "#38;")
-            .replace('"', "#quot;")
-            .replace('<', "#lt;")
-            .replace('>', "#gt;"),
-        Format::Dot => name.replace('\\', "\\\\").replace('"', "\\\""),
+        Format::Mermaid => mermaid_text(name),
+        Format::Dot => dot_text(name),
     }
+}
+
+/// A name as Mermaid label text: Mermaid reads a label as HTML (`<`, `>`,
+/// `&`), its `#` starting an entity code.
+fn mermaid_text(name: &str) -> String {
+    name.replace('#', "#35;")
+        .replace('&', "#38;")
+        .replace('"', "#quot;")
+        .replace('<', "#lt;")
+        .replace('>', "#gt;")
+}
+
+/// A name as a DOT string: a backslash starts an escape (`\n`, `\N` the
+/// node's name), `"` ends the string, and Graphviz shows an HTML entity
+/// (`&amp;`, `&#35;`) as the character it codes.
+fn dot_text(name: &str) -> String {
+    name.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('&', "&amp;")
 }

@@ -1,5 +1,7 @@
 //! The views: next, graph, report, logs; and that they agree with progress.
 
+use std::io::Write;
+
 use crate::tree::*;
 
 /// A small graph after a run: one completed, one failed, one blocked, one
@@ -772,16 +774,17 @@ fn a_log_of_a_task_blocked_before_it_ran_is_not_shown_as_its_own() {
         .says("b-ran");
 }
 
-/// Chromium, where installed; CI installs it and must not skip.
-fn chromium() -> Option<&'static str> {
-    if std::path::Path::new("/usr/bin/chromium").exists() {
-        return Some("/usr/bin/chromium");
+/// The program at `path`, where installed; CI installs it (`.ci/run`) and
+/// must not skip.
+fn installed(path: &'static str, what_for: &str) -> Option<&'static str> {
+    if std::path::Path::new(path).exists() {
+        return Some(path);
     }
     assert!(
         std::env::var_os("CI").is_none(),
-        "CI needs chromium for the report test (.ci/run installs it)"
+        "CI needs {path} {what_for} (.ci/run installs it)"
     );
-    eprintln!("skipped: no chromium to open the report in (apt-get install chromium)");
+    eprintln!("skipped: no {path} {what_for}");
     None
 }
 
@@ -796,7 +799,9 @@ fn the_report_has_a_bar_for_every_finished_task_in_a_real_browser() {
         !html.contains("http://") && !html.contains("https://") && !html.contains("<script"),
         "not self-contained"
     );
-    let Some(chromium) = chromium() else { return };
+    let Some(chromium) = installed("/usr/bin/chromium", "to open the report in") else {
+        return;
+    };
     let profile = t.path("chromium-profile");
     let out = std::process::Command::new(chromium)
         .args([
@@ -1384,6 +1389,110 @@ fn mermaid_labels_show_markup_in_names_as_text() {
         "{mermaid}"
     );
     assert!(!mermaid.contains("<b>"), "{mermaid}");
+}
+
+/// Names that mean something to Graphviz, Mermaid or HTML: the first a
+/// phase's, the others its tasks'.
+const ODD_NAMES: [&str; 17] = [
+    "01 \"ph\" & \\x",
+    "a&amp;b",
+    "&#35;",
+    "x#1\"y",
+    "<b>",
+    "back\\n\\G",
+    "trailing\\",
+    "$$x^2$$",
+    "```",
+    "%%{init: {'theme':'dark'}}%%",
+    "fa:fa-car",
+    "style:#1",
+    "end",
+    "subgraph",
+    "-dash",
+    "9 ünï 😀",
+    "a;b|{c}[d]",
+];
+
+fn odd_names_tree() -> Tree {
+    let t = Tree::new();
+    for name in &ODD_NAMES[1..] {
+        t.task(&format!("{}/{name}", ODD_NAMES[0]), &sh("true"));
+    }
+    t
+}
+
+/// `text` with its character references decoded, each `lead` then a
+/// number or a name, then `;`: `&#45;`, `&amp;` in XML, `#45;` in Mermaid
+/// (which decodes `#amp;` too).
+fn decode(text: &str, lead: char) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        let reference = (rest.strip_prefix(lead))
+            .and_then(|after| after.split_once(';'))
+            .and_then(|(code, after)| {
+                let code = code.strip_prefix('#').unwrap_or(code);
+                let decoded = match code {
+                    "amp" => '&',
+                    "lt" => '<',
+                    "gt" => '>',
+                    "quot" => '"',
+                    "apos" => '\'',
+                    _ => char::from_u32(code.parse().ok()?)?,
+                };
+                Some((decoded, after))
+            });
+        match reference {
+            Some((decoded, after)) => {
+                out.push(decoded);
+                rest = after;
+            }
+            None => {
+                out.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+    }
+    out
+}
+
+/// Graphviz reads the DOT graph of tasks named with what it gives a
+/// meaning, without a warning, and shows every name as named: an `&`
+/// started an HTML entity (`a&amp;b` was shown `a&b`, `&#35;` was `#`).
+#[test]
+fn graphviz_shows_every_name_as_named() {
+    let t = odd_names_tree();
+    let dot = t.run(&["graph", "--format", "dot"]).code(0).stdout.clone();
+    assert!(dot.contains(r#"label="a&amp;amp;b""#), "{dot}");
+    let Some(graphviz) = installed("/usr/bin/dot", "to read the Graphviz graph") else {
+        return;
+    };
+    let mut child = std::process::Command::new(graphviz)
+        .arg("-Tsvg")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(dot.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.is_empty(), "{stderr}\n{dot}");
+    let svg = String::from_utf8(out.stdout).unwrap();
+    let shown: Vec<String> = (svg.split("<text ").skip(1))
+        .map(|text| {
+            let (_, inner) = text.split_once('>').unwrap();
+            decode(inner.split_once("</text>").unwrap().0, '&')
+        })
+        .collect();
+    for name in ODD_NAMES {
+        assert!(shown.iter().any(|s| s == name), "{name:?} in {shown:?}");
+    }
 }
 
 /// A phase depended on that has no task yet (its tasks are to be
