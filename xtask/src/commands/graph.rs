@@ -139,14 +139,27 @@ fn text(format: Format, name: &str) -> String {
     }
 }
 
-/// A name as Mermaid label text: Mermaid reads a label as HTML (`<`, `>`,
-/// `&`), its `#` starting an entity code.
+/// Characters Mermaid gives a meaning inside a quoted label (mermaid 11
+/// and 12, checked by rendering): `"` ends it; `#` starts an entity code;
+/// the label is HTML (`<`, `>`, `&`); `\n` is a line break; a backtick
+/// opens a Markdown string (three fail the parse); `$$...$$` is KaTeX math;
+/// `%%{...}%%` is a directive, taken out of the text wherever it is; `:`
+/// makes `fa:fa-car` an icon, and in a line with `style` or `classDef`
+/// before it, takes the `;` off the next entity code.
+const MERMAID_CODED: &str = "\"#&<>\\`$%:";
+
+/// A name as Mermaid label text: each character of `MERMAID_CODED` as its
+/// entity code (`#35;` for `#`), which Mermaid shows as that character.
 fn mermaid_text(name: &str) -> String {
-    name.replace('#', "#35;")
-        .replace('&', "#38;")
-        .replace('"', "#quot;")
-        .replace('<', "#lt;")
-        .replace('>', "#gt;")
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        if MERMAID_CODED.contains(c) {
+            write!(out, "#{};", u32::from(c)).unwrap();
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// A name as a DOT string: a backslash starts an escape (`\n`, `\N` the
