@@ -28,12 +28,36 @@ const COLOURS: [(&str, &str, &str); 9] = [
 pub fn run(layout: &Layout, format: Format, phase: Option<&str>) -> Result<i32> {
     let defs = crate::model::definitions::load(layout)?;
     let phase = phase.map(|name| defs.phase(name)).transpose()?;
-    let (text, warnings) = render(layout, &defs, format, phase.as_deref());
+    let (text, mut warnings) = render(layout, &defs, format, phase.as_deref());
+    if format == Format::Mermaid {
+        warnings.extend(past_mermaid_limits(&text));
+    }
     for warning in warnings {
         eprintln!("warning: {warning}");
     }
     print!("{text}");
     Ok(crate::exit::SUCCESS)
+}
+
+/// Mermaid's `maxEdges` and `maxTextSize` (the same in mermaid 10 to 12):
+/// past either it draws an error instead of the graph, and a diagram cannot
+/// raise them itself, so neither can one pasted into a page.
+const MERMAID_MAX_EDGES: usize = 500;
+const MERMAID_MAX_TEXT: usize = 50_000;
+
+/// That Mermaid would draw no graph of `text`, and what to do instead.
+fn past_mermaid_limits(text: &str) -> Option<String> {
+    // A label has no `-->` (its `>` is coded): each is an edge's line.
+    let edges = text.matches(" --> ").count();
+    // Mermaid counts the text in JavaScript's UTF-16 units.
+    let size = text.encode_utf16().count();
+    (edges > MERMAID_MAX_EDGES || size > MERMAID_MAX_TEXT).then(|| {
+        format!(
+            "Mermaid draws no graph of more than {MERMAID_MAX_EDGES} edges or {MERMAID_MAX_TEXT} characters \
+             (limits a diagram cannot raise), and this one has {edges} edges and {size} characters: \
+             `--phase P` draws one phase, `--format dot` any size"
+        )
+    })
 }
 
 /// The graph's text, and the status files that could not be read.

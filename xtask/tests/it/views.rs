@@ -1516,6 +1516,30 @@ fn mermaid_shows_every_name_as_named() {
     assert_eq!(shown, names, "{mermaid}");
 }
 
+/// Past 500 edges or 50,000 characters Mermaid draws an error instead of
+/// the graph (checked with mermaid 10, 11 and 12), and a diagram cannot
+/// raise those limits: `graph` warns from the 501st edge, with what to do.
+#[test]
+fn graph_warns_when_mermaid_would_draw_no_graph() {
+    let t = Tree::new();
+    t.task("a/x", &sh("true"));
+    let after_a = format!("dependencies: [a]\n{}", sh("true"));
+    for i in 0..500 {
+        t.task(&format!("b/t{i}"), &after_a);
+    }
+    let run = t.run(&["graph"]);
+    assert!(run.code == 0 && run.stderr.is_empty(), "{}", run.stderr);
+    t.task("b/t500", &after_a);
+    let run = t.run(&["graph"]);
+    assert!(
+        run.code == 0 && run.stderr.contains("Mermaid draws no graph of more than 500 edges or 50000 characters (limits a diagram cannot raise), and this one has 501 edges and "),
+        "{}",
+        run.stderr
+    );
+    let run = t.run(&["graph", "--format", "dot"]);
+    assert!(run.code == 0 && run.stderr.is_empty(), "{}", run.stderr);
+}
+
 /// A phase depended on that has no task yet (its tasks are to be
 /// generated) is in the Graphviz graph with the edge from it: an empty
 /// cluster and no edge hid the dependency.
