@@ -163,8 +163,8 @@ fn text(format: Format, name: &str) -> String {
     }
 }
 
-/// Characters Mermaid gives a meaning inside a quoted label (mermaid 11
-/// and 12, checked by rendering): `"` ends it; `#` starts an entity code;
+/// Characters Mermaid gives a meaning inside a quoted label (mermaid 10
+/// to 12, checked by rendering): `"` ends it; `#` starts an entity code;
 /// the label is HTML (`<`, `>`, `&`); `\n` is a line break; a backtick
 /// opens a Markdown string (three fail the parse); `$$...$$` is KaTeX math;
 /// `%%{...}%%` is a directive, taken out of the text wherever it is; `:`

@@ -1484,7 +1484,7 @@ fn graphviz_shows_every_name_as_named() {
 /// Mermaid's graph of tasks named with what Mermaid gives a meaning
 /// inside a label writes each such character as its entity code (`#92;`),
 /// and only those, so that each label decodes to the name. Found by
-/// rendering with mermaid 11 and 12: a `\n` was a line break, three
+/// rendering with mermaid 10, 11 and 12: a `\n` was a line break, three
 /// backticks failed the parse, `$$x^2$$` was drawn as math, a
 /// `%%{init: ...}%%` was taken out as a directive (an empty label, which
 /// failed the parse), `fa:fa-car` was an icon, and `style:#1` lost its
