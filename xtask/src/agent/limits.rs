@@ -56,6 +56,10 @@ pub const DEFAULT_PATTERNS: &[&str] = &[
     // and dropped connections are ordinary failures, for the retries.)
     "529 overloaded",
     "overloaded_error",
+    // Claude Code names no status where the API gave none (an overload
+    // reported in the stream after HTTP 200): "API Error: Overloaded.
+    // This is a server-side issue, ...".
+    "api error: overloaded",
     "api error: 529",
     "api error (529",
     "http 529",

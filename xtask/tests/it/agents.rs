@@ -1232,6 +1232,26 @@ fn claude_s_out_of_extra_usage_is_a_rate_limit() {
     );
 }
 
+/// Claude Code's overload with no status (`API Error: Overloaded. This is
+/// a server-side issue, ...`: an overload the API reports in its stream,
+/// after HTTP 200, has none) is an overload, waited out as a limit: only
+/// "529 Overloaded" was, and this one failed as any error, its retries
+/// run into the overload.
+#[test]
+fn claude_s_overloaded_without_a_status_is_an_overload() {
+    let t = Tree::new();
+    t.config("rate_limits: {backoff: 10m, max_backoff: 10m, give_up_after: 2s}\n");
+    let says = format!(
+        "{MARK}; echo 'API Error: Overloaded. This is a server-side issue, usually temporary — try again in a moment. If it persists, check https://status.claude.com.'; exit 1"
+    );
+    t.task(
+        "p/a",
+        &format!("pool: anthropic\nretries: 2\n{}", sh(&says)),
+    );
+    t.run(&["orchestrate"]).code(1).says("rate limited since ");
+    assert_eq!(t.launches("p/a"), 1, "its retries run into the overload");
+}
+
 /// An Anthropic organisation's spend limit, as Claude Code relays it (`API
 /// Error: 400 {… "You have reached your specified API usage limits. You
 /// will regain access on 2026-04-01 at 00:00 UTC." …}`,

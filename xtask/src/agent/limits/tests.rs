@@ -171,6 +171,7 @@ fn every_claude_reset_time() {
         None,
         None,
         None, // overloaded, server errors: "try again in a moment"
+        None, // the same without a status
         None,
         None,
         None, // "Retrying in 4 seconds" is the CLI's own retry
