@@ -67,6 +67,29 @@ pub const DEFAULT_PATTERNS: &[&str] = &[
     "experiencing high demand",
 ];
 
+/// Case-insensitive substrings that make a line a warning of a limit
+/// drawing near, which the CLIs show as they go on working: it names the
+/// limit, and when it resets, as a limit hit does, and is none. Claude
+/// Code's ("You've used 91% of your weekly limit · resets Sep 24, 6pm
+/// (UTC)", "Approaching weekly limit · resets 9pm") and Codex's ("Heads
+/// up, you've used over 90% of your weekly limit. Run /status for a
+/// breakdown."), listed with their sources in the fixtures'
+/// `rate_limit_messages.txt`.
+const WARNINGS: &[&str] = &[
+    "approaching ",
+    "you've used ",
+    "you’ve used ",
+    "you're close to ",
+    "you’re close to ",
+];
+
+/// Whether `line` is a warning of a limit drawing near (`WARNINGS`): no
+/// evidence of a limit hit, nor of when one resets.
+pub fn warns(line: &str) -> bool {
+    let line = line.to_lowercase();
+    WARNINGS.iter().any(|w| line.contains(w))
+}
+
 /// The first of `lines` (oldest first) that one of `patterns` matches,
 /// case-insensitively; returned trimmed. Empty patterns match nothing.
 pub fn find<'a>(patterns: &[String], lines: &'a [String]) -> Option<&'a str> {

@@ -594,7 +594,8 @@ const CLAUDE_TAIL: u64 = 16 << 20;
 const CLAUDE_MOST: u64 = 256 << 20;
 
 /// The rate limit `texts` name, if one of the patterns matches them.
-/// Lines that quote `told` (the error the attempt was given: an agent may
+/// A warning of a limit drawing near (`limits::warns`) is none. Lines
+/// that quote `told` (the error the attempt was given: an agent may
 /// echo its prompt or its environment) are no evidence: after one rate
 /// limit, each failure would be taken for another, its error quoting the
 /// last, and the task paused, unpaid for in retries but paid for in runs,
@@ -607,6 +608,9 @@ fn rate_limit(config: &Config, texts: &[String], told: Option<&str>) -> Option<R
         // files and branch) are no agent's words.
         .filter(|line| !line.starts_with(logs::OURS))
         .filter(|line| !told.is_some_and(|told| prompts::quotes(told, line)))
+        // A CLI warns of a limit drawing near as it goes on working, with
+        // the limit's name and reset: a failure after it is no limit hit.
+        .filter(|line| !limits::warns(line))
         .map(str::to_owned)
         .collect();
     let line = limits::find(&config.agents.rate_limits.patterns, &lines)?.to_owned();

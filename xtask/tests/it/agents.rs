@@ -1252,6 +1252,28 @@ fn claude_s_overloaded_without_a_status_is_an_overload() {
     assert_eq!(t.launches("p/a"), 1, "its retries run into the overload");
 }
 
+/// A failed agent whose last lines hold its CLI's warning of a limit
+/// drawing near (Claude Code's status line, Codex's "Heads up, ...") failed
+/// as any other, its retry run: the warning names the limit and its reset,
+/// and was taken for the limit hit, the task paused until that reset, or,
+/// past `give_up_after`, failed at once with no retry.
+#[test]
+fn a_warning_of_a_limit_drawing_near_is_no_limit() {
+    let t = Tree::new();
+    t.config("rate_limits: {backoff: 10m, max_backoff: 10m, give_up_after: 2s}\n");
+    let says = format!(
+        "{MARK}; echo \"You've used 97% of your session limit · resets 6pm (America/Chicago) · /upgrade to keep using Claude Code\"; echo 'Approaching weekly limit · resets 9pm'; echo \"⚠ Heads up, you've used over 90% of your weekly limit. Run /status for a breakdown.\"; echo 'error: tests failed'; exit 1"
+    );
+    t.task(
+        "p/a",
+        &format!("pool: anthropic\nretries: 1\n{}", sh(&says)),
+    );
+    t.run(&["orchestrate"]).code(1);
+    assert_eq!(t.launches("p/a"), 2, "its retry was not run");
+    let error = t.status("p/a")["error"].as_str().unwrap().to_owned();
+    assert!(!error.contains("rate limited"), "{error}");
+}
+
 /// An Anthropic organisation's spend limit, as Claude Code relays it (`API
 /// Error: 400 {… "You have reached your specified API usage limits. You
 /// will regain access on 2026-04-01 at 00:00 UTC." …}`,

@@ -5,33 +5,50 @@ use super::*;
 const CLAUDE: &str = include_str!("../../../tests/fixtures/agents/claude/rate_limit_messages.txt");
 const CODEX: &str = include_str!("../../../tests/fixtures/agents/codex/rate_limit_messages.txt");
 
-/// The messages of a `rate_limit_messages.txt` file that are limits (of
-/// any class but `not_a_limit`), or with `limits: false` those that are not.
-fn messages_of(file: &str, limits: bool) -> Vec<&str> {
+/// The messages of a `rate_limit_messages.txt` file, in order, each with
+/// its class (`# @class`).
+fn classed(file: &str) -> Vec<(&str, &str)> {
     let mut class = "";
     let mut found = Vec::new();
     for line in file.lines() {
         if let Some(name) = line.strip_prefix("# @class ") {
             class = name.trim();
-        } else if !line.trim().is_empty()
-            && !line.starts_with('#')
-            && (class != "not_a_limit") == limits
-        {
-            found.push(line);
+        } else if !line.trim().is_empty() && !line.starts_with('#') {
+            found.push((class, line));
         }
     }
     found
+}
+
+/// The messages of a `rate_limit_messages.txt` file of `class`, or with
+/// `of: false` those of any other.
+fn of_class<'a>(file: &'a str, class: &str, of: bool) -> Vec<&'a str> {
+    (classed(file).into_iter())
+        .filter(|(c, _)| (*c == class) == of)
+        .map(|(_, line)| line)
+        .collect()
+}
+
+/// The messages of a file that are limits (of any class but
+/// `not_a_limit` and `warning`), or with `limits: false` those that are
+/// not (`not_a_limit`).
+fn messages_of(file: &str, limits: bool) -> Vec<&str> {
+    (classed(file).into_iter())
+        .filter(|(class, _)| match limits {
+            true => !matches!(*class, "not_a_limit" | "warning"),
+            false => *class == "not_a_limit",
+        })
+        .map(|(_, line)| line)
+        .collect()
 }
 
 fn messages(file: &str) -> Vec<&str> {
     messages_of(file, true)
 }
 
-/// Every message of the file, limits or not, in order.
+/// Every message of the file but the warnings, limits or not, in order.
 fn every_message(file: &str) -> Vec<&str> {
-    file.lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-        .collect()
+    of_class(file, "warning", false)
 }
 
 fn defaults() -> Vec<String> {
@@ -80,6 +97,23 @@ fn what_no_wait_fixes_is_not_a_limit() {
     assert!(!lines.is_empty());
     for line in lines {
         assert!(!found(line), "found: {line}");
+    }
+}
+
+/// A CLI's warning of a limit drawing near names the limit, and its
+/// reset, as the patterns would take for a limit hit; no limit hit is
+/// such a warning.
+#[test]
+fn warnings_of_a_limit_drawing_near_are_told_apart() {
+    let warnings: Vec<&str> = (of_class(CLAUDE, "warning", true).into_iter())
+        .chain(of_class(CODEX, "warning", true))
+        .collect();
+    assert!(warnings.len() >= 7, "{}", warnings.len());
+    for line in warnings {
+        assert!(warns(line), "not a warning: {line}");
+    }
+    for line in messages(CLAUDE).into_iter().chain(messages(CODEX)) {
+        assert!(!warns(line), "a warning: {line}");
     }
 }
 
