@@ -103,14 +103,6 @@ impl Ending {
     pub fn is_a_stop(self) -> bool {
         !matches!(self, Ending::Exited | Ending::SpawnFailed | Ending::Lost)
     }
-
-    /// As a status file says it (`ending`).
-    pub fn said(self) -> String {
-        serde_json::to_value(self)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default()
-    }
 }
 
 /// The agent slot an attempt ran in, written `agent-N`: slots are numbered

@@ -1436,8 +1436,24 @@ fn why_says_an_agent_stopped_before_its_result_printed_none() {
     assert_eq!(run.wait().unwrap().code(), Some(130));
     assert_eq!(t.status("p/a")["ending"], "interrupted");
     t.run(&["why", "p/a"])
-        .says("agent reported: no result: its attempt was stopped first (interrupted)")
+        .says("agent reported: no result: the run was stopped first (Ctrl-C, SIGTERM or an error of the run)")
+        .never_says("(interrupted)")
         .never_says("could not be read");
+}
+
+/// `why` says in words what stopped an agent before its result, not the
+/// status's name for it: it said `(idle_timeout)`.
+#[test]
+fn why_says_in_words_that_an_idle_timeout_stopped_an_agent_first() {
+    let t = Tree::new();
+    t.config(&agent("claude", "claude-json"));
+    t.task("p/a", "idle_timeout: 1s\nretries: 0");
+    scenario(&t, "p/a", &["success.json 0 until:release"]);
+    t.run(&["orchestrate"]).code(1);
+    assert_eq!(t.status("p/a")["ending"], "idle_timeout");
+    t.run(&["why", "p/a"])
+        .says("agent reported: no result: its idle timeout stopped it first (its log was still)")
+        .never_says("idle_timeout)");
 }
 
 /// `progress` says how many tasks' costs are unknown beside the total it

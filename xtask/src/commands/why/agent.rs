@@ -56,12 +56,27 @@ pub(super) fn describe_report(r: &Report, stopped: Option<Ending>) -> String {
     }
     if !r.is_result() {
         parts.push(match stopped {
-            Some(ending) => format!(
-                "no result: its attempt was stopped first ({})",
-                ending.said()
-            ),
+            Some(ending) => format!("no result: {}", stopped_first(ending)),
             None => "its result could not be read".to_owned(),
         });
     }
     parts.join(", ")
+}
+
+/// What ended an attempt (`ending`) before its agent printed a result, in
+/// words: the status's name for it (`idle_timeout`) is for scripts.
+fn stopped_first(ending: Ending) -> &'static str {
+    match ending {
+        Ending::Timeout => "its timeout stopped it first",
+        Ending::IdleTimeout => "its idle timeout stopped it first (its log was still)",
+        Ending::Interrupted => "the run was stopped first (Ctrl-C, SIGTERM or an error of the run)",
+        Ending::OutOfMemory => "its memory limit killed it first",
+        Ending::WaitingForInput => {
+            "it was stopped first, waiting for input (its log ended with a question)"
+        }
+        // Not stops: `describe_report` is given none of these.
+        Ending::Exited => "it exited first",
+        Ending::SpawnFailed => "it could not start",
+        Ending::Lost => "its process was lost first",
+    }
 }
