@@ -479,9 +479,12 @@ impl Run<'_> {
         if let Some(commit) = &status.merged_commit {
             details += &format!("  merged as {}", &commit[..commit.len().min(12)]);
         }
-        // A success that did less than asked: said where it is seen.
-        if let Some(refused) = status.agent.as_ref().and_then(|a| a.refused()) {
+        // A success that did less than asked: said where it is seen, and
+        // in its log with the calls and how to allow them, as `why` says.
+        let refused = (status.agent.as_ref()).and_then(|a| a.refused().zip(a.refused_in_full()));
+        if let Some((refused, in_full)) = refused {
             details += &format!("  {refused}");
+            logs::append_line(&self.layout.log_file(&id), &format!("xtask: {in_full}"));
         }
         // Its status keeps the earlier session to resume, for a retry in a
         // later run (a Ctrl-C, a crash): its own `agent` names none.

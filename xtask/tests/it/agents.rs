@@ -115,6 +115,14 @@ fn claude_results_decide_the_verdict_and_are_recorded() {
         .find(|l| l.contains("done     p/ok "))
         .unwrap();
     assert!(done.ends_with("  1 tool call refused"), "{done}");
+    // And in its log, after what the agent printed, with how to allow them.
+    let log = t.read("workspace/logs/p/ok.log");
+    assert!(
+        log.trim_end().ends_with(&format!(
+            "xtask: 1 tool call refused (a headless run cannot ask: allow them with --allowedTools or --permission-mode): {refused}"
+        )),
+        "{log}"
+    );
     t.run(&["why", "p/ok"])
         .says(&format!(
             "  1 tool call refused (a headless run cannot ask: allow them with --allowedTools or --permission-mode): {refused}"
