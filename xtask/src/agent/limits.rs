@@ -75,19 +75,23 @@ pub const DEFAULT_PATTERNS: &[&str] = &[
 /// up, you've used over 90% of your weekly limit. Run /status for a
 /// breakdown."), listed with their sources in the fixtures'
 /// `rate_limit_messages.txt`.
-const WARNINGS: &[&str] = &[
-    "approaching ",
-    "you've used ",
-    "you’ve used ",
-    "you're close to ",
-    "you’re close to ",
-];
+const WARNINGS: &[&str] = &["approaching ", "you're close to ", "you’re close to "];
 
-/// Whether `line` is a warning of a limit drawing near (`WARNINGS`): no
-/// evidence of a limit hit, nor of when one resets.
+/// A share of a limit used, warned of below its whole ("you've used 91%
+/// of", "you've used over 90% of"): at 100 % the limit is hit.
+const USED: &[&str] = &["you've used ", "you’ve used "];
+
+/// Whether `line` is a warning of a limit drawing near (`WARNINGS`, or a
+/// share `USED` under 100 %): no evidence of a limit hit, nor of when one
+/// resets.
 pub fn warns(line: &str) -> bool {
     let line = line.to_lowercase();
+    let under_whole = |rest: &str| rest.contains('%') && !rest.contains("100%");
     WARNINGS.iter().any(|w| line.contains(w))
+        || (USED.iter()).any(|u| {
+            line.split_once(u)
+                .is_some_and(|(_, rest)| under_whole(rest))
+        })
 }
 
 /// The first of `lines` (oldest first) that one of `patterns` matches,

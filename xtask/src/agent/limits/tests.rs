@@ -115,6 +115,9 @@ fn warnings_of_a_limit_drawing_near_are_told_apart() {
     for line in messages(CLAUDE).into_iter().chain(messages(CODEX)) {
         assert!(!warns(line), "a warning: {line}");
     }
+    // A share used of a whole limit is the limit hit, not drawing near.
+    assert!(!warns("You've used 100% of your weekly limit · resets 6pm"));
+    assert!(!warns("You've used up your usage limit"));
 }
 
 #[test]
