@@ -8,6 +8,7 @@ use anyhow::Result;
 use crate::model::definitions::Definitions;
 use crate::model::graph::Dep;
 use crate::model::layout::Layout;
+use crate::run::plan;
 use crate::state::status;
 
 use crate::cli::Format;
@@ -74,7 +75,9 @@ fn render(
         .map(|task| status::read_or_warn(layout, &task.id, &mut warnings))
         .collect();
     let blockers = status::shown_blockers(layout, graph, &statuses);
-    let states = status::shown_states(layout, graph, &statuses, &blockers);
+    let pauses = plan::pauses(defs, status::pause_on(&statuses));
+    let held = |t: usize| pauses.get(t).is_some_and(Option::is_some);
+    let states = status::shown_states(layout, graph, &statuses, &blockers, held);
     let mut out = String::new();
     match format {
         Format::Mermaid => out.push_str("flowchart LR\n"),

@@ -15,6 +15,7 @@ use crate::model::task::{self, phase_key, Task};
 use crate::run::admission::Admission;
 use crate::run::budget::Budget;
 use crate::run::order::{self, seconds_until, Left};
+use crate::run::plan;
 use crate::run::unseen::{EndedUnseen, SlurmEnds};
 use crate::state::status::State;
 use crate::state::{durations, fingerprint, lock, logs, outputs, runs, status};
@@ -32,7 +33,7 @@ pub fn run(layout: &Layout, json: bool, tasks: bool) -> Result<i32> {
         || Read::statuses(layout, json || tasks),
         || definitions::load(layout),
     );
-    let mut progress = read.progress(layout, defs.as_ref().ok().map(|defs| &defs.graph));
+    let mut progress = read.progress(layout, defs.as_ref().ok());
     progress.run_going_on = lock::run_going_on(layout).is_some();
     match defs {
         Ok(defs) => {
@@ -79,8 +80,7 @@ fn mark_branches_removed(layout: &Layout, tasks: &mut [TaskLine]) {
 pub fn watch(layout: &Layout) -> ! {
     let defs = definitions::load(layout).ok();
     live::watch(layout, || {
-        let graph = defs.as_ref().map(|defs| &defs.graph);
-        let mut progress = Read::statuses(layout, false).progress(layout, graph);
+        let mut progress = Read::statuses(layout, false).progress(layout, defs.as_ref());
         progress.run_going_on = lock::run_going_on(layout).is_some();
         if let Some(defs) = &defs {
             set_eta(defs, &mut progress);
@@ -167,21 +167,21 @@ impl Read {
     }
 
     /// The dashboard; a task recorded blocked shows blocked while a
-    /// failure in `graph` blocks it (`status::shown_blocker`), or, without
-    /// the graph (task files that do not load, or added since `--watch`
-    /// read them), while what its status names is failed.
-    fn progress(self, layout: &Layout, graph: Option<&Graph>) -> Progress {
+    /// failure in the graph of `defs` blocks it (`status::shown_blocker`),
+    /// or, without the graph (task files that do not load, or added since
+    /// `--watch` read them), while what its status names is failed. A task
+    /// shown pending, or paused, that a rate limit's pause holds is paused
+    /// until when it holds it, in its pool, as `next` reads it
+    /// (`plan::pauses`; without the definitions, as its status says).
+    fn progress(self, layout: &Layout, defs: Option<&Definitions>) -> Progress {
+        let graph = defs.map(|defs| &defs.graph);
         let config = Config::load(&layout.config_file()).unwrap_or_default();
         let mut builder = Builder::new();
         let mut warnings = Vec::new();
         // The attempts that ended unseen, with what their agents reported.
         let mut ended_unseen = Vec::new();
-        let paused = paused_pools(self.tasks.iter().filter_map(|task| {
-            match (&task.seen, task.attempt.pool.as_deref()) {
-                (Seen::Paused { until, .. }, Some(pool)) => Some((pool, *until)),
-                _ => None,
-            }
-        }));
+        let on = (self.tasks.iter()).any(|task| matches!(task.seen, Seen::Paused { .. }));
+        let pauses = defs.map_or(Vec::new(), |defs| plan::pauses(defs, on));
         let blockers = self.blockers(graph);
         let tasks = self.ids.iter().zip(self.tasks).zip(blockers);
         for (n, ((id, task), blocker)) in tasks.enumerate() {
@@ -191,10 +191,23 @@ impl Read {
                 (Seen::Blocked { again, .. }, Some(by)) => Seen::Blocked { by, again },
                 (seen, _) => seen,
             };
-            let seen = seen.in_pool(task.attempt.pool.as_deref(), &paused);
+            let index = || graph?.get_guessing(id, n);
+            let seen = match (seen, index().and_then(|t| pauses.get(t)?.as_ref())) {
+                (Seen::Pending, Some(pause)) => Seen::Paused {
+                    until: pause.until,
+                    error: None,
+                    pool: Some(pause.pool.clone()),
+                },
+                (Seen::Paused { error, .. }, Some(pause)) => Seen::Paused {
+                    until: pause.until,
+                    error,
+                    pool: Some(pause.pool.clone()),
+                },
+                (seen, _) => seen,
+            };
             // Its task file judged as the definitions read it (no second
             // `stat` of it), or by a `stat` without them.
-            let read = || graph.and_then(|graph| Some(&graph.tasks[graph.get_guessing(id, n)?]));
+            let read = || Some(&graph?.tasks[index()?]);
             let stale = (task.unjudged).and_then(|unjudged| unjudged.changed(layout, read(), id));
             let seen = seen.stale_because(stale);
             let seen = match (seen, read()) {

@@ -16,11 +16,13 @@ use crate::model::definitions::Definitions;
 use crate::model::graph::{Dep, Graph};
 use crate::model::layout::Layout;
 use crate::run::admission::Admission;
+use crate::run::plan;
 use crate::run::unseen::{EndedUnseen, SlurmEnds};
 use crate::state::events::{self, Event};
 use crate::state::runs;
 use crate::state::status::{self, AgentSlot, Ending, State, Status};
 use crate::ui::format;
+use crate::ui::progress_text::rate_limited;
 
 /// How a bar of a task whose process is gone, its end not recorded,
 /// ends (its class).
@@ -565,7 +567,11 @@ fn tables(
         by_phase.entry(task.phase()).or_default().push(t);
     }
     let blockers = status::shown_blockers(layout, &defs.graph, statuses);
-    let states = status::shown_states(layout, &defs.graph, statuses, &blockers);
+    let pauses = plan::pauses(defs, status::pause_on(statuses));
+    let pause = |t: usize| pauses.get(t).and_then(Option::as_ref);
+    let states = status::shown_states(layout, &defs.graph, statuses, &blockers, |t| {
+        pause(t).is_some()
+    });
     // One listing of the branches for the whole table.
     let named = statuses
         .iter()
@@ -606,7 +612,11 @@ fn tables(
                 cost.map(format::usd).unwrap_or_default(),
                 tokens.unwrap_or_default(),
                 esc(&branch_cell(s, &gone)),
-                esc(s.filter(|_| state != "pending").and_then(|s| s.error.as_deref().or(blockers[t].as_ref().and_then(|by| by.as_deref()))).unwrap_or("")),
+                esc(&match pause(t) {
+                    // As `progress` says it, of a task that never ran too.
+                    Some(pause) => rate_limited(&format::clock(pause.until), &pause.pool),
+                    None => s.filter(|_| state != "pending").and_then(|s| s.error.as_deref().or(blockers[t].as_ref().and_then(|by| by.as_deref()))).unwrap_or("").to_owned(),
+                }),
             )
             .unwrap();
         }

@@ -21,6 +21,7 @@ use crate::state::approvals::{self, Decision};
 use crate::state::status::{self, State, Status};
 use crate::state::{lock, logs, outputs, runs};
 use crate::ui::format;
+use crate::ui::progress_text::rate_limited;
 
 /// How many of the failures that block a task `why` names, each with its
 /// error: a phase of thousands that failed made a line of thousands.
@@ -105,10 +106,18 @@ impl Why<'_> {
             let graph = &self.defs.graph;
             let state = match pending {
                 true => "pending",
-                false if plan.is_paused(t) => "paused",
                 false => {
                     status::shown_state_now(self.layout, Some(&graph.tasks[t]), status.as_ref())
                 }
+            };
+            // As `progress` has it: paused while a pause holds it, its own
+            // or its pool's (another task's limit), as it says it.
+            let (state, detail) = match (state, plan.pause(t)) {
+                ("pending" | "paused", Some(pause)) => (
+                    "paused",
+                    rate_limited(&format::clock(pause.until), &pause.pool),
+                ),
+                _ => (state, detail),
             };
             let line = format!("  {state:<10} {}  {detail}", graph.tasks[t].id);
             println!("{}", line.trim_end());

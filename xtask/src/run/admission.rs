@@ -35,6 +35,13 @@ pub struct Admission<'a> {
     agents_held: Cell<bool>,
 }
 
+/// A rate limit's pause that holds a task now (`Admission::holding_pause`).
+#[derive(Debug, Clone)]
+pub struct Pause {
+    pub pool: String,
+    pub until: SystemTime,
+}
+
 /// A task with its rank in the order, which compares first.
 type Ranked = (u32, usize);
 
@@ -445,10 +452,34 @@ impl<'a> Admission<'a> {
         }
     }
 
+    /// The pause that holds task `t` now, if one does: its own (until
+    /// `own`, as its status says), or its pool's when that ends later
+    /// (another task's limit; its own may be over, its pool halved
+    /// meanwhile); for a task with no pause of its own, its pool's only
+    /// when it is `ready` to start and waits for no person (it never
+    /// ran, or runs again: nothing else holds it). The one reading of the
+    /// live view, `next`, the dry run, `why` and the views that read
+    /// statuses (`plan::pauses`).
+    pub fn holding_pause(
+        &self,
+        graph: &Graph,
+        t: usize,
+        own: Option<SystemTime>,
+        ready: impl FnOnce() -> bool,
+        now: SystemTime,
+    ) -> Option<Pause> {
+        let until = match own {
+            Some(own) => self.paused_until(graph, t, own, now),
+            None => self.pool_paused_until(graph, t, now).filter(|_| ready()),
+        }?;
+        let pool = self.pool_of(graph, t).unwrap_or(UNNAMED_POOL).to_owned();
+        Some(Pause { pool, until })
+    }
+
     /// Until when task `t`, paused by a rate limit until `own`, waits: the
     /// later of its own pause and its pool's (another task's), if that is
     /// after `now`.
-    pub fn paused_until(
+    fn paused_until(
         &self,
         graph: &Graph,
         t: usize,

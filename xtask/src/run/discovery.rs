@@ -12,11 +12,11 @@ use anyhow::Result;
 
 use camino::Utf8PathBuf;
 
+use super::admission::Pause;
 use super::load::{self, Disk, Invalid, Reader};
 use super::readiness::{Node, Walk};
 use super::starts;
 use super::Run;
-use crate::model::config::UNNAMED_POOL;
 use crate::model::discovery;
 use crate::state::approvals as decisions;
 use crate::state::events::{self, Event};
@@ -358,10 +358,10 @@ impl Run<'_> {
         let now = SystemTime::now();
         for &(t, own) in paused {
             // Its own pause over, it waits for its pool's (another task's).
-            let Some(until) = self.admission.paused_until(&self.graph, t, own, now) else {
+            let held = (self.admission).holding_pause(&self.graph, t, Some(own), || true, now);
+            let Some(Pause { pool, until }) = held else {
                 continue;
             };
-            let pool = (self.admission.pool_of(&self.graph, t)).unwrap_or(UNNAMED_POOL);
             self.printer.event(
                 Tone::Warn,
                 "paused",

@@ -3,8 +3,9 @@
 //! which tasks would start, as if each wave ended before the next began),
 //! and why a task waits, which the run's summary and `why` also tell.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufWriter, Write};
+use std::time::SystemTime;
 
 use anyhow::Result;
 
@@ -15,7 +16,7 @@ use crate::model::config::{Approve, Config, ExecutorKind};
 use crate::model::definitions::Definitions;
 use crate::model::graph::{Dep, Graph};
 use crate::model::layout::Layout;
-use crate::run::admission::Admission;
+use crate::run::admission::{Admission, Pause};
 use crate::run::approvals;
 use crate::run::attempt;
 use crate::run::budget::Budget;
@@ -40,6 +41,22 @@ pub use waits::{never_starting, waiting, Waits};
 /// and remaining path.
 const ORDER: &str = "Order: priority (a task's own, or the highest of what waits on it), then the longest remaining path to the end (~expected duration, path: it and what waits on it), then id";
 
+/// What pause holds each task of `defs` now (`Plan::pause`), as the run
+/// going on, or the next, reads it: for the views that read statuses
+/// (`progress`, `graph`, `report`), which show a task pending that one
+/// holds as paused. None, and no plan made, unless a status says a pause
+/// is `on`: only such a status pauses a pool.
+pub fn pauses(defs: &Definitions, on: bool) -> Vec<Option<Pause>> {
+    if !on {
+        return Vec::new();
+    }
+    let options = Options::of_the_run_going_on(&defs.layout, defs.config.executor);
+    let plan = Plan::new(defs, &options);
+    (0..defs.graph.tasks.len())
+        .map(|t| plan.pause(t).cloned())
+        .collect()
+}
+
 /// The run's state as a new run would start from it, to plan with.
 pub struct Plan<'a> {
     layout: &'a Layout,
@@ -60,8 +77,10 @@ pub struct Plan<'a> {
     order: Order,
     /// Tasks whose decisions the run forgets (stale, run again).
     undecided: HashSet<usize>,
-    /// Tasks a rate limit pauses now.
+    /// Tasks a rate limit's pause holds now, in order (`pauses`' keys).
     paused: Vec<usize>,
+    /// What pause holds each of them (`Admission::holding_pause`).
+    pauses: BTreeMap<usize, Pause>,
     /// Tasks recorded as running whose process is gone, and how the run
     /// will find each.
     gone: Vec<(usize, Gone)>,
@@ -129,21 +148,12 @@ impl<'a> Plan<'a> {
             admission.restore_pools(graph, &saved);
         }
         admission.pause(graph, &loaded.paused);
-        let now = std::time::SystemTime::now();
-        // Its own pause over, it waits for its pool's (another task's).
-        let mut paused: Vec<usize> = loaded
-            .paused
-            .iter()
-            .filter(|&&(t, own)| admission.paused_until(graph, t, own, now).is_some())
-            .map(|&(t, _)| t)
-            .collect();
-        paused.sort_unstable();
         let known = history::known_seconds(graph, &readiness, &history, &defs.durations);
         let order = Order::new(graph, known, |t| reorder::weighs_nothing(readiness.node(t)));
         let running = (loaded.gone.iter().map(|&(t, _)| t)).chain(loaded.alive.iter().copied());
         let budget = Budget::seen(layout, config, graph, running);
         readiness.set_order(order.rank.clone());
-        Plan {
+        let mut plan = Plan {
             layout,
             config,
             options,
@@ -165,7 +175,8 @@ impl<'a> Plan<'a> {
             budget,
             order,
             undecided,
-            paused,
+            paused: Vec::new(),
+            pauses: BTreeMap::new(),
             gone,
             refused: false,
             spoken_for: None,
@@ -177,7 +188,37 @@ impl<'a> Plan<'a> {
                 &loaded.stale_held,
                 options.rerun_stale,
             ),
+        };
+        plan.find_pauses(&loaded.paused);
+        plan
+    }
+
+    /// The tasks a rate limit's pause holds (`Admission::holding_pause`):
+    /// those it paused (`own`, each until when its status says), and the
+    /// ready ones in a pool it pauses that wait for no person.
+    fn find_pauses(&mut self, own: &[(usize, SystemTime)]) {
+        // Only a paused task's status pauses a pool: no ready task is
+        // asked about without one.
+        if own.is_empty() {
+            return;
         }
+        let now = SystemTime::now();
+        let ready: Vec<usize> = self.readiness.tasks_in(Node::Ready).collect();
+        let own: HashMap<usize, SystemTime> = own.iter().copied().collect();
+        for t in own.keys().copied().chain(ready) {
+            let is_ready = || {
+                self.readiness.node(t) == Node::Ready
+                    && !self.waits_for_approval(t, Approve::Before)
+            };
+            let own = own.get(&t).copied();
+            if let Some(pause) = self
+                .admission
+                .holding_pause(self.graph, t, own, is_ready, now)
+            {
+                self.pauses.insert(t, pause);
+            }
+        }
+        self.paused = self.pauses.keys().copied().collect();
     }
 
     /// Whether task `t` would wait for a person: `when` it is to approve,
@@ -211,7 +252,13 @@ impl<'a> Plan<'a> {
     /// Whether task `t` waits for a rate limit's pause: its own, or its
     /// pool's (another task's).
     pub fn is_paused(&self, t: usize) -> bool {
-        self.paused.binary_search(&t).is_ok()
+        self.pauses.contains_key(&t)
+    }
+
+    /// The pause that holds task `t` now, if one does (see
+    /// `Admission::holding_pause`).
+    pub fn pause(&self, t: usize) -> Option<&Pause> {
+        self.pauses.get(&t)
     }
 
     /// Until when task `t`'s pool pauses for a rate limit, if it does now.
@@ -442,15 +489,11 @@ impl<'a> Plan<'a> {
         })
     }
 
-    /// The tasks a rate limit pauses (their own, or their pool's: a ready
-    /// one that never ran waits for its pool's, unless it waits for a
-    /// person too), and those that wait on one of them (and on nothing
-    /// that failed: those are blocked).
+    /// The tasks a rate limit's pause holds (`find_pauses`), and those
+    /// that wait on one of them (and on nothing that failed: those are
+    /// blocked).
     fn behind_a_pause(&self) -> HashSet<usize> {
         let mut queue = self.paused.clone();
-        queue.extend(self.readiness.tasks_in(Node::Ready).filter(|&t| {
-            self.pool_paused_until(t).is_some() && !self.waits_for_approval(t, Approve::Before)
-        }));
         let mut behind: HashSet<usize> = queue.iter().copied().collect();
         while let Some(t) = queue.pop() {
             for d in self.graph.waiting_on(t) {

@@ -10,6 +10,7 @@ use crate::model::graph::Graph;
 use crate::model::layout::Layout;
 use crate::model::task::phase_key;
 use crate::run::admission::Admission;
+use crate::run::approvals;
 use crate::run::history::{self, Past};
 use crate::run::order::{self, Left};
 use crate::run::plan;
@@ -183,10 +184,12 @@ impl Snapshot<'_> {
             // Its own pause over, it waits for its pool's (another task's),
             // as `progress` has it.
             let now = SystemTime::now();
-            if let Some(until) = self.admission.paused_until(self.graph, t, *until, now) {
+            let held = (self.admission).holding_pause(self.graph, t, Some(*until), || true, now);
+            if let Some(pause) = held {
                 return Seen::Paused {
-                    until,
+                    until: pause.until,
                     error: past.previous.as_ref().map(|p| p.error.clone()),
+                    pool: Some(pause.pool),
                 };
             }
         }
@@ -246,10 +249,29 @@ impl Snapshot<'_> {
                         by: Some(self.graph.tasks[b].id.clone()),
                         again: self.starting,
                     },
-                    None => Seen::Pending,
+                    None => self.pending(t),
                 }
             }
-            Node::Waiting | Node::NeedsInputs | Node::Ready | Node::Unselected => Seen::Pending,
+            Node::Waiting | Node::NeedsInputs | Node::Ready | Node::Unselected => self.pending(t),
+        }
+    }
+
+    /// A task yet to start: paused while its pool's pause (another task's
+    /// limit) holds it, ready and waiting for no person, as `next` says it;
+    /// else pending.
+    fn pending(&self, t: usize) -> Seen {
+        let ready = || {
+            self.readiness.node(t) == Node::Ready
+                && !approvals::waits_to_start(self.layout, self.config, &self.graph.tasks[t])
+        };
+        let now = SystemTime::now();
+        match (self.admission).holding_pause(self.graph, t, None, ready, now) {
+            Some(pause) => Seen::Paused {
+                until: pause.until,
+                error: None,
+                pool: Some(pause.pool),
+            },
+            None => Seen::Pending,
         }
     }
 }

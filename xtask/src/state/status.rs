@@ -20,7 +20,7 @@ pub use files::{
     write_over, write_unlocked, ReadError,
 };
 pub use shown::{
-    blocked_now, kept_blocked, outputs_gone, shown_blocker, shown_blockers, shown_state,
+    blocked_now, kept_blocked, outputs_gone, pause_on, shown_blocker, shown_blockers, shown_state,
     shown_state_now, shown_states, stale_because, Link,
 };
 

@@ -295,7 +295,15 @@ impl Builder {
         }
     }
 
-    pub fn add(&mut self, phase: &str, id: &str, seen: Seen, attempt: Attempt, usage: Usage) {
+    pub fn add(&mut self, phase: &str, id: &str, seen: Seen, mut attempt: Attempt, usage: Usage) {
+        // A pause names the pool it holds the task in (one that never ran
+        // has none in its attempt).
+        if let Seen::Paused {
+            pool: Some(pool), ..
+        } = &seen
+        {
+            attempt.pool = Some(pool.clone());
+        }
         let pool = attempt.pool.clone();
         self.tasks.push(self.line(phase, id, &seen, attempt, usage));
         let phase = self
@@ -450,7 +458,7 @@ impl Builder {
                 line.retry = retry.clone();
             }
             Seen::Blocked { by, .. } => line.blocked_by = by.clone(),
-            Seen::Paused { until, error } => {
+            Seen::Paused { until, error, .. } => {
                 line.rate_limited_until = Some(status::timestamp(*until));
                 line.error = error.clone();
             }

@@ -253,10 +253,13 @@ pub fn paused_reason(task: &PausedTask) -> String {
 /// (a status's timestamp) in `pool`.
 fn paused_until(until: Option<&str>, pool: Option<&str>) -> String {
     let until = (until.and_then(status::parse_timestamp)).map_or("?".to_owned(), format::clock);
-    format!(
-        "rate limited until {until} (pool {})",
-        pool.unwrap_or(UNNAMED_POOL)
-    )
+    rate_limited(&until, pool.unwrap_or(UNNAMED_POOL))
+}
+
+/// `rate limited until 15:00 (pool anthropic)`: what every view says of a
+/// task a pause holds in `pool` until `until` (a clock time).
+pub fn rate_limited(until: &str, pool: &str) -> String {
+    format!("rate limited until {until} (pool {pool})")
 }
 
 /// ` (120000 tokens in, 3400 out)`, when known.

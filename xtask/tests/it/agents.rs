@@ -994,6 +994,109 @@ fn a_task_held_by_its_pool_s_pause_is_said_to_wait_for_it() {
         .says("would not start: p/child: waits on r/dep");
 }
 
+/// A task that never ran, held only by its pool's pause (another task's
+/// limit), is shown paused, with its pool and until when, in every view,
+/// as `next` says it: the live view, `progress` (counted among the paused,
+/// its `--json` and `--tasks`), `graph`, `report` and `why` of its phase
+/// showed it pending. One that waits on it is pending: its dependency
+/// holds it.
+#[test]
+fn a_task_held_by_its_pool_s_pause_is_shown_paused_in_every_view() {
+    let t = Tree::new();
+    t.config(&format!(
+        "{}  pool: anthropic\npools: {{anthropic: 1}}\nkill_grace: 1s\n",
+        agent("claude", "claude-json")
+    ));
+    t.task("p/limited", "priority: 5");
+    scenario(&t, "p/limited", &["limit-in:600 1"]);
+    t.task("p/other", "");
+    scenario(&t, "p/other", &["success.json"]);
+    t.task("p/after", "dependencies: [p/other]");
+    scenario(&t, "p/after", &["success.json"]);
+    // The run's live view, on a terminal, until it shows the pause.
+    let mut run = terminal_command(&t, "orchestrate", "xterm-256color")
+        .env_remove("NO_COLOR")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = run.stdout.take().unwrap();
+    let drawn = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let reader = {
+        let drawn = drawn.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = std::io::Read::read(&mut stdout, &mut buf) {
+                drawn.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        })
+    };
+    let shown_paused = || {
+        let text = String::from_utf8_lossy(&drawn.lock().unwrap()).into_owned();
+        // Its line in the frame, the pool's pause after its id.
+        let line = |at: usize| text[at..].chars().take(120).collect::<String>();
+        (text
+            .match_indices("paused   p/other ")
+            .map(|(at, _)| line(at)))
+        .any(|line| line.contains(" rate limited until ") && line.contains("(pool anthropic)"))
+            && text.contains("2 paused")
+    };
+    wait_for("the live view to show p/other paused", shown_paused);
+    let pid: u32 = t.read("workspace/.lock").trim().parse().unwrap();
+    signal(pid, libc::SIGTERM);
+    run.wait().unwrap();
+    reader.join().unwrap();
+    assert!(!t.exists("workspace/status/p/other.json"));
+    // The clock time `next` gives, every view gives.
+    let next = t.run(&["next"]).stdout;
+    let said = next
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("p/other: paused: rate limited until ")
+        })
+        .and_then(|rest| rest.split(" (pool").next())
+        .unwrap_or_else(|| panic!("{next}"))
+        .to_owned();
+    let paused = format!("rate limited until {said} (pool anthropic)");
+    t.run(&["progress"])
+        .code(0)
+        .says(&format!("paused   p/other: {paused}"))
+        .says("Paused: 2");
+    let json = progress_json(&t);
+    assert_eq!(json["total"]["paused"], 2, "{json}");
+    assert_eq!(json["total"]["pending"], 1, "{json}");
+    let line = |id: &str| {
+        (json["tasks"].as_array().unwrap().iter())
+            .find(|task| task["task_id"] == id)
+            .unwrap()
+            .clone()
+    };
+    let other = line("p/other");
+    assert_eq!(other["state"], "paused", "{other}");
+    assert_eq!(other["pool"], "anthropic", "{other}");
+    assert!(other["rate_limited_until"].is_string(), "{other}");
+    assert_eq!(line("p/after")["state"], "pending");
+    let listed = (json["phases"][0]["paused_tasks"].as_array().unwrap().iter())
+        .find(|task| task["task_id"] == "p/other")
+        .unwrap_or_else(|| panic!("{json}"))
+        .clone();
+    assert_eq!(listed["pool"], "anthropic", "{listed}");
+    t.run(&["progress", "--tasks"])
+        .says(&format!("paused     p/other  {paused}"))
+        .says("pending    p/after");
+    t.run(&["why", "p"])
+        .says(&format!("paused     p/other  {paused}"))
+        .says("pending    p/after");
+    t.run(&["graph"])
+        .says("[\"other\"]:::paused")
+        .says("[\"after\"]:::pending");
+    t.run(&["report"]).code(0);
+    let html = t.read("workspace/report.html");
+    let row = "<tr class=\"paused\"><td>p/other</td><td>paused</td>";
+    assert!(html.contains(row), "{row} in {html}");
+    assert!(html.contains(&format!("<td>{paused}</td></tr>")), "{html}");
+}
+
 /// A run that takes up a task a rate limit paused says so, and until
 /// when: off a terminal it said nothing until the pause ended.
 #[test]

@@ -3,7 +3,6 @@
 //! other statuses and the graph, a task recorded blocked that no failure
 //! blocks now as pending, and one whose pool another task's pause holds as paused.
 
-use std::collections::HashSet;
 use std::time::SystemTime;
 
 use super::{State, Status};
@@ -158,29 +157,33 @@ pub fn shown_blocker<'a>(
 /// What each task of `graph` shows (`shown_state_now`), `statuses` holding
 /// their statuses in the same order; a task recorded blocked that nothing
 /// failed blocks now (`blockers`, from `shown_blockers`) shows as pending,
-/// as `progress` has it.
+/// as `progress` has it, and one shown pending that a rate limit's pause
+/// holds (`held`: `run::plan::pauses`, another task's limit) as paused.
 pub fn shown_states(
     layout: &Layout,
     graph: &Graph,
     statuses: &[Option<Status>],
     blockers: &[Option<Option<String>>],
+    held: impl Fn(usize) -> bool,
 ) -> Vec<&'static str> {
-    // A task whose own pause is over waits for its pool's, another task's.
-    let now = SystemTime::now();
-    let paused_pools: HashSet<&str> = (statuses.iter().flatten())
-        .filter(|s| s.paused_until().is_some_and(|until| until > now))
-        .filter_map(|s| s.pool.as_deref())
-        .collect();
-    let pool_paused = |s: &Status| {
-        s.paused_until().is_some() && s.pool.as_deref().is_some_and(|p| paused_pools.contains(p))
-    };
-    (graph.tasks.iter().zip(statuses).zip(blockers))
-        .map(|((task, status), blocked)| match status {
-            Some(s) if s.status == State::Blocked && blocked.is_none() => "pending",
-            Some(s) if pool_paused(s) => "paused",
-            _ => shown_state_now(layout, Some(task), status.as_ref()),
+    (graph.tasks.iter().zip(statuses).zip(blockers).enumerate())
+        .map(|(t, ((task, status), blocked))| {
+            let state = match status {
+                Some(s) if s.status == State::Blocked && blocked.is_none() => "pending",
+                _ => shown_state_now(layout, Some(task), status.as_ref()),
+            };
+            match state {
+                "pending" if held(t) => "paused",
+                state => state,
+            }
         })
         .collect()
+}
+
+/// Whether one of `statuses` says a rate limit's pause is on: only then
+/// may a pause hold a task (`run::plan::pauses`).
+pub fn pause_on(statuses: &[Option<Status>]) -> bool {
+    (statuses.iter().flatten()).any(|s| shown_state(Some(s)) == "paused")
 }
 
 /// For each task of `graph` recorded blocked (`statuses` in its order),

@@ -55,6 +55,8 @@ pub enum Seen {
     Paused {
         until: SystemTime,
         error: Option<String>,
+        /// The pool, when known (`None`: its status names none).
+        pool: Option<String>,
     },
 }
 
@@ -84,21 +86,6 @@ impl Seen {
                 stale: changed,
             },
             seen => seen,
-        }
-    }
-
-    /// A task pending again in a pool that another task's rate limit
-    /// pauses (its own pause over, its pool halved meanwhile) waits for
-    /// that pause, as the run has it; so does a paused one whose own
-    /// pause ends first.
-    pub fn in_pool(self, pool: Option<&str>, paused: &HashMap<String, SystemTime>) -> Seen {
-        match (self, pool.and_then(|p| paused.get(p))) {
-            (Seen::Pending, Some(&until)) => Seen::Paused { until, error: None },
-            (Seen::Paused { until, error }, Some(&pool_until)) => Seen::Paused {
-                until: until.max(pool_until),
-                error,
-            },
-            (seen, _) => seen,
         }
     }
 
@@ -132,6 +119,7 @@ impl Seen {
                     Some(until) => Seen::Paused {
                         until,
                         error: s.error.clone(),
+                        pool: s.pool.clone(),
                     },
                     // Its pause is over: it starts again with the next run.
                     None => Seen::Pending,
