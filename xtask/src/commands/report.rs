@@ -504,7 +504,9 @@ fn critical_path(defs: &Definitions, statuses: &[Option<Status>]) -> (Vec<usize>
 
 /// The most tasks of each phase that ran at once, against its limit under
 /// the run's `admission`: the phase's `max_parallel`, or all the run ran
-/// at once where that is fewer.
+/// at once where that is fewer, or, where fewer still, what the pools its
+/// tasks are all in let run at once (named: the phase looked under-used
+/// against a limit its pool never let it reach).
 fn parallelism(defs: &Definitions, bars: &[Bar], admission: &Admission) -> String {
     let mut html = String::from("<h2>Parallelism per phase</h2><table><tr><th>phase</th><th>most at once</th><th>limit</th></tr>");
     for (p, phase) in defs.graph.phases.iter().enumerate() {
@@ -529,10 +531,18 @@ fn parallelism(defs: &Definitions, bars: &[Bar], admission: &Admission) -> Strin
             most = most.max(now);
         }
         let limit = admission.phase_limit(&defs.graph, p).min(admission.jobs);
+        let limit = match admission.pools_cap_of_phase(&defs.graph, p) {
+            Some((cap, pools)) if cap < limit => {
+                let noun = if pools.len() == 1 { "pool" } else { "pools" };
+                format!("{cap} ({noun} {})", pools.join(", "))
+            }
+            _ => limit.to_string(),
+        };
         write!(
             html,
-            "<tr><td>{}</td><td>{most}</td><td>{limit}</td></tr>",
-            esc(&phase.name)
+            "<tr><td>{}</td><td>{most}</td><td>{}</td></tr>",
+            esc(&phase.name),
+            esc(&limit)
         )
         .unwrap();
     }

@@ -535,6 +535,30 @@ impl<'a> Admission<'a> {
         self.config.max_parallel(key, Some(self.jobs))
     }
 
+    /// The most tasks of phase `p` its pools let run at once, when each
+    /// of its tasks counts in a pool `pools:` caps: the sum of those caps
+    /// (a pool is shared across phases: the phase may get fewer), with the
+    /// pools' names; `None` when one of its tasks counts in no capped
+    /// pool, or it has none.
+    pub fn pools_cap_of_phase<'g>(
+        &'g self,
+        graph: &'g Graph,
+        p: usize,
+    ) -> Option<(usize, Vec<&'g str>)> {
+        let caps = &self.config.agents.pools;
+        let mut pools = Vec::new();
+        for &t in &graph.phases[p].tasks {
+            pools.push(
+                self.pool_of(graph, t)
+                    .filter(|pool| caps.contains_key(*pool))?,
+            );
+        }
+        pools.sort_unstable();
+        pools.dedup();
+        let cap = pools.iter().map(|pool| caps[*pool]).sum();
+        (!pools.is_empty()).then_some((cap, pools))
+    }
+
     fn memory_gb(&self, graph: &Graph, t: usize) -> f64 {
         launch::memory_gb(self.config, &graph.tasks[t])
     }

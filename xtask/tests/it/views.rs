@@ -1333,6 +1333,45 @@ fn the_report_s_parallelism_limit_is_the_run_s() {
     );
 }
 
+/// A phase whose tasks are all in pools that cap them lower than its
+/// `max_parallel` and the run's `-j` reads the pools' cap as its limit in
+/// the report, naming them: it read "limit 4", a phase its pool held to
+/// one at a time looking under-used. A phase with a task in no capped
+/// pool keeps its own limit.
+#[test]
+fn the_report_s_parallelism_limit_is_the_pools_that_held_the_phase() {
+    let t = Tree::new();
+    t.config(
+        "kill_grace: 1s\nmax_concurrent_agents: 4\npools: {anthropic: 1, openai: 1}\nphases:\n  p: {max_parallel: 4}\n  q: {max_parallel: 4}\n  r: {max_parallel: 4}\n",
+    );
+    for id in ["p/a", "p/b"] {
+        t.task(id, &format!("pool: anthropic\n{}", sh("true")));
+    }
+    t.task("q/a", &format!("pool: anthropic\n{}", sh("true")));
+    t.task("q/b", &format!("pool: openai\n{}", sh("true")));
+    t.task("r/a", &format!("pool: anthropic\n{}", sh("true")));
+    t.task("r/b", &sh("true"));
+    t.run(&["orchestrate"]).code(0);
+    t.run(&["report"]).code(0);
+    let html = t.read("workspace/report.html");
+    // Each phase's row: how many ran at once is up to the clock, but one.
+    let row = |phase: &str| {
+        let at = html.find(&format!("<tr><td>{phase}</td>")).unwrap();
+        let end = at + html[at..].find("</tr>").unwrap();
+        html[at..end].to_owned()
+    };
+    assert_eq!(
+        row("p"),
+        "<tr><td>p</td><td>1</td><td>1 (pool anthropic)</td>"
+    );
+    assert!(
+        row("q").ends_with("<td>2 (pools anthropic, openai)</td>"),
+        "{}",
+        row("q")
+    );
+    assert!(row("r").ends_with("</td><td>4</td>"), "{}", row("r"));
+}
+
 /// The report's cost of the last run counts an attempt whose task file
 /// is gone since (removed, renamed), as the ledger and the budget count
 /// it (it counted only the tasks that have a file still: money spent
