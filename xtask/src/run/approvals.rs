@@ -9,8 +9,10 @@ use std::time::SystemTime;
 use anyhow::Result;
 
 use super::load::Disk;
+use super::readiness::{Node, Readiness};
 use super::Run;
 use crate::model::config::{Approve, Config};
+use crate::model::graph::Graph;
 use crate::model::layout::Layout;
 use crate::model::task::Task;
 use crate::state::approvals::{self, Approval, Decision};
@@ -22,6 +24,18 @@ use crate::ui::printer::Tone;
 /// none (that still holds) yet.
 pub fn waits_to_start(layout: &Layout, config: &Config, task: &Task) -> bool {
     waits(layout, config, task, Approve::Before)
+}
+
+/// Whether task `t` is ready to start and waits for no person's approval
+/// to: only its pool's pause may hold it then (`Admission::holding_pause`).
+pub fn ready_for_no_one(
+    layout: &Layout,
+    config: &Config,
+    graph: &Graph,
+    readiness: &Readiness,
+    t: usize,
+) -> bool {
+    readiness.node(t) == Node::Ready && !waits_to_start(layout, config, &graph.tasks[t])
 }
 
 /// Whether `task` waits for a person's approval `when` it is to be given

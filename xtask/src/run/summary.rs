@@ -11,7 +11,7 @@ use crate::model::layout::Layout;
 use crate::run::history::Past;
 use crate::run::load::Invalid;
 use crate::run::readiness::{Node, Readiness};
-use crate::run::{plan, Mode, Run, Stop};
+use crate::run::{approvals, plan, Mode, Run, Stop};
 use crate::state::status;
 use crate::ui::format;
 use crate::ui::printer::{Printer, Tone};
@@ -97,8 +97,19 @@ impl Run<'_> {
     /// removed (`worktrees.remove_merged`).
     pub(super) fn summary(&mut self, removed: &[String]) -> i32 {
         let running = self.running.tasks();
+        // Its own pause, or, ready, its pool's (another task's limit), as
+        // the views and `next` have it.
+        let now = std::time::SystemTime::now();
+        let (layout, config, graph) = (self.layout, self.config, &self.graph);
         let paused: Vec<usize> = (0..self.graph.tasks.len())
-            .filter(|&t| self.history[t].paused.is_some())
+            .filter(|&t| {
+                let ready =
+                    || approvals::ready_for_no_one(layout, config, graph, &self.readiness, t);
+                self.history[t].paused.is_some()
+                    || (self.admission)
+                        .holding_pause(graph, t, None, ready, now)
+                        .is_some()
+            })
             .collect();
         let retries: Vec<usize> = (0..self.graph.tasks.len())
             .filter(|&t| self.history[t].failed_until_retried())

@@ -260,10 +260,8 @@ impl Snapshot<'_> {
     /// limit) holds it, ready and waiting for no person, as `next` says it;
     /// else pending.
     fn pending(&self, t: usize) -> Seen {
-        let ready = || {
-            self.readiness.node(t) == Node::Ready
-                && !approvals::waits_to_start(self.layout, self.config, &self.graph.tasks[t])
-        };
+        let (layout, config, graph) = (self.layout, self.config, self.graph);
+        let ready = || approvals::ready_for_no_one(layout, config, graph, self.readiness, t);
         let now = SystemTime::now();
         match (self.admission).holding_pause(self.graph, t, None, ready, now) {
             Some(pause) => Seen::Paused {

@@ -996,10 +996,11 @@ fn a_task_held_by_its_pool_s_pause_is_said_to_wait_for_it() {
 
 /// A task that never ran, held only by its pool's pause (another task's
 /// limit), is shown paused, with its pool and until when, in every view,
-/// as `next` says it: the live view, `progress` (counted among the paused,
-/// its `--json` and `--tasks`), `graph`, `report` and `why` of its phase
-/// showed it pending. One that waits on it is pending: its dependency
-/// holds it.
+/// as `next` says it: the live view, the summary of a run stopped then,
+/// `progress` (counted among the paused, its `--json` and `--tasks`),
+/// `graph`, `report` and `why` of its phase showed it pending (and what
+/// waits on it said it not started). One that waits on it is pending:
+/// its dependency holds it.
 #[test]
 fn a_task_held_by_its_pool_s_pause_is_shown_paused_in_every_view() {
     let t = Tree::new();
@@ -1045,9 +1046,21 @@ fn a_task_held_by_its_pool_s_pause_is_shown_paused_in_every_view() {
     signal(pid, libc::SIGTERM);
     run.wait().unwrap();
     reader.join().unwrap();
+    // Its summary, as it stopped, too.
+    let drawn = String::from_utf8_lossy(&drawn.lock().unwrap()).into_owned();
+    for said in [
+        "p/other: paused by a rate limit, not started: the run was stopped",
+        "p/after: waits on p/other (paused by a rate limit)",
+    ] {
+        assert!(drawn.contains(said), "{said} in {drawn}");
+    }
     assert!(!t.exists("workspace/status/p/other.json"));
     // The clock time `next` gives, every view gives.
     let next = t.run(&["next"]).stdout;
+    assert!(
+        next.contains("p/after: waits on p/other (paused by a rate limit)"),
+        "{next}"
+    );
     let said = next
         .lines()
         .find_map(|l| {
