@@ -2,7 +2,6 @@
 //! what to do about it; for a phase, a line per task.
 
 use std::collections::HashMap;
-use std::time::SystemTime;
 
 use anyhow::Result;
 
@@ -13,6 +12,7 @@ use crate::model::definitions::{self, Definitions};
 use crate::model::graph::Dep;
 use crate::model::layout::Layout;
 use crate::model::task::{phase_key, Task};
+use crate::run::admission::Pause;
 use crate::run::plan::Plan;
 use crate::run::readiness::Node;
 use crate::run::unseen::{EndedUnseen, SlurmEnds};
@@ -204,26 +204,15 @@ impl Why<'_> {
         }
     }
 
-    /// Until when a rate limit pauses the task of status `s`: the latest
-    /// of its own pause and its pool's (another task's limit, which may
-    /// end later, or go on once its own is over, the pool halved
-    /// meanwhile: the run starts it after that).
-    fn paused_until(&mut self, s: &Status) -> Option<SystemTime> {
-        let now = SystemTime::now();
-        let own = s.paused_until()?;
-        let pool_until = match s.pool.as_deref() {
-            Some(pool) => (0..self.defs.graph.tasks.len())
-                .filter_map(|t| self.status(t))
-                .filter(|other| other.pool.as_deref() == Some(pool))
-                .filter_map(|other| other.paused_until())
-                .max(),
-            None => None,
-        };
-        pool_until
-            .into_iter()
-            .chain([own])
-            .max()
-            .filter(|until| *until > now)
+    /// The rate limit's pause that holds task `t` of status `s`, until the
+    /// latest of its own pause and its pool's (another task's limit, which
+    /// may end later, or go on once its own is over, the pool halved
+    /// meanwhile: the run starts it after that), as `next` reads it
+    /// (`Plan::pause`); no plan made for a status that names no pause.
+    fn pause(&self, t: usize, s: &Status) -> Option<Pause> {
+        s.paused_until()?;
+        let options = Options::of_the_run_going_on(self.layout, self.defs.config.executor);
+        Plan::new(self.defs, &options).pause(t).cloned()
     }
 
     /// Whether the run that wrote `s` has not finished: it goes on (`live`),

@@ -3,6 +3,7 @@
 use std::time::SystemTime;
 
 use super::{merge_held_by_person, Unfinished, Why, FAILURES_SHOWN, UNNAMED_POOL};
+use crate::run::admission::Pause;
 use crate::run::plan::Plan;
 use crate::run::unseen::EndedUnseen;
 use crate::state::approvals::{self, Decision};
@@ -16,7 +17,7 @@ impl Why<'_> {
     pub(super) fn recorded(&mut self, t: usize, s: &Status, unseen: Option<&EndedUnseen>) {
         let layout = self.layout;
         let id = &s.task_id;
-        let paused = self.paused_until(s);
+        let paused = self.pause(t, s);
         if s.merging {
             println!("{id} has ended; its work waits in the merge queue");
             if let Some(line) = merge_held_by_person(layout, self.defs) {
@@ -29,7 +30,7 @@ impl Why<'_> {
             // Said above: its agent has ended.
             State::Running if s.merging => {}
             State::Running => self.running(s, &agent, unseen),
-            State::Failed if paused.is_some() => self.paused(s, paused),
+            State::Failed if paused.is_some() => self.paused(s, paused.as_ref()),
             // Its pause over: pending, as `progress` has it.
             State::Failed if s.paused_until().is_some() => self.pause_over(t, s),
             State::Failed => self.failed(s),
@@ -118,10 +119,10 @@ impl Why<'_> {
     }
 
     /// A task a rate limit paused, until `paused`.
-    fn paused(&self, s: &Status, paused: Option<SystemTime>) {
+    fn paused(&self, s: &Status, pause: Option<&Pause>) {
         let id = &s.task_id;
-        let until = paused.map_or("?".to_owned(), format::clock);
-        let pool = s.pool.as_deref().unwrap_or(UNNAMED_POOL);
+        let until = pause.map_or("?".to_owned(), |pause| format::clock(pause.until));
+        let pool = pause.map_or(UNNAMED_POOL, |pause| pause.pool.as_str());
         println!("{id} is paused: rate limited until {until} (pool {pool})");
         say_limit_hit(s);
         println!("  not counted against its retries; no task of pool {pool} starts before then");
