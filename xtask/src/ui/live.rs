@@ -30,6 +30,8 @@ const BAR_WIDTH: usize = 24;
 /// How much of a running task's last log line the frame shows, in
 /// columns.
 const LOG_LINE: usize = 60;
+/// How many paused tasks the frame lists.
+const PAUSED_LISTED: usize = 5;
 
 pub struct Live {
     bar: ProgressBar,
@@ -178,14 +180,23 @@ pub fn frame(layout: &Layout, progress: &Progress) -> String {
                 format::padded(&task.task_id, 44)
             ));
         }
-        for task in &phase.paused_tasks {
-            lines.push(format!(
-                "  {:<8} {} {}",
-                "paused",
-                format::padded(&task.task_id, 44),
-                progress_text::paused_reason(task)
-            ));
-        }
+    }
+    // Every ready task of a pool a rate limit paused is paused: thousands
+    // would not fit a terminal.
+    let paused: Vec<_> = (progress.phases.iter())
+        .flat_map(|phase| &phase.paused_tasks)
+        .collect();
+    for task in paused.iter().take(PAUSED_LISTED) {
+        lines.push(format!(
+            "  {:<8} {} {}",
+            "paused",
+            format::padded(&task.task_id, 44),
+            progress_text::paused_reason(task)
+        ));
+    }
+    let every = layout.cmd("progress --tasks");
+    if let Some(more) = format::more_listed(paused.len(), PAUSED_LISTED, "paused", &every) {
+        lines.push(format!("  {:<8} {more}", "paused"));
     }
     lines.join("\n")
 }

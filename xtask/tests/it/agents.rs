@@ -999,8 +999,9 @@ fn a_task_held_by_its_pool_s_pause_is_said_to_wait_for_it() {
 /// as `next` says it: the live view, the summary of a run stopped then,
 /// `progress` (counted among the paused, its `--json` and `--tasks`),
 /// `graph`, `report` and `why` of its phase showed it pending (and what
-/// waits on it said it not started). One that waits on it is pending:
-/// its dependency holds it.
+/// waits on it said it not started); the live view lists the first five
+/// paused, then how many more. One that waits on it is pending: its
+/// dependency holds it.
 #[test]
 fn a_task_held_by_its_pool_s_pause_is_shown_paused_in_every_view() {
     let t = Tree::new();
@@ -1014,6 +1015,10 @@ fn a_task_held_by_its_pool_s_pause_is_shown_paused_in_every_view() {
     scenario(&t, "p/other", &["success.json"]);
     t.task("p/after", "dependencies: [p/other]");
     scenario(&t, "p/after", &["success.json"]);
+    // Held by the pause too: the live view lists the first five paused.
+    for i in 1..=4 {
+        t.task(&format!("p/x{i}"), "");
+    }
     // The run's live view, on a terminal, until it shows the pause.
     let mut run = terminal_command(&t, "orchestrate", "xterm-256color")
         .env_remove("NO_COLOR")
@@ -1035,11 +1040,14 @@ fn a_task_held_by_its_pool_s_pause_is_shown_paused_in_every_view() {
         let text = String::from_utf8_lossy(&drawn.lock().unwrap()).into_owned();
         // Its line in the frame, the pool's pause after its id.
         let line = |at: usize| text[at..].chars().take(120).collect::<String>();
-        (text
+        let listed = (text
             .match_indices("paused   p/other ")
             .map(|(at, _)| line(at)))
-        .any(|line| line.contains(" rate limited until ") && line.contains("(pool anthropic)"))
-            && text.contains("2 paused")
+        .any(|line| line.contains(" rate limited until ") && line.contains("(pool anthropic)"));
+        listed
+            && text.contains("6 paused")
+            && text.contains("paused   p/x3 ")
+            && text.contains("paused   and 1 more paused (`")
     };
     wait_for("the live view to show p/other paused", shown_paused);
     let pid: u32 = t.read("workspace/.lock").trim().parse().unwrap();
@@ -1074,9 +1082,9 @@ fn a_task_held_by_its_pool_s_pause_is_shown_paused_in_every_view() {
     t.run(&["progress"])
         .code(0)
         .says(&format!("paused   p/other: {paused}"))
-        .says("Paused: 2");
+        .says("Paused: 6");
     let json = progress_json(&t);
-    assert_eq!(json["total"]["paused"], 2, "{json}");
+    assert_eq!(json["total"]["paused"], 6, "{json}");
     assert_eq!(json["total"]["pending"], 1, "{json}");
     let line = |id: &str| {
         (json["tasks"].as_array().unwrap().iter())
