@@ -41,15 +41,46 @@ pub struct Order {
     guesses: Vec<Option<Guess>>,
 }
 
-/// What a phase's unknown tasks are expected to take, and how many of its
-/// tasks completed since, how many of those took over twice that and how
-/// many under half.
+/// What a phase's unknown tasks are expected to take (the median of the
+/// durations known in the phase, else a second), and how many durations
+/// of the phase it stands for: those it is the median of and those its
+/// tasks completed in since, how many of them over twice it and how many
+/// under half.
 #[derive(Debug, Clone, Copy)]
 struct Guess {
     seconds: f64,
     seen: u32,
     longer: u32,
     shorter: u32,
+}
+
+impl Guess {
+    /// The guess of a phase whose tasks took `known` (nothing known: a
+    /// second), which counts them as seen.
+    fn of(known: impl Iterator<Item = f64>, median: Option<f64>) -> Guess {
+        let mut guess = Guess {
+            seconds: median.unwrap_or(UNKNOWN),
+            seen: 0,
+            longer: 0,
+            shorter: 0,
+        };
+        for seconds in known {
+            guess.count(seconds);
+        }
+        guess
+    }
+
+    fn count(&mut self, seconds: f64) {
+        self.seen += 1;
+        self.longer += u32::from(seconds > 2.0 * self.seconds);
+        self.shorter += u32::from(seconds < self.seconds / 2.0);
+    }
+
+    /// Whether most durations counted are over twice the guess, or under
+    /// half: the phase's median, were the order made again, would be.
+    fn out_of_date(&self) -> bool {
+        2 * self.longer.max(self.shorter) > self.seen
+    }
 }
 
 impl Order {
@@ -76,13 +107,13 @@ impl Order {
         let expected = expected_of(graph, &known, &medians);
         let guesses = (0..graph.phases.len())
             .map(|p| {
+                let tasks = &graph.phases[p].tasks;
                 let unknown = |&t: &usize| known[t].is_none() && !done(t);
-                graph.phases[p].tasks.iter().any(unknown).then(|| Guess {
-                    seconds: medians[p].unwrap_or(UNKNOWN),
-                    seen: 0,
-                    longer: 0,
-                    shorter: 0,
-                })
+                let of_tasks = tasks.iter().filter_map(|&t| known[t]);
+                tasks
+                    .iter()
+                    .any(unknown)
+                    .then(|| Guess::of(of_tasks, medians[p]))
             })
             .collect();
         let path = longest_paths(graph, &expected, |t| !done(t));
@@ -113,12 +144,18 @@ impl Order {
     }
 
     /// Task `t` of phase `p` completed in `seconds`: whether the order is
-    /// now out of date, most of its phase's tasks completed since it was
-    /// made having taken over twice, or under half, what the phase's
-    /// tasks nothing is known of are expected to take. On a graph's first
-    /// run every task is expected to take a second until some complete:
-    /// the tasks still to start are ordered again once they tell more
-    /// (one completion off by more than that is enough, at first).
+    /// now out of date, most of its phase's known durations (those the
+    /// order took the phase's median of, and those of its tasks completed
+    /// since) being over twice, or under half, what the phase's tasks
+    /// nothing is known of are expected to take: the median they would be
+    /// given now is. On a graph's first run every task is expected to take
+    /// a second until some complete: the tasks still to start are ordered
+    /// again once they tell more (one completion off by more than that is
+    /// enough, at first). Past that, one completion off its phase's median
+    /// is not: in a phase of thousands of short tasks, some always a few
+    /// milliseconds off the median, the order of every task was made again
+    /// as often as the run's time allowed, for nothing, a cost per task
+    /// that grew with the graph (BENCHMARKS.md, forty-fourth round).
     pub fn learn(&mut self, p: usize, seconds: f64) -> bool {
         let Some(guess) = self.guesses.get_mut(p).and_then(Option::as_mut) else {
             return false;
@@ -126,10 +163,8 @@ impl Order {
         if !durations::plausible(seconds) {
             return false;
         }
-        guess.seen += 1;
-        guess.longer += u32::from(seconds > 2.0 * guess.seconds);
-        guess.shorter += u32::from(seconds < guess.seconds / 2.0);
-        2 * guess.longer.max(guess.shorter) > guess.seen
+        guess.count(seconds);
+        guess.out_of_date()
     }
 }
 
@@ -472,6 +507,22 @@ mod tests {
         let known = durations(&[("p/a", 1.0), ("q/c", 1.0)]);
         let mut order = Order::new(&g, kept(&g, &known), |t| t == 1);
         assert!(!order.learn(0, 100.0));
+    }
+
+    #[test]
+    fn a_phase_median_measured_moves_only_with_most_of_its_durations() {
+        let g = graph(&[("p/a", &[]), ("p/b", &[]), ("p/c", &[]), ("p/d", &[])]);
+        // `p/d`, unknown, is expected to take the median of the three
+        // others' second: up to three completions of five seconds leave
+        // at least half of the phase's durations at about a second (the
+        // rule before this one made the order again at the first).
+        let known = durations(&[("p/a", 1.0), ("p/b", 0.9), ("p/c", 1.1)]);
+        let mut order = Order::new(&g, kept(&g, &known), |_| false);
+        assert!(!order.learn(0, 5.0));
+        assert!(!order.learn(0, 5.0));
+        assert!(!order.learn(0, 5.0));
+        // Four of seven over twice the median: the phase's is now.
+        assert!(order.learn(0, 5.0));
     }
 
     #[test]
