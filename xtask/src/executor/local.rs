@@ -32,6 +32,9 @@ pub struct Supervisor {
     reports: Option<ChildStdout>,
     /// What was read of a report line not whole yet.
     partial: Vec<u8>,
+    /// What each read of the reports goes into, made once: a buffer made
+    /// at each read was zeroed each time, 16 KiB twice per task.
+    buffer: Box<[u8]>,
     /// Reports read while a request waited to be written, for `read_events`.
     early: Vec<Event>,
     /// Attempts whose final status is written, to tell the supervisor with
@@ -94,6 +97,7 @@ impl Supervisor {
             requests,
             reports: Some(reports),
             partial: Vec::new(),
+            buffer: vec![0; 16 * 1024].into_boxed_slice(),
             early: Vec::new(),
             written: Vec::new(),
         })
@@ -112,9 +116,9 @@ impl Supervisor {
         let Some(reports) = &mut self.reports else {
             return events;
         };
-        let mut buffer = [0u8; 16 * 1024];
+        let buffer = &mut self.buffer;
         let gone = loop {
-            match reports.read(&mut buffer) {
+            match reports.read(buffer) {
                 Ok(0) => break true,
                 // A read short of the buffer emptied the pipe: what comes
                 // next makes it readable again for the run's `poll`.
