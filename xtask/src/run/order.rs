@@ -76,6 +76,15 @@ impl Guess {
         self.shorter += u32::from(seconds < self.seconds / 2.0);
     }
 
+    /// A duration counted gives way to another of the same task.
+    fn uncount(&mut self, seconds: f64) {
+        self.seen = self.seen.saturating_sub(1);
+        let longer = u32::from(seconds > 2.0 * self.seconds);
+        let shorter = u32::from(seconds < self.seconds / 2.0);
+        self.longer = self.longer.saturating_sub(longer);
+        self.shorter = self.shorter.saturating_sub(shorter);
+    }
+
     /// Whether most durations counted are over twice the guess, or under
     /// half: the phase's median, were the order made again, would be.
     fn out_of_date(&self) -> bool {
@@ -143,10 +152,11 @@ impl Order {
         }
     }
 
-    /// Task `t` of phase `p` completed in `seconds`: whether the order is
+    /// A task of phase `p` completed in `seconds`: whether the order is
     /// now out of date, most of its phase's known durations (those the
     /// order took the phase's median of, and those of its tasks completed
-    /// since) being over twice, or under half, what the phase's tasks
+    /// since, each in the place of what the task was known to take before,
+    /// `kept`) being over twice, or under half, what the phase's tasks
     /// nothing is known of are expected to take: the median they would be
     /// given now is. On a graph's first run every task is expected to take
     /// a second until some complete: the tasks still to start are ordered
@@ -156,12 +166,15 @@ impl Order {
     /// milliseconds off the median, the order of every task was made again
     /// as often as the run's time allowed, for nothing, a cost per task
     /// that grew with the graph (BENCHMARKS.md, forty-fourth round).
-    pub fn learn(&mut self, p: usize, seconds: f64) -> bool {
+    pub fn learn(&mut self, p: usize, kept: Option<f64>, seconds: f64) -> bool {
         let Some(guess) = self.guesses.get_mut(p).and_then(Option::as_mut) else {
             return false;
         };
         if !durations::plausible(seconds) {
             return false;
+        }
+        if let Some(before) = kept.filter(|&before| durations::plausible(before)) {
+            guess.uncount(before);
         }
         guess.count(seconds);
         guess.out_of_date()
@@ -493,20 +506,20 @@ mod tests {
         let g = graph(&[("p/a", &[]), ("p/b", &[]), ("q/c", &[])]);
         // `q/c` is known: nothing learnt of its phase changes the order.
         let mut order = Order::new(&g, kept(&g, &durations(&[("q/c", 5.0)])), |_| false);
-        assert!(!order.learn(1, 500.0));
+        assert!(!order.learn(1, None, 500.0));
         // `p`'s tasks are expected to take a second: one close to it says
         // nothing; one of four seconds is one of two off; then two of three.
-        assert!(!order.learn(0, 1.5));
-        assert!(!order.learn(0, 4.0));
-        assert!(order.learn(0, 3.0));
+        assert!(!order.learn(0, None, 1.5));
+        assert!(!order.learn(0, None, 4.0));
+        assert!(order.learn(0, None, 3.0));
         // A first completion far off is enough; an impossible one is not.
         let mut order = Order::new(&g, kept(&g, &durations(&[])), |_| false);
-        assert!(!order.learn(0, -1.0));
-        assert!(order.learn(0, 0.01));
+        assert!(!order.learn(0, None, -1.0));
+        assert!(order.learn(0, None, 0.01));
         // A phase whose tasks to run are all known guesses nothing.
         let known = durations(&[("p/a", 1.0), ("q/c", 1.0)]);
         let mut order = Order::new(&g, kept(&g, &known), |t| t == 1);
-        assert!(!order.learn(0, 100.0));
+        assert!(!order.learn(0, None, 100.0));
     }
 
     #[test]
@@ -518,11 +531,16 @@ mod tests {
         // rule before this one made the order again at the first).
         let known = durations(&[("p/a", 1.0), ("p/b", 0.9), ("p/c", 1.1)]);
         let mut order = Order::new(&g, kept(&g, &known), |_| false);
-        assert!(!order.learn(0, 5.0));
-        assert!(!order.learn(0, 5.0));
-        assert!(!order.learn(0, 5.0));
+        assert!(!order.learn(0, None, 5.0));
+        assert!(!order.learn(0, None, 5.0));
+        assert!(!order.learn(0, None, 5.0));
         // Four of seven over twice the median: the phase's is now.
-        assert!(order.learn(0, 5.0));
+        assert!(order.learn(0, None, 5.0));
+        // A task known before counts once, with what it took now: two of
+        // the three over twice the median.
+        let mut order = Order::new(&g, kept(&g, &known), |_| false);
+        assert!(!order.learn(0, Some(1.0), 5.0));
+        assert!(order.learn(0, Some(0.9), 5.0));
     }
 
     #[test]

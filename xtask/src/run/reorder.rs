@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::Run;
 use crate::run::history;
-use crate::run::order::Order;
+use crate::run::order::{self, Order};
 use crate::run::readiness::Node;
 
 /// The share of the run's time ordering again may take, at most: on
@@ -33,9 +33,11 @@ impl Run<'_> {
 
     /// Task `t` completed in `seconds`: the order is made again, if that
     /// makes it out of date, before the next task starts (or once the time
-    /// allows, `ORDERING_AT_MOST`).
+    /// allows, `ORDERING_AT_MOST`). What an earlier run kept of it is what
+    /// the order counted it at (it had not completed in this run).
     pub(super) fn learn_duration(&mut self, t: usize, seconds: f64) {
-        if self.order.learn(self.graph.phase_of[t], seconds) {
+        let kept = order::kept(&self.graph, &self.durations)(t);
+        if self.order.learn(self.graph.phase_of[t], kept, seconds) {
             self.ordered.out_of_date = true;
         }
     }
