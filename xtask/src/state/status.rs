@@ -85,7 +85,8 @@ pub enum Ending {
     Exited,
     Timeout,
     IdleTimeout,
-    /// Stopped by Ctrl-C, SIGTERM or a fatal error of the orchestrator.
+    /// Stopped by Ctrl-C, SIGTERM or a fatal error of the orchestrator;
+    /// or, a Slurm job, cancelled outside the run (`scancel`).
     Interrupted,
     SpawnFailed,
     /// Killed by its memory limit (the kernel's OOM counter, or Slurm's

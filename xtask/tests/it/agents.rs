@@ -1568,7 +1568,7 @@ fn why_says_an_agent_stopped_before_its_result_printed_none() {
     assert_eq!(run.wait().unwrap().code(), Some(130));
     assert_eq!(t.status("p/a")["ending"], "interrupted");
     t.run(&["why", "p/a"])
-        .says("agent reported: no result: the run was stopped first (Ctrl-C, SIGTERM or an error of the run)")
+        .says("agent reported: no result: it was interrupted first (the run's stop, or its Slurm job cancelled)")
         .never_says("(interrupted)")
         .never_says("could not be read");
 }

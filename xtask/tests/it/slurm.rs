@@ -1106,6 +1106,33 @@ fn slurm_a_job_cancelled_by_hand_says_so() {
     );
 }
 
+/// `why` of an agent whose job was cancelled in Slurm by hand before its
+/// result does not say the run was stopped: it said "the run was stopped
+/// first (Ctrl-C, SIGTERM or an error of the run)" of a run that was not,
+/// under its error "cancelled in Slurm, not by this run".
+#[test]
+fn slurm_why_of_an_agent_cancelled_by_hand_does_not_say_the_run_stopped() {
+    let Some(t) = slurm_tree() else { return };
+    t.config(&format!(
+        "{CONFIG}{}",
+        crate::agents::agent("claude", "claude-json")
+    ));
+    t.task("p/a", "retries: 0\n");
+    crate::agents::scenario(&t, "p/a", &["success.json 0 until:go"]);
+    let (run, job) = run_until_its_job_runs(&t, "p/a", &t.path("env/p_a.1"));
+    let cancelled = std::process::Command::new("scancel")
+        .arg(&job)
+        .status()
+        .unwrap();
+    assert!(cancelled.success());
+    let out = run.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", t.read("out"));
+    t.run(&["why", "p/a"])
+        .says("agent reported: ")
+        .says("no result: it was interrupted first")
+        .never_says("the run was stopped");
+}
+
 /// A job cancelled while suspended ends at its cancel: its duration counts
 /// the time it was suspended, as README says of a suspended job. Slurm
 /// gives it the time of its suspension as its `EndTime`, which was taken

@@ -69,7 +69,10 @@ fn stopped_first(ending: Ending) -> &'static str {
     match ending {
         Ending::Timeout => "its timeout stopped it first",
         Ending::IdleTimeout => "its idle timeout stopped it first (its log was still)",
-        Ending::Interrupted => "the run was stopped first (Ctrl-C, SIGTERM or an error of the run)",
+        // Also a Slurm job cancelled outside the run, as its error says.
+        Ending::Interrupted => {
+            "it was interrupted first (the run's stop, or its Slurm job cancelled)"
+        }
         Ending::OutOfMemory => "its memory limit killed it first",
         Ending::WaitingForInput => {
             "it was stopped first, waiting for input (its log ended with a question)"
