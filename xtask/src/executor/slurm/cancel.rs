@@ -132,7 +132,7 @@ impl Job {
         };
         let owed = std::cell::Cell::new(self.cancel_owed);
         escalation.step(why, &self.log_file, self.grace, now, |signal| {
-            // The SIGCONT after a SIGTERM is `scancel`'s (below).
+            // The SIGCONT after a SIGTERM is `send_cancel`'s, owed as any.
             let name = match signal {
                 libc::SIGTERM => "TERM",
                 libc::SIGKILL => "KILL",
