@@ -58,8 +58,9 @@ fn say_next(layout: &Layout) {
         println!("next: `{orchestrate}` runs the {tasks} in tasks/, `{new}` adds one");
         return;
     }
-    // The example task's name, unless a file of that name is there
-    // (invalid, or it would have been counted).
+    // The example task's name, unless something of that name is there
+    // that the scan could not count (a folder, or a file in a folder it
+    // cannot list): an invalid task file is counted above.
     let example = "01-plan/01-first-task";
     let new = if layout.task_file(example).exists() {
         "new PHASE/NAME".to_owned()
