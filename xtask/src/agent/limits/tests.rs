@@ -118,6 +118,12 @@ fn warnings_of_a_limit_drawing_near_are_told_apart() {
     // A share used of a whole limit is the limit hit, not drawing near.
     assert!(!warns("You've used 100% of your weekly limit · resets 6pm"));
     assert!(!warns("You've used up your usage limit"));
+    // Nor is a `%` after the words that is not the share used.
+    assert!(!warns(
+        "You've used your weekly limit · resets 6pm · 50% of extra usage left"
+    ));
+    assert!(!warns("You've used 1100% of your weekly limit"));
+    assert!(warns("You've used 97.5% of your weekly limit · resets 6pm"));
 }
 
 #[test]

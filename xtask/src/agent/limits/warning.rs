@@ -20,7 +20,14 @@ const USED: &[&str] = &["you've used ", "you’ve used "];
 /// resets.
 pub fn warns(line: &str) -> bool {
     let line = line.to_lowercase();
-    let under_whole = |rest: &str| rest.contains('%') && !rest.contains("100%");
+    // The share right after the words ("91%", "over 90%", "97.5%"): a
+    // `%` further on is not it.
+    let under_whole = |rest: &str| {
+        let rest = rest.strip_prefix("over ").unwrap_or(rest);
+        let share = rest.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.');
+        let number = &rest[..rest.len() - share.len()];
+        share.starts_with('%') && number.parse::<f64>().is_ok_and(|n| n < 100.0)
+    };
     WARNINGS.iter().any(|w| line.contains(w))
         || (USED.iter()).any(|u| {
             line.split_once(u)
