@@ -464,11 +464,7 @@ fn slurm_a_task_whose_job_is_cancelled_keeps_its_own_exit_code() {
     );
     t.task("p/c", &sh(&script));
     let (run, job) = run_until_its_job_runs(&t, "p/c", &started);
-    let cancelled = std::process::Command::new("scancel")
-        .arg(&job)
-        .status()
-        .unwrap();
-    assert!(cancelled.success());
+    scancel_by_hand(&job);
     let out = run.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", t.read("out"));
     let status = t.status("p/c");
@@ -831,8 +827,7 @@ fn slurm_a_job_submitted_as_the_orchestrator_died_whose_file_is_gone_is_said() {
     std::fs::remove_file(t.path("tasks/p/a.md")).unwrap();
     t.task("p/z", &sh("true"));
     let said = t.run(&["orchestrate"]);
-    let cancelled = std::process::Command::new("scancel").arg(&job).status();
-    assert!(cancelled.unwrap().success(), "scancel {job}");
+    scancel_by_hand(&job);
     said.code(1).says(&format!("`scancel {job}`"));
     let status = t.status("p/a");
     assert_eq!(status["status"], "failed", "{status}");
@@ -1093,11 +1088,7 @@ fn slurm_a_job_cancelled_by_hand_says_so() {
     let script = format!("touch {}; while :; do sleep 0.2; done", started.display());
     t.task("p/c", &sh(&script));
     let (run, job) = run_until_its_job_runs(&t, "p/c", &started);
-    let cancelled = std::process::Command::new("scancel")
-        .arg(&job)
-        .status()
-        .unwrap();
-    assert!(cancelled.success());
+    scancel_by_hand(&job);
     let out = run.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", t.read("out"));
     assert_eq!(
@@ -1120,11 +1111,7 @@ fn slurm_why_of_an_agent_cancelled_by_hand_does_not_say_the_run_stopped() {
     t.task("p/a", "retries: 0\n");
     crate::agents::scenario(&t, "p/a", &["success.json 0 until:go"]);
     let (run, job) = run_until_its_job_runs(&t, "p/a", &t.path("env/p_a.1"));
-    let cancelled = std::process::Command::new("scancel")
-        .arg(&job)
-        .status()
-        .unwrap();
-    assert!(cancelled.success());
+    scancel_by_hand(&job);
     let out = run.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", t.read("out"));
     t.run(&["why", "p/a"])
@@ -1153,11 +1140,7 @@ fn slurm_a_job_cancelled_while_suspended_ends_at_its_cancel() {
     wait_for("2 s suspended", || {
         suspended.elapsed() > std::time::Duration::from_secs(2)
     });
-    let cancelled = std::process::Command::new("scancel")
-        .arg(&job)
-        .status()
-        .unwrap();
-    assert!(cancelled.success());
+    scancel_by_hand(&job);
     assert_eq!(run.wait_with_output().unwrap().status.code(), Some(1));
     let status = t.status("p/c");
     let took = status["duration_seconds"].as_f64().unwrap();
@@ -1263,6 +1246,12 @@ fn run_until_it_runs(
     });
     let job = t.status(id)["job_id"].as_str().unwrap().to_owned();
     (run, job)
+}
+
+/// Cancels job `job` in Slurm as a person does, outside the run.
+fn scancel_by_hand(job: &str) {
+    let cancelled = std::process::Command::new("scancel").arg(job).status();
+    assert!(cancelled.unwrap().success(), "scancel {job}");
 }
 
 /// Waits for `run` to end in success, task `id` completed.
