@@ -29,8 +29,14 @@ impl Job {
                     format!("xtask: SIG{signal} sent to job {id} (`scancel --signal={signal}`)");
                 crate::state::logs::append_line(&self.log_file, &said);
             }
-            if let Some(escalation) = self.escalation.as_mut().filter(|_| signal == "KILL") {
-                escalation.killed = true;
+            if signal == "KILL" {
+                if let Some(escalation) = self.escalation.as_mut() {
+                    escalation.killed = true;
+                }
+                // A job taken up is not stopped again at the first look
+                // (a SIGTERM and a new grace): its SIGKILL, sent or owed,
+                // ends it.
+                self.stop_again = false;
             }
             self.cancel_owed = Some(Some(signal));
         }
@@ -77,12 +83,6 @@ impl Job {
         let Some(alarm) = self.stopping.clone() else {
             return;
         };
-        // This run was stopped twice before its first look (a SIGKILL
-        // owed, its `scancel` not taken yet): it ends the job, and no
-        // SIGTERM with a new grace takes its place.
-        if self.cancel_owed == Some(Some("KILL")) {
-            return;
-        }
         // A job requeued and started again since: its SIGTERM was its
         // earlier start's.
         let restarts = self.restarts;

@@ -260,11 +260,11 @@ fn a_value_of_ours_holding_a_field_s_shape_is_read_whole() {
 }
 
 /// A job a killed run was stopping, taken up by a run stopped twice
-/// before its first look (its SIGKILL's `scancel` not taken): the first
-/// look keeps the SIGKILL owed; it sent a SIGTERM instead, and gave the
-/// job a whole grace more.
+/// before its first look: the first look leaves the job to the SIGKILL
+/// sent or owed (its `scancel` taken or not); it gave the job a SIGTERM
+/// and a whole grace more.
 #[test]
-fn a_sigkill_owed_before_the_first_look_is_not_replaced_by_a_sigterm() {
+fn a_sigkill_before_the_first_look_is_not_replaced_by_a_sigterm() {
     let dir = std::env::temp_dir().join(format!("xtask-slurm-owed-{}", std::process::id()));
     let root = Utf8PathBuf::from_path_buf(dir.clone()).unwrap();
     let layout = Layout::new(root, None);
@@ -276,7 +276,9 @@ fn a_sigkill_owed_before_the_first_look_is_not_replaced_by_a_sigterm() {
         detail: None,
     });
     job.stop_again = true;
-    job.cancel_owed = Some(Some("KILL"));
+    // Job 0 is none: Slurm refuses it (or no scancel is there), so the
+    // SIGKILL stays owed; one taken leaves the same state but for that.
+    job.cancel("0", Some("KILL"));
     // Seen running at the first look.
     job.watchdog = Some(Watchdog::new(
         job.log_file.clone(),
@@ -284,7 +286,10 @@ fn a_sigkill_owed_before_the_first_look_is_not_replaced_by_a_sigterm() {
         None,
         Instant::now(),
     ));
-    job.stop_again("7");
+    job.stop_again("0");
     assert_eq!(job.cancel_owed, Some(Some("KILL")));
+    assert!(job.escalation.is_none());
+    let log = std::fs::read_to_string(layout.log_file("p/a")).unwrap_or_default();
+    assert!(!log.contains("SIGTERM"), "{log}");
     let _ = std::fs::remove_dir_all(&dir);
 }
