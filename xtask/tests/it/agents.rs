@@ -1344,24 +1344,26 @@ fn a_retry_after_a_limit_is_told_no_limit_and_fails_for_its_own_reason() {
 /// rate limited, its retries not run into the limit.
 #[test]
 fn claude_s_out_of_extra_usage_is_a_rate_limit() {
+    let line = "You're out of extra usage · resets Feb 4, 8pm (Europe/Budapest)";
+    let t = fails_at_once_as_rate_limited(line);
+    let error = t.status("p/a")["error"].as_str().unwrap().to_owned();
+    assert!(error.contains(&format!(": {line} (it lifts at")), "{error}");
+}
+
+/// Runs a task of pool `anthropic`, retries left, whose log ends in `line`
+/// as it fails: read as a limit that lifts past `give_up_after`, it fails
+/// at once as rate limited, its retries not run into the limit.
+fn fails_at_once_as_rate_limited(line: &str) -> Tree {
     let t = Tree::new();
     t.config("rate_limits: {backoff: 10m, max_backoff: 10m, give_up_after: 2s}\n");
-    let says = format!(
-        "{MARK}; echo \"You're out of extra usage · resets Feb 4, 8pm (Europe/Budapest)\"; exit 1"
-    );
+    let says = format!("{MARK}; echo '{}'; exit 1", line.replace('\'', r"'\''"));
     t.task(
         "p/a",
         &format!("pool: anthropic\nretries: 2\n{}", sh(&says)),
     );
     t.run(&["orchestrate"]).code(1).says("rate limited since ");
     assert_eq!(t.launches("p/a"), 1, "its retries run into the limit");
-    let error = t.status("p/a")["error"].as_str().unwrap().to_owned();
-    assert!(
-        error.contains(
-            ": You're out of extra usage · resets Feb 4, 8pm (Europe/Budapest) (it lifts at"
-        ),
-        "{error}"
-    );
+    t
 }
 
 /// Claude Code's overload with no status (`API Error: Overloaded. This is
@@ -1371,17 +1373,9 @@ fn claude_s_out_of_extra_usage_is_a_rate_limit() {
 /// run into the overload.
 #[test]
 fn claude_s_overloaded_without_a_status_is_an_overload() {
-    let t = Tree::new();
-    t.config("rate_limits: {backoff: 10m, max_backoff: 10m, give_up_after: 2s}\n");
-    let says = format!(
-        "{MARK}; echo 'API Error: Overloaded. This is a server-side issue, usually temporary — try again in a moment. If it persists, check https://status.claude.com.'; exit 1"
+    fails_at_once_as_rate_limited(
+        "API Error: Overloaded. This is a server-side issue, usually temporary — try again in a moment. If it persists, check https://status.claude.com.",
     );
-    t.task(
-        "p/a",
-        &format!("pool: anthropic\nretries: 2\n{}", sh(&says)),
-    );
-    t.run(&["orchestrate"]).code(1).says("rate limited since ");
-    assert_eq!(t.launches("p/a"), 1, "its retries run into the overload");
 }
 
 /// A failed agent whose last lines hold its CLI's warning of a limit

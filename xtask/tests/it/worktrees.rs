@@ -615,18 +615,23 @@ fn the_warning_of_commits_the_integration_branch_lacks_gives_the_command_that_me
     warned.code(4).says(&format!(
         "merge it into it to give it to the agents: `{command}`"
     ));
-    let merged = std::process::Command::new("sh")
-        .args(["-c", &command])
-        .current_dir(t.path(""))
-        .output()
-        .unwrap();
-    assert!(merged.status.success(), "{merged:?}");
+    runs_as_given(&t, &command);
     t.run(&["approve", "p/b"]).code(0);
     t.run(&["orchestrate"]).code(0).never_says("warning");
     assert_eq!(
         t.read("workspace/outputs/p/b/seen.txt"),
         "committed after the integration branch\n"
     );
+}
+
+/// Runs `command`, as a person pasting it would, in the repository.
+fn runs_as_given(t: &Tree, command: &str) {
+    let ran = std::process::Command::new("sh")
+        .args(["-c", command])
+        .current_dir(t.path(""))
+        .output()
+        .unwrap();
+    assert!(ran.status.success(), "{ran:?}");
 }
 
 /// A tag named as the branch to merge (`main`): git would take the tag
@@ -645,12 +650,7 @@ fn the_command_that_merges_a_branch_a_tag_shares_the_name_of_names_the_branch() 
     let integration = t.path("workspace/worktrees/.integration");
     let command = format!("git -C {} merge refs/heads/main", integration.display());
     warned.code(0).says(&format!("`{command}`"));
-    let merged = std::process::Command::new("sh")
-        .args(["-c", &command])
-        .current_dir(t.path(""))
-        .output()
-        .unwrap();
-    assert!(merged.status.success(), "{merged:?}");
+    runs_as_given(&t, &command);
     t.task("p/c", &sh("true"));
     t.run(&["orchestrate"]).code(0).never_says("warning");
 }
