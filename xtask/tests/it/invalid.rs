@@ -1140,3 +1140,52 @@ fn a_quote_never_closed_is_said_where_it_opens() {
         ],
     );
 }
+
+/// YAML reads a value with more text after it on its line (`"Fix" the
+/// lexer`), or a `...` line and more after it, as a second document, and
+/// serde_yaml says so with no line: it is said at its line, with what to
+/// do (it was said without a line, as a `---` line that is not there).
+#[test]
+fn a_second_document_without_a_dashes_line_is_said_where_it_starts() {
+    check(
+        |t| {
+            t.write(
+                "tasks/p/a.md",
+                "---\n# the title\n\"Fix\" the lexer\n---\nbody\n",
+            );
+            t.config("kill_grace: 1s\n...\ntitle: x\n");
+        },
+        &[
+            "tasks/p/a.md:3: frontmatter is not valid YAML: deserializing from YAML containing more than one document is not supported (a line that starts with a quote, `[` or `{` is one whole value, and more follows it: write `key: value` lines, quoting a value, not the line)",
+            "tasks/orchestrator.yaml:2: the config is not valid YAML: deserializing from YAML containing more than one document is not supported (a `...` line ends the document, and more follows it: this file is one; remove it)",
+        ],
+    );
+}
+
+/// Aliases that repeat their anchors past what serde_yaml reads (an alias
+/// bomb: each list ten of the one before) are refused at the line of the
+/// first alias, with what to do, in a task file and the config; serde_yaml
+/// says only `repetition limit exceeded`, with no line.
+#[test]
+fn an_alias_bomb_is_said_at_its_first_alias() {
+    let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
+    for level in 1..=9 {
+        let before = if level == 1 {
+            "a".to_owned()
+        } else {
+            format!("b{}", level - 1)
+        };
+        let items = vec![format!("*{before}"); 10].join(", ");
+        bomb.push_str(&format!("b{level}: &b{level} [{items}]\n"));
+    }
+    check(
+        |t| {
+            t.write("tasks/p/a.md", &format!("---\ntitle: a\n{bomb}---\nbody\n"));
+            t.config(&format!("kill_grace: 1s\n{bomb}"));
+        },
+        &[
+            "tasks/p/a.md:4: frontmatter is not valid YAML: repetition limit exceeded (its aliases, `*name`, from this line on repeat what their anchors hold past what is read: write the values out, or use fewer aliases)",
+            "tasks/orchestrator.yaml:3: the config is not valid YAML: repetition limit exceeded",
+        ],
+    );
+}

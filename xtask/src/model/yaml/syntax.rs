@@ -41,6 +41,14 @@ pub fn syntax_problem(
     what: &str,
 ) -> Problem {
     let said = without_locations(&error.to_string());
+    // serde_yaml gives no position for these two: found in the text.
+    let unplaced = if said.contains("more than one document") {
+        Some(second_document(yaml))
+    } else if said == "repetition limit exceeded" {
+        first_alias(yaml).map(|line| (line, REPEATED_ALIASES))
+    } else {
+        None
+    };
     let line = (unclosed_quote(&error.to_string()))
         .or_else(|| {
             error.location().map(|l| {
@@ -49,10 +57,7 @@ pub fn syntax_problem(
                 again.unwrap_or(l.line())
             })
         })
-        .or_else(|| {
-            said.contains("more than one document")
-                .then(|| second_document(yaml))?
-        })
+        .or(unplaced.map(|(line, _)| line))
         .map(|line| line + first_line - 1);
     let message = match too_large(&said) {
         Some((key, number)) => {
@@ -60,7 +65,7 @@ pub fn syntax_problem(
         }
         None => format!(
             "{what} is not valid YAML: {said}{}",
-            hint(yaml, error, &said)
+            unplaced.map_or_else(|| hint(yaml, error, &said), |(_, hint)| hint)
         ),
     };
     Problem::in_file(file, line, message)
@@ -107,19 +112,57 @@ fn nested_too_deep(yaml: &str) -> Option<usize> {
     None
 }
 
-/// The line of the `---` that starts a second YAML document in `yaml`
-/// (the first `---` starts the first, when nothing but comments comes
-/// before it).
-fn second_document(yaml: &str) -> Option<usize> {
+/// The line where a second YAML document starts in `yaml`, and what to do.
+/// A `---` line starts one (the first `---` starts the first, when nothing
+/// but comments comes before it), and a `...` line ends the first; with
+/// neither, the first document is one value (a quoted text, `[a]`, `{a:
+/// 1}`) with more text after it on its first line of content, which YAML
+/// takes for the start of another document.
+fn second_document(yaml: &str) -> (usize, &'static str) {
     let content = |l: &&str| !l.trim().is_empty() && !l.trim_start().starts_with('#');
-    // `---`, or `--- # a comment`, `--- value`.
-    let starts = |l: &str| l.trim_end() == "---" || l.starts_with("--- ");
-    let explicit_start = yaml.lines().find(content).is_some_and(starts);
-    (yaml.lines().enumerate())
-        .filter(|(_, l)| starts(l))
-        .nth(usize::from(explicit_start))
-        .map(|(i, _)| i + 1)
+    // `---`, or `--- # a comment`, `--- value`; `...`, or `... # a comment`.
+    let marker = |l: &str, m: &str| {
+        l.trim_end() == m || l.strip_prefix(m).is_some_and(|r| r.starts_with(' '))
+    };
+    let explicit_start = yaml.lines().find(content).is_some_and(|l| marker(l, "---"));
+    let starts = (yaml.lines().enumerate())
+        .filter(|(_, l)| marker(l, "---"))
+        .nth(usize::from(explicit_start));
+    let ends = (yaml.lines().enumerate()).find(|(_, l)| marker(l, "..."));
+    match (starts, ends) {
+        (Some((start, _)), Some((end, _))) if end < start => (end + 1, DOCUMENT_END),
+        (Some((start, _)), _) => (start + 1, DOCUMENT_START),
+        (None, Some((end, _))) => (end + 1, DOCUMENT_END),
+        (None, None) => {
+            let first = yaml.lines().position(|l| content(&l)).unwrap_or(0);
+            (first + 1, ONE_VALUE)
+        }
+    }
 }
+
+const DOCUMENT_START: &str = " (a `---` line starts another document: this file is one; remove it)";
+const DOCUMENT_END: &str =
+    " (a `...` line ends the document, and more follows it: this file is one; remove it)";
+const ONE_VALUE: &str = " (a line that starts with a quote, `[` or `{` is one whole value, and more follows it: write `key: value` lines, quoting a value, not the line)";
+
+/// The line of the first alias (`*name`) in `yaml`: serde_yaml refuses
+/// aliases that repeat their anchors' values past 100 times the events
+/// the text holds (an alias bomb), without saying where.
+fn first_alias(yaml: &str) -> Option<usize> {
+    let name = |c: char| c.is_alphanumeric() || matches!(c, '_' | '-');
+    yaml.lines()
+        .position(|line| {
+            let code = line.split(" #").next().unwrap_or(line);
+            code.match_indices('*').any(|(at, _)| {
+                let before = code[..at].chars().next_back();
+                let after = code[at + 1..].chars().next();
+                matches!(before, None | Some(' ' | '[' | '{' | ',')) && after.is_some_and(name)
+            })
+        })
+        .map(|i| i + 1)
+}
+
+const REPEATED_ALIASES: &str = " (its aliases, `*name`, from this line on repeat what their anchors hold past what is read: write the values out, or use fewer aliases)";
 
 /// What to do, for the mistakes YAML's messages do not name: a tab in
 /// indentation, quotes inside a quoted value, `: ` or a leading backtick,
@@ -129,9 +172,6 @@ fn hint(yaml: &str, error: &serde_yaml::Error, said: &str) -> &'static str {
         .location()
         .and_then(|l| yaml.lines().nth(l.line().checked_sub(1)?))
         .unwrap_or("");
-    if said.contains("more than one document") {
-        return " (a `---` line starts another document: this file is one; remove it)";
-    }
     let value = line.split_once(": ").map_or("", |(_, v)| v.trim_start());
     if line.trim_start_matches(' ').starts_with('\t') {
         " (the line is indented with a tab: YAML indents with spaces)"
