@@ -1,11 +1,12 @@
 //! `new <phase>/<name>`: a task file from `tasks/TEMPLATE.md`.
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use camino::Utf8Path;
 
 use crate::commands::init;
 use crate::model::discovery::Discovery;
 use crate::model::layout::Layout;
+use crate::model::problem::Problem;
 use crate::model::task;
 use crate::state::lock;
 
@@ -47,8 +48,11 @@ pub fn run(layout: &Layout, id: &str) -> Result<i32> {
         bail!("a file named {file_name} is documentation, never read as a task: pick another name");
     }
     let template_path = layout.template_file();
-    let template = match std::fs::read_to_string(&template_path) {
-        Ok(text) => text,
+    // A regular file only: a FIFO there hung `new`, and `/dev/zero` filled
+    // the memory.
+    let template = match crate::sys::read_regular_file(&template_path) {
+        Ok((bytes, _)) => String::from_utf8(bytes)
+            .map_err(|e| anyhow!("{}", Problem::not_utf8(layout.display(&template_path), &e)))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => init::TEMPLATE.replace(
             "from tasks/TEMPLATE.md",
             "from its built-in template (there is no tasks/TEMPLATE.md)",

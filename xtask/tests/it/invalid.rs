@@ -1189,3 +1189,43 @@ fn an_alias_bomb_is_said_at_its_first_alias() {
         ],
     );
 }
+
+/// `new` reads tasks/TEMPLATE.md as the task files are read: a FIFO there
+/// is said, not waited on (`new` waited for a writer forever), `/dev/zero`
+/// is said, not read until the memory ran out, and a template that is not
+/// UTF-8 is said at its line and byte (it was `stream did not contain
+/// valid UTF-8`); nothing is made.
+#[test]
+fn new_from_a_template_that_is_no_text_file_says_so_and_makes_nothing() {
+    let t = Tree::new();
+    let template = t.path("tasks/TEMPLATE.md");
+    let path = std::ffi::CString::new(template.to_str().unwrap()).unwrap();
+    // SAFETY: a valid C string; mkfifo touches nothing else.
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o644) }, 0);
+    let out = std::fs::File::create(t.path("out.txt")).unwrap();
+    let mut child = (t.command(&["new", "p/b"]))
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap();
+    wait_for("`new` to end", || child.try_wait().unwrap().is_some());
+    let said = t.read("out.txt");
+    assert_eq!(child.wait().unwrap().code(), Some(2), "{said}");
+    assert!(
+        said.contains(
+            "TEMPLATE.md: not a regular file (a FIFO, a socket or a device): make it a file"
+        ),
+        "{said}"
+    );
+    std::fs::remove_file(&template).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", &template).unwrap();
+    (t.run_in_memory(&["new", "p/b"], 1 << 30))
+        .code(2)
+        .says("TEMPLATE.md: not a regular file");
+    std::fs::remove_file(&template).unwrap();
+    std::fs::write(&template, b"---\ntitle: \xff\n---\n").unwrap();
+    (t.run(&["new", "p/b"]))
+        .code(2)
+        .says("tasks/TEMPLATE.md:2: not valid UTF-8 (byte 8 of the line): save it as UTF-8");
+    assert!(!t.exists("tasks/p/b.md"));
+}
