@@ -79,11 +79,7 @@ impl<'a> Fields<'a> {
                         Some((line, key)) => (line, format!(" (`\"{key}\": ...`)")),
                         None => (from_line, String::new()),
                     };
-                    let found = type_name(&other);
-                    let message = format!(
-                        "keys must be text, found {found}: quote it{quoted}, or fix the name"
-                    );
-                    fields.problem(Some(line), message);
+                    fields.problem(Some(line), non_text_key(&other, &quoted));
                     continue;
                 }
             };
@@ -317,6 +313,13 @@ fn written_key(text: &str, key: &Value, from_line: usize, nested: bool) -> Optio
             let read: Value = serde_yaml::from_str(token).ok()?;
             (read == *key).then(|| (i + 1, token.to_owned()))
         })
+}
+
+/// What a key that YAML read as no text (`true:`, `1:`, `~:`) is told;
+/// `quoted`, the key quoted as written, where it is known.
+pub fn non_text_key(key: &Value, quoted: &str) -> String {
+    let found = type_name(key);
+    format!("keys must be text, found {found}: quote it{quoted}, or fix the name")
 }
 
 /// What a value is, in words.

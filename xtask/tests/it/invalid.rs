@@ -1229,3 +1229,14 @@ fn new_from_a_template_that_is_no_text_file_says_so_and_makes_nothing() {
         .says("tasks/TEMPLATE.md:2: not valid UTF-8 (byte 8 of the line): save it as UTF-8");
     assert!(!t.exists("tasks/p/b.md"));
 }
+
+/// A key of a `notify` item that YAML reads as no text (`true:`, `1:`) is
+/// said as such a key is elsewhere in the config, not as `unknown key
+/// `?``.
+#[test]
+fn a_notify_key_that_is_no_text_is_said_as_one() {
+    check(
+        |t| t.config("notify:\n  - command: \"true\"\n    on: [failed]\n    true: 1\n"),
+        &["tasks/orchestrator.yaml:2: `notify`: item 1: keys must be text, found `true`: quote it, or fix the name"],
+    );
+}

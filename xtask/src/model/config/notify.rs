@@ -82,7 +82,8 @@ fn notifier(item: &Value) -> Result<Notifier, String> {
             Some("timeout") => {
                 timeout = yaml::duration(value).map_err(|e| format!("`timeout`: {e}"))?
             }
-            other => return Err(unknown_key(other.unwrap_or("?"))),
+            Some(other) => return Err(unknown_key(other)),
+            None => return Err(yaml::non_text_key(key, "")),
         }
     }
     match (on, command) {
