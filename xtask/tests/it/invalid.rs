@@ -1240,3 +1240,22 @@ fn a_notify_key_that_is_no_text_is_said_as_one() {
         &["tasks/orchestrator.yaml:2: `notify`: item 1: keys must be text, found `true`: quote it, or fix the name"],
     );
 }
+
+/// Lists or mappings nested past the 128 levels YAML is read to are said
+/// at their line with what to do, in brackets and indented alike (it was
+/// `recursion limit exceeded`, and no more).
+#[test]
+fn nesting_past_what_yaml_reads_is_said_with_what_to_do() {
+    let brackets = format!("k: {}{}", "[a, ".repeat(129), "]".repeat(129));
+    let indented: String = (0..130).map(|i| format!("{}a:\n", " ".repeat(i))).collect();
+    check(
+        |t| {
+            t.write("tasks/p/a.md", &format!("---\ntitle: a\n{brackets}\n---\nbody\n"));
+            t.config(&format!("kill_grace: 1s\n{indented}"));
+        },
+        &[
+            "tasks/p/a.md:3: frontmatter is not valid YAML: recursion limit exceeded (lists and mappings nest more than 128 levels deep here, as deep as YAML is read: nest them less)",
+            "tasks/orchestrator.yaml:130: the config is not valid YAML: recursion limit exceeded (lists and mappings",
+        ],
+    );
+}

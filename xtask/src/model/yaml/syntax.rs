@@ -187,6 +187,8 @@ fn hint(yaml: &str, error: &serde_yaml::Error, said: &str) -> &'static str {
         " (a value that starts with ` @ or % must be quoted: '@me')"
     } else if said.contains("end of stream, while scanning a quoted scalar") {
         " (the quote that opens this value is never closed: close it)"
+    } else if said == "recursion limit exceeded" {
+        " (lists and mappings nest more than 128 levels deep here, as deep as YAML is read: nest them less)"
     } else if said.contains("while parsing a flow sequence") {
         " (a list in brackets, above, is not closed: `]`)"
     } else {
