@@ -43,7 +43,7 @@ pub fn syntax_problem(
     let said = without_locations(&error.to_string());
     // serde_yaml gives no position for these two: found in the text.
     let unplaced = if said.contains("more than one document") {
-        Some(second_document(yaml))
+        second_document(yaml)
     } else if said == "repetition limit exceeded" {
         first_alias(yaml).map(|line| (line, REPEATED_ALIASES))
     } else {
@@ -115,10 +115,10 @@ fn nested_too_deep(yaml: &str) -> Option<usize> {
 /// The line where a second YAML document starts in `yaml`, and what to do.
 /// A `---` line starts one (the first `---` starts the first, when nothing
 /// but comments comes before it), and a `...` line ends the first; with
-/// neither, the first document is one value (a quoted text, `[a]`, `{a:
-/// 1}`) with more text after it on its first line of content, which YAML
-/// takes for the start of another document.
-fn second_document(yaml: &str) -> (usize, &'static str) {
+/// neither, when the first line of content starts with a quote or a
+/// bracket, the first document is that one value (a quoted text, `[a]`,
+/// `{a: 1}`), and YAML takes the text after it for another document.
+fn second_document(yaml: &str) -> Option<(usize, &'static str)> {
     let content = |l: &&str| !l.trim().is_empty() && !l.trim_start().starts_with('#');
     // `---`, or `--- # a comment`, `--- value`; `...`, or `... # a comment`.
     let marker = |l: &str, m: &str| {
@@ -130,12 +130,12 @@ fn second_document(yaml: &str) -> (usize, &'static str) {
         .nth(usize::from(explicit_start));
     let ends = (yaml.lines().enumerate()).find(|(_, l)| marker(l, "..."));
     match (starts, ends) {
-        (Some((start, _)), Some((end, _))) if end < start => (end + 1, DOCUMENT_END),
-        (Some((start, _)), _) => (start + 1, DOCUMENT_START),
-        (None, Some((end, _))) => (end + 1, DOCUMENT_END),
+        (Some((start, _)), Some((end, _))) if end < start => Some((end + 1, DOCUMENT_END)),
+        (Some((start, _)), _) => Some((start + 1, DOCUMENT_START)),
+        (None, Some((end, _))) => Some((end + 1, DOCUMENT_END)),
         (None, None) => {
-            let first = yaml.lines().position(|l| content(&l)).unwrap_or(0);
-            (first + 1, ONE_VALUE)
+            let (first, line) = yaml.lines().enumerate().find(|(_, l)| content(l))?;
+            (line.trim_start().starts_with(['"', '\'', '[', '{'])).then_some((first + 1, ONE_VALUE))
         }
     }
 }
