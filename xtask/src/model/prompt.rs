@@ -577,9 +577,16 @@ fn unknown_message(name: &str) -> String {
     }
 }
 
+/// The steps (minijinja's instructions) a template may take to render: a
+/// loop over a huge range (`range(100000)` in `range(100000)`) ran
+/// `validate`, which renders each template, for hours. The built-in
+/// prompt of a task with 10,000 dependencies takes a few million.
+const FUEL: u64 = 100_000_000;
+
 fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_fuel(Some(FUEL));
     // Prompts are Markdown, never HTML: nothing is escaped.
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
     env.add_filter("fence", |value: Value| match value.as_str() {
@@ -669,9 +676,12 @@ fn loop_list<'s>(source: &'s str, item: &str) -> Option<&'s str> {
 
 /// The error's own words, without minijinja's pointer into the source.
 fn detail(e: &minijinja::Error) -> String {
-    match e.detail() {
-        Some(detail) => format!("{}: {detail}", e.kind()),
-        None => e.kind().to_string(),
+    match (e.kind(), e.detail()) {
+        (minijinja::ErrorKind::OutOfFuel, _) => format!(
+            "it takes more than {FUEL} steps to render (a loop over too large a range?): loop over less"
+        ),
+        (kind, Some(detail)) => format!("{kind}: {detail}"),
+        (kind, None) => kind.to_string(),
     }
 }
 

@@ -1259,3 +1259,16 @@ fn nesting_past_what_yaml_reads_is_said_with_what_to_do() {
         ],
     );
 }
+
+/// A prompt template that would render for hours (a loop in a loop over
+/// huge ranges) is refused at its line once it has taken 100 million
+/// steps: `validate`, which renders each template, held on it.
+#[test]
+fn a_template_that_renders_for_ever_is_refused() {
+    let forever =
+        "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}";
+    check(
+        |t| t.task("p/a", &format!("command: [echo, \"{{prompt}}\"]\nprompt: \"{forever}\"")),
+        &["tasks/p/a.md:3: prompt: the template fails on a first attempt: it takes more than 100000000 steps to render (a loop over too large a range?): loop over less"],
+    );
+}
