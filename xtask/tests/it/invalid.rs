@@ -1142,7 +1142,8 @@ fn a_quote_never_closed_is_said_where_it_opens() {
 }
 
 /// YAML reads a value with more text after it on its line (`"Fix" the
-/// lexer`), or a `...` line and more after it, as a second document, and
+/// lexer`), a line of words that is no `key:` line followed by keys, or a
+/// `...` line and more after it, as a second document, and
 /// serde_yaml says so with no line: it is said at its line, with what to
 /// do (it was said without a line, as a `---` line that is not there).
 #[test]
@@ -1156,9 +1157,14 @@ fn a_second_document_without_a_dashes_line_is_said_where_it_starts() {
             t.config("kill_grace: 1s\n...\ntitle: x\n");
         },
         &[
-            "tasks/p/a.md:3: frontmatter is not valid YAML: deserializing from YAML containing more than one document is not supported (a line that starts with a quote, `[` or `{` is one whole value, and more follows it: write `key: value` lines, quoting a value, not the line)",
+            "tasks/p/a.md:3: frontmatter is not valid YAML: deserializing from YAML containing more than one document is not supported (this line is a value alone, not `key: value`, and YAML reads what follows it as another document: write `key: value` lines, quoting a value, not the line)",
             "tasks/orchestrator.yaml:2: the config is not valid YAML: deserializing from YAML containing more than one document is not supported (a `...` line ends the document, and more follows it: this file is one; remove it)",
         ],
+    );
+    // A comment's end broken onto a line of its own is such a value too.
+    check(
+        |t| t.config("# every task\nfile is read\n# more\ntitle: x\n"),
+        &["tasks/orchestrator.yaml:2: the config is not valid YAML: deserializing from YAML containing more than one document is not supported (this line is a value alone"],
     );
 }
 

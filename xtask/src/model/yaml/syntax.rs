@@ -115,9 +115,9 @@ fn nested_too_deep(yaml: &str) -> Option<usize> {
 /// The line where a second YAML document starts in `yaml`, and what to do.
 /// A `---` line starts one (the first `---` starts the first, when nothing
 /// but comments comes before it), and a `...` line ends the first; with
-/// neither, when the first line of content starts with a quote or a
-/// bracket, the first document is that one value (a quoted text, `[a]`,
-/// `{a: 1}`), and YAML takes the text after it for another document.
+/// neither, when the first line of content is no `key:` line (a quoted
+/// text, `[a]`, words), the first document is that one value, and YAML
+/// takes what follows it for another document.
 fn second_document(yaml: &str) -> Option<(usize, &'static str)> {
     let content = |l: &&str| !l.trim().is_empty() && !l.trim_start().starts_with('#');
     // `---`, or `--- # a comment`, `--- value`; `...`, or `... # a comment`.
@@ -135,7 +135,9 @@ fn second_document(yaml: &str) -> Option<(usize, &'static str)> {
         (None, Some((end, _))) => Some((end + 1, DOCUMENT_END)),
         (None, None) => {
             let (first, line) = yaml.lines().enumerate().find(|(_, l)| content(l))?;
-            (line.trim_start().starts_with(['"', '\'', '[', '{'])).then_some((first + 1, ONE_VALUE))
+            let keyed = |l: &str| l.contains(": ") || l.trim_end().ends_with(':');
+            let alone = line.trim_start().starts_with(['"', '\'', '[', '{']) || !keyed(line);
+            alone.then_some((first + 1, ONE_VALUE))
         }
     }
 }
@@ -143,7 +145,7 @@ fn second_document(yaml: &str) -> Option<(usize, &'static str)> {
 const DOCUMENT_START: &str = " (a `---` line starts another document: this file is one; remove it)";
 const DOCUMENT_END: &str =
     " (a `...` line ends the document, and more follows it: this file is one; remove it)";
-const ONE_VALUE: &str = " (a line that starts with a quote, `[` or `{` is one whole value, and more follows it: write `key: value` lines, quoting a value, not the line)";
+const ONE_VALUE: &str = " (this line is a value alone, not `key: value`, and YAML reads what follows it as another document: write `key: value` lines, quoting a value, not the line)";
 
 /// The line of the first alias (`*name`) in `yaml`: serde_yaml refuses
 /// aliases that repeat their anchors' values past 100 times the events
