@@ -1615,18 +1615,44 @@ fn clean_removes_a_merged_worktree_that_holds_a_read_only_folder() {
     assert_eq!(listed.lines().count(), 2, "main, .integration: {listed}");
 }
 
-/// Two merged tasks, `p/a` and `p/b`, and what a `clean` killed while git
-/// removed `p/a`'s worktree leaves: its mark, and the folder without its
-/// `.git`.
-fn a_removal_of_p_a_cut_short() -> Tree {
+/// Two merged tasks, `p/a` and `p/b`, and the mark a `clean` leaves when
+/// killed while git removed `p/a`'s worktree.
+fn a_removal_of_p_a_marked() -> Tree {
     let t = repo("");
     for id in ["p/a", "p/b"] {
         t.task(id, &commit(&format!("{}.txt", &id[2..]), "x"));
     }
     t.run(&["orchestrate"]).code(0);
     t.write("workspace/worktrees/.removing/p/a", "");
+    t
+}
+
+/// What a `clean` killed while git removed `p/a`'s worktree leaves: its
+/// mark, and the folder without its `.git`.
+fn a_removal_of_p_a_cut_short() -> Tree {
+    let t = a_removal_of_p_a_marked();
     std::fs::remove_file(t.path("workspace/worktrees/p/a/.git")).unwrap();
     t
+}
+
+/// git deletes a worktree's files in the folder's order, `.git` not always
+/// first: a `clean` killed as it went (found by a fault soak) left the
+/// folder with its `.git` and files deleted, which the next `clean` kept
+/// as `uncommitted changes ...; commit or remove them`, the deletions its
+/// own. It finishes the removal.
+#[test]
+fn a_worktree_removal_cut_short_before_its_git_is_finished_by_the_next_clean() {
+    let t = a_removal_of_p_a_marked();
+    std::fs::remove_file(t.path("workspace/worktrees/p/a/a.txt")).unwrap();
+    std::fs::remove_file(t.path("workspace/worktrees/p/a/README.md")).unwrap();
+    t.run(&["clean"])
+        .code(0)
+        .says("removed  task/p/a")
+        .says("removed 2, kept 0");
+    assert!(!t.exists("workspace/worktrees/p"));
+    assert!(!t.exists("workspace/worktrees/.removing"));
+    let listed = t.git(&["worktree", "list"]);
+    assert_eq!(listed.lines().count(), 2, "main, .integration: {listed}");
 }
 
 /// What a `clean` killed while git removed a merged worktree leaves (its

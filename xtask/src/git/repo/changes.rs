@@ -17,6 +17,20 @@ impl Repo {
         Ok(changed_paths(&text))
     }
 
+    /// Whether the worktree at `dir` has lost tracked files and holds no
+    /// other change: what a `git worktree remove` cut short leaves when it
+    /// deleted files before `.git` (it deletes them in the folder's order).
+    pub fn only_files_deleted(&self, dir: &Utf8Path) -> bool {
+        let Ok(text) = self.status(dir, &["--untracked-files=all"], &[]) else {
+            return false;
+        };
+        let mut entries = text
+            .split('\0')
+            .filter(|entry| !entry.is_empty())
+            .peekable();
+        entries.peek().is_some() && entries.all(|entry| entry.starts_with(" D "))
+    }
+
     /// `uncommitted`, before a removal that would delete what a
     /// submodule holds: its changes count whatever the user's config says
     /// to show (`submodule.<name>.ignore`), but not its being at another

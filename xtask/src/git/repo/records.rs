@@ -264,10 +264,12 @@ impl Repo {
     /// read-only folder (a Go module cache is made so) stopped git halfway,
     /// for any user but root.
     ///
-    /// git deletes the files, `.git` among them, before its record of the
-    /// worktree: a removal cut short (a killed `clean`, a folder it could
-    /// not empty) leaves a folder with no `.git`, which nothing would tell
-    /// from a worktree whose agent removed its `.git`. So the removal is
+    /// git deletes the files, `.git` among them, in the folder's order,
+    /// before its record of the worktree: a removal cut short (a killed
+    /// `clean`, a folder it could not empty) leaves a folder with no
+    /// `.git`, which nothing would tell from a worktree whose agent removed
+    /// its `.git`, or a worktree with its `.git` and files deleted, which
+    /// would be kept as one with changes not committed. So the removal is
     /// marked while it goes on, and one cut short is finished by
     /// `finish_removals`.
     pub fn remove_worktree(&self, path: &Utf8Path) -> Result<()> {
@@ -281,7 +283,7 @@ impl Repo {
         let sh = &self.sh;
         let removed = run(prep(cmd!(sh, "git worktree remove {force...} {path}"))).map(drop);
         // Refused before it deleted anything, the worktree stays whole.
-        if let Some(mark) = mark.filter(|_| removed.is_ok() || path.join(".git").exists()) {
+        if let Some(mark) = mark.filter(|_| removed.is_ok() || !self.removal_cut_short(path)) {
             self.remove_mark(&mark)?;
         }
         removed
@@ -299,8 +301,9 @@ impl Repo {
 
     /// The folders of our worktrees whose removal was cut short (see
     /// `remove_worktree`): marked, with no `.git` left (gone whole, or in
-    /// part), which `finish_removals` removes with git's record of them.
-    /// What a dry run of `clean` says it would finish.
+    /// part) or with files of it deleted and no other change, which
+    /// `finish_removals` removes with git's record of them. What a dry run
+    /// of `clean` says it would finish.
     pub fn removals_cut_short(&self) -> Vec<Utf8PathBuf> {
         let marks_dir = self.ours.join(REMOVING);
         (self.removal_marks().iter())
@@ -308,14 +311,21 @@ impl Repo {
                 self.ours
                     .join(mark.strip_prefix(&marks_dir).expect("found under it"))
             })
-            .filter(|path| !path.join(".git").exists())
+            .filter(|path| self.removal_cut_short(path))
             .collect()
+    }
+
+    /// Whether git began deleting the worktree at `path`: its `.git` is
+    /// gone, or files of it are (git went through the folder in its own
+    /// order, `.git` not yet reached), nothing else changed.
+    fn removal_cut_short(&self, path: &Utf8Path) -> bool {
+        !path.join(".git").exists() || self.only_files_deleted(path)
     }
 
     /// Finishes the removals of our worktrees that were cut short: what is
     /// left of each folder goes, with git's record of it (git had found
     /// the worktree clean before it began). A mark whose worktree still
-    /// has its `.git` was left before git deleted anything: dropped.
+    /// is whole was left before git deleted anything: dropped.
     /// Returns the folders it removed what was left of.
     pub fn finish_removals(&self) -> Result<Vec<Utf8PathBuf>> {
         let marks = self.removal_marks();
