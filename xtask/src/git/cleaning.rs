@@ -328,7 +328,8 @@ impl Cleaning<'_> {
                 self.tell(format!(
                     "kept     {branch}: uncommitted changes in {}: {}; commit or remove them, then clean again",
                     layout.display(folder),
-                    changed.join(", ")
+                    // A removal cut short by hand leaves thousands.
+                    crate::ui::format::first_few(&changed, 10)
                 ));
                 return Ok(Fate::Kept);
             }

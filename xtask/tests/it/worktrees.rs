@@ -634,6 +634,22 @@ fn runs_as_given(t: &Tree, command: &str) {
     assert!(ran.status.success(), "{ran:?}");
 }
 
+/// A worktree with many changes is kept naming the first ten and how many
+/// more (it listed every one on one line: 1,250 paths after a removal cut
+/// short by hand).
+#[test]
+fn clean_names_the_first_ten_changes_of_a_worktree_it_keeps() {
+    let t = repo("");
+    t.task("p/a", &sh("true"));
+    t.run(&["orchestrate"]).code(0);
+    for i in 1..=12 {
+        t.write(&format!("workspace/worktrees/p/a/f{i:02}.txt"), "mine\n");
+    }
+    t.run(&["clean"]).code(0).says(
+        "uncommitted changes in workspace/worktrees/p/a: f01.txt, f02.txt, f03.txt, f04.txt, f05.txt, f06.txt, f07.txt, f08.txt, f09.txt, f10.txt and 2 more; commit or remove them",
+    );
+}
+
 /// A tag named as the branch to merge (`main`): git would take the tag
 /// first (`refname 'main' is ambiguous`) and merge an old commit; the
 /// command names the branch in full, and run as given merges the work.
