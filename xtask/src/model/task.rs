@@ -548,6 +548,15 @@ fn split_frontmatter(text: &str) -> Result<(&str, usize), (Option<usize>, String
             "the task file is empty: start it with a frontmatter block between `---` lines (see tasks/TEMPLATE.md)".into(),
         ));
     }
+    // Carriage returns alone end no line here (nor in YAML): the whole
+    // file is one line, and "no frontmatter" would not say why.
+    if text.contains('\r') && !text.contains('\n') {
+        return Err((
+            Some(1),
+            "its lines end in a carriage return alone (classic Mac OS line ends), so it reads as one line: save it with LF (or CRLF) line ends"
+                .into(),
+        ));
+    }
     let mut lines = text.split_inclusive('\n');
     let first = lines.next().unwrap_or_default();
     if first.trim_end() != "---" {
@@ -648,6 +657,11 @@ mod tests {
         check("---\ntitle: T\nowner: me\n---\n", Ok(""));
         check("", Err("the task file is empty"));
         check("hello", Err("t.md:1: no frontmatter"));
+        check(
+            "---\rtitle: T\r---\rbody\r",
+            Err("t.md:1: its lines end in a carriage return alone"),
+        );
+        check("---\r\ntitle: T\r\n---\r\n", Ok(""));
         check("---\ndependencies: []\n", Err("never closed"));
         check(
             "---\ntitle: a\ndependencies: \"a\"\n---\n",
