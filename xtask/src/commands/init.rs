@@ -54,7 +54,8 @@ fn say_next(layout: &Layout) {
     let orchestrate = layout.cmd("orchestrate");
     if found > 0 {
         let new = layout.cmd("new PHASE/NAME");
-        let tasks = crate::ui::format::counted(found, "task", "tasks");
+        // Files, valid or not: `orchestrate` says what is wrong with one.
+        let tasks = crate::ui::format::counted(found, "task file", "task files");
         println!("next: `{orchestrate}` runs the {tasks} in tasks/, `{new}` adds one");
         return;
     }

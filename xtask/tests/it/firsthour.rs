@@ -555,7 +555,7 @@ fn init_sets_up_a_fresh_repository_and_an_empty_one_says_what_to_do() {
     run(&["new", "02-build/01-second"]).code(0);
     run(&["init"])
         .code(0)
-        .says("runs the 2 tasks in tasks/, `cargo xtask --root")
+        .says("runs the 2 task files in tasks/, `cargo xtask --root")
         .never_says("01-plan/01-first-task");
     let _ = std::fs::remove_dir_all(&dir);
 }
