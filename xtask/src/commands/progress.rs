@@ -193,16 +193,8 @@ impl Read {
             };
             let index = || graph?.get_guessing(id, n);
             let seen = match (seen, index().and_then(|t| pauses.get(t)?.as_ref())) {
-                (Seen::Pending, Some(pause)) => Seen::Paused {
-                    until: pause.until,
-                    error: None,
-                    pool: Some(pause.pool.clone()),
-                },
-                (Seen::Paused { error, .. }, Some(pause)) => Seen::Paused {
-                    until: pause.until,
-                    error,
-                    pool: Some(pause.pool.clone()),
-                },
+                (Seen::Pending, Some(pause)) => Seen::held_by(pause.clone(), None),
+                (Seen::Paused { error, .. }, Some(pause)) => Seen::held_by(pause.clone(), error),
                 (seen, _) => seen,
             };
             // Its task file judged as the definitions read it (no second

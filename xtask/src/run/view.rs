@@ -186,11 +186,8 @@ impl Snapshot<'_> {
             let now = SystemTime::now();
             let held = (self.admission).holding_pause(self.graph, t, Some(*until), || true, now);
             if let Some(pause) = held {
-                return Seen::Paused {
-                    until: pause.until,
-                    error: past.previous.as_ref().map(|p| p.error.clone()),
-                    pool: Some(pause.pool),
-                };
+                let error = past.previous.as_ref().map(|p| p.error.clone());
+                return Seen::held_by(pause, error);
             }
         }
         match node {
@@ -264,11 +261,7 @@ impl Snapshot<'_> {
         let ready = || approvals::ready_for_no_one(layout, config, graph, self.readiness, t);
         let now = SystemTime::now();
         match (self.admission).holding_pause(self.graph, t, None, ready, now) {
-            Some(pause) => Seen::Paused {
-                until: pause.until,
-                error: None,
-                pool: Some(pause.pool),
-            },
+            Some(pause) => Seen::held_by(pause, None),
             None => Seen::Pending,
         }
     }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::time::SystemTime;
 
 use crate::agent::result::Report;
+use crate::run::admission::Pause;
 use crate::run::unseen::EndedUnseen;
 use crate::state::status::{AgentSlot, Retry, State, Status};
 
@@ -86,6 +87,16 @@ impl Seen {
                 stale: changed,
             },
             seen => seen,
+        }
+    }
+
+    /// A task the rate limit's `pause` holds (its own, or its pool's),
+    /// with the `error` its own limit gave, if it hit one.
+    pub fn held_by(pause: Pause, error: Option<String>) -> Seen {
+        Seen::Paused {
+            until: pause.until,
+            error,
+            pool: Some(pause.pool),
         }
     }
 
