@@ -59,6 +59,11 @@ pub const DEFAULT_PATTERNS: &[&str] = &[
     // and dropped connections are ordinary failures, for the retries.)
     "529 overloaded",
     "overloaded_error",
+    // An overload sent as an HTTP 500 whose body says so, as Claude Code
+    // 1.0.55 to 1.0.123 printed it: `API Error: 500 {"type":"error",
+    // "error":{"type":"api_error","message":"Overloaded"}}`. The whole
+    // message, quoted: any other 500 is a server error.
+    "\"message\":\"overloaded\"",
     // Claude Code names no status where the API gave none (an overload
     // reported in the stream after HTTP 200): "API Error: Overloaded.
     // This is a server-side issue, ...".

@@ -1378,6 +1378,35 @@ fn claude_s_overloaded_without_a_status_is_an_overload() {
     );
 }
 
+/// Claude Code 1.0.55 to 1.0.123 printed an overload the API sent as an
+/// HTTP 500 with its body saying so (`API Error: 500 {"type":"error",
+/// "error":{"type":"api_error","message":"Overloaded"}}`,
+/// anthropics/claude-code#3955, #8116, #8132): an overload, waited out as
+/// a limit, where it failed as any 500, its retries run into the overload.
+#[test]
+fn claude_s_500_whose_body_says_overloaded_is_an_overload() {
+    fails_at_once_as_rate_limited(
+        r#"API Error: 500 {"type":"error","error":{"type":"api_error","message":"Overloaded"},"request_id":null}"#,
+    );
+}
+
+/// Any other 500 is an ordinary failure: its retry is run, no wait taken.
+#[test]
+fn claude_s_other_500s_are_ordinary_failures() {
+    let t = Tree::new();
+    t.config("rate_limits: {backoff: 10m, max_backoff: 10m, give_up_after: 2s}\n");
+    let error = r#"API Error: 500 {"type":"error","error":{"type":"api_error","message":"Internal server error"},"request_id":"req_011CXPBk57rUbKp5XVtievhP"}"#;
+    let says = format!("{MARK}; echo '{error}'; exit 1");
+    t.task(
+        "p/a",
+        &format!("pool: anthropic\nretries: 1\n{}", sh(&says)),
+    );
+    t.run(&["orchestrate"]).code(1);
+    assert_eq!(t.launches("p/a"), 2, "its retry was not run");
+    let error = t.status("p/a")["error"].as_str().unwrap().to_owned();
+    assert!(!error.contains("rate limited"), "{error}");
+}
+
 /// A failed agent whose last lines hold its CLI's warning of a limit
 /// drawing near (Claude Code's status line, Codex's "Heads up, ...") failed
 /// as any other, its retry run: the warning names the limit and its reset,
