@@ -1429,6 +1429,16 @@ fn a_warning_of_a_limit_drawing_near_is_no_limit() {
     assert!(!error.contains("rate limited"), "{error}");
 }
 
+/// A limit hit whose line says "approaching" elsewhere than as Claude
+/// Code words its warning (`Approaching weekly limit`, a part of its line
+/// of its own) is a limit hit: any line with "approaching " was dropped as
+/// a warning, and the task failed as any other, its retries run into the
+/// limit.
+#[test]
+fn a_limit_hit_that_says_approaching_is_a_limit() {
+    fails_at_once_as_rate_limited("Rate limit reached, approaching reset at 2099-01-01T00:00:00Z");
+}
+
 /// An Anthropic organisation's spend limit, as Claude Code relays it (`API
 /// Error: 400 {… "You have reached your specified API usage limits. You
 /// will regain access on 2026-04-01 at 00:00 UTC." …}`,

@@ -126,6 +126,24 @@ fn warnings_of_a_limit_drawing_near_are_told_apart() {
     ));
     assert!(!warns("You've used 1100% of your weekly limit"));
     assert!(warns("You've used 97.5% of your weekly limit · resets 6pm"));
+    // "Approaching" is a warning as Claude Code words one, a part of its
+    // line of its own; a limit hit that says it elsewhere is a limit hit.
+    for line in [
+        "⚠ Approaching weekly limit",
+        "Approaching usage limit resets at 2am",
+        "? for shortcuts · Approaching 5-hour limit · resets 5am",
+    ] {
+        assert!(warns(line), "not a warning: {line}");
+    }
+    for line in [
+        "Rate limit reached, approaching reset at 2099-01-01T00:00:00Z",
+        "Claude AI usage limit reached|1735000000 (approaching the weekly cap)",
+        "You've hit your limit · resets 9pm · approaching the next window",
+        "Approaching the point where everything is rate limited",
+    ] {
+        assert!(found(line), "no limit: {line}");
+        assert!(!warns(line), "a warning: {line}");
+    }
 }
 
 #[test]
