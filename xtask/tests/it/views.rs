@@ -774,17 +774,17 @@ fn a_log_of_a_task_blocked_before_it_ran_is_not_shown_as_its_own() {
         .says("b-ran");
 }
 
-/// The program at `path`, where installed; CI installs it (`.ci/run`) and
-/// must not skip.
-fn installed(path: &'static str, what_for: &str) -> Option<&'static str> {
-    if std::path::Path::new(path).exists() {
+/// The program `name` as `.ci/run` finds it (`command -v`): on PATH,
+/// wherever it is installed. CI installs it and must not skip.
+fn installed(name: &str, what_for: &str) -> Option<std::path::PathBuf> {
+    if let Ok(path) = which::which(name) {
         return Some(path);
     }
     assert!(
         std::env::var_os("CI").is_none(),
-        "CI needs {path} {what_for} (.ci/run installs it)"
+        "CI needs {name} {what_for} on PATH (.ci/run installs it)"
     );
-    eprintln!("skipped: no {path} {what_for}");
+    eprintln!("skipped: no {name} on PATH {what_for}");
     None
 }
 
@@ -799,7 +799,7 @@ fn the_report_has_a_bar_for_every_finished_task_in_a_real_browser() {
         !html.contains("http://") && !html.contains("https://") && !html.contains("<script"),
         "not self-contained"
     );
-    let Some(chromium) = installed("/usr/bin/chromium", "to open the report in") else {
+    let Some(chromium) = installed("chromium", "to open the report in") else {
         return;
     };
     let profile = t.path("chromium-profile");
@@ -1489,7 +1489,7 @@ fn graphviz_shows_every_name_as_named() {
     let t = odd_names_tree();
     let dot = t.run(&["graph", "--format", "dot"]).code(0).stdout.clone();
     assert!(dot.contains(r#"label="a&amp;amp;b""#), "{dot}");
-    let Some(graphviz) = installed("/usr/bin/dot", "to read the Graphviz graph") else {
+    let Some(graphviz) = installed("dot", "to read the Graphviz graph") else {
         return;
     };
     let mut child = std::process::Command::new(graphviz)
