@@ -1,5 +1,5 @@
 //! The command line, as clap reads it. Commands live in their own modules;
-//! this file only says what can be typed.
+//! this file says what can be typed, and escapes what clap echoes of it.
 
 use camino::Utf8PathBuf;
 use clap::{Args, Parser, Subcommand};

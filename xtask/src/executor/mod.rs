@@ -1,4 +1,5 @@
-//! Executors start tasks; this is the only code that does. `local` runs each
+//! Executors hand tasks to what starts them (the run never starts one
+//! itself): `local` runs each
 //! task through the run's supervisor process on this machine; `slurm` submits
 //! each to a Slurm cluster. Both report the same `Event`s (the supervisor's
 //! read by the run loop from its pipe, `read_events`; Slurm's sent on the

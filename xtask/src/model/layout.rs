@@ -1,5 +1,6 @@
 //! Where things live: the repository root, `tasks/` and the run-time state
-//! under `workspace/`. Every path the orchestrator touches is built here.
+//! under `workspace/`. The paths of both are built here (the few built
+//! elsewhere are named in ARCHITECTURE.md, with why).
 
 use crate::sys::shell::shell_word;
 use camino::{Utf8Path, Utf8PathBuf};

@@ -5,9 +5,12 @@
 //! its dependents and its phase gates (`readiness`).
 //!
 //! The parts: `readiness` (what may start), `admission` (the limits),
-//! `load` (statuses into the run's state), `attempt` (one attempt's files,
-//! statuses and verdict), `recovery` (tasks an earlier orchestrator left
-//! running) and `adopting` (the run taking them up), `plan` (a dry run, `next`, why a task waits), `summary`.
+//! `load` (statuses into the run's state), `attempt` (one attempt's files
+//! and statuses), `verdict` (what an attempt's end makes of it),
+//! `recovery` (tasks an earlier orchestrator left running) and `adopting`
+//! (the run taking them up), `plan` (a dry run, `next`, why a task waits),
+//! `summary`; the rest (the order, pools, the merge queue, notifiers, the
+//! budget...) are named in ARCHITECTURE.md.
 
 pub mod admission;
 mod adopting;

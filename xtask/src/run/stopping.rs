@@ -1,6 +1,6 @@
 //! How a run stops: on a signal (a second one kills every task at once),
-//! or on an error it cannot go on after; the stop marked in `run.json`
-//! before the first SIGTERM, for the run that resumes it.
+//! or on an error it cannot go on after; the stop marked (`run.stopping`,
+//! then `run.json`) before the first SIGTERM, for the run that resumes it.
 
 use std::time::{Instant, SystemTime};
 
