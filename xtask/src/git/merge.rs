@@ -83,6 +83,14 @@ pub enum PersonsWork {
         on: Option<String>,
         integration: String,
     },
+    /// The integration branch checked out in another worktree too (the
+    /// user's checkout, by `git checkout --ignore-other-worktrees`): a
+    /// merge would move it under that checkout, whose files and index
+    /// would then undo the work merged, and take it out once committed.
+    AlsoAt {
+        at: Utf8PathBuf,
+        integration: String,
+    },
 }
 
 impl std::fmt::Display for PersonsWork {
@@ -103,6 +111,12 @@ impl std::fmt::Display for PersonsWork {
                 write!(f, "branch `{on}` checked out")
             }
             PersonsWork::OffBranch { on: None, .. } => write!(f, "a detached HEAD checked out"),
+            PersonsWork::AlsoAt { at, integration } => {
+                write!(
+                    f,
+                    "the integration branch `{integration}` is checked out at {at} too"
+                )
+            }
         }
     }
 }
@@ -122,6 +136,16 @@ pub fn persons_work(repo: &Repo, dir: &Utf8Path, integration: &str) -> Result<Op
     if on.as_deref() != Some(integration) {
         let integration = integration.to_owned();
         return Ok(Some(PersonsWork::OffBranch { on, integration }));
+    }
+    // A record whose folder is gone (a repository moved) checks nothing
+    // out: the run links it again as it starts.
+    if let Some((at, _)) = repo
+        .worktrees()?
+        .into_iter()
+        .find(|(at, on)| on.as_deref() == Some(integration) && at != dir && at.exists())
+    {
+        let integration = integration.to_owned();
+        return Ok(Some(PersonsWork::AlsoAt { at, integration }));
     }
     // What a fast-forward of ours cut short left is not: `restore_clean`
     // removes it.
@@ -498,6 +522,7 @@ pub fn held_by_person(dir: &Utf8Path, what: &PersonsWork) -> String {
         PersonsWork::Changes(_) => format!("{dir} has {what}, not cargo xtask's: the merge queue waits until they are committed or stashed there"),
         PersonsWork::Moved(moved) => format!("the integration branch moved outside the merge queue: the queue waits; {}", keep_or_undo(dir, moved)),
         PersonsWork::OffBranch { integration, .. } => format!("{dir} has {what}, not the integration branch `{integration}`: the merge queue waits until it is checked out there again (`git -C {dir} switch {integration}`)"),
+        PersonsWork::AlsoAt { at, .. } => format!("{what}: the merge queue waits until another branch is checked out there (`git -C {at} switch <your branch>`)"),
     }
 }
 
@@ -522,6 +547,9 @@ pub fn refused_for(dir: &Utf8Path, work: &PersonsWork) -> String {
         ),
         PersonsWork::OffBranch { integration, .. } => format!(
             "{dir} has {work}, not the integration branch `{integration}`: check it out there again (`git -C {dir} switch {integration}`: merges go into it there, and move no other branch), then run again"
+        ),
+        PersonsWork::AlsoAt { at, .. } => format!(
+            "{work}: merges go into it in {dir}; check out another branch there (`git -C {at} switch <your branch>`), then run again"
         ),
     }
 }

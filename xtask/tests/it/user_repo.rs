@@ -373,6 +373,43 @@ fn the_integration_worktree_switched_off_its_branch_holds_the_merge_queue() {
     assert_eq!(t.git(&["log", "-1", "--format=%s", "mine"]), "my own");
 }
 
+/// The integration branch checked out in the user's checkout during a
+/// run (git refuses it unless told `--ignore-other-worktrees`): a merge
+/// would move the branch under that checkout, whose files and index would
+/// then undo the work merged (committed, they would take it out). The
+/// queue waits until another branch is checked out there, then merges,
+/// the user's checkout left clean.
+#[test]
+fn the_integration_branch_checked_out_in_the_user_s_checkout_during_a_run_holds_the_merge_queue() {
+    let t = repo("");
+    t.task("p/a", &commit("a.txt", "a"));
+    t.run(&["orchestrate"]).code(0);
+    let mut orchestrator = run_with_a_commit_on_release(&t, "p/b", "b.txt");
+    t.git(&["checkout", "-q", "--ignore-other-worktrees", "integration"]);
+    t.write("release", "");
+    let waits = format!(
+        "the integration branch `integration` is checked out at {} too: the merge queue waits until another branch is checked out there",
+        t.root.display()
+    );
+    wait_for("the queue to say it waits", || {
+        t.read("out").contains(&waits)
+    });
+    wait_for("p/b to wait in the queue", || {
+        t.status("p/b")["merging"] == true
+    });
+    t.run(&["why", "p/b"]).code(0).says(&waits);
+    assert_eq!(integration_log(&t)[0], "write a.txt");
+    t.git(&["checkout", "-q", "main"]);
+    let code = orchestrator.wait().unwrap().code();
+    assert_eq!(code, Some(0), "{}", t.read("out"));
+    assert_eq!(t.state("p/b"), "completed");
+    assert_eq!(integration_log(&t)[0], "write b.txt");
+    assert_eq!(
+        t.git(&["status", "--porcelain", "--untracked-files=no"]),
+        ""
+    );
+}
+
 /// What a fast-forward of the queue's cut short left in the integration
 /// worktree (files as the commit it went to has them, or written in part,
 /// or unlinked to be written again, its mark beside them) is removed by
