@@ -894,6 +894,38 @@ fn a_cli_printing_a_result_that_is_not_read_is_warned_of() {
     assert!(!quiet.stderr.contains("is not read"), "{}", quiet.stderr);
 }
 
+/// `claude -p` printing text (no JSON `--output-format`) is warned of
+/// before anything runs: its exit code is all a run can judge it by, and
+/// it exits 0 on an API error, printing `API Error: Rate limit reached`
+/// (anthropics/claude-code#79500): that run counted as completed, its
+/// limit never waited out, with no word of it. Not when its output goes
+/// elsewhere (`> out.md`), nor once it prints JSON.
+#[test]
+fn claude_printing_text_is_warned_of_as_judged_by_its_exit_code() {
+    let t = Tree::new();
+    let claude = format!("{FIXTURES}/standin/claude");
+    t.config(&format!("agent:\n  command: [sh, {claude}, -p, go]\n"));
+    t.task("p/a", "");
+    t.task("p/b", &format!("command: \"sh {claude} --print go\""));
+    t.task(
+        "p/c",
+        &format!("command: \"sh {claude} -p go > $TASK_OUTPUT_DIR/out.md\""),
+    );
+    t.run(&["validate"])
+        .code(0)
+        .says("tasks/orchestrator.yaml:2: agent.command runs `claude -p` printing text, whose result cannot be read: `claude -p` exits 0 on an API error (`API Error: Rate limit reached`), which counts as completed, its limit not waited for, and its cost is not counted; add `--output-format json` to it and set `agent.result: claude-json`")
+        .says("tasks/p/b.md: its command runs `claude -p` printing text, whose result cannot be read: `claude -p` exits 0 on an API error")
+        .says("add `--output-format json` to it and `result: claude-json`")
+        .never_says("tasks/p/c.md");
+    t.config(&format!(
+        "agent:\n  command: [sh, {claude}, -p, --output-format, json, go]\n  result: claude-json\n"
+    ));
+    t.task("p/b", "");
+    let quiet = t.run(&["validate"]);
+    quiet.code(0);
+    assert!(!quiet.stderr.contains("printing text"), "{}", quiet.stderr);
+}
+
 /// `codex exec --experimental-json`, the flag's old name, which Codex still
 /// takes for `--json` (`alias = "experimental-json"` in openai/codex
 /// `codex-rs/exec/src/cli.rs`) and prints the same events with, is a

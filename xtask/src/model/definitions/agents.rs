@@ -122,7 +122,7 @@ pub(super) fn warn_unread_results(layout: &Layout, config: &Config, tasks: &[Tas
     let words: Vec<&str> = (config.agent.command.iter())
         .flat_map(|a| shell_words(a))
         .collect();
-    if let Some(format) = printed_result(&words) {
+    if let Some(printed) = printed(&words) {
         if tasks.iter().filter(unread).any(|t| t.command.is_none()) {
             let config_file = layout.config_file();
             let config_file = layout.display(&config_file);
@@ -130,26 +130,87 @@ pub(super) fn warn_unread_results(layout: &Layout, config: &Config, tasks: &[Tas
                 Some(line) => format!("{config_file}:{line}"),
                 None => config_file.to_string(),
             };
-            let (runs, name) = prints(format);
-            eprintln!(
-                "warning: {at}: agent.command {runs}, but agent.result is none: its result is not read, so an agent that exits 0 having failed counts as completed, and its cost is not counted; set `agent.result: {name}`"
-            );
+            match printed {
+                Printed::Result(format) => {
+                    let (runs, name) = prints(format);
+                    eprintln!(
+                        "warning: {at}: agent.command {runs}, but agent.result is none: its result is not read, so an agent that exits 0 having failed counts as completed, and its cost is not counted; set `agent.result: {name}`"
+                    );
+                }
+                Printed::ClaudeText => eprintln!(
+                    "warning: {at}: agent.command {CLAUDE_TEXT}; add `--output-format json` to it and set `agent.result: claude-json`"
+                ),
+            }
         }
     }
     let mut own = tasks.iter().filter(unread).filter_map(|t| {
         t.command.as_ref()?;
-        Some((t, printed_result(&command_words(config, t))?))
+        Some((t, printed(&command_words(config, t))?))
     });
-    if let Some((first, format)) = own.next() {
+    if let Some((first, printed)) = own.next() {
         let more = match own.count() {
             0 => String::new(),
             n => format!(" (and {n} more like it)"),
         };
-        let (runs, name) = prints(format);
-        eprintln!(
-            "warning: {}{more}: its command {runs}, but its result is not read: an agent that exits 0 having failed counts as completed; add `result: {name}` to it",
-            layout.display(&first.file)
-        );
+        let file = layout.display(&first.file);
+        match printed {
+            Printed::Result(format) => {
+                let (runs, name) = prints(format);
+                eprintln!(
+                    "warning: {file}{more}: its command {runs}, but its result is not read: an agent that exits 0 having failed counts as completed; add `result: {name}` to it"
+                );
+            }
+            Printed::ClaudeText => eprintln!(
+                "warning: {file}{more}: its command {CLAUDE_TEXT}; add `--output-format json` to it and `result: claude-json`"
+            ),
+        }
+    }
+}
+
+/// What a command that runs `claude -p` printing text is warned of: its
+/// exit code is all a run can judge it by (anthropics/claude-code#79500).
+const CLAUDE_TEXT: &str = "runs `claude -p` printing text, whose result cannot be read: `claude -p` exits 0 on an API error (`API Error: Rate limit reached`), which counts as completed, its limit not waited for, and its cost is not counted";
+
+/// What a command's CLI prints on the task's stdout, when a run could
+/// read a result there or is left with its exit code alone.
+#[derive(Debug, PartialEq)]
+enum Printed {
+    /// A result to read, in this format.
+    Result(ResultFormat),
+    /// `claude -p` (`--print`) with its text output: no result.
+    ClaudeText,
+}
+
+/// `printed_result`, else `claude -p` printing text on the task's stdout.
+fn printed(words: &[&str]) -> Option<Printed> {
+    if let Some(format) = printed_result(words) {
+        return Some(Printed::Result(format));
+    }
+    let rest = until_redirected(words, program(words, &["claude", "claude-code"])?);
+    rest.iter()
+        .any(|w| matches!(*w, "-p" | "--print"))
+        .then_some(Printed::ClaudeText)
+}
+
+/// Where a command runs one of the programs `names`.
+fn program(words: &[&str], names: &[&str]) -> Option<usize> {
+    (words.iter()).position(|w| {
+        w.rsplit('/')
+            .next()
+            .is_some_and(|name| names.contains(&name))
+    })
+}
+
+/// The words after the program at `at`, unless it prints elsewhere (`>
+/// out.json`, `| jq`): then the task's stdout is not the CLI's.
+fn until_redirected<'a>(words: &'a [&'a str], at: usize) -> &'a [&'a str] {
+    let rest = &words[at + 1..];
+    match rest
+        .iter()
+        .any(|w| w.starts_with('>') || w.starts_with('|'))
+    {
+        true => &[],
+        false => rest,
     }
 }
 
@@ -157,27 +218,8 @@ pub(super) fn warn_unread_results(layout: &Layout, config: &Config, tasks: &[Tas
 /// one: `claude ... --output-format json` (or `stream-json`), `codex exec
 /// ... --json`.
 fn printed_result(words: &[&str]) -> Option<ResultFormat> {
-    let program = |names: &[&str]| {
-        (words.iter()).position(|w| {
-            w.rsplit('/')
-                .next()
-                .is_some_and(|name| names.contains(&name))
-        })
-    };
-    // Its words, unless it prints elsewhere (`> out.json`, `| jq`): then
-    // the task's stdout is not the CLI's.
-    let until_redirected = |at: usize| -> &[&str] {
-        let rest = &words[at + 1..];
-        match rest
-            .iter()
-            .any(|w| w.starts_with('>') || w.starts_with('|'))
-        {
-            true => &[],
-            false => rest,
-        }
-    };
-    if let Some(at) = program(&["claude", "claude-code"]) {
-        let rest = until_redirected(at);
+    if let Some(at) = program(words, &["claude", "claude-code"]) {
+        let rest = until_redirected(words, at);
         let json = |format: &str| matches!(format, "json" | "stream-json");
         let flagged = rest
             .windows(2)
@@ -190,7 +232,7 @@ fn printed_result(words: &[&str]) -> Option<ResultFormat> {
             return Some(ResultFormat::ClaudeJson);
         }
     }
-    let rest = until_redirected(program(&["codex"])?);
+    let rest = until_redirected(words, program(words, &["codex"])?);
     let exec = rest.first().is_some_and(|w| matches!(*w, "exec" | "e"));
     // `--experimental-json`, the flag's name before 0.44, is still an alias
     // of `--json` (openai/codex `codex-rs/exec/src/cli.rs`).
@@ -259,6 +301,27 @@ mod tests {
             ),
             ("claude -p --output-format json go > out.json", None),
             ("claude -p --output-format json go | jq -r .result", None),
+        ] {
+            assert_eq!(read(line), expected, "{line}");
+        }
+    }
+
+    #[test]
+    fn claude_printing_text_is_told_apart() {
+        let read = |line: &str| printed(&shell_words(line));
+        for (line, expected) in [
+            ("claude -p hi", Some(Printed::ClaudeText)),
+            (
+                "claude --print --output-format text hi",
+                Some(Printed::ClaudeText),
+            ),
+            (
+                "claude -p --output-format json hi",
+                Some(Printed::Result(ResultFormat::ClaudeJson)),
+            ),
+            ("claude -p hi > out.md", None),
+            ("claude hi", None),
+            ("codex exec go", None),
         ] {
             assert_eq!(read(line), expected, "{line}");
         }
