@@ -27,6 +27,9 @@ pub struct Budget {
     counted: HashSet<ledger::Attempt>,
     /// What this run's attempts cost, once one reported a cost.
     pub this_run: Option<f64>,
+    /// This run's agent attempts that ended with no cost counted (none
+    /// reported, or one refused): what `this_run` leaves out.
+    pub uncounted: usize,
     /// Why attempts that reported no cost did not, each warned about once
     /// (an unreadable result, an old CLI's cost field: each its own fix).
     warned: Vec<&'static str>,
@@ -67,6 +70,7 @@ impl Budget {
             spent: ledger.spent,
             counted: ledger.counted,
             this_run: None,
+            uncounted: 0,
             warned: Vec::new(),
             unrecorded: HashSet::new(),
             skipped: ledger.skipped,
@@ -335,6 +339,10 @@ impl Run<'_> {
     /// one a rate limit refused (`verdict`) is not what its task is
     /// expected to cost: it spent nothing (or little) on the work.
     pub(super) fn count_cost(&mut self, t: usize, status: &Status, verdict: &Verdict) {
+        let cost = status.agent.as_ref().and_then(|a| a.cost_usd);
+        if cost.is_none() && verdict.agent_started && self.graph.tasks[t].is_agent(self.config) {
+            self.budget.uncounted += 1;
+        }
         if let Some(refused) = status
             .agent
             .as_ref()
@@ -343,7 +351,7 @@ impl Run<'_> {
             self.say_cost_refused(t, refused);
             return;
         }
-        let Some(cost) = status.agent.as_ref().and_then(|a| a.cost_usd) else {
+        let Some(cost) = cost else {
             self.warn_uncounted(t, status, verdict);
             return;
         };

@@ -34,6 +34,9 @@ pub struct Outcome<'a> {
     pub elapsed: Duration,
     /// What the run's attempts cost, when any reported a cost.
     pub cost: Option<f64>,
+    /// The run's agent attempts whose cost `cost` leaves out (none
+    /// reported, or one refused).
+    pub uncounted: usize,
     /// The budget, when it is reached.
     pub budget_reached: Option<String>,
     /// Tasks awaiting approval: each with whether it ran (its result
@@ -148,6 +151,7 @@ impl Run<'_> {
             stop: self.stop.as_ref(),
             elapsed: self.begun.elapsed(),
             cost: self.budget.this_run,
+            uncounted: self.budget.uncounted,
             awaiting: self
                 .awaiting
                 .iter()
@@ -258,7 +262,7 @@ pub fn print(printer: &mut Printer, o: &Outcome) -> i32 {
                 n => format!(", {}", format::counted(n, "invalid task file", "invalid task files")),
             },
             format::duration(o.elapsed),
-            o.cost.map_or(String::new(), |c| format!(", {} spent", format::usd(c))),
+            spent(o.cost, o.uncounted),
         ),
     );
     let waiting: HashMap<usize, &str> = o
@@ -491,4 +495,19 @@ fn only_approvals_hold(o: &Outcome) -> bool {
 fn invalid_files(invalid: &[Invalid]) -> usize {
     let files: HashSet<_> = invalid.iter().filter_map(|i| i.file.as_ref()).collect();
     files.len() + invalid.iter().filter(|i| i.file.is_none()).count()
+}
+
+/// What the run's attempts cost, for its summary's first line: a sum that
+/// leaves out attempts whose cost is not known says so, lest it be read
+/// as the run's whole cost. With none known, no sum is shown.
+fn spent(cost: Option<f64>, uncounted: usize) -> String {
+    match (cost, uncounted) {
+        (None, _) => String::new(),
+        (Some(c), 0) => format!(", {} spent", format::usd(c)),
+        (Some(c), n) => format!(
+            ", {} spent, not counting {} of unknown cost",
+            format::usd(c),
+            format::counted(n, "agent attempt", "agent attempts")
+        ),
+    }
 }

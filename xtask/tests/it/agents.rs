@@ -562,7 +562,9 @@ fn progress_totals_are_the_sum_of_the_statuses() {
         t.task(id, "");
         scenario(&t, id, attempts);
     }
-    t.run(&["orchestrate"]).code(1).says("spent)");
+    t.run(&["orchestrate"])
+        .code(1)
+        .says(" spent, not counting 1 agent attempt of unknown cost)");
     let progress = t.run(&["progress", "--json"]);
     let json: serde_json::Value = serde_json::from_str(&progress.stdout).unwrap();
     let ids = ["a/one", "a/two", "b/three", "b/four"];
@@ -3535,4 +3537,27 @@ fn each_reason_an_agent_reports_no_cost_is_said() {
         .says("reported no cost (its result was unreadable)");
     let old = "reported no cost (its result has no total_cost_usd";
     assert_eq!(run.stdout.matches(old).count(), 1, "{}", run.stdout);
+}
+
+/// The run's sum of costs says what it leaves out: an agent attempt whose
+/// CLI reported no cost (here an old CLI's `cost_usd`) made "$0.33 spent"
+/// read as the run's whole cost.
+#[test]
+fn the_summary_s_cost_says_the_attempts_it_does_not_count() {
+    let t = Tree::new();
+    t.config(&agent("claude", "claude-json"));
+    t.task("p/a", "");
+    scenario(&t, "p/a", &["success.json"]);
+    t.task("p/b", "");
+    scenario(&t, "p/b", &["success_old_cost_field.json"]);
+    // A script is no agent: it costs nothing unknown.
+    t.task("p/script", &sh("true"));
+    let run = t.run(&["orchestrate"]);
+    run.code(0)
+        .says(" spent, not counting 1 agent attempt of unknown cost)");
+    // Its reruns alone: every cost known, the sum is all.
+    t.run(&["reset", "p/a"]).code(0);
+    let again = t.run(&["orchestrate"]);
+    again.code(0).says(" spent)");
+    assert!(!again.stdout.contains("unknown cost"), "{}", again.stdout);
 }
