@@ -6,6 +6,7 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::MetadataExt;
 
 use anyhow::{Context, Result};
 use camino::{Utf8Path, Utf8PathBuf};
@@ -120,6 +121,9 @@ impl Backwards {
 pub struct Appender {
     file: File,
     path: Utf8PathBuf,
+    /// The open file's inode, which cannot change while it is open: known,
+    /// it is not asked for again at every append (an `fstat` per event).
+    inode: Option<u64>,
 }
 
 impl Appender {
@@ -130,7 +134,7 @@ impl Appender {
     /// hand, or by logrotate) is made again at its path: what is appended
     /// to the one still open would be read by nobody.
     pub fn append(&mut self, line: &[u8]) -> Result<()> {
-        if crate::sys::replaced(&self.path, &self.file) {
+        if self.path.metadata().ok().map(|m| m.ino()) != self.inode {
             *self = open_to_append(&self.path)?;
         }
         let _shared = Flock::new(&self.file, libc::LOCK_SH);
@@ -170,9 +174,11 @@ pub fn open_to_append(path: &Utf8Path) -> Result<Appender> {
                 .with_context(|| format!("cannot append to {path}"))?;
         }
     }
+    let inode = file.metadata().ok().map(|m| m.ino());
     Ok(Appender {
         file,
         path: path.to_owned(),
+        inode,
     })
 }
 
