@@ -356,11 +356,11 @@ impl Group {
     pub fn limit(&mut self, cpus: f64, memory_bytes: u64) -> Result<()> {
         let quota = ((cpus * PERIOD_US as f64) as u64).max(1000);
         let memory = memory_bytes.saturating_add(self.residual.next_multiple_of(RESIDUAL_STEP));
-        if self.limits != Some((quota, memory)) {
-            self.limits = None;
-            self.write_limits(quota, memory)?;
-            self.limits = Some((quota, memory));
+        let set = self.limits.take();
+        if set != Some((quota, memory)) {
+            self.write_limits(quota, memory, set)?;
         }
+        self.limits = Some((quota, memory));
         Ok(())
     }
 
@@ -410,27 +410,47 @@ impl Group {
         })
     }
 
-    fn write_limits(&self, quota: u64, memory_bytes: u64) -> Result<()> {
+    /// Writes the limits that differ from `set`, those last written (all
+    /// of them when `None`): the memory limit moves with what earlier tasks
+    /// left charged, about once in ten tasks, the CPU quota almost never.
+    fn write_limits(&self, quota: u64, memory_bytes: u64, set: Option<(u64, u64)>) -> Result<()> {
         let dirs = &self.dirs;
+        let cpu = set.is_none_or(|(q, _)| q != quota);
+        let memory = set.map(|(_, m)| m);
         match &self.hierarchy {
             Hierarchy::V2(_) => {
-                write(&dirs[0], "cpu.max", format!("{quota} {PERIOD_US}"))?;
-                write(&dirs[0], "memory.max", memory_bytes)
+                if cpu {
+                    write(&dirs[0], "cpu.max", format!("{quota} {PERIOD_US}"))?;
+                }
+                if memory != Some(memory_bytes) {
+                    write(&dirs[0], "memory.max", memory_bytes)?;
+                }
+                Ok(())
             }
             Hierarchy::V1 { .. } => {
                 // Where swap accounting exists, memory+swap gets the same
-                // limit. It may never be under memory's: written before and
-                // after, one of the two writes succeeds, whichever way it moves.
+                // limit. It may never be under memory's: raised before it,
+                // lowered after; when which is not known, written before and
+                // after, and one of the two writes succeeds.
                 // (A failure is expected, and not made an error: with
                 // RUST_BACKTRACE set, each would capture a backtrace.)
                 let memsw = || {
                     let path = dirs[0].join("memory.memsw.limit_in_bytes");
                     let _ = std::fs::write(path, memory_bytes.to_string());
                 };
-                memsw();
-                write(&dirs[0], "memory.limit_in_bytes", memory_bytes)?;
-                memsw();
-                write(&dirs[1], "cpu.cfs_quota_us", quota)
+                if memory != Some(memory_bytes) {
+                    if memory.is_none_or(|m| m < memory_bytes) {
+                        memsw();
+                    }
+                    write(&dirs[0], "memory.limit_in_bytes", memory_bytes)?;
+                    if memory.is_none_or(|m| m > memory_bytes) {
+                        memsw();
+                    }
+                }
+                if cpu {
+                    write(&dirs[1], "cpu.cfs_quota_us", quota)?;
+                }
+                Ok(())
             }
         }
     }
