@@ -6,8 +6,8 @@
 //! What the variables hold is built by `run::prompt`.
 
 use camino::{Utf8Path, Utf8PathBuf};
-use minijinja::value::Serde;
-use minijinja::{Environment, UndefinedBehavior, Value};
+use minijinja::value::{Kwargs, Serde, StringInput};
+use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value};
 use serde::Serialize;
 
 use crate::model::problem::Problem;
@@ -329,9 +329,9 @@ impl Template {
         let template = env
             .template_from_named_str(self.file.as_str(), &self.source)
             .map_err(|e| self.problem(e.line(), detail(&e)))?;
-        template.render(Value::from(Serde(context))).map_err(|e| {
+        render_capped(&template, context).map_err(|e| {
             let why = format!("{}{}", detail(&e), self.quoted(&e));
-            self.problem(e.line(), format!("the template fails: {why}"))
+            self.problem(line(&e), format!("the template fails: {why}"))
         })
     }
 
@@ -376,10 +376,10 @@ impl Template {
                 .map(|name| self.problem(self.line_of(name), unknown_message(name)))
                 .collect();
         }
-        match template.render(Value::from(Serde(sample))) {
+        match render_capped(&template, sample) {
             Ok(_) => Vec::new(),
             Err(e) => vec![self.problem(
-                e.line(),
+                line(&e),
                 format!(
                     "the template fails on {}{}: {}{}{}",
                     match sample.attempt {
@@ -583,12 +583,79 @@ fn unknown_message(name: &str) -> String {
 /// prompt of a task with 10,000 dependencies takes a few million.
 const FUEL: u64 = 100_000_000;
 
+/// The longest prompt a template may render: an agent reads no more, and
+/// one step of a template can make a text of gigabytes (a loop doubling a
+/// string), which `validate` would hold in memory.
+pub const PROMPT_LONGEST: usize = 10 << 20;
+
+/// The widest `indent` a template may ask for: `indent(1000000000)` is a
+/// gigabyte of spaces a line, in one step, and no prompt is indented past
+/// a hundred columns.
+pub const INDENT_WIDEST: usize = 100;
+
+/// `template` rendered for `context`, failing (`ErrorKind::WriteFailure`)
+/// as soon as the prompt is longer than `PROMPT_LONGEST`, before it is
+/// held whole.
+fn render_capped(
+    template: &minijinja::Template,
+    context: &Context,
+) -> Result<String, minijinja::Error> {
+    struct Capped(Vec<u8>);
+    impl std::io::Write for Capped {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            if self.0.len() + bytes.len() > PROMPT_LONGEST {
+                return Err(std::io::Error::other("the prompt is too long"));
+            }
+            self.0.extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut out = Capped(Vec::new());
+    template.render_captured_to(Value::from(Serde(context)), &mut out)?;
+    // minijinja writes whole texts: the bytes are UTF-8.
+    Ok(String::from_utf8_lossy(&out.0).into_owned())
+}
+
+/// The template's line where `e` happened; the first for a prompt too long
+/// (minijinja does not say which line wrote past the end).
+fn line(e: &minijinja::Error) -> Option<usize> {
+    match e.kind() {
+        ErrorKind::WriteFailure => Some(1),
+        _ => e.line(),
+    }
+}
+
+/// minijinja's `indent`, refusing a width past `INDENT_WIDEST`.
+fn indent(
+    value: StringInput<'_>,
+    width: Option<usize>,
+    first: Option<bool>,
+    blank: Option<bool>,
+    kwargs: Kwargs,
+) -> Result<Value, minijinja::Error> {
+    let asked = match width {
+        Some(width) => Some(width),
+        None => kwargs.peek::<Option<usize>>("width")?,
+    };
+    if let Some(width) = asked.filter(|&w| w > INDENT_WIDEST) {
+        return Err(minijinja::Error::new(
+            ErrorKind::InvalidOperation,
+            format!("`indent({width})` is wider than the {INDENT_WIDEST} columns an indent may be: indent less"),
+        ));
+    }
+    minijinja::filters::indent(value, width, first, blank, kwargs)
+}
+
 fn environment() -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_fuel(Some(FUEL));
     // Prompts are Markdown, never HTML: nothing is escaped.
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+    env.add_filter("indent", indent);
     env.add_filter("fence", |value: Value| match value.as_str() {
         Some(text) => Ok(fence(text)),
         None => Err(minijinja::Error::new(
@@ -679,6 +746,10 @@ fn detail(e: &minijinja::Error) -> String {
     match (e.kind(), e.detail()) {
         (minijinja::ErrorKind::OutOfFuel, _) => format!(
             "it takes more than {FUEL} steps to render (a loop over too large a range?): loop over less"
+        ),
+        (minijinja::ErrorKind::WriteFailure, _) => format!(
+            "the prompt it renders is longer than {} MiB, the most a prompt may be: render less (quote fewer or shorter texts)",
+            PROMPT_LONGEST >> 20
         ),
         (kind, Some(detail)) => format!("{kind}: {detail}"),
         (kind, None) => kind.to_string(),

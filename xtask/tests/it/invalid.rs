@@ -1278,3 +1278,42 @@ fn a_template_that_renders_for_ever_is_refused() {
         &["tasks/p/a.md:3: prompt: the template fails on a first attempt: it takes more than 100000000 steps to render (a loop over too large a range?): loop over less"],
     );
 }
+
+/// An `indent` wider than a prompt has use for is refused at its line: one
+/// step, `indent(1000000000)`, rendered a gigabyte of spaces a line, and
+/// `validate` passed it. Run in 256 MiB, that fails the test rather than
+/// the machine.
+#[test]
+fn an_indent_past_its_bound_is_refused_in_bounded_memory() {
+    let t = Tree::new();
+    t.task(
+        "p/a",
+        "command: [echo, \"{prompt}\"]\nprompt: \"{{ task.body|indent(1000000000) }}\"",
+    );
+    t.run_in_memory(&["validate"], 256 << 20)
+        .code(2)
+        .says("tasks/p/a.md:3: prompt: the template fails on a first attempt: invalid operation: `indent(1000000000)` is wider than the 100 columns an indent may be: indent less in `indent(1000000000)`");
+    // An indent within it, its width named, renders as minijinja's does.
+    let t = Tree::new();
+    t.task(
+        "p/b",
+        "command: [echo, \"{prompt}\"]\nprompt: |\n  {{ task.body|indent(width=4, first=true) }}",
+    );
+    t.run(&["prompt", "p/b"]).code(0).says("    Do the task.");
+}
+
+/// A template that renders a prompt longer than 10 MiB is refused, the
+/// rendering stopped there rather than held whole (`"x" * n` makes up to
+/// 100 MB in one step).
+#[test]
+fn a_prompt_past_its_longest_is_refused() {
+    check(
+        |t| {
+            t.task(
+                "p/a",
+                "command: [echo, \"{prompt}\"]\nprompt: |\n  ok\n  {{ \"x\" * 11000000 }}",
+            )
+        },
+        &["tasks/p/a.md:4: prompt: the template fails on a first attempt: the prompt it renders is longer than 10 MiB, the most a prompt may be: render less (quote fewer or shorter texts)"],
+    );
+}

@@ -965,3 +965,24 @@ fn prompt_of_a_running_retry_tells_of_no_failure_yet() {
     t.write("release", "");
     run.wait().unwrap();
 }
+
+/// A prompt that grows past 10 MiB only with what the run gives it (the
+/// task's body, empty in `validate`'s stand-in) fails its task as any
+/// template that cannot render does, not retried.
+#[test]
+fn a_prompt_too_long_at_run_time_fails_its_task() {
+    let t = Tree::new();
+    t.write(
+        "tasks/p/a.md",
+        &format!(
+            "---\nretries: 2\ncommand: [cat, '{{prompt_file}}']\nprompt: \"{{{{ task.body * 1000 }}}}\"\n---\n{}\n",
+            "word ".repeat(4000)
+        ),
+    );
+    t.run(&["validate"]).code(0);
+    t.run(&["orchestrate"])
+        .code(1)
+        .says("tasks/p/a.md:4: prompt: the template fails: the prompt it renders is longer than 10 MiB")
+        .says("fix the template");
+    assert_eq!(t.launches("p/a"), 0);
+}
