@@ -563,13 +563,11 @@ fn prompt_problems(layout: &Layout, config: &Config, tasks: &[Task]) -> Vec<Prob
         );
         // As a first attempt may see it (a dependency that declares no
         // output may have made none), then with outputs to loop over.
-        let mut found = shape.0.check(&sample);
-        if found.is_empty() {
-            found = shape.0.check(&sample.clone().after_a_rate_limit());
-        }
-        if found.is_empty() {
-            found = shape.0.check(&sample.sample_with_outputs(task));
-        }
+        let found = shape.0.check(&[
+            sample.clone(),
+            sample.clone().after_a_rate_limit(),
+            sample.sample_with_outputs(task),
+        ]);
         // Said once per template: for the first task that shows it.
         if !found.is_empty() && !failed.contains(&shape.0) {
             failed.push(shape.0.clone());
