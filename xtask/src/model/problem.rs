@@ -250,7 +250,11 @@ pub fn nearest<'a>(word: &str, candidates: impl Iterator<Item = &'a str>) -> Opt
     // Nor is a name as many edits away as the longer of the two has
     // letters (`zz` and `a`): nothing of either is in the other.
     let letters = word.chars().count();
+    // A name is at least as many edits away as the two differ in length:
+    // one too far so is not measured.
+    let near_enough = |c: &str| letters.abs_diff(c.chars().count()) <= (c.len() / 3).max(2);
     candidates
+        .filter(|c| near_enough(c))
         .map(|c| (edit_distance(word, c), c))
         .filter(|(d, c)| *d <= (c.len() / 3).max(2))
         .filter(|(d, c)| *d < letters.max(c.chars().count()))

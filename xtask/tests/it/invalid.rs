@@ -1342,3 +1342,26 @@ fn the_unknown_variables_of_a_long_template_are_each_said_at_their_line() {
         ],
     );
 }
+
+/// Of thousands of mistyped dependencies, the first 20 are suggested the
+/// id they are near and the rest said plainly: each suggestion compares the
+/// name with every id (5,000 took 6 s unoptimised), and the first are the
+/// ones read.
+#[test]
+fn only_the_first_unknown_dependencies_are_suggested_a_near_id() {
+    let t = Tree::new();
+    for i in 0..2000 {
+        t.task(
+            &format!("p/task-{i:04}"),
+            &format!("command: [\"true\"]\ndependencies: [p/tsak-{i:04}]"),
+        );
+    }
+    let run = t.run(&["validate"]);
+    run.code(2)
+        .says("the task definitions have 2000 problems")
+        .says("tasks/p/task-0000.md:3: unknown dependency `p/tsak-0000`: did you mean `p/task-0001`?\n")
+        .says("tasks/p/task-0019.md:3: unknown dependency `p/tsak-0019`: did you mean `p/task-0009`?\n")
+        .says("tasks/p/task-0020.md:3: unknown dependency `p/tsak-0020`\n")
+        .says("tasks/p/task-1999.md:3: unknown dependency `p/tsak-1999`\n");
+    assert_eq!(run.said().matches("did you mean").count(), 20);
+}
