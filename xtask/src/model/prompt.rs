@@ -331,7 +331,14 @@ impl Template {
         let template = env
             .template_from_named_str(self.file.as_str(), &self.source)
             .map_err(|e| self.problem(e.line(), detail(&e)))?;
-        render_capped(&template, context).map_err(|e| {
+        // The built-in prompt quotes what the dependencies made, 80 MB for
+        // 10,000 of them, before `run::prompt` renders it shorter: it is
+        // ours, and bounded by what it is given.
+        let longest = match self.is_built_in() {
+            true => usize::MAX,
+            false => PROMPT_LONGEST,
+        };
+        render_capped(&template, context, longest).map_err(|e| {
             let why = format!("{}{}", detail(&e), self.quoted(&e));
             self.problem(line(&e), format!("the template fails: {why}"))
         })
@@ -383,9 +390,10 @@ impl Template {
                 .map(|name| self.problem(line_using(&first_uses, name), unknown_message(name)))
                 .collect();
         }
-        let failed = samples
-            .iter()
-            .find_map(|sample| render_capped(&template, sample).err().map(|e| (sample, e)));
+        let failed = samples.iter().find_map(|sample| {
+            let failed = render_capped(&template, sample, PROMPT_LONGEST).err();
+            failed.map(|e| (sample, e))
+        });
         match failed {
             None => Vec::new(),
             Some((sample, e)) => vec![self.problem(
@@ -636,16 +644,16 @@ pub const PROMPT_LONGEST: usize = 10 << 20;
 pub const INDENT_WIDEST: usize = 100;
 
 /// `template` rendered for `context`, failing (`ErrorKind::WriteFailure`)
-/// as soon as the prompt is longer than `PROMPT_LONGEST`, before it is
-/// held whole.
+/// as soon as the prompt is longer than `longest`, before it is held whole.
 fn render_capped(
     template: &minijinja::Template,
     context: &Context,
+    longest: usize,
 ) -> Result<String, minijinja::Error> {
-    struct Capped(Vec<u8>);
+    struct Capped(Vec<u8>, usize);
     impl std::io::Write for Capped {
         fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            if self.0.len() + bytes.len() > PROMPT_LONGEST {
+            if self.0.len().saturating_add(bytes.len()) > self.1 {
                 return Err(std::io::Error::other("the prompt is too long"));
             }
             self.0.extend_from_slice(bytes);
@@ -655,7 +663,7 @@ fn render_capped(
             Ok(())
         }
     }
-    let mut out = Capped(Vec::new());
+    let mut out = Capped(Vec::new(), longest);
     template.render_captured_to(Value::from(Serde(context)), &mut out)?;
     // minijinja writes whole texts: the bytes are UTF-8.
     Ok(String::from_utf8_lossy(&out.0).into_owned())

@@ -986,3 +986,27 @@ fn a_prompt_too_long_at_run_time_fails_its_task() {
         .says("fix the template");
     assert_eq!(t.launches("p/a"), 0);
 }
+
+/// The built-in prompt of a task whose dependencies made more than 10 MiB
+/// to quote (1,300 files of 8 KiB quoted) names their files, as it does
+/// past 96 KiB: the cap on a template's prompt is not the built-in's,
+/// which quotes all before it shortens (it was refused as too long).
+#[test]
+fn the_built_in_prompt_names_files_that_would_quote_past_the_cap() {
+    let t = Tree::new();
+    for i in 0..1300 {
+        t.task(
+            &format!("p/u{i:04}"),
+            "command: [\"true\"]\noutputs: [o.txt]",
+        );
+        t.write(
+            &format!("workspace/outputs/p/u{i:04}/o.txt"),
+            &"x".repeat(9000),
+        );
+    }
+    t.task("q/down", "dependencies: [p]\ncommand: [echo, '{prompt}']");
+    t.run(&["prompt", "q/down"])
+        .code(0)
+        .says("Their files are named, not quoted")
+        .never_says("xxxx");
+}
