@@ -327,21 +327,26 @@ impl Template {
     /// The prompt for `context`, or why it cannot be rendered (at the
     /// template's file and line).
     pub fn render(&self, context: &Context) -> Result<String, Problem> {
-        let env = environment();
+        let (fuel, longest) = self.limits();
+        let env = environment(fuel);
         let template = env
             .template_from_named_str(self.file.as_str(), &self.source)
-            .map_err(|e| self.problem(e.line(), detail(&e)))?;
-        // The built-in prompt quotes what the dependencies made, 80 MB for
-        // 10,000 of them, before `run::prompt` renders it shorter: it is
-        // ours, and bounded by what it is given.
-        let longest = match self.is_built_in() {
-            true => usize::MAX,
-            false => PROMPT_LONGEST,
-        };
+            .map_err(|e| self.problem(e.line(), detail(&e, fuel)))?;
         render_capped(&template, context, longest).map_err(|e| {
-            let why = format!("{}{}", detail(&e), self.quoted(&e));
+            let why = format!("{}{}", detail(&e, fuel), self.quoted(&e));
             self.problem(line(&e), format!("the template fails: {why}"))
         })
+    }
+
+    /// The fuel it renders with, and the longest prompt it may render. The
+    /// built-in prompt quotes what the dependencies made, 80 MB for 10,000
+    /// of them, before `run::prompt` renders it shorter: it is ours, and
+    /// bounded by what it is given.
+    fn limits(&self) -> (u64, usize) {
+        match self.is_built_in() {
+            true => (BUILT_IN_FUEL, usize::MAX),
+            false => (FUEL, PROMPT_LONGEST),
+        }
     }
 
     /// What to guard, when the template's failing line uses a variable
@@ -370,10 +375,11 @@ impl Template {
     /// ...). Parsed once for all: a parse of a template of 10 MB takes a
     /// second unoptimised.
     pub fn check(&self, samples: &[Context]) -> Vec<Problem> {
-        let env = environment();
+        let (fuel, longest) = self.limits();
+        let env = environment(fuel);
         let template = match env.template_from_named_str(self.file.as_str(), &self.source) {
             Ok(template) => template,
-            Err(e) => return vec![self.problem(e.line(), detail(&e))],
+            Err(e) => return vec![self.problem(e.line(), detail(&e, fuel))],
         };
         let mut unknown: Vec<String> = template
             .undeclared_variables(true)
@@ -391,7 +397,7 @@ impl Template {
                 .collect();
         }
         let failed = samples.iter().find_map(|sample| {
-            let failed = render_capped(&template, sample, PROMPT_LONGEST).err();
+            let failed = render_capped(&template, sample, longest).err();
             failed.map(|e| (sample, e))
         });
         match failed {
@@ -408,7 +414,7 @@ impl Template {
                         true => " whose dependencies made outputs",
                         false => "",
                     },
-                    detail(&e),
+                    detail(&e, fuel),
                     self.quoted(&e),
                     self.guard_hint(e.line())
                         + &fields_hint(&e, self.failed_text(&e), &self.source)
@@ -629,9 +635,17 @@ fn unknown_message(name: &str) -> String {
 
 /// The steps (minijinja's instructions) a template may take to render: a
 /// loop over a huge range (`range(100000)` in `range(100000)`) ran
-/// `validate`, which renders each template, for hours. The built-in
-/// prompt of a task with 10,000 dependencies takes a few million.
-const FUEL: u64 = 100_000_000;
+/// `validate`, which renders each template, for hours. minijinja charges
+/// a step for each 64 bytes of text and lists made on the way too: these
+/// 10 million steps hold what a template makes to 640 MB (100 million let
+/// a text doubled in a loop abort `validate` in 2 GiB), and take about a
+/// second unoptimised.
+const FUEL: u64 = 10_000_000;
+
+/// The built-in prompt's steps: it quotes what every dependency made
+/// before `run::prompt` renders it shorter (a task with 10,000 takes a few
+/// million), and its loops are over what it is given.
+const BUILT_IN_FUEL: u64 = 100_000_000;
 
 /// The longest prompt a template may render: an agent reads no more, and
 /// one step of a template can make a text of gigabytes (a loop doubling a
@@ -699,10 +713,10 @@ fn indent(
     minijinja::filters::indent(value, width, first, blank, kwargs)
 }
 
-fn environment() -> Environment<'static> {
+fn environment(fuel: u64) -> Environment<'static> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
-    env.set_fuel(Some(FUEL));
+    env.set_fuel(Some(fuel));
     // Prompts are Markdown, never HTML: nothing is escaped.
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
     env.add_filter("indent", indent);
@@ -791,11 +805,12 @@ fn loop_list<'s>(source: &'s str, item: &str) -> Option<&'s str> {
         .next()
 }
 
-/// The error's own words, without minijinja's pointer into the source.
-fn detail(e: &minijinja::Error) -> String {
+/// The error's own words, without minijinja's pointer into the source;
+/// `fuel`, the steps it was given.
+fn detail(e: &minijinja::Error, fuel: u64) -> String {
     match (e.kind(), e.detail()) {
         (minijinja::ErrorKind::OutOfFuel, _) => format!(
-            "it takes more than {FUEL} steps to render (a loop over too large a range?): loop over less"
+            "it takes more than {fuel} steps to render, a step for each 64 bytes of text and lists it makes too (a loop over too large a range? a text doubled in a loop?): do less"
         ),
         (minijinja::ErrorKind::WriteFailure, _) => format!(
             "the prompt it renders is longer than {} MiB, the most a prompt may be: render less (quote fewer or shorter texts)",

@@ -1267,7 +1267,7 @@ fn nesting_past_what_yaml_reads_is_said_with_what_to_do() {
 }
 
 /// A prompt template that would render for hours (a loop in a loop over
-/// huge ranges) is refused at its line once it has taken 100 million
+/// huge ranges) is refused at its line once it has taken 10 million
 /// steps: `validate`, which renders each template, held on it.
 #[test]
 fn a_template_that_renders_for_ever_is_refused() {
@@ -1275,8 +1275,31 @@ fn a_template_that_renders_for_ever_is_refused() {
         "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}";
     check(
         |t| t.task("p/a", &format!("command: [echo, \"{{prompt}}\"]\nprompt: \"{forever}\"")),
-        &["tasks/p/a.md:3: prompt: the template fails on a first attempt: it takes more than 100000000 steps to render (a loop over too large a range?): loop over less"],
+        &["tasks/p/a.md:3: prompt: the template fails on a first attempt: it takes more than 10000000 steps to render, a step for each 64 bytes of text and lists it makes too (a loop over too large a range? a text doubled in a loop?): do less"],
     );
+}
+
+/// A template making gigabytes a step at a time (a text doubled in a
+/// loop, a list of 100 million items) is refused at its line in 1 GiB:
+/// minijinja charges a step for each 64 bytes it makes, and 100 million
+/// steps let `validate` make 6.4 GB and abort.
+#[test]
+fn a_template_making_gigabytes_is_refused_in_bounded_memory() {
+    let t = Tree::new();
+    let doubled = "{% set ns = namespace(x='ab') %}{% for i in range(40) %}{% set ns.x = ns.x ~ ns.x %}{% endfor %}{{ ns.x|length }}";
+    t.task(
+        "p/a",
+        &format!("command: [echo, \"{{prompt}}\"]\nprompt: \"{doubled}\""),
+    );
+    let listed = "{{ ([1] * 100000000)|list|length }}";
+    t.task(
+        "p/b",
+        &format!("command: [echo, \"{{prompt}}\"]\nprompt: \"{listed}\""),
+    );
+    t.run_in_memory(&["validate"], 1 << 30)
+        .code(2)
+        .says("tasks/p/a.md:3: prompt: the template fails on a first attempt: it takes more than 10000000 steps to render, a step for each 64 bytes")
+        .says("tasks/p/b.md:3: prompt: the template fails on a first attempt: it takes more than 10000000 steps");
 }
 
 /// An `indent` wider than a prompt has use for is refused at its line: one
