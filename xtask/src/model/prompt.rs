@@ -8,8 +8,8 @@
 use std::collections::HashMap;
 
 use camino::{Utf8Path, Utf8PathBuf};
-use minijinja::value::{Kwargs, Serde, StringInput};
-use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value};
+use minijinja::value::{Kwargs, Rest, Serde, StringInput, ValueOrKwargs};
+use minijinja::{Environment, ErrorKind, State, UndefinedBehavior, Value};
 use serde::Serialize;
 
 use crate::model::problem::Problem;
@@ -692,14 +692,19 @@ fn line(e: &minijinja::Error) -> Option<usize> {
     }
 }
 
-/// minijinja's `indent`, refusing a width past `INDENT_WIDEST`.
-fn indent(
-    value: StringInput<'_>,
-    width: Option<usize>,
-    first: Option<bool>,
-    blank: Option<bool>,
-    kwargs: Kwargs,
-) -> Result<Value, minijinja::Error> {
+/// minijinja's `indent`, refusing a width past `INDENT_WIDEST`, and a text
+/// longer than the steps left pay for before it is made, as minijinja's
+/// own filter does (the function it exports does not look): 100 columns
+/// before each of 10 million lines is a gigabyte in one step.
+fn indent(state: &State, args: Rest<ValueOrKwargs>) -> Result<Value, minijinja::Error> {
+    let args = args.into_values();
+    let (value, width, first, blank, kwargs): (
+        StringInput<'_>,
+        Option<usize>,
+        Option<bool>,
+        Option<bool>,
+        Kwargs,
+    ) = minijinja::value::from_args(&args)?;
     let asked = match width {
         Some(width) => Some(width),
         None => kwargs.peek::<Option<usize>>("width")?,
@@ -709,6 +714,15 @@ fn indent(
             ErrorKind::InvalidOperation,
             format!("`indent({width})` is wider than the {INDENT_WIDEST} columns an indent may be: indent less"),
         ));
+    }
+    let text = value.as_str();
+    let lines = text.bytes().filter(|&b| b == b'\n').count() + 1;
+    // minijinja's default width, 4.
+    let made = (asked.unwrap_or(4).saturating_mul(lines)).saturating_add(text.len());
+    // A step pays for 64 bytes (see `FUEL`).
+    let affordable = (state.fuel_levels()).map_or(u64::MAX, |(_, left)| left.saturating_mul(64));
+    if made as u64 >= affordable {
+        return Err(ErrorKind::OutOfFuel.into());
     }
     minijinja::filters::indent(value, width, first, blank, kwargs)
 }

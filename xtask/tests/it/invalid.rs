@@ -1325,6 +1325,22 @@ fn an_indent_past_its_bound_is_refused_in_bounded_memory() {
     t.run(&["prompt", "p/b"]).code(0).says("    Do the task.");
 }
 
+/// An `indent` within its width still makes no more than the steps left
+/// pay for, refused before it is made, as minijinja's own `indent` does:
+/// 100 columns before each of 10 million lines is a gigabyte in one step,
+/// which the bounded `indent` made before it was counted.
+#[test]
+fn an_indent_within_its_width_making_gigabytes_is_refused_in_bounded_memory() {
+    let t = Tree::new();
+    t.task(
+        "p/a",
+        "command: [echo, \"{prompt}\"]\nprompt: \"{{ ('\\n' * 10000000)|indent(100, true, true)|length }}\"",
+    );
+    t.run_in_memory(&["validate"], 256 << 20)
+        .code(2)
+        .says("tasks/p/a.md:3: prompt: the template fails on a first attempt: it takes more than 10000000 steps to render");
+}
+
 /// A template that renders a prompt longer than 10 MiB is refused, the
 /// rendering stopped there rather than held whole (`"x" * n` makes up to
 /// 100 MB in one step).
