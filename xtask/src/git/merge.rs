@@ -114,7 +114,7 @@ impl std::fmt::Display for PersonsWork {
             PersonsWork::AlsoAt { at, integration } => {
                 write!(
                     f,
-                    "the integration branch `{integration}` is checked out at {at} too"
+                    "the integration branch `{integration}` checked out at {at} too"
                 )
             }
         }

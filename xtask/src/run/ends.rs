@@ -13,7 +13,7 @@ use super::readiness::Walk;
 use super::verdict;
 use super::{Mode, Run};
 use crate::agent::result::Report;
-use crate::git::merge::Merged;
+use crate::git::merge::{Merged, PersonsWork};
 use crate::run::attempt::Active;
 use crate::run::history::Previous;
 use crate::state::events::Event;
@@ -340,6 +340,10 @@ impl Run<'_> {
             Merged::Failed(error) => (None, Some(error), None),
             Merged::Stopped(what) => {
                 let why = match what {
+                    // It names where that is, not in the integration worktree.
+                    Some(what @ PersonsWork::AlsoAt { .. }) => {
+                        format!("waited for {what} when the run stopped")
+                    }
                     Some(what) => format!(
                         "waited for {what} in {} when the run stopped",
                         self.layout.integration_worktree()

@@ -382,21 +382,7 @@ fn the_integration_worktree_switched_off_its_branch_holds_the_merge_queue() {
 #[test]
 fn the_integration_branch_checked_out_in_the_user_s_checkout_during_a_run_holds_the_merge_queue() {
     let t = repo("");
-    t.task("p/a", &commit("a.txt", "a"));
-    t.run(&["orchestrate"]).code(0);
-    let mut orchestrator = run_with_a_commit_on_release(&t, "p/b", "b.txt");
-    t.git(&["checkout", "-q", "--ignore-other-worktrees", "integration"]);
-    t.write("release", "");
-    let waits = format!(
-        "the integration branch `integration` is checked out at {} too: the merge queue waits until another branch is checked out there",
-        t.root.display()
-    );
-    wait_for("the queue to say it waits", || {
-        t.read("out").contains(&waits)
-    });
-    wait_for("p/b to wait in the queue", || {
-        t.status("p/b")["merging"] == true
-    });
+    let (mut orchestrator, waits) = run_until_held_by_the_user_s_checkout(&t);
     t.run(&["why", "p/b"]).code(0).says(&waits);
     assert_eq!(integration_log(&t)[0], "write a.txt");
     t.git(&["checkout", "-q", "main"]);
@@ -408,6 +394,66 @@ fn the_integration_branch_checked_out_in_the_user_s_checkout_during_a_run_holds_
         t.git(&["status", "--porcelain", "--untracked-files=no"]),
         ""
     );
+}
+
+/// Stopped while the integration branch is checked out in the user's
+/// checkout, a run leaves the task's work in the merge queue saying where
+/// the branch is (it said "waited for the integration branch ... is
+/// checked out at ... too in <the integration worktree>"); the next run
+/// refuses to start while it is, naming where, and merges it once it is
+/// not, without running the task again.
+#[test]
+fn a_run_stopped_while_the_user_s_checkout_holds_the_queue_leaves_the_work_to_the_next_run() {
+    let t = repo("");
+    let (mut orchestrator, _) = run_until_held_by_the_user_s_checkout(&t);
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(orchestrator.id() as i32, libc::SIGTERM) };
+    assert_eq!(orchestrator.wait().unwrap().code(), Some(143));
+    let left = format!(
+        "its merge waited for the integration branch `integration` checked out at {} too when the run stopped: left in the merge queue",
+        t.root.display()
+    );
+    assert!(t.read("out").contains(&left), "{}", t.read("out"));
+    assert!(t.read("workspace/logs/p/b.log").contains(&left));
+    t.run(&["orchestrate"]).code(2).says(&format!(
+        "the integration branch `integration` is checked out at {}",
+        t.root.display()
+    ));
+    t.git(&["checkout", "-q", "main"]);
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.state("p/b"), "completed");
+    assert_eq!(
+        changes(&t, "p/b"),
+        [
+            "pending -> running",
+            "running -> merging",
+            "merging -> completed"
+        ],
+        "the task ran again"
+    );
+    assert_eq!(integration_log(&t)[0], "write b.txt");
+}
+
+/// A run whose task `p/b` reaches the merge queue once the user has
+/// checked the integration branch out in their checkout: the
+/// orchestrator, once `p/b` waits in the queue, and what it says of it.
+fn run_until_held_by_the_user_s_checkout(t: &Tree) -> (std::process::Child, String) {
+    t.task("p/a", &commit("a.txt", "a"));
+    t.run(&["orchestrate"]).code(0);
+    let orchestrator = run_with_a_commit_on_release(t, "p/b", "b.txt");
+    t.git(&["checkout", "-q", "--ignore-other-worktrees", "integration"]);
+    t.write("release", "");
+    let waits = format!(
+        "the integration branch `integration` checked out at {} too: the merge queue waits until another branch is checked out there",
+        t.root.display()
+    );
+    wait_for("the queue to say it waits", || {
+        t.read("out").contains(&waits)
+    });
+    wait_for("p/b to wait in the queue", || {
+        t.status("p/b")["merging"] == true
+    });
+    (orchestrator, waits)
 }
 
 /// What a fast-forward of the queue's cut short left in the integration
