@@ -1427,18 +1427,8 @@ fn claude_s_500_whose_body_says_overloaded_is_an_overload() {
 /// Any other 500 is an ordinary failure: its retry is run, no wait taken.
 #[test]
 fn claude_s_other_500s_are_ordinary_failures() {
-    let t = Tree::new();
-    t.config("rate_limits: {backoff: 10m, max_backoff: 10m, give_up_after: 2s}\n");
     let error = r#"API Error: 500 {"type":"error","error":{"type":"api_error","message":"Internal server error"},"request_id":"req_011CXPBk57rUbKp5XVtievhP"}"#;
-    let says = format!("{MARK}; echo '{error}'; exit 1");
-    t.task(
-        "p/a",
-        &format!("pool: anthropic\nretries: 1\n{}", sh(&says)),
-    );
-    t.run(&["orchestrate"]).code(1);
-    assert_eq!(t.launches("p/a"), 2, "its retry was not run");
-    let error = t.status("p/a")["error"].as_str().unwrap().to_owned();
-    assert!(!error.contains("rate limited"), "{error}");
+    fails_as_any_other(&format!("echo '{error}'"));
 }
 
 /// A failed agent whose last lines hold its CLI's warning of a limit
@@ -1448,11 +1438,17 @@ fn claude_s_other_500s_are_ordinary_failures() {
 /// past `give_up_after`, failed at once with no retry.
 #[test]
 fn a_warning_of_a_limit_drawing_near_is_no_limit() {
+    fails_as_any_other(
+        "echo \"You've used 97% of your session limit · resets 6pm (America/Chicago) · /upgrade to keep using Claude Code\"; echo 'Approaching weekly limit · resets 9pm'; echo \"⚠ Heads up, you've used over 90% of your weekly limit. Run /status for a breakdown.\"; echo 'error: tests failed'",
+    );
+}
+
+/// A task of a pool whose agent runs `says` (shell) and exits 1, given a
+/// retry: it fails as any failure does, its retry run, not rate limited.
+fn fails_as_any_other(says: &str) {
     let t = Tree::new();
     t.config("rate_limits: {backoff: 10m, max_backoff: 10m, give_up_after: 2s}\n");
-    let says = format!(
-        "{MARK}; echo \"You've used 97% of your session limit · resets 6pm (America/Chicago) · /upgrade to keep using Claude Code\"; echo 'Approaching weekly limit · resets 9pm'; echo \"⚠ Heads up, you've used over 90% of your weekly limit. Run /status for a breakdown.\"; echo 'error: tests failed'; exit 1"
-    );
+    let says = format!("{MARK}; {says}; exit 1");
     t.task(
         "p/a",
         &format!("pool: anthropic\nretries: 1\n{}", sh(&says)),
