@@ -420,6 +420,11 @@ impl Worktrees {
             if !elsewhere.exists() && repo.worktrees_left_by_a_move().contains(&dir) {
                 return Ok((made, false));
             }
+            // Another's, gone: git holds the branch there until it forgets
+            // it, and no branch can be checked out in it.
+            if !elsewhere.exists() {
+                bail!("the integration branch `{branch}` is checked out at {elsewhere}, a worktree whose folder is gone: `git worktree prune` forgets it (unless the folder is to come back, on a disk not mounted now), then run again");
+            }
             bail!(
                 "the integration branch `{branch}` is checked out at {elsewhere}: merges go into it in {dir}; check out another branch there, or set worktrees.integration"
             );

@@ -2804,6 +2804,29 @@ fn the_integration_branch_checked_out_elsewhere_stops_everything() {
     assert!(!t.exists("workspace/status/p/a.json"));
 }
 
+/// The integration branch checked out in a worktree whose folder is gone
+/// (removed by hand, not pruned): git holds the branch there still, so
+/// `orchestrate` stops, saying how to have git forget it; it said to
+/// check out another branch in a folder that is not there. Forgotten, the
+/// run goes on.
+#[test]
+fn the_integration_branch_held_by_a_worktree_whose_folder_is_gone_says_to_prune_it() {
+    let t = repo("");
+    t.task("p/a", &sh(MARK));
+    integration_made_before(&t);
+    let gone = t.path("elsewhere");
+    let at = gone.to_str().unwrap();
+    t.git(&["worktree", "add", "-q", "-f", at, "integration"]);
+    std::fs::remove_dir_all(&gone).unwrap();
+    t.run(&["orchestrate"]).code(2).says(&format!(
+        "the integration branch `integration` is checked out at {at}, a worktree whose folder is gone: `git worktree prune` forgets it (unless the folder is to come back, on a disk not mounted now), then run again"
+    ));
+    assert!(!t.exists("workspace/status/p/a.json"));
+    t.git(&["worktree", "prune"]);
+    t.run(&["orchestrate"]).code(0);
+    assert_eq!(t.state("p/a"), "completed");
+}
+
 /// The end of a run that used worktrees says how many tasks' worktrees
 /// stay, and that `clean` removes the merged ones: nothing told of them,
 /// and they piled up unseen.
