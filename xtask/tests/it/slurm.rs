@@ -700,7 +700,11 @@ fn slurm_ctrl_c_cancels_jobs_and_exits_130() {
     );
     assert_eq!(t.status("p/wait")["error"], "interrupted");
     let job = t.status("p/wait")["job_id"].as_str().unwrap().to_owned();
-    assert_eq!(job_state(&job), "CANCELLED");
+    // Ended by the run's SIGTERM (`scancel --signal=TERM --full`): Slurm
+    // calls such a job CANCELLED, or FAILED (WTERMSIG 15) when the job
+    // died of it before Slurm marked the cancel (seen once under load).
+    let state = job_state(&job);
+    assert!(["CANCELLED", "FAILED"].contains(&state.as_str()), "{state}");
 }
 
 /// Starts a run of `t` whose `sbatch` holds the submission of p/a (a
