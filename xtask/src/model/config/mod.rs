@@ -356,7 +356,7 @@ impl Config {
 fn argv(value: &Value) -> Result<Vec<String>, String> {
     let argv = yaml::text_list(value)?;
     if argv.is_empty() {
-        return Err("must name a program: a list such as `[claude, -p, --output-format, json, \"Do the task described in {prompt_file}.\"]`".into());
+        return Err("must name a program: a list such as `[claude, -p, --output-format, json, \"Do the task described in {prompt_file}.\"]`, with `agent.result: claude-json`".into());
     }
     crate::model::argv::refuse_nul(&argv)?;
     Ok(argv)
