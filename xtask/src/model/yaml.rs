@@ -4,12 +4,14 @@
 //! for are reported as unknown, with the nearest known key. Messages name
 //! the key and say what is expected in words, never a Rust type.
 
+use std::cell::OnceCell;
+use std::rc::Rc;
 use std::time::Duration;
 
 use camino::Utf8Path;
 use serde_yaml::Value;
 
-use crate::model::problem::{find_key_line, nearest, Problem};
+use crate::model::problem::{nearest, KeyLines, Problem};
 
 mod syntax;
 pub use syntax::{parse, BEYOND_RANGE};
@@ -22,6 +24,9 @@ pub struct Fields<'a> {
     path: String,
     /// The line its keys are on or after.
     from_line: usize,
+    /// Where the file's keys are written, indexed when the first is
+    /// looked for; shared with the mappings nested in this one.
+    keys: Rc<OnceCell<KeyLines<'a>>>,
     /// Keys not read yet, each with its value. A key's line is looked for
     /// only when a problem or a caller needs it: most are read without one,
     /// and looking took a fifth of the instructions a task file's reading takes.
@@ -58,6 +63,18 @@ impl<'a> Fields<'a> {
         path: &str,
         from_line: usize,
     ) -> Result<Fields<'a>, Problem> {
+        Fields::within(file, text, value, path, from_line, Rc::default())
+    }
+
+    /// `new`, of a mapping of a file whose keys are indexed in `keys`.
+    fn within(
+        file: &'a Utf8Path,
+        text: &'a str,
+        value: Value,
+        path: &str,
+        from_line: usize,
+        keys: Rc<OnceCell<KeyLines<'a>>>,
+    ) -> Result<Fields<'a>, Problem> {
         let map = match value {
             Value::Null => Default::default(),
             Value::Mapping(map) => map,
@@ -71,6 +88,7 @@ impl<'a> Fields<'a> {
             text,
             path: path.to_owned(),
             from_line,
+            keys,
             entries: Vec::new(),
             known: Vec::new(),
             problems: Vec::new(),
@@ -104,7 +122,7 @@ impl<'a> Fields<'a> {
         match parse(&value) {
             Ok(value) => Some(value),
             Err(message) => {
-                let line = (self.key_line(key)).map(|line| inner_line(self.text, line, &message));
+                let line = (self.key_line(key)).map(|line| inner_line(self, line, &message));
                 let full = format!("`{}{key}`: {message}", self.path);
                 self.problem(line, full);
                 None
@@ -123,7 +141,8 @@ impl<'a> Fields<'a> {
     pub fn child(&mut self, entry: Entry) -> Option<Fields<'a>> {
         let path = format!("{}{}.", self.path, entry.key);
         let from = entry.line.unwrap_or(1);
-        match Fields::new(self.file, self.text, entry.value, &path, from) {
+        let keys = Rc::clone(&self.keys);
+        match Fields::within(self.file, self.text, entry.value, &path, from, keys) {
             Ok(fields) => Some(fields),
             Err(problem) => {
                 self.problems.push(problem);
@@ -162,7 +181,11 @@ impl<'a> Fields<'a> {
 
     /// The line where `key` is written (see `entries`).
     fn key_line(&self, key: &str) -> Option<usize> {
-        find_key_line(self.text, key, self.from_line)
+        self.key_lines().find(key, self.from_line)
+    }
+
+    fn key_lines(&self) -> &KeyLines<'a> {
+        self.keys.get_or_init(|| KeyLines::new(self.text))
     }
 
     /// The text of the file's line `line` (from 1).
@@ -187,26 +210,28 @@ impl<'a> Fields<'a> {
         unknown: Unknown,
         alias: fn(&str) -> Option<&'static str>,
     ) -> Vec<Problem> {
-        for entry in self.rest() {
-            if entry.key == "<<" {
+        // A key's line is looked for only when it is a problem: a task's
+        // own keys (`owner:`) are none.
+        for (key, _) in std::mem::take(&mut self.entries) {
+            if key == "<<" {
                 let message = format!("`{}`: YAML merge keys are not read here: write the settings out (an anchor and `*alias` as a whole value work)", self.name("<<"));
-                self.problem(entry.line, message);
+                self.problem(self.key_line(&key), message);
                 continue;
             }
             // `OUTPUTS` is `outputs` shouted, not a key of the user's.
-            let lower = entry.key.to_lowercase();
-            let near = alias(&entry.key)
+            let lower = key.to_lowercase();
+            let near = alias(&key)
                 .or_else(|| alias(&lower))
                 .or_else(|| nearest(&lower, self.known.iter().copied()));
             let message = match (near, unknown) {
                 (Some(known), _) => format!(
                     "unknown key `{}`: did you mean `{}`?",
-                    self.name(&entry.key),
+                    self.name(&key),
                     self.name(known)
                 ),
                 (None, Unknown::Refused) => format!(
                     "unknown key `{}`: the keys here are {}",
-                    self.name(&entry.key),
+                    self.name(&key),
                     self.known
                         .iter()
                         .map(|k| format!("`{k}`"))
@@ -215,7 +240,7 @@ impl<'a> Fields<'a> {
                 ),
                 (None, Unknown::NearMissesRefused) => continue,
             };
-            self.problem(entry.line, message);
+            self.problem(self.key_line(&key), message);
         }
         // In the order a reader meets them.
         self.problems.sort_by_key(|p| p.line);
@@ -234,7 +259,8 @@ impl<'a> Fields<'a> {
 /// `line` is about: a key inside the value (a list of mappings such as
 /// `notify:`, whose problems say `item 2: `timeout`: ...` or `item 1:
 /// unknown key `x`: ...`) is on a line of its own, below; else `line`.
-fn inner_line(text: &str, line: usize, message: &str) -> usize {
+fn inner_line(fields: &Fields, line: usize, message: &str) -> usize {
+    let text = fields.text;
     let item = message
         .strip_prefix("item ")
         .and_then(|rest| rest.split_once(": "));
@@ -253,7 +279,7 @@ fn inner_line(text: &str, line: usize, message: &str) -> usize {
         .or_else(|| said.strip_prefix('`')))
     .and_then(|rest| rest.split('`').next());
     inner
-        .and_then(|key| find_key_line(text, key, from))
+        .and_then(|key| fields.key_lines().find(key, from))
         .unwrap_or(from)
 }
 
