@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::model::problem::{find_value_line, nearest, Problem};
+use crate::model::problem::{nearest, AtValues, Problem};
 use crate::model::task::{phase_key, Task};
 use crate::sys::parallel;
 
@@ -500,6 +500,7 @@ impl Graph {
         let task = &self.tasks[t];
         let mut deps = Vec::new();
         let mut problems = Vec::new();
+        let mut at = AtValues::new(&task.file);
         for name in &task.dependencies {
             if let Some(d) = self.get(name) {
                 deps.push(Dep::Task(d));
@@ -540,8 +541,7 @@ impl Graph {
                         None => ": no task or phase has that name".to_owned(),
                     },
                 };
-                problems.push(self.problem_at(
-                    t,
+                problems.push(at.problem(
                     "dependencies",
                     name,
                     format!("unknown dependency `{name}`{hint}"),
@@ -550,8 +550,7 @@ impl Graph {
         }
         for input in &task.inputs {
             if let Some(d) = self.get(input) {
-                problems.push(self.problem_at(
-                    t,
+                problems.push(at.problem(
                     "inputs",
                     input,
                     format!("input `{input}` is the whole output folder of {}: name a file in it (`{input}/<file>`, one of its `outputs`)", self.tasks[d].id),
@@ -563,8 +562,7 @@ impl Graph {
             };
             if d == t {
                 // It would wait for itself: it could never start.
-                problems.push(self.problem_at(
-                    t,
+                problems.push(at.problem(
                     "inputs",
                     input,
                     format!("input `{input}` is in the task's own output folder: it would wait for itself; an output of its own is written, not read as an input"),
@@ -577,8 +575,8 @@ impl Graph {
             if glob::Pattern::new(input).is_err() {
                 continue;
             }
-            if let Some(problem) = self.undeclared(t, d, input) {
-                problems.push(problem);
+            if let Some(message) = self.undeclared(d, input) {
+                problems.push(at.problem("inputs", input, message));
             }
         }
         // An output in the folder of a task nested in its own (`p/x`'s
@@ -588,8 +586,7 @@ impl Graph {
             let path = format!("{}/{output}", task.id);
             if let Some(other) = self.producer(&path).filter(|&o| o != t) {
                 let other = &self.tasks[other].id;
-                problems.push(self.problem_at(
-                    t,
+                problems.push(at.problem(
                     "outputs",
                     output,
                     format!("output `{output}` is in the output folder of task {other}, nested in this one's: rename one of the two, or write it elsewhere"),
@@ -604,9 +601,10 @@ impl Graph {
         (deps, problems)
     }
 
-    /// An input of task `t` produced by task `d` that `d` does not declare
-    /// among its outputs: it would be found missing only at run time.
-    fn undeclared(&self, t: usize, d: usize, input: &str) -> Option<Problem> {
+    /// What is said of an input produced by task `d` that `d` does not
+    /// declare among its outputs: it would be found missing only at run
+    /// time.
+    fn undeclared(&self, d: usize, input: &str) -> Option<String> {
         if self.declares(d, input) {
             return None;
         }
@@ -617,14 +615,9 @@ impl Graph {
         } else {
             format!("it declares {}", producer.outputs.join(", "))
         };
-        Some(self.problem_at(
-            t,
-            "inputs",
-            input,
-            format!(
-                "input `{input}` is not among the outputs of {} ({outputs}): add `{rest}` to its `outputs`, or fix the path",
-                producer.id
-            ),
+        Some(format!(
+            "input `{input}` is not among the outputs of {} ({outputs}): add `{rest}` to its `outputs`, or fix the path",
+            producer.id
         ))
     }
 
@@ -673,10 +666,6 @@ impl Graph {
             prefix = head;
         }
         None
-    }
-
-    fn problem_at(&self, t: usize, key: &str, value: &str, message: String) -> Problem {
-        Problem::in_file_at_value(&self.tasks[t].file, key, value, message)
     }
 }
 
@@ -761,7 +750,7 @@ fn listed_path_problems(task: &Task) -> Vec<Problem> {
     if bad.is_empty() {
         return Vec::new();
     }
-    let text = std::fs::read_to_string(&task.file).unwrap_or_default();
+    let mut at = AtValues::new(&task.file);
     bad.into_iter()
         .map(|(kind, path, reason, relative)| {
             let base = match kind {
@@ -773,9 +762,9 @@ fn listed_path_problems(task: &Task) -> Vec<Problem> {
                 true => format!(": write it relative to {base}"),
                 false => String::new(),
             };
-            Problem::in_file(
-                &task.file,
-                find_value_line(&text, &format!("{kind}s"), path),
+            at.problem(
+                &format!("{kind}s"),
+                path,
                 format!("{kind} `{path}` {reason}{fix}"),
             )
         })
