@@ -560,7 +560,8 @@ mod tests {
         assert_eq!(find_value_line(flow, "dependencies", "a/one"), Some(3));
         assert_eq!(find_value_line(flow, "dependencies", "a/zzz"), Some(2));
         // Found by its word written least often, or with no word at all.
-        let globs = "---\ninputs: [p/a/*.json, p/b/*.json,\n  # p/a/*.txt\n  p/a/*.txt, \"*\"]\n---\n";
+        let globs =
+            "---\ninputs: [p/a/*.json, p/b/*.json,\n  # p/a/*.txt\n  p/a/*.txt, \"*\"]\n---\n";
         assert_eq!(find_value_line(globs, "inputs", "p/a/*.txt"), Some(4));
         assert_eq!(find_value_line(globs, "inputs", "p/b/*.json"), Some(2));
         assert_eq!(find_value_line(globs, "inputs", "*"), Some(4));

@@ -1410,7 +1410,8 @@ fn only_the_first_unknown_dependencies_are_suggested_a_near_id() {
 /// the next, and a misspelt key after thousands of a task file's own keys
 /// (each key's line was found by reading the file from the top: 20,000
 /// unknown keys took 44 s; it is now looked up in an index of the file's
-/// keys made once).
+/// keys made once); and thousands of keys that are not text, each with
+/// its line and as written.
 #[test]
 fn thousands_of_unknown_keys_are_each_said_at_their_line() {
     const N: usize = 2000;
@@ -1430,21 +1431,28 @@ fn thousands_of_unknown_keys_are_each_said_at_their_line() {
     for i in 0..N {
         own += &format!("owner{i}: x\n");
     }
+    for i in 0..N {
+        own += &format!("0x{i:x}: x\n");
+        let line = N + 3 + i;
+        expected.push(format!("tasks/p/a.md:{line}: keys must be text, found the number `{i}`: quote it (`\"0x{i:x}\": ...`), or fix the name"));
+    }
     t.task("p/a", &format!("{own}retires: 1"));
-    expected.push(format!("tasks/p/a.md:{}: unknown key `retires`", N + 3));
+    expected.push(format!("tasks/p/a.md:{}: unknown key `retires`", 2 * N + 3));
     said_each(&t.run(&["validate"]), &expected);
 }
 
 /// `run` exits 2 with `expected` problems, each said in a line that
-/// begins with it up to the name it quotes.
+/// begins with it up to the name it quotes (the whole of it if it quotes
+/// two).
 #[track_caller]
 fn said_each(run: &Run, expected: &[String]) {
     run.code(2).says(&format!("{} problems", expected.len()));
     let said: std::collections::HashSet<&str> = (run.stderr.lines())
-        .filter_map(|line| {
+        .flat_map(|line| {
             let line = line.trim();
-            let (head, rest) = line.split_once('`')?;
-            Some(&line[..head.len() + rest.find('`')? + 2])
+            let quoted = (line.split_once('`'))
+                .and_then(|(head, rest)| Some(&line[..head.len() + rest.find('`')? + 2]));
+            [Some(line), quoted].into_iter().flatten()
         })
         .collect();
     for line in expected {
