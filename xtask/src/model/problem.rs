@@ -289,9 +289,11 @@ struct ValueLines {
     /// key's line from after its `:`, then the lines of its block list,
     /// or of its flow list until it closes.
     lines: Vec<(usize, String)>,
-    /// Each run of `in_word` characters on them: the index of its line in
-    /// `lines`, and the byte it starts at, in order.
-    words: HashMap<String, Vec<(usize, usize)>>,
+    /// Their words (`index_words`), indexed when a second value is looked
+    /// for: one is found sooner by reading the lines.
+    words: Option<HashMap<String, Vec<(usize, usize)>>>,
+    /// Whether a value was looked for.
+    asked: bool,
 }
 
 impl ValueLines {
@@ -320,28 +322,28 @@ impl ValueLines {
                 lines.push((i + 1, said.to_owned()));
             }
         }
-        let mut words: HashMap<String, Vec<(usize, usize)>> = HashMap::new();
-        for (i, (_, line)) in lines.iter().enumerate() {
-            for (at, word) in words_of(line) {
-                words.entry(word.to_owned()).or_default().push((i, at));
-            }
-        }
         Some(ValueLines {
             key_line,
             lines,
-            words,
+            words: None,
+            asked: false,
         })
     }
 
     /// The line where the list names `value` as a whole word: not `a`
     /// inside `p/a` or in the title, as a search for the text alone found.
     /// Else the key's line.
-    fn line(&self, value: &str) -> usize {
+    fn line(&mut self, value: &str) -> usize {
         // Where `value` is written, each of its words is one on its line:
         // the candidates are where the one written least often is.
-        let rarest = words_of(value)
-            .map(|(at, word)| (at, self.words.get(word).map_or(&[][..], Vec::as_slice)))
-            .min_by_key(|(_, places)| places.len());
+        if std::mem::replace(&mut self.asked, true) && self.words.is_none() {
+            self.words = Some(index_words(&self.lines));
+        }
+        let rarest = (self.words.as_ref()).and_then(|words| {
+            words_of(value)
+                .map(|(at, word)| (at, words.get(word).map_or(&[][..], Vec::as_slice)))
+                .min_by_key(|(_, places)| places.len())
+        });
         let found = match rarest {
             Some((offset, places)) => places.iter().find_map(|&(i, at)| {
                 let line = &self.lines[i].1;
@@ -349,7 +351,8 @@ impl ValueLines {
                 let written = line.get(start..start + value.len()) == Some(value);
                 (written && whole_word(line, start, value)).then_some(self.lines[i].0)
             }),
-            // No letter to look up by (`*`): read each line.
+            // The first value, or one with no letter to look up by (`*`):
+            // read each line.
             None => (self.lines.iter())
                 .find(|(_, line)| {
                     (line.match_indices(value)).any(|(at, _)| whole_word(line, at, value))
@@ -358,6 +361,18 @@ impl ValueLines {
         };
         found.unwrap_or(self.key_line)
     }
+}
+
+/// Each run of `in_word` characters on `lines`: the index of its line,
+/// and the byte it starts at, in order.
+fn index_words(lines: &[(usize, String)]) -> HashMap<String, Vec<(usize, usize)>> {
+    let mut words: HashMap<String, Vec<(usize, usize)>> = HashMap::new();
+    for (i, (_, line)) in lines.iter().enumerate() {
+        for (at, word) in words_of(line) {
+            words.entry(word.to_owned()).or_default().push((i, at));
+        }
+    }
+    words
 }
 
 /// Whether `value`, at byte `at` of `line`, is a whole word there.
@@ -419,7 +434,7 @@ impl<'f> AtValues<'f> {
             if !lists.contains_key(key) {
                 lists.insert(key.to_owned(), ValueLines::new(text, key));
             }
-            Some(lists[key].as_ref()?.line(value))
+            Some(lists.get_mut(key)?.as_mut()?.line(value))
         });
         Problem::in_file(file, line, message)
     }
@@ -540,8 +555,13 @@ mod tests {
         }
     }
 
+    /// The line found for `value`, read as the first value, and in the
+    /// index as a second.
     fn find_value_line(text: &str, key: &str, value: &str) -> Option<usize> {
-        Some(ValueLines::new(text, key)?.line(value))
+        let mut lines = ValueLines::new(text, key)?;
+        let read = lines.line(value);
+        assert_eq!(lines.line(value), read, "{value} in the index");
+        Some(read)
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::Graph;
-use crate::model::problem::Problem;
+use crate::model::problem::{AtValues, Problem};
 use crate::state::outputs::is_glob;
 
 /// The tasks an input can hold the outputs of, and the latest phase (its
@@ -34,6 +34,7 @@ impl Graph {
         for t in 0..self.tasks.len() {
             let task = &self.tasks[t];
             let mut related: Option<HashSet<usize>> = None;
+            let mut at = AtValues::new(&task.file);
             for input in task.inputs.iter().filter(|i| self.producer(i).is_none()) {
                 let Producers {
                     possible,
@@ -68,27 +69,24 @@ impl Graph {
                     .filter(|d| !related.contains(d))
                     .map(|&d| self.tasks[d].id.as_str())
                     .collect();
-                if let Some(problem) = self.unawaited(t, input, &unawaited) {
-                    problems.push(problem);
+                if let Some(message) = self.unawaited(input, &unawaited) {
+                    problems.push(at.problem("inputs", input, message));
                 }
             }
         }
         problems
     }
 
-    fn unawaited(&self, t: usize, input: &str, unawaited: &[&str]) -> Option<Problem> {
+    /// What is said of `input` of a task, which can hold the outputs of
+    /// the tasks `unawaited` it does not wait for, if there are any.
+    fn unawaited(&self, input: &str, unawaited: &[&str]) -> Option<String> {
         let first = *unawaited.first()?;
         let phase = self.get(first).map_or("", |d| self.tasks[d].phase());
         let named = match unawaited.len() {
             n if n <= 3 => unawaited.join(", "),
             n => format!("{} and {} more", unawaited[..3].join(", "), n - 3),
         };
-        Some(Problem::in_file_at_value(
-            &self.tasks[t].file,
-            "inputs",
-            input,
-            format!("input `{input}` can hold the outputs of {named}, which this task does not wait for: it could start on an output being written, or left by a failure; add `{first}` (or its phase, `{phase}`) to its `dependencies`"),
-        ))
+        Some(format!("input `{input}` can hold the outputs of {named}, which this task does not wait for: it could start on an output being written, or left by a failure; add `{first}` (or its phase, `{phase}`) to its `dependencies`"))
     }
 
     /// The latest phase (its place by name) whose gate task `t` names as a
