@@ -668,7 +668,8 @@ fn fields_hint(e: &minijinja::Error, failed: Option<&str>, source: &str) -> Stri
 fn detail(e: &minijinja::Error, fuel: u64) -> String {
     match (e.kind(), e.detail()) {
         (minijinja::ErrorKind::OutOfFuel, _) => format!(
-            "it takes more than {fuel} steps to render, a step for each 64 bytes of text and lists it makes too (a loop over too large a range? a text doubled in a loop?): do less"
+            "it takes more than {} steps to render, a step for each 64 bytes of text and lists it makes or searches too (a loop over too large a range? a text doubled in a loop? `in` a long text, in a loop?): do less",
+            in_millions(fuel)
         ),
         (minijinja::ErrorKind::WriteFailure, _) => format!(
             "the prompt it renders is longer than {} MiB, the most a prompt may be: render less (quote fewer or shorter texts)",
@@ -676,6 +677,14 @@ fn detail(e: &minijinja::Error, fuel: u64) -> String {
         ),
         (kind, Some(detail)) => format!("{kind}: {detail}"),
         (kind, None) => kind.to_string(),
+    }
+}
+
+/// `n` as a person reads it: `10 million` for 10,000,000.
+fn in_millions(n: u64) -> String {
+    match n % 1_000_000 {
+        0 => format!("{} million", n / 1_000_000),
+        _ => n.to_string(),
     }
 }
 

@@ -1275,7 +1275,7 @@ fn a_template_that_renders_for_ever_is_refused() {
         "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}";
     check(
         |t| t.task("p/a", &format!("command: [echo, \"{{prompt}}\"]\nprompt: \"{forever}\"")),
-        &["tasks/p/a.md:3: prompt: the template fails on a first attempt: it takes more than 10000000 steps to render, a step for each 64 bytes of text and lists it makes too (a loop over too large a range? a text doubled in a loop?): do less"],
+        &["tasks/p/a.md:3: prompt: the template fails on a first attempt: it takes more than 10 million steps to render, a step for each 64 bytes of text and lists it makes or searches too (a loop over too large a range? a text doubled in a loop? `in` a long text, in a loop?): do less"],
     );
 }
 
@@ -1298,8 +1298,8 @@ fn a_template_making_gigabytes_is_refused_in_bounded_memory() {
     );
     t.run_in_memory(&["validate"], 1 << 30)
         .code(2)
-        .says("tasks/p/a.md:3: prompt: the template fails on a first attempt: it takes more than 10000000 steps to render, a step for each 64 bytes")
-        .says("tasks/p/b.md:3: prompt: the template fails on a first attempt: it takes more than 10000000 steps");
+        .says("tasks/p/a.md:3: prompt: the template fails on a first attempt: it takes more than 10 million steps to render, a step for each 64 bytes")
+        .says("tasks/p/b.md:3: prompt: the template fails on a first attempt: it takes more than 10 million steps");
 }
 
 /// An `indent` wider than a prompt has use for is refused at its line: one
@@ -1338,7 +1338,7 @@ fn an_indent_within_its_width_making_gigabytes_is_refused_in_bounded_memory() {
     );
     t.run_in_memory(&["validate"], 256 << 20)
         .code(2)
-        .says("tasks/p/a.md:3: prompt: the template fails on a first attempt: it takes more than 10000000 steps to render");
+        .says("tasks/p/a.md:3: prompt: the template fails on a first attempt: it takes more than 10 million steps to render");
 }
 
 /// A template that renders a prompt longer than 10 MiB is refused, the
