@@ -121,6 +121,85 @@ fn a_glob_input_that_can_match_tasks_it_does_not_wait_for_is_refused() {
     assert_eq!(t.state("b/c"), "blocked");
 }
 
+/// Thousands of glob inputs, each of a shape the outputs are looked up by
+/// (the text before the wildcard, the end, a folder, a leading part, `**`,
+/// `[...]`), and as many of one task's thousands of outputs: each that can
+/// hold another task's declared output names that task alone, and the
+/// others are not said.
+#[test]
+fn thousands_of_glob_inputs_each_name_the_tasks_they_can_hold() {
+    let t = Tree::new();
+    let n = 3000;
+    let command = "command: \"true\"";
+    let mut said = Vec::new();
+    let mut unsaid = Vec::new();
+    for i in 0..n {
+        let (output, input, holds) = match i % 8 {
+            0 => (format!("o{i}.json"), format!("a/t{i}-*/o{i}.json"), true),
+            1 => (format!("o{i}.json"), format!("a/*/o{i}.json"), true),
+            2 => (format!("o{i}.json"), format!("a/*/missing{i}.json"), false),
+            3 => (
+                format!("o{i}.json"),
+                format!("a/t{i}-*/o{}.json", i + 1),
+                false,
+            ),
+            4 => (format!("res{i}/o.json"), format!("a/*/res{i}"), true),
+            5 => (format!("dir{i}"), format!("a/*/dir{i}/*.json"), true),
+            6 => (format!("o{i}.json"), format!("a/**/o{i}.json"), true),
+            _ => (format!("o{i}.json"), format!("a/t{i}[-]x/o{i}.json"), true),
+        };
+        t.task(
+            &format!("a/t{i}-x"),
+            &format!("{command}\noutputs: [\"{output}\"]"),
+        );
+        t.task(
+            &format!("b/r{i}"),
+            &format!("{command}\ninputs: [\"{input}\"]"),
+        );
+        let line =
+            format!("tasks/b/r{i}.md:3: input `{input}` can hold the outputs of a/t{i}-x, which");
+        match holds {
+            true => said.push(line),
+            false => unsaid.push(format!("tasks/b/r{i}.md:")),
+        }
+    }
+    // A task with thousands of outputs, a task with a glob of each.
+    let outputs: Vec<String> = (0..n).map(|i| format!("  - m{i}\n")).collect();
+    t.task(
+        "c/many",
+        &format!("{command}\noutputs:\n{}", outputs.concat()),
+    );
+    let mut inputs = String::new();
+    for i in 0..n {
+        let input = match i % 2 {
+            0 => format!("c/*/m{i}"),
+            _ => format!("c/*/n{i}"),
+        };
+        inputs.push_str(&format!("  - \"{input}\"\n"));
+        match i % 2 {
+            0 => said.push(format!(
+                "tasks/d/r.md:{}: input `{input}` can hold the outputs of c/many, which",
+                i + 4
+            )),
+            _ => unsaid.push(format!("input `{input}`")),
+        }
+    }
+    t.task("d/r", &format!("{command}\ninputs:\n{inputs}"));
+    let run = t.run(&["validate"]);
+    run.code(2);
+    let missing: Vec<&String> = said.iter().filter(|s| !run.stderr.contains(*s)).collect();
+    let extra: Vec<&String> = unsaid.iter().filter(|s| run.stderr.contains(*s)).collect();
+    assert!(
+        missing.is_empty(),
+        "not said: {:?}",
+        &missing[..missing.len().min(5)]
+    );
+    assert!(extra.is_empty(), "said: {:?}", &extra[..extra.len().min(5)]);
+    let count = format!("the task definitions have {} problems:", said.len());
+    let first = run.stderr.lines().next().unwrap_or_default();
+    assert!(run.stderr.contains(&count), "{first}");
+}
+
 /// A glob input that does not parse is one problem, not also an output
 /// its producer should declare.
 #[test]
