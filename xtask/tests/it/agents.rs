@@ -1651,17 +1651,24 @@ fn why_says_in_words_that_an_idle_timeout_stopped_an_agent_first() {
         .never_says("idle_timeout)");
 }
 
-/// `progress` says how many tasks' costs are unknown beside the total it
-/// gives, which leaves them out: an old CLI's, and one whose output could
-/// not be read (`why` says so of it).
-#[test]
-fn progress_says_the_costs_it_does_not_know() {
+/// A Claude agent whose cost is told (p/a) and one of an old CLI whose
+/// cost is not read (`cost_usd`, p/b).
+fn an_agent_s_cost_known_and_one_s_not() -> Tree {
     let t = Tree::new();
     t.config(&agent("claude", "claude-json"));
     t.task("p/a", "");
     scenario(&t, "p/a", &["success.json"]);
     t.task("p/b", "");
     scenario(&t, "p/b", &["success_old_cost_field.json"]);
+    t
+}
+
+/// `progress` says how many tasks' costs are unknown beside the total it
+/// gives, which leaves them out: an old CLI's, and one whose output could
+/// not be read (`why` says so of it).
+#[test]
+fn progress_says_the_costs_it_does_not_know() {
+    let t = an_agent_s_cost_known_and_one_s_not();
     t.task("p/c", "retries: 0");
     scenario(&t, "p/c", &["unreadable 0"]);
     t.run(&["orchestrate"]).code(1);
@@ -3540,12 +3547,7 @@ fn each_reason_an_agent_reports_no_cost_is_said() {
 /// read as the run's whole cost.
 #[test]
 fn the_summary_s_cost_says_the_attempts_it_does_not_count() {
-    let t = Tree::new();
-    t.config(&agent("claude", "claude-json"));
-    t.task("p/a", "");
-    scenario(&t, "p/a", &["success.json"]);
-    t.task("p/b", "");
-    scenario(&t, "p/b", &["success_old_cost_field.json"]);
+    let t = an_agent_s_cost_known_and_one_s_not();
     // A script is no agent: it costs nothing unknown.
     t.task("p/script", &sh("true"));
     let run = t.run(&["orchestrate"]);
