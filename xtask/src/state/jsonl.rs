@@ -134,7 +134,7 @@ impl Appender {
     /// hand, or by logrotate) is made again at its path: what is appended
     /// to the one still open would be read by nobody.
     pub fn append(&mut self, line: &[u8]) -> Result<()> {
-        if self.path.metadata().ok().map(|m| m.ino()) != self.inode {
+        if crate::sys::inode_at(&self.path) != self.inode {
             *self = open_to_append(&self.path)?;
         }
         let _shared = Flock::new(&self.file, libc::LOCK_SH);

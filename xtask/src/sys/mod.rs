@@ -52,7 +52,13 @@ pub fn read_regular_file(path: &camino::Utf8Path) -> std::io::Result<(Vec<u8>, s
 /// or replaced by a new one): what follows it reads the new one.
 pub fn replaced(path: &camino::Utf8Path, file: &std::fs::File) -> bool {
     use std::os::unix::fs::MetadataExt;
-    path.metadata().ok().map(|m| m.ino()) != file.metadata().ok().map(|m| m.ino())
+    inode_at(path) != file.metadata().ok().map(|m| m.ino())
+}
+
+/// The inode of the file `path` names now, if any.
+pub fn inode_at(path: &camino::Utf8Path) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    path.metadata().ok().map(|m| m.ino())
 }
 
 /// Starts a thread for `what`, or says why it could not start.
